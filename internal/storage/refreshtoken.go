@@ -1,0 +1,42 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// RefreshToken is an opaque refresh token, stored as a digest. Tokens of one
+// grant form a family: each use rotates to a successor, and reuse of a
+// rotated token revokes the whole family.
+type RefreshToken struct {
+	ID          string
+	FamilyID    string
+	Digest      []byte // unique
+	ClientID    string
+	OrgID       string
+	Subject     string
+	PrincipalID string
+	Scopes      []string
+	Audiences   []string
+	Claims      []byte // JSON of the claims carried into each access token
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	RotatedAt   time.Time // zero while current
+	SuccessorID string    // set when rotated
+	Revoked     bool
+}
+
+// RefreshTokenStore persists refresh tokens.
+type RefreshTokenStore interface {
+	// CreateRefreshToken returns ErrAlreadyExists if the ID or digest is taken.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns ErrNotFound.
+	GetRefreshToken(ctx context.Context, id string) (RefreshToken, error)
+	// GetRefreshTokenByDigest returns ErrNotFound.
+	GetRefreshTokenByDigest(ctx context.Context, digest []byte) (RefreshToken, error)
+	// UpdateRefreshToken: see UpdateOrganization. Returns ErrNotFound.
+	UpdateRefreshToken(ctx context.Context, id string, fn func(old RefreshToken) (RefreshToken, error)) error
+	// RevokeRefreshFamily marks every token of the family revoked and
+	// reports how many rows changed.
+	RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error)
+}

@@ -1,0 +1,74 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinels returned (wrapped) by every backend. Test them with errors.Is.
+var (
+	// ErrNotFound means the record does not exist (or, for consume-style
+	// calls, is no longer usable).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a record with the same identity or unique key
+	// (for example the same digest) already exists.
+	ErrAlreadyExists = errors.New("already exists")
+)
+
+// Store is everything a backend implements. Implementations must be safe to
+// call concurrently.
+type Store interface {
+	OrganizationStore
+	PrincipalStore
+	TrustStore
+	ClientStore
+	KeyStore
+	RevocationStore
+	PATStore
+	ExchangeTokenStore
+	RefreshTokenStore
+	HostTokenStore
+	AuditStore
+	ReplayStore
+
+	// GarbageCollect removes rows that expired before now and reports how
+	// many of each kind it removed.
+	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
+	// Health reports nil when the backend is reachable and its schema is
+	// current; otherwise an error that says which.
+	Health(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// GCResult counts the rows one GarbageCollect removed.
+type GCResult struct {
+	ExchangeTokens int64
+	RefreshTokens  int64
+	Revocations    int64
+	UsedJTIs       int64
+	HostTokens     int64
+}
+
+// IsEmpty reports whether nothing was removed.
+func (r GCResult) IsEmpty() bool { return r == GCResult{} }
+
+// NewID returns a random RFC 9562 version 4 UUID in its canonical text form,
+// drawn from crypto/rand. Callers generate IDs; backends never do.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand.Read never fails on supported platforms (Go 1.24+).
+		panic(err)
+	}
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Now returns t in UTC truncated to microseconds, the precision both
+// SQLite and PostgreSQL keep. Records built with it round-trip exactly.
+func Now(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

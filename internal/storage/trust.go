@@ -1,0 +1,77 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Mapping holds the CEL expressions that turn verified claims into the
+// issued token's subject, groups and attributes (DESIGN §3).
+type Mapping struct {
+	Subject    string            `json:"subject,omitempty"`
+	Groups     string            `json:"groups,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Pool is an identity pool: the trust policy external tokens are judged by.
+type Pool struct {
+	ID            string
+	OrgID         string
+	DisplayName   string
+	Disabled      bool
+	IdentityClaim string // CEL; empty means assertion.sub
+	Condition     string // CEL over the verified claims
+	Mapping       Mapping
+	Scopes        []string // ceiling of what an exchange may grant
+	// MaxTokenLifetime caps issued tokens; zero means the server default.
+	MaxTokenLifetime time.Duration
+	// PrincipalID, when set, makes exchanged tokens act as that principal.
+	PrincipalID string
+	// AllowUnauthenticated lets exchanges against this pool proceed without
+	// client authentication (Google's /v1/token needs none).
+	AllowUnauthenticated bool
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+// Provider is a trusted external issuer inside a pool. Its identity is the
+// pair (PoolID, ID).
+type Provider struct {
+	PoolID     string
+	ID         string
+	Issuer     string
+	JWKSURI    string   // optional: discovery otherwise
+	JWKS       []byte   // optional: an uploaded JWKS document
+	Audiences  []string // accepted aud values
+	Algorithms []string // accepted JWS algs; empty means the server default
+	Disabled   bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// TrustStore persists identity pools and their providers.
+type TrustStore interface {
+	// CreatePool returns ErrAlreadyExists if the ID is taken.
+	CreatePool(ctx context.Context, p Pool) error
+	// GetPool returns ErrNotFound.
+	GetPool(ctx context.Context, id string) (Pool, error)
+	// ListPools returns every pool ordered by ID.
+	ListPools(ctx context.Context) ([]Pool, error)
+	// UpdatePool: see UpdateOrganization. Returns ErrNotFound.
+	UpdatePool(ctx context.Context, id string, fn func(old Pool) (Pool, error)) error
+	// DeletePool deletes the pool and its providers. Returns ErrNotFound.
+	DeletePool(ctx context.Context, id string) error
+
+	// CreateProvider returns ErrNotFound if the pool does not exist and
+	// ErrAlreadyExists if the pair (PoolID, ID) is taken.
+	CreateProvider(ctx context.Context, p Provider) error
+	// GetProvider returns ErrNotFound.
+	GetProvider(ctx context.Context, poolID, id string) (Provider, error)
+	// ListProviders returns the providers of one pool, or of every pool when
+	// poolID is empty, ordered by (PoolID, ID).
+	ListProviders(ctx context.Context, poolID string) ([]Provider, error)
+	// UpdateProvider: see UpdateOrganization. Returns ErrNotFound.
+	UpdateProvider(ctx context.Context, poolID, id string, fn func(old Provider) (Provider, error)) error
+	// DeleteProvider returns ErrNotFound.
+	DeleteProvider(ctx context.Context, poolID, id string) error
+}
