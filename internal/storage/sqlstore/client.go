@@ -1,0 +1,60 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+const clientColumns = `id, org_id, principal_id, name, auth_method, secret_digest, jwks, jwks_uri,
+	grant_types, pools, audiences, scopes, disabled, created_at, updated_at`
+
+func scanClient(r rowScanner) (storage.Client, error) {
+	var c storage.Client
+	err := r.Scan(&c.ID, &c.OrgID, &c.PrincipalID, &c.Name, &c.AuthMethod, &c.SecretDigest, &c.JWKS, &c.JWKSURI,
+		jsonCol{&c.GrantTypes}, jsonCol{&c.Pools}, jsonCol{&c.Audiences}, jsonCol{&c.Scopes}, &c.Disabled,
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	return c, err
+}
+
+func (s *Store) clientArgs(c storage.Client) []any {
+	return []any{c.ID, c.OrgID, c.PrincipalID, c.Name, c.AuthMethod, c.SecretDigest, c.JWKS, c.JWKSURI,
+		strs(c.GrantTypes), strs(c.Pools), strs(c.Audiences), strs(c.Scopes), c.Disabled,
+		s.ts(c.CreatedAt), s.ts(c.UpdatedAt)}
+}
+
+// CreateClient implements storage.ClientStore.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, s.clientArgs(c)...)
+	return s.fail("create client", err)
+}
+
+// GetClient implements storage.ClientStore.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	return c, s.fail("get client", err)
+}
+
+// ListClients implements storage.ClientStore.
+func (s *Store) ListClients(ctx context.Context, orgID string) ([]storage.Client, error) {
+	return queryList(ctx, s, "list clients", `SELECT `+clientColumns+` FROM clients
+		WHERE $1 = '' OR org_id = $1 ORDER BY id`, scanClient, orgID)
+}
+
+// UpdateClient implements storage.ClientStore.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	return update(ctx, s, "update client", `SELECT `+clientColumns+` FROM clients WHERE id = $1`, []any{id}, scanClient, fn,
+		func(tx *sql.Tx, c storage.Client) error {
+			c.ID = id
+			return execOne(ctx, tx, `UPDATE clients SET org_id = $2, principal_id = $3, name = $4, auth_method = $5,
+				secret_digest = $6, jwks = $7, jwks_uri = $8, grant_types = $9, pools = $10, audiences = $11,
+				scopes = $12, disabled = $13, created_at = $14, updated_at = $15 WHERE id = $1`, s.clientArgs(c)...)
+		})
+}
+
+// DeleteClient implements storage.ClientStore.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.fail("delete client", execOne(ctx, s.db, `DELETE FROM clients WHERE id = $1`, id))
+}

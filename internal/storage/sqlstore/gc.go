@@ -1,0 +1,46 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// GarbageCollect implements storage.Store. It removes rows whose expiry is
+// before now, in one transaction; rows with a zero expiry (NULL) never
+// match and are kept.
+func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCResult, error) {
+	const op = "garbage collect"
+	var r storage.GCResult
+	if now.IsZero() {
+		return r, nil
+	}
+	t := s.ts(now)
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		for _, d := range []struct {
+			query string
+			n     *int64
+		}{
+			{`DELETE FROM exchange_tokens WHERE expires_at < $1`, &r.ExchangeTokens},
+			{`DELETE FROM refresh_tokens WHERE expires_at < $1`, &r.RefreshTokens},
+			{`DELETE FROM revocations WHERE expires_at < $1`, &r.Revocations},
+			{`DELETE FROM used_jtis WHERE expires_at < $1`, &r.UsedJTIs},
+			{`DELETE FROM host_tokens WHERE expires_at < $1`, &r.HostTokens},
+		} {
+			res, err := tx.ExecContext(ctx, d.query, t)
+			if err != nil {
+				return s.fail(op, err)
+			}
+			if *d.n, err = res.RowsAffected(); err != nil {
+				return s.fail(op, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.GCResult{}, err
+	}
+	return r, nil
+}

@@ -1,0 +1,49 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+const orgColumns = `id, name, tier, created_at, updated_at`
+
+func scanOrganization(r rowScanner) (storage.Organization, error) {
+	var o storage.Organization
+	err := r.Scan(&o.ID, &o.Name, &o.Tier, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})
+	return o, err
+}
+
+// CreateOrganization implements storage.OrganizationStore.
+func (s *Store) CreateOrganization(ctx context.Context, o storage.Organization) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO organizations (`+orgColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		o.ID, o.Name, o.Tier, s.ts(o.CreatedAt), s.ts(o.UpdatedAt))
+	return s.fail("create organization", err)
+}
+
+// GetOrganization implements storage.OrganizationStore.
+func (s *Store) GetOrganization(ctx context.Context, id string) (storage.Organization, error) {
+	o, err := scanOrganization(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
+	return o, s.fail("get organization", err)
+}
+
+// ListOrganizations implements storage.OrganizationStore.
+func (s *Store) ListOrganizations(ctx context.Context) ([]storage.Organization, error) {
+	return queryList(ctx, s, "list organizations", `SELECT `+orgColumns+` FROM organizations ORDER BY id`, scanOrganization)
+}
+
+// UpdateOrganization implements storage.OrganizationStore.
+func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(storage.Organization) (storage.Organization, error)) error {
+	return update(ctx, s, "update organization",
+		`SELECT `+orgColumns+` FROM organizations WHERE id = $1`, []any{id}, scanOrganization, fn,
+		func(tx *sql.Tx, o storage.Organization) error {
+			return execOne(ctx, tx, `UPDATE organizations SET name = $2, tier = $3, created_at = $4, updated_at = $5 WHERE id = $1`,
+				id, o.Name, o.Tier, s.ts(o.CreatedAt), s.ts(o.UpdatedAt))
+		})
+}
+
+// DeleteOrganization implements storage.OrganizationStore.
+func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
+	return s.fail("delete organization", execOne(ctx, s.db, `DELETE FROM organizations WHERE id = $1`, id))
+}

@@ -1,0 +1,52 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+const principalColumns = `id, org_id, kind, name, email, disabled, created_at, updated_at`
+
+func scanPrincipal(r rowScanner) (storage.Principal, error) {
+	var p storage.Principal
+	err := r.Scan(&p.ID, &p.OrgID, &p.Kind, &p.Name, &p.Email, &p.Disabled,
+		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
+	return p, err
+}
+
+// CreatePrincipal implements storage.PrincipalStore.
+func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO principals (`+principalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		p.ID, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt))
+	return s.fail("create principal", err)
+}
+
+// GetPrincipal implements storage.PrincipalStore.
+func (s *Store) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	p, err := scanPrincipal(s.db.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`, id))
+	return p, s.fail("get principal", err)
+}
+
+// ListPrincipals implements storage.PrincipalStore.
+func (s *Store) ListPrincipals(ctx context.Context, orgID string) ([]storage.Principal, error) {
+	return queryList(ctx, s, "list principals",
+		`SELECT `+principalColumns+` FROM principals WHERE org_id = $1 ORDER BY id`, scanPrincipal, orgID)
+}
+
+// UpdatePrincipal implements storage.PrincipalStore.
+func (s *Store) UpdatePrincipal(ctx context.Context, id string, fn func(storage.Principal) (storage.Principal, error)) error {
+	return update(ctx, s, "update principal",
+		`SELECT `+principalColumns+` FROM principals WHERE id = $1`, []any{id}, scanPrincipal, fn,
+		func(tx *sql.Tx, p storage.Principal) error {
+			return execOne(ctx, tx, `UPDATE principals SET org_id = $2, kind = $3, name = $4, email = $5, disabled = $6,
+				created_at = $7, updated_at = $8 WHERE id = $1`,
+				id, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt))
+		})
+}
+
+// DeletePrincipal implements storage.PrincipalStore.
+func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
+	return s.fail("delete principal", execOne(ctx, s.db, `DELETE FROM principals WHERE id = $1`, id))
+}

@@ -1,0 +1,93 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// update is the body of every Update*: in one transaction, read the row
+// (locked), apply fn, write the result back. An error from fn rolls back
+// and is returned wrapped; the row is unchanged. write keys the row by the
+// original key, so an updater cannot move a row to another ID.
+func update[T any](ctx context.Context, s *Store, op, selectQuery string, key []any,
+	scan func(rowScanner) (T, error), fn func(T) (T, error), write func(*sql.Tx, T) error,
+) error {
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		old, err := scan(tx.QueryRowContext(ctx, selectQuery+s.forUpdate(), key...))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		next, err := fn(old)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if err := write(tx, next); err != nil {
+			return s.fail(op, err)
+		}
+		return nil
+	})
+}
+
+// execOne runs a statement that must change exactly one row; zero rows
+// changed means the row does not exist.
+func execOne(ctx context.Context, q interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// queryList runs a query and scans every row.
+func queryList[T any](ctx context.Context, s *Store, op, query string, scan func(rowScanner) (T, error), args ...any) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, nil
+}
+
+// txList is queryList inside a transaction; errors are returned raw.
+func txList[T any](ctx context.Context, tx *sql.Tx, query string, scan func(rowScanner) (T, error), args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

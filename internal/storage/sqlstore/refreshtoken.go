@@ -1,0 +1,72 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+const refreshTokenColumns = `id, family_id, digest, client_id, org_id, subject, principal_id, scopes, audiences,
+	claims, created_at, expires_at, rotated_at, successor_id, revoked`
+
+func scanRefreshToken(r rowScanner) (storage.RefreshToken, error) {
+	var t storage.RefreshToken
+	err := r.Scan(&t.ID, &t.FamilyID, &t.Digest, &t.ClientID, &t.OrgID, &t.Subject, &t.PrincipalID,
+		jsonCol{&t.Scopes}, jsonCol{&t.Audiences}, &t.Claims,
+		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.RotatedAt}, &t.SuccessorID, &t.Revoked)
+	return t, err
+}
+
+func (s *Store) refreshTokenArgs(t storage.RefreshToken) []any {
+	return []any{t.ID, t.FamilyID, t.Digest, t.ClientID, t.OrgID, t.Subject, t.PrincipalID,
+		strs(t.Scopes), strs(t.Audiences), t.Claims,
+		s.ts(t.CreatedAt), s.ts(t.ExpiresAt), s.ts(t.RotatedAt), t.SuccessorID, t.Revoked}
+}
+
+// CreateRefreshToken implements storage.RefreshTokenStore.
+func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, s.refreshTokenArgs(t)...)
+	return s.fail("create refresh token", err)
+}
+
+// GetRefreshToken implements storage.RefreshTokenStore.
+func (s *Store) GetRefreshToken(ctx context.Context, id string) (storage.RefreshToken, error) {
+	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE id = $1`, id))
+	return t, s.fail("get refresh token", err)
+}
+
+// GetRefreshTokenByDigest implements storage.RefreshTokenStore.
+func (s *Store) GetRefreshTokenByDigest(ctx context.Context, digest []byte) (storage.RefreshToken, error) {
+	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE digest = $1`, digest))
+	return t, s.fail("get refresh token by digest", err)
+}
+
+// UpdateRefreshToken implements storage.RefreshTokenStore.
+func (s *Store) UpdateRefreshToken(ctx context.Context, id string, fn func(storage.RefreshToken) (storage.RefreshToken, error)) error {
+	return update(ctx, s, "update refresh token",
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE id = $1`, []any{id}, scanRefreshToken, fn,
+		func(tx *sql.Tx, t storage.RefreshToken) error {
+			t.ID = id
+			return execOne(ctx, tx, `UPDATE refresh_tokens SET family_id = $2, digest = $3, client_id = $4,
+				org_id = $5, subject = $6, principal_id = $7, scopes = $8, audiences = $9, claims = $10,
+				created_at = $11, expires_at = $12, rotated_at = $13, successor_id = $14, revoked = $15
+				WHERE id = $1`, s.refreshTokenArgs(t)...)
+		})
+}
+
+// RevokeRefreshFamily implements storage.RefreshTokenStore. Rows already
+// revoked are not counted.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error) {
+	const op = "revoke refresh family"
+	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $2
+		WHERE family_id = $1 AND revoked = $3`, familyID, true, false)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail(op, err)
+}

@@ -1,0 +1,98 @@
+package sqlstore_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/conformance"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+// newSQLite returns a migrated store on a file in t.TempDir(): a file, not
+// ":memory:", so the pool has several connections and the concurrency tests
+// exercise real locking.
+func newSQLite(t *testing.T) storage.Store {
+	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+}
+
+func TestSQLiteConformance(t *testing.T) {
+	conformance.RunTests(t, newSQLite)
+}
+
+func TestSQLiteConcurrency(t *testing.T) {
+	conformance.RunConcurrencyTests(t, newSQLite)
+}
+
+func TestSQLiteMemory(t *testing.T) {
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: ":memory:"})
+	t.Cleanup(func() { s.Close() })
+	smoke(t, s)
+}
+
+func TestSQLiteCreatesDirectoryAndDurablePragmas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "sts.db")
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("data file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	// Every pooled connection must run WAL + FULL + foreign keys (SECURITY.md c.1).
+	for _, c := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"}, {"synchronous", "2"}, {"foreign_keys", "1"}, {"busy_timeout", "5000"},
+	} {
+		var got string
+		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s = %q, want %q", c.pragma, got, c.want)
+		}
+	}
+}
+
+func TestSQLiteUnwritableDirectory(t *testing.T) {
+	// A regular file where the directory should be fails even for root,
+	// which ignores permission bits.
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "blocker")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(blocker, "sts.db")})
+	if err == nil || !strings.Contains(err.Error(), "data directory") {
+		t.Fatalf("Open under a file = %v, want a data directory error", err)
+	}
+	if os.Geteuid() == 0 {
+		return
+	}
+	ro := filepath.Join(dir, "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(ro, "sts.db")})
+	if err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Fatalf("Open in a read-only directory = %v, want a not writable error", err)
+	}
+}
+
+func TestSQLiteHealthNeedsMigration(t *testing.T) {
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	healthNeedsMigration(t, s)
+}
+
+func TestSQLiteSmoke(t *testing.T) {
+	s := newSQLite(t)
+	t.Cleanup(func() { s.Close() })
+	smoke(t, s)
+}

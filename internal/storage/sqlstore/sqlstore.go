@@ -1,0 +1,238 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
+	_ "modernc.org/sqlite"             // registers driver "sqlite"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Drivers accepted in Config.Driver.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Config selects and opens a backend.
+type Config struct {
+	// Driver is DriverSQLite or DriverPostgres.
+	Driver string
+	// DSN is, for SQLite, a file path or ":memory:"; for PostgreSQL, a
+	// connection string pgx understands.
+	DSN string
+	// OnError, when set, is called for every backend error that is not
+	// storage.ErrNotFound, storage.ErrAlreadyExists or context.Canceled, with
+	// a short constant op name ("get pat"), so the server can count storage
+	// errors without this package importing a metrics library.
+	OnError func(op string, err error)
+}
+
+// Store implements storage.Store on database/sql.
+type Store struct {
+	db      *sql.DB
+	dialect dialect
+	onError func(op string, err error)
+	// current is set once the schema was seen to have no pending migration;
+	// the schema never goes back, so Health stops asking goose after that.
+	current atomic.Bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// sqlitePragmas are applied by the driver to every pooled connection.
+// WAL with synchronous=FULL makes every acknowledged commit durable across a
+// crash or power loss (SECURITY.md c.1); _txlock=immediate makes write
+// transactions take the write lock at BEGIN, so two Update* calls serialize
+// instead of both reading and then failing to upgrade their lock.
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+	"&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// Open opens the backend. For PostgreSQL it does not contact the server
+// (database/sql connects lazily), so the server can start, retry Migrate
+// with backoff and report not-ready meanwhile. For SQLite it creates the
+// data file's directory and fails at once when the file cannot be written.
+// Open does not migrate; call Migrate.
+func Open(ctx context.Context, c Config) (*Store, error) {
+	s := &Store{onError: c.OnError}
+	var err error
+	switch c.Driver {
+	case DriverSQLite:
+		s.dialect = dialectSQLite
+		s.db, err = openSQLite(ctx, c.DSN)
+	case DriverPostgres:
+		s.dialect = dialectPostgres
+		s.db, err = openPostgres(c.DSN)
+	default:
+		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func openPostgres(dsn string) (*sql.DB, error) {
+	if dsn == "" {
+		return nil, errors.New("sqlstore: postgres DSN is empty")
+	}
+	// sql.Open parses the DSN (pgx's connector) but does not connect.
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	return db, nil
+}
+
+func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlstore: sqlite path is empty")
+	}
+	var dsn string
+	if path == ":memory:" {
+		dsn = ":memory:?" + sqlitePragmas
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: sqlite path %q: %w", path, err)
+		}
+		if err := prepareSQLiteFile(abs); err != nil {
+			return nil, err
+		}
+		// A file: URI, escaped, so '?' or '#' in the path cannot be taken
+		// for the start of the query.
+		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
+	if path == ":memory:" {
+		// Every connection to ":memory:" is its own empty database.
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+	}
+	if err := checkSQLite(ctx, db, path == ":memory:"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// prepareSQLiteFile creates the data directory (0700) and the data file
+// (0600; SQLite gives the -wal and -shm files the same mode), and checks that
+// the directory is writable: SQLite creates the WAL beside the file, and a
+// read-only directory would otherwise fail only at the first write.
+func prepareSQLiteFile(abs string) error {
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("sqlstore: create data directory: %w", err)
+	}
+	probe, err := os.CreateTemp(dir, ".sts-write-probe-*")
+	if err != nil {
+		return fmt.Errorf("sqlstore: data directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlstore: data file %s is not writable: %w", abs, err)
+	}
+	return f.Close()
+}
+
+// checkSQLite opens a connection (running the pragmas) and verifies the
+// durability settings took effect (SECURITY.md c.1): journal_mode silently
+// stays at its old value on file systems where WAL is impossible.
+func checkSQLite(ctx context.Context, db *sql.DB, memory bool) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !memory && !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	var sync int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return err
+	}
+	if sync != 2 { // FULL
+		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the underlying handle, for tests and operational tooling.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Health reports nil when the database answers a ping and no migration is
+// pending.
+func (s *Store) Health(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.fail("health ping", err)
+	}
+	if s.current.Load() {
+		return nil
+	}
+	pending, err := s.MigrationsPending(ctx)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("health: database schema has pending migrations")
+	}
+	return nil
+}
+
+// forUpdate ends the SELECT of an Update*: PostgreSQL locks the row until
+// commit; SQLite has no row locks and needs none, because its write
+// transactions begin IMMEDIATE and so already hold the database write lock.
+func (s *Store) forUpdate() string {
+	if s.dialect == dialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// inTx runs f in a transaction and commits unless f fails. Errors from f are
+// returned as they are: f translates backend errors itself (with s.fail) and
+// must pass updater errors through untouched.
+func (s *Store) inTx(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
