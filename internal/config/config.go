@@ -1,0 +1,138 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole operator configuration. The koanf tags are the YAML
+// keys; they are a contract other tools rely on, so add fields freely but
+// rename none.
+type Config struct {
+	// Listen is the host:port of the single HTTP listener.
+	Listen string `koanf:"listen"`
+	// Issuer is the iss of every token we mint; defaults to "http://" + Listen.
+	Issuer string `koanf:"issuer"`
+	// DataDir holds the SQLite database and the generated master key.
+	DataDir string `koanf:"data_dir"`
+	// MasterKeyFile names a file holding the base64 master key. When neither
+	// it nor STS_MASTER_KEY is set, <data_dir>/master.key is used.
+	MasterKeyFile string `koanf:"master_key_file"`
+	// MasterKey is the base64 master key from STS_MASTER_KEY. It is read
+	// only from the environment, never from YAML or flags, and never printed.
+	MasterKey Secret `koanf:"-"`
+
+	Storage StorageConfig `koanf:"storage"`
+	HTTP    HTTPConfig    `koanf:"http"`
+	Log     LogConfig     `koanf:"log"`
+	GC      GCConfig      `koanf:"gc"`
+
+	// File is the configuration file that was loaded, empty when none was.
+	File string `koanf:"-"`
+}
+
+// StorageConfig selects and configures the storage backend.
+type StorageConfig struct {
+	// Type is "sqlite" or "postgres".
+	Type string `koanf:"type"`
+	// Path is the SQLite database file; defaults to <data_dir>/sts.db.
+	Path string `koanf:"path"`
+	// DSN is the PostgreSQL connection string. It may carry a password, so
+	// it is never logged.
+	DSN string `koanf:"dsn"`
+	// AutoMigrate applies pending migrations when serve starts.
+	AutoMigrate bool `koanf:"auto_migrate"`
+}
+
+// HTTPConfig bounds what one client can make the listener do.
+type HTTPConfig struct {
+	MaxBodyBytes      int64         `koanf:"max_body_bytes"`
+	MaxHeaderBytes    int           `koanf:"max_header_bytes"`
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	ReadTimeout       time.Duration `koanf:"read_timeout"`
+	WriteTimeout      time.Duration `koanf:"write_timeout"`
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`
+	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	// Format is "auto" (text on a terminal, JSON otherwise), "text" or "json".
+	Format string `koanf:"format"`
+	// Level is "debug", "info", "warn" or "error".
+	Level string `koanf:"level"`
+}
+
+// GCConfig schedules the removal of expired rows.
+type GCConfig struct {
+	Interval time.Duration `koanf:"interval"`
+}
+
+// Secret is a configuration value that must never reach a log or an error
+// message. Its String and LogValue methods redact it.
+type Secret string
+
+// String returns a redacted placeholder.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue keeps the secret out of slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Reveal returns the secret itself, for the one caller that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Default values. Derived defaults (issuer, storage.path) are filled in by
+// Load after every layer is applied, so they follow an overridden listen or
+// data_dir.
+const (
+	DefaultListen  = "127.0.0.1:8080"
+	DefaultDataDir = "./sts-data"
+	DefaultFile    = "./sts.yaml"
+)
+
+// DefaultConfig returns the configuration used when nothing is set. Issuer
+// and Storage.Path are left empty; [Config.Derive] fills them.
+func DefaultConfig() Config {
+	return Config{
+		Listen:  DefaultListen,
+		DataDir: DefaultDataDir,
+		Storage: StorageConfig{Type: "sqlite", AutoMigrate: true},
+		HTTP: HTTPConfig{
+			MaxBodyBytes:      64 << 10,
+			MaxHeaderBytes:    64 << 10,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   15 * time.Second,
+		},
+		Log: LogConfig{Format: "auto", Level: "info"},
+		GC:  GCConfig{Interval: 5 * time.Minute},
+	}
+}
+
+// Derive fills the defaults that depend on other fields: Issuer from Listen
+// and Storage.Path from DataDir. Fields already set are kept.
+func (c *Config) Derive() {
+	if c.Issuer == "" && c.Listen != "" {
+		c.Issuer = "http://" + c.Listen
+		// ":8080" listens on every interface; an issuer needs a host.
+		if host, port, err := net.SplitHostPort(c.Listen); err == nil && host == "" {
+			c.Issuer = "http://" + net.JoinHostPort("localhost", port)
+		}
+	}
+	if c.Storage.Path == "" && c.Storage.Type == "sqlite" && c.DataDir != "" {
+		c.Storage.Path = filepath.Join(c.DataDir, "sts.db")
+	}
+}
+
+// MasterKeyPath is where serve looks for, and may generate, the master key
+// when none is configured.
+func (c *Config) MasterKeyPath() string { return filepath.Join(c.DataDir, "master.key") }

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// check validates one field; it returns nil or a message without the field
+// name.
+type check struct {
+	field string
+	fn    func(c *Config) error
+}
+
+// checks is the table Validate walks. Each entry names the key it judges.
+var checks = []check{
+	{"listen", func(c *Config) error { return checkListen(c.Listen) }},
+	{"issuer", func(c *Config) error { return checkIssuer(c.Issuer) }},
+	{"data_dir", func(c *Config) error { return required(c.DataDir) }},
+	{"storage.type", func(c *Config) error { return oneOf(c.Storage.Type, "sqlite", "postgres") }},
+	{"storage.path", func(c *Config) error {
+		if c.Storage.Type == "sqlite" && c.Storage.Path == "" {
+			return errors.New("required when storage.type is sqlite")
+		}
+		return nil
+	}},
+	{"storage.dsn", func(c *Config) error {
+		if c.Storage.Type == "postgres" && c.Storage.DSN == "" {
+			return errors.New("required when storage.type is postgres (set it or STS_STORAGE_DSN)")
+		}
+		return nil
+	}},
+	{"http.max_body_bytes", func(c *Config) error { return positive(c.HTTP.MaxBodyBytes) }},
+	{"http.max_header_bytes", func(c *Config) error { return positive(int64(c.HTTP.MaxHeaderBytes)) }},
+	{"http.read_header_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadHeaderTimeout) }},
+	{"http.read_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadTimeout) }},
+	{"http.write_timeout", func(c *Config) error { return positiveDuration(c.HTTP.WriteTimeout) }},
+	{"http.idle_timeout", func(c *Config) error { return positiveDuration(c.HTTP.IdleTimeout) }},
+	{"http.shutdown_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ShutdownTimeout) }},
+	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
+	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
+	{"gc.interval", func(c *Config) error {
+		if c.GC.Interval < time.Second {
+			return fmt.Errorf("must be at least 1s, got %s", c.GC.Interval)
+		}
+		return nil
+	}},
+}
+
+// Validate reports every invalid value at once as an *Error, each problem
+// naming its key. It returns nil when the configuration is usable.
+func (c *Config) Validate() error {
+	e := &Error{}
+	for _, ch := range checks {
+		if err := ch.fn(c); err != nil {
+			e.add(ch.field, "%s", err.Error())
+		}
+	}
+	return e.orNil()
+}
+
+func required(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("required")
+	}
+	return nil
+}
+
+func oneOf(got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	list := strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+	return fmt.Errorf("must be %s, got %q", list, got)
+}
+
+func positive(n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("must be positive, got %d", n)
+	}
+	return nil
+}
+
+func positiveDuration(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("must be a positive duration such as 30s, got %s", d)
+	}
+	return nil
+}
+
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("must be host:port such as 127.0.0.1:8080, got %q", s)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host %q", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535, got %q", port)
+	}
+	return nil
+}
+
+// checkIssuer enforces the shape relying parties compare byte for byte
+// (RFC 8414 §2): an absolute http(s) URL without query, fragment or trailing
+// slash.
+func checkIssuer(s string) error {
+	u, err := url.Parse(s)
+	bad := err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(s, "/")
+	if bad {
+		return fmt.Errorf("must be an absolute http(s) URL without trailing slash, query or fragment, got %q", s)
+	}
+	return nil
+}
