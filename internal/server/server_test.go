@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// fakeStore overrides the two methods the server calls; any other call
+// panics on the nil embedded interface, which is what a test should see.
+type fakeStore struct {
+	storage.Store
+	health atomic.Value // error or nil-error wrapper
+	gcRuns atomic.Int32
+}
+
+type healthErr struct{ err error }
+
+func (f *fakeStore) setHealth(err error) { f.health.Store(healthErr{err}) }
+
+func (f *fakeStore) Health(context.Context) error {
+	if h, ok := f.health.Load().(healthErr); ok {
+		return h.err
+	}
+	return nil
+}
+
+func (f *fakeStore) GarbageCollect(context.Context, time.Time) (storage.GCResult, error) {
+	f.gcRuns.Add(1)
+	return storage.GCResult{UsedJTIs: 1}, nil
+}
+
+func TestReadyz(t *testing.T) {
+	store := &fakeStore{}
+	sealed := errors.New("sealed: master key missing")
+	var keyErr atomic.Pointer[error]
+	keyErr.Store(&sealed)
+	s, _ := newTest(t, Options{Store: store, Checks: []Check{
+		{Name: "master_key", Run: func(context.Context) error { return *keyErr.Load() }},
+	}}, nil)
+
+	get := func() (int, readyBody) {
+		rec := do(t, s.Handler(), httptest.NewRequest("GET", "/readyz", nil))
+		var b readyBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
+			t.Fatalf("readyz body %q: %v", rec.Body, err)
+		}
+		return rec.Code, b
+	}
+
+	store.setHealth(errors.New("unreachable: connection refused"))
+	code, body := get()
+	want := readyBody{Status: "not ready", Failing: map[string]string{
+		"storage":    "unreachable: connection refused",
+		"master_key": "sealed: master key missing",
+	}}
+	if code != http.StatusServiceUnavailable || !cmp.Equal(want, body) {
+		t.Errorf("readyz = %d %+v, want 503 %+v", code, body, want)
+	}
+
+	store.setHealth(nil)
+	var ok error
+	keyErr.Store(&ok)
+	if code, body := get(); code != http.StatusOK || body.Status != "ready" {
+		t.Errorf("readyz = %d %+v, want 200 ready", code, body)
+	}
+	if rec := do(t, s.Handler(), httptest.NewRequest("GET", "/livez", nil)); rec.Code != http.StatusOK {
+		t.Errorf("livez = %d, want 200", rec.Code)
+	}
+}
+
+func TestServeGracefulShutdown(t *testing.T) {
+	store := &fakeStore{}
+	started := make(chan struct{})
+	s, _ := newTest(t, Options{Store: store, GCInterval: time.Hour}, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			time.Sleep(200 * time.Millisecond)
+			io.WriteString(w, "done")
+		})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+
+	type result struct {
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		res <- result{string(b), err}
+	}()
+	<-started
+	cancel()
+	if r := <-res; r.err != nil || r.body != "done" {
+		t.Errorf("in-flight request = %q, %v; want it to finish during shutdown", r.body, r.err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve() = %v, want nil after graceful shutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after ctx was cancelled")
+	}
+	if store.gcRuns.Load() != 1 {
+		t.Errorf("GC ran %d times, want once right after start", store.gcRuns.Load())
+	}
+}
+
+func TestGCSkipsUnhealthyStore(t *testing.T) {
+	store := &fakeStore{}
+	store.setHealth(errors.New("down"))
+	s, _ := newTest(t, Options{Store: store, GCInterval: time.Hour}, nil)
+	s.collectGarbage(t.Context())
+	if store.gcRuns.Load() != 0 {
+		t.Errorf("GC ran against an unhealthy store")
+	}
+}
