@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/server"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+// Backoff of the start-up retry loop.
+const (
+	retryMin = 250 * time.Millisecond
+	retryMax = 10 * time.Second
+)
+
+var errWaitingForStorage = errors.New("waiting for storage")
+
+// boot brings storage and the master key up, possibly after the listener
+// is already serving: with PostgreSQL down at start, /livez answers 200,
+// /readyz 503, and retry keeps trying until it works. Its fields are read
+// by readiness checks on other goroutines, hence the atomics.
+type boot struct {
+	cfg    config.Config
+	store  *sqlstore.Store
+	logger *slog.Logger
+
+	migrated   atomic.Bool
+	migrateErr atomic.Pointer[error]
+	keyring    atomic.Pointer[seal.Keyring]
+	keyErr     atomic.Pointer[error]
+}
+
+func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring) *boot {
+	b := &boot{cfg: cfg, store: store, logger: logger}
+	b.setErr(&b.migrateErr, errWaitingForStorage)
+	b.setErr(&b.keyErr, errWaitingForStorage)
+	if kr != nil {
+		b.keyring.Store(kr)
+	}
+	return b
+}
+
+func (b *boot) setErr(p *atomic.Pointer[error], err error) { p.Store(&err) }
+
+// init migrates (or, without auto_migrate, checks the schema) and then
+// generates the master key if none exists and storage allows it. It is
+// safe to call again after a failure.
+func (b *boot) init(ctx context.Context) error {
+	if !b.migrated.Load() {
+		if err := b.migrate(ctx); err != nil {
+			b.setErr(&b.migrateErr, err)
+			return err
+		}
+		b.migrated.Store(true)
+	}
+	if b.keyring.Load() != nil {
+		return nil
+	}
+	kr, err := generateKey(ctx, b.cfg, b.store, b.logger)
+	if errors.Is(err, errSealed) {
+		b.setErr(&b.keyErr, err)
+		return nil // stay up and sealed; retrying cannot help
+	}
+	if err != nil {
+		b.setErr(&b.keyErr, err)
+		return err
+	}
+	b.keyring.Store(kr)
+	return nil
+}
+
+func (b *boot) migrate(ctx context.Context) error {
+	pending, err := b.store.MigrationsPending(ctx)
+	if err != nil {
+		return err
+	}
+	if !pending {
+		return nil
+	}
+	if !b.cfg.Storage.AutoMigrate {
+		return errors.New("schema has pending migrations: run sts migrate (storage.auto_migrate is false)")
+	}
+	if err := b.store.Migrate(ctx); err != nil {
+		return err
+	}
+	b.logger.InfoContext(ctx, "applied database migrations", "storage", b.cfg.Storage.Type)
+	return nil
+}
+
+// retry calls init with capped exponential backoff until it succeeds or ctx
+// ends. It never exits the process: a database that comes back later makes
+// the server ready without a restart (no crash loop).
+func (b *boot) retry(ctx context.Context) {
+	delay := retryMin
+	for attempt := 2; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		err := b.init(ctx)
+		if err == nil {
+			b.logger.InfoContext(ctx, "storage is ready", "attempt", attempt)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		delay = min(delay*2, retryMax)
+		b.logger.WarnContext(ctx, "storage not ready; retrying", "attempt", attempt, "retry_in", delay.String(), "error", err)
+	}
+}
+
+// checks are the readiness conditions boot adds to the server's built-in
+// storage check.
+func (b *boot) checks() []server.Check {
+	return []server.Check{
+		{Name: "migrations", Run: func(context.Context) error {
+			if b.migrated.Load() {
+				return nil
+			}
+			return *b.migrateErr.Load()
+		}},
+		{Name: "master_key", Run: func(context.Context) error {
+			if b.keyring.Load() != nil {
+				return nil
+			}
+			return *b.keyErr.Load()
+		}},
+	}
+}

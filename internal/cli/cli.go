@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/config"
+)
+
+// Exit codes of Main.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // the command ran and failed
+	ExitUsage   = 2 // bad flags, unknown command or invalid configuration
+)
+
+// usageError marks errors that exit with ExitUsage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// Main runs the sts command line with args (without the program name) and
+// returns the process exit code. Errors are printed once, as "sts: …", to
+// stderr; nothing else is printed on failure.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var cerr *config.Error
+	switch {
+	case errors.As(err, &cerr):
+		fmt.Fprintln(stderr, "sts: invalid configuration:")
+		for _, p := range cerr.Problems {
+			fmt.Fprintf(stderr, "  %s\n", p)
+		}
+		return ExitUsage
+	case errors.As(err, new(usageError)), strings.HasPrefix(err.Error(), "unknown command"):
+		fmt.Fprintf(stderr, "sts: %v\nRun 'sts --help' for usage.\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(stderr, "sts: %v\n", err)
+	return ExitFailure
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sts",
+		Short: "sts is a self-hostable Security Token Service",
+		Long: `sts turns the credentials a workload or person already has (CI OIDC tokens,
+Kubernetes service-account tokens, personal access tokens) into short-lived,
+narrower tokens, and keeps long-lived third-party tokens sealed at rest.
+
+Configuration is layered: defaults, then the YAML file (--config, or ./sts.yaml
+if present), then STS_* environment variables, then flags. Secrets (the master
+key, database passwords) come only from files or the environment.`,
+		Example: `  # Run a server in this directory (SQLite and a master key under ./sts-data)
+  sts serve
+
+  # Run against PostgreSQL
+  STS_STORAGE_TYPE=postgres STS_STORAGE_DSN=postgres://sts@db/sts sts serve
+
+  # Apply database migrations explicitly
+  sts migrate --config /etc/sts/sts.yaml`,
+		Version:           versionString(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().String("config", "", "YAML configuration file (default ./sts.yaml if it exists)")
+	root.PersistentFlags().String("data-dir", config.DefaultDataDir, "directory for the SQLite database and the generated master key")
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd())
+	return root
+}
+
+// loadConfig loads the configuration for cmd from its flags.
+func loadConfig(cmd *cobra.Command) (config.Config, error) {
+	file, _ := cmd.Flags().GetString("config")
+	return config.Load(config.Options{File: file, Flags: cmd.Flags()})
+}

@@ -1,0 +1,169 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/cli"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's log goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run is one cli.Main invocation in the background.
+type run struct {
+	stdout, stderr syncBuffer
+	code           chan int
+	cancel         context.CancelFunc
+	base           string
+}
+
+// start runs cli.Main(args) until the test ends or stop is called.
+func start(t *testing.T, args ...string) *run {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &run{code: make(chan int, 1), cancel: cancel}
+	go func() { r.code <- cli.Main(ctx, args, &r.stdout, &r.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.code:
+		case <-time.After(20 * time.Second):
+			t.Error("cli.Main did not return after cancel")
+		}
+	})
+	return r
+}
+
+// serve starts `sts serve` on a free loopback port.
+func serve(t *testing.T, args ...string) *run {
+	t.Helper()
+	addr := freeAddr(t)
+	r := start(t, append([]string{"serve", "--listen", addr}, args...)...)
+	r.base = "http://" + addr
+	return r
+}
+
+// stop cancels the context (SIGINT) and returns the exit code.
+func (r *run) stop(t *testing.T) int {
+	t.Helper()
+	r.cancel()
+	select {
+	case c := <-r.code:
+		r.code <- c
+		return c
+	case <-time.After(20 * time.Second):
+		t.Fatal("cli.Main did not return after cancel")
+		return -1
+	}
+}
+
+// exited returns Main's exit code if it has returned.
+func (r *run) exited() (int, bool) {
+	select {
+	case c := <-r.code:
+		r.code <- c
+		return c, true
+	default:
+		return 0, false
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitFor polls path until it answers want (≤ 10 s) and returns the last
+// response's body and headers.
+func (r *run) waitFor(t *testing.T, path string, want int) (http.Header, []byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	last := "no response"
+	for time.Now().Before(deadline) {
+		if code, done := r.exited(); done {
+			t.Fatalf("sts exited with %d before %s answered %d; stderr:\n%s", code, path, want, r.stderr.String())
+		}
+		resp, err := http.Get(r.base + path)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return resp.Header, body
+			}
+			last = resp.Status + " " + string(body)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer %d within 10s (last: %s); stderr:\n%s", path, want, last, r.stderr.String())
+	return nil, nil
+}
+
+// logLines decodes the JSON log lines on stderr (not a terminal ⇒ JSON).
+func (r *run) logLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for l := range strings.SplitSeq(strings.TrimSpace(r.stderr.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("stderr line is not a JSON log line: %q", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := cli.Main(t.Context(), []string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "sts ") {
+		t.Errorf("sts version = %d %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := cli.Main(t.Context(), []string{"--help"}, &out, &errb); code != 0 {
+		t.Errorf("sts --help = %d", code)
+	}
+	for _, want := range []string{"serve", "migrate", "version", "Examples:", "--config", "--data-dir"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("sts --help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"serve", "--nope"}, {"serve", "extra"}} {
+		var out, errb bytes.Buffer
+		if code := cli.Main(t.Context(), args, &out, &errb); code != cli.ExitUsage {
+			t.Errorf("sts %v = %d, want %d (stderr %q)", args, code, cli.ExitUsage, errb.String())
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// errSealed is the readiness reason when sealed rows exist but their key is
+// gone. Generating a new key then would make every sealed row unreadable,
+// so the server stays sealed until the operator restores the key.
+var errSealed = errors.New("sealed: master key missing")
+
+// loadConfiguredKey loads the master key that needs no storage access: the
+// one from STS_MASTER_KEY or master_key_file, or an existing
+// <data_dir>/master.key. It returns (nil, nil) when the default file does
+// not exist yet; any other problem (missing configured file, bad encoding)
+// stops start-up.
+func loadConfiguredKey(cfg config.Config) (*seal.Keyring, error) {
+	if cfg.MasterKey != "" || cfg.MasterKeyFile != "" {
+		key, err := seal.LoadMasterKey(cfg.MasterKeyFile, cfg.MasterKey.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		return keyring(key)
+	}
+	key, err := seal.LoadMasterKey(cfg.MasterKeyPath(), "")
+	if errors.Is(err, seal.ErrNoMasterKey) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return keyring(key)
+}
+
+func keyring(key []byte) (*seal.Keyring, error) {
+	kr, err := seal.NewKeyring(key)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return kr, nil
+}
+
+// generateKey creates <data_dir>/master.key, but only when storage holds
+// nothing sealed under an earlier key (no signing keys, no host tokens). It
+// returns errSealed when sealed rows exist. It logs the path and key ID,
+// never the key.
+func generateKey(ctx context.Context, cfg config.Config, store storage.Store, logger *slog.Logger) (*seal.Keyring, error) {
+	keys, err := store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check for sealed rows: %w", err)
+	}
+	hosts, err := store.ListHostTokens(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("check for sealed rows: %w", err)
+	}
+	path := cfg.MasterKeyPath()
+	if len(keys) > 0 || len(hosts) > 0 {
+		logger.ErrorContext(ctx, "master key missing but storage holds sealed rows; refusing to generate a new key (restore the key file or set STS_MASTER_KEY)",
+			"path", path, "signing_keys", len(keys), "host_tokens", len(hosts))
+		return nil, errSealed
+	}
+	key, err := seal.GenerateMasterKeyFile(path)
+	if errors.Is(err, fs.ErrExist) {
+		return loadConfiguredKey(cfg) // another process won the race
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	kr, err := keyring(key)
+	if err != nil {
+		return nil, err
+	}
+	logger.InfoContext(ctx, "generated master key; back it up: without it sealed tokens cannot be read",
+		"path", path, "key_id", kr.PrimaryID())
+	return kr, nil
+}

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/server"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the token service",
+		Long: `Run the token service on one HTTP listener until interrupted.
+
+In an empty directory it just works: it creates ./sts-data, opens SQLite there,
+applies migrations, generates a master key (./sts-data/master.key, mode 0600)
+and listens on 127.0.0.1:8080. /livez, /readyz and /metrics are the ops
+endpoints.`,
+		Example: `  sts serve
+  sts serve --listen 0.0.0.0:8443 --data-dir /var/lib/sts
+  sts serve --config /etc/sts/sts.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg.Log, cmd.ErrOrStderr())
+			return Serve(cmd.Context(), cfg, ServeOptions{Logger: logger})
+		},
+	}
+	cmd.Flags().String("listen", config.DefaultListen, "host:port of the HTTP listener")
+	return cmd
+}
+
+// ServeOptions are the parts of Serve tests replace.
+type ServeOptions struct {
+	// Logger receives every log line; required.
+	Logger *slog.Logger
+	// Listener, when set, is served instead of listening on cfg.Listen.
+	Listener net.Listener
+}
+
+// Serve runs the server described by cfg (already loaded and valid) until
+// ctx ends, then shuts down gracefully and returns nil. It fails fast on
+// problems a restart cannot fix (unwritable data_dir, bad master key, a
+// broken SQLite file) and keeps serving, not ready, while PostgreSQL is
+// unreachable.
+func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
+	logger := o.Logger
+	source := cfg.File
+	if source == "" {
+		source = "defaults (no " + config.DefaultFile + ")"
+	}
+	if usesDataDir(cfg, true) {
+		if err := prepareDataDir(cfg.DataDir); err != nil {
+			return err // before any log line: the error is the only output
+		}
+	}
+	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", localURL(cfg.Listen)),
+		"config", source, "storage", cfg.Storage.Type, "data_dir", cfg.DataDir)
+
+	metrics := server.NewMetrics()
+	store, err := openStore(ctx, cfg, metrics.StorageError)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	kr, err := loadConfiguredKey(cfg)
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b := newBoot(cfg, store, logger, kr)
+	if err := b.init(ctx); err != nil {
+		if cfg.Storage.Type == sqlstore.DriverSQLite {
+			return fmt.Errorf("storage: %w", err)
+		}
+		logger.WarnContext(ctx, "storage not ready; serving anyway and retrying in the background", "error", err)
+		wg.Go(func() { b.retry(ctx) })
+	}
+
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen %q: %w", cfg.Listen, err)
+		}
+	}
+	srv := server.New(server.Options{
+		Store:             store,
+		Logger:            logger,
+		Metrics:           metrics,
+		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout,
+		Checks:            b.checks(),
+		GCInterval:        cfg.GC.Interval,
+	})
+	logger.InfoContext(ctx, "listening", "url", localURL(ln.Addr().String()), "issuer", cfg.Issuer)
+	err = srv.Serve(ctx, ln)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// usesDataDir reports whether anything lives in data_dir: the SQLite file,
+// or, when withKey, the default master key.
+func usesDataDir(cfg config.Config, withKey bool) bool {
+	defaultKey := withKey && cfg.MasterKey == "" && cfg.MasterKeyFile == ""
+	return cfg.Storage.Type == sqlstore.DriverSQLite || defaultKey
+}
+
+// openStore opens the backend; for PostgreSQL it does not connect yet.
+func openStore(ctx context.Context, cfg config.Config, onError func(string, error)) (*sqlstore.Store, error) {
+	dsn := cfg.Storage.DSN
+	if cfg.Storage.Type == sqlstore.DriverSQLite {
+		dsn = cfg.Storage.Path
+	}
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return store, nil
+}
+
+// localURL is a URL a person on this machine can open for a listen
+// address; a wildcard host (":8080", "0.0.0.0:8080") becomes localhost.
+func localURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

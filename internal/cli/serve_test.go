@@ -1,0 +1,306 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest"
+)
+
+// checkServing asserts what every ready server must show over real HTTP.
+func checkServing(t *testing.T, r *run) {
+	t.Helper()
+	h, _ := r.waitFor(t, "/livez", 200)
+	if h.Get("X-Request-Id") == "" {
+		t.Error("/livez response lacks X-Request-Id")
+	}
+	_, body := r.waitFor(t, "/readyz", 200)
+	if !strings.Contains(string(body), `"status":"ready"`) {
+		t.Errorf("/readyz body = %s", body)
+	}
+	_, metrics := r.waitFor(t, "/metrics", 200)
+	if !strings.Contains(string(metrics), `sts_http_requests_total{code="200",method="GET",route="/readyz"}`) {
+		t.Errorf("/metrics lacks the request counter for /readyz")
+	}
+}
+
+func TestServeInEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	r := serve(t)
+	checkServing(t, r)
+
+	fi, err := os.Stat(filepath.Join(dir, "sts-data", "master.key"))
+	if err != nil {
+		t.Fatalf("master key not generated: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("master.key mode = %v, want 0600", fi.Mode().Perm())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "sts-data")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("sts-data = %v, %v; want a 0700 directory", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sts-data", "sts.db")); err != nil {
+		t.Errorf("sts.db not created: %v", err)
+	}
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit code = %d, want 0 after SIGINT", code)
+	}
+
+	lines := r.logLines(t)
+	if msg, _ := lines[0]["msg"].(string); !strings.HasPrefix(msg, "sts is starting") || !strings.Contains(msg, "/readyz") {
+		t.Errorf("first log line = %q, want it to tell a newcomer what to do next", msg)
+	}
+	key, _ := os.ReadFile(filepath.Join(dir, "sts-data", "master.key"))
+	var generated, listening bool
+	for _, l := range lines {
+		switch l["msg"] {
+		case "listening":
+			listening = true
+		}
+		if strings.HasPrefix(l["msg"].(string), "generated master key") {
+			generated = l["path"] != nil && strings.HasPrefix(l["key_id"].(string), "mk-")
+		}
+	}
+	if !generated || !listening {
+		t.Errorf("logs lack the generated-key line (path, key_id) or the listening line:\n%s", r.stderr.String())
+	}
+	if k := strings.TrimSpace(string(key)); k == "" || strings.Contains(r.stderr.String(), k) {
+		t.Errorf("the master key appears in the logs")
+	}
+	if last := lines[len(lines)-1]["msg"]; last != "stopped" {
+		t.Errorf("last log line = %v, want stopped (clean shutdown)", last)
+	}
+
+	// A second start reuses the key instead of generating another.
+	r2 := serve(t)
+	checkServing(t, r2)
+	r2.stop(t)
+	if strings.Contains(r2.stderr.String(), "generated master key") {
+		t.Error("second start generated a new master key")
+	}
+}
+
+func TestServeMasterKeyFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	t.Setenv("STS_MASTER_KEY", key)
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	r.stop(t)
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(err) {
+		t.Errorf("master.key generated although STS_MASTER_KEY is set (%v)", err)
+	}
+	if strings.Contains(r.stderr.String(), key) {
+		t.Error("STS_MASTER_KEY appears in the logs")
+	}
+}
+
+// TestServeStaysSealed: with sealed rows in storage and the key gone,
+// generating a new key would orphan those rows, so the server must stay up
+// but not ready, and must not create a key.
+func TestServeStaysSealed(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(dir, "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := storage.Now(time.Now())
+	err = s.UpdateSigningKeys(ctx, func([]storage.SigningKey) ([]storage.SigningKey, error) {
+		return []storage.SigningKey{{ID: "k1", Algorithm: "ES256", State: storage.KeyActive, PublicJWK: []byte("{}"),
+			Sealed: []byte("x"), MasterKeyID: "mk-gone", CreatedAt: now, ActivatedAt: now}}, nil
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := serve(t, "--data-dir", dir)
+	r.waitFor(t, "/livez", 200)
+	_, body := r.waitFor(t, "/readyz", 503)
+	var got struct{ Failing map[string]string }
+	if err := json.Unmarshal(body, &got); err != nil || got.Failing["master_key"] != "sealed: master key missing" {
+		t.Errorf("/readyz = %s, want master_key sealed", body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(err) {
+		t.Errorf("a master key was generated over sealed rows (%v)", err)
+	}
+}
+
+func TestServePostgres(t *testing.T) {
+	dsn := ststest.PostgresDSN(t)
+	t.Setenv("STS_STORAGE_TYPE", "postgres")
+	t.Setenv("STS_STORAGE_DSN", dsn)
+	r := serve(t, "--data-dir", t.TempDir())
+	checkServing(t, r)
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+}
+
+// TestServePostgresDown: a database that is down at start must not crash
+// the process; it serves /livez, reports not ready, and keeps retrying.
+func TestServePostgresDown(t *testing.T) {
+	closed := freeAddr(t) // nothing listens here any more
+	t.Setenv("STS_STORAGE_TYPE", "postgres")
+	t.Setenv("STS_STORAGE_DSN", "postgres://sts@"+closed+"/sts?connect_timeout=1")
+	r := serve(t, "--data-dir", t.TempDir())
+	r.waitFor(t, "/livez", 200)
+	_, body := r.waitFor(t, "/readyz", 503)
+	var got struct{ Failing map[string]string }
+	if err := json.Unmarshal(body, &got); err != nil || got.Failing["storage"] == "" || got.Failing["master_key"] == "" {
+		t.Errorf("/readyz = %s, want storage and master_key failing", body)
+	}
+	time.Sleep(time.Second) // a few retries
+	if code, done := r.exited(); done {
+		t.Fatalf("sts exited with %d while PostgreSQL was down", code)
+	}
+	r.waitFor(t, "/livez", 200)
+	if !strings.Contains(r.stderr.String(), "retrying") {
+		t.Errorf("no retry logged:\n%s", r.stderr.String())
+	}
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+}
+
+func TestServeBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown key", "listen: 127.0.0.1:0\nstorage:\n  typo: 1\n", []string{"storage.typo: unknown key"}},
+		{"every invalid value", "listen: nope\nstorage:\n  type: mysql\nlog:\n  level: loud\n", []string{
+			`listen: must be host:port`, `storage.type: must be "sqlite" or "postgres", got "mysql"`, `log.level: must be`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "sts.yaml")
+			os.WriteFile(file, []byte(tc.yaml), 0o600)
+			var out, errb bytes.Buffer
+			code := cli.Main(t.Context(), []string{"serve", "--config", file}, &out, &errb)
+			if code != cli.ExitUsage {
+				t.Errorf("exit code = %d, want %d", code, cli.ExitUsage)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+		})
+	}
+}
+
+func TestServeDataDirNotWritable(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	os.WriteFile(file, nil, 0o600)
+	cases := map[string]string{
+		// Fails for everyone, root included: a directory cannot live under a file.
+		filepath.Join(file, "data"): `cannot create: not a directory`,
+	}
+	if os.Geteuid() != 0 { // root ignores permission bits
+		ro := filepath.Join(base, "ro")
+		os.Mkdir(ro, 0o500)
+		cases[ro] = `not writable: permission denied`
+	}
+	for dir, want := range cases {
+		var out, errb bytes.Buffer
+		code := cli.Main(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir}, &out, &errb)
+		wantLine := `sts: data_dir "` + dir + `": ` + want + "\n"
+		if code != cli.ExitFailure || errb.String() != wantLine {
+			t.Errorf("serve --data-dir %s = %d, stderr %q; want 1 and exactly %q", dir, code, errb.String(), wantLine)
+		}
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	dir := t.TempDir()
+	for _, want := range []string{"applied pending migrations", "schema is current; nothing to apply"} {
+		var out, errb bytes.Buffer
+		if code := cli.Main(context.Background(), []string{"migrate", "--data-dir", dir}, &out, &errb); code != 0 {
+			t.Fatalf("sts migrate = %d: %s", code, errb.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("sts migrate printed %q, want %q", out.String(), want)
+		}
+	}
+}
+
+func TestListenAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out, errb bytes.Buffer
+	code := cli.Main(t.Context(), []string{"serve", "--listen", ln.Addr().String(), "--data-dir", t.TempDir()}, &out, &errb)
+	if code != cli.ExitFailure || !strings.Contains(errb.String(), "sts: listen") {
+		t.Errorf("serve on a busy port = %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestServePostgresComesBack: the server started while PostgreSQL was
+// unreachable becomes ready without a restart once it is reachable.
+func TestServePostgresComesBack(t *testing.T) {
+	dsn := ststest.PostgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
+	}
+	target := u.Host
+	if !strings.Contains(target, ":") {
+		target += ":5432"
+	}
+	proxyAddr := freeAddr(t) // refuses connections until the proxy starts
+	u.Host = proxyAddr
+	t.Setenv("STS_STORAGE_TYPE", "postgres")
+	t.Setenv("STS_STORAGE_DSN", u.String())
+	r := serve(t, "--data-dir", t.TempDir())
+	r.waitFor(t, "/readyz", 503)
+
+	ln, err := net.Listen("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	r.waitFor(t, "/readyz", 200)
+	r.stop(t)
+}

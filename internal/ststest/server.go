@@ -1,0 +1,176 @@
+package ststest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx" for PostgresDSN
+
+	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/config"
+)
+
+// Server is a real sts (cli.Serve: storage, master key, middleware, ops
+// endpoints) running in-process on a loopback port with a temporary
+// data_dir. It stops when the test ends.
+type Server struct {
+	// URL is the base URL, "http://127.0.0.1:<port>"; also the issuer
+	// unless the test set another.
+	URL string
+	// Config is the configuration the server runs with.
+	Config config.Config
+	// Client talks to the server.
+	Client *http.Client
+
+	done chan error
+}
+
+// StartServer starts sts with the defaults (SQLite in t.TempDir(), a
+// free loopback port) changed by mutate, which may be nil. It does not wait
+// for readiness; see [NewTestServer]. mutate must not change Listen: the
+// port is already bound.
+func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("ststest: listen: %v", err)
+	}
+	cfg := config.DefaultConfig()
+	cfg.Listen = ln.Addr().String()
+	cfg.DataDir = t.TempDir()
+	cfg.Log.Level = "debug"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	cfg.Derive()
+	if err := cfg.Validate(); err != nil {
+		ln.Close()
+		t.Fatalf("ststest: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		URL:    "http://" + ln.Addr().String(),
+		Config: cfg,
+		Client: &http.Client{Timeout: 10 * time.Second},
+		done:   make(chan error, 1),
+	}
+	go func() { s.done <- cli.Serve(ctx, cfg, cli.ServeOptions{Logger: logger, Listener: ln}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-s.done:
+			if err != nil {
+				t.Errorf("ststest: serve: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("ststest: server did not shut down within 20s")
+		}
+	})
+	return s
+}
+
+// NewTestServer is [StartServer] followed by [Server.WaitReady]: the
+// one-liner for end-to-end tests of features.
+func NewTestServer(t testing.TB, mutate func(c *config.Config)) *Server {
+	t.Helper()
+	s := StartServer(t, mutate)
+	s.WaitReady(t)
+	return s
+}
+
+// WaitReady polls /readyz until it answers 200, failing the test after 10s
+// or if the server stops.
+func (s *Server) WaitReady(t testing.TB) {
+	t.Helper()
+	s.waitStatus(t, "/readyz", http.StatusOK)
+}
+
+// waitStatus polls path until it answers want.
+func (s *Server) waitStatus(t testing.TB, path string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	last := "no response"
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			s.done <- err // let Cleanup see it too
+			t.Fatalf("ststest: server stopped before %s answered %d: %v", path, want, err)
+		default:
+		}
+		resp, err := s.Client.Get(s.URL + path)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("ststest: %s did not answer %d within 10s (last: %s)", path, want, last)
+}
+
+// Get fetches path and fails the test on a transport error.
+func (s *Server) Get(t testing.TB, path string) *http.Response {
+	t.Helper()
+	resp, err := s.Client.Get(s.URL + path)
+	if err != nil {
+		t.Fatalf("ststest: GET %s: %v", path, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// PostgresDSN returns STS_TEST_POSTGRES_DSN with search_path set to a fresh
+// schema that is dropped when the test ends. It skips the test when the
+// variable is unset, and fails it instead when CI=true, so CI cannot pass
+// without exercising PostgreSQL.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("STS_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL tests")
+		}
+		t.Skip("STS_TEST_POSTGRES_DSN is not set")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("ststest: STS_TEST_POSTGRES_DSN: %v", err)
+	}
+	// rand.Text is base32 (A-Z, 2-7): lowercased, a valid bare identifier.
+	schema := "sts_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("ststest: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("ststest: drop schema %s: %v", schema, err)
+		}
+		admin.Close()
+	})
+	if !strings.Contains(dsn, "://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("ststest: STS_TEST_POSTGRES_DSN: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
