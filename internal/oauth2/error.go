@@ -1,0 +1,103 @@
+package oauth2
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// Error is an OAuth error response (RFC 6749 §5.2). Handlers return it as a
+// value and [WriteError] renders it. Description is sent to the caller, so
+// it stays generic; the specific cause belongs in Err, which is logged and
+// never sent.
+type Error struct {
+	Code        string // error
+	Description string // error_description
+	// Reason is our stable machine reason (DESIGN §5), e.g. token_expired.
+	Reason string
+	// Status is the HTTP status; 0 means 400, or 401 for invalid_client.
+	Status int
+	// Err is the internal cause.
+	Err error
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	s := e.Code
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// HTTPStatus is the status WriteError uses for e.
+func (e *Error) HTTPStatus() int {
+	switch {
+	case e.Status != 0:
+		return e.Status
+	case e.Code == ErrorInvalidClient:
+		return http.StatusUnauthorized // RFC 6749 §5.2
+	case e.Code == ErrorServerError:
+		return http.StatusInternalServerError
+	case e.Code == ErrorTemporarilyUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// NewError returns an *Error with code and description.
+func NewError(code, description string) *Error {
+	return &Error{Code: code, Description: description}
+}
+
+// errorBody is the JSON shape of RFC 6749 §5.2 plus our reason.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// WriteError writes err as an OAuth error response. An error that is not
+// an [*Error] becomes server_error/500 with a generic description; its
+// cause is logged with logger (if non-nil) and never sent (fosite
+// ErrorToRFC6749Error with debug off).
+func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		if logger != nil {
+			logger.Error("oauth2: internal error", "err", err)
+		}
+		e = &Error{Code: ErrorServerError, Description: "internal error"}
+	}
+	if e.Code == ErrorInvalidClient && e.HTTPStatus() == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// RFC 6749 §5.2: a 401 must carry the scheme the client may use.
+		w.Header().Set("WWW-Authenticate", `Basic realm="sts"`)
+	}
+	WriteJSON(w, e.HTTPStatus(), errorBody{Error: e.Code, Description: e.Description, Reason: e.Reason})
+}
+
+// WriteJSON writes v as a JSON response with status. Every OAuth response
+// carries Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Defense in depth: v is one of our own response types, which
+		// always marshal.
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"server_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

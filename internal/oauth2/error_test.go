@@ -1,0 +1,52 @@
+package oauth2_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+func TestWriteError(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantBody   map[string]string
+	}{
+		{"invalid_request", &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "subject_token rejected", Reason: "token_expired"},
+			400, map[string]string{"error": "invalid_request", "error_description": "subject_token rejected", "reason": "token_expired"}},
+		{"invalid_client is 401", fmt.Errorf("auth: %w", oauth2.NewError(oauth2.ErrorInvalidClient, "client authentication failed")),
+			401, map[string]string{"error": "invalid_client", "error_description": "client authentication failed"}},
+		{"unknown error is server_error without the cause", errors.New("pq: password authentication failed for user sts"),
+			500, map[string]string{"error": "server_error", "error_description": "internal error"}},
+	}
+	for _, tc := range tests {
+		rec := httptest.NewRecorder()
+		oauth2.WriteError(rec, nil, tc.err)
+		if rec.Code != tc.wantStatus {
+			t.Errorf("%s: status = %d, want %d", tc.name, rec.Code, tc.wantStatus)
+		}
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: Cache-Control = %q, want no-store", tc.name, cc)
+		}
+		var got map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.wantBody) {
+			t.Errorf("%s: body = %v, want %v", tc.name, got, tc.wantBody)
+		}
+		if strings.Contains(rec.Body.String(), "pq:") {
+			t.Errorf("%s: body leaks the cause: %s", tc.name, rec.Body)
+		}
+		if tc.wantStatus == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", tc.name)
+		}
+	}
+}
