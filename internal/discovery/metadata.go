@@ -1,0 +1,101 @@
+package discovery
+
+// Paths of the documents this package serves and of the endpoints it
+// advertises (DESIGN §2).
+const (
+	PathOpenIDConfiguration = "/.well-known/openid-configuration"
+	PathOAuthServer         = "/.well-known/oauth-authorization-server"
+	PathJWKS                = "/.well-known/jwks.json"
+	PathToken               = "/oauth2/token"
+	PathIntrospect          = "/oauth2/introspect"
+	PathRevoke              = "/oauth2/revoke"
+)
+
+// Metadata is the server metadata document shared by OIDC Discovery 1.0 §3
+// and RFC 8414 §2. Lists are always present, even when empty: an absent
+// grant_types_supported would mean ["authorization_code", "implicit"]
+// (RFC 8414 §2), which we do not support.
+type Metadata struct {
+	Issuer                string `json:"issuer"`
+	JWKSURI               string `json:"jwks_uri"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+	RevocationEndpoint    string `json:"revocation_endpoint"`
+
+	GrantTypesSupported    []string `json:"grant_types_supported"`
+	ResponseTypesSupported []string `json:"response_types_supported"`
+	SubjectTypesSupported  []string `json:"subject_types_supported"`
+	ScopesSupported        []string `json:"scopes_supported"`
+	ClaimsSupported        []string `json:"claims_supported"`
+
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+
+	// IDTokenSigningAlgValuesSupported is REQUIRED by OIDC Discovery §3;
+	// go-oidc falls back to RS256 alone without it.
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+}
+
+// Supported lists what the server supports. The server fills it; later
+// features append to it (for example a new grant type).
+type Supported struct {
+	// GrantTypes for grant_types_supported (oauth2.GrantType* values).
+	GrantTypes []string
+	// TokenEndpointAuthMethods (oauth2.AuthMethod* values); introspection
+	// and revocation use the same client authentication.
+	TokenEndpointAuthMethods []string
+	// TokenEndpointAuthSigningAlgs for private_key_jwt, if offered.
+	TokenEndpointAuthSigningAlgs []string
+	// ResponseTypes is empty: there is no authorization endpoint.
+	ResponseTypes []string
+	// SubjectTypes defaults to ["public"].
+	SubjectTypes []string
+	Scopes       []string
+	Claims       []string
+}
+
+// DefaultClaims are the claims our tokens may carry (DESIGN §4).
+var DefaultClaims = []string{
+	"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope",
+	"org_id", "principal", "act", "pool", "provider", "attributes", "cab", "src",
+	"name", "email",
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// metadata builds the document for issuer with algs as the signing
+// algorithms of our published keys.
+func (s Supported) metadata(issuer string, algs []string) Metadata {
+	subjects := s.SubjectTypes
+	if len(subjects) == 0 {
+		subjects = []string{"public"}
+	}
+	auth := nonNil(s.TokenEndpointAuthMethods)
+	return Metadata{
+		Issuer:                issuer,
+		JWKSURI:               issuer + PathJWKS,
+		TokenEndpoint:         issuer + PathToken,
+		IntrospectionEndpoint: issuer + PathIntrospect,
+		RevocationEndpoint:    issuer + PathRevoke,
+
+		GrantTypesSupported:    nonNil(s.GrantTypes),
+		ResponseTypesSupported: nonNil(s.ResponseTypes),
+		SubjectTypesSupported:  subjects,
+		ScopesSupported:        nonNil(s.Scopes),
+		ClaimsSupported:        nonNil(s.Claims),
+
+		TokenEndpointAuthMethodsSupported:          auth,
+		TokenEndpointAuthSigningAlgValuesSupported: s.TokenEndpointAuthSigningAlgs,
+		IntrospectionEndpointAuthMethodsSupported:  auth,
+		RevocationEndpointAuthMethodsSupported:     auth,
+
+		IDTokenSigningAlgValuesSupported: nonNil(algs),
+	}
+}

@@ -1,0 +1,111 @@
+package signer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is the signing-key policy of a deployment (DESIGN §7).
+type Config struct {
+	// Algorithm signs new keys: ES256 (default), RS256 or EdDSA. Keys of
+	// another algorithm already in the set keep verifying until deleted.
+	Algorithm string
+	// RSABits is the modulus size of new RS256 keys: 2048 (default) or more.
+	RSABits int
+	// RotationPeriod is how long a key stays active (default 30 days).
+	// Replicas agree because it is measured from the stored ActivatedAt.
+	RotationPeriod time.Duration
+	// PublishAhead is how long a next key is published in the JWKS before
+	// it may sign (default 1 h). It must exceed every verifier's JWKS cache
+	// lifetime, including our Cache-Control max-age.
+	PublishAhead time.Duration
+	// MaxTokenLifetime is the longest lifetime of any token we sign
+	// (default 12 h, DESIGN §7).
+	MaxTokenLifetime time.Duration
+	// Leeway is the clock skew verifiers allow (default 60 s).
+	Leeway time.Duration
+	// PollInterval is how often Run reloads the set from storage and
+	// checks the schedule (default 1 min).
+	PollInterval time.Duration
+}
+
+// DefaultConfig returns the defaults of DESIGN §7.
+func DefaultConfig() Config {
+	return Config{
+		Algorithm:        ES256,
+		RSABits:          MinRSABits,
+		RotationPeriod:   30 * 24 * time.Hour,
+		PublishAhead:     time.Hour,
+		MaxTokenLifetime: 12 * time.Hour,
+		Leeway:           60 * time.Second,
+		PollInterval:     time.Minute,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Algorithm == "" {
+		c.Algorithm = d.Algorithm
+	}
+	if c.RSABits == 0 {
+		c.RSABits = d.RSABits
+	}
+	if c.RotationPeriod == 0 {
+		c.RotationPeriod = d.RotationPeriod
+	}
+	if c.PublishAhead == 0 {
+		c.PublishAhead = d.PublishAhead
+	}
+	if c.MaxTokenLifetime == 0 {
+		c.MaxTokenLifetime = d.MaxTokenLifetime
+	}
+	if c.Leeway == 0 {
+		c.Leeway = d.Leeway
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = d.PollInterval
+	}
+	return c
+}
+
+// Validate returns every problem with c at once (zero fields count as
+// their defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	switch c.Algorithm {
+	case ES256, RS256, EdDSA:
+	default:
+		errs = append(errs, fmt.Errorf("signing algorithm %q: want ES256, RS256 or EdDSA", c.Algorithm))
+	}
+	if c.RSABits < MinRSABits || c.RSABits > 8192 {
+		errs = append(errs, fmt.Errorf("rsa key size %d: want %d to 8192 bits", c.RSABits, MinRSABits))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"rotation period", c.RotationPeriod}, {"publish-ahead", c.PublishAhead},
+		{"max token lifetime", c.MaxTokenLifetime}, {"leeway", c.Leeway}, {"poll interval", c.PollInterval},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must not be negative", d.name, d.v))
+		}
+	}
+	if c.RotationPeriod <= c.PublishAhead {
+		errs = append(errs, fmt.Errorf("rotation period %s must exceed publish-ahead %s", c.RotationPeriod, c.PublishAhead))
+	}
+	if c.PollInterval >= c.PublishAhead {
+		errs = append(errs, fmt.Errorf("poll interval %s must be shorter than publish-ahead %s", c.PollInterval, c.PublishAhead))
+	}
+	return errors.Join(errs...)
+}
+
+// retainFor is how long a retired key stays published: every token it
+// signed has then expired. A replica may keep signing with a key for up to
+// one poll interval after another replica retired it, so that is added too.
+func (c Config) retainFor() time.Duration {
+	return c.MaxTokenLifetime + c.Leeway + c.PollInterval
+}

@@ -1,0 +1,178 @@
+package signer
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Signer signs our tokens with the active key. Implementations must be safe
+// to call concurrently.
+type Signer interface {
+	// Sign returns the compact JWS (RFC 7515 §7.1) of payload with the
+	// protected header {"alg", "kid", "typ": typ} of the active key. It
+	// fails with an error wrapping ErrNoSigningKey (and ErrSealed when that
+	// is why) when no key can sign.
+	Sign(ctx context.Context, typ string, payload []byte) (string, error)
+}
+
+// KeySet is the published half of our keys: what verifiers and the JWKS
+// endpoint need. Implementations must be safe to call concurrently.
+type KeySet interface {
+	// PublicKey returns the published (next, active or retired) key with
+	// this kid.
+	PublicKey(kid string) (PublicKey, bool)
+	// Algorithms returns, sorted, every algorithm a published key uses plus
+	// the configured one: the alg allowlist of our verifiers.
+	Algorithms() []string
+	// JWKS returns the JSON Web Key Set document (RFC 7517 §5) of the
+	// published keys. It contains public parameters only.
+	JWKS() ([]byte, error)
+}
+
+// ErrNoSigningKey means there is no active key that can sign: the key set
+// is not loaded yet, is empty, or is sealed.
+var ErrNoSigningKey = errors.New("signer: no active signing key")
+
+// keySet is one immutable snapshot of the key set. Managers swap snapshots
+// atomically, so readers never lock.
+type keySet struct {
+	fingerprint string
+	rows        []storage.SigningKey // public view: Sealed is nil
+	pub         map[string]PublicKey
+	algs        []string
+	jwks        []byte
+	active      *activeKey // nil when nothing can sign
+	err         error      // why active is nil, if it is
+}
+
+// activeKey is the decrypted active key with its go-jose signers.
+type activeKey struct {
+	kid     string
+	alg     string
+	priv    crypto.Signer
+	signers map[string]jose.Signer // by typ, built once
+}
+
+// commonTypes are the typ values we sign with; their signers are built once.
+var commonTypes = [...]string{"at+jwt", "JWT"}
+
+func newActiveKey(kid, alg string, priv crypto.Signer) (*activeKey, error) {
+	a := &activeKey{kid: kid, alg: alg, priv: priv, signers: make(map[string]jose.Signer, len(commonTypes))}
+	for _, typ := range commonTypes {
+		s, err := a.newSigner(typ)
+		if err != nil {
+			return nil, err
+		}
+		a.signers[typ] = s
+	}
+	return a, nil
+}
+
+func (a *activeKey) newSigner(typ string) (jose.Signer, error) {
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
+	s, err := jose.NewSigner(jose.SigningKey{
+		Algorithm: jose.SignatureAlgorithm(a.alg),
+		Key:       &jose.JSONWebKey{Key: a.priv, KeyID: a.kid, Algorithm: a.alg},
+	}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("signer: key %s: %w", a.kid, err)
+	}
+	return s, nil
+}
+
+func (a *activeKey) sign(typ string, payload []byte) (string, error) {
+	s, ok := a.signers[typ]
+	if !ok {
+		var err error
+		if s, err = a.newSigner(typ); err != nil {
+			return "", err
+		}
+	}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("signer: sign with key %s: %w", a.kid, err)
+	}
+	return jws.CompactSerialize()
+}
+
+// newKeySet builds a snapshot from rows. priv holds the decrypted private
+// key of the active row, or is nil with activeErr saying why.
+func newKeySet(fingerprint string, rows []storage.SigningKey, configuredAlg string, priv crypto.Signer, activeErr error) (*keySet, error) {
+	ks := &keySet{fingerprint: fingerprint, pub: make(map[string]PublicKey, len(rows))}
+	jwks := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(rows))}
+	algs := []string{configuredAlg}
+	var active *storage.SigningKey
+	for i, row := range rows {
+		p, err := parsePublic(row)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := ks.pub[row.ID]; dup {
+			return nil, fmt.Errorf("signer: duplicate kid %s", row.ID)
+		}
+		ks.pub[row.ID] = p
+		row.Sealed = nil
+		ks.rows = append(ks.rows, row)
+		jwks.Keys = append(jwks.Keys, jose.JSONWebKey{Key: p.Key, KeyID: p.KeyID, Algorithm: p.Algorithm, Use: useSig})
+		algs = append(algs, row.Algorithm)
+		if row.State == storage.KeyActive {
+			if active != nil {
+				return nil, fmt.Errorf("signer: two active keys %s and %s", active.ID, row.ID)
+			}
+			active = &rows[i]
+		}
+	}
+	slices.Sort(algs)
+	ks.algs = slices.Compact(algs)
+	b, err := json.Marshal(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("signer: marshal jwks: %w", err)
+	}
+	ks.jwks = b
+	switch {
+	case active == nil:
+		ks.err = ErrNoSigningKey
+	case priv == nil:
+		ks.err = fmt.Errorf("%w: %w", ErrNoSigningKey, activeErr)
+	default:
+		a, err := newActiveKey(active.ID, active.Algorithm, priv)
+		if err != nil {
+			return nil, err
+		}
+		ks.active = a
+	}
+	return ks, nil
+}
+
+func (ks *keySet) sign(typ string, payload []byte) (string, error) {
+	if ks == nil {
+		return "", fmt.Errorf("%w: key set not loaded", ErrNoSigningKey)
+	}
+	if ks.active == nil {
+		return "", ks.err
+	}
+	return ks.active.sign(typ, payload)
+}
+
+func (ks *keySet) publicKey(kid string) (PublicKey, bool) {
+	if ks == nil {
+		return PublicKey{}, false
+	}
+	p, ok := ks.pub[kid]
+	return p, ok
+}
+
+func (ks *keySet) jwksDoc() ([]byte, error) {
+	if ks == nil {
+		return nil, fmt.Errorf("signer: key set not loaded")
+	}
+	return ks.jwks, nil
+}

@@ -1,0 +1,201 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Rotate makes the next key active now, retires the active key (published
+// until every token it signed has expired), drops retired keys past their
+// DeleteAfter and publishes a fresh next key. It refuses with an error
+// wrapping ErrNextNotReady while the next key has been published for less
+// than PublishAhead. It rotates away from the active key this manager last
+// loaded: when another caller (on any replica) has already done so it
+// changes nothing and reports AlreadyRotated, so N concurrent calls make
+// exactly one rotation. `sts keys rotate` calls it.
+func (m *Manager) Rotate(ctx context.Context, now time.Time) (Rotation, error) {
+	return m.rotate(ctx, now, modeOnDemand)
+}
+
+// ForceRotate is Rotate without the publish-ahead check, for an active key
+// that must stop signing at once (compromise). Verifiers that cached our
+// JWKS less than PublishAhead ago may reject new tokens until they refetch.
+func (m *Manager) ForceRotate(ctx context.Context, now time.Time) (Rotation, error) {
+	return m.rotate(ctx, now, modeForced)
+}
+
+// Tick is one poll of [Manager.Run]: reload the set, rotate if the active
+// key is older than RotationPeriod (measured from its stored ActivatedAt,
+// so replicas agree) and the next key is published long enough, and drop
+// expired retired keys. Tests call it with a moving clock.
+func (m *Manager) Tick(ctx context.Context) error {
+	err := m.Reload(ctx)
+	if err != nil && errors.Is(err, ErrSealed) {
+		return err // never rotate around keys we cannot open
+	}
+	if _, rerr := m.rotate(ctx, m.now(), modeScheduled); rerr != nil {
+		return rerr
+	}
+	return m.Ready()
+}
+
+// Run calls Tick every PollInterval until ctx is done, logging failures
+// (when they change) rather than stopping. The server starts it with its
+// own context; it returns nil when ctx is cancelled.
+func (m *Manager) Run(ctx context.Context) error {
+	t := time.NewTicker(m.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		m.logTick(m.Tick(ctx))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Manager) logTick(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg == m.lastErr {
+		return
+	}
+	m.lastErr = msg
+	if err != nil {
+		m.logger().Error("signer: key set not ready", "err", err)
+	} else {
+		m.logger().Info("signer: key set ready", "kid", m.ActiveKeyID())
+	}
+}
+
+// rotate runs one rotation of mode against the stored set.
+func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode) (Rotation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ks := m.state.Load()
+	if ks == nil {
+		if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
+			return Rotation{}, err
+		}
+		ks = m.state.Load()
+	}
+	if err := m.checkOpenable(ks); err != nil {
+		// Never generate keys over a set we cannot open: a missing or
+		// wrong master key must leave the server sealed, not orphan the
+		// existing keys (SECURITY.md c.1(6)).
+		return Rotation{}, err
+	}
+	p := plan{
+		now:          now,
+		mode:         mode,
+		period:       m.cfg.RotationPeriod,
+		publishAhead: m.cfg.PublishAhead,
+		retainFor:    m.cfg.retainFor(),
+	}
+	if a := activeRow(ks.rows); a != nil {
+		p.expectActive = a.ID
+	}
+	n, ok := m.freshNeeded(ks.rows, p)
+	if !ok {
+		return Rotation{}, nil
+	}
+	for range n {
+		row, _, err := newKeyRow(m.cfg.Algorithm, m.cfg.RSABits, m.keyring.Load(), now)
+		if err != nil {
+			return Rotation{}, err
+		}
+		p.fresh = append(p.fresh, row)
+	}
+	var res Rotation
+	err := m.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+		out, r, err := p.apply(old)
+		res = r
+		return out, err
+	})
+	switch {
+	case errors.Is(err, errAlreadyRotated):
+		res = Rotation{AlreadyRotated: true}
+	case errors.Is(err, errNothingToDo):
+		res = Rotation{}
+	case err != nil:
+		return Rotation{}, fmt.Errorf("signer: update signing keys: %w", err)
+	default:
+		m.logger().Info("signer: key set updated", "activated", res.Activated, "retired", res.Retired,
+			"next", res.Next, "deleted", res.Deleted)
+	}
+	if rerr := m.reloadLocked(ctx); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+		return res, rerr
+	}
+	return res, nil
+}
+
+// checkOpenable returns an error wrapping ErrSealed when the active key
+// failed to open or the keyring lacks the master key of a key that may
+// still sign (active or next).
+func (m *Manager) checkOpenable(ks *keySet) error {
+	if ks.active == nil && errors.Is(ks.err, ErrSealed) {
+		return ks.err
+	}
+	kr := m.keyring.Load()
+	for _, r := range ks.rows {
+		if r.State == storage.KeyRetired {
+			continue
+		}
+		if kr == nil {
+			return &SealedError{KeyID: r.ID, MasterKeyID: r.MasterKeyID, Err: ErrNoMasterKey}
+		}
+		if !kr.Has(r.MasterKeyID) {
+			return &SealedError{KeyID: r.ID, MasterKeyID: r.MasterKeyID, Err: seal.ErrUnknownKey}
+		}
+	}
+	return nil
+}
+
+// freshNeeded says how many new keys plan p may need against the loaded
+// rows, and whether there is anything to do at all, so a quiet poll neither
+// generates a key nor writes.
+func (m *Manager) freshNeeded(rows []storage.SigningKey, p plan) (int, bool) {
+	now := storage.Now(p.now)
+	active, next := activeRow(rows), nextRow(rows)
+	if active == nil {
+		return 2, true
+	}
+	expired := false
+	for _, k := range rows {
+		if k.State == storage.KeyRetired && !now.Before(k.DeleteAfter) {
+			expired = true
+		}
+	}
+	switch {
+	case next == nil:
+		return 1, true
+	case p.mode == modeOnDemand || p.mode == modeForced:
+		return 1, true
+	case !now.Before(active.ActivatedAt.Add(p.period)) && now.Sub(next.CreatedAt) >= p.publishAhead:
+		return 1, true
+	default:
+		return 0, expired
+	}
+}
+
+func activeRow(rows []storage.SigningKey) *storage.SigningKey { return rowIn(rows, storage.KeyActive) }
+func nextRow(rows []storage.SigningKey) *storage.SigningKey   { return rowIn(rows, storage.KeyNext) }
+
+func rowIn(rows []storage.SigningKey, state storage.KeyState) *storage.SigningKey {
+	for i := range rows {
+		if rows[i].State == state {
+			return &rows[i]
+		}
+	}
+	return nil
+}

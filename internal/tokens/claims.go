@@ -1,0 +1,130 @@
+package tokens
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// NumericDate is a JWT NumericDate (RFC 7519 §2): whole seconds since the
+// epoch. It decodes only from a JSON integer, so strings, fractions and
+// exponents are rejected (SECURITY.md b.42).
+type NumericDate int64
+
+// NewNumericDate returns t truncated to whole seconds.
+func NewNumericDate(t time.Time) NumericDate { return NumericDate(t.Unix()) }
+
+// Time returns d as a time.Time (zero for 0).
+func (d NumericDate) Time() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(d), 0)
+}
+
+// Audience is the aud claim (RFC 7519 §4.1.3): one string or an array of
+// strings. A single audience is encoded as a plain string.
+type Audience []string
+
+// MarshalJSON encodes one audience as a string, several as an array.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+// UnmarshalJSON accepts a string or an array of strings; anything else
+// (numbers, objects, nested arrays) is an error (SECURITY.md b.43).
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = Audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return errors.New("aud must be a string or an array of strings")
+	}
+	*a = l
+	return nil
+}
+
+// Contains reports whether aud is exactly one of the audiences.
+func (a Audience) Contains(aud string) bool {
+	for _, v := range a {
+		if v == aud {
+			return true
+		}
+	}
+	return false
+}
+
+// Actor is the act claim of RFC 8693 §4.1: the party acting on behalf of
+// the subject, itself possibly acted for (nested, most recent outermost).
+type Actor struct {
+	Issuer  string `json:"iss,omitempty"`
+	Subject string `json:"sub"`
+	// ClientID is the actor's OAuth client, where it has one.
+	ClientID string `json:"client_id,omitempty"`
+	Act      *Actor `json:"act,omitempty"`
+}
+
+// Source is the src claim: the issuer and subject of the token that was
+// exchanged for this one (DESIGN §4).
+type Source struct {
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+}
+
+// AccessClaims are the claims of our access tokens (RFC 9068 §2.2 plus
+// DESIGN §4).
+type AccessClaims struct {
+	Issuer    string      `json:"iss"`
+	Subject   string      `json:"sub"`
+	Audience  Audience    `json:"aud"`
+	Expiry    NumericDate `json:"exp"`
+	IssuedAt  NumericDate `json:"iat"`
+	NotBefore NumericDate `json:"nbf"`
+	ID        string      `json:"jti"`
+	ClientID  string      `json:"client_id"`
+	// Scope is space-separated (RFC 9068 §2.2.3, RFC 8693 §4.2).
+	Scope     string `json:"scope,omitempty"`
+	OrgID     string `json:"org_id"`
+	Principal string `json:"principal"`
+
+	Act      *Actor `json:"act,omitempty"`
+	Pool     string `json:"pool,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	// Attributes are the pool mapping's attribute.* values.
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// CAB is the Credential Access Boundary the token is limited to.
+	CAB map[string]any `json:"cab,omitempty"`
+	Src *Source        `json:"src,omitempty"`
+}
+
+// IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).
+//
+// V1: Subject is the principal's UUID. V2: Subject is
+// "org/<org-id>/<kind>/<id>" (see [SubjectV2]) and OrgID, Principal, Name
+// and Email are set where known.
+type IDClaims struct {
+	Issuer    string      `json:"iss"`
+	Subject   string      `json:"sub"`
+	Audience  Audience    `json:"aud"`
+	Expiry    NumericDate `json:"exp"`
+	IssuedAt  NumericDate `json:"iat"`
+	NotBefore NumericDate `json:"nbf,omitempty"`
+	ID        string      `json:"jti,omitempty"`
+	Nonce     string      `json:"nonce,omitempty"`
+	OrgID     string      `json:"org_id,omitempty"`
+	Principal string      `json:"principal,omitempty"`
+	Name      string      `json:"name,omitempty"`
+	Email     string      `json:"email,omitempty"`
+}
+
+// SubjectV2 is the V2 ID-token subject of a principal:
+// "org/<org-id>/<kind>/<id>", kind in lower case as stored.
+func SubjectV2(orgID, kind, principalID string) string {
+	return "org/" + orgID + "/" + kind + "/" + principalID
+}

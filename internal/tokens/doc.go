@@ -1,0 +1,7 @@
+// Package tokens mints and verifies the JWTs sts itself issues: RFC 9068
+// access tokens (typ at+jwt) and OIDC ID tokens, with the claims of
+// DESIGN §4. Signing goes through a [signer.Signer] and verification looks
+// keys up in a [signer.KeySet] by kid, so neither touches storage on the hot
+// path; the revocation check is a small interface. It knows nothing about
+// HTTP, grants or federation: endpoints build on it.
+package tokens

@@ -1,0 +1,72 @@
+package tokens
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Verification failures. Every error VerifyAccessToken returns for a bad
+// token is an [*sts.Error] with code [sts.Unauthenticated] and the generic
+// message "invalid token" (SECURITY.md: no enumeration through
+// descriptions) whose cause wraps one of these; [Reason] maps it to the
+// stable machine reason of DESIGN §5.
+var (
+	ErrMalformed      = errors.New("token malformed")
+	ErrAlgorithm      = errors.New("algorithm not allowed")
+	ErrHeader         = errors.New("header not allowed")
+	ErrType           = errors.New("wrong token type")
+	ErrUnknownKey     = errors.New("unknown key id")
+	ErrSignature      = errors.New("signature invalid")
+	ErrIssuer         = errors.New("issuer mismatch")
+	ErrExpired        = errors.New("token expired")
+	ErrNotYetValid    = errors.New("token not yet valid")
+	ErrIssuedInFuture = errors.New("token issued in the future")
+	ErrLifetime       = errors.New("token lifetime too long")
+	ErrAudience       = errors.New("audience mismatch")
+	ErrRevoked        = errors.New("token revoked")
+)
+
+var reasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrMalformed, "token_malformed"},
+	{ErrAlgorithm, "alg_not_allowed"},
+	{ErrHeader, "header_not_allowed"},
+	{ErrType, "token_type_mismatch"},
+	{ErrUnknownKey, "kid_unknown"},
+	{ErrSignature, "signature_invalid"},
+	{ErrIssuer, "issuer_mismatch"},
+	{ErrExpired, "token_expired"},
+	{ErrNotYetValid, "token_not_yet_valid"},
+	{ErrIssuedInFuture, "token_issued_in_future"},
+	{ErrLifetime, "token_lifetime_too_long"},
+	{ErrAudience, "audience_mismatch"},
+	{ErrRevoked, "token_revoked"},
+}
+
+// Reason returns the stable machine reason for a verification error
+// ("token_expired", "kid_unknown", …), "revocation_unavailable" when the
+// revocation check could not run, or "" when err is none of these.
+func Reason(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	if sts.ErrorCode(err) == sts.Unavailable {
+		return "revocation_unavailable"
+	}
+	return ""
+}
+
+// invalid wraps a verification failure: sentinel plus detail for logs.
+func invalid(sentinel error, format string, args ...any) error {
+	cause := sentinel
+	if format != "" {
+		cause = fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))
+	}
+	return &sts.Error{Code: sts.Unauthenticated, Message: "invalid token", Err: cause}
+}

@@ -1,0 +1,59 @@
+package tokens_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestStoreRevocations checks the storage-backed revocation list:
+// "jti:<jti>" revokes one token, "sub:<sub>" every token of the subject
+// issued up to IssuedBefore (SECURITY.md b.7, c.1(4)).
+func TestStoreRevocations(t *testing.T) {
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, signer.ES256)
+	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
+	c := f.claims()
+	tok1, c1, _ := f.issuer.MintAccessToken(t.Context(), c)
+	tok2, _, _ := f.issuer.MintAccessToken(t.Context(), c)
+	for _, tok := range []string{tok1, tok2} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); err != nil {
+			t.Fatalf("before revocation: %v", err)
+		}
+	}
+	put := func(r storage.Revocation) {
+		r.CreatedAt, r.ExpiresAt = storage.Now(t0), storage.Now(t0.Add(time.Hour))
+		if err := s.PutRevocation(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(storage.Revocation{ID: tokens.RevocationIDJTI(c1.ID), Reason: "test"})
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), tok1, testAud); tokens.Reason(err) != "token_revoked" {
+		t.Errorf("revoked jti: err = %v, want token_revoked", err)
+	}
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), tok2, testAud); err != nil {
+		t.Errorf("another jti of the same subject: %v", err)
+	}
+	// Revoke everything the subject got up to (and within) this second.
+	put(storage.Revocation{ID: tokens.RevocationIDSubject(c.Subject), IssuedBefore: storage.Now(t0), Reason: "test"})
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), tok2, testAud); tokens.Reason(err) != "token_revoked" {
+		t.Errorf("subject revoked: err = %v, want token_revoked", err)
+	}
+	f.clock.t = t0.Add(2 * time.Second)
+	tok3, _, _ := f.issuer.MintAccessToken(t.Context(), c)
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), tok3, testAud); err != nil {
+		t.Errorf("token issued after the subject revocation: %v", err)
+	}
+}

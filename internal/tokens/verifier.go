@@ -1,0 +1,202 @@
+package tokens
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Limits on what we parse before the signature is checked.
+const (
+	// MaxTokenSize caps a token before any decoding (SECURITY.md b.2,
+	// CVE-2025-30204): 16 KiB, DESIGN §7.
+	MaxTokenSize = 16 << 10
+	// maxKIDLen caps the kid header (SECURITY.md b.16).
+	maxKIDLen = 256
+	// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+	DefaultLeeway = 60 * time.Second
+	// DefaultMaxLifetime is the longest exp − iat we accept (DESIGN §7).
+	DefaultMaxLifetime = 12 * time.Hour
+)
+
+// allowedHeaders is the whole protected header of the tokens we mint.
+// Anything else (crit, jwk, jku, x5u, x5c, cty, b64, zip, …) is refused:
+// we never use it, and each is a known attack surface (SECURITY.md b.14,
+// b.15, b.19, b.21).
+var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
+
+// ourAlgorithms are the only algorithms any of our keys can have. The
+// allowlist passed to go-jose is the key set's algorithms filtered by it,
+// so none and HS* can never be accepted (SECURITY.md b.11, b.12).
+var ourAlgorithms = map[string]bool{signer.ES256: true, signer.RS256: true, signer.EdDSA: true}
+
+// Verifier verifies our own access tokens. Fill the exported fields; it is
+// safe for concurrent use.
+type Verifier struct {
+	// Keys resolves kids to our published keys (next, active, retired).
+	Keys signer.KeySet
+	// Issuer is the exact iss our tokens carry; compared byte for byte,
+	// so a trailing slash or another case differs (SECURITY.md b.44).
+	Issuer string
+	// Leeway is the clock skew allowed; 0 means DefaultLeeway.
+	Leeway time.Duration
+	// MaxLifetime bounds exp − iat; 0 means DefaultMaxLifetime.
+	MaxLifetime time.Duration
+	// Revocations is consulted after every other check passed. nil skips
+	// the check; production wires StoreRevocations or a cache over it.
+	Revocations RevocationChecker
+	// Now is the clock; it defaults to time.Now.
+	Now func() time.Time
+}
+
+// VerifyAccessToken verifies raw as one of our access tokens for audience
+// and returns its claims. Errors: [sts.Unauthenticated] for every token
+// problem (the cause wraps ErrMalformed, ErrType, ErrUnknownKey, … — see
+// [Reason]); [sts.Unavailable] when the revocation check fails (fail
+// closed).
+func (v *Verifier) VerifyAccessToken(ctx context.Context, raw, audience string) (*AccessClaims, error) {
+	if audience == "" {
+		return nil, &sts.Error{Code: sts.Internal, Message: "internal error", Err: errors.New("tokens: verify without an audience")}
+	}
+	return v.verify(ctx, raw, audience)
+}
+
+// VerifyAccessTokenAnyAudience is VerifyAccessToken without the audience
+// check, for RFC 7662 introspection, which reports on a token whatever it
+// is meant for.
+func (v *Verifier) VerifyAccessTokenAnyAudience(ctx context.Context, raw string) (*AccessClaims, error) {
+	return v.verify(ctx, raw, "")
+}
+
+func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessClaims, error) {
+	// 1. Cheap shape checks before any decoding (SECURITY.md b.2, b.3, b.4):
+	// bounded size, exactly three compact segments. JWE (5 parts) and the
+	// JSON serialisation (b.28) never get further.
+	if len(raw) > MaxTokenSize {
+		return nil, invalid(ErrMalformed, "token of %d bytes exceeds %d", len(raw), MaxTokenSize)
+	}
+	if strings.Count(raw, ".") != 2 {
+		return nil, invalid(ErrMalformed, "not a compact jws")
+	}
+	// 2. Our own strict header check on the protected header, byte-exact
+	// names only (b.23, b.24: go-jose's decoder rejects duplicate and
+	// matches names case-sensitively).
+	alg, kid, err := checkHeader(raw[:strings.IndexByte(raw, '.')])
+	if err != nil {
+		return nil, err
+	}
+	// 3. Key by kid from our set only; the key's own alg must be the
+	// header's (b.12, b.13, b.14, b.16, b.18).
+	key, ok := v.Keys.PublicKey(kid)
+	if !ok {
+		return nil, invalid(ErrUnknownKey, "kid %q", kid)
+	}
+	if key.Algorithm != alg || !ourAlgorithms[alg] {
+		return nil, invalid(ErrAlgorithm, "alg %q for key %s of %s", alg, kid, key.Algorithm)
+	}
+	// 4. Signature through go-jose, allowlist = exactly the key's alg.
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(key.Algorithm)})
+	if err != nil {
+		return nil, invalid(ErrMalformed, "%v", err)
+	}
+	payload, err := jws.Verify(key.Key)
+	if err != nil {
+		return nil, invalid(ErrSignature, "key %s", kid)
+	}
+	// 5. Claims, decoded case-sensitively with duplicates rejected.
+	var c AccessClaims
+	if err := josejson.Unmarshal(payload, &c); err != nil {
+		return nil, invalid(ErrMalformed, "claims: %v", err)
+	}
+	if err := v.checkClaims(&c, audience); err != nil {
+		return nil, err
+	}
+	// 6. Revocation last: it is the only step that may touch storage.
+	if v.Revocations != nil {
+		revoked, err := v.Revocations.IsRevoked(ctx, c.ID, c.Subject, c.IssuedAt.Time())
+		if err != nil {
+			return nil, &sts.Error{Code: sts.Unavailable, Message: "token revocation check unavailable", Err: err}
+		}
+		if revoked {
+			return nil, invalid(ErrRevoked, "jti %s", c.ID)
+		}
+	}
+	return &c, nil
+}
+
+// checkHeader decodes the protected header and enforces our profile:
+// exactly alg, kid and typ, typ "at+jwt" (RFC 9068 §4, SECURITY.md b.20),
+// alg one of ours, kid a bounded non-empty string.
+func checkHeader(seg string) (alg, kid string, err error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return "", "", invalid(ErrMalformed, "header encoding")
+	}
+	var h map[string]josejson.RawMessage
+	if err := josejson.Unmarshal(b, &h); err != nil {
+		return "", "", invalid(ErrMalformed, "header: %v", err)
+	}
+	for name := range h {
+		if !allowedHeaders[name] {
+			return "", "", invalid(ErrHeader, "header %q", name)
+		}
+	}
+	var typ string
+	if err := josejson.Unmarshal(h["alg"], &alg); err != nil || !ourAlgorithms[alg] {
+		return "", "", invalid(ErrAlgorithm, "alg %.32q", string(h["alg"]))
+	}
+	if err := josejson.Unmarshal(h["typ"], &typ); err != nil || typ != typeAccessToken {
+		return "", "", invalid(ErrType, "typ %.32q", string(h["typ"]))
+	}
+	if err := josejson.Unmarshal(h["kid"], &kid); err != nil || kid == "" || len(kid) > maxKIDLen {
+		return "", "", invalid(ErrUnknownKey, "kid missing or not a short string")
+	}
+	return alg, kid, nil
+}
+
+func (v *Verifier) checkClaims(c *AccessClaims, audience string) error {
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	leeway := v.Leeway
+	if leeway == 0 {
+		leeway = DefaultLeeway
+	}
+	maxLife := v.MaxLifetime
+	if maxLife == 0 {
+		maxLife = DefaultMaxLifetime
+	}
+	switch {
+	case c.Issuer != v.Issuer:
+		return invalid(ErrIssuer, "iss %q", c.Issuer)
+	case c.Subject == "" || c.ID == "":
+		return invalid(ErrMalformed, "sub or jti missing")
+	case c.Expiry <= 0 || c.IssuedAt <= 0 || c.NotBefore < 0:
+		// exp and iat are required (b.37, b.40); a negative date is junk.
+		return invalid(ErrMalformed, "exp or iat missing")
+	case !now.Before(c.Expiry.Time().Add(leeway)):
+		// Invalid on or after exp (RFC 7519 §4.1.4), plus leeway (b.38).
+		return invalid(ErrExpired, "exp %d", c.Expiry)
+	case c.NotBefore != 0 && now.Add(leeway).Before(c.NotBefore.Time()):
+		return invalid(ErrNotYetValid, "nbf %d", c.NotBefore)
+	case now.Add(leeway).Before(c.IssuedAt.Time()):
+		return invalid(ErrIssuedInFuture, "iat %d", c.IssuedAt)
+	case c.Expiry.Time().Sub(c.IssuedAt.Time()) > maxLife:
+		return invalid(ErrLifetime, "exp - iat > %s", maxLife)
+	case len(c.Audience) == 0:
+		return invalid(ErrAudience, "aud missing")
+	case audience != "" && !c.Audience.Contains(audience):
+		// Exact element match, never substring or prefix (b.43).
+		return invalid(ErrAudience, "aud %q", []string(c.Audience))
+	}
+	return nil
+}
