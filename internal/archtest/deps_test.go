@@ -1,0 +1,152 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/opensts/sts"
+
+// pkgInfo is what `go list` tells about one package of the module.
+type pkgInfo struct {
+	imports []string // direct, non-test
+	deps    []string // transitive, non-test
+}
+
+func listPackages(t *testing.T) map[string]pkgInfo {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, module+"/...")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
+	}
+	pkgs := map[string]pkgInfo{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), "|", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		pkgs[parts[0]] = pkgInfo{imports: strings.Fields(parts[1]), deps: strings.Fields(parts[2])}
+	}
+	if len(pkgs) == 0 {
+		t.Fatal("go list returned no packages")
+	}
+	return pkgs
+}
+
+func internal(name string) string { return module + "/internal/" + name }
+
+// rule forbids pkg (and, with prefix, its subpackages) from depending on
+// any package matched by a bad entry, and says why.
+type rule struct {
+	pkg    string
+	bad    []string // import paths; a trailing "/..." matches a subtree
+	why    string
+	direct bool // check direct imports only (transitive otherwise)
+}
+
+func matches(pattern, path string) bool {
+	if sub, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == sub || strings.HasPrefix(path, sub+"/")
+	}
+	return path == pattern
+}
+
+// TestDeps checks the levels of STYLE.md §2. Each rule carries its reason.
+func TestDeps(t *testing.T) {
+	pkgs := listPackages(t)
+	anyInternal := module + "/internal/..."
+	rules := []rule{
+		{pkg: internal("storage"), bad: []string{anyInternal}, why: "storage is the contract: it imports nothing from this module"},
+		{pkg: internal("seal"), bad: []string{anyInternal}, why: "seal is a leaf over the standard library"},
+		{pkg: internal("sts"), bad: []string{anyInternal}, why: "sts is the domain vocabulary leaf"},
+		{pkg: internal("oauth2"), bad: []string{anyInternal}, why: "oauth2 is the protocol vocabulary leaf"},
+		{pkg: internal("server"), bad: []string{internal("config"), internal("storage/sqlstore"), internal("cli")}, why: "server receives a storage.Store and values; only cli reads config and opens backends (STYLE §2 rule 2)"},
+		{pkg: internal("signer"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("tokens"), internal("discovery")}, why: "signer is an L2 service over storage and seal"},
+		{pkg: internal("tokens"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("discovery")}, why: "tokens is an L2 service"},
+		{pkg: internal("discovery"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest"), internal("archtest")}, why: "test kits never reach the binary (STYLE §2 rule 7)"},
+	}
+	for _, r := range rules {
+		info, ok := pkgs[r.pkg]
+		if !ok {
+			t.Errorf("rule for %s: package not found (moved? update the rule)", r.pkg)
+			continue
+		}
+		deps := info.deps
+		if r.direct {
+			deps = info.imports
+		}
+		for _, d := range deps {
+			for _, b := range r.bad {
+				if d != r.pkg && matches(b, d) {
+					t.Errorf("%s depends on %s: %s", r.pkg, d, r.why)
+				}
+			}
+		}
+	}
+
+	// storage backends import only storage from this module.
+	for path, info := range pkgs {
+		if !matches(internal("storage/sqlstore/..."), path) {
+			continue
+		}
+		for _, d := range info.imports {
+			if matches(module+"/...", d) && d != internal("storage") && !matches(internal("storage/sqlstore/..."), d) {
+				t.Errorf("%s imports %s: a backend imports only internal/storage (STYLE §2 rule 1)", path, d)
+			}
+		}
+	}
+
+	// Only cli (and the test kit) import config and the storage backends.
+	allowed := map[string]bool{internal("cli"): true, internal("ststest"): true}
+	for path, info := range pkgs {
+		if allowed[path] || matches(internal("storage/sqlstore/..."), path) || matches(internal("config/..."), path) {
+			continue
+		}
+		for _, d := range info.imports {
+			if d == internal("config") || d == internal("storage/sqlstore") {
+				t.Errorf("%s imports %s: only cli turns config into constructor arguments (STYLE §2 rule 2)", path, d)
+			}
+		}
+	}
+
+	// No production package imports testing or the test kits.
+	for path, info := range pkgs {
+		if path == internal("ststest") || matches(internal("storage/conformance"), path) || path == internal("archtest") {
+			continue
+		}
+		for _, d := range info.imports {
+			if d == "testing" || d == internal("ststest") || d == internal("storage/conformance") {
+				t.Errorf("%s imports %s: production code never imports test kits (STYLE §12)", path, d)
+			}
+		}
+	}
+}
+
+// TestMatchesRule makes sure the rule matcher itself can fail.
+func TestMatchesRule(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{module + "/internal/...", module + "/internal/seal", true},
+		{module + "/internal/...", module + "/cmd/sts", false},
+		{internal("storage"), internal("storage/sqlstore"), false},
+		{internal("storage/sqlstore/..."), internal("storage/sqlstore"), true},
+		{"testing", "testing/quick", false},
+	} {
+		if got := matches(tc.pattern, tc.path); got != tc.want {
+			t.Errorf("matches(%q, %q) = %v, want %v", tc.pattern, tc.path, got, tc.want)
+		}
+	}
+}
