@@ -10,6 +10,7 @@ import (
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/server"
+	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -29,15 +30,20 @@ type boot struct {
 	cfg    config.Config
 	store  *sqlstore.Store
 	logger *slog.Logger
+	keys   *signer.Manager
+	// rotate starts the signing-key rotation loop; init calls it once,
+	// when the key set first loads.
+	rotate func()
 
 	migrated   atomic.Bool
 	migrateErr atomic.Pointer[error]
 	keyring    atomic.Pointer[seal.Keyring]
 	keyErr     atomic.Pointer[error]
+	keysLoaded atomic.Bool
 }
 
-func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring) *boot {
-	b := &boot{cfg: cfg, store: store, logger: logger}
+func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring, keys *signer.Manager, rotate func()) *boot {
+	b := &boot{cfg: cfg, store: store, logger: logger, keys: keys, rotate: rotate}
 	b.setErr(&b.migrateErr, errWaitingForStorage)
 	b.setErr(&b.keyErr, errWaitingForStorage)
 	if kr != nil {
@@ -59,19 +65,45 @@ func (b *boot) init(ctx context.Context) error {
 		}
 		b.migrated.Store(true)
 	}
-	if b.keyring.Load() != nil {
+	if b.keyring.Load() == nil {
+		kr, err := generateKey(ctx, b.cfg, b.store, b.logger)
+		switch {
+		case errors.Is(err, errSealed):
+			b.setErr(&b.keyErr, err)
+			// Stay up and sealed (retrying cannot help), but load the
+			// public keys so the JWKS still serves tokens already issued.
+			if err := b.keys.Init(ctx); err != nil && !errors.Is(err, signer.ErrSealed) {
+				return err
+			}
+			return nil
+		case err != nil:
+			b.setErr(&b.keyErr, err)
+			return err
+		}
+		b.keyring.Store(kr)
+	}
+	return b.initKeys(ctx)
+}
+
+// initKeys hands the master key to the signing-key manager and loads (on a
+// fresh deployment: creates) the key set, then starts rotation once.
+func (b *boot) initKeys(ctx context.Context) error {
+	if b.keysLoaded.Load() {
 		return nil
 	}
-	kr, err := generateKey(ctx, b.cfg, b.store, b.logger)
-	if errors.Is(err, errSealed) {
-		b.setErr(&b.keyErr, err)
-		return nil // stay up and sealed; retrying cannot help
-	}
-	if err != nil {
-		b.setErr(&b.keyErr, err)
+	b.keys.SetKeyring(b.keyring.Load())
+	if err := b.keys.Init(ctx); err != nil {
+		if errors.Is(err, signer.ErrSealed) {
+			// The master key does not open the stored keys: a wrong key.
+			// Never generate new signing keys over them; stay not ready.
+			b.logger.ErrorContext(ctx, "signing keys are sealed under another master key; not ready", "error", err)
+			return nil
+		}
 		return err
 	}
-	b.keyring.Store(kr)
+	b.keysLoaded.Store(true)
+	b.logger.InfoContext(ctx, "signing keys loaded", "active_kid", b.keys.ActiveKeyID(), "algorithm", b.cfg.Keys.Algorithm)
+	b.rotate()
 	return nil
 }
 
@@ -133,5 +165,6 @@ func (b *boot) checks() []server.Check {
 			}
 			return *b.keyErr.Load()
 		}},
+		{Name: "signing_keys", Run: func(context.Context) error { return b.keys.Ready() }},
 	}
 }

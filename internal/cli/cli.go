@@ -80,7 +80,7 @@ key, database passwords) come only from files or the environment.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().String("config", "", "YAML configuration file (default ./sts.yaml if it exists)")
 	root.PersistentFlags().String("data-dir", config.DefaultDataDir, "directory for the SQLite database and the generated master key")
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newKeysCmd())
 	return root
 }
 

@@ -28,7 +28,7 @@ func loadConfiguredKey(cfg config.Config) (*seal.Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("master key: %w", err)
 		}
-		return keyring(key)
+		return keyring(cfg, key)
 	}
 	key, err := seal.LoadMasterKey(cfg.MasterKeyPath(), "")
 	if errors.Is(err, seal.ErrNoMasterKey) {
@@ -37,12 +37,28 @@ func loadConfiguredKey(cfg config.Config) (*seal.Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	return keyring(key)
+	return keyring(cfg, key)
 }
 
-func keyring(key []byte) (*seal.Keyring, error) {
-	kr, err := seal.NewKeyring(key)
-	clear(key)
+// keyring builds the keyring of primary plus the previous master keys the
+// configuration names (they open rows not yet re-wrapped by
+// `sts keys rotate-master`).
+func keyring(cfg config.Config, primary []byte) (*seal.Keyring, error) {
+	defer clear(primary)
+	var old [][]byte
+	defer func() {
+		for _, k := range old {
+			clear(k)
+		}
+	}()
+	for _, f := range cfg.PreviousMasterKeyFiles {
+		k, err := seal.LoadMasterKey(f, "")
+		if err != nil {
+			return nil, fmt.Errorf("previous_master_key_files: %w", err)
+		}
+		old = append(old, k)
+	}
+	kr, err := seal.NewKeyring(primary, old...)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
@@ -75,7 +91,7 @@ func generateKey(ctx context.Context, cfg config.Config, store storage.Store, lo
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	kr, err := keyring(key)
+	kr, err := keyring(cfg, key)
 	if err != nil {
 		return nil, err
 	}

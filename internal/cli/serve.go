@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/discovery"
 	"github.com/opensts/sts/internal/server"
+	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -79,11 +81,20 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		return err
 	}
 
+	keys, err := signer.New(store, kr, signerConfig(cfg))
+	if err != nil {
+		return err
+	}
+	keys.Logger = logger
+
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := newBoot(cfg, store, logger, kr)
+	var rotation sync.Once
+	b := newBoot(cfg, store, logger, kr, keys, func() {
+		rotation.Do(func() { wg.Go(func() { keys.Run(ctx) }) })
+	})
 	if err := b.init(ctx); err != nil {
 		if cfg.Storage.Type == sqlstore.DriverSQLite {
 			return fmt.Errorf("storage: %w", err)
@@ -111,6 +122,9 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout,
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
+		Mounters: []server.Mounter{
+			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
+		},
 	})
 	logger.InfoContext(ctx, "listening", "url", localURL(ln.Addr().String()), "issuer", cfg.Issuer)
 	err = srv.Serve(ctx, ln)

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/cli"
-	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest"
 )
 
@@ -114,21 +112,11 @@ func TestServeMasterKeyFromEnv(t *testing.T) {
 // but not ready, and must not create a key.
 func TestServeStaysSealed(t *testing.T) {
 	dir := t.TempDir()
-	ctx := t.Context()
-	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(dir, "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := storage.Now(time.Now())
-	err = s.UpdateSigningKeys(ctx, func([]storage.SigningKey) ([]storage.SigningKey, error) {
-		return []storage.SigningKey{{ID: "k1", Algorithm: "ES256", State: storage.KeyActive, PublicJWK: []byte("{}"),
-			Sealed: []byte("x"), MasterKeyID: "mk-gone", CreatedAt: now, ActivatedAt: now}}, nil
-	})
-	s.Close()
-	if err != nil {
+	// A first run creates the master key and signing keys sealed under it.
+	first := serve(t, "--data-dir", dir)
+	checkServing(t, first)
+	first.stop(t)
+	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -141,6 +129,13 @@ func TestServeStaysSealed(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(err) {
 		t.Errorf("a master key was generated over sealed rows (%v)", err)
+	}
+	if !strings.Contains(got.Failing["signing_keys"], "sealed") {
+		t.Errorf("/readyz signing_keys = %q, want sealed", got.Failing["signing_keys"])
+	}
+	// The public keys still load: tokens issued before stay verifiable.
+	if kids := jwksKIDs(t, r); len(kids) != 2 {
+		t.Errorf("sealed server publishes %d keys, want the 2 stored ones", len(kids))
 	}
 }
 

@@ -23,11 +23,16 @@ type Config struct {
 	// MasterKey is the base64 master key from STS_MASTER_KEY. It is read
 	// only from the environment, never from YAML or flags, and never printed.
 	MasterKey Secret `koanf:"-"`
+	// PreviousMasterKeyFiles name older master keys that still open rows
+	// sealed before a master-key rotation; `sts keys rotate-master` re-wraps
+	// those rows under the current key, after which they can be removed.
+	PreviousMasterKeyFiles []string `koanf:"previous_master_key_files"`
 
 	Storage StorageConfig `koanf:"storage"`
 	HTTP    HTTPConfig    `koanf:"http"`
 	Log     LogConfig     `koanf:"log"`
 	GC      GCConfig      `koanf:"gc"`
+	Keys    KeysConfig    `koanf:"keys"`
 
 	// File is the configuration file that was loaded, empty when none was.
 	File string `koanf:"-"`
@@ -68,6 +73,23 @@ type LogConfig struct {
 // GCConfig schedules the removal of expired rows.
 type GCConfig struct {
 	Interval time.Duration `koanf:"interval"`
+}
+
+// KeysConfig is the signing-key policy (DESIGN §7).
+type KeysConfig struct {
+	// Algorithm of new signing keys: "ES256" (default), "RS256" or "EdDSA".
+	Algorithm string `koanf:"algorithm"`
+	// RSABits is the modulus size of new RS256 keys (at least 2048).
+	RSABits int `koanf:"rsa_bits"`
+	// RotationPeriod is how long a key signs before the next one takes over.
+	RotationPeriod time.Duration `koanf:"rotation_period"`
+	// PublishAhead is how long a key is in the JWKS before it signs.
+	PublishAhead time.Duration `koanf:"publish_ahead"`
+	// MaxTokenLifetime is the longest lifetime of any token we sign; retired
+	// keys stay published that long (plus leeway) after their last use.
+	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
+	// Leeway is the clock skew allowed when verifying our tokens.
+	Leeway time.Duration `koanf:"leeway"`
 }
 
 // Secret is a configuration value that must never reach a log or an error
@@ -115,6 +137,14 @@ func DefaultConfig() Config {
 		},
 		Log: LogConfig{Format: "auto", Level: "info"},
 		GC:  GCConfig{Interval: 5 * time.Minute},
+		Keys: KeysConfig{
+			Algorithm:        "ES256",
+			RSABits:          2048,
+			RotationPeriod:   30 * 24 * time.Hour,
+			PublishAhead:     time.Hour,
+			MaxTokenLifetime: 12 * time.Hour,
+			Leeway:           60 * time.Second,
+		},
 	}
 }
 

@@ -42,6 +42,32 @@ var checks = []check{
 	{"http.write_timeout", func(c *Config) error { return positiveDuration(c.HTTP.WriteTimeout) }},
 	{"http.idle_timeout", func(c *Config) error { return positiveDuration(c.HTTP.IdleTimeout) }},
 	{"http.shutdown_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ShutdownTimeout) }},
+	{"keys.algorithm", func(c *Config) error { return oneOf(c.Keys.Algorithm, "ES256", "RS256", "EdDSA") }},
+	{"keys.rsa_bits", func(c *Config) error {
+		if c.Keys.RSABits < 2048 {
+			return fmt.Errorf("must be at least 2048, got %d", c.Keys.RSABits)
+		}
+		return nil
+	}},
+	{"keys.rotation_period", func(c *Config) error { return positiveDuration(c.Keys.RotationPeriod) }},
+	{"keys.publish_ahead", func(c *Config) error {
+		// The JWKS is cached for 5 minutes; a key must be published longer
+		// than that before it signs (SECURITY.md c.1(5)).
+		if c.Keys.PublishAhead <= 5*time.Minute {
+			return fmt.Errorf("must be longer than the JWKS cache lifetime (5m), got %s", c.Keys.PublishAhead)
+		}
+		if c.Keys.PublishAhead >= c.Keys.RotationPeriod {
+			return fmt.Errorf("must be shorter than keys.rotation_period (%s), got %s", c.Keys.RotationPeriod, c.Keys.PublishAhead)
+		}
+		return nil
+	}},
+	{"keys.max_token_lifetime", func(c *Config) error { return positiveDuration(c.Keys.MaxTokenLifetime) }},
+	{"keys.leeway", func(c *Config) error {
+		if c.Keys.Leeway < 0 || c.Keys.Leeway > 5*time.Minute {
+			return fmt.Errorf("must be between 0s and 5m, got %s", c.Keys.Leeway)
+		}
+		return nil
+	}},
 	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
 	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
 	{"gc.interval", func(c *Config) error {

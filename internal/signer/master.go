@@ -66,3 +66,13 @@ func (m *Manager) RotateMaster(ctx context.Context, keyring *seal.Keyring) (int,
 	}
 	return n, nil
 }
+
+// SetKeyring supplies the master key after the manager was created without
+// one: serve creates the manager before storage is reachable, and the
+// master key of a fresh deployment is generated only once storage shows it
+// holds no sealed rows. Call Init afterwards.
+func (m *Manager) SetKeyring(keyring *seal.Keyring) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keyring.Store(keyring)
+}

@@ -44,7 +44,7 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, fn func([]storage.Signing
 		}
 		next, err := fn(old)
 		if err != nil {
-			return fmt.Errorf("%s: %w", op, err)
+			return err // the caller's own error, returned as is
 		}
 		seen := make(map[string]bool, len(next))
 		for _, k := range next {

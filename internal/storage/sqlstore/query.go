@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -25,7 +24,7 @@ func update[T any](ctx context.Context, s *Store, op, selectQuery string, key []
 		}
 		next, err := fn(old)
 		if err != nil {
-			return fmt.Errorf("%s: %w", op, err)
+			return err // the caller's own error, returned as is
 		}
 		if err := write(tx, next); err != nil {
 			return s.fail(op, err)

@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+// signerConfig turns the keys section into the signer's policy.
+func signerConfig(cfg config.Config) signer.Config {
+	return signer.Config{
+		Algorithm:        cfg.Keys.Algorithm,
+		RSABits:          cfg.Keys.RSABits,
+		RotationPeriod:   cfg.Keys.RotationPeriod,
+		PublishAhead:     cfg.Keys.PublishAhead,
+		MaxTokenLifetime: cfg.Keys.MaxTokenLifetime,
+		Leeway:           cfg.Keys.Leeway,
+	}
+}
+
+// supported is what the discovery documents advertise; each endpoint
+// feature adds its grant types and auth methods here as it lands.
+func supported() discovery.Supported {
+	return discovery.Supported{Claims: discovery.DefaultClaims}
+}
+
+func newKeysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Inspect and rotate signing keys and the master key",
+		Long: `Signing keys live in storage, their private halves sealed under the master
+key. A key is "next" (published in the JWKS, not yet signing), then "active"
+(signing), then "retired" (published until every token it signed has
+expired), then deleted. serve rotates on schedule (keys.rotation_period); these
+commands act on the same storage, so every replica sees the result.`,
+	}
+	cmd.AddCommand(newKeysListCmd(), newKeysRotateCmd(), newKeysRotateMasterCmd(), newKeysGenerateMasterCmd())
+	return cmd
+}
+
+// withStore loads the configuration, opens and checks storage, and calls fn.
+func withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error) error {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if usesDataDir(cfg, false) {
+		if err := prepareDataDir(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	store, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Health(ctx); err != nil {
+		return fmt.Errorf("storage: %w (run sts migrate first?)", err)
+	}
+	return fn(ctx, cfg, store)
+}
+
+func newKeysListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List signing keys (no key material; needs no master key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
+				keys, err := signer.ListKeys(ctx, store, signerConfig(cfg))
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tROTATES AT\tDELETE AFTER")
+				for _, k := range keys {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State,
+						stamp(k.CreatedAt), stamp(k.SignsFrom), stamp(k.RotatesAt), stamp(k.DeleteAfter))
+				}
+				return w.Flush()
+			})
+		},
+	}
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// managerFor opens the signing-key manager with the configured master key.
+func managerFor(ctx context.Context, cfg config.Config, store *sqlstore.Store, logger *slog.Logger) (*signer.Manager, error) {
+	kr, err := loadConfiguredKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if kr == nil {
+		return nil, errors.New("master key: none configured and " + cfg.MasterKeyPath() + " does not exist")
+	}
+	m, err := signer.New(store, kr, signerConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	m.Logger = logger
+	if err := m.Init(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func newKeysRotateCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make the next key active and publish a new next key",
+		Long: `Rotate now instead of waiting for keys.rotation_period. The next key must have
+been published for keys.publish_ahead, so that every verifier already has it;
+--force skips that wait (use it when the active key is compromised, knowing
+that verifiers with a stale JWKS cache reject new tokens until they refetch).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
+				m, err := managerFor(ctx, cfg, store, newLogger(cfg.Log, cmd.ErrOrStderr()))
+				if err != nil {
+					return err
+				}
+				before := m.ActiveKeyID()
+				rotate := m.Rotate
+				if force {
+					rotate = m.ForceRotate
+				}
+				if _, err := rotate(ctx, time.Now()); err != nil {
+					if errors.Is(err, signer.ErrNextNotReady) {
+						return fmt.Errorf("%w (use --force to rotate anyway)", err)
+					}
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "rotated: active key %s -> %s\n", before, m.ActiveKeyID())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "rotate even if the next key was published less than keys.publish_ahead ago")
+	return cmd
+}
+
+func newKeysRotateMasterCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-master",
+		Short: "Re-wrap every sealed row under the current master key",
+		Long: `Re-wrap every sealed row (signing keys) under the configured master key,
+opening rows with the keys listed in previous_master_key_files.
+
+Rotating the master key without downtime:
+  1. sts keys generate-master --out new.key
+  2. Restart every replica with master_key_file: new.key and
+     previous_master_key_files: [old.key]; they read old and new rows alike.
+  3. sts keys rotate-master (same configuration).
+  4. Remove previous_master_key_files and restart; keep old.key offline
+     until you are sure no backup needs it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
+				kr, err := loadConfiguredKey(cfg)
+				if err != nil {
+					return err
+				}
+				if kr == nil {
+					return errors.New("master key: none configured")
+				}
+				n, err := signer.ResealKeys(ctx, store, kr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d signing key(s) under master key %s\n", n, kr.PrimaryID())
+				return nil
+			})
+		},
+	}
+}
+
+func newKeysGenerateMasterCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "generate-master",
+		Short: "Write a new random master key to a file (mode 0600)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{errors.New("--out is required")}
+			}
+			key, err := seal.GenerateMasterKeyFile(out)
+			if err != nil {
+				return err
+			}
+			defer clear(key)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote master key %s to %s\n", seal.KeyID(key), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to create (must not exist)")
+	return cmd
+}

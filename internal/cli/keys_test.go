@@ -1,0 +1,140 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/opensts/sts/internal/cli"
+)
+
+// runCLI runs one short command to completion.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = cli.Main(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// jwksKIDs fetches the JWKS of a running server and returns its kids,
+// failing on any private parameter (SECURITY.md b.3: a JWKS never carries
+// private key material).
+func jwksKIDs(t *testing.T, r *run) []string {
+	t.Helper()
+	h, body := r.waitFor(t, "/.well-known/jwks.json", 200)
+	if cc := h.Get("Cache-Control"); !strings.Contains(cc, "max-age=") {
+		t.Errorf("JWKS Cache-Control = %q, want a max-age", cc)
+	}
+	var doc struct{ Keys []map[string]any }
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	var kids []string
+	for _, k := range doc.Keys {
+		for _, p := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+			if _, ok := k[p]; ok {
+				t.Errorf("JWKS key %v carries private parameter %q", k["kid"], p)
+			}
+		}
+		kids = append(kids, k["kid"].(string))
+	}
+	return kids
+}
+
+// TestServeIsAnOIDCIssuer: a fresh `sts serve` publishes discovery and a
+// JWKS with an active and a next key; `sts keys rotate` moves them along
+// (refusing while the next key is too new unless forced); a restart keeps
+// them.
+func TestServeIsAnOIDCIssuer(t *testing.T) {
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	p, err := oidc.NewProvider(t.Context(), r.base)
+	if err != nil {
+		t.Fatalf("go-oidc discovery against sts: %v", err)
+	}
+	if p.Endpoint().TokenURL != r.base+"/oauth2/token" {
+		t.Errorf("token endpoint = %q", p.Endpoint().TokenURL)
+	}
+	first := jwksKIDs(t, r)
+	if len(first) != 2 {
+		t.Fatalf("fresh JWKS has %d keys, want 2 (active and next)", len(first))
+	}
+	r.stop(t)
+
+	code, out, errOut := runCLI(t, "keys", "list", "--data-dir", dir)
+	if code != 0 || strings.Count(out, " active ") != 1 || strings.Count(out, " next ") != 1 {
+		t.Fatalf("keys list = %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "keys", "rotate", "--data-dir", dir)
+	if code != cli.ExitFailure || !strings.Contains(errOut, "--force") {
+		t.Errorf("keys rotate of a just-published next key = %d, %q; want refusal naming --force", code, errOut)
+	}
+	code, out, errOut = runCLI(t, "keys", "rotate", "--force", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "rotated") {
+		t.Fatalf("keys rotate --force = %d, %s%s", code, out, errOut)
+	}
+	_, out, _ = runCLI(t, "keys", "list", "--data-dir", dir)
+	if strings.Count(out, " retired ") != 1 || strings.Count(out, " active ") != 1 || strings.Count(out, " next ") != 1 {
+		t.Errorf("keys list after rotation:\n%s", out)
+	}
+
+	r2 := serve(t, "--data-dir", dir)
+	checkServing(t, r2)
+	after := jwksKIDs(t, r2)
+	if len(after) != 3 {
+		t.Fatalf("JWKS after rotation has %d keys, want 3 (retired, active, next)", len(after))
+	}
+	for _, kid := range first {
+		if !strings.Contains(strings.Join(after, " "), kid) {
+			t.Errorf("key %s vanished from the JWKS after rotation; tokens it signed would stop verifying", kid)
+		}
+	}
+	r2.stop(t)
+}
+
+// TestKeysRotateMaster walks the documented master-key rotation: generate
+// a new key, run with it plus the old one, re-wrap, then run with the new
+// key alone. The old key alone no longer opens anything (SECURITY.md
+// c.1(6)).
+func TestKeysRotateMaster(t *testing.T) {
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	r.stop(t)
+
+	oldKey := filepath.Join(dir, "master.key")
+	newKey := filepath.Join(dir, "new.key")
+	if code, out, e := runCLI(t, "keys", "generate-master", "--out", newKey); code != 0 || !strings.Contains(out, "mk-") {
+		t.Fatalf("generate-master = %d %s%s", code, out, e)
+	}
+	if code, _, _ := runCLI(t, "keys", "generate-master", "--out", newKey); code == 0 {
+		t.Error("generate-master overwrote an existing key file")
+	}
+	both := filepath.Join(dir, "both.yaml")
+	os.WriteFile(both, []byte("master_key_file: "+newKey+"\nprevious_master_key_files: ["+oldKey+"]\n"), 0o600)
+	code, out, e := runCLI(t, "keys", "rotate-master", "--config", both, "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "re-wrapped 2 signing key(s)") {
+		t.Fatalf("rotate-master = %d %s%s", code, out, e)
+	}
+
+	onlyNew := filepath.Join(dir, "new.yaml")
+	os.WriteFile(onlyNew, []byte("master_key_file: "+newKey+"\n"), 0o600)
+	r2 := serve(t, "--config", onlyNew, "--data-dir", dir)
+	checkServing(t, r2)
+	r2.stop(t)
+
+	onlyOld := filepath.Join(dir, "old.yaml")
+	os.WriteFile(onlyOld, []byte("master_key_file: "+oldKey+"\n"), 0o600)
+	r3 := serve(t, "--config", onlyOld, "--data-dir", dir)
+	_, body := r3.waitFor(t, "/readyz", 503)
+	if !strings.Contains(string(body), "signing_keys") || !strings.Contains(string(body), "sealed") {
+		t.Errorf("/readyz with only the old master key = %s, want signing_keys sealed", body)
+	}
+	r3.stop(t)
+}
