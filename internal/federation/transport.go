@@ -1,0 +1,265 @@
+package federation
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// Outbound limits (DESIGN §7, SECURITY b.59–b.60).
+const (
+	DefaultFetchTimeout    = 5 * time.Second
+	DefaultMaxResponseSize = 256 << 10
+	maxRedirects           = 3
+)
+
+// ErrAddressRefused is wrapped by every dial the restricted client refuses.
+var ErrAddressRefused = errors.New("federation: address refused")
+
+// ClientOptions configure NewHTTPClient. The zero value is the production
+// setting: HTTPS only, public unicast addresses only.
+type ClientOptions struct {
+	// AllowLoopback permits 127.0.0.0/8 and ::1 (development, tests).
+	AllowLoopback bool
+	// AllowPrivate permits RFC 1918, fc00::/7 and 100.64.0.0/10 (issuers on
+	// an internal network). Link-local (169.254.0.0/16 with the cloud
+	// metadata address, fe80::/10), unspecified, multicast and reserved
+	// addresses are refused whatever the options.
+	AllowPrivate bool
+	// AllowHTTP permits plain http:// URLs, and only to loopback addresses
+	// (so it needs AllowLoopback too).
+	AllowHTTP bool
+	// Timeout bounds each request (dial to last body byte); default 5 s.
+	Timeout time.Duration
+	// TLSConfig, when set, is cloned for HTTPS (tests pass a RootCAs pool).
+	TLSConfig *tls.Config
+	// Resolver, when set, resolves host names (tests).
+	Resolver *net.Resolver
+}
+
+// NewHTTPClient returns the client Cache uses for discovery and JWKS. Each
+// connection's resolved IP address is checked in net.Dialer.Control, after
+// DNS and before connect, so DNS rebinding cannot reach a refused address
+// (octo-sts dial.go). There is no proxy, redirects may not change host or
+// downgrade scheme, and http:// only reaches loopback (with AllowHTTP).
+func NewHTTPClient(o ClientOptions) *http.Client {
+	timeout := cmp.Or(o.Timeout, DefaultFetchTimeout)
+	newTransport := func(plaintext bool) *http.Transport {
+		d := &net.Dialer{
+			Timeout:  timeout,
+			Resolver: o.Resolver,
+			Control:  o.control(plaintext),
+		}
+		var tc *tls.Config
+		if o.TLSConfig != nil {
+			tc = o.TLSConfig.Clone()
+		} else {
+			tc = &tls.Config{}
+		}
+		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+		return &http.Transport{
+			Proxy:                  nil, // never from the environment
+			DialContext:            d.DialContext,
+			TLSClientConfig:        tc,
+			TLSHandshakeTimeout:    timeout,
+			ResponseHeaderTimeout:  timeout,
+			MaxResponseHeaderBytes: 64 << 10,
+			MaxIdleConns:           16,
+			MaxIdleConnsPerHost:    2,
+			IdleConnTimeout:        90 * time.Second,
+			ForceAttemptHTTP2:      true,
+		}
+	}
+	rt := &schemeRouter{https: newTransport(false)}
+	if o.AllowHTTP {
+		rt.http = newTransport(true)
+	}
+	return &http.Client{
+		Transport: rt,
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("federation: more than %d redirects", maxRedirects)
+			}
+			first := via[0].URL
+			if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
+				return fmt.Errorf("federation: redirect from %s to another host or scheme refused", first.Host)
+			}
+			return nil
+		},
+	}
+}
+
+// schemeRouter sends https to one transport and http (when allowed) to a
+// transport whose dialer accepts only loopback addresses.
+type schemeRouter struct {
+	https *http.Transport
+	http  *http.Transport // nil unless AllowHTTP
+}
+
+func (s *schemeRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch {
+	case req.URL.Scheme == "https":
+		return s.https.RoundTrip(req)
+	case req.URL.Scheme == "http" && s.http != nil:
+		return s.http.RoundTrip(req)
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return nil, fmt.Errorf("federation: scheme %q refused (https only)", req.URL.Scheme)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach both
+// transports.
+func (s *schemeRouter) CloseIdleConnections() {
+	s.https.CloseIdleConnections()
+	if s.http != nil {
+		s.http.CloseIdleConnections()
+	}
+}
+
+// Address ranges. Refused ones are refused whatever the options.
+var (
+	loopbackPrefixes = prefixes("127.0.0.0/8", "::1/128")
+	privatePrefixes  = prefixes("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "100.64.0.0/10")
+	refusedPrefixes  = prefixes(
+		"0.0.0.0/8",         // "this network", unspecified
+		"169.254.0.0/16",    // link-local, cloud metadata (169.254.169.254)
+		"192.0.0.0/24",      // IETF protocol assignments
+		"192.0.2.0/24",      // documentation
+		"198.18.0.0/15",     // benchmarking
+		"198.51.100.0/24",   // documentation
+		"203.0.113.0/24",    // documentation
+		"224.0.0.0/4",       // multicast
+		"240.0.0.0/4",       // reserved, broadcast
+		"::/96",             // unspecified, IPv4-compatible (deprecated)
+		"fe80::/10",         // link-local
+		"ff00::/8",          // multicast
+		"2001:db8::/32",     // documentation
+		"fec0::/10",         // site-local (deprecated)
+		"100::/64",          // discard-only
+		"fd00:ec2::254/128", // AWS IMDS over IPv6 (inside fc00::/7, refused even with AllowPrivate)
+	)
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+)
+
+func prefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+func inAny(ip netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAddr decides whether the client may connect to ip.
+func (o ClientOptions) checkAddr(ip netip.Addr, plaintext bool) error {
+	ip = ip.WithZone("").Unmap()
+	// Addresses that embed an IPv4 address are judged by it.
+	if ip.Is6() && (nat64Prefix.Contains(ip) || sixToFour.Contains(ip)) {
+		b := ip.As16()
+		var v4 [4]byte
+		if nat64Prefix.Contains(ip) {
+			copy(v4[:], b[12:16])
+		} else {
+			copy(v4[:], b[2:6])
+		}
+		return o.checkAddr(netip.AddrFrom4(v4), plaintext)
+	}
+	switch {
+	case !ip.IsValid():
+		return ErrAddressRefused
+	case inAny(ip, loopbackPrefixes):
+		if !o.AllowLoopback {
+			return fmt.Errorf("%w: %s is a loopback address", ErrAddressRefused, ip)
+		}
+		return nil
+	case plaintext:
+		return fmt.Errorf("%w: plain http to %s (only loopback may use http)", ErrAddressRefused, ip)
+	case inAny(ip, refusedPrefixes):
+		return fmt.Errorf("%w: %s is a link-local, multicast or reserved address", ErrAddressRefused, ip)
+	case inAny(ip, privatePrefixes):
+		if !o.AllowPrivate {
+			return fmt.Errorf("%w: %s is a private address", ErrAddressRefused, ip)
+		}
+	}
+	return nil
+}
+
+func (o ClientOptions) control(plaintext bool) func(network, address string, _ syscall.RawConn) error {
+	return func(network, address string, _ syscall.RawConn) error {
+		switch network {
+		case "tcp", "tcp4", "tcp6":
+		default:
+			return fmt.Errorf("%w: network %s", ErrAddressRefused, network)
+		}
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrAddressRefused, err)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return fmt.Errorf("%w: %q is not an IP address", ErrAddressRefused, host)
+		}
+		return o.checkAddr(ip, plaintext)
+	}
+}
+
+// errTooLarge is returned when a response exceeds the size cap.
+var errTooLarge = errors.New("response exceeds the size limit")
+
+// get fetches u with client and returns at most maxSize bytes of a 200
+// response body; more is an error, never a truncated document.
+func get(ctx context.Context, client *http.Client, u string, maxSize int64) ([]byte, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL: %w", err)
+	}
+	if parsed.User != nil || parsed.Host == "" || (parsed.Scheme != "https" && parsed.Scheme != "http") {
+		return nil, errors.New("URL must be absolute http(s) without user info")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, parsed.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("GET %s: status %d", parsed.Redacted(), resp.StatusCode)
+	}
+	if resp.ContentLength > maxSize {
+		return nil, fmt.Errorf("GET %s: %w (%d > %d bytes)", parsed.Redacted(), errTooLarge, resp.ContentLength, maxSize)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", parsed.Redacted(), err)
+	}
+	if int64(len(body)) > maxSize {
+		return nil, fmt.Errorf("GET %s: %w (%d bytes)", parsed.Redacted(), errTooLarge, maxSize)
+	}
+	return body, nil
+}
