@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// DefaultTier is the tier of an organization created without one.
+const DefaultTier = "free"
+
+const maxNameLen = 200
+
+// OrganizationService implements sts.v1.OrganizationService. Every method
+// needs sts:admin.
+type OrganizationService struct{ h *Handler }
+
+var _ stsv1connect.OrganizationServiceHandler = (*OrganizationService)(nil)
+
+// CreateOrganization creates an organization.
+func (s *OrganizationService) CreateOrganization(ctx context.Context, req *stsv1.CreateOrganizationRequest) (*stsv1.CreateOrganizationResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	o, err := CreateOrganization(ctx, s.h.Store, req.GetName(), req.GetTier(), s.h.now())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.CreateOrganizationResponse{Organization: orgToProto(o)}, nil
+}
+
+// GetOrganization returns one organization.
+func (s *OrganizationService) GetOrganization(ctx context.Context, req *stsv1.GetOrganizationRequest) (*stsv1.GetOrganizationResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	o, err := s.h.Store.GetOrganization(ctx, req.GetOrganizationId())
+	if err != nil {
+		return nil, lookupErr(err, "organization")
+	}
+	return &stsv1.GetOrganizationResponse{Organization: orgToProto(o)}, nil
+}
+
+// ListOrganizations lists every organization.
+func (s *OrganizationService) ListOrganizations(ctx context.Context, _ *stsv1.ListOrganizationsRequest) (*stsv1.ListOrganizationsResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	list, err := s.h.Store.ListOrganizations(ctx)
+	if err != nil {
+		return nil, lookupErr(err, "organizations")
+	}
+	out := &stsv1.ListOrganizationsResponse{}
+	for _, o := range list {
+		out.Organizations = append(out.Organizations, orgToProto(o))
+	}
+	return out, nil
+}
+
+// PrincipalService implements sts.v1.PrincipalService. Every method needs
+// sts:admin.
+type PrincipalService struct{ h *Handler }
+
+var _ stsv1connect.PrincipalServiceHandler = (*PrincipalService)(nil)
+
+// CreatePrincipal creates a principal in an existing organization.
+func (s *PrincipalService) CreatePrincipal(ctx context.Context, req *stsv1.CreatePrincipalRequest) (*stsv1.CreatePrincipalResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	kind, ok := kindFromAdmin(req.GetKind())
+	if !ok {
+		return nil, sts.Errorf(sts.Invalid, "kind required")
+	}
+	p, err := CreatePrincipal(ctx, s.h.Store, req.GetOrganizationId(), kind, req.GetName(), req.GetEmail(), s.h.now())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.CreatePrincipalResponse{Principal: principalToAdmin(p)}, nil
+}
+
+// GetPrincipal returns one principal.
+func (s *PrincipalService) GetPrincipal(ctx context.Context, req *stsv1.GetPrincipalRequest) (*stsv1.GetPrincipalResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	if err != nil {
+		return nil, lookupErr(err, "principal")
+	}
+	return &stsv1.GetPrincipalResponse{Principal: principalToAdmin(p)}, nil
+}
+
+// ListPrincipals lists the principals of one organization.
+func (s *PrincipalService) ListPrincipals(ctx context.Context, req *stsv1.ListPrincipalsRequest) (*stsv1.ListPrincipalsResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	if req.GetOrganizationId() == "" {
+		return nil, sts.Errorf(sts.Invalid, "organization_id required")
+	}
+	list, err := s.h.Store.ListPrincipals(ctx, req.GetOrganizationId())
+	if err != nil {
+		return nil, lookupErr(err, "principals")
+	}
+	out := &stsv1.ListPrincipalsResponse{}
+	for _, p := range list {
+		out.Principals = append(out.Principals, principalToAdmin(p))
+	}
+	return out, nil
+}
+
+// SetPrincipalDisabled disables or re-enables a principal. Its PATs stop
+// authenticating within the PAT cache TTL.
+func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.SetPrincipalDisabledRequest) (*stsv1.SetPrincipalDisabledResponse, error) {
+	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+		return nil, err
+	}
+	var out storage.Principal
+	err := s.h.Store.UpdatePrincipal(ctx, req.GetPrincipalId(), func(p storage.Principal) (storage.Principal, error) {
+		p.Disabled, p.UpdatedAt = req.GetDisabled(), storage.Now(s.h.now())
+		out = p
+		return p, nil
+	})
+	if err != nil {
+		return nil, lookupErr(err, "principal")
+	}
+	return &stsv1.SetPrincipalDisabledResponse{Principal: principalToAdmin(out)}, nil
+}
+
+// CreateExchangeToken mints a one-time exchange token for a principal.
+func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.CreateExchangeTokenRequest) (*stsv1.CreateExchangeTokenResponse, error) {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.CreateExchangeTokenResponse{ExchangeToken: secret, ExpiresAt: ts(t.ExpiresAt)}, nil
+}
+
+// CreateOrganization validates and stores a new organization; the CLI
+// uses it too. Errors: [sts.Invalid], [sts.AlreadyExists], [sts.Unavailable].
+func CreateOrganization(ctx context.Context, store storage.OrganizationStore, name, tier string, now time.Time) (storage.Organization, error) {
+	name, tier = strings.TrimSpace(name), strings.TrimSpace(tier)
+	if name == "" || len(name) > maxNameLen {
+		return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
+	}
+	if tier == "" {
+		tier = DefaultTier
+	}
+	t := storage.Now(now)
+	o := storage.Organization{ID: storage.NewID(), Name: name, Tier: tier, CreatedAt: t, UpdatedAt: t}
+	if err := store.CreateOrganization(ctx, o); err != nil {
+		return storage.Organization{}, lookupErr(err, "organization")
+	}
+	return o, nil
+}
+
+// CreatePrincipal validates and stores a new principal in orgID; the CLI
+// uses it too. Errors: [sts.Invalid], [sts.NotFound] (organization),
+// [sts.Unavailable].
+func CreatePrincipal(ctx context.Context, store Store, orgID string, kind storage.PrincipalKind, name, email string, now time.Time) (storage.Principal, error) {
+	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
+	switch {
+	case !kind.Valid():
+		return storage.Principal{}, sts.Errorf(sts.Invalid, "unknown principal kind")
+	case name == "" || len(name) > maxNameLen:
+		return storage.Principal{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
+	case len(email) > maxNameLen || (email != "" && !strings.Contains(email, "@")):
+		return storage.Principal{}, sts.Errorf(sts.Invalid, "invalid email")
+	}
+	if _, err := store.GetOrganization(ctx, orgID); err != nil {
+		return storage.Principal{}, lookupErr(err, "organization")
+	}
+	t := storage.Now(now)
+	p := storage.Principal{ID: storage.NewID(), OrgID: orgID, Kind: kind, Name: name, Email: email, CreatedAt: t, UpdatedAt: t}
+	if err := store.CreatePrincipal(ctx, p); err != nil {
+		return storage.Principal{}, lookupErr(err, "principal")
+	}
+	return p, nil
+}

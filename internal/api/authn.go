@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Identity is the authenticated caller of an RPC.
+type Identity struct {
+	OrgID       string
+	OrgTier     string // "" when unknown (access tokens); looked up on demand
+	PrincipalID string
+	Kind        storage.PrincipalKind
+	Scopes      []string
+	// Principal is the full record when authentication loaded it (PATs).
+	Principal *storage.Principal
+	// ExpiresAt is the credential's expiry; tokens minted for the caller
+	// never outlive it.
+	ExpiresAt time.Time
+	// TokenID is the PAT ID or the access token's jti, for logs.
+	TokenID string
+	// RequestID is the request's X-Request-Id, for the audit trail.
+	RequestID string
+}
+
+// Allows reports whether the caller's scopes permit want.
+func (id *Identity) Allows(want string) bool { return pat.Allows(id.Scopes, want) }
+
+func (id *Identity) caller() pat.Caller {
+	return pat.Caller{Actor: "principal:" + id.PrincipalID, RequestID: id.RequestID}
+}
+
+type identityKey struct{}
+
+// IdentityFrom returns the caller authenticated by the middleware, if any.
+func IdentityFrom(ctx context.Context) (*Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(*Identity)
+	return id, ok
+}
+
+// Authenticator turns an Authorization header into an Identity.
+type Authenticator struct {
+	// PATs authenticates personal access tokens.
+	PATs *pat.Service
+	// Verifier verifies our access tokens (revocation included).
+	Verifier *tokens.Verifier
+	// Audience is the aud our access tokens must carry to be accepted
+	// here (usually the issuer URL).
+	Audience string
+}
+
+var errNoCredential = sts.Errorf(sts.Unauthenticated, "authorization required")
+
+// Authenticate resolves a bearer credential. A PAT is told apart by its
+// prefix; anything else must be one of our access tokens.
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Identity, error) {
+	scheme, raw, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return nil, errNoCredential
+	}
+	if strings.HasPrefix(raw, string(pat.PrefixPAT)) {
+		au, err := a.PATs.Authenticate(ctx, raw)
+		if err != nil {
+			return nil, err
+		}
+		p := au.Principal
+		return &Identity{OrgID: au.OrgID, OrgTier: au.OrgTier, PrincipalID: p.ID, Kind: p.Kind,
+			Scopes: au.Scopes, Principal: &p, ExpiresAt: au.ExpiresAt, TokenID: au.TokenID}, nil
+	}
+	if a.Verifier == nil {
+		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
+	}
+	c, err := a.Verifier.VerifyAccessToken(ctx, raw, a.Audience)
+	if err != nil {
+		return nil, err
+	}
+	kind := storage.PrincipalKind(c.Principal)
+	if c.OrgID == "" || !kind.Valid() {
+		// A token for a federated subject with no principal of ours: it
+		// cannot use the principal-centred API.
+		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
+	}
+	return &Identity{OrgID: c.OrgID, PrincipalID: c.Subject, Kind: kind, Scopes: strings.Fields(c.Scope),
+		ExpiresAt: c.Expiry.Time(), TokenID: c.ID}, nil
+}
+
+// middleware authenticates every request to a procedure not in public
+// before connect decodes its body (STYLE §11.9), and marks every response
+// no-store: all of them describe credentials. A failed authentication is
+// answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
+// unauthenticated with a generic message.
+func middleware(a *Authenticator, public map[string]bool, logger *slog.Logger, next http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if public[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			code := sts.ErrorCode(err)
+			if code != sts.Unauthenticated && code != sts.Unavailable {
+				err = sts.Wrap(sts.Unauthenticated, err, "invalid token") // defense in depth
+			}
+			if code == sts.Unauthenticated {
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				logger.DebugContext(r.Context(), "api: authentication failed", "path", r.URL.Path, "reason", tokens.Reason(err))
+			}
+			_ = ew.Write(w, r, connectError(r.Context(), logger, err))
+			return
+		}
+		id.RequestID = w.Header().Get("X-Request-Id")
+		next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
+	})
+}
+
+// require returns the caller if it holds scope, else an error.
+func require(ctx context.Context, scope string) (*Identity, error) {
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		return nil, errNoCredential // defense in depth: the middleware ran first
+	}
+	if !id.Allows(scope) {
+		return nil, sts.Errorf(sts.PermissionDenied, "token lacks the %s scope", scope)
+	}
+	return id, nil
+}
+
+func withIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+const testIssuer = "https://sts.test"
+
+// env is a real API over HTTP/2 TLS on loopback with a migrated SQLite
+// store, one organization, a user with a full-access PAT and an admin.
+type env struct {
+	t      testing.TB
+	store  storage.Store
+	pats   *pat.Service
+	h      *Handler
+	srv    *httptest.Server
+	keys   *signer.Static
+	org    storage.Organization
+	user   storage.Principal
+	secret string // user's PAT, full access
+	admin  string // admin's PAT, sts:admin + full access
+}
+
+func newEnv(t testing.TB, mutate func(h *Handler)) *env {
+	t.Helper()
+	store := newSQLiteStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	org, err := CreateOrganization(ctx, store, "acme", "enterprise", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "ada", "ada@example.com", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "admin", "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(store, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{
+		Store: store, PATs: pats, Audience: testIssuer,
+		Issuer:   &tokens.Issuer{Signer: keys, IssuerURL: testIssuer},
+		Verifier: &tokens.Verifier{Keys: keys, Issuer: testIssuer, Revocations: tokens.StoreRevocations{Store: store}},
+	}
+	if mutate != nil {
+		mutate(h)
+	}
+	e := &env{t: t, store: store, pats: pats, h: h, keys: keys, org: org, user: user}
+	e.secret = e.mintPAT(user.ID, pat.ScopeFull)
+	e.admin = e.mintPAT(adm.ID, pat.ScopeFull, pat.ScopeAdmin)
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	e.srv = httptest.NewUnstartedServer(mux)
+	e.srv.EnableHTTP2 = true
+	e.srv.StartTLS()
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) mintPAT(owner string, scopes ...string) string {
+	e.t.Helper()
+	_, s, err := e.pats.Create(context.Background(), pat.Caller{Actor: "test"}, pat.CreateInput{
+		OwnerID: owner, Scopes: scopes, ExpiresAt: time.Now().Add(30 * 24 * time.Hour),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// clients are generated Connect clients speaking one protocol.
+type clients struct {
+	identity  gitpodv1connect.IdentityServiceClient
+	user      gitpodv1connect.UserServiceClient
+	org       stsv1connect.OrganizationServiceClient
+	principal stsv1connect.PrincipalServiceClient
+}
+
+func (e *env) clients(base string, opts ...connect.ClientOption) clients {
+	c := e.srv.Client()
+	return clients{
+		identity:  gitpodv1connect.NewIdentityServiceClient(c, base, opts...),
+		user:      gitpodv1connect.NewUserServiceClient(c, base, opts...),
+		org:       stsv1connect.NewOrganizationServiceClient(c, base, opts...),
+		principal: stsv1connect.NewPrincipalServiceClient(c, base, opts...),
+	}
+}
+
+// protocols are the client variants every RPC test runs with, at / and
+// under /api.
+func (e *env) protocols() map[string]clients {
+	return map[string]clients{
+		"connect":          e.clients(e.srv.URL),
+		"connect-json-api": e.clients(e.srv.URL+"/api", connect.WithProtoJSON()),
+		"grpc":             e.clients(e.srv.URL, connect.WithGRPC()),
+		"grpc-web-api":     e.clients(e.srv.URL+"/api", connect.WithGRPCWeb()),
+	}
+}
+
+// as returns a client context that sends token as the bearer credential.
+func as(token string) context.Context {
+	ctx, info := connect.NewClientContext(context.Background())
+	if token != "" {
+		info.RequestHeader().Set("Authorization", "Bearer "+token)
+	}
+	return ctx
+}
+
+// newSQLiteStore is ststest.NewStore without importing ststest (which pulls
+// in cli and config): a migrated SQLite store in t.TempDir().
+func newSQLiteStore(t testing.TB) storage.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate sqlite: %v", err)
+	}
+	return s
+}

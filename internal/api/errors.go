@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/opensts/sts/internal/sts"
+)
+
+// codes is the one translation from domain codes to Connect codes.
+var connectCodes = map[sts.Code]connect.Code{
+	sts.Invalid:            connect.CodeInvalidArgument,
+	sts.Unauthenticated:    connect.CodeUnauthenticated,
+	sts.PermissionDenied:   connect.CodePermissionDenied,
+	sts.NotFound:           connect.CodeNotFound,
+	sts.AlreadyExists:      connect.CodeAlreadyExists,
+	sts.FailedPrecondition: connect.CodeFailedPrecondition,
+	sts.Unavailable:        connect.CodeUnavailable,
+	sts.Internal:           connect.CodeInternal,
+}
+
+// connectError turns any error into a *connect.Error whose message is safe
+// to send (sts.ErrorMessage). Internal and unavailable causes are logged
+// here, once; they never reach the caller.
+func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.Error {
+	if ce, ok := errors.AsType[*connect.Error](err); ok {
+		return ce
+	}
+	code := sts.ErrorCode(err)
+	if code == sts.Internal || code == sts.Unavailable {
+		logger.ErrorContext(ctx, "api: request failed", "code", string(code), "error", err)
+	}
+	c, ok := connectCodes[code]
+	if !ok {
+		c = connect.CodeInternal // defense in depth: a code missing from the table
+	}
+	return connect.NewError(c, errors.New(sts.ErrorMessage(err)))
+}
+
+// errorInterceptor applies connectError to every handler's error.
+func errorInterceptor(logger *slog.Logger) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			res, err := next(ctx, req)
+			if err != nil {
+				return nil, connectError(ctx, logger, err)
+			}
+			return res, nil
+		}
+	}
+}

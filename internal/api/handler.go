@@ -1,0 +1,145 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Store is the storage view the API reads directly (organizations and
+// principals); token secrets go through pat.Service.
+type Store interface {
+	storage.OrganizationStore
+	storage.PrincipalStore
+}
+
+// APIPrefix is the path prefix the services are also served under, so
+// SDKs with base URL <server>/api work (DESIGN §2).
+const APIPrefix = "/api"
+
+// maxMessageBytes caps a request message (DESIGN §7: 64 KiB bodies).
+const maxMessageBytes = 64 << 10
+
+// Handler serves every Connect service of this package. Fill the exported
+// fields and call Mount.
+type Handler struct {
+	Store    Store
+	PATs     *pat.Service
+	Issuer   *tokens.Issuer
+	Verifier *tokens.Verifier
+	// Audience is the aud of access tokens minted by ExchangeToken and
+	// required of access tokens presented here; usually the issuer URL.
+	Audience string
+	// AccessTokenLifetime and IDTokenLifetime default to 15 min and 1 h.
+	AccessTokenLifetime time.Duration
+	IDTokenLifetime     time.Duration
+	Logger              *slog.Logger
+	Now                 func() time.Time
+
+	// noAuth, set only by this package's benchmark, replaces
+	// authentication with a fixed identity: the unauthenticated baseline.
+	noAuth *Identity
+}
+
+// publicProcedures need no credential: ExchangeToken (the exchange token is
+// the credential), health and reflection.
+var publicProcedures = map[string]bool{
+	gitpodv1connect.IdentityServiceExchangeTokenProcedure: true,
+}
+
+// Mount registers every service at / and under /api.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	for pattern, handler := range h.handlers() {
+		mux.Handle(pattern, handler)
+		mux.Handle(APIPrefix+pattern, http.StripPrefix(APIPrefix, handler))
+	}
+}
+
+func (h *Handler) handlers() map[string]http.Handler {
+	logger := h.logger()
+	opts := connect.WithHandlerOptions(
+		connect.WithInterceptors(errorInterceptor(logger)),
+		connect.WithReadMaxBytes(maxMessageBytes),
+	)
+	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
+	wrap := func(path string, hd http.Handler) (string, http.Handler) {
+		if h.noAuth != nil {
+			id := h.noAuth
+			return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "no-store")
+				hd.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
+			})
+		}
+		return path, middleware(auth, publicProcedures, logger, hd)
+	}
+	out := map[string]http.Handler{}
+	add := func(path string, hd http.Handler) { p, w := wrap(path, hd); out[p] = w }
+	add(gitpodv1connect.NewIdentityServiceHandler(&IdentityService{h: h}, opts))
+	add(gitpodv1connect.NewUserServiceHandler(&UserService{h: h}, opts))
+	add(stsv1connect.NewOrganizationServiceHandler(&OrganizationService{h: h}, opts))
+	add(stsv1connect.NewPrincipalServiceHandler(&PrincipalService{h: h}, opts))
+
+	names := []string{
+		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName,
+		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName,
+	}
+	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))
+	out[p] = hd
+	reflector := grpcreflect.NewStaticReflector(names...)
+	p, hd = grpcreflect.NewHandlerV1(reflector)
+	out[p] = hd
+	p, hd = grpcreflect.NewHandlerV1Alpha(reflector)
+	out[p] = hd
+	return out
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) idTokenLifetime() time.Duration {
+	if h.IDTokenLifetime > 0 {
+		return h.IDTokenLifetime
+	}
+	return DefaultIDTokenLifetime
+}
+
+func (h *Handler) accessTokenLifetime() time.Duration {
+	if h.AccessTokenLifetime > 0 {
+		return h.AccessTokenLifetime
+	}
+	return DefaultAccessTokenLifetime
+}
+
+// lookupErr translates a storage error from a direct read.
+func lookupErr(err error, what string) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return sts.Wrap(sts.NotFound, err, what+" not found")
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return sts.Wrap(sts.AlreadyExists, err, what+" already exists")
+	}
+	return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+}

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Limits on GetIDToken input and token lifetimes.
+const (
+	maxAudiences               = 16
+	maxAudienceLen             = 512
+	DefaultIDTokenLifetime     = time.Hour
+	DefaultAccessTokenLifetime = 15 * time.Minute
+	// ClientID is the client_id of access tokens minted by ExchangeToken.
+	ClientID = "sts-api"
+)
+
+// IdentityService implements gitpod.v1.IdentityService (seed 000).
+type IdentityService struct {
+	h *Handler
+}
+
+var _ gitpodv1connect.IdentityServiceHandler = (*IdentityService)(nil)
+
+// GetAuthenticatedIdentity returns the caller's organization and subject.
+// Needs identity:read (or full access).
+func (s *IdentityService) GetAuthenticatedIdentity(ctx context.Context, _ *gitpodv1.GetAuthenticatedIdentityRequest) (*gitpodv1.GetAuthenticatedIdentityResponse, error) {
+	id, err := require(ctx, pat.ScopeIdentityRead)
+	if err != nil {
+		return nil, err
+	}
+	tier, err := s.h.orgTier(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &gitpodv1.GetAuthenticatedIdentityResponse{
+		OrganizationId:   id.OrgID,
+		OrganizationTier: tier,
+		Subject:          &gitpodv1.Subject{Id: id.PrincipalID, Principal: principalToProto(id.Kind)},
+	}, nil
+}
+
+// GetIDToken mints an ID token whose aud is exactly the requested list.
+// V1 (and unspecified): sub is the principal UUID. V2: sub is
+// org/<org-id>/<kind>/<id> and org_id, principal, name and email are set.
+// The token never outlives the caller's credential. Needs
+// identity:id_token (or full access).
+func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest) (*gitpodv1.GetIDTokenResponse, error) {
+	id, err := require(ctx, pat.ScopeIDToken)
+	if err != nil {
+		return nil, err
+	}
+	aud := req.GetAudience()
+	if len(aud) == 0 {
+		return nil, sts.Errorf(sts.Invalid, "audience required")
+	}
+	if len(aud) > maxAudiences {
+		return nil, sts.Errorf(sts.Invalid, "at most %d audiences", maxAudiences)
+	}
+	for _, a := range aud {
+		if a == "" || len(a) > maxAudienceLen || strings.TrimSpace(a) != a {
+			return nil, sts.Errorf(sts.Invalid, "invalid audience")
+		}
+	}
+	now := s.h.now()
+	exp := now.Add(s.h.idTokenLifetime())
+	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
+		exp = id.ExpiresAt
+	}
+	c := tokens.IDClaims{Audience: tokens.Audience(aud), Subject: id.PrincipalID,
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(exp)}
+	switch req.GetVersion() {
+	case gitpodv1.IDTokenVersion_ID_TOKEN_VERSION_UNSPECIFIED, gitpodv1.IDTokenVersion_ID_TOKEN_VERSION_V1:
+	case gitpodv1.IDTokenVersion_ID_TOKEN_VERSION_V2:
+		p, err := s.h.principal(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c.Subject = tokens.SubjectV2(id.OrgID, strings.ToLower(string(id.Kind)), id.PrincipalID)
+		c.OrgID, c.Principal, c.Name, c.Email = id.OrgID, string(id.Kind), p.Name, p.Email
+	default:
+		return nil, sts.Errorf(sts.Invalid, "unknown id token version")
+	}
+	if c.Expiry <= c.IssuedAt {
+		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // credential expires within the second
+	}
+	tok, _, err := s.h.Issuer.MintIDToken(ctx, c)
+	if err != nil {
+		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
+	}
+	return &gitpodv1.GetIDTokenResponse{Token: tok}, nil
+}
+
+// ExchangeToken spends a one-time exchange token (atomically: of
+// concurrent uses exactly one succeeds) and returns an access token for
+// its principal. It needs no Authorization header.
+func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.ExchangeTokenRequest) (*gitpodv1.ExchangeTokenResponse, error) {
+	if req.GetExchangeToken() == "" {
+		return nil, sts.Errorf(sts.Invalid, "exchange_token required")
+	}
+	au, err := s.h.PATs.ConsumeExchangeToken(ctx, req.GetExchangeToken())
+	if err != nil {
+		return nil, err
+	}
+	now := s.h.now()
+	tok, _, err := s.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{
+		Subject: au.Principal.ID, Audience: tokens.Audience{s.h.Audience},
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(s.h.accessTokenLifetime())),
+		ClientID: ClientID, Scope: strings.Join(au.Scopes, " "),
+		OrgID: au.OrgID, Principal: string(au.Principal.Kind),
+	})
+	if err != nil {
+		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
+	}
+	return &gitpodv1.ExchangeTokenResponse{AccessToken: tok}, nil
+}
+
+// orgTier is the caller's organization tier, from the credential when
+// authentication loaded it, else from storage.
+func (h *Handler) orgTier(ctx context.Context, id *Identity) (string, error) {
+	if id.OrgTier != "" {
+		return id.OrgTier, nil
+	}
+	o, err := h.Store.GetOrganization(ctx, id.OrgID)
+	if err != nil {
+		return "", lookupErr(err, "organization")
+	}
+	return o.Tier, nil
+}
+
+// principal is the caller's principal record.
+func (h *Handler) principal(ctx context.Context, id *Identity) (storage.Principal, error) {
+	if id.Principal != nil {
+		return *id.Principal, nil
+	}
+	p, err := h.Store.GetPrincipal(ctx, id.PrincipalID)
+	if err != nil {
+		return storage.Principal{}, lookupErr(err, "principal")
+	}
+	return p, nil
+}

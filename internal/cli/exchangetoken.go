@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/pat"
+)
+
+func newExchangeTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "exchange-token", Short: "Mint one-time exchange tokens"}
+	var principal, org string
+	var validFor time.Duration
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Mint a one-time exchange token for a principal and print it once",
+		Long: `Mint a one-time exchange token (at most 5 minutes) that the principal trades
+for an access token with gitpod.v1.IdentityService/ExchangeToken.`,
+		Example: `  sts exchange-token create --principal runner-1 --valid-for 2m`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := openTokenEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer env.store.Close()
+			p, err := findPrincipal(cmd.Context(), env.store, principal, org)
+			if err != nil {
+				return err
+			}
+			t, secret, err := env.pats.CreateExchangeToken(cmd.Context(), cliCaller, p.ID, validFor)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "exchange token for %s expires %s\n", p.Name, t.ExpiresAt.Format(time.RFC3339))
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&principal, "principal", "", "principal ID or unique name (required)")
+	create.Flags().StringVar(&org, "org", "", "organization ID or name, to disambiguate --principal")
+	create.Flags().DurationVar(&validFor, "valid-for", pat.MaxExchangeLifetime, "lifetime, at most 5m")
+	_ = create.MarkFlagRequired("principal")
+	cmd.AddCommand(create)
+	return cmd
+}

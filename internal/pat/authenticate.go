@@ -1,0 +1,148 @@
+package pat
+
+import (
+	"context"
+	"crypto/subtle"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Authenticated is who a valid secret speaks for.
+type Authenticated struct {
+	OrgID     string
+	OrgTier   string
+	Principal storage.Principal
+	// TokenID is the PAT's ID ("" for an exchange token).
+	TokenID string
+	Scopes  []string
+	// ExpiresAt is when the credential expires; tokens derived from it
+	// must not outlive it.
+	ExpiresAt time.Time
+}
+
+type cacheEntry struct {
+	pat     storage.PAT
+	owner   storage.Principal
+	tier    string
+	fetched time.Time
+}
+
+// Authenticate returns the identity behind a PAT secret. A malformed
+// secret is rejected before any storage lookup (SECURITY.md b.65, b.66);
+// otherwise the lookup is by digest, confirmed in constant time (b.67).
+// Expired, unknown, deleted and regenerated tokens, tokens whose remaining
+// lifetime exceeds the policy (b.69) and tokens of disabled principals all
+// get the same [sts.Unauthenticated] "invalid token" (b.68). With a warm
+// cache it does no I/O; a use is recorded for lastUsed at most once per
+// token per minute and written later by [Service.Run]. Errors:
+// [sts.Unauthenticated], [sts.Unavailable] (storage down: fail closed).
+func (s *Service) Authenticate(ctx context.Context, secret string) (Authenticated, error) {
+	if err := PrefixPAT.Parse(secret); err != nil {
+		return Authenticated{}, errInvalidToken
+	}
+	digest := Digest(s.pepper, secret)
+	now := s.now()
+	e, ok := s.cached(digest, now)
+	if !ok {
+		var err error
+		if e, err = s.load(ctx, digest, now); err != nil {
+			return Authenticated{}, err
+		}
+	}
+	if subtle.ConstantTimeCompare(e.pat.Digest, digest) != 1 { // defense in depth
+		return Authenticated{}, errInvalidToken
+	}
+	reason := ""
+	switch {
+	case !now.Before(e.pat.ExpiresAt):
+		reason = "expired"
+	case e.pat.ExpiresAt.Sub(now) > s.maxLifetime()+lifetimeLeeway:
+		reason = "lifetime exceeds policy"
+	case e.owner.Disabled:
+		reason = "owner disabled"
+	case e.owner.OrgID != e.pat.OrgID:
+		reason = "owner moved organization" // defense in depth
+	}
+	if reason != "" {
+		s.logger().InfoContext(ctx, "personal access token rejected", "pat_id", e.pat.ID, "reason", reason)
+		return Authenticated{}, errInvalidToken
+	}
+	s.markUsed(e.pat.ID, now)
+	return Authenticated{
+		OrgID: e.pat.OrgID, OrgTier: e.tier, Principal: e.owner, TokenID: e.pat.ID,
+		Scopes: e.pat.Scopes, ExpiresAt: e.pat.ExpiresAt,
+	}, nil
+}
+
+func (s *Service) cacheTTL() time.Duration {
+	if s.CacheTTL == 0 {
+		return DefaultCacheTTL
+	}
+	return s.CacheTTL
+}
+
+func (s *Service) cached(digest []byte, now time.Time) (cacheEntry, bool) {
+	if s.cacheTTL() < 0 {
+		return cacheEntry{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.cache[string(digest)]
+	if !ok || now.Sub(e.fetched) >= s.cacheTTL() || now.Before(e.fetched) {
+		return cacheEntry{}, false
+	}
+	return e, true
+}
+
+func (s *Service) load(ctx context.Context, digest []byte, now time.Time) (cacheEntry, error) {
+	p, err := s.store.GetPATByDigest(ctx, digest)
+	if err != nil {
+		return cacheEntry{}, s.lookupErr(ctx, err, DigestID(digest))
+	}
+	owner, err := s.store.GetPrincipal(ctx, p.OwnerID)
+	if err != nil {
+		return cacheEntry{}, s.lookupErr(ctx, err, DigestID(digest))
+	}
+	org, err := s.store.GetOrganization(ctx, p.OrgID)
+	if err != nil {
+		return cacheEntry{}, s.lookupErr(ctx, err, DigestID(digest))
+	}
+	e := cacheEntry{pat: p, owner: owner, tier: org.Tier, fetched: now}
+	if s.cacheTTL() > 0 {
+		s.mu.Lock()
+		if len(s.cache) >= maxCacheEntries {
+			clear(s.cache)
+			clear(s.cacheIDs)
+		}
+		if old, ok := s.cacheIDs[p.ID]; ok {
+			delete(s.cache, old)
+		}
+		s.cache[string(digest)] = e
+		s.cacheIDs[p.ID] = string(digest)
+		s.mu.Unlock()
+	}
+	return e, nil
+}
+
+// lookupErr maps a failed lookup: not found is the generic invalid token;
+// anything else is storage trouble, which fails closed.
+func (s *Service) lookupErr(ctx context.Context, err error, digestID string) error {
+	if e := storageErr(err, "token"); sts.ErrorCode(e) == sts.NotFound {
+		s.logger().InfoContext(ctx, "personal access token rejected", "digest", digestID, "reason", "unknown")
+		return errInvalidToken
+	}
+	return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+}
+
+// evict drops PAT id from this replica's cache so its change (delete,
+// regenerate, new scopes) is seen at once here.
+func (s *Service) evict(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.cacheIDs[id]; ok {
+		delete(s.cache, d)
+		delete(s.cacheIDs, id)
+	}
+}

@@ -1,0 +1,163 @@
+package pat_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+var testPepper = bytes.Repeat([]byte{7}, 32)
+
+// clock is a fixed clock the test moves by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixture struct {
+	store storage.Store
+	svc   *pat.Service
+	clock *clock
+	org   storage.Organization
+	user  storage.Principal
+	// logs collects the service's log output so tests can assert no
+	// secret ever reaches it.
+	logs *bytes.Buffer
+}
+
+// backends are the storage backends every stateful test runs against.
+var backends = []struct {
+	name string
+	open func(t *testing.T) storage.Store
+}{
+	{"sqlite", func(t *testing.T) storage.Store { return newSQLiteStore(t) }},
+	{"postgres", openPostgres},
+}
+
+func openPostgres(t *testing.T) storage.Store {
+	t.Helper()
+	dsn := postgresDSN(t)
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrate postgres: %v", err)
+	}
+	return s
+}
+
+func newFixture(t *testing.T, store storage.Store) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	org := storage.Organization{ID: storage.NewID(), Name: "acme", Tier: "enterprise", CreatedAt: clk.t, UpdatedAt: clk.t}
+	if err := store.CreateOrganization(ctx, org); err != nil {
+		t.Fatalf("CreateOrganization: %v", err)
+	}
+	user := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", Email: "ada@example.com", CreatedAt: clk.t, UpdatedAt: clk.t}
+	if err := store.CreatePrincipal(ctx, user); err != nil {
+		t.Fatalf("CreatePrincipal: %v", err)
+	}
+	svc, err := pat.NewService(store, testPepper)
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	logs := &bytes.Buffer{}
+	svc.Now = clk.Now
+	svc.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil))
+	return &fixture{store: store, svc: svc, clock: clk, org: org, user: user, logs: logs}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+var caller = pat.Caller{Actor: "test", RequestID: "req-1"}
+
+func (f *fixture) create(t *testing.T, scopes ...string) (storage.PAT, string) {
+	t.Helper()
+	p, secret, err := f.svc.Create(context.Background(), caller, pat.CreateInput{
+		OwnerID: f.user.ID, Description: "ci", Scopes: scopes, ExpiresAt: f.clock.Now().Add(30 * 24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return p, secret
+}
+
+// newSQLiteStore is ststest.NewStore without importing ststest (which pulls
+// in cli and config): a migrated SQLite store in t.TempDir().
+func newSQLiteStore(t testing.TB) storage.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate sqlite: %v", err)
+	}
+	return s
+}
+
+// postgresDSN is ststest.PostgresDSN: STS_TEST_POSTGRES_DSN with a fresh
+// schema dropped at the end; skipped when unset, except in CI.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("STS_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL tests")
+		}
+		t.Skip("STS_TEST_POSTGRES_DSN is not set")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := "sts_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,222 @@
+package pat
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Audit actions.
+const (
+	ActionPATCreate     = "pat.create"
+	ActionPATRegenerate = "pat.regenerate"
+	ActionPATDelete     = "pat.delete"
+	ActionPATUpdate     = "pat.update"
+	ActionExchangeMint  = "exchange_token.create"
+)
+
+// CreateInput describes a new PAT.
+type CreateInput struct {
+	OwnerID     string
+	Description string
+	Scopes      []string
+	ExpiresAt   time.Time
+}
+
+// Create stores a new PAT for in.OwnerID and returns it with its secret.
+// The secret is returned only after the row and its audit event have both
+// committed (SECURITY.md c.1 (2), (8)); if the audit append fails the row
+// is deleted again and no secret is disclosed.
+// Errors: [sts.Invalid], [sts.NotFound] (owner), [sts.FailedPrecondition]
+// (owner disabled), [sts.Unavailable].
+func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage.PAT, string, error) {
+	owner, err := s.activeOwner(ctx, in.OwnerID)
+	if err != nil {
+		return storage.PAT{}, "", err
+	}
+	now := s.now()
+	if err := s.checkExpiry(now, in.ExpiresAt); err != nil {
+		return storage.PAT{}, "", err
+	}
+	desc, scopes, err := checkFields(in.Description, in.Scopes)
+	if err != nil {
+		return storage.PAT{}, "", err
+	}
+	secret := PrefixPAT.Generate()
+	p := storage.PAT{
+		ID: storage.NewID(), OrgID: owner.OrgID, OwnerID: owner.ID, Description: desc,
+		Scopes: scopes, Digest: Digest(s.pepper, secret), CreatedAt: now, ExpiresAt: storage.Now(in.ExpiresAt),
+	}
+	if err := s.store.CreatePAT(ctx, p); err != nil {
+		return storage.PAT{}, "", storageErr(err, "personal access token")
+	}
+	if err := s.audit(ctx, c, p.OrgID, ActionPATCreate, p.ID, "success"); err != nil {
+		if derr := s.store.DeletePAT(context.WithoutCancel(ctx), p.ID); derr != nil {
+			s.logger().ErrorContext(ctx, "pat: audit failed and rollback failed; token secret was never disclosed",
+				"pat_id", p.ID, "error", derr)
+		}
+		return storage.PAT{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.logger().InfoContext(ctx, "personal access token created", "pat_id", p.ID, "owner", p.OwnerID, "digest", DigestID(p.Digest))
+	return p, secret, nil
+}
+
+// Get returns the PAT id if ownerID owns it; a token of someone else is
+// reported as not found. An empty ownerID skips the ownership check
+// (administrators). Errors: [sts.NotFound], [sts.Unavailable].
+func (s *Service) Get(ctx context.Context, ownerID, id string) (storage.PAT, error) {
+	p, err := s.store.GetPAT(ctx, id)
+	if err != nil {
+		return storage.PAT{}, storageErr(err, "personal access token")
+	}
+	if ownerID != "" && p.OwnerID != ownerID {
+		return storage.PAT{}, sts.Errorf(sts.NotFound, "personal access token not found")
+	}
+	return p, nil
+}
+
+// UpdateInput changes a PAT's description and/or scopes; nil means keep.
+type UpdateInput struct {
+	Description *string
+	Scopes      *[]string
+}
+
+// Update changes the description and scopes only; the secret and expiry
+// stay. Errors: [sts.Invalid], [sts.NotFound], [sts.Unavailable].
+func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in UpdateInput) (storage.PAT, error) {
+	var out storage.PAT
+	err := s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
+		if ownerID != "" && p.OwnerID != ownerID {
+			return p, sts.Errorf(sts.NotFound, "personal access token not found")
+		}
+		desc, scopes := p.Description, p.Scopes
+		if in.Description != nil {
+			desc = *in.Description
+		}
+		if in.Scopes != nil {
+			scopes = *in.Scopes
+		}
+		var err error
+		if p.Description, p.Scopes, err = checkFields(desc, scopes); err != nil {
+			return p, err
+		}
+		out = p
+		return p, nil
+	})
+	if err != nil {
+		return storage.PAT{}, domainErr(err)
+	}
+	s.evict(id)
+	_ = s.audit(ctx, c, out.OrgID, ActionPATUpdate, id, "success")
+	return out, nil
+}
+
+// Regenerate gives PAT id a new secret and a new expiry in one UpdatePAT:
+// the old secret stops working at that commit (SECURITY.md c.1 (3)). If
+// the audit append then fails, the error is returned and the new secret is
+// never disclosed, which leaves the token unusable until regenerated
+// again. Errors: [sts.Invalid], [sts.NotFound], [sts.FailedPrecondition],
+// [sts.Unavailable].
+func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, expiresAt time.Time) (storage.PAT, string, error) {
+	now := s.now()
+	if err := s.checkExpiry(now, expiresAt); err != nil {
+		return storage.PAT{}, "", err
+	}
+	secret := PrefixPAT.Generate()
+	digest := Digest(s.pepper, secret)
+	var out storage.PAT
+	err := s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
+		if ownerID != "" && p.OwnerID != ownerID {
+			return p, sts.Errorf(sts.NotFound, "personal access token not found")
+		}
+		p.Digest, p.ExpiresAt = digest, storage.Now(expiresAt)
+		out = p
+		return p, nil
+	})
+	if err != nil {
+		return storage.PAT{}, "", domainErr(err)
+	}
+	s.evict(id)
+	if err := s.audit(ctx, c, out.OrgID, ActionPATRegenerate, id, "success"); err != nil {
+		return storage.PAT{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.logger().InfoContext(ctx, "personal access token regenerated", "pat_id", id, "digest", DigestID(digest))
+	return out, secret, nil
+}
+
+// Delete removes PAT id; it stops authenticating at once on this replica
+// and within CacheTTL on others. Errors: [sts.NotFound], [sts.Unavailable].
+func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string) error {
+	p, err := s.Get(ctx, ownerID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeletePAT(ctx, id); err != nil {
+		return storageErr(err, "personal access token")
+	}
+	s.evict(id)
+	if err := s.audit(ctx, c, p.OrgID, ActionPATDelete, id, "success"); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
+}
+
+// domainErr keeps *sts.Error values from updaters and translates storage
+// sentinels.
+func domainErr(err error) error {
+	if _, ok := err.(*sts.Error); ok {
+		return err
+	}
+	return storageErr(err, "personal access token")
+}
+
+func (s *Service) activeOwner(ctx context.Context, id string) (storage.Principal, error) {
+	if id == "" {
+		return storage.Principal{}, sts.Errorf(sts.Invalid, "owner required")
+	}
+	p, err := s.store.GetPrincipal(ctx, id)
+	if err != nil {
+		return storage.Principal{}, storageErr(err, "principal")
+	}
+	if p.Disabled {
+		return storage.Principal{}, sts.Errorf(sts.FailedPrecondition, "principal is disabled")
+	}
+	return p, nil
+}
+
+// checkExpiry enforces the lifetime policy at create and regenerate
+// (SECURITY.md b.69): required, at least a day, at most MaxLifetime. A
+// minute of leeway absorbs clients that compute "now + 30 days" slightly
+// before we read the clock.
+func (s *Service) checkExpiry(now, exp time.Time) error {
+	if exp.IsZero() {
+		return sts.Errorf(sts.Invalid, "expiry required")
+	}
+	life := exp.Sub(now)
+	if life < MinLifetime-lifetimeLeeway || life > s.maxLifetime()+lifetimeLeeway {
+		return sts.Errorf(sts.Invalid, "expiry must be between 1 and %d days from now", int(s.maxLifetime()/(24*time.Hour)))
+	}
+	return nil
+}
+
+func checkFields(desc string, scopes []string) (string, []string, error) {
+	desc = strings.TrimSpace(desc)
+	if len(desc) > maxDescriptionLen {
+		return "", nil, sts.Errorf(sts.Invalid, "description longer than %d bytes", maxDescriptionLen)
+	}
+	out := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if !KnownScope(sc) {
+			return "", nil, sts.Errorf(sts.Invalid, "unknown scope %q", sc)
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	slices.Sort(out)
+	return desc, out, nil
+}

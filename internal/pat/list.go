@@ -1,0 +1,75 @@
+package pat
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Page sizes of seed 000/004 pagination.
+const (
+	DefaultPageSize = 25
+	MaxPageSize     = 100
+)
+
+// List returns one page of ownerID's tokens, oldest first, and the token
+// of the next page ("" on the last). pageToken is an opaque keyset cursor
+// (creation time and ID of the last item seen), so deletions between pages
+// neither skip nor repeat tokens. pageSize ≤ 0 means DefaultPageSize; more
+// than MaxPageSize is capped. Errors: [sts.Invalid] (bad page token),
+// [sts.Unavailable].
+func (s *Service) List(ctx context.Context, ownerID, pageToken string, pageSize int) ([]storage.PAT, string, error) {
+	if pageSize <= 0 {
+		pageSize = DefaultPageSize
+	}
+	pageSize = min(pageSize, MaxPageSize)
+	var afterTime time.Time
+	var afterID string
+	if pageToken != "" {
+		var err error
+		if afterTime, afterID, err = decodeCursor(pageToken); err != nil {
+			return nil, "", sts.Errorf(sts.Invalid, "invalid pagination token")
+		}
+	}
+	all, err := s.store.ListPATs(ctx, ownerID)
+	if err != nil {
+		return nil, "", storageErr(err, "personal access tokens")
+	}
+	out := make([]storage.PAT, 0, min(pageSize, len(all)))
+	for _, p := range all {
+		if pageToken != "" && !after(p, afterTime, afterID) {
+			continue
+		}
+		if len(out) == pageSize {
+			last := out[len(out)-1]
+			return out, encodeCursor(last.CreatedAt, last.ID), nil
+		}
+		out = append(out, p)
+	}
+	return out, "", nil
+}
+
+func after(p storage.PAT, t time.Time, id string) bool {
+	return p.CreatedAt.After(t) || (p.CreatedAt.Equal(t) && p.ID > id)
+}
+
+func encodeCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(tok string) (time.Time, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	if !ok || id == "" {
+		return time.Time{}, "", sts.Errorf(sts.Invalid, "bad cursor")
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	return t, id, err
+}

@@ -1,0 +1,134 @@
+package pat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Store is the narrow storage view the service needs.
+type Store interface {
+	storage.PATStore
+	storage.ExchangeTokenStore
+	storage.PrincipalStore
+	storage.OrganizationStore
+	storage.AuditStore
+}
+
+// Limits of DESIGN §7.
+const (
+	MinLifetime          = 24 * time.Hour
+	DefaultMaxLifetime   = 366 * 24 * time.Hour
+	MaxExchangeLifetime  = 5 * time.Minute
+	DefaultCacheTTL      = 5 * time.Second
+	DefaultFlushInterval = 10 * time.Second
+	lastUsedGranularity  = time.Minute
+	lifetimeLeeway       = time.Minute
+	maxDescriptionLen    = 255
+	maxCacheEntries      = 100_000
+)
+
+// Caller is who asks for a change, for the audit trail.
+type Caller struct {
+	// Actor names the caller: "principal:<id>" or "cli:<user>".
+	Actor string
+	// RequestID is the HTTP request ID, if any.
+	RequestID string
+}
+
+// Service manages personal access tokens and exchange tokens. Create it
+// with [NewService]; set the optional fields before first use. It is safe
+// for concurrent use. Run its lastUsed flusher with [Service.Run].
+type Service struct {
+	// MaxLifetime caps a PAT's lifetime at create, regenerate and use;
+	// DefaultMaxLifetime when zero.
+	MaxLifetime time.Duration
+	// CacheTTL bounds how long a revocation can go unseen by a replica
+	// that did not make it (DESIGN §6: ≤ 5 s); DefaultCacheTTL when zero,
+	// negative disables the cache.
+	CacheTTL time.Duration
+	// FlushInterval is how often recorded lastUsed times are written;
+	// DefaultFlushInterval when zero.
+	FlushInterval time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives token IDs and digest prefixes, never secrets.
+	Logger *slog.Logger
+
+	store  Store
+	pepper []byte
+
+	mu       sync.Mutex
+	cache    map[string]cacheEntry // by string(digest)
+	cacheIDs map[string]string     // PAT ID → digest key
+	marked   map[string]time.Time  // PAT ID → last time use was recorded
+	pending  map[string]time.Time  // PAT ID → use time not yet written
+}
+
+// NewService returns a service over store whose digests are keyed by
+// pepper (at least MinPepperSize bytes; derive it from the master key).
+func NewService(store Store, pepper []byte) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("pat: nil store")
+	}
+	if len(pepper) < MinPepperSize {
+		return nil, errors.New("pat: pepper too short")
+	}
+	return &Service{
+		store:    store,
+		pepper:   append([]byte(nil), pepper...),
+		cache:    map[string]cacheEntry{},
+		cacheIDs: map[string]string{},
+		marked:   map[string]time.Time{},
+		pending:  map[string]time.Time{},
+	}, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return storage.Now(s.Now())
+	}
+	return storage.Now(time.Now())
+}
+
+func (s *Service) maxLifetime() time.Duration {
+	if s.MaxLifetime > 0 {
+		return s.MaxLifetime
+	}
+	return DefaultMaxLifetime
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// errInvalidToken is the one answer for every unusable secret: malformed,
+// unknown, expired, deleted, regenerated or owned by a disabled principal
+// (SECURITY.md b.68). The reason goes to the log only.
+var errInvalidToken = sts.Errorf(sts.Unauthenticated, "invalid token")
+
+// storageErr translates a storage failure into a domain error.
+func storageErr(err error, what string) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return sts.Wrap(sts.NotFound, err, what+" not found")
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return sts.Wrap(sts.AlreadyExists, err, what+" already exists")
+	}
+	return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+}
+
+func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, outcome string) error {
+	return s.store.AppendAudit(ctx, storage.AuditEvent{
+		ID: storage.NewID(), Time: s.now(), OrgID: orgID, Actor: c.Actor,
+		Action: action, Target: target, RequestID: c.RequestID, Outcome: outcome,
+	})
+}
