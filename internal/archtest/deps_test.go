@@ -78,6 +78,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("discovery"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: internal("policy"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "policy is an L1 contract: CEL over the storage records only"},
 		{pkg: internal("federation"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "federation is an L2 service over storage; it never reaches the wiring or endpoints"},
+		{pkg: internal("pepper"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal")}, why: "pepper is an L2 service over storage and seal"},
 		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest"), internal("archtest")}, why: "test kits never reach the binary (STYLE §2 rule 7)"},
 	}
 	for _, r := range rules {

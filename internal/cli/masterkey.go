@@ -66,7 +66,8 @@ func keyring(cfg config.Config, primary []byte) (*seal.Keyring, error) {
 }
 
 // generateKey creates <data_dir>/master.key, but only when storage holds
-// nothing sealed under an earlier key (no signing keys, no host tokens). It
+// nothing sealed under an earlier key (no signing keys, host tokens or
+// server secrets). It
 // returns errSealed when sealed rows exist. It logs the path and key ID,
 // never the key.
 func generateKey(ctx context.Context, cfg config.Config, store storage.Store, logger *slog.Logger) (*seal.Keyring, error) {
@@ -78,10 +79,14 @@ func generateKey(ctx context.Context, cfg config.Config, store storage.Store, lo
 	if err != nil {
 		return nil, fmt.Errorf("check for sealed rows: %w", err)
 	}
+	secrets, err := store.ListServerSecrets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check for sealed rows: %w", err)
+	}
 	path := cfg.MasterKeyPath()
-	if len(keys) > 0 || len(hosts) > 0 {
+	if len(keys) > 0 || len(hosts) > 0 || len(secrets) > 0 {
 		logger.ErrorContext(ctx, "master key missing but storage holds sealed rows; refusing to generate a new key (restore the key file or set STS_MASTER_KEY)",
-			"path", path, "signing_keys", len(keys), "host_tokens", len(hosts))
+			"path", path, "signing_keys", len(keys), "host_tokens", len(hosts), "server_secrets", len(secrets))
 		return nil, errSealed
 	}
 	key, err := seal.GenerateMasterKeyFile(path)

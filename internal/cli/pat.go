@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -15,29 +13,24 @@ import (
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
-	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-// patPepperInfo labels the HKDF derivation of the PAT digest pepper from
-// the master key; serve and the CLI must derive it identically.
-const patPepperInfo = "sts/pat-pepper/v1"
-
-// patPepper derives the pepper of PAT and exchange-token digests from the
-// configured master key (HKDF-SHA256). Rotating the master key changes
-// the pepper, so existing PATs stop working until it is rotated back.
-func patPepper(cfg config.Config) ([]byte, error) {
-	file, env := cfg.MasterKeyFile, cfg.MasterKey.Reveal()
-	if file == "" && env == "" {
-		file = cfg.MasterKeyPath()
-	}
-	key, err := seal.LoadMasterKey(file, env)
+// patPepper returns the server pepper of PAT, exchange-token and other
+// bearer-secret digests: a random secret stored sealed under the master key
+// (created on first use), so a master-key rotation re-wraps it instead of
+// invalidating every digest.
+func patPepper(ctx context.Context, cfg config.Config, store storage.ServerSecretStore) ([]byte, error) {
+	kr, err := loadConfiguredKey(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w (start sts serve once to create one)", err)
+		return nil, err
 	}
-	defer clear(key)
-	return hkdf.Key(sha256.New, key, nil, patPepperInfo, 32)
+	if kr == nil {
+		return nil, fmt.Errorf("master key: none configured and %s does not exist (start sts serve once to create one)", cfg.MasterKeyPath())
+	}
+	return pepper.Load(ctx, store, kr, time.Now())
 }
 
 // tokenEnv is what the token commands open: storage and the PAT service.
@@ -51,16 +44,17 @@ func openTokenEnv(cmd *cobra.Command) (*tokenEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	pepper, err := patPepper(cfg)
-	if err != nil {
-		return nil, err
-	}
 	store, err := openStore(cmd.Context(), cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := pat.NewService(store, pepper)
-	clear(pepper)
+	p, err := patPepper(cmd.Context(), cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	svc, err := pat.NewService(store, p)
+	clear(p)
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -42,7 +42,10 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Authenticate
 	if err := PrefixPAT.Parse(secret); err != nil {
 		return Authenticated{}, errInvalidToken
 	}
-	digest := Digest(s.pepper, secret)
+	digest, err := s.digest(secret)
+	if err != nil {
+		return Authenticated{}, err
+	}
 	now := s.now()
 	e, ok := s.cached(digest, now)
 	if !ok {

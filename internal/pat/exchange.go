@@ -25,10 +25,14 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 		return storage.ExchangeToken{}, "", err
 	}
 	secret := PrefixExchangeToken.Generate()
+	digest, err := s.digest(secret)
+	if err != nil {
+		return storage.ExchangeToken{}, "", err
+	}
 	now := s.now()
 	t := storage.ExchangeToken{
 		ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID,
-		Digest: Digest(s.pepper, secret), CreatedAt: now, ExpiresAt: now.Add(ttl),
+		Digest: digest, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
 	if err := s.store.CreateExchangeToken(ctx, t); err != nil {
 		return storage.ExchangeToken{}, "", storageErr(err, "exchange token")
@@ -56,7 +60,10 @@ func (s *Service) ConsumeExchangeToken(ctx context.Context, secret string) (Auth
 	if err := PrefixExchangeToken.Parse(secret); err != nil {
 		return Authenticated{}, errInvalidToken
 	}
-	digest := Digest(s.pepper, secret)
+	digest, err := s.digest(secret)
+	if err != nil {
+		return Authenticated{}, err
+	}
 	t, err := s.store.ConsumeExchangeToken(ctx, digest, s.now())
 	if err != nil {
 		return Authenticated{}, s.lookupErr(ctx, err, DigestID(digest))

@@ -47,9 +47,13 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 		return storage.PAT{}, "", err
 	}
 	secret := PrefixPAT.Generate()
+	digest, err := s.digest(secret)
+	if err != nil {
+		return storage.PAT{}, "", err
+	}
 	p := storage.PAT{
 		ID: storage.NewID(), OrgID: owner.OrgID, OwnerID: owner.ID, Description: desc,
-		Scopes: scopes, Digest: Digest(s.pepper, secret), CreatedAt: now, ExpiresAt: storage.Now(in.ExpiresAt),
+		Scopes: scopes, Digest: digest, CreatedAt: now, ExpiresAt: storage.Now(in.ExpiresAt),
 	}
 	if err := s.store.CreatePAT(ctx, p); err != nil {
 		return storage.PAT{}, "", storageErr(err, "personal access token")
@@ -127,9 +131,12 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, 
 		return storage.PAT{}, "", err
 	}
 	secret := PrefixPAT.Generate()
-	digest := Digest(s.pepper, secret)
+	digest, err := s.digest(secret)
+	if err != nil {
+		return storage.PAT{}, "", err
+	}
 	var out storage.PAT
-	err := s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
+	err = s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
 		if ownerID != "" && p.OwnerID != ownerID {
 			return p, sts.Errorf(sts.NotFound, "personal access token not found")
 		}

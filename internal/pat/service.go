@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -61,7 +62,7 @@ type Service struct {
 	Logger *slog.Logger
 
 	store  Store
-	pepper []byte
+	pepper atomic.Pointer[[]byte] // nil until SetPepper
 
 	mu       sync.Mutex
 	cache    map[string]cacheEntry // by string(digest)
@@ -71,22 +72,48 @@ type Service struct {
 }
 
 // NewService returns a service over store whose digests are keyed by
-// pepper (at least MinPepperSize bytes; derive it from the master key).
+// pepper (at least MinPepperSize bytes; internal/pepper keeps it). pepper
+// may be nil when it is not known yet (serve starts before storage is
+// reachable); every call then fails with [sts.Unavailable] until SetPepper.
 func NewService(store Store, pepper []byte) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("pat: nil store")
 	}
-	if len(pepper) < MinPepperSize {
-		return nil, errors.New("pat: pepper too short")
-	}
-	return &Service{
+	s := &Service{
 		store:    store,
-		pepper:   append([]byte(nil), pepper...),
 		cache:    map[string]cacheEntry{},
 		cacheIDs: map[string]string{},
 		marked:   map[string]time.Time{},
 		pending:  map[string]time.Time{},
-	}, nil
+	}
+	if pepper != nil {
+		if err := s.SetPepper(pepper); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// SetPepper supplies the digest pepper; the service copies it.
+func (s *Service) SetPepper(pepper []byte) error {
+	if len(pepper) < MinPepperSize {
+		return errors.New("pat: pepper too short")
+	}
+	p := append([]byte(nil), pepper...)
+	s.pepper.Store(&p)
+	return nil
+}
+
+// errNotReady is returned while the pepper is unknown.
+var errNotReady = sts.Errorf(sts.Unavailable, "token service is starting; retry shortly")
+
+// digest is Digest under the service's pepper, or errNotReady.
+func (s *Service) digest(secret string) ([]byte, error) {
+	p := s.pepper.Load()
+	if p == nil {
+		return nil, errNotReady
+	}
+	return Digest(*p, secret), nil
 }
 
 func (s *Service) now() time.Time {

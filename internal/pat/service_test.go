@@ -307,3 +307,30 @@ func TestExchangeTokenRejects(t *testing.T) {
 		t.Errorf("PAT as exchange token: %v", err)
 	}
 }
+
+// TestServiceWithoutPepperIsUnavailable: serve builds the service before
+// storage is reachable; until the pepper is known every call must fail as
+// unavailable (retryable), never digest under an empty key, and nothing is
+// written.
+func TestServiceWithoutPepperIsUnavailable(t *testing.T) {
+	store := newSQLiteStore(t)
+	s, err := pat.NewService(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(t.Context(), pat.PrefixPAT.Generate()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("Authenticate before SetPepper = %v, want Unavailable", err)
+	}
+	if _, err := s.ConsumeExchangeToken(t.Context(), pat.PrefixExchangeToken.Generate()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("ConsumeExchangeToken before SetPepper = %v, want Unavailable", err)
+	}
+	if err := s.SetPepper([]byte("short")); err == nil {
+		t.Error("SetPepper accepted a short pepper")
+	}
+	if err := s.SetPepper(make([]byte, 32)); err != nil {
+		t.Fatalf("SetPepper: %v", err)
+	}
+	if _, err := s.Authenticate(t.Context(), pat.PrefixPAT.Generate()); sts.ErrorCode(err) != sts.Unauthenticated {
+		t.Errorf("Authenticate of an unknown PAT after SetPepper = %v, want Unauthenticated", err)
+	}
+}

@@ -33,6 +33,7 @@ type Store interface {
 	HostTokenStore
 	AuditStore
 	ReplayStore
+	ServerSecretStore
 
 	// GarbageCollect removes rows that expired before now and reports how
 	// many of each kind it removed.

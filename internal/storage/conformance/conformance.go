@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TimezoneRoundTrip", testTimezoneRoundTrip},
 		{"ZeroTimesRoundTrip", testZeroTimesRoundTrip},
 		{"GarbageCollection", testGarbageCollection},
+		{"ServerSecretCRUD", testServerSecretCRUD},
 	})
 }
 
@@ -67,6 +68,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentConsumeExchangeToken", testConcurrentConsumeExchangeToken},
 		{"ConcurrentMarkUsed", testConcurrentMarkUsed},
 		{"ConcurrentCreatePATSameDigest", testConcurrentCreatePATSameDigest},
+		{"ConcurrentCreateServerSecret", testConcurrentCreateServerSecret},
 	})
 }
 

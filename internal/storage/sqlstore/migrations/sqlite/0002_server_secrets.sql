@@ -1,0 +1,11 @@
+-- Server-wide secrets (the digest pepper), sealed under the master key.
+-- +goose Up
+CREATE TABLE server_secrets (
+    id            TEXT PRIMARY KEY,
+    sealed        BLOB,
+    master_key_id TEXT NOT NULL DEFAULT '',
+    created_at    INTEGER
+);
+
+-- +goose Down
+DROP TABLE server_secrets;
