@@ -31,6 +31,10 @@ type boot struct {
 	store  *sqlstore.Store
 	logger *slog.Logger
 	keys   *signer.Manager
+	// onKeys run once, in order, when the master key and signing keys are
+	// first ready: services that need the master key (the digest pepper)
+	// start there.
+	onKeys []func(context.Context, *seal.Keyring) error
 	// rotate starts the signing-key rotation loop; init calls it once,
 	// when the key set first loads.
 	rotate func()
@@ -100,6 +104,11 @@ func (b *boot) initKeys(ctx context.Context) error {
 			return nil
 		}
 		return err
+	}
+	for _, f := range b.onKeys {
+		if err := f(ctx, b.keyring.Load()); err != nil {
+			return err
+		}
 	}
 	b.keysLoaded.Store(true)
 	b.logger.InfoContext(ctx, "signing keys loaded", "active_kid", b.keys.ActiveKeyID(), "algorithm", b.cfg.Keys.Algorithm)

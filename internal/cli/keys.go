@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -162,7 +163,7 @@ func newKeysRotateMasterCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate-master",
 		Short: "Re-wrap every sealed row under the current master key",
-		Long: `Re-wrap every sealed row (signing keys) under the configured master key,
+		Long: `Re-wrap every sealed row (signing keys, the digest pepper) under the configured master key,
 opening rows with the keys listed in previous_master_key_files.
 
 Rotating the master key without downtime:
@@ -186,7 +187,11 @@ Rotating the master key without downtime:
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d signing key(s) under master key %s\n", n, kr.PrimaryID())
+				m, err := pepper.Reseal(ctx, store, kr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d signing key(s) and %d server secret(s) under master key %s\n", n, m, kr.PrimaryID())
 				return nil
 			})
 		},

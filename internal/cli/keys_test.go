@@ -13,6 +13,13 @@ import (
 	"github.com/opensts/sts/internal/cli"
 )
 
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // runCLI runs one short command to completion.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -117,9 +124,9 @@ func TestKeysRotateMaster(t *testing.T) {
 		t.Error("generate-master overwrote an existing key file")
 	}
 	both := filepath.Join(dir, "both.yaml")
-	os.WriteFile(both, []byte("master_key_file: "+newKey+"\nprevious_master_key_files: ["+oldKey+"]\n"), 0o600)
+	writeFile(t, both, "master_key_file: "+newKey+"\nprevious_master_key_files: ["+oldKey+"]\n")
 	code, out, e := runCLI(t, "keys", "rotate-master", "--config", both, "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "re-wrapped 2 signing key(s)") {
+	if code != 0 || !strings.Contains(out, "re-wrapped 2 signing key(s) and 1 server secret(s)") {
 		t.Fatalf("rotate-master = %d %s%s", code, out, e)
 	}
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -86,6 +87,10 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		return err
 	}
 	keys.Logger = logger
+	connect, err := newConnectAPI(cfg, store, keys, logger)
+	if err != nil {
+		return err
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -93,7 +98,13 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 	defer cancel()
 	var rotation sync.Once
 	b := newBoot(cfg, store, logger, kr, keys, func() {
-		rotation.Do(func() { wg.Go(func() { keys.Run(ctx) }) })
+		rotation.Do(func() {
+			wg.Go(func() { keys.Run(ctx) })
+			wg.Go(func() { connect.pats.Run(ctx) })
+		})
+	})
+	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
+		return connect.ready(ctx, store, kr, logger)
 	})
 	if err := b.init(ctx); err != nil {
 		if cfg.Storage.Type == sqlstore.DriverSQLite {
@@ -124,6 +135,7 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		GCInterval:        cfg.GC.Interval,
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
+			connect.handler,
 		},
 	})
 	logger.InfoContext(ctx, "listening", "url", localURL(ln.Addr().String()), "issuer", cfg.Issuer)

@@ -96,6 +96,12 @@ func New(o Options) *Server {
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
+	// HTTP/2 without TLS (h2c) as well as HTTP/1.1, so gRPC clients can
+	// reach the Connect services on a plain listener (TLS usually ends at
+	// a proxy in front of sts).
+	s.http.Protocols = new(http.Protocols)
+	s.http.Protocols.SetHTTP1(true)
+	s.http.Protocols.SetUnencryptedHTTP2(true)
 	return s
 }
 

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/pepper"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// connectAPI is the Connect API and the PAT service behind it. Both exist
+// from start-up (so their routes are mounted at once); the PAT service
+// answers "unavailable" until ready hands it the digest pepper.
+type connectAPI struct {
+	handler *api.Handler
+	pats    *pat.Service
+}
+
+func newConnectAPI(cfg config.Config, store *sqlstore.Store, keys *signer.Manager, logger *slog.Logger) (*connectAPI, error) {
+	pats, err := pat.NewService(store, nil)
+	if err != nil {
+		return nil, err
+	}
+	pats.Logger = logger
+	h := &api.Handler{
+		Store:    store,
+		PATs:     pats,
+		Logger:   logger,
+		Issuer:   &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
+		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store}},
+		Audience: cfg.Issuer,
+	}
+	return &connectAPI{handler: h, pats: pats}, nil
+}
+
+// ready loads (on first start: creates) the pepper with the master key and
+// bootstraps the first organization and admin user.
+func (c *connectAPI) ready(ctx context.Context, store storage.Store, kr *seal.Keyring, logger *slog.Logger) error {
+	p, err := pepper.Load(ctx, store, kr, time.Now())
+	if err != nil {
+		return err
+	}
+	defer clear(p)
+	if err := c.pats.SetPepper(p); err != nil {
+		return err
+	}
+	return bootstrap(ctx, store, logger)
+}
+
+// bootstrap creates an organization and an admin user when storage has no
+// organization at all, and tells the operator how to mint the first PAT.
+// Replicas racing here may both create one; the loser's rows are harmless
+// but the check keeps a normal restart from adding more.
+func bootstrap(ctx context.Context, store storage.Store, logger *slog.Logger) error {
+	orgs, err := store.ListOrganizations(ctx)
+	if err != nil || len(orgs) > 0 {
+		return err
+	}
+	now := time.Now()
+	org, err := api.CreateOrganization(ctx, store, "default", "free", now)
+	if err != nil {
+		return fmt.Errorf("bootstrap organization: %w", err)
+	}
+	admin, err := api.CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "admin", "", now)
+	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	logger.InfoContext(ctx, "created the first organization and an admin user; mint a personal access token with: sts pat create --user admin --expires-in 30d --scope '*' --scope sts:admin",
+		"organization", org.ID, "admin", admin.ID)
+	return nil
+}
