@@ -1,0 +1,41 @@
+package ratelimit
+
+// Key prefixes Limits composes, so that one shared keyspace (a Redis
+// backend) can hold every dimension.
+const (
+	PrefixIP     = "ip:"
+	PrefixClient = "client:"
+	PrefixPool   = "pool:"
+)
+
+// Limits are the limits on token requests (issue 4): per source IP, per
+// client and per pool. A nil Limiter disables its dimension.
+type Limits struct {
+	PerIP     Limiter
+	PerClient Limiter
+	PerPool   Limiter
+}
+
+// Allow checks the source IP, then the client, then the pool (an empty
+// value skips its check) and stops at the first denial, so a request
+// refused per IP costs nothing from its client's or pool's bucket. The
+// result is the Tighter of the decisions made; write it with WriteHeaders.
+// Call it before any signature verification: a limit protects the CPU that
+// verification costs.
+func (l Limits) Allow(ip, client, pool string) Decision {
+	d := Decision{Allowed: true}
+	for _, c := range [...]struct {
+		lim    Limiter
+		prefix string
+		value  string
+	}{{l.PerIP, PrefixIP, ip}, {l.PerClient, PrefixClient, client}, {l.PerPool, PrefixPool, pool}} {
+		if c.lim == nil || c.value == "" {
+			continue
+		}
+		d = Tighter(d, c.lim.Allow(c.prefix+c.value))
+		if !d.Allowed {
+			return d
+		}
+	}
+	return d
+}

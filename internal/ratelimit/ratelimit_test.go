@@ -1,0 +1,209 @@
+package ratelimit_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/opensts/sts/internal/ratelimit"
+)
+
+// clock is a fixed clock the test moves forward.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestBucket(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := ratelimit.NewMemory(ratelimit.Rule{Rate: 2, Burst: 3}, ratelimit.MemoryOptions{Now: clk.Now})
+	steps := []struct {
+		name    string
+		advance time.Duration
+		want    ratelimit.Decision
+	}{
+		{"first of the burst", 0, ratelimit.Decision{Allowed: true, Limit: 3, Remaining: 2, Reset: 500 * time.Millisecond}},
+		{"second", 0, ratelimit.Decision{Allowed: true, Limit: 3, Remaining: 1, Reset: time.Second}},
+		{"last", 0, ratelimit.Decision{Allowed: true, Limit: 3, Remaining: 0, Reset: 1500 * time.Millisecond}},
+		{"denied", 0, ratelimit.Decision{Allowed: false, Limit: 3, Remaining: 0, Reset: 1500 * time.Millisecond, RetryAfter: 500 * time.Millisecond}},
+		{"denied later", 250 * time.Millisecond, ratelimit.Decision{Allowed: false, Limit: 3, Remaining: 0, Reset: 1250 * time.Millisecond, RetryAfter: 250 * time.Millisecond}},
+		{"one token back", 250 * time.Millisecond, ratelimit.Decision{Allowed: true, Limit: 3, Remaining: 0, Reset: 1500 * time.Millisecond}},
+		{"full again", 10 * time.Second, ratelimit.Decision{Allowed: true, Limit: 3, Remaining: 2, Reset: 500 * time.Millisecond}},
+	}
+	for _, s := range steps {
+		clk.Advance(s.advance)
+		if diff := cmp.Diff(s.want, m.Allow("ip:203.0.113.7")); diff != "" {
+			t.Errorf("%s: Allow() (-want +got):\n%s", s.name, diff)
+		}
+	}
+	if d := m.Allow("ip:203.0.113.8"); !d.Allowed || d.Remaining != 2 {
+		t.Errorf("another key shares the bucket: %+v", d)
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	t.Parallel()
+	for _, r := range []ratelimit.Rule{{}, {Rate: 10}, {Burst: 10}} {
+		m := ratelimit.NewMemory(r, ratelimit.MemoryOptions{})
+		for range 100 {
+			if d := m.Allow("k"); d != (ratelimit.Decision{Allowed: true}) {
+				t.Fatalf("rule %+v: Allow() = %+v, want allowed without a limit", r, d)
+			}
+		}
+		if m.Len() != 0 {
+			t.Errorf("rule %+v: disabled limiter tracks %d keys", r, m.Len())
+		}
+	}
+}
+
+// TestBoundedMemory: a spray of distinct keys (one request per spoofed or
+// rotated IP) never grows the limiter past MaxKeys.
+func TestBoundedMemory(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := ratelimit.NewMemory(ratelimit.Rule{Rate: 1, Burst: 5}, ratelimit.MemoryOptions{MaxKeys: 1600, Now: clk.Now})
+	for i := range 50_000 {
+		m.Allow(fmt.Sprintf("ip:%d", i))
+		if n := m.Len(); n > 1600 {
+			t.Fatalf("after %d keys Len() = %d, want ≤ 1600", i+1, n)
+		}
+	}
+	if m.Evicted() == 0 {
+		t.Error("Evicted() = 0 after a key spray over the cap")
+	}
+	// Idle keys (full buckets) are swept first: after the refill time every
+	// old key goes without counting as an eviction.
+	clk.Advance(5 * time.Second)
+	before := m.Evicted()
+	for i := range 3000 {
+		m.Allow(fmt.Sprintf("fresh:%d", i))
+	}
+	if m.Len() > 1600 {
+		t.Errorf("Len() = %d, want ≤ 1600", m.Len())
+	}
+	if got := m.Evicted() - before; got > 1600 {
+		t.Errorf("evicted %d live keys; idle ones should have gone first", got)
+	}
+}
+
+// TestConcurrent: under -race, 16 goroutines hammering four keys get
+// exactly the burst through (the clock does not move).
+func TestConcurrent(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := ratelimit.NewMemory(ratelimit.Rule{Rate: 1, Burst: 50}, ratelimit.MemoryOptions{Now: clk.Now})
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for range 100 {
+				if m.Allow(fmt.Sprintf("client:%d", g%4)).Allowed {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := allowed.Load(); got != 4*50 {
+		t.Errorf("allowed %d requests, want exactly 4 keys × burst 50 = 200", got)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	opts := ratelimit.MemoryOptions{Now: clk.Now}
+	l := ratelimit.Limits{
+		PerIP:     ratelimit.NewMemory(ratelimit.Rule{Rate: 1, Burst: 10}, opts),
+		PerClient: ratelimit.NewMemory(ratelimit.Rule{Rate: 1, Burst: 3}, opts),
+		PerPool:   ratelimit.NewMemory(ratelimit.Rule{Rate: 1, Burst: 5}, opts),
+	}
+	for i := range 3 {
+		d := l.Allow("192.0.2.1", "ci", "pool-a")
+		if !d.Allowed || d.Limit != 3 || d.Remaining != 2-i {
+			t.Fatalf("request %d: %+v, want the client limit (the tightest) to bind", i, d)
+		}
+	}
+	d := l.Allow("192.0.2.1", "ci", "pool-a")
+	if d.Allowed || d.Limit != 3 {
+		t.Fatalf("fourth request: %+v, want a denial by the client limit", d)
+	}
+	// The denied request cost the pool nothing: another client has 4 left
+	// in the pool (5 − 3 − 0 after the denial, minus this one).
+	if d := l.Allow("192.0.2.2", "other", "pool-a"); !d.Allowed || d.Limit != 5 || d.Remaining != 1 {
+		t.Errorf("other client: %+v, want the pool limit with 1 remaining", d)
+	}
+	if d := (ratelimit.Limits{}).Allow("192.0.2.1", "ci", "pool-a"); !d.Allowed || d.Limit != 0 {
+		t.Errorf("no limits: %+v", d)
+	}
+}
+
+func TestWriteHeaders(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		d    ratelimit.Decision
+		want http.Header
+	}{
+		{"disabled", ratelimit.Decision{Allowed: true}, http.Header{}},
+		{"allowed", ratelimit.Decision{Allowed: true, Limit: 100, Remaining: 41, Reset: 29500 * time.Millisecond}, http.Header{
+			"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"41"}, "X-Ratelimit-Reset": {"30"},
+			"Ratelimit-Limit": {"100"}, "Ratelimit-Remaining": {"41"}, "Ratelimit-Reset": {"30"},
+		}},
+		{"denied", ratelimit.Decision{Limit: 100, Reset: 50 * time.Second, RetryAfter: 20 * time.Millisecond}, http.Header{
+			"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"50"},
+			"Ratelimit-Limit": {"100"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {"50"},
+			"Retry-After": {"1"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			ratelimit.WriteHeaders(rec.Header(), tc.d)
+			if diff := cmp.Diff(tc.want, rec.Header()); diff != "" {
+				t.Errorf("WriteHeaders(%+v) (-want +got):\n%s", tc.d, diff)
+			}
+		})
+	}
+}
+
+func TestTighter(t *testing.T) {
+	t.Parallel()
+	allow5 := ratelimit.Decision{Allowed: true, Limit: 10, Remaining: 5}
+	allow2 := ratelimit.Decision{Allowed: true, Limit: 100, Remaining: 2}
+	deny := ratelimit.Decision{Limit: 10, RetryAfter: time.Second}
+	denyLonger := ratelimit.Decision{Limit: 10, RetryAfter: time.Minute}
+	none := ratelimit.Decision{Allowed: true}
+	for _, tc := range []struct{ a, b, want ratelimit.Decision }{
+		{allow5, allow2, allow2}, {allow2, allow5, allow2},
+		{allow2, deny, deny}, {deny, allow2, deny},
+		{deny, denyLonger, denyLonger}, {none, allow5, allow5}, {allow5, none, allow5},
+	} {
+		if got := ratelimit.Tighter(tc.a, tc.b); got != tc.want {
+			t.Errorf("Tighter(%+v, %+v) = %+v, want %+v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkAllow(b *testing.B) {
+	m := ratelimit.NewMemory(ratelimit.Rule{Rate: 1e9, Burst: 1e9}, ratelimit.MemoryOptions{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Allow("ip:127.0.0.1")
+		}
+	})
+}
