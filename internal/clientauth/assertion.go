@@ -1,0 +1,174 @@
+package clientauth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// assertionAlgs are the only algorithms a client assertion may use:
+// asymmetric ones, so none and HS* (key confusion) never verify
+// (SECURITY.md b.11, b.12).
+var assertionAlgs = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+// assertionClaims are the claims RFC 7523 §3 requires of a client
+// assertion.
+type assertionClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.Audience     `json:"aud"`
+	Expiry    *jwt.NumericDate `json:"exp"`
+	NotBefore *jwt.NumericDate `json:"nbf"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ID        string           `json:"jti"`
+}
+
+// privateKeyJWT handles private_key_jwt (RFC 7523 §2.2, §3): a JWT signed
+// with a key the client registered, whose iss and sub are its client_id,
+// whose aud is our token endpoint or issuer, short-lived and used once.
+func (a *Authenticator) privateKeyJWT(ctx context.Context, form url.Values) (*Result, error) {
+	if form.Get("client_assertion_type") != oauth2.ClientAssertionTypeJWTBearer {
+		return nil, invalidClient(errors.New("unsupported client_assertion_type"))
+	}
+	raw := form.Get("client_assertion")
+	// Cheap shape checks before any decoding (SECURITY.md b.2, b.3, b.4).
+	if len(raw) > maxAssertionLen || strings.Count(raw, ".") != 2 {
+		return nil, invalidClient(errors.New("client assertion malformed"))
+	}
+	tok, err := jwt.ParseSigned(raw, assertionAlgs)
+	if err != nil {
+		return nil, invalidClient(fmt.Errorf("client assertion: %w", err))
+	}
+	h := tok.Headers[0]
+	if err := checkHeader(raw[:strings.IndexByte(raw, '.')]); err != nil {
+		return nil, err
+	}
+	var unverified assertionClaims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, invalidClient(fmt.Errorf("client assertion claims: %w", err))
+	}
+	// RFC 7523 §3 item 2: for client authentication sub is the client_id.
+	id := unverified.Subject
+	if cid := form.Get("client_id"); cid != "" && cid != id {
+		return nil, invalidClient(errors.New("client_id differs from assertion sub"))
+	}
+	c, err := a.loadClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.AuthMethod != oauth2.AuthMethodPrivateKeyJWT {
+		return nil, invalidClient(errors.New("client does not use private_key_jwt"))
+	}
+	keys, err := a.clientKeys(ctx, c, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	var claims assertionClaims
+	verified := false
+	for _, k := range keys {
+		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
+			continue
+		}
+		if err := tok.Claims(k.Key, &claims); err == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, invalidClient(errors.New("client assertion signature invalid"))
+	}
+	exp, err := a.checkAssertion(&c, &claims)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 7523 §3 item 7: jti single use, across replicas through the
+	// shared used-jti store (SECURITY.md b.41). Namespaced by client so
+	// two clients' jti never collide.
+	switch err := a.Store.MarkUsed(ctx, "client_assertion:"+c.ID+":"+claims.ID, exp); {
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return nil, invalidClient(errors.New("client assertion replayed"))
+	case err != nil:
+		return nil, unavailable(err)
+	}
+	return &Result{Client: c, Method: oauth2.AuthMethodPrivateKeyJWT}, nil
+}
+
+// refusedHeaders name keys or processing the token itself chooses: an
+// attacker's key (jwk, jku, x5u, x5c; SECURITY.md b.14, b.15) or
+// extensions we do not implement (crit, b.19).
+var refusedHeaders = []string{"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip"}
+
+func checkHeader(seg string) error {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return invalidClient(errors.New("assertion header encoding"))
+	}
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		return invalidClient(errors.New("assertion header json"))
+	}
+	for _, name := range refusedHeaders {
+		if _, ok := hdr[name]; ok {
+			return invalidClient(fmt.Errorf("assertion header %q refused", name))
+		}
+	}
+	return nil
+}
+
+// checkAssertion checks the claims of a verified assertion and returns how
+// long its jti must be remembered.
+func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (time.Time, error) {
+	now := a.now()
+	leeway := a.Leeway
+	if leeway == 0 {
+		leeway = DefaultLeeway
+	}
+	maxLife := a.MaxAssertionLifetime
+	if maxLife == 0 {
+		maxLife = DefaultMaxAssertionLifetime
+	}
+	audOK := slices.ContainsFunc(cl.Audience, func(s string) bool {
+		return s != "" && (s == a.TokenEndpoint || s == a.Issuer)
+	})
+	var start time.Time
+	switch {
+	case cl.Issuer != c.ID || cl.Subject != c.ID:
+		return time.Time{}, invalidClient(errors.New("assertion iss/sub is not the client"))
+	case !audOK:
+		return time.Time{}, invalidClient(fmt.Errorf("assertion aud %q", []string(cl.Audience)))
+	case cl.Expiry == nil:
+		return time.Time{}, invalidClient(errors.New("assertion without exp"))
+	case cl.ID == "" || len(cl.ID) > 256:
+		return time.Time{}, invalidClient(errors.New("assertion jti missing or too long"))
+	case !now.Before(cl.Expiry.Time().Add(leeway)):
+		return time.Time{}, invalidClient(errors.New("assertion expired"))
+	case cl.NotBefore != nil && now.Add(leeway).Before(cl.NotBefore.Time()):
+		return time.Time{}, invalidClient(errors.New("assertion not yet valid"))
+	case cl.IssuedAt != nil && now.Add(leeway).Before(cl.IssuedAt.Time()):
+		return time.Time{}, invalidClient(errors.New("assertion issued in the future"))
+	}
+	start = now
+	if cl.IssuedAt != nil {
+		start = cl.IssuedAt.Time()
+	}
+	if cl.Expiry.Time().Sub(start) > maxLife {
+		// A long-lived assertion is a reusable credential; keep it short.
+		return time.Time{}, invalidClient(fmt.Errorf("assertion lifetime above %s", maxLife))
+	}
+	return cl.Expiry.Time().Add(leeway), nil
+}

@@ -1,0 +1,177 @@
+package clientauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Policy says whether an endpoint or grant needs an authenticated client.
+// The zero value, Required, fails closed.
+type Policy int
+
+const (
+	// Required: a request without valid client credentials is refused
+	// with invalid_client (SECURITY.md b.9, b.61).
+	Required Policy = iota
+	// Optional: a request may carry no credentials (Google /v1/token),
+	// but credentials that are present must be valid.
+	Optional
+)
+
+// Store is the storage the authenticator reads and writes.
+type Store interface {
+	storage.ClientStore
+	storage.ReplayStore
+}
+
+// Result is an authenticated client and how it proved itself.
+type Result struct {
+	Client storage.Client
+	// Method is one of the oauth2.AuthMethod* constants.
+	Method string
+}
+
+// Defaults of the Authenticator.
+const (
+	DefaultMaxAssertionLifetime = 5 * time.Minute
+	DefaultLeeway               = 60 * time.Second
+	maxClientIDLen              = 128
+	maxAssertionLen             = 16 << 10
+)
+
+// Authenticator authenticates clients. Fill the exported fields; it is safe
+// for concurrent use.
+type Authenticator struct {
+	Store Store
+	// Pepper keys the client-secret digests (secret.MinPepperSize bytes).
+	Pepper []byte
+	// TokenEndpoint and Issuer are the audiences a client assertion may
+	// name (RFC 7523 §3 item 3).
+	TokenEndpoint string
+	Issuer        string
+	// HTTPClient fetches a client's jwks_uri; pass the restricted client
+	// of federation.NewHTTPClient (SSRF, SECURITY.md b.6). nil refuses
+	// jwks_uri clients.
+	HTTPClient *http.Client
+	// MaxAssertionLifetime bounds exp − iat of a client assertion.
+	MaxAssertionLifetime time.Duration
+	// Leeway is the clock skew allowed on exp, nbf and iat.
+	Leeway time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	jwksMu sync.Mutex
+	jwks   map[string]*remoteKeys // by client ID
+}
+
+func (a *Authenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Authenticate authenticates the client of r, whose form (r.PostForm,
+// parsed once by the caller) is form. It returns (nil, nil) when the
+// request carries no client credentials at all; with policy Required that
+// is an invalid_client error instead. Every failure is an [*oauth2.Error]:
+// invalid_request for an ambiguous request, invalid_client (401) for bad
+// credentials, temporarily_unavailable (503) when storage fails.
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form url.Values, policy Policy) (*Result, error) {
+	for _, k := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if len(form[k]) > 1 {
+			// RFC 6749 §3.2, SECURITY.md b.6.
+			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter "+k)
+		}
+	}
+	user, pass, basic := r.BasicAuth()
+	hasHeader := r.Header.Get("Authorization") != ""
+	post := form.Get("client_secret") != ""
+	assertion := form.Get("client_assertion") != "" || form.Get("client_assertion_type") != ""
+	n := 0
+	for _, b := range []bool{hasHeader && basic, post, assertion} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		// RFC 6749 §2.3: a client MUST NOT use more than one method.
+		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "more than one client authentication method")
+	}
+	var res *Result
+	var err error
+	switch {
+	case hasHeader && basic:
+		res, err = a.secretBasic(ctx, user, pass, form.Get("client_id"))
+	case post:
+		res, err = a.secretCheck(ctx, form.Get("client_id"), form.Get("client_secret"), oauth2.AuthMethodClientSecretPost)
+	case assertion:
+		res, err = a.privateKeyJWT(ctx, form)
+	case form.Get("client_id") != "":
+		// A client that names itself must prove it: we have no public
+		// clients.
+		err = invalidClient(errors.New("client_id without credentials"))
+	case policy == Optional:
+		return nil, nil
+	default:
+		err = invalidClient(errors.New("no client credentials"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// invalidClient is the one answer to every credential failure (401,
+// SECURITY.md b.9): the cause goes to logs, never to the caller, so
+// unknown clients, wrong secrets and replayed assertions look the same.
+func invalidClient(cause error) *oauth2.Error {
+	return &oauth2.Error{
+		Code:        oauth2.ErrorInvalidClient,
+		Description: "client authentication failed",
+		Reason:      "client_auth_failed",
+		Status:      http.StatusUnauthorized,
+		Err:         cause,
+	}
+}
+
+// unavailable is the answer when storage cannot say: fail closed, and let
+// the client retry (SECURITY.md c.1 item 7).
+func unavailable(cause error) *oauth2.Error {
+	return &oauth2.Error{
+		Code:        oauth2.ErrorTemporarilyUnavailable,
+		Description: "client authentication unavailable",
+		Status:      http.StatusServiceUnavailable,
+		Err:         cause,
+	}
+}
+
+// loadClient gets an enabled client by ID, mapping not-found and disabled
+// to invalid_client and a storage failure to 503.
+func (a *Authenticator) loadClient(ctx context.Context, id string) (storage.Client, error) {
+	if id == "" || len(id) > maxClientIDLen {
+		return storage.Client{}, invalidClient(errors.New("client_id missing or too long"))
+	}
+	c, err := a.Store.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return c, invalidClient(errors.New("unknown client"))
+	case err != nil:
+		return c, unavailable(err)
+	case c.Disabled:
+		return c, invalidClient(errors.New("client disabled"))
+	}
+	return c, nil
+}
+
+// HashSecret is the digest stored for a client secret.
+func (a *Authenticator) HashSecret(s string) []byte { return secret.Digest(a.Pepper, s) }

@@ -1,0 +1,170 @@
+package secret
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"strings"
+)
+
+// Prefix is the type prefix of a secret: it tells secret scanners and
+// people what leaked, and lets a verifier reject a secret of the wrong type
+// before any storage lookup.
+type Prefix string
+
+// Prefixes of the secrets sts issues. PAT and exchange-token prefixes are
+// the ones internal/pat uses, so one scanner pattern covers all.
+const (
+	PrefixPAT           Prefix = "sts_pat_"
+	PrefixExchangeToken Prefix = "sts_ext_"
+	PrefixRefreshToken  Prefix = "sts_rt_"
+	PrefixClientSecret  Prefix = "sts_cs_"
+)
+
+// Prefixes lists every prefix sts issues, for the leak-report endpoint.
+var Prefixes = []Prefix{PrefixPAT, PrefixExchangeToken, PrefixRefreshToken, PrefixClientSecret}
+
+// Pattern is the regular expression secret scanners use to find sts
+// secrets (GitHub secret-scanning partner format).
+const Pattern = `\bsts_(?:pat|ext|rt|cs)_[0-9A-Za-z]{36}\b`
+
+// Layout after the prefix: randomLen base62 characters (30 × log2(62) ≈
+// 178 bits, above DESIGN §4's 160) and a checksumLen base62 CRC32
+// (62^6 > 2^32) over prefix and random part.
+const (
+	randomLen   = 30
+	checksumLen = 6
+	bodyLen     = randomLen + checksumLen
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// ErrFormat means a string is not a well-formed secret of the expected
+// type: wrong prefix or length, a character outside base62, or a checksum
+// mismatch. Callers reject it without touching storage (SECURITY.md b.66).
+var ErrFormat = errors.New("malformed secret")
+
+// Generate returns a new random secret with prefix p.
+func (p Prefix) Generate() string {
+	var buf [64]byte
+	return p.build(func() []byte {
+		rand.Read(buf[:]) // never fails (Go 1.24+)
+		return buf[:]
+	})
+}
+
+// Derive returns the secret with prefix p that is determined by key and
+// input: HMAC-SHA256(key, input ‖ counter) drives the same base62 sampling
+// as Generate. Whoever lacks key cannot compute it; whoever holds key and
+// input always gets the same secret. The refresh grant uses it to answer a
+// retried rotation with the same successor without storing it.
+func (p Prefix) Derive(key []byte, input string) string {
+	var ctr uint32
+	return p.build(func() []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(input))
+		var c [4]byte
+		binary.BigEndian.PutUint32(c[:], ctr)
+		ctr++
+		m.Write(c[:])
+		return m.Sum(nil)
+	})
+}
+
+// build samples randomLen base62 characters from next. Rejection
+// sampling keeps every character uniform: bytes ≥ 248 (4 × 62) are
+// discarded rather than folded modulo 62.
+func (p Prefix) build(next func() []byte) string {
+	var b strings.Builder
+	b.Grow(len(p) + bodyLen)
+	b.WriteString(string(p))
+	for n := 0; n < randomLen; {
+		for _, c := range next() {
+			if c >= 248 {
+				continue
+			}
+			b.WriteByte(base62[c%62])
+			if n++; n == randomLen {
+				break
+			}
+		}
+	}
+	b.WriteString(checksum(b.String()))
+	return b.String()
+}
+
+// Parse checks that s is a well-formed secret of type p: exact prefix,
+// exact length (a truncated secret is never "still valid", SECURITY.md
+// b.65), base62 only, and a matching checksum (b.66). It does no I/O and
+// returns ErrFormat for every failure.
+func (p Prefix) Parse(s string) error {
+	if len(s) != len(p)+bodyLen || !strings.HasPrefix(s, string(p)) {
+		return ErrFormat
+	}
+	for i := len(p); i < len(s); i++ {
+		if strings.IndexByte(base62, s[i]) < 0 {
+			return ErrFormat
+		}
+	}
+	cut := len(s) - checksumLen
+	if checksum(s[:cut]) != s[cut:] {
+		return ErrFormat
+	}
+	return nil
+}
+
+// Classify returns the prefix of a well-formed sts secret of any type, or
+// ErrFormat.
+func Classify(s string) (Prefix, error) {
+	for _, p := range Prefixes {
+		if strings.HasPrefix(s, string(p)) {
+			return p, p.Parse(s)
+		}
+	}
+	return "", ErrFormat
+}
+
+// checksum is the CRC32 (IEEE) of s as checksumLen base62 digits, most
+// significant first, zero-padded.
+func checksum(s string) string {
+	v := crc32.ChecksumIEEE([]byte(s))
+	var out [checksumLen]byte
+	for i := checksumLen - 1; i >= 0; i-- {
+		out[i] = base62[v%62]
+		v /= 62
+	}
+	return string(out[:])
+}
+
+// MinPepperSize is the shortest pepper constructors accept.
+const MinPepperSize = 32
+
+// Digest is the value stored for secret: HMAC-SHA256 under pepper. A
+// database dump without the pepper cannot be used to test guesses, and a
+// high-entropy secret needs no slow password hash (DESIGN §9).
+func Digest(pepper []byte, secret string) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+// Equal compares two digests in constant time (SECURITY.md b.67).
+func Equal(a, b []byte) bool { return len(a) == sha256.Size && hmac.Equal(a, b) }
+
+// DigestID is a short, non-secret label of a digest for logs: its first
+// 8 bytes in hex.
+func DigestID(digest []byte) string {
+	return hex.EncodeToString(digest[:min(8, len(digest))])
+}
+
+// SubKey derives an independent key for one purpose from pepper, so that
+// a digest key and a derivation key are never the same bytes.
+func SubKey(pepper []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte("sts secret subkey v1\x00" + purpose))
+	return m.Sum(nil)
+}
