@@ -79,6 +79,12 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("policy"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "policy is an L1 contract: CEL over the storage records only"},
 		{pkg: internal("federation"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "federation is an L2 service over storage; it never reaches the wiring or endpoints"},
 		{pkg: internal("pepper"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal")}, why: "pepper is an L2 service over storage and seal"},
+		{pkg: internal("audit"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "audit is an L2 service over storage"},
+		{pkg: internal("ratelimit"), bad: []string{anyInternal}, why: "ratelimit is a leaf library"},
+		{pkg: internal("secret"), bad: []string{anyInternal}, why: "secret (token format and digests) is a leaf library"},
+		{pkg: internal("clientauth"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke"), internal("discovery")}, why: "clientauth is an L2 service shared by the OAuth endpoints"},
+		{pkg: internal("introspect"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("revoke"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: internal("revoke"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest"), internal("archtest")}, why: "test kits never reach the binary (STYLE §2 rule 7)"},
 	}
 	for _, r := range rules {

@@ -1,0 +1,62 @@
+package introspect
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// formValues are the request parameters, whatever the body encoding.
+type formValues struct{ url.Values }
+
+// readBody reads an application/x-www-form-urlencoded body (RFC 7662 §2.1)
+// or, for Google's dialect, also a JSON body with snake_case or camelCase
+// names. Repeated parameters are refused (SECURITY.md b.6); an oversized
+// body is 413 (b.1).
+func readBody(r *http.Request, google bool) (formValues, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return formValues{}, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
+		}
+		return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "unreadable body")
+	}
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")
+		}
+		for _, vs := range v {
+			if len(vs) > 1 {
+				return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter")
+			}
+		}
+		return formValues{v}, nil
+	case google && mt == "application/json":
+		var j struct {
+			Token          string `json:"token"`
+			TokenTypeHint  string `json:"token_type_hint"`
+			TokenTypeHint2 string `json:"tokenTypeHint"`
+		}
+		if err := json.Unmarshal(body, &j); err != nil {
+			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed json body")
+		}
+		v := url.Values{}
+		if j.Token != "" {
+			v.Set("token", j.Token)
+		}
+		return formValues{v}, nil
+	default:
+		return formValues{}, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "unsupported content type", Status: http.StatusUnsupportedMediaType}
+	}
+}

@@ -1,0 +1,176 @@
+package introspect
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Paths served (DESIGN §2).
+const (
+	Path       = "/oauth2/introspect"
+	PathGoogle = "/v1/introspect"
+)
+
+// ScopeIntrospect is the permission that lets a bearer token, or a client
+// holding it among its scopes, introspect any token.
+const ScopeIntrospect = "introspect"
+
+// PATVerifier authenticates personal access tokens (a *pat.Service).
+type PATVerifier interface {
+	Authenticate(ctx context.Context, secret string) (pat.Authenticated, error)
+}
+
+// Handler serves introspection. Fill the exported fields; it is safe for
+// concurrent use.
+type Handler struct {
+	// Clients authenticates client callers (required).
+	Clients *clientauth.Authenticator
+	// Tokens verifies access JWTs, with Revocations wired so a revocation
+	// is seen at once (SECURITY.md c.1 item 4).
+	Tokens *tokens.Verifier
+	// Refresh looks refresh tokens up by digest under Pepper.
+	Refresh storage.RefreshTokenStore
+	Pepper  []byte
+	// PATs introspects personal access tokens; nil: PATs are inactive.
+	PATs PATVerifier
+	// BearerAudience is the aud a bearer caller's token must carry;
+	// Tokens.Issuer when empty.
+	BearerAudience string
+	// MaxBodyBytes caps the body; 64 KiB when zero (SECURITY.md b.1).
+	MaxBodyBytes int64
+	// RetryAfter is sent with 503; 5 s when zero.
+	RetryAfter time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Mount registers both dialects.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+Path, h.serve(false))
+	mux.HandleFunc("POST "+PathGoogle, h.serve(true))
+}
+
+// caller is who asks: a client, or a bearer with the introspect scope.
+type caller struct {
+	client     *storage.Client
+	privileged bool
+}
+
+func (h *Handler) serve(google bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, c, err := h.parse(w, r, google)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		resp, err := h.introspect(r.Context(), token, c)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		oauth2.WriteJSON(w, http.StatusOK, resp)
+	}
+}
+
+// parse reads the request and authenticates the caller before anything
+// about the token is looked at (RFC 7662 §2.1, SECURITY.md b.61).
+func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (string, *caller, error) {
+	if r.URL.Query().Has("token") {
+		// Tokens never travel in the URL (SECURITY.md b.7).
+		return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token in the query string")
+	}
+	maxBody := h.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 64 << 10
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	form, err := readBody(r, google)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := h.authenticate(r, form)
+	if err != nil {
+		return "", nil, err
+	}
+	token := form.Get("token")
+	if token == "" {
+		return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token is required")
+	}
+	return token, c, nil
+}
+
+// authenticate accepts a bearer token of ours carrying the introspect
+// scope, or any client credentials clientauth accepts.
+func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
+	if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		aud := h.BearerAudience
+		if aud == "" {
+			aud = h.Tokens.Issuer
+		}
+		claims, err := h.Tokens.VerifyAccessToken(r.Context(), strings.TrimSpace(raw), aud)
+		if err != nil {
+			if unavailableErr(err) {
+				return nil, err
+			}
+			return nil, bearerRefused(errors.New("bearer token invalid"))
+		}
+		if !slices.Contains(strings.Fields(claims.Scope), ScopeIntrospect) {
+			return nil, bearerRefused(errors.New("bearer token lacks the introspect scope"))
+		}
+		return &caller{privileged: true}, nil
+	}
+	res, err := h.Clients.Authenticate(r.Context(), r, form.Values, clientauth.Required)
+	if err != nil {
+		return nil, err
+	}
+	c := &res.Client
+	return &caller{client: c, privileged: slices.Contains(c.Scopes, ScopeIntrospect)}, nil
+}
+
+func bearerRefused(cause error) *oauth2.Error {
+	return &oauth2.Error{Code: oauth2.ErrorInvalidToken, Description: "caller not authorized", Status: http.StatusUnauthorized, Err: cause}
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if unavailableErr(err) {
+		retry := h.RetryAfter
+		if retry <= 0 {
+			retry = 5 * time.Second
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
+		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
+			h.logger().ErrorContext(r.Context(), "introspection unavailable", "err", err)
+			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "temporarily unavailable", Status: http.StatusServiceUnavailable, Err: err}
+		}
+	}
+	if e, ok := errors.AsType[*oauth2.Error](err); ok && e.Code == oauth2.ErrorInvalidToken {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	oauth2.WriteError(w, h.logger(), err)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,130 @@
+package introspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// introspect answers for token. The token_type_hint is not needed: every
+// token we issue says its type by its shape or prefix. Only an
+// unavailability is an error; every token problem is inactive
+// (SECURITY.md b.62).
+func (h *Handler) introspect(ctx context.Context, token string, c *caller) (*Response, error) {
+	var resp *Response
+	var err error
+	switch {
+	case strings.HasPrefix(token, string(secret.PrefixRefreshToken)):
+		resp, err = h.refresh(ctx, token)
+	case strings.HasPrefix(token, string(secret.PrefixPAT)):
+		resp, err = h.pat(ctx, token)
+	case strings.Count(token, ".") == 2:
+		resp, err = h.access(ctx, token)
+	default:
+		return inactive, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Active || !c.mayView(resp) {
+		return inactive, nil
+	}
+	return resp, nil
+}
+
+// mayView stops a client from learning about tokens meant for another
+// resource server (SECURITY.md b.62, Keycloak CVE-2026-37979): a client
+// sees its own tokens and tokens for an audience it holds; a caller with
+// the introspect permission sees every token.
+func (c *caller) mayView(r *Response) bool {
+	if c.privileged {
+		return true
+	}
+	if c.client == nil {
+		return false
+	}
+	if r.ClientID != "" && r.ClientID == c.client.ID {
+		return true
+	}
+	return slices.ContainsFunc(r.Audience, func(a string) bool { return slices.Contains(c.client.Audiences, a) })
+}
+
+// access verifies one of our access JWTs, revocation included; its
+// audience is judged by mayView, not by the verifier.
+func (h *Handler) access(ctx context.Context, raw string) (*Response, error) {
+	c, err := h.Tokens.VerifyAccessTokenAnyAudience(ctx, raw)
+	switch {
+	case err == nil:
+		return fromAccess(c), nil
+	case unavailableErr(err):
+		return nil, err // F18: never active:false for a token that may be valid
+	default:
+		return inactive, nil
+	}
+}
+
+// refresh looks a refresh token up by digest. A rotated token is inactive
+// even inside the grace window: only the token endpoint honours grace.
+func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
+	if h.Refresh == nil || secret.PrefixRefreshToken.Parse(raw) != nil {
+		return inactive, nil // b.65: malformed or truncated, no lookup
+	}
+	d := secret.Digest(h.Pepper, raw)
+	rt, err := h.Refresh.GetRefreshTokenByDigest(ctx, d)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	case !secret.Equal(rt.Digest, d) || rt.Revoked || !rt.RotatedAt.IsZero() || !h.now().Before(rt.ExpiresAt):
+		return inactive, nil
+	}
+	resp := &Response{
+		Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Subject: rt.Subject,
+		Audience: rt.Audiences, Issuer: h.Tokens.Issuer, Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(),
+		NotBefore: rt.CreatedAt.Unix(), JTI: rt.ID, TokenType: TypeRefresh, OrgID: rt.OrgID, Principal: rt.PrincipalID,
+	}
+	var c tokens.AccessClaims
+	if len(rt.Claims) > 0 && json.Unmarshal(rt.Claims, &c) == nil {
+		resp.Act, resp.CAB, resp.Pool, resp.Provider, resp.Src = c.Act, c.CAB, c.Pool, c.Provider, c.Src
+	}
+	return resp, nil
+}
+
+// pat introspects a personal access token through the pat service (its
+// cache bounds revocation visibility at 5 s, DESIGN §6).
+func (h *Handler) pat(ctx context.Context, raw string) (*Response, error) {
+	if h.PATs == nil {
+		return inactive, nil
+	}
+	a, err := h.PATs.Authenticate(ctx, raw)
+	switch {
+	case err == nil:
+	case unavailableErr(err):
+		return nil, err
+	default:
+		return inactive, nil
+	}
+	return &Response{
+		Active: true, Scope: strings.Join(a.Scopes, " "), Subject: a.Principal.ID, Issuer: h.Tokens.Issuer,
+		Expiry: a.ExpiresAt.Unix(), JTI: a.TokenID, TokenType: TypeBearer, OrgID: a.OrgID, Principal: a.Principal.ID,
+	}, nil
+}
+
+// unavailableErr reports whether err means "could not decide" (storage or
+// revocation check down), which must be 503 and never an answer.
+func unavailableErr(err error) bool {
+	if e, ok := errors.AsType[*oauth2.Error](err); ok {
+		return e.HTTPStatus() == http.StatusServiceUnavailable
+	}
+	return sts.ErrorCode(err) == sts.Unavailable
+}

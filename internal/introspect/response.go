@@ -1,0 +1,49 @@
+package introspect
+
+import (
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Response is an RFC 7662 §2.2 introspection answer. An inactive answer
+// carries nothing but active=false (SECURITY.md b.62).
+type Response struct {
+	Active    bool            `json:"active"`
+	Scope     string          `json:"scope,omitempty"`
+	ClientID  string          `json:"client_id,omitempty"`
+	Subject   string          `json:"sub,omitempty"`
+	Audience  tokens.Audience `json:"aud,omitempty"`
+	Issuer    string          `json:"iss,omitempty"`
+	Expiry    int64           `json:"exp,omitempty"`
+	IssuedAt  int64           `json:"iat,omitempty"`
+	NotBefore int64           `json:"nbf,omitempty"`
+	JTI       string          `json:"jti,omitempty"`
+	TokenType string          `json:"token_type,omitempty"`
+	// Extensions of DESIGN §4: delegation, access boundary, provenance.
+	OrgID     string         `json:"org_id,omitempty"`
+	Principal string         `json:"principal,omitempty"`
+	Act       *tokens.Actor  `json:"act,omitempty"`
+	CAB       map[string]any `json:"cab,omitempty"`
+	Pool      string         `json:"pool,omitempty"`
+	Provider  string         `json:"provider,omitempty"`
+	Src       *tokens.Source `json:"src,omitempty"`
+}
+
+// inactive is the one answer for every token that is not active.
+var inactive = &Response{}
+
+// Token types reported in token_type (RFC 7662 §2.2; RFC 6749 §5.1 for
+// access tokens).
+const (
+	TypeBearer  = "Bearer"
+	TypeRefresh = "refresh_token"
+)
+
+// fromAccess is the answer for a verified access JWT.
+func fromAccess(c *tokens.AccessClaims) *Response {
+	return &Response{
+		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
+		Audience: c.Audience, Issuer: c.Issuer, Expiry: int64(c.Expiry), IssuedAt: int64(c.IssuedAt),
+		NotBefore: int64(c.NotBefore), JTI: c.ID, TokenType: TypeBearer, OrgID: c.OrgID,
+		Principal: c.Principal, Act: c.Act, CAB: c.CAB, Pool: c.Pool, Provider: c.Provider, Src: c.Src,
+	}
+}

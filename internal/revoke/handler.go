@@ -1,0 +1,159 @@
+package revoke
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Paths served.
+const (
+	Path     = "/oauth2/revoke"
+	PathLeak = "/credentials/revoke"
+)
+
+// Store is the storage revocation writes.
+type Store interface {
+	storage.RevocationStore
+	storage.RefreshTokenStore
+	storage.ClientStore
+	storage.PATStore
+	storage.ExchangeTokenStore
+	storage.AuditStore
+}
+
+// Handler serves both endpoints. Fill the exported fields; it is safe for
+// concurrent use.
+type Handler struct {
+	Clients *clientauth.Authenticator
+	// Tokens verifies access JWTs (its Revocations are not consulted
+	// here: revoking twice is harmless).
+	Tokens *tokens.Verifier
+	Store  Store
+	Pepper []byte
+	// LeakLimiter limits leak reports per source IP; nil: 5 per minute.
+	LeakLimiter ratelimit.Limiter
+	// MaxBodyBytes caps the RFC 7009 body; 64 KiB when zero.
+	MaxBodyBytes int64
+	// RetryAfter is sent with 503; 5 s when zero.
+	RetryAfter time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Mount registers both endpoints.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	if h.LeakLimiter == nil {
+		h.LeakLimiter = ratelimit.NewMemory(ratelimit.Rule{Rate: 1.0 / 12, Burst: 5}, ratelimit.MemoryOptions{Now: h.Now})
+	}
+	mux.HandleFunc("POST "+Path, h.revoke)
+	mux.HandleFunc("POST "+PathLeak, h.leak)
+}
+
+// revoke is RFC 7009 §2.1: authenticate the client, then revoke the token
+// if it is one of ours and belongs to that client. Unknown, invalid and
+// foreign tokens all get the same 200 (§2.2, SECURITY.md b.63).
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	form, err := h.readForm(w, r)
+	if err == nil {
+		err = h.revokeForm(r, form)
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	oauth2.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (h *Handler) revokeForm(r *http.Request, form url.Values) error {
+	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Required)
+	if err != nil {
+		return err // 401 invalid_client (SECURITY.md b.9)
+	}
+	token := form.Get("token")
+	if token == "" {
+		return oauth2.NewError(oauth2.ErrorInvalidRequest, "token is required")
+	}
+	// token_type_hint is only a hint (RFC 7009 §2.1): the token's shape
+	// says what it is.
+	return h.revokeToken(r.Context(), &res.Client, token)
+}
+
+// readForm reads a strict form body (SECURITY.md b.1, b.6, b.7).
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if r.URL.Query().Has("token") {
+		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token in the query string")
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "unsupported content type", Status: http.StatusUnsupportedMediaType}
+	}
+	maxBody := h.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 64 << 10
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")
+	}
+	for _, vs := range v {
+		if len(vs) > 1 {
+			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter")
+		}
+	}
+	return v, nil
+}
+
+// errUnavailable marks a failed durable write: 503 + Retry-After, never
+// 200 (SECURITY.md b.64, fosite CVE-2020-15223).
+var errUnavailable = errors.New("revocation not recorded")
+
+func unavailable(err error) error { return errors.Join(errUnavailable, err) }
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errUnavailable) || isStatus(err, http.StatusServiceUnavailable) {
+		retry := h.RetryAfter
+		if retry <= 0 {
+			retry = 5 * time.Second
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
+		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
+			h.logger().ErrorContext(r.Context(), "revocation not recorded", "err", err)
+			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "revocation not recorded, retry later", Status: http.StatusServiceUnavailable, Err: err}
+		}
+	}
+	oauth2.WriteError(w, h.logger(), err)
+}
+
+func isStatus(err error, status int) bool {
+	e, ok := errors.AsType[*oauth2.Error](err)
+	return ok && e.HTTPStatus() == status
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,148 @@
+package revoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Leak-report limits (GitHub's POST /credentials/revoke takes up to 1000).
+const (
+	MaxLeakCredentials = 1000
+	maxLeakBody        = 128 << 10
+)
+
+// leakRequest is the body: {"credentials": ["sts_pat_…", …]}.
+type leakRequest struct {
+	Credentials []string `json:"credentials"`
+}
+
+// leak revokes leaked sts secrets reported by anyone (a secret scanner, a
+// person who found one). It is unauthenticated, so it is strongly rate
+// limited per source IP, and it answers 202 {} whether or not any secret
+// existed: reporting a guess teaches nothing. Each revocation and the
+// report itself are audited.
+func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	d := h.LeakLimiter.Allow("leak:" + ip)
+	ratelimit.WriteHeaders(w.Header(), d)
+	if !d.Allowed {
+		oauth2.WriteError(w, nil, &oauth2.Error{Code: "rate_limited", Description: "too many requests", Status: http.StatusTooManyRequests})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLeakBody))
+	if err != nil {
+		oauth2.WriteError(w, nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge})
+		return
+	}
+	var req leakRequest
+	if err := json.Unmarshal(body, &req); err != nil || len(req.Credentials) == 0 {
+		oauth2.WriteError(w, nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "body must be {\"credentials\":[…]}"))
+		return
+	}
+	if len(req.Credentials) > MaxLeakCredentials {
+		oauth2.WriteError(w, nil, oauth2.NewError(oauth2.ErrorInvalidRequest, fmt.Sprintf("at most %d credentials", MaxLeakCredentials)))
+		return
+	}
+	if err := h.revokeLeaked(r.Context(), req.Credentials, ip, w.Header().Get("X-Request-Id")); err != nil {
+		h.writeError(w, r, unavailable(err))
+		return
+	}
+	oauth2.WriteJSON(w, http.StatusAccepted, struct{}{})
+}
+
+// revokeLeaked revokes every well-formed secret it finds and appends one
+// audit event per revoked secret plus one for the report, in one
+// transaction. Malformed strings are skipped without a lookup.
+func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID string) error {
+	now := storage.Now(h.now())
+	var clientsByDigest map[string]storage.Client
+	var events []storage.AuditEvent
+	seen := map[string]bool{}
+	for _, c := range creds {
+		p, err := secret.Classify(c)
+		if err != nil || seen[c] {
+			continue
+		}
+		seen[c] = true
+		d := secret.Digest(h.Pepper, c)
+		target := ""
+		switch p {
+		case secret.PrefixPAT:
+			target, err = h.leakPAT(ctx, d)
+		case secret.PrefixExchangeToken:
+			if _, err = h.Store.ConsumeExchangeToken(ctx, d, now); err == nil {
+				target = "exchange_token"
+			}
+		case secret.PrefixRefreshToken:
+			target, err = h.leakRefresh(ctx, d)
+		case secret.PrefixClientSecret:
+			if clientsByDigest == nil {
+				if clientsByDigest, err = h.clientDigests(ctx); err != nil {
+					return err
+				}
+			}
+			if cl, ok := clientsByDigest[string(d)]; ok {
+				target, err = "client:"+cl.ID, clearSecret(ctx, h.Store, cl.ID, d, now)
+			}
+		}
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return err
+		case target != "":
+			events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "leak-report:" + ip,
+				Action: "credential.revoke_leaked", Target: target, RequestID: reqID, Outcome: "revoked",
+				Detail: "digest " + secret.DigestID(d)})
+		}
+	}
+	events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "leak-report:" + ip,
+		Action: "credential.leak_report", RequestID: reqID, Outcome: "accepted",
+		Detail: fmt.Sprintf("%d reported, %d well-formed, %d revoked", len(creds), len(seen), len(events))})
+	return h.Store.AppendAudit(ctx, events...)
+}
+
+func (h *Handler) leakPAT(ctx context.Context, d []byte) (string, error) {
+	p, err := h.Store.GetPATByDigest(ctx, d)
+	if err != nil {
+		return "", err
+	}
+	return "pat:" + p.ID, h.Store.DeletePAT(ctx, p.ID)
+}
+
+func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, error) {
+	rt, err := h.Store.GetRefreshTokenByDigest(ctx, d)
+	if err != nil {
+		return "", err
+	}
+	_, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	return "refresh_family:" + rt.FamilyID, err
+}
+
+// clientDigests indexes client secrets by digest; clients are few, and
+// the store has no digest index for them.
+func (h *Handler) clientDigests(ctx context.Context) (map[string]storage.Client, error) {
+	cs, err := h.Store.ListClients(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]storage.Client, len(cs))
+	for _, c := range cs {
+		if len(c.SecretDigest) > 0 {
+			m[string(c.SecretDigest)] = c
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,106 @@
+package revoke
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// revokeToken revokes token for client. It returns nil for tokens that
+// are unknown, invalid or another client's (nothing revoked, nothing
+// revealed), an error wrapping errUnavailable when a write failed.
+func (h *Handler) revokeToken(ctx context.Context, client *storage.Client, token string) error {
+	switch {
+	case strings.HasPrefix(token, string(secret.PrefixRefreshToken)):
+		return h.revokeRefresh(ctx, client, token)
+	case strings.HasPrefix(token, string(secret.PrefixClientSecret)):
+		return h.revokeOwnSecret(ctx, client, token)
+	case strings.HasPrefix(token, string(secret.PrefixPAT)), strings.HasPrefix(token, string(secret.PrefixExchangeToken)):
+		// Not a client's token: RFC 7009 §2.2.1 lets us say so, based on
+		// the prefix alone (no lookup, nothing revealed).
+		return oauth2.NewError(oauth2.ErrorUnsupportedTokenType, "revoke personal access tokens through their owner")
+	case strings.Count(token, ".") == 2:
+		return h.revokeAccess(ctx, client, token)
+	}
+	return nil
+}
+
+// revokeAccess stores "jti:<jti>" until the token's exp (plus leeway), so
+// every verifier sees it at once (tokens.StoreRevocations).
+func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw string) error {
+	v := *h.Tokens
+	v.Revocations = nil // a revoked token may be revoked again; reads cannot block a write
+	c, err := v.VerifyAccessTokenAnyAudience(ctx, raw)
+	if err != nil || c.ClientID != client.ID {
+		return nil // invalid, expired, or another client's (SECURITY.md b.63)
+	}
+	leeway := v.Leeway
+	if leeway == 0 {
+		leeway = tokens.DefaultLeeway
+	}
+	now := storage.Now(h.now())
+	err = h.Store.PutRevocation(ctx, storage.Revocation{
+		ID:        tokens.RevocationIDJTI(c.ID),
+		Reason:    "revoked by client " + client.ID,
+		CreatedAt: now,
+		ExpiresAt: storage.Now(c.Expiry.Time().Add(leeway)),
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	h.logger().InfoContext(ctx, "access token revoked", "jti", c.ID, "client_id", client.ID)
+	return nil
+}
+
+// revokeRefresh revokes the whole family of a refresh token of client
+// (RFC 7009 §2.1; a refresh token's family is its grant).
+func (h *Handler) revokeRefresh(ctx context.Context, client *storage.Client, raw string) error {
+	if secret.PrefixRefreshToken.Parse(raw) != nil {
+		return nil // SECURITY.md b.65: a truncated token is not ours
+	}
+	d := secret.Digest(h.Pepper, raw)
+	rt, err := h.Store.GetRefreshTokenByDigest(ctx, d)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return unavailable(err)
+	case !secret.Equal(rt.Digest, d) || rt.ClientID != client.ID:
+		return nil
+	}
+	if _, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
+		return unavailable(err)
+	}
+	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)
+	return nil
+}
+
+// revokeOwnSecret lets a client revoke its own secret (it must then be
+// given a new one with `sts client rotate-secret`). It authenticated with
+// some credential, possibly this very secret.
+func (h *Handler) revokeOwnSecret(ctx context.Context, client *storage.Client, raw string) error {
+	if secret.PrefixClientSecret.Parse(raw) != nil || !secret.Equal(client.SecretDigest, secret.Digest(h.Pepper, raw)) {
+		return nil
+	}
+	if err := clearSecret(ctx, h.Store, client.ID, client.SecretDigest, h.now()); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// clearSecret removes a client's secret digest if it is still digest.
+func clearSecret(ctx context.Context, s storage.ClientStore, id string, digest []byte, now time.Time) error {
+	return s.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+		if secret.Equal(old.SecretDigest, digest) {
+			old.SecretDigest = nil
+			old.UpdatedAt = storage.Now(now)
+		}
+		return old, nil
+	})
+}
