@@ -34,6 +34,15 @@ type Config struct {
 	GC      GCConfig      `koanf:"gc"`
 	Keys    KeysConfig    `koanf:"keys"`
 
+	// Organizations, Pools and their providers are the trust configuration,
+	// applied to storage at start (create or update; records not listed are
+	// left alone).
+	Organizations []OrganizationConfig `koanf:"organizations"`
+	Pools         []PoolConfig         `koanf:"pools"`
+	Federation    FederationConfig     `koanf:"federation"`
+	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
+	Audit         AuditConfig          `koanf:"audit"`
+
 	// File is the configuration file that was loaded, empty when none was.
 	File string `koanf:"-"`
 }
@@ -145,6 +154,8 @@ func DefaultConfig() Config {
 			MaxTokenLifetime: 12 * time.Hour,
 			Leeway:           60 * time.Second,
 		},
+		RateLimits: defaultRateLimits(),
+		Audit:      defaultAudit(),
 	}
 }
 

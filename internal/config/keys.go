@@ -8,6 +8,8 @@ import (
 
 // knownKeys lists every leaf key of Config ("storage.dsn", …) and every
 // struct-valued key ("storage"), the first true and the second false.
+// Lists of records ("pools") are known but not leaves: they come only from
+// the file, and checkItems checks the keys inside them.
 func knownKeys() map[string]bool {
 	keys := map[string]bool{}
 	walkKeys(reflect.TypeFor[Config](), "", keys)
@@ -22,6 +24,10 @@ func walkKeys(t reflect.Type, prefix string, keys map[string]bool) {
 			continue
 		}
 		key := prefix + name
+		if isRecordList(f.Type) {
+			keys[key] = false
+			continue
+		}
 		if f.Type.Kind() == reflect.Struct {
 			keys[key] = false
 			walkKeys(f.Type, key+".", keys)

@@ -86,6 +86,7 @@ func Load(o Options) (Config, error) {
 		addDecodeErrors(problems, err)
 	}
 	cfg.MasterKey = Secret(lookup("STS_MASTER_KEY"))
+	readJWKSFiles(&cfg, problems)
 	cfg.Derive()
 	var verr *Error
 	if errors.As(cfg.Validate(), &verr) {
@@ -123,6 +124,7 @@ func loadYAML(k *koanf.Koanf, file string, data []byte, lookup func(string) stri
 	}
 	flat, _ := maps.Flatten(raw, nil, ".")
 	known := knownKeys()
+	lists := structLists()
 	keys := make([]string, 0, len(flat))
 	for key := range flat {
 		keys = append(keys, key)
@@ -132,6 +134,10 @@ func loadYAML(k *koanf.Koanf, file string, data []byte, lookup func(string) stri
 		if _, ok := known[key]; !ok {
 			problems.add(key, "unknown key in %s", file)
 			delete(flat, key)
+			continue
+		}
+		if t, ok := lists[key]; ok {
+			checkItems(key, flat[key], t, file, lookup, problems)
 			continue
 		}
 		if s, ok := flat[key].(string); ok {

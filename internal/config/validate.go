@@ -70,6 +70,18 @@ var checks = []check{
 	}},
 	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
 	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
+	{"rate_limits.per_ip", func(c *Config) error { return checkRate(c.RateLimits.PerIP) }},
+	{"rate_limits.per_client", func(c *Config) error { return checkRate(c.RateLimits.PerClient) }},
+	{"rate_limits.per_pool", func(c *Config) error { return checkRate(c.RateLimits.PerPool) }},
+	{"rate_limits.max_keys", func(c *Config) error { return positive(int64(c.RateLimits.MaxKeys)) }},
+	{"audit.buffer", func(c *Config) error { return positive(int64(c.Audit.Buffer)) }},
+	{"audit.batch", func(c *Config) error {
+		if c.Audit.Batch <= 0 || c.Audit.Batch > c.Audit.Buffer {
+			return fmt.Errorf("must be between 1 and audit.buffer (%d), got %d", c.Audit.Buffer, c.Audit.Batch)
+		}
+		return nil
+	}},
+	{"audit.flush_every", func(c *Config) error { return positiveDuration(c.Audit.FlushEvery) }},
 	{"gc.interval", func(c *Config) error {
 		if c.GC.Interval < time.Second {
 			return fmt.Errorf("must be at least 1s, got %s", c.GC.Interval)
@@ -87,6 +99,7 @@ func (c *Config) Validate() error {
 			e.add(ch.field, "%s", err.Error())
 		}
 	}
+	validateTrust(c, e)
 	return e.orNil()
 }
 

@@ -1,0 +1,113 @@
+package config
+
+import "time"
+
+// OrganizationConfig declares an organization (DESIGN §3).
+type OrganizationConfig struct {
+	ID   string `koanf:"id"`
+	Name string `koanf:"name"`
+	Tier string `koanf:"tier"`
+}
+
+// PoolConfig declares an identity pool and its providers (DESIGN §3). The
+// CEL fields are compiled when serve starts; a pool that fails to compile
+// stops start-up with the pool named.
+type PoolConfig struct {
+	ID           string `koanf:"id"`
+	Organization string `koanf:"organization"`
+	DisplayName  string `koanf:"display_name"`
+	Disabled     bool   `koanf:"disabled"`
+	// IdentityClaim is a CEL expression; empty means assertion.sub.
+	IdentityClaim string `koanf:"identity_claim"`
+	// Condition is a CEL expression over assertion and request; required
+	// for providers of shared multi-tenant issuers.
+	Condition string        `koanf:"condition"`
+	Mapping   MappingConfig `koanf:"mapping"`
+	// Scopes is the ceiling of what an exchange through the pool may grant.
+	Scopes []string `koanf:"scopes"`
+	// MaxTokenLifetime caps issued tokens; zero means keys.max_token_lifetime.
+	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
+	// Principal, when set, is the principal ID exchanged tokens act as.
+	Principal string `koanf:"principal"`
+	// AllowUnauthenticated lets exchanges through the pool proceed without
+	// client authentication (Google-style /v1/token needs none).
+	AllowUnauthenticated bool             `koanf:"allow_unauthenticated"`
+	Providers            []ProviderConfig `koanf:"providers"`
+}
+
+// MappingConfig holds the CEL expressions that shape the issued token.
+type MappingConfig struct {
+	Subject    string            `koanf:"subject"`
+	Groups     string            `koanf:"groups"`
+	Attributes map[string]string `koanf:"attributes"`
+}
+
+// ProviderConfig declares a trusted external issuer inside a pool.
+type ProviderConfig struct {
+	ID        string   `koanf:"id"`
+	Issuer    string   `koanf:"issuer"`
+	Audiences []string `koanf:"audiences"`
+	// JWKSURI overrides OIDC discovery; empty means discovery.
+	JWKSURI string `koanf:"jwks_uri"`
+	// JWKSFile names a JWKS document read at load (at most 256 KiB), for
+	// issuers sts cannot reach.
+	JWKSFile   string   `koanf:"jwks_file"`
+	Algorithms []string `koanf:"algorithms"`
+	Disabled   bool     `koanf:"disabled"`
+	// JWKS is the content of JWKSFile, filled by Load.
+	JWKS []byte `koanf:"-"`
+}
+
+// FederationConfig governs how sts reaches external issuers.
+type FederationConfig struct {
+	// AllowLoopback permits issuers, discovery and JWKS on 127.0.0.0/8 and
+	// ::1, over plain http too. For development and benchmarks only.
+	AllowLoopback bool `koanf:"allow_loopback"`
+}
+
+// RateLimitsConfig bounds the token endpoints per source IP, per client and
+// per pool. Limits are in memory, per replica.
+type RateLimitsConfig struct {
+	PerIP     RateLimitConfig `koanf:"per_ip"`
+	PerClient RateLimitConfig `koanf:"per_client"`
+	PerPool   RateLimitConfig `koanf:"per_pool"`
+	// MaxKeys bounds the buckets each limit tracks (memory stays bounded
+	// whatever keys clients send).
+	MaxKeys int `koanf:"max_keys"`
+}
+
+// RateLimitConfig is one token bucket: Rate requests per second on
+// average, up to Burst at once. Zero in either disables it.
+type RateLimitConfig struct {
+	Rate  float64 `koanf:"rate"`
+	Burst int     `koanf:"burst"`
+}
+
+// AuditConfig tunes the asynchronous audit writer of the token endpoints.
+type AuditConfig struct {
+	// Buffer is how many events may wait for a flush; beyond it events are
+	// dropped and counted, never waited for.
+	Buffer int `koanf:"buffer"`
+	// Batch is the most events written in one transaction.
+	Batch int `koanf:"batch"`
+	// FlushEvery bounds how long an event waits in the buffer.
+	FlushEvery time.Duration `koanf:"flush_every"`
+}
+
+// Default limits of the trust-related sections.
+const (
+	DefaultJWKSFileMax = 256 << 10
+)
+
+func defaultRateLimits() RateLimitsConfig {
+	return RateLimitsConfig{
+		PerIP:     RateLimitConfig{Rate: 50, Burst: 100},
+		PerClient: RateLimitConfig{Rate: 100, Burst: 200},
+		PerPool:   RateLimitConfig{Rate: 1000, Burst: 2000},
+		MaxKeys:   100_000,
+	}
+}
+
+func defaultAudit() AuditConfig {
+	return AuditConfig{Buffer: 4096, Batch: 256, FlushEvery: time.Second}
+}

@@ -1,0 +1,87 @@
+package grants
+
+import (
+	"net/http"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// Reasons this package adds to those of federation, policy, tokens and
+// trust (DESIGN §5). They are stable: responses, logs and metric labels
+// carry them.
+const (
+	ReasonMethodNotAllowed       = "method_not_allowed"
+	ReasonContentType            = "content_type_unsupported"
+	ReasonBodyTooLarge           = "body_too_large"
+	ReasonMalformed              = "request_malformed"
+	ReasonParameterRepeated      = "parameter_repeated"
+	ReasonParameterMissing       = "parameter_missing"
+	ReasonTokenInURL             = "token_in_url"
+	ReasonGrantUnsupported       = "grant_type_unsupported"
+	ReasonSubjectTypeUnsupported = "subject_token_type_unsupported"
+	ReasonRequestedTypeUnsupp    = "requested_token_type_unsupported"
+	ReasonActorTypeMismatch      = "actor_token_type_mismatch"
+	ReasonActorNotAllowed        = "actor_not_allowed"
+	ReasonDelegationTooDeep      = "delegation_too_deep"
+	ReasonSelfExchangeDisabled   = "self_exchange_disabled"
+	ReasonScopeInvalid           = "scope_invalid"
+	ReasonScopeExceedsPool       = "scope_exceeds_pool"
+	ReasonScopeExceedsSubject    = "scope_exceeds_subject"
+	ReasonTargetInvalid          = "target_invalid"
+	ReasonAudienceNotAllowed     = "audience_not_allowed"
+	ReasonAudienceWidening       = "audience_widening"
+	ReasonLifetimeInvalid        = "lifetime_invalid"
+	ReasonLifetimeExceedsPool    = "lifetime_exceeds_pool"
+	ReasonLifetimeExceedsSubject = "lifetime_exceeds_subject"
+	ReasonLifetimeExceedsMax     = "lifetime_exceeds_maximum"
+	ReasonBoundaryInvalid        = "access_boundary_invalid"
+	ReasonBoundaryExists         = "access_boundary_exists"
+	ReasonClientAuthRequired     = "client_auth_required"
+	ReasonClientAuthUnavailable  = "client_auth_unavailable"
+	ReasonClientPoolNotAllowed   = "client_pool_not_allowed"
+	ReasonRateLimited            = "rate_limited"
+	ReasonPoolRequired           = "identity_pool_id_required"
+)
+
+// Generic descriptions: the response never says more than these
+// (SECURITY §1 conventions, anti-enumeration); the reason and the logs do.
+const (
+	descSubject  = "subject_token rejected"
+	descActor    = "actor_token rejected"
+	descRequest  = "invalid request"
+	descTarget   = "requested audience or resource not allowed"
+	descScope    = "requested scope not allowed"
+	descClient   = "client authentication required"
+	descLimited  = "too many requests"
+	descRetry    = "temporarily unavailable, retry later"
+	descInternal = "internal error"
+)
+
+// refuse builds the *oauth2.Error a phase returns.
+func refuse(code, desc, reason string, cause error) *oauth2.Error {
+	return &oauth2.Error{Code: code, Description: desc, Reason: reason, Err: cause}
+}
+
+// badRequest is RFC 8693 §2.2.2 invalid_request for the request itself.
+func badRequest(reason string, cause error) *oauth2.Error {
+	return refuse(oauth2.ErrorInvalidRequest, descRequest, reason, cause)
+}
+
+// badSubject is invalid_request for an unacceptable subject_token
+// (RFC 8693 §2.2.2), never invalid_grant or access_denied (STYLE §4).
+func badSubject(reason string, cause error) *oauth2.Error {
+	return refuse(oauth2.ErrorInvalidRequest, descSubject, reason, cause)
+}
+
+// unavailable is 503 with Retry-After: our keys or storage failed, not the
+// caller (SECURITY F7, b.58, b.60).
+func unavailable(reason string, cause error) *oauth2.Error {
+	return &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: descRetry, Reason: reason,
+		Status: http.StatusServiceUnavailable, Err: cause}
+}
+
+// isTokenRefusal reports whether e refused the subject or actor token, for
+// dialects with their own code for that (Google: invalid_grant).
+func isTokenRefusal(e *oauth2.Error) bool {
+	return e.Code == oauth2.ErrorInvalidRequest && (e.Description == descSubject || e.Description == descActor)
+}

@@ -1,0 +1,206 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Paths served (DESIGN §2).
+const (
+	PathToken          = "/oauth2/token"
+	PathGoogleToken    = "/v1/token"
+	PathConfluentToken = "/sts/v1/oauth2/token"
+)
+
+// ClientAuthPolicy says whether a grant needs an authenticated client
+// (STYLE §5).
+type ClientAuthPolicy int
+
+const (
+	// ClientAuthRequired refuses the grant without an authenticated client.
+	ClientAuthRequired ClientAuthPolicy = iota
+	// ClientAuthPerPool lets the trust record decide: the token-exchange
+	// grant admits unauthenticated callers only for pools with
+	// AllowUnauthenticated (Google's /v1/token sends no client).
+	ClientAuthPerPool
+)
+
+// Grant is one grant type behind the dispatcher (dex server/grants).
+type Grant interface {
+	// Type is the grant_type value the grant answers to.
+	Type() string
+	// ClientAuth is the grant's client-authentication policy.
+	ClientAuth() ClientAuthPolicy
+	// Exchange runs the grant. client is nil when the caller did not
+	// authenticate. Refusals are *oauth2.Error values; anything else is a
+	// server error.
+	Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error)
+}
+
+// ClientAuthenticator authenticates the client of a token request
+// (client_secret_basic/post, private_key_jwt). It returns (nil, nil) when
+// the request carries no client credentials and an *oauth2.Error
+// (invalid_client) when they are wrong. Client registration lands with
+// issue 5; until then Handler.Clients is nil.
+type ClientAuthenticator interface {
+	Authenticate(ctx context.Context, r *http.Request, req *Request) (*storage.Client, error)
+}
+
+// Response is a successful token response (RFC 8693 §2.2.1; also the
+// Google and Confluent shapes, which use the same names).
+type Response struct {
+	AccessToken string `json:"access_token"`
+	// IssuedTokenType is REQUIRED by RFC 8693 §2.2.1, always present.
+	IssuedTokenType string `json:"issued_token_type"`
+	// TokenType is Bearer, or N_A when the issued token is not an access
+	// token (RFC 8693 §2.2.1).
+	TokenType string `json:"token_type"`
+	ExpiresIn int64  `json:"expires_in"`
+	// Scope is sent when it differs from the requested scope (RFC 8693
+	// §2.2.1, RFC 6749 §5.1).
+	Scope string `json:"scope,omitempty"`
+	// RefreshToken is set by the refresh_token grant (RFC 6749 §5.1).
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// Handler serves the token endpoints. Fill the exported fields; it is
+// safe for concurrent use.
+type Handler struct {
+	// Grants are the enabled grants; dispatch is by Type().
+	Grants []Grant
+	// Clients authenticates clients; nil until issue 5: a request carrying
+	// client credentials is then refused with invalid_client rather than
+	// treated as anonymous (fail closed).
+	Clients ClientAuthenticator
+	// Limits are the token buckets per source IP, client and pool
+	// (internal/ratelimit); the zero value limits nothing.
+	Limits ratelimit.Limits
+	// Audit receives one event per exchange; nil: none.
+	Audit Auditor
+	// Observe is called once per request for metrics; nil: none.
+	Observe func(Observation)
+	Logger  *slog.Logger
+	// MaxBodyBytes caps the request body; default 64 KiB (SECURITY b.1).
+	MaxBodyBytes int64
+	// RetryAfter is sent with 503 answers; default 30 s (the federation
+	// refetch cooldown).
+	RetryAfter time.Duration
+
+	byType map[string]Grant
+}
+
+// Mount registers the three token endpoints (Go 1.22 patterns: other
+// methods get 405 from the mux, SECURITY b.7).
+func (h *Handler) Mount(mux *http.ServeMux) {
+	h.byType = make(map[string]Grant, len(h.Grants))
+	for _, g := range h.Grants {
+		h.byType[g.Type()] = g
+	}
+	mux.Handle("POST "+PathToken, h.serve(standard))
+	mux.Handle("POST "+PathGoogleToken, h.serve(google))
+	mux.Handle("POST "+PathConfluentToken, h.serve(confluent))
+}
+
+// dialect is what differs between the three endpoints.
+type dialect struct {
+	name string
+	// parse reads the body into a Request (phase 3).
+	parse func(r *http.Request) (*Request, error)
+	// writeOK and writeError render the outcome (phase 7).
+	writeOK    func(w http.ResponseWriter, resp *Response)
+	writeError func(w http.ResponseWriter, requestID string, e *oauth2.Error)
+}
+
+// serve runs the shared phases for one dialect.
+func (h *Handler) serve(d *dialect) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		reqID := w.Header().Get("X-Request-Id") // set by the server middleware
+		var req *Request
+		resp, err := h.run(w, r, d, reqID, &req)
+		h.finish(w, r, d, req, resp, err, time.Since(start))
+	})
+}
+
+func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID string, out **Request) (*Response, error) {
+	// 1. Method (the mux pattern already admits POST only) and tokens in
+	//    the URL (SECURITY b.7).
+	if err := checkURL(r); err != nil {
+		return nil, err
+	}
+	// 2. Source-IP bucket, before the body is even read (SECURITY b.10).
+	ip := remoteIP(r)
+	rate := &rateState{limits: h.Limits, w: w}
+	if err := rate.check(ip, "", ""); err != nil {
+		return nil, err
+	}
+	// 3. Body limit (413) and strict parse (SECURITY b.1, b.6).
+	maxBody := h.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	req, err := d.parse(r)
+	if err != nil {
+		return nil, err
+	}
+	req.Dialect, req.RequestID, req.RemoteIP = d.name, reqID, ip
+	req.limitPool = func(pool string) error { return rate.check("", "", pool) }
+	*out = req
+	// 4. Grant lookup (RFC 6749 §5.2 unsupported_grant_type, b.8).
+	if req.GrantType == "" {
+		return nil, badRequest(ReasonParameterMissing, errors.New("grant_type is missing"))
+	}
+	g := h.byType[req.GrantType]
+	if g == nil {
+		return nil, refuse(oauth2.ErrorUnsupportedGrantType, "unsupported grant_type", ReasonGrantUnsupported, nil)
+	}
+	// 5. Client authentication, then the client bucket (RFC 8693 §5,
+	//    SECURITY b.9).
+	client, err := h.authenticate(r, req)
+	if err != nil {
+		return nil, err
+	}
+	if client == nil && g.ClientAuth() == ClientAuthRequired {
+		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
+	}
+	if client != nil {
+		if err := rate.check("", client.ID, ""); err != nil {
+			return nil, err
+		}
+	}
+	// 6. The grant (its own numbered steps; the pool bucket is checked
+	//    there, after pool selection and before signature verification).
+	return g.Exchange(r.Context(), req, client)
+}
+
+// authenticate is the client-authentication extension point.
+func (h *Handler) authenticate(r *http.Request, req *Request) (*storage.Client, error) {
+	if h.Clients != nil {
+		return h.Clients.Authenticate(r.Context(), r, req)
+	}
+	if _, _, ok := r.BasicAuth(); ok || r.Header.Get("Authorization") != "" || req.hasClientSecret {
+		// Credentials we cannot check yet: never downgrade them to an
+		// anonymous request (fail closed).
+		return nil, refuse(oauth2.ErrorInvalidClient, "client authentication failed", ReasonClientAuthUnavailable, nil)
+	}
+	return nil, nil
+}
+
+// remoteIP is the connection's address; forwarded headers are not trusted
+// here (a proxy-aware deployment configures that at the edge).
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,163 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// actor verifies actor_token like a subject token (SECURITY b.51) and
+// returns the act claim of the new token: the actor outermost, the
+// subject's existing chain nested inside (RFC 8693 §4.1).
+func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject) (*tokens.Actor, error) {
+	if req.ActorToken == "" {
+		return subj.act, nil
+	}
+	var a *subject
+	var err error
+	switch req.ActorTokenType {
+	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
+		a, err = g.external(ctx, req, req.ActorToken, nil, false)
+	case oauth2.TokenTypeAccessToken:
+		a, err = g.own(ctx, req, req.ActorToken, nil, false)
+	default:
+		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSubjectTypeUnsupported, errors.New("unsupported actor_token_type"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	// RFC 8693 §4.4: when the subject names who may act for it, the actor
+	// must be one of them.
+	if subj.mayAct != nil && !mayAct(subj.mayAct, a.iss, a.rawSub) {
+		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorNotAllowed, errors.New("actor not allowed by may_act"))
+	}
+	act := &tokens.Actor{Issuer: a.iss, Subject: a.rawSub, Act: subj.act}
+	if a.own {
+		act.ClientID = a.clientID
+	}
+	maxDepth := g.MaxDelegationDepth
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDelegationDepth
+	}
+	depth := 0
+	for x := act; x != nil; x = x.Act {
+		if depth++; depth > maxDepth {
+			return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonDelegationTooDeep, errors.New("delegation chain too deep"))
+		}
+	}
+	return act, nil
+}
+
+// mayAct reports whether the may_act claim (an object with sub and
+// optionally iss) names the actor. Anything malformed denies.
+func mayAct(claim any, iss, sub string) bool {
+	m, ok := claim.(map[string]any)
+	if !ok {
+		return false
+	}
+	s, ok := m["sub"].(string)
+	if !ok || s != sub {
+		return false
+	}
+	if v, present := m["iss"]; present {
+		i, ok := v.(string)
+		return ok && i == iss
+	}
+	return true
+}
+
+// audience returns the issued token's aud: the requested audience and
+// resource values, each of which must be allowed (SECURITY b.49), or the
+// default. Re-exchange may only keep or narrow the subject's audience.
+func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, error) {
+	want := slices.Concat(req.Audiences, req.Resources)
+	if len(want) == 0 {
+		if subj.own {
+			return subj.audiences, nil
+		}
+		return tokens.Audience{g.DefaultAudience}, nil
+	}
+	for _, t := range want {
+		switch {
+		case subj.own && !slices.Contains(subj.audiences, t):
+			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceWidening, errors.New("audience not in the subject token"))
+		case !subj.own && t != g.DefaultAudience && !slices.Contains(g.Audiences, t):
+			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, errors.New("audience not allowed"))
+		}
+	}
+	return want, nil
+}
+
+// grantScope returns the scope to issue: the requested one, which must be
+// within the ceiling (RFC 6749 §5.2 invalid_scope, SECURITY b.50), or the
+// whole ceiling when none was requested.
+func grantScope(req *Request, subj *subject) ([]string, error) {
+	if req.Scopes == nil {
+		return subj.scopes, nil
+	}
+	for _, s := range req.Scopes {
+		if !slices.Contains(subj.scopes, s) {
+			reason := ReasonScopeExceedsPool
+			if subj.own {
+				reason = ReasonScopeExceedsSubject
+			}
+			return nil, refuse(oauth2.ErrorInvalidScope, descScope, reason, errors.New("scope outside the ceiling"))
+		}
+	}
+	return req.Scopes, nil
+}
+
+// boundary returns the cab claim: the subject's, or the requested
+// Credential Access Boundary. Narrowing an existing boundary is not
+// supported, so a second one is refused rather than risk a union.
+func boundary(req *Request, subj *subject) (map[string]any, error) {
+	if req.Boundary == nil {
+		return subj.cab, nil
+	}
+	if subj.cab != nil {
+		return nil, badRequest(ReasonBoundaryExists, errors.New("the subject token already has an access boundary"))
+	}
+	return req.Boundary.Claim(), nil
+}
+
+// lifetime is never beyond the subject token's exp nor the pool's (or the
+// dialect's) maximum (DESIGN §4). An explicitly requested lifetime beyond
+// either is refused, not clamped (SECURITY b.56); otherwise the default
+// (15 min, Confluent 900 s) is capped by both.
+func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (time.Duration, error) {
+	ceiling := g.MaxLifetime
+	if ceiling <= 0 {
+		ceiling = DefaultMaxLifetime
+	}
+	if subj.maxLifetime > 0 {
+		ceiling = min(ceiling, subj.maxLifetime)
+	}
+	remaining := subj.exp.Sub(now).Truncate(time.Second)
+	if req.Lifetime > 0 {
+		switch {
+		case req.maxLifetime > 0 && req.Lifetime > req.maxLifetime:
+			return 0, badRequest(ReasonLifetimeExceedsMax, errors.New("expires_in above the maximum"))
+		case req.Lifetime > ceiling:
+			return 0, badRequest(ReasonLifetimeExceedsPool, errors.New("expires_in above the pool maximum"))
+		case req.Lifetime > remaining:
+			return 0, badRequest(ReasonLifetimeExceedsSubject, errors.New("expires_in beyond the subject token's exp"))
+		}
+		return req.Lifetime, nil
+	}
+	life := g.DefaultLifetime
+	if life <= 0 {
+		life = DefaultLifetime
+	}
+	if req.defaultLifetime > 0 {
+		life = req.defaultLifetime
+	}
+	life = min(life, ceiling, remaining)
+	if life < time.Second {
+		return 0, badSubject(ReasonLifetimeExceedsSubject, errors.New("the subject token expires too soon"))
+	}
+	return life, nil
+}

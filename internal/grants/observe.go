@@ -1,0 +1,127 @@
+package grants
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Auditor queues audit events without blocking (internal/audit.Writer):
+// the exchange hot path never waits on a database commit (DESIGN §9).
+type Auditor interface {
+	Record(ev storage.AuditEvent) bool
+}
+
+// Observation is one request's metric labels: grant, dialect, outcome
+// ("issued", "refused", "error") and reason ("" when issued). Every value
+// comes from a closed set, so labels stay low-cardinality.
+type Observation struct {
+	Grant, Dialect, Outcome, Reason string
+	Duration                        time.Duration
+}
+
+// Outcomes.
+const (
+	OutcomeIssued  = "issued"
+	OutcomeRefused = "refused"
+	OutcomeError   = "error"
+)
+
+// Audit actions.
+const ActionTokenExchange = "token.exchange"
+
+// auditDetail is the JSON in AuditEvent.Detail. It names the source token
+// by iss and sub (no token material, no digests).
+type auditDetail struct {
+	Grant    string `json:"grant,omitempty"`
+	Dialect  string `json:"dialect"`
+	Pool     string `json:"pool,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	SrcIss   string `json:"src_iss,omitempty"`
+	SrcSub   string `json:"src_sub,omitempty"`
+	JTI      string `json:"jti,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// finish is phase 7: write the response in the dialect's shape, then log
+// a refusal, count the outcome and queue the audit event.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req *Request, resp *Response, err error, took time.Duration) {
+	grant := ""
+	if req != nil {
+		if g := h.byType[req.GrantType]; g != nil {
+			grant = g.Type()
+		}
+	}
+	obs := Observation{Grant: grant, Dialect: d.name, Outcome: OutcomeIssued, Duration: took}
+	if err == nil {
+		d.writeOK(w, resp)
+	} else {
+		e, ok := errors.AsType[*oauth2.Error](err)
+		if !ok {
+			h.logger().ErrorContext(r.Context(), "token endpoint: internal error", "request_id", w.Header().Get("X-Request-Id"), "dialect", d.name, "error", err)
+			e = &oauth2.Error{Code: oauth2.ErrorServerError, Description: descInternal, Reason: "internal"}
+			obs.Outcome = OutcomeError
+		} else {
+			obs.Outcome = OutcomeRefused
+			h.logRefusal(r, d, req, e)
+		}
+		obs.Reason = e.Reason
+		if e.HTTPStatus() == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", strconv.Itoa(max(seconds(h.retryAfter()), 1)))
+		}
+		d.writeError(w, w.Header().Get("X-Request-Id"), e)
+	}
+	if h.Observe != nil {
+		h.Observe(obs)
+	}
+	if h.Audit != nil && req != nil && grant != "" {
+		h.audit(req, grant, obs)
+	}
+}
+
+func (h *Handler) retryAfter() time.Duration {
+	if h.RetryAfter > 0 {
+		return h.RetryAfter
+	}
+	return 30 * time.Second
+}
+
+func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth2.Error) {
+	attrs := []any{"dialect", d.name, "error", e.Code, "reason", e.Reason, "status", e.HTTPStatus()}
+	if req != nil {
+		attrs = append(attrs, "request_id", req.RequestID, "pool", req.trace.pool, "provider", req.trace.provider)
+		if req.trace.tokenDigest != "" {
+			// A SHA-256 prefix, never the token (STYLE §4, octo-sts).
+			attrs = append(attrs, "subject_token_sha256", req.trace.tokenDigest)
+		}
+	}
+	if e.Err != nil {
+		attrs = append(attrs, "cause", e.Err.Error())
+	}
+	h.logger().InfoContext(r.Context(), "token request refused", attrs...)
+}
+
+// audit queues one event per exchange, issued or refused. Record never
+// blocks; a full buffer drops and counts inside the writer.
+func (h *Handler) audit(req *Request, grant string, obs Observation) {
+	t := req.trace
+	detail, _ := json.Marshal(auditDetail{Grant: grant, Dialect: obs.Dialect, Pool: t.pool, Provider: t.provider,
+		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason})
+	target := t.pool
+	if t.provider != "" {
+		target += "/" + t.provider
+	}
+	actor := t.srcSub
+	if actor == "" {
+		actor = "anonymous"
+	}
+	h.Audit.Record(storage.AuditEvent{
+		OrgID: t.org, Actor: actor, Action: ActionTokenExchange, Target: target,
+		RequestID: req.RequestID, Outcome: obs.Outcome, Detail: string(detail),
+	})
+}

@@ -1,0 +1,261 @@
+package grants
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/pkg/rs"
+)
+
+// Request bounds (DESIGN §7, SECURITY b.1).
+const (
+	DefaultMaxBodyBytes = 64 << 10
+	maxTargets          = 10  // audience + resource values
+	maxTargetLength     = 512 // one audience or resource value
+	maxScopes           = 50
+	maxScopeLength      = 128
+	maxParamLength      = 16 << 10 // one value; tokens are capped by their verifiers
+)
+
+// Request is a token request parsed once, whatever the dialect (STYLE §5).
+type Request struct {
+	GrantType          string
+	SubjectToken       string
+	SubjectTokenType   string
+	ActorToken         string
+	ActorTokenType     string
+	RequestedTokenType string
+	// Audiences and Resources are repeatable (RFC 8693 §2.1) and kept as
+	// sets in order of first appearance.
+	Audiences []string
+	Resources []string
+	// Scopes is the parsed scope parameter (RFC 6749 §3.3); nil when absent.
+	Scopes []string
+	// PoolID names the pool (identity_pool_id or pool); ProviderID comes
+	// from a Google provider resource name.
+	PoolID     string
+	ProviderID string
+	// Lifetime is an explicitly requested lifetime (expires_in); 0 when
+	// none. A request beyond what may be issued is refused, not clamped
+	// (SECURITY b.56).
+	Lifetime time.Duration
+	// Boundary is the Credential Access Boundary from Google options.
+	Boundary *rs.AccessBoundary
+	ClientID string
+
+	// Set by the dialect and the handler, not by the caller.
+	Dialect         string
+	RequestID       string
+	RemoteIP        string
+	defaultLifetime time.Duration // dialect default (Confluent: 900 s)
+	maxLifetime     time.Duration // dialect maximum (Confluent: 900 s)
+	limitPool       func(pool string) error
+	hasClientSecret bool       // client_secret or client_assertion was sent
+	form            url.Values // every parameter, for client authentication and other grants
+	trace           trace
+}
+
+// trace is what the grant learned, for the audit event and the log line.
+type trace struct {
+	org, pool, provider, srcIss, srcSub, jti, tokenDigest string
+}
+
+// sensitive parameters must never arrive in the URL (RFC 6749 §3.2,
+// RFC 6750 §2.3, SECURITY b.7): they end up in access logs and histories.
+var sensitive = []string{"subject_token", "actor_token", "client_secret", "client_assertion", "options"}
+
+// repeatable are the only parameters that may appear more than once
+// (RFC 8693 §2.1; SECURITY b.6).
+func repeatable(name string) bool { return name == "audience" || name == "resource" }
+
+// checkURL refuses token material in the query string.
+func checkURL(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest(ReasonMalformed, err)
+	}
+	for _, k := range sensitive {
+		if q.Has(k) {
+			return badRequest(ReasonTokenInURL, errors.New(k+" in the query string"))
+		}
+	}
+	return nil
+}
+
+// readForm reads an application/x-www-form-urlencoded body strictly: the
+// content type must be exactly that media type, the body is read through
+// the caller's MaxBytesReader (413 past the cap, SECURITY b.1), and every
+// parameter but audience and resource may appear at most once (b.6).
+// Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
+func readForm(r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: descRequest, Reason: ReasonContentType,
+			Status: http.StatusUnsupportedMediaType, Err: errors.New("content type must be application/x-www-form-urlencoded")}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, badRequest(ReasonMalformed, err)
+	}
+	for k, vs := range v {
+		if len(vs) > 1 && !repeatable(k) {
+			return nil, badRequest(ReasonParameterRepeated, errors.New("parameter "+strconv.Quote(trunc(k))+" repeated"))
+		}
+	}
+	return v, nil
+}
+
+// bodyError maps a body read failure: past the cap is 413 (SECURITY b.1).
+func bodyError(err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Reason: ReasonBodyTooLarge,
+			Status: http.StatusRequestEntityTooLarge, Err: err}
+	}
+	return badRequest(ReasonMalformed, err)
+}
+
+// fromValues fills the standard RFC 6749/8693 parameters from v.
+func (q *Request) fromValues(v url.Values) error {
+	q.form = v
+	get := func(k string) string { return v.Get(k) }
+	q.GrantType = get("grant_type")
+	q.SubjectToken = get("subject_token")
+	q.SubjectTokenType = get("subject_token_type")
+	q.ActorToken = get("actor_token")
+	q.ActorTokenType = get("actor_token_type")
+	q.RequestedTokenType = get("requested_token_type")
+	q.ClientID = get("client_id")
+	q.hasClientSecret = v.Has("client_secret") || v.Has("client_assertion")
+	q.PoolID = get("identity_pool_id")
+	if p := get("pool"); p != "" {
+		if q.PoolID != "" && q.PoolID != p {
+			return badRequest(ReasonMalformed, errors.New("identity_pool_id and pool differ"))
+		}
+		q.PoolID = p
+	}
+	for k, vals := range v {
+		if k == "subject_token" || k == "actor_token" {
+			continue // capped by their verifiers, with the token_too_large reason (SECURITY b.2)
+		}
+		for _, s := range vals {
+			if len(s) > maxParamLength {
+				return badRequest(ReasonMalformed, errors.New("parameter value too long"))
+			}
+		}
+	}
+	var err error
+	if q.Audiences, err = targets(v["audience"], false); err != nil {
+		return err
+	}
+	if q.Resources, err = targets(v["resource"], true); err != nil {
+		return err
+	}
+	if len(q.Audiences)+len(q.Resources) > maxTargets {
+		return refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonTargetInvalid, errors.New("too many audience and resource values"))
+	}
+	if q.Scopes, err = parseScope(get("scope")); err != nil {
+		return err
+	}
+	if s := get("expires_in"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || n <= 0 {
+			return badRequest(ReasonLifetimeInvalid, errors.New("expires_in must be a positive integer"))
+		}
+		q.Lifetime = time.Duration(n) * time.Second
+	}
+	return nil
+}
+
+// targets validates audience (any printable logical name) or resource (an
+// absolute URI without fragment, RFC 8707 §2) values and removes
+// duplicates.
+func targets(vals []string, resource bool) ([]string, error) {
+	var out []string
+	for _, s := range vals {
+		if s == "" {
+			continue
+		}
+		bad := len(s) > maxTargetLength || !printable(s)
+		if resource && !bad {
+			u, err := url.Parse(s)
+			bad = err != nil || !u.IsAbs() || u.Fragment != ""
+		}
+		if bad {
+			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonTargetInvalid, errors.New("malformed audience or resource"))
+		}
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// parseScope splits scope (RFC 6749 §3.3: space-delimited, each
+// %x21 / %x23-5B / %x5D-7E) into a duplicate-free list.
+func parseScope(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for tok := range strings.FieldsSeq(s) {
+		if len(tok) > maxScopeLength || strings.ContainsAny(tok, "\"\\") || !printable(tok) {
+			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeInvalid, errors.New("malformed scope"))
+		}
+		if !contains(out, tok) {
+			out = append(out, tok)
+		}
+	}
+	if len(out) > maxScopes {
+		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeInvalid, errors.New("too many scopes"))
+	}
+	return out, nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// trunc bounds attacker-chosen strings before they reach a log line.
+func trunc(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// checkPool takes a token from the pool's bucket (phase 6, after pool
+// selection and before signature verification).
+func (q *Request) checkPool(pool string) error {
+	if q.limitPool == nil {
+		return nil
+	}
+	return q.limitPool(pool)
+}

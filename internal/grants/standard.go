@@ -1,0 +1,38 @@
+package grants
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// standard is POST /oauth2/token: RFC 6749 §3.2 form body, RFC 6749 §5.2
+// error JSON plus our reason.
+var standard = &dialect{
+	name: "oauth2",
+	parse: func(r *http.Request) (*Request, error) {
+		v, err := readForm(r)
+		if err != nil {
+			return nil, err
+		}
+		req := &Request{}
+		if err := req.fromValues(v); err != nil {
+			return nil, err
+		}
+		return req, nil
+	},
+	writeOK: func(w http.ResponseWriter, resp *Response) {
+		oauth2.WriteJSON(w, http.StatusOK, resp) // Cache-Control: no-store
+	},
+	writeError: func(w http.ResponseWriter, _ string, e *oauth2.Error) {
+		oauth2.WriteError(w, nil, e)
+	},
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}

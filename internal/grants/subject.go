@@ -1,0 +1,185 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
+)
+
+// subject is a verified subject (or actor) token and the ceilings it
+// imposes on what may be issued.
+type subject struct {
+	iss, rawSub         string // the verified token's own iss and sub
+	sub, org, principal string // what the issued token asserts
+	pool, provider      string
+	clientID            string
+	attributes          map[string]any
+	src                 *tokens.Source
+	act                 *tokens.Actor // existing delegation chain (our tokens)
+	mayAct              any           // the may_act claim, when present
+	exp                 time.Time
+	scopes              []string // ceiling
+	audiences           []string // ceiling; nil: the server's allowlist
+	maxLifetime         time.Duration
+	cab                 map[string]any
+	own                 bool // our token: narrowing rules apply
+}
+
+// tokenError builds the refusal for a subject or actor token.
+func tokenError(isSubject bool, reason string, cause error) *oauth2.Error {
+	if isSubject {
+		return badSubject(reason, cause)
+	}
+	return refuse(oauth2.ErrorInvalidRequest, descActor, reason, cause)
+}
+
+// external verifies a JWT from a pool's provider: select the pool (by
+// name, or by the unverified iss/aud), rate-limit that pool, check client
+// authentication, verify the signature and claims, then evaluate the
+// pool's CEL condition and mapping.
+func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool) (*subject, error) {
+	sel := trust.Selector{}
+	if isSubject {
+		sel.PoolID, sel.ProviderID = req.PoolID, req.ProviderID
+	}
+	if sel.ProviderID == "" {
+		// Cheap, bounded, unverified: only picks which keys to try
+		// (SECURITY b.10: no signature work before the limits).
+		iss, aud, err := peekIssuer(raw)
+		if err != nil {
+			return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
+		}
+		sel.Issuer, sel.Audiences = iss, aud
+	}
+	m, err := g.Trust.Select(ctx, sel)
+	if err != nil {
+		if trust.ReasonOf(err) == trust.ReasonUnavailable {
+			return nil, unavailable(string(trust.ReasonUnavailable), err)
+		}
+		return nil, tokenError(isSubject, string(trust.ReasonOf(err)), err)
+	}
+	if isSubject {
+		req.trace.org, req.trace.pool, req.trace.provider = m.Pool.OrgID, m.Pool.ID, m.Provider.ID
+		if err := req.checkPool(m.Pool.ID); err != nil {
+			return nil, err
+		}
+		if err := checkClient(m.Pool, client); err != nil {
+			return nil, err
+		}
+	}
+	id, err := g.Federation.Verify(ctx, m.Provider, raw)
+	if err != nil {
+		var fe *federation.Error
+		if errors.As(err, &fe) && fe.Unavailable() { // SECURITY F7, b.58, b.60
+			return nil, unavailable(string(fe.Reason), err)
+		}
+		return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
+	}
+	if isSubject {
+		req.trace.srcIss, req.trace.srcSub = id.Issuer, id.Subject
+	}
+	res, err := m.Pool.Program.Evaluate(ctx, id.Claims, policy.Request{
+		Audiences: req.Audiences, Resources: req.Resources, Scopes: req.Scopes, ClientID: clientID(client),
+		SubjectTokenType: req.SubjectTokenType, Pool: m.Pool.ID, Provider: m.Provider.ID,
+	})
+	if err != nil {
+		return nil, tokenError(isSubject, string(policy.ReasonOf(err)), err)
+	}
+	s := &subject{
+		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID, principal: m.Pool.PrincipalID,
+		pool: m.Pool.ID, provider: m.Provider.ID,
+		clientID: "pools/" + m.Pool.ID + "/providers/" + m.Provider.ID,
+		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
+		mayAct:   id.Claims["may_act"], exp: id.Expiry,
+		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
+	}
+	if len(res.Attributes) > 0 || len(res.Groups) > 0 {
+		s.attributes = make(map[string]any, len(res.Attributes)+1)
+		for k, v := range res.Attributes {
+			s.attributes[k] = v
+		}
+		if len(res.Groups) > 0 {
+			s.attributes["groups"] = res.Groups
+		}
+	}
+	return s, nil
+}
+
+// own verifies one of our access tokens. Its pool, when it has one, is
+// looked up again so a disabled or deleted pool stops re-exchange
+// (SECURITY b.57).
+func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool) (*subject, error) {
+	c, err := g.Tokens.VerifyAccessTokenAnyAudience(ctx, raw)
+	if err != nil {
+		if sts.ErrorCode(err) == sts.Unavailable {
+			return nil, unavailable(tokens.Reason(err), err)
+		}
+		return nil, tokenError(isSubject, tokens.Reason(err), err)
+	}
+	s := &subject{
+		iss: c.Issuer, rawSub: c.Subject, sub: c.Subject, org: c.OrgID, principal: c.Principal,
+		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
+		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
+		cab: c.CAB, own: true,
+	}
+	if len(c.Attributes) > 0 {
+		s.attributes = c.Attributes
+	}
+	if isSubject {
+		req.trace.org, req.trace.pool, req.trace.provider = c.OrgID, c.Pool, c.Provider
+		req.trace.srcIss, req.trace.srcSub = c.Issuer, c.Subject
+	}
+	if c.Pool != "" {
+		p, err := g.Trust.Check(ctx, c.Pool, c.Provider)
+		if err != nil {
+			if trust.ReasonOf(err) == trust.ReasonUnavailable {
+				return nil, unavailable(string(trust.ReasonUnavailable), err)
+			}
+			return nil, tokenError(isSubject, string(trust.ReasonOf(err)), err)
+		}
+		s.maxLifetime = p.MaxTokenLifetime
+		if isSubject {
+			if err := req.checkPool(p.ID); err != nil {
+				return nil, err
+			}
+			if err := checkClient(p, client); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// checkClient applies the pool's client policy: without client
+// authentication only pools with AllowUnauthenticated exchange (RFC 8693
+// §5, SECURITY b.9); an authenticated client must be allowed the pool
+// (b.55).
+func checkClient(p *trust.Pool, client *storage.Client) error {
+	if client == nil {
+		if p.AllowUnauthenticated {
+			return nil
+		}
+		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("pool "+p.ID+" requires client authentication"))
+	}
+	if len(client.Pools) > 0 && !slices.Contains(client.Pools, p.ID) {
+		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed, nil)
+	}
+	return nil
+}
+
+func clientID(c *storage.Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}

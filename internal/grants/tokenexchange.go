@@ -1,0 +1,149 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
+)
+
+// Defaults of TokenExchange (DESIGN §7).
+const (
+	DefaultLifetime           = 15 * time.Minute
+	DefaultMaxLifetime        = 12 * time.Hour
+	DefaultMaxDelegationDepth = 5
+)
+
+// TokenExchange is the RFC 8693 grant. Fill the exported fields; it is
+// safe for concurrent use.
+type TokenExchange struct {
+	Trust      *trust.Registry
+	Federation *federation.Verifier
+	// Tokens verifies our own access tokens (subject or actor
+	// …:access_token).
+	Tokens *tokens.Verifier
+	Issuer *tokens.Issuer
+	// DefaultAudience is the aud of issued tokens when the request names
+	// none (usually the issuer URL); required.
+	DefaultAudience string
+	// Audiences are further audience/resource values that may be
+	// requested. Anything else is invalid_target (SECURITY b.49); the
+	// pool's condition may narrow further through request.audience.
+	Audiences []string
+	// SelfExchange enables …:access_token subject tokens (our own), which
+	// may only narrow (SECURITY b.54: off unless enabled).
+	SelfExchange bool
+	// DefaultLifetime (15 min) applies when no lifetime is requested;
+	// MaxLifetime (12 h) caps every pool.
+	DefaultLifetime    time.Duration
+	MaxLifetime        time.Duration
+	MaxDelegationDepth int
+	Now                func() time.Time
+}
+
+var _ Grant = (*TokenExchange)(nil)
+
+// Type implements [Grant].
+func (g *TokenExchange) Type() string { return oauth2.GrantTypeTokenExchange }
+
+// ClientAuth implements [Grant]: the pool decides (AllowUnauthenticated).
+func (g *TokenExchange) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
+
+func (g *TokenExchange) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// Exchange implements [Grant] in octo-sts order (DESIGN §5): bounded
+// input → subject token by type → pool and provider → CEL condition →
+// mapping → actor → audience/resource, scope, boundary, lifetime → mint.
+// Every step fails closed.
+func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
+	// 1. Parameters (RFC 8693 §2.1).
+	if req.SubjectToken == "" || req.SubjectTokenType == "" {
+		return nil, badRequest(ReasonParameterMissing, errors.New("subject_token and subject_token_type are required"))
+	}
+	if (req.ActorToken == "") != (req.ActorTokenType == "") { // SECURITY b.51
+		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorTypeMismatch, errors.New("actor_token and actor_token_type go together"))
+	}
+	issuedType, tokenType := oauth2.TokenTypeAccessToken, oauth2.TokenTypeBearer
+	switch req.RequestedTokenType {
+	case "", oauth2.TokenTypeAccessToken:
+	case oauth2.TokenTypeJWT:
+		issuedType, tokenType = oauth2.TokenTypeJWT, "N_A" // RFC 8693 §2.2.1
+	default: // SECURITY b.53
+		return nil, badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q", trunc(req.RequestedTokenType)))
+	}
+	req.trace.tokenDigest = federation.TokenDigest(req.SubjectToken)
+
+	// 2–4. Subject token by type, pool, condition and mapping.
+	var subj *subject
+	var err error
+	switch req.SubjectTokenType {
+	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
+		subj, err = g.external(ctx, req, req.SubjectToken, client, true)
+	case oauth2.TokenTypeAccessToken:
+		if !g.SelfExchange { // SECURITY b.54
+			return nil, badSubject(ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
+		}
+		subj, err = g.own(ctx, req, req.SubjectToken, client, true)
+	default: // SECURITY b.52
+		return nil, badSubject(ReasonSubjectTypeUnsupported, fmt.Errorf("subject_token_type %q", trunc(req.SubjectTokenType)))
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// 5. Actor (RFC 8693 §2.1, §4.1, §4.4).
+	act, err := g.actor(ctx, req, subj)
+	if err != nil {
+		return nil, err
+	}
+
+	// 6. What may be issued: targets, scope, boundary, lifetime.
+	now := g.now().Truncate(time.Second)
+	c := tokens.AccessClaims{
+		Subject: subj.sub, OrgID: subj.org, Principal: subj.principal, ClientID: subj.clientID,
+		Act: act, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
+		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now),
+	}
+	if client != nil {
+		c.ClientID = client.ID
+	}
+	if c.Audience, err = g.audience(req, subj); err != nil {
+		return nil, err
+	}
+	scopes, err := grantScope(req, subj)
+	if err != nil {
+		return nil, err
+	}
+	c.Scope = joinSpace(scopes)
+	if c.CAB, err = boundary(req, subj); err != nil {
+		return nil, err
+	}
+	life, err := g.lifetime(req, subj, now)
+	if err != nil {
+		return nil, err
+	}
+	c.Expiry = tokens.NewNumericDate(now.Add(life))
+
+	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT).
+	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	req.trace.jti = c.ID
+	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: tokenType, ExpiresIn: int64(life / time.Second)}
+	if req.Scopes == nil || joinSpace(req.Scopes) != c.Scope {
+		resp.Scope = c.Scope // RFC 8693 §2.2.1: required when it differs
+	}
+	return resp, nil
+}

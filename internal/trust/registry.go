@@ -1,0 +1,240 @@
+package trust
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Defaults of Registry.
+const (
+	// DefaultRefreshInterval bounds how long a pool or provider change made
+	// by another process (sts pool …, another replica) takes to apply.
+	DefaultRefreshInterval = 5 * time.Second
+	// DefaultMinRefresh is the shortest gap between two on-demand refreshes
+	// triggered by unknown pool IDs, so a stream of made-up IDs cannot turn
+	// into a stream of storage reads.
+	DefaultMinRefresh = time.Second
+)
+
+// Pool is one identity pool as the exchange sees it: the stored record, its
+// compiled policy and its providers. It is immutable; a refresh builds new
+// values.
+type Pool struct {
+	storage.Pool
+	// Program is the compiled CEL policy; nil when CompileErr is set.
+	Program *policy.Program
+	// CompileErr is why the pool's CEL did not compile. Such a pool
+	// refuses every exchange (fail closed) with ReasonPolicyInvalid.
+	CompileErr error
+	// Providers are the pool's providers ordered by ID, disabled ones
+	// included (they refuse with ReasonProviderDisabled).
+	Providers []storage.Provider
+}
+
+// Provider returns the provider with id.
+func (p *Pool) Provider(id string) (storage.Provider, bool) {
+	i := slices.IndexFunc(p.Providers, func(v storage.Provider) bool { return v.ID == id })
+	if i < 0 {
+		return storage.Provider{}, false
+	}
+	return p.Providers[i], true
+}
+
+// snapshot is what one refresh loaded. Readers never lock it.
+type snapshot struct {
+	pools    map[string]*Pool
+	byIssuer map[string][]ref // issuer → every (pool, provider) trusting it
+	loaded   time.Time
+}
+
+type ref struct {
+	pool     *Pool
+	provider int // index in pool.Providers
+}
+
+// compiled caches one pool revision's program: the key is every CEL
+// source of the pool, so a change to any of them recompiles and nothing
+// else does.
+type compiled struct {
+	key string
+	prg *policy.Program
+	err error
+}
+
+// Registry serves pools and providers from an in-memory snapshot of the
+// TrustStore. Set the exported fields before first use; its methods are
+// safe for concurrent use.
+type Registry struct {
+	// Store is read on refresh only; required.
+	Store storage.TrustStore
+	// Compiler compiles pool policies; required (build it with the same
+	// Options config validation uses).
+	Compiler *policy.Compiler
+	// RefreshInterval is Run's period; default DefaultRefreshInterval.
+	RefreshInterval time.Duration
+	// MinRefresh spaces on-demand refreshes; default DefaultMinRefresh.
+	MinRefresh time.Duration
+	// Logger receives compile failures and refresh errors; may be nil.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+
+	snap      atomic.Pointer[snapshot]
+	mu        sync.Mutex // serialises refreshes and guards programs
+	programs  map[string]compiled
+	lastTried atomic.Int64 // unix nanos of the last on-demand refresh
+}
+
+func (r *Registry) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Refresh reloads every pool and provider from storage and swaps the
+// snapshot. Programs are reused for pools whose CEL did not change. On a
+// storage error the previous snapshot stays in place and the error is
+// returned.
+func (r *Registry) Refresh(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pools, err := r.Store.ListPools(ctx)
+	if err != nil {
+		return newError(ReasonUnavailable, "list pools", err)
+	}
+	providers, err := r.Store.ListProviders(ctx, "")
+	if err != nil {
+		return newError(ReasonUnavailable, "list providers", err)
+	}
+	if r.programs == nil {
+		r.programs = make(map[string]compiled)
+	}
+	s := &snapshot{pools: make(map[string]*Pool, len(pools)), byIssuer: make(map[string][]ref), loaded: r.now()}
+	seen := make(map[string]bool, len(pools))
+	for _, sp := range pools {
+		p := &Pool{Pool: sp}
+		p.Program, p.CompileErr = r.compile(sp)
+		seen[sp.ID] = true
+		s.pools[sp.ID] = p
+	}
+	for id := range r.programs {
+		if !seen[id] {
+			delete(r.programs, id)
+		}
+	}
+	for _, pr := range providers {
+		if p := s.pools[pr.PoolID]; p != nil {
+			p.Providers = append(p.Providers, pr)
+		}
+	}
+	for _, p := range s.pools {
+		slices.SortFunc(p.Providers, func(a, b storage.Provider) int { return cmp.Compare(a.ID, b.ID) })
+		for i, pr := range p.Providers {
+			s.byIssuer[pr.Issuer] = append(s.byIssuer[pr.Issuer], ref{pool: p, provider: i})
+		}
+	}
+	for _, refs := range s.byIssuer {
+		slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.pool.ID, b.pool.ID) })
+	}
+	r.snap.Store(s)
+	return nil
+}
+
+// compile returns the pool's program, reusing the cached one when no CEL
+// source changed (compile once per revision, STYLE §11.5). Must hold r.mu.
+func (r *Registry) compile(p storage.Pool) (*policy.Program, error) {
+	key := policyKey(p)
+	if c, ok := r.programs[p.ID]; ok && c.key == key {
+		return c.prg, c.err
+	}
+	prg, err := r.Compiler.Compile(p)
+	if err != nil && r.Logger != nil {
+		r.Logger.Error("trust: pool policy does not compile; the pool refuses every exchange", "pool", p.ID, "error", err)
+	}
+	r.programs[p.ID] = compiled{key: key, prg: prg, err: err}
+	return prg, err
+}
+
+func policyKey(p storage.Pool) string {
+	var b strings.Builder
+	for _, s := range []string{p.ID, p.Condition, p.IdentityClaim, p.Mapping.Subject, p.Mapping.Groups} {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	names := make([]string, 0, len(p.Mapping.Attributes))
+	for k := range p.Mapping.Attributes {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		b.WriteString(k)
+		b.WriteByte(1)
+		b.WriteString(p.Mapping.Attributes[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// Run refreshes every RefreshInterval until ctx ends. Errors are logged;
+// the last good snapshot keeps serving.
+func (r *Registry) Run(ctx context.Context) {
+	t := time.NewTicker(cmp.Or(r.RefreshInterval, DefaultRefreshInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Refresh(ctx); err != nil && r.Logger != nil && ctx.Err() == nil {
+				r.Logger.Warn("trust: refresh failed; serving the previous pools", "error", err)
+			}
+		}
+	}
+}
+
+// current returns the snapshot, loading the first one synchronously.
+func (r *Registry) current(ctx context.Context) (*snapshot, error) {
+	if s := r.snap.Load(); s != nil {
+		return s, nil
+	}
+	if err := r.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return r.snap.Load(), nil
+}
+
+// refreshOnMiss refreshes once when a lookup missed, at most once per
+// MinRefresh, so a pool created a moment ago is found without waiting for
+// Run. It reports whether a refresh happened.
+func (r *Registry) refreshOnMiss(ctx context.Context) bool {
+	now := r.now().UnixNano()
+	last := r.lastTried.Load()
+	if now-last < int64(cmp.Or(r.MinRefresh, DefaultMinRefresh)) || !r.lastTried.CompareAndSwap(last, now) {
+		return false
+	}
+	return r.Refresh(ctx) == nil
+}
+
+// Pools returns every pool of the current snapshot ordered by ID.
+func (r *Registry) Pools(ctx context.Context) ([]*Pool, error) {
+	s, err := r.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Pool, 0, len(s.pools))
+	for _, p := range s.pools {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Pool) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}

@@ -1,0 +1,232 @@
+package trust
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Selector says how to find the pool and provider of a subject token.
+// Issuer and Audiences are the token's unverified iss and aud
+// (federation.PeekIssuer): they only choose which keys verify the token,
+// and that verification repeats the iss and aud checks.
+type Selector struct {
+	PoolID     string // identity_pool_id, pool or a resource name; "" selects by Issuer
+	ProviderID string // from a Google resource name; needs PoolID
+	Issuer     string // "" is accepted only when the pool has one provider
+	Audiences  []string
+}
+
+// Match is the pool and provider a token is judged by.
+type Match struct {
+	Pool     *Pool
+	Provider storage.Provider
+}
+
+// Select finds the pool and provider for sel (DESIGN §3):
+//   - PoolID set: that pool, which must exist and be enabled, and its
+//     provider named ProviderID or, without one, the provider trusting
+//     Issuer (preferring one whose audiences match);
+//   - otherwise: the unique enabled pool with an enabled provider whose
+//     issuer is Issuer and whose audiences contain one of Audiences.
+//     Several such pools are ReasonAmbiguousPool: the caller must name one,
+//     never have one picked for it.
+//
+// Every error is an *Error with a Reason.
+func (r *Registry) Select(ctx context.Context, sel Selector) (Match, error) {
+	s, err := r.current(ctx)
+	if err != nil {
+		return Match{}, err
+	}
+	if sel.PoolID != "" {
+		p := s.pools[sel.PoolID]
+		if p == nil && r.refreshOnMiss(ctx) {
+			p = r.snap.Load().pools[sel.PoolID]
+		}
+		return selectInPool(p, sel)
+	}
+	refs := s.byIssuer[sel.Issuer]
+	if len(refs) == 0 && sel.Issuer != "" && r.refreshOnMiss(ctx) {
+		refs = r.snap.Load().byIssuer[sel.Issuer]
+	}
+	return selectByIssuer(refs, sel)
+}
+
+// Check returns pool poolID if it exists, is enabled and its policy
+// compiled, and, when providerID is set, that provider exists and is
+// enabled. Re-exchange of our own tokens uses it to recheck the pool the
+// token came from (SECURITY b.57).
+func (r *Registry) Check(ctx context.Context, poolID, providerID string) (*Pool, error) {
+	s, err := r.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := s.pools[poolID]
+	if p == nil && r.refreshOnMiss(ctx) {
+		p = r.snap.Load().pools[poolID]
+	}
+	if err := checkPool(p); err != nil {
+		return nil, err
+	}
+	if providerID != "" {
+		if _, err := selectInPool(p, Selector{PoolID: poolID, ProviderID: providerID}); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func checkPool(p *Pool) error {
+	switch {
+	case p == nil:
+		return newError(ReasonPoolUnknown, "no such pool", nil)
+	case p.Disabled:
+		return newError(ReasonPoolDisabled, "pool "+p.ID+" is disabled", nil)
+	case p.CompileErr != nil:
+		return newError(ReasonPolicyInvalid, "pool "+p.ID+" has an invalid policy", p.CompileErr)
+	}
+	return nil
+}
+
+func selectInPool(p *Pool, sel Selector) (Match, error) {
+	if err := checkPool(p); err != nil {
+		return Match{}, err
+	}
+	if sel.ProviderID != "" {
+		pr, ok := p.Provider(sel.ProviderID)
+		if !ok {
+			return Match{}, newError(ReasonProviderUnknown, "no such provider in pool "+p.ID, nil)
+		}
+		if pr.Disabled {
+			return Match{}, newError(ReasonProviderDisabled, "provider "+p.ID+"/"+pr.ID+" is disabled", nil)
+		}
+		return Match{Pool: p, Provider: pr}, nil
+	}
+	if sel.Issuer == "" && len(p.Providers) == 1 {
+		if p.Providers[0].Disabled {
+			return Match{}, newError(ReasonProviderDisabled, "the provider of pool "+p.ID+" is disabled", nil)
+		}
+		return Match{Pool: p, Provider: p.Providers[0]}, nil
+	}
+	best := -1
+	for i, pr := range p.Providers {
+		if pr.Issuer != sel.Issuer {
+			continue
+		}
+		switch {
+		case !pr.Disabled && audienceMatch(pr.Audiences, sel.Audiences):
+			return Match{Pool: p, Provider: pr}, nil
+		case best < 0 || (p.Providers[best].Disabled && !pr.Disabled):
+			best = i
+		}
+	}
+	if best < 0 {
+		return Match{}, newError(ReasonIssuerUnknown, "no provider of pool "+p.ID+" trusts this issuer", nil)
+	}
+	if p.Providers[best].Disabled {
+		return Match{}, newError(ReasonProviderDisabled, "the provider of pool "+p.ID+" for this issuer is disabled", nil)
+	}
+	// The issuer is trusted but for other audiences: let verification say
+	// audience_mismatch with the provider's own check.
+	return Match{Pool: p, Provider: p.Providers[best]}, nil
+}
+
+func selectByIssuer(refs []ref, sel Selector) (Match, error) {
+	if len(refs) == 0 {
+		return Match{}, newError(ReasonIssuerUnknown, "no pool trusts this issuer", nil)
+	}
+	var found Match
+	var disabled Reason
+	for _, rf := range refs {
+		pr := rf.pool.Providers[rf.provider]
+		if !audienceMatch(pr.Audiences, sel.Audiences) {
+			continue
+		}
+		switch {
+		case rf.pool.Disabled:
+			disabled = ReasonPoolDisabled
+			continue
+		case pr.Disabled:
+			if disabled == "" {
+				disabled = ReasonProviderDisabled
+			}
+			continue
+		}
+		if found.Pool != nil && found.Pool != rf.pool {
+			return Match{}, newError(ReasonAmbiguousPool, "pools "+found.Pool.ID+" and "+rf.pool.ID+" both trust this issuer and audience; name the pool", nil)
+		}
+		if found.Pool == nil {
+			found = Match{Pool: rf.pool, Provider: pr}
+		}
+	}
+	switch {
+	case found.Pool != nil && found.Pool.CompileErr != nil:
+		return Match{}, newError(ReasonPolicyInvalid, "pool "+found.Pool.ID+" has an invalid policy", found.Pool.CompileErr)
+	case found.Pool != nil:
+		return found, nil
+	case disabled == ReasonPoolDisabled:
+		return Match{}, newError(disabled, "the only pool trusting this issuer and audience is disabled", nil)
+	case disabled != "":
+		return Match{}, newError(disabled, "the only provider trusting this issuer and audience is disabled", nil)
+	}
+	return Match{}, newError(ReasonAudienceMismatch, "the issuer is trusted, but for none of the token's audiences", nil)
+}
+
+func audienceMatch(accepted, aud []string) bool {
+	for _, a := range aud {
+		if slices.Contains(accepted, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseResourceName splits a provider resource name, as Google-style
+// clients send it in audience (DESIGN §3), into pool and provider IDs. It
+// accepts "//<host>/pools/<pool>/providers/<provider>", the bare
+// "pools/<pool>/providers/<provider>", and Google's own
+// "//<host>/projects/<n>/locations/<l>/workloadIdentityPools/<pool>/providers/<provider>".
+// The host is not compared: clients reach us under many names, and the
+// pool and provider IDs are what select the trust policy.
+func ParseResourceName(name string) (pool, provider string, ok bool) {
+	rest := name
+	if h, ok := strings.CutPrefix(name, "//"); ok {
+		i := strings.IndexByte(h, '/')
+		if i <= 0 {
+			return "", "", false
+		}
+		rest = h[i+1:]
+	}
+	parts := strings.Split(rest, "/")
+	n := len(parts)
+	if n < 4 || parts[n-2] != "providers" || (parts[n-4] != "pools" && parts[n-4] != "workloadIdentityPools") {
+		return "", "", false
+	}
+	if parts[n-4] == "pools" && n != 4 {
+		return "", "", false
+	}
+	pool, provider = parts[n-3], parts[n-1]
+	if !validID(pool) || !validID(provider) {
+		return "", "", false
+	}
+	return pool, provider, true
+}
+
+// validID bounds IDs taken from requests before they are used as map keys
+// or logged.
+func validID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidID reports whether s can name a pool or provider in a request.
+func ValidID(s string) bool { return validID(s) }

@@ -1,0 +1,219 @@
+package rs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Defaults of Verifier.
+const (
+	DefaultRefreshInterval = time.Hour
+	DefaultMinRefetch      = 30 * time.Second
+	DefaultLeeway          = 60 * time.Second
+	maxJWKSSize            = 256 << 10
+	maxTokenSize           = 16 << 10
+)
+
+// Errors returned by Verify; wrap-checked with errors.Is.
+var (
+	ErrInvalidToken = errors.New("rs: invalid token")
+	ErrKeys         = errors.New("rs: keys unavailable")
+)
+
+// Claims are the verified claims of an sts access token that a resource
+// server usually needs.
+type Claims struct {
+	Issuer   string           `json:"iss"`
+	Subject  string           `json:"sub"`
+	Audience jwt.Audience     `json:"aud"`
+	Expiry   *jwt.NumericDate `json:"exp"`
+	IssuedAt *jwt.NumericDate `json:"iat"`
+	ID       string           `json:"jti"`
+	ClientID string           `json:"client_id"`
+	Scope    string           `json:"scope"`
+	OrgID    string           `json:"org_id"`
+	Pool     string           `json:"pool"`
+	Provider string           `json:"provider"`
+	CAB      json.RawMessage  `json:"cab,omitempty"`
+
+	// Boundary is the parsed cab claim, nil when the token has none.
+	Boundary *AccessBoundary `json:"-"`
+}
+
+// Allowed reports whether the token's Credential Access Boundary makes
+// permission available on resource. A token without a boundary is not
+// restricted by one (true): the resource server's own authorization of
+// the subject and scope still applies.
+func (c *Claims) Allowed(resource, permission string) bool {
+	if c.CAB == nil {
+		return true
+	}
+	return c.Boundary != nil && c.Boundary.Allows(resource, permission)
+}
+
+// Verifier verifies sts access tokens. Set Issuer and Audience; the other
+// fields have defaults. It is safe for concurrent use.
+type Verifier struct {
+	// Issuer is the exact iss (the sts issuer URL).
+	Issuer string
+	// Audience is this resource server's audience; required.
+	Audience string
+	// JWKSURL defaults to Issuer + "/.well-known/jwks.json".
+	JWKSURL string
+	// HTTPClient fetches the JWKS; default a client with a 5 s timeout.
+	HTTPClient *http.Client
+	// RefreshInterval is how long a fetched key set is used before it is
+	// refetched; MinRefetch spaces refetches for unknown kids.
+	RefreshInterval time.Duration
+	MinRefetch      time.Duration
+	Leeway          time.Duration
+	Now             func() time.Time
+
+	mu      sync.Mutex
+	keys    *jose.JSONWebKeySet
+	fetched time.Time
+	tried   time.Time
+}
+
+var algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Verify checks raw: compact JWS with typ at+jwt (RFC 9068 §4), a key from
+// the issuer's JWKS, exact iss, Audience in aud, and exp/nbf with leeway.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if len(raw) > maxTokenSize {
+		return nil, fmt.Errorf("%w: too large", ErrInvalidToken)
+	}
+	tok, err := jwt.ParseSigned(raw, algorithms)
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, fmt.Errorf("%w: malformed", ErrInvalidToken)
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
+		return nil, fmt.Errorf("%w: typ is not at+jwt", ErrInvalidToken)
+	}
+	key, err := v.key(ctx, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	var c Claims
+	if err := tok.Claims(key.Key, &c); err != nil {
+		return nil, fmt.Errorf("%w: signature", ErrInvalidToken)
+	}
+	leeway := v.Leeway
+	if leeway == 0 {
+		leeway = DefaultLeeway
+	}
+	exp := jwt.Expected{Issuer: v.Issuer, AnyAudience: jwt.Audience{v.Audience}, Time: v.now()}
+	std := jwt.Claims{Issuer: c.Issuer, Audience: c.Audience, Expiry: c.Expiry, IssuedAt: c.IssuedAt}
+	if c.Expiry == nil || v.Audience == "" {
+		return nil, fmt.Errorf("%w: exp or audience missing", ErrInvalidToken)
+	}
+	if err := std.ValidateWithLeeway(exp, leeway); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if c.CAB != nil {
+		if c.Boundary, err = ParseBoundary(c.CAB); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		}
+	}
+	return &c, nil
+}
+
+// Allowed verifies raw and reports whether it may use permission on
+// resource (see [Claims.Allowed]). A token that does not verify is an
+// error, never a false.
+func (v *Verifier) Allowed(ctx context.Context, raw, resource, permission string) (bool, error) {
+	c, err := v.Verify(ctx, raw)
+	if err != nil {
+		return false, err
+	}
+	return c.Allowed(resource, permission), nil
+}
+
+// key returns the signing key kid, refetching the JWKS when it is stale or
+// the kid is unknown (at most once per MinRefetch).
+func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.now()
+	refresh := v.RefreshInterval
+	if refresh == 0 {
+		refresh = DefaultRefreshInterval
+	}
+	minRefetch := v.MinRefetch
+	if minRefetch == 0 {
+		minRefetch = DefaultMinRefetch
+	}
+	find := func() *jose.JSONWebKey {
+		if v.keys == nil {
+			return nil
+		}
+		i := slices.IndexFunc(v.keys.Keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid && k.Use != "enc" })
+		if i < 0 {
+			return nil
+		}
+		return &v.keys.Keys[i]
+	}
+	k := find()
+	if (k == nil || now.Sub(v.fetched) > refresh) && now.Sub(v.tried) >= minRefetch {
+		v.tried = now
+		if err := v.fetch(ctx); err != nil && k == nil {
+			return nil, err
+		}
+		k = find()
+	}
+	if k == nil {
+		return nil, fmt.Errorf("%w: unknown kid", ErrInvalidToken)
+	}
+	return k, nil
+}
+
+func (v *Verifier) fetch(ctx context.Context) error {
+	u := v.JWKSURL
+	if u == "" {
+		u = v.Issuer + "/.well-known/jwks.json"
+	}
+	client := v.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrKeys, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrKeys, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: jwks status %d", ErrKeys, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
+	if err != nil || len(body) > maxJWKSSize {
+		return fmt.Errorf("%w: jwks unreadable or too large", ErrKeys)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return fmt.Errorf("%w: jwks: %v", ErrKeys, err)
+	}
+	v.keys, v.fetched = &set, v.now()
+	return nil
+}
