@@ -1,0 +1,145 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Reasons of the client-driven grants.
+const (
+	ReasonGrantNotAllowed    = "client_grant_not_allowed"
+	ReasonScopeExceedsClient = "scope_exceeds_client"
+	ReasonAudienceRequired   = "audience_required"
+	ReasonRefreshInvalid     = "refresh_token_invalid"
+	ReasonRefreshReused      = "refresh_token_reused"
+	ReasonPrincipalDisabled  = "principal_disabled"
+)
+
+// ClientCredentials is the RFC 6749 §4.4 grant: a token for the client's
+// own service-account principal, within the client's scopes and
+// audiences. Fill the exported fields; it is safe for concurrent use.
+type ClientCredentials struct {
+	Issuer *tokens.Issuer
+	// Principals resolves the client's principal: its kind goes into the
+	// principal claim (what our APIs authorize by), and a disabled or
+	// deleted principal gets no token.
+	Principals storage.PrincipalStore
+	// Lifetime of issued tokens (15 min when zero); MaxLifetime caps a
+	// requested expires_in (12 h when zero).
+	Lifetime    time.Duration
+	MaxLifetime time.Duration
+	Now         func() time.Time
+}
+
+var _ Grant = (*ClientCredentials)(nil)
+
+// Type implements [Grant].
+func (g *ClientCredentials) Type() string { return oauth2.GrantTypeClientCredentials }
+
+// ClientAuth implements [Grant]: RFC 6749 §4.4.2, the client MUST
+// authenticate.
+func (g *ClientCredentials) ClientAuth() ClientAuthPolicy { return ClientAuthRequired }
+
+// Exchange implements [Grant]. No refresh token is issued (RFC 6749
+// §4.4.3).
+func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
+	if err := allowGrant(client, g.Type()); err != nil {
+		return nil, err
+	}
+	// Scope ⊆ the client's scopes (RFC 6749 §3.3); none requested means none.
+	if !clientauth.AllowsScopes(client, req.Scopes) {
+		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsClient, nil)
+	}
+	aud, err := clientAudiences(req, client)
+	if err != nil {
+		return nil, err
+	}
+	p, err := g.Principals.GetPrincipal(ctx, client.PrincipalID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, err)
+	case err != nil:
+		return nil, err // storage failure: server_error, never a token
+	case p.Disabled:
+		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, nil)
+	}
+	now := nowOf(g.Now).Truncate(time.Second)
+	life, err := pickLifetime(req.Lifetime, g.Lifetime, g.MaxLifetime)
+	if err != nil {
+		return nil, err
+	}
+	c := tokens.AccessClaims{
+		Subject: client.PrincipalID, Principal: string(p.Kind), OrgID: client.OrgID, ClientID: client.ID,
+		Audience: aud, Scope: joinSpace(req.Scopes),
+		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(life)),
+	}
+	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	req.trace.org, req.trace.jti = c.OrgID, c.ID
+	return &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+		ExpiresIn: int64(life / time.Second), Scope: c.Scope}, nil
+}
+
+// allowGrant is the per-client grant-type check (SECURITY.md b.9, Dex
+// GHSA-7qjx-gp9h-65qj): unauthorized_client when the client may not use it.
+func allowGrant(client *storage.Client, grantType string) error {
+	if client == nil {
+		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
+	}
+	if !clientauth.AllowsGrant(client, grantType) {
+		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed, nil)
+	}
+	return nil
+}
+
+// clientAudiences are the requested audiences and resources, each one the
+// client may obtain, or the client's first audience when none was asked.
+func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, error) {
+	want := append(append([]string{}, req.Audiences...), req.Resources...)
+	if len(want) == 0 {
+		if len(client.Audiences) == 0 {
+			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
+		}
+		return tokens.Audience{client.Audiences[0]}, nil
+	}
+	for _, a := range want {
+		if !clientauth.AllowsAudience(client, a) {
+			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, fmt.Errorf("audience %q", trunc(a)))
+		}
+	}
+	return want, nil
+}
+
+// pickLifetime is the requested lifetime if allowed (refused, not
+// clamped, beyond the maximum: SECURITY.md b.56), else the default.
+func pickLifetime(requested, def, maxLife time.Duration) (time.Duration, error) {
+	if def <= 0 {
+		def = DefaultLifetime
+	}
+	if maxLife <= 0 {
+		maxLife = DefaultMaxLifetime
+	}
+	if requested == 0 {
+		return min(def, maxLife), nil
+	}
+	if requested > maxLife {
+		return 0, badRequest(ReasonLifetimeExceedsMax, fmt.Errorf("expires_in %s above %s", requested, maxLife))
+	}
+	return requested, nil
+}
+
+func nowOf(f func() time.Time) time.Time {
+	if f != nil {
+		return f()
+	}
+	return time.Now()
+}

@@ -1,0 +1,58 @@
+package grants
+
+import (
+	"context"
+	"errors"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// JWTBearer is the RFC 7523 §2.1 grant: an external JWT assertion judged
+// exactly like an RFC 8693 subject token of type …:jwt (same pool, provider,
+// CEL condition, mapping, scope/audience/lifetime rules and client
+// policy), because it is the same trust decision in another envelope.
+type JWTBearer struct {
+	TokenExchange *TokenExchange
+}
+
+var _ Grant = (*JWTBearer)(nil)
+
+// Type implements [Grant].
+func (g *JWTBearer) Type() string { return oauth2.GrantTypeJWTBearer }
+
+// ClientAuth implements [Grant]: as token exchange, the pool decides
+// (RFC 7523 §3.1: client authentication is optional for this grant).
+func (g *JWTBearer) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
+
+// Exchange implements [Grant]. RFC 7523 §3.1 answers a bad assertion with
+// invalid_grant, where token exchange says invalid_request; the reason is
+// the exchange's.
+func (g *JWTBearer) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
+	if client != nil && !clientauth.AllowsGrant(client, g.Type()) {
+		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed, nil)
+	}
+	assertion := req.form.Get("assertion")
+	if assertion == "" {
+		return nil, badRequest(ReasonParameterMissing, errors.New("assertion is required"))
+	}
+	if req.SubjectToken != "" || req.ActorToken != "" {
+		return nil, badRequest(ReasonMalformed, errors.New("subject_token or actor_token with jwt-bearer"))
+	}
+	sub := *req
+	sub.SubjectToken, sub.SubjectTokenType, sub.RequestedTokenType = assertion, oauth2.TokenTypeJWT, ""
+	resp, err := g.TokenExchange.Exchange(ctx, &sub, client)
+	req.trace = sub.trace
+	if e, ok := errors.AsType[*oauth2.Error](err); ok && isTokenRefusal(e) {
+		out := *e
+		out.Code = oauth2.ErrorInvalidGrant
+		return nil, &out
+	}
+	if err != nil {
+		return nil, err
+	}
+	// RFC 7523 responses are RFC 6749 §5.1 token responses.
+	resp.IssuedTokenType = oauth2.TokenTypeAccessToken
+	return resp, nil
+}

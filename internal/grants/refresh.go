@@ -1,0 +1,124 @@
+package grants
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Defaults of Refresh.
+const (
+	DefaultRefreshLifetime = 30 * 24 * time.Hour
+	DefaultRefreshGrace    = 5 * time.Second
+)
+
+// Refresh is the RFC 6749 §6 grant over opaque, digest-only refresh
+// tokens. Every use rotates the token; presenting a rotated token again
+// revokes its whole family (RFC 9700 §4.14.2), except within Grace, when
+// the same successor is returned so a lost response does not strand the
+// client.
+//
+// The successor's secret is derived, not stored: HMAC(successorKey,
+// parent secret) through [secret.Prefix.Derive]. Only someone who holds
+// the parent secret and the server key can compute it, so a database dump
+// (even with the pepper's digests) yields no usable token, and no sealed
+// copy has to be kept and expired. Outside Grace the derivation is
+// never used: the parent is then a reuse.
+type Refresh struct {
+	Store  storage.RefreshTokenStore
+	Issuer *tokens.Issuer
+	// Pepper keys digests; the successor key is derived from it.
+	Pepper []byte
+	// AccessLifetime of access tokens (15 min when zero); Lifetime of a
+	// family (30 days when zero); Grace after a rotation (5 s when zero).
+	AccessLifetime time.Duration
+	Lifetime       time.Duration
+	Grace          time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+var _ Grant = (*Refresh)(nil)
+
+// Type implements [Grant].
+func (g *Refresh) Type() string { return oauth2.GrantTypeRefreshToken }
+
+// ClientAuth implements [Grant]: refresh tokens are bound to their client.
+func (g *Refresh) ClientAuth() ClientAuthPolicy { return ClientAuthRequired }
+
+// Issue starts a family: it stores a new refresh token for client carrying
+// claims (the template of every access token it will mint: sub, org,
+// principal, pool, provider, act, src, cab) and returns its secret, shown
+// once. Token exchange calls it for offline_access when the pool allows.
+func (g *Refresh) Issue(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string) (string, error) {
+	if client == nil {
+		return "", errors.New("grants: refresh token without a client")
+	}
+	raw := secret.PrefixRefreshToken.Generate()
+	now := storage.Now(nowOf(g.Now))
+	life := cmpOr(g.Lifetime, DefaultRefreshLifetime)
+	rt, err := g.record(claims, scopes, audiences, raw, now)
+	if err != nil {
+		return "", err
+	}
+	rt.ID, rt.ClientID, rt.ExpiresAt = storage.NewID(), client.ID, storage.Now(now.Add(life))
+	rt.FamilyID = rt.ID
+	if err := g.Store.CreateRefreshToken(ctx, rt); err != nil {
+		return "", fmt.Errorf("grants: store refresh token: %w", err)
+	}
+	return raw, nil
+}
+
+// record builds a refresh-token row (without IDs, client and expiry).
+func (g *Refresh) record(claims tokens.AccessClaims, scopes, audiences []string, raw string, now time.Time) (storage.RefreshToken, error) {
+	claims.ID, claims.IssuedAt, claims.NotBefore, claims.Expiry, claims.Scope, claims.Audience = "", 0, 0, 0, "", nil
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return storage.RefreshToken{}, err
+	}
+	return storage.RefreshToken{
+		Digest: secret.Digest(g.Pepper, raw), OrgID: claims.OrgID, Subject: claims.Subject, PrincipalID: claims.Principal,
+		Scopes: scopes, Audiences: audiences, Claims: b, CreatedAt: now,
+	}, nil
+}
+
+// successorSecret derives the secret of parent's successor (see Refresh).
+func (g *Refresh) successorSecret(parentSecret string) string {
+	return secret.PrefixRefreshToken.Derive(secret.SubKey(g.Pepper, "refresh successor"), parentSecret)
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// invalidGrant is RFC 6749 §5.2 invalid_grant with a generic description:
+// unknown, expired, revoked, reused and foreign tokens look the same.
+func invalidGrant(reason string, cause error) error {
+	return refuse(oauth2.ErrorInvalidGrant, "refresh_token rejected", reason, cause)
+}
+
+// narrow checks that the requested scope only narrows the family's
+// (RFC 6749 §6) and returns the access token's scope.
+func narrow(requested, granted []string) ([]string, error) {
+	if requested == nil {
+		return granted, nil
+	}
+	for _, s := range requested {
+		if !slices.Contains(granted, s) {
+			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeInvalid, fmt.Errorf("scope %q not granted", trunc(s)))
+		}
+	}
+	return requested, nil
+}

@@ -1,0 +1,144 @@
+package grants
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+var errRotated = errors.New("already rotated")
+
+// Exchange implements [Grant]: verify, rotate (or honour the grace
+// window, or revoke the family on reuse), then mint. Every refusal is
+// invalid_grant; a storage failure is 503 and changes nothing the client
+// could rely on.
+func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
+	if err := allowGrant(client, g.Type()); err != nil {
+		return nil, err
+	}
+	raw := req.form.Get("refresh_token")
+	if raw == "" {
+		return nil, badRequest(ReasonParameterMissing, errors.New("refresh_token is required"))
+	}
+	// Format first: truncated or altered tokens never reach storage
+	// (SECURITY.md b.65, b.66).
+	if secret.PrefixRefreshToken.Parse(raw) != nil {
+		return nil, invalidGrant(ReasonRefreshInvalid, errors.New("malformed refresh token"))
+	}
+	d := secret.Digest(g.Pepper, raw)
+	rt, err := g.Store.GetRefreshTokenByDigest(ctx, d)
+	now := storage.Now(nowOf(g.Now))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, invalidGrant(ReasonRefreshInvalid, errors.New("unknown refresh token"))
+	case err != nil:
+		return nil, unavailable("storage_unavailable", err)
+	case !secret.Equal(rt.Digest, d) || rt.ClientID != client.ID:
+		// Bound to its client (RFC 6749 §6): another client learns nothing.
+		return nil, invalidGrant(ReasonRefreshInvalid, errors.New("refresh token of another client"))
+	case rt.Revoked || !now.Before(rt.ExpiresAt):
+		return nil, invalidGrant(ReasonRefreshInvalid, errors.New("refresh token revoked or expired"))
+	}
+	scopes, err := narrow(req.Scopes, rt.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	succ, err := g.rotate(ctx, rt, raw, now)
+	if err != nil {
+		return nil, err
+	}
+	req.trace.org = rt.OrgID
+	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, now)
+}
+
+// rotate marks rt rotated and stores its successor, or, when rt was
+// already rotated, returns that successor within the grace window and
+// revokes the family outside it.
+func (g *Refresh) rotate(ctx context.Context, rt storage.RefreshToken, raw string, now time.Time) (storage.RefreshToken, error) {
+	succ := rt
+	succ.ID, succ.Digest, succ.CreatedAt, succ.RotatedAt, succ.SuccessorID = storage.NewID(), secret.Digest(g.Pepper, g.successorSecret(raw)), now, time.Time{}, ""
+	err := g.Store.UpdateRefreshToken(ctx, rt.ID, func(old storage.RefreshToken) (storage.RefreshToken, error) {
+		if !old.RotatedAt.IsZero() || old.Revoked {
+			rt = old
+			return old, errRotated
+		}
+		old.RotatedAt, old.SuccessorID = now, succ.ID
+		return old, nil
+	})
+	switch {
+	case errors.Is(err, errRotated):
+		return g.retried(ctx, rt, succ, now)
+	case err != nil:
+		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+	}
+	if err := g.Store.CreateRefreshToken(ctx, succ); err != nil {
+		// The parent is rotated; a retry within grace recreates succ.
+		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+	}
+	return succ, nil
+}
+
+// retried handles a rotated parent: a retry within Grace whose successor
+// is still unused gets that successor again; anything else is reuse of a
+// rotated token, which revokes the family (RFC 9700 §4.14.2).
+func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken, now time.Time) (storage.RefreshToken, error) {
+	grace := cmpOr(g.Grace, DefaultRefreshGrace)
+	if !parent.Revoked && now.Sub(parent.RotatedAt) <= grace && parent.SuccessorID != "" {
+		cur, err := g.Store.GetRefreshToken(ctx, parent.SuccessorID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// The first attempt failed after rotating: store it now.
+			succ.ID = parent.SuccessorID
+			if err := g.Store.CreateRefreshToken(ctx, succ); err != nil {
+				return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+			}
+			return succ, nil
+		case err != nil:
+			return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+		case cur.RotatedAt.IsZero() && !cur.Revoked && secret.Equal(cur.Digest, succ.Digest):
+			return cur, nil
+		}
+	}
+	n, err := g.Store.RevokeRefreshFamily(ctx, parent.FamilyID)
+	if err != nil {
+		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+	}
+	g.logger().WarnContext(ctx, "refresh token reused; family revoked", "family", parent.FamilyID, "token", parent.ID, "client_id", parent.ClientID, "revoked", n)
+	return storage.RefreshToken{}, invalidGrant(ReasonRefreshReused, errors.New("rotated refresh token reused"))
+}
+
+// mint issues the access token from the family's claim template; it never
+// outlives the refresh token (DESIGN §4).
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, now time.Time) (*Response, error) {
+	var c tokens.AccessClaims
+	if err := json.Unmarshal(rt.Claims, &c); err != nil {
+		return nil, fmt.Errorf("refresh token claims: %w", err)
+	}
+	now = now.Truncate(time.Second)
+	life := min(cmpOr(g.AccessLifetime, DefaultLifetime), rt.ExpiresAt.Sub(now))
+	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
+	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
+	c.IssuedAt, c.NotBefore, c.Expiry = tokens.NewNumericDate(now), tokens.NewNumericDate(now), tokens.NewNumericDate(now.Add(life))
+	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	req.trace.jti = c.ID
+	return &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+		ExpiresIn: int64(life / time.Second), Scope: c.Scope, RefreshToken: rawSucc}, nil
+}
+
+func (g *Refresh) logger() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
