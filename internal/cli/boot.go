@@ -38,12 +38,17 @@ type boot struct {
 	// rotate starts the signing-key rotation loop; init calls it once,
 	// when the key set first loads.
 	rotate func()
+	// trust is the file's trust configuration, applied once after the
+	// migrations (see applyTrustOnce).
+	trust *trustPlan
 
 	migrated   atomic.Bool
 	migrateErr atomic.Pointer[error]
 	keyring    atomic.Pointer[seal.Keyring]
 	keyErr     atomic.Pointer[error]
 	keysLoaded atomic.Bool
+	trustDone  atomic.Bool
+	trustErr   atomic.Pointer[error]
 }
 
 func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring, keys *signer.Manager, rotate func()) *boot {
@@ -68,6 +73,9 @@ func (b *boot) init(ctx context.Context) error {
 			return err
 		}
 		b.migrated.Store(true)
+	}
+	if err := b.applyTrustOnce(ctx); err != nil {
+		return err
 	}
 	if b.keyring.Load() == nil {
 		kr, err := generateKey(ctx, b.cfg, b.store, b.logger)
@@ -175,5 +183,6 @@ func (b *boot) checks() []server.Check {
 			return *b.keyErr.Load()
 		}},
 		{Name: "signing_keys", Run: func(context.Context) error { return b.keys.Ready() }},
+		{Name: "trust_config", Run: b.trustReady},
 	}
 }

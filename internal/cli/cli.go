@@ -81,7 +81,12 @@ key, database passwords) come only from files or the environment.`,
 	root.PersistentFlags().String("config", "", "YAML configuration file (default ./sts.yaml if it exists)")
 	root.PersistentFlags().String("data-dir", config.DefaultDataDir, "directory for the SQLite database and the generated master key")
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newKeysCmd())
-	root.AddCommand(newOrgCmd(), newPrincipalCmd(), newPATCmd(), newExchangeTokenCmd())
+	root.AddCommand(newPoolCmd(), newProviderCmd(), newBenchCmd())
+	root.AddCommand(newClientCmd(), newRevokeCmd())
+	root.AddCommand(newOrgCmd())
+	root.AddCommand(newPrincipalCmd())
+	root.AddCommand(newPATCmd())
+	root.AddCommand(newExchangeTokenCmd())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
@@ -33,7 +34,17 @@ func signerConfig(cfg config.Config) signer.Config {
 // supported is what the discovery documents advertise; each endpoint
 // feature adds its grant types and auth methods here as it lands.
 func supported() discovery.Supported {
-	return discovery.Supported{Claims: discovery.DefaultClaims}
+	return discovery.Supported{
+		Claims: discovery.DefaultClaims,
+		GrantTypes: []string{
+			oauth2.GrantTypeTokenExchange, oauth2.GrantTypeClientCredentials,
+			oauth2.GrantTypeRefreshToken, oauth2.GrantTypeJWTBearer,
+		},
+		TokenEndpointAuthMethods: []string{
+			oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost, oauth2.AuthMethodPrivateKeyJWT,
+		},
+		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256", "EdDSA"},
+	}
 }
 
 func newKeysCmd() *cobra.Command {

@@ -63,6 +63,10 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 	if source == "" {
 		source = "defaults (no " + config.DefaultFile + ")"
 	}
+	trust, err := planTrust(cfg) // CEL and issuers: a bad pool stops start-up (exit 2)
+	if err != nil {
+		return err
+	}
 	if usesDataDir(cfg, true) {
 		if err := prepareDataDir(cfg.DataDir); err != nil {
 			return err // before any log line: the error is the only output
@@ -106,20 +110,7 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
 		return connect.ready(ctx, store, kr, logger)
 	})
-	if err := b.init(ctx); err != nil {
-		if cfg.Storage.Type == sqlstore.DriverSQLite {
-			return fmt.Errorf("storage: %w", err)
-		}
-		logger.WarnContext(ctx, "storage not ready; serving anyway and retrying in the background", "error", err)
-		wg.Go(func() { b.retry(ctx) })
-	}
-
-	ln := o.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listen %q: %w", cfg.Listen, err)
-		}
-	}
+	b.trust = trust
 	srv := server.New(server.Options{
 		Store:             store,
 		Logger:            logger,
@@ -138,6 +129,32 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 			connect.handler,
 		},
 	})
+	// The token endpoints need the digest pepper, which exists only once
+	// storage and the master key are ready: they are built and mounted
+	// then (at once on SQLite; when PostgreSQL comes up otherwise).
+	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
+		ep, err := newTokenEndpoints(cfg, store, keys, logger, metrics.Registry(), connect.pats, kr)
+		if err != nil {
+			return err
+		}
+		ep.mount(srv)
+		wg.Go(func() { ep.run(ctx) })
+		return nil
+	})
+	if err := b.init(ctx); err != nil {
+		if cfg.Storage.Type == sqlstore.DriverSQLite {
+			return fmt.Errorf("storage: %w", err)
+		}
+		logger.WarnContext(ctx, "storage not ready; serving anyway and retrying in the background", "error", err)
+		wg.Go(func() { b.retry(ctx) })
+	}
+
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen %q: %w", cfg.Listen, err)
+		}
+	}
 	logger.InfoContext(ctx, "listening", "url", localURL(ln.Addr().String()), "issuer", cfg.Issuer)
 	err = srv.Serve(ctx, ln)
 	cancel()

@@ -58,6 +58,7 @@ type Server struct {
 	logger     *slog.Logger
 	metrics    *Metrics
 	handler    http.Handler
+	mux        *http.ServeMux
 	http       *http.Server
 	shutdown   time.Duration
 	gcInterval time.Duration
@@ -84,6 +85,7 @@ func New(o Options) *Server {
 	for _, m := range o.Mounters {
 		m.Mount(mux)
 	}
+	s.mux = mux
 	// Outermost first. requestID must stay outermost (see its comment).
 	s.handler = requestID(observe(o.Logger, o.Metrics, o.Now)(
 		recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux))))
@@ -104,6 +106,13 @@ func New(o Options) *Server {
 	s.http.Protocols.SetUnencryptedHTTP2(true)
 	return s
 }
+
+// Mount adds m's routes to a server that may already be serving:
+// endpoints whose dependencies are ready only after start-up (those that
+// need the master key or storage) join when they are. Until then their
+// paths answer 404 and /readyz reports why. Like New, it panics on a
+// pattern registered twice.
+func (s *Server) Mount(m Mounter) { m.Mount(s.mux) }
 
 func withDefaults(o Options) Options {
 	def := func(d *time.Duration, v time.Duration) {

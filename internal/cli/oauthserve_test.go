@@ -1,0 +1,84 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// TestServeClientCredentials drives issue 5's path through the real
+// server: the CLI creates a service account and a client (secret shown
+// once), x/oauth2/clientcredentials gets a token, introspection (both
+// dialects) sees it active, revocation makes it inactive at once.
+func TestServeClientCredentials(t *testing.T) {
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+
+	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", "ci-bot")
+	sa := strings.TrimSpace(out)
+	if code != 0 || sa == "" {
+		t.Fatalf("principal create = %d %q %q", code, out, e)
+	}
+	code, out, e = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", sa,
+		"--scope", "read", "--audience", r.base)
+	var id, secret string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
+			id = v
+		}
+		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
+			secret = v
+		}
+	}
+	if code != 0 || id == "" || !strings.HasPrefix(secret, "sts_cs_") {
+		t.Fatalf("client create = %d %q %q", code, out, e)
+	}
+
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: r.base + "/oauth2/token", Scopes: []string{"read"}}
+	tok, err := cc.Token(t.Context())
+	if err != nil {
+		t.Fatalf("clientcredentials: %v", err)
+	}
+	introspect := func(path string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest("POST", r.base+path, strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s = %d %v", path, resp.StatusCode, m)
+		}
+		return m
+	}
+	for _, path := range []string{"/oauth2/introspect", "/v1/introspect"} {
+		if m := introspect(path); m["active"] != true || m["sub"] != sa || m["principal"] != "SERVICE_ACCOUNT" || m["scope"] != "read" {
+			t.Errorf("%s = %v, want the active token of %s", path, m, sa)
+		}
+	}
+	req, _ := http.NewRequest("POST", r.base+"/oauth2/revoke", strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke = %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if m := introspect("/oauth2/introspect"); len(m) != 1 || m["active"] != false {
+		t.Errorf("introspection after revocation = %v, want exactly {active:false}", m)
+	}
+	if strings.Contains(r.stderr.String(), secret) || strings.Contains(r.stderr.String(), tok.AccessToken) {
+		t.Error("a secret or token reached the server log")
+	}
+	r.stop(t)
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/grants"
+	"github.com/opensts/sts/internal/introspect"
+	"github.com/opensts/sts/internal/revoke"
+	"github.com/opensts/sts/internal/server"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// oauthDeps are what the client-driven OAuth endpoints (issue 5) need
+// from serve.
+type oauthDeps struct {
+	Store storage.Store
+	// Issuer is cfg.Issuer; the token endpoint is Issuer + /oauth2/token.
+	Issuer string
+	// Keys signs and verifies (a *signer.Manager).
+	Keys interface {
+		signer.Signer
+		signer.KeySet
+	}
+	// Pepper keys every secret digest (≥ 32 bytes, stable across
+	// restarts and master-key rotations).
+	Pepper []byte
+	// Exchange is the token-exchange grant; nil disables jwt-bearer.
+	Exchange *grants.TokenExchange
+	// PATs introspects personal access tokens; nil: inactive.
+	PATs introspect.PATVerifier
+	// JWKSClient fetches clients' jwks_uri: federation.NewHTTPClient.
+	JWKSClient *http.Client
+	Leeway     time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// oauthParts are the pieces serve plugs in: Grants and ClientAuth go into
+// the grants.Handler, Mounters beside it, Refresh.Issue is what token
+// exchange calls for offline_access.
+type oauthParts struct {
+	Clients    *clientauth.Authenticator
+	ClientAuth grants.ClientAuthenticator
+	Grants     []grants.Grant
+	Refresh    *grants.Refresh
+	Verifier   *tokens.Verifier
+	Mounters   []server.Mounter
+}
+
+// newOAuth builds the client authenticator, the client_credentials,
+// refresh_token and jwt-bearer grants, introspection and revocation over
+// one store, one pepper and one verifier whose revocation check reads the
+// store (a revocation is seen at once on this node).
+func newOAuth(d oauthDeps) *oauthParts {
+	issuer := strings.TrimSuffix(d.Issuer, "/")
+	ca := &clientauth.Authenticator{
+		Store: d.Store, Pepper: d.Pepper, TokenEndpoint: issuer + grants.PathToken, Issuer: d.Issuer,
+		HTTPClient: d.JWKSClient, Leeway: d.Leeway, Now: d.Now, Logger: d.Logger,
+	}
+	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway,
+		Revocations: tokens.StoreRevocations{Store: d.Store}, Now: d.Now}
+	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}
+	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now}
+	gs := []grants.Grant{&grants.ClientCredentials{Issuer: iss, Principals: d.Store, Now: d.Now}, ref}
+	if d.Exchange != nil {
+		gs = append(gs, &grants.JWTBearer{TokenExchange: d.Exchange})
+	}
+	return &oauthParts{
+		Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
+		Mounters: []server.Mounter{
+			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: d.PATs, Logger: d.Logger, Now: d.Now},
+			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now},
+		},
+	}
+}

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	xoauth2 "golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/opensts/sts/internal/grants"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// clock is a moving test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// failing makes every revocation and refresh write fail (SECURITY.md b.64, F18).
+type failing struct {
+	storage.Store
+	fail bool
+}
+
+func (f *failing) PutRevocation(ctx context.Context, r storage.Revocation) error {
+	if f.fail {
+		return errors.New("disk on fire")
+	}
+	return f.Store.PutRevocation(ctx, r)
+}
+
+func (f *failing) GetRevocation(ctx context.Context, id string) (storage.Revocation, error) {
+	if f.fail {
+		return storage.Revocation{}, errors.New("disk on fire")
+	}
+	return f.Store.GetRevocation(ctx, id)
+}
+
+type oauthEnv struct {
+	srv    *httptest.Server
+	store  *failing
+	parts  *oauthParts
+	clock  *clock
+	pepper []byte
+	a, b   storage.Client // two secret clients
+	secA   string
+	secB   string
+}
+
+func newOAuthEnv(t testing.TB) *oauthEnv {
+	t.Helper()
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &oauthEnv{store: &failing{Store: st}, clock: &clock{t: time.Now().Truncate(time.Second)}, pepper: []byte(strings.Repeat("p", 32))}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	e.parts = newOAuth(oauthDeps{Store: e.store, Issuer: e.srv.URL, Keys: keys, Pepper: e.pepper, Now: e.clock.Now})
+	h := &grants.Handler{Grants: e.parts.Grants, Clients: e.parts.ClientAuth}
+	h.Mount(mux)
+	for _, m := range e.parts.Mounters {
+		m.Mount(mux)
+	}
+	mk := func(aud string) (string, storage.Client) {
+		sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "sa-" + aud}
+		if err := st.CreatePrincipal(t.Context(), sa); err != nil {
+			t.Fatal(err)
+		}
+		sec, c, err := createClient(t.Context(), st, e.pepper, storage.Client{OrgID: "org", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
+			GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, Audiences: []string{aud}, Scopes: []string{"read", "write"}}, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sec, c
+	}
+	e.secA, e.a = mk("https://a.example")
+	e.secB, e.b = mk("https://b.example")
+	return e
+}
+
+// post sends form with optional basic auth and returns status, headers, body.
+func (e *oauthEnv) post(t testing.TB, path string, form url.Values, id, sec string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(sec))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func (e *oauthEnv) ccToken(t testing.TB, c storage.Client, sec string) string {
+	t.Helper()
+	cfg := clientcredentials.Config{ClientID: c.ID, ClientSecret: sec, TokenURL: e.srv.URL + "/oauth2/token", Scopes: []string{"read"}}
+	tok, err := cfg.Token(t.Context())
+	if err != nil {
+		t.Fatalf("clientcredentials.Token() = %v", err)
+	}
+	return tok.AccessToken
+}
+
+func (e *oauthEnv) introspect(t testing.TB, token string) map[string]any {
+	t.Helper()
+	status, _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {token}}, e.a.ID, e.secA)
+	if status != 200 {
+		t.Fatalf("introspect status %d: %s", status, body)
+	}
+	var m map[string]any
+	json.Unmarshal([]byte(body), &m)
+	return m
+}
+
+// TestClientCredentialsRealClient: x/oauth2/clientcredentials is the judge
+// (DESIGN §8); the token introspects active, is revoked by its client and
+// is then inactive to introspection and to tokens.Verifier at once.
+func TestClientCredentialsRealClient(t *testing.T) {
+	e := newOAuthEnv(t)
+	tok := e.ccToken(t, e.a, e.secA)
+	got := e.introspect(t, tok)
+	if got["active"] != true || got["client_id"] != e.a.ID || got["scope"] != "read" || got["sub"] != e.a.PrincipalID || got["token_type"] != "Bearer" {
+		t.Fatalf("introspect = %v", got)
+	}
+	if status, _, body := e.post(t, "/oauth2/revoke", url.Values{"token": {tok}}, e.a.ID, e.secA); status != 200 {
+		t.Fatalf("revoke = %d %s", status, body)
+	}
+	if status, _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, e.a.ID, e.secA); status != 200 || body != "{\"active\":false}\n" {
+		t.Fatalf("introspect after revoke = %d %q, want exactly {\"active\":false}", status, body)
+	}
+	if _, err := e.parts.Verifier.VerifyAccessTokenAnyAudience(t.Context(), tok); !errors.Is(err, tokens.ErrRevoked) {
+		t.Fatalf("Verifier after revoke = %v, want ErrRevoked", err)
+	}
+}
+
+// TestRefreshTokenSource: oauth2.Config.TokenSource refreshes with our
+// refresh token, again after the access token expired on a moving clock;
+// each refresh rotates the token.
+func TestRefreshTokenSource(t *testing.T) {
+	e := newOAuthEnv(t)
+	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: "user-1", OrgID: "org", Principal: "user-1"}, []string{"read", "write"}, []string{"https://a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := xoauth2.Config{ClientID: e.a.ID, ClientSecret: e.secA, Endpoint: xoauth2.Endpoint{TokenURL: e.srv.URL + "/oauth2/token"}}
+	tok, err := cfg.TokenSource(t.Context(), &xoauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		t.Fatalf("first refresh: %v", err)
+	}
+	if tok.RefreshToken == rt || tok.AccessToken == "" {
+		t.Fatalf("refresh did not rotate: %+v", tok)
+	}
+	first := tok.AccessToken
+	e.clock.Advance(16 * time.Minute) // the access token has expired
+	if got := e.introspect(t, first); got["active"] != false || len(got) != 1 {
+		t.Fatalf("expired access token introspects %v", got)
+	}
+	tok.Expiry = time.Now().Add(-time.Minute) // and the client knows it
+	tok2, err := cfg.TokenSource(t.Context(), tok).Token()
+	if err != nil {
+		t.Fatalf("refresh after expiry: %v", err)
+	}
+	if tok2.RefreshToken == tok.RefreshToken || e.introspect(t, tok2.AccessToken)["sub"] != "user-1" {
+		t.Fatalf("second refresh: %+v", tok2)
+	}
+	if got := e.introspect(t, tok2.RefreshToken); got["active"] != true || got["token_type"] != "refresh_token" {
+		t.Fatalf("refresh token introspects %v", got)
+	}
+}
+
+// TestClientCredentialsPrincipal: the token names the principal's kind
+// (what our APIs authorize by), and a disabled principal gets no token
+// even with a valid client secret.
+func TestClientCredentialsPrincipal(t *testing.T) {
+	e := newOAuthEnv(t)
+	claims := e.introspect(t, e.ccToken(t, e.a, e.secA))
+	if claims["principal"] != string(storage.PrincipalServiceAccount) || claims["sub"] != e.a.PrincipalID {
+		t.Errorf("introspection = %v, want principal SERVICE_ACCOUNT and sub %s", claims, e.a.PrincipalID)
+	}
+	err := e.store.UpdatePrincipal(t.Context(), e.a.PrincipalID, func(p storage.Principal) (storage.Principal, error) {
+		p.Disabled = true
+		return p, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
+	code, _, body := e.post(t, "/oauth2/token", form, e.a.ID, e.secA)
+	if code != http.StatusBadRequest || !strings.Contains(body, `"unauthorized_client"`) || strings.Contains(body, "access_token") {
+		t.Errorf("client_credentials for a disabled principal = %d %s, want 400 unauthorized_client", code, body)
+	}
+}

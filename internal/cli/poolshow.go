@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+func newPoolShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a pool and its providers as YAML, in the configuration file's shape",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
+				p, err := s.GetPool(ctx, args[0])
+				if err != nil {
+					return fmt.Errorf("pool %q: %w", args[0], err)
+				}
+				providers, err := s.ListProviders(ctx, p.ID)
+				if err != nil {
+					return err
+				}
+				doc := poolDoc(p)
+				list := make([]any, len(providers))
+				for i, pr := range providers {
+					list[i] = providerDoc(pr)
+				}
+				doc.set("providers", list)
+				return writeYAML(cmd, doc)
+			})
+		},
+	}
+}
+
+func writeYAML(cmd *cobra.Command, doc *ordered) error {
+	enc := yaml.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// ordered is a YAML mapping that keeps its keys in insertion order, so
+// show prints fields in the order of the configuration file.
+type ordered struct {
+	keys []string
+	vals map[string]any
+}
+
+func newOrdered() *ordered { return &ordered{vals: map[string]any{}} }
+
+func (o *ordered) set(k string, v any) {
+	if _, ok := o.vals[k]; !ok {
+		o.keys = append(o.keys, k)
+	}
+	o.vals[k] = v
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (o *ordered) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for _, k := range o.keys {
+		var v yaml.Node
+		if err := v.Encode(o.vals[k]); err != nil {
+			return nil, err
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &v)
+	}
+	return n, nil
+}
+
+// poolDoc is a pool under the keys of the configuration file (pools:),
+// empty fields left out, plus its timestamps.
+func poolDoc(p storage.Pool) *ordered {
+	m := newOrdered()
+	m.set("id", p.ID)
+	m.set("organization", p.OrgID)
+	put := func(k string, v any, set bool) {
+		if set {
+			m.set(k, v)
+		}
+	}
+	put("display_name", p.DisplayName, p.DisplayName != "")
+	put("disabled", true, p.Disabled)
+	put("identity_claim", p.IdentityClaim, p.IdentityClaim != "")
+	put("condition", p.Condition, p.Condition != "")
+	mapping := newOrdered()
+	if p.Mapping.Subject != "" {
+		mapping.set("subject", p.Mapping.Subject)
+	}
+	if p.Mapping.Groups != "" {
+		mapping.set("groups", p.Mapping.Groups)
+	}
+	if len(p.Mapping.Attributes) > 0 {
+		mapping.set("attributes", p.Mapping.Attributes)
+	}
+	put("mapping", mapping, len(mapping.keys) > 0)
+	put("scopes", p.Scopes, len(p.Scopes) > 0)
+	put("max_token_lifetime", p.MaxTokenLifetime.String(), p.MaxTokenLifetime != 0)
+	put("principal", p.PrincipalID, p.PrincipalID != "")
+	put("allow_unauthenticated", true, p.AllowUnauthenticated)
+	m.set("created_at", stamp(p.CreatedAt))
+	m.set("updated_at", stamp(p.UpdatedAt))
+	return m
+}
+
+// providerDoc is a provider under the keys of the configuration file; an
+// uploaded JWKS is summarised, not printed.
+func providerDoc(p storage.Provider) *ordered {
+	m := newOrdered()
+	m.set("id", p.ID)
+	m.set("issuer", p.Issuer)
+	m.set("audiences", p.Audiences)
+	if p.JWKSURI != "" {
+		m.set("jwks_uri", p.JWKSURI)
+	}
+	if len(p.JWKS) > 0 {
+		m.set("jwks", fmt.Sprintf("uploaded, %d bytes", len(p.JWKS)))
+	}
+	if len(p.Algorithms) > 0 {
+		m.set("algorithms", p.Algorithms)
+	}
+	if p.Disabled {
+		m.set("disabled", true)
+	}
+	m.set("created_at", stamp(p.CreatedAt))
+	m.set("updated_at", stamp(p.UpdatedAt))
+	return m
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+func newProviderListCmd() *cobra.Command {
+	var pool string
+	cmd := &cobra.Command{
+		Use:   "list [--pool POOL]",
+		Short: "List providers, of one pool or of all",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
+				providers, err := s.ListProviders(ctx, pool)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "POOL\tID\tSTATE\tISSUER\tAUDIENCES\tKEYS")
+				for _, p := range providers {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.PoolID, p.ID, state(p.Disabled), p.Issuer,
+						strings.Join(p.Audiences, ","), keySource(p))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&pool, "pool", "", "only this pool's providers")
+	return cmd
+}
+
+func keySource(p storage.Provider) string {
+	switch {
+	case len(p.JWKS) > 0 && p.JWKSURI != "":
+		return "uploaded+jwks_uri"
+	case len(p.JWKS) > 0:
+		return "uploaded"
+	case p.JWKSURI != "":
+		return "jwks_uri"
+	}
+	return "discovery"
+}
+
+func newProviderShowCmd() *cobra.Command {
+	var f providerFlags
+	cmd := &cobra.Command{
+		Use:   "show ID --pool POOL",
+		Short: "Show a provider as YAML",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
+				p, err := s.GetProvider(ctx, f.pool, args[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("provider %s/%s: %w", f.pool, args[0], err)
+				}
+				if err != nil {
+					return err
+				}
+				doc, body := newOrdered(), providerDoc(p)
+				doc.set("pool", p.PoolID)
+				for _, k := range body.keys {
+					doc.set(k, body.vals[k])
+				}
+				return writeYAML(cmd, doc)
+			})
+		},
+	}
+	f.bindPool(cmd)
+	return cmd
+}
