@@ -15,7 +15,8 @@ const (
 )
 
 // HostToken is a third-party SCM token held in custody for a runner. The
-// token and refresh token are stored only sealed (AAD bound to ID).
+// token and refresh token are stored only sealed, under a per-row data key
+// that is itself stored only wrapped by the master key MasterKeyID.
 type HostToken struct {
 	ID            string
 	OrgID         string
@@ -27,10 +28,39 @@ type HostToken struct {
 	Source        HostTokenSource
 	SealedToken   []byte
 	SealedRefresh []byte // may be empty
+	// SealedDataKey is the row's data key wrapped under MasterKeyID; empty
+	// for rows sealed directly under the master key.
+	SealedDataKey []byte
 	MasterKeyID   string
 	ExpiresAt     time.Time // zero if the token does not expire
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+
+	// RefreshedAt is the last successful refresh; zero if never.
+	RefreshedAt time.Time
+	// RefreshError is the last refresh failure, safe to show the owner;
+	// empty after a success.
+	RefreshError string
+	// RefreshFailures counts consecutive failed refreshes.
+	RefreshFailures int
+	// RefreshLeaseID names the refresher that claimed the row; empty when
+	// unclaimed. RefreshLeaseUntil ends the claim (or a failure backoff).
+	RefreshLeaseID    string
+	RefreshLeaseUntil time.Time
+}
+
+// HostTokenFilter selects host tokens for ListHostTokens. Empty fields
+// match everything.
+type HostTokenFilter struct {
+	OrgID     string
+	RunnerID  string
+	SubjectID string
+	// Principal matches rows whose runner or subject is this principal.
+	Principal string
+	// AfterID starts the list after this ID (keyset pagination).
+	AfterID string
+	// Limit caps the result; zero or less means no cap.
+	Limit int
 }
 
 // HostTokenStore persists host authentication tokens.
@@ -39,9 +69,13 @@ type HostTokenStore interface {
 	CreateHostToken(ctx context.Context, t HostToken) error
 	// GetHostToken returns ErrNotFound.
 	GetHostToken(ctx context.Context, id string) (HostToken, error)
-	// ListHostTokens returns the tokens of one runner, or of every runner
-	// when runnerID is empty, ordered by ID.
-	ListHostTokens(ctx context.Context, runnerID string) ([]HostToken, error)
+	// ListHostTokens returns the tokens matching f, ordered by ID.
+	ListHostTokens(ctx context.Context, f HostTokenFilter) ([]HostToken, error)
+	// ListRefreshableHostTokens returns up to limit OAUTH-source tokens
+	// that have a refresh token, an integration in integrationIDs, an
+	// expiry before before, and no refresh lease running at now; soonest
+	// expiry first. No integration IDs means no rows.
+	ListRefreshableHostTokens(ctx context.Context, before, now time.Time, integrationIDs []string, limit int) ([]HostToken, error)
 	// UpdateHostToken: see UpdateOrganization. Returns ErrNotFound.
 	UpdateHostToken(ctx context.Context, id string, fn func(old HostToken) (HostToken, error)) error
 	// DeleteHostToken returns ErrNotFound.

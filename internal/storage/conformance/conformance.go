@@ -45,6 +45,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeRefreshFamily", testRevokeRefreshFamily},
 		{"CredentialCiphertextRoundTrip", testCredentialCiphertextRoundTrip},
 		{"HostTokenList", testHostTokenList},
+		{"HostTokenRefreshable", testHostTokenRefreshable},
 		{"AuditAppendList", testAuditAppendList},
 		{"AuditDefaultLimit", testAuditDefaultLimit},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},

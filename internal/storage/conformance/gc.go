@@ -49,6 +49,7 @@ func testGarbageCollection(t *testing.T, s storage.Store) {
 		}
 		for range nHosts {
 			ht := o.hostToken(o.principal.ID, exp)
+			ht.SealedRefresh = nil // nothing left to refresh it with
 			mustNil(t, "CreateHostToken", s.CreateHostToken(ctx, ht))
 			r.hosts = append(r.hosts, ht)
 		}
@@ -58,6 +59,10 @@ func testGarbageCollection(t *testing.T, s storage.Store) {
 	live := seed(future, 1, 1, 1, 1, 1)
 	forever := o.hostToken(o.principal.ID, time.Time{}) // never expires
 	mustNil(t, "CreateHostToken(no expiry)", s.CreateHostToken(ctx, forever))
+	// An expired OAuth token with a refresh token and an integration is
+	// still refreshable: GC keeps it.
+	refreshable := o.hostToken(o.principal.ID, past)
+	mustNil(t, "CreateHostToken(expired, refreshable)", s.CreateHostToken(ctx, refreshable))
 	live.hosts = append(live.hosts, forever)
 	// Long-lived records GC has no business with.
 	pat := patRecord(o.org.ID, o.principal.ID)
@@ -130,4 +135,6 @@ func testGarbageCollection(t *testing.T, s storage.Store) {
 	gone(rows{exchange: live.exchange, refresh: live.refresh, revs: live.revs, hosts: live.hosts[:1]})
 	_, err = s.GetHostToken(ctx, forever.ID)
 	mustNil(t, "GetHostToken(no expiry) after GarbageCollect", err)
+	_, err = s.GetHostToken(ctx, refreshable.ID)
+	mustNil(t, "GetHostToken(expired, refreshable) after GarbageCollect", err)
 }

@@ -2,8 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"cmp"
-	"slices"
 	"testing"
 	"time"
 
@@ -46,7 +44,13 @@ func testCredentialCiphertextRoundTrip(t *testing.T, s storage.Store) {
 	upd := ht
 	upd.SealedToken = allBytes(300)
 	upd.SealedRefresh = nil
+	upd.SealedDataKey = allBytes(61)
 	upd.MasterKeyID = "mk-2"
+	upd.RefreshedAt = ht.UpdatedAt.Add(time.Second)
+	upd.RefreshError = "token endpoint returned invalid_grant"
+	upd.RefreshFailures = 3
+	upd.RefreshLeaseID = storage.NewID()
+	upd.RefreshLeaseUntil = ht.UpdatedAt.Add(2 * time.Minute)
 	upd.Scopes = []string{"repo"}
 	upd.ExpiresAt = ht.ExpiresAt.Add(time.Hour)
 	upd.UpdatedAt = ht.UpdatedAt.Add(time.Minute)
@@ -66,45 +70,4 @@ func testCredentialCiphertextRoundTrip(t *testing.T, s storage.Store) {
 	got, err = s.GetHostToken(ctx, pat.ID)
 	mustNil(t, "GetHostToken of an untouched row", err)
 	diff(t, "untouched host token", pat, got)
-}
-
-func testHostTokenList(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	o := newTokenOwner(t, s)
-	r1, r2 := newRunner(t, s, o.org.ID), newRunner(t, s, o.org.ID)
-
-	list, err := s.ListHostTokens(ctx, "")
-	mustNil(t, `ListHostTokens("") on a fresh store`, err)
-	if len(list) != 0 {
-		t.Fatalf(`ListHostTokens("") on a fresh store = %d rows, want 0`, len(list))
-	}
-
-	var of1, all []storage.HostToken
-	for i := range 4 {
-		runner := r1
-		if i == 2 {
-			runner = r2
-		}
-		ht := o.hostToken(runner.ID, now().Add(time.Hour))
-		mustNil(t, "CreateHostToken", s.CreateHostToken(ctx, ht))
-		if runner.ID == r1.ID {
-			of1 = append(of1, ht)
-		}
-		all = append(all, ht)
-	}
-	byID := func(a, b storage.HostToken) int { return cmp.Compare(a.ID, b.ID) }
-	slices.SortFunc(of1, byID)
-	slices.SortFunc(all, byID)
-
-	list, err = s.ListHostTokens(ctx, r1.ID)
-	mustNil(t, "ListHostTokens(runner)", err)
-	diff(t, "ListHostTokens(runner) (only that runner's, ordered by ID)", of1, list)
-	list, err = s.ListHostTokens(ctx, "")
-	mustNil(t, `ListHostTokens("")`, err)
-	diff(t, `ListHostTokens("") (every runner, ordered by ID)`, all, list)
-	list, err = s.ListHostTokens(ctx, storage.NewID())
-	mustNil(t, "ListHostTokens(unknown runner)", err)
-	if len(list) != 0 {
-		t.Errorf("ListHostTokens(unknown runner) = %d rows, want 0", len(list))
-	}
 }

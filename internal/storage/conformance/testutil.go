@@ -289,6 +289,7 @@ func (o tokenOwner) hostToken(runnerID string, expiresAt time.Time) storage.Host
 		Source:        storage.HostTokenSourceOAuth,
 		SealedToken:   allBytes(100),
 		SealedRefresh: allBytes(50),
+		SealedDataKey: allBytes(60),
 		MasterKeyID:   "mk-1",
 		ExpiresAt:     expiresAt,
 		CreatedAt:     t0.Add(-time.Hour),

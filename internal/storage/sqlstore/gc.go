@@ -10,7 +10,9 @@ import (
 
 // GarbageCollect implements storage.Store. It removes rows whose expiry is
 // before now, in one transaction; rows with a zero expiry (NULL) never
-// match and are kept.
+// match and are kept. An expired OAuth host token that still has a refresh
+// token and an integration is kept as well: the refresh token outlives the
+// access token, and deleting the row would lose a usable credential.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCResult, error) {
 	const op = "garbage collect"
 	var r storage.GCResult
@@ -27,7 +29,8 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 			{`DELETE FROM refresh_tokens WHERE expires_at < $1`, &r.RefreshTokens},
 			{`DELETE FROM revocations WHERE expires_at < $1`, &r.Revocations},
 			{`DELETE FROM used_jtis WHERE expires_at < $1`, &r.UsedJTIs},
-			{`DELETE FROM host_tokens WHERE expires_at < $1`, &r.HostTokens},
+			{`DELETE FROM host_tokens WHERE expires_at < $1 AND NOT (source = 'OAUTH'
+				AND COALESCE(length(sealed_refresh), 0) > 0 AND integration_id <> '')`, &r.HostTokens},
 		} {
 			res, err := tx.ExecContext(ctx, d.query, t)
 			if err != nil {

@@ -3,33 +3,40 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 )
 
-// Host tokens hold only seal ciphertext (AAD bound to ID) and the master key
-// ID; the backend stores the bytes as given and never sees plaintext.
+// Host tokens hold only seal ciphertext and a wrapped data key; the backend
+// stores the bytes as given and never sees plaintext.
 const hostTokenColumns = `id, org_id, runner_id, subject_id, host, integration_id, scopes, source,
-	sealed_token, sealed_refresh, master_key_id, expires_at, created_at, updated_at`
+	sealed_token, sealed_refresh, sealed_data_key, master_key_id, expires_at, created_at, updated_at,
+	refreshed_at, refresh_error, refresh_failures, refresh_lease_id, refresh_lease_until`
 
 func scanHostToken(r rowScanner) (storage.HostToken, error) {
 	var t storage.HostToken
 	err := r.Scan(&t.ID, &t.OrgID, &t.RunnerID, &t.SubjectID, &t.Host, &t.IntegrationID, jsonCol{&t.Scopes},
-		&t.Source, &t.SealedToken, &t.SealedRefresh, &t.MasterKeyID,
-		timeCol{&t.ExpiresAt}, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt})
+		&t.Source, &t.SealedToken, &t.SealedRefresh, &t.SealedDataKey, &t.MasterKeyID,
+		timeCol{&t.ExpiresAt}, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt},
+		timeCol{&t.RefreshedAt}, &t.RefreshError, &t.RefreshFailures, &t.RefreshLeaseID, timeCol{&t.RefreshLeaseUntil})
 	return t, err
 }
 
 func (s *Store) hostTokenArgs(t storage.HostToken) []any {
 	return []any{t.ID, t.OrgID, t.RunnerID, t.SubjectID, t.Host, t.IntegrationID, strs(t.Scopes),
-		string(t.Source), t.SealedToken, t.SealedRefresh, t.MasterKeyID,
-		s.ts(t.ExpiresAt), s.ts(t.CreatedAt), s.ts(t.UpdatedAt)}
+		string(t.Source), t.SealedToken, t.SealedRefresh, t.SealedDataKey, t.MasterKeyID,
+		s.ts(t.ExpiresAt), s.ts(t.CreatedAt), s.ts(t.UpdatedAt),
+		s.ts(t.RefreshedAt), t.RefreshError, t.RefreshFailures, t.RefreshLeaseID, s.ts(t.RefreshLeaseUntil)}
 }
 
 // CreateHostToken implements storage.HostTokenStore.
 func (s *Store) CreateHostToken(ctx context.Context, t storage.HostToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO host_tokens (`+hostTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, s.hostTokenArgs(t)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		s.hostTokenArgs(t)...)
 	return s.fail("create host token", err)
 }
 
@@ -40,9 +47,39 @@ func (s *Store) GetHostToken(ctx context.Context, id string) (storage.HostToken,
 }
 
 // ListHostTokens implements storage.HostTokenStore.
-func (s *Store) ListHostTokens(ctx context.Context, runnerID string) ([]storage.HostToken, error) {
-	return queryList(ctx, s, "list host tokens", `SELECT `+hostTokenColumns+` FROM host_tokens
-		WHERE $1 = '' OR runner_id = $1 ORDER BY id`, scanHostToken, runnerID)
+func (s *Store) ListHostTokens(ctx context.Context, f storage.HostTokenFilter) ([]storage.HostToken, error) {
+	q := `SELECT ` + hostTokenColumns + ` FROM host_tokens
+		WHERE ($1 = '' OR org_id = $1) AND ($2 = '' OR runner_id = $2) AND ($3 = '' OR subject_id = $3)
+		AND ($4 = '' OR runner_id = $4 OR subject_id = $4) AND ($5 = '' OR id > $5) ORDER BY id`
+	args := []any{f.OrgID, f.RunnerID, f.SubjectID, f.Principal, f.AfterID}
+	if f.Limit > 0 {
+		q += ` LIMIT $6`
+		args = append(args, f.Limit)
+	}
+	return queryList(ctx, s, "list host tokens", q, scanHostToken, args...)
+}
+
+// ListRefreshableHostTokens implements storage.HostTokenStore.
+func (s *Store) ListRefreshableHostTokens(ctx context.Context, before, now time.Time, integrationIDs []string, limit int) ([]storage.HostToken, error) {
+	if len(integrationIDs) == 0 || before.IsZero() {
+		return nil, nil
+	}
+	args := []any{string(storage.HostTokenSourceOAuth), s.ts(before), s.ts(now)}
+	marks := make([]string, len(integrationIDs))
+	for i, id := range integrationIDs {
+		args = append(args, id)
+		marks[i] = "$" + strconv.Itoa(len(args))
+	}
+	q := `SELECT ` + hostTokenColumns + ` FROM host_tokens
+		WHERE source = $1 AND COALESCE(length(sealed_refresh), 0) > 0
+		AND expires_at IS NOT NULL AND expires_at < $2
+		AND (refresh_lease_until IS NULL OR refresh_lease_until <= $3)
+		AND integration_id IN (` + strings.Join(marks, ", ") + `) ORDER BY expires_at, id`
+	if limit > 0 {
+		args = append(args, limit)
+		q += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	return queryList(ctx, s, "list refreshable host tokens", q, scanHostToken, args...)
 }
 
 // UpdateHostToken implements storage.HostTokenStore.
@@ -53,7 +90,9 @@ func (s *Store) UpdateHostToken(ctx context.Context, id string, fn func(storage.
 			t.ID = id
 			return execOne(ctx, tx, `UPDATE host_tokens SET org_id = $2, runner_id = $3, subject_id = $4, host = $5,
 				integration_id = $6, scopes = $7, source = $8, sealed_token = $9, sealed_refresh = $10,
-				master_key_id = $11, expires_at = $12, created_at = $13, updated_at = $14
+				sealed_data_key = $11, master_key_id = $12, expires_at = $13, created_at = $14, updated_at = $15,
+				refreshed_at = $16, refresh_error = $17, refresh_failures = $18, refresh_lease_id = $19,
+				refresh_lease_until = $20
 				WHERE id = $1`, s.hostTokenArgs(t)...)
 		})
 }
