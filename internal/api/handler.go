@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -51,7 +53,15 @@ type Handler struct {
 	// noAuth, set only by this package's benchmark, replaces
 	// authentication with a fixed identity: the unauthenticated baseline.
 	noAuth *Identity
+
+	// hostTokens serves RunnerConfigurationService; until SetHostTokens
+	// it answers unavailable (the vault needs the master key, which may
+	// arrive after the routes are mounted).
+	hostTokens atomic.Pointer[hosttoken.Service]
 }
+
+// SetHostTokens supplies the host-token vault; safe while serving.
+func (h *Handler) SetHostTokens(s *hosttoken.Service) { h.hostTokens.Store(s) }
 
 // publicProcedures need no credential: ExchangeToken (the exchange token is
 // the credential), health and reflection.
@@ -90,9 +100,10 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(gitpodv1connect.NewUserServiceHandler(&UserService{h: h}, opts))
 	add(stsv1connect.NewOrganizationServiceHandler(&OrganizationService{h: h}, opts))
 	add(stsv1connect.NewPrincipalServiceHandler(&PrincipalService{h: h}, opts))
+	add(gitpodv1connect.NewRunnerConfigurationServiceHandler(&RunnerConfigurationService{h: h}, opts, namedFieldJSON))
 
 	names := []string{
-		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName,
+		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName, gitpodv1connect.RunnerConfigurationServiceName,
 		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName,
 	}
 	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))

@@ -1,0 +1,7 @@
+// Package hosttoken keeps the SCM tokens runners need (seed 001): it
+// validates input, seals token and refresh token under a per-row data key
+// wrapped by the master key (seal.Envelope), decides who may act on a token,
+// audits every value read before disclosing it, and refreshes OAuth tokens
+// before they expire (Refresher). It depends on storage, seal and sts, never
+// on the generated API code, config or a storage backend.
+package hosttoken

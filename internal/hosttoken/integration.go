@@ -1,0 +1,61 @@
+package hosttoken
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Integration is how sts refreshes the OAuth tokens of one SCM integration:
+// the host's OAuth token endpoint and the OAuth app's client credentials.
+// Tokens name their integration by integrationId.
+type Integration struct {
+	// TokenURL is the host's OAuth 2.0 token endpoint, for example
+	// https://github.com/login/oauth/access_token.
+	TokenURL string
+	ClientID string
+	// ClientSecret is sent with HTTP Basic authentication (RFC 6749
+	// §2.3.1), falling back to the request body if the endpoint refuses.
+	ClientSecret string
+}
+
+// IntegrationConfig is the configuration form of an Integration: the
+// client secret is read from a file, never given inline (STYLE §6).
+type IntegrationConfig struct {
+	TokenURL         string `koanf:"token_url"`
+	ClientID         string `koanf:"client_id"`
+	ClientSecretFile string `koanf:"client_secret_file"`
+}
+
+// LoadIntegrations validates configs keyed by integration ID (a UUID) and
+// reads their client secrets. Every problem is reported at once.
+func LoadIntegrations(configs map[string]IntegrationConfig) (map[string]Integration, error) {
+	out := make(map[string]Integration, len(configs))
+	var errs []error
+	for id, c := range configs {
+		if !IsUUID(id) {
+			errs = append(errs, fmt.Errorf("integration %q: the key must be the integration's UUID", id))
+			continue
+		}
+		if !strings.HasPrefix(c.TokenURL, "https://") && !strings.HasPrefix(c.TokenURL, "http://") {
+			errs = append(errs, fmt.Errorf("integration %s: token_url must be an http(s) URL", id))
+		}
+		if c.ClientID == "" {
+			errs = append(errs, fmt.Errorf("integration %s: client_id is required", id))
+		}
+		var secret string
+		if c.ClientSecretFile != "" {
+			b, err := os.ReadFile(c.ClientSecretFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("integration %s: client_secret_file: %w", id, err))
+			}
+			secret = strings.TrimSpace(string(b))
+		}
+		out[normID(id)] = Integration{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: secret}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,194 @@
+package hosttoken
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Defaults of Refresher.
+const (
+	DefaultRefreshEvery  = time.Minute
+	DefaultRefreshAhead  = 10 * time.Minute
+	DefaultRefreshBatch  = 50
+	DefaultRefreshLease  = 2 * time.Minute
+	DefaultFetchTimeout  = 15 * time.Second
+	maxRefreshBackoff    = time.Hour
+	firstRefreshBackoff  = time.Minute
+	refreshAuditActor    = "sts:refresher"
+	refreshAuditAction   = "host_token.refresh"
+	refreshOutcomeOK     = "success"
+	refreshOutcomeFailed = "failure"
+)
+
+// Refresher refreshes OAuth host tokens before they expire. Run it on one
+// goroutine per process. It is safe on every replica at once: each token is
+// claimed with a lease through UpdateHostToken (a row lock on PostgreSQL,
+// the write lock on SQLite) before the token endpoint is called, and the
+// result is stored only while the lease is still ours, so two replicas
+// never refresh one token twice. Running it on the leader only is still
+// cheaper (fewer polls); see the lead's wiring notes.
+type Refresher struct {
+	Service *Service
+	// Integrations maps integration IDs to their OAuth endpoints.
+	Integrations map[string]Integration
+	// HTTPClient calls token endpoints; use a restricted client
+	// (federation.NewHTTPClient). Default http.DefaultClient.
+	HTTPClient *http.Client
+	// Every is the poll interval; Ahead is how long before expiry a token
+	// is refreshed; Batch caps tokens per poll; Lease bounds one refresh.
+	Every, Ahead, Lease time.Duration
+	Batch               int
+	// OnResult, when set, is called once per attempt with "success" or
+	// "failure" (a metric increment; it must not block).
+	OnResult func(outcome string)
+
+	refreshed, failed atomic.Uint64
+}
+
+// RefreshStats counts refresh attempts since start.
+type RefreshStats struct{ Refreshed, Failed uint64 }
+
+// Stats returns the counters.
+func (r *Refresher) Stats() RefreshStats {
+	return RefreshStats{Refreshed: r.refreshed.Load(), Failed: r.failed.Load()}
+}
+
+// Run polls until ctx ends.
+func (r *Refresher) Run(ctx context.Context) {
+	tick := time.NewTicker(cmp.Or(r.Every, DefaultRefreshEvery))
+	defer tick.Stop()
+	for {
+		if err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			r.Service.logger().WarnContext(ctx, "hosttoken: refresh poll failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOnce refreshes every token that is due now, one at a time.
+func (r *Refresher) RunOnce(ctx context.Context) error {
+	if len(r.Integrations) == 0 {
+		return nil
+	}
+	now := r.Service.now()
+	ids := slices.Sorted(maps.Keys(r.Integrations))
+	due, err := r.Service.Store.ListRefreshableHostTokens(ctx, now.Add(cmp.Or(r.Ahead, DefaultRefreshAhead)), now, ids,
+		cmp.Or(r.Batch, DefaultRefreshBatch))
+	if err != nil {
+		return err
+	}
+	for _, t := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := r.refreshOne(ctx, t.ID); err != nil {
+			r.Service.logger().WarnContext(ctx, "hosttoken: refresh failed", "token_id", t.ID, "error", err)
+		}
+	}
+	return nil
+}
+
+var errNotDue = errors.New("hosttoken: token no longer due")
+
+// refreshOne claims, refreshes and stores one token.
+func (r *Refresher) refreshOne(ctx context.Context, id string) error {
+	s := r.Service
+	lease := storage.NewID()
+	now := s.now()
+	ahead := cmp.Or(r.Ahead, DefaultRefreshAhead)
+	var claimed storage.HostToken
+	err := s.Store.UpdateHostToken(ctx, id, func(old storage.HostToken) (storage.HostToken, error) {
+		if old.Source != storage.HostTokenSourceOAuth || len(old.SealedRefresh) == 0 || old.ExpiresAt.IsZero() ||
+			!old.ExpiresAt.Before(now.Add(ahead)) || old.RefreshLeaseUntil.After(now) {
+			return old, errNotDue // another replica got here first, or the owner changed it
+		}
+		old.RefreshLeaseID = lease
+		old.RefreshLeaseUntil = storage.Now(now.Add(cmp.Or(r.Lease, DefaultRefreshLease)))
+		claimed = old
+		return old, nil
+	})
+	if errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	integ := r.Integrations[claimed.IntegrationID]
+	_, refresh, err := s.openValues(ctx, claimed)
+	var res fetched
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, DefaultFetchTimeout)
+		res, err = fetch(fctx, r.HTTPClient, integ, refresh)
+		cancel()
+	}
+	return r.store(ctx, claimed, lease, res, err)
+}
+
+// store writes the refresh result if the lease is still ours: the new pair
+// atomically on success, the failure and a backoff otherwise.
+func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, res fetched, ferr error) error {
+	s := r.Service
+	now := s.now()
+	err := s.Store.UpdateHostToken(context.WithoutCancel(ctx), claimed.ID, func(old storage.HostToken) (storage.HostToken, error) {
+		if old.RefreshLeaseID != lease {
+			return old, errNotDue // the owner replaced the token meanwhile
+		}
+		old.RefreshLeaseID = ""
+		if ferr != nil {
+			old.RefreshFailures++
+			old.RefreshError = safeMessage(ferr)
+			back := min(firstRefreshBackoff<<min(old.RefreshFailures-1, 10), maxRefreshBackoff)
+			old.RefreshLeaseUntil = storage.Now(now.Add(back))
+			return old, nil
+		}
+		if err := s.sealValues(&old, res.access, res.refresh); err != nil {
+			return old, err
+		}
+		old.ExpiresAt = storage.Now(res.expiry) // zero: the new token does not expire
+		if res.expiry.IsZero() {
+			old.ExpiresAt = time.Time{}
+		}
+		old.RefreshedAt, old.RefreshError, old.RefreshFailures = storage.Now(now), "", 0
+		old.RefreshLeaseUntil, old.UpdatedAt = time.Time{}, storage.Now(now)
+		return old, nil
+	})
+	if errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	outcome := refreshOutcomeOK
+	if ferr != nil || err != nil {
+		outcome = refreshOutcomeFailed
+		r.failed.Add(1)
+	} else {
+		r.refreshed.Add(1)
+	}
+	if r.OnResult != nil {
+		r.OnResult(outcome)
+	}
+	if s.Audit != nil {
+		ev := storage.AuditEvent{OrgID: claimed.OrgID, Actor: refreshAuditActor, Action: refreshAuditAction,
+			Target: "host_token:" + claimed.ID, Outcome: outcome}
+		if ferr != nil {
+			ev.Detail = safeMessage(ferr)
+		}
+		if aerr := s.Audit.Append(ctx, ev); aerr != nil {
+			s.logger().WarnContext(ctx, "hosttoken: audit append failed", "token_id", claimed.ID, "error", aerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return ferr
+}

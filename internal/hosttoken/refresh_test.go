@@ -1,0 +1,311 @@
+package hosttoken_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+// oauthServer is a real RFC 6749 token endpoint: it accepts a refresh
+// token it issued (once: refresh tokens rotate), issues a new pair, and
+// fails on demand with HTTP 500 or invalid_grant.
+type oauthServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	valid map[string]bool // refresh tokens still usable
+	n     int
+	calls atomic.Int64
+	fail  string // "500" or "invalid_grant" for the next failN calls
+	failN int
+	delay time.Duration
+}
+
+func newOAuthServer(t *testing.T, initial ...string) *oauthServer {
+	s := &oauthServer{valid: map[string]bool{}}
+	for _, r := range initial {
+		s.valid[r] = true
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.token))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *oauthServer) token(w http.ResponseWriter, r *http.Request) {
+	s.calls.Add(1)
+	time.Sleep(s.delay)
+	id, secret, ok := r.BasicAuth()
+	if r.ParseForm() != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if !ok { // client_secret_post (RFC 6749 §2.3.1)
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if r.PostForm.Get("grant_type") != "refresh_token" || id != "client-1" || secret != "s3cret" {
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fail := ""
+	if s.failN > 0 {
+		fail = s.fail
+		s.failN--
+	}
+	switch {
+	case fail == "500":
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `{"oops":"`+r.PostForm.Get("refresh_token")+`"}`) // echoes a secret: must never be stored
+		return
+	case fail == "invalid_grant" || !s.valid[r.PostForm.Get("refresh_token")]:
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+		return
+	}
+	delete(s.valid, r.PostForm.Get("refresh_token"))
+	s.n++
+	next := fmt.Sprintf("ghr_rotated%d", s.n)
+	s.valid[next] = true
+	json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("gho_fresh%d", s.n), "token_type": "bearer",
+		"expires_in": 28800, "refresh_token": next})
+}
+
+const integrationID = "6f1c1b3e-2a7d-4c55-9e1e-0a8c5b1d2e3f"
+
+func refresher(w *world, srv *oauthServer) *hosttoken.Refresher {
+	return &hosttoken.Refresher{Service: w.svc, HTTPClient: srv.Client(),
+		Integrations: map[string]hosttoken.Integration{integrationID: {TokenURL: srv.URL, ClientID: "client-1", ClientSecret: "s3cret"}}}
+}
+
+// TestRefresh: a token due within the window is refreshed against a real
+// token endpoint, the new pair replaces the old atomically, failures are
+// recorded on the token (visible in Get) and backed off, and a later
+// attempt recovers.
+func TestRefresh(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			srv := newOAuthServer(t, "ghr_initial")
+			r := refresher(w, srv)
+			tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(5*time.Minute))
+			later := w.create(t, "gho_later", "ghr_later", integrationID, time.Now().Add(5*time.Hour))
+
+			srv.fail, srv.failN = "500", 2 // x/oauth2 retries with client_secret_post
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := w.svc.Get(ctx, w.user, tok.ID)
+			if got.Refresh.Failures != 1 || got.Refresh.LastError != "token endpoint returned HTTP 500" {
+				t.Errorf("after a 500: refresh status = %+v", got.Refresh)
+			}
+			// Backoff: the next poll does not call the endpoint again.
+			calls := srv.calls.Load()
+			r.RunOnce(ctx)
+			if srv.calls.Load() != calls {
+				t.Error("a failed token was retried before its backoff ended")
+			}
+			w.clock.Advance(2 * time.Minute)
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			v, err := w.svc.Value(ctx, w.runner, tok.ID)
+			if err != nil || v.Token != "gho_fresh1" || v.RefreshToken != "ghr_rotated1" || time.Until(v.ExpiresAt) < 7*time.Hour {
+				t.Fatalf("Value after refresh = %+v, %v", v, err)
+			}
+			got, _ = w.svc.Get(ctx, w.user, tok.ID)
+			if got.Refresh.Failures != 0 || got.Refresh.LastError != "" || got.Refresh.RefreshedAt.IsZero() {
+				t.Errorf("after success: refresh status = %+v", got.Refresh)
+			}
+			if v, _ := w.svc.Value(ctx, w.user, later.ID); v.Token != "gho_later" {
+				t.Error("a token not yet due was refreshed")
+			}
+			// A revoked refresh token: invalid_grant is recorded, the old pair kept.
+			w.clock.Advance(8 * time.Hour)
+			srv.fail, srv.failN = "invalid_grant", 100
+			r.RunOnce(ctx)
+			srv.failN = 0
+			got, _ = w.svc.Get(ctx, w.user, tok.ID)
+			if got.Refresh.LastError != "token endpoint returned invalid_grant" {
+				t.Errorf("after invalid_grant: refresh status = %+v", got.Refresh)
+			}
+			if v, _ := w.svc.Value(ctx, w.user, tok.ID); v.RefreshToken != "ghr_rotated1" {
+				t.Errorf("a failed refresh changed the stored pair: %+v", v)
+			}
+			if s := r.Stats(); s.Failed < 2 || s.Refreshed < 1 {
+				t.Errorf("Stats() = %+v", s)
+			}
+		})
+	}
+}
+
+// TestRefreshTwoReplicas: refreshers of two replicas polling at once refresh
+// each token exactly once (the endpoint would reject a reused refresh token).
+func TestRefreshTwoReplicas(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			srv := newOAuthServer(t, "ghr_a", "ghr_b", "ghr_c")
+			srv.delay = 20 * time.Millisecond
+			for _, rt := range []string{"ghr_a", "ghr_b", "ghr_c"} {
+				w.create(t, "gho_x", rt, integrationID, time.Now().Add(time.Minute))
+			}
+			var wg sync.WaitGroup
+			rs := []*hosttoken.Refresher{refresher(w, srv), refresher(w, srv)}
+			for _, r := range rs {
+				wg.Go(func() { r.RunOnce(context.Background()) })
+			}
+			wg.Wait()
+			if got := srv.calls.Load(); got != 3 {
+				t.Errorf("token endpoint calls = %d, want 3 (one per token)", got)
+			}
+			if s0, s1 := rs[0].Stats(), rs[1].Stats(); s0.Refreshed+s1.Refreshed != 3 || s0.Failed+s1.Failed != 0 {
+				t.Errorf("Stats = %+v, %+v; want 3 refreshed in total", s0, s1)
+			}
+		})
+	}
+}
+
+// TestDatabaseHoldsNoPlaintext scans every column of every row of every
+// table for the secret values (and their refreshed successors), after
+// create, update, refresh and reseal. None may appear.
+func TestDatabaseHoldsNoPlaintext(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			store := newStore(t)
+			w := newWorld(t, store)
+			ctx := t.Context()
+			srv := newOAuthServer(t, "ghr_SECRETREFRESH1")
+			tok := w.create(t, "gho_SECRETTOKEN1", "ghr_SECRETREFRESH1", integrationID, time.Now().Add(time.Minute))
+			pat := w.create(t, "ghp_SECRETTOKEN2", "", "", time.Time{})
+			upd := "ghp_SECRETTOKEN3"
+			if _, err := w.svc.Update(ctx, w.user, pat.ID, hosttoken.UpdateInput{Token: &upd}); err != nil {
+				t.Fatal(err)
+			}
+			if err := refresher(w, srv).RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := w.svc.Value(ctx, w.user, tok.ID); err != nil || v.Token != "gho_fresh1" {
+				t.Fatalf("refresh did not happen: %+v, %v", v, err)
+			}
+			newKey := make([]byte, seal.KeySize)
+			copy(newKey, bytes.Repeat([]byte{7}, seal.KeySize))
+			kr, _ := seal.NewKeyring(newKey, w.master)
+			if _, err := hosttoken.Reseal(ctx, store, &seal.Envelope{Keyring: kr}); err != nil {
+				t.Fatal(err)
+			}
+			secrets := []string{"SECRETTOKEN1", "SECRETREFRESH1", "SECRETTOKEN2", "SECRETTOKEN3", "gho_fresh1", "ghr_rotated1"}
+			scanned := scanDatabase(t, store, name, secrets)
+			if scanned < 2 {
+				t.Fatalf("scanned %d host token rows, want at least 2", scanned)
+			}
+		})
+	}
+}
+
+// scanDatabase fails the test if any column of any row holds a secret, and
+// returns how many host_tokens rows it saw.
+func scanDatabase(t *testing.T, store *sqlstore.Store, backend string, secrets []string) int {
+	t.Helper()
+	ctx := t.Context()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if backend == "postgres" {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
+	}
+	tables := queryStrings(t, store.DB(), q)
+	hostRows := 0
+	for _, table := range tables {
+		rows, err := store.DB().QueryContext(ctx, `SELECT * FROM `+table)
+		if err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			if table == "host_tokens" {
+				hostRows++
+			}
+			for i, v := range vals {
+				text := fmt.Sprint(v)
+				if b, ok := v.([]byte); ok {
+					text = string(b)
+				}
+				for _, s := range secrets {
+					if strings.Contains(text, s) {
+						t.Errorf("%s.%s holds the secret %q in plaintext", table, cols[i], s)
+					}
+				}
+			}
+		}
+		rows.Close()
+	}
+	return hostRows
+}
+
+func queryStrings(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestResealRewrapsDataKeys: after `sts keys rotate-master` (Reseal) every
+// row opens with the new master key alone, and a second run changes none.
+func TestResealRewrapsDataKeys(t *testing.T) {
+	store := backends(t)["sqlite"](t)
+	w := newWorld(t, store)
+	ctx := t.Context()
+	tok := w.create(t, "gho_keep", "ghr_keep", "", time.Time{})
+	newKey := bytes.Repeat([]byte{9}, seal.KeySize)
+	both, _ := seal.NewKeyring(newKey, w.master)
+	n, err := hosttoken.Reseal(ctx, store, &seal.Envelope{Keyring: both})
+	if err != nil || n != 1 {
+		t.Fatalf("Reseal = %d, %v; want 1", n, err)
+	}
+	if n, _ := hosttoken.Reseal(ctx, store, &seal.Envelope{Keyring: both}); n != 0 {
+		t.Errorf("second Reseal changed %d rows", n)
+	}
+	only, _ := seal.NewKeyring(newKey)
+	w.svc.Envelope = &seal.Envelope{Keyring: only}
+	v, err := w.svc.Value(ctx, w.user, tok.ID)
+	if err != nil || v.Token != "gho_keep" || v.RefreshToken != "ghr_keep" {
+		t.Fatalf("Value with only the new key = %+v, %v", v, err)
+	}
+	row, _ := store.GetHostToken(ctx, tok.ID)
+	if row.MasterKeyID != only.PrimaryID() {
+		t.Errorf("MasterKeyID = %s, want %s", row.MasterKeyID, only.PrimaryID())
+	}
+	_ = storage.HostToken{}
+}

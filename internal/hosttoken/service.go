@@ -1,0 +1,127 @@
+package hosttoken
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Store is the storage view the service needs: host tokens, and principals
+// to check runners and subjects.
+type Store interface {
+	storage.HostTokenStore
+	storage.PrincipalStore
+}
+
+// Auditor stores an audit event synchronously (*audit.Writer does).
+type Auditor interface {
+	Append(ctx context.Context, ev storage.AuditEvent) error
+}
+
+// Service implements the host authentication token vault. Set the
+// exported fields before first use; it is safe for concurrent use.
+type Service struct {
+	Store    Store
+	Envelope *seal.Envelope
+	// Audit records every value read (before the value is returned: a
+	// failed append fails the read) and, best effort, every change.
+	Audit  Auditor
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	corrupt atomic.Uint64
+}
+
+// Caller is who asks: the authenticated principal of an RPC or the CLI.
+type Caller struct {
+	OrgID       string
+	PrincipalID string
+	Kind        storage.PrincipalKind
+	// Admin is true for organization administrators (scope sts:admin).
+	Admin     bool
+	RequestID string
+}
+
+func (c Caller) actor() string { return "principal:" + c.PrincipalID }
+
+// Subject is the principal a token acts for; Kind is empty when the
+// request left it unspecified.
+type Subject struct {
+	ID   string
+	Kind storage.PrincipalKind
+}
+
+// RefreshStatus is the outcome of the background refresh.
+type RefreshStatus struct {
+	RefreshedAt time.Time
+	LastError   string
+	Failures    int
+}
+
+// Token is the read model of a host token: never the secret values.
+type Token struct {
+	ID            string
+	OrgID         string
+	RunnerID      string
+	Subject       Subject
+	Host          string
+	IntegrationID string
+	Scopes        []string
+	Source        storage.HostTokenSource // "" when unspecified
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	Refresh       RefreshStatus
+}
+
+// Value is what GetHostAuthenticationTokenValue discloses.
+type Value struct {
+	TokenID      string
+	Token        string
+	RefreshToken string
+	ExpiresAt    time.Time
+}
+
+// Corrupt counts rows whose ciphertext failed to open (a row swap,
+// tampering or a wrong key): each one is an alert, never a disclosure.
+func (s *Service) Corrupt() uint64 { return s.corrupt.Load() }
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// record appends a best-effort audit event for a change; the change is
+// already durable, so a failure is logged, not returned.
+func (s *Service) record(ctx context.Context, c Caller, action, id, outcome string) {
+	if s.Audit == nil {
+		return
+	}
+	ev := storage.AuditEvent{OrgID: c.OrgID, Actor: c.actor(), Action: action, Target: "host_token:" + id,
+		RequestID: c.RequestID, Outcome: outcome}
+	if err := s.Audit.Append(ctx, ev); err != nil {
+		s.logger().ErrorContext(ctx, "hosttoken: audit append failed", "action", action, "token_id", id, "error", err)
+	}
+}
+
+func toToken(r storage.HostToken, subjectKind storage.PrincipalKind) Token {
+	return Token{
+		ID: r.ID, OrgID: r.OrgID, RunnerID: r.RunnerID, Subject: Subject{ID: r.SubjectID, Kind: subjectKind},
+		Host: r.Host, IntegrationID: r.IntegrationID, Scopes: r.Scopes, Source: r.Source,
+		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Refresh: RefreshStatus{RefreshedAt: r.RefreshedAt, LastError: r.RefreshError, Failures: r.RefreshFailures},
+	}
+}

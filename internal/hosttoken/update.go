@@ -1,0 +1,149 @@
+package hosttoken
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// UpdateInput changes a token; nil fields stay as they are.
+type UpdateInput struct {
+	Token        *string
+	RefreshToken *string // "" removes the refresh token
+	ExpiresAt    *time.Time
+	Scopes       []string // replaces the scopes when non-empty
+}
+
+// Update changes a token's values, expiry or scopes. New values are sealed
+// under a fresh data key, and the refresh bookkeeping restarts (an
+// in-flight refresh is discarded). Codes: Invalid, NotFound, Unavailable,
+// Internal (a stored refresh token that does not decrypt).
+func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInput) (Token, error) {
+	if in.Token != nil {
+		if err := checkValue("token", *in.Token, true); err != nil {
+			return Token{}, err
+		}
+	}
+	if in.RefreshToken != nil {
+		if err := checkValue("refreshToken", *in.RefreshToken, false); err != nil {
+			return Token{}, err
+		}
+	}
+	if err := checkScopes(in.Scopes); err != nil {
+		return Token{}, err
+	}
+	r, err := s.load(ctx, c, id)
+	if err != nil {
+		return Token{}, err
+	}
+	if in.RefreshToken != nil && *in.RefreshToken != "" && r.Source == storage.HostTokenSourcePAT {
+		return Token{}, invalid("refreshToken: a PAT-source token has no refresh token")
+	}
+	var out storage.HostToken
+	err = s.Store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
+		if !mayAct(c, old) {
+			return old, notFound(id) // defense in depth: the row changed hands
+		}
+		if in.Token != nil || in.RefreshToken != nil {
+			tok, refresh, err := s.openValues(ctx, old)
+			if err != nil {
+				return old, err
+			}
+			if in.Token != nil {
+				tok = *in.Token
+			}
+			if in.RefreshToken != nil {
+				refresh = *in.RefreshToken
+			}
+			if err := s.sealValues(&old, tok, refresh); err != nil {
+				return old, err
+			}
+			old.RefreshError, old.RefreshFailures, old.RefreshLeaseID, old.RefreshLeaseUntil = "", 0, "", time.Time{}
+		}
+		if in.ExpiresAt != nil {
+			old.ExpiresAt = storage.Now(*in.ExpiresAt)
+			old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
+		}
+		if len(in.Scopes) > 0 {
+			old.Scopes = in.Scopes
+		}
+		old.UpdatedAt = storage.Now(s.now())
+		out = old
+		return old, nil
+	})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Token{}, notFound(id)
+	case err != nil && !errors.As(err, new(*sts.Error)):
+		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	case err != nil:
+		return Token{}, err
+	}
+	s.record(ctx, c, "host_token.update", r.ID, "success")
+	return toToken(out, s.subjectKind(ctx, out.SubjectID, nil)), nil
+}
+
+// ListInput selects tokens; empty filters match all the caller may see.
+type ListInput struct {
+	RunnerID  string
+	SubjectID string
+	UserID    string // deprecated alias of SubjectID
+	PageToken string
+	PageSize  int
+}
+
+// List returns the tokens of the caller's organization that the caller may
+// act on (all of them for admins), by ID, and the next page token ("" at
+// the end). Codes: Invalid, Unavailable.
+func (s *Service) List(ctx context.Context, c Caller, in ListInput) ([]Token, string, error) {
+	if err := checkUUID("filter.runnerId", in.RunnerID, false); err != nil {
+		return nil, "", err
+	}
+	sub, err := resolveSubject(Subject{ID: in.SubjectID}, in.UserID)
+	if err != nil {
+		return nil, "", err
+	}
+	size := in.PageSize
+	switch {
+	case size < 0:
+		return nil, "", invalid("pagination.pageSize must not be negative")
+	case size == 0:
+		size = DefaultPageSize
+	case size > MaxPageSize:
+		size = MaxPageSize
+	}
+	after := ""
+	if in.PageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(in.PageToken)
+		if err != nil || !IsUUID(string(b)) {
+			return nil, "", invalid("pagination.token is invalid")
+		}
+		after = string(b)
+	}
+	if c.OrgID == "" {
+		return nil, "", nil
+	}
+	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: normID(in.RunnerID), SubjectID: sub.ID, AfterID: after, Limit: size + 1}
+	if !c.Admin {
+		f.Principal = c.PrincipalID
+	}
+	rows, err := s.Store.ListHostTokens(ctx, f)
+	if err != nil {
+		return nil, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	next := ""
+	if len(rows) > size {
+		rows = rows[:size]
+		next = base64.RawURLEncoding.EncodeToString([]byte(rows[size-1].ID))
+	}
+	kinds := map[string]storage.PrincipalKind{}
+	out := make([]Token, len(rows))
+	for i, r := range rows {
+		out[i] = toToken(r, s.subjectKind(ctx, r.SubjectID, kinds))
+	}
+	return out, next, nil
+}

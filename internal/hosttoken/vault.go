@@ -1,0 +1,158 @@
+package hosttoken
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// CreateInput is a new token (seed 001 CreateHostAuthenticationToken).
+type CreateInput struct {
+	RunnerID      string
+	Subject       Subject
+	UserID        string // deprecated; a user subject
+	Host          string
+	Token         string
+	RefreshToken  string
+	Source        storage.HostTokenSource
+	ExpiresAt     time.Time // zero: does not expire
+	IntegrationID string
+	Scopes        []string
+}
+
+func normID(id string) string { return strings.ToLower(id) }
+
+func (in *CreateInput) validate() error {
+	if err := checkValue("token", in.Token, true); err != nil {
+		return err
+	}
+	if err := checkValue("refreshToken", in.RefreshToken, false); err != nil {
+		return err
+	}
+	if err := checkHost(in.Host); err != nil {
+		return err
+	}
+	if err := checkUUID("runnerId", in.RunnerID, true); err != nil {
+		return err
+	}
+	if err := checkUUID("integrationId", in.IntegrationID, false); err != nil {
+		return err
+	}
+	if err := checkScopes(in.Scopes); err != nil {
+		return err
+	}
+	if err := checkSource(in.Source); err != nil {
+		return err
+	}
+	if in.RefreshToken != "" && in.Source == storage.HostTokenSourcePAT {
+		return invalid("refreshToken: a PAT-source token has no refresh token")
+	}
+	sub, err := resolveSubject(in.Subject, in.UserID)
+	in.Subject, in.RunnerID, in.IntegrationID = sub, normID(in.RunnerID), normID(in.IntegrationID)
+	return err
+}
+
+// Create validates and stores a token. The caller must be the subject, the
+// runner, or an organization admin; runner and subject must be principals
+// of the caller's organization. With no subject, the caller is the subject
+// (unless the caller is the runner). Codes: Invalid (naming the field),
+// NotFound (runner or subject), PermissionDenied, Unavailable.
+func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, error) {
+	if err := in.validate(); err != nil {
+		return Token{}, err
+	}
+	if in.Subject.ID == "" {
+		if c.PrincipalID == in.RunnerID || c.PrincipalID == "" {
+			return Token{}, invalid("subject.id is required")
+		}
+		in.Subject = Subject{ID: c.PrincipalID, Kind: c.Kind}
+	}
+	runner, err := s.principalIn(ctx, c.OrgID, in.RunnerID, "runner")
+	if err != nil {
+		return Token{}, err
+	}
+	if runner.Kind != storage.PrincipalRunner {
+		return Token{}, invalid("runnerId must name a runner principal")
+	}
+	subj, err := s.principalIn(ctx, c.OrgID, in.Subject.ID, "subject")
+	if err != nil {
+		return Token{}, err
+	}
+	if in.Subject.Kind != "" && in.Subject.Kind != subj.Kind {
+		return Token{}, invalid("subject.principal does not match the subject's kind")
+	}
+	if !c.Admin && c.PrincipalID != runner.ID && c.PrincipalID != subj.ID {
+		return Token{}, sts.Errorf(sts.PermissionDenied, "only the subject, the runner or an organization admin may store this token")
+	}
+	now := storage.Now(s.now())
+	r := storage.HostToken{
+		ID: storage.NewID(), OrgID: c.OrgID, RunnerID: runner.ID, SubjectID: subj.ID, Host: in.Host,
+		IntegrationID: in.IntegrationID, Scopes: in.Scopes, Source: in.Source,
+		ExpiresAt: storage.Now(in.ExpiresAt), CreatedAt: now, UpdatedAt: now,
+	}
+	if in.ExpiresAt.IsZero() {
+		r.ExpiresAt = time.Time{}
+	}
+	if err := s.sealValues(&r, in.Token, in.RefreshToken); err != nil {
+		return Token{}, err
+	}
+	if err := s.Store.CreateHostToken(ctx, r); err != nil {
+		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.record(ctx, c, "host_token.create", r.ID, "success")
+	return toToken(r, subj.Kind), nil
+}
+
+// Get returns a token's metadata. Codes: Invalid, NotFound, Unavailable.
+func (s *Service) Get(ctx context.Context, c Caller, id string) (Token, error) {
+	r, err := s.load(ctx, c, id)
+	if err != nil {
+		return Token{}, err
+	}
+	return toToken(r, s.subjectKind(ctx, r.SubjectID, nil)), nil
+}
+
+// Delete deletes a token. Codes: Invalid, NotFound, Unavailable.
+func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
+	r, err := s.load(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	err = s.Store.DeleteHostToken(ctx, r.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound(id)
+	}
+	if err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.record(ctx, c, "host_token.delete", r.ID, "success")
+	return nil
+}
+
+// Value returns the token and refresh token. It appends the audit event
+// (who, which token, request ID) synchronously first and fails without
+// disclosing anything when that fails (SECURITY c.1(8)). Codes: Invalid,
+// NotFound, Unavailable, Internal (a row that does not decrypt).
+func (s *Service) Value(ctx context.Context, c Caller, id string) (Value, error) {
+	r, err := s.load(ctx, c, id)
+	if err != nil {
+		return Value{}, err
+	}
+	tok, refresh, err := s.openValues(ctx, r)
+	if err != nil {
+		return Value{}, err
+	}
+	if s.Audit == nil {
+		return Value{}, sts.Errorf(sts.Unavailable, "audit log unavailable")
+	}
+	ev := storage.AuditEvent{OrgID: r.OrgID, Actor: c.actor(), Action: "host_token.read_value",
+		Target: "host_token:" + r.ID, RequestID: c.RequestID, Outcome: "success"}
+	if err := s.Audit.Append(ctx, ev); err != nil {
+		return Value{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
+	}
+	return Value{TokenID: r.ID, Token: tok, RefreshToken: refresh, ExpiresAt: r.ExpiresAt}, nil
+}
