@@ -88,6 +88,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("trust"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("policy")}, why: "trust is an L2 service over storage and policy"},
 		{pkg: internal("grants"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("introspect"), internal("revoke"), internal("discovery"), internal("api")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: module + "/pkg/rs", bad: []string{module + "/internal/..."}, why: "pkg/rs is public: resource servers import it, so it can never depend on internal code"},
+		{pkg: internal("hosttoken"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal"), internal("sts")}, why: "hosttoken is an L2 service over storage and seal"},
 		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest"), internal("archtest")}, why: "test kits never reach the binary (STYLE §2 rule 7)"},
 	}
 	for _, r := range rules {

@@ -87,6 +87,7 @@ key, database passwords) come only from files or the environment.`,
 	root.AddCommand(newPrincipalCmd())
 	root.AddCommand(newPATCmd())
 	root.AddCommand(newExchangeTokenCmd())
+	root.AddCommand(newHostTokenCmd())
 	return root
 }
 

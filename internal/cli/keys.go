@@ -174,7 +174,8 @@ func newKeysRotateMasterCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate-master",
 		Short: "Re-wrap every sealed row under the current master key",
-		Long: `Re-wrap every sealed row (signing keys, the digest pepper) under the configured master key,
+		Long: `Re-wrap every sealed row (signing keys, the digest pepper, host-token data
+keys) under the configured master key,
 opening rows with the keys listed in previous_master_key_files.
 
 Rotating the master key without downtime:
@@ -202,7 +203,11 @@ Rotating the master key without downtime:
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d signing key(s) and %d server secret(s) under master key %s\n", n, m, kr.PrimaryID())
+				h, err := resealHostTokens(ctx, store, kr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d signing key(s), %d server secret(s) and %d host token(s) under master key %s\n", n, m, h, kr.PrimaryID())
 				return nil
 			})
 		},

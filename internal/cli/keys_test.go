@@ -126,7 +126,7 @@ func TestKeysRotateMaster(t *testing.T) {
 	both := filepath.Join(dir, "both.yaml")
 	writeFile(t, both, "master_key_file: "+newKey+"\nprevious_master_key_files: ["+oldKey+"]\n")
 	code, out, e := runCLI(t, "keys", "rotate-master", "--config", both, "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "re-wrapped 2 signing key(s) and 1 server secret(s)") {
+	if code != 0 || !strings.Contains(out, "re-wrapped 2 signing key(s), 1 server secret(s) and 0 host token(s)") {
 		t.Fatalf("rotate-master = %d %s%s", code, out, e)
 	}
 

@@ -75,7 +75,7 @@ func generateKey(ctx context.Context, cfg config.Config, store storage.Store, lo
 	if err != nil {
 		return nil, fmt.Errorf("check for sealed rows: %w", err)
 	}
-	hosts, err := store.ListHostTokens(ctx, "")
+	hosts, err := store.ListHostTokens(ctx, storage.HostTokenFilter{Limit: 1})
 	if err != nil {
 		return nil, fmt.Errorf("check for sealed rows: %w", err)
 	}

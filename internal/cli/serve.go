@@ -67,6 +67,10 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	integrations, err := hostTokenIntegrations(cfg)
+	if err != nil {
+		return err
+	}
 	if usesDataDir(cfg, true) {
 		if err := prepareDataDir(cfg.DataDir); err != nil {
 			return err // before any log line: the error is the only output
@@ -139,6 +143,7 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		}
 		ep.mount(srv)
 		wg.Go(func() { ep.run(ctx) })
+		startHostTokens(ctx, &wg, cfg, store, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		return nil
 	})
 	if err := b.init(ctx); err != nil {

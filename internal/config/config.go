@@ -42,6 +42,9 @@ type Config struct {
 	Federation    FederationConfig     `koanf:"federation"`
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
+	// HostTokenIntegrations name the OAuth token endpoints the host-token
+	// vault refreshes OAUTH-source tokens at, keyed by integration ID.
+	HostTokenIntegrations []HostTokenIntegrationConfig `koanf:"host_token_integrations"`
 
 	// File is the configuration file that was loaded, empty when none was.
 	File string `koanf:"-"`
@@ -99,6 +102,15 @@ type KeysConfig struct {
 	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
 	// Leeway is the clock skew allowed when verifying our tokens.
 	Leeway time.Duration `koanf:"leeway"`
+}
+
+// HostTokenIntegrationConfig is one SCM OAuth integration (seed 001's
+// integrationId). The client secret comes only from a file.
+type HostTokenIntegrationConfig struct {
+	ID               string `koanf:"id"` // the integration's UUID
+	TokenURL         string `koanf:"token_url"`
+	ClientID         string `koanf:"client_id"`
+	ClientSecretFile string `koanf:"client_secret_file"`
 }
 
 // Secret is a configuration value that must never reach a log or an error

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// resealHostTokens re-wraps every host token's data key under kr's primary
+// master key; `sts keys rotate-master` calls it beside pepper.Reseal.
+func resealHostTokens(ctx context.Context, store storage.HostTokenStore, kr *seal.Keyring) (int, error) {
+	return hosttoken.Reseal(ctx, store, &seal.Envelope{Keyring: kr})
+}
+
+// hostTokenClient is the RunnerConfigurationService client of the
+// host-token commands: --server (or STS_SERVER) with the bearer token in
+// STS_TOKEN, so every command acts as that principal with its rights.
+type hostTokenClient struct {
+	rpc   gitpodv1connect.RunnerConfigurationServiceClient
+	token string
+}
+
+func newHostTokenCmd() *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:   "host-token",
+		Short: "Store and read SCM tokens for runners (RunnerConfigurationService)",
+		Long: `Manage host authentication tokens through the API of a running server, as the
+principal whose PAT or access token is in STS_TOKEN. Token values are read from
+a file or stdin (--token-file -), never from flags, and are printed only by
+"value".`,
+	}
+	cmd.PersistentFlags().StringVar(&server, "server", envOr("STS_SERVER", "http://127.0.0.1:8080"), "base URL of the sts server (env STS_SERVER)")
+	client := func() (*hostTokenClient, error) {
+		tok := os.Getenv("STS_TOKEN")
+		if tok == "" {
+			return nil, usageError{errors.New("STS_TOKEN is not set: export a PAT or access token")}
+		}
+		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(http.DefaultClient, strings.TrimSuffix(server, "/")), token: tok}, nil
+	}
+	cmd.AddCommand(newHostTokenCreateCmd(client), newHostTokenGetCmd(client), newHostTokenListCmd(client),
+		newHostTokenUpdateCmd(client), newHostTokenDeleteCmd(client), newHostTokenValueCmd(client))
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// ctx returns the command's context carrying the bearer token.
+func (c *hostTokenClient) ctx(cmd *cobra.Command) context.Context {
+	ctx, info := connect.NewClientContext(cmd.Context())
+	info.RequestHeader().Set("Authorization", "Bearer "+c.token)
+	return ctx
+}
+
+// readSecret reads a value from path ("-" is stdin), trimming one
+// trailing newline; it never comes from a flag value itself.
+func readSecret(cmd *cobra.Command, path, what string) (string, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), hosttoken.MaxValueLength+2))
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// rpcError turns a Connect error into a CLI error carrying its code.
+func rpcError(err error) error {
+	if ce, ok := errors.AsType[*connect.Error](err); ok {
+		return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
+	}
+	return err
+}

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// hostTokenIntegrations validates the configured SCM integrations and reads
+// their client secrets; serve calls it before anything else starts so a
+// bad integration stops start-up with every problem named.
+func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration, error) {
+	m := make(map[string]hosttoken.IntegrationConfig, len(cfg.HostTokenIntegrations))
+	for i, c := range cfg.HostTokenIntegrations {
+		if _, dup := m[c.ID]; dup {
+			return nil, fmt.Errorf("host_token_integrations[%d]: duplicate id %q", i, c.ID)
+		}
+		m[c.ID] = hosttoken.IntegrationConfig{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecretFile: c.ClientSecretFile}
+	}
+	out, err := hosttoken.LoadIntegrations(m)
+	if err != nil {
+		return nil, fmt.Errorf("host_token_integrations: %w", err)
+	}
+	return out, nil
+}
+
+// startHostTokens gives the API its host-token vault (envelope encryption
+// under kr, value reads audited through w) and starts the refresh job on
+// wg. Every replica may run the job: each token is leased under its row
+// lock before its endpoint is called.
+func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config, store storage.Store, kr *seal.Keyring,
+	h *api.Handler, w *audit.Writer, integ map[string]hosttoken.Integration, logger *slog.Logger, reg prometheus.Registerer,
+) {
+	ht := &hosttoken.Service{Store: store, Envelope: &seal.Envelope{Keyring: kr}, Audit: w, Logger: logger}
+	h.SetHostTokens(ht)
+	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sts_host_token_refresh_total",
+		Help: "Host-token refresh attempts by outcome (success, failure).",
+	}, []string{"outcome"})
+	corrupt := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sts_host_token_corrupt_total",
+		Help: "Sealed host-token values that failed to open (tampering or a copied ciphertext).",
+	}, func() float64 { return float64(ht.Corrupt()) })
+	reg.MustRegister(refreshes, corrupt)
+	loopback := cfg.Federation.AllowLoopback
+	r := &hosttoken.Refresher{
+		Service: ht, Integrations: integ,
+		HTTPClient: federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback}),
+		OnResult:   func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
+	}
+	wg.Go(func() { r.Run(ctx) })
+}
