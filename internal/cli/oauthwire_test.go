@@ -222,3 +222,28 @@ func TestClientCredentialsPrincipal(t *testing.T) {
 		t.Errorf("client_credentials for a disabled principal = %d %s, want 400 unauthorized_client", code, body)
 	}
 }
+
+// TestGoogleOAuthTokenRefresh: Google's POST /v1/oauthtoken refresh form
+// (seed 002), with the client in HTTP Basic as Google's libraries send it,
+// judged by x/oauth2; the answer has the seed's shape and other grant types
+// are refused there.
+func TestGoogleOAuthTokenRefresh(t *testing.T) {
+	e := newOAuthEnv(t)
+	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: "user-1", OrgID: "org", Principal: "USER"}, []string{"read"}, []string{"https://a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := xoauth2.Config{ClientID: e.a.ID, ClientSecret: e.secA,
+		Endpoint: xoauth2.Endpoint{TokenURL: e.srv.URL + "/v1/oauthtoken", AuthStyle: xoauth2.AuthStyleInHeader}}
+	tok, err := cfg.TokenSource(t.Context(), &xoauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		t.Fatalf("refresh at /v1/oauthtoken: %v", err)
+	}
+	if tok.RefreshToken == rt || tok.AccessToken == "" || tok.Extra("issued_token_type") != nil || tok.Extra("expires_in") == nil {
+		t.Fatalf("refresh at /v1/oauthtoken = %+v, want a rotated pair in the seed's shape", tok)
+	}
+	code, _, body := e.post(t, "/v1/oauthtoken", url.Values{"grant_type": {"client_credentials"}}, e.a.ID, e.secA)
+	if code != http.StatusBadRequest || !strings.Contains(body, "unsupported_grant_type") {
+		t.Errorf("client_credentials at /v1/oauthtoken = %d %s, want unsupported_grant_type", code, body)
+	}
+}

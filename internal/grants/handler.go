@@ -107,6 +107,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+PathToken, h.serve(standard))
 	mux.Handle("POST "+PathGoogleToken, h.serve(google))
 	mux.Handle("POST "+PathConfluentToken, h.serve(confluent))
+	mux.Handle("POST "+PathGoogleOAuthToken, h.serve(googleOAuth))
 }
 
 // dialect is what differs between the three endpoints.
