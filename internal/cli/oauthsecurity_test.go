@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/pgtest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,8 +17,14 @@ const inactiveBody = "{\"active\":false}\n"
 
 // TestSecurityItems covers SECURITY.md b.9 and b.61–b.65 over real HTTP
 // and SQLite. Each case names the attack it stops.
-func TestSecurityItems(t *testing.T) {
-	e := newOAuthEnv(t)
+func TestSecurityItems(t *testing.T) { testSecurityItems(t, newOAuthEnv(t)) }
+
+// TestSecurityItemsPostgres runs TestSecurityItems on PostgreSQL.
+func TestSecurityItemsPostgres(t *testing.T) {
+	testSecurityItems(t, newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)}))
+}
+
+func testSecurityItems(t *testing.T, e *oauthEnv) {
 	tokA := e.ccToken(t, e.a, e.secA)
 	tokB := e.ccToken(t, e.b, e.secB)
 	revoked := e.ccToken(t, e.a, e.secA)
@@ -88,8 +96,14 @@ func TestStorageFailure(t *testing.T) {
 // TestRefreshRotation: reuse of a rotated token revokes the family; a
 // retry within the grace window gets the same successor; tokens are bound
 // to their client; scope only narrows; truncation is refused (b.65).
-func TestRefreshRotation(t *testing.T) {
-	e := newOAuthEnv(t)
+func TestRefreshRotation(t *testing.T) { testRefreshRotation(t, newOAuthEnv(t)) }
+
+// TestRefreshRotationPostgres runs TestRefreshRotation on PostgreSQL.
+func TestRefreshRotationPostgres(t *testing.T) {
+	testRefreshRotation(t, newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)}))
+}
+
+func testRefreshRotation(t *testing.T, e *oauthEnv) {
 	issue := func() string {
 		rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: "u", OrgID: "org", Principal: "u"}, []string{"read", "write"}, []string{"https://a.example"})
 		if err != nil {

@@ -67,7 +67,14 @@ type oauthEnv struct {
 
 func newOAuthEnv(t testing.TB) *oauthEnv {
 	t.Helper()
-	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	return newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+}
+
+// newOAuthEnvOn is newOAuthEnv on the backend c opens (PostgreSQL runs
+// give each test its own schema through ststest.PostgresDSN).
+func newOAuthEnvOn(t testing.TB, c sqlstore.Config) *oauthEnv {
+	t.Helper()
+	st, err := sqlstore.Open(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,9 @@ package pat_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
+	"github.com/opensts/sts/internal/ststest/pgtest"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,35 +125,5 @@ func newSQLiteStore(t testing.TB) storage.Store {
 	return s
 }
 
-// postgresDSN is ststest.PostgresDSN: STS_TEST_POSTGRES_DSN with a fresh
-// schema dropped at the end; skipped when unset, except in CI.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STS_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL tests")
-		}
-		t.Skip("STS_TEST_POSTGRES_DSN is not set")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "sts_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// postgresDSN is STS_TEST_POSTGRES_DSN with a fresh schema (pgtest.DSN).
+func postgresDSN(t *testing.T) string { return pgtest.DSN(t) }

@@ -2,21 +2,15 @@ package ststest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx" for PostgresDSN
-
 	"github.com/opensts/sts/internal/cli"
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
 // Server is a real sts (cli.Serve: storage, master key, middleware, ops
@@ -133,44 +127,6 @@ func (s *Server) Get(t testing.TB, path string) *http.Response {
 	return resp
 }
 
-// PostgresDSN returns STS_TEST_POSTGRES_DSN with search_path set to a fresh
-// schema that is dropped when the test ends. It skips the test when the
-// variable is unset, and fails it instead when CI=true, so CI cannot pass
-// without exercising PostgreSQL.
-func PostgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STS_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL tests")
-		}
-		t.Skip("STS_TEST_POSTGRES_DSN is not set")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatalf("ststest: STS_TEST_POSTGRES_DSN: %v", err)
-	}
-	// rand.Text is base32 (A-Z, 2-7): lowercased, a valid bare identifier.
-	schema := "sts_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("ststest: create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("ststest: drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("ststest: STS_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// PostgresDSN returns STS_TEST_POSTGRES_DSN with search_path set to a
+// fresh schema dropped when the test ends; see [pgtest.DSN].
+func PostgresDSN(t testing.TB) string { return pgtest.DSN(t) }

@@ -1,75 +1,23 @@
 package sqlstore_test
 
 import (
-	"crypto/rand"
-	"database/sql"
 	"errors"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/conformance"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
-// postgresDSN returns STS_TEST_POSTGRES_DSN, skipping the test when it is
-// unset, except in CI, where a silent skip would hide the only real
-// PostgreSQL coverage.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STS_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL backend tests")
-		}
-		t.Skip("STS_TEST_POSTGRES_DSN is not set")
-	}
-	return dsn
-}
+// postgresDSN skips the test when STS_TEST_POSTGRES_DSN is unset, except
+// in CI, where a silent skip would hide the only real PostgreSQL coverage.
+func postgresDSN(t *testing.T) { pgtest.DSN(t) }
 
-// withSearchPath returns dsn with search_path set, for URL and
-// keyword/value DSNs; pgx sends unknown parameters as run-time settings.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("STS_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// newPostgresSchema creates a fresh schema, dropped at cleanup, and returns
-// a DSN whose search_path points at it.
-func newPostgresSchema(t *testing.T) string {
-	t.Helper()
-	dsn := postgresDSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// rand.Text is base32 (A-Z, 2-7): lowercased, a valid bare identifier.
-	schema := "sts_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	return withSearchPath(t, dsn, schema)
-}
+// newPostgresSchema returns a DSN whose search_path is a fresh schema,
+// dropped at cleanup.
+func newPostgresSchema(t *testing.T) string { return pgtest.DSN(t) }
 
 func newPostgres(t *testing.T) storage.Store {
 	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
