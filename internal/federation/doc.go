@@ -4,8 +4,8 @@
 // from an uploaded JWKS, a jwks_uri or OIDC discovery, and exact iss/aud/time
 // checks, each failure carrying a stable Reason.
 //
-// It depends on internal/storage (for storage.Provider), go-jose (signature
-// verification and JWK parsing) and x/sync/singleflight only; never on
+// It depends on internal/storage (for storage.Provider), go-jose (JWK
+// parsing) and x/sync/singleflight only; never on
 // server, cli, config or a storage backend, and it keeps no package-level
 // state: keys live in a Cache value owned by the caller.
 //
@@ -16,4 +16,18 @@
 // singleflight, a size and key cap, last-good retention with stale-if-error,
 // and an HTTP client that refuses private and metadata addresses at dial time
 // (octo-sts dial.go idea).
+//
+// A recorded exception to DEPENDENCIES.md §4 ("do not hand-write JWS
+// verify"): the token is parsed once, by our strict compact-JWS decoder
+// (which must exist anyway for SECURITY.md b.2–b.5 and b.23–b.27: dot
+// counting before decoding, duplicate and case-variant names, depth), and
+// its signature is then checked with the standard library's crypto/rsa,
+// crypto/ecdsa and crypto/ed25519 primitives (verifySignature) instead of
+// handing the raw token to go-jose for a second parse. That second parse
+// was a third of the exchange hot path's overhead over a bare handler
+// (DESIGN §9). No cryptography is written here: only the RFC 7518 §3
+// mapping from alg to hash and signature encoding, with the key already
+// bound to exactly one alg. signature_test.go checks every supported
+// algorithm against tokens signed by go-jose, including tampered,
+// truncated and wrong-key cases, so any divergence from go-jose fails CI.
 package federation

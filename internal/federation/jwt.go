@@ -20,13 +20,45 @@ var rejectedHeaders = []string{"crit", "jku", "x5u", "jwk", "x5c", "cty", "zip",
 
 // compactJWS is a parsed but unverified token.
 type compactJWS struct {
-	header  map[string]any
-	claims  map[string]any
-	alg     string
-	kid     string
-	hasKID  bool
-	payload []byte // decoded, for the go-jose check
+	header       map[string]any
+	claims       map[string]any
+	alg          string
+	kid          string
+	hasKID       bool
+	raw          string
+	signingInput string // header.payload, as received (RFC 7515 §5.2)
+	signature    []byte // decoded
 }
+
+// Token is a subject token whose size, shape and header passed the checks
+// of Verify, decoded but not verified: nothing it says may be trusted
+// before [Verifier.VerifyParsed] accepts it.
+type Token struct{ t *compactJWS }
+
+// Parse decodes raw with the same limits as PeekIssuer (DefaultMaxTokenSize,
+// strict base64url and JSON, rejected headers) so the caller can pick the
+// provider from its unverified iss and aud and then verify the same decoded
+// token with VerifyParsed instead of decoding it again.
+func Parse(raw string) (*Token, error) {
+	t, err := parseCompact(raw, DefaultMaxTokenSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Token{t: t}, nil
+}
+
+// Issuer returns the unverified iss, refusing a token without one as
+// PeekIssuer does.
+func (t *Token) Issuer() (string, error) {
+	iss, ok := t.t.claims["iss"].(string)
+	if !ok || iss == "" {
+		return "", newError(ReasonClaimInvalid, "iss is missing or not a string", nil)
+	}
+	return iss, nil
+}
+
+// Audiences returns the unverified aud as PeekIssuer does.
+func (t *Token) Audiences() ([]string, error) { return audiences(t.t.claims) }
 
 // parseCompact checks the shape of raw before decoding anything: at most
 // maxSize bytes, exactly two dots, strict unpadded base64url (b.2–b.5), then
@@ -54,7 +86,12 @@ func parseCompact(raw string, maxSize int) (*compactJWS, error) {
 	if err := checkBase64(s64); err != nil {
 		return nil, newError(ReasonTokenMalformed, "signature is not base64url", err)
 	}
-	t := &compactJWS{payload: payload}
+	// Not Strict: like go-jose, which decoded the signature before.
+	sig, err := base64.RawURLEncoding.DecodeString(s64)
+	if err != nil {
+		return nil, newError(ReasonTokenMalformed, "signature is not base64url", err)
+	}
+	t := &compactJWS{raw: raw, signingInput: raw[:len(h64)+1+len(p64)], signature: sig}
 	if t.header, err = decodeObject(hdrBytes); err != nil {
 		return nil, newError(ReasonTokenMalformed, "header is not a valid JSON object", err)
 	}
@@ -106,13 +143,23 @@ func decodeSegment(s string) ([]byte, error) {
 	if err := checkBase64(s); err != nil {
 		return nil, err
 	}
-	return base64.RawURLEncoding.Strict().DecodeString(s)
+	return strictBase64URL.DecodeString(s)
 }
+
+// strictBase64URL is made once: Strict returns a fresh copy each call.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
+// base64URL marks the bytes of the base64url alphabet (RFC 4648 §5).
+var base64URL = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
+	}
+	return t
+}()
 
 func checkBase64(s string) error {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !base64URL[s[i]] {
 			return fmt.Errorf("byte %d is not in the base64url alphabet", i)
 		}
 	}
@@ -127,16 +174,14 @@ func checkBase64(s string) error {
 // it applies the same size and shape limits as Verify, so it is cheap and
 // safe to call on any input.
 func PeekIssuer(raw string) (iss string, aud []string, err error) {
-	t, err := parseCompact(raw, DefaultMaxTokenSize)
+	t, err := Parse(raw)
 	if err != nil {
 		return "", nil, err
 	}
-	iss, ok := t.claims["iss"].(string)
-	if !ok || iss == "" {
-		return "", nil, newError(ReasonClaimInvalid, "iss is missing or not a string", nil)
+	if iss, err = t.Issuer(); err != nil {
+		return "", nil, err
 	}
-	aud, err = audiences(t.claims)
-	if err != nil {
+	if aud, err = t.Audiences(); err != nil {
 		return "", nil, err
 	}
 	return iss, aud, nil

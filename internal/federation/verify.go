@@ -9,8 +9,6 @@ import (
 	"slices"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -69,6 +67,23 @@ func (v *Verifier) Verify(ctx context.Context, p storage.Provider, raw string) (
 	if err != nil {
 		return nil, err
 	}
+	return v.verify(ctx, p, t)
+}
+
+// VerifyParsed is Verify for a token already parsed with [Parse] (to pick
+// the provider from its unverified iss and aud), so it is decoded once. It
+// applies the verifier's own size limit, then every check of Verify.
+func (v *Verifier) VerifyParsed(ctx context.Context, p storage.Provider, tok *Token) (*Identity, error) {
+	if p.Disabled {
+		return nil, newError(ReasonProviderDisabled, "provider is disabled", nil)
+	}
+	if max := cmp.Or(v.MaxTokenSize, DefaultMaxTokenSize); len(tok.t.raw) > max {
+		return nil, newError(ReasonTokenTooLarge, fmt.Sprintf("token is %d bytes, at most %d allowed", len(tok.t.raw), max), nil)
+	}
+	return v.verify(ctx, p, tok.t)
+}
+
+func (v *Verifier) verify(ctx context.Context, p storage.Provider, t *compactJWS) (*Identity, error) {
 	allowed := p.Algorithms
 	if len(allowed) == 0 {
 		allowed = DefaultAlgorithms
@@ -91,11 +106,7 @@ func (v *Verifier) Verify(ctx context.Context, p storage.Provider, raw string) (
 	if (k.alg != "" && k.alg != t.alg) || !keyFits(t.alg, k.pub) {
 		return nil, newError(ReasonKeyMismatch, fmt.Sprintf("key %q cannot verify alg %s", truncate(k.kid), t.alg), nil)
 	}
-	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.alg)})
-	if err != nil {
-		return nil, newError(ReasonTokenMalformed, "parsing the JWS", err)
-	}
-	if _, err := jws.Verify(k.pub); err != nil {
+	if err := verifySignature(t.alg, k.pub, t.signingInput, t.signature); err != nil {
 		return nil, newError(ReasonSignatureInvalid, "signature does not verify", nil)
 	}
 

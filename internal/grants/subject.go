@@ -52,14 +52,21 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	if isSubject {
 		sel.PoolID, sel.ProviderID = req.PoolID, req.ProviderID
 	}
+	var tok *federation.Token
 	if sel.ProviderID == "" {
-		// Cheap, bounded, unverified: only picks which keys to try
-		// (SECURITY b.10: no signature work before the limits).
-		iss, aud, err := peekIssuer(raw)
-		if err != nil {
+		// Bounded and unverified: the unverified iss and aud only pick
+		// which keys to try (SECURITY b.10: no signature work before the
+		// limits). The decoded token is verified below, not decoded again.
+		var err error
+		if tok, err = federation.Parse(raw); err != nil {
 			return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
 		}
-		sel.Issuer, sel.Audiences = iss, aud
+		if sel.Issuer, err = tok.Issuer(); err != nil {
+			return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
+		}
+		if sel.Audiences, err = tok.Audiences(); err != nil {
+			return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
+		}
 	}
 	m, err := g.Trust.Select(ctx, sel)
 	if err != nil {
@@ -77,7 +84,12 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 			return nil, err
 		}
 	}
-	id, err := g.Federation.Verify(ctx, m.Provider, raw)
+	var id *federation.Identity
+	if tok != nil {
+		id, err = g.Federation.VerifyParsed(ctx, m.Provider, tok)
+	} else {
+		id, err = g.Federation.Verify(ctx, m.Provider, raw)
+	}
 	if err != nil {
 		var fe *federation.Error
 		if errors.As(err, &fe) && fe.Unavailable() { // SECURITY F7, b.58, b.60
