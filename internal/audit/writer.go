@@ -3,6 +3,8 @@ package audit
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -82,14 +84,30 @@ func (w *Writer) now() time.Time {
 
 // stamp fills the ID and Time an event left empty.
 func (w *Writer) stamp(ev storage.AuditEvent) storage.AuditEvent {
-	if ev.ID == "" {
-		ev.ID = storage.NewID()
-	}
 	if ev.Time.IsZero() {
 		ev.Time = w.now()
 	}
 	ev.Time = storage.Now(ev.Time)
+	if ev.ID == "" {
+		ev.ID = eventID(ev.Time)
+	}
 	return ev
+}
+
+// eventID is a UUIDv7 (RFC 9562 §5.7): the event's Unix milliseconds, then
+// 74 random bits. Time-ordered IDs make each insert land at the end of the
+// audit table's primary-key index instead of on a random page of an index
+// that grows by every exchange, which on SQLite made the audit writer's
+// cost per event grow with the table. The time is already stored with the
+// event, so the ID discloses nothing new.
+func eventID(t time.Time) string {
+	var b [16]byte
+	_, _ = rand.Read(b[6:]) // never fails (crypto/rand, Go 1.24+)
+	ms := uint64(t.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	b[6] = (b[6] & 0x0f) | 0x70
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // Record queues ev for the next batch and reports whether it was queued.

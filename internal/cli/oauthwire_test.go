@@ -54,6 +54,13 @@ func (f *failing) GetRevocation(ctx context.Context, id string) (storage.Revocat
 	return f.Store.GetRevocation(ctx, id)
 }
 
+func (f *failing) GetRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
+	if f.fail {
+		return nil, errors.New("disk on fire")
+	}
+	return f.Store.GetRevocations(ctx, ids...)
+}
+
 type oauthEnv struct {
 	srv    *httptest.Server
 	store  *failing

@@ -25,6 +25,11 @@ type RevocationStore interface {
 	PutRevocation(ctx context.Context, r Revocation) error
 	// GetRevocation returns ErrNotFound.
 	GetRevocation(ctx context.Context, id string) (Revocation, error)
+	// GetRevocations returns the revocations among ids in one lookup, in
+	// no particular order; IDs with no revocation are left out (an empty
+	// result is not an error). Token checks use it to ask for a token's
+	// jti and subject rows in a single round trip.
+	GetRevocations(ctx context.Context, ids ...string) ([]Revocation, error)
 	// ListRevocations returns revocations created at or after since, ordered
 	// by CreatedAt then ID; caches use it to catch up.
 	ListRevocations(ctx context.Context, since time.Time) ([]Revocation, error)

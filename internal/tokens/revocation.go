@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -32,19 +31,23 @@ func RevocationIDSubject(sub string) string { return "sub:" + sub }
 // IsRevoked implements [RevocationChecker]. iat has whole-second precision
 // (NumericDate), so a subject revocation also covers tokens issued in the
 // same second as IssuedBefore: fail closed rather than let a token minted a
-// moment before the revocation through.
+// moment before the revocation through. Both rows are read in one storage
+// lookup, on every call: a revocation is seen at once (DESIGN §6).
 func (s StoreRevocations) IsRevoked(ctx context.Context, jti, sub string, iat time.Time) (bool, error) {
-	if _, err := s.Store.GetRevocation(ctx, RevocationIDJTI(jti)); err == nil {
-		return true, nil
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return false, fmt.Errorf("tokens: revocation of jti: %w", err)
-	}
-	r, err := s.Store.GetRevocation(ctx, RevocationIDSubject(sub))
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
+	jtiID, subID := RevocationIDJTI(jti), RevocationIDSubject(sub)
+	rs, err := s.Store.GetRevocations(ctx, jtiID, subID)
 	if err != nil {
-		return false, fmt.Errorf("tokens: revocation of subject: %w", err)
+		return false, fmt.Errorf("tokens: revocation of jti or subject: %w", err)
 	}
-	return !iat.After(r.IssuedBefore), nil
+	for _, r := range rs {
+		switch r.ID {
+		case jtiID:
+			return true, nil
+		case subID:
+			if !iat.After(r.IssuedBefore) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

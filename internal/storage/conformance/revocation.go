@@ -64,6 +64,37 @@ func testIssuedTokenRevocation(t *testing.T, s storage.Store) {
 
 	_, err = s.GetRevocation(ctx, "sub:"+storage.NewID())
 	wantErrIs(t, "GetRevocation(missing)", err, storage.ErrNotFound)
+
+	// GetRevocations finds the rows among its IDs in one call, leaves out
+	// the missing ones, and is empty (not an error) when none exist.
+	byID := func(rs []storage.Revocation) []storage.Revocation {
+		return slices.SortedFunc(slices.Values(rs), func(a, b storage.Revocation) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	want, err := s.GetRevocation(ctx, r.ID)
+	mustNil(t, "GetRevocation", err)
+	missing := "jti:" + storage.NewID()
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want []storage.Revocation
+	}{
+		{"both", []string{single.ID, r.ID}, byID([]storage.Revocation{single, want})},
+		{"one found", []string{missing, r.ID}, []storage.Revocation{want}},
+		{"one ID", []string{single.ID}, []storage.Revocation{single}},
+		{"three IDs", []string{single.ID, missing, r.ID}, byID([]storage.Revocation{single, want})},
+		{"none found", []string{missing, "sub:" + storage.NewID()}, nil},
+		{"no IDs", nil, nil},
+	} {
+		got, err := s.GetRevocations(ctx, tc.ids...)
+		mustNil(t, "GetRevocations("+tc.name+")", err)
+		if len(got) != len(tc.want) {
+			t.Errorf("GetRevocations(%s) = %d rows, want %d", tc.name, len(got), len(tc.want))
+			continue
+		}
+		if len(got) > 0 {
+			diff(t, "GetRevocations("+tc.name+")", tc.want, byID(got))
+		}
+	}
 }
 
 func testListRevocationsSince(t *testing.T, s storage.Store) {

@@ -26,9 +26,16 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 		return nil
 	}
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		// One statement prepared per batch (the audit writer sends up to
+		// 256 events): the SQL is parsed once, not once per row.
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		defer stmt.Close()
 		for _, e := range events {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			if _, err := stmt.ExecContext(ctx,
 				e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target, e.RequestID, e.Outcome, e.Detail); err != nil {
 				return s.fail(op, err)
 			}

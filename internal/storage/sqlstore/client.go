@@ -32,10 +32,17 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 }
 
 // GetClient implements storage.ClientStore.
+// It runs on every client-authenticated request, so it is prepared once.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	stmt, err := s.prepared(ctx, getClient)
+	if err != nil {
+		return storage.Client{}, s.fail("get client", err)
+	}
+	c, err := scanClient(stmt.QueryRowContext(ctx, id))
 	return c, s.fail("get client", err)
 }
+
+const getClient = `SELECT ` + clientColumns + ` FROM clients WHERE id = $1`
 
 // ListClients implements storage.ClientStore.
 func (s *Store) ListClients(ctx context.Context, orgID string) ([]storage.Client, error) {

@@ -55,6 +55,11 @@ func execOne(ctx context.Context, q interface {
 // queryList runs a query and scans every row.
 func queryList[T any](ctx context.Context, s *Store, op, query string, scan func(rowScanner) (T, error), args ...any) ([]T, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
+	return collect(s, op, rows, err, scan)
+}
+
+// collect scans every row of a query that returned rows, err.
+func collect[T any](s *Store, op string, rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -89,4 +94,24 @@ func txList[T any](ctx context.Context, tx *sql.Tx, query string, scan func(rowS
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// prepared returns the statement for query, prepared on first use and kept
+// for the life of the Store (database/sql re-prepares it on each pooled
+// connection as needed). Only hot, fixed queries use it: it saves SQLite
+// from parsing the SQL on every call. A failed prepare (the database is
+// not up yet) is not remembered.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }

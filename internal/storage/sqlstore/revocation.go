@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -47,6 +49,37 @@ func (s *Store) PutRevocation(ctx context.Context, r storage.Revocation) error {
 func (s *Store) GetRevocation(ctx context.Context, id string) (storage.Revocation, error) {
 	r, err := scanRevocation(s.db.QueryRowContext(ctx, `SELECT `+revocationColumns+` FROM revocations WHERE id = $1`, id))
 	return r, s.fail("get revocation", err)
+}
+
+// getRevocationPair is the hot query of every access-token check (the
+// token's jti row and its subject row), prepared once per connection.
+const getRevocationPair = `SELECT ` + revocationColumns + ` FROM revocations WHERE id IN ($1, $2)`
+
+// GetRevocations implements storage.RevocationStore: one primary-key
+// lookup for up to two IDs (a prepared statement), one IN query otherwise.
+func (s *Store) GetRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
+	const op = "get revocations"
+	switch len(ids) {
+	case 0:
+		return nil, nil
+	case 1:
+		ids = append(ids, ids[0])
+		fallthrough
+	case 2:
+		stmt, err := s.prepared(ctx, getRevocationPair)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		rows, err := stmt.QueryContext(ctx, ids[0], ids[1])
+		return collect(s, op, rows, err, scanRevocation)
+	}
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i], marks[i] = id, "$"+strconv.Itoa(i+1)
+	}
+	return queryList(ctx, s, op, `SELECT `+revocationColumns+` FROM revocations WHERE id IN (`+
+		strings.Join(marks, ", ")+`)`, scanRevocation, args...)
 }
 
 // ListRevocations implements storage.RevocationStore. A zero since lists

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,8 @@ type Store struct {
 	// current is set once the schema was seen to have no pending migration;
 	// the schema never goes back, so Health stops asking goose after that.
 	current atomic.Bool
+	// stmts holds the prepared hot queries (see prepared), by SQL text.
+	stmts sync.Map
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -185,7 +188,13 @@ func checkSQLite(ctx context.Context, db *sql.DB, memory bool) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		_ = st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
 
 // DB returns the underlying handle, for tests and operational tooling.
 func (s *Store) DB() *sql.DB { return s.db }
