@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,6 +49,39 @@ func BenchmarkBareES256Verify(b *testing.B) {
 		if _, err := v.VerifyAccessTokenAnyAudience(b.Context(), tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBareES256Handler is BenchmarkBareES256Verify behind the least
+// HTTP an introspection endpoint needs, driven exactly like
+// BenchmarkIntrospect (benchPost): read the form POST, verify the one
+// ES256 JWT, answer JSON. No client authentication, revocation, metrics or
+// logging. BenchmarkBareES256Verify alone leaves out the request and
+// response work that any handler, bare or not, pays.
+func BenchmarkBareES256Handler(b *testing.B) {
+	e := newOAuthEnv(b)
+	tok := e.ccToken(b, e.a, e.secA)
+	v := *e.parts.Verifier
+	v.Revocations = nil
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		c, err := v.VerifyAccessTokenAnyAudience(r.Context(), r.PostForm.Get("token"))
+		if err != nil {
+			http.Error(w, "inactive", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": c.Subject, "exp": c.Expiry, "aud": c.Audience})
+	})
+	body := url.Values{"token": {tok}}.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		benchPost(b, h, "/oauth2/introspect", body, e.a.ID, e.secA)
 	}
 }
 
