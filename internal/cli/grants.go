@@ -105,6 +105,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		// Google-style downscoping (a Credential Access Boundary on our own
 		// token) needs self-exchange; it may only narrow (SECURITY b.54).
 		SelfExchange: true,
+		PATs:         pats,
 		MaxLifetime:  cfg.Keys.MaxTokenLifetime,
 	}
 	client := federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})

@@ -39,6 +39,9 @@ type TokenExchange struct {
 	// SelfExchange enables …:access_token subject tokens (our own), which
 	// may only narrow (SECURITY b.54: off unless enabled).
 	SelfExchange bool
+	// PATs authenticates personal access tokens presented as
+	// subject_token_type oauth2.TokenTypePAT; nil refuses them.
+	PATs PATAuthenticator
 	// DefaultLifetime (15 min) applies when no lifetime is requested;
 	// MaxLifetime (12 h) caps every pool.
 	DefaultLifetime    time.Duration
@@ -95,6 +98,8 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 			return nil, badSubject(ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
 		}
 		subj, err = g.own(ctx, req, req.SubjectToken, client, true)
+	case oauth2.TokenTypePAT:
+		subj, err = g.pat(ctx, req, req.SubjectToken)
 	default: // SECURITY b.52
 		return nil, badSubject(ReasonSubjectTypeUnsupported, fmt.Errorf("subject_token_type %q", trunc(req.SubjectTokenType)))
 	}
