@@ -109,3 +109,35 @@ func BenchmarkBareES256Sign(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBareES256SignHandler is BenchmarkBareES256Sign behind the least
+// HTTP a token endpoint needs, driven exactly like BenchmarkClientCredentials
+// (benchPost): read the form POST, sign one ES256 access token, answer
+// JSON. No client authentication, storage, rate limits, audit or metrics:
+// the "bare sign-only handler" of DESIGN §9.
+func BenchmarkBareES256SignHandler(b *testing.B) {
+	e := newOAuthEnv(b)
+	iss := e.parts.Refresh.Issuer
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		now := e.clock.Now()
+		tok, _, err := iss.MintAccessToken(r.Context(), tokens.AccessClaims{Subject: "s", Audience: tokens.Audience{"a"},
+			Scope: r.PostForm.Get("scope"), IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(900e9))})
+		if err != nil {
+			http.Error(w, "sign", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 900})
+	})
+	body := url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}}.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		benchPost(b, h, "/oauth2/token", body, e.a.ID, e.secA)
+	}
+}

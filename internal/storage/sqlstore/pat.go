@@ -36,8 +36,14 @@ func (s *Store) GetPAT(ctx context.Context, id string) (storage.PAT, error) {
 }
 
 // GetPATByDigest implements storage.PATStore.
+// It runs on every PAT authentication that misses the service's cache, so
+// it is prepared once.
 func (s *Store) GetPATByDigest(ctx context.Context, digest []byte) (storage.PAT, error) {
-	p, err := scanPAT(s.db.QueryRowContext(ctx, `SELECT `+patColumns+` FROM pats WHERE digest = $1`, digest))
+	stmt, err := s.prepared(ctx, `SELECT `+patColumns+` FROM pats WHERE digest = $1`)
+	if err != nil {
+		return storage.PAT{}, s.fail("get pat by digest", err)
+	}
+	p, err := scanPAT(stmt.QueryRowContext(ctx, digest))
 	return p, s.fail("get pat by digest", err)
 }
 

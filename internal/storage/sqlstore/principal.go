@@ -24,8 +24,14 @@ func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error 
 }
 
 // GetPrincipal implements storage.PrincipalStore.
+// It runs on every client_credentials grant and PAT check, so it is
+// prepared once.
 func (s *Store) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
-	p, err := scanPrincipal(s.db.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`, id))
+	stmt, err := s.prepared(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`)
+	if err != nil {
+		return storage.Principal{}, s.fail("get principal", err)
+	}
+	p, err := scanPrincipal(stmt.QueryRowContext(ctx, id))
 	return p, s.fail("get principal", err)
 }
 
