@@ -22,9 +22,9 @@ const (
 	// TokenTypePAT names one of our personal access tokens as a
 	// subject_token (RFC 8693 §3 allows other URIs): exchanging it keeps the
 	// long-lived secret away from resource servers.
-	TokenTypePAT = "urn:opensts:params:oauth:token-type:personal_access_token"
-	TokenTypeSAML1        = "urn:ietf:params:oauth:token-type:saml1"
-	TokenTypeSAML2        = "urn:ietf:params:oauth:token-type:saml2"
+	TokenTypePAT   = "urn:opensts:params:oauth:token-type:personal_access_token"
+	TokenTypeSAML1 = "urn:ietf:params:oauth:token-type:saml1"
+	TokenTypeSAML2 = "urn:ietf:params:oauth:token-type:saml2"
 )
 
 // TokenTypeBearer is the token_type of a bearer access token in a token
