@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 func newOrgCmd() *cobra.Command {
@@ -19,21 +22,14 @@ func newOrgCmd() *cobra.Command {
 		Example: `  sts org create --name acme --tier enterprise`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			store, err := openStore(cmd.Context(), cfg, nil)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			o, err := api.CreateOrganization(cmd.Context(), store, name, tier, time.Now())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), o.ID)
-			return nil
+			return withStore(cmd, func(_ context.Context, _ config.Config, store *sqlstore.Store) error {
+				o, err := api.CreateOrganization(cmd.Context(), store, name, tier, time.Now())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), o.ID)
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "name (required)")
@@ -44,25 +40,18 @@ func newOrgCmd() *cobra.Command {
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			store, err := openStore(cmd.Context(), cfg, nil)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			orgs, err := store.ListOrganizations(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("storage: %w", err)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tTIER")
-			for _, o := range orgs {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", o.ID, o.Name, o.Tier)
-			}
-			return w.Flush()
+			return withStore(cmd, func(_ context.Context, _ config.Config, store *sqlstore.Store) error {
+				orgs, err := store.ListOrganizations(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("storage: %w", err)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tNAME\tTIER")
+				for _, o := range orgs {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", o.ID, o.Name, o.Tier)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	cmd.AddCommand(create, list)

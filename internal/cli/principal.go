@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 // newPrincipalCmd is "sts principal"; "sts user" is the same command with
@@ -23,26 +26,19 @@ func newPrincipalCmd() *cobra.Command {
 		Example: `  sts principal create --org acme --kind user --name ada --email ada@example.com`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			store, err := openStore(cmd.Context(), cfg, nil)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			o, err := findOrg(cmd, store, org)
-			if err != nil {
-				return err
-			}
-			k := storage.PrincipalKind(strings.ToUpper(strings.ReplaceAll(kind, "-", "_")))
-			p, err := api.CreatePrincipal(cmd.Context(), store, o.ID, k, name, email, time.Now())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), p.ID)
-			return nil
+			return withStore(cmd, func(_ context.Context, _ config.Config, store *sqlstore.Store) error {
+				o, err := findOrg(cmd, store, org)
+				if err != nil {
+					return err
+				}
+				k := storage.PrincipalKind(strings.ToUpper(strings.ReplaceAll(kind, "-", "_")))
+				p, err := api.CreatePrincipal(cmd.Context(), store, o.ID, k, name, email, time.Now())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p.ID)
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&org, "org", "", "organization ID or name (required)")
@@ -57,29 +53,22 @@ func newPrincipalCmd() *cobra.Command {
 		Short: "List the principals of an organization",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			store, err := openStore(cmd.Context(), cfg, nil)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			o, err := findOrg(cmd, store, listOrg)
-			if err != nil {
-				return err
-			}
-			ps, err := store.ListPrincipals(cmd.Context(), o.ID)
-			if err != nil {
-				return fmt.Errorf("storage: %w", err)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED")
-			for _, p := range ps {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", p.ID, p.Kind, p.Name, p.Email, p.Disabled)
-			}
-			return w.Flush()
+			return withStore(cmd, func(_ context.Context, _ config.Config, store *sqlstore.Store) error {
+				o, err := findOrg(cmd, store, listOrg)
+				if err != nil {
+					return err
+				}
+				ps, err := store.ListPrincipals(cmd.Context(), o.ID)
+				if err != nil {
+					return fmt.Errorf("storage: %w", err)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED")
+				for _, p := range ps {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", p.ID, p.Kind, p.Name, p.Email, p.Disabled)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	list.Flags().StringVar(&listOrg, "org", "", "organization ID or name (required)")
