@@ -113,6 +113,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
 		JWKSClient: client, Leeway: cfg.Keys.Leeway, Logger: logger,
 	})
+	te.Refresh = oa.Refresh // offline_access on token exchange
 	h := &grants.Handler{
 		Grants:  append([]grants.Grant{te}, oa.Grants...),
 		Clients: oa.ClientAuth,

@@ -12,6 +12,10 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
+// ScopeOfflineAccess asks token exchange for a refresh token as well (the
+// OIDC Core §11 scope name); the pool's scope ceiling must include it.
+const ScopeOfflineAccess = "offline_access"
+
 // Reasons of the client-driven grants.
 const (
 	ReasonGrantNotAllowed    = "client_grant_not_allowed"
@@ -19,6 +23,7 @@ const (
 	ReasonAudienceRequired   = "audience_required"
 	ReasonRefreshInvalid     = "refresh_token_invalid"
 	ReasonRefreshReused      = "refresh_token_reused"
+	ReasonRefreshNeedsClient = "offline_access_needs_client"
 	ReasonPrincipalDisabled  = "principal_disabled"
 )
 

@@ -60,17 +60,27 @@ func (g *Refresh) ClientAuth() ClientAuthPolicy { return ClientAuthRequired }
 // principal, pool, provider, act, src, cab) and returns its secret, shown
 // once. Token exchange calls it for offline_access when the pool allows.
 func (g *Refresh) Issue(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string) (string, error) {
+	return g.IssueUntil(ctx, client, claims, scopes, audiences, time.Time{})
+}
+
+// IssueUntil is Issue with the family ending no later than notAfter (zero:
+// only the family lifetime applies); token exchange passes the subject
+// token's expiry.
+func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")
 	}
 	raw := secret.PrefixRefreshToken.Generate()
 	now := storage.Now(nowOf(g.Now))
-	life := cmpOr(g.Lifetime, DefaultRefreshLifetime)
+	exp := now.Add(cmpOr(g.Lifetime, DefaultRefreshLifetime))
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
+	}
 	rt, err := g.record(claims, scopes, audiences, raw, now)
 	if err != nil {
 		return "", err
 	}
-	rt.ID, rt.ClientID, rt.ExpiresAt = storage.NewID(), client.ID, storage.Now(now.Add(life))
+	rt.ID, rt.ClientID, rt.ExpiresAt = storage.NewID(), client.ID, storage.Now(exp)
 	rt.FamilyID = rt.ID
 	if err := g.Store.CreateRefreshToken(ctx, rt); err != nil {
 		return "", fmt.Errorf("grants: store refresh token: %w", err)

@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"slices"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type TokenExchange struct {
 	// SelfExchange enables …:access_token subject tokens (our own), which
 	// may only narrow (SECURITY b.54: off unless enabled).
 	SelfExchange bool
+	// Refresh issues refresh tokens for offline_access; nil refuses it.
+	Refresh *Refresh
 	// PATs authenticates personal access tokens presented as
 	// subject_token_type oauth2.TokenTypePAT; nil refuses them.
 	PATs PATAuthenticator
@@ -149,6 +152,22 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: tokenType, ExpiresIn: int64(life / time.Second)}
 	if req.Scopes == nil || joinSpace(req.Scopes) != c.Scope {
 		resp.Scope = c.Scope // RFC 8693 §2.2.1: required when it differs
+	}
+
+	// 8. A refresh token when offline_access was granted (the pool's scope
+	//    ceiling must include it). It is bound to the authenticated client
+	//    and its family ends when the subject token expires: an issued
+	//    token never outlives the token it was exchanged from (DESIGN §4).
+	if slices.Contains(scopes, ScopeOfflineAccess) {
+		if client == nil || g.Refresh == nil {
+			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
+				errors.New("offline_access needs an authenticated client"))
+		}
+		rt, err := g.Refresh.IssueUntil(ctx, client, c, scopes, []string(c.Audience), subj.exp)
+		if err != nil {
+			return nil, fmt.Errorf("refresh token: %w", err)
+		}
+		resp.RefreshToken = rt
 	}
 	return resp, nil
 }

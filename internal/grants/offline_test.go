@@ -1,0 +1,83 @@
+package grants
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestExchangeOfflineAccess: token exchange returns a refresh token when
+// the pool's ceiling includes offline_access and a client authenticated;
+// the family ends when the subject token does (DESIGN §4), the refresh
+// token works at the refresh_token grant, and without a client the request
+// is refused with nothing issued.
+func TestExchangeOfflineAccess(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	pool := storage.Pool{ID: "offline", OrgID: "acme", Condition: "true", Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}
+	if err := e.store.CreatePool(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateProvider(ctx, storage.Provider{PoolID: "offline", ID: "p", Issuer: e.issuer.URL, Audiences: []string{"offline"}}); err != nil {
+		t.Fatal(err)
+	}
+	pepper := []byte(strings.Repeat("p", 32))
+	sec := secret.PrefixClientSecret.Generate()
+	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+		Pools: []string{"offline"}, Scopes: []string{"read", ScopeOfflineAccess}}
+	if err := e.store.CreateClient(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper}
+	e.grant.Refresh = ref
+	e.handler.Grants = append(e.handler.Grants, ref)
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
+	mux := http.NewServeMux()
+	e.handler.Mount(mux)
+	e.srv.Config.Handler = mux
+
+	now := time.Now()
+	claims := e.issuer.claims(now, "u1")
+	claims["aud"] = "offline"
+	subjectExp := now.Add(time.Hour)
+	form := exchangeForm(e.issuer.mint(t, "RS256", claims), "pool", "offline", "scope", "read offline_access")
+	post := func(form url.Values, withClient bool) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if withClient {
+			req.SetBasicAuth(client.ID, sec)
+		}
+		return do(t, req)
+	}
+
+	resp, body := post(form, false)
+	if resp.StatusCode != 400 || body["error"] != oauth2.ErrorInvalidScope || body["reason"] != ReasonRefreshNeedsClient || body["refresh_token"] != nil {
+		t.Errorf("offline_access without a client = %d %v, want invalid_scope and no token", resp.StatusCode, body)
+	}
+
+	resp, body = post(form, true)
+	rt, _ := body["refresh_token"].(string)
+	if resp.StatusCode != 200 || secret.PrefixRefreshToken.Parse(rt) != nil {
+		t.Fatalf("offline_access with a client = %d %v, want a refresh token", resp.StatusCode, body)
+	}
+	row, err := e.store.GetRefreshTokenByDigest(ctx, secret.Digest(pepper, rt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.ExpiresAt.After(subjectExp) || row.ClientID != client.ID {
+		t.Errorf("refresh family ends %v (subject token ends %v), client %s: must not outlive the subject token", row.ExpiresAt, subjectExp, row.ClientID)
+	}
+
+	resp, body = post(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, true)
+	if resp.StatusCode != 200 || body["access_token"] == nil || body["refresh_token"] == rt {
+		t.Errorf("refresh of the exchanged family = %d %v, want a rotated pair", resp.StatusCode, body)
+	}
+}
