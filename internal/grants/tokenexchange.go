@@ -1,10 +1,10 @@
 package grants
 
 import (
-	"slices"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opensts/sts/internal/federation"
