@@ -51,15 +51,8 @@ func (i *Issuer) MintAccessToken(ctx context.Context, c AccessClaims) (string, A
 	if err := checkMint(c.Subject, c.Audience, c.IssuedAt, c.Expiry); err != nil {
 		return "", c, err
 	}
-	payload, err := json.Marshal(&c)
-	if err != nil {
-		return "", c, fmt.Errorf("tokens: marshal claims: %w", err)
-	}
-	tok, err := i.Signer.Sign(ctx, typeAccessToken, payload)
-	if err != nil {
-		return "", c, fmt.Errorf("tokens: sign access token: %w", err)
-	}
-	return tok, c, nil
+	tok, err := i.sign(ctx, typeAccessToken, "access token", &c)
+	return tok, c, err
 }
 
 // MintIDToken signs c as an OIDC ID token (typ JWT), filling iss, iat and
@@ -71,15 +64,21 @@ func (i *Issuer) MintIDToken(ctx context.Context, c IDClaims) (string, IDClaims,
 	if err := checkMint(c.Subject, c.Audience, c.IssuedAt, c.Expiry); err != nil {
 		return "", c, err
 	}
-	payload, err := json.Marshal(&c)
+	tok, err := i.sign(ctx, typeJWT, "id token", &c)
+	return tok, c, err
+}
+
+// sign encodes claims and signs them with the active key under typ.
+func (i *Issuer) sign(ctx context.Context, typ, what string, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", c, fmt.Errorf("tokens: marshal claims: %w", err)
+		return "", fmt.Errorf("tokens: marshal claims: %w", err)
 	}
-	tok, err := i.Signer.Sign(ctx, typeJWT, payload)
+	tok, err := i.Signer.Sign(ctx, typ, payload)
 	if err != nil {
-		return "", c, fmt.Errorf("tokens: sign id token: %w", err)
+		return "", fmt.Errorf("tokens: sign %s: %w", what, err)
 	}
-	return tok, c, nil
+	return tok, nil
 }
 
 func (i *Issuer) fill(iss *string, iat, nbf *NumericDate, jti *string) error {
