@@ -10,8 +10,6 @@ import (
 	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
-	"github.com/opensts/sts/internal/pepper"
-	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -43,14 +41,9 @@ func newConnectAPI(cfg config.Config, store *sqlstore.Store, keys *signer.Manage
 	return &connectAPI{handler: h, pats: pats}, nil
 }
 
-// ready loads (on first start: creates) the pepper with the master key and
+// ready hands the PAT service the digest pepper (it keeps a copy) and
 // bootstraps the first organization and admin user.
-func (c *connectAPI) ready(ctx context.Context, store storage.Store, kr *seal.Keyring, logger *slog.Logger) error {
-	p, err := pepper.Load(ctx, store, kr, time.Now())
-	if err != nil {
-		return err
-	}
-	defer clear(p)
+func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, logger *slog.Logger) error {
 	if err := c.pats.SetPepper(p); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,10 +11,8 @@ import (
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/pat"
-	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/ratelimit"
-	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
@@ -44,15 +41,11 @@ func (t *tokenEndpoints) mount(srv *server.Server) {
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor
 // arguments (STYLE §2 rule 2). reg receives the metrics.
-// pats introspects personal access tokens; kr opens the digest pepper.
+// pats introspects personal access tokens; pep keys every secret digest.
 func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger, reg prometheus.Registerer,
-	pats *pat.Service, kr *seal.Keyring,
+	pats *pat.Service, pep []byte,
 ) (*tokenEndpoints, error) {
 	compiler, err := policy.NewCompiler(policy.Options{})
-	if err != nil {
-		return nil, err
-	}
-	pep, err := pepper.Load(context.Background(), store, kr, time.Now())
 	if err != nil {
 		return nil, err
 	}

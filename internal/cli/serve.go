@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
@@ -111,9 +113,6 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 			wg.Go(func() { connect.pats.Run(ctx) })
 		})
 	})
-	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
-		return connect.ready(ctx, store, kr, logger)
-	})
 	b.trust = trust
 	srv := server.New(server.Options{
 		Store:             store,
@@ -137,7 +136,17 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 	// storage and the master key are ready: they are built and mounted
 	// then (at once on SQLite; when PostgreSQL comes up otherwise).
 	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
-		ep, err := newTokenEndpoints(cfg, store, keys, logger, metrics.Registry(), connect.pats, kr)
+		// The pepper keys every bearer-secret digest (PATs, client
+		// secrets, refresh tokens); it is read (on first start: created)
+		// once and shared.
+		pep, err := pepper.Load(ctx, store, kr, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := connect.ready(ctx, store, pep, logger); err != nil {
+			return err
+		}
+		ep, err := newTokenEndpoints(cfg, store, keys, logger, metrics.Registry(), connect.pats, pep)
 		if err != nil {
 			return err
 		}
