@@ -59,6 +59,24 @@ func TestServeConnectAPI(t *testing.T) {
 		})
 	}
 
+	// A one-time exchange token from the CLI is traded exactly once.
+	code, out, errOut = runCLI(t, "exchange-token", "create", "--data-dir", dir, "--principal", "admin")
+	ext := regexp.MustCompile(`sts_ext_[0-9A-Za-z]{36}`).FindString(out)
+	if code != 0 || ext == "" {
+		t.Fatalf("exchange-token create = %d, %q %q", code, out, errOut)
+	}
+	for i, want := range []int{http.StatusOK, http.StatusUnauthorized} {
+		resp, err := http.Post(r.base+"/api/gitpod.v1.IdentityService/ExchangeToken", "application/json",
+			strings.NewReader(`{"exchangeToken":"`+ext+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("ExchangeToken use %d = %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+
 	req, _ := http.NewRequest("POST", r.base+"/api/gitpod.v1.IdentityService/GetAuthenticatedIdentity", strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

@@ -21,15 +21,11 @@ for an access token with gitpod.v1.IdentityService/ExchangeToken.`,
 		Example: `  sts exchange-token create --principal runner-1 --valid-for 2m`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := openTokenEnv(cmd)
+			env, p, err := openTokenEnvFor(cmd, principal, org)
 			if err != nil {
 				return err
 			}
 			defer env.store.Close()
-			p, err := findPrincipal(cmd.Context(), env.store, principal, org)
-			if err != nil {
-				return err
-			}
 			t, secret, err := env.pats.CreateExchangeToken(cmd.Context(), cliCaller, p.ID, validFor)
 			if err != nil {
 				return err

@@ -63,6 +63,21 @@ func openTokenEnv(cmd *cobra.Command) (*tokenEnv, error) {
 	return &tokenEnv{store: store, pats: svc}, nil
 }
 
+// openTokenEnvFor is openTokenEnv plus the principal named by ref (an ID,
+// or a name unique within org when set); the caller closes env.store.
+func openTokenEnvFor(cmd *cobra.Command, ref, org string) (*tokenEnv, storage.Principal, error) {
+	env, err := openTokenEnv(cmd)
+	if err != nil {
+		return nil, storage.Principal{}, err
+	}
+	p, err := findPrincipal(cmd.Context(), env.store, ref, org)
+	if err != nil {
+		env.store.Close()
+		return nil, storage.Principal{}, err
+	}
+	return env, p, nil
+}
+
 // cliCaller is the audit actor of CLI changes: whoever can read the
 // database and master key.
 var cliCaller = pat.Caller{Actor: "cli"}
@@ -137,15 +152,11 @@ none means "No Access".`,
 			if err != nil {
 				return usageError{err}
 			}
-			env, err := openTokenEnv(cmd)
+			env, p, err := openTokenEnvFor(cmd, user, org)
 			if err != nil {
 				return err
 			}
 			defer env.store.Close()
-			p, err := findPrincipal(cmd.Context(), env.store, user, org)
-			if err != nil {
-				return err
-			}
 			t, secret, err := env.pats.Create(cmd.Context(), cliCaller, pat.CreateInput{
 				OwnerID: p.ID, Description: desc, Scopes: scopes, ExpiresAt: time.Now().Add(life),
 			})
@@ -174,15 +185,11 @@ func newPATListCmd() *cobra.Command {
 		Short: "List a principal's personal access tokens",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := openTokenEnv(cmd)
+			env, p, err := openTokenEnvFor(cmd, user, org)
 			if err != nil {
 				return err
 			}
 			defer env.store.Close()
-			p, err := findPrincipal(cmd.Context(), env.store, user, org)
-			if err != nil {
-				return err
-			}
 			list, err := env.store.ListPATs(cmd.Context(), p.ID)
 			if err != nil {
 				return fmt.Errorf("storage: %w", err)
