@@ -69,6 +69,7 @@ func TestDeps(t *testing.T) {
 	anyInternal := module + "/internal/..."
 	rules := []rule{
 		{pkg: internal("storage"), bad: []string{anyInternal}, why: "storage is the contract: it imports nothing from this module"},
+		{pkg: internal("storage/cache"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "storage/cache is a decorator over the storage contract; it never reaches a backend or a feature"},
 		{pkg: internal("seal"), bad: []string{anyInternal}, why: "seal is a leaf over the standard library"},
 		{pkg: internal("sts"), bad: []string{anyInternal}, why: "sts is the domain vocabulary leaf"},
 		{pkg: internal("oauth2"), bad: []string{anyInternal}, why: "oauth2 is the protocol vocabulary leaf"},

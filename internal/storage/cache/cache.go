@@ -1,0 +1,194 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// DefaultTTL bounds how long a change made elsewhere (another replica, the
+// CLI) can go unseen here: the bound DESIGN §6 sets for cached PAT checks.
+const DefaultTTL = 5 * time.Second
+
+// maxEntries caps each table; when full it is cleared and refilled by use.
+const maxEntries = 10000
+
+// Store caches client and principal records for [Store.CachedClient] and
+// [Store.CachedPrincipal]. Build it with [New]; it is safe for concurrent
+// use.
+type Store struct {
+	storage.Store
+	// TTL is how long a cached record may be served; zero or negative
+	// turns caching off (every Cached* call reads the backend).
+	TTL time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	clients    table[storage.Client]
+	principals table[storage.Principal]
+}
+
+// New returns s with a record cache of DefaultTTL in front of it.
+func New(s storage.Store) *Store { return &Store{Store: s, TTL: DefaultTTL} }
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// CachedClient returns client id, from memory when a copy younger than TTL
+// is held (cached = true), else from the backend. Errors are the backend's
+// (storage.ErrNotFound for an unknown client).
+func (s *Store) CachedClient(ctx context.Context, id string) (c storage.Client, cached bool, err error) {
+	if c, ok := s.clients.get(id, s.now(), s.TTL); ok {
+		return cloneClient(c), true, nil
+	}
+	c, err = s.GetClient(ctx, id)
+	return c, false, err
+}
+
+// GetClient reads the backend and refreshes the cached copy.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	gen, now := s.clients.begin(), s.now()
+	c, err := s.Store.GetClient(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			s.clients.drop(id) // deleted elsewhere
+		}
+		return c, err
+	}
+	if s.TTL > 0 {
+		s.clients.put(id, cloneClient(c), gen, now)
+	}
+	return c, nil
+}
+
+// UpdateClient writes through and drops the cached copy.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	defer s.clients.forget(id)
+	return s.Store.UpdateClient(ctx, id, fn)
+}
+
+// DeleteClient writes through and drops the cached copy.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clients.forget(id)
+	return s.Store.DeleteClient(ctx, id)
+}
+
+// CachedPrincipal is CachedClient for principals.
+func (s *Store) CachedPrincipal(ctx context.Context, id string) (p storage.Principal, cached bool, err error) {
+	if p, ok := s.principals.get(id, s.now(), s.TTL); ok {
+		return p, true, nil
+	}
+	p, err = s.GetPrincipal(ctx, id)
+	return p, false, err
+}
+
+// GetPrincipal reads the backend and refreshes the cached copy.
+func (s *Store) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	gen, now := s.principals.begin(), s.now()
+	p, err := s.Store.GetPrincipal(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			s.principals.drop(id)
+		}
+		return p, err
+	}
+	if s.TTL > 0 {
+		s.principals.put(id, p, gen, now) // Principal holds no slices: a copy is a value
+	}
+	return p, nil
+}
+
+// UpdatePrincipal writes through and drops the cached copy.
+func (s *Store) UpdatePrincipal(ctx context.Context, id string, fn func(storage.Principal) (storage.Principal, error)) error {
+	defer s.principals.forget(id)
+	return s.Store.UpdatePrincipal(ctx, id, fn)
+}
+
+// DeletePrincipal writes through and drops the cached copy.
+func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
+	defer s.principals.forget(id)
+	return s.Store.DeletePrincipal(ctx, id)
+}
+
+// cloneClient copies the slices too: a caller may not change the cache by
+// changing what it was given.
+func cloneClient(c storage.Client) storage.Client {
+	c.SecretDigest = slices.Clone(c.SecretDigest)
+	c.JWKS = slices.Clone(c.JWKS)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.Pools = slices.Clone(c.Pools)
+	c.Audiences = slices.Clone(c.Audiences)
+	c.Scopes = slices.Clone(c.Scopes)
+	return c
+}
+
+// table is one record kind's cache. gen counts forgets: a read that began
+// at generation g may only fill the table if no forget happened since, so
+// a copy read before a write can never be put back after the write dropped
+// it.
+type table[V any] struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]entry[V]
+}
+
+type entry[V any] struct {
+	v       V
+	fetched time.Time // when the read that produced v began
+}
+
+func (t *table[V]) get(id string, now time.Time, ttl time.Duration) (V, bool) {
+	var zero V
+	if ttl <= 0 {
+		return zero, false
+	}
+	t.mu.Lock()
+	e, ok := t.m[id]
+	t.mu.Unlock()
+	if !ok || now.Sub(e.fetched) >= ttl || now.Before(e.fetched) {
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (t *table[V]) begin() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gen
+}
+
+func (t *table[V]) put(id string, v V, gen uint64, fetched time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if gen != t.gen {
+		return // something was forgotten while this read ran
+	}
+	if t.m == nil || len(t.m) >= maxEntries {
+		t.m = make(map[string]entry[V])
+	}
+	t.m[id] = entry[V]{v: v, fetched: fetched}
+}
+
+func (t *table[V]) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gen++
+	delete(t.m, id)
+}
+
+// drop removes id without moving the generation: a read that found the
+// row gone must not, by bumping it, stop every concurrent fill (a flood of
+// unknown IDs would otherwise keep the cache empty).
+func (t *table[V]) drop(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, id)
+}
