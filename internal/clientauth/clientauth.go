@@ -33,6 +33,12 @@ type Store interface {
 	storage.ReplayStore
 }
 
+// ClientCache serves client records from memory; cached reports whether
+// the record came from there rather than storage (*cache.Store).
+type ClientCache interface {
+	CachedClient(ctx context.Context, id string) (c storage.Client, cached bool, err error)
+}
+
 // Result is an authenticated client and how it proved itself.
 type Result struct {
 	Client storage.Client
@@ -68,6 +74,13 @@ type Authenticator struct {
 	Leeway time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Cache, when set, serves client records for secret authentication
+	// from a per-node cache (storage/cache): a disabled client or a
+	// rotated-away secret is refused on this replica within the cache's
+	// TTL of the change elsewhere, at once when the change is made here.
+	// Refusals are never judged on a cached copy. nil: every request reads
+	// the client row.
+	Cache ClientCache
 
 	jwksMu sync.Mutex
 	jwks   map[string]*remoteKeys // by client ID
@@ -158,19 +171,35 @@ func unavailable(cause error) *oauth2.Error {
 // loadClient gets an enabled client by ID, mapping not-found and disabled
 // to invalid_client and a storage failure to 503.
 func (a *Authenticator) loadClient(ctx context.Context, id string) (storage.Client, error) {
+	c, _, err := a.loadClientFrom(ctx, id, false)
+	return c, err
+}
+
+// loadClientFrom is loadClient that, with useCache and a Cache, may answer
+// from memory; cached says it did.
+func (a *Authenticator) loadClientFrom(ctx context.Context, id string, useCache bool) (c storage.Client, cached bool, err error) {
 	if id == "" || len(id) > maxClientIDLen {
-		return storage.Client{}, invalidClient(errors.New("client_id missing or too long"))
+		return storage.Client{}, false, invalidClient(errors.New("client_id missing or too long"))
 	}
-	c, err := a.Store.GetClient(ctx, id)
+	if useCache && a.Cache != nil {
+		c, cached, err = a.Cache.CachedClient(ctx, id)
+	} else {
+		c, err = a.Store.GetClient(ctx, id)
+	}
+	return c, cached, clientErr(c, err)
+}
+
+// clientErr maps a client lookup to the authentication answer.
+func clientErr(c storage.Client, err error) error {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return c, invalidClient(errors.New("unknown client"))
+		return invalidClient(errors.New("unknown client"))
 	case err != nil:
-		return c, unavailable(err)
+		return unavailable(err)
 	case c.Disabled:
-		return c, invalidClient(errors.New("client disabled"))
+		return invalidClient(errors.New("client disabled"))
 	}
-	return c, nil
+	return nil
 }
 
 // HashSecret is the digest stored for a client secret.

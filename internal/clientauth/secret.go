@@ -31,26 +31,40 @@ func (a *Authenticator) secretBasic(ctx context.Context, user, pass, formID stri
 // mistyped secret never reaches storage, SECURITY.md b.65, b.66), then an
 // HMAC digest compared in constant time with the stored one (b.67). The
 // plaintext is never logged or stored.
+//
+// The record may come from the per-node cache; a refusal never does: it is
+// judged again on the stored row, so a secret rotated or a client
+// re-enabled on another replica works here at once, and every refusal
+// costs one storage read whether or not the client exists.
 func (a *Authenticator) secretCheck(ctx context.Context, id, sec, method string) (*Result, error) {
 	formatErr := secret.PrefixClientSecret.Parse(sec)
-	c, err := a.loadClient(ctx, id)
+	digest := a.HashSecret(sec)
+	res, cached, err := a.judgeSecret(ctx, id, digest, formatErr, method, true)
+	if cached && err != nil {
+		res, _, err = a.judgeSecret(ctx, id, digest, formatErr, method, false)
+	}
+	return res, err
+}
+
+func (a *Authenticator) judgeSecret(ctx context.Context, id string, digest []byte, formatErr error, method string, useCache bool) (*Result, bool, error) {
+	c, cached, err := a.loadClientFrom(ctx, id, useCache)
 	if oe, ok := errors.AsType[*oauth2.Error](err); ok && oe.Code != oauth2.ErrorInvalidClient {
-		return nil, err
+		return nil, cached, err
 	}
 	stored := dummyDigest
 	if err == nil {
 		stored = c.SecretDigest
 	}
-	match := secret.Equal(a.HashSecret(sec), stored)
+	match := secret.Equal(digest, stored)
 	switch {
 	case err != nil:
-		return nil, err
+		return nil, cached, err
 	case formatErr != nil:
-		return nil, invalidClient(errors.New("client secret malformed"))
+		return nil, cached, invalidClient(errors.New("client secret malformed"))
 	case c.AuthMethod != oauth2.AuthMethodClientSecretBasic && c.AuthMethod != oauth2.AuthMethodClientSecretPost:
-		return nil, invalidClient(errors.New("client does not use a secret"))
+		return nil, cached, invalidClient(errors.New("client does not use a secret"))
 	case !match:
-		return nil, invalidClient(errors.New("client secret mismatch"))
+		return nil, cached, invalidClient(errors.New("client secret mismatch"))
 	}
-	return &Result{Client: c, Method: method}, nil
+	return &Result{Client: c, Method: method}, cached, nil
 }

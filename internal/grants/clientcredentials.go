@@ -36,6 +36,12 @@ type ClientCredentials struct {
 	// principal claim (what our APIs authorize by), and a disabled or
 	// deleted principal gets no token.
 	Principals storage.PrincipalStore
+	// Cache, when set, serves the principal from a per-node cache
+	// (storage/cache) when it is enabled; a disabled or missing principal
+	// is confirmed against storage before the grant is refused. A
+	// principal disabled on another replica gets no token here within the
+	// cache's TTL; disabled on this replica, at once.
+	Cache PrincipalCache
 	// Lifetime of issued tokens (15 min when zero); MaxLifetime caps a
 	// requested expires_in (12 h when zero).
 	Lifetime    time.Duration
@@ -44,6 +50,12 @@ type ClientCredentials struct {
 }
 
 var _ Grant = (*ClientCredentials)(nil)
+
+// PrincipalCache serves principal records from memory; cached reports
+// whether the record came from there rather than storage (*cache.Store).
+type PrincipalCache interface {
+	CachedPrincipal(ctx context.Context, id string) (p storage.Principal, cached bool, err error)
+}
 
 // Type implements [Grant].
 func (g *ClientCredentials) Type() string { return oauth2.GrantTypeClientCredentials }
@@ -66,7 +78,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.Principals.GetPrincipal(ctx, client.PrincipalID)
+	p, err := g.principal(ctx, client.PrincipalID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, err)
@@ -147,4 +159,15 @@ func nowOf(f func() time.Time) time.Time {
 		return f()
 	}
 	return time.Now()
+}
+
+// principal reads the client's principal, from the cache when that says it
+// is enabled, otherwise from storage.
+func (g *ClientCredentials) principal(ctx context.Context, id string) (storage.Principal, error) {
+	if g.Cache != nil {
+		if p, cached, err := g.Cache.CachedPrincipal(ctx, id); !cached || (err == nil && !p.Disabled) {
+			return p, err
+		}
+	}
+	return g.Principals.GetPrincipal(ctx, id)
 }
