@@ -12,7 +12,6 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -24,7 +23,7 @@ type connectAPI struct {
 	pats    *pat.Service
 }
 
-func newConnectAPI(cfg config.Config, store *sqlstore.Store, keys *signer.Manager, logger *slog.Logger) (*connectAPI, error) {
+func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger) (*connectAPI, error) {
 	pats, err := pat.NewService(store, nil)
 	if err != nil {
 		return nil, err

@@ -25,8 +25,9 @@ func benchPost(b *testing.B, h http.Handler, path, body, id, sec string) {
 }
 
 // BenchmarkIntrospect is introspection of our ES256 access JWT
-// (client-authenticated with an HMAC-digest secret, revocation checked in
-// SQLite); BenchmarkBareES256Verify is the bare verification it is
+// (client-authenticated with an HMAC-digest secret, the client record from
+// the per-node record cache as serve wires it, revocation read from SQLite
+// on every call); BenchmarkBareES256Verify is the bare verification it is
 // measured against (DESIGN §9 target ≥ 80%).
 func BenchmarkIntrospect(b *testing.B) {
 	e := newOAuthEnv(b)
@@ -86,7 +87,8 @@ func BenchmarkBareES256Handler(b *testing.B) {
 }
 
 // BenchmarkClientCredentials is a client_credentials grant with an HMAC
-// digest secret (no bcrypt) signing one ES256 token;
+// digest secret (no bcrypt) signing one ES256 token, client and principal
+// from the per-node record cache as serve wires it;
 // BenchmarkBareES256Sign is the sign-only work it is measured against
 // (DESIGN §9 target ≤ 1.5×).
 func BenchmarkClientCredentials(b *testing.B) {

@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -67,7 +68,14 @@ func newOAuth(d oauthDeps) *oauthParts {
 		Revocations: tokens.StoreRevocations{Store: d.Store}, Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now}
-	gs := []grants.Grant{&grants.ClientCredentials{Issuer: iss, Principals: d.Store, Now: d.Now}, ref}
+	cc := &grants.ClientCredentials{Issuer: iss, Principals: d.Store, Now: d.Now}
+	// serve's store has the per-node record cache in front: client
+	// authentication and client_credentials, which read a client and a
+	// principal on every request, take their success path from it.
+	if rc, ok := d.Store.(*cache.Store); ok {
+		ca.Cache, cc.Cache = rc, rc
+	}
+	gs := []grants.Grant{cc, ref}
 	if d.Exchange != nil {
 		gs = append(gs, &grants.JWTBearer{TokenExchange: d.Exchange})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -62,14 +63,15 @@ func (f *failing) GetRevocations(ctx context.Context, ids ...string) ([]storage.
 }
 
 type oauthEnv struct {
-	srv    *httptest.Server
-	store  *failing
-	parts  *oauthParts
-	clock  *clock
-	pepper []byte
-	a, b   storage.Client // two secret clients
-	secA   string
-	secB   string
+	srv     *httptest.Server
+	store   *failing
+	records *cache.Store // this node's view of store, as serve builds it
+	parts   *oauthParts
+	clock   *clock
+	pepper  []byte
+	a, b    storage.Client // two secret clients
+	secA    string
+	secB    string
 }
 
 func newOAuthEnv(t testing.TB) *oauthEnv {
@@ -97,7 +99,11 @@ func newOAuthEnvOn(t testing.TB, c sqlstore.Config) *oauthEnv {
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	e.parts = newOAuth(oauthDeps{Store: e.store, Issuer: e.srv.URL, Keys: keys, Pepper: e.pepper, Now: e.clock.Now})
+	// As in serve: the endpoints read through the per-node record cache;
+	// e.store beneath it is "elsewhere" (another replica, the CLI).
+	e.records = cache.New(e.store)
+	e.records.Now = e.clock.Now
+	e.parts = newOAuth(oauthDeps{Store: e.records, Issuer: e.srv.URL, Keys: keys, Pepper: e.pepper, Now: e.clock.Now})
 	h := &grants.Handler{Grants: e.parts.Grants, Clients: e.parts.ClientAuth}
 	h.Mount(mux)
 	for _, m := range e.parts.Mounters {
@@ -216,24 +222,104 @@ func TestRefreshTokenSource(t *testing.T) {
 
 // TestClientCredentialsPrincipal: the token names the principal's kind
 // (what our APIs authorize by), and a disabled principal gets no token
-// even with a valid client secret.
+// even with a valid client secret: at once when disabled through this
+// node, within the record cache's TTL when disabled elsewhere (another
+// replica, the CLI; DESIGN §6, storage/cache).
 func TestClientCredentialsPrincipal(t *testing.T) {
 	e := newOAuthEnv(t)
 	claims := e.introspect(t, e.ccToken(t, e.a, e.secA))
 	if claims["principal"] != string(storage.PrincipalServiceAccount) || claims["sub"] != e.a.PrincipalID {
 		t.Errorf("introspection = %v, want principal SERVICE_ACCOUNT and sub %s", claims, e.a.PrincipalID)
 	}
-	err := e.store.UpdatePrincipal(t.Context(), e.a.PrincipalID, func(p storage.Principal) (storage.Principal, error) {
-		p.Disabled = true
-		return p, nil
-	})
+	setDisabled := func(st storage.PrincipalStore, id string, d bool) {
+		t.Helper()
+		err := st.UpdatePrincipal(t.Context(), id, func(p storage.Principal) (storage.Principal, error) {
+			p.Disabled = d
+			return p, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
+	refused := func(id, sec string) bool {
+		t.Helper()
+		code, _, body := e.post(t, "/oauth2/token", form, id, sec)
+		switch {
+		case code == http.StatusOK && strings.Contains(body, "access_token"):
+			return false
+		case code == http.StatusBadRequest && strings.Contains(body, `"unauthorized_client"`) && !strings.Contains(body, "access_token"):
+			return true
+		}
+		t.Fatalf("client_credentials = %d %s, want a token or 400 unauthorized_client", code, body)
+		return false
+	}
+
+	setDisabled(e.records, e.a.PrincipalID, true) // through this node
+	if !refused(e.a.ID, e.secA) {
+		t.Error("principal disabled through this node: token issued, want 400 unauthorized_client at once")
+	}
+	setDisabled(e.store, e.a.PrincipalID, false) // re-enabled elsewhere: a refusal is never judged on a cached copy
+	if refused(e.a.ID, e.secA) {
+		t.Error("principal re-enabled elsewhere: refused, want a token at once")
+	}
+
+	e.ccToken(t, e.b, e.secB) // b's principal is now cached here
+	setDisabled(e.store, e.b.PrincipalID, true)
+	e.clock.Advance(cache.DefaultTTL - time.Second)
+	if refused(e.b.ID, e.secB) {
+		t.Error("inside the TTL the cached (enabled) principal should still be served")
+	}
+	e.clock.Advance(time.Second)
+	if !refused(e.b.ID, e.secB) {
+		t.Errorf("principal disabled elsewhere: token still issued %v after the change, want refused once the TTL has passed", cache.DefaultTTL)
+	}
+}
+
+// TestClientChangesElsewhere: a secret rotated or a client disabled by the
+// CLI (or another replica) is honoured here within the record cache's TTL,
+// and the new secret works at once (a refusal re-reads the client row).
+func TestClientChangesElsewhere(t *testing.T) {
+	e := newOAuthEnv(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
+	status := func(sec string) int {
+		t.Helper()
+		code, _, _ := e.post(t, "/oauth2/token", form, e.a.ID, sec)
+		return code
+	}
+	if got := status(e.secA); got != http.StatusOK {
+		t.Fatalf("first grant = %d", got)
+	}
+	newSec, err := rotateClientSecret(t.Context(), e.store, e.pepper, e.a.ID, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
-	code, _, body := e.post(t, "/oauth2/token", form, e.a.ID, e.secA)
-	if code != http.StatusBadRequest || !strings.Contains(body, `"unauthorized_client"`) || strings.Contains(body, "access_token") {
-		t.Errorf("client_credentials for a disabled principal = %d %s, want 400 unauthorized_client", code, body)
+	if got := status(newSec); got != http.StatusOK {
+		t.Errorf("new secret right after rotation elsewhere = %d, want 200", got)
+	}
+	// The new secret's success refreshed this node's copy: the old secret
+	// is refused at once here, well inside the TTL.
+	if got := status(e.secA); got != http.StatusUnauthorized {
+		t.Errorf("old secret after the new one was used = %d, want 401", got)
+	}
+
+	err = e.store.UpdateClient(t.Context(), e.a.ID, func(c storage.Client) (storage.Client, error) { c.Disabled = true; return c, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(cache.DefaultTTL)
+	if got := status(newSec); got != http.StatusUnauthorized {
+		t.Errorf("client disabled elsewhere, %v later = %d, want 401", cache.DefaultTTL, got)
+	}
+	// Disabled and re-enabled through this node: seen at once both ways.
+	for _, d := range []bool{false, true} {
+		err := e.records.UpdateClient(t.Context(), e.a.ID, func(c storage.Client) (storage.Client, error) { c.Disabled = d; return c, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := status(newSec), map[bool]int{false: 200, true: 401}[d]; got != want {
+			t.Errorf("disabled=%v through this node: grant = %d, want %d", d, got, want)
+		}
 	}
 }
 

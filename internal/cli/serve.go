@@ -16,6 +16,7 @@ import (
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -87,6 +88,11 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		return err
 	}
 	defer store.Close()
+	// Every component of this process reads and writes through one record
+	// cache, so its own changes to clients and principals are seen at once;
+	// changes by other replicas or the CLI within cache.DefaultTTL
+	// (docs/architecture.md, "Record cache").
+	records := cache.New(store)
 	kr, err := loadConfiguredKey(cfg)
 	if err != nil {
 		return err
@@ -97,7 +103,7 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		return err
 	}
 	keys.Logger = logger
-	connect, err := newConnectAPI(cfg, store, keys, logger)
+	connect, err := newConnectAPI(cfg, records, keys, logger)
 	if err != nil {
 		return err
 	}
@@ -143,16 +149,16 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := connect.ready(ctx, store, pep, logger); err != nil {
+		if err := connect.ready(ctx, records, pep, logger); err != nil {
 			return err
 		}
-		ep, err := newTokenEndpoints(cfg, store, keys, logger, metrics.Registry(), connect.pats, pep)
+		ep, err := newTokenEndpoints(cfg, records, keys, logger, metrics.Registry(), connect.pats, pep)
 		if err != nil {
 			return err
 		}
 		ep.mount(srv)
 		wg.Go(func() { ep.run(ctx) })
-		startHostTokens(ctx, &wg, cfg, store, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
+		startHostTokens(ctx, &wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		return nil
 	})
 	if err := b.init(ctx); err != nil {
