@@ -8,14 +8,18 @@ import (
 	"github.com/opensts/sts/internal/loadgen"
 )
 
-func printBench(w io.Writer, f benchFlags, res *loadgen.Result, cpu time.Duration) {
+func printBench(w io.Writer, f runFlags, res *loadgen.Result, cpu time.Duration) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 	fmt.Fprintf(w, "target       %s  (-c %d, %s", f.url, f.concurrency, f.duration)
 	if f.rate > 0 {
 		fmt.Fprintf(w, ", rate cap %.0f/s", f.rate)
 	}
 	fmt.Fprintln(w, ")")
-	fmt.Fprintf(w, "requests     %d in %s = %.0f req/s, errors %d %v\n", res.Requests, res.Elapsed.Round(time.Millisecond), res.Throughput(), res.Errors, res.Statuses)
+	fmt.Fprintf(w, "requests     %d in %s = %.0f req/s, errors %d %v", res.Requests, res.Elapsed.Round(time.Millisecond), res.Throughput(), res.Errors, res.Statuses)
+	if res.Rejected > 0 {
+		fmt.Fprintf(w, ", of which %d answers 200 but refused", res.Rejected)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "latency      p50 %s  p90 %s  p99 %s  max %s\n", ms(res.Percentile(50)), ms(res.Percentile(90)), ms(res.Percentile(99)), ms(res.Percentile(100)))
 	perReq := 0.0
 	if res.Requests > 0 && cpu > 0 {

@@ -2,7 +2,10 @@
 // distinct RS256 subject tokens from a key whose JWKS the target pool
 // trusts, drives RFC 8693 exchanges over C connections for a fixed time,
 // reports throughput, latency percentiles and the server's CPU per request,
-// and serves a bare verify-one-sign-one handler to compare against.
+// and serves a bare verify-one-sign-one handler to compare against. The
+// same generator drives RFC 7662 introspection of our access tokens and the
+// client_credentials grant, against bare verify-only and sign-only
+// handlers (issue 5).
 //
 // It depends on go-jose and the standard library only; nothing in it runs
 // inside `sts serve`.

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -30,6 +31,16 @@ type Config struct {
 	Pool, Audience string
 	// Tokens are the subject tokens, used round-robin.
 	Tokens []string
+	// Bodies, when set, are the form bodies sent round-robin instead of
+	// exchanges built from Tokens (IntrospectBodies, ClientCredentialsBody).
+	Bodies []string
+	// ClientID, when set, authenticates every request with HTTP Basic and
+	// ClientSecret (RFC 6749 §2.3.1). A bare handler ignores the header but
+	// receives it all the same, so both targets get the same bytes.
+	ClientID, ClientSecret string
+	// Expect, when set, must accept the body of a 200 answer for the
+	// request to count as a success (ExpectActive, ExpectAccessToken).
+	Expect func(body []byte) bool
 	// Concurrency is the number of connections, each with one request in
 	// flight.
 	Concurrency int
@@ -44,8 +55,12 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Requests  int64
-	Errors    int64
+	Requests int64
+	// Errors are the requests that failed: transport errors, non-200
+	// answers and 200 answers Expect refused.
+	Errors int64
+	// Rejected are the 200 answers Expect refused (counted in Errors too).
+	Rejected  int64
 	Statuses  map[int]int64 // HTTP status → count; 0 for transport errors
 	Elapsed   time.Duration
 	Latencies []time.Duration // sorted, one per completed request
@@ -56,19 +71,26 @@ type Result struct {
 // Run drives cfg.Concurrency connections against cfg.URL until
 // cfg.Duration has passed or ctx ends.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if len(cfg.Tokens) == 0 || cfg.Concurrency <= 0 || cfg.Duration <= 0 {
-		return nil, fmt.Errorf("loadgen: need tokens, a positive concurrency and a positive duration")
+	if (len(cfg.Tokens) == 0 && len(cfg.Bodies) == 0) || cfg.Concurrency <= 0 || cfg.Duration <= 0 {
+		return nil, fmt.Errorf("loadgen: need tokens or bodies, a positive concurrency and a positive duration")
 	}
-	bodies := make([]string, len(cfg.Tokens))
-	for i, tok := range cfg.Tokens {
-		v := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {tok}, "subject_token_type": {tokenTypeJWT}}
-		if cfg.Audience != "" {
-			v.Set("audience", cfg.Audience)
+	bodies := cfg.Bodies
+	if len(bodies) == 0 {
+		bodies = make([]string, len(cfg.Tokens))
+		for i, tok := range cfg.Tokens {
+			v := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {tok}, "subject_token_type": {tokenTypeJWT}}
+			if cfg.Audience != "" {
+				v.Set("audience", cfg.Audience)
+			}
+			if cfg.Pool != "" {
+				v.Set("pool", cfg.Pool)
+			}
+			bodies[i] = v.Encode()
 		}
-		if cfg.Pool != "" {
-			v.Set("pool", cfg.Pool)
-		}
-		bodies[i] = v.Encode()
+	}
+	var authz string
+	if cfg.ClientID != "" {
+		authz = BasicAuth(cfg.ClientID, cfg.ClientSecret)
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -89,20 +111,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 1<<14)
 			statuses := map[int]int64{}
+			var errs, rejected int64
 			var firstErr string
+			var buf bytes.Buffer // this connection's answer, reused
 			for ctx.Err() == nil {
 				if limiter != nil && limiter.Wait(ctx) != nil {
 					break
 				}
 				body := bodies[next.Add(1)%uint64(len(bodies))]
 				t0 := time.Now()
-				status, msg := post(ctx, client, cfg.URL, body)
+				status, msg := post(ctx, client, cfg.URL, body, authz, cfg.Expect, &buf)
 				if ctx.Err() != nil && status == 0 {
 					break // cut off by the end of the run, not a failure
 				}
 				lat = append(lat, time.Since(t0))
 				statuses[status]++
-				if status != http.StatusOK && firstErr == "" {
+				if msg == "" {
+					continue
+				}
+				errs++
+				if status == http.StatusOK {
+					rejected++
+				}
+				if firstErr == "" {
 					firstErr = msg
 				}
 			}
@@ -111,7 +142,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Latencies = append(res.Latencies, lat...)
 			for s, n := range statuses {
 				res.Statuses[s] += n
+				res.Requests += n
 			}
+			res.Errors += errs
+			res.Rejected += rejected
 			if res.FirstError == "" {
 				res.FirstError = firstErr
 			}
@@ -120,31 +154,41 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	slices.Sort(res.Latencies)
-	for s, n := range res.Statuses {
-		res.Requests += n
-		if s != http.StatusOK {
-			res.Errors += n
-		}
-	}
 	return res, nil
 }
 
-// post sends one exchange and returns the status (0 on a transport error)
-// and, on failure, a short description.
-func post(ctx context.Context, c *http.Client, u, body string) (int, string) {
+// post sends one request and returns the status (0 on a transport error)
+// and, on failure, a short description; a success has none. A 200 answer
+// fails when expect refuses its body, which is read into buf.
+func post(ctx context.Context, c *http.Client, u, body, authz string, expect func([]byte) bool, buf *bytes.Buffer) (int, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
 		return 0, err.Error()
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, ""
+		if expect == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			return resp.StatusCode, ""
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 1<<20)); err != nil {
+			return 0, err.Error()
+		}
+		if expect(buf.Bytes()) {
+			return resp.StatusCode, ""
+		}
+		// The body of a refused answer says what it was instead; cut short,
+		// as a non-200 body is.
+		return resp.StatusCode, fmt.Sprintf("%s but the answer was refused: %s", resp.Status, bytes.TrimSpace(buf.Bytes()[:min(buf.Len(), 200)]))
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	return resp.StatusCode, fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
