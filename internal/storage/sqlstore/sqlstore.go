@@ -102,11 +102,16 @@ func openPostgres(dsn string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err)
 	}
 	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(8)
+	// Keep enough idle connections that a burst of concurrent requests
+	// does not open (and then close) a connection each.
+	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
 }
+
+// sqliteIdleConns is how many SQLite connections stay open between bursts.
+const sqliteIdleConns = 16
 
 func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
@@ -136,6 +141,14 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxIdleTime(0)
 		db.SetConnMaxLifetime(0)
+	} else {
+		// Opening a connection runs the pragmas and parses the schema:
+		// with database/sql's default of 2 idle connections, concurrent
+		// requests opened and closed one each, which cost a seventh of the
+		// CPU of an introspection under load (docs/performance.md). Reads
+		// run concurrently under WAL, so keep a pool's worth idle.
+		db.SetMaxIdleConns(sqliteIdleConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := checkSQLite(ctx, db, path == ":memory:"); err != nil {
 		db.Close()
