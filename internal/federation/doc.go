@@ -22,12 +22,12 @@
 // (which must exist anyway for SECURITY.md b.2–b.5 and b.23–b.27: dot
 // counting before decoding, duplicate and case-variant names, depth), and
 // its signature is then checked with the standard library's crypto/rsa,
-// crypto/ecdsa and crypto/ed25519 primitives (verifySignature) instead of
+// crypto/ecdsa and crypto/ed25519 primitives (internal/jws) instead of
 // handing the raw token to go-jose for a second parse. That second parse
 // was a third of the exchange hot path's overhead over a bare handler
 // (DESIGN §9). No cryptography is written here: only the RFC 7518 §3
 // mapping from alg to hash and signature encoding, with the key already
-// bound to exactly one alg. signature_test.go checks every supported
+// bound to exactly one alg. internal/jws's tests check every supported
 // algorithm against tokens signed by go-jose, including tampered,
 // truncated and wrong-key cases, so any divergence from go-jose fails CI.
 package federation

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/opensts/sts/internal/jws"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -106,7 +107,7 @@ func (v *Verifier) verify(ctx context.Context, p storage.Provider, t *compactJWS
 	if (k.alg != "" && k.alg != t.alg) || !keyFits(t.alg, k.pub) {
 		return nil, newError(ReasonKeyMismatch, fmt.Sprintf("key %q cannot verify alg %s", truncate(k.kid), t.alg), nil)
 	}
-	if err := verifySignature(t.alg, k.pub, t.signingInput, t.signature); err != nil {
+	if err := jws.Verify(t.alg, k.pub, t.signingInput, t.signature); err != nil {
 		return nil, newError(ReasonSignatureInvalid, "signature does not verify", nil)
 	}
 

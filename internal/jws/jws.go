@@ -1,4 +1,4 @@
-package federation
+package jws
 
 import (
 	"crypto"
@@ -10,14 +10,17 @@ import (
 	"math/big"
 )
 
-var errSignature = errors.New("signature does not verify")
+// ErrSignature is the one answer to a signature that does not verify, for
+// whatever reason (wrong key type or curve, wrong length, bad signature,
+// unknown alg).
+var ErrSignature = errors.New("signature does not verify")
 
-// verifySignature checks a JWS signature (RFC 7518 §3) over signingInput,
-// the header and payload segments as received. It does what go-jose's
+// Verify checks a JWS signature (RFC 7518 §3) over signingInput, the
+// header and payload segments exactly as received. It does what go-jose's
 // verifiers do for these algorithms, without parsing the token a second
-// time: the caller has already decoded it strictly and bound the key to alg
-// (keyFits).
-func verifySignature(alg string, pub crypto.PublicKey, signingInput string, sig []byte) error {
+// time: the caller has already decoded the token strictly and bound the
+// key to exactly one alg.
+func Verify(alg string, pub crypto.PublicKey, signingInput string, sig []byte) error {
 	var h crypto.Hash
 	switch alg {
 	case "RS256", "PS256", "ES256":
@@ -29,11 +32,11 @@ func verifySignature(alg string, pub crypto.PublicKey, signingInput string, sig 
 	case "EdDSA":
 		k, ok := pub.(ed25519.PublicKey)
 		if !ok || !ed25519.Verify(k, []byte(signingInput), sig) {
-			return errSignature
+			return ErrSignature
 		}
 		return nil
 	default:
-		return errSignature
+		return ErrSignature
 	}
 	hasher := h.New()
 	hasher.Write([]byte(signingInput))
@@ -48,7 +51,7 @@ func verifySignature(alg string, pub crypto.PublicKey, signingInput string, sig 
 		}
 	case *ecdsa.PublicKey:
 		if alg[:2] != "ES" {
-			return errSignature
+			return ErrSignature
 		}
 		var size int
 		switch {
@@ -59,17 +62,17 @@ func verifySignature(alg string, pub crypto.PublicKey, signingInput string, sig 
 		case alg == "ES512" && k.Curve == elliptic.P521():
 			size = 66
 		default:
-			return errSignature
+			return ErrSignature
 		}
 		if len(sig) != 2*size {
-			return errSignature
+			return ErrSignature
 		}
 		r := new(big.Int).SetBytes(sig[:size])
 		s := new(big.Int).SetBytes(sig[size:])
 		if !ecdsa.Verify(k, digest, r, s) {
-			return errSignature
+			return ErrSignature
 		}
 		return nil
 	}
-	return errSignature
+	return ErrSignature
 }

@@ -1,4 +1,4 @@
-package federation
+package jws
 
 import (
 	"crypto"
@@ -14,7 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// TestVerifySignature checks verifySignature against go-jose for every
+// TestVerifySignature checks Verify against go-jose for every
 // supported algorithm: go-jose's signature verifies, a changed input or
 // signature does not, and a key of the wrong type or curve never does.
 func TestVerifySignature(t *testing.T) {
@@ -60,24 +60,24 @@ func TestVerifySignature(t *testing.T) {
 				t.Fatal(err)
 			}
 			alg, pub := string(tc.alg), tc.priv.Public()
-			if err := verifySignature(alg, pub, input, sig); err != nil {
+			if err := Verify(alg, pub, input, sig); err != nil {
 				t.Errorf("valid signature: %v", err)
 			}
-			if verifySignature(alg, pub, input+"x", sig) == nil {
+			if Verify(alg, pub, input+"x", sig) == nil {
 				t.Error("changed input verified")
 			}
 			bad := append([]byte(nil), sig...)
 			bad[len(bad)/2] ^= 1
-			if verifySignature(alg, pub, input, bad) == nil {
+			if Verify(alg, pub, input, bad) == nil {
 				t.Error("changed signature verified")
 			}
-			if verifySignature(alg, pub, input, sig[:len(sig)-1]) == nil {
+			if Verify(alg, pub, input, sig[:len(sig)-1]) == nil {
 				t.Error("truncated signature verified")
 			}
-			if verifySignature(alg, tc.wrong, input, sig) == nil {
+			if Verify(alg, tc.wrong, input, sig) == nil {
 				t.Error("key of the wrong type or curve verified")
 			}
-			if verifySignature("none", pub, input, sig) == nil || verifySignature("HS256", pub, input, sig) == nil {
+			if Verify("none", pub, input, sig) == nil || Verify("HS256", pub, input, sig) == nil {
 				t.Error("an unsupported alg verified")
 			}
 		})
