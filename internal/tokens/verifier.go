@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
 
+	"github.com/opensts/sts/internal/jws"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/sts"
 )
@@ -33,9 +33,9 @@ const (
 // b.15, b.19, b.21).
 var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
 
-// ourAlgorithms are the only algorithms any of our keys can have. The
-// allowlist passed to go-jose is the key set's algorithms filtered by it,
-// so none and HS* can never be accepted (SECURITY.md b.11, b.12).
+// ourAlgorithms are the only algorithms any of our keys can have: a header
+// alg outside it is refused before any key is looked at, so none and HS*
+// can never be accepted (SECURITY.md b.11, b.12).
 var ourAlgorithms = map[string]bool{signer.ES256: true, signer.RS256: true, signer.EdDSA: true}
 
 // Verifier verifies our own access tokens. Fill the exported fields; it is
@@ -102,13 +102,20 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	if key.Algorithm != alg || !ourAlgorithms[alg] {
 		return nil, invalid(ErrAlgorithm, "alg %q for key %s of %s", alg, kid, key.Algorithm)
 	}
-	// 4. Signature through go-jose, allowlist = exactly the key's alg.
-	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(key.Algorithm)})
+	// 4. Signature over the received header.payload, with the key bound to
+	// exactly the header's alg (step 3). The token was decoded once, here,
+	// and is not handed to go-jose for a second parse (internal/jws: the
+	// recorded exception to DEPENDENCIES §4).
+	dot := strings.LastIndexByte(raw, '.')
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(raw[strings.IndexByte(raw, '.')+1 : dot])
 	if err != nil {
-		return nil, invalid(ErrMalformed, "%v", err)
+		return nil, invalid(ErrMalformed, "payload encoding")
 	}
-	payload, err := jws.Verify(key.Key)
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(raw[dot+1:])
 	if err != nil {
+		return nil, invalid(ErrMalformed, "signature encoding")
+	}
+	if err := jws.Verify(alg, key.Key, raw[:dot], sig); err != nil {
 		return nil, invalid(ErrSignature, "key %s", kid)
 	}
 	// 5. Claims, decoded case-sensitively with duplicates rejected.

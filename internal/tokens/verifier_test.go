@@ -42,6 +42,7 @@ func TestVerifyAccessTokenRejects(t *testing.T) {
 	}
 	priv := f.keys.PrivateKey()
 	valid := signRaw(t, okHeader, claims(""), priv, nil)
+	vParts := strings.Split(valid, ".")
 	idToken, _, err := f.issuer.MintIDToken(t.Context(), tokens.IDClaims{Subject: "alice", Audience: tokens.Audience{testAud}, Expiry: tokens.NewNumericDate(t0.Add(time.Hour))})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,14 @@ func TestVerifyAccessTokenRejects(t *testing.T) {
 		{"b.44 iss http instead of https", signRaw(t, okHeader, claimsWith("http://sts.example.com", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
 		{"signature of another key under our kid", signRaw(t, okHeader, claims(""), other.keys.PrivateKey(), nil), "signature_invalid"},
 		{"payload changed after signing", strings.Join([]string{strings.Split(valid, ".")[0], b64(claims(`,"scope":"admin"`)), strings.Split(valid, ".")[2]}, "."), "signature_invalid"},
+		// The signature is decoded and checked by us (internal/jws), not
+		// go-jose: every damaged form of it must still fail.
+		{"b.65 signature truncated by one character", valid[:len(valid)-1], "token_malformed"},
+		{"signature shortened to 63 bytes", vParts[0] + "." + vParts[1] + "." + b64(string(make([]byte, 63))), "signature_invalid"},
+		{"empty signature", vParts[0] + "." + vParts[1] + ".", "signature_invalid"},
+		{"signature with base64 padding", valid + "==", "token_malformed"},
+		{"signature in the standard base64 alphabet", vParts[0] + "." + vParts[1] + ".+" + vParts[2][1:], "token_malformed"},
+		{"payload with base64 padding", vParts[0] + "." + vParts[1] + "=." + vParts[2], "token_malformed"},
 	}
 	if _, err := f.verifier.VerifyAccessToken(t.Context(), valid, testAud); err != nil {
 		t.Fatalf("control: VerifyAccessToken(valid) = %v, want nil", err)
