@@ -124,19 +124,25 @@ func (c *Cache) keysFor(ctx context.Context, p storage.Provider, refetch bool) (
 	e := c.entryFor(p.Issuer, p.JWKSURI)
 	now := c.now()
 	e.mu.Lock()
-	fresh := e.keys != nil && now.Sub(e.fetchedAt) < cmp.Or(c.RefreshInterval, DefaultRefreshInterval)
+	haveKeys := e.keys != nil
+	fresh := haveKeys && now.Sub(e.fetchedAt) < cmp.Or(c.RefreshInterval, DefaultRefreshInterval)
 	cooling := !e.lastAttempt.IsZero() && now.Sub(e.lastAttempt) < cmp.Or(c.MinRefetchInterval, DefaultMinRefetchInterval)
 	e.mu.Unlock()
 
 	switch {
 	case fresh && !refetch:
-	case cooling:
+	case cooling && haveKeys:
 		if refetch {
 			c.suppressed(e)
 		}
 	default:
-		// Fetch, sharing one flight per entry. The flight runs detached
-		// from any one caller's cancellation, bounded by FetchTimeout.
+		// Fetch, sharing one flight per entry. A caller with nothing to
+		// use yet always joins: while the first fetch is in flight the
+		// entry is already "cooling", and skipping the flight then
+		// answered 503 to every concurrent first request (refresh itself
+		// honours the cooldown, so joining never fetches twice). The
+		// flight runs detached from any one caller's cancellation,
+		// bounded by FetchTimeout.
 		key := e.issuer + "\n" + e.jwksURI
 		ch := c.group.DoChan(key, func() (any, error) {
 			c.refresh(context.WithoutCancel(ctx), e, refetch)

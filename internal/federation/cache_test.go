@@ -242,6 +242,36 @@ func TestSlowJWKS(t *testing.T) {
 	}
 }
 
+// TestColdCacheConcurrentFirstUse: the first requests after start arrive
+// together, while the first JWKS fetch is still in flight. Every one of
+// them waits for that fetch and verifies; upstream sees one fetch. (They
+// used to skip the flight because the entry was already "cooling", and got
+// 503 jwks_unavailable.)
+func TestColdCacheConcurrentFirstUse(t *testing.T) {
+	t.Parallel()
+	ti := newTestIssuer(t)
+	ti.mu.Lock()
+	ti.jwksDelay = 300 * time.Millisecond
+	ti.mu.Unlock()
+	clk := newFakeClock()
+	v := testVerifier(clk)
+	k := testKeys()
+	p := ti.provider()
+	tok := sign(t, jose.RS256, k.rsa, kidRSA, ti.claims(clk), nil)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if _, err := v.Verify(t.Context(), p, tok); err != nil {
+				t.Errorf("concurrent first Verify = %v, want nil", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := ti.jwksHits.Load(); got != 1 {
+		t.Errorf("JWKS fetches = %d, want 1", got)
+	}
+}
+
 // TestDiscoveryIssuerMismatch: b.58. A discovery document naming another
 // issuer is not used.
 func TestDiscoveryIssuerMismatch(t *testing.T) {
