@@ -44,6 +44,9 @@ type Provider struct {
 	JWKS       []byte   // optional: an uploaded JWKS document
 	Audiences  []string // accepted aud values
 	Algorithms []string // accepted JWS algs; empty means the server default
+	// OneTimeUse: each token of this issuer (by iss and jti) is exchanged
+	// at most once, across replicas (SECURITY.md b.48).
+	OneTimeUse bool
 	Disabled   bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time

@@ -125,6 +125,7 @@ func providerRecord(poolID, id string) storage.Provider {
 		JWKS:       []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AQ","y":"Ag"}]}`),
 		Audiences:  []string{"sts.example.com", "https://sts.example.com"},
 		Algorithms: []string{"RS256", "ES256"},
+		OneTimeUse: true,
 		Disabled:   true,
 		CreatedAt:  t0.Add(-time.Minute),
 		UpdatedAt:  t0,

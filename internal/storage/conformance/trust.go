@@ -99,6 +99,7 @@ func testTrustCRUD(t *testing.T, s storage.Store) {
 	updP.JWKS = nil
 	updP.Audiences = []string{"x"}
 	updP.Algorithms = nil
+	updP.OneTimeUse = false
 	updP.Disabled = false
 	var oldSeen storage.Provider
 	err = s.UpdateProvider(ctx, full.ID, "github", func(old storage.Provider) (storage.Provider, error) {
