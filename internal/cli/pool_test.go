@@ -126,9 +126,10 @@ func TestPoolCommands(t *testing.T) {
 	if !strings.Contains(out, "ci    github  disabled  https://token.actions.githubusercontent.com  sts        discovery") {
 		t.Errorf("provider list:\n%s", out)
 	}
-	mustCLI(t, cli("provider", "update", "github", "--pool", "ci", "--audience", "sts,other", "--disabled=false")...)
-	if out := mustCLI(t, cli("provider", "show", "github", "--pool", "ci")...); !strings.Contains(out, "- other") || strings.Contains(out, "disabled") {
-		t.Errorf("provider show after update:\n%s", out)
+	mustCLI(t, cli("provider", "update", "github", "--pool", "ci", "--audience", "sts,other", "--disabled=false", "--one-time-use")...)
+	if out := mustCLI(t, cli("provider", "show", "github", "--pool", "ci")...); !strings.Contains(out, "- other") || strings.Contains(out, "disabled") ||
+		!strings.Contains(out, "one_time_use: true") {
+		t.Errorf("provider show after update (want audience other, one_time_use, not disabled):\n%s", out)
 	}
 	mustCLI(t, cli("provider", "delete", "github", "--pool", "ci")...)
 	mustFail(t, cli("provider", "show", "github", "--pool", "ci")...)

@@ -128,6 +128,9 @@ func providerDoc(p storage.Provider) *ordered {
 	if len(p.Algorithms) > 0 {
 		m.set("algorithms", p.Algorithms)
 	}
+	if p.OneTimeUse {
+		m.set("one_time_use", true)
+	}
 	if p.Disabled {
 		m.set("disabled", true)
 	}

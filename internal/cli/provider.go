@@ -34,7 +34,7 @@ set, which allows plain http to loopback addresses only (development).`,
 type providerFlags struct {
 	pool, issuer, jwksURI, jwksFile string
 	audiences, algorithms           []string
-	disabled                        bool
+	oneTimeUse, disabled            bool
 }
 
 func (f *providerFlags) bindPool(cmd *cobra.Command) {
@@ -50,6 +50,7 @@ func (f *providerFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "JWKS URL (default: OIDC discovery from the issuer)")
 	fs.StringVar(&f.jwksFile, "jwks-file", "", "upload this JWKS file (at most 256 KiB); '' on update removes it")
 	fs.StringSliceVar(&f.algorithms, "algorithm", nil, "allowed JWS algorithm (repeatable; default: the server's list)")
+	fs.BoolVar(&f.oneTimeUse, "one-time-use", false, "exchange each token of this issuer at most once (by iss and jti; its tokens must carry a jti)")
 	fs.BoolVar(&f.disabled, "disabled", false, "create or set the provider disabled")
 }
 
@@ -76,6 +77,9 @@ func (f *providerFlags) apply(cmd *cobra.Command, p *storage.Provider) error {
 	}
 	if set("algorithm") {
 		p.Algorithms = f.algorithms
+	}
+	if set("one-time-use") {
+		p.OneTimeUse = f.oneTimeUse
 	}
 	if set("disabled") {
 		p.Disabled = f.disabled

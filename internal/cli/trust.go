@@ -144,6 +144,7 @@ func providerRecord(poolID string, pc config.ProviderConfig) storage.Provider {
 		JWKS:       pc.JWKS,
 		Audiences:  pc.Audiences,
 		Algorithms: pc.Algorithms,
+		OneTimeUse: pc.OneTimeUse,
 		Disabled:   pc.Disabled,
 	}
 }

@@ -53,7 +53,11 @@ type ProviderConfig struct {
 	// issuers sts cannot reach.
 	JWKSFile   string   `koanf:"jwks_file"`
 	Algorithms []string `koanf:"algorithms"`
-	Disabled   bool     `koanf:"disabled"`
+	// OneTimeUse lets each token of this issuer be exchanged once (by iss
+	// and jti, across replicas; SECURITY.md b.48). Its tokens must carry
+	// a jti.
+	OneTimeUse bool `koanf:"one_time_use"`
+	Disabled   bool `koanf:"disabled"`
 	// JWKS is the content of JWKSFile, filled by Load.
 	JWKS []byte `koanf:"-"`
 }

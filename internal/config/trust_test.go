@@ -93,6 +93,7 @@ pools:
         audiences: [sts, "${AUD}"]
         jwks_file: `+jwks+`
         algorithms: [RS256]
+        one_time_use: true
         disabled: true
 `)
 	env := func() []string { return []string{"COND=true", "AUD=extra"} }
@@ -106,7 +107,7 @@ pools:
 		Mapping: MappingConfig{Groups: "assertion.groups"},
 		Providers: []ProviderConfig{{
 			ID: "cluster", Issuer: "http://127.0.0.1:9999", Audiences: []string{"sts", "extra"},
-			JWKSFile: jwks, JWKS: []byte(`{"keys":[]}`), Algorithms: []string{"RS256"}, Disabled: true,
+			JWKSFile: jwks, JWKS: []byte(`{"keys":[]}`), Algorithms: []string{"RS256"}, OneTimeUse: true, Disabled: true,
 		}},
 	}}
 	if diff := cmp.Diff(want, got.Pools); diff != "" {

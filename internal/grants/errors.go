@@ -41,6 +41,9 @@ const (
 	ReasonClientPoolNotAllowed   = "client_pool_not_allowed"
 	ReasonRateLimited            = "rate_limited"
 	ReasonPoolRequired           = "identity_pool_id_required"
+	ReasonSubjectReplayed        = "subject_token_replayed"
+	ReasonSubjectJTIMissing      = "subject_jti_missing"
+	ReasonReplayUnavailable      = "replay_store_unavailable"
 )
 
 // Generic descriptions: the response never says more than these

@@ -32,7 +32,8 @@ type subject struct {
 	audiences           []string // ceiling; nil: the server's allowlist
 	maxLifetime         time.Duration
 	cab                 map[string]any
-	own                 bool // our token: narrowing rules apply
+	own                 bool   // our token: narrowing rules apply
+	spendKey            string // one-time-use provider: the token's used-token key
 }
 
 // tokenError builds the refusal for a subject or actor token.
@@ -97,8 +98,14 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		}
 		return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
 	}
+	var spend string
 	if isSubject {
 		req.trace.srcIss, req.trace.srcSub = id.Issuer, id.Subject
+		if m.Provider.OneTimeUse {
+			if spend, err = spendKey(id); err != nil {
+				return nil, err
+			}
+		}
 	}
 	res, err := m.Pool.Program.Evaluate(ctx, id.Claims, policy.Request{
 		Audiences: req.Audiences, Resources: req.Resources, Scopes: req.Scopes, ClientID: clientID(client),
@@ -114,6 +121,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
 		mayAct:   id.Claims["may_act"], exp: id.Expiry,
 		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
+		spendKey: spend,
 	}
 	if len(res.Attributes) > 0 || len(res.Groups) > 0 {
 		s.attributes = make(map[string]any, len(res.Attributes)+1)

@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type TokenExchange struct {
 	SelfExchange bool
 	// Refresh issues refresh tokens for offline_access; nil refuses it.
 	Refresh *Refresh
+	// Replay records the subject tokens of one-time-use providers as
+	// spent, shared by every replica (SECURITY b.48); nil fails such
+	// exchanges closed (F16).
+	Replay storage.ReplayStore
 	// PATs authenticates personal access tokens presented as
 	// subject_token_type oauth2.TokenTypePAT; nil refuses them.
 	PATs PATAuthenticator
@@ -143,6 +148,15 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	}
 	c.Expiry = tokens.NewNumericDate(now.Add(life))
 
+	// 6b. A one-time subject token is spent last, once every check has
+	//     passed: a refused exchange spends nothing, a second use is
+	//     refused on every replica (SECURITY b.48, F16).
+	if subj.spendKey != "" {
+		if err := g.spend(ctx, subj); err != nil {
+			return nil, err
+		}
+	}
+
 	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT).
 	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
@@ -170,4 +184,32 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		resp.RefreshToken = rt
 	}
 	return resp, nil
+}
+
+// maxJTILen bounds the jti of a one-time token (it becomes a storage key).
+const maxJTILen = 256
+
+// spendKey is the used-token key of a one-time subject token: namespaced
+// by issuer, so two issuers' jti values never collide (F16).
+func spendKey(id *federation.Identity) (string, error) {
+	if id.JTI == "" || len(id.JTI) > maxJTILen {
+		return "", badSubject(ReasonSubjectJTIMissing, errors.New("one-time-use provider: token without a usable jti"))
+	}
+	return "subject_token:" + id.Issuer + " " + id.JTI, nil
+}
+
+// spend marks subj's token used until its exp plus leeway (it could be
+// accepted until then), failing closed when the store cannot say.
+func (g *TokenExchange) spend(ctx context.Context, subj *subject) error {
+	if g.Replay == nil {
+		return unavailable(ReasonReplayUnavailable, errors.New("no replay store for a one-time-use provider"))
+	}
+	leeway := cmp.Or(g.Federation.Leeway, federation.DefaultLeeway)
+	switch err := g.Replay.MarkUsed(ctx, subj.spendKey, subj.exp.Add(leeway)); {
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return badSubject(ReasonSubjectReplayed, errors.New("one-time subject token already exchanged"))
+	case err != nil:
+		return unavailable(ReasonReplayUnavailable, err)
+	}
+	return nil
 }
