@@ -47,7 +47,7 @@ func clientRotateCmd() *cobra.Command {
 }
 
 func clientDisableCmd() *cobra.Command {
-	return &cobra.Command{Use: "disable ID", Short: "Disable a client (its credentials stop working at once)", Args: cobra.ExactArgs(1),
+	return &cobra.Command{Use: "disable ID", Short: "Disable a client (refused at once here; running servers refuse it within 5 s)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
 				return store.UpdateClient(ctx, args[0], func(c storage.Client) (storage.Client, error) {
