@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/clocktest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -31,13 +31,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+type clock = clocktest.Clock
 
 func newStore(t *testing.T) storage.Store {
 	t.Helper()
@@ -118,7 +112,7 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 // and every key state (issue 3; RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037).
 func TestJWKSHasNoPrivateParameters(t *testing.T) {
 	store := newStore(t)
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	kr := newKeyring(t)
 	// A set with keys of all three algorithms in all three states: the
 	// deployment moved RS256 → EdDSA → ES256.
@@ -229,7 +223,7 @@ func TestMetadataGolden(t *testing.T) {
 func TestGoOIDCVerifiesOurIDTokens(t *testing.T) {
 	for _, alg := range []string{signer.ES256, signer.RS256, signer.EdDSA} {
 		t.Run(alg, func(t *testing.T) {
-			clk := &clock{t: time.Now().Truncate(time.Second)}
+			clk := clocktest.New(time.Now().Truncate(time.Second))
 			m := newManager(t, newStore(t), newKeyring(t), clk, alg)
 			srv, _ := serve(t, m)
 			iss := &tokens.Issuer{Signer: m, IssuerURL: srv.URL, Now: clk.Now}
@@ -275,7 +269,7 @@ func TestGoOIDCVerifiesOurIDTokens(t *testing.T) {
 func TestRotationWithCachedJWKS(t *testing.T) {
 	store := newStore(t)
 	start := time.Now().Truncate(time.Second)
-	clk := &clock{t: start}
+	clk := clocktest.New(start)
 	m := newManager(t, store, newKeyring(t), clk, signer.ES256)
 	srv, _ := serve(t, m)
 	iss := &tokens.Issuer{Signer: m, IssuerURL: srv.URL, Now: clk.Now}

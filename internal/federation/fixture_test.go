@@ -18,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/clocktest"
 )
 
 // Test keys are generated once per test binary (RSA generation is slow).
@@ -38,25 +39,9 @@ var testKeys = sync.OnceValue(func() (k struct {
 	return k
 })
 
-// fakeClock is a settable clock shared by the cache and the verifier.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clocktest.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_800_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return clocktest.New(time.Unix(1_800_000_000, 0)) }
 
 // testIssuer is an httptest OIDC issuer on loopback serving discovery and
 // a JWKS, counting requests. Its behaviour can be changed mid-test.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/clocktest"
 )
 
 // backends are the stores every test runs on: SQLite always, PostgreSQL
@@ -71,14 +71,7 @@ func postgresSchema(t *testing.T, dsn string) sqlstore.Config {
 	return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: u.String()}
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+type clock = clocktest.Clock
 
 // world is two organizations: acme with a user, a runner, an admin and a
 // bystander; and evil with a user of its own.
@@ -99,7 +92,7 @@ func newWorld(t *testing.T, store *sqlstore.Store) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{store: store, clock: &clock{t: time.Now()}, master: master}
+	w := &world{store: store, clock: clocktest.New(time.Now()), master: master}
 	w.svc = &hosttoken.Service{Store: store, Envelope: &seal.Envelope{Keyring: kr},
 		Audit: &audit.Writer{Store: store}, Now: w.clock.Now}
 	acme, evil := org(t, store, "acme"), org(t, store, "evil")

@@ -3,32 +3,22 @@ package pat_test
 import (
 	"bytes"
 	"context"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/clocktest"
 	"github.com/opensts/sts/internal/ststest/pgtest"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/opensts/sts/internal/pat"
-	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 var testPepper = bytes.Repeat([]byte{7}, 32)
 
-// clock is a fixed clock the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = clocktest.Clock
 
 type fixture struct {
 	store storage.Store
@@ -67,12 +57,12 @@ func openPostgres(t *testing.T) storage.Store {
 func newFixture(t *testing.T, store storage.Store) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	org := storage.Organization{ID: storage.NewID(), Name: "acme", Tier: "enterprise", CreatedAt: clk.t, UpdatedAt: clk.t}
+	clk := clocktest.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	org := storage.Organization{ID: storage.NewID(), Name: "acme", Tier: "enterprise", CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
 	if err := store.CreateOrganization(ctx, org); err != nil {
 		t.Fatalf("CreateOrganization: %v", err)
 	}
-	user := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", Email: "ada@example.com", CreatedAt: clk.t, UpdatedAt: clk.t}
+	user := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", Email: "ada@example.com", CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
 	if err := store.CreatePrincipal(ctx, user); err != nil {
 		t.Fatalf("CreatePrincipal: %v", err)
 	}

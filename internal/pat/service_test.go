@@ -143,7 +143,7 @@ func TestAuthenticateSameError(t *testing.T) {
 	if err := f.store.UpdatePrincipal(ctx, bob.ID, func(p storage.Principal) (storage.Principal, error) { p.Disabled = true; return p, nil }); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(31 * day) // expiring (30 days) is now expired; live too, so recreate it
+	f.clock.Advance(31 * day) // expiring (30 days) is now expired; live too, so recreate it
 	_, live = f.create(t)
 
 	cases := map[string]string{
@@ -183,13 +183,13 @@ func TestLastUsedBatched(t *testing.T) {
 	if err := f.svc.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(30 * time.Second)
+	f.clock.Advance(30 * time.Second)
 	f.svc.Authenticate(ctx, secret)
 	f.svc.Flush(ctx)
 	if got, _ := f.store.GetPAT(ctx, p.ID); !got.LastUsedAt.Equal(first) {
 		t.Fatalf("lastUsed = %v, want %v (one write per minute)", got.LastUsedAt, first)
 	}
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	f.svc.Authenticate(ctx, secret)
 	f.svc.Flush(ctx)
 	if got, _ := f.store.GetPAT(ctx, p.ID); !got.LastUsedAt.Equal(f.clock.Now()) {
@@ -203,7 +203,7 @@ func TestListPagination(t *testing.T) {
 	for range 7 {
 		p, _ := f.create(t)
 		ids = append(ids, p.ID)
-		f.clock.Add(time.Second)
+		f.clock.Advance(time.Second)
 	}
 	var got []string
 	tok := ""
@@ -298,7 +298,7 @@ func TestExchangeTokenRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(2 * time.Minute)
+	f.clock.Advance(2 * time.Minute)
 	if _, err := f.svc.ConsumeExchangeToken(ctx, secret); sts.ErrorCode(err) != sts.Unauthenticated {
 		t.Errorf("expired exchange token: %v", err)
 	}

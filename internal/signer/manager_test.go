@@ -15,18 +15,12 @@ import (
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/clocktest"
 )
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a moving test clock shared by a test's managers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+type clock = clocktest.Clock
 
 func newKeyring(t testing.TB, keys ...[]byte) *seal.Keyring {
 	t.Helper()
@@ -72,7 +66,7 @@ func TestInitFreshSet(t *testing.T) {
 		for _, alg := range []string{signer.ES256, signer.RS256, signer.EdDSA} {
 			t.Run(alg, func(t *testing.T) {
 				store.UpdateSigningKeys(t.Context(), func([]storage.SigningKey) ([]storage.SigningKey, error) { return nil, nil })
-				clk := &clock{t: t0}
+				clk := clocktest.New(t0)
 				kr := newKeyring(t, masterKey())
 				m := newManager(t, store, kr, clk, signer.Config{Algorithm: alg})
 				if err := m.Init(t.Context()); err != nil {
@@ -116,7 +110,7 @@ func TestInitFreshSet(t *testing.T) {
 
 func TestRotationLifecycle(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
-		clk := &clock{t: t0}
+		clk := clocktest.New(t0)
 		cfg := signer.DefaultConfig()
 		m := newManager(t, store, newKeyring(t, masterKey()), clk, cfg)
 		ctx := t.Context()
@@ -201,7 +195,7 @@ func TestConcurrentRotation(t *testing.T) {
 	const replicas = 8
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		clk := &clock{t: t0}
+		clk := clocktest.New(t0)
 		kr := newKeyring(t, masterKey())
 		ms := make([]*signer.Manager, replicas)
 		for i := range ms {
@@ -279,7 +273,7 @@ func TestConcurrentRotation(t *testing.T) {
 func TestSealed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		clk := &clock{t: t0}
+		clk := clocktest.New(t0)
 		good := newManager(t, store, newKeyring(t, masterKey()), clk, signer.Config{})
 		if err := good.Init(ctx); err != nil {
 			t.Fatal(err)
@@ -322,7 +316,7 @@ func TestSealed(t *testing.T) {
 func TestSealedRowsAreBoundToTheirKid(t *testing.T) {
 	store := newSQLiteStore(t)
 	ctx := t.Context()
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	kr := newKeyring(t, masterKey())
 	if err := newManager(t, store, kr, clk, signer.Config{}).Init(ctx); err != nil {
 		t.Fatal(err)
@@ -344,7 +338,7 @@ func TestSealedRowsAreBoundToTheirKid(t *testing.T) {
 func TestTamperedPublicKeyRefused(t *testing.T) {
 	store := newSQLiteStore(t)
 	ctx := t.Context()
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	kr := newKeyring(t, masterKey())
 	if err := newManager(t, store, kr, clk, signer.Config{}).Init(ctx); err != nil {
 		t.Fatal(err)
@@ -368,7 +362,7 @@ func TestTamperedPublicKeyRefused(t *testing.T) {
 func TestRotateMaster(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		clk := &clock{t: t0}
+		clk := clocktest.New(t0)
 		oldKey, newKey := masterKey(), masterKey()
 		m := newManager(t, store, newKeyring(t, oldKey), clk, signer.Config{})
 		if err := m.Init(ctx); err != nil {
@@ -407,7 +401,7 @@ func TestRotateMaster(t *testing.T) {
 
 func TestListKeys(t *testing.T) {
 	store := newSQLiteStore(t)
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	m := newManager(t, store, newKeyring(t, masterKey()), clk, signer.Config{})
 	if err := m.Init(t.Context()); err != nil {
 		t.Fatal(err)
@@ -457,7 +451,7 @@ func TestConfigValidate(t *testing.T) {
 // when its context ends.
 func TestRun(t *testing.T) {
 	store := newSQLiteStore(t)
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	cfg := signer.Config{PollInterval: 10 * time.Millisecond}
 	m := newManager(t, store, newKeyring(t, masterKey()), clk, cfg)
 	if err := m.Init(t.Context()); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/conformance"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/clocktest"
 )
 
 func openSQLite(t *testing.T, path string) *sqlstore.Store {
@@ -37,17 +37,7 @@ func TestConformance(t *testing.T) {
 	conformance.RunConcurrencyTests(t, newStore)
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = clocktest.Clock
 
 // env is one database seen by two processes: elsewhere (another replica,
 // or the CLI) writes to it directly; here is this replica's cached store.
@@ -66,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { a.Close() })
 	b := openSQLite(t, path)
 	t.Cleanup(func() { b.Close() })
-	e := &env{elsewhere: a, here: cache.New(b), clock: &clock{t: time.Now()}}
+	e := &env{elsewhere: a, here: cache.New(b), clock: clocktest.New(time.Now())}
 	e.here.Now = e.clock.Now
 	ctx := t.Context()
 	now := storage.Now(time.Now())
@@ -108,7 +98,7 @@ func TestChangeElsewhereSeenWithinTTL(t *testing.T) {
 	if err := e.elsewhere.UpdateClient(t.Context(), e.client.ID, disableClient); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(cache.DefaultTTL - time.Millisecond)
+	e.clock.Advance(cache.DefaultTTL - time.Millisecond)
 	if c, cached := e.cachedClient(t); !cached || c.Disabled {
 		t.Fatalf("inside TTL: cached=%v disabled=%v, want the cached enabled copy", cached, c.Disabled)
 	}
@@ -122,7 +112,7 @@ func TestChangeElsewhereSeenWithinTTL(t *testing.T) {
 	if err := e.elsewhere.DeleteClient(t.Context(), e.client.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(cache.DefaultTTL)
+	e.clock.Advance(cache.DefaultTTL)
 	if _, _, err := e.here.CachedClient(t.Context(), e.client.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after TTL, deleted elsewhere: err = %v, want ErrNotFound", err)
 	}
