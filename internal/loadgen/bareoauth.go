@@ -17,6 +17,22 @@ import (
 // own body limit does.
 const maxForm = 64 << 10
 
+// readForm does what every bare handler does first and what any endpoint
+// must: POST only, a bounded body, a parsed form. It answers the error
+// itself and reports whether to go on.
+func readForm(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
 // leeway is the clock skew the bare verification tolerates on exp and nbf.
 const leeway = time.Minute
 
@@ -49,13 +65,7 @@ func NewBareVerify(jwks []byte, issuer string) (*BareVerify, error) {
 var inactive = []byte(`{"active":false}` + "\n")
 
 func (b *BareVerify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+	if !readForm(w, r) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -121,13 +131,7 @@ type accessClaims struct {
 }
 
 func (b *BareSign) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+	if !readForm(w, r) {
 		return
 	}
 	now := time.Now()
