@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	clientsvc "github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/pat"
@@ -36,9 +37,18 @@ type env struct {
 	admin  string // admin's PAT, sts:admin + full access
 }
 
+// testPepper keys the PAT and client-secret digests of the env.
+var testPepper = []byte("0123456789abcdef0123456789abcdef")
+
 func newEnv(t testing.TB, mutate func(h *Handler)) *env {
 	t.Helper()
-	store := newSQLiteStore(t)
+	return newEnvOn(t, newSQLiteStore(t), mutate)
+}
+
+// newEnvOn is newEnv over store (a migrated, empty SQLite or PostgreSQL
+// store).
+func newEnvOn(t testing.TB, store storage.Store, mutate func(h *Handler)) *env {
+	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
 	org, err := CreateOrganization(ctx, store, "acme", "enterprise", now)
@@ -53,7 +63,11 @@ func newEnv(t testing.TB, mutate func(h *Handler)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pats, err := pat.NewService(store, []byte("0123456789abcdef0123456789abcdef"))
+	pats, err := pat.NewService(store, testPepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := clientsvc.NewService(store, testPepper)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +76,7 @@ func newEnv(t testing.TB, mutate func(h *Handler)) *env {
 		t.Fatal(err)
 	}
 	h := &Handler{
-		Store: store, PATs: pats, Audience: testIssuer,
+		Store: store, PATs: pats, Clients: cs, Audience: testIssuer,
 		Issuer:   &tokens.Issuer{Signer: keys, IssuerURL: testIssuer},
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: testIssuer, Revocations: tokens.StoreRevocations{Store: store}},
 	}
@@ -98,6 +112,7 @@ type clients struct {
 	user      gitpodv1connect.UserServiceClient
 	org       stsv1connect.OrganizationServiceClient
 	principal stsv1connect.PrincipalServiceClient
+	client    stsv1connect.ClientServiceClient
 }
 
 func (e *env) clients(base string, opts ...connect.ClientOption) clients {
@@ -107,6 +122,7 @@ func (e *env) clients(base string, opts ...connect.ClientOption) clients {
 		user:      gitpodv1connect.NewUserServiceClient(c, base, opts...),
 		org:       stsv1connect.NewOrganizationServiceClient(c, base, opts...),
 		principal: stsv1connect.NewPrincipalServiceClient(c, base, opts...),
+		client:    stsv1connect.NewClientServiceClient(c, base, opts...),
 	}
 }
 

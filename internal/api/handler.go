@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 
+	clientsvc "github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/hosttoken"
@@ -49,6 +50,12 @@ type Handler struct {
 	IDTokenLifetime     time.Duration
 	Logger              *slog.Logger
 	Now                 func() time.Time
+
+	// Clients serves ClientService; build it over the same store as Store
+	// (in serve, the node's record cache), so a client disabled, rotated or
+	// deleted here is refused by this node's token endpoints at once. nil
+	// answers unavailable.
+	Clients *clientsvc.Service
 
 	// noAuth, set only by this package's benchmark, replaces
 	// authentication with a fixed identity: the unauthenticated baseline.
@@ -100,11 +107,12 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(gitpodv1connect.NewUserServiceHandler(&UserService{h: h}, opts))
 	add(stsv1connect.NewOrganizationServiceHandler(&OrganizationService{h: h}, opts))
 	add(stsv1connect.NewPrincipalServiceHandler(&PrincipalService{h: h}, opts))
+	add(stsv1connect.NewClientServiceHandler(&ClientService{h: h}, opts))
 	add(gitpodv1connect.NewRunnerConfigurationServiceHandler(&RunnerConfigurationService{h: h}, opts, namedFieldJSON))
 
 	names := []string{
 		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName, gitpodv1connect.RunnerConfigurationServiceName,
-		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName,
+		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName, stsv1connect.ClientServiceName,
 	}
 	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))
 	out[p] = hd

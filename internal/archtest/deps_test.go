@@ -85,6 +85,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("ratelimit"), bad: []string{anyInternal}, why: "ratelimit is a leaf library"},
 		{pkg: internal("secret"), bad: []string{anyInternal}, why: "secret (token format and digests) is a leaf library"},
 		{pkg: internal("clientauth"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke"), internal("discovery")}, why: "clientauth is an L2 service shared by the OAuth endpoints"},
+		{pkg: internal("clients"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("oauth2"), internal("secret"), internal("sts"), internal("clientauth")}, why: "clients is the L2 client lifecycle shared by api and cli; it never reaches an edge, an endpoint or the wiring"},
 		{pkg: internal("introspect"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("revoke"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: internal("revoke"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: internal("trust"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("policy")}, why: "trust is an L2 service over storage and policy"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/signer"
@@ -15,12 +16,14 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// connectAPI is the Connect API and the PAT service behind it. Both exist
-// from start-up (so their routes are mounted at once); the PAT service
-// answers "unavailable" until ready hands it the digest pepper.
+// connectAPI is the Connect API and the PAT and client services behind
+// it. All exist from start-up (so their routes are mounted at once); the
+// services answer "unavailable" where they need the digest pepper until
+// ready hands it to them.
 type connectAPI struct {
 	handler *api.Handler
 	pats    *pat.Service
+	clients *clients.Service
 }
 
 func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger) (*connectAPI, error) {
@@ -29,21 +32,32 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager,
 		return nil, err
 	}
 	pats.Logger = logger
+	// Over the same store as the handler (the node's record cache), so a
+	// client changed through the API is refused by this node at once.
+	cs, err := clients.NewService(store, nil)
+	if err != nil {
+		return nil, err
+	}
+	cs.Logger = logger
 	h := &api.Handler{
 		Store:    store,
 		PATs:     pats,
+		Clients:  cs,
 		Logger:   logger,
 		Issuer:   &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store}},
 		Audience: cfg.Issuer,
 	}
-	return &connectAPI{handler: h, pats: pats}, nil
+	return &connectAPI{handler: h, pats: pats, clients: cs}, nil
 }
 
-// ready hands the PAT service the digest pepper (it keeps a copy) and
-// bootstraps the first organization and admin user.
+// ready hands the PAT and client services the digest pepper (each keeps
+// a copy) and bootstraps the first organization and admin user.
 func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, logger *slog.Logger) error {
 	if err := c.pats.SetPepper(p); err != nil {
+		return err
+	}
+	if err := c.clients.SetPepper(p); err != nil {
 		return err
 	}
 	return bootstrap(ctx, store, logger)

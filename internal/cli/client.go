@@ -4,37 +4,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/secret"
-	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-// newClientCmd is `sts client create|list|show|rotate-secret|disable|delete`.
+// newClientCmd is `sts client create|list|show|update|enable|disable|
+// rotate-secret|delete`. Every command goes through internal/clients, the
+// lifecycle sts.v1.ClientService uses too, so both refuse the same input
+// with the same message.
 func newClientCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth clients (a service account's credentials)"}
-	var c storage.Client
-	var jwksFile string
+	var org, principal, jwksFile string
+	var in clients.CreateInput
 	create := &cobra.Command{
 		Use: "create", Short: "Register a client; a client secret is printed once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, pepper []byte) error {
+			if org == "" || principal == "" {
+				return errors.New("--org and --principal are required")
+			}
+			return withClients(cmd, func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error {
+				o, err := findOrg(cmd, store, org)
+				if err != nil {
+					return err
+				}
+				p, err := findPrincipal(ctx, store, principal, o.ID)
+				if err != nil {
+					return err
+				}
+				in.OrgID, in.PrincipalID = o.ID, p.ID
 				if jwksFile != "" {
-					b, err := os.ReadFile(jwksFile)
-					if err != nil {
+					if in.Keys.JWKS, err = readJWKSFile(jwksFile); err != nil {
 						return err
 					}
-					c.JWKS = b
 				}
-				sec, created, err := createClient(ctx, store, pepper, c, time.Now())
+				created, sec, err := svc.Create(ctx, cliClientCaller, in)
 				if err != nil {
 					return err
 				}
@@ -48,50 +57,34 @@ func newClientCmd() *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.StringVar(&c.OrgID, "org", "", "organization ID (required)")
-	f.StringVar(&c.PrincipalID, "principal", "", "service-account principal tokens are issued to (required)")
-	f.StringVar(&c.Name, "name", "", "display name")
-	f.StringVar(&c.AuthMethod, "auth-method", oauth2.AuthMethodClientSecretBasic, "client_secret_basic, client_secret_post or private_key_jwt")
+	f.StringVar(&org, "org", "", "organization ID or name (required)")
+	f.StringVar(&principal, "principal", "", "service-account principal tokens are issued to, ID or name (required)")
+	f.StringVar(&in.Name, "name", "", "display name")
+	f.StringVar(&in.AuthMethod, "auth-method", oauth2.AuthMethodClientSecretBasic, "client_secret_basic, client_secret_post or private_key_jwt")
 	f.StringVar(&jwksFile, "jwks-file", "", "public JWKS for private_key_jwt")
-	f.StringVar(&c.JWKSURI, "jwks-uri", "", "JWKS URI for private_key_jwt")
-	f.StringSliceVar(&c.GrantTypes, "grant-type", []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, "grant types the client may use")
-	f.StringSliceVar(&c.Pools, "pool", nil, "pools the client may exchange against")
-	f.StringSliceVar(&c.Audiences, "audience", nil, "audiences the client may obtain")
-	f.StringSliceVar(&c.Scopes, "scope", nil, "scopes the client may obtain")
-	cmd.AddCommand(create, clientListCmd(), clientShowCmd(), clientRotateCmd(), clientDisableCmd(), clientDeleteCmd())
+	f.StringVar(&in.Keys.JWKSURI, "jwks-uri", "", "JWKS URI for private_key_jwt")
+	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, "grant types the client may use")
+	f.StringSliceVar(&in.Pools, "pool", nil, "pools the client may exchange against")
+	f.StringSliceVar(&in.Audiences, "audience", nil, "audiences the client may obtain")
+	f.StringSliceVar(&in.Scopes, "scope", nil, "scopes the client may obtain")
+	cmd.AddCommand(create, clientListCmd(), clientShowCmd(), clientUpdateCmd(), clientEnableCmd(true), clientEnableCmd(false),
+		clientRotateCmd(), clientDeleteCmd())
 	return cmd
 }
 
-// createClient validates c, stores it and returns the secret (empty for
-// private_key_jwt). The secret exists only in memory until the commit
-// returns; only its digest is stored.
-func createClient(ctx context.Context, store storage.ClientStore, pepper []byte, c storage.Client, now time.Time) (string, storage.Client, error) {
-	if c.OrgID == "" || c.PrincipalID == "" {
-		return "", c, errors.New("--org and --principal are required")
-	}
-	var sec string
-	switch c.AuthMethod {
-	case oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost:
-		sec = secret.PrefixClientSecret.Generate()
-		c.SecretDigest = secret.Digest(pepper, sec)
-	case oauth2.AuthMethodPrivateKeyJWT:
-		if (len(c.JWKS) == 0) == (c.JWKSURI == "") {
-			return "", c, errors.New("private_key_jwt needs exactly one of --jwks-file and --jwks-uri")
+// cliClientCaller is the audit actor of client changes made by the CLI.
+var cliClientCaller = clients.Caller{Actor: cliCaller.Actor}
+
+// withClients opens storage, derives the digest pepper (the same as
+// PATs') and hands fn the client lifecycle service over that storage.
+func withClients(cmd *cobra.Command, fn func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error) error {
+	return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, pepper []byte) error {
+		svc, err := clients.NewService(store, pepper)
+		if err != nil {
+			return err
 		}
-		if len(c.JWKS) > 0 {
-			if err := clientauth.ValidateJWKS(c.JWKS); err != nil {
-				return "", c, fmt.Errorf("jwks: %w", err)
-			}
-		}
-	default:
-		return "", c, fmt.Errorf("unknown --auth-method %q", c.AuthMethod)
-	}
-	c.ID = storage.NewID()
-	c.CreatedAt, c.UpdatedAt = storage.Now(now), storage.Now(now)
-	if err := store.CreateClient(ctx, c); err != nil {
-		return "", c, fmt.Errorf("create client: %w", err)
-	}
-	return sec, c, nil
+		return fn(ctx, store, svc)
+	})
 }
 
 // withClientStore opens storage and derives the digest pepper (the same
@@ -111,8 +104,16 @@ func clientListCmd() *cobra.Command {
 	var org string
 	cmd := &cobra.Command{Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
-				cs, err := store.ListClients(ctx, org)
+			return withClients(cmd, func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error {
+				orgID := ""
+				if org != "" {
+					o, err := findOrg(cmd, store, org)
+					if err != nil {
+						return err
+					}
+					orgID = o.ID
+				}
+				cs, err := svc.List(ctx, orgID)
 				if err != nil {
 					return err
 				}
@@ -124,15 +125,15 @@ func clientListCmd() *cobra.Command {
 				return tw.Flush()
 			})
 		}}
-	cmd.Flags().StringVar(&org, "org", "", "only this organization")
+	cmd.Flags().StringVar(&org, "org", "", "only this organization (ID or name)")
 	return cmd
 }
 
 func clientShowCmd() *cobra.Command {
 	return &cobra.Command{Use: "show ID", Short: "Show a client (never its secret)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
-				c, err := store.GetClient(ctx, args[0])
+			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
+				c, err := svc.Get(ctx, args[0])
 				if err != nil {
 					return err
 				}

@@ -8,35 +8,19 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// rotateClientSecret replaces the secret's digest in one update: the old
-// secret stops working at the same commit (SECURITY.md c.1 item 3).
-func rotateClientSecret(ctx context.Context, store storage.ClientStore, pepper []byte, id string, now time.Time) (string, error) {
-	sec := secret.PrefixClientSecret.Generate()
-	err := store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		if c.AuthMethod != oauth2.AuthMethodClientSecretBasic && c.AuthMethod != oauth2.AuthMethodClientSecretPost {
-			return c, errors.New("client does not use a secret")
-		}
-		c.SecretDigest, c.UpdatedAt = secret.Digest(pepper, sec), storage.Now(now)
-		return c, nil
-	})
-	if err != nil {
-		return "", err
-	}
-	return sec, nil
-}
-
 func clientRotateCmd() *cobra.Command {
 	return &cobra.Command{Use: "rotate-secret ID", Short: "Replace a client's secret; the new one is printed once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, pepper []byte) error {
-				sec, err := rotateClientSecret(ctx, store, pepper, args[0], time.Now())
+			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
+				// One update: the old secret stops working at the same
+				// commit (SECURITY.md c.1 item 3).
+				_, sec, err := svc.RotateSecret(ctx, cliClientCaller, args[0])
 				if err != nil {
 					return err
 				}
@@ -46,23 +30,77 @@ func clientRotateCmd() *cobra.Command {
 		}}
 }
 
-func clientDisableCmd() *cobra.Command {
-	return &cobra.Command{Use: "disable ID", Short: "Disable a client (refused at once here; running servers refuse it within 5 s)", Args: cobra.ExactArgs(1),
+// clientEnableCmd is `sts client disable ID` or, with enable, `sts client
+// enable ID`.
+func clientEnableCmd(enable bool) *cobra.Command {
+	use, short := "disable ID", "Disable a client (refused at once here; running servers refuse it within 5 s)"
+	if enable {
+		use, short = "enable ID", "Re-enable a disabled client"
+	}
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
-				return store.UpdateClient(ctx, args[0], func(c storage.Client) (storage.Client, error) {
-					c.Disabled, c.UpdatedAt = true, storage.Now(time.Now())
-					return c, nil
-				})
+			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
+				disabled := !enable
+				_, err := svc.Update(ctx, cliClientCaller, args[0], clients.UpdateInput{Disabled: &disabled})
+				return err
 			})
 		}}
+}
+
+// clientUpdateCmd is `sts client update ID`: the flags given replace the
+// client's values (a list flag given empty, e.g. --scope=, clears it);
+// the others stay.
+func clientUpdateCmd() *cobra.Command {
+	var name, jwksFile, jwksURI string
+	var grants, pools, auds, scopes []string
+	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes or keys", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set := cmd.Flags().Changed
+			var in clients.UpdateInput
+			if set("name") {
+				in.Name = &name
+			}
+			list := func(flag string, v *[]string) *[]string {
+				if set(flag) {
+					return v
+				}
+				return nil
+			}
+			in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list("grant-type", &grants), list("pool", &pools), list("audience", &auds), list("scope", &scopes)
+			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
+				if set("jwks-file") || set("jwks-uri") {
+					in.Keys = &clients.Keys{JWKSURI: jwksURI}
+					if jwksFile != "" {
+						var err error
+						if in.Keys.JWKS, err = readJWKSFile(jwksFile); err != nil {
+							return err
+						}
+					}
+				}
+				c, err := svc.Update(ctx, cliClientCaller, args[0], in)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "updated client %s\n", c.ID)
+				return nil
+			})
+		}}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "display name")
+	f.StringVar(&jwksFile, "jwks-file", "", "new public JWKS (private_key_jwt; replaces the JWKS URI)")
+	f.StringVar(&jwksURI, "jwks-uri", "", "new JWKS URI (private_key_jwt; replaces the JWKS)")
+	f.StringSliceVar(&grants, "grant-type", nil, "grant types the client may use (replaces)")
+	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (replaces)")
+	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (replaces)")
+	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (replaces)")
+	return cmd
 }
 
 func clientDeleteCmd() *cobra.Command {
 	return &cobra.Command{Use: "delete ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
-				return store.DeleteClient(ctx, args[0])
+			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
+				return svc.Delete(ctx, cliClientCaller, args[0])
 			})
 		}}
 }

@@ -17,6 +17,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/signer"
@@ -109,13 +110,21 @@ func newOAuthEnvOn(t testing.TB, c sqlstore.Config) *oauthEnv {
 	for _, m := range e.parts.Mounters {
 		m.Mount(mux)
 	}
+	if err := st.CreateOrganization(t.Context(), storage.Organization{ID: "org", Name: "org"}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := clients.NewService(st, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Now = e.clock.Now
 	mk := func(aud string) (string, storage.Client) {
 		sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "sa-" + aud}
 		if err := st.CreatePrincipal(t.Context(), sa); err != nil {
 			t.Fatal(err)
 		}
-		sec, c, err := createClient(t.Context(), st, e.pepper, storage.Client{OrgID: "org", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-			GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, Audiences: []string{aud}, Scopes: []string{"read", "write"}}, e.clock.Now())
+		c, sec, err := svc.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
+			GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, Audiences: []string{aud}, Scopes: []string{"read", "write"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +299,11 @@ func TestClientChangesElsewhere(t *testing.T) {
 	if got := status(e.secA); got != http.StatusOK {
 		t.Fatalf("first grant = %d", got)
 	}
-	newSec, err := rotateClientSecret(t.Context(), e.store, e.pepper, e.a.ID, e.clock.Now())
+	elsewhere, err := clients.NewService(e.store, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, newSec, err := elsewhere.RotateSecret(t.Context(), clients.Caller{Actor: "test"}, e.a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

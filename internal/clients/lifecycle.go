@@ -1,0 +1,332 @@
+package clients
+
+import (
+	"context"
+	"strings"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// CreateInput describes a new client.
+type CreateInput struct {
+	OrgID       string
+	PrincipalID string
+	Name        string
+	// AuthMethod is one of [AuthMethods]; empty means client_secret_basic.
+	AuthMethod string
+	// Keys are required for private_key_jwt and refused otherwise.
+	Keys       Keys
+	GrantTypes []string
+	Pools      []string
+	Audiences  []string
+	Scopes     []string
+}
+
+// Create validates in, stores the client and returns it with its secret
+// (empty for private_key_jwt). The secret is returned only after the row
+// and its audit event have both committed (SECURITY.md c.1 (2), (8)); if
+// the audit append fails the row is deleted again and no secret is
+// disclosed. Errors: [sts.Invalid] (naming the field), [sts.NotFound]
+// (organization or principal), [sts.FailedPrecondition] (principal
+// disabled), [sts.Unavailable].
+func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage.Client, string, error) {
+	cl, err := checkCreate(in)
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	if err := s.checkPrincipal(ctx, cl.OrgID, cl.PrincipalID); err != nil {
+		return storage.Client{}, "", err
+	}
+	var sec string
+	if UsesSecret(cl.AuthMethod) {
+		if sec, cl.SecretDigest, err = s.newSecret(); err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	now := s.now()
+	cl.ID, cl.CreatedAt, cl.UpdatedAt = storage.NewID(), now, now
+	if err := s.store.CreateClient(ctx, cl); err != nil {
+		return storage.Client{}, "", storageErr(err, "client")
+	}
+	if err := s.audit(ctx, c, cl.OrgID, ActionCreate, cl.ID, "auth_method="+cl.AuthMethod); err != nil {
+		if derr := s.store.DeleteClient(context.WithoutCancel(ctx), cl.ID); derr != nil {
+			s.logger().ErrorContext(ctx, "clients: audit failed and rollback failed; the secret was never disclosed",
+				"client_id", cl.ID, "error", derr)
+		}
+		return storage.Client{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.logger().InfoContext(ctx, "client created", "client_id", cl.ID, "org", cl.OrgID, "principal", cl.PrincipalID,
+		"auth_method", cl.AuthMethod)
+	return cl, sec, nil
+}
+
+// checkCreate validates everything in that needs no storage read and
+// returns the normalized record without ID, times or secret.
+func checkCreate(in CreateInput) (storage.Client, error) {
+	switch {
+	case in.OrgID == "":
+		return storage.Client{}, invalid("organization_id required")
+	case in.PrincipalID == "":
+		return storage.Client{}, invalid("principal_id required")
+	case len(in.OrgID) > maxIDLen:
+		return storage.Client{}, sts.Errorf(sts.NotFound, "organization not found")
+	case len(in.PrincipalID) > maxIDLen:
+		return storage.Client{}, sts.Errorf(sts.NotFound, "principal not found")
+	}
+	cl := storage.Client{OrgID: in.OrgID, PrincipalID: in.PrincipalID}
+	var err error
+	if cl.Name, err = checkName(in.Name); err != nil {
+		return cl, err
+	}
+	if cl.AuthMethod, err = checkAuthMethod(in.AuthMethod); err != nil {
+		return cl, err
+	}
+	if err := checkKeys(cl.AuthMethod, in.Keys); err != nil {
+		return cl, err
+	}
+	cl.JWKS, cl.JWKSURI = in.Keys.JWKS, in.Keys.JWKSURI
+	if cl.GrantTypes, err = checkGrantTypes(in.GrantTypes); err != nil {
+		return cl, err
+	}
+	if cl.Pools, err = checkPools(in.Pools); err != nil {
+		return cl, err
+	}
+	if cl.Audiences, err = checkAudiences(in.Audiences); err != nil {
+		return cl, err
+	}
+	if cl.Scopes, err = checkScopes(in.Scopes); err != nil {
+		return cl, err
+	}
+	return cl, nil
+}
+
+// checkPrincipal: the organization exists and the principal is an enabled
+// service account in it.
+func (s *Service) checkPrincipal(ctx context.Context, orgID, principalID string) error {
+	if _, err := s.store.GetOrganization(ctx, orgID); err != nil {
+		return storageErr(err, "organization")
+	}
+	p, err := s.store.GetPrincipal(ctx, principalID)
+	switch {
+	case err != nil:
+		return storageErr(err, "principal")
+	case p.OrgID != orgID:
+		return invalid("principal_id: principal %s is not in organization %s", p.ID, orgID)
+	case p.Kind != storage.PrincipalServiceAccount:
+		return invalid("principal_id: a client's principal must be a SERVICE_ACCOUNT, not %s", p.Kind)
+	case p.Disabled:
+		return sts.Errorf(sts.FailedPrecondition, "principal %s is disabled", p.ID)
+	}
+	return nil
+}
+
+// Get returns client id. Errors: [sts.Invalid], [sts.NotFound],
+// [sts.Unavailable].
+func (s *Service) Get(ctx context.Context, id string) (storage.Client, error) {
+	if err := checkID(id); err != nil {
+		return storage.Client{}, err
+	}
+	cl, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return storage.Client{}, storageErr(err, "client")
+	}
+	return cl, nil
+}
+
+// List returns the clients of organization orgID ordered by ID, or every
+// client when orgID is empty. Errors: [sts.NotFound] (organization),
+// [sts.Unavailable].
+func (s *Service) List(ctx context.Context, orgID string) ([]storage.Client, error) {
+	if orgID != "" {
+		if len(orgID) > maxIDLen {
+			return nil, sts.Errorf(sts.NotFound, "organization not found")
+		}
+		if _, err := s.store.GetOrganization(ctx, orgID); err != nil {
+			return nil, storageErr(err, "organization")
+		}
+	}
+	list, err := s.store.ListClients(ctx, orgID)
+	if err != nil {
+		return nil, storageErr(err, "clients")
+	}
+	return list, nil
+}
+
+// UpdateInput changes the fields that are set; nil keeps the current
+// value. A set list replaces the current one. Keys replaces both the
+// JWKS and the JWKS URI of a private_key_jwt client.
+type UpdateInput struct {
+	Name       *string
+	Disabled   *bool
+	GrantTypes *[]string
+	Pools      *[]string
+	Audiences  *[]string
+	Scopes     *[]string
+	Keys       *Keys
+}
+
+// fields names the fields in sets, for messages and the audit trail.
+func (in UpdateInput) fields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"name", in.Name != nil}, {"disabled", in.Disabled != nil}, {"grant_types", in.GrantTypes != nil},
+		{"pools", in.Pools != nil}, {"audiences", in.Audiences != nil}, {"scopes", in.Scopes != nil},
+		{"keys", in.Keys != nil},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// Update applies in to client id in one UpdateClient: either every field
+// changes or none does. Disabling takes effect at once through this
+// service's store (the node's record cache). Errors: [sts.Invalid]
+// (naming the field, or no field set), [sts.NotFound],
+// [sts.FailedPrecondition] (keys for a client that does not use
+// private_key_jwt), [sts.Unavailable].
+func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInput) (storage.Client, error) {
+	if err := checkID(id); err != nil {
+		return storage.Client{}, err
+	}
+	fields := in.fields()
+	if len(fields) == 0 {
+		return storage.Client{}, invalid("nothing to update: set at least one field")
+	}
+	var name string
+	var grants, pools, auds, scopes []string
+	var err error
+	if in.Name != nil {
+		if name, err = checkName(*in.Name); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if in.GrantTypes != nil {
+		if grants, err = checkGrantTypes(*in.GrantTypes); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if in.Pools != nil {
+		if pools, err = checkPools(*in.Pools); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if in.Audiences != nil {
+		if auds, err = checkAudiences(*in.Audiences); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if in.Scopes != nil {
+		if scopes, err = checkScopes(*in.Scopes); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if in.Keys != nil {
+		if err := checkKeys(oauth2.AuthMethodPrivateKeyJWT, *in.Keys); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	now := s.now()
+	var out storage.Client
+	err = s.store.UpdateClient(ctx, id, func(cl storage.Client) (storage.Client, error) {
+		if in.Keys != nil && cl.AuthMethod != oauth2.AuthMethodPrivateKeyJWT {
+			return cl, sts.Errorf(sts.FailedPrecondition, "jwks and jwks_uri apply only to private_key_jwt clients; this one uses %s", cl.AuthMethod)
+		}
+		if in.Name != nil {
+			cl.Name = name
+		}
+		if in.Disabled != nil {
+			cl.Disabled = *in.Disabled
+		}
+		if in.GrantTypes != nil {
+			cl.GrantTypes = grants
+		}
+		if in.Pools != nil {
+			cl.Pools = pools
+		}
+		if in.Audiences != nil {
+			cl.Audiences = auds
+		}
+		if in.Scopes != nil {
+			cl.Scopes = scopes
+		}
+		if in.Keys != nil {
+			cl.JWKS, cl.JWKSURI = in.Keys.JWKS, in.Keys.JWKSURI
+		}
+		cl.UpdatedAt = now
+		out = cl
+		return cl, nil
+	})
+	if err != nil {
+		return storage.Client{}, storageErr(err, "client")
+	}
+	detail := "changed " + strings.Join(fields, ",")
+	if in.Disabled != nil {
+		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*in.Disabled]
+	}
+	if err := s.audit(ctx, c, out.OrgID, ActionUpdate, id, detail); err != nil {
+		// The change is durable and reveals nothing; log, don't fail it.
+		s.logger().ErrorContext(ctx, "clients: audit append failed", "action", ActionUpdate, "client_id", id, "error", err)
+	}
+	s.logger().InfoContext(ctx, "client updated", "client_id", id, "fields", fields)
+	return out, nil
+}
+
+// RotateSecret gives a secret client a new secret in one UpdateClient: the
+// old secret stops working at that commit (SECURITY.md c.1 (3)). If the
+// audit append then fails, the error is returned and the new secret is
+// never disclosed, which leaves the client without a usable secret until
+// rotated again. Errors: [sts.Invalid], [sts.NotFound],
+// [sts.FailedPrecondition] (a private_key_jwt client), [sts.Unavailable].
+func (s *Service) RotateSecret(ctx context.Context, c Caller, id string) (storage.Client, string, error) {
+	if err := checkID(id); err != nil {
+		return storage.Client{}, "", err
+	}
+	sec, digest, err := s.newSecret()
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	now := s.now()
+	var out storage.Client
+	err = s.store.UpdateClient(ctx, id, func(cl storage.Client) (storage.Client, error) {
+		if !UsesSecret(cl.AuthMethod) {
+			return cl, sts.Errorf(sts.FailedPrecondition, "client does not use a secret (auth method %s)", cl.AuthMethod)
+		}
+		cl.SecretDigest, cl.UpdatedAt = digest, now
+		out = cl
+		return cl, nil
+	})
+	if err != nil {
+		return storage.Client{}, "", storageErr(err, "client")
+	}
+	if err := s.audit(ctx, c, out.OrgID, ActionRotateSecret, id, ""); err != nil {
+		return storage.Client{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.logger().InfoContext(ctx, "client secret rotated", "client_id", id, "digest", secret.DigestID(digest))
+	return out, sec, nil
+}
+
+// Delete removes client id; it stops authenticating at once through this
+// service's store. Errors: [sts.Invalid], [sts.NotFound],
+// [sts.Unavailable].
+func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
+	cl, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteClient(ctx, id); err != nil {
+		return storageErr(err, "client")
+	}
+	if err := s.audit(ctx, c, cl.OrgID, ActionDelete, id, ""); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	s.logger().InfoContext(ctx, "client deleted", "client_id", id)
+	return nil
+}

@@ -1,0 +1,126 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Store is the narrow storage view the service needs. In a server it is
+// the node's record cache (storage/cache), so a change made here is seen
+// by this node's token endpoints at once.
+type Store interface {
+	storage.ClientStore
+	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
+	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
+	AppendAudit(ctx context.Context, events ...storage.AuditEvent) error
+}
+
+// Audit actions.
+const (
+	ActionCreate       = "client.create"
+	ActionUpdate       = "client.update"
+	ActionRotateSecret = "client.rotate_secret"
+	ActionDelete       = "client.delete"
+)
+
+// Caller is who asks for a change, for the audit trail.
+type Caller struct {
+	// Actor names the caller: "principal:<id>" or "cli".
+	Actor string
+	// RequestID is the HTTP request ID, if any.
+	RequestID string
+}
+
+// Service registers and changes clients. Create it with [NewService]; set
+// the optional fields before first use. It is safe for concurrent use.
+type Service struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives client IDs and digest prefixes, never secrets.
+	Logger *slog.Logger
+
+	store  Store
+	pepper atomic.Pointer[[]byte] // nil until SetPepper
+}
+
+// NewService returns a service over store whose secret digests are keyed
+// by pepper (the server pepper shared with PATs, at least
+// secret.MinPepperSize bytes). pepper may be nil when it is not known yet
+// (serve starts before storage is reachable); creating a secret client or
+// rotating a secret then fails with [sts.Unavailable] until SetPepper.
+func NewService(store Store, pepper []byte) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("clients: nil store")
+	}
+	s := &Service{store: store}
+	if pepper != nil {
+		if err := s.SetPepper(pepper); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// SetPepper supplies the digest pepper; the service copies it.
+func (s *Service) SetPepper(pepper []byte) error {
+	if len(pepper) < secret.MinPepperSize {
+		return errors.New("clients: pepper too short")
+	}
+	p := append([]byte(nil), pepper...)
+	s.pepper.Store(&p)
+	return nil
+}
+
+var errNotReady = sts.Errorf(sts.Unavailable, "client service is starting; retry shortly")
+
+// newSecret returns a fresh client secret and its digest, or errNotReady.
+func (s *Service) newSecret() (string, []byte, error) {
+	p := s.pepper.Load()
+	if p == nil {
+		return "", nil, errNotReady
+	}
+	sec := secret.PrefixClientSecret.Generate()
+	return sec, secret.Digest(*p, sec), nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return storage.Now(s.Now())
+	}
+	return storage.Now(time.Now())
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Service) audit(ctx context.Context, c Caller, orgID, action, id, detail string) error {
+	return s.store.AppendAudit(ctx, storage.AuditEvent{
+		ID: storage.NewID(), Time: s.now(), OrgID: orgID, Actor: c.Actor, Action: action,
+		Target: "client:" + id, RequestID: c.RequestID, Outcome: "success", Detail: detail,
+	})
+}
+
+// storageErr translates a storage failure into a domain error.
+func storageErr(err error, what string) error {
+	if e, ok := errors.AsType[*sts.Error](err); ok {
+		return e // from an updater
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return sts.Wrap(sts.NotFound, err, what+" not found")
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return sts.Wrap(sts.AlreadyExists, err, what+" already exists")
+	}
+	return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+}

@@ -1,0 +1,213 @@
+package clients
+
+import (
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Bounds on what a client may register (DESIGN §7 spirit: every stored
+// value is bounded). Scope and audience lengths match what the token
+// endpoint accepts in a request, so every allowed value can be asked for.
+const (
+	MaxNameLen     = 200
+	MaxListLen     = 100 // entries in grant_types, pools, audiences, scopes
+	MaxScopeLen    = 128
+	MaxAudienceLen = 512
+	MaxPoolIDLen   = 128
+	MaxJWKSBytes   = 64 << 10
+	MaxURILen      = 2048
+	maxIDLen       = 128
+)
+
+// GrantTypes are the grants of the token endpoint a client may be allowed.
+var GrantTypes = []string{
+	oauth2.GrantTypeClientCredentials,
+	oauth2.GrantTypeRefreshToken,
+	oauth2.GrantTypeTokenExchange,
+	oauth2.GrantTypeJWTBearer,
+}
+
+// AuthMethods are the client authentication methods a client may register.
+var AuthMethods = []string{
+	oauth2.AuthMethodClientSecretBasic,
+	oauth2.AuthMethodClientSecretPost,
+	oauth2.AuthMethodPrivateKeyJWT,
+}
+
+// UsesSecret reports whether clients of auth method m authenticate with a
+// client secret.
+func UsesSecret(m string) bool {
+	return m == oauth2.AuthMethodClientSecretBasic || m == oauth2.AuthMethodClientSecretPost
+}
+
+// Field names in messages are the sts.v1.ClientService proto field names,
+// so a caller sees which field to fix.
+
+func invalid(format string, args ...any) error { return sts.Errorf(sts.Invalid, format, args...) }
+
+// quote echoes caller input in a message, shortened.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return invalid("client_id required")
+	case len(id) > maxIDLen:
+		return sts.Errorf(sts.NotFound, "client not found")
+	}
+	return nil
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > MaxNameLen || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", invalid("name: at most %d bytes of text without control characters", MaxNameLen)
+	}
+	return name, nil
+}
+
+func checkAuthMethod(m string) (string, error) {
+	if m == "" {
+		return oauth2.AuthMethodClientSecretBasic, nil
+	}
+	if !slices.Contains(AuthMethods, m) {
+		return "", invalid("auth_method: unknown method %s (want client_secret_basic, client_secret_post or private_key_jwt)", quote(m))
+	}
+	return m, nil
+}
+
+// checkList bounds a list, checks each entry with ok and drops duplicates,
+// keeping the first occurrence's order.
+func checkList(field string, in []string, ok func(string) bool, rule string) ([]string, error) {
+	if len(in) > MaxListLen {
+		return nil, invalid("%s: at most %d entries, got %d", field, MaxListLen, len(in))
+	}
+	out := make([]string, 0, len(in))
+	for i, v := range in {
+		if !ok(v) {
+			return nil, invalid("%s[%d]: %s is not %s", field, i, quote(v), rule)
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func checkGrantTypes(in []string) ([]string, error) {
+	out, err := checkList("grant_types", in, func(g string) bool { return slices.Contains(GrantTypes, g) },
+		"a grant type of the token endpoint ("+strings.Join(GrantTypes, ", ")+")")
+	if err == nil && len(out) == 0 {
+		err = invalid("grant_types: at least one required (%s)", strings.Join(GrantTypes, ", "))
+	}
+	return out, err
+}
+
+func checkPools(in []string) ([]string, error) {
+	return checkList("pools", in, poolIDOK, "a pool ID (1 to 128 letters, digits, '.', '_' or '-')")
+}
+
+func checkAudiences(in []string) ([]string, error) {
+	return checkList("audiences", in, audienceOK, "an audience (1 to 512 bytes without spaces or control characters)")
+}
+
+func checkScopes(in []string) ([]string, error) {
+	return checkList("scopes", in, scopeOK, "a scope (1 to 128 printable ASCII characters without spaces, '\"' or '\\')")
+}
+
+// scopeOK is RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ).
+func scopeOK(s string) bool {
+	if s == "" || len(s) > MaxScopeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func audienceOK(s string) bool {
+	return s != "" && len(s) <= MaxAudienceLen && utf8.ValidString(s) &&
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
+}
+
+// poolIDOK is the pool ID syntax the token endpoint accepts
+// (trust.ValidID).
+func poolIDOK(s string) bool {
+	if s == "" || len(s) > MaxPoolIDLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Keys are the registered keys of a private_key_jwt client: exactly one
+// of JWKS (a JSON Web Key Set of public keys) and JWKSURI.
+type Keys struct {
+	JWKS    []byte
+	JWKSURI string
+}
+
+// checkKeys validates the keys of a client with auth method m.
+func checkKeys(m string, k Keys) error {
+	if m != oauth2.AuthMethodPrivateKeyJWT {
+		if len(k.JWKS) > 0 || k.JWKSURI != "" {
+			return invalid("jwks and jwks_uri apply only to private_key_jwt clients")
+		}
+		return nil
+	}
+	if (len(k.JWKS) == 0) == (k.JWKSURI == "") {
+		return invalid("private_key_jwt needs exactly one of jwks and jwks_uri")
+	}
+	if len(k.JWKS) > 0 {
+		if len(k.JWKS) > MaxJWKSBytes {
+			return invalid("jwks: at most %d bytes", MaxJWKSBytes)
+		}
+		if err := clientauth.ValidateJWKS(k.JWKS); err != nil {
+			return invalid("jwks: not a JSON Web Key Set of valid public keys: %v", err)
+		}
+		return nil
+	}
+	return checkJWKSURI(k.JWKSURI)
+}
+
+// checkJWKSURI accepts an absolute https URL without user info or
+// fragment; plain http only to a loopback host (development, with
+// federation.allow_loopback on the server).
+func checkJWKSURI(raw string) error {
+	u, err := url.Parse(raw)
+	ok := err == nil && len(raw) <= MaxURILen && u.Host != "" && u.User == nil && u.Fragment == "" &&
+		(u.Scheme == "https" || u.Scheme == "http" && loopbackHost(u.Hostname()))
+	if !ok {
+		return invalid("jwks_uri: %s is not an absolute https URL of at most %d bytes (plain http only to a loopback address)", quote(raw), MaxURILen)
+	}
+	return nil
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
