@@ -191,6 +191,12 @@ func checkClient(p *trust.Pool, client *storage.Client) error {
 		}
 		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("pool "+p.ID+" requires client authentication"))
 	}
+	// A client acts within its own organization only: another tenant's
+	// pool is never reachable, whatever its allowlist says (SECURITY b.55).
+	if client.OrgID != p.OrgID {
+		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed,
+			errors.New("client of organization "+client.OrgID+" for a pool of "+p.OrgID))
+	}
 	if len(client.Pools) > 0 && !slices.Contains(client.Pools, p.ID) {
 		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed, nil)
 	}
