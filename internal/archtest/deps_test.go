@@ -141,6 +141,21 @@ func TestDeps(t *testing.T) {
 		}
 	}
 
+	// Only ratelimit (and the test kits) talk to Redis: the bucket's Lua
+	// comes from redis_rate, never written by hand (DEPENDENCIES.md), and
+	// the fallback that keeps Redis off the failure path (SECURITY F15)
+	// lives in one place. ratelimit itself stays a leaf (the rule above).
+	for path, info := range pkgs {
+		if path == internal("ratelimit") || matches(internal("ststest/..."), path) {
+			continue
+		}
+		for _, d := range info.imports {
+			if matches("github.com/redis/go-redis/v9/...", d) || matches("github.com/go-redis/redis_rate/v10", d) {
+				t.Errorf("%s imports %s: only internal/ratelimit talks to Redis (SECURITY F15)", path, d)
+			}
+		}
+	}
+
 	// No production package imports testing or the test kits.
 	for path, info := range pkgs {
 		if matches(internal("ststest/..."), path) || matches(internal("storage/conformance"), path) || path == internal("archtest") {
