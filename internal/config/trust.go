@@ -70,7 +70,7 @@ type FederationConfig struct {
 }
 
 // RateLimitsConfig bounds the token endpoints per source IP, per client and
-// per pool. Limits are in memory, per replica.
+// per pool. Limits are in memory, per replica, unless RedisURL is set.
 type RateLimitsConfig struct {
 	PerIP     RateLimitConfig `koanf:"per_ip"`
 	PerClient RateLimitConfig `koanf:"per_client"`
@@ -78,6 +78,14 @@ type RateLimitsConfig struct {
 	// MaxKeys bounds the buckets each limit tracks (memory stays bounded
 	// whatever keys clients send).
 	MaxKeys int `koanf:"max_keys"`
+	// RedisURL (redis://[[user]:password@]host[:port][/db], rediss:// for
+	// TLS) keeps the buckets in Redis, shared by every replica; empty keeps
+	// them in memory. It may carry a password, so it is a Secret: logs name
+	// the server by host:port only.
+	RedisURL Secret `koanf:"redis_url"`
+	// RedisTimeout bounds each Redis call; a slower or failed call is
+	// decided in per-replica memory instead (SECURITY F15).
+	RedisTimeout time.Duration `koanf:"redis_timeout"`
 }
 
 // RateLimitConfig is one token bucket: Rate requests per second on
@@ -105,10 +113,11 @@ const (
 
 func defaultRateLimits() RateLimitsConfig {
 	return RateLimitsConfig{
-		PerIP:     RateLimitConfig{Rate: 50, Burst: 100},
-		PerClient: RateLimitConfig{Rate: 100, Burst: 200},
-		PerPool:   RateLimitConfig{Rate: 1000, Burst: 2000},
-		MaxKeys:   100_000,
+		PerIP:        RateLimitConfig{Rate: 50, Burst: 100},
+		PerClient:    RateLimitConfig{Rate: 100, Burst: 200},
+		PerPool:      RateLimitConfig{Rate: 1000, Burst: 2000},
+		MaxKeys:      100_000,
+		RedisTimeout: 100 * time.Millisecond,
 	}
 }
 

@@ -74,6 +74,8 @@ var checks = []check{
 	{"rate_limits.per_client", func(c *Config) error { return checkRate(c.RateLimits.PerClient) }},
 	{"rate_limits.per_pool", func(c *Config) error { return checkRate(c.RateLimits.PerPool) }},
 	{"rate_limits.max_keys", func(c *Config) error { return positive(int64(c.RateLimits.MaxKeys)) }},
+	{"rate_limits.redis_url", func(c *Config) error { return checkRedisURL(c.RateLimits.RedisURL.Reveal()) }},
+	{"rate_limits.redis_timeout", func(c *Config) error { return checkRedisTimeout(c.RateLimits.RedisTimeout) }},
 	{"audit.buffer", func(c *Config) error { return positive(int64(c.Audit.Buffer)) }},
 	{"audit.batch", func(c *Config) error {
 		if c.Audit.Batch <= 0 || c.Audit.Batch > c.Audit.Buffer {
