@@ -29,6 +29,7 @@ type tokenEndpoints struct {
 	registry *trust.Registry
 	audit    *audit.Writer
 	oauth    *oauthParts
+	limits   *rateLimits
 }
 
 // mount adds the token endpoint, introspection and revocation to srv.
@@ -66,6 +67,10 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Help: "Outbound JWKS/discovery fetches by result (ok, error, suppressed).",
 	}, []string{"result"})
 	reg.MustRegister(requests, dropped, failed, fetches)
+	limits, err := newRateLimits(cfg.RateLimits, logger, reg)
+	if err != nil {
+		return nil, err
+	}
 
 	w := &audit.Writer{
 		Store: store, Buffer: cfg.Audit.Buffer, Batch: cfg.Audit.Batch, FlushEvery: cfg.Audit.FlushEvery,
@@ -105,17 +110,13 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 	client := federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})
 	oa := newOAuth(oauthDeps{
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
-		JWKSClient: client, Leeway: cfg.Keys.Leeway, Logger: logger,
+		JWKSClient: client, Leeway: cfg.Keys.Leeway, Logger: logger, LeakLimiter: limits.leak,
 	})
 	te.Refresh = oa.Refresh // offline_access on token exchange
 	h := &grants.Handler{
-		Grants:  append([]grants.Grant{te}, oa.Grants...),
-		Clients: oa.ClientAuth,
-		Limits: ratelimit.Limits{
-			PerIP:     limiter(cfg.RateLimits.PerIP, cfg.RateLimits.MaxKeys),
-			PerClient: limiter(cfg.RateLimits.PerClient, cfg.RateLimits.MaxKeys),
-			PerPool:   limiter(cfg.RateLimits.PerPool, cfg.RateLimits.MaxKeys),
-		},
+		Grants:       append([]grants.Grant{te}, oa.Grants...),
+		Clients:      oa.ClientAuth,
+		Limits:       limits.token,
 		Audit:        w,
 		Logger:       logger,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
@@ -123,7 +124,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 			requests.WithLabelValues(o.Grant, o.Dialect, o.Outcome, o.Reason).Inc()
 		},
 	}
-	return &tokenEndpoints{handler: h, registry: registry, audit: w, oauth: oa}, nil
+	return &tokenEndpoints{handler: h, registry: registry, audit: w, oauth: oa, limits: limits}, nil
 }
 
 // limiter returns the in-memory bucket of one limit, nil when disabled.
@@ -135,11 +136,16 @@ func limiter(c config.RateLimitConfig, maxKeys int) ratelimit.Limiter {
 	return ratelimit.NewMemory(rule, ratelimit.MemoryOptions{MaxKeys: maxKeys})
 }
 
-// run keeps the registry fresh and flushes audit batches until ctx ends
-// (the writer then drains its buffer).
+// run keeps the registry fresh, flushes audit batches and, with Redis,
+// keeps its state current until ctx ends (the writer then drains its
+// buffer; requests still in flight decide their limits in memory).
 func (t *tokenEndpoints) run(ctx context.Context) {
 	done := make(chan struct{})
 	go func() { t.audit.Run(ctx); close(done) }()
+	if r := t.limits.redis; r != nil {
+		go r.Run(ctx)
+		defer r.Close()
+	}
 	t.registry.Run(ctx)
 	<-done
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/introspect"
+	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/revoke"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
@@ -40,6 +41,10 @@ type oauthDeps struct {
 	Leeway     time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
+
+	// LeakLimiter limits POST /credentials/revoke per source IP; nil:
+	// revoke's in-memory default.
+	LeakLimiter ratelimit.Limiter
 }
 
 // oauthParts are the pieces serve plugs in: Grants and ClientAuth go into
@@ -83,7 +88,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 		Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
 			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: d.PATs, Logger: d.Logger, Now: d.Now},
-			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now},
+			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now},
 		},
 	}
 }

@@ -42,7 +42,8 @@ type Handler struct {
 	Tokens *tokens.Verifier
 	Store  Store
 	Pepper []byte
-	// LeakLimiter limits leak reports per source IP; nil: 5 per minute.
+	// LeakLimiter limits leak reports per source IP (keys "leak:<ip>");
+	// nil: LeakRule in memory.
 	LeakLimiter ratelimit.Limiter
 	// MaxBodyBytes caps the RFC 7009 body; 64 KiB when zero.
 	MaxBodyBytes int64
@@ -52,10 +53,14 @@ type Handler struct {
 	Now        func() time.Time
 }
 
+// LeakRule is the leak-report limit per source IP: 5 at once, then one
+// every 12 s (5 per minute).
+func LeakRule() ratelimit.Rule { return ratelimit.Rule{Rate: 1.0 / 12, Burst: 5} }
+
 // Mount registers both endpoints.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	if h.LeakLimiter == nil {
-		h.LeakLimiter = ratelimit.NewMemory(ratelimit.Rule{Rate: 1.0 / 12, Burst: 5}, ratelimit.MemoryOptions{Now: h.Now})
+		h.LeakLimiter = ratelimit.NewMemory(LeakRule(), ratelimit.MemoryOptions{Now: h.Now})
 	}
 	mux.HandleFunc("POST "+Path, h.revoke)
 	mux.HandleFunc("POST "+PathLeak, h.leak)

@@ -1,0 +1,128 @@
+package cli_test
+
+import (
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/opensts/sts/internal/ststest/redistest"
+)
+
+// TestServeRateLimitsSharedInRedis is DESIGN §6 end to end: two `sts
+// serve` replicas (one data directory, one Redis named by
+// STS_RATE_LIMITS_REDIS_URL) share a client's bucket. Its burst of 3 is
+// spent once across both replicas, not once per replica; then either
+// replica answers 429 with Retry-After and the X-RateLimit-* headers. Both
+// report sts_ratelimit_redis_up 1 and stay ready. The leak report's limit
+// per source IP is shared the same way.
+func TestServeRateLimitsSharedInRedis(t *testing.T) {
+	u := redistest.URL(t)
+	t.Setenv("STS_RATE_LIMITS_REDIS_URL", u)
+	// A generous bound: a slow reply on a loaded machine must not turn
+	// into a per-replica decision here (internal/ratelimit tests that).
+	t.Setenv("STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
+	t.Setenv("STS_RATE_LIMITS_PER_IP_RATE", "0")
+	t.Setenv("STS_RATE_LIMITS_PER_IP_BURST", "0")
+	t.Setenv("STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001")
+	t.Setenv("STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
+	dir := t.TempDir()
+	a := serve(t, "--data-dir", dir)
+	checkServing(t, a)
+	b := serve(t, "--data-dir", dir) // after a: it reuses a's master key
+	checkServing(t, b)
+
+	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", "limited-bot")
+	sa := strings.TrimSpace(out)
+	if code != 0 || sa == "" {
+		t.Fatalf("principal create = %d %q %q", code, out, e)
+	}
+	code, out, e = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", sa, "--scope", "read", "--audience", "https://api.example")
+	var id, secret string
+	for line := range strings.SplitSeq(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
+			id = v
+		}
+		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
+			secret = v
+		}
+	}
+	if code != 0 || id == "" || secret == "" {
+		t.Fatalf("client create = %d %q %q", code, out, e)
+	}
+	// The client's ID is new to this test, so is its bucket; it goes
+	// when the test ends.
+	redistest.DeleteOnCleanup(t, u, "*:client:"+id)
+
+	token := func(r *run) (int, http.Header) {
+		t.Helper()
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
+		req, _ := http.NewRequest(http.MethodPost, r.base+"/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header
+	}
+	for i, r := range []*run{a, b, a} {
+		status, h := token(r)
+		if want := strconv.Itoa(2 - i); status != 200 || h.Get("X-RateLimit-Remaining") != want || h.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("request %d = %d, X-RateLimit-Limit %q, X-RateLimit-Remaining %q; want 200, 3, %s left in the shared bucket",
+				i, status, h.Get("X-RateLimit-Limit"), h.Get("X-RateLimit-Remaining"), want)
+		}
+	}
+	for i, r := range []*run{b, a} {
+		status, h := token(r)
+		// One token per 1000 s: the next is about 1000 s away.
+		retry, _ := strconv.Atoi(h.Get("Retry-After"))
+		if status != http.StatusTooManyRequests || retry < 990 || retry > 1000 || h.Get("X-RateLimit-Limit") != "3" || h.Get("X-RateLimit-Remaining") != "0" {
+			t.Errorf("request %d after the burst = %d, Retry-After %q, X-RateLimit-Limit %q, X-RateLimit-Remaining %q; want 429, ≈1000, 3, 0",
+				3+i, status, h.Get("Retry-After"), h.Get("X-RateLimit-Limit"), h.Get("X-RateLimit-Remaining"))
+		}
+	}
+
+	// The public leak report's limit (5 per source IP) is shared too. The
+	// reports come from a random loopback address, a key no other test
+	// uses.
+	src := &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.N(250)), byte(rand.N(256)), byte(1+rand.N(250)))}
+	redistest.DeleteOnCleanup(t, u, "*:leak:"+src.IP.String())
+	from := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: src}).DialContext}}
+	t.Cleanup(from.CloseIdleConnections)
+	for i, r := range []*run{a, b, a, b, a, b, a} {
+		resp, err := from.Post(r.base+"/credentials/revoke", "application/json", strings.NewReader(`{"credentials":["not-a-secret"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if want := map[bool]int{true: http.StatusAccepted, false: http.StatusTooManyRequests}[i < 5]; resp.StatusCode != want {
+			t.Errorf("leak report %d = %d, want %d (5 per source IP across both replicas)", i, resp.StatusCode, want)
+		}
+	}
+
+	for name, r := range map[string]*run{"a": a, "b": b} {
+		_, metrics := r.waitFor(t, "/metrics", 200)
+		if !strings.Contains(string(metrics), "\nsts_ratelimit_redis_up 1\n") {
+			t.Errorf("replica %s: /metrics lacks sts_ratelimit_redis_up 1", name)
+		}
+		if strings.Contains(string(metrics), "sts_ratelimit_fallback_total{") {
+			t.Errorf("replica %s decided in memory although Redis answered", name)
+		}
+		r.waitFor(t, "/readyz", 200)
+		r.stop(t)
+		if !strings.Contains(r.stderr.String(), "rate limits are shared in redis") {
+			t.Errorf("replica %s does not log that its limits are shared:\n%s", name, r.stderr.String())
+		}
+		if strings.Contains(r.stderr.String(), secret) {
+			t.Errorf("replica %s logged the client secret", name)
+		}
+	}
+}
