@@ -17,6 +17,7 @@
 #   C=16 D=10s scripts/bench.sh
 #   RATE=2500 scripts/bench.sh  # latency at a fixed request rate
 #   ROUNDS=3 scripts/bench.sh   # alternate the targets 3 times, median ratio
+#   REDIS=redis://127.0.0.1:6379/14 scripts/bench.sh  # rate limits in Redis
 #   MODE=introspect ROUNDS=3 scripts/bench.sh
 #
 # Everything runs on loopback from a temporary directory (SQLite). The
@@ -31,6 +32,9 @@ D=${D:-20s}
 RATE=${RATE:-0}
 ROUNDS=${ROUNDS:-1}
 MODE=${MODE:-exchange}
+# REDIS=redis://127.0.0.1:6379/14 keeps the rate-limit buckets in Redis
+# (shared across replicas) instead of in memory.
+REDIS=${REDIS:-}
 case "$MODE" in
 exchange | introspect | client-credentials) ;;
 *) echo "MODE=$MODE: want exchange, introspect or client-credentials" >&2; exit 2 ;;
@@ -55,6 +59,7 @@ data_dir: $work/data
 log: {level: warn, format: json}
 # Limits stay on (every request is checked) but never bind at this load.
 rate_limits:
+  redis_url: "$REDIS"
   per_ip: {rate: 1000000, burst: 1000000}
   per_client: {rate: 1000000, burst: 1000000}
   per_pool: {rate: 1000000, burst: 1000000}
