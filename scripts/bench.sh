@@ -18,6 +18,7 @@
 #   RATE=2500 scripts/bench.sh  # latency at a fixed request rate
 #   ROUNDS=3 scripts/bench.sh   # alternate the targets 3 times, median ratio
 #   REDIS=redis://127.0.0.1:6379/14 scripts/bench.sh  # rate limits in Redis
+#   PG=postgres://postgres@127.0.0.1:5432/test?sslmode=disable scripts/bench.sh  # on PostgreSQL
 #   MODE=introspect ROUNDS=3 scripts/bench.sh
 #
 # Everything runs on loopback from a temporary directory (SQLite). The
@@ -35,14 +36,19 @@ MODE=${MODE:-exchange}
 # REDIS=redis://127.0.0.1:6379/14 keeps the rate-limit buckets in Redis
 # (shared across replicas) instead of in memory.
 REDIS=${REDIS:-}
+# PG=postgres://postgres@127.0.0.1:5432/test?sslmode=disable runs sts on
+# PostgreSQL (a fresh schema, dropped afterwards) instead of SQLite.
+PG=${PG:-}
 case "$MODE" in
 exchange | introspect | client-credentials) ;;
 *) echo "MODE=$MODE: want exchange, introspect or client-credentials" >&2; exit 2 ;;
 esac
 work=$(mktemp -d)
 pids=()
+schema=""
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	[ -n "$schema" ] && psql -q "$PG" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,9 +59,18 @@ go build -o "$work/sts" ./cmd/sts
 "$work/sts" bench keygen --key "$work/key.pem" --jwks "$work/jwks.json" >/dev/null
 port=$(free_port)
 bare_port=$(free_port)
+storage="storage: {type: sqlite}"
+if [ -n "$PG" ]; then
+	schema="sts_bench_$$"
+	psql -q "$PG" -c "CREATE SCHEMA $schema" >/dev/null
+	sep='?'
+	case "$PG" in *\?*) sep='&' ;; esac
+	storage="storage: {type: postgres, dsn: \"$PG${sep}search_path=$schema\"}"
+fi
 cat >"$work/sts.yaml" <<YAML
 listen: 127.0.0.1:$port
 data_dir: $work/data
+$storage
 log: {level: warn, format: json}
 # Limits stay on (every request is checked) but never bind at this load.
 rate_limits:
