@@ -18,18 +18,39 @@ type AuditEvent struct {
 	Detail    string // free text; never secret material
 }
 
-// AuditFilter selects audit events.
+// AuditFilter selects audit events: every set field must match. The
+// string fields match exactly; an empty one matches everything.
 type AuditFilter struct {
-	OrgID string    // empty: every organization
-	Since time.Time // zero: from the beginning
-	Limit int       // zero or less: 100
+	OrgID     string // empty: every organization
+	Actor     string
+	Action    string
+	Target    string
+	Outcome   string
+	RequestID string
+	Since     time.Time // inclusive; zero: from the beginning
+	Until     time.Time // exclusive; zero: no upper bound
+	// After continues a listing: only events that come after this
+	// position in ListAudit's order. nil starts at the newest event.
+	After *AuditPosition
+	Limit int // zero or less: 100
+}
+
+// AuditPosition is a place in ListAudit's order: the Time and ID of the
+// last event of the previous page. Paging by position, not by offset,
+// neither skips nor repeats an event when newer ones are appended
+// meanwhile.
+type AuditPosition struct {
+	Time time.Time
+	ID   string
 }
 
 // AuditStore persists audit events. Events are append-only.
 type AuditStore interface {
 	// AppendAudit stores the events in one transaction: all or none.
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
-	// ListAudit returns matching events newest first.
+	// ListAudit returns at most f.Limit matching events newest first: by
+	// Time descending, then ID descending. Events with a zero Time come
+	// last (the oldest) and match no Since or Until bound.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }
 

@@ -48,6 +48,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"HostTokenRefreshable", testHostTokenRefreshable},
 		{"AuditAppendList", testAuditAppendList},
 		{"AuditDefaultLimit", testAuditDefaultLimit},
+		{"AuditPaging", testAuditPaging},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},
