@@ -78,10 +78,40 @@ func (m *Manager) logTick(err error) {
 	}
 }
 
+// RotateNow is the on-demand rotation behind `sts keys rotate` and
+// sts.v1.KeyService/RotateSigningKey, one implementation for both. It
+// first reloads the stored set, so it rotates away from the key that signs
+// now even when this manager's snapshot is up to a poll interval old
+// (another replica or the CLI rotated since), then acts as [Manager.Rotate]
+// or, with force, as [Manager.ForceRotate]: force skips only the
+// publish-ahead wait, never the refusal to generate keys over a sealed set.
+// The manager's snapshot is swapped before it returns, so this process
+// signs with the new active key and publishes the new next key at once;
+// other replicas follow at their next poll (Config.PollInterval).
+func (m *Manager) RotateNow(ctx context.Context, force bool) (Rotation, error) {
+	mode := modeOnDemand
+	if force {
+		mode = modeForced
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A readiness error (nothing active, or sealed) is not a reason to stop
+	// here: rotateLocked refuses a sealed set itself.
+	if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
+		return Rotation{}, err
+	}
+	return m.rotateLocked(ctx, m.now(), mode)
+}
+
 // rotate runs one rotation of mode against the stored set.
 func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode) (Rotation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.rotateLocked(ctx, now, mode)
+}
+
+// rotateLocked is rotate with m.mu held.
+func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode) (Rotation, error) {
 	ks := m.state.Load()
 	if ks == nil {
 		if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {

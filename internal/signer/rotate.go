@@ -3,6 +3,7 @@ package signer
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -39,6 +40,27 @@ type Rotation struct {
 	Next string
 	// Deleted lists retired kids dropped because DeleteAfter had passed.
 	Deleted []string
+}
+
+// ActionRotate is the audit action of an on-demand rotation
+// ([Manager.RotateNow]).
+const ActionRotate = "signing_key.rotate"
+
+// AuditEvent is the audit record of r, an on-demand rotation made by actor
+// (with force when forced). It names kids only, never key material.
+func (r Rotation) AuditEvent(actor, requestID string, force bool, now time.Time) storage.AuditEvent {
+	detail := fmt.Sprintf("force=%t activated=%s retired=%s next=%s", force, r.Activated, r.Retired, r.Next)
+	if len(r.Deleted) > 0 {
+		detail += " deleted=" + strings.Join(r.Deleted, ",")
+	}
+	target := r.Activated
+	if target == "" {
+		target = r.Next
+	}
+	return storage.AuditEvent{
+		ID: storage.NewID(), Time: storage.Now(now), Actor: actor, Action: ActionRotate,
+		Target: "signing_key:" + target, RequestID: requestID, Outcome: "success", Detail: detail,
+	}
 }
 
 // rotateMode says how strict a rotation is about schedule and publication.
