@@ -236,35 +236,50 @@ func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 	return time.Unix(n, 0), true, nil
 }
 
+// FieldError is one problem ValidateProvider found, with the provider
+// field it concerns (issuer, jwks_uri, audiences, algorithms, jwks), so
+// callers can point at the field; its text is Err's alone.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // ValidateProvider checks a provider's configuration for use with Verify:
 // an absolute https issuer (http only with allowHTTP, for tests and dev),
 // at least one audience, only supported algorithms, and an uploaded JWKS
-// that parses. Config loading calls it so mistakes fail start-up.
+// that parses. Config loading calls it so mistakes fail start-up. Each
+// problem is a *FieldError; they are joined under one error naming the
+// provider.
 func ValidateProvider(p storage.Provider, allowHTTP bool) error {
 	var errs []error
+	add := func(field string, err error) { errs = append(errs, &FieldError{Field: field, Err: err}) }
 	u, err := url.Parse(p.Issuer)
 	switch {
 	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, fmt.Errorf("issuer %q is not an absolute URL without query or fragment", p.Issuer))
+		add("issuer", fmt.Errorf("issuer %q is not an absolute URL without query or fragment", p.Issuer))
 	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
-		errs = append(errs, fmt.Errorf("issuer %q must use https", p.Issuer))
+		add("issuer", fmt.Errorf("issuer %q must use https", p.Issuer))
 	}
 	if p.JWKSURI != "" {
 		if ju, err := url.Parse(p.JWKSURI); err != nil || ju.Host == "" || (ju.Scheme != "https" && !(allowHTTP && ju.Scheme == "http")) {
-			errs = append(errs, fmt.Errorf("jwks_uri %q must be an absolute https URL", p.JWKSURI))
+			add("jwks_uri", fmt.Errorf("jwks_uri %q must be an absolute https URL", p.JWKSURI))
 		}
 	}
 	if len(p.Audiences) == 0 {
-		errs = append(errs, errors.New("at least one audience is required"))
+		add("audiences", errors.New("at least one audience is required"))
 	}
 	for _, a := range p.Algorithms {
 		if !SupportedAlgorithm(a) {
-			errs = append(errs, fmt.Errorf("algorithm %q is not supported (allowed: %v)", a, DefaultAlgorithms))
+			add("algorithms", fmt.Errorf("algorithm %q is not supported (allowed: %v)", a, DefaultAlgorithms))
 		}
 	}
 	if len(p.JWKS) > 0 {
 		if _, err := parseJWKS(p.JWKS, DefaultMaxKeys); err != nil {
-			errs = append(errs, fmt.Errorf("uploaded jwks: %w", err))
+			add("jwks", fmt.Errorf("uploaded jwks: %w", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

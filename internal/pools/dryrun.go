@@ -1,0 +1,178 @@
+package pools
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// tokenTypeJWT is the subject_token_type the dry run evaluates as (RFC
+// 8693 urn:ietf:params:oauth:token-type:jwt).
+const tokenTypeJWT = "urn:ietf:params:oauth:token-type:jwt"
+
+// Reasons the dry run gives besides federation's and policy's.
+const (
+	ReasonPoolDisabled    = "pool_disabled"
+	ReasonIssuerUnknown   = "issuer_unknown"
+	ReasonProviderUnknown = "provider_unknown"
+	ReasonPolicyInvalid   = string(policy.ReasonPolicyInvalid)
+)
+
+// TestInput is one dry run: a subject token against a pool.
+type TestInput struct {
+	PoolID string
+	// ProviderID picks the provider; "" means the one whose issuer the
+	// token carries.
+	ProviderID   string
+	SubjectToken string
+	// Request is what the policy sees as request; its Pool, Provider and
+	// SubjectTokenType are set by TestPool.
+	Request policy.Request
+}
+
+// Step is one line of a dry run's trace.
+type Step struct {
+	// Name is pool, provider, signature, claims, policy, or the policy
+	// field evaluated (condition, identity_claim, mapping.*).
+	Name string
+	OK   bool
+	// CEL marks a step of the pool's policy; Expression is its source
+	// (empty for an unset condition).
+	CEL        bool
+	Expression string
+	// Detail is what the step found: for CEL steps the value or outcome,
+	// otherwise a sentence.
+	Detail string
+}
+
+// TestResult is the outcome of a dry run. A denial is a result, not an
+// error.
+type TestResult struct {
+	Allowed bool
+	// Reason is the stable reason of a denial; "" when allowed.
+	Reason     string
+	ProviderID string
+	Steps      []Step
+	Identity   string
+	Subject    string
+	Groups     []string
+	Attributes map[string]string
+}
+
+// TestPool verifies in.SubjectToken against the pool's providers the way
+// an exchange does (federation.Verify: signature with the provider's keys,
+// fetched over the network with the token endpoint's client rules; iss,
+// aud and times) and runs the pool's CEL condition, identity and mapping
+// (policy.Explain), recording each step. Nothing is minted and nothing is
+// written; one-time-use providers do not consume the token. What an
+// exchange checks beyond the pool — the client, the requested scopes and
+// audiences against the ceilings, the lifetime — is not evaluated. Errors
+// (not denials): [sts.Invalid], [sts.NotFound] (pool), [sts.Unavailable].
+func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error) {
+	var res TestResult
+	if err := checkRef("pool_id", "pool", in.PoolID); err != nil {
+		return res, err
+	}
+	if in.SubjectToken == "" {
+		return res, invalid("subject_token required")
+	}
+	if in.ProviderID != "" && !ValidID(in.ProviderID) {
+		return res, invalid("provider_id: provider ID %s must be %s characters", quote(in.ProviderID), recordIDRule)
+	}
+	step := func(name string, ok bool, detail string) {
+		res.Steps = append(res.Steps, Step{Name: name, OK: ok, Detail: detail})
+	}
+	deny := func(reason string) (TestResult, error) {
+		res.Allowed, res.Reason = false, reason
+		s.logger().InfoContext(ctx, "pool dry run", "pool", in.PoolID, "provider", res.ProviderID, "allowed", false, "reason", reason)
+		return res, nil
+	}
+
+	p, err := s.GetPool(ctx, in.PoolID)
+	if err != nil {
+		return res, err
+	}
+	step("pool", true, fmt.Sprintf("%s (organization %s)", p.ID, p.OrgID))
+	if p.Disabled {
+		step("pool", false, "pool is disabled (reason pool_disabled)")
+		return deny(ReasonPoolDisabled)
+	}
+	providers, err := s.store.ListProviders(ctx, p.ID)
+	if err != nil {
+		return res, storageErr(err, "providers")
+	}
+	prg, err := s.compiler.Compile(p)
+	if err != nil {
+		// The registry refuses such a pool too (fail closed).
+		step("policy", false, fmt.Sprintf("%s (reason %s)", sts.ErrorMessage(compileErr(s.compiler, p)), ReasonPolicyInvalid))
+		return deny(ReasonPolicyInvalid)
+	}
+
+	// The provider is the one named, else the one whose issuer the token
+	// carries: every other provider answers issuer_mismatch before any key
+	// is fetched.
+	var id *federation.Identity
+	var last error
+	found := false
+	for _, pr := range providers {
+		if in.ProviderID != "" && pr.ID != in.ProviderID {
+			continue
+		}
+		found = true
+		id, last = s.verifier.Verify(ctx, pr, in.SubjectToken)
+		reason := federation.ReasonOf(last)
+		if reason == federation.ReasonIssuerMismatch && in.ProviderID == "" {
+			continue
+		}
+		res.ProviderID = pr.ID
+		if last != nil {
+			name := "signature"
+			if reason == federation.ReasonProviderDisabled {
+				name = "provider"
+			}
+			step(name, false, fmt.Sprintf("provider %s: %v (reason %s)", pr.ID, last, reason))
+			return deny(string(reason))
+		}
+		break
+	}
+	if id == nil {
+		switch {
+		case in.ProviderID != "" && !found:
+			step("provider", false, fmt.Sprintf("provider %q is not in pool %s (reason %s)", in.ProviderID, p.ID, ReasonProviderUnknown))
+			return deny(ReasonProviderUnknown)
+		case last != nil:
+			step("provider", false, fmt.Sprintf("%s (reason %s)", last, ReasonIssuerUnknown))
+		default:
+			step("provider", false, "no provider of the pool has the token's issuer (reason issuer_unknown)")
+		}
+		return deny(ReasonIssuerUnknown)
+	}
+	now := s.now()
+	step("provider", true, res.ProviderID+" ("+id.Issuer+")")
+	step("signature", true, fmt.Sprintf("alg %s, kid %q", id.Algorithm, id.KeyID))
+	step("claims", true, fmt.Sprintf("sub %q, aud %q, expires %s (in %s)", id.Subject, id.Audience,
+		id.Expiry.UTC().Format(time.RFC3339), id.Expiry.Sub(now).Round(time.Second)))
+
+	req := in.Request
+	req.Pool, req.Provider, req.SubjectTokenType = p.ID, res.ProviderID, tokenTypeJWT
+	out, err := prg.Explain(ctx, id.Claims, req)
+	for _, st := range out.Trace {
+		detail := st.Detail
+		if detail == "" {
+			detail = st.Outcome
+		}
+		res.Steps = append(res.Steps, Step{Name: st.Field, OK: st.Outcome != "false" && st.Outcome != "error", CEL: true,
+			Expression: st.Expression, Detail: detail})
+	}
+	if err != nil {
+		return deny(string(out.Reason))
+	}
+	res.Allowed = true
+	res.Identity, res.Subject, res.Groups, res.Attributes = out.Identity, out.Subject, out.Groups, out.Attributes
+	s.logger().InfoContext(ctx, "pool dry run", "pool", p.ID, "provider", res.ProviderID, "allowed", true)
+	return res, nil
+}

@@ -1,0 +1,255 @@
+package pools
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// CreatePool validates p and stores it (its times are set here). Errors:
+// [sts.Invalid] (naming the field), [sts.NotFound] (organization or
+// principal), [sts.AlreadyExists], [sts.Unavailable].
+func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (storage.Pool, error) {
+	if err := s.checkPool(p); err != nil {
+		return storage.Pool{}, err
+	}
+	if err := s.checkPoolRefs(ctx, p, true); err != nil {
+		return storage.Pool{}, err
+	}
+	now := storage.Now(s.now())
+	p.CreatedAt, p.UpdatedAt = now, now
+	if err := s.store.CreatePool(ctx, p); err != nil {
+		return storage.Pool{}, storageErr(err, "pool "+quote(p.ID))
+	}
+	s.audit(ctx, c, p.OrgID, ActionPoolCreate, "pool/"+p.ID, "")
+	s.logger().InfoContext(ctx, "pool created", "pool", p.ID, "org", p.OrgID)
+	s.changed(ctx, "pool/"+p.ID)
+	return p, nil
+}
+
+// checkPoolRefs checks what p refers to: its organization, its principal
+// and, without a condition, its providers' issuers. created is true for a
+// new pool (it has no providers yet).
+func (s *Service) checkPoolRefs(ctx context.Context, p storage.Pool, created bool) error {
+	if _, err := s.store.GetOrganization(ctx, p.OrgID); err != nil {
+		return storageErr(err, "organization "+quote(p.OrgID))
+	}
+	if p.PrincipalID != "" {
+		pr, err := s.store.GetPrincipal(ctx, p.PrincipalID)
+		if err != nil {
+			return storageErr(err, "principal "+quote(p.PrincipalID))
+		}
+		if pr.OrgID != p.OrgID {
+			return invalid("principal_id: principal %s is not in organization %s", pr.ID, p.OrgID)
+		}
+	}
+	if created {
+		return nil
+	}
+	providers, err := s.store.ListProviders(ctx, p.ID)
+	if err != nil {
+		return storageErr(err, "providers")
+	}
+	if pr, ok := needsCondition(p, providers); ok {
+		return invalid("pool %q: condition is required because provider %q trusts %s, which signs tokens for every tenant; pin yours (for example assertion.repository_owner == \"acme\")",
+			p.ID, pr.ID, pr.Issuer)
+	}
+	return nil
+}
+
+// GetPool returns pool id. Errors: [sts.Invalid], [sts.NotFound],
+// [sts.Unavailable].
+func (s *Service) GetPool(ctx context.Context, id string) (storage.Pool, error) {
+	if err := checkRef("pool_id", "pool", id); err != nil {
+		return storage.Pool{}, err
+	}
+	p, err := s.store.GetPool(ctx, id)
+	if err != nil {
+		return storage.Pool{}, storageErr(err, "pool "+quote(id))
+	}
+	return p, nil
+}
+
+// ListPools returns the pools of organization orgID ordered by ID, or
+// every pool when orgID is empty. Errors: [sts.NotFound] (organization),
+// [sts.Unavailable].
+func (s *Service) ListPools(ctx context.Context, orgID string) ([]storage.Pool, error) {
+	if orgID != "" {
+		if _, err := s.store.GetOrganization(ctx, orgID); err != nil {
+			return nil, storageErr(err, "organization "+quote(orgID))
+		}
+	}
+	list, err := s.store.ListPools(ctx)
+	if err != nil {
+		return nil, storageErr(err, "pools")
+	}
+	if orgID == "" {
+		return list, nil
+	}
+	out := list[:0]
+	for _, p := range list {
+		if p.OrgID == orgID {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// PoolUpdate changes the fields that are set; nil keeps the current
+// value, and an empty string clears an optional string. Attributes, when
+// set, replaces every attribute mapping; AttributeEdits then sets (a CEL
+// expression) or removes ("") single attributes.
+type PoolUpdate struct {
+	OrgID                *string
+	DisplayName          *string
+	Disabled             *bool
+	IdentityClaim        *string
+	Condition            *string
+	Subject              *string
+	Groups               *string
+	Attributes           *map[string]string
+	AttributeEdits       map[string]string
+	Scopes               *[]string
+	MaxTokenLifetime     *time.Duration
+	PrincipalID          *string
+	AllowUnauthenticated *bool
+}
+
+// fields names the fields that are set, for messages and the audit trail.
+func (u PoolUpdate) fields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"organization_id", u.OrgID != nil}, {"display_name", u.DisplayName != nil}, {"disabled", u.Disabled != nil},
+		{"identity_claim", u.IdentityClaim != nil}, {"condition", u.Condition != nil},
+		{"mapping.subject", u.Subject != nil}, {"mapping.groups", u.Groups != nil},
+		{"mapping.attributes", u.Attributes != nil || len(u.AttributeEdits) > 0},
+		{"scopes", u.Scopes != nil}, {"max_token_lifetime", u.MaxTokenLifetime != nil},
+		{"principal_id", u.PrincipalID != nil}, {"allow_unauthenticated", u.AllowUnauthenticated != nil},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// Apply sets the fields of u on p.
+func (u PoolUpdate) Apply(p *storage.Pool) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&p.OrgID, u.OrgID)
+	set(&p.DisplayName, u.DisplayName)
+	set(&p.IdentityClaim, u.IdentityClaim)
+	set(&p.Condition, u.Condition)
+	set(&p.Mapping.Subject, u.Subject)
+	set(&p.Mapping.Groups, u.Groups)
+	set(&p.PrincipalID, u.PrincipalID)
+	if u.Disabled != nil {
+		p.Disabled = *u.Disabled
+	}
+	if u.AllowUnauthenticated != nil {
+		p.AllowUnauthenticated = *u.AllowUnauthenticated
+	}
+	if u.Attributes != nil {
+		p.Mapping.Attributes = maps.Clone(*u.Attributes)
+	} else {
+		p.Mapping.Attributes = maps.Clone(p.Mapping.Attributes)
+	}
+	for name, expr := range u.AttributeEdits {
+		if expr == "" {
+			delete(p.Mapping.Attributes, name)
+			continue
+		}
+		if p.Mapping.Attributes == nil {
+			p.Mapping.Attributes = map[string]string{}
+		}
+		p.Mapping.Attributes[name] = expr
+	}
+	if len(p.Mapping.Attributes) == 0 {
+		p.Mapping.Attributes = nil
+	}
+	if u.Scopes != nil {
+		p.Scopes = append([]string(nil), *u.Scopes...)
+	}
+	if u.MaxTokenLifetime != nil {
+		p.MaxTokenLifetime = *u.MaxTokenLifetime
+	}
+}
+
+// UpdatePool applies u to pool id in one UpdatePool: either every field
+// changes or none does. The result is checked like a new pool (CEL
+// compiled again on the row as it is at the update). Errors:
+// [sts.Invalid] (naming the field, or nothing set), [sts.NotFound],
+// [sts.Unavailable].
+func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpdate) (storage.Pool, error) {
+	fields := u.fields()
+	if err := checkRef("pool_id", "pool", id); err != nil {
+		return storage.Pool{}, err
+	}
+	if len(fields) == 0 {
+		return storage.Pool{}, invalid("nothing to update: set at least one field")
+	}
+	p, err := s.GetPool(ctx, id)
+	if err != nil {
+		return storage.Pool{}, err
+	}
+	u.Apply(&p)
+	if err := s.checkPool(p); err != nil {
+		return storage.Pool{}, err
+	}
+	if err := s.checkPoolRefs(ctx, p, false); err != nil {
+		return storage.Pool{}, err
+	}
+	now := storage.Now(s.now())
+	var out storage.Pool
+	err = s.store.UpdatePool(ctx, id, func(cur storage.Pool) (storage.Pool, error) {
+		u.Apply(&cur)
+		if err := s.checkPool(cur); err != nil {
+			return cur, err
+		}
+		cur.UpdatedAt = now
+		out = cur
+		return cur, nil
+	})
+	if err != nil {
+		return storage.Pool{}, storageErr(err, "pool "+quote(id))
+	}
+	detail := "changed " + strings.Join(fields, ",")
+	if u.Disabled != nil {
+		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
+	}
+	s.audit(ctx, c, out.OrgID, ActionPoolUpdate, "pool/"+id, detail)
+	s.logger().InfoContext(ctx, "pool updated", "pool", id, "fields", fields)
+	s.changed(ctx, "pool/"+id)
+	return out, nil
+}
+
+// DeletePool removes pool id and its providers and returns how many
+// providers went with it. Errors: [sts.Invalid], [sts.NotFound],
+// [sts.Unavailable].
+func (s *Service) DeletePool(ctx context.Context, c Caller, id string) (int, error) {
+	p, err := s.GetPool(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	providers, err := s.store.ListProviders(ctx, id)
+	if err != nil {
+		return 0, storageErr(err, "providers")
+	}
+	if err := s.store.DeletePool(ctx, id); err != nil {
+		return 0, storageErr(err, "pool "+quote(id))
+	}
+	s.audit(ctx, c, p.OrgID, ActionPoolDelete, "pool/"+id, "")
+	s.logger().InfoContext(ctx, "pool deleted", "pool", id, "providers", len(providers))
+	s.changed(ctx, "pool/"+id)
+	return len(providers), nil
+}

@@ -1,0 +1,213 @@
+package pools
+
+import (
+	"bytes"
+	"context"
+	"strings"
+
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+func providerTarget(poolID, id string) string { return "provider/" + poolID + "/" + id }
+
+// CreateProvider validates p and adds it to its pool (its times are set
+// here). Errors: [sts.Invalid] (naming the field), [sts.NotFound] (pool),
+// [sts.FailedPrecondition] (a shared issuer in a pool without a
+// condition), [sts.AlreadyExists], [sts.Unavailable].
+func (s *Service) CreateProvider(ctx context.Context, c Caller, p storage.Provider) (storage.Provider, error) {
+	if err := s.checkProvider(p); err != nil {
+		return storage.Provider{}, err
+	}
+	pool, err := s.checkProviderRefs(ctx, p)
+	if err != nil {
+		return storage.Provider{}, err
+	}
+	now := storage.Now(s.now())
+	p.CreatedAt, p.UpdatedAt = now, now
+	if err := s.store.CreateProvider(ctx, p); err != nil {
+		// A pool deleted since the check fails the foreign key: not found.
+		return storage.Provider{}, storageErr(err, "provider "+p.PoolID+"/"+p.ID)
+	}
+	s.audit(ctx, c, pool.OrgID, ActionProviderCreate, providerTarget(p.PoolID, p.ID), "issuer="+p.Issuer)
+	s.logger().InfoContext(ctx, "provider created", "pool", p.PoolID, "provider", p.ID, "issuer", p.Issuer)
+	s.changed(ctx, providerTarget(p.PoolID, p.ID))
+	return p, nil
+}
+
+// checkProviderRefs checks p's pool: it exists and, when p trusts a shared
+// issuer, has a condition. It returns the pool.
+func (s *Service) checkProviderRefs(ctx context.Context, p storage.Provider) (storage.Pool, error) {
+	pool, err := s.GetPool(ctx, p.PoolID)
+	if err != nil {
+		return storage.Pool{}, err
+	}
+	if policy.IsSharedIssuer(p.Issuer) && strings.TrimSpace(pool.Condition) == "" {
+		return storage.Pool{}, sts.Errorf(sts.FailedPrecondition,
+			"issuer: pool %q has no condition and %s signs tokens for every tenant: set the pool's condition first", pool.ID, p.Issuer)
+	}
+	return pool, nil
+}
+
+// GetProvider returns provider id of pool poolID. Errors: [sts.Invalid],
+// [sts.NotFound], [sts.Unavailable].
+func (s *Service) GetProvider(ctx context.Context, poolID, id string) (storage.Provider, error) {
+	if err := checkRef("pool_id", "pool", poolID); err != nil {
+		return storage.Provider{}, err
+	}
+	if err := checkRef("provider_id", "provider", id); err != nil {
+		return storage.Provider{}, err
+	}
+	p, err := s.store.GetProvider(ctx, poolID, id)
+	if err != nil {
+		return storage.Provider{}, storageErr(err, "provider "+poolID+"/"+id)
+	}
+	return p, nil
+}
+
+// ListProviders returns the providers of pool poolID, or of every pool
+// when poolID is empty, ordered by (pool, ID). Errors: [sts.NotFound]
+// (pool), [sts.Unavailable].
+func (s *Service) ListProviders(ctx context.Context, poolID string) ([]storage.Provider, error) {
+	if poolID != "" {
+		if _, err := s.GetPool(ctx, poolID); err != nil {
+			return nil, err
+		}
+	}
+	list, err := s.store.ListProviders(ctx, poolID)
+	if err != nil {
+		return nil, storageErr(err, "providers")
+	}
+	return list, nil
+}
+
+// ProviderUpdate changes the fields that are set; nil keeps the current
+// value. An empty JWKSURI returns to OIDC discovery; an empty JWKS
+// removes the uploaded key set.
+type ProviderUpdate struct {
+	Issuer     *string
+	Audiences  *[]string
+	JWKSURI    *string
+	JWKS       *[]byte
+	Algorithms *[]string
+	OneTimeUse *bool
+	Disabled   *bool
+}
+
+func (u ProviderUpdate) fields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"issuer", u.Issuer != nil}, {"audiences", u.Audiences != nil}, {"jwks_uri", u.JWKSURI != nil},
+		{"jwks", u.JWKS != nil}, {"algorithms", u.Algorithms != nil}, {"one_time_use", u.OneTimeUse != nil},
+		{"disabled", u.Disabled != nil},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// Apply sets the fields of u on p.
+func (u ProviderUpdate) Apply(p *storage.Provider) {
+	if u.Issuer != nil {
+		p.Issuer = *u.Issuer
+	}
+	if u.Audiences != nil {
+		p.Audiences = append([]string(nil), *u.Audiences...)
+	}
+	if u.JWKSURI != nil {
+		p.JWKSURI = *u.JWKSURI
+	}
+	if u.JWKS != nil {
+		p.JWKS = nil
+		if len(*u.JWKS) > 0 {
+			p.JWKS = bytes.Clone(*u.JWKS)
+		}
+	}
+	if u.Algorithms != nil {
+		p.Algorithms = append([]string(nil), *u.Algorithms...)
+	}
+	if u.OneTimeUse != nil {
+		p.OneTimeUse = *u.OneTimeUse
+	}
+	if u.Disabled != nil {
+		p.Disabled = *u.Disabled
+	}
+}
+
+// UpdateProvider applies u to provider id of pool poolID in one
+// UpdateProvider: either every field changes or none does. Disabling
+// refuses the provider's tokens at once on this node (see SetOnChange).
+// Errors: [sts.Invalid] (naming the field, or nothing set),
+// [sts.NotFound], [sts.FailedPrecondition] (a shared issuer in a pool
+// without a condition), [sts.Unavailable].
+func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id string, u ProviderUpdate) (storage.Provider, error) {
+	fields := u.fields()
+	if err := checkRef("pool_id", "pool", poolID); err != nil {
+		return storage.Provider{}, err
+	}
+	if err := checkRef("provider_id", "provider", id); err != nil {
+		return storage.Provider{}, err
+	}
+	if len(fields) == 0 {
+		return storage.Provider{}, invalid("nothing to update: set at least one field")
+	}
+	p, err := s.GetProvider(ctx, poolID, id)
+	if err != nil {
+		return storage.Provider{}, err
+	}
+	u.Apply(&p)
+	if err := s.checkProvider(p); err != nil {
+		return storage.Provider{}, err
+	}
+	pool, err := s.checkProviderRefs(ctx, p)
+	if err != nil {
+		return storage.Provider{}, err
+	}
+	now := storage.Now(s.now())
+	var out storage.Provider
+	err = s.store.UpdateProvider(ctx, poolID, id, func(cur storage.Provider) (storage.Provider, error) {
+		u.Apply(&cur)
+		if err := s.checkProvider(cur); err != nil {
+			return cur, err
+		}
+		cur.UpdatedAt = now
+		out = cur
+		return cur, nil
+	})
+	if err != nil {
+		return storage.Provider{}, storageErr(err, "provider "+poolID+"/"+id)
+	}
+	detail := "changed " + strings.Join(fields, ",")
+	if u.Disabled != nil {
+		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
+	}
+	s.audit(ctx, c, pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), detail)
+	s.logger().InfoContext(ctx, "provider updated", "pool", poolID, "provider", id, "fields", fields)
+	s.changed(ctx, providerTarget(poolID, id))
+	return out, nil
+}
+
+// DeleteProvider removes provider id from pool poolID. Errors:
+// [sts.Invalid], [sts.NotFound], [sts.Unavailable].
+func (s *Service) DeleteProvider(ctx context.Context, c Caller, poolID, id string) error {
+	if _, err := s.GetProvider(ctx, poolID, id); err != nil {
+		return err
+	}
+	pool, err := s.GetPool(ctx, poolID)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteProvider(ctx, poolID, id); err != nil {
+		return storageErr(err, "provider "+poolID+"/"+id)
+	}
+	s.audit(ctx, c, pool.OrgID, ActionProviderDelete, providerTarget(poolID, id), "")
+	s.logger().InfoContext(ctx, "provider deleted", "pool", poolID, "provider", id)
+	s.changed(ctx, providerTarget(poolID, id))
+	return nil
+}

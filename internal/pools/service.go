@@ -1,0 +1,168 @@
+package pools
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Store is the narrow storage view the service needs.
+type Store interface {
+	storage.TrustStore
+	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
+	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
+	AppendAudit(ctx context.Context, events ...storage.AuditEvent) error
+}
+
+// Audit actions; the configuration file's changes use the same ones with
+// actor "config".
+const (
+	ActionPoolCreate     = "pool.create"
+	ActionPoolUpdate     = "pool.update"
+	ActionPoolDelete     = "pool.delete"
+	ActionProviderCreate = "provider.create"
+	ActionProviderUpdate = "provider.update"
+	ActionProviderDelete = "provider.delete"
+)
+
+// Caller is who asks for a change, for the audit trail.
+type Caller struct {
+	// Actor names the caller: "principal:<id>" or "cli".
+	Actor string
+	// RequestID is the HTTP request ID, if any.
+	RequestID string
+}
+
+// Limits are the server settings the rules depend on.
+type Limits struct {
+	// MaxTokenLifetime is keys.max_token_lifetime, the most a pool's cap
+	// may be; required.
+	MaxTokenLifetime time.Duration
+	// AllowLoopback is federation.allow_loopback: issuers and JWKS URIs
+	// may then use plain http to a loopback address, and the dry run may
+	// fetch keys from one.
+	AllowLoopback bool
+	// Leeway is the clock leeway the dry run verifies tokens with, as the
+	// token endpoint does (keys.leeway); zero means federation's default.
+	Leeway time.Duration
+}
+
+// Service creates, changes and evaluates pools and providers. Create it
+// with [NewService]; set the optional fields before first use. It is safe
+// for concurrent use.
+type Service struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives pool and provider IDs, never a subject token.
+	Logger *slog.Logger
+
+	store    Store
+	limits   Limits
+	compiler *policy.Compiler
+	verifier *federation.Verifier
+	onChange atomic.Pointer[func(context.Context) error]
+}
+
+// NewService returns a service over store. Its CEL compiler has the
+// options of the token endpoint's registry (policy.Options{}); its dry
+// run fetches keys with federation's restricted client, loopback allowed
+// only with limits.AllowLoopback.
+func NewService(store Store, limits Limits) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("pools: nil store")
+	}
+	if limits.MaxTokenLifetime <= 0 {
+		return nil, errors.New("pools: MaxTokenLifetime must be positive")
+	}
+	compiler, err := NewCompiler()
+	if err != nil {
+		return nil, err
+	}
+	loopback := limits.AllowLoopback
+	s := &Service{store: store, limits: limits, compiler: compiler}
+	s.verifier = &federation.Verifier{
+		Keys:   &federation.Cache{Client: federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})},
+		Leeway: limits.Leeway,
+		Now:    s.now,
+	}
+	return s, nil
+}
+
+// NewCompiler returns the CEL compiler every pool is checked with: the
+// options of the token endpoint's trust registry, so a pool accepted here
+// compiles there within the same cost budget.
+func NewCompiler() (*policy.Compiler, error) { return policy.NewCompiler(policy.Options{}) }
+
+// SetOnChange sets fn to run after every committed change, before the
+// method returns; serve passes the trust registry's Refresh, so this
+// node's token endpoint applies the change at once. An error from fn is
+// logged; the change stands and reaches the endpoint at the registry's
+// next periodic refresh. Safe while serving.
+func (s *Service) SetOnChange(fn func(context.Context) error) { s.onChange.Store(&fn) }
+
+// onChangeTimeout bounds the refresh after a change.
+const onChangeTimeout = 5 * time.Second
+
+func (s *Service) changed(ctx context.Context, what string) {
+	fn := s.onChange.Load()
+	if fn == nil || *fn == nil {
+		return
+	}
+	// The change has committed: finish applying it even if the caller
+	// has gone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), onChangeTimeout)
+	defer cancel()
+	if err := (*fn)(ctx); err != nil {
+		s.logger().WarnContext(ctx, "pools: the token endpoint did not pick up the change at once; it will at its next refresh",
+			"change", what, "error", err)
+	}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// audit records a change. The change is durable and reveals nothing, so a
+// failed append is logged, not returned (SECURITY F17: only
+// secret-revealing operations fail without their audit event).
+func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, detail string) {
+	err := s.store.AppendAudit(ctx, storage.AuditEvent{
+		ID: storage.NewID(), Time: storage.Now(s.now()), OrgID: orgID, Actor: c.Actor, Action: action,
+		Target: target, RequestID: c.RequestID, Outcome: "success", Detail: detail,
+	})
+	if err != nil {
+		s.logger().ErrorContext(ctx, "pools: audit append failed", "action", action, "target", target, "error", err)
+	}
+}
+
+// storageErr translates a storage failure into a domain error; what names
+// the record (`pool "ci"`).
+func storageErr(err error, what string) error {
+	if e, ok := errors.AsType[*sts.Error](err); ok {
+		return e // from an updater
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return sts.Wrap(sts.NotFound, err, what+" not found")
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return sts.Wrap(sts.AlreadyExists, err, what+" already exists")
+	}
+	return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+}

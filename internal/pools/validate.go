@@ -1,0 +1,215 @@
+package pools
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Bounds on what a pool or provider may hold.
+const (
+	// MaxJWKSBytes caps an uploaded JWKS: the cap of the file's
+	// jwks_file (config.DefaultJWKSFileMax).
+	MaxJWKSBytes   = 256 << 10
+	MaxDisplayName = 200
+	maxPrincipalID = 128
+)
+
+// recordID is the ID rule of the configuration file (config.ValidRecordID).
+var recordID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+const recordIDRule = "lower-case letters, digits, - and _, starting with a letter or digit, at most 63"
+
+// ValidID reports whether id is a valid pool or provider ID.
+func ValidID(id string) bool { return recordID.MatchString(id) }
+
+// Field names in messages are the sts.v1.PoolService proto field names,
+// so a caller sees which field to fix.
+
+func invalid(format string, args ...any) error { return sts.Errorf(sts.Invalid, format, args...) }
+
+// quote echoes caller input in a message, shortened.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// checkNewID validates the ID of a record being created.
+func checkNewID(field, kind, id string) error {
+	if id == "" {
+		return invalid("%s required", field)
+	}
+	if !ValidID(id) {
+		return invalid("%s: %s ID %s must be %s characters", field, kind, quote(id), recordIDRule)
+	}
+	return nil
+}
+
+// checkRef validates the ID of a record being looked up: empty is bad
+// input, an ID no record can have is not found.
+func checkRef(field, kind, id string) error {
+	if id == "" {
+		return invalid("%s required", field)
+	}
+	if !ValidID(id) {
+		return sts.Errorf(sts.NotFound, "%s %s not found", kind, quote(id))
+	}
+	return nil
+}
+
+// checkPool validates everything about p that needs no storage read: its
+// ID, fields and CEL (compiled with the service's compiler).
+func (s *Service) checkPool(p storage.Pool) error {
+	if err := checkNewID("pool_id", "pool", p.ID); err != nil {
+		return err
+	}
+	if strings.TrimSpace(p.OrgID) == "" {
+		return invalid("organization_id required")
+	}
+	if len(p.DisplayName) > MaxDisplayName || !utf8.ValidString(p.DisplayName) || strings.IndexFunc(p.DisplayName, unicode.IsControl) >= 0 {
+		return invalid("display_name: at most %d bytes of text without control characters", MaxDisplayName)
+	}
+	if p.MaxTokenLifetime < 0 || p.MaxTokenLifetime > s.limits.MaxTokenLifetime {
+		return invalid("max_token_lifetime: must be between 0s (the default) and keys.max_token_lifetime (%s), got %s",
+			s.limits.MaxTokenLifetime, p.MaxTokenLifetime)
+	}
+	for i, sc := range p.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\n\"\\") {
+			return invalid("scopes[%d]: a scope is a non-empty token without spaces, quotes or backslashes, got %s", i, quote(sc))
+		}
+	}
+	if len(p.PrincipalID) > maxPrincipalID || strings.TrimSpace(p.PrincipalID) != p.PrincipalID {
+		return invalid("principal_id: %s is not a principal ID", quote(p.PrincipalID))
+	}
+	return compileErr(s.compiler, p)
+}
+
+// compileErr compiles p's CEL and returns the failure as bad input naming
+// the pool and the field (`pool "ci": condition: …`).
+func compileErr(c *policy.Compiler, p storage.Pool) error {
+	if _, err := c.Compile(p); err != nil {
+		if pe, ok := errors.AsType[*policy.Error](err); ok {
+			return invalid("pool %q: %s: %v", pe.Pool, pe.Field, pe.Err)
+		}
+		return sts.Wrap(sts.Internal, err, "compile pool policy")
+	}
+	return nil
+}
+
+// needsCondition returns the first provider of providers whose issuer is
+// shared by many tenants, when p has no condition.
+func needsCondition(p storage.Pool, providers []storage.Provider) (storage.Provider, bool) {
+	if strings.TrimSpace(p.Condition) != "" {
+		return storage.Provider{}, false
+	}
+	for _, pr := range providers {
+		if policy.IsSharedIssuer(pr.Issuer) {
+			return pr, true
+		}
+	}
+	return storage.Provider{}, false
+}
+
+// Problem is one thing wrong with a provider: the field (issuer,
+// jwks_uri, audiences, algorithms, jwks) and a message that names the
+// value.
+type Problem struct {
+	Field   string
+	Message string
+}
+
+// String is the message led by the field, unless the message already
+// starts with it.
+func (p Problem) String() string {
+	if p.Field == "" || strings.HasPrefix(p.Message, p.Field+" ") || strings.HasPrefix(p.Message, p.Field+":") {
+		return p.Message
+	}
+	return p.Field + ": " + p.Message
+}
+
+// ProviderProblems checks p's issuer, keys, audiences and algorithms —
+// federation.ValidateProvider, plus: plain http (allowed only with
+// allowLoopback, federation.allow_loopback) must name a loopback host,
+// which is all the outbound client will reach anyway; and no audience may
+// be empty. The configuration file's providers are checked with it too.
+// It needs no storage read.
+func ProviderProblems(p storage.Provider, allowLoopback bool) []Problem {
+	var out []Problem
+	if err := federation.ValidateProvider(p, allowLoopback); err != nil {
+		for _, e := range flatten(errors.Unwrap(err)) {
+			field := ""
+			if fe, ok := errors.AsType[*federation.FieldError](e); ok {
+				field = fe.Field
+			}
+			out = append(out, Problem{Field: field, Message: e.Error()})
+		}
+		if len(out) == 0 {
+			out = append(out, Problem{Message: err.Error()})
+		}
+	}
+	for _, f := range []struct{ field, raw string }{{"issuer", p.Issuer}, {"jwks_uri", p.JWKSURI}} {
+		// Without allowLoopback, http is already refused above.
+		if u, err := url.Parse(f.raw); err == nil && allowLoopback && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			out = append(out, Problem{Field: f.field, Message: fmt.Sprintf("%q: plain http is allowed only to a loopback address", f.raw)})
+		}
+	}
+	for i, a := range p.Audiences {
+		if strings.TrimSpace(a) == "" {
+			field := fmt.Sprintf("audiences[%d]", i)
+			out = append(out, Problem{Field: field, Message: field + ": an audience must not be empty"})
+		}
+	}
+	return out
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkProvider validates everything about p that needs no storage read.
+func (s *Service) checkProvider(p storage.Provider) error {
+	if p.PoolID == "" {
+		return invalid("pool_id required")
+	}
+	if err := checkNewID("provider_id", "provider", p.ID); err != nil {
+		return err
+	}
+	if len(p.JWKS) > MaxJWKSBytes {
+		return invalid("jwks: at most %d KiB, got %d bytes", MaxJWKSBytes>>10, len(p.JWKS))
+	}
+	if probs := ProviderProblems(p, s.limits.AllowLoopback); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, pr := range probs {
+			msgs[i] = pr.String()
+		}
+		return invalid("provider %s/%s: %s", p.PoolID, p.ID, strings.Join(msgs, "; "))
+	}
+	return nil
+}
