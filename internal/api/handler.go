@@ -16,6 +16,8 @@ import (
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
@@ -56,6 +58,20 @@ type Handler struct {
 	// deleted here is refused by this node's token endpoints at once. nil
 	// answers unavailable.
 	Clients *clientsvc.Service
+
+	// Pools serves PoolService; in serve its change hook refreshes the
+	// node's trust registry, so a pool or provider changed here applies to
+	// this node's token endpoint before the call returns. nil answers
+	// unavailable.
+	Pools *pools.Service
+
+	// Keys serves KeyService: this node's signing-key manager (the one
+	// that signs and serves the JWKS), so a rotation here takes effect on
+	// this node at once. nil answers unavailable.
+	Keys *signer.Manager
+	// Audit serves AuditService and records key rotations. nil answers
+	// unavailable.
+	Audit storage.AuditStore
 
 	// noAuth, set only by this package's benchmark, replaces
 	// authentication with a fixed identity: the unauthenticated baseline.
@@ -108,12 +124,17 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(stsv1connect.NewOrganizationServiceHandler(&OrganizationService{h: h}, opts))
 	add(stsv1connect.NewPrincipalServiceHandler(&PrincipalService{h: h}, opts))
 	add(stsv1connect.NewClientServiceHandler(&ClientService{h: h}, opts))
+	add(stsv1connect.NewPoolServiceHandler(&PoolService{h: h}, opts, connect.WithReadMaxBytes(maxPoolMessageBytes)))
+	add(stsv1connect.NewKeyServiceHandler(&KeyService{h: h}, opts))
+	add(stsv1connect.NewAuditServiceHandler(&AuditService{h: h}, opts))
 	add(gitpodv1connect.NewRunnerConfigurationServiceHandler(&RunnerConfigurationService{h: h}, opts, namedFieldJSON))
 
 	names := []string{
 		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName, gitpodv1connect.RunnerConfigurationServiceName,
 		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName, stsv1connect.ClientServiceName,
 	}
+	names = append(names, stsv1connect.KeyServiceName, stsv1connect.AuditServiceName)
+	names = append(names, stsv1connect.PoolServiceName)
 	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))
 	out[p] = hd
 	reflector := grpcreflect.NewStaticReflector(names...)

@@ -11,6 +11,7 @@ import (
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -24,6 +25,9 @@ type connectAPI struct {
 	handler *api.Handler
 	pats    *pat.Service
 	clients *clients.Service
+	// pools serves PoolService; serve points its change hook at the trust
+	// registry once the token endpoints exist.
+	pools *pools.Service
 }
 
 func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger) (*connectAPI, error) {
@@ -39,16 +43,24 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager,
 		return nil, err
 	}
 	cs.Logger = logger
+	ps, err := pools.NewService(store, poolLimits(cfg))
+	if err != nil {
+		return nil, err
+	}
+	ps.Logger = logger
 	h := &api.Handler{
 		Store:    store,
 		PATs:     pats,
 		Clients:  cs,
+		Pools:    ps,
 		Logger:   logger,
 		Issuer:   &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store}},
 		Audience: cfg.Issuer,
+		Keys:     keys, // this node's manager: an API rotation takes effect here at once
+		Audit:    store,
 	}
-	return &connectAPI{handler: h, pats: pats, clients: cs}, nil
+	return &connectAPI{handler: h, pats: pats, clients: cs, pools: ps}, nil
 }
 
 // ready hands the PAT and client services the digest pepper (each keeps

@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/pat"
-	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
@@ -46,7 +46,7 @@ func (t *tokenEndpoints) mount(srv *server.Server) {
 func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger, reg prometheus.Registerer,
 	pats *pat.Service, pep []byte,
 ) (*tokenEndpoints, error) {
-	compiler, err := policy.NewCompiler(policy.Options{})
+	compiler, err := pools.NewCompiler() // the options every pool was checked with
 	if err != nil {
 		return nil, err
 	}

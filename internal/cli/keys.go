@@ -142,24 +142,35 @@ func newKeysRotateCmd() *cobra.Command {
 		Long: `Rotate now instead of waiting for keys.rotation_period. The next key must have
 been published for keys.publish_ahead, so that every verifier already has it;
 --force skips that wait (use it when the active key is compromised, knowing
-that verifiers with a stale JWKS cache reject new tokens until they refetch).`,
+that verifiers with a stale JWKS cache reject new tokens until they refetch).
+A sealed key set (wrong or missing master key) is never rotated, forced or
+not. Running servers pick the change up at their next key poll (1 minute);
+sts.v1.KeyService/RotateSigningKey does the same rotation through the API
+and takes effect on the server that answers it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-				m, err := managerFor(ctx, cfg, store, newLogger(cfg.Log, cmd.ErrOrStderr()))
+				logger := newLogger(cfg.Log, cmd.ErrOrStderr())
+				m, err := managerFor(ctx, cfg, store, logger)
 				if err != nil {
 					return err
 				}
 				before := m.ActiveKeyID()
-				rotate := m.Rotate
-				if force {
-					rotate = m.ForceRotate
-				}
-				if _, err := rotate(ctx, time.Now()); err != nil {
+				r, err := m.RotateNow(ctx, force)
+				if err != nil {
 					if errors.Is(err, signer.ErrNextNotReady) {
 						return fmt.Errorf("%w (use --force to rotate anyway)", err)
 					}
 					return err
+				}
+				if r.AlreadyRotated {
+					fmt.Fprintf(cmd.OutOrStdout(), "already rotated by another caller: active key %s\n", m.ActiveKeyID())
+					return nil
+				}
+				// The rotation has committed; a failed audit write is reported,
+				// not turned into a failure.
+				if err := store.AppendAudit(ctx, r.AuditEvent(cliCaller.Actor, "", force, time.Now())); err != nil {
+					logger.ErrorContext(ctx, "audit of the signing-key rotation failed", "activated", r.Activated, "error", err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "rotated: active key %s -> %s\n", before, m.ActiveKeyID())
 				return nil

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/config"
-	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
@@ -23,9 +23,10 @@ func newPoolCmd() *cobra.Command {
 		Long: `An identity pool judges external tokens: its providers say which issuers are
 trusted, its CEL condition which of their tokens are admitted, and its mapping
 what the issued token says. Pools declared in the configuration file (pools:)
-are applied when serve starts; these commands manage pools in storage directly.
-A pool the file also declares is set back to the file's version at the next
-start; pools the file does not declare are left alone.
+are applied when serve starts; these commands manage pools in storage directly,
+with the same rules as the API (sts.v1.PoolService). A pool the file also
+declares is set back to the file's version at the next start; pools the file
+does not declare are left alone. Running servers apply a change within 5 s.
 
 CEL expressions are compiled before anything is written: an invalid one is
 refused and nothing changes.`,
@@ -35,37 +36,31 @@ refused and nothing changes.`,
 	return cmd
 }
 
-// checkPool compiles the pool's CEL and checks what the file validation
-// checks, against the pool's current providers; nothing is written when it
-// fails.
-func checkPool(ctx context.Context, cfg config.Config, s storage.Store, p storage.Pool) error {
-	if !config.ValidRecordID(p.ID) {
-		return usageError{fmt.Errorf("pool ID %q: want lower-case letters, digits, - and _ (at most 63)", p.ID)}
-	}
-	if p.OrgID == "" {
-		return usageError{errors.New("--organization is required")}
-	}
-	if _, err := s.GetOrganization(ctx, p.OrgID); err != nil {
-		return fmt.Errorf("organization %q: %w", p.OrgID, err)
-	}
-	if p.MaxTokenLifetime < 0 || p.MaxTokenLifetime > cfg.Keys.MaxTokenLifetime {
-		return usageError{fmt.Errorf("--max-token-lifetime must be between 0 and keys.max_token_lifetime (%s)", cfg.Keys.MaxTokenLifetime)}
-	}
-	if _, err := policy.Compile(p); err != nil {
-		return err
-	}
-	if strings.TrimSpace(p.Condition) == "" {
-		providers, err := s.ListProviders(ctx, p.ID)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+// cliPoolCaller is the audit actor of pool and provider changes made by
+// the CLI.
+var cliPoolCaller = pools.Caller{Actor: cliCaller.Actor}
+
+// poolLimits are the server settings the pool and provider rules depend
+// on; serve gives its PoolService the same.
+func poolLimits(cfg config.Config) pools.Limits {
+	return pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, Leeway: cfg.Keys.Leeway}
+}
+
+// withPools opens storage and hands fn the pool lifecycle service over it:
+// the one sts.v1.PoolService uses, so both refuse the same input with the
+// same message. A running server sees the change within the trust
+// registry's refresh interval (5 s).
+func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Service) error) error {
+	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
+		svc, err := pools.NewService(s, poolLimits(cfg))
+		if err != nil {
 			return err
 		}
-		for _, pr := range providers {
-			if policy.IsSharedIssuer(pr.Issuer) {
-				return fmt.Errorf("pool %q: a condition is required: provider %q trusts %s, which signs tokens for every tenant", p.ID, pr.ID, pr.Issuer)
-			}
-		}
-	}
-	return nil
+		// The command prints what it did; the service's log lines are for
+		// servers.
+		svc.Logger = slog.New(slog.DiscardHandler)
+		return fn(ctx, svc)
+	})
 }
 
 func newPoolCreateCmd() *cobra.Command {
@@ -77,18 +72,16 @@ func newPoolCreateCmd() *cobra.Command {
     --attribute repo=assertion.repository --scopes read,write --max-token-lifetime 1h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
+			u, err := f.update(cmd)
+			if err != nil {
+				return err
+			}
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
 				p := storage.Pool{ID: args[0]}
-				if err := f.apply(cmd, &p); err != nil {
-					return err
-				}
-				if err := checkPool(ctx, cfg, s, p); err != nil {
-					return err
-				}
-				now := storage.Now(time.Now())
-				p.CreatedAt, p.UpdatedAt = now, now
-				if err := s.CreatePool(ctx, p); err != nil {
-					return fmt.Errorf("pool %q: %w", p.ID, err)
+				u.Apply(&p)
+				p, err := svc.CreatePool(ctx, cliPoolCaller, p)
+				if err != nil {
+					return withFlagHint(err, poolFlagNames)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created pool %s in organization %s\n", p.ID, p.OrgID)
 				return nil
@@ -107,7 +100,11 @@ func newPoolUpdateCmd() *cobra.Command {
 		Example: `  sts pool update ci --condition 'assertion.repository_owner == "acme" && assertion.ref == "refs/heads/main"'`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return updatePool(cmd, args[0], func(p *storage.Pool) error { return f.apply(cmd, p) }, "updated")
+			u, err := f.update(cmd)
+			if err != nil {
+				return err
+			}
+			return updatePool(cmd, args[0], u, "updated")
 		},
 	}
 	f.bind(cmd)
@@ -124,38 +121,19 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 		Short: strings.ToUpper(use[:1]) + use[1:] + " a pool (a disabled pool refuses every exchange)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return updatePool(cmd, args[0], func(p *storage.Pool) error { p.Disabled = !enable; return nil }, verb)
+			disabled := !enable
+			return updatePool(cmd, args[0], pools.PoolUpdate{Disabled: &disabled}, verb)
 		},
 	}
 }
 
-// updatePool applies change to the stored pool, checks the result and
-// writes it atomically (the CEL is compiled again inside the update, on
-// the row as it is then).
-func updatePool(cmd *cobra.Command, id string, change func(*storage.Pool) error, verb string) error {
-	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
-		p, err := s.GetPool(ctx, id)
-		if err != nil {
-			return fmt.Errorf("pool %q: %w", id, err)
-		}
-		if err := change(&p); err != nil {
-			return err
-		}
-		if err := checkPool(ctx, cfg, s, p); err != nil {
-			return err
-		}
-		err = s.UpdatePool(ctx, id, func(p storage.Pool) (storage.Pool, error) {
-			if err := change(&p); err != nil {
-				return p, err
-			}
-			if _, err := policy.Compile(p); err != nil {
-				return p, err
-			}
-			p.UpdatedAt = storage.Now(time.Now())
-			return p, nil
-		})
-		if err != nil {
-			return fmt.Errorf("pool %q: %w", id, err)
+// updatePool applies u through the shared lifecycle: checked like a new
+// pool and written atomically (the CEL is compiled again inside the
+// update, on the row as it is then).
+func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) error {
+	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+		if _, err := svc.UpdatePool(ctx, cliPoolCaller, id, u); err != nil {
+			return withFlagHint(err, poolFlagNames)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s pool %s\n", verb, id)
 		return nil
@@ -168,15 +146,12 @@ func newPoolDeleteCmd() *cobra.Command {
 		Short: "Delete a pool and its providers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
-				providers, err := s.ListProviders(ctx, args[0])
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+				n, err := svc.DeletePool(ctx, cliPoolCaller, args[0])
 				if err != nil {
 					return err
 				}
-				if err := s.DeletePool(ctx, args[0]); err != nil {
-					return fmt.Errorf("pool %q: %w", args[0], err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted pool %s and its %d provider(s)\n", args[0], len(providers))
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted pool %s and its %d provider(s)\n", args[0], n)
 				return nil
 			})
 		},
@@ -189,12 +164,12 @@ func newPoolListCmd() *cobra.Command {
 		Short: "List pools",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
-				pools, err := s.ListPools(ctx)
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+				list, err := svc.ListPools(ctx, "")
 				if err != nil {
 					return err
 				}
-				providers, err := s.ListProviders(ctx, "")
+				providers, err := svc.ListProviders(ctx, "")
 				if err != nil {
 					return err
 				}
@@ -204,7 +179,7 @@ func newPoolListCmd() *cobra.Command {
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "ID\tORGANIZATION\tSTATE\tPROVIDERS\tSCOPES\tMAX LIFETIME\tCONDITION")
-				for _, p := range pools {
+				for _, p := range list {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.OrgID, state(p.Disabled), count[p.ID],
 						dash(strings.Join(p.Scopes, ",")), lifetime(p.MaxTokenLifetime), dash(truncate(p.Condition, 60)))
 				}

@@ -8,7 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/policy"
-	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // poolFlags binds the flags that set pool fields.
@@ -35,43 +36,67 @@ func (f *poolFlags) bind(cmd *cobra.Command) {
 	fs.BoolVar(&f.disabled, "disabled", false, "create or set the pool disabled")
 }
 
-// apply copies every flag the user set onto p.
-func (f *poolFlags) apply(cmd *cobra.Command, p *storage.Pool) error {
+// update turns the flags the user set into a change of the shared pool
+// lifecycle; the flags not set keep their field.
+func (f *poolFlags) update(cmd *cobra.Command) (pools.PoolUpdate, error) {
 	set := cmd.Flags().Changed
-	str := map[string]*string{"organization": &p.OrgID, "display-name": &p.DisplayName, "identity-claim": &p.IdentityClaim,
-		"condition": &p.Condition, "subject": &p.Mapping.Subject, "groups": &p.Mapping.Groups, "principal": &p.PrincipalID}
-	val := map[string]string{"organization": f.org, "display-name": f.display, "identity-claim": f.identity,
-		"condition": f.condition, "subject": f.subject, "groups": f.groups, "principal": f.principal}
-	for name, dst := range str {
+	var u pools.PoolUpdate
+	str := func(name string, v *string) *string {
 		if set(name) {
-			*dst = val[name]
+			return v
 		}
+		return nil
 	}
+	u.OrgID, u.DisplayName, u.IdentityClaim = str("organization", &f.org), str("display-name", &f.display), str("identity-claim", &f.identity)
+	u.Condition, u.Subject, u.Groups = str("condition", &f.condition), str("subject", &f.subject), str("groups", &f.groups)
+	u.PrincipalID = str("principal", &f.principal)
 	for _, a := range f.attributes {
 		name, expr, ok := strings.Cut(a, "=")
 		if !ok || name == "" {
-			return usageError{fmt.Errorf("--attribute %q: want NAME=CEL", a)}
+			return u, usageError{fmt.Errorf("--attribute %q: want NAME=CEL", a)}
 		}
-		if p.Mapping.Attributes == nil {
-			p.Mapping.Attributes = map[string]string{}
+		if u.AttributeEdits == nil {
+			u.AttributeEdits = map[string]string{}
 		}
-		if expr == "" {
-			delete(p.Mapping.Attributes, name)
-			continue
-		}
-		p.Mapping.Attributes[name] = expr
+		u.AttributeEdits[name] = expr
 	}
 	if set("scopes") {
-		p.Scopes = f.scopes
+		u.Scopes = &f.scopes
 	}
 	if set("max-token-lifetime") {
-		p.MaxTokenLifetime = f.lifetime
+		u.MaxTokenLifetime = &f.lifetime
 	}
 	if set("allow-unauthenticated") {
-		p.AllowUnauthenticated = f.unauthenticated
+		u.AllowUnauthenticated = &f.unauthenticated
 	}
 	if set("disabled") {
-		p.Disabled = f.disabled
+		u.Disabled = &f.disabled
 	}
-	return nil
+	return u, nil
+}
+
+// poolFlagNames and providerFlagNames name the flag that sets a field the
+// shared messages name (they use the API's field names).
+var (
+	poolFlagNames = map[string]string{
+		"organization_id": "--organization", "display_name": "--display-name", "scopes": "--scopes",
+		"max_token_lifetime": "--max-token-lifetime", "principal_id": "--principal",
+	}
+	providerFlagNames = map[string]string{"pool_id": "--pool", "jwks": "--jwks-file"}
+)
+
+// withFlagHint adds the flag to set to a bad-input error whose message
+// starts with a field a flag sets ("max_token_lifetime: …" gains
+// "(flag --max-token-lifetime)").
+func withFlagHint(err error, flags map[string]string) error {
+	if sts.ErrorCode(err) != sts.Invalid {
+		return err
+	}
+	msg := sts.ErrorMessage(err)
+	if i := strings.IndexAny(msg, ":[ "); i > 0 {
+		if flag, ok := flags[msg[:i]]; ok {
+			return fmt.Errorf("%w (flag %s)", err, flag)
+		}
+	}
+	return err
 }

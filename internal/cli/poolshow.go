@@ -7,9 +7,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 func newPoolShowCmd() *cobra.Command {
@@ -18,12 +17,12 @@ func newPoolShowCmd() *cobra.Command {
 		Short: "Show a pool and its providers as YAML, in the configuration file's shape",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
-				p, err := s.GetPool(ctx, args[0])
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+				p, err := svc.GetPool(ctx, args[0])
 				if err != nil {
-					return fmt.Errorf("pool %q: %w", args[0], err)
+					return err
 				}
-				providers, err := s.ListProviders(ctx, p.ID)
+				providers, err := svc.ListProviders(ctx, p.ID)
 				if err != nil {
 					return err
 				}

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/config"
-	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 func newProviderCmd() *cobra.Command {
@@ -23,7 +20,9 @@ func newProviderCmd() *cobra.Command {
 audiences its tokens must carry, where its keys come from (OIDC discovery, a
 jwks_uri, or an uploaded JWKS for issuers sts cannot reach) and the signature
 algorithms allowed. Issuers must use https unless federation.allow_loopback is
-set, which allows plain http to loopback addresses only (development).`,
+set, which allows plain http to loopback addresses only (development). The
+rules are those of the API (sts.v1.PoolService); running servers apply a
+change within 5 s.`,
 	}
 	cmd.AddCommand(newProviderCreateCmd(), newProviderUpdateCmd(), newProviderListCmd(), newProviderShowCmd(),
 		newProviderEnableCmd(true), newProviderEnableCmd(false), newProviderDeleteCmd())
@@ -54,67 +53,53 @@ func (f *providerFlags) bind(cmd *cobra.Command) {
 	fs.BoolVar(&f.disabled, "disabled", false, "create or set the provider disabled")
 }
 
-func (f *providerFlags) apply(cmd *cobra.Command, p *storage.Provider) error {
+// update turns the flags the user set into a change of the shared
+// provider lifecycle; the flags not set keep their field.
+func (f *providerFlags) update(cmd *cobra.Command) (pools.ProviderUpdate, error) {
 	set := cmd.Flags().Changed
+	var u pools.ProviderUpdate
 	if set("issuer") {
-		p.Issuer = f.issuer
+		u.Issuer = &f.issuer
 	}
 	if set("audience") {
-		p.Audiences = f.audiences
+		u.Audiences = &f.audiences
 	}
 	if set("jwks-uri") {
-		p.JWKSURI = f.jwksURI
+		u.JWKSURI = &f.jwksURI
 	}
 	if set("jwks-file") {
-		p.JWKS = nil
+		var data []byte
 		if f.jwksFile != "" {
-			data, err := readJWKSFile(f.jwksFile)
-			if err != nil {
-				return err
+			var err error
+			if data, err = readJWKSFile(f.jwksFile); err != nil {
+				return u, err
 			}
-			p.JWKS = data
 		}
+		u.JWKS = &data
 	}
 	if set("algorithm") {
-		p.Algorithms = f.algorithms
+		u.Algorithms = &f.algorithms
 	}
 	if set("one-time-use") {
-		p.OneTimeUse = f.oneTimeUse
+		u.OneTimeUse = &f.oneTimeUse
 	}
 	if set("disabled") {
-		p.Disabled = f.disabled
+		u.Disabled = &f.disabled
 	}
-	return nil
+	return u, nil
 }
 
+// readJWKSFile reads an uploaded JWKS, at most pools.MaxJWKSBytes (the
+// file's jwks_file cap).
 func readJWKSFile(name string) ([]byte, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
 		return nil, fmt.Errorf("--jwks-file: %w", err)
 	}
-	if fi.Size() > config.DefaultJWKSFileMax {
-		return nil, fmt.Errorf("--jwks-file %s is larger than %d KiB", name, config.DefaultJWKSFileMax>>10)
+	if fi.Size() > pools.MaxJWKSBytes {
+		return nil, fmt.Errorf("--jwks-file %s is larger than %d KiB", name, pools.MaxJWKSBytes>>10)
 	}
 	return os.ReadFile(name)
-}
-
-// checkProvider validates p like the file's providers, and refuses a
-// shared issuer in a pool without a condition.
-func checkProvider(ctx context.Context, cfg config.Config, s storage.Store, p storage.Provider) error {
-	if !config.ValidRecordID(p.ID) {
-		return usageError{fmt.Errorf("provider ID %q: want lower-case letters, digits, - and _ (at most 63)", p.ID)}
-	}
-	if msgs := providerProblems(p, cfg.Federation.AllowLoopback); len(msgs) > 0 {
-		return fmt.Errorf("provider %s/%s: %s", p.PoolID, p.ID, strings.Join(msgs, "; "))
-	}
-	pool, err := s.GetPool(ctx, p.PoolID)
-	if err != nil {
-		return fmt.Errorf("pool %q: %w", p.PoolID, err)
-	}
-	if policy.IsSharedIssuer(p.Issuer) && strings.TrimSpace(pool.Condition) == "" {
-		return fmt.Errorf("pool %q has no condition and %s signs tokens for every tenant: set one first (sts pool update %s --condition …)", pool.ID, p.Issuer, pool.ID)
-	}
-	return nil
 }
 
 func newProviderCreateCmd() *cobra.Command {
@@ -126,18 +111,15 @@ func newProviderCreateCmd() *cobra.Command {
   sts provider create cluster --pool k8s --issuer https://kubernetes.default.svc --audience sts --jwks-file jwks.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
+			u, err := f.update(cmd)
+			if err != nil {
+				return err
+			}
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
 				p := storage.Provider{PoolID: f.pool, ID: args[0]}
-				if err := f.apply(cmd, &p); err != nil {
-					return err
-				}
-				if err := checkProvider(ctx, cfg, s, p); err != nil {
-					return err
-				}
-				now := storage.Now(time.Now())
-				p.CreatedAt, p.UpdatedAt = now, now
-				if err := s.CreateProvider(ctx, p); err != nil {
-					return fmt.Errorf("provider %s/%s: %w", p.PoolID, p.ID, err)
+				u.Apply(&p)
+				if _, err := svc.CreateProvider(ctx, cliPoolCaller, p); err != nil {
+					return withFlagHint(err, providerFlagNames)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created provider %s in pool %s\n", p.ID, p.PoolID)
 				return nil
@@ -155,7 +137,11 @@ func newProviderUpdateCmd() *cobra.Command {
 		Short: "Change the fields of a provider given as flags",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return updateProvider(cmd, f.pool, args[0], func(p *storage.Provider) error { return f.apply(cmd, p) }, "updated")
+			u, err := f.update(cmd)
+			if err != nil {
+				return err
+			}
+			return updateProvider(cmd, f.pool, args[0], u, "updated")
 		},
 	}
 	f.bind(cmd)
@@ -173,31 +159,20 @@ func newProviderEnableCmd(enable bool) *cobra.Command {
 		Short: strings.ToUpper(use[:1]) + use[1:] + " a provider (a disabled provider's tokens are refused)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return updateProvider(cmd, f.pool, args[0], func(p *storage.Provider) error { p.Disabled = !enable; return nil }, verb)
+			disabled := !enable
+			return updateProvider(cmd, f.pool, args[0], pools.ProviderUpdate{Disabled: &disabled}, verb)
 		},
 	}
 	f.bindPool(cmd)
 	return cmd
 }
 
-func updateProvider(cmd *cobra.Command, pool, id string, change func(*storage.Provider) error, verb string) error {
-	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
-		p, err := s.GetProvider(ctx, pool, id)
-		if err != nil {
-			return fmt.Errorf("provider %s/%s: %w", pool, id, err)
-		}
-		if err := change(&p); err != nil {
-			return err
-		}
-		if err := checkProvider(ctx, cfg, s, p); err != nil {
-			return err
-		}
-		err = s.UpdateProvider(ctx, pool, id, func(old storage.Provider) (storage.Provider, error) {
-			p.CreatedAt, p.UpdatedAt = old.CreatedAt, storage.Now(time.Now())
-			return p, nil
-		})
-		if err != nil {
-			return fmt.Errorf("provider %s/%s: %w", pool, id, err)
+// updateProvider applies u through the shared lifecycle, atomically on
+// the row as it is at the update.
+func updateProvider(cmd *cobra.Command, pool, id string, u pools.ProviderUpdate, verb string) error {
+	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+		if _, err := svc.UpdateProvider(ctx, cliPoolCaller, pool, id, u); err != nil {
+			return withFlagHint(err, providerFlagNames)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s provider %s in pool %s\n", verb, id, pool)
 		return nil
@@ -211,9 +186,9 @@ func newProviderDeleteCmd() *cobra.Command {
 		Short: "Remove a provider from a pool",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
-				if err := s.DeleteProvider(ctx, f.pool, args[0]); err != nil {
-					return fmt.Errorf("provider %s/%s: %w", f.pool, args[0], err)
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+				if err := svc.DeleteProvider(ctx, cliPoolCaller, f.pool, args[0]); err != nil {
+					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted provider %s from pool %s\n", args[0], f.pool)
 				return nil

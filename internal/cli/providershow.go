@@ -2,16 +2,14 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 func newProviderListCmd() *cobra.Command {
@@ -21,8 +19,8 @@ func newProviderListCmd() *cobra.Command {
 		Short: "List providers, of one pool or of all",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
-				providers, err := s.ListProviders(ctx, pool)
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+				providers, err := svc.ListProviders(ctx, pool)
 				if err != nil {
 					return err
 				}
@@ -59,11 +57,8 @@ func newProviderShowCmd() *cobra.Command {
 		Short: "Show a provider as YAML",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, s *sqlstore.Store) error {
-				p, err := s.GetProvider(ctx, f.pool, args[0])
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("provider %s/%s: %w", f.pool, args[0], err)
-				}
+			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+				p, err := svc.GetProvider(ctx, f.pool, args[0])
 				if err != nil {
 					return err
 				}

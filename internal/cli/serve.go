@@ -157,6 +157,10 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 			return err
 		}
 		ep.mount(srv)
+		// A pool or provider changed through the API applies to this
+		// node's token endpoint before the call returns; other replicas
+		// and the CLI are seen at the registry's next refresh (5 s).
+		connect.pools.SetOnChange(ep.registry.Refresh)
 		wg.Go(func() { ep.run(ctx) })
 		startHostTokens(ctx, &wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		return nil

@@ -4,13 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 
 	"github.com/opensts/sts/internal/config"
-	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -38,7 +36,7 @@ func planTrust(cfg config.Config) (*trustPlan, error) {
 	add := func(field, msg string) {
 		problems.Problems = append(problems.Problems, config.Problem{Field: field, Message: msg})
 	}
-	compiler, err := policy.NewCompiler(policy.Options{})
+	compiler, err := pools.NewCompiler() // the API's, the CLI's and the registry's options
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +58,8 @@ func planTrust(cfg config.Config) (*trustPlan, error) {
 			if policy.IsSharedIssuer(pr.Issuer) && strings.TrimSpace(pc.Condition) == "" {
 				add(path+".condition", fmt.Sprintf("pool %q: required because provider %q trusts %s, which signs tokens for every tenant; pin yours (for example assertion.repository_owner == \"acme\")", pc.ID, prc.ID, pr.Issuer))
 			}
-			for _, msg := range providerProblems(pr, cfg.Federation.AllowLoopback) {
-				add(ppath, msg)
+			for _, pb := range pools.ProviderProblems(pr, cfg.Federation.AllowLoopback) {
+				add(ppath, pb.Message)
 			}
 			plan.providers = append(plan.providers, pr)
 		}
@@ -77,45 +75,6 @@ func label(prefix, id string, i int) string {
 		return prefix + "[" + id + "]"
 	}
 	return fmt.Sprintf("%s[%d]", prefix, i)
-}
-
-// providerProblems runs federation.ValidateProvider and, when plain http is
-// allowed (federation.allow_loopback), also requires http URLs to name a
-// loopback host, which is all the outbound client will reach anyway.
-func providerProblems(p storage.Provider, allowLoopback bool) []string {
-	var out []string
-	if err := federation.ValidateProvider(p, allowLoopback); err != nil {
-		for _, e := range flatten(errors.Unwrap(err)) {
-			out = append(out, e.Error())
-		}
-		if len(out) == 0 {
-			out = append(out, err.Error())
-		}
-	}
-	for _, raw := range []string{p.Issuer, p.JWKSURI} {
-		if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-			out = append(out, fmt.Sprintf("%q: plain http is allowed only to a loopback address", raw))
-		}
-	}
-	return out
-}
-
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 func poolRecord(pc config.PoolConfig) storage.Pool {

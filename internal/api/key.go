@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// KeyService implements sts.v1.KeyService over this node's signing-key
+// manager, with the rotation `sts keys rotate` uses too
+// ([signer.Manager.RotateNow]). Every method needs sts:admin. Responses
+// are built from [signer.KeyInfo], which has no key material.
+type KeyService struct{ h *Handler }
+
+var _ stsv1connect.KeyServiceHandler = (*KeyService)(nil)
+
+var errNoKeys = sts.Errorf(sts.Unavailable, "key service unavailable")
+
+func (s *KeyService) admin(ctx context.Context) (*Identity, *signer.Manager, error) {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.h.Keys == nil {
+		return nil, nil, errNoKeys
+	}
+	return id, s.h.Keys, nil
+}
+
+// ListSigningKeys lists the stored keys, read from storage (not this
+// node's snapshot). Errors: [sts.Unavailable].
+func (s *KeyService) ListSigningKeys(ctx context.Context, _ *stsv1.ListSigningKeysRequest) (*stsv1.ListSigningKeysResponse, error) {
+	_, m, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := listKeys(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.ListSigningKeysResponse{Keys: keys}, nil
+}
+
+// RotateSigningKey rotates now; with force, even if the next key is
+// newer than the publish-ahead window. The rotation is recorded in the
+// audit trail (best effort: it has already committed). Errors:
+// [sts.FailedPrecondition] (next key too new without force; sealed key
+// set), [sts.Unavailable].
+func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSigningKeyRequest) (*stsv1.RotateSigningKeyResponse, error) {
+	id, m, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	force := req.GetForce()
+	r, err := m.RotateNow(ctx, force)
+	if err != nil {
+		return nil, rotateErr(err)
+	}
+	if !r.AlreadyRotated && s.h.Audit != nil {
+		c := id.caller()
+		if aerr := s.h.Audit.AppendAudit(ctx, r.AuditEvent(c.Actor, c.RequestID, force, s.h.now())); aerr != nil {
+			s.h.logger().ErrorContext(ctx, "api: audit of a signing-key rotation failed", "activated", r.Activated, "error", aerr)
+		}
+	}
+	keys, err := listKeys(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.RotateSigningKeyResponse{
+		Rotated: r.Rotated, AlreadyRotated: r.AlreadyRotated,
+		ActivatedKid: r.Activated, RetiredKid: r.Retired, NextKid: r.Next, DeletedKids: r.Deleted,
+		Keys: keys,
+	}, nil
+}
+
+func listKeys(ctx context.Context, m *signer.Manager) ([]*stsv1.SigningKey, error) {
+	list, err := m.Keys(ctx)
+	if err != nil {
+		return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	out := make([]*stsv1.SigningKey, 0, len(list))
+	for _, k := range list {
+		out = append(out, signingKeyToProto(k))
+	}
+	return out, nil
+}
+
+// rotateErr translates a rotation failure. The messages name kids and
+// times only.
+func rotateErr(err error) error {
+	switch {
+	case errors.Is(err, signer.ErrNextNotReady):
+		return sts.Wrap(sts.FailedPrecondition, err, strings.TrimPrefix(err.Error(), "signer: ")+"; set force to rotate anyway")
+	case errors.Is(err, signer.ErrSealed):
+		return sts.Wrap(sts.FailedPrecondition, err, "signing keys are sealed (the master key is missing or wrong); nothing was rotated")
+	}
+	return sts.Wrap(sts.Unavailable, err, "signing keys unavailable")
+}
+
+var keyStateToProto = map[storage.KeyState]stsv1.SigningKeyState{
+	storage.KeyNext:    stsv1.SigningKeyState_SIGNING_KEY_STATE_NEXT,
+	storage.KeyActive:  stsv1.SigningKeyState_SIGNING_KEY_STATE_ACTIVE,
+	storage.KeyRetired: stsv1.SigningKeyState_SIGNING_KEY_STATE_RETIRED,
+}
+
+// signingKeyToProto copies the public fields of k; KeyInfo has no private
+// or sealed material to leak, and the master key ID is left out too.
+func signingKeyToProto(k signer.KeyInfo) *stsv1.SigningKey {
+	return &stsv1.SigningKey{
+		Kid: k.ID, Algorithm: k.Algorithm, State: keyStateToProto[k.State],
+		CreatedAt: ts(k.CreatedAt), ActivatedAt: ts(k.ActivatedAt), RetiredAt: ts(k.RetiredAt), DeleteAfter: ts(k.DeleteAfter),
+		SignsFrom: ts(k.SignsFrom), RotatesAt: ts(k.RotatesAt),
+	}
+}

@@ -1,0 +1,318 @@
+package api
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// PoolService implements sts.v1.PoolService over the shared pool
+// lifecycle (internal/pools), the one `sts pool …` and `sts provider …`
+// use too. Every method needs sts:admin. Pools and providers are one
+// service: a provider exists only inside its pool, goes with it, and the
+// shared-issuer rule spans both.
+type PoolService struct{ h *Handler }
+
+var _ stsv1connect.PoolServiceHandler = (*PoolService)(nil)
+
+var errNoPools = sts.Errorf(sts.Unavailable, "pool service unavailable")
+
+// maxPoolMessageBytes caps a decoded PoolService message: room for an
+// uploaded JWKS at its cap (256 KiB, as jwks_file) plus the other fields.
+// The request body on the wire is still capped by the server
+// (http.max_body_bytes, 64 KiB by default).
+const maxPoolMessageBytes = pools.MaxJWKSBytes + maxMessageBytes
+
+// admin authorizes the caller and returns the lifecycle service and the
+// caller for the audit trail.
+func (s *PoolService) admin(ctx context.Context) (*pools.Service, pools.Caller, error) {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, pools.Caller{}, err
+	}
+	if s.h.Pools == nil {
+		return nil, pools.Caller{}, errNoPools
+	}
+	c := id.caller()
+	return s.h.Pools, pools.Caller{Actor: c.Actor, RequestID: c.RequestID}, nil
+}
+
+// CreatePool creates a pool.
+func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolRequest) (*stsv1.CreatePoolResponse, error) {
+	svc, caller, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lifetime, err := durationFromProto(req.GetMaxTokenLifetime())
+	if err != nil {
+		return nil, err
+	}
+	m := req.GetMapping()
+	p, err := svc.CreatePool(ctx, caller, storage.Pool{
+		ID: req.GetPoolId(), OrgID: req.GetOrganizationId(), DisplayName: req.GetDisplayName(), Disabled: req.GetDisabled(),
+		IdentityClaim: req.GetIdentityClaim(), Condition: req.GetCondition(),
+		Mapping:          storage.Mapping{Subject: m.GetSubject(), Groups: m.GetGroups(), Attributes: nonEmptyMap(m.GetAttributes())},
+		Scopes:           req.GetScopes(),
+		MaxTokenLifetime: lifetime, PrincipalID: req.GetPrincipalId(), AllowUnauthenticated: req.GetAllowUnauthenticated(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.CreatePoolResponse{Pool: poolToProto(p)}, nil
+}
+
+// GetPool returns a pool and its providers.
+func (s *PoolService) GetPool(ctx context.Context, req *stsv1.GetPoolRequest) (*stsv1.GetPoolResponse, error) {
+	svc, _, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := svc.GetPool(ctx, req.GetPoolId())
+	if err != nil {
+		return nil, err
+	}
+	providers, err := svc.ListProviders(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.GetPoolResponse{Pool: poolToProto(p), Providers: providersToProto(providers)}, nil
+}
+
+// ListPools lists the pools of one organization, or all.
+func (s *PoolService) ListPools(ctx context.Context, req *stsv1.ListPoolsRequest) (*stsv1.ListPoolsResponse, error) {
+	svc, _, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := svc.ListPools(ctx, req.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	out := &stsv1.ListPoolsResponse{Pools: make([]*stsv1.Pool, 0, len(list))}
+	for _, p := range list {
+		out.Pools = append(out.Pools, poolToProto(p))
+	}
+	return out, nil
+}
+
+// UpdatePool changes the fields set in the request.
+func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolRequest) (*stsv1.UpdatePoolResponse, error) {
+	svc, caller, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := pools.PoolUpdate{
+		OrgID: req.OrganizationId, DisplayName: req.DisplayName, Disabled: req.Disabled,
+		IdentityClaim: req.IdentityClaim, Condition: req.Condition, Scopes: stringList(req.GetScopes()),
+		PrincipalID: req.PrincipalId, AllowUnauthenticated: req.AllowUnauthenticated,
+	}
+	if m := req.GetMapping(); m != nil {
+		u.Subject, u.Groups = m.Subject, m.Groups
+		if a := m.GetAttributes(); a != nil {
+			v := maps.Clone(a.GetValues())
+			u.Attributes = &v
+		}
+	}
+	if req.GetMaxTokenLifetime() != nil {
+		d, err := durationFromProto(req.GetMaxTokenLifetime())
+		if err != nil {
+			return nil, err
+		}
+		u.MaxTokenLifetime = &d
+	}
+	p, err := svc.UpdatePool(ctx, caller, req.GetPoolId(), u)
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.UpdatePoolResponse{Pool: poolToProto(p)}, nil
+}
+
+// DeletePool removes a pool and its providers.
+func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolRequest) (*stsv1.DeletePoolResponse, error) {
+	svc, caller, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := svc.DeletePool(ctx, caller, req.GetPoolId())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.DeletePoolResponse{DeletedProviders: int32(min(n, 1<<30))}, nil
+}
+
+// CreateProvider adds a trusted issuer to a pool.
+func (s *PoolService) CreateProvider(ctx context.Context, req *stsv1.CreateProviderRequest) (*stsv1.CreateProviderResponse, error) {
+	svc, caller, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := svc.CreateProvider(ctx, caller, storage.Provider{
+		PoolID: req.GetPoolId(), ID: req.GetProviderId(), Issuer: req.GetIssuer(), Audiences: req.GetAudiences(),
+		JWKSURI: req.GetJwksUri(), JWKS: jwksBytes(req.GetJwks()), Algorithms: req.GetAlgorithms(),
+		OneTimeUse: req.GetOneTimeUse(), Disabled: req.GetDisabled(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.CreateProviderResponse{Provider: providerToProto(p)}, nil
+}
+
+// GetProvider returns one provider.
+func (s *PoolService) GetProvider(ctx context.Context, req *stsv1.GetProviderRequest) (*stsv1.GetProviderResponse, error) {
+	svc, _, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := svc.GetProvider(ctx, req.GetPoolId(), req.GetProviderId())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.GetProviderResponse{Provider: providerToProto(p)}, nil
+}
+
+// ListProviders lists the providers of one pool, or all.
+func (s *PoolService) ListProviders(ctx context.Context, req *stsv1.ListProvidersRequest) (*stsv1.ListProvidersResponse, error) {
+	svc, _, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := svc.ListProviders(ctx, req.GetPoolId())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.ListProvidersResponse{Providers: providersToProto(list)}, nil
+}
+
+// UpdateProvider changes the fields set in the request.
+func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProviderRequest) (*stsv1.UpdateProviderResponse, error) {
+	svc, caller, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := pools.ProviderUpdate{
+		Issuer: req.Issuer, Audiences: stringList(req.GetAudiences()), JWKSURI: req.JwksUri,
+		Algorithms: stringList(req.GetAlgorithms()), OneTimeUse: req.OneTimeUse, Disabled: req.Disabled,
+	}
+	if req.Jwks != nil {
+		b := jwksBytes(*req.Jwks)
+		u.JWKS = &b
+	}
+	p, err := svc.UpdateProvider(ctx, caller, req.GetPoolId(), req.GetProviderId(), u)
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.UpdateProviderResponse{Provider: providerToProto(p)}, nil
+}
+
+// DeleteProvider removes a provider from its pool.
+func (s *PoolService) DeleteProvider(ctx context.Context, req *stsv1.DeleteProviderRequest) (*stsv1.DeleteProviderResponse, error) {
+	svc, caller, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.DeleteProvider(ctx, caller, req.GetPoolId(), req.GetProviderId()); err != nil {
+		return nil, err
+	}
+	return &stsv1.DeleteProviderResponse{}, nil
+}
+
+// TestPool is the dry run: the trace of one evaluation, nothing minted.
+func (s *PoolService) TestPool(ctx context.Context, req *stsv1.TestPoolRequest) (*stsv1.TestPoolResponse, error) {
+	svc, _, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := svc.TestPool(ctx, pools.TestInput{
+		PoolID: req.GetPoolId(), ProviderID: req.GetProviderId(), SubjectToken: req.GetSubjectToken(),
+		Request: policy.Request{Audiences: req.GetAudiences(), Resources: req.GetResources(), Scopes: req.GetScopes(), ClientID: req.GetClientId()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &stsv1.TestPoolResponse{
+		Allowed: res.Allowed, Reason: res.Reason, ProviderId: res.ProviderID,
+		Identity: res.Identity, Subject: res.Subject, Groups: res.Groups, Attributes: res.Attributes,
+		Steps: make([]*stsv1.TestPoolStep, 0, len(res.Steps)),
+	}
+	for _, st := range res.Steps {
+		out.Steps = append(out.Steps, &stsv1.TestPoolStep{Name: st.Name, Ok: st.OK, Expression: st.Expression, Detail: st.Detail})
+	}
+	return out, nil
+}
+
+// stringList is a presence-carrying list: nil keeps, set (even empty)
+// replaces.
+func stringList(l *stsv1.StringList) *[]string {
+	if l == nil {
+		return nil
+	}
+	v := l.GetValues()
+	return &v
+}
+
+// durationFromProto is nil → 0; an invalid Duration is bad input.
+func durationFromProto(d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, sts.Errorf(sts.Invalid, "max_token_lifetime: %v", err)
+	}
+	return d.AsDuration(), nil
+}
+
+func nonEmptyMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+func jwksBytes(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
+
+// poolToProto is the read model of a pool; a zero max_token_lifetime
+// (the server default) is left unset.
+func poolToProto(p storage.Pool) *stsv1.Pool {
+	out := &stsv1.Pool{
+		Id: p.ID, OrganizationId: p.OrgID, DisplayName: p.DisplayName, Disabled: p.Disabled,
+		IdentityClaim: p.IdentityClaim, Condition: p.Condition,
+		Mapping: &stsv1.PoolMapping{Subject: p.Mapping.Subject, Groups: p.Mapping.Groups, Attributes: maps.Clone(p.Mapping.Attributes)},
+		Scopes:  p.Scopes, PrincipalId: p.PrincipalID, AllowUnauthenticated: p.AllowUnauthenticated,
+		CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),
+	}
+	if p.MaxTokenLifetime != 0 {
+		out.MaxTokenLifetime = durationpb.New(p.MaxTokenLifetime)
+	}
+	return out
+}
+
+func providerToProto(p storage.Provider) *stsv1.Provider {
+	return &stsv1.Provider{
+		PoolId: p.PoolID, Id: p.ID, Issuer: p.Issuer, Audiences: p.Audiences, JwksUri: p.JWKSURI, Jwks: string(p.JWKS),
+		Algorithms: p.Algorithms, OneTimeUse: p.OneTimeUse, Disabled: p.Disabled,
+		CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),
+	}
+}
+
+func providersToProto(list []storage.Provider) []*stsv1.Provider {
+	out := make([]*stsv1.Provider, 0, len(list))
+	for _, p := range list {
+		out = append(out, providerToProto(p))
+	}
+	return out
+}

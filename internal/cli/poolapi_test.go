@@ -1,0 +1,239 @@
+package cli_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	jose "github.com/go-jose/go-jose/v4"
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/ststest"
+)
+
+// loopbackIssuer is an OIDC issuer on loopback (discovery and JWKS over
+// plain http, which federation.allow_loopback permits) that signs ES256
+// subject tokens.
+type loopbackIssuer struct {
+	url string
+	key *ecdsa.PrivateKey
+}
+
+func newLoopbackIssuer(t *testing.T) *loopbackIssuer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	iss := &loopbackIssuer{key: k}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"issuer": iss.url, "jwks_uri": iss.url + "/jwks"})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(jwks)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	iss.url = srv.URL
+	return iss
+}
+
+// mint signs a subject token for sub of repository owner owner.
+func (i *loopbackIssuer) mint(t *testing.T, sub, owner string) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: i.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	payload, _ := json.Marshal(map[string]any{"iss": i.url, "sub": sub, "aud": "sts", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+		"repository_owner": owner, "repository": owner + "/app"})
+	jws, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := jws.CompactSerialize()
+	return out
+}
+
+// TestServePoolServiceAPI drives sts.v1.PoolService through the real
+// server (cli.Serve) on SQLite and PostgreSQL: an admin PAT creates a pool
+// and a provider trusting a local issuer over the API, a real RFC 8693
+// exchange at /oauth2/token then succeeds, the dry run explains the same
+// token without minting, and disabling the provider through the API
+// refuses the exchange at once (re-enabling admits it again, deleting the
+// pool refuses it). The CLI sees the API's pool and refuses bad input with
+// the API's message; no token reaches the server log.
+func TestServePoolServiceAPI(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "postgres" {
+				dsn := ststest.PostgresDSN(t)
+				t.Setenv("STS_STORAGE_TYPE", "postgres")
+				t.Setenv("STS_STORAGE_DSN", dsn)
+			}
+			testServePoolServiceAPI(t)
+		})
+	}
+}
+
+func testServePoolServiceAPI(t *testing.T) {
+	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	iss := newLoopbackIssuer(t)
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	mint := func(scopes ...string) string {
+		t.Helper()
+		args := []string{"pat", "create", "--data-dir", dir, "--user", "admin", "--expires-in", "1d"}
+		for _, s := range scopes {
+			args = append(args, "--scope", s)
+		}
+		code, out, errOut := runCLI(t, args...)
+		secret := patRE.FindString(out)
+		if code != 0 || secret == "" {
+			t.Fatalf("pat create = %d, %q %q", code, out, errOut)
+		}
+		return secret
+	}
+	admin, notAdmin := mint("*", "sts:admin"), mint("*")
+	httpClient := func(token string) *http.Client {
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		if token == "" {
+			return &http.Client{Transport: tr}
+		}
+		return &http.Client{Transport: bearer{token, tr}}
+	}
+	api := r.base + "/api"
+	ctx := t.Context()
+	orgs, err := stsv1connect.NewOrganizationServiceClient(httpClient(admin), api).ListOrganizations(ctx, &stsv1.ListOrganizationsRequest{})
+	if err != nil || len(orgs.GetOrganizations()) != 1 {
+		t.Fatalf("ListOrganizations = %v, %v", orgs, err)
+	}
+	orgID := orgs.GetOrganizations()[0].GetId()
+
+	ps := stsv1connect.NewPoolServiceClient(httpClient(admin), api)
+	grpcPS := stsv1connect.NewPoolServiceClient(httpClient(admin), api, connect.WithGRPC())
+	if _, err := ps.CreatePool(ctx, &stsv1.CreatePoolRequest{
+		PoolId: "ci", OrganizationId: orgID, Condition: `assertion.repository_owner == "acme"`,
+		Mapping: &stsv1.PoolMapping{Subject: "assertion.sub", Attributes: map[string]string{"repo": "assertion.repository"}},
+		Scopes:  []string{"read", "write"}, AllowUnauthenticated: true,
+	}); err != nil {
+		t.Fatalf("CreatePool: %v", err)
+	}
+	if _, err := grpcPS.CreateProvider(ctx, &stsv1.CreateProviderRequest{PoolId: "ci", ProviderId: "local", Issuer: iss.url, Audiences: []string{"sts"}}); err != nil {
+		t.Fatalf("CreateProvider over gRPC: %v", err)
+	}
+
+	// RFC 8693 exchange at the real token endpoint.
+	exchange := func(tok string) (int, map[string]any) {
+		t.Helper()
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {tok},
+			"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "scope": {"read"}}
+		resp, err := http.PostForm(r.base+"/oauth2/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	// outcome is what a failure message may show of a token response:
+	// never the token.
+	outcome := func(m map[string]any) string { return fmt.Sprintf("error %v, reason %v", m["error"], m["reason"]) }
+	tok := iss.mint(t, "repo:acme/app", "acme")
+	code, body := exchange(tok)
+	if code != 200 {
+		t.Fatalf("exchange through the API's pool = %d, %s", code, outcome(body))
+	}
+	at, _ := body["access_token"].(string)
+	claims := jwtClaims(t, at)
+	if claims["sub"] != "repo:acme/app" || claims["pool"] != "ci" || claims["provider"] != "local" || claims["org_id"] != orgID || claims["scope"] != "read" {
+		t.Errorf("issued token claims = %v", claims)
+	}
+
+	// The dry run over the real server fetches the issuer's keys the same
+	// way and mints nothing.
+	res, err := ps.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: "ci", SubjectToken: tok})
+	if err != nil || !res.GetAllowed() || res.GetProviderId() != "local" || res.GetAttributes()["repo"] != "acme/app" {
+		t.Errorf("TestPool = %v, %v", res, err)
+	}
+	res, err = grpcPS.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: "ci", SubjectToken: iss.mint(t, "repo:evil/app", "evil")})
+	if err != nil || res.GetAllowed() || res.GetReason() != "condition_false" {
+		t.Errorf("TestPool of another owner's token = %v, %v", res, err)
+	}
+
+	// Disabled through the API: refused at once; re-enabled: admitted.
+	if _, err := ps.UpdateProvider(ctx, &stsv1.UpdateProviderRequest{PoolId: "ci", ProviderId: "local", Disabled: new(true)}); err != nil {
+		t.Fatalf("UpdateProvider disable: %v", err)
+	}
+	if code, body := exchange(iss.mint(t, "repo:acme/app", "acme")); code != 400 || body["reason"] != "provider_disabled" {
+		t.Errorf("exchange right after disabling the provider = %d, %s; want 400 provider_disabled", code, outcome(body))
+	}
+	if _, err := grpcPS.UpdateProvider(ctx, &stsv1.UpdateProviderRequest{PoolId: "ci", ProviderId: "local", Disabled: new(false)}); err != nil {
+		t.Fatalf("UpdateProvider enable: %v", err)
+	}
+	if code, body := exchange(iss.mint(t, "repo:acme/app", "acme")); code != 200 {
+		t.Errorf("exchange after re-enabling = %d, %s", code, outcome(body))
+	}
+
+	// The CLI sees the API's pool and refuses what the API refuses, with
+	// the same message.
+	code, out, errOut := runCLI(t, "pool", "show", "ci", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "- id: local") || !strings.Contains(out, iss.url) {
+		t.Errorf("pool show = %d %q %q", code, out, errOut)
+	}
+	_, err = ps.CreatePool(ctx, &stsv1.CreatePoolRequest{PoolId: "bad", OrganizationId: orgID, Condition: "1 + 2"})
+	ce, ok := errors.AsType[*connect.Error](err)
+	if !ok || ce.Code() != connect.CodeInvalidArgument {
+		t.Fatalf("CreatePool with a condition of the wrong type: %v", err)
+	}
+	apiMsg := ce.Message()
+	code, _, errOut = runCLI(t, "pool", "create", "bad", "--data-dir", dir, "--organization", orgID, "--condition", "1 + 2")
+	if code == 0 || !strings.Contains(errOut, apiMsg) {
+		t.Errorf("pool create with the same bad condition = %d %q; want the API's message %q", code, errOut, apiMsg)
+	}
+
+	// Authorization: sts:admin is required; "*" is not enough.
+	_, err = stsv1connect.NewPoolServiceClient(httpClient(notAdmin), api).ListPools(ctx, &stsv1.ListPoolsRequest{})
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("ListPools without sts:admin: %v", err)
+	}
+	_, err = stsv1connect.NewPoolServiceClient(httpClient(""), api, connect.WithGRPC()).DeletePool(ctx, &stsv1.DeletePoolRequest{PoolId: "ci"})
+	if connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("DeletePool without a credential: %v", err)
+	}
+
+	// Deleted through the API: refused at once.
+	if del, err := ps.DeletePool(ctx, &stsv1.DeletePoolRequest{PoolId: "ci"}); err != nil || del.GetDeletedProviders() != 1 {
+		t.Fatalf("DeletePool = %v, %v", del, err)
+	}
+	if code, body := exchange(iss.mint(t, "repo:acme/app", "acme")); code != 400 || body["reason"] != "issuer_unknown" {
+		t.Errorf("exchange after deleting the pool = %d, %s; want 400 issuer_unknown", code, outcome(body))
+	}
+
+	logs := r.stderr.String()
+	for _, s := range []string{tok, at, admin, notAdmin} {
+		if strings.Contains(logs, s) {
+			t.Error("a token or PAT reached the server log")
+		}
+	}
+	r.stop(t)
+}
