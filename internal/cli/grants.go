@@ -100,6 +100,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store}},
 		Issuer:          &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Replay:          store, // one-time-use providers: the used-token table every replica shares
+		Principals:      store, // pools with a principal binding
 		DefaultAudience: cfg.Issuer,
 		// Google-style downscoping (a Credential Access Boundary on our own
 		// token) needs self-exchange; it may only narrow (SECURITY b.54).

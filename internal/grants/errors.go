@@ -44,20 +44,23 @@ const (
 	ReasonSubjectReplayed        = "subject_token_replayed"
 	ReasonSubjectJTIMissing      = "subject_jti_missing"
 	ReasonReplayUnavailable      = "replay_store_unavailable"
+	ReasonPoolPrincipal          = "pool_principal_unavailable"
 )
 
 // Generic descriptions: the response never says more than these
 // (SECURITY §1 conventions, anti-enumeration); the reason and the logs do.
 const (
-	descSubject  = "subject_token rejected"
-	descActor    = "actor_token rejected"
-	descRequest  = "invalid request"
-	descTarget   = "requested audience or resource not allowed"
-	descScope    = "requested scope not allowed"
-	descClient   = "client authentication required"
-	descLimited  = "too many requests"
-	descRetry    = "temporarily unavailable, retry later"
-	descInternal = "internal error"
+	descSubject = "subject_token rejected"
+	descActor   = "actor_token rejected"
+	// descPoolPrincipal: the pool acts as a principal that cannot be used.
+	descPoolPrincipal = "pool principal unavailable"
+	descRequest       = "invalid request"
+	descTarget        = "requested audience or resource not allowed"
+	descScope         = "requested scope not allowed"
+	descClient        = "client authentication required"
+	descLimited       = "too many requests"
+	descRetry         = "temporarily unavailable, retry later"
+	descInternal      = "internal error"
 )
 
 // refuse builds the *oauth2.Error a phase returns.

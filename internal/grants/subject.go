@@ -115,13 +115,18 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		return nil, tokenError(isSubject, string(policy.ReasonOf(err)), err)
 	}
 	s := &subject{
-		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID, principal: m.Pool.PrincipalID,
+		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID,
 		pool: m.Pool.ID, provider: m.Provider.ID,
 		clientID: "pools/" + m.Pool.ID + "/providers/" + m.Provider.ID,
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
 		mayAct:   id.Claims["may_act"], exp: id.Expiry,
 		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
 		spendKey: spend,
+	}
+	if m.Pool.PrincipalID != "" {
+		if err := g.bindPrincipal(ctx, s, m.Pool); err != nil {
+			return nil, err
+		}
 	}
 	if len(res.Attributes) > 0 || len(res.Groups) > 0 {
 		s.attributes = make(map[string]any, len(res.Attributes)+1)
@@ -133,6 +138,29 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		}
 	}
 	return s, nil
+}
+
+// bindPrincipal makes s act as the pool's principal (DESIGN §3 principal
+// binding): sub becomes the principal's ID and principal its kind, the
+// shape our own APIs authorize by; the source identity stays in src. A
+// missing or disabled principal, or one of another organization, refuses
+// the exchange; the binding is checked on every exchange (SECURITY b.57).
+func (g *TokenExchange) bindPrincipal(ctx context.Context, s *subject, pool *trust.Pool) error {
+	if g.Principals == nil {
+		return unavailable(ReasonPoolPrincipal, errors.New("no principal store for a pool with a principal binding"))
+	}
+	p, err := g.Principals.GetPrincipal(ctx, pool.PrincipalID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return refuse(oauth2.ErrorInvalidRequest, descPoolPrincipal, ReasonPoolPrincipal, err)
+	case err != nil:
+		return unavailable(ReasonPoolPrincipal, err)
+	case p.Disabled || p.OrgID != pool.OrgID:
+		return refuse(oauth2.ErrorInvalidRequest, descPoolPrincipal, ReasonPoolPrincipal,
+			errors.New("pool principal "+p.ID+" is disabled or of another organization"))
+	}
+	s.sub, s.principal = p.ID, string(p.Kind)
+	return nil
 }
 
 // own verifies one of our access tokens. Its pool, when it has one, is

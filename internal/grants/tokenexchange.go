@@ -43,6 +43,10 @@ type TokenExchange struct {
 	SelfExchange bool
 	// Refresh issues refresh tokens for offline_access; nil refuses it.
 	Refresh *Refresh
+	// Principals resolves a pool's principal binding (nil refuses bound
+	// pools): the issued token's sub is that principal and its principal
+	// claim the principal's kind, as in every other token we issue.
+	Principals storage.PrincipalStore
 	// Replay records the subject tokens of one-time-use providers as
 	// spent, shared by every replica (SECURITY b.48); nil fails such
 	// exchanges closed (F16).
