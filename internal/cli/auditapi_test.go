@@ -17,7 +17,6 @@ import (
 	"github.com/opensts/sts/internal/cli"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
-	"github.com/opensts/sts/internal/ststest"
 	"github.com/opensts/sts/pkg/rs"
 )
 
@@ -31,16 +30,7 @@ import (
 // PAT create, rotation) reads back through the API with filters and in
 // pages of 2, and through `sts audit list` with the same filters.
 func TestServeKeyAndAuditAPI(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			if backend == "postgres" {
-				dsn := ststest.PostgresDSN(t)
-				t.Setenv("STS_STORAGE_TYPE", "postgres")
-				t.Setenv("STS_STORAGE_DSN", dsn)
-			}
-			testServeKeyAndAuditAPI(t)
-		})
-	}
+	onBothBackends(t, testServeKeyAndAuditAPI)
 }
 
 // kidOf returns the kid in a compact JWS header.
@@ -67,9 +57,7 @@ func testServeKeyAndAuditAPI(t *testing.T) {
 	if code != 0 || admin == "" {
 		t.Fatalf("pat create = %d, %q %q", code, out, errOut)
 	}
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	hc := &http.Client{Transport: bearer{admin, tr}}
+	hc := h2cClient(admin)
 	api := r.base + "/api"
 	ctx := t.Context()
 	keys := stsv1connect.NewKeyServiceClient(hc, api)
@@ -280,11 +268,11 @@ func testServeKeyAndAuditAPI(t *testing.T) {
 	}
 
 	// Authorization: sts:admin is required.
-	_, err = stsv1connect.NewKeyServiceClient(&http.Client{Transport: bearer{notAdmin, tr}}, api).RotateSigningKey(ctx, &stsv1.RotateSigningKeyRequest{Force: true})
+	_, err = stsv1connect.NewKeyServiceClient(h2cClient(notAdmin), api).RotateSigningKey(ctx, &stsv1.RotateSigningKeyRequest{Force: true})
 	if connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Errorf("RotateSigningKey without sts:admin: %v", err)
 	}
-	_, err = stsv1connect.NewAuditServiceClient(&http.Client{Transport: tr}, api, connect.WithGRPC()).ListAuditEvents(ctx, &stsv1.ListAuditEventsRequest{})
+	_, err = stsv1connect.NewAuditServiceClient(h2cClient(""), api, connect.WithGRPC()).ListAuditEvents(ctx, &stsv1.ListAuditEventsRequest{})
 	if connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("ListAuditEvents without a credential: %v", err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
-	"github.com/opensts/sts/internal/ststest"
 )
 
 // TestServeClientServiceAPI drives sts.v1.ClientService through the real
@@ -27,53 +26,14 @@ import (
 // same clients and refuses the same bad input, and no secret reaches the
 // server log.
 func TestServeClientServiceAPI(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			if backend == "postgres" {
-				dsn := ststest.PostgresDSN(t)
-				t.Setenv("STS_STORAGE_TYPE", "postgres")
-				t.Setenv("STS_STORAGE_DSN", dsn)
-			}
-			testServeClientServiceAPI(t)
-		})
-	}
+	onBothBackends(t, testServeClientServiceAPI)
 }
 
 func testServeClientServiceAPI(t *testing.T) {
-	dir := t.TempDir()
-	r := serve(t, "--data-dir", dir)
-	checkServing(t, r)
-	mint := func(scopes ...string) string {
-		t.Helper()
-		args := []string{"pat", "create", "--data-dir", dir, "--user", "admin", "--expires-in", "1d"}
-		for _, s := range scopes {
-			args = append(args, "--scope", s)
-		}
-		code, out, errOut := runCLI(t, args...)
-		secret := patRE.FindString(out)
-		if code != 0 || secret == "" {
-			t.Fatalf("pat create = %d, %q %q", code, out, errOut)
-		}
-		return secret
-	}
-	admin, notAdmin := mint("*", "sts:admin"), mint("*")
-	// h2c, so the same transport carries Connect and gRPC.
-	httpClient := func(token string) *http.Client {
-		tr := &http.Transport{Protocols: new(http.Protocols)}
-		tr.Protocols.SetUnencryptedHTTP2(true)
-		if token == "" {
-			return &http.Client{Transport: tr}
-		}
-		return &http.Client{Transport: bearer{token, tr}}
-	}
-	api := r.base + "/api"
+	s := startAdminServer(t)
+	r, dir, api, admin, notAdmin, orgID := s.r, s.dir, s.api, s.admin, s.notAdmin, s.orgID
+	httpClient := h2cClient
 	ctx := t.Context()
-
-	orgs, err := stsv1connect.NewOrganizationServiceClient(httpClient(admin), api).ListOrganizations(ctx, &stsv1.ListOrganizationsRequest{})
-	if err != nil || len(orgs.GetOrganizations()) != 1 {
-		t.Fatalf("ListOrganizations = %v, %v", orgs, err)
-	}
-	orgID := orgs.GetOrganizations()[0].GetId()
 	sa, err := stsv1connect.NewPrincipalServiceClient(httpClient(admin), api).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
 		OrganizationId: orgID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: "ci-bot"})
 	if err != nil {
