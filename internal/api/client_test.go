@@ -5,11 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -18,9 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 	jose "github.com/go-jose/go-jose/v4"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -372,16 +368,10 @@ func TestClientServiceAuthz(t *testing.T) {
 func TestClientServiceGRPCGo(t *testing.T) {
 	e := newEnv(t, nil)
 	sa := e.serviceAccount("ci")
-	tlsConf := e.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	conn, err := grpc.NewClient("passthrough:///"+e.srv.Listener.Addr().String(),
-		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: tlsConf.RootCAs, ServerName: "example.com"})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.admin)
 	cr := &stsv1.CreateClientResponse{}
-	err = conn.Invoke(ctx, "/sts.v1.ClientService/CreateClient", &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: sa.ID,
+	err := conn.Invoke(ctx, "/sts.v1.ClientService/CreateClient", &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: sa.ID,
 		AuthMethod: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_CLIENT_SECRET_POST, GrantTypes: []string{oauth2.GrantTypeClientCredentials}}, cr)
 	if err != nil || secret.PrefixClientSecret.Parse(cr.GetClientSecret()) != nil ||
 		cr.GetClient().GetAuthMethod() != stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_CLIENT_SECRET_POST {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	clientsvc "github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -159,4 +162,18 @@ func newSQLiteStore(t testing.TB) storage.Store {
 		t.Fatalf("migrate sqlite: %v", err)
 	}
 	return s
+}
+
+// grpcConn is a grpc-go connection to srv over its TLS (HTTP/2), closed
+// when the test ends: the reference gRPC implementation as the client.
+func grpcConn(t *testing.T, srv *httptest.Server) *grpc.ClientConn {
+	t.Helper()
+	tlsConf := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	conn, err := grpc.NewClient("passthrough:///"+srv.Listener.Addr().String(),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: tlsConf.RootCAs, ServerName: "example.com"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

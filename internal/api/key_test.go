@@ -4,22 +4,18 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
 	jose "github.com/go-jose/go-jose/v4"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -436,20 +432,14 @@ func TestKeyAndAuditServiceAuthz(t *testing.T) {
 // TestKeyAndAuditServiceGRPCGo calls both services with grpc-go itself.
 func TestKeyAndAuditServiceGRPCGo(t *testing.T) {
 	e := newKeyEnvOn(t, newSQLiteStore(t))
-	tlsConf := e.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	conn, err := grpc.NewClient("passthrough:///"+e.srv.Listener.Addr().String(),
-		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: tlsConf.RootCAs, ServerName: "example.com"})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.admin)
 	l := &stsv1.ListSigningKeysResponse{}
 	if err := conn.Invoke(ctx, "/sts.v1.KeyService/ListSigningKeys", &stsv1.ListSigningKeysRequest{}, l); err != nil || len(l.GetKeys()) != 2 {
 		t.Fatalf("ListSigningKeys = %v, %v", l, err)
 	}
 	noPrivate(t, "ListSigningKeys over gRPC", l, e.privateNeedles(t))
-	err = conn.Invoke(ctx, "/sts.v1.KeyService/RotateSigningKey", &stsv1.RotateSigningKeyRequest{}, &stsv1.RotateSigningKeyResponse{})
+	err := conn.Invoke(ctx, "/sts.v1.KeyService/RotateSigningKey", &stsv1.RotateSigningKeyRequest{}, &stsv1.RotateSigningKeyResponse{})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("RotateSigningKey without force over gRPC: %v", err)
 	}

@@ -6,18 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	jose "github.com/go-jose/go-jose/v4"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -666,13 +662,7 @@ func TestPoolServiceAuthz(t *testing.T) {
 // grpc-go itself.
 func TestPoolServiceGRPCGo(t *testing.T) {
 	e := newPoolEnvOn(t, newSQLiteStore(t))
-	tlsConf := e.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	conn, err := grpc.NewClient("passthrough:///"+e.srv.Listener.Addr().String(),
-		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: tlsConf.RootCAs, ServerName: "example.com"})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.admin)
 	cr := &stsv1.CreatePoolResponse{}
 	if err := conn.Invoke(ctx, stsv1connect.PoolServiceCreatePoolProcedure, e.validPool("ci"), cr); err != nil || cr.GetPool().GetId() != "ci" {
@@ -694,7 +684,7 @@ func TestPoolServiceGRPCGo(t *testing.T) {
 	}
 	bad := e.validPool("x")
 	bad.Condition = "("
-	err = conn.Invoke(ctx, stsv1connect.PoolServiceCreatePoolProcedure, bad, cr)
+	err := conn.Invoke(ctx, stsv1connect.PoolServiceCreatePoolProcedure, bad, cr)
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "condition") {
 		t.Errorf("bad input over gRPC: %v", err)
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -25,13 +22,7 @@ import (
 // grpc-go itself (HTTP/2, TLS), the reference gRPC implementation.
 func TestGRPCGo(t *testing.T) {
 	e := newEnv(t, nil)
-	tlsConf := e.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	conn, err := grpc.NewClient("passthrough:///"+e.srv.Listener.Addr().String(),
-		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: tlsConf.RootCAs, ServerName: "example.com"})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.secret)
 	call := func(ctx context.Context, method string, req, res any) error {
 		return conn.Invoke(ctx, method, req, res)
@@ -40,7 +31,7 @@ func TestGRPCGo(t *testing.T) {
 	if err := call(ctx, "/gitpod.v1.IdentityService/GetAuthenticatedIdentity", &gitpodv1.GetAuthenticatedIdentityRequest{}, id); err != nil || id.GetSubject().GetId() != e.user.ID {
 		t.Fatalf("GetAuthenticatedIdentity = %v, %v", id, err)
 	}
-	err = call(t.Context(), "/gitpod.v1.IdentityService/GetAuthenticatedIdentity", &gitpodv1.GetAuthenticatedIdentityRequest{}, id)
+	err := call(t.Context(), "/gitpod.v1.IdentityService/GetAuthenticatedIdentity", &gitpodv1.GetAuthenticatedIdentityRequest{}, id)
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("no credential: %v", err)
 	}
