@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -25,10 +26,11 @@ var _ stsv1connect.OrganizationServiceHandler = (*OrganizationService)(nil)
 
 // CreateOrganization creates an organization.
 func (s *OrganizationService) CreateOrganization(ctx context.Context, req *stsv1.CreateOrganizationRequest) (*stsv1.CreateOrganizationResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
 		return nil, err
 	}
-	o, err := CreateOrganization(ctx, s.h.Store, req.GetName(), req.GetTier(), s.h.now())
+	o, err := CreateOrganization(ctx, s.h.adminStore(), id.caller(), req.GetName(), req.GetTier(), s.h.now())
 	if err != nil {
 		return nil, err
 	}
@@ -71,14 +73,15 @@ var _ stsv1connect.PrincipalServiceHandler = (*PrincipalService)(nil)
 
 // CreatePrincipal creates a principal in an existing organization.
 func (s *PrincipalService) CreatePrincipal(ctx context.Context, req *stsv1.CreatePrincipalRequest) (*stsv1.CreatePrincipalResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
 		return nil, err
 	}
 	kind, ok := kindFromAdmin(req.GetKind())
 	if !ok {
 		return nil, sts.Errorf(sts.Invalid, "kind required")
 	}
-	p, err := CreatePrincipal(ctx, s.h.Store, req.GetOrganizationId(), kind, req.GetName(), req.GetEmail(), s.h.now())
+	p, err := CreatePrincipal(ctx, s.h.adminStore(), id.caller(), req.GetOrganizationId(), kind, req.GetName(), req.GetEmail(), s.h.now())
 	if err != nil {
 		return nil, err
 	}
@@ -119,17 +122,26 @@ func (s *PrincipalService) ListPrincipals(ctx context.Context, req *stsv1.ListPr
 // SetPrincipalDisabled disables or re-enables a principal. Its PATs stop
 // authenticating within the PAT cache TTL.
 func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.SetPrincipalDisabledRequest) (*stsv1.SetPrincipalDisabledResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
 		return nil, err
 	}
 	var out storage.Principal
-	err := s.h.Store.UpdatePrincipal(ctx, req.GetPrincipalId(), func(p storage.Principal) (storage.Principal, error) {
+	err = s.h.Store.UpdatePrincipal(ctx, req.GetPrincipalId(), func(p storage.Principal) (storage.Principal, error) {
 		p.Disabled, p.UpdatedAt = req.GetDisabled(), storage.Now(s.h.now())
 		out = p
 		return p, nil
 	})
 	if err != nil {
 		return nil, lookupErr(err, "principal")
+	}
+	action := ActionPrincipalEnable
+	if out.Disabled {
+		action = ActionPrincipalDisable
+	}
+	// The change is committed; a lost event is logged rather than undone.
+	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), out.OrgID, action, "principal:"+out.ID, s.h.now()); err != nil {
+		s.h.logger().ErrorContext(ctx, "audit event not stored", "action", action, "principal", out.ID, "err", err)
 	}
 	return &stsv1.SetPrincipalDisabledResponse{Principal: principalToAdmin(out)}, nil
 }
@@ -147,9 +159,32 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	return &stsv1.CreateExchangeTokenResponse{ExchangeToken: secret, ExpiresAt: ts(t.ExpiresAt)}, nil
 }
 
-// CreateOrganization validates and stores a new organization; the CLI
-// uses it too. Errors: [sts.Invalid], [sts.AlreadyExists], [sts.Unavailable].
-func CreateOrganization(ctx context.Context, store storage.OrganizationStore, name, tier string, now time.Time) (storage.Organization, error) {
+// Audit actions of the organization and principal helpers.
+const (
+	ActionOrganizationCreate = "organization.create"
+	ActionPrincipalCreate    = "principal.create"
+	ActionPrincipalDisable   = "principal.disable"
+	ActionPrincipalEnable    = "principal.enable"
+)
+
+// AdminStore is what the organization and principal helpers write: the
+// records and, beside each change, its audit event.
+type AdminStore interface {
+	Store
+	storage.AuditStore
+}
+
+// auditAdmin appends the event of one organization or principal change.
+func auditAdmin(ctx context.Context, store storage.AuditStore, c pat.Caller, orgID, action, target string, now time.Time) error {
+	return store.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(now), OrgID: orgID,
+		Actor: c.Actor, Action: action, Target: target, RequestID: c.RequestID, Outcome: "success"})
+}
+
+// CreateOrganization validates and stores a new organization and its
+// audit event; the CLI uses it too. If the event cannot be stored the
+// organization is removed again: no change goes unaudited. Errors:
+// [sts.Invalid], [sts.AlreadyExists], [sts.Unavailable].
+func CreateOrganization(ctx context.Context, store AdminStore, c pat.Caller, name, tier string, now time.Time) (storage.Organization, error) {
 	name, tier = strings.TrimSpace(name), strings.TrimSpace(tier)
 	if name == "" || len(name) > maxNameLen {
 		return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
@@ -162,13 +197,18 @@ func CreateOrganization(ctx context.Context, store storage.OrganizationStore, na
 	if err := store.CreateOrganization(ctx, o); err != nil {
 		return storage.Organization{}, lookupErr(err, "organization")
 	}
+	if err := auditAdmin(ctx, store, c, o.ID, ActionOrganizationCreate, "organization:"+o.ID, now); err != nil {
+		_ = store.DeleteOrganization(context.WithoutCancel(ctx), o.ID)
+		return storage.Organization{}, sts.Wrap(sts.Unavailable, err, "audit unavailable")
+	}
 	return o, nil
 }
 
-// CreatePrincipal validates and stores a new principal in orgID; the CLI
-// uses it too. Errors: [sts.Invalid], [sts.NotFound] (organization),
+// CreatePrincipal validates and stores a new principal in orgID and its
+// audit event (removed again if the event cannot be stored); the CLI uses
+// it too. Errors: [sts.Invalid], [sts.NotFound] (organization),
 // [sts.Unavailable].
-func CreatePrincipal(ctx context.Context, store Store, orgID string, kind storage.PrincipalKind, name, email string, now time.Time) (storage.Principal, error) {
+func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID string, kind storage.PrincipalKind, name, email string, now time.Time) (storage.Principal, error) {
 	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
 	switch {
 	case !kind.Valid():
@@ -186,5 +226,32 @@ func CreatePrincipal(ctx context.Context, store Store, orgID string, kind storag
 	if err := store.CreatePrincipal(ctx, p); err != nil {
 		return storage.Principal{}, lookupErr(err, "principal")
 	}
+	if err := auditAdmin(ctx, store, c, orgID, ActionPrincipalCreate, "principal:"+p.ID, now); err != nil {
+		_ = store.DeletePrincipal(context.WithoutCancel(ctx), p.ID)
+		return storage.Principal{}, sts.Wrap(sts.Unavailable, err, "audit unavailable")
+	}
 	return p, nil
+}
+
+// adminStore is Store with the audit trail beside it: Audit when set,
+// else Store itself when it can append (in serve both are the same).
+func (h *Handler) adminStore() AdminStore {
+	if a, ok := h.Store.(AdminStore); ok {
+		return a
+	}
+	return adminStore{Store: h.Store, AuditStore: h.Audit}
+}
+
+type adminStore struct {
+	Store
+	storage.AuditStore
+}
+
+// AppendAudit fails closed without an audit store: no change goes
+// unaudited.
+func (a adminStore) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
+	if a.AuditStore == nil {
+		return errors.New("no audit store")
+	}
+	return a.AuditStore.AppendAudit(ctx, events...)
 }

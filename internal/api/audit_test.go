@@ -110,9 +110,10 @@ func testAuditService(t *testing.T, e *env) {
 					return r.GetEvents()
 				}
 				all := list(&stsv1.ListAuditEventsRequest{})
-				// 2 env PATs, 3 client creates, 1 rotation, 1 update, 2 user PATs.
-				if len(all) != 9 {
-					t.Fatalf("ListAuditEvents = %d events, want 9: %v", len(all), all)
+				// The env's organization and 3 principals, 2 env PATs, 3
+				// client creates, 1 rotation, 1 update, 2 user PATs.
+				if len(all) != 13 {
+					t.Fatalf("ListAuditEvents = %d events, want 13: %v", len(all), all)
 				}
 				for i := 1; i < len(all); i++ {
 					if all[i].GetTime().AsTime().After(all[i-1].GetTime().AsTime()) {
@@ -144,6 +145,7 @@ func testAuditService(t *testing.T, e *env) {
 					{"actor+org", &stsv1.ListAuditEventsRequest{Actor: adminActor, OrganizationId: e.org.ID},
 						"client.update " + cl(1) + ", client.rotate_secret " + cl(0) + ", client.create " + cl(2) + ", client.create " + cl(1) + ", client.create " + cl(0)},
 					{"actor+action", &stsv1.ListAuditEventsRequest{Actor: userActor, Action: pat.ActionPATCreate}, actions(all[:2])},
+					{"organization create", &stsv1.ListAuditEventsRequest{Action: ActionOrganizationCreate}, "organization.create organization:" + e.org.ID},
 					{"other org", &stsv1.ListAuditEventsRequest{OrganizationId: storage.NewID()}, ""},
 					{"outcome", &stsv1.ListAuditEventsRequest{Outcome: "no-such-outcome"}, ""},
 					// This env has no request-ID middleware (the server adds
@@ -157,7 +159,7 @@ func testAuditService(t *testing.T, e *env) {
 					}
 				}
 
-				// Pages of 2 over all 9, then over the 3 creates.
+				// Pages of 2 over all 13, then over the 3 creates.
 				for _, base := range []*stsv1.ListAuditEventsRequest{{}, {Action: clientsvc.ActionCreate}} {
 					want := list(&stsv1.ListAuditEventsRequest{Action: base.GetAction()})
 					var got []string

@@ -58,7 +58,7 @@ func onBackends(t *testing.T, fn func(t *testing.T, e *env)) {
 // organization.
 func (e *env) serviceAccount(name string) storage.Principal {
 	e.t.Helper()
-	p, err := CreatePrincipal(context.Background(), e.store, e.org.ID, storage.PrincipalServiceAccount, name, "", time.Now())
+	p, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalServiceAccount, name, "", time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -217,11 +217,11 @@ func TestClientService(t *testing.T) {
 func TestClientServiceBadInput(t *testing.T) {
 	onBackends(t, func(t *testing.T, e *env) {
 		sa := e.serviceAccount("ci")
-		other, err := CreateOrganization(t.Context(), e.store, "beta", "", time.Now())
+		other, err := CreateOrganization(t.Context(), e.store, testCaller, "beta", "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		alien, err := CreatePrincipal(t.Context(), e.store, other.ID, storage.PrincipalServiceAccount, "theirs", "", time.Now())
+		alien, err := CreatePrincipal(t.Context(), e.store, testCaller, other.ID, storage.PrincipalServiceAccount, "theirs", "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,15 +54,15 @@ func newEnvOn(t testing.TB, store storage.Store, mutate func(h *Handler)) *env {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
-	org, err := CreateOrganization(ctx, store, "acme", "enterprise", now)
+	org, err := CreateOrganization(ctx, store, testCaller, "acme", "enterprise", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "ada", "ada@example.com", now)
+	user, err := CreatePrincipal(ctx, store, testCaller, org.ID, storage.PrincipalUser, "ada", "ada@example.com", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm, err := CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "admin", "", now)
+	adm, err := CreatePrincipal(ctx, store, testCaller, org.ID, storage.PrincipalUser, "admin", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,3 +177,6 @@ func grpcConn(t *testing.T, srv *httptest.Server) *grpc.ClientConn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// testCaller is the actor of the records tests create directly.
+var testCaller = pat.Caller{Actor: "test"}

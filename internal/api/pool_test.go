@@ -356,11 +356,11 @@ func TestPoolServiceBadInput(t *testing.T) {
 	onPoolBackends(t, func(t *testing.T, e *poolEnv) {
 		c := e.poolClient(e.srv.URL)
 		ctx := as(e.admin)
-		other, err := CreateOrganization(t.Context(), e.store, "beta", "", time.Now())
+		other, err := CreateOrganization(t.Context(), e.store, testCaller, "beta", "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		alien, err := CreatePrincipal(t.Context(), e.store, other.ID, storage.PrincipalServiceAccount, "theirs", "", time.Now())
+		alien, err := CreatePrincipal(t.Context(), e.store, testCaller, other.ID, storage.PrincipalServiceAccount, "theirs", "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

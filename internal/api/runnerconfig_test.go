@@ -38,12 +38,12 @@ func hostEnv(t *testing.T) (e *env, runnerID, runnerPAT, evilPAT string) {
 	})
 	e.h.hostTokens.Load().Audit = &audit.Writer{Store: e.store}
 	ctx := context.Background()
-	runner, err := CreatePrincipal(ctx, e.store, e.org.ID, storage.PrincipalRunner, "runner-1", "", time.Now())
+	runner, err := CreatePrincipal(ctx, e.store, testCaller, e.org.ID, storage.PrincipalRunner, "runner-1", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	evilOrg, _ := CreateOrganization(ctx, e.store, "evil", "free", time.Now())
-	evil, _ := CreatePrincipal(ctx, e.store, evilOrg.ID, storage.PrincipalUser, "mallory", "", time.Now())
+	evilOrg, _ := CreateOrganization(ctx, e.store, testCaller, "evil", "free", time.Now())
+	evil, _ := CreatePrincipal(ctx, e.store, testCaller, evilOrg.ID, storage.PrincipalUser, "mallory", "", time.Now())
 	return e, runner.ID, e.mintPAT(runner.ID, pat.ScopeFull), e.mintPAT(evil.ID, pat.ScopeFull, pat.ScopeAdmin)
 }
 

@@ -85,11 +85,11 @@ func bootstrap(ctx context.Context, store storage.Store, logger *slog.Logger) er
 		return err
 	}
 	now := time.Now()
-	org, err := api.CreateOrganization(ctx, store, "default", "free", now)
+	org, err := api.CreateOrganization(ctx, store, pat.Caller{Actor: "bootstrap"}, "default", "free", now)
 	if err != nil {
 		return fmt.Errorf("bootstrap organization: %w", err)
 	}
-	admin, err := api.CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "admin", "", now)
+	admin, err := api.CreatePrincipal(ctx, store, pat.Caller{Actor: "bootstrap"}, org.ID, storage.PrincipalUser, "admin", "", now)
 	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}

@@ -46,11 +46,11 @@ func TestHostTokenCLI(t *testing.T) {
 	defer srv.Close()
 
 	now := time.Now()
-	org, _ := api.CreateOrganization(ctx, store, "acme", "free", now)
-	user, _ := api.CreatePrincipal(ctx, store, org.ID, storage.PrincipalUser, "ada", "", now)
-	runner, _ := api.CreatePrincipal(ctx, store, org.ID, storage.PrincipalRunner, "runner", "", now)
-	evilOrg, _ := api.CreateOrganization(ctx, store, "evil", "free", now)
-	evil, _ := api.CreatePrincipal(ctx, store, evilOrg.ID, storage.PrincipalUser, "mallory", "", now)
+	org, _ := api.CreateOrganization(ctx, store, testCaller, "acme", "free", now)
+	user, _ := api.CreatePrincipal(ctx, store, testCaller, org.ID, storage.PrincipalUser, "ada", "", now)
+	runner, _ := api.CreatePrincipal(ctx, store, testCaller, org.ID, storage.PrincipalRunner, "runner", "", now)
+	evilOrg, _ := api.CreateOrganization(ctx, store, testCaller, "evil", "free", now)
+	evil, _ := api.CreatePrincipal(ctx, store, testCaller, evilOrg.ID, storage.PrincipalUser, "mallory", "", now)
 	mint := func(owner string) string {
 		_, s, err := pats.Create(ctx, pat.Caller{Actor: "test"}, pat.CreateInput{OwnerID: owner, Scopes: []string{pat.ScopeFull}, ExpiresAt: now.Add(24 * time.Hour)})
 		if err != nil {
@@ -87,3 +87,6 @@ func TestHostTokenCLI(t *testing.T) {
 		t.Errorf("host-token value from another org = %d, %q; want not_found", code, errOut)
 	}
 }
+
+// testCaller is the actor of the records tests create directly.
+var testCaller = pat.Caller{Actor: "test"}
