@@ -34,9 +34,12 @@ type Manager struct {
 	keyring atomic.Pointer[seal.Keyring]
 	cfg     Config
 
-	mu      sync.Mutex // serialises reloads and rotations on this replica
-	state   atomic.Pointer[keySet]
-	lastErr string // last logged Tick error, to log changes only; under mu
+	mu    sync.Mutex // serialises reloads and rotations on this replica
+	state atomic.Pointer[keySet]
+	// lastLookup is when an unknown kid last made this replica re-read
+	// the stored set (UnixNano; 0: never).
+	lastLookup atomic.Int64
+	lastErr    string // last logged Tick error, to log changes only; under mu
 }
 
 var (
@@ -173,6 +176,34 @@ func fingerprint(rows []storage.SigningKey) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// LookupInterval bounds how often [Manager.LookupKey] re-reads the stored
+// key set for a kid this replica does not know: a storm of made-up kids
+// costs at most one storage read per interval.
+const LookupInterval = 5 * time.Second
+
+// LookupKey is PublicKey for verifiers: when this replica does not know
+// kid, it re-reads the stored set first (at most once per LookupInterval),
+// because another replica may have just rotated with force and be signing
+// with a key this one would otherwise learn only at its next poll. A
+// storage failure keeps the current snapshot.
+func (m *Manager) LookupKey(ctx context.Context, kid string) (PublicKey, bool) {
+	if k, ok := m.PublicKey(kid); ok {
+		return k, true
+	}
+	now := m.now().UnixNano()
+	last := m.lastLookup.Load()
+	if last != 0 && now-last < int64(LookupInterval) && now >= last {
+		return PublicKey{}, false
+	}
+	if !m.lastLookup.CompareAndSwap(last, now) {
+		return m.PublicKey(kid) // another request is re-reading right now
+	}
+	if err := m.Reload(ctx); err != nil && !errors.Is(err, ErrSealed) && !errors.Is(err, ErrNoSigningKey) {
+		m.logger().Warn("signer: re-reading keys for an unknown kid failed", "err", err)
+	}
+	return m.PublicKey(kid)
 }
 
 // Sign implements [Signer] with the in-memory active key.

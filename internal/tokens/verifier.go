@@ -27,6 +27,12 @@ const (
 	DefaultMaxLifetime = 12 * time.Hour
 )
 
+// keyLoader is a key set that can look in storage again for a kid it does
+// not know (*signer.Manager: a forced rotation on another replica).
+type keyLoader interface {
+	LookupKey(ctx context.Context, kid string) (signer.PublicKey, bool)
+}
+
 // allowedHeaders is the whole protected header of the tokens we mint.
 // Anything else (crit, jwk, jku, x5u, x5c, cty, b64, zip, …) is refused:
 // we never use it, and each is a known attack surface (SECURITY.md b.14,
@@ -96,6 +102,9 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	// 3. Key by kid from our set only; the key's own alg must be the
 	// header's (b.12, b.13, b.14, b.16, b.18).
 	key, ok := v.Keys.PublicKey(kid)
+	if kl, isLoader := v.Keys.(keyLoader); !ok && isLoader {
+		key, ok = kl.LookupKey(ctx, kid)
+	}
 	if !ok {
 		return nil, invalid(ErrUnknownKey, "kid %q", kid)
 	}

@@ -1,0 +1,86 @@
+package signer_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/clocktest"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// countingKeys counts reads of the key set.
+type countingKeys struct {
+	storage.KeyStore
+	lists atomic.Int64
+}
+
+func (c *countingKeys) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	c.lists.Add(1)
+	return c.KeyStore.ListSigningKeys(ctx)
+}
+
+// TestLookupKeyAfterForcedRotationElsewhere: replica A rotates with force
+// twice in a row, so it signs with a key created moments ago that replica
+// B has not loaded (B polls once a minute; one forced rotation activates
+// the already published next key, which B knows).
+// B's verifier looks the kid up in storage and accepts A's token at once;
+// made-up kids cost B at most one storage read per LookupInterval.
+func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store storage.Store) {
+		ctx := t.Context()
+		clk := clocktest.New(t0)
+		kr := newKeyring(t, masterKey())
+		a := newManager(t, store, kr, clk, signer.DefaultConfig())
+		keysB := &countingKeys{KeyStore: store}
+		b := newManager(t, keysB, kr, clk, signer.DefaultConfig())
+		for _, m := range []*signer.Manager{a, b} {
+			if err := m.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var r signer.Rotation
+		for range 2 {
+			var err error
+			if r, err = a.RotateNow(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, ok := b.PublicKey(r.Activated); ok {
+			t.Fatal("test setup: replica B already knows the newly active key")
+		}
+		const iss = "https://sts.example"
+		tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: iss, Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
+			Subject: "s", Audience: tokens.Audience{"api"}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := keysB.lists.Load()
+		v := &tokens.Verifier{Keys: b, Issuer: iss, Now: clk.Now}
+		if _, err := v.VerifyAccessToken(ctx, tok, "api"); err != nil {
+			t.Fatalf("replica B rejects replica A's token signed with the force-rotated key: %v", err)
+		}
+		if got := keysB.lists.Load() - before; got != 1 {
+			t.Errorf("storage reads for the unknown kid = %d, want 1", got)
+		}
+
+		// A storm of made-up kids: no further read inside the interval.
+		before = keysB.lists.Load()
+		for range 50 {
+			if _, ok := b.LookupKey(ctx, "made-up"); ok {
+				t.Fatal("a made-up kid was found")
+			}
+		}
+		if got := keysB.lists.Load() - before; got != 0 {
+			t.Errorf("storage reads for 50 made-up kids inside %v = %d, want 0", signer.LookupInterval, got)
+		}
+		clk.Advance(signer.LookupInterval)
+		b.LookupKey(ctx, "made-up")
+		if got := keysB.lists.Load() - before; got != 1 {
+			t.Errorf("storage reads once the interval passed = %d, want 1", got)
+		}
+	})
+}
