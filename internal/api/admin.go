@@ -176,8 +176,7 @@ type AdminStore interface {
 
 // auditAdmin appends the event of one organization or principal change.
 func auditAdmin(ctx context.Context, store storage.AuditStore, c pat.Caller, orgID, action, target string, now time.Time) error {
-	return store.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(now), OrgID: orgID,
-		Actor: c.Actor, Action: action, Target: target, RequestID: c.RequestID, Outcome: "success"})
+	return store.AppendAudit(ctx, c.Event(now, orgID, action, target, "success", ""))
 }
 
 // CreateOrganization validates and stores a new organization and its

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -31,12 +32,7 @@ const (
 )
 
 // Caller is who asks for a change, for the audit trail.
-type Caller struct {
-	// Actor names the caller: "principal:<id>" or "cli".
-	Actor string
-	// RequestID is the HTTP request ID, if any.
-	RequestID string
-}
+type Caller = audit.Caller
 
 // Service registers and changes clients. Create it with [NewService]; set
 // the optional fields before first use. It is safe for concurrent use.
@@ -105,10 +101,7 @@ func (s *Service) logger() *slog.Logger {
 }
 
 func (s *Service) audit(ctx context.Context, c Caller, orgID, action, id, detail string) error {
-	return s.store.AppendAudit(ctx, storage.AuditEvent{
-		ID: storage.NewID(), Time: s.now(), OrgID: orgID, Actor: c.Actor, Action: action,
-		Target: "client:" + id, RequestID: c.RequestID, Outcome: "success", Detail: detail,
-	})
+	return s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, "client:"+id, "success", detail))
 }
 
 // storageErr translates a storage failure into a domain error.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 )
@@ -35,12 +36,7 @@ const (
 )
 
 // Caller is who asks for a change, for the audit trail.
-type Caller struct {
-	// Actor names the caller: "principal:<id>" or "cli:<user>".
-	Actor string
-	// RequestID is the HTTP request ID, if any.
-	RequestID string
-}
+type Caller = audit.Caller
 
 // Service manages personal access tokens and exchange tokens. Create it
 // with [NewService]; set the optional fields before first use. It is safe
@@ -154,8 +150,5 @@ func storageErr(err error, what string) error {
 }
 
 func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, outcome string) error {
-	return s.store.AppendAudit(ctx, storage.AuditEvent{
-		ID: storage.NewID(), Time: s.now(), OrgID: orgID, Actor: c.Actor,
-		Action: action, Target: target, RequestID: c.RequestID, Outcome: outcome,
-	})
+	return s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, target, outcome, ""))
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
@@ -33,12 +34,7 @@ const (
 )
 
 // Caller is who asks for a change, for the audit trail.
-type Caller struct {
-	// Actor names the caller: "principal:<id>" or "cli".
-	Actor string
-	// RequestID is the HTTP request ID, if any.
-	RequestID string
-}
+type Caller = audit.Caller
 
 // Limits are the server settings the rules depend on.
 type Limits struct {
@@ -143,10 +139,7 @@ func (s *Service) logger() *slog.Logger {
 // failed append is logged, not returned (SECURITY F17: only
 // secret-revealing operations fail without their audit event).
 func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, detail string) {
-	err := s.store.AppendAudit(ctx, storage.AuditEvent{
-		ID: storage.NewID(), Time: storage.Now(s.now()), OrgID: orgID, Actor: c.Actor, Action: action,
-		Target: target, RequestID: c.RequestID, Outcome: "success", Detail: detail,
-	})
+	err := s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, target, "success", detail))
 	if err != nil {
 		s.logger().ErrorContext(ctx, "pools: audit append failed", "action", action, "target", target, "error", err)
 	}
