@@ -43,7 +43,7 @@ func newClientCmd() *cobra.Command {
 						return err
 					}
 				}
-				created, sec, err := svc.Create(ctx, cliClientCaller, in)
+				created, sec, err := svc.Create(ctx, cliCaller, in)
 				if err != nil {
 					return err
 				}
@@ -71,9 +71,6 @@ func newClientCmd() *cobra.Command {
 		clientRotateCmd(), clientDeleteCmd())
 	return cmd
 }
-
-// cliClientCaller is the audit actor of client changes made by the CLI.
-var cliClientCaller = clients.Caller{Actor: cliCaller.Actor}
 
 // withClients opens storage, derives the digest pepper (the same as
 // PATs') and hands fn the client lifecycle service over that storage.

@@ -20,7 +20,7 @@ func clientRotateCmd() *cobra.Command {
 			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
 				// One update: the old secret stops working at the same
 				// commit (SECURITY.md c.1 item 3).
-				_, sec, err := svc.RotateSecret(ctx, cliClientCaller, args[0])
+				_, sec, err := svc.RotateSecret(ctx, cliCaller, args[0])
 				if err != nil {
 					return err
 				}
@@ -41,7 +41,7 @@ func clientEnableCmd(enable bool) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
 				disabled := !enable
-				_, err := svc.Update(ctx, cliClientCaller, args[0], clients.UpdateInput{Disabled: &disabled})
+				_, err := svc.Update(ctx, cliCaller, args[0], clients.UpdateInput{Disabled: &disabled})
 				return err
 			})
 		}}
@@ -77,7 +77,7 @@ func clientUpdateCmd() *cobra.Command {
 						}
 					}
 				}
-				c, err := svc.Update(ctx, cliClientCaller, args[0], in)
+				c, err := svc.Update(ctx, cliCaller, args[0], in)
 				if err != nil {
 					return err
 				}
@@ -100,7 +100,7 @@ func clientDeleteCmd() *cobra.Command {
 	return &cobra.Command{Use: "delete ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				return svc.Delete(ctx, cliClientCaller, args[0])
+				return svc.Delete(ctx, cliCaller, args[0])
 			})
 		}}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/config"
-	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -24,7 +23,7 @@ func newOrgCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, func(_ context.Context, _ config.Config, store *sqlstore.Store) error {
-				o, err := api.CreateOrganization(cmd.Context(), store, pat.Caller{Actor: "cli"}, name, tier, time.Now())
+				o, err := api.CreateOrganization(cmd.Context(), store, cliCaller, name, tier, time.Now())
 				if err != nil {
 					return err
 				}

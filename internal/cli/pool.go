@@ -36,10 +36,6 @@ refused and nothing changes.`,
 	return cmd
 }
 
-// cliPoolCaller is the audit actor of pool and provider changes made by
-// the CLI.
-var cliPoolCaller = pools.Caller{Actor: cliCaller.Actor}
-
 // poolLimits are the server settings the pool and provider rules depend
 // on; serve gives its PoolService the same.
 func poolLimits(cfg config.Config) pools.Limits {
@@ -79,7 +75,7 @@ func newPoolCreateCmd() *cobra.Command {
 			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
 				p := storage.Pool{ID: args[0]}
 				u.Apply(&p)
-				p, err := svc.CreatePool(ctx, cliPoolCaller, p)
+				p, err := svc.CreatePool(ctx, cliCaller, p)
 				if err != nil {
 					return withFlagHint(err, poolFlagNames)
 				}
@@ -132,7 +128,7 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 // update, on the row as it is then).
 func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) error {
 	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
-		if _, err := svc.UpdatePool(ctx, cliPoolCaller, id, u); err != nil {
+		if _, err := svc.UpdatePool(ctx, cliCaller, id, u); err != nil {
 			return withFlagHint(err, poolFlagNames)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s pool %s\n", verb, id)
@@ -147,7 +143,7 @@ func newPoolDeleteCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
-				n, err := svc.DeletePool(ctx, cliPoolCaller, args[0])
+				n, err := svc.DeletePool(ctx, cliCaller, args[0])
 				if err != nil {
 					return err
 				}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/config"
-	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
@@ -33,7 +32,7 @@ func newPrincipalCmd() *cobra.Command {
 					return err
 				}
 				k := storage.PrincipalKind(strings.ToUpper(strings.ReplaceAll(kind, "-", "_")))
-				p, err := api.CreatePrincipal(cmd.Context(), store, pat.Caller{Actor: "cli"}, o.ID, k, name, email, time.Now())
+				p, err := api.CreatePrincipal(cmd.Context(), store, cliCaller, o.ID, k, name, email, time.Now())
 				if err != nil {
 					return err
 				}

@@ -118,7 +118,7 @@ func newProviderCreateCmd() *cobra.Command {
 			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
 				p := storage.Provider{PoolID: f.pool, ID: args[0]}
 				u.Apply(&p)
-				if _, err := svc.CreateProvider(ctx, cliPoolCaller, p); err != nil {
+				if _, err := svc.CreateProvider(ctx, cliCaller, p); err != nil {
 					return withFlagHint(err, providerFlagNames)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created provider %s in pool %s\n", p.ID, p.PoolID)
@@ -171,7 +171,7 @@ func newProviderEnableCmd(enable bool) *cobra.Command {
 // the row as it is at the update.
 func updateProvider(cmd *cobra.Command, pool, id string, u pools.ProviderUpdate, verb string) error {
 	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
-		if _, err := svc.UpdateProvider(ctx, cliPoolCaller, pool, id, u); err != nil {
+		if _, err := svc.UpdateProvider(ctx, cliCaller, pool, id, u); err != nil {
 			return withFlagHint(err, providerFlagNames)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s provider %s in pool %s\n", verb, id, pool)
@@ -187,7 +187,7 @@ func newProviderDeleteCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
-				if err := svc.DeleteProvider(ctx, cliPoolCaller, f.pool, args[0]); err != nil {
+				if err := svc.DeleteProvider(ctx, cliCaller, f.pool, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted provider %s from pool %s\n", args[0], f.pool)
