@@ -108,6 +108,10 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		PATs:         pats,
 		MaxLifetime:  cfg.Keys.MaxTokenLifetime,
 	}
+	// serve's store has the per-node record cache in front (storage/cache).
+	if pc, ok := store.(grants.PrincipalCache); ok {
+		te.PrincipalCache = pc
+	}
 	client := federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})
 	oa := newOAuth(oauthDeps{
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,

@@ -78,7 +78,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.principal(ctx, client.PrincipalID)
+	p, err := loadPrincipal(ctx, g.Principals, g.Cache, client.PrincipalID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, err)
@@ -161,13 +161,14 @@ func nowOf(f func() time.Time) time.Time {
 	return time.Now()
 }
 
-// principal reads the client's principal, from the cache when that says it
-// is enabled, otherwise from storage.
-func (g *ClientCredentials) principal(ctx context.Context, id string) (storage.Principal, error) {
-	if g.Cache != nil {
-		if p, cached, err := g.Cache.CachedPrincipal(ctx, id); !cached || (err == nil && !p.Disabled) {
+// loadPrincipal reads principal id, from cache when that holds an enabled
+// copy, otherwise from store: a refusal (missing or disabled) is never
+// judged on a cached copy. cache may be nil.
+func loadPrincipal(ctx context.Context, store storage.PrincipalStore, cache PrincipalCache, id string) (storage.Principal, error) {
+	if cache != nil {
+		if p, cached, err := cache.CachedPrincipal(ctx, id); !cached || (err == nil && !p.Disabled) {
 			return p, err
 		}
 	}
-	return g.Principals.GetPrincipal(ctx, id)
+	return store.GetPrincipal(ctx, id)
 }

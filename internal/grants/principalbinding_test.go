@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/cache"
 )
 
 // TestPoolPrincipalBinding: a pool bound to a principal issues tokens that
@@ -65,5 +66,50 @@ func TestPoolPrincipalBinding(t *testing.T) {
 	}
 	if resp, body := exchange("bound"); resp.StatusCode != http.StatusBadRequest || body["reason"] != ReasonPoolPrincipal {
 		t.Errorf("disabled principal = %d %v, want 400 %s", resp.StatusCode, body, ReasonPoolPrincipal)
+	}
+}
+
+// TestPoolPrincipalBindingCached: with the per-node record cache (as serve
+// wires it) a bound principal is read once; disabling it through this
+// node refuses the next exchange at once, and a principal re-enabled
+// elsewhere is admitted at once (a refusal re-reads storage).
+func TestPoolPrincipalBindingCached(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "deployer"}
+	if err := e.store.CreatePrincipal(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreatePool(ctx, storage.Pool{ID: "bound", OrgID: "acme", Condition: "true", Scopes: []string{"read"},
+		AllowUnauthenticated: true, PrincipalID: sa.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateProvider(ctx, storage.Provider{PoolID: "bound", ID: "p", Issuer: e.issuer.URL, Audiences: []string{"bound"}}); err != nil {
+		t.Fatal(err)
+	}
+	here := cache.New(e.store)
+	e.grant.Principals, e.grant.PrincipalCache = here, here
+	exchange := func() int {
+		c := e.issuer.claims(time.Now(), "job-7")
+		c["aud"] = "bound"
+		resp, _ := e.post(t, PathToken, exchangeForm(e.issuer.mint(t, "RS256", c), "pool", "bound"))
+		return resp.StatusCode
+	}
+	setDisabled := func(st storage.PrincipalStore, d bool) {
+		t.Helper()
+		if err := st.UpdatePrincipal(ctx, sa.ID, func(p storage.Principal) (storage.Principal, error) { p.Disabled = d; return p, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := exchange(); got != http.StatusOK {
+		t.Fatalf("first exchange = %d", got)
+	}
+	setDisabled(here, true)
+	if got := exchange(); got != http.StatusBadRequest {
+		t.Errorf("principal disabled through this node = %d, want 400 at once", got)
+	}
+	setDisabled(e.store, false)
+	if got := exchange(); got != http.StatusOK {
+		t.Errorf("principal re-enabled elsewhere = %d, want 200 at once", got)
 	}
 }

@@ -149,7 +149,7 @@ func (g *TokenExchange) bindPrincipal(ctx context.Context, s *subject, pool *tru
 	if g.Principals == nil {
 		return unavailable(ReasonPoolPrincipal, errors.New("no principal store for a pool with a principal binding"))
 	}
-	p, err := g.Principals.GetPrincipal(ctx, pool.PrincipalID)
+	p, err := loadPrincipal(ctx, g.Principals, g.PrincipalCache, pool.PrincipalID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return refuse(oauth2.ErrorInvalidRequest, descPoolPrincipal, ReasonPoolPrincipal, err)

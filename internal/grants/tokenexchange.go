@@ -47,6 +47,10 @@ type TokenExchange struct {
 	// pools): the issued token's sub is that principal and its principal
 	// claim the principal's kind, as in every other token we issue.
 	Principals storage.PrincipalStore
+	// PrincipalCache, when set, serves an enabled bound principal from the
+	// per-node record cache (as for client_credentials), so bound pools
+	// cost no storage read per exchange.
+	PrincipalCache PrincipalCache
 	// Replay records the subject tokens of one-time-use providers as
 	// spent, shared by every replica (SECURITY b.48); nil fails such
 	// exchanges closed (F16).
