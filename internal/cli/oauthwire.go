@@ -14,7 +14,6 @@ import (
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -77,8 +76,11 @@ func newOAuth(d oauthDeps) *oauthParts {
 	// serve's store has the per-node record cache in front: client
 	// authentication and client_credentials, which read a client and a
 	// principal on every request, take their success path from it.
-	if rc, ok := d.Store.(*cache.Store); ok {
-		ca.Cache, cc.Cache = rc, rc
+	if c, ok := d.Store.(clientauth.ClientCache); ok {
+		ca.Cache = c
+	}
+	if c, ok := d.Store.(grants.PrincipalCache); ok {
+		cc.Cache = c
 	}
 	gs := []grants.Grant{cc, ref}
 	if d.Exchange != nil {
