@@ -214,10 +214,24 @@ func TestGitpodClients(t *testing.T) {
 			if err != nil || !g.GetPat().GetReadOnly() || g.GetPat().GetDescription() != "ci" || g.GetPat().GetCreator().GetId() != alice.ID {
 				t.Errorf("GetPersonalAccessToken = %v, %v", g, err)
 			}
+			// sts's own: update (readOnly follows the scopes) and regenerate.
+			up, err := c.user.UpdatePersonalAccessToken(as(alice.secret), &gitpodv1.UpdatePersonalAccessTokenRequest{
+				PersonalAccessTokenId: rw.GetPersonalAccessToken().GetId(), Description: new("narrowed"),
+				Scopes: &gitpodv1.ScopeList{Scopes: []string{pat.ScopeTokensRead}},
+			})
+			if err != nil || !up.GetPersonalAccessToken().GetReadOnly() || up.GetPersonalAccessToken().GetDescription() != "narrowed" {
+				t.Errorf("UpdatePersonalAccessToken = %v, %v", up, err)
+			}
+			rg, err := c.user.RegeneratePersonalAccessToken(as(alice.secret), &gitpodv1.RegeneratePersonalAccessTokenRequest{
+				PersonalAccessTokenId: rw.GetPersonalAccessToken().GetId(), ValidFor: durationpb.New(72 * time.Hour),
+			})
+			if err != nil || rg.GetToken() == "" || rg.GetToken() == rw.GetToken() || rg.GetPersonalAccessToken().GetId() != rw.GetPersonalAccessToken().GetId() {
+				t.Errorf("RegeneratePersonalAccessToken = %v, %v", rg, err)
+			}
 			if _, err := c.user.DeletePersonalAccessToken(as(alice.secret), &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: rw.GetPersonalAccessToken().GetId()}); err != nil {
 				t.Errorf("DeletePersonalAccessToken: %v", err)
 			}
-			_, err = c.user.GetAuthenticatedUser(as(rw.GetToken()), &gitpodv1.GetAuthenticatedUserRequest{})
+			_, err = c.user.GetAuthenticatedUser(as(rg.GetToken()), &gitpodv1.GetAuthenticatedUserRequest{})
 			wantCode(t, "deleted token", err, connect.CodeUnauthenticated)
 
 			// SetSuspended: the user's PAT and its derived access token stop.
