@@ -265,3 +265,55 @@ func TestExchangeClientAllowlists(t *testing.T) {
 		t.Errorf("exchange without scope = %d %v, want scope \"read\" (pool read write offline_access ∩ client read offline_access, minus the refresh the client may not use)", status, body)
 	}
 }
+
+// TestClientCheckEveryDialect: the Google (/v1/token, /v1/oauthtoken) and
+// Confluent (/sts/v1/oauth2/token) endpoints run the same client check:
+// a client whose pool list is empty is refused on each, and a client
+// allowed the pool passes.
+func TestClientCheckEveryDialect(t *testing.T) {
+	m := newMatrixEnv(t)
+	allowed := storage.Client{OrgID: "acme", GrantTypes: allGrantTypes, Pools: []string{"mx"}, Scopes: []string{"read"}, Audiences: []string{stsIssuer}}
+	noPools := allowed
+	noPools.Pools = nil
+	post := func(path string, c storage.Client, sec string, form url.Values) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, m.srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ID, sec)
+		resp, body := do(t, req)
+		reason, _ := body["reason"].(string)
+		if errs, ok := body["errors"].([]any); ok && len(errs) == 1 { // Confluent's shape
+			reason, _ = errs[0].(map[string]any)["reason"].(string)
+		}
+		return resp.StatusCode, reason
+	}
+	requests := map[string]func(c storage.Client) url.Values{
+		PathGoogleToken: func(storage.Client) url.Values {
+			return url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {m.subjectToken(t, "mx")},
+				"subject_token_type": {oauth2.TokenTypeJWT}, "audience": {"//sts.example/pools/mx/providers/p"}, "scope": {"read"}}
+		},
+		PathConfluentToken: func(storage.Client) url.Values {
+			return url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {m.subjectToken(t, "mx")},
+				"subject_token_type": {oauth2.TokenTypeJWT}, "identity_pool_id": {"mx"}, "scope": {"read"}}
+		},
+		PathGoogleOAuthToken: func(c storage.Client) url.Values {
+			rt, err := m.ref.Issue(t.Context(), &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p"},
+				[]string{"read"}, []string{stsIssuer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
+		},
+	}
+	for path, build := range requests {
+		t.Run(path, func(t *testing.T) {
+			c, sec := m.client(t, allowed)
+			if code, reason := post(path, c, sec, build(c)); code != http.StatusOK {
+				t.Errorf("allowed client = %d %s, want 200", code, reason)
+			}
+			c, sec = m.client(t, noPools)
+			if code, reason := post(path, c, sec, build(c)); code != http.StatusBadRequest || reason != ReasonClientPoolNotAllowed {
+				t.Errorf("client with an empty pool list = %d %q, want 400 %s", code, reason, ReasonClientPoolNotAllowed)
+			}
+		})
+	}
+}
