@@ -10,6 +10,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -315,5 +316,45 @@ func TestClientCheckEveryDialect(t *testing.T) {
 				t.Errorf("client with an empty pool list = %d %q, want 400 %s", code, reason, ReasonClientPoolNotAllowed)
 			}
 		})
+	}
+}
+
+// TestPATExchangeClientCheck: a PAT is its own credential, but a client
+// that comes along is checked: a client of another organization than the
+// PAT's owner is refused, one of the same organization passes within its
+// scopes.
+func TestPATExchangeClientCheck(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	owner := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := m.store.CreatePrincipal(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pat.NewService(m.store, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.grant.PATs = svc
+	_, sec, err := svc.Create(ctx, pat.Caller{Actor: "test"}, pat.CreateInput{OwnerID: owner.ID, Description: "ci",
+		Scopes: []string{"identity:read"}, ExpiresAt: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := exchangeForm(sec, "scope", "identity:read")
+	form.Set("subject_token_type", oauth2.TokenTypePAT)
+	for _, tc := range []struct {
+		org        string
+		wantStatus int
+		wantReason string
+	}{
+		{"acme", http.StatusOK, ""},
+		{"globex", http.StatusBadRequest, ReasonClientOrgMismatch},
+	} {
+		c, csec := m.client(t, storage.Client{OrgID: tc.org, GrantTypes: []string{oauth2.GrantTypeTokenExchange},
+			Scopes: []string{"identity:read"}, Audiences: []string{stsIssuer}})
+		status, body := m.postAs(t, c.ID, csec, form)
+		if reason, _ := body["reason"].(string); status != tc.wantStatus || reason != tc.wantReason {
+			t.Errorf("PAT exchange by a client of %s = %d %v, want %d %q", tc.org, status, body, tc.wantStatus, tc.wantReason)
+		}
 	}
 }
