@@ -13,8 +13,8 @@ import (
 
 // Reasons of the client check.
 const (
-	ReasonClientOrgMismatch    = "client_org_mismatch"
-	ReasonClientRefreshAllowed = "client_refresh_not_allowed"
+	ReasonClientOrgMismatch       = "client_org_mismatch"
+	ReasonClientRefreshNotAllowed = "client_refresh_not_allowed"
 )
 
 // Issuance is what a grant is about to issue, as the client check sees it.
@@ -94,7 +94,7 @@ func CheckClient(client *storage.Client, is Issuance) error {
 		}
 	}
 	if is.Refresh && !clientauth.AllowsGrant(client, oauth2.GrantTypeRefreshToken) {
-		return refuse(oauth2.ErrorInvalidScope, descScope, ReasonClientRefreshAllowed, errors.New("offline_access for a client without the refresh_token grant"))
+		return refuse(oauth2.ErrorInvalidScope, descScope, ReasonClientRefreshNotAllowed, errors.New("offline_access for a client without the refresh_token grant"))
 	}
 	return nil
 }

@@ -255,8 +255,8 @@ func TestExchangeClientAllowlists(t *testing.T) {
 	c, sec = m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"mx"},
 		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}})
 	status, body = m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read offline_access"))
-	if status != http.StatusBadRequest || body["reason"] != ReasonClientRefreshAllowed || body["refresh_token"] != nil {
-		t.Errorf("offline_access for a client without refresh_token = %d %v, want %s", status, body, ReasonClientRefreshAllowed)
+	if status != http.StatusBadRequest || body["reason"] != ReasonClientRefreshNotAllowed || body["refresh_token"] != nil {
+		t.Errorf("offline_access for a client without refresh_token = %d %v, want %s", status, body, ReasonClientRefreshNotAllowed)
 	}
 
 	// No scope requested: the ceiling is the pool's intersected with the
