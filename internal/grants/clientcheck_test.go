@@ -235,8 +235,15 @@ func TestClientCheckMatrix(t *testing.T) {
 			t.Errorf("matrix rows for %s, which the handler does not register", g)
 		}
 	}
+	for _, g := range allGrantTypes {
+		if request[g] == nil {
+			t.Errorf("grant %s is listed as covered but has no rows", g)
+		}
+	}
 }
 
+// allGrantTypes are the grants with rows in TestClientCheckMatrix; the
+// end-to-end test refuses a served grant that is not among them.
 var allGrantTypes = []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer}
 
 // TestExchangeClientAllowlists is the reproduction: a client allowed only
