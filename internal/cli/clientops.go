@@ -136,9 +136,20 @@ func newRevokeCmd() *cobra.Command {
 	return cmd
 }
 
-func revokeSubject(ctx context.Context, store storage.RevocationStore, subject string, before time.Time, keep time.Duration, now time.Time) error {
+// subjectRevoker is what revoking a subject writes: the "sub:" revocation
+// of its access tokens and the end of its refresh-token families (a
+// refresh token would otherwise mint new access tokens after the cut-off).
+type subjectRevoker interface {
+	storage.RevocationStore
+	storage.RefreshTokenStore
+}
+
+func revokeSubject(ctx context.Context, store subjectRevoker, subject string, before time.Time, keep time.Duration, now time.Time) error {
 	if subject == "" {
 		return errors.New("--subject is required")
+	}
+	if _, err := store.RevokeRefreshSubject(ctx, subject, before); err != nil {
+		return err
 	}
 	return store.PutRevocation(ctx, storage.Revocation{
 		ID: tokens.RevocationIDSubject(subject), IssuedBefore: storage.Now(before), Reason: "cli revoke subject",

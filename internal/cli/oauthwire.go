@@ -71,7 +71,12 @@ func newOAuth(d oauthDeps) *oauthParts {
 	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway,
 		Revocations: tokens.StoreRevocations{Store: d.Store}, Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}
-	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now}
+	// Every refresh re-checks the family's principal and (through the
+	// exchange's trust registry) its pool and provider.
+	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now, Principals: d.Store}
+	if d.Exchange != nil {
+		ref.Trust = d.Exchange.Trust
+	}
 	cc := &grants.ClientCredentials{Issuer: iss, Principals: d.Store, Now: d.Now}
 	// serve's store has the per-node record cache in front: client
 	// authentication and client_credentials, which read a client and a

@@ -199,7 +199,7 @@ func TestClientCredentialsRealClient(t *testing.T) {
 // each refresh rotates the token.
 func TestRefreshTokenSource(t *testing.T) {
 	e := newOAuthEnv(t)
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: "user-1", OrgID: "org", Principal: "user-1"}, []string{"read", "write"}, []string{"https://a.example"})
+	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read", "write"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestRefreshTokenSource(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh after expiry: %v", err)
 	}
-	if tok2.RefreshToken == tok.RefreshToken || e.introspect(t, tok2.AccessToken)["sub"] != "user-1" {
+	if tok2.RefreshToken == tok.RefreshToken || e.introspect(t, tok2.AccessToken)["sub"] != e.a.PrincipalID {
 		t.Fatalf("second refresh: %+v", tok2)
 	}
 	if got := e.introspect(t, tok2.RefreshToken); got["active"] != true || got["token_type"] != "refresh_token" {
@@ -342,7 +342,7 @@ func TestClientChangesElsewhere(t *testing.T) {
 // are refused there.
 func TestGoogleOAuthTokenRefresh(t *testing.T) {
 	e := newOAuthEnv(t)
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: "user-1", OrgID: "org", Principal: "USER"}, []string{"read"}, []string{"https://a.example"})
+	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
@@ -82,8 +84,9 @@ type Authenticator struct {
 	// the client row.
 	Cache ClientCache
 
-	jwksMu sync.Mutex
-	jwks   map[string]*remoteKeys // by client ID
+	jwksMu     sync.Mutex             // guards the map only, never held across a fetch
+	jwks       map[string]*remoteKeys // by client ID
+	jwksFlight singleflight.Group     // one jwks_uri fetch per client at a time
 }
 
 func (a *Authenticator) now() time.Time {

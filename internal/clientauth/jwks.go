@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -23,17 +24,28 @@ const (
 	jwksStaleIfErrors = 24 * time.Hour
 )
 
-// remoteKeys is the cached key set of one jwks_uri client.
+// remoteKeys is the cached key set of one jwks_uri client. mu guards the
+// fields and is never held across a fetch.
 type remoteKeys struct {
+	mu      sync.Mutex
 	uri     string
 	keys    jose.JSONWebKeySet
 	fetched time.Time
 	tried   time.Time
 }
 
+// jwksFetchTimeout bounds one jwks_uri fetch, whoever waits for it.
+const jwksFetchTimeout = 10 * time.Second
+
 // clientKeys returns the keys that may have signed a token with kid:
 // the registered JWKS, or the jwks_uri set (cached for an hour, refetched
-// at most every 30 s when kid is unknown).
+// at most every 30 s per client when kid is unknown).
+//
+// A fetch is per client and single-flight: requests of the same client
+// that need the set while it is being fetched wait for that one fetch;
+// other clients never wait for it (no lock is held across the network),
+// so an unauthenticated request naming an unknown kid for one client
+// stalls nobody else.
 func (a *Authenticator) clientKeys(ctx context.Context, c storage.Client, kid string) ([]jose.JSONWebKey, error) {
 	if len(c.JWKS) > 0 {
 		set, err := parseJWKS(c.JWKS)
@@ -46,7 +58,6 @@ func (a *Authenticator) clientKeys(ctx context.Context, c storage.Client, kid st
 		return nil, invalidClient(errors.New("client has no usable keys"))
 	}
 	a.jwksMu.Lock()
-	defer a.jwksMu.Unlock()
 	if a.jwks == nil {
 		a.jwks = map[string]*remoteKeys{}
 	}
@@ -55,20 +66,57 @@ func (a *Authenticator) clientKeys(ctx context.Context, c storage.Client, kid st
 		rk = &remoteKeys{uri: c.JWKSURI}
 		a.jwks[c.ID] = rk
 	}
-	now := a.now()
-	stale := now.Sub(rk.fetched) > jwksRefresh
-	unknown := len(pick(rk.keys, kid)) == 0
-	if (stale || unknown) && now.Sub(rk.tried) >= jwksMinRefetch {
-		rk.tried = now
-		set, err := a.fetchJWKS(ctx, c.JWKSURI)
-		switch {
-		case err == nil:
-			rk.keys, rk.fetched = set, now
-		case now.Sub(rk.fetched) > jwksStaleIfErrors:
-			return nil, invalidClient(fmt.Errorf("jwks_uri: %w", err))
-		}
+	a.jwksMu.Unlock()
+
+	rk.mu.Lock()
+	stale := a.now().Sub(rk.fetched) > jwksRefresh
+	keys := pick(rk.keys, kid)
+	rk.mu.Unlock()
+	if !stale && len(keys) > 0 {
+		return keys, nil
 	}
-	return pick(rk.keys, kid), nil
+	ch := a.jwksFlight.DoChan(c.ID+" "+c.JWKSURI, func() (any, error) { return a.refetch(ctx, rk) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return pick(r.Val.(jose.JSONWebKeySet), kid), nil
+	case <-ctx.Done():
+		return nil, unavailable(ctx.Err())
+	}
+}
+
+// refetch fetches rk's set unless it was tried within jwksMinRefetch (the
+// cooldown), and returns the set to use: the new one, or the cached one
+// while it is not older than jwksStaleIfErrors.
+func (a *Authenticator) refetch(ctx context.Context, rk *remoteKeys) (jose.JSONWebKeySet, error) {
+	rk.mu.Lock()
+	now := a.now()
+	if now.Sub(rk.tried) < jwksMinRefetch {
+		keys := rk.keys
+		rk.mu.Unlock()
+		return keys, nil
+	}
+	rk.tried = now
+	uri := rk.uri
+	rk.mu.Unlock()
+
+	// The fetch serves every waiter: it does not end with the first
+	// caller's request, only with its own bound.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
+	defer cancel()
+	set, err := a.fetchJWKS(fctx, uri)
+
+	rk.mu.Lock()
+	defer rk.mu.Unlock()
+	switch {
+	case err == nil:
+		rk.keys, rk.fetched = set, now
+	case now.Sub(rk.fetched) > jwksStaleIfErrors:
+		return jose.JSONWebKeySet{}, invalidClient(fmt.Errorf("jwks_uri: %w", err))
+	}
+	return rk.keys, nil
 }
 
 // fetchJWKS fetches a key set with a size cap; the client is the

@@ -61,8 +61,11 @@ func (a *Authenticator) judgeSecret(ctx context.Context, id string, digest []byt
 		return nil, cached, err
 	case formatErr != nil:
 		return nil, cached, invalidClient(errors.New("client secret malformed"))
-	case c.AuthMethod != oauth2.AuthMethodClientSecretBasic && c.AuthMethod != oauth2.AuthMethodClientSecretPost:
-		return nil, cached, invalidClient(errors.New("client does not use a secret"))
+	case c.AuthMethod != method:
+		// Pinned to the registered token_endpoint_auth_method (RFC 7591
+		// §2): a basic client's secret in the body, or a post client's in
+		// the header, is refused like a wrong secret.
+		return nil, cached, invalidClient(errors.New("client registered for " + c.AuthMethod + ", not " + method))
 	case !match:
 		return nil, cached, invalidClient(errors.New("client secret mismatch"))
 	}

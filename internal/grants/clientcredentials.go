@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -67,15 +66,17 @@ func (g *ClientCredentials) ClientAuth() ClientAuthPolicy { return ClientAuthReq
 // Exchange implements [Grant]. No refresh token is issued (RFC 6749
 // §4.4.3).
 func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
-	if err := allowGrant(client, g.Type()); err != nil {
-		return nil, err
-	}
-	// Scope ⊆ the client's scopes (RFC 6749 §3.3); none requested means none.
-	if !clientauth.AllowsScopes(client, req.Scopes) {
-		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsClient, nil)
+	if client == nil {
+		return nil, CheckClient(nil, Issuance{Grant: g.Type()})
 	}
 	aud, err := clientAudiences(req, client)
 	if err != nil {
+		return nil, err
+	}
+	// The one client check: grant type, its own organization, scope ⊆ the
+	// client's scopes (RFC 6749 §3.3; none requested means none), every
+	// audience on its list.
+	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: client.OrgID, Scopes: req.Scopes, Audiences: aud}); err != nil {
 		return nil, err
 	}
 	p, err := loadPrincipal(ctx, g.Principals, g.Cache, client.PrincipalID)
@@ -101,25 +102,13 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
 	}
-	req.trace.org, req.trace.jti = c.OrgID, c.ID
+	req.trace.org, req.trace.jti, req.trace.actor = c.OrgID, c.ID, "client:"+client.ID
 	return &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope}, nil
 }
 
-// allowGrant is the per-client grant-type check (SECURITY.md b.9, Dex
-// GHSA-7qjx-gp9h-65qj): unauthorized_client when the client may not use it.
-func allowGrant(client *storage.Client, grantType string) error {
-	if client == nil {
-		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
-	}
-	if !clientauth.AllowsGrant(client, grantType) {
-		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed, nil)
-	}
-	return nil
-}
-
-// clientAudiences are the requested audiences and resources, each one the
-// client may obtain, or the client's first audience when none was asked.
+// clientAudiences are the requested audiences and resources, or the
+// client's first audience when none was asked; CheckClient judges them.
 func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, error) {
 	want := append(append([]string{}, req.Audiences...), req.Resources...)
 	if len(want) == 0 {
@@ -127,11 +116,6 @@ func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, err
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
 		}
 		return tokens.Audience{client.Audiences[0]}, nil
-	}
-	for _, a := range want {
-		if !clientauth.AllowsAudience(client, a) {
-			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, fmt.Errorf("audience %q", trunc(a)))
-		}
 	}
 	return want, nil
 }

@@ -14,7 +14,7 @@ import (
 
 // TestClientPoolPolicy: SECURITY.md b.55. An authenticated client
 // exchanges only against pools of its own organization, and only those on
-// its allowlist when it has one; "locked" requires a client.
+// its allowlist (an empty list allows none); "locked" requires a client.
 func TestClientPoolPolicy(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()
@@ -25,7 +25,8 @@ func TestClientPoolPolicy(t *testing.T) {
 	mk := func(org string, pools ...string) (storage.Client, string) {
 		sec := secret.PrefixClientSecret.Generate()
 		c := storage.Client{ID: storage.NewID(), OrgID: org, PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
-			SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: pools, Scopes: []string{"read"}}
+			SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: pools, Scopes: []string{"read"},
+			Audiences: []string{stsIssuer}}
 		if err := e.store.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +52,7 @@ func TestClientPoolPolicy(t *testing.T) {
 		pools      []string
 		wantStatus int
 	}{
-		{"same organization, no allowlist", "acme", nil, http.StatusOK},
+		{"same organization, empty allowlist", "acme", nil, http.StatusBadRequest},
 		{"same organization, pool allowed", "acme", []string{"locked"}, http.StatusOK},
 		{"same organization, pool not on the allowlist", "acme", []string{"ci"}, http.StatusBadRequest},
 		{"another organization, no allowlist", "globex", nil, http.StatusBadRequest},

@@ -20,3 +20,6 @@ func NewIssuerForTest(t testing.TB) (url string, mint func(alg, sub string, extr
 		return iss.mint(t, alg, c)
 	}
 }
+
+// MatrixGrantTypes are the grant types TestClientCheckMatrix has rows for.
+var MatrixGrantTypes = allGrantTypes

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -30,9 +29,8 @@ func (g *JWTBearer) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
 // invalid_grant, where token exchange says invalid_request; the reason is
 // the exchange's.
 func (g *JWTBearer) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
-	if client != nil && !clientauth.AllowsGrant(client, g.Type()) {
-		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed, nil)
-	}
+	// The client check (grant type, pool, scopes, audiences) runs inside
+	// the exchange, with this request's grant type.
 	assertion := req.form.Get("assertion")
 	if assertion == "" {
 		return nil, badRequest(ReasonParameterMissing, errors.New("assertion is required"))

@@ -7,33 +7,46 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
 
 // actor verifies actor_token like a subject token (SECURITY b.51) and
 // returns the act claim of the new token: the actor outermost, the
 // subject's existing chain nested inside (RFC 8693 §4.1).
-func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject) (*tokens.Actor, error) {
+//
+// The actor token passes the checks a subject token passes: its pool's
+// client policy with the request's client (a pool that needs client
+// authentication needs it for actors too), and, for a one-time-use
+// provider, a spend key; the caller spends it with the subject's once
+// every check has passed. The verified actor is returned for that.
+func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, client *storage.Client) (*tokens.Actor, *subject, error) {
 	if req.ActorToken == "" {
-		return subj.act, nil
+		return subj.act, nil, nil
 	}
 	var a *subject
 	var err error
 	switch req.ActorTokenType {
 	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
-		a, err = g.external(ctx, req, req.ActorToken, nil, false)
+		a, err = g.external(ctx, req, req.ActorToken, client, false)
 	case oauth2.TokenTypeAccessToken:
-		a, err = g.own(ctx, req, req.ActorToken, nil, false)
+		if !g.SelfExchange {
+			return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
+		}
+		a, err = g.own(ctx, req, req.ActorToken, client, false)
 	default:
-		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSubjectTypeUnsupported, errors.New("unsupported actor_token_type"))
+		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSubjectTypeUnsupported, errors.New("unsupported actor_token_type"))
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if a.spendKey != "" && a.spendKey == subj.spendKey {
+		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSubjectReplayed, errors.New("the one-time subject token as its own actor"))
 	}
 	// RFC 8693 §4.4: when the subject names who may act for it, the actor
 	// must be one of them.
 	if subj.mayAct != nil && !mayAct(subj.mayAct, a.iss, a.rawSub) {
-		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorNotAllowed, errors.New("actor not allowed by may_act"))
+		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorNotAllowed, errors.New("actor not allowed by may_act"))
 	}
 	act := &tokens.Actor{Issuer: a.iss, Subject: a.rawSub, Act: subj.act}
 	if a.own {
@@ -46,10 +59,10 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject) 
 	depth := 0
 	for x := act; x != nil; x = x.Act {
 		if depth++; depth > maxDepth {
-			return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonDelegationTooDeep, errors.New("delegation chain too deep"))
+			return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonDelegationTooDeep, errors.New("delegation chain too deep"))
 		}
 	}
-	return act, nil
+	return act, a, nil
 }
 
 // mayAct reports whether the may_act claim (an object with sub and
@@ -95,9 +108,13 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 // grantScope returns the scope to issue: the requested one, which must be
 // within the ceiling (RFC 6749 §5.2 invalid_scope, SECURITY b.50), or the
 // whole ceiling when none was requested.
-func grantScope(req *Request, subj *subject) ([]string, error) {
+//
+// With a client, the default is the ceiling intersected with the client's
+// scopes (offline_access only when the client may refresh); a requested
+// scope outside the client's list is refused by CheckClient.
+func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, error) {
 	if req.Scopes == nil {
-		return subj.scopes, nil
+		return clientCeiling(subj.scopes, client), nil
 	}
 	for _, s := range req.Scopes {
 		if !slices.Contains(subj.scopes, s) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // Auditor queues audit events without blocking (internal/audit.Writer):
@@ -116,7 +117,7 @@ func (h *Handler) audit(req *Request, grant string, obs Observation) {
 	if t.provider != "" {
 		target += "/" + t.provider
 	}
-	actor := t.srcSub
+	actor := t.actor
 	if actor == "" {
 		actor = "anonymous"
 	}
@@ -124,4 +125,21 @@ func (h *Handler) audit(req *Request, grant string, obs Observation) {
 		OrgID: t.org, Actor: actor, Action: ActionTokenExchange, Target: target,
 		RequestID: req.RequestID, Outcome: obs.Outcome, Detail: string(detail),
 	})
+}
+
+// externalActor is the audit actor of an external identity: namespaced by
+// its issuer, so a token whose sub reads "principal:<id>" is never taken
+// for that principal.
+func externalActor(iss, sub string) string { return "external:" + iss + "#" + sub }
+
+// ownActor is the audit actor of one of our access tokens: the principal
+// when its sub is one, else the external identity it came from.
+func ownActor(c *tokens.AccessClaims) string {
+	switch {
+	case c.Principal != "":
+		return "principal:" + c.Subject
+	case c.Src != nil:
+		return externalActor(c.Src.Issuer, c.Src.Subject)
+	}
+	return externalActor(c.Issuer, c.Subject)
 }

@@ -32,11 +32,11 @@ func TestExchangeOfflineAccess(t *testing.T) {
 	sec := secret.PrefixClientSecret.Generate()
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
 		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
-		Pools: []string{"offline"}, Scopes: []string{"read", ScopeOfflineAccess}}
+		Pools: []string{"offline"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}}
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
 	}
-	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper}
+	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Trust: e.grant.Trust, Principals: e.store}
 	e.grant.Refresh = ref
 	e.handler.Grants = append(e.handler.Grants, ref)
 	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}

@@ -43,6 +43,7 @@ func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*sub
 		return nil, badSubject(ReasonPATInvalid, err)
 	}
 	req.trace.org, req.trace.srcIss, req.trace.srcSub = au.OrgID, patSource, au.TokenID
+	req.trace.actor = "principal:" + au.Principal.ID
 	return &subject{
 		iss: patSource, rawSub: au.TokenID,
 		sub: au.Principal.ID, org: au.OrgID, principal: string(au.Principal.Kind),

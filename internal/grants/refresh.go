@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // Defaults of Refresh.
@@ -45,6 +46,13 @@ type Refresh struct {
 	Grace          time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Trust re-checks the family's pool and provider on every refresh;
+	// nil refuses families that come from a pool (fail closed).
+	Trust *trust.Registry
+	// Principals re-checks the family's principal (a pool's bound
+	// principal, a PAT's owner) on every refresh; nil refuses families
+	// that act as a principal.
+	Principals storage.PrincipalStore
 }
 
 var _ Grant = (*Refresh)(nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
 )
 
 var errRotated = errors.New("already rotated")
@@ -21,7 +22,8 @@ var errRotated = errors.New("already rotated")
 // invalid_grant; a storage failure is 503 and changes nothing the client
 // could rely on.
 func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
-	if err := allowGrant(client, g.Type()); err != nil {
+	// Grant type first, before any lookup; the full check follows below.
+	if err := CheckClient(client, Issuance{Grant: g.Type()}); err != nil {
 		return nil, err
 	}
 	raw := req.form.Get("refresh_token")
@@ -51,6 +53,24 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if err != nil {
 		return nil, err
 	}
+	// What issuance checked is checked again on every refresh: the pool
+	// and provider, the principal the family acts as, and the client's
+	// allowlists (the same client check as every grant). A refusal leaves
+	// the family as it was, so re-enabling what was disabled resumes it.
+	var tmpl tokens.AccessClaims
+	if len(rt.Claims) > 0 {
+		if err := json.Unmarshal(rt.Claims, &tmpl); err != nil {
+			return nil, fmt.Errorf("refresh token claims: %w", err)
+		}
+	}
+	pool, err := g.recheck(ctx, rt, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: rt.OrgID, Pool: pool, Scopes: scopes, Audiences: rt.Audiences}); err != nil {
+		return nil, err
+	}
+	req.trace.pool, req.trace.provider, req.trace.actor = tmpl.Pool, tmpl.Provider, "client:"+client.ID
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
@@ -141,4 +161,46 @@ func (g *Refresh) logger() *slog.Logger {
 		return g.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// recheck re-runs the issuance checks for a family: its pool and provider
+// exist and are enabled, a pool's principal binding still names the
+// family's subject, and a family that acts as a principal (a bound pool,
+// a PAT's owner) has that principal enabled in the family's organization.
+// It returns the pool, nil when the family has none.
+func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.AccessClaims) (*trust.Pool, error) {
+	var pool *trust.Pool
+	if c.Pool != "" {
+		if g.Trust == nil {
+			return nil, unavailable(string(trust.ReasonUnavailable), errors.New("no trust registry to re-check the family's pool"))
+		}
+		p, err := g.Trust.Check(ctx, c.Pool, c.Provider)
+		switch {
+		case err != nil && trust.ReasonOf(err) == trust.ReasonUnavailable:
+			return nil, unavailable(string(trust.ReasonUnavailable), err)
+		case err != nil:
+			return nil, invalidGrant(string(trust.ReasonOf(err)), err)
+		case p.OrgID != rt.OrgID:
+			return nil, invalidGrant(ReasonRefreshInvalid, errors.New("the family's pool moved organization"))
+		case p.PrincipalID != rt.Subject && (p.PrincipalID != "" || rt.PrincipalID != ""):
+			// Bound since, unbound since, or bound to another principal.
+			return nil, invalidGrant(ReasonPoolPrincipal, errors.New("the pool's principal binding changed"))
+		}
+		pool = p
+	}
+	if rt.PrincipalID != "" { // the principal kind: the family's subject is a principal
+		if g.Principals == nil {
+			return nil, unavailable(ReasonPoolPrincipal, errors.New("no principal store to re-check the family's principal"))
+		}
+		p, err := g.Principals.GetPrincipal(ctx, rt.Subject)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return nil, invalidGrant(ReasonPrincipalDisabled, err)
+		case err != nil:
+			return nil, unavailable("storage_unavailable", err)
+		case p.Disabled || p.OrgID != rt.OrgID:
+			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
+		}
+	}
+	return pool, nil
 }

@@ -65,6 +65,10 @@ type Request struct {
 // trace is what the grant learned, for the audit event and the log line.
 type trace struct {
 	org, pool, provider, srcIss, srcSub, jti, tokenDigest string
+	// actor is the audit actor: "external:<iss>#<sub>" for an external
+	// token, "principal:<id>" for one of ours or a PAT, "client:<id>" for
+	// a client acting for itself.
+	actor string
 }
 
 // sensitive parameters must never arrive in the URL (RFC 6749 §3.2,

@@ -32,8 +32,9 @@ type subject struct {
 	audiences           []string // ceiling; nil: the server's allowlist
 	maxLifetime         time.Duration
 	cab                 map[string]any
-	own                 bool   // our token: narrowing rules apply
-	spendKey            string // one-time-use provider: the token's used-token key
+	own                 bool        // our token: narrowing rules apply
+	spendKey            string      // one-time-use provider: the token's used-token key
+	poolRec             *trust.Pool // the pool judged, for the client check; nil: none
 }
 
 // tokenError builds the refusal for a subject or actor token.
@@ -78,12 +79,15 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	}
 	if isSubject {
 		req.trace.org, req.trace.pool, req.trace.provider = m.Pool.OrgID, m.Pool.ID, m.Provider.ID
-		if err := req.checkPool(m.Pool.ID); err != nil {
-			return nil, err
-		}
-		if err := checkClient(m.Pool, client); err != nil {
-			return nil, err
-		}
+	}
+	if err := req.checkPool(m.Pool.ID); err != nil {
+		return nil, err
+	}
+	// Before any signature work: the client may use this grant and this
+	// pool, or the pool admits no client. The actor's pool is judged like
+	// the subject's. Scopes and audiences are judged once known.
+	if err := CheckClient(client, Issuance{Grant: req.GrantType, Pool: m.Pool}); err != nil {
+		return nil, err
 	}
 	var id *federation.Identity
 	if tok != nil {
@@ -101,10 +105,14 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	var spend string
 	if isSubject {
 		req.trace.srcIss, req.trace.srcSub = id.Issuer, id.Subject
-		if m.Provider.OneTimeUse {
-			if spend, err = spendKey(id); err != nil {
-				return nil, err
-			}
+		req.trace.actor = externalActor(id.Issuer, id.Subject)
+	}
+	if m.Provider.OneTimeUse {
+		// An actor token of a one-time-use provider is spent like a
+		// subject token: in the same key space, so a token used once as
+		// either is refused as either.
+		if spend, err = spendKey(id); err != nil {
+			return nil, tokenError(isSubject, ReasonSubjectJTIMissing, err)
 		}
 	}
 	res, err := m.Pool.Program.Evaluate(ctx, id.Claims, policy.Request{
@@ -116,7 +124,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	}
 	s := &subject{
 		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID,
-		pool: m.Pool.ID, provider: m.Provider.ID,
+		pool: m.Pool.ID, provider: m.Provider.ID, poolRec: m.Pool,
 		clientID: "pools/" + m.Pool.ID + "/providers/" + m.Provider.ID,
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
 		mayAct:   id.Claims["may_act"], exp: id.Expiry,
@@ -186,6 +194,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 	if isSubject {
 		req.trace.org, req.trace.pool, req.trace.provider = c.OrgID, c.Pool, c.Provider
 		req.trace.srcIss, req.trace.srcSub = c.Issuer, c.Subject
+		req.trace.actor = ownActor(c)
 	}
 	if c.Pool != "" {
 		p, err := g.Trust.Check(ctx, c.Pool, c.Provider)
@@ -195,40 +204,15 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 			}
 			return nil, tokenError(isSubject, string(trust.ReasonOf(err)), err)
 		}
-		s.maxLifetime = p.MaxTokenLifetime
-		if isSubject {
-			if err := req.checkPool(p.ID); err != nil {
-				return nil, err
-			}
-			if err := checkClient(p, client); err != nil {
-				return nil, err
-			}
+		s.maxLifetime, s.poolRec = p.MaxTokenLifetime, p
+		if err := req.checkPool(p.ID); err != nil {
+			return nil, err
+		}
+		if err := CheckClient(client, Issuance{Grant: req.GrantType, Pool: p}); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
-}
-
-// checkClient applies the pool's client policy: without client
-// authentication only pools with AllowUnauthenticated exchange (RFC 8693
-// §5, SECURITY b.9); an authenticated client must be allowed the pool
-// (b.55).
-func checkClient(p *trust.Pool, client *storage.Client) error {
-	if client == nil {
-		if p.AllowUnauthenticated {
-			return nil
-		}
-		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("pool "+p.ID+" requires client authentication"))
-	}
-	// A client acts within its own organization only: another tenant's
-	// pool is never reachable, whatever its allowlist says (SECURITY b.55).
-	if client.OrgID != p.OrgID {
-		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed,
-			errors.New("client of organization "+client.OrgID+" for a pool of "+p.OrgID))
-	}
-	if len(client.Pools) > 0 && !slices.Contains(client.Pools, p.ID) {
-		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed, nil)
-	}
-	return nil
 }
 
 func clientID(c *storage.Client) string {

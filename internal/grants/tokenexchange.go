@@ -123,8 +123,9 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		return nil, err
 	}
 
-	// 5. Actor (RFC 8693 §2.1, §4.1, §4.4).
-	act, err := g.actor(ctx, req, subj)
+	// 5. Actor (RFC 8693 §2.1, §4.1, §4.4), judged like a subject token:
+	//    its pool's client policy, and spent when one-time-use.
+	act, actor, err := g.actor(ctx, req, subj, client)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +143,18 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if c.Audience, err = g.audience(req, subj); err != nil {
 		return nil, err
 	}
-	scopes, err := grantScope(req, subj)
+	scopes, err := grantScope(req, subj, client)
 	if err != nil {
 		return nil, err
 	}
 	c.Scope = joinSpace(scopes)
+	offline := slices.Contains(scopes, ScopeOfflineAccess)
+	// The one client check, on what is about to be issued (every grant
+	// and dialect runs it; docs/api.md "Clients").
+	if err := CheckClient(client, Issuance{Grant: req.GrantType, OrgID: subj.org, Pool: subj.poolRec,
+		Scopes: scopes, Audiences: c.Audience, Refresh: offline, Anonymous: subj.poolRec == nil}); err != nil {
+		return nil, err
+	}
 	if c.CAB, err = boundary(req, subj); err != nil {
 		return nil, err
 	}
@@ -159,9 +167,11 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	// 6b. A one-time subject token is spent last, once every check has
 	//     passed: a refused exchange spends nothing, a second use is
 	//     refused on every replica (SECURITY b.48, F16).
-	if subj.spendKey != "" {
-		if err := g.spend(ctx, subj); err != nil {
-			return nil, err
+	for _, t := range []*subject{subj, actor} {
+		if t != nil && t.spendKey != "" {
+			if err := g.spend(ctx, t, t == subj); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -180,7 +190,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	//    ceiling must include it). It is bound to the authenticated client
 	//    and its family ends when the subject token expires: an issued
 	//    token never outlives the token it was exchanged from (DESIGN §4).
-	if slices.Contains(scopes, ScopeOfflineAccess) {
+	if offline {
 		if client == nil || g.Refresh == nil {
 			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
 				errors.New("offline_access needs an authenticated client"))
@@ -208,14 +218,14 @@ func spendKey(id *federation.Identity) (string, error) {
 
 // spend marks subj's token used until its exp plus leeway (it could be
 // accepted until then), failing closed when the store cannot say.
-func (g *TokenExchange) spend(ctx context.Context, subj *subject) error {
+func (g *TokenExchange) spend(ctx context.Context, subj *subject, isSubject bool) error {
 	if g.Replay == nil {
 		return unavailable(ReasonReplayUnavailable, errors.New("no replay store for a one-time-use provider"))
 	}
 	leeway := cmp.Or(g.Federation.Leeway, federation.DefaultLeeway)
 	switch err := g.Replay.MarkUsed(ctx, subj.spendKey, subj.exp.Add(leeway)); {
 	case errors.Is(err, storage.ErrAlreadyExists):
-		return badSubject(ReasonSubjectReplayed, errors.New("one-time subject token already exchanged"))
+		return tokenError(isSubject, ReasonSubjectReplayed, errors.New("one-time token already exchanged"))
 	case err != nil:
 		return unavailable(ReasonReplayUnavailable, err)
 	}

@@ -62,10 +62,12 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathGoogle, h.serve(true))
 }
 
-// caller is who asks: a client, or a bearer with the introspect scope.
+// caller is who asks: a client, or a bearer with the introspect scope;
+// orgID is its organization, the only one whose tokens it may see.
 type caller struct {
 	client     *storage.Client
 	privileged bool
+	orgID      string
 }
 
 func (h *Handler) serve(google bool) http.HandlerFunc {
@@ -129,14 +131,14 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 		if !slices.Contains(strings.Fields(claims.Scope), ScopeIntrospect) {
 			return nil, bearerRefused(errors.New("bearer token lacks the introspect scope"))
 		}
-		return &caller{privileged: true}, nil
+		return &caller{privileged: true, orgID: claims.OrgID}, nil
 	}
 	res, err := h.Clients.Authenticate(r.Context(), r, form.Values, clientauth.Required)
 	if err != nil {
 		return nil, err
 	}
 	c := &res.Client
-	return &caller{client: c, privileged: slices.Contains(c.Scopes, ScopeIntrospect)}, nil
+	return &caller{client: c, privileged: slices.Contains(c.Scopes, ScopeIntrospect), orgID: c.OrgID}, nil
 }
 
 func bearerRefused(cause error) *oauth2.Error {

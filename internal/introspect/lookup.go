@@ -41,11 +41,16 @@ func (h *Handler) introspect(ctx context.Context, token string, c *caller) (*Res
 	return resp, nil
 }
 
-// mayView stops a client from learning about tokens meant for another
-// resource server (SECURITY.md b.62, Keycloak CVE-2026-37979): a client
-// sees its own tokens and tokens for an audience it holds; a caller with
-// the introspect permission sees every token.
+// mayView stops a caller from learning about tokens of another
+// organization or meant for another resource server (SECURITY.md b.62,
+// Keycloak CVE-2026-37979): every caller sees tokens of its own
+// organization only; there, a client sees its own tokens and tokens for an
+// audience it holds, and a caller with the introspect permission sees
+// every token. Anything else is {"active":false} (docs/api.md, "Clients").
 func (c *caller) mayView(r *Response) bool {
+	if c.orgID == "" || r.OrgID != c.orgID {
+		return false
+	}
 	if c.privileged {
 		return true
 	}

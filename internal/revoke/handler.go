@@ -81,18 +81,35 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	oauth2.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
+// revokeForm authenticates the client when credentials are present. A
+// request without them is the holder of a token not issued to any client
+// (gitpod.v1 ExchangeToken, a PAT exchange): the token itself is the
+// proof, and only such a token is accepted without a client.
 func (h *Handler) revokeForm(r *http.Request, form url.Values) error {
-	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Required)
+	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Optional)
 	if err != nil {
 		return err // 401 invalid_client (SECURITY.md b.9)
 	}
 	token := form.Get("token")
+	if res == nil {
+		if token == "" {
+			return clientRequired()
+		}
+		return h.revokeAsHolder(r.Context(), token)
+	}
 	if token == "" {
 		return oauth2.NewError(oauth2.ErrorInvalidRequest, "token is required")
 	}
 	// token_type_hint is only a hint (RFC 7009 §2.1): the token's shape
 	// says what it is.
 	return h.revokeToken(r.Context(), &res.Client, token)
+}
+
+// clientRequired is the answer to a request without client credentials
+// for anything but a client-less access token.
+func clientRequired() error {
+	return &oauth2.Error{Code: oauth2.ErrorInvalidClient, Description: "client authentication failed",
+		Status: http.StatusUnauthorized, Err: errors.New("no client credentials")}
 }
 
 // readForm reads a strict form body (SECURITY.md b.1, b.6, b.7).

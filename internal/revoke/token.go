@@ -32,29 +32,90 @@ func (h *Handler) revokeToken(ctx context.Context, client *storage.Client, token
 }
 
 // revokeAccess stores "jti:<jti>" until the token's exp (plus leeway), so
-// every verifier sees it at once (tokens.StoreRevocations).
+// every verifier sees it at once (tokens.StoreRevocations). A client
+// revokes the tokens issued to it, and any token not issued to a client
+// (whose holder may revoke it, see revokeAsHolder).
 func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw string) error {
+	c, err := h.verify(ctx, raw)
+	if err != nil {
+		return nil // invalid or expired (SECURITY.md b.63)
+	}
+	if c.ClientID != client.ID {
+		switch clientless, err := h.clientless(ctx, c); {
+		case err != nil:
+			return unavailable(err)
+		case !clientless:
+			return nil // another client's (SECURITY.md b.63)
+		}
+	}
+	return h.putRevocation(ctx, c, "revoked by client "+client.ID)
+}
+
+// revokeAsHolder revokes an access token presented without client
+// credentials: RFC 7009 lets the holder revoke, and for a token not issued
+// to any client (gitpod.v1 ExchangeToken, a PAT exchange) holding it is
+// the only proof there is. Anything else needs the client's credentials
+// (401), as before.
+func (h *Handler) revokeAsHolder(ctx context.Context, raw string) error {
+	if strings.HasPrefix(raw, string(secret.PrefixPAT)) || strings.HasPrefix(raw, string(secret.PrefixExchangeToken)) {
+		return oauth2.NewError(oauth2.ErrorUnsupportedTokenType, "revoke personal access tokens through their owner")
+	}
+	if strings.Count(raw, ".") != 2 {
+		return clientRequired()
+	}
+	c, err := h.verify(ctx, raw)
+	if err != nil {
+		return clientRequired()
+	}
+	switch clientless, err := h.clientless(ctx, c); {
+	case err != nil:
+		return unavailable(err)
+	case !clientless:
+		return clientRequired()
+	}
+	return h.putRevocation(ctx, c, "revoked by its holder")
+}
+
+// verify checks one of our access tokens, revoked ones included.
+func (h *Handler) verify(ctx context.Context, raw string) (*tokens.AccessClaims, error) {
 	v := *h.Tokens
 	v.Revocations = nil // a revoked token may be revoked again; reads cannot block a write
-	c, err := v.VerifyAccessTokenAnyAudience(ctx, raw)
-	if err != nil || c.ClientID != client.ID {
-		return nil // invalid, expired, or another client's (SECURITY.md b.63)
+	return v.VerifyAccessTokenAnyAudience(ctx, raw)
+}
+
+// clientless reports whether c was not issued to a registered client: no
+// client_id, or one naming no client (gitpod.v1's "sts-api", a pool's
+// provider for an anonymous exchange, a client since deleted).
+func (h *Handler) clientless(ctx context.Context, c *tokens.AccessClaims) (bool, error) {
+	if c.ClientID == "" {
+		return true, nil
 	}
-	leeway := v.Leeway
+	_, err := h.Store.GetClient(ctx, c.ClientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
+}
+
+func (h *Handler) putRevocation(ctx context.Context, c *tokens.AccessClaims, reason string) error {
+	leeway := h.Tokens.Leeway
 	if leeway == 0 {
 		leeway = tokens.DefaultLeeway
 	}
 	now := storage.Now(h.now())
-	err = h.Store.PutRevocation(ctx, storage.Revocation{
+	err := h.Store.PutRevocation(ctx, storage.Revocation{
 		ID:        tokens.RevocationIDJTI(c.ID),
-		Reason:    "revoked by client " + client.ID,
+		Reason:    reason,
 		CreatedAt: now,
 		ExpiresAt: storage.Now(c.Expiry.Time().Add(leeway)),
 	})
 	if err != nil {
 		return unavailable(err)
 	}
-	h.logger().InfoContext(ctx, "access token revoked", "jti", c.ID, "client_id", client.ID)
+	h.logger().InfoContext(ctx, "access token revoked", "jti", c.ID, "reason", reason)
 	return nil
 }
 

@@ -39,4 +39,10 @@ type RefreshTokenStore interface {
 	// RevokeRefreshFamily marks every token of the family revoked and
 	// reports how many rows changed.
 	RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error)
+	// RevokeRefreshSubject marks revoked every token of every family of
+	// subject that has a member created at or before issuedBefore (a
+	// family begun before the cut-off ends, successors included), and
+	// reports how many rows changed. Revoking a subject calls it beside
+	// the "sub:" revocation of its access tokens.
+	RevokeRefreshSubject(ctx context.Context, subject string, issuedBefore time.Time) (int64, error)
 }

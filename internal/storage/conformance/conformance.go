@@ -43,6 +43,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ExchangeTokenConsume", testExchangeTokenConsume},
 		{"RefreshTokenCRUD", testRefreshTokenCRUD},
 		{"RevokeRefreshFamily", testRevokeRefreshFamily},
+		{"RevokeRefreshSubject", testRevokeRefreshSubject},
 		{"CredentialCiphertextRoundTrip", testCredentialCiphertextRoundTrip},
 		{"HostTokenList", testHostTokenList},
 		{"HostTokenRefreshable", testHostTokenRefreshable},

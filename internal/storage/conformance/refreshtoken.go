@@ -108,3 +108,52 @@ func testRevokeRefreshFamily(t *testing.T, s storage.Store) {
 		t.Errorf("RevokeRefreshFamily(B) = %d, want 2", n)
 	}
 }
+
+// testRevokeRefreshSubject: revoking a subject ends every refresh family
+// of that subject begun at or before the cut-off, including members
+// rotated in after it; families begun later, and other subjects'
+// families, are untouched.
+func testRevokeRefreshSubject(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newTokenOwner(t, s)
+	t0 := now()
+	exp := t0.Add(time.Hour)
+	subject := "sub-" + storage.NewID()
+	mk := func(family, sub string, created time.Time) storage.RefreshToken {
+		rt := o.refreshToken(family, exp)
+		rt.Subject, rt.CreatedAt = sub, created
+		mustNil(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
+		return rt
+	}
+	old, newer, other := storage.NewID(), storage.NewID(), storage.NewID()
+	oldFirst := mk(old, subject, t0.Add(-time.Hour))
+	oldRotated := mk(old, subject, t0.Add(time.Minute)) // rotated in after the cut-off
+	later := mk(newer, subject, t0.Add(time.Minute))
+	stranger := mk(other, "sub-"+storage.NewID(), t0.Add(-time.Hour))
+
+	n, err := s.RevokeRefreshSubject(ctx, subject, t0)
+	mustNil(t, "RevokeRefreshSubject", err)
+	if n != 2 {
+		t.Errorf("RevokeRefreshSubject = %d, want 2 (both members of the family begun before the cut-off)", n)
+	}
+	for _, tc := range []struct {
+		rt      storage.RefreshToken
+		revoked bool
+	}{{oldFirst, true}, {oldRotated, true}, {later, false}, {stranger, false}} {
+		got, err := s.GetRefreshToken(ctx, tc.rt.ID)
+		mustNil(t, "GetRefreshToken", err)
+		want := tc.rt
+		want.Revoked = tc.revoked
+		diff(t, "after RevokeRefreshSubject", want, got)
+	}
+	n, err = s.RevokeRefreshSubject(ctx, subject, t0)
+	mustNil(t, "RevokeRefreshSubject (again)", err)
+	if n != 0 {
+		t.Errorf("RevokeRefreshSubject (again) = %d, want 0", n)
+	}
+	n, err = s.RevokeRefreshSubject(ctx, "sub-"+storage.NewID(), t0)
+	mustNil(t, "RevokeRefreshSubject(unknown subject)", err)
+	if n != 0 {
+		t.Errorf("RevokeRefreshSubject(unknown subject) = %d, want 0", n)
+	}
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -64,6 +65,21 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (int64
 	const op = "revoke refresh family"
 	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $2
 		WHERE family_id = $1 AND revoked = $3`, familyID, true, false)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail(op, err)
+}
+
+// RevokeRefreshSubject implements storage.RefreshTokenStore. Rows already
+// revoked are not counted.
+func (s *Store) RevokeRefreshSubject(ctx context.Context, subject string, issuedBefore time.Time) (int64, error) {
+	const op = "revoke refresh subject"
+	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $3
+		WHERE revoked = $4 AND family_id IN (
+			SELECT family_id FROM refresh_tokens WHERE subject = $1 AND created_at <= $2)`,
+		subject, s.ts(issuedBefore), true, false)
 	if err != nil {
 		return 0, s.fail(op, err)
 	}

@@ -1,0 +1,116 @@
+package grants
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestRefreshRechecks: a refresh token keeps minting only while what its
+// issuance checked still holds: the pool and provider exist and are
+// enabled, and a pool's bound principal is enabled. A refused refresh
+// leaves the family alone, so undoing the change resumes it.
+func TestRefreshRechecks(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	st := m.store
+	cases := []struct {
+		name          string
+		bound         bool
+		change, undo  func(pool string) error
+		wantRefusedAs string
+	}{
+		{"pool disabled", false,
+			func(p string) error { return setPoolDisabled(ctx, st, p, true) },
+			func(p string) error { return setPoolDisabled(ctx, st, p, false) }, "pool_disabled"},
+		{"provider disabled", false,
+			func(p string) error { return setProviderDisabled(ctx, st, p, true) },
+			func(p string) error { return setProviderDisabled(ctx, st, p, false) }, "provider_disabled"},
+		{"pool deleted", false,
+			func(p string) error { return st.DeletePool(ctx, p) }, nil, "pool_unknown"},
+		{"bound principal disabled", true,
+			func(p string) error { return setPrincipalDisabled(ctx, st, "bound-"+p, true) },
+			func(p string) error { return setPrincipalDisabled(ctx, st, "bound-"+p, false) }, ReasonPrincipalDisabled},
+		{"pool bound to a principal since", false,
+			func(p string) error {
+				if err := st.CreatePrincipal(ctx, storage.Principal{ID: "late-" + p, OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "late"}); err != nil {
+					return err
+				}
+				return st.UpdatePool(ctx, p, func(old storage.Pool) (storage.Pool, error) { old.PrincipalID = "late-" + p; return old, nil })
+			}, nil, ReasonPoolPrincipal},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := fmt.Sprintf("rc%d", i)
+			p := storage.Pool{ID: pool, OrgID: "acme", Condition: "true", Scopes: []string{"read", ScopeOfflineAccess}}
+			if tc.bound {
+				p.PrincipalID = "bound-" + pool
+				if err := st.CreatePrincipal(ctx, storage.Principal{ID: p.PrincipalID, OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "bound"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.CreatePool(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateProvider(ctx, storage.Provider{PoolID: pool, ID: "p", Issuer: m.issuer.URL, Audiences: []string{pool}}); err != nil {
+				t.Fatal(err)
+			}
+			reload(t, m)
+			c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+				Pools: []string{pool}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}})
+			status, body := m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, pool), "pool", pool, "scope", "read offline_access"))
+			rt, _ := body["refresh_token"].(string)
+			if status != http.StatusOK || rt == "" {
+				t.Fatalf("exchange with offline_access = %d %v", status, body)
+			}
+			refresh := func() (int, map[string]any) {
+				return m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}})
+			}
+
+			if err := tc.change(pool); err != nil {
+				t.Fatal(err)
+			}
+			reload(t, m)
+			status, body = refresh()
+			if status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || body["reason"] != tc.wantRefusedAs || body["access_token"] != nil {
+				t.Fatalf("refresh after %s = %d %v, want invalid_grant/%s and no token", tc.name, status, body, tc.wantRefusedAs)
+			}
+			if tc.undo == nil {
+				return
+			}
+			if err := tc.undo(pool); err != nil {
+				t.Fatal(err)
+			}
+			reload(t, m)
+			if status, body = refresh(); status != http.StatusOK || body["access_token"] == nil {
+				t.Errorf("refresh after undoing %s = %d %v, want the family to resume", tc.name, status, body)
+			}
+		})
+	}
+}
+
+// reload makes the trust registry read storage again (the server does so
+// on every change it makes and on a timer).
+func reload(t *testing.T, m *matrixEnv) {
+	t.Helper()
+	if err := m.grant.Trust.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setPoolDisabled(ctx context.Context, st storage.Store, id string, off bool) error {
+	return st.UpdatePool(ctx, id, func(old storage.Pool) (storage.Pool, error) { old.Disabled = off; return old, nil })
+}
+
+func setProviderDisabled(ctx context.Context, st storage.Store, pool string, off bool) error {
+	return st.UpdateProvider(ctx, pool, "p", func(old storage.Provider) (storage.Provider, error) { old.Disabled = off; return old, nil })
+}
+
+func setPrincipalDisabled(ctx context.Context, st storage.Store, id string, off bool) error {
+	return st.UpdatePrincipal(ctx, id, func(old storage.Principal) (storage.Principal, error) { old.Disabled = off; return old, nil })
+}
