@@ -44,6 +44,9 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
+	if err := mayMintPAT(id, exp, ""); err != nil {
+		return nil, err
+	}
 	for _, sc := range req.GetScopes() {
 		if pat.KnownScope(sc) && !id.Allows(sc) {
 			return nil, sts.Errorf(sts.PermissionDenied, "cannot grant scope %s the caller does not hold", sc)
@@ -128,7 +131,7 @@ func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpod
 		}
 		in.Scopes = &scopes
 	}
-	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in)
+	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in, pat.HeldBy(id.Scopes))
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +149,10 @@ func (s *UserService) RegeneratePersonalAccessToken(ctx context.Context, req *gi
 	if err != nil {
 		return nil, err
 	}
-	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp)
+	if err := mayMintPAT(id, exp, req.GetPersonalAccessTokenId()); err != nil {
+		return nil, err
+	}
+	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp, pat.HeldBy(id.Scopes))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +166,7 @@ func (s *UserService) DeletePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
-	if err := s.h.PATs.Delete(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId()); err != nil {
+	if err := s.h.PATs.Delete(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), pat.HeldBy(id.Scopes)); err != nil {
 		return nil, err
 	}
 	return &gitpodv1.DeletePersonalAccessTokenResponse{}, nil
