@@ -73,6 +73,11 @@ type Handler struct {
 	// unavailable.
 	Audit storage.AuditStore
 
+	// InstanceAdmins are principal IDs the configuration makes instance
+	// administrators (with sts:admin), beside those whose stored
+	// instance_admin flag is set; see docs/authorization.md.
+	InstanceAdmins []string
+
 	// noAuth, set only by this package's benchmark, replaces
 	// authentication with a fixed identity: the unauthenticated baseline.
 	noAuth *Identity

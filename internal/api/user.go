@@ -77,6 +77,9 @@ func (s *UserService) ListPersonalAccessTokens(ctx context.Context, req *gitpodv
 		if !id.Allows(pat.ScopeAdmin) {
 			return nil, sts.Errorf(sts.PermissionDenied, "cannot list another user's tokens")
 		}
+		if err := s.h.adminOf(ctx, id, ids[0]); err != nil {
+			return nil, err
+		}
 		owner = ids[0]
 	}
 	pg := req.GetPagination()
