@@ -177,6 +177,27 @@ func TestOrgAdminConfinedToOwnOrganization(t *testing.T) {
 	}
 }
 
+// TestInstanceAdminsByConfiguration: a principal ID in
+// Handler.InstanceAdmins (the instance_admins setting) is an instance
+// administrator while its credential holds sts:admin.
+func TestInstanceAdminsByConfiguration(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.clients(e.srv.URL)
+	p, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalUser, "ops", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, full := e.mintPAT(p.ID, pat.ScopeFull, pat.ScopeAdmin), e.mintPAT(p.ID, pat.ScopeFull)
+	_, err = c.org.CreateOrganization(as(admin), &stsv1.CreateOrganizationRequest{Name: "globex"})
+	wantCode(t, "before configuration", err, connect.CodePermissionDenied)
+	e.h.InstanceAdmins = []string{p.ID}
+	if _, err := c.org.CreateOrganization(as(admin), &stsv1.CreateOrganizationRequest{Name: "globex"}); err != nil {
+		t.Errorf("configured instance admin: %v", err)
+	}
+	_, err = c.org.CreateOrganization(as(full), &stsv1.CreateOrganizationRequest{Name: "initech"})
+	wantCode(t, "configured principal without sts:admin", err, connect.CodePermissionDenied)
+}
+
 // orgAdmin creates a user in orgID with a PAT holding full access and
 // sts:admin (an organization administrator) and returns the PAT.
 func (e *env) orgAdmin(t *testing.T, orgID, name string) string {
