@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
@@ -108,12 +109,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
 // unauthenticated with a generic message.
-func middleware(a *Authenticator, public map[string]bool, logger *slog.Logger, next http.Handler) http.Handler {
+func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger, next http.Handler) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if public[r.URL.Path] {
-			next.ServeHTTP(w, r)
+			if limitPublic(lim, ew, w, r) {
+				next.ServeHTTP(w, r)
+			}
 			return
 		}
 		id, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))

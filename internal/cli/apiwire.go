@@ -61,6 +61,10 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager,
 		Audit:    store,
 		// Instance administrators by configuration, beside the stored flag.
 		InstanceAdmins: cfg.InstanceAdmins,
+		// ExchangeToken needs no credential: rate_limits.per_ip applies, in
+		// this replica's memory (a bucket of its own, beside the token
+		// endpoints').
+		PublicLimit: limiter(cfg.RateLimits.PerIP, cfg.RateLimits.MaxKeys),
 	}
 	return &connectAPI{handler: h, pats: pats, clients: cs, pools: ps}, nil
 }
