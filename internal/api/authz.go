@@ -66,7 +66,7 @@ func (h *Handler) isInstanceAdmin(ctx context.Context, id *Identity) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	return p.InstanceAdmin && p.OrgID == id.OrgID, nil
+	return p.InstanceAdmin && !p.Disabled && p.OrgID == id.OrgID, nil
 }
 
 // requireInstanceAdmin returns the caller if it is an instance
