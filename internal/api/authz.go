@@ -137,14 +137,3 @@ func (h *Handler) mayActOnPrincipal(ctx context.Context, id *Identity, p storage
 	}
 	return nil
 }
-
-// adminOf allows an administrator to read principalID's records: the
-// principal must exist in the caller's organization (any, for an
-// instance administrator), else it reads as not found.
-func (h *Handler) adminOf(ctx context.Context, id *Identity, principalID string) error {
-	p, err := h.Store.GetPrincipal(ctx, principalID)
-	if err != nil {
-		return lookupErr(err, "user")
-	}
-	return h.inOrg(ctx, id, p.OrgID, "user")
-}

@@ -105,6 +105,34 @@ func orgAdmin(c cred) outcome {
 	return allowed
 }
 
+// userAdmin: a gitpod.v1 call on another user (ada's colleague): scope s
+// and sts:admin in that user's organization. gitpod.v1 manages users
+// within one organization only, so neither other organizations'
+// administrators nor instance administrators reach acme's users there.
+func userAdmin(s string) rule {
+	return func(c cred) outcome {
+		if o := scoped(s)(c); o != allowed {
+			return o
+		}
+		if !c.holds(pat.ScopeAdmin) {
+			return denied
+		}
+		if c.org != "acme" {
+			return notFound
+		}
+		return allowed
+	}
+}
+
+// notStored: sts keeps no user preferences or dotfiles; any credential
+// gets unimplemented.
+func notStored(c cred) outcome {
+	if !authenticated(c) {
+		return unauthn
+	}
+	return "unimplemented"
+}
+
 // anyAdmin: sts:admin; the answer is limited to what the caller may see.
 func anyAdmin(c cred) outcome { return scoped(pat.ScopeAdmin)(c) }
 
@@ -234,8 +262,28 @@ var matrix = map[string]row{
 	"/gitpod.v1.UserService/GetAuthenticatedUser": {scoped(pat.ScopeIdentityRead), func(*matrixFx, cred) proto.Message {
 		return &gitpodv1.GetAuthenticatedUserRequest{}
 	}},
+	"/gitpod.v1.UserService/GetUser": {userAdmin(pat.ScopeIdentityRead), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.GetUserRequest{UserId: fx.victim.ID}
+	}},
+	"/gitpod.v1.UserService/SetSuspended": {userAdmin(pat.ScopeAdmin), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.SetSuspendedRequest{UserId: fx.victim.ID, Suspended: false}
+	}},
+	"/gitpod.v1.UserService/DeleteUser": {userAdmin(pat.ScopeAdmin), func(fx *matrixFx, _ cred) proto.Message {
+		p, err := CreatePrincipal(context.Background(), fx.e.store, testCaller, fx.acme.ID, storage.PrincipalUser, "leaver", "", time.Now())
+		if err != nil {
+			fx.t.Fatal(err)
+		}
+		return &gitpodv1.DeleteUserRequest{UserId: p.ID}
+	}},
+	"/gitpod.v1.UserService/SetPreference":            {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.SetPreferenceRequest{} }},
+	"/gitpod.v1.UserService/GetPreference":            {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.GetPreferenceRequest{} }},
+	"/gitpod.v1.UserService/ListPreferences":          {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.ListPreferencesRequest{} }},
+	"/gitpod.v1.UserService/DeletePreference":         {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.DeletePreferenceRequest{} }},
+	"/gitpod.v1.UserService/GetDotfilesConfiguration": {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.GetDotfilesConfigurationRequest{} }},
+	"/gitpod.v1.UserService/SetDotfilesConfiguration": {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.SetDotfilesConfigurationRequest{} }},
 	"/gitpod.v1.UserService/CreatePersonalAccessToken": {mintPAT, func(*matrixFx, cred) proto.Message {
-		return &gitpodv1.CreatePersonalAccessTokenRequest{Description: "matrix", ValidFor: twoDays}
+		// Scopes the tokens:write PAT holds (no scopes would ask for "*").
+		return &gitpodv1.CreatePersonalAccessTokenRequest{Description: "matrix", Scopes: []string{pat.ScopeTokensWrite}, ValidFor: twoDays}
 	}},
 	"/gitpod.v1.UserService/ListPersonalAccessTokens": {scoped(scopeRead), func(*matrixFx, cred) proto.Message {
 		return &gitpodv1.ListPersonalAccessTokensRequest{}
