@@ -172,6 +172,13 @@ func TestOrgAdminConfinedToOwnOrganization(t *testing.T) {
 	wantCode(t, "exchange token for the instance admin", err, connect.CodePermissionDenied)
 	_, err = c.principal.SetPrincipalDisabled(as(acmeAdmin), &stsv1.SetPrincipalDisabledRequest{PrincipalId: adm.ID, Disabled: true})
 	wantCode(t, "disable the instance admin", err, connect.CodePermissionDenied)
+	_, err = c.user.SetSuspended(as(acmeAdmin), &gitpodv1.SetSuspendedRequest{UserId: adm.ID, Suspended: true})
+	wantCode(t, "suspend the instance admin", err, connect.CodePermissionDenied)
+	_, err = c.user.DeleteUser(as(acmeAdmin), &gitpodv1.DeleteUserRequest{UserId: adm.ID})
+	wantCode(t, "delete the instance admin", err, connect.CodePermissionDenied)
+	if got, err := e.store.GetPrincipal(ctx, adm.ID); err != nil || got.Disabled {
+		t.Errorf("instance admin after the org admin's attempts: %+v, %v", got, err)
+	}
 	if _, err := c.principal.CreateExchangeToken(as(acmeAdmin), &stsv1.CreateExchangeTokenRequest{PrincipalId: e.user.ID}); err != nil {
 		t.Errorf("org admin exchange token for own user: %v", err)
 	}
