@@ -46,6 +46,15 @@ func TestInstanceAdminRoles(t *testing.T) {
 	if _, err := orgs(mint()).CreateOrganization(t.Context(), &stsv1.CreateOrganizationRequest{Name: "globex"}); err != nil {
 		t.Errorf("instance admin CreateOrganization: %v", err)
 	}
+	_, out, _ = runCLI(t, "principal", "list", "--data-dir", s.dir, "--org", s.orgID)
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, ops) && !strings.HasSuffix(strings.TrimSpace(line), "true") {
+			t.Errorf("principal list shows %q, want instance admin true", line)
+		}
+	}
+	if !strings.Contains(out, "INSTANCE_ADMIN") {
+		t.Errorf("principal list has no INSTANCE_ADMIN column:\n%s", out)
+	}
 	if code, _, e := runCLI(t, "principal", "revoke-instance-admin", "--data-dir", s.dir, ops); code != 0 {
 		t.Fatalf("revoke-instance-admin = %d %s", code, e)
 	}

@@ -65,9 +65,9 @@ func newPrincipalCmd() *cobra.Command {
 					return fmt.Errorf("storage: %w", err)
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED")
+				fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED\tINSTANCE_ADMIN")
 				for _, p := range ps {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", p.ID, p.Kind, p.Name, p.Email, p.Disabled)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\n", p.ID, p.Kind, p.Name, p.Email, p.Disabled, p.InstanceAdmin)
 				}
 				return w.Flush()
 			})
