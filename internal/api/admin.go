@@ -18,15 +18,16 @@ const DefaultTier = "free"
 
 const maxNameLen = 200
 
-// OrganizationService implements sts.v1.OrganizationService. Every method
-// needs sts:admin.
+// OrganizationService implements sts.v1.OrganizationService. Creating an
+// organization needs an instance administrator; an organization
+// administrator (sts:admin) reads its own organization only.
 type OrganizationService struct{ h *Handler }
 
 var _ stsv1connect.OrganizationServiceHandler = (*OrganizationService)(nil)
 
 // CreateOrganization creates an organization.
 func (s *OrganizationService) CreateOrganization(ctx context.Context, req *stsv1.CreateOrganizationRequest) (*stsv1.CreateOrganizationResponse, error) {
-	id, err := require(ctx, pat.ScopeAdmin)
+	id, err := s.h.requireInstanceAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,11 @@ func (s *OrganizationService) CreateOrganization(ctx context.Context, req *stsv1
 
 // GetOrganization returns one organization.
 func (s *OrganizationService) GetOrganization(ctx context.Context, req *stsv1.GetOrganizationRequest) (*stsv1.GetOrganizationResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
 		return nil, err
 	}
 	o, err := s.h.Store.GetOrganization(ctx, req.GetOrganizationId())
@@ -49,9 +54,15 @@ func (s *OrganizationService) GetOrganization(ctx context.Context, req *stsv1.Ge
 	return &stsv1.GetOrganizationResponse{Organization: orgToProto(o)}, nil
 }
 
-// ListOrganizations lists every organization.
+// ListOrganizations lists every organization to an instance
+// administrator, and its own to an organization administrator.
 func (s *OrganizationService) ListOrganizations(ctx context.Context, _ *stsv1.ListOrganizationsRequest) (*stsv1.ListOrganizationsResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	only, err := s.h.listOrg(ctx, id, "")
+	if err != nil {
 		return nil, err
 	}
 	list, err := s.h.Store.ListOrganizations(ctx)
@@ -60,13 +71,16 @@ func (s *OrganizationService) ListOrganizations(ctx context.Context, _ *stsv1.Li
 	}
 	out := &stsv1.ListOrganizationsResponse{}
 	for _, o := range list {
-		out.Organizations = append(out.Organizations, orgToProto(o))
+		if only == "" || o.ID == only {
+			out.Organizations = append(out.Organizations, orgToProto(o))
+		}
 	}
 	return out, nil
 }
 
 // PrincipalService implements sts.v1.PrincipalService. Every method needs
-// sts:admin.
+// sts:admin and acts within the caller's organization (any, for an
+// instance administrator).
 type PrincipalService struct{ h *Handler }
 
 var _ stsv1connect.PrincipalServiceHandler = (*PrincipalService)(nil)
@@ -81,6 +95,9 @@ func (s *PrincipalService) CreatePrincipal(ctx context.Context, req *stsv1.Creat
 	if !ok {
 		return nil, sts.Errorf(sts.Invalid, "kind required")
 	}
+	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
+		return nil, err
+	}
 	p, err := CreatePrincipal(ctx, s.h.adminStore(), id.caller(), req.GetOrganizationId(), kind, req.GetName(), req.GetEmail(), s.h.now())
 	if err != nil {
 		return nil, err
@@ -90,23 +107,31 @@ func (s *PrincipalService) CreatePrincipal(ctx context.Context, req *stsv1.Creat
 
 // GetPrincipal returns one principal.
 func (s *PrincipalService) GetPrincipal(ctx context.Context, req *stsv1.GetPrincipalRequest) (*stsv1.GetPrincipalResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
 		return nil, err
 	}
 	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
 	if err != nil {
 		return nil, lookupErr(err, "principal")
 	}
+	if err := s.h.inOrg(ctx, id, p.OrgID, "principal"); err != nil {
+		return nil, err
+	}
 	return &stsv1.GetPrincipalResponse{Principal: principalToAdmin(p)}, nil
 }
 
 // ListPrincipals lists the principals of one organization.
 func (s *PrincipalService) ListPrincipals(ctx context.Context, req *stsv1.ListPrincipalsRequest) (*stsv1.ListPrincipalsResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
 		return nil, err
 	}
 	if req.GetOrganizationId() == "" {
 		return nil, sts.Errorf(sts.Invalid, "organization_id required")
+	}
+	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
+		return nil, err
 	}
 	list, err := s.h.Store.ListPrincipals(ctx, req.GetOrganizationId())
 	if err != nil {
@@ -126,13 +151,26 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 	if err != nil {
 		return nil, err
 	}
+	target, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	if err != nil {
+		return nil, lookupErr(err, "principal")
+	}
+	if err := s.h.mayActOnPrincipal(ctx, id, target); err != nil {
+		return nil, err
+	}
 	var out storage.Principal
-	err = s.h.Store.UpdatePrincipal(ctx, req.GetPrincipalId(), func(p storage.Principal) (storage.Principal, error) {
+	err = s.h.Store.UpdatePrincipal(ctx, target.ID, func(p storage.Principal) (storage.Principal, error) {
+		if p.OrgID != target.OrgID || p.InstanceAdmin != target.InstanceAdmin {
+			return p, sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
+		}
 		p.Disabled, p.UpdatedAt = req.GetDisabled(), storage.Now(s.h.now())
 		out = p
 		return p, nil
 	})
 	if err != nil {
+		if se, ok := errors.AsType[*sts.Error](err); ok {
+			return nil, se
+		}
 		return nil, lookupErr(err, "principal")
 	}
 	action := ActionPrincipalEnable
@@ -150,6 +188,13 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.CreateExchangeTokenRequest) (*stsv1.CreateExchangeTokenResponse, error) {
 	id, err := require(ctx, pat.ScopeAdmin)
 	if err != nil {
+		return nil, err
+	}
+	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	if err != nil {
+		return nil, lookupErr(err, "principal")
+	}
+	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
 		return nil, err
 	}
 	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration())

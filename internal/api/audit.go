@@ -16,7 +16,9 @@ import (
 )
 
 // AuditService implements sts.v1.AuditService over [audit.List], the
-// reader `sts audit list` uses too. Every method needs sts:admin.
+// reader `sts audit list` uses too. Every method needs sts:admin; an
+// organization administrator reads its own organization's events only, an
+// instance administrator any (docs/authorization.md).
 type AuditService struct{ h *Handler }
 
 var _ stsv1connect.AuditServiceHandler = (*AuditService)(nil)
@@ -26,18 +28,22 @@ var errNoAudit = sts.Errorf(sts.Unavailable, "audit service unavailable")
 // ListAuditEvents returns one page of matching events, newest first.
 // Errors: [sts.Invalid] (naming the field), [sts.Unavailable].
 func (s *AuditService) ListAuditEvents(ctx context.Context, req *stsv1.ListAuditEventsRequest) (*stsv1.ListAuditEventsResponse, error) {
-	if _, err := require(ctx, pat.ScopeAdmin); err != nil {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	org, err := s.h.listOrg(ctx, id, req.GetOrganizationId())
+	if err != nil {
 		return nil, err
 	}
 	if s.h.Audit == nil {
 		return nil, errNoAudit
 	}
 	q := audit.Query{
-		OrgID: req.GetOrganizationId(), Actor: req.GetActor(), Action: req.GetAction(), Target: req.GetTarget(),
+		OrgID: org, Actor: req.GetActor(), Action: req.GetAction(), Target: req.GetTarget(),
 		Outcome: req.GetOutcome(), RequestID: req.GetRequestId(),
 		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(),
 	}
-	var err error
 	if q.Since, err = timeField("since", req.GetSince()); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
@@ -29,9 +30,18 @@ type Identity struct {
 	ExpiresAt time.Time
 	// TokenID is the PAT ID or the access token's jti, for logs.
 	TokenID string
+	// Credential is the kind of bearer credential: CredentialPAT or
+	// CredentialAccessToken. Minting a PAT needs a PAT (docs/authorization.md).
+	Credential string
 	// RequestID is the request's X-Request-Id, for the audit trail.
 	RequestID string
 }
+
+// Kinds of bearer credential an Identity was authenticated from.
+const (
+	CredentialPAT         = "pat"
+	CredentialAccessToken = "access_token"
+)
 
 // Allows reports whether the caller's scopes permit want.
 func (id *Identity) Allows(want string) bool { return pat.Allows(id.Scopes, want) }
@@ -75,7 +85,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 		}
 		p := au.Principal
 		return &Identity{OrgID: au.OrgID, OrgTier: au.OrgTier, PrincipalID: p.ID, Kind: p.Kind,
-			Scopes: au.Scopes, Principal: &p, ExpiresAt: au.ExpiresAt, TokenID: au.TokenID}, nil
+			Scopes: au.Scopes, Principal: &p, ExpiresAt: au.ExpiresAt, TokenID: au.TokenID, Credential: CredentialPAT}, nil
 	}
 	if a.Verifier == nil {
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
@@ -91,7 +101,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
 	}
 	return &Identity{OrgID: c.OrgID, PrincipalID: c.Subject, Kind: kind, Scopes: strings.Fields(c.Scope),
-		ExpiresAt: c.Expiry.Time(), TokenID: c.ID}, nil
+		ExpiresAt: c.Expiry.Time(), TokenID: c.ID, Credential: CredentialAccessToken}, nil
 }
 
 // middleware authenticates every request to a procedure not in public
@@ -99,12 +109,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
 // unauthenticated with a generic message.
-func middleware(a *Authenticator, public map[string]bool, logger *slog.Logger, next http.Handler) http.Handler {
+func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger, next http.Handler) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if public[r.URL.Path] {
-			next.ServeHTTP(w, r)
+			if limitPublic(lim, ew, w, r) {
+				next.ServeHTTP(w, r)
+			}
 			return
 		}
 		id, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))

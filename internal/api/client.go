@@ -14,7 +14,8 @@ import (
 
 // ClientService implements sts.v1.ClientService over the shared client
 // lifecycle (internal/clients), the one the CLI uses too. Every method
-// needs sts:admin. Client secrets leave only in the responses of
+// needs sts:admin and acts within the caller's organization (any, for an
+// instance administrator; docs/authorization.md). Client secrets leave only in the responses of
 // CreateClient and RotateClientSecret; no response carries a digest.
 type ClientService struct{ h *Handler }
 
@@ -24,23 +25,43 @@ var errNoClients = sts.Errorf(sts.Unavailable, "client service unavailable")
 
 // admin authorizes the caller and returns the lifecycle service and the
 // caller for the audit trail.
-func (s *ClientService) admin(ctx context.Context) (*clientsvc.Service, clientsvc.Caller, error) {
+func (s *ClientService) admin(ctx context.Context) (*clientsvc.Service, clientsvc.Caller, *Identity, error) {
 	id, err := require(ctx, pat.ScopeAdmin)
 	if err != nil {
-		return nil, clientsvc.Caller{}, err
+		return nil, clientsvc.Caller{}, nil, err
 	}
 	if s.h.Clients == nil {
-		return nil, clientsvc.Caller{}, errNoClients
+		return nil, clientsvc.Caller{}, nil, errNoClients
 	}
 	c := id.caller()
-	return s.h.Clients, clientsvc.Caller{Actor: c.Actor, RequestID: c.RequestID}, nil
+	return s.h.Clients, clientsvc.Caller{Actor: c.Actor, RequestID: c.RequestID}, id, nil
+}
+
+// client authorizes the caller for client id: it must be of the caller's
+// organization (any, for an instance administrator), else not_found.
+func (s *ClientService) client(ctx context.Context, clientID string) (*clientsvc.Service, clientsvc.Caller, storage.Client, error) {
+	svc, caller, id, err := s.admin(ctx)
+	if err != nil {
+		return nil, caller, storage.Client{}, err
+	}
+	c, err := svc.Get(ctx, clientID)
+	if err != nil {
+		return nil, caller, storage.Client{}, err
+	}
+	if err := s.h.inOrg(ctx, id, c.OrgID, "client"); err != nil {
+		return nil, caller, storage.Client{}, err
+	}
+	return svc, caller, c, nil
 }
 
 // CreateClient registers a client; the secret (secret methods only) is in
 // this response only.
 func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClientRequest) (*stsv1.CreateClientResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, id, err := s.admin(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
 		return nil, err
 	}
 	method, err := authMethodFromProto(req.GetAuthMethod())
@@ -60,11 +81,7 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 
 // GetClient returns one client, never its secret.
 func (s *ClientService) GetClient(ctx context.Context, req *stsv1.GetClientRequest) (*stsv1.GetClientResponse, error) {
-	svc, _, err := s.admin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := svc.Get(ctx, req.GetClientId())
+	_, _, c, err := s.client(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +90,15 @@ func (s *ClientService) GetClient(ctx context.Context, req *stsv1.GetClientReque
 
 // ListClients lists the clients of one organization, or all.
 func (s *ClientService) ListClients(ctx context.Context, req *stsv1.ListClientsRequest) (*stsv1.ListClientsResponse, error) {
-	svc, _, err := s.admin(ctx)
+	svc, _, id, err := s.admin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	list, err := svc.List(ctx, req.GetOrganizationId())
+	org, err := s.h.listOrg(ctx, id, req.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	list, err := svc.List(ctx, org)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +111,7 @@ func (s *ClientService) ListClients(ctx context.Context, req *stsv1.ListClientsR
 
 // UpdateClient changes the fields set in the request.
 func (s *ClientService) UpdateClient(ctx context.Context, req *stsv1.UpdateClientRequest) (*stsv1.UpdateClientResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, err := s.client(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +140,7 @@ func (s *ClientService) UpdateClient(ctx context.Context, req *stsv1.UpdateClien
 // RotateClientSecret replaces a client's secret; the new one is in this
 // response only.
 func (s *ClientService) RotateClientSecret(ctx context.Context, req *stsv1.RotateClientSecretRequest) (*stsv1.RotateClientSecretResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, err := s.client(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +153,7 @@ func (s *ClientService) RotateClientSecret(ctx context.Context, req *stsv1.Rotat
 
 // DeleteClient removes a client.
 func (s *ClientService) DeleteClient(ctx context.Context, req *stsv1.DeleteClientRequest) (*stsv1.DeleteClientResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, err := s.client(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}

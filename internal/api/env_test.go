@@ -37,7 +37,7 @@ type env struct {
 	org    storage.Organization
 	user   storage.Principal
 	secret string // user's PAT, full access
-	admin  string // admin's PAT, sts:admin + full access
+	admin  string // admin's PAT, sts:admin + full access; an instance administrator
 }
 
 // testPepper keys the PAT and client-secret digests of the env.
@@ -64,6 +64,13 @@ func newEnvOn(t testing.TB, store storage.Store, mutate func(h *Handler)) *env {
 	}
 	adm, err := CreatePrincipal(ctx, store, testCaller, org.ID, storage.PrincipalUser, "admin", "", now)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The env's admin is an instance administrator, as the bootstrap admin is.
+	if err := store.UpdatePrincipal(ctx, adm.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.InstanceAdmin = true
+		return p, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	pats, err := pat.NewService(store, testPepper)

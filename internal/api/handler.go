@@ -17,6 +17,7 @@ import (
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -73,6 +74,16 @@ type Handler struct {
 	// unavailable.
 	Audit storage.AuditStore
 
+	// InstanceAdmins are principal IDs the configuration makes instance
+	// administrators (with sts:admin), beside those whose stored
+	// instance_admin flag is set; see docs/authorization.md.
+	InstanceAdmins []string
+
+	// PublicLimit, when set, is the per-IP bucket the procedures that need
+	// no credential (ExchangeToken) take a token from before any work; in
+	// serve it is the token endpoints' per-IP limit (rate_limits.per_ip).
+	PublicLimit ratelimit.Limiter
+
 	// noAuth, set only by this package's benchmark, replaces
 	// authentication with a fixed identity: the unauthenticated baseline.
 	noAuth *Identity
@@ -104,7 +115,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	logger := h.logger()
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor()),
-		connect.WithReadMaxBytes(maxMessageBytes),
+		readLimit(maxMessageBytes),
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
@@ -116,7 +127,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 				hd.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 			})
 		}
-		return path, middleware(auth, publicProcedures, logger, hd)
+		return path, middleware(auth, publicProcedures, h.PublicLimit, logger, hd)
 	}
 	out := map[string]http.Handler{}
 	add := func(path string, hd http.Handler) { p, w := wrap(path, hd); out[p] = w }
@@ -125,7 +136,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(stsv1connect.NewOrganizationServiceHandler(&OrganizationService{h: h}, opts))
 	add(stsv1connect.NewPrincipalServiceHandler(&PrincipalService{h: h}, opts))
 	add(stsv1connect.NewClientServiceHandler(&ClientService{h: h}, opts))
-	add(stsv1connect.NewPoolServiceHandler(&PoolService{h: h}, opts, connect.WithReadMaxBytes(maxPoolMessageBytes)))
+	add(stsv1connect.NewPoolServiceHandler(&PoolService{h: h}, opts, readLimit(maxPoolMessageBytes)))
 	add(stsv1connect.NewKeyServiceHandler(&KeyService{h: h}, opts))
 	add(stsv1connect.NewAuditServiceHandler(&AuditService{h: h}, opts))
 	add(gitpodv1connect.NewRunnerConfigurationServiceHandler(&RunnerConfigurationService{h: h}, opts, namedFieldJSON))
@@ -136,12 +147,14 @@ func (h *Handler) handlers() map[string]http.Handler {
 	}
 	names = append(names, stsv1connect.KeyServiceName, stsv1connect.AuditServiceName)
 	names = append(names, stsv1connect.PoolServiceName)
-	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))
+	// Health and reflection need no credential; their messages are small.
+	limit := readLimit(maxMessageBytes)
+	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...), limit)
 	out[p] = hd
 	reflector := grpcreflect.NewStaticReflector(names...)
-	p, hd = grpcreflect.NewHandlerV1(reflector)
+	p, hd = grpcreflect.NewHandlerV1(reflector, limit)
 	out[p] = hd
-	p, hd = grpcreflect.NewHandlerV1Alpha(reflector)
+	p, hd = grpcreflect.NewHandlerV1Alpha(reflector, limit)
 	out[p] = hd
 	return out
 }

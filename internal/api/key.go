@@ -7,7 +7,6 @@ import (
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
-	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -15,8 +14,9 @@ import (
 
 // KeyService implements sts.v1.KeyService over this node's signing-key
 // manager, with the rotation `sts keys rotate` uses too
-// ([signer.Manager.RotateNow]). Every method needs sts:admin. Responses
-// are built from [signer.KeyInfo], which has no key material.
+// ([signer.Manager.RotateNow]). The keys serve every organization, so
+// every method needs an instance administrator (docs/authorization.md).
+// Responses are built from [signer.KeyInfo], which has no key material.
 type KeyService struct{ h *Handler }
 
 var _ stsv1connect.KeyServiceHandler = (*KeyService)(nil)
@@ -24,7 +24,7 @@ var _ stsv1connect.KeyServiceHandler = (*KeyService)(nil)
 var errNoKeys = sts.Errorf(sts.Unavailable, "key service unavailable")
 
 func (s *KeyService) admin(ctx context.Context) (*Identity, *signer.Manager, error) {
-	id, err := require(ctx, pat.ScopeAdmin)
+	id, err := s.h.requireInstanceAdmin(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"maps"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -18,7 +19,9 @@ import (
 
 // PoolService implements sts.v1.PoolService over the shared pool
 // lifecycle (internal/pools), the one `sts pool …` and `sts provider …`
-// use too. Every method needs sts:admin. Pools and providers are one
+// use too. Every method needs sts:admin and acts within the caller's
+// organization (any, for an instance administrator; a provider belongs to
+// its pool's organization; docs/authorization.md). Pools and providers are one
 // service: a provider exists only inside its pool, goes with it, and the
 // shared-issuer rule spans both.
 type PoolService struct{ h *Handler }
@@ -35,22 +38,43 @@ const maxPoolMessageBytes = pools.MaxJWKSBytes + maxMessageBytes
 
 // admin authorizes the caller and returns the lifecycle service and the
 // caller for the audit trail.
-func (s *PoolService) admin(ctx context.Context) (*pools.Service, pools.Caller, error) {
+func (s *PoolService) admin(ctx context.Context) (*pools.Service, pools.Caller, *Identity, error) {
 	id, err := require(ctx, pat.ScopeAdmin)
 	if err != nil {
-		return nil, pools.Caller{}, err
+		return nil, pools.Caller{}, nil, err
 	}
 	if s.h.Pools == nil {
-		return nil, pools.Caller{}, errNoPools
+		return nil, pools.Caller{}, nil, errNoPools
 	}
 	c := id.caller()
-	return s.h.Pools, pools.Caller{Actor: c.Actor, RequestID: c.RequestID}, nil
+	return s.h.Pools, pools.Caller{Actor: c.Actor, RequestID: c.RequestID}, id, nil
+}
+
+// pool authorizes the caller for pool poolID (and its providers): it must
+// be of the caller's organization (any, for an instance administrator),
+// else the pool reads as not found.
+func (s *PoolService) pool(ctx context.Context, poolID string) (*pools.Service, pools.Caller, *Identity, storage.Pool, error) {
+	svc, caller, id, err := s.admin(ctx)
+	if err != nil {
+		return nil, caller, nil, storage.Pool{}, err
+	}
+	p, err := svc.GetPool(ctx, poolID)
+	if err != nil {
+		return nil, caller, nil, storage.Pool{}, err
+	}
+	if err := s.h.inOrg(ctx, id, p.OrgID, "pool "+strconv.Quote(poolID)); err != nil {
+		return nil, caller, nil, storage.Pool{}, err
+	}
+	return svc, caller, id, p, nil
 }
 
 // CreatePool creates a pool.
 func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolRequest) (*stsv1.CreatePoolResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, id, err := s.admin(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
 		return nil, err
 	}
 	lifetime, err := durationFromProto(req.GetMaxTokenLifetime())
@@ -73,11 +97,7 @@ func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolReque
 
 // GetPool returns a pool and its providers.
 func (s *PoolService) GetPool(ctx context.Context, req *stsv1.GetPoolRequest) (*stsv1.GetPoolResponse, error) {
-	svc, _, err := s.admin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := svc.GetPool(ctx, req.GetPoolId())
+	svc, _, _, p, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +110,15 @@ func (s *PoolService) GetPool(ctx context.Context, req *stsv1.GetPoolRequest) (*
 
 // ListPools lists the pools of one organization, or all.
 func (s *PoolService) ListPools(ctx context.Context, req *stsv1.ListPoolsRequest) (*stsv1.ListPoolsResponse, error) {
-	svc, _, err := s.admin(ctx)
+	svc, _, id, err := s.admin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	list, err := svc.ListPools(ctx, req.GetOrganizationId())
+	org, err := s.h.listOrg(ctx, id, req.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	list, err := svc.ListPools(ctx, org)
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +131,15 @@ func (s *PoolService) ListPools(ctx context.Context, req *stsv1.ListPoolsRequest
 
 // UpdatePool changes the fields set in the request.
 func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolRequest) (*stsv1.UpdatePoolResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, id, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
+	}
+	if req.OrganizationId != nil {
+		// Moving a pool needs the target organization too.
+		if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
+			return nil, err
+		}
 	}
 	u := pools.PoolUpdate{
 		OrgID: req.OrganizationId, DisplayName: req.DisplayName, Disabled: req.Disabled,
@@ -139,7 +169,7 @@ func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolReque
 
 // DeletePool removes a pool and its providers.
 func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolRequest) (*stsv1.DeletePoolResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +182,7 @@ func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolReque
 
 // CreateProvider adds a trusted issuer to a pool.
 func (s *PoolService) CreateProvider(ctx context.Context, req *stsv1.CreateProviderRequest) (*stsv1.CreateProviderResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +199,7 @@ func (s *PoolService) CreateProvider(ctx context.Context, req *stsv1.CreateProvi
 
 // GetProvider returns one provider.
 func (s *PoolService) GetProvider(ctx context.Context, req *stsv1.GetProviderRequest) (*stsv1.GetProviderResponse, error) {
-	svc, _, err := s.admin(ctx)
+	svc, _, _, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -182,20 +212,30 @@ func (s *PoolService) GetProvider(ctx context.Context, req *stsv1.GetProviderReq
 
 // ListProviders lists the providers of one pool, or all.
 func (s *PoolService) ListProviders(ctx context.Context, req *stsv1.ListProvidersRequest) (*stsv1.ListProvidersResponse, error) {
-	svc, _, err := s.admin(ctx)
+	svc, _, id, err := s.admin(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if req.GetPoolId() != "" {
+		if _, _, _, _, err := s.pool(ctx, req.GetPoolId()); err != nil {
+			return nil, err
+		}
 	}
 	list, err := svc.ListProviders(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
+	}
+	if req.GetPoolId() == "" {
+		if list, err = s.ownProviders(ctx, svc, id, list); err != nil {
+			return nil, err
+		}
 	}
 	return &stsv1.ListProvidersResponse{Providers: providersToProto(list)}, nil
 }
 
 // UpdateProvider changes the fields set in the request.
 func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProviderRequest) (*stsv1.UpdateProviderResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +256,7 @@ func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProvi
 
 // DeleteProvider removes a provider from its pool.
 func (s *PoolService) DeleteProvider(ctx context.Context, req *stsv1.DeleteProviderRequest) (*stsv1.DeleteProviderResponse, error) {
-	svc, caller, err := s.admin(ctx)
+	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +268,7 @@ func (s *PoolService) DeleteProvider(ctx context.Context, req *stsv1.DeleteProvi
 
 // TestPool is the dry run: the trace of one evaluation, nothing minted.
 func (s *PoolService) TestPool(ctx context.Context, req *stsv1.TestPoolRequest) (*stsv1.TestPoolResponse, error) {
-	svc, _, err := s.admin(ctx)
+	svc, _, _, _, err := s.pool(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +286,30 @@ func (s *PoolService) TestPool(ctx context.Context, req *stsv1.TestPoolRequest) 
 	}
 	for _, st := range res.Steps {
 		out.Steps = append(out.Steps, &stsv1.TestPoolStep{Name: st.Name, Ok: st.OK, Expression: st.Expression, Detail: st.Detail})
+	}
+	return out, nil
+}
+
+// ownProviders keeps the providers of pools the caller may see: all for
+// an instance administrator, its organization's for anyone else.
+func (s *PoolService) ownProviders(ctx context.Context, svc *pools.Service, id *Identity, list []storage.Provider) ([]storage.Provider, error) {
+	org, err := s.h.listOrg(ctx, id, "")
+	if err != nil || org == "" {
+		return list, err
+	}
+	own, err := svc.ListPools(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]bool, len(own))
+	for _, p := range own {
+		ids[p.ID] = true
+	}
+	out := list[:0]
+	for _, p := range list {
+		if ids[p.PoolID] {
+			out = append(out, p)
+		}
 	}
 	return out, nil
 }

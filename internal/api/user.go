@@ -52,6 +52,9 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
+	if err := mayMintPAT(id, exp, ""); err != nil {
+		return nil, err
+	}
 	scopes, err := pat.RequestedScopes(req.GetScopes(), req.GetReadOnly())
 	if err != nil {
 		return nil, err
@@ -140,7 +143,7 @@ func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpod
 		}
 		in.Scopes = &scopes
 	}
-	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in)
+	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in, pat.HeldBy(id.Scopes))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +161,10 @@ func (s *UserService) RegeneratePersonalAccessToken(ctx context.Context, req *gi
 	if err != nil {
 		return nil, err
 	}
-	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp)
+	if err := mayMintPAT(id, exp, req.GetPersonalAccessTokenId()); err != nil {
+		return nil, err
+	}
+	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp, pat.HeldBy(id.Scopes))
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +178,7 @@ func (s *UserService) DeletePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
-	if err := s.h.PATs.Delete(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId()); err != nil {
+	if err := s.h.PATs.Delete(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), pat.HeldBy(id.Scopes)); err != nil {
 		return nil, err
 	}
 	return &gitpodv1.DeletePersonalAccessTokenResponse{}, nil

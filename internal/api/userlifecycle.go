@@ -95,6 +95,11 @@ func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspend
 	if err != nil {
 		return nil, err
 	}
+	// An instance administrator is out of an organization administrator's
+	// reach (docs/authorization.md).
+	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
+		return nil, err
+	}
 	revs, err := s.h.revocations()
 	if err != nil {
 		return nil, err
@@ -125,6 +130,11 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 	}
 	p, err := s.h.managedUser(ctx, id, req.GetUserId(), "delete")
 	if err != nil {
+		return nil, err
+	}
+	// An instance administrator is out of an organization administrator's
+	// reach (docs/authorization.md).
+	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
 		return nil, err
 	}
 	revs, err := s.h.revocations()

@@ -59,6 +59,12 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager,
 		Audience: cfg.Issuer,
 		Keys:     keys, // this node's manager: an API rotation takes effect here at once
 		Audit:    store,
+		// Instance administrators by configuration, beside the stored flag.
+		InstanceAdmins: cfg.InstanceAdmins,
+		// ExchangeToken needs no credential: rate_limits.per_ip applies, in
+		// this replica's memory (a bucket of its own, beside the token
+		// endpoints').
+		PublicLimit: limiter(cfg.RateLimits.PerIP, cfg.RateLimits.MaxKeys),
 	}
 	return &connectAPI{handler: h, pats: pats, clients: cs, pools: ps}, nil
 }
@@ -92,6 +98,13 @@ func bootstrap(ctx context.Context, store storage.Store, logger *slog.Logger) er
 	admin, err := api.CreatePrincipal(ctx, store, pat.Caller{Actor: "bootstrap"}, org.ID, storage.PrincipalUser, "admin", "", now)
 	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	// The first admin administers the instance: it is the one principal
+	// that may create the other organizations (docs/authorization.md).
+	if err == nil {
+		if err := setInstanceAdmin(ctx, store, pat.Caller{Actor: "bootstrap"}, admin.ID, true); err != nil {
+			return fmt.Errorf("bootstrap admin: %w", err)
+		}
 	}
 	logger.InfoContext(ctx, "created the first organization and an admin user; mint a personal access token with: sts pat create --user admin --expires-in 30d --scope '*' --scope sts:admin",
 		"organization", org.ID, "admin", admin.ID)

@@ -194,14 +194,15 @@ func testServeKeyAndAuditAPI(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	all, err := audits.ListAuditEvents(ctx, &stsv1.ListAuditEventsRequest{PageSize: 500})
-	// The bootstrap organization and admin, the service account, 2
-	// pat.create, client.create, signing_key.rotate, 2 token.exchange.
-	if err != nil || len(all.GetEvents()) != 9 {
-		t.Fatalf("ListAuditEvents = %v, %v; want 9 events", all, err)
+	// The bootstrap organization and admin (and its instance role), the
+	// service account, 2 pat.create, client.create, signing_key.rotate, 2
+	// token.exchange.
+	if err != nil || len(all.GetEvents()) != 10 {
+		t.Fatalf("ListAuditEvents = %v, %v; want 10 events", all, err)
 	}
 	boot, err := audits.ListAuditEvents(ctx, &stsv1.ListAuditEventsRequest{Actor: "bootstrap"})
-	if err != nil || actionsOf(boot.GetEvents()) != "organization.create principal.create" {
-		t.Errorf("bootstrap events = %v, %v; want the admin's principal.create and organization.create", boot, err)
+	if err != nil || actionsOf(boot.GetEvents()) != "organization.create principal.create principal.instance_admin.grant" {
+		t.Errorf("bootstrap events = %v, %v; want organization.create and the admin's principal.create and instance role", boot, err)
 	}
 	var want, got []string
 	for _, e := range all.GetEvents() {

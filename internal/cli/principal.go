@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -63,9 +65,9 @@ func newPrincipalCmd() *cobra.Command {
 					return fmt.Errorf("storage: %w", err)
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED")
+				fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED\tINSTANCE_ADMIN")
 				for _, p := range ps {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", p.ID, p.Kind, p.Name, p.Email, p.Disabled)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\n", p.ID, p.Kind, p.Name, p.Email, p.Disabled, p.InstanceAdmin)
 				}
 				return w.Flush()
 			})
@@ -73,8 +75,60 @@ func newPrincipalCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&listOrg, "org", "", "organization ID or name (required)")
 	_ = list.MarkFlagRequired("org")
-	cmd.AddCommand(create, list)
+	grant := &cobra.Command{
+		Use:   "grant-instance-admin PRINCIPAL_ID",
+		Short: "Make a principal an instance administrator (with an sts:admin credential: every organization, signing keys)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
+				return setInstanceAdmin(ctx, store, cliCaller, args[0], true)
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke-instance-admin PRINCIPAL_ID",
+		Short: "Take the instance administrator role from a principal (sts:admin then covers its own organization only)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
+				return setInstanceAdmin(ctx, store, cliCaller, args[0], false)
+			})
+		},
+	}
+	cmd.AddCommand(create, list, grant, revoke)
 	return cmd
+}
+
+// Audit actions of the instance administrator role.
+const (
+	actionInstanceAdminGrant  = "principal.instance_admin.grant"
+	actionInstanceAdminRevoke = "principal.instance_admin.revoke"
+)
+
+// setInstanceAdmin sets or clears a principal's instance_admin flag and
+// records the change. Only the bootstrap and the CLI call it: no API call
+// grants the role. A PAT already in use sees the change within the PAT
+// cache TTL.
+func setInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, principalID string, on bool) error {
+	var orgID string
+	err := store.UpdatePrincipal(ctx, principalID, func(p storage.Principal) (storage.Principal, error) {
+		p.InstanceAdmin, p.UpdatedAt, orgID = on, storage.Now(time.Now()), p.OrgID
+		return p, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("principal %q not found", principalID)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	action := actionInstanceAdminGrant
+	if !on {
+		action = actionInstanceAdminRevoke
+	}
+	if err := store.AppendAudit(ctx, c.Event(time.Now(), orgID, action, "principal:"+principalID, "success", "")); err != nil {
+		return fmt.Errorf("instance_admin changed but its audit event was not stored: %w", err)
+	}
+	return nil
 }
 
 // findOrg resolves an organization ID or unique name.

@@ -42,6 +42,10 @@ type Config struct {
 	Federation    FederationConfig     `koanf:"federation"`
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
+	// InstanceAdmins are principal IDs made instance administrators (when
+	// their credential holds sts:admin) beside those whose stored flag is
+	// set; see docs/authorization.md.
+	InstanceAdmins []string `koanf:"instance_admins"`
 	// HostTokenIntegrations name the OAuth token endpoints the host-token
 	// vault refreshes OAUTH-source tokens at, keyed by integration ID.
 	HostTokenIntegrations []HostTokenIntegrationConfig `koanf:"host_token_integrations"`

@@ -90,12 +90,17 @@ type UpdateInput struct {
 }
 
 // Update changes the description and scopes only; the secret and expiry
-// stay. Errors: [sts.Invalid], [sts.NotFound], [sts.Unavailable].
-func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in UpdateInput) (storage.PAT, error) {
+// stay. guards run on the stored record before the change. Errors:
+// [sts.Invalid], [sts.NotFound], [sts.PermissionDenied] (a guard),
+// [sts.Unavailable].
+func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in UpdateInput, guards ...Guard) (storage.PAT, error) {
 	var out storage.PAT
 	err := s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
 		if ownerID != "" && p.OwnerID != ownerID {
 			return p, sts.Errorf(sts.NotFound, "personal access token not found")
+		}
+		if err := runGuards(p, guards); err != nil {
+			return p, err
 		}
 		desc, scopes := p.Description, p.Scopes
 		if in.Description != nil {
@@ -123,9 +128,10 @@ func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in U
 // the old secret stops working at that commit (SECURITY.md c.1 (3)). If
 // the audit append then fails, the error is returned and the new secret is
 // never disclosed, which leaves the token unusable until regenerated
-// again. Errors: [sts.Invalid], [sts.NotFound], [sts.FailedPrecondition],
-// [sts.Unavailable].
-func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, expiresAt time.Time) (storage.PAT, string, error) {
+// again. guards run on the stored record inside the update. Errors:
+// [sts.Invalid], [sts.NotFound], [sts.FailedPrecondition],
+// [sts.PermissionDenied] (a guard), [sts.Unavailable].
+func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, expiresAt time.Time, guards ...Guard) (storage.PAT, string, error) {
 	now := s.now()
 	if err := s.checkExpiry(now, expiresAt); err != nil {
 		return storage.PAT{}, "", err
@@ -139,6 +145,9 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, 
 	err = s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
 		if ownerID != "" && p.OwnerID != ownerID {
 			return p, sts.Errorf(sts.NotFound, "personal access token not found")
+		}
+		if err := runGuards(p, guards); err != nil {
+			return p, err
 		}
 		p.Digest, p.ExpiresAt = digest, storage.Now(expiresAt)
 		out = p
@@ -156,10 +165,14 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, 
 }
 
 // Delete removes PAT id; it stops authenticating at once on this replica
-// and within CacheTTL on others. Errors: [sts.NotFound], [sts.Unavailable].
-func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string) error {
+// and within CacheTTL on others. guards run on the record first. Errors:
+// [sts.NotFound], [sts.PermissionDenied] (a guard), [sts.Unavailable].
+func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string, guards ...Guard) error {
 	p, err := s.Get(ctx, ownerID, id)
 	if err != nil {
+		return err
+	}
+	if err := runGuards(p, guards); err != nil {
 		return err
 	}
 	if err := s.store.DeletePAT(ctx, id); err != nil {
@@ -168,6 +181,36 @@ func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string) erro
 	s.evict(id)
 	if err := s.audit(ctx, c, p.OrgID, ActionPATDelete, id, "success"); err != nil {
 		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
+}
+
+// Guard is an extra authorization check on the PAT a change acts on, run
+// on the stored record (inside the update for Regenerate and Update, so
+// the check and the write see the same row). It returns the error to
+// answer, or nil.
+type Guard func(storage.PAT) error
+
+// HeldBy is the rule for acting on a PAT: the acting credential must hold
+// every scope of the target PAT, so a tokens:write or full-access
+// credential cannot regenerate (and so obtain) or delete a more
+// privileged token of the same owner.
+func HeldBy(scopes []string) Guard {
+	return func(p storage.PAT) error {
+		for _, sc := range p.Scopes {
+			if !Allows(scopes, sc) {
+				return sts.Errorf(sts.PermissionDenied, "the credential lacks the %s scope of this token", sc)
+			}
+		}
+		return nil
+	}
+}
+
+func runGuards(p storage.PAT, guards []Guard) error {
+	for _, g := range guards {
+		if err := g(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

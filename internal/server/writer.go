@@ -30,8 +30,19 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Unwrap lets http.ResponseController reach Flush and deadlines.
+// Unwrap lets http.ResponseController reach deadlines and the rest.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush implements http.Flusher: Connect and gRPC server streams (health
+// Watch, reflection) assert it on the writer they are handed, without
+// going through http.ResponseController. Flushing sends the headers, so
+// the status is recorded as 200 if nothing was written yet.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
 
 // Status is the status sent, 200 if the handler wrote nothing.
 func (w *statusWriter) Status() int {

@@ -31,14 +31,20 @@ func (k PrincipalKind) Valid() bool {
 
 // Principal is an identity tokens are issued to.
 type Principal struct {
-	ID        string // UUID
-	OrgID     string
-	Kind      PrincipalKind
-	Name      string
-	Email     string // optional
-	Disabled  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       string // UUID
+	OrgID    string
+	Kind     PrincipalKind
+	Name     string
+	Email    string // optional
+	Disabled bool
+	// InstanceAdmin marks a principal the instance trusts with
+	// deployment-wide administration (organizations, signing keys, every
+	// organization's records) when its credential also holds sts:admin.
+	// Only the bootstrap, the configuration and the CLI set it; see
+	// docs/authorization.md.
+	InstanceAdmin bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // PrincipalStore persists principals.

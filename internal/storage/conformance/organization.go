@@ -79,6 +79,7 @@ func testPrincipalCRUD(t *testing.T, s storage.Store) {
 		p := principalRecord(orgA.ID)
 		p.Kind = k
 		p.Disabled = i%2 == 0
+		p.InstanceAdmin = i%3 == 1
 		if i == 0 {
 			p.Email = "" // optional field
 		}
@@ -105,6 +106,7 @@ func testPrincipalCRUD(t *testing.T, s storage.Store) {
 	updated.Name = odd("renamed")
 	updated.Email = "new@example.com"
 	updated.Disabled = !target.Disabled
+	updated.InstanceAdmin = !target.InstanceAdmin
 	updated.UpdatedAt = target.UpdatedAt.Add(time.Second)
 	err = s.UpdatePrincipal(ctx, target.ID, func(old storage.Principal) (storage.Principal, error) {
 		diff(t, "UpdatePrincipal updater's old row", target, old)

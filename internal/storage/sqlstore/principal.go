@@ -7,19 +7,19 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-const principalColumns = `id, org_id, kind, name, email, disabled, created_at, updated_at`
+const principalColumns = `id, org_id, kind, name, email, disabled, created_at, updated_at, instance_admin`
 
 func scanPrincipal(r rowScanner) (storage.Principal, error) {
 	var p storage.Principal
 	err := r.Scan(&p.ID, &p.OrgID, &p.Kind, &p.Name, &p.Email, &p.Disabled,
-		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
+		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.InstanceAdmin)
 	return p, err
 }
 
 // CreatePrincipal implements storage.PrincipalStore.
 func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO principals (`+principalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		p.ID, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO principals (`+principalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		p.ID, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt), p.InstanceAdmin)
 	return s.fail("create principal", err)
 }
 
@@ -47,8 +47,8 @@ func (s *Store) UpdatePrincipal(ctx context.Context, id string, fn func(storage.
 		`SELECT `+principalColumns+` FROM principals WHERE id = $1`, []any{id}, scanPrincipal, fn,
 		func(tx *sql.Tx, p storage.Principal) error {
 			return execOne(ctx, tx, `UPDATE principals SET org_id = $2, kind = $3, name = $4, email = $5, disabled = $6,
-				created_at = $7, updated_at = $8 WHERE id = $1`,
-				id, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt))
+				created_at = $7, updated_at = $8, instance_admin = $9 WHERE id = $1`,
+				id, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt), p.InstanceAdmin)
 		})
 }
 

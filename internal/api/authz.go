@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// mayMintPAT is the rule for creating a PAT or giving one a new secret
+// and expiry (docs/authorization.md): the credential must itself be a PAT
+// (an access token derived from something else would let a short-lived
+// credential mint a long-lived one), and the new expiry must not pass the
+// credential's own, so a PAT never outlives what authorised it. A PAT
+// regenerating itself (selfID is the target) rotates rather than extends
+// anything: its old secret dies in the same write. Administrators
+// (sts:admin) decide lifetimes and pass both checks.
+func mayMintPAT(id *Identity, exp time.Time, selfID string) error {
+	if id.Allows(pat.ScopeAdmin) {
+		return nil
+	}
+	if id.Credential != CredentialPAT {
+		return sts.Errorf(sts.PermissionDenied, "personal access tokens can be created or regenerated only with a personal access token")
+	}
+	if selfID != "" && selfID == id.TokenID {
+		return nil
+	}
+	if !id.ExpiresAt.IsZero() && exp.After(id.ExpiresAt) {
+		return sts.Errorf(sts.PermissionDenied, "the new token would outlive the credential creating it (expires %s)", id.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Two administrator roles (docs/authorization.md):
+//
+//   - An organization administrator is any credential holding sts:admin.
+//     It administers its own organization only: every sts.v1 call takes
+//     the organization from the request or from the record it names and
+//     compares it with the caller's. A record of another organization
+//     answers not_found, exactly as a missing one does, so IDs of other
+//     organizations cannot be probed.
+//   - An instance administrator holds sts:admin AND is a principal the
+//     instance trusts: its stored instance_admin flag (set by the
+//     bootstrap and `sts principal grant-instance-admin`) or its ID in
+//     the configuration (Handler.InstanceAdmins). It may act on every
+//     organization and alone may create organizations and manage signing
+//     keys. No API call sets the flag.
+
+// errNeedsInstanceAdmin answers calls reserved to instance administrators.
+var errNeedsInstanceAdmin = sts.Errorf(sts.PermissionDenied, "only an instance administrator may do this")
+
+// isInstanceAdmin reports whether the caller is an instance administrator.
+// A PAT's principal comes from authentication (its cache, so a revoked
+// flag takes effect within the PAT cache TTL); an access token's is read.
+func (h *Handler) isInstanceAdmin(ctx context.Context, id *Identity) (bool, error) {
+	if !id.Allows(pat.ScopeAdmin) {
+		return false, nil
+	}
+	if slices.Contains(h.InstanceAdmins, id.PrincipalID) {
+		return true, nil
+	}
+	p, err := h.principal(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return p.InstanceAdmin && !p.Disabled && p.OrgID == id.OrgID, nil
+}
+
+// requireInstanceAdmin returns the caller if it is an instance
+// administrator.
+func (h *Handler) requireInstanceAdmin(ctx context.Context) (*Identity, error) {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := h.isInstanceAdmin(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errNeedsInstanceAdmin
+	}
+	return id, nil
+}
+
+// inOrg allows an administrator to act on a record of orgID: its own
+// organization, or any for an instance administrator. Otherwise it
+// answers "<what> not found", the answer for a missing record.
+func (h *Handler) inOrg(ctx context.Context, id *Identity, orgID, what string) error {
+	if orgID != "" && orgID == id.OrgID {
+		return nil
+	}
+	ok, err := h.isInstanceAdmin(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return sts.Errorf(sts.NotFound, "%s not found", what)
+	}
+	return nil
+}
+
+// listOrg is the organization a list call reads: the requested one if
+// the caller may see it; when none is requested, every organization for
+// an instance administrator ("") and its own for anyone else.
+func (h *Handler) listOrg(ctx context.Context, id *Identity, orgID string) (string, error) {
+	if orgID == "" {
+		ok, err := h.isInstanceAdmin(ctx, id)
+		if err != nil || ok {
+			return "", err
+		}
+		return id.OrgID, nil
+	}
+	return orgID, h.inOrg(ctx, id, orgID, "organization")
+}
+
+// mayActOnPrincipal extends inOrg for principal records: an organization
+// administrator may not disable, or mint an exchange token for, an
+// instance administrator of its organization (that would hand it the
+// instance role's principal).
+func (h *Handler) mayActOnPrincipal(ctx context.Context, id *Identity, p storage.Principal) error {
+	if err := h.inOrg(ctx, id, p.OrgID, "principal"); err != nil {
+		return err
+	}
+	if !p.InstanceAdmin && !slices.Contains(h.InstanceAdmins, p.ID) {
+		return nil
+	}
+	ok, err := h.isInstanceAdmin(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNeedsInstanceAdmin
+	}
+	return nil
+}

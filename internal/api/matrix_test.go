@@ -1,0 +1,642 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/opensts/sts/internal/audit"
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// The authorization matrix of docs/authorization.md, as one table: every
+// procedure of the gitpod.v1 and sts.v1 services has one row naming its
+// rule and how to build a request; the rule decides, for every kind of
+// credential, the outcome. TestAuthorizationMatrix walks every cell
+// against a real server (HTTP/2 TLS on loopback, real storage) and fails
+// when a procedure in the generated descriptors has no row.
+
+// outcome is a Connect code name, or "ok".
+type outcome string
+
+const (
+	allowed   outcome = "ok"
+	unauthn   outcome = "unauthenticated"
+	denied    outcome = "permission_denied"
+	notFound  outcome = "not_found"
+	scopeRead         = pat.ScopeTokensRead
+)
+
+// cred is one column of the matrix: a credential and what it stands for.
+type cred struct {
+	name      string
+	token     string
+	principal string   // owner; "" without a principal
+	scopes    []string // what it holds
+	pat       bool     // a PAT (not an access token)
+	org       string   // "acme", "evil" or "" (no organization)
+	role      string   // "user", "runner", "sa", "orgadmin", "instance"
+}
+
+func (c cred) holds(s string) bool { return pat.Allows(c.scopes, s) }
+
+// rule maps a credential to the outcome of one procedure.
+type rule func(c cred) outcome
+
+func authenticated(c cred) bool { return c.token != "" && c.org != "" }
+
+// public: no credential needed (the request carries its own).
+func public(cred) outcome { return allowed }
+
+// scoped: the caller acts on its own records with scope s.
+func scoped(s string) rule {
+	return func(c cred) outcome {
+		switch {
+		case !authenticated(c):
+			return unauthn
+		case !c.holds(s):
+			return denied
+		}
+		return allowed
+	}
+}
+
+// mintPAT: tokens:write from a PAT (or an administrator); see mayMintPAT.
+func mintPAT(c cred) outcome {
+	if o := scoped(pat.ScopeTokensWrite)(c); o != allowed {
+		return o
+	}
+	if !c.pat && !c.holds(pat.ScopeAdmin) {
+		return denied
+	}
+	return allowed
+}
+
+// orgAdmin: sts:admin on a record of acme: acme's administrators and
+// instance administrators; other organizations' read it as missing.
+func orgAdmin(c cred) outcome {
+	if o := scoped(pat.ScopeAdmin)(c); o != allowed {
+		return o
+	}
+	if c.org != "acme" && c.role != "instance" {
+		return notFound
+	}
+	return allowed
+}
+
+// userAdmin: a gitpod.v1 call on another user (ada's colleague): scope s
+// and sts:admin in that user's organization. gitpod.v1 manages users
+// within one organization only, so neither other organizations'
+// administrators nor instance administrators reach acme's users there.
+func userAdmin(s string) rule {
+	return func(c cred) outcome {
+		if o := scoped(s)(c); o != allowed {
+			return o
+		}
+		if !c.holds(pat.ScopeAdmin) {
+			return denied
+		}
+		if c.org != "acme" {
+			return notFound
+		}
+		return allowed
+	}
+}
+
+// notStored: sts keeps no user preferences or dotfiles; any credential
+// gets unimplemented.
+func notStored(c cred) outcome {
+	if !authenticated(c) {
+		return unauthn
+	}
+	return "unimplemented"
+}
+
+// anyAdmin: sts:admin; the answer is limited to what the caller may see.
+func anyAdmin(c cred) outcome { return scoped(pat.ScopeAdmin)(c) }
+
+// instanceAdmin: only an instance administrator.
+func instanceAdmin(c cred) outcome {
+	if o := scoped(pat.ScopeAdmin)(c); o != allowed {
+		return o
+	}
+	if c.role != "instance" {
+		return denied
+	}
+	return allowed
+}
+
+// vault: a host token of acme whose subject is ada and runner is the
+// runner: its subject, its runner and acme's administrators; anyone else,
+// other organizations' administrators included, reads it as missing.
+func vault(s string) rule {
+	return func(c cred) outcome {
+		if o := scoped(s)(c); o != allowed {
+			return o
+		}
+		if c.org == "acme" && (c.role == "user" || c.role == "runner" || c.role == "orgadmin") {
+			return allowed
+		}
+		return notFound
+	}
+}
+
+// vaultCreate: as vault, but a principal of acme that is neither subject,
+// runner nor administrator is refused outright.
+func vaultCreate(c cred) outcome {
+	o := vault(pat.ScopeTokensWrite)(c)
+	if o == notFound && c.org == "acme" {
+		return denied
+	}
+	return o
+}
+
+// matrixFx is the fixture: built once per database.
+type matrixFx struct {
+	t       *testing.T
+	e       *env
+	acme    storage.Organization
+	evil    storage.Organization
+	ada     storage.Principal // acme user, subject of the host token
+	victim  storage.Principal // acme user the admin calls act on
+	runner  storage.Principal
+	sa      storage.Principal
+	client  string // acme client
+	hostTok string // acme host token (ada, runner)
+	root    string // PAT of the instance admin, for fixture changes
+}
+
+// row is one procedure of the matrix.
+type row struct {
+	rule  rule
+	build func(fx *matrixFx, c cred) proto.Message
+}
+
+func (fx *matrixFx) newPool() string {
+	id := "p-" + strings.ToLower(rand.Text()[:10])
+	fx.must("/sts.v1.PoolService/CreatePool", &stsv1.CreatePoolRequest{PoolId: id, OrganizationId: fx.acme.ID,
+		Mapping: &stsv1.PoolMapping{Subject: "assertion.sub"}})
+	return id
+}
+
+func (fx *matrixFx) newProvider(pool string) string {
+	id := "v-" + strings.ToLower(rand.Text()[:10])
+	fx.must("/sts.v1.PoolService/CreateProvider", &stsv1.CreateProviderRequest{PoolId: pool, ProviderId: id,
+		Issuer: "https://" + id + ".example", Audiences: []string{"sts"}, JwksUri: "https://" + id + ".example/jwks"})
+	return id
+}
+
+func (fx *matrixFx) newClient() string {
+	var res stsv1.CreateClientResponse
+	fx.mustInto("/sts.v1.ClientService/CreateClient", &stsv1.CreateClientRequest{OrganizationId: fx.acme.ID, PrincipalId: fx.sa.ID,
+		GrantTypes: []string{oauth2.GrantTypeClientCredentials}}, &res)
+	return res.GetClient().GetId()
+}
+
+func (fx *matrixFx) newHostToken() string {
+	var res gitpodv1.CreateHostAuthenticationTokenResponse
+	fx.mustInto("/gitpod.v1.RunnerConfigurationService/CreateHostAuthenticationToken", &gitpodv1.CreateHostAuthenticationTokenRequest{
+		RunnerId: fx.runner.ID, Subject: &gitpodv1.Subject{Id: fx.ada.ID}, Host: "github.com", Token: "ghp_matrix",
+		Source: gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT}, &res)
+	return res.GetToken().GetId()
+}
+
+// ownPAT is a new PAT without scopes owned by c's principal (anyone may
+// act on it: it holds nothing c lacks).
+func (fx *matrixFx) ownPAT(c cred) string {
+	if c.principal == "" {
+		return storage.NewID()
+	}
+	p, _, err := fx.e.pats.Create(context.Background(), testCaller, pat.CreateInput{
+		OwnerID: c.principal, ExpiresAt: time.Now().Add(3 * 24 * time.Hour)})
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return p.ID
+}
+
+func (fx *matrixFx) exchangeToken(principal string) string {
+	_, s, err := fx.e.pats.CreateExchangeToken(context.Background(), testCaller, principal, 0)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return s
+}
+
+var twoDays = durationpb.New(2 * 24 * time.Hour)
+
+// matrix is THE table: one row per procedure.
+var matrix = map[string]row{
+	// gitpod.v1.IdentityService
+	"/gitpod.v1.IdentityService/GetAuthenticatedIdentity": {scoped(pat.ScopeIdentityRead), func(*matrixFx, cred) proto.Message {
+		return &gitpodv1.GetAuthenticatedIdentityRequest{}
+	}},
+	"/gitpod.v1.IdentityService/GetIDToken": {scoped(pat.ScopeIDToken), func(*matrixFx, cred) proto.Message {
+		return &gitpodv1.GetIDTokenRequest{Audience: []string{"https://api.example"}}
+	}},
+	"/gitpod.v1.IdentityService/ExchangeToken": {public, func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.ExchangeTokenRequest{ExchangeToken: fx.exchangeToken(fx.ada.ID)}
+	}},
+	// gitpod.v1.UserService
+	"/gitpod.v1.UserService/GetAuthenticatedUser": {scoped(pat.ScopeIdentityRead), func(*matrixFx, cred) proto.Message {
+		return &gitpodv1.GetAuthenticatedUserRequest{}
+	}},
+	"/gitpod.v1.UserService/GetUser": {userAdmin(pat.ScopeIdentityRead), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.GetUserRequest{UserId: fx.victim.ID}
+	}},
+	"/gitpod.v1.UserService/SetSuspended": {userAdmin(pat.ScopeAdmin), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.SetSuspendedRequest{UserId: fx.victim.ID, Suspended: false}
+	}},
+	"/gitpod.v1.UserService/DeleteUser": {userAdmin(pat.ScopeAdmin), func(fx *matrixFx, _ cred) proto.Message {
+		p, err := CreatePrincipal(context.Background(), fx.e.store, testCaller, fx.acme.ID, storage.PrincipalUser, "leaver", "", time.Now())
+		if err != nil {
+			fx.t.Fatal(err)
+		}
+		return &gitpodv1.DeleteUserRequest{UserId: p.ID}
+	}},
+	"/gitpod.v1.UserService/SetPreference":            {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.SetPreferenceRequest{} }},
+	"/gitpod.v1.UserService/GetPreference":            {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.GetPreferenceRequest{} }},
+	"/gitpod.v1.UserService/ListPreferences":          {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.ListPreferencesRequest{} }},
+	"/gitpod.v1.UserService/DeletePreference":         {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.DeletePreferenceRequest{} }},
+	"/gitpod.v1.UserService/GetDotfilesConfiguration": {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.GetDotfilesConfigurationRequest{} }},
+	"/gitpod.v1.UserService/SetDotfilesConfiguration": {notStored, func(*matrixFx, cred) proto.Message { return &gitpodv1.SetDotfilesConfigurationRequest{} }},
+	"/gitpod.v1.UserService/CreatePersonalAccessToken": {mintPAT, func(*matrixFx, cred) proto.Message {
+		// Scopes the tokens:write PAT holds (no scopes would ask for "*").
+		return &gitpodv1.CreatePersonalAccessTokenRequest{Description: "matrix", Scopes: []string{pat.ScopeTokensWrite}, ValidFor: twoDays}
+	}},
+	"/gitpod.v1.UserService/ListPersonalAccessTokens": {scoped(scopeRead), func(*matrixFx, cred) proto.Message {
+		return &gitpodv1.ListPersonalAccessTokensRequest{}
+	}},
+	"/gitpod.v1.UserService/GetPersonalAccessToken": {scoped(scopeRead), func(fx *matrixFx, c cred) proto.Message {
+		return &gitpodv1.GetPersonalAccessTokenRequest{PersonalAccessTokenId: fx.ownPAT(c)}
+	}},
+	"/gitpod.v1.UserService/UpdatePersonalAccessToken": {scoped(pat.ScopeTokensWrite), func(fx *matrixFx, c cred) proto.Message {
+		d := "renamed"
+		return &gitpodv1.UpdatePersonalAccessTokenRequest{PersonalAccessTokenId: fx.ownPAT(c), Description: &d}
+	}},
+	"/gitpod.v1.UserService/RegeneratePersonalAccessToken": {mintPAT, func(fx *matrixFx, c cred) proto.Message {
+		return &gitpodv1.RegeneratePersonalAccessTokenRequest{PersonalAccessTokenId: fx.ownPAT(c), ValidFor: twoDays}
+	}},
+	"/gitpod.v1.UserService/DeletePersonalAccessToken": {scoped(pat.ScopeTokensWrite), func(fx *matrixFx, c cred) proto.Message {
+		return &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: fx.ownPAT(c)}
+	}},
+	// gitpod.v1.RunnerConfigurationService
+	"/gitpod.v1.RunnerConfigurationService/CreateHostAuthenticationToken": {vaultCreate, func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.CreateHostAuthenticationTokenRequest{RunnerId: fx.runner.ID, Subject: &gitpodv1.Subject{Id: fx.ada.ID},
+			Host: "gitlab.com", Token: "glpat-matrix", Source: gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT}
+	}},
+	"/gitpod.v1.RunnerConfigurationService/GetHostAuthenticationToken": {vault(scopeRead), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.GetHostAuthenticationTokenRequest{Id: fx.hostTok}
+	}},
+	"/gitpod.v1.RunnerConfigurationService/ListHostAuthenticationTokens": {scoped(scopeRead), func(*matrixFx, cred) proto.Message {
+		return &gitpodv1.ListHostAuthenticationTokensRequest{}
+	}},
+	"/gitpod.v1.RunnerConfigurationService/UpdateHostAuthenticationToken": {vault(pat.ScopeTokensWrite), func(fx *matrixFx, _ cred) proto.Message {
+		v := "ghp_updated"
+		return &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: fx.hostTok, Token: &v}
+	}},
+	"/gitpod.v1.RunnerConfigurationService/DeleteHostAuthenticationToken": {vault(pat.ScopeTokensWrite), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.DeleteHostAuthenticationTokenRequest{Id: fx.newHostToken()}
+	}},
+	"/gitpod.v1.RunnerConfigurationService/GetHostAuthenticationTokenValue": {vault(scopeRead), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.GetHostAuthenticationTokenValueRequest{Id: fx.hostTok}
+	}},
+	// sts.v1.OrganizationService
+	"/sts.v1.OrganizationService/CreateOrganization": {instanceAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.CreateOrganizationRequest{Name: "org-" + rand.Text()[:8]}
+	}},
+	"/sts.v1.OrganizationService/GetOrganization": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.GetOrganizationRequest{OrganizationId: fx.acme.ID}
+	}},
+	"/sts.v1.OrganizationService/ListOrganizations": {anyAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.ListOrganizationsRequest{}
+	}},
+	// sts.v1.PrincipalService
+	"/sts.v1.PrincipalService/CreatePrincipal": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.CreatePrincipalRequest{OrganizationId: fx.acme.ID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: "new"}
+	}},
+	"/sts.v1.PrincipalService/GetPrincipal": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.GetPrincipalRequest{PrincipalId: fx.victim.ID}
+	}},
+	"/sts.v1.PrincipalService/ListPrincipals": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.ListPrincipalsRequest{OrganizationId: fx.acme.ID}
+	}},
+	"/sts.v1.PrincipalService/SetPrincipalDisabled": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.SetPrincipalDisabledRequest{PrincipalId: fx.victim.ID, Disabled: false}
+	}},
+	"/sts.v1.PrincipalService/CreateExchangeToken": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.CreateExchangeTokenRequest{PrincipalId: fx.victim.ID}
+	}},
+	// sts.v1.ClientService
+	"/sts.v1.ClientService/CreateClient": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.CreateClientRequest{OrganizationId: fx.acme.ID, PrincipalId: fx.sa.ID, GrantTypes: []string{oauth2.GrantTypeClientCredentials}}
+	}},
+	"/sts.v1.ClientService/GetClient": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.GetClientRequest{ClientId: fx.client}
+	}},
+	"/sts.v1.ClientService/ListClients": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.ListClientsRequest{OrganizationId: fx.acme.ID}
+	}},
+	"/sts.v1.ClientService/UpdateClient": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		n := "renamed"
+		return &stsv1.UpdateClientRequest{ClientId: fx.client, Name: &n}
+	}},
+	"/sts.v1.ClientService/RotateClientSecret": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.RotateClientSecretRequest{ClientId: fx.client}
+	}},
+	"/sts.v1.ClientService/DeleteClient": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.DeleteClientRequest{ClientId: fx.newClient()}
+	}},
+	// sts.v1.PoolService
+	"/sts.v1.PoolService/CreatePool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.CreatePoolRequest{PoolId: "n-" + strings.ToLower(rand.Text()[:10]), OrganizationId: fx.acme.ID,
+			Mapping: &stsv1.PoolMapping{Subject: "assertion.sub"}}
+	}},
+	"/sts.v1.PoolService/GetPool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.GetPoolRequest{PoolId: "acme-pool"}
+	}},
+	"/sts.v1.PoolService/ListPools": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.ListPoolsRequest{OrganizationId: fx.acme.ID}
+	}},
+	"/sts.v1.PoolService/UpdatePool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		n := "renamed"
+		return &stsv1.UpdatePoolRequest{PoolId: "acme-pool", DisplayName: &n}
+	}},
+	"/sts.v1.PoolService/DeletePool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.DeletePoolRequest{PoolId: fx.newPool()}
+	}},
+	"/sts.v1.PoolService/CreateProvider": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		id := "n-" + strings.ToLower(rand.Text()[:10])
+		return &stsv1.CreateProviderRequest{PoolId: "acme-pool", ProviderId: id, Issuer: "https://" + id + ".example",
+			Audiences: []string{"sts"}, JwksUri: "https://" + id + ".example/jwks"}
+	}},
+	"/sts.v1.PoolService/GetProvider": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.GetProviderRequest{PoolId: "acme-pool", ProviderId: "acme-provider"}
+	}},
+	"/sts.v1.PoolService/ListProviders": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.ListProvidersRequest{PoolId: "acme-pool"}
+	}},
+	"/sts.v1.PoolService/UpdateProvider": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		d := false
+		return &stsv1.UpdateProviderRequest{PoolId: "acme-pool", ProviderId: "acme-provider", Disabled: &d}
+	}},
+	"/sts.v1.PoolService/DeleteProvider": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.DeleteProviderRequest{PoolId: "acme-pool", ProviderId: fx.newProvider("acme-pool")}
+	}},
+	"/sts.v1.PoolService/TestPool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.TestPoolRequest{PoolId: "acme-pool", SubjectToken: "not-a-jwt"}
+	}},
+	// sts.v1.KeyService
+	"/sts.v1.KeyService/ListSigningKeys": {instanceAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.ListSigningKeysRequest{}
+	}},
+	"/sts.v1.KeyService/RotateSigningKey": {instanceAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.RotateSigningKeyRequest{Force: true}
+	}},
+	// sts.v1.AuditService
+	"/sts.v1.AuditService/ListAuditEvents": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.ListAuditEventsRequest{OrganizationId: fx.acme.ID}
+	}},
+}
+
+// matrixPackages are the proto packages whose every procedure needs a row.
+var matrixPackages = []protoreflect.FullName{"gitpod.v1", "sts.v1"}
+
+// describedProcedures lists every procedure of matrixPackages in the
+// generated descriptors linked into this binary.
+func describedProcedures() []string {
+	var out []string
+	for _, pkg := range matrixPackages {
+		protoregistry.GlobalFiles.RangeFilesByPackage(pkg, func(fd protoreflect.FileDescriptor) bool {
+			for i := range fd.Services().Len() {
+				sd := fd.Services().Get(i)
+				for j := range sd.Methods().Len() {
+					out = append(out, "/"+string(sd.FullName())+"/"+string(sd.Methods().Get(j).Name()))
+				}
+			}
+			return true
+		})
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestAuthorizationMatrixComplete fails for a procedure without a row (a
+// new RPC must get its rows in docs/authorization.md and here) and for a
+// row without a procedure.
+func TestAuthorizationMatrixComplete(t *testing.T) {
+	procs := describedProcedures()
+	if len(procs) < len(matrix) {
+		t.Errorf("found %d procedures in the descriptors, fewer than the %d rows", len(procs), len(matrix))
+	}
+	for _, p := range procs {
+		if _, ok := matrix[p]; !ok {
+			t.Errorf("procedure %s has no row in the authorization matrix (matrix_test.go and docs/authorization.md)", p)
+		}
+	}
+	for p := range matrix {
+		if !slices.Contains(procs, p) {
+			t.Errorf("matrix row %s names no generated procedure", p)
+		}
+	}
+}
+
+// TestAuthorizationMatrix walks every cell on SQLite and, when
+// STS_TEST_POSTGRES_DSN is set, on PostgreSQL.
+func TestAuthorizationMatrix(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
+		t.Run(name, func(t *testing.T) {
+			fx, creds := newMatrixFx(t, open(t))
+			procs := describedProcedures()
+			for _, p := range procs {
+				r, ok := matrix[p]
+				if !ok {
+					continue // reported by TestAuthorizationMatrixComplete
+				}
+				for _, c := range creds {
+					want := r.rule(c)
+					got, msg := fx.call(p, r.build(fx, c), c.token)
+					if got != want {
+						t.Errorf("%s as %s: got %s (%s), want %s", p, c.name, got, msg, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// newMatrixFx builds the two organizations, their principals and
+// records, and one credential of every kind.
+func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
+	t.Helper()
+	kr := newKeyring(t)
+	m := newManager(t, store, kr)
+	if err := m.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, seal.KeySize)
+	rand.Read(key)
+	sealKeys, err := seal.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, store, func(h *Handler) {
+		h.Keys, h.Audit = m, store
+		h.Issuer = &tokens.Issuer{Signer: m, IssuerURL: testIssuer}
+		h.Verifier = &tokens.Verifier{Keys: m, Issuer: testIssuer, Revocations: tokens.StoreRevocations{Store: store}}
+		ps, err := pools.NewService(store, pools.Limits{MaxTokenLifetime: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Pools = ps
+		h.SetHostTokens(&hosttoken.Service{Store: store, Envelope: &seal.Envelope{Keyring: sealKeys}, Audit: &audit.Writer{Store: store}})
+	})
+	ctx := context.Background()
+	now := time.Now()
+	mk := func(org string, kind storage.PrincipalKind, name string) storage.Principal {
+		p, err := CreatePrincipal(ctx, store, testCaller, org, kind, name, "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fx := &matrixFx{t: t, e: e, acme: e.org, ada: e.user, root: e.admin}
+	if fx.evil, err = CreateOrganization(ctx, store, testCaller, "evil", "free", now); err != nil {
+		t.Fatal(err)
+	}
+	fx.victim = mk(fx.acme.ID, storage.PrincipalUser, "victim")
+	fx.runner = mk(fx.acme.ID, storage.PrincipalRunner, "runner")
+	fx.sa = mk(fx.acme.ID, storage.PrincipalServiceAccount, "ci")
+	acmeAdmin := mk(fx.acme.ID, storage.PrincipalUser, "acme-admin")
+	evilAdmin := mk(fx.evil.ID, storage.PrincipalUser, "evil-admin")
+	root := mk(fx.evil.ID, storage.PrincipalUser, "root")
+	if err := store.UpdatePrincipal(ctx, root.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.InstanceAdmin = true
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fx.client = fx.newClient()
+	fx.must("/sts.v1.PoolService/CreatePool", &stsv1.CreatePoolRequest{PoolId: "acme-pool", OrganizationId: fx.acme.ID,
+		Mapping: &stsv1.PoolMapping{Subject: "assertion.sub"}})
+	fx.must("/sts.v1.PoolService/CreateProvider", &stsv1.CreateProviderRequest{PoolId: "acme-pool", ProviderId: "acme-provider",
+		Issuer: "https://acme.example", Audiences: []string{"sts"}, JwksUri: "https://acme.example/jwks"})
+	fx.hostTok = fx.newHostToken()
+
+	userPAT := func(scopes ...string) cred {
+		name := "PAT " + strings.Join(scopes, "+")
+		if len(scopes) == 0 {
+			name = "PAT (no scopes)"
+		}
+		return cred{name: name, token: e.mintPAT(fx.ada.ID, scopes...), principal: fx.ada.ID, scopes: scopes, pat: true, org: "acme", role: "user"}
+	}
+	access := func(p storage.Principal, scope string) string {
+		tok, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: p.ID, Audience: tokens.Audience{testIssuer},
+			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)),
+			ClientID: "matrix", Scope: scope, OrgID: p.OrgID, Principal: string(p.Kind)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	var ex gitpodv1.ExchangeTokenResponse
+	fx.callInto("/gitpod.v1.IdentityService/ExchangeToken", &gitpodv1.ExchangeTokenRequest{ExchangeToken: fx.exchangeToken(fx.ada.ID)}, "", &ex)
+	federated, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: "repo:acme/app", Audience: tokens.Audience{testIssuer},
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)), ClientID: "matrix", Scope: "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, adm := []string{pat.ScopeFull}, []string{pat.ScopeFull, pat.ScopeAdmin}
+	creds := []cred{
+		{name: "no credential"},
+		userPAT(),
+		userPAT(pat.ScopeIdentityRead),
+		userPAT(pat.ScopeTokensRead),
+		userPAT(pat.ScopeTokensWrite),
+		userPAT(pat.ScopeFull),
+		{name: "access token from ExchangeToken", token: ex.GetAccessToken(), principal: fx.ada.ID, scopes: full, org: "acme", role: "user"},
+		{name: "access token from PAT exchange (org admin)", token: access(acmeAdmin, "* sts:admin"), principal: acmeAdmin.ID, scopes: adm, org: "acme", role: "orgadmin"},
+		{name: "access token from client_credentials", token: access(fx.sa, "*"), principal: fx.sa.ID, scopes: full, org: "acme", role: "sa"},
+		{name: "access token from federated exchange (no principal)", token: federated, scopes: full},
+		{name: "runner PAT *", token: e.mintPAT(fx.runner.ID, pat.ScopeFull), principal: fx.runner.ID, scopes: full, pat: true, org: "acme", role: "runner"},
+		{name: "org admin PAT (acme)", token: e.mintPAT(acmeAdmin.ID, adm...), principal: acmeAdmin.ID, scopes: adm, pat: true, org: "acme", role: "orgadmin"},
+		{name: "org admin PAT (evil)", token: e.mintPAT(evilAdmin.ID, adm...), principal: evilAdmin.ID, scopes: adm, pat: true, org: "evil", role: "orgadmin"},
+		{name: "instance admin PAT (evil)", token: e.mintPAT(root.ID, adm...), principal: root.ID, scopes: adm, pat: true, org: "evil", role: "instance"},
+	}
+	return fx, creds
+}
+
+// call sends req to procedure as Connect JSON over the env's HTTP/2
+// client and returns the outcome and the error message.
+func (fx *matrixFx) call(procedure string, req proto.Message, token string) (outcome, string) {
+	fx.t.Helper()
+	return fx.callInto(procedure, req, token, nil)
+}
+
+func (fx *matrixFx) callInto(procedure string, req proto.Message, token string, res proto.Message) (outcome, string) {
+	fx.t.Helper()
+	body, err := protojson.Marshal(req)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	r, err := http.NewRequest(http.MethodPost, fx.e.srv.URL+procedure, bytes.NewReader(body))
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := fx.e.srv.Client().Do(r)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		if res != nil {
+			if err := protojson.Unmarshal(b, res); err != nil {
+				fx.t.Fatal(err)
+			}
+		}
+		return allowed, ""
+	}
+	var ce struct{ Code, Message string }
+	_ = json.Unmarshal(b, &ce)
+	return outcome(ce.Code), ce.Message
+}
+
+// must and mustInto make fixture changes as the instance administrator.
+func (fx *matrixFx) must(procedure string, req proto.Message) { fx.mustInto(procedure, req, nil) }
+
+func (fx *matrixFx) mustInto(procedure string, req proto.Message, res proto.Message) {
+	fx.t.Helper()
+	token := fx.root
+	if strings.HasPrefix(procedure, "/gitpod.v1.RunnerConfigurationService/") {
+		token = fx.e.secret // the vault is per organization: ada stores her own
+	}
+	if got, msg := fx.callInto(procedure, req, token, res); got != allowed {
+		fx.t.Fatalf("fixture %s: %s %s", procedure, got, msg)
+	}
+}

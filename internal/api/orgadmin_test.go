@@ -1,0 +1,217 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestOrgAdminConfinedToOwnOrganization: sts:admin makes a principal the
+// administrator of its own organization only. The admin of evil cannot
+// see or touch acme's principals, clients, pools or audit trail, cannot
+// mint an exchange token for an acme user, and cannot create
+// organizations or rotate keys; those need an instance administrator.
+func TestOrgAdminConfinedToOwnOrganization(t *testing.T) {
+	pe := newPoolEnvOn(t, newSQLiteStore(t))
+	e := pe.env
+	e.h.Audit = e.store
+	ctx := context.Background()
+	now := time.Now()
+	evilOrg, err := CreateOrganization(ctx, e.store, testCaller, "evil", "free", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := CreatePrincipal(ctx, e.store, testCaller, evilOrg.ID, storage.PrincipalUser, "mallory", "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := as(e.mintPAT(mallory.ID, pat.ScopeFull, pat.ScopeAdmin))
+	sa := e.serviceAccount("ci")
+	c := e.clients(e.srv.URL)
+	cl, err := c.client.CreateClient(as(e.admin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: sa.ID,
+		GrantTypes: []string{oauth2.GrantTypeClientCredentials}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := pe.poolClient(e.srv.URL)
+	if _, err := pools.CreatePool(as(e.admin), pe.validPool("acme-ci")); err != nil {
+		t.Fatal(err)
+	}
+	keys := stsv1connect.NewKeyServiceClient(e.srv.Client(), e.srv.URL)
+	auditc := stsv1connect.NewAuditServiceClient(e.srv.Client(), e.srv.URL)
+
+	nf := connect.CodeNotFound
+	calls := []struct {
+		name string
+		call func() error
+		want connect.Code
+	}{
+		{"GetOrganization", func() error {
+			_, err := c.org.GetOrganization(evil, &stsv1.GetOrganizationRequest{OrganizationId: e.org.ID})
+			return err
+		}, nf},
+		{"CreateOrganization", func() error {
+			_, err := c.org.CreateOrganization(evil, &stsv1.CreateOrganizationRequest{Name: "evil2"})
+			return err
+		}, connect.CodePermissionDenied},
+		{"ListPrincipals", func() error {
+			_, err := c.principal.ListPrincipals(evil, &stsv1.ListPrincipalsRequest{OrganizationId: e.org.ID})
+			return err
+		}, nf},
+		{"GetPrincipal", func() error {
+			_, err := c.principal.GetPrincipal(evil, &stsv1.GetPrincipalRequest{PrincipalId: e.user.ID})
+			return err
+		}, nf},
+		{"CreatePrincipal", func() error {
+			_, err := c.principal.CreatePrincipal(evil, &stsv1.CreatePrincipalRequest{OrganizationId: e.org.ID,
+				Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: "plant"})
+			return err
+		}, nf},
+		{"SetPrincipalDisabled", func() error {
+			_, err := c.principal.SetPrincipalDisabled(evil, &stsv1.SetPrincipalDisabledRequest{PrincipalId: e.user.ID, Disabled: true})
+			return err
+		}, nf},
+		{"CreateExchangeToken", func() error {
+			_, err := c.principal.CreateExchangeToken(evil, &stsv1.CreateExchangeTokenRequest{PrincipalId: e.user.ID})
+			return err
+		}, nf},
+		{"ListClients", func() error {
+			_, err := c.client.ListClients(evil, &stsv1.ListClientsRequest{OrganizationId: e.org.ID})
+			return err
+		}, nf},
+		{"GetClient", func() error {
+			_, err := c.client.GetClient(evil, &stsv1.GetClientRequest{ClientId: cl.GetClient().GetId()})
+			return err
+		}, nf},
+		{"RotateClientSecret", func() error {
+			_, err := c.client.RotateClientSecret(evil, &stsv1.RotateClientSecretRequest{ClientId: cl.GetClient().GetId()})
+			return err
+		}, nf},
+		{"ListPools", func() error {
+			_, err := pools.ListPools(evil, &stsv1.ListPoolsRequest{OrganizationId: e.org.ID})
+			return err
+		}, nf},
+		{"GetPool", func() error {
+			_, err := pools.GetPool(evil, &stsv1.GetPoolRequest{PoolId: "acme-ci"})
+			return err
+		}, nf},
+		{"DeletePool", func() error {
+			_, err := pools.DeletePool(evil, &stsv1.DeletePoolRequest{PoolId: "acme-ci"})
+			return err
+		}, nf},
+		{"ListAuditEvents", func() error {
+			_, err := auditc.ListAuditEvents(evil, &stsv1.ListAuditEventsRequest{OrganizationId: e.org.ID})
+			return err
+		}, nf},
+		{"ListPersonalAccessTokens(acme user)", func() error {
+			_, err := c.user.ListPersonalAccessTokens(evil, &gitpodv1.ListPersonalAccessTokensRequest{
+				Filter: &gitpodv1.ListPersonalAccessTokensRequest_Filter{UserIds: []string{e.user.ID}}})
+			return err
+		}, nf},
+		{"RotateSigningKey", func() error {
+			_, err := keys.RotateSigningKey(evil, &stsv1.RotateSigningKeyRequest{})
+			return err
+		}, connect.CodePermissionDenied},
+	}
+	for _, tc := range calls {
+		wantCode(t, tc.name, tc.call(), tc.want)
+	}
+
+	// Lists without an organization show the caller's own organization.
+	lc, err := c.client.ListClients(evil, &stsv1.ListClientsRequest{})
+	if err != nil || len(lc.GetClients()) != 0 {
+		t.Errorf("ListClients() by evil = %v, %v; want none", lc, err)
+	}
+	lp, err := pools.ListPools(evil, &stsv1.ListPoolsRequest{})
+	if err != nil || len(lp.GetPools()) != 0 {
+		t.Errorf("ListPools() by evil = %v, %v; want none", lp, err)
+	}
+	la, err := auditc.ListAuditEvents(evil, &stsv1.ListAuditEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range la.GetEvents() {
+		if ev.GetOrganizationId() != evilOrg.ID {
+			t.Errorf("evil's audit list shows %s of organization %s", ev.GetAction(), ev.GetOrganizationId())
+		}
+	}
+	lo, err := c.org.ListOrganizations(evil, &stsv1.ListOrganizationsRequest{})
+	if err != nil || len(lo.GetOrganizations()) != 1 || lo.GetOrganizations()[0].GetId() != evilOrg.ID {
+		t.Errorf("ListOrganizations by evil = %v, %v; want only evil", lo, err)
+	}
+	// Nothing changed in acme.
+	if u, _ := e.store.GetPrincipal(ctx, e.user.ID); u.Disabled {
+		t.Error("evil disabled an acme user")
+	}
+	if _, err := e.store.GetPool(ctx, "acme-ci"); err != nil {
+		t.Errorf("acme pool after evil's delete: %v", err)
+	}
+
+	// The instance administrator (the env's admin) sees across organizations.
+	if _, err := c.principal.ListPrincipals(as(e.admin), &stsv1.ListPrincipalsRequest{OrganizationId: evilOrg.ID}); err != nil {
+		t.Errorf("instance admin ListPrincipals(evil): %v", err)
+	}
+	lo, err = c.org.ListOrganizations(as(e.admin), &stsv1.ListOrganizationsRequest{})
+	if err != nil || len(lo.GetOrganizations()) != 2 {
+		t.Errorf("instance admin ListOrganizations = %v, %v; want both", lo, err)
+	}
+	// An organization admin cannot take over an instance administrator
+	// of its own organization.
+	acmeAdmin := e.orgAdmin(t, e.org.ID, "acme-admin")
+	adm := e.principalNamed(t, "admin")
+	_, err = c.principal.CreateExchangeToken(as(acmeAdmin), &stsv1.CreateExchangeTokenRequest{PrincipalId: adm.ID})
+	wantCode(t, "exchange token for the instance admin", err, connect.CodePermissionDenied)
+	_, err = c.principal.SetPrincipalDisabled(as(acmeAdmin), &stsv1.SetPrincipalDisabledRequest{PrincipalId: adm.ID, Disabled: true})
+	wantCode(t, "disable the instance admin", err, connect.CodePermissionDenied)
+	_, err = c.user.SetSuspended(as(acmeAdmin), &gitpodv1.SetSuspendedRequest{UserId: adm.ID, Suspended: true})
+	wantCode(t, "suspend the instance admin", err, connect.CodePermissionDenied)
+	_, err = c.user.DeleteUser(as(acmeAdmin), &gitpodv1.DeleteUserRequest{UserId: adm.ID})
+	wantCode(t, "delete the instance admin", err, connect.CodePermissionDenied)
+	if got, err := e.store.GetPrincipal(ctx, adm.ID); err != nil || got.Disabled {
+		t.Errorf("instance admin after the org admin's attempts: %+v, %v", got, err)
+	}
+	if _, err := c.principal.CreateExchangeToken(as(acmeAdmin), &stsv1.CreateExchangeTokenRequest{PrincipalId: e.user.ID}); err != nil {
+		t.Errorf("org admin exchange token for own user: %v", err)
+	}
+}
+
+// TestInstanceAdminsByConfiguration: a principal ID in
+// Handler.InstanceAdmins (the instance_admins setting) is an instance
+// administrator while its credential holds sts:admin.
+func TestInstanceAdminsByConfiguration(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.clients(e.srv.URL)
+	p, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalUser, "ops", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, full := e.mintPAT(p.ID, pat.ScopeFull, pat.ScopeAdmin), e.mintPAT(p.ID, pat.ScopeFull)
+	_, err = c.org.CreateOrganization(as(admin), &stsv1.CreateOrganizationRequest{Name: "globex"})
+	wantCode(t, "before configuration", err, connect.CodePermissionDenied)
+	e.h.InstanceAdmins = []string{p.ID}
+	if _, err := c.org.CreateOrganization(as(admin), &stsv1.CreateOrganizationRequest{Name: "globex"}); err != nil {
+		t.Errorf("configured instance admin: %v", err)
+	}
+	_, err = c.org.CreateOrganization(as(full), &stsv1.CreateOrganizationRequest{Name: "initech"})
+	wantCode(t, "configured principal without sts:admin", err, connect.CodePermissionDenied)
+}
+
+// orgAdmin creates a user in orgID with a PAT holding full access and
+// sts:admin (an organization administrator) and returns the PAT.
+func (e *env) orgAdmin(t *testing.T, orgID, name string) string {
+	t.Helper()
+	p, err := CreatePrincipal(context.Background(), e.store, testCaller, orgID, storage.PrincipalUser, name, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.mintPAT(p.ID, pat.ScopeFull, pat.ScopeAdmin)
+}
