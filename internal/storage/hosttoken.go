@@ -41,7 +41,7 @@ type HostToken struct {
 	ExternalUserID string
 	ExpiresAt      time.Time // zero if the token does not expire
 	CreatedAt      time.Time
-	UpdatedAt     time.Time
+	UpdatedAt      time.Time
 
 	// RefreshedAt is the last successful refresh; zero if never.
 	RefreshedAt time.Time
