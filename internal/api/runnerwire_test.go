@@ -230,6 +230,28 @@ func TestRunnerValueAsOtherRunner(t *testing.T) {
 	req.RunnerId = other.ID
 	_, err = ri.GetHostAuthenticationTokenValue(as(otherPAT), req)
 	wantCode(t, "another runner as itself", err, connect.CodeNotFound)
+	// An access token of the runner (ExchangeToken) works like its PAT.
+	pub, priv, _ := box.GenerateKey(rand.Reader)
+	if _, err := keys.SetRunnerPublicKey(as(e.admin), &stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub[:]}); err != nil {
+		t.Fatal(err)
+	}
+	_, xsecret, err := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, runnerID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xr, err := gitpodv1connect.NewIdentityServiceClient(e.srv.Client(), e.srv.URL).ExchangeToken(t.Context(),
+		&gitpodv1.ExchangeTokenRequest{ExchangeToken: xsecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.RunnerId = runnerID
+	v, err := ri.GetHostAuthenticationTokenValue(as(xr.GetAccessToken()), req)
+	if err != nil {
+		t.Fatalf("as the runner's access token: %v", err)
+	}
+	if plain, ok := box.OpenAnonymous(nil, v.GetValue(), pub, priv); !ok || string(plain) != "gho_mine" {
+		t.Errorf("opened %q, %v", plain, ok)
+	}
 	// A PAT without tokens:read cannot read even sealed values.
 	_, err = ri.GetHostAuthenticationTokenValue(as(e.mintPAT(runnerID, pat.ScopeIdentityRead)), &gitpodv1.GetHostAuthenticationTokenValueRequest{
 		RunnerId: runnerID, PrincipalId: e.user.ID, Host: "github.com"})
