@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,11 @@ import (
 
 	"connectrpc.com/connect"
 	"golang.org/x/crypto/nacl/box"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
@@ -287,5 +293,43 @@ func TestConnectGETHostToken(t *testing.T) {
 	}
 	if code := get("DeleteHostAuthenticationToken", `{"id":"`+res.GetToken().GetId()+`"}`); code == 200 {
 		t.Errorf("GET DeleteHostAuthenticationToken = %d, want refused", code)
+	}
+}
+
+// TestRunnerInteractionGRPCGoH2C: grpc-go itself, over plain-text HTTP/2,
+// reads a sealed value as the runner and is refused as the user.
+func TestRunnerInteractionGRPCGoH2C(t *testing.T) {
+	e, runnerID, runnerPAT, _ := hostEnv(t)
+	pub, priv, _ := box.GenerateKey(rand.Reader)
+	if _, err := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL).SetRunnerPublicKey(as(e.admin),
+		&stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub[:]}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := h2cClient(t, e)
+	conn, err := grpc.NewClient(strings.TrimPrefix(base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	auth := func(tok string) context.Context {
+		return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tok)
+	}
+	cr := &gitpodv1.CreateHostAuthenticationTokenResponse{}
+	err = conn.Invoke(auth(e.secret), "/gitpod.v1.RunnerConfigurationService/CreateHostAuthenticationToken",
+		&gitpodv1.CreateHostAuthenticationTokenRequest{RunnerId: runnerID, UserId: e.user.ID, Host: "github.com", Token: "gho_grpc_go"}, cr)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	req := &gitpodv1.GetHostAuthenticationTokenValueRequest{RunnerId: runnerID, PrincipalId: e.user.ID, Host: "github.com"}
+	res := &gitpodv1.GetHostAuthenticationTokenValueResponse{}
+	if err := conn.Invoke(auth(runnerPAT), "/gitpod.v1.RunnerInteractionService/GetHostAuthenticationTokenValue", req, res); err != nil {
+		t.Fatalf("GetHostAuthenticationTokenValue: %v", err)
+	}
+	if plain, ok := box.OpenAnonymous(nil, res.GetValue(), pub, priv); !ok || string(plain) != "gho_grpc_go" || res.GetTokenId() != cr.GetToken().GetId() {
+		t.Errorf("opened %q, %v; response %v", plain, ok, res)
+	}
+	err = conn.Invoke(auth(e.secret), "/gitpod.v1.RunnerInteractionService/GetHostAuthenticationTokenValue", req, res)
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("as the user: %v, want PermissionDenied", err)
 	}
 }
