@@ -62,3 +62,31 @@ func runnerKeyToProto(k storage.RunnerKey) *stsv1.RunnerPublicKey {
 	return &stsv1.RunnerPublicKey{RunnerId: k.RunnerID, PublicKey: k.PublicKey,
 		Fingerprint: hosttoken.Fingerprint(k.PublicKey), UpdatedAt: ts(k.UpdatedAt)}
 }
+
+// checkRunnerKeyOnCreate validates CreatePrincipal's runner_public_key
+// before anything is stored.
+func checkRunnerKeyOnCreate(kind storage.PrincipalKind, pub []byte) error {
+	if len(pub) == 0 {
+		return nil
+	}
+	if kind != storage.PrincipalRunner {
+		return sts.Errorf(sts.Invalid, "runner_public_key is only for runner principals")
+	}
+	return hosttoken.CheckPublicKey(pub)
+}
+
+// setRunnerKeyOnCreate registers the key a new runner was created with.
+func (h *Handler) setRunnerKeyOnCreate(ctx context.Context, id *Identity, p storage.Principal, pub []byte) error {
+	if len(pub) == 0 {
+		return nil
+	}
+	ks, ok := h.Store.(hosttoken.KeyStore)
+	if !ok {
+		return sts.Errorf(sts.Unavailable, "runner key storage unavailable")
+	}
+	c := hosttoken.Caller{OrgID: p.OrgID, PrincipalID: id.PrincipalID, Kind: id.Kind, Admin: true, RequestID: id.RequestID}
+	if _, err := hosttoken.SetRunnerKey(ctx, ks, &audit.Writer{Store: h.adminStore()}, c, p.ID, pub, h.now()); err != nil {
+		return sts.Wrap(sts.ErrorCode(err), err, "runner "+p.ID+" created, but its public key was not stored")
+	}
+	return nil
+}

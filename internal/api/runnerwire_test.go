@@ -333,3 +333,34 @@ func TestRunnerInteractionGRPCGoH2C(t *testing.T) {
 		t.Errorf("as the user: %v, want PermissionDenied", err)
 	}
 }
+
+// TestCreateRunnerWithKey: PrincipalService.CreatePrincipal registers a
+// runner's public key with the runner; a bad key or a key for another
+// kind is invalid_argument and creates nothing.
+func TestCreateRunnerWithKey(t *testing.T) {
+	e, _, _, _ := hostEnv(t)
+	pc := stsv1connect.NewPrincipalServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
+	keys := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL)
+	pub, _, _ := box.GenerateKey(rand.Reader)
+	before, _ := e.store.ListPrincipals(t.Context(), e.org.ID)
+	for name, req := range map[string]*stsv1.CreatePrincipalRequest{
+		"short key":    {OrganizationId: e.org.ID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_RUNNER, Name: "r-bad", RunnerPublicKey: pub[:16]},
+		"zero key":     {OrganizationId: e.org.ID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_RUNNER, Name: "r-zero", RunnerPublicKey: make([]byte, 32)},
+		"key for user": {OrganizationId: e.org.ID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: "u-key", RunnerPublicKey: pub[:]},
+	} {
+		_, err := pc.CreatePrincipal(as(e.admin), req)
+		wantCode(t, name, err, connect.CodeInvalidArgument)
+	}
+	if after, _ := e.store.ListPrincipals(t.Context(), e.org.ID); len(after) != len(before) {
+		t.Errorf("refused creations stored %d principals", len(after)-len(before))
+	}
+	res, err := pc.CreatePrincipal(as(e.admin), &stsv1.CreatePrincipalRequest{OrganizationId: e.org.ID,
+		Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_RUNNER, Name: "r-good", RunnerPublicKey: pub[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.GetRunnerPublicKey(as(e.admin), &stsv1.GetRunnerPublicKeyRequest{RunnerId: res.GetPrincipal().GetId()})
+	if err != nil || string(k.GetKey().GetPublicKey()) != string(pub[:]) {
+		t.Errorf("GetRunnerPublicKey = %v, %v", k, err)
+	}
+}
