@@ -90,8 +90,8 @@ func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, 
 	return k, nil
 }
 
-// GetRunnerKey returns the registered key of runnerID to an organization
-// admin or the runner itself. Codes: Invalid, NotFound, PermissionDenied,
+// GetRunnerKey returns the registered key of runnerID to an admin of the
+// runner's organization. Codes: Invalid, NotFound, PermissionDenied,
 // Unavailable.
 func GetRunnerKey(ctx context.Context, store KeyStore, c Caller, runnerID string) (storage.RunnerKey, error) {
 	if err := checkUUID("runnerId", runnerID, true); err != nil {
