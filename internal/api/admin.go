@@ -98,8 +98,14 @@ func (s *PrincipalService) CreatePrincipal(ctx context.Context, req *stsv1.Creat
 	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
 		return nil, err
 	}
+	if err := checkRunnerKeyOnCreate(kind, req.GetRunnerPublicKey()); err != nil {
+		return nil, err
+	}
 	p, err := CreatePrincipal(ctx, s.h.adminStore(), id.caller(), req.GetOrganizationId(), kind, req.GetName(), req.GetEmail(), s.h.now())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.h.setRunnerKeyOnCreate(ctx, id, p, req.GetRunnerPublicKey()); err != nil {
 		return nil, err
 	}
 	return &stsv1.CreatePrincipalResponse{Principal: principalToAdmin(p)}, nil

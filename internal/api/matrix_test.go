@@ -163,28 +163,69 @@ func vault(s string) rule {
 }
 
 // vaultCreate: as vault, but a principal of acme that is neither subject,
-// runner nor administrator is refused outright.
+// runner nor administrator is refused outright, and so is the runner: the
+// subject is a user, and only that user or an administrator may store a
+// token for a user.
 func vaultCreate(c cred) outcome {
 	o := vault(pat.ScopeTokensWrite)(c)
-	if o == notFound && c.org == "acme" {
+	if (o == notFound || c.role == "runner") && c.org == "acme" {
 		return denied
 	}
 	return o
 }
 
+// vaultRunner: a change only the host token's runner (naming itself) and
+// acme's administrators may make; the subject, other principals and other
+// organizations read the token as missing.
+func vaultRunner(c cred) outcome {
+	if o := scoped(pat.ScopeTokensWrite)(c); o != allowed {
+		return o
+	}
+	if c.org == "acme" && (c.role == "runner" || c.role == "orgadmin") {
+		return allowed
+	}
+	return notFound
+}
+
+// runnerSelf: only the runner itself reads a host-token value (sealed to
+// its key); users and administrators of any organization are refused.
+func runnerSelf(c cred) outcome {
+	if o := scoped(scopeRead)(c); o != allowed {
+		return o
+	}
+	if c.org == "acme" && c.role == "runner" {
+		return allowed
+	}
+	return denied
+}
+
+// sameOrgAdmin: sts:admin in the record's own organization only; other
+// organizations' administrators, instance administrators included, read
+// it as missing (runner keys decide who can read vault values).
+func sameOrgAdmin(c cred) outcome {
+	if o := scoped(pat.ScopeAdmin)(c); o != allowed {
+		return o
+	}
+	if c.org != "acme" {
+		return notFound
+	}
+	return allowed
+}
+
 // matrixFx is the fixture: built once per database.
 type matrixFx struct {
-	t       *testing.T
-	e       *env
-	acme    storage.Organization
-	evil    storage.Organization
-	ada     storage.Principal // acme user, subject of the host token
-	victim  storage.Principal // acme user the admin calls act on
-	runner  storage.Principal
-	sa      storage.Principal
-	client  string // acme client
-	hostTok string // acme host token (ada, runner)
-	root    string // PAT of the instance admin, for fixture changes
+	t         *testing.T
+	e         *env
+	acme      storage.Organization
+	evil      storage.Organization
+	ada       storage.Principal // acme user, subject of the host token
+	victim    storage.Principal // acme user the admin calls act on
+	runner    storage.Principal
+	sa        storage.Principal
+	client    string // acme client
+	hostTok   string // acme host token (ada, runner)
+	runnerKey []byte // the runner's registered X25519 public key
+	root      string // PAT of the instance admin, for fixture changes
 }
 
 // row is one procedure of the matrix.
@@ -319,8 +360,20 @@ var matrix = map[string]row{
 	"/gitpod.v1.RunnerConfigurationService/DeleteHostAuthenticationToken": {vault(pat.ScopeTokensWrite), func(fx *matrixFx, _ cred) proto.Message {
 		return &gitpodv1.DeleteHostAuthenticationTokenRequest{Id: fx.newHostToken()}
 	}},
-	"/gitpod.v1.RunnerConfigurationService/GetHostAuthenticationTokenValue": {vault(scopeRead), func(fx *matrixFx, _ cred) proto.Message {
-		return &gitpodv1.GetHostAuthenticationTokenValueRequest{Id: fx.hostTok}
+	"/gitpod.v1.RunnerConfigurationService/UpdateHostAuthenticationTokenMetadata": {vaultRunner, func(fx *matrixFx, _ cred) proto.Message {
+		ext := "octocat"
+		return &gitpodv1.UpdateHostAuthenticationTokenMetadataRequest{RunnerId: fx.runner.ID, Id: fx.hostTok, ExternalUserId: &ext}
+	}},
+	// gitpod.v1.RunnerInteractionService
+	"/gitpod.v1.RunnerInteractionService/GetHostAuthenticationTokenValue": {runnerSelf, func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.GetHostAuthenticationTokenValueRequest{RunnerId: fx.runner.ID, PrincipalId: fx.ada.ID, Host: "github.com"}
+	}},
+	// sts.v1.RunnerKeyService
+	"/sts.v1.RunnerKeyService/SetRunnerPublicKey": {sameOrgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.SetRunnerPublicKeyRequest{RunnerId: fx.runner.ID, PublicKey: fx.runnerKey}
+	}},
+	"/sts.v1.RunnerKeyService/GetRunnerPublicKey": {sameOrgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.GetRunnerPublicKeyRequest{RunnerId: fx.runner.ID}
 	}},
 	// sts.v1.OrganizationService
 	"/sts.v1.OrganizationService/CreateOrganization": {instanceAdmin, func(*matrixFx, cred) proto.Message {
@@ -543,6 +596,14 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 	fx.must("/sts.v1.PoolService/CreateProvider", &stsv1.CreateProviderRequest{PoolId: "acme-pool", ProviderId: "acme-provider",
 		Issuer: "https://acme.example", Audiences: []string{"sts"}, JwksUri: "https://acme.example/jwks"})
 	fx.hostTok = fx.newHostToken()
+	fx.runnerKey = make([]byte, 32)
+	if _, err := io.ReadFull(rand.Reader, fx.runnerKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutRunnerKey(ctx, storage.RunnerKey{RunnerID: fx.runner.ID, OrgID: fx.acme.ID, PublicKey: fx.runnerKey,
+		CreatedAt: storage.Now(now), UpdatedAt: storage.Now(now)}); err != nil {
+		t.Fatal(err)
+	}
 
 	userPAT := func(scopes ...string) cred {
 		name := "PAT " + strings.Join(scopes, "+")

@@ -16,7 +16,8 @@ import (
 // RunnerConfigurationService implements gitpod.v1.RunnerConfigurationService
 // (seed 001) on hosttoken.Service. Reads need tokens:read and changes
 // tokens:write; who may act on which token (subject, runner, organization
-// admin) is decided by hosttoken.
+// admin) is decided by hosttoken. No RPC here returns a token's value:
+// runners read values sealed to their key through RunnerInteractionService.
 type RunnerConfigurationService struct {
 	h *Handler
 }
@@ -157,19 +158,17 @@ func (s *RunnerConfigurationService) DeleteHostAuthenticationToken(ctx context.C
 	return &gitpodv1.DeleteHostAuthenticationTokenResponse{}, nil
 }
 
-// GetHostAuthenticationTokenValue returns the secret values after the read
-// is durably audited.
-func (s *RunnerConfigurationService) GetHostAuthenticationTokenValue(ctx context.Context, req *gitpodv1.GetHostAuthenticationTokenValueRequest) (*gitpodv1.GetHostAuthenticationTokenValueResponse, error) {
-	c, ht, err := s.caller(ctx, pat.ScopeTokensRead)
+// UpdateHostAuthenticationTokenMetadata records the token's SCM account;
+// the token's runner (or an organization admin) may.
+func (s *RunnerConfigurationService) UpdateHostAuthenticationTokenMetadata(ctx context.Context, req *gitpodv1.UpdateHostAuthenticationTokenMetadataRequest) (*gitpodv1.UpdateHostAuthenticationTokenMetadataResponse, error) {
+	c, ht, err := s.caller(ctx, pat.ScopeTokensWrite)
 	if err != nil {
 		return nil, err
 	}
-	v, err := ht.Value(ctx, c, req.GetId())
-	if err != nil {
+	if _, err := ht.UpdateMetadata(ctx, c, req.GetRunnerId(), req.GetId(), req.ExternalUserId); err != nil {
 		return nil, err
 	}
-	return &gitpodv1.GetHostAuthenticationTokenValueResponse{TokenId: v.TokenID, Value: v.Token,
-		RefreshToken: v.RefreshToken, ExpiresAt: ts(v.ExpiresAt)}, nil
+	return &gitpodv1.UpdateHostAuthenticationTokenMetadataResponse{}, nil
 }
 
 func kindFromProto(p gitpodv1.Principal) (storage.PrincipalKind, bool) {

@@ -61,7 +61,7 @@ func TestRunnerConfigurationService(t *testing.T) {
 			}
 			c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), base, opts...)
 			exp := time.Now().Add(8 * time.Hour).UTC().Truncate(time.Second)
-			res, err := c.CreateHostAuthenticationToken(as(runnerPAT), &gitpodv1.CreateHostAuthenticationTokenRequest{
+			res, err := c.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
 				RunnerId: runnerID, UserId: e.user.ID, Host: "github.com", Token: "gho_xxxxxxxxxxxx",
 				Source:    gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_OAUTH,
 				ExpiresAt: timestamppb.New(exp), RefreshToken: "ghr_xxxxxxxxxxxx", Scopes: []string{"repo"},
@@ -74,14 +74,11 @@ func TestRunnerConfigurationService(t *testing.T) {
 				tok.GetUserId() != e.user.ID || !tok.GetExpiresAt().AsTime().Equal(exp) || tok.GetRunnerId() != runnerID {
 				t.Errorf("Create = %v", tok)
 			}
-			v, err := c.GetHostAuthenticationTokenValue(as(runnerPAT), &gitpodv1.GetHostAuthenticationTokenValueRequest{Id: tok.GetId()})
-			if err != nil || v.GetValue() != "gho_xxxxxxxxxxxx" || v.GetRefreshToken() != "ghr_xxxxxxxxxxxx" {
-				t.Fatalf("GetValue = %v, %v", v, err)
+			if _, err := c.GetHostAuthenticationToken(as(runnerPAT), &gitpodv1.GetHostAuthenticationTokenRequest{Id: tok.GetId()}); err != nil {
+				t.Fatalf("Get as runner: %v", err)
 			}
 			_, err = c.GetHostAuthenticationToken(as(evilPAT), &gitpodv1.GetHostAuthenticationTokenRequest{Id: tok.GetId()})
 			wantCode(t, "Get from another org", err, connect.CodeNotFound)
-			_, err = c.GetHostAuthenticationTokenValue(as(evilPAT), &gitpodv1.GetHostAuthenticationTokenValueRequest{Id: tok.GetId()})
-			wantCode(t, "GetValue from another org", err, connect.CodeNotFound)
 			list, err := c.ListHostAuthenticationTokens(as(e.secret), &gitpodv1.ListHostAuthenticationTokensRequest{
 				Filter: &gitpodv1.ListHostAuthenticationTokensRequest_Filter{RunnerId: &runnerID}})
 			if err != nil || len(list.GetTokens()) == 0 {
@@ -91,11 +88,11 @@ func TestRunnerConfigurationService(t *testing.T) {
 			if _, err := c.UpdateHostAuthenticationToken(as(e.secret), &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: tok.GetId(), Token: &newTok}); err != nil {
 				t.Fatalf("Update: %v", err)
 			}
-			_, err = c.CreateHostAuthenticationToken(as(runnerPAT), &gitpodv1.CreateHostAuthenticationTokenRequest{
+			_, err = c.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
 				RunnerId: runnerID, UserId: e.user.ID, Host: "github.com", Token: "x", Scopes: make([]string, 101)})
 			wantCode(t, "Create with 101 scopes", err, connect.CodeInvalidArgument)
 			if name != "connect-json-api" { // a JSON client cannot even encode it
-				_, err = c.CreateHostAuthenticationToken(as(runnerPAT), &gitpodv1.CreateHostAuthenticationTokenRequest{
+				_, err = c.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
 					RunnerId: runnerID, UserId: e.user.ID, Host: "github.com", Token: "x",
 					ExpiresAt: &timestamppb.Timestamp{Seconds: 1, Nanos: 1e9}})
 				wantCode(t, "Create with bad nanos", err, connect.CodeInvalidArgument)
@@ -110,12 +107,12 @@ func TestRunnerConfigurationService(t *testing.T) {
 // TestRunnerConfigurationCurl speaks plain JSON the way the seed's curl
 // example does, including the Timestamp JSON rules of seed 001.
 func TestRunnerConfigurationCurl(t *testing.T) {
-	e, runnerID, runnerPAT, _ := hostEnv(t)
+	e, runnerID, _, _ := hostEnv(t)
 	post := func(method, body string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", e.srv.URL+"/api/gitpod.v1.RunnerConfigurationService/"+method, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+runnerPAT)
+		req.Header.Set("Authorization", "Bearer "+e.secret)
 		res, err := e.srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

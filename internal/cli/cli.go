@@ -88,7 +88,7 @@ key, database passwords) come only from files or the environment.`,
 	root.AddCommand(newPrincipalCmd())
 	root.AddCommand(newPATCmd())
 	root.AddCommand(newExchangeTokenCmd())
-	root.AddCommand(newHostTokenCmd())
+	root.AddCommand(newHostTokenCmd(), newRunnerCmd())
 	return root
 }
 

@@ -29,6 +29,7 @@ func resealHostTokens(ctx context.Context, store storage.HostTokenStore, kr *sea
 // STS_TOKEN, so every command acts as that principal with its rights.
 type hostTokenClient struct {
 	rpc   gitpodv1connect.RunnerConfigurationServiceClient
+	ri    gitpodv1connect.RunnerInteractionServiceClient
 	token string
 }
 
@@ -39,8 +40,10 @@ func newHostTokenCmd() *cobra.Command {
 		Short: "Store and read SCM tokens for runners (RunnerConfigurationService)",
 		Long: `Manage host authentication tokens through the API of a running server, as the
 principal whose PAT or access token is in STS_TOKEN. Token values are read from
-a file or stdin (--token-file -), never from flags, and are printed only by
-"value".`,
+a file or stdin (--token-file -), never from flags. Only the runner a token
+belongs to can read its value: "value" runs as the runner and opens the value,
+sealed to the runner's registered public key, with its private key (see
+"sts runner").`,
 	}
 	cmd.PersistentFlags().StringVar(&server, "server", envOr("STS_SERVER", "http://127.0.0.1:8080"), "base URL of the sts server (env STS_SERVER)")
 	client := func() (*hostTokenClient, error) {
@@ -48,10 +51,13 @@ a file or stdin (--token-file -), never from flags, and are printed only by
 		if tok == "" {
 			return nil, usageError{errors.New("STS_TOKEN is not set: export a PAT or access token")}
 		}
-		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(http.DefaultClient, strings.TrimSuffix(server, "/")), token: tok}, nil
+		base := strings.TrimSuffix(server, "/")
+		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(http.DefaultClient, base),
+			ri: gitpodv1connect.NewRunnerInteractionServiceClient(http.DefaultClient, base), token: tok}, nil
 	}
 	cmd.AddCommand(newHostTokenCreateCmd(client), newHostTokenGetCmd(client), newHostTokenListCmd(client),
-		newHostTokenUpdateCmd(client), newHostTokenDeleteCmd(client), newHostTokenValueCmd(client))
+		newHostTokenUpdateCmd(client), newHostTokenDeleteCmd(client), newHostTokenValueCmd(client),
+		newHostTokenMetadataCmd(client))
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,9 +20,10 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-// TestHostTokenCLI: a runner stores a user's GitHub token with `sts
-// host-token create` (value from a file), reads it back with `value`, and
-// a principal of another organization gets not_found.
+// TestHostTokenCLI: a user stores a GitHub token for a runner with `sts
+// host-token create` (value from a file); the runner, with a key pair from
+// `sts runner keygen`, reads it back with `value`; the user, and a
+// principal of another organization, get nothing.
 func TestHostTokenCLI(t *testing.T) {
 	ctx := context.Background()
 	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
@@ -58,33 +60,66 @@ func TestHostTokenCLI(t *testing.T) {
 		}
 		return s
 	}
-	runnerPAT, evilPAT := mint(runner.ID), mint(evil.ID)
+	runnerPAT, userPAT, evilPAT := mint(runner.ID), mint(user.ID), mint(evil.ID)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, "gho_cli_secret\n")
 
 	t.Setenv("STS_TOKEN", runnerPAT)
+	code, _, errOut := runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", runner.ID, "--subject", user.ID,
+		"--host", "github.com", "--token-file", tokenFile)
+	if code == 0 || !strings.Contains(errOut, "permission_denied") {
+		t.Errorf("runner plants a user's token = %d, %q; want permission_denied", code, errOut)
+	}
+	t.Setenv("STS_TOKEN", userPAT)
 	code, out, errOut := runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", runner.ID, "--subject", user.ID,
-		"--host", "github.com", "--token-file", tokenFile, "--expires-at", now.Add(8*time.Hour).Format(time.RFC3339))
+		"--host", "github.com", "--token-file", tokenFile, "--source", "oauth", "--expires-at", now.Add(8*time.Hour).Format(time.RFC3339))
 	id := strings.TrimSpace(out)
 	if code != 0 || !hosttoken.IsUUID(id) {
 		t.Fatalf("host-token create = %d, %q, %q", code, out, errOut)
 	}
-	code, out, errOut = runCLI(t, "host-token", "value", "--server", srv.URL, id)
+	code, out, _ = runCLI(t, "host-token", "list", "--server", srv.URL)
+	if code != 0 || !strings.Contains(out, id) || strings.Contains(out, "gho_cli_secret") ||
+		!strings.Contains(out, " oauth ") || !strings.Contains(out, user.ID+" (user)") {
+		t.Errorf("host-token list = %d, %q", code, out)
+	}
+
+	// The runner's key pair: private key in a file, public key registered.
+	keyFile := filepath.Join(t.TempDir(), "runner.key")
+	code, out, errOut = runCLI(t, "runner", "keygen", "--private-key-file", keyFile)
+	pub, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+	if code != 0 || err != nil || len(pub) != 32 {
+		t.Fatalf("runner keygen = %d, %q, %q", code, out, errOut)
+	}
+	if _, err := hosttoken.SetRunnerKey(ctx, store, nil, hosttoken.Caller{OrgID: org.ID, Admin: true}, runner.ID, pub, now); err != nil {
+		t.Fatal(err)
+	}
+	value := []string{"host-token", "value", "--server", srv.URL, "--runner", runner.ID, "--principal", user.ID,
+		"--host", "github.com", "--private-key-file", keyFile}
+	code, out, errOut = runCLI(t, value...)
+	if code == 0 || !strings.Contains(errOut, "permission_denied") {
+		t.Errorf("host-token value as the user = %d, %q, %q; want permission_denied", code, out, errOut)
+	}
+	t.Setenv("STS_TOKEN", runnerPAT)
+	code, out, errOut = runCLI(t, value...)
 	if code != 0 || strings.TrimSpace(out) != "gho_cli_secret" {
 		t.Fatalf("host-token value = %d, %q, %q", code, out, errOut)
 	}
-	code, out, _ = runCLI(t, "host-token", "list", "--server", srv.URL)
-	if code != 0 || !strings.Contains(out, id) || strings.Contains(out, "gho_cli_secret") {
-		t.Errorf("host-token list = %d, %q", code, out)
+	code, out, errOut = runCLI(t, "host-token", "set-metadata", "--server", srv.URL, "--runner", runner.ID, "--external-user-id", "octocat", id)
+	if code != 0 {
+		t.Errorf("host-token set-metadata = %d, %q, %q", code, out, errOut)
 	}
 	code, _, _ = runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", "nope", "--host", "h", "--token-file", tokenFile)
 	if code == 0 {
 		t.Error("host-token create with a bad runner ID succeeded")
 	}
 	t.Setenv("STS_TOKEN", evilPAT)
-	code, _, errOut = runCLI(t, "host-token", "value", "--server", srv.URL, id)
+	code, _, errOut = runCLI(t, value...)
+	if code == 0 || !strings.Contains(errOut, "permission_denied") {
+		t.Errorf("host-token value from another org = %d, %q; want permission_denied", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "host-token", "get", "--server", srv.URL, id)
 	if code == 0 || !strings.Contains(errOut, "not_found") {
-		t.Errorf("host-token value from another org = %d, %q; want not_found", code, errOut)
+		t.Errorf("host-token get from another org = %d, %q; want not_found", code, errOut)
 	}
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -39,9 +40,9 @@ func newHostTokenCreateCmd(client htClient) *cobra.Command {
 					return err
 				}
 			}
-			v, ok := gitpodv1.HostAuthenticationTokenSource_value["HOST_AUTHENTICATION_TOKEN_SOURCE_"+source]
+			v, ok := gitpodv1.HostAuthenticationTokenSource_value["HOST_AUTHENTICATION_TOKEN_SOURCE_"+strings.ToUpper(source)]
 			if !ok {
-				return usageError{fmt.Errorf("--source %q: want OAUTH or PAT", source)}
+				return usageError{fmt.Errorf("--source %q: want oauth or pat", source)}
 			}
 			req.Source = gitpodv1.HostAuthenticationTokenSource(v)
 			if expires != "" {
@@ -65,7 +66,7 @@ func newHostTokenCreateCmd(client htClient) *cobra.Command {
 	f.StringVar(&host, "host", "", "SCM host, e.g. github.com")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the token (- for stdin)")
 	f.StringVar(&refreshFile, "refresh-token-file", "", "file holding the refresh token")
-	f.StringVar(&source, "source", "OAUTH", "OAUTH or PAT")
+	f.StringVar(&source, "source", "oauth", "oauth or pat")
 	f.StringVar(&integration, "integration", "", "integration ID (UUID) that refreshes the token")
 	f.StringVar(&expires, "expires-at", "", "expiry, RFC 3339")
 	f.StringArrayVar(&scopes, "scope", nil, "token scope (repeatable)")
@@ -141,8 +142,26 @@ func printHostTokens(cmd *cobra.Command, list ...*gitpodv1.HostAuthenticationTok
 				refresh = fmt.Sprintf("failing (%d): %s", r.GetConsecutiveFailures(), r.GetLastError())
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetId(), t.GetHost(), t.GetRunnerId(), t.GetSubject().GetId(),
-			t.GetSource().String(), exp, refresh)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetId(), t.GetHost(), t.GetRunnerId(), subjectWord(t.GetSubject()),
+			sourceWord(t.GetSource()), exp, refresh)
 	}
 	tw.Flush()
+}
+
+// sourceWord prints a source as a word: oauth, pat or "-".
+func sourceWord(s gitpodv1.HostAuthenticationTokenSource) string {
+	w, ok := strings.CutPrefix(s.String(), "HOST_AUTHENTICATION_TOKEN_SOURCE_")
+	if !ok || s == gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_UNSPECIFIED {
+		return "-"
+	}
+	return strings.ToLower(w)
+}
+
+// subjectWord prints a subject as "<id> (user)", "<id> (runner)", ….
+func subjectWord(s *gitpodv1.Subject) string {
+	k, ok := strings.CutPrefix(s.GetPrincipal().String(), "PRINCIPAL_")
+	if !ok || s.GetPrincipal() == gitpodv1.Principal_PRINCIPAL_UNSPECIFIED {
+		return s.GetId()
+	}
+	return s.GetId() + " (" + strings.ToLower(strings.ReplaceAll(k, "_", "-")) + ")"
 }

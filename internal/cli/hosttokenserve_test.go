@@ -11,9 +11,10 @@ import (
 )
 
 // TestServeHostTokenVault: through the real server, an admin PAT stores a
-// GitHub-style token for a runner, reads its value back through
-// GetHostAuthenticationTokenValue, the read model never carries it, and
-// the database files hold no plaintext (SECURITY.md b.8, c.1(6)).
+// GitHub-style token for a runner; the read model never carries it, no
+// RunnerConfigurationService RPC returns it, the runner (key registered
+// with `sts runner set-key`) reads it sealed with `sts host-token value`,
+// and the database files hold no plaintext (SECURITY.md b.8, c.1(6)).
 func TestServeHostTokenVault(t *testing.T) {
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
@@ -53,10 +54,30 @@ func TestServeHostTokenVault(t *testing.T) {
 	if strings.Contains(string(raw), secret) {
 		t.Fatalf("the read model carries the secret: %s", raw)
 	}
-	id, _ := created["token"].(map[string]any)["id"].(string)
-	code, val := call("GetHostAuthenticationTokenValue", map[string]any{"id": id})
-	if code != 200 || val["value"] != secret {
-		t.Fatalf("GetHostAuthenticationTokenValue = %d %v", code, val)
+	subject, _ := created["token"].(map[string]any)["subject"].(map[string]any)["id"].(string)
+	// No plaintext read on RunnerConfigurationService, even for an admin.
+	if code, val := call("GetHostAuthenticationTokenValue", map[string]any{"runnerId": runner}); code == 200 {
+		t.Fatalf("RunnerConfigurationService/GetHostAuthenticationTokenValue = %d %v, want it gone", code, val)
+	}
+	// The runner: a key pair, its public key registered, a PAT; it reads
+	// the value sealed to its key and opens it.
+	keyFile := filepath.Join(dir, "runner.key")
+	code, pub, e := runCLI(t, "runner", "keygen", "--private-key-file", keyFile)
+	if code != 0 {
+		t.Fatalf("runner keygen = %d %q", code, e)
+	}
+	if code, out, e := runCLI(t, "runner", "set-key", "--data-dir", dir, "--runner", "runner-1", "--public-key", strings.TrimSpace(pub)); code != 0 {
+		t.Fatalf("runner set-key = %d %q %q", code, out, e)
+	}
+	if code, out, e := runCLI(t, "runner", "get-key", "--data-dir", dir, "--runner", runner); code != 0 || !strings.HasPrefix(out, strings.TrimSpace(pub)) {
+		t.Errorf("runner get-key = %d %q %q", code, out, e)
+	}
+	_, out, _ = runCLI(t, "pat", "create", "--data-dir", dir, "--user", runner, "--expires-in", "1d", "--scope", "tokens:read")
+	t.Setenv("STS_TOKEN", patRE.FindString(out))
+	code, out, e = runCLI(t, "host-token", "value", "--server", r.base, "--runner", runner, "--principal", subject,
+		"--host", "github.com", "--private-key-file", keyFile)
+	if code != 0 || strings.TrimSpace(out) != secret {
+		t.Fatalf("host-token value as the runner = %d %q %q", code, out, e)
 	}
 	code, bad := call("CreateHostAuthenticationToken", map[string]any{"runnerId": "not-a-uuid", "host": "github.com", "token": secret})
 	if code != 400 || !strings.Contains(bad["message"].(string), "runnerId") {

@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/curve25519"
+	"golang.org/x/crypto/nacl/box"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
@@ -74,27 +80,97 @@ func newHostTokenDeleteCmd(client htClient) *cobra.Command {
 	}
 }
 
+// newHostTokenValueCmd is what a runner runs: it asks
+// RunnerInteractionService for principal's token on host, authenticated
+// as the runner (STS_TOKEN), and opens the sealed value with the runner's
+// private key (from `sts runner keygen`). The read is audited.
 func newHostTokenValueCmd(client htClient) *cobra.Command {
 	var refresh bool
+	var runner, principal, host, privFile string
 	cmd := &cobra.Command{
-		Use: "value ID", Short: "Print a token's value (audited)", Args: cobra.ExactArgs(1),
+		Use:   "value",
+		Short: "As a runner: fetch a token sealed to the runner's key and print it (audited)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pub, priv, err := readPrivateKey(privFile)
+			if err != nil {
+				return err
+			}
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			res, err := c.ri.GetHostAuthenticationTokenValue(c.ctx(cmd), &gitpodv1.GetHostAuthenticationTokenValueRequest{
+				RunnerId: runner, PrincipalId: principal, Host: host})
+			if err != nil {
+				return rpcError(err)
+			}
+			sealed := res.GetValue()
+			if refresh {
+				sealed = res.GetRefreshToken()
+				if len(sealed) == 0 {
+					return errors.New("the token has no refresh token")
+				}
+			}
+			plain, ok := box.OpenAnonymous(nil, sealed, pub, priv)
+			if !ok {
+				return errors.New("the value does not open with this private key (was the runner's key rotated?)")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(plain))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&refresh, "refresh-token", false, "print the refresh token instead")
+	f.StringVar(&runner, "runner", "", "the runner's ID: the principal STS_TOKEN belongs to (required)")
+	f.StringVar(&principal, "principal", "", "the subject's ID (required)")
+	f.StringVar(&host, "host", "", "the SCM host, e.g. github.com (required)")
+	f.StringVar(&privFile, "private-key-file", "", "the runner's private key, from sts runner keygen (required)")
+	for _, n := range []string{"runner", "principal", "host", "private-key-file"} {
+		_ = cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+// readPrivateKey reads a base64 X25519 private key and derives its public key.
+func readPrivateKey(path string) (pub, priv *[32]byte, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--private-key-file: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(raw) != 32 {
+		return nil, nil, usageError{errors.New("--private-key-file must hold a base64 32-byte X25519 private key")}
+	}
+	priv, pub = new([32]byte), new([32]byte)
+	copy(priv[:], raw)
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--private-key-file: %w", err)}
+	}
+	copy(pub[:], p)
+	return pub, priv, nil
+}
+
+func newHostTokenMetadataCmd(client htClient) *cobra.Command {
+	var runner, external string
+	cmd := &cobra.Command{
+		Use: "set-metadata ID", Short: "As the token's runner: record the SCM account (external user ID) of a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client()
 			if err != nil {
 				return err
 			}
-			res, err := c.rpc.GetHostAuthenticationTokenValue(c.ctx(cmd), &gitpodv1.GetHostAuthenticationTokenValueRequest{Id: args[0]})
-			if err != nil {
+			if _, err := c.rpc.UpdateHostAuthenticationTokenMetadata(c.ctx(cmd), &gitpodv1.UpdateHostAuthenticationTokenMetadataRequest{
+				RunnerId: runner, Id: args[0], ExternalUserId: &external}); err != nil {
 				return rpcError(err)
 			}
-			v := res.GetValue()
-			if refresh {
-				v = res.GetRefreshToken()
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), v)
+			fmt.Fprintln(cmd.OutOrStdout(), "updated", args[0])
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&refresh, "refresh-token", false, "print the refresh token instead")
+	cmd.Flags().StringVar(&runner, "runner", "", "the token's runner ID (required)")
+	cmd.Flags().StringVar(&external, "external-user-id", "", "the account at the SCM host (empty clears it)")
+	_ = cmd.MarkFlagRequired("runner")
 	return cmd
 }

@@ -21,7 +21,7 @@ import (
 // --kind defaulting to user.
 func newPrincipalCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "principal", Aliases: []string{"user"}, Short: "Manage principals: users, service accounts, runners, … (directly in storage)"}
-	var org, kind, name, email string
+	var org, kind, name, email, pubKey string
 	create := &cobra.Command{
 		Use:     "create",
 		Short:   "Create a principal and print its ID",
@@ -34,9 +34,23 @@ func newPrincipalCmd() *cobra.Command {
 					return err
 				}
 				k := storage.PrincipalKind(strings.ToUpper(strings.ReplaceAll(kind, "-", "_")))
+				var pub []byte
+				if pubKey != "" {
+					if k != storage.PrincipalRunner {
+						return usageError{errors.New("--public-key is only for --kind runner")}
+					}
+					if pub, err = decodePublicKey(pubKey); err != nil {
+						return err
+					}
+				}
 				p, err := api.CreatePrincipal(cmd.Context(), store, cliCaller, o.ID, k, name, email, time.Now())
 				if err != nil {
 					return err
+				}
+				if pub != nil {
+					if _, err := setRunnerKey(cmd.Context(), store, p.ID, pub); err != nil {
+						return fmt.Errorf("runner %s created, but its key was not stored: %w", p.ID, err)
+					}
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), p.ID)
 				return nil
@@ -47,6 +61,7 @@ func newPrincipalCmd() *cobra.Command {
 	create.Flags().StringVar(&kind, "kind", "user", "user, service-account, runner, environment, account or runner-manager")
 	create.Flags().StringVar(&name, "name", "", "name (required)")
 	create.Flags().StringVar(&email, "email", "", "email")
+	create.Flags().StringVar(&pubKey, "public-key", "", "runners: X25519 public key (base64) host-token values are sealed to (see sts runner)")
 	_ = create.MarkFlagRequired("org")
 	_ = create.MarkFlagRequired("name")
 	var listOrg string

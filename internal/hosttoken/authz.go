@@ -69,3 +69,20 @@ func (s *Service) subjectKind(ctx context.Context, id string, cache map[string]s
 	}
 	return k
 }
+
+// mayCreate decides who may store a token for runner and subject: the
+// subject itself or an organization admin always; the runner too, unless
+// the subject is a user, so a runner cannot plant tokens in the name of
+// the users of its organization (a runner acting for a user would then
+// push that user's work to an account of the runner's choosing).
+func mayCreate(c Caller, runner, subj storage.Principal) error {
+	switch {
+	case c.Admin || c.PrincipalID == subj.ID:
+		return nil
+	case subj.Kind == storage.PrincipalUser:
+		return sts.Errorf(sts.PermissionDenied, "only that user or an organization admin may store a token whose subject is a user")
+	case c.PrincipalID == runner.ID:
+		return nil
+	}
+	return sts.Errorf(sts.PermissionDenied, "only the subject, the runner or an organization admin may store this token")
+}

@@ -11,37 +11,57 @@ import (
 )
 
 // Sealed fields. The AAD of every ciphertext names the organization, the
-// row and the field, so a ciphertext (or the wrapped data key) copied to
-// another row, organization or field fails to open (SECURITY b.8 #70).
+// runner and the subject the token belongs to, the row and the field, so a
+// ciphertext (or the wrapped data key) copied to another row, owner,
+// organization or field fails to open (SECURITY b.8 #70).
+//
+// Rows written before the owner was bound (seal version 1) name only the
+// organization, the row and the field. They are still read with that AAD;
+// every write of their values (Update, a refresh) and `sts keys
+// rotate-master` (Reseal) re-seals them under version 2.
 const (
 	fieldDataKey = "data_key"
 	fieldToken   = "token"
 	fieldRefresh = "refresh_token"
+
+	sealV1 = 1 // organization, row, field
+	sealV2 = 2 // organization, runner, subject, row, field
 )
 
-func aad(orgID, id, field string) []byte {
-	return []byte("sts/host_token/v1\x00" + orgID + "\x00" + id + "\x00" + field)
+func aad(r storage.HostToken, field string) []byte {
+	if r.SealVersion <= sealV1 {
+		return []byte("sts/host_token/v1\x00" + r.OrgID + "\x00" + r.ID + "\x00" + field)
+	}
+	return []byte("sts/host_token/v2\x00" + r.OrgID + "\x00" + r.RunnerID + "\x00" + r.SubjectID +
+		"\x00" + r.ID + "\x00" + field)
 }
 
 // sealValues seals token and refresh (may be empty) under a fresh data key
 // into r, replacing whatever r held. Each write draws a new data key, so a
 // data key never seals more than two values.
 func (s *Service) sealValues(r *storage.HostToken, token, refresh string) error {
-	if s.Envelope == nil || s.Envelope.Keyring == nil {
+	return sealRow(s.Envelope, r, token, refresh)
+}
+
+// sealRow seals under the current seal version (the row's runner and
+// subject must be final: they are bound into the AAD).
+func sealRow(env *seal.Envelope, r *storage.HostToken, token, refresh string) error {
+	if env == nil || env.Keyring == nil {
 		return sts.Errorf(sts.Unavailable, "master key not loaded")
 	}
-	dk, wrapped, keyID, err := s.Envelope.NewDataKey(aad(r.OrgID, r.ID, fieldDataKey))
+	r.SealVersion = sealV2
+	dk, wrapped, keyID, err := env.NewDataKey(aad(*r, fieldDataKey))
 	if err != nil {
 		return fmt.Errorf("hosttoken: new data key: %w", err)
 	}
 	defer dk.Clear()
-	ct, err := dk.Seal([]byte(token), aad(r.OrgID, r.ID, fieldToken))
+	ct, err := dk.Seal([]byte(token), aad(*r, fieldToken))
 	if err != nil {
 		return fmt.Errorf("hosttoken: seal: %w", err)
 	}
 	var rt []byte
 	if refresh != "" {
-		if rt, err = dk.Seal([]byte(refresh), aad(r.OrgID, r.ID, fieldRefresh)); err != nil {
+		if rt, err = dk.Seal([]byte(refresh), aad(*r, fieldRefresh)); err != nil {
 			return fmt.Errorf("hosttoken: seal: %w", err)
 		}
 	}
@@ -57,25 +77,29 @@ func (s *Service) openValues(ctx context.Context, r storage.HostToken) (token, r
 	if s.Envelope == nil || s.Envelope.Keyring == nil {
 		return "", "", sts.Errorf(sts.Unavailable, "master key not loaded")
 	}
-	defer func() {
-		if err != nil {
-			err = s.openErr(ctx, r, err)
-		}
-	}()
+	token, refresh, err = openRow(s.Envelope, r)
+	if err != nil {
+		return "", "", s.openErr(ctx, r, err)
+	}
+	return token, refresh, nil
+}
+
+// openRow opens a row's values with the AAD of its seal version.
+func openRow(env *seal.Envelope, r storage.HostToken) (token, refresh string, err error) {
 	if len(r.SealedDataKey) == 0 || len(r.SealedToken) == 0 {
 		return "", "", seal.ErrOpen
 	}
-	dk, err := s.Envelope.OpenDataKey(r.SealedDataKey, r.MasterKeyID, aad(r.OrgID, r.ID, fieldDataKey))
+	dk, err := env.OpenDataKey(r.SealedDataKey, r.MasterKeyID, aad(r, fieldDataKey))
 	if err != nil {
 		return "", "", err
 	}
 	defer dk.Clear()
-	t, err := dk.Open(r.SealedToken, aad(r.OrgID, r.ID, fieldToken))
+	t, err := dk.Open(r.SealedToken, aad(r, fieldToken))
 	if err != nil {
 		return "", "", err
 	}
 	if len(r.SealedRefresh) > 0 {
-		rt, err := dk.Open(r.SealedRefresh, aad(r.OrgID, r.ID, fieldRefresh))
+		rt, err := dk.Open(r.SealedRefresh, aad(r, fieldRefresh))
 		if err != nil {
 			return "", "", err
 		}
@@ -100,7 +124,9 @@ func (s *Service) openErr(ctx context.Context, r storage.HostToken, err error) e
 // master key (`sts keys rotate-master`) and reports how many rows changed.
 // Values are not re-encrypted: only the 32-byte data keys move to the new
 // master key, while rows not yet re-wrapped keep opening with the old key
-// as long as the keyring holds it. Running it twice is harmless.
+// as long as the keyring holds it. Rows of seal version 1 (AAD without the
+// owner) are opened and re-sealed under version 2 with a fresh data key.
+// Running it twice is harmless.
 func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelope) (int, error) {
 	n := 0
 	for after := ""; ; {
@@ -111,7 +137,18 @@ func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelop
 		for _, r := range page {
 			changed := false
 			err := store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
-				w, id, ch, err := env.Rewrap(old.SealedDataKey, old.MasterKeyID, aad(old.OrgID, old.ID, fieldDataKey))
+				if old.SealVersion < sealV2 {
+					tok, refresh, err := openRow(env, old)
+					if err != nil {
+						return old, err
+					}
+					if err := sealRow(env, &old, tok, refresh); err != nil {
+						return old, err
+					}
+					changed = true
+					return old, nil
+				}
+				w, id, ch, err := env.Rewrap(old.SealedDataKey, old.MasterKeyID, aad(old, fieldDataKey))
 				if err != nil {
 					return old, err
 				}

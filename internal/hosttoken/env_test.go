@@ -122,10 +122,10 @@ func principal(t *testing.T, s storage.Store, orgID string, kind storage.Princip
 	return hosttoken.Caller{OrgID: orgID, PrincipalID: p.ID, Kind: kind, Admin: admin, RequestID: "req-" + p.ID[:8]}
 }
 
-// create stores a GitHub-style OAuth token as the runner for the user.
+// create stores a GitHub-style OAuth token for the runner, as the user.
 func (w *world) create(t *testing.T, token, refresh, integration string, exp time.Time) hosttoken.Token {
 	t.Helper()
-	tok, err := w.svc.Create(t.Context(), w.runner, hosttoken.CreateInput{
+	tok, err := w.svc.Create(t.Context(), w.user, hosttoken.CreateInput{
 		RunnerID: w.runner.PrincipalID, UserID: w.user.PrincipalID, Host: "github.com", Token: token,
 		RefreshToken: refresh, Source: storage.HostTokenSourceOAuth, ExpiresAt: exp, IntegrationID: integration,
 		Scopes: []string{"repo"},

@@ -10,11 +10,12 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// Store is the storage view the service needs: host tokens, and principals
-// to check runners and subjects.
+// Store is the storage view the service needs: host tokens, principals to
+// check runners and subjects, and the runners' public keys.
 type Store interface {
 	storage.HostTokenStore
 	storage.PrincipalStore
+	storage.RunnerKeyStore
 }
 
 // Auditor stores an audit event synchronously (*audit.Writer does).
@@ -44,9 +45,16 @@ type Caller struct {
 	// Admin is true for organization administrators (scope sts:admin).
 	Admin     bool
 	RequestID string
+	// Actor overrides the audit actor ("principal:<id>"), e.g. "cli".
+	Actor string
 }
 
-func (c Caller) actor() string { return "principal:" + c.PrincipalID }
+func (c Caller) actor() string {
+	if c.Actor != "" {
+		return c.Actor
+	}
+	return "principal:" + c.PrincipalID
+}
 
 // Subject is the principal a token acts for; Kind is empty when the
 // request left it unspecified.
@@ -76,14 +84,8 @@ type Token struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	Refresh       RefreshStatus
-}
-
-// Value is what GetHostAuthenticationTokenValue discloses.
-type Value struct {
-	TokenID      string
-	Token        string
-	RefreshToken string
-	ExpiresAt    time.Time
+	// ExternalUserID is the SCM account the runner reported; "" if unknown.
+	ExternalUserID string
 }
 
 // Corrupt counts rows whose ciphertext failed to open (a row swap,
@@ -122,6 +124,7 @@ func toToken(r storage.HostToken, subjectKind storage.PrincipalKind) Token {
 		ID: r.ID, OrgID: r.OrgID, RunnerID: r.RunnerID, Subject: Subject{ID: r.SubjectID, Kind: subjectKind},
 		Host: r.Host, IntegrationID: r.IntegrationID, Scopes: r.Scopes, Source: r.Source,
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Refresh: RefreshStatus{RefreshedAt: r.RefreshedAt, LastError: r.RefreshError, Failures: r.RefreshFailures},
+		Refresh:        RefreshStatus{RefreshedAt: r.RefreshedAt, LastError: r.RefreshError, Failures: r.RefreshFailures},
+		ExternalUserID: r.ExternalUserID,
 	}
 }

@@ -57,8 +57,9 @@ func (in *CreateInput) validate() error {
 }
 
 // Create validates and stores a token. The caller must be the subject, the
-// runner, or an organization admin; runner and subject must be principals
-// of the caller's organization. With no subject, the caller is the subject
+// runner (unless the subject is a user: only that user or an organization
+// admin may store a user's token), or an organization admin; runner and
+// subject must be principals of the caller's organization. With no subject, the caller is the subject
 // (unless the caller is the runner). Codes: Invalid (naming the field),
 // NotFound (runner or subject), PermissionDenied, Unavailable.
 func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, error) {
@@ -85,8 +86,8 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 	if in.Subject.Kind != "" && in.Subject.Kind != subj.Kind {
 		return Token{}, invalid("subject.principal does not match the subject's kind")
 	}
-	if !c.Admin && c.PrincipalID != runner.ID && c.PrincipalID != subj.ID {
-		return Token{}, sts.Errorf(sts.PermissionDenied, "only the subject, the runner or an organization admin may store this token")
+	if err := mayCreate(c, runner, subj); err != nil {
+		return Token{}, err
 	}
 	now := storage.Now(s.now())
 	r := storage.HostToken{
@@ -131,28 +132,4 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 	}
 	s.record(ctx, c, "host_token.delete", r.ID, "success")
 	return nil
-}
-
-// Value returns the token and refresh token. It appends the audit event
-// (who, which token, request ID) synchronously first and fails without
-// disclosing anything when that fails (SECURITY c.1(8)). Codes: Invalid,
-// NotFound, Unavailable, Internal (a row that does not decrypt).
-func (s *Service) Value(ctx context.Context, c Caller, id string) (Value, error) {
-	r, err := s.load(ctx, c, id)
-	if err != nil {
-		return Value{}, err
-	}
-	tok, refresh, err := s.openValues(ctx, r)
-	if err != nil {
-		return Value{}, err
-	}
-	if s.Audit == nil {
-		return Value{}, sts.Errorf(sts.Unavailable, "audit log unavailable")
-	}
-	ev := storage.AuditEvent{OrgID: r.OrgID, Actor: c.actor(), Action: "host_token.read_value",
-		Target: "host_token:" + r.ID, RequestID: c.RequestID, Outcome: "success"}
-	if err := s.Audit.Append(ctx, ev); err != nil {
-		return Value{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
-	}
-	return Value{TokenID: r.ID, Token: tok, RefreshToken: refresh, ExpiresAt: r.ExpiresAt}, nil
 }

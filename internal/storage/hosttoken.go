@@ -32,9 +32,16 @@ type HostToken struct {
 	// for rows sealed directly under the master key.
 	SealedDataKey []byte
 	MasterKeyID   string
-	ExpiresAt     time.Time // zero if the token does not expire
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// SealVersion is the associated-data version the ciphertexts were
+	// sealed with: 1 binds organization and row, 2 also runner and subject.
+	// Zero is stored as 1 (rows written before versions existed).
+	SealVersion int
+	// ExternalUserID is the token's account at the SCM host, as reported
+	// by the runner; empty when unknown.
+	ExternalUserID string
+	ExpiresAt      time.Time // zero if the token does not expire
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 
 	// RefreshedAt is the last successful refresh; zero if never.
 	RefreshedAt time.Time

@@ -31,6 +31,7 @@ type Store interface {
 	ExchangeTokenStore
 	RefreshTokenStore
 	HostTokenStore
+	RunnerKeyStore
 	AuditStore
 	ReplayStore
 	ServerSecretStore

@@ -47,6 +47,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CredentialCiphertextRoundTrip", testCredentialCiphertextRoundTrip},
 		{"HostTokenList", testHostTokenList},
 		{"HostTokenRefreshable", testHostTokenRefreshable},
+		{"HostTokenSealVersionDefault", testHostTokenSealVersionDefault},
+		{"RunnerKeyCRUD", testRunnerKeyCRUD},
 		{"AuditAppendList", testAuditAppendList},
 		{"AuditDefaultLimit", testAuditDefaultLimit},
 		{"AuditPaging", testAuditPaging},

@@ -46,6 +46,7 @@ func testCredentialCiphertextRoundTrip(t *testing.T, s storage.Store) {
 	upd.SealedRefresh = nil
 	upd.SealedDataKey = allBytes(61)
 	upd.MasterKeyID = "mk-2"
+	upd.ExternalUserID = "octocat-583231"
 	upd.RefreshedAt = ht.UpdatedAt.Add(time.Second)
 	upd.RefreshError = "token endpoint returned invalid_grant"
 	upd.RefreshFailures = 3

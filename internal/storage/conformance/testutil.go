@@ -292,6 +292,7 @@ func (o tokenOwner) hostToken(runnerID string, expiresAt time.Time) storage.Host
 		SealedRefresh: allBytes(50),
 		SealedDataKey: allBytes(60),
 		MasterKeyID:   "mk-1",
+		SealVersion:   2,
 		ExpiresAt:     expiresAt,
 		CreatedAt:     t0.Add(-time.Hour),
 		UpdatedAt:     t0,

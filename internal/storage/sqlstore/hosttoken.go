@@ -14,14 +14,15 @@ import (
 // stores the bytes as given and never sees plaintext.
 const hostTokenColumns = `id, org_id, runner_id, subject_id, host, integration_id, scopes, source,
 	sealed_token, sealed_refresh, sealed_data_key, master_key_id, expires_at, created_at, updated_at,
-	refreshed_at, refresh_error, refresh_failures, refresh_lease_id, refresh_lease_until`
+	refreshed_at, refresh_error, refresh_failures, refresh_lease_id, refresh_lease_until, external_user_id, seal_version`
 
 func scanHostToken(r rowScanner) (storage.HostToken, error) {
 	var t storage.HostToken
 	err := r.Scan(&t.ID, &t.OrgID, &t.RunnerID, &t.SubjectID, &t.Host, &t.IntegrationID, jsonCol{&t.Scopes},
 		&t.Source, &t.SealedToken, &t.SealedRefresh, &t.SealedDataKey, &t.MasterKeyID,
 		timeCol{&t.ExpiresAt}, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt},
-		timeCol{&t.RefreshedAt}, &t.RefreshError, &t.RefreshFailures, &t.RefreshLeaseID, timeCol{&t.RefreshLeaseUntil})
+		timeCol{&t.RefreshedAt}, &t.RefreshError, &t.RefreshFailures, &t.RefreshLeaseID, timeCol{&t.RefreshLeaseUntil},
+		&t.ExternalUserID, &t.SealVersion)
 	return t, err
 }
 
@@ -29,13 +30,14 @@ func (s *Store) hostTokenArgs(t storage.HostToken) []any {
 	return []any{t.ID, t.OrgID, t.RunnerID, t.SubjectID, t.Host, t.IntegrationID, strs(t.Scopes),
 		string(t.Source), t.SealedToken, t.SealedRefresh, t.SealedDataKey, t.MasterKeyID,
 		s.ts(t.ExpiresAt), s.ts(t.CreatedAt), s.ts(t.UpdatedAt),
-		s.ts(t.RefreshedAt), t.RefreshError, t.RefreshFailures, t.RefreshLeaseID, s.ts(t.RefreshLeaseUntil)}
+		s.ts(t.RefreshedAt), t.RefreshError, t.RefreshFailures, t.RefreshLeaseID, s.ts(t.RefreshLeaseUntil),
+		t.ExternalUserID, max(t.SealVersion, 1)}
 }
 
 // CreateHostToken implements storage.HostTokenStore.
 func (s *Store) CreateHostToken(ctx context.Context, t storage.HostToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO host_tokens (`+hostTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		s.hostTokenArgs(t)...)
 	return s.fail("create host token", err)
 }
@@ -92,7 +94,7 @@ func (s *Store) UpdateHostToken(ctx context.Context, id string, fn func(storage.
 				integration_id = $6, scopes = $7, source = $8, sealed_token = $9, sealed_refresh = $10,
 				sealed_data_key = $11, master_key_id = $12, expires_at = $13, created_at = $14, updated_at = $15,
 				refreshed_at = $16, refresh_error = $17, refresh_failures = $18, refresh_lease_id = $19,
-				refresh_lease_until = $20
+				refresh_lease_until = $20, external_user_id = $21, seal_version = $22
 				WHERE id = $1`, s.hostTokenArgs(t)...)
 		})
 }

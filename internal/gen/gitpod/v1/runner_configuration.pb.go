@@ -625,10 +625,11 @@ func (x *ListHostAuthenticationTokensResponse) GetTokens() []*HostAuthentication
 }
 
 type UpdateHostAuthenticationTokenRequest struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Token        *string                `protobuf:"bytes,5,opt,name=token,proto3,oneof" json:"token,omitempty"`
-	ExpiresAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3,oneof" json:"expires_at,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Token *string                `protobuf:"bytes,5,opt,name=token,proto3,oneof" json:"token,omitempty"`
+	// expires_at is left as it is when unset.
+	ExpiresAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	RefreshToken *string                `protobuf:"bytes,7,opt,name=refresh_token,json=refreshToken,proto3,oneof" json:"refresh_token,omitempty"`
 	// scopes replaces the scopes when non-empty.
 	Scopes        []string `protobuf:"bytes,8,rep,name=scopes,proto3" json:"scopes,omitempty"`
@@ -817,27 +818,33 @@ func (*DeleteHostAuthenticationTokenResponse) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_runner_configuration_proto_rawDescGZIP(), []int{11}
 }
 
-type GetHostAuthenticationTokenValueRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+type UpdateHostAuthenticationTokenMetadataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// runner_id is the runner the token belongs to.
+	RunnerId string `protobuf:"bytes,1,opt,name=runner_id,json=runnerId,proto3" json:"runner_id,omitempty"`
+	// id is the host authentication token's ID.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// external_user_id is the token's account at the SCM host; an empty
+	// value clears it, an unset one leaves it as it is.
+	ExternalUserId *string `protobuf:"bytes,3,opt,name=external_user_id,json=externalUserId,proto3,oneof" json:"external_user_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
-func (x *GetHostAuthenticationTokenValueRequest) Reset() {
-	*x = GetHostAuthenticationTokenValueRequest{}
+func (x *UpdateHostAuthenticationTokenMetadataRequest) Reset() {
+	*x = UpdateHostAuthenticationTokenMetadataRequest{}
 	mi := &file_gitpod_v1_runner_configuration_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetHostAuthenticationTokenValueRequest) String() string {
+func (x *UpdateHostAuthenticationTokenMetadataRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetHostAuthenticationTokenValueRequest) ProtoMessage() {}
+func (*UpdateHostAuthenticationTokenMetadataRequest) ProtoMessage() {}
 
-func (x *GetHostAuthenticationTokenValueRequest) ProtoReflect() protoreflect.Message {
+func (x *UpdateHostAuthenticationTokenMetadataRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_gitpod_v1_runner_configuration_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -849,45 +856,52 @@ func (x *GetHostAuthenticationTokenValueRequest) ProtoReflect() protoreflect.Mes
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetHostAuthenticationTokenValueRequest.ProtoReflect.Descriptor instead.
-func (*GetHostAuthenticationTokenValueRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use UpdateHostAuthenticationTokenMetadataRequest.ProtoReflect.Descriptor instead.
+func (*UpdateHostAuthenticationTokenMetadataRequest) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_runner_configuration_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *GetHostAuthenticationTokenValueRequest) GetId() string {
+func (x *UpdateHostAuthenticationTokenMetadataRequest) GetRunnerId() string {
+	if x != nil {
+		return x.RunnerId
+	}
+	return ""
+}
+
+func (x *UpdateHostAuthenticationTokenMetadataRequest) GetId() string {
 	if x != nil {
 		return x.Id
 	}
 	return ""
 }
 
-type GetHostAuthenticationTokenValueResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// token_id is the host authentication token's ID.
-	TokenId string `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
-	// value is the token.
-	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	// refresh_token is empty when none is stored.
-	RefreshToken  string                 `protobuf:"bytes,3,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+func (x *UpdateHostAuthenticationTokenMetadataRequest) GetExternalUserId() string {
+	if x != nil && x.ExternalUserId != nil {
+		return *x.ExternalUserId
+	}
+	return ""
+}
+
+type UpdateHostAuthenticationTokenMetadataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *GetHostAuthenticationTokenValueResponse) Reset() {
-	*x = GetHostAuthenticationTokenValueResponse{}
+func (x *UpdateHostAuthenticationTokenMetadataResponse) Reset() {
+	*x = UpdateHostAuthenticationTokenMetadataResponse{}
 	mi := &file_gitpod_v1_runner_configuration_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetHostAuthenticationTokenValueResponse) String() string {
+func (x *UpdateHostAuthenticationTokenMetadataResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetHostAuthenticationTokenValueResponse) ProtoMessage() {}
+func (*UpdateHostAuthenticationTokenMetadataResponse) ProtoMessage() {}
 
-func (x *GetHostAuthenticationTokenValueResponse) ProtoReflect() protoreflect.Message {
+func (x *UpdateHostAuthenticationTokenMetadataResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_gitpod_v1_runner_configuration_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -899,37 +913,9 @@ func (x *GetHostAuthenticationTokenValueResponse) ProtoReflect() protoreflect.Me
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetHostAuthenticationTokenValueResponse.ProtoReflect.Descriptor instead.
-func (*GetHostAuthenticationTokenValueResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use UpdateHostAuthenticationTokenMetadataResponse.ProtoReflect.Descriptor instead.
+func (*UpdateHostAuthenticationTokenMetadataResponse) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_runner_configuration_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *GetHostAuthenticationTokenValueResponse) GetTokenId() string {
-	if x != nil {
-		return x.TokenId
-	}
-	return ""
-}
-
-func (x *GetHostAuthenticationTokenValueResponse) GetValue() string {
-	if x != nil {
-		return x.Value
-	}
-	return ""
-}
-
-func (x *GetHostAuthenticationTokenValueResponse) GetRefreshToken() string {
-	if x != nil {
-		return x.RefreshToken
-	}
-	return ""
-}
-
-func (x *GetHostAuthenticationTokenValueResponse) GetExpiresAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ExpiresAt
-	}
-	return nil
 }
 
 type ListHostAuthenticationTokensRequest_Filter struct {
@@ -1056,40 +1042,37 @@ const file_gitpod_v1_runner_configuration_proto_rawDesc = "" +
 	"\n" +
 	"pagination\x18\x01 \x01(\v2\x1d.gitpod.v1.PaginationResponseR\n" +
 	"pagination\x12:\n" +
-	"\x06tokens\x18\x02 \x03(\v2\".gitpod.v1.HostAuthenticationTokenR\x06tokens\"\xfe\x01\n" +
+	"\x06tokens\x18\x02 \x03(\v2\".gitpod.v1.HostAuthenticationTokenR\x06tokens\"\xea\x01\n" +
 	"$UpdateHostAuthenticationTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
-	"\x05token\x18\x05 \x01(\tH\x00R\x05token\x88\x01\x01\x12>\n" +
+	"\x05token\x18\x05 \x01(\tH\x00R\x05token\x88\x01\x01\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x01R\texpiresAt\x88\x01\x01\x12(\n" +
-	"\rrefresh_token\x18\a \x01(\tH\x02R\frefreshToken\x88\x01\x01\x12\x16\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12(\n" +
+	"\rrefresh_token\x18\a \x01(\tH\x01R\frefreshToken\x88\x01\x01\x12\x16\n" +
 	"\x06scopes\x18\b \x03(\tR\x06scopesB\b\n" +
-	"\x06_tokenB\r\n" +
-	"\v_expires_atB\x10\n" +
+	"\x06_tokenB\x10\n" +
 	"\x0e_refresh_token\"'\n" +
 	"%UpdateHostAuthenticationTokenResponse\"6\n" +
 	"$DeleteHostAuthenticationTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"'\n" +
-	"%DeleteHostAuthenticationTokenResponse\"8\n" +
-	"&GetHostAuthenticationTokenValueRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xba\x01\n" +
-	"'GetHostAuthenticationTokenValueResponse\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\x12#\n" +
-	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x129\n" +
-	"\n" +
-	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*\xa7\x01\n" +
+	"%DeleteHostAuthenticationTokenResponse\"\x9f\x01\n" +
+	",UpdateHostAuthenticationTokenMetadataRequest\x12\x1b\n" +
+	"\trunner_id\x18\x01 \x01(\tR\brunnerId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12-\n" +
+	"\x10external_user_id\x18\x03 \x01(\tH\x00R\x0eexternalUserId\x88\x01\x01B\x13\n" +
+	"\x11_external_user_id\"/\n" +
+	"-UpdateHostAuthenticationTokenMetadataResponse*\xa7\x01\n" +
 	"\x1dHostAuthenticationTokenSource\x120\n" +
 	",HOST_AUTHENTICATION_TOKEN_SOURCE_UNSPECIFIED\x10\x00\x12*\n" +
 	"&HOST_AUTHENTICATION_TOKEN_SOURCE_OAUTH\x10\x01\x12(\n" +
-	"$HOST_AUTHENTICATION_TOKEN_SOURCE_PAT\x10\x022\xbf\x06\n" +
+	"$HOST_AUTHENTICATION_TOKEN_SOURCE_PAT\x10\x022\xd7\x06\n" +
 	"\x1aRunnerConfigurationService\x12\x84\x01\n" +
-	"\x1dCreateHostAuthenticationToken\x12/.gitpod.v1.CreateHostAuthenticationTokenRequest\x1a0.gitpod.v1.CreateHostAuthenticationTokenResponse\"\x00\x12{\n" +
-	"\x1aGetHostAuthenticationToken\x12,.gitpod.v1.GetHostAuthenticationTokenRequest\x1a-.gitpod.v1.GetHostAuthenticationTokenResponse\"\x00\x12\x81\x01\n" +
-	"\x1cListHostAuthenticationTokens\x12..gitpod.v1.ListHostAuthenticationTokensRequest\x1a/.gitpod.v1.ListHostAuthenticationTokensResponse\"\x00\x12\x84\x01\n" +
-	"\x1dUpdateHostAuthenticationToken\x12/.gitpod.v1.UpdateHostAuthenticationTokenRequest\x1a0.gitpod.v1.UpdateHostAuthenticationTokenResponse\"\x00\x12\x84\x01\n" +
-	"\x1dDeleteHostAuthenticationToken\x12/.gitpod.v1.DeleteHostAuthenticationTokenRequest\x1a0.gitpod.v1.DeleteHostAuthenticationTokenResponse\"\x00\x12\x8a\x01\n" +
-	"\x1fGetHostAuthenticationTokenValue\x121.gitpod.v1.GetHostAuthenticationTokenValueRequest\x1a2.gitpod.v1.GetHostAuthenticationTokenValueResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"
+	"\x1dCreateHostAuthenticationToken\x12/.gitpod.v1.CreateHostAuthenticationTokenRequest\x1a0.gitpod.v1.CreateHostAuthenticationTokenResponse\"\x00\x12~\n" +
+	"\x1aGetHostAuthenticationToken\x12,.gitpod.v1.GetHostAuthenticationTokenRequest\x1a-.gitpod.v1.GetHostAuthenticationTokenResponse\"\x03\x90\x02\x01\x12\x84\x01\n" +
+	"\x1cListHostAuthenticationTokens\x12..gitpod.v1.ListHostAuthenticationTokensRequest\x1a/.gitpod.v1.ListHostAuthenticationTokensResponse\"\x03\x90\x02\x01\x12\x84\x01\n" +
+	"\x1dUpdateHostAuthenticationToken\x12/.gitpod.v1.UpdateHostAuthenticationTokenRequest\x1a0.gitpod.v1.UpdateHostAuthenticationTokenResponse\"\x00\x12\x9c\x01\n" +
+	"%UpdateHostAuthenticationTokenMetadata\x127.gitpod.v1.UpdateHostAuthenticationTokenMetadataRequest\x1a8.gitpod.v1.UpdateHostAuthenticationTokenMetadataResponse\"\x00\x12\x84\x01\n" +
+	"\x1dDeleteHostAuthenticationToken\x12/.gitpod.v1.DeleteHostAuthenticationTokenRequest\x1a0.gitpod.v1.DeleteHostAuthenticationTokenResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"
 
 var (
 	file_gitpod_v1_runner_configuration_proto_rawDescOnce sync.Once
@@ -1106,26 +1089,26 @@ func file_gitpod_v1_runner_configuration_proto_rawDescGZIP() []byte {
 var file_gitpod_v1_runner_configuration_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_gitpod_v1_runner_configuration_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_gitpod_v1_runner_configuration_proto_goTypes = []any{
-	(HostAuthenticationTokenSource)(0),                 // 0: gitpod.v1.HostAuthenticationTokenSource
-	(*HostAuthenticationToken)(nil),                    // 1: gitpod.v1.HostAuthenticationToken
-	(*HostAuthenticationTokenRefreshStatus)(nil),       // 2: gitpod.v1.HostAuthenticationTokenRefreshStatus
-	(*CreateHostAuthenticationTokenRequest)(nil),       // 3: gitpod.v1.CreateHostAuthenticationTokenRequest
-	(*CreateHostAuthenticationTokenResponse)(nil),      // 4: gitpod.v1.CreateHostAuthenticationTokenResponse
-	(*GetHostAuthenticationTokenRequest)(nil),          // 5: gitpod.v1.GetHostAuthenticationTokenRequest
-	(*GetHostAuthenticationTokenResponse)(nil),         // 6: gitpod.v1.GetHostAuthenticationTokenResponse
-	(*ListHostAuthenticationTokensRequest)(nil),        // 7: gitpod.v1.ListHostAuthenticationTokensRequest
-	(*ListHostAuthenticationTokensResponse)(nil),       // 8: gitpod.v1.ListHostAuthenticationTokensResponse
-	(*UpdateHostAuthenticationTokenRequest)(nil),       // 9: gitpod.v1.UpdateHostAuthenticationTokenRequest
-	(*UpdateHostAuthenticationTokenResponse)(nil),      // 10: gitpod.v1.UpdateHostAuthenticationTokenResponse
-	(*DeleteHostAuthenticationTokenRequest)(nil),       // 11: gitpod.v1.DeleteHostAuthenticationTokenRequest
-	(*DeleteHostAuthenticationTokenResponse)(nil),      // 12: gitpod.v1.DeleteHostAuthenticationTokenResponse
-	(*GetHostAuthenticationTokenValueRequest)(nil),     // 13: gitpod.v1.GetHostAuthenticationTokenValueRequest
-	(*GetHostAuthenticationTokenValueResponse)(nil),    // 14: gitpod.v1.GetHostAuthenticationTokenValueResponse
-	(*ListHostAuthenticationTokensRequest_Filter)(nil), // 15: gitpod.v1.ListHostAuthenticationTokensRequest.Filter
-	(*timestamppb.Timestamp)(nil),                      // 16: google.protobuf.Timestamp
-	(*Subject)(nil),                                    // 17: gitpod.v1.Subject
-	(*PaginationRequest)(nil),                          // 18: gitpod.v1.PaginationRequest
-	(*PaginationResponse)(nil),                         // 19: gitpod.v1.PaginationResponse
+	(HostAuthenticationTokenSource)(0),                    // 0: gitpod.v1.HostAuthenticationTokenSource
+	(*HostAuthenticationToken)(nil),                       // 1: gitpod.v1.HostAuthenticationToken
+	(*HostAuthenticationTokenRefreshStatus)(nil),          // 2: gitpod.v1.HostAuthenticationTokenRefreshStatus
+	(*CreateHostAuthenticationTokenRequest)(nil),          // 3: gitpod.v1.CreateHostAuthenticationTokenRequest
+	(*CreateHostAuthenticationTokenResponse)(nil),         // 4: gitpod.v1.CreateHostAuthenticationTokenResponse
+	(*GetHostAuthenticationTokenRequest)(nil),             // 5: gitpod.v1.GetHostAuthenticationTokenRequest
+	(*GetHostAuthenticationTokenResponse)(nil),            // 6: gitpod.v1.GetHostAuthenticationTokenResponse
+	(*ListHostAuthenticationTokensRequest)(nil),           // 7: gitpod.v1.ListHostAuthenticationTokensRequest
+	(*ListHostAuthenticationTokensResponse)(nil),          // 8: gitpod.v1.ListHostAuthenticationTokensResponse
+	(*UpdateHostAuthenticationTokenRequest)(nil),          // 9: gitpod.v1.UpdateHostAuthenticationTokenRequest
+	(*UpdateHostAuthenticationTokenResponse)(nil),         // 10: gitpod.v1.UpdateHostAuthenticationTokenResponse
+	(*DeleteHostAuthenticationTokenRequest)(nil),          // 11: gitpod.v1.DeleteHostAuthenticationTokenRequest
+	(*DeleteHostAuthenticationTokenResponse)(nil),         // 12: gitpod.v1.DeleteHostAuthenticationTokenResponse
+	(*UpdateHostAuthenticationTokenMetadataRequest)(nil),  // 13: gitpod.v1.UpdateHostAuthenticationTokenMetadataRequest
+	(*UpdateHostAuthenticationTokenMetadataResponse)(nil), // 14: gitpod.v1.UpdateHostAuthenticationTokenMetadataResponse
+	(*ListHostAuthenticationTokensRequest_Filter)(nil),    // 15: gitpod.v1.ListHostAuthenticationTokensRequest.Filter
+	(*timestamppb.Timestamp)(nil),                         // 16: google.protobuf.Timestamp
+	(*Subject)(nil),                                       // 17: gitpod.v1.Subject
+	(*PaginationRequest)(nil),                             // 18: gitpod.v1.PaginationRequest
+	(*PaginationResponse)(nil),                            // 19: gitpod.v1.PaginationResponse
 }
 var file_gitpod_v1_runner_configuration_proto_depIdxs = []int32{
 	0,  // 0: gitpod.v1.HostAuthenticationToken.source:type_name -> gitpod.v1.HostAuthenticationTokenSource
@@ -1143,24 +1126,23 @@ var file_gitpod_v1_runner_configuration_proto_depIdxs = []int32{
 	19, // 12: gitpod.v1.ListHostAuthenticationTokensResponse.pagination:type_name -> gitpod.v1.PaginationResponse
 	1,  // 13: gitpod.v1.ListHostAuthenticationTokensResponse.tokens:type_name -> gitpod.v1.HostAuthenticationToken
 	16, // 14: gitpod.v1.UpdateHostAuthenticationTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	16, // 15: gitpod.v1.GetHostAuthenticationTokenValueResponse.expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 16: gitpod.v1.RunnerConfigurationService.CreateHostAuthenticationToken:input_type -> gitpod.v1.CreateHostAuthenticationTokenRequest
-	5,  // 17: gitpod.v1.RunnerConfigurationService.GetHostAuthenticationToken:input_type -> gitpod.v1.GetHostAuthenticationTokenRequest
-	7,  // 18: gitpod.v1.RunnerConfigurationService.ListHostAuthenticationTokens:input_type -> gitpod.v1.ListHostAuthenticationTokensRequest
-	9,  // 19: gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationToken:input_type -> gitpod.v1.UpdateHostAuthenticationTokenRequest
+	3,  // 15: gitpod.v1.RunnerConfigurationService.CreateHostAuthenticationToken:input_type -> gitpod.v1.CreateHostAuthenticationTokenRequest
+	5,  // 16: gitpod.v1.RunnerConfigurationService.GetHostAuthenticationToken:input_type -> gitpod.v1.GetHostAuthenticationTokenRequest
+	7,  // 17: gitpod.v1.RunnerConfigurationService.ListHostAuthenticationTokens:input_type -> gitpod.v1.ListHostAuthenticationTokensRequest
+	9,  // 18: gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationToken:input_type -> gitpod.v1.UpdateHostAuthenticationTokenRequest
+	13, // 19: gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationTokenMetadata:input_type -> gitpod.v1.UpdateHostAuthenticationTokenMetadataRequest
 	11, // 20: gitpod.v1.RunnerConfigurationService.DeleteHostAuthenticationToken:input_type -> gitpod.v1.DeleteHostAuthenticationTokenRequest
-	13, // 21: gitpod.v1.RunnerConfigurationService.GetHostAuthenticationTokenValue:input_type -> gitpod.v1.GetHostAuthenticationTokenValueRequest
-	4,  // 22: gitpod.v1.RunnerConfigurationService.CreateHostAuthenticationToken:output_type -> gitpod.v1.CreateHostAuthenticationTokenResponse
-	6,  // 23: gitpod.v1.RunnerConfigurationService.GetHostAuthenticationToken:output_type -> gitpod.v1.GetHostAuthenticationTokenResponse
-	8,  // 24: gitpod.v1.RunnerConfigurationService.ListHostAuthenticationTokens:output_type -> gitpod.v1.ListHostAuthenticationTokensResponse
-	10, // 25: gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationToken:output_type -> gitpod.v1.UpdateHostAuthenticationTokenResponse
+	4,  // 21: gitpod.v1.RunnerConfigurationService.CreateHostAuthenticationToken:output_type -> gitpod.v1.CreateHostAuthenticationTokenResponse
+	6,  // 22: gitpod.v1.RunnerConfigurationService.GetHostAuthenticationToken:output_type -> gitpod.v1.GetHostAuthenticationTokenResponse
+	8,  // 23: gitpod.v1.RunnerConfigurationService.ListHostAuthenticationTokens:output_type -> gitpod.v1.ListHostAuthenticationTokensResponse
+	10, // 24: gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationToken:output_type -> gitpod.v1.UpdateHostAuthenticationTokenResponse
+	14, // 25: gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationTokenMetadata:output_type -> gitpod.v1.UpdateHostAuthenticationTokenMetadataResponse
 	12, // 26: gitpod.v1.RunnerConfigurationService.DeleteHostAuthenticationToken:output_type -> gitpod.v1.DeleteHostAuthenticationTokenResponse
-	14, // 27: gitpod.v1.RunnerConfigurationService.GetHostAuthenticationTokenValue:output_type -> gitpod.v1.GetHostAuthenticationTokenValueResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_gitpod_v1_runner_configuration_proto_init() }
@@ -1171,6 +1153,7 @@ func file_gitpod_v1_runner_configuration_proto_init() {
 	file_gitpod_v1_identity_proto_init()
 	file_gitpod_v1_user_proto_init()
 	file_gitpod_v1_runner_configuration_proto_msgTypes[8].OneofWrappers = []any{}
+	file_gitpod_v1_runner_configuration_proto_msgTypes[12].OneofWrappers = []any{}
 	file_gitpod_v1_runner_configuration_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -183,8 +183,11 @@ type CreatePrincipalRequest struct {
 	Kind           PrincipalKind          `protobuf:"varint,2,opt,name=kind,proto3,enum=sts.v1.PrincipalKind" json:"kind,omitempty"`
 	Name           string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	Email          string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// runner_public_key (runners only, optional) registers the 32-byte
+	// X25519 key host-token values are sealed to; see RunnerKeyService.
+	RunnerPublicKey []byte `protobuf:"bytes,5,opt,name=runner_public_key,json=runnerPublicKey,proto3" json:"runner_public_key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreatePrincipalRequest) Reset() {
@@ -243,6 +246,13 @@ func (x *CreatePrincipalRequest) GetEmail() string {
 		return x.Email
 	}
 	return ""
+}
+
+func (x *CreatePrincipalRequest) GetRunnerPublicKey() []byte {
+	if x != nil {
+		return x.RunnerPublicKey
+	}
+	return nil
 }
 
 type CreatePrincipalResponse struct {
@@ -679,12 +689,13 @@ const file_sts_v1_principal_proto_rawDesc = "" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x1a\n" +
 	"\bdisabled\x18\x06 \x01(\bR\bdisabled\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x96\x01\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xc2\x01\n" +
 	"\x16CreatePrincipalRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.sts.v1.PrincipalKindR\x04kind\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
-	"\x05email\x18\x04 \x01(\tR\x05email\"J\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12*\n" +
+	"\x11runner_public_key\x18\x05 \x01(\fR\x0frunnerPublicKey\"J\n" +
 	"\x17CreatePrincipalResponse\x12/\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x11.sts.v1.PrincipalR\tprincipal\"8\n" +
 	"\x13GetPrincipalRequest\x12!\n" +

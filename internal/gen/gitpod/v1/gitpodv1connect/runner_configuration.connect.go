@@ -46,12 +46,12 @@ const (
 	// RunnerConfigurationServiceUpdateHostAuthenticationTokenProcedure is the fully-qualified name of
 	// the RunnerConfigurationService's UpdateHostAuthenticationToken RPC.
 	RunnerConfigurationServiceUpdateHostAuthenticationTokenProcedure = "/gitpod.v1.RunnerConfigurationService/UpdateHostAuthenticationToken"
+	// RunnerConfigurationServiceUpdateHostAuthenticationTokenMetadataProcedure is the fully-qualified
+	// name of the RunnerConfigurationService's UpdateHostAuthenticationTokenMetadata RPC.
+	RunnerConfigurationServiceUpdateHostAuthenticationTokenMetadataProcedure = "/gitpod.v1.RunnerConfigurationService/UpdateHostAuthenticationTokenMetadata"
 	// RunnerConfigurationServiceDeleteHostAuthenticationTokenProcedure is the fully-qualified name of
 	// the RunnerConfigurationService's DeleteHostAuthenticationToken RPC.
 	RunnerConfigurationServiceDeleteHostAuthenticationTokenProcedure = "/gitpod.v1.RunnerConfigurationService/DeleteHostAuthenticationToken"
-	// RunnerConfigurationServiceGetHostAuthenticationTokenValueProcedure is the fully-qualified name of
-	// the RunnerConfigurationService's GetHostAuthenticationTokenValue RPC.
-	RunnerConfigurationServiceGetHostAuthenticationTokenValueProcedure = "/gitpod.v1.RunnerConfigurationService/GetHostAuthenticationTokenValue"
 )
 
 // RunnerConfigurationServiceClient is a client for the gitpod.v1.RunnerConfigurationService
@@ -65,11 +65,11 @@ type RunnerConfigurationServiceClient interface {
 	ListHostAuthenticationTokens(context.Context, *v1.ListHostAuthenticationTokensRequest) (*v1.ListHostAuthenticationTokensResponse, error)
 	// UpdateHostAuthenticationToken replaces the values, expiry or scopes.
 	UpdateHostAuthenticationToken(context.Context, *v1.UpdateHostAuthenticationTokenRequest) (*v1.UpdateHostAuthenticationTokenResponse, error)
+	// UpdateHostAuthenticationTokenMetadata records what the runner learnt
+	// about a token (the SCM account it belongs to).
+	UpdateHostAuthenticationTokenMetadata(context.Context, *v1.UpdateHostAuthenticationTokenMetadataRequest) (*v1.UpdateHostAuthenticationTokenMetadataResponse, error)
 	// DeleteHostAuthenticationToken deletes a token.
 	DeleteHostAuthenticationToken(context.Context, *v1.DeleteHostAuthenticationTokenRequest) (*v1.DeleteHostAuthenticationTokenResponse, error)
-	// GetHostAuthenticationTokenValue returns the token and refresh token
-	// after recording the read in the audit log.
-	GetHostAuthenticationTokenValue(context.Context, *v1.GetHostAuthenticationTokenValueRequest) (*v1.GetHostAuthenticationTokenValueResponse, error)
 }
 
 // NewRunnerConfigurationServiceClient constructs a client for the
@@ -93,12 +93,14 @@ func NewRunnerConfigurationServiceClient(httpClient connect.HTTPClient, baseURL 
 			httpClient,
 			baseURL+RunnerConfigurationServiceGetHostAuthenticationTokenProcedure,
 			connect.WithSchema(runnerConfigurationServiceMethods.ByName("GetHostAuthenticationToken")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		listHostAuthenticationTokens: connect.NewClient[v1.ListHostAuthenticationTokensRequest, v1.ListHostAuthenticationTokensResponse](
 			httpClient,
 			baseURL+RunnerConfigurationServiceListHostAuthenticationTokensProcedure,
 			connect.WithSchema(runnerConfigurationServiceMethods.ByName("ListHostAuthenticationTokens")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		updateHostAuthenticationToken: connect.NewClient[v1.UpdateHostAuthenticationTokenRequest, v1.UpdateHostAuthenticationTokenResponse](
@@ -107,16 +109,16 @@ func NewRunnerConfigurationServiceClient(httpClient connect.HTTPClient, baseURL 
 			connect.WithSchema(runnerConfigurationServiceMethods.ByName("UpdateHostAuthenticationToken")),
 			connect.WithClientOptions(opts...),
 		),
+		updateHostAuthenticationTokenMetadata: connect.NewClient[v1.UpdateHostAuthenticationTokenMetadataRequest, v1.UpdateHostAuthenticationTokenMetadataResponse](
+			httpClient,
+			baseURL+RunnerConfigurationServiceUpdateHostAuthenticationTokenMetadataProcedure,
+			connect.WithSchema(runnerConfigurationServiceMethods.ByName("UpdateHostAuthenticationTokenMetadata")),
+			connect.WithClientOptions(opts...),
+		),
 		deleteHostAuthenticationToken: connect.NewClient[v1.DeleteHostAuthenticationTokenRequest, v1.DeleteHostAuthenticationTokenResponse](
 			httpClient,
 			baseURL+RunnerConfigurationServiceDeleteHostAuthenticationTokenProcedure,
 			connect.WithSchema(runnerConfigurationServiceMethods.ByName("DeleteHostAuthenticationToken")),
-			connect.WithClientOptions(opts...),
-		),
-		getHostAuthenticationTokenValue: connect.NewClient[v1.GetHostAuthenticationTokenValueRequest, v1.GetHostAuthenticationTokenValueResponse](
-			httpClient,
-			baseURL+RunnerConfigurationServiceGetHostAuthenticationTokenValueProcedure,
-			connect.WithSchema(runnerConfigurationServiceMethods.ByName("GetHostAuthenticationTokenValue")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -124,12 +126,12 @@ func NewRunnerConfigurationServiceClient(httpClient connect.HTTPClient, baseURL 
 
 // runnerConfigurationServiceClient implements RunnerConfigurationServiceClient.
 type runnerConfigurationServiceClient struct {
-	createHostAuthenticationToken   *connect.Client[v1.CreateHostAuthenticationTokenRequest, v1.CreateHostAuthenticationTokenResponse]
-	getHostAuthenticationToken      *connect.Client[v1.GetHostAuthenticationTokenRequest, v1.GetHostAuthenticationTokenResponse]
-	listHostAuthenticationTokens    *connect.Client[v1.ListHostAuthenticationTokensRequest, v1.ListHostAuthenticationTokensResponse]
-	updateHostAuthenticationToken   *connect.Client[v1.UpdateHostAuthenticationTokenRequest, v1.UpdateHostAuthenticationTokenResponse]
-	deleteHostAuthenticationToken   *connect.Client[v1.DeleteHostAuthenticationTokenRequest, v1.DeleteHostAuthenticationTokenResponse]
-	getHostAuthenticationTokenValue *connect.Client[v1.GetHostAuthenticationTokenValueRequest, v1.GetHostAuthenticationTokenValueResponse]
+	createHostAuthenticationToken         *connect.Client[v1.CreateHostAuthenticationTokenRequest, v1.CreateHostAuthenticationTokenResponse]
+	getHostAuthenticationToken            *connect.Client[v1.GetHostAuthenticationTokenRequest, v1.GetHostAuthenticationTokenResponse]
+	listHostAuthenticationTokens          *connect.Client[v1.ListHostAuthenticationTokensRequest, v1.ListHostAuthenticationTokensResponse]
+	updateHostAuthenticationToken         *connect.Client[v1.UpdateHostAuthenticationTokenRequest, v1.UpdateHostAuthenticationTokenResponse]
+	updateHostAuthenticationTokenMetadata *connect.Client[v1.UpdateHostAuthenticationTokenMetadataRequest, v1.UpdateHostAuthenticationTokenMetadataResponse]
+	deleteHostAuthenticationToken         *connect.Client[v1.DeleteHostAuthenticationTokenRequest, v1.DeleteHostAuthenticationTokenResponse]
 }
 
 // CreateHostAuthenticationToken calls
@@ -171,20 +173,20 @@ func (c *runnerConfigurationServiceClient) UpdateHostAuthenticationToken(ctx con
 	return nil, err
 }
 
-// DeleteHostAuthenticationToken calls
-// gitpod.v1.RunnerConfigurationService.DeleteHostAuthenticationToken.
-func (c *runnerConfigurationServiceClient) DeleteHostAuthenticationToken(ctx context.Context, req *v1.DeleteHostAuthenticationTokenRequest) (*v1.DeleteHostAuthenticationTokenResponse, error) {
-	response, err := c.deleteHostAuthenticationToken.CallUnary(ctx, connect.NewRequest(req))
+// UpdateHostAuthenticationTokenMetadata calls
+// gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationTokenMetadata.
+func (c *runnerConfigurationServiceClient) UpdateHostAuthenticationTokenMetadata(ctx context.Context, req *v1.UpdateHostAuthenticationTokenMetadataRequest) (*v1.UpdateHostAuthenticationTokenMetadataResponse, error) {
+	response, err := c.updateHostAuthenticationTokenMetadata.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
 	return nil, err
 }
 
-// GetHostAuthenticationTokenValue calls
-// gitpod.v1.RunnerConfigurationService.GetHostAuthenticationTokenValue.
-func (c *runnerConfigurationServiceClient) GetHostAuthenticationTokenValue(ctx context.Context, req *v1.GetHostAuthenticationTokenValueRequest) (*v1.GetHostAuthenticationTokenValueResponse, error) {
-	response, err := c.getHostAuthenticationTokenValue.CallUnary(ctx, connect.NewRequest(req))
+// DeleteHostAuthenticationToken calls
+// gitpod.v1.RunnerConfigurationService.DeleteHostAuthenticationToken.
+func (c *runnerConfigurationServiceClient) DeleteHostAuthenticationToken(ctx context.Context, req *v1.DeleteHostAuthenticationTokenRequest) (*v1.DeleteHostAuthenticationTokenResponse, error) {
+	response, err := c.deleteHostAuthenticationToken.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -202,11 +204,11 @@ type RunnerConfigurationServiceHandler interface {
 	ListHostAuthenticationTokens(context.Context, *v1.ListHostAuthenticationTokensRequest) (*v1.ListHostAuthenticationTokensResponse, error)
 	// UpdateHostAuthenticationToken replaces the values, expiry or scopes.
 	UpdateHostAuthenticationToken(context.Context, *v1.UpdateHostAuthenticationTokenRequest) (*v1.UpdateHostAuthenticationTokenResponse, error)
+	// UpdateHostAuthenticationTokenMetadata records what the runner learnt
+	// about a token (the SCM account it belongs to).
+	UpdateHostAuthenticationTokenMetadata(context.Context, *v1.UpdateHostAuthenticationTokenMetadataRequest) (*v1.UpdateHostAuthenticationTokenMetadataResponse, error)
 	// DeleteHostAuthenticationToken deletes a token.
 	DeleteHostAuthenticationToken(context.Context, *v1.DeleteHostAuthenticationTokenRequest) (*v1.DeleteHostAuthenticationTokenResponse, error)
-	// GetHostAuthenticationTokenValue returns the token and refresh token
-	// after recording the read in the audit log.
-	GetHostAuthenticationTokenValue(context.Context, *v1.GetHostAuthenticationTokenValueRequest) (*v1.GetHostAuthenticationTokenValueResponse, error)
 }
 
 // NewRunnerConfigurationServiceHandler builds an HTTP handler from the service implementation. It
@@ -226,12 +228,14 @@ func NewRunnerConfigurationServiceHandler(svc RunnerConfigurationServiceHandler,
 		RunnerConfigurationServiceGetHostAuthenticationTokenProcedure,
 		svc.GetHostAuthenticationToken,
 		connect.WithSchema(runnerConfigurationServiceMethods.ByName("GetHostAuthenticationToken")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	runnerConfigurationServiceListHostAuthenticationTokensHandler := connect.NewUnaryHandlerSimple(
 		RunnerConfigurationServiceListHostAuthenticationTokensProcedure,
 		svc.ListHostAuthenticationTokens,
 		connect.WithSchema(runnerConfigurationServiceMethods.ByName("ListHostAuthenticationTokens")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	runnerConfigurationServiceUpdateHostAuthenticationTokenHandler := connect.NewUnaryHandlerSimple(
@@ -240,16 +244,16 @@ func NewRunnerConfigurationServiceHandler(svc RunnerConfigurationServiceHandler,
 		connect.WithSchema(runnerConfigurationServiceMethods.ByName("UpdateHostAuthenticationToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	runnerConfigurationServiceUpdateHostAuthenticationTokenMetadataHandler := connect.NewUnaryHandlerSimple(
+		RunnerConfigurationServiceUpdateHostAuthenticationTokenMetadataProcedure,
+		svc.UpdateHostAuthenticationTokenMetadata,
+		connect.WithSchema(runnerConfigurationServiceMethods.ByName("UpdateHostAuthenticationTokenMetadata")),
+		connect.WithHandlerOptions(opts...),
+	)
 	runnerConfigurationServiceDeleteHostAuthenticationTokenHandler := connect.NewUnaryHandlerSimple(
 		RunnerConfigurationServiceDeleteHostAuthenticationTokenProcedure,
 		svc.DeleteHostAuthenticationToken,
 		connect.WithSchema(runnerConfigurationServiceMethods.ByName("DeleteHostAuthenticationToken")),
-		connect.WithHandlerOptions(opts...),
-	)
-	runnerConfigurationServiceGetHostAuthenticationTokenValueHandler := connect.NewUnaryHandlerSimple(
-		RunnerConfigurationServiceGetHostAuthenticationTokenValueProcedure,
-		svc.GetHostAuthenticationTokenValue,
-		connect.WithSchema(runnerConfigurationServiceMethods.ByName("GetHostAuthenticationTokenValue")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/gitpod.v1.RunnerConfigurationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -262,10 +266,10 @@ func NewRunnerConfigurationServiceHandler(svc RunnerConfigurationServiceHandler,
 			runnerConfigurationServiceListHostAuthenticationTokensHandler.ServeHTTP(w, r)
 		case RunnerConfigurationServiceUpdateHostAuthenticationTokenProcedure:
 			runnerConfigurationServiceUpdateHostAuthenticationTokenHandler.ServeHTTP(w, r)
+		case RunnerConfigurationServiceUpdateHostAuthenticationTokenMetadataProcedure:
+			runnerConfigurationServiceUpdateHostAuthenticationTokenMetadataHandler.ServeHTTP(w, r)
 		case RunnerConfigurationServiceDeleteHostAuthenticationTokenProcedure:
 			runnerConfigurationServiceDeleteHostAuthenticationTokenHandler.ServeHTTP(w, r)
-		case RunnerConfigurationServiceGetHostAuthenticationTokenValueProcedure:
-			runnerConfigurationServiceGetHostAuthenticationTokenValueHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -291,10 +295,10 @@ func (UnimplementedRunnerConfigurationServiceHandler) UpdateHostAuthenticationTo
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationToken is not implemented"))
 }
 
-func (UnimplementedRunnerConfigurationServiceHandler) DeleteHostAuthenticationToken(context.Context, *v1.DeleteHostAuthenticationTokenRequest) (*v1.DeleteHostAuthenticationTokenResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.RunnerConfigurationService.DeleteHostAuthenticationToken is not implemented"))
+func (UnimplementedRunnerConfigurationServiceHandler) UpdateHostAuthenticationTokenMetadata(context.Context, *v1.UpdateHostAuthenticationTokenMetadataRequest) (*v1.UpdateHostAuthenticationTokenMetadataResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.RunnerConfigurationService.UpdateHostAuthenticationTokenMetadata is not implemented"))
 }
 
-func (UnimplementedRunnerConfigurationServiceHandler) GetHostAuthenticationTokenValue(context.Context, *v1.GetHostAuthenticationTokenValueRequest) (*v1.GetHostAuthenticationTokenValueResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.RunnerConfigurationService.GetHostAuthenticationTokenValue is not implemented"))
+func (UnimplementedRunnerConfigurationServiceHandler) DeleteHostAuthenticationToken(context.Context, *v1.DeleteHostAuthenticationTokenRequest) (*v1.DeleteHostAuthenticationTokenResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.RunnerConfigurationService.DeleteHostAuthenticationToken is not implemented"))
 }

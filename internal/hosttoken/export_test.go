@@ -1,0 +1,42 @@
+package hosttoken
+
+import (
+	"context"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Value is what the tests read back: the plaintext of a row. The service
+// itself never returns plaintext (runners get it sealed, RunnerValue).
+type Value struct {
+	TokenID      string
+	Token        string
+	RefreshToken string
+	ExpiresAt    time.Time
+}
+
+// Value opens a row for a caller who may act on it, audited like a real
+// read, so the tests can check what is stored and who could act on it.
+func (s *Service) Value(ctx context.Context, c Caller, id string) (Value, error) {
+	r, err := s.load(ctx, c, id)
+	if err != nil {
+		return Value{}, err
+	}
+	tok, refresh, err := s.openValues(ctx, r)
+	if err != nil {
+		return Value{}, err
+	}
+	ev := storage.AuditEvent{OrgID: r.OrgID, Actor: c.actor(), Action: "host_token.read_value",
+		Target: "host_token:" + r.ID, RequestID: c.RequestID, Outcome: "success"}
+	if err := s.Audit.Append(ctx, ev); err != nil {
+		return Value{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
+	}
+	return Value{TokenID: r.ID, Token: tok, RefreshToken: refresh, ExpiresAt: r.ExpiresAt}, nil
+}
+
+// AADv1 is the associated data of seal version 1, for the upgrade test.
+func AADv1(orgID, id, field string) []byte {
+	return aad(storage.HostToken{OrgID: orgID, ID: id, SealVersion: 1}, field)
+}

@@ -1,0 +1,298 @@
+package hosttoken
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/crypto/curve25519"
+	"golang.org/x/crypto/nacl/box"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Runner delivery. A runner registers an X25519 public key; the values of
+// the tokens that belong to it leave the server only sealed to that key
+// (a NaCl anonymous sealed box, libsodium's crypto_box_seal), so neither a
+// leaked API credential nor a TLS-terminating proxy sees them in clear.
+
+// PublicKeySize is the size of a runner's X25519 public key.
+const PublicKeySize = 32
+
+// MaxExternalUserIDLength bounds UpdateHostAuthenticationTokenMetadata.
+const MaxExternalUserIDLength = 256
+
+// KeyStore is the storage view the runner-key functions need.
+type KeyStore interface {
+	storage.PrincipalStore
+	storage.RunnerKeyStore
+}
+
+// Fingerprint names a public key in logs and listings: the first 16 hex
+// digits of its SHA-256.
+func Fingerprint(pub []byte) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// CheckPublicKey refuses anything but a usable 32-byte X25519 public key:
+// a wrong length, or a low-order point (all-zero shared secret, which
+// would let anyone open the box).
+func CheckPublicKey(pub []byte) error {
+	if len(pub) != PublicKeySize {
+		return invalid("publicKey must be a %d-byte X25519 public key, got %d bytes", PublicKeySize, len(pub))
+	}
+	var scalar [32]byte
+	rand.Read(scalar[:])
+	if _, err := curve25519.X25519(scalar[:], pub); err != nil {
+		return invalid("publicKey is not a usable X25519 public key (low-order point)")
+	}
+	return nil
+}
+
+// SetRunnerKey registers (or rotates) the public key of runnerID, a RUNNER
+// principal of the caller's organization. Only organization admins may
+// (the CLI passes an admin caller). Codes: Invalid, NotFound,
+// PermissionDenied, Unavailable.
+func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, runnerID string, pub []byte, now time.Time) (storage.RunnerKey, error) {
+	if err := checkUUID("runnerId", runnerID, true); err != nil {
+		return storage.RunnerKey{}, err
+	}
+	if err := CheckPublicKey(pub); err != nil {
+		return storage.RunnerKey{}, err
+	}
+	runner, err := keyRunner(ctx, store, c, runnerID)
+	if err != nil {
+		return storage.RunnerKey{}, err
+	}
+	t := storage.Now(now)
+	k := storage.RunnerKey{RunnerID: runner.ID, OrgID: runner.OrgID, PublicKey: slices.Clone(pub), CreatedAt: t, UpdatedAt: t}
+	if err := store.PutRunnerKey(ctx, k); err != nil {
+		return storage.RunnerKey{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	if got, err := store.GetRunnerKey(ctx, runner.ID); err == nil {
+		k = got
+	}
+	if audit != nil {
+		ev := storage.AuditEvent{OrgID: runner.OrgID, Actor: c.actor(), Action: "runner_key.set",
+			Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), RequestID: c.RequestID, Outcome: "success"}
+		if err := audit.Append(ctx, ev); err != nil {
+			return k, sts.Wrap(sts.Unavailable, err, "key stored, but the audit log is unavailable")
+		}
+	}
+	return k, nil
+}
+
+// GetRunnerKey returns the registered key of runnerID to an admin of the
+// runner's organization. Codes: Invalid, NotFound, PermissionDenied,
+// Unavailable.
+func GetRunnerKey(ctx context.Context, store KeyStore, c Caller, runnerID string) (storage.RunnerKey, error) {
+	if err := checkUUID("runnerId", runnerID, true); err != nil {
+		return storage.RunnerKey{}, err
+	}
+	runner, err := keyRunner(ctx, store, c, runnerID)
+	if err != nil {
+		return storage.RunnerKey{}, err
+	}
+	k, err := store.GetRunnerKey(ctx, runner.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return k, sts.Errorf(sts.NotFound, "runner %s has no public key registered", runner.ID)
+	}
+	if err != nil {
+		return k, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return k, nil
+}
+
+// keyRunner loads the runner for a key operation: it must be a RUNNER of
+// the caller's organization and the caller an admin of it.
+func keyRunner(ctx context.Context, store storage.PrincipalStore, c Caller, runnerID string) (storage.Principal, error) {
+	p, err := store.GetPrincipal(ctx, normID(runnerID))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (c.OrgID == "" || p.OrgID != c.OrgID)) {
+		return storage.Principal{}, sts.Errorf(sts.NotFound, "runner %s not found", runnerID)
+	}
+	if err != nil {
+		return storage.Principal{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	if p.Kind != storage.PrincipalRunner {
+		return storage.Principal{}, invalid("runnerId must name a runner principal")
+	}
+	if !c.Admin {
+		return storage.Principal{}, sts.Errorf(sts.PermissionDenied, "only an organization admin may manage runner keys")
+	}
+	return p, nil
+}
+
+// ValueRequest is RunnerInteractionService.GetHostAuthenticationTokenValue.
+type ValueRequest struct {
+	RunnerID    string
+	PrincipalID string
+	Host        string
+}
+
+// SealedValue is what a runner receives: the values sealed to its key.
+type SealedValue struct {
+	TokenID        string
+	Value          []byte // sealed token
+	RefreshToken   []byte // sealed refresh token; nil when none
+	ExpiresAt      time.Time
+	Source         storage.HostTokenSource
+	ExternalUserID string
+	IntegrationID  string
+	KeyFingerprint string
+}
+
+// RunnerValue returns the token principal holds for host on the calling
+// runner, its values sealed to the runner's registered public key. The
+// caller must be that runner (a RUNNER principal whose ID is runnerId);
+// the read is appended to the audit log before anything is returned, and
+// nothing is returned when that fails. Codes: Invalid, PermissionDenied,
+// NotFound, FailedPrecondition (no key registered), Unavailable, Internal.
+func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (SealedValue, error) {
+	if err := checkUUID("runnerId", in.RunnerID, true); err != nil {
+		return SealedValue{}, err
+	}
+	if err := checkUUID("principalId", in.PrincipalID, true); err != nil {
+		return SealedValue{}, err
+	}
+	if err := checkHost(in.Host); err != nil {
+		return SealedValue{}, err
+	}
+	if c.Kind != storage.PrincipalRunner || c.OrgID == "" {
+		return SealedValue{}, sts.Errorf(sts.PermissionDenied, "only a runner may read host token values")
+	}
+	if normID(in.RunnerID) != normID(c.PrincipalID) {
+		return SealedValue{}, sts.Errorf(sts.PermissionDenied, "runnerId must be the authenticated runner")
+	}
+	key, err := s.Store.GetRunnerKey(ctx, normID(c.PrincipalID))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && key.OrgID != c.OrgID) {
+		return SealedValue{}, sts.Errorf(sts.FailedPrecondition,
+			"runner %s has no public key registered: an admin registers one with sts runner set-key (or RunnerKeyService.SetRunnerPublicKey)", c.PrincipalID)
+	}
+	if err != nil {
+		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	var pub [PublicKeySize]byte
+	if len(key.PublicKey) != PublicKeySize {
+		return SealedValue{}, sts.Errorf(sts.FailedPrecondition, "runner %s has a malformed public key; register a new one", c.PrincipalID)
+	}
+	copy(pub[:], key.PublicKey)
+	r, err := s.findForRunner(ctx, c, in)
+	if err != nil {
+		return SealedValue{}, err
+	}
+	tok, refresh, err := s.openValues(ctx, r)
+	if err != nil {
+		return SealedValue{}, err
+	}
+	if s.Audit == nil {
+		return SealedValue{}, sts.Errorf(sts.Unavailable, "audit log unavailable")
+	}
+	ev := storage.AuditEvent{OrgID: r.OrgID, Actor: c.actor(), Action: "host_token.read_value",
+		Target: "host_token:" + r.ID + " key:" + Fingerprint(key.PublicKey), RequestID: c.RequestID, Outcome: "success"}
+	if err := s.Audit.Append(ctx, ev); err != nil {
+		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
+	}
+	out := SealedValue{TokenID: r.ID, ExpiresAt: r.ExpiresAt, Source: r.Source, ExternalUserID: r.ExternalUserID,
+		IntegrationID: r.IntegrationID, KeyFingerprint: Fingerprint(key.PublicKey)}
+	if out.Value, err = box.SealAnonymous(nil, []byte(tok), &pub, rand.Reader); err != nil {
+		return SealedValue{}, sts.Wrap(sts.Internal, err, "sealing failed")
+	}
+	if refresh != "" {
+		if out.RefreshToken, err = box.SealAnonymous(nil, []byte(refresh), &pub, rand.Reader); err != nil {
+			return SealedValue{}, sts.Wrap(sts.Internal, err, "sealing failed")
+		}
+	}
+	return out, nil
+}
+
+// findForRunner picks the token of principalId for host on the caller
+// (the runner): among several, the one that expires last (no expiry
+// counts as last), then the most recently updated.
+func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) (storage.HostToken, error) {
+	var best storage.HostToken
+	found := false
+	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: normID(c.PrincipalID), SubjectID: normID(in.PrincipalID), Limit: 200}
+	for range 50 { // at most 10 000 tokens of one subject on one runner
+		rows, err := s.Store.ListHostTokens(ctx, f)
+		if err != nil {
+			return best, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		for _, r := range rows {
+			if r.OrgID != c.OrgID || r.RunnerID != normID(c.PrincipalID) || !strings.EqualFold(r.Host, in.Host) {
+				continue
+			}
+			if !found || later(r, best) {
+				best, found = r, true
+			}
+		}
+		if len(rows) < f.Limit {
+			break
+		}
+		f.AfterID = rows[len(rows)-1].ID
+	}
+	if !found {
+		return best, sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
+	}
+	return best, nil
+}
+
+func later(a, b storage.HostToken) bool {
+	switch {
+	case a.ExpiresAt.IsZero() != b.ExpiresAt.IsZero():
+		return a.ExpiresAt.IsZero()
+	case !a.ExpiresAt.Equal(b.ExpiresAt):
+		return a.ExpiresAt.After(b.ExpiresAt)
+	}
+	return a.UpdatedAt.After(b.UpdatedAt)
+}
+
+// UpdateMetadata records the SCM account of a token (nil leaves it, ""
+// clears it). The caller must be the token's runner (runnerId names it) or
+// an organization admin. Codes: Invalid, NotFound, Unavailable.
+func (s *Service) UpdateMetadata(ctx context.Context, c Caller, runnerID, id string, externalUserID *string) (Token, error) {
+	if err := checkUUID("runnerId", runnerID, true); err != nil {
+		return Token{}, err
+	}
+	if externalUserID != nil {
+		if v := *externalUserID; len(v) > MaxExternalUserIDLength || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return Token{}, invalid("externalUserId must be at most %d printable bytes", MaxExternalUserIDLength)
+		}
+	}
+	r, err := s.load(ctx, c, id)
+	if err != nil {
+		return Token{}, err
+	}
+	if r.RunnerID != normID(runnerID) || (!c.Admin && c.PrincipalID != r.RunnerID) {
+		return Token{}, notFound(id)
+	}
+	var out storage.HostToken
+	err = s.Store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
+		if !mayAct(c, old) || old.RunnerID != r.RunnerID {
+			return old, notFound(id)
+		}
+		if externalUserID != nil {
+			old.ExternalUserID = *externalUserID
+		}
+		old.UpdatedAt = storage.Now(s.now())
+		out = old
+		return old, nil
+	})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Token{}, notFound(id)
+	case err != nil && !errors.As(err, new(*sts.Error)):
+		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	case err != nil:
+		return Token{}, err
+	}
+	s.record(ctx, c, "host_token.update_metadata", r.ID, "success")
+	return toToken(out, s.subjectKind(ctx, out.SubjectID, nil)), nil
+}

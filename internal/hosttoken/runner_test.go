@@ -1,0 +1,275 @@
+package hosttoken_test
+
+import (
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/nacl/box"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// runnerKeyPair registers a fresh X25519 key for runner (as admin) and
+// returns the key pair.
+func (w *world) runnerKeyPair(t *testing.T, runner hosttoken.Caller) (pub, priv *[32]byte) {
+	t.Helper()
+	pub, priv, err := box.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := w.admin
+	admin.OrgID = runner.OrgID
+	if _, err := hosttoken.SetRunnerKey(t.Context(), w.store, &audit.Writer{Store: w.store}, admin, runner.PrincipalID, pub[:], time.Now()); err != nil {
+		t.Fatalf("SetRunnerKey: %v", err)
+	}
+	return pub, priv
+}
+
+// TestRunnerValueSealed: the runner a token belongs to gets its values
+// sealed to its registered key and opens them with its private key; the
+// read is audited; nobody else gets anything.
+func TestRunnerValueSealed(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			tok := w.create(t, "gho_sealed_value", "ghr_sealed_refresh", "", time.Time{})
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "GitHub.com"}
+
+			_, err := w.svc.RunnerValue(ctx, w.runner, in)
+			wantCode(t, "RunnerValue without a key", err, sts.FailedPrecondition)
+			if err == nil || !strings.Contains(err.Error(), "public key") {
+				t.Errorf("no-key error does not say what is missing: %v", err)
+			}
+
+			pub, priv := w.runnerKeyPair(t, w.runner)
+			v, err := w.svc.RunnerValue(ctx, w.runner, in)
+			if err != nil {
+				t.Fatalf("RunnerValue: %v", err)
+			}
+			if strings.Contains(string(v.Value), "gho_sealed_value") || strings.Contains(string(v.RefreshToken), "ghr_sealed_refresh") {
+				t.Fatal("value delivered in clear")
+			}
+			plain, ok := box.OpenAnonymous(nil, v.Value, pub, priv)
+			if !ok || string(plain) != "gho_sealed_value" {
+				t.Errorf("open value = %q, %v", plain, ok)
+			}
+			plain, ok = box.OpenAnonymous(nil, v.RefreshToken, pub, priv)
+			if !ok || string(plain) != "ghr_sealed_refresh" {
+				t.Errorf("open refresh = %q, %v", plain, ok)
+			}
+			if v.TokenID != tok.ID || v.Source != storage.HostTokenSourceOAuth {
+				t.Errorf("RunnerValue = %+v", v)
+			}
+			// Another key pair cannot open it.
+			opub, opriv, _ := box.GenerateKey(rand.Reader)
+			if _, ok := box.OpenAnonymous(nil, v.Value, opub, opriv); ok {
+				t.Error("another key opened the box")
+			}
+			evs, err := w.store.ListAudit(ctx, storage.AuditFilter{OrgID: w.user.OrgID, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads := 0
+			for _, ev := range evs {
+				if ev.Action == "host_token.read_value" && strings.HasPrefix(ev.Target, "host_token:"+tok.ID) && ev.Actor == "principal:"+w.runner.PrincipalID {
+					reads++
+				}
+			}
+			if reads != 1 {
+				t.Errorf("audited reads = %d, want 1", reads)
+			}
+
+			// A second runner of the organization, with its own key.
+			runner2 := principal(t, w.store, w.user.OrgID, storage.PrincipalRunner, false)
+			w.runnerKeyPair(t, runner2)
+			_, err = w.svc.RunnerValue(ctx, runner2, in)
+			wantCode(t, "another runner naming the owner runner", err, sts.PermissionDenied)
+			in2 := in
+			in2.RunnerID = runner2.PrincipalID
+			_, err = w.svc.RunnerValue(ctx, runner2, in2)
+			wantCode(t, "another runner asking as itself", err, sts.NotFound)
+			// A user (even the subject) and an admin are not runners.
+			for _, c := range []hosttoken.Caller{w.user, w.admin} {
+				c2 := in
+				c2.RunnerID = c.PrincipalID
+				_, err = w.svc.RunnerValue(ctx, c, in)
+				wantCode(t, "non-runner", err, sts.PermissionDenied)
+				_, err = w.svc.RunnerValue(ctx, c, c2)
+				wantCode(t, "non-runner as itself", err, sts.PermissionDenied)
+			}
+			// A runner of another organization.
+			alien := principal(t, w.store, w.evil.OrgID, storage.PrincipalRunner, false)
+			w.runnerKeyPair(t, alien)
+			_, err = w.svc.RunnerValue(ctx, alien, in)
+			wantCode(t, "runner of another org naming the owner runner", err, sts.PermissionDenied)
+			in3 := in
+			in3.RunnerID = alien.PrincipalID
+			_, err = w.svc.RunnerValue(ctx, alien, in3)
+			wantCode(t, "runner of another org asking as itself", err, sts.NotFound)
+			// Unknown host or principal.
+			in4 := in
+			in4.Host = "gitlab.com"
+			_, err = w.svc.RunnerValue(ctx, w.runner, in4)
+			wantCode(t, "other host", err, sts.NotFound)
+		})
+	}
+}
+
+// TestRunnerKeyRules: 32-byte usable keys only, admins of the runner's
+// organization only, runners only; rotation replaces the key.
+func TestRunnerKeyRules(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	set := func(c hosttoken.Caller, runnerID string, pub []byte) error {
+		_, err := hosttoken.SetRunnerKey(ctx, w.store, nil, c, runnerID, pub, time.Now())
+		return err
+	}
+	good, _, _ := box.GenerateKey(rand.Reader)
+	wantCode(t, "31 bytes", set(w.admin, w.runner.PrincipalID, good[:31]), sts.Invalid)
+	wantCode(t, "33 bytes", set(w.admin, w.runner.PrincipalID, append(good[:], 0)), sts.Invalid)
+	wantCode(t, "all zero (low order)", set(w.admin, w.runner.PrincipalID, make([]byte, 32)), sts.Invalid)
+	wantCode(t, "not a runner", set(w.admin, w.user.PrincipalID, good[:]), sts.Invalid)
+	wantCode(t, "the runner itself", set(w.runner, w.runner.PrincipalID, good[:]), sts.PermissionDenied)
+	wantCode(t, "a user", set(w.user, w.runner.PrincipalID, good[:]), sts.PermissionDenied)
+	wantCode(t, "admin of another org", set(w.evil, w.runner.PrincipalID, good[:]), sts.NotFound)
+	_, err := w.store.GetRunnerKey(ctx, w.runner.PrincipalID)
+	wantErrIs(t, "after refusals", err, storage.ErrNotFound)
+
+	if err := set(w.admin, w.runner.PrincipalID, good[:]); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _, _ := box.GenerateKey(rand.Reader)
+	if err := set(w.admin, w.runner.PrincipalID, rotated[:]); err != nil {
+		t.Fatal(err)
+	}
+	k, err := hosttoken.GetRunnerKey(ctx, w.store, w.admin, w.runner.PrincipalID)
+	if err != nil || string(k.PublicKey) != string(rotated[:]) {
+		t.Errorf("GetRunnerKey after rotation = %x, %v", k.PublicKey, err)
+	}
+}
+
+func wantErrIs(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if err != want && (err == nil || !strings.Contains(err.Error(), want.Error())) {
+		t.Errorf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// TestOwnerBoundCiphertext: the AAD binds the runner and the subject, so a
+// row whose owner is changed in storage no longer opens (counted as
+// corruption, nothing disclosed).
+func TestOwnerBoundCiphertext(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	tok := w.create(t, "gho_owner_bound", "", "", time.Time{})
+	other := principal(t, w.store, w.user.OrgID, storage.PrincipalUser, false)
+	err := w.store.UpdateHostToken(ctx, tok.ID, func(old storage.HostToken) (storage.HostToken, error) {
+		old.SubjectID = other.PrincipalID
+		return old, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.svc.Value(ctx, other, tok.ID)
+	wantCode(t, "Value after the subject was changed in storage", err, sts.Internal)
+	if v.Token != "" {
+		t.Fatalf("disclosed %q", v.Token)
+	}
+	runner2 := principal(t, w.store, w.user.OrgID, storage.PrincipalRunner, false)
+	tok2 := w.create(t, "gho_owner_bound2", "", "", time.Time{})
+	err = w.store.UpdateHostToken(ctx, tok2.ID, func(old storage.HostToken) (storage.HostToken, error) {
+		old.RunnerID = runner2.PrincipalID
+		return old, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.svc.Value(ctx, w.user, tok2.ID)
+	wantCode(t, "Value after the runner was changed in storage", err, sts.Internal)
+	if w.svc.Corrupt() != 2 {
+		t.Errorf("Corrupt() = %d, want 2", w.svc.Corrupt())
+	}
+}
+
+// TestSealV1RowsStillOpen: rows sealed before the owner was bound (seal
+// version 1) still open, and Reseal upgrades them to the owner-bound AAD.
+func TestSealV1RowsStillOpen(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	tok := w.create(t, "placeholder", "", "", time.Time{})
+	env := w.svc.Envelope
+	err := w.store.UpdateHostToken(ctx, tok.ID, func(old storage.HostToken) (storage.HostToken, error) {
+		dk, wrapped, keyID, err := env.NewDataKey(hosttoken.AADv1(old.OrgID, old.ID, "data_key"))
+		if err != nil {
+			return old, err
+		}
+		defer dk.Clear()
+		ct, err := dk.Seal([]byte("gho_v1_row"), hosttoken.AADv1(old.OrgID, old.ID, "token"))
+		if err != nil {
+			return old, err
+		}
+		rt, err := dk.Seal([]byte("ghr_v1_row"), hosttoken.AADv1(old.OrgID, old.ID, "refresh_token"))
+		old.SealedToken, old.SealedRefresh, old.SealedDataKey, old.MasterKeyID, old.SealVersion = ct, rt, wrapped, keyID, 1
+		return old, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.svc.Value(ctx, w.user, tok.ID)
+	if err != nil || v.Token != "gho_v1_row" || v.RefreshToken != "ghr_v1_row" {
+		t.Fatalf("Value(v1 row) = %+v, %v", v, err)
+	}
+	n, err := hosttoken.Reseal(ctx, w.store, env)
+	if err != nil || n != 1 {
+		t.Fatalf("Reseal = %d, %v; want 1 row upgraded", n, err)
+	}
+	row, _ := w.store.GetHostToken(ctx, tok.ID)
+	if row.SealVersion != 2 {
+		t.Errorf("SealVersion after Reseal = %d, want 2", row.SealVersion)
+	}
+	v, err = w.svc.Value(ctx, w.user, tok.ID)
+	if err != nil || v.Token != "gho_v1_row" || v.RefreshToken != "ghr_v1_row" {
+		t.Fatalf("Value(upgraded row) = %+v, %v", v, err)
+	}
+	if n, err := hosttoken.Reseal(ctx, w.store, env); err != nil || n != 0 {
+		t.Errorf("second Reseal = %d, %v; want 0", n, err)
+	}
+}
+
+// TestUpdateMetadata: the token's runner records the SCM account; others
+// cannot.
+func TestUpdateMetadata(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	tok := w.create(t, "gho_meta", "", "", time.Time{})
+	ext := "octocat-1"
+	got, err := w.svc.UpdateMetadata(ctx, w.runner, w.runner.PrincipalID, tok.ID, &ext)
+	if err != nil || got.ExternalUserID != ext {
+		t.Fatalf("UpdateMetadata = %+v, %v", got, err)
+	}
+	if g, _ := w.svc.Get(ctx, w.user, tok.ID); g.ExternalUserID != ext {
+		t.Errorf("Get.ExternalUserID = %q", g.ExternalUserID)
+	}
+	bad := "a\x00b"
+	_, err = w.svc.UpdateMetadata(ctx, w.runner, w.runner.PrincipalID, tok.ID, &bad)
+	wantCode(t, "control character", err, sts.Invalid)
+	_, err = w.svc.UpdateMetadata(ctx, w.user, w.runner.PrincipalID, tok.ID, &ext)
+	wantCode(t, "the subject", err, sts.NotFound)
+	_, err = w.svc.UpdateMetadata(ctx, w.evil, w.runner.PrincipalID, tok.ID, &ext)
+	wantCode(t, "another org", err, sts.NotFound)
+	runner2 := principal(t, w.store, w.user.OrgID, storage.PrincipalRunner, false)
+	_, err = w.svc.UpdateMetadata(ctx, runner2, runner2.PrincipalID, tok.ID, &ext)
+	wantCode(t, "another runner", err, sts.NotFound)
+	if _, err := w.svc.UpdateMetadata(ctx, w.admin, w.runner.PrincipalID, tok.ID, nil); err != nil {
+		t.Errorf("admin: %v", err)
+	}
+	if g, _ := w.svc.Get(ctx, w.user, tok.ID); g.ExternalUserID != ext {
+		t.Errorf("unset externalUserId changed it: %q", g.ExternalUserID)
+	}
+}

@@ -1,0 +1,35 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+const runnerKeyColumns = `runner_id, org_id, public_key, created_at, updated_at`
+
+func scanRunnerKey(r rowScanner) (storage.RunnerKey, error) {
+	var k storage.RunnerKey
+	err := r.Scan(&k.RunnerID, &k.OrgID, &k.PublicKey, timeCol{&k.CreatedAt}, timeCol{&k.UpdatedAt})
+	return k, err
+}
+
+// PutRunnerKey implements storage.RunnerKeyStore.
+func (s *Store) PutRunnerKey(ctx context.Context, k storage.RunnerKey) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runner_keys (`+runnerKeyColumns+`) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (runner_id) DO UPDATE SET org_id = excluded.org_id, public_key = excluded.public_key,
+		updated_at = excluded.updated_at`,
+		k.RunnerID, k.OrgID, k.PublicKey, s.ts(k.CreatedAt), s.ts(k.UpdatedAt))
+	return s.fail("put runner key", err)
+}
+
+// GetRunnerKey implements storage.RunnerKeyStore.
+func (s *Store) GetRunnerKey(ctx context.Context, runnerID string) (storage.RunnerKey, error) {
+	k, err := scanRunnerKey(s.db.QueryRowContext(ctx, `SELECT `+runnerKeyColumns+` FROM runner_keys WHERE runner_id = $1`, runnerID))
+	return k, s.fail("get runner key", err)
+}
+
+// DeleteRunnerKey implements storage.RunnerKeyStore.
+func (s *Store) DeleteRunnerKey(ctx context.Context, runnerID string) error {
+	return s.fail("delete runner key", execOne(ctx, s.db, `DELETE FROM runner_keys WHERE runner_id = $1`, runnerID))
+}
