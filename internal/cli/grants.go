@@ -97,7 +97,8 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Trust:      registry,
 		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway},
 		Tokens: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway,
-			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store}},
+			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store},
+			Sources: tokens.NewStoreSources(store)},
 		Issuer:          &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Replay:          store, // one-time-use providers: the used-token table every replica shares
 		Principals:      store, // pools with a principal binding
