@@ -79,6 +79,9 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 			return err // before any log line: the error is the only output
 		}
 	}
+	if err := checkKeyFiles(cfg); err != nil {
+		return err // likewise
+	}
 	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", localURL(cfg.Listen)),
 		"config", source, "storage", cfg.Storage.Type, "data_dir", cfg.DataDir)
 

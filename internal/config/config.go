@@ -27,6 +27,9 @@ type Config struct {
 	// sealed before a master-key rotation; `sts keys rotate-master` re-wraps
 	// those rows under the current key, after which they can be removed.
 	PreviousMasterKeyFiles []string `koanf:"previous_master_key_files"`
+	// AllowInsecureMasterKeyFile lets start-up proceed with a master key
+	// file that group or others may read. Off: such a file stops start-up.
+	AllowInsecureMasterKeyFile bool `koanf:"allow_insecure_master_key_file"`
 
 	Storage StorageConfig `koanf:"storage"`
 	HTTP    HTTPConfig    `koanf:"http"`
