@@ -33,11 +33,8 @@ type tokenEndpoints struct {
 }
 
 // mount adds the token endpoint, introspection and revocation to srv.
-func (t *tokenEndpoints) mount(srv *server.Server) {
-	srv.Mount(t.handler)
-	for _, m := range t.oauth.Mounters {
-		srv.Mount(m)
-	}
+func (t *tokenEndpoints) mount(d *server.Deferred) {
+	d.Ready(append([]server.Mounter{t.handler}, t.oauth.Mounters...)...)
 }
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor

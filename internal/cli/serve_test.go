@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -326,4 +327,34 @@ func TestServeMasterKeyPermissions(t *testing.T) {
 	t.Setenv("STS_ALLOW_INSECURE_MASTER_KEY_FILE", "true")
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
+}
+
+// TestServeSealedTokenEndpoints503: while sealed (not ready) the token,
+// introspection and revocation endpoints exist and answer 503 with
+// Retry-After, not 404: a client retries instead of giving up.
+func TestServeSealedTokenEndpoints503(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, "--data-dir", dir)
+	checkServing(t, first)
+	first.stop(t)
+	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	r := serve(t, "--data-dir", dir)
+	r.waitFor(t, "/readyz", 503)
+	for _, path := range []string{"/oauth2/token", "/v1/token", "/oauth2/introspect", "/oauth2/revoke"} {
+		resp, err := http.Post(r.base+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("POST %s while sealed = %d (Retry-After %q) %s, want 503 with Retry-After", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil || m["error"] != "temporarily_unavailable" {
+			t.Errorf("POST %s while sealed: body %s, want an OAuth temporarily_unavailable error", path, body)
+		}
+	}
 }
