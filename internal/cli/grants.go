@@ -123,6 +123,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Audit:        w,
 		Logger:       logger,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		OmitReason:   cfg.Errors.Detail != config.ErrorDetailReason,
 		Observe: func(o grants.Observation) {
 			requests.WithLabelValues(o.Grant, o.Dialect, o.Outcome, o.Reason).Inc()
 		},

@@ -45,6 +45,7 @@ type Config struct {
 	Federation    FederationConfig     `koanf:"federation"`
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
+	Errors        ErrorsConfig         `koanf:"errors"`
 	// HostTokenIntegrations name the OAuth token endpoints the host-token
 	// vault refreshes OAUTH-source tokens at, keyed by integration ID.
 	HostTokenIntegrations []HostTokenIntegrationConfig `koanf:"host_token_integrations"`
@@ -84,6 +85,21 @@ type LogConfig struct {
 	// Level is "debug", "info", "warn" or "error".
 	Level string `koanf:"level"`
 }
+
+// ErrorsConfig governs what error responses disclose.
+type ErrorsConfig struct {
+	// Detail is what a refused token request's body adds to the OAuth
+	// error and error_description: "none" (the default) or "reason", our
+	// stable machine reason. The reason is always in the logs, the
+	// metrics, the audit trail and the pool dry run.
+	Detail string `koanf:"detail"`
+}
+
+// ErrorDetail values.
+const (
+	ErrorDetailNone   = "none"
+	ErrorDetailReason = "reason"
+)
 
 // GCConfig schedules the removal of expired rows.
 type GCConfig struct {
@@ -171,6 +187,7 @@ func DefaultConfig() Config {
 		},
 		RateLimits: defaultRateLimits(),
 		Audit:      defaultAudit(),
+		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
 	}
 }
 
