@@ -8,6 +8,7 @@ import (
 
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -142,5 +143,45 @@ func TestStoreSources(t *testing.T) {
 	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
 	if r := verify(); r != "source_unavailable" {
 		t.Errorf("storage closed: reason %q, want source_unavailable", r)
+	}
+}
+
+// TestStoreSourcesRecordCache: over the node's record cache a principal
+// disabled through that cache is refused at once, with no storage read
+// per token while it is enabled.
+func TestStoreSourcesRecordCache(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	records := cache.New(s)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Sources = tokens.NewStoreSources(records)
+	c := f.claims()
+	c.Subject, c.OrgID, c.Principal = p.ID, "acme", string(p.Kind)
+	tok, _, _ := f.issuer.MintAccessToken(ctx, c)
+	if _, err := f.verifier.VerifyAccessToken(ctx, tok, testAud); err != nil {
+		t.Fatalf("enabled principal: %v", err)
+	}
+	if err := records.UpdatePrincipal(ctx, p.ID, func(old storage.Principal) (storage.Principal, error) {
+		old.Disabled = true
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verifier.VerifyAccessToken(ctx, tok, testAud); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("principal disabled on this node: %v, want token_source_gone at once", err)
 	}
 }
