@@ -89,7 +89,7 @@ type keySet struct {
 }
 
 // lookup returns the key for kid. Without a kid, only a one-key set
-// answers, and only when the provider allows a missing kid (b.18).
+// answers, and only when the provider allows a missing kid.
 func (s *keySet) lookup(kid string, hasKID, allowMissing bool) (*key, bool) {
 	if hasKID {
 		k, ok := s.byKID[kid]
