@@ -141,7 +141,8 @@ var patIDRE = regexp.MustCompile(`created personal access token (\S+) `)
 // a PAT stop working (bearer API, introspection, re-exchange) once the PAT
 // is deleted or regenerated, and client_credentials tokens once their
 // principal is disabled, within the 5 s cache bound; a re-exchanged token
-// dies with the original source too. PAT-derived tokens live one hour at
+// dies with the original source too, and so does a gitpod.v1
+// ExchangeToken token with its principal. PAT-derived tokens live one hour at
 // most by default.
 func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	d := startDerived(t)
@@ -211,10 +212,23 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 		}
 		tok := m["access_token"].(string)
 		d.wantAlive(t, tok)
+		// gitpod.v1 ExchangeToken: a one-time code for the same principal.
+		code, out, e := runCLI(t, "exchange-token", "create", "--data-dir", d.dir, "--principal", sa)
+		ext := regexp.MustCompile(`sts_ext_[0-9A-Za-z]{36}`).FindString(out)
+		if code != 0 || ext == "" {
+			t.Fatalf("exchange-token create = %d, %q %q", code, out, e)
+		}
+		xr, err := gitpodv1connect.NewIdentityServiceClient(h2cClient(""), d.api).ExchangeToken(t.Context(),
+			&gitpodv1.ExchangeTokenRequest{ExchangeToken: ext})
+		if err != nil {
+			t.Fatalf("ExchangeToken: %v", err)
+		}
+		d.wantAlive(t, xr.GetAccessToken())
 		ps := stsv1connect.NewPrincipalServiceClient(h2cClient(d.admin), d.api)
 		if _, err := ps.SetPrincipalDisabled(t.Context(), &stsv1.SetPrincipalDisabledRequest{PrincipalId: sa, Disabled: true}); err != nil {
 			t.Fatalf("SetPrincipalDisabled: %v", err)
 		}
 		d.wantGone(t, tok)
+		d.wantGone(t, xr.GetAccessToken())
 	})
 }
