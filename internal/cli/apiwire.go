@@ -49,13 +49,14 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager,
 	}
 	ps.Logger = logger
 	h := &api.Handler{
-		Store:    store,
-		PATs:     pats,
-		Clients:  cs,
-		Pools:    ps,
-		Logger:   logger,
-		Issuer:   &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
-		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store}},
+		Store:   store,
+		PATs:    pats,
+		Clients: cs,
+		Pools:   ps,
+		Logger:  logger,
+		Issuer:  &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
+		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store},
+			Sources: tokens.NewStoreSources(store)},
 		Audience: cfg.Issuer,
 		Keys:     keys, // this node's manager: an API rotation takes effect here at once
 		Audit:    store,

@@ -33,11 +33,8 @@ type tokenEndpoints struct {
 }
 
 // mount adds the token endpoint, introspection and revocation to srv.
-func (t *tokenEndpoints) mount(srv *server.Server) {
-	srv.Mount(t.handler)
-	for _, m := range t.oauth.Mounters {
-		srv.Mount(m)
-	}
+func (t *tokenEndpoints) mount(d *server.Deferred) {
+	d.Ready(append([]server.Mounter{t.handler}, t.oauth.Mounters...)...)
 }
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor
@@ -97,7 +94,8 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Trust:      registry,
 		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway},
 		Tokens: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway,
-			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store}},
+			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store},
+			Sources: tokens.NewStoreSources(store)},
 		Issuer:          &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Replay:          store, // one-time-use providers: the used-token table every replica shares
 		Principals:      store, // pools with a principal binding
@@ -125,6 +123,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Audit:        w,
 		Logger:       logger,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		OmitReason:   cfg.Errors.Detail != config.ErrorDetailReason,
 		Observe: func(o grants.Observation) {
 			requests.WithLabelValues(o.Grant, o.Dialect, o.Outcome, o.Reason).Inc()
 		},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/seal"
@@ -17,12 +18,38 @@ import (
 // so the server stays sealed until the operator restores the key.
 var errSealed = errors.New("sealed: master key missing")
 
+// checkKeyFiles refuses master key files (the configured one or
+// <data_dir>/master.key, and the previous ones) that group or others may
+// read, unless the configuration allows it explicitly.
+func checkKeyFiles(cfg config.Config) error {
+	if cfg.AllowInsecureMasterKeyFile {
+		return nil
+	}
+	files := slices.Clone(cfg.PreviousMasterKeyFiles)
+	switch {
+	case cfg.MasterKey != "":
+	case cfg.MasterKeyFile != "":
+		files = append(files, cfg.MasterKeyFile)
+	default:
+		files = append(files, cfg.MasterKeyPath())
+	}
+	for _, f := range files {
+		if err := seal.CheckKeyFilePermissions(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // loadConfiguredKey loads the master key that needs no storage access: the
 // one from STS_MASTER_KEY or master_key_file, or an existing
 // <data_dir>/master.key. It returns (nil, nil) when the default file does
 // not exist yet; any other problem (missing configured file, bad encoding)
 // stops start-up.
 func loadConfiguredKey(cfg config.Config) (*seal.Keyring, error) {
+	if err := checkKeyFiles(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.MasterKey != "" || cfg.MasterKeyFile != "" {
 		key, err := seal.LoadMasterKey(cfg.MasterKeyFile, cfg.MasterKey.Reveal())
 		if err != nil {

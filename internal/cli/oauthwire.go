@@ -69,7 +69,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 		HTTPClient: d.JWKSClient, Leeway: d.Leeway, Now: d.Now, Logger: d.Logger,
 	}
 	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway,
-		Revocations: tokens.StoreRevocations{Store: d.Store}, Now: d.Now}
+		Revocations: tokens.StoreRevocations{Store: d.Store}, Sources: tokens.NewStoreSources(d.Store), Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}
 	// Every refresh re-checks the family's principal and (through the
 	// exchange's trust registry) its pool and provider.

@@ -126,10 +126,12 @@ func TestPoolCommands(t *testing.T) {
 	if !strings.Contains(out, "ci    github  disabled  https://token.actions.githubusercontent.com  sts        discovery") {
 		t.Errorf("provider list:\n%s", out)
 	}
-	mustCLI(t, cli("provider", "update", "github", "--pool", "ci", "--audience", "sts,other", "--disabled=false", "--one-time-use")...)
+	mustCLI(t, cli("provider", "update", "github", "--pool", "ci", "--audience", "sts,other", "--disabled=false", "--one-time-use",
+		"--allow-missing-kid", "--allow-multiple-audiences")...)
 	if out := mustCLI(t, cli("provider", "show", "github", "--pool", "ci")...); !strings.Contains(out, "- other") || strings.Contains(out, "disabled") ||
-		!strings.Contains(out, "one_time_use: true") {
-		t.Errorf("provider show after update (want audience other, one_time_use, not disabled):\n%s", out)
+		!strings.Contains(out, "one_time_use: true") || !strings.Contains(out, "allow_missing_kid: true") ||
+		!strings.Contains(out, "allow_multiple_audiences: true") {
+		t.Errorf("provider show after update (want audience other, one_time_use, both leniencies, not disabled):\n%s", out)
 	}
 	mustCLI(t, cli("provider", "delete", "github", "--pool", "ci")...)
 	mustFail(t, cli("provider", "show", "github", "--pool", "ci")...)

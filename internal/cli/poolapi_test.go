@@ -84,6 +84,7 @@ func TestServePoolServiceAPI(t *testing.T) {
 
 func testServePoolServiceAPI(t *testing.T) {
 	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	t.Setenv("STS_ERRORS_DETAIL", "reason") // the refusals below are judged by their reason
 	iss := newLoopbackIssuer(t)
 	s := startAdminServer(t)
 	r, dir, api, admin, notAdmin, orgID := s.r, s.dir, s.api, s.admin, s.notAdmin, s.orgID

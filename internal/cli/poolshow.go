@@ -130,6 +130,12 @@ func providerDoc(p storage.Provider) *ordered {
 	if p.OneTimeUse {
 		m.set("one_time_use", true)
 	}
+	if p.AllowMissingKID {
+		m.set("allow_missing_kid", true)
+	}
+	if p.AllowMultipleAudiences {
+		m.set("allow_multiple_audiences", true)
+	}
 	if p.Disabled {
 		m.set("disabled", true)
 	}

@@ -34,6 +34,7 @@ type providerFlags struct {
 	pool, issuer, jwksURI, jwksFile string
 	audiences, algorithms           []string
 	oneTimeUse, disabled            bool
+	allowMissingKID, allowMultiAud  bool
 }
 
 func (f *providerFlags) bindPool(cmd *cobra.Command) {
@@ -50,6 +51,8 @@ func (f *providerFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.jwksFile, "jwks-file", "", "upload this JWKS file (at most 256 KiB); '' on update removes it")
 	fs.StringSliceVar(&f.algorithms, "algorithm", nil, "allowed JWS algorithm (repeatable; default: the server's list)")
 	fs.BoolVar(&f.oneTimeUse, "one-time-use", false, "exchange each token of this issuer at most once (by iss and jti; its tokens must carry a jti)")
+	fs.BoolVar(&f.allowMissingKID, "allow-missing-kid", false, "accept tokens without a kid header when the key set has exactly one key (default: refused)")
+	fs.BoolVar(&f.allowMultiAud, "allow-multiple-audiences", false, "accept tokens whose aud names several audiences (default: refused)")
 	fs.BoolVar(&f.disabled, "disabled", false, "create or set the provider disabled")
 }
 
@@ -82,6 +85,12 @@ func (f *providerFlags) update(cmd *cobra.Command) (pools.ProviderUpdate, error)
 	}
 	if set("one-time-use") {
 		u.OneTimeUse = &f.oneTimeUse
+	}
+	if set("allow-missing-kid") {
+		u.AllowMissingKID = &f.allowMissingKID
+	}
+	if set("allow-multiple-audiences") {
+		u.AllowMultipleAudiences = &f.allowMultiAud
 	}
 	if set("disabled") {
 		u.Disabled = &f.disabled

@@ -79,6 +79,9 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 			return err // before any log line: the error is the only output
 		}
 	}
+	if err := checkKeyFiles(cfg); err != nil {
+		return err // likewise
+	}
 	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", localURL(cfg.Listen)),
 		"config", source, "storage", cfg.Storage.Type, "data_dir", cfg.DataDir)
 
@@ -120,6 +123,9 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		})
 	})
 	b.trust = trust
+	// The token endpoints are built once storage and the master key are
+	// ready; until then their paths answer 503 with Retry-After.
+	late := &server.Deferred{}
 	srv := server.New(server.Options{
 		Store:             store,
 		Logger:            logger,
@@ -136,11 +142,13 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
 			connect.handler,
+			late,
 		},
 	})
 	// The token endpoints need the digest pepper, which exists only once
 	// storage and the master key are ready: they are built and mounted
-	// then (at once on SQLite; when PostgreSQL comes up otherwise).
+	// then (at once on SQLite; when PostgreSQL comes up otherwise), behind
+	// late.
 	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
 		// The pepper keys every bearer-secret digest (PATs, client
 		// secrets, refresh tokens); it is read (on first start: created)
@@ -156,7 +164,7 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		if err != nil {
 			return err
 		}
-		ep.mount(srv)
+		ep.mount(late)
 		// A pool or provider changed through the API applies to this
 		// node's token endpoint before the call returns; other replicas
 		// and the CLI are seen at the registry's next refresh (5 s).

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -298,4 +299,62 @@ func TestServePostgresComesBack(t *testing.T) {
 	}()
 	r.waitFor(t, "/readyz", 200)
 	r.stop(t)
+}
+
+// TestServeMasterKeyPermissions: a master key file readable by group or
+// others stops start-up with one line naming the file and the fix; the
+// explicit override lets it start.
+func TestServeMasterKeyPermissions(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, "--data-dir", dir)
+	checkServing(t, first)
+	first.stop(t)
+	path := filepath.Join(dir, "master.key")
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		// Bounded: a server that starts anyway is stopped after 10 s.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		code := cli.Main(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir}, &out, &errb)
+		cancel()
+		if code != cli.ExitFailure || strings.Count(errb.String(), "\n") != 1 ||
+			!strings.Contains(errb.String(), path) || !strings.Contains(errb.String(), "chmod 600") {
+			t.Errorf("mode %o: serve = %d, stderr %q; want 1 and one line naming %s and chmod 600", mode, code, errb.String(), path)
+		}
+	}
+	t.Setenv("STS_ALLOW_INSECURE_MASTER_KEY_FILE", "true")
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+}
+
+// TestServeSealedTokenEndpoints503: while sealed (not ready) the token,
+// introspection and revocation endpoints exist and answer 503 with
+// Retry-After, not 404: a client retries instead of giving up.
+func TestServeSealedTokenEndpoints503(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, "--data-dir", dir)
+	checkServing(t, first)
+	first.stop(t)
+	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	r := serve(t, "--data-dir", dir)
+	r.waitFor(t, "/readyz", 503)
+	for _, path := range []string{"/oauth2/token", "/v1/token", "/oauth2/introspect", "/oauth2/revoke"} {
+		resp, err := http.Post(r.base+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("POST %s while sealed = %d (Retry-After %q) %s, want 503 with Retry-After", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil || m["error"] != "temporarily_unavailable" {
+			t.Errorf("POST %s while sealed: body %s, want an OAuth temporarily_unavailable error", path, body)
+		}
+	}
 }

@@ -105,5 +105,8 @@ func providerRecord(poolID string, pc config.ProviderConfig) storage.Provider {
 		Algorithms: pc.Algorithms,
 		OneTimeUse: pc.OneTimeUse,
 		Disabled:   pc.Disabled,
+		// Leniencies of the subject tokens, off unless configured.
+		AllowMissingKID:        pc.AllowMissingKID,
+		AllowMultipleAudiences: pc.AllowMultipleAudiences,
 	}
 }

@@ -167,7 +167,8 @@ func samePool(a, b storage.Pool) bool {
 func sameProvider(a, b storage.Provider) bool {
 	return a.Issuer == b.Issuer && a.JWKSURI == b.JWKSURI && bytes.Equal(a.JWKS, b.JWKS) &&
 		slices.Equal(a.Audiences, b.Audiences) && slices.Equal(a.Algorithms, b.Algorithms) &&
-		a.OneTimeUse == b.OneTimeUse && a.Disabled == b.Disabled
+		a.OneTimeUse == b.OneTimeUse && a.Disabled == b.Disabled &&
+		a.AllowMissingKID == b.AllowMissingKID && a.AllowMultipleAudiences == b.AllowMultipleAudiences
 }
 
 // applyTrustOnce applies the file's trust configuration the first time

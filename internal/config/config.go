@@ -27,6 +27,9 @@ type Config struct {
 	// sealed before a master-key rotation; `sts keys rotate-master` re-wraps
 	// those rows under the current key, after which they can be removed.
 	PreviousMasterKeyFiles []string `koanf:"previous_master_key_files"`
+	// AllowInsecureMasterKeyFile lets start-up proceed with a master key
+	// file that group or others may read. Off: such a file stops start-up.
+	AllowInsecureMasterKeyFile bool `koanf:"allow_insecure_master_key_file"`
 
 	Storage StorageConfig `koanf:"storage"`
 	HTTP    HTTPConfig    `koanf:"http"`
@@ -42,6 +45,7 @@ type Config struct {
 	Federation    FederationConfig     `koanf:"federation"`
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
+	Errors        ErrorsConfig         `koanf:"errors"`
 	// InstanceAdmins are principal IDs made instance administrators (when
 	// their credential holds sts:admin) beside those whose stored flag is
 	// set; see docs/authorization.md.
@@ -85,6 +89,21 @@ type LogConfig struct {
 	// Level is "debug", "info", "warn" or "error".
 	Level string `koanf:"level"`
 }
+
+// ErrorsConfig governs what error responses disclose.
+type ErrorsConfig struct {
+	// Detail is what a refused token request's body adds to the OAuth
+	// error and error_description: "none" (the default) or "reason", our
+	// stable machine reason. The reason is always in the logs, the
+	// metrics, the audit trail and the pool dry run.
+	Detail string `koanf:"detail"`
+}
+
+// ErrorDetail values.
+const (
+	ErrorDetailNone   = "none"
+	ErrorDetailReason = "reason"
+)
 
 // GCConfig schedules the removal of expired rows.
 type GCConfig struct {
@@ -172,6 +191,7 @@ func DefaultConfig() Config {
 		},
 		RateLimits: defaultRateLimits(),
 		Audit:      defaultAudit(),
+		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
 	}
 }
 

@@ -57,7 +57,13 @@ type ProviderConfig struct {
 	// and jti, across replicas; SECURITY.md b.48). Its tokens must carry
 	// a jti.
 	OneTimeUse bool `koanf:"one_time_use"`
-	Disabled   bool `koanf:"disabled"`
+	// AllowMissingKID accepts tokens without a kid header when the key
+	// set has exactly one key (default: refused).
+	AllowMissingKID bool `koanf:"allow_missing_kid"`
+	// AllowMultipleAudiences accepts tokens whose aud names several
+	// audiences, one of them accepted (default: refused).
+	AllowMultipleAudiences bool `koanf:"allow_multiple_audiences"`
+	Disabled               bool `koanf:"disabled"`
 	// JWKS is the content of JWKSFile, filled by Load.
 	JWKS []byte `koanf:"-"`
 }

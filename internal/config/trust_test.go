@@ -94,6 +94,8 @@ pools:
         jwks_file: `+jwks+`
         algorithms: [RS256]
         one_time_use: true
+        allow_missing_kid: true
+        allow_multiple_audiences: true
         disabled: true
 `)
 	env := func() []string { return []string{"COND=true", "AUD=extra"} }
@@ -107,7 +109,8 @@ pools:
 		Mapping: MappingConfig{Groups: "assertion.groups"},
 		Providers: []ProviderConfig{{
 			ID: "cluster", Issuer: "http://127.0.0.1:9999", Audiences: []string{"sts", "extra"},
-			JWKSFile: jwks, JWKS: []byte(`{"keys":[]}`), Algorithms: []string{"RS256"}, OneTimeUse: true, Disabled: true,
+			JWKSFile: jwks, JWKS: []byte(`{"keys":[]}`), Algorithms: []string{"RS256"}, OneTimeUse: true,
+			AllowMissingKID: true, AllowMultipleAudiences: true, Disabled: true,
 		}},
 	}}
 	if diff := cmp.Diff(want, got.Pools); diff != "" {

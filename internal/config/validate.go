@@ -70,6 +70,7 @@ var checks = []check{
 	}},
 	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
 	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
+	{"errors.detail", func(c *Config) error { return oneOf(c.Errors.Detail, ErrorDetailNone, ErrorDetailReason) }},
 	{"rate_limits.per_ip", func(c *Config) error { return checkRate(c.RateLimits.PerIP) }},
 	{"rate_limits.per_client", func(c *Config) error { return checkRate(c.RateLimits.PerClient) }},
 	{"rate_limits.per_pool", func(c *Config) error { return checkRate(c.RateLimits.PerPool) }},

@@ -43,6 +43,26 @@ func keyFits(alg string, key crypto.PublicKey) bool {
 	return false
 }
 
+// defaultAlgorithm is the one algorithm a key without alg verifies.
+func defaultAlgorithm(key crypto.PublicKey) string {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		return "RS256"
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return "ES256"
+		case elliptic.P384():
+			return "ES384"
+		case elliptic.P521():
+			return "ES512"
+		}
+	case ed25519.PublicKey:
+		return "EdDSA"
+	}
+	return ""
+}
+
 // SupportedAlgorithm reports whether alg may appear in a provider's
 // allowlist.
 func SupportedAlgorithm(alg string) bool { return slices.Contains(DefaultAlgorithms, alg) }
@@ -57,7 +77,7 @@ const (
 // key is one verification key, bound to at most one algorithm.
 type key struct {
 	kid string
-	alg string // the JWK's alg, or "" when it named none
+	alg string // the JWK's alg, or its key type's default when it named none
 	pub crypto.PublicKey
 }
 
@@ -69,13 +89,13 @@ type keySet struct {
 }
 
 // lookup returns the key for kid. Without a kid, only a one-key set
-// answers (b.18).
-func (s *keySet) lookup(kid string, hasKID bool) (*key, bool) {
+// answers, and only when the provider allows a missing kid.
+func (s *keySet) lookup(kid string, hasKID, allowMissing bool) (*key, bool) {
 	if hasKID {
 		k, ok := s.byKID[kid]
 		return k, ok
 	}
-	if len(s.keys) == 1 {
+	if allowMissing && len(s.keys) == 1 {
 		return s.keys[0], true
 	}
 	return nil, false
@@ -204,6 +224,15 @@ func parseKey(m map[string]any, raw json.RawMessage) (*key, string) {
 	}
 	if alg != "" && !keyFits(alg, jwk.Key) {
 		return nil, "alg " + alg + " does not fit the key"
+	}
+	if alg == "" {
+		// One algorithm per key: without alg an RSA key would verify
+		// RS256 and PS256 alike. Pin the key type's usual algorithm
+		// (docs/configuration.md): RS256 for RSA, ES256/ES384/ES512 by curve,
+		// EdDSA for Ed25519. A provider signing otherwise must publish alg.
+		if alg = defaultAlgorithm(jwk.Key); alg == "" {
+			return nil, "no algorithm for this key type"
+		}
 	}
 	return &key{kid: jwk.KeyID, alg: alg, pub: jwk.Key}, ""
 }

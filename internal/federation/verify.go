@@ -112,7 +112,7 @@ func (v *Verifier) verify(ctx context.Context, p storage.Provider, t *compactJWS
 	}
 
 	id := &Identity{Issuer: iss, KeyID: k.kid, Algorithm: t.alg, Claims: t.claims}
-	if err := v.checkClaims(id, t.claims, p.Audiences); err != nil {
+	if err := v.checkClaims(id, t.claims, p); err != nil {
 		return nil, err
 	}
 	return id, nil
@@ -128,17 +128,20 @@ func (v *Verifier) key(ctx context.Context, p storage.Provider, t *compactJWS) (
 	if err != nil {
 		return nil, err
 	}
-	if k, ok := snap.keys.lookup(t.kid, t.hasKID); ok {
+	if k, ok := snap.keys.lookup(t.kid, t.hasKID, p.AllowMissingKID); ok {
 		return k, nil
 	}
 	if !t.hasKID {
+		if !p.AllowMissingKID {
+			return nil, newError(ReasonKIDMissing, "token has no kid and the provider does not allow a missing kid", nil)
+		}
 		return nil, newError(ReasonKIDMissing, fmt.Sprintf("token has no kid and the key set has %d keys", len(snap.keys.keys)), nil)
 	}
 	if len(p.JWKS) == 0 {
 		if snap, err = v.Keys.keysFor(ctx, p, true); err != nil {
 			return nil, err
 		}
-		if k, ok := snap.keys.lookup(t.kid, true); ok {
+		if k, ok := snap.keys.lookup(t.kid, true, false); ok {
 			return k, nil
 		}
 		if snap.lastErr != nil {
@@ -150,7 +153,8 @@ func (v *Verifier) key(ctx context.Context, p storage.Provider, t *compactJWS) (
 	return nil, newError(ReasonKIDUnknown, fmt.Sprintf("kid %q is not in the issuer's key set", truncate(t.kid)), nil)
 }
 
-func (v *Verifier) checkClaims(id *Identity, claims map[string]any, accepted []string) error {
+func (v *Verifier) checkClaims(id *Identity, claims map[string]any, p storage.Provider) error {
+	accepted := p.Audiences
 	now := v.now()
 	leeway := cmp.Or(v.Leeway, DefaultLeeway)
 	maxAge := cmp.Or(v.MaxTokenAge, DefaultMaxTokenAge)
@@ -204,6 +208,11 @@ func (v *Verifier) checkClaims(id *Identity, claims map[string]any, accepted []s
 	}
 	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(accepted, a) }) {
 		return newError(ReasonAudienceMismatch, "no aud value is accepted by this provider", nil)
+	}
+	if len(aud) > 1 && !p.AllowMultipleAudiences {
+		// A token meant for several services is a bearer for each of them;
+		// exchanging it here is only allowed where the provider says so.
+		return newError(ReasonAudienceMismatch, fmt.Sprintf("aud names %d audiences and the provider does not allow several", len(aud)), nil)
 	}
 	id.Audience = aud
 

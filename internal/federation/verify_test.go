@@ -216,10 +216,58 @@ func TestVerifyAttacks(t *testing.T) {
 	if _, err := v.Verify(t.Context(), ti.provider(), rs(with(func(c map[string]any) { c["exp"] = now - 59 }))); err != nil {
 		t.Errorf("Verify(exp = now-59s) = %v, want nil (within leeway)", err)
 	}
-	// b.18: one key, no kid: accepted.
+	// One key, no kid: refused unless the provider allows a missing kid.
 	one := newTestIssuer(t)
 	one.setKeys(jose.JSONWebKey{Key: k.rsa.Public(), Use: "sig"})
-	if _, err := v.Verify(t.Context(), one.provider(), sign(t, jose.RS256, k.rsa, "", one.claims(clk), nil)); err != nil {
-		t.Errorf("Verify(no kid, one key) = %v, want nil", err)
+	noKID := sign(t, jose.RS256, k.rsa, "", one.claims(clk), nil)
+	if _, err := v.Verify(t.Context(), one.provider(), noKID); ReasonOf(err) != ReasonKIDMissing {
+		t.Errorf("Verify(no kid, one key) = %v, want %s", err, ReasonKIDMissing)
+	}
+	lax := one.provider()
+	lax.AllowMissingKID = true
+	if _, err := v.Verify(t.Context(), lax, noKID); err != nil {
+		t.Errorf("Verify(no kid, one key, allow_missing_kid) = %v, want nil", err)
+	}
+}
+
+// TestVerifyMultipleAudiences: a token with several aud values is refused
+// even when one of them is accepted, unless the provider allows it.
+func TestVerifyMultipleAudiences(t *testing.T) {
+	clk := newFakeClock()
+	ti := newTestIssuer(t)
+	v := testVerifier(clk)
+	c := ti.claims(clk)
+	c["aud"] = []any{"sts", "https://other.example"}
+	tok := sign(t, jose.RS256, testKeys().rsa, kidRSA, c, nil)
+	if _, err := v.Verify(t.Context(), ti.provider(), tok); ReasonOf(err) != ReasonAudienceMismatch {
+		t.Errorf("Verify(two audiences) = %v, want %s", err, ReasonAudienceMismatch)
+	}
+	c["aud"] = []any{"sts"}
+	if _, err := v.Verify(t.Context(), ti.provider(), sign(t, jose.RS256, testKeys().rsa, kidRSA, c, nil)); err != nil {
+		t.Errorf("Verify(aud array of one) = %v, want nil", err)
+	}
+	p := ti.provider()
+	p.AllowMultipleAudiences = true
+	if _, err := v.Verify(t.Context(), p, tok); err != nil {
+		t.Errorf("Verify(two audiences, allow_multiple_audiences) = %v, want nil", err)
+	}
+}
+
+// TestVerifyKeyWithoutAlgIsPinned: a JWK without alg verifies only its key
+// type's default algorithm (RS256 for RSA), never PS256 too.
+func TestVerifyKeyWithoutAlgIsPinned(t *testing.T) {
+	clk := newFakeClock()
+	ti := newTestIssuer(t)
+	ti.setKeys(jose.JSONWebKey{Key: testKeys().rsa.Public(), KeyID: kidRSA, Use: "sig"},
+		jose.JSONWebKey{Key: testKeys().ec.Public(), KeyID: kidEC, Use: "sig"})
+	v := testVerifier(clk)
+	if _, err := v.Verify(t.Context(), ti.provider(), sign(t, jose.RS256, testKeys().rsa, kidRSA, ti.claims(clk), nil)); err != nil {
+		t.Errorf("RS256 with an alg-less RSA key = %v, want nil", err)
+	}
+	if _, err := v.Verify(t.Context(), ti.provider(), sign(t, jose.PS256, testKeys().rsa, kidRSA, ti.claims(clk), nil)); ReasonOf(err) != ReasonKeyMismatch {
+		t.Errorf("PS256 with an alg-less RSA key = %v, want %s", err, ReasonKeyMismatch)
+	}
+	if _, err := v.Verify(t.Context(), ti.provider(), sign(t, jose.ES256, testKeys().ec, kidEC, ti.claims(clk), nil)); err != nil {
+		t.Errorf("ES256 with an alg-less P-256 key = %v, want nil", err)
 	}
 }

@@ -34,6 +34,7 @@ func testServe(t *testing.T, mutate func(*config.Config)) {
 			mutate(c)
 		}
 		c.Federation.AllowLoopback = true
+		c.Errors.Detail = config.ErrorDetailReason // the refusal below is judged by its reason
 		c.Organizations = []config.OrganizationConfig{{ID: "acme", Name: "Acme", Tier: "enterprise"}}
 		c.Pools = []config.PoolConfig{{
 			ID: "ci", Organization: "acme", Condition: `assertion.repository_owner == "acme"`,

@@ -88,6 +88,11 @@ type Handler struct {
 	// Observe is called once per request for metrics; nil: none.
 	Observe func(Observation)
 	Logger  *slog.Logger
+	// OmitReason leaves our stable reason out of error bodies (the
+	// errors.detail: none configuration, serve's default): the body says
+	// what OAuth says; the reason stays in the log, the audit trail, the
+	// metrics and the pool dry run.
+	OmitReason bool
 	// MaxBodyBytes caps the request body; default 64 KiB (SECURITY b.1).
 	MaxBodyBytes int64
 	// RetryAfter is sent with 503 answers; default 30 s (the federation

@@ -75,6 +75,11 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 		if e.HTTPStatus() == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", strconv.Itoa(max(seconds(h.retryAfter()), 1)))
 		}
+		if h.OmitReason && e.Reason != "" {
+			c := *e
+			c.Reason = ""
+			e = &c
+		}
 		d.writeError(w, w.Header().Get("X-Request-Id"), e)
 	}
 	if h.Observe != nil {

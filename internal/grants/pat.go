@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -50,5 +51,9 @@ func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*sub
 		src:    &tokens.Source{Issuer: patSource, Subject: au.TokenID},
 		exp:    au.ExpiresAt,
 		scopes: au.Scopes,
+		// The issued token names its PAT and the PAT's generation, so
+		// deleting or regenerating the PAT ends it (tokens.SourceChecker).
+		patID: au.TokenID, patGen: au.Generation,
+		maxLifetime: cmp.Or(g.PATMaxLifetime, DefaultPATMaxLifetime),
 	}, nil
 }

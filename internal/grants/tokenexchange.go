@@ -20,6 +20,7 @@ const (
 	DefaultLifetime           = 15 * time.Minute
 	DefaultMaxLifetime        = 12 * time.Hour
 	DefaultMaxDelegationDepth = 5
+	DefaultPATMaxLifetime     = time.Hour
 )
 
 // TokenExchange is the RFC 8693 grant. Fill the exported fields; it is
@@ -58,6 +59,10 @@ type TokenExchange struct {
 	// PATs authenticates personal access tokens presented as
 	// subject_token_type oauth2.TokenTypePAT; nil refuses them.
 	PATs PATAuthenticator
+	// PATMaxLifetime caps tokens exchanged from a PAT (DefaultPATMaxLifetime
+	// when zero): they are checked against their PAT on every use, but a
+	// short token also bounds what a stolen one is worth.
+	PATMaxLifetime time.Duration
 	// DefaultLifetime (15 min) applies when no lifetime is requested;
 	// MaxLifetime (12 h) caps every pool.
 	DefaultLifetime    time.Duration
@@ -135,6 +140,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	c := tokens.AccessClaims{
 		Subject: subj.sub, OrgID: subj.org, Principal: subj.principal, ClientID: subj.clientID,
 		Act: act, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
+		PATID: subj.patID, PATGeneration: subj.patGen,
 		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now),
 	}
 	if client != nil {

@@ -20,6 +20,10 @@ type Authenticated struct {
 	// ExpiresAt is when the credential expires; tokens derived from it
 	// must not outlive it.
 	ExpiresAt time.Time
+	// Generation is the PAT's digest ID, which regeneration changes:
+	// tokens derived from the PAT carry it (pat_gen) so that they end with
+	// the secret they came from.
+	Generation string
 }
 
 type cacheEntry struct {
@@ -75,7 +79,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Authenticate
 	s.markUsed(e.pat.ID, now)
 	return Authenticated{
 		OrgID: e.pat.OrgID, OrgTier: e.tier, Principal: e.owner, TokenID: e.pat.ID,
-		Scopes: e.pat.Scopes, ExpiresAt: e.pat.ExpiresAt,
+		Scopes: e.pat.Scopes, ExpiresAt: e.pat.ExpiresAt, Generation: DigestID(e.pat.Digest),
 	}, nil
 }
 

@@ -92,7 +92,10 @@ type ProviderUpdate struct {
 	JWKS       *[]byte
 	Algorithms *[]string
 	OneTimeUse *bool
-	Disabled   *bool
+	// AllowMissingKID and AllowMultipleAudiences: see storage.Provider.
+	AllowMissingKID        *bool
+	AllowMultipleAudiences *bool
+	Disabled               *bool
 }
 
 func (u ProviderUpdate) fields() []string {
@@ -103,6 +106,7 @@ func (u ProviderUpdate) fields() []string {
 	}{
 		{"issuer", u.Issuer != nil}, {"audiences", u.Audiences != nil}, {"jwks_uri", u.JWKSURI != nil},
 		{"jwks", u.JWKS != nil}, {"algorithms", u.Algorithms != nil}, {"one_time_use", u.OneTimeUse != nil},
+		{"allow_missing_kid", u.AllowMissingKID != nil}, {"allow_multiple_audiences", u.AllowMultipleAudiences != nil},
 		{"disabled", u.Disabled != nil},
 	} {
 		if f.set {
@@ -134,6 +138,12 @@ func (u ProviderUpdate) Apply(p *storage.Provider) {
 	}
 	if u.OneTimeUse != nil {
 		p.OneTimeUse = *u.OneTimeUse
+	}
+	if u.AllowMissingKID != nil {
+		p.AllowMissingKID = *u.AllowMissingKID
+	}
+	if u.AllowMultipleAudiences != nil {
+		p.AllowMultipleAudiences = *u.AllowMultipleAudiences
 	}
 	if u.Disabled != nil {
 		p.Disabled = *u.Disabled

@@ -16,7 +16,8 @@ type Limits struct {
 	PerPool   Limiter
 }
 
-// Allow checks the source IP, then the client, then the pool (an empty
+// Allow checks the source IP (bucketed by [IPBucket]: per address for
+// IPv4, per /64 for IPv6), then the client, then the pool (an empty
 // value skips its check) and stops at the first denial, so a request
 // refused per IP costs nothing from its client's or pool's bucket. The
 // result is the Tighter of the decisions made; write it with WriteHeaders.
@@ -28,7 +29,7 @@ func (l Limits) Allow(ip, client, pool string) Decision {
 		lim    Limiter
 		prefix string
 		value  string
-	}{{l.PerIP, PrefixIP, ip}, {l.PerClient, PrefixClient, client}, {l.PerPool, PrefixPool, pool}} {
+	}{{l.PerIP, PrefixIP, ipKey(ip)}, {l.PerClient, PrefixClient, client}, {l.PerPool, PrefixPool, pool}} {
 		if c.lim == nil || c.value == "" {
 			continue
 		}
@@ -38,4 +39,11 @@ func (l Limits) Allow(ip, client, pool string) Decision {
 		}
 	}
 	return d
+}
+
+func ipKey(ip string) string {
+	if ip == "" {
+		return ""
+	}
+	return IPBucket(ip)
 }

@@ -207,3 +207,38 @@ func BenchmarkAllow(b *testing.B) {
 		}
 	})
 }
+
+// TestLimitsIPv6Prefix: IPv6 clients share one bucket per /64 (a single
+// host usually holds a whole /64, so per-address buckets are free for it
+// to multiply); IPv4 and IPv4-mapped clients keep one bucket per address.
+func TestLimitsIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	l := ratelimit.Limits{PerIP: ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 2}, ratelimit.MemoryOptions{Now: newClock().Now})}
+	for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"} {
+		if d := l.Allow(ip, "", ""); !d.Allowed {
+			t.Fatalf("%s: %+v, want allowed", ip, d)
+		}
+	}
+	if d := l.Allow("2001:db8:1:2:abcd::9", "", ""); d.Allowed {
+		t.Errorf("third address of the same /64 allowed: %+v, want the shared bucket empty", d)
+	}
+	if d := l.Allow("2001:db8:1:3::1", "", ""); !d.Allowed {
+		t.Errorf("another /64: %+v, want allowed", d)
+	}
+	for _, ip := range []string{"192.0.2.1", "192.0.2.1", "::ffff:192.0.2.2", "192.0.2.2"} {
+		if d := l.Allow(ip, "", ""); !d.Allowed {
+			t.Errorf("%s: %+v, want allowed (IPv4 buckets are per address)", ip, d)
+		}
+	}
+	if d := l.Allow("::ffff:192.0.2.1", "", ""); d.Allowed {
+		t.Errorf("IPv4-mapped form of an exhausted address allowed: %+v", d)
+	}
+	for ip, want := range map[string]string{
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "192.0.2.7": "192.0.2.7", "::ffff:192.0.2.7": "192.0.2.7",
+		"fe80::1%eth0": "fe80::/64", "not an ip": "not an ip",
+	} {
+		if got := ratelimit.IPBucket(ip); got != want {
+			t.Errorf("IPBucket(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}

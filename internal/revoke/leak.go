@@ -36,7 +36,7 @@ func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	d := h.LeakLimiter.Allow("leak:" + ip)
+	d := h.LeakLimiter.Allow("leak:" + ratelimit.IPBucket(ip)) // IPv6 per /64
 	ratelimit.WriteHeaders(w.Header(), d)
 	if !d.Allowed {
 		oauth2.WriteError(w, nil, &oauth2.Error{Code: "rate_limited", Description: "too many requests", Status: http.StatusTooManyRequests})

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -55,6 +56,25 @@ func decodeKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("want %d bytes after base64 decoding, got %d", KeySize, len(key))
 	}
 	return key, nil
+}
+
+// CheckKeyFilePermissions returns an error naming file and the fix when
+// its permission bits let group or others read (or write) it: a master key
+// anyone on the host can read protects nothing. A missing file is no
+// error (LoadMasterKey reports it); on Windows, whose permission model the
+// mode bits do not describe, it always returns nil.
+func CheckKeyFilePermissions(file string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return fmt.Errorf("master key file %s has mode %04o, readable beyond its owner: run chmod 600 %s (or set allow_insecure_master_key_file)", file, mode, file)
+	}
+	return nil
 }
 
 // GenerateMasterKeyFile creates a new random master key at path (base64

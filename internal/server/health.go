@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -10,7 +11,8 @@ import (
 
 // Check is one named readiness condition, such as "storage" or
 // "master_key". Run returns nil when the condition holds, else an error
-// whose text is shown on /readyz: keep it short and free of secrets.
+// whose text is shown on /readyz: keep it short and free of secrets (it
+// is also stripped of DSNs, addresses, host, user and database names).
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
@@ -47,7 +49,9 @@ func readyz(checks []Check) http.HandlerFunc {
 				if err := c.Run(ctx); err != nil {
 					mu.Lock()
 					// One line per reason: driver errors span several.
-					failing[c.Name] = strings.Join(strings.Fields(err.Error()), " ")
+					// No DSNs, addresses, user or database names: /readyz
+					// answers anyone.
+					failing[c.Name] = redactCheck(strings.Join(strings.Fields(err.Error()), " "))
 					mu.Unlock()
 				}
 			})
@@ -59,4 +63,33 @@ func readyz(checks []Check) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, readyBody{Status: "ready"})
 	}
+}
+
+// redactions strip from a check's message what tells an unauthenticated
+// caller where storage lives and who connects to it: DSNs and URLs,
+// connection parameters, quoted database, role and user names, file paths,
+// addresses and host names. The kind of failure ("connection refused",
+// "does not exist", "sealed: …") stays.
+var redactions = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://\S+`), "<dsn>"},
+	{regexp.MustCompile("`[^`]*`"), "<dsn>"},
+	{regexp.MustCompile(`(?i)\b(host|hostaddr|port|user|username|dbname|database|password|sslmode|service|options|application_name)=\S+`), "<redacted>"},
+	{regexp.MustCompile(`(?i)\b(database|role|user|relation|schema|db)\s+"[^"]*"`), `$1 "<redacted>"`},
+	{regexp.MustCompile(`(^|[\s:(=])/[^\s:)]+`), "$1<path>"},
+	{regexp.MustCompile(`\[[0-9A-Fa-f:.%]+\](:\d+)?`), "<address>"},
+	{regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`), "<address>"},
+	{regexp.MustCompile(`(?i)\b[0-9a-f]{0,4}(:[0-9a-f]{0,4}){2,7}\b`), "<address>"},
+	{regexp.MustCompile(`\b(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(:\d+)?\b`), "<host>"},
+	{regexp.MustCompile(`\b[A-Za-z0-9-]+:\d{1,5}\b`), "<address>"},
+}
+
+// redactCheck is a failing check's message as /readyz shows it.
+func redactCheck(msg string) string {
+	for _, r := range redactions {
+		msg = r.re.ReplaceAllString(msg, r.with)
+	}
+	return msg
 }

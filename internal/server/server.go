@@ -107,11 +107,11 @@ func New(o Options) *Server {
 	return s
 }
 
-// Mount adds m's routes to a server that may already be serving:
-// endpoints whose dependencies are ready only after start-up (those that
-// need the master key or storage) join when they are. Until then their
-// paths answer 404 and /readyz reports why. Like New, it panics on a
-// pattern registered twice.
+// Mount adds m's routes to a server that may already be serving. Endpoints
+// whose dependencies are ready only after start-up (those that need the
+// master key or storage) should rather go through a [Deferred] mounted in
+// New, so that they answer 503, not 404, until ready. Like New, it panics
+// on a pattern registered twice.
 func (s *Server) Mount(m Mounter) { m.Mount(s.mux) }
 
 func withDefaults(o Options) Options {

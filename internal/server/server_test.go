@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,5 +139,38 @@ func TestGCSkipsUnhealthyStore(t *testing.T) {
 	s.collectGarbage(t.Context())
 	if store.gcRuns.Load() != 0 {
 		t.Errorf("GC ran against an unhealthy store")
+	}
+}
+
+// TestReadyzHidesWhereStorageLives: /readyz is unauthenticated, so a
+// failing check's message is stripped of DSNs, URLs, addresses, user,
+// database and role names and file paths; the check's name and the kind
+// of failure stay.
+func TestReadyzHidesWhereStorageLives(t *testing.T) {
+	for _, msg := range []string{
+		`ping: failed to connect to ` + "`user=admin database=billing`" + `: 10.1.2.3:5432 (db.internal.example): dial error: connect: connection refused`,
+		`open postgres://admin:hunter2@db.internal.example:5432/billing?sslmode=disable: connection refused`,
+		`ping: FATAL: database "billing" does not exist (SQLSTATE 3D000)`,
+		`ping: FATAL: password authentication failed for user "admin" (SQLSTATE 28P01)`,
+		`ping: FATAL: role "admin" does not exist`,
+		`ping: dial tcp [fd00::5]:5432: connect: connection refused`,
+		`ping: host=db.internal.example port=5432 user=admin dbname=billing: timeout`,
+		`ping: unable to open database file: /srv/secret/billing/sts.db: permission denied`,
+		`redis: dial tcp db.internal.example:6379: i/o timeout`,
+	} {
+		got := redactCheck(msg)
+		for _, leak := range []string{"admin", "billing", "hunter2", "10.1.2.3", "db.internal.example", "fd00::5", "/srv/secret", "5432", "6379"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("redactCheck(%q) = %q, still names %q", msg, got, leak)
+			}
+		}
+		if got == "" {
+			t.Errorf("redactCheck(%q) is empty", msg)
+		}
+	}
+	for _, keep := range []string{"sealed: master key missing", "unreachable: connection refused", "signing keys are sealed under another master key"} {
+		if got := redactCheck(keep); got != keep {
+			t.Errorf("redactCheck(%q) = %q, want it unchanged", keep, got)
+		}
 	}
 }

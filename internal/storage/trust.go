@@ -47,9 +47,17 @@ type Provider struct {
 	// OneTimeUse: each token of this issuer (by iss and jti) is exchanged
 	// at most once, across replicas (SECURITY.md b.48).
 	OneTimeUse bool
-	Disabled   bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// AllowMissingKID accepts a token without a kid header when the key
+	// set has exactly one key; by default such a token is refused.
+	AllowMissingKID bool
+	// AllowMultipleAudiences accepts a token whose aud names several
+	// audiences (one of them accepted); by default aud must be exactly one
+	// accepted audience, so a token meant for several services is not
+	// usable here.
+	AllowMultipleAudiences bool
+	Disabled               bool
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // TrustStore persists identity pools and their providers.

@@ -101,6 +101,15 @@ type AccessClaims struct {
 	// CAB is the Credential Access Boundary the token is limited to.
 	CAB map[string]any `json:"cab,omitempty"`
 	Src *Source        `json:"src,omitempty"`
+
+	// What the token derives from, beyond its principal (sub, when
+	// Principal names a kind): tokens exchanged from a personal access
+	// token, and every token exchanged from those, carry the PAT's ID and
+	// generation. A verifier with a [SourceChecker] refuses the token once
+	// the PAT is deleted (pat_id) or regenerated (pat_gen), as it refuses
+	// it once the principal is disabled or deleted.
+	PATID         string `json:"pat_id,omitempty"`
+	PATGeneration string `json:"pat_gen,omitempty"`
 }
 
 // IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).

@@ -26,6 +26,9 @@ var (
 	ErrLifetime       = errors.New("token lifetime too long")
 	ErrAudience       = errors.New("audience mismatch")
 	ErrRevoked        = errors.New("token revoked")
+	// ErrSourceGone: what the token was derived from (its principal, its
+	// personal access token) is deleted, disabled or regenerated.
+	ErrSourceGone = errors.New("token source gone")
 )
 
 var reasons = []struct {
@@ -45,11 +48,14 @@ var reasons = []struct {
 	{ErrLifetime, "token_lifetime_too_long"},
 	{ErrAudience, "audience_mismatch"},
 	{ErrRevoked, "token_revoked"},
+	{ErrSourceGone, "token_source_gone"},
+	{ErrSourceUnavailable, "source_unavailable"},
 }
 
 // Reason returns the stable machine reason for a verification error
-// ("token_expired", "kid_unknown", …), "revocation_unavailable" when the
-// revocation check could not run, or "" when err is none of these.
+// ("token_expired", "kid_unknown", "token_source_gone", …),
+// "source_unavailable" when the source check could not run,
+// "revocation_unavailable" when the revocation check could not run, or "" when err is none of these.
 func Reason(err error) string {
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {

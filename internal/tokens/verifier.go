@@ -59,6 +59,10 @@ type Verifier struct {
 	// Revocations is consulted after every other check passed. nil skips
 	// the check; production wires StoreRevocations or a cache over it.
 	Revocations RevocationChecker
+	// Sources is consulted last: a token whose principal is disabled or
+	// deleted, or whose personal access token is deleted or regenerated,
+	// is refused. nil skips the check; production wires StoreSources.
+	Sources SourceChecker
 	// Now is the clock; it defaults to time.Now.
 	Now func() time.Time
 }
@@ -66,8 +70,8 @@ type Verifier struct {
 // VerifyAccessToken verifies raw as one of our access tokens for audience
 // and returns its claims. Errors: [sts.Unauthenticated] for every token
 // problem (the cause wraps ErrMalformed, ErrType, ErrUnknownKey, … — see
-// [Reason]); [sts.Unavailable] when the revocation check fails (fail
-// closed).
+// [Reason]); [sts.Unavailable] when the revocation or source check
+// fails (fail closed).
 func (v *Verifier) VerifyAccessToken(ctx context.Context, raw, audience string) (*AccessClaims, error) {
 	if audience == "" {
 		return nil, &sts.Error{Code: sts.Internal, Message: "internal error", Err: errors.New("tokens: verify without an audience")}
@@ -143,6 +147,13 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 		}
 		if revoked {
 			return nil, invalid(ErrRevoked, "jti %s", c.ID)
+		}
+	}
+	// 7. Source: what the token derives from still stands (a cached
+	// lookup within its TTL).
+	if v.Sources != nil {
+		if err := v.Sources.CheckSource(ctx, &c); err != nil {
+			return nil, err
 		}
 	}
 	return &c, nil

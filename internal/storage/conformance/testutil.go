@@ -126,9 +126,13 @@ func providerRecord(poolID, id string) storage.Provider {
 		Audiences:  []string{"sts.example.com", "https://sts.example.com"},
 		Algorithms: []string{"RS256", "ES256"},
 		OneTimeUse: true,
-		Disabled:   true,
-		CreatedAt:  t0.Add(-time.Minute),
-		UpdatedAt:  t0,
+		// Both leniencies on, so a backend that drops them fails the
+		// round trip.
+		AllowMissingKID:        true,
+		AllowMultipleAudiences: true,
+		Disabled:               true,
+		CreatedAt:              t0.Add(-time.Minute),
+		UpdatedAt:              t0,
 	}
 }
 

@@ -100,6 +100,7 @@ func testTrustCRUD(t *testing.T, s storage.Store) {
 	updP.Audiences = []string{"x"}
 	updP.Algorithms = nil
 	updP.OneTimeUse = false
+	updP.AllowMissingKID = false
 	updP.Disabled = false
 	var oldSeen storage.Provider
 	err = s.UpdateProvider(ctx, full.ID, "github", func(old storage.Provider) (storage.Provider, error) {

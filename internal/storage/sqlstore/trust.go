@@ -79,25 +79,28 @@ func (s *Store) DeletePool(ctx context.Context, id string) error {
 	return s.fail("delete pool", execOne(ctx, s.db, `DELETE FROM pools WHERE id = $1`, id))
 }
 
-const providerColumns = `pool_id, id, issuer, jwks_uri, jwks, audiences, algorithms, disabled, created_at, updated_at, one_time_use`
+const providerColumns = `pool_id, id, issuer, jwks_uri, jwks, audiences, algorithms, disabled, created_at, updated_at, one_time_use,
+	allow_missing_kid, allow_multiple_audiences`
 
 func scanProvider(r rowScanner) (storage.Provider, error) {
 	var p storage.Provider
 	err := r.Scan(&p.PoolID, &p.ID, &p.Issuer, &p.JWKSURI, &p.JWKS, jsonCol{&p.Audiences}, jsonCol{&p.Algorithms},
-		&p.Disabled, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.OneTimeUse)
+		&p.Disabled, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.OneTimeUse,
+		&p.AllowMissingKID, &p.AllowMultipleAudiences)
 	return p, err
 }
 
 func (s *Store) providerArgs(p storage.Provider) []any {
 	return []any{p.PoolID, p.ID, p.Issuer, p.JWKSURI, p.JWKS, strs(p.Audiences), strs(p.Algorithms),
-		p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt), p.OneTimeUse}
+		p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt), p.OneTimeUse,
+		p.AllowMissingKID, p.AllowMultipleAudiences}
 }
 
 // CreateProvider implements storage.TrustStore. A missing pool fails the
 // foreign key, which translate turns into ErrNotFound.
 func (s *Store) CreateProvider(ctx context.Context, p storage.Provider) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO providers (`+providerColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, s.providerArgs(p)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, s.providerArgs(p)...)
 	return s.fail("create provider", err)
 }
 
@@ -121,8 +124,8 @@ func (s *Store) UpdateProvider(ctx context.Context, poolID, id string, fn func(s
 		func(tx *sql.Tx, p storage.Provider) error {
 			p.PoolID, p.ID = poolID, id
 			return execOne(ctx, tx, `UPDATE providers SET issuer = $3, jwks_uri = $4, jwks = $5, audiences = $6,
-				algorithms = $7, disabled = $8, created_at = $9, updated_at = $10, one_time_use = $11
-				WHERE pool_id = $1 AND id = $2`, s.providerArgs(p)...)
+				algorithms = $7, disabled = $8, created_at = $9, updated_at = $10, one_time_use = $11,
+				allow_missing_kid = $12, allow_multiple_audiences = $13 WHERE pool_id = $1 AND id = $2`, s.providerArgs(p)...)
 		})
 }
 

@@ -1,0 +1,187 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// SourceChecker says whether what an access token was derived from still
+// stands: its principal (sub, when the principal claim names a kind) is
+// present and enabled in the token's organization, and its personal access
+// token (pat_id, pat_gen), when it has one, is present and not regenerated.
+// It returns nil, an error wrapping [ErrSourceGone], or an error wrapping
+// [ErrSourceUnavailable] when storage cannot say (fail closed).
+// Implementations must be safe to call concurrently.
+type SourceChecker interface {
+	CheckSource(ctx context.Context, c *AccessClaims) error
+}
+
+// ErrSourceUnavailable is the cause of an [sts.Unavailable] source check.
+var ErrSourceUnavailable = errors.New("token source check unavailable")
+
+// DefaultSourceTTL is how long a source found alive is believed without
+// asking storage again: the record cache's bound, so disabling a principal
+// or deleting a PAT on another node is seen here within it.
+const DefaultSourceTTL = 5 * time.Second
+
+// maxSourceEntries caps the cache; when full it is cleared and refilled
+// by use.
+const maxSourceEntries = 10000
+
+// SourceStore is what [StoreSources] reads.
+type SourceStore interface {
+	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
+	GetPAT(ctx context.Context, id string) (storage.PAT, error)
+}
+
+// principalCache is the node's record cache (storage/cache): when the store
+// has one, principals are read through it, so a change made on this node
+// is seen here at once.
+type principalCache interface {
+	CachedPrincipal(ctx context.Context, id string) (p storage.Principal, cached bool, err error)
+}
+
+// StoreSources is the [SourceChecker] over storage with a small per-node
+// cache of live sources (TTL [DefaultSourceTTL]): within the TTL a token
+// costs no storage read. Only a live source is cached; a refusal always
+// comes from a fresh read, so a re-enabled principal is accepted at once.
+// Build it with [NewStoreSources].
+type StoreSources struct {
+	Store SourceStore
+	// TTL bounds how long a live source is believed; zero or negative
+	// turns the cache off.
+	TTL time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	alive map[string]time.Time // key → when the read that found it alive began
+}
+
+// NewStoreSources returns the source checker over s with DefaultSourceTTL.
+func NewStoreSources(s SourceStore) *StoreSources {
+	return &StoreSources{Store: s, TTL: DefaultSourceTTL}
+}
+
+// PATGeneration is the pat_gen claim of a PAT whose stored digest is
+// digest: the digest's short ID. Regenerating a PAT changes its digest,
+// hence its generation, which ends every token derived from the old
+// secret. It reveals nothing of the secret (the digest is keyed).
+func PATGeneration(digest []byte) string { return secret.DigestID(digest) }
+
+func (s *StoreSources) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// CheckSource implements [SourceChecker].
+func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
+	if storage.PrincipalKind(c.Principal).Valid() {
+		if _, ok := s.Store.(principalCache); ok {
+			// The record cache already serves the row without I/O within
+			// its TTL, and forgets it at once when this node changes it.
+			if err := s.principal(ctx, c); err != nil {
+				return err
+			}
+		} else if err := s.check(ctx, "p\x00"+c.Subject+"\x00"+c.OrgID, func() error { return s.principal(ctx, c) }); err != nil {
+			return err
+		}
+	}
+	if c.PATID != "" || c.PATGeneration != "" {
+		if err := s.check(ctx, "t\x00"+c.PATID+"\x00"+c.PATGeneration+"\x00"+c.Subject, func() error { return s.pat(ctx, c) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *StoreSources) check(ctx context.Context, key string, read func() error) error {
+	now := s.now()
+	if s.TTL > 0 {
+		s.mu.Lock()
+		at, ok := s.alive[key]
+		s.mu.Unlock()
+		if ok && now.Sub(at) < s.TTL && !now.Before(at) {
+			return nil
+		}
+	}
+	if err := read(); err != nil {
+		if s.TTL > 0 {
+			s.mu.Lock()
+			delete(s.alive, key)
+			s.mu.Unlock()
+		}
+		return err
+	}
+	if s.TTL > 0 {
+		s.mu.Lock()
+		if s.alive == nil || len(s.alive) >= maxSourceEntries {
+			s.alive = make(map[string]time.Time)
+		}
+		s.alive[key] = now
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *StoreSources) principal(ctx context.Context, c *AccessClaims) error {
+	var p storage.Principal
+	var err error
+	if pc, ok := s.Store.(principalCache); ok {
+		var cached bool
+		p, cached, err = pc.CachedPrincipal(ctx, c.Subject)
+		if err == nil && cached && (p.Disabled || p.OrgID != c.OrgID) {
+			// A refusal is never taken from a cached copy.
+			p, err = s.Store.GetPrincipal(ctx, c.Subject)
+		}
+	} else {
+		p, err = s.Store.GetPrincipal(ctx, c.Subject)
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return invalid(ErrSourceGone, "principal %s deleted", c.Subject)
+	case err != nil:
+		return sourceUnavailable(err)
+	case p.Disabled:
+		return invalid(ErrSourceGone, "principal %s disabled", c.Subject)
+	case p.OrgID != c.OrgID:
+		return invalid(ErrSourceGone, "principal %s not of organization %s", c.Subject, c.OrgID)
+	case string(p.Kind) != c.Principal:
+		return invalid(ErrSourceGone, "principal %s is not a %s", c.Subject, c.Principal)
+	}
+	return nil
+}
+
+func (s *StoreSources) pat(ctx context.Context, c *AccessClaims) error {
+	if c.PATID == "" || c.PATGeneration == "" {
+		return invalid(ErrSourceGone, "pat_id or pat_gen missing")
+	}
+	t, err := s.Store.GetPAT(ctx, c.PATID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return invalid(ErrSourceGone, "pat %s deleted", c.PATID)
+	case err != nil:
+		return sourceUnavailable(err)
+	case t.OwnerID != c.Subject || t.OrgID != c.OrgID:
+		return invalid(ErrSourceGone, "pat %s not of the token's subject", c.PATID)
+	case PATGeneration(t.Digest) != c.PATGeneration:
+		return invalid(ErrSourceGone, "pat %s regenerated", c.PATID)
+	case !s.now().Before(t.ExpiresAt):
+		return invalid(ErrSourceGone, "pat %s expired", c.PATID)
+	}
+	return nil
+}
+
+func sourceUnavailable(err error) error {
+	return &sts.Error{Code: sts.Unavailable, Message: "token source check unavailable",
+		Err: fmt.Errorf("%w: %w", ErrSourceUnavailable, err)}
+}

@@ -1,0 +1,187 @@
+package tokens_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/cache"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// countingStore counts the reads the source checker makes.
+type countingStore struct {
+	storage.Store
+	reads int
+}
+
+func (c *countingStore) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	c.reads++
+	return c.Store.GetPrincipal(ctx, id)
+}
+
+func (c *countingStore) GetPAT(ctx context.Context, id string) (storage.PAT, error) {
+	c.reads++
+	return c.Store.GetPAT(ctx, id)
+}
+
+// TestStoreSources: a token is refused once its principal is disabled or
+// deleted, or its PAT deleted or regenerated; a live source is read from
+// storage at most once per TTL, a refusal is never served from the cache.
+func TestStoreSources(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada", CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: p.ID, Digest: []byte("0123456789abcdef0123456789abcdef"),
+		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	if err := s.CreatePAT(ctx, pat); err != nil {
+		t.Fatal(err)
+	}
+
+	f := newFixture(t, signer.ES256)
+	cs := &countingStore{Store: s}
+	src := tokens.NewStoreSources(cs)
+	src.Now = f.clock.Now
+	f.verifier.Sources = src
+	c := f.claims()
+	c.Subject, c.OrgID, c.Principal = p.ID, "acme", string(storage.PrincipalUser)
+	c.PATID, c.PATGeneration = pat.ID, tokens.PATGeneration(pat.Digest)
+	tok, _, err := f.issuer.MintAccessToken(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() string {
+		t.Helper()
+		_, err := f.verifier.VerifyAccessToken(ctx, tok, testAud)
+		return tokens.Reason(err)
+	}
+	if r := verify(); r != "" {
+		t.Fatalf("live source: %s", r)
+	}
+	reads := cs.reads
+	if reads != 2 {
+		t.Errorf("first check read storage %d times, want 2 (principal, PAT)", reads)
+	}
+	for range 10 {
+		if r := verify(); r != "" {
+			t.Fatalf("live source, cached: %s", r)
+		}
+	}
+	if cs.reads != reads {
+		t.Errorf("within the TTL the checker read storage %d more times, want 0", cs.reads-reads)
+	}
+
+	// Regenerated: a new digest. Seen once the TTL has passed.
+	if err := s.UpdatePAT(ctx, pat.ID, func(old storage.PAT) (storage.PAT, error) {
+		old.Digest = []byte("fedcba9876543210fedcba9876543210")
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify(); r != "token_source_gone" {
+		t.Errorf("PAT regenerated: reason %q, want token_source_gone", r)
+	}
+	reads = cs.reads
+	verify()
+	if cs.reads == reads {
+		t.Error("a refusal was served from the cache")
+	}
+
+	// The same token without PAT claims only depends on its principal.
+	c.PATID, c.PATGeneration = "", ""
+	tok, _, _ = f.issuer.MintAccessToken(ctx, c)
+	if r := verify(); r != "" {
+		t.Fatalf("principal-only token: %s", r)
+	}
+	if err := s.UpdatePrincipal(ctx, p.ID, func(old storage.Principal) (storage.Principal, error) {
+		old.Disabled = true
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify(); r != "token_source_gone" {
+		t.Errorf("principal disabled: reason %q, want token_source_gone", r)
+	}
+
+	// A federated token with no principal of ours has no source to check.
+	c.Principal = ""
+	tok, _, _ = f.issuer.MintAccessToken(ctx, c)
+	if r := verify(); r != "" {
+		t.Errorf("token without a principal: %s", r)
+	}
+
+	// A token naming a PAT without its generation is refused.
+	c.PATID = pat.ID
+	tok, _, _ = f.issuer.MintAccessToken(ctx, c)
+	if r := verify(); r != "token_source_gone" {
+		t.Errorf("pat_id without pat_gen: reason %q, want token_source_gone", r)
+	}
+
+	// Storage down: fail closed as unavailable.
+	s.Close()
+	c.PATID, c.Principal = "", string(storage.PrincipalUser)
+	tok, _, _ = f.issuer.MintAccessToken(ctx, c)
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify(); r != "source_unavailable" {
+		t.Errorf("storage closed: reason %q, want source_unavailable", r)
+	}
+}
+
+// TestStoreSourcesRecordCache: over the node's record cache a principal
+// disabled through that cache is refused at once, with no storage read
+// per token while it is enabled.
+func TestStoreSourcesRecordCache(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	records := cache.New(s)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Sources = tokens.NewStoreSources(records)
+	c := f.claims()
+	c.Subject, c.OrgID, c.Principal = p.ID, "acme", string(p.Kind)
+	tok, _, _ := f.issuer.MintAccessToken(ctx, c)
+	if _, err := f.verifier.VerifyAccessToken(ctx, tok, testAud); err != nil {
+		t.Fatalf("enabled principal: %v", err)
+	}
+	if err := records.UpdatePrincipal(ctx, p.ID, func(old storage.Principal) (storage.Principal, error) {
+		old.Disabled = true
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verifier.VerifyAccessToken(ctx, tok, testAud); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("principal disabled on this node: %v, want token_source_gone at once", err)
+	}
+}
