@@ -68,12 +68,15 @@ func newOAuth(d oauthDeps) *oauthParts {
 		Store: d.Store, Pepper: d.Pepper, TokenEndpoint: issuer + grants.PathToken, Issuer: d.Issuer,
 		HTTPClient: d.JWKSClient, Leeway: d.Leeway, Now: d.Now, Logger: d.Logger,
 	}
+	sources := tokens.NewStoreSources(d.Store)
 	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway,
-		Revocations: tokens.StoreRevocations{Store: d.Store}, Sources: tokens.NewStoreSources(d.Store), Now: d.Now}
+		Revocations: tokens.StoreRevocations{Store: d.Store}, Sources: sources, Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}
-	// Every refresh re-checks the family's principal and (through the
-	// exchange's trust registry) its pool and provider.
-	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now, Principals: d.Store}
+	// Every refresh re-checks the family's principal, its PAT (when it
+	// began from one) and, through the exchange's trust registry, its pool
+	// and provider.
+	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
+		Principals: d.Store, Sources: sources}
 	if d.Exchange != nil {
 		ref.Trust = d.Exchange.Trust
 	}

@@ -53,6 +53,10 @@ type Refresh struct {
 	// principal, a PAT's owner) on every refresh; nil refuses families
 	// that act as a principal.
 	Principals storage.PrincipalStore
+	// Sources re-checks a family begun from a personal access token: once
+	// the PAT is deleted or regenerated the family mints nothing more. nil
+	// refuses such families (fail closed).
+	Sources tokens.SourceChecker
 }
 
 var _ Grant = (*Refresh)(nil)

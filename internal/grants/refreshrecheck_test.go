@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestRefreshRechecks: a refresh token keeps minting only while what its
@@ -113,4 +117,51 @@ func setProviderDisabled(ctx context.Context, st storage.Store, pool string, off
 
 func setPrincipalDisabled(ctx context.Context, st storage.Store, id string, off bool) error {
 	return st.UpdatePrincipal(ctx, id, func(old storage.Principal) (storage.Principal, error) { old.Disabled = off; return old, nil })
+}
+
+// TestRefreshFamilyOfDeletedPAT: a refresh family whose template names a
+// personal access token (a family begun from a token exchanged from a PAT)
+// ends with the PAT: once the PAT is deleted the family mints nothing more
+// (docs/design.md, "nothing outlives its source").
+func TestRefreshFamilyOfDeletedPAT(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	owner := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := m.store.CreatePrincipal(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pat.NewService(m.store, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ref.Sources = &tokens.StoreSources{Store: m.store} // no cache: the deletion is seen at once
+	rec, sec, err := svc.Create(ctx, pat.Caller{Actor: "test"}, pat.CreateInput{OwnerID: owner.ID, Description: "ci",
+		Scopes: []string{pat.ScopeFull}, ExpiresAt: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := svc.Authenticate(ctx, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, csec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+		Scopes: []string{"identity:read"}, Audiences: []string{stsIssuer}})
+	rt, err := m.ref.Issue(ctx, &c, tokens.AccessClaims{Subject: owner.ID, OrgID: "acme", Principal: string(storage.PrincipalUser),
+		Audience: tokens.Audience{stsIssuer}, PATID: rec.ID, PATGeneration: au.Generation}, []string{"identity:read"}, []string{stsIssuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
+	status, body := m.postAs(t, c.ID, csec, refresh)
+	if status != http.StatusOK {
+		t.Fatalf("refresh while the PAT lives = %d %v", status, body)
+	}
+	refresh.Set("refresh_token", body["refresh_token"].(string))
+	if err := svc.Delete(ctx, pat.Caller{Actor: "test"}, owner.ID, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	status, body = m.postAs(t, c.ID, csec, refresh)
+	if status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || body["access_token"] != nil {
+		t.Fatalf("refresh after the PAT was deleted = %d %v, want invalid_grant and no token", status, body)
+	}
 }

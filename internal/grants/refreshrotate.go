@@ -202,5 +202,16 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
 	}
+	if c.PATID != "" || c.PATGeneration != "" { // begun from a personal access token
+		if g.Sources == nil {
+			return nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
+		}
+		switch err := g.Sources.CheckSource(ctx, &c); {
+		case errors.Is(err, tokens.ErrSourceUnavailable):
+			return nil, unavailable(tokens.Reason(err), err)
+		case err != nil:
+			return nil, invalidGrant(tokens.Reason(err), err)
+		}
+	}
 	return pool, nil
 }
