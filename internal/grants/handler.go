@@ -115,6 +115,9 @@ type dialect struct {
 	name string
 	// parse reads the body into a Request (phase 3).
 	parse func(r *http.Request) (*Request, error)
+	// refine, when set, rewrites a refusal in the dialect's terms once the
+	// request is known (phase 7).
+	refine func(req *Request, e *oauth2.Error) *oauth2.Error
 	// writeOK and writeError render the outcome (phase 7).
 	writeOK    func(w http.ResponseWriter, resp *Response)
 	writeError func(w http.ResponseWriter, requestID string, e *oauth2.Error)

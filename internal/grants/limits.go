@@ -96,7 +96,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 // within the ceiling (RFC 6749 §5.2 invalid_scope, SECURITY b.50), or the
 // whole ceiling when none was requested.
 func grantScope(req *Request, subj *subject) ([]string, error) {
-	if req.Scopes == nil {
+	if req.Scopes == nil || (req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope)) {
 		return subj.scopes, nil
 	}
 	for _, s := range req.Scopes {
