@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -107,6 +108,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+PathToken, h.serve(standard))
 	mux.Handle("POST "+PathGoogleToken, h.serve(google))
 	mux.Handle("POST "+PathConfluentToken, h.serve(confluent))
+	mux.Handle(PathConfluentToken, confluentMethodNotAllowed())
 	mux.Handle("POST "+PathGoogleOAuthToken, h.serve(googleOAuth))
 }
 
@@ -183,7 +185,13 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 	}
 	// 6. The grant (its own numbered steps; the pool bucket is checked
 	//    there, after pool selection and before signature verification).
-	return g.Exchange(r.Context(), req, client)
+	resp, err := g.Exchange(r.Context(), req, client)
+	if err == nil && req.maxLifetime > 0 && resp.ExpiresIn > int64(req.maxLifetime/time.Second) {
+		// The dialect's cap holds for every grant; a grant that ignored it
+		// is our bug, and its token is never handed out.
+		return nil, fmt.Errorf("grant %s issued %d s on the %s path, above its %s cap", g.Type(), resp.ExpiresIn, d.name, req.maxLifetime)
+	}
+	return resp, err
 }
 
 // authenticate is the client-authentication extension point.

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -140,11 +141,11 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 	if req.Lifetime > 0 {
 		switch {
 		case req.maxLifetime > 0 && req.Lifetime > req.maxLifetime:
-			return 0, badRequest(ReasonLifetimeExceedsMax, errors.New("expires_in above the maximum"))
+			return 0, badRequest(ReasonLifetimeExceedsMax, fmt.Errorf("expires_in %d is above the maximum of %d seconds", secs(req.Lifetime), secs(req.maxLifetime)))
 		case req.Lifetime > ceiling:
-			return 0, badRequest(ReasonLifetimeExceedsPool, errors.New("expires_in above the pool maximum"))
+			return 0, badRequest(ReasonLifetimeExceedsPool, fmt.Errorf("expires_in %d is above the pool's maximum of %d seconds", secs(req.Lifetime), secs(ceiling)))
 		case req.Lifetime > remaining:
-			return 0, badRequest(ReasonLifetimeExceedsSubject, errors.New("expires_in beyond the subject token's exp"))
+			return 0, badRequest(ReasonLifetimeExceedsSubject, fmt.Errorf("expires_in %d is beyond the subject token's exp (%d seconds left)", secs(req.Lifetime), secs(remaining)))
 		}
 		return req.Lifetime, nil
 	}
@@ -161,3 +162,24 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 	}
 	return life, nil
 }
+
+// lifetimeBounds are the default and maximum lifetime for a grant whose
+// own are def and maxLife (zero: the package defaults), within the
+// dialect's: the Confluent path's 900 s cap holds for every grant there.
+func (q *Request) lifetimeBounds(def, maxLife time.Duration) (time.Duration, time.Duration) {
+	if q.defaultLifetime > 0 {
+		def = q.defaultLifetime
+	}
+	if q.maxLifetime > 0 {
+		if maxLife <= 0 || maxLife > q.maxLifetime {
+			maxLife = q.maxLifetime
+		}
+		if def <= 0 || def > q.maxLifetime {
+			def = q.maxLifetime
+		}
+	}
+	return def, maxLife
+}
+
+// secs is d in whole seconds, for messages.
+func secs(d time.Duration) int64 { return int64(d / time.Second) }
