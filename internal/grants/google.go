@@ -56,7 +56,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	var v url.Values
 	var err error
 	if mt == "application/json" {
-		v, err = readGoogleJSON(r)
+		v, err = readGoogleJSON(r, googleNames)
 	} else {
 		v, err = readForm(r)
 	}
@@ -126,7 +126,7 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 // may also be an object, scope an array of strings). A member given twice,
 // or under both of its names, is refused like a repeated form parameter
 // (SECURITY b.6, b.23); trailing data is refused (b.27).
-func readGoogleJSON(r *http.Request) (url.Values, error) {
+func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
@@ -142,7 +142,7 @@ func readGoogleJSON(r *http.Request) (url.Values, error) {
 			return nil, badRequest(ReasonMalformed, err)
 		}
 		name, _ := t.(string)
-		if n, ok := googleNames[name]; ok {
+		if n, ok := names[name]; ok {
 			name = n
 		}
 		var raw json.RawMessage

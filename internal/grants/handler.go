@@ -167,7 +167,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 	}
 	g := h.byType[req.GrantType]
 	if g == nil {
-		return nil, refuse(oauth2.ErrorUnsupportedGrantType, "unsupported grant_type", ReasonGrantUnsupported, nil)
+		return nil, refuse(oauth2.ErrorUnsupportedGrantType, unsupportedGrant(req.GrantType), ReasonGrantUnsupported, nil)
 	}
 	// 5. Client authentication, then the client bucket (RFC 8693 §5,
 	//    SECURITY b.9).

@@ -49,6 +49,10 @@ type Request struct {
 	// Boundary is the Credential Access Boundary from Google options.
 	Boundary *rs.AccessBoundary
 	ClientID string
+	// Code, CodeVerifier and RedirectURI are the authorization_code
+	// grant's (RFC 6749 §4.1.3, RFC 7636 §4.5), read by Google's
+	// /v1/oauthtoken.
+	Code, CodeVerifier, RedirectURI string
 
 	// Set by the dialect and the handler, not by the caller.
 	Dialect         string
