@@ -86,7 +86,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 		switch {
 		case subj.own && !slices.Contains(subj.audiences, t):
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceWidening, errors.New("audience not in the subject token"))
-		case !subj.own && t != g.DefaultAudience && !slices.Contains(g.Audiences, t):
+		case !subj.own && t != g.DefaultAudience && !slices.Contains(g.Audiences, t) && !slices.Contains(subj.poolAudiences, t):
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, errors.New("audience not allowed"))
 		}
 	}
@@ -97,7 +97,20 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 // within the ceiling (RFC 6749 §5.2 invalid_scope, SECURITY b.50), or the
 // whole ceiling when none was requested.
 func grantScope(req *Request, subj *subject) ([]string, error) {
-	if req.Scopes == nil || (req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope)) {
+	if req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope) {
+		if subj.googleScopes == nil {
+			return subj.scopes, nil
+		}
+		// The pool's own meaning of it, still within the ceiling (the pool
+		// may have lost a scope since).
+		for _, s := range subj.googleScopes {
+			if !slices.Contains(subj.scopes, s) {
+				return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, errors.New("the pool's google_default_scopes exceed its scopes"))
+			}
+		}
+		return subj.googleScopes, nil
+	}
+	if req.Scopes == nil {
 		return subj.scopes, nil
 	}
 	for _, s := range req.Scopes {
