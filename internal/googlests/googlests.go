@@ -79,7 +79,9 @@ type Error struct {
 	Body string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("googleapi: got HTTP response code %d with body: %s", e.Code, e.Body) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("googleapi: got HTTP response code %d with body: %s", e.Code, e.Body)
+}
 
 // Introspect is V1Service.Introspect(req).Context(ctx).Do().
 func (s *Service) Introspect(ctx context.Context, req *IntrospectTokenRequest) (*IntrospectTokenResponse, error) {
