@@ -131,6 +131,12 @@ func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error
 	if err != nil {
 		return nil, bodyError(err)
 	}
+	// A member given twice in another case would otherwise be read once
+	// and ignored once; refuse it (options is checked by parseOptions,
+	// which names it).
+	if err := checkMembers(body, true); err != nil {
+		return nil, badRequest(ReasonParameterRepeated, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, badRequest(ReasonMalformed, errors.New("body is not a JSON object"))
@@ -216,7 +222,7 @@ func parseOptions(s string) (*googleOptions, error) {
 	bad := func(format string, args ...any) error {
 		return badRequest(ReasonBoundaryInvalid, fmt.Errorf("options: "+format, args...))
 	}
-	if err := checkMembers([]byte(s)); err != nil {
+	if err := checkMembers([]byte(s), false); err != nil {
 		return nil, bad("%v", err)
 	}
 	var members map[string]json.RawMessage
@@ -269,8 +275,9 @@ func parseOptions(s string) (*googleOptions, error) {
 const maxJSONDepth = 32
 
 // checkMembers refuses a JSON document in which an object has the same
-// member twice, also when the names differ only in case.
-func checkMembers(doc []byte) error {
+// member twice, also when the names differ only in case: the top-level
+// object only when topOnly, else every object.
+func checkMembers(doc []byte, topOnly bool) error {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	type frame struct {
 		object bool
@@ -300,7 +307,7 @@ func checkMembers(doc []byte) error {
 			}
 			name, _ := t.(string)
 			k := strings.ToLower(name)
-			if top.seen[k] {
+			if top.seen[k] && (!topOnly || len(stack) == 1) {
 				return fmt.Errorf("member %q given twice (names are case-sensitive and unique)", trunc(name))
 			}
 			top.seen[k] = true

@@ -246,3 +246,18 @@ func TestGoogleActorToken(t *testing.T) {
 		t.Errorf("intruder actor: %d %v", resp.StatusCode, out)
 	}
 }
+
+// TestGoogleBodyCaseVariants: a JSON body naming a member twice, also in
+// another case, is refused rather than half-read.
+func TestGoogleBodyCaseVariants(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	body := `{"grantType":"` + oauth2.GrantTypeTokenExchange + `","subjectToken":"` + tok + `","SubjectToken":"x",` +
+		`"subjectTokenType":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github"}`
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	resp, out := do(t, r)
+	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonParameterRepeated || !strings.Contains(d, "SubjectToken") {
+		t.Errorf("got %d %v, want 400 %s naming SubjectToken", resp.StatusCode, out, ReasonParameterRepeated)
+	}
+}
