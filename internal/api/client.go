@@ -167,6 +167,7 @@ var authMethodToProto = map[string]stsv1.ClientAuthMethod{
 	oauth2.AuthMethodClientSecretBasic: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_CLIENT_SECRET_BASIC,
 	oauth2.AuthMethodClientSecretPost:  stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_CLIENT_SECRET_POST,
 	oauth2.AuthMethodPrivateKeyJWT:     stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT,
+	oauth2.AuthMethodNone:              stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_NONE,
 }
 
 // authMethodFromProto maps UNSPECIFIED to "" (the lifecycle's default)

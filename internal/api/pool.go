@@ -88,6 +88,7 @@ func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolReque
 		Mapping:          storage.Mapping{Subject: m.GetSubject(), Groups: m.GetGroups(), Attributes: nonEmptyMap(m.GetAttributes())},
 		Scopes:           req.GetScopes(),
 		MaxTokenLifetime: lifetime, PrincipalID: req.GetPrincipalId(), AllowUnauthenticated: req.GetAllowUnauthenticated(),
+		Audiences: nonEmpty(req.GetAudiences()), GoogleDefaultScopes: nonEmpty(req.GetGoogleDefaultScopes()),
 	})
 	if err != nil {
 		return nil, err
@@ -145,6 +146,7 @@ func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolReque
 		OrgID: req.OrganizationId, DisplayName: req.DisplayName, Disabled: req.Disabled,
 		IdentityClaim: req.IdentityClaim, Condition: req.Condition, Scopes: stringList(req.GetScopes()),
 		PrincipalID: req.PrincipalId, AllowUnauthenticated: req.AllowUnauthenticated,
+		Audiences: stringList(req.GetAudiences()), GoogleDefaultScopes: stringList(req.GetGoogleDefaultScopes()),
 	}
 	if m := req.GetMapping(); m != nil {
 		u.Subject, u.Groups = m.Subject, m.Groups
@@ -316,6 +318,14 @@ func (s *PoolService) ownProviders(ctx context.Context, svc *pools.Service, id *
 
 // stringList is a presence-carrying list: nil keeps, set (even empty)
 // replaces.
+// nonEmpty is nil for an empty list, as storage keeps "none".
+func nonEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
 func stringList(l *stsv1.StringList) *[]string {
 	if l == nil {
 		return nil
@@ -358,6 +368,7 @@ func poolToProto(p storage.Pool) *stsv1.Pool {
 		Mapping: &stsv1.PoolMapping{Subject: p.Mapping.Subject, Groups: p.Mapping.Groups, Attributes: maps.Clone(p.Mapping.Attributes)},
 		Scopes:  p.Scopes, PrincipalId: p.PrincipalID, AllowUnauthenticated: p.AllowUnauthenticated,
 		CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),
+		Audiences: p.Audiences, GoogleDefaultScopes: p.GoogleDefaultScopes,
 	}
 	if p.MaxTokenLifetime != 0 {
 		out.MaxTokenLifetime = durationpb.New(p.MaxTokenLifetime)

@@ -60,7 +60,7 @@ func newClientCmd() *cobra.Command {
 	f.StringVar(&org, "org", "", "organization ID or name (required)")
 	f.StringVar(&principal, "principal", "", "service-account principal tokens are issued to, ID or name (required)")
 	f.StringVar(&in.Name, "name", "", "display name")
-	f.StringVar(&in.AuthMethod, "auth-method", oauth2.AuthMethodClientSecretBasic, "client_secret_basic, client_secret_post or private_key_jwt")
+	f.StringVar(&in.AuthMethod, "auth-method", oauth2.AuthMethodClientSecretBasic, "client_secret_basic, client_secret_post, private_key_jwt or none (a public client: client_id, no secret)")
 	f.StringVar(&jwksFile, "jwks-file", "", "public JWKS for private_key_jwt")
 	f.StringVar(&in.Keys.JWKSURI, "jwks-uri", "", "JWKS URI for private_key_jwt")
 	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, "grant types the client may use")

@@ -44,6 +44,8 @@ func supported() discovery.Supported {
 			oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost, oauth2.AuthMethodPrivateKeyJWT,
 		},
 		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256", "EdDSA"},
+		// Clients may register with auth method none (public clients).
+		PublicClients: true,
 	}
 }
 

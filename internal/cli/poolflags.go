@@ -15,7 +15,7 @@ import (
 // poolFlags binds the flags that set pool fields.
 type poolFlags struct {
 	org, display, identity, condition, subject, groups, principal string
-	attributes, scopes                                            []string
+	attributes, scopes, audiences, googleScopes                   []string
 	lifetime                                                      time.Duration
 	disabled, unauthenticated                                     bool
 }
@@ -30,6 +30,8 @@ func (f *poolFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.groups, "groups", "", "CEL mapping of the issued token's groups (a list of strings)")
 	fs.StringArrayVar(&f.attributes, "attribute", nil, "NAME=CEL mapping of an attribute (repeatable; NAME= removes it on update)")
 	fs.StringSliceVar(&f.scopes, "scopes", nil, "comma-separated ceiling of the scopes an exchange may grant")
+	fs.StringSliceVar(&f.audiences, "audiences", nil, "comma-separated resource servers the pool's tokens may be minted for (audience or resource selects one)")
+	fs.StringSliceVar(&f.googleScopes, "google-default-scopes", nil, "comma-separated scopes Google's default cloud-platform scope means here (default: every scope of the pool)")
 	fs.DurationVar(&f.lifetime, "max-token-lifetime", 0, "cap on issued tokens (0: keys.max_token_lifetime)")
 	fs.StringVar(&f.principal, "principal", "", "principal ID exchanged tokens act as")
 	fs.BoolVar(&f.unauthenticated, "allow-unauthenticated", false, "allow exchanges without client authentication")
@@ -63,6 +65,12 @@ func (f *poolFlags) update(cmd *cobra.Command) (pools.PoolUpdate, error) {
 	if set("scopes") {
 		u.Scopes = &f.scopes
 	}
+	if set("audiences") {
+		u.Audiences = &f.audiences
+	}
+	if set("google-default-scopes") {
+		u.GoogleDefaultScopes = &f.googleScopes
+	}
 	if set("max-token-lifetime") {
 		u.MaxTokenLifetime = &f.lifetime
 	}
@@ -81,6 +89,7 @@ var (
 	poolFlagNames = map[string]string{
 		"organization_id": "--organization", "display_name": "--display-name", "scopes": "--scopes",
 		"max_token_lifetime": "--max-token-lifetime", "principal_id": "--principal",
+		"audiences": "--audiences", "google_default_scopes": "--google-default-scopes",
 	}
 	providerFlagNames = map[string]string{"pool_id": "--pool", "jwks": "--jwks-file"}
 )

@@ -106,6 +106,8 @@ func poolDoc(p storage.Pool) *ordered {
 	put("max_token_lifetime", p.MaxTokenLifetime.String(), p.MaxTokenLifetime != 0)
 	put("principal", p.PrincipalID, p.PrincipalID != "")
 	put("allow_unauthenticated", true, p.AllowUnauthenticated)
+	put("audiences", p.Audiences, len(p.Audiences) > 0)
+	put("google_default_scopes", p.GoogleDefaultScopes, len(p.GoogleDefaultScopes) > 0)
 	m.set("created_at", stamp(p.CreatedAt))
 	m.set("updated_at", stamp(p.UpdatedAt))
 	return m

@@ -91,6 +91,8 @@ func poolRecord(pc config.PoolConfig) storage.Pool {
 		PrincipalID:      pc.Principal,
 
 		AllowUnauthenticated: pc.AllowUnauthenticated,
+		Audiences:            pc.Audiences,
+		GoogleDefaultScopes:  pc.GoogleDefaultScopes,
 	}
 }
 

@@ -133,9 +133,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 	case assertion:
 		res, err = a.privateKeyJWT(ctx, form)
 	case form.Get("client_id") != "":
-		// A client that names itself must prove it: we have no public
-		// clients.
-		err = invalidClient(errors.New("client_id without credentials"))
+		// A client that names itself must prove it, unless it is a
+		// registered public client (auth method none), which is then
+		// identified, not authenticated: where credentials are optional it
+		// proceeds exactly as an anonymous caller, with no more rights.
+		if err = a.publicClient(ctx, form.Get("client_id")); err == nil && policy == Optional {
+			return nil, nil
+		} else if err == nil {
+			err = invalidClient(errors.New("public client where authentication is required"))
+		}
 	case policy == Optional:
 		return nil, nil
 	default:
@@ -201,6 +207,19 @@ func clientErr(c storage.Client, err error) error {
 		return unavailable(err)
 	case c.Disabled:
 		return invalidClient(errors.New("client disabled"))
+	}
+	return nil
+}
+
+// publicClient checks that id names an enabled public client (auth
+// method none); any other client must authenticate.
+func (a *Authenticator) publicClient(ctx context.Context, id string) error {
+	c, err := a.loadClient(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.AuthMethod != oauth2.AuthMethodNone {
+		return invalidClient(errors.New("client_id without credentials"))
 	}
 	return nil
 }

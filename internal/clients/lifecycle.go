@@ -91,6 +91,9 @@ func checkCreate(in CreateInput) (storage.Client, error) {
 	if cl.GrantTypes, err = checkGrantTypes(in.GrantTypes); err != nil {
 		return cl, err
 	}
+	if err := checkPublicGrants(cl.AuthMethod, cl.GrantTypes); err != nil {
+		return cl, err
+	}
 	if cl.Pools, err = checkPools(in.Pools); err != nil {
 		return cl, err
 	}
@@ -246,6 +249,9 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 			cl.Disabled = *in.Disabled
 		}
 		if in.GrantTypes != nil {
+			if err := checkPublicGrants(cl.AuthMethod, grants); err != nil {
+				return cl, err
+			}
 			cl.GrantTypes = grants
 		}
 		if in.Pools != nil {

@@ -41,6 +41,26 @@ var AuthMethods = []string{
 	oauth2.AuthMethodClientSecretBasic,
 	oauth2.AuthMethodClientSecretPost,
 	oauth2.AuthMethodPrivateKeyJWT,
+	oauth2.AuthMethodNone,
+}
+
+// publicGrants are the grants a public client (auth method none) may hold:
+// those that can run without client authentication. A public client is
+// identified by its client_id, never authenticated (RFC 6749 §2.1).
+var publicGrants = []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer}
+
+// checkPublicGrants refuses, for a public client, a grant that needs an
+// authenticated client.
+func checkPublicGrants(method string, grants []string) error {
+	if method != oauth2.AuthMethodNone {
+		return nil
+	}
+	for _, g := range grants {
+		if !slices.Contains(publicGrants, g) {
+			return invalid("grant_types: a public client (auth_method none) cannot use %s, which needs client authentication", g)
+		}
+	}
+	return nil
 }
 
 // UsesSecret reports whether clients of auth method m authenticate with a
@@ -85,7 +105,7 @@ func checkAuthMethod(m string) (string, error) {
 		return oauth2.AuthMethodClientSecretBasic, nil
 	}
 	if !slices.Contains(AuthMethods, m) {
-		return "", invalid("auth_method: unknown method %s (want client_secret_basic, client_secret_post or private_key_jwt)", quote(m))
+		return "", invalid("auth_method: unknown method %s (want client_secret_basic, client_secret_post, private_key_jwt or none)", quote(m))
 	}
 	return m, nil
 }

@@ -31,8 +31,14 @@ type PoolConfig struct {
 	Principal string `koanf:"principal"`
 	// AllowUnauthenticated lets exchanges through the pool proceed without
 	// client authentication (Google-style /v1/token needs none).
-	AllowUnauthenticated bool             `koanf:"allow_unauthenticated"`
-	Providers            []ProviderConfig `koanf:"providers"`
+	AllowUnauthenticated bool `koanf:"allow_unauthenticated"`
+	// Audiences are the resource servers the pool's tokens may be minted
+	// for; audience or resource in a request selects one.
+	Audiences []string `koanf:"audiences"`
+	// GoogleDefaultScopes is what Google's default scope (cloud-platform)
+	// means in the pool; empty: every scope of the pool.
+	GoogleDefaultScopes []string         `koanf:"google_default_scopes"`
+	Providers           []ProviderConfig `koanf:"providers"`
 }
 
 // MappingConfig holds the CEL expressions that shape the issued token.

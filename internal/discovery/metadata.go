@@ -1,5 +1,11 @@
 package discovery
 
+import (
+	"slices"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
 // Paths of the documents this package serves and of the endpoints it
 // advertises (DESIGN §2).
 const (
@@ -31,7 +37,11 @@ type Metadata struct {
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	// RFC 8414 §2: REQUIRED (with none excluded) when private_key_jwt is
+	// listed for the endpoint.
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
+	RevocationEndpointAuthMethodsSupported             []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 
 	// IDTokenSigningAlgValuesSupported is REQUIRED by OIDC Discovery §3;
 	// go-oidc falls back to RS256 alone without it.
@@ -48,7 +58,12 @@ type Supported struct {
 	TokenEndpointAuthMethods []string
 	// TokenEndpointAuthSigningAlgs for private_key_jwt, if offered.
 	TokenEndpointAuthSigningAlgs []string
-	// ResponseTypes is empty: there is no authorization endpoint.
+	// PublicClients lists the none method at the token endpoint: a
+	// registered public client names itself with client_id and no secret.
+	PublicClients bool
+	// ResponseTypes defaults to ["id_token"]: OIDC Discovery §3 requires
+	// a non-empty list, and ID tokens are what we issue to relying
+	// parties; there is no authorization endpoint (yet), so no code.
 	ResponseTypes []string
 	// SubjectTypes defaults to ["public"].
 	SubjectTypes []string
@@ -78,6 +93,18 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 		subjects = []string{"public"}
 	}
 	auth := nonNil(s.TokenEndpointAuthMethods)
+	token := auth
+	if s.PublicClients && !slices.Contains(token, oauth2.AuthMethodNone) {
+		token = append(slices.Clone(auth), oauth2.AuthMethodNone)
+	}
+	responses := s.ResponseTypes
+	if len(responses) == 0 {
+		responses = []string{"id_token"}
+	}
+	var authAlgs []string
+	if slices.Contains(auth, oauth2.AuthMethodPrivateKeyJWT) {
+		authAlgs = s.TokenEndpointAuthSigningAlgs
+	}
 	return Metadata{
 		Issuer:                issuer,
 		JWKSURI:               issuer + PathJWKS,
@@ -86,15 +113,17 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 		RevocationEndpoint:    issuer + PathRevoke,
 
 		GrantTypesSupported:    nonNil(s.GrantTypes),
-		ResponseTypesSupported: nonNil(s.ResponseTypes),
+		ResponseTypesSupported: responses,
 		SubjectTypesSupported:  subjects,
 		ScopesSupported:        nonNil(s.Scopes),
 		ClaimsSupported:        nonNil(s.Claims),
 
-		TokenEndpointAuthMethodsSupported:          auth,
-		TokenEndpointAuthSigningAlgValuesSupported: s.TokenEndpointAuthSigningAlgs,
-		IntrospectionEndpointAuthMethodsSupported:  auth,
-		RevocationEndpointAuthMethodsSupported:     auth,
+		TokenEndpointAuthMethodsSupported:                  token,
+		TokenEndpointAuthSigningAlgValuesSupported:         s.TokenEndpointAuthSigningAlgs,
+		IntrospectionEndpointAuthMethodsSupported:          auth,
+		IntrospectionEndpointAuthSigningAlgValuesSupported: authAlgs,
+		RevocationEndpointAuthMethodsSupported:             auth,
+		RevocationEndpointAuthSigningAlgValuesSupported:    authAlgs,
 
 		IDTokenSigningAlgValuesSupported: nonNil(algs),
 	}

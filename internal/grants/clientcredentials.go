@@ -89,7 +89,8 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, nil)
 	}
 	now := nowOf(g.Now).Truncate(time.Second)
-	life, err := pickLifetime(req.Lifetime, g.Lifetime, g.MaxLifetime)
+	def, maxLife := req.lifetimeBounds(g.Lifetime, g.MaxLifetime)
+	life, err := pickLifetime(req.Lifetime, def, maxLife)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +134,7 @@ func pickLifetime(requested, def, maxLife time.Duration) (time.Duration, error) 
 		return min(def, maxLife), nil
 	}
 	if requested > maxLife {
-		return 0, badRequest(ReasonLifetimeExceedsMax, fmt.Errorf("expires_in %s above %s", requested, maxLife))
+		return 0, badRequest(ReasonLifetimeExceedsMax, fmt.Errorf("expires_in %d is above the maximum of %d seconds", secs(requested), secs(maxLife)))
 	}
 	return requested, nil
 }

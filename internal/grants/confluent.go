@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // ConfluentLifetime is both the default and the maximum expires_in of the
@@ -48,6 +50,9 @@ type confluentError struct {
 	Code   string `json:"code"`
 	Title  string `json:"title"`
 	Detail string `json:"detail,omitempty"`
+	// Source names the request parameter at fault (JSON:API error
+	// source), when one is.
+	Source *confluentSource `json:"source,omitempty"`
 	// Reason is our stable machine reason (DESIGN §5), an extension member.
 	Reason string `json:"reason,omitempty"`
 }
@@ -58,14 +63,90 @@ func writeConfluentError(w http.ResponseWriter, requestID string, e *oauth2.Erro
 	if status == http.StatusTooManyRequests {
 		code = "too_many_requests"
 	}
-	body := struct {
-		Errors []confluentError `json:"errors"`
-	}{Errors: []confluentError{{
+	ce := confluentError{
 		ID: requestID, Status: strconv.Itoa(status), Code: code,
 		Title: http.StatusText(status), Detail: e.Description, Reason: e.Reason,
-	}}}
+	}
+	if p := paramOf(e); p != "" {
+		ce.Source = &confluentSource{Parameter: p}
+	}
+	if status == http.StatusTooManyRequests {
+		// Confluent documents X-RateLimit-Reset and Retry-After alike: the
+		// seconds until the window resets, i.e. until a request passes.
+		if ra := w.Header().Get("Retry-After"); ra != "" {
+			w.Header().Set("X-RateLimit-Reset", ra)
+		}
+	}
 	if e.Code == oauth2.ErrorInvalidClient && status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="sts"`) // RFC 6749 §5.2
 	}
-	oauth2.WriteJSON(w, status, body)
+	oauth2.WriteJSON(w, status, confluentFailure{Errors: []confluentError{ce}})
+}
+
+// confluentFailure is Confluent's Failure body.
+type confluentFailure struct {
+	Errors []confluentError `json:"errors"`
+}
+
+// confluentSource is a JSON:API error source; the request is a form, so
+// the parameter member names the form parameter.
+type confluentSource struct {
+	Parameter string `json:"parameter,omitempty"`
+}
+
+// confluentMethodNotAllowed answers every method but POST on the
+// Confluent path in the same errors[] shape as its other refusals.
+func confluentMethodNotAllowed() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeConfluentError(w, w.Header().Get("X-Request-Id"), &oauth2.Error{
+			Code: oauth2.ErrorInvalidRequest, Description: "method " + trunc(r.Method) + " not allowed: use POST",
+			Reason: ReasonMethodNotAllowed, Status: http.StatusMethodNotAllowed,
+		})
+	})
+}
+
+// requestParams are the parameters a refusal may name; a description that
+// begins with one of them is about it.
+var requestParams = []string{
+	"grant_type", "subject_token_type", "subject_token", "actor_token_type", "actor_token",
+	"requested_token_type", "identity_pool_id", "expires_in", "audience", "resource", "scope",
+	"refresh_token", "assertion", "options", "client_id",
+}
+
+// paramOf names the request parameter a refusal is about, or "".
+func paramOf(e *oauth2.Error) string {
+	switch e.Reason {
+	case ReasonLifetimeInvalid, ReasonLifetimeExceedsMax, ReasonLifetimeExceedsPool, ReasonLifetimeExceedsSubject:
+		return "expires_in"
+	case ReasonPoolRequired, string(trust.ReasonPoolUnknown), string(trust.ReasonPoolDisabled):
+		return "identity_pool_id"
+	case ReasonSubjectTypeUnsupported:
+		if e.Description == descActor {
+			return "actor_token_type"
+		}
+		return "subject_token_type"
+	case ReasonRequestedTypeUnsupp:
+		return "requested_token_type"
+	case ReasonGrantUnsupported:
+		return "grant_type"
+	case ReasonActorTypeMismatch:
+		return "actor_token_type"
+	}
+	switch e.Description {
+	case descSubject:
+		return "subject_token"
+	case descActor:
+		return "actor_token"
+	case descScope:
+		return "scope"
+	case descTarget:
+		return "audience"
+	}
+	for _, p := range requestParams {
+		if strings.HasPrefix(e.Description, p+" ") || strings.HasPrefix(e.Description, "parameter \""+p+"\"") {
+			return p
+		}
+	}
+	return ""
 }

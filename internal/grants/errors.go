@@ -69,8 +69,14 @@ func refuse(code, desc, reason string, cause error) *oauth2.Error {
 }
 
 // badRequest is RFC 8693 §2.2.2 invalid_request for the request itself.
+// The description is the cause, which names the parameter at fault: it
+// describes only what the caller sent (never a token, never our state).
 func badRequest(reason string, cause error) *oauth2.Error {
-	return refuse(oauth2.ErrorInvalidRequest, descRequest, reason, cause)
+	desc := descRequest
+	if cause != nil {
+		desc = cause.Error()
+	}
+	return refuse(oauth2.ErrorInvalidRequest, desc, reason, cause)
 }
 
 // badSubject is invalid_request for an unacceptable subject_token

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/trust"
@@ -19,8 +22,9 @@ import (
 // camelCase names; audience is the provider's resource name; options may
 // carry a Credential Access Boundary.
 var google = &dialect{
-	name:  "google",
-	parse: parseGoogle,
+	name:   "google",
+	parse:  parseGoogle,
+	refine: refineGoogle,
 	writeOK: func(w http.ResponseWriter, resp *Response) {
 		oauth2.WriteJSON(w, http.StatusOK, resp)
 	},
@@ -52,7 +56,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	var v url.Values
 	var err error
 	if mt == "application/json" {
-		v, err = readGoogleJSON(r)
+		v, err = readGoogleJSON(r, googleNames)
 	} else {
 		v, err = readForm(r)
 	}
@@ -71,26 +75,67 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if aud := v.Get("audience"); aud != "" {
 		pool, provider, ok := trust.ParseResourceName(aud)
 		if !ok {
-			return nil, badRequest(string(trust.ReasonPoolUnknown), errors.New("audience is not a provider resource name"))
+			return nil, refuse(oauth2.ErrorInvalidTarget, "audience must name a pool's provider: "+
+				"//iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>, "+
+				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>",
+				string(trust.ReasonPoolUnknown), errors.New("audience is not a provider resource name"))
 		}
 		req.PoolID, req.ProviderID = pool, provider
 	}
 	if opts := v.Get("options"); opts != "" {
-		if req.Boundary, err = parseOptions(opts); err != nil {
+		o, err := parseOptions(opts)
+		if err != nil {
 			return nil, err
 		}
+		req.Boundary, req.Audiences = o.boundary, o.audiences
+	}
+	// Google's clients ask for the cloud-platform scope when their user
+	// set none: it stands for the pool's default scopes (see grantScope).
+	if len(req.Scopes) == 1 && req.Scopes[0] == GoogleDefaultScope {
+		req.defaultScopeAlias = true
 	}
 	return req, nil
+}
+
+// GoogleDefaultScope is what Google's client libraries ask for when their
+// user sets no scopes.
+const GoogleDefaultScope = "https://www.googleapis.com/auth/cloud-platform"
+
+// refineGoogle turns a refused pool or provider named by the audience into
+// Google's invalid_target, naming what was not found. Both IDs come from
+// the caller's own audience; unknown and disabled read the same.
+func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
+	if req == nil || req.PoolID == "" || e.Description != descSubject {
+		return e
+	}
+	var desc string
+	switch trust.Reason(e.Reason) {
+	case trust.ReasonPoolUnknown, trust.ReasonPoolDisabled:
+		desc = "audience: pool " + strconv.Quote(req.PoolID) + " is not found or disabled"
+	case trust.ReasonProviderUnknown, trust.ReasonProviderDisabled:
+		desc = "audience: provider " + strconv.Quote(req.ProviderID) + " is not found or disabled in pool " + strconv.Quote(req.PoolID)
+	default:
+		return e
+	}
+	c := *e
+	c.Code, c.Description = oauth2.ErrorInvalidTarget, desc
+	return &c
 }
 
 // readGoogleJSON reads a JSON object whose members are strings (options
 // may also be an object, scope an array of strings). A member given twice,
 // or under both of its names, is refused like a repeated form parameter
 // (SECURITY b.6, b.23); trailing data is refused (b.27).
-func readGoogleJSON(r *http.Request) (url.Values, error) {
+func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
+	}
+	// A member given twice in another case would otherwise be read once
+	// and ignored once; refuse it (options is checked by parseOptions,
+	// which names it).
+	if err := checkMembers(body, true); err != nil {
+		return nil, badRequest(ReasonParameterRepeated, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -103,7 +148,7 @@ func readGoogleJSON(r *http.Request) (url.Values, error) {
 			return nil, badRequest(ReasonMalformed, err)
 		}
 		name, _ := t.(string)
-		if n, ok := googleNames[name]; ok {
+		if n, ok := names[name]; ok {
 			name = n
 		}
 		var raw json.RawMessage
@@ -159,25 +204,132 @@ func joinSpace(l []string) string {
 	return b.String()
 }
 
-// googleOptions is the options JSON. Unknown members are refused: an
-// option we do not understand might have been meant to narrow the token,
-// and ignoring it would issue a wider one (fail closed).
+// googleOptions are the members of options that sts understands. Any
+// other member is refused: an option we do not understand might have been
+// meant to narrow the token, and ignoring it would issue a wider one (fail
+// closed). Members are matched exactly and at most once, at every depth: a
+// case variant or a repeated member would otherwise be folded by
+// encoding/json, last one winning, and could silently drop the boundary.
 type googleOptions struct {
-	AccessBoundary *rs.AccessBoundary `json:"accessBoundary"`
+	boundary  *rs.AccessBoundary
+	audiences []string
 }
 
-func parseOptions(s string) (*rs.AccessBoundary, error) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.DisallowUnknownFields()
-	var o googleOptions
-	if err := dec.Decode(&o); err != nil || dec.More() {
-		return nil, badRequest(ReasonBoundaryInvalid, errors.New("options is not a known JSON object"))
+// maxGoogleAudiences is Google's limit on options.audiences.
+const maxGoogleAudiences = 5
+
+func parseOptions(s string) (*googleOptions, error) {
+	bad := func(format string, args ...any) error {
+		return badRequest(ReasonBoundaryInvalid, fmt.Errorf("options: "+format, args...))
 	}
-	if o.AccessBoundary == nil {
-		return nil, nil
+	if err := checkMembers([]byte(s), false); err != nil {
+		return nil, bad("%v", err)
 	}
-	if err := o.AccessBoundary.Validate(); err != nil {
-		return nil, badRequest(ReasonBoundaryInvalid, err)
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &members); err != nil || members == nil {
+		return nil, bad("not a JSON object")
 	}
-	return o.AccessBoundary, nil
+	o := &googleOptions{}
+	for name, raw := range members {
+		switch name {
+		case "accessBoundary":
+			if string(bytes.TrimSpace(raw)) == "null" {
+				continue
+			}
+			var ab rs.AccessBoundary
+			if err := json.Unmarshal(raw, &ab); err != nil {
+				return nil, bad("accessBoundary is not a Credential Access Boundary")
+			}
+			if err := ab.Validate(); err != nil {
+				return nil, bad("accessBoundary: %v", err)
+			}
+			o.boundary = &ab
+		case "userProject":
+			// The project billed for quota at Google; sts bills nobody, so
+			// it is checked for shape and otherwise ignored.
+			var p string
+			if err := json.Unmarshal(raw, &p); err != nil || len(p) > maxTargetLength || (p != "" && !printable(p)) {
+				return nil, bad("userProject must be a project ID")
+			}
+		case "audiences":
+			var l []string
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return nil, bad("audiences must be an array of strings")
+			}
+			if len(l) > maxGoogleAudiences {
+				return nil, bad("audiences has %d members, at most %d", len(l), maxGoogleAudiences)
+			}
+			aud, err := targets(l, false)
+			if err != nil {
+				return nil, err
+			}
+			o.audiences = aud
+		default:
+			return nil, bad("unknown member %q (known: accessBoundary, audiences, userProject)", trunc(name))
+		}
+	}
+	return o, nil
+}
+
+// maxJSONDepth bounds checkMembers' walk.
+const maxJSONDepth = 32
+
+// checkMembers refuses a JSON document in which an object has the same
+// member twice, also when the names differ only in case: the top-level
+// object only when topOnly, else every object.
+func checkMembers(doc []byte, topOnly bool) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	type frame struct {
+		object bool
+		seen   map[string]bool
+		key    bool // the next token of an object is a member name
+	}
+	var stack []*frame
+	for {
+		t, err := dec.Token()
+		if err == io.EOF {
+			if len(stack) != 0 {
+				return errors.New("truncated JSON")
+			}
+			return nil
+		}
+		if err != nil {
+			return errors.New("not valid JSON")
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if d, ok := t.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			name, _ := t.(string)
+			k := strings.ToLower(name)
+			if top.seen[k] && (!topOnly || len(stack) == 1) {
+				return fmt.Errorf("member %q given twice (names are case-sensitive and unique)", trunc(name))
+			}
+			top.seen[k] = true
+			top.key = false
+			continue
+		}
+		if top != nil && top.object {
+			top.key = true // this token is a value; a name comes next
+		}
+		switch t {
+		case json.Delim('{'):
+			if len(stack) >= maxJSONDepth {
+				return errors.New("nested too deeply")
+			}
+			stack = append(stack, &frame{object: true, seen: map[string]bool{}, key: true})
+		case json.Delim('['):
+			if len(stack) >= maxJSONDepth {
+				return errors.New("nested too deeply")
+			}
+			stack = append(stack, &frame{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
 }

@@ -163,7 +163,7 @@ func TestGoogleRequestShape(t *testing.T) {
 		{"non-string member", "application/json", `{"grantType":1}`, 400, ReasonMalformed},
 		{"not a resource name", "application/json", `{"grantType":"` + te + `","audience":"sts"}`, 400, "pool_unknown"},
 		{"unknown provider", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/nope").Encode(), 400, "provider_unknown"},
-		{"unknown option", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "options", `{"userProject":"x"}`).Encode(), 400, ReasonBoundaryInvalid},
+		{"unknown option", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "options", `{"quotaProject":"x"}`).Encode(), 400, ReasonBoundaryInvalid},
 		{"unsupported condition function", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "options",
 			`{"accessBoundary":{"accessBoundaryRules":[{"availableResource":"r","availablePermissions":["p"],"availabilityCondition":{"expression":"api.getAttribute('x', '') == ''"}}]}}`).Encode(), 400, ReasonBoundaryInvalid},
 	} {

@@ -1,7 +1,12 @@
 package grants
 
 import (
+	"errors"
+	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/opensts/sts/internal/oauth2"
 )
@@ -19,23 +24,29 @@ type googleOAuthResponse struct {
 	TokenType    string `json:"token_type"`
 }
 
-// googleOAuth is POST /v1/oauthtoken in its grant_type=refresh_token form:
-// a form body with the client authenticated by HTTP Basic, as Google's
-// client libraries send it. Any other grant type is refused here (the
-// authorization_code form needs the web login); the refresh itself is the
-// same rotating refresh_token grant as /oauth2/token.
+// googleOAuthNames maps the camelCase JSON names of
+// GoogleIdentityStsV1ExchangeOauthTokenRequest to the form names.
+var googleOAuthNames = map[string]string{
+	"grantType":    "grant_type",
+	"clientId":     "client_id",
+	"code":         "code",
+	"codeVerifier": "code_verifier",
+	"redirectUri":  "redirect_uri",
+	"refreshToken": "refresh_token",
+	"scope":        "scope",
+}
+
+// googleOAuth is POST /v1/oauthtoken: a form body, or the camelCase JSON
+// body of Google's generated client, with the client authenticated by
+// HTTP Basic as Google's client libraries send it. Its refresh_token form
+// is the same rotating refresh_token grant as /oauth2/token. Its
+// authorization_code form is read (code, code_verifier, redirect_uri) and
+// handed to an authorization_code grant when one is enabled; until sts has
+// web sign-in there is none, and the answer says so. Any other grant type
+// is refused here.
 var googleOAuth = &dialect{
-	name: "google-oauth",
-	parse: func(r *http.Request) (*Request, error) {
-		req, err := standard.parse(r)
-		if err != nil {
-			return nil, err
-		}
-		if req.GrantType != "" && req.GrantType != oauth2.GrantTypeRefreshToken {
-			req.GrantType = "unsupported:" + req.GrantType // never matches a grant
-		}
-		return req, nil
-	},
+	name:  "google-oauth",
+	parse: parseGoogleOAuth,
 	writeOK: func(w http.ResponseWriter, resp *Response) {
 		oauth2.WriteJSON(w, http.StatusOK, googleOAuthResponse{
 			AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshToken: resp.RefreshToken,
@@ -43,4 +54,77 @@ var googleOAuth = &dialect{
 		})
 	},
 	writeError: standard.writeError,
+}
+
+// GrantTypeAuthorizationCode is RFC 6749 §4.1.3's grant_type.
+const GrantTypeAuthorizationCode = "authorization_code"
+
+func parseGoogleOAuth(r *http.Request) (*Request, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		req, err := standard.parse(r)
+		if err != nil {
+			return nil, err
+		}
+		return req, googleOAuthGrant(req)
+	}
+	v, err := readGoogleJSON(r, googleOAuthNames)
+	if err != nil {
+		return nil, err
+	}
+	req := &Request{}
+	if err := req.fromValues(v); err != nil {
+		return nil, err
+	}
+	return req, googleOAuthGrant(req)
+}
+
+// googleOAuthGrant admits refresh_token and authorization_code, reading
+// the latter's parameters strictly.
+func googleOAuthGrant(req *Request) error {
+	switch req.GrantType {
+	case "", oauth2.GrantTypeRefreshToken:
+		return nil
+	case GrantTypeAuthorizationCode:
+		req.Code = req.form.Get("code")
+		req.CodeVerifier = req.form.Get("code_verifier")
+		req.RedirectURI = req.form.Get("redirect_uri")
+		if req.Code == "" {
+			return badRequest(ReasonParameterMissing, errors.New("code is required with grant_type authorization_code"))
+		}
+		if req.CodeVerifier != "" && !validCodeVerifier(req.CodeVerifier) {
+			return badRequest(ReasonMalformed, errors.New("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"))
+		}
+		if req.RedirectURI != "" {
+			if u, err := url.Parse(req.RedirectURI); err != nil || !u.IsAbs() || u.Fragment != "" {
+				return badRequest(ReasonMalformed, errors.New("redirect_uri must be an absolute URI without fragment"))
+			}
+		}
+		return nil
+	default:
+		req.GrantType = "unsupported:" + req.GrantType // never matches a grant
+		return nil
+	}
+}
+
+// validCodeVerifier is RFC 7636 §4.1's code-verifier syntax.
+func validCodeVerifier(s string) bool {
+	if len(s) < 43 || len(s) > 128 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// unsupportedGrant is the description of unsupported_grant_type.
+func unsupportedGrant(grantType string) string {
+	grantType = strings.TrimPrefix(grantType, "unsupported:")
+	if grantType == GrantTypeAuthorizationCode {
+		return "grant_type authorization_code needs web sign-in, which this server does not offer yet; use refresh_token"
+	}
+	return "grant_type " + strconv.Quote(trunc(grantType)) + " is not supported on this endpoint"
 }

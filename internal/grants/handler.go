@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,6 +113,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+PathToken, h.serve(standard))
 	mux.Handle("POST "+PathGoogleToken, h.serve(google))
 	mux.Handle("POST "+PathConfluentToken, h.serve(confluent))
+	mux.Handle(PathConfluentToken, confluentMethodNotAllowed())
 	mux.Handle("POST "+PathGoogleOAuthToken, h.serve(googleOAuth))
 }
 
@@ -120,6 +122,9 @@ type dialect struct {
 	name string
 	// parse reads the body into a Request (phase 3).
 	parse func(r *http.Request) (*Request, error)
+	// refine, when set, rewrites a refusal in the dialect's terms once the
+	// request is known (phase 7).
+	refine func(req *Request, e *oauth2.Error) *oauth2.Error
 	// writeOK and writeError render the outcome (phase 7).
 	writeOK    func(w http.ResponseWriter, resp *Response)
 	writeError func(w http.ResponseWriter, requestID string, e *oauth2.Error)
@@ -167,7 +172,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 	}
 	g := h.byType[req.GrantType]
 	if g == nil {
-		return nil, refuse(oauth2.ErrorUnsupportedGrantType, "unsupported grant_type", ReasonGrantUnsupported, nil)
+		return nil, refuse(oauth2.ErrorUnsupportedGrantType, unsupportedGrant(req.GrantType), ReasonGrantUnsupported, nil)
 	}
 	// 5. Client authentication, then the client bucket (RFC 8693 §5,
 	//    SECURITY b.9).
@@ -185,7 +190,13 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 	}
 	// 6. The grant (its own numbered steps; the pool bucket is checked
 	//    there, after pool selection and before signature verification).
-	return g.Exchange(r.Context(), req, client)
+	resp, err := g.Exchange(r.Context(), req, client)
+	if err == nil && req.maxLifetime > 0 && resp.ExpiresIn > int64(req.maxLifetime/time.Second) {
+		// The dialect's cap holds for every grant; a grant that ignored it
+		// is our bug, and its token is never handed out.
+		return nil, fmt.Errorf("grant %s issued %d s on the %s path, above its %s cap", g.Type(), resp.ExpiresIn, d.name, req.maxLifetime)
+	}
+	return resp, err
 }
 
 // authenticate is the client-authentication extension point.

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -98,7 +99,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 		switch {
 		case subj.own && !slices.Contains(subj.audiences, t):
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceWidening, errors.New("audience not in the subject token"))
-		case !subj.own && t != g.DefaultAudience && !slices.Contains(g.Audiences, t):
+		case !subj.own && t != g.DefaultAudience && !slices.Contains(g.Audiences, t) && !slices.Contains(subj.poolAudiences, t):
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, errors.New("audience not allowed"))
 		}
 	}
@@ -113,6 +114,19 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 // scopes (offline_access only when the client may refresh); a requested
 // scope outside the client's list is refused by CheckClient.
 func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, error) {
+	if req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope) {
+		if subj.googleScopes == nil {
+			return clientCeiling(subj.scopes, client), nil
+		}
+		// The pool's own meaning of it, still within the ceiling (the pool
+		// may have lost a scope since).
+		for _, s := range subj.googleScopes {
+			if !slices.Contains(subj.scopes, s) {
+				return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, errors.New("the pool's google_default_scopes exceed its scopes"))
+			}
+		}
+		return clientCeiling(subj.googleScopes, client), nil
+	}
 	if req.Scopes == nil {
 		return clientCeiling(subj.scopes, client), nil
 	}
@@ -157,11 +171,11 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 	if req.Lifetime > 0 {
 		switch {
 		case req.maxLifetime > 0 && req.Lifetime > req.maxLifetime:
-			return 0, badRequest(ReasonLifetimeExceedsMax, errors.New("expires_in above the maximum"))
+			return 0, badRequest(ReasonLifetimeExceedsMax, fmt.Errorf("expires_in %d is above the maximum of %d seconds", secs(req.Lifetime), secs(req.maxLifetime)))
 		case req.Lifetime > ceiling:
-			return 0, badRequest(ReasonLifetimeExceedsPool, errors.New("expires_in above the pool maximum"))
+			return 0, badRequest(ReasonLifetimeExceedsPool, fmt.Errorf("expires_in %d is above the pool's maximum of %d seconds", secs(req.Lifetime), secs(ceiling)))
 		case req.Lifetime > remaining:
-			return 0, badRequest(ReasonLifetimeExceedsSubject, errors.New("expires_in beyond the subject token's exp"))
+			return 0, badRequest(ReasonLifetimeExceedsSubject, fmt.Errorf("expires_in %d is beyond the subject token's exp (%d seconds left)", secs(req.Lifetime), secs(remaining)))
 		}
 		return req.Lifetime, nil
 	}
@@ -178,3 +192,24 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 	}
 	return life, nil
 }
+
+// lifetimeBounds are the default and maximum lifetime for a grant whose
+// own are def and maxLife (zero: the package defaults), within the
+// dialect's: the Confluent path's 900 s cap holds for every grant there.
+func (q *Request) lifetimeBounds(def, maxLife time.Duration) (time.Duration, time.Duration) {
+	if q.defaultLifetime > 0 {
+		def = q.defaultLifetime
+	}
+	if q.maxLifetime > 0 {
+		if maxLife <= 0 || maxLife > q.maxLifetime {
+			maxLife = q.maxLifetime
+		}
+		if def <= 0 || def > q.maxLifetime {
+			def = q.maxLifetime
+		}
+	}
+	return def, maxLife
+}
+
+// secs is d in whole seconds, for messages.
+func secs(d time.Duration) int64 { return int64(d / time.Second) }

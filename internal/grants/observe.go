@@ -71,6 +71,9 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 			obs.Outcome = OutcomeRefused
 			h.logRefusal(r, d, req, e)
 		}
+		if d.refine != nil {
+			e = d.refine(req, e)
+		}
 		obs.Reason = e.Reason
 		if e.HTTPStatus() == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", strconv.Itoa(max(seconds(h.retryAfter()), 1)))

@@ -143,7 +143,8 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 		return nil, fmt.Errorf("refresh token claims: %w", err)
 	}
 	now = now.Truncate(time.Second)
-	life := min(cmpOr(g.AccessLifetime, DefaultLifetime), rt.ExpiresAt.Sub(now))
+	def, _ := req.lifetimeBounds(g.AccessLifetime, 0)
+	life := min(cmpOr(def, DefaultLifetime), rt.ExpiresAt.Sub(now))
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
 	c.IssuedAt, c.NotBefore, c.Expiry = tokens.NewNumericDate(now), tokens.NewNumericDate(now), tokens.NewNumericDate(now.Add(life))

@@ -49,6 +49,10 @@ type Request struct {
 	// Boundary is the Credential Access Boundary from Google options.
 	Boundary *rs.AccessBoundary
 	ClientID string
+	// Code, CodeVerifier and RedirectURI are the authorization_code
+	// grant's (RFC 6749 §4.1.3, RFC 7636 §4.5), read by Google's
+	// /v1/oauthtoken.
+	Code, CodeVerifier, RedirectURI string
 
 	// Set by the dialect and the handler, not by the caller.
 	Dialect         string
@@ -57,9 +61,12 @@ type Request struct {
 	defaultLifetime time.Duration // dialect default (Confluent: 900 s)
 	maxLifetime     time.Duration // dialect maximum (Confluent: 900 s)
 	limitPool       func(pool string) error
-	hasClientSecret bool       // client_secret or client_assertion was sent
-	form            url.Values // every parameter, for client authentication and other grants
-	trace           trace
+	hasClientSecret bool // client_secret or client_assertion was sent
+	// defaultScopeAlias: the scope is Google's default, which stands for
+	// the pool's default scopes unless the pool lists it itself.
+	defaultScopeAlias bool
+	form              url.Values // every parameter, for client authentication and other grants
+	trace             trace
 }
 
 // trace is what the grant learned, for the audit event and the log line.
@@ -104,8 +111,9 @@ func checkURL(r *http.Request) error {
 func readForm(r *http.Request) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: descRequest, Reason: ReasonContentType,
-			Status: http.StatusUnsupportedMediaType, Err: errors.New("content type must be application/x-www-form-urlencoded")}
+		const msg = "content type must be application/x-www-form-urlencoded"
+		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: msg, Reason: ReasonContentType,
+			Status: http.StatusUnsupportedMediaType, Err: errors.New(msg)}
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -157,7 +165,7 @@ func (q *Request) fromValues(v url.Values) error {
 		}
 		for _, s := range vals {
 			if len(s) > maxParamLength {
-				return badRequest(ReasonMalformed, errors.New("parameter value too long"))
+				return badRequest(ReasonMalformed, errors.New("parameter "+strconv.Quote(trunc(k))+" too long"))
 			}
 		}
 	}

@@ -31,11 +31,15 @@ type subject struct {
 	exp                 time.Time
 	scopes              []string // ceiling
 	audiences           []string // ceiling; nil: the server's allowlist
-	maxLifetime         time.Duration
-	cab                 map[string]any
-	own                 bool        // our token: narrowing rules apply
-	spendKey            string      // one-time-use provider: the token's used-token key
-	poolRec             *trust.Pool // the pool judged, for the client check; nil: none
+	// poolAudiences are the pool's downstream audiences, allowed besides
+	// the server's allowlist; googleScopes what Google's default scope
+	// means in the pool (nil: the whole ceiling).
+	poolAudiences, googleScopes []string
+	maxLifetime                 time.Duration
+	cab                         map[string]any
+	own                         bool        // our token: narrowing rules apply
+	spendKey                    string      // one-time-use provider: the token's used-token key
+	poolRec                     *trust.Pool // the pool judged, for the client check; nil: none
 }
 
 // tokenError builds the refusal for a subject or actor token.
@@ -130,6 +134,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
 		mayAct:   id.Claims["may_act"], exp: id.Expiry,
 		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
+		poolAudiences: m.Pool.Audiences, googleScopes: m.Pool.GoogleDefaultScopes,
 		spendKey: spend,
 	}
 	if m.Pool.PrincipalID != "" {

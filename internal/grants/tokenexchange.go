@@ -104,7 +104,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	case oauth2.TokenTypeJWT:
 		issuedType, tokenType = oauth2.TokenTypeJWT, "N_A" // RFC 8693 §2.2.1
 	default: // SECURITY b.53
-		return nil, badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q", trunc(req.RequestedTokenType)))
+		return nil, badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
 	}
 	req.trace.tokenDigest = federation.TokenDigest(req.SubjectToken)
 

@@ -82,6 +82,10 @@ func (h *Handler) serve(google bool) http.HandlerFunc {
 			h.writeError(w, r, err)
 			return
 		}
+		if google {
+			oauth2.WriteJSON(w, http.StatusOK, googleShape(resp))
+			return
+		}
 		oauth2.WriteJSON(w, http.StatusOK, resp)
 	}
 }

@@ -1,6 +1,8 @@
 package introspect
 
 import (
+	"strconv"
+
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -46,4 +48,33 @@ func fromAccess(c *tokens.AccessClaims) *Response {
 		NotBefore: int64(c.NotBefore), JTI: c.ID, TokenType: TypeBearer, OrgID: c.OrgID,
 		Principal: c.Principal, Act: c.Act, CAB: c.CAB, Pool: c.Pool, Provider: c.Provider, Src: c.Src,
 	}
+}
+
+// GoogleResponse is Google's GoogleIdentityStsV1IntrospectTokenResponse:
+// its discovery document types exp and iat as int64, which Google's
+// clients send and expect as JSON strings, and it has username. Our
+// extension members stay (Google's clients ignore them), with nbf a string
+// like its siblings. The RFC 7662 answer with JSON numbers stays on
+// /oauth2/introspect.
+type GoogleResponse struct {
+	*Response
+	Exp       string `json:"exp,omitempty"`
+	Iat       string `json:"iat,omitempty"`
+	NotBefore string `json:"nbf,omitempty"`
+	// Username is the human-readable name of the subject; sts has none
+	// apart from sub, so it repeats sub.
+	Username string `json:"username,omitempty"`
+}
+
+func googleShape(r *Response) *GoogleResponse {
+	if !r.Active {
+		return &GoogleResponse{Response: inactive}
+	}
+	str := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	return &GoogleResponse{Response: r, Exp: str(r.Expiry), Iat: str(r.IssuedAt), NotBefore: str(r.NotBefore), Username: r.Subject}
 }

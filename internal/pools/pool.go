@@ -116,6 +116,9 @@ type PoolUpdate struct {
 	MaxTokenLifetime     *time.Duration
 	PrincipalID          *string
 	AllowUnauthenticated *bool
+	// Audiences and GoogleDefaultScopes replace the lists (empty clears).
+	Audiences           *[]string
+	GoogleDefaultScopes *[]string
 }
 
 // fields names the fields that are set, for messages and the audit trail.
@@ -131,6 +134,7 @@ func (u PoolUpdate) fields() []string {
 		{"mapping.attributes", u.Attributes != nil || len(u.AttributeEdits) > 0},
 		{"scopes", u.Scopes != nil}, {"max_token_lifetime", u.MaxTokenLifetime != nil},
 		{"principal_id", u.PrincipalID != nil}, {"allow_unauthenticated", u.AllowUnauthenticated != nil},
+		{"audiences", u.Audiences != nil}, {"google_default_scopes", u.GoogleDefaultScopes != nil},
 	} {
 		if f.set {
 			out = append(out, f.name)
@@ -182,6 +186,18 @@ func (u PoolUpdate) Apply(p *storage.Pool) {
 	}
 	if u.MaxTokenLifetime != nil {
 		p.MaxTokenLifetime = *u.MaxTokenLifetime
+	}
+	list := func(v *[]string) []string {
+		if len(*v) == 0 {
+			return nil
+		}
+		return append([]string(nil), *v...)
+	}
+	if u.Audiences != nil {
+		p.Audiences = list(u.Audiences)
+	}
+	if u.GoogleDefaultScopes != nil {
+		p.GoogleDefaultScopes = list(u.GoogleDefaultScopes)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -70,6 +71,13 @@ func checkRef(field, kind, id string) error {
 	return nil
 }
 
+// Bounds of a pool's downstream audiences: an audience is what a token
+// request may name, so the token endpoint's bounds apply.
+const (
+	MaxPoolAudiences = 20
+	MaxAudienceLen   = 512
+)
+
 // checkPool validates everything about p that needs no storage read: its
 // ID, fields and CEL (compiled with the service's compiler).
 func (s *Service) checkPool(p storage.Pool) error {
@@ -89,6 +97,22 @@ func (s *Service) checkPool(p storage.Pool) error {
 	for i, sc := range p.Scopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\n\"\\") {
 			return invalid("scopes[%d]: a scope is a non-empty token without spaces, quotes or backslashes, got %s", i, quote(sc))
+		}
+	}
+	if len(p.Audiences) > MaxPoolAudiences {
+		return invalid("audiences: at most %d, got %d", MaxPoolAudiences, len(p.Audiences))
+	}
+	for i, a := range p.Audiences {
+		if a == "" || len(a) > MaxAudienceLen || strings.IndexFunc(a, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+			return invalid("audiences[%d]: an audience is 1 to %d printable ASCII characters without spaces, got %s", i, MaxAudienceLen, quote(a))
+		}
+		if slices.Contains(p.Audiences[:i], a) {
+			return invalid("audiences[%d]: %s is listed twice", i, quote(a))
+		}
+	}
+	for i, sc := range p.GoogleDefaultScopes {
+		if !slices.Contains(p.Scopes, sc) {
+			return invalid("google_default_scopes[%d]: %s is not one of the pool's scopes", i, quote(sc))
 		}
 	}
 	if len(p.PrincipalID) > maxPrincipalID || strings.TrimSpace(p.PrincipalID) != p.PrincipalID {

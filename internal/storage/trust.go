@@ -30,8 +30,17 @@ type Pool struct {
 	// AllowUnauthenticated lets exchanges against this pool proceed without
 	// client authentication (Google's /v1/token needs none).
 	AllowUnauthenticated bool
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// Audiences are the resource servers this pool's tokens may be minted
+	// for, besides the server's own: audience or resource in a request
+	// selects among them, anything else is invalid_target.
+	Audiences []string
+	// GoogleDefaultScopes is what Google's default scope
+	// (https://www.googleapis.com/auth/cloud-platform, sent by Google's
+	// clients when their user sets none) means in this pool; nil: the
+	// pool's Scopes. Each is one of Scopes.
+	GoogleDefaultScopes []string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }
 
 // Provider is a trusted external issuer inside a pool. Its identity is the

@@ -118,18 +118,22 @@ type AccessClaims struct {
 // "org:<org-id>/<kind>:<id>" (see [SubjectV2]) and OrgID, Principal, Name
 // and Email are set where known.
 type IDClaims struct {
-	Issuer    string      `json:"iss"`
-	Subject   string      `json:"sub"`
-	Audience  Audience    `json:"aud"`
-	Expiry    NumericDate `json:"exp"`
-	IssuedAt  NumericDate `json:"iat"`
-	NotBefore NumericDate `json:"nbf,omitempty"`
-	ID        string      `json:"jti,omitempty"`
-	Nonce     string      `json:"nonce,omitempty"`
-	OrgID     string      `json:"org_id,omitempty"`
-	Principal string      `json:"principal,omitempty"`
-	Name      string      `json:"name,omitempty"`
-	Email     string      `json:"email,omitempty"`
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience Audience `json:"aud"`
+	// AuthorizedParty (azp, OIDC Core §2) is the audience the token was
+	// issued to; MintIDToken sets the first audience when there are
+	// several and it is empty.
+	AuthorizedParty string      `json:"azp,omitempty"`
+	Expiry          NumericDate `json:"exp"`
+	IssuedAt        NumericDate `json:"iat"`
+	NotBefore       NumericDate `json:"nbf,omitempty"`
+	ID              string      `json:"jti,omitempty"`
+	Nonce           string      `json:"nonce,omitempty"`
+	OrgID           string      `json:"org_id,omitempty"`
+	Principal       string      `json:"principal,omitempty"`
+	Name            string      `json:"name,omitempty"`
+	Email           string      `json:"email,omitempty"`
 }
 
 // SubjectV2 is the V2 ID-token subject of a principal in Gitpod's form,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opensts/sts/internal/signer"
@@ -63,6 +64,12 @@ func (i *Issuer) MintIDToken(ctx context.Context, c IDClaims) (string, IDClaims,
 	}
 	if err := checkMint(c.Subject, c.Audience, c.IssuedAt, c.Expiry); err != nil {
 		return "", c, err
+	}
+	switch {
+	case c.AuthorizedParty == "" && len(c.Audience) > 1:
+		c.AuthorizedParty = c.Audience[0]
+	case c.AuthorizedParty != "" && !slices.Contains(c.Audience, c.AuthorizedParty):
+		return "", c, fmt.Errorf("tokens: azp %q is not one of the audiences", c.AuthorizedParty)
 	}
 	tok, err := i.sign(ctx, typeJWT, "id token", &c)
 	return tok, c, err

@@ -144,6 +144,8 @@ func TestParseResourceName(t *testing.T) {
 		{"//sts.example/pools/ci/providers/github", "ci", "github", true},
 		{"pools/ci/providers/github", "ci", "github", true},
 		{"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/gh", "ci", "gh", true},
+		{"//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta", "staff", "okta", true},
+		{"locations/global/workforcePools/staff/providers/okta", "staff", "okta", true},
 		{"//sts.example/x/pools/ci/providers/github", "", "", false},
 		{"pools/ci/providers/", "", "", false},
 		{"pools/c i/providers/x", "", "", false},

@@ -187,7 +187,8 @@ func audienceMatch(accepted, aud []string) bool {
 // clients send it in audience (DESIGN §3), into pool and provider IDs. It
 // accepts "//<host>/pools/<pool>/providers/<provider>", the bare
 // "pools/<pool>/providers/<provider>", and Google's own
-// "//<host>/projects/<n>/locations/<l>/workloadIdentityPools/<pool>/providers/<provider>".
+// "//<host>/projects/<n>/locations/<l>/workloadIdentityPools/<pool>/providers/<provider>"
+// and "//<host>/locations/<l>/workforcePools/<pool>/providers/<provider>".
 // The host is not compared: clients reach us under many names, and the
 // pool and provider IDs are what select the trust policy.
 func ParseResourceName(name string) (pool, provider string, ok bool) {
@@ -201,7 +202,13 @@ func ParseResourceName(name string) (pool, provider string, ok bool) {
 	}
 	parts := strings.Split(rest, "/")
 	n := len(parts)
-	if n < 4 || parts[n-2] != "providers" || (parts[n-4] != "pools" && parts[n-4] != "workloadIdentityPools") {
+	kind := ""
+	if n >= 4 {
+		kind = parts[n-4]
+	}
+	// Workforce pools (Google's pools of people) map onto pools exactly as
+	// workload identity pools do.
+	if n < 4 || parts[n-2] != "providers" || (kind != "pools" && kind != "workloadIdentityPools" && kind != "workforcePools") {
 		return "", "", false
 	}
 	if parts[n-4] == "pools" && n != 4 {

@@ -100,6 +100,8 @@ func poolRecord(orgID, principalID string) storage.Pool {
 		MaxTokenLifetime:     90*time.Minute + 1500*time.Millisecond,
 		PrincipalID:          principalID,
 		AllowUnauthenticated: true,
+		Audiences:            []string{"https://kafka.example", "urn:kafka:" + odd("cluster")},
+		GoogleDefaultScopes:  []string{"repo:read"},
 		CreatedAt:            t0.Add(-3 * time.Hour),
 		UpdatedAt:            t0,
 	}

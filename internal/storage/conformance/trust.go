@@ -81,6 +81,8 @@ func testTrustCRUD(t *testing.T, s storage.Store) {
 	upd.Scopes = []string{"only"}
 	upd.MaxTokenLifetime = 15 * time.Minute
 	upd.AllowUnauthenticated = false
+	upd.Audiences = []string{"https://other.example"}
+	upd.GoogleDefaultScopes = nil
 	upd.UpdatedAt = full.UpdatedAt.Add(time.Minute)
 	err = s.UpdatePool(ctx, full.ID, func(old storage.Pool) (storage.Pool, error) {
 		diff(t, "UpdatePool updater's old row", full, old)

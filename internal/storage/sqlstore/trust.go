@@ -9,7 +9,7 @@ import (
 )
 
 const poolColumns = `id, org_id, display_name, disabled, identity_claim, cel_condition, mapping, scopes,
-	max_token_lifetime_ns, principal_id, allow_unauthenticated, created_at, updated_at`
+	max_token_lifetime_ns, principal_id, allow_unauthenticated, created_at, updated_at, audiences, google_default_scopes`
 
 func scanPool(r rowScanner) (storage.Pool, error) {
 	var (
@@ -19,7 +19,7 @@ func scanPool(r rowScanner) (storage.Pool, error) {
 	)
 	err := r.Scan(&p.ID, &p.OrgID, &p.DisplayName, &p.Disabled, &p.IdentityClaim, &p.Condition,
 		jsonCol{&m}, jsonCol{&p.Scopes}, &life, &p.PrincipalID, &p.AllowUnauthenticated,
-		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
+		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, jsonCol{&p.Audiences}, jsonCol{&p.GoogleDefaultScopes})
 	p.Mapping = storage.Mapping(m)
 	p.MaxTokenLifetime = time.Duration(life)
 	return p, err
@@ -32,7 +32,8 @@ func (s *Store) poolArgs(p storage.Pool) ([]any, error) {
 		return nil, err
 	}
 	return []any{p.ID, p.OrgID, p.DisplayName, p.Disabled, p.IdentityClaim, p.Condition, m, strs(p.Scopes),
-		int64(p.MaxTokenLifetime), p.PrincipalID, p.AllowUnauthenticated, s.ts(p.CreatedAt), s.ts(p.UpdatedAt)}, nil
+		int64(p.MaxTokenLifetime), p.PrincipalID, p.AllowUnauthenticated, s.ts(p.CreatedAt), s.ts(p.UpdatedAt),
+		strs(p.Audiences), strs(p.GoogleDefaultScopes)}, nil
 }
 
 // CreatePool implements storage.TrustStore.
@@ -42,7 +43,7 @@ func (s *Store) CreatePool(ctx context.Context, p storage.Pool) error {
 		return s.fail("create pool", err)
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO pools (`+poolColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
 	return s.fail("create pool", err)
 }
 
@@ -68,7 +69,8 @@ func (s *Store) UpdatePool(ctx context.Context, id string, fn func(storage.Pool)
 			}
 			return execOne(ctx, tx, `UPDATE pools SET org_id = $2, display_name = $3, disabled = $4,
 				identity_claim = $5, cel_condition = $6, mapping = $7, scopes = $8, max_token_lifetime_ns = $9,
-				principal_id = $10, allow_unauthenticated = $11, created_at = $12, updated_at = $13
+				principal_id = $10, allow_unauthenticated = $11, created_at = $12, updated_at = $13,
+				audiences = $14, google_default_scopes = $15
 				WHERE id = $1`, args...)
 		})
 }

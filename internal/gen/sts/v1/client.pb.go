@@ -35,6 +35,11 @@ const (
 	ClientAuthMethod_CLIENT_AUTH_METHOD_CLIENT_SECRET_POST ClientAuthMethod = 2
 	// A JWT assertion signed with a registered key (RFC 7523 §2.2).
 	ClientAuthMethod_CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT ClientAuthMethod = 3
+	// A public client (RFC 6749 §2.1): it sends client_id and no secret,
+	// and is identified, not authenticated. It may only use the grants
+	// that need no client authentication (token exchange, jwt-bearer),
+	// against pools that admit unauthenticated callers.
+	ClientAuthMethod_CLIENT_AUTH_METHOD_NONE ClientAuthMethod = 4
 )
 
 // Enum value maps for ClientAuthMethod.
@@ -44,12 +49,14 @@ var (
 		1: "CLIENT_AUTH_METHOD_CLIENT_SECRET_BASIC",
 		2: "CLIENT_AUTH_METHOD_CLIENT_SECRET_POST",
 		3: "CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT",
+		4: "CLIENT_AUTH_METHOD_NONE",
 	}
 	ClientAuthMethod_value = map[string]int32{
 		"CLIENT_AUTH_METHOD_UNSPECIFIED":         0,
 		"CLIENT_AUTH_METHOD_CLIENT_SECRET_BASIC": 1,
 		"CLIENT_AUTH_METHOD_CLIENT_SECRET_POST":  2,
 		"CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT":     3,
+		"CLIENT_AUTH_METHOD_NONE":                4,
 	}
 )
 
@@ -1085,12 +1092,13 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"2\n" +
 	"\x13DeleteClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\"\x16\n" +
-	"\x14DeleteClientResponse*\xb5\x01\n" +
+	"\x14DeleteClientResponse*\xd2\x01\n" +
 	"\x10ClientAuthMethod\x12\"\n" +
 	"\x1eCLIENT_AUTH_METHOD_UNSPECIFIED\x10\x00\x12*\n" +
 	"&CLIENT_AUTH_METHOD_CLIENT_SECRET_BASIC\x10\x01\x12)\n" +
 	"%CLIENT_AUTH_METHOD_CLIENT_SECRET_POST\x10\x02\x12&\n" +
-	"\"CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT\x10\x032\xe3\x03\n" +
+	"\"CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT\x10\x03\x12\x1b\n" +
+	"\x17CLIENT_AUTH_METHOD_NONE\x10\x042\xe3\x03\n" +
 	"\rClientService\x12K\n" +
 	"\fCreateClient\x12\x1b.sts.v1.CreateClientRequest\x1a\x1c.sts.v1.CreateClientResponse\"\x00\x12B\n" +
 	"\tGetClient\x12\x18.sts.v1.GetClientRequest\x1a\x19.sts.v1.GetClientResponse\"\x00\x12H\n" +

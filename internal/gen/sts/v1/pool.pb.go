@@ -119,8 +119,18 @@ type Pool struct {
 	AllowUnauthenticated bool                   `protobuf:"varint,11,opt,name=allow_unauthenticated,json=allowUnauthenticated,proto3" json:"allow_unauthenticated,omitempty"`
 	CreatedAt            *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt            *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// audiences are the resource servers (downstream audiences) this pool's
+	// tokens may be minted for, besides the server's own: audience or
+	// resource in a token request selects among them, anything else is
+	// invalid_target.
+	Audiences []string `protobuf:"bytes,14,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	// google_default_scopes is what Google's default scope
+	// (https://www.googleapis.com/auth/cloud-platform, sent by Google's
+	// clients when their user sets none) means in this pool; empty means
+	// every scope of the pool. Each must be one of scopes.
+	GoogleDefaultScopes []string `protobuf:"bytes,15,rep,name=google_default_scopes,json=googleDefaultScopes,proto3" json:"google_default_scopes,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Pool) Reset() {
@@ -240,6 +250,20 @@ func (x *Pool) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Pool) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Pool) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *Pool) GetGoogleDefaultScopes() []string {
+	if x != nil {
+		return x.GoogleDefaultScopes
 	}
 	return nil
 }
@@ -394,6 +418,8 @@ type CreatePoolRequest struct {
 	MaxTokenLifetime     *durationpb.Duration `protobuf:"bytes,9,opt,name=max_token_lifetime,json=maxTokenLifetime,proto3" json:"max_token_lifetime,omitempty"`
 	PrincipalId          string               `protobuf:"bytes,10,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
 	AllowUnauthenticated bool                 `protobuf:"varint,11,opt,name=allow_unauthenticated,json=allowUnauthenticated,proto3" json:"allow_unauthenticated,omitempty"`
+	Audiences            []string             `protobuf:"bytes,12,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	GoogleDefaultScopes  []string             `protobuf:"bytes,13,rep,name=google_default_scopes,json=googleDefaultScopes,proto3" json:"google_default_scopes,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -503,6 +529,20 @@ func (x *CreatePoolRequest) GetAllowUnauthenticated() bool {
 		return x.AllowUnauthenticated
 	}
 	return false
+}
+
+func (x *CreatePoolRequest) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *CreatePoolRequest) GetGoogleDefaultScopes() []string {
+	if x != nil {
+		return x.GoogleDefaultScopes
+	}
+	return nil
 }
 
 type CreatePoolResponse struct {
@@ -860,8 +900,11 @@ type UpdatePoolRequest struct {
 	MaxTokenLifetime     *durationpb.Duration `protobuf:"bytes,9,opt,name=max_token_lifetime,json=maxTokenLifetime,proto3" json:"max_token_lifetime,omitempty"`
 	PrincipalId          *string              `protobuf:"bytes,10,opt,name=principal_id,json=principalId,proto3,oneof" json:"principal_id,omitempty"`
 	AllowUnauthenticated *bool                `protobuf:"varint,11,opt,name=allow_unauthenticated,json=allowUnauthenticated,proto3,oneof" json:"allow_unauthenticated,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// audiences and google_default_scopes replace the lists ({} clears).
+	Audiences           *StringList `protobuf:"bytes,12,opt,name=audiences,proto3" json:"audiences,omitempty"`
+	GoogleDefaultScopes *StringList `protobuf:"bytes,13,opt,name=google_default_scopes,json=googleDefaultScopes,proto3" json:"google_default_scopes,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *UpdatePoolRequest) Reset() {
@@ -969,6 +1012,20 @@ func (x *UpdatePoolRequest) GetAllowUnauthenticated() bool {
 		return *x.AllowUnauthenticated
 	}
 	return false
+}
+
+func (x *UpdatePoolRequest) GetAudiences() *StringList {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *UpdatePoolRequest) GetGoogleDefaultScopes() *StringList {
+	if x != nil {
+		return x.GoogleDefaultScopes
+	}
+	return nil
 }
 
 type UpdatePoolResponse struct {
@@ -1980,7 +2037,7 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf3\x04\n" +
 	"\x04Pool\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12!\n" +
@@ -1997,7 +2054,9 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xec\x02\n" +
+	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1c\n" +
+	"\taudiences\x18\x0e \x03(\tR\taudiences\x122\n" +
+	"\x15google_default_scopes\x18\x0f \x03(\tR\x13googleDefaultScopes\"\xec\x02\n" +
 	"\bProvider\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
@@ -2015,7 +2074,7 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc1\x03\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x93\x04\n" +
 	"\x11CreatePoolRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12!\n" +
@@ -2028,7 +2087,9 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"\x12max_token_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\x10maxTokenLifetime\x12!\n" +
 	"\fprincipal_id\x18\n" +
 	" \x01(\tR\vprincipalId\x123\n" +
-	"\x15allow_unauthenticated\x18\v \x01(\bR\x14allowUnauthenticated\"6\n" +
+	"\x15allow_unauthenticated\x18\v \x01(\bR\x14allowUnauthenticated\x12\x1c\n" +
+	"\taudiences\x18\f \x03(\tR\taudiences\x122\n" +
+	"\x15google_default_scopes\x18\r \x03(\tR\x13googleDefaultScopes\"6\n" +
 	"\x12CreatePoolResponse\x12 \n" +
 	"\x04pool\x18\x01 \x01(\v2\f.sts.v1.PoolR\x04pool\")\n" +
 	"\x0eGetPoolRequest\x12\x17\n" +
@@ -2053,7 +2114,7 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"attributesB\n" +
 	"\n" +
 	"\b_subjectB\t\n" +
-	"\a_groups\"\xfc\x04\n" +
+	"\a_groups\"\xf6\x05\n" +
 	"\x11UpdatePoolRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12,\n" +
 	"\x0forganization_id\x18\x02 \x01(\tH\x00R\x0eorganizationId\x88\x01\x01\x12&\n" +
@@ -2066,7 +2127,9 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"\x12max_token_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\x10maxTokenLifetime\x12&\n" +
 	"\fprincipal_id\x18\n" +
 	" \x01(\tH\x05R\vprincipalId\x88\x01\x01\x128\n" +
-	"\x15allow_unauthenticated\x18\v \x01(\bH\x06R\x14allowUnauthenticated\x88\x01\x01B\x12\n" +
+	"\x15allow_unauthenticated\x18\v \x01(\bH\x06R\x14allowUnauthenticated\x88\x01\x01\x120\n" +
+	"\taudiences\x18\f \x01(\v2\x12.sts.v1.StringListR\taudiences\x12F\n" +
+	"\x15google_default_scopes\x18\r \x01(\v2\x12.sts.v1.StringListR\x13googleDefaultScopesB\x12\n" +
 	"\x10_organization_idB\x0f\n" +
 	"\r_display_nameB\v\n" +
 	"\t_disabledB\x11\n" +
@@ -2248,42 +2311,44 @@ var file_sts_v1_pool_proto_depIdxs = []int32{
 	10, // 15: sts.v1.UpdatePoolRequest.mapping:type_name -> sts.v1.PoolMappingUpdate
 	33, // 16: sts.v1.UpdatePoolRequest.scopes:type_name -> sts.v1.StringList
 	31, // 17: sts.v1.UpdatePoolRequest.max_token_lifetime:type_name -> google.protobuf.Duration
-	1,  // 18: sts.v1.UpdatePoolResponse.pool:type_name -> sts.v1.Pool
-	2,  // 19: sts.v1.CreateProviderResponse.provider:type_name -> sts.v1.Provider
-	2,  // 20: sts.v1.GetProviderResponse.provider:type_name -> sts.v1.Provider
-	2,  // 21: sts.v1.ListProvidersResponse.providers:type_name -> sts.v1.Provider
-	33, // 22: sts.v1.UpdateProviderRequest.audiences:type_name -> sts.v1.StringList
-	33, // 23: sts.v1.UpdateProviderRequest.algorithms:type_name -> sts.v1.StringList
-	2,  // 24: sts.v1.UpdateProviderResponse.provider:type_name -> sts.v1.Provider
-	26, // 25: sts.v1.TestPoolResponse.steps:type_name -> sts.v1.TestPoolStep
-	30, // 26: sts.v1.TestPoolResponse.attributes:type_name -> sts.v1.TestPoolResponse.AttributesEntry
-	3,  // 27: sts.v1.PoolService.CreatePool:input_type -> sts.v1.CreatePoolRequest
-	5,  // 28: sts.v1.PoolService.GetPool:input_type -> sts.v1.GetPoolRequest
-	7,  // 29: sts.v1.PoolService.ListPools:input_type -> sts.v1.ListPoolsRequest
-	11, // 30: sts.v1.PoolService.UpdatePool:input_type -> sts.v1.UpdatePoolRequest
-	13, // 31: sts.v1.PoolService.DeletePool:input_type -> sts.v1.DeletePoolRequest
-	15, // 32: sts.v1.PoolService.CreateProvider:input_type -> sts.v1.CreateProviderRequest
-	17, // 33: sts.v1.PoolService.GetProvider:input_type -> sts.v1.GetProviderRequest
-	19, // 34: sts.v1.PoolService.ListProviders:input_type -> sts.v1.ListProvidersRequest
-	21, // 35: sts.v1.PoolService.UpdateProvider:input_type -> sts.v1.UpdateProviderRequest
-	23, // 36: sts.v1.PoolService.DeleteProvider:input_type -> sts.v1.DeleteProviderRequest
-	25, // 37: sts.v1.PoolService.TestPool:input_type -> sts.v1.TestPoolRequest
-	4,  // 38: sts.v1.PoolService.CreatePool:output_type -> sts.v1.CreatePoolResponse
-	6,  // 39: sts.v1.PoolService.GetPool:output_type -> sts.v1.GetPoolResponse
-	8,  // 40: sts.v1.PoolService.ListPools:output_type -> sts.v1.ListPoolsResponse
-	12, // 41: sts.v1.PoolService.UpdatePool:output_type -> sts.v1.UpdatePoolResponse
-	14, // 42: sts.v1.PoolService.DeletePool:output_type -> sts.v1.DeletePoolResponse
-	16, // 43: sts.v1.PoolService.CreateProvider:output_type -> sts.v1.CreateProviderResponse
-	18, // 44: sts.v1.PoolService.GetProvider:output_type -> sts.v1.GetProviderResponse
-	20, // 45: sts.v1.PoolService.ListProviders:output_type -> sts.v1.ListProvidersResponse
-	22, // 46: sts.v1.PoolService.UpdateProvider:output_type -> sts.v1.UpdateProviderResponse
-	24, // 47: sts.v1.PoolService.DeleteProvider:output_type -> sts.v1.DeleteProviderResponse
-	27, // 48: sts.v1.PoolService.TestPool:output_type -> sts.v1.TestPoolResponse
-	38, // [38:49] is the sub-list for method output_type
-	27, // [27:38] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	33, // 18: sts.v1.UpdatePoolRequest.audiences:type_name -> sts.v1.StringList
+	33, // 19: sts.v1.UpdatePoolRequest.google_default_scopes:type_name -> sts.v1.StringList
+	1,  // 20: sts.v1.UpdatePoolResponse.pool:type_name -> sts.v1.Pool
+	2,  // 21: sts.v1.CreateProviderResponse.provider:type_name -> sts.v1.Provider
+	2,  // 22: sts.v1.GetProviderResponse.provider:type_name -> sts.v1.Provider
+	2,  // 23: sts.v1.ListProvidersResponse.providers:type_name -> sts.v1.Provider
+	33, // 24: sts.v1.UpdateProviderRequest.audiences:type_name -> sts.v1.StringList
+	33, // 25: sts.v1.UpdateProviderRequest.algorithms:type_name -> sts.v1.StringList
+	2,  // 26: sts.v1.UpdateProviderResponse.provider:type_name -> sts.v1.Provider
+	26, // 27: sts.v1.TestPoolResponse.steps:type_name -> sts.v1.TestPoolStep
+	30, // 28: sts.v1.TestPoolResponse.attributes:type_name -> sts.v1.TestPoolResponse.AttributesEntry
+	3,  // 29: sts.v1.PoolService.CreatePool:input_type -> sts.v1.CreatePoolRequest
+	5,  // 30: sts.v1.PoolService.GetPool:input_type -> sts.v1.GetPoolRequest
+	7,  // 31: sts.v1.PoolService.ListPools:input_type -> sts.v1.ListPoolsRequest
+	11, // 32: sts.v1.PoolService.UpdatePool:input_type -> sts.v1.UpdatePoolRequest
+	13, // 33: sts.v1.PoolService.DeletePool:input_type -> sts.v1.DeletePoolRequest
+	15, // 34: sts.v1.PoolService.CreateProvider:input_type -> sts.v1.CreateProviderRequest
+	17, // 35: sts.v1.PoolService.GetProvider:input_type -> sts.v1.GetProviderRequest
+	19, // 36: sts.v1.PoolService.ListProviders:input_type -> sts.v1.ListProvidersRequest
+	21, // 37: sts.v1.PoolService.UpdateProvider:input_type -> sts.v1.UpdateProviderRequest
+	23, // 38: sts.v1.PoolService.DeleteProvider:input_type -> sts.v1.DeleteProviderRequest
+	25, // 39: sts.v1.PoolService.TestPool:input_type -> sts.v1.TestPoolRequest
+	4,  // 40: sts.v1.PoolService.CreatePool:output_type -> sts.v1.CreatePoolResponse
+	6,  // 41: sts.v1.PoolService.GetPool:output_type -> sts.v1.GetPoolResponse
+	8,  // 42: sts.v1.PoolService.ListPools:output_type -> sts.v1.ListPoolsResponse
+	12, // 43: sts.v1.PoolService.UpdatePool:output_type -> sts.v1.UpdatePoolResponse
+	14, // 44: sts.v1.PoolService.DeletePool:output_type -> sts.v1.DeletePoolResponse
+	16, // 45: sts.v1.PoolService.CreateProvider:output_type -> sts.v1.CreateProviderResponse
+	18, // 46: sts.v1.PoolService.GetProvider:output_type -> sts.v1.GetProviderResponse
+	20, // 47: sts.v1.PoolService.ListProviders:output_type -> sts.v1.ListProvidersResponse
+	22, // 48: sts.v1.PoolService.UpdateProvider:output_type -> sts.v1.UpdateProviderResponse
+	24, // 49: sts.v1.PoolService.DeleteProvider:output_type -> sts.v1.DeleteProviderResponse
+	27, // 50: sts.v1.PoolService.TestPool:output_type -> sts.v1.TestPoolResponse
+	40, // [40:51] is the sub-list for method output_type
+	29, // [29:40] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_sts_v1_pool_proto_init() }

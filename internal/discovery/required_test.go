@@ -1,0 +1,70 @@
+package discovery_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/signer"
+)
+
+// TestRequiredMembers: OIDC Discovery 1.0 §3 requires non-empty
+// response_types_supported and subject_types_supported; RFC 8414 §2
+// requires the endpoint auth signing algorithms of introspection and
+// revocation when private_key_jwt is listed for them; a server that admits
+// public clients lists the none method.
+func TestRequiredMembers(t *testing.T) {
+	st, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup := discovery.Supported{
+		GrantTypes:                   []string{oauth2.GrantTypeTokenExchange},
+		TokenEndpointAuthMethods:     []string{oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodPrivateKeyJWT},
+		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256"},
+		PublicClients:                true,
+	}
+	srv := httptest.NewServer(mountHandler(&discovery.Handler{Issuer: "https://sts.example", Keys: st, Supported: sup}))
+	defer srv.Close()
+	resp, body := get(t, srv.URL+discovery.PathOpenIDConfiguration)
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	list := func(k string) []string {
+		l, _ := m[k].([]any)
+		out := make([]string, 0, len(l))
+		for _, v := range l {
+			s, _ := v.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	for _, k := range []string{"response_types_supported", "subject_types_supported",
+		"introspection_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported"} {
+		if len(list(k)) == 0 {
+			t.Errorf("%s is missing or empty: %v", k, m[k])
+		}
+	}
+	if !slices.Contains(list("token_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) {
+		t.Errorf("token_endpoint_auth_methods_supported = %v, want none listed", m["token_endpoint_auth_methods_supported"])
+	}
+	// none authenticates nobody at introspection or revocation.
+	if slices.Contains(list("introspection_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) ||
+		slices.Contains(list("revocation_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) {
+		t.Errorf("none listed for introspection or revocation: %v", m)
+	}
+}
+
+func mountHandler(h *discovery.Handler) http.Handler {
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	return mux
+}

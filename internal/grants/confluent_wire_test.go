@@ -1,0 +1,184 @@
+package grants
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// confluentErr is errors[0] of a Confluent answer.
+func confluentErr(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	errs, _ := body["errors"].([]any)
+	if len(errs) != 1 {
+		t.Fatalf("body = %v, want one errors entry", body)
+	}
+	e0, _ := errs[0].(map[string]any)
+	return e0
+}
+
+// TestConfluentErrorSource: each error names the parameter at fault in
+// source.parameter and says what is wrong in detail.
+func TestConfluentErrorSource(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	for _, tc := range []struct {
+		form            url.Values
+		param, inDetail string
+	}{
+		{exchangeForm(tok, "identity_pool_id", "ci", "expires_in", "901"), "expires_in", "900"},
+		{exchangeForm(tok, "identity_pool_id", "ci", "expires_in", "soon"), "expires_in", "expires_in"},
+		{exchangeForm(tok), "identity_pool_id", "identity_pool_id"},
+		{exchangeForm(tok, "identity_pool_id", "ci", "requested_token_type", "urn:x"), "requested_token_type", "requested_token_type"},
+		{exchangeForm("a.b.c", "identity_pool_id", "ci"), "subject_token", "subject_token"},
+		{exchangeForm(tok, "identity_pool_id", "ci", "scope", "admin"), "scope", "scope"},
+		{exchangeForm(tok, "identity_pool_id", "ci", "audience", "https://nowhere.example"), "audience", "audience"},
+	} {
+		resp, body := e.post(t, PathConfluentToken, tc.form)
+		if resp.StatusCode != 400 {
+			t.Errorf("want 400, got %d %v", resp.StatusCode, body)
+			continue
+		}
+		e0 := confluentErr(t, body)
+		src, _ := e0["source"].(map[string]any)
+		if src["parameter"] != tc.param {
+			t.Errorf("source = %v, want parameter %s (%v)", e0["source"], tc.param, e0)
+		}
+		if d, _ := e0["detail"].(string); !strings.Contains(d, tc.inDetail) {
+			t.Errorf("detail = %q, want it to say %q", d, tc.inDetail)
+		}
+	}
+}
+
+// TestConfluentPlainBodies: 405, 415 and 401 on the Confluent path answer
+// in the errors[] shape, never plain text; 429's Retry-After and
+// X-RateLimit-Reset are the same number, as Confluent documents both.
+func TestConfluentPlainBodies(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: []byte(strings.Repeat("p", 32))}}
+	e.handler.Limits = ratelimit.Limits{PerPool: ratelimit.NewMemory(ratelimit.Rule{Rate: 0.01, Burst: 2}, ratelimit.MemoryOptions{})}
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		r, _ := http.NewRequest(method, e.srv.URL+PathConfluentToken, nil)
+		resp, body := do(t, r)
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != http.MethodPost || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s: %d Allow=%q %q", method, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"))
+			continue
+		}
+		if e0 := confluentErr(t, body); e0["status"] != "405" {
+			t.Errorf("%s: %v", method, e0)
+		}
+	}
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathConfluentToken, strings.NewReader(exchangeForm(tok, "identity_pool_id", "ci").Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth("nobody", "wrong")
+	resp, body := do(t, r)
+	if resp.StatusCode != 401 || confluentErr(t, body)["status"] != "401" {
+		t.Errorf("bad client: %d %v", resp.StatusCode, body)
+	}
+
+	var limited *http.Response
+	for range 4 {
+		resp, _ := e.post(t, PathConfluentToken, exchangeForm(tok, "identity_pool_id", "ci"))
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited = resp
+			break
+		}
+	}
+	if limited == nil {
+		t.Fatal("never rate limited")
+	}
+	if ra, reset := limited.Header.Get("Retry-After"), limited.Header.Get("X-RateLimit-Reset"); ra == "" || ra != reset {
+		t.Errorf("Retry-After %q, X-RateLimit-Reset %q: Confluent documents both as the seconds until the window resets", ra, reset)
+	}
+}
+
+// TestConfluentLifetimeEveryGrant: the Confluent path's 900 s cap holds
+// for client_credentials and refresh_token as for token exchange; the
+// judge for client_credentials is golang.org/x/oauth2/clientcredentials.
+func TestConfluentLifetimeEveryGrant(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	pepper := []byte(strings.Repeat("p", 32))
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "kafka"}
+	if err := e.store.CreatePrincipal(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	sec := secret.PrefixClientSecret.Generate()
+	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken},
+		Scopes: []string{"read"}, Audiences: []string{stsIssuer}}
+	if err := e.store.CreateClient(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
+	refresh := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, AccessLifetime: time.Hour}
+	e.handler.Grants = append(e.handler.Grants,
+		&ClientCredentials{Issuer: e.grant.Issuer, Principals: e.store, Lifetime: time.Hour},
+		refresh)
+	mux := http.NewServeMux()
+	e.handler.Mount(mux)
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "req-test")
+		mux.ServeHTTP(w, r)
+	})
+
+	cc := func(path string, params url.Values) (*clientcredentialsToken, error) {
+		conf := clientcredentials.Config{ClientID: client.ID, ClientSecret: sec, TokenURL: e.srv.URL + path,
+			Scopes: []string{"read"}, EndpointParams: params}
+		tok, err := conf.Token(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return &clientcredentialsToken{access: tok.AccessToken, expiresIn: time.Until(tok.Expiry)}, nil
+	}
+	// The standard path keeps its own default (here 1 h).
+	if tok, err := cc(PathToken, nil); err != nil || tok.expiresIn < 50*time.Minute {
+		t.Fatalf("/oauth2/token: %+v %v", tok, err)
+	}
+	// The Confluent path: at most 900 s by default, and 43200 is refused.
+	tok, err := cc(PathConfluentToken, url.Values{"identity_pool_id": {"ci"}})
+	if err != nil || tok.expiresIn > ConfluentLifetime {
+		t.Errorf("Confluent client_credentials: %+v %v, want at most 900 s", tok, err)
+	}
+	if tok != nil {
+		if c, err := e.verify.VerifyAccessToken(ctx, tok.access, stsIssuer); err != nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > ConfluentLifetime {
+			t.Errorf("claims %+v %v", c, err)
+		}
+	}
+	if _, err := cc(PathConfluentToken, url.Values{"identity_pool_id": {"ci"}, "expires_in": {"43200"}}); err == nil || !strings.Contains(err.Error(), ReasonLifetimeExceedsMax) {
+		t.Errorf("Confluent client_credentials with expires_in 43200: %v, want %s", err, ReasonLifetimeExceedsMax)
+	}
+
+	// refresh_token on the Confluent path: also at most 900 s.
+	rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, []string{stsIssuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathConfluentToken, strings.NewReader(url.Values{
+		"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}, "identity_pool_id": {"ci"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(url.QueryEscape(client.ID), url.QueryEscape(sec))
+	resp, body := do(t, r)
+	if n, _ := body["expires_in"].(float64); resp.StatusCode != 200 || n <= 0 || n > ConfluentLifetime.Seconds() {
+		t.Errorf("Confluent refresh: %d %v, want expires_in at most 900", resp.StatusCode, body)
+	}
+}
+
+type clientcredentialsToken struct {
+	access    string
+	expiresIn time.Duration
+}

@@ -1,0 +1,263 @@
+package grants
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	googlecreds "golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/google/externalaccount"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// cloudPlatform is the scope Google's API clients ask for when their user
+// sets none.
+const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
+
+// credentialFile is the external_account credential file of docs/api.md
+// for the pool "ci" and its provider "github", pointing at srv.
+func credentialFile(tokenURL string, source map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"type":               "external_account",
+		"audience":           "//sts.example/pools/ci/providers/github",
+		"subject_token_type": oauth2.TokenTypeJWT,
+		"token_url":          tokenURL,
+		"credential_source":  source,
+	})
+	return b
+}
+
+// TestGoogleDefaultScope: Google's clients send the cloud-platform scope
+// when their user sets none; it stands for the pool's default scopes.
+// The judges are Google's own loaders: a credential file with a file and
+// with a URL credential source, and externalaccount with no scopes.
+func TestGoogleDefaultScope(t *testing.T) {
+	e := newEnv(t, nil)
+	subjectToken := func() string { return e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "ext-user")) }
+	path := filepath.Join(t.TempDir(), "token.jwt")
+	if err := os.WriteFile(path, []byte(subjectToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Metadata-Flavor") != "test" {
+			http.Error(w, "missing header", http.StatusForbidden)
+			return
+		}
+		w.Write([]byte(subjectToken()))
+	}))
+	defer src.Close()
+
+	check := func(t *testing.T, token string) {
+		t.Helper()
+		c, err := e.verify.VerifyAccessToken(t.Context(), token, stsIssuer)
+		if err != nil {
+			t.Fatalf("our verifier rejects the token: %v", err)
+		}
+		if c.Scope != "read write" || c.Pool != "ci" {
+			t.Errorf("scope %q pool %q, want the pool's default scopes \"read write\"", c.Scope, c.Pool)
+		}
+	}
+	for name, source := range map[string]map[string]any{
+		"file": {"file": path},
+		"url":  {"url": src.URL, "headers": map[string]string{"Metadata-Flavor": "test"}, "format": map[string]string{"type": "text"}},
+	} {
+		t.Run("credential file, "+name+" source", func(t *testing.T) {
+			creds, err := googlecreds.CredentialsFromJSONWithTypeAndParams(t.Context(), credentialFile(e.srv.URL+PathGoogleToken, source),
+				googlecreds.ExternalAccount, googlecreds.CredentialsParams{Scopes: []string{cloudPlatform}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := creds.TokenSource.Token()
+			if err != nil {
+				t.Fatalf("Token(): %v", err)
+			}
+			check(t, tok.AccessToken)
+		})
+	}
+	t.Run("externalaccount without scopes", func(t *testing.T) {
+		ts, err := externalaccount.NewTokenSource(t.Context(), externalaccount.Config{
+			Audience: "//sts.example/pools/ci/providers/github", SubjectTokenType: oauth2.TokenTypeJWT,
+			TokenURL: e.srv.URL + PathGoogleToken, CredentialSource: &externalaccount.CredentialSource{File: path},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ts.Token()
+		if err != nil {
+			t.Fatalf("Token(): %v", err)
+		}
+		check(t, tok.AccessToken)
+	})
+	t.Run("with other scopes it is refused", func(t *testing.T) {
+		resp, out := e.post(t, PathGoogleToken, exchangeForm(subjectToken(), "audience", "pools/ci/providers/github", "scope", cloudPlatform+" read"))
+		if resp.StatusCode != 400 || out["error"] != oauth2.ErrorInvalidScope {
+			t.Errorf("got %d %v, want invalid_scope", resp.StatusCode, out)
+		}
+	})
+}
+
+// TestGoogleOptions: options accepts userProject and audiences besides
+// accessBoundary, exactly spelled and each once.
+func TestGoogleOptions(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	const boundary = `{"accessBoundaryRules":[{"availableResource":"//storage.example/buckets/logs","availablePermissions":["inRole:roles/storage.objectViewer"]}]}`
+	send := func(options string) (int, map[string]any) {
+		body, _ := json.Marshal(map[string]any{
+			"grantType": oauth2.GrantTypeTokenExchange, "subjectToken": tok, "subjectTokenType": oauth2.TokenTypeJWT,
+			"audience": "pools/ci/providers/github", "options": json.RawMessage(options),
+		})
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(string(body)))
+		r.Header.Set("Content-Type", "application/json")
+		resp, out := do(t, r)
+		return resp.StatusCode, out
+	}
+	for _, tc := range []struct {
+		name, options string
+		wantStatus    int
+		wantReason    string
+		wantAud       []string
+		wantCAB       bool
+	}{
+		{"boundary", `{"accessBoundary":` + boundary + `}`, 200, "", []string{stsIssuer}, true},
+		{"userProject", `{"userProject":"my-project","accessBoundary":` + boundary + `}`, 200, "", []string{stsIssuer}, true},
+		{"audiences", `{"audiences":["https://api.example","https://other.example"]}`, 200, "", []string{"https://api.example", "https://other.example"}, false},
+		{"audience not allowed", `{"audiences":["https://nowhere.example"]}`, 400, ReasonAudienceNotAllowed, nil, false},
+		{"six audiences", `{"audiences":["a","b","c","d","e","f"]}`, 400, ReasonBoundaryInvalid, nil, false},
+		{"audiences not strings", `{"audiences":"https://api.example"}`, 400, ReasonBoundaryInvalid, nil, false},
+		{"case variant drops nothing", `{"accessBoundary":` + boundary + `,"accessboundary":null}`, 400, ReasonBoundaryInvalid, nil, false},
+		{"duplicate member", `{"accessBoundary":` + boundary + `,"accessBoundary":null}`, 400, ReasonBoundaryInvalid, nil, false},
+		{"case variant inside the boundary", `{"accessBoundary":{"accessBoundaryRules":[],"AccessBoundaryRules":[]}}`, 400, ReasonBoundaryInvalid, nil, false},
+		{"unknown member", `{"quotaProject":"x"}`, 400, ReasonBoundaryInvalid, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := send(tc.options)
+			if status != tc.wantStatus || (tc.wantReason != "" && out["reason"] != tc.wantReason) {
+				t.Fatalf("got %d %v, want %d reason %q", status, out, tc.wantStatus, tc.wantReason)
+			}
+			if status != 200 {
+				if d, _ := out["error_description"].(string); !strings.Contains(d, "options") && tc.wantReason == ReasonBoundaryInvalid {
+					t.Errorf("error_description %q does not name options", d)
+				}
+				return
+			}
+			c, err := e.verify.VerifyAccessToken(t.Context(), out["access_token"].(string), tc.wantAud[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(c.Audience, " ") != strings.Join(tc.wantAud, " ") || (c.CAB != nil) != tc.wantCAB {
+				t.Errorf("aud %v cab %v, want %v cab %v", c.Audience, c.CAB, tc.wantAud, tc.wantCAB)
+			}
+		})
+	}
+}
+
+// TestGoogleTargets: the audience names a workload or workforce pool's
+// provider; an unknown one is invalid_target naming what was not found.
+func TestGoogleTargets(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	for _, tc := range []struct {
+		audience, wantError, wantInDesc string
+	}{
+		{"//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", "", ""},
+		{"//iam.googleapis.com/locations/global/workforcePools/ci/providers/github", "", ""},
+		{"pools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool "nope"`},
+		{"//iam.googleapis.com/locations/global/workforcePools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool "nope"`},
+		{"pools/ci/providers/nope", oauth2.ErrorInvalidTarget, `provider "nope"`},
+		{"pools/off/providers/p", oauth2.ErrorInvalidTarget, `pool "off"`},
+		{"sts", oauth2.ErrorInvalidTarget, "audience"},
+	} {
+		resp, out := e.post(t, PathGoogleToken, exchangeForm(tok, "audience", tc.audience))
+		if tc.wantError == "" {
+			if resp.StatusCode != 200 {
+				t.Errorf("%s: %d %v", tc.audience, resp.StatusCode, out)
+			}
+			continue
+		}
+		d, _ := out["error_description"].(string)
+		if resp.StatusCode != 400 || out["error"] != tc.wantError || !strings.Contains(d, tc.wantInDesc) {
+			t.Errorf("%s: %d %v, want %s naming %s", tc.audience, resp.StatusCode, out, tc.wantError, tc.wantInDesc)
+		}
+	}
+}
+
+// TestGoogleParameterMessages: a refused request says which parameter is
+// wrong.
+func TestGoogleParameterMessages(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"subject_token": {tok}}, "grant_type"},
+		{exchangeForm("", "audience", "pools/ci/providers/github"), "subject_token"},
+		{exchangeForm(tok, "audience", "pools/ci/providers/github", "requested_token_type", "urn:x"), "requested_token_type"},
+		{exchangeForm(tok, "audience", "pools/ci/providers/github", "options", "[]"), "options"},
+	} {
+		resp, out := e.post(t, PathGoogleToken, tc.form)
+		if d, _ := out["error_description"].(string); resp.StatusCode != 400 || !strings.Contains(d, tc.want) {
+			t.Errorf("%d %v, want a description naming %s", resp.StatusCode, out, tc.want)
+		}
+	}
+}
+
+// TestGoogleActorToken: actor_token and actor_token_type on /v1/token act
+// as on /oauth2/token, in the form and in camelCase JSON.
+func TestGoogleActorToken(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now()
+	subj := e.issuer.claims(now, "u1")
+	subj["may_act"] = map[string]any{"sub": "bot"}
+	tok := e.issuer.mint(t, "RS256", subj)
+	actor := e.issuer.mint(t, "ES256", e.issuer.claims(now, "bot"))
+	check := func(name string, status int, out map[string]any) {
+		t.Helper()
+		if status != 200 {
+			t.Fatalf("%s: %d %v", name, status, out)
+		}
+		c, err := e.verify.VerifyAccessToken(t.Context(), out["access_token"].(string), stsIssuer)
+		if err != nil || c.Act == nil || c.Act.Subject != "bot" {
+			t.Errorf("%s: act = %+v, %v", name, c, err)
+		}
+	}
+	resp, out := e.post(t, PathGoogleToken, exchangeForm(tok, "audience", "pools/ci/providers/github", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT))
+	check("form", resp.StatusCode, out)
+	body, _ := json.Marshal(map[string]any{
+		"grantType": oauth2.GrantTypeTokenExchange, "subjectToken": tok, "subjectTokenType": oauth2.TokenTypeJWT,
+		"audience": "pools/ci/providers/github", "actorToken": actor, "actorTokenType": oauth2.TokenTypeJWT,
+	})
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(string(body)))
+	r.Header.Set("Content-Type", "application/json")
+	resp, out = do(t, r)
+	check("json", resp.StatusCode, out)
+	// An actor the subject does not name is refused as on /oauth2/token.
+	other := e.issuer.mint(t, "ES256", e.issuer.claims(now, "intruder"))
+	resp, out = e.post(t, PathGoogleToken, exchangeForm(tok, "audience", "pools/ci/providers/github", "actor_token", other, "actor_token_type", oauth2.TokenTypeJWT))
+	if resp.StatusCode != 400 || out["reason"] != ReasonActorNotAllowed {
+		t.Errorf("intruder actor: %d %v", resp.StatusCode, out)
+	}
+}
+
+// TestGoogleBodyCaseVariants: a JSON body naming a member twice, also in
+// another case, is refused rather than half-read.
+func TestGoogleBodyCaseVariants(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	body := `{"grantType":"` + oauth2.GrantTypeTokenExchange + `","subjectToken":"` + tok + `","SubjectToken":"x",` +
+		`"subjectTokenType":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github"}`
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	resp, out := do(t, r)
+	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonParameterRepeated || !strings.Contains(d, "SubjectToken") {
+		t.Errorf("got %d %v, want 400 %s naming SubjectToken", resp.StatusCode, out, ReasonParameterRepeated)
+	}
+}

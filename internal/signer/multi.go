@@ -1,0 +1,247 @@
+package signer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Multi keeps one active signing key per algorithm: the primary Manager
+// (Config.Algorithm, which signs access tokens) and one Manager per extra
+// algorithm, for relying parties that accept only that one (many accept
+// only RS256). Each Manager owns the keys of its algorithm in the one key
+// store and rotates them on its own schedule, exactly as a lone Manager
+// does; the published set (JWKS, Algorithms, PublicKey) is the union.
+// It is safe for concurrent use.
+type Multi struct {
+	primary *Manager
+	extra   []*Manager // ordered as given
+}
+
+var (
+	_ Signer = (*Multi)(nil)
+	_ KeySet = (*Multi)(nil)
+)
+
+// NewMulti returns the managers of cfg.Algorithm and of each extra
+// algorithm (ES256, RS256 or EdDSA, none twice nor equal to the primary)
+// over store. The primary owns every key whose algorithm is not an extra
+// one, so keys of a former primary algorithm retire as they always did.
+func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra ...string) (*Multi, error) {
+	cfg = cfg.withDefaults()
+	for i, alg := range extra {
+		switch {
+		case alg != ES256 && alg != RS256 && alg != EdDSA:
+			return nil, fmt.Errorf("signer: extra algorithm %q: want ES256, RS256 or EdDSA", alg)
+		case alg == cfg.Algorithm:
+			return nil, fmt.Errorf("signer: extra algorithm %s is the primary algorithm", alg)
+		case slices.Contains(extra[:i], alg):
+			return nil, fmt.Errorf("signer: extra algorithm %s listed twice", alg)
+		}
+	}
+	primary, err := New(algStore{store: store, owns: func(a string) bool { return !slices.Contains(extra, a) }}, keyring, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := &Multi{primary: primary}
+	for _, alg := range extra {
+		c := cfg
+		c.Algorithm = alg
+		x, err := New(algStore{store: store, owns: func(a string) bool { return a == alg }}, keyring, c)
+		if err != nil {
+			return nil, err
+		}
+		m.extra = append(m.extra, x)
+	}
+	return m, nil
+}
+
+// Primary is the Manager of the primary algorithm (the one KeyService
+// rotates on demand).
+func (m *Multi) Primary() *Manager { return m.primary }
+
+func (m *Multi) all() []*Manager { return append([]*Manager{m.primary}, m.extra...) }
+
+// SetClock and SetLogger set Now and Logger on every Manager.
+func (m *Multi) SetClock(now func() time.Time) {
+	for _, x := range m.all() {
+		x.Now = now
+	}
+}
+
+func (m *Multi) SetLogger(l *slog.Logger) {
+	for _, x := range m.all() {
+		x.Logger = l
+	}
+}
+
+// For returns the Signer of alg: the Manager whose active key has that
+// algorithm. An algorithm without one is an error.
+func (m *Multi) For(alg string) (Signer, error) {
+	for _, x := range m.all() {
+		if x.cfg.Algorithm == alg {
+			return x, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no %s key is kept", ErrNoSigningKey, alg)
+}
+
+// Sign implements [Signer] with the primary algorithm's active key.
+func (m *Multi) Sign(ctx context.Context, typ string, payload []byte) (string, error) {
+	return m.primary.Sign(ctx, typ, payload)
+}
+
+// PublicKey implements [KeySet] over every algorithm's keys.
+func (m *Multi) PublicKey(kid string) (PublicKey, bool) {
+	for _, x := range m.all() {
+		if k, ok := x.PublicKey(kid); ok {
+			return k, true
+		}
+	}
+	return PublicKey{}, false
+}
+
+// LookupKey is [Manager.LookupKey] over every algorithm's keys.
+func (m *Multi) LookupKey(ctx context.Context, kid string) (PublicKey, bool) {
+	if k, ok := m.PublicKey(kid); ok {
+		return k, true
+	}
+	for _, x := range m.all() {
+		if k, ok := x.LookupKey(ctx, kid); ok {
+			return k, true
+		}
+	}
+	return PublicKey{}, false
+}
+
+// Algorithms implements [KeySet]: the union, sorted.
+func (m *Multi) Algorithms() []string {
+	var out []string
+	for _, x := range m.all() {
+		out = append(out, x.Algorithms()...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// JWKS implements [KeySet]: every algorithm's published keys in one set.
+func (m *Multi) JWKS() ([]byte, error) {
+	var all []json.RawMessage
+	for _, x := range m.all() {
+		doc, err := x.JWKS()
+		if err != nil {
+			return nil, err
+		}
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(doc, &set); err != nil {
+			return nil, fmt.Errorf("signer: jwks: %w", err)
+		}
+		all = append(all, set.Keys...)
+	}
+	return json.Marshal(struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{all})
+}
+
+// ActiveKeyIDs is the active kid of each algorithm that has one.
+func (m *Multi) ActiveKeyIDs() map[string]string {
+	out := map[string]string{}
+	for _, x := range m.all() {
+		if kid := x.ActiveKeyID(); kid != "" {
+			out[x.cfg.Algorithm] = kid
+		}
+	}
+	return out
+}
+
+// Init, Reload, Ready and Tick act on every Manager; Init and Ready
+// fail when any algorithm cannot sign.
+func (m *Multi) Init(ctx context.Context) error {
+	return m.each(func(x *Manager) error { return x.Init(ctx) })
+}
+
+func (m *Multi) Reload(ctx context.Context) error {
+	return m.each(func(x *Manager) error { return x.Reload(ctx) })
+}
+
+func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
+
+func (m *Multi) Tick(ctx context.Context) error {
+	return m.each(func(x *Manager) error { return x.Tick(ctx) })
+}
+
+// Run runs every Manager's loop until ctx ends.
+func (m *Multi) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(m.all()))
+	for i, x := range m.all() {
+		wg.Go(func() { errs[i] = x.Run(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (m *Multi) each(fn func(*Manager) error) error {
+	var errs []error
+	for _, x := range m.all() {
+		if err := fn(x); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", x.cfg.Algorithm, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// algStore is the part of a key store one Manager of a Multi owns: the
+// keys whose algorithm owns accepts. Updates keep the other keys as they
+// are, in the same atomic step, so Managers of different algorithms never
+// see, rotate or delete each other's keys.
+type algStore struct {
+	store storage.KeyStore
+	owns  func(alg string) bool
+}
+
+func (s algStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	all, err := s.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mine, _ := s.split(all)
+	return mine, nil
+}
+
+func (s algStore) UpdateSigningKeys(ctx context.Context, fn func(old []storage.SigningKey) ([]storage.SigningKey, error)) error {
+	return s.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+		mine, others := s.split(old)
+		out, err := fn(mine)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range out {
+			if !s.owns(k.Algorithm) {
+				return nil, fmt.Errorf("signer: key %s has algorithm %s, which this manager does not own", k.ID, k.Algorithm)
+			}
+		}
+		return append(others, out...), nil
+	})
+}
+
+func (s algStore) split(all []storage.SigningKey) (mine, others []storage.SigningKey) {
+	for _, k := range all {
+		if s.owns(k.Algorithm) {
+			mine = append(mine, k)
+		} else {
+			others = append(others, k)
+		}
+	}
+	return mine, others
+}
