@@ -23,7 +23,7 @@ const (
 	ClientID = "sts-api"
 )
 
-// IdentityService implements gitpod.v1.IdentityService (seed 000).
+// IdentityService implements gitpod.v1.IdentityService.
 type IdentityService struct {
 	h *Handler
 }

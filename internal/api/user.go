@@ -11,7 +11,7 @@ import (
 )
 
 // UserService implements gitpod.v1.UserService: the authenticated user and
-// their personal access tokens (seed 004). Callers manage their own tokens;
+// their personal access tokens (gitpod.v1.UserService). Callers manage their own tokens;
 // sts:admin callers may list another principal's.
 type UserService struct {
 	h *Handler
@@ -58,7 +58,7 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 	return &gitpodv1.CreatePersonalAccessTokenResponse{PersonalAccessToken: patToProto(p, id.Kind), Token: secret}, nil
 }
 
-// ListPersonalAccessTokens lists tokens oldest first with seed pagination.
+// ListPersonalAccessTokens lists tokens oldest first with gitpod.v1 pagination.
 // filter.userIds may name only the caller unless the caller has sts:admin.
 // Needs tokens:read.
 func (s *UserService) ListPersonalAccessTokens(ctx context.Context, req *gitpodv1.ListPersonalAccessTokensRequest) (*gitpodv1.ListPersonalAccessTokensResponse, error) {

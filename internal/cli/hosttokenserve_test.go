@@ -13,7 +13,7 @@ import (
 // TestServeHostTokenVault: through the real server, an admin PAT stores a
 // GitHub-style token for a runner, reads its value back through
 // GetHostAuthenticationTokenValue, the read model never carries it, and
-// the database files hold no plaintext (SECURITY.md b.8, c.1(6)).
+// the database files hold no plaintext (docs/security.md T-70, D-06).
 func TestServeHostTokenVault(t *testing.T) {
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)

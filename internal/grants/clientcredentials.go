@@ -106,7 +106,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope}, nil
 }
 
-// allowGrant is the per-client grant-type check (SECURITY.md b.9, Dex
+// allowGrant is the per-client grant-type check (docs/security.md T-09, Dex
 // GHSA-7qjx-gp9h-65qj): unauthorized_client when the client may not use it.
 func allowGrant(client *storage.Client, grantType string) error {
 	if client == nil {
@@ -137,7 +137,7 @@ func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, err
 }
 
 // pickLifetime is the requested lifetime if allowed (refused, not
-// clamped, beyond the maximum: SECURITY.md b.56), else the default.
+// clamped, beyond the maximum: docs/security.md T-56), else the default.
 func pickLifetime(requested, def, maxLife time.Duration) (time.Duration, error) {
 	if def <= 0 {
 		def = DefaultLifetime

@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// CreateInput is a new token (seed 001 CreateHostAuthenticationToken).
+// CreateInput is a new token (gitpod.v1.RunnerConfigurationService CreateHostAuthenticationToken).
 type CreateInput struct {
 	RunnerID      string
 	Subject       Subject
@@ -135,7 +135,7 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 
 // Value returns the token and refresh token. It appends the audit event
 // (who, which token, request ID) synchronously first and fails without
-// disclosing anything when that fails (SECURITY c.1(8)). Codes: Invalid,
+// disclosing anything when that fails (docs/security.md D-08). Codes: Invalid,
 // NotFound, Unavailable, Internal (a row that does not decrypt).
 func (s *Service) Value(ctx context.Context, c Caller, id string) (Value, error) {
 	r, err := s.load(ctx, c, id)

@@ -38,7 +38,7 @@ func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw 
 	v.Revocations = nil // a revoked token may be revoked again; reads cannot block a write
 	c, err := v.VerifyAccessTokenAnyAudience(ctx, raw)
 	if err != nil || c.ClientID != client.ID {
-		return nil // invalid, expired, or another client's (SECURITY.md b.63)
+		return nil // invalid, expired, or another client's (docs/security.md T-63)
 	}
 	leeway := v.Leeway
 	if leeway == 0 {
@@ -62,7 +62,7 @@ func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw 
 // (RFC 7009 §2.1; a refresh token's family is its grant).
 func (h *Handler) revokeRefresh(ctx context.Context, client *storage.Client, raw string) error {
 	if secret.PrefixRefreshToken.Parse(raw) != nil {
-		return nil // SECURITY.md b.65: a truncated token is not ours
+		return nil // docs/security.md T-65: a truncated token is not ours
 	}
 	d := secret.Digest(h.Pepper, raw)
 	rt, err := h.Store.GetRefreshTokenByDigest(ctx, d)
