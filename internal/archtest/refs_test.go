@@ -38,8 +38,12 @@ var caseID = regexp.MustCompile(`\b[TFDA]-[0-9]{2}\b`)
 // definedID matches the first cell of a table row that defines a case id.
 var definedID = regexp.MustCompile(`(?m)^\|\s*\*{0,2}([TFDA]-[0-9]{2})\*{0,2}\s*\|`)
 
-// docLink matches a reference into docs/ with an anchor.
-var docLink = regexp.MustCompile(`docs/([\w/-]+\.md)#([\w-]+)`)
+// docLink matches a reference into docs/ with an anchor; mdLink a
+// relative Markdown link with an anchor.
+var (
+	docLink = regexp.MustCompile(`docs/([\w/-]+\.md)#([\w-]+)`)
+	mdLink  = regexp.MustCompile(`\]\(((?:\.\./|\./)?[\w/-]+\.md)#([\w-]+)\)`)
+)
 
 func TestOutsideRefPattern(t *testing.T) {
 	bad := []string{
@@ -88,6 +92,21 @@ func TestNoOutsideReferences(t *testing.T) {
 		t.Fatal("docs/security.md defines no case ids")
 	}
 	anchors := map[string]map[string]bool{}
+	checkAnchor := func(rel string, line int, target, anchor string) {
+		s, ok := anchors[target]
+		if !ok {
+			if b, err := os.ReadFile(target); err == nil {
+				s = slugs(string(b))
+			}
+			anchors[target] = s
+		}
+		shown, _ := filepath.Rel(root, target)
+		if s == nil {
+			t.Errorf("%s:%d: %s does not exist", rel, line, shown)
+		} else if !s[anchor] {
+			t.Errorf("%s:%d: %s has no heading for #%s", rel, line, shown, anchor)
+		}
+	}
 	check := func(path string, line int, text string) {
 		rel, _ := filepath.Rel(root, path)
 		for _, m := range outsideRef.FindAllString(text, -1) {
@@ -99,19 +118,11 @@ func TestNoOutsideReferences(t *testing.T) {
 			}
 		}
 		for _, m := range docLink.FindAllStringSubmatch(text, -1) {
-			file, anchor := m[1], m[2]
-			s, ok := anchors[file]
-			if !ok {
-				b, err := os.ReadFile(filepath.Join(root, "docs", filepath.FromSlash(file)))
-				if err == nil {
-					s = slugs(string(b))
-				}
-				anchors[file] = s
-			}
-			if s == nil {
-				t.Errorf("%s:%d: docs/%s does not exist", rel, line, file)
-			} else if !s[anchor] {
-				t.Errorf("%s:%d: docs/%s has no heading for #%s", rel, line, file, anchor)
+			checkAnchor(rel, line, filepath.Join(root, "docs", filepath.FromSlash(m[1])), m[2])
+		}
+		if strings.HasSuffix(path, ".md") {
+			for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+				checkAnchor(rel, line, filepath.Join(filepath.Dir(path), filepath.FromSlash(m[1])), m[2])
 			}
 		}
 	}
