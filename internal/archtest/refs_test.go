@@ -38,6 +38,13 @@ var caseID = regexp.MustCompile(`\b[TFDA]-[0-9]{2}\b`)
 // definedID matches the first cell of a table row that defines a case id.
 var definedID = regexp.MustCompile(`(?m)^\|\s*\*{0,2}([TFDA]-[0-9]{2})\*{0,2}\s*\|`)
 
+// citedTest matches a test function named in docs/security.md, in
+// backquotes, possibly followed by a sub-test.
+var citedTest = regexp.MustCompile("`((?:Test|Benchmark|Fuzz|Example)\\w*)[/`]")
+
+// testFunc matches the declaration of a test function.
+var testFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz|Example)\w*)\(`)
+
 // docLink matches a reference into docs/ with an anchor; mdLink a
 // relative Markdown link with an anchor.
 var (
@@ -156,10 +163,16 @@ func TestNoOutsideReferences(t *testing.T) {
 	}
 
 	fset := token.NewFileSet()
+	tests := map[string]bool{}
 	for _, path := range goFiles {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if strings.HasSuffix(path, "_test.go") {
+			for _, m := range testFunc.FindAllSubmatch(src, -1) {
+				tests[string(m[1])] = true
+			}
 		}
 		file := fset.AddFile(path, -1, len(src))
 		var s scanner.Scanner
@@ -175,6 +188,12 @@ func TestNoOutsideReferences(t *testing.T) {
 					check(path, line+i, l)
 				}
 			}
+		}
+	}
+	// Every test docs/security.md names as proof exists.
+	for _, m := range citedTest.FindAllStringSubmatch(string(secText), -1) {
+		if !tests[m[1]] {
+			t.Errorf("docs/security.md cites %s, which is not a test function in the repository", m[1])
 		}
 	}
 	for _, path := range mdFiles {
