@@ -22,7 +22,7 @@ type Store interface {
 	storage.AuditStore
 }
 
-// Limits of docs/design.md#limits.
+// Limits (docs/design.md#limits).
 const (
 	MinLifetime          = 24 * time.Hour
 	DefaultMaxLifetime   = 366 * 24 * time.Hour
