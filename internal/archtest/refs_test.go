@@ -20,7 +20,7 @@ import (
 // into docs/ instead (docs/security.md for case ids).
 var outsideRef = regexp.MustCompile(strings.Join([]string{
 	`\bDESIGN(\.md)?\s*§`,
-	`\bSECURITY(\.md)?\b`,
+	`\bSECURITY(\.md)?:?\s+(b\.|c\.[0-9]|d\.[0-9]|F[0-9]|§)`,
 	`\bSTYLE(\.md)?\s*§`,
 	`\bDEPENDENCIES(\.md)?\b`,
 	`\b[Ii]ssues?\s+#?[0-9]+`,
@@ -56,11 +56,12 @@ func TestOutsideRefPattern(t *testing.T) {
 	bad := []string{
 		"see DESIGN §7", "(DESIGN.md §4)", "SECURITY b.49", "SECURITY.md F16", "F16", "(F7–F11)",
 		"STYLE §2 rule 2", "DEPENDENCIES §4", "issue 4", "issues #12", "fixes #12", "(#70)",
-		"seed 001", "../shared/DESIGN.md", "b.55", "c.1(8)",
+		"seed 001", "../shared/DESIGN.md", "b.55", "c.1(8)", "SECURITY.md §1", "SECURITY d.5",
 	}
 	good := []string{
 		"docs/security.md T-49", "docs/design.md#limits", "F-16", "PKCS#8", "go-oidc#482 closed",
 		"RFC 7518 §3.4", "a seed for maphash", "b.N iterations", "the issuer", "P-256",
+		"report vulnerabilities as SECURITY.md says",
 	}
 	for _, s := range bad {
 		if !outsideRef.MatchString(s) {
