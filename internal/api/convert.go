@@ -1,12 +1,14 @@
 package api
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -44,9 +46,32 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
+// v2Kinds are the principal kinds as ID token V2 subjects name them:
+// "org:<org-id>/<kind>:<id>". user, rnr and env are Gitpod's own forms;
+// the others follow their pattern.
+var v2Kinds = map[storage.PrincipalKind]string{
+	storage.PrincipalUser:           "user",
+	storage.PrincipalRunner:         "rnr",
+	storage.PrincipalEnvironment:    "env",
+	storage.PrincipalServiceAccount: "sa",
+	storage.PrincipalAccount:        "acc",
+	storage.PrincipalRunnerManager:  "rnrmgr",
+}
+
+// v2Kind is k's V2 subject kind; an unknown kind (never stored) keeps its
+// lower-case name rather than minting an ambiguous subject.
+func v2Kind(k storage.PrincipalKind) string {
+	if s, ok := v2Kinds[k]; ok {
+		return s
+	}
+	return strings.ToLower(string(k))
+}
+
+// patToProto is the read model of p; read_only is derived from its scopes
+// (pat.ReadOnly), so every token reports it whatever created it.
 func patToProto(p storage.PAT, ownerKind storage.PrincipalKind) *gitpodv1.PersonalAccessToken {
 	return &gitpodv1.PersonalAccessToken{
-		Id: p.ID, UserId: p.OwnerID, Description: p.Description, Scopes: p.Scopes,
+		Id: p.ID, UserId: p.OwnerID, Description: p.Description, Scopes: p.Scopes, ReadOnly: pat.ReadOnly(p.Scopes),
 		Creator:   &gitpodv1.Subject{Id: p.OwnerID, Principal: principalToProto(ownerKind)},
 		CreatedAt: ts(p.CreatedAt), ExpiresAt: ts(p.ExpiresAt), LastUsed: ts(p.LastUsedAt),
 	}

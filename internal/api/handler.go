@@ -103,11 +103,12 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 func (h *Handler) handlers() map[string]http.Handler {
 	logger := h.logger()
 	opts := connect.WithHandlerOptions(
-		connect.WithInterceptors(errorInterceptor(logger)),
+		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor()),
 		connect.WithReadMaxBytes(maxMessageBytes),
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
+		hd = withPageQuery(hd) // pagination.go: ?pageSize=&token= of the Stainless SDKs
 		if h.noAuth != nil {
 			id := h.noAuth
 			return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -49,8 +49,9 @@ func (s *IdentityService) GetAuthenticatedIdentity(ctx context.Context, _ *gitpo
 }
 
 // GetIDToken mints an ID token whose aud is exactly the requested list.
-// V1 (and unspecified): sub is the principal UUID. V2: sub is
-// org/<org-id>/<kind>/<id> and org_id, principal, name and email are set.
+// V1 (and unspecified): sub is the principal UUID. V2: sub is Gitpod's
+// org:<org-id>/<kind>:<id> (kinds: v2Kinds) and org_id, principal, name
+// and email are set.
 // The token never outlives the caller's credential. Needs
 // identity:id_token (or full access).
 func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest) (*gitpodv1.GetIDTokenResponse, error) {
@@ -84,7 +85,7 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 		if err != nil {
 			return nil, err
 		}
-		c.Subject = tokens.SubjectV2(id.OrgID, strings.ToLower(string(id.Kind)), id.PrincipalID)
+		c.Subject = tokens.SubjectV2(id.OrgID, v2Kind(id.Kind), id.PrincipalID)
 		c.OrgID, c.Principal, c.Name, c.Email = id.OrgID, string(id.Kind), p.Name, p.Email
 	default:
 		return nil, sts.Errorf(sts.Invalid, "unknown id token version")

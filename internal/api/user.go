@@ -11,8 +11,9 @@ import (
 )
 
 // UserService implements gitpod.v1.UserService: the authenticated user and
-// their personal access tokens (gitpod.v1.UserService). Callers manage their own tokens;
-// sts:admin callers may list another principal's.
+// their personal access tokens. Callers manage their own tokens;
+// administrators of an organization (administers) also read, suspend and
+// delete its users and list or create their tokens (userlifecycle.go).
 type UserService struct {
 	h *Handler
 }
@@ -32,11 +33,18 @@ func (s *UserService) GetAuthenticatedUser(ctx context.Context, _ *gitpodv1.GetA
 	return &gitpodv1.GetAuthenticatedUserResponse{User: userToProto(p)}, nil
 }
 
-// CreatePersonalAccessToken creates a token owned by the caller. Needs
-// tokens:write; the new token's scopes must be ones the caller holds (no
-// escalation). The secret is in this response only.
+// CreatePersonalAccessToken creates a token. Needs tokens:write. The owner
+// is the caller, or user_id when the caller administers that user's
+// organization. Scopes come from the sts scopes field or, in Gitpod's
+// request shape, from read_only (pat.RequestedScopes); either way the new
+// token's scopes must be ones the caller holds (no escalation). The secret
+// is in this response only.
 func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpodv1.CreatePersonalAccessTokenRequest) (*gitpodv1.CreatePersonalAccessTokenResponse, error) {
 	id, err := require(ctx, pat.ScopeTokensWrite)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := s.h.tokenOwner(ctx, id, req.GetUserId(), "create a token for")
 	if err != nil {
 		return nil, err
 	}
@@ -44,52 +52,56 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
-	for _, sc := range req.GetScopes() {
+	scopes, err := pat.RequestedScopes(req.GetScopes(), req.GetReadOnly())
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range scopes {
 		if pat.KnownScope(sc) && !id.Allows(sc) {
+			if sc == pat.ScopeFull && len(req.GetScopes()) == 0 {
+				return nil, sts.Errorf(sts.PermissionDenied, "cannot grant full access the caller does not hold: set readOnly or scopes")
+			}
 			return nil, sts.Errorf(sts.PermissionDenied, "cannot grant scope %s the caller does not hold", sc)
 		}
 	}
 	p, secret, err := s.h.PATs.Create(ctx, id.caller(), pat.CreateInput{
-		OwnerID: id.PrincipalID, Description: req.GetDescription(), Scopes: req.GetScopes(), ExpiresAt: exp,
+		OwnerID: owner.ID, Description: req.GetDescription(), Scopes: scopes, ExpiresAt: exp,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &gitpodv1.CreatePersonalAccessTokenResponse{PersonalAccessToken: patToProto(p, id.Kind), Token: secret}, nil
+	return &gitpodv1.CreatePersonalAccessTokenResponse{PersonalAccessToken: patToProto(p, owner.Kind), Token: secret}, nil
 }
 
-// ListPersonalAccessTokens lists tokens oldest first with gitpod.v1 pagination.
-// filter.userIds may name only the caller unless the caller has sts:admin.
-// Needs tokens:read.
+// ListPersonalAccessTokens lists tokens oldest first, one page at a time
+// (pagination may also come from the query string: pagination.go).
+// filter.userIds may name only the caller unless the caller administers
+// that user's organization. Needs tokens:read.
 func (s *UserService) ListPersonalAccessTokens(ctx context.Context, req *gitpodv1.ListPersonalAccessTokensRequest) (*gitpodv1.ListPersonalAccessTokensResponse, error) {
 	id, err := require(ctx, pat.ScopeTokensRead)
 	if err != nil {
 		return nil, err
 	}
-	owner := id.PrincipalID
-	switch ids := req.GetFilter().GetUserIds(); {
-	case len(ids) > 1:
-		return nil, sts.Errorf(sts.Invalid, "at most one user id")
-	case len(ids) == 1 && ids[0] != id.PrincipalID:
-		if !id.Allows(pat.ScopeAdmin) {
-			return nil, sts.Errorf(sts.PermissionDenied, "cannot list another user's tokens")
-		}
-		owner = ids[0]
+	ids := req.GetFilter().GetUserIds()
+	if len(ids) > 1 {
+		return nil, sts.Errorf(sts.Invalid, "filter.userIds: at most one user id")
 	}
-	pg := req.GetPagination()
-	list, next, err := s.h.PATs.List(ctx, owner, pg.GetToken(), int(pg.GetPageSize()))
+	var want string
+	if len(ids) == 1 {
+		want = ids[0]
+	}
+	owner, err := s.h.tokenOwner(ctx, id, want, "list the tokens of")
 	if err != nil {
 		return nil, err
 	}
-	kind := id.Kind
-	if owner != id.PrincipalID {
-		if p, err := s.h.Store.GetPrincipal(ctx, owner); err == nil {
-			kind = p.Kind
-		}
+	pg := req.GetPagination()
+	list, next, err := s.h.PATs.List(ctx, owner.ID, pg.GetToken(), int(pg.GetPageSize()))
+	if err != nil {
+		return nil, err
 	}
 	out := &gitpodv1.ListPersonalAccessTokensResponse{Pagination: &gitpodv1.PaginationResponse{NextToken: next}}
 	for _, p := range list {
-		out.PersonalAccessTokens = append(out.PersonalAccessTokens, patToProto(p, kind))
+		out.PersonalAccessTokens = append(out.PersonalAccessTokens, patToProto(p, owner.Kind))
 	}
 	return out, nil
 }

@@ -249,7 +249,7 @@ func TestGoOIDCVerifiesOurIDTokens(t *testing.T) {
 				t.Fatalf("go-oidc Verify: %v", err)
 			}
 			var c tokens.IDClaims
-			if err := idt.Claims(&c); err != nil || c.OrgID != "org-1" || idt.Subject != "org/org-1/user/7c0f3b5e" {
+			if err := idt.Claims(&c); err != nil || c.OrgID != "org-1" || idt.Subject != "org:org-1/user:7c0f3b5e" {
 				t.Errorf("claims = %+v, %v", c, err)
 			}
 			// A different audience is refused by the real client too.

@@ -106,7 +106,7 @@ type AccessClaims struct {
 // IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).
 //
 // V1: Subject is the principal's UUID. V2: Subject is
-// "org/<org-id>/<kind>/<id>" (see [SubjectV2]) and OrgID, Principal, Name
+// "org:<org-id>/<kind>:<id>" (see [SubjectV2]) and OrgID, Principal, Name
 // and Email are set where known.
 type IDClaims struct {
 	Issuer    string      `json:"iss"`
@@ -123,8 +123,10 @@ type IDClaims struct {
 	Email     string      `json:"email,omitempty"`
 }
 
-// SubjectV2 is the V2 ID-token subject of a principal:
-// "org/<org-id>/<kind>/<id>", kind in lower case as stored.
+// SubjectV2 is the V2 ID-token subject of a principal in Gitpod's form,
+// "org:<org-id>/<kind>:<id>", with kind the short name the caller maps
+// the principal kind to (user, rnr, env, …), so trust policies written
+// for Gitpod's tokens match ours.
 func SubjectV2(orgID, kind, principalID string) string {
-	return "org/" + orgID + "/" + kind + "/" + principalID
+	return "org:" + orgID + "/" + kind + ":" + principalID
 }

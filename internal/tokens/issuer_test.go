@@ -119,7 +119,7 @@ func TestMintIDToken(t *testing.T) {
 	if h := decodeSegment(t, tok, 0); h["typ"] != "JWT" {
 		t.Errorf("ID token typ = %v, want JWT", h["typ"])
 	}
-	if c.Subject != "org/org-1/user/7c0f3b5e" {
+	if c.Subject != "org:org-1/user:7c0f3b5e" {
 		t.Errorf("V2 sub = %q", c.Subject)
 	}
 	if aud := decodeSegment(t, tok, 1)["aud"]; len(aud.([]any)) != 2 {

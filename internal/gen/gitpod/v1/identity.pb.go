@@ -90,8 +90,9 @@ const (
 	IDTokenVersion_ID_TOKEN_VERSION_UNSPECIFIED IDTokenVersion = 0
 	// V1: sub is the principal's UUID.
 	IDTokenVersion_ID_TOKEN_VERSION_V1 IDTokenVersion = 1
-	// V2: sub is "org/<org-id>/<kind>/<id>" and the token carries org_id,
-	// principal, name and email where known.
+	// V2: sub is "org:<org-id>/<kind>:<id>" (user, rnr, env, sa, acc,
+	// rnrmgr) and the token carries org_id, principal, name and email where
+	// known.
 	IDTokenVersion_ID_TOKEN_VERSION_V2 IDTokenVersion = 2
 )
 
@@ -193,7 +194,6 @@ func (x *Subject) GetPrincipal() Principal {
 
 type GetAuthenticatedIdentityRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Empty         bool                   `protobuf:"varint,1,opt,name=empty,proto3" json:"empty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,21 +228,14 @@ func (*GetAuthenticatedIdentityRequest) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_identity_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *GetAuthenticatedIdentityRequest) GetEmpty() bool {
-	if x != nil {
-		return x.Empty
-	}
-	return false
-}
-
 type GetAuthenticatedIdentityResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	OrganizationId   string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	OrganizationTier string                 `protobuf:"bytes,2,opt,name=organization_tier,json=organizationTier,proto3" json:"organization_tier,omitempty"`
-	// subject is the identity of the current user.
-	Subject       *Subject `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject is the identity of the caller.
+	Subject          *Subject `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	OrganizationId   string   `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	OrganizationTier string   `protobuf:"bytes,3,opt,name=organization_tier,json=organizationTier,proto3" json:"organization_tier,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetAuthenticatedIdentityResponse) Reset() {
@@ -275,6 +268,13 @@ func (*GetAuthenticatedIdentityResponse) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_identity_proto_rawDescGZIP(), []int{2}
 }
 
+func (x *GetAuthenticatedIdentityResponse) GetSubject() *Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
 func (x *GetAuthenticatedIdentityResponse) GetOrganizationId() string {
 	if x != nil {
 		return x.OrganizationId
@@ -287,13 +287,6 @@ func (x *GetAuthenticatedIdentityResponse) GetOrganizationTier() string {
 		return x.OrganizationTier
 	}
 	return ""
-}
-
-func (x *GetAuthenticatedIdentityResponse) GetSubject() *Subject {
-	if x != nil {
-		return x.Subject
-	}
-	return nil
 }
 
 type GetIDTokenRequest struct {
@@ -491,13 +484,12 @@ const file_gitpod_v1_identity_proto_rawDesc = "" +
 	"\x18gitpod/v1/identity.proto\x12\tgitpod.v1\"M\n" +
 	"\aSubject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
-	"\tprincipal\x18\x02 \x01(\x0e2\x14.gitpod.v1.PrincipalR\tprincipal\"7\n" +
-	"\x1fGetAuthenticatedIdentityRequest\x12\x14\n" +
-	"\x05empty\x18\x01 \x01(\bR\x05empty\"\xa6\x01\n" +
-	" GetAuthenticatedIdentityResponse\x12'\n" +
-	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12+\n" +
-	"\x11organization_tier\x18\x02 \x01(\tR\x10organizationTier\x12,\n" +
-	"\asubject\x18\x03 \x01(\v2\x12.gitpod.v1.SubjectR\asubject\"d\n" +
+	"\tprincipal\x18\x02 \x01(\x0e2\x14.gitpod.v1.PrincipalR\tprincipal\"!\n" +
+	"\x1fGetAuthenticatedIdentityRequest\"\xa6\x01\n" +
+	" GetAuthenticatedIdentityResponse\x12,\n" +
+	"\asubject\x18\x01 \x01(\v2\x12.gitpod.v1.SubjectR\asubject\x12'\n" +
+	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x11organization_tier\x18\x03 \x01(\tR\x10organizationTier\"d\n" +
 	"\x11GetIDTokenRequest\x12\x1a\n" +
 	"\baudience\x18\x01 \x03(\tR\baudience\x123\n" +
 	"\aversion\x18\x02 \x01(\x0e2\x19.gitpod.v1.IDTokenVersionR\aversion\"*\n" +
@@ -518,9 +510,9 @@ const file_gitpod_v1_identity_proto_rawDesc = "" +
 	"\x0eIDTokenVersion\x12 \n" +
 	"\x1cID_TOKEN_VERSION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ID_TOKEN_VERSION_V1\x10\x01\x12\x17\n" +
-	"\x13ID_TOKEN_VERSION_V2\x10\x022\xab\x02\n" +
-	"\x0fIdentityService\x12u\n" +
-	"\x18GetAuthenticatedIdentity\x12*.gitpod.v1.GetAuthenticatedIdentityRequest\x1a+.gitpod.v1.GetAuthenticatedIdentityResponse\"\x00\x12K\n" +
+	"\x13ID_TOKEN_VERSION_V2\x10\x022\xae\x02\n" +
+	"\x0fIdentityService\x12x\n" +
+	"\x18GetAuthenticatedIdentity\x12*.gitpod.v1.GetAuthenticatedIdentityRequest\x1a+.gitpod.v1.GetAuthenticatedIdentityResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\n" +
 	"GetIDToken\x12\x1c.gitpod.v1.GetIDTokenRequest\x1a\x1d.gitpod.v1.GetIDTokenResponse\"\x00\x12T\n" +
 	"\rExchangeToken\x12\x1f.gitpod.v1.ExchangeTokenRequest\x1a .gitpod.v1.ExchangeTokenResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"

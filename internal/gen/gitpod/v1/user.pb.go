@@ -80,11 +80,13 @@ type User struct {
 	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	OrganizationId string                 `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	Name           string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Email          string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
-	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	Status         UserStatus             `protobuf:"varint,6,opt,name=status,proto3,enum=gitpod.v1.UserStatus" json:"status,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// avatar_url is always empty: sts stores no avatars.
+	AvatarUrl     string                 `protobuf:"bytes,4,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Status        UserStatus             `protobuf:"varint,6,opt,name=status,proto3,enum=gitpod.v1.UserStatus" json:"status,omitempty"`
+	Email         string                 `protobuf:"bytes,7,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -138,9 +140,9 @@ func (x *User) GetName() string {
 	return ""
 }
 
-func (x *User) GetEmail() string {
+func (x *User) GetAvatarUrl() string {
 	if x != nil {
-		return x.Email
+		return x.AvatarUrl
 	}
 	return ""
 }
@@ -159,20 +161,33 @@ func (x *User) GetStatus() UserStatus {
 	return UserStatus_USER_STATUS_UNSPECIFIED
 }
 
+func (x *User) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
 // PersonalAccessToken is the read model of a token; it never holds the
 // secret.
 type PersonalAccessToken struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	UserId      string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Creator     *Subject               `protobuf:"bytes,3,opt,name=creator,proto3" json:"creator,omitempty"`
-	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	// scopes: empty is "No Access", ["*"] is "Full Access", or named scopes.
-	Scopes    []string               `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// creator is the owner: sts records who created a token in the audit
+	// trail, not on the token.
+	Creator   *Subject               `protobuf:"bytes,4,opt,name=creator,proto3" json:"creator,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// last_used is recorded at most once a minute; unset until first use.
-	LastUsed      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_used,json=lastUsed,proto3" json:"last_used,omitempty"`
+	LastUsed *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_used,json=lastUsed,proto3" json:"last_used,omitempty"`
+	// read_only is true when no scope of the token allows a change
+	// (docs/api.md, "read_only").
+	ReadOnly bool `protobuf:"varint,8,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	// scopes (sts only): empty is "No Access", ["*"] is "Full Access", or
+	// named scopes.
+	Scopes        []string `protobuf:"bytes,100,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,13 +236,6 @@ func (x *PersonalAccessToken) GetUserId() string {
 	return ""
 }
 
-func (x *PersonalAccessToken) GetCreator() *Subject {
-	if x != nil {
-		return x.Creator
-	}
-	return nil
-}
-
 func (x *PersonalAccessToken) GetDescription() string {
 	if x != nil {
 		return x.Description
@@ -235,9 +243,9 @@ func (x *PersonalAccessToken) GetDescription() string {
 	return ""
 }
 
-func (x *PersonalAccessToken) GetScopes() []string {
+func (x *PersonalAccessToken) GetCreator() *Subject {
 	if x != nil {
-		return x.Scopes
+		return x.Creator
 	}
 	return nil
 }
@@ -263,12 +271,26 @@ func (x *PersonalAccessToken) GetLastUsed() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PersonalAccessToken) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *PersonalAccessToken) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 type PaginationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// token is the next_token of a previous response.
-	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// page_size is the maximum number of results; default 25, maximum 100.
-	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// token is the next_token of a previous response.
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,18 +325,18 @@ func (*PaginationRequest) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *PaginationRequest) GetToken() string {
-	if x != nil {
-		return x.Token
-	}
-	return ""
-}
-
 func (x *PaginationRequest) GetPageSize() int32 {
 	if x != nil {
 		return x.PageSize
 	}
 	return 0
+}
+
+func (x *PaginationRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
 }
 
 type PaginationResponse struct {
@@ -364,7 +386,6 @@ func (x *PaginationResponse) GetNextToken() string {
 
 type GetAuthenticatedUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Empty         bool                   `protobuf:"varint,1,opt,name=empty,proto3" json:"empty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -397,13 +418,6 @@ func (x *GetAuthenticatedUserRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetAuthenticatedUserRequest.ProtoReflect.Descriptor instead.
 func (*GetAuthenticatedUserRequest) Descriptor() ([]byte, []int) {
 	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *GetAuthenticatedUserRequest) GetEmpty() bool {
-	if x != nil {
-		return x.Empty
-	}
-	return false
 }
 
 type GetAuthenticatedUserResponse struct {
@@ -450,21 +464,287 @@ func (x *GetAuthenticatedUserResponse) GetUser() *User {
 	return nil
 }
 
+type GetUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user to read; empty means the caller.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserRequest) Reset() {
+	*x = GetUserRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserRequest) ProtoMessage() {}
+
+func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
+func (*GetUserRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type GetUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserResponse) Reset() {
+	*x = GetUserResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserResponse) ProtoMessage() {}
+
+func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
+func (*GetUserResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type SetSuspendedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Suspended     bool                   `protobuf:"varint,2,opt,name=suspended,proto3" json:"suspended,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSuspendedRequest) Reset() {
+	*x = SetSuspendedRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSuspendedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSuspendedRequest) ProtoMessage() {}
+
+func (x *SetSuspendedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSuspendedRequest.ProtoReflect.Descriptor instead.
+func (*SetSuspendedRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetSuspendedRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetSuspendedRequest) GetSuspended() bool {
+	if x != nil {
+		return x.Suspended
+	}
+	return false
+}
+
+type SetSuspendedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSuspendedResponse) Reset() {
+	*x = SetSuspendedResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSuspendedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSuspendedResponse) ProtoMessage() {}
+
+func (x *SetSuspendedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSuspendedResponse.ProtoReflect.Descriptor instead.
+func (*SetSuspendedResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{9}
+}
+
+type DeleteUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type DeleteUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{11}
+}
+
 type CreatePersonalAccessTokenRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Description string                 `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
-	// Exactly one of expires_at and valid_for; the lifetime must be 1 to 366
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the owner; empty means the caller. Another user only for an
+	// administrator of that user's organization.
+	UserId      string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// Exactly one of valid_for and expires_at; the lifetime must be 1 to 366
 	// days.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	ValidFor      *durationpb.Duration   `protobuf:"bytes,3,opt,name=valid_for,json=validFor,proto3" json:"valid_for,omitempty"`
-	Scopes        []string               `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	ValidFor *durationpb.Duration `protobuf:"bytes,3,opt,name=valid_for,json=validFor,proto3" json:"valid_for,omitempty"`
+	// read_only, when scopes is empty, grants the owner's read scopes
+	// (identity:read, tokens:read); otherwise the token gets full access
+	// ("*"). With scopes set, every scope must be a read scope.
+	ReadOnly bool `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	// expires_at (sts only) is the absolute expiry, instead of valid_for.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,100,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// scopes (sts only) are the token's scopes; see PersonalAccessToken.
+	Scopes        []string `protobuf:"bytes,101,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreatePersonalAccessTokenRequest) Reset() {
 	*x = CreatePersonalAccessTokenRequest{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[6]
+	mi := &file_gitpod_v1_user_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +756,7 @@ func (x *CreatePersonalAccessTokenRequest) String() string {
 func (*CreatePersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *CreatePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[6]
+	mi := &file_gitpod_v1_user_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +769,14 @@ func (x *CreatePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreatePersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CreatePersonalAccessTokenRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
 }
 
 func (x *CreatePersonalAccessTokenRequest) GetDescription() string {
@@ -499,16 +786,23 @@ func (x *CreatePersonalAccessTokenRequest) GetDescription() string {
 	return ""
 }
 
-func (x *CreatePersonalAccessTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+func (x *CreatePersonalAccessTokenRequest) GetValidFor() *durationpb.Duration {
 	if x != nil {
-		return x.ExpiresAt
+		return x.ValidFor
 	}
 	return nil
 }
 
-func (x *CreatePersonalAccessTokenRequest) GetValidFor() *durationpb.Duration {
+func (x *CreatePersonalAccessTokenRequest) GetReadOnly() bool {
 	if x != nil {
-		return x.ValidFor
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *CreatePersonalAccessTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
 	}
 	return nil
 }
@@ -521,17 +815,18 @@ func (x *CreatePersonalAccessTokenRequest) GetScopes() []string {
 }
 
 type CreatePersonalAccessTokenResponse struct {
-	state               protoimpl.MessageState `protogen:"open.v1"`
-	PersonalAccessToken *PersonalAccessToken   `protobuf:"bytes,1,opt,name=personal_access_token,json=personalAccessToken,proto3" json:"personal_access_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
 	// token is the secret, shown only in this response.
-	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// personal_access_token (sts only) is the new token's read model.
+	PersonalAccessToken *PersonalAccessToken `protobuf:"bytes,100,opt,name=personal_access_token,json=personalAccessToken,proto3" json:"personal_access_token,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *CreatePersonalAccessTokenResponse) Reset() {
 	*x = CreatePersonalAccessTokenResponse{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[7]
+	mi := &file_gitpod_v1_user_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +838,7 @@ func (x *CreatePersonalAccessTokenResponse) String() string {
 func (*CreatePersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *CreatePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[7]
+	mi := &file_gitpod_v1_user_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,14 +851,7 @@ func (x *CreatePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CreatePersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreatePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *CreatePersonalAccessTokenResponse) GetPersonalAccessToken() *PersonalAccessToken {
-	if x != nil {
-		return x.PersonalAccessToken
-	}
-	return nil
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreatePersonalAccessTokenResponse) GetToken() string {
@@ -573,17 +861,24 @@ func (x *CreatePersonalAccessTokenResponse) GetToken() string {
 	return ""
 }
 
+func (x *CreatePersonalAccessTokenResponse) GetPersonalAccessToken() *PersonalAccessToken {
+	if x != nil {
+		return x.PersonalAccessToken
+	}
+	return nil
+}
+
 type ListPersonalAccessTokensRequest struct {
 	state         protoimpl.MessageState                  `protogen:"open.v1"`
-	Filter        *ListPersonalAccessTokensRequest_Filter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
-	Pagination    *PaginationRequest                      `protobuf:"bytes,2,opt,name=pagination,proto3" json:"pagination,omitempty"`
+	Pagination    *PaginationRequest                      `protobuf:"bytes,1,opt,name=pagination,proto3" json:"pagination,omitempty"`
+	Filter        *ListPersonalAccessTokensRequest_Filter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPersonalAccessTokensRequest) Reset() {
 	*x = ListPersonalAccessTokensRequest{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[8]
+	mi := &file_gitpod_v1_user_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +890,7 @@ func (x *ListPersonalAccessTokensRequest) String() string {
 func (*ListPersonalAccessTokensRequest) ProtoMessage() {}
 
 func (x *ListPersonalAccessTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[8]
+	mi := &file_gitpod_v1_user_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,19 +903,19 @@ func (x *ListPersonalAccessTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPersonalAccessTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListPersonalAccessTokensRequest) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *ListPersonalAccessTokensRequest) GetFilter() *ListPersonalAccessTokensRequest_Filter {
-	if x != nil {
-		return x.Filter
-	}
-	return nil
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPersonalAccessTokensRequest) GetPagination() *PaginationRequest {
 	if x != nil {
 		return x.Pagination
+	}
+	return nil
+}
+
+func (x *ListPersonalAccessTokensRequest) GetFilter() *ListPersonalAccessTokensRequest_Filter {
+	if x != nil {
+		return x.Filter
 	}
 	return nil
 }
@@ -635,7 +930,7 @@ type ListPersonalAccessTokensResponse struct {
 
 func (x *ListPersonalAccessTokensResponse) Reset() {
 	*x = ListPersonalAccessTokensResponse{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[9]
+	mi := &file_gitpod_v1_user_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +942,7 @@ func (x *ListPersonalAccessTokensResponse) String() string {
 func (*ListPersonalAccessTokensResponse) ProtoMessage() {}
 
 func (x *ListPersonalAccessTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[9]
+	mi := &file_gitpod_v1_user_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +955,7 @@ func (x *ListPersonalAccessTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPersonalAccessTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListPersonalAccessTokensResponse) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPersonalAccessTokensResponse) GetPagination() *PaginationResponse {
@@ -686,7 +981,7 @@ type GetPersonalAccessTokenRequest struct {
 
 func (x *GetPersonalAccessTokenRequest) Reset() {
 	*x = GetPersonalAccessTokenRequest{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[10]
+	mi := &file_gitpod_v1_user_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +993,7 @@ func (x *GetPersonalAccessTokenRequest) String() string {
 func (*GetPersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *GetPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[10]
+	mi := &file_gitpod_v1_user_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +1006,7 @@ func (x *GetPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*GetPersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{10}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetPersonalAccessTokenRequest) GetPersonalAccessTokenId() string {
@@ -730,7 +1025,7 @@ type GetPersonalAccessTokenResponse struct {
 
 func (x *GetPersonalAccessTokenResponse) Reset() {
 	*x = GetPersonalAccessTokenResponse{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[11]
+	mi := &file_gitpod_v1_user_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +1037,7 @@ func (x *GetPersonalAccessTokenResponse) String() string {
 func (*GetPersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *GetPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[11]
+	mi := &file_gitpod_v1_user_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +1050,7 @@ func (x *GetPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*GetPersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{11}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetPersonalAccessTokenResponse) GetPat() *PersonalAccessToken {
@@ -765,19 +1060,777 @@ func (x *GetPersonalAccessTokenResponse) GetPat() *PersonalAccessToken {
 	return nil
 }
 
+type DeletePersonalAccessTokenRequest struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	PersonalAccessTokenId string                 `protobuf:"bytes,1,opt,name=personal_access_token_id,json=personalAccessTokenId,proto3" json:"personal_access_token_id,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *DeletePersonalAccessTokenRequest) Reset() {
+	*x = DeletePersonalAccessTokenRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePersonalAccessTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePersonalAccessTokenRequest) ProtoMessage() {}
+
+func (x *DeletePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
+func (*DeletePersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeletePersonalAccessTokenRequest) GetPersonalAccessTokenId() string {
+	if x != nil {
+		return x.PersonalAccessTokenId
+	}
+	return ""
+}
+
+type DeletePersonalAccessTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePersonalAccessTokenResponse) Reset() {
+	*x = DeletePersonalAccessTokenResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePersonalAccessTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePersonalAccessTokenResponse) ProtoMessage() {}
+
+func (x *DeletePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
+func (*DeletePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{19}
+}
+
+type UserPreference struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserPreference) Reset() {
+	*x = UserPreference{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserPreference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserPreference) ProtoMessage() {}
+
+func (x *UserPreference) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserPreference.ProtoReflect.Descriptor instead.
+func (*UserPreference) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UserPreference) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *UserPreference) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *UserPreference) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UserPreference) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *UserPreference) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type SetPreferenceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPreferenceRequest) Reset() {
+	*x = SetPreferenceRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPreferenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPreferenceRequest) ProtoMessage() {}
+
+func (x *SetPreferenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPreferenceRequest.ProtoReflect.Descriptor instead.
+func (*SetPreferenceRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SetPreferenceRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SetPreferenceRequest) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type SetPreferenceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPreferenceResponse) Reset() {
+	*x = SetPreferenceResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPreferenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPreferenceResponse) ProtoMessage() {}
+
+func (x *SetPreferenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPreferenceResponse.ProtoReflect.Descriptor instead.
+func (*SetPreferenceResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{22}
+}
+
+type GetPreferenceRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	UserPreferenceId string                 `protobuf:"bytes,1,opt,name=user_preference_id,json=userPreferenceId,proto3" json:"user_preference_id,omitempty"`
+	// Types that are valid to be assigned to Preference:
+	//
+	//	*GetPreferenceRequest_PreferenceId
+	//	*GetPreferenceRequest_PreferenceKey
+	Preference    isGetPreferenceRequest_Preference `protobuf_oneof:"preference"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferenceRequest) Reset() {
+	*x = GetPreferenceRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferenceRequest) ProtoMessage() {}
+
+func (x *GetPreferenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferenceRequest.ProtoReflect.Descriptor instead.
+func (*GetPreferenceRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetPreferenceRequest) GetUserPreferenceId() string {
+	if x != nil {
+		return x.UserPreferenceId
+	}
+	return ""
+}
+
+func (x *GetPreferenceRequest) GetPreference() isGetPreferenceRequest_Preference {
+	if x != nil {
+		return x.Preference
+	}
+	return nil
+}
+
+func (x *GetPreferenceRequest) GetPreferenceId() string {
+	if x != nil {
+		if x, ok := x.Preference.(*GetPreferenceRequest_PreferenceId); ok {
+			return x.PreferenceId
+		}
+	}
+	return ""
+}
+
+func (x *GetPreferenceRequest) GetPreferenceKey() string {
+	if x != nil {
+		if x, ok := x.Preference.(*GetPreferenceRequest_PreferenceKey); ok {
+			return x.PreferenceKey
+		}
+	}
+	return ""
+}
+
+type isGetPreferenceRequest_Preference interface {
+	isGetPreferenceRequest_Preference()
+}
+
+type GetPreferenceRequest_PreferenceId struct {
+	PreferenceId string `protobuf:"bytes,2,opt,name=preference_id,json=preferenceId,proto3,oneof"`
+}
+
+type GetPreferenceRequest_PreferenceKey struct {
+	PreferenceKey string `protobuf:"bytes,3,opt,name=preference_key,json=preferenceKey,proto3,oneof"`
+}
+
+func (*GetPreferenceRequest_PreferenceId) isGetPreferenceRequest_Preference() {}
+
+func (*GetPreferenceRequest_PreferenceKey) isGetPreferenceRequest_Preference() {}
+
+type GetPreferenceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Preference    *UserPreference        `protobuf:"bytes,1,opt,name=preference,proto3" json:"preference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferenceResponse) Reset() {
+	*x = GetPreferenceResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferenceResponse) ProtoMessage() {}
+
+func (x *GetPreferenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferenceResponse.ProtoReflect.Descriptor instead.
+func (*GetPreferenceResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetPreferenceResponse) GetPreference() *UserPreference {
+	if x != nil {
+		return x.Preference
+	}
+	return nil
+}
+
+type ListPreferencesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pagination    *PaginationRequest     `protobuf:"bytes,1,opt,name=pagination,proto3" json:"pagination,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreferencesRequest) Reset() {
+	*x = ListPreferencesRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreferencesRequest) ProtoMessage() {}
+
+func (x *ListPreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreferencesRequest.ProtoReflect.Descriptor instead.
+func (*ListPreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListPreferencesRequest) GetPagination() *PaginationRequest {
+	if x != nil {
+		return x.Pagination
+	}
+	return nil
+}
+
+type ListPreferencesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pagination    *PaginationResponse    `protobuf:"bytes,1,opt,name=pagination,proto3" json:"pagination,omitempty"`
+	Preferences   []*UserPreference      `protobuf:"bytes,2,rep,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreferencesResponse) Reset() {
+	*x = ListPreferencesResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreferencesResponse) ProtoMessage() {}
+
+func (x *ListPreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreferencesResponse.ProtoReflect.Descriptor instead.
+func (*ListPreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListPreferencesResponse) GetPagination() *PaginationResponse {
+	if x != nil {
+		return x.Pagination
+	}
+	return nil
+}
+
+func (x *ListPreferencesResponse) GetPreferences() []*UserPreference {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+type DeletePreferenceRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	UserPreferenceId string                 `protobuf:"bytes,1,opt,name=user_preference_id,json=userPreferenceId,proto3" json:"user_preference_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DeletePreferenceRequest) Reset() {
+	*x = DeletePreferenceRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePreferenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePreferenceRequest) ProtoMessage() {}
+
+func (x *DeletePreferenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePreferenceRequest.ProtoReflect.Descriptor instead.
+func (*DeletePreferenceRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DeletePreferenceRequest) GetUserPreferenceId() string {
+	if x != nil {
+		return x.UserPreferenceId
+	}
+	return ""
+}
+
+type DeletePreferenceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePreferenceResponse) Reset() {
+	*x = DeletePreferenceResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePreferenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePreferenceResponse) ProtoMessage() {}
+
+func (x *DeletePreferenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePreferenceResponse.ProtoReflect.Descriptor instead.
+func (*DeletePreferenceResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{28}
+}
+
+type DotfilesConfiguration struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repository    string                 `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DotfilesConfiguration) Reset() {
+	*x = DotfilesConfiguration{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DotfilesConfiguration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DotfilesConfiguration) ProtoMessage() {}
+
+func (x *DotfilesConfiguration) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DotfilesConfiguration.ProtoReflect.Descriptor instead.
+func (*DotfilesConfiguration) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DotfilesConfiguration) GetRepository() string {
+	if x != nil {
+		return x.Repository
+	}
+	return ""
+}
+
+type GetDotfilesConfigurationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDotfilesConfigurationRequest) Reset() {
+	*x = GetDotfilesConfigurationRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDotfilesConfigurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDotfilesConfigurationRequest) ProtoMessage() {}
+
+func (x *GetDotfilesConfigurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDotfilesConfigurationRequest.ProtoReflect.Descriptor instead.
+func (*GetDotfilesConfigurationRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{30}
+}
+
+type GetDotfilesConfigurationResponse struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	DotfilesConfiguration *DotfilesConfiguration `protobuf:"bytes,1,opt,name=dotfiles_configuration,json=dotfilesConfiguration,proto3" json:"dotfiles_configuration,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *GetDotfilesConfigurationResponse) Reset() {
+	*x = GetDotfilesConfigurationResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDotfilesConfigurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDotfilesConfigurationResponse) ProtoMessage() {}
+
+func (x *GetDotfilesConfigurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDotfilesConfigurationResponse.ProtoReflect.Descriptor instead.
+func (*GetDotfilesConfigurationResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetDotfilesConfigurationResponse) GetDotfilesConfiguration() *DotfilesConfiguration {
+	if x != nil {
+		return x.DotfilesConfiguration
+	}
+	return nil
+}
+
+type SetDotfilesConfigurationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repository    string                 `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDotfilesConfigurationRequest) Reset() {
+	*x = SetDotfilesConfigurationRequest{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDotfilesConfigurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDotfilesConfigurationRequest) ProtoMessage() {}
+
+func (x *SetDotfilesConfigurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDotfilesConfigurationRequest.ProtoReflect.Descriptor instead.
+func (*SetDotfilesConfigurationRequest) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SetDotfilesConfigurationRequest) GetRepository() string {
+	if x != nil {
+		return x.Repository
+	}
+	return ""
+}
+
+type SetDotfilesConfigurationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDotfilesConfigurationResponse) Reset() {
+	*x = SetDotfilesConfigurationResponse{}
+	mi := &file_gitpod_v1_user_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDotfilesConfigurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDotfilesConfigurationResponse) ProtoMessage() {}
+
+func (x *SetDotfilesConfigurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gitpod_v1_user_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDotfilesConfigurationResponse.ProtoReflect.Descriptor instead.
+func (*SetDotfilesConfigurationResponse) Descriptor() ([]byte, []int) {
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{33}
+}
+
 type UpdatePersonalAccessTokenRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	PersonalAccessTokenId string                 `protobuf:"bytes,1,opt,name=personal_access_token_id,json=personalAccessTokenId,proto3" json:"personal_access_token_id,omitempty"`
-	Description           *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	Description           *string                `protobuf:"bytes,100,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// scopes replaces the scopes when set; an empty list is "No Access".
-	Scopes        *ScopeList `protobuf:"bytes,3,opt,name=scopes,proto3" json:"scopes,omitempty"`
+	Scopes        *ScopeList `protobuf:"bytes,101,opt,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdatePersonalAccessTokenRequest) Reset() {
 	*x = UpdatePersonalAccessTokenRequest{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[12]
+	mi := &file_gitpod_v1_user_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +1842,7 @@ func (x *UpdatePersonalAccessTokenRequest) String() string {
 func (*UpdatePersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *UpdatePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[12]
+	mi := &file_gitpod_v1_user_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +1855,7 @@ func (x *UpdatePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{12}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdatePersonalAccessTokenRequest) GetPersonalAccessTokenId() string {
@@ -836,7 +1889,7 @@ type ScopeList struct {
 
 func (x *ScopeList) Reset() {
 	*x = ScopeList{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[13]
+	mi := &file_gitpod_v1_user_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1901,7 @@ func (x *ScopeList) String() string {
 func (*ScopeList) ProtoMessage() {}
 
 func (x *ScopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[13]
+	mi := &file_gitpod_v1_user_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1914,7 @@ func (x *ScopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopeList.ProtoReflect.Descriptor instead.
 func (*ScopeList) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{13}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ScopeList) GetScopes() []string {
@@ -873,14 +1926,14 @@ func (x *ScopeList) GetScopes() []string {
 
 type UpdatePersonalAccessTokenResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	PersonalAccessToken *PersonalAccessToken   `protobuf:"bytes,1,opt,name=personal_access_token,json=personalAccessToken,proto3" json:"personal_access_token,omitempty"`
+	PersonalAccessToken *PersonalAccessToken   `protobuf:"bytes,100,opt,name=personal_access_token,json=personalAccessToken,proto3" json:"personal_access_token,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *UpdatePersonalAccessTokenResponse) Reset() {
 	*x = UpdatePersonalAccessTokenResponse{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[14]
+	mi := &file_gitpod_v1_user_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1945,7 @@ func (x *UpdatePersonalAccessTokenResponse) String() string {
 func (*UpdatePersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *UpdatePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[14]
+	mi := &file_gitpod_v1_user_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1958,7 @@ func (x *UpdatePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use UpdatePersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{14}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdatePersonalAccessTokenResponse) GetPersonalAccessToken() *PersonalAccessToken {
@@ -919,15 +1972,15 @@ type RegeneratePersonalAccessTokenRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	PersonalAccessTokenId string                 `protobuf:"bytes,1,opt,name=personal_access_token_id,json=personalAccessTokenId,proto3" json:"personal_access_token_id,omitempty"`
 	// The new expiry, as in CreatePersonalAccessTokenRequest.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	ValidFor      *durationpb.Duration   `protobuf:"bytes,3,opt,name=valid_for,json=validFor,proto3" json:"valid_for,omitempty"`
+	ValidFor      *durationpb.Duration   `protobuf:"bytes,100,opt,name=valid_for,json=validFor,proto3" json:"valid_for,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,101,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegeneratePersonalAccessTokenRequest) Reset() {
 	*x = RegeneratePersonalAccessTokenRequest{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[15]
+	mi := &file_gitpod_v1_user_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1992,7 @@ func (x *RegeneratePersonalAccessTokenRequest) String() string {
 func (*RegeneratePersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *RegeneratePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[15]
+	mi := &file_gitpod_v1_user_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +2005,7 @@ func (x *RegeneratePersonalAccessTokenRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use RegeneratePersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*RegeneratePersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{15}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RegeneratePersonalAccessTokenRequest) GetPersonalAccessTokenId() string {
@@ -962,13 +2015,6 @@ func (x *RegeneratePersonalAccessTokenRequest) GetPersonalAccessTokenId() string
 	return ""
 }
 
-func (x *RegeneratePersonalAccessTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ExpiresAt
-	}
-	return nil
-}
-
 func (x *RegeneratePersonalAccessTokenRequest) GetValidFor() *durationpb.Duration {
 	if x != nil {
 		return x.ValidFor
@@ -976,18 +2022,25 @@ func (x *RegeneratePersonalAccessTokenRequest) GetValidFor() *durationpb.Duratio
 	return nil
 }
 
+func (x *RegeneratePersonalAccessTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 type RegeneratePersonalAccessTokenResponse struct {
-	state               protoimpl.MessageState `protogen:"open.v1"`
-	PersonalAccessToken *PersonalAccessToken   `protobuf:"bytes,1,opt,name=personal_access_token,json=personalAccessToken,proto3" json:"personal_access_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
 	// token is the new secret, shown only in this response.
-	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Token               string               `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	PersonalAccessToken *PersonalAccessToken `protobuf:"bytes,100,opt,name=personal_access_token,json=personalAccessToken,proto3" json:"personal_access_token,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RegeneratePersonalAccessTokenResponse) Reset() {
 	*x = RegeneratePersonalAccessTokenResponse{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[16]
+	mi := &file_gitpod_v1_user_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +2052,7 @@ func (x *RegeneratePersonalAccessTokenResponse) String() string {
 func (*RegeneratePersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *RegeneratePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[16]
+	mi := &file_gitpod_v1_user_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,14 +2065,7 @@ func (x *RegeneratePersonalAccessTokenResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use RegeneratePersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*RegeneratePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *RegeneratePersonalAccessTokenResponse) GetPersonalAccessToken() *PersonalAccessToken {
-	if x != nil {
-		return x.PersonalAccessToken
-	}
-	return nil
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RegeneratePersonalAccessTokenResponse) GetToken() string {
@@ -1029,98 +2075,25 @@ func (x *RegeneratePersonalAccessTokenResponse) GetToken() string {
 	return ""
 }
 
-type DeletePersonalAccessTokenRequest struct {
-	state                 protoimpl.MessageState `protogen:"open.v1"`
-	PersonalAccessTokenId string                 `protobuf:"bytes,1,opt,name=personal_access_token_id,json=personalAccessTokenId,proto3" json:"personal_access_token_id,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
-}
-
-func (x *DeletePersonalAccessTokenRequest) Reset() {
-	*x = DeletePersonalAccessTokenRequest{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeletePersonalAccessTokenRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeletePersonalAccessTokenRequest) ProtoMessage() {}
-
-func (x *DeletePersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[17]
+func (x *RegeneratePersonalAccessTokenResponse) GetPersonalAccessToken() *PersonalAccessToken {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
+		return x.PersonalAccessToken
 	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeletePersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
-func (*DeletePersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *DeletePersonalAccessTokenRequest) GetPersonalAccessTokenId() string {
-	if x != nil {
-		return x.PersonalAccessTokenId
-	}
-	return ""
-}
-
-type DeletePersonalAccessTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeletePersonalAccessTokenResponse) Reset() {
-	*x = DeletePersonalAccessTokenResponse{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeletePersonalAccessTokenResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeletePersonalAccessTokenResponse) ProtoMessage() {}
-
-func (x *DeletePersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeletePersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
-func (*DeletePersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{18}
+	return nil
 }
 
 type ListPersonalAccessTokensRequest_Filter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_ids restricts the list to these owners; only the caller's own ID
-	// is allowed unless the caller is an administrator.
-	UserIds       []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// user_ids restricts the list to one owner; only the caller's own ID
+	// is allowed unless the caller administers that owner's organization.
+	UserIds       []string `protobuf:"bytes,3,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPersonalAccessTokensRequest_Filter) Reset() {
 	*x = ListPersonalAccessTokensRequest_Filter{}
-	mi := &file_gitpod_v1_user_proto_msgTypes[19]
+	mi := &file_gitpod_v1_user_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +2105,7 @@ func (x *ListPersonalAccessTokensRequest_Filter) String() string {
 func (*ListPersonalAccessTokensRequest_Filter) ProtoMessage() {}
 
 func (x *ListPersonalAccessTokensRequest_Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_gitpod_v1_user_proto_msgTypes[19]
+	mi := &file_gitpod_v1_user_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +2118,7 @@ func (x *ListPersonalAccessTokensRequest_Filter) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use ListPersonalAccessTokensRequest_Filter.ProtoReflect.Descriptor instead.
 func (*ListPersonalAccessTokensRequest_Filter) Descriptor() ([]byte, []int) {
-	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{8, 0}
+	return file_gitpod_v1_user_proto_rawDescGZIP(), []int{14, 0}
 }
 
 func (x *ListPersonalAccessTokensRequest_Filter) GetUserIds() []string {
@@ -1159,52 +2132,67 @@ var File_gitpod_v1_user_proto protoreflect.FileDescriptor
 
 const file_gitpod_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x14gitpod/v1/user.proto\x12\tgitpod.v1\x1a\x18gitpod/v1/identity.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x01\n" +
+	"\x14gitpod/v1/user.proto\x12\tgitpod.v1\x1a\x18gitpod/v1/identity.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
-	"\x05email\x18\x04 \x01(\tR\x05email\x129\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x04 \x01(\tR\tavatarUrl\x129\n" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12-\n" +
-	"\x06status\x18\x06 \x01(\x0e2\x15.gitpod.v1.UserStatusR\x06status\"\xd5\x02\n" +
+	"\x06status\x18\x06 \x01(\x0e2\x15.gitpod.v1.UserStatusR\x06status\x12\x14\n" +
+	"\x05email\x18\a \x01(\tR\x05email\"\xf2\x02\n" +
 	"\x13PersonalAccessToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\x12,\n" +
-	"\acreator\x18\x03 \x01(\v2\x12.gitpod.v1.SubjectR\acreator\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x16\n" +
-	"\x06scopes\x18\x05 \x03(\tR\x06scopes\x129\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12,\n" +
+	"\acreator\x18\x04 \x01(\v2\x12.gitpod.v1.SubjectR\acreator\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x127\n" +
-	"\tlast_used\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastUsed\"F\n" +
-	"\x11PaginationRequest\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"3\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x127\n" +
+	"\tlast_used\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastUsed\x12\x1b\n" +
+	"\tread_only\x18\b \x01(\bR\breadOnly\x12\x16\n" +
+	"\x06scopes\x18d \x03(\tR\x06scopes\"F\n" +
+	"\x11PaginationRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"3\n" +
 	"\x12PaginationResponse\x12\x1d\n" +
 	"\n" +
-	"next_token\x18\x01 \x01(\tR\tnextToken\"3\n" +
-	"\x1bGetAuthenticatedUserRequest\x12\x14\n" +
-	"\x05empty\x18\x01 \x01(\bR\x05empty\"C\n" +
+	"next_token\x18\x01 \x01(\tR\tnextToken\"\x1d\n" +
+	"\x1bGetAuthenticatedUserRequest\"C\n" +
 	"\x1cGetAuthenticatedUserResponse\x12#\n" +
-	"\x04user\x18\x01 \x01(\v2\x0f.gitpod.v1.UserR\x04user\"\xcf\x01\n" +
-	" CreatePersonalAccessTokenRequest\x12 \n" +
-	"\vdescription\x18\x01 \x01(\tR\vdescription\x129\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.gitpod.v1.UserR\x04user\")\n" +
+	"\x0eGetUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"6\n" +
+	"\x0fGetUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.gitpod.v1.UserR\x04user\"L\n" +
+	"\x13SetSuspendedRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1c\n" +
+	"\tsuspended\x18\x02 \x01(\bR\tsuspended\"\x16\n" +
+	"\x14SetSuspendedResponse\",\n" +
+	"\x11DeleteUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x14\n" +
+	"\x12DeleteUserResponse\"\x85\x02\n" +
+	" CreatePersonalAccessTokenRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x126\n" +
+	"\tvalid_for\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bvalidFor\x12\x1b\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x126\n" +
-	"\tvalid_for\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bvalidFor\x12\x16\n" +
-	"\x06scopes\x18\x04 \x03(\tR\x06scopes\"\x8d\x01\n" +
-	"!CreatePersonalAccessTokenResponse\x12R\n" +
-	"\x15personal_access_token\x18\x01 \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x13personalAccessToken\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"\xcf\x01\n" +
-	"\x1fListPersonalAccessTokensRequest\x12I\n" +
-	"\x06filter\x18\x01 \x01(\v21.gitpod.v1.ListPersonalAccessTokensRequest.FilterR\x06filter\x12<\n" +
+	"expires_at\x18d \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06scopes\x18e \x03(\tR\x06scopes\"\x8d\x01\n" +
+	"!CreatePersonalAccessTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12R\n" +
+	"\x15personal_access_token\x18d \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x13personalAccessToken\"\xcf\x01\n" +
+	"\x1fListPersonalAccessTokensRequest\x12<\n" +
 	"\n" +
-	"pagination\x18\x02 \x01(\v2\x1c.gitpod.v1.PaginationRequestR\n" +
-	"pagination\x1a#\n" +
+	"pagination\x18\x01 \x01(\v2\x1c.gitpod.v1.PaginationRequestR\n" +
+	"pagination\x12I\n" +
+	"\x06filter\x18\x02 \x01(\v21.gitpod.v1.ListPersonalAccessTokensRequest.FilterR\x06filter\x1a#\n" +
 	"\x06Filter\x12\x19\n" +
-	"\buser_ids\x18\x01 \x03(\tR\auserIds\"\xb7\x01\n" +
+	"\buser_ids\x18\x03 \x03(\tR\auserIds\"\xb7\x01\n" +
 	" ListPersonalAccessTokensResponse\x12=\n" +
 	"\n" +
 	"pagination\x18\x01 \x01(\v2\x1d.gitpod.v1.PaginationResponseR\n" +
@@ -1213,41 +2201,97 @@ const file_gitpod_v1_user_proto_rawDesc = "" +
 	"\x1dGetPersonalAccessTokenRequest\x127\n" +
 	"\x18personal_access_token_id\x18\x01 \x01(\tR\x15personalAccessTokenId\"R\n" +
 	"\x1eGetPersonalAccessTokenResponse\x120\n" +
-	"\x03pat\x18\x01 \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x03pat\"\xc0\x01\n" +
+	"\x03pat\x18\x01 \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x03pat\"[\n" +
+	" DeletePersonalAccessTokenRequest\x127\n" +
+	"\x18personal_access_token_id\x18\x01 \x01(\tR\x15personalAccessTokenId\"#\n" +
+	"!DeletePersonalAccessTokenResponse\"\xbe\x01\n" +
+	"\x0eUserPreference\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\">\n" +
+	"\x14SetPreferenceRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x17\n" +
+	"\x15SetPreferenceResponse\"\xa2\x01\n" +
+	"\x14GetPreferenceRequest\x12,\n" +
+	"\x12user_preference_id\x18\x01 \x01(\tR\x10userPreferenceId\x12%\n" +
+	"\rpreference_id\x18\x02 \x01(\tH\x00R\fpreferenceId\x12'\n" +
+	"\x0epreference_key\x18\x03 \x01(\tH\x00R\rpreferenceKeyB\f\n" +
+	"\n" +
+	"preference\"R\n" +
+	"\x15GetPreferenceResponse\x129\n" +
+	"\n" +
+	"preference\x18\x01 \x01(\v2\x19.gitpod.v1.UserPreferenceR\n" +
+	"preference\"V\n" +
+	"\x16ListPreferencesRequest\x12<\n" +
+	"\n" +
+	"pagination\x18\x01 \x01(\v2\x1c.gitpod.v1.PaginationRequestR\n" +
+	"pagination\"\x95\x01\n" +
+	"\x17ListPreferencesResponse\x12=\n" +
+	"\n" +
+	"pagination\x18\x01 \x01(\v2\x1d.gitpod.v1.PaginationResponseR\n" +
+	"pagination\x12;\n" +
+	"\vpreferences\x18\x02 \x03(\v2\x19.gitpod.v1.UserPreferenceR\vpreferences\"G\n" +
+	"\x17DeletePreferenceRequest\x12,\n" +
+	"\x12user_preference_id\x18\x01 \x01(\tR\x10userPreferenceId\"\x1a\n" +
+	"\x18DeletePreferenceResponse\"7\n" +
+	"\x15DotfilesConfiguration\x12\x1e\n" +
+	"\n" +
+	"repository\x18\x01 \x01(\tR\n" +
+	"repository\"!\n" +
+	"\x1fGetDotfilesConfigurationRequest\"{\n" +
+	" GetDotfilesConfigurationResponse\x12W\n" +
+	"\x16dotfiles_configuration\x18\x01 \x01(\v2 .gitpod.v1.DotfilesConfigurationR\x15dotfilesConfiguration\"A\n" +
+	"\x1fSetDotfilesConfigurationRequest\x12\x1e\n" +
+	"\n" +
+	"repository\x18\x01 \x01(\tR\n" +
+	"repository\"\"\n" +
+	" SetDotfilesConfigurationResponse\"\xc0\x01\n" +
 	" UpdatePersonalAccessTokenRequest\x127\n" +
 	"\x18personal_access_token_id\x18\x01 \x01(\tR\x15personalAccessTokenId\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12,\n" +
-	"\x06scopes\x18\x03 \x01(\v2\x14.gitpod.v1.ScopeListR\x06scopesB\x0e\n" +
+	"\vdescription\x18d \x01(\tH\x00R\vdescription\x88\x01\x01\x12,\n" +
+	"\x06scopes\x18e \x01(\v2\x14.gitpod.v1.ScopeListR\x06scopesB\x0e\n" +
 	"\f_description\"#\n" +
 	"\tScopeList\x12\x16\n" +
 	"\x06scopes\x18\x01 \x03(\tR\x06scopes\"w\n" +
 	"!UpdatePersonalAccessTokenResponse\x12R\n" +
-	"\x15personal_access_token\x18\x01 \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x13personalAccessToken\"\xd2\x01\n" +
+	"\x15personal_access_token\x18d \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x13personalAccessToken\"\xd2\x01\n" +
 	"$RegeneratePersonalAccessTokenRequest\x127\n" +
-	"\x18personal_access_token_id\x18\x01 \x01(\tR\x15personalAccessTokenId\x129\n" +
+	"\x18personal_access_token_id\x18\x01 \x01(\tR\x15personalAccessTokenId\x126\n" +
+	"\tvalid_for\x18d \x01(\v2\x19.google.protobuf.DurationR\bvalidFor\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x126\n" +
-	"\tvalid_for\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bvalidFor\"\x91\x01\n" +
-	"%RegeneratePersonalAccessTokenResponse\x12R\n" +
-	"\x15personal_access_token\x18\x01 \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x13personalAccessToken\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"[\n" +
-	" DeletePersonalAccessTokenRequest\x127\n" +
-	"\x18personal_access_token_id\x18\x01 \x01(\tR\x15personalAccessTokenId\"#\n" +
-	"!DeletePersonalAccessTokenResponse*r\n" +
+	"expires_at\x18e \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x91\x01\n" +
+	"%RegeneratePersonalAccessTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12R\n" +
+	"\x15personal_access_token\x18d \x01(\v2\x1e.gitpod.v1.PersonalAccessTokenR\x13personalAccessToken*r\n" +
 	"\n" +
 	"UserStatus\x12\x1b\n" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x14\n" +
-	"\x10USER_STATUS_LEFT\x10\x032\xd5\x06\n" +
-	"\vUserService\x12i\n" +
-	"\x14GetAuthenticatedUser\x12&.gitpod.v1.GetAuthenticatedUserRequest\x1a'.gitpod.v1.GetAuthenticatedUserResponse\"\x00\x12x\n" +
-	"\x19CreatePersonalAccessToken\x12+.gitpod.v1.CreatePersonalAccessTokenRequest\x1a,.gitpod.v1.CreatePersonalAccessTokenResponse\"\x00\x12u\n" +
-	"\x18ListPersonalAccessTokens\x12*.gitpod.v1.ListPersonalAccessTokensRequest\x1a+.gitpod.v1.ListPersonalAccessTokensResponse\"\x00\x12o\n" +
-	"\x16GetPersonalAccessToken\x12(.gitpod.v1.GetPersonalAccessTokenRequest\x1a).gitpod.v1.GetPersonalAccessTokenResponse\"\x00\x12x\n" +
+	"\x10USER_STATUS_LEFT\x10\x032\x9a\r\n" +
+	"\vUserService\x12l\n" +
+	"\x14GetAuthenticatedUser\x12&.gitpod.v1.GetAuthenticatedUserRequest\x1a'.gitpod.v1.GetAuthenticatedUserResponse\"\x03\x90\x02\x01\x12E\n" +
+	"\aGetUser\x12\x19.gitpod.v1.GetUserRequest\x1a\x1a.gitpod.v1.GetUserResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\fSetSuspended\x12\x1e.gitpod.v1.SetSuspendedRequest\x1a\x1f.gitpod.v1.SetSuspendedResponse\"\x00\x12K\n" +
+	"\n" +
+	"DeleteUser\x12\x1c.gitpod.v1.DeleteUserRequest\x1a\x1d.gitpod.v1.DeleteUserResponse\"\x00\x12x\n" +
+	"\x19CreatePersonalAccessToken\x12+.gitpod.v1.CreatePersonalAccessTokenRequest\x1a,.gitpod.v1.CreatePersonalAccessTokenResponse\"\x00\x12r\n" +
+	"\x16GetPersonalAccessToken\x12(.gitpod.v1.GetPersonalAccessTokenRequest\x1a).gitpod.v1.GetPersonalAccessTokenResponse\"\x03\x90\x02\x01\x12x\n" +
+	"\x18ListPersonalAccessTokens\x12*.gitpod.v1.ListPersonalAccessTokensRequest\x1a+.gitpod.v1.ListPersonalAccessTokensResponse\"\x03\x90\x02\x01\x12x\n" +
+	"\x19DeletePersonalAccessToken\x12+.gitpod.v1.DeletePersonalAccessTokenRequest\x1a,.gitpod.v1.DeletePersonalAccessTokenResponse\"\x00\x12T\n" +
+	"\rSetPreference\x12\x1f.gitpod.v1.SetPreferenceRequest\x1a .gitpod.v1.SetPreferenceResponse\"\x00\x12T\n" +
+	"\rGetPreference\x12\x1f.gitpod.v1.GetPreferenceRequest\x1a .gitpod.v1.GetPreferenceResponse\"\x00\x12Z\n" +
+	"\x0fListPreferences\x12!.gitpod.v1.ListPreferencesRequest\x1a\".gitpod.v1.ListPreferencesResponse\"\x00\x12]\n" +
+	"\x10DeletePreference\x12\".gitpod.v1.DeletePreferenceRequest\x1a#.gitpod.v1.DeletePreferenceResponse\"\x00\x12u\n" +
+	"\x18GetDotfilesConfiguration\x12*.gitpod.v1.GetDotfilesConfigurationRequest\x1a+.gitpod.v1.GetDotfilesConfigurationResponse\"\x00\x12u\n" +
+	"\x18SetDotfilesConfiguration\x12*.gitpod.v1.SetDotfilesConfigurationRequest\x1a+.gitpod.v1.SetDotfilesConfigurationResponse\"\x00\x12x\n" +
 	"\x19UpdatePersonalAccessToken\x12+.gitpod.v1.UpdatePersonalAccessTokenRequest\x1a,.gitpod.v1.UpdatePersonalAccessTokenResponse\"\x00\x12\x84\x01\n" +
-	"\x1dRegeneratePersonalAccessToken\x12/.gitpod.v1.RegeneratePersonalAccessTokenRequest\x1a0.gitpod.v1.RegeneratePersonalAccessTokenResponse\"\x00\x12x\n" +
-	"\x19DeletePersonalAccessToken\x12+.gitpod.v1.DeletePersonalAccessTokenRequest\x1a,.gitpod.v1.DeletePersonalAccessTokenResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"
+	"\x1dRegeneratePersonalAccessToken\x12/.gitpod.v1.RegeneratePersonalAccessTokenRequest\x1a0.gitpod.v1.RegeneratePersonalAccessTokenResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"
 
 var (
 	file_gitpod_v1_user_proto_rawDescOnce sync.Once
@@ -1262,7 +2306,7 @@ func file_gitpod_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_gitpod_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gitpod_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_gitpod_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_gitpod_v1_user_proto_goTypes = []any{
 	(UserStatus)(0),                                // 0: gitpod.v1.UserStatus
 	(*User)(nil),                                   // 1: gitpod.v1.User
@@ -1271,64 +2315,110 @@ var file_gitpod_v1_user_proto_goTypes = []any{
 	(*PaginationResponse)(nil),                     // 4: gitpod.v1.PaginationResponse
 	(*GetAuthenticatedUserRequest)(nil),            // 5: gitpod.v1.GetAuthenticatedUserRequest
 	(*GetAuthenticatedUserResponse)(nil),           // 6: gitpod.v1.GetAuthenticatedUserResponse
-	(*CreatePersonalAccessTokenRequest)(nil),       // 7: gitpod.v1.CreatePersonalAccessTokenRequest
-	(*CreatePersonalAccessTokenResponse)(nil),      // 8: gitpod.v1.CreatePersonalAccessTokenResponse
-	(*ListPersonalAccessTokensRequest)(nil),        // 9: gitpod.v1.ListPersonalAccessTokensRequest
-	(*ListPersonalAccessTokensResponse)(nil),       // 10: gitpod.v1.ListPersonalAccessTokensResponse
-	(*GetPersonalAccessTokenRequest)(nil),          // 11: gitpod.v1.GetPersonalAccessTokenRequest
-	(*GetPersonalAccessTokenResponse)(nil),         // 12: gitpod.v1.GetPersonalAccessTokenResponse
-	(*UpdatePersonalAccessTokenRequest)(nil),       // 13: gitpod.v1.UpdatePersonalAccessTokenRequest
-	(*ScopeList)(nil),                              // 14: gitpod.v1.ScopeList
-	(*UpdatePersonalAccessTokenResponse)(nil),      // 15: gitpod.v1.UpdatePersonalAccessTokenResponse
-	(*RegeneratePersonalAccessTokenRequest)(nil),   // 16: gitpod.v1.RegeneratePersonalAccessTokenRequest
-	(*RegeneratePersonalAccessTokenResponse)(nil),  // 17: gitpod.v1.RegeneratePersonalAccessTokenResponse
-	(*DeletePersonalAccessTokenRequest)(nil),       // 18: gitpod.v1.DeletePersonalAccessTokenRequest
-	(*DeletePersonalAccessTokenResponse)(nil),      // 19: gitpod.v1.DeletePersonalAccessTokenResponse
-	(*ListPersonalAccessTokensRequest_Filter)(nil), // 20: gitpod.v1.ListPersonalAccessTokensRequest.Filter
-	(*timestamppb.Timestamp)(nil),                  // 21: google.protobuf.Timestamp
-	(*Subject)(nil),                                // 22: gitpod.v1.Subject
-	(*durationpb.Duration)(nil),                    // 23: google.protobuf.Duration
+	(*GetUserRequest)(nil),                         // 7: gitpod.v1.GetUserRequest
+	(*GetUserResponse)(nil),                        // 8: gitpod.v1.GetUserResponse
+	(*SetSuspendedRequest)(nil),                    // 9: gitpod.v1.SetSuspendedRequest
+	(*SetSuspendedResponse)(nil),                   // 10: gitpod.v1.SetSuspendedResponse
+	(*DeleteUserRequest)(nil),                      // 11: gitpod.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                     // 12: gitpod.v1.DeleteUserResponse
+	(*CreatePersonalAccessTokenRequest)(nil),       // 13: gitpod.v1.CreatePersonalAccessTokenRequest
+	(*CreatePersonalAccessTokenResponse)(nil),      // 14: gitpod.v1.CreatePersonalAccessTokenResponse
+	(*ListPersonalAccessTokensRequest)(nil),        // 15: gitpod.v1.ListPersonalAccessTokensRequest
+	(*ListPersonalAccessTokensResponse)(nil),       // 16: gitpod.v1.ListPersonalAccessTokensResponse
+	(*GetPersonalAccessTokenRequest)(nil),          // 17: gitpod.v1.GetPersonalAccessTokenRequest
+	(*GetPersonalAccessTokenResponse)(nil),         // 18: gitpod.v1.GetPersonalAccessTokenResponse
+	(*DeletePersonalAccessTokenRequest)(nil),       // 19: gitpod.v1.DeletePersonalAccessTokenRequest
+	(*DeletePersonalAccessTokenResponse)(nil),      // 20: gitpod.v1.DeletePersonalAccessTokenResponse
+	(*UserPreference)(nil),                         // 21: gitpod.v1.UserPreference
+	(*SetPreferenceRequest)(nil),                   // 22: gitpod.v1.SetPreferenceRequest
+	(*SetPreferenceResponse)(nil),                  // 23: gitpod.v1.SetPreferenceResponse
+	(*GetPreferenceRequest)(nil),                   // 24: gitpod.v1.GetPreferenceRequest
+	(*GetPreferenceResponse)(nil),                  // 25: gitpod.v1.GetPreferenceResponse
+	(*ListPreferencesRequest)(nil),                 // 26: gitpod.v1.ListPreferencesRequest
+	(*ListPreferencesResponse)(nil),                // 27: gitpod.v1.ListPreferencesResponse
+	(*DeletePreferenceRequest)(nil),                // 28: gitpod.v1.DeletePreferenceRequest
+	(*DeletePreferenceResponse)(nil),               // 29: gitpod.v1.DeletePreferenceResponse
+	(*DotfilesConfiguration)(nil),                  // 30: gitpod.v1.DotfilesConfiguration
+	(*GetDotfilesConfigurationRequest)(nil),        // 31: gitpod.v1.GetDotfilesConfigurationRequest
+	(*GetDotfilesConfigurationResponse)(nil),       // 32: gitpod.v1.GetDotfilesConfigurationResponse
+	(*SetDotfilesConfigurationRequest)(nil),        // 33: gitpod.v1.SetDotfilesConfigurationRequest
+	(*SetDotfilesConfigurationResponse)(nil),       // 34: gitpod.v1.SetDotfilesConfigurationResponse
+	(*UpdatePersonalAccessTokenRequest)(nil),       // 35: gitpod.v1.UpdatePersonalAccessTokenRequest
+	(*ScopeList)(nil),                              // 36: gitpod.v1.ScopeList
+	(*UpdatePersonalAccessTokenResponse)(nil),      // 37: gitpod.v1.UpdatePersonalAccessTokenResponse
+	(*RegeneratePersonalAccessTokenRequest)(nil),   // 38: gitpod.v1.RegeneratePersonalAccessTokenRequest
+	(*RegeneratePersonalAccessTokenResponse)(nil),  // 39: gitpod.v1.RegeneratePersonalAccessTokenResponse
+	(*ListPersonalAccessTokensRequest_Filter)(nil), // 40: gitpod.v1.ListPersonalAccessTokensRequest.Filter
+	(*timestamppb.Timestamp)(nil),                  // 41: google.protobuf.Timestamp
+	(*Subject)(nil),                                // 42: gitpod.v1.Subject
+	(*durationpb.Duration)(nil),                    // 43: google.protobuf.Duration
 }
 var file_gitpod_v1_user_proto_depIdxs = []int32{
-	21, // 0: gitpod.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	41, // 0: gitpod.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: gitpod.v1.User.status:type_name -> gitpod.v1.UserStatus
-	22, // 2: gitpod.v1.PersonalAccessToken.creator:type_name -> gitpod.v1.Subject
-	21, // 3: gitpod.v1.PersonalAccessToken.created_at:type_name -> google.protobuf.Timestamp
-	21, // 4: gitpod.v1.PersonalAccessToken.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 5: gitpod.v1.PersonalAccessToken.last_used:type_name -> google.protobuf.Timestamp
+	42, // 2: gitpod.v1.PersonalAccessToken.creator:type_name -> gitpod.v1.Subject
+	41, // 3: gitpod.v1.PersonalAccessToken.created_at:type_name -> google.protobuf.Timestamp
+	41, // 4: gitpod.v1.PersonalAccessToken.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 5: gitpod.v1.PersonalAccessToken.last_used:type_name -> google.protobuf.Timestamp
 	1,  // 6: gitpod.v1.GetAuthenticatedUserResponse.user:type_name -> gitpod.v1.User
-	21, // 7: gitpod.v1.CreatePersonalAccessTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 8: gitpod.v1.CreatePersonalAccessTokenRequest.valid_for:type_name -> google.protobuf.Duration
-	2,  // 9: gitpod.v1.CreatePersonalAccessTokenResponse.personal_access_token:type_name -> gitpod.v1.PersonalAccessToken
-	20, // 10: gitpod.v1.ListPersonalAccessTokensRequest.filter:type_name -> gitpod.v1.ListPersonalAccessTokensRequest.Filter
+	1,  // 7: gitpod.v1.GetUserResponse.user:type_name -> gitpod.v1.User
+	43, // 8: gitpod.v1.CreatePersonalAccessTokenRequest.valid_for:type_name -> google.protobuf.Duration
+	41, // 9: gitpod.v1.CreatePersonalAccessTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 10: gitpod.v1.CreatePersonalAccessTokenResponse.personal_access_token:type_name -> gitpod.v1.PersonalAccessToken
 	3,  // 11: gitpod.v1.ListPersonalAccessTokensRequest.pagination:type_name -> gitpod.v1.PaginationRequest
-	4,  // 12: gitpod.v1.ListPersonalAccessTokensResponse.pagination:type_name -> gitpod.v1.PaginationResponse
-	2,  // 13: gitpod.v1.ListPersonalAccessTokensResponse.personal_access_tokens:type_name -> gitpod.v1.PersonalAccessToken
-	2,  // 14: gitpod.v1.GetPersonalAccessTokenResponse.pat:type_name -> gitpod.v1.PersonalAccessToken
-	14, // 15: gitpod.v1.UpdatePersonalAccessTokenRequest.scopes:type_name -> gitpod.v1.ScopeList
-	2,  // 16: gitpod.v1.UpdatePersonalAccessTokenResponse.personal_access_token:type_name -> gitpod.v1.PersonalAccessToken
-	21, // 17: gitpod.v1.RegeneratePersonalAccessTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 18: gitpod.v1.RegeneratePersonalAccessTokenRequest.valid_for:type_name -> google.protobuf.Duration
-	2,  // 19: gitpod.v1.RegeneratePersonalAccessTokenResponse.personal_access_token:type_name -> gitpod.v1.PersonalAccessToken
-	5,  // 20: gitpod.v1.UserService.GetAuthenticatedUser:input_type -> gitpod.v1.GetAuthenticatedUserRequest
-	7,  // 21: gitpod.v1.UserService.CreatePersonalAccessToken:input_type -> gitpod.v1.CreatePersonalAccessTokenRequest
-	9,  // 22: gitpod.v1.UserService.ListPersonalAccessTokens:input_type -> gitpod.v1.ListPersonalAccessTokensRequest
-	11, // 23: gitpod.v1.UserService.GetPersonalAccessToken:input_type -> gitpod.v1.GetPersonalAccessTokenRequest
-	13, // 24: gitpod.v1.UserService.UpdatePersonalAccessToken:input_type -> gitpod.v1.UpdatePersonalAccessTokenRequest
-	16, // 25: gitpod.v1.UserService.RegeneratePersonalAccessToken:input_type -> gitpod.v1.RegeneratePersonalAccessTokenRequest
-	18, // 26: gitpod.v1.UserService.DeletePersonalAccessToken:input_type -> gitpod.v1.DeletePersonalAccessTokenRequest
-	6,  // 27: gitpod.v1.UserService.GetAuthenticatedUser:output_type -> gitpod.v1.GetAuthenticatedUserResponse
-	8,  // 28: gitpod.v1.UserService.CreatePersonalAccessToken:output_type -> gitpod.v1.CreatePersonalAccessTokenResponse
-	10, // 29: gitpod.v1.UserService.ListPersonalAccessTokens:output_type -> gitpod.v1.ListPersonalAccessTokensResponse
-	12, // 30: gitpod.v1.UserService.GetPersonalAccessToken:output_type -> gitpod.v1.GetPersonalAccessTokenResponse
-	15, // 31: gitpod.v1.UserService.UpdatePersonalAccessToken:output_type -> gitpod.v1.UpdatePersonalAccessTokenResponse
-	17, // 32: gitpod.v1.UserService.RegeneratePersonalAccessToken:output_type -> gitpod.v1.RegeneratePersonalAccessTokenResponse
-	19, // 33: gitpod.v1.UserService.DeletePersonalAccessToken:output_type -> gitpod.v1.DeletePersonalAccessTokenResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	40, // 12: gitpod.v1.ListPersonalAccessTokensRequest.filter:type_name -> gitpod.v1.ListPersonalAccessTokensRequest.Filter
+	4,  // 13: gitpod.v1.ListPersonalAccessTokensResponse.pagination:type_name -> gitpod.v1.PaginationResponse
+	2,  // 14: gitpod.v1.ListPersonalAccessTokensResponse.personal_access_tokens:type_name -> gitpod.v1.PersonalAccessToken
+	2,  // 15: gitpod.v1.GetPersonalAccessTokenResponse.pat:type_name -> gitpod.v1.PersonalAccessToken
+	41, // 16: gitpod.v1.UserPreference.created_at:type_name -> google.protobuf.Timestamp
+	41, // 17: gitpod.v1.UserPreference.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 18: gitpod.v1.GetPreferenceResponse.preference:type_name -> gitpod.v1.UserPreference
+	3,  // 19: gitpod.v1.ListPreferencesRequest.pagination:type_name -> gitpod.v1.PaginationRequest
+	4,  // 20: gitpod.v1.ListPreferencesResponse.pagination:type_name -> gitpod.v1.PaginationResponse
+	21, // 21: gitpod.v1.ListPreferencesResponse.preferences:type_name -> gitpod.v1.UserPreference
+	30, // 22: gitpod.v1.GetDotfilesConfigurationResponse.dotfiles_configuration:type_name -> gitpod.v1.DotfilesConfiguration
+	36, // 23: gitpod.v1.UpdatePersonalAccessTokenRequest.scopes:type_name -> gitpod.v1.ScopeList
+	2,  // 24: gitpod.v1.UpdatePersonalAccessTokenResponse.personal_access_token:type_name -> gitpod.v1.PersonalAccessToken
+	43, // 25: gitpod.v1.RegeneratePersonalAccessTokenRequest.valid_for:type_name -> google.protobuf.Duration
+	41, // 26: gitpod.v1.RegeneratePersonalAccessTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 27: gitpod.v1.RegeneratePersonalAccessTokenResponse.personal_access_token:type_name -> gitpod.v1.PersonalAccessToken
+	5,  // 28: gitpod.v1.UserService.GetAuthenticatedUser:input_type -> gitpod.v1.GetAuthenticatedUserRequest
+	7,  // 29: gitpod.v1.UserService.GetUser:input_type -> gitpod.v1.GetUserRequest
+	9,  // 30: gitpod.v1.UserService.SetSuspended:input_type -> gitpod.v1.SetSuspendedRequest
+	11, // 31: gitpod.v1.UserService.DeleteUser:input_type -> gitpod.v1.DeleteUserRequest
+	13, // 32: gitpod.v1.UserService.CreatePersonalAccessToken:input_type -> gitpod.v1.CreatePersonalAccessTokenRequest
+	17, // 33: gitpod.v1.UserService.GetPersonalAccessToken:input_type -> gitpod.v1.GetPersonalAccessTokenRequest
+	15, // 34: gitpod.v1.UserService.ListPersonalAccessTokens:input_type -> gitpod.v1.ListPersonalAccessTokensRequest
+	19, // 35: gitpod.v1.UserService.DeletePersonalAccessToken:input_type -> gitpod.v1.DeletePersonalAccessTokenRequest
+	22, // 36: gitpod.v1.UserService.SetPreference:input_type -> gitpod.v1.SetPreferenceRequest
+	24, // 37: gitpod.v1.UserService.GetPreference:input_type -> gitpod.v1.GetPreferenceRequest
+	26, // 38: gitpod.v1.UserService.ListPreferences:input_type -> gitpod.v1.ListPreferencesRequest
+	28, // 39: gitpod.v1.UserService.DeletePreference:input_type -> gitpod.v1.DeletePreferenceRequest
+	31, // 40: gitpod.v1.UserService.GetDotfilesConfiguration:input_type -> gitpod.v1.GetDotfilesConfigurationRequest
+	33, // 41: gitpod.v1.UserService.SetDotfilesConfiguration:input_type -> gitpod.v1.SetDotfilesConfigurationRequest
+	35, // 42: gitpod.v1.UserService.UpdatePersonalAccessToken:input_type -> gitpod.v1.UpdatePersonalAccessTokenRequest
+	38, // 43: gitpod.v1.UserService.RegeneratePersonalAccessToken:input_type -> gitpod.v1.RegeneratePersonalAccessTokenRequest
+	6,  // 44: gitpod.v1.UserService.GetAuthenticatedUser:output_type -> gitpod.v1.GetAuthenticatedUserResponse
+	8,  // 45: gitpod.v1.UserService.GetUser:output_type -> gitpod.v1.GetUserResponse
+	10, // 46: gitpod.v1.UserService.SetSuspended:output_type -> gitpod.v1.SetSuspendedResponse
+	12, // 47: gitpod.v1.UserService.DeleteUser:output_type -> gitpod.v1.DeleteUserResponse
+	14, // 48: gitpod.v1.UserService.CreatePersonalAccessToken:output_type -> gitpod.v1.CreatePersonalAccessTokenResponse
+	18, // 49: gitpod.v1.UserService.GetPersonalAccessToken:output_type -> gitpod.v1.GetPersonalAccessTokenResponse
+	16, // 50: gitpod.v1.UserService.ListPersonalAccessTokens:output_type -> gitpod.v1.ListPersonalAccessTokensResponse
+	20, // 51: gitpod.v1.UserService.DeletePersonalAccessToken:output_type -> gitpod.v1.DeletePersonalAccessTokenResponse
+	23, // 52: gitpod.v1.UserService.SetPreference:output_type -> gitpod.v1.SetPreferenceResponse
+	25, // 53: gitpod.v1.UserService.GetPreference:output_type -> gitpod.v1.GetPreferenceResponse
+	27, // 54: gitpod.v1.UserService.ListPreferences:output_type -> gitpod.v1.ListPreferencesResponse
+	29, // 55: gitpod.v1.UserService.DeletePreference:output_type -> gitpod.v1.DeletePreferenceResponse
+	32, // 56: gitpod.v1.UserService.GetDotfilesConfiguration:output_type -> gitpod.v1.GetDotfilesConfigurationResponse
+	34, // 57: gitpod.v1.UserService.SetDotfilesConfiguration:output_type -> gitpod.v1.SetDotfilesConfigurationResponse
+	37, // 58: gitpod.v1.UserService.UpdatePersonalAccessToken:output_type -> gitpod.v1.UpdatePersonalAccessTokenResponse
+	39, // 59: gitpod.v1.UserService.RegeneratePersonalAccessToken:output_type -> gitpod.v1.RegeneratePersonalAccessTokenResponse
+	44, // [44:60] is the sub-list for method output_type
+	28, // [28:44] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_gitpod_v1_user_proto_init() }
@@ -1337,14 +2427,18 @@ func file_gitpod_v1_user_proto_init() {
 		return
 	}
 	file_gitpod_v1_identity_proto_init()
-	file_gitpod_v1_user_proto_msgTypes[12].OneofWrappers = []any{}
+	file_gitpod_v1_user_proto_msgTypes[23].OneofWrappers = []any{
+		(*GetPreferenceRequest_PreferenceId)(nil),
+		(*GetPreferenceRequest_PreferenceKey)(nil),
+	}
+	file_gitpod_v1_user_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gitpod_v1_user_proto_rawDesc), len(file_gitpod_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,7 +47,8 @@ const (
 // IdentityServiceClient is a client for the gitpod.v1.IdentityService service.
 type IdentityServiceClient interface {
 	// GetAuthenticatedIdentity returns the organization and subject of the
-	// credential the request was made with.
+	// credential the request was made with. Side-effect free: Connect
+	// clients may send it as an HTTP GET.
 	GetAuthenticatedIdentity(context.Context, *v1.GetAuthenticatedIdentityRequest) (*v1.GetAuthenticatedIdentityResponse, error)
 	// GetIDToken returns an OIDC ID token for the caller whose aud is exactly
 	// the requested audience list.
@@ -72,6 +73,7 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			httpClient,
 			baseURL+IdentityServiceGetAuthenticatedIdentityProcedure,
 			connect.WithSchema(identityServiceMethods.ByName("GetAuthenticatedIdentity")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		getIDToken: connect.NewClient[v1.GetIDTokenRequest, v1.GetIDTokenResponse](
@@ -126,7 +128,8 @@ func (c *identityServiceClient) ExchangeToken(ctx context.Context, req *v1.Excha
 // IdentityServiceHandler is an implementation of the gitpod.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// GetAuthenticatedIdentity returns the organization and subject of the
-	// credential the request was made with.
+	// credential the request was made with. Side-effect free: Connect
+	// clients may send it as an HTTP GET.
 	GetAuthenticatedIdentity(context.Context, *v1.GetAuthenticatedIdentityRequest) (*v1.GetAuthenticatedIdentityResponse, error)
 	// GetIDToken returns an OIDC ID token for the caller whose aud is exactly
 	// the requested audience list.
@@ -147,6 +150,7 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		IdentityServiceGetAuthenticatedIdentityProcedure,
 		svc.GetAuthenticatedIdentity,
 		connect.WithSchema(identityServiceMethods.ByName("GetAuthenticatedIdentity")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	identityServiceGetIDTokenHandler := connect.NewUnaryHandlerSimple(

@@ -36,43 +36,90 @@ const (
 	// UserServiceGetAuthenticatedUserProcedure is the fully-qualified name of the UserService's
 	// GetAuthenticatedUser RPC.
 	UserServiceGetAuthenticatedUserProcedure = "/gitpod.v1.UserService/GetAuthenticatedUser"
+	// UserServiceGetUserProcedure is the fully-qualified name of the UserService's GetUser RPC.
+	UserServiceGetUserProcedure = "/gitpod.v1.UserService/GetUser"
+	// UserServiceSetSuspendedProcedure is the fully-qualified name of the UserService's SetSuspended
+	// RPC.
+	UserServiceSetSuspendedProcedure = "/gitpod.v1.UserService/SetSuspended"
+	// UserServiceDeleteUserProcedure is the fully-qualified name of the UserService's DeleteUser RPC.
+	UserServiceDeleteUserProcedure = "/gitpod.v1.UserService/DeleteUser"
 	// UserServiceCreatePersonalAccessTokenProcedure is the fully-qualified name of the UserService's
 	// CreatePersonalAccessToken RPC.
 	UserServiceCreatePersonalAccessTokenProcedure = "/gitpod.v1.UserService/CreatePersonalAccessToken"
-	// UserServiceListPersonalAccessTokensProcedure is the fully-qualified name of the UserService's
-	// ListPersonalAccessTokens RPC.
-	UserServiceListPersonalAccessTokensProcedure = "/gitpod.v1.UserService/ListPersonalAccessTokens"
 	// UserServiceGetPersonalAccessTokenProcedure is the fully-qualified name of the UserService's
 	// GetPersonalAccessToken RPC.
 	UserServiceGetPersonalAccessTokenProcedure = "/gitpod.v1.UserService/GetPersonalAccessToken"
+	// UserServiceListPersonalAccessTokensProcedure is the fully-qualified name of the UserService's
+	// ListPersonalAccessTokens RPC.
+	UserServiceListPersonalAccessTokensProcedure = "/gitpod.v1.UserService/ListPersonalAccessTokens"
+	// UserServiceDeletePersonalAccessTokenProcedure is the fully-qualified name of the UserService's
+	// DeletePersonalAccessToken RPC.
+	UserServiceDeletePersonalAccessTokenProcedure = "/gitpod.v1.UserService/DeletePersonalAccessToken"
+	// UserServiceSetPreferenceProcedure is the fully-qualified name of the UserService's SetPreference
+	// RPC.
+	UserServiceSetPreferenceProcedure = "/gitpod.v1.UserService/SetPreference"
+	// UserServiceGetPreferenceProcedure is the fully-qualified name of the UserService's GetPreference
+	// RPC.
+	UserServiceGetPreferenceProcedure = "/gitpod.v1.UserService/GetPreference"
+	// UserServiceListPreferencesProcedure is the fully-qualified name of the UserService's
+	// ListPreferences RPC.
+	UserServiceListPreferencesProcedure = "/gitpod.v1.UserService/ListPreferences"
+	// UserServiceDeletePreferenceProcedure is the fully-qualified name of the UserService's
+	// DeletePreference RPC.
+	UserServiceDeletePreferenceProcedure = "/gitpod.v1.UserService/DeletePreference"
+	// UserServiceGetDotfilesConfigurationProcedure is the fully-qualified name of the UserService's
+	// GetDotfilesConfiguration RPC.
+	UserServiceGetDotfilesConfigurationProcedure = "/gitpod.v1.UserService/GetDotfilesConfiguration"
+	// UserServiceSetDotfilesConfigurationProcedure is the fully-qualified name of the UserService's
+	// SetDotfilesConfiguration RPC.
+	UserServiceSetDotfilesConfigurationProcedure = "/gitpod.v1.UserService/SetDotfilesConfiguration"
 	// UserServiceUpdatePersonalAccessTokenProcedure is the fully-qualified name of the UserService's
 	// UpdatePersonalAccessToken RPC.
 	UserServiceUpdatePersonalAccessTokenProcedure = "/gitpod.v1.UserService/UpdatePersonalAccessToken"
 	// UserServiceRegeneratePersonalAccessTokenProcedure is the fully-qualified name of the
 	// UserService's RegeneratePersonalAccessToken RPC.
 	UserServiceRegeneratePersonalAccessTokenProcedure = "/gitpod.v1.UserService/RegeneratePersonalAccessToken"
-	// UserServiceDeletePersonalAccessTokenProcedure is the fully-qualified name of the UserService's
-	// DeletePersonalAccessToken RPC.
-	UserServiceDeletePersonalAccessTokenProcedure = "/gitpod.v1.UserService/DeletePersonalAccessToken"
 )
 
 // UserServiceClient is a client for the gitpod.v1.UserService service.
 type UserServiceClient interface {
 	// GetAuthenticatedUser returns the user the request was made as.
 	GetAuthenticatedUser(context.Context, *v1.GetAuthenticatedUserRequest) (*v1.GetAuthenticatedUserResponse, error)
+	// GetUser returns one user: the caller, or a user of the organization the
+	// caller administers.
+	GetUser(context.Context, *v1.GetUserRequest) (*v1.GetUserResponse, error)
+	// SetSuspended suspends or reactivates a user of the organization the
+	// caller administers. A suspended user's credentials stop working.
+	SetSuspended(context.Context, *v1.SetSuspendedRequest) (*v1.SetSuspendedResponse, error)
+	// DeleteUser deletes a user of the organization the caller administers,
+	// with its personal access tokens.
+	DeleteUser(context.Context, *v1.DeleteUserRequest) (*v1.DeleteUserResponse, error)
 	// CreatePersonalAccessToken creates a token and returns its secret once.
 	CreatePersonalAccessToken(context.Context, *v1.CreatePersonalAccessTokenRequest) (*v1.CreatePersonalAccessTokenResponse, error)
-	// ListPersonalAccessTokens lists the caller's tokens, oldest first.
-	ListPersonalAccessTokens(context.Context, *v1.ListPersonalAccessTokensRequest) (*v1.ListPersonalAccessTokensResponse, error)
 	// GetPersonalAccessToken returns one token (never its secret).
 	GetPersonalAccessToken(context.Context, *v1.GetPersonalAccessTokenRequest) (*v1.GetPersonalAccessTokenResponse, error)
-	// UpdatePersonalAccessToken changes the description and scopes only.
-	UpdatePersonalAccessToken(context.Context, *v1.UpdatePersonalAccessTokenRequest) (*v1.UpdatePersonalAccessTokenResponse, error)
-	// RegeneratePersonalAccessToken replaces the secret and the expiry; the
-	// old secret stops working at the same commit.
-	RegeneratePersonalAccessToken(context.Context, *v1.RegeneratePersonalAccessTokenRequest) (*v1.RegeneratePersonalAccessTokenResponse, error)
+	// ListPersonalAccessTokens lists the caller's tokens, oldest first.
+	ListPersonalAccessTokens(context.Context, *v1.ListPersonalAccessTokensRequest) (*v1.ListPersonalAccessTokensResponse, error)
 	// DeletePersonalAccessToken deletes a token; it stops working at once.
 	DeletePersonalAccessToken(context.Context, *v1.DeletePersonalAccessTokenRequest) (*v1.DeletePersonalAccessTokenResponse, error)
+	// SetPreference is not implemented: preferences are not stored by sts.
+	SetPreference(context.Context, *v1.SetPreferenceRequest) (*v1.SetPreferenceResponse, error)
+	// GetPreference is not implemented: preferences are not stored by sts.
+	GetPreference(context.Context, *v1.GetPreferenceRequest) (*v1.GetPreferenceResponse, error)
+	// ListPreferences is not implemented: preferences are not stored by sts.
+	ListPreferences(context.Context, *v1.ListPreferencesRequest) (*v1.ListPreferencesResponse, error)
+	// DeletePreference is not implemented: preferences are not stored by sts.
+	DeletePreference(context.Context, *v1.DeletePreferenceRequest) (*v1.DeletePreferenceResponse, error)
+	// GetDotfilesConfiguration is not implemented: sts stores no dotfiles.
+	GetDotfilesConfiguration(context.Context, *v1.GetDotfilesConfigurationRequest) (*v1.GetDotfilesConfigurationResponse, error)
+	// SetDotfilesConfiguration is not implemented: sts stores no dotfiles.
+	SetDotfilesConfiguration(context.Context, *v1.SetDotfilesConfigurationRequest) (*v1.SetDotfilesConfigurationResponse, error)
+	// UpdatePersonalAccessToken (sts only) changes the description and
+	// scopes only.
+	UpdatePersonalAccessToken(context.Context, *v1.UpdatePersonalAccessTokenRequest) (*v1.UpdatePersonalAccessTokenResponse, error)
+	// RegeneratePersonalAccessToken (sts only) replaces the secret and the
+	// expiry; the old secret stops working at the same commit.
+	RegeneratePersonalAccessToken(context.Context, *v1.RegeneratePersonalAccessTokenRequest) (*v1.RegeneratePersonalAccessTokenResponse, error)
 }
 
 // NewUserServiceClient constructs a client for the gitpod.v1.UserService service. By default, it
@@ -90,6 +137,26 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+UserServiceGetAuthenticatedUserProcedure,
 			connect.WithSchema(userServiceMethods.ByName("GetAuthenticatedUser")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getUser: connect.NewClient[v1.GetUserRequest, v1.GetUserResponse](
+			httpClient,
+			baseURL+UserServiceGetUserProcedure,
+			connect.WithSchema(userServiceMethods.ByName("GetUser")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setSuspended: connect.NewClient[v1.SetSuspendedRequest, v1.SetSuspendedResponse](
+			httpClient,
+			baseURL+UserServiceSetSuspendedProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SetSuspended")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteUser: connect.NewClient[v1.DeleteUserRequest, v1.DeleteUserResponse](
+			httpClient,
+			baseURL+UserServiceDeleteUserProcedure,
+			connect.WithSchema(userServiceMethods.ByName("DeleteUser")),
 			connect.WithClientOptions(opts...),
 		),
 		createPersonalAccessToken: connect.NewClient[v1.CreatePersonalAccessTokenRequest, v1.CreatePersonalAccessTokenResponse](
@@ -98,16 +165,60 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("CreatePersonalAccessToken")),
 			connect.WithClientOptions(opts...),
 		),
-		listPersonalAccessTokens: connect.NewClient[v1.ListPersonalAccessTokensRequest, v1.ListPersonalAccessTokensResponse](
-			httpClient,
-			baseURL+UserServiceListPersonalAccessTokensProcedure,
-			connect.WithSchema(userServiceMethods.ByName("ListPersonalAccessTokens")),
-			connect.WithClientOptions(opts...),
-		),
 		getPersonalAccessToken: connect.NewClient[v1.GetPersonalAccessTokenRequest, v1.GetPersonalAccessTokenResponse](
 			httpClient,
 			baseURL+UserServiceGetPersonalAccessTokenProcedure,
 			connect.WithSchema(userServiceMethods.ByName("GetPersonalAccessToken")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listPersonalAccessTokens: connect.NewClient[v1.ListPersonalAccessTokensRequest, v1.ListPersonalAccessTokensResponse](
+			httpClient,
+			baseURL+UserServiceListPersonalAccessTokensProcedure,
+			connect.WithSchema(userServiceMethods.ByName("ListPersonalAccessTokens")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deletePersonalAccessToken: connect.NewClient[v1.DeletePersonalAccessTokenRequest, v1.DeletePersonalAccessTokenResponse](
+			httpClient,
+			baseURL+UserServiceDeletePersonalAccessTokenProcedure,
+			connect.WithSchema(userServiceMethods.ByName("DeletePersonalAccessToken")),
+			connect.WithClientOptions(opts...),
+		),
+		setPreference: connect.NewClient[v1.SetPreferenceRequest, v1.SetPreferenceResponse](
+			httpClient,
+			baseURL+UserServiceSetPreferenceProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SetPreference")),
+			connect.WithClientOptions(opts...),
+		),
+		getPreference: connect.NewClient[v1.GetPreferenceRequest, v1.GetPreferenceResponse](
+			httpClient,
+			baseURL+UserServiceGetPreferenceProcedure,
+			connect.WithSchema(userServiceMethods.ByName("GetPreference")),
+			connect.WithClientOptions(opts...),
+		),
+		listPreferences: connect.NewClient[v1.ListPreferencesRequest, v1.ListPreferencesResponse](
+			httpClient,
+			baseURL+UserServiceListPreferencesProcedure,
+			connect.WithSchema(userServiceMethods.ByName("ListPreferences")),
+			connect.WithClientOptions(opts...),
+		),
+		deletePreference: connect.NewClient[v1.DeletePreferenceRequest, v1.DeletePreferenceResponse](
+			httpClient,
+			baseURL+UserServiceDeletePreferenceProcedure,
+			connect.WithSchema(userServiceMethods.ByName("DeletePreference")),
+			connect.WithClientOptions(opts...),
+		),
+		getDotfilesConfiguration: connect.NewClient[v1.GetDotfilesConfigurationRequest, v1.GetDotfilesConfigurationResponse](
+			httpClient,
+			baseURL+UserServiceGetDotfilesConfigurationProcedure,
+			connect.WithSchema(userServiceMethods.ByName("GetDotfilesConfiguration")),
+			connect.WithClientOptions(opts...),
+		),
+		setDotfilesConfiguration: connect.NewClient[v1.SetDotfilesConfigurationRequest, v1.SetDotfilesConfigurationResponse](
+			httpClient,
+			baseURL+UserServiceSetDotfilesConfigurationProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SetDotfilesConfiguration")),
 			connect.WithClientOptions(opts...),
 		),
 		updatePersonalAccessToken: connect.NewClient[v1.UpdatePersonalAccessTokenRequest, v1.UpdatePersonalAccessTokenResponse](
@@ -122,29 +233,59 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("RegeneratePersonalAccessToken")),
 			connect.WithClientOptions(opts...),
 		),
-		deletePersonalAccessToken: connect.NewClient[v1.DeletePersonalAccessTokenRequest, v1.DeletePersonalAccessTokenResponse](
-			httpClient,
-			baseURL+UserServiceDeletePersonalAccessTokenProcedure,
-			connect.WithSchema(userServiceMethods.ByName("DeletePersonalAccessToken")),
-			connect.WithClientOptions(opts...),
-		),
 	}
 }
 
 // userServiceClient implements UserServiceClient.
 type userServiceClient struct {
 	getAuthenticatedUser          *connect.Client[v1.GetAuthenticatedUserRequest, v1.GetAuthenticatedUserResponse]
+	getUser                       *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
+	setSuspended                  *connect.Client[v1.SetSuspendedRequest, v1.SetSuspendedResponse]
+	deleteUser                    *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
 	createPersonalAccessToken     *connect.Client[v1.CreatePersonalAccessTokenRequest, v1.CreatePersonalAccessTokenResponse]
-	listPersonalAccessTokens      *connect.Client[v1.ListPersonalAccessTokensRequest, v1.ListPersonalAccessTokensResponse]
 	getPersonalAccessToken        *connect.Client[v1.GetPersonalAccessTokenRequest, v1.GetPersonalAccessTokenResponse]
+	listPersonalAccessTokens      *connect.Client[v1.ListPersonalAccessTokensRequest, v1.ListPersonalAccessTokensResponse]
+	deletePersonalAccessToken     *connect.Client[v1.DeletePersonalAccessTokenRequest, v1.DeletePersonalAccessTokenResponse]
+	setPreference                 *connect.Client[v1.SetPreferenceRequest, v1.SetPreferenceResponse]
+	getPreference                 *connect.Client[v1.GetPreferenceRequest, v1.GetPreferenceResponse]
+	listPreferences               *connect.Client[v1.ListPreferencesRequest, v1.ListPreferencesResponse]
+	deletePreference              *connect.Client[v1.DeletePreferenceRequest, v1.DeletePreferenceResponse]
+	getDotfilesConfiguration      *connect.Client[v1.GetDotfilesConfigurationRequest, v1.GetDotfilesConfigurationResponse]
+	setDotfilesConfiguration      *connect.Client[v1.SetDotfilesConfigurationRequest, v1.SetDotfilesConfigurationResponse]
 	updatePersonalAccessToken     *connect.Client[v1.UpdatePersonalAccessTokenRequest, v1.UpdatePersonalAccessTokenResponse]
 	regeneratePersonalAccessToken *connect.Client[v1.RegeneratePersonalAccessTokenRequest, v1.RegeneratePersonalAccessTokenResponse]
-	deletePersonalAccessToken     *connect.Client[v1.DeletePersonalAccessTokenRequest, v1.DeletePersonalAccessTokenResponse]
 }
 
 // GetAuthenticatedUser calls gitpod.v1.UserService.GetAuthenticatedUser.
 func (c *userServiceClient) GetAuthenticatedUser(ctx context.Context, req *v1.GetAuthenticatedUserRequest) (*v1.GetAuthenticatedUserResponse, error) {
 	response, err := c.getAuthenticatedUser.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetUser calls gitpod.v1.UserService.GetUser.
+func (c *userServiceClient) GetUser(ctx context.Context, req *v1.GetUserRequest) (*v1.GetUserResponse, error) {
+	response, err := c.getUser.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// SetSuspended calls gitpod.v1.UserService.SetSuspended.
+func (c *userServiceClient) SetSuspended(ctx context.Context, req *v1.SetSuspendedRequest) (*v1.SetSuspendedResponse, error) {
+	response, err := c.setSuspended.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteUser calls gitpod.v1.UserService.DeleteUser.
+func (c *userServiceClient) DeleteUser(ctx context.Context, req *v1.DeleteUserRequest) (*v1.DeleteUserResponse, error) {
+	response, err := c.deleteUser.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -160,6 +301,15 @@ func (c *userServiceClient) CreatePersonalAccessToken(ctx context.Context, req *
 	return nil, err
 }
 
+// GetPersonalAccessToken calls gitpod.v1.UserService.GetPersonalAccessToken.
+func (c *userServiceClient) GetPersonalAccessToken(ctx context.Context, req *v1.GetPersonalAccessTokenRequest) (*v1.GetPersonalAccessTokenResponse, error) {
+	response, err := c.getPersonalAccessToken.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // ListPersonalAccessTokens calls gitpod.v1.UserService.ListPersonalAccessTokens.
 func (c *userServiceClient) ListPersonalAccessTokens(ctx context.Context, req *v1.ListPersonalAccessTokensRequest) (*v1.ListPersonalAccessTokensResponse, error) {
 	response, err := c.listPersonalAccessTokens.CallUnary(ctx, connect.NewRequest(req))
@@ -169,9 +319,63 @@ func (c *userServiceClient) ListPersonalAccessTokens(ctx context.Context, req *v
 	return nil, err
 }
 
-// GetPersonalAccessToken calls gitpod.v1.UserService.GetPersonalAccessToken.
-func (c *userServiceClient) GetPersonalAccessToken(ctx context.Context, req *v1.GetPersonalAccessTokenRequest) (*v1.GetPersonalAccessTokenResponse, error) {
-	response, err := c.getPersonalAccessToken.CallUnary(ctx, connect.NewRequest(req))
+// DeletePersonalAccessToken calls gitpod.v1.UserService.DeletePersonalAccessToken.
+func (c *userServiceClient) DeletePersonalAccessToken(ctx context.Context, req *v1.DeletePersonalAccessTokenRequest) (*v1.DeletePersonalAccessTokenResponse, error) {
+	response, err := c.deletePersonalAccessToken.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// SetPreference calls gitpod.v1.UserService.SetPreference.
+func (c *userServiceClient) SetPreference(ctx context.Context, req *v1.SetPreferenceRequest) (*v1.SetPreferenceResponse, error) {
+	response, err := c.setPreference.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetPreference calls gitpod.v1.UserService.GetPreference.
+func (c *userServiceClient) GetPreference(ctx context.Context, req *v1.GetPreferenceRequest) (*v1.GetPreferenceResponse, error) {
+	response, err := c.getPreference.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListPreferences calls gitpod.v1.UserService.ListPreferences.
+func (c *userServiceClient) ListPreferences(ctx context.Context, req *v1.ListPreferencesRequest) (*v1.ListPreferencesResponse, error) {
+	response, err := c.listPreferences.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeletePreference calls gitpod.v1.UserService.DeletePreference.
+func (c *userServiceClient) DeletePreference(ctx context.Context, req *v1.DeletePreferenceRequest) (*v1.DeletePreferenceResponse, error) {
+	response, err := c.deletePreference.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetDotfilesConfiguration calls gitpod.v1.UserService.GetDotfilesConfiguration.
+func (c *userServiceClient) GetDotfilesConfiguration(ctx context.Context, req *v1.GetDotfilesConfigurationRequest) (*v1.GetDotfilesConfigurationResponse, error) {
+	response, err := c.getDotfilesConfiguration.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// SetDotfilesConfiguration calls gitpod.v1.UserService.SetDotfilesConfiguration.
+func (c *userServiceClient) SetDotfilesConfiguration(ctx context.Context, req *v1.SetDotfilesConfigurationRequest) (*v1.SetDotfilesConfigurationResponse, error) {
+	response, err := c.setDotfilesConfiguration.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -196,32 +400,45 @@ func (c *userServiceClient) RegeneratePersonalAccessToken(ctx context.Context, r
 	return nil, err
 }
 
-// DeletePersonalAccessToken calls gitpod.v1.UserService.DeletePersonalAccessToken.
-func (c *userServiceClient) DeletePersonalAccessToken(ctx context.Context, req *v1.DeletePersonalAccessTokenRequest) (*v1.DeletePersonalAccessTokenResponse, error) {
-	response, err := c.deletePersonalAccessToken.CallUnary(ctx, connect.NewRequest(req))
-	if response != nil {
-		return response.Msg, err
-	}
-	return nil, err
-}
-
 // UserServiceHandler is an implementation of the gitpod.v1.UserService service.
 type UserServiceHandler interface {
 	// GetAuthenticatedUser returns the user the request was made as.
 	GetAuthenticatedUser(context.Context, *v1.GetAuthenticatedUserRequest) (*v1.GetAuthenticatedUserResponse, error)
+	// GetUser returns one user: the caller, or a user of the organization the
+	// caller administers.
+	GetUser(context.Context, *v1.GetUserRequest) (*v1.GetUserResponse, error)
+	// SetSuspended suspends or reactivates a user of the organization the
+	// caller administers. A suspended user's credentials stop working.
+	SetSuspended(context.Context, *v1.SetSuspendedRequest) (*v1.SetSuspendedResponse, error)
+	// DeleteUser deletes a user of the organization the caller administers,
+	// with its personal access tokens.
+	DeleteUser(context.Context, *v1.DeleteUserRequest) (*v1.DeleteUserResponse, error)
 	// CreatePersonalAccessToken creates a token and returns its secret once.
 	CreatePersonalAccessToken(context.Context, *v1.CreatePersonalAccessTokenRequest) (*v1.CreatePersonalAccessTokenResponse, error)
-	// ListPersonalAccessTokens lists the caller's tokens, oldest first.
-	ListPersonalAccessTokens(context.Context, *v1.ListPersonalAccessTokensRequest) (*v1.ListPersonalAccessTokensResponse, error)
 	// GetPersonalAccessToken returns one token (never its secret).
 	GetPersonalAccessToken(context.Context, *v1.GetPersonalAccessTokenRequest) (*v1.GetPersonalAccessTokenResponse, error)
-	// UpdatePersonalAccessToken changes the description and scopes only.
-	UpdatePersonalAccessToken(context.Context, *v1.UpdatePersonalAccessTokenRequest) (*v1.UpdatePersonalAccessTokenResponse, error)
-	// RegeneratePersonalAccessToken replaces the secret and the expiry; the
-	// old secret stops working at the same commit.
-	RegeneratePersonalAccessToken(context.Context, *v1.RegeneratePersonalAccessTokenRequest) (*v1.RegeneratePersonalAccessTokenResponse, error)
+	// ListPersonalAccessTokens lists the caller's tokens, oldest first.
+	ListPersonalAccessTokens(context.Context, *v1.ListPersonalAccessTokensRequest) (*v1.ListPersonalAccessTokensResponse, error)
 	// DeletePersonalAccessToken deletes a token; it stops working at once.
 	DeletePersonalAccessToken(context.Context, *v1.DeletePersonalAccessTokenRequest) (*v1.DeletePersonalAccessTokenResponse, error)
+	// SetPreference is not implemented: preferences are not stored by sts.
+	SetPreference(context.Context, *v1.SetPreferenceRequest) (*v1.SetPreferenceResponse, error)
+	// GetPreference is not implemented: preferences are not stored by sts.
+	GetPreference(context.Context, *v1.GetPreferenceRequest) (*v1.GetPreferenceResponse, error)
+	// ListPreferences is not implemented: preferences are not stored by sts.
+	ListPreferences(context.Context, *v1.ListPreferencesRequest) (*v1.ListPreferencesResponse, error)
+	// DeletePreference is not implemented: preferences are not stored by sts.
+	DeletePreference(context.Context, *v1.DeletePreferenceRequest) (*v1.DeletePreferenceResponse, error)
+	// GetDotfilesConfiguration is not implemented: sts stores no dotfiles.
+	GetDotfilesConfiguration(context.Context, *v1.GetDotfilesConfigurationRequest) (*v1.GetDotfilesConfigurationResponse, error)
+	// SetDotfilesConfiguration is not implemented: sts stores no dotfiles.
+	SetDotfilesConfiguration(context.Context, *v1.SetDotfilesConfigurationRequest) (*v1.SetDotfilesConfigurationResponse, error)
+	// UpdatePersonalAccessToken (sts only) changes the description and
+	// scopes only.
+	UpdatePersonalAccessToken(context.Context, *v1.UpdatePersonalAccessTokenRequest) (*v1.UpdatePersonalAccessTokenResponse, error)
+	// RegeneratePersonalAccessToken (sts only) replaces the secret and the
+	// expiry; the old secret stops working at the same commit.
+	RegeneratePersonalAccessToken(context.Context, *v1.RegeneratePersonalAccessTokenRequest) (*v1.RegeneratePersonalAccessTokenResponse, error)
 }
 
 // NewUserServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -235,6 +452,26 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		UserServiceGetAuthenticatedUserProcedure,
 		svc.GetAuthenticatedUser,
 		connect.WithSchema(userServiceMethods.ByName("GetAuthenticatedUser")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceGetUserHandler := connect.NewUnaryHandlerSimple(
+		UserServiceGetUserProcedure,
+		svc.GetUser,
+		connect.WithSchema(userServiceMethods.ByName("GetUser")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceSetSuspendedHandler := connect.NewUnaryHandlerSimple(
+		UserServiceSetSuspendedProcedure,
+		svc.SetSuspended,
+		connect.WithSchema(userServiceMethods.ByName("SetSuspended")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceDeleteUserHandler := connect.NewUnaryHandlerSimple(
+		UserServiceDeleteUserProcedure,
+		svc.DeleteUser,
+		connect.WithSchema(userServiceMethods.ByName("DeleteUser")),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceCreatePersonalAccessTokenHandler := connect.NewUnaryHandlerSimple(
@@ -243,16 +480,60 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("CreatePersonalAccessToken")),
 		connect.WithHandlerOptions(opts...),
 	)
-	userServiceListPersonalAccessTokensHandler := connect.NewUnaryHandlerSimple(
-		UserServiceListPersonalAccessTokensProcedure,
-		svc.ListPersonalAccessTokens,
-		connect.WithSchema(userServiceMethods.ByName("ListPersonalAccessTokens")),
-		connect.WithHandlerOptions(opts...),
-	)
 	userServiceGetPersonalAccessTokenHandler := connect.NewUnaryHandlerSimple(
 		UserServiceGetPersonalAccessTokenProcedure,
 		svc.GetPersonalAccessToken,
 		connect.WithSchema(userServiceMethods.ByName("GetPersonalAccessToken")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceListPersonalAccessTokensHandler := connect.NewUnaryHandlerSimple(
+		UserServiceListPersonalAccessTokensProcedure,
+		svc.ListPersonalAccessTokens,
+		connect.WithSchema(userServiceMethods.ByName("ListPersonalAccessTokens")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceDeletePersonalAccessTokenHandler := connect.NewUnaryHandlerSimple(
+		UserServiceDeletePersonalAccessTokenProcedure,
+		svc.DeletePersonalAccessToken,
+		connect.WithSchema(userServiceMethods.ByName("DeletePersonalAccessToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceSetPreferenceHandler := connect.NewUnaryHandlerSimple(
+		UserServiceSetPreferenceProcedure,
+		svc.SetPreference,
+		connect.WithSchema(userServiceMethods.ByName("SetPreference")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceGetPreferenceHandler := connect.NewUnaryHandlerSimple(
+		UserServiceGetPreferenceProcedure,
+		svc.GetPreference,
+		connect.WithSchema(userServiceMethods.ByName("GetPreference")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceListPreferencesHandler := connect.NewUnaryHandlerSimple(
+		UserServiceListPreferencesProcedure,
+		svc.ListPreferences,
+		connect.WithSchema(userServiceMethods.ByName("ListPreferences")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceDeletePreferenceHandler := connect.NewUnaryHandlerSimple(
+		UserServiceDeletePreferenceProcedure,
+		svc.DeletePreference,
+		connect.WithSchema(userServiceMethods.ByName("DeletePreference")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceGetDotfilesConfigurationHandler := connect.NewUnaryHandlerSimple(
+		UserServiceGetDotfilesConfigurationProcedure,
+		svc.GetDotfilesConfiguration,
+		connect.WithSchema(userServiceMethods.ByName("GetDotfilesConfiguration")),
+		connect.WithHandlerOptions(opts...),
+	)
+	userServiceSetDotfilesConfigurationHandler := connect.NewUnaryHandlerSimple(
+		UserServiceSetDotfilesConfigurationProcedure,
+		svc.SetDotfilesConfiguration,
+		connect.WithSchema(userServiceMethods.ByName("SetDotfilesConfiguration")),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceUpdatePersonalAccessTokenHandler := connect.NewUnaryHandlerSimple(
@@ -267,28 +548,40 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("RegeneratePersonalAccessToken")),
 		connect.WithHandlerOptions(opts...),
 	)
-	userServiceDeletePersonalAccessTokenHandler := connect.NewUnaryHandlerSimple(
-		UserServiceDeletePersonalAccessTokenProcedure,
-		svc.DeletePersonalAccessToken,
-		connect.WithSchema(userServiceMethods.ByName("DeletePersonalAccessToken")),
-		connect.WithHandlerOptions(opts...),
-	)
 	return "/gitpod.v1.UserService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case UserServiceGetAuthenticatedUserProcedure:
 			userServiceGetAuthenticatedUserHandler.ServeHTTP(w, r)
+		case UserServiceGetUserProcedure:
+			userServiceGetUserHandler.ServeHTTP(w, r)
+		case UserServiceSetSuspendedProcedure:
+			userServiceSetSuspendedHandler.ServeHTTP(w, r)
+		case UserServiceDeleteUserProcedure:
+			userServiceDeleteUserHandler.ServeHTTP(w, r)
 		case UserServiceCreatePersonalAccessTokenProcedure:
 			userServiceCreatePersonalAccessTokenHandler.ServeHTTP(w, r)
-		case UserServiceListPersonalAccessTokensProcedure:
-			userServiceListPersonalAccessTokensHandler.ServeHTTP(w, r)
 		case UserServiceGetPersonalAccessTokenProcedure:
 			userServiceGetPersonalAccessTokenHandler.ServeHTTP(w, r)
+		case UserServiceListPersonalAccessTokensProcedure:
+			userServiceListPersonalAccessTokensHandler.ServeHTTP(w, r)
+		case UserServiceDeletePersonalAccessTokenProcedure:
+			userServiceDeletePersonalAccessTokenHandler.ServeHTTP(w, r)
+		case UserServiceSetPreferenceProcedure:
+			userServiceSetPreferenceHandler.ServeHTTP(w, r)
+		case UserServiceGetPreferenceProcedure:
+			userServiceGetPreferenceHandler.ServeHTTP(w, r)
+		case UserServiceListPreferencesProcedure:
+			userServiceListPreferencesHandler.ServeHTTP(w, r)
+		case UserServiceDeletePreferenceProcedure:
+			userServiceDeletePreferenceHandler.ServeHTTP(w, r)
+		case UserServiceGetDotfilesConfigurationProcedure:
+			userServiceGetDotfilesConfigurationHandler.ServeHTTP(w, r)
+		case UserServiceSetDotfilesConfigurationProcedure:
+			userServiceSetDotfilesConfigurationHandler.ServeHTTP(w, r)
 		case UserServiceUpdatePersonalAccessTokenProcedure:
 			userServiceUpdatePersonalAccessTokenHandler.ServeHTTP(w, r)
 		case UserServiceRegeneratePersonalAccessTokenProcedure:
 			userServiceRegeneratePersonalAccessTokenHandler.ServeHTTP(w, r)
-		case UserServiceDeletePersonalAccessTokenProcedure:
-			userServiceDeletePersonalAccessTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -302,16 +595,56 @@ func (UnimplementedUserServiceHandler) GetAuthenticatedUser(context.Context, *v1
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.GetAuthenticatedUser is not implemented"))
 }
 
+func (UnimplementedUserServiceHandler) GetUser(context.Context, *v1.GetUserRequest) (*v1.GetUserResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.GetUser is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SetSuspended(context.Context, *v1.SetSuspendedRequest) (*v1.SetSuspendedResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.SetSuspended is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) DeleteUser(context.Context, *v1.DeleteUserRequest) (*v1.DeleteUserResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.DeleteUser is not implemented"))
+}
+
 func (UnimplementedUserServiceHandler) CreatePersonalAccessToken(context.Context, *v1.CreatePersonalAccessTokenRequest) (*v1.CreatePersonalAccessTokenResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.CreatePersonalAccessToken is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) GetPersonalAccessToken(context.Context, *v1.GetPersonalAccessTokenRequest) (*v1.GetPersonalAccessTokenResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.GetPersonalAccessToken is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) ListPersonalAccessTokens(context.Context, *v1.ListPersonalAccessTokensRequest) (*v1.ListPersonalAccessTokensResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.ListPersonalAccessTokens is not implemented"))
 }
 
-func (UnimplementedUserServiceHandler) GetPersonalAccessToken(context.Context, *v1.GetPersonalAccessTokenRequest) (*v1.GetPersonalAccessTokenResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.GetPersonalAccessToken is not implemented"))
+func (UnimplementedUserServiceHandler) DeletePersonalAccessToken(context.Context, *v1.DeletePersonalAccessTokenRequest) (*v1.DeletePersonalAccessTokenResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.DeletePersonalAccessToken is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SetPreference(context.Context, *v1.SetPreferenceRequest) (*v1.SetPreferenceResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.SetPreference is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) GetPreference(context.Context, *v1.GetPreferenceRequest) (*v1.GetPreferenceResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.GetPreference is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) ListPreferences(context.Context, *v1.ListPreferencesRequest) (*v1.ListPreferencesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.ListPreferences is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) DeletePreference(context.Context, *v1.DeletePreferenceRequest) (*v1.DeletePreferenceResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.DeletePreference is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) GetDotfilesConfiguration(context.Context, *v1.GetDotfilesConfigurationRequest) (*v1.GetDotfilesConfigurationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.GetDotfilesConfiguration is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SetDotfilesConfiguration(context.Context, *v1.SetDotfilesConfigurationRequest) (*v1.SetDotfilesConfigurationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.SetDotfilesConfiguration is not implemented"))
 }
 
 func (UnimplementedUserServiceHandler) UpdatePersonalAccessToken(context.Context, *v1.UpdatePersonalAccessTokenRequest) (*v1.UpdatePersonalAccessTokenResponse, error) {
@@ -320,8 +653,4 @@ func (UnimplementedUserServiceHandler) UpdatePersonalAccessToken(context.Context
 
 func (UnimplementedUserServiceHandler) RegeneratePersonalAccessToken(context.Context, *v1.RegeneratePersonalAccessTokenRequest) (*v1.RegeneratePersonalAccessTokenResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.RegeneratePersonalAccessToken is not implemented"))
-}
-
-func (UnimplementedUserServiceHandler) DeletePersonalAccessToken(context.Context, *v1.DeletePersonalAccessTokenRequest) (*v1.DeletePersonalAccessTokenResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gitpod.v1.UserService.DeletePersonalAccessToken is not implemented"))
 }

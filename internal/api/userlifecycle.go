@@ -1,0 +1,237 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"connectrpc.com/connect"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Audit action of DeleteUser; SetSuspended records principal.disable and
+// principal.enable like PrincipalService.
+const ActionPrincipalDelete = "principal.delete"
+
+// suspendRevocationTTL is how long the revocation of a suspended or
+// deleted user's access tokens is kept: longer than any access token sts
+// issues can live.
+const suspendRevocationTTL = 366 * 24 * time.Hour
+
+// administers reports whether the caller may manage the users of orgID and
+// their tokens: it holds sts:admin and is a member of that organization.
+// Nobody manages users across organizations through gitpod.v1. This is the
+// one place the rule lives.
+func administers(id *Identity, orgID string) bool {
+	return id.Allows(pat.ScopeAdmin) && id.OrgID == orgID
+}
+
+// managedUser loads the user userID on behalf of an administrator. A
+// caller who administers no organization is refused before any lookup; a
+// user of another organization, or a principal that is not a user, is
+// reported as not found, so the answer tells nothing about other
+// organizations.
+func (h *Handler) managedUser(ctx context.Context, id *Identity, userID, verb string) (storage.Principal, error) {
+	if userID == "" {
+		return storage.Principal{}, sts.Errorf(sts.Invalid, "user_id required")
+	}
+	if !id.Allows(pat.ScopeAdmin) {
+		return storage.Principal{}, sts.Errorf(sts.PermissionDenied, "cannot %s another user: needs an administrator of its organization", verb)
+	}
+	p, err := h.Store.GetPrincipal(ctx, userID)
+	if err != nil {
+		return storage.Principal{}, lookupErr(err, "user")
+	}
+	if !administers(id, p.OrgID) || p.Kind != storage.PrincipalUser {
+		return storage.Principal{}, sts.Errorf(sts.NotFound, "user not found")
+	}
+	return p, nil
+}
+
+// tokenOwner is the principal whose tokens a PAT request acts on: the
+// caller when userID is empty or the caller's own, else a user the caller
+// administers.
+func (h *Handler) tokenOwner(ctx context.Context, id *Identity, userID, verb string) (storage.Principal, error) {
+	if userID == "" || userID == id.PrincipalID {
+		return h.principal(ctx, id)
+	}
+	return h.managedUser(ctx, id, userID, verb)
+}
+
+// GetUser returns the caller (user_id empty or its own, needs
+// identity:read) or a user of the organization the caller administers.
+func (s *UserService) GetUser(ctx context.Context, req *gitpodv1.GetUserRequest) (*gitpodv1.GetUserResponse, error) {
+	id, err := require(ctx, pat.ScopeIdentityRead)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.h.tokenOwner(ctx, id, req.GetUserId(), "read")
+	if err != nil {
+		return nil, err
+	}
+	return &gitpodv1.GetUserResponse{User: userToProto(p)}, nil
+}
+
+// SetSuspended suspends or reactivates a user of the organization the
+// caller administers (never the caller itself). Suspension disables the
+// principal, so its PATs stop authenticating (at once here, within the PAT
+// cache TTL on other replicas), and revokes every access token issued to
+// it so far, so tokens derived from those PATs stop too. Reactivation
+// enables the principal again; tokens revoked stay revoked.
+func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspendedRequest) (*gitpodv1.SetSuspendedResponse, error) {
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		return nil, errNoCredential
+	}
+	if req.GetUserId() == id.PrincipalID {
+		return nil, sts.Errorf(sts.Invalid, "cannot suspend yourself")
+	}
+	p, err := s.h.managedUser(ctx, id, req.GetUserId(), "suspend")
+	if err != nil {
+		return nil, err
+	}
+	revs, err := s.h.revocations()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.h.setDisabled(ctx, id, p.ID, req.GetSuspended()); err != nil {
+		return nil, err
+	}
+	if req.GetSuspended() {
+		if err := s.h.revokeSubject(ctx, revs, p.ID, "user suspended"); err != nil {
+			return nil, err
+		}
+	}
+	s.h.PATs.ForgetOwner(p.ID)
+	return &gitpodv1.SetSuspendedResponse{}, nil
+}
+
+// DeleteUser deletes a user of the organization the caller administers
+// (never the caller itself): the principal is disabled and its access
+// tokens revoked first, so nothing it holds works while the rest goes,
+// then its PATs and finally the principal are deleted.
+func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRequest) (*gitpodv1.DeleteUserResponse, error) {
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		return nil, errNoCredential
+	}
+	if req.GetUserId() == id.PrincipalID {
+		return nil, sts.Errorf(sts.Invalid, "cannot delete yourself")
+	}
+	p, err := s.h.managedUser(ctx, id, req.GetUserId(), "delete")
+	if err != nil {
+		return nil, err
+	}
+	revs, err := s.h.revocations()
+	if err != nil {
+		return nil, err
+	}
+	if !p.Disabled {
+		if err := s.h.setDisabled(ctx, id, p.ID, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.h.revokeSubject(ctx, revs, p.ID, "user deleted"); err != nil {
+		return nil, err
+	}
+	if _, err := s.h.PATs.DeleteOwned(ctx, id.caller(), p.ID); err != nil {
+		return nil, err
+	}
+	if err := s.h.Store.DeletePrincipal(ctx, p.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, lookupErr(err, "user")
+	}
+	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, s.h.now()); err != nil {
+		s.h.logger().ErrorContext(ctx, "audit event not stored", "action", ActionPrincipalDelete, "principal", p.ID, "err", err)
+	}
+	return &gitpodv1.DeleteUserResponse{}, nil
+}
+
+// setDisabled sets a principal's disabled flag and audits the change.
+func (h *Handler) setDisabled(ctx context.Context, id *Identity, principalID string, disabled bool) error {
+	var out storage.Principal
+	err := h.Store.UpdatePrincipal(ctx, principalID, func(p storage.Principal) (storage.Principal, error) {
+		p.Disabled, p.UpdatedAt = disabled, storage.Now(h.now())
+		out = p
+		return p, nil
+	})
+	if err != nil {
+		return lookupErr(err, "user")
+	}
+	action := ActionPrincipalEnable
+	if disabled {
+		action = ActionPrincipalDisable
+	}
+	// The change is committed; a lost event is logged rather than undone.
+	if err := auditAdmin(ctx, h.adminStore(), id.caller(), out.OrgID, action, "principal:"+out.ID, h.now()); err != nil {
+		h.logger().ErrorContext(ctx, "audit event not stored", "action", action, "principal", out.ID, "err", err)
+	}
+	return nil
+}
+
+// revocations is the store revocations are written to; suspension fails
+// closed without one.
+func (h *Handler) revocations() (storage.RevocationStore, error) {
+	if r, ok := h.Store.(storage.RevocationStore); ok {
+		return r, nil
+	}
+	return nil, sts.Errorf(sts.Unavailable, "revocations unavailable")
+}
+
+// revokeSubject revokes every access token issued to principalID so far.
+func (h *Handler) revokeSubject(ctx context.Context, revs storage.RevocationStore, principalID, reason string) error {
+	now := storage.Now(h.now())
+	err := revs.PutRevocation(ctx, storage.Revocation{
+		ID: tokens.RevocationIDSubject(principalID), IssuedBefore: now, Reason: reason,
+		CreatedAt: now, ExpiresAt: now.Add(suspendRevocationTTL),
+	})
+	if err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
+}
+
+// Preferences and dotfiles belong to Gitpod's user settings, which sts does
+// not keep: their RPCs answer unimplemented, on purpose (docs/api.md).
+// A new error each time: connect may attach metadata to the one returned.
+func errNoPreferences() error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("preferences are not stored by sts"))
+}
+
+func errNoDotfiles() error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("dotfiles configurations are not stored by sts"))
+}
+
+// SetPreference answers unimplemented: preferences are not stored by sts.
+func (s *UserService) SetPreference(context.Context, *gitpodv1.SetPreferenceRequest) (*gitpodv1.SetPreferenceResponse, error) {
+	return nil, errNoPreferences()
+}
+
+// GetPreference answers unimplemented: preferences are not stored by sts.
+func (s *UserService) GetPreference(context.Context, *gitpodv1.GetPreferenceRequest) (*gitpodv1.GetPreferenceResponse, error) {
+	return nil, errNoPreferences()
+}
+
+// ListPreferences answers unimplemented: preferences are not stored by sts.
+func (s *UserService) ListPreferences(context.Context, *gitpodv1.ListPreferencesRequest) (*gitpodv1.ListPreferencesResponse, error) {
+	return nil, errNoPreferences()
+}
+
+// DeletePreference answers unimplemented: preferences are not stored by sts.
+func (s *UserService) DeletePreference(context.Context, *gitpodv1.DeletePreferenceRequest) (*gitpodv1.DeletePreferenceResponse, error) {
+	return nil, errNoPreferences()
+}
+
+// GetDotfilesConfiguration answers unimplemented: sts stores no dotfiles.
+func (s *UserService) GetDotfilesConfiguration(context.Context, *gitpodv1.GetDotfilesConfigurationRequest) (*gitpodv1.GetDotfilesConfigurationResponse, error) {
+	return nil, errNoDotfiles()
+}
+
+// SetDotfilesConfiguration answers unimplemented: sts stores no dotfiles.
+func (s *UserService) SetDotfilesConfiguration(context.Context, *gitpodv1.SetDotfilesConfigurationRequest) (*gitpodv1.SetDotfilesConfigurationResponse, error) {
+	return nil, errNoDotfiles()
+}
