@@ -105,7 +105,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 }
 
 // middleware authenticates every request to a procedure not in public
-// before connect decodes its body (STYLE §11.9), and marks every response
+// before connect decodes its body, and marks every response
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
 // unauthenticated with a generic message.

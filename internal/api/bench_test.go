@@ -15,7 +15,7 @@ import (
 // BenchmarkGetAuthenticatedIdentity measures the PAT-authenticated
 // GetAuthenticatedIdentity over real HTTP on loopback (Connect protocol,
 // keep-alive, GOMAXPROCS×parallel clients) against the same RPC with
-// authentication replaced by a fixed identity. DESIGN §9 target: pat
+// authentication replaced by a fixed identity. docs/performance.md target: pat
 // throughput ≥ 80% of unauthenticated, read from one run as the ratio of
 // ns/op. The PAT cache is warm after the first call.
 func BenchmarkGetAuthenticatedIdentity(b *testing.B) {

@@ -32,10 +32,10 @@ type Store interface {
 }
 
 // APIPrefix is the path prefix the services are also served under, so
-// SDKs with base URL <server>/api work (DESIGN §2).
+// SDKs with base URL <server>/api work (docs/design.md#wire-surface).
 const APIPrefix = "/api"
 
-// maxMessageBytes caps a request message (DESIGN §7: 64 KiB bodies).
+// maxMessageBytes caps a request message (docs/design.md#limits: 64 KiB bodies).
 const maxMessageBytes = 64 << 10
 
 // Handler serves every Connect service of this package. Fill the exported

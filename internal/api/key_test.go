@@ -362,8 +362,8 @@ func TestKeyServiceRotatesFromStoredSet(t *testing.T) {
 }
 
 // TestKeyServiceSealed: a node whose master key does not open the stored
-// keys refuses to rotate, forced or not, and writes nothing (SECURITY.md
-// c.1(6): never generate keys over a set that cannot be opened); listing
+// keys refuses to rotate, forced or not, and writes nothing (docs/security.md
+// D-06: never generate keys over a set that cannot be opened); listing
 // still works, since it needs no master key.
 func TestKeyServiceSealed(t *testing.T) {
 	store := newSQLiteStore(t)

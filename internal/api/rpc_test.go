@@ -106,7 +106,7 @@ func TestIdentityService(t *testing.T) {
 }
 
 // TestUserService runs the authenticated-user and PAT lifecycle RPCs with
-// every protocol; seed 004 behaviour: update keeps the secret, regenerate
+// every protocol; gitpod.v1.UserService behaviour: update keeps the secret, regenerate
 // kills the old one, delete kills the token.
 func TestUserService(t *testing.T) {
 	e := newEnv(t, nil)

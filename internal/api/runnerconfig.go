@@ -14,7 +14,7 @@ import (
 )
 
 // RunnerConfigurationService implements gitpod.v1.RunnerConfigurationService
-// (seed 001) on hosttoken.Service. Reads need tokens:read and changes
+// (gitpod.v1.RunnerConfigurationService) on hosttoken.Service. Reads need tokens:read and changes
 // tokens:write; who may act on which token (subject, runner, organization
 // admin) is decided by hosttoken. No RPC here returns a token's value:
 // runners read values sealed to their key through RunnerInteractionService.
@@ -44,7 +44,7 @@ var sourceFromProto = map[gitpodv1.HostAuthenticationTokenSource]storage.HostTok
 	gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT:         storage.HostTokenSourcePAT,
 }
 
-// timestamp checks a Timestamp against the seed 001 range (0001-01-01 to
+// timestamp checks a Timestamp against the gitpod.v1 range (0001-01-01 to
 // 9999-12-31, nanos in [0, 1e9)); JSON input was already range-checked by
 // protojson, binary input was not.
 func timestamp(field string, t *timestamppb.Timestamp) error {

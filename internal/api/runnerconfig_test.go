@@ -47,7 +47,7 @@ func hostEnv(t *testing.T) (e *env, runnerID, runnerPAT, evilPAT string) {
 	return e, runner.ID, e.mintPAT(runner.ID, pat.ScopeFull), e.mintPAT(evil.ID, pat.ScopeFull, pat.ScopeAdmin)
 }
 
-// TestRunnerConfigurationService runs the seed 001 lifecycle with generated
+// TestRunnerConfigurationService runs the gitpod.v1.RunnerConfigurationService lifecycle with generated
 // clients over Connect, Connect JSON under /api, gRPC and gRPC-Web.
 func TestRunnerConfigurationService(t *testing.T) {
 	e, runnerID, runnerPAT, evilPAT := hostEnv(t)
@@ -104,8 +104,8 @@ func TestRunnerConfigurationService(t *testing.T) {
 	}
 }
 
-// TestRunnerConfigurationCurl speaks plain JSON the way the seed's curl
-// example does, including the Timestamp JSON rules of seed 001.
+// TestRunnerConfigurationCurl speaks plain JSON the way the Gitpod API's curl
+// example does, including the Timestamp JSON rules of gitpod.v1.RunnerConfigurationService.
 func TestRunnerConfigurationCurl(t *testing.T) {
 	e, runnerID, _, _ := hostEnv(t)
 	post := func(method, body string) (int, map[string]any) {

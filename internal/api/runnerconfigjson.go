@@ -12,8 +12,8 @@ import (
 )
 
 // fieldJSON is the Connect JSON codec of RunnerConfigurationService. It is
-// protojson exactly as connect's own codec uses it (Timestamps per seed
-// 001: RFC 3339 with "Z" or an offset, up to nine fractional digits, years
+// protojson exactly as connect's own codec uses it (Timestamps per
+// gitpod.v1: RFC 3339 with "Z" or an offset, up to nine fractional digits, years
 // 0001–9999), except that a request that does not decode names the field
 // at fault ("expiresAt: invalid google.protobuf.Timestamp value …"), so
 // a bad timestamp reads as invalid_argument about expiresAt.

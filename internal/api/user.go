@@ -11,7 +11,7 @@ import (
 )
 
 // UserService implements gitpod.v1.UserService: the authenticated user and
-// their personal access tokens (seed 004). Callers manage their own tokens;
+// their personal access tokens. Callers manage their own tokens;
 // administrators of an organization (administers) also read, suspend and
 // delete its users and list or create their tokens (userlifecycle.go).
 type UserService struct {

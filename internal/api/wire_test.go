@@ -77,7 +77,7 @@ func TestGRPCGo(t *testing.T) {
 	}
 }
 
-// post sends a request shaped like seed 000's curl examples.
+// post sends a request shaped like the Gitpod API's curl examples.
 func post(t *testing.T, e *env, path, token, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
@@ -98,7 +98,7 @@ func post(t *testing.T, e *env, path, token, body string) (int, http.Header, map
 	return res.StatusCode, res.Header, m
 }
 
-// TestCurlJSON is seed 000 verbatim: POST JSON with a bearer token, at
+// TestCurlJSON is the Gitpod API's example verbatim: POST JSON with a bearer token, at
 // /api/… (the SDK base URL) and at /…, camelCase fields and enum names.
 func TestCurlJSON(t *testing.T) {
 	e := newEnv(t, nil)
@@ -126,7 +126,7 @@ func TestCurlJSON(t *testing.T) {
 	}
 }
 
-// TestUnauthenticatedSameBody covers SECURITY.md b.65–b.68 at the wire:
+// TestUnauthenticatedSameBody covers docs/security.md T-65–T-68 at the wire:
 // truncated, bad-checksum, unknown, wrong-type, expired-JWT-shaped and
 // deleted credentials all get the same 401 body.
 func TestUnauthenticatedSameBody(t *testing.T) {

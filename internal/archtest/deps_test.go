@@ -63,7 +63,7 @@ func matches(pattern, path string) bool {
 	return path == pattern
 }
 
-// TestDeps checks the levels of STYLE.md §2. Each rule carries its reason.
+// TestDeps checks the levels of docs/architecture.md. Each rule carries its reason.
 func TestDeps(t *testing.T) {
 	pkgs := listPackages(t)
 	anyInternal := module + "/internal/..."
@@ -74,7 +74,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("seal"), bad: []string{anyInternal}, why: "seal is a leaf over the standard library"},
 		{pkg: internal("sts"), bad: []string{anyInternal}, why: "sts is the domain vocabulary leaf"},
 		{pkg: internal("oauth2"), bad: []string{anyInternal}, why: "oauth2 is the protocol vocabulary leaf"},
-		{pkg: internal("server"), bad: []string{internal("config"), internal("storage/sqlstore"), internal("cli")}, why: "server receives a storage.Store and values; only cli reads config and opens backends (STYLE §2 rule 2)"},
+		{pkg: internal("server"), bad: []string{internal("config"), internal("storage/sqlstore"), internal("cli")}, why: "server receives a storage.Store and values; only cli reads config and opens backends (docs/architecture.md)"},
 		{pkg: internal("signer"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("tokens"), internal("discovery")}, why: "signer is an L2 service over storage and seal"},
 		{pkg: internal("tokens"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("discovery")}, why: "tokens is an L2 service"},
 		{pkg: internal("discovery"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke")}, why: "endpoint packages never import each other or the wiring"},
@@ -93,7 +93,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("grants"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("introspect"), internal("revoke"), internal("discovery"), internal("api")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: module + "/pkg/rs", bad: []string{module + "/internal/..."}, why: "pkg/rs is public: resource servers import it, so it can never depend on internal code"},
 		{pkg: internal("hosttoken"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal"), internal("sts")}, why: "hosttoken is an L2 service over storage and seal"},
-		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest/..."), internal("archtest")}, why: "test kits never reach the binary (STYLE §2 rule 7)"},
+		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest/..."), internal("archtest")}, why: "test kits never reach the binary (docs/architecture.md)"},
 	}
 	for _, r := range rules {
 		info, ok := pkgs[r.pkg]
@@ -124,7 +124,7 @@ func TestDeps(t *testing.T) {
 		}
 		for _, d := range info.imports {
 			if matches(module+"/...", d) && d != internal("storage") && !matches(internal("storage/sqlstore/..."), d) {
-				t.Errorf("%s imports %s: a backend imports only internal/storage (STYLE §2 rule 1)", path, d)
+				t.Errorf("%s imports %s: a backend imports only internal/storage (docs/architecture.md)", path, d)
 			}
 		}
 	}
@@ -137,14 +137,14 @@ func TestDeps(t *testing.T) {
 		}
 		for _, d := range info.imports {
 			if d == internal("config") || d == internal("storage/sqlstore") {
-				t.Errorf("%s imports %s: only cli turns config into constructor arguments (STYLE §2 rule 2)", path, d)
+				t.Errorf("%s imports %s: only cli turns config into constructor arguments (docs/architecture.md)", path, d)
 			}
 		}
 	}
 
 	// Only ratelimit (and the test kits) talk to Redis: the bucket's Lua
-	// comes from redis_rate, never written by hand (DEPENDENCIES.md), and
-	// the fallback that keeps Redis off the failure path (SECURITY F15)
+	// comes from redis_rate, never written by hand, and
+	// the fallback that keeps Redis off the failure path (docs/security.md F-15)
 	// lives in one place. ratelimit itself stays a leaf (the rule above).
 	for path, info := range pkgs {
 		if path == internal("ratelimit") || matches(internal("ststest/..."), path) {
@@ -152,7 +152,7 @@ func TestDeps(t *testing.T) {
 		}
 		for _, d := range info.imports {
 			if matches("github.com/redis/go-redis/v9/...", d) || matches("github.com/go-redis/redis_rate/v10", d) {
-				t.Errorf("%s imports %s: only internal/ratelimit talks to Redis (SECURITY F15)", path, d)
+				t.Errorf("%s imports %s: only internal/ratelimit talks to Redis (docs/security.md F-15)", path, d)
 			}
 		}
 	}
@@ -164,7 +164,7 @@ func TestDeps(t *testing.T) {
 		}
 		for _, d := range info.imports {
 			if d == "testing" || matches(internal("ststest/..."), d) || d == internal("storage/conformance") {
-				t.Errorf("%s imports %s: production code never imports test kits (STYLE §12)", path, d)
+				t.Errorf("%s imports %s: production code never imports test kits", path, d)
 			}
 		}
 	}

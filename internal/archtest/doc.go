@@ -1,4 +1,4 @@
-// Package archtest enforces the dependency-direction rules of STYLE.md §2
+// Package archtest enforces the dependency-direction rules of docs/architecture.md
 // with `go list`, in the normal `go test ./...` run. It has no non-test code
 // and nothing imports it.
 package archtest

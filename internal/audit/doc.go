@@ -2,7 +2,7 @@
 // event without putting a database commit on the request path (a full
 // buffer drops and counts) while Run flushes batches in the background;
 // Writer.Append is the synchronous path for secret-disclosing operations,
-// which must fail rather than proceed unaudited (SECURITY c.1(8), F17).
+// which must fail rather than proceed unaudited (docs/security.md D-08, F-17).
 // List pages through stored events for sts.v1.AuditService and
 // `sts audit list` alike.
 //

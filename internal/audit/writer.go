@@ -128,7 +128,7 @@ func (w *Writer) Record(ev storage.AuditEvent) bool {
 
 // Append stores ev synchronously and returns the store's error. Operations
 // that disclose a secret (PAT creation, SCM-token reads) call it before the
-// disclosure and fail when it fails (SECURITY c.1(8), F17).
+// disclosure and fail when it fails (docs/security.md D-08, F-17).
 func (w *Writer) Append(ctx context.Context, ev storage.AuditEvent) error {
 	return w.Store.AppendAudit(ctx, w.stamp(ev))
 }

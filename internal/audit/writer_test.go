@@ -112,7 +112,7 @@ func TestFlushOnInterval(t *testing.T) {
 }
 
 // TestFullBufferDrops: Record never blocks; a full buffer drops, counts and
-// calls OnDrop (issue 4: a full buffer is a metric, never a stalled request).
+// calls OnDrop (a full buffer is a metric, never a stalled request).
 func TestFullBufferDrops(t *testing.T) {
 	t.Parallel()
 	store := ststest.NewStore(t)
@@ -171,7 +171,7 @@ func TestStorageFailureReported(t *testing.T) {
 	if s := w.Stats(); s.Failed != 2 || s.Written != 0 {
 		t.Errorf("Stats() = %+v, want 2 failed", s)
 	}
-	// The synchronous path returns the failure to its caller (F17).
+	// The synchronous path returns the failure to its caller (F-17).
 	if err := w.Append(t.Context(), event(3)); !errors.Is(err, broken) {
 		t.Errorf("Append() = %v, want %v", err, broken)
 	}

@@ -16,8 +16,8 @@ var patRE = regexp.MustCompile(`sts_pat_[0-9A-Za-z]{36}`)
 
 // TestServeConnectAPI: the README's first steps. A fresh server
 // bootstraps an organization and an admin, `sts pat create` mints a PAT,
-// and the PAT authenticates IdentityService calls over plain JSON (seed
-// 000's curl shape), Connect and gRPC over HTTP/2 without TLS. The PAT keeps
+// and the PAT authenticates IdentityService calls over plain JSON (the Gitpod
+// API's curl shape), Connect and gRPC over HTTP/2 without TLS. The PAT keeps
 // working across a master-key rotation because the digest pepper is
 // re-wrapped, not re-derived.
 func TestServeConnectAPI(t *testing.T) {

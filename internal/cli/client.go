@@ -47,7 +47,7 @@ func newClientCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				// Shown once, after the commit (SECURITY.md c.1 item 2).
+				// Shown once, after the commit (docs/security.md D-02).
 				fmt.Fprintf(cmd.OutOrStdout(), "client_id: %s\n", created.ID)
 				if sec != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "client_secret: %s\n(shown once; store it now)\n", sec)

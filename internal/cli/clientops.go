@@ -19,7 +19,7 @@ func clientRotateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
 				// One update: the old secret stops working at the same
-				// commit (SECURITY.md c.1 item 3).
+				// commit (docs/security.md D-03).
 				_, sec, err := svc.RotateSecret(ctx, cliCaller, args[0])
 				if err != nil {
 					return err
@@ -106,8 +106,7 @@ func clientDeleteCmd() *cobra.Command {
 }
 
 // newRevokeCmd is `sts revoke subject --subject S --before T`: every token
-// of S issued at or before T stops verifying at once (SECURITY.md c.1
-// item 4, "revoke-all-issued-before-T").
+// of S issued at or before T stops verifying at once (docs/security.md D-04, "revoke-all-issued-before-T").
 func newRevokeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "revoke", Short: "Revoke tokens"}
 	var subject, before string

@@ -20,7 +20,7 @@ import (
 	"github.com/opensts/sts/internal/trust"
 )
 
-// tokenEndpoints is the wiring of issue 4: POST /oauth2/token and its
+// tokenEndpoints is the wiring of the token endpoints: POST /oauth2/token and its
 // Google and Confluent dialects with the token-exchange grant, the trust
 // registry, external-issuer verification, rate limits, the asynchronous
 // audit writer and the token metrics.
@@ -38,7 +38,7 @@ func (t *tokenEndpoints) mount(d *server.Deferred) {
 }
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor
-// arguments (STYLE §2 rule 2). reg receives the metrics.
+// arguments (docs/architecture.md). reg receives the metrics.
 // pats introspects personal access tokens; pep keys every secret digest.
 func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger, reg prometheus.Registerer,
 	pats *pat.Service, pep []byte,
@@ -101,7 +101,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mana
 		Principals:      store, // pools with a principal binding
 		DefaultAudience: cfg.Issuer,
 		// Google-style downscoping (a Credential Access Boundary on our own
-		// token) needs self-exchange; it may only narrow (SECURITY b.54).
+		// token) needs self-exchange; it may only narrow (docs/security.md T-54).
 		SelfExchange: true,
 		PATs:         pats,
 		MaxLifetime:  cfg.Keys.MaxTokenLifetime,

@@ -14,7 +14,7 @@ import (
 // GitHub-style token for a runner; the read model never carries it, no
 // RunnerConfigurationService RPC returns it, the runner (key registered
 // with `sts runner set-key`) reads it sealed with `sts host-token value`,
-// and the database files hold no plaintext (SECURITY.md b.8, c.1(6)).
+// and the database files hold no plaintext (docs/security.md T-70, D-06).
 func TestServeHostTokenVault(t *testing.T) {
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)

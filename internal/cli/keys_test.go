@@ -29,7 +29,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 // jwksKIDs fetches the JWKS of a running server and returns its kids,
-// failing on any private parameter (SECURITY.md b.3: a JWKS never carries
+// failing on any private parameter (a JWKS never carries
 // private key material).
 func jwksKIDs(t *testing.T, r *run) []string {
 	t.Helper()
@@ -107,8 +107,8 @@ func TestServeIsAnOIDCIssuer(t *testing.T) {
 
 // TestKeysRotateMaster walks the documented master-key rotation: generate
 // a new key, run with it plus the old one, re-wrap, then run with the new
-// key alone. The old key alone no longer opens anything (SECURITY.md
-// c.1(6)).
+// key alone. The old key alone no longer opens anything (docs/security.md
+// D-06).
 func TestKeysRotateMaster(t *testing.T) {
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)

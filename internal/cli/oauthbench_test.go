@@ -28,7 +28,7 @@ func benchPost(b *testing.B, h http.Handler, path, body, id, sec string) {
 // (client-authenticated with an HMAC-digest secret, the client record from
 // the per-node record cache as serve wires it, revocation read from SQLite
 // on every call); BenchmarkBareES256Verify is the bare verification it is
-// measured against (DESIGN §9 target ≥ 80%).
+// measured against (docs/performance.md target ≥ 80%).
 func BenchmarkIntrospect(b *testing.B) {
 	e := newOAuthEnv(b)
 	tok := e.ccToken(b, e.a, e.secA)
@@ -90,7 +90,7 @@ func BenchmarkBareES256Handler(b *testing.B) {
 // digest secret (no bcrypt) signing one ES256 token, client and principal
 // from the per-node record cache as serve wires it;
 // BenchmarkBareES256Sign is the sign-only work it is measured against
-// (DESIGN §9 target ≤ 1.5×).
+// (docs/performance.md target ≤ 1.5×).
 func BenchmarkClientCredentials(b *testing.B) {
 	e := newOAuthEnv(b)
 	h := e.srv.Config.Handler
@@ -116,7 +116,7 @@ func BenchmarkBareES256Sign(b *testing.B) {
 // HTTP a token endpoint needs, driven exactly like BenchmarkClientCredentials
 // (benchPost): read the form POST, sign one ES256 access token, answer
 // JSON. No client authentication, storage, rate limits, audit or metrics:
-// the "bare sign-only handler" of DESIGN §9.
+// the "bare sign-only handler" of docs/performance.md.
 func BenchmarkBareES256SignHandler(b *testing.B) {
 	e := newOAuthEnv(b)
 	iss := e.parts.Refresh.Issuer

@@ -15,7 +15,7 @@ import (
 
 const inactiveBody = "{\"active\":false}\n"
 
-// TestSecurityItems covers SECURITY.md b.9 and b.61–b.65 over real HTTP
+// TestSecurityItems covers docs/security.md T-09 and T-61–T-65 over real HTTP
 // and SQLite. Each case names the attack it stops.
 func TestSecurityItems(t *testing.T) { testSecurityItems(t, newOAuthEnv(t)) }
 
@@ -40,21 +40,21 @@ func testSecurityItems(t *testing.T, e *oauthEnv) {
 		wantIn     string // substring when set
 		wantWWW    bool
 	}{
-		{"b.9 token without client", "/oauth2/token", cc, "", "", 401, "", "invalid_client", true},
-		{"b.9 token wrong secret", "/oauth2/token", cc, e.a.ID, e.secB, 401, "", "invalid_client", true},
-		{"b.9 token unknown client", "/oauth2/token", cc, "nope", e.secA, 401, "", "invalid_client", true},
-		{"b.9 revoke without client", "/oauth2/revoke", tok(tokA), "", "", 401, "", "invalid_client", true},
-		{"b.61 introspect without caller", "/oauth2/introspect", tok(tokA), "", "", 401, "", "invalid_client", true},
-		{"b.61 introspect bad caller", "/oauth2/introspect", tok(tokA), e.a.ID, "sts_cs_garbage", 401, "", "invalid_client", true},
-		{"b.62 introspect garbage", "/oauth2/introspect", tok("garbage"), e.a.ID, e.secA, 200, inactiveBody, "", false},
-		{"b.62 introspect revoked", "/oauth2/introspect", tok(revoked), e.a.ID, e.secA, 200, inactiveBody, "", false},
-		{"b.62 introspect other RS's token", "/oauth2/introspect", tok(tokB), e.a.ID, e.secA, 200, inactiveBody, "", false},
-		{"b.62 introspect unknown refresh", "/oauth2/introspect", tok("sts_rt_" + strings.Repeat("A", 36)), e.a.ID, e.secA, 200, inactiveBody, "", false},
-		{"b.63 revoke garbage", "/oauth2/revoke", tok("garbage"), e.a.ID, e.secA, 200, "{}\n", "", false},
-		{"b.63 revoke wrong hint", "/oauth2/revoke", url.Values{"token": {tokA}, "token_type_hint": {"refresh_token"}}, e.b.ID, e.secB, 200, "{}\n", "", false},
-		{"b.63 revoke PAT is unsupported type", "/oauth2/revoke", tok("sts_pat_" + strings.Repeat("A", 36)), e.a.ID, e.secA, 400, "", "unsupported_token_type", false},
-		{"b.65 truncated client secret", "/oauth2/token", cc, e.a.ID, e.secA[:len(e.secA)-1], 401, "", "invalid_client", true},
-		{"b.65 introspect truncated token", "/oauth2/introspect", tok(tokA[:len(tokA)-2]), e.a.ID, e.secA, 200, inactiveBody, "", false},
+		{"T-09 token without client", "/oauth2/token", cc, "", "", 401, "", "invalid_client", true},
+		{"T-09 token wrong secret", "/oauth2/token", cc, e.a.ID, e.secB, 401, "", "invalid_client", true},
+		{"T-09 token unknown client", "/oauth2/token", cc, "nope", e.secA, 401, "", "invalid_client", true},
+		{"T-09 revoke without client", "/oauth2/revoke", tok(tokA), "", "", 401, "", "invalid_client", true},
+		{"T-61 introspect without caller", "/oauth2/introspect", tok(tokA), "", "", 401, "", "invalid_client", true},
+		{"T-61 introspect bad caller", "/oauth2/introspect", tok(tokA), e.a.ID, "sts_cs_garbage", 401, "", "invalid_client", true},
+		{"T-62 introspect garbage", "/oauth2/introspect", tok("garbage"), e.a.ID, e.secA, 200, inactiveBody, "", false},
+		{"T-62 introspect revoked", "/oauth2/introspect", tok(revoked), e.a.ID, e.secA, 200, inactiveBody, "", false},
+		{"T-62 introspect other RS's token", "/oauth2/introspect", tok(tokB), e.a.ID, e.secA, 200, inactiveBody, "", false},
+		{"T-62 introspect unknown refresh", "/oauth2/introspect", tok("sts_rt_" + strings.Repeat("A", 36)), e.a.ID, e.secA, 200, inactiveBody, "", false},
+		{"T-63 revoke garbage", "/oauth2/revoke", tok("garbage"), e.a.ID, e.secA, 200, "{}\n", "", false},
+		{"T-63 revoke wrong hint", "/oauth2/revoke", url.Values{"token": {tokA}, "token_type_hint": {"refresh_token"}}, e.b.ID, e.secB, 200, "{}\n", "", false},
+		{"T-63 revoke PAT is unsupported type", "/oauth2/revoke", tok("sts_pat_" + strings.Repeat("A", 36)), e.a.ID, e.secA, 400, "", "unsupported_token_type", false},
+		{"T-65 truncated client secret", "/oauth2/token", cc, e.a.ID, e.secA[:len(e.secA)-1], 401, "", "invalid_client", true},
+		{"T-65 introspect truncated token", "/oauth2/introspect", tok(tokA[:len(tokA)-2]), e.a.ID, e.secA, 200, inactiveBody, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, h, body := e.post(t, tc.path, tc.form, tc.id, tc.sec)
@@ -66,13 +66,13 @@ func testSecurityItems(t *testing.T, e *oauthEnv) {
 			}
 		})
 	}
-	// b.63: B's attempt did not revoke A's token.
+	// T-63: B's attempt did not revoke A's token.
 	if got := e.introspect(t, tokA); got["active"] != true {
 		t.Fatalf("A's token after B's revoke attempt: %v", got)
 	}
 }
 
-// TestStorageFailure: SECURITY.md b.64 and F18. A revocation that cannot
+// TestStorageFailure: docs/security.md T-64 and F-18. A revocation that cannot
 // be stored is 503 + Retry-After, never 200; introspection that cannot
 // check revocation is 503, never active:false by accident.
 func TestStorageFailure(t *testing.T) {
@@ -95,7 +95,7 @@ func TestStorageFailure(t *testing.T) {
 
 // TestRefreshRotation: reuse of a rotated token revokes the family; a
 // retry within the grace window gets the same successor; tokens are bound
-// to their client; scope only narrows; truncation is refused (b.65).
+// to their client; scope only narrows; truncation is refused (T-65).
 func TestRefreshRotation(t *testing.T) { testRefreshRotation(t, newOAuthEnv(t)) }
 
 // TestRefreshRotationPostgres runs TestRefreshRotation on PostgreSQL.
@@ -159,7 +159,7 @@ func testRefreshRotation(t *testing.T, e *oauthEnv) {
 			t.Fatalf("narrow = %d %v", status, r)
 		}
 	})
-	t.Run("b.65 truncated", func(t *testing.T) {
+	t.Run("T-65 truncated", func(t *testing.T) {
 		rt0 := issue()
 		if status, r := refresh(rt0[:len(rt0)-1], e.a.ID, e.secA); status != 400 || r["error"] != "invalid_grant" {
 			t.Fatalf("truncated = %d %v", status, r)

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// TestServeClientCredentials drives issue 5's path through the real
+// TestServeClientCredentials drives the client_credentials path through the real
 // server: the CLI creates a service account and a client (secret shown
 // once), x/oauth2/clientcredentials gets a token, introspection (both
 // dialects) sees it active, revocation makes it inactive at once.

@@ -17,7 +17,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// oauthDeps are what the client-driven OAuth endpoints (issue 5) need
+// oauthDeps are what the client-driven OAuth endpoints need
 // from serve.
 type oauthDeps struct {
 	Store storage.Store

@@ -36,7 +36,7 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// failing makes every revocation and refresh write fail (SECURITY.md b.64, F18).
+// failing makes every revocation and refresh write fail (docs/security.md T-64, F-18).
 type failing struct {
 	storage.Store
 	fail bool
@@ -174,7 +174,7 @@ func (e *oauthEnv) introspect(t testing.TB, token string) map[string]any {
 }
 
 // TestClientCredentialsRealClient: x/oauth2/clientcredentials is the judge
-// (DESIGN §8); the token introspects active, is revoked by its client and
+// (docs/design.md#compatibility); the token introspects active, is revoked by its client and
 // is then inactive to introspection and to tokens.Verifier at once.
 func TestClientCredentialsRealClient(t *testing.T) {
 	e := newOAuthEnv(t)
@@ -233,7 +233,7 @@ func TestRefreshTokenSource(t *testing.T) {
 // (what our APIs authorize by), and a disabled principal gets no token
 // even with a valid client secret: at once when disabled through this
 // node, within the record cache's TTL when disabled elsewhere (another
-// replica, the CLI; DESIGN §6, storage/cache).
+// replica, the CLI; docs/design.md#storage-and-replicas, storage/cache).
 func TestClientCredentialsPrincipal(t *testing.T) {
 	e := newOAuthEnv(t)
 	claims := e.introspect(t, e.ccToken(t, e.a, e.secA))
@@ -337,8 +337,8 @@ func TestClientChangesElsewhere(t *testing.T) {
 }
 
 // TestGoogleOAuthTokenRefresh: Google's POST /v1/oauthtoken refresh form
-// (seed 002), with the client in HTTP Basic as Google's libraries send it,
-// judged by x/oauth2; the answer has the seed's shape and other grant types
+// (Google STS), with the client in HTTP Basic as Google's libraries send it,
+// judged by x/oauth2; the answer has Google STS's shape and other grant types
 // are refused there.
 func TestGoogleOAuthTokenRefresh(t *testing.T) {
 	e := newOAuthEnv(t)
@@ -353,7 +353,7 @@ func TestGoogleOAuthTokenRefresh(t *testing.T) {
 		t.Fatalf("refresh at /v1/oauthtoken: %v", err)
 	}
 	if tok.RefreshToken == rt || tok.AccessToken == "" || tok.Extra("issued_token_type") != nil || tok.Extra("expires_in") == nil {
-		t.Fatalf("refresh at /v1/oauthtoken = %+v, want a rotated pair in the seed's shape", tok)
+		t.Fatalf("refresh at /v1/oauthtoken = %+v, want a rotated pair in Google STS's shape", tok)
 	}
 	code, _, body := e.post(t, "/v1/oauthtoken", url.Values{"grant_type": {"client_credentials"}}, e.a.ID, e.secA)
 	if code != http.StatusBadRequest || !strings.Contains(body, "unsupported_grant_type") {

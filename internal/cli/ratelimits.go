@@ -23,9 +23,9 @@ type rateLimits struct {
 }
 
 // newRateLimits builds the limiters: in memory, per replica, or, with
-// redis_url, in Redis shared by every replica (DESIGN §6), each falling
+// redis_url, in Redis shared by every replica (docs/design.md#storage-and-replicas), each falling
 // back to a per-replica memory limit while Redis is down or slower than
-// redis_timeout (SECURITY F15). The fallbacks are counted in
+// redis_timeout (docs/security.md F-15). The fallbacks are counted in
 // sts_ratelimit_fallback_total{limit} and the server's state is the gauge
 // sts_ratelimit_redis_up; /readyz does not depend on Redis (degraded, not
 // unready).
@@ -39,7 +39,7 @@ func newRateLimits(c config.RateLimitsConfig, logger *slog.Logger, reg prometheu
 	}
 	fallbacks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_ratelimit_fallback_total",
-		Help: "Rate-limit decisions made in per-replica memory because Redis failed, was slower than rate_limits.redis_timeout or was being backed off after a failure (SECURITY F15), by limit.",
+		Help: "Rate-limit decisions made in per-replica memory because Redis failed, was slower than rate_limits.redis_timeout or was being backed off after a failure (docs/security.md F-15), by limit.",
 	}, []string{"limit"})
 	b, err := ratelimit.NewRedisBackend(c.RedisURL.Reveal(), ratelimit.RedisOptions{
 		Timeout:    c.RedisTimeout,

@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/redistest"
 )
 
-// TestServeRateLimitsSharedInRedis is DESIGN §6 end to end: two `sts
+// TestServeRateLimitsSharedInRedis is docs/design.md#storage-and-replicas end to end: two `sts
 // serve` replicas (one data directory, one Redis named by
 // STS_RATE_LIMITS_REDIS_URL) share a client's bucket. Its burst of 3 is
 // spent once across both replicas, not once per replica; then either

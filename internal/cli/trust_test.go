@@ -168,7 +168,7 @@ func writeConfig(t *testing.T, body string) string {
 	return p
 }
 
-// TestServeAppliesTrust: serve applies the example at start, a
+// TestServeAppliesTrust: serve applies the README's example at start, a
 // restart changes nothing, and the pool is then visible to the CLI.
 func TestServeAppliesTrust(t *testing.T) {
 	dir, file := t.TempDir(), writeConfig(t, exampleYAML)

@@ -20,7 +20,7 @@ import (
 
 // assertionAlgs are the only algorithms a client assertion may use:
 // asymmetric ones, so none and HS* (key confusion) never verify
-// (SECURITY.md b.11, b.12).
+// (docs/security.md T-11, T-12).
 var assertionAlgs = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
 	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
@@ -46,7 +46,7 @@ func (a *Authenticator) privateKeyJWT(ctx context.Context, form url.Values) (*Re
 		return nil, invalidClient(errors.New("unsupported client_assertion_type"))
 	}
 	raw := form.Get("client_assertion")
-	// Cheap shape checks before any decoding (SECURITY.md b.2, b.3, b.4).
+	// Cheap shape checks before any decoding (docs/security.md T-02, T-03, T-04).
 	if len(raw) > maxAssertionLen || strings.Count(raw, ".") != 2 {
 		return nil, invalidClient(errors.New("client assertion malformed"))
 	}
@@ -97,7 +97,7 @@ func (a *Authenticator) privateKeyJWT(ctx context.Context, form url.Values) (*Re
 		return nil, err
 	}
 	// RFC 7523 §3 item 7: jti single use, across replicas through the
-	// shared used-jti store (SECURITY.md b.41). Namespaced by client so
+	// shared used-jti store (docs/security.md T-48). Namespaced by client so
 	// two clients' jti never collide.
 	switch err := a.Store.MarkUsed(ctx, "client_assertion:"+c.ID+":"+claims.ID, exp); {
 	case errors.Is(err, storage.ErrAlreadyExists):
@@ -109,8 +109,8 @@ func (a *Authenticator) privateKeyJWT(ctx context.Context, form url.Values) (*Re
 }
 
 // refusedHeaders name keys or processing the token itself chooses: an
-// attacker's key (jwk, jku, x5u, x5c; SECURITY.md b.14, b.15) or
-// extensions we do not implement (crit, b.19).
+// attacker's key (jwk, jku, x5u, x5c; docs/security.md T-14, T-15) or
+// extensions we do not implement (crit, T-19).
 var refusedHeaders = []string{"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip"}
 
 func checkHeader(seg string) error {

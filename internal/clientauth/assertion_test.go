@@ -20,8 +20,8 @@ import (
 )
 
 // TestPrivateKeyJWT checks RFC 7523 §3 client assertions: a good one
-// passes once; replay (b.41), wrong aud, long lifetime, expiry, a foreign
-// key and an embedded jwk header (b.14) are all invalid_client.
+// passes once; replay (T-48), wrong aud, long lifetime, expiry, a foreign
+// key and an embedded jwk header (T-14) are all invalid_client.
 func TestPrivateKeyJWT(t *testing.T) {
 	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {

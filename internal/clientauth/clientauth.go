@@ -22,7 +22,7 @@ type Policy int
 
 const (
 	// Required: a request without valid client credentials is refused
-	// with invalid_client (SECURITY.md b.9, b.61).
+	// with invalid_client (docs/security.md T-09, T-61).
 	Required Policy = iota
 	// Optional: a request may carry no credentials (Google /v1/token),
 	// but credentials that are present must be valid.
@@ -67,7 +67,7 @@ type Authenticator struct {
 	TokenEndpoint string
 	Issuer        string
 	// HTTPClient fetches a client's jwks_uri; pass the restricted client
-	// of federation.NewHTTPClient (SSRF, SECURITY.md b.6). nil refuses
+	// of federation.NewHTTPClient (SSRF, docs/security.md T-59). nil refuses
 	// jwks_uri clients.
 	HTTPClient *http.Client
 	// MaxAssertionLifetime bounds exp − iat of a client assertion.
@@ -105,7 +105,7 @@ func (a *Authenticator) now() time.Time {
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form url.Values, policy Policy) (*Result, error) {
 	for _, k := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
 		if len(form[k]) > 1 {
-			// RFC 6749 §3.2, SECURITY.md b.6.
+			// RFC 6749 §3.2, docs/security.md T-06.
 			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter "+k)
 		}
 	}
@@ -154,7 +154,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 }
 
 // invalidClient is the one answer to every credential failure (401,
-// SECURITY.md b.9): the cause goes to logs, never to the caller, so
+// docs/security.md T-09): the cause goes to logs, never to the caller, so
 // unknown clients, wrong secrets and replayed assertions look the same.
 func invalidClient(cause error) *oauth2.Error {
 	return &oauth2.Error{
@@ -167,7 +167,7 @@ func invalidClient(cause error) *oauth2.Error {
 }
 
 // unavailable is the answer when storage cannot say: fail closed, and let
-// the client retry (SECURITY.md c.1 item 7).
+// the client retry (docs/security.md D-07).
 func unavailable(cause error) *oauth2.Error {
 	return &oauth2.Error{
 		Code:        oauth2.ErrorTemporarilyUnavailable,

@@ -15,7 +15,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// Limits on a client's key set (DESIGN §7).
+// Limits on a client's key set (docs/design.md#limits).
 const (
 	jwksRefresh       = time.Hour
 	jwksMinRefetch    = 30 * time.Second

@@ -8,7 +8,7 @@ import (
 
 // Per-client permissions (RFC 8693 §5: client authentication is what lets
 // the STS limit which clients may exchange; Dex GHSA-7qjx-gp9h-65qj is the
-// bug of a grant path that skipped the per-client check, SECURITY.md b.9).
+// bug of a grant path that skipped the per-client check, docs/security.md T-09).
 // Every list is an allowlist: empty allows nothing.
 
 // AllowsGrant reports whether c may use grantType.

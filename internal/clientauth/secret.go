@@ -28,8 +28,8 @@ func (a *Authenticator) secretBasic(ctx context.Context, user, pass, formID stri
 }
 
 // secretCheck verifies a client secret: format first (a truncated or
-// mistyped secret never reaches storage, SECURITY.md b.65, b.66), then an
-// HMAC digest compared in constant time with the stored one (b.67). The
+// mistyped secret never reaches storage, docs/security.md T-65, T-66), then an
+// HMAC digest compared in constant time with the stored one (T-67). The
 // plaintext is never logged or stored.
 //
 // The record may come from the per-node cache; a refusal never does: it is

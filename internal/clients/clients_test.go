@@ -31,7 +31,7 @@ var pepper = []byte(strings.Repeat("k", 32))
 var caller = clients.Caller{Actor: "test"}
 
 // auditFails makes AppendAudit fail, to check the secret is never
-// disclosed without its audit event (SECURITY.md c.1 (8)).
+// disclosed without its audit event (docs/security.md D-08).
 type auditFails struct {
 	storage.Store
 	fail bool

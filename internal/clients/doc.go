@@ -1,5 +1,5 @@
 // Package clients is the lifecycle of OAuth clients — a service account's
-// credentials at the token endpoint (DESIGN §3) — shared by the admin API
+// credentials at the token endpoint (docs/design.md#the-model) — shared by the admin API
 // (api.ClientService) and the CLI (sts client …): validation, secret
 // generation, the digest under the server pepper, storage and the audit
 // trail. One implementation serves both edges, so a client the CLI refuses

@@ -27,7 +27,7 @@ type CreateInput struct {
 
 // Create validates in, stores the client and returns it with its secret
 // (empty for private_key_jwt). The secret is returned only after the row
-// and its audit event have both committed (SECURITY.md c.1 (2), (8)); if
+// and its audit event have both committed (docs/security.md D-02, D-08); if
 // the audit append fails the row is deleted again and no secret is
 // disclosed. Errors: [sts.Invalid] (naming the field), [sts.NotFound]
 // (organization or principal), [sts.FailedPrecondition] (principal
@@ -286,7 +286,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 }
 
 // RotateSecret gives a secret client a new secret in one UpdateClient: the
-// old secret stops working at that commit (SECURITY.md c.1 (3)). If the
+// old secret stops working at that commit (docs/security.md D-03). If the
 // audit append then fails, the error is returned and the new secret is
 // never disclosed, which leaves the client without a usable secret until
 // rotated again. Errors: [sts.Invalid], [sts.NotFound],

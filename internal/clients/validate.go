@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// Bounds on what a client may register (DESIGN §7 spirit: every stored
+// Bounds on what a client may register (docs/design.md#limits: every stored
 // value is bounded). Scope and audience lengths match what the token
 // endpoint accepts in a request, so every allowed value can be asked for.
 const (

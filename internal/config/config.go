@@ -110,7 +110,7 @@ type GCConfig struct {
 	Interval time.Duration `koanf:"interval"`
 }
 
-// KeysConfig is the signing-key policy (DESIGN §7).
+// KeysConfig is the signing-key policy (docs/design.md#limits).
 type KeysConfig struct {
 	// Algorithm of new signing keys: "ES256" (default), "RS256" or "EdDSA".
 	Algorithm string `koanf:"algorithm"`
@@ -127,7 +127,7 @@ type KeysConfig struct {
 	Leeway time.Duration `koanf:"leeway"`
 }
 
-// HostTokenIntegrationConfig is one SCM OAuth integration (seed 001's
+// HostTokenIntegrationConfig is one SCM OAuth integration (the Gitpod API's
 // integrationId). The client secret comes only from a file.
 type HostTokenIntegrationConfig struct {
 	ID               string `koanf:"id"` // the integration's UUID

@@ -2,14 +2,14 @@ package config
 
 import "time"
 
-// OrganizationConfig declares an organization (DESIGN §3).
+// OrganizationConfig declares an organization (docs/design.md#the-model).
 type OrganizationConfig struct {
 	ID   string `koanf:"id"`
 	Name string `koanf:"name"`
 	Tier string `koanf:"tier"`
 }
 
-// PoolConfig declares an identity pool and its providers (DESIGN §3). The
+// PoolConfig declares an identity pool and its providers (docs/design.md#the-model). The
 // CEL fields are compiled when serve starts; a pool that fails to compile
 // stops start-up with the pool named.
 type PoolConfig struct {
@@ -60,7 +60,7 @@ type ProviderConfig struct {
 	JWKSFile   string   `koanf:"jwks_file"`
 	Algorithms []string `koanf:"algorithms"`
 	// OneTimeUse lets each token of this issuer be exchanged once (by iss
-	// and jti, across replicas; SECURITY.md b.48). Its tokens must carry
+	// and jti, across replicas; docs/security.md T-48). Its tokens must carry
 	// a jti.
 	OneTimeUse bool `koanf:"one_time_use"`
 	// AllowMissingKID accepts tokens without a kid header when the key
@@ -96,7 +96,7 @@ type RateLimitsConfig struct {
 	// the server by host:port only.
 	RedisURL Secret `koanf:"redis_url"`
 	// RedisTimeout bounds each Redis call; a slower or failed call is
-	// decided in per-replica memory instead (SECURITY F15).
+	// decided in per-replica memory instead (docs/security.md F-15).
 	RedisTimeout time.Duration `koanf:"redis_timeout"`
 }
 

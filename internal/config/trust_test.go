@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// issueExample is the trust configuration of issue 4, as written there.
+// issueExample is the trust configuration of the README, as written there.
 const issueExample = `
 organizations:
   - {id: acme, name: Acme, tier: enterprise}
@@ -34,7 +34,7 @@ func TestLoadTrustIssueExample(t *testing.T) {
 	path := writeFile(t, issueExample)
 	got, err := Load(Options{File: path, Environ: noEnv})
 	if err != nil {
-		t.Fatalf("Load(issue 4 example) = %v", err)
+		t.Fatalf("Load(README example) = %v", err)
 	}
 	wantOrgs := []OrganizationConfig{{ID: "acme", Name: "Acme", Tier: "enterprise"}}
 	wantPools := []PoolConfig{{

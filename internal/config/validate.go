@@ -52,7 +52,7 @@ var checks = []check{
 	{"keys.rotation_period", func(c *Config) error { return positiveDuration(c.Keys.RotationPeriod) }},
 	{"keys.publish_ahead", func(c *Config) error {
 		// The JWKS is cached for 5 minutes; a key must be published longer
-		// than that before it signs (SECURITY.md c.1(5)).
+		// than that before it signs (docs/security.md D-05).
 		if c.Keys.PublishAhead <= 5*time.Minute {
 			return fmt.Errorf("must be longer than the JWKS cache lifetime (5m), got %s", c.Keys.PublishAhead)
 		}

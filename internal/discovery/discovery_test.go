@@ -109,7 +109,7 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 
 // TestJWKSHasNoPrivateParameters parses the JWKS generically and checks no
 // key ever carries a private or symmetric parameter, for every algorithm
-// and every key state (issue 3; RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037).
+// and every key state (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037).
 func TestJWKSHasNoPrivateParameters(t *testing.T) {
 	store := newStore(t)
 	clk := clocktest.New(t0)
@@ -264,7 +264,7 @@ func TestGoOIDCVerifiesOurIDTokens(t *testing.T) {
 // TestRotationWithCachedJWKS: a verifier that fetched our JWKS once and
 // never refetches keeps verifying tokens of the old key after a rotation,
 // and already knows the new key when it starts signing, because the next
-// key was published ≥ PublishAhead earlier (SECURITY.md c.1(5)). The
+// key was published ≥ PublishAhead earlier (docs/security.md D-05). The
 // verifier is go-oidc over a static copy of the fetched JWKS.
 func TestRotationWithCachedJWKS(t *testing.T) {
 	store := newStore(t)

@@ -7,7 +7,7 @@ import (
 )
 
 // Paths of the documents this package serves and of the endpoints it
-// advertises (DESIGN §2).
+// advertises (docs/design.md#wire-surface).
 const (
 	PathOpenIDConfiguration = "/.well-known/openid-configuration"
 	PathOAuthServer         = "/.well-known/oauth-authorization-server"
@@ -71,7 +71,7 @@ type Supported struct {
 	Claims       []string
 }
 
-// DefaultClaims are the claims our tokens may carry (DESIGN §4).
+// DefaultClaims are the claims our tokens may carry (docs/design.md#tokens).
 var DefaultClaims = []string{
 	"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope",
 	"org_id", "principal", "act", "pool", "provider", "attributes", "cab", "src",

@@ -16,7 +16,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// Cache defaults (DESIGN §7).
+// Cache defaults (docs/design.md#limits).
 const (
 	DefaultRefreshInterval    = time.Hour
 	DefaultMaxStale           = 24 * time.Hour
@@ -38,10 +38,10 @@ type FetchEvent struct {
 }
 
 // Cache holds the last good key set per (issuer, key source) and fetches
-// remote sets with the limits of DESIGN §7: refresh after RefreshInterval,
+// remote sets with the limits of docs/design.md#limits: refresh after RefreshInterval,
 // keep serving the last good set up to MaxStale when fetching fails, and
 // refetch on an unknown kid at most once per MinRefetchInterval per entry,
-// deduplicated with singleflight (SECURITY b.17, F7–F11).
+// deduplicated with singleflight (docs/security.md T-17, F-07–F-11).
 //
 // Exported fields are read when first used; set them before use. The zero
 // value works with the defaults and NewHTTPClient(ClientOptions{}).
@@ -218,7 +218,7 @@ func (c *Cache) refresh(ctx context.Context, e *entry, refetch bool) {
 }
 
 // fetch runs discovery when needed, then downloads and validates the JWKS.
-// A failure leaves the entry's last good set in place (b.35, b.60, F9).
+// A failure leaves the entry's last good set in place (T-35, T-60, F-09).
 func (c *Cache) fetch(ctx context.Context, e *entry) (*keySet, string, error) {
 	maxSize := cmp.Or(c.MaxResponseSize, DefaultMaxResponseSize)
 	uri := e.jwksURI
@@ -241,7 +241,7 @@ func (c *Cache) fetch(ctx context.Context, e *entry) (*keySet, string, error) {
 
 // discover reads the issuer's OpenID configuration and returns its
 // jwks_uri. The document's issuer must equal the configured one exactly
-// (OIDC Discovery §4.3, SECURITY b.58).
+// (OIDC Discovery §4.3, docs/security.md T-58).
 func (c *Cache) discover(ctx context.Context, issuer string, maxSize int64) (string, error) {
 	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	body, err := get(ctx, c.client, u, maxSize)

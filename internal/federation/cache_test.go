@@ -18,7 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// TestUnknownKIDStorm: SECURITY b.17 / F11. An attacker sends tokens with
+// TestUnknownKIDStorm: docs/security.md T-17 / F-11. An attacker sends tokens with
 // random kids to force a JWKS refetch per request; upstream must see at
 // most one refetch per 30 s per issuer, and every such token is refused.
 func TestUnknownKIDStorm(t *testing.T) {
@@ -70,7 +70,7 @@ func TestUnknownKIDStorm(t *testing.T) {
 	}
 }
 
-// TestKeyRotation: F10. A new kid published by the issuer is picked up by
+// TestKeyRotation: F-10. A new kid published by the issuer is picked up by
 // one refetch once the cooldown has passed.
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
@@ -95,7 +95,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// TestJWKSDown: F7. Known kids keep verifying from the last good set up to
+// TestJWKSDown: F-07. Known kids keep verifying from the last good set up to
 // MaxStale; an unknown kid is our failure (jwks_unavailable → 503), not the
 // caller's.
 func TestJWKSDown(t *testing.T) {
@@ -160,7 +160,7 @@ func TestJWKSNeverAvailable(t *testing.T) {
 	}
 }
 
-// TestJWKSBadRefresh: b.35, b.60, F9. A refresh that returns duplicate
+// TestJWKSBadRefresh: T-35, T-60, F-09. A refresh that returns duplicate
 // kids, an oversized body, too many keys, garbage or an empty set is
 // refused and the last good set is kept.
 func TestJWKSBadRefresh(t *testing.T) {
@@ -183,12 +183,12 @@ func TestJWKSBadRefresh(t *testing.T) {
 		name string
 		body []byte
 	}{
-		{"b.35 duplicate kid", dup},
-		{"b.60 oversized body (> 256 KiB)", big},
-		{"b.60 101 keys", manyKeys(101)},
-		{"b.60 HTML", []byte("<html>hello</html>")},
-		{"F9 empty set", []byte(`{"keys":[]}`)},
-		{"b.23 duplicate member in a JWK", []byte(`{"keys":[{"kty":"RSA","kty":"oct","k":"AAAA"}]}`)},
+		{"T-35 duplicate kid", dup},
+		{"T-60 oversized body (> 256 KiB)", big},
+		{"T-60 101 keys", manyKeys(101)},
+		{"T-60 HTML", []byte("<html>hello</html>")},
+		{"F-09 empty set", []byte(`{"keys":[]}`)},
+		{"T-23 duplicate member in a JWK", []byte(`{"keys":[{"kty":"RSA","kty":"oct","k":"AAAA"}]}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -220,7 +220,7 @@ func TestJWKSBadRefresh(t *testing.T) {
 	}
 }
 
-// TestSlowJWKS: F8, b.60. A tarpit JWKS endpoint costs at most the fetch
+// TestSlowJWKS: F-08, T-60. A tarpit JWKS endpoint costs at most the fetch
 // timeout.
 func TestSlowJWKS(t *testing.T) {
 	t.Parallel()
@@ -272,7 +272,7 @@ func TestColdCacheConcurrentFirstUse(t *testing.T) {
 	}
 }
 
-// TestDiscoveryIssuerMismatch: b.58. A discovery document naming another
+// TestDiscoveryIssuerMismatch: T-58. A discovery document naming another
 // issuer is not used.
 func TestDiscoveryIssuerMismatch(t *testing.T) {
 	t.Parallel()
@@ -356,16 +356,16 @@ func TestParseJWKS(t *testing.T) {
 	}{
 		{"good RSA", rsaJWK, false},
 		{"good EC", ecJWK("ec", "P-256", x, y), false},
-		{"b.32 EC point not on curve", ecJWK("bad", "P-256", x, badY), true},
-		{"b.32 crv label mismatch", ecJWK("bad", "P-384", x, y), true},
-		{"b.33 RSA 1024", jwk(jose.JSONWebKey{Key: weak.Public(), KeyID: "weak"}), true},
-		{"b.33 RSA e=1", strings.Replace(rsaJWK, `"e":"AQAB"`, `"e":"AQ"`, 1), true},
-		{"b.34 use enc", strings.Replace(rsaJWK, `{`, `{"use":"enc",`, 1), true},
-		{"b.34 key_ops without verify", strings.Replace(rsaJWK, `{`, `{"key_ops":["encrypt"],`, 1), true},
+		{"T-32 EC point not on curve", ecJWK("bad", "P-256", x, badY), true},
+		{"T-32 crv label mismatch", ecJWK("bad", "P-384", x, y), true},
+		{"T-33 RSA 1024", jwk(jose.JSONWebKey{Key: weak.Public(), KeyID: "weak"}), true},
+		{"T-33 RSA e=1", strings.Replace(rsaJWK, `"e":"AQAB"`, `"e":"AQ"`, 1), true},
+		{"T-34 use enc", strings.Replace(rsaJWK, `{`, `{"use":"enc",`, 1), true},
+		{"T-34 key_ops without verify", strings.Replace(rsaJWK, `{`, `{"key_ops":["encrypt"],`, 1), true},
 		{"key_ops with verify", strings.Replace(rsaJWK, `{`, `{"key_ops":["verify"],`, 1), false},
-		{"b.12 symmetric oct key", `{"kty":"oct","kid":"h","k":"` + b64(make([]byte, 32)) + `"}`, true},
+		{"T-12 symmetric oct key", `{"kty":"oct","kid":"h","k":"` + b64(make([]byte, 32)) + `"}`, true},
 		{"private key", jwk(jose.JSONWebKey{Key: k.rsa, KeyID: "priv"}), true},
-		{"b.13 alg does not fit key", jwk(jose.JSONWebKey{Key: p384.Public(), KeyID: "p384", Algorithm: "ES256"}), true},
+		{"T-13 alg does not fit key", jwk(jose.JSONWebKey{Key: p384.Public(), KeyID: "p384", Algorithm: "ES256"}), true},
 		{"alg HS256 on a JWK", strings.Replace(rsaJWK, `{`, `{"alg":"HS256",`, 1), true},
 		{"unknown kty", `{"kty":"XYZ","kid":"u"}`, true},
 	}

@@ -17,15 +17,15 @@
 // and an HTTP client that refuses private and metadata addresses at dial time
 // (octo-sts dial.go idea).
 //
-// A recorded exception to DEPENDENCIES.md §4 ("do not hand-write JWS
+// A recorded exception to docs/design.md#hand-written-code ("do not hand-write JWS
 // verify"): the token is parsed once, by our strict compact-JWS decoder
-// (which must exist anyway for SECURITY.md b.2–b.5 and b.23–b.27: dot
+// (which must exist anyway for docs/security.md T-02–T-05 and T-23–T-27: dot
 // counting before decoding, duplicate and case-variant names, depth), and
 // its signature is then checked with the standard library's crypto/rsa,
 // crypto/ecdsa and crypto/ed25519 primitives (internal/jws) instead of
 // handing the raw token to go-jose for a second parse. That second parse
 // was a third of the exchange hot path's overhead over a bare handler
-// (DESIGN §9). No cryptography is written here: only the RFC 7518 §3
+// (docs/performance.md). No cryptography is written here: only the RFC 7518 §3
 // mapping from alg to hash and signature encoding, with the key already
 // bound to exactly one alg. internal/jws's tests check every supported
 // algorithm against tokens signed by go-jose, including tampered,

@@ -6,10 +6,10 @@ import (
 	"errors"
 )
 
-// Reason is a stable, machine-readable cause of a refusal (DESIGN §5). The
+// Reason is a stable, machine-readable cause of a refusal (docs/design.md#trust-decisions-and-errors). The
 // token-exchange grant puts it in the response's reason field, log lines and
 // metric labels. ReasonJWKSUnavailable is a server-side failure (503 with
-// Retry-After, SECURITY F7); every other reason is the caller's token
+// Retry-After, docs/security.md F-07); every other reason is the caller's token
 // (400 invalid_request).
 type Reason string
 

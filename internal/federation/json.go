@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of decodeObject (SECURITY b.23–b.27).
+// Limits of decodeObject (docs/security.md T-23–T-27).
 const (
 	maxJSONDepth    = 32
 	maxArrayLength  = 256 // policy.MaxCollectionSize assumes this bound

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Limits on subject tokens (DESIGN §7, SECURITY b.2, b.16).
+// Limits on subject tokens (docs/design.md#limits, docs/security.md T-02, T-16).
 const (
 	DefaultMaxTokenSize = 16 << 10
 	maxKIDLength        = 256
@@ -14,8 +14,8 @@ const (
 
 // rejectedHeaders are JOSE header parameters we refuse outright rather than
 // ignore: keys come only from the provider's configured source, never from
-// the token (b.14, b.15); no extension is understood, so crit is fatal
-// (b.19); nested or compressed content is not accepted (b.21, b.22).
+// the token (T-14, T-15); no extension is understood, so crit is fatal
+// (T-19); nested or compressed content is not accepted (T-21, T-22).
 var rejectedHeaders = []string{"crit", "jku", "x5u", "jwk", "x5c", "cty", "zip", "enc", "b64"}
 
 // compactJWS is a parsed but unverified token.
@@ -61,7 +61,7 @@ func (t *Token) Issuer() (string, error) {
 func (t *Token) Audiences() ([]string, error) { return audiences(t.t.claims) }
 
 // parseCompact checks the shape of raw before decoding anything: at most
-// maxSize bytes, exactly two dots, strict unpadded base64url (b.2–b.5), then
+// maxSize bytes, exactly two dots, strict unpadded base64url (T-02–T-05), then
 // decodes header and claims with decodeObject. It does not verify anything.
 func parseCompact(raw string, maxSize int) (*compactJWS, error) {
 	if len(raw) > maxSize {
@@ -128,7 +128,7 @@ func (t *compactJWS) checkHeader() error {
 			return newError(ReasonTokenMalformed, "typ is not a string", nil)
 		}
 		// Our own access tokens (RFC 9068) must not pass as external
-		// subject tokens (b.20).
+		// subject tokens (T-20).
 		switch strings.ToLower(typ) {
 		case "at+jwt", "application/at+jwt":
 			return newError(ReasonTokenTypeInvalid, "typ "+typ+" is an access token, not an identity assertion", nil)

@@ -42,7 +42,7 @@ func TestPeekIssuer(t *testing.T) {
 	}
 }
 
-// TestDotsAllocations: b.3. Rejecting a token made of dots costs O(1)
+// TestDotsAllocations: T-03. Rejecting a token made of dots costs O(1)
 // allocations (CVE-2025-30204 split before counting).
 func TestDotsAllocations(t *testing.T) {
 	dots := "a" + strings.Repeat(".", DefaultMaxTokenSize-1)
@@ -176,7 +176,7 @@ func TestValidateProvider(t *testing.T) {
 	}
 }
 
-// FuzzParseCompactJWS: SECURITY d.5. Never panics; anything accepted has
+// FuzzParseCompactJWS: docs/security.md#fuzzing. Never panics; anything accepted has
 // exactly two dots and a string alg.
 func FuzzParseCompactJWS(f *testing.F) {
 	k := testKeys()
@@ -199,7 +199,7 @@ func FuzzParseCompactJWS(f *testing.F) {
 	})
 }
 
-// FuzzDecodeClaims: SECURITY d.5. No panic; accepted objects have no
+// FuzzDecodeClaims: docs/security.md#fuzzing. No panic; accepted objects have no
 // case-insensitive duplicate names at any level and round-trip as JSON.
 func FuzzDecodeClaims(f *testing.F) {
 	for _, s := range []string{`{"a":1}`, `{"a":1,"A":2}`, `{"a":[{"b":{"c":null}}]}`, `{"a":"\ud800"}`, `{"a":1e999}`} {
@@ -238,7 +238,7 @@ func FuzzDecodeClaims(f *testing.F) {
 	})
 }
 
-// FuzzParseJWKS: SECURITY d.5. No panic; every key that enters a set is a
+// FuzzParseJWKS: docs/security.md#fuzzing. No panic; every key that enters a set is a
 // usable public signature key.
 func FuzzParseJWKS(f *testing.F) {
 	k := testKeys()

@@ -17,10 +17,10 @@ import (
 
 // DefaultAlgorithms are accepted when a provider lists none. Only
 // asymmetric signature algorithms exist here at all: none and HS* can never
-// be configured (SECURITY b.11, b.12).
+// be configured (docs/security.md T-11, T-12).
 var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
-// keyFits reports whether a key of this type may verify alg (b.13).
+// keyFits reports whether a key of this type may verify alg (T-13).
 func keyFits(alg string, key crypto.PublicKey) bool {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
@@ -67,7 +67,7 @@ func defaultAlgorithm(key crypto.PublicKey) string {
 // allowlist.
 func SupportedAlgorithm(alg string) bool { return slices.Contains(DefaultAlgorithms, alg) }
 
-// Limits on key sets (DESIGN §7, SECURITY b.33).
+// Limits on key sets (docs/design.md#limits, docs/security.md T-33).
 const (
 	DefaultMaxKeys = 100
 	minRSABits     = 2048
@@ -105,9 +105,9 @@ func (s *keySet) lookup(kid string, hasKID, allowMissing bool) (*key, bool) {
 // verification (use=enc, key_ops without verify, private or symmetric, RSA
 // under 2048 bits or with a bad exponent, EC points not on their curve,
 // unknown kty, an alg that does not fit the key) are left out and listed in
-// skipped; the rest of the set stays usable (b.32–b.34). The whole document
+// skipped; the rest of the set stays usable (T-32–T-34). The whole document
 // is refused when it is not strict JSON, has more than maxKeys keys, has two
-// different keys under one kid (b.35), or leaves no usable key.
+// different keys under one kid (T-35), or leaves no usable key.
 func parseJWKS(body []byte, maxKeys int) (*keySet, error) {
 	doc, err := decodeObject(body)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Outbound limits (DESIGN §7, SECURITY b.59–b.60).
+// Outbound limits (docs/design.md#limits, docs/security.md T-59–T-60).
 const (
 	DefaultFetchTimeout    = 5 * time.Second
 	DefaultMaxResponseSize = 256 << 10

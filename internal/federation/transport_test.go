@@ -69,7 +69,7 @@ func TestCheckAddr(t *testing.T) {
 	}
 }
 
-// TestRestrictedDial: SECURITY b.59. Without options, loopback (by literal
+// TestRestrictedDial: docs/security.md T-59. Without options, loopback (by literal
 // and by name, i.e. after DNS), metadata and private targets are refused in
 // Dialer.Control, before connect: the loopback server sees no connection,
 // and no packet is ever sent to a non-loopback address.
@@ -114,7 +114,7 @@ func TestRestrictedDial(t *testing.T) {
 	}
 }
 
-// TestRedirects: b.59. A redirect to another host is not followed.
+// TestRedirects: T-59. A redirect to another host is not followed.
 func TestRedirects(t *testing.T) {
 	t.Parallel()
 	var otherHits atomic.Int64
@@ -144,7 +144,7 @@ func TestRedirects(t *testing.T) {
 	}
 }
 
-// TestResponseCap: b.60. Bodies over the cap are an error, never truncated,
+// TestResponseCap: T-60. Bodies over the cap are an error, never truncated,
 // whether or not Content-Length announces them.
 func TestResponseCap(t *testing.T) {
 	t.Parallel()

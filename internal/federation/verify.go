@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// Verification defaults (DESIGN §7).
+// Verification defaults (docs/design.md#limits).
 const (
 	DefaultLeeway      = 60 * time.Second
 	DefaultMaxTokenAge = 24 * time.Hour
@@ -96,7 +96,7 @@ func (v *Verifier) verify(ctx context.Context, p storage.Provider, t *compactJWS
 	if !ok {
 		return nil, newError(ReasonClaimInvalid, "iss is missing or not a string", nil)
 	}
-	if iss != p.Issuer { // exact: no trailing-slash, case or port normalisation (b.44)
+	if iss != p.Issuer { // exact: no trailing-slash, case or port normalisation (T-44)
 		return nil, newError(ReasonIssuerMismatch, "iss does not equal the provider's issuer", nil)
 	}
 
@@ -146,7 +146,7 @@ func (v *Verifier) key(ctx context.Context, p storage.Provider, t *compactJWS) (
 		}
 		if snap.lastErr != nil {
 			// We could not find out whether the issuer rotated: our
-			// failure, not the caller's (F7).
+			// failure, not the caller's (F-07).
 			return nil, newError(ReasonJWKSUnavailable, fmt.Sprintf("kid %q unknown and the key set could not be refreshed", truncate(t.kid)), snap.lastErr)
 		}
 	}
@@ -183,7 +183,7 @@ func (v *Verifier) checkClaims(id *Identity, claims map[string]any, p storage.Pr
 	}
 
 	// iat is required: the age limit must not be skippable by omitting it
-	// (b.40, Zitadel GHSA-wxg7-w2v3-w38g).
+	// (T-40, Zitadel GHSA-wxg7-w2v3-w38g).
 	iat, ok, err := numericDate(claims, "iat")
 	if err != nil {
 		return err
@@ -231,7 +231,7 @@ func (v *Verifier) checkClaims(id *Identity, claims map[string]any, p storage.Pr
 	return nil
 }
 
-// numericDate reads an integer NumericDate in [0, 2^53) (b.42). Strings,
+// numericDate reads an integer NumericDate in [0, 2^53) (T-42). Strings,
 // floats, booleans, null and out-of-range numbers are refused.
 func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 	v, present := claims[name]

@@ -62,7 +62,7 @@ func serve(b *testing.B, h http.Handler, body string) {
 	}
 }
 
-// BenchmarkBare is the reference of DESIGN §9 in the same harness: a
+// BenchmarkBare is the reference of docs/performance.md in the same harness: a
 // handler that parses the same form, verifies one RS256 JWT and signs one
 // ES256 JWT with go-jose, and nothing else. Compare ns/op side by side:
 // go test -run ^$ -bench 'Exchange|Bare' -benchmem ./internal/grants

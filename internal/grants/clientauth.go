@@ -11,7 +11,7 @@ import (
 // Clients adapts a [clientauth.Authenticator] to the dispatcher's
 // [ClientAuthenticator] extension point: credentials are optional at this
 // phase (each grant's ClientAuth policy decides), but credentials that are
-// present must be valid (invalid_client, 401; SECURITY.md b.9).
+// present must be valid (invalid_client, 401; docs/security.md T-09).
 type Clients struct {
 	Authenticator *clientauth.Authenticator
 }

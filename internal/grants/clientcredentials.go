@@ -122,7 +122,7 @@ func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, err
 }
 
 // pickLifetime is the requested lifetime if allowed (refused, not
-// clamped, beyond the maximum: SECURITY.md b.56), else the default.
+// clamped, beyond the maximum: docs/security.md T-56), else the default.
 func pickLifetime(requested, def, maxLife time.Duration) (time.Duration, error) {
 	if def <= 0 {
 		def = DefaultLifetime

@@ -12,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestClientPoolPolicy: SECURITY.md b.55. An authenticated client
+// TestClientPoolPolicy: docs/security.md T-55. An authenticated client
 // exchanges only against pools of its own organization, and only those on
 // its allowlist (an empty list allows none); "locked" requires a client.
 func TestClientPoolPolicy(t *testing.T) {

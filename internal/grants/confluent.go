@@ -12,10 +12,10 @@ import (
 )
 
 // ConfluentLifetime is both the default and the maximum expires_in of the
-// Confluent dialect (seed 003).
+// Confluent dialect (Confluent STS).
 const ConfluentLifetime = 900 * time.Second
 
-// confluent is POST /sts/v1/oauth2/token (seed 003): form body only,
+// confluent is POST /sts/v1/oauth2/token (Confluent STS): form body only,
 // identity_pool_id required, expires_in default and maximum 900, errors as
 // {"errors":[{id,status,code,title,detail}]}. X-Request-Id is set on every
 // response by the server middleware; 429 carries the relative
@@ -53,7 +53,7 @@ type confluentError struct {
 	// Source names the request parameter at fault (JSON:API error
 	// source), when one is.
 	Source *confluentSource `json:"source,omitempty"`
-	// Reason is our stable machine reason (DESIGN §5), an extension member.
+	// Reason is our stable machine reason (docs/design.md#trust-decisions-and-errors), an extension member.
 	Reason string `json:"reason,omitempty"`
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/ratelimit"
 )
 
-// TestConfluent sends the request of seed 003 with plain net/http: form
+// TestConfluent sends the request of Confluent STS with plain net/http: form
 // body with api_version, kind, identity_pool_id, expires_in…, and checks
 // the reply, the error shape and the 429 path with its relative headers.
 func TestConfluent(t *testing.T) {
@@ -51,7 +51,7 @@ func TestConfluent(t *testing.T) {
 	if resp, body = send("expires_in", "600"); resp.StatusCode != 200 || body["expires_in"] != float64(600) {
 		t.Errorf("expires_in 600: %d %v", resp.StatusCode, body)
 	}
-	// expires_in above 900 is refused, not clamped (SECURITY b.56).
+	// expires_in above 900 is refused, not clamped (docs/security.md T-56).
 	resp, body = send("expires_in", "901")
 	checkConfluentError(t, resp, body, 400, "invalid_request", ReasonLifetimeExceedsMax)
 	// identity_pool_id is required.

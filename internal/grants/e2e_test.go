@@ -16,7 +16,7 @@ import (
 
 // TestServeSQLite and TestServePostgres run the real sts serve (cli.Serve:
 // config → trust applied to storage → registry → handler) with the example
-// pool of issue 4 pointed at a local test issuer, and exchange in all
+// pool of the README pointed at a local test issuer, and exchange in all
 // three dialects.
 func TestServeSQLite(t *testing.T) { testServe(t, nil) }
 
@@ -72,7 +72,7 @@ func testServe(t *testing.T, mutate func(*config.Config)) {
 			t.Errorf("%s: claims %+v", path, c)
 		}
 	}
-	// A refusal: another tenant's token (SECURITY b.46).
+	// A refusal: another tenant's token (docs/security.md T-46).
 	bad := url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {mint("RS256", "eve", map[string]any{"repository_owner": "evil"})},
 		"subject_token_type": {oauth2.TokenTypeJWT}}
 	resp, err := srv.Client.Post(srv.URL+grants.PathToken, "application/x-www-form-urlencoded", strings.NewReader(bad.Encode()))

@@ -7,7 +7,7 @@ import (
 )
 
 // Reasons this package adds to those of federation, policy, tokens and
-// trust (DESIGN §5). They are stable: responses, logs and metric labels
+// trust (docs/design.md#trust-decisions-and-errors). They are stable: responses, logs and metric labels
 // carry them.
 const (
 	ReasonMethodNotAllowed       = "method_not_allowed"
@@ -48,7 +48,7 @@ const (
 )
 
 // Generic descriptions: the response never says more than these
-// (SECURITY §1 conventions, anti-enumeration); the reason and the logs do.
+// (docs/security.md#conventions, anti-enumeration); the reason and the logs do.
 const (
 	descSubject = "subject_token rejected"
 	descActor   = "actor_token rejected"
@@ -80,13 +80,13 @@ func badRequest(reason string, cause error) *oauth2.Error {
 }
 
 // badSubject is invalid_request for an unacceptable subject_token
-// (RFC 8693 §2.2.2), never invalid_grant or access_denied (STYLE §4).
+// (RFC 8693 §2.2.2), never invalid_grant or access_denied.
 func badSubject(reason string, cause error) *oauth2.Error {
 	return refuse(oauth2.ErrorInvalidRequest, descSubject, reason, cause)
 }
 
 // unavailable is 503 with Retry-After: our keys or storage failed, not the
-// caller (SECURITY F7, b.58, b.60).
+// caller (docs/security.md F-07, T-58, T-60).
 func unavailable(reason string, cause error) *oauth2.Error {
 	return &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: descRetry, Reason: reason,
 		Status: http.StatusServiceUnavailable, Err: cause}

@@ -167,7 +167,7 @@ type env struct {
 }
 
 // newEnv builds the handler over store (SQLite when nil) with the example
-// pool of issue 4 ("ci", provider "github" at the test issuer) plus pools
+// pool of the README ("ci", provider "github" at the test issuer) plus pools
 // for the selection cases.
 func newEnv(t testing.TB, store storage.Store) *env {
 	t.Helper()

@@ -17,7 +17,7 @@ import (
 	"github.com/opensts/sts/pkg/rs"
 )
 
-// google is POST /v1/token (seed 002): a form body (what
+// google is POST /v1/token (Google STS): a form body (what
 // x/oauth2/google/externalaccount sends) or a JSON body with snake_case or
 // camelCase names; audience is the provider's resource name; options may
 // carry a Credential Access Boundary.
@@ -125,7 +125,7 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 // readGoogleJSON reads a JSON object whose members are strings (options
 // may also be an object, scope an array of strings). A member given twice,
 // or under both of its names, is refused like a repeated form parameter
-// (SECURITY b.6, b.23); trailing data is refused (b.27).
+// (docs/security.md T-06, T-23); trailing data is refused (T-27).
 func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

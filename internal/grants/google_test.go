@@ -26,7 +26,7 @@ func (s supplier) SubjectToken(context.Context, externalaccount.SupplierOptions)
 }
 
 // TestGoogleExternalAccount uses Google's own client as the judge of wire
-// compatibility (DESIGN §8): TokenURL is our /v1/token, Audience a pool
+// compatibility (docs/design.md#compatibility): TokenURL is our /v1/token, Audience a pool
 // provider's resource name.
 func TestGoogleExternalAccount(t *testing.T) {
 	e := newEnv(t, nil)
@@ -157,8 +157,8 @@ func TestGoogleRequestShape(t *testing.T) {
 		{"snake_case JSON", "application/json", `{"grant_type":"` + te + `","subject_token":"` + tok + `","subject_token_type":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github"}`, 200, ""},
 		{"camelCase JSON", "application/json", `{"grantType":"` + te + `","subjectToken":"` + tok + `","subjectTokenType":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github","scope":["read"]}`, 200, ""},
 		{"form", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github").Encode(), 200, ""},
-		{"b.1#6 both name styles", "application/json", `{"grantType":"` + te + `","grant_type":"` + te + `"}`, 400, ReasonParameterRepeated},
-		{"b.1#6 two audiences", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "audience", "pools/x/providers/y").Encode(), 400, ReasonParameterRepeated},
+		{"T-06 both name styles", "application/json", `{"grantType":"` + te + `","grant_type":"` + te + `"}`, 400, ReasonParameterRepeated},
+		{"T-06 two audiences", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "audience", "pools/x/providers/y").Encode(), 400, ReasonParameterRepeated},
 		{"trailing JSON", "application/json", `{"grantType":"` + te + `"}{}`, 400, ReasonMalformed},
 		{"non-string member", "application/json", `{"grantType":1}`, 400, ReasonMalformed},
 		{"not a resource name", "application/json", `{"grantType":"` + te + `","audience":"sts"}`, 400, "pool_unknown"},

@@ -11,10 +11,10 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// PathGoogleOAuthToken is Google STS's POST /v1/oauthtoken (seed 002).
+// PathGoogleOAuthToken is Google STS's POST /v1/oauthtoken.
 const PathGoogleOAuthToken = "/v1/oauthtoken"
 
-// googleOAuthResponse is the seed's response shape: no issued_token_type,
+// googleOAuthResponse is Google STS's response shape: no issued_token_type,
 // which belongs to token exchange only.
 type googleOAuthResponse struct {
 	AccessToken  string `json:"access_token"`

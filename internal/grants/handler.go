@@ -14,15 +14,14 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// Paths served (DESIGN §2).
+// Paths served (docs/design.md#wire-surface).
 const (
 	PathToken          = "/oauth2/token"
 	PathGoogleToken    = "/v1/token"
 	PathConfluentToken = "/sts/v1/oauth2/token"
 )
 
-// ClientAuthPolicy says whether a grant needs an authenticated client
-// (STYLE §5).
+// ClientAuthPolicy says whether a grant needs an authenticated client.
 type ClientAuthPolicy int
 
 const (
@@ -49,8 +48,8 @@ type Grant interface {
 // ClientAuthenticator authenticates the client of a token request
 // (client_secret_basic/post, private_key_jwt). It returns (nil, nil) when
 // the request carries no client credentials and an *oauth2.Error
-// (invalid_client) when they are wrong. Client registration lands with
-// issue 5; until then Handler.Clients is nil.
+// (invalid_client) when they are wrong. Without one
+// (Handler.Clients nil) client credentials are refused.
 type ClientAuthenticator interface {
 	Authenticate(ctx context.Context, r *http.Request, req *Request) (*storage.Client, error)
 }
@@ -77,7 +76,7 @@ type Response struct {
 type Handler struct {
 	// Grants are the enabled grants; dispatch is by Type().
 	Grants []Grant
-	// Clients authenticates clients; nil until issue 5: a request carrying
+	// Clients authenticates clients; when nil, a request carrying
 	// client credentials is then refused with invalid_client rather than
 	// treated as anonymous (fail closed).
 	Clients ClientAuthenticator
@@ -94,7 +93,7 @@ type Handler struct {
 	// what OAuth says; the reason stays in the log, the audit trail, the
 	// metrics and the pool dry run.
 	OmitReason bool
-	// MaxBodyBytes caps the request body; default 64 KiB (SECURITY b.1).
+	// MaxBodyBytes caps the request body; default 64 KiB (docs/security.md T-01).
 	MaxBodyBytes int64
 	// RetryAfter is sent with 503 answers; default 30 s (the federation
 	// refetch cooldown).
@@ -104,7 +103,7 @@ type Handler struct {
 }
 
 // Mount registers the three token endpoints (Go 1.22 patterns: other
-// methods get 405 from the mux, SECURITY b.7).
+// methods get 405 from the mux, docs/security.md T-07).
 func (h *Handler) Mount(mux *http.ServeMux) {
 	h.byType = make(map[string]Grant, len(h.Grants))
 	for _, g := range h.Grants {
@@ -143,17 +142,17 @@ func (h *Handler) serve(d *dialect) http.Handler {
 
 func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID string, out **Request) (*Response, error) {
 	// 1. Method (the mux pattern already admits POST only) and tokens in
-	//    the URL (SECURITY b.7).
+	//    the URL (docs/security.md T-07).
 	if err := checkURL(r); err != nil {
 		return nil, err
 	}
-	// 2. Source-IP bucket, before the body is even read (SECURITY b.10).
+	// 2. Source-IP bucket, before the body is even read (docs/security.md T-10).
 	ip := remoteIP(r)
 	rate := &rateState{limits: h.Limits, w: w}
 	if err := rate.check(ip, "", ""); err != nil {
 		return nil, err
 	}
-	// 3. Body limit (413) and strict parse (SECURITY b.1, b.6).
+	// 3. Body limit (413) and strict parse (docs/security.md T-01, T-06).
 	maxBody := h.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBodyBytes
@@ -166,7 +165,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 	req.Dialect, req.RequestID, req.RemoteIP = d.name, reqID, ip
 	req.limitPool = func(pool string) error { return rate.check("", "", pool) }
 	*out = req
-	// 4. Grant lookup (RFC 6749 §5.2 unsupported_grant_type, b.8).
+	// 4. Grant lookup (RFC 6749 §5.2 unsupported_grant_type, T-08).
 	if req.GrantType == "" {
 		return nil, badRequest(ReasonParameterMissing, errors.New("grant_type is missing"))
 	}
@@ -175,7 +174,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 		return nil, refuse(oauth2.ErrorUnsupportedGrantType, unsupportedGrant(req.GrantType), ReasonGrantUnsupported, nil)
 	}
 	// 5. Client authentication, then the client bucket (RFC 8693 §5,
-	//    SECURITY b.9).
+	//    docs/security.md T-09).
 	client, err := h.authenticate(r, req)
 	if err != nil {
 		return nil, err

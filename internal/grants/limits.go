@@ -12,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// actor verifies actor_token like a subject token (SECURITY b.51) and
+// actor verifies actor_token like a subject token (docs/security.md T-51) and
 // returns the act claim of the new token: the actor outermost, the
 // subject's existing chain nested inside (RFC 8693 §4.1).
 //
@@ -85,7 +85,7 @@ func mayAct(claim any, iss, sub string) bool {
 }
 
 // audience returns the issued token's aud: the requested audience and
-// resource values, each of which must be allowed (SECURITY b.49), or the
+// resource values, each of which must be allowed (docs/security.md T-49), or the
 // default. Re-exchange may only keep or narrow the subject's audience.
 func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, error) {
 	want := slices.Concat(req.Audiences, req.Resources)
@@ -107,7 +107,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 }
 
 // grantScope returns the scope to issue: the requested one, which must be
-// within the ceiling (RFC 6749 §5.2 invalid_scope, SECURITY b.50), or the
+// within the ceiling (RFC 6749 §5.2 invalid_scope, docs/security.md T-50), or the
 // whole ceiling when none was requested.
 //
 // With a client, the default is the ceiling intersected with the client's
@@ -156,8 +156,8 @@ func boundary(req *Request, subj *subject) (map[string]any, error) {
 }
 
 // lifetime is never beyond the subject token's exp nor the pool's (or the
-// dialect's) maximum (DESIGN §4). An explicitly requested lifetime beyond
-// either is refused, not clamped (SECURITY b.56); otherwise the default
+// dialect's) maximum (docs/design.md#lifetimes). An explicitly requested lifetime beyond
+// either is refused, not clamped (docs/security.md T-56); otherwise the default
 // (15 min, Confluent 900 s) is capped by both.
 func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (time.Duration, error) {
 	ceiling := g.MaxLifetime

@@ -13,7 +13,7 @@ import (
 )
 
 // Auditor queues audit events without blocking (internal/audit.Writer):
-// the exchange hot path never waits on a database commit (DESIGN §9).
+// the exchange hot path never waits on a database commit (docs/performance.md).
 type Auditor interface {
 	Record(ev storage.AuditEvent) bool
 }
@@ -105,7 +105,7 @@ func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth
 	if req != nil {
 		attrs = append(attrs, "request_id", req.RequestID, "pool", req.trace.pool, "provider", req.trace.provider)
 		if req.trace.tokenDigest != "" {
-			// A SHA-256 prefix, never the token (STYLE §4, octo-sts).
+			// A SHA-256 prefix, never the token (octo-sts).
 			attrs = append(attrs, "subject_token_sha256", req.trace.tokenDigest)
 		}
 	}

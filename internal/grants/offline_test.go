@@ -15,7 +15,7 @@ import (
 
 // TestExchangeOfflineAccess: token exchange returns a refresh token when
 // the pool's ceiling includes offline_access and a client authenticated;
-// the family ends when the subject token does (DESIGN §4), the refresh
+// the family ends when the subject token does (docs/design.md#lifetimes), the refresh
 // token works at the refresh_token grant, and without a client the request
 // is refused with nothing issued.
 func TestExchangeOfflineAccess(t *testing.T) {

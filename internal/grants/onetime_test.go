@@ -48,7 +48,7 @@ func (e *env) exchangeStatus(t *testing.T, tok string, kv ...string) (int, strin
 	return resp.StatusCode, reason
 }
 
-// TestOneTimeSubjectToken: SECURITY.md b.48. A token of a one-time-use
+// TestOneTimeSubjectToken: docs/security.md T-48. A token of a one-time-use
 // provider is exchanged once; the second use is refused; a refused
 // exchange spends nothing; a token without jti is refused; other
 // providers' tokens are unaffected.
@@ -88,7 +88,7 @@ func (downReplay) MarkUsed(context.Context, string, time.Time) error {
 	return errors.New("replay store down")
 }
 
-// TestOneTimeReplayStoreDown: SECURITY.md F16. Without a working shared
+// TestOneTimeReplayStoreDown: docs/security.md F-16. Without a working shared
 // store a one-time token is refused with 503 (accepting would allow a
 // replay on another replica); other providers are unaffected.
 func TestOneTimeReplayStoreDown(t *testing.T) {

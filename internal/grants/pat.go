@@ -31,7 +31,7 @@ const patSource = "urn:opensts:pat"
 // as the bound, so the short-lived access token that reaches resource
 // servers carries no more than the PAT and never outlives it. Every bad PAT
 // (malformed, unknown, expired, deleted, owner disabled) is one reason, as
-// on the API (SECURITY.md b.65–b.69).
+// on the API (docs/security.md T-65–T-69).
 func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*subject, error) {
 	if g.PATs == nil {
 		return nil, badSubject(ReasonPATDisabled, errors.New("personal access tokens are not exchanged here"))

@@ -13,7 +13,7 @@ import (
 // act as it: sub is the principal's ID and principal its kind (what our
 // APIs authorize by), the source identity stays in src. A disabled
 // principal, one of another organization or a missing one refuses the
-// exchange, checked on every exchange (SECURITY b.57).
+// exchange, checked on every exchange (docs/security.md T-57).
 func TestPoolPrincipalBinding(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()

@@ -25,7 +25,7 @@ type rateState struct {
 }
 
 // check takes one token from the named buckets (empty values skip theirs).
-// Limits are checked before any signature is verified (SECURITY b.10): a
+// Limits are checked before any signature is verified (docs/security.md T-10): a
 // flood costs a map lookup, not an RSA verification.
 func (s *rateState) check(ip, client, pool string) error {
 	d := s.limits.Allow(ip, client, pool)

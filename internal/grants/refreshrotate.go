@@ -31,7 +31,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		return nil, badRequest(ReasonParameterMissing, errors.New("refresh_token is required"))
 	}
 	// Format first: truncated or altered tokens never reach storage
-	// (SECURITY.md b.65, b.66).
+	// (docs/security.md T-65, T-66).
 	if secret.PrefixRefreshToken.Parse(raw) != nil {
 		return nil, invalidGrant(ReasonRefreshInvalid, errors.New("malformed refresh token"))
 	}
@@ -136,7 +136,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 }
 
 // mint issues the access token from the family's claim template; it never
-// outlives the refresh token (DESIGN §4).
+// outlives the refresh token (docs/design.md#lifetimes).
 func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, now time.Time) (*Response, error) {
 	var c tokens.AccessClaims
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {

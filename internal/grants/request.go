@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/pkg/rs"
 )
 
-// Request bounds (DESIGN §7, SECURITY b.1).
+// Request bounds (docs/design.md#limits, docs/security.md T-01).
 const (
 	DefaultMaxBodyBytes = 64 << 10
 	maxTargets          = 10  // audience + resource values
@@ -24,7 +24,7 @@ const (
 	maxParamLength      = 16 << 10 // one value; tokens are capped by their verifiers
 )
 
-// Request is a token request parsed once, whatever the dialect (STYLE §5).
+// Request is a token request parsed once, whatever the dialect.
 type Request struct {
 	GrantType          string
 	SubjectToken       string
@@ -44,7 +44,7 @@ type Request struct {
 	ProviderID string
 	// Lifetime is an explicitly requested lifetime (expires_in); 0 when
 	// none. A request beyond what may be issued is refused, not clamped
-	// (SECURITY b.56).
+	// (docs/security.md T-56).
 	Lifetime time.Duration
 	// Boundary is the Credential Access Boundary from Google options.
 	Boundary *rs.AccessBoundary
@@ -79,11 +79,11 @@ type trace struct {
 }
 
 // sensitive parameters must never arrive in the URL (RFC 6749 §3.2,
-// RFC 6750 §2.3, SECURITY b.7): they end up in access logs and histories.
+// RFC 6750 §2.3, docs/security.md T-07): they end up in access logs and histories.
 var sensitive = []string{"subject_token", "actor_token", "client_secret", "client_assertion", "options"}
 
 // repeatable are the only parameters that may appear more than once
-// (RFC 8693 §2.1; SECURITY b.6).
+// (RFC 8693 §2.1; docs/security.md T-06).
 func repeatable(name string) bool { return name == "audience" || name == "resource" }
 
 // checkURL refuses token material in the query string.
@@ -105,8 +105,8 @@ func checkURL(r *http.Request) error {
 
 // readForm reads an application/x-www-form-urlencoded body strictly: the
 // content type must be exactly that media type, the body is read through
-// the caller's MaxBytesReader (413 past the cap, SECURITY b.1), and every
-// parameter but audience and resource may appear at most once (b.6).
+// the caller's MaxBytesReader (413 past the cap, docs/security.md T-01), and every
+// parameter but audience and resource may appear at most once (T-06).
 // Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
 func readForm(r *http.Request) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -131,7 +131,7 @@ func readForm(r *http.Request) (url.Values, error) {
 	return v, nil
 }
 
-// bodyError maps a body read failure: past the cap is 413 (SECURITY b.1).
+// bodyError maps a body read failure: past the cap is 413 (docs/security.md T-01).
 func bodyError(err error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Reason: ReasonBodyTooLarge,
@@ -161,7 +161,7 @@ func (q *Request) fromValues(v url.Values) error {
 	}
 	for k, vals := range v {
 		if k == "subject_token" || k == "actor_token" {
-			continue // capped by their verifiers, with the token_too_large reason (SECURITY b.2)
+			continue // capped by their verifiers, with the token_too_large reason (docs/security.md T-02)
 		}
 		for _, s := range vals {
 			if len(s) > maxParamLength {

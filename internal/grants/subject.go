@@ -62,7 +62,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	var tok *federation.Token
 	if sel.ProviderID == "" {
 		// Bounded and unverified: the unverified iss and aud only pick
-		// which keys to try (SECURITY b.10: no signature work before the
+		// which keys to try (docs/security.md T-10: no signature work before the
 		// limits). The decoded token is verified below, not decoded again.
 		var err error
 		if tok, err = federation.Parse(raw); err != nil {
@@ -102,7 +102,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	}
 	if err != nil {
 		var fe *federation.Error
-		if errors.As(err, &fe) && fe.Unavailable() { // SECURITY F7, b.58, b.60
+		if errors.As(err, &fe) && fe.Unavailable() { // docs/security.md F-07, T-58, T-60
 			return nil, unavailable(string(fe.Reason), err)
 		}
 		return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
@@ -154,11 +154,11 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	return s, nil
 }
 
-// bindPrincipal makes s act as the pool's principal (DESIGN §3 principal
+// bindPrincipal makes s act as the pool's principal (docs/design.md#the-model principal
 // binding): sub becomes the principal's ID and principal its kind, the
 // shape our own APIs authorize by; the source identity stays in src. A
 // missing or disabled principal, or one of another organization, refuses
-// the exchange; the binding is checked on every exchange (SECURITY b.57).
+// the exchange; the binding is checked on every exchange (docs/security.md T-57).
 func (g *TokenExchange) bindPrincipal(ctx context.Context, s *subject, pool *trust.Pool) error {
 	if g.Principals == nil {
 		return unavailable(ReasonPoolPrincipal, errors.New("no principal store for a pool with a principal binding"))
@@ -179,7 +179,7 @@ func (g *TokenExchange) bindPrincipal(ctx context.Context, s *subject, pool *tru
 
 // own verifies one of our access tokens. Its pool, when it has one, is
 // looked up again so a disabled or deleted pool stops re-exchange
-// (SECURITY b.57).
+// (docs/security.md T-57).
 func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool) (*subject, error) {
 	c, err := g.Tokens.VerifyAccessTokenAnyAudience(ctx, raw)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/opensts/sts/internal/trust"
 )
 
-// Defaults of TokenExchange (DESIGN §7).
+// Defaults of TokenExchange (docs/design.md#limits).
 const (
 	DefaultLifetime           = 15 * time.Minute
 	DefaultMaxLifetime        = 12 * time.Hour
@@ -36,11 +36,11 @@ type TokenExchange struct {
 	// none (usually the issuer URL); required.
 	DefaultAudience string
 	// Audiences are further audience/resource values that may be
-	// requested. Anything else is invalid_target (SECURITY b.49); the
+	// requested. Anything else is invalid_target (docs/security.md T-49); the
 	// pool's condition may narrow further through request.audience.
 	Audiences []string
 	// SelfExchange enables …:access_token subject tokens (our own), which
-	// may only narrow (SECURITY b.54: off unless enabled).
+	// may only narrow (docs/security.md T-54: off unless enabled).
 	SelfExchange bool
 	// Refresh issues refresh tokens for offline_access; nil refuses it.
 	Refresh *Refresh
@@ -53,8 +53,8 @@ type TokenExchange struct {
 	// cost no storage read per exchange.
 	PrincipalCache PrincipalCache
 	// Replay records the subject tokens of one-time-use providers as
-	// spent, shared by every replica (SECURITY b.48); nil fails such
-	// exchanges closed (F16).
+	// spent, shared by every replica (docs/security.md T-48); nil fails such
+	// exchanges closed (F-16).
 	Replay storage.ReplayStore
 	// PATs authenticates personal access tokens presented as
 	// subject_token_type oauth2.TokenTypePAT; nil refuses them.
@@ -86,7 +86,7 @@ func (g *TokenExchange) now() time.Time {
 	return time.Now()
 }
 
-// Exchange implements [Grant] in octo-sts order (DESIGN §5): bounded
+// Exchange implements [Grant] in octo-sts order (docs/design.md#trust-decisions-and-errors): bounded
 // input → subject token by type → pool and provider → CEL condition →
 // mapping → actor → audience/resource, scope, boundary, lifetime → mint.
 // Every step fails closed.
@@ -95,7 +95,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if req.SubjectToken == "" || req.SubjectTokenType == "" {
 		return nil, badRequest(ReasonParameterMissing, errors.New("subject_token and subject_token_type are required"))
 	}
-	if (req.ActorToken == "") != (req.ActorTokenType == "") { // SECURITY b.51
+	if (req.ActorToken == "") != (req.ActorTokenType == "") { // docs/security.md T-51
 		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorTypeMismatch, errors.New("actor_token and actor_token_type go together"))
 	}
 	issuedType, tokenType := oauth2.TokenTypeAccessToken, oauth2.TokenTypeBearer
@@ -103,7 +103,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	case "", oauth2.TokenTypeAccessToken:
 	case oauth2.TokenTypeJWT:
 		issuedType, tokenType = oauth2.TokenTypeJWT, "N_A" // RFC 8693 §2.2.1
-	default: // SECURITY b.53
+	default: // docs/security.md T-53
 		return nil, badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
 	}
 	req.trace.tokenDigest = federation.TokenDigest(req.SubjectToken)
@@ -115,13 +115,13 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
 		subj, err = g.external(ctx, req, req.SubjectToken, client, true)
 	case oauth2.TokenTypeAccessToken:
-		if !g.SelfExchange { // SECURITY b.54
+		if !g.SelfExchange { // docs/security.md T-54
 			return nil, badSubject(ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
 		}
 		subj, err = g.own(ctx, req, req.SubjectToken, client, true)
 	case oauth2.TokenTypePAT:
 		subj, err = g.pat(ctx, req, req.SubjectToken)
-	default: // SECURITY b.52
+	default: // docs/security.md T-52
 		return nil, badSubject(ReasonSubjectTypeUnsupported, fmt.Errorf("subject_token_type %q", trunc(req.SubjectTokenType)))
 	}
 	if err != nil {
@@ -172,7 +172,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 
 	// 6b. A one-time subject token is spent last, once every check has
 	//     passed: a refused exchange spends nothing, a second use is
-	//     refused on every replica (SECURITY b.48, F16).
+	//     refused on every replica (docs/security.md T-48, F-16).
 	for _, t := range []*subject{subj, actor} {
 		if t != nil && t.spendKey != "" {
 			if err := g.spend(ctx, t, t == subj); err != nil {
@@ -195,7 +195,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	// 8. A refresh token when offline_access was granted (the pool's scope
 	//    ceiling must include it). It is bound to the authenticated client
 	//    and its family ends when the subject token expires: an issued
-	//    token never outlives the token it was exchanged from (DESIGN §4).
+	//    token never outlives the token it was exchanged from (docs/design.md#lifetimes).
 	if offline {
 		if client == nil || g.Refresh == nil {
 			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
@@ -214,7 +214,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 const maxJTILen = 256
 
 // spendKey is the used-token key of a one-time subject token: namespaced
-// by issuer, so two issuers' jti values never collide (F16).
+// by issuer, so two issuers' jti values never collide (F-16).
 func spendKey(id *federation.Identity) (string, error) {
 	if id.JTI == "" || len(id.JTI) > maxJTILen {
 		return "", badSubject(ReasonSubjectJTIMissing, errors.New("one-time-use provider: token without a usable jti"))

@@ -18,7 +18,7 @@ import (
 )
 
 // TestTokenExchange is the one table of POST /oauth2/token with the
-// token-exchange grant (STYLE §7): success paths and the SECURITY.md b.1–b.6
+// token-exchange grant: success paths and the docs/security.md
 // cases of this surface, each named by its number. Every refusal must
 // change nothing: no token, no storage row, one "refused" audit event.
 func TestTokenExchange(t *testing.T) {
@@ -106,7 +106,7 @@ func TestTokenExchange(t *testing.T) {
 			req:        form(exchangeForm(iss.mint(t, "ES256", iss.claims(now, "u2")), "identity_pool_id", "ci", "scope", "read", "audience", "https://api.example")),
 			wantStatus: 200, wantClaims: map[string]any{"scope": "read", "aud": "https://api.example"},
 			wantBody: map[string]any{"expires_in": float64(900)}},
-		{name: "b.6 audience and resource repeat as a set",
+		{name: "T-06 audience and resource repeat as a set",
 			req:        form(exchangeForm(good(), "audience", "https://api.example", "audience", "https://api.example", "resource", "https://other.example")),
 			wantStatus: 200, wantClaims: map[string]any{"aud": []any{"https://api.example", "https://other.example"}}},
 		{name: "requested jwt", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeJWT)), wantStatus: 200,
@@ -118,70 +118,70 @@ func TestTokenExchange(t *testing.T) {
 			wantStatus: 200, wantClaims: map[string]any{"act": map[string]any{"iss": iss.URL, "sub": "bot"}}},
 		{name: "may_act admits the actor", req: form(exchangeForm(with("may_act", map[string]any{"sub": "bot"}), "actor_token", iss.mint(t, "ES256", iss.claims(now, "bot")), "actor_token_type", oauth2.TokenTypeJWT)),
 			wantStatus: 200},
-		{name: "b.54 own token narrowed", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read write", "https://api.example", "https://other.example")},
+		{name: "T-54 own token narrowed", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read write", "https://api.example", "https://other.example")},
 			"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"read"}, "audience": {"https://api.example"}}),
 			wantStatus: 200, wantClaims: map[string]any{"scope": "read", "aud": "https://api.example", "sub": "repo:acme/app"}},
 
 		{name: "delegation chain of 5 nests", req: form(delegate(chained(4))), wantStatus: 200,
 			wantClaims: map[string]any{"act": map[string]any{"iss": iss.URL, "sub": "bot", "act": map[string]any{"iss": iss.URL, "sub": "hop3",
 				"act": map[string]any{"iss": iss.URL, "sub": "hop2", "act": map[string]any{"iss": iss.URL, "sub": "hop1", "act": map[string]any{"iss": iss.URL, "sub": "hop0"}}}}}}},
-		{name: "b.5#51 delegation chain over the cap", req: form(delegate(chained(5))), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonDelegationTooDeep},
+		{name: "T-51 delegation chain over the cap", req: form(delegate(chained(5))), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonDelegationTooDeep},
 
-		// b.1 request shape and size.
-		{name: "b.1#1 body over 64 KiB", req: form(exchangeForm(good(), "pad", strings.Repeat("a", 70<<10))), wantStatus: 413, wantError: "invalid_request", wantReason: ReasonBodyTooLarge},
-		{name: "b.1#2 subject token over 16 KiB", req: form(exchangeForm(strings.Repeat("a", 20<<10))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_too_large"},
-		{name: "b.1#3 token of periods", req: form(exchangeForm("a" + strings.Repeat(".", 10000))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
-		{name: "b.1#4 two segments", req: form(exchangeForm("a.b")), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
-		{name: "b.1#5 padded base64", req: form(exchangeForm(strings.Replace(good(), ".", "=.", 1))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
-		{name: "b.1#6 repeated subject_token", req: form(exchangeForm(good(), "subject_token", "x")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonParameterRepeated},
-		{name: "b.1#6 repeated grant_type", req: form(exchangeForm(good(), "grant_type", "client_credentials")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonParameterRepeated},
-		{name: "b.1#7 JSON body", req: raw("POST", PathToken, "application/json", `{"grant_type":"x"}`), wantStatus: 415, wantError: "invalid_request", wantReason: ReasonContentType},
-		{name: "b.1#7 multipart", req: raw("POST", PathToken, "multipart/form-data; boundary=x", "--x--"), wantStatus: 415, wantError: "invalid_request", wantReason: ReasonContentType},
-		{name: "b.1#7 GET", req: raw("GET", PathToken+"?"+exchangeForm("x").Encode(), "", ""), wantStatus: 405},
-		{name: "b.1#7 token in the query", req: raw("POST", PathToken+"?subject_token=x", "application/x-www-form-urlencoded", exchangeForm(good()).Encode()), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonTokenInURL},
-		{name: "b.1#8 unknown grant_type", req: form(url.Values{"grant_type": {"urn:example:nope"}}), wantStatus: 400, wantError: "unsupported_grant_type", wantReason: ReasonGrantUnsupported},
-		{name: "b.1#9 pool requires client auth", req: form(exchangeForm(with("aud", "locked"))), wantStatus: 401, wantError: "invalid_client", wantReason: ReasonClientAuthRequired},
-		{name: "b.1#9 client credentials we cannot check", req: func() *http.Request {
+		// T-01–T-10: request shape and size.
+		{name: "T-01 body over 64 KiB", req: form(exchangeForm(good(), "pad", strings.Repeat("a", 70<<10))), wantStatus: 413, wantError: "invalid_request", wantReason: ReasonBodyTooLarge},
+		{name: "T-02 subject token over 16 KiB", req: form(exchangeForm(strings.Repeat("a", 20<<10))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_too_large"},
+		{name: "T-03 token of periods", req: form(exchangeForm("a" + strings.Repeat(".", 10000))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
+		{name: "T-04 two segments", req: form(exchangeForm("a.b")), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
+		{name: "T-05 padded base64", req: form(exchangeForm(strings.Replace(good(), ".", "=.", 1))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
+		{name: "T-06 repeated subject_token", req: form(exchangeForm(good(), "subject_token", "x")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonParameterRepeated},
+		{name: "T-06 repeated grant_type", req: form(exchangeForm(good(), "grant_type", "client_credentials")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonParameterRepeated},
+		{name: "T-07 JSON body", req: raw("POST", PathToken, "application/json", `{"grant_type":"x"}`), wantStatus: 415, wantError: "invalid_request", wantReason: ReasonContentType},
+		{name: "T-07 multipart", req: raw("POST", PathToken, "multipart/form-data; boundary=x", "--x--"), wantStatus: 415, wantError: "invalid_request", wantReason: ReasonContentType},
+		{name: "T-07 GET", req: raw("GET", PathToken+"?"+exchangeForm("x").Encode(), "", ""), wantStatus: 405},
+		{name: "T-07 token in the query", req: raw("POST", PathToken+"?subject_token=x", "application/x-www-form-urlencoded", exchangeForm(good()).Encode()), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonTokenInURL},
+		{name: "T-08 unknown grant_type", req: form(url.Values{"grant_type": {"urn:example:nope"}}), wantStatus: 400, wantError: "unsupported_grant_type", wantReason: ReasonGrantUnsupported},
+		{name: "T-09 pool requires client auth", req: form(exchangeForm(with("aud", "locked"))), wantStatus: 401, wantError: "invalid_client", wantReason: ReasonClientAuthRequired},
+		{name: "T-09 client credentials we cannot check", req: func() *http.Request {
 			r := form(exchangeForm(good()))()
 			r.SetBasicAuth("c", "s")
 			return r
 		}, wantStatus: 401, wantError: "invalid_client", wantReason: ReasonClientAuthUnavailable},
 
-		// b.2 JOSE header and algorithm handling.
-		{name: "b.2#11 alg none", req: form(exchangeForm(alg("none"))), wantStatus: 400, wantError: "invalid_request", wantReason: "alg_not_allowed"},
-		{name: "b.2#12 HS256", req: form(exchangeForm(alg("HS256"))), wantStatus: 400, wantError: "invalid_request", wantReason: "alg_not_allowed"},
-		{name: "b.2#14 embedded jwk", req: form(exchangeForm(mintWith(t, "RS256", iss.claims(now, "u1"), map[jose.HeaderKey]any{"jwk": map[string]any{"kty": "oct"}}))), wantStatus: 400, wantError: "invalid_request", wantReason: "header_rejected"},
-		{name: "b.2#20 at+jwt presented as jwt", req: form(exchangeForm(mintWith(t, "RS256", iss.claims(now, "u1"), map[jose.HeaderKey]any{"typ": "at+jwt"}))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_type_invalid"},
+		// T-11–T-28: JOSE header and algorithm handling.
+		{name: "T-11 alg none", req: form(exchangeForm(alg("none"))), wantStatus: 400, wantError: "invalid_request", wantReason: "alg_not_allowed"},
+		{name: "T-12 HS256", req: form(exchangeForm(alg("HS256"))), wantStatus: 400, wantError: "invalid_request", wantReason: "alg_not_allowed"},
+		{name: "T-14 embedded jwk", req: form(exchangeForm(mintWith(t, "RS256", iss.claims(now, "u1"), map[jose.HeaderKey]any{"jwk": map[string]any{"kty": "oct"}}))), wantStatus: 400, wantError: "invalid_request", wantReason: "header_rejected"},
+		{name: "T-20 at+jwt presented as jwt", req: form(exchangeForm(mintWith(t, "RS256", iss.claims(now, "u1"), map[jose.HeaderKey]any{"typ": "at+jwt"}))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_type_invalid"},
 
-		// b.4 claims and time.
-		{name: "b.4#37 exp missing", req: form(exchangeForm(with("exp", nil))), wantStatus: 400, wantError: "invalid_request", wantReason: "claim_invalid"},
-		{name: "b.4#38 expired", req: form(exchangeForm(with("exp", now.Add(-2*time.Minute).Unix(), "iat", now.Add(-time.Hour).Unix()))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_expired"},
-		{name: "b.4#43 audience not ours, pool named", req: form(exchangeForm(with("aud", "other"), "identity_pool_id", "ci")), wantStatus: 400, wantError: "invalid_request", wantReason: "audience_mismatch"},
-		{name: "b.4#43 audience not ours, pool by issuer", req: form(exchangeForm(with("aud", "other"))), wantStatus: 400, wantError: "invalid_request", wantReason: "audience_mismatch"},
-		{name: "b.4#44 issuer with trailing slash", req: form(exchangeForm(with("iss", iss.URL+"/"))), wantStatus: 400, wantError: "invalid_request", wantReason: "issuer_unknown"},
-		{name: "b.4#46 other tenant: condition false", req: form(exchangeForm(with("repository_owner", "evil"))), wantStatus: 400, wantError: "invalid_request", wantReason: "condition_false"},
+		// T-37–T-48: claims and time.
+		{name: "T-37 exp missing", req: form(exchangeForm(with("exp", nil))), wantStatus: 400, wantError: "invalid_request", wantReason: "claim_invalid"},
+		{name: "T-38 expired", req: form(exchangeForm(with("exp", now.Add(-2*time.Minute).Unix(), "iat", now.Add(-time.Hour).Unix()))), wantStatus: 400, wantError: "invalid_request", wantReason: "token_expired"},
+		{name: "T-43 audience not ours, pool named", req: form(exchangeForm(with("aud", "other"), "identity_pool_id", "ci")), wantStatus: 400, wantError: "invalid_request", wantReason: "audience_mismatch"},
+		{name: "T-43 audience not ours, pool by issuer", req: form(exchangeForm(with("aud", "other"))), wantStatus: 400, wantError: "invalid_request", wantReason: "audience_mismatch"},
+		{name: "T-44 issuer with trailing slash", req: form(exchangeForm(with("iss", iss.URL+"/"))), wantStatus: 400, wantError: "invalid_request", wantReason: "issuer_unknown"},
+		{name: "T-46 other tenant: condition false", req: form(exchangeForm(with("repository_owner", "evil"))), wantStatus: 400, wantError: "invalid_request", wantReason: "condition_false"},
 
-		// b.5 token-exchange semantics.
-		{name: "b.5#49 audience not allowed", req: form(exchangeForm(good(), "audience", "https://evil.example")), wantStatus: 400, wantError: "invalid_target", wantReason: ReasonAudienceNotAllowed},
-		{name: "b.5#49 malformed resource", req: form(exchangeForm(good(), "resource", "not-a-uri")), wantStatus: 400, wantError: "invalid_target", wantReason: ReasonTargetInvalid},
-		{name: "b.5#50 scope beyond the pool", req: form(exchangeForm(good(), "scope", "read admin")), wantStatus: 400, wantError: "invalid_scope", wantReason: ReasonScopeExceedsPool},
-		{name: "b.5#51 actor_token without type", req: form(exchangeForm(good(), "actor_token", good())), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonActorTypeMismatch},
-		{name: "b.5#51 actor not in may_act", req: form(exchangeForm(with("may_act", map[string]any{"sub": "someone"}), "actor_token", iss.mint(t, "ES256", iss.claims(now, "bot")), "actor_token_type", oauth2.TokenTypeJWT)),
+		// T-49–T-57: token-exchange semantics.
+		{name: "T-49 audience not allowed", req: form(exchangeForm(good(), "audience", "https://evil.example")), wantStatus: 400, wantError: "invalid_target", wantReason: ReasonAudienceNotAllowed},
+		{name: "T-49 malformed resource", req: form(exchangeForm(good(), "resource", "not-a-uri")), wantStatus: 400, wantError: "invalid_target", wantReason: ReasonTargetInvalid},
+		{name: "T-50 scope beyond the pool", req: form(exchangeForm(good(), "scope", "read admin")), wantStatus: 400, wantError: "invalid_scope", wantReason: ReasonScopeExceedsPool},
+		{name: "T-51 actor_token without type", req: form(exchangeForm(good(), "actor_token", good())), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonActorTypeMismatch},
+		{name: "T-51 actor not in may_act", req: form(exchangeForm(with("may_act", map[string]any{"sub": "someone"}), "actor_token", iss.mint(t, "ES256", iss.claims(now, "bot")), "actor_token_type", oauth2.TokenTypeJWT)),
 			wantStatus: 400, wantError: "invalid_request", wantReason: ReasonActorNotAllowed},
-		{name: "b.5#51 actor token invalid", req: form(exchangeForm(good(), "actor_token", "a.b", "actor_token_type", oauth2.TokenTypeJWT)), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
-		{name: "b.5#52 saml2 subject", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {good()}, "subject_token_type": {oauth2.TokenTypeSAML2}}), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonSubjectTypeUnsupported},
-		{name: "b.5#52 our token presented as jwt", req: form(exchangeForm(ours("read", "https://api.example"))), wantStatus: 400, wantError: "invalid_request"},
-		{name: "b.5#53 requested refresh token", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeRefreshToken)), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonRequestedTypeUnsupp},
-		{name: "b.5#54 own token, wider scope", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read", "https://api.example")}, "subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"read write"}}),
+		{name: "T-51 actor token invalid", req: form(exchangeForm(good(), "actor_token", "a.b", "actor_token_type", oauth2.TokenTypeJWT)), wantStatus: 400, wantError: "invalid_request", wantReason: "token_malformed"},
+		{name: "T-52 saml2 subject", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {good()}, "subject_token_type": {oauth2.TokenTypeSAML2}}), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonSubjectTypeUnsupported},
+		{name: "T-52 our token presented as jwt", req: form(exchangeForm(ours("read", "https://api.example"))), wantStatus: 400, wantError: "invalid_request"},
+		{name: "T-53 requested refresh token", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeRefreshToken)), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonRequestedTypeUnsupp},
+		{name: "T-54 own token, wider scope", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read", "https://api.example")}, "subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"read write"}}),
 			wantStatus: 400, wantError: "invalid_scope", wantReason: ReasonScopeExceedsSubject},
-		{name: "b.5#54 own token, wider audience", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read", "https://api.example")}, "subject_token_type": {oauth2.TokenTypeAccessToken}, "audience": {"https://other.example"}}),
+		{name: "T-54 own token, wider audience", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read", "https://api.example")}, "subject_token_type": {oauth2.TokenTypeAccessToken}, "audience": {"https://other.example"}}),
 			wantStatus: 400, wantError: "invalid_target", wantReason: ReasonAudienceWidening},
-		{name: "b.5#54 own token, longer life", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read", "https://api.example")}, "subject_token_type": {oauth2.TokenTypeAccessToken}, "expires_in": {"3000"}}),
+		{name: "T-54 own token, longer life", req: form(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {ours("read", "https://api.example")}, "subject_token_type": {oauth2.TokenTypeAccessToken}, "expires_in": {"3000"}}),
 			wantStatus: 400, wantError: "invalid_request", wantReason: ReasonLifetimeExceedsSubject},
-		{name: "b.5#56 lifetime beyond the pool", req: form(exchangeForm(good(), "expires_in", "7200")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonLifetimeExceedsPool},
-		{name: "b.5#56 lifetime beyond the subject", req: form(exchangeForm(with("exp", now.Add(10*time.Minute).Unix()), "expires_in", "1200")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonLifetimeExceedsSubject},
-		{name: "b.5#57 disabled pool", req: form(exchangeForm(with("aud", "off"), "identity_pool_id", "off")), wantStatus: 400, wantError: "invalid_request", wantReason: "pool_disabled"},
-		{name: "b.5#57 disabled pool found by issuer", req: form(exchangeForm(with("aud", "off"))), wantStatus: 400, wantError: "invalid_request", wantReason: "pool_disabled"},
+		{name: "T-56 lifetime beyond the pool", req: form(exchangeForm(good(), "expires_in", "7200")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonLifetimeExceedsPool},
+		{name: "T-56 lifetime beyond the subject", req: form(exchangeForm(with("exp", now.Add(10*time.Minute).Unix()), "expires_in", "1200")), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonLifetimeExceedsSubject},
+		{name: "T-57 disabled pool", req: form(exchangeForm(with("aud", "off"), "identity_pool_id", "off")), wantStatus: 400, wantError: "invalid_request", wantReason: "pool_disabled"},
+		{name: "T-57 disabled pool found by issuer", req: form(exchangeForm(with("aud", "off"))), wantStatus: 400, wantError: "invalid_request", wantReason: "pool_disabled"},
 		{name: "ambiguous pool", req: form(exchangeForm(with("aud", "twin"))), wantStatus: 400, wantError: "invalid_request", wantReason: "ambiguous_pool"},
 		{name: "ambiguous pool resolved by name", req: form(exchangeForm(with("aud", "twin"), "identity_pool_id", "twin-b")), wantStatus: 200, wantClaims: map[string]any{"pool": "twin-b"}},
 		{name: "unknown pool", req: form(exchangeForm(good(), "identity_pool_id", "nope")), wantStatus: 400, wantError: "invalid_request", wantReason: "pool_unknown"},

@@ -13,7 +13,7 @@ import (
 // Sealed fields. The AAD of every ciphertext names the organization, the
 // runner and the subject the token belongs to, the row and the field, so a
 // ciphertext (or the wrapped data key) copied to another row, owner,
-// organization or field fails to open (SECURITY b.8 #70).
+// organization or field fails to open (docs/security.md T-70).
 //
 // Rows written before the owner was bound (seal version 1) name only the
 // organization, the row and the field. They are still read with that AAD;
@@ -71,8 +71,8 @@ func sealRow(env *seal.Envelope, r *storage.HostToken, token, refresh string) er
 
 // openValues opens a row's token and refresh token. A row that does not
 // open is corruption: counted, logged and reported as an internal error,
-// never returned (SECURITY b.8 #70); a row under a master key that is not
-// loaded is reported as unavailable and left untouched (#71).
+// never returned (docs/security.md T-70); a row under a master key that is not
+// loaded is reported as unavailable and left untouched (docs/security.md T-71).
 func (s *Service) openValues(ctx context.Context, r storage.HostToken) (token, refresh string, err error) {
 	if s.Envelope == nil || s.Envelope.Keyring == nil {
 		return "", "", sts.Errorf(sts.Unavailable, "master key not loaded")

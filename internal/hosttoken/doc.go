@@ -1,4 +1,4 @@
-// Package hosttoken keeps the SCM tokens runners need (seed 001): it
+// Package hosttoken keeps the SCM tokens runners need (gitpod.v1.RunnerConfigurationService): it
 // validates input, seals token and refresh token under a per-row data key
 // wrapped by the master key (seal.Envelope), decides who may act on a token,
 // keeps each runner's X25519 public key, delivers a token's values only to

@@ -21,7 +21,7 @@ type Integration struct {
 }
 
 // IntegrationConfig is the configuration form of an Integration: the
-// client secret is read from a file, never given inline (STYLE §6).
+// client secret is read from a file, never given inline (docs/configuration.md).
 type IntegrationConfig struct {
 	TokenURL         string `koanf:"token_url"`
 	ClientID         string `koanf:"client_id"`

@@ -8,9 +8,9 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// Limits of seed 001 and our own bounds on stored values.
+// Limits of gitpod.v1.RunnerConfigurationService and our own bounds on stored values.
 const (
-	MaxScopes       = 100      // seed 001: "Maximum 100 scopes allowed"
+	MaxScopes       = 100      // gitpod.v1.RunnerConfigurationService: "Maximum 100 scopes allowed"
 	MaxScopeLength  = 256      // per scope
 	MaxValueLength  = 16 << 10 // token or refresh token, bytes
 	MaxHostLength   = 253      // a DNS name (optionally with :port)
@@ -18,7 +18,7 @@ const (
 	MaxPageSize     = 100
 )
 
-// Field names in messages are the JSON names of seed 001, so a caller
+// Field names in messages are the JSON names of gitpod.v1.RunnerConfigurationService, so a caller
 // sees which field to fix.
 
 func invalid(format string, args ...any) error { return sts.Errorf(sts.Invalid, format, args...) }

@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// CreateInput is a new token (seed 001 CreateHostAuthenticationToken).
+// CreateInput is a new token (gitpod.v1.RunnerConfigurationService CreateHostAuthenticationToken).
 type CreateInput struct {
 	RunnerID      string
 	Subject       Subject

@@ -91,7 +91,7 @@ func TestVaultLifecycle(t *testing.T) {
 	}
 }
 
-// TestCreateRejectsBadInput: every seed 001 rule gives Invalid naming the
+// TestCreateRejectsBadInput: every gitpod.v1.RunnerConfigurationService rule gives Invalid naming the
 // field, and nothing is written.
 func TestCreateRejectsBadInput(t *testing.T) {
 	store := backends(t)["sqlite"](t)
@@ -153,7 +153,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	wantCode(t, "Create(by a bystander)", err, sts.PermissionDenied)
 }
 
-// TestMovedCiphertextIsCorruption (SECURITY b.8 #70): a sealed value copied
+// TestMovedCiphertextIsCorruption (docs/security.md T-70): a sealed value copied
 // into another row, or into the other field of its own row, never opens;
 // it is counted and reported as internal, and nothing is disclosed.
 func TestMovedCiphertextIsCorruption(t *testing.T) {

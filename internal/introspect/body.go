@@ -16,8 +16,8 @@ type formValues struct{ url.Values }
 
 // readBody reads an application/x-www-form-urlencoded body (RFC 7662 §2.1)
 // or, for Google's dialect, also a JSON body with snake_case or camelCase
-// names. Repeated parameters are refused (SECURITY.md b.6); an oversized
-// body is 413 (b.1).
+// names. Repeated parameters are refused (docs/security.md T-06); an oversized
+// body is 413 (T-01).
 func readBody(r *http.Request, google bool) (formValues, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {

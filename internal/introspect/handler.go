@@ -17,7 +17,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// Paths served (DESIGN §2).
+// Paths served (docs/design.md#wire-surface).
 const (
 	Path       = "/oauth2/introspect"
 	PathGoogle = "/v1/introspect"
@@ -38,7 +38,7 @@ type Handler struct {
 	// Clients authenticates client callers (required).
 	Clients *clientauth.Authenticator
 	// Tokens verifies access JWTs, with Revocations wired so a revocation
-	// is seen at once (SECURITY.md c.1 item 4).
+	// is seen at once (docs/security.md D-04).
 	Tokens *tokens.Verifier
 	// Refresh looks refresh tokens up by digest under Pepper.
 	Refresh storage.RefreshTokenStore
@@ -48,7 +48,7 @@ type Handler struct {
 	// BearerAudience is the aud a bearer caller's token must carry;
 	// Tokens.Issuer when empty.
 	BearerAudience string
-	// MaxBodyBytes caps the body; 64 KiB when zero (SECURITY.md b.1).
+	// MaxBodyBytes caps the body; 64 KiB when zero (docs/security.md T-01).
 	MaxBodyBytes int64
 	// RetryAfter is sent with 503; 5 s when zero.
 	RetryAfter time.Duration
@@ -91,10 +91,10 @@ func (h *Handler) serve(google bool) http.HandlerFunc {
 }
 
 // parse reads the request and authenticates the caller before anything
-// about the token is looked at (RFC 7662 §2.1, SECURITY.md b.61).
+// about the token is looked at (RFC 7662 §2.1, docs/security.md T-61).
 func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (string, *caller, error) {
 	if r.URL.Query().Has("token") {
-		// Tokens never travel in the URL (SECURITY.md b.7).
+		// Tokens never travel in the URL (docs/security.md T-07).
 		return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token in the query string")
 	}
 	maxBody := h.MaxBodyBytes

@@ -18,7 +18,7 @@ import (
 // introspect answers for token. The token_type_hint is not needed: every
 // token we issue says its type by its shape or prefix. Only an
 // unavailability is an error; every token problem is inactive
-// (SECURITY.md b.62).
+// (docs/security.md T-62).
 func (h *Handler) introspect(ctx context.Context, token string, c *caller) (*Response, error) {
 	var resp *Response
 	var err error
@@ -42,7 +42,7 @@ func (h *Handler) introspect(ctx context.Context, token string, c *caller) (*Res
 }
 
 // mayView stops a caller from learning about tokens of another
-// organization or meant for another resource server (SECURITY.md b.62,
+// organization or meant for another resource server (docs/security.md T-62,
 // Keycloak CVE-2026-37979): every caller sees tokens of its own
 // organization only; there, a client sees its own tokens and tokens for an
 // audience it holds, and a caller with the introspect permission sees
@@ -71,7 +71,7 @@ func (h *Handler) access(ctx context.Context, raw string) (*Response, error) {
 	case err == nil:
 		return fromAccess(c), nil
 	case unavailableErr(err):
-		return nil, err // F18: never active:false for a token that may be valid
+		return nil, err // F-18: never active:false for a token that may be valid
 	default:
 		return inactive, nil
 	}
@@ -81,7 +81,7 @@ func (h *Handler) access(ctx context.Context, raw string) (*Response, error) {
 // even inside the grace window: only the token endpoint honours grace.
 func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 	if h.Refresh == nil || secret.PrefixRefreshToken.Parse(raw) != nil {
-		return inactive, nil // b.65: malformed or truncated, no lookup
+		return inactive, nil // T-65: malformed or truncated, no lookup
 	}
 	d := secret.Digest(h.Pepper, raw)
 	rt, err := h.Refresh.GetRefreshTokenByDigest(ctx, d)
@@ -106,7 +106,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 }
 
 // pat introspects a personal access token through the pat service (its
-// cache bounds revocation visibility at 5 s, DESIGN §6).
+// cache bounds revocation visibility at 5 s, docs/design.md#storage-and-replicas).
 func (h *Handler) pat(ctx context.Context, raw string) (*Response, error) {
 	if h.PATs == nil {
 		return inactive, nil

@@ -7,7 +7,7 @@ import (
 )
 
 // Response is an RFC 7662 §2.2 introspection answer. An inactive answer
-// carries nothing but active=false (SECURITY.md b.62).
+// carries nothing but active=false (docs/security.md T-62).
 type Response struct {
 	Active    bool            `json:"active"`
 	Scope     string          `json:"scope,omitempty"`
@@ -20,7 +20,7 @@ type Response struct {
 	NotBefore int64           `json:"nbf,omitempty"`
 	JTI       string          `json:"jti,omitempty"`
 	TokenType string          `json:"token_type,omitempty"`
-	// Extensions of DESIGN §4: delegation, access boundary, provenance.
+	// Extensions of docs/design.md#tokens: delegation, access boundary, provenance.
 	OrgID     string         `json:"org_id,omitempty"`
 	Principal string         `json:"principal,omitempty"`
 	Act       *tokens.Actor  `json:"act,omitempty"`

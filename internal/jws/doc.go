@@ -3,11 +3,11 @@
 // has already decoded with its own strict parser (federation for external
 // subject tokens, tokens for our access JWTs).
 //
-// A recorded exception to DEPENDENCIES.md §4 ("do not hand-write JWS
+// A recorded exception to docs/design.md#hand-written-code ("do not hand-write JWS
 // verify"), first made in federation and explained there: handing the raw
 // token to go-jose meant a second parse of every token on the hot paths
 // (a third of the exchange's overhead over a bare handler, and the largest
-// avoidable share of introspection's; DESIGN §9). No cryptography is
+// avoidable share of introspection's; docs/performance.md). No cryptography is
 // written here, only the RFC 7518 §3 mapping from alg to hash and
 // signature encoding. jws_test.go checks every supported algorithm against
 // go-jose-signed tokens, including tampered, truncated and wrong-key cases,

@@ -13,7 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// Bare is the comparison handler of the benchmark target (issue 4): it
+// Bare is the comparison handler of the benchmark target (docs/performance.md): it
 // answers the same form POST as the exchange with the least work a token
 // service can do, verifying one RS256 JWT against a fixed JWKS (iss, aud,
 // exp) and signing one ES256 JWT. No policy, storage, audit, rate limit,

@@ -36,7 +36,7 @@ func readForm(w http.ResponseWriter, r *http.Request) bool {
 // leeway is the clock skew the bare verification tolerates on exp and nbf.
 const leeway = time.Minute
 
-// BareVerify is the comparison handler for introspection (issue 5, target
+// BareVerify is the comparison handler for introspection (docs/performance.md, target
 // ≥ 80 % of its throughput): it reads the same form POST as an RFC 7662
 // introspection and verifies the one ES256 JWT in the token parameter
 // against a fixed JWKS (signature, iss, exp and nbf with leeway, any
@@ -99,7 +99,7 @@ func (b *BareVerify) verify(raw string, now time.Time) (*jwt.Claims, bool) {
 	return &claims, true
 }
 
-// BareSign is the comparison handler for client_credentials (issue 5,
+// BareSign is the comparison handler for client_credentials (docs/performance.md,
 // target ≤ 1.5× its CPU per request): it reads the same form POST as the
 // grant and signs one ES256 access JWT (RFC 9068 typ at+jwt) with a fresh
 // P-256 key. No client authentication, storage, rate limits, audit,

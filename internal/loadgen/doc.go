@@ -5,7 +5,7 @@
 // and serves a bare verify-one-sign-one handler to compare against. The
 // same generator drives RFC 7662 introspection of our access tokens and the
 // client_credentials grant, against bare verify-only and sign-only
-// handlers (issue 5).
+// handlers.
 //
 // It depends on go-jose and the standard library only; nothing in it runs
 // inside `sts serve`.

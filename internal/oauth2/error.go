@@ -14,7 +14,7 @@ import (
 type Error struct {
 	Code        string // error
 	Description string // error_description
-	// Reason is our stable machine reason (DESIGN §5), e.g. token_expired.
+	// Reason is our stable machine reason (docs/design.md#trust-decisions-and-errors), e.g. token_expired.
 	Reason string
 	// Status is the HTTP status; 0 means 400, or 401 for invalid_client.
 	Status int

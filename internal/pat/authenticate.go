@@ -34,11 +34,11 @@ type cacheEntry struct {
 }
 
 // Authenticate returns the identity behind a PAT secret. A malformed
-// secret is rejected before any storage lookup (SECURITY.md b.65, b.66);
-// otherwise the lookup is by digest, confirmed in constant time (b.67).
+// secret is rejected before any storage lookup (docs/security.md T-65, T-66);
+// otherwise the lookup is by digest, confirmed in constant time (T-67).
 // Expired, unknown, deleted and regenerated tokens, tokens whose remaining
-// lifetime exceeds the policy (b.69) and tokens of disabled principals all
-// get the same [sts.Unauthenticated] "invalid token" (b.68). With a warm
+// lifetime exceeds the policy (T-69) and tokens of disabled principals all
+// get the same [sts.Unauthenticated] "invalid token" (T-68). With a warm
 // cache it does no I/O; a use is recorded for lastUsed at most once per
 // token per minute and written later by [Service.Run]. Errors:
 // [sts.Unauthenticated], [sts.Unavailable] (storage down: fail closed).

@@ -29,7 +29,7 @@ type CreateInput struct {
 
 // Create stores a new PAT for in.OwnerID and returns it with its secret.
 // The secret is returned only after the row and its audit event have both
-// committed (SECURITY.md c.1 (2), (8)); if the audit append fails the row
+// committed (docs/security.md D-02, D-08); if the audit append fails the row
 // is deleted again and no secret is disclosed.
 // Errors: [sts.Invalid], [sts.NotFound] (owner), [sts.FailedPrecondition]
 // (owner disabled), [sts.Unavailable].
@@ -125,7 +125,7 @@ func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in U
 }
 
 // Regenerate gives PAT id a new secret and a new expiry in one UpdatePAT:
-// the old secret stops working at that commit (SECURITY.md c.1 (3)). If
+// the old secret stops working at that commit (docs/security.md D-03). If
 // the audit append then fails, the error is returned and the new secret is
 // never disclosed, which leaves the token unusable until regenerated
 // again. guards run on the stored record inside the update. Errors:
@@ -239,7 +239,7 @@ func (s *Service) activeOwner(ctx context.Context, id string) (storage.Principal
 }
 
 // checkExpiry enforces the lifetime policy at create and regenerate
-// (SECURITY.md b.69): required, at least a day, at most MaxLifetime. A
+// (docs/security.md T-69): required, at least a day, at most MaxLifetime. A
 // minute of leeway absorbs clients that compute "now + 30 days" slightly
 // before we read the clock.
 func (s *Service) checkExpiry(now, exp time.Time) error {

@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// Page sizes of seed 000/004 pagination.
+// Page sizes of gitpod.v1 pagination.
 const (
 	DefaultPageSize = 25
 	MaxPageSize     = 100

@@ -2,8 +2,8 @@ package pat
 
 import "slices"
 
-// Scopes a PAT or access token may carry. No scopes is "No Access" (seed
-// 004: the default); ScopeFull is "Full Access" to everything the owner
+// Scopes a PAT or access token may carry. No scopes is "No Access" (the
+// Gitpod default); ScopeFull is "Full Access" to everything the owner
 // may do, except the admin API, which needs ScopeAdmin explicitly.
 const (
 	ScopeFull          = "*"

@@ -29,8 +29,8 @@ func TestGenerateParse(t *testing.T) {
 	}
 }
 
-// TestParseRejects covers SECURITY.md b.65 (truncated or extended tokens
-// must not stay valid) and b.66 (wrong checksum or prefix rejected before
+// TestParseRejects covers docs/security.md T-65 (truncated or extended tokens
+// must not stay valid) and T-66 (wrong checksum or prefix rejected before
 // any lookup: Parse does no I/O at all).
 func TestParseRejects(t *testing.T) {
 	good := pat.PrefixPAT.Generate()

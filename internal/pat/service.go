@@ -22,7 +22,7 @@ type Store interface {
 	storage.AuditStore
 }
 
-// Limits of DESIGN §7.
+// Limits (docs/design.md#limits).
 const (
 	MinLifetime          = 24 * time.Hour
 	DefaultMaxLifetime   = 366 * 24 * time.Hour
@@ -46,7 +46,7 @@ type Service struct {
 	// DefaultMaxLifetime when zero.
 	MaxLifetime time.Duration
 	// CacheTTL bounds how long a revocation can go unseen by a replica
-	// that did not make it (DESIGN §6: ≤ 5 s); DefaultCacheTTL when zero,
+	// that did not make it (docs/design.md#storage-and-replicas: ≤ 5 s); DefaultCacheTTL when zero,
 	// negative disables the cache.
 	CacheTTL time.Duration
 	// FlushInterval is how often recorded lastUsed times are written;
@@ -135,7 +135,7 @@ func (s *Service) logger() *slog.Logger {
 
 // errInvalidToken is the one answer for every unusable secret: malformed,
 // unknown, expired, deleted, regenerated or owned by a disabled principal
-// (SECURITY.md b.68). The reason goes to the log only.
+// (docs/security.md T-68). The reason goes to the log only.
 var errInvalidToken = sts.Errorf(sts.Unauthenticated, "invalid token")
 
 // storageErr translates a storage failure into a domain error.

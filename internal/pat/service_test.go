@@ -69,7 +69,7 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestCreateRejects covers SECURITY.md b.69: no expiry, or one beyond
+// TestCreateRejects covers docs/security.md T-69: no expiry, or one beyond
 // policy, at create and at regenerate, is a validation error that changes
 // nothing.
 func TestCreateRejects(t *testing.T) {
@@ -113,7 +113,7 @@ func TestCreateRejects(t *testing.T) {
 	}
 }
 
-// TestAuthenticateSameError covers SECURITY.md b.65–b.69: malformed,
+// TestAuthenticateSameError covers docs/security.md T-65–T-69: malformed,
 // unknown, expired, over-policy and disabled-owner tokens all get the same
 // code and message, so nothing can be enumerated from the answer.
 func TestAuthenticateSameError(t *testing.T) {
@@ -147,13 +147,13 @@ func TestAuthenticateSameError(t *testing.T) {
 	_, live = f.create(t)
 
 	cases := map[string]string{
-		"truncated (b.65)":      live[:len(live)-1],
-		"bad checksum (b.66)":   live[:len(live)-1] + "x",
-		"unknown (b.68)":        pat.PrefixPAT.Generate(),
-		"expired (b.68)":        expiring,
-		"deleted (b.68)":        deletedSecret,
-		"disabled owner (b.68)": bobSecret,
-		"over policy (b.69)":    longSecret,
+		"truncated (T-65)":      live[:len(live)-1],
+		"bad checksum (T-66)":   live[:len(live)-1] + "x",
+		"unknown (T-68)":        pat.PrefixPAT.Generate(),
+		"expired (T-68)":        expiring,
+		"deleted (T-68)":        deletedSecret,
+		"disabled owner (T-68)": bobSecret,
+		"over policy (T-69)":    longSecret,
 		"exchange prefix":       pat.PrefixExchangeToken.Generate(),
 	}
 	for name, secret := range cases {
@@ -228,7 +228,7 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
-// TestRaces runs the concurrency promises of SECURITY.md c.1 (3) and the
+// TestRaces runs the concurrency promises of docs/security.md D-03 and the
 // exchange-token contract on every backend: N concurrent ExchangeToken
 // uses yield exactly one success; concurrent Regenerates leave exactly one
 // working secret (the last committed).

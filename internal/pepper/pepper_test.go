@@ -57,7 +57,7 @@ func TestLoadCreatesOnceAndIsStable(t *testing.T) {
 
 // TestMasterRotationKeepsPepper: re-wrapping under a new master key keeps
 // the pepper (so every stored digest stays valid), and the old key alone
-// can no longer open it (SECURITY.md c.1(6)).
+// can no longer open it (docs/security.md D-06).
 func TestMasterRotationKeepsPepper(t *testing.T) {
 	store := ststest.NewStore(t)
 	ctx := t.Context()

@@ -3,7 +3,7 @@ package policy
 // sharedIssuers are issuers that sign tokens for every tenant of a public
 // service with the same key and issuer URL: a pool that trusts one of them
 // without a condition pinning the tenant (repository owner, project, …)
-// admits tokens minted for anybody's workloads (SECURITY b.46, Google WIF
+// admits tokens minted for anybody's workloads (docs/security.md T-46, Google WIF
 // guidance). The list is exact-match on purpose, like issuer comparison.
 var sharedIssuers = map[string]struct{}{
 	"https://token.actions.githubusercontent.com": {}, // GitHub Actions
@@ -15,7 +15,7 @@ var sharedIssuers = map[string]struct{}{
 }
 
 // IsSharedIssuer reports whether iss is a known multi-tenant issuer for which
-// a pool must have a condition (DESIGN §3: "deny if unset for shared
+// a pool must have a condition (docs/design.md#the-model: "deny if unset for shared
 // issuers"). Evaluate enforces it for pools without a condition; config
 // validation should also refuse such a pool up front.
 func IsSharedIssuer(iss string) bool {

@@ -17,7 +17,7 @@ import (
 )
 
 // Defaults for Options. They bound what an administrator can make the hot
-// path do; DESIGN §7 lists the limits we publish.
+// path do; docs/design.md#limits lists the limits we publish.
 const (
 	// DefaultMaxExpressionLength caps one expression's source, in bytes.
 	DefaultMaxExpressionLength = 4 << 10
@@ -53,7 +53,7 @@ const (
 	VarRequest   = "request"
 )
 
-// Reason is a stable, machine-readable denial reason (DESIGN §5). It goes in
+// Reason is a stable, machine-readable denial reason (docs/design.md#trust-decisions-and-errors). It goes in
 // the response's reason field, log lines and metric labels.
 type Reason string
 

@@ -1,9 +1,9 @@
 // Package pools is the lifecycle of identity pools and their providers —
-// the trust policy external tokens are judged by (DESIGN §3) — shared by
+// the trust policy external tokens are judged by (docs/design.md#the-model) — shared by
 // the admin API (api.PoolService) and the CLI (sts pool …, sts provider
 // …): validation (record IDs, CEL compiled with the token endpoint's
 // compiler and cost budget, issuer and key rules), storage, the audit
-// trail and the admin dry run (TestPool, DESIGN §5). One implementation
+// trail and the admin dry run (TestPool, docs/design.md#trust-decisions-and-errors). One implementation
 // serves both edges, so a pool the CLI refuses the API refuses too, with
 // the same message. The configuration file's pools (cli/trust*.go) are
 // checked with the same provider rules ([ProviderProblems]) and the same

@@ -136,7 +136,7 @@ func (s *Service) logger() *slog.Logger {
 }
 
 // audit records a change. The change is durable and reveals nothing, so a
-// failed append is logged, not returned (SECURITY F17: only
+// failed append is logged, not returned (docs/security.md F-17: only
 // secret-revealing operations fail without their audit event).
 func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, detail string) {
 	err := s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, target, "success", detail))

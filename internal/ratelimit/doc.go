@@ -6,6 +6,6 @@
 // Memory is the in-process backend (golang.org/x/time/rate) with bounded
 // memory. Redis shares the buckets between replicas through one Redis
 // server (redis_rate's GCRA script) and falls back to a per-replica Memory
-// while Redis is down or slow (SECURITY F15). The package depends on
+// while Redis is down or slow (docs/security.md F-15). The package depends on
 // nothing in this module; metrics reach it as callbacks.
 package ratelimit

@@ -10,7 +10,7 @@ import (
 // WriteHeaders sets the rate-limit response headers for d on h:
 //
 //   - X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset, the
-//     Confluent form (seed 003): Reset is relative seconds, not an epoch
+//     Confluent form (Confluent STS): Reset is relative seconds, not an epoch
 //     time, to avoid clock-synchronisation issues;
 //   - RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, the IETF
 //     form (draft-ietf-httpapi-ratelimit-headers), also relative seconds;

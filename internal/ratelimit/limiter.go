@@ -34,7 +34,7 @@ type Decision struct {
 // Limiter decides, per key, whether one more request may pass.
 // Implementations must be safe to call concurrently. A shared backend that
 // fails should fall back to a local limit rather than allow everything
-// (SECURITY F15).
+// (docs/security.md F-15).
 type Limiter interface {
 	Allow(key string) Decision
 }

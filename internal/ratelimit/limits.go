@@ -8,7 +8,7 @@ const (
 	PrefixPool   = "pool:"
 )
 
-// Limits are the limits on token requests (issue 4): per source IP, per
+// Limits are the limits on token requests: per source IP, per
 // client and per pool. A nil Limiter disables its dimension.
 type Limits struct {
 	PerIP     Limiter

@@ -9,10 +9,10 @@ import (
 
 // Redis is a Limiter whose buckets live in Redis, so every replica that
 // names the same limit on the same server shares them: N replicas together
-// admit the configured rate, not N times it (DESIGN §6).
+// admit the configured rate, not N times it (docs/design.md#storage-and-replicas).
 //
 // The bucket is redis_rate's GCRA, one Lua script run atomically on the
-// server with the server's clock (DEPENDENCIES: never hand-write the Redis
+// server with the server's clock (never hand-write the Redis
 // Lua). GCRA with emission interval 1/Rate and tolerance Burst/Rate admits
 // exactly what Memory's token bucket admits, and its reply (remaining,
 // reset, retry-after) fills the same Decision fields, so the headers and
@@ -20,7 +20,7 @@ import (
 //
 // When Redis fails, is slower than the backend's Timeout, or is being
 // backed off after a failure, the decision comes from a per-replica Memory
-// with the same rule (SECURITY F15): degraded but bounded, never "allow
+// with the same rule (docs/security.md F-15): degraded but bounded, never "allow
 // everything" and never "refuse everything".
 type Redis struct {
 	b        *RedisBackend

@@ -33,7 +33,7 @@ func newBackend(t testing.TB, rawURL string, o ratelimit.RedisOptions) *ratelimi
 }
 
 // TestRedisSharedBucket: two backends on one Redis are two replicas; a
-// key's burst is spent once across both, not once per replica (DESIGN §6).
+// key's burst is spent once across both, not once per replica (docs/design.md#storage-and-replicas).
 func TestRedisSharedBucket(t *testing.T) {
 	t.Parallel()
 	u := redistest.URL(t)
@@ -296,7 +296,7 @@ func (f *fallbacks) get(limit string) int {
 	return f.n[limit]
 }
 
-// TestRedisFallback is SECURITY F15: with Redis down (connections
+// TestRedisFallback is docs/security.md F-15: with Redis down (connections
 // refused) or hung (connections that never answer), decisions are still
 // made, in per-replica memory with the same rule: a burst, then 429s,
 // while other keys still pass. Redis is not on each call's path while it

@@ -33,7 +33,7 @@ func (l *logState) down(addr, err string, wasUp bool, fallbacks uint64) {
 	if !l.last.IsZero() && now.Sub(l.last) < l.every {
 		return
 	}
-	msg := "rate limits: redis unavailable; deciding in per-replica memory until it answers (degraded, SECURITY F15)"
+	msg := "rate limits: redis unavailable; deciding in per-replica memory until it answers (degraded, docs/security.md F-15)"
 	if l.warned {
 		msg = "rate limits: redis still unavailable; deciding in per-replica memory"
 	}

@@ -2,7 +2,7 @@
 // (access tokens by jti, refresh-token families, a client's own secret)
 // and the public leak-report endpoint POST /credentials/revoke in the
 // style of GitHub's. A 200 is sent only after the revocation is durably
-// stored; a storage failure is 503 with Retry-After (SECURITY.md b.63,
-// b.64, c.1). It depends on clientauth, tokens, secret, ratelimit and
+// stored; a storage failure is 503 with Retry-After (docs/security.md T-63,
+// T-64, D-04). It depends on clientauth, tokens, secret, ratelimit and
 // storage, never on grants or introspect.
 package revoke

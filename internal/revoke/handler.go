@@ -68,7 +68,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 
 // revoke is RFC 7009 §2.1: authenticate the client, then revoke the token
 // if it is one of ours and belongs to that client. Unknown, invalid and
-// foreign tokens all get the same 200 (§2.2, SECURITY.md b.63).
+// foreign tokens all get the same 200 (§2.2, docs/security.md T-63).
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	form, err := h.readForm(w, r)
 	if err == nil {
@@ -88,7 +88,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) revokeForm(r *http.Request, form url.Values) error {
 	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Optional)
 	if err != nil {
-		return err // 401 invalid_client (SECURITY.md b.9)
+		return err // 401 invalid_client (docs/security.md T-09)
 	}
 	token := form.Get("token")
 	if res == nil {
@@ -112,7 +112,7 @@ func clientRequired() error {
 		Status: http.StatusUnauthorized, Err: errors.New("no client credentials")}
 }
 
-// readForm reads a strict form body (SECURITY.md b.1, b.6, b.7).
+// readForm reads a strict form body (docs/security.md T-01, T-06, T-07).
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.URL.Query().Has("token") {
 		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token in the query string")
@@ -141,7 +141,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 }
 
 // errUnavailable marks a failed durable write: 503 + Retry-After, never
-// 200 (SECURITY.md b.64, fosite CVE-2020-15223).
+// 200 (docs/security.md T-64, fosite CVE-2020-15223).
 var errUnavailable = errors.New("revocation not recorded")
 
 func unavailable(err error) error { return errors.Join(errUnavailable, err) }

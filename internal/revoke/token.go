@@ -38,14 +38,14 @@ func (h *Handler) revokeToken(ctx context.Context, client *storage.Client, token
 func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw string) error {
 	c, err := h.verify(ctx, raw)
 	if err != nil {
-		return nil // invalid or expired (SECURITY.md b.63)
+		return nil // invalid or expired (docs/security.md T-63)
 	}
 	if c.ClientID != client.ID {
 		switch clientless, err := h.clientless(ctx, c); {
 		case err != nil:
 			return unavailable(err)
 		case !clientless:
-			return nil // another client's (SECURITY.md b.63)
+			return nil // another client's (docs/security.md T-63)
 		}
 	}
 	return h.putRevocation(ctx, c, "revoked by client "+client.ID)
@@ -123,7 +123,7 @@ func (h *Handler) putRevocation(ctx context.Context, c *tokens.AccessClaims, rea
 // (RFC 7009 §2.1; a refresh token's family is its grant).
 func (h *Handler) revokeRefresh(ctx context.Context, client *storage.Client, raw string) error {
 	if secret.PrefixRefreshToken.Parse(raw) != nil {
-		return nil // SECURITY.md b.65: a truncated token is not ours
+		return nil // docs/security.md T-65: a truncated token is not ours
 	}
 	d := secret.Digest(h.Pepper, raw)
 	rt, err := h.Store.GetRefreshTokenByDigest(ctx, d)

@@ -8,7 +8,7 @@ import (
 
 // TestEnvelopeRoundTripAndRewrap: values sealed under a data key survive a
 // master-key rotation that re-wraps only the data key; the old master key
-// is needed until the re-wrap and not after (SECURITY c.1(6), b.8 #71).
+// is needed until the re-wrap and not after (docs/security.md D-06, T-71).
 func TestEnvelopeRoundTripAndRewrap(t *testing.T) {
 	oldKey, newKey := newKey(t), newKey(t)
 	oldRing, _ := NewKeyring(oldKey)
@@ -54,7 +54,7 @@ func TestEnvelopeRoundTripAndRewrap(t *testing.T) {
 }
 
 // TestEnvelopeRejectsMovedValues: a value or a wrapped key copied to another
-// record or field does not open (SECURITY b.8 #70, Vault MoveIntegrityV2).
+// record or field does not open (docs/security.md T-70, Vault MoveIntegrityV2).
 func TestEnvelopeRejectsMovedValues(t *testing.T) {
 	kr, _ := NewKeyring(newKey(t))
 	e := &Envelope{Keyring: kr}

@@ -45,7 +45,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	}
 }
 
-// TestOpenRejects covers SECURITY.md c.1(6) and the AAD rule of STYLE §3: a
+// TestOpenRejects covers docs/security.md D-06 and the AAD rule of docs/design.md#sealed-secrets: a
 // ciphertext copied to another row, tampered with, or opened under another
 // key must not decrypt, and the error must not say which.
 func TestOpenRejects(t *testing.T) {

@@ -33,7 +33,7 @@ var Prefixes = []Prefix{PrefixPAT, PrefixExchangeToken, PrefixRefreshToken, Pref
 const Pattern = `\bsts_(?:pat|ext|rt|cs)_[0-9A-Za-z]{36}\b`
 
 // Layout after the prefix: randomLen base62 characters (30 × log2(62) ≈
-// 178 bits, above DESIGN §4's 160) and a checksumLen base62 CRC32
+// 178 bits, above the 160 bits of docs/design.md#secrets) and a checksumLen base62 CRC32
 // (62^6 > 2^32) over prefix and random part.
 const (
 	randomLen   = 30
@@ -45,7 +45,7 @@ const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // ErrFormat means a string is not a well-formed secret of the expected
 // type: wrong prefix or length, a character outside base62, or a checksum
-// mismatch. Callers reject it without touching storage (SECURITY.md b.66).
+// mismatch. Callers reject it without touching storage (docs/security.md T-66).
 var ErrFormat = errors.New("malformed secret")
 
 // Generate returns a new random secret with prefix p.
@@ -98,8 +98,8 @@ func (p Prefix) build(next func() []byte) string {
 }
 
 // Parse checks that s is a well-formed secret of type p: exact prefix,
-// exact length (a truncated secret is never "still valid", SECURITY.md
-// b.65), base62 only, and a matching checksum (b.66). It does no I/O and
+// exact length (a truncated secret is never "still valid", docs/security.md
+// T-65), base62 only, and a matching checksum (T-66). It does no I/O and
 // returns ErrFormat for every failure.
 func (p Prefix) Parse(s string) error {
 	if len(s) != len(p)+bodyLen || !strings.HasPrefix(s, string(p)) {
@@ -145,14 +145,14 @@ const MinPepperSize = 32
 
 // Digest is the value stored for secret: HMAC-SHA256 under pepper. A
 // database dump without the pepper cannot be used to test guesses, and a
-// high-entropy secret needs no slow password hash (DESIGN §9).
+// high-entropy secret needs no slow password hash (docs/performance.md).
 func Digest(pepper []byte, secret string) []byte {
 	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(secret))
 	return m.Sum(nil)
 }
 
-// Equal compares two digests in constant time (SECURITY.md b.67).
+// Equal compares two digests in constant time (docs/security.md T-67).
 func Equal(a, b []byte) bool { return len(a) == sha256.Size && hmac.Equal(a, b) }
 
 // DigestID is a short, non-secret label of a digest for logs: its first

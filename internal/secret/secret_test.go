@@ -22,8 +22,8 @@ func TestGenerateParse(t *testing.T) {
 	}
 }
 
-// TestParseRejects covers SECURITY.md b.65 (truncated or extended secrets)
-// and b.66 (wrong checksum or prefix): every one is ErrFormat.
+// TestParseRejects covers docs/security.md T-65 (truncated or extended secrets)
+// and T-66 (wrong checksum or prefix): every one is ErrFormat.
 func TestParseRejects(t *testing.T) {
 	good := PrefixRefreshToken.Generate()
 	flip := []byte(good)

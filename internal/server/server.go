@@ -25,7 +25,7 @@ type MounterFunc func(mux *http.ServeMux)
 func (f MounterFunc) Mount(mux *http.ServeMux) { f(mux) }
 
 // Options configures [New]. Zero durations and sizes take the defaults of
-// DESIGN.md §7.
+// docs/design.md#limits.
 type Options struct {
 	// Store is checked by /readyz ("storage") and garbage-collected. The
 	// server never opens or closes it.

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Config is the signing-key policy of a deployment (DESIGN §7).
+// Config is the signing-key policy of a deployment (docs/design.md#limits).
 type Config struct {
 	// Algorithm signs new keys: ES256 (default), RS256 or EdDSA. Keys of
 	// another algorithm already in the set keep verifying until deleted.
@@ -21,7 +21,7 @@ type Config struct {
 	// lifetime, including our Cache-Control max-age.
 	PublishAhead time.Duration
 	// MaxTokenLifetime is the longest lifetime of any token we sign
-	// (default 12 h, DESIGN §7).
+	// (default 12 h, docs/design.md#limits).
 	MaxTokenLifetime time.Duration
 	// Leeway is the clock skew verifiers allow (default 60 s).
 	Leeway time.Duration
@@ -30,7 +30,7 @@ type Config struct {
 	PollInterval time.Duration
 }
 
-// DefaultConfig returns the defaults of DESIGN §7.
+// DefaultConfig returns the defaults of docs/design.md#limits.
 func DefaultConfig() Config {
 	return Config{
 		Algorithm:        ES256,

@@ -27,7 +27,7 @@ const (
 )
 
 // MinRSABits is the smallest RSA modulus we generate or accept
-// (RFC 7518 §3.3; SECURITY.md b.33).
+// (RFC 7518 §3.3; docs/security.md T-33).
 const MinRSABits = 2048
 
 // useSig is the JWK "use" of every key we publish (RFC 7517 §4.2).
@@ -61,7 +61,7 @@ func generateKey(alg string, rsaBits int) (crypto.Signer, error) {
 }
 
 // checkAlgorithm reports whether pub is a key of exactly the type alg needs
-// (SECURITY.md b.12/b.13: each key is bound to one algorithm).
+// (docs/security.md T-12/T-13: each key is bound to one algorithm).
 func checkAlgorithm(alg string, pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:

@@ -122,7 +122,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 	if err := m.checkOpenable(ks); err != nil {
 		// Never generate keys over a set we cannot open: a missing or
 		// wrong master key must leave the server sealed, not orphan the
-		// existing keys (SECURITY.md c.1(6)).
+		// existing keys (docs/security.md D-06).
 		return Rotation{}, err
 	}
 	p := plan{

@@ -190,7 +190,7 @@ func TestRotationLifecycle(t *testing.T) {
 
 // TestConcurrentRotation proves exactly one rotation wins when several
 // replicas (managers over one store) rotate at once, with real goroutines
-// (SECURITY.md c.1(5); dex testKeysConcurrentUpdate).
+// (docs/security.md D-05; dex testKeysConcurrentUpdate).
 func TestConcurrentRotation(t *testing.T) {
 	const replicas = 8
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
@@ -269,7 +269,7 @@ func TestConcurrentRotation(t *testing.T) {
 
 // TestSealed: with a wrong or missing master key the manager reports
 // sealed, still publishes the public keys, and never generates keys over
-// the existing set (SECURITY.md c.1(6)).
+// the existing set (docs/security.md D-06).
 func TestSealed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()

@@ -8,7 +8,7 @@ import (
 // HostTokenSource says how a host authentication token was obtained.
 type HostTokenSource string
 
-// Sources of host authentication tokens (seed 001).
+// Sources of host authentication tokens (gitpod.v1.RunnerConfigurationService).
 const (
 	HostTokenSourceOAuth HostTokenSource = "OAUTH"
 	HostTokenSourcePAT   HostTokenSource = "PAT"

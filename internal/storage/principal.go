@@ -9,7 +9,7 @@ import (
 // gitpod.v1 Principal enum names without their PRINCIPAL_ prefix.
 type PrincipalKind string
 
-// Principal kinds (DESIGN §3).
+// Principal kinds (docs/design.md#the-model).
 const (
 	PrincipalUser           PrincipalKind = "USER"
 	PrincipalServiceAccount PrincipalKind = "SERVICE_ACCOUNT"

@@ -6,7 +6,7 @@ import (
 )
 
 // Mapping holds the CEL expressions that turn verified claims into the
-// issued token's subject, groups and attributes (DESIGN §3).
+// issued token's subject, groups and attributes (docs/design.md#the-model).
 type Mapping struct {
 	Subject    string            `json:"subject,omitempty"`
 	Groups     string            `json:"groups,omitempty"`
@@ -54,7 +54,7 @@ type Provider struct {
 	Audiences  []string // accepted aud values
 	Algorithms []string // accepted JWS algs; empty means the server default
 	// OneTimeUse: each token of this issuer (by iss and jti) is exchanged
-	// at most once, across replicas (SECURITY.md b.48).
+	// at most once, across replicas (docs/security.md T-48).
 	OneTimeUse bool
 	// AllowMissingKID accepts a token without a kid header when the key
 	// set has exactly one key; by default such a token is refused.

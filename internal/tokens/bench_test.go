@@ -76,7 +76,7 @@ func BenchmarkBareES256SignJSON(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyRejectsPeriods shows the dot-bomb of SECURITY.md b.3
+// BenchmarkVerifyRejectsPeriods shows the dot-bomb of docs/security.md T-03
 // (CVE-2025-30204) costs O(1) allocations: rejected before any split.
 func BenchmarkVerifyRejectsPeriods(b *testing.B) {
 	f := newFixture(b, signer.ES256)

@@ -8,7 +8,7 @@ import (
 
 // NumericDate is a JWT NumericDate (RFC 7519 §2): whole seconds since the
 // epoch. It decodes only from a JSON integer, so strings, fractions and
-// exponents are rejected (SECURITY.md b.42).
+// exponents are rejected (docs/security.md T-42).
 type NumericDate int64
 
 // NewNumericDate returns t truncated to whole seconds.
@@ -35,7 +35,7 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON accepts a string or an array of strings; anything else
-// (numbers, objects, nested arrays) is an error (SECURITY.md b.43).
+// (numbers, objects, nested arrays) is an error (docs/security.md T-43).
 func (a *Audience) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
@@ -71,14 +71,14 @@ type Actor struct {
 }
 
 // Source is the src claim: the issuer and subject of the token that was
-// exchanged for this one (DESIGN §4).
+// exchanged for this one (docs/design.md#tokens).
 type Source struct {
 	Issuer  string `json:"iss"`
 	Subject string `json:"sub"`
 }
 
 // AccessClaims are the claims of our access tokens (RFC 9068 §2.2 plus
-// DESIGN §4).
+// docs/design.md#tokens).
 type AccessClaims struct {
 	Issuer    string      `json:"iss"`
 	Subject   string      `json:"sub"`

@@ -9,9 +9,9 @@ import (
 
 // Verification failures. Every error VerifyAccessToken returns for a bad
 // token is an [*sts.Error] with code [sts.Unauthenticated] and the generic
-// message "invalid token" (SECURITY.md: no enumeration through
+// message "invalid token" (docs/security.md T-68: no enumeration through
 // descriptions) whose cause wraps one of these; [Reason] maps it to the
-// stable machine reason of DESIGN §5.
+// stable machine reason of docs/design.md#trust-decisions-and-errors.
 var (
 	ErrMalformed      = errors.New("token malformed")
 	ErrAlgorithm      = errors.New("algorithm not allowed")

@@ -32,7 +32,7 @@ func RevocationIDSubject(sub string) string { return "sub:" + sub }
 // (NumericDate), so a subject revocation also covers tokens issued in the
 // same second as IssuedBefore: fail closed rather than let a token minted a
 // moment before the revocation through. Both rows are read in one storage
-// lookup, on every call: a revocation is seen at once (DESIGN §6).
+// lookup, on every call: a revocation is seen at once (docs/design.md#storage-and-replicas).
 func (s StoreRevocations) IsRevoked(ctx context.Context, jti, sub string, iat time.Time) (bool, error) {
 	jtiID, subID := RevocationIDJTI(jti), RevocationIDSubject(sub)
 	rs, err := s.Store.GetRevocations(ctx, jtiID, subID)

@@ -13,7 +13,7 @@ import (
 
 // TestStoreRevocations checks the storage-backed revocation list:
 // "jti:<jti>" revokes one token, "sub:<sub>" every token of the subject
-// issued up to IssuedBefore (SECURITY.md b.7, c.1(4)).
+// issued up to IssuedBefore (docs/security.md T-62, D-04).
 func TestStoreRevocations(t *testing.T) {
 	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {

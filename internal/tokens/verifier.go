@@ -16,14 +16,14 @@ import (
 
 // Limits on what we parse before the signature is checked.
 const (
-	// MaxTokenSize caps a token before any decoding (SECURITY.md b.2,
-	// CVE-2025-30204): 16 KiB, DESIGN §7.
+	// MaxTokenSize caps a token before any decoding (docs/security.md T-02,
+	// CVE-2025-30204): 16 KiB, docs/design.md#limits.
 	MaxTokenSize = 16 << 10
-	// maxKIDLen caps the kid header (SECURITY.md b.16).
+	// maxKIDLen caps the kid header (docs/security.md T-16).
 	maxKIDLen = 256
 	// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
 	DefaultLeeway = 60 * time.Second
-	// DefaultMaxLifetime is the longest exp − iat we accept (DESIGN §7).
+	// DefaultMaxLifetime is the longest exp − iat we accept (docs/design.md#limits).
 	DefaultMaxLifetime = 12 * time.Hour
 )
 
@@ -35,13 +35,13 @@ type keyLoader interface {
 
 // allowedHeaders is the whole protected header of the tokens we mint.
 // Anything else (crit, jwk, jku, x5u, x5c, cty, b64, zip, …) is refused:
-// we never use it, and each is a known attack surface (SECURITY.md b.14,
-// b.15, b.19, b.21).
+// we never use it, and each is a known attack surface (docs/security.md T-14,
+// T-15, T-19, T-21).
 var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
 
 // ourAlgorithms are the only algorithms any of our keys can have: a header
 // alg outside it is refused before any key is looked at, so none and HS*
-// can never be accepted (SECURITY.md b.11, b.12).
+// can never be accepted (docs/security.md T-11, T-12).
 var ourAlgorithms = map[string]bool{signer.ES256: true, signer.RS256: true, signer.EdDSA: true}
 
 // Verifier verifies our own access tokens. Fill the exported fields; it is
@@ -50,7 +50,7 @@ type Verifier struct {
 	// Keys resolves kids to our published keys (next, active, retired).
 	Keys signer.KeySet
 	// Issuer is the exact iss our tokens carry; compared byte for byte,
-	// so a trailing slash or another case differs (SECURITY.md b.44).
+	// so a trailing slash or another case differs (docs/security.md T-44).
 	Issuer string
 	// Leeway is the clock skew allowed; 0 means DefaultLeeway.
 	Leeway time.Duration
@@ -87,9 +87,9 @@ func (v *Verifier) VerifyAccessTokenAnyAudience(ctx context.Context, raw string)
 }
 
 func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessClaims, error) {
-	// 1. Cheap shape checks before any decoding (SECURITY.md b.2, b.3, b.4):
+	// 1. Cheap shape checks before any decoding (docs/security.md T-02, T-03, T-04):
 	// bounded size, exactly three compact segments. JWE (5 parts) and the
-	// JSON serialisation (b.28) never get further.
+	// JSON serialisation (T-28) never get further.
 	if len(raw) > MaxTokenSize {
 		return nil, invalid(ErrMalformed, "token of %d bytes exceeds %d", len(raw), MaxTokenSize)
 	}
@@ -97,14 +97,14 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 		return nil, invalid(ErrMalformed, "not a compact jws")
 	}
 	// 2. Our own strict header check on the protected header, byte-exact
-	// names only (b.23, b.24: go-jose's decoder rejects duplicate and
+	// names only (T-23, T-24: go-jose's decoder rejects duplicate and
 	// matches names case-sensitively).
 	alg, kid, err := checkHeader(raw[:strings.IndexByte(raw, '.')])
 	if err != nil {
 		return nil, err
 	}
 	// 3. Key by kid from our set only; the key's own alg must be the
-	// header's (b.12, b.13, b.14, b.16, b.18).
+	// header's (T-12, T-13, T-14, T-16, T-18).
 	key, ok := v.Keys.PublicKey(kid)
 	if kl, isLoader := v.Keys.(keyLoader); !ok && isLoader {
 		key, ok = kl.LookupKey(ctx, kid)
@@ -118,7 +118,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	// 4. Signature over the received header.payload, with the key bound to
 	// exactly the header's alg (step 3). The token was decoded once, here,
 	// and is not handed to go-jose for a second parse (internal/jws: the
-	// recorded exception to DEPENDENCIES §4).
+	// recorded exception to docs/design.md#hand-written-code).
 	dot := strings.LastIndexByte(raw, '.')
 	payload, err := base64.RawURLEncoding.Strict().DecodeString(raw[strings.IndexByte(raw, '.')+1 : dot])
 	if err != nil {
@@ -160,7 +160,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 }
 
 // checkHeader decodes the protected header and enforces our profile:
-// exactly alg, kid and typ, typ "at+jwt" (RFC 9068 §4, SECURITY.md b.20),
+// exactly alg, kid and typ, typ "at+jwt" (RFC 9068 §4, docs/security.md T-20),
 // alg one of ours, kid a bounded non-empty string.
 func checkHeader(seg string) (alg, kid string, err error) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
@@ -208,10 +208,10 @@ func (v *Verifier) checkClaims(c *AccessClaims, audience string) error {
 	case c.Subject == "" || c.ID == "":
 		return invalid(ErrMalformed, "sub or jti missing")
 	case c.Expiry <= 0 || c.IssuedAt <= 0 || c.NotBefore < 0:
-		// exp and iat are required (b.37, b.40); a negative date is junk.
+		// exp and iat are required (T-37, T-40); a negative date is junk.
 		return invalid(ErrMalformed, "exp or iat missing")
 	case !now.Before(c.Expiry.Time().Add(leeway)):
-		// Invalid on or after exp (RFC 7519 §4.1.4), plus leeway (b.38).
+		// Invalid on or after exp (RFC 7519 §4.1.4), plus leeway (T-38).
 		return invalid(ErrExpired, "exp %d", c.Expiry)
 	case c.NotBefore != 0 && now.Add(leeway).Before(c.NotBefore.Time()):
 		return invalid(ErrNotYetValid, "nbf %d", c.NotBefore)
@@ -222,7 +222,7 @@ func (v *Verifier) checkClaims(c *AccessClaims, audience string) error {
 	case len(c.Audience) == 0:
 		return invalid(ErrAudience, "aud missing")
 	case audience != "" && !c.Audience.Contains(audience):
-		// Exact element match, never substring or prefix (b.43).
+		// Exact element match, never substring or prefix (T-43).
 		return invalid(ErrAudience, "aud %q", []string(c.Audience))
 	}
 	return nil

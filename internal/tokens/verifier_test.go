@@ -14,8 +14,8 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestVerifyAccessTokenRejects is the attack table of SECURITY.md §1 for
-// our own access tokens. Each case names the SECURITY.md row it covers;
+// TestVerifyAccessTokenRejects is the attack table of docs/security.md for
+// our own access tokens. Each case names the docs/security.md case it covers;
 // every rejection must be sts.Unauthenticated with the generic message and
 // the stated machine reason.
 func TestVerifyAccessTokenRejects(t *testing.T) {
@@ -53,64 +53,64 @@ func TestVerifyAccessTokenRejects(t *testing.T) {
 		token  string
 		reason string
 	}{
-		{"b.2 16 KiB + 1 byte", valid + strings.Repeat("A", tokens.MaxTokenSize-len(valid)+1), "token_malformed"},
-		{"b.3 mostly periods", "a" + strings.Repeat(".", 100000), "token_malformed"},
-		{"b.3 periods within the size cap", "a" + strings.Repeat(".", 1000), "token_malformed"},
-		{"b.4 two parts", b64(okHeader) + "." + b64(claims("")), "token_malformed"},
-		{"b.4 four parts", valid + ".x", "token_malformed"},
-		{"b.4 five parts (JWE compact)", "a.b.c.d.e", "token_malformed"},
-		{"b.28 JSON serialization", `{"payload":"x","protected":"y","signature":"z"}`, "token_malformed"},
-		{"b.5 padded header", b64(okHeader) + "=." + strings.SplitN(valid, ".", 2)[1], "token_malformed"},
-		{"b.11 alg none", b64(`{"alg":"none","kid":"`+kid+`","typ":"at+jwt"}`) + "." + b64(claims("")) + ".", "alg_not_allowed"},
-		{"b.11 alg None", signRaw(t, `{"alg":"None","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, nil), "alg_not_allowed"},
-		{"b.11 alg NONE", signRaw(t, `{"alg":"NONE","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, nil), "alg_not_allowed"},
-		{"b.11 alg nOnE", signRaw(t, `{"alg":"nOnE","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, nil), "alg_not_allowed"},
-		{"b.11 alg es256 (case)", signRaw(t, `{"alg":"es256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), priv, nil), "alg_not_allowed"},
-		{"b.12 HS256 keyed with our public JWKS bytes", signRaw(t, `{"alg":"HS256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, pubJWK), "alg_not_allowed"},
-		{"b.12 HS256 keyed with our public key DER", signRaw(t, `{"alg":"HS256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, pubDER), "alg_not_allowed"},
-		{"b.13 RS256 header on our ES256 kid", signRaw(t, `{"alg":"RS256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), rsaKeys.PrivateKey(), nil), "alg_not_allowed"},
-		{"b.14 embedded jwk of the attacker", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","jwk":{"kty":"EC"}}`, claims(""), other.keys.PrivateKey(), nil), "header_not_allowed"},
-		{"b.15 jku header", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","jku":"http://169.254.169.254/"}`, claims(""), priv, nil), "header_not_allowed"},
-		{"b.16 unknown kid (key we never published)", signRaw(t, `{"alg":"ES256","kid":"`+other.keys.KeyID()+`","typ":"at+jwt"}`, claims(""), other.keys.PrivateKey(), nil), "kid_unknown"},
-		{"b.16 path traversal kid", signRaw(t, `{"alg":"ES256","kid":"../../../../dev/null","typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
-		{"b.16 10 KB kid", signRaw(t, `{"alg":"ES256","kid":"`+strings.Repeat("k", 10000)+`","typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
-		{"b.16 numeric kid", signRaw(t, `{"alg":"ES256","kid":7,"typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
-		{"b.18 no kid", signRaw(t, `{"alg":"ES256","typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
-		{"b.19 crit exp", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","crit":["exp"],"exp":1}`, claims(""), priv, nil), "header_not_allowed"},
-		{"b.19 crit b64", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","crit":["b64"],"b64":true}`, claims(""), priv, nil), "header_not_allowed"},
-		{"b.20 typ JWT", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"JWT"}`, claims(""), priv, nil), "token_type_mismatch"},
-		{"b.20 typ AT+JWT", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"AT+JWT"}`, claims(""), priv, nil), "token_type_mismatch"},
-		{"b.20 typ application/at+jwt", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"application/at+jwt"}`, claims(""), priv, nil), "token_type_mismatch"},
-		{"b.20 typ missing", signRaw(t, `{"alg":"ES256","kid":"`+kid+`"}`, claims(""), priv, nil), "token_type_mismatch"},
-		{"b.20 our own ID token as access token", idToken, "token_type_mismatch"},
-		{"b.21 nested JWT (cty)", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","cty":"JWT"}`, claims(""), priv, nil), "header_not_allowed"},
-		{"b.23 duplicate alg header", signRaw(t, `{"alg":"ES256","alg":"none","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), priv, nil), "token_malformed"},
-		{"b.23 duplicate sub claim", signRaw(t, okHeader, claims(`,"sub":"admin"`), priv, nil), "token_malformed"},
-		{"b.23 duplicate member inside attributes", signRaw(t, okHeader, claims(`,"attributes":{"team":"a","team":"b"}`), priv, nil), "token_malformed"},
-		{"b.24 upper-case ALG header", signRaw(t, `{"ALG":"ES256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), priv, nil), "header_not_allowed"},
-		{"b.24 EXP instead of exp", signRaw(t, okHeader, strings.Replace(claims(""), `"exp"`, `"EXP"`, 1), priv, nil), "token_malformed"},
-		{"b.27 trailing garbage after claims", signRaw(t, okHeader, claims("")+"garbage", priv, nil), "token_malformed"},
-		{"b.37 exp missing", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d,`, now+900), "", 1), priv, nil), "token_malformed"},
-		{"b.38 expired long ago", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now-3600, now-4500, now-4500), priv, nil), "token_expired"},
-		{"b.38 exp + leeway == now", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now-60, now-960, now-960), priv, nil), "token_expired"},
-		{"b.39 lifetime of 10 years", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now+10*365*86400, now, now), priv, nil), "token_lifetime_too_long"},
-		{"b.40 iat in the future", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now+1800, now+600, 0), priv, nil), "token_issued_in_future"},
-		{"b.41 nbf beyond leeway", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now+900, now, now+61), priv, nil), "token_not_yet_valid"},
-		{"b.42 exp as string", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d`, now+900), `"exp":"9999999999"`, 1), priv, nil), "token_malformed"},
-		{"b.42 exp as float", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d`, now+900), `"exp":1.7e9`, 1), priv, nil), "token_malformed"},
-		{"b.42 exp 1e400", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d`, now+900), `"exp":1e400`, 1), priv, nil), "token_malformed"},
-		{"b.43 wrong audience", signRaw(t, okHeader, claimsWith(testIssuer, `"https://other.example.com"`, now+900, now, now), priv, nil), "audience_mismatch"},
-		{"b.43 audience prefix of ours", signRaw(t, okHeader, claimsWith(testIssuer, `"https://api.example"`, now+900, now, now), priv, nil), "audience_mismatch"},
-		{"b.43 empty audience array", signRaw(t, okHeader, claimsWith(testIssuer, `[]`, now+900, now, now), priv, nil), "audience_mismatch"},
-		{"b.43 numeric audience member", signRaw(t, okHeader, claimsWith(testIssuer, `[1]`, now+900, now, now), priv, nil), "token_malformed"},
-		{"b.44 iss with trailing slash", signRaw(t, okHeader, claimsWith(testIssuer+"/", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
-		{"b.44 iss upper-case host", signRaw(t, okHeader, claimsWith("https://STS.example.com", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
-		{"b.44 iss http instead of https", signRaw(t, okHeader, claimsWith("http://sts.example.com", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
+		{"T-02 16 KiB + 1 byte", valid + strings.Repeat("A", tokens.MaxTokenSize-len(valid)+1), "token_malformed"},
+		{"T-03 mostly periods", "a" + strings.Repeat(".", 100000), "token_malformed"},
+		{"T-03 periods within the size cap", "a" + strings.Repeat(".", 1000), "token_malformed"},
+		{"T-04 two parts", b64(okHeader) + "." + b64(claims("")), "token_malformed"},
+		{"T-04 four parts", valid + ".x", "token_malformed"},
+		{"T-04 five parts (JWE compact)", "a.b.c.d.e", "token_malformed"},
+		{"T-28 JSON serialization", `{"payload":"x","protected":"y","signature":"z"}`, "token_malformed"},
+		{"T-05 padded header", b64(okHeader) + "=." + strings.SplitN(valid, ".", 2)[1], "token_malformed"},
+		{"T-11 alg none", b64(`{"alg":"none","kid":"`+kid+`","typ":"at+jwt"}`) + "." + b64(claims("")) + ".", "alg_not_allowed"},
+		{"T-11 alg None", signRaw(t, `{"alg":"None","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, nil), "alg_not_allowed"},
+		{"T-11 alg NONE", signRaw(t, `{"alg":"NONE","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, nil), "alg_not_allowed"},
+		{"T-11 alg nOnE", signRaw(t, `{"alg":"nOnE","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, nil), "alg_not_allowed"},
+		{"T-11 alg es256 (case)", signRaw(t, `{"alg":"es256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), priv, nil), "alg_not_allowed"},
+		{"T-12 HS256 keyed with our public JWKS bytes", signRaw(t, `{"alg":"HS256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, pubJWK), "alg_not_allowed"},
+		{"T-12 HS256 keyed with our public key DER", signRaw(t, `{"alg":"HS256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), nil, pubDER), "alg_not_allowed"},
+		{"T-13 RS256 header on our ES256 kid", signRaw(t, `{"alg":"RS256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), rsaKeys.PrivateKey(), nil), "alg_not_allowed"},
+		{"T-14 embedded jwk of the attacker", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","jwk":{"kty":"EC"}}`, claims(""), other.keys.PrivateKey(), nil), "header_not_allowed"},
+		{"T-15 jku header", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","jku":"http://169.254.169.254/"}`, claims(""), priv, nil), "header_not_allowed"},
+		{"T-16 unknown kid (key we never published)", signRaw(t, `{"alg":"ES256","kid":"`+other.keys.KeyID()+`","typ":"at+jwt"}`, claims(""), other.keys.PrivateKey(), nil), "kid_unknown"},
+		{"T-16 path traversal kid", signRaw(t, `{"alg":"ES256","kid":"../../../../dev/null","typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
+		{"T-16 10 KB kid", signRaw(t, `{"alg":"ES256","kid":"`+strings.Repeat("k", 10000)+`","typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
+		{"T-16 numeric kid", signRaw(t, `{"alg":"ES256","kid":7,"typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
+		{"T-18 no kid", signRaw(t, `{"alg":"ES256","typ":"at+jwt"}`, claims(""), priv, nil), "kid_unknown"},
+		{"T-19 crit exp", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","crit":["exp"],"exp":1}`, claims(""), priv, nil), "header_not_allowed"},
+		{"T-19 crit b64", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","crit":["b64"],"b64":true}`, claims(""), priv, nil), "header_not_allowed"},
+		{"T-20 typ JWT", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"JWT"}`, claims(""), priv, nil), "token_type_mismatch"},
+		{"T-20 typ AT+JWT", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"AT+JWT"}`, claims(""), priv, nil), "token_type_mismatch"},
+		{"T-20 typ application/at+jwt", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"application/at+jwt"}`, claims(""), priv, nil), "token_type_mismatch"},
+		{"T-20 typ missing", signRaw(t, `{"alg":"ES256","kid":"`+kid+`"}`, claims(""), priv, nil), "token_type_mismatch"},
+		{"T-20 our own ID token as access token", idToken, "token_type_mismatch"},
+		{"T-21 nested JWT (cty)", signRaw(t, `{"alg":"ES256","kid":"`+kid+`","typ":"at+jwt","cty":"JWT"}`, claims(""), priv, nil), "header_not_allowed"},
+		{"T-23 duplicate alg header", signRaw(t, `{"alg":"ES256","alg":"none","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), priv, nil), "token_malformed"},
+		{"T-23 duplicate sub claim", signRaw(t, okHeader, claims(`,"sub":"admin"`), priv, nil), "token_malformed"},
+		{"T-23 duplicate member inside attributes", signRaw(t, okHeader, claims(`,"attributes":{"team":"a","team":"b"}`), priv, nil), "token_malformed"},
+		{"T-24 upper-case ALG header", signRaw(t, `{"ALG":"ES256","kid":"`+kid+`","typ":"at+jwt"}`, claims(""), priv, nil), "header_not_allowed"},
+		{"T-24 EXP instead of exp", signRaw(t, okHeader, strings.Replace(claims(""), `"exp"`, `"EXP"`, 1), priv, nil), "token_malformed"},
+		{"T-27 trailing garbage after claims", signRaw(t, okHeader, claims("")+"garbage", priv, nil), "token_malformed"},
+		{"T-37 exp missing", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d,`, now+900), "", 1), priv, nil), "token_malformed"},
+		{"T-38 expired long ago", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now-3600, now-4500, now-4500), priv, nil), "token_expired"},
+		{"T-38 exp + leeway == now", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now-60, now-960, now-960), priv, nil), "token_expired"},
+		{"T-39 lifetime of 10 years", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now+10*365*86400, now, now), priv, nil), "token_lifetime_too_long"},
+		{"T-40 iat in the future", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now+1800, now+600, 0), priv, nil), "token_issued_in_future"},
+		{"T-41 nbf beyond leeway", signRaw(t, okHeader, claimsWith(testIssuer, `"`+testAud+`"`, now+900, now, now+61), priv, nil), "token_not_yet_valid"},
+		{"T-42 exp as string", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d`, now+900), `"exp":"9999999999"`, 1), priv, nil), "token_malformed"},
+		{"T-42 exp as float", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d`, now+900), `"exp":1.7e9`, 1), priv, nil), "token_malformed"},
+		{"T-42 exp 1e400", signRaw(t, okHeader, strings.Replace(claims(""), fmt.Sprintf(`"exp":%d`, now+900), `"exp":1e400`, 1), priv, nil), "token_malformed"},
+		{"T-43 wrong audience", signRaw(t, okHeader, claimsWith(testIssuer, `"https://other.example.com"`, now+900, now, now), priv, nil), "audience_mismatch"},
+		{"T-43 audience prefix of ours", signRaw(t, okHeader, claimsWith(testIssuer, `"https://api.example"`, now+900, now, now), priv, nil), "audience_mismatch"},
+		{"T-43 empty audience array", signRaw(t, okHeader, claimsWith(testIssuer, `[]`, now+900, now, now), priv, nil), "audience_mismatch"},
+		{"T-43 numeric audience member", signRaw(t, okHeader, claimsWith(testIssuer, `[1]`, now+900, now, now), priv, nil), "token_malformed"},
+		{"T-44 iss with trailing slash", signRaw(t, okHeader, claimsWith(testIssuer+"/", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
+		{"T-44 iss upper-case host", signRaw(t, okHeader, claimsWith("https://STS.example.com", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
+		{"T-44 iss http instead of https", signRaw(t, okHeader, claimsWith("http://sts.example.com", `"`+testAud+`"`, now+900, now, now), priv, nil), "issuer_mismatch"},
 		{"signature of another key under our kid", signRaw(t, okHeader, claims(""), other.keys.PrivateKey(), nil), "signature_invalid"},
 		{"payload changed after signing", strings.Join([]string{strings.Split(valid, ".")[0], b64(claims(`,"scope":"admin"`)), strings.Split(valid, ".")[2]}, "."), "signature_invalid"},
 		// The signature is decoded and checked by us (internal/jws), not
 		// go-jose: every damaged form of it must still fail.
-		{"b.65 signature truncated by one character", valid[:len(valid)-1], "token_malformed"},
+		{"T-65 signature truncated by one character", valid[:len(valid)-1], "token_malformed"},
 		{"signature shortened to 63 bytes", vParts[0] + "." + vParts[1] + "." + b64(string(make([]byte, 63))), "signature_invalid"},
 		{"empty signature", vParts[0] + "." + vParts[1] + ".", "signature_invalid"},
 		{"signature with base64 padding", valid + "==", "token_malformed"},
@@ -140,7 +140,7 @@ func TestVerifyAccessTokenRejects(t *testing.T) {
 }
 
 // TestVerifyTimeBoundaries checks exp/nbf/iat at the leeway edges
-// (SECURITY.md b.38, b.41).
+// (docs/security.md T-38, T-41).
 func TestVerifyTimeBoundaries(t *testing.T) {
 	f := newFixture(t, signer.ES256)
 	tok := f.mint(t) // iat = nbf = t0, exp = t0 + 15 min
@@ -188,7 +188,7 @@ func TestVerifyRevocation(t *testing.T) {
 	if got := tokens.Reason(err); got != "token_revoked" {
 		t.Errorf("revoked jti: Reason(%v) = %q, want token_revoked", err, got)
 	}
-	// A failing revocation check fails closed (SECURITY.md c.1(7)).
+	// A failing revocation check fails closed (docs/security.md D-07).
 	f.verifier.Revocations = revocations(func(string, string, time.Time) (bool, error) {
 		return false, errors.New("database is down")
 	})

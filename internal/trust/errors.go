@@ -3,14 +3,14 @@ package trust
 import "errors"
 
 // Reason is a stable, machine-readable cause of a pool-selection refusal
-// (DESIGN §5); the grant puts it in the response, the log line and the
+// (docs/design.md#trust-decisions-and-errors); the grant puts it in the response, the log line and the
 // metric label.
 type Reason string
 
 // Reasons returned by the Registry.
 const (
 	ReasonPoolUnknown      Reason = "pool_unknown"      // no pool with that ID (or the resource name is malformed)
-	ReasonPoolDisabled     Reason = "pool_disabled"     // the pool is disabled (SECURITY b.57)
+	ReasonPoolDisabled     Reason = "pool_disabled"     // the pool is disabled (docs/security.md T-57)
 	ReasonProviderUnknown  Reason = "provider_unknown"  // no such provider in the pool
 	ReasonProviderDisabled Reason = "provider_disabled" // the provider is disabled
 	ReasonIssuerUnknown    Reason = "issuer_unknown"    // no enabled provider trusts the token's iss

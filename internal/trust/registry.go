@@ -151,7 +151,7 @@ func (r *Registry) Refresh(ctx context.Context) error {
 }
 
 // compile returns the pool's program, reusing the cached one when no CEL
-// source changed (compile once per revision, STYLE §11.5). Must hold r.mu.
+// source changed (compile once per revision). Must hold r.mu.
 func (r *Registry) compile(p storage.Pool) (*policy.Program, error) {
 	key := policyKey(p)
 	if c, ok := r.programs[p.ID]; ok && c.key == key {

@@ -123,7 +123,7 @@ func testRegistry(t *testing.T, store storage.Store) {
 	if _, err := r.Select(ctx, trust.Selector{PoolID: "newer"}); trust.ReasonOf(err) != trust.ReasonPoolUnknown {
 		t.Errorf("second miss within MinRefresh refreshed again: %v", err)
 	}
-	// Disabling takes effect on the next refresh (SECURITY b.57).
+	// Disabling takes effect on the next refresh (docs/security.md T-57).
 	must(store.UpdatePool(ctx, "new", func(p storage.Pool) (storage.Pool, error) { p.Disabled = true; return p, nil }))
 	must(r.Refresh(ctx))
 	if _, err := r.Check(ctx, "new", "p"); trust.ReasonOf(err) != trust.ReasonPoolDisabled {

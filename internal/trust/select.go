@@ -25,7 +25,7 @@ type Match struct {
 	Provider storage.Provider
 }
 
-// Select finds the pool and provider for sel (DESIGN §3):
+// Select finds the pool and provider for sel (docs/design.md#the-model):
 //   - PoolID set: that pool, which must exist and be enabled, and its
 //     provider named ProviderID or, without one, the provider trusting
 //     Issuer (preferring one whose audiences match);
@@ -57,7 +57,7 @@ func (r *Registry) Select(ctx context.Context, sel Selector) (Match, error) {
 // Check returns pool poolID if it exists, is enabled and its policy
 // compiled, and, when providerID is set, that provider exists and is
 // enabled. Re-exchange of our own tokens uses it to recheck the pool the
-// token came from (SECURITY b.57).
+// token came from (docs/security.md T-57).
 func (r *Registry) Check(ctx context.Context, poolID, providerID string) (*Pool, error) {
 	s, err := r.current(ctx)
 	if err != nil {
@@ -184,7 +184,7 @@ func audienceMatch(accepted, aud []string) bool {
 }
 
 // ParseResourceName splits a provider resource name, as Google-style
-// clients send it in audience (DESIGN §3), into pool and provider IDs. It
+// clients send it in audience (docs/design.md#the-model), into pool and provider IDs. It
 // accepts "//<host>/pools/<pool>/providers/<provider>", the bare
 // "pools/<pool>/providers/<provider>", and Google's own
 // "//<host>/projects/<n>/locations/<l>/workloadIdentityPools/<pool>/providers/<provider>"

@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultTTL bounds how long a change made elsewhere (another replica, the
-// CLI) can go unseen here: the bound DESIGN §6 sets for cached PAT checks.
+// CLI) can go unseen here: the bound docs/design.md#storage-and-replicas sets for cached PAT checks.
 const DefaultTTL = 5 * time.Second
 
 // maxEntries caps each table; when full it is cleared and refilled by use.

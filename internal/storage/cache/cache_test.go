@@ -28,7 +28,7 @@ func openSQLite(t *testing.T, path string) *sqlstore.Store {
 }
 
 // The decorator is held to the same contract as the backend it wraps
-// (STYLE §3: decorators run the suite by wrapping the SQLite store).
+// (decorators run the suite by wrapping the SQLite store).
 func TestConformance(t *testing.T) {
 	newStore := func(t *testing.T) storage.Store {
 		return cache.New(openSQLite(t, filepath.Join(t.TempDir(), "sts.db")))

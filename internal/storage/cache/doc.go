@@ -3,14 +3,14 @@
 // every request: client authentication (token, introspection and
 // revocation endpoints) and the client_credentials grant.
 //
-// It is a decorator (STYLE §3): [Store] embeds the backend, so every other
+// It is a decorator (docs/architecture.md#storage): [Store] embeds the backend, so every other
 // method passes through unchanged. Plain GetClient and GetPrincipal still
 // read the backend — admin APIs and authorization checks always see the
 // stored row — and refresh the cache on the way. Only a caller that asks
 // for it by name, through [Store.CachedClient] or [Store.CachedPrincipal],
 // may get a copy up to TTL old, and it learns whether it did.
 //
-// How fresh a cached answer is (DESIGN §6 gives cached PAT checks the same
+// How fresh a cached answer is (docs/design.md#storage-and-replicas gives cached PAT checks the same
 // 5 s bound):
 //
 //   - A change made through this Store (this replica's revocation endpoint,

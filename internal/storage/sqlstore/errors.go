@@ -21,7 +21,7 @@ const (
 
 // translate maps a backend error to a storage sentinel where one applies,
 // keeping the backend error in the chain for logs. This is the only place
-// driver errors are interpreted (STYLE.md §4, layer 1).
+// driver errors are interpreted.
 func translate(err error) error {
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyExists) {
 		return err

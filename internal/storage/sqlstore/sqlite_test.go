@@ -43,7 +43,7 @@ func TestSQLiteCreatesDirectoryAndDurablePragmas(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("data file mode = %v, want 0600", fi.Mode().Perm())
 	}
-	// Every pooled connection must run WAL + FULL + foreign keys (SECURITY.md c.1).
+	// Every pooled connection must run WAL + FULL + foreign keys (docs/security.md D-01).
 	for _, c := range []struct{ pragma, want string }{
 		{"journal_mode", "wal"}, {"synchronous", "2"}, {"foreign_keys", "1"}, {"busy_timeout", "5000"},
 	} {

@@ -62,7 +62,7 @@ const (
 
 // sqlitePragmas are applied by the driver to every pooled connection.
 // WAL with synchronous=FULL makes every acknowledged commit durable across a
-// crash or power loss (SECURITY.md c.1); _txlock=immediate makes write
+// crash or power loss (docs/security.md D-01); _txlock=immediate makes write
 // transactions take the write lock at BEGIN, so two Update* calls serialize
 // instead of both reading and then failing to upgrade their lock.
 const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
@@ -184,7 +184,7 @@ func prepareSQLiteFile(abs string) error {
 }
 
 // checkSQLite opens a connection (running the pragmas) and verifies the
-// durability settings took effect (SECURITY.md c.1): journal_mode silently
+// durability settings took effect (docs/security.md D-01): journal_mode silently
 // stays at its old value on file systems where WAL is impossible.
 func checkSQLite(ctx context.Context, db *sql.DB, memory bool) error {
 	var mode string

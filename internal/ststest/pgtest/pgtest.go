@@ -25,7 +25,7 @@ func DSN(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("STS_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL tests")
 		}
-		t.Skip("STS_TEST_POSTGRES_DSN is not set")
+		t.Skip("STS_TEST_POSTGRES_DSN is not set; to run this test set it to a PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	}
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {

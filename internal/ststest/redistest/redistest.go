@@ -24,7 +24,7 @@ func URL(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("STS_TEST_REDIS_URL is not set; CI must run the Redis tests")
 		}
-		t.Skip("STS_TEST_REDIS_URL is not set")
+		t.Skip("STS_TEST_REDIS_URL is not set; to run this test set it to a Redis URL, e.g. redis://127.0.0.1:6379/15")
 	}
 	c := client(t, u)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

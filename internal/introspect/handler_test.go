@@ -1,0 +1,259 @@
+package introspect_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/introspect"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+const issuer = "https://sts.example"
+
+// fixture is a real SQLite store with one organization, one service
+// account and two secret clients, the handler over it on loopback, and a
+// signing key the handler trusts beside one it does not.
+type fixture struct {
+	store   storage.Store
+	srv     *httptest.Server
+	keys    *signer.Static
+	other   *signer.Static
+	pepper  []byte
+	secretA string // client "a"
+	secretB string // client "b", disabled
+}
+
+func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) *fixture {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{store: s, pepper: []byte("0123456789abcdef0123456789abcdef")}
+	ctx := t.Context()
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "One"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreatePrincipal(ctx, storage.Principal{ID: "p1", OrgID: "o1", Kind: storage.PrincipalServiceAccount, Name: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	f.secretA, f.secretB = secret.PrefixClientSecret.Generate(), secret.PrefixClientSecret.Generate()
+	for _, c := range []storage.Client{
+		{ID: "a", OrgID: "o1", PrincipalID: "p1", AuthMethod: oauth2.AuthMethodClientSecretBasic, SecretDigest: secret.Digest(f.pepper, f.secretA),
+			GrantTypes: []string{oauth2.GrantTypeClientCredentials}, Audiences: []string{"https://api.example"}},
+		{ID: "b", OrgID: "o1", PrincipalID: "p1", AuthMethod: oauth2.AuthMethodClientSecretBasic, SecretDigest: secret.Digest(f.pepper, f.secretB),
+			GrantTypes: []string{oauth2.GrantTypeClientCredentials}, Disabled: true},
+	} {
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.keys, err = signer.NewStatic(signer.ES256); err != nil {
+		t.Fatal(err)
+	}
+	if f.other, err = signer.NewStatic(signer.ES256); err != nil {
+		t.Fatal(err)
+	}
+	var revs storage.RevocationStore = s
+	if wrap != nil {
+		revs = wrap(s)
+	}
+	h := &introspect.Handler{
+		Clients: &clientauth.Authenticator{Store: s, Pepper: f.pepper, TokenEndpoint: issuer + "/oauth2/token", Issuer: issuer},
+		Tokens:  &tokens.Verifier{Keys: f.keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: revs}},
+		Refresh: s, Pepper: f.pepper, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// mint signs an access token for client a with key k, expiring at exp.
+func (f *fixture) mint(t *testing.T, k signer.Signer, iat, exp time.Time) (string, tokens.AccessClaims) {
+	t.Helper()
+	iss := &tokens.Issuer{Signer: k, IssuerURL: issuer, Now: func() time.Time { return iat }}
+	tok, c, err := iss.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p1", Audience: tokens.Audience{"https://api.example"},
+		Expiry: tokens.NewNumericDate(exp), ClientID: "a", Scope: "read", OrgID: "o1", Principal: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, c
+}
+
+type request struct {
+	method, path, contentType, body string
+	user, pass                      string
+	bearer                          string // an access token for Authorization: Bearer
+}
+
+func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), r.method, f.srv.URL+r.path, strings.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.user != "" {
+		req.SetBasicAuth(r.user, r.pass)
+	}
+	if r.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+r.bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+const form = "application/x-www-form-urlencoded"
+
+func tokenForm(tok string) string { return url.Values{"token": {tok}}.Encode() }
+
+// TestHandler drives POST /oauth2/introspect (and Google's /v1/introspect)
+// over loopback with real storage: the caller must be an authenticated
+// client (docs/security.md T-61); every token that is not active, whatever
+// the reason, is exactly {"active":false} (T-62); malformed requests are
+// refused before any token is looked at (T-01, T-06, T-07).
+func TestHandler(t *testing.T) {
+	f := newFixture(t, nil)
+	now := time.Now()
+	valid, claims := f.mint(t, f.keys, now, now.Add(10*time.Minute))
+	expired, _ := f.mint(t, f.keys, now.Add(-time.Hour), now.Add(-30*time.Minute))
+	foreign, _ := f.mint(t, f.other, now, now.Add(10*time.Minute))
+	revoked, rc := f.mint(t, f.keys, now, now.Add(10*time.Minute))
+	if err := f.store.PutRevocation(t.Context(), storage.Revocation{ID: tokens.RevocationIDJTI(rc.ID), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	const inactive = `{"active":false}`
+
+	tests := []struct {
+		name       string
+		req        request
+		wantStatus int
+		wantBody   string // exact (trimmed) when set
+		wantError  string // OAuth error code when set
+		wantActive bool
+	}{
+		{name: "valid token", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid), user: "a", pass: f.secretA}, wantStatus: 200, wantActive: true},
+		{name: "valid token, Google path and JSON body", req: request{method: "POST", path: introspect.PathGoogle, contentType: "application/json", body: `{"token":"` + valid + `"}`, user: "a", pass: f.secretA}, wantStatus: 200, wantActive: true},
+		{name: "expired token", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(expired), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+		{name: "revoked token", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(revoked), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+		{name: "signed by a key we never published", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(foreign), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+		{name: "truncated token", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid[:len(valid)-3]), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+		{name: "garbage", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm("garbage"), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+		{name: "unknown refresh token", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(secret.PrefixRefreshToken.Generate()), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+		{name: "PAT without a PAT verifier", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(secret.PrefixPAT.Generate()), user: "a", pass: f.secretA}, wantStatus: 200, wantBody: inactive},
+
+		{name: "no client", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid)}, wantStatus: 401, wantError: oauth2.ErrorInvalidClient},
+		{name: "wrong secret", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid), user: "a", pass: f.secretB}, wantStatus: 401, wantError: oauth2.ErrorInvalidClient},
+		{name: "unknown client", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid), user: "nobody", pass: f.secretA}, wantStatus: 401, wantError: oauth2.ErrorInvalidClient},
+		{name: "disabled client", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid), user: "b", pass: f.secretB}, wantStatus: 401, wantError: oauth2.ErrorInvalidClient},
+		{name: "bearer token of ours without the introspect scope", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid), bearer: valid}, wantStatus: 401, wantError: oauth2.ErrorInvalidToken},
+
+		{name: "body over the cap", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid) + "&pad=" + strings.Repeat("a", 2<<10), user: "a", pass: f.secretA}, wantStatus: 413, wantError: oauth2.ErrorInvalidRequest},
+		{name: "GET is not allowed", req: request{method: "GET", path: introspect.Path + "?" + tokenForm(valid), user: "a", pass: f.secretA}, wantStatus: 405},
+		{name: "token in the query string", req: request{method: "POST", path: introspect.Path + "?" + tokenForm(valid), contentType: form, body: tokenForm(valid), user: "a", pass: f.secretA}, wantStatus: 400, wantError: oauth2.ErrorInvalidRequest},
+		{name: "JSON body on the OAuth path", req: request{method: "POST", path: introspect.Path, contentType: "application/json", body: `{"token":"x"}`, user: "a", pass: f.secretA}, wantStatus: 415, wantError: oauth2.ErrorInvalidRequest},
+		{name: "repeated token", req: request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid) + "&token=x", user: "a", pass: f.secretA}, wantStatus: 400, wantError: oauth2.ErrorInvalidRequest},
+		{name: "no token", req: request{method: "POST", path: introspect.Path, contentType: form, body: "", user: "a", pass: f.secretA}, wantStatus: 400, wantError: oauth2.ErrorInvalidRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := f.do(t, tc.req)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			if tc.wantBody != "" && strings.TrimSpace(body) != tc.wantBody {
+				t.Errorf("body = %s, want exactly %s", body, tc.wantBody)
+			}
+			if tc.req.bearer != "" {
+				if got := resp.Header.Get("WWW-Authenticate"); !strings.Contains(got, "invalid_token") {
+					t.Errorf("WWW-Authenticate = %q, want invalid_token", got)
+				}
+			}
+			if tc.wantError != "" {
+				var e struct{ Error string }
+				if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != tc.wantError {
+					t.Errorf("body = %s, want error %q", body, tc.wantError)
+				}
+				if strings.Contains(body, valid) {
+					t.Errorf("error body echoes the token")
+				}
+			}
+			if resp.StatusCode == 200 {
+				if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+					t.Errorf("Cache-Control = %q, want no-store", cc)
+				}
+			}
+			if tc.wantActive {
+				var r introspect.Response
+				if err := json.Unmarshal([]byte(body), &r); err != nil {
+					t.Fatal(err)
+				}
+				if !r.Active || r.JTI != claims.ID || r.ClientID != "a" || r.Subject != "p1" || r.Scope != "read" || r.Expiry != int64(claims.Expiry) {
+					t.Errorf("response = %+v, want active with the token's claims (jti %s)", r, claims.ID)
+				}
+			}
+		})
+	}
+}
+
+// failingRevocations is a revocation store that cannot be read.
+type failingRevocations struct{ storage.RevocationStore }
+
+func (failingRevocations) GetRevocations(context.Context, ...string) ([]storage.Revocation, error) {
+	return nil, errors.New("database is down")
+}
+
+// TestHandlerStorageDown: when the revocation check cannot be made the
+// answer is 503 with Retry-After, never active:true without the check and
+// never active:false for a token that may be valid (docs/security.md F-18).
+func TestHandlerStorageDown(t *testing.T) {
+	f := newFixture(t, func(s storage.Store) storage.RevocationStore { return failingRevocations{s} })
+	now := time.Now()
+	valid, _ := f.mint(t, f.keys, now, now.Add(10*time.Minute))
+	resp, body := f.do(t, request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(valid), user: "a", pass: f.secretA})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503; body %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "7" {
+		t.Errorf("Retry-After = %q, want 7", got)
+	}
+	if strings.Contains(body, "active") || strings.Contains(body, "database is down") {
+		t.Errorf("body = %s: no answer about the token, no internal cause", body)
+	}
+	// A token that is inactive without any storage read is still answered.
+	resp, body = f.do(t, request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm("garbage"), user: "a", pass: f.secretA})
+	if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"active":false}` {
+		t.Errorf("garbage while storage is down = %d %s, want 200 inactive", resp.StatusCode, body)
+	}
+}
