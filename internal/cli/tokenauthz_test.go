@@ -83,6 +83,9 @@ func TestTokenEndpointCallers(t *testing.T) {
 		t.Fatalf("client_credentials = %d %v", st, m)
 	}
 	tokenForm := url.Values{"token": {ccToken}}
+	refreshForm := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"sts_rt_000000000000000000000000000000000000"}}
+	exchangeForm := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"not-a-jwt"},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "audience": {"//sts/pools/none/providers/none"}, "identity_pool_id": {"none"}}
 
 	callers := []struct {
 		name string
@@ -94,6 +97,17 @@ func TestTokenEndpointCallers(t *testing.T) {
 		want []int // by caller, in the order above
 	}{
 		{"/oauth2/token (client_credentials)", ccForm, []int{401, 401, 401, 200}},
+		{"/sts/v1/oauth2/token (client_credentials, Confluent)", ccForm, []int{401, 401, 401, 200}},
+		// Refresh needs the client the token was issued to: without one
+		// it is 401; the client then meets an unknown token (400).
+		{"/oauth2/token (refresh_token)", refreshForm, []int{401, 401, 401, 400}},
+		{"/v1/oauthtoken (refresh_token, Google)", refreshForm, []int{401, 401, 401, 400}},
+		// Token exchange and jwt-bearer need no client (the subject token
+		// and the pool decide): every caller reaches the subject check.
+		{"/oauth2/token (token-exchange)", exchangeForm, []int{400, 400, 400, 400}},
+		{"/v1/token (token-exchange, Google)", exchangeForm, []int{400, 400, 400, 400}},
+		{"/sts/v1/oauth2/token (token-exchange, Confluent)", exchangeForm, []int{400, 400, 400, 400}},
+		{"/oauth2/token (jwt-bearer)", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"not-a-jwt"}}, []int{400, 400, 400, 400}},
 		{"/oauth2/introspect", tokenForm, []int{401, 401, 401, 200}},
 		{"/v1/introspect", tokenForm, []int{401, 401, 401, 200}},
 		{"/oauth2/revoke", url.Values{"token": {"unknown"}}, []int{401, 401, 401, 200}},
