@@ -97,7 +97,6 @@ func TestTokenEndpointCallers(t *testing.T) {
 		want []int // by caller, in the order above
 	}{
 		{"/oauth2/token (client_credentials)", ccForm, []int{401, 401, 401, 200}},
-		{"/sts/v1/oauth2/token (client_credentials, Confluent)", ccForm, []int{401, 401, 401, 200}},
 		// Refresh needs the client the token was issued to: without one
 		// it is 401; the client then meets an unknown token (400).
 		{"/oauth2/token (refresh_token)", refreshForm, []int{401, 401, 401, 400}},

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	xoauth2 "golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/opensts/sts/internal/clientauth"
@@ -137,8 +138,11 @@ func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	})
 
 	cc := func(path string, params url.Values) (*clientcredentialsToken, error) {
+		// The client is registered for HTTP Basic, and sts accepts only the
+		// registered method: say so, or x/oauth2 retries a refusal with
+		// the secret in the form and reports that attempt's 401.
 		conf := clientcredentials.Config{ClientID: client.ID, ClientSecret: sec, TokenURL: e.srv.URL + path,
-			Scopes: []string{"read"}, EndpointParams: params}
+			Scopes: []string{"read"}, EndpointParams: params, AuthStyle: xoauth2.AuthStyleInHeader}
 		tok, err := conf.Token(context.Background())
 		if err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -216,8 +217,27 @@ func TestHandler(t *testing.T) {
 			}
 			if tc.wantActive {
 				var r introspect.Response
-				if err := json.Unmarshal([]byte(body), &r); err != nil {
+				var target any = &r
+				// Google's shape: exp, iat and nbf are int64 values sent as
+				// JSON strings (the outer fields shadow the embedded ones).
+				var google struct {
+					*introspect.Response
+					Exp string `json:"exp"`
+					Iat string `json:"iat"`
+					Nbf string `json:"nbf"`
+				}
+				if tc.req.path == introspect.PathGoogle {
+					google.Response, target = &r, &google
+				}
+				if err := json.Unmarshal([]byte(body), target); err != nil {
 					t.Fatal(err)
+				}
+				if tc.req.path == introspect.PathGoogle {
+					exp, err := strconv.ParseInt(google.Exp, 10, 64)
+					if err != nil {
+						t.Fatalf("Google exp = %q, want an int64 string", google.Exp)
+					}
+					r.Expiry = exp
 				}
 				if !r.Active || r.JTI != claims.ID || r.ClientID != "a" || r.Subject != "p1" || r.Scope != "read" || r.Expiry != int64(claims.Expiry) {
 					t.Errorf("response = %+v, want active with the token's claims (jti %s)", r, claims.ID)
