@@ -84,20 +84,8 @@ func (s *UserService) GetUser(ctx context.Context, req *gitpodv1.GetUserRequest)
 // it so far, so tokens derived from those PATs stop too. Reactivation
 // enables the principal again; tokens revoked stay revoked.
 func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspendedRequest) (*gitpodv1.SetSuspendedResponse, error) {
-	id, ok := IdentityFrom(ctx)
-	if !ok {
-		return nil, errNoCredential
-	}
-	if req.GetUserId() == id.PrincipalID {
-		return nil, sts.Errorf(sts.Invalid, "cannot suspend yourself")
-	}
-	p, err := s.h.managedUser(ctx, id, req.GetUserId(), "suspend")
+	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "suspend")
 	if err != nil {
-		return nil, err
-	}
-	// An instance administrator is out of an organization administrator's
-	// reach (docs/authorization.md).
-	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
 		return nil, err
 	}
 	revs, err := s.h.revocations()
@@ -121,20 +109,8 @@ func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspend
 // tokens revoked first, so nothing it holds works while the rest goes,
 // then its PATs and finally the principal are deleted.
 func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRequest) (*gitpodv1.DeleteUserResponse, error) {
-	id, ok := IdentityFrom(ctx)
-	if !ok {
-		return nil, errNoCredential
-	}
-	if req.GetUserId() == id.PrincipalID {
-		return nil, sts.Errorf(sts.Invalid, "cannot delete yourself")
-	}
-	p, err := s.h.managedUser(ctx, id, req.GetUserId(), "delete")
+	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "delete")
 	if err != nil {
-		return nil, err
-	}
-	// An instance administrator is out of an organization administrator's
-	// reach (docs/authorization.md).
-	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
 		return nil, err
 	}
 	revs, err := s.h.revocations()
@@ -244,4 +220,26 @@ func (s *UserService) GetDotfilesConfiguration(context.Context, *gitpodv1.GetDot
 // SetDotfilesConfiguration answers unimplemented: sts stores no dotfiles.
 func (s *UserService) SetDotfilesConfiguration(context.Context, *gitpodv1.SetDotfilesConfigurationRequest) (*gitpodv1.SetDotfilesConfigurationResponse, error) {
 	return nil, errNoDotfiles()
+}
+
+// otherUser is the user a SetSuspended or DeleteUser call acts on: never
+// the caller itself, a user of the organization the caller administers,
+// and not an instance administrator unless the caller is one
+// (docs/authorization.md).
+func (h *Handler) otherUser(ctx context.Context, userID, verb string) (*Identity, storage.Principal, error) {
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		return nil, storage.Principal{}, errNoCredential
+	}
+	if userID == id.PrincipalID {
+		return nil, storage.Principal{}, sts.Errorf(sts.Invalid, "cannot %s yourself", verb)
+	}
+	p, err := h.managedUser(ctx, id, userID, verb)
+	if err != nil {
+		return nil, storage.Principal{}, err
+	}
+	if err := h.mayActOnPrincipal(ctx, id, p); err != nil {
+		return nil, storage.Principal{}, err
+	}
+	return id, p, nil
 }

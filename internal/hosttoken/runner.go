@@ -285,12 +285,7 @@ func (s *Service) UpdateMetadata(ctx context.Context, c Caller, runnerID, id str
 		out = old
 		return old, nil
 	})
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Token{}, notFound(id)
-	case err != nil && !errors.As(err, new(*sts.Error)):
-		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	case err != nil:
+	if err := updateErr(err, id); err != nil {
 		return Token{}, err
 	}
 	s.record(ctx, c, "host_token.update_metadata", r.ID, "success")

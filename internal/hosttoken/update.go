@@ -75,12 +75,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		out = old
 		return old, nil
 	})
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Token{}, notFound(id)
-	case err != nil && !errors.As(err, new(*sts.Error)):
-		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	case err != nil:
+	if err := updateErr(err, id); err != nil {
 		return Token{}, err
 	}
 	s.record(ctx, c, "host_token.update", r.ID, "success")
@@ -146,4 +141,19 @@ func (s *Service) List(ctx context.Context, c Caller, in ListInput) ([]Token, st
 		out[i] = toToken(r, s.subjectKind(ctx, r.SubjectID, kinds))
 	}
 	return out, next, nil
+}
+
+// updateErr translates the error of a host-token update: a missing row is
+// not_found (as one the caller may not see), a refusal from the updater
+// stays as it is, anything else is storage being unavailable.
+func updateErr(err error, id string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return notFound(id)
+	case !errors.As(err, new(*sts.Error)):
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return err
 }
