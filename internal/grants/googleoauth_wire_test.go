@@ -36,7 +36,8 @@ func TestGoogleOAuthTokenJSON(t *testing.T) {
 	}
 	sec := secret.PrefixClientSecret.Generate()
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read", "write"}}
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read", "write"},
+		Audiences: []string{stsIssuer}} // the refresh family's audience must be on the client's allowlist
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
 	}
