@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	xoauth2 "golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/opensts/sts/internal/clientauth"
@@ -137,8 +138,11 @@ func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	})
 
 	cc := func(path string, params url.Values) (*clientcredentialsToken, error) {
+		// In the header only: on a refusal x/oauth2's auto-detection would
+		// retry with the secret in the body, which a client_secret_basic
+		// client may not use, and report that 401 instead.
 		conf := clientcredentials.Config{ClientID: client.ID, ClientSecret: sec, TokenURL: e.srv.URL + path,
-			Scopes: []string{"read"}, EndpointParams: params}
+			Scopes: []string{"read"}, EndpointParams: params, AuthStyle: xoauth2.AuthStyleInHeader}
 		tok, err := conf.Token(context.Background())
 		if err != nil {
 			return nil, err
