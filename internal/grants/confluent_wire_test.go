@@ -138,9 +138,9 @@ func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	})
 
 	cc := func(path string, params url.Values) (*clientcredentialsToken, error) {
-		// The client is registered for HTTP Basic, and sts accepts only the
-		// registered method: say so, or x/oauth2 retries a refusal with
-		// the secret in the form and reports that attempt's 401.
+		// In the header only: on a refusal x/oauth2's auto-detection would
+		// retry with the secret in the body, which a client_secret_basic
+		// client may not use, and report that 401 instead.
 		conf := clientcredentials.Config{ClientID: client.ID, ClientSecret: sec, TokenURL: e.srv.URL + path,
 			Scopes: []string{"read"}, EndpointParams: params, AuthStyle: xoauth2.AuthStyleInHeader}
 		tok, err := conf.Token(context.Background())
