@@ -163,6 +163,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 		m.logger().Info("signer: key set updated", "activated", res.Activated, "retired", res.Retired,
 			"next", res.Next, "deleted", res.Deleted)
 	}
+	res.Algorithm = m.cfg.Algorithm
 	if rerr := m.reloadLocked(ctx); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}

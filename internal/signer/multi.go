@@ -23,7 +23,12 @@ import (
 // It is safe for concurrent use.
 type Multi struct {
 	primary *Manager
-	extra   []*Manager // ordered as given
+	// managers is primary then the extra algorithms' Managers in the order
+	// given; built once, so lookups on the verification path allocate
+	// nothing.
+	managers []*Manager
+	store    storage.KeyStore
+	cfg      Config
 }
 
 var (
@@ -51,7 +56,7 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 	if err != nil {
 		return nil, err
 	}
-	m := &Multi{primary: primary}
+	m := &Multi{primary: primary, managers: []*Manager{primary}, store: store, cfg: cfg}
 	for _, alg := range extra {
 		c := cfg
 		c.Algorithm = alg
@@ -59,7 +64,7 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 		if err != nil {
 			return nil, err
 		}
-		m.extra = append(m.extra, x)
+		m.managers = append(m.managers, x)
 	}
 	return m, nil
 }
@@ -68,7 +73,58 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 // rotates on demand).
 func (m *Multi) Primary() *Manager { return m.primary }
 
-func (m *Multi) all() []*Manager { return append([]*Manager{m.primary}, m.extra...) }
+func (m *Multi) all() []*Manager { return m.managers }
+
+// ActiveKeyID is the primary algorithm's active kid ("" if none).
+func (m *Multi) ActiveKeyID() string { return m.primary.ActiveKeyID() }
+
+// SetKeyring is [Manager.SetKeyring] on every Manager.
+func (m *Multi) SetKeyring(keyring *seal.Keyring) {
+	for _, x := range m.all() {
+		x.SetKeyring(keyring)
+	}
+}
+
+// Keys lists the whole stored set, every algorithm's keys (each
+// [KeyInfo] names its algorithm), like [ListKeys].
+func (m *Multi) Keys(ctx context.Context) ([]KeyInfo, error) {
+	return ListKeys(ctx, m.store, m.cfg)
+}
+
+// RotateEach is [Manager.RotateNow] on every algorithm in turn, the
+// primary first: `sts keys rotate` and KeyService/RotateSigningKey rotate
+// them all. It returns the rotations that were made (each names its
+// Algorithm) even when a later algorithm fails, so callers can record
+// them; the error says which algorithm failed (a next key not published
+// long enough, without force, wraps ErrNextNotReady).
+func (m *Multi) RotateEach(ctx context.Context, force bool) ([]Rotation, error) {
+	out := make([]Rotation, 0, len(m.all()))
+	var errs []error
+	for _, x := range m.all() {
+		r, err := x.RotateNow(ctx, force)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", x.cfg.Algorithm, err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// RotateMaster is [Manager.RotateMaster] on every algorithm: each
+// Manager re-wraps its own keys and uses keyring from then on. It returns
+// how many rows changed in all.
+func (m *Multi) RotateMaster(ctx context.Context, keyring *seal.Keyring) (int, error) {
+	total := 0
+	for _, x := range m.all() {
+		n, err := x.RotateMaster(ctx, keyring)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("%s: %w", x.cfg.Algorithm, err)
+		}
+	}
+	return total, nil
+}
 
 // SetClock and SetLogger set Now and Logger on every Manager.
 func (m *Multi) SetClock(now func() time.Time) {
