@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/ststest/clocktest"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestMultiRotateEach: an on-demand rotation of a Multi rotates every
@@ -118,5 +120,50 @@ func TestMultiRotateMaster(t *testing.T) {
 		if r.MasterKeyID != seal.KeyID(newer) {
 			t.Errorf("%s key %s still under %s", r.Algorithm, r.ID, r.MasterKeyID)
 		}
+	}
+}
+
+// TestMultiVerifiesEveryAlgorithm: a token verifier over a Multi (what
+// introspection, bearer auth and re-exchange use in serve) accepts access
+// tokens signed by any algorithm's key, before and after a forced
+// rotation of every algorithm; Sign uses the primary algorithm.
+func TestMultiVerifiesEveryAlgorithm(t *testing.T) {
+	ctx := t.Context()
+	clk := clocktest.New(time.Now().Truncate(time.Second))
+	m, err := signer.NewMulti(newSQLiteStore(t), newKeyring(t, masterKey()), signer.Config{Algorithm: signer.ES256}, signer.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetClock(clk.Now)
+	m.SetLogger(slog.New(slog.DiscardHandler))
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const iss, aud = "https://sts.example.com", "https://api.example.com"
+	ver := &tokens.Verifier{Keys: m, Issuer: iss, Now: clk.Now}
+	mint := func(s signer.Signer) string {
+		t.Helper()
+		tok, _, err := (&tokens.Issuer{Signer: s, IssuerURL: iss, Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
+			Subject: "alice", Audience: tokens.Audience{aud}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	rs, err := m.For(signer.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, rsTok := mint(m), mint(rs)
+	if _, err := m.RotateEach(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"ES256 (primary)": es, "RS256": rsTok, "ES256 after rotation": mint(m), "RS256 after rotation": mint(rs)} {
+		if _, err := ver.VerifyAccessToken(ctx, tok, aud); err != nil {
+			t.Errorf("%s token: %v", name, err)
+		}
+	}
+	if _, err := m.For(signer.EdDSA); !errors.Is(err, signer.ErrNoSigningKey) {
+		t.Errorf("For(EdDSA) without an EdDSA key = %v, want ErrNoSigningKey", err)
 	}
 }
