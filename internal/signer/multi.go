@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/opensts/sts/internal/seal"
@@ -221,8 +220,12 @@ func (m *Multi) ActiveKeyIDs() map[string]string {
 }
 
 // Init, Reload, Ready and Tick act on every Manager; Init and Ready
-// fail when any algorithm cannot sign.
+// fail when any algorithm cannot sign. Init and Tick first retire the
+// keys of an algorithm no longer kept (see retireDropped).
 func (m *Multi) Init(ctx context.Context) error {
+	if err := m.retireDropped(ctx); err != nil {
+		return err
+	}
 	return m.each(func(x *Manager) error { return x.Init(ctx) })
 }
 
@@ -233,18 +236,84 @@ func (m *Multi) Reload(ctx context.Context) error {
 func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
 
 func (m *Multi) Tick(ctx context.Context) error {
+	if err := m.retireDropped(ctx); err != nil {
+		return err
+	}
 	return m.each(func(x *Manager) error { return x.Tick(ctx) })
 }
 
-// Run runs every Manager's loop until ctx ends.
+// Run ticks every PollInterval until ctx ends, logging each algorithm's
+// failures (when they change) as a lone Manager's Run does.
 func (m *Multi) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(m.all()))
-	for i, x := range m.all() {
-		wg.Go(func() { errs[i] = x.Run(ctx) })
+	t := time.NewTicker(m.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := m.retireDropped(ctx); err != nil {
+			m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
+		}
+		for _, x := range m.all() {
+			x.logTick(x.Tick(ctx))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+}
+
+// kept reports whether alg has a Manager here.
+func (m *Multi) kept(alg string) bool {
+	for _, x := range m.all() {
+		if x.cfg.Algorithm == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// retireDropped retires the active and next keys of algorithms no Manager
+// keeps any more (keys.algorithm changed to an extra algorithm, or an
+// extra algorithm removed). Left as they were they would sit beside the
+// primary's own keys, which own them, as a second active key; retired,
+// they stay published until every token they signed has expired (the
+// primary then deletes them) and never sign again (their private half is
+// dropped). The stored set is only written when there is such a key.
+func (m *Multi) retireDropped(ctx context.Context) error {
+	dropped := func(k storage.SigningKey) bool { return k.State != storage.KeyRetired && !m.kept(k.Algorithm) }
+	rows, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("signer: list signing keys: %w", err)
+	}
+	if !slices.ContainsFunc(rows, dropped) {
+		return nil
+	}
+	now := storage.Now(m.primary.now())
+	var retired []string
+	err = m.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+		retired = retired[:0]
+		out := make([]storage.SigningKey, len(old))
+		for i, k := range old {
+			if dropped(k) {
+				k.State, k.RetiredAt, k.DeleteAfter = storage.KeyRetired, now, now.Add(m.cfg.retainFor())
+				k.Sealed, k.MasterKeyID = nil, ""
+				retired = append(retired, k.ID)
+			}
+			out[i] = k
+		}
+		if len(retired) == 0 {
+			return nil, errNothingToDo
+		}
+		return out, nil
+	})
+	switch {
+	case errors.Is(err, errNothingToDo):
+		return nil
+	case err != nil:
+		return fmt.Errorf("signer: retire keys of algorithms no longer kept: %w", err)
+	}
+	m.primary.logger().Info("signer: retired the keys of an algorithm no longer kept", "retired", retired)
+	return nil
 }
 
 func (m *Multi) each(fn func(*Manager) error) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/clocktest"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -165,5 +166,65 @@ func TestMultiVerifiesEveryAlgorithm(t *testing.T) {
 	}
 	if _, err := m.For(signer.EdDSA); !errors.Is(err, signer.ErrNoSigningKey) {
 		t.Errorf("For(EdDSA) without an EdDSA key = %v, want ErrNoSigningKey", err)
+	}
+}
+
+// TestMultiDroppedAlgorithm: when an algorithm stops being kept (RS256
+// made keys.algorithm, so the ES256 keys are no longer anyone's; or
+// keys.extra_algorithms emptied), the next start retires its active and
+// next keys instead of failing on two active keys: they stay published,
+// so tokens they signed keep verifying, and nothing of theirs signs.
+func TestMultiDroppedAlgorithm(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		primary      string
+		extra        []string
+		dropped, now string
+	}{
+		{"RS256 becomes the primary", signer.RS256, nil, signer.ES256, signer.RS256},
+		{"extra algorithms emptied", signer.ES256, nil, signer.RS256, signer.ES256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			store, kr := newSQLiteStore(t), newKeyring(t, masterKey())
+			before, err := signer.NewMulti(store, kr, signer.Config{Algorithm: signer.ES256}, signer.RS256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before.SetLogger(slog.New(slog.DiscardHandler))
+			if err := before.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			old := before.ActiveKeyIDs()[tc.dropped]
+
+			after, err := signer.NewMulti(store, kr, signer.Config{Algorithm: tc.primary}, tc.extra...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after.SetLogger(slog.New(slog.DiscardHandler))
+			if err := after.Init(ctx); err != nil {
+				t.Fatalf("Init after %s stopped being kept: %v", tc.dropped, err)
+			}
+			if ids := after.ActiveKeyIDs(); len(ids) != 1 || ids[tc.now] == "" {
+				t.Errorf("active keys = %v, want only %s's", ids, tc.now)
+			}
+			if k, ok := after.PublicKey(old); !ok || k.Algorithm != tc.dropped {
+				t.Errorf("the dropped %s key %s is no longer published", tc.dropped, old)
+			}
+			rows, err := store.ListSigningKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Algorithm == tc.dropped && (r.State != storage.KeyRetired || len(r.Sealed) != 0 || r.DeleteAfter.IsZero()) {
+					t.Errorf("dropped %s key %s is %s (sealed %d bytes, delete after %v), want retired without its private half",
+						tc.dropped, r.ID, r.State, len(r.Sealed), r.DeleteAfter)
+				}
+			}
+			// Ticks (the rotation loop) change nothing more and keep serving.
+			if err := after.Tick(ctx); err != nil {
+				t.Errorf("Tick: %v", err)
+			}
+		})
 	}
 }
