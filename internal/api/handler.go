@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -66,10 +67,18 @@ type Handler struct {
 	// unavailable.
 	Pools *pools.Service
 
-	// Keys serves KeyService: this node's signing-key manager (the one
-	// that signs and serves the JWKS), so a rotation here takes effect on
-	// this node at once. nil answers unavailable.
-	Keys *signer.Manager
+	// Keys serves KeyService: this node's signing keys (the ones that
+	// sign and serve the JWKS, in serve a *signer.Multi), so a rotation
+	// here takes effect on this node at once. nil answers unavailable.
+	Keys SigningKeys
+
+	// RS256Issuer signs the ID tokens GetIDToken mints for RS256Audiences
+	// (id_tokens.rs256_audiences), for relying parties that accept only
+	// RS256. nil: every ID token is signed by Issuer.
+	RS256Issuer *tokens.Issuer
+	// RS256Audiences are the audiences whose ID tokens RS256Issuer signs:
+	// when any requested audience is listed, or the list holds "*".
+	RS256Audiences []string
 	// Audit serves AuditService and records key rotations. nil answers
 	// unavailable.
 	Audit storage.AuditStore
@@ -92,6 +101,14 @@ type Handler struct {
 	// it answers unavailable (the vault needs the master key, which may
 	// arrive after the routes are mounted).
 	hostTokens atomic.Pointer[hosttoken.Service]
+}
+
+// SigningKeys is what KeyService needs of this node's signing keys
+// (*signer.Manager, *signer.Multi): the stored set, every algorithm's keys,
+// and the on-demand rotation of every algorithm.
+type SigningKeys interface {
+	Keys(ctx context.Context) ([]signer.KeyInfo, error)
+	RotateEach(ctx context.Context, force bool) ([]signer.Rotation, error)
 }
 
 // SetHostTokens supplies the host-token vault; safe while serving.

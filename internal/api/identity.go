@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,11 +94,26 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 	if c.Expiry <= c.IssuedAt {
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // credential expires within the second
 	}
-	tok, _, err := s.h.Issuer.MintIDToken(ctx, c)
+	tok, _, err := s.h.idTokenIssuer(aud).MintIDToken(ctx, c)
 	if err != nil {
 		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 	}
 	return &gitpodv1.GetIDTokenResponse{Token: tok}, nil
+}
+
+// idTokenIssuer is RS256Issuer when any of aud is in RS256Audiences (or
+// they hold "*"), else Issuer: relying parties that accept only RS256 are
+// named in id_tokens.rs256_audiences (docs/configuration.md).
+func (h *Handler) idTokenIssuer(aud []string) *tokens.Issuer {
+	if h.RS256Issuer == nil {
+		return h.Issuer
+	}
+	for _, a := range h.RS256Audiences {
+		if a == "*" || slices.Contains(aud, a) {
+			return h.RS256Issuer
+		}
+	}
+	return h.Issuer
 }
 
 // ExchangeToken spends a one-time exchange token (atomically: of

@@ -12,9 +12,10 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// KeyService implements sts.v1.KeyService over this node's signing-key
-// manager, with the rotation `sts keys rotate` uses too
-// ([signer.Manager.RotateNow]). The keys serve every organization, so
+// KeyService implements sts.v1.KeyService over this node's signing keys,
+// with the rotation `sts keys rotate` uses too ([signer.Multi.RotateEach]:
+// every algorithm kept, keys.algorithm's and keys.extra_algorithms', is
+// rotated). The keys serve every organization, so
 // every method needs an instance administrator (docs/authorization.md).
 // Responses are built from [signer.KeyInfo], which has no key material.
 type KeyService struct{ h *Handler }
@@ -23,7 +24,7 @@ var _ stsv1connect.KeyServiceHandler = (*KeyService)(nil)
 
 var errNoKeys = sts.Errorf(sts.Unavailable, "key service unavailable")
 
-func (s *KeyService) admin(ctx context.Context) (*Identity, *signer.Manager, error) {
+func (s *KeyService) admin(ctx context.Context) (*Identity, SigningKeys, error) {
 	id, err := s.h.requireInstanceAdmin(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -59,15 +60,25 @@ func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSign
 		return nil, err
 	}
 	force := req.GetForce()
-	r, err := m.RotateNow(ctx, force)
+	// Every algorithm is rotated; the kid fields of the response describe
+	// the first (keys.algorithm's) rotation, keys lists every algorithm's
+	// keys. Rotations made before a later algorithm failed are audited
+	// all the same: they have committed.
+	rs, err := m.RotateEach(ctx, force)
+	for _, r := range rs {
+		if !r.AlreadyRotated && s.h.Audit != nil {
+			c := id.caller()
+			if aerr := s.h.Audit.AppendAudit(ctx, r.AuditEvent(c.Actor, c.RequestID, force, s.h.now())); aerr != nil {
+				s.h.logger().ErrorContext(ctx, "api: audit of a signing-key rotation failed", "activated", r.Activated, "error", aerr)
+			}
+		}
+	}
 	if err != nil {
 		return nil, rotateErr(err)
 	}
-	if !r.AlreadyRotated && s.h.Audit != nil {
-		c := id.caller()
-		if aerr := s.h.Audit.AppendAudit(ctx, r.AuditEvent(c.Actor, c.RequestID, force, s.h.now())); aerr != nil {
-			s.h.logger().ErrorContext(ctx, "api: audit of a signing-key rotation failed", "activated", r.Activated, "error", aerr)
-		}
+	var r signer.Rotation
+	if len(rs) > 0 {
+		r = rs[0]
 	}
 	keys, err := listKeys(ctx, m)
 	if err != nil {
@@ -80,7 +91,7 @@ func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSign
 	}, nil
 }
 
-func listKeys(ctx context.Context, m *signer.Manager) ([]*stsv1.SigningKey, error) {
+func listKeys(ctx context.Context, m SigningKeys) ([]*stsv1.SigningKey, error) {
 	list, err := m.Keys(ctx)
 	if err != nil {
 		return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")
@@ -97,7 +108,7 @@ func listKeys(ctx context.Context, m *signer.Manager) ([]*stsv1.SigningKey, erro
 func rotateErr(err error) error {
 	switch {
 	case errors.Is(err, signer.ErrNextNotReady):
-		return sts.Wrap(sts.FailedPrecondition, err, strings.TrimPrefix(err.Error(), "signer: ")+"; set force to rotate anyway")
+		return sts.Wrap(sts.FailedPrecondition, err, strings.ReplaceAll(err.Error(), "signer: ", "")+"; set force to rotate anyway")
 	case errors.Is(err, signer.ErrSealed):
 		return sts.Wrap(sts.FailedPrecondition, err, "signing keys are sealed (the master key is missing or wrong); nothing was rotated")
 	}

@@ -30,7 +30,7 @@ type connectAPI struct {
 	pools *pools.Service
 }
 
-func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger) (*connectAPI, error) {
+func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, logger *slog.Logger) (*connectAPI, error) {
 	pats, err := pat.NewService(store, nil)
 	if err != nil {
 		return nil, err
@@ -66,6 +66,16 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Manager,
 		// this replica's memory (a bucket of its own, beside the token
 		// endpoints').
 		PublicLimit: limiter(cfg.RateLimits.PerIP, cfg.RateLimits.MaxKeys),
+	}
+	// ID tokens for the audiences of id_tokens.rs256_audiences are signed
+	// with the RS256 key (config validation made sure one is kept).
+	if len(cfg.IDTokens.RS256Audiences) > 0 {
+		rs, err := keys.For(signer.RS256)
+		if err != nil {
+			return nil, err
+		}
+		h.RS256Issuer = &tokens.Issuer{Signer: rs, IssuerURL: cfg.Issuer}
+		h.RS256Audiences = cfg.IDTokens.RS256Audiences
 	}
 	return &connectAPI{handler: h, pats: pats, clients: cs, pools: ps}, nil
 }

@@ -30,7 +30,7 @@ type boot struct {
 	cfg    config.Config
 	store  *sqlstore.Store
 	logger *slog.Logger
-	keys   *signer.Manager
+	keys   *signer.Multi
 	// onKeys run once, in order, when the master key and signing keys are
 	// first ready: services that need the master key (the digest pepper)
 	// start there.
@@ -51,7 +51,7 @@ type boot struct {
 	trustErr   atomic.Pointer[error]
 }
 
-func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring, keys *signer.Manager, rotate func()) *boot {
+func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring, keys *signer.Multi, rotate func()) *boot {
 	b := &boot{cfg: cfg, store: store, logger: logger, keys: keys, rotate: rotate}
 	b.setErr(&b.migrateErr, errWaitingForStorage)
 	b.setErr(&b.keyErr, errWaitingForStorage)
@@ -119,7 +119,8 @@ func (b *boot) initKeys(ctx context.Context) error {
 		}
 	}
 	b.keysLoaded.Store(true)
-	b.logger.InfoContext(ctx, "signing keys loaded", "active_kid", b.keys.ActiveKeyID(), "algorithm", b.cfg.Keys.Algorithm)
+	b.logger.InfoContext(ctx, "signing keys loaded", "active_kid", b.keys.ActiveKeyID(), "algorithm", b.cfg.Keys.Algorithm,
+		"active_kids", b.keys.ActiveKeyIDs())
 	b.rotate()
 	return nil
 }

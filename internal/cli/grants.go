@@ -40,7 +40,7 @@ func (t *tokenEndpoints) mount(d *server.Deferred) {
 // newTokenEndpoints turns cfg into the token endpoints' constructor
 // arguments (docs/architecture.md). reg receives the metrics.
 // pats introspects personal access tokens; pep keys every secret digest.
-func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Manager, logger *slog.Logger, reg prometheus.Registerer,
+func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Multi, logger *slog.Logger, reg prometheus.Registerer,
 	pats *pat.Service, pep []byte,
 ) (*tokenEndpoints, error) {
 	compiler, err := pools.NewCompiler() // the options every pool was checked with

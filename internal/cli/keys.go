@@ -116,8 +116,9 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// managerFor opens the signing-key manager with the configured master key.
-func managerFor(ctx context.Context, cfg config.Config, store *sqlstore.Store, logger *slog.Logger) (*signer.Manager, error) {
+// managerFor opens the signing keys of every configured algorithm
+// (keys.algorithm and keys.extra_algorithms) with the configured master key.
+func managerFor(ctx context.Context, cfg config.Config, store *sqlstore.Store, logger *slog.Logger) (*signer.Multi, error) {
 	kr, err := loadConfiguredKey(cfg)
 	if err != nil {
 		return nil, err
@@ -125,11 +126,11 @@ func managerFor(ctx context.Context, cfg config.Config, store *sqlstore.Store, l
 	if kr == nil {
 		return nil, errors.New("master key: none configured and " + cfg.MasterKeyPath() + " does not exist")
 	}
-	m, err := signer.New(store, kr, signerConfig(cfg))
+	m, err := signer.NewMulti(store, kr, signerConfig(cfg), cfg.Keys.ExtraAlgorithms...)
 	if err != nil {
 		return nil, err
 	}
-	m.Logger = logger
+	m.SetLogger(logger)
 	if err := m.Init(ctx); err != nil {
 		return nil, err
 	}
@@ -141,7 +142,8 @@ func newKeysRotateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Make the next key active and publish a new next key",
-		Long: `Rotate now instead of waiting for keys.rotation_period. The next key must have
+		Long: `Rotate every algorithm's keys (keys.algorithm and keys.extra_algorithms) now
+instead of waiting for keys.rotation_period. Each next key must have
 been published for keys.publish_ahead, so that every verifier already has it;
 --force skips that wait (use it when the active key is compromised, knowing
 that verifiers with a stale JWKS cache reject new tokens until they refetch).
@@ -157,24 +159,28 @@ and takes effect on the server that answers it at once.`,
 				if err != nil {
 					return err
 				}
-				before := m.ActiveKeyID()
-				r, err := m.RotateNow(ctx, force)
+				before := m.ActiveKeyIDs()
+				rs, err := m.RotateEach(ctx, force)
+				// Rotations that committed before another algorithm failed
+				// are audited and reported all the same; a failed audit
+				// write is reported, not turned into a failure.
+				for _, r := range rs {
+					after := m.ActiveKeyIDs()[r.Algorithm]
+					if r.AlreadyRotated {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: already rotated by another caller: active key %s\n", r.Algorithm, after)
+						continue
+					}
+					if err := store.AppendAudit(ctx, r.AuditEvent(cliCaller.Actor, "", force, time.Now())); err != nil {
+						logger.ErrorContext(ctx, "audit of the signing-key rotation failed", "activated", r.Activated, "error", err)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: rotated: active key %s -> %s\n", r.Algorithm, before[r.Algorithm], after)
+				}
 				if err != nil {
 					if errors.Is(err, signer.ErrNextNotReady) {
 						return fmt.Errorf("%w (use --force to rotate anyway)", err)
 					}
 					return err
 				}
-				if r.AlreadyRotated {
-					fmt.Fprintf(cmd.OutOrStdout(), "already rotated by another caller: active key %s\n", m.ActiveKeyID())
-					return nil
-				}
-				// The rotation has committed; a failed audit write is reported,
-				// not turned into a failure.
-				if err := store.AppendAudit(ctx, r.AuditEvent(cliCaller.Actor, "", force, time.Now())); err != nil {
-					logger.ErrorContext(ctx, "audit of the signing-key rotation failed", "activated", r.Activated, "error", err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "rotated: active key %s -> %s\n", before, m.ActiveKeyID())
 				return nil
 			})
 		},

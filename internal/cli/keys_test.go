@@ -54,9 +54,9 @@ func jwksKIDs(t *testing.T, r *run) []string {
 }
 
 // TestServeIsAnOIDCIssuer: a fresh `sts serve` publishes discovery and a
-// JWKS with an active and a next key; `sts keys rotate` moves them along
-// (refusing while the next key is too new unless forced); a restart keeps
-// them.
+// JWKS with an active and a next key of each algorithm (ES256, and RS256
+// beside it by default); `sts keys rotate` moves both along (refusing
+// while the next keys are too new unless forced); a restart keeps them.
 func TestServeIsAnOIDCIssuer(t *testing.T) {
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
@@ -69,13 +69,14 @@ func TestServeIsAnOIDCIssuer(t *testing.T) {
 		t.Errorf("token endpoint = %q", p.Endpoint().TokenURL)
 	}
 	first := jwksKIDs(t, r)
-	if len(first) != 2 {
-		t.Fatalf("fresh JWKS has %d keys, want 2 (active and next)", len(first))
+	if len(first) != 4 {
+		t.Fatalf("fresh JWKS has %d keys, want 4 (active and next of ES256 and RS256)", len(first))
 	}
 	r.stop(t)
 
 	code, out, errOut := runCLI(t, "keys", "list", "--data-dir", dir)
-	if code != 0 || strings.Count(out, " active ") != 1 || strings.Count(out, " next ") != 1 {
+	if code != 0 || strings.Count(out, " active ") != 2 || strings.Count(out, " next ") != 2 ||
+		strings.Count(out, " ES256 ") != 2 || strings.Count(out, " RS256 ") != 2 {
 		t.Fatalf("keys list = %d\n%s%s", code, out, errOut)
 	}
 	code, _, errOut = runCLI(t, "keys", "rotate", "--data-dir", dir)
@@ -83,19 +84,19 @@ func TestServeIsAnOIDCIssuer(t *testing.T) {
 		t.Errorf("keys rotate of a just-published next key = %d, %q; want refusal naming --force", code, errOut)
 	}
 	code, out, errOut = runCLI(t, "keys", "rotate", "--force", "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "rotated") {
+	if code != 0 || !strings.Contains(out, "ES256: rotated") || !strings.Contains(out, "RS256: rotated") {
 		t.Fatalf("keys rotate --force = %d, %s%s", code, out, errOut)
 	}
 	_, out, _ = runCLI(t, "keys", "list", "--data-dir", dir)
-	if strings.Count(out, " retired ") != 1 || strings.Count(out, " active ") != 1 || strings.Count(out, " next ") != 1 {
+	if strings.Count(out, " retired ") != 2 || strings.Count(out, " active ") != 2 || strings.Count(out, " next ") != 2 {
 		t.Errorf("keys list after rotation:\n%s", out)
 	}
 
 	r2 := serve(t, "--data-dir", dir)
 	checkServing(t, r2)
 	after := jwksKIDs(t, r2)
-	if len(after) != 3 {
-		t.Fatalf("JWKS after rotation has %d keys, want 3 (retired, active, next)", len(after))
+	if len(after) != 6 {
+		t.Fatalf("JWKS after rotation has %d keys, want 6 (retired, active, next of each algorithm)", len(after))
 	}
 	for _, kid := range first {
 		if !strings.Contains(strings.Join(after, " "), kid) {
@@ -126,7 +127,7 @@ func TestKeysRotateMaster(t *testing.T) {
 	both := filepath.Join(dir, "both.yaml")
 	writeFile(t, both, "master_key_file: "+newKey+"\nprevious_master_key_files: ["+oldKey+"]\n")
 	code, out, e := runCLI(t, "keys", "rotate-master", "--config", both, "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "re-wrapped 2 signing key(s), 1 server secret(s) and 0 host token(s)") {
+	if code != 0 || !strings.Contains(out, "re-wrapped 4 signing key(s), 1 server secret(s) and 0 host token(s)") {
 		t.Fatalf("rotate-master = %d %s%s", code, out, e)
 	}
 

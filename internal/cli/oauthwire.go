@@ -23,7 +23,8 @@ type oauthDeps struct {
 	Store storage.Store
 	// Issuer is cfg.Issuer; the token endpoint is Issuer + /oauth2/token.
 	Issuer string
-	// Keys signs and verifies (a *signer.Manager).
+	// Keys signs (keys.algorithm) and verifies (every algorithm's keys): a
+	// *signer.Multi.
 	Keys interface {
 		signer.Signer
 		signer.KeySet

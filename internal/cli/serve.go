@@ -101,11 +101,14 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		return err
 	}
 
-	keys, err := signer.New(store, kr, signerConfig(cfg))
+	// One active key per algorithm: keys.algorithm's signs access tokens
+	// (and ID tokens by default), each of keys.extra_algorithms' is
+	// published and rotated beside it (docs/configuration.md).
+	keys, err := signer.NewMulti(store, kr, signerConfig(cfg), cfg.Keys.ExtraAlgorithms...)
 	if err != nil {
 		return err
 	}
-	keys.Logger = logger
+	keys.SetLogger(logger)
 	connect, err := newConnectAPI(cfg, records, keys, logger)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,8 @@ type Config struct {
 	Log     LogConfig     `koanf:"log"`
 	GC      GCConfig      `koanf:"gc"`
 	Keys    KeysConfig    `koanf:"keys"`
+	// IDTokens chooses how ID tokens are signed.
+	IDTokens IDTokensConfig `koanf:"id_tokens"`
 
 	// Organizations, Pools and their providers are the trust configuration,
 	// applied to storage at start (create or update; records not listed are
@@ -125,6 +128,23 @@ type KeysConfig struct {
 	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
 	// Leeway is the clock skew allowed when verifying our tokens.
 	Leeway time.Duration `koanf:"leeway"`
+	// ExtraAlgorithms keep an active key of each listed algorithm beside
+	// Algorithm's, published and rotated like it, for relying parties that
+	// accept only that algorithm. Unset, it is [RS256] unless Algorithm is
+	// RS256 (OpenID Discovery requires RS256 among the ID token signing
+	// algorithms); an empty list, or "none", keeps Algorithm's keys only.
+	ExtraAlgorithms []string `koanf:"extra_algorithms"`
+}
+
+// IDTokensConfig chooses the algorithm of the ID tokens we sign
+// (gitpod.v1 IdentityService/GetIDToken). They are signed with
+// keys.algorithm unless an audience asks otherwise.
+type IDTokensConfig struct {
+	// RS256Audiences are the audiences that get RS256 ID tokens: a token
+	// is signed RS256 when any of its audiences is listed, or when the list
+	// holds "*". RS256 must then be keys.algorithm or one of
+	// keys.extra_algorithms.
+	RS256Audiences []string `koanf:"rs256_audiences"`
 }
 
 // HostTokenIntegrationConfig is one SCM OAuth integration (the Gitpod API's
@@ -195,8 +215,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// Derive fills the defaults that depend on other fields: Issuer from Listen
-// and Storage.Path from DataDir. Fields already set are kept.
+// Derive fills the defaults that depend on other fields: Issuer from Listen,
+// Storage.Path from DataDir and Keys.ExtraAlgorithms from Keys.Algorithm.
+// Fields already set are kept.
 func (c *Config) Derive() {
 	if c.Issuer == "" && c.Listen != "" {
 		c.Issuer = "http://" + c.Listen
@@ -204,6 +225,16 @@ func (c *Config) Derive() {
 		if host, port, err := net.SplitHostPort(c.Listen); err == nil && host == "" {
 			c.Issuer = "http://" + net.JoinHostPort("localhost", port)
 		}
+	}
+	// From the environment the list is one comma-separated string.
+	if x := c.Keys.ExtraAlgorithms; len(x) == 1 && strings.Contains(x[0], ",") {
+		c.Keys.ExtraAlgorithms = strings.Split(strings.ReplaceAll(x[0], " ", ""), ",")
+	}
+	switch {
+	case c.Keys.ExtraAlgorithms == nil && c.Keys.Algorithm != "RS256":
+		c.Keys.ExtraAlgorithms = []string{"RS256"}
+	case c.Keys.ExtraAlgorithms == nil, len(c.Keys.ExtraAlgorithms) == 1 && c.Keys.ExtraAlgorithms[0] == "none":
+		c.Keys.ExtraAlgorithms = []string{}
 	}
 	if c.Storage.Path == "" && c.Storage.Type == "sqlite" && c.DataDir != "" {
 		c.Storage.Path = filepath.Join(c.DataDir, "sts.db")

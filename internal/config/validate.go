@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,8 @@ var checks = []check{
 		}
 		return nil
 	}},
+	{"keys.extra_algorithms", func(c *Config) error { return checkExtraAlgorithms(c.Keys) }},
+	{"id_tokens.rs256_audiences", func(c *Config) error { return checkRS256Audiences(c) }},
 	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
 	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
 	{"errors.detail", func(c *Config) error { return oneOf(c.Errors.Detail, ErrorDetailNone, ErrorDetailReason) }},
@@ -164,6 +167,38 @@ func checkIssuer(s string) error {
 		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(s, "/")
 	if bad {
 		return fmt.Errorf("must be an absolute http(s) URL without trailing slash, query or fragment, got %q", s)
+	}
+	return nil
+}
+
+// checkExtraAlgorithms judges keys.extra_algorithms against keys.algorithm.
+func checkExtraAlgorithms(k KeysConfig) error {
+	for i, alg := range k.ExtraAlgorithms {
+		switch {
+		case oneOf(alg, "ES256", "RS256", "EdDSA") != nil:
+			return fmt.Errorf("%q: want ES256, RS256 or EdDSA (or an empty list, or none, for no extra algorithm)", alg)
+		case alg == k.Algorithm:
+			return fmt.Errorf("%s is keys.algorithm already", alg)
+		case slices.Contains(k.ExtraAlgorithms[:i], alg):
+			return fmt.Errorf("%s listed twice", alg)
+		}
+	}
+	return nil
+}
+
+// checkRS256Audiences: every entry is a plain audience (or "*"), and an
+// RS256 key is kept to sign them.
+func checkRS256Audiences(c *Config) error {
+	if len(c.IDTokens.RS256Audiences) == 0 {
+		return nil
+	}
+	for _, a := range c.IDTokens.RS256Audiences {
+		if a == "" || strings.TrimSpace(a) != a || len(a) > 512 {
+			return fmt.Errorf("%q is not an audience (non-empty, no surrounding spaces, at most 512 bytes)", a)
+		}
+	}
+	if c.Keys.Algorithm != "RS256" && !slices.Contains(c.Keys.ExtraAlgorithms, "RS256") {
+		return errors.New("needs an RS256 key: add RS256 to keys.extra_algorithms")
 	}
 	return nil
 }

@@ -103,6 +103,16 @@ func (m *Manager) RotateNow(ctx context.Context, force bool) (Rotation, error) {
 	return m.rotateLocked(ctx, m.now(), mode)
 }
 
+// RotateEach is [Manager.RotateNow] as a list of one, so a lone Manager
+// and a [Multi] serve KeyService alike.
+func (m *Manager) RotateEach(ctx context.Context, force bool) ([]Rotation, error) {
+	r, err := m.RotateNow(ctx, force)
+	if err != nil {
+		return nil, err
+	}
+	return []Rotation{r}, nil
+}
+
 // rotate runs one rotation of mode against the stored set.
 func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode) (Rotation, error) {
 	m.mu.Lock()
@@ -163,6 +173,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 		m.logger().Info("signer: key set updated", "activated", res.Activated, "retired", res.Retired,
 			"next", res.Next, "deleted", res.Deleted)
 	}
+	res.Algorithm = m.cfg.Algorithm
 	if rerr := m.reloadLocked(ctx); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/opensts/sts/internal/seal"
@@ -23,7 +22,12 @@ import (
 // It is safe for concurrent use.
 type Multi struct {
 	primary *Manager
-	extra   []*Manager // ordered as given
+	// managers is primary then the extra algorithms' Managers in the order
+	// given; built once, so lookups on the verification path allocate
+	// nothing.
+	managers []*Manager
+	store    storage.KeyStore
+	cfg      Config
 }
 
 var (
@@ -51,7 +55,7 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 	if err != nil {
 		return nil, err
 	}
-	m := &Multi{primary: primary}
+	m := &Multi{primary: primary, managers: []*Manager{primary}, store: store, cfg: cfg}
 	for _, alg := range extra {
 		c := cfg
 		c.Algorithm = alg
@@ -59,7 +63,7 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 		if err != nil {
 			return nil, err
 		}
-		m.extra = append(m.extra, x)
+		m.managers = append(m.managers, x)
 	}
 	return m, nil
 }
@@ -68,7 +72,58 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 // rotates on demand).
 func (m *Multi) Primary() *Manager { return m.primary }
 
-func (m *Multi) all() []*Manager { return append([]*Manager{m.primary}, m.extra...) }
+func (m *Multi) all() []*Manager { return m.managers }
+
+// ActiveKeyID is the primary algorithm's active kid ("" if none).
+func (m *Multi) ActiveKeyID() string { return m.primary.ActiveKeyID() }
+
+// SetKeyring is [Manager.SetKeyring] on every Manager.
+func (m *Multi) SetKeyring(keyring *seal.Keyring) {
+	for _, x := range m.all() {
+		x.SetKeyring(keyring)
+	}
+}
+
+// Keys lists the whole stored set, every algorithm's keys (each
+// [KeyInfo] names its algorithm), like [ListKeys].
+func (m *Multi) Keys(ctx context.Context) ([]KeyInfo, error) {
+	return ListKeys(ctx, m.store, m.cfg)
+}
+
+// RotateEach is [Manager.RotateNow] on every algorithm in turn, the
+// primary first: `sts keys rotate` and KeyService/RotateSigningKey rotate
+// them all. It returns the rotations that were made (each names its
+// Algorithm) even when a later algorithm fails, so callers can record
+// them; the error says which algorithm failed (a next key not published
+// long enough, without force, wraps ErrNextNotReady).
+func (m *Multi) RotateEach(ctx context.Context, force bool) ([]Rotation, error) {
+	out := make([]Rotation, 0, len(m.all()))
+	var errs []error
+	for _, x := range m.all() {
+		r, err := x.RotateNow(ctx, force)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", x.cfg.Algorithm, err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// RotateMaster is [Manager.RotateMaster] on every algorithm: each
+// Manager re-wraps its own keys and uses keyring from then on. It returns
+// how many rows changed in all.
+func (m *Multi) RotateMaster(ctx context.Context, keyring *seal.Keyring) (int, error) {
+	total := 0
+	for _, x := range m.all() {
+		n, err := x.RotateMaster(ctx, keyring)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("%s: %w", x.cfg.Algorithm, err)
+		}
+	}
+	return total, nil
+}
 
 // SetClock and SetLogger set Now and Logger on every Manager.
 func (m *Multi) SetClock(now func() time.Time) {
@@ -165,8 +220,12 @@ func (m *Multi) ActiveKeyIDs() map[string]string {
 }
 
 // Init, Reload, Ready and Tick act on every Manager; Init and Ready
-// fail when any algorithm cannot sign.
+// fail when any algorithm cannot sign. Init and Tick first retire the
+// keys of an algorithm no longer kept (see retireDropped).
 func (m *Multi) Init(ctx context.Context) error {
+	if err := m.retireDropped(ctx); err != nil {
+		return err
+	}
 	return m.each(func(x *Manager) error { return x.Init(ctx) })
 }
 
@@ -177,18 +236,84 @@ func (m *Multi) Reload(ctx context.Context) error {
 func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
 
 func (m *Multi) Tick(ctx context.Context) error {
+	if err := m.retireDropped(ctx); err != nil {
+		return err
+	}
 	return m.each(func(x *Manager) error { return x.Tick(ctx) })
 }
 
-// Run runs every Manager's loop until ctx ends.
+// Run ticks every PollInterval until ctx ends, logging each algorithm's
+// failures (when they change) as a lone Manager's Run does.
 func (m *Multi) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(m.all()))
-	for i, x := range m.all() {
-		wg.Go(func() { errs[i] = x.Run(ctx) })
+	t := time.NewTicker(m.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := m.retireDropped(ctx); err != nil {
+			m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
+		}
+		for _, x := range m.all() {
+			x.logTick(x.Tick(ctx))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+}
+
+// kept reports whether alg has a Manager here.
+func (m *Multi) kept(alg string) bool {
+	for _, x := range m.all() {
+		if x.cfg.Algorithm == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// retireDropped retires the active and next keys of algorithms no Manager
+// keeps any more (keys.algorithm changed to an extra algorithm, or an
+// extra algorithm removed). Left as they were they would sit beside the
+// primary's own keys, which own them, as a second active key; retired,
+// they stay published until every token they signed has expired (the
+// primary then deletes them) and never sign again (their private half is
+// dropped). The stored set is only written when there is such a key.
+func (m *Multi) retireDropped(ctx context.Context) error {
+	dropped := func(k storage.SigningKey) bool { return k.State != storage.KeyRetired && !m.kept(k.Algorithm) }
+	rows, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("signer: list signing keys: %w", err)
+	}
+	if !slices.ContainsFunc(rows, dropped) {
+		return nil
+	}
+	now := storage.Now(m.primary.now())
+	var retired []string
+	err = m.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+		retired = retired[:0]
+		out := make([]storage.SigningKey, len(old))
+		for i, k := range old {
+			if dropped(k) {
+				k.State, k.RetiredAt, k.DeleteAfter = storage.KeyRetired, now, now.Add(m.cfg.retainFor())
+				k.Sealed, k.MasterKeyID = nil, ""
+				retired = append(retired, k.ID)
+			}
+			out[i] = k
+		}
+		if len(retired) == 0 {
+			return nil, errNothingToDo
+		}
+		return out, nil
+	})
+	switch {
+	case errors.Is(err, errNothingToDo):
+		return nil
+	case err != nil:
+		return fmt.Errorf("signer: retire keys of algorithms no longer kept: %w", err)
+	}
+	m.primary.logger().Info("signer: retired the keys of an algorithm no longer kept", "retired", retired)
+	return nil
 }
 
 func (m *Multi) each(fn func(*Manager) error) error {

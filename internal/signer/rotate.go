@@ -26,6 +26,8 @@ var errNothingToDo = errors.New("signer: nothing to do")
 
 // Rotation reports what one rotation did.
 type Rotation struct {
+	// Algorithm is the algorithm of the keys this rotation acted on.
+	Algorithm string
 	// Rotated reports that a key became active.
 	Rotated bool
 	// AlreadyRotated reports that another caller (here or on another
@@ -50,6 +52,9 @@ const ActionRotate = "signing_key.rotate"
 // (with force when forced). It names kids only, never key material.
 func (r Rotation) AuditEvent(actor, requestID string, force bool, now time.Time) storage.AuditEvent {
 	detail := fmt.Sprintf("force=%t activated=%s retired=%s next=%s", force, r.Activated, r.Retired, r.Next)
+	if r.Algorithm != "" {
+		detail += " alg=" + r.Algorithm
+	}
 	if len(r.Deleted) > 0 {
 		detail += " deleted=" + strings.Join(r.Deleted, ",")
 	}
