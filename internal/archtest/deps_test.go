@@ -3,6 +3,7 @@ package archtest
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -74,25 +75,47 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("seal"), bad: []string{anyInternal}, why: "seal is a leaf over the standard library"},
 		{pkg: internal("sts"), bad: []string{anyInternal}, why: "sts is the domain vocabulary leaf"},
 		{pkg: internal("oauth2"), bad: []string{anyInternal}, why: "oauth2 is the protocol vocabulary leaf"},
-		{pkg: internal("server"), bad: []string{internal("config"), internal("storage/sqlstore"), internal("cli")}, why: "server receives a storage.Store and values; only cli reads config and opens backends (docs/architecture.md)"},
-		{pkg: internal("signer"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("tokens"), internal("discovery")}, why: "signer is an L2 service over storage and seal"},
-		{pkg: internal("tokens"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("discovery")}, why: "tokens is an L2 service"},
-		{pkg: internal("discovery"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: internal("server"), bad: []string{internal("config"), internal("storage/sqlstore"), internal("cli"), internal("app")}, why: "server receives a storage.Store and values; only app (and cli's commands) read config and open backends (docs/architecture.md)"},
+		{pkg: internal("signer"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("tokens"), internal("discovery")}, why: "signer is an L2 service over storage and seal"},
+		{pkg: internal("tokens"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("discovery")}, why: "tokens is an L2 service"},
+		{pkg: internal("discovery"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: internal("policy"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "policy is an L1 contract: CEL over the storage records only"},
 		{pkg: internal("federation"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("jws")}, why: "federation is an L2 service over storage; it never reaches the wiring or endpoints"},
 		{pkg: internal("pepper"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal")}, why: "pepper is an L2 service over storage and seal"},
 		{pkg: internal("audit"), bad: []string{anyInternal}, allow: []string{internal("storage")}, why: "audit is an L2 service over storage"},
 		{pkg: internal("ratelimit"), bad: []string{anyInternal}, why: "ratelimit is a leaf library"},
 		{pkg: internal("secret"), bad: []string{anyInternal}, why: "secret (token format and digests) is a leaf library"},
-		{pkg: internal("clientauth"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke"), internal("discovery")}, why: "clientauth is an L2 service shared by the OAuth endpoints"},
+		{pkg: internal("clientauth"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke"), internal("discovery")}, why: "clientauth is an L2 service shared by the OAuth endpoints"},
 		{pkg: internal("clients"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("oauth2"), internal("secret"), internal("sts"), internal("clientauth"), internal("audit")}, why: "clients is the L2 client lifecycle shared by api and cli; it never reaches an edge, an endpoint or the wiring"},
 		{pkg: internal("pools"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("policy"), internal("federation"), internal("jws"), internal("sts"), internal("audit")}, why: "pools is the L2 pool and provider lifecycle shared by api and cli; it never reaches an edge, an endpoint, the runtime registry or the wiring"},
-		{pkg: internal("introspect"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("revoke"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
-		{pkg: internal("revoke"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: internal("introspect"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("revoke"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: internal("revoke"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: internal("trust"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("policy")}, why: "trust is an L2 service over storage and policy"},
-		{pkg: internal("grants"), bad: []string{internal("server"), internal("cli"), internal("config"), internal("storage/sqlstore"), internal("introspect"), internal("revoke"), internal("discovery"), internal("api")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: internal("grants"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("introspect"), internal("revoke"), internal("discovery"), internal("api")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: module + "/pkg/rs", bad: []string{module + "/internal/..."}, why: "pkg/rs is public: resource servers import it, so it can never depend on internal code"},
 		{pkg: internal("hosttoken"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal"), internal("sts")}, why: "hosttoken is an L2 service over storage and seal"},
+		// app is the assembly level: it may import every service, server,
+		// config and storage/sqlstore, but never the commands.
+		{pkg: internal("app"), bad: []string{internal("cli")}, why: "app assembles the server; the commands call it, never the other way round (docs/architecture.md)"},
+		// cli is the commands: flag parsing, then app (sts serve) or, for
+		// the commands that work on storage directly (bootstrap and
+		// break-glass), the lifecycle services those commands share with
+		// the admin API. It never builds the runtime: no server, endpoint,
+		// trust registry, rate limiter or record cache of its own.
+		{pkg: internal("cli"), direct: true, bad: []string{anyInternal}, allow: []string{
+			internal("app"), internal("config"), internal("storage"), internal("storage/sqlstore"),
+			internal("gen/gitpod/v1"), internal("gen/gitpod/v1/gitpodv1connect"), // commands that call the admin API
+			internal("api"),                         // org and principal commands reuse the API's creation rules
+			internal("audit"),                       // audit list/export; the runner-key command's audit event
+			internal("clients"), internal("oauth2"), // client commands: the lifecycle service and its vocabulary
+			internal("federation"),                  // pool test: the subject-token size limit the server applies
+			internal("hosttoken"), internal("seal"), // host-token and runner-key commands, master-key rotation
+			internal("loadgen"),                 // sts bench
+			internal("pat"), internal("pepper"), // sts pat create (the first PAT) and the pepper's reseal on master-key rotation
+			internal("policy"), internal("pools"), internal("sts"), // pool and provider commands
+			internal("signer"), // keys list/rotate
+			internal("tokens"), // sts revoke subject: the revocation ID and default lifetimes
+		}, why: "cli keeps thin commands; the server is assembled in app (docs/architecture.md)"},
 		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest/..."), internal("archtest")}, why: "test kits never reach the binary (docs/architecture.md)"},
 	}
 	for _, r := range rules {
@@ -129,15 +152,30 @@ func TestDeps(t *testing.T) {
 		}
 	}
 
-	// Only cli (and the test kit) import config and the storage backends.
-	allowed := map[string]bool{internal("cli"): true, internal("ststest"): true}
+	// Only app, cli's commands (and the test kit) import config and the
+	// storage backends.
+	allowed := map[string]bool{internal("app"): true, internal("cli"): true, internal("ststest"): true}
 	for path, info := range pkgs {
 		if allowed[path] || matches(internal("storage/sqlstore/..."), path) || matches(internal("config/..."), path) {
 			continue
 		}
 		for _, d := range info.imports {
 			if d == internal("config") || d == internal("storage/sqlstore") {
-				t.Errorf("%s imports %s: only cli turns config into constructor arguments (docs/architecture.md)", path, d)
+				t.Errorf("%s imports %s: only app and cli turn config into constructor arguments (docs/architecture.md)", path, d)
+			}
+		}
+	}
+
+	// Nothing imports the commands but the binary, nor the assembly but
+	// the commands (and the test kit, which runs a real server in-process).
+	importers := map[string]map[string]bool{
+		internal("cli"): {module + "/cmd/sts": true},
+		internal("app"): {module + "/cmd/sts": true, internal("cli"): true, internal("ststest"): true},
+	}
+	for path, info := range pkgs {
+		for _, d := range info.imports {
+			if ok, ruled := importers[d]; ruled && !ok[path] {
+				t.Errorf("%s imports %s: only %v may (docs/architecture.md)", path, d, slices.Sorted(maps.Keys(ok)))
 			}
 		}
 	}

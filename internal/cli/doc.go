@@ -1,7 +1,7 @@
-// Package cli is the wiring layer: the cobra commands (serve, migrate,
-// version), the turning of config.Config into constructor arguments, opening
-// the storage backend, resolving the master key and the start-up state
-// machine that keeps serving while PostgreSQL is down. It is the only
-// package that imports config and storage/sqlstore; nothing imports cli but
-// cmd/sts and the test kit.
+// Package cli is the command layer: the cobra commands, their flags and
+// the loading of the configuration. `sts serve` hands the loaded
+// configuration to internal/app, which assembles and runs the server; the
+// other commands call the admin API or, in bootstrap and break-glass mode,
+// open storage through app's helpers and use the lifecycle services the
+// admin API uses. Nothing imports cli but cmd/sts.
 package cli

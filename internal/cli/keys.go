@@ -10,44 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
-	"github.com/opensts/sts/internal/discovery"
-	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
-
-// signerConfig turns the keys section into the signer's policy.
-func signerConfig(cfg config.Config) signer.Config {
-	return signer.Config{
-		Algorithm:        cfg.Keys.Algorithm,
-		RSABits:          cfg.Keys.RSABits,
-		RotationPeriod:   cfg.Keys.RotationPeriod,
-		PublishAhead:     cfg.Keys.PublishAhead,
-		MaxTokenLifetime: cfg.Keys.MaxTokenLifetime,
-		Leeway:           cfg.Keys.Leeway,
-	}
-}
-
-// supported is what the discovery documents advertise; each endpoint
-// feature adds its grant types and auth methods here as it lands.
-func supported() discovery.Supported {
-	return discovery.Supported{
-		Claims: discovery.DefaultClaims,
-		GrantTypes: []string{
-			oauth2.GrantTypeTokenExchange, oauth2.GrantTypeClientCredentials,
-			oauth2.GrantTypeRefreshToken, oauth2.GrantTypeJWTBearer,
-		},
-		TokenEndpointAuthMethods: []string{
-			oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost, oauth2.AuthMethodPrivateKeyJWT,
-		},
-		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256", "EdDSA"},
-		// Clients may register with auth method none (public clients).
-		PublicClients: true,
-	}
-}
 
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -70,12 +39,12 @@ func withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg config.Confi
 		return err
 	}
 	ctx := cmd.Context()
-	if usesDataDir(cfg, false) {
-		if err := prepareDataDir(cfg.DataDir); err != nil {
+	if app.UsesDataDir(cfg, false) {
+		if err := app.PrepareDataDir(cfg.DataDir); err != nil {
 			return err
 		}
 	}
-	store, err := openStore(ctx, cfg, nil)
+	store, err := app.OpenStorage(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -93,7 +62,7 @@ func newKeysListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-				keys, err := signer.ListKeys(ctx, store, signerConfig(cfg))
+				keys, err := signer.ListKeys(ctx, store, app.SignerConfig(cfg))
 				if err != nil {
 					return err
 				}
@@ -119,14 +88,14 @@ func stamp(t time.Time) string {
 // managerFor opens the signing keys of every configured algorithm
 // (keys.algorithm and keys.extra_algorithms) with the configured master key.
 func managerFor(ctx context.Context, cfg config.Config, store *sqlstore.Store, logger *slog.Logger) (*signer.Multi, error) {
-	kr, err := loadConfiguredKey(cfg)
+	kr, err := app.LoadConfiguredKey(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if kr == nil {
 		return nil, errors.New("master key: none configured and " + cfg.MasterKeyPath() + " does not exist")
 	}
-	m, err := signer.NewMulti(store, kr, signerConfig(cfg), cfg.Keys.ExtraAlgorithms...)
+	m, err := signer.NewMulti(store, kr, app.SignerConfig(cfg), cfg.Keys.ExtraAlgorithms...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +176,7 @@ Rotating the master key without downtime:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-				kr, err := loadConfiguredKey(cfg)
+				kr, err := app.LoadConfiguredKey(cfg)
 				if err != nil {
 					return err
 				}

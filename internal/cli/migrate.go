@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/opensts/sts/internal/app"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -22,12 +24,12 @@ it is, for example once per release before rolling out new replicas.`,
 				return err
 			}
 			ctx := cmd.Context()
-			if usesDataDir(cfg, false) {
-				if err := prepareDataDir(cfg.DataDir); err != nil {
+			if app.UsesDataDir(cfg, false) {
+				if err := app.PrepareDataDir(cfg.DataDir); err != nil {
 					return err
 				}
 			}
-			store, err := openStore(ctx, cfg, nil)
+			store, err := app.OpenStorage(ctx, cfg, nil)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/pepper"
@@ -23,7 +24,7 @@ import (
 // (created on first use), so a master-key rotation re-wraps it instead of
 // invalidating every digest.
 func patPepper(ctx context.Context, cfg config.Config, store storage.ServerSecretStore) ([]byte, error) {
-	kr, err := loadConfiguredKey(cfg)
+	kr, err := app.LoadConfiguredKey(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +45,7 @@ func openTokenEnv(cmd *cobra.Command) (*tokenEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(cmd.Context(), cfg, nil)
+	store, err := app.OpenStorage(cmd.Context(), cfg, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
@@ -36,19 +37,13 @@ refused and nothing changes.`,
 	return cmd
 }
 
-// poolLimits are the server settings the pool and provider rules depend
-// on; serve gives its PoolService the same.
-func poolLimits(cfg config.Config) pools.Limits {
-	return pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, Leeway: cfg.Keys.Leeway}
-}
-
 // withPools opens storage and hands fn the pool lifecycle service over it:
 // the one sts.v1.PoolService uses, so both refuse the same input with the
 // same message. A running server sees the change within the trust
 // registry's refresh interval (5 s).
 func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Service) error) error {
 	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
-		svc, err := pools.NewService(s, poolLimits(cfg))
+		svc, err := pools.NewService(s, app.PoolLimits(cfg))
 		if err != nil {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
-	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -96,7 +96,7 @@ func newPrincipalCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
-				return setInstanceAdmin(ctx, store, cliCaller, args[0], true)
+				return app.SetInstanceAdmin(ctx, store, cliCaller, args[0], true)
 			})
 		},
 	}
@@ -106,7 +106,7 @@ func newPrincipalCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
-				return setInstanceAdmin(ctx, store, cliCaller, args[0], false)
+				return app.SetInstanceAdmin(ctx, store, cliCaller, args[0], false)
 			})
 		},
 	}
@@ -115,37 +115,6 @@ func newPrincipalCmd() *cobra.Command {
 }
 
 // Audit actions of the instance administrator role.
-const (
-	actionInstanceAdminGrant  = "principal.instance_admin.grant"
-	actionInstanceAdminRevoke = "principal.instance_admin.revoke"
-)
-
-// setInstanceAdmin sets or clears a principal's instance_admin flag and
-// records the change. Only the bootstrap and the CLI call it: no API call
-// grants the role. A PAT already in use sees the change within the PAT
-// cache TTL.
-func setInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, principalID string, on bool) error {
-	var orgID string
-	err := store.UpdatePrincipal(ctx, principalID, func(p storage.Principal) (storage.Principal, error) {
-		p.InstanceAdmin, p.UpdatedAt, orgID = on, storage.Now(time.Now()), p.OrgID
-		return p, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("principal %q not found", principalID)
-	}
-	if err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	action := actionInstanceAdminGrant
-	if !on {
-		action = actionInstanceAdminRevoke
-	}
-	if err := store.AppendAudit(ctx, c.Event(time.Now(), orgID, action, "principal:"+principalID, "success", "")); err != nil {
-		return fmt.Errorf("instance_admin changed but its audit event was not stored: %w", err)
-	}
-	return nil
-}
-
 // findOrg resolves an organization ID or unique name.
 func findOrg(cmd *cobra.Command, s storage.Store, ref string) (storage.Organization, error) {
 	if o, err := s.GetOrganization(cmd.Context(), ref); err == nil {

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
-// Server is a real sts (cli.Serve: storage, master key, middleware, ops
+// Server is a real sts (app.New and Run: storage, master key, middleware, ops
 // endpoints) running in-process on a loopback port with a temporary
 // data_dir. It stops when the test ends.
 type Server struct {
@@ -58,7 +58,14 @@ func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
 		Client: &http.Client{Timeout: 10 * time.Second},
 		done:   make(chan error, 1),
 	}
-	go func() { s.done <- cli.Serve(ctx, cfg, cli.ServeOptions{Logger: logger, Listener: ln}) }()
+	go func() {
+		a, err := app.New(ctx, cfg, app.Options{Logger: logger, Listener: ln})
+		if err != nil {
+			s.done <- err
+			return
+		}
+		s.done <- a.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, l
 		return nil, err
 	}
 	cs.Logger = logger
-	ps, err := pools.NewService(store, poolLimits(cfg))
+	ps, err := pools.NewService(store, PoolLimits(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func bootstrap(ctx context.Context, store storage.Store, logger *slog.Logger) er
 	// The first admin administers the instance: it is the one principal
 	// that may create the other organizations (docs/authorization.md).
 	if err == nil {
-		if err := setInstanceAdmin(ctx, store, pat.Caller{Actor: "bootstrap"}, admin.ID, true); err != nil {
+		if err := SetInstanceAdmin(ctx, store, pat.Caller{Actor: "bootstrap"}, admin.ID, true); err != nil {
 			return fmt.Errorf("bootstrap admin: %w", err)
 		}
 	}

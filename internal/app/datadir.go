@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"errors"
@@ -7,11 +7,11 @@ import (
 	"os"
 )
 
-// prepareDataDir creates dir (0700) if needed and proves it is writable, so
+// PrepareDataDir creates dir (0700) if needed and proves it is writable, so
 // a bad data_dir fails start-up with one line that names the setting, such
 // as `data_dir "./x": not writable: permission denied`, instead of a chain
 // of driver errors later.
-func prepareDataDir(dir string) error {
+func PrepareDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %q: cannot create: %w", dir, cause(err))
 	}

@@ -1,4 +1,4 @@
-package cli
+package pools
 
 import (
 	"bytes"
@@ -12,31 +12,45 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// trustStore is what applying the trust configuration needs.
-type trustStore interface {
+// ConfigStore is what applying the trust configuration needs.
+type ConfigStore interface {
 	storage.OrganizationStore
 	storage.TrustStore
 	storage.AuditStore
 }
 
-// trustChanges says what one applyTrust did, as "org/acme",
+// TrustConfig is the trust configuration of the server's file, already
+// checked and turned into storage records; ApplyConfig writes it.
+type TrustConfig struct {
+	Orgs      []storage.Organization
+	Pools     []storage.Pool
+	Providers []storage.Provider
+	// Paths names each pool's config path ("pools[ci]") for messages.
+	Paths map[string]string
+}
+
+// Empty reports whether the configuration declares nothing to apply.
+func (c *TrustConfig) Empty() bool { return c == nil || len(c.Orgs)+len(c.Pools) == 0 }
+
+// Changes says what one ApplyConfig did, as "org/acme",
 // "pool/ci", "provider/ci/github".
-type trustChanges struct {
+type Changes struct {
 	Created, Updated []string
 	Unchanged        int
 }
 
-func (c trustChanges) changed() bool { return len(c.Created)+len(c.Updated) > 0 }
+// Changed reports whether anything was created or updated.
+func (c Changes) Changed() bool { return len(c.Created)+len(c.Updated) > 0 }
 
-// applyTrust makes storage match the plan: each organization, pool and
+// ApplyConfig makes storage match the plan: each organization, pool and
 // provider of the file is created or updated to match it; records the file
 // does not list are left alone (they may come from the CLI or the API).
 // Running it twice changes nothing the second time. Each change is audited
 // with actor "config". Another replica applying the same file at the same
 // moment is fine: a lost creation race turns into an update.
-func applyTrust(ctx context.Context, s trustStore, plan *trustPlan, now time.Time) (trustChanges, error) {
+func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time.Time) (Changes, error) {
 	now = storage.Now(now)
-	var ch trustChanges
+	var ch Changes
 	var events []storage.AuditEvent
 	note := func(kind, target string, created, updated bool) {
 		action := ""
@@ -51,24 +65,24 @@ func applyTrust(ctx context.Context, s trustStore, plan *trustPlan, now time.Tim
 		}
 		events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "config", Action: action, Target: kind + "/" + target, Outcome: "success"})
 	}
-	for _, o := range plan.orgs {
+	for _, o := range plan.Orgs {
 		c, u, err := upsert(ctx, o, s.GetOrganization, s.CreateOrganization, s.UpdateOrganization, o.ID, sameOrg, now)
 		if err != nil {
 			return ch, fmt.Errorf("organizations[%s]: %w", o.ID, err)
 		}
 		note("org", o.ID, c, u)
 	}
-	for _, p := range plan.pools {
+	for _, p := range plan.Pools {
 		if _, err := s.GetOrganization(ctx, p.OrgID); errors.Is(err, storage.ErrNotFound) {
-			return ch, fmt.Errorf("%s.organization: organization %q does not exist (declare it under organizations or create it first)", plan.paths[p.ID], p.OrgID)
+			return ch, fmt.Errorf("%s.organization: organization %q does not exist (declare it under organizations or create it first)", plan.Paths[p.ID], p.OrgID)
 		}
 		c, u, err := upsert(ctx, p, s.GetPool, s.CreatePool, s.UpdatePool, p.ID, samePool, now)
 		if err != nil {
-			return ch, fmt.Errorf("%s: %w", plan.paths[p.ID], err)
+			return ch, fmt.Errorf("%s: %w", plan.Paths[p.ID], err)
 		}
 		note("pool", p.ID, c, u)
 	}
-	for _, p := range plan.providers {
+	for _, p := range plan.Providers {
 		key := p.PoolID + "/" + p.ID
 		c, u, err := upsert(ctx, p,
 			func(ctx context.Context, _ string) (storage.Provider, error) {
@@ -79,7 +93,7 @@ func applyTrust(ctx context.Context, s trustStore, plan *trustPlan, now time.Tim
 				return s.UpdateProvider(ctx, p.PoolID, p.ID, fn)
 			}, key, sameProvider, now)
 		if err != nil {
-			return ch, fmt.Errorf("%s.providers[%s]: %w", plan.paths[p.PoolID], p.ID, err)
+			return ch, fmt.Errorf("%s.providers[%s]: %w", plan.Paths[p.PoolID], p.ID, err)
 		}
 		note("provider", key, c, u)
 	}
@@ -169,37 +183,4 @@ func sameProvider(a, b storage.Provider) bool {
 		slices.Equal(a.Audiences, b.Audiences) && slices.Equal(a.Algorithms, b.Algorithms) &&
 		a.OneTimeUse == b.OneTimeUse && a.Disabled == b.Disabled &&
 		a.AllowMissingKID == b.AllowMissingKID && a.AllowMultipleAudiences == b.AllowMultipleAudiences
-}
-
-// applyTrustOnce applies the file's trust configuration the first time
-// storage is up and migrated (at start, or later when PostgreSQL comes
-// back), and logs what changed in one line.
-func (b *boot) applyTrustOnce(ctx context.Context) error {
-	if b.trust.empty() || b.trustDone.Load() {
-		return nil
-	}
-	ch, err := applyTrust(ctx, b.store, b.trust, time.Now())
-	if err != nil {
-		err = fmt.Errorf("trust configuration: %w", err)
-		b.trustErr.Store(&err)
-		return err
-	}
-	b.trustDone.Store(true)
-	msg := "trust configuration unchanged"
-	if ch.changed() {
-		msg = "applied trust configuration"
-	}
-	b.logger.InfoContext(ctx, msg, "created", ch.Created, "updated", ch.Updated, "unchanged", ch.Unchanged)
-	return nil
-}
-
-// trustReady is the readiness check of the trust configuration.
-func (b *boot) trustReady(context.Context) error {
-	if b.trust.empty() || b.trustDone.Load() {
-		return nil
-	}
-	if p := b.trustErr.Load(); p != nil {
-		return *p
-	}
-	return errWaitingForStorage
 }

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
@@ -20,107 +18,103 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-func newServeCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the token service",
-		Long: `Run the token service on one HTTP listener until interrupted.
-
-In an empty directory it just works: it creates ./sts-data, opens SQLite there,
-applies migrations, generates a master key (./sts-data/master.key, mode 0600)
-and listens on 127.0.0.1:8080. /livez, /readyz and /metrics are the ops
-endpoints.`,
-		Example: `  sts serve
-  sts serve --listen 0.0.0.0:8443 --data-dir /var/lib/sts
-  sts serve --config /etc/sts/sts.yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			logger := newLogger(cfg.Log, cmd.ErrOrStderr())
-			return Serve(cmd.Context(), cfg, ServeOptions{Logger: logger})
-		},
-	}
-	cmd.Flags().String("listen", config.DefaultListen, "host:port of the HTTP listener")
-	return cmd
-}
-
-// ServeOptions are the parts of Serve tests replace.
-type ServeOptions struct {
+// Options are the parts of New tests replace.
+type Options struct {
 	// Logger receives every log line; required.
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Listen.
 	Listener net.Listener
 }
 
-// Serve runs the server described by cfg (already loaded and valid) until
-// ctx ends, then shuts down gracefully and returns nil. It fails fast on
-// problems a restart cannot fix (unwritable data_dir, bad master key, a
-// broken SQLite file) and keeps serving, not ready, while PostgreSQL is
-// unreachable.
-func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
+// App is one sts server process: storage, every service and the HTTP
+// server, assembled by New from the configuration and run by Run.
+type App struct {
+	cfg    config.Config
+	logger *slog.Logger
+	ln     net.Listener
+	store  *sqlstore.Store
+	srv    *server.Server
+	b      *boot
+
+	// wg holds every background loop; ctx is Run's context, which the
+	// loops started while storage comes up (possibly from the retry loop)
+	// run under.
+	wg  sync.WaitGroup
+	ctx context.Context
+}
+
+// New assembles the server described by cfg (already loaded and valid):
+// it checks the trust configuration and host-token integrations, prepares
+// data_dir, opens storage and builds every service and the HTTP server.
+// It fails fast on problems a restart cannot fix (a bad pool, an
+// unwritable data_dir, a bad master key). Nothing is migrated or written
+// to storage until Run; Run must be called once and closes storage when it
+// returns.
+func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
 	logger := o.Logger
+	a := &App{cfg: cfg, logger: logger, ln: o.Listener}
 	source := cfg.File
 	if source == "" {
 		source = "defaults (no " + config.DefaultFile + ")"
 	}
 	trust, err := planTrust(cfg) // CEL and issuers: a bad pool stops start-up (exit 2)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	integrations, err := hostTokenIntegrations(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if usesDataDir(cfg, true) {
-		if err := prepareDataDir(cfg.DataDir); err != nil {
-			return err // before any log line: the error is the only output
+	if UsesDataDir(cfg, true) {
+		if err := PrepareDataDir(cfg.DataDir); err != nil {
+			return nil, err // before any log line: the error is the only output
 		}
 	}
 	if err := checkKeyFiles(cfg); err != nil {
-		return err // likewise
+		return nil, err // likewise
 	}
-	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", localURL(cfg.Listen)),
+	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", LocalURL(cfg.Listen)),
 		"config", source, "storage", cfg.Storage.Type, "data_dir", cfg.DataDir)
 
 	metrics := server.NewMetrics()
-	store, err := openStore(ctx, cfg, metrics.StorageError)
+	store, err := OpenStorage(ctx, cfg, metrics.StorageError)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer store.Close()
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	a.store = store
 	// Every component of this process reads and writes through one record
 	// cache, so its own changes to clients and principals are seen at once;
 	// changes by other replicas or the CLI within cache.DefaultTTL
 	// (docs/architecture.md, "Record cache").
 	records := cache.New(store)
-	kr, err := loadConfiguredKey(cfg)
+	kr, err := LoadConfiguredKey(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// One active key per algorithm: keys.algorithm's signs access tokens
 	// (and ID tokens by default), each of keys.extra_algorithms' is
 	// published and rotated beside it (docs/configuration.md).
-	keys, err := signer.NewMulti(store, kr, signerConfig(cfg), cfg.Keys.ExtraAlgorithms...)
+	keys, err := signer.NewMulti(store, kr, SignerConfig(cfg), cfg.Keys.ExtraAlgorithms...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys.SetLogger(logger)
 	connect, err := newConnectAPI(cfg, records, keys, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	wg := &a.wg
 	var rotation sync.Once
 	b := newBoot(cfg, store, logger, kr, keys, func() {
 		rotation.Do(func() {
+			ctx := a.ctx
 			wg.Go(func() { keys.Run(ctx) })
 			wg.Go(func() { connect.pats.Run(ctx) })
 		})
@@ -173,9 +167,25 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		// and the CLI are seen at the registry's next refresh (5 s).
 		connect.pools.SetOnChange(ep.registry.Refresh)
 		wg.Go(func() { ep.run(ctx) })
-		startHostTokens(ctx, &wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
+		startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		return nil
 	})
+	a.srv, a.b = srv, b
+	return a, nil
+}
+
+// Run brings storage and the master key up (migrations, the trust
+// configuration, on first start the master key and the first organization),
+// listens and serves until ctx ends, then shuts down gracefully, closes
+// storage and returns nil. It fails fast when SQLite cannot be brought up
+// and keeps serving, not ready, while PostgreSQL is unreachable.
+func (a *App) Run(ctx context.Context) error {
+	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
+	defer a.store.Close()
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.ctx = ctx
 	if err := b.init(ctx); err != nil {
 		if cfg.Storage.Type == sqlstore.DriverSQLite {
 			return fmt.Errorf("storage: %w", err)
@@ -184,14 +194,15 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 		wg.Go(func() { b.retry(ctx) })
 	}
 
-	ln := o.Listener
+	ln := a.ln
 	if ln == nil {
+		var err error
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen %q: %w", cfg.Listen, err)
 		}
 	}
-	logger.InfoContext(ctx, "listening", "url", localURL(ln.Addr().String()), "issuer", cfg.Issuer)
-	err = srv.Serve(ctx, ln)
+	logger.InfoContext(ctx, "listening", "url", LocalURL(ln.Addr().String()), "issuer", cfg.Issuer)
+	err := a.srv.Serve(ctx, ln)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -200,15 +211,15 @@ func Serve(ctx context.Context, cfg config.Config, o ServeOptions) error {
 	return nil
 }
 
-// usesDataDir reports whether anything lives in data_dir: the SQLite file,
+// UsesDataDir reports whether anything lives in data_dir: the SQLite file,
 // or, when withKey, the default master key.
-func usesDataDir(cfg config.Config, withKey bool) bool {
+func UsesDataDir(cfg config.Config, withKey bool) bool {
 	defaultKey := withKey && cfg.MasterKey == "" && cfg.MasterKeyFile == ""
 	return cfg.Storage.Type == sqlstore.DriverSQLite || defaultKey
 }
 
-// openStore opens the backend; for PostgreSQL it does not connect yet.
-func openStore(ctx context.Context, cfg config.Config, onError func(string, error)) (*sqlstore.Store, error) {
+// OpenStorage opens the backend; for PostgreSQL it does not connect yet.
+func OpenStorage(ctx context.Context, cfg config.Config, onError func(string, error)) (*sqlstore.Store, error) {
 	dsn := cfg.Storage.DSN
 	if cfg.Storage.Type == sqlstore.DriverSQLite {
 		dsn = cfg.Storage.Path
@@ -220,9 +231,9 @@ func openStore(ctx context.Context, cfg config.Config, onError func(string, erro
 	return store, nil
 }
 
-// localURL is a URL a person on this machine can open for a listen
+// LocalURL is a URL a person on this machine can open for a listen
 // address; a wildcard host (":8080", "0.0.0.0:8080") becomes localhost.
-func localURL(listen string) string {
+func LocalURL(listen string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "http://" + listen

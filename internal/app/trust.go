@@ -1,10 +1,12 @@
-package cli
+package app
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/policy"
@@ -13,24 +15,16 @@ import (
 )
 
 // trustPlan is the trust configuration of the file, checked and turned into
-// storage records; applyTrust writes it.
-type trustPlan struct {
-	orgs      []storage.Organization
-	pools     []storage.Pool
-	providers []storage.Provider
-	// paths names each pool's config path ("pools[ci]") for messages.
-	paths map[string]string
-}
-
-func (p *trustPlan) empty() bool { return p == nil || len(p.orgs)+len(p.pools) == 0 }
+// storage records; pools.ApplyConfig writes it.
+type trustPlan = pools.TrustConfig
 
 // planTrust checks what config.Validate cannot (CEL, issuer URLs, uploaded
 // JWKS, shared issuers without a condition) and returns every problem at
 // once as a *config.Error, so serve exits 2 naming each pool.
-func planTrust(cfg config.Config) (*trustPlan, error) {
-	plan := &trustPlan{paths: map[string]string{}}
+func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
+	plan := &pools.TrustConfig{Paths: map[string]string{}}
 	for _, o := range cfg.Organizations {
-		plan.orgs = append(plan.orgs, storage.Organization{ID: o.ID, Name: cmp.Or(o.Name, o.ID), Tier: o.Tier})
+		plan.Orgs = append(plan.Orgs, storage.Organization{ID: o.ID, Name: cmp.Or(o.Name, o.ID), Tier: o.Tier})
 	}
 	problems := &config.Error{}
 	add := func(field, msg string) {
@@ -42,7 +36,7 @@ func planTrust(cfg config.Config) (*trustPlan, error) {
 	}
 	for i, pc := range cfg.Pools {
 		path := label("pools", pc.ID, i)
-		plan.paths[pc.ID] = path
+		plan.Paths[pc.ID] = path
 		pool := poolRecord(pc)
 		if _, err := compiler.Compile(pool); err != nil {
 			if pe, ok := errors.AsType[*policy.Error](err); ok {
@@ -51,7 +45,7 @@ func planTrust(cfg config.Config) (*trustPlan, error) {
 				add(path, err.Error())
 			}
 		}
-		plan.pools = append(plan.pools, pool)
+		plan.Pools = append(plan.Pools, pool)
 		for j, prc := range pc.Providers {
 			ppath := label(path+".providers", prc.ID, j)
 			pr := providerRecord(pc.ID, prc)
@@ -61,7 +55,7 @@ func planTrust(cfg config.Config) (*trustPlan, error) {
 			for _, pb := range pools.ProviderProblems(pr, cfg.Federation.AllowLoopback) {
 				add(ppath, pb.Message)
 			}
-			plan.providers = append(plan.providers, pr)
+			plan.Providers = append(plan.Providers, pr)
 		}
 	}
 	if len(problems.Problems) > 0 {
@@ -111,4 +105,37 @@ func providerRecord(poolID string, pc config.ProviderConfig) storage.Provider {
 		AllowMissingKID:        pc.AllowMissingKID,
 		AllowMultipleAudiences: pc.AllowMultipleAudiences,
 	}
+}
+
+// applyTrustOnce applies the file's trust configuration the first time
+// storage is up and migrated (at start, or later when PostgreSQL comes
+// back), and logs what changed in one line.
+func (b *boot) applyTrustOnce(ctx context.Context) error {
+	if b.trust.Empty() || b.trustDone.Load() {
+		return nil
+	}
+	ch, err := pools.ApplyConfig(ctx, b.store, b.trust, time.Now())
+	if err != nil {
+		err = fmt.Errorf("trust configuration: %w", err)
+		b.trustErr.Store(&err)
+		return err
+	}
+	b.trustDone.Store(true)
+	msg := "trust configuration unchanged"
+	if ch.Changed() {
+		msg = "applied trust configuration"
+	}
+	b.logger.InfoContext(ctx, msg, "created", ch.Created, "updated", ch.Updated, "unchanged", ch.Unchanged)
+	return nil
+}
+
+// trustReady is the readiness check of the trust configuration.
+func (b *boot) trustReady(context.Context) error {
+	if b.trust.Empty() || b.trustDone.Load() {
+		return nil
+	}
+	if p := b.trustErr.Load(); p != nil {
+		return *p
+	}
+	return errWaitingForStorage
 }

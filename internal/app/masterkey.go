@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -41,12 +41,12 @@ func checkKeyFiles(cfg config.Config) error {
 	return nil
 }
 
-// loadConfiguredKey loads the master key that needs no storage access: the
+// LoadConfiguredKey loads the master key that needs no storage access: the
 // one from STS_MASTER_KEY or master_key_file, or an existing
 // <data_dir>/master.key. It returns (nil, nil) when the default file does
 // not exist yet; any other problem (missing configured file, bad encoding)
 // stops start-up.
-func loadConfiguredKey(cfg config.Config) (*seal.Keyring, error) {
+func LoadConfiguredKey(cfg config.Config) (*seal.Keyring, error) {
 	if err := checkKeyFiles(cfg); err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func generateKey(ctx context.Context, cfg config.Config, store storage.Store, lo
 	}
 	key, err := seal.GenerateMasterKeyFile(path)
 	if errors.Is(err, fs.ErrExist) {
-		return loadConfiguredKey(cfg) // another process won the race
+		return LoadConfiguredKey(cfg) // another process won the race
 	}
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)

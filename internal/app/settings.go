@@ -1,0 +1,45 @@
+package app
+
+import (
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/signer"
+)
+
+// SignerConfig turns the keys section into the signer's policy.
+func SignerConfig(cfg config.Config) signer.Config {
+	return signer.Config{
+		Algorithm:        cfg.Keys.Algorithm,
+		RSABits:          cfg.Keys.RSABits,
+		RotationPeriod:   cfg.Keys.RotationPeriod,
+		PublishAhead:     cfg.Keys.PublishAhead,
+		MaxTokenLifetime: cfg.Keys.MaxTokenLifetime,
+		Leeway:           cfg.Keys.Leeway,
+	}
+}
+
+// supported is what the discovery documents advertise; each endpoint
+// feature adds its grant types and auth methods here as it lands.
+func supported() discovery.Supported {
+	return discovery.Supported{
+		Claims: discovery.DefaultClaims,
+		GrantTypes: []string{
+			oauth2.GrantTypeTokenExchange, oauth2.GrantTypeClientCredentials,
+			oauth2.GrantTypeRefreshToken, oauth2.GrantTypeJWTBearer,
+		},
+		TokenEndpointAuthMethods: []string{
+			oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost, oauth2.AuthMethodPrivateKeyJWT,
+		},
+		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256", "EdDSA"},
+		// Clients may register with auth method none (public clients).
+		PublicClients: true,
+	}
+}
+
+// PoolLimits are the server settings the pool and provider rules depend
+// on; the server gives its PoolService the same as the CLI its own.
+func PoolLimits(cfg config.Config) pools.Limits {
+	return pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, Leeway: cfg.Keys.Leeway}
+}

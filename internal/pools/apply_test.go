@@ -1,0 +1,104 @@
+package pools_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest"
+)
+
+// exampleTrust is the README's example trust configuration as the server
+// plans it from the file: one organization, one pool, one provider.
+func exampleTrust() *pools.TrustConfig {
+	return &pools.TrustConfig{
+		Orgs: []storage.Organization{{ID: "acme", Name: "Acme", Tier: "enterprise"}},
+		Pools: []storage.Pool{{
+			ID: "ci", OrgID: "acme",
+			Condition:        `assertion.repository_owner == "acme"`,
+			Mapping:          storage.Mapping{Subject: "assertion.sub", Attributes: map[string]string{"repo": "assertion.repository"}},
+			Scopes:           []string{"read", "write"},
+			MaxTokenLifetime: time.Hour,
+		}},
+		Providers: []storage.Provider{{PoolID: "ci", ID: "github", Issuer: "https://token.actions.githubusercontent.com", Audiences: []string{"sts"}}},
+		Paths:     map[string]string{"ci": "pools[ci]"},
+	}
+}
+
+// apply is pools.ApplyConfig with its result spread out.
+func apply(ctx context.Context, s pools.ConfigStore, c *pools.TrustConfig, now time.Time) (created, updated []string, unchanged int, err error) {
+	ch, err := pools.ApplyConfig(ctx, s, c, now)
+	return ch.Created, ch.Updated, ch.Unchanged, err
+}
+
+// testApply: applying twice changes nothing the second time, an edit is an
+// update, and records the file does not declare are left alone.
+func testApply(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	// A pool created with the CLI, not in the file.
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "other", Name: "Other", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreatePool(ctx, storage.Pool{ID: "manual", OrgID: "other", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	created, updated, unchanged, err := apply(ctx, s, exampleTrust(), now)
+	if err != nil {
+		t.Fatalf("first apply: %v", err)
+	}
+	if want := []string{"org/acme", "pool/ci", "provider/ci/github"}; !slices.Equal(created, want) || len(updated) != 0 {
+		t.Errorf("first apply created %v updated %v, want created %v", created, updated, want)
+	}
+	created, updated, unchanged, err = apply(ctx, s, exampleTrust(), now.Add(time.Hour))
+	if err != nil || len(created)+len(updated) != 0 || unchanged != 3 {
+		t.Errorf("second apply created %v updated %v unchanged %d, %v; want nothing changed", created, updated, unchanged, err)
+	}
+
+	cfg := exampleTrust()
+	cfg.Pools[0].Condition = `assertion.repository_owner == "acme" && assertion.ref == "refs/heads/main"`
+	cfg.Providers[0].Audiences = []string{"sts", "sts2"}
+	created, updated, _, err = apply(ctx, s, cfg, now.Add(2*time.Hour))
+	if err != nil || !slices.Equal(updated, []string{"pool/ci", "provider/ci/github"}) || len(created) != 0 {
+		t.Errorf("apply after an edit: created %v updated %v, %v", created, updated, err)
+	}
+	p, err := s.GetPool(ctx, "ci")
+	if err != nil || p.Condition != cfg.Pools[0].Condition || !p.CreatedAt.Equal(now) || !p.UpdatedAt.Equal(now.Add(2*time.Hour)) {
+		t.Errorf("pool after update = %+v, %v", p, err)
+	}
+	if _, err := s.GetPool(ctx, "manual"); err != nil {
+		t.Errorf("a pool not in the file was touched: %v", err)
+	}
+	evs, err := s.ListAudit(ctx, storage.AuditFilter{})
+	if err != nil || len(evs) != 5 {
+		t.Errorf("audit events = %d, %v; want 3 creations and 2 updates", len(evs), err)
+	}
+
+	// A pool whose organization exists nowhere is refused by name.
+	cfg = exampleTrust()
+	cfg.Orgs = nil
+	cfg.Pools[0].OrgID = "ghost"
+	if _, _, _, err := apply(ctx, s, cfg, now); err == nil || !strings.Contains(err.Error(), `pools[ci].organization: organization "ghost" does not exist`) {
+		t.Errorf("apply with an unknown organization = %v", err)
+	}
+}
+
+func TestApplyConfigSQLite(t *testing.T) { testApply(t, ststest.NewStore(t)) }
+
+func TestApplyConfigPostgres(t *testing.T) {
+	dsn := ststest.PostgresDSN(t)
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	testApply(t, s)
+}
