@@ -71,7 +71,7 @@ func (i *loopbackIssuer) mint(t *testing.T, sub, owner string) string {
 }
 
 // TestServePoolServiceAPI drives sts.v1.PoolService through the real
-// server (cli.Serve) on SQLite and PostgreSQL: an admin PAT creates a pool
+// server (app.Run) on SQLite and PostgreSQL: an admin PAT creates a pool
 // and a provider trusting a local issuer over the API, a real RFC 8693
 // exchange at /oauth2/token then succeeds, the dry run explains the same
 // token without minting, and disabling the provider through the API

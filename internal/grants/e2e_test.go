@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/pkg/rs"
 )
 
-// TestServeSQLite and TestServePostgres run the real sts serve (cli.Serve:
+// TestServeSQLite and TestServePostgres run the real sts serve (app.Run:
 // config → trust applied to storage → registry → handler) with the example
 // pool of the README pointed at a local test issuer, and exchange in all
 // three dialects.

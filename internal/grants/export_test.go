@@ -8,8 +8,8 @@ import (
 var timeNow = time.Now
 
 // NewIssuerForTest exposes the test OIDC issuer to the external test
-// package (end-to-end tests through cli.Serve cannot be in package grants:
-// cli imports grants).
+// package (end-to-end tests through app.Run cannot be in package grants:
+// app imports grants).
 func NewIssuerForTest(t testing.TB) (url string, mint func(alg, sub string, extra map[string]any) string) {
 	iss := newTestIssuer(t)
 	return iss.URL, func(alg, sub string, extra map[string]any) string {

@@ -118,7 +118,7 @@ func (i *testIssuer) claims(now time.Time, sub string) map[string]any {
 }
 
 // newSQLite is ststest.NewStore, which this package cannot import (ststest
-// runs cli.Serve, and cli imports grants).
+// runs app.Run, and app imports grants).
 func newSQLite(t testing.TB) storage.Store {
 	t.Helper()
 	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
