@@ -7,7 +7,8 @@
 #   PLATFORMS=linux/amd64 scripts/release.sh v0.2.0
 #
 # The version is stamped into `sts version`; the VCS revision comes from the
-# build info, so build from a clean checkout of the tag.
+# build info (-buildvcs=true, whatever GOFLAGS says), so build from a clean
+# checkout of the tag.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ for p in $platforms; do
 	arch=${p#*/}
 	out="dist/sts_${version}_${os}_${arch}"
 	echo "building $out"
-	CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath \
+	CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -buildvcs=true \
 		-ldflags "-s -w -buildid= -X github.com/opensts/sts/internal/cli.version=$version" \
 		-o "$out" ./cmd/sts
 done
