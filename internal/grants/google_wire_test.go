@@ -1,13 +1,16 @@
 package grants
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,6 +166,8 @@ func TestGoogleOptions(t *testing.T) {
 // provider; an unknown one is invalid_target naming what was not found.
 func TestGoogleTargets(t *testing.T) {
 	e := newEnv(t, nil)
+	var logs syncBuffer
+	e.handler.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
 	for _, tc := range []struct {
 		audience, wantError, wantInDesc string
@@ -187,6 +192,28 @@ func TestGoogleTargets(t *testing.T) {
 			t.Errorf("%s: %d %v, want %s naming %s", tc.audience, resp.StatusCode, out, tc.wantError, tc.wantInDesc)
 		}
 	}
+	// The refusal is logged as it was answered, naming the pool asked for.
+	if l := logs.String(); !strings.Contains(l, "error=invalid_target") || !strings.Contains(l, "pool=nope") {
+		t.Errorf("refusal log = %q, want error=invalid_target and pool=nope", l)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestGoogleParameterMessages: a refused request says which parameter is

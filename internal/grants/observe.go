@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -69,10 +70,10 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 			obs.Outcome = OutcomeError
 		} else {
 			obs.Outcome = OutcomeRefused
+			if d.refine != nil {
+				e = d.refine(req, e)
+			}
 			h.logRefusal(r, d, req, e)
-		}
-		if d.refine != nil {
-			e = d.refine(req, e)
 		}
 		obs.Reason = e.Reason
 		if e.HTTPStatus() == http.StatusServiceUnavailable {
@@ -103,7 +104,9 @@ func (h *Handler) retryAfter() time.Duration {
 func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth2.Error) {
 	attrs := []any{"dialect", d.name, "error", e.Code, "reason", e.Reason, "status", e.HTTPStatus()}
 	if req != nil {
-		attrs = append(attrs, "request_id", req.RequestID, "pool", req.trace.pool, "provider", req.trace.provider)
+		// The trace names what was judged; before that, what was asked for.
+		attrs = append(attrs, "request_id", req.RequestID, "pool", cmp.Or(req.trace.pool, req.PoolID),
+			"provider", cmp.Or(req.trace.provider, req.ProviderID))
 		if req.trace.tokenDigest != "" {
 			// A SHA-256 prefix, never the token (octo-sts).
 			attrs = append(attrs, "subject_token_sha256", req.trace.tokenDigest)
