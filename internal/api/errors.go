@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/sts"
 )
 
@@ -27,6 +28,7 @@ var connectCodes = map[sts.Code]connect.Code{
 // here, once; they never reach the caller.
 func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.Error {
 	if ce, ok := errors.AsType[*connect.Error](err); ok {
+		retryAfter(ce)
 		return ce
 	}
 	code := sts.ErrorCode(err)
@@ -37,7 +39,18 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.
 	if !ok {
 		c = connect.CodeInternal // defense in depth: a code missing from the table
 	}
-	return connect.NewError(c, errors.New(sts.ErrorMessage(err)))
+	ce := connect.NewError(c, errors.New(sts.ErrorMessage(err)))
+	retryAfter(ce)
+	return ce
+}
+
+// retryAfter gives an unavailable error the Retry-After of every 503
+// (oauth2.RetryAfter). connect-go sends error metadata as HTTP headers
+// (Connect protocol, where unavailable is 503) or trailers (gRPC).
+func retryAfter(ce *connect.Error) {
+	if ce.Code() == connect.CodeUnavailable && ce.Meta().Get("Retry-After") == "" {
+		oauth2.SetRetryAfter(ce.Meta(), 0)
+	}
 }
 
 // errorInterceptor applies connectError to every handler's error.

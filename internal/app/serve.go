@@ -105,6 +105,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, err
 	}
 	keys.SetLogger(logger)
+	// Scheduled rotations are audited like `sts keys rotate`, by the
+	// scheduler actor.
+	keys.SetOnRotate(signer.AuditRotations(store, time.Now))
 	connect, err := newConnectAPI(cfg, records, keys, logger)
 	if err != nil {
 		return nil, err

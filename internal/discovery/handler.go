@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/signer"
 )
 
@@ -59,6 +60,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.logger().Error("discovery: jwks unavailable", "err", err)
 		w.Header().Set("Cache-Control", "no-store")
+		oauth2.SetRetryAfter(w.Header(), 0)
 		http.Error(w, "key set unavailable", http.StatusServiceUnavailable)
 		return
 	}

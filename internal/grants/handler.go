@@ -95,8 +95,7 @@ type Handler struct {
 	OmitReason bool
 	// MaxBodyBytes caps the request body; default 64 KiB (docs/security.md T-01).
 	MaxBodyBytes int64
-	// RetryAfter is sent with 503 answers; default 30 s (the federation
-	// refetch cooldown).
+	// RetryAfter is sent with 503 answers; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
 
 	byType map[string]Grant

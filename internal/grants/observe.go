@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -77,7 +76,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 		}
 		obs.Reason = e.Reason
 		if e.HTTPStatus() == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", strconv.Itoa(max(seconds(h.retryAfter()), 1)))
+			oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		}
 		if h.OmitReason && e.Reason != "" {
 			c := *e
@@ -92,13 +91,6 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if h.Audit != nil && req != nil && grant != "" {
 		h.audit(req, grant, obs)
 	}
-}
-
-func (h *Handler) retryAfter() time.Duration {
-	if h.RetryAfter > 0 {
-		return h.RetryAfter
-	}
-	return 30 * time.Second
 }
 
 func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth2.Error) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +49,7 @@ type Handler struct {
 	BearerAudience string
 	// MaxBodyBytes caps the body; 64 KiB when zero (docs/security.md T-01).
 	MaxBodyBytes int64
-	// RetryAfter is sent with 503; 5 s when zero.
+	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -151,11 +150,7 @@ func bearerRefused(cause error) *oauth2.Error {
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if unavailableErr(err) {
-		retry := h.RetryAfter
-		if retry <= 0 {
-			retry = 5 * time.Second
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
+		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
 			h.logger().ErrorContext(r.Context(), "introspection unavailable", "err", err)
 			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "temporarily unavailable", Status: http.StatusServiceUnavailable, Err: err}

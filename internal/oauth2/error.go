@@ -77,6 +77,9 @@ func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		}
 		e = &Error{Code: ErrorServerError, Description: "internal error"}
 	}
+	if e.HTTPStatus() == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		SetRetryAfter(w.Header(), 0)
+	}
 	if e.Code == ErrorInvalidClient && e.HTTPStatus() == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		// RFC 6749 §5.2: a 401 must carry the scheme the client may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="sts"`)

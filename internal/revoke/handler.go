@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/opensts/sts/internal/clientauth"
@@ -47,7 +46,7 @@ type Handler struct {
 	LeakLimiter ratelimit.Limiter
 	// MaxBodyBytes caps the RFC 7009 body; 64 KiB when zero.
 	MaxBodyBytes int64
-	// RetryAfter is sent with 503; 5 s when zero.
+	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -148,11 +147,7 @@ func unavailable(err error) error { return errors.Join(errUnavailable, err) }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errUnavailable) || isStatus(err, http.StatusServiceUnavailable) {
-		retry := h.RetryAfter
-		if retry <= 0 {
-			retry = 5 * time.Second
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
+		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
 			h.logger().ErrorContext(r.Context(), "revocation not recorded", "err", err)
 			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "revocation not recorded, retry later", Status: http.StatusServiceUnavailable, Err: err}

@@ -2,9 +2,10 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
 )
 
 // Deferred holds the routes whose handlers can be built only once the
@@ -17,7 +18,7 @@ import (
 // inner mux sets the request's pattern, so metrics and logs keep the real
 // route.
 type Deferred struct {
-	// RetryAfter is sent with 503; 5 s when zero.
+	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
 	mux        atomic.Pointer[http.ServeMux]
 }
@@ -41,12 +42,8 @@ func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
 		return
 	}
-	retry := d.RetryAfter
-	if retry <= 0 {
-		retry = 5 * time.Second
-	}
 	h := w.Header()
-	h.Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	oauth2.SetRetryAfter(h, d.RetryAfter)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)

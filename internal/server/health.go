@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
 )
 
 // Check is one named readiness condition, such as "storage" or
@@ -58,6 +60,7 @@ func readyz(checks []Check) http.HandlerFunc {
 		}
 		wg.Wait()
 		if len(failing) > 0 {
+			oauth2.SetRetryAfter(w.Header(), 0)
 			writeJSON(w, http.StatusServiceUnavailable, readyBody{Status: "not ready", Failing: failing})
 			return
 		}

@@ -38,8 +38,15 @@ func (m *Manager) Tick(ctx context.Context) error {
 	if err != nil && errors.Is(err, ErrSealed) {
 		return err // never rotate around keys we cannot open
 	}
-	if _, rerr := m.rotate(ctx, m.now(), modeScheduled); rerr != nil {
+	r, rerr := m.rotate(ctx, m.now(), modeScheduled)
+	if rerr != nil {
 		return rerr
+	}
+	if r.Rotated && m.OnRotate != nil {
+		if herr := m.OnRotate(ctx, r); herr != nil {
+			m.logger().Error("signer: recording a scheduled rotation failed", "alg", r.Algorithm,
+				"activated", r.Activated, "err", herr)
+		}
 	}
 	return m.Ready()
 }

@@ -29,6 +29,10 @@ type Manager struct {
 	// Logger receives rotation and reload events (kids only, never key
 	// material); it defaults to slog.Default().
 	Logger *slog.Logger
+	// OnRotate, when set, is called after each rotation the schedule
+	// made ([Manager.Tick]), so it is audited like an on-demand one (see
+	// [AuditRotations]); its error is logged, never undoes the rotation.
+	OnRotate func(context.Context, Rotation) error
 
 	store   storage.KeyStore
 	keyring atomic.Pointer[seal.Keyring]

@@ -132,6 +132,13 @@ func (m *Multi) SetClock(now func() time.Time) {
 	}
 }
 
+// SetOnRotate sets OnRotate on every Manager.
+func (m *Multi) SetOnRotate(fn func(context.Context, Rotation) error) {
+	for _, x := range m.all() {
+		x.OnRotate = fn
+	}
+}
+
 func (m *Multi) SetLogger(l *slog.Logger) {
 	for _, x := range m.all() {
 		x.Logger = l

@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,12 +45,17 @@ type Rotation struct {
 	Deleted []string
 }
 
-// ActionRotate is the audit action of an on-demand rotation
-// ([Manager.RotateNow]).
+// ActionRotate is the audit action of every rotation: on demand
+// ([Manager.RotateNow]) and scheduled ([Manager.Tick], see
+// [AuditRotations]).
 const ActionRotate = "signing_key.rotate"
 
-// AuditEvent is the audit record of r, an on-demand rotation made by actor
-// (with force when forced). It names kids only, never key material.
+// ActorScheduler is the audit actor of a rotation made by the schedule
+// (keys.rotation_period) rather than by a person.
+const ActorScheduler = "system:scheduler"
+
+// AuditEvent is the audit record of r, a rotation made by actor (with
+// force when forced). It names kids only, never key material.
 func (r Rotation) AuditEvent(actor, requestID string, force bool, now time.Time) storage.AuditEvent {
 	detail := fmt.Sprintf("force=%t activated=%s retired=%s next=%s", force, r.Activated, r.Retired, r.Next)
 	if r.Algorithm != "" {
@@ -221,4 +227,14 @@ func (p plan) apply(old []storage.SigningKey) ([]storage.SigningKey, Rotation, e
 	}
 	res.Rotated = res.Activated != ""
 	return kept, res, nil
+}
+
+// AuditRotations returns the [Manager.OnRotate] hook that records each
+// scheduled rotation as [ActionRotate] by [ActorScheduler], through the
+// same [Rotation.AuditEvent] as an on-demand one. A failed append is
+// returned to the caller, which logs it: the rotation itself has happened.
+func AuditRotations(store storage.AuditStore, now func() time.Time) func(context.Context, Rotation) error {
+	return func(ctx context.Context, r Rotation) error {
+		return store.AppendAudit(ctx, r.AuditEvent(ActorScheduler, "", false, now()))
+	}
 }

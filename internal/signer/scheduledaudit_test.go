@@ -1,0 +1,85 @@
+package signer_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/clocktest"
+)
+
+// TestScheduledRotationAudited: a rotation made by the schedule (Tick
+// once keys.rotation_period has passed) is audited like `sts keys rotate`:
+// one signing_key.rotate event per rotated algorithm, by the scheduler
+// actor, built by the same Rotation.AuditEvent; a quiet tick records
+// nothing.
+func TestScheduledRotationAudited(t *testing.T) {
+	ctx := t.Context()
+	store := newSQLiteStore(t)
+	clk := clocktest.New(t0)
+	cfg := signer.Config{Algorithm: signer.ES256, RotationPeriod: 24 * time.Hour, PublishAhead: time.Hour}
+	m, err := signer.NewMulti(store, newKeyring(t, masterKey()), cfg, signer.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetClock(clk.Now)
+	m.SetLogger(slog.New(slog.DiscardHandler))
+	m.SetOnRotate(signer.AuditRotations(store, clk.Now))
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := func() []storage.AuditEvent {
+		t.Helper()
+		ev, err := store.ListAudit(ctx, storage.AuditFilter{Action: signer.ActionRotate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+
+	clk.Advance(2 * time.Hour) // past publish-ahead, before the period
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev := events(); len(ev) != 0 {
+		t.Fatalf("quiet tick recorded %d rotation events: %+v", len(ev), ev)
+	}
+
+	before := m.ActiveKeyIDs()
+	clk.Advance(cfg.RotationPeriod)
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := m.ActiveKeyIDs()
+	ev := events()
+	if len(ev) != 2 {
+		t.Fatalf("scheduled rotation recorded %d %s events, want one per algorithm: %+v", len(ev), signer.ActionRotate, ev)
+	}
+	seen := map[string]bool{}
+	for _, e := range ev {
+		if e.Actor != signer.ActorScheduler || e.Outcome != "success" || !strings.Contains(e.Detail, "force=false") {
+			t.Errorf("event %+v: want actor %s, success, force=false", e, signer.ActorScheduler)
+		}
+		for _, alg := range []string{signer.ES256, signer.RS256} {
+			if strings.Contains(e.Detail, "alg="+alg) {
+				seen[alg] = true
+				if e.Target != "signing_key:"+after[alg] || !strings.Contains(e.Detail, "retired="+before[alg]) {
+					t.Errorf("%s event %+v: want target signing_key:%s, retired=%s", alg, e, after[alg], before[alg])
+				}
+			}
+		}
+	}
+	if !seen[signer.ES256] || !seen[signer.RS256] {
+		t.Errorf("events name algorithms %v, want ES256 and RS256", seen)
+	}
+
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(events()); n != 2 {
+		t.Errorf("a tick after the rotation left %d events, want still 2", n)
+	}
+}
