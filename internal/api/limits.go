@@ -4,11 +4,11 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 
 	"connectrpc.com/connect"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/ratelimit"
 )
 
@@ -76,12 +76,6 @@ func limitPublic(lim ratelimit.Limiter, ew *connect.ErrorWriter, w http.Response
 	return false
 }
 
-// remoteIP is the peer address without its port (the same key the token
-// endpoints use).
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// remoteIP is the client address the server resolved for r (the TCP peer,
+// or the client behind a trusted proxy): the same key every per-IP limit uses.
+func remoteIP(r *http.Request) string { return clientip.FromRequest(r) }

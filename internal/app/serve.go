@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
 	"github.com/opensts/sts/internal/pepper"
@@ -126,6 +127,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	// The token endpoints are built once storage and the master key are
 	// ready; until then their paths answer 503 with Retry-After.
 	late := &server.Deferred{}
+	// Validate has already accepted these CIDRs.
+	trustedProxies, err := clientip.ParsePrefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
 	srv := server.New(server.Options{
 		Store:             store,
 		Logger:            logger,
@@ -137,6 +143,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout,
+		TrustedProxies:    trustedProxies,
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
 		Mounters: []server.Mounter{

@@ -83,6 +83,10 @@ type HTTPConfig struct {
 	WriteTimeout      time.Duration `koanf:"write_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
+	// TrustedProxies are CIDRs of the load balancers in front of sts: only
+	// a request whose TCP peer is inside one has its X-Forwarded-For or
+	// Forwarded header believed. Empty (the default) believes none.
+	TrustedProxies []string `koanf:"trusted_proxies"`
 }
 
 // LogConfig selects the log format and level.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opensts/sts/internal/clientip"
 )
 
 // check validates one field; it returns nil or a message without the field
@@ -43,6 +45,7 @@ var checks = []check{
 	{"http.write_timeout", func(c *Config) error { return positiveDuration(c.HTTP.WriteTimeout) }},
 	{"http.idle_timeout", func(c *Config) error { return positiveDuration(c.HTTP.IdleTimeout) }},
 	{"http.shutdown_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ShutdownTimeout) }},
+	{"http.trusted_proxies", func(c *Config) error { _, err := clientip.ParsePrefixes(c.HTTP.TrustedProxies); return err }},
 	{"keys.algorithm", func(c *Config) error { return oneOf(c.Keys.Algorithm, "ES256", "RS256", "EdDSA") }},
 	{"keys.rsa_bits", func(c *Config) error {
 		if c.Keys.RSABits < 2048 {

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
@@ -210,12 +210,6 @@ func (h *Handler) authenticate(r *http.Request, req *Request) (*storage.Client, 
 	return nil, nil
 }
 
-// remoteIP is the connection's address; forwarded headers are not trusted
-// here (a proxy-aware deployment configures that at the edge).
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// remoteIP is the client address the server resolved for r (the TCP peer,
+// or the client behind a trusted proxy): the same key every per-IP limit uses.
+func remoteIP(r *http.Request) string { return clientip.FromRequest(r) }

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/secret"
@@ -32,10 +32,7 @@ type leakRequest struct {
 // existed: reporting a guess teaches nothing. Each revocation and the
 // report itself are audited.
 func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientip.FromRequest(r)
 	d := h.LeakLimiter.Allow("leak:" + ratelimit.IPBucket(ip)) // IPv6 per /64
 	ratelimit.WriteHeaders(w.Header(), d)
 	if !d.Allowed {

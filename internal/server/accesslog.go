@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/opensts/sts/internal/clientip"
 )
 
 // unmatchedRoute labels requests no pattern matched (404, 405).
@@ -65,7 +67,19 @@ func observe(logger *slog.Logger, m *Metrics, now func() time.Time) func(http.Ha
 				slog.Int64("bytes", sw.bytes),
 				slog.Duration("duration", elapsed),
 				slog.String("request_id", RequestID(r.Context())),
+				slog.String("client_ip", clientip.FromRequest(r)),
+				slog.String("user_agent", userAgent(r)),
 			)
 		})
 	}
+}
+
+// userAgent is the User-Agent header, bounded so that a client cannot make
+// one log line arbitrarily long.
+func userAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return ua
 }

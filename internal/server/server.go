@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -49,6 +51,9 @@ type Options struct {
 	GCInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
+	// headers name the client; empty trusts none (see package clientip).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the assembled HTTP server. Create it with [New] and run it with
@@ -87,8 +92,8 @@ func New(o Options) *Server {
 	}
 	s.mux = mux
 	// Outermost first. requestID must stay outermost (see its comment).
-	s.handler = requestID(observe(o.Logger, o.Metrics, o.Now)(
-		recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux))))
+	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(observe(o.Logger, o.Metrics, o.Now)(
+		recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux)))))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
