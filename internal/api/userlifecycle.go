@@ -23,14 +23,6 @@ const ActionPrincipalDelete = "principal.delete"
 // issues can live.
 const suspendRevocationTTL = 366 * 24 * time.Hour
 
-// administers reports whether the caller may manage the users of orgID and
-// their tokens: it holds sts:admin and is a member of that organization.
-// Nobody manages users across organizations through gitpod.v1. This is the
-// one place the rule lives.
-func administers(id *Identity, orgID string) bool {
-	return id.Allows(pat.ScopeAdmin) && id.OrgID == orgID
-}
-
 // managedUser loads the user userID on behalf of an administrator. A
 // caller who administers no organization is refused before any lookup; a
 // user of another organization, or a principal that is not a user, is
@@ -47,8 +39,14 @@ func (h *Handler) managedUser(ctx context.Context, id *Identity, userID, verb st
 	if err != nil {
 		return storage.Principal{}, lookupErr(err, "user")
 	}
-	if !administers(id, p.OrgID) || p.Kind != storage.PrincipalUser {
+	if p.Kind != storage.PrincipalUser {
 		return storage.Principal{}, sts.Errorf(sts.NotFound, "user not found")
+	}
+	// The same organization rule as every sts.v1 service: its own
+	// organization for an organization administrator, any for an
+	// instance administrator; another organization's user reads as missing.
+	if err := h.inOrg(ctx, id, p.OrgID, "user"); err != nil {
+		return storage.Principal{}, err
 	}
 	return p, nil
 }
