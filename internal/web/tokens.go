@@ -170,7 +170,6 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 	return d, nil
 }
 
-
 func hostCaller(w http.ResponseWriter, se session) hosttoken.Caller {
 	c := hosttoken.Caller{OrgID: se.principal.OrgID, PrincipalID: se.principal.ID, Kind: se.principal.Kind}
 	if w != nil {
