@@ -42,6 +42,7 @@ func (l *logBuffer) String() string {
 type server struct {
 	URL     string
 	cfgFile string
+	dbPath  string
 	logs    *logBuffer
 }
 
@@ -80,7 +81,7 @@ func startServer(t *testing.T) *server {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	s := &server{URL: cfg.Issuer, cfgFile: cfgFile, logs: logs}
+	s := &server{URL: cfg.Issuer, cfgFile: cfgFile, dbPath: cfg.Storage.Path, logs: logs}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(s.URL + "/login")
