@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			return err
 		}
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
-		pages, err := newWebPages(cfg, records, connect.pats, ht, logger)
+		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, logger)
 		if err != nil {
 			return err
 		}

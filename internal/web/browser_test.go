@@ -93,7 +93,8 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // default), read its secret once, reload (gone), use it, regenerate it
 // (old secret 401, new one works) and delete it.
 func TestBrowser(t *testing.T) {
-	s := startServer(t)
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "email", "default"))
 	ctx := browser(t)
 
 	if *screenshots {
@@ -157,5 +158,16 @@ func TestBrowser(t *testing.T) {
 	}
 	if code, _ := s.identity(t, second); code != 401 {
 		t.Errorf("deleted token: %d, want 401", code)
+	}
+
+	// Sign out, then in again through the upstream OpenID Connect provider.
+	do(t, ctx, "sign out", chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("Sign in")))
+	if code := run(t, ctx, "signed out", chromedp.Evaluate[float64](`fetch("/tokens", {redirect: "manual"}).then(r => r.status)`, chromedp.EvalAwaitPromise)); code != 0 {
+		t.Errorf("after sign-out /tokens answers %v, want a redirect to sign-in", code)
+	}
+	idp.signInAs(map[string]any{"sub": "u-7", "email": "dora@example.com", "email_verified": true})
+	do(t, ctx, "sign in with the provider", chromedp.Click(link("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
+	if who := run(t, ctx, "who", chromedp.Text(chromedp.CSS("header nav strong"))); who != "dora@example.com" {
+		t.Errorf("signed in through the provider as %q", who)
 	}
 }

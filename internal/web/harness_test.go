@@ -46,7 +46,7 @@ type server struct {
 	logs    *logBuffer
 }
 
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T, extraYAML ...string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,16 +54,12 @@ func startServer(t *testing.T) *server {
 	}
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "sts.yaml")
-	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + filepath.Join(dir, "data") + "\n"
+	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + filepath.Join(dir, "data") + "\n" + strings.Join(extraYAML, "")
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.DefaultConfig()
-	cfg.Listen = ln.Addr().String()
-	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.File = cfgFile
-	cfg.Derive()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
+	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}

@@ -3,17 +3,29 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 )
 
 type loginData struct {
-	ReturnTo string
+	ReturnTo  string
+	Providers []providerLink
 }
 
+type providerLink struct{ Name, URL string }
+
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login", "Sign in", nil, loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))})
+	d := loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))}
+	for _, p := range h.o.OIDC {
+		name := p.DisplayName
+		if name == "" {
+			name = p.ID
+		}
+		d.Providers = append(d.Providers, providerLink{Name: name, URL: "/login/oidc/" + p.ID + "?return_to=" + url.QueryEscape(d.ReturnTo)})
+	}
+	h.render(w, r, http.StatusOK, "login", "Sign in", nil, d)
 }
 
 // linkPage serves the page a sign-in link opens. The secret is in the

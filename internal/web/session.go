@@ -30,6 +30,7 @@ const (
 type Store interface {
 	storage.SessionStore
 	storage.PrincipalStore
+	storage.OrganizationStore
 	storage.AuditStore
 }
 

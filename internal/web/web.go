@@ -65,8 +65,13 @@ type Options struct {
 	// MaxPATLifetime is the longest expiry the page offers (the PAT
 	// service enforces it); pat.DefaultMaxLifetime when zero.
 	MaxPATLifetime time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// OIDC lists the upstream providers people may sign in with.
+	OIDC []OIDCProvider
+	// HTTPClient reaches the upstream providers; a 10 s-timeout client
+	// when nil.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Handler serves the pages. Create it with [New]; mount it with Mount.
@@ -77,6 +82,7 @@ type Handler struct {
 	static    http.Handler
 	protected http.Handler
 	mux       *http.ServeMux
+	upstreams map[string]*upstream
 }
 
 // New builds the pages.
@@ -100,7 +106,13 @@ func New(o Options) (*Handler, error) {
 	if err != nil || u.Host == "" {
 		return nil, errors.New("web: issuer must be an absolute URL")
 	}
-	h := &Handler{o: o, pages: map[string]*template.Template{}}
+	h := &Handler{o: o, pages: map[string]*template.Template{}, upstreams: map[string]*upstream{}}
+	for _, p := range o.OIDC {
+		if p.ID == "" || h.upstreams[p.ID] != nil || (p.LinkClaim != "email" && p.LinkClaim != "sub") {
+			return nil, errors.New("web: OIDC providers need a unique id and a link claim of email or sub")
+		}
+		h.upstreams[p.ID] = &upstream{cfg: p}
+	}
 	h.signedIn = &SignedIn{store: o.Store, secure: u.Scheme == "https", idle: o.IdleTimeout,
 		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger}
 	for _, name := range []string{"login", "link", "tokens", "edit", "delete", "message"} {
@@ -133,7 +145,7 @@ var Patterns = []string{
 	"GET /tokens", "POST /tokens", "GET /tokens/{id}", "POST /tokens/{id}",
 	"POST /tokens/{id}/regenerate", "GET /tokens/{id}/delete", "POST /tokens/{id}/delete",
 	"POST /host-tokens/{id}/delete", "POST /sessions/{id}/end", "POST /consents/{client}/revoke",
-	"GET /static/",
+	"GET /static/", "GET /login/oidc/{id}", "GET /login/oidc/{id}/callback",
 }
 
 func (h *Handler) routes() {
@@ -153,6 +165,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /host-tokens/{id}/delete", h.auth(h.deleteHostToken))
 	m.HandleFunc("POST /sessions/{id}/end", h.auth(h.endSession))
 	m.HandleFunc("POST /consents/{client}/revoke", h.auth(h.revokeConsent))
+	m.HandleFunc("GET /login/oidc/{id}", h.oidcStart)
+	m.HandleFunc("GET /login/oidc/{id}/callback", h.oidcCallback)
 	m.Handle("GET /static/", h.static)
 	h.mux = m
 }
