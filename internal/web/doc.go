@@ -1,6 +1,13 @@
 // Package web serves the pages people use in a browser: sign-in (a
-// one-time link from `sts login-link`), the /tokens page (personal access
-// tokens, host authentication tokens, sessions) and sign-out.
+// one-time link from `sts login-link`, or an upstream OpenID Connect
+// provider of web.login.oidc), the /tokens page (personal access tokens,
+// host authentication tokens, sessions) and sign-out.
+//
+// Upstream sign-in is the authorization code flow with PKCE S256, state
+// and nonce, through golang.org/x/oauth2 and go-oidc; state, nonce and
+// verifier stay in a short-lived cookie of the browser that started it,
+// so a callback planted in another browser signs nobody in
+// (docs/security.md T-89).
 //
 // Pages are html/template (every user string escaped) embedded with the
 // binary, as are the only scripts they run: htmx 2.0.11 (vendored from
