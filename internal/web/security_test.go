@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,6 +106,9 @@ var patIDRE = regexp.MustCompile(`href="/tokens/([0-9a-f-]{36})"`)
 // server (docs/security.md T-80 … T-88, A-20, A-21).
 func TestWebSecurity(t *testing.T) {
 	s := startServer(t)
+	if !strings.Contains(s.logs.String(), "sts login-link --user admin") {
+		t.Errorf("the first-start hint does not mention sts login-link:\n%s", s.logs)
+	}
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")
 
@@ -318,6 +323,40 @@ func TestWebSecurity(t *testing.T) {
 		}
 		if r := bob.do(t, http.MethodGet, "/tokens", nil, nil); r.status != 200 || !strings.Contains(r.body, "bob&#39;s") {
 			t.Errorf("bob's session or token name changed: %d", r.status)
+		}
+	})
+
+	// The person's host authentication tokens are listed without their
+	// values and deleted through the vault; another person cannot delete
+	// them (A-21).
+	t.Run("HostTokensWithoutValues", func(t *testing.T) {
+		runner := s.sts(t, "principal", "create", "--org", "default", "--kind", "runner", "--name", "r-web")
+		t.Setenv("STS_TOKEN", ada.createPAT(t, "host tokens", "full"))
+		value := "ghp_" + strings.Repeat("v", 36)
+		file := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(file, []byte(value), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id := s.sts(t, "host-token", "create", "--server", s.URL, "--runner", runner, "--host", "github.example",
+			"--token-file", file, "--source", "pat")
+		page := ada.do(t, http.MethodGet, "/tokens", nil, nil).body
+		if !strings.Contains(page, "github.example") || !strings.Contains(page, runner) || !strings.Contains(page, "/host-tokens/"+id+"/delete") {
+			t.Fatalf("the host token is not listed:\n%s", page)
+		}
+		if strings.Contains(page, value) {
+			t.Fatal("the host token's value is on the page")
+		}
+		s.sts(t, "principal", "create", "--org", "default", "--name", "eve")
+		eve := newPerson(t, s)
+		eve.signIn(t, "eve", "")
+		if r := eve.do(t, http.MethodPost, "/host-tokens/"+id+"/delete", url.Values{}, nil); r.status != http.StatusNotFound {
+			t.Errorf("another person deleting the host token: %d", r.status)
+		}
+		if r := ada.do(t, http.MethodPost, "/host-tokens/"+id+"/delete", url.Values{}, nil); r.status != http.StatusSeeOther {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		if page := ada.do(t, http.MethodGet, "/tokens", nil, nil).body; strings.Contains(page, "github.example") {
+			t.Error("the deleted host token is still listed")
 		}
 	})
 

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,27 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/web"
 )
+
+type fakeConsents struct {
+	list    []web.Consent
+	revoked string
+}
+
+func (f *fakeConsents) ListConsents(context.Context, string) ([]web.Consent, error) {
+	return f.list, nil
+}
+func (f *fakeConsents) RevokeConsent(_ context.Context, principalID, clientID string) error {
+	f.revoked = principalID + "/" + clientID
+	return nil
+}
+
+func serve(h http.Handler, c *http.Cookie, method, path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "https://sts.example"+path, nil)
+	req.AddCookie(c)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
 
 // TestSessionTimeouts: a session ends after web.session.idle_timeout
 // without use and web.session.absolute_timeout after sign-in however busy
@@ -81,6 +103,28 @@ func TestSessionTimeouts(t *testing.T) {
 		return ok && id == ada.ID
 	}
 
+	// "Authorized applications": hidden without a consent store (above),
+	// listed and withdrawn through it when one is given.
+	if rec := serve(mux, signIn(), http.MethodGet, "/tokens"); strings.Contains(rec.Body.String(), "Authorized applications") {
+		t.Error("the Authorized applications section shows without a consent store")
+	}
+	consents := &fakeConsents{list: []web.Consent{{ClientID: "app-1", ClientName: "<b>Deploy bot</b>", Scopes: []string{"openid", "email"}, GrantedAt: now}}}
+	hc, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, Consents: consents, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 3 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmux := http.NewServeMux()
+	hc.Mount(cmux)
+	cookie := signIn()
+	body := serve(cmux, cookie, http.MethodGet, "/tokens").Body.String()
+	if !strings.Contains(body, "Authorized applications") || !strings.Contains(body, "&lt;b&gt;Deploy bot&lt;/b&gt;") || !strings.Contains(body, "openid email") {
+		t.Errorf("the consent is not listed (escaped):\n%s", body)
+	}
+	if rec := serve(cmux, cookie, http.MethodPost, "/consents/app-1/revoke"); rec.Code != http.StatusSeeOther || consents.revoked != ada.ID+"/app-1" {
+		t.Errorf("revoke: %d %q", rec.Code, consents.revoked)
+	}
+
 	c := signIn()
 	for range 3 { // used every 50 minutes: the idle timeout never strikes
 		now = now.Add(50 * time.Minute)
@@ -98,8 +142,9 @@ func TestSessionTimeouts(t *testing.T) {
 	if signedIn(c) {
 		t.Error("the session outlived web.session.idle_timeout")
 	}
-	if res, err := st.GarbageCollect(ctx, now.Add(4*time.Hour)); err != nil || res.WebSessions != 0 {
-		// Both sessions were deleted when found expired; nothing is left.
+	// The two sessions found expired above were deleted on use; the GC
+	// removes the two of the consent checks, never used again.
+	if res, err := st.GarbageCollect(ctx, now.Add(4*time.Hour)); err != nil || res.WebSessions != 2 {
 		t.Errorf("GC after expiry: %+v %v", res, err)
 	}
 }
