@@ -90,8 +90,9 @@ func shot(t *testing.T, ctx context.Context, name string) {
 
 // TestBrowser drives a real chromium through the page as a person would:
 // sign in with a one-time link, create a token (No Access is the
-// default), read its secret once, reload (gone), use it, regenerate it
-// (old secret 401, new one works) and delete it.
+// default), read its secret once, go back and reload (gone both times),
+// use it, regenerate it (old secret 401, new one works), delete it, sign
+// out, and sign in again through an upstream OpenID Connect provider.
 func TestBrowser(t *testing.T) {
 	idp := newIDP(t)
 	s := startServer(t, oidcYAML(idp, "email", "default"))
@@ -124,6 +125,13 @@ func TestBrowser(t *testing.T) {
 		t.Error("the secret is in the URL")
 	}
 
+	// Away and back: the page comes from the server again (no-store), and
+	// without the secret.
+	do(t, ctx, "away", chromedp.Click(link("Edit ci deploy")), chromedp.WaitVisible(heading("Edit access token")))
+	do(t, ctx, "back", chromedp.NavigateBack(), chromedp.WaitVisible(heading("Access Tokens")))
+	if html := run(t, ctx, "page after back", chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, first) {
+		t.Fatal("the secret is shown again after the back button")
+	}
 	do(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(heading("Access Tokens")))
 	if html := run(t, ctx, "page after reload", chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, first) {
 		t.Fatal("the secret is shown again after a reload")
