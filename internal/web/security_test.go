@@ -146,6 +146,34 @@ func TestWebSecurity(t *testing.T) {
 		}
 	})
 
+	// Every control has a label (the browser test finds them by it).
+	t.Run("EveryControlLabelled", func(t *testing.T) {
+		ada.createPAT(t, "labels", "none")
+		id := patIDRE.FindStringSubmatch(ada.do(t, http.MethodGet, "/tokens", nil, nil).body)
+		if id == nil {
+			t.Fatal("no token listed")
+		}
+		paths := []string{"/login/link", "/tokens", "/tokens/" + id[1], "/tokens/" + id[1] + "/delete"}
+		control := regexp.MustCompile(`<(input|select)\b[^>]*>`)
+		for _, path := range paths {
+			body := ada.do(t, http.MethodGet, path, nil, nil).body
+			for _, c := range control.FindAllString(body, -1) {
+				if strings.Contains(c, `type="hidden"`) {
+					continue
+				}
+				m := regexp.MustCompile(`\bid="([^"]+)"`).FindStringSubmatch(c)
+				if m == nil || !strings.Contains(body, `<label for="`+m[1]+`"`) {
+					t.Errorf("%s: control without a label: %s", path, c)
+				}
+			}
+			for _, b := range regexp.MustCompile(`<button[^>]*>([^<]*)</button>`).FindAllStringSubmatch(body, -1) {
+				if strings.TrimSpace(b[1]) == "" {
+					t.Errorf("%s: button without a name: %s", path, b[0])
+				}
+			}
+		}
+	})
+
 	// T-81: a cross-origin form post is refused and changes nothing.
 	t.Run("CrossOriginPostRefused", func(t *testing.T) {
 		for _, hdr := range []map[string]string{
