@@ -100,3 +100,27 @@ func TestExpiryOnThePage(t *testing.T) {
 		t.Errorf("after regenerate: %v %v", p.ExpiresAt, err)
 	}
 }
+
+// TestAdminScopeKeptOnUpdate: a token holding sts:admin (made with the
+// CLI) keeps it when renamed on the page, which offers no permission
+// change for it.
+func TestAdminScopeKeptOnUpdate(t *testing.T) {
+	s := startServer(t)
+	ada := newPerson(t, s)
+	ada.signIn(t, "admin", "")
+	s.sts(t, "pat", "create", "--user", "admin", "--expires-in", "30d", "--scope", "*", "--scope", "sts:admin", "--description", "ops")
+	m := patIDRE.FindStringSubmatch(ada.do(t, http.MethodGet, "/tokens", nil, nil).body)
+	if m == nil {
+		t.Fatal("token not listed")
+	}
+	if page := ada.do(t, http.MethodGet, "/tokens/"+m[1], nil, nil).body; strings.Contains(page, `name="permission"`) {
+		t.Error("the page offers to change an sts:admin token's permission")
+	}
+	if r := ada.do(t, http.MethodPost, "/tokens/"+m[1], url.Values{"name": {"ops renamed"}, "permission": {"none"}}, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("update: %d %s", r.status, r.body)
+	}
+	p, err := s.store(t).GetPAT(t.Context(), m[1])
+	if err != nil || p.Description != "ops renamed" || len(p.Scopes) != 2 {
+		t.Errorf("after the update: %+v %v", p, err)
+	}
+}

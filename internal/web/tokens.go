@@ -300,6 +300,10 @@ type editData struct {
 	Shown *shownSecret
 	Error string
 	PAT   patRow
+	// Admin is set for a token holding sts:admin, which the page neither
+	// grants nor takes away: its permission is changed with the CLI or
+	// the API only.
+	Admin bool
 }
 
 func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, status int, p storage.PAT, shown *shownSecret, msg string) {
@@ -307,7 +311,8 @@ func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, s
 	f.ID, f.Name, f.Permission, f.Scopes = p.ID, p.Description, permOf(p.Scopes), p.Scopes
 	row := patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Created: p.CreatedAt,
 		Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !h.now().Before(p.ExpiresAt)}
-	h.render(w, r, status, "edit", "Edit access token", &se, editData{Form: f, Shown: shown, Error: msg, PAT: row})
+	h.render(w, r, status, "edit", "Edit access token", &se, editData{Form: f, Shown: shown, Error: msg, PAT: row,
+		Admin: slices.Contains(p.Scopes, pat.ScopeAdmin)})
 }
 
 func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
@@ -322,9 +327,16 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 		return
 	}
 	name := r.PostFormValue("name")
-	scopes, err := formScopes(r)
+	in := pat.UpdateInput{Description: &name}
+	var err error
+	if !slices.Contains(p.Scopes, pat.ScopeAdmin) {
+		var scopes []string
+		if scopes, err = formScopes(r); err == nil {
+			in.Scopes = &scopes
+		}
+	}
 	if err == nil {
-		_, err = h.o.PATs.Update(r.Context(), caller(w, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes})
+		_, err = h.o.PATs.Update(r.Context(), caller(w, se), se.principal.ID, p.ID, in)
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
