@@ -24,11 +24,19 @@ const (
 	permCustom = "custom"
 )
 
+// pageGuard is the rule for a change made on the page: a signed-in person
+// acts as a full-access credential of their own, so, as for any
+// credential (docs/security.md A-03), a token holding sts:admin (which
+// full access never includes) is neither regenerated, changed nor deleted
+// here; the CLI and the API manage it.
+var pageGuard = pat.HeldBy([]string{pat.ScopeFull})
+
 // namedScopes are the scopes a person may pick one by one.
 var namedScopes = []string{pat.ScopeIdentityRead, pat.ScopeIDToken, pat.ScopeTokensRead, pat.ScopeTokensWrite}
 
 type patRow struct {
 	ID, Name, Permission string
+	Admin                bool
 	Created, Expires     time.Time
 	LastUsed             time.Time
 	Expired              bool
@@ -132,7 +140,7 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 			return d, err
 		}
 		for _, p := range list {
-			d.PATs = append(d.PATs, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes),
+			d.PATs = append(d.PATs, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Admin: slices.Contains(p.Scopes, pat.ScopeAdmin),
 				Created: p.CreatedAt, Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !now.Before(p.ExpiresAt)})
 		}
 		if next == "" {
@@ -300,9 +308,8 @@ type editData struct {
 	Shown *shownSecret
 	Error string
 	PAT   patRow
-	// Admin is set for a token holding sts:admin, which the page neither
-	// grants nor takes away: its permission is changed with the CLI or
-	// the API only.
+	// Admin is set for a token holding sts:admin, which the page does not
+	// manage (pageGuard).
 	Admin bool
 }
 
@@ -327,16 +334,9 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 		return
 	}
 	name := r.PostFormValue("name")
-	in := pat.UpdateInput{Description: &name}
-	var err error
-	if !slices.Contains(p.Scopes, pat.ScopeAdmin) {
-		var scopes []string
-		if scopes, err = formScopes(r); err == nil {
-			in.Scopes = &scopes
-		}
-	}
+	scopes, err := formScopes(r)
 	if err == nil {
-		_, err = h.o.PATs.Update(r.Context(), caller(w, se), se.principal.ID, p.ID, in)
+		_, err = h.o.PATs.Update(r.Context(), caller(w, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes}, pageGuard)
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
@@ -357,7 +357,7 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 	exp, err := h.formExpiry(r)
 	var secret string
 	if err == nil {
-		p, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, se), se.principal.ID, p.ID, exp)
+		p, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, se), se.principal.ID, p.ID, exp, pageGuard)
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
@@ -377,7 +377,7 @@ func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request, se session)
 }
 
 func (h *Handler) deletePAT(w http.ResponseWriter, r *http.Request, se session) {
-	if err := h.o.PATs.Delete(r.Context(), caller(w, se), se.principal.ID, r.PathValue("id")); err != nil {
+	if err := h.o.PATs.Delete(r.Context(), caller(w, se), se.principal.ID, r.PathValue("id"), pageGuard); err != nil {
 		h.fail(w, r, err)
 		return
 	}
