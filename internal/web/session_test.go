@@ -148,3 +148,39 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Errorf("GC after expiry: %+v %v", res, err)
 	}
 }
+
+// TestSignedInSeam: the seam the authorization endpoint uses sends a
+// signed-out browser to sign in and back to a local path only
+// (docs/security.md T-85).
+func TestSignedInSeam(t *testing.T) {
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pats, _ := pat.NewService(st, make([]byte, pat.MinPepperSize))
+	h, err := web.New(web.Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seam := h.SignedIn()
+	req := httptest.NewRequest(http.MethodGet, "https://sts.example/oauth2/authorize?client_id=a&state=b", nil)
+	req.AddCookie(&http.Cookie{Name: web.CookieSecure, Value: strings.Repeat("x", 43)})
+	if id, ok := seam.Principal(req); ok || id != "" {
+		t.Errorf("Principal with an unknown session = %q, %v", id, ok)
+	}
+	for returnTo, want := range map[string]string{
+		"/oauth2/authorize?client_id=a&state=b": "/login?return_to=%2Foauth2%2Fauthorize%3Fclient_id%3Da%26state%3Db",
+		"https://evil.example/x":                "/login?return_to=%2Ftokens",
+		"//evil.example/x":                      "/login?return_to=%2Ftokens",
+	} {
+		rec := httptest.NewRecorder()
+		seam.SignIn(rec, req, returnTo)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Errorf("SignIn(%q): %d %q, want %q", returnTo, rec.Code, rec.Header().Get("Location"), want)
+		}
+	}
+}
