@@ -21,6 +21,7 @@ import (
 // server's bounds and refused beyond them (nothing created); an expired
 // token is marked and offers Regenerate, which gives it a new expiry.
 func TestExpiryOnThePage(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
@@ -107,6 +108,7 @@ func TestExpiryOnThePage(t *testing.T) {
 // CLI) is shown but neither changed, regenerated nor deleted on the page;
 // its secret is never shown.
 func TestAdminTokenNotManagedOnThePage(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")

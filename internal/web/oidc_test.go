@@ -36,6 +36,7 @@ func get(t *testing.T, c *http.Client, u string) reply {
 // token verified by go-oidc, the person linked by a verified email (and
 // created in the configured organization on first sign-in).
 func TestOIDCSignIn(t *testing.T) {
+	t.Parallel()
 	p := newIDP(t)
 	s := startServer(t, oidcYAML(p, "email", "default"))
 
@@ -82,6 +83,7 @@ func TestOIDCSignIn(t *testing.T) {
 // the sign-in by a short-lived cookie), and a provider answer whose state
 // differs from this browser's is refused (docs/security.md T-89).
 func TestOIDCLoginCSRF(t *testing.T) {
+	t.Parallel()
 	p := newIDP(t)
 	s := startServer(t, oidcYAML(p, "email", "default"))
 	p.signInAs(map[string]any{"sub": "evil", "email": "mallory@example.com", "email_verified": true})

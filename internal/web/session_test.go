@@ -44,6 +44,7 @@ func serve(h http.Handler, c *http.Cookie, method, path string) *httptest.Respon
 // (docs/security.md A-22); on an https issuer the cookie is
 // __Host-sts_session, Secure, HttpOnly, SameSite=Lax.
 func TestSessionTimeouts(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
@@ -153,6 +154,7 @@ func TestSessionTimeouts(t *testing.T) {
 // signed-out browser to sign in and back to a local path only
 // (docs/security.md T-85).
 func TestSignedInSeam(t *testing.T) {
+	t.Parallel()
 	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
 		t.Fatal(err)
