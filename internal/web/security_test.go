@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/cli"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/web"
@@ -364,6 +366,10 @@ func TestWebSecurity(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "token")
 		if err := os.WriteFile(file, []byte(value), 0o600); err != nil {
 			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if code := cli.Main(t.Context(), []string{"login-link", "--user", "r-web", "--config", s.cfgFile}, &out, &errb); code == 0 || out.Len() != 0 {
+			t.Errorf("a sign-in link for a runner: exit %d, printed %q", code, out.String())
 		}
 		id := s.sts(t, "host-token", "create", "--server", s.URL, "--runner", runner, "--host", "github.example",
 			"--token-file", file, "--source", "pat")
