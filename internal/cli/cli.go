@@ -90,6 +90,7 @@ key, database passwords) come only from files or the environment.`,
 	root.AddCommand(newPrincipalCmd())
 	root.AddCommand(newPATCmd())
 	root.AddCommand(newExchangeTokenCmd())
+	root.AddCommand(newLoginLinkCmd())
 	root.AddCommand(newHostTokenCmd(), newRunnerCmd())
 	return root
 }

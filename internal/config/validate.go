@@ -109,6 +109,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	validateTrust(c, e)
+	validateWeb(c, e)
 	return e.orNil()
 }
 
