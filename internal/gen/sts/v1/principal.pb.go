@@ -94,8 +94,11 @@ type Principal struct {
 	Email          string                 `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
 	Disabled       bool                   `protobuf:"varint,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// instance_admin is true for an instance administrator by its stored
+	// flag (docs/authorization.md); no API call sets it.
+	InstanceAdmin bool `protobuf:"varint,8,opt,name=instance_admin,json=instanceAdmin,proto3" json:"instance_admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Principal) Reset() {
@@ -175,6 +178,13 @@ func (x *Principal) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Principal) GetInstanceAdmin() bool {
+	if x != nil {
+		return x.InstanceAdmin
+	}
+	return false
 }
 
 type CreatePrincipalRequest struct {
@@ -760,7 +770,7 @@ var File_sts_v1_principal_proto protoreflect.FileDescriptor
 
 const file_sts_v1_principal_proto_rawDesc = "" +
 	"\n" +
-	"\x16sts/v1/principal.proto\x12\x06sts.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n" +
+	"\x16sts/v1/principal.proto\x12\x06sts.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n" +
 	"\tPrincipal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12)\n" +
@@ -769,7 +779,8 @@ const file_sts_v1_principal_proto_rawDesc = "" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x1a\n" +
 	"\bdisabled\x18\x06 \x01(\bR\bdisabled\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xc2\x01\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
+	"\x0einstance_admin\x18\b \x01(\bR\rinstanceAdmin\"\xc2\x01\n" +
 	"\x16CreatePrincipalRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.sts.v1.PrincipalKindR\x04kind\x12\x12\n" +

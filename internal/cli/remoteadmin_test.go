@@ -1,0 +1,127 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// remoteCLI runs an sts command against the server s with token in
+// STS_TOKEN (--server is appended).
+func (s *adminServer) remoteCLI(t *testing.T, token string, args ...string) (int, string, string) {
+	t.Helper()
+	t.Setenv("STS_TOKEN", token)
+	t.Setenv("STS_SERVER", "")
+	return runCLI(t, append(args, "--server", s.r.base)...)
+}
+
+// remoteJSON runs a command with --output json as the admin and decodes
+// its stdout into v; any failure fails the test.
+func (s *adminServer) remoteJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	code, out, e := s.remoteCLI(t, s.admin, append(args, "--output", "json")...)
+	if code != 0 {
+		t.Fatalf("sts %v = %d, stderr %q", args, code, e)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("sts %v: stdout is not JSON: %v\n%s", args, err, out)
+	}
+}
+
+// TestRemoteAdministration: with --server every admin noun works against
+// a running server through its admin API, as the principal in STS_TOKEN;
+// --output json prints one object for show and an array for list, with
+// enum values as words. One server serves every subtest.
+func TestRemoteAdministration(t *testing.T) {
+	s := startAdminServer(t)
+
+	t.Run("org", func(t *testing.T) {
+		var o map[string]any
+		s.remoteJSON(t, &o, "org", "create", "--name", "remote-org", "--tier", "gold")
+		id, _ := o["id"].(string)
+		if id == "" || o["name"] != "remote-org" || o["tier"] != "gold" {
+			t.Fatalf("org create = %v", o)
+		}
+		var list []map[string]any
+		s.remoteJSON(t, &list, "org", "list")
+		if len(list) != 2 {
+			t.Errorf("org list = %v, want the bootstrap organization and remote-org", list)
+		}
+		var shown map[string]any
+		s.remoteJSON(t, &shown, "org", "show", "remote-org")
+		if shown["id"] != id {
+			t.Errorf("org show remote-org = %v, want id %s", shown, id)
+		}
+		s.remoteJSON(t, &shown, "org", "update", id, "--name", "renamed", "--tier", "free")
+		if shown["name"] != "renamed" || shown["tier"] != "free" {
+			t.Errorf("org update = %v", shown)
+		}
+		// Not empty: refused with the server's code and reason.
+		var p map[string]any
+		s.remoteJSON(t, &p, "principal", "create", "--org", "renamed", "--name", "bob")
+		code, _, e := s.remoteCLI(t, s.admin, "org", "delete", "renamed")
+		if code != 1 || !strings.HasPrefix(e, "sts: failed_precondition: organization is not empty") {
+			t.Errorf("org delete (not empty) = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "principal", "delete", p["id"].(string)); code != 0 {
+			t.Fatalf("principal delete = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "org", "delete", "renamed"); code != 0 {
+			t.Fatalf("org delete = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "org", "show", id); code != 1 || !strings.Contains(e, "no organization") {
+			t.Errorf("org show after delete = %d %q", code, e)
+		}
+		// The caller's own organization is never deleted.
+		if code, _, e := s.remoteCLI(t, s.admin, "org", "delete", s.orgID); code != 1 || !strings.HasPrefix(e, "sts: invalid_argument:") {
+			t.Errorf("org delete (own) = %d %q", code, e)
+		}
+	})
+
+	t.Run("principal", func(t *testing.T) {
+		var p map[string]any
+		s.remoteJSON(t, &p, "principal", "create", "--org", s.orgID, "--name", "deployer", "--kind", "service-account")
+		id, _ := p["id"].(string)
+		if id == "" || p["kind"] != "service-account" || p["organizationId"] != s.orgID || p["disabled"] != false {
+			t.Fatalf("principal create = %v", p)
+		}
+		var list []map[string]any
+		s.remoteJSON(t, &list, "principal", "list", "--org", s.orgID)
+		kinds := map[string]any{}
+		for _, q := range list {
+			kinds[q["name"].(string)] = q["kind"]
+		}
+		if kinds["deployer"] != "service-account" || kinds["admin"] != "user" {
+			t.Errorf("principal list kinds = %v", kinds)
+		}
+		s.remoteJSON(t, &p, "principal", "disable", "deployer")
+		if p["disabled"] != true {
+			t.Errorf("principal disable = %v", p)
+		}
+		s.remoteJSON(t, &p, "principal", "enable", id)
+		if p["disabled"] != false {
+			t.Errorf("principal enable = %v", p)
+		}
+		code, out, _ := s.remoteCLI(t, s.admin, "principal", "show", id)
+		if code != 0 || !strings.Contains(out, "service-account") || strings.Contains(out, "PRINCIPAL_KIND") {
+			t.Errorf("principal show (table) = %d %q, want the kind as a word", code, out)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "principal", "delete", id); code != 0 {
+			t.Fatalf("principal delete = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "principal", "show", id); code != 1 || !strings.Contains(e, "no principal") {
+			t.Errorf("principal show after delete = %d %q", code, e)
+		}
+	})
+
+	t.Run("insufficient token", func(t *testing.T) {
+		code, out, e := s.remoteCLI(t, s.notAdmin, "org", "list")
+		if code != 1 || out != "" || e != "sts: permission_denied: token lacks the sts:admin scope\n" {
+			t.Errorf("org list without sts:admin = %d %q %q", code, out, e)
+		}
+		code, _, e = s.remoteCLI(t, "", "org", "list")
+		if code != 2 || !strings.Contains(e, "STS_TOKEN") {
+			t.Errorf("org list without STS_TOKEN = %d %q", code, e)
+		}
+	})
+}
