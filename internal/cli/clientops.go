@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/clients"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
@@ -17,15 +17,18 @@ import (
 func clientRotateCmd() *cobra.Command {
 	return &cobra.Command{Use: "rotate-secret ID", Short: "Replace a client's secret; the new one is printed once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				// One update: the old secret stops working at the same
-				// commit (docs/security.md D-03).
-				_, sec, err := svc.RotateSecret(ctx, cliCaller, args[0])
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				cs, err := a.clients(ctx)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_secret: %s\n(shown once; the previous secret no longer works)\n", sec)
-				return nil
+				// One update: the old secret stops working at the same
+				// commit (docs/security.md D-03).
+				c, sec, err := cs.rotateSecret(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return printSecret(cmd, c, false, sec, "(shown once; the previous secret no longer works)")
 			})
 		}}
 }
@@ -39,12 +42,28 @@ func clientEnableCmd(enable bool) *cobra.Command {
 	}
 	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				disabled := !enable
-				_, err := svc.Update(ctx, cliCaller, args[0], clients.UpdateInput{Disabled: &disabled})
-				return err
-			})
+			disabled := !enable
+			return updateClient(cmd, &stsv1.UpdateClientRequest{ClientId: args[0], Disabled: &disabled})
 		}}
+}
+
+// updateClient sends req and prints the client: JSON, or a line of text.
+func updateClient(cmd *cobra.Command, req *stsv1.UpdateClientRequest) error {
+	return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+		cs, err := a.clients(ctx)
+		if err != nil {
+			return err
+		}
+		c, err := cs.update(ctx, req)
+		if err != nil {
+			return err
+		}
+		if j, _ := outputJSON(cmd); j {
+			return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "updated client %s\n", c.GetId())
+		return nil
+	})
 }
 
 // clientUpdateCmd is `sts client update ID`: the flags given replace the
@@ -56,51 +75,55 @@ func clientUpdateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes or keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set := cmd.Flags().Changed
-			var in clients.UpdateInput
+			req := &stsv1.UpdateClientRequest{ClientId: args[0]}
 			if set("name") {
-				in.Name = &name
+				req.Name = &name
 			}
-			list := func(flag string, v *[]string) *[]string {
+			list := func(flag string, v []string) *stsv1.StringList {
 				if set(flag) {
-					return v
+					return &stsv1.StringList{Values: v}
 				}
 				return nil
 			}
-			in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list("grant-type", &grants), list("pool", &pools), list("audience", &auds), list("scope", &scopes)
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				if set("jwks-file") || set("jwks-uri") {
-					in.Keys = &clients.Keys{JWKSURI: jwksURI}
-					if jwksFile != "" {
-						var err error
-						if in.Keys.JWKS, err = readJWKSFile(jwksFile); err != nil {
-							return err
-						}
-					}
-				}
-				c, err := svc.Update(ctx, cliCaller, args[0], in)
+			req.GrantTypes, req.Pools, req.Audiences, req.Scopes = list("grant-type", grants), list("pool", pools), list("audience", auds), list("scope", scopes)
+			switch {
+			case set("jwks-file") && set("jwks-uri"):
+				return usageError{errors.New("give one of --jwks-file and --jwks-uri")}
+			case set("jwks-file"):
+				b, err := readJWKSFile(jwksFile)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "updated client %s\n", c.ID)
-				return nil
-			})
+				req.Keys = &stsv1.UpdateClientRequest_Jwks{Jwks: string(b)}
+			case set("jwks-uri"):
+				req.Keys = &stsv1.UpdateClientRequest_JwksUri{JwksUri: jwksURI}
+			}
+			return updateClient(cmd, req)
 		}}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "display name")
 	f.StringVar(&jwksFile, "jwks-file", "", "new public JWKS (private_key_jwt; replaces the JWKS URI)")
 	f.StringVar(&jwksURI, "jwks-uri", "", "new JWKS URI (private_key_jwt; replaces the JWKS)")
-	f.StringSliceVar(&grants, "grant-type", nil, "grant types the client may use (replaces)")
-	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (replaces)")
-	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (replaces)")
-	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (replaces)")
+	f.StringSliceVar(&grants, "grant-type", nil, "grant types the client may use (repeatable; replaces)")
+	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (repeatable; replaces)")
+	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (repeatable; replaces)")
+	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (repeatable; replaces)")
 	return cmd
 }
 
 func clientDeleteCmd() *cobra.Command {
 	return &cobra.Command{Use: "delete ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				return svc.Delete(ctx, cliCaller, args[0])
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				cs, err := a.clients(ctx)
+				if err != nil {
+					return err
+				}
+				if err := cs.delete(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "deleted client %s\n", args[0])
+				return nil
 			})
 		}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -85,7 +86,12 @@ func (a *admin) patService(ctx context.Context) (*pat.Service, error) {
 		return nil, err
 	}
 	defer clear(p)
-	return pat.NewService(a.store, p)
+	svc, err := pat.NewService(a.store, p)
+	if err != nil {
+		return nil, err
+	}
+	svc.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return svc, nil
 }
 
 func (d *directPrincipals) create(ctx context.Context, req *stsv1.CreatePrincipalRequest) (*stsv1.Principal, error) {
@@ -380,26 +386,4 @@ func printPrincipals(cmd *cobra.Command, list []*stsv1.Principal, one, idOnly bo
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\n", p.GetId(), enumWord(p.GetKind()), p.GetName(), p.GetEmail(), p.GetDisabled(), p.GetInstanceAdmin())
 	}
 	return w.Flush()
-}
-
-// Audit actions of the instance administrator role.
-// findOrg resolves an organization ID or unique name.
-func findOrg(cmd *cobra.Command, s storage.Store, ref string) (storage.Organization, error) {
-	if o, err := s.GetOrganization(cmd.Context(), ref); err == nil {
-		return o, nil
-	}
-	orgs, err := s.ListOrganizations(cmd.Context())
-	if err != nil {
-		return storage.Organization{}, fmt.Errorf("storage: %w", err)
-	}
-	var found []storage.Organization
-	for _, o := range orgs {
-		if o.Name == ref {
-			found = append(found, o)
-		}
-	}
-	if len(found) != 1 {
-		return storage.Organization{}, fmt.Errorf("%d organizations match %q; pass its ID", len(found), ref)
-	}
-	return found[0], nil
 }

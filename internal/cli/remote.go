@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -37,14 +38,24 @@ const directNote = "Without --server this opens the database directly (bootstrap
 // adminNoun gives a noun command the shared flags of its subcommands:
 // --server and --output.
 func adminNoun(cmd *cobra.Command) *cobra.Command {
-	f := cmd.PersistentFlags()
-	f.String("server", os.Getenv("STS_SERVER"), "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN (env STS_SERVER). "+directNote)
-	f.StringP("output", "o", "table", "output format: table or json")
+	addAdminFlags(cmd.PersistentFlags())
 	if cmd.Long == "" {
 		cmd.Long = cmd.Short + "."
 	}
 	cmd.Long += "\n\nWith --server URL (or STS_SERVER) every subcommand calls the admin API of that\nserver as the principal whose token is in STS_TOKEN. " + directNote
 	return cmd
+}
+
+// adminFlags gives one command --server and --output, for nouns whose
+// other subcommands work on files or the database only (keys, audit).
+func adminFlags(cmd *cobra.Command) *cobra.Command {
+	addAdminFlags(cmd.Flags())
+	return cmd
+}
+
+func addAdminFlags(f *pflag.FlagSet) {
+	f.String("server", os.Getenv("STS_SERVER"), "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN (env STS_SERVER). "+directNote)
+	f.StringP("output", "o", "table", "output format: table or json")
 }
 
 // outputJSON reports whether --output json was asked for; any value but
@@ -88,6 +99,7 @@ type admin struct {
 	remote *remote
 	store  *sqlstore.Store
 	cfg    config.Config
+	stderr io.Writer // warnings of direct mode
 }
 
 // openAdmin is the mode switch: the API of --server, or the database.
@@ -113,7 +125,7 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &admin{store: store, cfg: cfg}, nil
+	return &admin{store: store, cfg: cfg, stderr: cmd.ErrOrStderr()}, nil
 }
 
 // openStore opens and checks the configured storage, as withStore does.

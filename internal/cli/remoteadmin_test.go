@@ -114,6 +114,128 @@ func TestRemoteAdministration(t *testing.T) {
 		}
 	})
 
+	t.Run("client", func(t *testing.T) {
+		var sa map[string]any
+		s.remoteJSON(t, &sa, "principal", "create", "--org", s.orgID, "--name", "ci-bot", "--kind", "service-account")
+		var created struct {
+			Client       map[string]any `json:"client"`
+			ClientSecret string         `json:"clientSecret"`
+		}
+		s.remoteJSON(t, &created, "client", "create", "--org", s.orgID, "--principal", "ci-bot", "--name", "ci",
+			"--grant-type", "client_credentials", "--scope", "deploy", "--scope", "read")
+		id, _ := created.Client["id"].(string)
+		if id == "" || created.ClientSecret == "" || created.Client["authMethod"] != "client_secret_basic" || created.Client["principalId"] != sa["id"] {
+			t.Fatalf("client create = %+v", created)
+		}
+		if _, ok := created.Client["clientSecret"]; ok {
+			t.Errorf("the client object carries its secret: %v", created.Client)
+		}
+		var shown map[string]any
+		s.remoteJSON(t, &shown, "client", "show", id)
+		if shown["id"] != id || shown["hasSecret"] != true || len(shown["scopes"].([]any)) != 2 {
+			t.Errorf("client show = %v", shown)
+		}
+		s.remoteJSON(t, &shown, "client", "disable", id)
+		if shown["disabled"] != true {
+			t.Errorf("client disable = %v", shown)
+		}
+		var list []map[string]any
+		s.remoteJSON(t, &list, "client", "list", "--org", s.orgID)
+		if len(list) != 1 || list[0]["id"] != id {
+			t.Errorf("client list = %v", list)
+		}
+		// A principal clients issue tokens to is not deleted under them.
+		if code, _, e := s.remoteCLI(t, s.admin, "principal", "delete", "ci-bot"); code != 1 || !strings.HasPrefix(e, "sts: failed_precondition: principal is the subject of clients "+id) {
+			t.Errorf("principal delete (client subject) = %d %q", code, e)
+		}
+		var rotated struct {
+			ClientSecret string `json:"clientSecret"`
+		}
+		s.remoteJSON(t, &rotated, "client", "rotate-secret", id)
+		if rotated.ClientSecret == "" || rotated.ClientSecret == created.ClientSecret {
+			t.Errorf("client rotate-secret gave %q", rotated.ClientSecret)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "client", "delete", id); code != 0 {
+			t.Fatalf("client delete = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "client", "show", id); code != 1 || !strings.HasPrefix(e, "sts: not_found:") {
+			t.Errorf("client show after delete = %d %q", code, e)
+		}
+	})
+
+	t.Run("pat", func(t *testing.T) {
+		var created struct {
+			Token string         `json:"token"`
+			PAT   map[string]any `json:"personalAccessToken"`
+		}
+		s.remoteJSON(t, &created, "pat", "create", "--user", "admin", "--org", s.orgID, "--expires-in", "2d",
+			"--scope", "identity:read", "--description", "workstation")
+		id, _ := created.PAT["id"].(string)
+		if !patRE.MatchString(created.Token) || id == "" || created.PAT["description"] != "workstation" {
+			t.Fatalf("pat create = %+v", created)
+		}
+		var list []map[string]any
+		s.remoteJSON(t, &list, "pat", "list", "--user", "admin")
+		found := false
+		for _, p := range list {
+			found = found || p["id"] == id
+			if _, ok := p["token"]; ok {
+				t.Errorf("pat list shows a secret: %v", p)
+			}
+		}
+		if !found {
+			t.Errorf("pat list = %v, lacks %s", list, id)
+		}
+		// The new PAT works, and lacks sts:admin: the server says so.
+		code, _, e := s.remoteCLI(t, created.Token, "principal", "list", "--org", s.orgID)
+		if code != 1 || !strings.Contains(e, "sts: permission_denied: token lacks the sts:admin scope") {
+			t.Errorf("principal list with an identity:read PAT = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "pat", "revoke", id); code != 0 {
+			t.Fatalf("pat revoke = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, created.Token, "org", "list"); code != 1 || !strings.HasPrefix(e, "sts: unauthenticated:") {
+			t.Errorf("org list with the revoked PAT = %d %q", code, e)
+		}
+		// Without --scope the API would grant full access: refused.
+		if code, _, e := s.remoteCLI(t, s.admin, "pat", "create", "--user", "admin"); code != 2 || !strings.Contains(e, "--scope") {
+			t.Errorf("pat create without --scope = %d %q", code, e)
+		}
+	})
+
+	t.Run("keys", func(t *testing.T) {
+		var keys []map[string]any
+		s.remoteJSON(t, &keys, "keys", "list")
+		states := map[any]int{}
+		for _, k := range keys {
+			states[k["state"]]++
+		}
+		if states["active"] == 0 || states["next"] == 0 {
+			t.Fatalf("keys list states = %v, want active and next as words", states)
+		}
+		var rot map[string]any
+		s.remoteJSON(t, &rot, "keys", "rotate", "--force")
+		if rot["rotated"] != true || rot["activatedKid"] == "" {
+			t.Errorf("keys rotate = %v", rot)
+		}
+	})
+
+	t.Run("audit", func(t *testing.T) {
+		var events []map[string]any
+		s.remoteJSON(t, &events, "audit", "list", "--action", "client.create", "--org", s.orgID)
+		if len(events) != 1 || events[0]["action"] != "client.create" {
+			t.Errorf("audit list --action client.create = %v", events)
+		}
+	})
+
+	t.Run("exchange-token", func(t *testing.T) {
+		var et map[string]any
+		s.remoteJSON(t, &et, "exchange-token", "create", "--principal", "admin", "--valid-for", "1m")
+		if tok, _ := et["exchangeToken"].(string); tok == "" {
+			t.Errorf("exchange-token create = %v", et)
+		}
+	})
+
 	t.Run("insufficient token", func(t *testing.T) {
 		code, out, e := s.remoteCLI(t, s.notAdmin, "org", "list")
 		if code != 1 || out != "" || e != "sts: permission_denied: token lacks the sts:admin scope\n" {
