@@ -73,7 +73,8 @@ key, database passwords) come only from files or the environment.`,
 		Version:           versionString(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		// `sts completion bash|zsh|fish|powershell` is cobra's.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)

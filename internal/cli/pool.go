@@ -34,6 +34,7 @@ refused and nothing changes.`,
 	}
 	cmd.AddCommand(newPoolCreateCmd(), newPoolUpdateCmd(), newPoolListCmd(), newPoolShowCmd(),
 		newPoolEnableCmd(true), newPoolEnableCmd(false), newPoolDeleteCmd(), newPoolTestCmd())
+	cmd.SetGlobalNormalizationFunc(flagAliases)
 	return cmd
 }
 
@@ -57,10 +58,10 @@ func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Servi
 func newPoolCreateCmd() *cobra.Command {
 	var f poolFlags
 	cmd := &cobra.Command{
-		Use:   "create ID --organization ORG [flags]",
+		Use:   "create ID --org ORG [flags]",
 		Short: "Create an identity pool",
-		Example: `  sts pool create ci --organization acme --condition 'assertion.repository_owner == "acme"' \
-    --attribute repo=assertion.repository --scopes read,write --max-token-lifetime 1h`,
+		Example: `  sts pool create ci --org acme --condition 'assertion.repository_owner == "acme"' \
+    --attribute repo=assertion.repository --scope read,write --max-token-lifetime 1h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := f.update(cmd)

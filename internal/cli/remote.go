@@ -325,3 +325,18 @@ func stampPB(t interface{ AsTime() time.Time }) string {
 	}
 	return stamp(t.AsTime())
 }
+
+// flagAliases keeps the old flag names of the pool commands working as
+// aliases of the shared vocabulary (--org, repeatable --scope and
+// --audience); help shows the new names only.
+func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "organization":
+		name = "org"
+	case "scopes":
+		name = "scope"
+	case "audiences":
+		name = "audience"
+	}
+	return pflag.NormalizedName(name)
+}

@@ -236,6 +236,52 @@ func TestRemoteAdministration(t *testing.T) {
 		}
 	})
 
+	// Without --server the same commands open the database (break-glass)
+	// and print the same objects.
+	t.Run("direct", func(t *testing.T) {
+		t.Setenv("STS_SERVER", "")
+		direct := func(v any, args ...string) {
+			t.Helper()
+			code, out, e := runCLI(t, append(args, "--data-dir", s.dir, "--output", "json")...)
+			if code != 0 {
+				t.Fatalf("sts %v = %d %q", args, code, e)
+			}
+			if err := json.Unmarshal([]byte(out), v); err != nil {
+				t.Fatalf("sts %v: %v\n%s", args, err, out)
+			}
+		}
+		var o, p map[string]any
+		direct(&o, "org", "create", "--name", "glass")
+		direct(&o, "org", "update", "glass", "--tier", "enterprise")
+		if o["name"] != "glass" || o["tier"] != "enterprise" {
+			t.Errorf("direct org update = %v", o)
+		}
+		direct(&p, "principal", "create", "--org", "glass", "--name", "runner-1", "--kind", "runner")
+		direct(&p, "principal", "disable", "runner-1")
+		if p["kind"] != "runner" || p["disabled"] != true {
+			t.Errorf("direct principal disable = %v", p)
+		}
+		// The remote view is the same object.
+		var remote map[string]any
+		s.remoteJSON(t, &remote, "principal", "show", p["id"].(string))
+		if remote["kind"] != p["kind"] || remote["disabled"] != p["disabled"] || remote["createdAt"] != p["createdAt"] {
+			t.Errorf("remote %v != direct %v", remote, p)
+		}
+		if code, _, e := runCLI(t, "org", "delete", "glass", "--data-dir", s.dir); code != 1 || !strings.Contains(e, "not empty") {
+			t.Errorf("direct org delete (not empty) = %d %q", code, e)
+		}
+		for _, args := range [][]string{{"principal", "delete", "runner-1"}, {"org", "delete", "glass"}} {
+			if code, _, e := runCLI(t, append(args, "--data-dir", s.dir)...); code != 0 {
+				t.Errorf("direct %v = %d %q", args, code, e)
+			}
+		}
+		var events []map[string]any
+		direct(&events, "audit", "list", "--action", "organization.delete")
+		if len(events) != 2 || events[0]["actor"] != "cli" {
+			t.Errorf("audit of organization.delete = %v, want the CLI's and the API's", events)
+		}
+	})
+
 	t.Run("insufficient token", func(t *testing.T) {
 		code, out, e := s.remoteCLI(t, s.notAdmin, "org", "list")
 		if code != 1 || out != "" || e != "sts: permission_denied: token lacks the sts:admin scope\n" {
@@ -246,4 +292,27 @@ func TestRemoteAdministration(t *testing.T) {
 			t.Errorf("org list without STS_TOKEN = %d %q", code, e)
 		}
 	})
+}
+
+// TestCompletionAndHelp: cobra's completion scripts for every shell; the
+// admin commands say in --help how they pick their mode.
+func TestCompletionAndHelp(t *testing.T) {
+	for shell, want := range map[string]string{"bash": "bash completion V2 for sts", "zsh": "#compdef sts",
+		"fish": "fish completion for sts", "powershell": "Register-ArgumentCompleter"} {
+		code, out, e := runCLI(t, "completion", shell)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("sts completion %s = %d, %d bytes, stderr %q; want %q", shell, code, len(out), e, want)
+		}
+	}
+	for _, args := range [][]string{{"org", "list"}, {"principal", "delete"}, {"client", "show"}, {"pat", "create"},
+		{"keys", "rotate"}, {"audit", "list"}, {"exchange-token", "create"}} {
+		code, out, _ := runCLI(t, append(args, "--help")...)
+		if code != 0 || !strings.Contains(out, "--server") || !strings.Contains(out, "Without --server this opens the database directly (bootstrap, break-glass).") ||
+			!strings.Contains(out, "--output") {
+			t.Errorf("sts %v --help lacks the mode note:\n%s", args, out)
+		}
+	}
+	if code, _, e := runCLI(t, "org", "list", "--output", "yaml", "--server", "http://127.0.0.1:1"); code != 2 || !strings.Contains(e, "want table or json") {
+		t.Errorf("--output yaml = %d %q", code, e)
+	}
 }
