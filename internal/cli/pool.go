@@ -35,7 +35,7 @@ refused and nothing changes.`,
 	cmd.AddCommand(newPoolCreateCmd(), newPoolUpdateCmd(), newPoolListCmd(), newPoolShowCmd(),
 		newPoolEnableCmd(true), newPoolEnableCmd(false), newPoolDeleteCmd(), newPoolTestCmd())
 	cmd.SetGlobalNormalizationFunc(flagAliases)
-	return cmd
+	return adminNoun(cmd)
 }
 
 // withPools opens storage and hands fn the pool lifecycle service over it:
@@ -43,6 +43,9 @@ refused and nothing changes.`,
 // same message. A running server sees the change within the trust
 // registry's refresh interval (5 s).
 func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Service) error) error {
+	if s, _ := cmd.Flags().GetString("server"); s != "" {
+		return usageError{fmt.Errorf("%s works on the database or files only: run it without --server (sts.v1.PoolService/TestPool is its API call)", cmd.CommandPath())}
+	}
 	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
 		svc, err := pools.NewService(s, app.PoolLimits(cfg))
 		if err != nil {
@@ -68,7 +71,7 @@ func newPoolCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				p := storage.Pool{ID: args[0]}
 				u.Apply(&p)
 				p, err := svc.CreatePool(ctx, cliCaller, p)
@@ -123,7 +126,7 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 // pool and written atomically (the CEL is compiled again inside the
 // update, on the row as it is then).
 func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) error {
-	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+	return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 		if _, err := svc.UpdatePool(ctx, cliCaller, id, u); err != nil {
 			return withFlagHint(err, poolFlagNames)
 		}
@@ -138,7 +141,7 @@ func newPoolDeleteCmd() *cobra.Command {
 		Short: "Delete a pool and its providers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				n, err := svc.DeletePool(ctx, cliCaller, args[0])
 				if err != nil {
 					return err
@@ -156,7 +159,7 @@ func newPoolListCmd() *cobra.Command {
 		Short: "List pools",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				list, err := svc.ListPools(ctx, "")
 				if err != nil {
 					return err
@@ -164,6 +167,9 @@ func newPoolListCmd() *cobra.Command {
 				providers, err := svc.ListProviders(ctx, "")
 				if err != nil {
 					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printPoolsJSON(cmd, list, false)
 				}
 				count := map[string]int{}
 				for _, p := range providers {

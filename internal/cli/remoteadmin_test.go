@@ -203,6 +203,61 @@ func TestRemoteAdministration(t *testing.T) {
 		}
 	})
 
+	t.Run("pool and provider", func(t *testing.T) {
+		if code, out, e := s.remoteCLI(t, s.admin, "pool", "create", "gha", "--org", s.orgID, "--condition", `assertion.repository_owner == "acme"`,
+			"--attribute", "repo=assertion.repository", "--scope", "read", "--scope", "write", "--max-token-lifetime", "1h"); code != 0 {
+			t.Fatalf("pool create = %d %q %q", code, out, e)
+		}
+		// Bad CEL is refused by the server, with its code.
+		if code, _, e := s.remoteCLI(t, s.admin, "pool", "create", "bad", "--org", s.orgID, "--condition", "assertion.sub =="); code != 1 || !strings.HasPrefix(e, "sts: invalid_argument:") {
+			t.Errorf("pool create (bad CEL) = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "provider", "create", "github", "--pool", "gha", "--issuer", "https://token.actions.githubusercontent.com",
+			"--audience", "sts", "--jwks-uri", "https://token.actions.githubusercontent.com/.well-known/jwks"); code != 0 {
+			t.Fatalf("provider create = %d %q", code, e)
+		}
+		var shown struct {
+			Pool      map[string]any   `json:"pool"`
+			Providers []map[string]any `json:"providers"`
+		}
+		s.remoteJSON(t, &shown, "pool", "show", "gha")
+		if shown.Pool["id"] != "gha" || shown.Pool["maxTokenLifetime"] != "3600s" || len(shown.Pool["scopes"].([]any)) != 2 ||
+			len(shown.Providers) != 1 || shown.Providers[0]["issuer"] != "https://token.actions.githubusercontent.com" {
+			t.Errorf("pool show = %+v", shown)
+		}
+		// The text form is still the configuration file's YAML.
+		if code, out, _ := s.remoteCLI(t, s.admin, "pool", "show", "gha"); code != 0 || !strings.Contains(out, "condition: assertion.repository_owner == \"acme\"") {
+			t.Errorf("pool show (YAML) = %d\n%s", code, out)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "pool", "update", "gha", "--attribute", "ref=assertion.ref", "--attribute", "repo="); code != 0 {
+			t.Fatalf("pool update = %d %q", code, e)
+		}
+		s.remoteJSON(t, &shown, "pool", "show", "gha")
+		if attrs := shown.Pool["mapping"].(map[string]any)["attributes"].(map[string]any); len(attrs) != 1 || attrs["ref"] != "assertion.ref" {
+			t.Errorf("attributes after update = %v, want ref only", attrs)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "pool", "disable", "gha"); code != 0 {
+			t.Fatalf("pool disable = %d %q", code, e)
+		}
+		var pools []map[string]any
+		s.remoteJSON(t, &pools, "pool", "list")
+		if len(pools) != 1 || pools[0]["disabled"] != true {
+			t.Errorf("pool list = %v", pools)
+		}
+		var providers []map[string]any
+		s.remoteJSON(t, &providers, "provider", "list", "--pool", "gha")
+		if len(providers) != 1 || providers[0]["id"] != "github" {
+			t.Errorf("provider list = %v", providers)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "provider", "create", "k8s", "--pool", "gha", "--issuer", "https://k8s.example",
+			"--audience", "sts", "--jwks-uri", "https://k8s.example/jwks", "--allow-missing-kid"); code != 2 || !strings.Contains(e, "without --server") {
+			t.Errorf("provider create --allow-missing-kid = %d %q", code, e)
+		}
+		if code, out, e := s.remoteCLI(t, s.admin, "pool", "delete", "gha"); code != 0 || !strings.Contains(out, "1 provider") {
+			t.Errorf("pool delete = %d %q %q", code, out, e)
+		}
+	})
+
 	t.Run("keys", func(t *testing.T) {
 		var keys []map[string]any
 		s.remoteJSON(t, &keys, "keys", "list")
