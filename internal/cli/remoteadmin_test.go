@@ -258,6 +258,25 @@ func TestRemoteAdministration(t *testing.T) {
 		}
 	})
 
+	t.Run("runner key", func(t *testing.T) {
+		var r map[string]any
+		s.remoteJSON(t, &r, "principal", "create", "--org", s.orgID, "--name", "runner-9", "--kind", "runner")
+		code, pub, e := runCLI(t, "runner", "keygen", "--private-key-file", t.TempDir()+"/runner.key")
+		if code != 0 {
+			t.Fatalf("runner keygen = %d %q", code, e)
+		}
+		var k map[string]any
+		s.remoteJSON(t, &k, "runner", "set-key", "--runner", "runner-9", "--public-key", strings.TrimSpace(pub))
+		if k["runnerId"] != r["id"] || k["fingerprint"] == "" || k["publicKey"] != strings.TrimSpace(pub) {
+			t.Errorf("runner set-key = %v (public key %q)", k, pub)
+		}
+		var got map[string]any
+		s.remoteJSON(t, &got, "runner", "get-key", "--runner", r["id"].(string))
+		if got["fingerprint"] != k["fingerprint"] {
+			t.Errorf("runner get-key = %v, want %v", got, k)
+		}
+	})
+
 	t.Run("keys", func(t *testing.T) {
 		var keys []map[string]any
 		s.remoteJSON(t, &keys, "keys", "list")
