@@ -403,6 +403,10 @@ var matrix = map[string]row{
 	"/sts.v1.OrganizationService/ListOrganizations": {anyAdmin, func(*matrixFx, cred) proto.Message {
 		return &stsv1.ListOrganizationsRequest{}
 	}},
+	// sts.v1.RevocationService
+	"/sts.v1.RevocationService/RevokeSubject": {instanceAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.RevokeSubjectRequest{Subject: "repo:acme/app:ref:refs/heads/main"}
+	}},
 	"/sts.v1.OrganizationService/UpdateOrganization": {instanceAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		tier := "enterprise"
 		return &stsv1.UpdateOrganizationRequest{OrganizationId: fx.acme.ID, Tier: &tier}

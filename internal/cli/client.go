@@ -10,11 +10,9 @@ import (
 
 	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/clients"
-	"github.com/opensts/sts/internal/config"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 // clientAdmin is what the client commands do, remotely or in the
@@ -236,19 +234,6 @@ func printSecret(cmd *cobra.Command, c *stsv1.Client, withID bool, secret, note 
 		fmt.Fprintf(w, "client_secret: %s\n%s\n", secret, note)
 	}
 	return nil
-}
-
-// withClientStore opens storage and derives the digest pepper (the same
-// as PATs').
-func withClientStore(cmd *cobra.Command, fn func(ctx context.Context, store *sqlstore.Store, pepper []byte) error) error {
-	return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-		pepper, err := patPepper(ctx, cfg, store)
-		if err != nil {
-			return err
-		}
-		defer clear(pepper)
-		return fn(ctx, store, pepper)
-	})
 }
 
 func clientListCmd() *cobra.Command {

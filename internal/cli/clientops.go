@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opensts/sts/internal/api"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
-	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -131,23 +134,30 @@ func clientDeleteCmd() *cobra.Command {
 // newRevokeCmd is `sts revoke subject --subject S --before T`: every token
 // of S issued at or before T stops verifying at once (docs/security.md D-04, "revoke-all-issued-before-T").
 func newRevokeCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "revoke", Short: "Revoke tokens"}
+	cmd := adminNoun(&cobra.Command{Use: "revoke", Short: "Revoke tokens"})
 	var subject, before string
 	var keep time.Duration
-	sub := &cobra.Command{Use: "subject", Short: "Revoke every token of a subject issued before a time", Args: cobra.NoArgs,
+	sub := &cobra.Command{Use: "subject --subject SUB [--before TIME]", Short: "Revoke every token of a subject issued before a time (instance administrators)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if subject == "" {
+				return usageError{errors.New("--subject is required")}
+			}
 			t := time.Now()
 			if before != "" {
 				var err error
 				if t, err = time.Parse(time.RFC3339, before); err != nil {
-					return fmt.Errorf("--before: %w", err)
+					return usageError{fmt.Errorf("--before: want an RFC 3339 time: %w", err)}
 				}
 			}
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
-				if err := revokeSubject(ctx, store, subject, t, keep, time.Now()); err != nil {
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				res, err := a.revocations().revokeSubject(ctx, subject, t, keep)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked tokens of %s issued at or before %s\n", subject, t.UTC().Format(time.RFC3339))
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), []*stsv1.RevokeSubjectResponse{res}, true)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked tokens of %s issued at or before %s\n", subject, res.GetIssuedBefore().AsTime().UTC().Format(time.RFC3339))
 				return nil
 			})
 		}}
@@ -158,23 +168,43 @@ func newRevokeCmd() *cobra.Command {
 	return cmd
 }
 
-// subjectRevoker is what revoking a subject writes: the "sub:" revocation
-// of its access tokens and the end of its refresh-token families (a
-// refresh token would otherwise mint new access tokens after the cut-off).
-type subjectRevoker interface {
-	storage.RevocationStore
-	storage.RefreshTokenStore
+// revocationAdmin revokes by subject, remotely (sts.v1.RevocationService)
+// or in the database; both through api.RevokeSubject.
+type revocationAdmin interface {
+	revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error)
 }
 
-func revokeSubject(ctx context.Context, store subjectRevoker, subject string, before time.Time, keep time.Duration, now time.Time) error {
-	if subject == "" {
-		return errors.New("--subject is required")
+func (a *admin) revocations() revocationAdmin {
+	if a.remote != nil {
+		return remoteRevocations{stsv1connect.NewRevocationServiceClient(a.remote.http, a.remote.base)}
 	}
-	if _, err := store.RevokeRefreshSubject(ctx, subject, before); err != nil {
-		return err
+	return directRevocations{a.store}
+}
+
+type remoteRevocations struct {
+	c stsv1connect.RevocationServiceClient
+}
+
+func (r remoteRevocations) revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error) {
+	return r.c.RevokeSubject(ctx, &stsv1.RevokeSubjectRequest{Subject: subject, IssuedBefore: timestamppb.New(before), Keep: durationpb.New(keep)})
+}
+
+type directRevocations struct{ s *sqlstore.Store }
+
+func (d directRevocations) revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error) {
+	now := time.Now()
+	n, err := api.RevokeSubject(ctx, d.s, subject, before, keep, now, "cli revoke subject")
+	if err != nil {
+		return nil, err
 	}
-	return store.PutRevocation(ctx, storage.Revocation{
-		ID: tokens.RevocationIDSubject(subject), IssuedBefore: storage.Now(before), Reason: "cli revoke subject",
-		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(before.Add(keep)),
-	})
+	if err := d.s.AppendAudit(ctx, cliCaller.Event(now, "", api.ActionSubjectRevoke, "subject:"+subject, "success", "")); err != nil {
+		return nil, fmt.Errorf("tokens of %s revoked, but the audit event was not stored: %w", subject, err)
+	}
+	return &stsv1.RevokeSubjectResponse{IssuedBefore: timestamppb.New(before), ExpiresAt: timestamppb.New(before.Add(keep)), RefreshTokensRevoked: n}, nil
+}
+
+// revokeSubject is the direct mode's revocation of subject.
+func revokeSubject(ctx context.Context, store api.SubjectRevoker, subject string, before time.Time, keep time.Duration, now time.Time) error {
+	_, err := api.RevokeSubject(ctx, store, subject, before, keep, now, "cli revoke subject")
+	return err
 }

@@ -302,6 +302,22 @@ func TestRemoteAdministration(t *testing.T) {
 		}
 	})
 
+	t.Run("revoke subject", func(t *testing.T) {
+		var res map[string]any
+		s.remoteJSON(t, &res, "revoke", "subject", "--subject", "repo:acme/app:ref:refs/heads/main", "--keep", "13h")
+		if res["issuedBefore"] == nil || res["refreshTokensRevoked"] != "0" {
+			t.Errorf("revoke subject = %v", res)
+		}
+		var events []map[string]any
+		s.remoteJSON(t, &events, "audit", "list", "--action", "subject.revoke")
+		if len(events) != 1 || events[0]["target"] != "subject:repo:acme/app:ref:refs/heads/main" {
+			t.Errorf("audit of subject.revoke = %v", events)
+		}
+		if code, _, e := s.remoteCLI(t, s.notAdmin, "revoke", "subject", "--subject", "x"); code != 1 || !strings.HasPrefix(e, "sts: permission_denied:") {
+			t.Errorf("revoke subject without sts:admin = %d %q", code, e)
+		}
+	})
+
 	t.Run("exchange-token", func(t *testing.T) {
 		var et map[string]any
 		s.remoteJSON(t, &et, "exchange-token", "create", "--principal", "admin", "--valid-for", "1m")
@@ -379,7 +395,7 @@ func TestCompletionAndHelp(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"org", "list"}, {"principal", "delete"}, {"client", "show"}, {"pat", "create"},
-		{"keys", "rotate"}, {"audit", "list"}, {"exchange-token", "create"}} {
+		{"keys", "rotate"}, {"audit", "list"}, {"exchange-token", "create"}, {"revoke", "subject"}, {"pool", "show"}, {"runner", "set-key"}} {
 		code, out, _ := runCLI(t, append(args, "--help")...)
 		if code != 0 || !strings.Contains(out, "--server") || !strings.Contains(out, "Without --server this opens the database directly (bootstrap, break-glass).") ||
 			!strings.Contains(out, "--output") {
