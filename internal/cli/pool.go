@@ -43,7 +43,7 @@ refused and nothing changes.`,
 // same message. A running server sees the change within the trust
 // registry's refresh interval (5 s).
 func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Service) error) error {
-	if s, _ := cmd.Flags().GetString("server"); s != "" {
+	if cmd.Flags().Changed("server") { // STS_SERVER alone does not stop a database-only command
 		return usageError{fmt.Errorf("%s works on the database or files only: run it without --server (sts.v1.PoolService/TestPool is its API call)", cmd.CommandPath())}
 	}
 	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {

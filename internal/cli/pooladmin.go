@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 
@@ -52,10 +51,6 @@ func withPoolAdmin(cmd *cobra.Command, fn func(ctx context.Context, svc poolAdmi
 		return fn(ctx, svc)
 	})
 }
-
-// errNotInAPI refuses, with --server, a provider option PoolService does
-// not carry.
-var errNotInAPI = usageError{errors.New("--allow-missing-kid and --allow-multiple-audiences are not in the API: run the command without --server")}
 
 type remotePools struct {
 	c stsv1connect.PoolServiceClient
@@ -147,11 +142,9 @@ func (r remotePools) DeletePool(ctx context.Context, _ pools.Caller, id string) 
 }
 
 func (r remotePools) CreateProvider(ctx context.Context, _ pools.Caller, p storage.Provider) (storage.Provider, error) {
-	if p.AllowMissingKID || p.AllowMultipleAudiences {
-		return storage.Provider{}, errNotInAPI
-	}
 	res, err := r.c.CreateProvider(ctx, &stsv1.CreateProviderRequest{PoolId: p.PoolID, ProviderId: p.ID, Issuer: p.Issuer,
-		Audiences: p.Audiences, JwksUri: p.JWKSURI, Jwks: string(p.JWKS), Algorithms: p.Algorithms, OneTimeUse: p.OneTimeUse, Disabled: p.Disabled})
+		Audiences: p.Audiences, JwksUri: p.JWKSURI, Jwks: string(p.JWKS), Algorithms: p.Algorithms, OneTimeUse: p.OneTimeUse, Disabled: p.Disabled,
+		AllowMissingKid: p.AllowMissingKID, AllowMultipleAudiences: p.AllowMultipleAudiences})
 	if err != nil {
 		return storage.Provider{}, err
 	}
@@ -179,11 +172,9 @@ func (r remotePools) ListProviders(ctx context.Context, poolID string) ([]storag
 }
 
 func (r remotePools) UpdateProvider(ctx context.Context, _ pools.Caller, poolID, id string, u pools.ProviderUpdate) (storage.Provider, error) {
-	if u.AllowMissingKID != nil || u.AllowMultipleAudiences != nil {
-		return storage.Provider{}, errNotInAPI
-	}
 	req := &stsv1.UpdateProviderRequest{PoolId: poolID, ProviderId: id, Issuer: u.Issuer, JwksUri: u.JWKSURI,
-		Audiences: stringList(u.Audiences), Algorithms: stringList(u.Algorithms), OneTimeUse: u.OneTimeUse, Disabled: u.Disabled}
+		Audiences: stringList(u.Audiences), Algorithms: stringList(u.Algorithms), OneTimeUse: u.OneTimeUse, Disabled: u.Disabled,
+		AllowMissingKid: u.AllowMissingKID, AllowMultipleAudiences: u.AllowMultipleAudiences}
 	if u.JWKS != nil {
 		s := string(*u.JWKS)
 		req.Jwks = &s
@@ -227,7 +218,8 @@ func poolFromProto(p *stsv1.Pool) storage.Pool {
 // providerFromProto is the record view of an API provider.
 func providerFromProto(p *stsv1.Provider) storage.Provider {
 	out := storage.Provider{PoolID: p.GetPoolId(), ID: p.GetId(), Issuer: p.GetIssuer(), Audiences: p.GetAudiences(),
-		JWKSURI: p.GetJwksUri(), Algorithms: p.GetAlgorithms(), OneTimeUse: p.GetOneTimeUse(), Disabled: p.GetDisabled()}
+		JWKSURI: p.GetJwksUri(), Algorithms: p.GetAlgorithms(), OneTimeUse: p.GetOneTimeUse(), Disabled: p.GetDisabled(),
+		AllowMissingKID: p.GetAllowMissingKid(), AllowMultipleAudiences: p.GetAllowMultipleAudiences()}
 	if p.GetJwks() != "" {
 		out.JWKS = []byte(p.GetJwks())
 	}

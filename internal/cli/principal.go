@@ -364,7 +364,7 @@ func principalStateCmd(verb string) *cobra.Command {
 // withDirectStore runs fn on the database; these commands have no API
 // call and refuse --server.
 func withDirectStore(cmd *cobra.Command, fn func(ctx context.Context, store *sqlstore.Store) error) error {
-	if s, _ := cmd.Flags().GetString("server"); s != "" {
+	if cmd.Flags().Changed("server") { // STS_SERVER alone does not stop a database-only command
 		return usageError{fmt.Errorf("%s works on the database only (no API call does it): run it without --server", cmd.CommandPath())}
 	}
 	return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error { return fn(ctx, store) })

@@ -249,11 +249,23 @@ func TestRemoteAdministration(t *testing.T) {
 		if len(providers) != 1 || providers[0]["id"] != "github" {
 			t.Errorf("provider list = %v", providers)
 		}
+		// Every provider option travels through the API.
 		if code, _, e := s.remoteCLI(t, s.admin, "provider", "create", "k8s", "--pool", "gha", "--issuer", "https://k8s.example",
-			"--audience", "sts", "--jwks-uri", "https://k8s.example/jwks", "--allow-missing-kid"); code != 2 || !strings.Contains(e, "without --server") {
-			t.Errorf("provider create --allow-missing-kid = %d %q", code, e)
+			"--audience", "sts", "--jwks-uri", "https://k8s.example/jwks", "--allow-missing-kid"); code != 0 {
+			t.Fatalf("provider create --allow-missing-kid = %d %q", code, e)
 		}
-		if code, out, e := s.remoteCLI(t, s.admin, "pool", "delete", "gha"); code != 0 || !strings.Contains(out, "1 provider") {
+		if code, _, e := s.remoteCLI(t, s.admin, "provider", "update", "k8s", "--pool", "gha", "--allow-multiple-audiences"); code != 0 {
+			t.Fatalf("provider update --allow-multiple-audiences = %d %q", code, e)
+		}
+		var k8s map[string]any
+		s.remoteJSON(t, &k8s, "provider", "show", "k8s", "--pool", "gha")
+		if k8s["allowMissingKid"] != true || k8s["allowMultipleAudiences"] != true || k8s["oneTimeUse"] != false {
+			t.Errorf("provider show k8s = %v", k8s)
+		}
+		if code, out, _ := s.remoteCLI(t, s.admin, "provider", "show", "k8s", "--pool", "gha"); code != 0 || !strings.Contains(out, "allow_missing_kid: true") {
+			t.Errorf("provider show k8s (YAML) = %d\n%s", code, out)
+		}
+		if code, out, e := s.remoteCLI(t, s.admin, "pool", "delete", "gha"); code != 0 || !strings.Contains(out, "2 provider") {
 			t.Errorf("pool delete = %d %q %q", code, out, e)
 		}
 	})
@@ -404,5 +416,10 @@ func TestCompletionAndHelp(t *testing.T) {
 	}
 	if code, _, e := runCLI(t, "org", "list", "--output", "yaml", "--server", "http://127.0.0.1:1"); code != 2 || !strings.Contains(e, "want table or json") {
 		t.Errorf("--output yaml = %d %q", code, e)
+	}
+	// No API call sets the instance administrator role: --server is refused,
+	// not ignored.
+	if code, _, e := runCLI(t, "principal", "grant-instance-admin", "p1", "--server", "http://127.0.0.1:1"); code != 2 || !strings.Contains(e, "database only") {
+		t.Errorf("grant-instance-admin --server = %d %q", code, e)
 	}
 }
