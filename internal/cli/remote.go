@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -114,6 +116,11 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 		if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
 			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
 		}
+		if u, err := url.Parse(server); err != nil || u.Host == "" {
+			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+		} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
+		}
 		hc := &http.Client{Timeout: 30 * time.Second, Transport: bearerTransport{tok, http.DefaultTransport}}
 		return &admin{remote: &remote{base: strings.TrimSuffix(server, "/"), http: hc}}, nil
 	}
@@ -144,6 +151,16 @@ func openStore(ctx context.Context, cfg config.Config) (*sqlstore.Store, error) 
 		return nil, fmt.Errorf("storage: %w (run sts migrate first?)", err)
 	}
 	return store, nil
+}
+
+// isLoopback reports whether host is this machine (no network sees the
+// token).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (a *admin) close() {

@@ -389,6 +389,11 @@ func TestRemoteAdministration(t *testing.T) {
 		if code != 1 || out != "" || e != "sts: permission_denied: token lacks the sts:admin scope\n" {
 			t.Errorf("org list without sts:admin = %d %q %q", code, out, e)
 		}
+		t.Setenv("STS_TOKEN", s.admin)
+		code, _, e = runCLI(t, "org", "list", "--server", "http://0.0.0.0:1/")
+		if !strings.HasPrefix(e, "sts: warning: STS_TOKEN goes to 0.0.0.0:1 in plain text; use https\n") {
+			t.Errorf("org list over plain http to another host: stderr %q, want the warning first", e)
+		}
 		code, _, e = s.remoteCLI(t, "", "org", "list")
 		if code != 2 || !strings.Contains(e, "STS_TOKEN") {
 			t.Errorf("org list without STS_TOKEN = %d %q", code, e)
