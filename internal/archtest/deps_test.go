@@ -107,6 +107,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("cli"), direct: true, bad: []string{anyInternal}, allow: []string{
 			internal("app"), internal("config"), internal("storage"), internal("storage/sqlstore"),
 			internal("gen/gitpod/v1"), internal("gen/gitpod/v1/gitpodv1connect"), // commands that call the admin API
+			internal("gen/sts/v1"), internal("gen/sts/v1/stsv1connect"), // admin commands with --server (docs/cli.md)
 			internal("api"),                         // org and principal commands reuse the API's creation rules
 			internal("audit"),                       // audit list/export; the runner-key command's audit event
 			internal("clients"), internal("oauth2"), // client commands: the lifecycle service and its vocabulary
