@@ -8,13 +8,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
-	_ "modernc.org/sqlite"             // registers driver "sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -37,6 +39,14 @@ type Config struct {
 	// a short constant op name ("get pat"), so the server can count storage
 	// errors without this package importing a metrics library.
 	OnError func(op string, err error)
+	// ConnectTimeout is PostgreSQL's connect_timeout (when the DSN does not
+	// set one): opening a connection to a black-holed server fails after
+	// this long even without a context deadline. 0 leaves pgx's default.
+	ConnectTimeout time.Duration
+	// StatementTimeout is set as statement_timeout on every PostgreSQL
+	// connection (when the DSN does not set it): the server ends longer
+	// statements, lock waits included. 0 leaves the server's default.
+	StatementTimeout time.Duration
 }
 
 // Store implements storage.Store on database/sql.
@@ -82,7 +92,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		s.db, err = openSQLite(ctx, c.DSN)
 	case DriverPostgres:
 		s.dialect = dialectPostgres
-		s.db, err = openPostgres(c.DSN)
+		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout)
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -92,15 +102,25 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(dsn string) (*sql.DB, error) {
+func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("sqlstore: postgres DSN is empty")
 	}
-	// sql.Open parses the DSN (pgx's connector) but does not connect.
-	db, err := sql.Open("pgx", dsn)
+	// ParseConfig reads the DSN (URL or keyword/value) without connecting;
+	// OpenDB connects lazily.
+	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err)
+		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err) // pgx redacts the password
 	}
+	// A timeout the DSN names wins; otherwise the configured bounds apply
+	// (docs/reliability.md, "Bounded storage calls").
+	if connectTimeout > 0 && !dsnSets(dsn, "connect_timeout") {
+		cc.ConnectTimeout = connectTimeout
+	}
+	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok && statementTimeout > 0 {
+		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
+	}
+	db := stdlib.OpenDB(*cc)
 	// Every open connection may stay idle: a new PostgreSQL connection is
 	// a new server process, and closing the ones above an idle limit after
 	// each burst took introspection under load (32 connections) from 0.77
@@ -261,4 +281,18 @@ func (s *Store) inTx(ctx context.Context, op string, f func(tx *sql.Tx) error) e
 		return s.fail(op, err)
 	}
 	return nil
+}
+
+// dsnSets reports whether a PostgreSQL DSN (URL or keyword/value) names
+// the parameter key.
+func dsnSets(dsn, key string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Query().Has(key)
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == key {
+			return true
+		}
+	}
+	return false
 }
