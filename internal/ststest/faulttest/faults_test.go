@@ -394,4 +394,3 @@ func TestFaultsPostgres(t *testing.T) {
 		env: []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}}
 	scenario(t, n, proxy)
 }
-
