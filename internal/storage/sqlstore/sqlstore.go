@@ -42,6 +42,8 @@ type Config struct {
 	// ConnectTimeout is PostgreSQL's connect_timeout (when the DSN does not
 	// set one): opening a connection to a black-holed server fails after
 	// this long even without a context deadline. 0 leaves pgx's default.
+	// For SQLite it is busy_timeout, how long a statement waits behind
+	// another connection's lock (5 s when 0).
 	ConnectTimeout time.Duration
 	// StatementTimeout is set as statement_timeout on every PostgreSQL
 	// connection (when the DSN does not set it): the server ends longer
@@ -75,8 +77,21 @@ const (
 // crash or power loss (docs/security.md D-01); _txlock=immediate makes write
 // transactions take the write lock at BEGIN, so two Update* calls serialize
 // instead of both reading and then failing to upgrade their lock.
-const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-	"&_pragma=foreign_keys(1)&_txlock=immediate"
+//
+// busy_timeout is how long a statement waits for another connection's
+// lock. The driver does not end that wait when the context does, so it is
+// the bound of a write behind a stuck writer: sqlitePragmas(d) sets it to
+// the request's storage deadline (docs/reliability.md).
+func sqlitePragmas(busy time.Duration) string {
+	if busy <= 0 {
+		busy = defaultBusyTimeout
+	}
+	return "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+// defaultBusyTimeout is SQLite's busy_timeout when Config.ConnectTimeout is 0.
+const defaultBusyTimeout = 5 * time.Second
 
 // Open opens the backend. For PostgreSQL it does not contact the server
 // (database/sql connects lazily), so the server can start, retry Migrate
@@ -89,7 +104,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	switch c.Driver {
 	case DriverSQLite:
 		s.dialect = dialectSQLite
-		s.db, err = openSQLite(ctx, c.DSN)
+		s.db, err = openSQLite(ctx, c.DSN, c.ConnectTimeout)
 	case DriverPostgres:
 		s.dialect = dialectPostgres
 		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout)
@@ -137,13 +152,13 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration) (*
 // sqliteIdleConns is how many SQLite connections stay open between bursts.
 const sqliteIdleConns = 16
 
-func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
+func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlstore: sqlite path is empty")
 	}
 	var dsn string
 	if path == ":memory:" {
-		dsn = ":memory:?" + sqlitePragmas
+		dsn = ":memory:?" + sqlitePragmas(busy)
 	} else {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -154,7 +169,7 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 		}
 		// A file: URI, escaped, so '?' or '#' in the path cannot be taken
 		// for the start of the query.
-		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas
+		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas(busy)
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
