@@ -99,20 +99,28 @@ func callDeadline(d time.Duration) func(http.Handler) http.Handler {
 }
 
 // limitListener caps the open connections at n. A connection over the cap
-// is answered at once with a 503 (Retry-After, Connection: close) and
-// closed, without starting a goroutine to serve it, so a connection flood
-// costs a few bytes each, not a request's worth of memory.
+// is never served: a short-lived goroutine (at most shedWorkers at once,
+// each done within shedDeadline) reads the start of its request, answers
+// a fixed 503 (Retry-After, Connection: close) and closes it; beyond
+// shedWorkers it is closed at once. A connection flood so costs a few
+// bytes each, not a request's worth of memory.
 type limitListener struct {
 	net.Listener
-	sem  chan struct{}
-	shed func()
+	sem     chan struct{}
+	workers chan struct{}
+	shed    func()
 }
+
+const (
+	shedWorkers  = 64
+	shedDeadline = 200 * time.Millisecond
+)
 
 func newLimitListener(ln net.Listener, n int, shed func()) net.Listener {
 	if n <= 0 {
 		return ln
 	}
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), shed: shed}
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed}
 }
 
 // overloadResponse is the whole answer to a connection over the cap.
@@ -135,10 +143,35 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		default:
 		}
 		l.shed()
-		// Best effort, bounded: the peer may not read.
-		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		_, _ = c.Write(overloadResponse)
-		_ = c.Close()
+		select {
+		case l.workers <- struct{}{}:
+			go l.refuse(c)
+		default:
+			_ = c.Close()
+		}
+	}
+}
+
+// refuse answers c's first request with the fixed 503, reading it first
+// so the client does not meet an answer before it has asked (and the
+// close does not reset a request still unread).
+func (l *limitListener) refuse(c net.Conn) {
+	defer func() { <-l.workers }()
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(shedDeadline))
+	buf := make([]byte, 1024)
+	if _, err := c.Read(buf); err != nil {
+		return
+	}
+	_, _ = c.Write(overloadResponse)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	// Drain what else the client sent until it closes or the deadline.
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 	"github.com/opensts/sts/internal/ststest/pgtest"
+	"github.com/opensts/sts/internal/ststest/redistest"
 )
 
 // buildOnce builds cmd/sts once per test binary.
@@ -325,9 +326,10 @@ func integrity(t *testing.T, path string) {
 	}
 }
 
-// scenario drives writes through kills (and, with a proxy, one outage of
-// each kind) and reports the figures of docs/reliability.md.
-func scenario(t *testing.T, n *node, proxy *faultproxy.Proxy) {
+// scenario drives writes through kills (and, for each proxy in front of a
+// backend, one outage of each kind) and reports the figures of
+// docs/reliability.md.
+func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 	w := setup(t, n)
 	kills, every := 3, 700*time.Millisecond
 	if long() {
@@ -339,11 +341,13 @@ func scenario(t *testing.T, n *node, proxy *faultproxy.Proxy) {
 		var wg sync.WaitGroup
 		wg.Go(func() { w.loop(ctx) })
 		time.Sleep(every)
-		if proxy != nil && i == 0 {
-			for _, m := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.BlackHole} {
-				proxy.Set(m)
-				time.Sleep(1500 * time.Millisecond)
-				proxy.Set(faultproxy.Pass)
+		if i == 0 {
+			for _, p := range proxies {
+				for _, m := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.BlackHole} {
+					p.Set(m)
+					time.Sleep(1500 * time.Millisecond)
+					p.Set(faultproxy.Pass)
+				}
 			}
 		}
 		n.kill()
@@ -364,7 +368,7 @@ func scenario(t *testing.T, n *node, proxy *faultproxy.Proxy) {
 	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
-	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound && proxy != nil {
+	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
 		t.Errorf("a request waited %s, want at most storage.call_timeout + slack (%s)", w.l.maxHang, bound)
 	}
 }
@@ -372,12 +376,14 @@ func scenario(t *testing.T, n *node, proxy *faultproxy.Proxy) {
 // TestFaultsSQLite: kill -9 under mixed writes on SQLite.
 func TestFaultsSQLite(t *testing.T) {
 	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: freeAddr(t)}
-	scenario(t, n, nil)
+	scenario(t, n)
 	integrity(t, filepath.Join(n.dataDir, "sts.db"))
 }
 
 // TestFaultsPostgres: kill -9 under mixed writes, and the database
-// refused and then black-holed, on PostgreSQL behind a fault proxy.
+// refused and then black-holed, on PostgreSQL behind a fault proxy; with
+// STS_TEST_REDIS_URL set, the rate limits live in Redis behind a second
+// proxy, which is refused and black-holed too.
 func TestFaultsPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	u, err := url.Parse(dsn)
@@ -392,5 +398,16 @@ func TestFaultsPostgres(t *testing.T) {
 	u.Host = proxy.Addr()
 	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: freeAddr(t),
 		env: []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}}
-	scenario(t, n, proxy)
+	proxies := []*faultproxy.Proxy{proxy}
+	if ru := os.Getenv("STS_TEST_REDIS_URL"); ru != "" {
+		r, err := url.Parse(redistest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := faultproxy.New(t, r.Host)
+		r.Host = rp.Addr()
+		n.env = append(n.env, "STS_RATE_LIMITS_REDIS_URL="+r.String())
+		proxies = append(proxies, rp)
+	}
+	scenario(t, n, proxies...)
 }
