@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,4 +149,23 @@ func TestConnectionLimit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	held[1].Close()
+}
+
+// TestCallDeadlineKeepsRoute: with the storage deadline on, a request's
+// context carries it and the metrics still name the route pattern.
+func TestCallDeadlineKeepsRoute(t *testing.T) {
+	var had bool
+	s, _ := newTest(t, Options{CallTimeout: time.Second}, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) {
+			_, had = r.Context().Deadline()
+		})
+	})
+	rec := do(t, s.Handler(), httptest.NewRequest(http.MethodGet, "/things/1", nil))
+	if rec.Code != http.StatusOK || !had {
+		t.Fatalf("status %d, deadline %v", rec.Code, had)
+	}
+	m := do(t, s.Handler(), httptest.NewRequest(http.MethodGet, "/metrics", nil)).Body.String()
+	if !strings.Contains(m, `route="GET /things/{id}"`) && !strings.Contains(m, `route="/things/{id}"`) {
+		t.Errorf("metrics lack the route of the deadline-bounded request:\n%s", m)
+	}
 }

@@ -112,9 +112,11 @@ func New(o Options) *Server {
 	}
 	s.mux = mux
 	// Outermost first. requestID must stay outermost (see its comment).
-	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(observe(o.Logger, o.Metrics, o.Now)(
+	// callDeadline replaces the request's context, so it stays outside
+	// observe, which reads the route pattern the mux sets on its request.
+	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(callDeadline(o.CallTimeout)(observe(o.Logger, o.Metrics, o.Now)(
 		recoverPanics(o.Logger)(admit(o.MaxInFlight, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
-			limitBody(o.MaxBodyBytes)(callDeadline(o.CallTimeout)(mux)))))))
+			limitBody(o.MaxBodyBytes)(mux)))))))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
