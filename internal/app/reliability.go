@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
@@ -44,4 +45,22 @@ func routeClass(r *http.Request) server.Class {
 		return server.ClassOps
 	}
 	return server.ClassAPI
+}
+
+// backgroundGrace is how long Run waits, once serving has stopped, for the
+// background loops (key poll, PAT last-used flush, host-token refresh, …)
+// to finish their last storage call. With storage unreachable they could
+// not finish anyway; the process then exits without them, so SIGTERM ends
+// within http.shutdown_timeout and about this much (docs/security.md F-41).
+const backgroundGrace = time.Second
+
+// waitBackground waits for the background loops, at most backgroundGrace.
+func (a *App) waitBackground() {
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(backgroundGrace):
+		a.logger.Warn("background work still running at exit; not waiting for it", "waited", backgroundGrace.String())
+	}
 }

@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 func (a *App) Run(ctx context.Context) error {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
 	defer a.store.Close()
-	defer wg.Wait()
+	defer a.waitBackground() // reliability.go: bounded, then storage closes
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.ctx = ctx

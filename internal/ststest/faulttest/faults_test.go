@@ -177,12 +177,16 @@ type writer struct {
 
 func (w *writer) loop(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
-		w.createClient(ctx, i)
+		if !w.createClient(ctx, i) {
+			time.Sleep(10 * time.Millisecond) // the server is down: do not spin
+		}
 		w.tokenAndRevoke(ctx)
 	}
 }
 
-func (w *writer) createClient(ctx context.Context, i int) {
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+func (w *writer) createClient(ctx context.Context, i int) bool {
 	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
 	start := time.Now()
 	resp, err := cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: w.org, PrincipalId: w.principal,
@@ -192,9 +196,10 @@ func (w *writer) createClient(ctx context.Context, i int) {
 	defer w.l.mu.Unlock()
 	if err != nil {
 		w.l.refused++
-		return
+		return false
 	}
 	w.l.clients = append(w.l.clients, resp.GetClient().GetId())
+	return true
 }
 
 // bearer adds the admin PAT to every request.
@@ -357,9 +362,23 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		survived++
 	}
 	lost := check(t, w)
+	// SIGTERM while requests wait on a black-holed database (F-41): exit 0
+	// within http.shutdown_timeout (2 s here) and a little slack.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if len(proxies) > 0 {
+		proxies[0].Set(faultproxy.BlackHole)
+		wg.Go(func() { w.loop(ctx) })
+		time.Sleep(300 * time.Millisecond)
+	}
 	code, took := n.stop()
+	cancel()
+	wg.Wait()
 	if code != 0 {
 		t.Errorf("sts serve exited %d after SIGTERM, want 0", code)
+	}
+	if took > 5*time.Second {
+		t.Errorf("sts serve took %s to stop after SIGTERM, want within http.shutdown_timeout (2s) + slack; log tail:\n%s", took, tail(n.logs.String(), 3000))
 	}
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
