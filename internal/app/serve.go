@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
-	srv := server.New(server.Options{
+	so := server.Options{
 		Store:             store,
 		Logger:            logger,
 		Metrics:           metrics,
@@ -151,7 +151,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			connect.handler,
 			late,
 		},
-	})
+	}
+	boundOptions(cfg, &so) // reliability.go
+	srv := server.New(so)
 	// The token endpoints need the digest pepper, which exists only once
 	// storage and the master key are ready: they are built and mounted
 	// then (at once on SQLite; when PostgreSQL comes up otherwise), behind
@@ -196,7 +198,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 func (a *App) Run(ctx context.Context) error {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
 	defer a.store.Close()
-	defer wg.Wait()
+	defer a.waitBackground() // reliability.go: bounded, then storage closes
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.ctx = ctx
@@ -238,7 +240,8 @@ func OpenStorage(ctx context.Context, cfg config.Config, onError func(string, er
 	if cfg.Storage.Type == sqlstore.DriverSQLite {
 		dsn = cfg.Storage.Path
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError})
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError,
+		ConnectTimeout: cfg.Storage.CallTimeoutOrDefault(), StatementTimeout: cfg.Storage.StatementTimeoutOrDefault()})
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}

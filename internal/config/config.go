@@ -74,6 +74,39 @@ type StorageConfig struct {
 	DSN string `koanf:"dsn"`
 	// AutoMigrate applies pending migrations when serve starts.
 	AutoMigrate bool `koanf:"auto_migrate"`
+	// CallTimeout bounds every request's storage calls (the request's
+	// context deadline) and PostgreSQL's connect_timeout: a black-holed
+	// database answers 503 with Retry-After after this long
+	// (docs/reliability.md). It must stay below http.write_timeout; 0 is
+	// DefaultCallTimeout.
+	CallTimeout time.Duration `koanf:"call_timeout"`
+	// StatementTimeout is PostgreSQL's statement_timeout on every
+	// connection: the server ends a statement (a lock wait included)
+	// running longer. Ignored for SQLite; 0 is DefaultStatementTimeout.
+	StatementTimeout time.Duration `koanf:"statement_timeout"`
+}
+
+// Defaults of the storage bounds, used when the setting is 0.
+const (
+	DefaultCallTimeout      = 5 * time.Second
+	DefaultStatementTimeout = 10 * time.Second
+)
+
+// CallTimeoutOrDefault is CallTimeout, or DefaultCallTimeout when 0.
+func (s StorageConfig) CallTimeoutOrDefault() time.Duration {
+	if s.CallTimeout > 0 {
+		return s.CallTimeout
+	}
+	return DefaultCallTimeout
+}
+
+// StatementTimeoutOrDefault is StatementTimeout, or
+// DefaultStatementTimeout when 0.
+func (s StorageConfig) StatementTimeoutOrDefault() time.Duration {
+	if s.StatementTimeout > 0 {
+		return s.StatementTimeout
+	}
+	return DefaultStatementTimeout
 }
 
 // HTTPConfig bounds what one client can make the listener do.
@@ -85,10 +118,27 @@ type HTTPConfig struct {
 	WriteTimeout      time.Duration `koanf:"write_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
+	// MaxConnections caps the open client connections; beyond it new
+	// connections are answered 503 with Retry-After and closed. 0: no cap.
+	MaxConnections int `koanf:"max_connections"`
+	// MaxInFlight caps the requests being served at once, per route class;
+	// beyond it a request is answered 503 with Retry-After at once.
+	MaxInFlight MaxInFlightConfig `koanf:"max_in_flight"`
 	// TrustedProxies are CIDRs of the load balancers in front of sts: only
 	// a request whose TCP peer is inside one has its X-Forwarded-For or
 	// Forwarded header believed. Empty (the default) believes none.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+}
+
+// MaxInFlightConfig is the admission limit of each route class
+// (docs/reliability.md#admission-control); 0 admits without limit.
+type MaxInFlightConfig struct {
+	// Token: the OAuth endpoints (/oauth2/*, the dialects' token paths).
+	Token int `koanf:"token"`
+	// API: the Connect and gRPC services and the web pages.
+	API int `koanf:"api"`
+	// Ops: /livez, /readyz, /metrics, discovery and the JWKS.
+	Ops int `koanf:"ops"`
 }
 
 // LogConfig selects the log format and level.
@@ -204,6 +254,8 @@ func DefaultConfig() Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
+			MaxConnections:    4096,
+			MaxInFlight:       MaxInFlightConfig{Token: 512, API: 256, Ops: 64},
 		},
 		Log: LogConfig{Format: "auto", Level: "info"},
 		GC:  GCConfig{Interval: 5 * time.Minute},

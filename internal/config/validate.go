@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,26 @@ var checks = []check{
 			return errors.New("required when storage.type is postgres (set it or STS_STORAGE_DSN)")
 		}
 		return nil
+	}},
+	{"storage.call_timeout", func(c *Config) error {
+		if c.Storage.CallTimeout < 0 {
+			return fmt.Errorf("must not be negative (0 is the default, %s), got %s", DefaultCallTimeout, c.Storage.CallTimeout)
+		}
+		if c.Storage.CallTimeoutOrDefault() >= c.HTTP.WriteTimeout {
+			return fmt.Errorf("must be below http.write_timeout (%s), got %s", c.HTTP.WriteTimeout, c.Storage.CallTimeout)
+		}
+		return nil
+	}},
+	{"storage.statement_timeout", func(c *Config) error {
+		if c.Storage.StatementTimeout < 0 {
+			return fmt.Errorf("must not be negative (0 is the default, %s), got %s", DefaultStatementTimeout, c.Storage.StatementTimeout)
+		}
+		return nil
+	}},
+	{"http.max_connections", func(c *Config) error { return notNegative(int64(c.HTTP.MaxConnections)) }},
+	{"http.max_in_flight", func(c *Config) error {
+		m := c.HTTP.MaxInFlight
+		return cmp.Or(notNegative(int64(m.Token)), notNegative(int64(m.API)), notNegative(int64(m.Ops)))
 	}},
 	{"http.max_body_bytes", func(c *Config) error { return positive(c.HTTP.MaxBodyBytes) }},
 	{"http.max_header_bytes", func(c *Config) error { return positive(int64(c.HTTP.MaxHeaderBytes)) }},
@@ -203,6 +224,13 @@ func checkRS256Audiences(c *Config) error {
 	}
 	if c.Keys.Algorithm != "RS256" && !slices.Contains(c.Keys.ExtraAlgorithms, "RS256") {
 		return errors.New("needs an RS256 key: add RS256 to keys.extra_algorithms")
+	}
+	return nil
+}
+
+func notNegative(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("must not be negative, got %d", n)
 	}
 	return nil
 }

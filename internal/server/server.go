@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -51,6 +53,17 @@ type Options struct {
 	GCInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// CallTimeout is every request's context deadline, which bounds its
+	// storage calls (docs/security.md F-40); 0: none. The gRPC streams are
+	// exempt.
+	CallTimeout time.Duration
+	// MaxInFlight bounds the requests served at once per route class
+	// (indexed by Class; 0: no bound); Classify names a request's class
+	// (nil: the ops endpoints are ClassOps, the rest ClassAPI).
+	MaxInFlight [numClasses]int
+	Classify    func(*http.Request) Class
+	// MaxConnections caps the open connections; 0: no cap.
+	MaxConnections int
 	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
 	// headers name the client; empty trusts none (see package clientip).
 	TrustedProxies []netip.Prefix
@@ -67,6 +80,8 @@ type Server struct {
 	http       *http.Server
 	shutdown   time.Duration
 	gcInterval time.Duration
+	maxConns   int
+	shedTotal  *prometheus.CounterVec
 	now        func() time.Time
 }
 
@@ -78,6 +93,11 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, now: o.Now,
+		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics),
+	}
+	classify := o.Classify
+	if classify == nil {
+		classify = opsClass
 	}
 	checks := o.Checks
 	if o.Store != nil {
@@ -92,8 +112,11 @@ func New(o Options) *Server {
 	}
 	s.mux = mux
 	// Outermost first. requestID must stay outermost (see its comment).
-	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(observe(o.Logger, o.Metrics, o.Now)(
-		recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux)))))
+	// callDeadline replaces the request's context, so it stays outside
+	// observe, which reads the route pattern the mux sets on its request.
+	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(callDeadline(o.CallTimeout)(observe(o.Logger, o.Metrics, o.Now)(
+		recoverPanics(o.Logger)(admit(o.MaxInFlight, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
+			limitBody(o.MaxBodyBytes)(mux)))))))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
@@ -165,6 +188,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopGC()
 	wg.Go(func() { s.runGC(gcCtx) })
 
+	ln = newLimitListener(ln, s.maxConns, func() { s.shedTotal.WithLabelValues("connection").Inc() })
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	select {
@@ -175,6 +199,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdown)
 	defer cancel()
 	err := s.http.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// shutdown_timeout is over: the requests still running are cut
+		// off, as configured, and the shutdown itself succeeded
+		// (docs/security.md F-41).
+		s.logger.Warn("shutdown timeout reached; closing the connections still open", "shutdown_timeout", s.shutdown.String())
+		err = s.http.Close()
+	}
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -42,6 +42,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"PATLookupByDigest", testPATLookupByDigest},
 		{"ExchangeTokenConsume", testExchangeTokenConsume},
 		{"RefreshTokenCRUD", testRefreshTokenCRUD},
+		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RevokeRefreshFamily", testRevokeRefreshFamily},
 		{"RevokeRefreshSubject", testRevokeRefreshSubject},
 		{"CredentialCiphertextRoundTrip", testCredentialCiphertextRoundTrip},
