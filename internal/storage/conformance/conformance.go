@@ -52,6 +52,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuditAppendList", testAuditAppendList},
 		{"AuditDefaultLimit", testAuditDefaultLimit},
 		{"AuditPaging", testAuditPaging},
+		{"AuditLargeBatchAllOrNone", testAuditLargeBatchAllOrNone},
+		{"AuditPurgeBounded", testAuditPurgeBounded},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},
