@@ -71,6 +71,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 
 	w := &audit.Writer{
 		Store: store, Buffer: cfg.Audit.Buffer, Batch: cfg.Audit.Batch, FlushEvery: cfg.Audit.FlushEvery,
+		DrainTimeout: cfg.HTTP.ShutdownTimeout,
 		OnLost:  func(reason string, n int) { lost.WithLabelValues(reason).Add(float64(n)) },
 		OnError: func(err error) { failed.Inc(); logger.Error("audit: storing a batch failed; retrying", "error", err) },
 	}
@@ -127,6 +128,9 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Observe: func(o grants.Observation) {
 			requests.WithLabelValues(o.Grant, o.Dialect, o.Outcome, o.Reason).Inc()
 		},
+	}
+	if cfg.Audit.Mode == config.AuditModeRequired {
+		h.Durable = w // docs/security.md D-11
 	}
 	return &tokenEndpoints{handler: h, registry: registry, audit: w, oauth: oa, limits: limits}, nil
 }

@@ -49,6 +49,10 @@ type Options struct {
 	Mounters []Mounter
 	// GCInterval is how often expired rows are removed; 0 disables GC.
 	GCInterval time.Duration
+	// AuditRetention is how long audit events are kept; the GC job
+	// deletes older ones in bounded batches (audit.Retention). 0 keeps
+	// them forever.
+	AuditRetention time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
@@ -67,6 +71,7 @@ type Server struct {
 	http       *http.Server
 	shutdown   time.Duration
 	gcInterval time.Duration
+	retention  time.Duration
 	now        func() time.Time
 }
 
@@ -77,7 +82,7 @@ func New(o Options) *Server {
 	o = withDefaults(o)
 	s := &Server{
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
-		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, now: o.Now,
+		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
 	}
 	checks := o.Checks
 	if o.Store != nil {
