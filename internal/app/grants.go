@@ -72,8 +72,8 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	w := &audit.Writer{
 		Store: store, Buffer: cfg.Audit.Buffer, Batch: cfg.Audit.Batch, FlushEvery: cfg.Audit.FlushEvery,
 		DrainTimeout: cfg.HTTP.ShutdownTimeout,
-		OnLost:  func(reason string, n int) { lost.WithLabelValues(reason).Add(float64(n)) },
-		OnError: func(err error) { failed.Inc(); logger.Error("audit: storing a batch failed; retrying", "error", err) },
+		OnLost:       func(reason string, n int) { lost.WithLabelValues(reason).Add(float64(n)) },
+		OnError:      func(err error) { failed.Inc(); logger.Error("audit: storing a batch failed; retrying", "error", err) },
 	}
 	loopback := cfg.Federation.AllowLoopback
 	cache := &federation.Cache{
