@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,7 +73,11 @@ func TestAuditRequiredFailsClosed(t *testing.T) {
 		// The event is durable before the answer, not a flush later.
 		evs, err := store.ListAudit(t.Context(), storage.AuditFilter{Action: ActionTokenExchange})
 		if err != nil || len(evs) != 1 || evs[0].Outcome != OutcomeIssued {
-			t.Errorf("audit events when the token arrived = %+v, %v; want the issued one", evs, err)
+			t.Fatalf("audit events when the token arrived = %+v, %v; want the issued one", evs, err)
+		}
+		// docs/security.md D-14: the client address and user agent.
+		if evs[0].ClientIP != "127.0.0.1" || !strings.HasPrefix(evs[0].UserAgent, "Go-http-client/") {
+			t.Errorf("event client = %q %q, want 127.0.0.1 and Go's user agent", evs[0].ClientIP, evs[0].UserAgent)
 		}
 	})
 	t.Run("best_effort", func(t *testing.T) {

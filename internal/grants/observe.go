@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -151,6 +153,7 @@ func (h *Handler) auditEvent(r *http.Request, req *Request, grant string, obs Ob
 	return storage.AuditEvent{
 		OrgID: t.org, Actor: actor, Action: ActionTokenExchange, Target: target,
 		RequestID: req.RequestID, Outcome: obs.Outcome, Detail: string(detail),
+		ClientIP: clientip.FromRequest(r), UserAgent: audit.UserAgent(r.UserAgent()),
 	}
 }
 
