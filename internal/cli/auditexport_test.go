@@ -71,8 +71,8 @@ func TestAuditExport(t *testing.T) {
 		t.Errorf("export of an old window = %d %q, want the one old event", code, out)
 	}
 	for _, args := range [][]string{
-		{"audit", "export", "--data-dir", dir},                                  // --since missing
-		{"audit", "export", "--data-dir", dir, "--since", "yesterday"},          // not a time
+		{"audit", "export", "--data-dir", dir},                                   // --since missing
+		{"audit", "export", "--data-dir", dir, "--since", "yesterday"},           // not a time
 		{"audit", "export", "--data-dir", dir, "--since", "1h", "--until", "2h"}, // until before since
 	} {
 		if code, out, errOut := runCLI(t, args...); code != 2 || out != "" {
