@@ -35,6 +35,7 @@ type Store interface {
 	AuditStore
 	ReplayStore
 	ServerSecretStore
+	UnitOfWork
 
 	// GarbageCollect removes rows that expired before now and reports how
 	// many of each kind it removed.

@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuditPaging", testAuditPaging},
 		{"AuditLargeBatchAllOrNone", testAuditLargeBatchAllOrNone},
 		{"AuditPurgeBounded", testAuditPurgeBounded},
+		{"UnitOfWork", testUnitOfWork},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},

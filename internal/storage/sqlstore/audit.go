@@ -42,30 +42,31 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 	if len(events) == 0 {
 		return nil
 	}
-	if s.dialect == dialectSQLite {
-		return s.inTx(ctx, op, func(tx *sql.Tx) error {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`)
-			if err != nil {
-				return s.fail(op, err)
-			}
-			defer stmt.Close()
-			for _, e := range events {
-				if _, err := stmt.ExecContext(ctx, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target,
-					e.RequestID, e.Outcome, e.Detail, e.ClientIP, e.UserAgent); err != nil {
-					return s.fail(op, err)
-				}
-			}
-			return nil
-		})
-	}
-	if len(events) <= auditRowsPerInsert {
+	if s.dialect == dialectPostgres && len(events) <= auditRowsPerInsert {
 		// One statement is atomic on its own: no BEGIN/COMMIT round trips.
 		return s.fail(op, s.insertAudit(ctx, s.db, events))
 	}
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		return s.fail(op, s.insertAudit(ctx, tx, events))
-	})
+	return s.inTx(ctx, op, func(tx *sql.Tx) error { return s.fail(op, s.appendAudit(ctx, tx, events)) })
+}
+
+// appendAudit writes events inside tx.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, events []storage.AuditEvent) error {
+	if s.dialect != dialectSQLite {
+		return s.insertAudit(ctx, tx, events)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, e := range events {
+		if _, err := stmt.ExecContext(ctx, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target,
+			e.RequestID, e.Outcome, e.Detail, e.ClientIP, e.UserAgent); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // execer is what *sql.DB and *sql.Tx share.
