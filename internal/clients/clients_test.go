@@ -398,7 +398,9 @@ func TestNoPepperYet(t *testing.T) {
 // crash between the two would.
 type crashAfterCreate struct{ *auditFails }
 
-func (crashAfterCreate) DeleteClient(context.Context, string) error { return errors.New("process died here") }
+func (crashAfterCreate) DeleteClient(context.Context, string) error {
+	return errors.New("process died here")
+}
 
 // TestCreateIsAtomicWithItsEvent: a client is never stored without its
 // audit event, even when nothing runs after the failure to clean up

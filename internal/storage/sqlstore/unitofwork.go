@@ -31,7 +31,9 @@ func (t txStore) CreateClient(ctx context.Context, c storage.Client) error {
 	return t.s.createClient(ctx, t.tx, c)
 }
 
-func (t txStore) CreatePAT(ctx context.Context, p storage.PAT) error { return t.s.createPAT(ctx, t.tx, p) }
+func (t txStore) CreatePAT(ctx context.Context, p storage.PAT) error {
+	return t.s.createPAT(ctx, t.tx, p)
+}
 
 func (t txStore) CreateHostToken(ctx context.Context, h storage.HostToken) error {
 	return t.s.createHostToken(ctx, t.tx, h)
