@@ -146,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		TrustedProxies:    trustedProxies,
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
+		AuditRetention:    cfg.Audit.Retention,
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
 			connect.handler,

@@ -112,6 +112,13 @@ var checks = []check{
 		return nil
 	}},
 	{"audit.flush_every", func(c *Config) error { return positiveDuration(c.Audit.FlushEvery) }},
+	{"audit.mode", func(c *Config) error { return oneOf(c.Audit.Mode, AuditModeBestEffort, AuditModeRequired) }},
+	{"audit.retention", func(c *Config) error {
+		if c.Audit.Retention < 0 {
+			return fmt.Errorf("must not be negative (0 keeps events forever), got %s", c.Audit.Retention)
+		}
+		return nil
+	}},
 	{"gc.interval", func(c *Config) error {
 		if c.GC.Interval < time.Second {
 			return fmt.Errorf("must be at least 1s, got %s", c.GC.Interval)

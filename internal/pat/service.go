@@ -20,6 +20,7 @@ type Store interface {
 	storage.PrincipalStore
 	storage.OrganizationStore
 	storage.AuditStore
+	storage.UnitOfWork
 }
 
 // Limits (docs/design.md#limits).

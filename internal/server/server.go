@@ -51,6 +51,10 @@ type Options struct {
 	Mounters []Mounter
 	// GCInterval is how often expired rows are removed; 0 disables GC.
 	GCInterval time.Duration
+	// AuditRetention is how long audit events are kept; the GC job
+	// deletes older ones in bounded batches (audit.Retention). 0 keeps
+	// them forever.
+	AuditRetention time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// CallTimeout is every request's context deadline, which bounds its
@@ -82,6 +86,7 @@ type Server struct {
 	gcInterval time.Duration
 	maxConns   int
 	shedTotal  *prometheus.CounterVec
+	retention  time.Duration
 	now        func() time.Time
 }
 
@@ -92,7 +97,7 @@ func New(o Options) *Server {
 	o = withDefaults(o)
 	s := &Server{
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
-		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, now: o.Now,
+		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics),
 	}
 	classify := o.Classify
