@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -37,6 +38,12 @@ type Config struct {
 	// a short constant op name ("get pat"), so the server can count storage
 	// errors without this package importing a metrics library.
 	OnError func(op string, err error)
+	// MaxConns is how many requests may use storage at once, the
+	// listener's concurrency: that many connections stay open between
+	// bursts (SQLite: idle; PostgreSQL: open and idle), so that no burst
+	// closes and reopens connections (TestSQLitePoolHoldsConcurrency).
+	// 0 means DefaultMaxConns.
+	MaxConns int
 }
 
 // Store implements storage.Store on database/sql.
@@ -79,10 +86,10 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	switch c.Driver {
 	case DriverSQLite:
 		s.dialect = dialectSQLite
-		s.db, err = openSQLite(ctx, c.DSN)
+		s.db, err = openSQLite(ctx, c.DSN, cmp.Or(c.MaxConns, DefaultMaxConns))
 	case DriverPostgres:
 		s.dialect = dialectPostgres
-		s.db, err = openPostgres(c.DSN)
+		s.db, err = openPostgres(c.DSN, cmp.Or(c.MaxConns, DefaultMaxConns))
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -92,7 +99,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(dsn string) (*sql.DB, error) {
+func openPostgres(dsn string, maxConns int) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("sqlstore: postgres DSN is empty")
 	}
@@ -105,19 +112,21 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	// a new server process, and closing the ones above an idle limit after
 	// each burst took introspection under load (32 connections) from 0.77
 	// to 0.45 of the bare handler's throughput and p99 from 17 to 74 ms
-	// (docs/performance.md). 32 per replica stays well inside the default
-	// max_connections of 100 for a few replicas.
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	// (docs/performance.md). 32 per replica (the default) stays well inside
+	// the default max_connections of 100 for a few replicas.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
 }
 
-// sqliteIdleConns is how many SQLite connections stay open between bursts.
-const sqliteIdleConns = 16
+// DefaultMaxConns is the concurrency the connection pool is sized for when
+// Config.MaxConns is 0: the load generator's and the listener's 32
+// concurrent requests (docs/performance.md).
+const DefaultMaxConns = 32
 
-func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
+func openSQLite(ctx context.Context, path string, maxConns int) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlstore: sqlite path is empty")
 	}
@@ -150,8 +159,10 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 		// with database/sql's default of 2 idle connections, concurrent
 		// requests opened and closed one each, which cost a seventh of the
 		// CPU of an introspection under load (docs/performance.md). Reads
-		// run concurrently under WAL, so keep a pool's worth idle.
-		db.SetMaxIdleConns(sqliteIdleConns)
+		// run concurrently under WAL, so keep one idle connection per
+		// concurrent request: with 16 for 32 requests, every burst closed
+		// 16 and reopened them on the next.
+		db.SetMaxIdleConns(maxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := checkSQLite(ctx, db, path == ":memory:"); err != nil {
