@@ -124,8 +124,8 @@ type RuntimeConfig struct {
 // ran every ~140 exchanges), while the limit keeps the process inside its
 // RSS budget of 64 MiB.
 const (
-	DefaultMemoryLimit = 48 << 20
-	DefaultGCPercent   = 400
+	DefaultMemoryLimit = 40 << 20
+	DefaultGCPercent   = 200
 )
 
 // ErrorDetail values.
