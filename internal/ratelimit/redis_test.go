@@ -598,3 +598,36 @@ func TestRedisLimitsChainFallback(t *testing.T) {
 		t.Errorf("client bucket: %+v, want 7 left (only the 2 admitted requests charged)", d)
 	}
 }
+
+// BenchmarkRedisLimits is one token request's three buckets in Redis:
+// chained (one backend, one round trip) against the same three limits on
+// three backends, which Limits.Allow must ask one by one (three round
+// trips, the cost before the chain). Same Redis, same run:
+// go test -run '^$' -bench RedisLimits -benchmem ./internal/ratelimit (with STS_TEST_REDIS_URL).
+func BenchmarkRedisLimits(b *testing.B) {
+	u := redistest.URL(b)
+	rule := ratelimit.Rule{Rate: 1e6, Burst: 1e6}
+	o := ratelimit.RedisOptions{Prefix: redistest.Prefix(b, u), Timeout: 5 * time.Second}
+	one := newBackend(b, u, o)
+	for _, bc := range []struct {
+		name     string
+		backends [3]*ratelimit.RedisBackend
+	}{
+		{"one_round_trip", [3]*ratelimit.RedisBackend{one, one, one}},
+		{"three_round_trips", [3]*ratelimit.RedisBackend{newBackend(b, u, o), newBackend(b, u, o), newBackend(b, u, o)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := ratelimit.Limits{
+				PerIP:     bc.backends[0].Limiter("per_ip", rule, ratelimit.MemoryOptions{}),
+				PerClient: bc.backends[1].Limiter("per_client", rule, ratelimit.MemoryOptions{}),
+				PerPool:   bc.backends[2].Limiter("per_pool", rule, ratelimit.MemoryOptions{}),
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := l.Allow("192.0.2.1", "client-1", "ci"); !d.Allowed {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
