@@ -12,7 +12,8 @@
 #   introspect          RFC 7662 of our own access tokens
 #                       vs verify one ES256 JWT
 #
-# Per target and round: req/s, p50/p99 (wrk --latency), server CPU per
+# wrk gives up on a request after 10 s (a socket error, which fails the
+# run). Per target and round: req/s, p50/p99 (wrk --latency), server CPU per
 # request (utime+stime from /proc/<pid>/stat around the measured run,
 # divided by wrk's completed requests); at the end, each server's peak RSS
 # (VmHWM). Then a table of medians and spreads (min–max) over the rounds.
@@ -154,10 +155,10 @@ run() {
 	introspect) url+=/oauth2/introspect; script=introspect.lua
 		env=(BENCH_TOKENS="$work/access.txt" BENCH_AUTH="$work/auth.txt" BENCH_CHECK='"active":true') ;;
 	esac
-	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" -s "scripts/bench/$script" "$url" >/dev/null
+	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" --timeout 10s -s "scripts/bench/$script" "$url" >/dev/null
 	local c0 c1
 	c0=$(cpu_ticks "$pid")
-	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
+	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
 	c1=$(cpu_ticks "$pid")
 	local line
 	line=$(grep '^wrk_result' "$work/wrk.out") || { cat "$work/wrk.out"; exit 1; }

@@ -55,3 +55,23 @@ func TestSQLitePoolHoldsConcurrency(t *testing.T) {
 			DefaultMaxConns, st.MaxIdleClosed, st.OpenConnections, opened)
 	}
 }
+
+// TestSQLiteCacheBounded: each SQLite connection's page cache is bounded
+// (sqliteCacheKiB), so DefaultMaxConns idle connections stay inside the
+// process's RSS budget (docs/performance.md "Memory policy"): SQLite's
+// default is 2 MiB each, 64 MiB for 32 connections.
+func TestSQLiteCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != -sqliteCacheKiB || sqliteCacheKiB*DefaultMaxConns > 16<<10 {
+		t.Errorf("cache_size = %d (want -%d), %d KiB for %d connections", n, sqliteCacheKiB, sqliteCacheKiB*DefaultMaxConns, DefaultMaxConns)
+	}
+}

@@ -73,7 +73,17 @@ const (
 // transactions take the write lock at BEGIN, so two Update* calls serialize
 // instead of both reading and then failing to upgrade their lock.
 const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-	"&_pragma=foreign_keys(1)&_txlock=immediate"
+	"&_pragma=foreign_keys(1)&_txlock=immediate&_pragma=cache_size(-" + sqliteCacheKiBText + ")"
+
+// sqliteCacheKiB bounds each connection's page cache (SQLite's default is
+// 2 MiB): with DefaultMaxConns connections kept open, the default let
+// SQLite's caches, outside the Go heap and its memory limit, take the
+// process past its RSS budget (76 MiB peak under load; docs/performance.md
+// "Memory policy"). The hot rows are few and the OS caches the file.
+const (
+	sqliteCacheKiB     = 256
+	sqliteCacheKiBText = "256"
+)
 
 // Open opens the backend. For PostgreSQL it does not contact the server
 // (database/sql connects lazily), so the server can start, retry Migrate
