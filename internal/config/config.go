@@ -124,7 +124,7 @@ type RuntimeConfig struct {
 // ran every ~140 exchanges), while the limit keeps the process inside its
 // RSS budget of 64 MiB.
 const (
-	DefaultMemoryLimit = 40 << 20
+	DefaultMemoryLimit = 32 << 20
 	DefaultGCPercent   = 200
 )
 
