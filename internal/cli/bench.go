@@ -32,9 +32,13 @@ so running exchange against both gives the cost ratio.
 introspect drives RFC 7662 introspection of our own access tokens (obtained
 first with client_credentials) and client-credentials drives the grant
 itself, both with HTTP Basic client authentication; bare-server --mode verify
-and --mode sign are their bare counterparts (verify one ES256 JWT; sign one).
-scripts/bench.sh runs the whole comparison; its MODE picks exchange,
-introspect or client-credentials.`,
+and --mode sign are their bare counterparts (verify one ES256 JWT; check an
+HTTP Basic secret and sign one). The bare handlers use the standard library
+only: they are the floor of docs/performance.md.
+
+scripts/bench.sh runs the whole comparison with wrk instead of this
+generator (mint and fetch-tokens write the tokens it sends); FLOWS picks
+exchange, client-credentials and introspect.`,
 	}
 	cmd.AddCommand(newBenchKeygenCmd(), newBenchExchangeCmd(), newBenchIntrospectCmd(), newBenchClientCredentialsCmd(), newBenchBareCmd(),
 		newBenchMintCmd(), newBenchFetchTokensCmd())
