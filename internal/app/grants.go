@@ -50,7 +50,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_token_requests_total",
-		Help: "Token endpoint requests by grant, dialect, outcome (issued, refused, error) and stable reason.",
+		Help: "Token endpoint requests by grant, dialect, outcome (issued, refused, error, client_closed) and stable reason.",
 	}, []string{"grant", "dialect", "outcome", "reason"})
 	lost := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_audit_events_lost_total",

@@ -25,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Listen.
 	Listener net.Listener
+	// MemoryPolicy applies cfg.Runtime to the process (memory.go); sts
+	// serve sets it, test servers sharing one process do not.
+	MemoryPolicy bool
 }
 
 // App is one sts server process: storage, every service and the HTTP
@@ -54,6 +57,9 @@ type App struct {
 func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
 	logger := o.Logger
 	a := &App{cfg: cfg, logger: logger, ln: o.Listener}
+	if o.MemoryPolicy {
+		applyMemoryPolicy(cfg.Runtime, logger)
+	}
 	source := cfg.File
 	if source == "" {
 		source = "defaults (no " + config.DefaultFile + ")"

@@ -49,6 +49,7 @@ type Config struct {
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
 	Errors        ErrorsConfig         `koanf:"errors"`
+	Runtime       RuntimeConfig        `koanf:"runtime"`
 	// InstanceAdmins are principal IDs made instance administrators (when
 	// their credential holds sts:admin) beside those whose stored flag is
 	// set; see docs/authorization.md.
@@ -157,6 +158,27 @@ type ErrorsConfig struct {
 	// metrics, the audit trail and the pool dry run.
 	Detail string `koanf:"detail"`
 }
+
+// RuntimeConfig is the memory policy of the Go runtime (docs/performance.md).
+type RuntimeConfig struct {
+	// MemoryLimit is the soft limit on the Go heap and runtime in bytes
+	// (runtime/debug.SetMemoryLimit); 0 leaves the runtime's own (none, or
+	// GOMEMLIMIT). The GOMEMLIMIT environment variable, when set, wins.
+	MemoryLimit int64 `koanf:"memory_limit"`
+	// GCPercent is GOGC: how far the heap may grow past the live data
+	// before a collection; 0 leaves the runtime's own (100, or GOGC). The
+	// GOGC environment variable, when set, wins.
+	GCPercent int `koanf:"gc_percent"`
+}
+
+// Memory policy defaults: the heap may grow well past the live data (a
+// token service's live heap is small, and with Go's default a collection
+// ran every ~140 exchanges), while the limit keeps the process inside its
+// RSS budget of 64 MiB.
+const (
+	DefaultMemoryLimit = 32 << 20
+	DefaultGCPercent   = 200
+)
 
 // ErrorDetail values.
 const (
@@ -271,6 +293,7 @@ func DefaultConfig() Config {
 		Audit:      defaultAudit(),
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
 		Web:        defaultWeb(),
+		Runtime:    RuntimeConfig{MemoryLimit: DefaultMemoryLimit, GCPercent: DefaultGCPercent},
 	}
 }
 

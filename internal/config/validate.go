@@ -60,6 +60,18 @@ var checks = []check{
 		return cmp.Or(notNegative(int64(m.Token)), notNegative(int64(m.API)), notNegative(int64(m.Ops)))
 	}},
 	{"http.max_body_bytes", func(c *Config) error { return positive(c.HTTP.MaxBodyBytes) }},
+	{"runtime.memory_limit", func(c *Config) error {
+		if n := c.Runtime.MemoryLimit; n != 0 && n < 16<<20 {
+			return fmt.Errorf("must be 0 (the runtime's own) or at least 16777216 (16 MiB), got %d", n)
+		}
+		return nil
+	}},
+	{"runtime.gc_percent", func(c *Config) error {
+		if c.Runtime.GCPercent < 0 {
+			return fmt.Errorf("must be 0 (the runtime's own) or positive, got %d", c.Runtime.GCPercent)
+		}
+		return nil
+	}},
 	{"http.max_header_bytes", func(c *Config) error { return positive(int64(c.HTTP.MaxHeaderBytes)) }},
 	{"http.read_header_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadHeaderTimeout) }},
 	{"http.read_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadTimeout) }},

@@ -44,7 +44,14 @@ const (
 	OutcomeIssued  = "issued"
 	OutcomeRefused = "refused"
 	OutcomeError   = "error"
+	// OutcomeClientClosed is a request whose client went away before it
+	// was decided: whatever the grant returned then (a canceled storage
+	// read, a CEL evaluation interrupted) is not a verdict on the request.
+	OutcomeClientClosed = "client_closed"
 )
+
+// ReasonClientClosed is the reason of OutcomeClientClosed.
+const ReasonClientClosed = "client_closed_request"
 
 // Audit actions.
 const ActionTokenExchange = "token.exchange"
@@ -72,6 +79,18 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 		}
 	}
 	obs := Observation{Grant: grant, Dialect: d.name, Outcome: OutcomeIssued, Duration: took}
+	if err != nil && errors.Is(r.Context().Err(), context.Canceled) {
+		// The client disconnected (TestClientDisconnectIsNotARefusal):
+		// nobody reads an answer, and the outcome is not a refusal.
+		obs.Outcome, obs.Reason = OutcomeClientClosed, ReasonClientClosed
+		if h.Observe != nil {
+			h.Observe(obs)
+		}
+		if h.Audit != nil && req != nil && grant != "" {
+			h.Audit.Record(h.auditEvent(r, req, grant, obs))
+		}
+		return
+	}
 	audited := false
 	if err == nil && h.Durable != nil && req != nil && grant != "" {
 		// audit.mode required: the event is durable before the token

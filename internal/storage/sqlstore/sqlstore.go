@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -49,6 +50,12 @@ type Config struct {
 	// connection (when the DSN does not set it): the server ends longer
 	// statements, lock waits included. 0 leaves the server's default.
 	StatementTimeout time.Duration
+	// MaxConns is how many requests may use storage at once, the
+	// listener's concurrency: that many connections stay open between
+	// bursts (SQLite: idle; PostgreSQL: open and idle), so that no burst
+	// closes and reopens connections (TestSQLitePoolHoldsConcurrency).
+	// 0 means DefaultMaxConns.
+	MaxConns int
 }
 
 // Store implements storage.Store on database/sql.
@@ -87,11 +94,21 @@ func sqlitePragmas(busy time.Duration) string {
 		busy = defaultBusyTimeout
 	}
 	return "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-		"&_pragma=foreign_keys(1)&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_txlock=immediate&_pragma=cache_size(-" + sqliteCacheKiBText + ")"
 }
 
 // defaultBusyTimeout is SQLite's busy_timeout when Config.ConnectTimeout is 0.
 const defaultBusyTimeout = 5 * time.Second
+
+// sqliteCacheKiB bounds each connection's page cache (SQLite's default is
+// 2 MiB): with DefaultMaxConns connections kept open, the default let
+// SQLite's caches, outside the Go heap and its memory limit, take the
+// process past its RSS budget (76 MiB peak under load; docs/performance.md
+// "Memory policy"). The hot rows are few and the OS caches the file.
+const (
+	sqliteCacheKiB     = 256
+	sqliteCacheKiBText = "256"
+)
 
 // Open opens the backend. For PostgreSQL it does not contact the server
 // (database/sql connects lazily), so the server can start, retry Migrate
@@ -104,10 +121,10 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	switch c.Driver {
 	case DriverSQLite:
 		s.dialect = dialectSQLite
-		s.db, err = openSQLite(ctx, c.DSN, c.ConnectTimeout)
+		s.db, err = openSQLite(ctx, c.DSN, c.ConnectTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
 	case DriverPostgres:
 		s.dialect = dialectPostgres
-		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout)
+		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -117,7 +134,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration) (*sql.DB, error) {
+func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, maxConns int) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("sqlstore: postgres DSN is empty")
 	}
@@ -140,19 +157,21 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration) (*
 	// a new server process, and closing the ones above an idle limit after
 	// each burst took introspection under load (32 connections) from 0.77
 	// to 0.45 of the bare handler's throughput and p99 from 17 to 74 ms
-	// (docs/performance.md). 32 per replica stays well inside the default
-	// max_connections of 100 for a few replicas.
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	// (docs/performance.md). 32 per replica (the default) stays well inside
+	// the default max_connections of 100 for a few replicas.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
 }
 
-// sqliteIdleConns is how many SQLite connections stay open between bursts.
-const sqliteIdleConns = 16
+// DefaultMaxConns is the concurrency the connection pool is sized for when
+// Config.MaxConns is 0: the load generator's and the listener's 32
+// concurrent requests (docs/performance.md).
+const DefaultMaxConns = 32
 
-func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, error) {
+func openSQLite(ctx context.Context, path string, busy time.Duration, maxConns int) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlstore: sqlite path is empty")
 	}
@@ -185,8 +204,10 @@ func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, 
 		// with database/sql's default of 2 idle connections, concurrent
 		// requests opened and closed one each, which cost a seventh of the
 		// CPU of an introspection under load (docs/performance.md). Reads
-		// run concurrently under WAL, so keep a pool's worth idle.
-		db.SetMaxIdleConns(sqliteIdleConns)
+		// run concurrently under WAL, so keep one idle connection per
+		// concurrent request: with 16 for 32 requests, every burst closed
+		// 16 and reopened them on the next.
+		db.SetMaxIdleConns(maxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := checkSQLite(ctx, db, path == ":memory:"); err != nil {
