@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 )
 
@@ -42,6 +43,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, p := range cerr.Problems {
 			fmt.Fprintf(stderr, "  %s\n", p)
 		}
+		return ExitUsage
+	case errors.As(err, new(*app.PermanentError)):
+		fmt.Fprintf(stderr, "sts: %v\n", err)
 		return ExitUsage
 	case errors.As(err, new(usageError)), strings.HasPrefix(err.Error(), "unknown command"):
 		fmt.Fprintf(stderr, "sts: %v\nRun 'sts --help' for usage.\n", err)

@@ -38,6 +38,23 @@ var checks = []check{
 		}
 		return nil
 	}},
+	{"tls.cert_file", func(c *Config) error { return bothOrNeither(c.TLS.CertFile, "tls.key_file", c.TLS.KeyFile) }},
+	{"tls.key_file", func(c *Config) error { return bothOrNeither(c.TLS.KeyFile, "tls.cert_file", c.TLS.CertFile) }},
+	{"ops.listen", func(c *Config) error {
+		if c.Ops.Listen == "" {
+			return nil
+		}
+		if c.Ops.Listen == c.Listen {
+			return errors.New("must differ from listen")
+		}
+		return checkListen(c.Ops.Listen)
+	}},
+	{"ops.pprof", func(c *Config) error {
+		if c.Ops.Pprof && c.Ops.Listen == "" {
+			return errors.New("needs ops.listen: pprof is never served on the public listener")
+		}
+		return nil
+	}},
 	{"http.max_body_bytes", func(c *Config) error { return positive(c.HTTP.MaxBodyBytes) }},
 	{"http.max_header_bytes", func(c *Config) error { return positive(int64(c.HTTP.MaxHeaderBytes)) }},
 	{"http.read_header_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadHeaderTimeout) }},
@@ -110,6 +127,14 @@ func (c *Config) Validate() error {
 	}
 	validateTrust(c, e)
 	return e.orNil()
+}
+
+// bothOrNeither: a value that needs its partner set too.
+func bothOrNeither(v, other, otherValue string) error {
+	if v == "" && otherValue != "" {
+		return fmt.Errorf("required when %s is set", other)
+	}
+	return nil
 }
 
 func required(s string) error {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
 	_ "modernc.org/sqlite"             // registers driver "sqlite"
 
@@ -96,7 +97,11 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("sqlstore: postgres DSN is empty")
 	}
-	// sql.Open parses the DSN (pgx's connector) but does not connect.
+	// sql.Open neither parses the DSN nor connects: parse it here, so a
+	// DSN retrying cannot fix stops start-up (see Permanent).
+	if _, err := pgconn.ParseConfig(dsn); err != nil {
+		return nil, ErrBadDSN // not err: it may repeat the DSN, password and all
+	}
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err)

@@ -1,0 +1,117 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/ststest"
+)
+
+// serveBounded runs `sts serve args` to completion (at most 15 s: a server
+// that starts anyway is stopped then) and returns its exit code and stderr.
+func serveBounded(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := cli.Main(ctx, append([]string{"serve"}, args...), &out, &errb)
+	if ctx.Err() != nil {
+		t.Errorf("serve %v was still running after 15 s; stderr:\n%s", args, errb.String())
+	}
+	return code, errb.String()
+}
+
+// TestServePortInUseWritesNothing: a listener that cannot bind stops
+// start-up before anything is written: no data dir, master key, database,
+// signing keys or admin is left behind (docs/security.md F-30).
+func TestServePortInUseWritesNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, name := range []string{"public", "ops"} {
+		t.Run(name, func(t *testing.T) {
+			listen := busy.Addr().String()
+			if name == "ops" {
+				listen = "127.0.0.1:0"
+				t.Setenv("STS_OPS_LISTEN", busy.Addr().String())
+			}
+			dir := filepath.Join(t.TempDir(), "fresh")
+			code, stderr := serveBounded(t, "--listen", listen, "--data-dir", dir)
+			if code == cli.ExitOK || !strings.Contains(stderr, "listen") {
+				t.Errorf("serve on a busy port = %d, stderr %q; want a failure naming the listener", code, stderr)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				entries, _ := os.ReadDir(dir)
+				t.Errorf("data dir left behind after a failed bind (%v): %v", err, entries)
+			}
+		})
+	}
+}
+
+// pgServe points the server at PostgreSQL with dsn and an explicit issuer.
+func pgServe(t *testing.T, dsn string) {
+	t.Setenv("STS_STORAGE_TYPE", "postgres")
+	t.Setenv("STS_STORAGE_DSN", dsn)
+	t.Setenv("STS_ISSUER", "https://sts.example.test")
+}
+
+// TestServePostgresPermanentErrors: a DSN that cannot be parsed, a database
+// or role that does not exist stop start-up with exit 2 and one line;
+// retrying cannot fix them (docs/security.md F-31).
+func TestServePostgresPermanentErrors(t *testing.T) {
+	dsn := ststest.PostgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
+	}
+	noDB := *u
+	noDB.Path = "/sts_no_such_database"
+	noRole := *u
+	noRole.User = url.User("sts_no_such_role")
+	cases := map[string]struct{ dsn, want string }{
+		"bad dsn":          {"postgres://127.0.0.1:notaport/x", "storage.dsn"},
+		"unknown database": {noDB.String(), "does not exist"},
+		"unknown role":     {noRole.String(), "does not exist"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			pgServe(t, tc.dsn)
+			dir := t.TempDir()
+			code, stderr := serveBounded(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
+			last := stderr[strings.LastIndex(strings.TrimSuffix(stderr, "\n"), "\n")+1:]
+			if code != cli.ExitUsage || !strings.HasPrefix(last, "sts: ") || !strings.Contains(last, tc.want) {
+				t.Errorf("serve = %d, last line %q; want %d and one line with %q\nstderr:\n%s", code, last, cli.ExitUsage, tc.want, stderr)
+			}
+			if strings.Contains(stderr, "not ready; retrying") || strings.Contains(stderr, "serving anyway") {
+				t.Errorf("a permanent error was retried:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestServePostgresNeedsIssuer: on PostgreSQL (several replicas) the
+// issuer must be set explicitly: the default, derived from each replica's
+// listen address, would differ between replicas (docs/security.md F-32).
+func TestServePostgresNeedsIssuer(t *testing.T) {
+	t.Setenv("STS_STORAGE_TYPE", "postgres")
+	t.Setenv("STS_STORAGE_DSN", "postgres://sts@"+freeAddr(t)+"/sts?connect_timeout=1")
+	dir := filepath.Join(t.TempDir(), "fresh")
+	code, stderr := serveBounded(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
+	if code != cli.ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "issuer") ||
+		!strings.Contains(stderr, "replica") {
+		t.Errorf("serve on postgres without issuer = %d, stderr %q; want %d and one line naming issuer and replicas", code, stderr, cli.ExitUsage)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("data dir created although start-up was refused (%v)", err)
+	}
+}
