@@ -3,7 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -113,5 +115,70 @@ func TestServePostgresNeedsIssuer(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("data dir created although start-up was refused (%v)", err)
+	}
+}
+
+// get returns the status and body of GET url.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestServeOpsListener: with ops.listen, /metrics and pprof (opt-in) are
+// served there and not on the public listener; /livez and /readyz answer
+// on both; sts healthcheck follows the ops address.
+func TestServeOpsListener(t *testing.T) {
+	dir := t.TempDir()
+	ops := freeAddr(t)
+	listen := freeAddr(t)
+	file := filepath.Join(dir, "sts.yaml")
+	yaml := "listen: " + listen + "\ndata_dir: " + filepath.Join(dir, "data") + "\nops:\n  listen: " + ops + "\n  pprof: true\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "serve", "--config", file)
+	r.base = "http://" + listen
+	r.waitFor(t, "/readyz", 200)
+	opsURL := "http://" + ops
+	for path, want := range map[string]int{"/livez": 200, "/readyz": 200, "/metrics": 200, "/debug/pprof/": 200, "/debug/pprof/cmdline": 200} {
+		if code, body := get(t, opsURL+path); code != want {
+			t.Errorf("ops GET %s = %d, want %d: %.200s", path, code, want, body)
+		}
+	}
+	if _, body := get(t, opsURL+"/metrics"); !strings.Contains(body, `sts_http_requests_total{code="200",method="GET",route="/readyz"}`) {
+		t.Errorf("ops /metrics lacks the request counter for /readyz")
+	}
+	for path, want := range map[string]int{"/livez": 200, "/readyz": 200, "/metrics": 404, "/debug/pprof/": 404, "/debug/pprof/cmdline": 404} {
+		if code, _ := get(t, r.base+path); code != want {
+			t.Errorf("public GET %s = %d, want %d", path, code, want)
+		}
+	}
+	if code, _, stderr := runCLI(t, "healthcheck", "--config", file); code != cli.ExitOK {
+		t.Errorf("healthcheck --config = %d (%s), want 0", code, stderr)
+	}
+	r.stop(t)
+	code, _, stderr := runCLI(t, "healthcheck", "--config", file)
+	if code != cli.ExitFailure || !strings.Contains(stderr, ops) {
+		t.Errorf("healthcheck after stop = %d, stderr %q; want 1 naming the ops address %s", code, stderr, ops)
+	}
+}
+
+// TestServeOpsWithoutPprof: pprof is opt-in even on the ops listener.
+func TestServeOpsWithoutPprof(t *testing.T) {
+	ops := freeAddr(t)
+	t.Setenv("STS_OPS_LISTEN", ops)
+	r := serve(t, "--data-dir", t.TempDir())
+	r.waitFor(t, "/readyz", 200)
+	if code, _ := get(t, "http://"+ops+"/debug/pprof/"); code != 404 {
+		t.Errorf("ops /debug/pprof/ without ops.pprof = %d, want 404", code)
+	}
+	if code, _ := get(t, "http://"+ops+"/metrics"); code != 200 {
+		t.Errorf("ops /metrics = %d, want 200", code)
 	}
 }
