@@ -182,3 +182,30 @@ func TestServeOpsWithoutPprof(t *testing.T) {
 		t.Errorf("ops /metrics = %d, want 200", code)
 	}
 }
+
+// TestServeSealedSaysWhatToDo: a replica that finds sealed rows and no
+// master key stays not ready, and its log line says what to do: give it
+// the key every replica shares, pointing at the docs.
+func TestServeSealedSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, "--data-dir", dir)
+	first.waitFor(t, "/readyz", 200)
+	first.stop(t)
+	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	r := serve(t, "--data-dir", dir)
+	r.waitFor(t, "/readyz", 503)
+	var line map[string]any
+	for _, l := range r.logLines(t) {
+		if msg, _ := l["msg"].(string); strings.Contains(msg, "sealed rows") {
+			line = l
+		}
+	}
+	msg, _ := line["msg"].(string)
+	for _, want := range []string{"same master key", "Every replica", "STS_MASTER_KEY", "master_key_file", "docs/operations.md", "sts keys generate-master"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("sealed log line lacks %q: %q", want, msg)
+		}
+	}
+}
