@@ -77,6 +77,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, l
 		h.RS256Issuer = &tokens.Issuer{Signer: rs, IssuerURL: cfg.Issuer}
 		h.RS256Audiences = cfg.IDTokens.RS256Audiences
 	}
+	h.Unready() // until ready: unavailable with Retry-After, not "invalid token"
 	return &connectAPI{handler: h, pats: pats, clients: cs, pools: ps}, nil
 }
 
@@ -89,7 +90,11 @@ func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, l
 	if err := c.clients.SetPepper(p); err != nil {
 		return err
 	}
-	return bootstrap(ctx, store, logger)
+	if err := bootstrap(ctx, store, logger); err != nil {
+		return err
+	}
+	c.handler.Ready()
+	return nil
 }
 
 // bootstrap creates an organization and an admin user when storage has no

@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/opensts/sts/internal/cli"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/ststest"
 )
 
@@ -206,6 +210,46 @@ func TestServeSealedSaysWhatToDo(t *testing.T) {
 	for _, want := range []string{"same master key", "Every replica", "STS_MASTER_KEY", "master_key_file", "docs/operations.md", "sts keys generate-master"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("sealed log line lacks %q: %q", want, msg)
+		}
+	}
+}
+
+// TestServeSealedGoogleAndConnect503: while not ready, Google STS's
+// /v1/oauthtoken and the Connect API answer unavailable with Retry-After
+// (HTTP 503), never 404 or unauthenticated: a client retries.
+func TestServeSealedGoogleAndConnect503(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, "--data-dir", dir)
+	first.waitFor(t, "/readyz", 200)
+	first.stop(t)
+	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	r := serve(t, "--data-dir", dir)
+	r.waitFor(t, "/readyz", 503)
+	resp, err := http.Post(r.base+"/v1/oauthtoken", "application/json", strings.NewReader(`{"grantType":"urn:ietf:params:oauth:grant-type:token-exchange"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("POST /v1/oauthtoken while sealed = %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	for _, api := range []string{r.base, r.base + "/api"} {
+		_, err := stsv1connect.NewOrganizationServiceClient(h2cClient("sts_pat_notreal"), api).ListOrganizations(t.Context(), &stsv1.ListOrganizationsRequest{})
+		if connect.CodeOf(err) != connect.CodeUnavailable {
+			t.Errorf("Connect ListOrganizations at %s while sealed = %v (%v), want unavailable", api, connect.CodeOf(err), err)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, r.base+"/api/sts.v1.OrganizationService/ListOrganizations", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer sts_pat_notreal")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("Connect POST while sealed = %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
 }
