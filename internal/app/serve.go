@@ -190,7 +190,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
-		if err := connect.ready(ctx, records, pep, logger); err != nil {
+		if err := connect.ready(ctx, records, pep, firstConfiguredOrg(cfg), logger); err != nil {
 			return err
 		}
 		ep, err := newTokenEndpoints(cfg, records, keys, logger, metrics.Registry(), connect.pats, pep)

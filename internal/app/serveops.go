@@ -1,12 +1,18 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"time"
 
+	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -94,4 +100,49 @@ func (a *App) localURL() string {
 		url = "https" + strings.TrimPrefix(url, "http")
 	}
 	return url
+}
+
+// firstConfiguredOrg is the ID of the first organization the configuration
+// declares, or "".
+func firstConfiguredOrg(cfg config.Config) string {
+	if len(cfg.Organizations) == 0 {
+		return ""
+	}
+	return cfg.Organizations[0].ID
+}
+
+// bootstrapAdmin: organizations exist (the configuration declared them)
+// but no principal does, so nobody could administer them. It creates the
+// admin user, an instance administrator, in firstOrg (else the first
+// stored organization) and logs how to mint its PAT.
+func bootstrapAdmin(ctx context.Context, store storage.Store, orgs []storage.Organization, firstOrg string, logger *slog.Logger) error {
+	for _, o := range orgs {
+		ps, err := store.ListPrincipals(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if len(ps) > 0 {
+			return nil // not a first start
+		}
+	}
+	org := orgs[0]
+	for _, o := range orgs {
+		if o.ID == firstOrg {
+			org = o
+		}
+	}
+	caller := pat.Caller{Actor: "bootstrap"}
+	admin, err := api.CreatePrincipal(ctx, store, caller, org.ID, storage.PrincipalUser, "admin", "", time.Now())
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil // another replica won the race
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := SetInstanceAdmin(ctx, store, caller, admin.ID, true); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	logger.InfoContext(ctx, "created an admin user in the first configured organization; mint a personal access token with: sts pat create --user admin --org "+org.ID+" --expires-in 30d --scope '*' --scope sts:admin",
+		"organization", org.ID, "admin", admin.ID)
+	return nil
 }

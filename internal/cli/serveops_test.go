@@ -253,3 +253,36 @@ func TestServeSealedGoogleAndConnect503(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConfigOrganizationsGetAdmin: a first start whose configuration
+// declares organizations still creates an admin user (in the first one)
+// and says how to mint its PAT; that PAT administers the instance.
+func TestServeConfigOrganizationsGetAdmin(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sts.yaml")
+	yaml := "organizations:\n  - id: acme\n    name: Acme\n  - id: beta\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := serve(t, "--config", file, "--data-dir", dir)
+	r.waitFor(t, "/readyz", 200)
+	if !strings.Contains(r.stderr.String(), "sts pat create --user admin --org acme") {
+		t.Errorf("no log line telling how to mint the admin's PAT:\n%s", r.stderr.String())
+	}
+	code, out, errOut := runCLI(t, "pat", "create", "--data-dir", dir, "--user", "admin", "--org", "acme", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
+	token := patRE.FindString(out)
+	if code != 0 || token == "" {
+		t.Fatalf("pat create for the admin = %d: %s %s", code, out, errOut)
+	}
+	orgs, err := stsv1connect.NewOrganizationServiceClient(h2cClient(token), r.base+"/api").ListOrganizations(t.Context(), &stsv1.ListOrganizationsRequest{})
+	if err != nil || len(orgs.GetOrganizations()) != 2 {
+		t.Errorf("admin ListOrganizations = %v, %v; want the 2 configured organizations", orgs, err)
+	}
+	// A restart adds no second admin.
+	r.stop(t)
+	r2 := serve(t, "--config", file, "--data-dir", dir)
+	r2.waitFor(t, "/readyz", 200)
+	if strings.Contains(r2.stderr.String(), "admin user") {
+		t.Errorf("restart created another admin:\n%s", r2.stderr.String())
+	}
+}
