@@ -286,3 +286,36 @@ func TestServeConfigOrganizationsGetAdmin(t *testing.T) {
 		t.Errorf("restart created another admin:\n%s", r2.stderr.String())
 	}
 }
+
+// TestReadmePATAdministers: the PAT the README mints for STS_TOKEN can make
+// the admin calls the README shows next to it.
+func TestReadmePATAdministers(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for l := range strings.SplitSeq(string(readme), "\n") {
+		if before, after, ok := strings.Cut(l, "export STS_TOKEN=$(go run ./cmd/sts "); ok && before == "" {
+			cmd, _, _ := strings.Cut(after, " |")
+			for _, a := range strings.Fields(cmd) {
+				args = append(args, strings.Trim(a, "'"))
+			}
+		}
+	}
+	if len(args) == 0 || !strings.Contains(string(readme), "sts.v1.OrganizationService/ListOrganizations") {
+		t.Fatalf("README lacks the STS_TOKEN line or its admin example (ListOrganizations)")
+	}
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	r.waitFor(t, "/readyz", 200)
+	code, out, errOut := runCLI(t, append(args, "--data-dir", dir)...)
+	token := patRE.FindString(out)
+	if code != 0 || token == "" {
+		t.Fatalf("README's %v = %d: %s %s", args, code, out, errOut)
+	}
+	orgs, err := stsv1connect.NewOrganizationServiceClient(h2cClient(token), r.base+"/api").ListOrganizations(t.Context(), &stsv1.ListOrganizationsRequest{})
+	if err != nil || len(orgs.GetOrganizations()) != 1 {
+		t.Errorf("ListOrganizations with the README's PAT = %v, %v", orgs, err)
+	}
+}
