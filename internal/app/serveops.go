@@ -12,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
@@ -145,4 +146,28 @@ func bootstrapAdmin(ctx context.Context, store storage.Store, orgs []storage.Org
 	logger.InfoContext(ctx, "created an admin user in the first configured organization; mint a personal access token with: sts pat create --user admin --org "+org.ID+" --expires-in 30d --scope '*' --scope sts:admin",
 		"organization", org.ID, "admin", admin.ID)
 	return nil
+}
+
+// ConfigTrustStore is a throw-away in-memory store holding only the trust
+// configuration of cfg (its organizations, pools and providers), for
+// evaluating the file's pools without a server or a migrated database
+// (`sts pool test --config`). Close it after use.
+func ConfigTrustStore(ctx context.Context, cfg config.Config) (*sqlstore.Store, error) {
+	plan, err := planTrust(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: ":memory:"})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if _, err := pools.ApplyConfig(ctx, store, plan, time.Now()); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("trust configuration: %w", err)
+	}
+	return store, nil
 }
