@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -117,17 +116,9 @@ func findPrincipal(ctx context.Context, s storage.Store, ref, org string) (stora
 	return storage.Principal{}, fmt.Errorf("%d principals are named %q; pass an ID or --org", len(found), ref)
 }
 
-// parseLifetime accepts Go durations and whole days ("30d").
-func parseLifetime(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("invalid lifetime %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
+// parseLifetime accepts the configuration's durations (config.ParseDuration:
+// Go's plus d, "30d").
+func parseLifetime(s string) (time.Duration, error) { return config.ParseDuration(s) }
 
 func newPATCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "pat", Short: "Manage personal access tokens (directly in storage)"}
