@@ -43,6 +43,11 @@ func permanent(err error) error {
 // (docs/security.md F-32).
 var errNeedIssuer = errors.New("issuer: required when storage.type is postgres: every replica must sign and accept the same issuer, and the default (http://<listen>) differs between replicas; set issuer (STS_ISSUER) to the public URL clients use")
 
+// CheckServeConfig reports what sts serve refuses in a configuration that
+// config.Load accepts (so that `sts config check` refuses it too): today
+// PostgreSQL without an explicit issuer. Its error is a *PermanentError.
+func CheckServeConfig(cfg config.Config) error { return checkReplicaIssuer(cfg) }
+
 // checkReplicaIssuer: with PostgreSQL several replicas may share storage,
 // and a token from one is only valid on the others if they agree on the
 // issuer. The default, derived from each replica's own listen address,

@@ -120,6 +120,14 @@ func TestServePostgresNeedsIssuer(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("data dir created although start-up was refused (%v)", err)
 	}
+	// sts config check refuses what serve refuses.
+	if code, _, stderr := runCLI(t, "config", "check"); code != cli.ExitUsage || !strings.Contains(stderr, "issuer") {
+		t.Errorf("config check on postgres without issuer = %d, %q; want %d", code, stderr, cli.ExitUsage)
+	}
+	t.Setenv("STS_ISSUER", "https://sts.example.test")
+	if code, _, stderr := runCLI(t, "config", "check"); code != 0 {
+		t.Errorf("config check with an issuer = %d: %s", code, stderr)
+	}
 }
 
 // get returns the status and body of GET url.
