@@ -70,7 +70,7 @@ key, database passwords) come only from files or the environment.`,
   sts serve
 
   # Run against PostgreSQL
-  STS_STORAGE_TYPE=postgres STS_STORAGE_DSN=postgres://sts@db/sts sts serve
+  STS_STORAGE_TYPE=postgres STS_STORAGE_DSN=postgres://sts@db/sts STS_ISSUER=https://sts.example.com sts serve
 
   # Apply database migrations explicitly
   sts migrate --config /etc/sts/sts.yaml`,
