@@ -327,3 +327,59 @@ func TestReadmePATAdministers(t *testing.T) {
 		t.Errorf("ListOrganizations with the README's PAT = %v, %v", orgs, err)
 	}
 }
+
+// TestServePostgresPermanentWhileRetrying: a database unreachable at start
+// is retried; once it answers with an error retrying cannot fix (here: the
+// database does not exist), the process stops with exit 2 and one line.
+func TestServePostgresPermanentWhileRetrying(t *testing.T) {
+	dsn := ststest.PostgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
+	}
+	target := u.Host
+	if !strings.Contains(target, ":") {
+		target += ":5432"
+	}
+	proxyAddr := freeAddr(t) // refuses connections until the proxy starts
+	u.Host = proxyAddr
+	u.Path = "/sts_no_such_database"
+	pgServe(t, u.String())
+	r := serve(t, "--data-dir", t.TempDir())
+	r.waitFor(t, "/readyz", 503)
+
+	ln, err := net.Listen("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	select {
+	case code := <-r.code:
+		r.code <- code
+		stderr := r.stderr.String()
+		last := stderr[strings.LastIndex(strings.TrimSuffix(stderr, "\n"), "\n")+1:]
+		if code != cli.ExitUsage || !strings.HasPrefix(last, "sts: storage: ") || !strings.Contains(last, "does not exist") {
+			t.Errorf("exit %d, last line %q; want %d and the permanent error", code, last, cli.ExitUsage)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20 s after the database answered with a permanent error:\n%s", r.stderr.String())
+	}
+}
