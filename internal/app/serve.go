@@ -51,7 +51,8 @@ type App struct {
 }
 
 // New assembles the server described by cfg (already loaded and valid):
-// it checks the trust configuration and host-token integrations, prepares
+// it checks the trust configuration and host-token integrations, binds the
+// listeners (before anything is written, docs/security.md F-30), prepares
 // data_dir, opens storage and builds every service and the HTTP server.
 // It fails fast on problems a restart cannot fix (a bad pool, an
 // unwritable data_dir, a bad master key). Nothing is migrated or written
