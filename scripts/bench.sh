@@ -69,6 +69,7 @@ sts="$work/sts"
 port=$(free_port)
 cat >"$work/sts.yaml" <<YAML
 listen: 127.0.0.1:$port
+issuer: http://127.0.0.1:$port   # required with PostgreSQL; the default otherwise
 data_dir: $work/data
 storage: {type: sqlite}
 log: {level: warn, format: json}

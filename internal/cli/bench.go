@@ -228,8 +228,9 @@ func (f *runFlags) register(cmd *cobra.Command, endpoint, defaultURL string) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.url, "url", defaultURL, endpoint)
 	fs.IntVarP(&f.concurrency, "connections", "c", 32, "connections, one request in flight on each")
-	fs.DurationVarP(&f.duration, "duration", "d", 20*time.Second, "measured run length")
-	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured run before the measurement (caches, connections)")
+	f.duration = 20 * time.Second
+	fs.VarP((*durationValue)(&f.duration), "duration", "d", "measured run length")
+	durationVar(fs, &f.warmup, "warmup", 2*time.Second, "unmeasured run before the measurement (caches, connections)")
 	fs.Float64Var(&f.rate, "rate", 0, "cap on total requests per second (0: as fast as the server answers)")
 	fs.IntVar(&f.pid, "server-pid", 0, "server process to read CPU time and RSS from (/proc)")
 	fs.StringVar(&f.metrics, "metrics", "", "server /metrics URL to read process_cpu_seconds_total from, when --server-pid is not given")

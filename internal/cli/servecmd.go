@@ -35,5 +35,6 @@ endpoints.`,
 		},
 	}
 	cmd.Flags().String("listen", config.DefaultListen, "host:port of the HTTP listener")
+	cmd.Flags().String("issuer", "", "public URL of this service, the iss of its tokens (default http://<listen>; required with PostgreSQL)")
 	return cmd
 }

@@ -14,8 +14,12 @@ import (
 type Config struct {
 	// Listen is the host:port of the single HTTP listener.
 	Listen string `koanf:"listen"`
-	// Issuer is the iss of every token we mint; defaults to "http://" + Listen.
+	// Issuer is the iss of every token we mint; defaults to "http://" + Listen
+	// (on SQLite only: sts serve on PostgreSQL requires it set).
 	Issuer string `koanf:"issuer"`
+	// IssuerDerived is set by Derive when Issuer was not configured and was
+	// filled from Listen.
+	IssuerDerived bool `koanf:"-"`
 	// DataDir holds the SQLite database and the generated master key.
 	DataDir string `koanf:"data_dir"`
 	// MasterKeyFile names a file holding the base64 master key. When neither
@@ -34,6 +38,8 @@ type Config struct {
 
 	Storage StorageConfig `koanf:"storage"`
 	HTTP    HTTPConfig    `koanf:"http"`
+	TLS     TLSConfig     `koanf:"tls"`
+	Ops     OpsConfig     `koanf:"ops"`
 	Log     LogConfig     `koanf:"log"`
 	GC      GCConfig      `koanf:"gc"`
 	Keys    KeysConfig    `koanf:"keys"`
@@ -140,6 +146,28 @@ type MaxInFlightConfig struct {
 	API int `koanf:"api"`
 	// Ops: /livez, /readyz, /metrics, discovery and the JWKS.
 	Ops int `koanf:"ops"`
+}
+
+// TLSConfig makes the public listener serve HTTPS (HTTP/2 and HTTP/1.1)
+// with the certificate and key in these PEM files, re-read when they change.
+// Both or neither.
+type TLSConfig struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// Enabled reports whether the public listener serves TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// OpsConfig is the optional operations listener.
+type OpsConfig struct {
+	// Listen is the host:port of a plain-HTTP listener for /metrics,
+	// /livez, /readyz and (with Pprof) /debug/pprof/. When set, /metrics
+	// leaves the public listener. Empty: no ops listener.
+	Listen string `koanf:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the ops listener
+	// (never on the public one). Requires Listen.
+	Pprof bool `koanf:"pprof"`
 }
 
 // LogConfig selects the log format and level.
@@ -302,6 +330,7 @@ func DefaultConfig() Config {
 // Fields already set are kept.
 func (c *Config) Derive() {
 	if c.Issuer == "" && c.Listen != "" {
+		c.IssuerDerived = true
 		c.Issuer = "http://" + c.Listen
 		// ":8080" listens on every interface; an issuer needs a host.
 		if host, port, err := net.SplitHostPort(c.Listen); err == nil && host == "" {

@@ -88,6 +88,7 @@ gc:
 			want: func(c *Config) {
 				c.Listen = ":9000"
 				c.Issuer = "http://localhost:9000"
+				c.IssuerDerived = true // filled from listen, not configured
 			},
 		},
 		{

@@ -59,6 +59,23 @@ var checks = []check{
 		m := c.HTTP.MaxInFlight
 		return cmp.Or(notNegative(int64(m.Token)), notNegative(int64(m.API)), notNegative(int64(m.Ops)))
 	}},
+	{"tls.cert_file", func(c *Config) error { return bothOrNeither(c.TLS.CertFile, "tls.key_file", c.TLS.KeyFile) }},
+	{"tls.key_file", func(c *Config) error { return bothOrNeither(c.TLS.KeyFile, "tls.cert_file", c.TLS.CertFile) }},
+	{"ops.listen", func(c *Config) error {
+		if c.Ops.Listen == "" {
+			return nil
+		}
+		if c.Ops.Listen == c.Listen {
+			return errors.New("must differ from listen")
+		}
+		return checkListen(c.Ops.Listen)
+	}},
+	{"ops.pprof", func(c *Config) error {
+		if c.Ops.Pprof && c.Ops.Listen == "" {
+			return errors.New("needs ops.listen: pprof is never served on the public listener")
+		}
+		return nil
+	}},
 	{"http.max_body_bytes", func(c *Config) error { return positive(c.HTTP.MaxBodyBytes) }},
 	{"runtime.memory_limit", func(c *Config) error {
 		if n := c.Runtime.MemoryLimit; n != 0 && n < 16<<20 {
@@ -151,6 +168,14 @@ func (c *Config) Validate() error {
 	validateTrust(c, e)
 	validateWeb(c, e)
 	return e.orNil()
+}
+
+// bothOrNeither: a value that needs its partner set too.
+func bothOrNeither(v, other, otherValue string) error {
+	if v == "" && otherValue != "" {
+		return fmt.Errorf("required when %s is set", other)
+	}
+	return nil
 }
 
 func required(s string) error {

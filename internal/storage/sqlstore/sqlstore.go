@@ -139,10 +139,11 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 		return nil, errors.New("sqlstore: postgres DSN is empty")
 	}
 	// ParseConfig reads the DSN (URL or keyword/value) without connecting;
-	// OpenDB connects lazily.
+	// OpenDB connects lazily. A DSN that does not parse stops start-up
+	// (see Permanent).
 	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err) // pgx redacts the password
+		return nil, ErrBadDSN // not err: it may repeat the DSN, password and all
 	}
 	// A timeout the DSN names wins; otherwise the configured bounds apply
 	// (docs/reliability.md, "Bounded storage calls").
