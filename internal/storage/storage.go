@@ -35,6 +35,8 @@ type Store interface {
 	AuditStore
 	ReplayStore
 	ServerSecretStore
+	AuthCodeStore
+	ConsentStore
 
 	// GarbageCollect removes rows that expired before now and reports how
 	// many of each kind it removed.
@@ -53,6 +55,7 @@ type GCResult struct {
 	Revocations    int64
 	UsedJTIs       int64
 	HostTokens     int64
+	AuthCodes      int64
 }
 
 // IsEmpty reports whether nothing was removed.

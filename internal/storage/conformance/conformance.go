@@ -60,6 +60,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ZeroTimesRoundTrip", testZeroTimesRoundTrip},
 		{"GarbageCollection", testGarbageCollection},
 		{"ServerSecretCRUD", testServerSecretCRUD},
+		{"AuthCodeConsume", testAuthCodeConsume},
+		{"ConsentCRUD", testConsentCRUD},
 	})
 }
 
@@ -74,6 +76,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentMarkUsed", testConcurrentMarkUsed},
 		{"ConcurrentCreatePATSameDigest", testConcurrentCreatePATSameDigest},
 		{"ConcurrentCreateServerSecret", testConcurrentCreateServerSecret},
+		{"ConcurrentConsumeAuthCode", testConcurrentConsumeAuthCode},
 	})
 }
 
