@@ -57,7 +57,7 @@ var googleOAuth = &dialect{
 }
 
 // GrantTypeAuthorizationCode is RFC 6749 §4.1.3's grant_type.
-const GrantTypeAuthorizationCode = "authorization_code"
+const GrantTypeAuthorizationCode = oauth2.GrantTypeAuthorizationCode
 
 func parseGoogleOAuth(r *http.Request) (*Request, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
