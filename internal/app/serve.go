@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opensts/sts/internal/authorize"
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
@@ -25,6 +26,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Listen.
 	Listener net.Listener
+	// SignedIn is browser sign-in; with it GET /oauth2/authorize is
+	// served (authcode.go). nil: no authorization endpoint.
+	SignedIn authorize.SignedIn
 }
 
 // App is one sts server process: storage, every service and the HTTP
@@ -147,7 +151,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
 		Mounters: []server.Mounter{
-			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
+			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported(o.SignedIn != nil)},
 			connect.handler,
 			late,
 		},
@@ -171,6 +175,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
+		ep.addAuthCode(cfg, records, keys, pep, o.SignedIn, logger)
 		ep.mount(late)
 		// A pool or provider changed through the API applies to this
 		// node's token endpoint before the call returns; other replicas

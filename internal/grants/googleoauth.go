@@ -22,6 +22,7 @@ type googleOAuthResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	TokenType    string `json:"token_type"`
+	IDToken      string `json:"id_token,omitempty"`
 }
 
 // googleOAuthNames maps the camelCase JSON names of
@@ -50,7 +51,7 @@ var googleOAuth = &dialect{
 	writeOK: func(w http.ResponseWriter, resp *Response) {
 		oauth2.WriteJSON(w, http.StatusOK, googleOAuthResponse{
 			AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshToken: resp.RefreshToken,
-			Scope: resp.Scope, TokenType: resp.TokenType,
+			Scope: resp.Scope, TokenType: resp.TokenType, IDToken: resp.IDToken,
 		})
 	},
 	writeError: standard.writeError,
