@@ -21,12 +21,29 @@ import (
 func newClientCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth clients (a service account's credentials)"}
 	var org, principal, jwksFile string
+	var public bool
 	var in clients.CreateInput
 	create := &cobra.Command{
 		Use: "create", Short: "Register a client; a client secret is printed once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if org == "" || principal == "" {
 				return errors.New("--org and --principal are required")
+			}
+			set := cmd.Flags().Changed
+			if public {
+				if set("auth-method") && in.AuthMethod != oauth2.AuthMethodNone {
+					return errors.New("--public is auth method none; drop --auth-method")
+				}
+				in.AuthMethod = oauth2.AuthMethodNone
+			}
+			if len(in.RedirectURIs) > 0 && !set("grant-type") {
+				// A client registered with redirect URIs is a web or
+				// native application: the browser flow (and, when it can
+				// keep a secret, refresh tokens).
+				in.GrantTypes = []string{oauth2.GrantTypeAuthorizationCode}
+				if in.AuthMethod != oauth2.AuthMethodNone {
+					in.GrantTypes = append(in.GrantTypes, oauth2.GrantTypeRefreshToken)
+				}
 			}
 			return withClients(cmd, func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error {
 				o, err := findOrg(cmd, store, org)
@@ -67,6 +84,8 @@ func newClientCmd() *cobra.Command {
 	f.StringSliceVar(&in.Pools, "pool", nil, "pools the client may exchange against")
 	f.StringSliceVar(&in.Audiences, "audience", nil, "audiences the client may obtain")
 	f.StringSliceVar(&in.Scopes, "scope", nil, "scopes the client may obtain")
+	f.StringSliceVar(&in.RedirectURIs, "redirect-uri", nil, "exact redirect URI of the authorization_code grant (https, or http to 127.0.0.1/localhost); without --grant-type the client gets authorization_code (and refresh_token unless --public)")
+	f.BoolVar(&public, "public", false, "a public client (auth method none): no secret, PKCE only")
 	cmd.AddCommand(create, clientListCmd(), clientShowCmd(), clientUpdateCmd(), clientEnableCmd(true), clientEnableCmd(false),
 		clientRotateCmd(), clientDeleteCmd())
 	return cmd
@@ -135,8 +154,8 @@ func clientShowCmd() *cobra.Command {
 					return err
 				}
 				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\ndisabled: %v\n",
-					c.ID, c.OrgID, c.PrincipalID, c.Name, c.AuthMethod, len(c.SecretDigest) > 0, c.JWKSURI, c.GrantTypes, c.Pools, c.Audiences, c.Scopes, c.Disabled)
+				fmt.Fprintf(w, "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\nredirect_uris: %v\ndisabled: %v\n",
+					c.ID, c.OrgID, c.PrincipalID, c.Name, c.AuthMethod, len(c.SecretDigest) > 0, c.JWKSURI, c.GrantTypes, c.Pools, c.Audiences, c.Scopes, c.RedirectURIs, c.Disabled)
 				return nil
 			})
 		}}

@@ -52,8 +52,8 @@ func clientEnableCmd(enable bool) *cobra.Command {
 // the others stay.
 func clientUpdateCmd() *cobra.Command {
 	var name, jwksFile, jwksURI string
-	var grants, pools, auds, scopes []string
-	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes or keys", Args: cobra.ExactArgs(1),
+	var grants, pools, auds, scopes, redirects []string
+	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes, redirect URIs or keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set := cmd.Flags().Changed
 			var in clients.UpdateInput
@@ -67,6 +67,7 @@ func clientUpdateCmd() *cobra.Command {
 				return nil
 			}
 			in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list("grant-type", &grants), list("pool", &pools), list("audience", &auds), list("scope", &scopes)
+			in.RedirectURIs = list("redirect-uri", &redirects)
 			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
 				if set("jwks-file") || set("jwks-uri") {
 					in.Keys = &clients.Keys{JWKSURI: jwksURI}
@@ -93,6 +94,7 @@ func clientUpdateCmd() *cobra.Command {
 	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (replaces)")
 	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (replaces)")
 	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (replaces)")
+	f.StringSliceVar(&redirects, "redirect-uri", nil, "exact redirect URIs of the authorization_code grant (replaces)")
 	return cmd
 }
 
