@@ -22,6 +22,7 @@ import (
 	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clients"
+	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pepper"
@@ -68,13 +69,16 @@ type codeEnv struct {
 // newCodeEnv starts a real `sts serve` (app.New + Run on loopback) with
 // the cookie seam, then registers a person and two clients through the
 // same storage and client service the CLI uses.
-func newCodeEnv(t *testing.T) *codeEnv {
+func newCodeEnv(t *testing.T, edit ...func(*config.Config)) *codeEnv {
 	t.Helper()
 	login := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "sign in here") }))
 	t.Cleanup(login.Close)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "callback") }))
 	t.Cleanup(cb.Close)
 	cfg := testConfig(t)
+	for _, f := range edit {
+		f(&cfg)
+	}
 	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler), SignedIn: cookieSeam{login: login.URL + "/login"}})
 	if err != nil {
 		t.Fatal(err)
@@ -591,4 +595,32 @@ func TestAuthorizationCodeRefusals(t *testing.T) {
 			t.Errorf("after withdrawing consent: %d, want the consent screen again", resp.StatusCode)
 		}
 	})
+}
+
+// TestAuthorizationCodeRS256IDToken: a relying party named in
+// id_tokens.rs256_audiences gets its ID token signed RS256, verified by
+// go-oidc restricted to RS256.
+func TestAuthorizationCodeRS256IDToken(t *testing.T) {
+	e := newCodeEnv(t, func(c *config.Config) { c.IDTokens.RS256Audiences = []string{"*"} })
+	ctx := t.Context()
+	e.signIn(t, e.user)
+	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
+	verifier, nonce, state := xoauth2.GenerateVerifier(), randText(t), randText(t)
+	_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+	form := consentForm(t, page)
+	form.Set("decision", "approve")
+	resp, body := e.post(t, "/oauth2/authorize", form, nil)
+	tok, err := conf.Exchange(ctx, e.codeFrom(t, resp, body, state), xoauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := oidc.NewProvider(ctx, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: e.conf.ID, SupportedSigningAlgs: []string{oidc.RS256}}).Verify(ctx, raw)
+	if err != nil || idt.Nonce != nonce {
+		t.Fatalf("RS256-only verification = %v, %v", idt, err)
+	}
 }
