@@ -581,6 +581,38 @@ func TestAuthorizationCodeRefusals(t *testing.T) {
 			t.Errorf("deny = %d %q, want access_denied with state", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
+	t.Run("PrincipalDisabledBeforeRedemption", func(t *testing.T) {
+		e.signIn(t, e.other)
+		defer e.signIn(t, e.user)
+		v, state := xoauth2.GenerateVerifier(), randText(t)
+		_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(v)))
+		form := consentForm(t, page)
+		form.Set("decision", "approve")
+		resp, body := e.post(t, "/oauth2/authorize", form, nil)
+		code := e.codeFrom(t, resp, body, state)
+		if err := e.store.UpdatePrincipal(ctx, e.other.ID, func(p storage.Principal) (storage.Principal, error) {
+			p.Disabled = true
+			return p, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		st, m := e.redeem(t, e.conf, e.secret, url.Values{"code": {code}, "code_verifier": {v}, "redirect_uri": {cb}})
+		isGrantRefusal("a code of a principal disabled since", st, m, "invalid_grant")
+	})
+	t.Run("PersonOfAnotherOrganization", func(t *testing.T) {
+		now := storage.Now(time.Now())
+		org := storage.Organization{ID: storage.NewID(), Name: "globex", CreatedAt: now, UpdatedAt: now}
+		if err := e.store.CreateOrganization(ctx, org); err != nil {
+			t.Fatal(err)
+		}
+		stranger := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "Eve", CreatedAt: now, UpdatedAt: now}
+		if err := e.store.CreatePrincipal(ctx, stranger); err != nil {
+			t.Fatal(err)
+		}
+		e.signIn(t, stranger)
+		defer e.signIn(t, e.user)
+		wantRedirectError(t, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())), "access_denied")
+	})
 	t.Run("ConsentWithdrawn", func(t *testing.T) {
 		cs := &clients.Consents{Store: e.store}
 		list, err := cs.List(ctx, e.user.ID)
