@@ -39,12 +39,12 @@ var googleOAuthNames = map[string]string{
 
 // googleOAuth is POST /v1/oauthtoken: a form body, or the camelCase JSON
 // body of Google's generated client, with the client authenticated by
-// HTTP Basic as Google's client libraries send it. Its refresh_token form
-// is the same rotating refresh_token grant as /oauth2/token. Its
-// authorization_code form is read (code, code_verifier, redirect_uri) and
-// handed to an authorization_code grant when one is enabled; until sts has
-// web sign-in there is none, and the answer says so. Any other grant type
-// is refused here.
+// HTTP Basic as Google's client libraries send it (a public client sends
+// clientId). Its refresh_token form is the same rotating refresh_token
+// grant as /oauth2/token, and its authorization_code form (code,
+// code_verifier, redirect_uri) the same [AuthorizationCode] grant; a
+// handler without that grant says so. Any other grant type is refused
+// here.
 var googleOAuth = &dialect{
 	name:  "google-oauth",
 	parse: parseGoogleOAuth,
@@ -125,7 +125,7 @@ func validCodeVerifier(s string) bool {
 func unsupportedGrant(grantType string) string {
 	grantType = strings.TrimPrefix(grantType, "unsupported:")
 	if grantType == GrantTypeAuthorizationCode {
-		return "grant_type authorization_code needs web sign-in, which this server does not offer yet; use refresh_token"
+		return "grant_type authorization_code is not enabled on this server (it needs browser sign-in); use refresh_token"
 	}
 	return "grant_type " + strconv.Quote(trunc(grantType)) + " is not supported on this endpoint"
 }
