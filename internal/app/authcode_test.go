@@ -29,6 +29,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
 // cookieSeam is the test's browser sign-in: the principal is whatever the
@@ -95,7 +96,11 @@ func newCodeEnv(t *testing.T, edit ...func(*config.Config)) *codeEnv {
 	base := "http://" + cfg.Listen
 	get(t, base+"/readyz", http.StatusOK)
 
-	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: cfg.Storage.Path})
+	dsn := cfg.Storage.Path
+	if cfg.Storage.Type == sqlstore.DriverPostgres {
+		dsn = cfg.Storage.DSN
+	}
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,8 +415,17 @@ func (e *codeEnv) redeem(t *testing.T, c storage.Client, secret string, form url
 
 // TestAuthorizationCodeRefusals: every way a code or an authorization
 // request can be wrong (docs/security.md T-73, T-90..T-94).
-func TestAuthorizationCodeRefusals(t *testing.T) {
-	e := newCodeEnv(t)
+func TestAuthorizationCodeRefusals(t *testing.T) { testAuthorizationCodeRefusals(t, newCodeEnv(t)) }
+
+// TestAuthorizationCodeRefusalsPostgres is the same on PostgreSQL (a
+// schema of its own).
+func TestAuthorizationCodeRefusalsPostgres(t *testing.T) {
+	testAuthorizationCodeRefusals(t, newCodeEnv(t, func(c *config.Config) {
+		c.Storage.Type, c.Storage.DSN = sqlstore.DriverPostgres, pgtest.DSN(t)
+	}))
+}
+
+func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 	ctx := t.Context()
 	e.signIn(t, e.user)
 	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
