@@ -627,6 +627,25 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		defer e.signIn(t, e.user)
 		wantRedirectError(t, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())), "access_denied")
 	})
+	t.Run("Prompt", func(t *testing.T) {
+		none := xoauth2.SetAuthURLParam("prompt", "none")
+		// Remembered consent: prompt=none answers with a code at once.
+		e.authorize(t, conf, xoauth2.GenerateVerifier(), none)
+		// A scope not consented yet: consent_required, no page.
+		c := *conf
+		c.Scopes = []string{"openid", "profile"}
+		wantRedirectError(t, c.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), none), "consent_required")
+		// prompt=consent shows the screen even though consent is remembered.
+		resp, page := mustGet(t, e.browser, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), xoauth2.SetAuthURLParam("prompt", "consent")))
+		if resp.StatusCode != http.StatusOK || consentForm(t, page).Get("prompt") != "consent" {
+			t.Errorf("prompt=consent = %d, want the consent screen", resp.StatusCode)
+		}
+		// Signed out: login_required, not the sign-in page.
+		u, _ := url.Parse(e.base)
+		e.jar.SetCookies(u, []*http.Cookie{{Name: "test_principal", Value: "", Path: "/", MaxAge: -1}})
+		defer e.signIn(t, e.user)
+		wantRedirectError(t, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), none), "login_required")
+	})
 	t.Run("ConsentWithdrawn", func(t *testing.T) {
 		cs := &clients.Consents{Store: e.store}
 		list, err := cs.List(ctx, e.user.ID)

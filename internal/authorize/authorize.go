@@ -122,6 +122,9 @@ type request struct {
 	nonce       string
 	challenge   string
 	scopes      []string
+	// prompt is OIDC Core §3.1.2.1's: none (answer without any page) or
+	// consent (ask even when remembered).
+	promptNone, promptConsent bool
 }
 
 // values is the request as form fields, for the consent form.
@@ -129,8 +132,19 @@ func (q *request) values() url.Values {
 	return url.Values{
 		"client_id": {q.client.ID}, "redirect_uri": {q.redirectURI}, "response_type": {"code"},
 		"scope": {strings.Join(q.scopes, " ")}, "state": {q.state}, "nonce": {q.nonce},
-		"code_challenge": {q.challenge}, "code_challenge_method": {"S256"},
+		"code_challenge": {q.challenge}, "code_challenge_method": {"S256"}, "prompt": {q.prompt()},
 	}
+}
+
+// prompt is the prompt parameter as the consent form carries it.
+func (q *request) prompt() string {
+	switch {
+	case q.promptNone:
+		return "none"
+	case q.promptConsent:
+		return "consent"
+	}
+	return ""
 }
 
 // pageError is a refusal shown as a page: nothing names a redirect
@@ -202,6 +216,21 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if !challengeOK(q.challenge) {
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge must be 43 base64url characters (S256)"}
 	}
+	for p := range strings.FieldsSeq(v.Get("prompt")) {
+		switch p {
+		case "none":
+			q.promptNone = true
+		case "consent":
+			q.promptConsent = true
+		case "login", "select_account":
+			// Sign-in is the SignedIn seam's: an existing session is used.
+		default:
+			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "unknown prompt value"}
+		}
+	}
+	if q.promptNone && q.promptConsent {
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "prompt none cannot be combined"}
+	}
 	if len(q.nonce) > maxNonceLen {
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "nonce too long"}
 	}
@@ -259,6 +288,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 	}
 	pid, ok := h.SignedIn.Principal(r)
 	if !ok {
+		if q.promptNone && !decided {
+			h.redirect(w, r, q, url.Values{"error": {"login_required"}})
+			return
+		}
 		if decided {
 			h.page(w, &pageError{http.StatusForbidden, "Your session ended before you decided; start again from the application."})
 			return
@@ -299,7 +332,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			h.page(w, &pageError{http.StatusBadRequest, "Choose Allow or Deny."})
 			return
 		}
-	} else if !h.consented(ctx, pid, q) {
+	} else if q.promptConsent || !h.consented(ctx, pid, q) {
+		if q.promptNone {
+			h.redirect(w, r, q, url.Values{"error": {"consent_required"}})
+			return
+		}
 		h.consent(w, pid, p, q, now)
 		return
 	}
@@ -437,7 +474,7 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	v := q.values()
 	v.Set("csrf", h.csrf(pid, q, now))
 	hidden := make([]field, 0, len(v))
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "csrf"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "csrf"} {
 		if val := v.Get(k); val != "" {
 			hidden = append(hidden, field{k, val})
 		}
