@@ -147,7 +147,9 @@ func TestClientCheckMatrix(t *testing.T) {
 		reason string
 	}
 	ok := want{http.StatusOK, ""}
-	poolGrant := func(g string) bool { return g != oauth2.GrantTypeClientCredentials && g != oauth2.GrantTypeAuthorizationCode }
+	poolGrant := func(g string) bool {
+		return g != oauth2.GrantTypeClientCredentials && g != oauth2.GrantTypeAuthorizationCode
+	}
 	rows := []struct {
 		name  string
 		edit  func(c *storage.Client, grant string)
