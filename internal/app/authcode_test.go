@@ -647,6 +647,11 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		wantRedirectError(t, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), none), "login_required")
 	})
 	t.Run("ConsentWithdrawn", func(t *testing.T) {
+		v := xoauth2.GenerateVerifier()
+		tok, err := conf.Exchange(ctx, e.authorize(t, conf, v), xoauth2.VerifierOption(v))
+		if err != nil || tok.RefreshToken == "" {
+			t.Fatalf("Exchange before withdrawing = %+v, %v", tok, err)
+		}
 		cs := &clients.Consents{Store: e.store}
 		list, err := cs.List(ctx, e.user.ID)
 		if err != nil || len(list) != 1 || list[0].ClientID != e.conf.ID {
@@ -654,6 +659,10 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		}
 		if err := cs.Revoke(ctx, e.user.ID, e.conf.ID); err != nil {
 			t.Fatal(err)
+		}
+		// The application's refresh tokens for the person end with it.
+		if _, err := conf.TokenSource(ctx, &xoauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+			t.Error("a refresh token survived the withdrawn consent")
 		}
 		resp, page := mustGet(t, e.browser, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())))
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "decision") {

@@ -3,6 +3,7 @@ package clients
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -16,6 +17,7 @@ const ActionConsentRevoke = "consent.revoke"
 type ConsentStore interface {
 	storage.ConsentStore
 	storage.ClientStore
+	storage.RefreshTokenStore
 	storage.PrincipalStore
 	storage.AuditStore
 }
@@ -23,7 +25,9 @@ type ConsentStore interface {
 // Consents lets a person see and withdraw the consents they gave
 // applications on the authorization endpoint's consent screen
 // (internal/authorize remembers them). Withdrawing one makes the next
-// authorization request of that application ask again.
+// authorization request of that application ask again and ends the
+// refresh tokens the application holds for the person; its access
+// tokens run out within their lifetime (15 minutes by default).
 type Consents struct {
 	Store ConsentStore
 	Now   func() time.Time
@@ -69,6 +73,11 @@ func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) err
 	if err := s.Store.DeleteConsent(ctx, principalID, clientID); err != nil {
 		return storageErr(err, "consent")
 	}
+	// The person is the subject of the tokens the flow issued.
+	n, err := s.Store.RevokeRefreshClientSubject(ctx, clientID, principalID)
+	if err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
 	org := ""
 	if p, err := s.Store.GetPrincipal(ctx, principalID); err == nil {
 		org = p.OrgID
@@ -78,7 +87,8 @@ func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) err
 		now = s.Now()
 	}
 	if err := s.Store.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(now), OrgID: org,
-		Actor: "principal:" + principalID, Action: ActionConsentRevoke, Target: "client:" + clientID, Outcome: "success"}); err != nil {
+		Actor: "principal:" + principalID, Action: ActionConsentRevoke, Target: "client:" + clientID, Outcome: "success",
+		Detail: "refresh_tokens_revoked=" + strconv.FormatInt(n, 10)}); err != nil {
 		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
 	return nil

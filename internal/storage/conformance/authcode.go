@@ -132,3 +132,41 @@ func testConsentCRUD(t *testing.T, s storage.Store) {
 		t.Errorf("another principal's consent after delete = %+v, %v", got, err)
 	}
 }
+
+// testRevokeRefreshClientSubject: only the tokens of that client for that
+// subject are revoked, already revoked ones are not counted.
+func testRevokeRefreshClientSubject(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newTokenOwner(t, s)
+	other := clientRecord(o.org.ID, o.principal.ID)
+	mustNil(t, "CreateClient", s.CreateClient(ctx, other))
+	exp := now().Add(time.Hour)
+	mine := []storage.RefreshToken{o.refreshToken(storage.NewID(), exp), o.refreshToken(storage.NewID(), exp), o.refreshToken(storage.NewID(), exp)}
+	mine[2].Revoked = true
+	otherClient := o.refreshToken(storage.NewID(), exp)
+	otherClient.ClientID = other.ID
+	otherSubject := o.refreshToken(storage.NewID(), exp)
+	otherSubject.Subject = "someone else"
+	for _, rt := range append(append([]storage.RefreshToken{}, mine...), otherClient, otherSubject) {
+		mustNil(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
+	}
+	n, err := s.RevokeRefreshClientSubject(ctx, o.client.ID, mine[0].Subject)
+	mustNil(t, "RevokeRefreshClientSubject", err)
+	if n != 2 {
+		t.Errorf("RevokeRefreshClientSubject = %d, want 2 (rows changed)", n)
+	}
+	for _, rt := range mine {
+		got, err := s.GetRefreshToken(ctx, rt.ID)
+		mustNil(t, "GetRefreshToken", err)
+		if !got.Revoked {
+			t.Errorf("token %s of the client for the subject not revoked", rt.ID)
+		}
+	}
+	for _, rt := range []storage.RefreshToken{otherClient, otherSubject} {
+		got, err := s.GetRefreshToken(ctx, rt.ID)
+		mustNil(t, "GetRefreshToken", err)
+		if got.Revoked {
+			t.Errorf("token %s of another client or subject revoked", rt.ID)
+		}
+	}
+}

@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ServerSecretCRUD", testServerSecretCRUD},
 		{"AuthCodeConsume", testAuthCodeConsume},
 		{"ConsentCRUD", testConsentCRUD},
+		{"RevokeRefreshClientSubject", testRevokeRefreshClientSubject},
 	})
 }
 
