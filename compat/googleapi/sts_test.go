@@ -113,11 +113,13 @@ func TestGoogleClient(t *testing.T) {
 		t.Errorf("V1.Introspect of the refreshed token = %+v, %v; want active, sub %q, client_id %q", in, err, subject, id)
 	}
 
-	// authorization_code is read (code, codeVerifier, redirectUri) and
-	// refused until sts has web sign-in; malformed ones name the field.
+	// authorization_code is the grant of /oauth2/token (codes come from
+	// /oauth2/authorize; internal/app TestAuthorizationCodeFlow redeems
+	// one here): this client is not allowed it, and malformed requests
+	// name the field.
 	_, err = asClient.V1.Oauthtoken(&sts.GoogleIdentityStsV1ExchangeOauthTokenRequest{GrantType: "authorization_code", Code: "c-123",
 		CodeVerifier: strings.Repeat("v", 43), RedirectUri: "http://127.0.0.1:8085/", ClientId: id}).Context(ctx).Do()
-	wantGoogleError(t, "authorization_code", err, 400, `"unsupported_grant_type"`, "sign-in")
+	wantGoogleError(t, "authorization_code", err, 400, `"unauthorized_client"`)
 	for _, tc := range []struct {
 		req  sts.GoogleIdentityStsV1ExchangeOauthTokenRequest
 		want string

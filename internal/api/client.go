@@ -72,6 +72,7 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 		OrgID: req.GetOrganizationId(), PrincipalID: req.GetPrincipalId(), Name: req.GetName(), AuthMethod: method,
 		Keys:       clientsvc.Keys{JWKS: []byte(req.GetJwks()), JWKSURI: req.GetJwksUri()},
 		GrantTypes: req.GetGrantTypes(), Pools: req.GetPools(), Audiences: req.GetAudiences(), Scopes: req.GetScopes(),
+		RedirectURIs: req.GetRedirectUris(),
 	})
 	if err != nil {
 		return nil, err
@@ -124,6 +125,7 @@ func (s *ClientService) UpdateClient(ctx context.Context, req *stsv1.UpdateClien
 		return &v
 	}
 	in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list(req.GetGrantTypes()), list(req.GetPools()), list(req.GetAudiences()), list(req.GetScopes())
+	in.RedirectURIs = list(req.GetRedirectUris())
 	switch k := req.GetKeys().(type) {
 	case *stsv1.UpdateClientRequest_Jwks:
 		in.Keys = &clientsvc.Keys{JWKS: []byte(k.Jwks)}
@@ -191,7 +193,7 @@ func clientToProto(c storage.Client) *stsv1.Client {
 		Id: c.ID, OrganizationId: c.OrgID, PrincipalId: c.PrincipalID, Name: c.Name,
 		AuthMethod: authMethodToProto[c.AuthMethod], HasSecret: len(c.SecretDigest) > 0,
 		Jwks: string(c.JWKS), JwksUri: c.JWKSURI,
-		GrantTypes: c.GrantTypes, Pools: c.Pools, Audiences: c.Audiences, Scopes: c.Scopes,
+		GrantTypes: c.GrantTypes, Pools: c.Pools, Audiences: c.Audiences, Scopes: c.Scopes, RedirectUris: c.RedirectURIs,
 		Disabled: c.Disabled, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt),
 	}
 }

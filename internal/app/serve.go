@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opensts/sts/internal/authorize"
 	"github.com/opensts/sts/internal/clientip"
+	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
 	"github.com/opensts/sts/internal/pepper"
@@ -32,6 +34,10 @@ type Options struct {
 	// OpsListener, when set, is served instead of listening on
 	// cfg.Ops.Listen.
 	OpsListener net.Listener
+	// SignedIn replaces the browser sign-in of the web pages (web.go) as
+	// the sign-in /oauth2/authorize asks for (authcode.go); tests use it
+	// to sign in without a browser. nil: the web pages' sessions.
+	SignedIn authorize.SignedIn
 }
 
 // App is one sts server process: storage, every service and the HTTP
@@ -181,7 +187,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		GCInterval:        cfg.GC.Interval,
 		AuditRetention:    cfg.Audit.Retention,
 		Mounters: []server.Mounter{
-			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
+			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported(true)},
 			connect.handler,
 			late,
 		},
@@ -208,10 +214,15 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			return err
 		}
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
-		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, logger)
+		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, &clients.Consents{Store: records}, logger)
 		if err != nil {
 			return err
 		}
+		var signedIn authorize.SignedIn = pages.SignedIn()
+		if o.SignedIn != nil {
+			signedIn = o.SignedIn
+		}
+		ep.addAuthCode(cfg, records, keys, pep, signedIn, logger)
 		ep.mount(late, pages)
 		// A pool or provider changed through the API applies to this
 		// node's token endpoint before the call returns; other replicas

@@ -22,8 +22,8 @@ func SignerConfig(cfg config.Config) signer.Config {
 
 // supported is what the discovery documents advertise; each endpoint
 // feature adds its grant types and auth methods here as it lands.
-func supported() discovery.Supported {
-	return discovery.Supported{
+func supported(authorize bool) discovery.Supported {
+	s := discovery.Supported{
 		Claims: discovery.DefaultClaims,
 		GrantTypes: []string{
 			oauth2.GrantTypeTokenExchange, oauth2.GrantTypeClientCredentials,
@@ -36,6 +36,12 @@ func supported() discovery.Supported {
 		// Clients may register with auth method none (public clients).
 		PublicClients: true,
 	}
+	if authorize {
+		// The browser flow is offered once sign-in is wired (authcode.go).
+		s.GrantTypes = append(s.GrantTypes, oauth2.GrantTypeAuthorizationCode)
+		s.AuthorizationEndpoint = true
+	}
+	return s
 }
 
 // PoolLimits are the server settings the pool and provider rules depend

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
@@ -17,23 +18,46 @@ import (
 // PAT and host-token services as the API, so the page has no code path of
 // its own (docs/authorization.md, "Browser pages"). It runs once storage
 // is ready: web.login.oidc[].organization names are resolved here.
-func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *pat.Service, ht *hosttoken.Service, logger *slog.Logger) (*web.Handler, error) {
+func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *pat.Service, ht *hosttoken.Service,
+	consents *clients.Consents, logger *slog.Logger,
+) (*web.Handler, error) {
 	providers, err := webProviders(ctx, cfg, store)
 	if err != nil {
 		return nil, err
 	}
 	o := web.Options{
 		Issuer: cfg.Issuer, Store: store, PATs: pats, OIDC: providers,
-		// Consents (the "Authorized applications" section) stays nil, and
-		// the section hidden, until the authorization endpoint's consent
-		// store is wired here.
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
 		MaxPATLifetime: pats.MaxLifetime, Logger: logger,
 	}
 	if ht != nil {
 		o.HostTokens = ht
 	}
+	if consents != nil {
+		// "Authorized applications": the consents the authorization
+		// endpoint remembers, withdrawn through the same service.
+		o.Consents = webConsents{consents}
+	}
 	return web.New(o)
+}
+
+// webConsents shows the pages the authorization endpoint's consents.
+type webConsents struct{ c *clients.Consents }
+
+func (w webConsents) ListConsents(ctx context.Context, principalID string) ([]web.Consent, error) {
+	list, err := w.c.List(ctx, principalID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Consent, 0, len(list))
+	for _, c := range list {
+		out = append(out, web.Consent{ClientID: c.ClientID, ClientName: c.ClientName, Scopes: c.Scopes, GrantedAt: c.UpdatedAt})
+	}
+	return out, nil
+}
+
+func (w webConsents) RevokeConsent(ctx context.Context, principalID, clientID string) error {
+	return w.c.Revoke(ctx, principalID, clientID)
 }
 
 // webProviders turns web.login.oidc into the pages' providers: the client

@@ -82,7 +82,8 @@ type directClients struct{ svc *clients.Service }
 func (d directClients) create(ctx context.Context, req *stsv1.CreateClientRequest) (*stsv1.Client, string, error) {
 	in := clients.CreateInput{OrgID: req.GetOrganizationId(), PrincipalID: req.GetPrincipalId(), Name: req.GetName(),
 		AuthMethod: enumWord(req.GetAuthMethod()), GrantTypes: req.GetGrantTypes(), Pools: req.GetPools(),
-		Audiences: req.GetAudiences(), Scopes: req.GetScopes(), Keys: clients.Keys{JWKS: []byte(req.GetJwks()), JWKSURI: req.GetJwksUri()}}
+		Audiences: req.GetAudiences(), Scopes: req.GetScopes(), RedirectURIs: req.GetRedirectUris(),
+		Keys: clients.Keys{JWKS: []byte(req.GetJwks()), JWKSURI: req.GetJwksUri()}}
 	if req.GetJwks() == "" {
 		in.Keys.JWKS = nil
 	}
@@ -123,6 +124,7 @@ func (d directClients) update(ctx context.Context, req *stsv1.UpdateClientReques
 		return &v
 	}
 	in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list(req.GetGrantTypes()), list(req.GetPools()), list(req.GetAudiences()), list(req.GetScopes())
+	in.RedirectURIs = list(req.GetRedirectUris())
 	switch k := req.GetKeys().(type) {
 	case *stsv1.UpdateClientRequest_Jwks:
 		in.Keys = &clients.Keys{JWKS: []byte(k.Jwks)}
@@ -153,12 +155,29 @@ func (d directClients) delete(ctx context.Context, id string) error {
 func newClientCmd() *cobra.Command {
 	cmd := adminNoun(&cobra.Command{Use: "client", Short: "Manage OAuth clients (a service account's credentials)"})
 	var org, principal, jwksFile, authMethod string
+	var public bool
 	req := &stsv1.CreateClientRequest{}
 	create := &cobra.Command{
 		Use: "create --org ORG --principal SA", Short: "Register a client; a client secret is printed once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if org == "" || principal == "" {
 				return usageError{errors.New("--org and --principal are required")}
+			}
+			set := cmd.Flags().Changed
+			if public {
+				if set("auth-method") && authMethod != oauth2.AuthMethodNone {
+					return usageError{errors.New("--public is auth method none; drop --auth-method")}
+				}
+				authMethod = oauth2.AuthMethodNone
+			}
+			if len(req.RedirectUris) > 0 && !set("grant-type") {
+				// A client registered with redirect URIs is a web or
+				// native application: the browser flow (and, when it can
+				// keep a secret, refresh tokens).
+				req.GrantTypes = []string{oauth2.GrantTypeAuthorizationCode}
+				if authMethod != oauth2.AuthMethodNone {
+					req.GrantTypes = append(req.GrantTypes, oauth2.GrantTypeRefreshToken)
+				}
 			}
 			m, ok := enumFromWord(stsv1.ClientAuthMethod(0).Descriptor(), authMethod)
 			if !ok {
@@ -206,6 +225,8 @@ func newClientCmd() *cobra.Command {
 	f.StringSliceVar(&req.Pools, "pool", nil, "pools the client may exchange against (repeatable)")
 	f.StringSliceVar(&req.Audiences, "audience", nil, "audiences the client may obtain (repeatable)")
 	f.StringSliceVar(&req.Scopes, "scope", nil, "scopes the client may obtain (repeatable)")
+	f.StringSliceVar(&req.RedirectUris, "redirect-uri", nil, "exact redirect URI of the authorization_code grant (https, or http to 127.0.0.1/localhost; repeatable); without --grant-type the client gets authorization_code (and refresh_token unless --public)")
+	f.BoolVar(&public, "public", false, "a public client (auth method none): no secret, PKCE only")
 	cmd.AddCommand(create, clientListCmd(), clientShowCmd(), clientUpdateCmd(), clientEnableCmd(true), clientEnableCmd(false),
 		clientRotateCmd(), clientDeleteCmd())
 	return cmd
@@ -294,8 +315,8 @@ func printClient(cmd *cobra.Command, c *stsv1.Client) error {
 	if j, _ := outputJSON(cmd); j {
 		return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\ndisabled: %v\n",
+	fmt.Fprintf(cmd.OutOrStdout(), "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\nredirect_uris: %v\ndisabled: %v\n",
 		c.GetId(), c.GetOrganizationId(), c.GetPrincipalId(), c.GetName(), enumWord(c.GetAuthMethod()), c.GetHasSecret(), c.GetJwksUri(),
-		c.GetGrantTypes(), c.GetPools(), c.GetAudiences(), c.GetScopes(), c.GetDisabled())
+		c.GetGrantTypes(), c.GetPools(), c.GetAudiences(), c.GetScopes(), c.GetRedirectUris(), c.GetDisabled())
 	return nil
 }

@@ -139,6 +139,34 @@ func testServeClientServiceAPI(t *testing.T) {
 		t.Errorf("refused creates wrote something: %v, %v", l, err)
 	}
 
+	// Redirect URIs and public clients, through the API and the CLI.
+	pub, err := cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: orgID, PrincipalId: saID, Name: "spa",
+		AuthMethod: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_NONE, GrantTypes: []string{"authorization_code"},
+		RedirectUris: []string{"https://app.example/cb"}})
+	if err != nil || pub.GetClientSecret() != "" || strings.Join(pub.GetClient().GetRedirectUris(), " ") != "https://app.example/cb" {
+		t.Errorf("CreateClient(public, redirect_uris) = %v, %v", pub, err)
+	}
+	if _, err := cs.UpdateClient(ctx, &stsv1.UpdateClientRequest{ClientId: pub.GetClient().GetId(),
+		RedirectUris: &stsv1.StringList{Values: []string{"http://evil.example/cb"}}}); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "redirect_uris") {
+		t.Errorf("UpdateClient with a plain-http redirect URI: %v", err)
+	}
+	code, out, errOut = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", saID, "--public",
+		"--redirect-uri", "http://127.0.0.1:8400/cb", "--scope", "openid")
+	cliPub := strings.TrimSpace(strings.TrimPrefix(out, "client_id: "))
+	if code != 0 || strings.Contains(out, "client_secret") || cliPub == "" {
+		t.Fatalf("client create --public --redirect-uri = %d %q %q", code, out, errOut)
+	}
+	if code, out, _ = runCLI(t, "client", "show", "--data-dir", dir, cliPub); code != 0 ||
+		!strings.Contains(out, "redirect_uris: [http://127.0.0.1:8400/cb]") || !strings.Contains(out, "grant_types: [authorization_code]") ||
+		!strings.Contains(out, "auth_method: none") {
+		t.Errorf("client show of the public client = %d %q", code, out)
+	}
+	for _, id := range []string{pub.GetClient().GetId(), cliPub} {
+		if _, err := cs.DeleteClient(ctx, &stsv1.DeleteClientRequest{ClientId: id}); err != nil {
+			t.Errorf("DeleteClient: %v", err)
+		}
+	}
+
 	// Authorization: sts:admin is required; "*" is not enough.
 	_, err = stsv1connect.NewClientServiceClient(httpClient(notAdmin), api).ListClients(ctx, &stsv1.ListClientsRequest{})
 	if connect.CodeOf(err) != connect.CodePermissionDenied {

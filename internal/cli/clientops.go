@@ -74,8 +74,8 @@ func updateClient(cmd *cobra.Command, req *stsv1.UpdateClientRequest) error {
 // the others stay.
 func clientUpdateCmd() *cobra.Command {
 	var name, jwksFile, jwksURI string
-	var grants, pools, auds, scopes []string
-	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes or keys", Args: cobra.ExactArgs(1),
+	var grants, pools, auds, scopes, redirects []string
+	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes, redirect URIs or keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set := cmd.Flags().Changed
 			req := &stsv1.UpdateClientRequest{ClientId: args[0]}
@@ -89,6 +89,7 @@ func clientUpdateCmd() *cobra.Command {
 				return nil
 			}
 			req.GrantTypes, req.Pools, req.Audiences, req.Scopes = list("grant-type", grants), list("pool", pools), list("audience", auds), list("scope", scopes)
+			req.RedirectUris = list("redirect-uri", redirects)
 			switch {
 			case set("jwks-file") && set("jwks-uri"):
 				return usageError{errors.New("give one of --jwks-file and --jwks-uri")}
@@ -111,6 +112,7 @@ func clientUpdateCmd() *cobra.Command {
 	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (repeatable; replaces)")
 	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (repeatable; replaces)")
 	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (repeatable; replaces)")
+	f.StringSliceVar(&redirects, "redirect-uri", nil, "exact redirect URIs of the authorization_code grant (repeatable; replaces)")
 	return cmd
 }
 

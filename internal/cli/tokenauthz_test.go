@@ -84,6 +84,8 @@ func TestTokenEndpointCallers(t *testing.T) {
 	}
 	tokenForm := url.Values{"token": {ccToken}}
 	refreshForm := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"sts_rt_000000000000000000000000000000000000"}}
+	codeForm := url.Values{"grant_type": {"authorization_code"}, "code": {"sts_ac_000000000000000000000000000000000000"},
+		"code_verifier": {strings.Repeat("v", 43)}, "redirect_uri": {"https://app.example/cb"}}
 	exchangeForm := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"not-a-jwt"},
 		"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "audience": {"//sts/pools/none/providers/none"}, "identity_pool_id": {"none"}}
 
@@ -106,6 +108,12 @@ func TestTokenEndpointCallers(t *testing.T) {
 		{"/oauth2/token (token-exchange)", exchangeForm, []int{400, 400, 400, 400}},
 		{"/v1/token (token-exchange, Google)", exchangeForm, []int{400, 400, 400, 400}},
 		{"/sts/v1/oauth2/token (token-exchange, Confluent)", exchangeForm, []int{400, 400, 400, 400}},
+		// authorization_code: a public client names itself, a
+		// confidential one authenticates; without either it is 401. This
+		// client may not use the grant (400 unauthorized_client); the
+		// code itself is judged in internal/app (TestAuthorizationCodeRefusals).
+		{"/oauth2/token (authorization_code)", codeForm, []int{401, 401, 401, 400}},
+		{"/v1/oauthtoken (authorization_code, Google)", codeForm, []int{401, 401, 401, 400}},
 		{"/oauth2/token (jwt-bearer)", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"not-a-jwt"}}, []int{400, 400, 400, 400}},
 		{"/oauth2/introspect", tokenForm, []int{401, 401, 401, 200}},
 		{"/v1/introspect", tokenForm, []int{401, 401, 401, 200}},

@@ -24,6 +24,9 @@ type CreateInput struct {
 	Pools      []string
 	Audiences  []string
 	Scopes     []string
+	// RedirectURIs are required with the authorization_code grant and
+	// matched exactly (checkRedirectURIs).
+	RedirectURIs []string
 }
 
 // Create validates in, stores the client and returns it with its secret
@@ -110,6 +113,9 @@ func checkCreate(in CreateInput) (storage.Client, error) {
 	if cl.Scopes, err = checkScopes(in.Scopes); err != nil {
 		return cl, err
 	}
+	if cl.RedirectURIs, err = checkRedirectURIs(in.RedirectURIs, cl.GrantTypes); err != nil {
+		return cl, err
+	}
 	return cl, nil
 }
 
@@ -176,6 +182,8 @@ type UpdateInput struct {
 	Audiences  *[]string
 	Scopes     *[]string
 	Keys       *Keys
+	// RedirectURIs replaces the redirect URIs.
+	RedirectURIs *[]string
 }
 
 // fields names the fields in sets, for messages and the audit trail.
@@ -187,7 +195,7 @@ func (in UpdateInput) fields() []string {
 	}{
 		{"name", in.Name != nil}, {"disabled", in.Disabled != nil}, {"grant_types", in.GrantTypes != nil},
 		{"pools", in.Pools != nil}, {"audiences", in.Audiences != nil}, {"scopes", in.Scopes != nil},
-		{"keys", in.Keys != nil},
+		{"keys", in.Keys != nil}, {"redirect_uris", in.RedirectURIs != nil},
 	} {
 		if f.set {
 			out = append(out, f.name)
@@ -243,6 +251,12 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 			return storage.Client{}, err
 		}
 	}
+	var redirects []string
+	if in.RedirectURIs != nil {
+		if redirects, err = checkRedirectURIs(*in.RedirectURIs, nil); err != nil {
+			return storage.Client{}, err
+		}
+	}
 	now := s.now()
 	var out storage.Client
 	err = s.store.UpdateClient(ctx, id, func(cl storage.Client) (storage.Client, error) {
@@ -272,6 +286,14 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		}
 		if in.Keys != nil {
 			cl.JWKS, cl.JWKSURI = in.Keys.JWKS, in.Keys.JWKSURI
+		}
+		if in.RedirectURIs != nil {
+			cl.RedirectURIs = redirects
+		}
+		// The grant and its redirect URIs are judged together, whichever
+		// of them changed.
+		if _, err := checkRedirectURIs(cl.RedirectURIs, cl.GrantTypes); err != nil {
+			return cl, err
 		}
 		cl.UpdatedAt = now
 		out = cl

@@ -34,6 +34,7 @@ var GrantTypes = []string{
 	oauth2.GrantTypeRefreshToken,
 	oauth2.GrantTypeTokenExchange,
 	oauth2.GrantTypeJWTBearer,
+	oauth2.GrantTypeAuthorizationCode,
 }
 
 // AuthMethods are the client authentication methods a client may register.
@@ -47,7 +48,9 @@ var AuthMethods = []string{
 // publicGrants are the grants a public client (auth method none) may hold:
 // those that can run without client authentication. A public client is
 // identified by its client_id, never authenticated (RFC 6749 §2.1).
-var publicGrants = []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer}
+// The authorization_code grant is one of them: a public client redeems its
+// codes with PKCE instead of a secret (RFC 7636, docs/security.md T-90).
+var publicGrants = []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer, oauth2.GrantTypeAuthorizationCode}
 
 // checkPublicGrants refuses, for a public client, a grant that needs an
 // authenticated client.
@@ -222,6 +225,41 @@ func checkJWKSURI(raw string) error {
 		return invalid("jwks_uri: %s is not an absolute https URL of at most %d bytes (plain http only to a loopback address)", quote(raw), MaxURILen)
 	}
 	return nil
+}
+
+// MaxRedirectURIs bounds the redirect URIs of one client.
+const MaxRedirectURIs = 20
+
+// checkRedirectURIs validates the redirect URIs of the authorization_code
+// grant, which are matched exactly (docs/security.md T-73, T-92): each is an
+// absolute https URL, or plain http to a loopback host (native apps,
+// RFC 8252 §7.3), without user info or fragment (RFC 6749 §3.1.2). A
+// client with the grant needs at least one.
+func checkRedirectURIs(in []string, grants []string) ([]string, error) {
+	if len(in) > MaxRedirectURIs {
+		return nil, invalid("redirect_uris: at most %d entries, got %d", MaxRedirectURIs, len(in))
+	}
+	out, err := checkList("redirect_uris", in, RedirectURIOK,
+		"an absolute https URL without fragment or user info (plain http only to 127.0.0.1, [::1] or localhost)")
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(grants, oauth2.GrantTypeAuthorizationCode) && len(out) == 0 {
+		return nil, invalid("redirect_uris: a client with the authorization_code grant needs at least one")
+	}
+	return out, nil
+}
+
+// RedirectURIOK reports whether raw may be registered as a redirect URI.
+func RedirectURIOK(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > MaxURILen || u.Host == "" || u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") || u.Opaque != "" {
+		return false
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return false
+	}
+	return u.Scheme == "https" || u.Scheme == "http" && loopbackHost(u.Hostname())
 }
 
 func loopbackHost(h string) bool {

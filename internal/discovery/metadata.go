@@ -15,6 +15,7 @@ const (
 	PathToken               = "/oauth2/token"
 	PathIntrospect          = "/oauth2/introspect"
 	PathRevoke              = "/oauth2/revoke"
+	PathAuthorize           = "/oauth2/authorize"
 )
 
 // Metadata is the server metadata document shared by OIDC Discovery 1.0 §3
@@ -27,6 +28,15 @@ type Metadata struct {
 	TokenEndpoint         string `json:"token_endpoint"`
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	RevocationEndpoint    string `json:"revocation_endpoint"`
+	// AuthorizationEndpoint is set when the server offers the
+	// authorization_code grant's browser flow.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	// CodeChallengeMethodsSupported is ["S256"] with the authorization
+	// endpoint (RFC 8414 §2, RFC 7636); plain is never accepted.
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported: the authorization
+	// response carries iss (RFC 9207).
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 
 	GrantTypesSupported    []string `json:"grant_types_supported"`
 	ResponseTypesSupported []string `json:"response_types_supported"`
@@ -61,10 +71,13 @@ type Supported struct {
 	// PublicClients lists the none method at the token endpoint: a
 	// registered public client names itself with client_id and no secret.
 	PublicClients bool
-	// ResponseTypes defaults to ["id_token"]: OIDC Discovery §3 requires
-	// a non-empty list, and ID tokens are what we issue to relying
-	// parties; there is no authorization endpoint (yet), so no code.
+	// ResponseTypes defaults to ["id_token"] without an authorization
+	// endpoint (OIDC Discovery §3 requires a non-empty list), and to
+	// ["code"] with one.
 	ResponseTypes []string
+	// AuthorizationEndpoint advertises GET /oauth2/authorize (code flow
+	// with PKCE S256 only).
+	AuthorizationEndpoint bool
 	// SubjectTypes defaults to ["public"].
 	SubjectTypes []string
 	Scopes       []string
@@ -100,12 +113,15 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 	responses := s.ResponseTypes
 	if len(responses) == 0 {
 		responses = []string{"id_token"}
+		if s.AuthorizationEndpoint {
+			responses = []string{"code"}
+		}
 	}
 	var authAlgs []string
 	if slices.Contains(auth, oauth2.AuthMethodPrivateKeyJWT) {
 		authAlgs = s.TokenEndpointAuthSigningAlgs
 	}
-	return Metadata{
+	m := Metadata{
 		Issuer:                issuer,
 		JWKSURI:               issuer + PathJWKS,
 		TokenEndpoint:         issuer + PathToken,
@@ -127,4 +143,10 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 
 		IDTokenSigningAlgValuesSupported: nonNil(algs),
 	}
+	if s.AuthorizationEndpoint {
+		m.AuthorizationEndpoint = issuer + PathAuthorize
+		m.CodeChallengeMethodsSupported = []string{"S256"}
+		m.AuthorizationResponseIssParameterSupported = true
+	}
+	return m
 }

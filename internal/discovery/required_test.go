@@ -68,3 +68,36 @@ func mountHandler(h *discovery.Handler) http.Handler {
 	h.Mount(mux)
 	return mux
 }
+
+// TestAuthorizationEndpointMembers: with the browser flow the document
+// names the authorization endpoint, response type code and S256 alone
+// (RFC 8414 §2, RFC 7636 §6.2); without it none of them appears, and
+// response types stay ["id_token"].
+func TestAuthorizationEndpointMembers(t *testing.T) {
+	st, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, with := range []bool{true, false} {
+		sup := discovery.Supported{GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, AuthorizationEndpoint: with}
+		srv := httptest.NewServer(mountHandler(&discovery.Handler{Issuer: "https://sts.example", Keys: st, Supported: sup}))
+		_, body := get(t, srv.URL+discovery.PathOAuthServer)
+		srv.Close()
+		var m struct {
+			Authorize  string   `json:"authorization_endpoint"`
+			Responses  []string `json:"response_types_supported"`
+			Challenges []string `json:"code_challenge_methods_supported"`
+			Iss        bool     `json:"authorization_response_iss_parameter_supported"`
+		}
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatal(err)
+		}
+		if with && (m.Authorize != "https://sts.example/oauth2/authorize" || !slices.Equal(m.Responses, []string{"code"}) ||
+			!slices.Equal(m.Challenges, []string{"S256"}) || !m.Iss) {
+			t.Errorf("with the authorization endpoint: %+v", m)
+		}
+		if !with && (m.Authorize != "" || !slices.Equal(m.Responses, []string{"id_token"}) || m.Challenges != nil || m.Iss) {
+			t.Errorf("without the authorization endpoint: %+v", m)
+		}
+	}
+}

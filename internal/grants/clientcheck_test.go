@@ -36,6 +36,7 @@ func newMatrixEnv(t *testing.T) *matrixEnv {
 	for _, p := range []storage.Principal{
 		{ID: "sa", OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "sa"},
 		{ID: "sa-globex", OrgID: "globex", Kind: storage.PrincipalServiceAccount, Name: "sa"},
+		{ID: "ada", OrgID: "acme", Kind: storage.PrincipalUser, Name: "Ada"},
 	} {
 		if err := e.store.CreatePrincipal(ctx, p); err != nil {
 			t.Fatal(err)
@@ -58,6 +59,7 @@ func newMatrixEnv(t *testing.T) *matrixEnv {
 		m.ref,
 		e.grant,
 		&JWTBearer{TokenExchange: e.grant},
+		&AuthorizationCode{Store: e.store, Issuer: e.grant.Issuer, Refresh: m.ref, Pepper: m.pepper},
 	}
 	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: m.pepper}}
 	mux := http.NewServeMux()
@@ -124,6 +126,11 @@ func TestClientCheckMatrix(t *testing.T) {
 		oauth2.GrantTypeJWTBearer: func(t *testing.T, c storage.Client, scope string) url.Values {
 			return url.Values{"grant_type": {oauth2.GrantTypeJWTBearer}, "assertion": {m.subjectToken(t, "mx")}, "pool": {"mx"}, "scope": {scope}, "audience": {aud}}
 		},
+		// authorization_code: a code the authorization endpoint would have
+		// issued to c for ada of acme with scope, redeemed with PKCE.
+		oauth2.GrantTypeAuthorizationCode: func(t *testing.T, c storage.Client, scope string) url.Values {
+			return m.authCode(t, c, "ada", scope)
+		},
 		oauth2.GrantTypeRefreshToken: func(t *testing.T, c storage.Client, scope string) url.Values {
 			now := time.Now()
 			rt, err := m.ref.Issue(t.Context(), &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p",
@@ -140,7 +147,9 @@ func TestClientCheckMatrix(t *testing.T) {
 		reason string
 	}
 	ok := want{http.StatusOK, ""}
-	poolGrant := func(g string) bool { return g != oauth2.GrantTypeClientCredentials }
+	poolGrant := func(g string) bool {
+		return g != oauth2.GrantTypeClientCredentials && g != oauth2.GrantTypeAuthorizationCode
+	}
 	rows := []struct {
 		name  string
 		edit  func(c *storage.Client, grant string)
@@ -169,15 +178,25 @@ func TestClientCheckMatrix(t *testing.T) {
 		{"scope list empty", func(c *storage.Client, _ string) { c.Scopes = nil }, "read", func(string) want {
 			return want{http.StatusBadRequest, ReasonScopeExceedsClient}
 		}},
-		{"audience not allowed", func(c *storage.Client, _ string) { c.Audiences = []string{"https://other.example"} }, "read", func(string) want {
+		{"audience not allowed", func(c *storage.Client, _ string) { c.Audiences = []string{"https://other.example"} }, "read", func(g string) want {
+			if g == oauth2.GrantTypeAuthorizationCode {
+				return ok // asks for no audience: the token is for the client's first
+			}
 			return want{http.StatusBadRequest, ReasonAudienceNotAllowed}
 		}},
-		{"audience list empty", func(c *storage.Client, _ string) { c.Audiences = nil }, "read", func(string) want {
+		{"audience list empty", func(c *storage.Client, _ string) { c.Audiences = nil }, "read", func(g string) want {
+			if g == oauth2.GrantTypeAuthorizationCode {
+				return want{http.StatusBadRequest, ReasonAudienceRequired}
+			}
 			return want{http.StatusBadRequest, ReasonAudienceNotAllowed}
 		}},
 		{"client of another organization", func(c *storage.Client, _ string) { c.OrgID = "globex" }, "read", func(g string) want {
 			if poolGrant(g) {
 				return want{http.StatusBadRequest, ReasonClientPoolNotAllowed}
+			}
+			if g == oauth2.GrantTypeAuthorizationCode {
+				// A code for a person of acme held by a client of globex.
+				return want{http.StatusBadRequest, ReasonClientOrgMismatch}
 			}
 			return ok // client_credentials: its own principal, in its own organization
 		}},
@@ -244,7 +263,23 @@ func TestClientCheckMatrix(t *testing.T) {
 
 // allGrantTypes are the grants with rows in TestClientCheckMatrix; the
 // end-to-end test refuses a served grant that is not among them.
-var allGrantTypes = []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer}
+var allGrantTypes = []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer,
+	oauth2.GrantTypeAuthorizationCode}
+
+// authCode stores a code for client c and principal pid with scope, as
+// GET /oauth2/authorize issues them, and returns the redemption form.
+func (m *matrixEnv) authCode(t *testing.T, c storage.Client, pid, scope string) url.Values {
+	t.Helper()
+	raw := secret.PrefixAuthCode.Generate()
+	verifier := strings.Repeat("v", 43)
+	now := storage.Now(time.Now())
+	if err := m.store.CreateAuthCode(t.Context(), storage.AuthCode{ID: storage.NewID(), Digest: secret.Digest(m.pepper, raw), ClientID: c.ID,
+		OrgID: "acme", PrincipalID: pid, RedirectURI: "https://app.example/cb", Challenge: S256(verifier), Scopes: strings.Fields(scope),
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	return url.Values{"grant_type": {oauth2.GrantTypeAuthorizationCode}, "code": {raw}, "code_verifier": {verifier}, "redirect_uri": {"https://app.example/cb"}}
+}
 
 // TestExchangeClientAllowlists is the reproduction: a client allowed only
 // client_credentials with scope read got, by token exchange, a write token

@@ -22,6 +22,7 @@ type googleOAuthResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	TokenType    string `json:"token_type"`
+	IDToken      string `json:"id_token,omitempty"`
 }
 
 // googleOAuthNames maps the camelCase JSON names of
@@ -38,26 +39,26 @@ var googleOAuthNames = map[string]string{
 
 // googleOAuth is POST /v1/oauthtoken: a form body, or the camelCase JSON
 // body of Google's generated client, with the client authenticated by
-// HTTP Basic as Google's client libraries send it. Its refresh_token form
-// is the same rotating refresh_token grant as /oauth2/token. Its
-// authorization_code form is read (code, code_verifier, redirect_uri) and
-// handed to an authorization_code grant when one is enabled; until sts has
-// web sign-in there is none, and the answer says so. Any other grant type
-// is refused here.
+// HTTP Basic as Google's client libraries send it (a public client sends
+// clientId). Its refresh_token form is the same rotating refresh_token
+// grant as /oauth2/token, and its authorization_code form (code,
+// code_verifier, redirect_uri) the same [AuthorizationCode] grant; a
+// handler without that grant says so. Any other grant type is refused
+// here.
 var googleOAuth = &dialect{
 	name:  "google-oauth",
 	parse: parseGoogleOAuth,
 	writeOK: func(w http.ResponseWriter, resp *Response) {
 		oauth2.WriteJSON(w, http.StatusOK, googleOAuthResponse{
 			AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshToken: resp.RefreshToken,
-			Scope: resp.Scope, TokenType: resp.TokenType,
+			Scope: resp.Scope, TokenType: resp.TokenType, IDToken: resp.IDToken,
 		})
 	},
 	writeError: standard.writeError,
 }
 
 // GrantTypeAuthorizationCode is RFC 6749 §4.1.3's grant_type.
-const GrantTypeAuthorizationCode = "authorization_code"
+const GrantTypeAuthorizationCode = oauth2.GrantTypeAuthorizationCode
 
 func parseGoogleOAuth(r *http.Request) (*Request, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -124,7 +125,7 @@ func validCodeVerifier(s string) bool {
 func unsupportedGrant(grantType string) string {
 	grantType = strings.TrimPrefix(grantType, "unsupported:")
 	if grantType == GrantTypeAuthorizationCode {
-		return "grant_type authorization_code needs web sign-in, which this server does not offer yet; use refresh_token"
+		return "grant_type authorization_code is not enabled on this server (it needs browser sign-in); use refresh_token"
 	}
 	return "grant_type " + strconv.Quote(trunc(grantType)) + " is not supported on this endpoint"
 }

@@ -102,7 +102,8 @@ func TestGoogleOAuthTokenJSON(t *testing.T) {
 	}
 
 	// authorization_code: parsed (code, codeVerifier, redirectUri) and
-	// refused until web sign-in exists.
+	// refused by a handler without the grant (serve has it: internal/app
+	// TestAuthorizationCodeFlow).
 	_, err = postOAuthToken(t, e.srv.URL, client.ID, sec, oauthTokenRequest{GrantType: "authorization_code", Code: "c-123",
 		CodeVerifier: strings.Repeat("v", 43), RedirectURI: "http://127.0.0.1:8085/", ClientID: client.ID})
 	if err == nil || !strings.Contains(err.Error(), `"unsupported_grant_type"`) || !strings.Contains(err.Error(), "sign-in") {

@@ -69,6 +69,9 @@ type Response struct {
 	Scope string `json:"scope,omitempty"`
 	// RefreshToken is set by the refresh_token grant (RFC 6749 §5.1).
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// IDToken is set by the authorization_code grant for the openid scope
+	// (OIDC Core §3.1.3.3).
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // Handler serves the token endpoints. Fill the exported fields; it is

@@ -83,6 +83,13 @@ func (g *Refresh) Issue(ctx context.Context, client *storage.Client, claims toke
 // only the family lifetime applies); token exchange passes the subject
 // token's expiry.
 func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
+	return g.issueFamily(ctx, storage.NewID(), client, claims, scopes, audiences, notAfter)
+}
+
+// issueFamily is IssueUntil with the family's ID chosen by the caller: the
+// authorization_code grant records it on the code before issuing, so a
+// second use of the code can revoke the family (RFC 6749 §10.5).
+func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")
 	}
@@ -96,7 +103,7 @@ func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims
 	if err != nil {
 		return "", err
 	}
-	rt.ID, rt.ClientID, rt.ExpiresAt = storage.NewID(), client.ID, storage.Now(exp)
+	rt.ID, rt.ClientID, rt.ExpiresAt = id, client.ID, storage.Now(exp)
 	rt.FamilyID = rt.ID
 	if err := g.Store.CreateRefreshToken(ctx, rt); err != nil {
 		return "", fmt.Errorf("grants: store refresh token: %w", err)

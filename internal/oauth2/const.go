@@ -4,6 +4,8 @@ package oauth2
 const (
 	// GrantTypeClientCredentials is RFC 6749 §4.4.2.
 	GrantTypeClientCredentials = "client_credentials"
+	// GrantTypeAuthorizationCode is RFC 6749 §4.1.3.
+	GrantTypeAuthorizationCode = "authorization_code"
 	// GrantTypeRefreshToken is RFC 6749 §6.
 	GrantTypeRefreshToken = "refresh_token"
 	// GrantTypeTokenExchange is RFC 8693 §2.1.

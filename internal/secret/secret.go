@@ -23,6 +23,10 @@ const (
 	PrefixExchangeToken Prefix = "sts_ext_"
 	PrefixRefreshToken  Prefix = "sts_rt_"
 	PrefixClientSecret  Prefix = "sts_cs_"
+	// PrefixAuthCode is the authorization code's. Codes live at most a
+	// minute and die at first use, so the leak-report endpoint and the
+	// scanner pattern leave them out.
+	PrefixAuthCode Prefix = "sts_ac_"
 )
 
 // Prefixes lists every prefix sts issues, for the leak-report endpoint.

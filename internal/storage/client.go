@@ -20,6 +20,9 @@ type Client struct {
 	Pools        []string // pools the client may exchange against
 	Audiences    []string
 	Scopes       []string
+	// RedirectURIs are the exact redirect URIs of the authorization_code
+	// grant (docs/api.md, "Authorization code").
+	RedirectURIs []string
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time

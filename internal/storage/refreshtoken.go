@@ -54,4 +54,8 @@ type RefreshTokenStore interface {
 	// reports how many rows changed. Revoking a subject calls it beside
 	// the "sub:" revocation of its access tokens.
 	RevokeRefreshSubject(ctx context.Context, subject string, issuedBefore time.Time) (int64, error)
+	// RevokeRefreshClientSubject marks revoked every token that client
+	// holds for subject (a person withdrawing an application's consent)
+	// and reports how many rows changed.
+	RevokeRefreshClientSubject(ctx context.Context, clientID, subject string) (int64, error)
 }

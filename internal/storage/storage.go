@@ -37,6 +37,8 @@ type Store interface {
 	ServerSecretStore
 	SessionStore
 	UnitOfWork
+	AuthCodeStore
+	ConsentStore
 
 	// GarbageCollect removes rows that expired before now and reports how
 	// many of each kind it removed.
@@ -57,6 +59,7 @@ type GCResult struct {
 	HostTokens     int64
 	WebSessions    int64
 	LoginLinks     int64
+	AuthCodes      int64
 }
 
 // IsEmpty reports whether nothing was removed.

@@ -130,10 +130,13 @@ type IDClaims struct {
 	NotBefore       NumericDate `json:"nbf,omitempty"`
 	ID              string      `json:"jti,omitempty"`
 	Nonce           string      `json:"nonce,omitempty"`
-	OrgID           string      `json:"org_id,omitempty"`
-	Principal       string      `json:"principal,omitempty"`
-	Name            string      `json:"name,omitempty"`
-	Email           string      `json:"email,omitempty"`
+	// AuthTime is when the person signed in (OIDC Core §2), set on ID
+	// tokens from the authorization_code grant.
+	AuthTime  NumericDate `json:"auth_time,omitempty"`
+	OrgID     string      `json:"org_id,omitempty"`
+	Principal string      `json:"principal,omitempty"`
+	Name      string      `json:"name,omitempty"`
+	Email     string      `json:"email,omitempty"`
 }
 
 // SubjectV2 is the V2 ID-token subject of a principal in Gitpod's form,

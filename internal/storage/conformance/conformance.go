@@ -67,6 +67,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"WebSessionCRUD", testWebSessionCRUD},
 		{"LoginLinkConsume", testLoginLinkConsume},
 		{"WebSessionGC", testWebSessionGC},
+		{"AuthCodeConsume", testAuthCodeConsume},
+		{"ConsentCRUD", testConsentCRUD},
+		{"RevokeRefreshClientSubject", testRevokeRefreshClientSubject},
 	})
 }
 
@@ -82,6 +85,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentCreatePATSameDigest", testConcurrentCreatePATSameDigest},
 		{"ConcurrentCreateServerSecret", testConcurrentCreateServerSecret},
 		{"ConcurrentConsumeLoginLink", testConcurrentConsumeLoginLink},
+		{"ConcurrentConsumeAuthCode", testConcurrentConsumeAuthCode},
 	})
 }
 

@@ -42,6 +42,16 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 				return s.fail(op, err)
 			}
 		}
+		// A used authorization code is kept for AuthCodeRetention past its
+		// expiry, so a late second use still revokes what the first issued
+		// (RFC 6749 §10.5, docs/security.md T-91).
+		res, err := tx.ExecContext(ctx, `DELETE FROM auth_codes WHERE expires_at < $1`, s.ts(now.Add(-storage.AuthCodeRetention)))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if r.AuthCodes, err = res.RowsAffected(); err != nil {
+			return s.fail(op, err)
+		}
 		return nil
 	})
 	if err != nil {

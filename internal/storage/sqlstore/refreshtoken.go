@@ -110,3 +110,16 @@ func (s *Store) RevokeRefreshSubject(ctx context.Context, subject string, issued
 	n, err := res.RowsAffected()
 	return n, s.fail(op, err)
 }
+
+// RevokeRefreshClientSubject implements storage.RefreshTokenStore. Rows
+// already revoked are not counted.
+func (s *Store) RevokeRefreshClientSubject(ctx context.Context, clientID, subject string) (int64, error) {
+	const op = "revoke refresh client subject"
+	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $3
+		WHERE client_id = $1 AND subject = $2 AND revoked = $4`, clientID, subject, true, false)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail(op, err)
+}

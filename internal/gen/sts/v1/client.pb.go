@@ -103,13 +103,16 @@ type Client struct {
 	Jwks    string `protobuf:"bytes,7,opt,name=jwks,proto3" json:"jwks,omitempty"`
 	JwksUri string `protobuf:"bytes,8,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
 	// The lists are allowlists: an empty list allows nothing.
-	GrantTypes    []string               `protobuf:"bytes,9,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
-	Pools         []string               `protobuf:"bytes,10,rep,name=pools,proto3" json:"pools,omitempty"`
-	Audiences     []string               `protobuf:"bytes,11,rep,name=audiences,proto3" json:"audiences,omitempty"`
-	Scopes        []string               `protobuf:"bytes,12,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	Disabled      bool                   `protobuf:"varint,13,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	GrantTypes []string               `protobuf:"bytes,9,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
+	Pools      []string               `protobuf:"bytes,10,rep,name=pools,proto3" json:"pools,omitempty"`
+	Audiences  []string               `protobuf:"bytes,11,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	Scopes     []string               `protobuf:"bytes,12,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	Disabled   bool                   `protobuf:"varint,13,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// redirect_uris are the exact redirect URIs of the authorization_code
+	// grant.
+	RedirectUris  []string `protobuf:"bytes,16,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +252,13 @@ func (x *Client) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Client) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
 type CreateClientRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
@@ -263,12 +273,16 @@ type CreateClientRequest struct {
 	Jwks    string `protobuf:"bytes,5,opt,name=jwks,proto3" json:"jwks,omitempty"`
 	JwksUri string `protobuf:"bytes,6,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
 	// grant_types needs at least one of client_credentials, refresh_token,
-	// urn:ietf:params:oauth:grant-type:token-exchange and
-	// urn:ietf:params:oauth:grant-type:jwt-bearer.
-	GrantTypes    []string `protobuf:"bytes,7,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
-	Pools         []string `protobuf:"bytes,8,rep,name=pools,proto3" json:"pools,omitempty"`
-	Audiences     []string `protobuf:"bytes,9,rep,name=audiences,proto3" json:"audiences,omitempty"`
-	Scopes        []string `protobuf:"bytes,10,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// urn:ietf:params:oauth:grant-type:token-exchange,
+	// urn:ietf:params:oauth:grant-type:jwt-bearer and authorization_code.
+	GrantTypes []string `protobuf:"bytes,7,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
+	Pools      []string `protobuf:"bytes,8,rep,name=pools,proto3" json:"pools,omitempty"`
+	Audiences  []string `protobuf:"bytes,9,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	Scopes     []string `protobuf:"bytes,10,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// redirect_uris are required with the authorization_code grant: absolute
+	// https URLs (plain http only to a loopback host) without fragment,
+	// matched exactly.
+	RedirectUris  []string `protobuf:"bytes,11,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -369,6 +383,13 @@ func (x *CreateClientRequest) GetAudiences() []string {
 func (x *CreateClientRequest) GetScopes() []string {
 	if x != nil {
 		return x.Scopes
+	}
+	return nil
+}
+
+func (x *CreateClientRequest) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
 	}
 	return nil
 }
@@ -661,6 +682,8 @@ type UpdateClientRequest struct {
 	Pools      *StringList            `protobuf:"bytes,5,opt,name=pools,proto3" json:"pools,omitempty"`
 	Audiences  *StringList            `protobuf:"bytes,6,opt,name=audiences,proto3" json:"audiences,omitempty"`
 	Scopes     *StringList            `protobuf:"bytes,7,opt,name=scopes,proto3" json:"scopes,omitempty"`
+	// redirect_uris replaces the redirect URIs.
+	RedirectUris *StringList `protobuf:"bytes,10,opt,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
 	// keys replaces the registered keys of a private_key_jwt client:
 	// setting one clears the other.
 	//
@@ -748,6 +771,13 @@ func (x *UpdateClientRequest) GetAudiences() *StringList {
 func (x *UpdateClientRequest) GetScopes() *StringList {
 	if x != nil {
 		return x.Scopes
+	}
+	return nil
+}
+
+func (x *UpdateClientRequest) GetRedirectUris() *StringList {
+	if x != nil {
+		return x.RedirectUris
 	}
 	return nil
 }
@@ -1018,7 +1048,7 @@ var File_sts_v1_client_proto protoreflect.FileDescriptor
 
 const file_sts_v1_client_proto_rawDesc = "" +
 	"\n" +
-	"\x13sts/v1/client.proto\x12\x06sts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n" +
+	"\x13sts/v1/client.proto\x12\x06sts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x04\n" +
 	"\x06Client\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12!\n" +
@@ -1040,7 +1070,8 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcc\x02\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12#\n" +
+	"\rredirect_uris\x18\x10 \x03(\tR\fredirectUris\"\xf1\x02\n" +
 	"\x13CreateClientRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12!\n" +
 	"\fprincipal_id\x18\x02 \x01(\tR\vprincipalId\x12\x12\n" +
@@ -1054,7 +1085,8 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\x05pools\x18\b \x03(\tR\x05pools\x12\x1c\n" +
 	"\taudiences\x18\t \x03(\tR\taudiences\x12\x16\n" +
 	"\x06scopes\x18\n" +
-	" \x03(\tR\x06scopes\"c\n" +
+	" \x03(\tR\x06scopes\x12#\n" +
+	"\rredirect_uris\x18\v \x03(\tR\fredirectUris\"c\n" +
 	"\x14CreateClientResponse\x12&\n" +
 	"\x06client\x18\x01 \x01(\v2\x0e.sts.v1.ClientR\x06client\x12#\n" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"/\n" +
@@ -1068,7 +1100,7 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\aclients\x18\x01 \x03(\v2\x0e.sts.v1.ClientR\aclients\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xfa\x02\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xb3\x03\n" +
 	"\x13UpdateClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1f\n" +
@@ -1077,7 +1109,9 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"grantTypes\x12(\n" +
 	"\x05pools\x18\x05 \x01(\v2\x12.sts.v1.StringListR\x05pools\x120\n" +
 	"\taudiences\x18\x06 \x01(\v2\x12.sts.v1.StringListR\taudiences\x12*\n" +
-	"\x06scopes\x18\a \x01(\v2\x12.sts.v1.StringListR\x06scopes\x12\x14\n" +
+	"\x06scopes\x18\a \x01(\v2\x12.sts.v1.StringListR\x06scopes\x127\n" +
+	"\rredirect_uris\x18\n" +
+	" \x01(\v2\x12.sts.v1.StringListR\fredirectUris\x12\x14\n" +
 	"\x04jwks\x18\b \x01(\tH\x00R\x04jwks\x12\x1b\n" +
 	"\bjwks_uri\x18\t \x01(\tH\x00R\ajwksUriB\x06\n" +
 	"\x04keysB\a\n" +
@@ -1151,25 +1185,26 @@ var file_sts_v1_client_proto_depIdxs = []int32{
 	8,  // 8: sts.v1.UpdateClientRequest.pools:type_name -> sts.v1.StringList
 	8,  // 9: sts.v1.UpdateClientRequest.audiences:type_name -> sts.v1.StringList
 	8,  // 10: sts.v1.UpdateClientRequest.scopes:type_name -> sts.v1.StringList
-	1,  // 11: sts.v1.UpdateClientResponse.client:type_name -> sts.v1.Client
-	1,  // 12: sts.v1.RotateClientSecretResponse.client:type_name -> sts.v1.Client
-	2,  // 13: sts.v1.ClientService.CreateClient:input_type -> sts.v1.CreateClientRequest
-	4,  // 14: sts.v1.ClientService.GetClient:input_type -> sts.v1.GetClientRequest
-	6,  // 15: sts.v1.ClientService.ListClients:input_type -> sts.v1.ListClientsRequest
-	9,  // 16: sts.v1.ClientService.UpdateClient:input_type -> sts.v1.UpdateClientRequest
-	11, // 17: sts.v1.ClientService.RotateClientSecret:input_type -> sts.v1.RotateClientSecretRequest
-	13, // 18: sts.v1.ClientService.DeleteClient:input_type -> sts.v1.DeleteClientRequest
-	3,  // 19: sts.v1.ClientService.CreateClient:output_type -> sts.v1.CreateClientResponse
-	5,  // 20: sts.v1.ClientService.GetClient:output_type -> sts.v1.GetClientResponse
-	7,  // 21: sts.v1.ClientService.ListClients:output_type -> sts.v1.ListClientsResponse
-	10, // 22: sts.v1.ClientService.UpdateClient:output_type -> sts.v1.UpdateClientResponse
-	12, // 23: sts.v1.ClientService.RotateClientSecret:output_type -> sts.v1.RotateClientSecretResponse
-	14, // 24: sts.v1.ClientService.DeleteClient:output_type -> sts.v1.DeleteClientResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	8,  // 11: sts.v1.UpdateClientRequest.redirect_uris:type_name -> sts.v1.StringList
+	1,  // 12: sts.v1.UpdateClientResponse.client:type_name -> sts.v1.Client
+	1,  // 13: sts.v1.RotateClientSecretResponse.client:type_name -> sts.v1.Client
+	2,  // 14: sts.v1.ClientService.CreateClient:input_type -> sts.v1.CreateClientRequest
+	4,  // 15: sts.v1.ClientService.GetClient:input_type -> sts.v1.GetClientRequest
+	6,  // 16: sts.v1.ClientService.ListClients:input_type -> sts.v1.ListClientsRequest
+	9,  // 17: sts.v1.ClientService.UpdateClient:input_type -> sts.v1.UpdateClientRequest
+	11, // 18: sts.v1.ClientService.RotateClientSecret:input_type -> sts.v1.RotateClientSecretRequest
+	13, // 19: sts.v1.ClientService.DeleteClient:input_type -> sts.v1.DeleteClientRequest
+	3,  // 20: sts.v1.ClientService.CreateClient:output_type -> sts.v1.CreateClientResponse
+	5,  // 21: sts.v1.ClientService.GetClient:output_type -> sts.v1.GetClientResponse
+	7,  // 22: sts.v1.ClientService.ListClients:output_type -> sts.v1.ListClientsResponse
+	10, // 23: sts.v1.ClientService.UpdateClient:output_type -> sts.v1.UpdateClientResponse
+	12, // 24: sts.v1.ClientService.RotateClientSecret:output_type -> sts.v1.RotateClientSecretResponse
+	14, // 25: sts.v1.ClientService.DeleteClient:output_type -> sts.v1.DeleteClientResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sts_v1_client_proto_init() }

@@ -1,0 +1,95 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// ActionConsentRevoke is the audit action of withdrawing a consent.
+const ActionConsentRevoke = "consent.revoke"
+
+// ConsentStore is what [Consents] reads and writes.
+type ConsentStore interface {
+	storage.ConsentStore
+	storage.ClientStore
+	storage.RefreshTokenStore
+	storage.PrincipalStore
+	storage.AuditStore
+}
+
+// Consents lets a person see and withdraw the consents they gave
+// applications on the authorization endpoint's consent screen
+// (internal/authorize remembers them). Withdrawing one makes the next
+// authorization request of that application ask again and ends the
+// refresh tokens the application holds for the person; its access
+// tokens run out within their lifetime (15 minutes by default).
+type Consents struct {
+	Store ConsentStore
+	Now   func() time.Time
+}
+
+// Consent is one remembered consent as a person sees it.
+type Consent struct {
+	ClientID   string
+	ClientName string // empty when the client was deleted since
+	Scopes     []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// List returns principalID's consents ordered by client ID. Errors:
+// [sts.Unavailable].
+func (s *Consents) List(ctx context.Context, principalID string) ([]Consent, error) {
+	list, err := s.Store.ListConsents(ctx, principalID)
+	if err != nil {
+		return nil, storageErr(err, "consents")
+	}
+	out := make([]Consent, 0, len(list))
+	for _, c := range list {
+		v := Consent{ClientID: c.ClientID, Scopes: c.Scopes, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		cl, err := s.Store.GetClient(ctx, c.ClientID)
+		switch {
+		case err == nil:
+			v.ClientName = cl.Name
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, storageErr(err, "client")
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Revoke withdraws principalID's consent to clientID and audits it.
+// Errors: [sts.NotFound] (no such consent), [sts.Unavailable].
+func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) error {
+	if principalID == "" || clientID == "" || len(clientID) > maxIDLen {
+		return sts.Errorf(sts.NotFound, "consent not found")
+	}
+	if err := s.Store.DeleteConsent(ctx, principalID, clientID); err != nil {
+		return storageErr(err, "consent")
+	}
+	// The person is the subject of the tokens the flow issued.
+	n, err := s.Store.RevokeRefreshClientSubject(ctx, clientID, principalID)
+	if err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	org := ""
+	if p, err := s.Store.GetPrincipal(ctx, principalID); err == nil {
+		org = p.OrgID
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	if err := s.Store.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(now), OrgID: org,
+		Actor: "principal:" + principalID, Action: ActionConsentRevoke, Target: "client:" + clientID, Outcome: "success",
+		Detail: "refresh_tokens_revoked=" + strconv.FormatInt(n, 10)}); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package grants
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Reasons of the authorization_code grant.
+const (
+	ReasonCodeInvalid  = "authorization_code_invalid"
+	ReasonCodeReused   = "authorization_code_reused"
+	ReasonCodeExpired  = "authorization_code_expired"
+	ReasonCodeClient   = "authorization_code_client_mismatch"
+	ReasonCodeRedirect = "authorization_code_redirect_mismatch"
+	ReasonCodeVerifier = "authorization_code_verifier_mismatch"
+)
+
+// ScopeOpenID asks the authorization_code grant for an ID token too
+// (OIDC Core §3.1.2.1).
+const ScopeOpenID = "openid"
+
+// AuthCodeStore is what the authorization_code grant reads and writes.
+type AuthCodeStore interface {
+	storage.AuthCodeStore
+	storage.ClientStore
+	storage.PrincipalStore
+	storage.RevocationStore
+	storage.RefreshTokenStore
+}
+
+// AuthorizationCode is the RFC 6749 §4.1.3 grant with PKCE (RFC 7636): it
+// redeems a code issued by GET /oauth2/authorize (internal/authorize) for
+// an access token, a refresh token when the client holds the
+// refresh_token grant (the same rotating families as [Refresh]), and an ID
+// token for the openid scope. A confidential client authenticates; a
+// public client (auth method none) names itself with client_id and proves
+// possession with code_verifier alone.
+//
+// The code is consumed atomically before anything is judged, so it dies at
+// its first presentation, right or wrong; the jti and refresh family the
+// redemption will issue are recorded in the same step. A second
+// presentation revokes both (RFC 6749 §10.5, docs/security.md T-91) and is
+// refused and audited as authorization_code_reused.
+type AuthorizationCode struct {
+	Store  AuthCodeStore
+	Issuer *tokens.Issuer
+	// IDTokens picks the issuer of ID tokens for an audience (RS256 for
+	// relying parties that need it); nil: Issuer.
+	IDTokens func(aud []string) *tokens.Issuer
+	// Refresh issues the refresh-token family; nil: no refresh tokens.
+	Refresh *Refresh
+	// Pepper keys the code digests (the authorize endpoint's pepper).
+	Pepper []byte
+	// Lifetime of access and ID tokens (15 min when zero).
+	Lifetime time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+var _ Grant = (*AuthorizationCode)(nil)
+
+// Type implements [Grant].
+func (g *AuthorizationCode) Type() string { return oauth2.GrantTypeAuthorizationCode }
+
+// ClientAuth implements [Grant]: the grant itself decides (a public client
+// is identified by client_id, a confidential one must authenticate).
+func (g *AuthorizationCode) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
+
+// S256 is the RFC 7636 §4.2 code challenge of verifier.
+func S256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func codeRefused(reason string, cause error) error {
+	return refuse(oauth2.ErrorInvalidGrant, "authorization code rejected", reason, cause)
+}
+
+// Exchange implements [Grant].
+func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
+	// 1. The client: authenticated, or a registered public client named by
+	//    client_id (the authenticator has checked it is one).
+	if client == nil {
+		c, err := g.publicClient(ctx, req.form.Get("client_id"))
+		if err != nil {
+			return nil, err
+		}
+		client = c
+	}
+	if err := CheckClient(client, Issuance{Grant: g.Type()}); err != nil {
+		return nil, err
+	}
+	req.trace.actor = "client:" + client.ID
+	// The access token is for the client's first audience, the same rule
+	// as client_credentials; refresh re-checks it against the list.
+	if len(client.Audiences) == 0 {
+		return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
+	}
+	aud := tokens.Audience{client.Audiences[0]}
+	// 2. The parameters, strictly.
+	code, verifier, redirect := req.form.Get("code"), req.form.Get("code_verifier"), req.form.Get("redirect_uri")
+	switch {
+	case code == "":
+		return nil, badRequest(ReasonParameterMissing, errors.New("code is required with grant_type authorization_code"))
+	case verifier == "":
+		// PKCE is mandatory for every client (docs/security.md T-90).
+		return nil, badRequest(ReasonParameterMissing, errors.New("code_verifier is required (PKCE, RFC 7636)"))
+	case !validCodeVerifier(verifier):
+		return nil, badRequest(ReasonMalformed, errors.New("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"))
+	case secret.PrefixAuthCode.Parse(code) != nil:
+		return nil, codeRefused(ReasonCodeInvalid, errors.New("malformed code"))
+	}
+	// 3. Consume: exactly one presentation sees the code unused.
+	now := storage.Now(nowOf(g.Now))
+	refresh := g.Refresh != nil && clientauth.AllowsGrant(client, oauth2.GrantTypeRefreshToken)
+	jti, family := tokens.NewJTI(), ""
+	if refresh {
+		family = storage.NewID()
+	}
+	ac, err := g.Store.ConsumeAuthCode(ctx, secret.Digest(g.Pepper, code), now, jti, family)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, codeRefused(ReasonCodeInvalid, errors.New("unknown code"))
+	case err != nil:
+		return nil, unavailable("storage_unavailable", err)
+	case !ac.UsedAt.IsZero():
+		return nil, g.reused(ctx, ac, now)
+	}
+	req.trace.org = ac.OrgID
+	// 4. What the code is bound to.
+	switch {
+	case ac.ClientID != client.ID:
+		return nil, codeRefused(ReasonCodeClient, errors.New("code of another client"))
+	case !now.Before(ac.ExpiresAt):
+		return nil, codeRefused(ReasonCodeExpired, errors.New("code expired"))
+	case redirect != ac.RedirectURI:
+		return nil, codeRefused(ReasonCodeRedirect, errors.New("redirect_uri differs from the authorization request's"))
+	case subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(ac.Challenge)) != 1:
+		return nil, codeRefused(ReasonCodeVerifier, errors.New("code_verifier does not match the code_challenge"))
+	}
+	// 5. The principal, still enabled in the code's organization, and the
+	//    one client check.
+	p, err := g.Store.GetPrincipal(ctx, ac.PrincipalID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, codeRefused(ReasonPrincipalDisabled, err)
+	case err != nil:
+		return nil, unavailable("storage_unavailable", err)
+	case p.Disabled || p.OrgID != ac.OrgID:
+		return nil, codeRefused(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
+	}
+	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: ac.OrgID, Scopes: ac.Scopes, Audiences: aud, Refresh: refresh}); err != nil {
+		return nil, err
+	}
+	// 6. Mint: the access token under the recorded jti, the family under
+	//    the recorded ID, the ID token for openid.
+	at := now.Truncate(time.Second)
+	def, _ := req.lifetimeBounds(g.Lifetime, 0)
+	life := cmpOr(def, DefaultLifetime)
+	c := tokens.AccessClaims{
+		ID: jti, Subject: p.ID, Principal: string(p.Kind), OrgID: p.OrgID, ClientID: client.ID,
+		Audience: aud, Scope: joinSpace(ac.Scopes),
+		IssuedAt: tokens.NewNumericDate(at), NotBefore: tokens.NewNumericDate(at), Expiry: tokens.NewNumericDate(at.Add(life)),
+	}
+	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	req.trace.jti = c.ID
+	resp := &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+		ExpiresIn: int64(life / time.Second), Scope: c.Scope}
+	if refresh {
+		if resp.RefreshToken, err = g.Refresh.issueFamily(ctx, family, client, c, ac.Scopes, aud, time.Time{}); err != nil {
+			return nil, unavailable("storage_unavailable", err)
+		}
+	}
+	if slices.Contains(ac.Scopes, ScopeOpenID) {
+		id := tokens.IDClaims{Subject: p.ID, Audience: tokens.Audience{client.ID}, Nonce: ac.Nonce,
+			OrgID: p.OrgID, Principal: string(p.Kind),
+			IssuedAt: tokens.NewNumericDate(at), Expiry: tokens.NewNumericDate(at.Add(life))}
+		if !ac.AuthTime.IsZero() {
+			id.AuthTime = tokens.NewNumericDate(ac.AuthTime)
+		}
+		if slices.Contains(ac.Scopes, "email") {
+			id.Email = p.Email
+		}
+		if slices.Contains(ac.Scopes, "profile") {
+			id.Name = p.Name
+		}
+		iss := g.Issuer
+		if g.IDTokens != nil {
+			iss = g.IDTokens(id.Audience)
+		}
+		if resp.IDToken, _, err = iss.MintIDToken(ctx, id); err != nil {
+			return nil, fmt.Errorf("mint id token: %w", err)
+		}
+	}
+	return resp, nil
+}
+
+// publicClient loads the registered public client id names.
+func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*storage.Client, error) {
+	if id == "" {
+		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("no client_id and no client authentication"))
+	}
+	c, err := g.Store.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("unknown client"))
+	case err != nil:
+		return nil, unavailable("storage_unavailable", err)
+	case c.AuthMethod != oauth2.AuthMethodNone:
+		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("confidential client without authentication"))
+	}
+	return &c, nil
+}
+
+// reused handles a second presentation of a code: whatever its first
+// redemption issued is revoked, the access token by jti and the refresh
+// family whole (RFC 6749 §10.5). The refusal is audited by the handler.
+func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now time.Time) error {
+	if ac.AccessJTI != "" {
+		// The access token lived at most the grant's lifetime (capped by
+		// the token maximum) from its first use; a day covers it.
+		r := storage.Revocation{ID: tokens.RevocationIDJTI(ac.AccessJTI), Reason: ReasonCodeReused, CreatedAt: now,
+			ExpiresAt: ac.UsedAt.Add(max(cmpOr(g.Lifetime, DefaultLifetime), DefaultMaxLifetime) + time.Hour)}
+		if err := g.Store.PutRevocation(ctx, r); err != nil {
+			return unavailable("storage_unavailable", err)
+		}
+	}
+	var n int64
+	if ac.FamilyID != "" {
+		var err error
+		if n, err = g.Store.RevokeRefreshFamily(ctx, ac.FamilyID); err != nil {
+			return unavailable("storage_unavailable", err)
+		}
+	}
+	g.logger().WarnContext(ctx, "authorization code reused; what it issued is revoked", "code", ac.ID, "client_id", ac.ClientID,
+		"jti", ac.AccessJTI, "family", ac.FamilyID, "refresh_tokens_revoked", n)
+	return codeRefused(ReasonCodeReused, errors.New("code already redeemed"))
+}
+
+func (g *AuthorizationCode) logger() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
