@@ -422,6 +422,7 @@ func TestAuthorizationCodeRefusals(t *testing.T) { testAuthorizationCodeRefusals
 func TestAuthorizationCodeRefusalsPostgres(t *testing.T) {
 	testAuthorizationCodeRefusals(t, newCodeEnv(t, func(c *config.Config) {
 		c.Storage.Type, c.Storage.DSN = sqlstore.DriverPostgres, pgtest.DSN(t)
+		c.Issuer, c.IssuerDerived = "http://"+c.Listen, false // required on PostgreSQL (F-32)
 	}))
 }
 
