@@ -1,0 +1,141 @@
+package web_test
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
+	xoauth2 "golang.org/x/oauth2"
+)
+
+// callback is a registered web application's redirect URI: it records
+// the code and state the browser brings back.
+type callback struct {
+	*httptest.Server
+	mu          sync.Mutex
+	code, state string
+}
+
+func newCallback(t *testing.T) *callback {
+	c := &callback{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.code, c.state = r.URL.Query().Get("code"), r.URL.Query().Get("state")
+		c.mu.Unlock()
+		io.WriteString(w, "<!doctype html><title>Notes</title><h1>Signed in to Notes</h1>")
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *callback) got() (code, state string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	code, state, c.code, c.state = c.code, c.state, "", ""
+	return code, state
+}
+
+// TestBrowserAuthorizationCode: a person signed in to sts in a real
+// browser signs in to a registered web application with the
+// authorization-code flow and PKCE. The consent screen names the
+// application; the code comes back to the application's redirect URI and
+// is redeemed with golang.org/x/oauth2 (its PKCE verifier option), the ID
+// token verified with go-oidc (nonce), the next sign-in skips the
+// remembered consent and is redeemed at Google's /v1/oauthtoken, and
+// withdrawing the consent on /tokens brings the screen back.
+func TestBrowserAuthorizationCode(t *testing.T) {
+	s := startServer(t)
+	cb := newCallback(t)
+	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
+	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
+		"--redirect-uri", cb.URL+"/cb", "--audience", s.URL, "--scope", "openid", "--scope", "email")
+	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	sec := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if id == nil || sec == nil {
+		t.Fatalf("client create printed %q", out)
+	}
+	conf := &xoauth2.Config{ClientID: id[1], ClientSecret: sec[1], RedirectURL: cb.URL + "/cb", Scopes: []string{"openid", "email"},
+		Endpoint: xoauth2.Endpoint{AuthURL: s.URL + "/oauth2/authorize", TokenURL: s.URL + "/oauth2/token", AuthStyle: xoauth2.AuthStyleInHeader}}
+	provider, err := oidc.NewProvider(t.Context(), s.URL)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	idTokens := provider.Verifier(&oidc.Config{ClientID: id[1]})
+
+	ctx := browser(t)
+	do(t, ctx, "sign in to sts", chromedp.Navigate(s.loginLink(t, "admin")), chromedp.WaitVisible(heading("Access Tokens")))
+
+	// authorize starts a sign-in at the application and returns the
+	// verifier and nonce it keeps.
+	authorize := func(t *testing.T) (url, verifier, nonce, state string) {
+		verifier, nonce, state = xoauth2.GenerateVerifier(), rand.Text(), rand.Text()
+		return conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), xoauth2.SetAuthURLParam("nonce", nonce)), verifier, nonce, state
+	}
+
+	u, verifier, nonce, state := authorize(t)
+	do(t, ctx, "consent screen", chromedp.Navigate(u), chromedp.WaitVisible(button("Allow")))
+	if h := run(t, ctx, "consent heading", chromedp.Text(chromedp.CSS("h1"))); !strings.Contains(h, "Notes") {
+		t.Errorf("the consent screen does not name the application: %q", h)
+	}
+	shot(t, ctx, "consent")
+	do(t, ctx, "allow", chromedp.Click(button("Allow")), chromedp.WaitVisible(heading("Signed in to Notes")))
+	code, gotState := cb.got()
+	if code == "" || gotState != state {
+		t.Fatalf("redirect brought code %q state %q, want a code and state %q", code, gotState, state)
+	}
+	tok, err := conf.Exchange(t.Context(), code, xoauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("x/oauth2 Exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := idTokens.Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("go-oidc refuses the ID token: %v", err)
+	}
+	if idt.Nonce != nonce || idt.Subject == "" {
+		t.Errorf("ID token nonce %q sub %q, want nonce %q", idt.Nonce, idt.Subject, nonce)
+	}
+	if tok.RefreshToken == "" {
+		t.Error("a confidential client got no refresh token")
+	}
+	// The code is single-use.
+	if _, err := conf.Exchange(t.Context(), code, xoauth2.VerifierOption(verifier)); err == nil {
+		t.Error("the code was redeemed twice")
+	}
+
+	// Consent is remembered: the next sign-in comes straight back, and
+	// this code is redeemed at Google's /v1/oauthtoken.
+	u, verifier, _, state = authorize(t)
+	do(t, ctx, "sign in again", chromedp.Navigate(u), chromedp.WaitVisible(heading("Signed in to Notes")))
+	code, gotState = cb.got()
+	if code == "" || gotState != state {
+		t.Fatalf("second redirect brought code %q state %q", code, gotState)
+	}
+	resp, err := http.PostForm(s.URL+"/v1/oauthtoken", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {cb.URL + "/cb"}, "client_id": {id[1]}, "client_secret": {sec[1]}, "code_verifier": {verifier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var google map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&google)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || google["access_token"] == nil || google["id_token"] == nil {
+		t.Fatalf("/v1/oauthtoken = %d %v", resp.StatusCode, google)
+	}
+
+	// The person withdraws the consent on /tokens; the screen returns.
+	do(t, ctx, "authorized applications", chromedp.Navigate(s.URL+"/tokens"), chromedp.WaitVisible(`//h2[normalize-space()='Authorized applications']`))
+	shot(t, ctx, "tokens-apps")
+	do(t, ctx, "revoke", chromedp.Click(`//button[@aria-label='Revoke Notes']`), chromedp.WaitVisible(heading("Access Tokens")))
+	u, _, _, _ = authorize(t)
+	do(t, ctx, "consent asked again", chromedp.Navigate(u), chromedp.WaitVisible(button("Allow")))
+}
