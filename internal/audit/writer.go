@@ -62,6 +62,13 @@ func (w *Writer) Stats() Stats {
 	return Stats{Written: w.written.Load(), Dropped: w.dropped.Load(), Failed: w.failed.Load()}
 }
 
+// Queued is how many recorded events wait for a flush now, and Capacity
+// how many may wait (Buffer): the audit queue gauges read them.
+func (w *Writer) Queued() int { return len(w.queue()) }
+
+// Capacity is the size of the buffer; see [Writer.Queued].
+func (w *Writer) Capacity() int { return cap(w.queue()) }
+
 // queue returns the channel, creating it on first use so that Record works
 // before Run starts (events wait in the buffer).
 func (w *Writer) queue() chan storage.AuditEvent {

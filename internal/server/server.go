@@ -54,6 +54,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
 	// headers name the client; empty trusts none (see package clientip).
 	TrustedProxies []netip.Prefix
+	// Trace, when set, wraps each request just outside the access log
+	// and metrics (so their log line carries the span), starting its
+	// span; nil: no tracing and no cost.
+	Trace func(http.Handler) http.Handler
 }
 
 // Server is the assembled HTTP server. Create it with [New] and run it with
@@ -83,6 +87,7 @@ func New(o Options) *Server {
 	if o.Store != nil {
 		checks = append([]Check{{Name: "storage", Run: o.Store.Health}}, checks...)
 	}
+	o.Metrics.watchReadiness(checks)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("GET /readyz", readyz(checks))
@@ -92,8 +97,14 @@ func New(o Options) *Server {
 	}
 	s.mux = mux
 	// Outermost first. requestID must stay outermost (see its comment).
-	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(observe(o.Logger, o.Metrics, o.Now)(
-		recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux)))))
+	var h http.Handler = observe(o.Logger, o.Metrics, o.Now)(recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux)))
+	if o.Trace != nil {
+		// Between clientIP and observe: nothing below replaces the
+		// request, so the tracer sees the pattern the mux sets and names
+		// the span after the route, never the raw path.
+		h = o.Trace(h)
+	}
+	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(h))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
