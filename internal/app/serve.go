@@ -25,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Listen.
 	Listener net.Listener
+	// Version is the binary's version for sts_build_info and traces;
+	// empty: the module version from the build info.
+	Version string
 }
 
 // App is one sts server process: storage, every service and the HTTP
@@ -36,6 +39,8 @@ type App struct {
 	store  *sqlstore.Store
 	srv    *server.Server
 	b      *boot
+	// tracing is nil when tracing is off (observability.go).
+	tracing *tracing
 
 	// wg holds every background loop; ctx is Run's context, which the
 	// loops started while storage comes up (possibly from the retry loop)
@@ -52,8 +57,19 @@ type App struct {
 // to storage until Run; Run must be called once and closes storage when it
 // returns.
 func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
-	logger := o.Logger
-	a := &App{cfg: cfg, logger: logger, ln: o.Listener}
+	// Tracing first, so every component logs through the handler that
+	// adds trace ids; off (the default) starts nothing.
+	tr, err := newTracing(ctx, cfg.Tracing, o.Version)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tr.shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	logger := tr.logger(o.Logger)
+	a := &App{cfg: cfg, logger: logger, ln: o.Listener, tracing: tr}
 	source := cfg.File
 	if source == "" {
 		source = "defaults (no " + config.DefaultFile + ")"
@@ -113,6 +129,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
+	obs := newObservability(cfg, o.Version, metrics, store, keys, tr)
+	if err := obs.instrumentAPI(connect.handler); err != nil {
+		return nil, err
+	}
 
 	wg := &a.wg
 	var rotation sync.Once
@@ -146,6 +166,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		TrustedProxies:    trustedProxies,
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
+		Trace:             tr.middleware(),
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
 			connect.handler,
@@ -171,6 +192,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
+		obs.tokenEndpointsReady(ctx, ep)
 		ep.mount(late)
 		// A pool or provider changed through the API applies to this
 		// node's token endpoint before the call returns; other replicas
@@ -192,6 +214,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 func (a *App) Run(ctx context.Context) error {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
 	defer a.store.Close()
+	defer a.flushTraces(ctx) // after the background loops stopped
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -49,6 +49,7 @@ type Config struct {
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
 	Errors        ErrorsConfig         `koanf:"errors"`
+	Tracing       TracingConfig        `koanf:"tracing"`
 	// InstanceAdmins are principal IDs made instance administrators (when
 	// their credential holds sts:admin) beside those whose stored flag is
 	// set; see docs/authorization.md.
@@ -216,6 +217,7 @@ func DefaultConfig() Config {
 		RateLimits: defaultRateLimits(),
 		Audit:      defaultAudit(),
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
+		Tracing:    defaultTracing(),
 	}
 }
 
