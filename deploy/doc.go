@@ -5,6 +5,7 @@
 // recipe that drifts from the binary it packages. The Prometheus alert
 // rules (prometheus/alerts.yaml) and the Grafana dashboard
 // (grafana/sts-dashboard.json) are checked against the metrics a real
-// server exposes. docs/production.md
+// server exposes, and the Helm chart (helm/sts) is rendered and its
+// objects checked. docs/production.md
 // describes how to use them.
 package deploy
