@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -362,10 +363,16 @@ func tracingEnabled(cfg config.TracingConfig) bool {
 // when tracing is enabled, and returns nil (nothing started) otherwise.
 // The exporter reads the other OTEL_EXPORTER_OTLP_* variables itself
 // (headers, timeout, compression, certificates).
-func newTracing(ctx context.Context, cfg config.TracingConfig, version string) (*tracing, error) {
+func newTracing(ctx context.Context, cfg config.TracingConfig, version string, logger *slog.Logger) (*tracing, error) {
 	if !tracingEnabled(cfg) {
 		return nil, nil
 	}
+	// Export failures (collector down) go to our log, not the standard
+	// logger. OpenTelemetry keeps one handler per process; the last server
+	// started sets it.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("tracing: exporting spans failed; they are dropped", "error", err)
+	}))
 	var opts []otlptracehttp.Option
 	if cfg.OTLPEndpoint != "" {
 		opts = append(opts, otlptracehttp.WithEndpointURL(tracesURL(cfg.OTLPEndpoint)))
@@ -385,9 +392,19 @@ func newTracing(ctx context.Context, cfg config.TracingConfig, version string) (
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		sdktrace.WithSampler(sampler(cfg.SampleRatio)),
 	)
 	return &tracing{tp: tp, prop: propagation.TraceContext{}}, nil
+}
+
+// sampler follows the caller's traceparent, within bounds: a caller that
+// did not sample is not sampled here, but one that did is sampled only
+// within ratio, so no client can make sts export every request it sends
+// (docs/security.md F-56). The ratio is decided on the trace id, so
+// services sampling at the same ratio agree.
+func sampler(ratio float64) sdktrace.Sampler {
+	byID := sdktrace.TraceIDRatioBased(ratio)
+	return sdktrace.ParentBased(byID, sdktrace.WithRemoteParentSampled(byID))
 }
 
 // tracesURL is the OTLP/HTTP traces URL of a collector base URL, as the

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TestPoolMetricsBounded: each pool gets its own series up to
@@ -58,5 +61,38 @@ func TestObserveAllocatesNothing(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(r.requests.WithLabelValues(unknownProcedure, "unauthenticated")); got < 100 {
 		t.Errorf("unknown unauthenticated = %v", got)
+	}
+}
+
+// TestSamplerBoundsCallers: a caller's "not sampled" is honoured, its
+// "sampled" only within sample_ratio (docs/security.md F-56).
+func TestSamplerBoundsCallers(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	remote := func(sampled bool) context.Context {
+		flags := trace.TraceFlags(0)
+		if sampled {
+			flags = trace.FlagsSampled
+		}
+		return trace.ContextWithRemoteSpanContext(context.Background(),
+			trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: flags, Remote: true}))
+	}
+	for _, c := range []struct {
+		ratio   float64
+		sampled bool
+		want    bool
+	}{
+		{1, true, true}, {1, false, false}, {0, true, false}, {0, false, false},
+	} {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler(c.ratio)))
+		_, span := tp.Tracer("test").Start(remote(c.sampled), "x")
+		if span.IsRecording() != c.want {
+			t.Errorf("ratio %v, caller sampled %v: recording %v, want %v", c.ratio, c.sampled, span.IsRecording(), c.want)
+		}
+		if span.SpanContext().TraceID() != tid {
+			t.Errorf("the caller's trace id was not kept")
+		}
+		span.End()
+		tp.Shutdown(context.Background())
 	}
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/opensts/sts/internal/config"
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
@@ -208,5 +210,39 @@ func TestTracingOffStartsNothing(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "go.opentelemetry.io/otel/sdk/trace") || strings.Contains(b.String(), "otlptrace") {
 		t.Errorf("tracing is off but an OpenTelemetry goroutine runs:\n%s", b.String())
+	}
+}
+
+// TestTracingCollectorDown: with the collector unreachable, requests are
+// answered as usual and the server still shuts down promptly; spans are
+// dropped, not waited for (docs/security.md F-55).
+func TestTracingCollectorDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	start := time.Now()
+	t.Cleanup(func() {
+		// Cleanups run last-in first-out: this one after the server's.
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("start, requests and shutdown took %v with the collector down", d)
+		}
+	})
+	s := ststest.NewTestServer(t, func(c *config.Config) { c.Tracing.OTLPEndpoint = dead })
+	for range 20 {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/oauth2/token", strings.NewReader("grant_type=nope"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		t0 := time.Now()
+		resp, err := s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || time.Since(t0) > time.Second {
+			t.Fatalf("token request with the collector down = %d in %v", resp.StatusCode, time.Since(t0))
+		}
 	}
 }

@@ -59,7 +59,7 @@ type App struct {
 func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
 	// Tracing first, so every component logs through the handler that
 	// adds trace ids; off (the default) starts nothing.
-	tr, err := newTracing(ctx, cfg.Tracing, o.Version)
+	tr, err := newTracing(ctx, cfg.Tracing, o.Version, o.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
