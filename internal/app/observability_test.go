@@ -87,7 +87,17 @@ func mustSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, wa
 // move the per-procedure series, including calls refused before the
 // service.
 func TestProcessMetrics(t *testing.T) {
-	s := ststest.NewTestServer(t, nil)
+	t.Run("sqlite", func(t *testing.T) { testProcessMetrics(t, "sqlite", nil) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := ststest.PostgresDSN(t)
+		testProcessMetrics(t, "postgres", func(c *config.Config) {
+			c.Storage = config.StorageConfig{Type: "postgres", DSN: dsn, AutoMigrate: true}
+		})
+	})
+}
+
+func testProcessMetrics(t *testing.T, db string, mutate func(*config.Config)) {
+	s := ststest.NewTestServer(t, mutate)
 	fams := scrape(t, s.URL)
 
 	if v := mustSample(t, fams, "sts_build_info", map[string]string{"goversion": runtime.Version()}); v != 1 {
@@ -96,12 +106,12 @@ func TestProcessMetrics(t *testing.T) {
 	if info := fams["sts_build_info"].GetMetric(); len(info) != 1 {
 		t.Errorf("sts_build_info has %d series, want 1", len(info))
 	}
-	if v := mustSample(t, fams, "go_sql_open_connections", map[string]string{"db_name": "sqlite"}); v < 1 {
+	if v := mustSample(t, fams, "go_sql_open_connections", map[string]string{"db_name": db}); v < 1 {
 		t.Errorf("go_sql_open_connections = %v on a serving server", v)
 	}
-	mustSample(t, fams, "go_sql_max_open_connections", map[string]string{"db_name": "sqlite"})
-	mustSample(t, fams, "go_sql_in_use_connections", map[string]string{"db_name": "sqlite"})
-	mustSample(t, fams, "go_sql_wait_count_total", map[string]string{"db_name": "sqlite"})
+	mustSample(t, fams, "go_sql_max_open_connections", map[string]string{"db_name": db})
+	mustSample(t, fams, "go_sql_in_use_connections", map[string]string{"db_name": db})
+	mustSample(t, fams, "go_sql_wait_count_total", map[string]string{"db_name": db})
 
 	if up := fams["sts_readiness_check_up"].GetMetric(); len(up) < 2 {
 		t.Errorf("sts_readiness_check_up has %d checks, want storage and the others", len(up))
