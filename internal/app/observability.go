@@ -262,11 +262,12 @@ func (i rpcInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) 
 // ---- per-pool metrics ----
 
 // maxPoolSeries bounds the pool label: pools beyond the first this many
-// seen share the "other" series.
+// seen share the "(other)" series.
 const maxPoolSeries = 100
 
-// otherPools labels the pools beyond maxPoolSeries.
-const otherPools = "other"
+// otherPools labels the pools beyond maxPoolSeries; no pool id can be it
+// (ids have no parentheses).
+const otherPools = "(other)"
 
 var poolOutcomes = [...]string{grants.OutcomeIssued, grants.OutcomeRefused, grants.OutcomeError}
 
@@ -284,7 +285,7 @@ type poolMetrics struct {
 func newPoolMetrics(reg prometheus.Registerer) *poolMetrics {
 	p := &poolMetrics{vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_pool_token_requests_total",
-		Help: "Token exchanges judged by a pool, by pool id (\"other\" beyond the first 100 pools) and outcome (issued, refused, error).",
+		Help: "Token exchanges judged by a pool, by pool id (\"(other)\" beyond the first 100 pools) and outcome (issued, refused, error).",
 	}, []string{"pool", "outcome"})}
 	m := map[string]*[len(poolOutcomes)]prometheus.Counter{}
 	p.known.Store(&m)
@@ -293,7 +294,7 @@ func newPoolMetrics(reg prometheus.Registerer) *poolMetrics {
 }
 
 // add creates pool's series at zero and returns them; past maxPoolSeries
-// pools, pool shares the "other" series. Only pools that exist reach it,
+// pools, pool shares the "(other)" series. Only pools that exist reach it,
 // so the map stays as small as the set of pools.
 func (p *poolMetrics) add(pool string) *[len(poolOutcomes)]prometheus.Counter {
 	p.mu.Lock()

@@ -15,7 +15,7 @@ import (
 )
 
 // TestPoolMetricsBounded: each pool gets its own series up to
-// maxPoolSeries; later pools share "other", so the label set stays
+// maxPoolSeries; later pools share "(other)", so the label set stays
 // bounded however many pools exist.
 func TestPoolMetricsBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -34,7 +34,7 @@ func TestPoolMetricsBounded(t *testing.T) {
 	if got := testutil.ToFloat64(p.vec.WithLabelValues(otherPools, "issued")); got != 20 {
 		t.Errorf("other issued = %v, want 20", got)
 	}
-	// maxPoolSeries pools plus "other", three outcomes each.
+	// maxPoolSeries pools plus "(other)", three outcomes each.
 	if n := testutil.CollectAndCount(p.vec); n != (maxPoolSeries+1)*len(poolOutcomes) {
 		t.Errorf("%d series, want %d", n, (maxPoolSeries+1)*len(poolOutcomes))
 	}
