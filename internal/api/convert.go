@@ -83,7 +83,7 @@ func orgToProto(o storage.Organization) *stsv1.Organization {
 
 func principalToAdmin(p storage.Principal) *stsv1.Principal {
 	return &stsv1.Principal{Id: p.ID, OrganizationId: p.OrgID, Kind: kindToAdmin(p.Kind), Name: p.Name,
-		Email: p.Email, Disabled: p.Disabled, CreatedAt: ts(p.CreatedAt)}
+		Email: p.Email, Disabled: p.Disabled, CreatedAt: ts(p.CreatedAt), InstanceAdmin: p.InstanceAdmin}
 }
 
 func userToProto(p storage.Principal) *gitpodv1.User {

@@ -172,6 +172,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(gitpodv1connect.NewRunnerConfigurationServiceHandler(&RunnerConfigurationService{h: h}, opts, namedFieldJSON))
 	add(gitpodv1connect.NewRunnerInteractionServiceHandler(&RunnerInteractionService{h: h}, opts, namedFieldJSON))
 	add(stsv1connect.NewRunnerKeyServiceHandler(&RunnerKeyService{h: h}, opts))
+	add(stsv1connect.NewRevocationServiceHandler(&RevocationService{h: h}, opts))
 
 	names := serviceNames()
 	// Health and reflection need no credential; their messages are small.
@@ -195,6 +196,7 @@ func serviceNames() []string {
 	names = append(names, stsv1connect.KeyServiceName, stsv1connect.AuditServiceName)
 	names = append(names, stsv1connect.PoolServiceName)
 	names = append(names, gitpodv1connect.RunnerInteractionServiceName, stsv1connect.RunnerKeyServiceName)
+	names = append(names, stsv1connect.RevocationServiceName)
 	return names
 }
 

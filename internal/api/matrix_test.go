@@ -248,6 +248,24 @@ func (fx *matrixFx) newProvider(pool string) string {
 	return id
 }
 
+// newOrg is a new empty organization (deletable).
+func (fx *matrixFx) newOrg() string {
+	o, err := CreateOrganization(context.Background(), fx.e.store.(AdminStore), testCaller, "o-"+rand.Text()[:8], "", time.Now())
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return o.ID
+}
+
+// newPrincipal is a new acme user (deletable).
+func (fx *matrixFx) newPrincipal() string {
+	p, err := CreatePrincipal(context.Background(), fx.e.store.(AdminStore), testCaller, fx.acme.ID, storage.PrincipalUser, "u-"+rand.Text()[:8], "", time.Now())
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return p.ID
+}
+
 func (fx *matrixFx) newClient() string {
 	var res stsv1.CreateClientResponse
 	fx.mustInto("/sts.v1.ClientService/CreateClient", &stsv1.CreateClientRequest{OrganizationId: fx.acme.ID, PrincipalId: fx.sa.ID,
@@ -385,6 +403,17 @@ var matrix = map[string]row{
 	"/sts.v1.OrganizationService/ListOrganizations": {anyAdmin, func(*matrixFx, cred) proto.Message {
 		return &stsv1.ListOrganizationsRequest{}
 	}},
+	// sts.v1.RevocationService
+	"/sts.v1.RevocationService/RevokeSubject": {instanceAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.RevokeSubjectRequest{Subject: "repo:acme/app:ref:refs/heads/main"}
+	}},
+	"/sts.v1.OrganizationService/UpdateOrganization": {instanceAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		tier := "enterprise"
+		return &stsv1.UpdateOrganizationRequest{OrganizationId: fx.acme.ID, Tier: &tier}
+	}},
+	"/sts.v1.OrganizationService/DeleteOrganization": {instanceAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.DeleteOrganizationRequest{OrganizationId: fx.newOrg()}
+	}},
 	// sts.v1.PrincipalService
 	"/sts.v1.PrincipalService/CreatePrincipal": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.CreatePrincipalRequest{OrganizationId: fx.acme.ID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: "new"}
@@ -397,6 +426,9 @@ var matrix = map[string]row{
 	}},
 	"/sts.v1.PrincipalService/SetPrincipalDisabled": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.SetPrincipalDisabledRequest{PrincipalId: fx.victim.ID, Disabled: false}
+	}},
+	"/sts.v1.PrincipalService/DeletePrincipal": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.DeletePrincipalRequest{PrincipalId: fx.newPrincipal()}
 	}},
 	"/sts.v1.PrincipalService/CreateExchangeToken": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.CreateExchangeTokenRequest{PrincipalId: fx.victim.ID}

@@ -192,6 +192,7 @@ func (s *PoolService) CreateProvider(ctx context.Context, req *stsv1.CreateProvi
 		PoolID: req.GetPoolId(), ID: req.GetProviderId(), Issuer: req.GetIssuer(), Audiences: req.GetAudiences(),
 		JWKSURI: req.GetJwksUri(), JWKS: jwksBytes(req.GetJwks()), Algorithms: req.GetAlgorithms(),
 		OneTimeUse: req.GetOneTimeUse(), Disabled: req.GetDisabled(),
+		AllowMissingKID: req.GetAllowMissingKid(), AllowMultipleAudiences: req.GetAllowMultipleAudiences(),
 	})
 	if err != nil {
 		return nil, err
@@ -244,6 +245,7 @@ func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProvi
 	u := pools.ProviderUpdate{
 		Issuer: req.Issuer, Audiences: stringList(req.GetAudiences()), JWKSURI: req.JwksUri,
 		Algorithms: stringList(req.GetAlgorithms()), OneTimeUse: req.OneTimeUse, Disabled: req.Disabled,
+		AllowMissingKID: req.AllowMissingKid, AllowMultipleAudiences: req.AllowMultipleAudiences,
 	}
 	if req.Jwks != nil {
 		b := jwksBytes(*req.Jwks)
@@ -380,6 +382,7 @@ func providerToProto(p storage.Provider) *stsv1.Provider {
 	return &stsv1.Provider{
 		PoolId: p.PoolID, Id: p.ID, Issuer: p.Issuer, Audiences: p.Audiences, JwksUri: p.JWKSURI, Jwks: string(p.JWKS),
 		Algorithms: p.Algorithms, OneTimeUse: p.OneTimeUse, Disabled: p.Disabled,
+		AllowMissingKid: p.AllowMissingKID, AllowMultipleAudiences: p.AllowMultipleAudiences,
 		CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),
 	}
 }

@@ -117,7 +117,7 @@ func bootstrap(ctx context.Context, store storage.Store, logger *slog.Logger) er
 			return fmt.Errorf("bootstrap admin: %w", err)
 		}
 	}
-	logger.InfoContext(ctx, "created the first organization and an admin user; mint a personal access token with: sts pat create --user admin --expires-in 30d --scope '*' --scope sts:admin",
+	logger.InfoContext(ctx, "created the first organization and an admin user; sign in to the web pages (/tokens) with the link printed by: sts login-link --user admin; or mint a personal access token with: sts pat create --user admin --expires-in 30d --scope '*' --scope sts:admin",
 		"organization", org.ID, "admin", admin.ID)
 	return nil
 }

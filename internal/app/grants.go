@@ -32,9 +32,10 @@ type tokenEndpoints struct {
 	limits   *rateLimits
 }
 
-// mount adds the token endpoint, introspection and revocation to srv.
-func (t *tokenEndpoints) mount(d *server.Deferred) {
-	d.Ready(append([]server.Mounter{t.handler}, t.oauth.Mounters...)...)
+// mount adds the token endpoint, introspection and revocation (and
+// extra, such as the web pages) to srv.
+func (t *tokenEndpoints) mount(d *server.Deferred, extra ...server.Mounter) {
+	d.Ready(append(append([]server.Mounter{t.handler}, t.oauth.Mounters...), extra...)...)
 }
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor

@@ -37,11 +37,11 @@ func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration,
 
 // startHostTokens gives the API its host-token vault (envelope encryption
 // under kr, value reads audited through w) and starts the refresh job on
-// wg. Every replica may run the job: each token is leased under its row
+// wg, and returns the vault. Every replica may run the job: each token is leased under its row
 // lock before its endpoint is called.
 func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config, store storage.Store, kr *seal.Keyring,
 	h *api.Handler, w *audit.Writer, integ map[string]hosttoken.Integration, logger *slog.Logger, reg prometheus.Registerer,
-) {
+) *hosttoken.Service {
 	ht := &hosttoken.Service{Store: store, Envelope: &seal.Envelope{Keyring: kr}, Audit: w, Logger: logger}
 	h.SetHostTokens(ht)
 	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -60,4 +60,5 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 		OnResult:   func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
 	}
 	wg.Go(func() { r.Run(ctx) })
+	return ht
 }

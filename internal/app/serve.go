@@ -193,13 +193,17 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			return err
 		}
 		obs.tokenEndpointsReady(ctx, ep)
-		ep.mount(late)
+		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
+		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, logger)
+		if err != nil {
+			return err
+		}
+		ep.mount(late, pages)
 		// A pool or provider changed through the API applies to this
 		// node's token endpoint before the call returns; other replicas
 		// and the CLI are seen at the registry's next refresh (5 s).
 		connect.pools.SetOnChange(ep.registry.Refresh)
 		wg.Go(func() { ep.run(ctx) })
-		startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		return nil
 	})
 	a.srv, a.b = srv, b

@@ -93,6 +93,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("revoke"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("discovery")}, why: "endpoint packages never import each other or the wiring"},
 		{pkg: internal("trust"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("policy")}, why: "trust is an L2 service over storage and policy"},
 		{pkg: internal("grants"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("introspect"), internal("revoke"), internal("discovery"), internal("api")}, why: "endpoint packages never import each other or the wiring"},
+		{pkg: internal("web"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("sts"), internal("audit"), internal("pat"), internal("hosttoken"), internal("secret"), internal("seal")}, why: "web is an L3 endpoint (the browser pages) over the L2 services the API uses; it never imports another endpoint, the API, generated code or the wiring"},
 		{pkg: module + "/pkg/rs", bad: []string{module + "/internal/..."}, why: "pkg/rs is public: resource servers import it, so it can never depend on internal code"},
 		{pkg: internal("hosttoken"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("seal"), internal("sts")}, why: "hosttoken is an L2 service over storage and seal"},
 		// app is the assembly level: it may import every service, server,
@@ -106,6 +107,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("cli"), direct: true, bad: []string{anyInternal}, allow: []string{
 			internal("app"), internal("config"), internal("storage"), internal("storage/sqlstore"),
 			internal("gen/gitpod/v1"), internal("gen/gitpod/v1/gitpodv1connect"), // commands that call the admin API
+			internal("gen/sts/v1"), internal("gen/sts/v1/stsv1connect"), // admin commands with --server (docs/cli.md)
 			internal("api"),                         // org and principal commands reuse the API's creation rules
 			internal("audit"),                       // audit list/export; the runner-key command's audit event
 			internal("clients"), internal("oauth2"), // client commands: the lifecycle service and its vocabulary
@@ -116,6 +118,7 @@ func TestDeps(t *testing.T) {
 			internal("policy"), internal("pools"), internal("sts"), // pool and provider commands
 			internal("signer"), // keys list/rotate
 			internal("tokens"), // sts revoke subject: the revocation ID and default lifetimes
+			internal("web"),    // sts login-link: the one-time sign-in link the page consumes
 		}, why: "cli keeps thin commands; the server is assembled in app (docs/architecture.md)"},
 		{pkg: module + "/cmd/sts", bad: []string{"testing", internal("storage/conformance"), internal("ststest/..."), internal("archtest")}, why: "test kits never reach the binary (docs/architecture.md)"},
 	}

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/audit"
-	"github.com/opensts/sts/internal/config"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
@@ -21,7 +24,7 @@ import (
 // sts.v1.AuditService uses too, so both take the same filters, page the
 // same way and refuse the same queries.
 func newAuditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail (directly in storage)"}
+	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail"}
 	cmd.AddCommand(newAuditListCmd())
 	return cmd
 }
@@ -53,27 +56,33 @@ when more follow, the command prints on stderr how to fetch the next page.`,
 			if q.Until, err = parseSince("--until", until, now); err != nil {
 				return usageError{err}
 			}
-			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
+			if asJSON {
+				if j, _ := outputJSON(cmd); j {
+					return usageError{errors.New("give one of --json (JSON lines) and --output json (an array)")}
+				}
+			}
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
 				if org != "" {
 					q.OrgID = org
 					// A name is resolved; an ID of a deleted organization
 					// still filters its events.
-					if o, err := findOrg(cmd, store, org); err == nil {
-						q.OrgID = o.ID
+					if o, err := resolveOrg(ctx, a.orgs(), org); err == nil {
+						q.OrgID = o.GetId()
 					}
 				}
-				page, err := audit.List(ctx, store, q)
-				if qe, ok := errors.AsType[*audit.QueryError](err); ok {
-					return usageError{qe}
-				}
+				events, next, err := a.audit().list(ctx, q)
 				if err != nil {
-					return fmt.Errorf("storage: %w", err)
-				}
-				if err := printAudit(cmd, page.Events, asJSON); err != nil {
 					return err
 				}
-				if page.NextPageToken != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "more events: repeat the command with --page-token %s\n", page.NextPageToken)
+				if j, _ := outputJSON(cmd); j {
+					if err := printObjects(cmd.OutOrStdout(), events, false); err != nil {
+						return err
+					}
+				} else if err := printAudit(cmd, auditFromProto(events), asJSON); err != nil {
+					return err
+				}
+				if next != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "more events: repeat the command with --page-token %s\n", next)
 				}
 				return nil
 			})
@@ -90,8 +99,8 @@ when more follow, the command prints on stderr how to fetch the next page.`,
 	f.StringVar(&until, "until", "", "only events before this time (RFC 3339, or a duration ago)")
 	f.IntVar(&q.PageSize, "limit", audit.DefaultPageSize, fmt.Sprintf("events per page (at most %d)", audit.MaxPageSize))
 	f.StringVar(&q.PageToken, "page-token", "", "continue a listing (with the same filters)")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object per event")
-	return cmd
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per line (JSON lines); --output json prints an array")
+	return adminFlags(cmd)
 }
 
 // parseSince reads an RFC 3339 time, or a duration (as --expires-in takes
@@ -157,4 +166,65 @@ func auditCell(s string) string {
 // oneLine keeps a detail on its table row.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// auditAdmin reads the audit trail, remotely (sts.v1.AuditService) or in
+// the database; both go through audit.List.
+type auditAdmin interface {
+	list(ctx context.Context, q audit.Query) (events []*stsv1.AuditEvent, next string, err error)
+}
+
+func (a *admin) audit() auditAdmin {
+	if a.remote != nil {
+		return remoteAudit{stsv1connect.NewAuditServiceClient(a.remote.http, a.remote.base)}
+	}
+	return directAudit{a.store}
+}
+
+type remoteAudit struct {
+	c stsv1connect.AuditServiceClient
+}
+
+func (r remoteAudit) list(ctx context.Context, q audit.Query) ([]*stsv1.AuditEvent, string, error) {
+	req := &stsv1.ListAuditEventsRequest{OrganizationId: q.OrgID, Actor: q.Actor, Action: q.Action, Target: q.Target,
+		Outcome: q.Outcome, RequestId: q.RequestID, PageSize: int32(min(q.PageSize, audit.MaxPageSize)), PageToken: q.PageToken}
+	if !q.Since.IsZero() {
+		req.Since = timestamppb.New(q.Since)
+	}
+	if !q.Until.IsZero() {
+		req.Until = timestamppb.New(q.Until)
+	}
+	res, err := r.c.ListAuditEvents(ctx, req)
+	return res.GetEvents(), res.GetNextPageToken(), err
+}
+
+type directAudit struct{ s *sqlstore.Store }
+
+func (d directAudit) list(ctx context.Context, q audit.Query) ([]*stsv1.AuditEvent, string, error) {
+	page, err := audit.List(ctx, d.s, q)
+	if qe, ok := errors.AsType[*audit.QueryError](err); ok {
+		return nil, "", usageError{qe}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("storage: %w", err)
+	}
+	out := make([]*stsv1.AuditEvent, 0, len(page.Events))
+	for _, e := range page.Events {
+		out = append(out, api.AuditEventToProto(e))
+	}
+	return out, page.NextPageToken, nil
+}
+
+// auditFromProto is the text and JSON-lines view of API events.
+func auditFromProto(events []*stsv1.AuditEvent) []storage.AuditEvent {
+	out := make([]storage.AuditEvent, 0, len(events))
+	for _, e := range events {
+		var t time.Time
+		if e.GetTime() != nil {
+			t = e.GetTime().AsTime()
+		}
+		out = append(out, storage.AuditEvent{ID: e.GetId(), Time: t, OrgID: e.GetOrganizationId(), Actor: e.GetActor(),
+			Action: e.GetAction(), Target: e.GetTarget(), RequestID: e.GetRequestId(), Outcome: e.GetOutcome(), Detail: e.GetDetail()})
+	}
+	return out
 }

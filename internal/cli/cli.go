@@ -70,10 +70,11 @@ key, database passwords) come only from files or the environment.`,
 
   # Apply database migrations explicitly
   sts migrate --config /etc/sts/sts.yaml`,
-		Version:           versionString(),
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Version:       versionString(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// `sts completion bash|zsh|fish|powershell` is cobra's.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -90,6 +91,7 @@ key, database passwords) come only from files or the environment.`,
 	root.AddCommand(newPrincipalCmd())
 	root.AddCommand(newPATCmd())
 	root.AddCommand(newExchangeTokenCmd())
+	root.AddCommand(newLoginLinkCmd())
 	root.AddCommand(newHostTokenCmd(), newRunnerCmd())
 	return root
 }

@@ -8,116 +8,262 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/clients"
-	"github.com/opensts/sts/internal/config"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
+// clientAdmin is what the client commands do, remotely or in the
+// database; both go through the same lifecycle (internal/clients), so
+// both refuse the same input with the same message.
+type clientAdmin interface {
+	create(ctx context.Context, req *stsv1.CreateClientRequest) (*stsv1.Client, string, error)
+	get(ctx context.Context, id string) (*stsv1.Client, error)
+	list(ctx context.Context, orgID string) ([]*stsv1.Client, error)
+	update(ctx context.Context, req *stsv1.UpdateClientRequest) (*stsv1.Client, error)
+	rotateSecret(ctx context.Context, id string) (*stsv1.Client, string, error)
+	delete(ctx context.Context, id string) error
+}
+
+func (a *admin) clients(ctx context.Context) (clientAdmin, error) {
+	if a.remote != nil {
+		return remoteClients{stsv1connect.NewClientServiceClient(a.remote.http, a.remote.base)}, nil
+	}
+	pepper, err := patPepper(ctx, a.cfg, a.store)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pepper)
+	svc, err := clients.NewService(a.store, pepper)
+	if err != nil {
+		return nil, err
+	}
+	return directClients{svc}, nil
+}
+
+type remoteClients struct {
+	c stsv1connect.ClientServiceClient
+}
+
+func (r remoteClients) create(ctx context.Context, req *stsv1.CreateClientRequest) (*stsv1.Client, string, error) {
+	res, err := r.c.CreateClient(ctx, req)
+	return res.GetClient(), res.GetClientSecret(), err
+}
+
+func (r remoteClients) get(ctx context.Context, id string) (*stsv1.Client, error) {
+	res, err := r.c.GetClient(ctx, &stsv1.GetClientRequest{ClientId: id})
+	return res.GetClient(), err
+}
+
+func (r remoteClients) list(ctx context.Context, orgID string) ([]*stsv1.Client, error) {
+	res, err := r.c.ListClients(ctx, &stsv1.ListClientsRequest{OrganizationId: orgID})
+	return res.GetClients(), err
+}
+
+func (r remoteClients) update(ctx context.Context, req *stsv1.UpdateClientRequest) (*stsv1.Client, error) {
+	res, err := r.c.UpdateClient(ctx, req)
+	return res.GetClient(), err
+}
+
+func (r remoteClients) rotateSecret(ctx context.Context, id string) (*stsv1.Client, string, error) {
+	res, err := r.c.RotateClientSecret(ctx, &stsv1.RotateClientSecretRequest{ClientId: id})
+	return res.GetClient(), res.GetClientSecret(), err
+}
+
+func (r remoteClients) delete(ctx context.Context, id string) error {
+	_, err := r.c.DeleteClient(ctx, &stsv1.DeleteClientRequest{ClientId: id})
+	return err
+}
+
+type directClients struct{ svc *clients.Service }
+
+func (d directClients) create(ctx context.Context, req *stsv1.CreateClientRequest) (*stsv1.Client, string, error) {
+	in := clients.CreateInput{OrgID: req.GetOrganizationId(), PrincipalID: req.GetPrincipalId(), Name: req.GetName(),
+		AuthMethod: enumWord(req.GetAuthMethod()), GrantTypes: req.GetGrantTypes(), Pools: req.GetPools(),
+		Audiences: req.GetAudiences(), Scopes: req.GetScopes(), Keys: clients.Keys{JWKS: []byte(req.GetJwks()), JWKSURI: req.GetJwksUri()}}
+	if req.GetJwks() == "" {
+		in.Keys.JWKS = nil
+	}
+	c, sec, err := d.svc.Create(ctx, cliCaller, in)
+	if err != nil {
+		return nil, "", err
+	}
+	return api.ClientToProto(c), sec, nil
+}
+
+func (d directClients) get(ctx context.Context, id string) (*stsv1.Client, error) {
+	c, err := d.svc.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return api.ClientToProto(c), nil
+}
+
+func (d directClients) list(ctx context.Context, orgID string) ([]*stsv1.Client, error) {
+	cs, err := d.svc.List(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*stsv1.Client, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, api.ClientToProto(c))
+	}
+	return out, nil
+}
+
+func (d directClients) update(ctx context.Context, req *stsv1.UpdateClientRequest) (*stsv1.Client, error) {
+	in := clients.UpdateInput{Name: req.Name, Disabled: req.Disabled}
+	list := func(l *stsv1.StringList) *[]string {
+		if l == nil {
+			return nil
+		}
+		v := l.GetValues()
+		return &v
+	}
+	in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list(req.GetGrantTypes()), list(req.GetPools()), list(req.GetAudiences()), list(req.GetScopes())
+	switch k := req.GetKeys().(type) {
+	case *stsv1.UpdateClientRequest_Jwks:
+		in.Keys = &clients.Keys{JWKS: []byte(k.Jwks)}
+	case *stsv1.UpdateClientRequest_JwksUri:
+		in.Keys = &clients.Keys{JWKSURI: k.JwksUri}
+	}
+	c, err := d.svc.Update(ctx, cliCaller, req.GetClientId(), in)
+	if err != nil {
+		return nil, err
+	}
+	return api.ClientToProto(c), nil
+}
+
+func (d directClients) rotateSecret(ctx context.Context, id string) (*stsv1.Client, string, error) {
+	c, sec, err := d.svc.RotateSecret(ctx, cliCaller, id)
+	if err != nil {
+		return nil, "", err
+	}
+	return api.ClientToProto(c), sec, nil
+}
+
+func (d directClients) delete(ctx context.Context, id string) error {
+	return d.svc.Delete(ctx, cliCaller, id)
+}
+
 // newClientCmd is `sts client create|list|show|update|enable|disable|
-// rotate-secret|delete`. Every command goes through internal/clients, the
-// lifecycle sts.v1.ClientService uses too, so both refuse the same input
-// with the same message.
+// rotate-secret|delete`.
 func newClientCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth clients (a service account's credentials)"}
-	var org, principal, jwksFile string
-	var in clients.CreateInput
+	cmd := adminNoun(&cobra.Command{Use: "client", Short: "Manage OAuth clients (a service account's credentials)"})
+	var org, principal, jwksFile, authMethod string
+	req := &stsv1.CreateClientRequest{}
 	create := &cobra.Command{
-		Use: "create", Short: "Register a client; a client secret is printed once", Args: cobra.NoArgs,
+		Use: "create --org ORG --principal SA", Short: "Register a client; a client secret is printed once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if org == "" || principal == "" {
-				return errors.New("--org and --principal are required")
+				return usageError{errors.New("--org and --principal are required")}
 			}
-			return withClients(cmd, func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error {
-				o, err := findOrg(cmd, store, org)
+			m, ok := enumFromWord(stsv1.ClientAuthMethod(0).Descriptor(), authMethod)
+			if !ok {
+				return usageError{fmt.Errorf("--auth-method %q: want client_secret_basic, client_secret_post, private_key_jwt or none", authMethod)}
+			}
+			req.AuthMethod = stsv1.ClientAuthMethod(m)
+			if jwksFile != "" {
+				b, err := readJWKSFile(jwksFile)
 				if err != nil {
 					return err
 				}
-				p, err := findPrincipal(ctx, store, principal, o.ID)
+				req.Jwks = string(b)
+			}
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				o, err := resolveOrg(ctx, a.orgs(), org)
 				if err != nil {
 					return err
 				}
-				in.OrgID, in.PrincipalID = o.ID, p.ID
-				if jwksFile != "" {
-					if in.Keys.JWKS, err = readJWKSFile(jwksFile); err != nil {
-						return err
-					}
+				p, err := resolvePrincipal(ctx, a, principal, o.GetId())
+				if err != nil {
+					return err
 				}
-				created, sec, err := svc.Create(ctx, cliCaller, in)
+				req.OrganizationId, req.PrincipalId = o.GetId(), p.GetId()
+				cs, err := a.clients(ctx)
+				if err != nil {
+					return err
+				}
+				created, sec, err := cs.create(ctx, req)
 				if err != nil {
 					return err
 				}
 				// Shown once, after the commit (docs/security.md D-02).
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id: %s\n", created.ID)
-				if sec != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "client_secret: %s\n(shown once; store it now)\n", sec)
-				}
-				return nil
+				return printSecret(cmd, created, true, sec, "(shown once; store it now)")
 			})
 		},
 	}
 	f := create.Flags()
 	f.StringVar(&org, "org", "", "organization ID or name (required)")
 	f.StringVar(&principal, "principal", "", "service-account principal tokens are issued to, ID or name (required)")
-	f.StringVar(&in.Name, "name", "", "display name")
-	f.StringVar(&in.AuthMethod, "auth-method", oauth2.AuthMethodClientSecretBasic, "client_secret_basic, client_secret_post, private_key_jwt or none (a public client: client_id, no secret)")
+	f.StringVar(&req.Name, "name", "", "display name")
+	f.StringVar(&authMethod, "auth-method", oauth2.AuthMethodClientSecretBasic, "client_secret_basic, client_secret_post, private_key_jwt or none (a public client: client_id, no secret)")
 	f.StringVar(&jwksFile, "jwks-file", "", "public JWKS for private_key_jwt")
-	f.StringVar(&in.Keys.JWKSURI, "jwks-uri", "", "JWKS URI for private_key_jwt")
-	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, "grant types the client may use")
-	f.StringSliceVar(&in.Pools, "pool", nil, "pools the client may exchange against")
-	f.StringSliceVar(&in.Audiences, "audience", nil, "audiences the client may obtain")
-	f.StringSliceVar(&in.Scopes, "scope", nil, "scopes the client may obtain")
+	f.StringVar(&req.JwksUri, "jwks-uri", "", "JWKS URI for private_key_jwt")
+	f.StringSliceVar(&req.GrantTypes, "grant-type", []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, "grant types the client may use (repeatable)")
+	f.StringSliceVar(&req.Pools, "pool", nil, "pools the client may exchange against (repeatable)")
+	f.StringSliceVar(&req.Audiences, "audience", nil, "audiences the client may obtain (repeatable)")
+	f.StringSliceVar(&req.Scopes, "scope", nil, "scopes the client may obtain (repeatable)")
 	cmd.AddCommand(create, clientListCmd(), clientShowCmd(), clientUpdateCmd(), clientEnableCmd(true), clientEnableCmd(false),
 		clientRotateCmd(), clientDeleteCmd())
 	return cmd
 }
 
-// withClients opens storage, derives the digest pepper (the same as
-// PATs') and hands fn the client lifecycle service over that storage.
-func withClients(cmd *cobra.Command, fn func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error) error {
-	return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, pepper []byte) error {
-		svc, err := clients.NewService(store, pepper)
+// printSecret prints a client with its new secret: in JSON the client
+// object with the secret beside it ({"client": …, "clientSecret": …}),
+// in text the lines scripts already read.
+func printSecret(cmd *cobra.Command, c *stsv1.Client, withID bool, secret, note string) error {
+	w := cmd.OutOrStdout()
+	if j, _ := outputJSON(cmd); j {
+		v, err := apiJSON(c)
 		if err != nil {
 			return err
 		}
-		return fn(ctx, store, svc)
-	})
-}
-
-// withClientStore opens storage and derives the digest pepper (the same
-// as PATs').
-func withClientStore(cmd *cobra.Command, fn func(ctx context.Context, store *sqlstore.Store, pepper []byte) error) error {
-	return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-		pepper, err := patPepper(ctx, cfg, store)
-		if err != nil {
-			return err
+		out := map[string]any{"client": v}
+		if secret != "" {
+			out["clientSecret"] = secret
 		}
-		defer clear(pepper)
-		return fn(ctx, store, pepper)
-	})
+		return printJSON(w, out)
+	}
+	if withID {
+		fmt.Fprintf(w, "client_id: %s\n", c.GetId())
+	}
+	if secret != "" {
+		fmt.Fprintf(w, "client_secret: %s\n%s\n", secret, note)
+	}
+	return nil
 }
 
 func clientListCmd() *cobra.Command {
 	var org string
-	cmd := &cobra.Command{Use: "list", Short: "List clients", Args: cobra.NoArgs,
+	cmd := &cobra.Command{Use: "list [--org ORG]", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withClients(cmd, func(ctx context.Context, store *sqlstore.Store, svc *clients.Service) error {
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
 				orgID := ""
 				if org != "" {
-					o, err := findOrg(cmd, store, org)
+					o, err := resolveOrg(ctx, a.orgs(), org)
 					if err != nil {
 						return err
 					}
-					orgID = o.ID
+					orgID = o.GetId()
 				}
-				cs, err := svc.List(ctx, orgID)
+				cs, err := a.clients(ctx)
 				if err != nil {
 					return err
 				}
+				list, err := cs.list(ctx, orgID)
+				if err != nil {
+					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), list, false)
+				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tORG\tNAME\tAUTH\tDISABLED")
-				for _, c := range cs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.ID, c.OrgID, c.Name, c.AuthMethod, c.Disabled)
+				for _, c := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.GetId(), c.GetOrganizationId(), c.GetName(), enumWord(c.GetAuthMethod()), c.GetDisabled())
 				}
 				return tw.Flush()
 			})
@@ -129,15 +275,27 @@ func clientListCmd() *cobra.Command {
 func clientShowCmd() *cobra.Command {
 	return &cobra.Command{Use: "show ID", Short: "Show a client (never its secret)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				c, err := svc.Get(ctx, args[0])
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				cs, err := a.clients(ctx)
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\ndisabled: %v\n",
-					c.ID, c.OrgID, c.PrincipalID, c.Name, c.AuthMethod, len(c.SecretDigest) > 0, c.JWKSURI, c.GrantTypes, c.Pools, c.Audiences, c.Scopes, c.Disabled)
-				return nil
+				c, err := cs.get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return printClient(cmd, c)
 			})
 		}}
+}
+
+// printClient prints one client: its JSON object, or one field a line.
+func printClient(cmd *cobra.Command, c *stsv1.Client) error {
+	if j, _ := outputJSON(cmd); j {
+		return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\ndisabled: %v\n",
+		c.GetId(), c.GetOrganizationId(), c.GetPrincipalId(), c.GetName(), enumWord(c.GetAuthMethod()), c.GetHasSecret(), c.GetJwksUri(),
+		c.GetGrantTypes(), c.GetPools(), c.GetAudiences(), c.GetScopes(), c.GetDisabled())
+	return nil
 }

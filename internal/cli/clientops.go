@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/opensts/sts/internal/clients"
-	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/api"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -17,15 +20,18 @@ import (
 func clientRotateCmd() *cobra.Command {
 	return &cobra.Command{Use: "rotate-secret ID", Short: "Replace a client's secret; the new one is printed once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				// One update: the old secret stops working at the same
-				// commit (docs/security.md D-03).
-				_, sec, err := svc.RotateSecret(ctx, cliCaller, args[0])
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				cs, err := a.clients(ctx)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_secret: %s\n(shown once; the previous secret no longer works)\n", sec)
-				return nil
+				// One update: the old secret stops working at the same
+				// commit (docs/security.md D-03).
+				c, sec, err := cs.rotateSecret(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return printSecret(cmd, c, false, sec, "(shown once; the previous secret no longer works)")
 			})
 		}}
 }
@@ -39,12 +45,28 @@ func clientEnableCmd(enable bool) *cobra.Command {
 	}
 	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				disabled := !enable
-				_, err := svc.Update(ctx, cliCaller, args[0], clients.UpdateInput{Disabled: &disabled})
-				return err
-			})
+			disabled := !enable
+			return updateClient(cmd, &stsv1.UpdateClientRequest{ClientId: args[0], Disabled: &disabled})
 		}}
+}
+
+// updateClient sends req and prints the client: JSON, or a line of text.
+func updateClient(cmd *cobra.Command, req *stsv1.UpdateClientRequest) error {
+	return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+		cs, err := a.clients(ctx)
+		if err != nil {
+			return err
+		}
+		c, err := cs.update(ctx, req)
+		if err != nil {
+			return err
+		}
+		if j, _ := outputJSON(cmd); j {
+			return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "updated client %s\n", c.GetId())
+		return nil
+	})
 }
 
 // clientUpdateCmd is `sts client update ID`: the flags given replace the
@@ -56,51 +78,55 @@ func clientUpdateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes or keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set := cmd.Flags().Changed
-			var in clients.UpdateInput
+			req := &stsv1.UpdateClientRequest{ClientId: args[0]}
 			if set("name") {
-				in.Name = &name
+				req.Name = &name
 			}
-			list := func(flag string, v *[]string) *[]string {
+			list := func(flag string, v []string) *stsv1.StringList {
 				if set(flag) {
-					return v
+					return &stsv1.StringList{Values: v}
 				}
 				return nil
 			}
-			in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list("grant-type", &grants), list("pool", &pools), list("audience", &auds), list("scope", &scopes)
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				if set("jwks-file") || set("jwks-uri") {
-					in.Keys = &clients.Keys{JWKSURI: jwksURI}
-					if jwksFile != "" {
-						var err error
-						if in.Keys.JWKS, err = readJWKSFile(jwksFile); err != nil {
-							return err
-						}
-					}
-				}
-				c, err := svc.Update(ctx, cliCaller, args[0], in)
+			req.GrantTypes, req.Pools, req.Audiences, req.Scopes = list("grant-type", grants), list("pool", pools), list("audience", auds), list("scope", scopes)
+			switch {
+			case set("jwks-file") && set("jwks-uri"):
+				return usageError{errors.New("give one of --jwks-file and --jwks-uri")}
+			case set("jwks-file"):
+				b, err := readJWKSFile(jwksFile)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "updated client %s\n", c.ID)
-				return nil
-			})
+				req.Keys = &stsv1.UpdateClientRequest_Jwks{Jwks: string(b)}
+			case set("jwks-uri"):
+				req.Keys = &stsv1.UpdateClientRequest_JwksUri{JwksUri: jwksURI}
+			}
+			return updateClient(cmd, req)
 		}}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "display name")
 	f.StringVar(&jwksFile, "jwks-file", "", "new public JWKS (private_key_jwt; replaces the JWKS URI)")
 	f.StringVar(&jwksURI, "jwks-uri", "", "new JWKS URI (private_key_jwt; replaces the JWKS)")
-	f.StringSliceVar(&grants, "grant-type", nil, "grant types the client may use (replaces)")
-	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (replaces)")
-	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (replaces)")
-	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (replaces)")
+	f.StringSliceVar(&grants, "grant-type", nil, "grant types the client may use (repeatable; replaces)")
+	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (repeatable; replaces)")
+	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (repeatable; replaces)")
+	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (repeatable; replaces)")
 	return cmd
 }
 
 func clientDeleteCmd() *cobra.Command {
 	return &cobra.Command{Use: "delete ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClients(cmd, func(ctx context.Context, _ *sqlstore.Store, svc *clients.Service) error {
-				return svc.Delete(ctx, cliCaller, args[0])
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				cs, err := a.clients(ctx)
+				if err != nil {
+					return err
+				}
+				if err := cs.delete(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "deleted client %s\n", args[0])
+				return nil
 			})
 		}}
 }
@@ -108,23 +134,30 @@ func clientDeleteCmd() *cobra.Command {
 // newRevokeCmd is `sts revoke subject --subject S --before T`: every token
 // of S issued at or before T stops verifying at once (docs/security.md D-04, "revoke-all-issued-before-T").
 func newRevokeCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "revoke", Short: "Revoke tokens"}
+	cmd := adminNoun(&cobra.Command{Use: "revoke", Short: "Revoke tokens"})
 	var subject, before string
 	var keep time.Duration
-	sub := &cobra.Command{Use: "subject", Short: "Revoke every token of a subject issued before a time", Args: cobra.NoArgs,
+	sub := &cobra.Command{Use: "subject --subject SUB [--before TIME]", Short: "Revoke every token of a subject issued before a time (instance administrators)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if subject == "" {
+				return usageError{errors.New("--subject is required")}
+			}
 			t := time.Now()
 			if before != "" {
 				var err error
 				if t, err = time.Parse(time.RFC3339, before); err != nil {
-					return fmt.Errorf("--before: %w", err)
+					return usageError{fmt.Errorf("--before: want an RFC 3339 time: %w", err)}
 				}
 			}
-			return withClientStore(cmd, func(ctx context.Context, store *sqlstore.Store, _ []byte) error {
-				if err := revokeSubject(ctx, store, subject, t, keep, time.Now()); err != nil {
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				res, err := a.revocations().revokeSubject(ctx, subject, t, keep)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked tokens of %s issued at or before %s\n", subject, t.UTC().Format(time.RFC3339))
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), []*stsv1.RevokeSubjectResponse{res}, true)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked tokens of %s issued at or before %s\n", subject, res.GetIssuedBefore().AsTime().UTC().Format(time.RFC3339))
 				return nil
 			})
 		}}
@@ -135,23 +168,43 @@ func newRevokeCmd() *cobra.Command {
 	return cmd
 }
 
-// subjectRevoker is what revoking a subject writes: the "sub:" revocation
-// of its access tokens and the end of its refresh-token families (a
-// refresh token would otherwise mint new access tokens after the cut-off).
-type subjectRevoker interface {
-	storage.RevocationStore
-	storage.RefreshTokenStore
+// revocationAdmin revokes by subject, remotely (sts.v1.RevocationService)
+// or in the database; both through api.RevokeSubject.
+type revocationAdmin interface {
+	revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error)
 }
 
-func revokeSubject(ctx context.Context, store subjectRevoker, subject string, before time.Time, keep time.Duration, now time.Time) error {
-	if subject == "" {
-		return errors.New("--subject is required")
+func (a *admin) revocations() revocationAdmin {
+	if a.remote != nil {
+		return remoteRevocations{stsv1connect.NewRevocationServiceClient(a.remote.http, a.remote.base)}
 	}
-	if _, err := store.RevokeRefreshSubject(ctx, subject, before); err != nil {
-		return err
+	return directRevocations{a.store}
+}
+
+type remoteRevocations struct {
+	c stsv1connect.RevocationServiceClient
+}
+
+func (r remoteRevocations) revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error) {
+	return r.c.RevokeSubject(ctx, &stsv1.RevokeSubjectRequest{Subject: subject, IssuedBefore: timestamppb.New(before), Keep: durationpb.New(keep)})
+}
+
+type directRevocations struct{ s *sqlstore.Store }
+
+func (d directRevocations) revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error) {
+	now := time.Now()
+	n, err := api.RevokeSubject(ctx, d.s, subject, before, keep, now, "cli revoke subject")
+	if err != nil {
+		return nil, err
 	}
-	return store.PutRevocation(ctx, storage.Revocation{
-		ID: tokens.RevocationIDSubject(subject), IssuedBefore: storage.Now(before), Reason: "cli revoke subject",
-		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(before.Add(keep)),
-	})
+	if err := d.s.AppendAudit(ctx, cliCaller.Event(now, "", api.ActionSubjectRevoke, "subject:"+subject, "success", "")); err != nil {
+		return nil, fmt.Errorf("tokens of %s revoked, but the audit event was not stored: %w", subject, err)
+	}
+	return &stsv1.RevokeSubjectResponse{IssuedBefore: timestamppb.New(before), ExpiresAt: timestamppb.New(before.Add(keep)), RefreshTokensRevoked: n}, nil
+}
+
+// revokeSubject is the direct mode's revocation of subject.
+func revokeSubject(ctx context.Context, store api.SubjectRevoker, subject string, before time.Time, keep time.Duration, now time.Time) error {
+	_, err := api.RevokeSubject(ctx, store, subject, before, keep, now, "cli revoke subject")
+	return err
 }

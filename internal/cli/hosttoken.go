@@ -46,6 +46,7 @@ sealed to the runner's registered public key, with its private key (see
 "sts runner").`,
 	}
 	cmd.PersistentFlags().StringVar(&server, "server", envOr("STS_SERVER", "http://127.0.0.1:8080"), "base URL of the sts server (env STS_SERVER)")
+	cmd.PersistentFlags().StringP("output", "o", "table", "output format of get and list: table or json")
 	client := func() (*hostTokenClient, error) {
 		tok := os.Getenv("STS_TOKEN")
 		if tok == "" {
@@ -92,9 +93,4 @@ func readSecret(cmd *cobra.Command, path, what string) (string, error) {
 }
 
 // rpcError turns a Connect error into a CLI error carrying its code.
-func rpcError(err error) error {
-	if ce, ok := errors.AsType[*connect.Error](err); ok {
-		return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
-	}
-	return err
-}
+func rpcError(err error) error { return apiError(err) }

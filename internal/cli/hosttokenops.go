@@ -85,6 +85,12 @@ func newHostTokenGetCmd(client htClient) *cobra.Command {
 			if err != nil {
 				return rpcError(err)
 			}
+			if j, err := outputJSON(cmd); err != nil || j {
+				if err != nil {
+					return err
+				}
+				return printObjects(cmd.OutOrStdout(), []*gitpodv1.HostAuthenticationToken{res.GetToken()}, true)
+			}
 			printHostTokens(cmd, res.GetToken())
 			return nil
 		},
@@ -118,6 +124,12 @@ func newHostTokenListCmd(client htClient) *cobra.Command {
 				if page = res.GetPagination().GetNextToken(); page == "" {
 					break
 				}
+			}
+			if j, err := outputJSON(cmd); err != nil || j {
+				if err != nil {
+					return err
+				}
+				return printObjects(cmd.OutOrStdout(), all, false)
 			}
 			printHostTokens(cmd, all...)
 			return nil

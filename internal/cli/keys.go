@@ -10,8 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
@@ -55,27 +58,126 @@ func withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg config.Confi
 	return fn(ctx, cfg, store)
 }
 
+// keysAdmin is what keys list and keys rotate do, remotely
+// (sts.v1.KeyService, instance administrators) or in the database.
+type keysAdmin interface {
+	list(ctx context.Context) ([]*stsv1.SigningKey, error)
+	// rotate rotates every algorithm's keys; lines describe each one.
+	rotate(ctx context.Context, force bool) (res *stsv1.RotateSigningKeyResponse, lines []string, err error)
+}
+
+func (a *admin) keys(cmd *cobra.Command) keysAdmin {
+	if a.remote != nil {
+		return remoteKeys{stsv1connect.NewKeyServiceClient(a.remote.http, a.remote.base)}
+	}
+	return directKeys{a, cmd}
+}
+
+type remoteKeys struct{ c stsv1connect.KeyServiceClient }
+
+func (r remoteKeys) list(ctx context.Context) ([]*stsv1.SigningKey, error) {
+	res, err := r.c.ListSigningKeys(ctx, &stsv1.ListSigningKeysRequest{})
+	return res.GetKeys(), err
+}
+
+func (r remoteKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSigningKeyResponse, []string, error) {
+	res, err := r.c.RotateSigningKey(ctx, &stsv1.RotateSigningKeyRequest{Force: force})
+	if err != nil {
+		return nil, nil, err
+	}
+	line := fmt.Sprintf("rotated: active key %s -> %s, next key %s", res.GetRetiredKid(), res.GetActivatedKid(), res.GetNextKid())
+	if res.GetAlreadyRotated() {
+		line = "already rotated by another caller"
+	}
+	return res, []string{line}, nil
+}
+
+type directKeys struct {
+	a   *admin
+	cmd *cobra.Command
+}
+
+func (d directKeys) list(ctx context.Context) ([]*stsv1.SigningKey, error) {
+	keys, err := signer.ListKeys(ctx, d.a.store, app.SignerConfig(d.a.cfg))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*stsv1.SigningKey, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, api.SigningKeyToProto(k))
+	}
+	return out, nil
+}
+
+func (d directKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSigningKeyResponse, []string, error) {
+	store, cfg := d.a.store, d.a.cfg
+	logger := newLogger(cfg.Log, d.cmd.ErrOrStderr())
+	m, err := managerFor(ctx, cfg, store, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	before := m.ActiveKeyIDs()
+	rs, err := m.RotateEach(ctx, force)
+	// Rotations that committed before another algorithm failed are
+	// audited and reported all the same; a failed audit write is
+	// reported, not turned into a failure.
+	var lines []string
+	for _, r := range rs {
+		after := m.ActiveKeyIDs()[r.Algorithm]
+		if r.AlreadyRotated {
+			lines = append(lines, fmt.Sprintf("%s: already rotated by another caller: active key %s", r.Algorithm, after))
+			continue
+		}
+		if err := store.AppendAudit(ctx, r.AuditEvent(cliCaller.Actor, "", force, time.Now())); err != nil {
+			logger.ErrorContext(ctx, "audit of the signing-key rotation failed", "activated", r.Activated, "error", err)
+		}
+		lines = append(lines, fmt.Sprintf("%s: rotated: active key %s -> %s", r.Algorithm, before[r.Algorithm], after))
+	}
+	if err != nil {
+		for _, l := range lines {
+			fmt.Fprintln(d.cmd.OutOrStdout(), l)
+		}
+		if errors.Is(err, signer.ErrNextNotReady) {
+			return nil, nil, fmt.Errorf("%w (use --force to rotate anyway)", err)
+		}
+		return nil, nil, err
+	}
+	res := &stsv1.RotateSigningKeyResponse{}
+	if len(rs) > 0 {
+		r := rs[0]
+		res = &stsv1.RotateSigningKeyResponse{Rotated: r.Rotated, AlreadyRotated: r.AlreadyRotated,
+			ActivatedKid: r.Activated, RetiredKid: r.Retired, NextKid: r.Next, DeletedKids: r.Deleted}
+	}
+	if res.Keys, err = d.list(ctx); err != nil {
+		return nil, nil, err
+	}
+	return res, lines, nil
+}
+
 func newKeysListCmd() *cobra.Command {
-	return &cobra.Command{
+	return adminFlags(&cobra.Command{
 		Use:   "list",
 		Short: "List signing keys (no key material; needs no master key)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-				keys, err := signer.ListKeys(ctx, store, app.SignerConfig(cfg))
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				keys, err := a.keys(cmd).list(ctx)
 				if err != nil {
 					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), keys, false)
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tROTATES AT\tDELETE AFTER")
 				for _, k := range keys {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State,
-						stamp(k.CreatedAt), stamp(k.SignsFrom), stamp(k.RotatesAt), stamp(k.DeleteAfter))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.GetKid(), k.GetAlgorithm(), enumWord(k.GetState()),
+						stampPB(k.GetCreatedAt()), stampPB(k.GetSignsFrom()), stampPB(k.GetRotatesAt()), stampPB(k.GetDeleteAfter()))
 				}
 				return w.Flush()
 			})
 		},
-	}
+	})
 }
 
 func stamp(t time.Time) string {
@@ -122,40 +224,27 @@ sts.v1.KeyService/RotateSigningKey does the same rotation through the API
 and takes effect on the server that answers it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
-				logger := newLogger(cfg.Log, cmd.ErrOrStderr())
-				m, err := managerFor(ctx, cfg, store, logger)
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				res, lines, err := a.keys(cmd).rotate(ctx, force)
 				if err != nil {
 					return err
 				}
-				before := m.ActiveKeyIDs()
-				rs, err := m.RotateEach(ctx, force)
-				// Rotations that committed before another algorithm failed
-				// are audited and reported all the same; a failed audit
-				// write is reported, not turned into a failure.
-				for _, r := range rs {
-					after := m.ActiveKeyIDs()[r.Algorithm]
-					if r.AlreadyRotated {
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: already rotated by another caller: active key %s\n", r.Algorithm, after)
-						continue
+				if j, _ := outputJSON(cmd); j {
+					v, err := apiJSON(res)
+					if err != nil {
+						return err
 					}
-					if err := store.AppendAudit(ctx, r.AuditEvent(cliCaller.Actor, "", force, time.Now())); err != nil {
-						logger.ErrorContext(ctx, "audit of the signing-key rotation failed", "activated", r.Activated, "error", err)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: rotated: active key %s -> %s\n", r.Algorithm, before[r.Algorithm], after)
+					return printJSON(cmd.OutOrStdout(), v)
 				}
-				if err != nil {
-					if errors.Is(err, signer.ErrNextNotReady) {
-						return fmt.Errorf("%w (use --force to rotate anyway)", err)
-					}
-					return err
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rotate even if the next key was published less than keys.publish_ahead ago")
-	return cmd
+	return adminFlags(cmd)
 }
 
 func newKeysRotateMasterCmd() *cobra.Command {

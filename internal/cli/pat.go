@@ -2,17 +2,21 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/storage"
@@ -32,51 +36,6 @@ func patPepper(ctx context.Context, cfg config.Config, store storage.ServerSecre
 		return nil, fmt.Errorf("master key: none configured and %s does not exist (start sts serve once to create one)", cfg.MasterKeyPath())
 	}
 	return pepper.Load(ctx, store, kr, time.Now())
-}
-
-// tokenEnv is what the token commands open: storage and the PAT service.
-type tokenEnv struct {
-	store *sqlstore.Store
-	pats  *pat.Service
-}
-
-func openTokenEnv(cmd *cobra.Command) (*tokenEnv, error) {
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return nil, err
-	}
-	store, err := app.OpenStorage(cmd.Context(), cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	p, err := patPepper(cmd.Context(), cfg, store)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	svc, err := pat.NewService(store, p)
-	clear(p)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	svc.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return &tokenEnv{store: store, pats: svc}, nil
-}
-
-// openTokenEnvFor is openTokenEnv plus the principal named by ref (an ID,
-// or a name unique within org when set); the caller closes env.store.
-func openTokenEnvFor(cmd *cobra.Command, ref, org string) (*tokenEnv, storage.Principal, error) {
-	env, err := openTokenEnv(cmd)
-	if err != nil {
-		return nil, storage.Principal{}, err
-	}
-	p, err := findPrincipal(cmd.Context(), env.store, ref, org)
-	if err != nil {
-		env.store.Close()
-		return nil, storage.Principal{}, err
-	}
-	return env, p, nil
 }
 
 // cliCaller is the audit actor of CLI changes: whoever can read the
@@ -129,8 +88,102 @@ func parseLifetime(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+// patAdmin is what the pat commands do, remotely (gitpod.v1.UserService,
+// as an administrator of the owner's organization) or in the database.
+type patAdmin interface {
+	create(ctx context.Context, ownerID, desc string, scopes []string, expires time.Time) (*gitpodv1.PersonalAccessToken, string, error)
+	list(ctx context.Context, ownerID string) ([]*gitpodv1.PersonalAccessToken, error)
+	delete(ctx context.Context, id string) error
+}
+
+func (a *admin) pats(ctx context.Context) (patAdmin, error) {
+	if a.remote != nil {
+		return remotePATs{gitpodv1connect.NewUserServiceClient(a.remote.http, a.remote.base)}, nil
+	}
+	svc, err := a.patService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return directPATs{a.store, svc}, nil
+}
+
+type remotePATs struct {
+	c gitpodv1connect.UserServiceClient
+}
+
+func (r remotePATs) create(ctx context.Context, ownerID, desc string, scopes []string, expires time.Time) (*gitpodv1.PersonalAccessToken, string, error) {
+	if len(scopes) == 0 {
+		// The API gives a token without scopes full access; the CLI's
+		// "none" means no access, so it is refused rather than widened.
+		return nil, "", usageError{errors.New(`--scope is required with --server (use --scope '*' for full access)`)}
+	}
+	res, err := r.c.CreatePersonalAccessToken(ctx, &gitpodv1.CreatePersonalAccessTokenRequest{UserId: ownerID, Description: desc,
+		Scopes: scopes, ExpiresAt: timestamppb.New(expires)})
+	return res.GetPersonalAccessToken(), res.GetToken(), err
+}
+
+func (r remotePATs) list(ctx context.Context, ownerID string) ([]*gitpodv1.PersonalAccessToken, error) {
+	var out []*gitpodv1.PersonalAccessToken
+	req := &gitpodv1.ListPersonalAccessTokensRequest{Filter: &gitpodv1.ListPersonalAccessTokensRequest_Filter{UserIds: []string{ownerID}},
+		Pagination: &gitpodv1.PaginationRequest{PageSize: 100}}
+	for {
+		res, err := r.c.ListPersonalAccessTokens(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.GetPersonalAccessTokens()...)
+		next := res.GetPagination().GetNextToken()
+		if next == "" {
+			return out, nil
+		}
+		req.Pagination.Token = next
+	}
+}
+
+func (r remotePATs) delete(ctx context.Context, id string) error {
+	_, err := r.c.DeletePersonalAccessToken(ctx, &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: id})
+	return err
+}
+
+type directPATs struct {
+	store *sqlstore.Store
+	svc   *pat.Service
+}
+
+func (d directPATs) create(ctx context.Context, ownerID, desc string, scopes []string, expires time.Time) (*gitpodv1.PersonalAccessToken, string, error) {
+	p, err := d.store.GetPrincipal(ctx, ownerID)
+	if err != nil {
+		return nil, "", notFound(err, "principal")
+	}
+	t, secret, err := d.svc.Create(ctx, cliCaller, pat.CreateInput{OwnerID: ownerID, Description: desc, Scopes: scopes, ExpiresAt: expires})
+	if err != nil {
+		return nil, "", err
+	}
+	return api.PATToProto(t, p.Kind), secret, nil
+}
+
+func (d directPATs) list(ctx context.Context, ownerID string) ([]*gitpodv1.PersonalAccessToken, error) {
+	p, err := d.store.GetPrincipal(ctx, ownerID)
+	if err != nil {
+		return nil, notFound(err, "principal")
+	}
+	list, err := d.store.ListPATs(ctx, ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	out := make([]*gitpodv1.PersonalAccessToken, 0, len(list))
+	for _, t := range list {
+		out = append(out, api.PATToProto(t, p.Kind))
+	}
+	return out, nil
+}
+
+func (d directPATs) delete(ctx context.Context, id string) error {
+	return d.svc.Delete(ctx, cliCaller, "", id)
+}
+
 func newPATCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "pat", Short: "Manage personal access tokens (directly in storage)"}
+	cmd := adminNoun(&cobra.Command{Use: "pat", Short: "Manage personal access tokens"})
 	cmd.AddCommand(newPATCreateCmd(), newPATListCmd(), newPATRevokeCmd())
 	return cmd
 }
@@ -139,12 +192,12 @@ func newPATCreateCmd() *cobra.Command {
 	var user, org, desc, expires string
 	var scopes []string
 	c := &cobra.Command{
-		Use:   "create",
+		Use:   "create --user PRINCIPAL --scope SCOPE…",
 		Short: "Create a personal access token and print its secret once",
 		Long: `Create a personal access token for a principal and print the secret on
 stdout, once: only its digest is stored. Scopes: "*" (full access),
 identity:read, identity:id_token, tokens:read, tokens:write, sts:admin;
-none means "No Access".`,
+none means "No Access" (with --server at least one --scope is required).`,
 		Example: `  sts pat create --user admin --expires-in 30d --scope '*' --scope sts:admin
   export STS_TOKEN=$(sts pat create --user ada --expires-in 7d --scope identity:read)`,
 		Args: cobra.NoArgs,
@@ -153,21 +206,31 @@ none means "No Access".`,
 			if err != nil {
 				return usageError{err}
 			}
-			env, p, err := openTokenEnvFor(cmd, user, org)
-			if err != nil {
-				return err
-			}
-			defer env.store.Close()
-			t, secret, err := env.pats.Create(cmd.Context(), cliCaller, pat.CreateInput{
-				OwnerID: p.ID, Description: desc, Scopes: scopes, ExpiresAt: time.Now().Add(life),
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				p, err := resolvePrincipal(ctx, a, user, org)
+				if err != nil {
+					return err
+				}
+				pats, err := a.pats(ctx)
+				if err != nil {
+					return err
+				}
+				t, secret, err := pats.create(ctx, p.GetId(), desc, scopes, time.Now().Add(life))
+				if err != nil {
+					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					v, err := apiJSON(t)
+					if err != nil {
+						return err
+					}
+					return printJSON(cmd.OutOrStdout(), map[string]any{"personalAccessToken": v, "token": secret})
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "created personal access token %s for %s, expires %s; store the secret now, it is not shown again\n",
+					t.GetId(), p.GetName(), t.GetExpiresAt().AsTime().Format(time.RFC3339))
+				fmt.Fprintln(cmd.OutOrStdout(), secret)
+				return nil
 			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "created personal access token %s for %s, expires %s; store the secret now, it is not shown again\n",
-				t.ID, p.Name, t.ExpiresAt.Format(time.RFC3339))
-			fmt.Fprintln(cmd.OutOrStdout(), secret)
-			return nil
 		},
 	}
 	c.Flags().StringVar(&user, "user", "", "owner: principal ID or unique name (required)")
@@ -182,29 +245,37 @@ none means "No Access".`,
 func newPATListCmd() *cobra.Command {
 	var user, org string
 	c := &cobra.Command{
-		Use:   "list",
+		Use:   "list --user PRINCIPAL",
 		Short: "List a principal's personal access tokens",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, p, err := openTokenEnvFor(cmd, user, org)
-			if err != nil {
-				return err
-			}
-			defer env.store.Close()
-			list, err := env.store.ListPATs(cmd.Context(), p.ID)
-			if err != nil {
-				return fmt.Errorf("storage: %w", err)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tDESCRIPTION\tSCOPES\tEXPIRES\tLAST USED")
-			for _, t := range list {
-				last := "never"
-				if !t.LastUsedAt.IsZero() {
-					last = t.LastUsedAt.Format(time.RFC3339)
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				p, err := resolvePrincipal(ctx, a, user, org)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Description, strings.Join(t.Scopes, " "), t.ExpiresAt.Format(time.RFC3339), last)
-			}
-			return w.Flush()
+				pats, err := a.pats(ctx)
+				if err != nil {
+					return err
+				}
+				list, err := pats.list(ctx, p.GetId())
+				if err != nil {
+					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), list, false)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tDESCRIPTION\tSCOPES\tEXPIRES\tLAST USED")
+				for _, t := range list {
+					last := "never"
+					if t.GetLastUsed() != nil {
+						last = stampPB(t.GetLastUsed())
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.GetId(), t.GetDescription(), strings.Join(t.GetScopes(), " "), stampPB(t.GetExpiresAt()), last)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	c.Flags().StringVar(&user, "user", "", "owner: principal ID or unique name (required)")
@@ -215,20 +286,22 @@ func newPATListCmd() *cobra.Command {
 
 func newPATRevokeCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke <token-id>",
-		Short: "Delete a personal access token; it stops working at once",
-		Args:  cobra.ExactArgs(1),
+		Use:     "revoke <token-id>",
+		Aliases: []string{"delete"},
+		Short:   "Delete a personal access token; it stops working at once",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := openTokenEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer env.store.Close()
-			if err := env.pats.Delete(cmd.Context(), cliCaller, "", args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked personal access token %s\n", args[0])
-			return nil
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				pats, err := a.pats(ctx)
+				if err != nil {
+					return err
+				}
+				if err := pats.delete(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked personal access token %s\n", args[0])
+				return nil
+			})
 		},
 	}
 }

@@ -34,7 +34,8 @@ refused and nothing changes.`,
 	}
 	cmd.AddCommand(newPoolCreateCmd(), newPoolUpdateCmd(), newPoolListCmd(), newPoolShowCmd(),
 		newPoolEnableCmd(true), newPoolEnableCmd(false), newPoolDeleteCmd(), newPoolTestCmd())
-	return cmd
+	cmd.SetGlobalNormalizationFunc(flagAliases)
+	return adminNoun(cmd)
 }
 
 // withPools opens storage and hands fn the pool lifecycle service over it:
@@ -42,6 +43,9 @@ refused and nothing changes.`,
 // same message. A running server sees the change within the trust
 // registry's refresh interval (5 s).
 func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Service) error) error {
+	if cmd.Flags().Changed("server") { // STS_SERVER alone does not stop a database-only command
+		return usageError{fmt.Errorf("%s works on the database or files only: run it without --server (sts.v1.PoolService/TestPool is its API call)", cmd.CommandPath())}
+	}
 	return withStore(cmd, func(ctx context.Context, cfg config.Config, s *sqlstore.Store) error {
 		svc, err := pools.NewService(s, app.PoolLimits(cfg))
 		if err != nil {
@@ -57,17 +61,17 @@ func withPools(cmd *cobra.Command, fn func(ctx context.Context, svc *pools.Servi
 func newPoolCreateCmd() *cobra.Command {
 	var f poolFlags
 	cmd := &cobra.Command{
-		Use:   "create ID --organization ORG [flags]",
+		Use:   "create ID --org ORG [flags]",
 		Short: "Create an identity pool",
-		Example: `  sts pool create ci --organization acme --condition 'assertion.repository_owner == "acme"' \
-    --attribute repo=assertion.repository --scopes read,write --max-token-lifetime 1h`,
+		Example: `  sts pool create ci --org acme --condition 'assertion.repository_owner == "acme"' \
+    --attribute repo=assertion.repository --scope read,write --max-token-lifetime 1h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := f.update(cmd)
 			if err != nil {
 				return err
 			}
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				p := storage.Pool{ID: args[0]}
 				u.Apply(&p)
 				p, err := svc.CreatePool(ctx, cliCaller, p)
@@ -122,7 +126,7 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 // pool and written atomically (the CEL is compiled again inside the
 // update, on the row as it is then).
 func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) error {
-	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+	return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 		if _, err := svc.UpdatePool(ctx, cliCaller, id, u); err != nil {
 			return withFlagHint(err, poolFlagNames)
 		}
@@ -137,7 +141,7 @@ func newPoolDeleteCmd() *cobra.Command {
 		Short: "Delete a pool and its providers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				n, err := svc.DeletePool(ctx, cliCaller, args[0])
 				if err != nil {
 					return err
@@ -155,7 +159,7 @@ func newPoolListCmd() *cobra.Command {
 		Short: "List pools",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				list, err := svc.ListPools(ctx, "")
 				if err != nil {
 					return err
@@ -163,6 +167,9 @@ func newPoolListCmd() *cobra.Command {
 				providers, err := svc.ListProviders(ctx, "")
 				if err != nil {
 					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printPoolsJSON(cmd, list, false)
 				}
 				count := map[string]int{}
 				for _, p := range providers {

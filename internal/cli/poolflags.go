@@ -22,15 +22,15 @@ type poolFlags struct {
 
 func (f *poolFlags) bind(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.org, "organization", "", "organization ID the pool belongs to")
+	fs.StringVar(&f.org, "org", "", "organization ID the pool belongs to")
 	fs.StringVar(&f.display, "display-name", "", "human-readable name")
 	fs.StringVar(&f.identity, "identity-claim", "", "CEL expression for the identity (default "+policy.DefaultIdentityClaim+")")
 	fs.StringVar(&f.condition, "condition", "", `CEL condition over assertion and request, e.g. 'assertion.repository_owner == "acme"'`)
 	fs.StringVar(&f.subject, "subject", "", "CEL mapping of the issued token's sub (default: the identity)")
 	fs.StringVar(&f.groups, "groups", "", "CEL mapping of the issued token's groups (a list of strings)")
 	fs.StringArrayVar(&f.attributes, "attribute", nil, "NAME=CEL mapping of an attribute (repeatable; NAME= removes it on update)")
-	fs.StringSliceVar(&f.scopes, "scopes", nil, "comma-separated ceiling of the scopes an exchange may grant")
-	fs.StringSliceVar(&f.audiences, "audiences", nil, "comma-separated resource servers the pool's tokens may be minted for (audience or resource selects one)")
+	fs.StringSliceVar(&f.scopes, "scope", nil, "ceiling of the scopes an exchange may grant (repeatable or comma-separated)")
+	fs.StringSliceVar(&f.audiences, "audience", nil, "resource servers the pool's tokens may be minted for, audience or resource selects one (repeatable or comma-separated)")
 	fs.StringSliceVar(&f.googleScopes, "google-default-scopes", nil, "comma-separated scopes Google's default cloud-platform scope means here (default: every scope of the pool)")
 	fs.DurationVar(&f.lifetime, "max-token-lifetime", 0, "cap on issued tokens (0: keys.max_token_lifetime)")
 	fs.StringVar(&f.principal, "principal", "", "principal ID exchanged tokens act as")
@@ -49,7 +49,7 @@ func (f *poolFlags) update(cmd *cobra.Command) (pools.PoolUpdate, error) {
 		}
 		return nil
 	}
-	u.OrgID, u.DisplayName, u.IdentityClaim = str("organization", &f.org), str("display-name", &f.display), str("identity-claim", &f.identity)
+	u.OrgID, u.DisplayName, u.IdentityClaim = str("org", &f.org), str("display-name", &f.display), str("identity-claim", &f.identity)
 	u.Condition, u.Subject, u.Groups = str("condition", &f.condition), str("subject", &f.subject), str("groups", &f.groups)
 	u.PrincipalID = str("principal", &f.principal)
 	for _, a := range f.attributes {
@@ -62,10 +62,10 @@ func (f *poolFlags) update(cmd *cobra.Command) (pools.PoolUpdate, error) {
 		}
 		u.AttributeEdits[name] = expr
 	}
-	if set("scopes") {
+	if set("scope") {
 		u.Scopes = &f.scopes
 	}
-	if set("audiences") {
+	if set("audience") {
 		u.Audiences = &f.audiences
 	}
 	if set("google-default-scopes") {
@@ -87,9 +87,9 @@ func (f *poolFlags) update(cmd *cobra.Command) (pools.PoolUpdate, error) {
 // shared messages name (they use the API's field names).
 var (
 	poolFlagNames = map[string]string{
-		"organization_id": "--organization", "display_name": "--display-name", "scopes": "--scopes",
+		"organization_id": "--org", "display_name": "--display-name", "scopes": "--scope",
 		"max_token_lifetime": "--max-token-lifetime", "principal_id": "--principal",
-		"audiences": "--audiences", "google_default_scopes": "--google-default-scopes",
+		"audiences": "--audience", "google_default_scopes": "--google-default-scopes",
 	}
 	providerFlagNames = map[string]string{"pool_id": "--pool", "jwks": "--jwks-file"}
 )

@@ -7,17 +7,18 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/api"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/storage"
 )
 
 func newPoolShowCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a pool and its providers as YAML, in the configuration file's shape",
+		Short: "Show a pool and its providers as YAML, in the configuration file's shape (--output json: the API's objects)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				p, err := svc.GetPool(ctx, args[0])
 				if err != nil {
 					return err
@@ -25,6 +26,14 @@ func newPoolShowCmd() *cobra.Command {
 				providers, err := svc.ListProviders(ctx, p.ID)
 				if err != nil {
 					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					// The API's GetPoolResponse: the pool and its providers.
+					res := &stsv1.GetPoolResponse{Pool: api.PoolToProto(p)}
+					for _, pr := range providers {
+						res.Providers = append(res.Providers, api.ProviderToProto(pr))
+					}
+					return printObjects(cmd.OutOrStdout(), []*stsv1.GetPoolResponse{res}, true)
 				}
 				doc := poolDoc(p)
 				list := make([]any, len(providers))

@@ -26,7 +26,7 @@ change within 5 s.`,
 	}
 	cmd.AddCommand(newProviderCreateCmd(), newProviderUpdateCmd(), newProviderListCmd(), newProviderShowCmd(),
 		newProviderEnableCmd(true), newProviderEnableCmd(false), newProviderDeleteCmd())
-	return cmd
+	return adminNoun(cmd)
 }
 
 // providerFlags binds the flags that set provider fields.
@@ -124,7 +124,7 @@ func newProviderCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				p := storage.Provider{PoolID: f.pool, ID: args[0]}
 				u.Apply(&p)
 				if _, err := svc.CreateProvider(ctx, cliCaller, p); err != nil {
@@ -179,7 +179,7 @@ func newProviderEnableCmd(enable bool) *cobra.Command {
 // updateProvider applies u through the shared lifecycle, atomically on
 // the row as it is at the update.
 func updateProvider(cmd *cobra.Command, pool, id string, u pools.ProviderUpdate, verb string) error {
-	return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+	return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 		if _, err := svc.UpdateProvider(ctx, cliCaller, pool, id, u); err != nil {
 			return withFlagHint(err, providerFlagNames)
 		}
@@ -195,7 +195,7 @@ func newProviderDeleteCmd() *cobra.Command {
 		Short: "Remove a provider from a pool",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				if err := svc.DeleteProvider(ctx, cliCaller, f.pool, args[0]); err != nil {
 					return err
 				}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -19,10 +18,13 @@ func newProviderListCmd() *cobra.Command {
 		Short: "List providers, of one pool or of all",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				providers, err := svc.ListProviders(ctx, pool)
 				if err != nil {
 					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printProvidersJSON(cmd, providers, false)
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "POOL\tID\tSTATE\tISSUER\tAUDIENCES\tKEYS")
@@ -57,10 +59,13 @@ func newProviderShowCmd() *cobra.Command {
 		Short: "Show a provider as YAML",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				p, err := svc.GetProvider(ctx, f.pool, args[0])
 				if err != nil {
 					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printProvidersJSON(cmd, []storage.Provider{p}, true)
 				}
 				doc, body := newOrdered(), providerDoc(p)
 				doc.set("pool", p.PoolID)

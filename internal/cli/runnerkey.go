@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/nacl/box"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opensts/sts/internal/audit"
-	"github.com/opensts/sts/internal/config"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -22,8 +24,8 @@ import (
 
 // newRunnerCmd is "sts runner": the X25519 key pair a runner receives its
 // host-token values under. keygen runs on the runner; set-key and get-key
-// act directly in storage, as an administrator of the runner's
-// organization (the API equivalent is sts.v1.RunnerKeyService).
+// call sts.v1.RunnerKeyService with --server, or act directly in storage
+// as an administrator of the runner's organization.
 func newRunnerCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "runner", Short: "Manage runner public keys (host-token values are sealed to them)"}
 	var privFile string
@@ -62,12 +64,19 @@ func newRunnerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
-				k, err := setRunnerKey(ctx, store, runnerRef, pub)
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				p, err := resolvePrincipal(ctx, a, runnerRef, "")
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "runner %s key %s\n", k.RunnerID, hosttoken.Fingerprint(k.PublicKey))
+				k, err := a.runnerKeys().set(ctx, p.GetId(), pub)
+				if err != nil {
+					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), []*stsv1.RunnerPublicKey{k}, true)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "runner %s key %s\n", k.GetRunnerId(), k.GetFingerprint())
 				return nil
 			})
 		},
@@ -83,24 +92,27 @@ func newRunnerCmd() *cobra.Command {
 		Short: "Print a runner's registered public key (base64) and its fingerprint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
-				p, err := findPrincipal(ctx, store, getRef, "")
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				p, err := resolvePrincipal(ctx, a, getRef, "")
 				if err != nil {
 					return err
 				}
-				k, err := hosttoken.GetRunnerKey(ctx, store, hosttoken.Caller{OrgID: p.OrgID, Admin: true, Actor: cliCaller.Actor}, p.ID)
+				k, err := a.runnerKeys().get(ctx, p.GetId())
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", base64.StdEncoding.EncodeToString(k.PublicKey),
-					hosttoken.Fingerprint(k.PublicKey), k.UpdatedAt.UTC().Format(time.RFC3339))
+				if j, _ := outputJSON(cmd); j {
+					return printObjects(cmd.OutOrStdout(), []*stsv1.RunnerPublicKey{k}, true)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", base64.StdEncoding.EncodeToString(k.GetPublicKey()),
+					k.GetFingerprint(), k.GetUpdatedAt().AsTime().UTC().Format(time.RFC3339))
 				return nil
 			})
 		},
 	}
 	getKey.Flags().StringVar(&getRef, "runner", "", "runner: principal ID or unique name (required)")
 	_ = getKey.MarkFlagRequired("runner")
-	cmd.AddCommand(keygen, setKey, getKey)
+	cmd.AddCommand(keygen, adminFlags(setKey), adminFlags(getKey))
 	return cmd
 }
 
@@ -127,4 +139,59 @@ func setRunnerKey(ctx context.Context, store *sqlstore.Store, ref string, pub []
 	}
 	c := hosttoken.Caller{OrgID: p.OrgID, Admin: true, Actor: cliCaller.Actor}
 	return hosttoken.SetRunnerKey(ctx, store, &audit.Writer{Store: store}, c, p.ID, pub, time.Now())
+}
+
+// runnerKeyAdmin registers and reads runner keys, remotely
+// (sts.v1.RunnerKeyService) or in the database.
+type runnerKeyAdmin interface {
+	set(ctx context.Context, runnerID string, pub []byte) (*stsv1.RunnerPublicKey, error)
+	get(ctx context.Context, runnerID string) (*stsv1.RunnerPublicKey, error)
+}
+
+func (a *admin) runnerKeys() runnerKeyAdmin {
+	if a.remote != nil {
+		return remoteRunnerKeys{stsv1connect.NewRunnerKeyServiceClient(a.remote.http, a.remote.base)}
+	}
+	return directRunnerKeys{a.store}
+}
+
+type remoteRunnerKeys struct {
+	c stsv1connect.RunnerKeyServiceClient
+}
+
+func (r remoteRunnerKeys) set(ctx context.Context, runnerID string, pub []byte) (*stsv1.RunnerPublicKey, error) {
+	res, err := r.c.SetRunnerPublicKey(ctx, &stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub})
+	return res.GetKey(), err
+}
+
+func (r remoteRunnerKeys) get(ctx context.Context, runnerID string) (*stsv1.RunnerPublicKey, error) {
+	res, err := r.c.GetRunnerPublicKey(ctx, &stsv1.GetRunnerPublicKeyRequest{RunnerId: runnerID})
+	return res.GetKey(), err
+}
+
+type directRunnerKeys struct{ s *sqlstore.Store }
+
+func (d directRunnerKeys) set(ctx context.Context, runnerID string, pub []byte) (*stsv1.RunnerPublicKey, error) {
+	k, err := setRunnerKey(ctx, d.s, runnerID, pub)
+	if err != nil {
+		return nil, err
+	}
+	return runnerKeyProto(k), nil
+}
+
+func (d directRunnerKeys) get(ctx context.Context, runnerID string) (*stsv1.RunnerPublicKey, error) {
+	p, err := d.s.GetPrincipal(ctx, runnerID)
+	if err != nil {
+		return nil, notFound(err, "runner")
+	}
+	k, err := hosttoken.GetRunnerKey(ctx, d.s, hosttoken.Caller{OrgID: p.OrgID, Admin: true, Actor: cliCaller.Actor}, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return runnerKeyProto(k), nil
+}
+
+func runnerKeyProto(k storage.RunnerKey) *stsv1.RunnerPublicKey {
+	return &stsv1.RunnerPublicKey{RunnerId: k.RunnerID, PublicKey: k.PublicKey, Fingerprint: hosttoken.Fingerprint(k.PublicKey),
+		UpdatedAt: timestamppb.New(k.UpdatedAt)}
 }

@@ -57,6 +57,8 @@ type Config struct {
 	// HostTokenIntegrations name the OAuth token endpoints the host-token
 	// vault refreshes OAUTH-source tokens at, keyed by integration ID.
 	HostTokenIntegrations []HostTokenIntegrationConfig `koanf:"host_token_integrations"`
+	// Web configures the browser pages: sign-in and /tokens.
+	Web WebConfig `koanf:"web"`
 
 	// File is the configuration file that was loaded, empty when none was.
 	File string `koanf:"-"`
@@ -218,6 +220,7 @@ func DefaultConfig() Config {
 		Audit:      defaultAudit(),
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
 		Tracing:    defaultTracing(),
+		Web:        defaultWeb(),
 	}
 }
 

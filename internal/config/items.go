@@ -12,14 +12,26 @@ import (
 // at lists, so checkItems looks inside them.
 func structLists() map[string]reflect.Type {
 	out := map[string]reflect.Type{}
-	t := reflect.TypeFor[Config]()
+	walkLists(reflect.TypeFor[Config](), "", out)
+	return out
+}
+
+// walkLists finds the record lists of t, also inside nested sections
+// ("web.login.oidc").
+func walkLists(t reflect.Type, prefix string, out map[string]reflect.Type) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if name := f.Tag.Get("koanf"); name != "" && name != "-" && isRecordList(f.Type) {
-			out[name] = f.Type.Elem()
+		name := f.Tag.Get("koanf")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		switch {
+		case isRecordList(f.Type):
+			out[prefix+name] = f.Type.Elem()
+		case f.Type.Kind() == reflect.Struct:
+			walkLists(f.Type, prefix+name+".", out)
 		}
 	}
-	return out
 }
 
 func isRecordList(t reflect.Type) bool {

@@ -111,6 +111,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	validateTrust(c, e)
+	validateWeb(c, e)
 	return e.orNil()
 }
 

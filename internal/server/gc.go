@@ -37,6 +37,7 @@ func (s *Server) collectGarbage(ctx context.Context) {
 	case err == nil && !res.IsEmpty():
 		s.logger.InfoContext(ctx, "garbage collection removed expired rows",
 			"exchange_tokens", res.ExchangeTokens, "refresh_tokens", res.RefreshTokens,
-			"revocations", res.Revocations, "used_jtis", res.UsedJTIs, "host_tokens", res.HostTokens)
+			"revocations", res.Revocations, "used_jtis", res.UsedJTIs, "host_tokens", res.HostTokens,
+			"web_sessions", res.WebSessions, "login_links", res.LoginLinks)
 	}
 }

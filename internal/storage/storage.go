@@ -35,6 +35,7 @@ type Store interface {
 	AuditStore
 	ReplayStore
 	ServerSecretStore
+	SessionStore
 
 	// GarbageCollect removes rows that expired before now and reports how
 	// many of each kind it removed.
@@ -53,6 +54,8 @@ type GCResult struct {
 	Revocations    int64
 	UsedJTIs       int64
 	HostTokens     int64
+	WebSessions    int64
+	LoginLinks     int64
 }
 
 // IsEmpty reports whether nothing was removed.

@@ -60,6 +60,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ZeroTimesRoundTrip", testZeroTimesRoundTrip},
 		{"GarbageCollection", testGarbageCollection},
 		{"ServerSecretCRUD", testServerSecretCRUD},
+		{"WebSessionCRUD", testWebSessionCRUD},
+		{"LoginLinkConsume", testLoginLinkConsume},
+		{"WebSessionGC", testWebSessionGC},
 	})
 }
 
@@ -74,6 +77,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentMarkUsed", testConcurrentMarkUsed},
 		{"ConcurrentCreatePATSameDigest", testConcurrentCreatePATSameDigest},
 		{"ConcurrentCreateServerSecret", testConcurrentCreateServerSecret},
+		{"ConcurrentConsumeLoginLink", testConcurrentConsumeLoginLink},
 	})
 }
 

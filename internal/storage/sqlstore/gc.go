@@ -31,6 +31,8 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 			{`DELETE FROM used_jtis WHERE expires_at < $1`, &r.UsedJTIs},
 			{`DELETE FROM host_tokens WHERE expires_at < $1 AND NOT (source = 'OAUTH'
 				AND COALESCE(length(sealed_refresh), 0) > 0 AND integration_id <> '')`, &r.HostTokens},
+			{`DELETE FROM web_sessions WHERE expires_at < $1`, &r.WebSessions},
+			{`DELETE FROM login_links WHERE expires_at < $1`, &r.LoginLinks},
 		} {
 			res, err := tx.ExecContext(ctx, d.query, t)
 			if err != nil {

@@ -355,6 +355,191 @@ func (x *ListOrganizationsResponse) GetOrganizations() []*Organization {
 	return nil
 }
 
+type UpdateOrganizationRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// name and tier change when set; an empty name is refused.
+	Name          *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Tier          *string `protobuf:"bytes,3,opt,name=tier,proto3,oneof" json:"tier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOrganizationRequest) Reset() {
+	*x = UpdateOrganizationRequest{}
+	mi := &file_sts_v1_organization_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOrganizationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOrganizationRequest) ProtoMessage() {}
+
+func (x *UpdateOrganizationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_organization_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOrganizationRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOrganizationRequest) Descriptor() ([]byte, []int) {
+	return file_sts_v1_organization_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateOrganizationRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *UpdateOrganizationRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateOrganizationRequest) GetTier() string {
+	if x != nil && x.Tier != nil {
+		return *x.Tier
+	}
+	return ""
+}
+
+type UpdateOrganizationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Organization  *Organization          `protobuf:"bytes,1,opt,name=organization,proto3" json:"organization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOrganizationResponse) Reset() {
+	*x = UpdateOrganizationResponse{}
+	mi := &file_sts_v1_organization_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOrganizationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOrganizationResponse) ProtoMessage() {}
+
+func (x *UpdateOrganizationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_organization_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOrganizationResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOrganizationResponse) Descriptor() ([]byte, []int) {
+	return file_sts_v1_organization_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateOrganizationResponse) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+type DeleteOrganizationRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DeleteOrganizationRequest) Reset() {
+	*x = DeleteOrganizationRequest{}
+	mi := &file_sts_v1_organization_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrganizationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrganizationRequest) ProtoMessage() {}
+
+func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_organization_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrganizationRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOrganizationRequest) Descriptor() ([]byte, []int) {
+	return file_sts_v1_organization_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeleteOrganizationRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+type DeleteOrganizationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrganizationResponse) Reset() {
+	*x = DeleteOrganizationResponse{}
+	mi := &file_sts_v1_organization_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrganizationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrganizationResponse) ProtoMessage() {}
+
+func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_organization_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrganizationResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOrganizationResponse) Descriptor() ([]byte, []int) {
+	return file_sts_v1_organization_proto_rawDescGZIP(), []int{10}
+}
+
 var File_sts_v1_organization_proto protoreflect.FileDescriptor
 
 const file_sts_v1_organization_proto_rawDesc = "" +
@@ -377,11 +562,24 @@ const file_sts_v1_organization_proto_rawDesc = "" +
 	"\forganization\x18\x01 \x01(\v2\x14.sts.v1.OrganizationR\forganization\"\x1a\n" +
 	"\x18ListOrganizationsRequest\"W\n" +
 	"\x19ListOrganizationsResponse\x12:\n" +
-	"\rorganizations\x18\x01 \x03(\v2\x14.sts.v1.OrganizationR\rorganizations2\xa6\x02\n" +
+	"\rorganizations\x18\x01 \x03(\v2\x14.sts.v1.OrganizationR\rorganizations\"\x88\x01\n" +
+	"\x19UpdateOrganizationRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x17\n" +
+	"\x04tier\x18\x03 \x01(\tH\x01R\x04tier\x88\x01\x01B\a\n" +
+	"\x05_nameB\a\n" +
+	"\x05_tier\"V\n" +
+	"\x1aUpdateOrganizationResponse\x128\n" +
+	"\forganization\x18\x01 \x01(\v2\x14.sts.v1.OrganizationR\forganization\"D\n" +
+	"\x19DeleteOrganizationRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"\x1c\n" +
+	"\x1aDeleteOrganizationResponse2\xe4\x03\n" +
 	"\x13OrganizationService\x12]\n" +
 	"\x12CreateOrganization\x12!.sts.v1.CreateOrganizationRequest\x1a\".sts.v1.CreateOrganizationResponse\"\x00\x12T\n" +
 	"\x0fGetOrganization\x12\x1e.sts.v1.GetOrganizationRequest\x1a\x1f.sts.v1.GetOrganizationResponse\"\x00\x12Z\n" +
-	"\x11ListOrganizations\x12 .sts.v1.ListOrganizationsRequest\x1a!.sts.v1.ListOrganizationsResponse\"\x00B2Z0github.com/opensts/sts/internal/gen/sts/v1;stsv1b\x06proto3"
+	"\x11ListOrganizations\x12 .sts.v1.ListOrganizationsRequest\x1a!.sts.v1.ListOrganizationsResponse\"\x00\x12]\n" +
+	"\x12UpdateOrganization\x12!.sts.v1.UpdateOrganizationRequest\x1a\".sts.v1.UpdateOrganizationResponse\"\x00\x12]\n" +
+	"\x12DeleteOrganization\x12!.sts.v1.DeleteOrganizationRequest\x1a\".sts.v1.DeleteOrganizationResponse\"\x00B2Z0github.com/opensts/sts/internal/gen/sts/v1;stsv1b\x06proto3"
 
 var (
 	file_sts_v1_organization_proto_rawDescOnce sync.Once
@@ -395,7 +593,7 @@ func file_sts_v1_organization_proto_rawDescGZIP() []byte {
 	return file_sts_v1_organization_proto_rawDescData
 }
 
-var file_sts_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_sts_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sts_v1_organization_proto_goTypes = []any{
 	(*Organization)(nil),               // 0: sts.v1.Organization
 	(*CreateOrganizationRequest)(nil),  // 1: sts.v1.CreateOrganizationRequest
@@ -404,24 +602,33 @@ var file_sts_v1_organization_proto_goTypes = []any{
 	(*GetOrganizationResponse)(nil),    // 4: sts.v1.GetOrganizationResponse
 	(*ListOrganizationsRequest)(nil),   // 5: sts.v1.ListOrganizationsRequest
 	(*ListOrganizationsResponse)(nil),  // 6: sts.v1.ListOrganizationsResponse
-	(*timestamppb.Timestamp)(nil),      // 7: google.protobuf.Timestamp
+	(*UpdateOrganizationRequest)(nil),  // 7: sts.v1.UpdateOrganizationRequest
+	(*UpdateOrganizationResponse)(nil), // 8: sts.v1.UpdateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),  // 9: sts.v1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil), // 10: sts.v1.DeleteOrganizationResponse
+	(*timestamppb.Timestamp)(nil),      // 11: google.protobuf.Timestamp
 }
 var file_sts_v1_organization_proto_depIdxs = []int32{
-	7, // 0: sts.v1.Organization.created_at:type_name -> google.protobuf.Timestamp
-	0, // 1: sts.v1.CreateOrganizationResponse.organization:type_name -> sts.v1.Organization
-	0, // 2: sts.v1.GetOrganizationResponse.organization:type_name -> sts.v1.Organization
-	0, // 3: sts.v1.ListOrganizationsResponse.organizations:type_name -> sts.v1.Organization
-	1, // 4: sts.v1.OrganizationService.CreateOrganization:input_type -> sts.v1.CreateOrganizationRequest
-	3, // 5: sts.v1.OrganizationService.GetOrganization:input_type -> sts.v1.GetOrganizationRequest
-	5, // 6: sts.v1.OrganizationService.ListOrganizations:input_type -> sts.v1.ListOrganizationsRequest
-	2, // 7: sts.v1.OrganizationService.CreateOrganization:output_type -> sts.v1.CreateOrganizationResponse
-	4, // 8: sts.v1.OrganizationService.GetOrganization:output_type -> sts.v1.GetOrganizationResponse
-	6, // 9: sts.v1.OrganizationService.ListOrganizations:output_type -> sts.v1.ListOrganizationsResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	11, // 0: sts.v1.Organization.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 1: sts.v1.CreateOrganizationResponse.organization:type_name -> sts.v1.Organization
+	0,  // 2: sts.v1.GetOrganizationResponse.organization:type_name -> sts.v1.Organization
+	0,  // 3: sts.v1.ListOrganizationsResponse.organizations:type_name -> sts.v1.Organization
+	0,  // 4: sts.v1.UpdateOrganizationResponse.organization:type_name -> sts.v1.Organization
+	1,  // 5: sts.v1.OrganizationService.CreateOrganization:input_type -> sts.v1.CreateOrganizationRequest
+	3,  // 6: sts.v1.OrganizationService.GetOrganization:input_type -> sts.v1.GetOrganizationRequest
+	5,  // 7: sts.v1.OrganizationService.ListOrganizations:input_type -> sts.v1.ListOrganizationsRequest
+	7,  // 8: sts.v1.OrganizationService.UpdateOrganization:input_type -> sts.v1.UpdateOrganizationRequest
+	9,  // 9: sts.v1.OrganizationService.DeleteOrganization:input_type -> sts.v1.DeleteOrganizationRequest
+	2,  // 10: sts.v1.OrganizationService.CreateOrganization:output_type -> sts.v1.CreateOrganizationResponse
+	4,  // 11: sts.v1.OrganizationService.GetOrganization:output_type -> sts.v1.GetOrganizationResponse
+	6,  // 12: sts.v1.OrganizationService.ListOrganizations:output_type -> sts.v1.ListOrganizationsResponse
+	8,  // 13: sts.v1.OrganizationService.UpdateOrganization:output_type -> sts.v1.UpdateOrganizationResponse
+	10, // 14: sts.v1.OrganizationService.DeleteOrganization:output_type -> sts.v1.DeleteOrganizationResponse
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_sts_v1_organization_proto_init() }
@@ -429,13 +636,14 @@ func file_sts_v1_organization_proto_init() {
 	if File_sts_v1_organization_proto != nil {
 		return
 	}
+	file_sts_v1_organization_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sts_v1_organization_proto_rawDesc), len(file_sts_v1_organization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -289,11 +289,17 @@ type Provider struct {
 	// and jti, across replicas); its tokens must carry a jti.
 	OneTimeUse bool `protobuf:"varint,8,opt,name=one_time_use,json=oneTimeUse,proto3" json:"one_time_use,omitempty"`
 	// disabled providers' tokens are refused (reason provider_disabled).
-	Disabled      bool                   `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Disabled  bool                   `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// allow_missing_kid accepts tokens without a kid header when the key set
+	// has exactly one key; by default they are refused.
+	AllowMissingKid bool `protobuf:"varint,12,opt,name=allow_missing_kid,json=allowMissingKid,proto3" json:"allow_missing_kid,omitempty"`
+	// allow_multiple_audiences accepts tokens whose aud names several
+	// audiences (one of them accepted); by default aud must be exactly one.
+	AllowMultipleAudiences bool `protobuf:"varint,13,opt,name=allow_multiple_audiences,json=allowMultipleAudiences,proto3" json:"allow_multiple_audiences,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Provider) Reset() {
@@ -401,6 +407,20 @@ func (x *Provider) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Provider) GetAllowMissingKid() bool {
+	if x != nil {
+		return x.AllowMissingKid
+	}
+	return false
+}
+
+func (x *Provider) GetAllowMultipleAudiences() bool {
+	if x != nil {
+		return x.AllowMultipleAudiences
+	}
+	return false
 }
 
 type CreatePoolRequest struct {
@@ -1170,12 +1190,14 @@ type CreateProviderRequest struct {
 	Audiences  []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
 	JwksUri    string   `protobuf:"bytes,5,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
 	// jwks is a JSON Web Key Set of public keys, at most 256 KiB.
-	Jwks          string   `protobuf:"bytes,6,opt,name=jwks,proto3" json:"jwks,omitempty"`
-	Algorithms    []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
-	OneTimeUse    bool     `protobuf:"varint,8,opt,name=one_time_use,json=oneTimeUse,proto3" json:"one_time_use,omitempty"`
-	Disabled      bool     `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Jwks                   string   `protobuf:"bytes,6,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	Algorithms             []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
+	OneTimeUse             bool     `protobuf:"varint,8,opt,name=one_time_use,json=oneTimeUse,proto3" json:"one_time_use,omitempty"`
+	Disabled               bool     `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	AllowMissingKid        bool     `protobuf:"varint,10,opt,name=allow_missing_kid,json=allowMissingKid,proto3" json:"allow_missing_kid,omitempty"`
+	AllowMultipleAudiences bool     `protobuf:"varint,11,opt,name=allow_multiple_audiences,json=allowMultipleAudiences,proto3" json:"allow_multiple_audiences,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *CreateProviderRequest) Reset() {
@@ -1267,6 +1289,20 @@ func (x *CreateProviderRequest) GetOneTimeUse() bool {
 func (x *CreateProviderRequest) GetDisabled() bool {
 	if x != nil {
 		return x.Disabled
+	}
+	return false
+}
+
+func (x *CreateProviderRequest) GetAllowMissingKid() bool {
+	if x != nil {
+		return x.AllowMissingKid
+	}
+	return false
+}
+
+func (x *CreateProviderRequest) GetAllowMultipleAudiences() bool {
+	if x != nil {
+		return x.AllowMultipleAudiences
 	}
 	return false
 }
@@ -1511,12 +1547,14 @@ type UpdateProviderRequest struct {
 	// An empty jwks_uri returns to OIDC discovery.
 	JwksUri *string `protobuf:"bytes,5,opt,name=jwks_uri,json=jwksUri,proto3,oneof" json:"jwks_uri,omitempty"`
 	// An empty jwks removes the uploaded key set.
-	Jwks          *string     `protobuf:"bytes,6,opt,name=jwks,proto3,oneof" json:"jwks,omitempty"`
-	Algorithms    *StringList `protobuf:"bytes,7,opt,name=algorithms,proto3" json:"algorithms,omitempty"`
-	OneTimeUse    *bool       `protobuf:"varint,8,opt,name=one_time_use,json=oneTimeUse,proto3,oneof" json:"one_time_use,omitempty"`
-	Disabled      *bool       `protobuf:"varint,9,opt,name=disabled,proto3,oneof" json:"disabled,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Jwks                   *string     `protobuf:"bytes,6,opt,name=jwks,proto3,oneof" json:"jwks,omitempty"`
+	Algorithms             *StringList `protobuf:"bytes,7,opt,name=algorithms,proto3" json:"algorithms,omitempty"`
+	OneTimeUse             *bool       `protobuf:"varint,8,opt,name=one_time_use,json=oneTimeUse,proto3,oneof" json:"one_time_use,omitempty"`
+	Disabled               *bool       `protobuf:"varint,9,opt,name=disabled,proto3,oneof" json:"disabled,omitempty"`
+	AllowMissingKid        *bool       `protobuf:"varint,10,opt,name=allow_missing_kid,json=allowMissingKid,proto3,oneof" json:"allow_missing_kid,omitempty"`
+	AllowMultipleAudiences *bool       `protobuf:"varint,11,opt,name=allow_multiple_audiences,json=allowMultipleAudiences,proto3,oneof" json:"allow_multiple_audiences,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *UpdateProviderRequest) Reset() {
@@ -1608,6 +1646,20 @@ func (x *UpdateProviderRequest) GetOneTimeUse() bool {
 func (x *UpdateProviderRequest) GetDisabled() bool {
 	if x != nil && x.Disabled != nil {
 		return *x.Disabled
+	}
+	return false
+}
+
+func (x *UpdateProviderRequest) GetAllowMissingKid() bool {
+	if x != nil && x.AllowMissingKid != nil {
+		return *x.AllowMissingKid
+	}
+	return false
+}
+
+func (x *UpdateProviderRequest) GetAllowMultipleAudiences() bool {
+	if x != nil && x.AllowMultipleAudiences != nil {
+		return *x.AllowMultipleAudiences
 	}
 	return false
 }
@@ -2056,7 +2108,7 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1c\n" +
 	"\taudiences\x18\x0e \x03(\tR\taudiences\x122\n" +
-	"\x15google_default_scopes\x18\x0f \x03(\tR\x13googleDefaultScopes\"\xec\x02\n" +
+	"\x15google_default_scopes\x18\x0f \x03(\tR\x13googleDefaultScopes\"\xd2\x03\n" +
 	"\bProvider\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
@@ -2074,7 +2126,9 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x93\x04\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12*\n" +
+	"\x11allow_missing_kid\x18\f \x01(\bR\x0fallowMissingKid\x128\n" +
+	"\x18allow_multiple_audiences\x18\r \x01(\bR\x16allowMultipleAudiences\"\x93\x04\n" +
 	"\x11CreatePoolRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12!\n" +
@@ -2143,7 +2197,7 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"\x11DeletePoolRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\"A\n" +
 	"\x12DeletePoolResponse\x12+\n" +
-	"\x11deleted_providers\x18\x01 \x01(\x05R\x10deletedProviders\"\x94\x02\n" +
+	"\x11deleted_providers\x18\x01 \x01(\x05R\x10deletedProviders\"\xfa\x02\n" +
 	"\x15CreateProviderRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12\x1f\n" +
 	"\vprovider_id\x18\x02 \x01(\tR\n" +
@@ -2157,7 +2211,10 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"algorithms\x12 \n" +
 	"\fone_time_use\x18\b \x01(\bR\n" +
 	"oneTimeUse\x12\x1a\n" +
-	"\bdisabled\x18\t \x01(\bR\bdisabled\"F\n" +
+	"\bdisabled\x18\t \x01(\bR\bdisabled\x12*\n" +
+	"\x11allow_missing_kid\x18\n" +
+	" \x01(\bR\x0fallowMissingKid\x128\n" +
+	"\x18allow_multiple_audiences\x18\v \x01(\bR\x16allowMultipleAudiences\"F\n" +
 	"\x16CreateProviderResponse\x12,\n" +
 	"\bprovider\x18\x01 \x01(\v2\x10.sts.v1.ProviderR\bprovider\"N\n" +
 	"\x12GetProviderRequest\x12\x17\n" +
@@ -2169,7 +2226,7 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"\x14ListProvidersRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\"G\n" +
 	"\x15ListProvidersResponse\x12.\n" +
-	"\tproviders\x18\x01 \x03(\v2\x10.sts.v1.ProviderR\tproviders\"\x94\x03\n" +
+	"\tproviders\x18\x01 \x03(\v2\x10.sts.v1.ProviderR\tproviders\"\xb7\x04\n" +
 	"\x15UpdateProviderRequest\x12\x17\n" +
 	"\apool_id\x18\x01 \x01(\tR\x06poolId\x12\x1f\n" +
 	"\vprovider_id\x18\x02 \x01(\tR\n" +
@@ -2183,12 +2240,17 @@ const file_sts_v1_pool_proto_rawDesc = "" +
 	"algorithms\x12%\n" +
 	"\fone_time_use\x18\b \x01(\bH\x03R\n" +
 	"oneTimeUse\x88\x01\x01\x12\x1f\n" +
-	"\bdisabled\x18\t \x01(\bH\x04R\bdisabled\x88\x01\x01B\t\n" +
+	"\bdisabled\x18\t \x01(\bH\x04R\bdisabled\x88\x01\x01\x12/\n" +
+	"\x11allow_missing_kid\x18\n" +
+	" \x01(\bH\x05R\x0fallowMissingKid\x88\x01\x01\x12=\n" +
+	"\x18allow_multiple_audiences\x18\v \x01(\bH\x06R\x16allowMultipleAudiences\x88\x01\x01B\t\n" +
 	"\a_issuerB\v\n" +
 	"\t_jwks_uriB\a\n" +
 	"\x05_jwksB\x0f\n" +
 	"\r_one_time_useB\v\n" +
-	"\t_disabled\"F\n" +
+	"\t_disabledB\x14\n" +
+	"\x12_allow_missing_kidB\x1b\n" +
+	"\x19_allow_multiple_audiences\"F\n" +
 	"\x16UpdateProviderResponse\x12,\n" +
 	"\bprovider\x18\x01 \x01(\v2\x10.sts.v1.ProviderR\bprovider\"Q\n" +
 	"\x15DeleteProviderRequest\x12\x17\n" +

@@ -94,8 +94,11 @@ type Principal struct {
 	Email          string                 `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
 	Disabled       bool                   `protobuf:"varint,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// instance_admin is true for an instance administrator by its stored
+	// flag (docs/authorization.md); no API call sets it.
+	InstanceAdmin bool `protobuf:"varint,8,opt,name=instance_admin,json=instanceAdmin,proto3" json:"instance_admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Principal) Reset() {
@@ -175,6 +178,13 @@ func (x *Principal) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Principal) GetInstanceAdmin() bool {
+	if x != nil {
+		return x.InstanceAdmin
+	}
+	return false
 }
 
 type CreatePrincipalRequest struct {
@@ -676,11 +686,91 @@ func (x *CreateExchangeTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type DeletePrincipalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PrincipalId   string                 `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePrincipalRequest) Reset() {
+	*x = DeletePrincipalRequest{}
+	mi := &file_sts_v1_principal_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePrincipalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePrincipalRequest) ProtoMessage() {}
+
+func (x *DeletePrincipalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_principal_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePrincipalRequest.ProtoReflect.Descriptor instead.
+func (*DeletePrincipalRequest) Descriptor() ([]byte, []int) {
+	return file_sts_v1_principal_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeletePrincipalRequest) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+type DeletePrincipalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePrincipalResponse) Reset() {
+	*x = DeletePrincipalResponse{}
+	mi := &file_sts_v1_principal_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePrincipalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePrincipalResponse) ProtoMessage() {}
+
+func (x *DeletePrincipalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_principal_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePrincipalResponse.ProtoReflect.Descriptor instead.
+func (*DeletePrincipalResponse) Descriptor() ([]byte, []int) {
+	return file_sts_v1_principal_proto_rawDescGZIP(), []int{12}
+}
+
 var File_sts_v1_principal_proto protoreflect.FileDescriptor
 
 const file_sts_v1_principal_proto_rawDesc = "" +
 	"\n" +
-	"\x16sts/v1/principal.proto\x12\x06sts.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n" +
+	"\x16sts/v1/principal.proto\x12\x06sts.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n" +
 	"\tPrincipal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12)\n" +
@@ -689,7 +779,8 @@ const file_sts_v1_principal_proto_rawDesc = "" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x1a\n" +
 	"\bdisabled\x18\x06 \x01(\bR\bdisabled\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xc2\x01\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
+	"\x0einstance_admin\x18\b \x01(\bR\rinstanceAdmin\"\xc2\x01\n" +
 	"\x16CreatePrincipalRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.sts.v1.PrincipalKindR\x04kind\x12\x12\n" +
@@ -719,7 +810,10 @@ const file_sts_v1_principal_proto_rawDesc = "" +
 	"\x1bCreateExchangeTokenResponse\x12%\n" +
 	"\x0eexchange_token\x18\x01 \x01(\tR\rexchangeToken\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*\xe6\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\";\n" +
+	"\x16DeletePrincipalRequest\x12!\n" +
+	"\fprincipal_id\x18\x01 \x01(\tR\vprincipalId\"\x19\n" +
+	"\x17DeletePrincipalResponse*\xe6\x01\n" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PRINCIPAL_KIND_ACCOUNT\x10\x01\x12\x17\n" +
@@ -727,12 +821,13 @@ const file_sts_v1_principal_proto_rawDesc = "" +
 	"\x15PRINCIPAL_KIND_RUNNER\x10\x03\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_ENVIRONMENT\x10\x04\x12\"\n" +
 	"\x1ePRINCIPAL_KIND_SERVICE_ACCOUNT\x10\x05\x12!\n" +
-	"\x1dPRINCIPAL_KIND_RUNNER_MANAGER\x10\x062\xcf\x03\n" +
+	"\x1dPRINCIPAL_KIND_RUNNER_MANAGER\x10\x062\xa5\x04\n" +
 	"\x10PrincipalService\x12T\n" +
 	"\x0fCreatePrincipal\x12\x1e.sts.v1.CreatePrincipalRequest\x1a\x1f.sts.v1.CreatePrincipalResponse\"\x00\x12K\n" +
 	"\fGetPrincipal\x12\x1b.sts.v1.GetPrincipalRequest\x1a\x1c.sts.v1.GetPrincipalResponse\"\x00\x12Q\n" +
 	"\x0eListPrincipals\x12\x1d.sts.v1.ListPrincipalsRequest\x1a\x1e.sts.v1.ListPrincipalsResponse\"\x00\x12c\n" +
-	"\x14SetPrincipalDisabled\x12#.sts.v1.SetPrincipalDisabledRequest\x1a$.sts.v1.SetPrincipalDisabledResponse\"\x00\x12`\n" +
+	"\x14SetPrincipalDisabled\x12#.sts.v1.SetPrincipalDisabledRequest\x1a$.sts.v1.SetPrincipalDisabledResponse\"\x00\x12T\n" +
+	"\x0fDeletePrincipal\x12\x1e.sts.v1.DeletePrincipalRequest\x1a\x1f.sts.v1.DeletePrincipalResponse\"\x00\x12`\n" +
 	"\x13CreateExchangeToken\x12\".sts.v1.CreateExchangeTokenRequest\x1a#.sts.v1.CreateExchangeTokenResponse\"\x00B2Z0github.com/opensts/sts/internal/gen/sts/v1;stsv1b\x06proto3"
 
 var (
@@ -748,7 +843,7 @@ func file_sts_v1_principal_proto_rawDescGZIP() []byte {
 }
 
 var file_sts_v1_principal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sts_v1_principal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sts_v1_principal_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_sts_v1_principal_proto_goTypes = []any{
 	(PrincipalKind)(0),                   // 0: sts.v1.PrincipalKind
 	(*Principal)(nil),                    // 1: sts.v1.Principal
@@ -762,31 +857,35 @@ var file_sts_v1_principal_proto_goTypes = []any{
 	(*SetPrincipalDisabledResponse)(nil), // 9: sts.v1.SetPrincipalDisabledResponse
 	(*CreateExchangeTokenRequest)(nil),   // 10: sts.v1.CreateExchangeTokenRequest
 	(*CreateExchangeTokenResponse)(nil),  // 11: sts.v1.CreateExchangeTokenResponse
-	(*timestamppb.Timestamp)(nil),        // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 13: google.protobuf.Duration
+	(*DeletePrincipalRequest)(nil),       // 12: sts.v1.DeletePrincipalRequest
+	(*DeletePrincipalResponse)(nil),      // 13: sts.v1.DeletePrincipalResponse
+	(*timestamppb.Timestamp)(nil),        // 14: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 15: google.protobuf.Duration
 }
 var file_sts_v1_principal_proto_depIdxs = []int32{
 	0,  // 0: sts.v1.Principal.kind:type_name -> sts.v1.PrincipalKind
-	12, // 1: sts.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	14, // 1: sts.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: sts.v1.CreatePrincipalRequest.kind:type_name -> sts.v1.PrincipalKind
 	1,  // 3: sts.v1.CreatePrincipalResponse.principal:type_name -> sts.v1.Principal
 	1,  // 4: sts.v1.GetPrincipalResponse.principal:type_name -> sts.v1.Principal
 	1,  // 5: sts.v1.ListPrincipalsResponse.principals:type_name -> sts.v1.Principal
 	1,  // 6: sts.v1.SetPrincipalDisabledResponse.principal:type_name -> sts.v1.Principal
-	13, // 7: sts.v1.CreateExchangeTokenRequest.valid_for:type_name -> google.protobuf.Duration
-	12, // 8: sts.v1.CreateExchangeTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 7: sts.v1.CreateExchangeTokenRequest.valid_for:type_name -> google.protobuf.Duration
+	14, // 8: sts.v1.CreateExchangeTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 9: sts.v1.PrincipalService.CreatePrincipal:input_type -> sts.v1.CreatePrincipalRequest
 	4,  // 10: sts.v1.PrincipalService.GetPrincipal:input_type -> sts.v1.GetPrincipalRequest
 	6,  // 11: sts.v1.PrincipalService.ListPrincipals:input_type -> sts.v1.ListPrincipalsRequest
 	8,  // 12: sts.v1.PrincipalService.SetPrincipalDisabled:input_type -> sts.v1.SetPrincipalDisabledRequest
-	10, // 13: sts.v1.PrincipalService.CreateExchangeToken:input_type -> sts.v1.CreateExchangeTokenRequest
-	3,  // 14: sts.v1.PrincipalService.CreatePrincipal:output_type -> sts.v1.CreatePrincipalResponse
-	5,  // 15: sts.v1.PrincipalService.GetPrincipal:output_type -> sts.v1.GetPrincipalResponse
-	7,  // 16: sts.v1.PrincipalService.ListPrincipals:output_type -> sts.v1.ListPrincipalsResponse
-	9,  // 17: sts.v1.PrincipalService.SetPrincipalDisabled:output_type -> sts.v1.SetPrincipalDisabledResponse
-	11, // 18: sts.v1.PrincipalService.CreateExchangeToken:output_type -> sts.v1.CreateExchangeTokenResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
+	12, // 13: sts.v1.PrincipalService.DeletePrincipal:input_type -> sts.v1.DeletePrincipalRequest
+	10, // 14: sts.v1.PrincipalService.CreateExchangeToken:input_type -> sts.v1.CreateExchangeTokenRequest
+	3,  // 15: sts.v1.PrincipalService.CreatePrincipal:output_type -> sts.v1.CreatePrincipalResponse
+	5,  // 16: sts.v1.PrincipalService.GetPrincipal:output_type -> sts.v1.GetPrincipalResponse
+	7,  // 17: sts.v1.PrincipalService.ListPrincipals:output_type -> sts.v1.ListPrincipalsResponse
+	9,  // 18: sts.v1.PrincipalService.SetPrincipalDisabled:output_type -> sts.v1.SetPrincipalDisabledResponse
+	13, // 19: sts.v1.PrincipalService.DeletePrincipal:output_type -> sts.v1.DeletePrincipalResponse
+	11, // 20: sts.v1.PrincipalService.CreateExchangeToken:output_type -> sts.v1.CreateExchangeTokenResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -803,7 +902,7 @@ func file_sts_v1_principal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sts_v1_principal_proto_rawDesc), len(file_sts_v1_principal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

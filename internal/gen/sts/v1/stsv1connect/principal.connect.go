@@ -45,6 +45,9 @@ const (
 	// PrincipalServiceSetPrincipalDisabledProcedure is the fully-qualified name of the
 	// PrincipalService's SetPrincipalDisabled RPC.
 	PrincipalServiceSetPrincipalDisabledProcedure = "/sts.v1.PrincipalService/SetPrincipalDisabled"
+	// PrincipalServiceDeletePrincipalProcedure is the fully-qualified name of the PrincipalService's
+	// DeletePrincipal RPC.
+	PrincipalServiceDeletePrincipalProcedure = "/sts.v1.PrincipalService/DeletePrincipal"
 	// PrincipalServiceCreateExchangeTokenProcedure is the fully-qualified name of the
 	// PrincipalService's CreateExchangeToken RPC.
 	PrincipalServiceCreateExchangeTokenProcedure = "/sts.v1.PrincipalService/CreateExchangeToken"
@@ -58,6 +61,12 @@ type PrincipalServiceClient interface {
 	// SetPrincipalDisabled disables or re-enables a principal; a disabled
 	// principal's tokens stop authenticating.
 	SetPrincipalDisabled(context.Context, *v1.SetPrincipalDisabledRequest) (*v1.SetPrincipalDisabledResponse, error)
+	// DeletePrincipal deletes a principal of any kind (never the caller):
+	// it is disabled and every access token issued to it revoked first,
+	// then its PATs and the principal are deleted. A principal that clients
+	// still issue tokens to is failed_precondition (delete the clients
+	// first).
+	DeletePrincipal(context.Context, *v1.DeletePrincipalRequest) (*v1.DeletePrincipalResponse, error)
 	// CreateExchangeToken mints a one-time exchange token (at most 5 minutes)
 	// for gitpod.v1.IdentityService/ExchangeToken. The secret is returned
 	// only here.
@@ -99,6 +108,12 @@ func NewPrincipalServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(principalServiceMethods.ByName("SetPrincipalDisabled")),
 			connect.WithClientOptions(opts...),
 		),
+		deletePrincipal: connect.NewClient[v1.DeletePrincipalRequest, v1.DeletePrincipalResponse](
+			httpClient,
+			baseURL+PrincipalServiceDeletePrincipalProcedure,
+			connect.WithSchema(principalServiceMethods.ByName("DeletePrincipal")),
+			connect.WithClientOptions(opts...),
+		),
 		createExchangeToken: connect.NewClient[v1.CreateExchangeTokenRequest, v1.CreateExchangeTokenResponse](
 			httpClient,
 			baseURL+PrincipalServiceCreateExchangeTokenProcedure,
@@ -114,6 +129,7 @@ type principalServiceClient struct {
 	getPrincipal         *connect.Client[v1.GetPrincipalRequest, v1.GetPrincipalResponse]
 	listPrincipals       *connect.Client[v1.ListPrincipalsRequest, v1.ListPrincipalsResponse]
 	setPrincipalDisabled *connect.Client[v1.SetPrincipalDisabledRequest, v1.SetPrincipalDisabledResponse]
+	deletePrincipal      *connect.Client[v1.DeletePrincipalRequest, v1.DeletePrincipalResponse]
 	createExchangeToken  *connect.Client[v1.CreateExchangeTokenRequest, v1.CreateExchangeTokenResponse]
 }
 
@@ -153,6 +169,15 @@ func (c *principalServiceClient) SetPrincipalDisabled(ctx context.Context, req *
 	return nil, err
 }
 
+// DeletePrincipal calls sts.v1.PrincipalService.DeletePrincipal.
+func (c *principalServiceClient) DeletePrincipal(ctx context.Context, req *v1.DeletePrincipalRequest) (*v1.DeletePrincipalResponse, error) {
+	response, err := c.deletePrincipal.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // CreateExchangeToken calls sts.v1.PrincipalService.CreateExchangeToken.
 func (c *principalServiceClient) CreateExchangeToken(ctx context.Context, req *v1.CreateExchangeTokenRequest) (*v1.CreateExchangeTokenResponse, error) {
 	response, err := c.createExchangeToken.CallUnary(ctx, connect.NewRequest(req))
@@ -170,6 +195,12 @@ type PrincipalServiceHandler interface {
 	// SetPrincipalDisabled disables or re-enables a principal; a disabled
 	// principal's tokens stop authenticating.
 	SetPrincipalDisabled(context.Context, *v1.SetPrincipalDisabledRequest) (*v1.SetPrincipalDisabledResponse, error)
+	// DeletePrincipal deletes a principal of any kind (never the caller):
+	// it is disabled and every access token issued to it revoked first,
+	// then its PATs and the principal are deleted. A principal that clients
+	// still issue tokens to is failed_precondition (delete the clients
+	// first).
+	DeletePrincipal(context.Context, *v1.DeletePrincipalRequest) (*v1.DeletePrincipalResponse, error)
 	// CreateExchangeToken mints a one-time exchange token (at most 5 minutes)
 	// for gitpod.v1.IdentityService/ExchangeToken. The secret is returned
 	// only here.
@@ -207,6 +238,12 @@ func NewPrincipalServiceHandler(svc PrincipalServiceHandler, opts ...connect.Han
 		connect.WithSchema(principalServiceMethods.ByName("SetPrincipalDisabled")),
 		connect.WithHandlerOptions(opts...),
 	)
+	principalServiceDeletePrincipalHandler := connect.NewUnaryHandlerSimple(
+		PrincipalServiceDeletePrincipalProcedure,
+		svc.DeletePrincipal,
+		connect.WithSchema(principalServiceMethods.ByName("DeletePrincipal")),
+		connect.WithHandlerOptions(opts...),
+	)
 	principalServiceCreateExchangeTokenHandler := connect.NewUnaryHandlerSimple(
 		PrincipalServiceCreateExchangeTokenProcedure,
 		svc.CreateExchangeToken,
@@ -223,6 +260,8 @@ func NewPrincipalServiceHandler(svc PrincipalServiceHandler, opts ...connect.Han
 			principalServiceListPrincipalsHandler.ServeHTTP(w, r)
 		case PrincipalServiceSetPrincipalDisabledProcedure:
 			principalServiceSetPrincipalDisabledHandler.ServeHTTP(w, r)
+		case PrincipalServiceDeletePrincipalProcedure:
+			principalServiceDeletePrincipalHandler.ServeHTTP(w, r)
 		case PrincipalServiceCreateExchangeTokenProcedure:
 			principalServiceCreateExchangeTokenHandler.ServeHTTP(w, r)
 		default:
@@ -248,6 +287,10 @@ func (UnimplementedPrincipalServiceHandler) ListPrincipals(context.Context, *v1.
 
 func (UnimplementedPrincipalServiceHandler) SetPrincipalDisabled(context.Context, *v1.SetPrincipalDisabledRequest) (*v1.SetPrincipalDisabledResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sts.v1.PrincipalService.SetPrincipalDisabled is not implemented"))
+}
+
+func (UnimplementedPrincipalServiceHandler) DeletePrincipal(context.Context, *v1.DeletePrincipalRequest) (*v1.DeletePrincipalResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sts.v1.PrincipalService.DeletePrincipal is not implemented"))
 }
 
 func (UnimplementedPrincipalServiceHandler) CreateExchangeToken(context.Context, *v1.CreateExchangeTokenRequest) (*v1.CreateExchangeTokenResponse, error) {

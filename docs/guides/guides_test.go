@@ -1,0 +1,398 @@
+// The guides in this directory are tested: each test below reads the
+// configuration, credential file and requests straight out of a guide's
+// code blocks, runs them against a real sts, and judges the result with
+// the client the guide names. A guide edited into something that does not
+// work fails here.
+package guides_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/oauth2/google"
+
+	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/config"
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/ststest"
+	"github.com/opensts/sts/pkg/rs"
+)
+
+// block returns the body of the first fenced code block of guide whose
+// first line is firstLine (for example "# sts.yaml"), or whose body
+// contains it when firstLine is not a comment.
+func block(t *testing.T, guide, firstLine string) string {
+	t.Helper()
+	data, err := os.ReadFile(guide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fence := regexp.MustCompile("(?ms)^```[a-z]*\n(.*?)^```")
+	for _, m := range fence.FindAllStringSubmatch(string(data), -1) {
+		body := m[1]
+		if strings.HasPrefix(body, firstLine+"\n") || (!strings.HasPrefix(firstLine, "#") && strings.Contains(body, firstLine)) {
+			return body
+		}
+	}
+	t.Fatalf("%s has no code block with %q", guide, firstLine)
+	return ""
+}
+
+// formOf collects the -d name=value arguments of the curl command in
+// sh, replacing each "$(...)" or "$var" value by subject.
+func formOf(sh, subject string) url.Values {
+	v := url.Values{}
+	arg := regexp.MustCompile(`-d ([a-z_]+)=("[^"]*"|\S+)`)
+	for _, m := range arg.FindAllStringSubmatch(sh, -1) {
+		val := m[2]
+		if strings.HasPrefix(val, `"`) {
+			val = subject
+		}
+		v.Add(m[1], val)
+	}
+	return v
+}
+
+// issuer is an external OpenID issuer of the test: an RSA key whose public
+// half the guides' providers read from a jwks_file.
+type issuer struct {
+	iss      string
+	key      *rsa.PrivateKey
+	jwksFile string
+}
+
+func newIssuer(t *testing.T, iss string) *issuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "test-key", Algorithm: "RS256", Use: "sig"}}}
+	b, _ := json.Marshal(set)
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &issuer{iss: iss, key: key, jwksFile: file}
+}
+
+func (i *issuer) mint(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: i.key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "test-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	std := jwt.Claims{Issuer: i.iss, IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+		Expiry: jwt.NewNumericDate(now.Add(15 * time.Minute)), ID: rand.Text()}
+	tok, err := jwt.Signed(sig).Claims(std).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// serve starts sts with the configuration yaml (after edit), keeping
+// the test's own listener and data directory.
+func serve(t *testing.T, yaml string) *ststest.Server {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "sts.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	loaded, err := config.Load(config.Options{File: file, Environ: func() []string { return []string{"STS_DATA_DIR=" + dir} }})
+	if err != nil {
+		t.Fatalf("the guide's sts.yaml does not load: %v", err)
+	}
+	return ststest.NewTestServer(t, func(c *config.Config) {
+		listen := c.Listen
+		*c = loaded
+		c.Listen = listen
+	})
+}
+
+func post(t *testing.T, s *ststest.Server, path string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := s.Client.PostForm(s.URL+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// verifier is the guides' resource server: pkg/rs for the issuer the
+// guides configure, fetching the keys from the test server.
+func verifier(s *ststest.Server, audience string) *rs.Verifier {
+	return &rs.Verifier{Issuer: "https://sts.example.com", Audience: audience, JWKSURL: s.URL + "/.well-known/jwks.json"}
+}
+
+func TestGitHubActionsGuide(t *testing.T) {
+	const guide = "github-actions.md"
+	gh := newIssuer(t, "https://token.actions.githubusercontent.com")
+	// The guide's configuration, with GitHub's key set read from a file
+	// instead of fetched from GitHub.
+	cfg := strings.Replace(block(t, guide, "# sts.yaml"), "        algorithms: [RS256]\n",
+		"        algorithms: [RS256]\n        jwks_file: "+gh.jwksFile+"\n", 1)
+	s := serve(t, cfg)
+	workflow := block(t, guide, "# .github/workflows/deploy.yaml")
+
+	claims := func(ref, environment string) map[string]any {
+		return map[string]any{
+			"aud": "https://sts.example.com", "sub": "repo:acme/app:environment:" + environment,
+			"repository": "acme/app", "repository_owner": "acme", "ref": ref, "ref_type": "branch",
+			"environment": environment, "sha": "3f1c0ffee", "actor": "ada", "run_id": "42",
+		}
+	}
+	code, m := post(t, s, "/oauth2/token", formOf(workflow, gh.mint(t, claims("refs/heads/main", "production"))))
+	tok, _ := m["access_token"].(string)
+	if code != 200 || tok == "" {
+		t.Fatalf("the workflow's exchange = %d %v", code, m)
+	}
+	got, err := verifier(s, "https://deploy.example.com").Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatalf("pkg/rs refuses the token: %v", err)
+	}
+	if got.Subject != "github:acme/app:production" || got.Pool != "github-deploy" || !slices.Contains(strings.Fields(got.Scope), "deploy") {
+		t.Errorf("token claims = sub %q pool %q scope %q", got.Subject, got.Pool, got.Scope)
+	}
+	// What the condition is for: another branch, or no environment.
+	for _, c := range []map[string]any{claims("refs/heads/feature", "production"), claims("refs/heads/main", "staging")} {
+		if code, m := post(t, s, "/oauth2/token", formOf(workflow, gh.mint(t, c))); code != http.StatusBadRequest {
+			t.Errorf("exchange for ref %v environment %v = %d %v, want 400", c["ref"], c["environment"], code, m)
+		}
+	}
+}
+
+func kubernetesClaims(namespace, account string) map[string]any {
+	return map[string]any{
+		"aud": []string{"https://sts.example.com"}, "sub": "system:serviceaccount:" + namespace + ":" + account,
+		"kubernetes.io": map[string]any{
+			"namespace":      namespace,
+			"serviceaccount": map[string]any{"name": account, "uid": "0b5e7a36-1c1f-4c1a-9d62-5a0d6a5a0001"},
+			"pod":            map[string]any{"name": account + "-7d9c", "uid": "0b5e7a36-1c1f-4c1a-9d62-5a0d6a5a0002"},
+		},
+	}
+}
+
+func TestKubernetesGuide(t *testing.T) {
+	const guide = "kubernetes.md"
+	cluster := newIssuer(t, "https://kubernetes.default.svc.cluster.local")
+	cfg := strings.Replace(block(t, guide, "# sts.yaml"), "/etc/sts/cluster-jwks.json", cluster.jwksFile, 1)
+	s := serve(t, cfg)
+	exchange := block(t, guide, "/oauth2/token")
+
+	code, m := post(t, s, "/oauth2/token", formOf(exchange, cluster.mint(t, kubernetesClaims("payments", "api"))))
+	tok, _ := m["access_token"].(string)
+	if code != 200 || tok == "" {
+		t.Fatalf("the pod's exchange = %d %v", code, m)
+	}
+	got, err := verifier(s, "https://sts.example.com").Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatalf("pkg/rs refuses the token: %v", err)
+	}
+	if got.Subject != "system:serviceaccount:payments:api" || got.Scope != "payments:read" {
+		t.Errorf("token claims = sub %q scope %q", got.Subject, got.Scope)
+	}
+	for _, c := range []map[string]any{kubernetesClaims("payments", "batch"), kubernetesClaims("default", "api")} {
+		if code, m := post(t, s, "/oauth2/token", formOf(exchange, cluster.mint(t, c))); code != http.StatusBadRequest {
+			t.Errorf("exchange for %v = %d %v, want 400", c["sub"], code, m)
+		}
+	}
+}
+
+func TestGoogleClientLibrariesGuide(t *testing.T) {
+	const guide = "google-client-libraries.md"
+	cluster := newIssuer(t, "https://kubernetes.default.svc.cluster.local")
+	s := serve(t, strings.Replace(block(t, guide, "# sts.yaml"), "/etc/sts/cluster-jwks.json", cluster.jwksFile, 1))
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(cluster.mint(t, kubernetesClaims("batch", "nightly"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	credFile := block(t, guide, `"type": "external_account"`)
+	credFile = strings.Replace(credFile, "https://sts.example.com/v1/token", s.URL+"/v1/token", 1)
+	credFile = strings.Replace(credFile, "/var/run/secrets/sts/token", tokenFile, 1)
+
+	// The judge: Google's own loader and token source, as in the guide.
+	creds, err := google.CredentialsFromJSON(t.Context(), []byte(credFile), "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		t.Fatalf("google.CredentialsFromJSON: %v", err)
+	}
+	tok, err := creds.TokenSource.Token()
+	if err != nil {
+		t.Fatalf("the credential file's token source: %v", err)
+	}
+	got, err := verifier(s, "https://sts.example.com").Verify(t.Context(), tok.AccessToken)
+	if err != nil {
+		t.Fatalf("pkg/rs refuses the token: %v", err)
+	}
+	if got.Pool != "batch" || got.Scope != "warehouse.read" || got.Subject != "system:serviceaccount:batch:nightly" {
+		t.Errorf("token claims = pool %q scope %q sub %q", got.Pool, got.Scope, got.Subject)
+	}
+}
+
+// stsCommands turns the `sts …` commands of a shell block into argument
+// lists (continuation lines joined, quotes dropped, "$(sts …)" unwrapped,
+// and what follows a "|" or "#" cut), substituting vars.
+func stsCommands(sh string, vars map[string]string) [][]string {
+	var out [][]string
+	for line := range strings.SplitSeq(strings.ReplaceAll(sh, "\\\n", " "), "\n") {
+		line, _, _ = strings.Cut(line, " #")
+		line, _, _ = strings.Cut(line, "|")
+		_, cmd, ok := strings.Cut(line, "sts ")
+		if !ok || strings.Contains(line, "curl ") {
+			continue
+		}
+		cmd = strings.TrimSuffix(strings.TrimSpace(cmd), ")")
+		var args []string
+		for f := range strings.FieldsSeq(cmd) {
+			f = strings.Trim(f, `"'`)
+			for k, v := range vars {
+				f = strings.ReplaceAll(f, "$"+k, v)
+			}
+			args = append(args, f)
+		}
+		out = append(out, args)
+	}
+	return out
+}
+
+// runSTS runs one sts command on the server's data directory.
+func runSTS(t *testing.T, s *ststest.Server, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append(args, "--data-dir", s.Config.DataDir)
+	if code := cli.Main(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("sts %s = %d: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	return stdout.String()
+}
+
+func TestServiceAccountsGuide(t *testing.T) {
+	const guide = "service-accounts.md"
+	s := serve(t, "issuer: https://sts.example.com\n")
+	cmds := stsCommands(block(t, guide, "sts client create"), map[string]string{})
+	if len(cmds) != 2 {
+		t.Fatalf("expected the guide's two commands, got %q", cmds)
+	}
+	sa := strings.TrimSpace(runSTS(t, s, cmds[0]...))
+	for i, a := range cmds[1] {
+		cmds[1][i] = strings.ReplaceAll(a, "$SA", sa)
+	}
+	out := runSTS(t, s, cmds[1]...)
+	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if id == nil || secret == nil {
+		t.Fatalf("client create printed %q", out)
+	}
+
+	// The guide's program, with the judge it names.
+	cfg := clientcredentials.Config{
+		ClientID: id[1], ClientSecret: secret[1], TokenURL: s.URL + "/oauth2/token",
+		Scopes: []string{"invoices:read"}, EndpointParams: url.Values{"audience": {"https://billing.example.com"}},
+	}
+	tok, err := cfg.Token(t.Context())
+	if err != nil {
+		t.Fatalf("clientcredentials: %v", err)
+	}
+	got, err := verifier(s, "https://billing.example.com").Verify(t.Context(), tok.AccessToken)
+	if err != nil {
+		t.Fatalf("pkg/rs refuses the token: %v", err)
+	}
+	if got.Subject != sa || got.ClientID != id[1] || got.Scope != "invoices:read" {
+		t.Errorf("token claims = sub %q client_id %q scope %q", got.Subject, got.ClientID, got.Scope)
+	}
+	// The ceilings the guide promises.
+	over := cfg
+	over.Scopes = []string{"invoices:write"}
+	if _, err := over.Token(t.Context()); err == nil {
+		t.Error("a scope beyond the registration was granted")
+	}
+}
+
+func TestGitpodPATsGuide(t *testing.T) {
+	const guide = "gitpod-pats.md"
+	s := serve(t, "issuer: https://sts.example.com\n")
+	runSTS(t, s, "principal", "create", "--org", "default", "--kind", "user", "--name", "ada")
+	cmds := stsCommands(block(t, guide, "sts pat create"), nil)
+	if len(cmds) != 1 {
+		t.Fatalf("expected one command, got %q", cmds)
+	}
+	pat := regexp.MustCompile(`sts_pat_[0-9A-Za-z]+`).FindString(runSTS(t, s, cmds[0]...))
+	if pat == "" {
+		t.Fatal("pat create printed no token")
+	}
+	// The curl call: its path and body, with the PAT as bearer.
+	curl := block(t, guide, "GetAuthenticatedIdentity \\")
+	path := regexp.MustCompile(`https://sts\.example\.com(\S+)`).FindStringSubmatch(curl)[1]
+	req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+pat)
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || m["subject"] == nil {
+		t.Fatalf("the guide's curl = %d %v", resp.StatusCode, m)
+	}
+	// The generated client, as in the guide.
+	httpClient := &http.Client{Transport: bearerTransport{token: pat}}
+	identity := gitpodv1connect.NewIdentityServiceClient(httpClient, s.URL+"/api")
+	got, err := identity.GetAuthenticatedIdentity(t.Context(), &gitpodv1.GetAuthenticatedIdentityRequest{})
+	if err != nil || got.GetSubject().GetId() == "" {
+		t.Fatalf("GetAuthenticatedIdentity = %v, %v", got, err)
+	}
+	// identity:read is all the token may do.
+	users := gitpodv1connect.NewUserServiceClient(httpClient, s.URL+"/api")
+	if _, err := users.ListPersonalAccessTokens(t.Context(), &gitpodv1.ListPersonalAccessTokensRequest{}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("ListPersonalAccessTokens with identity:read = %v, want permission_denied", err)
+	}
+}
+
+type bearerTransport struct{ token string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestConfluentGuide(t *testing.T) {
+	const guide = "confluent.md"
+	cluster := newIssuer(t, "https://kubernetes.default.svc.cluster.local")
+	s := serve(t, strings.Replace(block(t, guide, "# sts.yaml"), "/etc/sts/cluster-jwks.json", cluster.jwksFile, 1))
+	exchange := block(t, guide, "/sts/v1/oauth2/token")
+	code, m := post(t, s, "/sts/v1/oauth2/token", formOf(exchange, cluster.mint(t, kubernetesClaims("streaming", "producer"))))
+	if code != 200 || m["access_token"] == nil || m["expires_in"] != float64(600) {
+		t.Fatalf("the guide's exchange = %d %v", code, m)
+	}
+	// Another workload of the cluster is refused, in Confluent's error shape.
+	code, m = post(t, s, "/sts/v1/oauth2/token", formOf(exchange, cluster.mint(t, kubernetesClaims("streaming", "consumer"))))
+	if errs, _ := m["errors"].([]any); code == 200 || len(errs) != 1 {
+		t.Errorf("exchange for another service account = %d %v, want one Confluent error", code, m)
+	}
+}

@@ -1,0 +1,250 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Audit actions of the organization lifecycle.
+const (
+	ActionOrganizationUpdate = "organization.update"
+	ActionOrganizationDelete = "organization.delete"
+)
+
+// LifecycleStore is what updating and deleting organizations and
+// principals reads and writes: besides the records and their audit
+// events, the clients and pools that must be gone before their
+// organization or principal goes, and the revocations that end a deleted
+// principal's access tokens.
+type LifecycleStore interface {
+	AdminStore
+	storage.ClientStore
+	storage.TrustStore
+	storage.RevocationStore
+}
+
+// lifecycleStore is the Handler's LifecycleStore; without one the calls
+// answer unavailable (fail closed: nothing is deleted unchecked).
+func (h *Handler) lifecycleStore() (LifecycleStore, error) {
+	if s, ok := h.adminStore().(LifecycleStore); ok {
+		return s, nil
+	}
+	if s, ok := h.Store.(lifecycleRecords); ok && h.Audit != nil {
+		return lifecycle{s, h.Audit}, nil
+	}
+	return nil, sts.Errorf(sts.Unavailable, "storage unavailable")
+}
+
+type lifecycleRecords interface {
+	Store
+	storage.ClientStore
+	storage.TrustStore
+	storage.RevocationStore
+}
+
+type lifecycle struct {
+	lifecycleRecords
+	audit storage.AuditStore
+}
+
+func (l lifecycle) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
+	return l.audit.AppendAudit(ctx, events...)
+}
+
+func (l lifecycle) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	return l.audit.ListAudit(ctx, f)
+}
+
+// UpdateOrganization renames an organization or changes its tier (nil
+// leaves a field as it is) and audits the change; the CLI uses it too.
+// Errors: [sts.Invalid], [sts.NotFound], [sts.Unavailable].
+func UpdateOrganization(ctx context.Context, store AdminStore, c pat.Caller, id string, name, tier *string, now time.Time) (storage.Organization, error) {
+	if name != nil {
+		n := strings.TrimSpace(*name)
+		if n == "" || len(n) > maxNameLen {
+			return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
+		}
+		name = &n
+	}
+	if tier != nil {
+		t := strings.TrimSpace(*tier)
+		if t == "" {
+			t = DefaultTier
+		}
+		tier = &t
+	}
+	var out storage.Organization
+	err := store.UpdateOrganization(ctx, id, func(o storage.Organization) (storage.Organization, error) {
+		if name != nil {
+			o.Name = *name
+		}
+		if tier != nil {
+			o.Tier = *tier
+		}
+		o.UpdatedAt = storage.Now(now)
+		out = o
+		return o, nil
+	})
+	if err != nil {
+		return storage.Organization{}, lookupErr(err, "organization")
+	}
+	// The change is committed; a lost event is reported, not undone.
+	if err := auditAdmin(ctx, store, c, out.ID, ActionOrganizationUpdate, "organization:"+out.ID, now); err != nil {
+		return out, sts.Wrap(sts.Unavailable, err, "organization updated, but its audit event was not stored")
+	}
+	return out, nil
+}
+
+// DeleteOrganization deletes an organization that holds no principal,
+// client or pool any more, and audits it; the CLI uses it too. Errors:
+// [sts.NotFound], [sts.FailedPrecondition] (not empty),
+// [sts.Unavailable].
+func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller, id string, now time.Time) error {
+	if _, err := store.GetOrganization(ctx, id); err != nil {
+		return lookupErr(err, "organization")
+	}
+	ps, err := store.ListPrincipals(ctx, id)
+	if err != nil {
+		return lookupErr(err, "principals")
+	}
+	cs, err := store.ListClients(ctx, id)
+	if err != nil {
+		return lookupErr(err, "clients")
+	}
+	pools, err := store.ListPools(ctx)
+	if err != nil {
+		return lookupErr(err, "pools")
+	}
+	np := 0
+	for _, p := range pools {
+		if p.OrgID == id {
+			np++
+		}
+	}
+	if len(ps)+len(cs)+np > 0 {
+		return sts.Errorf(sts.FailedPrecondition, "organization is not empty: %d principals, %d clients, %d pools; delete them first", len(ps), len(cs), np)
+	}
+	if err := store.DeleteOrganization(ctx, id); err != nil {
+		return lookupErr(err, "organization")
+	}
+	if err := auditAdmin(ctx, store, c, id, ActionOrganizationDelete, "organization:"+id, now); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "organization deleted, but its audit event was not stored")
+	}
+	return nil
+}
+
+// DeletePrincipal deletes p, of any kind: it is disabled and every access
+// token issued to it so far revoked first, so nothing it holds works while
+// the rest goes; then its PATs and the principal are deleted. A principal
+// that clients still issue tokens to is refused. The CLI uses it too.
+// Errors: [sts.FailedPrecondition], [sts.NotFound], [sts.Unavailable].
+func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Service, c pat.Caller, p storage.Principal, now time.Time) error {
+	cs, err := store.ListClients(ctx, p.OrgID)
+	if err != nil {
+		return lookupErr(err, "clients")
+	}
+	var owned []string
+	for _, cl := range cs {
+		if cl.PrincipalID == p.ID {
+			owned = append(owned, cl.ID)
+		}
+	}
+	if len(owned) > 0 {
+		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of clients %s; delete them first", strings.Join(owned, ", "))
+	}
+	if !p.Disabled {
+		err := store.UpdatePrincipal(ctx, p.ID, func(old storage.Principal) (storage.Principal, error) {
+			old.Disabled, old.UpdatedAt = true, storage.Now(now)
+			return old, nil
+		})
+		if err != nil {
+			return lookupErr(err, "principal")
+		}
+	}
+	t := storage.Now(now)
+	if err := store.PutRevocation(ctx, storage.Revocation{
+		ID: tokens.RevocationIDSubject(p.ID), IssuedBefore: t, Reason: "principal deleted",
+		CreatedAt: t, ExpiresAt: t.Add(suspendRevocationTTL),
+	}); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	if _, err := pats.DeleteOwned(ctx, c, p.ID); err != nil {
+		return err
+	}
+	if err := store.DeletePrincipal(ctx, p.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return lookupErr(err, "principal")
+	}
+	pats.ForgetOwner(p.ID)
+	if err := auditAdmin(ctx, store, c, p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, now); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "principal deleted, but its audit event was not stored")
+	}
+	return nil
+}
+
+// UpdateOrganization renames an organization or changes its tier.
+func (s *OrganizationService) UpdateOrganization(ctx context.Context, req *stsv1.UpdateOrganizationRequest) (*stsv1.UpdateOrganizationResponse, error) {
+	id, err := s.h.requireInstanceAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := UpdateOrganization(ctx, s.h.adminStore(), id.caller(), req.GetOrganizationId(), req.Name, req.Tier, s.h.now())
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.UpdateOrganizationResponse{Organization: orgToProto(o)}, nil
+}
+
+// DeleteOrganization deletes an empty organization other than the
+// caller's own.
+func (s *OrganizationService) DeleteOrganization(ctx context.Context, req *stsv1.DeleteOrganizationRequest) (*stsv1.DeleteOrganizationResponse, error) {
+	id, err := s.h.requireInstanceAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetOrganizationId() == id.OrgID {
+		return nil, sts.Errorf(sts.Invalid, "cannot delete your own organization")
+	}
+	store, err := s.h.lifecycleStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := DeleteOrganization(ctx, store, id.caller(), req.GetOrganizationId(), s.h.now()); err != nil {
+		return nil, err
+	}
+	return &stsv1.DeleteOrganizationResponse{}, nil
+}
+
+// DeletePrincipal deletes a principal of the caller's organization (any,
+// for an instance administrator), never the caller itself.
+func (s *PrincipalService) DeletePrincipal(ctx context.Context, req *stsv1.DeletePrincipalRequest) (*stsv1.DeletePrincipalResponse, error) {
+	id, err := require(ctx, pat.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetPrincipalId() == id.PrincipalID {
+		return nil, sts.Errorf(sts.Invalid, "cannot delete yourself")
+	}
+	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	if err != nil {
+		return nil, lookupErr(err, "principal")
+	}
+	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
+		return nil, err
+	}
+	store, err := s.h.lifecycleStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := DeletePrincipal(ctx, store, s.h.PATs, id.caller(), p, s.h.now()); err != nil {
+		return nil, err
+	}
+	return &stsv1.DeletePrincipalResponse{}, nil
+}

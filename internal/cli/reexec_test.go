@@ -1,0 +1,36 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"testing"
+
+	"github.com/opensts/sts/internal/cli"
+)
+
+// reexecEnv makes the test binary behave as the sts command: tests that
+// need real processes (killed with SIGKILL, several at once) start
+// os.Args[0] with it set, so no separate build is needed and the child is
+// built exactly like the test (with the race detector when it is on).
+const reexecEnv = "STS_TEST_REEXEC_AS_STS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(reexecEnv) == "1" {
+		// The same body as cmd/sts.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// stsCommand is `sts args...` as a child process of the test.
+func stsCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), reexecEnv+"=1")
+	return cmd
+}

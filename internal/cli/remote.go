@@ -1,0 +1,359 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+// Administration has two modes, chosen here and nowhere else: with
+// --server (or STS_SERVER) a command calls the admin API of a running
+// server as the principal whose PAT or access token is in STS_TOKEN, with
+// that principal's rights; without, it opens the database with the master
+// key (bootstrap, break-glass). Each noun has a small interface (orgAdmin,
+// principalAdmin, …) with a remote and a direct implementation, both
+// answering with the API's objects, so the two modes print the same thing.
+
+// directNote ends the --server usage of every admin command.
+const directNote = "Without --server this opens the database directly (bootstrap, break-glass)."
+
+// adminNoun gives a noun command the shared flags of its subcommands:
+// --server and --output.
+func adminNoun(cmd *cobra.Command) *cobra.Command {
+	addAdminFlags(cmd.PersistentFlags())
+	if cmd.Long == "" {
+		cmd.Long = cmd.Short + "."
+	}
+	cmd.Long += "\n\nWith --server URL (or STS_SERVER) every subcommand calls the admin API of that\nserver as the principal whose token is in STS_TOKEN. " + directNote
+	return cmd
+}
+
+// adminFlags gives one command --server and --output, for nouns whose
+// other subcommands work on files or the database only (keys, audit).
+func adminFlags(cmd *cobra.Command) *cobra.Command {
+	addAdminFlags(cmd.Flags())
+	return cmd
+}
+
+func addAdminFlags(f *pflag.FlagSet) {
+	f.String("server", os.Getenv("STS_SERVER"), "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN (env STS_SERVER). "+directNote)
+	f.StringP("output", "o", "table", "output format: table or json")
+}
+
+// outputJSON reports whether --output json was asked for; any value but
+// table and json is a usage error.
+func outputJSON(cmd *cobra.Command) (bool, error) {
+	o, err := cmd.Flags().GetString("output")
+	if err != nil {
+		return false, nil // a command without --output prints text
+	}
+	switch o {
+	case "table", "text", "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, usageError{fmt.Errorf("--output %q: want table or json", o)}
+}
+
+// remote is a running server's admin API: its base URL and an HTTP client
+// that sends the bearer token.
+type remote struct {
+	base string
+	http *http.Client
+}
+
+// bearerTransport adds the Authorization header to every request.
+type bearerTransport struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// admin is an admin command's connection: remote when --server is set,
+// else the database (store, cfg).
+type admin struct {
+	remote *remote
+	store  *sqlstore.Store
+	cfg    config.Config
+	stderr io.Writer // warnings of direct mode
+}
+
+// openAdmin is the mode switch: the API of --server, or the database.
+// The caller defers close.
+func openAdmin(cmd *cobra.Command) (*admin, error) {
+	server, _ := cmd.Flags().GetString("server")
+	if server = strings.TrimSpace(server); server != "" {
+		tok := strings.TrimSpace(os.Getenv("STS_TOKEN"))
+		if tok == "" {
+			return nil, usageError{errors.New("--server needs a credential: export STS_TOKEN (a PAT or access token with sts:admin)")}
+		}
+		if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
+			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+		}
+		if u, err := url.Parse(server); err != nil || u.Host == "" {
+			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+		} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
+		}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: bearerTransport{tok, http.DefaultTransport}}
+		return &admin{remote: &remote{base: strings.TrimSuffix(server, "/"), http: hc}}, nil
+	}
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(cmd.Context(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &admin{store: store, cfg: cfg, stderr: cmd.ErrOrStderr()}, nil
+}
+
+// openStore opens and checks the configured storage, as withStore does.
+func openStore(ctx context.Context, cfg config.Config) (*sqlstore.Store, error) {
+	if app.UsesDataDir(cfg, false) {
+		if err := app.PrepareDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	store, err := app.OpenStorage(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Health(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("storage: %w (run sts migrate first?)", err)
+	}
+	return store, nil
+}
+
+// isLoopback reports whether host is this machine (no network sees the
+// token).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (a *admin) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+// runAdmin opens the connection, runs fn and turns an API error into
+// "<code>: <message>".
+func runAdmin(cmd *cobra.Command, fn func(ctx context.Context, a *admin) error) error {
+	if _, err := outputJSON(cmd); err != nil {
+		return err
+	}
+	a, err := openAdmin(cmd)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return apiError(fn(cmd.Context(), a))
+}
+
+// apiError prints a Connect error as its code and message only: no
+// wrapping, no details (the message names a missing scope when the
+// server says which). Other errors pass unchanged.
+func apiError(err error) error {
+	if ce, ok := errors.AsType[*connect.Error](err); ok {
+		msg := ce.Message()
+		if msg == "" {
+			msg = ce.Code().String()
+		}
+		return fmt.Errorf("%s: %s", ce.Code(), msg)
+	}
+	return err
+}
+
+// printJSON writes v as indented JSON; API objects go through apiJSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// printObjects writes one API object (show) or a JSON array of them
+// (list, even when empty) in the --output json form; see apiJSON.
+func printObjects[M proto.Message](w io.Writer, list []M, one bool) error {
+	out := make([]map[string]any, 0, len(list))
+	for _, m := range list {
+		v, err := apiJSON(m)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	if one {
+		if len(out) != 1 {
+			return fmt.Errorf("internal: %d objects for one", len(out))
+		}
+		return printJSON(w, out[0])
+	}
+	return printJSON(w, out)
+}
+
+// apiJSON is the stable JSON form of an API object (docs/cli.md): its
+// protojson encoding (lowerCamelCase field names, RFC 3339 times, every
+// field present) with enum values as words ("user", "pat", "active")
+// instead of their protobuf names.
+func apiJSON(m proto.Message) (map[string]any, error) {
+	b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	enumWords(m.ProtoReflect(), v)
+	return v, nil
+}
+
+// enumWords rewrites the enum values of v, the protojson map of m, as
+// words, in nested messages too.
+func enumWords(m protoreflect.Message, v map[string]any) {
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		val, ok := v[fd.JSONName()]
+		if !ok || fd.IsMap() {
+			continue
+		}
+		switch fd.Kind() {
+		case protoreflect.EnumKind:
+			if list, ok := val.([]any); ok {
+				for j, e := range list {
+					list[j] = enumWordOf(fd.Enum(), e)
+				}
+			} else {
+				v[fd.JSONName()] = enumWordOf(fd.Enum(), val)
+			}
+		case protoreflect.MessageKind:
+			if strings.HasPrefix(string(fd.Message().FullName()), "google.protobuf.") {
+				continue
+			}
+			if list, ok := val.([]any); ok {
+				l := m.Get(fd).List()
+				for j := 0; j < l.Len() && j < len(list); j++ {
+					if sub, ok := list[j].(map[string]any); ok {
+						enumWords(l.Get(j).Message(), sub)
+					}
+				}
+			} else if sub, ok := val.(map[string]any); ok {
+				enumWords(m.Get(fd).Message(), sub)
+			}
+		}
+	}
+}
+
+func enumWordOf(ed protoreflect.EnumDescriptor, val any) any {
+	name, ok := val.(string)
+	if !ok {
+		return val // an unknown number stays a number
+	}
+	return wordOf(ed, name)
+}
+
+// enumWord is e as a word: its value name without the enum's prefix, in
+// lower case, "_" as "-" (client authentication methods keep OAuth's
+// names, e.g. client_secret_basic).
+func enumWord(e protoreflect.Enum) string {
+	v := e.Descriptor().Values().ByNumber(e.Number())
+	if v == nil {
+		return fmt.Sprint(int32(e.Number()))
+	}
+	return wordOf(e.Descriptor(), string(v.Name()))
+}
+
+func wordOf(ed protoreflect.EnumDescriptor, name string) string {
+	w := strings.ToLower(strings.TrimPrefix(name, upperSnake(string(ed.Name()))+"_"))
+	if ed.FullName() == "sts.v1.ClientAuthMethod" {
+		return w
+	}
+	return strings.ReplaceAll(w, "_", "-")
+}
+
+// upperSnake turns an enum type name (HostAuthenticationTokenSource) into
+// its value prefix (HOST_AUTHENTICATION_TOKEN_SOURCE).
+func upperSnake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}
+
+// enumFromWord is the inverse of enumWord for flag values: the value of
+// ed named by word ("service-account" or "service_account"), or false.
+func enumFromWord(ed protoreflect.EnumDescriptor, word string) (protoreflect.EnumNumber, bool) {
+	name := upperSnake(string(ed.Name())) + "_" + strings.ToUpper(strings.ReplaceAll(word, "-", "_"))
+	v := ed.Values().ByName(protoreflect.Name(name))
+	if v == nil || v.Number() == 0 {
+		return 0, false
+	}
+	return v.Number(), true
+}
+
+// stampPB is stamp for an API timestamp.
+func stampPB(t interface{ AsTime() time.Time }) string {
+	if t == nil {
+		return "-"
+	}
+	if ts, ok := t.(*timestamppb.Timestamp); ok && ts == nil {
+		return "-"
+	}
+	return stamp(t.AsTime())
+}
+
+// flagAliases keeps the old flag names of the pool commands working as
+// aliases of the shared vocabulary (--org, repeatable --scope and
+// --audience); help shows the new names only.
+func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "organization":
+		name = "org"
+	case "scopes":
+		name = "scope"
+	case "audiences":
+		name = "audience"
+	}
+	return pflag.NormalizedName(name)
+}

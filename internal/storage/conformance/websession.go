@@ -1,0 +1,128 @@
+package conformance
+
+import (
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+func (o tokenOwner) webSession(created, expires time.Time) storage.WebSession {
+	return storage.WebSession{
+		ID: storage.NewID(), Digest: randBytes(32), OrgID: o.org.ID, PrincipalID: o.principal.ID,
+		Method: "link", UserAgent: odd("agent"), CreatedAt: created, LastSeenAt: created, ExpiresAt: expires,
+	}
+}
+
+func (o tokenOwner) loginLink(expires time.Time) storage.LoginLink {
+	return storage.LoginLink{
+		ID: storage.NewID(), OrgID: o.org.ID, PrincipalID: o.principal.ID, Digest: randBytes(32),
+		CreatedAt: now(), ExpiresAt: expires,
+	}
+}
+
+func testWebSessionCRUD(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newTokenOwner(t, s)
+	other := newTokenOwner(t, s)
+	t0 := now()
+	a := o.webSession(t0.Add(-time.Hour), t0.Add(time.Hour))
+	b := o.webSession(t0, t0.Add(time.Hour))
+	c := other.webSession(t0, t0.Add(time.Hour))
+	for _, w := range []storage.WebSession{b, a, c} {
+		mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, w))
+	}
+	dup := o.webSession(t0, t0.Add(time.Hour))
+	dup.Digest = a.Digest
+	wantErrIs(t, "CreateWebSession(same digest)", s.CreateWebSession(ctx, dup), storage.ErrAlreadyExists)
+
+	got, err := s.GetWebSessionByDigest(ctx, a.Digest)
+	mustNil(t, "GetWebSessionByDigest", err)
+	diff(t, "GetWebSessionByDigest", a, got)
+	_, err = s.GetWebSessionByDigest(ctx, randBytes(32))
+	wantErrIs(t, "GetWebSessionByDigest(unknown)", err, storage.ErrNotFound)
+
+	list, err := s.ListWebSessions(ctx, o.principal.ID)
+	mustNil(t, "ListWebSessions", err)
+	diff(t, "ListWebSessions (own only, oldest first)", []storage.WebSession{a, b}, list)
+
+	seen := t0.Add(time.Minute)
+	mustNil(t, "TouchWebSession", s.TouchWebSession(ctx, a.ID, seen))
+	got, err = s.GetWebSessionByDigest(ctx, a.Digest)
+	mustNil(t, "GetWebSessionByDigest after touch", err)
+	a.LastSeenAt = seen
+	diff(t, "GetWebSessionByDigest after touch", a, got)
+	wantErrIs(t, "TouchWebSession(unknown)", s.TouchWebSession(ctx, storage.NewID(), seen), storage.ErrNotFound)
+
+	mustNil(t, "DeleteWebSession", s.DeleteWebSession(ctx, a.ID))
+	_, err = s.GetWebSessionByDigest(ctx, a.Digest)
+	wantErrIs(t, "GetWebSessionByDigest after delete", err, storage.ErrNotFound)
+	wantErrIs(t, "DeleteWebSession(again)", s.DeleteWebSession(ctx, a.ID), storage.ErrNotFound)
+	list, err = s.ListWebSessions(ctx, other.principal.ID)
+	mustNil(t, "ListWebSessions(other)", err)
+	diff(t, "ListWebSessions(other) untouched", []storage.WebSession{c}, list)
+}
+
+func testLoginLinkConsume(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newTokenOwner(t, s)
+	t0 := now()
+	live := o.loginLink(t0.Add(5 * time.Minute))
+	expired := o.loginLink(t0.Add(-time.Second))
+	for _, l := range []storage.LoginLink{live, expired} {
+		mustNil(t, "CreateLoginLink", s.CreateLoginLink(ctx, l))
+	}
+	dup := o.loginLink(t0.Add(time.Minute))
+	dup.Digest = live.Digest
+	wantErrIs(t, "CreateLoginLink(same digest)", s.CreateLoginLink(ctx, dup), storage.ErrAlreadyExists)
+
+	got, err := s.ConsumeLoginLink(ctx, live.Digest, t0)
+	mustNil(t, "ConsumeLoginLink", err)
+	diff(t, "ConsumeLoginLink", live, got)
+	_, err = s.ConsumeLoginLink(ctx, live.Digest, t0)
+	wantErrIs(t, "ConsumeLoginLink(second use)", err, storage.ErrNotFound)
+	_, err = s.ConsumeLoginLink(ctx, expired.Digest, t0)
+	wantErrIs(t, "ConsumeLoginLink(expired)", err, storage.ErrNotFound)
+	_, err = s.ConsumeLoginLink(ctx, randBytes(32), t0)
+	wantErrIs(t, "ConsumeLoginLink(unknown)", err, storage.ErrNotFound)
+}
+
+func testWebSessionGC(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newTokenOwner(t, s)
+	t0 := now()
+	old := o.webSession(t0.Add(-2*time.Hour), t0.Add(-time.Hour))
+	live := o.webSession(t0, t0.Add(time.Hour))
+	oldLink := o.loginLink(t0.Add(-time.Minute))
+	liveLink := o.loginLink(t0.Add(time.Minute))
+	mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, old))
+	mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, live))
+	mustNil(t, "CreateLoginLink", s.CreateLoginLink(ctx, oldLink))
+	mustNil(t, "CreateLoginLink", s.CreateLoginLink(ctx, liveLink))
+	res, err := s.GarbageCollect(ctx, t0)
+	mustNil(t, "GarbageCollect", err)
+	if res.WebSessions != 1 || res.LoginLinks != 1 {
+		t.Errorf("GarbageCollect removed %d sessions and %d links, want 1 and 1", res.WebSessions, res.LoginLinks)
+	}
+	list, err := s.ListWebSessions(ctx, o.principal.ID)
+	mustNil(t, "ListWebSessions", err)
+	diff(t, "sessions after GC", []storage.WebSession{live}, list)
+	_, err = s.ConsumeLoginLink(ctx, liveLink.Digest, t0)
+	mustNil(t, "ConsumeLoginLink(live after GC)", err)
+}
+
+func testConcurrentConsumeLoginLink(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newTokenOwner(t, s)
+	l := o.loginLink(now().Add(time.Hour))
+	mustNil(t, "CreateLoginLink", s.CreateLoginLink(ctx, l))
+	got := make([]storage.LoginLink, raceN)
+	errs := race(raceN, func(i int) error {
+		var err error
+		got[i], err = s.ConsumeLoginLink(ctx, l.Digest, now())
+		return err
+	})
+	if w := exactlyOneWinner(t, "ConsumeLoginLink", errs, storage.ErrNotFound); w >= 0 {
+		diff(t, "the winner's login link", l, got[w])
+	}
+}

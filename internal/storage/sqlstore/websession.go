@@ -1,0 +1,73 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+const webSessionColumns = `id, digest, org_id, principal_id, method, user_agent, created_at, last_seen_at, expires_at`
+
+func scanWebSession(r rowScanner) (storage.WebSession, error) {
+	var w storage.WebSession
+	err := r.Scan(&w.ID, &w.Digest, &w.OrgID, &w.PrincipalID, &w.Method, &w.UserAgent,
+		timeCol{&w.CreatedAt}, timeCol{&w.LastSeenAt}, timeCol{&w.ExpiresAt})
+	return w, err
+}
+
+// CreateWebSession implements storage.SessionStore.
+func (s *Store) CreateWebSession(ctx context.Context, w storage.WebSession) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO web_sessions (`+webSessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		w.ID, w.Digest, w.OrgID, w.PrincipalID, w.Method, w.UserAgent,
+		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt))
+	return s.fail("create web session", err)
+}
+
+// GetWebSessionByDigest implements storage.SessionStore.
+func (s *Store) GetWebSessionByDigest(ctx context.Context, digest []byte) (storage.WebSession, error) {
+	w, err := scanWebSession(s.db.QueryRowContext(ctx, `SELECT `+webSessionColumns+` FROM web_sessions WHERE digest = $1`, digest))
+	return w, s.fail("get web session", err)
+}
+
+// TouchWebSession implements storage.SessionStore.
+func (s *Store) TouchWebSession(ctx context.Context, id string, lastSeen time.Time) error {
+	return s.fail("touch web session", execOne(ctx, s.db, `UPDATE web_sessions SET last_seen_at = $2 WHERE id = $1`, id, s.ts(lastSeen)))
+}
+
+// ListWebSessions implements storage.SessionStore.
+func (s *Store) ListWebSessions(ctx context.Context, principalID string) ([]storage.WebSession, error) {
+	return queryList(ctx, s, "list web sessions", `SELECT `+webSessionColumns+` FROM web_sessions
+		WHERE principal_id = $1 ORDER BY created_at ASC NULLS FIRST, id`, scanWebSession, principalID)
+}
+
+// DeleteWebSession implements storage.SessionStore.
+func (s *Store) DeleteWebSession(ctx context.Context, id string) error {
+	return s.fail("delete web session", execOne(ctx, s.db, `DELETE FROM web_sessions WHERE id = $1`, id))
+}
+
+const loginLinkColumns = `id, org_id, principal_id, digest, created_at, expires_at`
+
+func scanLoginLink(r rowScanner) (storage.LoginLink, error) {
+	var l storage.LoginLink
+	err := r.Scan(&l.ID, &l.OrgID, &l.PrincipalID, &l.Digest, timeCol{&l.CreatedAt}, timeCol{&l.ExpiresAt})
+	return l, err
+}
+
+// CreateLoginLink implements storage.SessionStore.
+func (s *Store) CreateLoginLink(ctx context.Context, l storage.LoginLink) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO login_links (`+loginLinkColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		l.ID, l.OrgID, l.PrincipalID, l.Digest, s.ts(l.CreatedAt), s.ts(l.ExpiresAt))
+	return s.fail("create login link", err)
+}
+
+// ConsumeLoginLink implements storage.SessionStore with one DELETE ...
+// RETURNING, like ConsumeExchangeToken: of concurrent callers exactly one
+// gets the row.
+func (s *Store) ConsumeLoginLink(ctx context.Context, digest []byte, now time.Time) (storage.LoginLink, error) {
+	l, err := scanLoginLink(s.db.QueryRowContext(ctx, `DELETE FROM login_links
+		WHERE digest = $1 AND expires_at > $2 RETURNING `+loginLinkColumns, digest, s.ts(now)))
+	return l, s.fail("consume login link", err)
+}

@@ -1,0 +1,56 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// WebSession is a browser session of a person signed in to the web pages
+// (internal/web). The cookie carries a random value; only its digest is
+// stored, so a copy of the database signs nobody in.
+type WebSession struct {
+	ID          string // random; names the session on the page ("end this session")
+	Digest      []byte // SHA-256 of the cookie value; unique
+	OrgID       string
+	PrincipalID string
+	// Method is how the person signed in: "link" or "oidc:<provider id>".
+	Method     string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is the absolute end of the session; the idle timeout is
+	// judged from LastSeenAt by the reader.
+	ExpiresAt time.Time
+}
+
+// LoginLink is a one-time sign-in link (`sts login-link`), stored as a
+// digest and consumed atomically.
+type LoginLink struct {
+	ID          string
+	OrgID       string
+	PrincipalID string
+	Digest      []byte // SHA-256 of the link secret; unique
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// SessionStore persists web sessions and one-time sign-in links.
+type SessionStore interface {
+	// CreateWebSession returns ErrAlreadyExists if the ID or digest is taken.
+	CreateWebSession(ctx context.Context, s WebSession) error
+	// GetWebSessionByDigest returns ErrNotFound.
+	GetWebSessionByDigest(ctx context.Context, digest []byte) (WebSession, error)
+	// TouchWebSession sets LastSeenAt. Returns ErrNotFound.
+	TouchWebSession(ctx context.Context, id string, lastSeen time.Time) error
+	// ListWebSessions returns the sessions of one principal ordered by
+	// CreatedAt, then ID.
+	ListWebSessions(ctx context.Context, principalID string) ([]WebSession, error)
+	// DeleteWebSession returns ErrNotFound.
+	DeleteWebSession(ctx context.Context, id string) error
+	// CreateLoginLink returns ErrAlreadyExists if the ID or digest is taken.
+	CreateLoginLink(ctx context.Context, l LoginLink) error
+	// ConsumeLoginLink removes and returns the link with this digest if it
+	// has not expired at now. Of concurrent callers exactly one succeeds;
+	// the others, and every later call, get ErrNotFound.
+	ConsumeLoginLink(ctx context.Context, digest []byte, now time.Time) (LoginLink, error)
+}

@@ -1,0 +1,144 @@
+package web_test
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/web"
+)
+
+// TestExpiryOnThePage: a custom expiry date is honoured within the
+// server's bounds and refused beyond them (nothing created); an expired
+// token is marked and offers Regenerate, which gives it a new expiry.
+func TestExpiryOnThePage(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := storage.Now(time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC))
+	clock := func() time.Time { return now }
+	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
+	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateOrganization(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(ctx, ada); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, make([]byte, pat.MinPepperSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats.Now, pats.MaxLifetime, pats.CacheTTL = clock, 90*24*time.Hour, -1
+	const issuer = "http://sts.test"
+	h, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, IdleTimeout: 24 * 365 * time.Hour,
+		AbsoluteTimeout: 24 * 365 * time.Hour, MaxPATLifetime: pats.MaxLifetime, Now: clock, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	link, _, err := web.CreateLoginLink(ctx, st, audit.Caller{Actor: "test"}, issuer, ada, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(link, "#")
+	post := func(path string, form url.Values, c *http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, issuer+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if c != nil {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	cookie := post("/login/link", url.Values{"token": {sec}}, nil).Result().Cookies()[0]
+
+	// The select offers no choice beyond the bound (90 days here).
+	page := serve(mux, cookie, http.MethodGet, "/tokens").Body.String()
+	if strings.Contains(page, `value="365"`) || !strings.Contains(page, `max="2030-05-30"`) {
+		t.Errorf("expiry choices ignore the 90-day bound:\n%s", page)
+	}
+	if rec := post("/tokens", url.Values{"name": {"far"}, "expires": {"custom"}, "expires_on": {"2030-12-31"}}, cookie); rec.Code != http.StatusBadRequest ||
+		!strings.Contains(rec.Body.String(), "expiry must be between") {
+		t.Errorf("custom date beyond the bound: %d", rec.Code)
+	}
+	if rec := post("/tokens", url.Values{"name": {"soon"}, "expires": {"custom"}, "expires_on": {"2030-03-03"}}, cookie); rec.Code != http.StatusOK {
+		t.Fatalf("custom date within bounds: %d\n%s", rec.Code, rec.Body)
+	}
+	list, _, err := pats.List(ctx, ada.ID, "", 0)
+	if err != nil || len(list) != 1 || !list[0].ExpiresAt.Equal(now.Add(48*time.Hour)) {
+		t.Fatalf("tokens after the custom date: %+v %v", list, err)
+	}
+
+	now = now.Add(72 * time.Hour)
+	page = serve(mux, cookie, http.MethodGet, "/tokens").Body.String()
+	if !strings.Contains(page, `class="expired">Expired<`) || !strings.Contains(page, ">Regenerate</a>") {
+		t.Errorf("the expired token is not marked with Regenerate:\n%s", page)
+	}
+	if rec := post("/tokens/"+list[0].ID+"/regenerate", url.Values{"expires": {"30"}}, cookie); rec.Code != http.StatusOK ||
+		!secretRE.MatchString(rec.Body.String()) {
+		t.Fatalf("regenerate: %d", rec.Code)
+	}
+	if p, err := pats.Get(ctx, ada.ID, list[0].ID); err != nil || !p.ExpiresAt.Equal(now.Add(30*24*time.Hour)) {
+		t.Errorf("after regenerate: %v %v", p.ExpiresAt, err)
+	}
+}
+
+// TestAdminTokenNotManagedOnThePage: a signed-in person acts like a
+// full-access credential of their own, which never includes sts:admin
+// (docs/security.md A-03), so a token holding sts:admin (made with the
+// CLI) is shown but neither changed, regenerated nor deleted on the page;
+// its secret is never shown.
+func TestAdminTokenNotManagedOnThePage(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ada := newPerson(t, s)
+	ada.signIn(t, "admin", "")
+	s.sts(t, "pat", "create", "--user", "admin", "--expires-in", "30d", "--scope", "*", "--scope", "sts:admin", "--description", "ops")
+	m := patIDRE.FindStringSubmatch(ada.do(t, http.MethodGet, "/tokens", nil, nil).body)
+	if m == nil {
+		t.Fatal("token not listed")
+	}
+	st := s.store(t)
+	before, err := st.GetPAT(t.Context(), m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := ada.do(t, http.MethodGet, "/tokens/"+m[1], nil, nil).body; strings.Contains(page, "<form") && strings.Contains(page, "/regenerate") {
+		t.Error("the page offers to change an sts:admin token")
+	}
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/tokens/" + m[1], url.Values{"name": {"ops renamed"}, "permission": {"full"}}},
+		{"/tokens/" + m[1] + "/regenerate", url.Values{"expires": {"30"}}},
+		{"/tokens/" + m[1] + "/delete", url.Values{}},
+	} {
+		if r := ada.do(t, http.MethodPost, c.path, c.form, nil); r.status != http.StatusForbidden || secretRE.MatchString(r.body) {
+			t.Errorf("POST %s: %d", c.path, r.status)
+		}
+	}
+	after, err := st.GetPAT(t.Context(), m[1])
+	if err != nil || after.Description != before.Description || len(after.Scopes) != 2 || string(after.Digest) != string(before.Digest) {
+		t.Errorf("the sts:admin token changed: %+v %v", after, err)
+	}
+}

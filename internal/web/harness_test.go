@@ -1,0 +1,139 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/config"
+)
+
+// logBuffer collects the server's log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// server is a real `sts serve` (app.New + Run) on a loopback port.
+type server struct {
+	URL     string
+	cfgFile string
+	dbPath  string
+	logs    *logBuffer
+}
+
+func startServer(t *testing.T, extraYAML ...string) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "sts.yaml")
+	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + filepath.Join(dir, "data") + "\n" + strings.Join(extraYAML, "")
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Listener: ln})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	s := &server{URL: cfg.Issuer, cfgFile: cfgFile, dbPath: cfg.Storage.Path, logs: logs}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/login")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sts runs an sts command against the server's configuration.
+func (s *server) sts(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	argv := append([]string{}, args...)
+	argv = append(argv, "--config", s.cfgFile)
+	if code := cli.Main(t.Context(), argv, &out, &errb); code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// loginLink mints a one-time sign-in link for user.
+func (s *server) loginLink(t *testing.T, user string) string {
+	t.Helper()
+	link := s.sts(t, "login-link", "--user", user)
+	if !strings.HasPrefix(link, s.URL+"/login/link#") {
+		t.Fatalf("login-link printed %q", link)
+	}
+	return link
+}
+
+// identity calls gitpod.v1 GetAuthenticatedIdentity (Connect JSON) with
+// token and returns the status and the subject id.
+func (s *server) identity(t *testing.T, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/gitpod.v1.IdentityService/GetAuthenticatedIdentity", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Subject struct {
+			ID string `json:"id"`
+		} `json:"subject"`
+	}
+	_ = json.Unmarshal(body, &out)
+	return resp.StatusCode, out.Subject.ID
+}

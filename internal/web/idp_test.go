@@ -1,0 +1,116 @@
+package web_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// idp is a small OpenID Connect provider for the tests: discovery, JWKS,
+// an authorization endpoint that signs in User at once, and a token
+// endpoint that checks the client secret, the redirect URI and the PKCE
+// verifier (S256) before it issues an RS256 ID token with the nonce.
+type idp struct {
+	*httptest.Server
+	ClientID, ClientSecret string
+
+	mu    sync.Mutex
+	User  map[string]any // extra claims of the next sign-in
+	codes map[string]idpCode
+	key   *rsa.PrivateKey
+	// Seen records what the authorization endpoint was asked.
+	Seen url.Values
+}
+
+type idpCode struct {
+	redirect, challenge, nonce string
+	claims                     map[string]any
+}
+
+func newIDP(t *testing.T) *idp {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &idp{ClientID: "sts-web", ClientSecret: "idp-secret", codes: map[string]idpCode{}, key: key}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": p.URL, "authorization_endpoint": p.URL + "/authorize", "token_endpoint": p.URL + "/token",
+			"jwks_uri": p.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
+			"response_types_supported": []string{"code"}, "code_challenge_methods_supported": []string{"S256"},
+		})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	})
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		p.mu.Lock()
+		p.Seen = q
+		claims := p.User
+		p.mu.Unlock()
+		if q.Get("client_id") != p.ClientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" ||
+			q.Get("code_challenge") == "" || q.Get("state") == "" || q.Get("nonce") == "" {
+			http.Error(w, "bad authorization request", http.StatusBadRequest)
+			return
+		}
+		code := rand.Text()
+		p.mu.Lock()
+		p.codes[code] = idpCode{redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), claims: claims}
+		p.mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := r.BasicAuth()
+		if !ok {
+			id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+		}
+		p.mu.Lock()
+		c, found := p.codes[r.PostFormValue("code")]
+		delete(p.codes, r.PostFormValue("code"))
+		p.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+		if id != p.ClientID || secret != p.ClientSecret || !found || r.PostFormValue("redirect_uri") != c.redirect ||
+			base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		claims := map[string]any{"iss": p.URL, "aud": p.ClientID, "iat": time.Now().Unix(),
+			"exp": time.Now().Add(5 * time.Minute).Unix(), "nonce": c.nonce}
+		for k, v := range c.claims {
+			claims[k] = v
+		}
+		signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+		idt, err := jwt.Signed(signer).Claims(claims).Serialize()
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": rand.Text(), "token_type": "Bearer", "expires_in": 300, "id_token": idt})
+	})
+	p.Server = httptest.NewServer(mux)
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *idp) signInAs(claims map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.User = claims
+}

@@ -1,0 +1,92 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/storage"
+)
+
+type loginData struct {
+	ReturnTo  string
+	Providers []providerLink
+}
+
+type providerLink struct{ Name, URL string }
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	d := loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))}
+	for _, p := range h.o.OIDC {
+		name := p.DisplayName
+		if name == "" {
+			name = p.ID
+		}
+		d.Providers = append(d.Providers, providerLink{Name: name, URL: "/login/oidc/" + p.ID + "?return_to=" + url.QueryEscape(d.ReturnTo)})
+	}
+	h.render(w, r, http.StatusOK, "login", "Sign in", nil, d)
+}
+
+// linkPage serves the page a sign-in link opens. The secret is in the
+// fragment, which the browser keeps to itself; static/app.js copies it
+// into the form and submits it (POST), and the person can also paste it.
+func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "link", "Sign in with a link", nil, loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))})
+}
+
+// errBadLink is the one answer for every unusable link: malformed,
+// unknown, used, expired, or for a disabled or deleted principal
+// (docs/security.md T-87).
+const badLink = "This sign-in link is invalid, expired or already used. Ask for a new one with: sts login-link --user NAME"
+
+func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	secret := r.PostFormValue("token")
+	if len(secret) != 43 {
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
+		return
+	}
+	l, err := h.o.Store.ConsumeLoginLink(ctx, digest(secret), storage.Now(h.now()))
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			h.o.Logger.ErrorContext(ctx, "web: consuming a sign-in link failed", "error", err)
+			h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not check the link; try again shortly.")
+			return
+		}
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
+		return
+	}
+	p, err := h.o.Store.GetPrincipal(ctx, l.PrincipalID)
+	if err != nil || p.Disabled || p.OrgID != l.OrgID {
+		h.o.Logger.InfoContext(ctx, "web: sign-in link refused", "login_link_id", l.ID, "reason", "principal disabled or deleted")
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
+		return
+	}
+	h.finishSignIn(w, r, p, "link", r.PostFormValue("return_to"))
+}
+
+// finishSignIn starts a new session for p and sends the browser on.
+func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage.Principal, method, returnTo string) {
+	ctx := r.Context()
+	if err := h.signedIn.start(w, r, p, method); err != nil {
+		h.o.Logger.ErrorContext(ctx, "web: storing a session failed", "error", err)
+		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not sign you in; try again shortly.")
+		return
+	}
+	c := audit.Caller{Actor: "principal:" + p.ID, RequestID: requestID(w)}
+	if err := h.o.Store.AppendAudit(ctx, c.Event(h.now(), p.OrgID, ActionSignIn, "principal:"+p.ID, "success", method)); err != nil {
+		h.o.Logger.ErrorContext(ctx, "web: audit append failed", "action", ActionSignIn, "error", err)
+	}
+	http.Redirect(w, r, LocalPath(returnTo), http.StatusSeeOther)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if se, ok := h.signedIn.lookup(r); ok {
+		h.signedIn.end(r.Context(), se.rec.ID, "signed out")
+		c := audit.Caller{Actor: "principal:" + se.principal.ID, RequestID: requestID(w)}
+		_ = h.o.Store.AppendAudit(r.Context(), c.Event(h.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+se.rec.ID, "success", "sign-out"))
+	}
+	h.signedIn.clearCookie(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

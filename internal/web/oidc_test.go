@@ -1,0 +1,125 @@
+package web_test
+
+import (
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func oidcYAML(p *idp, linkClaim, org string) string {
+	y := "web:\n  login:\n    oidc:\n      - id: test\n        display_name: Test IdP\n        issuer: " + p.URL +
+		"\n        client_id: " + p.ClientID + "\n        client_secret: " + p.ClientSecret + "\n        link_claim: " + linkClaim + "\n"
+	if org != "" {
+		y += "        organization: " + org + "\n"
+	}
+	return y
+}
+
+// follower is a browser that follows redirects across hosts and keeps
+// cookies, so the whole round trip through the provider runs.
+func follower(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+func get(t *testing.T, c *http.Client, u string) reply {
+	t.Helper()
+	r := (&person{c: c, s: &server{}}).do(t, http.MethodGet, u, nil, nil)
+	return r
+}
+
+// TestOIDCSignIn signs people in through an upstream OpenID Connect
+// provider: authorization code with PKCE S256, state and nonce, the ID
+// token verified by go-oidc, the person linked by a verified email (and
+// created in the configured organization on first sign-in).
+func TestOIDCSignIn(t *testing.T) {
+	t.Parallel()
+	p := newIDP(t)
+	s := startServer(t, oidcYAML(p, "email", "default"))
+
+	if r := newPerson(t, s).do(t, http.MethodGet, "/login", nil, nil); !strings.Contains(r.body, "Sign in with Test IdP") {
+		t.Fatalf("the sign-in page does not offer the provider:\n%s", r.body)
+	}
+	p.signInAs(map[string]any{"sub": "u-1", "email": "dora@example.com", "email_verified": true})
+	b := follower(t)
+	r := get(t, b, s.URL+"/login/oidc/test?return_to=%2Ftokens%3Ffrom%3Didp")
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>dora@example.com</strong>") {
+		t.Fatalf("after the provider: %d\n%s", r.status, r.body)
+	}
+	if q := p.Seen; q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("state") == "" ||
+		q.Get("redirect_uri") != s.URL+"/login/oidc/test/callback" || !strings.Contains(q.Get("scope"), "openid") {
+		t.Errorf("authorization request: %v", q)
+	}
+
+	// The same person again: the same principal, not a second one.
+	get(t, follower(t), s.URL+"/login/oidc/test")
+	st := s.store(t)
+	ps, err := st.ListPrincipals(t.Context(), mustOrg(t, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, pr := range ps {
+		if pr.Email == "dora@example.com" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d principals for dora@example.com, want 1", n)
+	}
+
+	// An unverified email links nobody.
+	p.signInAs(map[string]any{"sub": "u-2", "email": "admin@example.com", "email_verified": false})
+	if r := get(t, follower(t), s.URL+"/login/oidc/test"); r.status != http.StatusUnauthorized {
+		t.Errorf("unverified email: %d", r.status)
+	}
+}
+
+// TestOIDCLoginCSRF: a callback URL minted in the attacker's browser does
+// not sign the victim in (the state is bound to the browser that started
+// the sign-in by a short-lived cookie), and a provider answer whose state
+// differs from this browser's is refused (docs/security.md T-89).
+func TestOIDCLoginCSRF(t *testing.T) {
+	t.Parallel()
+	p := newIDP(t)
+	s := startServer(t, oidcYAML(p, "email", "default"))
+	p.signInAs(map[string]any{"sub": "evil", "email": "mallory@example.com", "email_verified": true})
+
+	// The attacker starts a sign-in and stops at the callback.
+	attacker := newPerson(t, s)
+	r := attacker.do(t, http.MethodGet, "/login/oidc/test", nil, nil)
+	authURL := r.header.Get("Location")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	if !strings.HasPrefix(callback, s.URL+"/login/oidc/test/callback?") {
+		t.Fatalf("callback %q", callback)
+	}
+	cb, _ := url.Parse(callback)
+
+	// The victim opens it: no sign-in in progress in that browser.
+	victim := newPerson(t, s)
+	r = victim.do(t, http.MethodGet, cb.RequestURI(), nil, nil)
+	if r.status != http.StatusUnauthorized || strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "sts_session=") {
+		t.Errorf("planted callback: %d %q", r.status, r.header.Get("Set-Cookie"))
+	}
+	// The victim has a sign-in of their own in progress: the state differs.
+	victim.do(t, http.MethodGet, "/login/oidc/test", nil, nil)
+	r = victim.do(t, http.MethodGet, cb.RequestURI(), nil, nil)
+	if r.status != http.StatusUnauthorized || strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "sts_session=") {
+		t.Errorf("planted callback with another flow in progress: %d", r.status)
+	}
+	// The attacker's own browser would have succeeded (the test is not
+	// vacuous), but only once: the flow cookie is single-use.
+	r = attacker.do(t, http.MethodGet, cb.RequestURI(), nil, nil)
+	if r.status != http.StatusSeeOther || !strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "sts_session=") {
+		t.Errorf("the attacker's own callback: %d", r.status)
+	}
+}

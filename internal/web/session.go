@@ -1,0 +1,181 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// Cookie names. The __Host- prefix makes a browser refuse the cookie
+// unless it is Secure, has Path=/ and no Domain, so it cannot be set by a
+// sibling domain or over plain HTTP; browsers therefore refuse it on an
+// http:// issuer (development, tests), where the plain name is used.
+const (
+	CookieSecure   = "__Host-sts_session"
+	CookieInsecure = "sts_session"
+	// touchEvery bounds how often a session's last use is written.
+	touchEvery = time.Minute
+)
+
+// Store is the storage the pages need.
+type Store interface {
+	storage.SessionStore
+	storage.PrincipalStore
+	storage.OrganizationStore
+	storage.AuditStore
+}
+
+// SignedIn knows who is signed in to a request, and sends people to sign
+// in. The authorization endpoint uses it:
+//
+//	id, ok := signedIn.Principal(r)
+//	if !ok { signedIn.SignIn(w, r, r.URL.RequestURI()); return }
+//
+// It is safe for concurrent use.
+type SignedIn struct {
+	store    Store
+	secure   bool
+	idle     time.Duration
+	absolute time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
+}
+
+// session is a valid session and its principal.
+type session struct {
+	rec       storage.WebSession
+	principal storage.Principal
+}
+
+// CookieName is the session cookie's name for this issuer.
+func (s *SignedIn) CookieName() string {
+	if s.secure {
+		return CookieSecure
+	}
+	return CookieInsecure
+}
+
+// Principal returns the ID of the principal signed in to r, if any: the
+// session cookie names a stored session that is neither idle nor past its
+// absolute end, and whose principal exists and is not disabled.
+func (s *SignedIn) Principal(r *http.Request) (string, bool) {
+	se, ok := s.lookup(r)
+	if !ok {
+		return "", false
+	}
+	return se.principal.ID, true
+}
+
+// SignIn sends the browser to the sign-in page, which returns it to
+// returnTo after sign-in. returnTo must be a path on this server
+// ("/oauth2/authorize?..."); anything else (another host, a scheme,
+// "//host", a backslash) is replaced by /tokens, so the sign-in cannot be
+// turned into an open redirect (docs/security.md T-85).
+func (s *SignedIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
+	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(LocalPath(returnTo)), http.StatusSeeOther)
+}
+
+// LocalPath returns p if it is a path on this server, else "/tokens".
+func LocalPath(p string) string {
+	const fallback = "/tokens"
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
+		return fallback
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
+		return fallback
+	}
+	return p
+}
+
+func digest(v string) []byte {
+	d := sha256.Sum256([]byte(v))
+	return d[:]
+}
+
+func (s *SignedIn) lookup(r *http.Request) (session, bool) {
+	c, err := r.Cookie(s.CookieName())
+	if err != nil || len(c.Value) != 43 {
+		return session{}, false
+	}
+	ctx := r.Context()
+	rec, err := s.store.GetWebSessionByDigest(ctx, digest(c.Value))
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+		}
+		return session{}, false
+	}
+	now := s.now()
+	if !now.Before(rec.ExpiresAt) || !now.Before(rec.LastSeenAt.Add(s.idle)) {
+		s.end(ctx, rec.ID, "expired")
+		return session{}, false
+	}
+	p, err := s.store.GetPrincipal(ctx, rec.PrincipalID)
+	if err != nil || p.Disabled || p.OrgID != rec.OrgID {
+		if err == nil || errors.Is(err, storage.ErrNotFound) {
+			s.end(ctx, rec.ID, "principal disabled or deleted")
+		}
+		return session{}, false
+	}
+	if now.Sub(rec.LastSeenAt) >= touchEvery {
+		if err := s.store.TouchWebSession(ctx, rec.ID, storage.Now(now)); err == nil {
+			rec.LastSeenAt = storage.Now(now)
+		}
+	}
+	return session{rec: rec, principal: p}, true
+}
+
+func (s *SignedIn) end(ctx context.Context, id, reason string) {
+	if err := s.store.DeleteWebSession(context.WithoutCancel(ctx), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.logger.ErrorContext(ctx, "web: ending session failed", "session_id", id, "error", err)
+		return
+	}
+	s.logger.InfoContext(ctx, "web session ended", "session_id", id, "reason", reason)
+}
+
+// start signs p in: it ends the session the request came with (if any),
+// stores a new one under a fresh random value and sets the cookie. A new
+// value at every sign-in makes session fixation impossible
+// (docs/security.md T-82).
+func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string) error {
+	ctx := r.Context()
+	if old, ok := s.lookup(r); ok {
+		s.end(ctx, old.rec.ID, "replaced by a new sign-in")
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	value := base64.RawURLEncoding.EncodeToString(raw[:])
+	now := storage.Now(s.now())
+	ua := r.UserAgent()
+	if len(ua) > 200 {
+		ua = ua[:200]
+	}
+	rec := storage.WebSession{
+		ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID, PrincipalID: p.ID, Method: method,
+		UserAgent: ua, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.absolute),
+	}
+	if err := s.store.CreateWebSession(ctx, rec); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.CookieName(), Value: value, Path: "/", Secure: s.secure, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.absolute / time.Second),
+	})
+	s.logger.InfoContext(ctx, "web session started", "session_id", rec.ID, "principal", p.ID, "method", method)
+	return nil
+}
+
+func (s *SignedIn) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.CookieName(), Value: "", Path: "/", Secure: s.secure, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}

@@ -1,0 +1,188 @@
+package web_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/web"
+)
+
+type fakeConsents struct {
+	list    []web.Consent
+	revoked string
+}
+
+func (f *fakeConsents) ListConsents(context.Context, string) ([]web.Consent, error) {
+	return f.list, nil
+}
+func (f *fakeConsents) RevokeConsent(_ context.Context, principalID, clientID string) error {
+	f.revoked = principalID + "/" + clientID
+	return nil
+}
+
+func serve(h http.Handler, c *http.Cookie, method, path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "https://sts.example"+path, nil)
+	req.AddCookie(c)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestSessionTimeouts: a session ends after web.session.idle_timeout
+// without use and web.session.absolute_timeout after sign-in however busy
+// (docs/security.md A-22); on an https issuer the cookie is
+// __Host-sts_session, Secure, HttpOnly, SameSite=Lax.
+func TestSessionTimeouts(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := storage.Now(time.Now())
+	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
+	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateOrganization(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(ctx, ada); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, make([]byte, pat.MinPepperSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://sts.example"
+	h, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 3 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+
+	signIn := func() *http.Cookie {
+		t.Helper()
+		link, _, err := web.CreateLoginLink(ctx, st, audit.Caller{Actor: "test"}, issuer, ada, 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sec, _ := strings.Cut(link, "#")
+		req := httptest.NewRequest(http.MethodPost, issuer+"/login/link", strings.NewReader(url.Values{"token": {sec}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		cs := rec.Result().Cookies()
+		if rec.Code != http.StatusSeeOther || len(cs) != 1 {
+			t.Fatalf("sign-in: %d %v", rec.Code, cs)
+		}
+		c := cs[0]
+		if c.Name != web.CookieSecure || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+			t.Fatalf("session cookie on an https issuer: %+v", c)
+		}
+		return c
+	}
+	signedIn := func(c *http.Cookie) bool {
+		req := httptest.NewRequest(http.MethodGet, issuer+"/tokens", nil)
+		req.AddCookie(c)
+		id, ok := h.SignedIn().Principal(req)
+		return ok && id == ada.ID
+	}
+
+	// "Authorized applications": hidden without a consent store (above),
+	// listed and withdrawn through it when one is given.
+	if rec := serve(mux, signIn(), http.MethodGet, "/tokens"); strings.Contains(rec.Body.String(), "Authorized applications") {
+		t.Error("the Authorized applications section shows without a consent store")
+	}
+	consents := &fakeConsents{list: []web.Consent{{ClientID: "app-1", ClientName: "<b>Deploy bot</b>", Scopes: []string{"openid", "email"}, GrantedAt: now}}}
+	hc, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, Consents: consents, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 3 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmux := http.NewServeMux()
+	hc.Mount(cmux)
+	cookie := signIn()
+	body := serve(cmux, cookie, http.MethodGet, "/tokens").Body.String()
+	if !strings.Contains(body, "Authorized applications") || !strings.Contains(body, "&lt;b&gt;Deploy bot&lt;/b&gt;") || !strings.Contains(body, "openid email") {
+		t.Errorf("the consent is not listed (escaped):\n%s", body)
+	}
+	if rec := serve(cmux, cookie, http.MethodPost, "/consents/app-1/revoke"); rec.Code != http.StatusSeeOther || consents.revoked != ada.ID+"/app-1" {
+		t.Errorf("revoke: %d %q", rec.Code, consents.revoked)
+	}
+
+	c := signIn()
+	for range 3 { // used every 50 minutes: the idle timeout never strikes
+		now = now.Add(50 * time.Minute)
+		if !signedIn(c) {
+			t.Fatalf("a session in use ended at %s", now)
+		}
+	}
+	now = now.Add(50 * time.Minute) // 200 minutes after sign-in
+	if signedIn(c) {
+		t.Error("the session outlived web.session.absolute_timeout")
+	}
+
+	c = signIn()
+	now = now.Add(61 * time.Minute)
+	if signedIn(c) {
+		t.Error("the session outlived web.session.idle_timeout")
+	}
+	// The two sessions found expired above were deleted on use; the GC
+	// removes the two of the consent checks, never used again.
+	if res, err := st.GarbageCollect(ctx, now.Add(4*time.Hour)); err != nil || res.WebSessions != 2 {
+		t.Errorf("GC after expiry: %+v %v", res, err)
+	}
+}
+
+// TestSignedInSeam: the seam the authorization endpoint uses sends a
+// signed-out browser to sign in and back to a local path only
+// (docs/security.md T-85).
+func TestSignedInSeam(t *testing.T) {
+	t.Parallel()
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pats, _ := pat.NewService(st, make([]byte, pat.MinPepperSize))
+	h, err := web.New(web.Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seam := h.SignedIn()
+	req := httptest.NewRequest(http.MethodGet, "https://sts.example/oauth2/authorize?client_id=a&state=b", nil)
+	req.AddCookie(&http.Cookie{Name: web.CookieSecure, Value: strings.Repeat("x", 43)})
+	if id, ok := seam.Principal(req); ok || id != "" {
+		t.Errorf("Principal with an unknown session = %q, %v", id, ok)
+	}
+	for returnTo, want := range map[string]string{
+		"/oauth2/authorize?client_id=a&state=b": "/login?return_to=%2Foauth2%2Fauthorize%3Fclient_id%3Da%26state%3Db",
+		"https://evil.example/x":                "/login?return_to=%2Ftokens",
+		"//evil.example/x":                      "/login?return_to=%2Ftokens",
+	} {
+		rec := httptest.NewRecorder()
+		seam.SignIn(rec, req, returnTo)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Errorf("SignIn(%q): %d %q, want %q", returnTo, rec.Code, rec.Header().Get("Location"), want)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+// sts pages: the only script besides htmx. No inline script anywhere
+// (Content-Security-Policy script-src 'self').
+(function () {
+  "use strict";
+  // Copy buttons: <button data-copy="ID"> copies the value of #ID.
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest("button[data-copy]");
+    if (!b) { return; }
+    var field = document.getElementById(b.getAttribute("data-copy"));
+    var status = document.getElementById("copy-status");
+    var done = function (text) { if (status) { status.textContent = text; } };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(function () { done("Copied."); }, function () {
+        field.select(); done("Press Ctrl+C to copy.");
+      });
+    } else {
+      field.select(); done("Press Ctrl+C to copy.");
+    }
+  });
+  // A one-time sign-in link carries its secret in the fragment, which the
+  // browser never sends: put it in the form, drop it from the address bar
+  // and history, and sign in.
+  function signInFromLink() {
+    var form = document.getElementById("link-form");
+    if (!form || location.hash.length < 2) { return; }
+    document.getElementById("link-token").value = decodeURIComponent(location.hash.slice(1));
+    history.replaceState(null, "", location.pathname + location.search);
+    form.submit();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", signInFromLink);
+  } else {
+    signInFromLink();
+  }
+})();

@@ -1,0 +1,445 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// Permissions offered on the page. "No Access" is no scope at all (the
+// default), "Full Access" is pat.ScopeFull, "Selected scopes" the named
+// ones.
+const (
+	permNone   = "none"
+	permFull   = "full"
+	permCustom = "custom"
+)
+
+// pageGuard is the rule for a change made on the page: a signed-in person
+// acts as a full-access credential of their own, so, as for any
+// credential (docs/security.md A-03), a token holding sts:admin (which
+// full access never includes) is neither regenerated, changed nor deleted
+// here; the CLI and the API manage it.
+var pageGuard = pat.HeldBy([]string{pat.ScopeFull})
+
+// namedScopes are the scopes a person may pick one by one.
+var namedScopes = []string{pat.ScopeIdentityRead, pat.ScopeIDToken, pat.ScopeTokensRead, pat.ScopeTokensWrite}
+
+type patRow struct {
+	ID, Name, Permission string
+	Admin                bool
+	Created, Expires     time.Time
+	LastUsed             time.Time
+	Expired              bool
+}
+
+type hostRow struct {
+	ID, Host, Runner, Source string
+	Expires                  time.Time
+}
+
+type sessionRow struct {
+	ID, Method, UserAgent string
+	Created, LastSeen     time.Time
+	Current               bool
+}
+
+type expiryChoice struct {
+	Value, Label string
+	Selected     bool
+}
+
+type shownSecret struct {
+	Name, Secret string
+	Regenerated  bool
+}
+
+type tokensData struct {
+	Shown      *shownSecret
+	Error      string
+	PATs       []patRow
+	HostOn     bool
+	HostTokens []hostRow
+	Sessions   []sessionRow
+	ConsentsOn bool
+	Consents   []Consent
+	Form       patForm
+}
+
+// patForm is the create/edit form's state (re-shown after an error).
+type patForm struct {
+	ID, Name, Permission string
+	Scopes               []string
+	Expiries             []expiryChoice
+	MinDate, MaxDate     string
+	AllScopes            []string
+}
+
+func (f patForm) Has(scope string) bool { return slices.Contains(f.Scopes, scope) }
+
+func caller(w http.ResponseWriter, se session) audit.Caller {
+	return audit.Caller{Actor: "principal:" + se.principal.ID, RequestID: requestID(w)}
+}
+
+func permission(scopes []string) string {
+	switch {
+	case len(scopes) == 0:
+		return "No Access"
+	case slices.Contains(scopes, pat.ScopeFull):
+		return "Full Access"
+	}
+	return strings.Join(scopes, ", ")
+}
+
+func permOf(scopes []string) string {
+	switch {
+	case len(scopes) == 0:
+		return permNone
+	case slices.Contains(scopes, pat.ScopeFull):
+		return permFull
+	}
+	return permCustom
+}
+
+func (h *Handler) newForm(selected string) patForm {
+	now := h.now().UTC()
+	f := patForm{Permission: permNone, AllScopes: namedScopes,
+		MinDate: now.Add(pat.MinLifetime).Format(time.DateOnly),
+		MaxDate: now.Add(h.o.MaxPATLifetime).Format(time.DateOnly)}
+	if selected == "" {
+		selected = "30"
+	}
+	for _, d := range []int{7, 30, 60, 90, 365} {
+		if time.Duration(d)*24*time.Hour > h.o.MaxPATLifetime {
+			continue
+		}
+		v := strconv.Itoa(d)
+		f.Expiries = append(f.Expiries, expiryChoice{Value: v, Label: v + " days", Selected: v == selected})
+	}
+	f.Expiries = append(f.Expiries, expiryChoice{Value: "custom", Label: "Custom date", Selected: selected == "custom"})
+	return f
+}
+
+// data gathers everything the /tokens page lists for se's principal.
+func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
+	ctx := r.Context()
+	d := tokensData{Form: h.newForm("")}
+	now := h.now()
+	for page := ""; ; {
+		list, next, err := h.o.PATs.List(ctx, se.principal.ID, page, pat.MaxPageSize)
+		if err != nil {
+			return d, err
+		}
+		for _, p := range list {
+			d.PATs = append(d.PATs, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Admin: slices.Contains(p.Scopes, pat.ScopeAdmin),
+				Created: p.CreatedAt, Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !now.Before(p.ExpiresAt)})
+		}
+		if next == "" {
+			break
+		}
+		page = next
+	}
+	if h.o.HostTokens != nil {
+		d.HostOn = true
+		list, _, err := h.o.HostTokens.List(ctx, hostCaller(nil, se), hosttoken.ListInput{SubjectID: se.principal.ID, PageSize: hosttoken.MaxPageSize})
+		if err != nil {
+			return d, err
+		}
+		for _, t := range list {
+			d.HostTokens = append(d.HostTokens, hostRow{ID: t.ID, Host: t.Host, Runner: t.RunnerID, Source: string(t.Source), Expires: t.ExpiresAt})
+		}
+	}
+	sessions, err := h.o.Store.ListWebSessions(ctx, se.principal.ID)
+	if err != nil {
+		return d, err
+	}
+	for _, s := range sessions {
+		if !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(h.o.IdleTimeout)) {
+			continue
+		}
+		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Method: s.Method, UserAgent: s.UserAgent,
+			Created: s.CreatedAt, LastSeen: s.LastSeenAt, Current: s.ID == se.rec.ID})
+	}
+	if h.o.Consents != nil {
+		d.ConsentsOn = true
+		if d.Consents, err = h.o.Consents.ListConsents(ctx, se.principal.ID); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+func hostCaller(w http.ResponseWriter, se session) hosttoken.Caller {
+	c := hosttoken.Caller{OrgID: se.principal.OrgID, PrincipalID: se.principal.ID, Kind: se.principal.Kind}
+	if w != nil {
+		c.RequestID = requestID(w)
+	}
+	return c
+}
+
+func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session, status int, shown *shownSecret, form *patForm, msg string) {
+	d, err := h.data(r, se)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	d.Shown, d.Error = shown, msg
+	if form != nil {
+		d.Form = *form
+	}
+	h.render(w, r, status, "tokens", "Access Tokens", &se, d)
+}
+
+func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request, se session) {
+	h.showTokens(w, r, se, http.StatusOK, nil, nil, "")
+}
+
+// fail answers a service error with a page; the message is the domain
+// error's, which never carries a secret.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := sts.ErrorCode(err)
+	status := http.StatusServiceUnavailable
+	switch code {
+	case sts.Invalid:
+		status = http.StatusBadRequest
+	case sts.NotFound:
+		status = http.StatusNotFound
+	case sts.PermissionDenied, sts.FailedPrecondition:
+		status = http.StatusForbidden
+	}
+	if status == http.StatusServiceUnavailable {
+		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)
+		h.message(w, r, status, "Try again", "The server could not do this right now; try again shortly.")
+		return
+	}
+	h.message(w, r, status, "Not possible", sts.ErrorMessage(err))
+}
+
+// formScopes reads the permission radio and the named scopes.
+func formScopes(r *http.Request) ([]string, error) {
+	switch r.PostFormValue("permission") {
+	case permNone, "":
+		return []string{}, nil
+	case permFull:
+		return []string{pat.ScopeFull}, nil
+	case permCustom:
+		sc := r.PostForm["scope"]
+		for _, s := range sc {
+			if !slices.Contains(namedScopes, s) {
+				return nil, sts.Errorf(sts.Invalid, "unknown scope %q", s)
+			}
+		}
+		if len(sc) == 0 {
+			return nil, sts.Errorf(sts.Invalid, "choose at least one scope, or No Access")
+		}
+		return sc, nil
+	}
+	return nil, sts.Errorf(sts.Invalid, "unknown permission")
+}
+
+// formExpiry reads the expiry select (days) or the custom date.
+func (h *Handler) formExpiry(r *http.Request) (time.Time, error) {
+	now := h.now()
+	v := r.PostFormValue("expires")
+	if v == "custom" {
+		d, err := time.Parse(time.DateOnly, r.PostFormValue("expires_on"))
+		if err != nil {
+			return time.Time{}, sts.Errorf(sts.Invalid, "choose an expiry date")
+		}
+		// The chosen day at the current time of day: whole days from now.
+		u := now.UTC()
+		return time.Date(d.Year(), d.Month(), d.Day(), u.Hour(), u.Minute(), u.Second(), 0, time.UTC), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > 3660 {
+		return time.Time{}, sts.Errorf(sts.Invalid, "choose an expiry")
+	}
+	return now.Add(time.Duration(n) * 24 * time.Hour), nil
+}
+
+func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) {
+	form := h.newForm(r.PostFormValue("expires"))
+	form.Name = r.PostFormValue("name")
+	form.Permission = r.PostFormValue("permission")
+	form.Scopes = r.PostForm["scope"]
+	scopes, err := formScopes(r)
+	if err == nil {
+		var exp time.Time
+		if exp, err = h.formExpiry(r); err == nil {
+			var p storage.PAT
+			var secret string
+			p, secret, err = h.o.PATs.Create(r.Context(), caller(w, se), pat.CreateInput{
+				OwnerID: se.principal.ID, Description: form.Name, Scopes: scopes, ExpiresAt: exp})
+			if err == nil {
+				h.showTokens(w, r, se, http.StatusOK, &shownSecret{Name: p.Description, Secret: secret}, nil, "")
+				return
+			}
+		}
+	}
+	if sts.ErrorCode(err) != sts.Invalid {
+		h.fail(w, r, err)
+		return
+	}
+	h.showTokens(w, r, se, http.StatusBadRequest, nil, &form, sts.ErrorMessage(err))
+}
+
+// ownPAT returns the signed-in person's PAT id; another person's token is
+// not found (docs/authorization.md, "Browser pages").
+func (h *Handler) ownPAT(w http.ResponseWriter, r *http.Request, se session) (storage.PAT, bool) {
+	p, err := h.o.PATs.Get(r.Context(), se.principal.ID, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return p, false
+	}
+	return p, true
+}
+
+type editData struct {
+	Form  patForm
+	Shown *shownSecret
+	Error string
+	PAT   patRow
+	// Admin is set for a token holding sts:admin, which the page does not
+	// manage (pageGuard).
+	Admin bool
+}
+
+func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, status int, p storage.PAT, shown *shownSecret, msg string) {
+	f := h.newForm("")
+	f.ID, f.Name, f.Permission, f.Scopes = p.ID, p.Description, permOf(p.Scopes), p.Scopes
+	row := patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Created: p.CreatedAt,
+		Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !h.now().Before(p.ExpiresAt)}
+	h.render(w, r, status, "edit", "Edit access token", &se, editData{Form: f, Shown: shown, Error: msg, PAT: row,
+		Admin: slices.Contains(p.Scopes, pat.ScopeAdmin)})
+}
+
+func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
+	if p, ok := h.ownPAT(w, r, se); ok {
+		h.showEdit(w, r, se, http.StatusOK, p, nil, "")
+	}
+}
+
+func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) {
+	p, ok := h.ownPAT(w, r, se)
+	if !ok {
+		return
+	}
+	name := r.PostFormValue("name")
+	scopes, err := formScopes(r)
+	if err == nil {
+		_, err = h.o.PATs.Update(r.Context(), caller(w, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes}, pageGuard)
+	}
+	if err != nil {
+		if sts.ErrorCode(err) == sts.Invalid {
+			h.showEdit(w, r, se, http.StatusBadRequest, p, nil, sts.ErrorMessage(err))
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se session) {
+	p, ok := h.ownPAT(w, r, se)
+	if !ok {
+		return
+	}
+	exp, err := h.formExpiry(r)
+	var secret string
+	if err == nil {
+		p, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, se), se.principal.ID, p.ID, exp, pageGuard)
+	}
+	if err != nil {
+		if sts.ErrorCode(err) == sts.Invalid {
+			h.showEdit(w, r, se, http.StatusBadRequest, p, nil, sts.ErrorMessage(err))
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.showEdit(w, r, se, http.StatusOK, p, &shownSecret{Name: p.Description, Secret: secret, Regenerated: true}, "")
+}
+
+func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request, se session) {
+	if p, ok := h.ownPAT(w, r, se); ok {
+		h.render(w, r, http.StatusOK, "delete", "Delete access token", &se, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes)})
+	}
+}
+
+func (h *Handler) deletePAT(w http.ResponseWriter, r *http.Request, se session) {
+	if err := h.o.PATs.Delete(r.Context(), caller(w, se), se.principal.ID, r.PathValue("id"), pageGuard); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+func (h *Handler) deleteHostToken(w http.ResponseWriter, r *http.Request, se session) {
+	if h.o.HostTokens == nil {
+		http.NotFound(w, r)
+		return
+	}
+	// Only the person's own tokens (as subject): the vault's own rule also
+	// lets a runner act, but a person on this page acts for themself.
+	id := r.PathValue("id")
+	list, _, err := h.o.HostTokens.List(r.Context(), hostCaller(w, se), hosttoken.ListInput{SubjectID: se.principal.ID, PageSize: hosttoken.MaxPageSize})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !slices.ContainsFunc(list, func(t hosttoken.Token) bool { return t.ID == id }) {
+		h.fail(w, r, sts.Errorf(sts.NotFound, "host authentication token not found"))
+		return
+	}
+	if err := h.o.HostTokens.Delete(r.Context(), hostCaller(w, se), id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, se session) {
+	id := r.PathValue("id")
+	list, err := h.o.Store.ListWebSessions(r.Context(), se.principal.ID)
+	if err != nil {
+		h.fail(w, r, sts.Wrap(sts.Unavailable, err, "storage unavailable"))
+		return
+	}
+	if !slices.ContainsFunc(list, func(s storage.WebSession) bool { return s.ID == id }) {
+		h.fail(w, r, sts.Errorf(sts.NotFound, "session not found"))
+		return
+	}
+	if err := h.o.Store.DeleteWebSession(r.Context(), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.fail(w, r, sts.Wrap(sts.Unavailable, err, "storage unavailable"))
+		return
+	}
+	_ = h.o.Store.AppendAudit(r.Context(), caller(w, se).Event(h.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+id, "success", ""))
+	if id == se.rec.ID {
+		h.signedIn.clearCookie(w)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+func (h *Handler) revokeConsent(w http.ResponseWriter, r *http.Request, se session) {
+	if h.o.Consents == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if err := h.o.Consents.RevokeConsent(r.Context(), se.principal.ID, r.PathValue("client")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}

@@ -1,0 +1,265 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/pat"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// ContentSecurityPolicy is sent with every page: scripts and styles only
+// from our origin (no inline script or style), no framing, forms post
+// only to us (docs/security.md T-80, T-83).
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// HostTokens is the host-token vault as the page uses it
+// (*hosttoken.Service).
+type HostTokens interface {
+	List(ctx context.Context, c hosttoken.Caller, in hosttoken.ListInput) ([]hosttoken.Token, string, error)
+	Delete(ctx context.Context, c hosttoken.Caller, id string) error
+}
+
+// Consent is one application a person has let act for them.
+type Consent struct {
+	ClientID   string
+	ClientName string
+	Scopes     []string
+	GrantedAt  time.Time
+}
+
+// Consents lists and withdraws a person's remembered consents (the
+// authorization endpoint's store). A nil Consents hides the section.
+type Consents interface {
+	ListConsents(ctx context.Context, principalID string) ([]Consent, error)
+	RevokeConsent(ctx context.Context, principalID, clientID string) error
+}
+
+// Options configure [New].
+type Options struct {
+	// Issuer is this server's public URL; an https issuer makes the session
+	// cookie Secure and __Host- prefixed.
+	Issuer string
+	Store  Store
+	// PATs is the personal-access-token service the API and CLI use.
+	PATs *pat.Service
+	// HostTokens is optional: nil hides the section.
+	HostTokens HostTokens
+	// Consents is optional: nil hides the "Authorized applications" section.
+	Consents Consents
+	// IdleTimeout and AbsoluteTimeout bound sessions (web.session.*).
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// MaxPATLifetime is the longest expiry the page offers (the PAT
+	// service enforces it); pat.DefaultMaxLifetime when zero.
+	MaxPATLifetime time.Duration
+	// OIDC lists the upstream providers people may sign in with.
+	OIDC []OIDCProvider
+	// HTTPClient reaches the upstream providers; a 10 s-timeout client
+	// when nil.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Handler serves the pages. Create it with [New]; mount it with Mount.
+type Handler struct {
+	o         Options
+	signedIn  *SignedIn
+	pages     map[string]*template.Template
+	static    http.Handler
+	protected http.Handler
+	mux       *http.ServeMux
+	upstreams map[string]*upstream
+}
+
+// New builds the pages.
+func New(o Options) (*Handler, error) {
+	if o.Store == nil || o.PATs == nil {
+		return nil, errors.New("web: Store and PATs are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxPATLifetime <= 0 {
+		o.MaxPATLifetime = pat.DefaultMaxLifetime
+	}
+	if o.IdleTimeout <= 0 || o.AbsoluteTimeout <= 0 {
+		return nil, errors.New("web: session timeouts are required")
+	}
+	u, err := url.Parse(o.Issuer)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("web: issuer must be an absolute URL")
+	}
+	h := &Handler{o: o, pages: map[string]*template.Template{}, upstreams: map[string]*upstream{}}
+	for _, p := range o.OIDC {
+		if p.ID == "" || h.upstreams[p.ID] != nil || (p.LinkClaim != "email" && p.LinkClaim != "sub") {
+			return nil, errors.New("web: OIDC providers need a unique id and a link claim of email or sub")
+		}
+		h.upstreams[p.ID] = &upstream{cfg: p}
+	}
+	h.signedIn = &SignedIn{store: o.Store, secure: u.Scheme == "https", idle: o.IdleTimeout,
+		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger}
+	for _, name := range []string{"login", "link", "tokens", "edit", "delete", "message"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		h.pages[name] = t
+	}
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		return nil, err
+	}
+	h.static = http.StripPrefix("/static/", http.FileServerFS(static))
+	h.routes()
+	cop := http.NewCrossOriginProtection()
+	if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+		return nil, err
+	}
+	h.protected = cop.Handler(h.mux)
+	return h, nil
+}
+
+// SignedIn returns the seam other endpoints use to find who is signed in.
+func (h *Handler) SignedIn() *SignedIn { return h.signedIn }
+
+// Patterns lists the routes Mount registers.
+var Patterns = []string{
+	"GET /{$}", "GET /login", "GET /login/link", "POST /login/link", "POST /logout",
+	"GET /tokens", "POST /tokens", "GET /tokens/{id}", "POST /tokens/{id}",
+	"POST /tokens/{id}/regenerate", "GET /tokens/{id}/delete", "POST /tokens/{id}/delete",
+	"POST /host-tokens/{id}/delete", "POST /sessions/{id}/end", "POST /consents/{client}/revoke",
+	"GET /static/", "GET /login/oidc/{id}", "GET /login/oidc/{id}/callback",
+}
+
+func (h *Handler) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{$}", h.root)
+	m.HandleFunc("GET /login", h.loginPage)
+	m.HandleFunc("GET /login/link", h.linkPage)
+	m.HandleFunc("POST /login/link", h.linkSignIn)
+	m.HandleFunc("POST /logout", h.logout)
+	m.HandleFunc("GET /tokens", h.auth(h.tokensPage))
+	m.HandleFunc("POST /tokens", h.auth(h.createPAT))
+	m.HandleFunc("GET /tokens/{id}", h.auth(h.editPage))
+	m.HandleFunc("POST /tokens/{id}", h.auth(h.updatePAT))
+	m.HandleFunc("POST /tokens/{id}/regenerate", h.auth(h.regeneratePAT))
+	m.HandleFunc("GET /tokens/{id}/delete", h.auth(h.deletePage))
+	m.HandleFunc("POST /tokens/{id}/delete", h.auth(h.deletePAT))
+	m.HandleFunc("POST /host-tokens/{id}/delete", h.auth(h.deleteHostToken))
+	m.HandleFunc("POST /sessions/{id}/end", h.auth(h.endSession))
+	m.HandleFunc("POST /consents/{client}/revoke", h.auth(h.revokeConsent))
+	m.HandleFunc("GET /login/oidc/{id}", h.oidcStart)
+	m.HandleFunc("GET /login/oidc/{id}/callback", h.oidcCallback)
+	m.Handle("GET /static/", h.static)
+	h.mux = m
+}
+
+// Mount registers every page on mux, each behind the security headers and
+// the cross-origin check.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	for _, p := range Patterns {
+		mux.Handle(p, h)
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if strings.HasPrefix(r.URL.Path, "/static/") {
+		hd.Set("Cache-Control", "public, max-age=300")
+	} else {
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Pragma", "no-cache")
+	}
+	h.protected.ServeHTTP(w, r)
+}
+
+// auth runs next for a signed-in request; otherwise a page load is sent
+// to sign in (and back), any other request is answered 401.
+func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		se, ok := h.signedIn.lookup(r)
+		if !ok {
+			if r.Method == http.MethodGet {
+				h.signedIn.SignIn(w, r, r.URL.RequestURI())
+				return
+			}
+			h.message(w, r, http.StatusUnauthorized, "Signed out", "Your session has ended. Sign in again.")
+			return
+		}
+		next(w, r, se)
+	}
+}
+
+func (h *Handler) root(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.signedIn.lookup(r); ok {
+		http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// page is what every template receives.
+type page struct {
+	Title string
+	// User is the signed-in principal's name, "" when signed out.
+	User string
+	Data any
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, se *session, data any) {
+	p := page{Title: title, Data: data}
+	if se != nil {
+		p.User = se.principal.Name
+	}
+	var b strings.Builder
+	if err := h.pages[name].Execute(&b, p); err != nil {
+		h.o.Logger.ErrorContext(r.Context(), "web: template failed", "page", name, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	h.render(w, r, status, "message", title, nil, text)
+}
+
+var funcs = template.FuncMap{
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"join": strings.Join,
+}
+
+func (h *Handler) now() time.Time { return h.o.Now() }
+
+// requestID is the ID the server's middleware set on the response.
+func requestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
