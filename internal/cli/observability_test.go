@@ -95,6 +95,7 @@ func TestServeTracing(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // export within 50 ms
 	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
 	t.Setenv("STS_LOG_FORMAT", "json")
+	t.Setenv("STS_KEYS_EXTRA_ALGORITHMS", "none") // no RSA key to generate: a quicker start under -race
 	iss := newLoopbackIssuer(t)
 	s := startAdminServer(t)
 	ctx := t.Context()
