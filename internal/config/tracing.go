@@ -27,11 +27,12 @@ func checkOTLPEndpoint(s string) error {
 		return nil
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: want an http or https URL such as http://otel-collector:4318", s)
-	}
-	if u.User != nil {
+	if err == nil && u.User != nil {
+		// Checked first, so the message never repeats the credential.
 		return errors.New("must not carry credentials; set OTEL_EXPORTER_OTLP_HEADERS instead")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http or https URL such as http://otel-collector:4318")
 	}
 	return nil
 }
