@@ -1,76 +1,77 @@
 #!/usr/bin/env bash
-# Load benchmarks of issues 4 and 5, each against a bare handler measured
-# side by side by the same generator:
+# The yardstick of docs/performance.md: sts against the standard-library
+# floor (`sts bench bare-server`), both driven by wrk (an external,
+# low-overhead generator) over keep-alive HTTP/1.1, alternating targets in
+# the same run, for three flows:
 #
-#   MODE=exchange (default)  a full RFC 8693 exchange (RS256 in, ES256 out,
-#       CEL condition and mapping, audit on, rate limits checked) against the
-#       bare verify-one-RS256-sign-one-ES256 handler; CPU per request ratio,
-#       target ≤ 1.3×.
-#   MODE=introspect  RFC 7662 introspection of our own ES256 access tokens
-#       (client_secret_basic) against a bare handler that verifies one ES256
-#       JWT; throughput ratio, target ≥ 0.80, and CPU per request ratio.
-#   MODE=client-credentials  the client_credentials grant (client_secret_basic,
-#       scope read) against a bare handler that signs one ES256 JWT; CPU per
-#       request ratio, target ≤ 1.5×, and req/s.
+#   exchange            RFC 8693 (RS256 subject token in, ES256 out, CEL
+#                       condition and mapping, audit on, limits checked)
+#                       vs verify one RS256 JWT + sign one ES256 JWT
+#   client-credentials  client_secret_basic, scope read
+#                       vs SHA-256 + constant-time compare + sign one ES256 JWT
+#   introspect          RFC 7662 of our own access tokens
+#                       vs verify one ES256 JWT
 #
-#   scripts/bench.sh            # C=32 connections, D=20s each
-#   C=16 D=10s scripts/bench.sh
-#   RATE=2500 scripts/bench.sh  # latency at a fixed request rate
-#   ROUNDS=3 scripts/bench.sh   # alternate the targets 3 times, median ratio
-#   REDIS=redis://127.0.0.1:6379/14 scripts/bench.sh  # rate limits in Redis
-#   PG=postgres://postgres@127.0.0.1:5432/test?sslmode=disable scripts/bench.sh  # on PostgreSQL
-#   MODE=introspect ROUNDS=3 scripts/bench.sh
+# wrk gives up on a request after 10 s (a socket error, which fails the
+# run). Per target and round: req/s, p50/p99 (wrk --latency), server CPU per
+# request (utime+stime from /proc/<pid>/stat around the measured run,
+# divided by wrk's completed requests); at the end, each server's peak RSS
+# (VmHWM). Then a table of medians and spreads (min–max) over the rounds.
 #
-# Everything runs on loopback from a temporary directory (SQLite). The
-# generator shares the machine's cores with the server; both targets are
-# measured the same way, so the ratios are what to compare. The client
-# secret of the introspect and client-credentials modes goes to a 0600 file
-# in the temporary directory and is never printed.
+#   scripts/bench.sh                          # ROUNDS=3 D=10s C=32 T=2, all flows
+#   FLOWS=exchange ROUNDS=5 D=20s scripts/bench.sh
+#   REDIS=redis://127.0.0.1:6379/14 scripts/bench.sh   # rate limits in Redis
+#   OUT=/tmp/bench.txt scripts/bench.sh       # also keep the raw rows
+#
+# wrk cannot mint, so distinct subject tokens (4096) come from
+# `sts bench mint` and access tokens (256) from `sts bench fetch-tokens`;
+# the Lua scripts under scripts/bench/ send them round-robin, the same
+# files to both targets. Everything runs on loopback from a temporary
+# directory (SQLite). The client secret goes to a 0600 file and an
+# Authorization-header file the Lua script reads; it is never printed or
+# put on a command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+D=${D:-10s}
 C=${C:-32}
-D=${D:-20s}
-RATE=${RATE:-0}
-ROUNDS=${ROUNDS:-1}
-MODE=${MODE:-exchange}
-# REDIS=redis://127.0.0.1:6379/14 keeps the rate-limit buckets in Redis
-# (shared across replicas) instead of in memory.
+T=${T:-2}
+WARMUP=${WARMUP:-2s}
+FLOWS=${FLOWS:-exchange client-credentials introspect}
 REDIS=${REDIS:-}
-# PG=postgres://postgres@127.0.0.1:5432/test?sslmode=disable runs sts on
-# PostgreSQL (a fresh schema, dropped afterwards) instead of SQLite.
-PG=${PG:-}
-case "$MODE" in
-exchange | introspect | client-credentials) ;;
-*) echo "MODE=$MODE: want exchange, introspect or client-credentials" >&2; exit 2 ;;
-esac
+OUT=${OUT:-}
+
+if ! command -v wrk >/dev/null; then
+	echo "== installing wrk (apt-get)" >&2
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo=sudo
+	$sudo apt-get install -y wrk >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
+fi
+
 work=$(mktemp -d)
 pids=()
-schema=""
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	[ -n "$schema" ] && psql -q "$PG" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
+# cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of
+# /proc/PID/stat; counted after the ")" that ends the command name).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
 
 go build -o "$work/sts" ./cmd/sts
-"$work/sts" bench keygen --key "$work/key.pem" --jwks "$work/jwks.json" >/dev/null
+sts="$work/sts"
+"$sts" bench keygen --key "$work/key.pem" --jwks "$work/jwks.json" >/dev/null
 port=$(free_port)
-bare_port=$(free_port)
-storage="storage: {type: sqlite}"
-if [ -n "$PG" ]; then
-	schema="sts_bench_$$"
-	psql -q "$PG" -c "CREATE SCHEMA $schema" >/dev/null
-	sep='?'
-	case "$PG" in *\?*) sep='&' ;; esac
-	storage="storage: {type: postgres, dsn: \"$PG${sep}search_path=$schema\"}"
-fi
 cat >"$work/sts.yaml" <<YAML
 listen: 127.0.0.1:$port
+issuer: http://127.0.0.1:$port   # required with PostgreSQL; the default otherwise
 data_dir: $work/data
-$storage
+storage: {type: sqlite}
 log: {level: warn, format: json}
 # Limits stay on (every request is checked) but never bind at this load.
 rate_limits:
@@ -87,139 +88,141 @@ pools:
     mapping: {subject: 'assertion.sub', attributes: {repo: 'assertion.repository'}}
     scopes: [read, write]
     max_token_lifetime: 1h
-    allow_unauthenticated: true   # the bare handler authenticates no client either
+    allow_unauthenticated: true   # the floor authenticates no client either
     providers:
       - id: bench
         issuer: https://bench.sts.invalid
         audiences: [sts]
         jwks_file: $work/jwks.json
 YAML
-
-"$work/sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
-pids+=($!)
+"$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 sts_pid=$!
-for _ in $(seq 100); do
-	curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "sts did not become ready:"; cat "$work/serve.log"; exit 1; }
+pids+=("$sts_pid")
+wait_up "http://127.0.0.1:$port/readyz" || { cat "$work/serve.log"; exit 1; }
 
-# median prints the median of the numbers on stdin.
-median() { sort -g | awk '{ r[NR] = $1 } END { printf "%.3f", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'; }
-# field NAME FILE prints NAME=value from the result line of a bench run.
-field() { sed -n "s/^result.* $1=\([0-9.]*\).*/\1/p" "$2"; }
-
-if [ "$MODE" = exchange ]; then
-	"$work/sts" bench bare-server --listen "127.0.0.1:$bare_port" --jwks "$work/jwks.json" >/dev/null &
-	pids+=($!)
-	bare_pid=$!
-
-	common=(--key "$work/key.pem" --tokens-file "$work/tokens.txt" --claim repository_owner=acme --claim repository=acme/app -c "$C" -d "$D" --rate "$RATE")
-	echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-	# The subject tokens are minted (CPU-heavy, in the generator) before the
-	# first measured run only; each run has its own warm-up. With ROUNDS > 1 the
-	# two targets alternate (sts, bare, sts, bare, …) so drift in the machine
-	# (frequency, neighbours) falls on both, and the median ratio is reported.
-	ratios=()
-	for round in $(seq "$ROUNDS"); do
-		[ "$ROUNDS" -gt 1 ] && echo "== round $round of $ROUNDS"
-		echo "== sts exchange (POST /oauth2/token, pool ci)"
-		"$work/sts" bench exchange --url "http://127.0.0.1:$port/oauth2/token" --pool ci --server-pid "$sts_pid" "${common[@]}" | tee "$work/sts.out"
-		echo
-		echo "== bare handler (verify one RS256 JWT, sign one ES256 JWT)"
-		"$work/sts" bench exchange --url "http://127.0.0.1:$bare_port/oauth2/token" --pool ci --server-pid "$bare_pid" "${common[@]}" | tee "$work/bare.out"
-		echo
-		sts_cpu=$(field cpu_us_per_req "$work/sts.out")
-		bare_cpu=$(field cpu_us_per_req "$work/bare.out")
-		ratio=$(awk -v s="$sts_cpu" -v b="$bare_cpu" 'BEGIN { printf "%.3f", s / b }')
-		ratios+=("$ratio")
-		awk -v s="$sts_cpu" -v b="$bare_cpu" 'BEGIN { printf "== CPU per request: sts %.1fµs, bare %.1fµs, ratio %.2f× (target ≤ 1.3×)\n", s, b, s / b }'
-	done
-	if [ "$ROUNDS" -gt 1 ]; then
-		printf '%s\n' "${ratios[@]}" | sort -n | awk '{ r[NR] = $1 } END {
-			m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
-			printf "== median ratio over %d rounds: %.2f× (min %.2f×, max %.2f×; target ≤ 1.3×)\n", NR, m, r[1], r[NR] }'
-	fi
-	exit 0
-fi
-
-# introspect and client-credentials: a service-account principal and a
-# client_secret_basic client (client_credentials, scope read, one audience),
-# created with the CLI against the running server's data directory. The
-# secret is printed once by `client create`; it goes straight to a 0600
-# file and nowhere else.
-principal=$("$work/sts" principal create --config "$work/sts.yaml" --org acme --kind service-account --name bench)
+# A service-account principal and a client_secret_basic client. The secret
+# `client create` prints once goes straight to 0600 files.
+principal=$("$sts" principal create --config "$work/sts.yaml" --org acme --kind service-account --name bench)
 (
 	umask 077
-	"$work/sts" client create --config "$work/sts.yaml" --org acme --principal "$principal" --name bench \
+	"$sts" client create --config "$work/sts.yaml" --org acme --principal "$principal" --name bench \
 		--grant-type client_credentials --scope read --audience https://api.bench.invalid |
 		awk -v id="$work/client_id.txt" -v sec="$work/client_secret.txt" \
 			'$1 == "client_id:" { print $2 > id } $1 == "client_secret:" { print $2 > sec }'
+	python3 - "$work/client_id.txt" "$work/client_secret.txt" >"$work/auth.txt" <<'PY'
+import base64, sys, urllib.parse
+i, s = (open(p).read().strip() for p in sys.argv[1:3])
+q = lambda v: urllib.parse.quote_plus(v)
+print("Basic " + base64.b64encode((q(i) + ":" + q(s)).encode()).decode())
+PY
 )
 [ -s "$work/client_id.txt" ] && [ -s "$work/client_secret.txt" ] || { echo "sts client create printed no client" >&2; exit 1; }
-client_id=$(cat "$work/client_id.txt")
+client=(--client-id "$(cat "$work/client_id.txt")" --client-secret-file "$work/client_secret.txt")
 
-if [ "$MODE" = introspect ]; then
-	# The bare handler verifies against the server's own keys and issuer.
-	curl -fsS "http://127.0.0.1:$port/.well-known/jwks.json" >"$work/sts-jwks.json"
-	issuer=$(curl -fsS "http://127.0.0.1:$port/.well-known/openid-configuration" | python3 -c 'import json, sys; print(json.load(sys.stdin)["issuer"])')
-	"$work/sts" bench bare-server --mode verify --listen "127.0.0.1:$bare_port" --jwks "$work/sts-jwks.json" --issuer "$issuer" >/dev/null &
-	path=/oauth2/introspect
-	sts_label="sts introspection (POST $path, client_secret_basic, our ES256 access tokens)"
-	bare_label="bare handler (verify one ES256 JWT, any audience)"
-	# Each round, the access tokens are obtained from sts before its
-	# measured run (unmeasured) and read from the file for the bare run, so
-	# both targets see the same tokens and none expires over many rounds.
-	extra=(--tokens-file "$work/tokens.txt")
-else
-	"$work/sts" bench bare-server --mode sign --listen "127.0.0.1:$bare_port" >/dev/null &
-	path=/oauth2/token
-	sts_label="sts client_credentials (POST $path, client_secret_basic, scope read)"
-	bare_label="bare handler (sign one ES256 JWT)"
-	extra=()
-fi
-pids+=($!)
-bare_pid=$!
-for _ in $(seq 50); do
-	curl -s -o /dev/null "http://127.0.0.1:$bare_port/" && break
-	sleep 0.1
-done
+"$sts" bench mint --key "$work/key.pem" --tokens-file "$work/subject.txt" --tokens 4096 \
+	--claim repository_owner=acme --claim repository=acme/app >/dev/null
+"$sts" bench fetch-tokens --token-url "http://127.0.0.1:$port/oauth2/token" "${client[@]}" \
+	--tokens-file "$work/access.txt" --tokens 256 >/dev/null
+curl -fsS "http://127.0.0.1:$port/.well-known/jwks.json" >"$work/sts-jwks.json"
+issuer=$(curl -fsS "http://127.0.0.1:$port/.well-known/openid-configuration" | python3 -c 'import json, sys; print(json.load(sys.stdin)["issuer"])')
 
-common=(--client-id "$client_id" --client-secret-file "$work/client_secret.txt" "${extra[@]}" -c "$C" -d "$D" --rate "$RATE")
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-# As for the exchange: with ROUNDS > 1 the two targets alternate and the
-# median ratios are reported.
-: >"$work/rps_ratios"
-: >"$work/cpu_ratios"
+# The three floors, each its own process (so that its CPU and RSS are its
+# own).
+declare -A bare_port bare_pid
+start_bare() {
+	local flow=$1
+	shift
+	bare_port[$flow]=$(free_port)
+	"$sts" bench bare-server --listen "127.0.0.1:${bare_port[$flow]}" "$@" >/dev/null &
+	bare_pid[$flow]=$!
+	pids+=("$!")
+	wait_up "http://127.0.0.1:${bare_port[$flow]}/"
+}
+start_bare exchange --mode exchange --jwks "$work/jwks.json"
+start_bare client-credentials --mode sign "${client[@]}"
+start_bare introspect --mode verify --jwks "$work/sts-jwks.json" --issuer "$issuer"
+
+# run FLOW TARGET ROUND: one warm-up and one measured wrk run; appends a row
+# "flow target round rps cpu_us p50_us p99_us" to $work/rows.
+run() {
+	local flow=$1 target=$2 round=$3 pid url script env=()
+	case $target in
+	sts) pid=$sts_pid; url="http://127.0.0.1:$port" ;;
+	bare) pid=${bare_pid[$flow]}; url="http://127.0.0.1:${bare_port[$flow]}" ;;
+	esac
+	case $flow in
+	exchange) url+=/oauth2/token; script=exchange.lua; env=(BENCH_TOKENS="$work/subject.txt") ;;
+	client-credentials) url+=/oauth2/token; script=client_credentials.lua; env=(BENCH_AUTH="$work/auth.txt") ;;
+	introspect) url+=/oauth2/introspect; script=introspect.lua
+		env=(BENCH_TOKENS="$work/access.txt" BENCH_AUTH="$work/auth.txt" BENCH_CHECK='"active":true') ;;
+	esac
+	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" --timeout 10s -s "scripts/bench/$script" "$url" >/dev/null
+	local c0 c1
+	c0=$(cpu_ticks "$pid")
+	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
+	c1=$(cpu_ticks "$pid")
+	local line
+	line=$(grep '^wrk_result' "$work/wrk.out") || { cat "$work/wrk.out"; exit 1; }
+	val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
+	if [ "$(val non2xx)" != 0 ] || [ "$(val socket_errors)" != 0 ] || [ "$(val refused)" != 0 ]; then
+		echo "$flow $target round $round failed: $line" >&2
+		tail -5 "$work/serve.log" >&2
+		exit 1
+	fi
+	local cpu_us
+	cpu_us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+	printf '%s %s %s %s %s %s %s\n' "$flow" "$target" "$round" "$(val rps)" "$cpu_us" "$(val p50_us)" "$(val p99_us)" | tee -a "$work/rows"
+}
+
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3); wrk -t$T -c$C -d$D, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "flow target round rps cpu_us p50_us p99_us"
+: >"$work/rows"
 for round in $(seq "$ROUNDS"); do
-	[ "$ROUNDS" -gt 1 ] && echo "== round $round of $ROUNDS"
-	rm -f "$work/tokens.txt"
-	echo "== $sts_label"
-	"$work/sts" bench "$MODE" --url "http://127.0.0.1:$port$path" --server-pid "$sts_pid" "${common[@]}" | tee "$work/sts.out"
-	echo
-	echo "== $bare_label"
-	"$work/sts" bench "$MODE" --url "http://127.0.0.1:$bare_port$path" --server-pid "$bare_pid" "${common[@]}" | tee "$work/bare.out"
-	echo
-	sts_rps=$(field rps "$work/sts.out")
-	bare_rps=$(field rps "$work/bare.out")
-	sts_cpu=$(field cpu_us_per_req "$work/sts.out")
-	bare_cpu=$(field cpu_us_per_req "$work/bare.out")
-	awk -v s="$sts_rps" -v b="$bare_rps" 'BEGIN { printf "%.3f\n", s / b }' >>"$work/rps_ratios"
-	awk -v s="$sts_cpu" -v b="$bare_cpu" 'BEGIN { printf "%.3f\n", s / b }' >>"$work/cpu_ratios"
-	if [ "$MODE" = introspect ]; then
-		awk -v s="$sts_rps" -v b="$bare_rps" 'BEGIN { printf "== throughput: sts %.0f req/s, bare %.0f req/s, ratio %.2f (target ≥ 0.80)\n", s, b, s / b }'
-		awk -v s="$sts_cpu" -v b="$bare_cpu" 'BEGIN { printf "== CPU per request: sts %.1fµs, bare %.1fµs, ratio %.2f×\n", s, b, s / b }'
-	else
-		awk -v s="$sts_cpu" -v b="$bare_cpu" 'BEGIN { printf "== CPU per request: sts %.1fµs, bare %.1fµs, ratio %.2f× (target ≤ 1.5×)\n", s, b, s / b }'
-		awk -v s="$sts_rps" -v b="$bare_rps" 'BEGIN { printf "== throughput: sts %.0f req/s, bare %.0f req/s, ratio %.2f\n", s, b, s / b }'
-	fi
+	for flow in $FLOWS; do
+		# Alternate which target goes first, so that drift in the machine
+		# falls on both.
+		if [ $((round % 2)) -eq 1 ]; then order="sts bare"; else order="bare sts"; fi
+		for target in $order; do run "$flow" "$target" "$round"; done
+	done
 done
-if [ "$ROUNDS" -gt 1 ]; then
-	rps_m=$(median <"$work/rps_ratios")
-	cpu_m=$(median <"$work/cpu_ratios")
-	if [ "$MODE" = introspect ]; then
-		printf "== median over %d rounds: throughput ratio %.2f (target ≥ 0.80), CPU per request ratio %.2f×\n" "$ROUNDS" "$rps_m" "$cpu_m"
-	else
-		printf "== median over %d rounds: CPU per request ratio %.2f× (target ≤ 1.5×), throughput ratio %.2f\n" "$ROUNDS" "$cpu_m" "$rps_m"
-	fi
-fi
+
+echo
+echo "== peak RSS (VmHWM): sts $(($(hwm_kib "$sts_pid") / 1024)) MiB (one process, every flow, 4096 + 256 tokens);" \
+	"floors: $(for f in $FLOWS; do printf '%s %d MiB  ' "$f" $(($(hwm_kib "${bare_pid[$f]}") / 1024)); done)"
+[ -n "$OUT" ] && cp "$work/rows" "$OUT"
+# The summary: per flow and target, median [min–max] over the rounds; the
+# ratios are taken per round (same round, same machine state), then their
+# median [min–max].
+python3 - "$work/rows" <<'PY'
+import collections, statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+by = collections.defaultdict(list)
+for f, t, r, rps, cpu, p50, p99 in rows:
+    by[f, t].append((int(r), float(rps), float(cpu), float(p50), float(p99)))
+def ms(xs, fmt):
+    return f"{fmt(statistics.median(xs))} [{fmt(min(xs))}–{fmt(max(xs))}]"
+i0 = lambda v: f"{v:.0f}"
+f1 = lambda v: f"{v:.1f}"
+f2 = lambda v: f"{v:.2f}"
+print()
+print("| flow | target | req/s | server CPU µs/req | p50 ms | p99 ms |")
+print("|---|---|---|---|---|---|")
+flows = []
+for f, _, *_ in rows:
+    if f not in flows: flows.append(f)
+for f in flows:
+    for t in ("sts", "bare"):
+        v = by[f, t]
+        print(f"| {f} | {'sts' if t == 'sts' else 'floor'} | {ms([x[1] for x in v], i0)} | {ms([x[2] for x in v], f1)} | "
+              f"{ms([x[3] / 1000 for x in v], f2)} | {ms([x[4] / 1000 for x in v], f2)} |")
+print()
+print("| flow | CPU ratio sts/floor | throughput ratio sts/floor |")
+print("|---|---|---|")
+for f in flows:
+    s = {x[0]: x for x in by[f, "sts"]}
+    b = {x[0]: x for x in by[f, "bare"]}
+    rs = sorted(set(s) & set(b))
+    print(f"| {f} | {ms([s[r][2] / b[r][2] for r in rs], f2)}× | {ms([s[r][1] / b[r][1] for r in rs], f2)} |")
+print()
+print("median [min–max] over", len({x[2] for x in rows}), "rounds")
+PY

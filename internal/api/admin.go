@@ -244,12 +244,11 @@ func CreateOrganization(ctx context.Context, store AdminStore, c pat.Caller, nam
 	}
 	t := storage.Now(now)
 	o := storage.Organization{ID: storage.NewID(), Name: name, Tier: tier, CreatedAt: t, UpdatedAt: t}
-	if err := store.CreateOrganization(ctx, o); err != nil {
-		return storage.Organization{}, lookupErr(err, "organization")
-	}
-	if err := auditAdmin(ctx, store, c, o.ID, ActionOrganizationCreate, "organization:"+o.ID, now); err != nil {
-		_ = store.DeleteOrganization(context.WithoutCancel(ctx), o.ID)
-		return storage.Organization{}, sts.Wrap(sts.Unavailable, err, "audit unavailable")
+	ev := c.Event(now, o.ID, ActionOrganizationCreate, "organization:"+o.ID, "success", "")
+	if err := createAudited(ctx, store, func(tx storage.Tx) error { return tx.CreateOrganization(ctx, o) },
+		func() error { return store.CreateOrganization(ctx, o) },
+		func() error { return store.DeleteOrganization(context.WithoutCancel(ctx), o.ID) }, ev); err != nil {
+		return storage.Organization{}, createErr(err, "organization")
 	}
 	return o, nil
 }
@@ -273,14 +272,54 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	}
 	t := storage.Now(now)
 	p := storage.Principal{ID: storage.NewID(), OrgID: orgID, Kind: kind, Name: name, Email: email, CreatedAt: t, UpdatedAt: t}
-	if err := store.CreatePrincipal(ctx, p); err != nil {
-		return storage.Principal{}, lookupErr(err, "principal")
-	}
-	if err := auditAdmin(ctx, store, c, orgID, ActionPrincipalCreate, "principal:"+p.ID, now); err != nil {
-		_ = store.DeletePrincipal(context.WithoutCancel(ctx), p.ID)
-		return storage.Principal{}, sts.Wrap(sts.Unavailable, err, "audit unavailable")
+	ev := c.Event(now, orgID, ActionPrincipalCreate, "principal:"+p.ID, "success", "")
+	if err := createAudited(ctx, store, func(tx storage.Tx) error { return tx.CreatePrincipal(ctx, p) },
+		func() error { return store.CreatePrincipal(ctx, p) },
+		func() error { return store.DeletePrincipal(context.WithoutCancel(ctx), p.ID) }, ev); err != nil {
+		return storage.Principal{}, createErr(err, "principal")
 	}
 	return p, nil
+}
+
+// errAuditUnavailable marks a create refused because its event could not
+// be stored.
+type errAuditUnavailable struct{ error }
+
+func (e errAuditUnavailable) Unwrap() error { return e.error }
+
+// createAudited stores a record and its audit event in one transaction
+// when the store offers a unit of work (serve's and the CLI's stores do;
+// docs/design.md#audit). A store whose audit trail lives elsewhere
+// (Handler.Audit) creates, appends, and deletes the record again when the
+// event fails.
+func createAudited(ctx context.Context, store AdminStore, inTx func(storage.Tx) error, create, undo func() error, ev storage.AuditEvent) error {
+	if u, ok := store.(storage.UnitOfWork); ok {
+		return u.WithTx(ctx, func(tx storage.Tx) error {
+			if err := inTx(tx); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(ctx, ev); err != nil {
+				return errAuditUnavailable{err}
+			}
+			return nil
+		})
+	}
+	if err := create(); err != nil {
+		return err
+	}
+	if err := store.AppendAudit(ctx, ev); err != nil {
+		_ = undo()
+		return errAuditUnavailable{err}
+	}
+	return nil
+}
+
+// createErr maps createAudited's error.
+func createErr(err error, what string) error {
+	if _, ok := errors.AsType[errAuditUnavailable](err); ok {
+		return sts.Wrap(sts.Unavailable, err, "audit unavailable")
+	}
+	return lookupErr(err, what)
 }
 
 // adminStore is Store with the audit trail beside it: Audit when set,

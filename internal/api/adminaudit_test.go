@@ -24,6 +24,22 @@ func (a *auditSwitch) AppendAudit(ctx context.Context, events ...storage.AuditEv
 	return a.Store.AppendAudit(ctx, events...)
 }
 
+// WithTx fails the unit of work's audit writes too while down is set.
+func (a *auditSwitch) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
+	return a.Store.WithTx(ctx, func(tx storage.Tx) error {
+		if a.down {
+			return fn(downTx{tx})
+		}
+		return fn(tx)
+	})
+}
+
+type downTx struct{ storage.Tx }
+
+func (downTx) AppendAudit(context.Context, ...storage.AuditEvent) error {
+	return errors.New("audit table unavailable")
+}
+
 // TestAdminChangesAudited: organizations and principals created, disabled
 // and re-enabled through the admin API each leave an audit event naming
 // the caller; a create whose event cannot be stored is undone and answered

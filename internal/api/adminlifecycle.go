@@ -63,6 +63,10 @@ func (l lifecycle) ListAudit(ctx context.Context, f storage.AuditFilter) ([]stor
 	return l.audit.ListAudit(ctx, f)
 }
 
+func (l lifecycle) PurgeAudit(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return l.audit.PurgeAudit(ctx, before, limit)
+}
+
 // UpdateOrganization renames an organization or changes its tier (nil
 // leaves a field as it is) and audits the change; the CLI uses it too.
 // Errors: [sts.Invalid], [sts.NotFound], [sts.Unavailable].

@@ -79,5 +79,6 @@ func auditEventToProto(e storage.AuditEvent) *stsv1.AuditEvent {
 	return &stsv1.AuditEvent{
 		Id: e.ID, Time: ts(e.Time), OrganizationId: e.OrgID, Actor: e.Actor, Action: e.Action, Target: e.Target,
 		RequestId: e.RequestID, Outcome: e.Outcome, Detail: e.Detail,
+		ClientIp: e.ClientIP, UserAgent: e.UserAgent,
 	}
 }

@@ -124,6 +124,11 @@ func testAuditService(t *testing.T, e *env) {
 					if ev.GetId() == "" || ev.GetTime() == nil || ev.GetAction() == "" || ev.GetOutcome() == "" {
 						t.Errorf("incomplete event %v", ev)
 					}
+					// docs/security.md D-14: changes made over the API name
+					// the client's address and user agent.
+					if ev.GetAction() == "client.create" && (ev.GetClientIp() != "127.0.0.1" || ev.GetUserAgent() == "") {
+						t.Errorf("client.create event client = %q %q, want 127.0.0.1 and a user agent", ev.GetClientIp(), ev.GetUserAgent())
+					}
 				}
 
 				actions := func(evs []*stsv1.AuditEvent) string {

@@ -9,6 +9,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
@@ -35,6 +37,8 @@ type Identity struct {
 	Credential string
 	// RequestID is the request's X-Request-Id, for the audit trail.
 	RequestID string
+	// ClientIP and UserAgent describe the request, for the audit trail.
+	ClientIP, UserAgent string
 }
 
 // Kinds of bearer credential an Identity was authenticated from.
@@ -47,7 +51,7 @@ const (
 func (id *Identity) Allows(want string) bool { return pat.Allows(id.Scopes, want) }
 
 func (id *Identity) caller() pat.Caller {
-	return pat.Caller{Actor: "principal:" + id.PrincipalID, RequestID: id.RequestID}
+	return pat.Caller{Actor: "principal:" + id.PrincipalID, RequestID: id.RequestID, ClientIP: id.ClientIP, UserAgent: id.UserAgent}
 }
 
 type identityKey struct{}
@@ -141,6 +145,7 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 			return
 		}
 		id.RequestID = w.Header().Get("X-Request-Id")
+		id.ClientIP, id.UserAgent = clientip.FromRequest(r), audit.UserAgent(r.UserAgent())
 		next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 	})
 }

@@ -34,7 +34,7 @@ func (s *ClientService) admin(ctx context.Context) (*clientsvc.Service, clientsv
 		return nil, clientsvc.Caller{}, nil, errNoClients
 	}
 	c := id.caller()
-	return s.h.Clients, clientsvc.Caller{Actor: c.Actor, RequestID: c.RequestID}, id, nil
+	return s.h.Clients, c, id, nil
 }
 
 // client authorizes the caller for client id: it must be of the caller's

@@ -19,6 +19,7 @@ import (
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/ratelimit"
@@ -113,6 +114,33 @@ type Handler struct {
 	// it answers unavailable (the vault needs the master key, which may
 	// arrive after the routes are mounted).
 	hostTokens atomic.Pointer[hosttoken.Service]
+
+	// unready, set by Unready until Ready, makes every procedure answer
+	// unavailable with Retry-After.
+	unready atomic.Bool
+}
+
+// Unready makes every procedure answer unavailable, with Retry-After, until
+// Ready: sts serve mounts the API before storage and the master key are
+// up, and a client must then retry rather than take "invalid token" (the
+// PAT digest pepper is not loaded yet) for an answer.
+func (h *Handler) Unready() { h.unready.Store(true) }
+
+// Ready ends Unready.
+func (h *Handler) Ready() { h.unready.Store(false) }
+
+// gate answers unavailable while h is unready, in the caller's protocol
+// (Connect, gRPC or gRPC-Web).
+func (h *Handler) gate(next http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.unready.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		oauth2.SetRetryAfter(w.Header(), 0)
+		_ = ew.Write(w, r, connect.NewError(connect.CodeUnavailable, errors.New("the server is not ready yet")))
+	})
 }
 
 // SigningKeys is what KeyService needs of this node's signing keys
@@ -135,6 +163,7 @@ var publicProcedures = map[string]bool{
 // Mount registers every service at / and under /api.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	for pattern, handler := range h.handlers() {
+		handler = h.gate(handler)
 		mux.Handle(pattern, handler)
 		mux.Handle(APIPrefix+pattern, http.StripPrefix(APIPrefix, handler))
 	}

@@ -47,7 +47,7 @@ func (s *PoolService) admin(ctx context.Context) (*pools.Service, pools.Caller, 
 		return nil, pools.Caller{}, nil, errNoPools
 	}
 	c := id.caller()
-	return s.h.Pools, pools.Caller{Actor: c.Actor, RequestID: c.RequestID}, id, nil
+	return s.h.Pools, c, id, nil
 }
 
 // pool authorizes the caller for pool poolID (and its providers): it must

@@ -77,29 +77,39 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, l
 		h.RS256Issuer = &tokens.Issuer{Signer: rs, IssuerURL: cfg.Issuer}
 		h.RS256Audiences = cfg.IDTokens.RS256Audiences
 	}
+	h.Unready() // until ready: unavailable with Retry-After, not "invalid token"
 	return &connectAPI{handler: h, pats: pats, clients: cs, pools: ps}, nil
 }
 
 // ready hands the PAT and client services the digest pepper (each keeps
 // a copy) and bootstraps the first organization and admin user.
-func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, logger *slog.Logger) error {
+func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, firstOrg string, logger *slog.Logger) error {
 	if err := c.pats.SetPepper(p); err != nil {
 		return err
 	}
 	if err := c.clients.SetPepper(p); err != nil {
 		return err
 	}
-	return bootstrap(ctx, store, logger)
+	if err := bootstrap(ctx, store, firstOrg, logger); err != nil {
+		return err
+	}
+	c.handler.Ready()
+	return nil
 }
 
-// bootstrap creates an organization and an admin user when storage has no
-// organization at all, and tells the operator how to mint the first PAT.
-// Replicas racing here may both create one; the loser's rows are harmless
-// but the check keeps a normal restart from adding more.
-func bootstrap(ctx context.Context, store storage.Store, logger *slog.Logger) error {
+// bootstrap creates an admin user when storage has no principal at all (a
+// first start): in a new organization "default" when there is none, else in
+// the first organization the configuration declares (firstOrg) or the first
+// stored. It tells the operator how to mint the first PAT. Replicas racing
+// here may both create one; the loser's rows are harmless but the check
+// keeps a normal restart from adding more.
+func bootstrap(ctx context.Context, store storage.Store, firstOrg string, logger *slog.Logger) error {
 	orgs, err := store.ListOrganizations(ctx)
-	if err != nil || len(orgs) > 0 {
+	if err != nil {
 		return err
+	}
+	if len(orgs) > 0 {
+		return bootstrapAdmin(ctx, store, orgs, firstOrg, logger)
 	}
 	now := time.Now()
 	org, err := api.CreateOrganization(ctx, store, pat.Caller{Actor: "bootstrap"}, "default", "free", now)

@@ -41,6 +41,9 @@ type boot struct {
 	// trust is the file's trust configuration, applied once after the
 	// migrations (see applyTrustOnce).
 	trust *trustPlan
+	// onPermanent, when set, is called by retry with an error retrying
+	// cannot fix (see permanent), after which retry stops.
+	onPermanent func(error)
 
 	migrated   atomic.Bool
 	migrateErr atomic.Pointer[error]
@@ -160,6 +163,11 @@ func (b *boot) retry(ctx context.Context) {
 			return
 		}
 		if ctx.Err() != nil {
+			return
+		}
+		if perr := permanent(err); perr != err && b.onPermanent != nil {
+			b.logger.ErrorContext(ctx, "storage refused sts for a reason retrying cannot fix; stopping", "error", perr.Error())
+			b.onPermanent(perr)
 			return
 		}
 		delay = min(delay*2, retryMax)

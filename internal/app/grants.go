@@ -50,21 +50,25 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_token_requests_total",
-		Help: "Token endpoint requests by grant, dialect, outcome (issued, refused, error) and stable reason.",
+		Help: "Token endpoint requests by grant, dialect, outcome (issued, refused, error, client_closed) and stable reason.",
 	}, []string{"grant", "dialect", "outcome", "reason"})
-	dropped := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "sts_audit_dropped_total",
-		Help: "Audit events dropped because the asynchronous writer's buffer was full.",
-	})
+	lost := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sts_audit_events_lost_total",
+		Help: "Audit events never stored, by reason (buffer_full, store_error); audit.mode best_effort only.",
+	}, []string{"reason"})
 	failed := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sts_audit_write_errors_total",
-		Help: "Audit batches that could not be stored.",
+		Help: "Audit batch writes that failed (each attempt; the batch is retried).",
 	})
 	fetches := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_jwks_fetch_total",
 		Help: "Outbound JWKS/discovery fetches by result (ok, error, suppressed).",
 	}, []string{"result"})
-	reg.MustRegister(requests, dropped, failed, fetches)
+	reg.MustRegister(requests, lost, failed, fetches)
+	// At zero from the start, so the StsAuditEventsLost alert sees the
+	// first loss (docs/observability.md#alerts).
+	lost.WithLabelValues(audit.LostBufferFull)
+	lost.WithLabelValues(audit.LostStoreError)
 	limits, err := newRateLimits(cfg.RateLimits, logger, reg)
 	if err != nil {
 		return nil, err
@@ -72,8 +76,9 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 
 	w := &audit.Writer{
 		Store: store, Buffer: cfg.Audit.Buffer, Batch: cfg.Audit.Batch, FlushEvery: cfg.Audit.FlushEvery,
-		OnDrop:  dropped.Inc,
-		OnError: func(err error) { failed.Inc(); logger.Error("audit: storing a batch failed", "error", err) },
+		DrainTimeout: cfg.HTTP.ShutdownTimeout,
+		OnLost:       func(reason string, n int) { lost.WithLabelValues(reason).Add(float64(n)) },
+		OnError:      func(err error) { failed.Inc(); logger.Error("audit: storing a batch failed; retrying", "error", err) },
 	}
 	loopback := cfg.Federation.AllowLoopback
 	cache := &federation.Cache{
@@ -128,6 +133,9 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Observe: func(o grants.Observation) {
 			requests.WithLabelValues(o.Grant, o.Dialect, o.Outcome, o.Reason).Inc()
 		},
+	}
+	if cfg.Audit.Mode == config.AuditModeRequired {
+		h.Durable = w // docs/security.md D-11
 	}
 	return &tokenEndpoints{handler: h, registry: registry, audit: w, oauth: oa, limits: limits}, nil
 }

@@ -112,7 +112,11 @@ func generateKey(ctx context.Context, cfg config.Config, store storage.Store, lo
 	}
 	path := cfg.MasterKeyPath()
 	if len(keys) > 0 || len(hosts) > 0 || len(secrets) > 0 {
-		logger.ErrorContext(ctx, "master key missing but storage holds sealed rows; refusing to generate a new key (restore the key file or set STS_MASTER_KEY)",
+		logger.ErrorContext(ctx, "master key missing but storage holds sealed rows; not ready, and refusing to generate a new key over them. "+
+			"Every replica needs the same master key: give this one the key the others (or the first start) use, "+
+			"as STS_MASTER_KEY or master_key_file (or restore it to path), then restart. "+
+			"For a new deployment, write one with `sts keys generate-master --out FILE` before the first replica starts. "+
+			"See docs/operations.md#master-key-escrow",
 			"path", path, "signing_keys", len(keys), "host_tokens", len(hosts), "server_secrets", len(secrets))
 		return nil, errSealed
 	}

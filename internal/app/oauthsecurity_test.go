@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -133,7 +134,7 @@ func testRefreshRotation(t *testing.T, e *oauthEnv) {
 	t.Run("reuse after grace revokes the family", func(t *testing.T) {
 		rt0 := issue()
 		_, r1 := refresh(rt0, e.a.ID, e.secA)
-		e.clock.Advance(10 * time.Second)
+		e.clock.Advance(grants.DefaultRefreshGrace + time.Second)
 		if status, r := refresh(rt0, e.a.ID, e.secA); status != 400 || r["error"] != "invalid_grant" || r["reason"] != "refresh_token_reused" {
 			t.Fatalf("reuse = %d %v", status, r)
 		}

@@ -93,13 +93,13 @@ func registerProcessMetrics(reg prometheus.Registerer, cfg config.Config, versio
 			Help: "Audit events recorded and waiting for the asynchronous writer's next batch.",
 		}, func() float64 {
 			if w := auditQueue.Load(); w != nil {
-				return float64(w.Queued())
+				return float64(w.QueueLen())
 			}
 			return 0
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sts_audit_queue_capacity",
-			Help: "How many audit events may wait for a batch (audit.buffer); beyond, events are dropped and counted in sts_audit_dropped_total.",
+			Help: "How many audit events may wait for a batch (audit.buffer); beyond, best-effort events are dropped and counted in sts_audit_events_lost_total{reason=\"buffer_full\"}.",
 		}, func() float64 {
 			if w := auditQueue.Load(); w != nil {
 				return float64(w.Capacity())

@@ -86,3 +86,11 @@ func (f *failing) UpdateRefreshToken(ctx context.Context, id string, fn func(sto
 	}
 	return f.Store.UpdateRefreshToken(ctx, id, fn)
 }
+
+// RotateRefreshToken fails likewise (the refresh grant rotates through it).
+func (f *failing) RotateRefreshToken(ctx context.Context, id string, succ storage.RefreshToken, fn func(storage.RefreshToken) error) error {
+	if f.fail {
+		return errors.New("disk on fire")
+	}
+	return f.Store.RotateRefreshToken(ctx, id, succ, fn)
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opensts/sts/internal/clientip"
@@ -28,6 +29,12 @@ type Options struct {
 	// Version is the binary's version for sts_build_info and traces;
 	// empty: the module version from the build info.
 	Version string
+	// MemoryPolicy applies cfg.Runtime to the process (memory.go); sts
+	// serve sets it, test servers sharing one process do not.
+	MemoryPolicy bool
+	// OpsListener, when set, is served instead of listening on
+	// cfg.Ops.Listen.
+	OpsListener net.Listener
 }
 
 // App is one sts server process: storage, every service and the HTTP
@@ -35,7 +42,7 @@ type Options struct {
 type App struct {
 	cfg    config.Config
 	logger *slog.Logger
-	ln     net.Listener
+	ln     listeners
 	store  *sqlstore.Store
 	srv    *server.Server
 	b      *boot
@@ -47,10 +54,13 @@ type App struct {
 	// run under.
 	wg  sync.WaitGroup
 	ctx context.Context
+	// fatal is the permanent storage error that ended Run, if any.
+	fatal atomic.Pointer[error]
 }
 
 // New assembles the server described by cfg (already loaded and valid):
-// it checks the trust configuration and host-token integrations, prepares
+// it checks the trust configuration and host-token integrations, binds the
+// listeners (before anything is written, docs/security.md F-30), prepares
 // data_dir, opens storage and builds every service and the HTTP server.
 // It fails fast on problems a restart cannot fix (a bad pool, an
 // unwritable data_dir, a bad master key). Nothing is migrated or written
@@ -69,7 +79,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		}
 	}()
 	logger := tr.logger(o.Logger)
-	a := &App{cfg: cfg, logger: logger, ln: o.Listener, tracing: tr}
+	a := &App{cfg: cfg, logger: logger, tracing: tr}
+	if o.MemoryPolicy {
+		applyMemoryPolicy(cfg.Runtime, logger)
+	}
 	source := cfg.File
 	if source == "" {
 		source = "defaults (no " + config.DefaultFile + ")"
@@ -82,6 +95,23 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkReplicaIssuer(cfg); err != nil {
+		return nil, err
+	}
+	tlsConf, err := tlsConfig(cfg, logger) // a certificate that does not load stops start-up
+	if err != nil {
+		return nil, err
+	}
+	// Bind before writing anything: a port in use must leave no data dir,
+	// master key or database behind (docs/security.md F-30).
+	if a.ln, err = bind(cfg, o); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.ln.closeOwned()
+		}
+	}()
 	if UsesDataDir(cfg, true) {
 		if err := PrepareDataDir(cfg.DataDir); err != nil {
 			return nil, err // before any log line: the error is the only output
@@ -90,13 +120,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err := checkKeyFiles(cfg); err != nil {
 		return nil, err // likewise
 	}
-	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", LocalURL(cfg.Listen)),
+	logger.InfoContext(ctx, fmt.Sprintf("sts is starting; once it logs \"listening\", open %s/readyz to check it is ready (sts --help lists the commands)", a.localURL()),
 		"config", source, "storage", cfg.Storage.Type, "data_dir", cfg.DataDir)
 
 	metrics := server.NewMetrics()
 	store, err := OpenStorage(ctx, cfg, metrics.StorageError)
 	if err != nil {
-		return nil, err
+		return nil, permanent(err)
 	}
 	defer func() {
 		if err != nil {
@@ -152,7 +182,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
-	srv := server.New(server.Options{
+	so := server.Options{
 		Store:             store,
 		Logger:            logger,
 		Metrics:           metrics,
@@ -164,15 +194,21 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout,
 		TrustedProxies:    trustedProxies,
+		TLS:               tlsConf,
+		OpsListener:       a.ln.ops,
+		Pprof:             cfg.Ops.Pprof,
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
 		Trace:             tr.middleware(),
+		AuditRetention:    cfg.Audit.Retention,
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported()},
 			connect.handler,
 			late,
 		},
-	})
+	}
+	boundOptions(cfg, &so) // reliability.go
+	srv := server.New(so)
 	// The token endpoints need the digest pepper, which exists only once
 	// storage and the master key are ready: they are built and mounted
 	// then (at once on SQLite; when PostgreSQL comes up otherwise), behind
@@ -185,7 +221,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
-		if err := connect.ready(ctx, records, pep, logger); err != nil {
+		if err := connect.ready(ctx, records, pep, firstConfiguredOrg(cfg), logger); err != nil {
 			return err
 		}
 		ep, err := newTokenEndpoints(cfg, records, keys, logger, metrics.Registry(), connect.pats, pep)
@@ -219,30 +255,41 @@ func (a *App) Run(ctx context.Context) error {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
 	defer a.store.Close()
 	defer a.flushTraces(ctx) // after the background loops stopped
-	defer wg.Wait()
+	defer a.waitBackground() // reliability.go: bounded, then storage closes
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.ctx = ctx
 	if err := b.init(ctx); err != nil {
+		if perr := permanent(err); perr != err {
+			a.ln.closeOwned()
+			return perr
+		}
 		if cfg.Storage.Type == sqlstore.DriverSQLite {
+			a.ln.closeOwned()
 			return fmt.Errorf("storage: %w", err)
 		}
 		logger.WarnContext(ctx, "storage not ready; serving anyway and retrying in the background", "error", err)
+		// A permanent error met while retrying (the database dropped, the
+		// role's password changed) ends Run with it.
+		b.onPermanent = func(err error) {
+			a.fatal.Store(&err)
+			cancel()
+		}
 		wg.Go(func() { b.retry(ctx) })
 	}
 
-	ln := a.ln
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listen %q: %w", cfg.Listen, err)
-		}
+	ln := a.ln.public
+	logger.InfoContext(ctx, "listening", "url", a.localURL(), "issuer", cfg.Issuer)
+	if a.ln.ops != nil {
+		logger.InfoContext(ctx, "ops listening", "url", "http://"+a.ln.ops.Addr().String(), "pprof", cfg.Ops.Pprof)
 	}
-	logger.InfoContext(ctx, "listening", "url", LocalURL(ln.Addr().String()), "issuer", cfg.Issuer)
 	err := a.srv.Serve(ctx, ln)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if p := a.fatal.Load(); p != nil {
+		return *p
 	}
 	logger.Info("stopped")
 	return nil
@@ -261,7 +308,8 @@ func OpenStorage(ctx context.Context, cfg config.Config, onError func(string, er
 	if cfg.Storage.Type == sqlstore.DriverSQLite {
 		dsn = cfg.Storage.Path
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError})
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError,
+		ConnectTimeout: cfg.Storage.CallTimeoutOrDefault(), StatementTimeout: cfg.Storage.StatementTimeoutOrDefault()})
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}

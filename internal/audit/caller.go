@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -15,6 +18,11 @@ type Caller struct {
 	Actor string
 	// RequestID is the HTTP request ID, if any.
 	RequestID string
+	// ClientIP is the request's client address as the server resolved it
+	// (http.trusted_proxies); empty without a request.
+	ClientIP string
+	// UserAgent is the request's User-Agent; pass it through [UserAgent].
+	UserAgent string
 }
 
 // Event is the audit event of one change c made at now.
@@ -22,5 +30,30 @@ func (c Caller) Event(now time.Time, orgID, action, target, outcome, detail stri
 	return storage.AuditEvent{
 		ID: storage.NewID(), Time: storage.Now(now), OrgID: orgID, Actor: c.Actor, Action: action,
 		Target: target, RequestID: c.RequestID, Outcome: outcome, Detail: detail,
+		ClientIP: c.ClientIP, UserAgent: UserAgent(c.UserAgent),
 	}
+}
+
+// MaxUserAgent is the most bytes of a User-Agent an event keeps.
+const MaxUserAgent = 256
+
+// UserAgent returns a User-Agent header fit for the audit trail
+// (docs/security.md D-14): control characters and invalid UTF-8 become
+// '?' so a header cannot forge lines in `sts audit list` or a
+// SIEM, and it is cut to MaxUserAgent bytes on a rune boundary.
+func UserAgent(s string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || (!unicode.IsPrint(r) && r != ' ') {
+			r = '?'
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxUserAgent {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -13,69 +14,130 @@ import (
 
 // Defaults of Writer.
 const (
-	DefaultBuffer       = 4096
-	DefaultBatch        = 256
-	DefaultFlushEvery   = time.Second
-	DefaultFlushTimeout = 5 * time.Second
+	DefaultBuffer        = 4096
+	DefaultBatch         = 256
+	DefaultFlushEvery    = time.Second
+	DefaultFlushTimeout  = 5 * time.Second
+	DefaultCommitTimeout = 5 * time.Second
+	DefaultDrainTimeout  = 5 * time.Second
+	DefaultRetryBackoff  = 100 * time.Millisecond
+	maxRetryBackoff      = 5 * time.Second
 )
 
+// Reasons an event is lost, as passed to OnLost.
+const (
+	// LostBufferFull: Record found the buffer full (the writer is behind or
+	// the store has been failing longer than the buffer lasts).
+	LostBufferFull = "buffer_full"
+	// LostStoreError: the store still failed when shutdown's DrainTimeout
+	// ran out.
+	LostStoreError = "store_error"
+)
+
+// ErrBufferFull is Commit's answer when the buffer has no room: the event
+// cannot be made durable soon, so the caller fails closed.
+var ErrBufferFull = errors.New("audit: buffer full")
+
+// ErrClosed is Commit's answer after Run has returned.
+var ErrClosed = errors.New("audit: writer stopped")
+
 // Writer batches audit events into the store. Set the fields, then call
-// Run once on its own goroutine; Record and Append are safe to call
-// concurrently from any goroutine, before, during and after Run.
+// Run once on its own goroutine; Record, Commit and Append are safe to
+// call concurrently from any goroutine. Record and Commit may be called
+// before Run starts (events wait in the buffer).
+//
+// What best-effort (Record) loses, and when (docs/design.md#audit): an
+// event finding the buffer full; events still failing to store when
+// shutdown's DrainTimeout ends; and, on a crash or kill, whatever was
+// buffered (at most FlushEvery's worth of events). A failing batch is
+// retried with backoff for as long as the buffer has room, so an outage
+// shorter than Buffer ÷ event rate loses nothing.
 type Writer struct {
-	// Store receives the batches; required.
+	// Store receives the batches; required. Each batch is one AppendAudit
+	// call, which the SQL backend writes as one multi-row INSERT.
 	Store storage.AuditStore
 	// Buffer is how many events may wait for a flush; default 4096.
 	Buffer int
 	// Batch is the most events one AppendAudit call stores; default 256.
 	Batch int
-	// FlushEvery bounds how long an event waits in the buffer; default 1s.
+	// FlushEvery bounds how long a Record-ed event waits in the buffer;
+	// default 1s. A Commit-ed event is flushed as soon as the writer is
+	// free.
 	FlushEvery time.Duration
-	// FlushTimeout bounds each store call, including the last flush Run
-	// makes after its context ends; default 5s. Flushes do not inherit
-	// Run's cancellation, so shutting down never aborts a batch midway.
+	// FlushTimeout bounds each store call; default 5s. Flushes do not
+	// inherit Run's cancellation, so shutting down never aborts a batch
+	// midway.
 	FlushTimeout time.Duration
-	// OnDrop, when set, is called for every event dropped because the
-	// buffer was full (a metric increment; it must not block).
-	OnDrop func()
-	// OnError, when set, is called when storing a batch fails; the batch is
-	// lost (and counted in Failed), the writer keeps going.
+	// CommitTimeout bounds how long Commit waits for its batch; default 5s.
+	CommitTimeout time.Duration
+	// DrainTimeout bounds the last flushes after Run's context ends
+	// (including retries); default 5s. Set it below the server's shutdown
+	// timeout.
+	DrainTimeout time.Duration
+	// RetryBackoff is the first pause before a failed batch is retried; it
+	// doubles up to 5s. Default 100ms.
+	RetryBackoff time.Duration
+	// OnLost, when set, is called with the number of events lost and why
+	// (LostBufferFull, LostStoreError): a metric increment; it must not
+	// block.
+	OnLost func(reason string, n int)
+	// OnError, when set, is called when storing a batch fails (each
+	// attempt; the batch is retried).
 	OnError func(error)
 	// Now stamps events that have no Time; default time.Now.
 	Now func() time.Time
 
-	ch      atomic.Pointer[chan storage.AuditEvent]
-	dropped atomic.Uint64
-	written atomic.Uint64
-	failed  atomic.Uint64
+	ch       atomic.Pointer[chan item]
+	inflight atomic.Int64
+	stopped  atomic.Bool
+	dropped  atomic.Uint64
+	written  atomic.Uint64
+	failed   atomic.Uint64
+	refused  atomic.Uint64
+	retries  atomic.Uint64
+}
+
+// item is one queued event; done is set for Commit, which waits on it.
+type item struct {
+	ev   storage.AuditEvent
+	done chan error
 }
 
 // Stats counts what happened to recorded events.
 type Stats struct {
 	Written uint64 // stored
 	Dropped uint64 // refused by Record because the buffer was full
-	Failed  uint64 // lost because the store returned an error
+	Failed  uint64 // lost: the store still failed when shutdown gave up
+	Refused uint64 // Commit-ed events not stored (their caller got the error)
+	Retries uint64 // batch attempts that failed and were retried
 }
+
+// Lost is how many Record-ed events never reached the store.
+func (s Stats) Lost() uint64 { return s.Dropped + s.Failed }
 
 // Stats returns the counters so far.
 func (w *Writer) Stats() Stats {
-	return Stats{Written: w.written.Load(), Dropped: w.dropped.Load(), Failed: w.failed.Load()}
+	return Stats{Written: w.written.Load(), Dropped: w.dropped.Load(), Failed: w.failed.Load(),
+		Refused: w.refused.Load(), Retries: w.retries.Load()}
 }
 
-// Queued is how many recorded events wait for a flush now, and Capacity
-// how many may wait (Buffer): the audit queue gauges read them.
-func (w *Writer) Queued() int { return len(w.queue()) }
+// QueueLen is how many events wait to be stored: buffered plus the batch
+// being written or retried.
+func (w *Writer) QueueLen() int {
+	return len(w.queue()) + int(w.inflight.Load())
+}
 
-// Capacity is the size of the buffer; see [Writer.Queued].
+// Capacity is how many events may wait in the buffer (Buffer); with
+// [Writer.QueueLen] it feeds the audit queue gauges.
 func (w *Writer) Capacity() int { return cap(w.queue()) }
 
 // queue returns the channel, creating it on first use so that Record works
 // before Run starts (events wait in the buffer).
-func (w *Writer) queue() chan storage.AuditEvent {
+func (w *Writer) queue() chan item {
 	if c := w.ch.Load(); c != nil {
 		return *c
 	}
-	c := make(chan storage.AuditEvent, cmp.Or(w.Buffer, DefaultBuffer))
+	c := make(chan item, cmp.Or(w.Buffer, DefaultBuffer))
 	if w.ch.CompareAndSwap(nil, &c) {
 		return c
 	}
@@ -119,46 +181,92 @@ func eventID(t time.Time) string {
 
 // Record queues ev for the next batch and reports whether it was queued.
 // It never blocks: when the buffer is full the event is dropped, counted
-// and OnDrop is called. The hot path of an exchange uses it.
+// and OnLost is called. Best-effort audit (audit.mode best_effort) uses it.
 func (w *Writer) Record(ev storage.AuditEvent) bool {
 	select {
-	case w.queue() <- w.stamp(ev):
+	case w.queue() <- item{ev: w.stamp(ev)}:
 		return true
 	default:
 		w.dropped.Add(1)
-		if w.OnDrop != nil {
-			w.OnDrop()
-		}
+		w.lost(LostBufferFull, 1)
 		return false
 	}
 }
 
+// Commit queues ev and waits until the batch holding it is committed
+// (group commit: concurrent callers share one transaction). It returns nil
+// only once the event is durable; otherwise ErrBufferFull at once when the
+// buffer has no room, or the store's error, or a timeout after
+// CommitTimeout. A failed event is not retried later: its caller fails
+// closed (audit.mode required, docs/security.md D-11).
+func (w *Writer) Commit(ctx context.Context, ev storage.AuditEvent) error {
+	if w.stopped.Load() {
+		return ErrClosed
+	}
+	done := make(chan error, 1)
+	select {
+	case w.queue() <- item{ev: w.stamp(ev), done: done}:
+	default:
+		w.refused.Add(1)
+		return ErrBufferFull
+	}
+	t := time.NewTimer(cmp.Or(w.CommitTimeout, DefaultCommitTimeout))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("audit: commit timed out")
+	}
+}
+
 // Append stores ev synchronously and returns the store's error. Operations
-// that disclose a secret (PAT creation, SCM-token reads) call it before the
-// disclosure and fail when it fails (docs/security.md D-08, F-17).
+// that disclose a secret (SCM-token reads) call it before the disclosure
+// and fail when it fails (docs/security.md D-08, F-17).
 func (w *Writer) Append(ctx context.Context, ev storage.AuditEvent) error {
 	return w.Store.AppendAudit(ctx, w.stamp(ev))
 }
 
-// Run flushes queued events until ctx ends: whenever Batch events are
-// waiting, and every FlushEvery otherwise. When ctx ends it drains what is
-// buffered at that moment in a last flush, then returns.
+func (w *Writer) lost(reason string, n int) {
+	if n > 0 && w.OnLost != nil {
+		w.OnLost(reason, n)
+	}
+}
+
+// Run flushes queued events until ctx ends: at once when a Commit waits,
+// whenever Batch events are waiting, and every FlushEvery otherwise. When
+// ctx ends it drains what is buffered, within DrainTimeout, then returns.
 func (w *Writer) Run(ctx context.Context) {
 	ch := w.queue()
 	size := cmp.Or(w.Batch, DefaultBatch)
 	tick := time.NewTicker(cmp.Or(w.FlushEvery, DefaultFlushEvery))
 	defer tick.Stop()
-	batch := make([]storage.AuditEvent, 0, size)
+	batch := make([]item, 0, size)
 	base := context.WithoutCancel(ctx)
 	for {
 		select {
-		case ev := <-ch:
-			batch = append(batch, ev)
-			if len(batch) >= size {
-				batch = w.flush(base, batch)
+		case it := <-ch:
+			batch = append(batch, it)
+			waiting := it.done != nil
+			// Take what else is queued now, up to a batch: the group of
+			// a group commit.
+		more:
+			for len(batch) < size {
+				select {
+				case it := <-ch:
+					batch = append(batch, it)
+					waiting = waiting || it.done != nil
+				default:
+					break more
+				}
+			}
+			if waiting || len(batch) >= size {
+				batch = w.flush(ctx, base, batch)
 			}
 		case <-tick.C:
-			batch = w.flush(base, batch)
+			batch = w.flush(ctx, base, batch)
 		case <-ctx.Done():
 			w.drain(base, ch, batch, size)
 			return
@@ -166,38 +274,125 @@ func (w *Writer) Run(ctx context.Context) {
 	}
 }
 
-// drain flushes whatever is buffered now, in batches.
-func (w *Writer) drain(ctx context.Context, ch chan storage.AuditEvent, batch []storage.AuditEvent, size int) {
+// drain flushes whatever is buffered now, in batches, until DrainTimeout;
+// what is still unstored then is counted lost.
+func (w *Writer) drain(base context.Context, ch chan item, batch []item, size int) {
+	w.stopped.Store(true)
+	ctx, cancel := context.WithTimeout(base, cmp.Or(w.DrainTimeout, DefaultDrainTimeout))
+	defer cancel()
 	for {
-		select {
-		case ev := <-ch:
-			batch = append(batch, ev)
-			if len(batch) >= size {
-				batch = w.flush(ctx, batch)
+		for len(batch) < size {
+			select {
+			case it := <-ch:
+				batch = append(batch, it)
+				continue
+			default:
 			}
-			continue
-		default:
+			break
 		}
-		w.flush(ctx, batch)
-		return
+		if len(batch) == 0 {
+			return
+		}
+		batch = w.flush(ctx, ctx, batch)
+		if ctx.Err() != nil {
+			// Out of time: give up on the rest.
+			for {
+				select {
+				case it := <-ch:
+					batch = append(batch, it)
+					continue
+				default:
+				}
+				break
+			}
+			w.giveUp(batch, ctx.Err())
+			return
+		}
 	}
 }
 
-// flush stores batch under FlushTimeout and returns it emptied for reuse.
-func (w *Writer) flush(ctx context.Context, batch []storage.AuditEvent) []storage.AuditEvent {
+// giveUp counts batch lost and answers its waiters.
+func (w *Writer) giveUp(batch []item, err error) {
+	n := 0
+	for _, it := range batch {
+		if it.done != nil {
+			w.refused.Add(1)
+			it.done <- err
+		} else {
+			n++
+		}
+	}
+	w.failed.Add(uint64(n))
+	w.lost(LostStoreError, n)
+	w.inflight.Store(0)
+}
+
+// flush stores batch, each attempt under FlushTimeout, and returns it
+// emptied for reuse. A failed attempt answers the Commit waiters with the
+// error (they fail closed and their events are dropped from the batch);
+// the Record-ed events are retried with doubling backoff until they are
+// stored or stop (Run's context, or the drain's deadline) ends, while new
+// events keep queueing in the buffer.
+func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 	if len(batch) == 0 {
 		return batch
 	}
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(w.FlushTimeout, DefaultFlushTimeout))
-	defer cancel()
-	if err := w.Store.AppendAudit(ctx, batch...); err != nil {
-		w.failed.Add(uint64(len(batch)))
+	w.inflight.Store(int64(len(batch)))
+	events := make([]storage.AuditEvent, 0, len(batch))
+	backoff := cmp.Or(w.RetryBackoff, DefaultRetryBackoff)
+	for {
+		events = events[:0]
+		for _, it := range batch {
+			events = append(events, it.ev)
+		}
+		ctx, cancel := context.WithTimeout(base, cmp.Or(w.FlushTimeout, DefaultFlushTimeout))
+		err := w.Store.AppendAudit(ctx, events...)
+		cancel()
+		if err == nil {
+			w.written.Add(uint64(len(batch)))
+			for _, it := range batch {
+				if it.done != nil {
+					it.done <- nil
+				}
+			}
+			break
+		}
 		if w.OnError != nil {
 			w.OnError(err)
 		}
-	} else {
-		w.written.Add(uint64(len(batch)))
+		// Commit waiters fail closed now; keep the rest for a retry.
+		kept := batch[:0]
+		for _, it := range batch {
+			if it.done != nil {
+				w.refused.Add(1)
+				it.done <- err
+			} else {
+				kept = append(kept, it)
+			}
+		}
+		clear(batch[len(kept):])
+		batch = kept
+		w.inflight.Store(int64(len(batch)))
+		if len(batch) == 0 {
+			break
+		}
+		w.retries.Add(1)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-stop.Done():
+			t.Stop()
+			if stop == base { // the drain's deadline: give up
+				w.giveUp(batch, stop.Err())
+				clear(batch)
+				return batch[:0]
+			}
+			// Run's context ended: the drain retries within its deadline.
+			return batch
+		}
+		backoff = min(2*backoff, maxRetryBackoff)
 	}
+	w.inflight.Store(0)
 	clear(batch)
 	return batch[:0]
 }

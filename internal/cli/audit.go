@@ -25,7 +25,7 @@ import (
 // same way and refuse the same queries.
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail"}
-	cmd.AddCommand(newAuditListCmd())
+	cmd.AddCommand(newAuditListCmd(), newAuditExportCmd())
 	return cmd
 }
 
@@ -129,6 +129,18 @@ type auditJSON struct {
 	RequestID      string `json:"requestId,omitempty"`
 	Outcome        string `json:"outcome,omitempty"`
 	Detail         string `json:"detail,omitempty"`
+	ClientIP       string `json:"clientIp,omitempty"`
+	UserAgent      string `json:"userAgent,omitempty"`
+}
+
+// toAuditJSON is e in the --json shape.
+func toAuditJSON(e storage.AuditEvent) auditJSON {
+	t := ""
+	if !e.Time.IsZero() {
+		t = e.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return auditJSON{ID: e.ID, Time: t, OrganizationID: e.OrgID, Actor: e.Actor, Action: e.Action,
+		Target: e.Target, RequestID: e.RequestID, Outcome: e.Outcome, Detail: e.Detail, ClientIP: e.ClientIP, UserAgent: e.UserAgent}
 }
 
 func printAudit(cmd *cobra.Command, events []storage.AuditEvent, asJSON bool) error {
@@ -136,22 +148,17 @@ func printAudit(cmd *cobra.Command, events []storage.AuditEvent, asJSON bool) er
 	if asJSON {
 		enc := json.NewEncoder(out)
 		for _, e := range events {
-			t := ""
-			if !e.Time.IsZero() {
-				t = e.Time.UTC().Format(time.RFC3339Nano)
-			}
-			if err := enc.Encode(auditJSON{ID: e.ID, Time: t, OrganizationID: e.OrgID, Actor: e.Actor, Action: e.Action,
-				Target: e.Target, RequestID: e.RequestID, Outcome: e.Outcome, Detail: e.Detail}); err != nil {
+			if err := enc.Encode(toAuditJSON(e)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TIME\tORG\tACTOR\tACTION\tTARGET\tOUTCOME\tREQUEST ID\tDETAIL")
+	fmt.Fprintln(w, "TIME\tORG\tACTOR\tACTION\tTARGET\tOUTCOME\tREQUEST ID\tCLIENT IP\tDETAIL")
 	for _, e := range events {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), auditCell(e.OrgID), auditCell(e.Actor), e.Action,
-			auditCell(e.Target), auditCell(e.Outcome), auditCell(e.RequestID), auditCell(oneLine(e.Detail)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), auditCell(e.OrgID), auditCell(e.Actor), e.Action,
+			auditCell(e.Target), auditCell(e.Outcome), auditCell(e.RequestID), auditCell(e.ClientIP), auditCell(oneLine(e.Detail)))
 	}
 	return w.Flush()
 }

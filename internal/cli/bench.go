@@ -32,11 +32,16 @@ so running exchange against both gives the cost ratio.
 introspect drives RFC 7662 introspection of our own access tokens (obtained
 first with client_credentials) and client-credentials drives the grant
 itself, both with HTTP Basic client authentication; bare-server --mode verify
-and --mode sign are their bare counterparts (verify one ES256 JWT; sign one).
-scripts/bench.sh runs the whole comparison; its MODE picks exchange,
-introspect or client-credentials.`,
+and --mode sign are their bare counterparts (verify one ES256 JWT; check an
+HTTP Basic secret and sign one). The bare handlers use the standard library
+only: they are the floor of docs/performance.md.
+
+scripts/bench.sh runs the whole comparison with wrk instead of this
+generator (mint and fetch-tokens write the tokens it sends); FLOWS picks
+exchange, client-credentials and introspect.`,
 	}
-	cmd.AddCommand(newBenchKeygenCmd(), newBenchExchangeCmd(), newBenchIntrospectCmd(), newBenchClientCredentialsCmd(), newBenchBareCmd())
+	cmd.AddCommand(newBenchKeygenCmd(), newBenchExchangeCmd(), newBenchIntrospectCmd(), newBenchClientCredentialsCmd(), newBenchBareCmd(),
+		newBenchMintCmd(), newBenchFetchTokensCmd())
 	return cmd
 }
 
@@ -59,6 +64,68 @@ func newBenchKeygenCmd() *cobra.Command {
 	return cmd
 }
 
+// newBenchMintCmd writes distinct subject tokens for an external load
+// generator (scripts/bench.sh drives wrk with them): wrk cannot mint, so
+// the Go side makes the distinct tokens and wrk only sends them.
+func newBenchMintCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "mint --key FILE --tokens-file FILE [--tokens N] [--claim NAME=VALUE]...",
+		Short: "Write distinct RS256 subject tokens, one a line (0600), for an external generator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.tokensFile == "" {
+				return usageError{errors.New("--tokens-file is required")}
+			}
+			_ = os.Remove(f.tokensFile)
+			_, err := subjectTokens(cmd.OutOrStdout(), f)
+			return err
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.key, "key", "bench-key.pem", "private key from sts bench keygen")
+	fs.StringVar(&f.issuer, "issuer", "https://bench.sts.invalid", "iss of the minted subject tokens (the provider's issuer)")
+	fs.StringVar(&f.subjectAud, "subject-audience", "sts", "aud of the minted subject tokens (one of the provider's audiences)")
+	fs.StringArrayVar(&f.claims, "claim", nil, "NAME=VALUE string claim added to every subject token (repeatable)")
+	fs.IntVar(&f.tokens, "tokens", 4096, "distinct subject tokens to mint")
+	fs.StringVar(&f.tokensFile, "tokens-file", "", "file to write the tokens to, one a line")
+	return cmd
+}
+
+// newBenchFetchTokensCmd writes distinct access tokens obtained with
+// client_credentials, for an external generator to introspect.
+func newBenchFetchTokensCmd() *cobra.Command {
+	var c clientFlags
+	var tokenURL, file string
+	var n int
+	cmd := &cobra.Command{
+		Use:   "fetch-tokens --token-url URL --client-id ID --client-secret-file FILE --tokens-file FILE",
+		Short: "Write distinct access tokens from client_credentials, one a line (0600), for an external generator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageError{errors.New("--tokens-file is required")}
+			}
+			sec, err := c.secret()
+			if err != nil {
+				return err
+			}
+			tokens, err := loadgen.FetchTokens(cmd.Context(), tokenURL, c.id, sec, c.scope, n)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "obtained %d distinct access tokens from %s\n", len(tokens), tokenURL)
+			return os.WriteFile(file, []byte(strings.Join(tokens, "\n")+"\n"), 0o600)
+		},
+	}
+	c.register(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&tokenURL, "token-url", "http://127.0.0.1:8080/oauth2/token", "token endpoint")
+	fs.IntVar(&n, "tokens", 256, "distinct access tokens to obtain")
+	fs.StringVar(&file, "tokens-file", "", "file to write the tokens to, one a line")
+	return cmd
+}
+
 // Modes of bench bare-server: the bare counterpart of each measured flow.
 const (
 	bareExchange = "exchange" // verify one RS256 JWT, sign one ES256 JWT
@@ -68,19 +135,23 @@ const (
 
 func newBenchBareCmd() *cobra.Command {
 	var listen, mode, jwks, issuer, audience string
+	var client clientFlags
 	cmd := &cobra.Command{
 		Use:   "bare-server [--mode exchange|verify|sign] [--jwks FILE]",
 		Short: "Serve a bare comparison handler (exchange, verify or sign)",
-		Long: `Serve the least a token service can do for one flow, with no client
-authentication, policy, storage, audit, rate limits, logging or metrics:
+		Long: `Serve the least a token service can do for one flow (the floor), with
+the standard library only (crypto/rsa, crypto/ecdsa, encoding/json,
+net/http) and no policy, storage, audit, rate limits, logging or metrics:
 
   --mode exchange  verify one RS256 subject JWT (--jwks from bench keygen,
                    --issuer, --subject-audience) and sign one ES256 JWT
   --mode verify    verify the one ES256 JWT in the token parameter against
                    --jwks (the server's /.well-known/jwks.json) and --issuer,
                    any audience; answer as RFC 7662 introspection does
-  --mode sign      sign one ES256 access JWT with a fresh key; answer as a
-                   token endpoint does`,
+  --mode sign      check the HTTP Basic client secret (--client-id,
+                   --client-secret-file: SHA-256 and a constant-time
+                   compare) and sign one ES256 access JWT with a fresh key;
+                   answer as a token endpoint does`,
 		Example: `  sts bench bare-server --mode verify --jwks sts-jwks.json --issuer http://127.0.0.1:8080 --listen 127.0.0.1:9090`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -103,7 +174,14 @@ authentication, policy, storage, audit, rate limits, logging or metrics:
 					return err
 				}
 			case bareSign:
-				b, err := loadgen.NewBareSign()
+				if client.id == "" || client.secretFile == "" {
+					return usageError{errors.New("--mode sign needs --client-id and --client-secret-file")}
+				}
+				sec, err := client.secret()
+				if err != nil {
+					return err
+				}
+				b, err := loadgen.NewBareSign(client.id, sec)
 				if err != nil {
 					return err
 				}
@@ -132,6 +210,8 @@ authentication, policy, storage, audit, rate limits, logging or metrics:
 	cmd.Flags().StringVar(&jwks, "jwks", "bench-jwks.json", "JWKS to verify with: the subject-token key (exchange) or the sts server's keys (verify)")
 	cmd.Flags().StringVar(&issuer, "issuer", "https://bench.sts.invalid", "iss the verified tokens carry (required with --mode verify)")
 	cmd.Flags().StringVar(&audience, "subject-audience", "sts", "aud the subject tokens carry (exchange)")
+	cmd.Flags().StringVar(&client.id, "client-id", "", "client ID the sign mode accepts (HTTP Basic)")
+	cmd.Flags().StringVar(&client.secretFile, "client-secret-file", "", "file holding the client secret the sign mode accepts")
 	return cmd
 }
 
@@ -148,8 +228,9 @@ func (f *runFlags) register(cmd *cobra.Command, endpoint, defaultURL string) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.url, "url", defaultURL, endpoint)
 	fs.IntVarP(&f.concurrency, "connections", "c", 32, "connections, one request in flight on each")
-	fs.DurationVarP(&f.duration, "duration", "d", 20*time.Second, "measured run length")
-	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured run before the measurement (caches, connections)")
+	f.duration = 20 * time.Second
+	fs.VarP((*durationValue)(&f.duration), "duration", "d", "measured run length")
+	durationVar(fs, &f.warmup, "warmup", 2*time.Second, "unmeasured run before the measurement (caches, connections)")
 	fs.Float64Var(&f.rate, "rate", 0, "cap on total requests per second (0: as fast as the server answers)")
 	fs.IntVar(&f.pid, "server-pid", 0, "server process to read CPU time and RSS from (/proc)")
 	fs.StringVar(&f.metrics, "metrics", "", "server /metrics URL to read process_cpu_seconds_total from, when --server-pid is not given")
@@ -216,19 +297,29 @@ func newBenchExchangeCmd() *cobra.Command {
 }
 
 func runBench(ctx context.Context, w io.Writer, f benchFlags) error {
-	key, err := loadgen.LoadKey(f.key)
+	tokens, err := subjectTokens(w, f)
 	if err != nil {
 		return err
+	}
+	return measure(ctx, w, f.runFlags, loadgen.Config{URL: f.url, Pool: f.pool, Audience: f.audience, Tokens: tokens})
+}
+
+// subjectTokens mints f.tokens distinct subject tokens, or reads them from
+// f.tokensFile when it exists.
+func subjectTokens(w io.Writer, f benchFlags) ([]string, error) {
+	key, err := loadgen.LoadKey(f.key)
+	if err != nil {
+		return nil, err
 	}
 	claims := map[string]any{}
 	for _, c := range f.claims {
 		k, v, ok := strings.Cut(c, "=")
 		if !ok {
-			return usageError{fmt.Errorf("--claim %q: want NAME=VALUE", c)}
+			return nil, usageError{fmt.Errorf("--claim %q: want NAME=VALUE", c)}
 		}
 		claims[k] = v
 	}
-	tokens, err := tokensFromFile(w, f.tokensFile, "subject tokens", func() ([]string, error) {
+	return tokensFromFile(w, f.tokensFile, "subject tokens", func() ([]string, error) {
 		t0 := time.Now()
 		tokens, err := loadgen.Mint(key, loadgen.TokenSpec{Issuer: f.issuer, Audience: f.subjectAud, Claims: claims}, f.tokens)
 		if err == nil {
@@ -236,10 +327,6 @@ func runBench(ctx context.Context, w io.Writer, f benchFlags) error {
 		}
 		return tokens, err
 	})
-	if err != nil {
-		return err
-	}
-	return measure(ctx, w, f.runFlags, loadgen.Config{URL: f.url, Pool: f.pool, Audience: f.audience, Tokens: tokens})
 }
 
 // tokensFromFile returns the tokens in file (one per line) when it exists,

@@ -133,4 +133,36 @@ func TestBenchBareServerMode(t *testing.T) {
 	if code := cli.Main(t.Context(), []string{"bench", "bare-server", "--mode", "verify", "--jwks", jwks}, &stdout, &stderr); code != cli.ExitUsage {
 		t.Errorf("--mode verify without --issuer = %d, want %d (%s)", code, cli.ExitUsage, stderr.String())
 	}
+	if code := cli.Main(t.Context(), []string{"bench", "bare-server", "--mode", "sign"}, &stdout, &stderr); code != cli.ExitUsage {
+		t.Errorf("--mode sign without client credentials = %d, want %d (%s)", code, cli.ExitUsage, stderr.String())
+	}
+}
+
+// TestBenchMint: bench mint writes the requested number of distinct subject
+// tokens, one a line, 0600 (they are bearer credentials), for wrk to send.
+func TestBenchMint(t *testing.T) {
+	dir := t.TempDir()
+	key, jwks, toks := filepath.Join(dir, "k.pem"), filepath.Join(dir, "j.json"), filepath.Join(dir, "t.txt")
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(t.Context(), []string{"bench", "keygen", "--key", key, "--jwks", jwks}, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("keygen = %d %s", code, stderr.String())
+	}
+	if code := cli.Main(t.Context(), []string{"bench", "mint", "--key", key, "--tokens-file", toks, "--tokens", "5", "--claim", "a=b"}, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("mint = %d %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(string(data))
+	seen := map[string]bool{}
+	for _, l := range lines {
+		seen[l] = true
+	}
+	if len(lines) != 5 || len(seen) != 5 || strings.Count(lines[0], ".") != 2 {
+		t.Errorf("mint wrote %d tokens, %d distinct", len(lines), len(seen))
+	}
+	if fi, err := os.Stat(toks); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, %v; want 0600", fi.Mode(), err)
+	}
 }

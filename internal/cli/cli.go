@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 )
 
@@ -43,6 +44,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "  %s\n", p)
 		}
 		return ExitUsage
+	case errors.As(err, new(*app.PermanentError)):
+		fmt.Fprintf(stderr, "sts: %v\n", err)
+		return ExitUsage
 	case errors.As(err, new(usageError)), strings.HasPrefix(err.Error(), "unknown command"):
 		fmt.Fprintf(stderr, "sts: %v\nRun 'sts --help' for usage.\n", err)
 		return ExitUsage
@@ -66,7 +70,7 @@ key, database passwords) come only from files or the environment.`,
   sts serve
 
   # Run against PostgreSQL
-  STS_STORAGE_TYPE=postgres STS_STORAGE_DSN=postgres://sts@db/sts sts serve
+  STS_STORAGE_TYPE=postgres STS_STORAGE_DSN=postgres://sts@db/sts STS_ISSUER=https://sts.example.com sts serve
 
   # Apply database migrations explicitly
   sts migrate --config /etc/sts/sts.yaml`,

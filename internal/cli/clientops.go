@@ -163,7 +163,7 @@ func newRevokeCmd() *cobra.Command {
 		}}
 	sub.Flags().StringVar(&subject, "subject", "", "the sub of the tokens (required)")
 	sub.Flags().StringVar(&before, "before", "", "RFC 3339 time; default now")
-	sub.Flags().DurationVar(&keep, "keep", tokens.DefaultMaxLifetime+tokens.DefaultLeeway, "how long the revocation is kept (≥ the longest token lifetime)")
+	durationVar(sub.Flags(), &keep, "keep", tokens.DefaultMaxLifetime+tokens.DefaultLeeway, "how long the revocation is kept (≥ the longest token lifetime)")
 	cmd.AddCommand(sub)
 	return cmd
 }

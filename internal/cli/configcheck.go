@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 )
 
@@ -35,6 +36,9 @@ with status 2 and names each offending key.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
+				return err
+			}
+			if err := app.CheckServeConfig(cfg); err != nil {
 				return err
 			}
 			out, err := redactedYAML(cfg)

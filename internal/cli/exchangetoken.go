@@ -42,7 +42,7 @@ for an access token with gitpod.v1.IdentityService/ExchangeToken.`,
 	}
 	create.Flags().StringVar(&principal, "principal", "", "principal ID or unique name (required)")
 	create.Flags().StringVar(&org, "org", "", "organization ID or name, to disambiguate --principal")
-	create.Flags().DurationVar(&validFor, "valid-for", pat.MaxExchangeLifetime, "lifetime, at most 5m")
+	durationVar(create.Flags(), &validFor, "valid-for", pat.MaxExchangeLifetime, "lifetime, at most 5m")
 	_ = create.MarkFlagRequired("principal")
 	cmd.AddCommand(create)
 	return cmd

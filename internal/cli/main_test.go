@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,12 @@ func start(t *testing.T, args ...string) *run {
 func serve(t *testing.T, args ...string) *run {
 	t.Helper()
 	addr := freeAddr(t)
-	r := start(t, append([]string{"serve", "--listen", addr}, args...)...)
+	head := []string{"serve", "--listen", addr}
+	if os.Getenv("STS_STORAGE_TYPE") == "postgres" && os.Getenv("STS_ISSUER") == "" {
+		// Required on PostgreSQL; the default it replaces (docs/security.md F-32).
+		head = append(head, "--issuer", "http://"+addr)
+	}
+	r := start(t, append(head, args...)...)
 	r.base = "http://" + addr
 	return r
 }

@@ -172,7 +172,8 @@ func TestMigrateStatusSQLite(t *testing.T) {
 func TestConfigCheckRedactsSecrets(t *testing.T) {
 	const dsnPW, redisPW, masterKey = "dsn-pw-s3cret", "redis-pw-s3cret", "bWFzdGVyLWtleS1zM2NyZXQ="
 	file := filepath.Join(t.TempDir(), "sts.yaml")
-	yml := `storage:
+	yml := `issuer: https://sts.example.com
+storage:
   type: postgres
   dsn: postgres://sts:` + dsnPW + `@db:5432/sts?sslmode=disable
 rate_limits:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -76,17 +75,9 @@ func findPrincipal(ctx context.Context, s storage.Store, ref, org string) (stora
 	return storage.Principal{}, fmt.Errorf("%d principals are named %q; pass an ID or --org", len(found), ref)
 }
 
-// parseLifetime accepts Go durations and whole days ("30d").
-func parseLifetime(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("invalid lifetime %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
+// parseLifetime accepts the configuration's durations (config.ParseDuration:
+// Go's plus d, "30d").
+func parseLifetime(s string) (time.Duration, error) { return config.ParseDuration(s) }
 
 // patAdmin is what the pat commands do, remotely (gitpod.v1.UserService,
 // as an administrator of the owner's organization) or in the database.

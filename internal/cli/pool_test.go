@@ -105,7 +105,7 @@ func TestPoolCommands(t *testing.T) {
 	}
 
 	out := mustCLI(t, cli("pool", "show", "ci")...)
-	for _, want := range []string{`condition: assertion.repository_owner == "acme"`, "repo: assertion.repository", "max_token_lifetime: 1h0m0s", "- id: github", "organization: acme"} {
+	for _, want := range []string{`condition: assertion.repository_owner == "acme"`, "repo: assertion.repository", "max_token_lifetime: 1h", "- id: github", "organization: acme"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("pool show lacks %q:\n%s", want, out)
 		}

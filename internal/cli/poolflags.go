@@ -32,7 +32,7 @@ func (f *poolFlags) bind(cmd *cobra.Command) {
 	fs.StringSliceVar(&f.scopes, "scope", nil, "ceiling of the scopes an exchange may grant (repeatable or comma-separated)")
 	fs.StringSliceVar(&f.audiences, "audience", nil, "resource servers the pool's tokens may be minted for, audience or resource selects one (repeatable or comma-separated)")
 	fs.StringSliceVar(&f.googleScopes, "google-default-scopes", nil, "comma-separated scopes Google's default cloud-platform scope means here (default: every scope of the pool)")
-	fs.DurationVar(&f.lifetime, "max-token-lifetime", 0, "cap on issued tokens (0: keys.max_token_lifetime)")
+	durationVar(fs, &f.lifetime, "max-token-lifetime", 0, "cap on issued tokens (0: keys.max_token_lifetime)")
 	fs.StringVar(&f.principal, "principal", "", "principal ID exchanged tokens act as")
 	fs.BoolVar(&f.unauthenticated, "allow-unauthenticated", false, "allow exchanges without client authentication")
 	fs.BoolVar(&f.disabled, "disabled", false, "create or set the pool disabled")

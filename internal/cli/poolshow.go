@@ -9,6 +9,7 @@ import (
 
 	"github.com/opensts/sts/internal/api"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -61,6 +62,21 @@ func writeYAML(cmd *cobra.Command, doc *ordered) error {
 type ordered struct {
 	keys []string
 	vals map[string]any
+	// comments are line comments after a key's value: what is shown but
+	// is no configuration key (timestamps, an uploaded JWKS), so the
+	// output still loads as sts.yaml.
+	comments map[string]string
+}
+
+// note adds a line comment to key k (already set).
+func (o *ordered) note(k, comment string) {
+	if o.comments == nil {
+		o.comments = map[string]string{}
+	}
+	if c := o.comments[k]; c != "" {
+		comment = c + "; " + comment
+	}
+	o.comments[k] = comment
 }
 
 func newOrdered() *ordered { return &ordered{vals: map[string]any{}} }
@@ -73,14 +89,43 @@ func (o *ordered) set(k string, v any) {
 }
 
 // MarshalYAML implements yaml.Marshaler.
-func (o *ordered) MarshalYAML() (any, error) {
+func (o *ordered) MarshalYAML() (any, error) { return o.node() }
+
+// node builds the mapping node directly, so the line comments of nested
+// documents (providers) survive: yaml.Node.Encode would re-parse them away.
+func (o *ordered) node() (*yaml.Node, error) {
 	n := &yaml.Node{Kind: yaml.MappingNode}
 	for _, k := range o.keys {
-		var v yaml.Node
-		if err := v.Encode(o.vals[k]); err != nil {
+		v, err := toNode(o.vals[k])
+		if err != nil {
 			return nil, err
 		}
-		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &v)
+		if c := o.comments[k]; c != "" {
+			v.LineComment = "# " + c
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, v)
+	}
+	return n, nil
+}
+
+func toNode(v any) (*yaml.Node, error) {
+	switch x := v.(type) {
+	case *ordered:
+		return x.node()
+	case []any:
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, e := range x {
+			n, err := toNode(e)
+			if err != nil {
+				return nil, err
+			}
+			seq.Content = append(seq.Content, n)
+		}
+		return seq, nil
+	}
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -112,13 +157,12 @@ func poolDoc(p storage.Pool) *ordered {
 	}
 	put("mapping", mapping, len(mapping.keys) > 0)
 	put("scopes", p.Scopes, len(p.Scopes) > 0)
-	put("max_token_lifetime", p.MaxTokenLifetime.String(), p.MaxTokenLifetime != 0)
+	put("max_token_lifetime", config.FormatDuration(p.MaxTokenLifetime), p.MaxTokenLifetime != 0)
 	put("principal", p.PrincipalID, p.PrincipalID != "")
 	put("allow_unauthenticated", true, p.AllowUnauthenticated)
 	put("audiences", p.Audiences, len(p.Audiences) > 0)
 	put("google_default_scopes", p.GoogleDefaultScopes, len(p.GoogleDefaultScopes) > 0)
-	m.set("created_at", stamp(p.CreatedAt))
-	m.set("updated_at", stamp(p.UpdatedAt))
+	m.note("id", "created "+stamp(p.CreatedAt)+", updated "+stamp(p.UpdatedAt))
 	return m
 }
 
@@ -133,7 +177,7 @@ func providerDoc(p storage.Provider) *ordered {
 		m.set("jwks_uri", p.JWKSURI)
 	}
 	if len(p.JWKS) > 0 {
-		m.set("jwks", fmt.Sprintf("uploaded, %d bytes", len(p.JWKS)))
+		m.note("id", fmt.Sprintf("jwks uploaded, %d bytes: in sts.yaml set jwks_file to a file holding it", len(p.JWKS)))
 	}
 	if len(p.Algorithms) > 0 {
 		m.set("algorithms", p.Algorithms)
@@ -150,7 +194,6 @@ func providerDoc(p storage.Provider) *ordered {
 	if p.Disabled {
 		m.set("disabled", true)
 	}
-	m.set("created_at", stamp(p.CreatedAt))
-	m.set("updated_at", stamp(p.UpdatedAt))
+	m.note("id", "created "+stamp(p.CreatedAt)+", updated "+stamp(p.UpdatedAt))
 	return m
 }

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/pools"
@@ -27,7 +31,10 @@ func newPoolTestCmd() *cobra.Command {
 		Long: `Verify a subject token the way an exchange would (signature with the provider's
 keys, fetched over the network as serve does; issuer, audience and times) and
 run the pool's CEL condition, identity and mapping, printing each step and the
-stable reason of a denial. Nothing is minted and nothing is written. Exits 0
+stable reason of a denial. Nothing is minted and nothing is written. A pool
+declared in the configuration file (--config, ./sts.yaml) is evaluated as the
+file declares it, with no server and no database needed; any other pool is
+read from storage. Exits 0
 when the exchange would be allowed by the pool, 1 otherwise. The API's
 sts.v1.PoolService/TestPool runs the same evaluation.`,
 		Example: `  sts pool test --pool ci --token token.jwt --audience https://api.example.com
@@ -38,7 +45,7 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 			if err != nil {
 				return err
 			}
-			return withPools(cmd, func(ctx context.Context, svc *pools.Service) error {
+			return withTestPools(cmd, pool, func(ctx context.Context, svc *pools.Service) error {
 				return testPool(ctx, cmd.OutOrStdout(), svc, pools.TestInput{
 					PoolID: pool, ProviderID: provider, SubjectToken: raw,
 					Request: policy.Request{Audiences: audiences, Scopes: scopes},
@@ -54,6 +61,31 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 	_ = cmd.MarkFlagRequired("pool")
 	_ = cmd.MarkFlagRequired("token")
 	return cmd
+}
+
+// withTestPools runs fn with a pool service over the configuration's trust
+// records when it declares pool (an in-memory copy: data_dir is not
+// touched), else over storage.
+func withTestPools(cmd *cobra.Command, pool string, fn func(ctx context.Context, svc *pools.Service) error) error {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(cfg.Pools, func(p config.PoolConfig) bool { return p.ID == pool }) {
+		return withPools(cmd, fn)
+	}
+	ctx := cmd.Context()
+	store, err := app.ConfigTrustStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc, err := pools.NewService(store, app.PoolLimits(cfg))
+	if err != nil {
+		return err
+	}
+	svc.Logger = slog.New(slog.DiscardHandler)
+	return fn(ctx, svc)
 }
 
 func readToken(stdin io.Reader, name string) (string, error) {

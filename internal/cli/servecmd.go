@@ -27,7 +27,7 @@ endpoints.`,
 				return err
 			}
 			logger := newLogger(cfg.Log, cmd.ErrOrStderr())
-			a, err := app.New(cmd.Context(), cfg, app.Options{Logger: logger, Version: version})
+			a, err := app.New(cmd.Context(), cfg, app.Options{Logger: logger, MemoryPolicy: true, Version: version})
 			if err != nil {
 				return err
 			}
@@ -35,5 +35,6 @@ endpoints.`,
 		},
 	}
 	cmd.Flags().String("listen", config.DefaultListen, "host:port of the HTTP listener")
+	cmd.Flags().String("issuer", "", "public URL of this service, the iss of its tokens (default http://<listen>; required with PostgreSQL)")
 	return cmd
 }

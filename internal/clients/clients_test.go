@@ -44,6 +44,22 @@ func (a *auditFails) AppendAudit(ctx context.Context, ev ...storage.AuditEvent) 
 	return a.Store.AppendAudit(ctx, ev...)
 }
 
+// WithTx fails the unit of work's audit writes too.
+func (a *auditFails) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
+	return a.Store.WithTx(ctx, func(tx storage.Tx) error {
+		if a.fail {
+			return fn(failingTx{tx})
+		}
+		return fn(tx)
+	})
+}
+
+type failingTx struct{ storage.Tx }
+
+func (failingTx) AppendAudit(context.Context, ...storage.AuditEvent) error {
+	return errors.New("audit sink down")
+}
+
 // fixture is a migrated store with an organization, an enabled service
 // account, a disabled one, a user and a service account of another
 // organization.
@@ -374,6 +390,34 @@ func TestNoPepperYet(t *testing.T) {
 		}
 		if err := svc.SetPepper([]byte("short")); err == nil {
 			t.Error("a short pepper was accepted")
+		}
+	})
+}
+
+// crashAfterCreate fails the audit write and the clean-up delete, as a
+// crash between the two would.
+type crashAfterCreate struct{ *auditFails }
+
+func (crashAfterCreate) DeleteClient(context.Context, string) error {
+	return errors.New("process died here")
+}
+
+// TestCreateIsAtomicWithItsEvent: a client is never stored without its
+// audit event, even when nothing runs after the failure to clean up
+// (docs/design.md#audit).
+func TestCreateIsAtomicWithItsEvent(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		svc, err := clients.NewService(crashAfterCreate{f.store}, pepper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.store.fail = true
+		before := f.count(t)
+		if _, sec, err := svc.Create(t.Context(), caller, f.valid()); err == nil || sec != "" {
+			t.Fatalf("Create with the audit write failing = %q, %v; want an error and no secret", sec, err)
+		}
+		if f.count(t) != before {
+			t.Error("a client row was stored without its audit event")
 		}
 	})
 }

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -48,15 +49,21 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	}
 	now := s.now()
 	cl.ID, cl.CreatedAt, cl.UpdatedAt = storage.NewID(), now, now
-	if err := s.store.CreateClient(ctx, cl); err != nil {
-		return storage.Client{}, "", storageErr(err, "client")
-	}
-	if err := s.audit(ctx, c, cl.OrgID, ActionCreate, cl.ID, "auth_method="+cl.AuthMethod); err != nil {
-		if derr := s.store.DeleteClient(context.WithoutCancel(ctx), cl.ID); derr != nil {
-			s.logger().ErrorContext(ctx, "clients: audit failed and rollback failed; the secret was never disclosed",
-				"client_id", cl.ID, "error", derr)
+	// The row and its audit event commit together (docs/design.md#audit).
+	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateClient(ctx, cl); err != nil {
+			return storageErr(err, "client")
 		}
-		return storage.Client{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		if err := tx.AppendAudit(ctx, c.Event(s.now(), cl.OrgID, ActionCreate, "client:"+cl.ID, "success", "auth_method="+cl.AuthMethod)); err != nil {
+			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		return nil
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*sts.Error](err); !ok {
+			err = sts.Wrap(sts.Unavailable, err, "storage unavailable") // the commit failed
+		}
+		return storage.Client{}, "", err
 	}
 	s.logger().InfoContext(ctx, "client created", "client_id", cl.ID, "org", cl.OrgID, "principal", cl.PrincipalID,
 		"auth_method", cl.AuthMethod)

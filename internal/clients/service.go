@@ -21,6 +21,7 @@ type Store interface {
 	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
 	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
 	AppendAudit(ctx context.Context, events ...storage.AuditEvent) error
+	storage.UnitOfWork
 }
 
 // Audit actions.

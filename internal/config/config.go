@@ -14,8 +14,12 @@ import (
 type Config struct {
 	// Listen is the host:port of the single HTTP listener.
 	Listen string `koanf:"listen"`
-	// Issuer is the iss of every token we mint; defaults to "http://" + Listen.
+	// Issuer is the iss of every token we mint; defaults to "http://" + Listen
+	// (on SQLite only: sts serve on PostgreSQL requires it set).
 	Issuer string `koanf:"issuer"`
+	// IssuerDerived is set by Derive when Issuer was not configured and was
+	// filled from Listen.
+	IssuerDerived bool `koanf:"-"`
 	// DataDir holds the SQLite database and the generated master key.
 	DataDir string `koanf:"data_dir"`
 	// MasterKeyFile names a file holding the base64 master key. When neither
@@ -34,6 +38,8 @@ type Config struct {
 
 	Storage StorageConfig `koanf:"storage"`
 	HTTP    HTTPConfig    `koanf:"http"`
+	TLS     TLSConfig     `koanf:"tls"`
+	Ops     OpsConfig     `koanf:"ops"`
 	Log     LogConfig     `koanf:"log"`
 	GC      GCConfig      `koanf:"gc"`
 	Keys    KeysConfig    `koanf:"keys"`
@@ -50,6 +56,7 @@ type Config struct {
 	Audit         AuditConfig          `koanf:"audit"`
 	Errors        ErrorsConfig         `koanf:"errors"`
 	Tracing       TracingConfig        `koanf:"tracing"`
+	Runtime       RuntimeConfig        `koanf:"runtime"`
 	// InstanceAdmins are principal IDs made instance administrators (when
 	// their credential holds sts:admin) beside those whose stored flag is
 	// set; see docs/authorization.md.
@@ -75,6 +82,39 @@ type StorageConfig struct {
 	DSN string `koanf:"dsn"`
 	// AutoMigrate applies pending migrations when serve starts.
 	AutoMigrate bool `koanf:"auto_migrate"`
+	// CallTimeout bounds every request's storage calls (the request's
+	// context deadline) and PostgreSQL's connect_timeout: a black-holed
+	// database answers 503 with Retry-After after this long
+	// (docs/reliability.md). It must stay below http.write_timeout; 0 is
+	// DefaultCallTimeout.
+	CallTimeout time.Duration `koanf:"call_timeout"`
+	// StatementTimeout is PostgreSQL's statement_timeout on every
+	// connection: the server ends a statement (a lock wait included)
+	// running longer. Ignored for SQLite; 0 is DefaultStatementTimeout.
+	StatementTimeout time.Duration `koanf:"statement_timeout"`
+}
+
+// Defaults of the storage bounds, used when the setting is 0.
+const (
+	DefaultCallTimeout      = 5 * time.Second
+	DefaultStatementTimeout = 10 * time.Second
+)
+
+// CallTimeoutOrDefault is CallTimeout, or DefaultCallTimeout when 0.
+func (s StorageConfig) CallTimeoutOrDefault() time.Duration {
+	if s.CallTimeout > 0 {
+		return s.CallTimeout
+	}
+	return DefaultCallTimeout
+}
+
+// StatementTimeoutOrDefault is StatementTimeout, or
+// DefaultStatementTimeout when 0.
+func (s StorageConfig) StatementTimeoutOrDefault() time.Duration {
+	if s.StatementTimeout > 0 {
+		return s.StatementTimeout
+	}
+	return DefaultStatementTimeout
 }
 
 // HTTPConfig bounds what one client can make the listener do.
@@ -86,10 +126,49 @@ type HTTPConfig struct {
 	WriteTimeout      time.Duration `koanf:"write_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
+	// MaxConnections caps the open client connections; beyond it new
+	// connections are answered 503 with Retry-After and closed. 0: no cap.
+	MaxConnections int `koanf:"max_connections"`
+	// MaxInFlight caps the requests being served at once, per route class;
+	// beyond it a request is answered 503 with Retry-After at once.
+	MaxInFlight MaxInFlightConfig `koanf:"max_in_flight"`
 	// TrustedProxies are CIDRs of the load balancers in front of sts: only
 	// a request whose TCP peer is inside one has its X-Forwarded-For or
 	// Forwarded header believed. Empty (the default) believes none.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+}
+
+// MaxInFlightConfig is the admission limit of each route class
+// (docs/reliability.md#admission-control); 0 admits without limit.
+type MaxInFlightConfig struct {
+	// Token: the OAuth endpoints (/oauth2/*, the dialects' token paths).
+	Token int `koanf:"token"`
+	// API: the Connect and gRPC services and the web pages.
+	API int `koanf:"api"`
+	// Ops: /livez, /readyz, /metrics, discovery and the JWKS.
+	Ops int `koanf:"ops"`
+}
+
+// TLSConfig makes the public listener serve HTTPS (HTTP/2 and HTTP/1.1)
+// with the certificate and key in these PEM files, re-read when they change.
+// Both or neither.
+type TLSConfig struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// Enabled reports whether the public listener serves TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// OpsConfig is the optional operations listener.
+type OpsConfig struct {
+	// Listen is the host:port of a plain-HTTP listener for /metrics,
+	// /livez, /readyz and (with Pprof) /debug/pprof/. When set, /metrics
+	// leaves the public listener. Empty: no ops listener.
+	Listen string `koanf:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the ops listener
+	// (never on the public one). Requires Listen.
+	Pprof bool `koanf:"pprof"`
 }
 
 // LogConfig selects the log format and level.
@@ -108,6 +187,27 @@ type ErrorsConfig struct {
 	// metrics, the audit trail and the pool dry run.
 	Detail string `koanf:"detail"`
 }
+
+// RuntimeConfig is the memory policy of the Go runtime (docs/performance.md).
+type RuntimeConfig struct {
+	// MemoryLimit is the soft limit on the Go heap and runtime in bytes
+	// (runtime/debug.SetMemoryLimit); 0 leaves the runtime's own (none, or
+	// GOMEMLIMIT). The GOMEMLIMIT environment variable, when set, wins.
+	MemoryLimit int64 `koanf:"memory_limit"`
+	// GCPercent is GOGC: how far the heap may grow past the live data
+	// before a collection; 0 leaves the runtime's own (100, or GOGC). The
+	// GOGC environment variable, when set, wins.
+	GCPercent int `koanf:"gc_percent"`
+}
+
+// Memory policy defaults: the heap may grow well past the live data (a
+// token service's live heap is small, and with Go's default a collection
+// ran every ~140 exchanges), while the limit keeps the process inside its
+// RSS budget of 64 MiB.
+const (
+	DefaultMemoryLimit = 32 << 20
+	DefaultGCPercent   = 200
+)
 
 // ErrorDetail values.
 const (
@@ -205,6 +305,8 @@ func DefaultConfig() Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
+			MaxConnections:    4096,
+			MaxInFlight:       MaxInFlightConfig{Token: 512, API: 256, Ops: 64},
 		},
 		Log: LogConfig{Format: "auto", Level: "info"},
 		GC:  GCConfig{Interval: 5 * time.Minute},
@@ -221,6 +323,7 @@ func DefaultConfig() Config {
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
 		Tracing:    defaultTracing(),
 		Web:        defaultWeb(),
+		Runtime:    RuntimeConfig{MemoryLimit: DefaultMemoryLimit, GCPercent: DefaultGCPercent},
 	}
 }
 
@@ -229,6 +332,7 @@ func DefaultConfig() Config {
 // Fields already set are kept.
 func (c *Config) Derive() {
 	if c.Issuer == "" && c.Listen != "" {
+		c.IssuerDerived = true
 		c.Issuer = "http://" + c.Listen
 		// ":8080" listens on every interface; an issuer needs a host.
 		if host, port, err := net.SplitHostPort(c.Listen); err == nil && host == "" {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/maps"
 	kyaml "github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
@@ -82,7 +83,12 @@ func Load(o Options) (Config, error) {
 		}
 	}
 
-	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{}); err != nil {
+	// Durations take one syntax everywhere (ParseDuration: Go's plus d).
+	dc := &mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.ComposeDecodeHookFunc(durationHook(), mapstructure.TextUnmarshallerHookFunc()),
+		WeaklyTypedInput: true,
+	}
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
 		addDecodeErrors(problems, err)
 	}
 	cfg.MasterKey = Secret(lookup("STS_MASTER_KEY"))

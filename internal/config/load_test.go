@@ -88,6 +88,7 @@ gc:
 			want: func(c *Config) {
 				c.Listen = ":9000"
 				c.Issuer = "http://localhost:9000"
+				c.IssuerDerived = true // filled from listen, not configured
 			},
 		},
 		{
@@ -266,5 +267,38 @@ func TestEveryKeyHasAnEnvName(t *testing.T) {
 	}
 	if EnvName("storage.dsn") != "STS_STORAGE_DSN" || EnvName("data_dir") != "STS_DATA_DIR" {
 		t.Errorf("EnvName mismatch")
+	}
+}
+
+// TestStorageBoundsValidate: storage.call_timeout must stay below
+// http.write_timeout (docs/security.md F-40); negative bounds are refused.
+func TestStorageBoundsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"call_timeout at write_timeout", func(c *Config) { c.Storage.CallTimeout = c.HTTP.WriteTimeout }, "storage.call_timeout"},
+		{"default call_timeout above a short write_timeout", func(c *Config) { c.HTTP.WriteTimeout = 2 * time.Second }, "storage.call_timeout"},
+		{"negative statement_timeout", func(c *Config) { c.Storage.StatementTimeout = -time.Second }, "storage.statement_timeout"},
+		{"negative max_connections", func(c *Config) { c.HTTP.MaxConnections = -1 }, "http.max_connections"},
+		{"negative max_in_flight", func(c *Config) { c.HTTP.MaxInFlight.Ops = -1 }, "http.max_in_flight"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.DataDir = t.TempDir()
+			c.Derive()
+			tc.mod(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate() = %v, want a problem naming %s", err, tc.want)
+			}
+		})
+	}
+	c := DefaultConfig()
+	c.DataDir = t.TempDir()
+	c.Derive()
+	c.Storage.CallTimeout = 2 * time.Second
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() with call_timeout 2s = %v", err)
 	}
 }

@@ -116,7 +116,21 @@ type AuditConfig struct {
 	Batch int `koanf:"batch"`
 	// FlushEvery bounds how long an event waits in the buffer.
 	FlushEvery time.Duration `koanf:"flush_every"`
+	// Mode is AuditModeBestEffort (an issued token never waits for its
+	// event; events can be lost, see docs/design.md#audit) or
+	// AuditModeRequired (a token is returned only after its event is
+	// committed; otherwise 503).
+	Mode string `koanf:"mode"`
+	// Retention is how long audit events are kept; the GC job deletes
+	// older ones in bounded batches. 0 keeps them forever.
+	Retention time.Duration `koanf:"retention"`
 }
+
+// Values of AuditConfig.Mode.
+const (
+	AuditModeBestEffort = "best_effort"
+	AuditModeRequired   = "required"
+)
 
 // Default limits of the trust-related sections.
 const (
@@ -134,5 +148,5 @@ func defaultRateLimits() RateLimitsConfig {
 }
 
 func defaultAudit() AuditConfig {
-	return AuditConfig{Buffer: 4096, Batch: 256, FlushEvery: time.Second}
+	return AuditConfig{Buffer: 4096, Batch: 256, FlushEvery: time.Second, Mode: AuditModeBestEffort, Retention: 90 * 24 * time.Hour}
 }

@@ -76,7 +76,7 @@ rate_limits:
   per_ip: {rate: 0.5, burst: 3}
   per_client: {rate: 0, burst: 0}
   max_keys: 10
-audit: {buffer: 10, batch: 5, flush_every: 250ms}
+audit: {buffer: 10, batch: 5, flush_every: 250ms, mode: required, retention: 720h}
 pools:
   - id: k8s
     organization: acme
@@ -120,7 +120,7 @@ pools:
 		got.RateLimits.PerClient != (RateLimitConfig{}) || got.RateLimits.MaxKeys != 10 {
 		t.Errorf("federation/rate_limits = %+v %+v", got.Federation, got.RateLimits)
 	}
-	if got.Audit != (AuditConfig{Buffer: 10, Batch: 5, FlushEvery: 250 * time.Millisecond}) {
+	if got.Audit != (AuditConfig{Buffer: 10, Batch: 5, FlushEvery: 250 * time.Millisecond, Mode: AuditModeRequired, Retention: 720 * time.Hour}) {
 		t.Errorf("audit = %+v", got.Audit)
 	}
 }
@@ -165,6 +165,7 @@ pools:
 		{"rate limits", "rate_limits: {per_ip: {rate: 5, burst: 0}, per_pool: {rate: -1, burst: 2}, max_keys: 0}",
 			[]string{"rate_limits.max_keys: must be positive", "rate_limits.per_ip: set both", "rate_limits.per_pool: rate and burst must not be negative"}},
 		{"audit", "audit: {buffer: 10, batch: 20, flush_every: 0s}", []string{"audit.batch: must be between 1 and audit.buffer (10)", "audit.flush_every: must be a positive"}},
+		{"audit mode and retention", "audit: {mode: always, retention: -1h}", []string{"audit.mode: ", "audit.retention: must not be negative"}},
 		{"list where a record list belongs", "pools: {id: ci}", []string{"pools.id: unknown key"}},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -40,7 +41,56 @@ var checks = []check{
 		}
 		return nil
 	}},
+	{"storage.call_timeout", func(c *Config) error {
+		if c.Storage.CallTimeout < 0 {
+			return fmt.Errorf("must not be negative (0 is the default, %s), got %s", DefaultCallTimeout, c.Storage.CallTimeout)
+		}
+		if c.Storage.CallTimeoutOrDefault() >= c.HTTP.WriteTimeout {
+			return fmt.Errorf("must be below http.write_timeout (%s), got %s", c.HTTP.WriteTimeout, c.Storage.CallTimeout)
+		}
+		return nil
+	}},
+	{"storage.statement_timeout", func(c *Config) error {
+		if c.Storage.StatementTimeout < 0 {
+			return fmt.Errorf("must not be negative (0 is the default, %s), got %s", DefaultStatementTimeout, c.Storage.StatementTimeout)
+		}
+		return nil
+	}},
+	{"http.max_connections", func(c *Config) error { return notNegative(int64(c.HTTP.MaxConnections)) }},
+	{"http.max_in_flight", func(c *Config) error {
+		m := c.HTTP.MaxInFlight
+		return cmp.Or(notNegative(int64(m.Token)), notNegative(int64(m.API)), notNegative(int64(m.Ops)))
+	}},
+	{"tls.cert_file", func(c *Config) error { return bothOrNeither(c.TLS.CertFile, "tls.key_file", c.TLS.KeyFile) }},
+	{"tls.key_file", func(c *Config) error { return bothOrNeither(c.TLS.KeyFile, "tls.cert_file", c.TLS.CertFile) }},
+	{"ops.listen", func(c *Config) error {
+		if c.Ops.Listen == "" {
+			return nil
+		}
+		if c.Ops.Listen == c.Listen {
+			return errors.New("must differ from listen")
+		}
+		return checkListen(c.Ops.Listen)
+	}},
+	{"ops.pprof", func(c *Config) error {
+		if c.Ops.Pprof && c.Ops.Listen == "" {
+			return errors.New("needs ops.listen: pprof is never served on the public listener")
+		}
+		return nil
+	}},
 	{"http.max_body_bytes", func(c *Config) error { return positive(c.HTTP.MaxBodyBytes) }},
+	{"runtime.memory_limit", func(c *Config) error {
+		if n := c.Runtime.MemoryLimit; n != 0 && n < 16<<20 {
+			return fmt.Errorf("must be 0 (the runtime's own) or at least 16777216 (16 MiB), got %d", n)
+		}
+		return nil
+	}},
+	{"runtime.gc_percent", func(c *Config) error {
+		if c.Runtime.GCPercent < 0 {
+			return fmt.Errorf("must be 0 (the runtime's own) or positive, got %d", c.Runtime.GCPercent)
+		}
+		return nil
+	}},
 	{"http.max_header_bytes", func(c *Config) error { return positive(int64(c.HTTP.MaxHeaderBytes)) }},
 	{"http.read_header_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadHeaderTimeout) }},
 	{"http.read_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ReadTimeout) }},
@@ -93,6 +143,13 @@ var checks = []check{
 		return nil
 	}},
 	{"audit.flush_every", func(c *Config) error { return positiveDuration(c.Audit.FlushEvery) }},
+	{"audit.mode", func(c *Config) error { return oneOf(c.Audit.Mode, AuditModeBestEffort, AuditModeRequired) }},
+	{"audit.retention", func(c *Config) error {
+		if c.Audit.Retention < 0 {
+			return fmt.Errorf("must not be negative (0 keeps events forever), got %s", c.Audit.Retention)
+		}
+		return nil
+	}},
 	{"gc.interval", func(c *Config) error {
 		if c.GC.Interval < time.Second {
 			return fmt.Errorf("must be at least 1s, got %s", c.GC.Interval)
@@ -113,6 +170,14 @@ func (c *Config) Validate() error {
 	validateTrust(c, e)
 	validateWeb(c, e)
 	return e.orNil()
+}
+
+// bothOrNeither: a value that needs its partner set too.
+func bothOrNeither(v, other, otherValue string) error {
+	if v == "" && otherValue != "" {
+		return fmt.Errorf("required when %s is set", other)
+	}
+	return nil
 }
 
 func required(s string) error {
@@ -205,6 +270,13 @@ func checkRS256Audiences(c *Config) error {
 	}
 	if c.Keys.Algorithm != "RS256" && !slices.Contains(c.Keys.ExtraAlgorithms, "RS256") {
 		return errors.New("needs an RS256 key: add RS256 to keys.extra_algorithms")
+	}
+	return nil
+}
+
+func notNegative(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("must not be negative, got %d", n)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/opensts/sts/internal/storage"
@@ -69,7 +70,7 @@ type Cache struct {
 	group    singleflight.Group
 	mu       sync.Mutex
 	entries  map[string]*entry
-	static   map[[32]byte]*keySet
+	static   *simplelru.LRU[[32]byte, *keySet] // parsed uploaded JWKS by digest, least recently used evicted first
 }
 
 // entry is one remote key source.
@@ -92,7 +93,7 @@ func (c *Cache) init() {
 			c.client = NewHTTPClient(ClientOptions{Timeout: c.FetchTimeout})
 		}
 		c.entries = make(map[string]*entry)
-		c.static = make(map[[32]byte]*keySet)
+		c.static, _ = simplelru.NewLRU[[32]byte, *keySet](maxStaticSets, nil) // errors only for a size ≤ 0
 	})
 }
 
@@ -278,7 +279,7 @@ func (c *Cache) entryFor(issuer, jwksURI string) *entry {
 func (c *Cache) staticSet(doc []byte) (*keySet, error) {
 	d := digestJWKS(doc)
 	c.mu.Lock()
-	ks, ok := c.static[d]
+	ks, ok := c.static.Get(d)
 	c.mu.Unlock()
 	if ok {
 		return ks, nil
@@ -288,10 +289,7 @@ func (c *Cache) staticSet(doc []byte) (*keySet, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	if len(c.static) >= maxStaticSets {
-		clear(c.static) // bounded: providers are few; uploads churn rarely
-	}
-	c.static[d] = ks
+	c.static.Add(d, ks) // past maxStaticSets, evicts the least recently used set (TestStaticSetsEvictGradually)
 	c.mu.Unlock()
 	return ks, nil
 }

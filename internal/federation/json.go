@@ -102,7 +102,7 @@ func normalize(v any) error {
 type scanLevel struct {
 	object   bool
 	wantName bool                // next string in this object is a member name
-	names    []string            // member names so far (small objects)
+	names    [][]byte            // member names so far (small objects), slices of the input: no copies
 	folded   map[string]struct{} // lower-cased names (large objects)
 	count    int                 // members or elements so far
 }
@@ -187,19 +187,22 @@ func scanString(data []byte, start int) (int, bool) {
 const smallObject = 16
 
 func (l *scanLevel) addName(quoted []byte, escaped bool) error {
-	var name string
+	name := quoted[1 : len(quoted)-1]
 	if escaped {
-		if err := json.Unmarshal(quoted, &name); err != nil {
+		var u string
+		if err := json.Unmarshal(quoted, &u); err != nil {
 			return err
 		}
-	} else {
-		name = string(quoted[1 : len(quoted)-1])
+		name = []byte(u)
 	}
 	if l.folded == nil && len(l.names) < smallObject {
 		for _, prev := range l.names {
-			if strings.EqualFold(prev, name) {
-				return fmt.Errorf("duplicate member name %q (names are compared case-insensitively)", truncate(name))
+			if bytes.EqualFold(prev, name) {
+				return fmt.Errorf("duplicate member name %q (names are compared case-insensitively)", truncate(string(name)))
 			}
+		}
+		if l.names == nil {
+			l.names = make([][]byte, 0, smallObject)
 		}
 		l.names = append(l.names, name)
 		return nil
@@ -207,13 +210,13 @@ func (l *scanLevel) addName(quoted []byte, escaped bool) error {
 	if l.folded == nil {
 		l.folded = make(map[string]struct{}, 2*smallObject)
 		for _, prev := range l.names {
-			l.folded[strings.ToLower(prev)] = struct{}{}
+			l.folded[string(bytes.ToLower(prev))] = struct{}{}
 		}
 		l.names = nil
 	}
-	lower := strings.ToLower(name)
+	lower := string(bytes.ToLower(name))
 	if _, dup := l.folded[lower]; dup {
-		return fmt.Errorf("duplicate member name %q (names are compared case-insensitively)", truncate(name))
+		return fmt.Errorf("duplicate member name %q (names are compared case-insensitively)", truncate(string(name)))
 	}
 	l.folded[lower] = struct{}{}
 	return nil

@@ -85,6 +85,11 @@ type Handler struct {
 	Limits ratelimit.Limits
 	// Audit receives one event per exchange; nil: none.
 	Audit Auditor
+	// Durable, when set (audit.mode required), stores the event of every
+	// issued token before the token is returned: when it fails, the
+	// request answers 503 with Retry-After and the token is never sent
+	// (docs/security.md D-11). Refusals still go through Audit.
+	Durable DurableAuditor
 	// Observe is called once per request for metrics; nil: none.
 	Observe func(Observation)
 	Logger  *slog.Logger

@@ -2,11 +2,14 @@ package grants
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -17,6 +20,16 @@ import (
 type Auditor interface {
 	Record(ev storage.AuditEvent) bool
 }
+
+// DurableAuditor commits an event before returning (internal/audit.Writer
+// Commit: group commit, so concurrent requests share a transaction).
+type DurableAuditor interface {
+	Commit(ctx context.Context, ev storage.AuditEvent) error
+}
+
+// ReasonAuditUnavailable: audit.mode required and the issuance's audit
+// event could not be stored.
+const ReasonAuditUnavailable = "audit_unavailable"
 
 // Observation is one request's metric labels: grant, dialect, outcome
 // ("issued", "refused", "error") and reason ("" when issued). Every value
@@ -35,7 +48,14 @@ const (
 	OutcomeIssued  = "issued"
 	OutcomeRefused = "refused"
 	OutcomeError   = "error"
+	// OutcomeClientClosed is a request whose client went away before it
+	// was decided: whatever the grant returned then (a canceled storage
+	// read, a CEL evaluation interrupted) is not a verdict on the request.
+	OutcomeClientClosed = "client_closed"
 )
+
+// ReasonClientClosed is the reason of OutcomeClientClosed.
+const ReasonClientClosed = "client_closed_request"
 
 // Audit actions.
 const ActionTokenExchange = "token.exchange"
@@ -66,6 +86,32 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if req != nil {
 		obs.Pool = req.trace.pool
 	}
+	if err != nil && errors.Is(r.Context().Err(), context.Canceled) {
+		// The client disconnected (TestClientDisconnectIsNotARefusal):
+		// nobody reads an answer, and the outcome is not a refusal.
+		obs.Outcome, obs.Reason = OutcomeClientClosed, ReasonClientClosed
+		if h.Observe != nil {
+			h.Observe(obs)
+		}
+		if h.Audit != nil && req != nil && grant != "" {
+			h.Audit.Record(h.auditEvent(r, req, grant, obs))
+		}
+		return
+	}
+	audited := false
+	if err == nil && h.Durable != nil && req != nil && grant != "" {
+		// audit.mode required: the event is durable before the token
+		// leaves, or the token never leaves.
+		if cerr := h.Durable.Commit(r.Context(), h.auditEvent(r, req, grant, obs)); cerr != nil {
+			h.logger().ErrorContext(r.Context(), "token endpoint: audit event not stored; refusing to issue",
+				"request_id", w.Header().Get("X-Request-Id"), "error", cerr)
+			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: descRetry,
+				Reason: ReasonAuditUnavailable, Err: cerr}
+			resp = nil
+		} else {
+			audited = true
+		}
+	}
 	if err == nil {
 		d.writeOK(w, resp)
 	} else {
@@ -95,8 +141,8 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if h.Observe != nil {
 		h.Observe(obs)
 	}
-	if h.Audit != nil && req != nil && grant != "" {
-		h.audit(req, grant, obs)
+	if h.Audit != nil && req != nil && grant != "" && !audited {
+		h.Audit.Record(h.auditEvent(r, req, grant, obs))
 	}
 }
 
@@ -117,9 +163,8 @@ func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth
 	h.logger().InfoContext(r.Context(), "token request refused", attrs...)
 }
 
-// audit queues one event per exchange, issued or refused. Record never
-// blocks; a full buffer drops and counts inside the writer.
-func (h *Handler) audit(req *Request, grant string, obs Observation) {
+// auditEvent is the one event of an exchange, issued or refused.
+func (h *Handler) auditEvent(r *http.Request, req *Request, grant string, obs Observation) storage.AuditEvent {
 	t := req.trace
 	detail, _ := json.Marshal(auditDetail{Grant: grant, Dialect: obs.Dialect, Pool: t.pool, Provider: t.provider,
 		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason})
@@ -131,10 +176,11 @@ func (h *Handler) audit(req *Request, grant string, obs Observation) {
 	if actor == "" {
 		actor = "anonymous"
 	}
-	h.Audit.Record(storage.AuditEvent{
+	return storage.AuditEvent{
 		OrgID: t.org, Actor: actor, Action: ActionTokenExchange, Target: target,
 		RequestID: req.RequestID, Outcome: obs.Outcome, Detail: string(detail),
-	})
+		ClientIP: clientip.FromRequest(r), UserAgent: audit.UserAgent(r.UserAgent()),
+	}
 }
 
 // externalActor is the audit actor of an external identity: namespaced by

@@ -19,14 +19,16 @@ import (
 // Defaults of Refresh.
 const (
 	DefaultRefreshLifetime = 30 * 24 * time.Hour
-	DefaultRefreshGrace    = 5 * time.Second
+	DefaultRefreshGrace    = 10 * time.Minute
 )
 
 // Refresh is the RFC 6749 §6 grant over opaque, digest-only refresh
-// tokens. Every use rotates the token; presenting a rotated token again
-// revokes its whole family (RFC 9700 §4.14.2), except within Grace, when
-// the same successor is returned so a lost response does not strand the
-// client.
+// tokens. Every use rotates the token, in one transaction with storing
+// its successor; presenting a rotated token again revokes its whole family
+// (RFC 9700 §4.14.2), except while the successor is unused and within
+// Grace of the rotation, when the same successor is returned so a lost
+// response (even across a restart or failover) does not strand the client
+// (docs/design.md, "Refresh rotation").
 //
 // The successor's secret is derived, not stored: HMAC(successorKey,
 // parent secret) through [secret.Prefix.Derive]. Only someone who holds
@@ -40,7 +42,9 @@ type Refresh struct {
 	// Pepper keys digests; the successor key is derived from it.
 	Pepper []byte
 	// AccessLifetime of access tokens (15 min when zero); Lifetime of a
-	// family (30 days when zero); Grace after a rotation (5 s when zero).
+	// family (30 days when zero); Grace, the longest a rotation whose
+	// successor is still unused can be retried (DefaultRefreshGrace when
+	// zero).
 	AccessLifetime time.Duration
 	Lifetime       time.Duration
 	Grace          time.Duration

@@ -79,35 +79,44 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, now)
 }
 
-// rotate marks rt rotated and stores its successor, or, when rt was
-// already rotated, returns that successor within the grace window and
-// revokes the family outside it.
+// rotate marks rt rotated and stores its successor in one transaction,
+// or, when rt was already rotated, returns that successor again while it
+// is unused (and within Grace of the rotation), and revokes the family
+// otherwise.
 func (g *Refresh) rotate(ctx context.Context, rt storage.RefreshToken, raw string, now time.Time) (storage.RefreshToken, error) {
 	succ := rt
 	succ.ID, succ.Digest, succ.CreatedAt, succ.RotatedAt, succ.SuccessorID = storage.NewID(), secret.Digest(g.Pepper, g.successorSecret(raw)), now, time.Time{}, ""
-	err := g.Store.UpdateRefreshToken(ctx, rt.ID, func(old storage.RefreshToken) (storage.RefreshToken, error) {
+	err := g.Store.RotateRefreshToken(ctx, rt.ID, succ, func(old storage.RefreshToken) error {
 		if !old.RotatedAt.IsZero() || old.Revoked {
 			rt = old
-			return old, errRotated
+			return errRotated
 		}
-		old.RotatedAt, old.SuccessorID = now, succ.ID
-		return old, nil
+		return nil
 	})
 	switch {
 	case errors.Is(err, errRotated):
 		return g.retried(ctx, rt, succ, now)
+	case errors.Is(err, storage.ErrAlreadyExists):
+		// A concurrent attempt stored the same (derived) successor
+		// first: the parent is rotated now, so this is a retry.
+		cur, gerr := g.Store.GetRefreshToken(ctx, rt.ID)
+		if gerr != nil {
+			return storage.RefreshToken{}, unavailable("storage_unavailable", gerr)
+		}
+		return g.retried(ctx, cur, succ, now)
 	case err != nil:
-		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
-	}
-	if err := g.Store.CreateRefreshToken(ctx, succ); err != nil {
-		// The parent is rotated; a retry within grace recreates succ.
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
 	return succ, nil
 }
 
-// retried handles a rotated parent: a retry within Grace whose successor
-// is still unused gets that successor again; anything else is reuse of a
+// retried handles a rotated parent. The rotation and its successor were
+// stored together, so a client whose response was lost (a timeout, a crash
+// or failover of this replica) can present the parent again and get the
+// same successor, its secret derived again from the parent's: for as long
+// as the successor has not been used, up to Grace after the rotation,
+// across restarts (docs/design.md, "Refresh rotation"). The successor's
+// first use closes that window: from then on the parent is a reuse of a
 // rotated token, which revokes the family (RFC 9700 §4.14.2).
 func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken, now time.Time) (storage.RefreshToken, error) {
 	grace := cmpOr(g.Grace, DefaultRefreshGrace)
@@ -115,7 +124,8 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 		cur, err := g.Store.GetRefreshToken(ctx, parent.SuccessorID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			// The first attempt failed after rotating: store it now.
+			// Rotated by a version that stored the successor in a
+			// second transaction, which did not happen: store it now.
 			succ.ID = parent.SuccessorID
 			if err := g.Store.CreateRefreshToken(ctx, succ); err != nil {
 				return storage.RefreshToken{}, unavailable("storage_unavailable", err)
@@ -123,7 +133,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 			return succ, nil
 		case err != nil:
 			return storage.RefreshToken{}, unavailable("storage_unavailable", err)
-		case cur.RotatedAt.IsZero() && !cur.Revoked && secret.Equal(cur.Digest, succ.Digest):
+		case cur.RotatedAt.IsZero() && !cur.Revoked && now.Before(cur.ExpiresAt) && secret.Equal(cur.Digest, succ.Digest):
 			return cur, nil
 		}
 	}

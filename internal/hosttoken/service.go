@@ -16,6 +16,7 @@ type Store interface {
 	storage.HostTokenStore
 	storage.PrincipalStore
 	storage.RunnerKeyStore
+	storage.UnitOfWork
 }
 
 // Auditor stores an audit event synchronously (*audit.Writer does).

@@ -101,10 +101,21 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 	if err := s.sealValues(&r, in.Token, in.RefreshToken); err != nil {
 		return Token{}, err
 	}
-	if err := s.Store.CreateHostToken(ctx, r); err != nil {
+	// The row and its audit event commit together (docs/design.md#audit):
+	// an acknowledged SCM token always has its event.
+	err = s.Store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateHostToken(ctx, r); err != nil {
+			return err
+		}
+		if s.Audit == nil {
+			return nil
+		}
+		return tx.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: c.OrgID, Actor: c.actor(),
+			Action: "host_token.create", Target: "host_token:" + r.ID, RequestID: c.RequestID, Outcome: "success"})
+	})
+	if err != nil {
 		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
-	s.record(ctx, c, "host_token.create", r.ID, "success")
 	return toToken(r, subj.Kind), nil
 }
 

@@ -13,5 +13,9 @@
 // go-jose-signed tokens, including tampered, truncated and wrong-key cases,
 // so a divergence from go-jose fails CI.
 //
+// ES256Signer is the one signing path written here (the ES256 mint of
+// our own tokens, docs/design.md#hand-written-code); sign_test.go has
+// go-jose verify its tokens and compares its header with go-jose's.
+//
 // It imports nothing from this module.
 package jws

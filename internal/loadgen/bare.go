@@ -1,85 +1,81 @@
 package loadgen
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// Bare is the comparison handler of the benchmark target (docs/performance.md): it
-// answers the same form POST as the exchange with the least work a token
-// service can do, verifying one RS256 JWT against a fixed JWKS (iss, aud,
-// exp) and signing one ES256 JWT. No policy, storage, audit, rate limit,
-// logging or metrics: the floor a full exchange is measured against.
+// Bare is the floor of the token exchange (docs/performance.md): it answers
+// the same form POST as the exchange with the least work a token service
+// can do, with the standard library only: verify one RS256 JWT
+// (crypto/rsa VerifyPKCS1v15) against a fixed JWKS (iss, aud, exp, nbf)
+// and sign one ES256 JWT (crypto/ecdsa Sign), encoding/json for both. No
+// policy, storage, audit, rate limit, logging or metrics.
 type Bare struct {
-	keys     jose.JSONWebKeySet
+	keys     stdKeys
 	issuer   string
 	audience string
-	signer   jose.Signer
+	signer   *es256Signer
 }
 
 // NewBare returns a Bare handler trusting jwks for tokens from issuer to
 // audience; it signs with a fresh P-256 key.
 func NewBare(jwks []byte, issuer, audience string) (*Bare, error) {
-	b := &Bare{issuer: issuer, audience: audience}
-	if err := json.Unmarshal(jwks, &b.keys); err != nil {
-		return nil, fmt.Errorf("bare: jwks: %w", err)
+	keys, err := parseJWKS(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("bare: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := newES256Signer("bare-1", "at+jwt")
 	if err != nil {
 		return nil, err
 	}
-	b.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
-		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "bare-1"))
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return &Bare{keys: keys, issuer: issuer, audience: audience, signer: s}, nil
+}
+
+// exchangeClaims are the claims of the floor's exchanged token.
+type exchangeClaims struct {
+	Iss string `json:"iss"`
+	Sub string `json:"sub"`
+	Aud string `json:"aud,omitempty"`
+	Iat int64  `json:"iat"`
+	Exp int64  `json:"exp"`
+	Jti string `json:"jti"`
 }
 
 func (b *Bare) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !readForm(w, r) {
 		return
 	}
-	tok, err := jwt.ParseSigned(r.PostForm.Get("subject_token"), []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil || len(tok.Headers) != 1 {
-		http.Error(w, "malformed token", http.StatusBadRequest)
-		return
-	}
-	keys := b.keys.Key(tok.Headers[0].KeyID)
-	if len(keys) == 0 {
-		http.Error(w, "unknown kid", http.StatusBadRequest)
-		return
-	}
-	var claims jwt.Claims
-	if err := tok.Claims(keys[0].Key, &claims); err != nil {
-		http.Error(w, "bad signature", http.StatusBadRequest)
-		return
-	}
 	now := time.Now()
-	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: b.issuer, AnyAudience: jwt.Audience{b.audience}, Time: now}, time.Minute); err != nil {
-		http.Error(w, "invalid claims", http.StatusBadRequest)
+	claims, err := verifyJWT(b.keys, r.PostForm.Get("subject_token"), "RS256", b.issuer, b.audience, now)
+	if err != nil {
+		http.Error(w, "invalid subject token: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	out, err := jwt.Signed(b.signer).Claims(jwt.Claims{
-		Issuer: "bare", Subject: claims.Subject, Audience: jwt.Audience{r.PostForm.Get("audience")},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(15 * time.Minute)), ID: rand.Text(),
-	}).Serialize()
+	out, err := b.signer.sign(exchangeClaims{Iss: "bare", Sub: claims.Sub, Aud: r.PostForm.Get("audience"),
+		Iat: now.Unix(), Exp: now.Add(15 * time.Minute).Unix(), Jti: rand.Text()})
 	if err != nil {
 		http.Error(w, "sign", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": out, "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-		"token_type": "Bearer", "expires_in": 900,
-	})
+	writeJSON(w, tokenResponse{AccessToken: out, IssuedTokenType: "urn:ietf:params:oauth:token-type:access_token", TokenType: "Bearer", ExpiresIn: 900})
+}
+
+// tokenResponse is RFC 6749 §5.1 (and RFC 8693 §2.2.1's issued_token_type).
+type tokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+}
+
+// writeJSON answers 200 with v as JSON, not to be cached.
+func writeJSON(w http.ResponseWriter, v any) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"no-store"}
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -130,7 +130,7 @@ func TestBareVerify(t *testing.T) {
 // TestBareSign: the bare client_credentials handler returns a token
 // response (RFC 6749 §5.1) whose access_token is an ES256 at+jwt.
 func TestBareSign(t *testing.T) {
-	bare, err := loadgen.NewBareSign()
+	bare, err := loadgen.NewBareSign("client", "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +157,29 @@ func TestBareSign(t *testing.T) {
 	}
 	if c.Scope != "read" || c.Expiry == nil || c.ID == "" || c.Expiry.Time().Before(time.Now()) {
 		t.Errorf("claims = %+v", c)
+	}
+
+	// The floor authenticates the client as the grant does: a wrong secret,
+	// another client id or no Authorization header is a 401.
+	for name, authz := range map[string]string{
+		"wrong secret": loadgen.BasicAuth("client", "secreT"),
+		"other client": loadgen.BasicAuth("other", "secret"),
+		"none":         "",
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(body), "access_token") {
+			t.Errorf("%s: = %d %s, want 401", name, resp.StatusCode, body)
+		}
 	}
 }
 
@@ -230,7 +253,7 @@ func TestExpect(t *testing.T) {
 // TestClientCredentialsRun: the client_credentials run against the bare
 // sign handler succeeds, and a 200 without access_token counts as an error.
 func TestClientCredentialsRun(t *testing.T) {
-	bare, err := loadgen.NewBareSign()
+	bare, err := loadgen.NewBareSign("c", "s")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@
 // client_credentials grant, against bare verify-only and sign-only
 // handlers.
 //
-// It depends on go-jose and the standard library only; nothing in it runs
-// inside `sts serve`.
+// The bare handlers are the floor of docs/performance.md and use the
+// standard library only (stdjwt.go); go-jose mints the generator's subject
+// tokens and judges the floor in tests. Nothing in it runs inside
+// `sts serve`.
 package loadgen

@@ -50,3 +50,35 @@ func TestWriteError(t *testing.T) {
 		}
 	}
 }
+
+// headerOnly is a ResponseWriter that keeps its header map and discards the
+// body, to count what WriteJSON itself allocates.
+type headerOnly struct{ h http.Header }
+
+func (w headerOnly) Header() http.Header         { return w.h }
+func (w headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (w headerOnly) WriteHeader(int)             {}
+
+// TestWriteJSONAllocs: the three response headers are written under their
+// canonical keys from shared values, not one new slice each per response;
+// what remains is encoding the body.
+func TestWriteJSONAllocs(t *testing.T) {
+	w := headerOnly{h: http.Header{}}
+	v := struct {
+		A string `json:"access_token"`
+	}{"x"}
+	allocs := testing.AllocsPerRun(100, func() { oauth2.WriteJSON(w, http.StatusOK, v) })
+	if allocs > 2 {
+		t.Errorf("WriteJSON = %.0f allocs, want ≤ 2 (the encoded body)", allocs)
+	}
+	if w.h.Get("Content-Type") != "application/json" || w.h.Get("Cache-Control") != "no-store" || w.h.Get("Pragma") != "no-cache" {
+		t.Errorf("headers = %v", w.h)
+	}
+	// A handler adding to a shared value must not change the next response.
+	w.h.Add("Cache-Control", "private")
+	w2 := headerOnly{h: http.Header{}}
+	oauth2.WriteJSON(w2, http.StatusOK, v)
+	if got := w2.h.Values("Cache-Control"); len(got) != 1 || got[0] != "no-store" {
+		t.Errorf("Cache-Control of the next response = %v", got)
+	}
+}

@@ -96,8 +96,12 @@ func (s *Service) cached(digest []byte, now time.Time) (cacheEntry, bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.cache[string(digest)]
-	if !ok || now.Sub(e.fetched) >= s.cacheTTL() || now.Before(e.fetched) {
+	e, ok := s.cache.Get(string(digest))
+	if !ok {
+		return cacheEntry{}, false
+	}
+	if now.Sub(e.fetched) >= s.cacheTTL() || now.Before(e.fetched) {
+		s.cache.Remove(string(digest)) // freed now (TestPATCacheFreesExpired)
 		return cacheEntry{}, false
 	}
 	return e, true
@@ -118,19 +122,52 @@ func (s *Service) load(ctx context.Context, digest []byte, now time.Time) (cache
 	}
 	e := cacheEntry{pat: p, owner: owner, tier: org.Tier, fetched: now}
 	if s.cacheTTL() > 0 {
-		s.mu.Lock()
-		if len(s.cache) >= maxCacheEntries {
-			clear(s.cache)
-			clear(s.cacheIDs)
-		}
-		if old, ok := s.cacheIDs[p.ID]; ok {
-			delete(s.cache, old)
-		}
-		s.cache[string(digest)] = e
-		s.cacheIDs[p.ID] = string(digest)
-		s.mu.Unlock()
+		s.cachePut(string(digest), e)
 	}
 	return e, nil
+}
+
+// cachePut holds e under its digest key, replacing the entry of an older
+// digest of the same PAT. Past maxCacheEntries the least recently used
+// entry makes room (TestPATCacheEvictsGradually).
+func (s *Service) cachePut(key string, e cacheEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.cacheIDs[e.pat.ID]; ok {
+		s.cache.Remove(old)
+	}
+	s.cache.Add(key, e)
+	s.cacheIDs[e.pat.ID] = key
+}
+
+// onCacheEvict keeps the ID index in step with the LRU; it runs under s.mu
+// (every LRU call is made holding it).
+func (s *Service) onCacheEvict(key string, e cacheEntry) {
+	if s.cacheIDs[e.pat.ID] == key {
+		delete(s.cacheIDs, e.pat.ID)
+	}
+}
+
+// pruneCache frees entries past the TTL that nobody looked up again, from
+// the least recently used end (an expired entry nearer the front is freed
+// when it is next looked up). Flush calls it.
+func (s *Service) pruneCache(now time.Time) {
+	ttl := s.cacheTTL()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		_, e, ok := s.cache.GetOldest()
+		if !ok || (now.Sub(e.fetched) < ttl && !now.Before(e.fetched)) {
+			return
+		}
+		s.cache.RemoveOldest()
+	}
+}
+
+func (s *Service) cacheLen() (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache.Len(), len(s.cacheIDs)
 }
 
 // lookupErr maps a failed lookup: not found is the generic invalid token;
@@ -149,7 +186,7 @@ func (s *Service) evict(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d, ok := s.cacheIDs[id]; ok {
-		delete(s.cache, d)
+		s.cache.Remove(d)
 		delete(s.cacheIDs, id)
 	}
 }

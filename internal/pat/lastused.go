@@ -35,6 +35,7 @@ func (s *Service) Flush(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	s.pruneCache(now)
 	var errs []error
 	for id, t := range pending {
 		err := s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {

@@ -2,6 +2,7 @@ package pat
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -55,15 +56,21 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 		ID: storage.NewID(), OrgID: owner.OrgID, OwnerID: owner.ID, Description: desc,
 		Scopes: scopes, Digest: digest, CreatedAt: now, ExpiresAt: storage.Now(in.ExpiresAt),
 	}
-	if err := s.store.CreatePAT(ctx, p); err != nil {
-		return storage.PAT{}, "", storageErr(err, "personal access token")
-	}
-	if err := s.audit(ctx, c, p.OrgID, ActionPATCreate, p.ID, "success"); err != nil {
-		if derr := s.store.DeletePAT(context.WithoutCancel(ctx), p.ID); derr != nil {
-			s.logger().ErrorContext(ctx, "pat: audit failed and rollback failed; token secret was never disclosed",
-				"pat_id", p.ID, "error", derr)
+	// The row and its audit event commit together (docs/design.md#audit).
+	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreatePAT(ctx, p); err != nil {
+			return storageErr(err, "personal access token")
 		}
-		return storage.PAT{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		if err := tx.AppendAudit(ctx, c.Event(s.now(), p.OrgID, ActionPATCreate, p.ID, "success", "")); err != nil {
+			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		return nil
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*sts.Error](err); !ok {
+			err = sts.Wrap(sts.Unavailable, err, "storage unavailable") // the commit failed
+		}
+		return storage.PAT{}, "", err
 	}
 	s.logger().InfoContext(ctx, "personal access token created", "pat_id", p.ID, "owner", p.OwnerID, "digest", DigestID(p.Digest))
 	return p, secret, nil

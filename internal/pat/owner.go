@@ -12,10 +12,9 @@ import (
 func (s *Service) ForgetOwner(ownerID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for d, e := range s.cache {
-		if e.owner.ID == ownerID {
-			delete(s.cache, d)
-			delete(s.cacheIDs, e.pat.ID)
+	for _, d := range s.cache.Keys() {
+		if e, ok := s.cache.Peek(d); ok && e.owner.ID == ownerID {
+			s.cache.Remove(d) // onCacheEvict drops the ID too
 		}
 	}
 }

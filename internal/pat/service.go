@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -20,6 +22,7 @@ type Store interface {
 	storage.PrincipalStore
 	storage.OrganizationStore
 	storage.AuditStore
+	storage.UnitOfWork
 }
 
 // Limits (docs/design.md#limits).
@@ -61,10 +64,10 @@ type Service struct {
 	pepper atomic.Pointer[[]byte] // nil until SetPepper
 
 	mu       sync.Mutex
-	cache    map[string]cacheEntry // by string(digest)
-	cacheIDs map[string]string     // PAT ID → digest key
-	marked   map[string]time.Time  // PAT ID → last time use was recorded
-	pending  map[string]time.Time  // PAT ID → use time not yet written
+	cache    *simplelru.LRU[string, cacheEntry] // by string(digest), at most maxCacheEntries
+	cacheIDs map[string]string                  // PAT ID → digest key
+	marked   map[string]time.Time               // PAT ID → last time use was recorded
+	pending  map[string]time.Time               // PAT ID → use time not yet written
 }
 
 // NewService returns a service over store whose digests are keyed by
@@ -77,11 +80,11 @@ func NewService(store Store, pepper []byte) (*Service, error) {
 	}
 	s := &Service{
 		store:    store,
-		cache:    map[string]cacheEntry{},
 		cacheIDs: map[string]string{},
 		marked:   map[string]time.Time{},
 		pending:  map[string]time.Time{},
 	}
+	s.cache, _ = simplelru.NewLRU[string, cacheEntry](maxCacheEntries, s.onCacheEvict) // errors only for a size ≤ 0
 	if pepper != nil {
 		if err := s.SetPepper(pepper); err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
 )
 
 // Program is a pool's compiled policy. It is immutable and safe for
@@ -71,6 +72,34 @@ func (r Request) value() map[string]any {
 	}
 }
 
+// activation is the CEL input of one evaluation, shared by all of its
+// expressions: the claims as they are, and the request map built only when
+// an expression reads request (most pools never do), once. A map input
+// would be wrapped anew by cel-go for every expression and the request map
+// built for every evaluation (docs/performance.md).
+type activation struct {
+	claims map[string]any
+	req    *Request
+	reqVal map[string]any
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case VarAssertion:
+		return a.claims, true
+	case VarRequest:
+		if a.reqVal == nil {
+			a.reqVal = a.req.value()
+		}
+		return a.reqVal, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation: there is none.
+func (a *activation) Parent() interpreter.Activation { return nil }
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -117,7 +146,7 @@ func (p *Program) run(ctx context.Context, claims map[string]any, req Request, t
 	if claims == nil {
 		claims = map[string]any{}
 	}
-	vars := map[string]any{VarAssertion: claims, VarRequest: req.value()}
+	vars := &activation{claims: claims, req: &req}
 	step := func(e *expr, outcome, detail string) {
 		if trace {
 			res.Trace = append(res.Trace, Step{Field: e.field, Expression: e.source, Outcome: outcome, Detail: detail})
@@ -166,7 +195,9 @@ func (p *Program) run(ctx context.Context, claims map[string]any, req Request, t
 	if err != nil {
 		return deny(p.identity, FieldIdentityClaim, ReasonIdentityInvalid, err)
 	}
-	step(p.identity, "value", strconv.Quote(id))
+	if trace {
+		step(p.identity, "value", strconv.Quote(id))
+	}
 	res.Identity = id
 
 	// 3. Mapping.
@@ -175,13 +206,17 @@ func (p *Program) run(ctx context.Context, claims map[string]any, req Request, t
 		if res.Subject, err = p.subject.evalString(ctx, vars, MaxSubjectLength); err != nil {
 			return deny(p.subject, FieldSubject, ReasonMappingInvalid, err)
 		}
-		step(p.subject, "value", strconv.Quote(res.Subject))
+		if trace {
+			step(p.subject, "value", strconv.Quote(res.Subject))
+		}
 	}
 	if p.groups != nil {
 		if res.Groups, err = p.groups.evalStrings(ctx, vars); err != nil {
 			return deny(p.groups, FieldGroups, ReasonMappingInvalid, err)
 		}
-		step(p.groups, "value", fmt.Sprintf("%q", res.Groups))
+		if trace {
+			step(p.groups, "value", fmt.Sprintf("%q", res.Groups))
+		}
 	}
 	if len(p.attrs) > 0 {
 		res.Attributes = make(map[string]string, len(p.attrs))
@@ -190,7 +225,9 @@ func (p *Program) run(ctx context.Context, claims map[string]any, req Request, t
 			if err != nil {
 				return deny(a.expr, a.expr.field, ReasonMappingInvalid, err)
 			}
-			step(a.expr, "value", strconv.Quote(s))
+			if trace {
+				step(a.expr, "value", strconv.Quote(s))
+			}
 			res.Attributes[a.name] = s
 		}
 	}
@@ -198,7 +235,7 @@ func (p *Program) run(ctx context.Context, claims map[string]any, req Request, t
 	return res, nil
 }
 
-func (e *expr) eval(ctx context.Context, vars map[string]any) (ref.Val, error) {
+func (e *expr) eval(ctx context.Context, vars *activation) (ref.Val, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -209,7 +246,7 @@ func (e *expr) eval(ctx context.Context, vars map[string]any) (ref.Val, error) {
 	return v, nil
 }
 
-func (e *expr) evalString(ctx context.Context, vars map[string]any, maxLen int) (string, error) {
+func (e *expr) evalString(ctx context.Context, vars *activation, maxLen int) (string, error) {
 	v, err := e.eval(ctx, vars)
 	if err != nil {
 		return "", err
@@ -233,7 +270,7 @@ func checkString(s string, maxLen int) (string, error) {
 	return s, nil
 }
 
-func (e *expr) evalStrings(ctx context.Context, vars map[string]any) ([]string, error) {
+func (e *expr) evalStrings(ctx context.Context, vars *activation) ([]string, error) {
 	v, err := e.eval(ctx, vars)
 	if err != nil {
 		return nil, err

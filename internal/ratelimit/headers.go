@@ -21,19 +21,30 @@ func WriteHeaders(h http.Header, d Decision) {
 	if d.Limit == 0 {
 		return
 	}
-	limit := strconv.Itoa(d.Limit)
-	remaining := strconv.Itoa(d.Remaining)
-	reset := strconv.FormatInt(ceilSeconds(d.Reset), 10)
-	h.Set("X-RateLimit-Limit", limit)
-	h.Set("X-RateLimit-Remaining", remaining)
-	h.Set("X-RateLimit-Reset", reset)
-	h.Set("RateLimit-Limit", limit)
-	h.Set("RateLimit-Remaining", remaining)
-	h.Set("RateLimit-Reset", reset)
+	// One backing array for the three values, each header a one-element
+	// slice of it (capacity 1, so an Add elsewhere copies rather than
+	// writing into its neighbour), under keys already canonical: Set would
+	// canonicalize "X-RateLimit-…" anew and allocate a slice per header on
+	// every request (TestWriteHeadersAllocs).
+	v := &[3]string{strconv.Itoa(d.Limit), strconv.Itoa(d.Remaining), strconv.FormatInt(ceilSeconds(d.Reset), 10)}
+	limit, remaining, reset := v[0:1:1], v[1:2:2], v[2:3:3]
+	h[hdrXLimit], h[hdrXRemaining], h[hdrXReset] = limit, remaining, reset
+	h[hdrLimit], h[hdrRemaining], h[hdrReset] = limit, remaining, reset
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10))
+		h[hdrRetryAfter] = []string{strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10)}
 	}
 }
+
+// The header keys in canonical form (textproto.CanonicalMIMEHeaderKey).
+const (
+	hdrXLimit     = "X-Ratelimit-Limit"
+	hdrXRemaining = "X-Ratelimit-Remaining"
+	hdrXReset     = "X-Ratelimit-Reset"
+	hdrLimit      = "Ratelimit-Limit"
+	hdrRemaining  = "Ratelimit-Remaining"
+	hdrReset      = "Ratelimit-Reset"
+	hdrRetryAfter = "Retry-After"
+)
 
 func ceilSeconds(d time.Duration) int64 {
 	return int64(math.Ceil(d.Seconds()))

@@ -24,12 +24,14 @@ type Limits struct {
 // Call it before any signature verification: a limit protects the CPU that
 // verification costs.
 func (l Limits) Allow(ip, client, pool string) Decision {
+	checks := [...]check{{l.PerIP, PrefixIP, ipKey(ip)}, {l.PerClient, PrefixClient, client}, {l.PerPool, PrefixPool, pool}}
+	// Every dimension in Redis: one round trip for all of them, same
+	// semantics (TestRedisLimitsOneRoundTrip).
+	if d, ok := l.allowRedis(checks[:]); ok {
+		return d
+	}
 	d := Decision{Allowed: true}
-	for _, c := range [...]struct {
-		lim    Limiter
-		prefix string
-		value  string
-	}{{l.PerIP, PrefixIP, ipKey(ip)}, {l.PerClient, PrefixClient, client}, {l.PerPool, PrefixPool, pool}} {
+	for _, c := range checks {
 		if c.lim == nil || c.value == "" {
 			continue
 		}
@@ -39,6 +41,13 @@ func (l Limits) Allow(ip, client, pool string) Decision {
 		}
 	}
 	return d
+}
+
+// check is one dimension of Limits.Allow.
+type check struct {
+	lim    Limiter
+	prefix string
+	value  string
 }
 
 func ipKey(ip string) string {

@@ -242,3 +242,24 @@ func TestLimitsIPv6Prefix(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteHeadersAllocs: the headers go into the map under their canonical
+// keys (what Header.Get looks up) without canonicalizing a key or
+// allocating a slice per header on every request: at most the three
+// formatted numbers and one backing array.
+func TestWriteHeadersAllocs(t *testing.T) {
+	h := http.Header{}
+	d := ratelimit.Decision{Allowed: true, Limit: 1000000, Remaining: 999999, Reset: 1500 * time.Millisecond}
+	allocs := testing.AllocsPerRun(100, func() { ratelimit.WriteHeaders(h, d) })
+	if allocs > 4 {
+		t.Errorf("WriteHeaders = %.0f allocs, want ≤ 4", allocs)
+	}
+	for k := range h {
+		if k != http.CanonicalHeaderKey(k) {
+			t.Errorf("key %q is not canonical", k)
+		}
+	}
+	if h.Get("X-RateLimit-Limit") != "1000000" || h.Get("RateLimit-Remaining") != "999999" || h.Get("RateLimit-Reset") != "2" {
+		t.Errorf("headers = %v", h)
+	}
+}

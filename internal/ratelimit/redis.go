@@ -12,8 +12,9 @@ import (
 // admit the configured rate, not N times it (docs/design.md#storage-and-replicas).
 //
 // The bucket is redis_rate's GCRA, one Lua script run atomically on the
-// server with the server's clock (never hand-write the Redis
-// Lua). GCRA with emission interval 1/Rate and tolerance Burst/Rate admits
+// server with the server's clock. The one script of our own,
+// redischain.go, is that same script looped over the buckets of one
+// request so that Limits.Allow costs one round trip. GCRA with emission interval 1/Rate and tolerance Burst/Rate admits
 // exactly what Memory's token bucket admits, and its reply (remaining,
 // reset, retry-after) fills the same Decision fields, so the headers and
 // 429s are the same whichever backend decided.

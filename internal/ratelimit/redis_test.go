@@ -529,3 +529,105 @@ func BenchmarkRedisAllowConcurrent(b *testing.B) {
 		b.Errorf("%d decisions fell back to memory", n)
 	}
 }
+
+// TestRedisLimitsOneRoundTrip: with every dimension in Redis, one token
+// request costs one round trip (one script run over the three buckets), not
+// one per bucket; and the decisions are those of the same limits in memory,
+// including stopping at the first denial: a request refused per IP takes
+// nothing from its client's or pool's bucket.
+func TestRedisLimitsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	u := redistest.URL(t)
+	b := newBackend(t, u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
+	ipRule, clientRule, poolRule := ratelimit.Rule{Rate: 0.01, Burst: 4}, ratelimit.Rule{Rate: 0.01, Burst: 7}, ratelimit.Rule{Rate: 0.01, Burst: 5}
+	redis := ratelimit.Limits{
+		PerIP:     b.Limiter("per_ip", ipRule, ratelimit.MemoryOptions{}),
+		PerClient: b.Limiter("per_client", clientRule, ratelimit.MemoryOptions{}),
+		PerPool:   b.Limiter("per_pool", poolRule, ratelimit.MemoryOptions{}),
+	}
+	clk := newClock()
+	memory := ratelimit.Limits{
+		PerIP:     ratelimit.NewMemory(ipRule, ratelimit.MemoryOptions{Now: clk.Now}),
+		PerClient: ratelimit.NewMemory(clientRule, ratelimit.MemoryOptions{Now: clk.Now}),
+		PerPool:   ratelimit.NewMemory(poolRule, ratelimit.MemoryOptions{Now: clk.Now}),
+	}
+	// Two source addresses share one client and pool: the first spends its
+	// IP burst of 4, the second then reaches the pool's 5 and is refused
+	// there; the refused requests cost the client nothing.
+	ips := []string{"192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "198.51.100.7", "198.51.100.7"}
+	for i, ip := range ips {
+		before := b.RoundTrips()
+		dr, dm := redis.Allow(ip, "client-1", "ci"), memory.Allow(ip, "client-1", "ci")
+		if n := b.RoundTrips() - before; n != 1 {
+			t.Errorf("request %d: %d round trips to Redis, want 1", i, n)
+		}
+		if dr.Allowed != dm.Allowed || dr.Remaining != dm.Remaining || dr.Limit != dm.Limit {
+			t.Errorf("request %d (%s): Redis %+v, Memory %+v", i, ip, dr, dm)
+		}
+	}
+	// The client's bucket of 7 paid for the 4 + 1 admitted requests and the
+	// last one (refused after it, per pool), not for the two refused per
+	// IP: one token is left.
+	if d := redis.PerClient.Allow("client:client-1"); !d.Allowed || d.Remaining != 0 {
+		t.Errorf("client bucket after the run: %+v, want allowed with 0 remaining (6 taken before)", d)
+	}
+}
+
+// TestRedisLimitsChainFallback: with Redis down, the three buckets of one
+// request decide in memory, in order, stopping at the first denial, and
+// each bucket consulted counts one fallback, as one-by-one calls would.
+func TestRedisLimitsChainFallback(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, "redis://"+closedAddr(t)+"/0", ratelimit.RedisOptions{})
+	l := ratelimit.Limits{
+		PerIP:     b.Limiter("per_ip", ratelimit.Rule{Rate: 0.001, Burst: 2}, ratelimit.MemoryOptions{}),
+		PerClient: b.Limiter("per_client", ratelimit.Rule{Rate: 0.001, Burst: 10}, ratelimit.MemoryOptions{}),
+		PerPool:   b.Limiter("per_pool", ratelimit.Rule{Rate: 0.001, Burst: 10}, ratelimit.MemoryOptions{}),
+	}
+	var allowed int
+	for range 5 {
+		if l.Allow("192.0.2.1", "c", "p").Allowed {
+			allowed++
+		}
+	}
+	// 2 admitted (3 buckets each) + 3 refused per IP (1 bucket each).
+	if allowed != 2 || b.Fallbacks() != 2*3+3 {
+		t.Errorf("allowed %d, fallbacks %d; want 2 and 9", allowed, b.Fallbacks())
+	}
+	if d := l.PerClient.Allow("client:c"); d.Remaining != 7 {
+		t.Errorf("client bucket: %+v, want 7 left (only the 2 admitted requests charged)", d)
+	}
+}
+
+// BenchmarkRedisLimits is one token request's three buckets in Redis:
+// chained (one backend, one round trip) against the same three limits on
+// three backends, which Limits.Allow must ask one by one (three round
+// trips, the cost before the chain). Same Redis, same run:
+// go test -run '^$' -bench RedisLimits -benchmem ./internal/ratelimit (with STS_TEST_REDIS_URL).
+func BenchmarkRedisLimits(b *testing.B) {
+	u := redistest.URL(b)
+	rule := ratelimit.Rule{Rate: 1e6, Burst: 1e6}
+	o := ratelimit.RedisOptions{Prefix: redistest.Prefix(b, u), Timeout: 5 * time.Second}
+	one := newBackend(b, u, o)
+	for _, bc := range []struct {
+		name     string
+		backends [3]*ratelimit.RedisBackend
+	}{
+		{"one_round_trip", [3]*ratelimit.RedisBackend{one, one, one}},
+		{"three_round_trips", [3]*ratelimit.RedisBackend{newBackend(b, u, o), newBackend(b, u, o), newBackend(b, u, o)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := ratelimit.Limits{
+				PerIP:     bc.backends[0].Limiter("per_ip", rule, ratelimit.MemoryOptions{}),
+				PerClient: bc.backends[1].Limiter("per_client", rule, ratelimit.MemoryOptions{}),
+				PerPool:   bc.backends[2].Limiter("per_pool", rule, ratelimit.MemoryOptions{}),
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := l.Allow("192.0.2.1", "client-1", "ci"); !d.Allowed {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}

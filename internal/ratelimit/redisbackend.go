@@ -71,11 +71,12 @@ type RedisBackend struct {
 	onFallback func(string)
 	epoch      time.Time // openUntil is monotonic time since epoch
 
-	up        atomic.Bool
-	closed    atomic.Bool
-	probing   atomic.Bool
-	openUntil atomic.Int64
-	fallbacks atomic.Uint64
+	up         atomic.Bool
+	closed     atomic.Bool
+	probing    atomic.Bool
+	openUntil  atomic.Int64
+	fallbacks  atomic.Uint64
+	roundTrips atomic.Uint64
 
 	log logState
 }
@@ -130,6 +131,10 @@ func (b *RedisBackend) Addr() string { return b.addr }
 // Up reports whether the last call to Redis succeeded: false while
 // decisions are made in memory.
 func (b *RedisBackend) Up() bool { return b.up.Load() && !b.closed.Load() }
+
+// RoundTrips returns how many commands this backend has sent to Redis
+// (each one round trip).
+func (b *RedisBackend) RoundTrips() uint64 { return b.roundTrips.Load() }
 
 // Fallbacks returns how many decisions were made in memory because Redis
 // was unavailable.
@@ -206,6 +211,7 @@ func (b *RedisBackend) admit() (probe, ok bool) {
 // call runs one bounded command. A reply redis_rate cannot read (its
 // parser type-asserts) is an error too, not a panic on the request path.
 func (b *RedisBackend) call(f func(context.Context) (*redis_rate.Result, error)) (res *redis_rate.Result, err error) {
+	b.roundTrips.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	defer func() {

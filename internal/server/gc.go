@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/opensts/sts/internal/audit"
 )
 
 // runGC removes expired rows every interval until ctx ends, starting right
@@ -39,5 +41,13 @@ func (s *Server) collectGarbage(ctx context.Context) {
 			"exchange_tokens", res.ExchangeTokens, "refresh_tokens", res.RefreshTokens,
 			"revocations", res.Revocations, "used_jtis", res.UsedJTIs, "host_tokens", res.HostTokens,
 			"web_sessions", res.WebSessions, "login_links", res.LoginLinks)
+	}
+	// Audit retention (audit.retention, docs/security.md D-12).
+	n, err := audit.Retention{Store: s.store, MaxAge: s.retention}.Purge(ctx, s.now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.logger.WarnContext(ctx, "audit retention failed", "error", err, "deleted", n)
+	case n > 0:
+		s.logger.InfoContext(ctx, "audit retention removed old events", "audit_events", n)
 	}
 }

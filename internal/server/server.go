@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/storage"
@@ -49,8 +53,23 @@ type Options struct {
 	Mounters []Mounter
 	// GCInterval is how often expired rows are removed; 0 disables GC.
 	GCInterval time.Duration
+	// AuditRetention is how long audit events are kept; the GC job
+	// deletes older ones in bounded batches (audit.Retention). 0 keeps
+	// them forever.
+	AuditRetention time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// CallTimeout is every request's context deadline, which bounds its
+	// storage calls (docs/security.md F-40); 0: none. The gRPC streams are
+	// exempt.
+	CallTimeout time.Duration
+	// MaxInFlight bounds the requests served at once per route class
+	// (indexed by Class; 0: no bound); Classify names a request's class
+	// (nil: the ops endpoints are ClassOps, the rest ClassAPI).
+	MaxInFlight [numClasses]int
+	Classify    func(*http.Request) Class
+	// MaxConnections caps the open connections; 0: no cap.
+	MaxConnections int
 	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
 	// headers name the client; empty trusts none (see package clientip).
 	TrustedProxies []netip.Prefix
@@ -58,6 +77,17 @@ type Options struct {
 	// and metrics (so their log line carries the span), starting its
 	// span; nil: no tracing and no cost.
 	Trace func(http.Handler) http.Handler
+	// TLS, when set, makes Serve answer HTTPS (HTTP/2 and HTTP/1.1) on the
+	// public listener; its GetCertificate may change the certificate at
+	// any time. Nil: plain HTTP/1.1 and h2c.
+	TLS *tls.Config
+	// OpsListener, when set, gets its own plain-HTTP server for /livez,
+	// /readyz, /metrics and, with Pprof, /debug/pprof/; /metrics is then
+	// no longer served on the public listener (/livez and /readyz stay,
+	// for simple probes).
+	OpsListener net.Listener
+	// Pprof mounts net/http/pprof on the ops listener only.
+	Pprof bool
 }
 
 // Server is the assembled HTTP server. Create it with [New] and run it with
@@ -69,8 +99,14 @@ type Server struct {
 	handler    http.Handler
 	mux        *http.ServeMux
 	http       *http.Server
+	tls        bool
+	ops        *http.Server
+	opsLn      net.Listener
 	shutdown   time.Duration
 	gcInterval time.Duration
+	maxConns   int
+	shedTotal  *prometheus.CounterVec
+	retention  time.Duration
 	now        func() time.Time
 }
 
@@ -81,7 +117,12 @@ func New(o Options) *Server {
 	o = withDefaults(o)
 	s := &Server{
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
-		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, now: o.Now,
+		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
+		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics),
+	}
+	classify := o.Classify
+	if classify == nil {
+		classify = opsClass
 	}
 	checks := o.Checks
 	if o.Store != nil {
@@ -91,36 +132,86 @@ func New(o Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("GET /readyz", readyz(checks))
-	mux.Handle("GET /metrics", o.Metrics.Handler())
+	if o.OpsListener == nil {
+		mux.Handle("GET /metrics", o.Metrics.Handler())
+	}
 	for _, m := range o.Mounters {
 		m.Mount(mux)
 	}
 	s.mux = mux
 	// Outermost first. requestID must stay outermost (see its comment).
-	var h http.Handler = observe(o.Logger, o.Metrics, o.Now)(recoverPanics(o.Logger)(limitBody(o.MaxBodyBytes)(mux)))
-	if o.Trace != nil {
-		// Between clientIP and observe: nothing below replaces the
-		// request, so the tracer sees the pattern the mux sets and names
-		// the span after the route, never the raw path.
-		h = o.Trace(h)
+	// callDeadline replaces the request's context, so it stays outside
+	// observe, which reads the route pattern the mux sets on its request.
+	// The ops listener has no call deadline: a CPU profile runs for
+	// ?seconds=N.
+	// trace (o.Trace) sits between callDeadline and observe: nothing below
+	// it replaces the request, so the tracer sees the pattern the mux sets
+	// and names the span after the route, never the raw path; and the
+	// access-log line is written under the span.
+	trace := func(h http.Handler) http.Handler {
+		if o.Trace != nil {
+			return o.Trace(h)
+		}
+		return h
 	}
-	s.handler = requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(h))
-	s.http = &http.Server{
-		Handler:           s.handler,
+	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
+		return requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(callDeadline(callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
+			recoverPanics(o.Logger)(admit(o.MaxInFlight, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
+				limitBody(o.MaxBodyBytes)(h))))))))
+	}
+	s.handler = wrap(mux, o.CallTimeout)
+	s.http = newHTTPServer(o, s.handler)
+	if o.TLS != nil {
+		// HTTP/2 (what gRPC clients speak) and HTTP/1.1 over TLS.
+		s.tls = true
+		s.http.TLSConfig = o.TLS.Clone()
+		s.http.Protocols.SetHTTP2(true)
+	} else {
+		// HTTP/2 without TLS (h2c) as well as HTTP/1.1, so gRPC clients
+		// can reach the Connect services on a plain listener (TLS then
+		// ends at a proxy in front of sts).
+		s.http.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if o.OpsListener != nil {
+		ops := http.NewServeMux()
+		ops.HandleFunc("GET /livez", livez)
+		ops.Handle("GET /readyz", readyz(checks))
+		ops.Handle("GET /metrics", o.Metrics.Handler())
+		if o.Pprof {
+			mountPprof(ops)
+		}
+		s.ops = newHTTPServer(o, wrap(ops, 0))
+		// A CPU profile or trace runs for ?seconds=N (30 by default).
+		s.ops.WriteTimeout = 0
+		s.opsLn = o.OpsListener
+	}
+	return s
+}
+
+// newHTTPServer is an HTTP/1.1 server with o's limits serving h.
+func newHTTPServer(o Options, h http.Handler) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.ReadTimeout,
 		WriteTimeout:      o.WriteTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		Protocols:         new(http.Protocols),
 	}
-	// HTTP/2 without TLS (h2c) as well as HTTP/1.1, so gRPC clients can
-	// reach the Connect services on a plain listener (TLS usually ends at
-	// a proxy in front of sts).
-	s.http.Protocols = new(http.Protocols)
-	s.http.Protocols.SetHTTP1(true)
-	s.http.Protocols.SetUnencryptedHTTP2(true)
-	return s
+	srv.Protocols.SetHTTP1(true)
+	return srv
+}
+
+// mountPprof serves net/http/pprof's handlers on mux.
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Mount adds m's routes to a server that may already be serving. Endpoints
@@ -176,18 +267,48 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopGC()
 	wg.Go(func() { s.runGC(gcCtx) })
 
+	ln = newLimitListener(ln, s.maxConns, func() { s.shedTotal.WithLabelValues("connection").Inc() })
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(ln) }()
+	go func() {
+		if s.tls {
+			errc <- s.http.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- s.http.Serve(ln)
+	}()
+	opsErr := make(chan error, 1)
+	if s.ops != nil {
+		go func() { opsErr <- s.ops.Serve(s.opsLn) }()
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
+	case err = <-opsErr:
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdown)
 	defer cancel()
-	err := s.http.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+	shut := func(srv *http.Server) error {
+		err := srv.Shutdown(sctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			// shutdown_timeout is over: the requests still running are
+			// cut off, as configured, and the shutdown itself succeeded
+			// (docs/security.md F-41).
+			s.logger.Warn("shutdown timeout reached; closing the connections still open", "shutdown_timeout", s.shutdown.String())
+			err = srv.Close()
+		}
+		return err
+	}
+	if s.ops != nil {
+		if serr := shut(s.ops); err == nil {
+			err = serr
+		}
+	}
+	if serr := shut(s.http); err == nil {
 		err = serr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
 	}
 	return err
 }

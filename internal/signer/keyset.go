@@ -3,6 +3,8 @@ package signer
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/opensts/sts/internal/jws"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -59,6 +62,10 @@ type activeKey struct {
 	alg     string
 	priv    crypto.Signer
 	signers map[string]jose.Signer // by typ, built once
+	// es256 are the hand-written ES256 signers by typ (internal/jws), used
+	// instead of go-jose for a P-256 key: the mint path of every exchange
+	// (docs/performance.md). Nil for other algorithms.
+	es256 map[string]*jws.ES256Signer
 }
 
 // commonTypes are the typ values we sign with; their signers are built once.
@@ -72,6 +79,16 @@ func newActiveKey(kid, alg string, priv crypto.Signer) (*activeKey, error) {
 			return nil, err
 		}
 		a.signers[typ] = s
+	}
+	if k, ok := priv.(*ecdsa.PrivateKey); ok && alg == string(jose.ES256) {
+		a.es256 = make(map[string]*jws.ES256Signer, len(commonTypes))
+		for _, typ := range commonTypes {
+			s, err := jws.NewES256Signer(k, kid, typ)
+			if err != nil {
+				return nil, fmt.Errorf("signer: key %s: %w", kid, err)
+			}
+			a.es256[typ] = s
+		}
 	}
 	return a, nil
 }
@@ -89,6 +106,13 @@ func (a *activeKey) newSigner(typ string) (jose.Signer, error) {
 }
 
 func (a *activeKey) sign(typ string, payload []byte) (string, error) {
+	if es, ok := a.es256[typ]; ok {
+		tok, err := es.Sign(rand.Reader, payload)
+		if err != nil {
+			return "", fmt.Errorf("signer: sign with key %s: %w", a.kid, err)
+		}
+		return tok, nil
+	}
 	s, ok := a.signers[typ]
 	if !ok {
 		var err error

@@ -40,10 +40,10 @@ type Manager struct {
 
 	mu    sync.Mutex // serialises reloads and rotations on this replica
 	state atomic.Pointer[keySet]
-	// lastLookup is when an unknown kid last made this replica re-read
-	// the stored set (UnixNano; 0: never).
-	lastLookup atomic.Int64
-	lastErr    string // last logged Tick error, to log changes only; under mu
+	// lookup is the single-flight re-read of the stored set for a kid
+	// this replica does not know (see ResolveKey).
+	lookup  lookupFlight
+	lastErr string // last logged Tick error, to log changes only; under mu
 }
 
 var (
@@ -187,27 +187,97 @@ func fingerprint(rows []storage.SigningKey) string {
 // costs at most one storage read per interval.
 const LookupInterval = 5 * time.Second
 
+// lookupTimeout bounds one re-read; the requests waiting for it give up
+// at their own deadline first.
+const lookupTimeout = 5 * time.Second
+
+// ErrKeysUnavailable is the cause [Manager.ResolveKey] returns when a kid
+// is unknown and the stored key set could not be read: whether the kid is
+// ours cannot be told (docs/security.md F-45).
+var ErrKeysUnavailable = errors.New("signer: the stored key set could not be read")
+
+// lookupFlight is the state of the re-reads for unknown kids: at most one
+// runs at a time, every request that meets an unknown kid meanwhile waits
+// for it, and a new one starts at most once per LookupInterval.
+type lookupFlight struct {
+	mu   sync.Mutex
+	run  *lookupRun // the re-read in progress, nil when none
+	last int64      // when the last one started (UnixNano; 0: never)
+	err  error      // how the last one ended
+}
+
+type lookupRun struct {
+	done chan struct{}
+	err  error
+}
+
 // LookupKey is PublicKey for verifiers: when this replica does not know
-// kid, it re-reads the stored set first (at most once per LookupInterval),
-// because another replica may have just rotated with force and be signing
-// with a key this one would otherwise learn only at its next poll. A
-// storage failure keeps the current snapshot.
+// kid, it re-reads the stored set first (see [Manager.ResolveKey]). A
+// storage failure keeps the current snapshot and reports the kid unknown.
 func (m *Manager) LookupKey(ctx context.Context, kid string) (PublicKey, bool) {
+	k, ok, _ := m.ResolveKey(ctx, kid)
+	return k, ok
+}
+
+// ResolveKey is PublicKey for verifiers. When this replica does not know
+// kid, it re-reads the stored set first, because another replica may have
+// just rotated with force and be signing with a key this one would
+// otherwise learn only at its next poll. The re-read is single-flight
+// (concurrent requests wait for the one in progress, up to their own
+// deadline) and starts at most once per LookupInterval. When the kid is
+// still unknown and the last re-read failed, it returns an error wrapping
+// ErrKeysUnavailable: the caller cannot tell the kid is not ours and must
+// answer "unavailable", never "invalid".
+func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, error) {
 	if k, ok := m.PublicKey(kid); ok {
-		return k, true
+		return k, true, nil
 	}
-	now := m.now().UnixNano()
-	last := m.lastLookup.Load()
-	if last != 0 && now-last < int64(LookupInterval) && now >= last {
-		return PublicKey{}, false
+	f := &m.lookup
+	f.mu.Lock()
+	run := f.run
+	if run == nil {
+		now := m.now().UnixNano()
+		if f.last != 0 && now-f.last < int64(LookupInterval) && now >= f.last {
+			err := f.err
+			f.mu.Unlock()
+			if k, ok := m.PublicKey(kid); ok {
+				return k, true, nil
+			}
+			return PublicKey{}, false, err
+		}
+		run = &lookupRun{done: make(chan struct{})}
+		f.run, f.last = run, now
+		// The re-read outlives a request that gives up: the others
+		// waiting for it still get its answer.
+		go m.reread(context.WithoutCancel(ctx), run)
 	}
-	if !m.lastLookup.CompareAndSwap(last, now) {
-		return m.PublicKey(kid) // another request is re-reading right now
+	f.mu.Unlock()
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+		return PublicKey{}, false, fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err())
 	}
-	if err := m.Reload(ctx); err != nil && !errors.Is(err, ErrSealed) && !errors.Is(err, ErrNoSigningKey) {
+	if k, ok := m.PublicKey(kid); ok {
+		return k, true, nil
+	}
+	return PublicKey{}, false, run.err
+}
+
+func (m *Manager) reread(ctx context.Context, run *lookupRun) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	err := m.Reload(ctx)
+	if err != nil && !errors.Is(err, ErrSealed) && !errors.Is(err, ErrNoSigningKey) {
 		m.logger().Warn("signer: re-reading keys for an unknown kid failed", "err", err)
+		err = fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	} else {
+		err = nil
 	}
-	return m.PublicKey(kid)
+	f := &m.lookup
+	f.mu.Lock()
+	run.err, f.err, f.run = err, err, nil
+	f.mu.Unlock()
+	close(run.done)
 }
 
 // Sign implements [Signer] with the in-memory active key.

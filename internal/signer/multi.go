@@ -173,15 +173,27 @@ func (m *Multi) PublicKey(kid string) (PublicKey, bool) {
 
 // LookupKey is [Manager.LookupKey] over every algorithm's keys.
 func (m *Multi) LookupKey(ctx context.Context, kid string) (PublicKey, bool) {
+	k, ok, _ := m.ResolveKey(ctx, kid)
+	return k, ok
+}
+
+// ResolveKey is [Manager.ResolveKey] over every algorithm's keys: the
+// first error is returned when no algorithm's set has kid.
+func (m *Multi) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, error) {
 	if k, ok := m.PublicKey(kid); ok {
-		return k, true
+		return k, true, nil
 	}
+	var first error
 	for _, x := range m.all() {
-		if k, ok := x.LookupKey(ctx, kid); ok {
-			return k, true
+		k, ok, err := x.ResolveKey(ctx, kid)
+		if ok {
+			return k, true, nil
+		}
+		if first == nil {
+			first = err
 		}
 	}
-	return PublicKey{}, false
+	return PublicKey{}, false, first
 }
 
 // Algorithms implements [KeySet]: the union, sorted.

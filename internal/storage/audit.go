@@ -16,6 +16,13 @@ type AuditEvent struct {
 	RequestID string
 	Outcome   string
 	Detail    string // free text; never secret material
+	// ClientIP is the address of the request's client as the server
+	// resolved it (http.trusted_proxies); empty when no request is behind
+	// the event (CLI, scheduler).
+	ClientIP string
+	// UserAgent is the request's User-Agent header, sanitized and
+	// truncated by the caller (internal/audit.Caller).
+	UserAgent string
 }
 
 // AuditFilter selects audit events: every set field must match. The
@@ -52,6 +59,11 @@ type AuditStore interface {
 	// Time descending, then ID descending. Events with a zero Time come
 	// last (the oldest) and match no Since or Until bound.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// PurgeAudit deletes at most limit events whose Time is before before,
+	// oldest first, and returns how many it deleted; retention calls it in
+	// a loop so no statement holds locks for long. Events without a Time
+	// are kept. limit must be positive.
+	PurgeAudit(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // ReplayStore records one-time identifiers (a JWT's jti, namespaced by its

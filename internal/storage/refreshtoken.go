@@ -36,6 +36,15 @@ type RefreshTokenStore interface {
 	GetRefreshTokenByDigest(ctx context.Context, digest []byte) (RefreshToken, error)
 	// UpdateRefreshToken: see UpdateOrganization. Returns ErrNotFound.
 	UpdateRefreshToken(ctx context.Context, id string, fn func(old RefreshToken) (RefreshToken, error)) error
+	// RotateRefreshToken rotates the token id to successor in one
+	// transaction, so a crash or failover never leaves a rotated token
+	// without its successor (docs/security.md F-44). fn sees the current
+	// row (locked) and may refuse: its error is returned as is and nothing
+	// changes. Otherwise the row records the rotation (RotatedAt =
+	// successor.CreatedAt, SuccessorID = successor.ID) and successor is
+	// stored. Returns ErrNotFound, or ErrAlreadyExists when successor's ID
+	// or digest is taken (nothing changes then either).
+	RotateRefreshToken(ctx context.Context, id string, successor RefreshToken, fn func(old RefreshToken) error) error
 	// RevokeRefreshFamily marks every token of the family revoked and
 	// reports how many rows changed.
 	RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error)

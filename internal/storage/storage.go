@@ -36,6 +36,7 @@ type Store interface {
 	ReplayStore
 	ServerSecretStore
 	SessionStore
+	UnitOfWork
 
 	// GarbageCollect removes rows that expired before now and reports how
 	// many of each kind it removed.

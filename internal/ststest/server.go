@@ -40,6 +40,8 @@ func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
 	}
 	cfg := config.DefaultConfig()
 	cfg.Listen = ln.Addr().String()
+	// Explicit, as sts serve on PostgreSQL requires (docs/security.md F-32).
+	cfg.Issuer = "http://" + cfg.Listen
 	cfg.DataDir = t.TempDir()
 	cfg.Log.Level = "debug"
 	if mutate != nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -31,8 +33,8 @@ var ErrSourceUnavailable = errors.New("token source check unavailable")
 // or deleting a PAT on another node is seen here within it.
 const DefaultSourceTTL = 5 * time.Second
 
-// maxSourceEntries caps the cache; when full it is cleared and refilled
-// by use.
+// maxSourceEntries caps the cache; when full, the least recently used
+// source makes room (TestSourceCacheEvictsGradually).
 const maxSourceEntries = 10000
 
 // SourceStore is what [StoreSources] reads.
@@ -62,7 +64,7 @@ type StoreSources struct {
 	Now func() time.Time
 
 	mu    sync.Mutex
-	alive map[string]time.Time // key → when the read that found it alive began
+	alive *simplelru.LRU[string, time.Time] // key → when the read that found it alive began; nil until first use
 }
 
 // NewStoreSources returns the source checker over s with DefaultSourceTTL.
@@ -108,26 +110,26 @@ func (s *StoreSources) check(ctx context.Context, key string, read func() error)
 	now := s.now()
 	if s.TTL > 0 {
 		s.mu.Lock()
-		at, ok := s.alive[key]
-		s.mu.Unlock()
-		if ok && now.Sub(at) < s.TTL && !now.Before(at) {
-			return nil
+		if s.alive != nil {
+			if at, ok := s.alive.Get(key); ok {
+				if now.Sub(at) < s.TTL && !now.Before(at) {
+					s.mu.Unlock()
+					return nil
+				}
+				s.alive.Remove(key) // expired: freed now, re-added below if still alive
+			}
 		}
+		s.mu.Unlock()
 	}
 	if err := read(); err != nil {
-		if s.TTL > 0 {
-			s.mu.Lock()
-			delete(s.alive, key)
-			s.mu.Unlock()
-		}
 		return err
 	}
 	if s.TTL > 0 {
 		s.mu.Lock()
-		if s.alive == nil || len(s.alive) >= maxSourceEntries {
-			s.alive = make(map[string]time.Time)
+		if s.alive == nil {
+			s.alive, _ = simplelru.NewLRU[string, time.Time](maxSourceEntries, nil) // errors only for a size ≤ 0
 		}
-		s.alive[key] = now
+		s.alive.Add(key, now)
 		s.mu.Unlock()
 	}
 	return nil
@@ -184,4 +186,14 @@ func (s *StoreSources) pat(ctx context.Context, c *AccessClaims) error {
 func sourceUnavailable(err error) error {
 	return &sts.Error{Code: sts.Unavailable, Message: "token source check unavailable",
 		Err: fmt.Errorf("%w: %w", ErrSourceUnavailable, err)}
+}
+
+// cachedLen is the number of live sources held.
+func (s *StoreSources) cachedLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.alive == nil {
+		return 0
+	}
+	return s.alive.Len()
 }

@@ -28,9 +28,10 @@ const (
 )
 
 // keyLoader is a key set that can look in storage again for a kid it does
-// not know (*signer.Manager: a forced rotation on another replica).
+// not know (*signer.Manager: a forced rotation on another replica); err is
+// set when it could not look (storage down).
 type keyLoader interface {
-	LookupKey(ctx context.Context, kid string) (signer.PublicKey, bool)
+	ResolveKey(ctx context.Context, kid string) (_ signer.PublicKey, ok bool, err error)
 }
 
 // allowedHeaders is the whole protected header of the tokens we mint.
@@ -107,7 +108,12 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	// header's (T-12, T-13, T-14, T-16, T-18).
 	key, ok := v.Keys.PublicKey(kid)
 	if kl, isLoader := v.Keys.(keyLoader); !ok && isLoader {
-		key, ok = kl.LookupKey(ctx, kid)
+		var err error
+		if key, ok, err = kl.ResolveKey(ctx, kid); !ok && err != nil {
+			// Maybe ours, a key this replica has not loaded: cannot tell,
+			// which is 503, never "invalid" (docs/security.md F-45).
+			return nil, &sts.Error{Code: sts.Unavailable, Message: "signing keys unavailable", Err: err}
+		}
 	}
 	if !ok {
 		return nil, invalid(ErrUnknownKey, "kid %q", kid)

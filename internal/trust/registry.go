@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -91,7 +93,8 @@ type Registry struct {
 	snap      atomic.Pointer[snapshot]
 	mu        sync.Mutex // serialises refreshes and guards programs
 	programs  map[string]compiled
-	lastTried atomic.Int64 // unix nanos of the last on-demand refresh
+	lastTried atomic.Int64       // unix nanos of the last on-demand refresh
+	first     singleflight.Group // the first load, shared by concurrent callers
 }
 
 func (r *Registry) now() time.Time {
@@ -207,7 +210,16 @@ func (r *Registry) current(ctx context.Context) (*snapshot, error) {
 	if s := r.snap.Load(); s != nil {
 		return s, nil
 	}
-	if err := r.Refresh(ctx); err != nil {
+	// The first concurrent requests share one load: the others would
+	// otherwise wait on r.mu and then each rebuild the registry again
+	// (TestRegistryFirstLoadSingleFlight).
+	_, err, _ := r.first.Do("load", func() (any, error) {
+		if r.snap.Load() != nil {
+			return nil, nil
+		}
+		return nil, r.Refresh(ctx)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return r.snap.Load(), nil

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -14,7 +16,8 @@ import (
 // CLI) can go unseen here: the bound docs/design.md#storage-and-replicas sets for cached PAT checks.
 const DefaultTTL = 5 * time.Second
 
-// maxEntries caps each table; when full it is cleared and refilled by use.
+// maxEntries caps each table; when full, the least recently used entry
+// makes room.
 const maxEntries = 10000
 
 // Store caches client and principal records for [Store.CachedClient] and
@@ -130,14 +133,17 @@ func cloneClient(c storage.Client) storage.Client {
 	return c
 }
 
-// table is one record kind's cache. gen counts forgets: a read that began
-// at generation g may only fill the table if no forget happened since, so
-// a copy read before a write can never be put back after the write dropped
-// it.
+// table is one record kind's cache: a least-recently-used list of at most
+// maxEntries, so that more records in rotation than that evict the coldest
+// one at a time (TestTableEvictsGradually), and an entry found expired is
+// freed on the spot (TestTableFreesExpired). gen counts forgets: a read
+// that began at generation g may only fill the table if no forget happened
+// since, so a copy read before a write can never be put back after the
+// write dropped it.
 type table[V any] struct {
 	mu  sync.Mutex
 	gen uint64
-	m   map[string]entry[V]
+	m   *simplelru.LRU[string, entry[V]] // nil until the first put
 }
 
 type entry[V any] struct {
@@ -151,9 +157,16 @@ func (t *table[V]) get(id string, now time.Time, ttl time.Duration) (V, bool) {
 		return zero, false
 	}
 	t.mu.Lock()
-	e, ok := t.m[id]
-	t.mu.Unlock()
-	if !ok || now.Sub(e.fetched) >= ttl || now.Before(e.fetched) {
+	defer t.mu.Unlock()
+	if t.m == nil {
+		return zero, false
+	}
+	e, ok := t.m.Get(id)
+	if !ok {
+		return zero, false
+	}
+	if now.Sub(e.fetched) >= ttl || now.Before(e.fetched) {
+		t.m.Remove(id)
 		return zero, false
 	}
 	return e.v, true
@@ -171,17 +184,19 @@ func (t *table[V]) put(id string, v V, gen uint64, fetched time.Time) {
 	if gen != t.gen {
 		return // something was forgotten while this read ran
 	}
-	if t.m == nil || len(t.m) >= maxEntries {
-		t.m = make(map[string]entry[V])
+	if t.m == nil {
+		t.m, _ = simplelru.NewLRU[string, entry[V]](maxEntries, nil) // errors only for a size ≤ 0
 	}
-	t.m[id] = entry[V]{v: v, fetched: fetched}
+	t.m.Add(id, entry[V]{v: v, fetched: fetched})
 }
 
 func (t *table[V]) forget(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.gen++
-	delete(t.m, id)
+	if t.m != nil {
+		t.m.Remove(id)
+	}
 }
 
 // drop removes id without moving the generation: a read that found the
@@ -190,5 +205,17 @@ func (t *table[V]) forget(id string) {
 func (t *table[V]) drop(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.m, id)
+	if t.m != nil {
+		t.m.Remove(id)
+	}
+}
+
+// len is the number of entries held.
+func (t *table[V]) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		return 0
+	}
+	return t.m.Len()
 }

@@ -326,5 +326,7 @@ func auditRecord(orgID string, at time.Time) storage.AuditEvent {
 		RequestID: storage.NewID(),
 		Outcome:   "ok",
 		Detail:    odd("detail"),
+		ClientIP:  "2001:db8::7",
+		UserAgent: "sts-conformance/1.0",
 	}
 }

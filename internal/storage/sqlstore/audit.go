@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -10,40 +11,119 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-const auditColumns = `id, event_time, org_id, actor, action, target, request_id, outcome, detail`
+const auditColumns = `id, event_time, org_id, actor, action, target, request_id, outcome, detail, client_ip, user_agent`
+
+// auditColumnCount is the number of auditColumns, the parameters per row.
+const auditColumnCount = 11
+
+// auditRowsPerInsert bounds the rows of one INSERT: 500 × 11 = 5 500 bound
+// parameters, well inside PostgreSQL's 65 535 and SQLite's 32 766.
+const auditRowsPerInsert = 500
 
 // defaultAuditLimit applies when AuditFilter.Limit is zero or less.
 const defaultAuditLimit = 100
 
 func scanAudit(r rowScanner) (storage.AuditEvent, error) {
 	var e storage.AuditEvent
-	err := r.Scan(&e.ID, timeCol{&e.Time}, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.RequestID, &e.Outcome, &e.Detail)
+	err := r.Scan(&e.ID, timeCol{&e.Time}, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.RequestID, &e.Outcome, &e.Detail, &e.ClientIP, &e.UserAgent)
 	return e, err
 }
 
 // AppendAudit implements storage.AuditStore: one transaction, all or none.
+// On PostgreSQL a batch is one multi-row INSERT per 500 events: one
+// statement and one commit instead of one network round trip per row,
+// which is what kept the audit writer from keeping up
+// (docs/performance.md#audit-writer). SQLite runs in-process, where a
+// round trip costs nothing and a statement of thousands of parameters is
+// slower to prepare than the rows are to insert: there one prepared INSERT
+// runs per row inside the batch's transaction.
 func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
 	const op = "append audit"
 	if len(events) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		// One statement prepared per batch (the audit writer sends up to
-		// 256 events): the SQL is parsed once, not once per row.
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`)
-		if err != nil {
-			return s.fail(op, err)
+	if s.dialect == dialectPostgres && len(events) <= auditRowsPerInsert {
+		// One statement is atomic on its own: no BEGIN/COMMIT round trips.
+		return s.fail(op, s.insertAudit(ctx, s.db, events))
+	}
+	return s.inTx(ctx, op, func(tx *sql.Tx) error { return s.fail(op, s.appendAudit(ctx, tx, events)) })
+}
+
+// appendAudit writes events inside tx.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, events []storage.AuditEvent) error {
+	if s.dialect != dialectSQLite {
+		return s.insertAudit(ctx, tx, events)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, e := range events {
+		if _, err := stmt.ExecContext(ctx, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target,
+			e.RequestID, e.Outcome, e.Detail, e.ClientIP, e.UserAgent); err != nil {
+			return err
 		}
-		defer stmt.Close()
-		for _, e := range events {
-			if _, err := stmt.ExecContext(ctx,
-				e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target, e.RequestID, e.Outcome, e.Detail); err != nil {
-				return s.fail(op, err)
+	}
+	return nil
+}
+
+// execer is what *sql.DB and *sql.Tx share.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertAudit writes events with multi-row INSERTs of at most
+// auditRowsPerInsert rows each.
+func (s *Store) insertAudit(ctx context.Context, db execer, events []storage.AuditEvent) error {
+	for len(events) > 0 {
+		n := min(len(events), auditRowsPerInsert)
+		var b strings.Builder
+		b.Grow(64 + n*60)
+		b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+		args := make([]any, 0, n*auditColumnCount)
+		for i, e := range events[:n] {
+			if i > 0 {
+				b.WriteByte(',')
 			}
+			b.WriteByte('(')
+			for c := range auditColumnCount {
+				if c > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(i*auditColumnCount + c + 1))
+			}
+			b.WriteByte(')')
+			args = append(args, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target, e.RequestID, e.Outcome,
+				e.Detail, e.ClientIP, e.UserAgent)
 		}
-		return nil
-	})
+		if _, err := db.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+// PurgeAudit implements storage.AuditStore: one DELETE of at most limit
+// rows, chosen oldest first through the (event_time, id) index.
+func (s *Store) PurgeAudit(ctx context.Context, before time.Time, limit int) (int64, error) {
+	const op = "purge audit"
+	if limit <= 0 {
+		return 0, fmt.Errorf("%s: limit must be positive, got %d", op, limit)
+	}
+	if before.IsZero() {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN (
+		SELECT id FROM audit_events WHERE event_time < $1 ORDER BY event_time, id LIMIT $2)`, s.ts(before), limit)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail(op, err)
 }
 
 // ListAudit implements storage.AuditStore. Events with a time come first,

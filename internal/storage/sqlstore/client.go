@@ -26,7 +26,11 @@ func (s *Store) clientArgs(c storage.Client) []any {
 
 // CreateClient implements storage.ClientStore.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+	return s.createClient(ctx, s.db, c)
+}
+
+func (s *Store) createClient(ctx context.Context, db execer, c storage.Client) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, s.clientArgs(c)...)
 	return s.fail("create client", err)
 }

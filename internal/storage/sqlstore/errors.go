@@ -19,6 +19,42 @@ const (
 	pgForeignKeyViolation = "23503"
 )
 
+// PostgreSQL SQLSTATEs of a connection refused for a reason retrying cannot
+// fix: the database or role does not exist, or the password is wrong.
+var pgPermanent = map[string]bool{
+	"3D000": true, // invalid_catalog_name: no such database
+	"28000": true, // invalid_authorization_specification: no such role, pg_hba rejects
+	"28P01": true, // invalid_password
+}
+
+// ErrBadDSN is returned by Open for a PostgreSQL connection string that
+// cannot be parsed. Its text never repeats the DSN, which may hold a
+// password.
+var ErrBadDSN = errors.New("storage.dsn is not a valid PostgreSQL connection string (want a URL such as postgres://user@host:5432/dbname?sslmode=verify-full, or key=value pairs)")
+
+// Permanent reports whether err, from opening or first using the store,
+// is one retrying cannot fix: an unparseable DSN, an unknown database or
+// role, a rejected password. Anything else (the server unreachable,
+// starting up, out of connections) may pass.
+func Permanent(err error) bool {
+	if errors.Is(err, ErrBadDSN) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgPermanent[pgErr.Code]
+}
+
+// PermanentReason is the one-line reason of a [Permanent] error: the
+// server's message and SQLSTATE, without the host, user and database the
+// driver's wrapping adds.
+func PermanentReason(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Sprintf("PostgreSQL refused the connection: %s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+	}
+	return err.Error()
+}
+
 // translate maps a backend error to a storage sentinel where one applies,
 // keeping the backend error in the chain for logs. This is the only place
 // driver errors are interpreted.

@@ -36,7 +36,11 @@ func (s *Store) hostTokenArgs(t storage.HostToken) []any {
 
 // CreateHostToken implements storage.HostTokenStore.
 func (s *Store) CreateHostToken(ctx context.Context, t storage.HostToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO host_tokens (`+hostTokenColumns+`)
+	return s.createHostToken(ctx, s.db, t)
+}
+
+func (s *Store) createHostToken(ctx context.Context, db execer, t storage.HostToken) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO host_tokens (`+hostTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		s.hostTokenArgs(t)...)
 	return s.fail("create host token", err)

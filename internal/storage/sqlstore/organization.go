@@ -17,7 +17,11 @@ func scanOrganization(r rowScanner) (storage.Organization, error) {
 
 // CreateOrganization implements storage.OrganizationStore.
 func (s *Store) CreateOrganization(ctx context.Context, o storage.Organization) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO organizations (`+orgColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+	return s.createOrganization(ctx, s.db, o)
+}
+
+func (s *Store) createOrganization(ctx context.Context, db execer, o storage.Organization) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO organizations (`+orgColumns+`) VALUES ($1, $2, $3, $4, $5)`,
 		o.ID, o.Name, o.Tier, s.ts(o.CreatedAt), s.ts(o.UpdatedAt))
 	return s.fail("create organization", err)
 }

@@ -24,7 +24,11 @@ func (s *Store) patArgs(p storage.PAT) []any {
 // CreatePAT implements storage.PATStore. A taken ID or digest violates a
 // unique index and becomes ErrAlreadyExists.
 func (s *Store) CreatePAT(ctx context.Context, p storage.PAT) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pats (`+patColumns+`)
+	return s.createPAT(ctx, s.db, p)
+}
+
+func (s *Store) createPAT(ctx context.Context, db execer, p storage.PAT) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO pats (`+patColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, s.patArgs(p)...)
 	return s.fail("create pat", err)
 }

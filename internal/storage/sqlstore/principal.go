@@ -18,7 +18,11 @@ func scanPrincipal(r rowScanner) (storage.Principal, error) {
 
 // CreatePrincipal implements storage.PrincipalStore.
 func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO principals (`+principalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	return s.createPrincipal(ctx, s.db, p)
+}
+
+func (s *Store) createPrincipal(ctx context.Context, db execer, p storage.Principal) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO principals (`+principalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		p.ID, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt), p.InstanceAdmin)
 	return s.fail("create principal", err)
 }

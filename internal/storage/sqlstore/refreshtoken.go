@@ -59,6 +59,30 @@ func (s *Store) UpdateRefreshToken(ctx context.Context, id string, fn func(stora
 		})
 }
 
+// RotateRefreshToken implements storage.RefreshTokenStore: the SELECT …
+// FOR UPDATE (on SQLite the IMMEDIATE transaction's write lock), the
+// rotation and the successor's INSERT commit together or not at all.
+func (s *Store) RotateRefreshToken(ctx context.Context, id string, succ storage.RefreshToken, fn func(storage.RefreshToken) error) error {
+	const op = "rotate refresh token"
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		old, err := scanRefreshToken(tx.QueryRowContext(ctx,
+			`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE id = $1`+s.forUpdate(), id))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if err := fn(old); err != nil {
+			return err // the caller's own error, returned as is
+		}
+		if err := execOne(ctx, tx, `UPDATE refresh_tokens SET rotated_at = $2, successor_id = $3 WHERE id = $1`,
+			id, s.ts(succ.CreatedAt), succ.ID); err != nil {
+			return s.fail(op, err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, s.refreshTokenArgs(succ)...)
+		return s.fail(op, err)
+	})
+}
+
 // RevokeRefreshFamily implements storage.RefreshTokenStore. Rows already
 // revoked are not counted.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error) {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,13 +9,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
-	_ "modernc.org/sqlite"             // registers driver "sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -37,6 +40,22 @@ type Config struct {
 	// a short constant op name ("get pat"), so the server can count storage
 	// errors without this package importing a metrics library.
 	OnError func(op string, err error)
+	// ConnectTimeout is PostgreSQL's connect_timeout (when the DSN does not
+	// set one): opening a connection to a black-holed server fails after
+	// this long even without a context deadline. 0 leaves pgx's default.
+	// For SQLite it is busy_timeout, how long a statement waits behind
+	// another connection's lock (5 s when 0).
+	ConnectTimeout time.Duration
+	// StatementTimeout is set as statement_timeout on every PostgreSQL
+	// connection (when the DSN does not set it): the server ends longer
+	// statements, lock waits included. 0 leaves the server's default.
+	StatementTimeout time.Duration
+	// MaxConns is how many requests may use storage at once, the
+	// listener's concurrency: that many connections stay open between
+	// bursts (SQLite: idle; PostgreSQL: open and idle), so that no burst
+	// closes and reopens connections (TestSQLitePoolHoldsConcurrency).
+	// 0 means DefaultMaxConns.
+	MaxConns int
 }
 
 // Store implements storage.Store on database/sql.
@@ -65,8 +84,31 @@ const (
 // crash or power loss (docs/security.md D-01); _txlock=immediate makes write
 // transactions take the write lock at BEGIN, so two Update* calls serialize
 // instead of both reading and then failing to upgrade their lock.
-const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-	"&_pragma=foreign_keys(1)&_txlock=immediate"
+//
+// busy_timeout is how long a statement waits for another connection's
+// lock. The driver does not end that wait when the context does, so it is
+// the bound of a write behind a stuck writer: sqlitePragmas(d) sets it to
+// the request's storage deadline (docs/reliability.md).
+func sqlitePragmas(busy time.Duration) string {
+	if busy <= 0 {
+		busy = defaultBusyTimeout
+	}
+	return "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=foreign_keys(1)&_txlock=immediate&_pragma=cache_size(-" + sqliteCacheKiBText + ")"
+}
+
+// defaultBusyTimeout is SQLite's busy_timeout when Config.ConnectTimeout is 0.
+const defaultBusyTimeout = 5 * time.Second
+
+// sqliteCacheKiB bounds each connection's page cache (SQLite's default is
+// 2 MiB): with DefaultMaxConns connections kept open, the default let
+// SQLite's caches, outside the Go heap and its memory limit, take the
+// process past its RSS budget (76 MiB peak under load; docs/performance.md
+// "Memory policy"). The hot rows are few and the OS caches the file.
+const (
+	sqliteCacheKiB     = 256
+	sqliteCacheKiBText = "256"
+)
 
 // Open opens the backend. For PostgreSQL it does not contact the server
 // (database/sql connects lazily), so the server can start, retry Migrate
@@ -79,10 +121,10 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	switch c.Driver {
 	case DriverSQLite:
 		s.dialect = dialectSQLite
-		s.db, err = openSQLite(ctx, c.DSN)
+		s.db, err = openSQLite(ctx, c.DSN, c.ConnectTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
 	case DriverPostgres:
 		s.dialect = dialectPostgres
-		s.db, err = openPostgres(c.DSN)
+		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -92,38 +134,51 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(dsn string) (*sql.DB, error) {
+func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, maxConns int) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("sqlstore: postgres DSN is empty")
 	}
-	// sql.Open parses the DSN (pgx's connector) but does not connect.
-	db, err := sql.Open("pgx", dsn)
+	// ParseConfig reads the DSN (URL or keyword/value) without connecting;
+	// OpenDB connects lazily. A DSN that does not parse stops start-up
+	// (see Permanent).
+	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: postgres DSN: %w", err)
+		return nil, ErrBadDSN // not err: it may repeat the DSN, password and all
 	}
+	// A timeout the DSN names wins; otherwise the configured bounds apply
+	// (docs/reliability.md, "Bounded storage calls").
+	if connectTimeout > 0 && !dsnSets(dsn, "connect_timeout") {
+		cc.ConnectTimeout = connectTimeout
+	}
+	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok && statementTimeout > 0 {
+		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
+	}
+	db := stdlib.OpenDB(*cc)
 	// Every open connection may stay idle: a new PostgreSQL connection is
 	// a new server process, and closing the ones above an idle limit after
 	// each burst took introspection under load (32 connections) from 0.77
 	// to 0.45 of the bare handler's throughput and p99 from 17 to 74 ms
-	// (docs/performance.md). 32 per replica stays well inside the default
-	// max_connections of 100 for a few replicas.
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	// (docs/performance.md). 32 per replica (the default) stays well inside
+	// the default max_connections of 100 for a few replicas.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
 }
 
-// sqliteIdleConns is how many SQLite connections stay open between bursts.
-const sqliteIdleConns = 16
+// DefaultMaxConns is the concurrency the connection pool is sized for when
+// Config.MaxConns is 0: the load generator's and the listener's 32
+// concurrent requests (docs/performance.md).
+const DefaultMaxConns = 32
 
-func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
+func openSQLite(ctx context.Context, path string, busy time.Duration, maxConns int) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlstore: sqlite path is empty")
 	}
 	var dsn string
 	if path == ":memory:" {
-		dsn = ":memory:?" + sqlitePragmas
+		dsn = ":memory:?" + sqlitePragmas(busy)
 	} else {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -134,7 +189,7 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 		}
 		// A file: URI, escaped, so '?' or '#' in the path cannot be taken
 		// for the start of the query.
-		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas
+		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas(busy)
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -150,8 +205,10 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 		// with database/sql's default of 2 idle connections, concurrent
 		// requests opened and closed one each, which cost a seventh of the
 		// CPU of an introspection under load (docs/performance.md). Reads
-		// run concurrently under WAL, so keep a pool's worth idle.
-		db.SetMaxIdleConns(sqliteIdleConns)
+		// run concurrently under WAL, so keep one idle connection per
+		// concurrent request: with 16 for 32 requests, every burst closed
+		// 16 and reopened them on the next.
+		db.SetMaxIdleConns(maxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := checkSQLite(ctx, db, path == ":memory:"); err != nil {
@@ -261,4 +318,18 @@ func (s *Store) inTx(ctx context.Context, op string, f func(tx *sql.Tx) error) e
 		return s.fail(op, err)
 	}
 	return nil
+}
+
+// dsnSets reports whether a PostgreSQL DSN (URL or keyword/value) names
+// the parameter key.
+func dsnSets(dsn, key string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Query().Has(key)
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == key {
+			return true
+		}
+	}
+	return false
 }

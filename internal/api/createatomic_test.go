@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// crashAfterCreate is auditSwitch down with the clean-up deletes failing
+// too, as a crash between a create and its event would leave things.
+type crashAfterCreate struct{ *auditSwitch }
+
+func (crashAfterCreate) DeleteOrganization(context.Context, string) error {
+	return errors.New("process died here")
+}
+
+func (crashAfterCreate) DeletePrincipal(context.Context, string) error {
+	return errors.New("process died here")
+}
+
+// TestCreateIsAtomicWithItsEvent: an organization or principal is never
+// stored without its audit event (docs/design.md#audit).
+func TestCreateIsAtomicWithItsEvent(t *testing.T) {
+	real := newSQLiteStore(t)
+	org := storage.Organization{ID: storage.NewID(), Name: "acme", Tier: DefaultTier}
+	if err := real.CreateOrganization(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	store := crashAfterCreate{&auditSwitch{Store: real, down: true}}
+	c := pat.Caller{Actor: "cli"}
+	if _, err := CreateOrganization(t.Context(), store, c, "globex", "", time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("CreateOrganization with the audit trail down = %v, want Unavailable", err)
+	}
+	if _, err := CreatePrincipal(t.Context(), store, c, org.ID, storage.PrincipalServiceAccount, "bot", "", time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("CreatePrincipal with the audit trail down = %v, want Unavailable", err)
+	}
+	orgs, err := real.ListOrganizations(t.Context())
+	if err != nil || len(orgs) != 1 {
+		t.Errorf("organizations = %d (%v), want only the first: one was stored without its event", len(orgs), err)
+	}
+	ps, err := real.ListPrincipals(t.Context(), org.ID)
+	if err != nil || len(ps) != 0 {
+		t.Errorf("principals = %d (%v), want none stored without its event", len(ps), err)
+	}
+}

@@ -1,0 +1,32 @@
+package app
+
+import (
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/opensts/sts/internal/config"
+)
+
+// applyMemoryPolicy sets the Go runtime's memory limit and GC target from
+// cfg (docs/performance.md "Memory policy"): a GOGC well above the
+// default, so that a small live heap does not mean a collection every few
+// hundred requests, bounded by a soft memory limit that keeps the process
+// inside its RSS budget. GOMEMLIMIT and GOGC in the environment win over
+// the configuration (the runtime has applied them already); 0 leaves the
+// runtime's own value. It returns the values in effect.
+func applyMemoryPolicy(cfg config.RuntimeConfig, logger *slog.Logger) (limit int64, gcPercent int) {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
+	if _, set := os.LookupEnv("GOGC"); !set && cfg.GCPercent > 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
+	limit = debug.SetMemoryLimit(-1) // -1 reads without changing
+	gcPercent = debug.SetGCPercent(-1)
+	debug.SetGCPercent(gcPercent) // SetGCPercent(-1) turned collection off: put it back
+	if logger != nil {
+		logger.Debug("memory policy", "memory_limit_bytes", limit, "gc_percent", gcPercent)
+	}
+	return limit, gcPercent
+}

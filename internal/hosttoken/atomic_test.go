@@ -1,0 +1,52 @@
+package hosttoken_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// auditDown fails every audit write, inside a unit of work too.
+type auditDown struct{ storage.Store }
+
+var errAuditDown = errors.New("audit table unavailable")
+
+func (auditDown) AppendAudit(context.Context, ...storage.AuditEvent) error { return errAuditDown }
+
+func (a auditDown) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
+	return a.Store.WithTx(ctx, func(tx storage.Tx) error { return fn(auditDownTx{tx}) })
+}
+
+type auditDownTx struct{ storage.Tx }
+
+func (auditDownTx) AppendAudit(context.Context, ...storage.AuditEvent) error { return errAuditDown }
+
+// TestCreateIsAtomicWithItsEvent: a host token (an SCM secret) is never
+// stored, nor acknowledged, without its audit event (docs/design.md#audit).
+func TestCreateIsAtomicWithItsEvent(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			w := newWorld(t, store)
+			down := auditDown{store}
+			svc := &hosttoken.Service{Store: down, Envelope: w.svc.Envelope, Audit: &audit.Writer{Store: down}, Now: w.clock.Now}
+			_, err := svc.Create(t.Context(), w.user, hosttoken.CreateInput{
+				RunnerID: w.runner.PrincipalID, UserID: w.user.PrincipalID, Host: "github.com", Token: "gho_secret",
+				Source: storage.HostTokenSourceOAuth, ExpiresAt: time.Now().Add(time.Hour), Scopes: []string{"repo"},
+			})
+			if sts.ErrorCode(err) != sts.Unavailable {
+				t.Fatalf("Create with the audit trail down = %v, want Unavailable", err)
+			}
+			rows, err := store.ListHostTokens(t.Context(), storage.HostTokenFilter{RunnerID: w.runner.PrincipalID})
+			if err != nil || len(rows) != 0 {
+				t.Errorf("host tokens stored without their audit event: %d (%v)", len(rows), err)
+			}
+		})
+	}
+}

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// Class is a route class of admission control: each has its own bound on
+// requests in flight, so a flood of token requests cannot starve the
+// health checks or the admin API (docs/reliability.md#admission-control).
+type Class int
+
+// Route classes.
+const (
+	ClassAPI   Class = iota // Connect and gRPC services, the web pages, anything else
+	ClassToken              // the OAuth endpoints
+	ClassOps                // /livez, /readyz, /metrics, discovery, the JWKS
+	numClasses
+)
+
+var classNames = [numClasses]string{"api", "token", "ops"}
+
+func (c Class) String() string { return classNames[c] }
+
+// opsClass is the default classifier: the ops endpoints the server mounts
+// itself are ClassOps, the rest ClassAPI.
+func opsClass(r *http.Request) Class {
+	switch r.URL.Path {
+	case "/livez", "/readyz", "/metrics":
+		return ClassOps
+	}
+	return ClassAPI
+}
+
+// admit bounds the requests in flight per class: a request over its
+// class's limit is answered 503 with Retry-After at once, before its body
+// is read or any storage call is made. A limit of 0 admits everything.
+func admit(limits [numClasses]int, classify func(*http.Request) Class, onShed func(class string)) func(http.Handler) http.Handler {
+	var inflight [numClasses]atomic.Int64
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := classify(r)
+			if limit := int64(limits[c]); limit > 0 {
+				n := inflight[c].Add(1)
+				defer inflight[c].Add(-1)
+				if n > limit {
+					onShed(c.String())
+					shed(w)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// shed answers an overloaded request: 503, the one Retry-After policy, a
+// small OAuth-shaped body, and the connection is not kept.
+func shed(w http.ResponseWriter) {
+	h := w.Header()
+	oauth2.SetRetryAfter(h, 0)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n"))
+}
+
+// callDeadline gives every request's context a deadline d, so each storage
+// call it makes (and every other call that honours the context) ends
+// within d: a database that stopped answering costs a client a 503 after
+// d, never a hang, and its goroutine ends (docs/security.md F-40). The
+// long-lived gRPC streams (health Watch, reflection) are exempt.
+func callDeadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if d <= 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := r.URL.Path; strings.HasPrefix(p, "/grpc.reflection.") || p == "/grpc.health.v1.Health/Watch" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// limitListener caps the open connections at n. A connection over the cap
+// is never served: a short-lived goroutine (at most shedWorkers at once,
+// each done within shedDeadline) reads the start of its request, answers
+// a fixed 503 (Retry-After, Connection: close) and closes it; beyond
+// shedWorkers it is closed at once. A connection flood so costs a few
+// bytes each, not a request's worth of memory.
+type limitListener struct {
+	net.Listener
+	sem     chan struct{}
+	workers chan struct{}
+	shed    func()
+}
+
+const (
+	shedWorkers  = 64
+	shedDeadline = 200 * time.Millisecond
+)
+
+func newLimitListener(ln net.Listener, n int, shed func()) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed}
+}
+
+// overloadResponse is the whole answer to a connection over the cap.
+var overloadResponse = func() []byte {
+	const body = `{"error":"temporarily_unavailable","error_description":"too many connections, retry later"}` + "\n"
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + oauth2.RetryAfterValue(0) +
+		"\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}()
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+		}
+		l.shed()
+		select {
+		case l.workers <- struct{}{}:
+			go l.refuse(c)
+		default:
+			_ = c.Close()
+		}
+	}
+}
+
+// refuse answers c's first request with the fixed 503, reading it first
+// so the client does not meet an answer before it has asked (and the
+// close does not reset a request still unread).
+func (l *limitListener) refuse(c net.Conn) {
+	defer func() { <-l.workers }()
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(shedDeadline))
+	buf := make([]byte, 1024)
+	if _, err := c.Read(buf); err != nil {
+		return
+	}
+	_, _ = c.Write(overloadResponse)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	// Drain what else the client sent until it closes or the deadline.
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// newShedCounter registers sts_http_shed_total on m's registry.
+func newShedCounter(m *Metrics) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sts_http_shed_total",
+		Help: "Requests and connections refused with 503 by admission control, by route class (\"connection\" for the connection cap).",
+	}, []string{"class"})
+	m.registry.MustRegister(c)
+	return c
+}

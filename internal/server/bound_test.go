@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// serveOn runs s on a loopback listener until the test ends and returns
+// its base URL.
+func serveOn(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-served })
+	return "http://" + ln.Addr().String()
+}
+
+// TestAdmissionSheds (docs/security.md F-43): with two requests of a class
+// in flight and a limit of two, every further request of that class is
+// answered 503 with Retry-After at once, while the admitted ones complete
+// and the ops endpoints keep answering.
+func TestAdmissionSheds(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 8)
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxInFlight: [numClasses]int{ClassAPI: 2, ClassOps: 2}}, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+			w.Write([]byte("done"))
+		})
+	})
+	base := serveOn(t, s)
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	admitted := make(chan int, 2)
+	for range 2 {
+		wg.Go(func() {
+			resp, err := client.Get(base + "/slow")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			admitted <- resp.StatusCode
+		})
+	}
+	<-entered
+	<-entered
+
+	for i := range 5 {
+		start := time.Now()
+		resp, err := client.Get(base + "/slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != oauth2.RetryAfterValue(0) {
+			t.Errorf("request %d over the limit: %d Retry-After %q, want 503 with %q", i, resp.StatusCode, resp.Header.Get("Retry-After"), oauth2.RetryAfterValue(0))
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("request %d over the limit answered after %s, want at once", i, took)
+		}
+	}
+	for range 3 { // ops has its own bound
+		resp, err := client.Get(base + "/livez")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/livez while the API class is full: %d, want 200", resp.StatusCode)
+		}
+	}
+	close(release)
+	wg.Wait()
+	close(admitted)
+	for code := range admitted {
+		if code != http.StatusOK {
+			t.Errorf("admitted request: %d, want 200", code)
+		}
+	}
+	// Capacity is back once they finished.
+	resp, err := client.Get(base + "/livez")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("after the load: %d", resp.StatusCode)
+	}
+}
+
+// TestConnectionLimit (docs/security.md F-43): beyond http.max_connections a
+// new connection gets a 503 with Retry-After and is closed, without being
+// served; once a connection closes, new ones are served again.
+func TestConnectionLimit(t *testing.T) {
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 2}, nil)
+	base := serveOn(t, s)
+	addr := base[len("http://"):]
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(base + "/livez")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != oauth2.RetryAfterValue(0) {
+		t.Errorf("connection over the cap: %d Retry-After %q (%s), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := client.Get(base + "/livez")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one closed (last: %v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	held[1].Close()
+}
+
+// TestCallDeadlineKeepsRoute: with the storage deadline on, a request's
+// context carries it and the metrics still name the route pattern.
+func TestCallDeadlineKeepsRoute(t *testing.T) {
+	var had bool
+	s, _ := newTest(t, Options{CallTimeout: time.Second}, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) {
+			_, had = r.Context().Deadline()
+		})
+	})
+	rec := do(t, s.Handler(), httptest.NewRequest(http.MethodGet, "/things/1", nil))
+	if rec.Code != http.StatusOK || !had {
+		t.Fatalf("status %d, deadline %v", rec.Code, had)
+	}
+	m := do(t, s.Handler(), httptest.NewRequest(http.MethodGet, "/metrics", nil)).Body.String()
+	if !strings.Contains(m, `route="GET /things/{id}"`) && !strings.Contains(m, `route="/things/{id}"`) {
+		t.Errorf("metrics lack the route of the deadline-bounded request:\n%s", m)
+	}
+}

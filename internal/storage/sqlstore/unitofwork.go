@@ -1,0 +1,47 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// WithTx implements storage.UnitOfWork on one database transaction.
+func (s *Store) WithTx(ctx context.Context, fn func(tx storage.Tx) error) error {
+	return s.inTx(ctx, "unit of work", func(tx *sql.Tx) error { return fn(txStore{s: s, tx: tx}) })
+}
+
+// txStore is storage.Tx over one transaction; it writes with the same
+// statements as the Store's own methods.
+type txStore struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (t txStore) CreateOrganization(ctx context.Context, o storage.Organization) error {
+	return t.s.createOrganization(ctx, t.tx, o)
+}
+
+func (t txStore) CreatePrincipal(ctx context.Context, p storage.Principal) error {
+	return t.s.createPrincipal(ctx, t.tx, p)
+}
+
+func (t txStore) CreateClient(ctx context.Context, c storage.Client) error {
+	return t.s.createClient(ctx, t.tx, c)
+}
+
+func (t txStore) CreatePAT(ctx context.Context, p storage.PAT) error {
+	return t.s.createPAT(ctx, t.tx, p)
+}
+
+func (t txStore) CreateHostToken(ctx context.Context, h storage.HostToken) error {
+	return t.s.createHostToken(ctx, t.tx, h)
+}
+
+func (t txStore) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return t.s.fail("append audit", t.s.appendAudit(ctx, t.tx, events))
+}

@@ -1,0 +1,10 @@
+// Package faulttest is the fault harness (docs/reliability.md): its test
+// builds the sts binary once, runs `sts serve` on SQLite and on PostgreSQL
+// behind a fault proxy, drives mixed writes while it kills the process
+// with SIGKILL and restarts it, refuses and black-holes the database, and
+// then checks that every write the server acknowledged is present, every
+// revoked token is refused and the SQLite file passes integrity_check.
+//
+// The short run is part of `go test`; STS_FAULTS_LONG=1 (scripts/faults.sh)
+// runs the long one and prints the figures of the fault table.
+package faulttest

@@ -1,0 +1,432 @@
+package faulttest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite" // integrity_check on the data file
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/ststest/faultproxy"
+	"github.com/opensts/sts/internal/ststest/pgtest"
+	"github.com/opensts/sts/internal/ststest/redistest"
+)
+
+// buildOnce builds cmd/sts once per test binary.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func stsBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sts-faults-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sts")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/opensts/sts/cmd/sts").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// long reports whether the long run was asked for.
+func long() bool { return os.Getenv("STS_FAULTS_LONG") == "1" }
+
+// node is one `sts serve` process and the environment its CLI commands
+// share (data_dir, storage).
+type node struct {
+	t       *testing.T
+	bin     string
+	dataDir string
+	listen  string
+	env     []string
+	cmd     *exec.Cmd
+	exited  chan error
+	logs    *bytes.Buffer
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (n *node) base() string { return "http://" + n.listen }
+
+// run runs a CLI command against the node's storage and returns stdout.
+func (n *node) run(args ...string) string {
+	n.t.Helper()
+	cmd := exec.Command(n.bin, append(args, "--data-dir", n.dataDir)...)
+	cmd.Env = append(os.Environ(), n.env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		n.t.Fatalf("sts %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+// start starts sts serve and waits until /readyz answers 200.
+func (n *node) start() {
+	n.t.Helper()
+	n.cmd = exec.Command(n.bin, "serve", "--listen", n.listen, "--data-dir", n.dataDir)
+	n.cmd.Env = append(os.Environ(), append(n.env, "STS_LOG_FORMAT=json", "STS_HTTP_SHUTDOWN_TIMEOUT=2s")...)
+	n.logs = &bytes.Buffer{}
+	n.cmd.Stdout, n.cmd.Stderr = io.Discard, n.logs
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	n.exited = make(chan error, 1)
+	cmd := n.cmd
+	go func() { n.exited <- cmd.Wait() }()
+	n.waitReady(30 * time.Second)
+}
+
+func (n *node) waitReady(within time.Duration) {
+	n.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(n.base() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.t.Fatalf("sts serve not ready within %s; log:\n%s", within, n.logs.String())
+}
+
+// kill ends the process with SIGKILL, as a crash would.
+func (n *node) kill() {
+	_ = n.cmd.Process.Kill()
+	<-n.exited
+}
+
+// stop sends SIGTERM and returns the exit code and how long it took.
+func (n *node) stop() (int, time.Duration) {
+	start := time.Now()
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(time.Minute):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+	return n.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+// ledger records every write the server acknowledged.
+type ledger struct {
+	mu      sync.Mutex
+	clients []string // client IDs whose CreateClient answered OK
+	revoked []string // access tokens whose revocation answered 200
+	tokens  int      // tokens issued (client_credentials)
+	refused int      // writes not acknowledged (crash, outage, shed)
+	maxHang time.Duration
+}
+
+func (l *ledger) hang(d time.Duration) {
+	l.mu.Lock()
+	l.maxHang = max(l.maxHang, d)
+	l.mu.Unlock()
+}
+
+// writer drives mixed writes against the node until ctx ends: an admin
+// CreateClient, a client_credentials token, the token's revocation.
+type writer struct {
+	n              *node
+	org, principal string
+	adminPAT       string
+	clientID, sec  string
+	l              *ledger
+	http           *http.Client
+}
+
+func (w *writer) loop(ctx context.Context) {
+	for i := 0; ctx.Err() == nil; i++ {
+		if !w.createClient(ctx, i) {
+			time.Sleep(10 * time.Millisecond) // the server is down: do not spin
+		}
+		w.tokenAndRevoke(ctx)
+	}
+}
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+func (w *writer) createClient(ctx context.Context, i int) bool {
+	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
+	start := time.Now()
+	resp, err := cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: w.org, PrincipalId: w.principal,
+		Name: "ledger-" + strconv.Itoa(i), GrantTypes: []string{"client_credentials"}})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return false
+	}
+	w.l.clients = append(w.l.clients, resp.GetClient().GetId())
+	return true
+}
+
+// bearer adds the admin PAT to every request.
+type bearer struct {
+	tok  string
+	next http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.tok)
+	return b.next.RoundTrip(r)
+}
+
+// api is the admin API's HTTP client.
+func (w *writer) api() *http.Client {
+	return &http.Client{Timeout: w.http.Timeout, Transport: bearer{tok: w.adminPAT, next: http.DefaultTransport}}
+}
+
+func (w *writer) post(ctx context.Context, path string, form url.Values) (int, []byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.n.base()+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(w.clientID, w.sec)
+	start := time.Now()
+	resp, err := w.http.Do(req)
+	w.l.hang(time.Since(start))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func (w *writer) tokenAndRevoke(ctx context.Context) {
+	status, body, err := w.post(ctx, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
+	if err != nil || status != 200 {
+		if os.Getenv("STS_FAULTS_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "token: %d %s %v\n", status, body, err)
+		}
+		w.l.mu.Lock()
+		w.l.refused++
+		w.l.mu.Unlock()
+		return
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
+		return
+	}
+	w.l.mu.Lock()
+	w.l.tokens++
+	w.l.mu.Unlock()
+	status, _, err = w.post(ctx, "/oauth2/revoke", url.Values{"token": {tok.AccessToken}})
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil || status != 200 {
+		w.l.refused++
+		return
+	}
+	w.l.revoked = append(w.l.revoked, tok.AccessToken)
+}
+
+// setup starts the node the first time and creates what the writer needs:
+// a service account, a client for it, an sts:admin PAT.
+func setup(t *testing.T, n *node) *writer {
+	n.start()
+	var org string
+	for _, line := range strings.Split(n.run("org", "list"), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[1] == "default" {
+			org = f[0]
+		}
+	}
+	if org == "" {
+		t.Fatal("no default organization")
+	}
+	principal := strings.TrimSpace(n.run("principal", "create", "--org", org, "--kind", "service-account", "--name", "ledger"))
+	out := n.run("client", "create", "--org", org, "--principal", principal, "--audience", "https://ledger.example", "--scope", "read")
+	w := &writer{n: n, org: org, principal: principal, l: &ledger{}, http: &http.Client{Timeout: 30 * time.Second}}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "client_id: "); ok {
+			w.clientID = v
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "client_secret: "); ok {
+			w.sec = v
+		}
+	}
+	w.adminPAT = strings.TrimSpace(n.run("pat", "create", "--user", "admin", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin"))
+	if w.clientID == "" || w.sec == "" || w.adminPAT == "" {
+		t.Fatalf("setup incomplete: client %q", w.clientID)
+	}
+	return w
+}
+
+// check verifies the ledger against the running node: every acknowledged
+// client exists, every acknowledged revocation holds.
+func check(t *testing.T, w *writer) (lost int) {
+	t.Helper()
+	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
+	for _, id := range w.l.clients {
+		if _, err := cs.GetClient(t.Context(), &stsv1.GetClientRequest{ClientId: id}); err != nil {
+			t.Errorf("acknowledged client %s: %v", id, err)
+			lost++
+		}
+	}
+	for _, tok := range w.l.revoked {
+		status, body, err := w.post(t.Context(), "/oauth2/introspect", url.Values{"token": {tok}})
+		if err != nil || status != 200 || !strings.Contains(string(body), `"active":false`) {
+			t.Errorf("revoked token came back: %d %s %v", status, body, err)
+			lost++
+		}
+	}
+	return lost
+}
+
+// integrity runs PRAGMA integrity_check on a stopped node's SQLite file.
+func integrity(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var res string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
+		t.Errorf("integrity_check = %q, %v", res, err)
+	}
+}
+
+// scenario drives writes through kills (and, for each proxy in front of a
+// backend, one outage of each kind) and reports the figures of
+// docs/reliability.md.
+func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
+	w := setup(t, n)
+	kills, every := 3, 700*time.Millisecond
+	if long() {
+		kills, every = 20, 2*time.Second
+	}
+	survived := 0
+	for i := range kills {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { w.loop(ctx) })
+		time.Sleep(every)
+		if i == 0 {
+			for _, p := range proxies {
+				for _, m := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.BlackHole} {
+					p.Set(m)
+					time.Sleep(1500 * time.Millisecond)
+					p.Set(faultproxy.Pass)
+				}
+			}
+		}
+		n.kill()
+		cancel()
+		wg.Wait()
+		n.start()
+		survived++
+	}
+	lost := check(t, w)
+	// SIGTERM while requests wait on a black-holed database (F-41): exit 0
+	// within http.shutdown_timeout (2 s here) and a little slack.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if len(proxies) > 0 {
+		proxies[0].Set(faultproxy.BlackHole)
+		wg.Go(func() { w.loop(ctx) })
+		time.Sleep(300 * time.Millisecond)
+	}
+	code, took := n.stop()
+	cancel()
+	wg.Wait()
+	if code != 0 {
+		t.Errorf("sts serve exited %d after SIGTERM, want 0", code)
+	}
+	if took > 5*time.Second {
+		t.Errorf("sts serve took %s to stop after SIGTERM, want within http.shutdown_timeout (2s) + slack; log tail:\n%s", took, tail(n.logs.String(), 3000))
+	}
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d max_hang=%s shutdown=%s",
+		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
+	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 {
+		t.Error("no write was acknowledged: the harness checked nothing")
+	}
+	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
+		t.Errorf("a request waited %s, want at most storage.call_timeout + slack (%s)", w.l.maxHang, bound)
+	}
+}
+
+// TestFaultsSQLite: kill -9 under mixed writes on SQLite.
+func TestFaultsSQLite(t *testing.T) {
+	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: freeAddr(t)}
+	scenario(t, n)
+	integrity(t, filepath.Join(n.dataDir, "sts.db"))
+}
+
+// TestFaultsPostgres: kill -9 under mixed writes, and the database
+// refused and then black-holed, on PostgreSQL behind a fault proxy; with
+// STS_TEST_REDIS_URL set, the rate limits live in Redis behind a second
+// proxy, which is refused and black-holed too.
+func TestFaultsPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
+	}
+	target := u.Host
+	if !strings.Contains(target, ":") {
+		target += ":5432"
+	}
+	proxy := faultproxy.New(t, target)
+	u.Host = proxy.Addr()
+	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: freeAddr(t),
+		env: []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}}
+	proxies := []*faultproxy.Proxy{proxy}
+	if ru := os.Getenv("STS_TEST_REDIS_URL"); ru != "" {
+		r, err := url.Parse(redistest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := faultproxy.New(t, r.Host)
+		r.Host = rp.Addr()
+		n.env = append(n.env, "STS_RATE_LIMITS_REDIS_URL="+r.String())
+		proxies = append(proxies, rp)
+	}
+	scenario(t, n, proxies...)
+}

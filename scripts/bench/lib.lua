@@ -1,0 +1,78 @@
+-- Shared by the wrk scripts of scripts/bench.sh: round-robin over a file of
+-- tokens (one a line), an Authorization header read from a file (so that
+-- no secret is on a command line), and a machine-readable result line.
+--
+-- Environment: BENCH_TOKENS (file of tokens), BENCH_AUTH (file holding the
+-- whole Authorization header value), BENCH_CHECK (a string every 200 body
+-- must contain; answers without it are counted as refused).
+
+local function lines(path)
+  local out = {}
+  local f = assert(io.open(path, "r"), "cannot open " .. path)
+  for l in f:lines() do
+    if #l > 0 then out[#out + 1] = l end
+  end
+  f:close()
+  assert(#out > 0, path .. ": empty")
+  return out
+end
+
+local tokens, n, i = nil, 0, 0
+local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+local check = os.getenv("BENCH_CHECK")
+refused = 0
+
+function bench_init(thread_seed)
+  local tf = os.getenv("BENCH_TOKENS")
+  if tf and #tf > 0 then
+    tokens = lines(tf)
+    n = #tokens
+    -- Each thread starts elsewhere in the file, so that the C connections
+    -- do not send the same token at the same moment.
+    math.randomseed(os.time() + thread_seed)
+    i = math.random(n) - 1
+  end
+  local af = os.getenv("BENCH_AUTH")
+  if af and #af > 0 then
+    headers["Authorization"] = lines(af)[1]
+  end
+end
+
+function next_token()
+  i = i % n + 1
+  return tokens[i]
+end
+
+function post(body)
+  return wrk.format("POST", nil, headers, body)
+end
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_seed", #threads)
+end
+
+function init(args)
+  bench_init(thread_seed or 0)
+end
+
+if check and #check > 0 then
+  function response(status, hdrs, body)
+    if status == 200 and not string.find(body, check, 1, true) then
+      refused = refused + 1
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local r = 0
+  for _, t in ipairs(threads) do r = r + (t:get("refused") or 0) end
+  local e = summary.errors
+  io.write(string.format(
+    "wrk_result requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d non2xx=%d socket_errors=%d refused=%d\n",
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.status, e.connect + e.read + e.write + e.timeout, r))
+end

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The long fault run of docs/reliability.md: builds sts once, then on SQLite
+# and on PostgreSQL (behind a fault proxy) drives mixed writes while it
+# kills `sts serve` with SIGKILL 20 times, refuses and black-holes the
+# database once each, and checks every acknowledged write, every revoked
+# token and (SQLite) integrity_check. Prints one FAULTS line per backend:
+# the figures of the fault table.
+#
+#   scripts/faults.sh
+#   STS_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable scripts/faults.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STS_FAULTS_LONG=1 go test ./internal/ststest/faulttest/ -count=1 -v -timeout 30m 2>&1 |
+	tee /dev/stderr | grep -E 'FAULTS|^(--- )?(PASS|FAIL)' || true
