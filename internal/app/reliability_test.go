@@ -35,6 +35,8 @@ func pgThroughProxy(t *testing.T) (config.Config, *faultproxy.Proxy) {
 	cfg := testConfig(t)
 	cfg.Storage.Type = "postgres"
 	cfg.Storage.DSN = u.String()
+	// PostgreSQL means replicas: the issuer is never derived (F-32).
+	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
 	return cfg, p
 }
 

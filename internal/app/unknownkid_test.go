@@ -37,7 +37,7 @@ func TestUnknownKidTwoReplicas(t *testing.T) {
 	cfgB.Storage = cfgA.Storage
 	cfgB.DataDir = cfgA.DataDir // the same master key file
 	cfgB.Listen = freeAddr(t)
-	cfgB.Issuer = cfgA.Issuer // one issuer, two replicas
+	cfgB.Issuer, cfgB.IssuerDerived = cfgA.Issuer, false // one issuer, two replicas
 	proxyB := faultproxy.New(t, proxyA.Addr())
 	u, _ := url.Parse(cfgA.Storage.DSN)
 	u.Host = proxyB.Addr()

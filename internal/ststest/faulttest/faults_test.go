@@ -415,8 +415,9 @@ func TestFaultsPostgres(t *testing.T) {
 	}
 	proxy := faultproxy.New(t, target)
 	u.Host = proxy.Addr()
-	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: freeAddr(t),
-		env: []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}}
+	listen := freeAddr(t)
+	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: listen,
+		env: []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String(), "STS_ISSUER=http://" + listen}}
 	proxies := []*faultproxy.Proxy{proxy}
 	if ru := os.Getenv("STS_TEST_REDIS_URL"); ru != "" {
 		r, err := url.Parse(redistest.URL(t))
