@@ -113,13 +113,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
 // unauthenticated with a generic message.
-func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger, next http.Handler) http.Handler {
+func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger,
+	onRefused func(string, connect.Code), next http.Handler,
+) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if public[r.URL.Path] {
 			if limitPublic(lim, ew, w, r) {
 				next.ServeHTTP(w, r)
+			} else if onRefused != nil {
+				onRefused(r.URL.Path, connect.CodeResourceExhausted)
 			}
 			return
 		}
@@ -133,7 +137,11 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 				logger.DebugContext(r.Context(), "api: authentication failed", "path", r.URL.Path, "reason", tokens.Reason(err))
 			}
-			_ = ew.Write(w, r, connectError(r.Context(), logger, err))
+			cerr := connectError(r.Context(), logger, err)
+			if onRefused != nil {
+				onRefused(r.URL.Path, cerr.Code())
+			}
+			_ = ew.Write(w, r, cerr)
 			return
 		}
 		id.RequestID = w.Header().Get("X-Request-Id")

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	clientsvc "github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -94,6 +97,15 @@ type Handler struct {
 	// serve it is the token endpoints' per-IP limit (rate_limits.per_ip).
 	PublicLimit ratelimit.Limiter
 
+	// Interceptors run around every procedure of every service, outside
+	// this package's own (tracing and per-procedure metrics in serve).
+	Interceptors []connect.Interceptor
+	// OnRefused, when set, is called for each call the HTTP middleware
+	// refuses before any interceptor runs (no or a bad credential, the
+	// per-IP limit) with the request path and the code answered, so
+	// per-procedure metrics count those too.
+	OnRefused func(path string, code connect.Code)
+
 	// noAuth, set only by this package's benchmark, replaces
 	// authentication with a fixed identity: the unauthenticated baseline.
 	noAuth *Identity
@@ -160,6 +172,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 func (h *Handler) handlers() map[string]http.Handler {
 	logger := h.logger()
 	opts := connect.WithHandlerOptions(
+		connect.WithInterceptors(h.Interceptors...),
 		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor()),
 		readLimit(maxMessageBytes),
 	)
@@ -173,7 +186,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 				hd.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 			})
 		}
-		return path, middleware(auth, publicProcedures, h.PublicLimit, logger, hd)
+		return path, middleware(auth, publicProcedures, h.PublicLimit, logger, h.OnRefused, hd)
 	}
 	out := map[string]http.Handler{}
 	add := func(path string, hd http.Handler) { p, w := wrap(path, hd); out[p] = w }
@@ -190,14 +203,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(stsv1connect.NewRunnerKeyServiceHandler(&RunnerKeyService{h: h}, opts))
 	add(stsv1connect.NewRevocationServiceHandler(&RevocationService{h: h}, opts))
 
-	names := []string{
-		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName, gitpodv1connect.RunnerConfigurationServiceName,
-		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName, stsv1connect.ClientServiceName,
-	}
-	names = append(names, stsv1connect.KeyServiceName, stsv1connect.AuditServiceName)
-	names = append(names, stsv1connect.PoolServiceName)
-	names = append(names, gitpodv1connect.RunnerInteractionServiceName, stsv1connect.RunnerKeyServiceName)
-	names = append(names, stsv1connect.RevocationServiceName)
+	names := serviceNames()
 	// Health and reflection need no credential; their messages are small.
 	limit := readLimit(maxMessageBytes)
 	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...), limit)
@@ -207,6 +213,40 @@ func (h *Handler) handlers() map[string]http.Handler {
 	out[p] = hd
 	p, hd = grpcreflect.NewHandlerV1Alpha(reflector, limit)
 	out[p] = hd
+	return out
+}
+
+// serviceNames are the fully-qualified names of the services Mount serves.
+func serviceNames() []string {
+	names := []string{
+		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName, gitpodv1connect.RunnerConfigurationServiceName,
+		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName, stsv1connect.ClientServiceName,
+	}
+	names = append(names, stsv1connect.KeyServiceName, stsv1connect.AuditServiceName)
+	names = append(names, stsv1connect.PoolServiceName)
+	names = append(names, gitpodv1connect.RunnerInteractionServiceName, stsv1connect.RunnerKeyServiceName)
+	names = append(names, stsv1connect.RevocationServiceName)
+	return names
+}
+
+// Procedures returns, sorted, every procedure ("/sts.v1.PoolService/GetPool")
+// Mount serves: the bounded label set of per-procedure metrics.
+func Procedures() []string {
+	var out []string
+	for _, name := range serviceNames() {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			continue // every name above is generated code linked into this package
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			continue
+		}
+		for i := range sd.Methods().Len() {
+			out = append(out, "/"+name+"/"+string(sd.Methods().Get(i).Name()))
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 

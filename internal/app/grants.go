@@ -65,6 +65,10 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Help: "Outbound JWKS/discovery fetches by result (ok, error, suppressed).",
 	}, []string{"result"})
 	reg.MustRegister(requests, lost, failed, fetches)
+	// At zero from the start, so the StsAuditEventsLost alert sees the
+	// first loss (docs/observability.md#alerts).
+	lost.WithLabelValues(audit.LostBufferFull)
+	lost.WithLabelValues(audit.LostStoreError)
 	limits, err := newRateLimits(cfg.RateLimits, logger, reg)
 	if err != nil {
 		return nil, err

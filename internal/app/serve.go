@@ -28,6 +28,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Listen.
 	Listener net.Listener
+	// Version is the binary's version for sts_build_info and traces;
+	// empty: the module version from the build info.
+	Version string
 	// MemoryPolicy applies cfg.Runtime to the process (memory.go); sts
 	// serve sets it, test servers sharing one process do not.
 	MemoryPolicy bool
@@ -49,6 +52,8 @@ type App struct {
 	store  *sqlstore.Store
 	srv    *server.Server
 	b      *boot
+	// tracing is nil when tracing is off (observability.go).
+	tracing *tracing
 
 	// wg holds every background loop; ctx is Run's context, which the
 	// loops started while storage comes up (possibly from the retry loop)
@@ -68,8 +73,19 @@ type App struct {
 // to storage until Run; Run must be called once and closes storage when it
 // returns.
 func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
-	logger := o.Logger
-	a := &App{cfg: cfg, logger: logger}
+	// Tracing first, so every component logs through the handler that
+	// adds trace ids; off (the default) starts nothing.
+	tr, err := newTracing(ctx, cfg.Tracing, o.Version, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tr.shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	logger := tr.logger(o.Logger)
+	a := &App{cfg: cfg, logger: logger, tracing: tr}
 	if o.MemoryPolicy {
 		applyMemoryPolicy(cfg.Runtime, logger)
 	}
@@ -149,6 +165,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
+	obs := newObservability(cfg, o.Version, metrics, store, keys, tr)
+	if err := obs.instrumentAPI(connect.handler); err != nil {
+		return nil, err
+	}
 
 	wg := &a.wg
 	var rotation sync.Once
@@ -185,6 +205,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Pprof:             cfg.Ops.Pprof,
 		Checks:            b.checks(),
 		GCInterval:        cfg.GC.Interval,
+		Trace:             tr.middleware(),
 		AuditRetention:    cfg.Audit.Retention,
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported(true)},
@@ -213,6 +234,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
+		obs.tokenEndpointsReady(ctx, ep)
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, &clients.Consents{Store: records}, logger)
 		if err != nil {
@@ -243,6 +265,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 func (a *App) Run(ctx context.Context) error {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
 	defer a.store.Close()
+	defer a.flushTraces(ctx) // after the background loops stopped
 	defer a.waitBackground() // reliability.go: bounded, then storage closes
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

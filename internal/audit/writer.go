@@ -127,6 +127,10 @@ func (w *Writer) QueueLen() int {
 	return len(w.queue()) + int(w.inflight.Load())
 }
 
+// Capacity is how many events may wait in the buffer (Buffer); with
+// [Writer.QueueLen] it feeds the audit queue gauges.
+func (w *Writer) Capacity() int { return cap(w.queue()) }
+
 // queue returns the channel, creating it on first use so that Record works
 // before Run starts (events wait in the buffer).
 func (w *Writer) queue() chan item {

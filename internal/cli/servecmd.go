@@ -27,7 +27,7 @@ endpoints.`,
 				return err
 			}
 			logger := newLogger(cfg.Log, cmd.ErrOrStderr())
-			a, err := app.New(cmd.Context(), cfg, app.Options{Logger: logger, MemoryPolicy: true})
+			a, err := app.New(cmd.Context(), cfg, app.Options{Logger: logger, MemoryPolicy: true, Version: version})
 			if err != nil {
 				return err
 			}

@@ -55,6 +55,7 @@ type Config struct {
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
 	Errors        ErrorsConfig         `koanf:"errors"`
+	Tracing       TracingConfig        `koanf:"tracing"`
 	Runtime       RuntimeConfig        `koanf:"runtime"`
 	// InstanceAdmins are principal IDs made instance administrators (when
 	// their credential holds sts:admin) beside those whose stored flag is
@@ -320,6 +321,7 @@ func DefaultConfig() Config {
 		RateLimits: defaultRateLimits(),
 		Audit:      defaultAudit(),
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
+		Tracing:    defaultTracing(),
 		Web:        defaultWeb(),
 		Runtime:    RuntimeConfig{MemoryLimit: DefaultMemoryLimit, GCPercent: DefaultGCPercent},
 	}

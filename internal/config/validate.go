@@ -26,6 +26,8 @@ var checks = []check{
 	{"listen", func(c *Config) error { return checkListen(c.Listen) }},
 	{"issuer", func(c *Config) error { return checkIssuer(c.Issuer) }},
 	{"data_dir", func(c *Config) error { return required(c.DataDir) }},
+	{"tracing.otlp_endpoint", func(c *Config) error { return checkOTLPEndpoint(c.Tracing.OTLPEndpoint) }},
+	{"tracing.sample_ratio", func(c *Config) error { return checkSampleRatio(c.Tracing.SampleRatio) }},
 	{"storage.type", func(c *Config) error { return oneOf(c.Storage.Type, "sqlite", "postgres") }},
 	{"storage.path", func(c *Config) error {
 		if c.Storage.Type == "sqlite" && c.Storage.Path == "" {

@@ -36,7 +36,11 @@ const ReasonAuditUnavailable = "audit_unavailable"
 // comes from a closed set, so labels stay low-cardinality.
 type Observation struct {
 	Grant, Dialect, Outcome, Reason string
-	Duration                        time.Duration
+	// Pool is the id of the pool that judged the request (a stored pool
+	// the trust registry matched, never a client-supplied name); empty
+	// when none did.
+	Pool     string
+	Duration time.Duration
 }
 
 // Outcomes.
@@ -79,6 +83,9 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 		}
 	}
 	obs := Observation{Grant: grant, Dialect: d.name, Outcome: OutcomeIssued, Duration: took}
+	if req != nil {
+		obs.Pool = req.trace.pool
+	}
 	if err != nil && errors.Is(r.Context().Err(), context.Canceled) {
 		// The client disconnected (TestClientDisconnectIsNotARefusal):
 		// nobody reads an answer, and the outcome is not a refusal.

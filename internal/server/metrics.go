@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,6 +19,7 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	storageErrors *prometheus.CounterVec
+	readiness     sync.Once
 }
 
 // NewMetrics returns Metrics with Go runtime and process collectors
@@ -58,6 +61,16 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
+// Preinit creates the series of route and method for each status code at
+// zero (and its latency histogram), so that rate() and increase() over
+// them work from the first scrape, before the first such request.
+func (m *Metrics) Preinit(route, method string, codes ...int) {
+	m.duration.WithLabelValues(route)
+	for _, c := range codes {
+		m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(c))
+	}
+}
+
 func (m *Metrics) observe(route, method string, code int, seconds float64) {
 	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(code)).Inc()
 	m.duration.WithLabelValues(route).Observe(seconds)
@@ -72,4 +85,37 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+var readyDesc = prometheus.NewDesc("sts_readiness_check_up",
+	"1 when the readiness check passes, 0 when it fails (as /readyz judges it, run at scrape time).",
+	[]string{"check"}, nil)
+
+// readinessCollector runs the readiness checks on each scrape.
+type readinessCollector struct{ checks []Check }
+
+func (c readinessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- readyDesc }
+
+func (c readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	up := make([]float64, len(c.checks))
+	var wg sync.WaitGroup
+	for i, chk := range c.checks {
+		wg.Go(func() {
+			if chk.Run(ctx) == nil {
+				up[i] = 1
+			}
+		})
+	}
+	wg.Wait()
+	for i, chk := range c.checks {
+		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, up[i], chk.Name)
+	}
+}
+
+// watchReadiness exports checks as sts_readiness_check_up; only the first
+// call registers (a Metrics may serve more than one listener).
+func (m *Metrics) watchReadiness(checks []Check) {
+	m.readiness.Do(func() { m.registry.MustRegister(readinessCollector{checks: checks}) })
 }

@@ -73,6 +73,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
 	// headers name the client; empty trusts none (see package clientip).
 	TrustedProxies []netip.Prefix
+	// Trace, when set, wraps each request just outside the access log
+	// and metrics (so their log line carries the span), starting its
+	// span; nil: no tracing and no cost.
+	Trace func(http.Handler) http.Handler
 	// TLS, when set, makes Serve answer HTTPS (HTTP/2 and HTTP/1.1) on the
 	// public listener; its GetCertificate may change the certificate at
 	// any time. Nil: plain HTTP/1.1 and h2c.
@@ -124,6 +128,7 @@ func New(o Options) *Server {
 	if o.Store != nil {
 		checks = append([]Check{{Name: "storage", Run: o.Store.Health}}, checks...)
 	}
+	o.Metrics.watchReadiness(checks)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("GET /readyz", readyz(checks))
@@ -139,10 +144,20 @@ func New(o Options) *Server {
 	// observe, which reads the route pattern the mux sets on its request.
 	// The ops listener has no call deadline: a CPU profile runs for
 	// ?seconds=N.
+	// trace (o.Trace) sits between callDeadline and observe: nothing below
+	// it replaces the request, so the tracer sees the pattern the mux sets
+	// and names the span after the route, never the raw path; and the
+	// access-log line is written under the span.
+	trace := func(h http.Handler) http.Handler {
+		if o.Trace != nil {
+			return o.Trace(h)
+		}
+		return h
+	}
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
-		return requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(callDeadline(callTimeout)(observe(o.Logger, o.Metrics, o.Now)(
+		return requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(callDeadline(callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
 			recoverPanics(o.Logger)(admit(o.MaxInFlight, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
-				limitBody(o.MaxBodyBytes)(h)))))))
+				limitBody(o.MaxBodyBytes)(h))))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)
 	s.http = newHTTPServer(o, s.handler)

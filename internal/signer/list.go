@@ -55,3 +55,37 @@ func ListKeys(ctx context.Context, store storage.KeyStore, cfg Config) ([]KeyInf
 func (m *Manager) Keys(ctx context.Context) ([]KeyInfo, error) {
 	return ListKeys(ctx, m.store, m.cfg)
 }
+
+// Active describes the key that signs now, from the set in memory (no
+// storage read, so a metrics scrape can call it): its ActivatedAt and the
+// RotatesAt the schedule gives it. ok is false before the set is loaded
+// and while no key is active.
+func (m *Manager) Active() (ki KeyInfo, ok bool) {
+	ks := m.state.Load()
+	if ks == nil {
+		return KeyInfo{}, false
+	}
+	for _, r := range ks.rows {
+		if r.State == storage.KeyActive {
+			return KeyInfo{
+				ID: r.ID, Algorithm: m.cfg.Algorithm, State: r.State, MasterKeyID: r.MasterKeyID,
+				CreatedAt: r.CreatedAt, ActivatedAt: r.ActivatedAt,
+				RotatesAt: r.ActivatedAt.Add(m.cfg.RotationPeriod),
+			}, true
+		}
+	}
+	return KeyInfo{}, false
+}
+
+// Active is [Manager.Active] of every algorithm's manager (primary
+// first), skipping those with no active key; Algorithm is the manager's
+// configured algorithm.
+func (m *Multi) Active() []KeyInfo {
+	out := make([]KeyInfo, 0, len(m.managers))
+	for _, x := range m.managers {
+		if ki, ok := x.Active(); ok {
+			out = append(out, ki)
+		}
+	}
+	return out
+}
