@@ -28,6 +28,10 @@ type callback struct {
 func newCallback(t *testing.T) *callback {
 	c := &callback{}
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cb" { // the browser also asks for /favicon.ico
+			http.NotFound(w, r)
+			return
+		}
 		c.mu.Lock()
 		c.code, c.state = r.URL.Query().Get("code"), r.URL.Query().Get("state")
 		c.mu.Unlock()
@@ -120,8 +124,12 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	if code == "" || gotState != state {
 		t.Fatalf("second redirect brought code %q state %q", code, gotState)
 	}
-	resp, err := http.PostForm(s.URL+"/v1/oauthtoken", url.Values{"grant_type": {"authorization_code"}, "code": {code},
-		"redirect_uri": {cb.URL + "/cb"}, "client_id": {id[1]}, "client_secret": {sec[1]}, "code_verifier": {verifier}})
+	// The client authenticates as registered (client_secret_basic).
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/oauthtoken", strings.NewReader(url.Values{"grant_type": {"authorization_code"},
+		"code": {code}, "redirect_uri": {cb.URL + "/cb"}, "code_verifier": {verifier}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id[1]), url.QueryEscape(sec[1]))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +143,8 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	// The person withdraws the consent on /tokens; the screen returns.
 	do(t, ctx, "authorized applications", chromedp.Navigate(s.URL+"/tokens"), chromedp.WaitVisible(`//h2[normalize-space()='Authorized applications']`))
 	shot(t, ctx, "tokens-apps")
-	do(t, ctx, "revoke", chromedp.Click(`//button[@aria-label='Revoke Notes']`), chromedp.WaitVisible(heading("Access Tokens")))
+	do(t, ctx, "revoke", chromedp.Click(`//button[@aria-label='Revoke Notes']`),
+		chromedp.WaitVisible(`//p[normalize-space()='No application acts for you.']`))
 	u, _, _, _ = authorize(t)
 	do(t, ctx, "consent asked again", chromedp.Navigate(u), chromedp.WaitVisible(button("Allow")))
 }
