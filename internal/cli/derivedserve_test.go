@@ -145,6 +145,7 @@ var patIDRE = regexp.MustCompile(`created personal access token (\S+) `)
 // ExchangeToken token with its principal. PAT-derived tokens live one hour at
 // most by default.
 func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
+	t.Parallel() // waits out the 5 s caches; overlaps the other waiting tests
 	d := startDerived(t)
 	exchangePAT := func(t *testing.T, secret string) string {
 		t.Helper()

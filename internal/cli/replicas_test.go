@@ -99,11 +99,10 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
-	// One master key and one storage for all (docs/production.md); the
-	// in-process CLI commands below read the same environment.
-	t.Setenv("STS_MASTER_KEY", base64.StdEncoding.EncodeToString(key))
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", dsn)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	c := &cluster{t: t}
 	addrs := make([]string, n)
@@ -113,17 +112,23 @@ func startCluster(t *testing.T, n int) *cluster {
 		backends[i] = "http://" + addrs[i]
 	}
 	c.proxy = roundRobin(t, backends)
-	t.Setenv("STS_ISSUER", c.proxy)
 	c.config = filepath.Join(t.TempDir(), "sts.yaml")
-	// Per-client buckets small enough to see whether they are shared;
-	// per-IP limits off (every test request comes from 127.0.0.1).
-	cfg := fmt.Sprintf(`rate_limits:
+	// One issuer (the proxy), one master key and one database for all
+	// (docs/production.md); the in-process CLI commands below read the
+	// same file. Per-client buckets small enough to see whether they are
+	// shared; per-IP limits off (every test request comes from 127.0.0.1).
+	cfg := fmt.Sprintf(`issuer: %q
+master_key_file: %q
+storage:
+  type: postgres
+  dsn: %q
+rate_limits:
   per_ip: {rate: 0, burst: 0}
   per_client: {rate: 5, burst: 40}
   redis_url: %q
 http:
   trusted_proxies: ["127.0.0.1/32"]
-`, redisURL)
+`, c.proxy, keyFile, dsn, redisURL)
 	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +210,7 @@ func (c *cluster) waitReady(r *replica) {
 // the shared storage.
 func (c *cluster) cliPAT(scopes ...string) string {
 	c.t.Helper()
-	args := []string{"pat", "create", "--data-dir", c.t.TempDir(), "--user", "admin", "--expires-in", "1d"}
+	args := []string{"pat", "create", "--config", c.config, "--data-dir", c.t.TempDir(), "--user", "admin", "--expires-in", "1d"}
 	for _, s := range scopes {
 		args = append(args, "--scope", s)
 	}
@@ -321,6 +326,7 @@ func TestMultiReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three server processes")
 	}
+	t.Parallel()
 	c := startCluster(t, 3)
 	// The documented bound for cached client, principal and PAT state is
 	// 5 s; allow a poll interval and scheduling on a loaded machine.
@@ -352,23 +358,13 @@ func TestMultiReplica(t *testing.T) {
 		}
 	})
 
-	t.Run("a disabled client is refused everywhere", func(t *testing.T) {
+	t.Run("a disabled client and a deleted PAT are refused everywhere", func(t *testing.T) {
+		// Both changes are made at once, so one wait covers the 5 s
+		// record and PAT caches of every replica.
 		id, secret := c.newClient("disabled")
 		for _, r := range c.replicas {
 			mint(t, r.base, id, secret) // warms each replica's record cache
 		}
-		if _, err := stsv1connect.NewClientServiceClient(bearerClient(c.admin), c.replicas[0].base+"/api").
-			UpdateClient(t.Context(), &stsv1.UpdateClientRequest{ClientId: id, Disabled: new(true)}); err != nil {
-			t.Fatalf("disable client: %v", err)
-		}
-		took := c.within(bound, "disabled client", func(r *replica) bool {
-			code, _ := form(t, r.base, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, id, secret)
-			return code == http.StatusUnauthorized
-		})
-		t.Logf("disabled client refused by every replica after %v", took.Round(time.Millisecond))
-	})
-
-	t.Run("a deleted PAT is refused everywhere", func(t *testing.T) {
 		users := gitpodv1connect.NewUserServiceClient(bearerClient(c.admin), c.replicas[0].base+"/api")
 		created, err := users.CreatePersonalAccessToken(t.Context(), &gitpodv1.CreatePersonalAccessTokenRequest{
 			Description: "replicated", ValidFor: durationpb.New(24 * time.Hour), Scopes: []string{"identity:read"},
@@ -387,15 +383,20 @@ func TestMultiReplica(t *testing.T) {
 				t.Fatalf("new PAT refused at %s: %v", r.name, err)
 			}
 		}
+		if _, err := stsv1connect.NewClientServiceClient(bearerClient(c.admin), c.replicas[0].base+"/api").
+			UpdateClient(t.Context(), &stsv1.UpdateClientRequest{ClientId: id, Disabled: new(true)}); err != nil {
+			t.Fatalf("disable client: %v", err)
+		}
 		if _, err := users.DeletePersonalAccessToken(t.Context(), &gitpodv1.DeletePersonalAccessTokenRequest{
 			PersonalAccessTokenId: created.GetPersonalAccessToken().GetId(),
 		}); err != nil {
 			t.Fatalf("DeletePersonalAccessToken: %v", err)
 		}
-		took := c.within(bound, "deleted PAT", func(r *replica) bool {
-			return connect.CodeOf(identity(r)) == connect.CodeUnauthenticated
+		took := c.within(bound, "disabled client and deleted PAT", func(r *replica) bool {
+			code, _ := form(t, r.base, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, id, secret)
+			return code == http.StatusUnauthorized && connect.CodeOf(identity(r)) == connect.CodeUnauthenticated
 		})
-		t.Logf("deleted PAT refused by every replica after %v", took.Round(time.Millisecond))
+		t.Logf("disabled client and deleted PAT refused by every replica after %v", took.Round(time.Millisecond))
 	})
 
 	t.Run("tokens of a forced rotation verify everywhere", func(t *testing.T) {
