@@ -179,3 +179,49 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("signed in through the provider as %q", who)
 	}
 }
+
+// TestKeyboardOnly: a person without a mouse reaches every control of the
+// token form with Tab, each announced by its label, and creates a token
+// with the keyboard alone (type the name, Enter submits); the secret is
+// then shown, also reachable by Tab.
+func TestKeyboardOnly(t *testing.T) {
+	s := startServer(t)
+	ctx := browser(t)
+	do(t, ctx, "open the sign-in link", chromedp.Navigate(s.loginLink(t, "admin")), chromedp.WaitVisible(heading("Access Tokens")))
+	// focused is the label (or accessible name) of the element with focus.
+	const focused = `(() => { const e = document.activeElement; if (!e || e === document.body) return "";
+		if (e.labels && e.labels.length) return e.labels[0].textContent.trim();
+		return (e.getAttribute("aria-label") || e.textContent || "").trim(); })()`
+	var seen []string
+	for range 60 {
+		do(t, ctx, "Tab", chromedp.KeyEvent("\t"))
+		name := run(t, ctx, "focused control", chromedp.Evaluate[string](focused))
+		if name == "" {
+			t.Fatalf("Tab reached a control without a label or accessible name (after %q)", seen)
+		}
+		seen = append(seen, name)
+		if name == "Token name" {
+			break
+		}
+	}
+	if len(seen) == 0 || seen[len(seen)-1] != "Token name" {
+		t.Fatalf("Tab never reached the token name field; it went through %q", seen)
+	}
+	do(t, ctx, "type the name and press Enter", chromedp.KeyEvent("keyboard only"), chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(byLabel("Your new access token")))
+	tok := run(t, ctx, "read the secret", chromedp.Value(byLabel("Your new access token")))
+	if secret.PrefixPAT.Parse(tok) != nil {
+		t.Fatalf("the page showed %q, not a PAT", tok)
+	}
+	reached := false
+	for range 60 {
+		do(t, ctx, "Tab", chromedp.KeyEvent("\t"))
+		if run(t, ctx, "focused control", chromedp.Evaluate[string](focused)) == "Your new access token" {
+			reached = true
+			break
+		}
+	}
+	if !reached {
+		t.Error("Tab never reached the new token's secret")
+	}
+}
