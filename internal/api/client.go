@@ -116,6 +116,17 @@ func (s *ClientService) UpdateClient(ctx context.Context, req *stsv1.UpdateClien
 	if err != nil {
 		return nil, err
 	}
+	c, err := svc.Update(ctx, caller, req.GetClientId(), ClientUpdateInput(req))
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.UpdateClientResponse{Client: clientToProto(c)}, nil
+}
+
+// ClientUpdateInput is what req asks the client lifecycle to change (a
+// nil field, or an absent list, leaves it as it is); the CLI's direct mode
+// uses it too.
+func ClientUpdateInput(req *stsv1.UpdateClientRequest) clientsvc.UpdateInput {
 	in := clientsvc.UpdateInput{Name: req.Name, Disabled: req.Disabled}
 	list := func(l *stsv1.StringList) *[]string {
 		if l == nil {
@@ -132,11 +143,7 @@ func (s *ClientService) UpdateClient(ctx context.Context, req *stsv1.UpdateClien
 	case *stsv1.UpdateClientRequest_JwksUri:
 		in.Keys = &clientsvc.Keys{JWKSURI: k.JwksUri}
 	}
-	c, err := svc.Update(ctx, caller, req.GetClientId(), in)
-	if err != nil {
-		return nil, err
-	}
-	return &stsv1.UpdateClientResponse{Client: clientToProto(c)}, nil
+	return in
 }
 
 // RotateClientSecret replaces a client's secret; the new one is in this

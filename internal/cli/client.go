@@ -115,23 +115,7 @@ func (d directClients) list(ctx context.Context, orgID string) ([]*stsv1.Client,
 }
 
 func (d directClients) update(ctx context.Context, req *stsv1.UpdateClientRequest) (*stsv1.Client, error) {
-	in := clients.UpdateInput{Name: req.Name, Disabled: req.Disabled}
-	list := func(l *stsv1.StringList) *[]string {
-		if l == nil {
-			return nil
-		}
-		v := l.GetValues()
-		return &v
-	}
-	in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list(req.GetGrantTypes()), list(req.GetPools()), list(req.GetAudiences()), list(req.GetScopes())
-	in.RedirectURIs = list(req.GetRedirectUris())
-	switch k := req.GetKeys().(type) {
-	case *stsv1.UpdateClientRequest_Jwks:
-		in.Keys = &clients.Keys{JWKS: []byte(k.Jwks)}
-	case *stsv1.UpdateClientRequest_JwksUri:
-		in.Keys = &clients.Keys{JWKSURI: k.JwksUri}
-	}
-	c, err := d.svc.Update(ctx, cliCaller, req.GetClientId(), in)
+	c, err := d.svc.Update(ctx, cliCaller, req.GetClientId(), api.ClientUpdateInput(req))
 	if err != nil {
 		return nil, err
 	}
