@@ -17,6 +17,8 @@ import (
 const (
 	pgUniqueViolation     = "23505"
 	pgForeignKeyViolation = "23503"
+	pgReadOnlyTransaction = "25006" // read_only_sql_transaction: a read-only session or a hot standby
+	pgDiskFull            = "53100"
 )
 
 // PostgreSQL SQLSTATEs of a connection refused for a reason retrying cannot
@@ -73,6 +75,10 @@ func translate(err error) error {
 		case pgForeignKeyViolation:
 			// The only foreign key is providers.pool_id: the pool is missing.
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		case pgReadOnlyTransaction:
+			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+		case pgDiskFull:
+			return fmt.Errorf("%w: %w", storage.ErrFull, err)
 		}
 		return err
 	}
@@ -83,6 +89,14 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		}
+		// The primary code, whatever the extended one
+		// (SQLITE_READONLY_DBMOVED, …).
+		switch liteErr.Code() & 0xff {
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: %w", storage.ErrFull, err)
 		}
 	}
 	return err
