@@ -16,9 +16,14 @@ import (
 // storage.Store.ProbeWrite, at most once per interval however often
 // /readyz and /metrics are asked, and names only the reason class.
 const (
-	// defaultWriteProbeInterval is how long one probe's result answers
+	// defaultWriteProbeInterval is how long one successful probe answers
 	// /readyz.
 	defaultWriteProbeInterval = 5 * time.Second
+	// writeProbeRetry is how long a failed probe answers (at most the
+	// interval): a replica turns ready about a second after writes work
+	// again, and start-up, where the first /readyz may come before the
+	// migrations made the table, is not held back by a whole interval.
+	writeProbeRetry = time.Second
 	// writeProbeTimeout bounds one probe, below checkTimeout so a stuck
 	// write reads "timeout" rather than a cut-off probe.
 	writeProbeTimeout = 1500 * time.Millisecond
@@ -52,7 +57,8 @@ func writeClass(err error) string {
 }
 
 // writeProbe runs ProbeWrite for the process's random probe ID, caching
-// the result for interval; concurrent callers share one probe in flight.
+// a success for interval and a failure for writeProbeRetry; concurrent
+// callers share one probe in flight.
 type writeProbe struct {
 	store    storage.Store
 	id       string
@@ -78,7 +84,11 @@ func (p *writeProbe) Check() Check { return Check{Name: "storage_write", Run: p.
 
 func (p *writeProbe) run(ctx context.Context) error {
 	p.mu.Lock()
-	if !p.at.IsZero() && time.Since(p.at) < p.interval {
+	ttl := p.interval
+	if p.last != nil {
+		ttl = min(ttl, writeProbeRetry)
+	}
+	if !p.at.IsZero() && time.Since(p.at) < ttl {
 		err := p.last
 		p.mu.Unlock()
 		return err

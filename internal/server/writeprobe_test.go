@@ -122,3 +122,30 @@ func TestWriteProbeTimeoutBounded(t *testing.T) {
 		t.Errorf("readyz = %d %s, want 503 storage_write timeout", rec.Code, rec.Body)
 	}
 }
+
+// TestWriteProbeFailureRetriedSooner: a failed probe (as at start-up,
+// before the migrations made the table) is retried after about a second,
+// not a whole interval, so readiness is not held back.
+func TestWriteProbeFailureRetriedSooner(t *testing.T) {
+	store := &fakeStore{}
+	store.probe.Store(healthErr{errors.New("no such table: write_probes")})
+	s, _ := newTest(t, Options{Store: store, WriteProbeInterval: time.Hour}, nil)
+	if rec := do(t, s.Handler(), httptest.NewRequest("GET", "/readyz", nil)); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz = %d, want 503 while the probe fails", rec.Code)
+	}
+	store.probe.Store(healthErr{nil})
+	deadline := time.Now().Add(writeProbeRetry + time.Second)
+	for do(t, s.Handler(), httptest.NewRequest("GET", "/readyz", nil)).Code != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz still 503 %v after the probe works again, want 200 within %v", time.Since(deadline.Add(-writeProbeRetry-time.Second)), writeProbeRetry)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n := store.probes.Load()
+	for range 20 {
+		do(t, s.Handler(), httptest.NewRequest("GET", "/readyz", nil))
+	}
+	if got := store.probes.Load(); got != n {
+		t.Errorf("%d more probe writes within the (1 h) interval after a success, want 0", got-n)
+	}
+}
