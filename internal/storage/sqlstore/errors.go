@@ -102,6 +102,19 @@ func translate(err error) error {
 	return err
 }
 
+// waitedOut reports whether err is a wait that ran out rather than a
+// refusal: SQLite's busy_timeout behind another connection's write lock
+// (SQLITE_BUSY), PostgreSQL's statement_timeout (57014) or lock_timeout
+// (55P03).
+func waitedOut(err error) bool {
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code()&0xff == sqlite3.SQLITE_BUSY
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03")
+}
+
 // fail translates err, reports it to Config.OnError unless it is a sentinel
 // or a cancellation, and prefixes op. op is a short constant ("update pat"):
 // it becomes a metrics label, so it never carries IDs or token material.

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -129,5 +130,30 @@ func TestSQLiteProbeWriteFull(t *testing.T) {
 	}
 	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: storage.NewID(), At: time.Now()}); !errors.Is(err, storage.ErrReadOnly) {
 		t.Fatalf("ProbeWrite on a query_only database = %v, want storage.ErrReadOnly", err)
+	}
+}
+
+// TestSQLiteProbeWriteBehindLock: a probe stuck behind another
+// connection's write lock ends at busy_timeout with SQLITE_BUSY, which
+// ProbeWrite reports as a timeout (context.DeadlineExceeded), not as a
+// generic error, even when its own context has time left.
+func TestSQLiteProbeWriteBehindLock(t *testing.T) {
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db"), ConnectTimeout: 200 * time.Millisecond})
+	defer s.Close()
+	conn, err := s.DB().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = s.ProbeWrite(ctx, storage.WriteProbe{ID: storage.NewID(), At: time.Now()})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("ProbeWrite behind a write lock = %v after %v, want context.DeadlineExceeded at busy_timeout", err, time.Since(start))
 	}
 }

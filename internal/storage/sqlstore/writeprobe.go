@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -17,5 +18,10 @@ func (s *Store) ProbeWrite(ctx context.Context, p storage.WriteProbe) error {
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO write_probes (id, probed_at) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at`, p.ID, s.ts(p.At))
+	if err != nil && waitedOut(err) {
+		// A write stuck behind a lock or a slow disk: the caller's
+		// deadline, as far as the probe is concerned.
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
 	return s.fail(op, err)
 }
