@@ -58,7 +58,8 @@ type Store interface {
 	// it is durable: proof that the write path works, which Health (a
 	// read) does not give (docs/reliability.md#write-path-readiness). A
 	// read-only or full database fails it with an error wrapping
-	// ErrReadOnly or ErrFull.
+	// ErrReadOnly or ErrFull, a write that waited out a lock or a
+	// statement timeout with one wrapping context.DeadlineExceeded.
 	ProbeWrite(ctx context.Context, p WriteProbe) error
 	// Close releases the backend's resources.
 	Close() error
