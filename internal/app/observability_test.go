@@ -122,6 +122,7 @@ func testProcessMetrics(t *testing.T, db string, mutate func(*config.Config)) {
 		}
 	}
 	mustSample(t, fams, "sts_readiness_check_up", map[string]string{"check": "storage"})
+	mustSample(t, fams, "sts_readiness_check_up", map[string]string{"check": "storage_write"})
 
 	now := float64(time.Now().Unix())
 	for _, alg := range []string{"ES256", "RS256"} {

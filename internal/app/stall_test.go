@@ -85,6 +85,19 @@ func TestSQLiteStallStaysResponsive(t *testing.T) {
 			}
 		})
 	}
+	// /readyz names the stalled write path (docs/security.md F-49), within
+	// its own 2 s bound, while reads keep the "storage" check up.
+	start := time.Now()
+	if resp, err := client.Get(hs.URL + "/readyz"); err != nil {
+		t.Errorf("/readyz during the stall: %v", err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if took := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable ||
+			!strings.Contains(string(body), `"storage_write":"timeout"`) || strings.Contains(string(body), `"storage":`) || took > 2500*time.Millisecond {
+			t.Errorf("/readyz during the stall: %d %s after %s, want 503 naming storage_write timeout (only) within 2.5 s", resp.StatusCode, body, took)
+		}
+	}
 	for _, path := range []string{"/livez", discovery.PathJWKS} {
 		start := time.Now()
 		resp, err := client.Get(hs.URL + path)

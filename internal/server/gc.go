@@ -40,7 +40,8 @@ func (s *Server) collectGarbage(ctx context.Context) {
 		s.logger.InfoContext(ctx, "garbage collection removed expired rows",
 			"exchange_tokens", res.ExchangeTokens, "refresh_tokens", res.RefreshTokens,
 			"revocations", res.Revocations, "used_jtis", res.UsedJTIs, "host_tokens", res.HostTokens,
-			"web_sessions", res.WebSessions, "login_links", res.LoginLinks, "auth_codes", res.AuthCodes)
+			"web_sessions", res.WebSessions, "login_links", res.LoginLinks, "auth_codes", res.AuthCodes,
+			"write_probes", res.WriteProbes)
 	}
 	// Audit retention (audit.retention, docs/security.md D-12).
 	n, err := audit.Retention{Store: s.store, MaxAge: s.retention}.Purge(ctx, s.now())

@@ -47,7 +47,12 @@ type Options struct {
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration
 
-	// Checks are readiness conditions beyond the built-in "storage" one.
+	// WriteProbeInterval is how long one write probe's result answers the
+	// built-in "storage_write" check (docs/reliability.md#write-path-readiness);
+	// 0: 5 s.
+	WriteProbeInterval time.Duration
+	// Checks are readiness conditions beyond the built-in "storage" and
+	// "storage_write" ones.
 	Checks []Check
 	// Mounters add the endpoints; ops routes are mounted first.
 	Mounters []Mounter
@@ -126,7 +131,8 @@ func New(o Options) *Server {
 	}
 	checks := o.Checks
 	if o.Store != nil {
-		checks = append([]Check{{Name: "storage", Run: o.Store.Health}}, checks...)
+		write := newWriteProbe(o.Store, o.WriteProbeInterval, o.Now, o.Logger)
+		checks = append([]Check{{Name: "storage", Run: o.Store.Health}, write.Check()}, checks...)
 	}
 	o.Metrics.watchReadiness(checks)
 	mux := http.NewServeMux()

@@ -24,7 +24,26 @@ type fakeStore struct {
 	storage.Store
 	health atomic.Value // error or nil-error wrapper
 	gcRuns atomic.Int32
+	// probe is ProbeWrite's answer (healthErr; nil: success); probes
+	// counts the calls.
+	probe  atomic.Value
+	probes atomic.Int32
 }
+
+func (f *fakeStore) ProbeWrite(ctx context.Context, _ storage.WriteProbe) error {
+	f.probes.Add(1)
+	if h, ok := f.probe.Load().(healthErr); ok {
+		if h.err == errStall {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return h.err
+	}
+	return nil
+}
+
+// errStall makes fakeStore.ProbeWrite wait for its context to end.
+var errStall = errors.New("stall")
 
 type healthErr struct{ err error }
 

@@ -16,6 +16,13 @@ var (
 	// ErrAlreadyExists means a record with the same identity or unique key
 	// (for example the same digest) already exists.
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrReadOnly means the backend refused a write because the database
+	// or its storage is read-only (a read-only file or session, a hot
+	// standby).
+	ErrReadOnly = errors.New("read-only")
+	// ErrFull means the backend refused a write because its disk (or a
+	// size limit) is full.
+	ErrFull = errors.New("disk full")
 )
 
 // Store is everything a backend implements. Implementations must be safe to
@@ -46,6 +53,14 @@ type Store interface {
 	// Health reports nil when the backend is reachable and its schema is
 	// current; otherwise an error that says which.
 	Health(ctx context.Context) error
+	// ProbeWrite commits one small write, p's row in a table of its own
+	// (inserted, or updated when p.ID probed before), and reports nil once
+	// it is durable: proof that the write path works, which Health (a
+	// read) does not give (docs/reliability.md#write-path-readiness). A
+	// read-only or full database fails it with an error wrapping
+	// ErrReadOnly or ErrFull, a write that waited out a lock or a
+	// statement timeout with one wrapping context.DeadlineExceeded.
+	ProbeWrite(ctx context.Context, p WriteProbe) error
 	// Close releases the backend's resources.
 	Close() error
 }
@@ -60,7 +75,19 @@ type GCResult struct {
 	WebSessions    int64
 	LoginLinks     int64
 	AuthCodes      int64
+	WriteProbes    int64
 }
+
+// WriteProbe is one process's write-path probe: ID is random per process
+// (NewID), At the time of the probe. GarbageCollect removes the probes of
+// processes silent for WriteProbeRetention.
+type WriteProbe struct {
+	ID string
+	At time.Time
+}
+
+// WriteProbeRetention is how long a process's last write probe is kept.
+const WriteProbeRetention = 24 * time.Hour
 
 // IsEmpty reports whether nothing was removed.
 func (r GCResult) IsEmpty() bool { return r == GCResult{} }

@@ -29,6 +29,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
 	runTests(t, newStore, []subTest{
 		{"Health", testHealth},
+		{"WriteProbe", testWriteProbe},
 		{"OrganizationCRUD", testOrganizationCRUD},
 		{"PrincipalCRUD", testPrincipalCRUD},
 		{"TrustCRUD", testTrustCRUD},

@@ -17,6 +17,8 @@ import (
 const (
 	pgUniqueViolation     = "23505"
 	pgForeignKeyViolation = "23503"
+	pgReadOnlyTransaction = "25006" // read_only_sql_transaction: a read-only session or a hot standby
+	pgDiskFull            = "53100"
 )
 
 // PostgreSQL SQLSTATEs of a connection refused for a reason retrying cannot
@@ -73,6 +75,10 @@ func translate(err error) error {
 		case pgForeignKeyViolation:
 			// The only foreign key is providers.pool_id: the pool is missing.
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		case pgReadOnlyTransaction:
+			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+		case pgDiskFull:
+			return fmt.Errorf("%w: %w", storage.ErrFull, err)
 		}
 		return err
 	}
@@ -84,8 +90,29 @@ func translate(err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 		}
+		// The primary code, whatever the extended one
+		// (SQLITE_READONLY_DBMOVED, …).
+		switch liteErr.Code() & 0xff {
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: %w", storage.ErrFull, err)
+		}
 	}
 	return err
+}
+
+// waitedOut reports whether err is a wait that ran out rather than a
+// refusal: SQLite's busy_timeout behind another connection's write lock
+// (SQLITE_BUSY), PostgreSQL's statement_timeout (57014) or lock_timeout
+// (55P03).
+func waitedOut(err error) bool {
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code()&0xff == sqlite3.SQLITE_BUSY
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03")
 }
 
 // fail translates err, reports it to Config.OnError unless it is a sentinel

@@ -52,6 +52,14 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 		if r.AuthCodes, err = res.RowsAffected(); err != nil {
 			return s.fail(op, err)
 		}
+		// The write probes of processes silent for a day (ProbeWrite).
+		res, err = tx.ExecContext(ctx, `DELETE FROM write_probes WHERE probed_at < $1`, s.ts(now.Add(-storage.WriteProbeRetention)))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if r.WriteProbes, err = res.RowsAffected(); err != nil {
+			return s.fail(op, err)
+		}
 		return nil
 	})
 	if err != nil {

@@ -1,9 +1,11 @@
 package sqlstore_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/conformance"
@@ -84,5 +86,41 @@ func TestPostgresOpenIsLazy(t *testing.T) {
 	}
 	if _, err := s.GetPAT(t.Context(), "x"); errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetPAT with an unreachable server = %v, must not look like not found", err)
+	}
+}
+
+// TestPostgresProbeWriteBehindLock: a probe write waiting on another
+// session's lock ends at statement_timeout (SQLSTATE 57014), which
+// ProbeWrite reports as a timeout; a read-only session (SQLSTATE 25006,
+// as on a standby) is storage.ErrReadOnly.
+func TestPostgresProbeWriteBehindLock(t *testing.T) {
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t), StatementTimeout: 200 * time.Millisecond})
+	defer s.Close()
+	ctx := t.Context()
+	id := storage.NewID()
+	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: id, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT 1 FROM write_probes WHERE id = $1 FOR UPDATE", id); err != nil {
+		t.Fatal(err)
+	}
+	err = s.ProbeWrite(ctx, storage.WriteProbe{ID: id, At: time.Now()})
+	tx.Rollback()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ProbeWrite behind a row lock = %v, want context.DeadlineExceeded", err)
+	}
+
+	// One connection, made read-only for its session: every write on it
+	// fails as on a standby.
+	s.DB().SetMaxOpenConns(1)
+	if _, err := s.DB().ExecContext(ctx, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: id, At: time.Now()}); !errors.Is(err, storage.ErrReadOnly) {
+		t.Errorf("ProbeWrite in a read-only session = %v, want storage.ErrReadOnly", err)
 	}
 }

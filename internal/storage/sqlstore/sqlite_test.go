@@ -1,10 +1,14 @@
 package sqlstore_test
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/conformance"
@@ -95,4 +99,61 @@ func TestSQLiteSmoke(t *testing.T) {
 	s := newSQLite(t)
 	t.Cleanup(func() { s.Close() })
 	smoke(t, s)
+}
+
+// TestSQLiteProbeWriteFull fills a real SQLite database up to its
+// max_page_count, where SQLite fails writes with SQLITE_FULL as on a full
+// disk, and checks ProbeWrite reports storage.ErrFull; query_only (SQLite's
+// own read-only mode, SQLITE_READONLY) gives storage.ErrReadOnly.
+func TestSQLiteProbeWriteFull(t *testing.T) {
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	defer s.Close()
+	db := s.DB()
+	db.SetMaxOpenConns(1)
+	ctx := t.Context()
+	var pages int
+	if err := db.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.Itoa(pages)); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		err = s.ProbeWrite(ctx, storage.WriteProbe{ID: storage.NewID(), At: time.Now()})
+	}
+	if !errors.Is(err, storage.ErrFull) {
+		t.Fatalf("ProbeWrite on a full database = %v, want storage.ErrFull", err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: storage.NewID(), At: time.Now()}); !errors.Is(err, storage.ErrReadOnly) {
+		t.Fatalf("ProbeWrite on a query_only database = %v, want storage.ErrReadOnly", err)
+	}
+}
+
+// TestSQLiteProbeWriteBehindLock: a probe stuck behind another
+// connection's write lock ends at busy_timeout with SQLITE_BUSY, which
+// ProbeWrite reports as a timeout (context.DeadlineExceeded), not as a
+// generic error, even when its own context has time left.
+func TestSQLiteProbeWriteBehindLock(t *testing.T) {
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db"), ConnectTimeout: 200 * time.Millisecond})
+	defer s.Close()
+	conn, err := s.DB().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = s.ProbeWrite(ctx, storage.WriteProbe{ID: storage.NewID(), At: time.Now()})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("ProbeWrite behind a write lock = %v after %v, want context.DeadlineExceeded at busy_timeout", err, time.Since(start))
+	}
 }
