@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,7 +102,8 @@ func (n *node) run(args ...string) string {
 func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(n.bin, "serve", "--listen", n.listen, "--data-dir", n.dataDir)
-	n.cmd.Env = append(os.Environ(), append(n.env, "STS_LOG_FORMAT=json", "STS_HTTP_SHUTDOWN_TIMEOUT=2s")...)
+	n.cmd.Env = append(os.Environ(), append(n.env, "STS_LOG_FORMAT=json", "STS_HTTP_SHUTDOWN_TIMEOUT=2s",
+		"STS_AUDIT_MODE=required")...)
 	n.logs = &bytes.Buffer{}
 	n.cmd.Stdout, n.cmd.Stderr = io.Discard, n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -154,6 +156,7 @@ type ledger struct {
 	clients []string // client IDs whose CreateClient answered OK
 	revoked []string // access tokens whose revocation answered 200
 	tokens  int      // tokens issued (client_credentials)
+	jtis    []string // jti of every token the server answered 200
 	refused int      // writes not acknowledged (crash, outage, shed)
 	maxHang time.Duration
 }
@@ -251,8 +254,14 @@ func (w *writer) tokenAndRevoke(ctx context.Context) {
 	if json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
 		return
 	}
+	jti, err := tokenJTI(tok.AccessToken)
+	if err != nil {
+		w.n.t.Errorf("issued token: %v", err)
+		return
+	}
 	w.l.mu.Lock()
 	w.l.tokens++
+	w.l.jtis = append(w.l.jtis, jti)
 	w.l.mu.Unlock()
 	status, _, err = w.post(ctx, "/oauth2/revoke", url.Values{"token": {tok.AccessToken}})
 	w.l.mu.Lock()
@@ -262,6 +271,26 @@ func (w *writer) tokenAndRevoke(ctx context.Context) {
 		return
 	}
 	w.l.revoked = append(w.l.revoked, tok.AccessToken)
+}
+
+// tokenJTI reads the jti of one of our JWT access tokens (the payload
+// only: the signature is the server's business, not the ledger's).
+func tokenJTI(tok string) (string, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("access token is not a JWT (%d parts)", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.JTI == "" {
+		return "", fmt.Errorf("access token without jti: %v", err)
+	}
+	return c.JTI, nil
 }
 
 // setup starts the node the first time and creates what the writer needs:
@@ -317,6 +346,83 @@ func check(t *testing.T, w *writer) (lost int) {
 	return lost
 }
 
+// auditEvent is one line of `sts audit export`.
+type auditEvent struct {
+	Action, Target, Outcome, Detail string
+}
+
+// checkAudit reads the whole audit trail in direct mode (`sts audit
+// export`, the node's storage) and verifies the ledger against it: every
+// acknowledged client has exactly one client.create event (the row and its
+// event commit together, docs/design.md#audit), and every acknowledged
+// token exactly one issued token.exchange event carrying its jti (audit.mode
+// required: the answer waits for the event). It returns the events missing
+// or duplicated. The client check reads every stored client, acknowledged
+// or not: with the event appended after the create's commit (and a 20 ms
+// gap to widen the window), each of the short run's three kills left a
+// client row without its event, and this check failed; with audit.mode
+// best_effort, the kills lost the buffered token.exchange events of the
+// last second before each, and the jti check failed.
+func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
+	t.Helper()
+	out := w.n.run("audit", "export", "--since", "24h")
+	creates := map[string]int{}
+	issued := map[string]int{}
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var e auditEvent
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("audit export: %v", err)
+		}
+		switch e.Action {
+		case "client.create":
+			creates[strings.TrimPrefix(e.Target, "client:")]++
+		case "token.exchange":
+			var d struct {
+				JTI string `json:"jti"`
+			}
+			if e.Outcome == "issued" && json.Unmarshal([]byte(e.Detail), &d) == nil && d.JTI != "" {
+				issued[d.JTI]++
+			}
+		}
+	}
+	// Every stored client, acknowledged or not: a create the kill cut off
+	// after its commit promised nothing to the ledger, but its row must
+	// still have its event.
+	stored := map[string]bool{}
+	for _, line := range strings.Split(w.n.run("client", "list"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			stored[f[0]] = true
+		}
+	}
+	for _, id := range w.l.clients {
+		if !stored[id] {
+			continue // check reports the lost client itself
+		}
+		if n := creates[id]; n != 1 {
+			t.Errorf("acknowledged client %s has %d client.create events, want 1", id, n)
+			lostEvents++
+		}
+		checked++
+		delete(stored, id)
+	}
+	for id := range stored {
+		checked++
+		if n := creates[id]; n != 1 {
+			t.Errorf("stored (unacknowledged) client %s has %d client.create events, want 1", id, n)
+			lostEvents++
+		}
+	}
+	checked += len(w.l.jtis)
+	for _, jti := range w.l.jtis {
+		if n := issued[jti]; n != 1 {
+			t.Errorf("acknowledged token jti %s has %d issued token.exchange events, want 1", jti, n)
+			lostEvents++
+		}
+	}
+	return checked, lostEvents
+}
+
 // integrity runs PRAGMA integrity_check on a stopped node's SQLite file.
 func integrity(t *testing.T, path string) {
 	t.Helper()
@@ -362,6 +468,7 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		survived++
 	}
 	lost := check(t, w)
+	checkedEvents, lostEvents := checkAudit(t, w)
 	// SIGTERM while requests wait on a black-holed database (F-41): exit 0
 	// within http.shutdown_timeout (2 s here) and a little slack.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -382,9 +489,10 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 	}
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d max_hang=%s shutdown=%s",
-		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
-	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 {
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d max_hang=%s shutdown=%s",
+		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+		w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
+	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
 	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
