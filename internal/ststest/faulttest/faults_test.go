@@ -159,6 +159,14 @@ type ledger struct {
 	jtis    []string // jti of every token the server answered 200
 	refused int      // writes not acknowledged (crash, outage, shed)
 	maxHang time.Duration
+
+	// The refresh family: rt is the newest refresh token the server
+	// handed out; a rotation whose answer was lost is retried with the
+	// same token (docs/design.md#refresh-rotation).
+	rt          string
+	rotations   int    // rotations answered 200
+	retries     int    // rotations retried after a lost or refused answer
+	familyError string // a definite refusal (invalid_grant): the family ended
 }
 
 func (l *ledger) hang(d time.Duration) {
@@ -185,6 +193,50 @@ func (w *writer) loop(ctx context.Context) {
 		}
 		w.tokenAndRevoke(ctx)
 	}
+}
+
+// refreshLoop rotates the ledger's refresh family until ctx ends. An
+// answer lost to a kill or an outage leaves rt as it was: the next attempt
+// sends the same old token, and the server must hand back the same
+// successor rather than revoke the family as reuse.
+func (w *writer) refreshLoop(ctx context.Context) {
+	for ctx.Err() == nil && w.rotate(ctx) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rotate makes one rotation and reports whether the family may go on.
+func (w *writer) rotate(ctx context.Context) bool {
+	w.l.mu.Lock()
+	rt := w.l.rt
+	w.l.mu.Unlock()
+	status, body, err := w.post(ctx, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil || status >= 500 || status == http.StatusTooManyRequests {
+		w.l.retries++ // nothing promised: retry with the same token
+		time.Sleep(10 * time.Millisecond)
+		return true
+	}
+	var resp struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &resp)
+	if status != 200 || resp.RefreshToken == "" {
+		w.l.familyError = fmt.Sprintf("%d %s", status, resp.Error) // never the token
+		return false
+	}
+	jti, err := tokenJTI(resp.AccessToken)
+	if err != nil {
+		w.l.familyError = err.Error()
+		return false
+	}
+	w.l.rt = resp.RefreshToken
+	w.l.rotations++
+	w.l.jtis = append(w.l.jtis, jti)
+	return true
 }
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
@@ -307,7 +359,9 @@ func setup(t *testing.T, n *node) *writer {
 		t.Fatal("no default organization")
 	}
 	principal := strings.TrimSpace(n.run("principal", "create", "--org", org, "--kind", "service-account", "--name", "ledger"))
-	out := n.run("client", "create", "--org", org, "--principal", principal, "--audience", "https://ledger.example", "--scope", "read")
+	out := n.run("client", "create", "--org", org, "--principal", principal, "--audience", "https://ledger.example",
+		"--scope", "read", "--scope", "offline_access", "--grant-type", "client_credentials", "--grant-type", "refresh_token",
+		"--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange")
 	w := &writer{n: n, org: org, principal: principal, l: &ledger{}, http: &http.Client{Timeout: 30 * time.Second}}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -322,7 +376,35 @@ func setup(t *testing.T, n *node) *writer {
 	if w.clientID == "" || w.sec == "" || w.adminPAT == "" {
 		t.Fatalf("setup incomplete: client %q", w.clientID)
 	}
+	w.l.rt = startFamily(t, w)
 	return w
+}
+
+// startFamily begins the ledger's refresh family without a browser: a
+// client_credentials token carrying offline_access, exchanged (RFC 8693,
+// an own-token subject) for an access token and a refresh token. The
+// family ends with the subject token (15 min), longer than a run.
+func startFamily(t *testing.T, w *writer) string {
+	t.Helper()
+	status, body, err := w.post(t.Context(), "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"read offline_access"}})
+	var subj struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err != nil || status != 200 || json.Unmarshal(body, &subj) != nil {
+		t.Fatalf("client_credentials with offline_access: %d %v", status, err)
+	}
+	status, body, err = w.post(t.Context(), "/oauth2/token", url.Values{
+		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"subject_token":      {subj.AccessToken}, "scope": {"read offline_access"}, "audience": {"https://ledger.example"}})
+	var ex struct {
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+	}
+	if err != nil || status != 200 || json.Unmarshal(body, &ex) != nil || ex.RefreshToken == "" {
+		t.Fatalf("token exchange for a refresh token: %d %s %v", status, ex.Error, err)
+	}
+	return ex.RefreshToken
 }
 
 // check verifies the ledger against the running node: every acknowledged
@@ -451,6 +533,7 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Go(func() { w.loop(ctx) })
+		wg.Go(func() { w.refreshLoop(ctx) })
 		time.Sleep(every)
 		if i == 0 {
 			for _, p := range proxies {
@@ -468,6 +551,13 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		survived++
 	}
 	lost := check(t, w)
+	// The family survived every kill: one more rotation works (F-44).
+	if w.l.familyError == "" && !w.rotate(t.Context()) {
+		t.Errorf("refresh family refused after the kills: %s", w.l.familyError)
+	}
+	if w.l.familyError != "" {
+		t.Errorf("refresh family ended during the kills: %s (rotations %d, retries %d)", w.l.familyError, w.l.rotations, w.l.retries)
+	}
 	checkedEvents, lostEvents := checkAudit(t, w)
 	// SIGTERM while requests wait on a black-holed database (F-41): exit 0
 	// within http.shutdown_timeout (2 s here) and a little slack.
@@ -489,15 +579,23 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 	}
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d max_hang=%s shutdown=%s",
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s",
 		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
-	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 {
+	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
 	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
 		t.Errorf("a request waited %s, want at most storage.call_timeout + slack (%s)", w.l.maxHang, bound)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestFaultsSQLite: kill -9 under mixed writes on SQLite.
