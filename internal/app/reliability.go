@@ -54,6 +54,21 @@ func routeClass(r *http.Request) server.Class {
 // within http.shutdown_timeout and about this much (docs/security.md F-41).
 const backgroundGrace = time.Second
 
+// closeStore closes storage, waiting at most backgroundGrace: closing a
+// database/sql pool waits for the queries still running, and with the
+// database black-holed a query begun before SIGTERM (a request, an audit
+// flush) runs to its own deadline, past http.shutdown_timeout (F-41,
+// faulttest TestFaultsPostgres). The process exits without it.
+func (a *App) closeStore() {
+	done := make(chan struct{})
+	go func() { a.store.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(backgroundGrace):
+		a.logger.Warn("storage still busy at exit; not waiting for it", "waited", backgroundGrace.String())
+	}
+}
+
 // waitBackground waits for the background loops, at most backgroundGrace.
 func (a *App) waitBackground() {
 	done := make(chan struct{})

@@ -264,7 +264,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 // and keeps serving, not ready, while PostgreSQL is unreachable.
 func (a *App) Run(ctx context.Context) error {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
-	defer a.store.Close()
+	defer a.closeStore()     // reliability.go: bounded like the background loops
 	defer a.flushTraces(ctx) // after the background loops stopped
 	defer a.waitBackground() // reliability.go: bounded, then storage closes
 	ctx, cancel := context.WithCancel(ctx)

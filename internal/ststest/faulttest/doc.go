@@ -3,7 +3,10 @@
 // behind a fault proxy, drives mixed writes while it kills the process
 // with SIGKILL and restarts it, refuses and black-holes the database, and
 // then checks that every write the server acknowledged is present, every
-// revoked token is refused and the SQLite file passes integrity_check.
+// revoked token is refused, every stored client and every acknowledged
+// token has its audit event (audit.mode required), the refresh family it
+// rotated throughout was never revoked as reuse, and the SQLite file passes
+// integrity_check.
 //
 // The short run is part of `go test`; STS_FAULTS_LONG=1 (scripts/faults.sh)
 // runs the long one and prints the figures of the fault table.

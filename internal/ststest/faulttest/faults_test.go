@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,7 +102,8 @@ func (n *node) run(args ...string) string {
 func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(n.bin, "serve", "--listen", n.listen, "--data-dir", n.dataDir)
-	n.cmd.Env = append(os.Environ(), append(n.env, "STS_LOG_FORMAT=json", "STS_HTTP_SHUTDOWN_TIMEOUT=2s")...)
+	n.cmd.Env = append(os.Environ(), append(n.env, "STS_LOG_FORMAT=json", "STS_HTTP_SHUTDOWN_TIMEOUT=2s",
+		"STS_AUDIT_MODE=required")...)
 	n.logs = &bytes.Buffer{}
 	n.cmd.Stdout, n.cmd.Stderr = io.Discard, n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -154,8 +156,17 @@ type ledger struct {
 	clients []string // client IDs whose CreateClient answered OK
 	revoked []string // access tokens whose revocation answered 200
 	tokens  int      // tokens issued (client_credentials)
+	jtis    []string // jti of every token the server answered 200
 	refused int      // writes not acknowledged (crash, outage, shed)
 	maxHang time.Duration
+
+	// The refresh family: rt is the newest refresh token the server
+	// handed out; a rotation whose answer was lost is retried with the
+	// same token (docs/design.md#refresh-rotation).
+	rt          string
+	rotations   int    // rotations answered 200
+	retries     int    // rotations retried after a lost or refused answer
+	familyError string // a definite refusal (invalid_grant): the family ended
 }
 
 func (l *ledger) hang(d time.Duration) {
@@ -182,6 +193,50 @@ func (w *writer) loop(ctx context.Context) {
 		}
 		w.tokenAndRevoke(ctx)
 	}
+}
+
+// refreshLoop rotates the ledger's refresh family until ctx ends. An
+// answer lost to a kill or an outage leaves rt as it was: the next attempt
+// sends the same old token, and the server must hand back the same
+// successor rather than revoke the family as reuse.
+func (w *writer) refreshLoop(ctx context.Context) {
+	for ctx.Err() == nil && w.rotate(ctx) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rotate makes one rotation and reports whether the family may go on.
+func (w *writer) rotate(ctx context.Context) bool {
+	w.l.mu.Lock()
+	rt := w.l.rt
+	w.l.mu.Unlock()
+	status, body, err := w.post(ctx, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil || status >= 500 || status == http.StatusTooManyRequests {
+		w.l.retries++ // nothing promised: retry with the same token
+		time.Sleep(10 * time.Millisecond)
+		return true
+	}
+	var resp struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &resp)
+	if status != 200 || resp.RefreshToken == "" {
+		w.l.familyError = fmt.Sprintf("%d %s", status, resp.Error) // never the token
+		return false
+	}
+	jti, err := tokenJTI(resp.AccessToken)
+	if err != nil {
+		w.l.familyError = err.Error()
+		return false
+	}
+	w.l.rt = resp.RefreshToken
+	w.l.rotations++
+	w.l.jtis = append(w.l.jtis, jti)
+	return true
 }
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
@@ -251,8 +306,14 @@ func (w *writer) tokenAndRevoke(ctx context.Context) {
 	if json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
 		return
 	}
+	jti, err := tokenJTI(tok.AccessToken)
+	if err != nil {
+		w.n.t.Errorf("issued token: %v", err)
+		return
+	}
 	w.l.mu.Lock()
 	w.l.tokens++
+	w.l.jtis = append(w.l.jtis, jti)
 	w.l.mu.Unlock()
 	status, _, err = w.post(ctx, "/oauth2/revoke", url.Values{"token": {tok.AccessToken}})
 	w.l.mu.Lock()
@@ -262,6 +323,26 @@ func (w *writer) tokenAndRevoke(ctx context.Context) {
 		return
 	}
 	w.l.revoked = append(w.l.revoked, tok.AccessToken)
+}
+
+// tokenJTI reads the jti of one of our JWT access tokens (the payload
+// only: the signature is the server's business, not the ledger's).
+func tokenJTI(tok string) (string, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("access token is not a JWT (%d parts)", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.JTI == "" {
+		return "", fmt.Errorf("access token without jti: %v", err)
+	}
+	return c.JTI, nil
 }
 
 // setup starts the node the first time and creates what the writer needs:
@@ -278,7 +359,9 @@ func setup(t *testing.T, n *node) *writer {
 		t.Fatal("no default organization")
 	}
 	principal := strings.TrimSpace(n.run("principal", "create", "--org", org, "--kind", "service-account", "--name", "ledger"))
-	out := n.run("client", "create", "--org", org, "--principal", principal, "--audience", "https://ledger.example", "--scope", "read")
+	out := n.run("client", "create", "--org", org, "--principal", principal, "--audience", "https://ledger.example",
+		"--scope", "read", "--scope", "offline_access", "--grant-type", "client_credentials", "--grant-type", "refresh_token",
+		"--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange")
 	w := &writer{n: n, org: org, principal: principal, l: &ledger{}, http: &http.Client{Timeout: 30 * time.Second}}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -293,7 +376,35 @@ func setup(t *testing.T, n *node) *writer {
 	if w.clientID == "" || w.sec == "" || w.adminPAT == "" {
 		t.Fatalf("setup incomplete: client %q", w.clientID)
 	}
+	w.l.rt = startFamily(t, w)
 	return w
+}
+
+// startFamily begins the ledger's refresh family without a browser: a
+// client_credentials token carrying offline_access, exchanged (RFC 8693,
+// an own-token subject) for an access token and a refresh token. The
+// family ends with the subject token (15 min), longer than a run.
+func startFamily(t *testing.T, w *writer) string {
+	t.Helper()
+	status, body, err := w.post(t.Context(), "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"read offline_access"}})
+	var subj struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err != nil || status != 200 || json.Unmarshal(body, &subj) != nil {
+		t.Fatalf("client_credentials with offline_access: %d %v", status, err)
+	}
+	status, body, err = w.post(t.Context(), "/oauth2/token", url.Values{
+		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"subject_token":      {subj.AccessToken}, "scope": {"read offline_access"}, "audience": {"https://ledger.example"}})
+	var ex struct {
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+	}
+	if err != nil || status != 200 || json.Unmarshal(body, &ex) != nil || ex.RefreshToken == "" {
+		t.Fatalf("token exchange for a refresh token: %d %s %v", status, ex.Error, err)
+	}
+	return ex.RefreshToken
 }
 
 // check verifies the ledger against the running node: every acknowledged
@@ -315,6 +426,83 @@ func check(t *testing.T, w *writer) (lost int) {
 		}
 	}
 	return lost
+}
+
+// auditEvent is one line of `sts audit export`.
+type auditEvent struct {
+	Action, Target, Outcome, Detail string
+}
+
+// checkAudit reads the whole audit trail in direct mode (`sts audit
+// export`, the node's storage) and verifies the ledger against it: every
+// acknowledged client has exactly one client.create event (the row and its
+// event commit together, docs/design.md#audit), and every acknowledged
+// token exactly one issued token.exchange event carrying its jti (audit.mode
+// required: the answer waits for the event). It returns the events missing
+// or duplicated. The client check reads every stored client, acknowledged
+// or not: with the event appended after the create's commit (and a 20 ms
+// gap to widen the window), each of the short run's three kills left a
+// client row without its event, and this check failed; with audit.mode
+// best_effort, the kills lost the buffered token.exchange events of the
+// last second before each, and the jti check failed.
+func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
+	t.Helper()
+	out := w.n.run("audit", "export", "--since", "24h")
+	creates := map[string]int{}
+	issued := map[string]int{}
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var e auditEvent
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("audit export: %v", err)
+		}
+		switch e.Action {
+		case "client.create":
+			creates[strings.TrimPrefix(e.Target, "client:")]++
+		case "token.exchange":
+			var d struct {
+				JTI string `json:"jti"`
+			}
+			if e.Outcome == "issued" && json.Unmarshal([]byte(e.Detail), &d) == nil && d.JTI != "" {
+				issued[d.JTI]++
+			}
+		}
+	}
+	// Every stored client, acknowledged or not: a create the kill cut off
+	// after its commit promised nothing to the ledger, but its row must
+	// still have its event.
+	stored := map[string]bool{}
+	for _, line := range strings.Split(w.n.run("client", "list"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			stored[f[0]] = true
+		}
+	}
+	for _, id := range w.l.clients {
+		if !stored[id] {
+			continue // check reports the lost client itself
+		}
+		if n := creates[id]; n != 1 {
+			t.Errorf("acknowledged client %s has %d client.create events, want 1", id, n)
+			lostEvents++
+		}
+		checked++
+		delete(stored, id)
+	}
+	for id := range stored {
+		checked++
+		if n := creates[id]; n != 1 {
+			t.Errorf("stored (unacknowledged) client %s has %d client.create events, want 1", id, n)
+			lostEvents++
+		}
+	}
+	checked += len(w.l.jtis)
+	for _, jti := range w.l.jtis {
+		if n := issued[jti]; n != 1 {
+			t.Errorf("acknowledged token jti %s has %d issued token.exchange events, want 1", jti, n)
+			lostEvents++
+		}
+	}
+	return checked, lostEvents
 }
 
 // integrity runs PRAGMA integrity_check on a stopped node's SQLite file.
@@ -345,6 +533,7 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Go(func() { w.loop(ctx) })
+		wg.Go(func() { w.refreshLoop(ctx) })
 		time.Sleep(every)
 		if i == 0 {
 			for _, p := range proxies {
@@ -362,6 +551,14 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		survived++
 	}
 	lost := check(t, w)
+	// The family survived every kill: one more rotation works (F-44).
+	if w.l.familyError == "" && !w.rotate(t.Context()) {
+		t.Errorf("refresh family refused after the kills: %s", w.l.familyError)
+	}
+	if w.l.familyError != "" {
+		t.Errorf("refresh family ended during the kills: %s (rotations %d, retries %d)", w.l.familyError, w.l.rotations, w.l.retries)
+	}
+	checkedEvents, lostEvents := checkAudit(t, w)
 	// SIGTERM while requests wait on a black-holed database (F-41): exit 0
 	// within http.shutdown_timeout (2 s here) and a little slack.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -382,14 +579,23 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 	}
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d max_hang=%s shutdown=%s",
-		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
-	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 {
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s",
+		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
+		w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
+	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
 	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
 		t.Errorf("a request waited %s, want at most storage.call_timeout + slack (%s)", w.l.maxHang, bound)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestFaultsSQLite: kill -9 under mixed writes on SQLite.
