@@ -21,6 +21,7 @@ var patRE = regexp.MustCompile(`sts_pat_[0-9A-Za-z]{36}`)
 // working across a master-key rotation because the digest pepper is
 // re-wrapped, not re-derived.
 func TestServeConnectAPI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)

@@ -17,6 +17,7 @@ import (
 // client address; events outside the window or of another organization
 // stay out; bad input is a usage error.
 func TestAuditExport(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if code, _, errOut := runCLI(t, "migrate", "--data-dir", dir); code != 0 {
 		t.Fatalf("migrate = %d %s", code, errOut)

@@ -16,6 +16,7 @@ import (
 // administrator until `sts principal grant-instance-admin` makes it one,
 // and `revoke-instance-admin` takes the role back.
 func TestInstanceAdminRoles(t *testing.T) {
+	t.Parallel()
 	s := startAdminServer(t)
 	orgs := func(token string) stsv1connect.OrganizationServiceClient {
 		return stsv1connect.NewOrganizationServiceClient(h2cClient(token), s.api)

@@ -58,6 +58,7 @@ func jwksKIDs(t *testing.T, r *run) []string {
 // beside it by default); `sts keys rotate` moves both along (refusing
 // while the next keys are too new unless forced); a restart keeps them.
 func TestServeIsAnOIDCIssuer(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)

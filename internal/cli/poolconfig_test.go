@@ -20,6 +20,7 @@ import (
 // pool declared in the file with no server and no database: nothing is
 // created in data_dir.
 func TestPoolTestFromConfigFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

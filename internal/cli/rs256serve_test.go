@@ -42,6 +42,7 @@ func algOf(t *testing.T, jws string) string {
 // forced rotation through KeyService rotates both algorithms (two audit
 // events), and tokens signed before it still verify and introspect.
 func TestServeRS256BesideES256(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sts.yaml")
 	writeFile(t, conf, "id_tokens:\n  rs256_audiences: [rs256-only-rp]\n")

@@ -226,6 +226,7 @@ func TestServeSealedSaysWhatToDo(t *testing.T) {
 // /v1/oauthtoken and the Connect API answer unavailable with Retry-After
 // (HTTP 503), never 404 or unauthenticated: a client retries.
 func TestServeSealedGoogleAndConnect503(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := serve(t, "--data-dir", dir)
 	first.waitFor(t, "/readyz", 200)
@@ -266,6 +267,7 @@ func TestServeSealedGoogleAndConnect503(t *testing.T) {
 // declares organizations still creates an admin user (in the first one)
 // and says how to mint its PAT; that PAT administers the instance.
 func TestServeConfigOrganizationsGetAdmin(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sts.yaml")
 	yaml := "organizations:\n  - id: acme\n    name: Acme\n  - id: beta\n"
@@ -298,6 +300,7 @@ func TestServeConfigOrganizationsGetAdmin(t *testing.T) {
 // TestReadmePATAdministers: the PAT the README mints for STS_TOKEN can make
 // the admin calls the README shows next to it.
 func TestReadmePATAdministers(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 // status. The grants' own rules (pools, subject tokens) are judged by
 // internal/grants; here only the caller's authentication is.
 func TestTokenEndpointCallers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
