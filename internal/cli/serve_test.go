@@ -275,29 +275,7 @@ func TestServePostgresComesBack(t *testing.T) {
 	r := serve(t, "--data-dir", t.TempDir())
 	r.waitFor(t, "/readyz", 503)
 
-	ln, err := net.Listen("tcp", proxyAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
-		}
-	}()
+	forward(t, proxyAddr, target)
 	r.waitFor(t, "/readyz", 200)
 	r.stop(t)
 }
@@ -358,4 +336,33 @@ func TestServeSealedTokenEndpoints503(t *testing.T) {
 			t.Errorf("POST %s while sealed: body %s, want an OAuth temporarily_unavailable error", path, body)
 		}
 	}
+}
+
+// forward starts, at proxyAddr (free until now, so connections there
+// were refused), a TCP proxy to target: the database "comes back".
+func forward(t *testing.T, proxyAddr, target string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
 }

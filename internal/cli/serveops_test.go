@@ -352,29 +352,7 @@ func TestServePostgresPermanentWhileRetrying(t *testing.T) {
 	r := serve(t, "--data-dir", t.TempDir())
 	r.waitFor(t, "/readyz", 503)
 
-	ln, err := net.Listen("tcp", proxyAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
-		}
-	}()
+	forward(t, proxyAddr, target)
 	select {
 	case code := <-r.code:
 		r.code <- code
