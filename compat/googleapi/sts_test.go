@@ -11,14 +11,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -113,13 +117,34 @@ func TestGoogleClient(t *testing.T) {
 		t.Errorf("V1.Introspect of the refreshed token = %+v, %v; want active, sub %q, client_id %q", in, err, subject, id)
 	}
 
-	// authorization_code is the grant of /oauth2/token (codes come from
-	// /oauth2/authorize; internal/app TestAuthorizationCodeFlow redeems
-	// one here): this client is not allowed it, and malformed requests
-	// name the field.
+	// authorization_code: this client (a service's, without the grant)
+	// is not allowed it, and malformed requests name the field; a real
+	// code is redeemed further down.
 	_, err = asClient.V1.Oauthtoken(&sts.GoogleIdentityStsV1ExchangeOauthTokenRequest{GrantType: "authorization_code", Code: "c-123",
 		CodeVerifier: strings.Repeat("v", 43), RedirectUri: "http://127.0.0.1:8085/", ClientId: id}).Context(ctx).Do()
 	wantGoogleError(t, "authorization_code", err, 400, `"unauthorized_client"`)
+
+	// V1.Oauthtoken redeems a real code: a person signs in with a one-time
+	// link, consents on /oauth2/authorize, and the web application's code
+	// comes back to its redirect URI; the generated client redeems it with
+	// the PKCE verifier, as Google's own client libraries would.
+	webID, webSecret, redirect := s.webClient(t, ctx)
+	verifier := strings.Repeat("v", 20) + rand.Text()
+	sum := sha256.Sum256([]byte(verifier))
+	code := s.authorize(t, ctx, webID, redirect, base64.RawURLEncoding.EncodeToString(sum[:]))
+	asWeb := googleService(t, ctx, s.base, basicAuth{webID, webSecret})
+	byCode, err := asWeb.V1.Oauthtoken(&sts.GoogleIdentityStsV1ExchangeOauthTokenRequest{GrantType: "authorization_code", Code: code,
+		CodeVerifier: verifier, RedirectUri: redirect}).Context(ctx).Do()
+	if err != nil {
+		t.Fatalf("V1.Oauthtoken authorization_code: %v", err)
+	}
+	if byCode.AccessToken == "" || byCode.IdToken == "" || !strings.EqualFold(byCode.TokenType, "Bearer") {
+		t.Errorf("V1.Oauthtoken authorization_code = %+v, want an access token and an ID token", byCode)
+	}
+	// The code is single-use.
+	_, err = asWeb.V1.Oauthtoken(&sts.GoogleIdentityStsV1ExchangeOauthTokenRequest{GrantType: "authorization_code", Code: code,
+		CodeVerifier: verifier, RedirectUri: redirect}).Context(ctx).Do()
+	wantGoogleError(t, "a code redeemed twice", err, 400, "invalid_grant")
 	for _, tc := range []struct {
 		req  sts.GoogleIdentityStsV1ExchangeOauthTokenRequest
 		want string
@@ -373,6 +398,79 @@ func (s *stsServer) createClient(t *testing.T, ctx context.Context) (id, secret 
 		t.Fatal("sts client create printed no client_id or client_secret")
 	}
 	return id, secret
+}
+
+// webClient registers a confidential web application (authorization_code
+// with an exact redirect URI) of a new service account.
+func (s *stsServer) webClient(t *testing.T, ctx context.Context) (id, secret, redirect string) {
+	t.Helper()
+	redirect = "http://127.0.0.1:8085/callback" // never called: the test reads the Location
+	sa := strings.TrimSpace(s.cli(t, ctx, "principal", "create", "--org", "acme", "--kind", "service-account", "--name", "notes"))
+	out := s.cli(t, ctx, "client", "create", "--org", "acme", "--principal", sa, "--name", "Notes",
+		"--redirect-uri", redirect, "--audience", s.base, "--scope", "openid")
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
+			id = v
+		}
+		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
+			secret = v
+		}
+	}
+	if id == "" || secret == "" {
+		t.Fatal("sts client create printed no client_id or client_secret")
+	}
+	return id, secret, redirect
+}
+
+// authorize signs the bootstrap admin in with a one-time link (a cookie
+// jar is the browser), approves the consent screen for clientID and
+// returns the code the redirect carries.
+func (s *stsServer) authorize(t *testing.T, ctx context.Context, clientID, redirect, challenge string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(r.URL.String(), redirect) {
+				return http.ErrUseLastResponse // the application's side
+			}
+			return nil
+		}}
+	link := strings.TrimSpace(s.cli(t, ctx, "login-link", "--user", "admin"))
+	_, linkSecret, ok := strings.Cut(link, "#")
+	if !ok {
+		t.Fatalf("sts login-link printed %q", link)
+	}
+	if resp, err := browser.PostForm(s.base+"/login/link", url.Values{"token": {linkSecret}}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("sign in with the link: %v %v", resp, err)
+	}
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "scope": {"openid"},
+		"state": {"s-1"}, "nonce": {"n-1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	resp, err := browser.Get(s.base + "/oauth2/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := url.Values{"decision": {"approve"}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(string(page), -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	action := regexp.MustCompile(`<form method="post" action="([^"]+)">`).FindStringSubmatch(string(page))
+	if resp.StatusCode != 200 || action == nil {
+		t.Fatalf("consent screen = %d:\n%s", resp.StatusCode, page)
+	}
+	target, _ := url.Parse(s.base)
+	target, _ = target.Parse(html.UnescapeString(action[1]))
+	resp, err = browser.PostForm(target.String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s-1" {
+		t.Fatalf("approving consent answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code")
 }
 
 // refreshToken exchanges subjectToken at /oauth2/token as the client,
