@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/opensts/sts/internal/ststest/mutate"
 	"io"
 	"net/http"
 	"strings"
@@ -138,7 +139,7 @@ func TestUnauthenticatedSameBody(t *testing.T) {
 	}
 	creds := map[string]string{
 		"truncated":      e.secret[:len(e.secret)-1],
-		"bad checksum":   e.secret[:len(e.secret)-1] + "Z",
+		"bad checksum":   mutate.LastChar(e.secret),
 		"unknown":        pat.PrefixPAT.Generate(),
 		"exchange token": pat.PrefixExchangeToken.Generate(),
 		"garbage jwt":    "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",

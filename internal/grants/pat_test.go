@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"github.com/opensts/sts/internal/ststest/mutate"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestExchangePAT(t *testing.T) {
 		wantReason string
 	}{
 		"scope beyond the PAT":  {form(secret, "scope", "sts:admin"), oauth2.ErrorInvalidScope, ReasonScopeExceedsPool},
-		"wrong checksum (T-66)": {form(secret[:len(secret)-1] + "x"), oauth2.ErrorInvalidRequest, ReasonPATInvalid},
+		"wrong checksum (T-66)": {form(mutate.LastChar(secret)), oauth2.ErrorInvalidRequest, ReasonPATInvalid},
 		"truncated (T-65)":      {form(secret[:20]), oauth2.ErrorInvalidRequest, ReasonPATInvalid},
 		"PAT as a JWT":          {exchangeForm(secret), oauth2.ErrorInvalidRequest, ""},
 	} {

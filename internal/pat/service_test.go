@@ -2,6 +2,7 @@ package pat_test
 
 import (
 	"context"
+	"github.com/opensts/sts/internal/ststest/mutate"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,7 +149,7 @@ func TestAuthenticateSameError(t *testing.T) {
 
 	cases := map[string]string{
 		"truncated (T-65)":      live[:len(live)-1],
-		"bad checksum (T-66)":   live[:len(live)-1] + "x",
+		"bad checksum (T-66)":   mutate.LastChar(live),
 		"unknown (T-68)":        pat.PrefixPAT.Generate(),
 		"expired (T-68)":        expiring,
 		"deleted (T-68)":        deletedSecret,
