@@ -22,6 +22,10 @@
 #   FLOWS=exchange ROUNDS=5 D=20s scripts/bench.sh
 #   REDIS=redis://127.0.0.1:6379/14 scripts/bench.sh   # rate limits in Redis
 #   OUT=/tmp/bench.txt scripts/bench.sh       # also keep the raw rows
+#   HALF=0 scripts/bench.sh                   # skip the half-saturation runs
+#   PROFILE=/tmp/prof scripts/bench.sh        # + a server CPU profile of
+#                                             # every measured sts run
+#                                             # (ops listener, ops.pprof)
 #
 # wrk cannot mint, so distinct subject tokens (4096) come from
 # `sts bench mint` and access tokens (256) from `sts bench fetch-tokens`;
@@ -40,6 +44,8 @@ WARMUP=${WARMUP:-2s}
 FLOWS=${FLOWS:-exchange client-credentials introspect}
 REDIS=${REDIS:-}
 OUT=${OUT:-}
+PROFILE=${PROFILE:-}
+HALF=${HALF:-1}
 
 if ! command -v wrk >/dev/null; then
 	echo "== installing wrk (apt-get)" >&2
@@ -61,6 +67,9 @@ wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep
 # /proc/PID/stat; counted after the ")" that ends the command name).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# rss_split PID: the resident set now, as anonymous memory (heap, stacks,
+# SQLite's page cache) and file-backed pages (mostly the binary's text).
+rss_split() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon %d MiB + file %d MiB", a / 1024, f / 1024 }' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
 go build -o "$work/sts" ./cmd/sts
@@ -95,6 +104,11 @@ pools:
         audiences: [sts]
         jwks_file: $work/jwks.json
 YAML
+if [ -n "$PROFILE" ]; then
+	mkdir -p "$PROFILE"
+	ops_port=$(free_port)
+	printf 'ops: {listen: "127.0.0.1:%s", pprof: true}\n' "$ops_port" >>"$work/sts.yaml"
+fi
 "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 sts_pid=$!
 pids+=("$sts_pid")
@@ -142,10 +156,13 @@ start_bare exchange --mode exchange --jwks "$work/jwks.json"
 start_bare client-credentials --mode sign "${client[@]}"
 start_bare introspect --mode verify --jwks "$work/sts-jwks.json" --issuer "$issuer"
 
-# run FLOW TARGET ROUND: one warm-up and one measured wrk run; appends a row
-# "flow target round rps cpu_us p50_us p99_us" to $work/rows.
+# run FLOW TARGET ROUND [DELAY_MS]: one warm-up and one measured wrk run;
+# appends a row "flow target round rps cpu_us p50_us p99_us" to $work/rows,
+# or, with DELAY_MS (each connection pauses that long between requests), to
+# $work/half.
 run() {
-	local flow=$1 target=$2 round=$3 pid url script env=()
+	local flow=$1 target=$2 round=$3 delay=${4:-0} pid url script env=() rows=$work/rows
+	[ "$delay" != 0 ] && rows=$work/half
 	case $target in
 	sts) pid=$sts_pid; url="http://127.0.0.1:$port" ;;
 	bare) pid=${bare_pid[$flow]}; url="http://127.0.0.1:${bare_port[$flow]}" ;;
@@ -156,11 +173,20 @@ run() {
 	introspect) url+=/oauth2/introspect; script=introspect.lua
 		env=(BENCH_TOKENS="$work/access.txt" BENCH_AUTH="$work/auth.txt" BENCH_CHECK='"active":true') ;;
 	esac
+	env+=(BENCH_DELAY_MS="$delay")
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" --timeout 10s -s "scripts/bench/$script" "$url" >/dev/null
 	local c0 c1
 	c0=$(cpu_ticks "$pid")
+	local prof_pid=
+	if [ -n "$PROFILE" ] && [ "$target" = sts ] && [ "$delay" = 0 ]; then
+		# The profile covers the measured run (less a second at each end).
+		curl -fsS -o "$PROFILE/$flow-$round.cpu" \
+			"http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
+		prof_pid=$!
+	fi
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
 	c1=$(cpu_ticks "$pid")
+	[ -n "$prof_pid" ] && wait "$prof_pid"
 	local line
 	line=$(grep '^wrk_result' "$work/wrk.out") || { cat "$work/wrk.out"; exit 1; }
 	val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
@@ -171,7 +197,7 @@ run() {
 	fi
 	local cpu_us
 	cpu_us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
-	printf '%s %s %s %s %s %s %s\n' "$flow" "$target" "$round" "$(val rps)" "$cpu_us" "$(val p50_us)" "$(val p99_us)" | tee -a "$work/rows"
+	printf '%s %s %s %s %s %s %s\n' "$flow" "$target" "$round" "$(val rps)" "$cpu_us" "$(val p50_us)" "$(val p99_us)" | tee -a "$rows"
 }
 
 echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3); wrk -t$T -c$C -d$D, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -186,16 +212,37 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
+# Latency below saturation: each target offered about half of its own
+# median saturation rate (C connections, each pausing C * 1000 / (rate/2)
+# ms between requests; wrk's pause is whole milliseconds, so the offered
+# rate is approximate and the achieved one is what the table shows).
+if [ "$HALF" = 1 ]; then
+	echo
+	echo "== half of saturation"
+	: >"$work/half"
+	for round in $(seq "$ROUNDS"); do
+		for flow in $FLOWS; do
+			if [ $((round % 2)) -eq 1 ]; then order="sts bare"; else order="bare sts"; fi
+			for target in $order; do
+				sat=$(awk -v f="$flow" -v t="$target" '$1 == f && $2 == t { print $4 }' "$work/rows" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+				run "$flow" "$target" "$round" "$(awk -v c="$C" -v s="$sat" 'BEGIN { d = c * 1000 / (s / 2); printf "%d", (d < 1 ? 1 : d + 0.5) }')"
+			done
+		done
+	done
+fi
+
 echo
-echo "== peak RSS (VmHWM): sts $(($(hwm_kib "$sts_pid") / 1024)) MiB (one process, every flow, 4096 + 256 tokens);" \
+echo "== peak RSS (VmHWM): sts $(($(hwm_kib "$sts_pid") / 1024)) MiB (one process, every flow, 4096 + 256 tokens; at the end $(rss_split "$sts_pid"));" \
 	"floors: $(for f in $FLOWS; do printf '%s %d MiB  ' "$f" $(($(hwm_kib "${bare_pid[$f]}") / 1024)); done)"
 [ -n "$OUT" ] && cp "$work/rows" "$OUT"
 # The summary: per flow and target, median [min–max] over the rounds; the
 # ratios are taken per round (same round, same machine state), then their
 # median [min–max].
-python3 - "$work/rows" <<'PY'
+[ "$HALF" = 1 ] || : >"$work/half"
+python3 - "$work/rows" "$work/half" <<'PY'
 import collections, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
+half = [l.split() for l in open(sys.argv[2])]
 by = collections.defaultdict(list)
 for f, t, r, rps, cpu, p50, p99 in rows:
     by[f, t].append((int(r), float(rps), float(cpu), float(p50), float(p99)))
@@ -223,6 +270,19 @@ for f in flows:
     b = {x[0]: x for x in by[f, "bare"]}
     rs = sorted(set(s) & set(b))
     print(f"| {f} | {ms([s[r][2] / b[r][2] for r in rs], f2)}× | {ms([s[r][1] / b[r][1] for r in rs], f2)} |")
+if half:
+    hb = collections.defaultdict(list)
+    for f, t, r, rps, cpu, p50, p99 in half:
+        hb[f, t].append((float(rps), float(p50), float(p99)))
+    print()
+    print("| flow | target | offered ≈ half of | achieved req/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for f in flows:
+        for t in ("sts", "bare"):
+            v = hb[f, t]
+            sat = statistics.median(x[1] for x in by[f, t])
+            print(f"| {f} | {'sts' if t == 'sts' else 'floor'} | {sat:.0f} | {ms([x[0] for x in v], i0)} | "
+                  f"{ms([x[1] / 1000 for x in v], f2)} | {ms([x[2] / 1000 for x in v], f2)} |")
 print()
 print("median [min–max] over", len({x[2] for x in rows}), "rounds")
 PY

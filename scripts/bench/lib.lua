@@ -4,7 +4,10 @@
 --
 -- Environment: BENCH_TOKENS (file of tokens), BENCH_AUTH (file holding the
 -- whole Authorization header value), BENCH_CHECK (a string every 200 body
--- must contain; answers without it are counted as refused).
+-- must contain; answers without it are counted as refused), BENCH_DELAY_MS
+-- (each connection waits this long before its next request: C connections
+-- then offer about C * 1000 / BENCH_DELAY_MS requests a second, for
+-- latency below saturation).
 
 local function lines(path)
   local out = {}
@@ -45,6 +48,13 @@ end
 
 function post(body)
   return wrk.format("POST", nil, headers, body)
+end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+  function delay()
+    return delay_ms
+  end
 end
 
 local threads = {}
