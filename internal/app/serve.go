@@ -177,6 +177,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			ctx := a.ctx
 			wg.Go(func() { keys.Run(ctx) })
 			wg.Go(func() { connect.pats.Run(ctx) })
+			if cfg.Storage.Type == "sqlite" {
+				// One node: token checks answer revocations from memory
+				// (docs/design.md#revocations-on-one-node).
+				wg.Go(func() { records.RunRevocations(ctx, logger) })
+			}
 		})
 	})
 	b.trust = trust

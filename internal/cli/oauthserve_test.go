@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -77,6 +78,29 @@ func TestServeClientCredentials(t *testing.T) {
 	if m := introspect("/oauth2/introspect"); len(m) != 1 || m["active"] != false {
 		t.Errorf("introspection after revocation = %v, want exactly {active:false}", m)
 	}
+
+	// Break-glass: the CLI opens the same SQLite file and revokes the
+	// subject. The server holds revocations in memory on one node and
+	// catches up with other writers every second, so a new token of the
+	// subject turns inactive within 2 s (docs/design.md#revocations-on-one-node).
+	tok, err = cc.Token(t.Context())
+	if err != nil {
+		t.Fatalf("clientcredentials: %v", err)
+	}
+	if m := introspect("/oauth2/introspect"); m["active"] != true {
+		t.Fatalf("second token = %v, want active", m)
+	}
+	if code, out, e := runCLI(t, "revoke", "subject", "--data-dir", dir, "--subject", sa); code != 0 {
+		t.Fatalf("revoke subject = %d %q %q", code, out, e)
+	}
+	start := time.Now()
+	for introspect("/oauth2/introspect")["active"] != false {
+		if time.Since(start) > 2500*time.Millisecond {
+			t.Fatal("a subject revoked by the CLI was still active after 2.5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("CLI revocation seen after %v", time.Since(start).Round(time.Millisecond))
 	if strings.Contains(r.stderr.String(), secret) || strings.Contains(r.stderr.String(), tok.AccessToken) {
 		t.Error("a secret or token reached the server log")
 	}

@@ -33,6 +33,7 @@ type Store struct {
 
 	clients    table[storage.Client]
 	principals table[storage.Principal]
+	revs       revocations // off unless RunRevocations runs
 }
 
 // New returns s with a record cache of DefaultTTL in front of it.
