@@ -43,7 +43,7 @@ var maxRevocations = 50000
 // revocations is the in-memory view. The zero value is off: every check
 // reads storage.
 type revocations struct {
-	mu     sync.RWMutex
+	mu      sync.RWMutex
 	on      bool
 	rows    map[string]storage.Revocation
 	synced  time.Time // start of the last successful catch-up
