@@ -156,7 +156,7 @@ func (d *jsonDecoder) object(depth int) (map[string]any, error) {
 		if d.off >= len(d.data) || d.data[d.off] != '"' {
 			return nil, d.syntaxError("a member name")
 		}
-		name, err := d.str()
+		name, err := d.name()
 		if err != nil {
 			return nil, err
 		}
@@ -273,6 +273,39 @@ func (d *jsonDecoder) array(depth int) ([]any, error) {
 }
 
 var errFFFD = errors.New("string contains an invalid code point")
+
+// knownNames are member names that most tokens, headers and key sets carry
+// (RFC 7515, RFC 7519, OIDC, GitHub Actions): decoded, they share one
+// string instead of allocating their own.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range strings.Fields(`alg kid typ iss sub aud exp iat nbf jti act azp scope client_id nonce
+		auth_time email email_verified name groups tid oid ver
+		repository repository_id repository_owner repository_owner_id repository_visibility ref ref_type
+		ref_protected sha workflow workflow_ref workflow_sha job_workflow_ref job_workflow_sha event_name
+		run_id run_number run_attempt runner_environment actor actor_id head_ref base_ref environment
+		enterprise enterprise_id keys kty use key_ops crv x y n e issuer jwks_uri`) {
+		m[n] = n
+	}
+	return m
+}()
+
+// name decodes the member name at d.off.
+func (d *jsonDecoder) name() (string, error) {
+	start := d.off + 1
+	for i := start; i < len(d.data); i++ {
+		if c := d.data[i]; c == '"' {
+			if n, ok := knownNames[string(d.data[start:i])]; ok {
+				d.off = i + 1
+				return n, nil
+			}
+			break
+		} else if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return d.str()
+}
 
 // str decodes the string whose opening quote is at d.off. It refuses
 // control characters and U+FFFD, literal or escaped, and lone surrogates

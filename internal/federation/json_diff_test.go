@@ -116,7 +116,7 @@ func TestDecodeObjectDifferential(t *testing.T) {
 	}
 }
 
-// FuzzDecodeObjectDifferential: docs/security.md#fuzzing. decodeObject and
+// FuzzDecodeObjectDifferential (docs/performance.md, token decoding): decodeObject and
 // its oracle agree on every input.
 func FuzzDecodeObjectDifferential(f *testing.F) {
 	for _, c := range diffCases() {
@@ -125,8 +125,10 @@ func FuzzDecodeObjectDifferential(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkAgainstOracle(t, b) })
 }
 
-// TestDecodeObjectAllocs: a typical subject token payload costs one
-// allocation per string, number-free map and array, no more.
+// TestDecodeObjectAllocs: a typical subject token payload costs two
+// allocations per string value (its bytes and its box), one per integer
+// above 255, per array and per name not in knownNames, and two per map:
+// 30 here, against 73 for the oracle.
 func TestDecodeObjectAllocs(t *testing.T) {
 	payload := []byte(`{"iss":"https://token.actions.githubusercontent.com","sub":"repo:acme/app:ref:refs/heads/main",` +
 		`"aud":["sts"],"exp":4102444800,"iat":1700000000,"nbf":1700000000,"jti":"abc","repository":"acme/app",` +
@@ -134,8 +136,10 @@ func TestDecodeObjectAllocs(t *testing.T) {
 	if _, err := decodeObject(payload); err != nil {
 		t.Fatal(err)
 	}
-	// 12 + 4 strings (names are map keys, values), 3 ints boxed, 2 maps (+1 bucket each), 1 array.
-	if allocs := testing.AllocsPerRun(100, func() { _, _ = decodeObject(payload) }); allocs > 50 {
-		t.Errorf("decodeObject = %.0f allocs, want ≤ 50", allocs)
+	allocs := testing.AllocsPerRun(100, func() { _, _ = decodeObject(payload) })
+	oracle := testing.AllocsPerRun(100, func() { _, _ = oracleDecodeObject(payload) })
+	t.Logf("decodeObject %.0f allocs, oracle %.0f", allocs, oracle)
+	if allocs > 32 {
+		t.Errorf("decodeObject = %.0f allocs, want ≤ 32", allocs)
 	}
 }

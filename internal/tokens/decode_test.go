@@ -115,7 +115,7 @@ func TestDecodeAccessClaimsAgainstGoJose(t *testing.T) {
 	}
 }
 
-// FuzzDecodeAccessClaims: docs/security.md#fuzzing. decodeAccessClaims and
+// FuzzDecodeAccessClaims (docs/performance.md, token decoding): decodeAccessClaims and
 // go-jose's json.Unmarshal agree on every payload.
 func FuzzDecodeAccessClaims(f *testing.F) {
 	for _, c := range claimsCases(f) {
