@@ -11,6 +11,8 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
+const formType = "application/x-www-form-urlencoded"
+
 // formValues are the request parameters, whatever the body encoding.
 type formValues struct{ url.Values }
 
@@ -19,9 +21,14 @@ type formValues struct{ url.Values }
 // names. Repeated parameters are refused (docs/security.md T-06); an oversized
 // body is 413 (T-01).
 func readBody(r *http.Request, google bool) (formValues, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		mt = ""
+	// The plain form type, as every client sends it, needs no parsing
+	// (ParseMediaType allocates its parameter map).
+	mt := r.Header.Get("Content-Type")
+	if mt != formType {
+		var err error
+		if mt, _, err = mime.ParseMediaType(mt); err != nil {
+			mt = ""
+		}
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -31,7 +38,7 @@ func readBody(r *http.Request, google bool) (formValues, error) {
 		return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "unreadable body")
 	}
 	switch {
-	case mt == "application/x-www-form-urlencoded":
+	case mt == formType:
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
 			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")

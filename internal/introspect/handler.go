@@ -92,7 +92,8 @@ func (h *Handler) serve(google bool) http.HandlerFunc {
 // parse reads the request and authenticates the caller before anything
 // about the token is looked at (RFC 7662 §2.1, docs/security.md T-61).
 func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (string, *caller, error) {
-	if r.URL.Query().Has("token") {
+	// Query parses RawQuery into a new map: skip it when there is none.
+	if r.URL.RawQuery != "" && r.URL.Query().Has("token") {
 		// Tokens never travel in the URL (docs/security.md T-07).
 		return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token in the query string")
 	}

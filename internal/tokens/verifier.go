@@ -126,20 +126,21 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	// and is not handed to go-jose for a second parse (internal/jws: the
 	// recorded exception to docs/design.md#hand-written-code).
 	dot := strings.LastIndexByte(raw, '.')
-	payload, err := base64.RawURLEncoding.Strict().DecodeString(raw[strings.IndexByte(raw, '.')+1 : dot])
+	payload, err := strictBase64URL.DecodeString(raw[strings.IndexByte(raw, '.')+1 : dot])
 	if err != nil {
 		return nil, invalid(ErrMalformed, "payload encoding")
 	}
-	sig, err := base64.RawURLEncoding.Strict().DecodeString(raw[dot+1:])
+	sig, err := strictBase64URL.DecodeString(raw[dot+1:])
 	if err != nil {
 		return nil, invalid(ErrMalformed, "signature encoding")
 	}
 	if err := jws.Verify(alg, key.Key, raw[:dot], sig); err != nil {
 		return nil, invalid(ErrSignature, "key %s", kid)
 	}
-	// 5. Claims, decoded case-sensitively with duplicates rejected.
+	// 5. Claims, decoded case-sensitively with duplicates rejected, as
+	// go-jose's json decodes them (decodeAccessClaims).
 	var c AccessClaims
-	if err := josejson.Unmarshal(payload, &c); err != nil {
+	if err := decodeAccessClaims(payload, &c); err != nil {
 		return nil, invalid(ErrMalformed, "claims: %v", err)
 	}
 	if err := v.checkClaims(&c, audience); err != nil {
@@ -165,13 +166,22 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	return &c, nil
 }
 
+// strictBase64URL is made once: Strict returns a fresh copy, allocated,
+// at each call.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
 // checkHeader decodes the protected header and enforces our profile:
 // exactly alg, kid and typ, typ "at+jwt" (RFC 9068 §4, docs/security.md T-20),
 // alg one of ours, kid a bounded non-empty string.
 func checkHeader(seg string) (alg, kid string, err error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	b, err := strictBase64URL.DecodeString(seg)
 	if err != nil {
 		return "", "", invalid(ErrMalformed, "header encoding")
+	}
+	// The header we mint: three plain strings that pass every check below.
+	// Anything else takes the go-jose path, for the same result and error.
+	if alg, kid, typ, ok := fastHeader(b); ok && ourAlgorithms[alg] && typ == typeAccessToken && kid != "" && len(kid) <= maxKIDLen {
+		return alg, kid, nil
 	}
 	var h map[string]josejson.RawMessage
 	if err := josejson.Unmarshal(b, &h); err != nil {
