@@ -1,9 +1,11 @@
 package loadgen_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +47,35 @@ func TestBareRoundTrip(t *testing.T) {
 	res, _ = loadgen.Run(t.Context(), loadgen.Config{URL: srv.URL, Tokens: wrong, Concurrency: 1, Duration: 100 * time.Millisecond})
 	if res.Requests == 0 || res.Errors != res.Requests {
 		t.Errorf("wrong-audience run = %d requests, %d errors; want all refused", res.Requests, res.Errors)
+	}
+	if len(res.Latencies) != 0 {
+		t.Errorf("refused requests entered the latencies: %d", len(res.Latencies))
+	}
+}
+
+// TestLatencyOfServedRequests: under shedding, the percentiles are of the
+// requests that were served, not of the fast 503s.
+func TestLatencyOfServedRequests(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			http.Error(w, "shed", http.StatusServiceUnavailable)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(t.Context(), loadgen.Config{URL: srv.URL, Bodies: []string{"x"}, Concurrency: 2, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := res.Statuses[http.StatusOK]
+	if served == 0 || res.Statuses[http.StatusServiceUnavailable] == 0 || int64(len(res.Latencies)) != served {
+		t.Fatalf("statuses %v, %d latencies: want one latency per 200", res.Statuses, len(res.Latencies))
+	}
+	if p := res.Percentile(50); p < 20*time.Millisecond {
+		t.Errorf("p50 = %v, want the served requests' (≥ 20 ms)", p)
 	}
 }
 

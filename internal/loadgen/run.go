@@ -63,7 +63,7 @@ type Result struct {
 	Rejected  int64
 	Statuses  map[int]int64 // HTTP status → count; 0 for transport errors
 	Elapsed   time.Duration
-	Latencies []time.Duration // sorted, one per completed request
+	Latencies []time.Duration // sorted, one per successful request (a 200 Expect accepted)
 	// FirstError is the first failure seen, to say what went wrong.
 	FirstError string
 }
@@ -124,9 +124,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if ctx.Err() != nil && status == 0 {
 					break // cut off by the end of the run, not a failure
 				}
-				lat = append(lat, time.Since(t0))
+				d := time.Since(t0)
 				statuses[status]++
 				if msg == "" {
+					// Latency is of served requests: a shed 503 answers
+					// fast and would flatter the percentiles.
+					lat = append(lat, d)
 					continue
 				}
 				errs++
