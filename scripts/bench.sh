@@ -23,6 +23,10 @@
 #   REDIS=redis://127.0.0.1:6379/14 scripts/bench.sh   # rate limits in Redis
 #   OUT=/tmp/bench.txt scripts/bench.sh       # also keep the raw rows
 #   HALF=0 scripts/bench.sh                   # skip the half-saturation runs
+#   OVERLOAD=5000 scripts/bench.sh            # instead of the rounds: exchange
+#                                             # under wrk with 5000 connections;
+#                                             # a rate-capped probe measures the
+#                                             # latency of served requests
 #   PROFILE=/tmp/prof scripts/bench.sh        # + a server CPU profile of
 #                                             # every measured sts run
 #                                             # (ops listener, ops.pprof)
@@ -46,6 +50,9 @@ REDIS=${REDIS:-}
 OUT=${OUT:-}
 PROFILE=${PROFILE:-}
 HALF=${HALF:-1}
+OVERLOAD=${OVERLOAD:-}
+# wrk and sts each need a descriptor per connection.
+[ -n "$OVERLOAD" ] && ulimit -n "$(ulimit -Hn)"
 
 if ! command -v wrk >/dev/null; then
 	echo "== installing wrk (apt-get)" >&2
@@ -199,6 +206,35 @@ run() {
 	cpu_us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
 	printf '%s %s %s %s %s %s %s\n' "$flow" "$target" "$round" "$(val rps)" "$cpu_us" "$(val p50_us)" "$(val p99_us)" | tee -a "$rows"
 }
+
+# overload: the exchange probe (4 keep-alive connections, 200 req/s, the
+# Go generator, which reports percentiles of served requests only) alone,
+# then again while wrk holds $OVERLOAD connections sending as fast as they
+# are answered. The probe connects before wrk starts, so its figures are the
+# latency of admitted requests, not of getting a connection accepted.
+if [ -n "$OVERLOAD" ]; then
+	probe() {
+		"$sts" bench exchange --url "http://127.0.0.1:$port/oauth2/token" --key "$work/key.pem" \
+			--tokens-file "$work/subject.txt" --claim repository_owner=acme -c 4 --rate 200 -d "$D" --warmup 2s |
+			grep '^requests\|^latency' || true
+	}
+	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2 } END { print n + 0 }'; }
+	echo "== probe alone"
+	probe
+	echo "== probe under wrk -t$T -c$OVERLOAD (exchange); shed before: $(shed)"
+	probe &
+	probe_pid=$!
+	sleep 1
+	BENCH_TOKENS="$work/subject.txt" wrk -t"$T" -c"$OVERLOAD" -d"$(( ${D%s} + 2 ))s" --timeout 10s --latency -s scripts/bench/exchange.lua \
+		"http://127.0.0.1:$port/oauth2/token" >"$work/wrk.out" 2>&1 &
+	wrk_pid=$!
+	sleep 2
+	[ -n "$PROFILE" ] && curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
+	wait "$probe_pid" "$wrk_pid" || true
+	grep '^wrk_result' "$work/wrk.out" || tail -5 "$work/wrk.out"
+	echo "shed after: $(shed); sts peak RSS (VmHWM) $(($(hwm_kib "$sts_pid") / 1024)) MiB, now $(rss_split "$sts_pid")"
+	exit 0
+fi
 
 echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3); wrk -t$T -c$C -d$D, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "flow target round rps cpu_us p50_us p99_us"
