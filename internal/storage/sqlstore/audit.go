@@ -60,8 +60,19 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, events []storage.Au
 		return err
 	}
 	defer stmt.Close()
+	// Each row's Exec gets a context without cancellation: the driver
+	// starts a goroutine per statement to watch a cancellable context
+	// (docs/performance.md#audit-writer). The batch still stops at its
+	// deadline: ctx bounds BEGIN and COMMIT, and it is checked before
+	// every row. A single-row INSERT in a transaction that already holds
+	// the write lock (_txlock=immediate) never waits for another
+	// connection.
+	rowCtx := context.WithoutCancel(ctx)
 	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target,
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(rowCtx, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target,
 			e.RequestID, e.Outcome, e.Detail, e.ClientIP, e.UserAgent); err != nil {
 			return err
 		}
