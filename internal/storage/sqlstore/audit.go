@@ -34,8 +34,8 @@ func scanAudit(r rowScanner) (storage.AuditEvent, error) {
 // statement and one commit instead of one network round trip per row,
 // which is what kept the audit writer from keeping up
 // (docs/performance.md#audit-writer). SQLite runs in-process, where a
-// round trip costs nothing and a statement of thousands of parameters is
-// slower to prepare than the rows are to insert: there one prepared INSERT
+// round trip costs nothing and multi-row INSERTs measured no faster (of
+// 8 to 256 rows; 2 816 parameters 8× slower): there one prepared INSERT
 // runs per row inside the batch's transaction.
 func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
 	const op = "append audit"

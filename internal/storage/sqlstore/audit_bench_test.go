@@ -115,7 +115,8 @@ const auditPrefill = 200_000
 // (256 events, time-ordered UUIDv7 IDs, one AppendAudit) on a file-backed
 // SQLite that already holds auditPrefill events of 20 organizations over
 // the past day: "now" is AppendAudit, "per-row-before" one prepared INSERT
-// per event. cpu-µs/event is the process's user+system CPU time (fsync
+// per event under the batch's cancellable context (the driver then starts
+// a goroutine per row to watch it). cpu-µs/event is the process's user+system CPU time (fsync
 // waits excluded); allocs/op are per batch.
 func BenchmarkAuditAppendSQLite(b *testing.B) {
 	for _, path := range []string{"now", "per-row-before"} {
