@@ -55,7 +55,9 @@ func observe(logger *slog.Logger, m *Metrics, now func() time.Time) func(http.Ha
 
 			level := slog.LevelInfo
 			switch {
-			case isOpsRoute(route):
+			case isOpsRoute(route), sw.shed:
+				// A shed request is counted in sts_http_shed_total; a line
+				// per request would make an overload wait on the log.
 				level = slog.LevelDebug
 			case status >= 500:
 				level = slog.LevelError

@@ -64,14 +64,18 @@ func admit(limits [numClasses]int, classify func(*http.Request) Class, onShed fu
 	}
 }
 
-// shed answers an overloaded request: 503, the one Retry-After policy, a
-// small OAuth-shaped body, and the connection is not kept.
+// shed answers an overloaded request: 503, the one Retry-After policy and
+// a small OAuth-shaped body. The connection is kept: closing it made every
+// shed client reconnect, and under overload a new connection waits in the
+// accept queue behind all the others (seconds, measured with
+// scripts/bench.sh OVERLOAD=5000), while a kept one costs only its share of
+// http.max_connections.
 func shed(w http.ResponseWriter) {
+	markShed(w)
 	h := w.Header()
 	oauth2.SetRetryAfter(h, 0)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
-	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n"))
 }

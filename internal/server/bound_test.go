@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +38,7 @@ func serveOn(t *testing.T, s *Server) string {
 func TestAdmissionSheds(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 8)
-	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxInFlight: [numClasses]int{ClassAPI: 2, ClassOps: 2}}, func(mux *http.ServeMux) {
+	s, logs := newTest(t, Options{GCInterval: time.Hour, MaxInFlight: [numClasses]int{ClassAPI: 2, ClassOps: 2}}, func(mux *http.ServeMux) {
 		mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
 			entered <- struct{}{}
 			<-release
@@ -88,6 +90,28 @@ func TestAdmissionSheds(t *testing.T) {
 			t.Errorf("/livez while the API class is full: %d, want 200", resp.StatusCode)
 		}
 	}
+	// A shed request keeps its connection: a client that retries after
+	// Retry-After does not open a new one, which under overload would wait
+	// in the accept queue behind every other (docs/reliability.md).
+	var reused []bool
+	for range 2 {
+		req, _ := http.NewRequest("GET", base+"/slow", nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) },
+		}))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Close {
+			t.Error("a shed request closed its connection")
+		}
+	}
+	if len(reused) != 2 || !reused[1] {
+		t.Errorf("connection reused after a shed request: %v, want the second request on the first's connection", reused)
+	}
 	close(release)
 	wg.Wait()
 	close(admitted)
@@ -104,6 +128,27 @@ func TestAdmissionSheds(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("after the load: %d", resp.StatusCode)
+	}
+	// A shed request is counted in sts_http_shed_total and logged at
+	// debug level: an error line per shed request made every request of an
+	// overload wait on the log's lock.
+	var shedLines int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var e struct {
+			Level  string `json:"level"`
+			Msg    string `json:"msg"`
+			Status int    `json:"status"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.Msg != "http request" || e.Status != http.StatusServiceUnavailable {
+			continue
+		}
+		shedLines++
+		if e.Level != "DEBUG" {
+			t.Errorf("a shed request was logged at %s: %s", e.Level, line)
+		}
+	}
+	if shedLines != 7 {
+		t.Errorf("%d access-log lines of shed requests, want 7 (debug level)", shedLines)
 	}
 }
 

@@ -12,6 +12,23 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	shed   bool // admission control refused the request
+}
+
+// markShed records on w's statusWriter, if it has one, that admission
+// control refused the request, so the access log keeps it at debug level.
+func markShed(w http.ResponseWriter) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.shed = true
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
