@@ -446,6 +446,9 @@ authentication. A 200 answer without "access_token" counts as an error.`,
 // failed request makes it fail.
 func measure(ctx context.Context, w io.Writer, f runFlags, cfg loadgen.Config) error {
 	cfg.Concurrency, cfg.Rate = f.concurrency, f.rate
+	// The warm-up's connections carry the measurement.
+	cfg.Transport = loadgen.NewTransport(f.concurrency)
+	defer cfg.Transport.CloseIdleConnections()
 	if f.warmup > 0 {
 		cfg.Duration = f.warmup
 		if _, err := loadgen.Run(ctx, cfg); err != nil {

@@ -51,6 +51,11 @@ type Config struct {
 	Rate float64
 	// Timeout bounds each request; default 10 s.
 	Timeout time.Duration
+	// Transport, when set, carries the requests, so that a measured run
+	// keeps the connections its warm-up opened (under overload, a new
+	// connection waits in the server's accept queue, which is not the
+	// latency of an admitted request); by default each Run opens its own.
+	Transport *http.Transport
 }
 
 // Result is what a run measured.
@@ -92,14 +97,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ClientID != "" {
 		authz = BasicAuth(cfg.ClientID, cfg.ClientSecret)
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency, DisableCompression: true}
-	defer tr.CloseIdleConnections()
+	tr := cfg.Transport
+	if tr == nil {
+		tr = NewTransport(cfg.Concurrency)
+		defer tr.CloseIdleConnections()
+	}
 	client := &http.Client{Transport: tr, Timeout: max(cfg.Timeout, 10*time.Second)}
 	var limiter *rate.Limiter
 	if cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
 	}
 
+	// Requests begun before the end of the run finish under the caller's
+	// context: cutting one off would close its connection, and a measured
+	// run that reuses the warm-up's connections (Transport) would then
+	// open a new one.
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var next atomic.Uint64
@@ -120,9 +133,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				body := bodies[next.Add(1)%uint64(len(bodies))]
 				t0 := time.Now()
-				status, msg := post(ctx, client, cfg.URL, body, authz, cfg.Expect, &buf)
-				if ctx.Err() != nil && status == 0 {
-					break // cut off by the end of the run, not a failure
+				status, msg := post(reqCtx, client, cfg.URL, body, authz, cfg.Expect, &buf)
+				if reqCtx.Err() != nil && status == 0 {
+					break // cut off by the caller, not a failure
 				}
 				d := time.Since(t0)
 				statuses[status]++
@@ -195,6 +208,11 @@ func post(ctx context.Context, c *http.Client, u, body, authz string, expect fun
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	return resp.StatusCode, fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+}
+
+// NewTransport is a keep-alive transport for n concurrent requests.
+func NewTransport(n int) *http.Transport {
+	return &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true}
 }
 
 // Percentile returns the p-th percentile (0 < p ≤ 100) of the sorted
