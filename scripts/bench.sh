@@ -229,7 +229,10 @@ if [ -n "$OVERLOAD" ]; then
 		"http://127.0.0.1:$port/oauth2/token" >"$work/wrk.out" 2>&1 &
 	wrk_pid=$!
 	sleep 2
-	[ -n "$PROFILE" ] && curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
+	if [ -n "$PROFILE" ]; then
+		curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
+		(sleep 5; curl -fsS -o "$PROFILE/overload.goroutines" "http://127.0.0.1:$ops_port/debug/pprof/goroutine?debug=1") &
+	fi
 	wait "$probe_pid" "$wrk_pid" || true
 	grep '^wrk_result' "$work/wrk.out" || tail -5 "$work/wrk.out"
 	echo "shed after: $(shed); sts peak RSS (VmHWM) $(($(hwm_kib "$sts_pid") / 1024)) MiB, now $(rss_split "$sts_pid")"
