@@ -1,15 +1,19 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
 )
 
 // BenchmarkGetAuthenticatedIdentity measures the PAT-authenticated
@@ -66,6 +70,89 @@ func BenchmarkGetAuthenticatedIdentity(b *testing.B) {
 				slices.Sort(lat)
 				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			}
+		})
+	}
+}
+
+// BenchmarkGetAuthenticatedIdentityScaling is the pat case of
+// BenchmarkGetAuthenticatedIdentity with 1 or 100 000 PATs stored
+// (created by direct CreatePAT calls in one transaction; setup-s is how
+// long that took), requests round-robin over 1, 1 000 or 100 000 of them
+// (the PAT cache holds 100 000 for DefaultCacheTTL, 5 s; ttl=1h keeps
+// them for an hour, to see the bound apart from the TTL). Each request
+// builds its client context, in every case alike. The cache is warmed by
+// one Authenticate per PAT before the clock starts
+// (docs/performance.md, "Cost as the work grows").
+func BenchmarkGetAuthenticatedIdentityScaling(b *testing.B) {
+	for _, stored := range []int{1, 100_000} {
+		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
+			e := newEnv(b, nil)
+			secrets := []string{e.secret}
+			var setup time.Duration
+			if stored > 1 {
+				began := time.Now()
+				now := time.Now()
+				err := e.store.WithTx(b.Context(), func(tx storage.Tx) error {
+					for len(secrets) < stored {
+						sec := pat.PrefixPAT.Generate()
+						if err := tx.CreatePAT(b.Context(), storage.PAT{ID: storage.NewID(), OrgID: e.org.ID, OwnerID: e.user.ID,
+							Scopes: []string{pat.ScopeFull}, Digest: pat.Digest(testPepper, sec), CreatedAt: storage.Now(now),
+							ExpiresAt: storage.Now(now.Add(30 * 24 * time.Hour))}); err != nil {
+							return err
+						}
+						secrets = append(secrets, sec)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				setup = time.Since(began)
+			}
+			mux := http.NewServeMux()
+			e.h.Mount(mux)
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			tr := &http.Transport{MaxIdleConnsPerHost: 64}
+			defer tr.CloseIdleConnections()
+			client := gitpodv1connect.NewIdentityServiceClient(&http.Client{Transport: tr}, srv.URL)
+			for _, tc := range []struct {
+				rot int
+				ttl time.Duration
+			}{{1, 0}, {1_000, 0}, {100_000, 0}, {100_000, time.Hour}} {
+				rot := tc.rot
+				if rot > len(secrets) {
+					continue
+				}
+				name := fmt.Sprintf("pats=%d", rot)
+				if tc.ttl != 0 {
+					name += ",ttl=" + tc.ttl.String()
+				}
+				b.Run(name, func(b *testing.B) {
+					e.pats.CacheTTL = tc.ttl
+					for _, sec := range secrets[:rot] {
+						if _, err := e.pats.Authenticate(b.Context(), sec); err != nil {
+							b.Fatal(err)
+						}
+					}
+					var next atomic.Uint64
+					b.SetParallelism(4)
+					b.ReportAllocs()
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							ctx := as(secrets[next.Add(1)%uint64(rot)])
+							if _, err := client.GetAuthenticatedIdentity(ctx, &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+					b.StopTimer()
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+					b.ReportMetric(setup.Seconds(), "setup-s")
+				})
 			}
 		})
 	}

@@ -2,13 +2,16 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -141,5 +144,68 @@ func BenchmarkBareES256SignHandler(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		benchPost(b, h, "/oauth2/token", body, e.a.ID, e.secA)
+	}
+}
+
+// scaleClients is how many clients BenchmarkClientCredentialsScaling
+// stores for its large case (docs/performance.md, "Cost as the work
+// grows").
+const scaleClients = 1_000_000
+
+// BenchmarkClientCredentialsScaling is BenchmarkClientCredentials with 1
+// or scaleClients clients in storage, requests round-robin over 1, 1 000
+// (inside the record cache's bound of 10 000) or 100 000 clients (past
+// it: every request misses the cache and reads the client row). The rows
+// are copies of the env's client a (same principal, same secret digest)
+// under other IDs, made by one INSERT … SELECT; setup-s is how long that
+// took.
+func BenchmarkClientCredentialsScaling(b *testing.B) {
+	for _, stored := range []int{1, scaleClients} {
+		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
+			e := newOAuthEnv(b)
+			ids := []string{e.a.ID}
+			var setup time.Duration
+			if stored > 1 {
+				began := time.Now()
+				db := e.store.Store.(*sqlstore.Store).DB()
+				if _, err := db.ExecContext(b.Context(), `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < $1 - 1)
+					INSERT INTO clients (id, org_id, principal_id, name, auth_method, secret_digest, jwks, jwks_uri, grant_types,
+						pools, audiences, scopes, disabled, created_at, updated_at)
+					SELECT printf('00000000-0000-4000-8000-%012x', i), org_id, principal_id, name || i, auth_method, secret_digest,
+						jwks, jwks_uri, grant_types, pools, audiences, scopes, disabled, created_at, updated_at
+					FROM clients, n WHERE id = $2`, stored, e.a.ID); err != nil {
+					b.Fatal(err)
+				}
+				setup = time.Since(began)
+				for i := 1; len(ids) < 100_000; i++ {
+					ids = append(ids, fmt.Sprintf("00000000-0000-4000-8000-%012x", i))
+				}
+			}
+			h := e.srv.Config.Handler
+			body := url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}}.Encode()
+			for _, rot := range []int{1, 1_000, 100_000} {
+				if rot > len(ids) {
+					continue
+				}
+				b.Run(fmt.Sprintf("clients=%d", rot), func(b *testing.B) {
+					i := 0
+					if rot <= 10_000 { // warm what the cache can hold
+						for _, id := range ids[:rot] {
+							benchPost(b, h, "/oauth2/token", body, id, e.secA)
+						}
+					} else {
+						i = 10_000 // past every client an earlier case cached: each request misses
+					}
+					b.ReportAllocs()
+					for b.Loop() {
+						benchPost(b, h, "/oauth2/token", body, ids[i], e.secA)
+						if i++; i == rot {
+							i = 0
+						}
+					}
+					b.ReportMetric(setup.Seconds(), "setup-s")
+				})
+			}
+		})
 	}
 }
