@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -133,21 +134,23 @@ func BenchmarkExchangeScaling(b *testing.B) {
 	}
 	for _, n := range []int{1, 10_000} {
 		b.Run(fmt.Sprintf("pools=%d", n), func(b *testing.B) {
-			runScaling(b, n, scaleTokens(b, n, 1), memory)
+			runScaling(b, n, scaleTokens(b, n, 1), memory, nil)
 		})
 	}
 	for _, n := range []int{1, 4096} {
 		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
-			runScaling(b, 1, scaleTokens(b, 1, n), memory)
+			runScaling(b, 1, scaleTokens(b, 1, n), memory, nil)
 		})
 	}
 	b.Run("limits=memory", func(b *testing.B) {
-		runScaling(b, 1, scaleTokens(b, 1, 1), memory)
+		runScaling(b, 1, scaleTokens(b, 1, 1), memory, nil)
 	})
 	b.Run("limits=redis", func(b *testing.B) {
+		var rb *ratelimit.RedisBackend
 		runScaling(b, 1, scaleTokens(b, 1, 1), func(t testing.TB) ratelimit.Limits {
 			u := redistest.URL(t)
-			rb, err := ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
+			var err error
+			rb, err = ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +165,7 @@ func BenchmarkExchangeScaling(b *testing.B) {
 				PerIP:   rb.Limiter("per_ip", rule, ratelimit.MemoryOptions{}),
 				PerPool: rb.Limiter("per_pool", rule, ratelimit.MemoryOptions{}),
 			}
-		})
+		}, func() uint64 { return rb.RoundTrips() })
 	})
 }
 
@@ -208,8 +211,9 @@ func scaleTokens(b *testing.B, pools, perPool int) []string {
 // runScaling adds pools pools to the fixture of BenchmarkExchange (the
 // README's "ci" pool and four more), warms every pool's key set and
 // program with one request each, then sends toks in rotation, token i
-// naming pool i mod pools.
-func runScaling(b *testing.B, pools int, toks []string, limits func(testing.TB) ratelimit.Limits) {
+// naming pool i mod pools. roundTrips, when set, counts the rate limits'
+// Redis round trips (reported per request).
+func runScaling(b *testing.B, pools int, toks []string, limits func(testing.TB) ratelimit.Limits, roundTrips func() uint64) {
 	lim := limits(b) // first: skips before any setup when Redis is not configured
 	e := newEnv(b, nil)
 	start := time.Now()
@@ -263,13 +267,40 @@ func runScaling(b *testing.B, pools int, toks []string, limits func(testing.TB) 
 	if len(bodies) > pools {
 		serve(b, mux, bodies[pools])
 	}
-	b.Logf("%d pools: stored in %s, first registry load %s, next refresh %s, first request per pool %s",
+	warm := time.Since(start)
+	// The warm-up's audit events are written (or dropped) before the clock
+	// starts, and its garbage collected: with 10 000 pools they would
+	// otherwise be paid for by the measured requests.
+	for served := uint64(min(len(bodies), pools+1)); ; {
+		if st := w.Stats(); st.Written+st.Dropped >= served {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			b.Fatalf("audit writer still behind after a minute: %+v", w.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.Logf("%d pools: stored in %s, first registry load %s, next refresh %s, first request per pool %s, audit drained after %s; live heap %d MiB",
 		pools, stored.Round(time.Millisecond), loaded.Round(time.Millisecond), reloaded.Round(time.Millisecond),
-		time.Since(start).Round(time.Millisecond))
+		warm.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), ms.HeapAlloc>>20)
 
+	before := w.Stats()
+	var trips uint64
+	if roundTrips != nil {
+		trips = roundTrips()
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		serve(b, mux, bodies[i%len(bodies)])
+	}
+	b.StopTimer()
+	after := w.Stats()
+	b.ReportMetric(float64(after.Dropped-before.Dropped)/float64(b.N), "audit-dropped/op")
+	if roundTrips != nil {
+		b.ReportMetric(float64(roundTrips()-trips)/float64(b.N), "redis-round-trips/op")
 	}
 }
