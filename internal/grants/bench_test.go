@@ -3,9 +3,12 @@ package grants
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +17,8 @@ import (
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/redistest"
 )
 
 // BenchmarkExchange measures one RFC 8693 exchange through the handler
@@ -101,5 +106,206 @@ func BenchmarkBare(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		serve(b, h, body)
+	}
+}
+
+// BenchmarkExchangeScaling is BenchmarkExchange's request as the
+// configuration and the traffic grow (docs/performance.md, "Cost as the work
+// grows: the exchange"): per-request cost should not depend on how many
+// pools there are, how many distinct subject tokens arrive, or where the
+// rate limits live.
+//
+//   - pools=N: N pools, each with one provider of its own issuer, loaded by
+//     the real registry from SQLite; request i names pool i mod N
+//     (identity_pool_id) with a token of that pool's issuer, so every
+//     request selects another pool, another key set, another CEL program
+//     and another per-pool bucket.
+//   - tokens=N: N distinct subject tokens of one pool, in rotation.
+//   - limits=memory|redis: the per-IP and per-pool limits in memory or in
+//     the Redis of STS_TEST_REDIS_URL (skipped when unset).
+//
+// go test -run '^$' -bench ExchangeScaling -benchmem -benchtime 2s -count 5 ./internal/grants
+func BenchmarkExchangeScaling(b *testing.B) {
+	memory := func(testing.TB) ratelimit.Limits {
+		return ratelimit.Limits{
+			PerIP:   ratelimit.NewMemory(ratelimit.Rule{Rate: 1e9, Burst: 1 << 30}, ratelimit.MemoryOptions{}),
+			PerPool: ratelimit.NewMemory(ratelimit.Rule{Rate: 1e9, Burst: 1 << 30}, ratelimit.MemoryOptions{}),
+		}
+	}
+	for _, n := range []int{1, 10_000} {
+		b.Run(fmt.Sprintf("pools=%d", n), func(b *testing.B) {
+			runScaling(b, n, scaleTokens(b, n, 1), memory, nil)
+		})
+	}
+	for _, n := range []int{1, 4096} {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			runScaling(b, 1, scaleTokens(b, 1, n), memory, nil)
+		})
+	}
+	b.Run("limits=memory", func(b *testing.B) {
+		runScaling(b, 1, scaleTokens(b, 1, 1), memory, nil)
+	})
+	b.Run("limits=redis", func(b *testing.B) {
+		var rb *ratelimit.RedisBackend
+		runScaling(b, 1, scaleTokens(b, 1, 1), func(t testing.TB) ratelimit.Limits {
+			u := redistest.URL(t)
+			var err error
+			rb, err = ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if n := rb.Fallbacks(); n != 0 {
+					t.Errorf("%d decisions fell back to memory: not a Redis measurement", n)
+				}
+				rb.Close()
+			})
+			rule := ratelimit.Rule{Rate: 1e9, Burst: 1 << 30}
+			return ratelimit.Limits{
+				PerIP:   rb.Limiter("per_ip", rule, ratelimit.MemoryOptions{}),
+				PerPool: rb.Limiter("per_pool", rule, ratelimit.MemoryOptions{}),
+			}
+		}, func() uint64 { return rb.RoundTrips() })
+	})
+}
+
+// scalePool and scaleIssuer name the i-th pool of BenchmarkExchangeScaling
+// and its provider's issuer (each provider reads the fixture issuer's JWKS
+// through jwks_uri, so the issuers need not resolve).
+func scalePool(i int) string   { return fmt.Sprintf("scale-%05d", i) }
+func scaleIssuer(i int) string { return fmt.Sprintf("https://issuer-%05d.example", i) }
+
+// scaleTokenCache keeps minted tokens across sub-benchmarks and -count
+// runs: RS256 signing 10 000 tokens takes seconds.
+var scaleTokenCache = struct {
+	sync.Mutex
+	m map[[2]int][]string
+}{m: map[[2]int][]string{}}
+
+// scaleTokens returns the request bodies' subject tokens: for pools > 1,
+// one per pool (token i is of pool i's issuer); otherwise perPool
+// distinct tokens (distinct sub) of pool 0.
+func scaleTokens(b *testing.B, pools, perPool int) []string {
+	scaleTokenCache.Lock()
+	defer scaleTokenCache.Unlock()
+	k := [2]int{pools, perPool}
+	if t, ok := scaleTokenCache.m[k]; ok {
+		return t
+	}
+	start := time.Now()
+	now := time.Now()
+	toks := make([]string, max(pools, perPool))
+	for i := range toks {
+		pool := i % pools
+		toks[i] = mintWith(b, "RS256", map[string]any{
+			"iss": scaleIssuer(pool), "sub": fmt.Sprintf("user-%05d", i), "aud": "sts",
+			"iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
+			"repository_owner": "acme", "repository": "acme/app",
+		}, nil)
+	}
+	b.Logf("minted %d subject tokens in %s", len(toks), time.Since(start).Round(time.Millisecond))
+	scaleTokenCache.m[k] = toks
+	return toks
+}
+
+// runScaling adds pools pools to the fixture of BenchmarkExchange (the
+// README's "ci" pool and four more), warms every pool's key set and
+// program with one request each, then sends toks in rotation, token i
+// naming pool i mod pools. roundTrips, when set, counts the rate limits'
+// Redis round trips (reported per request).
+func runScaling(b *testing.B, pools int, toks []string, limits func(testing.TB) ratelimit.Limits, roundTrips func() uint64) {
+	lim := limits(b) // first: skips before any setup when Redis is not configured
+	e := newEnv(b, nil)
+	// The finished benchmark's cleanups keep its test servers, hence the
+	// handler, reachable until the next one has run: let go of the pools
+	// so that the next run's heap holds its own only (else 10 000 pools
+	// are marked twice).
+	defer func() { *e.grant = TokenExchange{} }()
+	start := time.Now()
+	ctx := b.Context()
+	for i := range pools {
+		p := storage.Pool{ID: scalePool(i), OrgID: "acme", Condition: `assertion.repository_owner == "acme"`,
+			Mapping: storage.Mapping{Subject: `"repo:" + assertion.repository`, Attributes: map[string]string{"repo": "assertion.repository"}},
+			Scopes:  []string{"read", "write"}, MaxTokenLifetime: time.Hour, AllowUnauthenticated: true}
+		if err := e.store.CreatePool(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		pr := storage.Provider{PoolID: p.ID, ID: "p", Issuer: scaleIssuer(i), JWKSURI: e.issuer.URL + "/jwks", Audiences: []string{"sts"}}
+		if err := e.store.CreateProvider(ctx, pr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stored := time.Since(start)
+	start = time.Now()
+	if err := e.grant.Trust.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	loaded := time.Since(start)
+	// What Registry.Run repeats every RefreshInterval: every program is
+	// reused, the rows are read again.
+	start = time.Now()
+	if err := e.grant.Trust.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	reloaded := time.Since(start)
+
+	w := &audit.Writer{Store: e.store}
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(wctx)
+	e.handler.Audit = w
+	e.handler.Observe = nil
+	e.handler.Limits = lim
+	mux := http.NewServeMux()
+	e.handler.Mount(mux)
+
+	bodies := make([]string, len(toks))
+	for i, t := range toks {
+		bodies[i] = exchangeForm(t, "identity_pool_id", scalePool(i%pools)).Encode()
+	}
+	// One request per pool fetches its key set; the rest of the rotation
+	// warms nothing more.
+	start = time.Now()
+	for _, body := range bodies[:min(len(bodies), pools)] {
+		serve(b, mux, body)
+	}
+	if len(bodies) > pools {
+		serve(b, mux, bodies[pools])
+	}
+	warm := time.Since(start)
+	// The warm-up's audit events are written (or dropped) before the clock
+	// starts, and its garbage collected: with 10 000 pools they would
+	// otherwise be paid for by the measured requests.
+	for served := uint64(min(len(bodies), pools+1)); ; {
+		if st := w.Stats(); st.Written+st.Dropped >= served {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			b.Fatalf("audit writer still behind after a minute: %+v", w.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.Logf("%d pools: stored in %s, first registry load %s, next refresh %s, first request per pool %s, audit drained after %s; live heap %d MiB",
+		pools, stored.Round(time.Millisecond), loaded.Round(time.Millisecond), reloaded.Round(time.Millisecond),
+		warm.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), ms.HeapAlloc>>20)
+
+	before := w.Stats()
+	var trips uint64
+	if roundTrips != nil {
+		trips = roundTrips()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		serve(b, mux, bodies[i%len(bodies)])
+	}
+	b.StopTimer()
+	after := w.Stats()
+	b.ReportMetric(float64(after.Dropped-before.Dropped)/float64(b.N), "audit-dropped/op")
+	if roundTrips != nil {
+		b.ReportMetric(float64(roundTrips()-trips)/float64(b.N), "redis-round-trips/op")
 	}
 }
