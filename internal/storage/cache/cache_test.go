@@ -28,10 +28,16 @@ func openSQLite(t *testing.T, path string) *sqlstore.Store {
 }
 
 // The decorator is held to the same contract as the backend it wraps
-// (decorators run the suite by wrapping the SQLite store).
+// (decorators run the suite by wrapping the SQLite store), with the
+// revocation view on, as sts serve runs it on SQLite.
 func TestConformance(t *testing.T) {
 	newStore := func(t *testing.T) storage.Store {
-		return cache.New(openSQLite(t, filepath.Join(t.TempDir(), "sts.db")))
+		s := cache.New(openSQLite(t, filepath.Join(t.TempDir(), "sts.db")))
+		s.EnableRevocations()
+		if err := s.SyncRevocations(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 	conformance.RunTests(t, newStore)
 	conformance.RunConcurrencyTests(t, newStore)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/cache"
-	"github.com/opensts/sts/internal/storage/conformance"
 	"github.com/opensts/sts/internal/ststest/clocktest"
 )
 
@@ -202,16 +201,4 @@ func TestRevocationViewFull(t *testing.T) {
 	if got, mem := e.revoked(t, "jti:5"); !got || !mem {
 		t.Fatalf("after a reload that fits: revoked=%v fromMemory=%v", got, mem)
 	}
-}
-
-// With the view on, the decorator still meets the storage contract.
-func TestConformanceRevocationView(t *testing.T) {
-	conformance.RunTests(t, func(t *testing.T) storage.Store {
-		s := cache.New(openSQLite(t, filepath.Join(t.TempDir(), "sts.db")))
-		s.EnableRevocations()
-		if err := s.SyncRevocations(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
 }
