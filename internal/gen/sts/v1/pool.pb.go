@@ -1974,7 +1974,7 @@ type TestPoolResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// allowed is true when the pool would admit the token.
 	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	// reason is the stable reason of a denial (DESIGN §5), e.g.
+	// reason is the stable reason of a denial (docs/design.md, "Trust decisions and errors"), e.g.
 	// issuer_unknown, signature_invalid, condition_false; empty when
 	// allowed.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`

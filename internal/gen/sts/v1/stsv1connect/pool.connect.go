@@ -85,7 +85,7 @@ type PoolServiceClient interface {
 	// UpdateProvider changes the fields that are set in the request.
 	UpdateProvider(context.Context, *v1.UpdateProviderRequest) (*v1.UpdateProviderResponse, error)
 	DeleteProvider(context.Context, *v1.DeleteProviderRequest) (*v1.DeleteProviderResponse, error)
-	// TestPool is the admin dry run (DESIGN §5): it verifies a subject token
+	// TestPool is the admin dry run (docs/design.md, "Trust decisions and errors"): it verifies a subject token
 	// against the pool's providers the way an exchange would (signature with
 	// the provider's keys, fetched as the token endpoint fetches them;
 	// issuer, audience and times), runs the pool's CEL condition, identity
@@ -313,7 +313,7 @@ type PoolServiceHandler interface {
 	// UpdateProvider changes the fields that are set in the request.
 	UpdateProvider(context.Context, *v1.UpdateProviderRequest) (*v1.UpdateProviderResponse, error)
 	DeleteProvider(context.Context, *v1.DeleteProviderRequest) (*v1.DeleteProviderResponse, error)
-	// TestPool is the admin dry run (DESIGN §5): it verifies a subject token
+	// TestPool is the admin dry run (docs/design.md, "Trust decisions and errors"): it verifies a subject token
 	// against the pool's providers the way an exchange would (signature with
 	// the provider's keys, fetched as the token endpoint fetches them;
 	// issuer, audience and times), runs the pool's CEL condition, identity
