@@ -55,13 +55,21 @@ type env struct {
 	principal storage.Principal
 }
 
-func newEnv(t *testing.T) *env {
+// sharedFile opens one new SQLite file twice, as two processes would:
+// elsewhere writes directly, here is what a cache wraps.
+func sharedFile(t *testing.T) (elsewhere, here *sqlstore.Store) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sts.db")
 	a := openSQLite(t, path)
 	t.Cleanup(func() { a.Close() })
 	b := openSQLite(t, path)
 	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	a, b := sharedFile(t)
 	e := &env{elsewhere: a, here: cache.New(b), clock: clocktest.New(time.Now())}
 	e.here.Now = e.clock.Now
 	ctx := t.Context()

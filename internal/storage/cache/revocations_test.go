@@ -3,7 +3,6 @@ package cache_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,11 +48,7 @@ type revEnv struct {
 
 func newRevEnv(t *testing.T) *revEnv {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sts.db")
-	a := openSQLite(t, path)
-	t.Cleanup(func() { a.Close() })
-	b := openSQLite(t, path)
-	t.Cleanup(func() { b.Close() })
+	a, b := sharedFile(t)
 	e := &revEnv{elsewhere: a, backend: &countingStore{Store: b}, clock: clocktest.New(time.Now())}
 	e.here = cache.New(e.backend)
 	e.here.Now = e.clock.Now
