@@ -57,6 +57,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuditLargeBatchAllOrNone", testAuditLargeBatchAllOrNone},
 		{"AuditPurgeBounded", testAuditPurgeBounded},
 		{"UnitOfWork", testUnitOfWork},
+		{"UnitOfWorkChanges", testUnitOfWorkChanges},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},

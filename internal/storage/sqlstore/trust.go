@@ -60,7 +60,7 @@ func (s *Store) ListPools(ctx context.Context) ([]storage.Pool, error) {
 
 // UpdatePool implements storage.TrustStore.
 func (s *Store) UpdatePool(ctx context.Context, id string, fn func(storage.Pool) (storage.Pool, error)) error {
-	return update(ctx, s, "update pool", `SELECT `+poolColumns+` FROM pools WHERE id = $1`, []any{id}, scanPool, fn,
+	return update(ctx, s, nil, "update pool", `SELECT `+poolColumns+` FROM pools WHERE id = $1`, []any{id}, scanPool, fn,
 		func(tx *sql.Tx, p storage.Pool) error {
 			p.ID = id
 			args, err := s.poolArgs(p)
@@ -121,7 +121,7 @@ func (s *Store) ListProviders(ctx context.Context, poolID string) ([]storage.Pro
 
 // UpdateProvider implements storage.TrustStore.
 func (s *Store) UpdateProvider(ctx context.Context, poolID, id string, fn func(storage.Provider) (storage.Provider, error)) error {
-	return update(ctx, s, "update provider",
+	return update(ctx, s, nil, "update provider",
 		`SELECT `+providerColumns+` FROM providers WHERE pool_id = $1 AND id = $2`, []any{poolID, id}, scanProvider, fn,
 		func(tx *sql.Tx, p storage.Provider) error {
 			p.PoolID, p.ID = poolID, id
