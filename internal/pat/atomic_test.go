@@ -53,3 +53,44 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesAreAtomicWithTheirEvents: an update, a regeneration or a
+// delete whose audit event cannot be stored changes nothing
+// (docs/design.md#audit): the old secret keeps working, no new one is
+// disclosed, the description and the token stay.
+func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			real := be.open(t)
+			f := newFixture(t, real)
+			p, secret := f.create(t, pat.ScopeTokensRead)
+			svc, err := pat.NewService(crashAfterCreate{real}, testPepper)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc.Now = f.clock.Now
+			ctx := t.Context()
+			desc := "changed"
+			if _, err := svc.Update(ctx, caller, "", p.ID, pat.UpdateInput{Description: &desc}); sts.ErrorCode(err) != sts.Unavailable {
+				t.Errorf("Update with the audit write failing = %v, want Unavailable", err)
+			}
+			_, fresh, err := svc.Regenerate(ctx, caller, "", p.ID, f.clock.Now().Add(60*24*time.Hour))
+			if sts.ErrorCode(err) != sts.Unavailable || fresh != "" {
+				t.Errorf("Regenerate with the audit write failing = %q, %v; want Unavailable and no secret", fresh, err)
+			}
+			if err := svc.Delete(ctx, caller, "", p.ID); sts.ErrorCode(err) != sts.Unavailable {
+				t.Errorf("Delete with the audit write failing = %v, want Unavailable", err)
+			}
+			got, err := real.GetPAT(ctx, p.ID)
+			if err != nil {
+				t.Fatalf("GetPAT after the failed changes = %v, want the token kept", err)
+			}
+			if got.Description != p.Description || !got.ExpiresAt.Equal(p.ExpiresAt) || string(got.Digest) != string(p.Digest) {
+				t.Errorf("PAT changed without its audit event: %+v, was %+v", got, p)
+			}
+			if _, err := f.svc.Authenticate(ctx, secret); err != nil {
+				t.Errorf("the old secret after a failed regeneration: %v, want it still valid", err)
+			}
+		})
+	}
+}
