@@ -50,3 +50,43 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesAreAtomicWithTheirEvents: an update or a delete of a host
+// token whose audit event cannot be stored changes nothing
+// (docs/design.md#audit).
+func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			w := newWorld(t, store)
+			ctx := t.Context()
+			tok, err := w.svc.Create(ctx, w.user, hosttoken.CreateInput{
+				RunnerID: w.runner.PrincipalID, UserID: w.user.PrincipalID, Host: "github.com", Token: "gho_secret",
+				Source: storage.HostTokenSourceOAuth, ExpiresAt: time.Now().Add(time.Hour), Scopes: []string{"repo"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := store.GetHostToken(ctx, tok.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			down := auditDown{store}
+			svc := &hosttoken.Service{Store: down, Envelope: w.svc.Envelope, Audit: &audit.Writer{Store: down}, Now: w.clock.Now}
+			newTok := "gho_other"
+			if _, err := svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{Token: &newTok, Scopes: []string{"gist"}}); sts.ErrorCode(err) != sts.Unavailable {
+				t.Errorf("Update with the audit trail down = %v, want Unavailable", err)
+			}
+			if err := svc.Delete(ctx, w.user, tok.ID); sts.ErrorCode(err) != sts.Unavailable {
+				t.Errorf("Delete with the audit trail down = %v, want Unavailable", err)
+			}
+			after, err := store.GetHostToken(ctx, tok.ID)
+			if err != nil {
+				t.Fatalf("GetHostToken after the failed changes = %v, want the token kept", err)
+			}
+			if string(after.SealedToken) != string(before.SealedToken) || len(after.Scopes) != 1 || after.Scopes[0] != "repo" {
+				t.Errorf("host token changed without its audit event: scopes %v", after.Scopes)
+			}
+		})
+	}
+}

@@ -274,20 +274,21 @@ func (s *Service) UpdateMetadata(ctx context.Context, c Caller, runnerID, id str
 		return Token{}, notFound(id)
 	}
 	var out storage.HostToken
-	err = s.Store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
-		if !mayAct(c, old) || old.RunnerID != r.RunnerID {
-			return old, notFound(id)
-		}
-		if externalUserID != nil {
-			old.ExternalUserID = *externalUserID
-		}
-		old.UpdatedAt = storage.Now(s.now())
-		out = old
-		return old, nil
+	err = s.changeTx(ctx, c, "host_token.update_metadata", r.ID, func(tx storage.Tx) error {
+		return tx.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
+			if !mayAct(c, old) || old.RunnerID != r.RunnerID {
+				return old, notFound(id)
+			}
+			if externalUserID != nil {
+				old.ExternalUserID = *externalUserID
+			}
+			old.UpdatedAt = storage.Now(s.now())
+			out = old
+			return old, nil
+		})
 	})
 	if err := updateErr(err, id); err != nil {
 		return Token{}, err
 	}
-	s.record(ctx, c, "host_token.update_metadata", r.ID, "success")
 	return toToken(out, s.subjectKind(ctx, out.SubjectID, nil)), nil
 }
