@@ -25,6 +25,12 @@ type Tx interface {
 	CreateHostToken(ctx context.Context, t HostToken) error
 	UpdateHostToken(ctx context.Context, id string, fn func(HostToken) (HostToken, error)) error
 	DeleteHostToken(ctx context.Context, id string) error
+	CreatePool(ctx context.Context, p Pool) error
+	UpdatePool(ctx context.Context, id string, fn func(Pool) (Pool, error)) error
+	DeletePool(ctx context.Context, id string) error
+	CreateProvider(ctx context.Context, p Provider) error
+	UpdateProvider(ctx context.Context, poolID, id string, fn func(Provider) (Provider, error)) error
+	DeleteProvider(ctx context.Context, poolID, id string) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
 

@@ -58,6 +58,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuditPurgeBounded", testAuditPurgeBounded},
 		{"UnitOfWork", testUnitOfWork},
 		{"UnitOfWorkChanges", testUnitOfWorkChanges},
+		{"UnitOfWorkTrust", testUnitOfWorkTrust},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},

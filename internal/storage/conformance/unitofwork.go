@@ -293,3 +293,93 @@ func testUnitOfWorkChanges(t *testing.T, s storage.Store) {
 		}
 	}
 }
+
+// testUnitOfWorkTrust: pools and providers are created, updated and
+// deleted in a unit of work too, and a failed event leaves them as they
+// were (docs/design.md#audit).
+func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	kept := newPool(t, s)
+	newProvider(t, s, kept.ID, "kept")
+	taken := auditRecord(kept.OrgID, now())
+	mustNil(t, "AppendAudit", s.AppendAudit(ctx, taken))
+	renamed := odd("renamed")
+
+	// A failed event rolls back a create, an update and a delete.
+	pool := poolRecord(kept.OrgID, kept.PrincipalID)
+	err := s.WithTx(ctx, func(tx storage.Tx) error {
+		for _, f := range []func() error{
+			func() error { return tx.CreatePool(ctx, pool) },
+			func() error { return tx.CreateProvider(ctx, providerRecord(pool.ID, "new")) },
+			func() error {
+				return tx.UpdatePool(ctx, kept.ID, func(p storage.Pool) (storage.Pool, error) { p.DisplayName = renamed; return p, nil })
+			},
+			func() error {
+				return tx.UpdateProvider(ctx, kept.ID, "kept", func(p storage.Provider) (storage.Provider, error) {
+					p.Issuer = "https://renamed.example"
+					return p, nil
+				})
+			},
+			func() error { return tx.AppendAudit(ctx, taken) },
+		} {
+			if err := f(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("WithTx(trust changes) with a taken event ID = %v, want ErrAlreadyExists", err)
+	}
+	if _, err := s.GetPool(ctx, pool.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetPool of a rolled-back create = %v, want ErrNotFound", err)
+	}
+	if p, err := s.GetPool(ctx, kept.ID); err != nil || p.DisplayName == renamed {
+		t.Errorf("pool after a rolled-back update: %q, %v; want it unchanged", p.DisplayName, err)
+	}
+	if p, err := s.GetProvider(ctx, kept.ID, "kept"); err != nil || p.Issuer == "https://renamed.example" {
+		t.Errorf("provider after a rolled-back update: %q, %v; want it unchanged", p.Issuer, err)
+	}
+	err = s.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteProvider(ctx, kept.ID, "kept"); err != nil {
+			return err
+		}
+		if err := tx.DeletePool(ctx, kept.ID); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, taken)
+	})
+	if !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("WithTx(trust deletes) with a taken event ID = %v, want ErrAlreadyExists", err)
+	}
+	if _, err := s.GetProvider(ctx, kept.ID, "kept"); err != nil {
+		t.Errorf("provider after a rolled-back delete: %v, want it kept", err)
+	}
+
+	// Committed, they are all there, and the deletes go.
+	ev := auditRecord(kept.OrgID, now())
+	mustNil(t, "WithTx(trust changes)", s.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreatePool(ctx, pool); err != nil {
+			return err
+		}
+		if err := tx.UpdatePool(ctx, kept.ID, func(p storage.Pool) (storage.Pool, error) { p.DisplayName = renamed; return p, nil }); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, ev)
+	}))
+	if p, err := s.GetPool(ctx, kept.ID); err != nil || p.DisplayName != renamed {
+		t.Errorf("pool after a committed update: %q, %v", p.DisplayName, err)
+	}
+	mustNil(t, "WithTx(trust deletes)", s.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteProvider(ctx, kept.ID, "kept"); err != nil {
+			return err
+		}
+		return tx.DeletePool(ctx, pool.ID)
+	}))
+	if _, err := s.GetProvider(ctx, kept.ID, "kept"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("provider after a committed delete: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetPool(ctx, pool.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("pool after a committed delete: %v, want ErrNotFound", err)
+	}
+}

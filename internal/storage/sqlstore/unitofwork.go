@@ -85,3 +85,27 @@ func (t txStore) UpdateHostToken(ctx context.Context, id string, fn func(storage
 func (t txStore) DeleteHostToken(ctx context.Context, id string) error {
 	return t.s.deleteHostToken(ctx, t.tx, id)
 }
+
+func (t txStore) CreatePool(ctx context.Context, p storage.Pool) error {
+	return t.s.createPool(ctx, t.tx, p)
+}
+
+func (t txStore) UpdatePool(ctx context.Context, id string, fn func(storage.Pool) (storage.Pool, error)) error {
+	return t.s.updatePool(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeletePool(ctx context.Context, id string) error {
+	return t.s.deletePool(ctx, t.tx, id)
+}
+
+func (t txStore) CreateProvider(ctx context.Context, p storage.Provider) error {
+	return t.s.createProvider(ctx, t.tx, p)
+}
+
+func (t txStore) UpdateProvider(ctx context.Context, poolID, id string, fn func(storage.Provider) (storage.Provider, error)) error {
+	return t.s.updateProvider(ctx, t.tx, poolID, id, fn)
+}
+
+func (t txStore) DeleteProvider(ctx context.Context, poolID, id string) error {
+	return t.s.deleteProvider(ctx, t.tx, poolID, id)
+}
