@@ -31,6 +31,8 @@ type Tx interface {
 	CreateProvider(ctx context.Context, p Provider) error
 	UpdateProvider(ctx context.Context, poolID, id string, fn func(Provider) (Provider, error)) error
 	DeleteProvider(ctx context.Context, poolID, id string) error
+	PutRunnerKey(ctx context.Context, k RunnerKey) error
+	CreateExchangeToken(ctx context.Context, t ExchangeToken) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
 

@@ -59,6 +59,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UnitOfWork", testUnitOfWork},
 		{"UnitOfWorkChanges", testUnitOfWorkChanges},
 		{"UnitOfWorkTrust", testUnitOfWorkTrust},
+		{"UnitOfWorkKeys", testUnitOfWorkKeys},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},

@@ -383,3 +383,43 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 		t.Errorf("pool after a committed delete: %v, want ErrNotFound", err)
 	}
 }
+
+// testUnitOfWorkKeys: a runner key and a one-time exchange token are
+// stored in a unit of work too, and a failed event leaves neither
+// (docs/design.md#audit).
+func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newOrg(t, s)
+	runner := newRunner(t, s, o.ID)
+	pr := newPrincipal(t, s, o.ID)
+	taken := auditRecord(o.ID, now())
+	mustNil(t, "AppendAudit", s.AppendAudit(ctx, taken))
+	t0 := now()
+	k := storage.RunnerKey{RunnerID: runner.ID, OrgID: o.ID, PublicKey: allBytes(32), CreatedAt: t0, UpdatedAt: t0}
+	x := exchangeTokenRecord(o.ID, pr.ID, t0.Add(time.Minute))
+	write := func(ev storage.AuditEvent) error {
+		return s.WithTx(ctx, func(tx storage.Tx) error {
+			if err := tx.PutRunnerKey(ctx, k); err != nil {
+				return err
+			}
+			if err := tx.CreateExchangeToken(ctx, x); err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, ev)
+		})
+	}
+	if err := write(taken); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("WithTx(runner key, exchange token) with a taken event ID = %v, want ErrAlreadyExists", err)
+	}
+	_, err := s.GetRunnerKey(ctx, runner.ID)
+	wantErrIs(t, "GetRunnerKey after its event failed", err, storage.ErrNotFound)
+	_, err = s.ConsumeExchangeToken(ctx, x.Digest, t0)
+	wantErrIs(t, "ConsumeExchangeToken after its event failed", err, storage.ErrNotFound)
+
+	mustNil(t, "WithTx(runner key, exchange token)", write(auditRecord(o.ID, now())))
+	got, err := s.GetRunnerKey(ctx, runner.ID)
+	mustNil(t, "GetRunnerKey", err)
+	diff(t, "GetRunnerKey", k, got)
+	_, err = s.ConsumeExchangeToken(ctx, x.Digest, t0)
+	mustNil(t, "ConsumeExchangeToken", err)
+}

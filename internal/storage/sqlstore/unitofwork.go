@@ -109,3 +109,11 @@ func (t txStore) UpdateProvider(ctx context.Context, poolID, id string, fn func(
 func (t txStore) DeleteProvider(ctx context.Context, poolID, id string) error {
 	return t.s.deleteProvider(ctx, t.tx, poolID, id)
 }
+
+func (t txStore) PutRunnerKey(ctx context.Context, k storage.RunnerKey) error {
+	return t.s.putRunnerKey(ctx, t.tx, k)
+}
+
+func (t txStore) CreateExchangeToken(ctx context.Context, x storage.ExchangeToken) error {
+	return t.s.createExchangeToken(ctx, t.tx, x)
+}
