@@ -2,9 +2,12 @@ package hosttoken_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/nacl/box"
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
@@ -86,6 +89,32 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 			}
 			if string(after.SealedToken) != string(before.SealedToken) || len(after.Scopes) != 1 || after.Scopes[0] != "repo" {
 				t.Errorf("host token changed without its audit event: scopes %v", after.Scopes)
+			}
+		})
+	}
+}
+
+// TestRunnerKeyIsAtomicWithItsEvent: a runner key (which decides who can
+// read SCM secrets) whose audit event cannot be stored is not stored
+// either (docs/design.md#audit); before, the key stayed registered.
+func TestRunnerKeyIsAtomicWithItsEvent(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			w := newWorld(t, store)
+			pub, _, err := box.GenerateKey(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin := w.admin
+			admin.OrgID = w.runner.OrgID
+			down := auditDown{store}
+			_, err = hosttoken.SetRunnerKey(t.Context(), down, &audit.Writer{Store: down}, admin, w.runner.PrincipalID, pub[:], time.Now())
+			if sts.ErrorCode(err) != sts.Unavailable {
+				t.Fatalf("SetRunnerKey with the audit trail down = %v, want Unavailable", err)
+			}
+			if _, err := store.GetRunnerKey(t.Context(), w.runner.PrincipalID); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("runner key stored without its audit event: %v", err)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/sts"
 )
 
@@ -20,6 +21,9 @@ type crashAfterCreate struct{ storage.Store }
 
 func (crashAfterCreate) AppendAudit(context.Context, ...storage.AuditEvent) error { return errCrash }
 func (crashAfterCreate) DeletePAT(context.Context, string) error                  { return errCrash }
+func (crashAfterCreate) ConsumeExchangeToken(context.Context, []byte, time.Time) (storage.ExchangeToken, error) {
+	return storage.ExchangeToken{}, errCrash
+}
 
 func (c crashAfterCreate) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
 	return c.Store.WithTx(ctx, func(tx storage.Tx) error { return fn(failingAuditTx{tx}) })
@@ -90,6 +94,18 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 			}
 			if _, err := f.svc.Authenticate(ctx, secret); err != nil {
 				t.Errorf("the old secret after a failed regeneration: %v, want it still valid", err)
+			}
+			// A one-time exchange token without its event is not stored.
+			x, xs, err := svc.CreateExchangeToken(ctx, caller, f.user.ID, time.Minute)
+			if sts.ErrorCode(err) != sts.Unavailable || xs != "" {
+				t.Errorf("CreateExchangeToken with the audit write failing = %q, %v; want Unavailable and no secret", xs, err)
+			}
+			if x.ID != "" {
+				t.Errorf("CreateExchangeToken returned a token %s without its event", x.ID)
+			}
+			var n int
+			if err := real.(*sqlstore.Store).DB().QueryRowContext(ctx, `SELECT count(*) FROM exchange_tokens`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("exchange tokens stored without their event: %d (%v)", n, err)
 			}
 		})
 	}
