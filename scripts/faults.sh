@@ -3,8 +3,8 @@
 # and on PostgreSQL (behind a fault proxy) drives mixed writes while it
 # kills `sts serve` with SIGKILL 20 times, refuses and black-holes the
 # database once each, and checks every acknowledged write, every revoked
-# token, the audit trail (every stored client and every acknowledged token
-# has its event, audit.mode required), the refresh family (never revoked
+# token, the audit trail (every stored client, PAT and host token and every
+# acknowledged token has its event, audit.mode required), the refresh family (never revoked
 # across the kills) and (SQLite) integrity_check. Prints one FAULTS line per backend:
 # the figures of the fault table.
 #

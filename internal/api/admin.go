@@ -165,27 +165,27 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 		return nil, err
 	}
 	var out storage.Principal
-	err = s.h.Store.UpdatePrincipal(ctx, target.ID, func(p storage.Principal) (storage.Principal, error) {
+	update := func(p storage.Principal) (storage.Principal, error) {
 		if p.OrgID != target.OrgID || p.InstanceAdmin != target.InstanceAdmin {
 			return p, sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
 		}
 		p.Disabled, p.UpdatedAt = req.GetDisabled(), storage.Now(s.h.now())
 		out = p
 		return p, nil
-	})
-	if err != nil {
-		if se, ok := errors.AsType[*sts.Error](err); ok {
-			return nil, se
-		}
-		return nil, lookupErr(err, "principal")
 	}
 	action := ActionPrincipalEnable
-	if out.Disabled {
+	if req.GetDisabled() {
 		action = ActionPrincipalDisable
 	}
-	// The change is committed; a lost event is logged rather than undone.
-	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), out.OrgID, action, "principal:"+out.ID, s.h.now()); err != nil {
-		s.h.logger().ErrorContext(ctx, "audit event not stored", "action", action, "principal", out.ID, "err", err)
+	// The change commits with its event, or not at all.
+	err = changeAudited(ctx, s.h.adminStore(),
+		func(tx storage.Tx) error { return tx.UpdatePrincipal(ctx, target.ID, update) },
+		func() error { return s.h.Store.UpdatePrincipal(ctx, target.ID, update) },
+		func() storage.AuditEvent {
+			return id.caller().Event(s.h.now(), out.OrgID, action, "principal:"+out.ID, "success", "")
+		})
+	if err != nil {
+		return nil, changeErr(err, "principal")
 	}
 	return &stsv1.SetPrincipalDisabledResponse{Principal: principalToAdmin(out)}, nil
 }
@@ -312,6 +312,46 @@ func createAudited(ctx context.Context, store AdminStore, inTx func(storage.Tx) 
 		return errAuditUnavailable{err}
 	}
 	return nil
+}
+
+// changeAudited is createAudited for updates and deletes: change and the
+// event ev returns (built after change, from what it read) commit in one
+// transaction when the store offers a unit of work, so a failed event
+// leaves nothing changed (docs/design.md#audit). Without one, plain
+// changes and the event is appended after it. Map the error with
+// changeErr.
+func changeAudited(ctx context.Context, store storage.AuditStore, inTx func(storage.Tx) error, plain func() error, ev func() storage.AuditEvent) error {
+	if u, ok := store.(storage.UnitOfWork); ok {
+		return u.WithTx(ctx, func(tx storage.Tx) error {
+			if err := inTx(tx); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(ctx, ev()); err != nil {
+				return errAuditUnavailable{err}
+			}
+			return nil
+		})
+	}
+	if err := plain(); err != nil {
+		return err
+	}
+	if err := store.AppendAudit(ctx, ev()); err != nil {
+		return errAuditUnavailable{err}
+	}
+	return nil
+}
+
+// changeErr maps changeAudited's error: an *sts.Error from an updater as
+// is, an event that could not be stored Unavailable, storage sentinels as
+// lookupErr.
+func changeErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if se, ok := errors.AsType[*sts.Error](err); ok {
+		return se
+	}
+	return createErr(err, what)
 }
 
 // createErr maps createAudited's error.

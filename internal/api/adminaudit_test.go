@@ -95,6 +95,13 @@ func TestAdminChangesAudited(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeUnavailable {
 		t.Errorf("CreatePrincipal with the audit down = %v, want unavailable", err)
 	}
+	// A disable whose event cannot be stored changes nothing.
+	if _, err := c.principal.SetPrincipalDisabled(ctx, &stsv1.SetPrincipalDisabledRequest{PrincipalId: id, Disabled: true}); connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Errorf("SetPrincipalDisabled with the audit down = %v, want unavailable", err)
+	}
+	if got, err := store.Store.GetPrincipal(context.Background(), id); err != nil || got.Disabled {
+		t.Errorf("principal after a disable whose event failed: disabled=%v, %v; want it enabled", got.Disabled, err)
+	}
 	store.down = false
 	orgs, _ := store.ListOrganizations(context.Background())
 	principals, _ := store.ListPrincipals(context.Background(), e.org.ID)

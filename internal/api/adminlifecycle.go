@@ -86,7 +86,7 @@ func UpdateOrganization(ctx context.Context, store AdminStore, c pat.Caller, id 
 		tier = &t
 	}
 	var out storage.Organization
-	err := store.UpdateOrganization(ctx, id, func(o storage.Organization) (storage.Organization, error) {
+	update := func(o storage.Organization) (storage.Organization, error) {
 		if name != nil {
 			o.Name = *name
 		}
@@ -96,13 +96,16 @@ func UpdateOrganization(ctx context.Context, store AdminStore, c pat.Caller, id 
 		o.UpdatedAt = storage.Now(now)
 		out = o
 		return o, nil
-	})
-	if err != nil {
-		return storage.Organization{}, lookupErr(err, "organization")
 	}
-	// The change is committed; a lost event is reported, not undone.
-	if err := auditAdmin(ctx, store, c, out.ID, ActionOrganizationUpdate, "organization:"+out.ID, now); err != nil {
-		return out, sts.Wrap(sts.Unavailable, err, "organization updated, but its audit event was not stored")
+	// The change commits with its event, or not at all.
+	err := changeAudited(ctx, store,
+		func(tx storage.Tx) error { return tx.UpdateOrganization(ctx, id, update) },
+		func() error { return store.UpdateOrganization(ctx, id, update) },
+		func() storage.AuditEvent {
+			return c.Event(now, out.ID, ActionOrganizationUpdate, "organization:"+out.ID, "success", "")
+		})
+	if err != nil {
+		return storage.Organization{}, changeErr(err, "organization")
 	}
 	return out, nil
 }
@@ -136,13 +139,12 @@ func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller,
 	if len(ps)+len(cs)+np > 0 {
 		return sts.Errorf(sts.FailedPrecondition, "organization is not empty: %d principals, %d clients, %d pools; delete them first", len(ps), len(cs), np)
 	}
-	if err := store.DeleteOrganization(ctx, id); err != nil {
-		return lookupErr(err, "organization")
-	}
-	if err := auditAdmin(ctx, store, c, id, ActionOrganizationDelete, "organization:"+id, now); err != nil {
-		return sts.Wrap(sts.Unavailable, err, "organization deleted, but its audit event was not stored")
-	}
-	return nil
+	return changeErr(changeAudited(ctx, store,
+		func(tx storage.Tx) error { return tx.DeleteOrganization(ctx, id) },
+		func() error { return store.DeleteOrganization(ctx, id) },
+		func() storage.AuditEvent {
+			return c.Event(now, id, ActionOrganizationDelete, "organization:"+id, "success", "")
+		}), "organization")
 }
 
 // DeletePrincipal deletes p, of any kind: it is disabled and every access
@@ -183,13 +185,10 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 	if _, err := pats.DeleteOwned(ctx, c, p.ID); err != nil {
 		return err
 	}
-	if err := store.DeletePrincipal(ctx, p.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return lookupErr(err, "principal")
+	if err := deletePrincipalAudited(ctx, store, c, p, now); err != nil {
+		return err
 	}
 	pats.ForgetOwner(p.ID)
-	if err := auditAdmin(ctx, store, c, p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, now); err != nil {
-		return sts.Wrap(sts.Unavailable, err, "principal deleted, but its audit event was not stored")
-	}
 	return nil
 }
 
@@ -251,4 +250,30 @@ func (s *PrincipalService) DeletePrincipal(ctx context.Context, req *stsv1.Delet
 		return nil, err
 	}
 	return &stsv1.DeletePrincipalResponse{}, nil
+}
+
+// deletePrincipalAudited deletes p with its audit event in one unit of
+// work (docs/design.md#audit). A principal already gone (a retry after a
+// lost answer) is deleted again only in the audit trail's eyes: its event
+// is still written.
+func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat.Caller, p storage.Principal, now time.Time) error {
+	del := func(d func() error) error {
+		if err := d(); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	ps, _ := store.(storage.PrincipalStore)
+	err := changeAudited(ctx, store,
+		func(tx storage.Tx) error { return del(func() error { return tx.DeletePrincipal(ctx, p.ID) }) },
+		func() error {
+			if ps == nil {
+				return errors.New("no principal store")
+			}
+			return del(func() error { return ps.DeletePrincipal(ctx, p.ID) })
+		},
+		func() storage.AuditEvent {
+			return c.Event(now, p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, "success", "")
+		})
+	return changeErr(err, "principal")
 }

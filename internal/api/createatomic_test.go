@@ -48,3 +48,48 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 		t.Errorf("principals = %d (%v), want none stored without its event", len(ps), err)
 	}
 }
+
+// TestChangesAreAtomicWithTheirEvents: an organization renamed or deleted,
+// a principal disabled or deleted, whose audit event cannot be stored,
+// is left as it was (docs/design.md#audit).
+func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
+	real := newSQLiteStore(t)
+	ctx := t.Context()
+	now := storage.Now(time.Now())
+	org := storage.Organization{ID: storage.NewID(), Name: "acme", Tier: DefaultTier, CreatedAt: now, UpdatedAt: now}
+	empty := storage.Organization{ID: storage.NewID(), Name: "empty", Tier: DefaultTier, CreatedAt: now, UpdatedAt: now}
+	for _, o := range []storage.Organization{org, empty} {
+		if err := real.CreateOrganization(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: now, UpdatedAt: now}
+	if err := real.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(real, testPepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &auditSwitch{Store: real, down: true}
+	c := pat.Caller{Actor: "cli"}
+	name := "renamed"
+	if _, err := UpdateOrganization(ctx, store, c, org.ID, &name, nil, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("UpdateOrganization with the audit trail down = %v, want Unavailable", err)
+	}
+	if err := DeleteOrganization(ctx, store, c, empty.ID, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("DeleteOrganization with the audit trail down = %v, want Unavailable", err)
+	}
+	if err := DeletePrincipal(ctx, store, pats, c, p, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("DeletePrincipal with the audit trail down = %v, want Unavailable", err)
+	}
+	if got, err := real.GetOrganization(ctx, org.ID); err != nil || got.Name != "acme" {
+		t.Errorf("organization after a failed rename: %+v, %v; want it unchanged", got, err)
+	}
+	if _, err := real.GetOrganization(ctx, empty.ID); err != nil {
+		t.Errorf("organization after a failed delete: %v, want it kept", err)
+	}
+	if _, err := real.GetPrincipal(ctx, p.ID); err != nil {
+		t.Errorf("principal after a failed delete: %v, want it kept", err)
+	}
+}

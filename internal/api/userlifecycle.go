@@ -126,11 +126,8 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 	if _, err := s.h.PATs.DeleteOwned(ctx, id.caller(), p.ID); err != nil {
 		return nil, err
 	}
-	if err := s.h.Store.DeletePrincipal(ctx, p.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, lookupErr(err, "user")
-	}
-	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, s.h.now()); err != nil {
-		s.h.logger().ErrorContext(ctx, "audit event not stored", "action", ActionPrincipalDelete, "principal", p.ID, "err", err)
+	if err := deletePrincipalAudited(ctx, s.h.adminStore(), id.caller(), p, s.h.now()); err != nil {
+		return nil, err
 	}
 	return &gitpodv1.DeleteUserResponse{}, nil
 }
@@ -138,23 +135,22 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 // setDisabled sets a principal's disabled flag and audits the change.
 func (h *Handler) setDisabled(ctx context.Context, id *Identity, principalID string, disabled bool) error {
 	var out storage.Principal
-	err := h.Store.UpdatePrincipal(ctx, principalID, func(p storage.Principal) (storage.Principal, error) {
+	update := func(p storage.Principal) (storage.Principal, error) {
 		p.Disabled, p.UpdatedAt = disabled, storage.Now(h.now())
 		out = p
 		return p, nil
-	})
-	if err != nil {
-		return lookupErr(err, "user")
 	}
 	action := ActionPrincipalEnable
 	if disabled {
 		action = ActionPrincipalDisable
 	}
-	// The change is committed; a lost event is logged rather than undone.
-	if err := auditAdmin(ctx, h.adminStore(), id.caller(), out.OrgID, action, "principal:"+out.ID, h.now()); err != nil {
-		h.logger().ErrorContext(ctx, "audit event not stored", "action", action, "principal", out.ID, "err", err)
-	}
-	return nil
+	// The change commits with its event, or not at all.
+	return changeErr(changeAudited(ctx, h.adminStore(),
+		func(tx storage.Tx) error { return tx.UpdatePrincipal(ctx, principalID, update) },
+		func() error { return h.Store.UpdatePrincipal(ctx, principalID, update) },
+		func() storage.AuditEvent {
+			return id.caller().Event(h.now(), out.OrgID, action, "principal:"+out.ID, "success", "")
+		}), "user")
 }
 
 // revocations is the store revocations are written to; suspension fails

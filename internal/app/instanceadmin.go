@@ -20,23 +20,32 @@ const (
 // grants the role. A PAT already in use sees the change within the PAT
 // cache TTL.
 func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, principalID string, on bool) error {
-	var orgID string
-	err := store.UpdatePrincipal(ctx, principalID, func(p storage.Principal) (storage.Principal, error) {
-		p.InstanceAdmin, p.UpdatedAt, orgID = on, storage.Now(time.Now()), p.OrgID
-		return p, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("principal %q not found", principalID)
-	}
-	if err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
 	action := actionInstanceAdminGrant
 	if !on {
 		action = actionInstanceAdminRevoke
 	}
-	if err := store.AppendAudit(ctx, c.Event(time.Now(), orgID, action, "principal:"+principalID, "success", "")); err != nil {
-		return fmt.Errorf("instance_admin changed but its audit event was not stored: %w", err)
+	// The change commits with its audit event, or not at all
+	// (docs/design.md#audit).
+	var auditErr error
+	err := store.WithTx(ctx, func(tx storage.Tx) error {
+		var orgID string
+		err := tx.UpdatePrincipal(ctx, principalID, func(p storage.Principal) (storage.Principal, error) {
+			p.InstanceAdmin, p.UpdatedAt, orgID = on, storage.Now(time.Now()), p.OrgID
+			return p, nil
+		})
+		if err != nil {
+			return err
+		}
+		auditErr = tx.AppendAudit(ctx, c.Event(time.Now(), orgID, action, "principal:"+principalID, "success", ""))
+		return auditErr
+	})
+	switch {
+	case auditErr != nil:
+		return fmt.Errorf("instance_admin not changed: its audit event could not be stored: %w", auditErr)
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("principal %q not found", principalID)
+	case err != nil:
+		return fmt.Errorf("storage: %w", err)
 	}
 	return nil
 }

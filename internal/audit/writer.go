@@ -87,6 +87,7 @@ type Writer struct {
 	Now func() time.Time
 
 	ch       atomic.Pointer[chan item]
+	wakeCh   atomic.Pointer[chan struct{}] // a Commit waits: cut a retry's backoff short
 	inflight atomic.Int64
 	stopped  atomic.Bool
 	dropped  atomic.Uint64
@@ -141,6 +142,19 @@ func (w *Writer) queue() chan item {
 		return c
 	}
 	return *w.ch.Load()
+}
+
+// wake returns the channel a Commit signals on (capacity one), creating it
+// on first use like queue.
+func (w *Writer) wake() chan struct{} {
+	if c := w.wakeCh.Load(); c != nil {
+		return *c
+	}
+	c := make(chan struct{}, 1)
+	if w.wakeCh.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *w.wakeCh.Load()
 }
 
 func (w *Writer) now() time.Time {
@@ -208,6 +222,10 @@ func (w *Writer) Commit(ctx context.Context, ev storage.AuditEvent) error {
 	default:
 		w.refused.Add(1)
 		return ErrBufferFull
+	}
+	select { // a batch waiting out a retry's backoff is retried now
+	case w.wake() <- struct{}{}:
+	default:
 	}
 	t := time.NewTimer(cmp.Or(w.CommitTimeout, DefaultCommitTimeout))
 	defer t.Stop()
@@ -339,6 +357,7 @@ func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 	w.inflight.Store(int64(len(batch)))
 	events := make([]storage.AuditEvent, 0, len(batch))
 	backoff := cmp.Or(w.RetryBackoff, DefaultRetryBackoff)
+	size := cmp.Or(w.Batch, DefaultBatch)
 	for {
 		events = events[:0]
 		for _, it := range batch {
@@ -379,6 +398,26 @@ func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
+		case <-w.wake():
+			// A Commit waits behind this batch: try again now instead of
+			// at the end of the backoff, so that the first request after
+			// an outage is served as soon as the store works (with a 5 s
+			// backoff, audit.mode required answered 503 for up to 5 s
+			// after the outage ended). At most one attempt per Commit;
+			// the backoff keeps growing for the batch's own retries. The
+			// waiting events join the attempt when the batch has room, so
+			// that during an outage they fail closed at once too.
+			t.Stop()
+		join:
+			for len(batch) < size {
+				select {
+				case it := <-w.queue():
+					batch = append(batch, it)
+				default:
+					break join
+				}
+			}
+			w.inflight.Store(int64(len(batch)))
 		case <-stop.Done():
 			t.Stop()
 			if stop == base { // the drain's deadline: give up

@@ -156,3 +156,41 @@ func TestCommitFailsClosed(t *testing.T) {
 		t.Errorf("Commit() on a full buffer = %v, want ErrBufferFull", err)
 	}
 }
+
+// TestCommitPromptAfterOutage: once the store works again, a Commit is
+// stored at once, not after the backoff of the Record-ed events still
+// being retried (audit.mode required answered 503 for up to the 5 s
+// backoff after an outage ended; docs/reliability.md#audit-after-an-outage).
+func TestCommitPromptAfterOutage(t *testing.T) {
+	t.Parallel()
+	store := &flakyStore{AuditStore: ststest.NewStore(t)}
+	store.failures.Store(-1)
+	const backoff = 3 * time.Second // the pause the failed batch waits out
+	w := &audit.Writer{Store: store, FlushEvery: time.Millisecond, RetryBackoff: backoff, CommitTimeout: 10 * time.Second}
+	stop := start(w)
+	defer stop()
+	w.Record(event(1)) // a refusal's event, retried with backoff
+	for store.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the retry is now waiting out its backoff
+	// During the outage a Commit fails closed at once, not after the backoff.
+	began := time.Now()
+	if err := w.Commit(t.Context(), event(3)); err == nil {
+		t.Fatal("Commit() during the outage = nil, want the store's error")
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Commit took %v to fail during the outage, want well under a second", took.Round(time.Millisecond))
+	}
+	store.failures.Store(0) // the outage ends
+	began = time.Now()
+	if err := w.Commit(t.Context(), event(2)); err != nil {
+		t.Fatalf("Commit() after the outage = %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Commit took %v after the store came back, want well under a second (the backoff was %v)", took.Round(time.Millisecond), backoff)
+	}
+	if n := stored(t, store); n != 2 {
+		t.Errorf("stored = %d, want the retried event and the committed one", n)
+	}
+}

@@ -134,20 +134,30 @@ func (d *directPrincipals) list(ctx context.Context, orgID string) ([]*stsv1.Pri
 func (d *directPrincipals) setDisabled(ctx context.Context, id string, disabled bool) (*stsv1.Principal, error) {
 	now := time.Now()
 	var out storage.Principal
-	err := d.a.store.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
-		p.Disabled, p.UpdatedAt = disabled, storage.Now(now)
-		out = p
-		return p, nil
-	})
-	if err != nil {
-		return nil, notFound(err, "principal")
-	}
 	action := api.ActionPrincipalEnable
 	if disabled {
 		action = api.ActionPrincipalDisable
 	}
-	if err := d.a.store.AppendAudit(ctx, cliCaller.Event(now, out.OrgID, action, "principal:"+out.ID, "success", "")); err != nil {
-		return nil, fmt.Errorf("principal %s changed, but its audit event was not stored: %w", out.ID, err)
+	// The change commits with its audit event, or not at all
+	// (docs/design.md#audit).
+	var auditErr error
+	err := d.a.store.WithTx(ctx, func(tx storage.Tx) error {
+		err := tx.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
+			p.Disabled, p.UpdatedAt = disabled, storage.Now(now)
+			out = p
+			return p, nil
+		})
+		if err != nil {
+			return err
+		}
+		auditErr = tx.AppendAudit(ctx, cliCaller.Event(now, out.OrgID, action, "principal:"+out.ID, "success", ""))
+		return auditErr
+	})
+	if auditErr != nil {
+		return nil, fmt.Errorf("principal %s not changed: its audit event could not be stored: %w", id, auditErr)
+	}
+	if err != nil {
+		return nil, notFound(err, "principal")
 	}
 	return api.PrincipalToProto(out), nil
 }

@@ -350,7 +350,8 @@ func TestUpdate(t *testing.T) {
 }
 
 // TestAuditFailureDisclosesNothing: with the audit sink down, create
-// leaves no row and returns no secret; rotate returns no secret.
+// leaves no row and returns no secret; rotate returns no secret and keeps
+// the old one; update and delete change nothing.
 func TestAuditFailureDisclosesNothing(t *testing.T) {
 	backends(t, func(t *testing.T, f *fixture) {
 		c, sec, err := f.svc.Create(t.Context(), caller, f.valid())
@@ -366,8 +367,19 @@ func TestAuditFailureDisclosesNothing(t *testing.T) {
 		}
 		_, s3, err := f.svc.RotateSecret(t.Context(), caller, c.ID)
 		wantErr(t, "rotate", err, sts.Unavailable, "storage unavailable")
-		if s3 != "" || f.authenticates(t, c.ID, sec) {
-			t.Error("rotate with the audit sink down disclosed a secret or kept the old one working")
+		if s3 != "" || !f.authenticates(t, c.ID, sec) {
+			t.Error("rotate with the audit sink down disclosed a secret or stopped the old one (it must change nothing)")
+		}
+		// An update or a delete without its event changes nothing either
+		// (docs/design.md#audit).
+		name := "renamed"
+		_, err = f.svc.Update(t.Context(), caller, c.ID, clients.UpdateInput{Name: &name})
+		wantErr(t, "update", err, sts.Unavailable, "storage unavailable")
+		err = f.svc.Delete(t.Context(), caller, c.ID)
+		wantErr(t, "delete", err, sts.Unavailable, "storage unavailable")
+		got, err := f.store.Store.GetClient(t.Context(), c.ID)
+		if err != nil || got.Name != c.Name {
+			t.Errorf("client after a failed update and delete: %+v, %v; want it unchanged", got, err)
 		}
 	})
 }

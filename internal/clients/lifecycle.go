@@ -258,8 +258,12 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		}
 	}
 	now := s.now()
+	detail := "changed " + strings.Join(fields, ",")
+	if in.Disabled != nil {
+		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*in.Disabled]
+	}
 	var out storage.Client
-	err = s.store.UpdateClient(ctx, id, func(cl storage.Client) (storage.Client, error) {
+	err = s.changeAudited(ctx, id, ActionUpdate, detail, &out, func(cl storage.Client) (storage.Client, error) {
 		if in.Keys != nil && cl.AuthMethod != oauth2.AuthMethodPrivateKeyJWT {
 			return cl, sts.Errorf(sts.FailedPrecondition, "jwks and jwks_uri apply only to private_key_jwt clients; this one uses %s", cl.AuthMethod)
 		}
@@ -296,29 +300,19 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 			return cl, err
 		}
 		cl.UpdatedAt = now
-		out = cl
 		return cl, nil
-	})
+	}, c)
 	if err != nil {
-		return storage.Client{}, storageErr(err, "client")
-	}
-	detail := "changed " + strings.Join(fields, ",")
-	if in.Disabled != nil {
-		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*in.Disabled]
-	}
-	if err := s.audit(ctx, c, out.OrgID, ActionUpdate, id, detail); err != nil {
-		// The change is durable and reveals nothing; log, don't fail it.
-		s.logger().ErrorContext(ctx, "clients: audit append failed", "action", ActionUpdate, "client_id", id, "error", err)
+		return storage.Client{}, err
 	}
 	s.logger().InfoContext(ctx, "client updated", "client_id", id, "fields", fields)
 	return out, nil
 }
 
-// RotateSecret gives a secret client a new secret in one UpdateClient: the
-// old secret stops working at that commit (docs/security.md D-03). If the
-// audit append then fails, the error is returned and the new secret is
-// never disclosed, which leaves the client without a usable secret until
-// rotated again. Errors: [sts.Invalid], [sts.NotFound],
+// RotateSecret gives a secret client a new secret in one UpdateClient,
+// committed with its audit event: the old secret stops working at that
+// commit (docs/security.md D-03). If the event cannot be stored nothing
+// changes: the old secret keeps working and no new one is disclosed. Errors: [sts.Invalid], [sts.NotFound],
 // [sts.FailedPrecondition] (a private_key_jwt client), [sts.Unavailable].
 func (s *Service) RotateSecret(ctx context.Context, c Caller, id string) (storage.Client, string, error) {
 	if err := checkID(id); err != nil {
@@ -330,25 +324,22 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, id string) (storag
 	}
 	now := s.now()
 	var out storage.Client
-	err = s.store.UpdateClient(ctx, id, func(cl storage.Client) (storage.Client, error) {
+	err = s.changeAudited(ctx, id, ActionRotateSecret, "", &out, func(cl storage.Client) (storage.Client, error) {
 		if !UsesSecret(cl.AuthMethod) {
 			return cl, sts.Errorf(sts.FailedPrecondition, "client does not use a secret (auth method %s)", cl.AuthMethod)
 		}
 		cl.SecretDigest, cl.UpdatedAt = digest, now
-		out = cl
 		return cl, nil
-	})
+	}, c)
 	if err != nil {
-		return storage.Client{}, "", storageErr(err, "client")
-	}
-	if err := s.audit(ctx, c, out.OrgID, ActionRotateSecret, id, ""); err != nil {
-		return storage.Client{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		return storage.Client{}, "", err
 	}
 	s.logger().InfoContext(ctx, "client secret rotated", "client_id", id, "digest", secret.DigestID(digest))
 	return out, sec, nil
 }
 
-// Delete removes client id; it stops authenticating at once through this
+// Delete removes client id, with its audit event in one transaction; it
+// stops authenticating at once through this
 // service's store. Errors: [sts.Invalid], [sts.NotFound],
 // [sts.Unavailable].
 func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
@@ -356,11 +347,14 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteClient(ctx, id); err != nil {
-		return storageErr(err, "client")
-	}
-	if err := s.audit(ctx, c, cl.OrgID, ActionDelete, id, ""); err != nil {
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	err = s.inTx(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteClient(ctx, id); err != nil {
+			return storageErr(err, "client")
+		}
+		return s.appendTx(ctx, tx, c, cl.OrgID, ActionDelete, id, "")
+	})
+	if err != nil {
+		return err
 	}
 	s.logger().InfoContext(ctx, "client deleted", "client_id", id)
 	return nil

@@ -101,8 +101,43 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Service) audit(ctx context.Context, c Caller, orgID, action, id, detail string) error {
-	return s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, "client:"+id, "success", detail))
+// inTx runs fn in one unit of work: its writes and its audit event commit
+// together or not at all (docs/design.md#audit). fn's *sts.Error comes
+// back as is; any other failure (the commit) is [sts.Unavailable].
+func (s *Service) inTx(ctx context.Context, fn func(tx storage.Tx) error) error {
+	err := s.store.WithTx(ctx, fn)
+	if err != nil {
+		if _, ok := errors.AsType[*sts.Error](err); !ok {
+			err = sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+	}
+	return err
+}
+
+// appendTx appends the success event of a change to client id in tx.
+func (s *Service) appendTx(ctx context.Context, tx storage.Tx, c Caller, orgID, action, id, detail string) error {
+	if err := tx.AppendAudit(ctx, c.Event(s.now(), orgID, action, "client:"+id, "success", detail)); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
+}
+
+// changeAudited updates client id with fn and appends the change's event
+// in one unit of work; *out is the stored result.
+func (s *Service) changeAudited(ctx context.Context, id, action, detail string, out *storage.Client,
+	fn func(storage.Client) (storage.Client, error), c Caller,
+) error {
+	return s.inTx(ctx, func(tx storage.Tx) error {
+		err := tx.UpdateClient(ctx, id, func(cl storage.Client) (storage.Client, error) {
+			next, err := fn(cl)
+			*out = next
+			return next, err
+		})
+		if err != nil {
+			return storageErr(err, "client")
+		}
+		return s.appendTx(ctx, tx, c, out.OrgID, action, id, detail)
+	})
 }
 
 // storageErr translates a storage failure into a domain error.

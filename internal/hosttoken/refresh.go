@@ -141,51 +141,70 @@ func (r *Refresher) refreshOne(ctx context.Context, id string) error {
 func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, res fetched, ferr error) error {
 	s := r.Service
 	now := s.now()
-	err := s.Store.UpdateHostToken(context.WithoutCancel(ctx), claimed.ID, func(old storage.HostToken) (storage.HostToken, error) {
-		if old.RefreshLeaseID != lease {
-			return old, errNotDue // the owner replaced the token meanwhile
-		}
-		old.RefreshLeaseID = ""
+	outcome := refreshOutcomeOK
+	if ferr != nil {
+		outcome = refreshOutcomeFailed
+	}
+	event := func(outcome string) storage.AuditEvent {
+		ev := storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(s.now()), OrgID: claimed.OrgID, Actor: refreshAuditActor,
+			Action: refreshAuditAction, Target: "host_token:" + claimed.ID, Outcome: outcome}
 		if ferr != nil {
-			old.RefreshFailures++
-			old.RefreshError = safeMessage(ferr)
-			back := min(firstRefreshBackoff<<min(old.RefreshFailures-1, 10), maxRefreshBackoff)
-			old.RefreshLeaseUntil = storage.Now(now.Add(back))
+			ev.Detail = safeMessage(ferr)
+		}
+		return ev
+	}
+	// The stored result and its audit event commit together
+	// (docs/design.md#audit).
+	wctx := context.WithoutCancel(ctx)
+	err := s.Store.WithTx(wctx, func(tx storage.Tx) error {
+		err := tx.UpdateHostToken(wctx, claimed.ID, func(old storage.HostToken) (storage.HostToken, error) {
+			if old.RefreshLeaseID != lease {
+				return old, errNotDue // the owner replaced the token meanwhile
+			}
+			old.RefreshLeaseID = ""
+			if ferr != nil {
+				old.RefreshFailures++
+				old.RefreshError = safeMessage(ferr)
+				back := min(firstRefreshBackoff<<min(old.RefreshFailures-1, 10), maxRefreshBackoff)
+				old.RefreshLeaseUntil = storage.Now(now.Add(back))
+				return old, nil
+			}
+			if err := s.sealValues(&old, res.access, res.refresh); err != nil {
+				return old, err
+			}
+			old.ExpiresAt = storage.Now(res.expiry) // zero: the new token does not expire
+			if res.expiry.IsZero() {
+				old.ExpiresAt = time.Time{}
+			}
+			old.RefreshedAt, old.RefreshError, old.RefreshFailures = storage.Now(now), "", 0
+			old.RefreshLeaseUntil, old.UpdatedAt = time.Time{}, storage.Now(now)
 			return old, nil
+		})
+		if err != nil || s.Audit == nil {
+			return err
 		}
-		if err := s.sealValues(&old, res.access, res.refresh); err != nil {
-			return old, err
-		}
-		old.ExpiresAt = storage.Now(res.expiry) // zero: the new token does not expire
-		if res.expiry.IsZero() {
-			old.ExpiresAt = time.Time{}
-		}
-		old.RefreshedAt, old.RefreshError, old.RefreshFailures = storage.Now(now), "", 0
-		old.RefreshLeaseUntil, old.UpdatedAt = time.Time{}, storage.Now(now)
-		return old, nil
+		return tx.AppendAudit(wctx, event(outcome))
 	})
 	if errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
-	outcome := refreshOutcomeOK
-	if ferr != nil || err != nil {
+	if err != nil {
 		outcome = refreshOutcomeFailed
+		r.failed.Add(1)
+		// Nothing was stored; the failure to store is audited apart, best
+		// effort (the store may be what failed).
+		if s.Audit != nil {
+			if aerr := s.Audit.Append(ctx, event(outcome)); aerr != nil {
+				s.logger().WarnContext(ctx, "hosttoken: audit append failed", "token_id", claimed.ID, "error", aerr)
+			}
+		}
+	} else if ferr != nil {
 		r.failed.Add(1)
 	} else {
 		r.refreshed.Add(1)
 	}
 	if r.OnResult != nil {
 		r.OnResult(outcome)
-	}
-	if s.Audit != nil {
-		ev := storage.AuditEvent{OrgID: claimed.OrgID, Actor: refreshAuditActor, Action: refreshAuditAction,
-			Target: "host_token:" + claimed.ID, Outcome: outcome}
-		if ferr != nil {
-			ev.Detail = safeMessage(ferr)
-		}
-		if aerr := s.Audit.Append(ctx, ev); aerr != nil {
-			s.logger().WarnContext(ctx, "hosttoken: audit append failed", "token_id", claimed.ID, "error", aerr)
-		}
 	}
 	if err != nil {
 		return err

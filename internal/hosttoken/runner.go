@@ -74,18 +74,37 @@ func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, 
 	}
 	t := storage.Now(now)
 	k := storage.RunnerKey{RunnerID: runner.ID, OrgID: runner.OrgID, PublicKey: slices.Clone(pub), CreatedAt: t, UpdatedAt: t}
-	if err := store.PutRunnerKey(ctx, k); err != nil {
-		return storage.RunnerKey{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	ev := storage.AuditEvent{ID: storage.NewID(), Time: t, OrgID: runner.OrgID, Actor: c.actor(), Action: "runner_key.set",
+		Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), RequestID: c.RequestID, Outcome: "success"}
+	if u, ok := store.(storage.UnitOfWork); ok && audit != nil {
+		// The key (which decides who can read SCM secrets) and its event
+		// commit together (docs/design.md#audit).
+		var auditErr error
+		err := u.WithTx(ctx, func(tx storage.Tx) error {
+			if err := tx.PutRunnerKey(ctx, k); err != nil {
+				return err
+			}
+			auditErr = tx.AppendAudit(ctx, ev)
+			return auditErr
+		})
+		if auditErr != nil {
+			return storage.RunnerKey{}, sts.Wrap(sts.Unavailable, auditErr, "audit log unavailable; the key was not stored")
+		}
+		if err != nil {
+			return storage.RunnerKey{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+	} else {
+		if err := store.PutRunnerKey(ctx, k); err != nil {
+			return storage.RunnerKey{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		if audit != nil {
+			if err := audit.Append(ctx, ev); err != nil {
+				return k, sts.Wrap(sts.Unavailable, err, "key stored, but the audit log is unavailable")
+			}
+		}
 	}
 	if got, err := store.GetRunnerKey(ctx, runner.ID); err == nil {
 		k = got
-	}
-	if audit != nil {
-		ev := storage.AuditEvent{OrgID: runner.OrgID, Actor: c.actor(), Action: "runner_key.set",
-			Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), RequestID: c.RequestID, Outcome: "success"}
-		if err := audit.Append(ctx, ev); err != nil {
-			return k, sts.Wrap(sts.Unavailable, err, "key stored, but the audit log is unavailable")
-		}
 	}
 	return k, nil
 }
@@ -274,20 +293,21 @@ func (s *Service) UpdateMetadata(ctx context.Context, c Caller, runnerID, id str
 		return Token{}, notFound(id)
 	}
 	var out storage.HostToken
-	err = s.Store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
-		if !mayAct(c, old) || old.RunnerID != r.RunnerID {
-			return old, notFound(id)
-		}
-		if externalUserID != nil {
-			old.ExternalUserID = *externalUserID
-		}
-		old.UpdatedAt = storage.Now(s.now())
-		out = old
-		return old, nil
+	err = s.changeTx(ctx, c, "host_token.update_metadata", r.ID, func(tx storage.Tx) error {
+		return tx.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
+			if !mayAct(c, old) || old.RunnerID != r.RunnerID {
+				return old, notFound(id)
+			}
+			if externalUserID != nil {
+				old.ExternalUserID = *externalUserID
+			}
+			old.UpdatedAt = storage.Now(s.now())
+			out = old
+			return old, nil
+		})
 	})
 	if err := updateErr(err, id); err != nil {
 		return Token{}, err
 	}
-	s.record(ctx, c, "host_token.update_metadata", r.ID, "success")
 	return toToken(out, s.subjectKind(ctx, out.SubjectID, nil)), nil
 }

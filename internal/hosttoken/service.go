@@ -8,6 +8,7 @@ import (
 
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // Store is the storage view the service needs: host tokens, principals to
@@ -107,17 +108,29 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// record appends a best-effort audit event for a change; the change is
-// already durable, so a failure is logged, not returned.
-func (s *Service) record(ctx context.Context, c Caller, action, id, outcome string) {
-	if s.Audit == nil {
-		return
-	}
-	ev := storage.AuditEvent{OrgID: c.OrgID, Actor: c.actor(), Action: action, Target: "host_token:" + id,
-		RequestID: c.RequestID, Outcome: outcome}
-	if err := s.Audit.Append(ctx, ev); err != nil {
-		s.logger().ErrorContext(ctx, "hosttoken: audit append failed", "action", action, "token_id", id, "error", err)
-	}
+// changeTx runs change and appends its success event in one unit of work:
+// the change commits with its event or not at all (docs/design.md#audit).
+// Without an Auditor (tests) no event is written. A failed event is
+// [sts.Unavailable]; change's own errors come back as they are.
+func (s *Service) changeTx(ctx context.Context, c Caller, action, id string, change func(tx storage.Tx) error) error {
+	return s.Store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		if s.Audit == nil {
+			return nil
+		}
+		if err := tx.AppendAudit(ctx, s.event(c, action, id, "success")); err != nil {
+			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		return nil
+	})
+}
+
+// event is the audit event of a change to host token id by c.
+func (s *Service) event(c Caller, action, id, outcome string) storage.AuditEvent {
+	return storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(s.now()), OrgID: c.OrgID, Actor: c.actor(),
+		Action: action, Target: "host_token:" + id, RequestID: c.RequestID, Outcome: outcome}
 }
 
 func toToken(r storage.HostToken, subjectKind storage.PrincipalKind) Token {

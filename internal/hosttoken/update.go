@@ -44,41 +44,42 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		return Token{}, invalid("refreshToken: a PAT-source token has no refresh token")
 	}
 	var out storage.HostToken
-	err = s.Store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
-		if !mayAct(c, old) {
-			return old, notFound(id) // defense in depth: the row changed hands
-		}
-		if in.Token != nil || in.RefreshToken != nil {
-			tok, refresh, err := s.openValues(ctx, old)
-			if err != nil {
-				return old, err
+	err = s.changeTx(ctx, c, "host_token.update", r.ID, func(tx storage.Tx) error {
+		return tx.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
+			if !mayAct(c, old) {
+				return old, notFound(id) // defense in depth: the row changed hands
 			}
-			if in.Token != nil {
-				tok = *in.Token
+			if in.Token != nil || in.RefreshToken != nil {
+				tok, refresh, err := s.openValues(ctx, old)
+				if err != nil {
+					return old, err
+				}
+				if in.Token != nil {
+					tok = *in.Token
+				}
+				if in.RefreshToken != nil {
+					refresh = *in.RefreshToken
+				}
+				if err := s.sealValues(&old, tok, refresh); err != nil {
+					return old, err
+				}
+				old.RefreshError, old.RefreshFailures, old.RefreshLeaseID, old.RefreshLeaseUntil = "", 0, "", time.Time{}
 			}
-			if in.RefreshToken != nil {
-				refresh = *in.RefreshToken
+			if in.ExpiresAt != nil {
+				old.ExpiresAt = storage.Now(*in.ExpiresAt)
+				old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
 			}
-			if err := s.sealValues(&old, tok, refresh); err != nil {
-				return old, err
+			if len(in.Scopes) > 0 {
+				old.Scopes = in.Scopes
 			}
-			old.RefreshError, old.RefreshFailures, old.RefreshLeaseID, old.RefreshLeaseUntil = "", 0, "", time.Time{}
-		}
-		if in.ExpiresAt != nil {
-			old.ExpiresAt = storage.Now(*in.ExpiresAt)
-			old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
-		}
-		if len(in.Scopes) > 0 {
-			old.Scopes = in.Scopes
-		}
-		old.UpdatedAt = storage.Now(s.now())
-		out = old
-		return old, nil
+			old.UpdatedAt = storage.Now(s.now())
+			out = old
+			return old, nil
+		})
 	})
 	if err := updateErr(err, id); err != nil {
 		return Token{}, err
 	}
-	s.record(ctx, c, "host_token.update", r.ID, "success")
 	return toToken(out, s.subjectKind(ctx, out.SubjectID, nil)), nil
 }
 

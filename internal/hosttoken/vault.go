@@ -2,7 +2,6 @@ package hosttoken
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -134,13 +133,6 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 	if err != nil {
 		return err
 	}
-	err = s.Store.DeleteHostToken(ctx, r.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return notFound(id)
-	}
-	if err != nil {
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	}
-	s.record(ctx, c, "host_token.delete", r.ID, "success")
-	return nil
+	err = s.changeTx(ctx, c, "host_token.delete", r.ID, func(tx storage.Tx) error { return tx.DeleteHostToken(ctx, r.ID) })
+	return updateErr(err, id)
 }

@@ -2,6 +2,7 @@ package pat
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -34,16 +35,21 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 		ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID,
 		Digest: digest, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := s.store.CreateExchangeToken(ctx, t); err != nil {
-		return storage.ExchangeToken{}, "", storageErr(err, "exchange token")
-	}
-	if err := s.audit(ctx, c, t.OrgID, ActionExchangeMint, "principal:"+p.ID, "success"); err != nil {
-		// Consume it so it can never be used: nobody will see the secret.
-		if _, cerr := s.store.ConsumeExchangeToken(context.WithoutCancel(ctx), t.Digest, now); cerr != nil {
-			s.logger().ErrorContext(ctx, "pat: audit failed and exchange token rollback failed; secret was never disclosed",
-				"exchange_token_id", t.ID, "error", cerr)
+	// The token and its event commit together (docs/design.md#audit).
+	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateExchangeToken(ctx, t); err != nil {
+			return storageErr(err, "exchange token")
 		}
-		return storage.ExchangeToken{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		if err := tx.AppendAudit(ctx, s.event(c, t.OrgID, ActionExchangeMint, "principal:"+p.ID)); err != nil {
+			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		return nil
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*sts.Error](err); !ok {
+			err = sts.Wrap(sts.Unavailable, err, "storage unavailable") // the commit failed
+		}
+		return storage.ExchangeToken{}, "", err
 	}
 	return t, secret, nil
 }

@@ -97,45 +97,44 @@ type UpdateInput struct {
 }
 
 // Update changes the description and scopes only; the secret and expiry
-// stay. guards run on the stored record before the change. Errors:
-// [sts.Invalid], [sts.NotFound], [sts.PermissionDenied] (a guard),
-// [sts.Unavailable].
+// stay. The change commits with its audit event, or not at all. guards
+// run on the stored record before the change. Errors: [sts.Invalid],
+// [sts.NotFound], [sts.PermissionDenied] (a guard), [sts.Unavailable].
 func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in UpdateInput, guards ...Guard) (storage.PAT, error) {
 	var out storage.PAT
-	err := s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
-		if ownerID != "" && p.OwnerID != ownerID {
-			return p, sts.Errorf(sts.NotFound, "personal access token not found")
-		}
-		if err := runGuards(p, guards); err != nil {
-			return p, err
-		}
-		desc, scopes := p.Description, p.Scopes
-		if in.Description != nil {
-			desc = *in.Description
-		}
-		if in.Scopes != nil {
-			scopes = *in.Scopes
-		}
-		var err error
-		if p.Description, p.Scopes, err = checkFields(desc, scopes); err != nil {
-			return p, err
-		}
-		out = p
-		return p, nil
-	})
+	err := s.changeAudited(ctx, id, func(tx storage.Tx) error {
+		return tx.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
+			if ownerID != "" && p.OwnerID != ownerID {
+				return p, sts.Errorf(sts.NotFound, "personal access token not found")
+			}
+			if err := runGuards(p, guards); err != nil {
+				return p, err
+			}
+			desc, scopes := p.Description, p.Scopes
+			if in.Description != nil {
+				desc = *in.Description
+			}
+			if in.Scopes != nil {
+				scopes = *in.Scopes
+			}
+			var err error
+			if p.Description, p.Scopes, err = checkFields(desc, scopes); err != nil {
+				return p, err
+			}
+			out = p
+			return p, nil
+		})
+	}, func() storage.AuditEvent { return s.event(c, out.OrgID, ActionPATUpdate, id) })
 	if err != nil {
-		return storage.PAT{}, domainErr(err)
+		return storage.PAT{}, err
 	}
-	s.evict(id)
-	_ = s.audit(ctx, c, out.OrgID, ActionPATUpdate, id, "success")
 	return out, nil
 }
 
-// Regenerate gives PAT id a new secret and a new expiry in one UpdatePAT:
-// the old secret stops working at that commit (docs/security.md D-03). If
-// the audit append then fails, the error is returned and the new secret is
-// never disclosed, which leaves the token unusable until regenerated
-// again. guards run on the stored record inside the update. Errors:
+// Regenerate gives PAT id a new secret and a new expiry in one UpdatePAT,
+// committed with its audit event: the old secret stops working at that
+// commit (docs/security.md D-03). If the event cannot be stored nothing
+// changes: the old secret keeps working and no new one is disclosed. guards run on the stored record inside the update. Errors:
 // [sts.Invalid], [sts.NotFound], [sts.FailedPrecondition],
 // [sts.PermissionDenied] (a guard), [sts.Unavailable].
 func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, expiresAt time.Time, guards ...Guard) (storage.PAT, string, error) {
@@ -149,30 +148,29 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, 
 		return storage.PAT{}, "", err
 	}
 	var out storage.PAT
-	err = s.store.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
-		if ownerID != "" && p.OwnerID != ownerID {
-			return p, sts.Errorf(sts.NotFound, "personal access token not found")
-		}
-		if err := runGuards(p, guards); err != nil {
-			return p, err
-		}
-		p.Digest, p.ExpiresAt = digest, storage.Now(expiresAt)
-		out = p
-		return p, nil
-	})
+	err = s.changeAudited(ctx, id, func(tx storage.Tx) error {
+		return tx.UpdatePAT(ctx, id, func(p storage.PAT) (storage.PAT, error) {
+			if ownerID != "" && p.OwnerID != ownerID {
+				return p, sts.Errorf(sts.NotFound, "personal access token not found")
+			}
+			if err := runGuards(p, guards); err != nil {
+				return p, err
+			}
+			p.Digest, p.ExpiresAt = digest, storage.Now(expiresAt)
+			out = p
+			return p, nil
+		})
+	}, func() storage.AuditEvent { return s.event(c, out.OrgID, ActionPATRegenerate, id) })
 	if err != nil {
-		return storage.PAT{}, "", domainErr(err)
-	}
-	s.evict(id)
-	if err := s.audit(ctx, c, out.OrgID, ActionPATRegenerate, id, "success"); err != nil {
-		return storage.PAT{}, "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		return storage.PAT{}, "", err
 	}
 	s.logger().InfoContext(ctx, "personal access token regenerated", "pat_id", id, "digest", DigestID(digest))
 	return out, secret, nil
 }
 
-// Delete removes PAT id; it stops authenticating at once on this replica
-// and within CacheTTL on others. guards run on the record first. Errors:
+// Delete removes PAT id, with its audit event in the same transaction; it
+// stops authenticating at once on this replica and within CacheTTL on
+// others. guards run on the record first. Errors:
 // [sts.NotFound], [sts.PermissionDenied] (a guard), [sts.Unavailable].
 func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string, guards ...Guard) error {
 	p, err := s.Get(ctx, ownerID, id)
@@ -182,12 +180,32 @@ func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string, guar
 	if err := runGuards(p, guards); err != nil {
 		return err
 	}
-	if err := s.store.DeletePAT(ctx, id); err != nil {
-		return storageErr(err, "personal access token")
-	}
-	s.evict(id)
-	if err := s.audit(ctx, c, p.OrgID, ActionPATDelete, id, "success"); err != nil {
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	return s.changeAudited(ctx, id, func(tx storage.Tx) error { return tx.DeletePAT(ctx, id) },
+		func() storage.AuditEvent { return s.event(c, p.OrgID, ActionPATDelete, id) })
+}
+
+// changeAudited runs change, then appends the event ev returns (built after
+// change, from what it read), in one unit of work: the change and its
+// event commit together or not at all (docs/design.md#audit). The PAT's
+// cached check is dropped either way. Errors: change's *sts.Error as is,
+// storage failures translated; an event or commit that fails is
+// [sts.Unavailable] and nothing is changed.
+func (s *Service) changeAudited(ctx context.Context, id string, change func(storage.Tx) error, ev func() storage.AuditEvent) error {
+	defer s.evict(id)
+	err := s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := change(tx); err != nil {
+			return domainErr(err)
+		}
+		if err := tx.AppendAudit(ctx, ev()); err != nil {
+			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		return nil
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*sts.Error](err); !ok {
+			err = sts.Wrap(sts.Unavailable, err, "storage unavailable") // the commit failed
+		}
+		return err
 	}
 	return nil
 }

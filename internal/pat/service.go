@@ -155,3 +155,8 @@ func storageErr(err error, what string) error {
 func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, outcome string) error {
 	return s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, target, outcome, ""))
 }
+
+// event is the success event of a change to PAT id.
+func (s *Service) event(c Caller, orgID, action, id string) storage.AuditEvent {
+	return c.Event(s.now(), orgID, action, id, "success", "")
+}

@@ -21,10 +21,12 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (sto
 	}
 	now := storage.Now(s.now())
 	p.CreatedAt, p.UpdatedAt = now, now
-	if err := s.store.CreatePool(ctx, p); err != nil {
-		return storage.Pool{}, storageErr(err, "pool "+quote(p.ID))
+	err := s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.CreatePool(ctx, p) },
+		func() error { return s.store.CreatePool(ctx, p) },
+		func() (string, string, string, string) { return p.OrgID, ActionPoolCreate, "pool/" + p.ID, "" })
+	if err != nil {
+		return storage.Pool{}, changeErr(err, "pool "+quote(p.ID))
 	}
-	s.audit(ctx, c, p.OrgID, ActionPoolCreate, "pool/"+p.ID, "")
 	s.logger().InfoContext(ctx, "pool created", "pool", p.ID, "org", p.OrgID)
 	s.changed(ctx, "pool/"+p.ID)
 	return p, nil
@@ -227,7 +229,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	}
 	now := storage.Now(s.now())
 	var out storage.Pool
-	err = s.store.UpdatePool(ctx, id, func(cur storage.Pool) (storage.Pool, error) {
+	update := func(cur storage.Pool) (storage.Pool, error) {
 		u.Apply(&cur)
 		if err := s.checkPool(cur); err != nil {
 			return cur, err
@@ -235,15 +237,17 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 		cur.UpdatedAt = now
 		out = cur
 		return cur, nil
-	})
-	if err != nil {
-		return storage.Pool{}, storageErr(err, "pool "+quote(id))
 	}
 	detail := "changed " + strings.Join(fields, ",")
 	if u.Disabled != nil {
 		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
 	}
-	s.audit(ctx, c, out.OrgID, ActionPoolUpdate, "pool/"+id, detail)
+	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.UpdatePool(ctx, id, update) },
+		func() error { return s.store.UpdatePool(ctx, id, update) },
+		func() (string, string, string, string) { return out.OrgID, ActionPoolUpdate, "pool/" + id, detail })
+	if err != nil {
+		return storage.Pool{}, changeErr(err, "pool "+quote(id))
+	}
 	s.logger().InfoContext(ctx, "pool updated", "pool", id, "fields", fields)
 	s.changed(ctx, "pool/"+id)
 	return out, nil
@@ -261,10 +265,12 @@ func (s *Service) DeletePool(ctx context.Context, c Caller, id string) (int, err
 	if err != nil {
 		return 0, storageErr(err, "providers")
 	}
-	if err := s.store.DeletePool(ctx, id); err != nil {
-		return 0, storageErr(err, "pool "+quote(id))
+	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeletePool(ctx, id) },
+		func() error { return s.store.DeletePool(ctx, id) },
+		func() (string, string, string, string) { return p.OrgID, ActionPoolDelete, "pool/" + id, "" })
+	if err != nil {
+		return 0, changeErr(err, "pool "+quote(id))
 	}
-	s.audit(ctx, c, p.OrgID, ActionPoolDelete, "pool/"+id, "")
 	s.logger().InfoContext(ctx, "pool deleted", "pool", id, "providers", len(providers))
 	s.changed(ctx, "pool/"+id)
 	return len(providers), nil

@@ -26,11 +26,15 @@ func (s *Service) CreateProvider(ctx context.Context, c Caller, p storage.Provid
 	}
 	now := storage.Now(s.now())
 	p.CreatedAt, p.UpdatedAt = now, now
-	if err := s.store.CreateProvider(ctx, p); err != nil {
+	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.CreateProvider(ctx, p) },
+		func() error { return s.store.CreateProvider(ctx, p) },
+		func() (string, string, string, string) {
+			return pool.OrgID, ActionProviderCreate, providerTarget(p.PoolID, p.ID), "issuer=" + p.Issuer
+		})
+	if err != nil {
 		// A pool deleted since the check fails the foreign key: not found.
-		return storage.Provider{}, storageErr(err, "provider "+p.PoolID+"/"+p.ID)
+		return storage.Provider{}, changeErr(err, "provider "+p.PoolID+"/"+p.ID)
 	}
-	s.audit(ctx, c, pool.OrgID, ActionProviderCreate, providerTarget(p.PoolID, p.ID), "issuer="+p.Issuer)
 	s.logger().InfoContext(ctx, "provider created", "pool", p.PoolID, "provider", p.ID, "issuer", p.Issuer)
 	s.changed(ctx, providerTarget(p.PoolID, p.ID))
 	return p, nil
@@ -181,7 +185,7 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	}
 	now := storage.Now(s.now())
 	var out storage.Provider
-	err = s.store.UpdateProvider(ctx, poolID, id, func(cur storage.Provider) (storage.Provider, error) {
+	update := func(cur storage.Provider) (storage.Provider, error) {
 		u.Apply(&cur)
 		if err := s.checkProvider(cur); err != nil {
 			return cur, err
@@ -189,15 +193,19 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 		cur.UpdatedAt = now
 		out = cur
 		return cur, nil
-	})
-	if err != nil {
-		return storage.Provider{}, storageErr(err, "provider "+poolID+"/"+id)
 	}
 	detail := "changed " + strings.Join(fields, ",")
 	if u.Disabled != nil {
 		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
 	}
-	s.audit(ctx, c, pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), detail)
+	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.UpdateProvider(ctx, poolID, id, update) },
+		func() error { return s.store.UpdateProvider(ctx, poolID, id, update) },
+		func() (string, string, string, string) {
+			return pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), detail
+		})
+	if err != nil {
+		return storage.Provider{}, changeErr(err, "provider "+poolID+"/"+id)
+	}
 	s.logger().InfoContext(ctx, "provider updated", "pool", poolID, "provider", id, "fields", fields)
 	s.changed(ctx, providerTarget(poolID, id))
 	return out, nil
@@ -213,10 +221,14 @@ func (s *Service) DeleteProvider(ctx context.Context, c Caller, poolID, id strin
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteProvider(ctx, poolID, id); err != nil {
-		return storageErr(err, "provider "+poolID+"/"+id)
+	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeleteProvider(ctx, poolID, id) },
+		func() error { return s.store.DeleteProvider(ctx, poolID, id) },
+		func() (string, string, string, string) {
+			return pool.OrgID, ActionProviderDelete, providerTarget(poolID, id), ""
+		})
+	if err != nil {
+		return changeErr(err, "provider "+poolID+"/"+id)
 	}
-	s.audit(ctx, c, pool.OrgID, ActionProviderDelete, providerTarget(poolID, id), "")
 	s.logger().InfoContext(ctx, "provider deleted", "pool", poolID, "provider", id)
 	s.changed(ctx, providerTarget(poolID, id))
 	return nil

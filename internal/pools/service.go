@@ -135,9 +135,58 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// audit records a change. The change is durable and reveals nothing, so a
-// failed append is logged, not returned (docs/security.md F-17: only
-// secret-revealing operations fail without their audit event).
+// auditUnavailable marks a change refused because its event could not be
+// stored.
+type auditUnavailable struct{ error }
+
+func (e auditUnavailable) Unwrap() error { return e.error }
+
+// changeAudited runs change and appends the event ev returns (built after
+// change, from what it read) in one unit of work when the store offers
+// one: the change commits with its event, or not at all
+// (docs/design.md#audit). A store without one (a test double) gets the
+// old order: plain, then the event, a failed append logged. Map the error
+// with changeErr.
+func (s *Service) changeAudited(ctx context.Context, c Caller, change func(storage.Tx) error, plain func() error,
+	ev func() (orgID, action, target, detail string),
+) error {
+	event := func() storage.AuditEvent {
+		orgID, action, target, detail := ev()
+		return c.Event(s.now(), orgID, action, target, "success", detail)
+	}
+	if u, ok := s.store.(storage.UnitOfWork); ok {
+		return u.WithTx(ctx, func(tx storage.Tx) error {
+			if err := change(tx); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(ctx, event()); err != nil {
+				return auditUnavailable{err}
+			}
+			return nil
+		})
+	}
+	if err := plain(); err != nil {
+		return err
+	}
+	orgID, action, target, detail := ev()
+	s.audit(ctx, c, orgID, action, target, detail)
+	return nil
+}
+
+// changeErr maps changeAudited's error: a failed event is unavailable,
+// the rest as storageErr.
+func changeErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if ae, ok := errors.AsType[auditUnavailable](err); ok {
+		return sts.Wrap(sts.Unavailable, ae.error, "audit unavailable")
+	}
+	return storageErr(err, what)
+}
+
+// audit records a change made without a unit of work. The change is
+// durable and reveals nothing, so a failed append is logged, not returned.
 func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, detail string) {
 	err := s.store.AppendAudit(ctx, c.Event(s.now(), orgID, action, target, "success", detail))
 	if err != nil {

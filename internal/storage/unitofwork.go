@@ -2,15 +2,37 @@ package storage
 
 import "context"
 
-// Tx is what a unit of work may do: create the records whose creation is
-// audited, and append their audit events. Everything done through one Tx
-// commits together or not at all (docs/design.md#audit).
+// Tx is what a unit of work may do: create, update and delete the records
+// whose changes are audited, and append their audit events. Everything
+// done through one Tx commits together or not at all
+// (docs/design.md#audit). Each method behaves as the Store's method of the
+// same name (the same errors; an updater's own error comes back as is and
+// the row is unchanged), except that nothing is durable before WithTx
+// commits.
 type Tx interface {
 	CreateOrganization(ctx context.Context, o Organization) error
+	UpdateOrganization(ctx context.Context, id string, fn func(Organization) (Organization, error)) error
+	DeleteOrganization(ctx context.Context, id string) error
 	CreatePrincipal(ctx context.Context, p Principal) error
+	UpdatePrincipal(ctx context.Context, id string, fn func(Principal) (Principal, error)) error
+	DeletePrincipal(ctx context.Context, id string) error
 	CreateClient(ctx context.Context, c Client) error
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
+	DeleteClient(ctx context.Context, id string) error
 	CreatePAT(ctx context.Context, p PAT) error
+	UpdatePAT(ctx context.Context, id string, fn func(PAT) (PAT, error)) error
+	DeletePAT(ctx context.Context, id string) error
 	CreateHostToken(ctx context.Context, t HostToken) error
+	UpdateHostToken(ctx context.Context, id string, fn func(HostToken) (HostToken, error)) error
+	DeleteHostToken(ctx context.Context, id string) error
+	CreatePool(ctx context.Context, p Pool) error
+	UpdatePool(ctx context.Context, id string, fn func(Pool) (Pool, error)) error
+	DeletePool(ctx context.Context, id string) error
+	CreateProvider(ctx context.Context, p Provider) error
+	UpdateProvider(ctx context.Context, poolID, id string, fn func(Provider) (Provider, error)) error
+	DeleteProvider(ctx context.Context, poolID, id string) error
+	PutRunnerKey(ctx context.Context, k RunnerKey) error
+	CreateExchangeToken(ctx context.Context, t ExchangeToken) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
 

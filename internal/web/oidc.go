@@ -268,11 +268,25 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, sub, email string,
 	if cfg.LinkClaim == "email" {
 		p.Email = email
 	}
+	c := audit.Caller{Actor: "principal:" + p.ID}
+	ev := c.Event(now, p.OrgID, actionPrincipalCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
+	// The principal and its event commit together (docs/design.md#audit).
+	if u, ok := h.o.Store.(storage.UnitOfWork); ok {
+		err := u.WithTx(ctx, func(tx storage.Tx) error {
+			if err := tx.CreatePrincipal(ctx, p); err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, ev)
+		})
+		if err != nil {
+			return storage.Principal{}, err
+		}
+		return p, nil
+	}
 	if err := h.o.Store.CreatePrincipal(ctx, p); err != nil {
 		return storage.Principal{}, err
 	}
-	c := audit.Caller{Actor: "principal:" + p.ID}
-	if err := h.o.Store.AppendAudit(ctx, c.Event(now, p.OrgID, actionPrincipalCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)); err != nil {
+	if err := h.o.Store.AppendAudit(ctx, ev); err != nil {
 		_ = h.o.Store.DeletePrincipal(context.WithoutCancel(ctx), p.ID)
 		return storage.Principal{}, err
 	}

@@ -122,6 +122,50 @@ func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
 	return s.Store.DeletePrincipal(ctx, id)
 }
 
+// WithTx runs the unit of work on the backend and drops the cached copy of
+// every client and principal it updated or deleted, once it has committed
+// or failed (as UpdateClient does).
+func (s *Store) WithTx(ctx context.Context, fn func(tx storage.Tx) error) error {
+	var clients, principals []string
+	defer func() {
+		for _, id := range clients {
+			s.clients.forget(id)
+		}
+		for _, id := range principals {
+			s.principals.forget(id)
+		}
+	}()
+	return s.Store.WithTx(ctx, func(tx storage.Tx) error {
+		return fn(&cacheTx{Tx: tx, clients: &clients, principals: &principals})
+	})
+}
+
+// cacheTx notes the clients and principals a unit of work changes.
+type cacheTx struct {
+	storage.Tx
+	clients, principals *[]string
+}
+
+func (t *cacheTx) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	*t.clients = append(*t.clients, id)
+	return t.Tx.UpdateClient(ctx, id, fn)
+}
+
+func (t *cacheTx) DeleteClient(ctx context.Context, id string) error {
+	*t.clients = append(*t.clients, id)
+	return t.Tx.DeleteClient(ctx, id)
+}
+
+func (t *cacheTx) UpdatePrincipal(ctx context.Context, id string, fn func(storage.Principal) (storage.Principal, error)) error {
+	*t.principals = append(*t.principals, id)
+	return t.Tx.UpdatePrincipal(ctx, id, fn)
+}
+
+func (t *cacheTx) DeletePrincipal(ctx context.Context, id string) error {
+	*t.principals = append(*t.principals, id)
+	return t.Tx.DeletePrincipal(ctx, id)
+}
+
 // cloneClient copies the slices too: a caller may not change the cache by
 // changing what it was given.
 func cloneClient(c storage.Client) storage.Client {

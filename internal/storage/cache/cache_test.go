@@ -171,6 +171,38 @@ func TestOwnChangeSeenAtOnce(t *testing.T) {
 	}
 }
 
+// A change made in a unit of work (with its audit event,
+// docs/design.md#audit) is seen at once too, not after the TTL.
+func TestOwnUnitOfWorkSeenAtOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.cachedClient(t)
+	if _, cached, err := e.here.CachedPrincipal(ctx, e.principal.ID); err != nil || cached {
+		t.Fatalf("first CachedPrincipal: cached=%v err=%v", cached, err)
+	}
+	err := e.here.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.UpdateClient(ctx, e.client.ID, disableClient); err != nil {
+			return err
+		}
+		return tx.UpdatePrincipal(ctx, e.principal.ID, func(p storage.Principal) (storage.Principal, error) { p.Disabled = true; return p, nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, cached := e.cachedClient(t); cached || !c.Disabled {
+		t.Fatalf("after own unit of work: cached=%v disabled=%v, want a fresh disabled client", cached, c.Disabled)
+	}
+	if p, cached, err := e.here.CachedPrincipal(ctx, e.principal.ID); err != nil || cached || !p.Disabled {
+		t.Fatalf("after own unit of work: %+v cached=%v err=%v, want a fresh disabled principal", p, cached, err)
+	}
+	if err := e.here.WithTx(ctx, func(tx storage.Tx) error { return tx.DeleteClient(ctx, e.client.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.here.CachedClient(ctx, e.client.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after a delete in a unit of work: %v, want ErrNotFound", err)
+	}
+}
+
 // Not-found is not remembered: a client created elsewhere works at once.
 func TestNotFoundNotCached(t *testing.T) {
 	e := newEnv(t)

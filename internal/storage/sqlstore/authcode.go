@@ -36,7 +36,7 @@ var errCodeUsed = errors.New("auth code already used")
 // IMMEDIATE transaction on SQLite), so exactly one caller sees it unused.
 func (s *Store) ConsumeAuthCode(ctx context.Context, digest []byte, now time.Time, jti, familyID string) (storage.AuthCode, error) {
 	var before storage.AuthCode
-	err := update(ctx, s, "consume auth code", `SELECT `+authCodeColumns+` FROM auth_codes WHERE digest = $1`, []any{digest},
+	err := update(ctx, s, nil, "consume auth code", `SELECT `+authCodeColumns+` FROM auth_codes WHERE digest = $1`, []any{digest},
 		scanAuthCode, func(old storage.AuthCode) (storage.AuthCode, error) {
 			before = old
 			if !old.UsedAt.IsZero() {

@@ -56,7 +56,12 @@ func (s *Store) ListClients(ctx context.Context, orgID string) ([]storage.Client
 
 // UpdateClient implements storage.ClientStore.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
-	return update(ctx, s, "update client", `SELECT `+clientColumns+` FROM clients WHERE id = $1`, []any{id}, scanClient, fn,
+	return s.updateClient(ctx, nil, id, fn)
+}
+
+// updateClient is UpdateClient, in the unit of work tx when it is not nil.
+func (s *Store) updateClient(ctx context.Context, tx *sql.Tx, id string, fn func(storage.Client) (storage.Client, error)) error {
+	return update(ctx, s, tx, "update client", `SELECT `+clientColumns+` FROM clients WHERE id = $1`, []any{id}, scanClient, fn,
 		func(tx *sql.Tx, c storage.Client) error {
 			c.ID = id
 			return execOne(ctx, tx, `UPDATE clients SET org_id = $2, principal_id = $3, name = $4, auth_method = $5,
@@ -67,5 +72,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 
 // DeleteClient implements storage.ClientStore.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.fail("delete client", execOne(ctx, s.db, `DELETE FROM clients WHERE id = $1`, id))
+	return s.deleteClient(ctx, s.db, id)
+}
+
+// deleteClient is DeleteClient on db: the Store's pool or a unit of work's transaction.
+func (s *Store) deleteClient(ctx context.Context, db execer, id string) error {
+	return s.fail("delete client", execOne(ctx, db, `DELETE FROM clients WHERE id = $1`, id))
 }

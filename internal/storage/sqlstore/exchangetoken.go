@@ -17,7 +17,12 @@ func scanExchangeToken(r rowScanner) (storage.ExchangeToken, error) {
 
 // CreateExchangeToken implements storage.ExchangeTokenStore.
 func (s *Store) CreateExchangeToken(ctx context.Context, t storage.ExchangeToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO exchange_tokens (`+exchangeTokenColumns+`)
+	return s.createExchangeToken(ctx, s.db, t)
+}
+
+// createExchangeToken is CreateExchangeToken on db.
+func (s *Store) createExchangeToken(ctx context.Context, db execer, t storage.ExchangeToken) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO exchange_tokens (`+exchangeTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6)`,
 		t.ID, t.OrgID, t.PrincipalID, t.Digest, s.ts(t.CreatedAt), s.ts(t.ExpiresAt))
 	return s.fail("create exchange token", err)

@@ -90,7 +90,12 @@ func (s *Store) ListRefreshableHostTokens(ctx context.Context, before, now time.
 
 // UpdateHostToken implements storage.HostTokenStore.
 func (s *Store) UpdateHostToken(ctx context.Context, id string, fn func(storage.HostToken) (storage.HostToken, error)) error {
-	return update(ctx, s, "update host token",
+	return s.updateHostToken(ctx, nil, id, fn)
+}
+
+// updateHostToken is UpdateHostToken, in the unit of work tx when it is not nil.
+func (s *Store) updateHostToken(ctx context.Context, tx *sql.Tx, id string, fn func(storage.HostToken) (storage.HostToken, error)) error {
+	return update(ctx, s, tx, "update host token",
 		`SELECT `+hostTokenColumns+` FROM host_tokens WHERE id = $1`, []any{id}, scanHostToken, fn,
 		func(tx *sql.Tx, t storage.HostToken) error {
 			t.ID = id
@@ -105,5 +110,10 @@ func (s *Store) UpdateHostToken(ctx context.Context, id string, fn func(storage.
 
 // DeleteHostToken implements storage.HostTokenStore.
 func (s *Store) DeleteHostToken(ctx context.Context, id string) error {
-	return s.fail("delete host token", execOne(ctx, s.db, `DELETE FROM host_tokens WHERE id = $1`, id))
+	return s.deleteHostToken(ctx, s.db, id)
+}
+
+// deleteHostToken is DeleteHostToken on db: the Store's pool or a unit of work's transaction.
+func (s *Store) deleteHostToken(ctx context.Context, db execer, id string) error {
+	return s.fail("delete host token", execOne(ctx, db, `DELETE FROM host_tokens WHERE id = $1`, id))
 }

@@ -39,7 +39,12 @@ func (s *Store) ListOrganizations(ctx context.Context) ([]storage.Organization, 
 
 // UpdateOrganization implements storage.OrganizationStore.
 func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(storage.Organization) (storage.Organization, error)) error {
-	return update(ctx, s, "update organization",
+	return s.updateOrganization(ctx, nil, id, fn)
+}
+
+// updateOrganization is UpdateOrganization, in the unit of work tx when it is not nil.
+func (s *Store) updateOrganization(ctx context.Context, tx *sql.Tx, id string, fn func(storage.Organization) (storage.Organization, error)) error {
+	return update(ctx, s, tx, "update organization",
 		`SELECT `+orgColumns+` FROM organizations WHERE id = $1`, []any{id}, scanOrganization, fn,
 		func(tx *sql.Tx, o storage.Organization) error {
 			return execOne(ctx, tx, `UPDATE organizations SET name = $2, tier = $3, created_at = $4, updated_at = $5 WHERE id = $1`,
@@ -49,5 +54,10 @@ func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(stora
 
 // DeleteOrganization implements storage.OrganizationStore.
 func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
-	return s.fail("delete organization", execOne(ctx, s.db, `DELETE FROM organizations WHERE id = $1`, id))
+	return s.deleteOrganization(ctx, s.db, id)
+}
+
+// deleteOrganization is DeleteOrganization on db: the Store's pool or a unit of work's transaction.
+func (s *Store) deleteOrganization(ctx context.Context, db execer, id string) error {
+	return s.fail("delete organization", execOne(ctx, db, `DELETE FROM organizations WHERE id = $1`, id))
 }

@@ -59,7 +59,12 @@ func (s *Store) ListPATs(ctx context.Context, ownerID string) ([]storage.PAT, er
 
 // UpdatePAT implements storage.PATStore.
 func (s *Store) UpdatePAT(ctx context.Context, id string, fn func(storage.PAT) (storage.PAT, error)) error {
-	return update(ctx, s, "update pat", `SELECT `+patColumns+` FROM pats WHERE id = $1`, []any{id}, scanPAT, fn,
+	return s.updatePAT(ctx, nil, id, fn)
+}
+
+// updatePAT is UpdatePAT, in the unit of work tx when it is not nil.
+func (s *Store) updatePAT(ctx context.Context, tx *sql.Tx, id string, fn func(storage.PAT) (storage.PAT, error)) error {
+	return update(ctx, s, tx, "update pat", `SELECT `+patColumns+` FROM pats WHERE id = $1`, []any{id}, scanPAT, fn,
 		func(tx *sql.Tx, p storage.PAT) error {
 			p.ID = id
 			return execOne(ctx, tx, `UPDATE pats SET org_id = $2, owner_id = $3, description = $4, scopes = $5,
@@ -69,5 +74,10 @@ func (s *Store) UpdatePAT(ctx context.Context, id string, fn func(storage.PAT) (
 
 // DeletePAT implements storage.PATStore.
 func (s *Store) DeletePAT(ctx context.Context, id string) error {
-	return s.fail("delete pat", execOne(ctx, s.db, `DELETE FROM pats WHERE id = $1`, id))
+	return s.deletePAT(ctx, s.db, id)
+}
+
+// deletePAT is DeletePAT on db: the Store's pool or a unit of work's transaction.
+func (s *Store) deletePAT(ctx context.Context, db execer, id string) error {
+	return s.fail("delete pat", execOne(ctx, db, `DELETE FROM pats WHERE id = $1`, id))
 }

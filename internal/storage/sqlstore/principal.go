@@ -47,7 +47,12 @@ func (s *Store) ListPrincipals(ctx context.Context, orgID string) ([]storage.Pri
 
 // UpdatePrincipal implements storage.PrincipalStore.
 func (s *Store) UpdatePrincipal(ctx context.Context, id string, fn func(storage.Principal) (storage.Principal, error)) error {
-	return update(ctx, s, "update principal",
+	return s.updatePrincipal(ctx, nil, id, fn)
+}
+
+// updatePrincipal is UpdatePrincipal, in the unit of work tx when it is not nil.
+func (s *Store) updatePrincipal(ctx context.Context, tx *sql.Tx, id string, fn func(storage.Principal) (storage.Principal, error)) error {
+	return update(ctx, s, tx, "update principal",
 		`SELECT `+principalColumns+` FROM principals WHERE id = $1`, []any{id}, scanPrincipal, fn,
 		func(tx *sql.Tx, p storage.Principal) error {
 			return execOne(ctx, tx, `UPDATE principals SET org_id = $2, kind = $3, name = $4, email = $5, disabled = $6,
@@ -58,5 +63,10 @@ func (s *Store) UpdatePrincipal(ctx context.Context, id string, fn func(storage.
 
 // DeletePrincipal implements storage.PrincipalStore.
 func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
-	return s.fail("delete principal", execOne(ctx, s.db, `DELETE FROM principals WHERE id = $1`, id))
+	return s.deletePrincipal(ctx, s.db, id)
+}
+
+// deletePrincipal is DeletePrincipal on db: the Store's pool or a unit of work's transaction.
+func (s *Store) deletePrincipal(ctx context.Context, db execer, id string) error {
+	return s.fail("delete principal", execOne(ctx, db, `DELETE FROM principals WHERE id = $1`, id))
 }

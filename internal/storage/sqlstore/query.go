@@ -14,10 +14,13 @@ type rowScanner interface{ Scan(dest ...any) error }
 // (locked), apply fn, write the result back. An error from fn rolls back
 // and is returned wrapped; the row is unchanged. write keys the row by the
 // original key, so an updater cannot move a row to another ID.
-func update[T any](ctx context.Context, s *Store, op, selectQuery string, key []any,
+//
+// in, when not nil, is a unit of work's transaction (storage.Tx): the
+// update runs in it, and commits with it.
+func update[T any](ctx context.Context, s *Store, in *sql.Tx, op, selectQuery string, key []any,
 	scan func(rowScanner) (T, error), fn func(T) (T, error), write func(*sql.Tx, T) error,
 ) error {
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	body := func(tx *sql.Tx) error {
 		old, err := scan(tx.QueryRowContext(ctx, selectQuery+s.forUpdate(), key...))
 		if err != nil {
 			return s.fail(op, err)
@@ -30,7 +33,11 @@ func update[T any](ctx context.Context, s *Store, op, selectQuery string, key []
 			return s.fail(op, err)
 		}
 		return nil
-	})
+	}
+	if in != nil {
+		return body(in)
+	}
+	return s.inTx(ctx, op, body)
 }
 
 // execOne runs a statement that must change exactly one row; zero rows

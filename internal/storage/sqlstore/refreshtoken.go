@@ -48,7 +48,7 @@ func (s *Store) GetRefreshTokenByDigest(ctx context.Context, digest []byte) (sto
 
 // UpdateRefreshToken implements storage.RefreshTokenStore.
 func (s *Store) UpdateRefreshToken(ctx context.Context, id string, fn func(storage.RefreshToken) (storage.RefreshToken, error)) error {
-	return update(ctx, s, "update refresh token",
+	return update(ctx, s, nil, "update refresh token",
 		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE id = $1`, []any{id}, scanRefreshToken, fn,
 		func(tx *sql.Tx, t storage.RefreshToken) error {
 			t.ID = id

@@ -16,7 +16,13 @@ func scanRunnerKey(r rowScanner) (storage.RunnerKey, error) {
 
 // PutRunnerKey implements storage.RunnerKeyStore.
 func (s *Store) PutRunnerKey(ctx context.Context, k storage.RunnerKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runner_keys (`+runnerKeyColumns+`) VALUES ($1, $2, $3, $4, $5)
+	return s.putRunnerKey(ctx, s.db, k)
+}
+
+// putRunnerKey is PutRunnerKey on db: the Store's pool or a unit of work's
+// transaction.
+func (s *Store) putRunnerKey(ctx context.Context, db execer, k storage.RunnerKey) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO runner_keys (`+runnerKeyColumns+`) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (runner_id) DO UPDATE SET org_id = excluded.org_id, public_key = excluded.public_key,
 		updated_at = excluded.updated_at`,
 		k.RunnerID, k.OrgID, k.PublicKey, s.ts(k.CreatedAt), s.ts(k.UpdatedAt))

@@ -35,7 +35,7 @@ func (s *Store) ListServerSecrets(ctx context.Context) ([]storage.ServerSecret, 
 
 // UpdateServerSecret implements storage.ServerSecretStore.
 func (s *Store) UpdateServerSecret(ctx context.Context, id string, fn func(storage.ServerSecret) (storage.ServerSecret, error)) error {
-	return update(ctx, s, "update server secret",
+	return update(ctx, s, nil, "update server secret",
 		`SELECT `+serverSecretColumns+` FROM server_secrets WHERE id = $1`, []any{id}, scanServerSecret, fn,
 		func(tx *sql.Tx, x storage.ServerSecret) error {
 			return execOne(ctx, tx, `UPDATE server_secrets SET sealed = $2, master_key_id = $3, created_at = $4 WHERE id = $1`,

@@ -38,11 +38,17 @@ func (s *Store) poolArgs(p storage.Pool) ([]any, error) {
 
 // CreatePool implements storage.TrustStore.
 func (s *Store) CreatePool(ctx context.Context, p storage.Pool) error {
+	return s.createPool(ctx, s.db, p)
+}
+
+// createPool is CreatePool on db: the Store's pool or a unit of work's
+// transaction.
+func (s *Store) createPool(ctx context.Context, db execer, p storage.Pool) error {
 	args, err := s.poolArgs(p)
 	if err != nil {
 		return s.fail("create pool", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO pools (`+poolColumns+`)
+	_, err = db.ExecContext(ctx, `INSERT INTO pools (`+poolColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
 	return s.fail("create pool", err)
 }
@@ -60,7 +66,12 @@ func (s *Store) ListPools(ctx context.Context) ([]storage.Pool, error) {
 
 // UpdatePool implements storage.TrustStore.
 func (s *Store) UpdatePool(ctx context.Context, id string, fn func(storage.Pool) (storage.Pool, error)) error {
-	return update(ctx, s, "update pool", `SELECT `+poolColumns+` FROM pools WHERE id = $1`, []any{id}, scanPool, fn,
+	return s.updatePool(ctx, nil, id, fn)
+}
+
+// updatePool is UpdatePool, in the unit of work tx when it is not nil.
+func (s *Store) updatePool(ctx context.Context, tx *sql.Tx, id string, fn func(storage.Pool) (storage.Pool, error)) error {
+	return update(ctx, s, tx, "update pool", `SELECT `+poolColumns+` FROM pools WHERE id = $1`, []any{id}, scanPool, fn,
 		func(tx *sql.Tx, p storage.Pool) error {
 			p.ID = id
 			args, err := s.poolArgs(p)
@@ -78,7 +89,12 @@ func (s *Store) UpdatePool(ctx context.Context, id string, fn func(storage.Pool)
 // DeletePool implements storage.TrustStore; providers go with it
 // (ON DELETE CASCADE).
 func (s *Store) DeletePool(ctx context.Context, id string) error {
-	return s.fail("delete pool", execOne(ctx, s.db, `DELETE FROM pools WHERE id = $1`, id))
+	return s.deletePool(ctx, s.db, id)
+}
+
+// deletePool is DeletePool on db.
+func (s *Store) deletePool(ctx context.Context, db execer, id string) error {
+	return s.fail("delete pool", execOne(ctx, db, `DELETE FROM pools WHERE id = $1`, id))
 }
 
 const providerColumns = `pool_id, id, issuer, jwks_uri, jwks, audiences, algorithms, disabled, created_at, updated_at, one_time_use,
@@ -101,7 +117,12 @@ func (s *Store) providerArgs(p storage.Provider) []any {
 // CreateProvider implements storage.TrustStore. A missing pool fails the
 // foreign key, which translate turns into ErrNotFound.
 func (s *Store) CreateProvider(ctx context.Context, p storage.Provider) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO providers (`+providerColumns+`)
+	return s.createProvider(ctx, s.db, p)
+}
+
+// createProvider is CreateProvider on db.
+func (s *Store) createProvider(ctx context.Context, db execer, p storage.Provider) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO providers (`+providerColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, s.providerArgs(p)...)
 	return s.fail("create provider", err)
 }
@@ -121,7 +142,13 @@ func (s *Store) ListProviders(ctx context.Context, poolID string) ([]storage.Pro
 
 // UpdateProvider implements storage.TrustStore.
 func (s *Store) UpdateProvider(ctx context.Context, poolID, id string, fn func(storage.Provider) (storage.Provider, error)) error {
-	return update(ctx, s, "update provider",
+	return s.updateProvider(ctx, nil, poolID, id, fn)
+}
+
+// updateProvider is UpdateProvider, in the unit of work tx when it is not
+// nil.
+func (s *Store) updateProvider(ctx context.Context, tx *sql.Tx, poolID, id string, fn func(storage.Provider) (storage.Provider, error)) error {
+	return update(ctx, s, tx, "update provider",
 		`SELECT `+providerColumns+` FROM providers WHERE pool_id = $1 AND id = $2`, []any{poolID, id}, scanProvider, fn,
 		func(tx *sql.Tx, p storage.Provider) error {
 			p.PoolID, p.ID = poolID, id
@@ -133,5 +160,10 @@ func (s *Store) UpdateProvider(ctx context.Context, poolID, id string, fn func(s
 
 // DeleteProvider implements storage.TrustStore.
 func (s *Store) DeleteProvider(ctx context.Context, poolID, id string) error {
-	return s.fail("delete provider", execOne(ctx, s.db, `DELETE FROM providers WHERE pool_id = $1 AND id = $2`, poolID, id))
+	return s.deleteProvider(ctx, s.db, poolID, id)
+}
+
+// deleteProvider is DeleteProvider on db.
+func (s *Store) deleteProvider(ctx context.Context, db execer, poolID, id string) error {
+	return s.fail("delete provider", execOne(ctx, db, `DELETE FROM providers WHERE pool_id = $1 AND id = $2`, poolID, id))
 }

@@ -45,3 +45,75 @@ func (t txStore) AppendAudit(ctx context.Context, events ...storage.AuditEvent) 
 	}
 	return t.s.fail("append audit", t.s.appendAudit(ctx, t.tx, events))
 }
+
+func (t txStore) UpdateOrganization(ctx context.Context, id string, fn func(storage.Organization) (storage.Organization, error)) error {
+	return t.s.updateOrganization(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeleteOrganization(ctx context.Context, id string) error {
+	return t.s.deleteOrganization(ctx, t.tx, id)
+}
+
+func (t txStore) UpdatePrincipal(ctx context.Context, id string, fn func(storage.Principal) (storage.Principal, error)) error {
+	return t.s.updatePrincipal(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeletePrincipal(ctx context.Context, id string) error {
+	return t.s.deletePrincipal(ctx, t.tx, id)
+}
+
+func (t txStore) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	return t.s.updateClient(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeleteClient(ctx context.Context, id string) error {
+	return t.s.deleteClient(ctx, t.tx, id)
+}
+
+func (t txStore) UpdatePAT(ctx context.Context, id string, fn func(storage.PAT) (storage.PAT, error)) error {
+	return t.s.updatePAT(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeletePAT(ctx context.Context, id string) error {
+	return t.s.deletePAT(ctx, t.tx, id)
+}
+
+func (t txStore) UpdateHostToken(ctx context.Context, id string, fn func(storage.HostToken) (storage.HostToken, error)) error {
+	return t.s.updateHostToken(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeleteHostToken(ctx context.Context, id string) error {
+	return t.s.deleteHostToken(ctx, t.tx, id)
+}
+
+func (t txStore) CreatePool(ctx context.Context, p storage.Pool) error {
+	return t.s.createPool(ctx, t.tx, p)
+}
+
+func (t txStore) UpdatePool(ctx context.Context, id string, fn func(storage.Pool) (storage.Pool, error)) error {
+	return t.s.updatePool(ctx, t.tx, id, fn)
+}
+
+func (t txStore) DeletePool(ctx context.Context, id string) error {
+	return t.s.deletePool(ctx, t.tx, id)
+}
+
+func (t txStore) CreateProvider(ctx context.Context, p storage.Provider) error {
+	return t.s.createProvider(ctx, t.tx, p)
+}
+
+func (t txStore) UpdateProvider(ctx context.Context, poolID, id string, fn func(storage.Provider) (storage.Provider, error)) error {
+	return t.s.updateProvider(ctx, t.tx, poolID, id, fn)
+}
+
+func (t txStore) DeleteProvider(ctx context.Context, poolID, id string) error {
+	return t.s.deleteProvider(ctx, t.tx, poolID, id)
+}
+
+func (t txStore) PutRunnerKey(ctx context.Context, k storage.RunnerKey) error {
+	return t.s.putRunnerKey(ctx, t.tx, k)
+}
+
+func (t txStore) CreateExchangeToken(ctx context.Context, x storage.ExchangeToken) error {
+	return t.s.createExchangeToken(ctx, t.tx, x)
+}

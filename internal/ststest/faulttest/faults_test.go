@@ -24,6 +24,10 @@ import (
 
 	_ "modernc.org/sqlite" // integrity_check on the data file
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/ststest/faultproxy"
@@ -154,6 +158,8 @@ func (n *node) stop() (int, time.Duration) {
 type ledger struct {
 	mu      sync.Mutex
 	clients []string // client IDs whose CreateClient answered OK
+	pats    []string // PAT IDs whose CreatePersonalAccessToken answered OK
+	hosts   []string // host token IDs whose CreateHostAuthenticationToken answered OK
 	revoked []string // access tokens whose revocation answered 200
 	tokens  int      // tokens issued (client_credentials)
 	jtis    []string // jti of every token the server answered 200
@@ -176,10 +182,12 @@ func (l *ledger) hang(d time.Duration) {
 }
 
 // writer drives mixed writes against the node until ctx ends: an admin
-// CreateClient, a client_credentials token, the token's revocation.
+// CreateClient, CreatePersonalAccessToken and CreateHostAuthenticationToken,
+// a client_credentials token, the token's revocation.
 type writer struct {
 	n              *node
 	org, principal string
+	runner         string // a runner principal, for host tokens
 	adminPAT       string
 	clientID, sec  string
 	l              *ledger
@@ -191,6 +199,8 @@ func (w *writer) loop(ctx context.Context) {
 		if !w.createClient(ctx, i) {
 			time.Sleep(10 * time.Millisecond) // the server is down: do not spin
 		}
+		w.createPAT(ctx, i)
+		w.createHostToken(ctx, i)
 		w.tokenAndRevoke(ctx)
 	}
 }
@@ -255,6 +265,75 @@ func (w *writer) createClient(ctx context.Context, i int) bool {
 	}
 	w.l.clients = append(w.l.clients, resp.GetClient().GetId())
 	return true
+}
+
+// createPAT creates a PAT for the admin (the caller) through the API.
+func (w *writer) createPAT(ctx context.Context, i int) {
+	us := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base())
+	start := time.Now()
+	resp, err := us.CreatePersonalAccessToken(ctx, &gitpodv1.CreatePersonalAccessTokenRequest{
+		Description: "ledger-" + strconv.Itoa(i), ValidFor: durationpb.New(24 * time.Hour), ReadOnly: true})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return
+	}
+	w.l.pats = append(w.l.pats, resp.GetPersonalAccessToken().GetId())
+}
+
+// createHostToken stores a host token (an SCM secret) of the admin for the
+// ledger's runner through the API.
+func (w *writer) createHostToken(ctx context.Context, i int) {
+	rs := gitpodv1connect.NewRunnerConfigurationServiceClient(w.api(), w.n.base())
+	start := time.Now()
+	resp, err := rs.CreateHostAuthenticationToken(ctx, &gitpodv1.CreateHostAuthenticationTokenRequest{
+		RunnerId: w.runner, Host: "github.com", Token: "ghp_ledger" + strconv.Itoa(i),
+		Source: gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		if os.Getenv("STS_FAULTS_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "host token: %v\n", err)
+		}
+		w.l.refused++
+		return
+	}
+	w.l.hosts = append(w.l.hosts, resp.GetToken().GetId())
+}
+
+// storedPATs lists the admin's PATs (direct mode: the node's storage).
+func (w *writer) storedPATs() map[string]bool {
+	stored := map[string]bool{}
+	for _, line := range strings.Split(w.n.run("pat", "list", "--user", "admin"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			stored[f[0]] = true
+		}
+	}
+	return stored
+}
+
+// storedHostTokens lists the host tokens of the ledger's runner through the
+// API.
+func (w *writer) storedHostTokens(ctx context.Context) (map[string]bool, error) {
+	rs := gitpodv1connect.NewRunnerConfigurationServiceClient(w.api(), w.n.base())
+	stored := map[string]bool{}
+	for page := ""; ; {
+		res, err := rs.ListHostAuthenticationTokens(ctx, &gitpodv1.ListHostAuthenticationTokensRequest{
+			Filter:     &gitpodv1.ListHostAuthenticationTokensRequest_Filter{RunnerId: &w.runner},
+			Pagination: &gitpodv1.PaginationRequest{Token: page, PageSize: 100}})
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range res.GetTokens() {
+			stored[t.GetId()] = true
+		}
+		if page = res.GetPagination().GetNextToken(); page == "" {
+			return stored, nil
+		}
+	}
 }
 
 // bearer adds the admin PAT to every request.
@@ -362,7 +441,8 @@ func setup(t *testing.T, n *node) *writer {
 	out := n.run("client", "create", "--org", org, "--principal", principal, "--audience", "https://ledger.example",
 		"--scope", "read", "--scope", "offline_access", "--grant-type", "client_credentials", "--grant-type", "refresh_token",
 		"--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange")
-	w := &writer{n: n, org: org, principal: principal, l: &ledger{}, http: &http.Client{Timeout: 30 * time.Second}}
+	runner := strings.TrimSpace(n.run("principal", "create", "--org", org, "--kind", "runner", "--name", "ledger-runner"))
+	w := &writer{n: n, org: org, principal: principal, runner: runner, l: &ledger{}, http: &http.Client{Timeout: 30 * time.Second}}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "client_id: "); ok {
@@ -418,6 +498,23 @@ func check(t *testing.T, w *writer) (lost int) {
 			lost++
 		}
 	}
+	pats := w.storedPATs()
+	for _, id := range w.l.pats {
+		if !pats[id] {
+			t.Errorf("acknowledged PAT %s is missing", id)
+			lost++
+		}
+	}
+	hosts, err := w.storedHostTokens(t.Context())
+	if err != nil {
+		t.Fatalf("list host tokens: %v", err)
+	}
+	for _, id := range w.l.hosts {
+		if !hosts[id] {
+			t.Errorf("acknowledged host token %s is missing", id)
+			lost++
+		}
+	}
 	for _, tok := range w.l.revoked {
 		status, body, err := w.post(t.Context(), "/oauth2/introspect", url.Values{"token": {tok}})
 		if err != nil || status != 200 || !strings.Contains(string(body), `"active":false`) {
@@ -448,7 +545,9 @@ type auditEvent struct {
 func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	t.Helper()
 	out := w.n.run("audit", "export", "--since", "24h")
-	creates := map[string]int{}
+	creates := map[string]int{} // client ID → client.create events
+	patCreates := map[string]int{}
+	hostCreates := map[string]int{}
 	issued := map[string]int{}
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
@@ -459,6 +558,10 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		switch e.Action {
 		case "client.create":
 			creates[strings.TrimPrefix(e.Target, "client:")]++
+		case "pat.create":
+			patCreates[e.Target]++
+		case "host_token.create":
+			hostCreates[strings.TrimPrefix(e.Target, "host_token:")]++
 		case "token.exchange":
 			var d struct {
 				JTI string `json:"jti"`
@@ -493,6 +596,26 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		if n := creates[id]; n != 1 {
 			t.Errorf("stored (unacknowledged) client %s has %d client.create events, want 1", id, n)
 			lostEvents++
+		}
+	}
+	// Every stored PAT and host token too, acknowledged or not (the setup's
+	// admin PAT included: the CLI creates it through the same service).
+	pats := w.storedPATs()
+	hosts, err := w.storedHostTokens(t.Context())
+	if err != nil {
+		t.Fatalf("list host tokens: %v", err)
+	}
+	for kind, set := range map[string]struct {
+		stored map[string]bool
+		events map[string]int
+		action string
+	}{"PAT": {pats, patCreates, "pat.create"}, "host token": {hosts, hostCreates, "host_token.create"}} {
+		for id := range set.stored {
+			checked++
+			if n := set.events[id]; n != 1 {
+				t.Errorf("stored %s %s has %d %s events, want 1", kind, id, n, set.action)
+				lostEvents++
+			}
 		}
 	}
 	checked += len(w.l.jtis)
@@ -579,11 +702,11 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 	}
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s",
-		kills, survived, len(w.l.clients), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d pats=%d host_tokens=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s",
+		kills, survived, len(w.l.clients), len(w.l.pats), len(w.l.hosts), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
-	if len(w.l.clients) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
+	if len(w.l.clients) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
 	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
