@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/redistest"
@@ -38,6 +40,77 @@ func sendAs(t *testing.T, m *matrixEnv, path, id, sec string, form url.Values) (
 	}
 	resp, body := do(t, req)
 	return resp.StatusCode, resp.Header, body
+}
+
+// TestRedisLimitsRoundTripsPerRequest: with the per-IP, per-client and
+// per-pool limits in one Redis, a token request asks Redis once per point
+// where the request must be judged before work it protects
+// (docs/performance.md "Rate limits in Redis"): an exchange without a
+// client once (the IP bucket is charged with the pool's, in one script
+// run, once the pool is known and before any signature is verified); a
+// request with client credentials twice (the IP before authentication,
+// then the client, with the pool when there is one); a request refused
+// before its pool is known once (the IP alone). Every dialect of the
+// exchange counts the same.
+func TestRedisLimitsRoundTripsPerRequest(t *testing.T) {
+	u := redistest.URL(t)
+	m := newMatrixEnv(t)
+	rb, err := ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	rule := ratelimit.Rule{Rate: 1e6, Burst: 1e6}
+	m.handler.Limits = ratelimit.Limits{
+		PerIP:     rb.Limiter("per_ip", rule, ratelimit.MemoryOptions{}),
+		PerClient: rb.Limiter("per_client", rule, ratelimit.MemoryOptions{}),
+		PerPool:   rb.Limiter("per_pool", rule, ratelimit.MemoryOptions{}),
+	}
+	c, sec := rateClient(t, m)
+	tok := func() string { return m.issuer.mint(t, "RS256", m.issuer.claims(time.Now(), "u-"+storage.NewID())) }
+	// One of our own access tokens, for re-exchange.
+	status, _, body := sendAs(t, m, PathToken, "", "", exchangeForm(tok()))
+	own, _ := body["access_token"].(string)
+	if status != http.StatusOK || own == "" {
+		t.Fatalf("exchange for an own token = %d %v", status, body)
+	}
+	ownForm := exchangeForm(own)
+	ownForm.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+	confluent := exchangeForm(tok(), "identity_pool_id", "ci", "api_version", "sts/v1", "kind", "TokenExchangeRequest")
+
+	for _, tc := range []struct {
+		name    string
+		path    string
+		id, sec string
+		form    url.Values
+		status  int
+		trips   uint64
+	}{
+		{"token exchange, no client", PathToken, "", "", exchangeForm(tok()), 200, 1},
+		{"token exchange, Google dialect", PathGoogleToken, "", "", exchangeForm(tok(), "audience", "pools/ci/providers/github"), 200, 1},
+		{"token exchange, Confluent dialect", PathConfluentToken, "", "", confluent, 200, 1},
+		{"jwt-bearer, no client", PathToken, "", "", url.Values{"grant_type": {oauth2.GrantTypeJWTBearer}, "assertion": {tok()}}, 200, 1},
+		{"token exchange, authenticated client", PathToken, c.ID, sec, exchangeForm(tok()), 200, 2},
+		{"client_credentials", PathToken, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}, "audience": {"https://api.example"}}, 200, 2},
+		{"re-exchange of an own token: the IP before its verification, the pool after", PathToken, "", "", ownForm, 200, 2},
+		{"refused before the pool: a malformed subject token", PathToken, "", "", exchangeForm("not-a-jwt"), 400, 1},
+		{"refused before the pool: an unknown grant", PathToken, "", "", url.Values{"grant_type": {"urn:example:nope"}}, 400, 1},
+		{"refused before the pool: an unknown pool", PathToken, "", "", exchangeForm(tok(), "identity_pool_id", "nope"), 400, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := rb.RoundTrips()
+			status, _, body := sendAs(t, m, tc.path, tc.id, tc.sec, tc.form)
+			if status != tc.status {
+				t.Fatalf("status %d %v, want %d", status, body, tc.status)
+			}
+			if n := rb.RoundTrips() - before; n != tc.trips {
+				t.Errorf("%d round trips to Redis, want %d", n, tc.trips)
+			}
+		})
+	}
+	if n := rb.Fallbacks(); n != 0 {
+		t.Errorf("%d decisions fell back to memory: not a Redis measurement", n)
+	}
 }
 
 // TestRateLimitOrder: the buckets of a token request are charged in the
@@ -205,15 +278,26 @@ func (s *countingStore) ListPools(ctx context.Context) ([]storage.Pool, error) {
 	return s.Store.ListPools(ctx)
 }
 
+// countingPATs counts the personal access tokens looked up.
+type countingPATs struct{ n atomic.Int64 }
+
+func (p *countingPATs) Authenticate(context.Context, string) (pat.Authenticated, error) {
+	p.n.Add(1)
+	return pat.Authenticated{}, errors.New("no such token")
+}
+
 // TestRateLimitIPFloodStopsBeforeWork: a request from an IP whose bucket
 // is empty is refused before client authentication reads storage, before
-// the trust registry is loaded, before any key set is fetched
-// (docs/security.md T-10), whatever the request.
+// the trust registry is loaded, before any key set is fetched, before a
+// personal access token is looked up (docs/security.md T-10), whatever
+// the request.
 func TestRateLimitIPFloodStopsBeforeWork(t *testing.T) {
 	m := newMatrixEnv(t)
 	cs := &countingStore{Store: m.store}
 	m.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: cs, Pepper: m.pepper}}
 	m.grant.Trust.Store = cs // not loaded yet: no request has reached it
+	pats := &countingPATs{}
+	m.grant.PATs = pats
 	var jwks atomic.Int64
 	issuer := m.issuer.srv.Config.Handler
 	m.issuer.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -241,14 +325,16 @@ func TestRateLimitIPFloodStopsBeforeWork(t *testing.T) {
 		{"exchange with client credentials", PathToken, "unknown-client", "secret", exchangeForm(tok)},
 		{"exchange with a public client's id", PathToken, "", "", exchangeForm(tok, "client_id", "unknown-client")},
 		{"client_credentials", PathToken, "unknown-client", "secret", url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}}},
+		{"exchange of a personal access token", PathToken, "", "", url.Values{"grant_type": {oauth2.GrantTypeTokenExchange},
+			"subject_token": {"sts_pat_x"}, "subject_token_type": {oauth2.TokenTypePAT}}},
 	} {
 		status, _, body := sendAs(t, m, s.path, s.id, s.sec, s.form)
 		if status != http.StatusTooManyRequests {
 			t.Errorf("%s over the IP limit = %d %v, want 429", s.name, status, body)
 		}
 	}
-	if n, p, k := cs.clients.Load(), cs.pools.Load(), jwks.Load(); n != 0 || p != 0 || k != 0 {
-		t.Errorf("requests refused per IP read %d clients and %d pool lists and fetched %d key sets; want none", n, p, k)
+	if n, p, k, a := cs.clients.Load(), cs.pools.Load(), jwks.Load(), pats.n.Load(); n != 0 || p != 0 || k != 0 || a != 0 {
+		t.Errorf("requests refused per IP read %d clients, %d pool lists and %d personal access tokens and fetched %d key sets; want none", n, p, a, k)
 	}
 
 	// The counters count: without limits, the same requests do the work.
@@ -259,7 +345,11 @@ func TestRateLimitIPFloodStopsBeforeWork(t *testing.T) {
 	if status, _, body := sendAs(t, m, PathToken, "unknown-client", "secret", exchangeForm(tok)); status != 401 {
 		t.Fatalf("unknown client without limits = %d %v", status, body)
 	}
-	if n, p, k := cs.clients.Load(), cs.pools.Load(), jwks.Load(); n == 0 || p == 0 || k == 0 {
-		t.Errorf("the counters saw %d clients, %d pool lists, %d key set fetches: the test would not notice the work", n, p, k)
+	if status, _, body := sendAs(t, m, PathToken, "", "", url.Values{"grant_type": {oauth2.GrantTypeTokenExchange},
+		"subject_token": {"sts_pat_x"}, "subject_token_type": {oauth2.TokenTypePAT}}); status != 400 {
+		t.Fatalf("unknown personal access token without limits = %d %v", status, body)
+	}
+	if n, p, k, a := cs.clients.Load(), cs.pools.Load(), jwks.Load(), pats.n.Load(); n == 0 || p == 0 || k == 0 || a == 0 {
+		t.Errorf("the counters saw %d clients, %d pool lists, %d personal access tokens, %d key set fetches: the test would not notice the work", n, p, a, k)
 	}
 }
