@@ -47,7 +47,9 @@ type Grant interface {
 
 // ClientAuthenticator authenticates the client of a token request
 // (client_secret_basic/post, private_key_jwt). It returns (nil, nil) when
-// the request carries no client credentials and an *oauth2.Error
+// the request carries no client credentials (no Authorization header, no
+// client_* parameter), without any I/O: the request's IP bucket may not be
+// charged yet then (rateState); and an *oauth2.Error
 // (invalid_client) when they are wrong. Without one
 // (Handler.Clients nil) client credentials are refused.
 type ClientAuthenticator interface {
@@ -153,12 +155,26 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 	if err := checkURL(r); err != nil {
 		return nil, err
 	}
-	// 2. Source-IP bucket, before the body is even read (docs/security.md T-10).
+	// 2. The source IP's bucket is owed from here (docs/security.md T-10):
+	//    charged with the next bucket the request reaches, in one call,
+	//    before anything but bounded parsing (rateState), and in any case
+	//    before the answer.
 	ip := remoteIP(r)
-	rate := &rateState{limits: h.Limits, w: w}
-	if err := rate.check(ip, "", ""); err != nil {
-		return nil, err
+	rate := &rateState{limits: h.Limits, w: w, ip: ip}
+	resp, err := h.decide(w, r, d, reqID, ip, rate, out)
+	if perr := rate.pay(); perr != nil {
+		resp, err = nil, perr
 	}
+	if rate.byIP {
+		// Refused per IP: answered, counted and (not) audited as before
+		// anything else was looked at, whatever was parsed meanwhile.
+		*out = nil
+	}
+	return resp, err
+}
+
+// decide is run's phases 3 to 6, with the IP's bucket owed to rate.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, reqID, ip string, rate *rateState, out **Request) (*Response, error) {
 	// 3. Body limit (413) and strict parse (docs/security.md T-01, T-06).
 	maxBody := h.MaxBodyBytes
 	if maxBody <= 0 {
@@ -170,7 +186,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 		return nil, err
 	}
 	req.Dialect, req.RequestID, req.RemoteIP = d.name, reqID, ip
-	req.limitPool = func(pool string) error { return rate.check("", "", pool) }
+	req.rate = rate
 	*out = req
 	// 4. Grant lookup (RFC 6749 §5.2 unsupported_grant_type, T-08).
 	if req.GrantType == "" {
@@ -181,7 +197,15 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 		return nil, refuse(oauth2.ErrorUnsupportedGrantType, unsupportedGrant(req.GrantType), ReasonGrantUnsupported, nil)
 	}
 	// 5. Client authentication, then the client bucket (RFC 8693 §5,
-	//    docs/security.md T-09).
+	//    docs/security.md T-09). Authentication reads storage and may
+	//    verify a signature: the IP pays first when there are credentials
+	//    to check. The client's bucket is owed once it is authenticated,
+	//    never before (forged credentials cost a client nothing).
+	if hasClientCredentials(r, req) {
+		if err := rate.pay(); err != nil {
+			return nil, err
+		}
+	}
 	client, err := h.authenticate(r, req)
 	if err != nil {
 		return nil, err
@@ -190,12 +214,17 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
 	}
 	if client != nil {
-		if err := rate.check("", client.ID, ""); err != nil {
+		rate.client = client.ID
+	}
+	// 6. The grant (its own numbered steps). A grant that selects a pool
+	//    charges what is owed with the pool's bucket, after pool
+	//    selection and before signature verification (poolLimited); any
+	//    other pays now.
+	if _, ok := g.(poolLimited); !ok {
+		if err := rate.pay(); err != nil {
 			return nil, err
 		}
 	}
-	// 6. The grant (its own numbered steps; the pool bucket is checked
-	//    there, after pool selection and before signature verification).
 	resp, err := g.Exchange(r.Context(), req, client)
 	if err == nil && req.maxLifetime > 0 && resp.ExpiresIn > int64(req.maxLifetime/time.Second) {
 		// The dialect's cap holds for every grant; a grant that ignored it
@@ -203,6 +232,32 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 		return nil, fmt.Errorf("grant %s issued %d s on the %s path, above its %s cap", g.Type(), resp.ExpiresIn, d.name, req.maxLifetime)
 	}
 	return resp, err
+}
+
+// poolLimited is a grant that charges the request's rate limits itself:
+// the buckets owed (IP, client) with its pool's in one call
+// (Request.checkPool) once the pool is known, and before that point
+// nothing but bounded work on data in memory; before any storage read,
+// signature or key set fetch on another path it pays what is owed
+// (Request.payLimits).
+type poolLimited interface {
+	Grant
+	paysWithPool()
+}
+
+// hasClientCredentials reports whether authentication has anything to
+// check (and so may read storage): an Authorization header or any of the
+// client parameters. Without them a ClientAuthenticator does no work.
+func hasClientCredentials(r *http.Request, req *Request) bool {
+	if r.Header.Get("Authorization") != "" || req.hasClientSecret {
+		return true
+	}
+	for _, k := range [...]string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if len(req.form[k]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // authenticate is the client-authentication extension point.

@@ -25,6 +25,9 @@ func (g *JWTBearer) Type() string { return oauth2.GrantTypeJWTBearer }
 // (RFC 7523 §3.1: client authentication is optional for this grant).
 func (g *JWTBearer) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
 
+// paysWithPool: the assertion is the exchange's subject token.
+func (g *JWTBearer) paysWithPool() {}
+
 // Exchange implements [Grant]. RFC 7523 §3.1 answers a bad assertion with
 // invalid_grant, where token exchange says invalid_request; the reason is
 // the exchange's.

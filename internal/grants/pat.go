@@ -36,6 +36,9 @@ func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*sub
 	if g.PATs == nil {
 		return nil, badSubject(ReasonPATDisabled, errors.New("personal access tokens are not exchanged here"))
 	}
+	if err := req.payLimits(); err != nil { // before the PAT is looked up
+		return nil, err
+	}
 	au, err := g.PATs.Authenticate(ctx, raw)
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Unavailable {

@@ -60,8 +60,8 @@ type Request struct {
 	RemoteIP        string
 	defaultLifetime time.Duration // dialect default (Confluent: 900 s)
 	maxLifetime     time.Duration // dialect maximum (Confluent: 900 s)
-	limitPool       func(pool string) error
-	hasClientSecret bool // client_secret or client_assertion was sent
+	rate            *rateState    // the request's rate limits; nil: none
+	hasClientSecret bool          // client_secret or client_assertion was sent
 	// defaultScopeAlias: the scope is Google's default, which stands for
 	// the pool's default scopes unless the pool lists it itself.
 	defaultScopeAlias bool
@@ -263,11 +263,11 @@ func trunc(s string) string {
 	return s
 }
 
-// checkPool takes a token from the pool's bucket (phase 6, after pool
-// selection and before signature verification).
-func (q *Request) checkPool(pool string) error {
-	if q.limitPool == nil {
-		return nil
-	}
-	return q.limitPool(pool)
-}
+// checkPool charges the pool's bucket with what the request still owes
+// (its IP's, its client's) in one call: phase 6, after pool selection and
+// before signature verification.
+func (q *Request) checkPool(pool string) error { return q.rate.payWithPool(pool) }
+
+// payLimits charges what the request owes (its IP's bucket, its client's)
+// before work those buckets protect: storage, a signature, a key set.
+func (q *Request) payLimits() error { return q.rate.pay() }

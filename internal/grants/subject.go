@@ -51,7 +51,8 @@ func tokenError(isSubject bool, reason string, cause error) *oauth2.Error {
 }
 
 // external verifies a JWT from a pool's provider: select the pool (by
-// name, or by the unverified iss/aud), rate-limit that pool, check client
+// name, or by the unverified iss/aud), rate-limit that pool (with the
+// request's IP and client when still owed, in one call), check client
 // authentication, verify the signature and claims, then evaluate the
 // pool's CEL condition and mapping.
 func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool) (*subject, error) {
@@ -75,7 +76,16 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 			return nil, tokenError(isSubject, string(federation.ReasonOf(err)), err)
 		}
 	}
-	m, err := g.Trust.Select(ctx, sel)
+	// The snapshot in memory answers nearly every request; when it cannot
+	// (the registry not loaded yet, a pool or issuer it does not know),
+	// Select reads storage, which the limits owed pay for first.
+	m, known, err := g.Trust.Lookup(sel)
+	if !known {
+		if err := req.payLimits(); err != nil {
+			return nil, err
+		}
+		m, err = g.Trust.Select(ctx, sel)
+	}
 	if err != nil {
 		if trust.ReasonOf(err) == trust.ReasonUnavailable {
 			return nil, unavailable(string(trust.ReasonUnavailable), err)
@@ -181,6 +191,11 @@ func (g *TokenExchange) bindPrincipal(ctx context.Context, s *subject, pool *tru
 // looked up again so a disabled or deleted pool stops re-exchange
 // (docs/security.md T-57).
 func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool) (*subject, error) {
+	// The pool is in the token: it is charged once the signature says so
+	// (a forged token costs no pool anything), the limits owed before.
+	if err := req.payLimits(); err != nil {
+		return nil, err
+	}
 	c, err := g.Tokens.VerifyAccessTokenAnyAudience(ctx, raw)
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Unavailable {

@@ -79,6 +79,10 @@ func (g *TokenExchange) Type() string { return oauth2.GrantTypeTokenExchange }
 // ClientAuth implements [Grant]: the pool decides (AllowUnauthenticated).
 func (g *TokenExchange) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
 
+// paysWithPool: the rate limits owed are charged with the subject's pool
+// (external), or before the subject token is verified (own, pat).
+func (g *TokenExchange) paysWithPool() {}
+
 func (g *TokenExchange) now() time.Time {
 	if g.Now != nil {
 		return g.Now()

@@ -24,11 +24,29 @@ type Limits struct {
 // Call it before any signature verification: a limit protects the CPU that
 // verification costs.
 func (l Limits) Allow(ip, client, pool string) Decision {
-	checks := [...]check{{l.PerIP, PrefixIP, ipKey(ip)}, {l.PerClient, PrefixClient, client}, {l.PerPool, PrefixPool, pool}}
+	d, _ := l.AllowBy(ip, client, pool)
+	return d
+}
+
+// Dimension names one bucket of Limits.
+type Dimension int
+
+// The dimensions, in the order Limits checks them.
+const (
+	None Dimension = iota
+	IP
+	Client
+	Pool
+)
+
+// AllowBy is Allow, and also names the bucket that refused (None when the
+// request is allowed).
+func (l Limits) AllowBy(ip, client, pool string) (Decision, Dimension) {
+	checks := [...]check{{l.PerIP, PrefixIP, ipKey(ip), IP}, {l.PerClient, PrefixClient, client, Client}, {l.PerPool, PrefixPool, pool, Pool}}
 	// Every dimension in Redis: one round trip for all of them, same
 	// semantics (TestRedisLimitsOneRoundTrip).
-	if d, ok := l.allowRedis(checks[:]); ok {
-		return d
+	if d, by, ok := l.allowRedis(checks[:]); ok {
+		return d, by
 	}
 	d := Decision{Allowed: true}
 	for _, c := range checks {
@@ -37,10 +55,10 @@ func (l Limits) Allow(ip, client, pool string) Decision {
 		}
 		d = Tighter(d, c.lim.Allow(c.prefix+c.value))
 		if !d.Allowed {
-			return d
+			return d, c.dim
 		}
 	}
-	return d
+	return d, None
 }
 
 // check is one dimension of Limits.Allow.
@@ -48,6 +66,7 @@ type check struct {
 	lim    Limiter
 	prefix string
 	value  string
+	dim    Dimension
 }
 
 func ipKey(ip string) string {

@@ -137,14 +137,25 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("request %d: %+v, want the client limit (the tightest) to bind", i, d)
 		}
 	}
-	d := l.Allow("192.0.2.1", "ci", "pool-a")
-	if d.Allowed || d.Limit != 3 {
-		t.Fatalf("fourth request: %+v, want a denial by the client limit", d)
+	d, by := l.AllowBy("192.0.2.1", "ci", "pool-a")
+	if d.Allowed || d.Limit != 3 || by != ratelimit.Client {
+		t.Fatalf("fourth request: %+v by %v, want a denial by the client limit", d, by)
 	}
 	// The denied request cost the pool nothing: another client has 4 left
 	// in the pool (5 − 3 − 0 after the denial, minus this one).
-	if d := l.Allow("192.0.2.2", "other", "pool-a"); !d.Allowed || d.Limit != 5 || d.Remaining != 1 {
-		t.Errorf("other client: %+v, want the pool limit with 1 remaining", d)
+	if d, by := l.AllowBy("192.0.2.2", "other", "pool-a"); !d.Allowed || d.Limit != 5 || d.Remaining != 1 || by != ratelimit.None {
+		t.Errorf("other client: %+v by %v, want the pool limit with 1 remaining", d, by)
+	}
+	l.Allow("192.0.2.3", "another", "pool-a") // the pool's last token
+	if d, by := l.AllowBy("192.0.2.3", "another", "pool-a"); d.Allowed || d.Limit != 5 || by != ratelimit.Pool {
+		t.Errorf("pool spent: %+v by %v, want a denial by the pool limit", d, by)
+	}
+	// The IP's bucket of 10 (4 taken above): spend it; its denial names it.
+	for range 10 - 4 {
+		l.Allow("192.0.2.1", "", "")
+	}
+	if d, by := l.AllowBy("192.0.2.1", "ci", "pool-a"); d.Allowed || d.Limit != 10 || by != ratelimit.IP {
+		t.Errorf("IP spent: %+v by %v, want a denial by the IP limit", d, by)
 	}
 	if d := (ratelimit.Limits{}).Allow("192.0.2.1", "ci", "pool-a"); !d.Allowed || d.Limit != 0 {
 		t.Errorf("no limits: %+v", d)

@@ -557,12 +557,13 @@ func TestRedisLimitsOneRoundTrip(t *testing.T) {
 	ips := []string{"192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "198.51.100.7", "198.51.100.7"}
 	for i, ip := range ips {
 		before := b.RoundTrips()
-		dr, dm := redis.Allow(ip, "client-1", "ci"), memory.Allow(ip, "client-1", "ci")
+		dr, byR := redis.AllowBy(ip, "client-1", "ci")
+		dm, byM := memory.AllowBy(ip, "client-1", "ci")
 		if n := b.RoundTrips() - before; n != 1 {
 			t.Errorf("request %d: %d round trips to Redis, want 1", i, n)
 		}
-		if dr.Allowed != dm.Allowed || dr.Remaining != dm.Remaining || dr.Limit != dm.Limit {
-			t.Errorf("request %d (%s): Redis %+v, Memory %+v", i, ip, dr, dm)
+		if dr.Allowed != dm.Allowed || dr.Remaining != dm.Remaining || dr.Limit != dm.Limit || byR != byM {
+			t.Errorf("request %d (%s): Redis %+v by %v, Memory %+v by %v", i, ip, dr, byR, dm, byM)
 		}
 	}
 	// The client's bucket of 7 paid for the 4 + 1 admitted requests and the
@@ -585,9 +586,13 @@ func TestRedisLimitsChainFallback(t *testing.T) {
 		PerPool:   b.Limiter("per_pool", ratelimit.Rule{Rate: 0.001, Burst: 10}, ratelimit.MemoryOptions{}),
 	}
 	var allowed int
-	for range 5 {
-		if l.Allow("192.0.2.1", "c", "p").Allowed {
+	for i := range 5 {
+		d, by := l.AllowBy("192.0.2.1", "c", "p")
+		if d.Allowed {
 			allowed++
+		}
+		if want := map[bool]ratelimit.Dimension{true: ratelimit.None, false: ratelimit.IP}[i < 2]; by != want {
+			t.Errorf("request %d: refused by %v, want %v", i, by, want)
 		}
 	}
 	// 2 admitted (3 buckets each) + 3 refused per IP (1 bucket each).

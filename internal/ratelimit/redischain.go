@@ -127,70 +127,57 @@ func replySeconds(f float64) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-// allowRedis decides Limits.Allow in one round trip when every dimension
+// allowRedis decides Limits.AllowBy in one round trip when every dimension
 // to check is a Redis limiter on the same backend and there is more than
 // one; ok is false when it does not apply (the caller then checks the
 // dimensions one by one).
-func (l Limits) allowRedis(checks []check) (Decision, bool) {
+func (l Limits) allowRedis(checks []check) (Decision, Dimension, bool) {
 	var b *RedisBackend
 	n := 0
 	var rs [3]*Redis
+	var cs [3]check
 	for _, c := range checks {
 		if c.lim == nil || c.value == "" {
 			continue
 		}
 		r, ok := c.lim.(*Redis)
 		if !ok || (b != nil && r.b != b) {
-			return Decision{}, false
+			return Decision{}, None, false
 		}
 		if !r.rule.Enabled() {
 			continue
 		}
 		b = r.b
-		rs[n] = r
+		rs[n], cs[n] = r, c
 		n++
 	}
 	if n < 2 {
-		return Decision{}, false
+		return Decision{}, None, false
 	}
 	var keys [3]string
 	var limits [3]redis_rate.Limit
-	k := 0
-	for _, c := range checks {
-		if c.lim == nil || c.value == "" {
-			continue
-		}
-		if r := c.lim.(*Redis); r.rule.Enabled() {
-			keys[k], limits[k] = r.prefix+c.prefix+c.value, r.limit
-			k++
-		}
+	for i, r := range rs[:n] {
+		keys[i], limits[i] = r.prefix+cs[i].prefix+cs[i].value, r.limit
 	}
 	d := Decision{Allowed: true}
 	replies, ok := b.allowChain(keys[:n], limits[:n])
 	if !ok {
 		// Redis is unavailable: each bucket decides in memory, in order,
 		// as Redis.Allow would.
-		for _, c := range checks {
-			if c.lim == nil || c.value == "" {
-				continue
-			}
-			r := c.lim.(*Redis)
-			if !r.rule.Enabled() {
-				continue
-			}
+		for i, r := range rs[:n] {
 			r.b.fellBack(r.name)
-			d = Tighter(d, r.fallback.Allow(c.prefix+c.value))
+			d = Tighter(d, r.fallback.Allow(cs[i].prefix+cs[i].value))
 			if !d.Allowed {
-				return d, true
+				return d, cs[i].dim, true
 			}
 		}
-		return d, true
+		return d, None, true
 	}
 	for i, rep := range replies {
 		d = Tighter(d, fromGCRA(rs[i].rule, rep.allowed, rep.remaining, rep.reset, rep.retryAfter))
 		if !d.Allowed {
-			break
+			return d, cs[i].dim, true
 		}
 	}
-	return d, true
+	return d, None, true
 }

@@ -57,3 +57,46 @@ func TestRegistryFirstLoadSingleFlight(t *testing.T) {
 		t.Errorf("32 concurrent first requests rebuilt the registry %d times, want 1", n)
 	}
 }
+
+// TestRegistryLookupReadsNoStorage: Lookup answers from the loaded
+// snapshot or says it cannot; it never loads or refreshes the registry.
+func TestRegistryLookupReadsNoStorage(t *testing.T) {
+	store := ststest.NewStore(t)
+	ctx := t.Context()
+	if err := store.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreatePool(ctx, storage.Pool{ID: "a", OrgID: "acme", Condition: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateProvider(ctx, storage.Provider{PoolID: "a", ID: "p", Issuer: "https://issuer.example", Audiences: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	compiler, err := policy.NewCompiler(policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{TrustStore: store}
+	r := &trust.Registry{Store: cs, Compiler: compiler}
+	byName := trust.Selector{PoolID: "a"}
+	byIssuer := trust.Selector{Issuer: "https://issuer.example", Audiences: []string{"a"}}
+	if _, known, err := r.Lookup(byName); known || err != nil || cs.lists.Load() != 0 {
+		t.Fatalf("Lookup before the first load = %v, %v after %d loads; want unknown, no load", known, err, cs.lists.Load())
+	}
+	if _, err := r.Select(ctx, byName); err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []trust.Selector{byName, byIssuer} {
+		if m, known, err := r.Lookup(sel); !known || err != nil || m.Pool.ID != "a" || m.Provider.ID != "p" {
+			t.Errorf("Lookup(%+v) = %v, %v, %v; want a/p from memory", sel, m, known, err)
+		}
+	}
+	for _, sel := range []trust.Selector{{PoolID: "nope"}, {Issuer: "https://nope.example"}} {
+		if _, known, err := r.Lookup(sel); known || err != nil {
+			t.Errorf("Lookup(%+v) = %v, %v; want unknown (Select would refresh)", sel, known, err)
+		}
+	}
+	if n := cs.lists.Load(); n != 1 {
+		t.Errorf("%d loads, want Select's one", n)
+	}
+}

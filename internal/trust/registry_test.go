@@ -91,6 +91,16 @@ func testRegistry(t *testing.T, store storage.Store) {
 			if err == nil && (m.Pool.ID != tc.wantPool || m.Provider.ID != tc.wantProvider) {
 				t.Errorf("Select(%+v) = %s/%s, want %s/%s", tc.sel, m.Pool.ID, m.Provider.ID, tc.wantPool, tc.wantProvider)
 			}
+			// Lookup answers from the snapshot Select loaded, the same,
+			// except where Select would refresh (an unknown pool or issuer).
+			lm, known, lerr := r.Lookup(tc.sel)
+			wantKnown := tc.wantReason != trust.ReasonPoolUnknown && tc.wantReason != trust.ReasonIssuerUnknown
+			switch {
+			case known != wantKnown:
+				t.Errorf("Lookup(%+v) known = %v, want %v", tc.sel, known, wantKnown)
+			case known && (trust.ReasonOf(lerr) != tc.wantReason || lm.Pool != m.Pool || lm.Provider.ID != m.Provider.ID):
+				t.Errorf("Lookup(%+v) = %v, %v; Select gave %v, %v", tc.sel, lm, lerr, m, err)
+			}
 		})
 	}
 

@@ -54,6 +54,35 @@ func (r *Registry) Select(ctx context.Context, sel Selector) (Match, error) {
 	return selectByIssuer(refs, sel)
 }
 
+// Lookup is Select from the snapshot already in memory, which it never
+// reads storage to build or refresh: known is false when Select would
+// have to (no snapshot yet, or sel names a pool or an issuer the snapshot
+// does not have, which Select answers by refreshing once); m and err are
+// then empty and the caller asks Select. When known is true, m and err are
+// what Select returns. The token endpoint uses it to learn a request's
+// pool before the request's source IP is charged (docs/security.md T-10):
+// nothing a flood can make it do costs more than a map lookup.
+func (r *Registry) Lookup(sel Selector) (m Match, known bool, err error) {
+	s := r.snap.Load()
+	if s == nil {
+		return Match{}, false, nil
+	}
+	if sel.PoolID != "" {
+		p := s.pools[sel.PoolID]
+		if p == nil {
+			return Match{}, false, nil
+		}
+		m, err = selectInPool(p, sel)
+		return m, true, err
+	}
+	refs := s.byIssuer[sel.Issuer]
+	if len(refs) == 0 && sel.Issuer != "" {
+		return Match{}, false, nil
+	}
+	m, err = selectByIssuer(refs, sel)
+	return m, true, err
+}
+
 // Check returns pool poolID if it exists, is enabled and its policy
 // compiled, and, when providerID is set, that provider exists and is
 // enabled. Re-exchange of our own tokens uses it to recheck the pool the
