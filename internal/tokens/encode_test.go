@@ -14,7 +14,7 @@ import (
 // UTF-8), src, attributes (keys sorted) and the claims it leaves to
 // encoding/json (act, cab, attributes that are not strings).
 func TestMarshalAccessMatchesEncodingJSON(t *testing.T) {
-	tricky := []string{"", "a", "https://sts.example", `q"uote`, `back\slash`, "<script>&amp;", "tab\tnl\n", "\x00\x1f\x7f",
+	tricky := []string{"", "a", "https://sts.example", `q"uote`, `back\slash`, "<script>&amp;", "a&b", "a>b", "a<b", "tab\tnl\n", "\x00\x1f\x7f",
 		"é ü 日本", "line\u2028sep\u2029", "bad\xffutf8", "\xc3", "space here", "read write", "~!#$%^*()_+-=[]{}|;':,./?"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func() string { return tricky[rng.IntN(len(tricky))] }
