@@ -42,8 +42,8 @@ const MaxUserAgent = 256
 // '?' so a header cannot forge lines in `sts audit list` or a
 // SIEM, and it is cut to MaxUserAgent bytes on a rune boundary.
 func UserAgent(s string) string {
-	if s == "" {
-		return ""
+	if printableASCII(s) && len(s) <= MaxUserAgent {
+		return s // nothing to replace or cut: no copy
 	}
 	var b strings.Builder
 	for _, r := range s {
@@ -56,4 +56,15 @@ func UserAgent(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// printableASCII reports whether every byte of s is printable ASCII
+// (space to '~'), which UserAgent keeps as it is.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -90,7 +90,13 @@ func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 // WriteJSON writes v as a JSON response with status. Every OAuth response
 // carries Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1).
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(JSONAppender); ok {
+		b = a.AppendJSON(nil)
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		// Defense in depth: v is one of our own response types, which
 		// always marshal.

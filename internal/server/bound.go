@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -80,26 +79,11 @@ func shed(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n"))
 }
 
-// callDeadline gives every request's context a deadline d, so each storage
-// call it makes (and every other call that honours the context) ends
-// within d: a database that stopped answering costs a client a 503 after
-// d, never a hang, and its goroutine ends (docs/security.md F-40). The
-// long-lived gRPC streams (health Watch, reflection) are exempt.
-func callDeadline(d time.Duration) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if d <= 0 {
-			return next
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if p := r.URL.Path; strings.HasPrefix(p, "/grpc.reflection.") || p == "/grpc.health.v1.Health/Watch" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), d)
-			defer cancel()
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}
+// streamExempt reports the long-lived gRPC streams, which get no call
+// deadline.
+func streamExempt(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/grpc.reflection.") || p == "/grpc.health.v1.Health/Watch"
 }
 
 // limitListener caps the open connections at n. A connection over the cap

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"time"
+
+	"github.com/opensts/sts/internal/clientip"
 )
 
 // RequestIDHeader carries the request ID on every response.
@@ -24,24 +27,43 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
-// requestID gives every request an ID and sets it on the response before
-// the handler runs, so even a panic or a 404 carries it. An incoming ID is
-// kept only when it is sane: a client-chosen value ends up in our logs, so
-// anything long or with characters beyond [A-Za-z0-9._-] (log injection,
-// header smuggling) is replaced.
+// requestContext is the outermost middleware: the only one that replaces
+// the *http.Request, once, with a context carrying what the others and the
+// handlers read (the others read r.Pattern off the request the mux saw):
 //
-// It must be the outermost middleware: it is the only one that replaces
-// the *http.Request, and the others read r.Pattern off the request the mux
-// saw.
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
-		if !saneRequestID(id) {
-			id = newRequestID()
-		}
-		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
-	})
+//   - the request ID, set on the response before the handler runs, so even
+//     a panic or a 404 carries it. An incoming ID is kept only when it is
+//     sane: a client-chosen value ends up in our logs, so anything long or
+//     with characters beyond [A-Za-z0-9._-] (log injection, header
+//     smuggling) is replaced;
+//   - the client address, resolved once (through the trusted proxies, if
+//     any), where every per-IP consumer reads it with clientip.FromRequest;
+//   - the call deadline callTimeout, unless 0 or the request is one of
+//     the long-lived gRPC streams (streamExempt): each storage call the
+//     request makes (and every other call that honours the context) ends
+//     within it, so a database that stopped answering costs a client a 503
+//     after callTimeout, never a hang, and its goroutine ends
+//     (docs/security.md F-40).
+//
+// The three used to be three middlewares, each copying the request with
+// r.WithContext (docs/performance.md).
+func requestContext(ips *clientip.Resolver, callTimeout time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(RequestIDHeader)
+			if !saneRequestID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set(RequestIDHeader, id)
+			ctx := clientip.WithIP(WithRequestID(r.Context(), id), ips.Resolve(r))
+			if callTimeout > 0 && !streamExempt(r) {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, callTimeout)
+				defer cancel()
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }
 
 func saneRequestID(id string) bool {

@@ -145,14 +145,14 @@ func New(o Options) *Server {
 		m.Mount(mux)
 	}
 	s.mux = mux
-	// Outermost first. requestID must stay outermost (see its comment).
-	// callDeadline replaces the request's context, so it stays outside
-	// observe, which reads the route pattern the mux sets on its request.
-	// The ops listener has no call deadline: a CPU profile runs for
-	// ?seconds=N.
-	// trace (o.Trace) sits between callDeadline and observe: nothing below
-	// it replaces the request, so the tracer sees the pattern the mux sets
-	// and names the span after the route, never the raw path; and the
+	// Outermost first. requestContext (request ID, client address, call
+	// deadline) must stay outermost (see its comment): it replaces the
+	// request's context, so it stays outside observe, which reads the
+	// route pattern the mux sets on its request. The ops listener has no
+	// call deadline: a CPU profile runs for ?seconds=N.
+	// trace (o.Trace) sits between requestContext and observe: nothing
+	// below it replaces the request, so the tracer sees the pattern the mux
+	// sets and names the span after the route, never the raw path; and the
 	// access-log line is written under the span.
 	trace := func(h http.Handler) http.Handler {
 		if o.Trace != nil {
@@ -160,10 +160,11 @@ func New(o Options) *Server {
 		}
 		return h
 	}
+	ips := clientip.NewResolver(o.TrustedProxies)
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
-		return requestID(clientIP(clientip.NewResolver(o.TrustedProxies))(callDeadline(callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
+		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
 			recoverPanics(o.Logger)(admit(o.MaxInFlight, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
-				limitBody(o.MaxBodyBytes)(h))))))))
+				limitBody(o.MaxBodyBytes)(h))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)
 	s.http = newHTTPServer(o, s.handler)

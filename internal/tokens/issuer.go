@@ -52,7 +52,11 @@ func (i *Issuer) MintAccessToken(ctx context.Context, c AccessClaims) (string, A
 	if err := checkMint(c.Subject, c.Audience, c.IssuedAt, c.Expiry); err != nil {
 		return "", c, err
 	}
-	tok, err := i.sign(ctx, typeAccessToken, "access token", &c)
+	payload, err := marshalAccess(&c)
+	if err != nil {
+		return "", c, fmt.Errorf("tokens: marshal claims: %w", err)
+	}
+	tok, err := i.signPayload(ctx, typeAccessToken, "access token", payload)
 	return tok, c, err
 }
 
@@ -81,6 +85,11 @@ func (i *Issuer) sign(ctx context.Context, typ, what string, claims any) (string
 	if err != nil {
 		return "", fmt.Errorf("tokens: marshal claims: %w", err)
 	}
+	return i.signPayload(ctx, typ, what, payload)
+}
+
+// signPayload signs the encoded claims with the active key under typ.
+func (i *Issuer) signPayload(ctx context.Context, typ, what string, payload []byte) (string, error) {
 	tok, err := i.Signer.Sign(ctx, typ, payload)
 	if err != nil {
 		return "", fmt.Errorf("tokens: sign %s: %w", what, err)

@@ -1,0 +1,25 @@
+package oauth2
+
+import "encoding/json"
+
+// JSONAppender is a response that encodes itself, byte for byte as
+// encoding/json would, without reflection; WriteJSON prefers it.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// AppendJSONString appends s as encoding/json writes it. Printable ASCII
+// other than the characters encoding/json escapes (", \ and, for HTML, <,
+// > and &) is copied as it is; a string with anything else is left to
+// encoding/json.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

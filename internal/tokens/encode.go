@@ -1,0 +1,134 @@
+package tokens
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+)
+
+// marshalAccess is json.Marshal(c), byte for byte
+// (TestMarshalAccessMatchesEncodingJSON), written directly into one
+// buffer: encoding/json walked the struct by reflection for every token
+// (docs/performance.md, "What the remaining cost is"). Claims with an act
+// or cab claim, or an attribute that is not a string, go through
+// json.Marshal.
+func marshalAccess(c *AccessClaims) ([]byte, error) {
+	if c.Act != nil || c.CAB != nil || len(c.Audience) == 0 || !stringValues(c.Attributes) {
+		return json.Marshal(c)
+	}
+	n := 192 + len(c.Issuer) + len(c.Subject) + len(c.ID) + len(c.ClientID) + len(c.Scope) + len(c.OrgID) +
+		len(c.Principal) + len(c.Pool) + len(c.Provider) + len(c.PATID) + len(c.PATGeneration)
+	for _, a := range c.Audience {
+		n += len(a) + 3
+	}
+	for k, v := range c.Attributes {
+		n += len(k) + len(v.(string)) + 6
+	}
+	if c.Src != nil {
+		n += len(c.Src.Issuer) + len(c.Src.Subject)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"iss":`...)
+	b = appendJSONString(b, c.Issuer)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, c.Subject)
+	b = append(b, `,"aud":`...)
+	if len(c.Audience) == 1 {
+		b = appendJSONString(b, c.Audience[0])
+	} else {
+		for i, a := range c.Audience {
+			if i == 0 {
+				b = append(b, '[')
+			} else {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, a)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, int64(c.Expiry), 10)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, int64(c.IssuedAt), 10)
+	b = append(b, `,"nbf":`...)
+	b = strconv.AppendInt(b, int64(c.NotBefore), 10)
+	b = append(b, `,"jti":`...)
+	b = appendJSONString(b, c.ID)
+	b = append(b, `,"client_id":`...)
+	b = appendJSONString(b, c.ClientID)
+	if c.Scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, c.Scope)
+	}
+	b = append(b, `,"org_id":`...)
+	b = appendJSONString(b, c.OrgID)
+	b = append(b, `,"principal":`...)
+	b = appendJSONString(b, c.Principal)
+	b = appendOmitEmpty(b, `,"pool":`, c.Pool)
+	b = appendOmitEmpty(b, `,"provider":`, c.Provider)
+	if len(c.Attributes) > 0 {
+		// encoding/json writes a map's keys sorted.
+		keys := make([]string, 0, len(c.Attributes))
+		for k := range c.Attributes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, `,"attributes":`...)
+		for i, k := range keys {
+			if i == 0 {
+				b = append(b, '{')
+			} else {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, c.Attributes[k].(string))
+		}
+		b = append(b, '}')
+	}
+	if c.Src != nil {
+		b = append(b, `,"src":{"iss":`...)
+		b = appendJSONString(b, c.Src.Issuer)
+		b = append(b, `,"sub":`...)
+		b = appendJSONString(b, c.Src.Subject)
+		b = append(b, '}')
+	}
+	b = appendOmitEmpty(b, `,"pat_id":`, c.PATID)
+	b = appendOmitEmpty(b, `,"pat_gen":`, c.PATGeneration)
+	return append(b, '}'), nil
+}
+
+// stringValues reports whether every value of m is a string (true for an
+// empty or nil m).
+func stringValues(m map[string]any) bool {
+	for _, v := range m {
+		if _, ok := v.(string); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// appendOmitEmpty appends key and v unless v is empty (omitempty).
+func appendOmitEmpty(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendJSONString(append(b, key...), v)
+}
+
+// appendJSONString appends s as encoding/json writes it. Printable ASCII
+// other than the characters it escapes (", \ and, for HTML, <, > and &)
+// is copied as it is; a string with anything else is left to
+// encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
