@@ -219,12 +219,13 @@ if [ -n "$OVERLOAD" ]; then
 			grep '^requests\|^latency' || true
 	}
 	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2 } END { print n + 0 }'; }
-	echo "== probe alone"
+	echo "== $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); probe alone"
 	probe
 	echo "== probe under wrk -t$T -c$OVERLOAD (exchange); shed before: $(shed)"
 	probe &
 	probe_pid=$!
 	sleep 1
+	c0=$(cpu_ticks "$sts_pid") t0=$(date +%s.%N)
 	BENCH_TOKENS="$work/subject.txt" wrk -t"$T" -c"$OVERLOAD" -d"$(( ${D%s} + 2 ))s" --timeout 10s --latency -s scripts/bench/exchange.lua \
 		"http://127.0.0.1:$port/oauth2/token" >"$work/wrk.out" 2>&1 &
 	wrk_pid=$!
@@ -234,7 +235,9 @@ if [ -n "$OVERLOAD" ]; then
 		(sleep 5; curl -fsS -o "$PROFILE/overload.goroutines" "http://127.0.0.1:$ops_port/debug/pprof/goroutine?debug=1") &
 	fi
 	wait "$probe_pid" "$wrk_pid" || true
+	c1=$(cpu_ticks "$sts_pid") t1=$(date +%s.%N)
 	grep '^wrk_result' "$work/wrk.out" || tail -5 "$work/wrk.out"
+	echo "sts CPU during the flood: $(awk -v d=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f cores", d / hz / (t1 - t0) }'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "shed after: $(shed); sts peak RSS (VmHWM) $(($(hwm_kib "$sts_pid") / 1024)) MiB, now $(rss_split "$sts_pid")"
 	exit 0
 fi
