@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -292,6 +294,12 @@ func runScaling(b *testing.B, pools int, toks []string, limits func(testing.TB) 
 	b.Logf("%d pools: stored in %s, first registry load %s, next refresh %s, first request per pool %s, audit drained after %s; live heap %d MiB",
 		pools, stored.Round(time.Millisecond), loaded.Round(time.Millisecond), reloaded.Round(time.Millisecond),
 		warm.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), ms.HeapAlloc>>20)
+	// STS_BENCH_HEAPPROFILE=file writes the heap at this point (after the
+	// setup, before the timed loop): what the pools hold, not the garbage
+	// of the requests (docs/performance.md).
+	if f := os.Getenv("STS_BENCH_HEAPPROFILE"); f != "" {
+		writeHeapProfile(b, fmt.Sprintf("%s.pools%d", f, pools))
+	}
 
 	before := w.Stats()
 	var trips uint64
@@ -385,4 +393,15 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func writeHeapProfile(b *testing.B, name string) {
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -27,11 +27,25 @@ type Program struct {
 	attrs     []attrExpr
 }
 
+// expr is one of a pool's expressions: the field it fills, and the planned
+// program, which pools with the same expression text share (programCache).
 type expr struct {
-	field  string
+	field string
+	*compiledExpr
+}
+
+// compiledExpr is a planned expression. It is immutable and shared.
+type compiledExpr struct {
 	source string
 	prg    cel.Program
-	cost   cost.Estimate
+	cost   cost.Estimate // under boundedEstimator
+	// loops: the expression has a comprehension, the only place cel-go
+	// checks for an interrupt; the others are evaluated without the
+	// context plumbing (ctx is checked before each expression).
+	loops bool
+	// tracked: evaluated under the runtime cost limit. False only when
+	// the expression's worst case for inputs of any size is within it.
+	tracked bool
 }
 
 type attrExpr struct {
@@ -239,7 +253,18 @@ func (e *expr) eval(ctx context.Context, vars *activation) (ref.Val, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	v, _, err := e.prg.ContextEval(ctx, vars)
+	var (
+		v   ref.Val
+		err error
+	)
+	if e.loops {
+		v, _, err = e.prg.ContextEval(ctx, vars)
+	} else {
+		// Without a comprehension there is nothing to interrupt:
+		// ContextEval would only add a cancellable context and async-call
+		// state per expression (docs/performance.md).
+		v, _, err = e.prg.Eval(vars)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/ext"
 
@@ -115,8 +116,9 @@ func (o Options) withDefaults() Options {
 // Compiler holds the CEL environment (costly to build) and the limits. It is
 // safe for concurrent use; build one at start-up and reuse it.
 type Compiler struct {
-	env  *cel.Env
-	opts Options
+	env   *cel.Env
+	opts  Options
+	cache programCache
 }
 
 // NewCompiler builds the environment: variables assertion and request, both
@@ -216,6 +218,21 @@ func (c *Compiler) compile(field, src string, want *cel.Type) (*expr, error) {
 	if !utf8.ValidString(src) {
 		return nil, errors.New("expression is not valid UTF-8")
 	}
+	k := cacheKey{want: want.String(), source: src}
+	if ce := c.cache.get(k); ce != nil {
+		return &expr{field: field, compiledExpr: ce}, nil
+	}
+	ce, err := c.plan(src, want)
+	if err != nil {
+		return nil, err
+	}
+	return &expr{field: field, compiledExpr: c.cache.put(k, ce)}, nil
+}
+
+// plan parses, checks and plans one expression. Its result depends only on
+// the environment, the Options and (src, want), which is what lets
+// programCache share it between pools.
+func (c *Compiler) plan(src string, want *cel.Type) (*compiledExpr, error) {
 	ast, iss := c.env.Compile(src)
 	if iss != nil && iss.Err() != nil {
 		return nil, iss.Err()
@@ -234,14 +251,46 @@ func (c *Compiler) compile(field, src string, want *cel.Type) (*expr, error) {
 	if est.Max > c.opts.MaxStaticCost {
 		return nil, fmt.Errorf("estimated worst-case cost %d exceeds the limit %d", est.Max, c.opts.MaxStaticCost)
 	}
-	prg, err := c.env.Program(ast,
-		cel.CostLimit(c.opts.RuntimeCostLimit),
-		cel.InterruptCheckFrequency(interruptCheckPeriod),
-	)
-	if err != nil {
+	ce := &compiledExpr{source: src, cost: est, loops: hasComprehension(ast)}
+	// The runtime cost limit is what bounds an evaluation on inputs larger
+	// than the estimate above assumes. An expression whose worst case stays
+	// within the limit for inputs of ANY size (attribute selections,
+	// literals, fixed-cost calls: cel-go's estimate is an upper bound of
+	// the cost its tracker would count) can never reach the limit, so it is
+	// planned without the tracker; every other expression keeps it.
+	unbounded, err := c.env.EstimateCost(ast, unboundedEstimator{})
+	ce.tracked = err != nil || unbounded.Max > c.opts.RuntimeCostLimit
+	opts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptCheckPeriod)}
+	if ce.tracked {
+		opts = append(opts, cel.CostLimit(c.opts.RuntimeCostLimit))
+	}
+	if ce.prg, err = c.env.Program(ast, opts...); err != nil {
 		return nil, fmt.Errorf("planning: %w", err)
 	}
-	return &expr{field: field, source: src, prg: prg, cost: est}, nil
+	return ce, nil
+}
+
+// hasComprehension reports whether ast loops (the macros all, exists,
+// exists_one, map, filter): only there does cel-go check for an
+// interrupt, so only such expressions need ContextEval.
+func hasComprehension(a *cel.Ast) bool {
+	found := false
+	celast.PostOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
+}
+
+// unboundedEstimator knows nothing about input sizes: every string, list
+// and map may be arbitrarily large.
+type unboundedEstimator struct{}
+
+func (unboundedEstimator) EstimateSize(cost.AstNode) *cost.SizeEstimate { return nil }
+
+func (unboundedEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+	return nil
 }
 
 // boundedEstimator tells the CEL cost estimator that no input value is

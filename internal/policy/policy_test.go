@@ -321,6 +321,26 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+// BenchmarkEvaluateExchangePool evaluates the policy of the pool that
+// BenchmarkExchange (internal/grants) exchanges against: a condition, a
+// subject mapping and one attribute.
+func BenchmarkEvaluateExchangePool(b *testing.B) {
+	prg, err := newCompiler(b, Options{}).Compile(storage.Pool{ID: "ci", Condition: `assertion.repository_owner == "acme"`,
+		Mapping: storage.Mapping{Subject: `"repo:" + assertion.repository`, Attributes: map[string]string{"repo": "assertion.repository"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := githubClaims()
+	req := Request{Audiences: []string{"sts"}, Scopes: []string{"read"}}
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := prg.Evaluate(ctx, claims, req); err != nil || !res.Allowed {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestRuntimeCostLimit: an expression within the static budget but costly
 // on the actual input is aborted by cel.CostLimit and denied.
 func TestRuntimeCostLimit(t *testing.T) {
