@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -153,6 +155,174 @@ func BenchmarkAuditAppendSQLiteScaling(b *testing.B) {
 	}
 }
 
+// auditBigRows is the large table of BenchmarkAuditScaling: 10 M events,
+// auditRowsPerDay a day, so one day of retention is 1 M rows.
+const (
+	auditBigRows    = 10_000_000
+	auditRowsPerDay = 1_000_000
+)
+
+// auditRepeats is how many times BenchmarkAuditScaling measures each case
+// on one table: the table is built once per benchmark process, and the
+// samples are now, now#01, now#02. Run it with -count 1: -count repeats
+// each case on the same table, and the retention case can run only once.
+const auditRepeats = 3
+
+// BenchmarkAuditScaling is the audit writer's batch (256 events, 20
+// organizations, one AppendAudit) on SQLite and PostgreSQL (skipped when
+// STS_TEST_POSTGRES_DSN is unset; its own schema), with the table empty
+// or holding many events, auditRowsPerDay a day up to now, made by one
+// INSERT … SELECT (setup-s): 10 M on PostgreSQL; on SQLite 2 M
+// (auditScaleRows), or 10 M when STS_BENCH_AUDIT_SQLITE_BIG=1 (it takes
+// minutes). On the large table "retention" then runs the retention job
+// (audit.Retention, default batches and pauses) to delete the oldest day
+// (1 M rows) while a writer keeps appending batches, and reports how long
+// the purge took and the append latency before and during it
+// (docs/performance.md, "Cost as the work grows").
+func BenchmarkAuditScaling(b *testing.B) {
+	for _, be := range []string{"sqlite", "postgres"} {
+		big := auditBigRows
+		if be == "sqlite" && os.Getenv("STS_BENCH_AUDIT_SQLITE_BIG") != "1" {
+			big = auditScaleRows
+		}
+		b.Run("storage="+be, func(b *testing.B) {
+			for _, rows := range []int{0, big} {
+				b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+					days := max(1, rows/auditRowsPerDay)
+					s, setup := openAuditOn(b, be, 20, rows, time.Duration(days)*24*time.Hour)
+					if be == "sqlite" {
+						if _, err := s.DB().ExecContext(b.Context(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+							b.Fatal(err)
+						}
+					} else {
+						// As after a bulk load in production: vacuumed and
+						// analyzed, and its pages written out by a checkpoint
+						// before the clock starts, not during the measurement.
+						for _, q := range []string{`VACUUM ANALYZE audit_events`, `CHECKPOINT`} {
+							if _, err := s.DB().ExecContext(b.Context(), q); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					for range auditRepeats {
+						b.Run("now", func(b *testing.B) {
+							measureAudit(b, s, 20, "now")
+							b.ReportMetric(setup.Seconds(), "setup-s")
+						})
+					}
+					if rows > 0 {
+						b.Run("retention", func(b *testing.B) { measureRetention(b, s) })
+					}
+				})
+			}
+		})
+	}
+}
+
+// measureRetention deletes the oldest day of s's audit table with
+// audit.Retention while one writer appends batches of 256 events, once
+// whatever b.N (run with -benchtime 1x). It reports the purge's wall time
+// and the writer's batch latency (p50, p99, max) for 3 s before the purge
+// and while it runs.
+func measureRetention(b *testing.B, s *sqlstore.Store) {
+	ctx := b.Context()
+	var oldest time.Time
+	if err := s.DB().QueryRowContext(ctx, `SELECT MIN(event_time) FROM audit_events`).Scan(&oldest); err != nil {
+		// SQLite stores microseconds.
+		var us int64
+		if err2 := s.DB().QueryRowContext(ctx, `SELECT MIN(event_time) FROM audit_events`).Scan(&us); err2 != nil {
+			b.Fatal(err, err2)
+		}
+		oldest = time.UnixMicro(us)
+	}
+	batch := make([]storage.AuditEvent, 256)
+	var n int
+	appendOnce := func() time.Duration {
+		for i := range batch {
+			n++
+			e := benchAuditEvent
+			e.Time = time.Now().UTC().Truncate(time.Microsecond)
+			e.OrgID = fmt.Sprintf("org-%d", n%20)
+			e.ID = benchEventID(e.Time)
+			batch[i] = e
+		}
+		began := time.Now()
+		if err := s.AppendAudit(ctx, batch...); err != nil {
+			b.Error(err)
+		}
+		return time.Since(began)
+	}
+	var before []time.Duration
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		before = append(before, appendOnce())
+	}
+	b.ResetTimer()
+	var during []time.Duration
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			during = append(during, appendOnce())
+		}
+	}()
+	began := time.Now()
+	// Everything older than oldest + 1 day: the oldest auditRowsPerDay.
+	ts := &timedPurge{Store: s}
+	deleted, err := audit.Retention{Store: ts, MaxAge: time.Hour}.Purge(ctx, oldest.Add(24*time.Hour+time.Hour))
+	took := time.Since(began)
+	close(stop)
+	<-done
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if want := auditRowsPerDay; deleted < int64(want)*99/100 || deleted > int64(want)*101/100 {
+		b.Fatalf("retention deleted %d rows, want about %d", deleted, want)
+	}
+	b.ReportMetric(took.Seconds(), "purge-s")
+	b.ReportMetric(float64(deleted), "deleted")
+	q := func(l []time.Duration, p int) float64 {
+		if len(l) == 0 {
+			return 0
+		}
+		l = slices.Clone(l)
+		slices.Sort(l)
+		return float64(l[min(len(l)-1, len(l)*p/100)].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(before, 50), "before-p50-ms")
+	b.ReportMetric(q(before, 99), "before-p99-ms")
+	b.ReportMetric(q(during, 50), "during-p50-ms")
+	b.ReportMetric(q(during, 99), "during-p99-ms")
+	b.ReportMetric(q(during, 100), "during-max-ms")
+	b.ReportMetric(float64(len(during)), "batches-during")
+	b.ReportMetric(float64(len(ts.took)), "deletes")
+	if len(ts.took) > 2 {
+		// The first and the last full DELETE (the last call deletes less).
+		b.ReportMetric(float64(ts.took[0].Microseconds())/1000, "first-delete-ms")
+		b.ReportMetric(float64(ts.took[len(ts.took)-2].Microseconds())/1000, "last-delete-ms")
+		b.ReportMetric(q(ts.took, 50), "delete-p50-ms")
+	}
+}
+
+// timedPurge records how long each PurgeAudit statement takes.
+type timedPurge struct {
+	*sqlstore.Store
+	took []time.Duration
+}
+
+func (t *timedPurge) PurgeAudit(ctx context.Context, before time.Time, limit int) (int64, error) {
+	began := time.Now()
+	n, err := t.Store.PurgeAudit(ctx, before, limit)
+	t.took = append(t.took, time.Since(began))
+	return n, err
+}
+
 func benchAuditAppend(b *testing.B, orgs int, path string) {
 	s, _ := openAudit(b, orgs, auditPrefill)
 	measureAudit(b, s, orgs, path)
@@ -161,9 +331,21 @@ func benchAuditAppend(b *testing.B, orgs int, path string) {
 // openAudit is a migrated file-backed SQLite store holding prefill events
 // of the past day, of orgs organizations, and how long it took to make.
 func openAudit(b *testing.B, orgs, prefill int) (*sqlstore.Store, time.Duration) {
+	return openAuditOn(b, "sqlite", orgs, prefill, 24*time.Hour)
+}
+
+// openAuditOn is a migrated store of backend ("sqlite", file-backed, or
+// "postgres", its own schema) holding prefill events of the past span, of
+// orgs organizations, made by one INSERT … SELECT, and how long it took
+// to make.
+func openAuditOn(b *testing.B, backend string, orgs, prefill int, span time.Duration) (*sqlstore.Store, time.Duration) {
 	ctx := b.Context()
 	began := time.Now()
-	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(b.TempDir(), "sts.db")})
+	cfg := sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(b.TempDir(), "sts.db")}
+	if backend == "postgres" {
+		cfg = sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(b)}
+	}
+	s, err := sqlstore.Open(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,16 +356,26 @@ func openAudit(b *testing.B, orgs, prefill int) (*sqlstore.Store, time.Duration)
 	if prefill == 0 {
 		return s, time.Since(began)
 	}
-	start := time.Now().Add(-24 * time.Hour)
-	step := 24 * time.Hour / time.Duration(prefill)
+	start := time.Now().Add(-span)
+	step := span / time.Duration(prefill)
 	// IDs as eventID makes them: the event's milliseconds first.
-	if _, err := s.DB().ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < $1 - 1)
-		INSERT INTO audit_events (`+benchAuditColumns+`)
+	q := `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < $1 - 1)
+		INSERT INTO audit_events (` + benchAuditColumns + `)
 		SELECT printf('%08x-%04x-7%03x-%04x-%012x', (t/1000)>>16, (t/1000)&65535, i&4095, 32768|((i>>12)&16383),
 			abs(random()) % 281474976710656), t, 'org-' || (i % $6), $2, 'token.exchange', 'ci/github', '', 'issued', $3,
 			'203.0.113.7', 'actions/1.0'
-		FROM (SELECT i, $4 + i * $5 AS t FROM n)`,
-		prefill, benchAuditEvent.Actor, benchAuditEvent.Detail, start.UnixMicro(), step.Microseconds(), orgs); err != nil {
+		FROM (SELECT i, $4 + i * $5 AS t FROM n)`
+	if backend == "postgres" {
+		q = `INSERT INTO audit_events (` + benchAuditColumns + `)
+		SELECT lpad(to_hex((t/1000)>>16), 8, '0') || '-' || lpad(to_hex((t/1000)&65535), 4, '0') || '-7' ||
+			lpad(to_hex(i&4095), 3, '0') || '-' || to_hex(32768|((i>>12)&16383)) || '-' ||
+			lpad(to_hex(floor(random() * 281474976710655)::bigint), 12, '0'),
+			to_timestamp(t / 1e6), 'org-' || (i % $6::int), $2, 'token.exchange', 'ci/github', '', 'issued', $3,
+			'203.0.113.7', 'actions/1.0'
+		FROM (SELECT i, $4::bigint + i * $5::bigint AS t FROM generate_series(0::bigint, $1::bigint - 1) AS i) AS n`
+	}
+	if _, err := s.DB().ExecContext(ctx, q, prefill, benchAuditEvent.Actor, benchAuditEvent.Detail, start.UnixMicro(),
+		step.Microseconds(), orgs); err != nil {
 		b.Fatal(err)
 	}
 	return s, time.Since(began)
