@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+
+	"github.com/opensts/sts/internal/oauth2"
 )
 
 // marshalAccess is json.Marshal(c), byte for byte
@@ -29,12 +31,12 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"iss":`...)
-	b = appendJSONString(b, c.Issuer)
+	b = oauth2.AppendJSONString(b, c.Issuer)
 	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, c.Subject)
+	b = oauth2.AppendJSONString(b, c.Subject)
 	b = append(b, `,"aud":`...)
 	if len(c.Audience) == 1 {
-		b = appendJSONString(b, c.Audience[0])
+		b = oauth2.AppendJSONString(b, c.Audience[0])
 	} else {
 		for i, a := range c.Audience {
 			if i == 0 {
@@ -42,7 +44,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 			} else {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, a)
+			b = oauth2.AppendJSONString(b, a)
 		}
 		b = append(b, ']')
 	}
@@ -53,17 +55,17 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = append(b, `,"nbf":`...)
 	b = strconv.AppendInt(b, int64(c.NotBefore), 10)
 	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, c.ID)
+	b = oauth2.AppendJSONString(b, c.ID)
 	b = append(b, `,"client_id":`...)
-	b = appendJSONString(b, c.ClientID)
+	b = oauth2.AppendJSONString(b, c.ClientID)
 	if c.Scope != "" {
 		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, c.Scope)
+		b = oauth2.AppendJSONString(b, c.Scope)
 	}
 	b = append(b, `,"org_id":`...)
-	b = appendJSONString(b, c.OrgID)
+	b = oauth2.AppendJSONString(b, c.OrgID)
 	b = append(b, `,"principal":`...)
-	b = appendJSONString(b, c.Principal)
+	b = oauth2.AppendJSONString(b, c.Principal)
 	b = appendOmitEmpty(b, `,"pool":`, c.Pool)
 	b = appendOmitEmpty(b, `,"provider":`, c.Provider)
 	if len(c.Attributes) > 0 {
@@ -80,17 +82,17 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 			} else {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = oauth2.AppendJSONString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, c.Attributes[k].(string))
+			b = oauth2.AppendJSONString(b, c.Attributes[k].(string))
 		}
 		b = append(b, '}')
 	}
 	if c.Src != nil {
 		b = append(b, `,"src":{"iss":`...)
-		b = appendJSONString(b, c.Src.Issuer)
+		b = oauth2.AppendJSONString(b, c.Src.Issuer)
 		b = append(b, `,"sub":`...)
-		b = appendJSONString(b, c.Src.Subject)
+		b = oauth2.AppendJSONString(b, c.Src.Subject)
 		b = append(b, '}')
 	}
 	b = appendOmitEmpty(b, `,"pat_id":`, c.PATID)
@@ -114,21 +116,5 @@ func appendOmitEmpty(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), v)
-}
-
-// appendJSONString appends s as encoding/json writes it. Printable ASCII
-// other than the characters it escapes (", \ and, for HTML, <, > and &)
-// is copied as it is; a string with anything else is left to
-// encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return oauth2.AppendJSONString(append(b, key...), v)
 }
