@@ -13,13 +13,18 @@ import (
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/conformance"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest"
 )
 
 // newSQLite returns a migrated store on a file in t.TempDir(): a file, not
 // ":memory:", so the pool has several connections and the concurrency tests
 // exercise real locking.
+// The file starts as a copy of a migrated one (ststest.WriteMigratedSQLite):
+// running the migrations costs more than most conformance cases.
 func newSQLite(t *testing.T) storage.Store {
-	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	path := filepath.Join(t.TempDir(), "sts.db")
+	ststest.WriteMigratedSQLite(t, path)
+	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 }
 
 func TestSQLiteConformance(t *testing.T) {
