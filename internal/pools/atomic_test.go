@@ -3,18 +3,17 @@ package pools_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/ststest"
 )
 
 // auditDown fails every audit write inside a unit of work.
-type auditDown struct{ *sqlstore.Store }
+type auditDown struct{ storage.Store }
 
 func (a auditDown) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
 	return a.Store.WithTx(ctx, func(tx storage.Tx) error { return fn(auditDownTx{tx}) })
@@ -32,14 +31,7 @@ func (auditDownTx) AppendAudit(context.Context, ...storage.AuditEvent) error {
 // only logged.
 func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := ststest.NewStore(t)
 	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme", Tier: "enterprise"}); err != nil {
 		t.Fatal(err)
 	}

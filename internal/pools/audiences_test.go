@@ -1,7 +1,6 @@
 package pools_test
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +8,7 @@ import (
 
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest"
 )
 
 // TestPoolAudiencesAndGoogleScopes: a pool's downstream audiences and
@@ -17,14 +16,7 @@ import (
 // cleared by UpdatePool like the other list fields.
 func TestPoolAudiencesAndGoogleScopes(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := ststest.NewStore(t)
 	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme", Tier: "enterprise"}); err != nil {
 		t.Fatal(err)
 	}
