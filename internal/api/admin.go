@@ -281,12 +281,6 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	return p, nil
 }
 
-// errAuditUnavailable marks a create refused because its event could not
-// be stored.
-type errAuditUnavailable struct{ error }
-
-func (e errAuditUnavailable) Unwrap() error { return e.error }
-
 // createAudited stores a record and its audit event in one transaction
 // when the store offers a unit of work (serve's and the CLI's stores do;
 // docs/design.md#audit). A store whose audit trail lives elsewhere
@@ -294,22 +288,14 @@ func (e errAuditUnavailable) Unwrap() error { return e.error }
 // event fails.
 func createAudited(ctx context.Context, store AdminStore, inTx func(storage.Tx) error, create, undo func() error, ev storage.AuditEvent) error {
 	if u, ok := store.(storage.UnitOfWork); ok {
-		return u.WithTx(ctx, func(tx storage.Tx) error {
-			if err := inTx(tx); err != nil {
-				return err
-			}
-			if err := tx.AppendAudit(ctx, ev); err != nil {
-				return errAuditUnavailable{err}
-			}
-			return nil
-		})
+		return storage.WithEvent(ctx, u, inTx, func() storage.AuditEvent { return ev })
 	}
 	if err := create(); err != nil {
 		return err
 	}
 	if err := store.AppendAudit(ctx, ev); err != nil {
 		_ = undo()
-		return errAuditUnavailable{err}
+		return storage.EventNotStored{Err: err}
 	}
 	return nil
 }
@@ -322,21 +308,13 @@ func createAudited(ctx context.Context, store AdminStore, inTx func(storage.Tx) 
 // changeErr.
 func changeAudited(ctx context.Context, store storage.AuditStore, inTx func(storage.Tx) error, plain func() error, ev func() storage.AuditEvent) error {
 	if u, ok := store.(storage.UnitOfWork); ok {
-		return u.WithTx(ctx, func(tx storage.Tx) error {
-			if err := inTx(tx); err != nil {
-				return err
-			}
-			if err := tx.AppendAudit(ctx, ev()); err != nil {
-				return errAuditUnavailable{err}
-			}
-			return nil
-		})
+		return storage.WithEvent(ctx, u, inTx, ev)
 	}
 	if err := plain(); err != nil {
 		return err
 	}
 	if err := store.AppendAudit(ctx, ev()); err != nil {
-		return errAuditUnavailable{err}
+		return storage.EventNotStored{Err: err}
 	}
 	return nil
 }
@@ -356,7 +334,7 @@ func changeErr(err error, what string) error {
 
 // createErr maps createAudited's error.
 func createErr(err error, what string) error {
-	if _, ok := errors.AsType[errAuditUnavailable](err); ok {
+	if _, ok := errors.AsType[storage.EventNotStored](err); ok {
 		return sts.Wrap(sts.Unavailable, err, "audit unavailable")
 	}
 	return lookupErr(err, what)

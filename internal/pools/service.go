@@ -135,12 +135,6 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// auditUnavailable marks a change refused because its event could not be
-// stored.
-type auditUnavailable struct{ error }
-
-func (e auditUnavailable) Unwrap() error { return e.error }
-
 // changeAudited runs change and appends the event ev returns (built after
 // change, from what it read) in one unit of work when the store offers
 // one: the change commits with its event, or not at all
@@ -155,15 +149,7 @@ func (s *Service) changeAudited(ctx context.Context, c Caller, change func(stora
 		return c.Event(s.now(), orgID, action, target, "success", detail)
 	}
 	if u, ok := s.store.(storage.UnitOfWork); ok {
-		return u.WithTx(ctx, func(tx storage.Tx) error {
-			if err := change(tx); err != nil {
-				return err
-			}
-			if err := tx.AppendAudit(ctx, event()); err != nil {
-				return auditUnavailable{err}
-			}
-			return nil
-		})
+		return storage.WithEvent(ctx, u, change, event)
 	}
 	if err := plain(); err != nil {
 		return err
@@ -179,8 +165,8 @@ func changeErr(err error, what string) error {
 	if err == nil {
 		return nil
 	}
-	if ae, ok := errors.AsType[auditUnavailable](err); ok {
-		return sts.Wrap(sts.Unavailable, ae.error, "audit unavailable")
+	if ae, ok := errors.AsType[storage.EventNotStored](err); ok {
+		return sts.Wrap(sts.Unavailable, ae.Err, "audit unavailable")
 	}
 	return storageErr(err, what)
 }

@@ -45,3 +45,27 @@ type UnitOfWork interface {
 	// wait for the transaction's write lock.
 	WithTx(ctx context.Context, fn func(tx Tx) error) error
 }
+
+// EventNotStored is WithEvent's error when the change succeeded but its
+// audit event could not be appended; nothing was committed.
+type EventNotStored struct{ Err error }
+
+func (e EventNotStored) Error() string { return "audit event not stored: " + e.Err.Error() }
+
+func (e EventNotStored) Unwrap() error { return e.Err }
+
+// WithEvent runs change and appends the event ev returns (built after
+// change, from what it read) in one transaction of u: both commit, or
+// neither (docs/design.md#audit). change's error is returned as it is; a
+// failed append as EventNotStored, so callers can answer "unavailable".
+func WithEvent(ctx context.Context, u UnitOfWork, change func(Tx) error, ev func() AuditEvent) error {
+	return u.WithTx(ctx, func(tx Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(ctx, ev()); err != nil {
+			return EventNotStored{err}
+		}
+		return nil
+	})
+}
