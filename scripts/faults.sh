@@ -2,10 +2,13 @@
 # The long fault run of docs/reliability.md: builds sts once, then on SQLite
 # and on PostgreSQL (behind a fault proxy) drives mixed writes while it
 # kills `sts serve` with SIGKILL 20 times, refuses and black-holes the
-# database once each, and checks every acknowledged write, every revoked
+# database once each (SQLite: fills the disk once), and checks every
+# acknowledged write, every revoked
 # token, the audit trail (every stored client, PAT and host token and every
 # acknowledged token has its event, audit.mode required), the refresh family (never revoked
-# across the kills) and (SQLite) integrity_check. Prints one FAULTS line per backend:
+# across the kills) and (SQLite) integrity_check; then three replicas on one
+# PostgreSQL database with forced key rotations, 12 kills, and every token
+# of one replica active at the others. Prints one FAULTS line per run:
 # the figures of the fault table.
 #
 #   scripts/faults.sh

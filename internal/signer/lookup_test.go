@@ -8,6 +8,7 @@ import (
 
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/ststest/clocktest"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -81,6 +82,63 @@ func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
 		b.LookupKey(ctx, "made-up")
 		if got := keysB.lists.Load() - before; got != 1 {
 			t.Errorf("storage reads once the interval passed = %d, want 1", got)
+		}
+	})
+}
+
+// TestUnknownKidWithinLookupInterval (docs/security.md F-45): replica A
+// rotates with force twice and B learns the new key by a re-read; A does
+// it again within LookupInterval, so B meets a second unknown kid while its
+// re-reads are rate-limited. B cannot tell whether the kid is ours: that
+// is unavailable, never an invalid token; once the interval has passed,
+// B re-reads and accepts the token. (The fault harness found it:
+// faulttest TestFaultsReplicas, introspection answered {"active":false}
+// for valid tokens of another replica.)
+func TestUnknownKidWithinLookupInterval(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store storage.Store) {
+		ctx := t.Context()
+		clk := clocktest.New(t0)
+		kr := newKeyring(t, masterKey())
+		a := newManager(t, store, kr, clk, signer.DefaultConfig())
+		keysB := &countingKeys{KeyStore: store}
+		b := newManager(t, keysB, kr, clk, signer.DefaultConfig())
+		for _, m := range []*signer.Manager{a, b} {
+			if err := m.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const iss = "https://sts.example"
+		mint := func() string {
+			t.Helper()
+			for range 2 {
+				if _, err := a.RotateNow(ctx, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: iss, Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
+				Subject: "s", Audience: tokens.Audience{"api"}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		v := &tokens.Verifier{Keys: b, Issuer: iss, Now: clk.Now}
+		if _, err := v.VerifyAccessToken(ctx, mint(), "api"); err != nil {
+			t.Fatalf("first unknown kid: %v", err)
+		}
+		clk.Advance(signer.LookupInterval / 5)
+		tok := mint()
+		before := keysB.lists.Load()
+		_, err := v.VerifyAccessToken(ctx, tok, "api")
+		if sts.ErrorCode(err) != sts.Unavailable {
+			t.Fatalf("second unknown kid within the re-read interval = %v (code %v), want sts.Unavailable", err, sts.ErrorCode(err))
+		}
+		if got := keysB.lists.Load() - before; got != 0 {
+			t.Errorf("storage reads inside the interval = %d, want 0", got)
+		}
+		clk.Advance(signer.LookupInterval)
+		if _, err := v.VerifyAccessToken(ctx, tok, "api"); err != nil {
+			t.Fatalf("after the interval: %v", err)
 		}
 	})
 }

@@ -192,8 +192,9 @@ const LookupInterval = 5 * time.Second
 const lookupTimeout = 5 * time.Second
 
 // ErrKeysUnavailable is the cause [Manager.ResolveKey] returns when a kid
-// is unknown and the stored key set could not be read: whether the kid is
-// ours cannot be told (docs/security.md F-45).
+// is unknown and the stored key set could not be read, or not re-read yet
+// (LookupInterval): whether the kid is ours cannot be told
+// (docs/security.md F-45).
 var ErrKeysUnavailable = errors.New("signer: the stored key set could not be read")
 
 // lookupFlight is the state of the re-reads for unknown kids: at most one
@@ -203,7 +204,6 @@ type lookupFlight struct {
 	mu   sync.Mutex
 	run  *lookupRun // the re-read in progress, nil when none
 	last int64      // when the last one started (UnixNano; 0: never)
-	err  error      // how the last one ended
 }
 
 type lookupRun struct {
@@ -225,9 +225,11 @@ func (m *Manager) LookupKey(ctx context.Context, kid string) (PublicKey, bool) {
 // otherwise learn only at its next poll. The re-read is single-flight
 // (concurrent requests wait for the one in progress, up to their own
 // deadline) and starts at most once per LookupInterval. When the kid is
-// still unknown and the last re-read failed, it returns an error wrapping
-// ErrKeysUnavailable: the caller cannot tell the kid is not ours and must
-// answer "unavailable", never "invalid".
+// still unknown and the re-read failed, or none could start because the
+// last one began less than LookupInterval ago, it returns an error
+// wrapping ErrKeysUnavailable: the caller cannot tell the kid is not ours
+// and must answer "unavailable", never "invalid". Only a kid a re-read
+// made for it did not find is unknown without an error.
 func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, error) {
 	if k, ok := m.PublicKey(kid); ok {
 		return k, true, nil
@@ -238,12 +240,15 @@ func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, 
 	if run == nil {
 		now := m.now().UnixNano()
 		if f.last != 0 && now-f.last < int64(LookupInterval) && now >= f.last {
-			err := f.err
 			f.mu.Unlock()
 			if k, ok := m.PublicKey(kid); ok {
 				return k, true, nil
 			}
-			return PublicKey{}, false, err
+			// Not re-read: another forced rotation since the last
+			// re-read may have made this kid ours, so it cannot be told
+			// invalid (faulttest TestFaultsReplicas found valid tokens
+			// answered inactive here).
+			return PublicKey{}, false, fmt.Errorf("%w: kid unknown, re-read at most once per %s", ErrKeysUnavailable, LookupInterval)
 		}
 		run = &lookupRun{done: make(chan struct{})}
 		f.run, f.last = run, now
@@ -275,7 +280,7 @@ func (m *Manager) reread(ctx context.Context, run *lookupRun) {
 	}
 	f := &m.lookup
 	f.mu.Lock()
-	run.err, f.err, f.run = err, err, nil
+	run.err, f.run = err, nil
 	f.mu.Unlock()
 	close(run.done)
 }

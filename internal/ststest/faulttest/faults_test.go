@@ -173,6 +173,8 @@ type ledger struct {
 	rotations   int    // rotations answered 200
 	retries     int    // rotations retried after a lost or refused answer
 	familyError string // a definite refusal (invalid_grant): the family ended
+
+	kids []string // kids activated by acknowledged forced signing-key rotations
 }
 
 func (l *ledger) hang(d time.Duration) {
@@ -205,12 +207,13 @@ func (w *writer) loop(ctx context.Context) {
 	}
 }
 
-// refreshLoop rotates the ledger's refresh family until ctx ends. An
-// answer lost to a kill or an outage leaves rt as it was: the next attempt
-// sends the same old token, and the server must hand back the same
-// successor rather than revoke the family as reuse.
-func (w *writer) refreshLoop(ctx context.Context) {
-	for ctx.Err() == nil && w.rotate(ctx) {
+// refreshLoop rotates the ledger's refresh family until ctx ends, each
+// rotation at the next of ws (one writer per replica: the family moves
+// between replicas). An answer lost to a kill or an outage leaves rt as it
+// was: the next attempt sends the same old token, and the server must hand
+// back the same successor rather than revoke the family as reuse.
+func refreshLoop(ctx context.Context, ws ...*writer) {
+	for i := 0; ctx.Err() == nil && ws[i%len(ws)].rotate(ctx); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -368,7 +371,9 @@ func (w *writer) post(ctx context.Context, path string, form url.Values) (int, [
 	return resp.StatusCode, b, err
 }
 
-func (w *writer) tokenAndRevoke(ctx context.Context) {
+// mint gets a client_credentials token and records its jti in the ledger
+// (its token.exchange event is checked); "" when none was issued.
+func (w *writer) mint(ctx context.Context) string {
 	status, body, err := w.post(ctx, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
 	if err != nil || status != 200 {
 		if os.Getenv("STS_FAULTS_DEBUG") != "" {
@@ -377,31 +382,39 @@ func (w *writer) tokenAndRevoke(ctx context.Context) {
 		w.l.mu.Lock()
 		w.l.refused++
 		w.l.mu.Unlock()
-		return
+		return ""
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	if json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
-		return
+		return ""
 	}
 	jti, err := tokenJTI(tok.AccessToken)
 	if err != nil {
 		w.n.t.Errorf("issued token: %v", err)
-		return
+		return ""
 	}
 	w.l.mu.Lock()
 	w.l.tokens++
 	w.l.jtis = append(w.l.jtis, jti)
 	w.l.mu.Unlock()
-	status, _, err = w.post(ctx, "/oauth2/revoke", url.Values{"token": {tok.AccessToken}})
+	return tok.AccessToken
+}
+
+func (w *writer) tokenAndRevoke(ctx context.Context) {
+	tok := w.mint(ctx)
+	if tok == "" {
+		return
+	}
+	status, _, err := w.post(ctx, "/oauth2/revoke", url.Values{"token": {tok}})
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
 	if err != nil || status != 200 {
 		w.l.refused++
 		return
 	}
-	w.l.revoked = append(w.l.revoked, tok.AccessToken)
+	w.l.revoked = append(w.l.revoked, tok)
 }
 
 // tokenJTI reads the jti of one of our JWT access tokens (the payload
@@ -549,6 +562,7 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	patCreates := map[string]int{}
 	hostCreates := map[string]int{}
 	issued := map[string]int{}
+	rotations := map[string]int{} // activated kid → signing_key.rotate events
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
 		var e auditEvent
@@ -562,6 +576,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 			patCreates[e.Target]++
 		case "host_token.create":
 			hostCreates[strings.TrimPrefix(e.Target, "host_token:")]++
+		case "signing_key.rotate":
+			rotations[strings.TrimPrefix(e.Target, "signing_key:")]++
 		case "token.exchange":
 			var d struct {
 				JTI string `json:"jti"`
@@ -625,6 +641,15 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 			lostEvents++
 		}
 	}
+	// Every acknowledged forced rotation has its event (written before the
+	// answer, after the rotation's commit: not yet one transaction).
+	checked += len(w.l.kids)
+	for _, kid := range w.l.kids {
+		if n := rotations[kid]; n != 1 {
+			t.Errorf("acknowledged rotation to %s has %d signing_key.rotate events, want 1", kid, n)
+			lostEvents++
+		}
+	}
 	return checked, lostEvents
 }
 
@@ -643,28 +668,26 @@ func integrity(t *testing.T, path string) {
 }
 
 // scenario drives writes through kills (and, for each proxy in front of a
-// backend, one outage of each kind) and reports the figures of
-// docs/reliability.md.
-func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
+// backend, one outage of each kind; then fault, when not nil, under the
+// same load) and reports the figures of docs/reliability.md (fault's own
+// among them).
+func scenario(t *testing.T, n *node, fault func(*writer) string, proxies ...*faultproxy.Proxy) {
 	w := setup(t, n)
 	kills, every := 3, 700*time.Millisecond
 	if long() {
 		kills, every = 20, 2*time.Second
 	}
-	survived := 0
+	survived, extra := 0, ""
 	for i := range kills {
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Go(func() { w.loop(ctx) })
-		wg.Go(func() { w.refreshLoop(ctx) })
+		wg.Go(func() { refreshLoop(ctx, w) })
 		time.Sleep(every)
 		if i == 0 {
-			for _, p := range proxies {
-				for _, m := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.BlackHole} {
-					p.Set(m)
-					time.Sleep(1500 * time.Millisecond)
-					p.Set(faultproxy.Pass)
-				}
+			outages(proxies)
+			if fault != nil {
+				extra = fault(w)
 			}
 		}
 		n.kill()
@@ -674,13 +697,7 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 		survived++
 	}
 	lost := check(t, w)
-	// The family survived every kill: one more rotation works (F-44).
-	if w.l.familyError == "" && !w.rotate(t.Context()) {
-		t.Errorf("refresh family refused after the kills: %s", w.l.familyError)
-	}
-	if w.l.familyError != "" {
-		t.Errorf("refresh family ended during the kills: %s (rotations %d, retries %d)", w.l.familyError, w.l.rotations, w.l.retries)
-	}
+	checkFamily(t, w)
 	checkedEvents, lostEvents := checkAudit(t, w)
 	// SIGTERM while requests wait on a black-holed database (F-41): exit 0
 	// within http.shutdown_timeout (2 s here) and a little slack.
@@ -700,17 +717,49 @@ func scenario(t *testing.T, n *node, proxies ...*faultproxy.Proxy) {
 	if took > 5*time.Second {
 		t.Errorf("sts serve took %s to stop after SIGTERM, want within http.shutdown_timeout (2s) + slack; log tail:\n%s", took, tail(n.logs.String(), 3000))
 	}
+	report(t, w, kills, survived, lost, checkedEvents, lostEvents, took, extra)
+}
+
+// checkFamily checks that the ledger's refresh family survived every kill
+// and outage: it was never refused, and one more rotation works (F-44).
+func checkFamily(t *testing.T, w *writer) {
+	t.Helper()
+	if w.l.familyError == "" && !w.rotate(t.Context()) {
+		t.Errorf("refresh family refused after the kills: %s", w.l.familyError)
+	}
+	if w.l.familyError != "" {
+		t.Errorf("refresh family ended during the kills: %s (rotations %d, retries %d)", w.l.familyError, w.l.rotations, w.l.retries)
+	}
+}
+
+// report logs the FAULTS line (the figures of docs/reliability.md's fault
+// table; extra adds a scenario's own), and fails the test when the run
+// acknowledged nothing to check or a request waited past the storage bound.
+func report(t *testing.T, w *writer, kills, survived, lost, checkedEvents, lostEvents int, shutdown time.Duration, extra string) {
+	t.Helper()
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d pats=%d host_tokens=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s",
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d pats=%d host_tokens=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
 		kills, survived, len(w.l.clients), len(w.l.pats), len(w.l.hosts), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
-		w.l.maxHang.Round(time.Millisecond), took.Round(time.Millisecond))
+		w.l.maxHang.Round(time.Millisecond), shutdown.Round(time.Millisecond), extra)
 	if len(w.l.clients) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
 	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
 		t.Errorf("a request waited %s, want at most storage.call_timeout + slack (%s)", w.l.maxHang, bound)
+	}
+}
+
+// outages refuses, then black-holes each backend behind proxies for 1.5 s
+// each, one after the other.
+func outages(proxies []*faultproxy.Proxy) {
+	for _, p := range proxies {
+		for _, m := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.BlackHole} {
+			p.Set(m)
+			time.Sleep(1500 * time.Millisecond)
+			p.Set(faultproxy.Pass)
+		}
 	}
 }
 
@@ -721,10 +770,15 @@ func btoi(b bool) int {
 	return 0
 }
 
-// TestFaultsSQLite: kill -9 under mixed writes on SQLite.
+// TestFaultsSQLite: kill -9 under mixed writes on SQLite, and once the
+// disk full under the same load (diskFull).
 func TestFaultsSQLite(t *testing.T) {
+	t.Parallel() // with TestFaultsReplicas: SQLite and PostgreSQL share nothing
 	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: freeAddr(t)}
-	scenario(t, n)
+	scenario(t, n, func(w *writer) string {
+		readyz, noticed := diskFull(t, n, w)
+		return fmt.Sprintf(" disk_full_noticed=%s disk_full_readyz=%s", noticed.Round(time.Millisecond), strings.Join(strings.Fields(readyz), ""))
+	})
 	integrity(t, filepath.Join(n.dataDir, "sts.db"))
 }
 
@@ -733,6 +787,19 @@ func TestFaultsSQLite(t *testing.T) {
 // STS_TEST_REDIS_URL set, the rate limits live in Redis behind a second
 // proxy, which is refused and black-holed too.
 func TestFaultsPostgres(t *testing.T) {
+	env, proxies := postgres(t)
+	listen := freeAddr(t)
+	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: listen,
+		env: append(env, "STS_ISSUER=http://"+listen)}
+	scenario(t, n, nil, proxies...)
+}
+
+// postgres puts a fault proxy in front of the test PostgreSQL database
+// (a fresh schema) and, with STS_TEST_REDIS_URL set, a second one in front
+// of Redis for the rate limits. It returns the environment of an `sts
+// serve` that uses them through the proxies, and the proxies (PostgreSQL's
+// first).
+func postgres(t *testing.T) ([]string, []*faultproxy.Proxy) {
 	dsn := pgtest.DSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil || u.Host == "" {
@@ -744,9 +811,7 @@ func TestFaultsPostgres(t *testing.T) {
 	}
 	proxy := faultproxy.New(t, target)
 	u.Host = proxy.Addr()
-	listen := freeAddr(t)
-	n := &node{t: t, bin: stsBinary(t), dataDir: t.TempDir(), listen: listen,
-		env: []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String(), "STS_ISSUER=http://" + listen}}
+	env := []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}
 	proxies := []*faultproxy.Proxy{proxy}
 	if ru := os.Getenv("STS_TEST_REDIS_URL"); ru != "" {
 		r, err := url.Parse(redistest.URL(t))
@@ -755,8 +820,8 @@ func TestFaultsPostgres(t *testing.T) {
 		}
 		rp := faultproxy.New(t, r.Host)
 		r.Host = rp.Addr()
-		n.env = append(n.env, "STS_RATE_LIMITS_REDIS_URL="+r.String())
+		env = append(env, "STS_RATE_LIMITS_REDIS_URL="+r.String())
 		proxies = append(proxies, rp)
 	}
-	scenario(t, n, proxies...)
+	return env, proxies
 }
