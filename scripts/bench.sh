@@ -220,7 +220,7 @@ if [ -n "$OVERLOAD" ]; then
 	probe() {
 		"$sts" bench exchange --url "http://127.0.0.1:$port/oauth2/token" --key "$work/key.pem" \
 			--tokens-file "$work/subject.txt" --claim repository_owner=acme -c 4 --rate 200 -d "$D" --warmup 2s --phases |
-			grep '^requests\|^latency\|^connections\|^broken\|^kept\|^wait' || true
+			grep '^requests\|^latency\|^connections\|^closing\|^broken\|^kept\|^wait' || true
 	}
 	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2 } END { print n + 0 }'; }
 	# The server's own view of the token endpoint: its duration histogram
@@ -252,7 +252,9 @@ if [ -n "$OVERLOAD" ]; then
 	h0=$(server_hist) k0=$(tcp_ext) g0=$(gc_stats)
 	probe &
 	probe_pid=$!
-	sleep 1
+	# The flood starts when the probe's 2 s warm-up ends: its connections
+	# are then all open and kept.
+	sleep 2
 	c0=$(cpu_ticks "$sts_pid") t0=$(date +%s.%N)
 	BENCH_TOKENS="$work/subject.txt" wrk -t"$T" -c"$OVERLOAD" -d"$(( ${D%s} + 2 ))s" --timeout 10s --latency -s scripts/bench/exchange.lua \
 		"http://127.0.0.1:$port/oauth2/token" >"$work/wrk.out" 2>&1 &

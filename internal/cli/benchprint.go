@@ -26,6 +26,9 @@ func printBench(w io.Writer, f runFlags, res *loadgen.Result, cpu time.Duration)
 			return fmt.Sprintf("p50 %s  p99 %s  max %s", ms(loadgen.Percentile(l, 50)), ms(loadgen.Percentile(l, 99)), ms(loadgen.Percentile(l, 100)))
 		}
 		fmt.Fprintf(w, "connections  %d requests opened a new one; connect %s\n", res.NewConns, pct(res.Connect))
+		if len(res.Closing) > 0 {
+			fmt.Fprintf(w, "closing      answers that closed their connection, by status: %v\n", res.Closing)
+		}
 		if res.Broken > 0 {
 			fmt.Fprintf(w, "broken       %d requests on a kept connection got no answer; first: %s\n", res.Broken, res.FirstBroken)
 		}

@@ -121,6 +121,9 @@ func TestPhases(t *testing.T) {
 	if int64(len(res.Connect)) != res.NewConns || int64(len(res.Kept)) != served-res.NewConns || int64(len(res.Wait)) != served {
 		t.Errorf("connect %d, kept %d, wait %d for %d served and %d new connections", len(res.Connect), len(res.Kept), len(res.Wait), served, res.NewConns)
 	}
+	if res.Closing[http.StatusOK] != res.NewConns && res.Closing[http.StatusOK] != res.NewConns-1 {
+		t.Errorf("Closing = %v, want one closing answer before each new connection (%d)", res.Closing, res.NewConns)
+	}
 	// The requests on kept connections are the even ones, which sleep;
 	// the others answer at once.
 	if p := loadgen.Percentile(res.Kept, 1); p < 5*time.Millisecond {

@@ -92,15 +92,18 @@ type Result struct {
 	// the client, with the first such error in FirstBroken.
 	Broken      int64
 	FirstBroken string
-	Connect     []time.Duration
-	Kept        []time.Duration
-	Wait        []time.Duration
+	// Closing counts the answers that closed their connection
+	// (Connection: close), by status.
+	Closing map[int]int64
+	Connect []time.Duration
+	Kept    []time.Duration
+	Wait    []time.Duration
 }
 
 // phases is one request's trace: what Config.Phases records.
 type phases struct {
 	getConn, gotConn, wrote, firstByte time.Time
-	reused                             bool
+	reused, closing                    bool
 }
 
 func (p *phases) trace() *httptrace.ClientTrace {
@@ -168,6 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			var buf bytes.Buffer // this connection's answer, reused
 			var ph *phases
 			var newConns, broken int64
+			closed := map[int]int64{}
 			var firstBroken string
 			var connect, kept, wait []time.Duration
 			if cfg.Phases {
@@ -184,7 +188,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					*ph = phases{}
 					rctx = httptrace.WithClientTrace(reqCtx, ph.trace())
 				}
-				status, msg := post(rctx, client, cfg.URL, body, authz, cfg.Expect, &buf)
+				var closing *bool
+				if ph != nil {
+					closing = &ph.closing
+				}
+				status, msg := post(rctx, client, cfg.URL, body, authz, cfg.Expect, &buf, closing)
 				if reqCtx.Err() != nil && status == 0 {
 					break // cut off by the caller, not a failure
 				}
@@ -194,6 +202,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if fresh {
 					newConns++
 					connect = append(connect, ph.gotConn.Sub(ph.getConn))
+				}
+				if ph != nil && ph.closing {
+					closed[status]++
 				}
 				if ph != nil && status == 0 && !ph.gotConn.IsZero() && ph.reused {
 					broken++
@@ -228,6 +239,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Latencies = append(res.Latencies, lat...)
 			res.NewConns += newConns
 			res.Broken += broken
+			for s, n := range closed {
+				if res.Closing == nil {
+					res.Closing = map[int]int64{}
+				}
+				res.Closing[s] += n
+			}
 			if res.FirstBroken == "" {
 				res.FirstBroken = firstBroken
 			}
@@ -256,7 +273,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // post sends one request and returns the status (0 on a transport error)
 // and, on failure, a short description; a success has none. A 200 answer
 // fails when expect refuses its body, which is read into buf.
-func post(ctx context.Context, c *http.Client, u, body, authz string, expect func([]byte) bool, buf *bytes.Buffer) (int, string) {
+func post(ctx context.Context, c *http.Client, u, body, authz string, expect func([]byte) bool, buf *bytes.Buffer, closing *bool) (int, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
 		return 0, err.Error()
@@ -270,6 +287,9 @@ func post(ctx context.Context, c *http.Client, u, body, authz string, expect fun
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
+	if closing != nil {
+		*closing = resp.Close
+	}
 	if resp.StatusCode == http.StatusOK {
 		if expect == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
