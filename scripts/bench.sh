@@ -111,10 +111,14 @@ pools:
         audiences: [sts]
         jwks_file: $work/jwks.json
 YAML
-if [ -n "$PROFILE" ]; then
-	mkdir -p "$PROFILE"
+# The ops endpoints on their own listener with PROFILE (pprof) and under
+# OVERLOAD (the flood fills the main listener's connection cap, so its
+# /metrics would be refused).
+if [ -n "$PROFILE" ] || [ -n "$OVERLOAD" ]; then
 	ops_port=$(free_port)
-	printf 'ops: {listen: "127.0.0.1:%s", pprof: true}\n' "$ops_port" >>"$work/sts.yaml"
+	pprof=false
+	[ -n "$PROFILE" ] && { mkdir -p "$PROFILE"; pprof=true; }
+	printf 'ops: {listen: "127.0.0.1:%s", pprof: %s}\n' "$ops_port" "$pprof" >>"$work/sts.yaml"
 fi
 "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 sts_pid=$!
@@ -215,16 +219,42 @@ run() {
 if [ -n "$OVERLOAD" ]; then
 	probe() {
 		"$sts" bench exchange --url "http://127.0.0.1:$port/oauth2/token" --key "$work/key.pem" \
-			--tokens-file "$work/subject.txt" --claim repository_owner=acme -c 4 --rate 200 -d "$D" --warmup 2s |
-			grep '^requests\|^latency' || true
+			--tokens-file "$work/subject.txt" --claim repository_owner=acme -c 4 --rate 200 -d "$D" --warmup 2s --phases |
+			grep '^requests\|^latency\|^connections\|^closing\|^broken\|^kept\|^wait' || true
 	}
 	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2 } END { print n + 0 }'; }
+	# The server's own view of the token endpoint: its duration histogram
+	# and its 200 answers. A shed request is refused before routing and
+	# counted under no route, so these are the admitted requests, timed
+	# from the handler's start (after the request was read) to its end.
+	server_hist() {
+		curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
+			/^sts_http_request_duration_seconds_bucket/ && /oauth2\/token/ { match($0, /le="[^"]*"/); b[substr($0, RSTART + 4, RLENGTH - 5)] += $2 }
+			/^sts_http_requests_total/ && /oauth2\/token/ && /code="200"/ { ok += $2 }
+			END { printf "%d %d %d %d %d %d %d\n", ok, b["0.01"], b["0.1"], b["0.25"], b["0.5"], b["1"], b["+Inf"] }'
+	}
+	# Garbage collections so far, and the longest recent stop-the-world
+	# pause (go_gc_duration_seconds, quantile 1), in ms.
+	gc_stats() {
+		curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
+			/^go_gc_duration_seconds_count/ { n = $2 } /^go_gc_duration_seconds\{quantile="1"\}/ { m = $2 }
+			END { printf "%d %.1f\n", n, m * 1000 }'
+	}
+	# The kernel's TCP counters (the whole machine's): SYNs the listener's
+	# full accept queue dropped, and SYNs retransmitted.
+	tcp_ext() {
+		awk '$1 == "TcpExt:" { if (!h) { split($0, n); h = 1; next } split($0, v); for (i = 2; i <= NF; i++) x[n[i]] = v[i] }
+			END { printf "%d %d %d %d\n", x["ListenOverflows"], x["ListenDrops"], x["TCPSynRetrans"], x["TCPTimeouts"] }' /proc/net/netstat
+	}
 	echo "== $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); probe alone"
 	probe
 	echo "== probe under wrk -t$T -c$OVERLOAD (exchange); shed before: $(shed)"
+	h0=$(server_hist) k0=$(tcp_ext) g0=$(gc_stats)
 	probe &
 	probe_pid=$!
-	sleep 1
+	# The flood starts when the probe's 2 s warm-up ends: its connections
+	# are then all open and kept.
+	sleep 2
 	c0=$(cpu_ticks "$sts_pid") t0=$(date +%s.%N)
 	BENCH_TOKENS="$work/subject.txt" wrk -t"$T" -c"$OVERLOAD" -d"$(( ${D%s} + 2 ))s" --timeout 10s --latency -s scripts/bench/exchange.lua \
 		"http://127.0.0.1:$port/oauth2/token" >"$work/wrk.out" 2>&1 &
@@ -234,8 +264,22 @@ if [ -n "$OVERLOAD" ]; then
 		curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
 		(sleep 5; curl -fsS -o "$PROFILE/overload.goroutines" "http://127.0.0.1:$ops_port/debug/pprof/goroutine?debug=1") &
 	fi
+	# The listener's accept queue, sampled: Recv-Q is the connections
+	# waiting to be accepted, Send-Q the backlog.
+	# And the Go memory the collector works against, at the same moments.
+	for _ in 1 2 3; do
+		ss -Hltn "sport = :$port" | awk '{ printf "accept queue %s of %s; ", $2, $3 }'
+		curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
+			/^go_memstats_heap_alloc_bytes / { h = $2 } /^go_memstats_stack_inuse_bytes / { st = $2 } /^go_memstats_next_gc_bytes / { g = $2 } /^go_goroutines / { n = $2 }
+			END { printf "heap %.1f MiB (next GC at %.1f), stacks %.1f MiB, %d goroutines\n", h / 1048576, g / 1048576, st / 1048576, n }' || echo
+		sleep 2
+	done
 	wait "$probe_pid" "$wrk_pid" || true
 	c1=$(cpu_ticks "$sts_pid") t1=$(date +%s.%N)
+	h1=$(server_hist) k1=$(tcp_ext) g1=$(gc_stats)
+	echo "$g0 $g1" | awk -v t0="$t0" -v t1="$t1" '{ printf "garbage collections during the flood: %d (%.0f a second); longest recent stop-the-world pause %.1f ms\n", $3 - $1, ($3 - $1) / (t1 - t0), $4 }'
+	echo "$h0 $h1" | awk '{ n = $14 - $7; printf "server, token endpoint: %d answered 200; its duration histogram: > 10 ms %d, > 100 ms %d, > 250 ms %d, > 500 ms %d, > 1 s %d of %d\n", $8 - $1, n - ($9 - $2), n - ($10 - $3), n - ($11 - $4), n - ($12 - $5), n - ($13 - $6), n }'
+	echo "$k0 $k1" | awk '{ printf "kernel (whole machine): ListenOverflows +%d, ListenDrops +%d, TCPSynRetrans +%d, TCPTimeouts +%d\n", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }'
 	grep '^wrk_result' "$work/wrk.out" || tail -5 "$work/wrk.out"
 	echo "sts CPU during the flood: $(awk -v d=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f cores", d / hz / (t1 - t0) }'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "shed after: $(shed); sts peak RSS (VmHWM) $(($(hwm_kib "$sts_pid") / 1024)) MiB, now $(rss_split "$sts_pid")"

@@ -222,6 +222,7 @@ type runFlags struct {
 	concurrency, pid int
 	duration, warmup time.Duration
 	rate             float64
+	phases           bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command, endpoint, defaultURL string) {
@@ -232,6 +233,7 @@ func (f *runFlags) register(cmd *cobra.Command, endpoint, defaultURL string) {
 	fs.VarP((*durationValue)(&f.duration), "duration", "d", "measured run length")
 	durationVar(fs, &f.warmup, "warmup", 2*time.Second, "unmeasured run before the measurement (caches, connections)")
 	fs.Float64Var(&f.rate, "rate", 0, "cap on total requests per second (0: as fast as the server answers)")
+	fs.BoolVar(&f.phases, "phases", false, "trace each request: report the connections opened during the run, their connect time, and the latency of requests on kept connections")
 	fs.IntVar(&f.pid, "server-pid", 0, "server process to read CPU time and RSS from (/proc)")
 	fs.StringVar(&f.metrics, "metrics", "", "server /metrics URL to read process_cpu_seconds_total from, when --server-pid is not given")
 }
@@ -445,7 +447,7 @@ authentication. A 200 answer without "access_token" counts as an error.`,
 // two readings of the server's CPU time, and prints the result. Any
 // failed request makes it fail.
 func measure(ctx context.Context, w io.Writer, f runFlags, cfg loadgen.Config) error {
-	cfg.Concurrency, cfg.Rate = f.concurrency, f.rate
+	cfg.Concurrency, cfg.Rate, cfg.Phases = f.concurrency, f.rate, f.phases
 	// The warm-up's connections carry the measurement.
 	cfg.Transport = loadgen.NewTransport(f.concurrency)
 	defer cfg.Transport.CloseIdleConnections()

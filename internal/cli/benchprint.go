@@ -21,6 +21,20 @@ func printBench(w io.Writer, f runFlags, res *loadgen.Result, cpu time.Duration)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "latency      p50 %s  p90 %s  p99 %s  max %s\n", ms(res.Percentile(50)), ms(res.Percentile(90)), ms(res.Percentile(99)), ms(res.Percentile(100)))
+	if f.phases {
+		pct := func(l []time.Duration) string {
+			return fmt.Sprintf("p50 %s  p99 %s  max %s", ms(loadgen.Percentile(l, 50)), ms(loadgen.Percentile(l, 99)), ms(loadgen.Percentile(l, 100)))
+		}
+		fmt.Fprintf(w, "connections  %d requests opened a new one; connect %s\n", res.NewConns, pct(res.Connect))
+		if len(res.Closing) > 0 {
+			fmt.Fprintf(w, "closing      answers that closed their connection, by status: %v\n", res.Closing)
+		}
+		if res.Broken > 0 {
+			fmt.Fprintf(w, "broken       %d requests on a kept connection got no answer; first: %s\n", res.Broken, res.FirstBroken)
+		}
+		fmt.Fprintf(w, "kept conns   %d served; latency %s\n", len(res.Kept), pct(res.Kept))
+		fmt.Fprintf(w, "wait         written to first byte, served: %s\n", pct(res.Wait))
+	}
 	perReq := 0.0
 	if res.Requests > 0 && cpu > 0 {
 		perReq = float64(cpu.Microseconds()) / float64(res.Requests)

@@ -305,7 +305,7 @@ func DefaultConfig() Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
-			MaxConnections:    512,
+			MaxConnections:    256,
 			MaxInFlight:       MaxInFlightConfig{Token: 64, API: 64, Ops: 64},
 		},
 		Log: LogConfig{Format: "auto", Level: "info"},

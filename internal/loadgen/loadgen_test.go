@@ -89,3 +89,76 @@ func TestProc(t *testing.T) {
 		t.Errorf("ProcRSS(self) = %d, %d, %v", rss, peak, err)
 	}
 }
+
+// TestPhases: with Phases, a request that had to open a connection is
+// counted apart, with its connect time, and only the requests on kept
+// connections enter Kept.
+func TestPhases(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			// Every other answer is slow and closes its connection, so
+			// the next request opens a new one.
+			time.Sleep(5 * time.Millisecond)
+			w.Header().Set("Connection", "close")
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(t.Context(), loadgen.Config{URL: srv.URL, Bodies: []string{"x"}, Concurrency: 1, Duration: 300 * time.Millisecond, Phases: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := int64(len(res.Latencies))
+	if served < 10 || res.Errors != 0 {
+		t.Fatalf("%d served, %d errors (%s)", served, res.Errors, res.FirstError)
+	}
+	// Request 1 opens the first connection; after it, every closing answer
+	// (even ones) makes the next request open one: about half of them.
+	if res.NewConns < served/2-1 || res.NewConns > served/2+1 {
+		t.Errorf("NewConns = %d of %d requests, want about half", res.NewConns, served)
+	}
+	if int64(len(res.Connect)) != res.NewConns || int64(len(res.Kept)) != served-res.NewConns || int64(len(res.Wait)) != served {
+		t.Errorf("connect %d, kept %d, wait %d for %d served and %d new connections", len(res.Connect), len(res.Kept), len(res.Wait), served, res.NewConns)
+	}
+	if res.Closing[http.StatusOK] != res.NewConns && res.Closing[http.StatusOK] != res.NewConns-1 {
+		t.Errorf("Closing = %v, want one closing answer before each new connection (%d)", res.Closing, res.NewConns)
+	}
+	// The requests on kept connections are the even ones, which sleep;
+	// the others answer at once.
+	if p := loadgen.Percentile(res.Kept, 1); p < 5*time.Millisecond {
+		t.Errorf("kept p1 = %v, want the sleeping requests' (≥ 5 ms)", p)
+	}
+	// Without Phases nothing is traced.
+	res, _ = loadgen.Run(t.Context(), loadgen.Config{URL: srv.URL, Bodies: []string{"x"}, Concurrency: 1, Duration: 100 * time.Millisecond})
+	if res.NewConns != 0 || res.Kept != nil || res.Wait != nil {
+		t.Errorf("untraced run has phases: %d new, %d kept, %d wait", res.NewConns, len(res.Kept), len(res.Wait))
+	}
+}
+
+// TestPhasesBroken: a request whose kept connection the server drops
+// without an answer is counted as broken, apart from failures to connect.
+func TestPhasesBroken(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%3 == 0 {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(t.Context(), loadgen.Config{URL: srv.URL, Bodies: []string{"x"}, Concurrency: 1, Duration: 200 * time.Millisecond, Phases: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every third request is dropped; the one after it opens a connection,
+	// the one after that reuses it and is the next dropped: all drops but
+	// none of the requests on new connections are on kept connections.
+	if res.Statuses[0] < 3 || res.Broken != res.Statuses[0] || res.FirstBroken == "" {
+		t.Errorf("%d dropped, %d broken (%q), want all dropped ones broken", res.Statuses[0], res.Broken, res.FirstBroken)
+	}
+}

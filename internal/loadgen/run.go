@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,6 +57,11 @@ type Config struct {
 	// connection waits in the server's accept queue, which is not the
 	// latency of an admitted request); by default each Run opens its own.
 	Transport *http.Transport
+	// Phases, when set, traces every request (net/http/httptrace) and
+	// fills the Result's connection and phase figures: whether it opened
+	// a connection, how long that took, and how long the answer took
+	// once the request was written.
+	Phases bool
 }
 
 // Result is what a run measured.
@@ -71,6 +77,42 @@ type Result struct {
 	Latencies []time.Duration // sorted, one per successful request (a 200 Expect accepted)
 	// FirstError is the first failure seen, to say what went wrong.
 	FirstError string
+
+	// With Config.Phases, these split the figures by connection:
+	// NewConns counts the requests (any outcome) that opened a connection
+	// instead of reusing a kept one; Connect is, per such request, the
+	// time to get it (dial, TCP handshake: what a full accept queue
+	// delays); Kept are the latencies of the served requests that went on
+	// a kept connection, and Wait, per served request, the time from the
+	// request written to the first byte of the answer (the server's
+	// queueing and service, and the kernel's between). All sorted.
+	NewConns int64
+	// Broken counts the transport errors (no answer) of requests sent on
+	// a kept connection: a connection the server closed or reset under
+	// the client, with the first such error in FirstBroken.
+	Broken      int64
+	FirstBroken string
+	// Closing counts the answers that closed their connection
+	// (Connection: close), by status.
+	Closing map[int]int64
+	Connect []time.Duration
+	Kept    []time.Duration
+	Wait    []time.Duration
+}
+
+// phases is one request's trace: what Config.Phases records.
+type phases struct {
+	getConn, gotConn, wrote, firstByte time.Time
+	reused, closing                    bool
+}
+
+func (p *phases) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn:              func(string) { p.getConn = time.Now() },
+		GotConn:              func(i httptrace.GotConnInfo) { p.gotConn, p.reused = time.Now(), i.Reused },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { p.wrote = time.Now() },
+		GotFirstResponseByte: func() { p.firstByte = time.Now() },
+	}
 }
 
 // Run drives cfg.Concurrency connections against cfg.URL until
@@ -127,22 +169,61 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			var errs, rejected int64
 			var firstErr string
 			var buf bytes.Buffer // this connection's answer, reused
+			var ph *phases
+			var newConns, broken int64
+			closed := map[int]int64{}
+			var firstBroken string
+			var connect, kept, wait []time.Duration
+			if cfg.Phases {
+				ph = new(phases)
+			}
 			for ctx.Err() == nil {
 				if limiter != nil && limiter.Wait(ctx) != nil {
 					break
 				}
 				body := bodies[next.Add(1)%uint64(len(bodies))]
 				t0 := time.Now()
-				status, msg := post(reqCtx, client, cfg.URL, body, authz, cfg.Expect, &buf)
+				rctx := reqCtx
+				if ph != nil {
+					*ph = phases{}
+					rctx = httptrace.WithClientTrace(reqCtx, ph.trace())
+				}
+				var closing *bool
+				if ph != nil {
+					closing = &ph.closing
+				}
+				status, msg := post(rctx, client, cfg.URL, body, authz, cfg.Expect, &buf, closing)
 				if reqCtx.Err() != nil && status == 0 {
 					break // cut off by the caller, not a failure
 				}
 				d := time.Since(t0)
 				statuses[status]++
+				fresh := ph != nil && !ph.gotConn.IsZero() && !ph.reused
+				if fresh {
+					newConns++
+					connect = append(connect, ph.gotConn.Sub(ph.getConn))
+				}
+				if ph != nil && ph.closing {
+					closed[status]++
+				}
+				if ph != nil && status == 0 && !ph.gotConn.IsZero() && ph.reused {
+					broken++
+					if firstBroken == "" {
+						firstBroken = msg
+					}
+				}
 				if msg == "" {
 					// Latency is of served requests: a shed 503 answers
 					// fast and would flatter the percentiles.
 					lat = append(lat, d)
+					if ph != nil {
+						if !fresh {
+							kept = append(kept, d)
+						}
+						if !ph.wrote.IsZero() && !ph.firstByte.IsZero() {
+							wait = append(wait, ph.firstByte.Sub(ph.wrote))
+						}
+					}
 					continue
 				}
 				errs++
@@ -156,6 +237,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			res.Latencies = append(res.Latencies, lat...)
+			res.NewConns += newConns
+			res.Broken += broken
+			for s, n := range closed {
+				if res.Closing == nil {
+					res.Closing = map[int]int64{}
+				}
+				res.Closing[s] += n
+			}
+			if res.FirstBroken == "" {
+				res.FirstBroken = firstBroken
+			}
+			res.Connect = append(res.Connect, connect...)
+			res.Kept = append(res.Kept, kept...)
+			res.Wait = append(res.Wait, wait...)
 			for s, n := range statuses {
 				res.Statuses[s] += n
 				res.Requests += n
@@ -169,14 +264,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
-	slices.Sort(res.Latencies)
+	for _, l := range [][]time.Duration{res.Latencies, res.Connect, res.Kept, res.Wait} {
+		slices.Sort(l)
+	}
 	return res, nil
 }
 
 // post sends one request and returns the status (0 on a transport error)
 // and, on failure, a short description; a success has none. A 200 answer
 // fails when expect refuses its body, which is read into buf.
-func post(ctx context.Context, c *http.Client, u, body, authz string, expect func([]byte) bool, buf *bytes.Buffer) (int, string) {
+func post(ctx context.Context, c *http.Client, u, body, authz string, expect func([]byte) bool, buf *bytes.Buffer, closing *bool) (int, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
 		return 0, err.Error()
@@ -190,6 +287,9 @@ func post(ctx context.Context, c *http.Client, u, body, authz string, expect fun
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
+	if closing != nil {
+		*closing = resp.Close
+	}
 	if resp.StatusCode == http.StatusOK {
 		if expect == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -217,12 +317,16 @@ func NewTransport(n int) *http.Transport {
 
 // Percentile returns the p-th percentile (0 < p ≤ 100) of the sorted
 // latencies, or 0 when there are none.
-func (r *Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
+func (r *Result) Percentile(p float64) time.Duration { return Percentile(r.Latencies, p) }
+
+// Percentile returns the p-th percentile (0 < p ≤ 100) of sorted, or 0
+// when it is empty.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
-	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // Throughput is completed requests per second.
