@@ -3,7 +3,6 @@ package grants
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -71,6 +70,36 @@ type auditDetail struct {
 	SrcSub   string `json:"src_sub,omitempty"`
 	JTI      string `json:"jti,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+}
+
+// appendJSON appends d as encoding/json.Marshal writes it, byte for byte
+// (TestAuditDetailMatchesEncodingJSON), without its reflection: one audit
+// event per request (docs/performance.md, "Allocations per request").
+func (d *auditDetail) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	b = detailField(b, "grant", d.Grant, true)
+	b = detailField(b, "dialect", d.Dialect, false)
+	b = detailField(b, "pool", d.Pool, true)
+	b = detailField(b, "provider", d.Provider, true)
+	b = detailField(b, "src_iss", d.SrcIss, true)
+	b = detailField(b, "src_sub", d.SrcSub, true)
+	b = detailField(b, "jti", d.JTI, true)
+	b = detailField(b, "reason", d.Reason, true)
+	return append(b, '}')
+}
+
+// detailField appends one member of auditDetail after the '{' or a comma.
+func detailField(b []byte, name, v string, omitEmpty bool) []byte {
+	if omitEmpty && v == "" {
+		return b
+	}
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return oauth2.AppendJSONString(b, v)
 }
 
 // finish is phase 7: write the response in the dialect's shape, then log
@@ -166,8 +195,9 @@ func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth
 // auditEvent is the one event of an exchange, issued or refused.
 func (h *Handler) auditEvent(r *http.Request, req *Request, grant string, obs Observation) storage.AuditEvent {
 	t := req.trace
-	detail, _ := json.Marshal(auditDetail{Grant: grant, Dialect: obs.Dialect, Pool: t.pool, Provider: t.provider,
-		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason})
+	d := auditDetail{Grant: grant, Dialect: obs.Dialect, Pool: t.pool, Provider: t.provider,
+		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason}
+	detail := d.appendJSON(make([]byte, 0, 256))
 	target := t.pool
 	if t.provider != "" {
 		target += "/" + t.provider

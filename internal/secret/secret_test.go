@@ -1,8 +1,13 @@
 package secret
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -68,4 +73,74 @@ func TestDigest(t *testing.T) {
 	if len(DigestID(d)) != 16 {
 		t.Fatalf("DigestID = %q", DigestID(d))
 	}
+}
+
+// TestDigestMatchesHMAC checks Digest against crypto/hmac computed afresh,
+// for more distinct peppers than Digest keeps keyed hashes for, for a
+// pepper whose bytes change in place between calls, and from several
+// goroutines at once.
+func TestDigestMatchesHMAC(t *testing.T) {
+	freshKeyed(t)
+	want := func(p []byte, s string) []byte {
+		m := hmac.New(sha256.New, p)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
+	peppers := make([][]byte, 3*maxKeyedPeppers)
+	for i := range peppers {
+		peppers[i] = []byte(strings.Repeat(string(rune('a'+i)), 32+i))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 50 {
+				for i, p := range peppers {
+					s := fmt.Sprintf("sts_cs_%d_%d_%d", g, round, i)
+					if got := Digest(p, s); !bytes.Equal(got, want(p, s)) {
+						t.Errorf("Digest(pepper %d, %q) = %x, want %x", i, s, got, want(p, s))
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	p := []byte(strings.Repeat("m", 32))
+	first := Digest(p, "x")
+	p[0] = 'n' // the same slice, other bytes: another key
+	if got := Digest(p, "x"); bytes.Equal(got, first) || !bytes.Equal(got, want(p, "x")) {
+		t.Fatalf("Digest after the pepper changed in place = %x, want %x", got, want(p, "x"))
+	}
+}
+
+// TestDigestAllocs: a digest under a pepper seen before reuses a keyed
+// hash instead of building one (crypto/hmac.New: the two SHA-256 states
+// and their pads, 6 allocations); what remains is the result.
+func TestDigestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	freshKeyed(t)
+	p := []byte(strings.Repeat("q", 32))
+	Digest(p, "warm")
+	if n := testing.AllocsPerRun(200, func() { Digest(p, "sts_cs_some_secret_value") }); n > 1 {
+		t.Fatalf("Digest allocates %v times, want ≤ 1", n)
+	}
+}
+
+func BenchmarkDigest(b *testing.B) {
+	p := []byte(strings.Repeat("q", 32))
+	b.ReportAllocs()
+	for b.Loop() {
+		Digest(p, "sts_cs_0123456789abcdefghijklmnopqrstuvwxyzABCD")
+	}
+}
+
+// freshKeyed empties Digest's pools for one test (other tests may have
+// used up its maxKeyedPeppers slots) and restores them after.
+func freshKeyed(t *testing.T) {
+	saved := keyed.pools.Load()
+	keyed.pools.Store(nil)
+	t.Cleanup(func() { keyed.pools.Store(saved) })
 }

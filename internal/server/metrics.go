@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,6 +22,29 @@ type Metrics struct {
 	duration      *prometheus.HistogramVec
 	storageErrors *prometheus.CounterVec
 	readiness     sync.Once
+
+	// series caches the children of requests and duration per (route,
+	// method, status), so that a request seen before skips
+	// WithLabelValues (hashing and validating the labels, formatting the
+	// status). Copied on write: after warm-up it only grows when a new
+	// combination appears. Labels are bounded (route patterns,
+	// methodLabel, status codes); past maxCachedSeries, observe goes
+	// through WithLabelValues as before.
+	seriesMu sync.Mutex
+	series   atomic.Pointer[map[seriesKey]requestSeries]
+}
+
+// maxCachedSeries bounds Metrics.series.
+const maxCachedSeries = 1024
+
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics returns Metrics with Go runtime and process collectors
@@ -72,8 +97,38 @@ func (m *Metrics) Preinit(route, method string, codes ...int) {
 }
 
 func (m *Metrics) observe(route, method string, code int, seconds float64) {
-	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(route).Observe(seconds)
+	k := seriesKey{route: route, method: methodLabel(method), code: code}
+	s, ok := requestSeries{}, false
+	if p := m.series.Load(); p != nil {
+		s, ok = (*p)[k]
+	}
+	if !ok {
+		s = m.addSeries(k)
+	}
+	s.requests.Inc()
+	s.duration.Observe(seconds)
+}
+
+// addSeries returns the children of k, caching them while there is room.
+func (m *Metrics) addSeries(k seriesKey) requestSeries {
+	s := requestSeries{
+		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
+		duration: m.duration.WithLabelValues(k.route),
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	var cur map[seriesKey]requestSeries
+	if p := m.series.Load(); p != nil {
+		cur = *p
+	}
+	if _, ok := cur[k]; ok || len(cur) >= maxCachedSeries {
+		return s
+	}
+	next := make(map[seriesKey]requestSeries, len(cur)+1)
+	maps.Copy(next, cur)
+	next[k] = s
+	m.series.Store(&next)
+	return s
 }
 
 // methodLabel bounds the method label: the method is chosen by the client,
