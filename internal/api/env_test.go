@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -156,19 +155,12 @@ func as(token string) context.Context {
 	return ctx
 }
 
-// newSQLiteStore is ststest.NewStore without importing ststest (which pulls
-// in cli and config): a migrated SQLite store in t.TempDir().
+// newSQLiteStore is a migrated SQLite store in t.TempDir(), a copy of one
+// migrated once per test binary (sqlitetest, since ststest pulls in cli and
+// config).
 func newSQLiteStore(t testing.TB) storage.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate sqlite: %v", err)
-	}
-	return s
+	return sqlitetest.NewStore(t)
 }
 
 // grpcConn is a grpc-go connection to srv over its TLS (HTTP/2), closed

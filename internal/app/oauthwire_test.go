@@ -24,6 +24,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -77,7 +78,9 @@ type oauthEnv struct {
 
 func newOAuthEnv(t testing.TB) *oauthEnv {
 	t.Helper()
-	return newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	path := filepath.Join(t.TempDir(), "sts.db")
+	sqlitetest.WriteMigrated(t, path) // newOAuthEnvOn's Migrate finds nothing to do
+	return newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 }
 
 // newOAuthEnvOn is newOAuthEnv on the backend c opens (PostgreSQL runs

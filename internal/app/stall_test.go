@@ -17,6 +17,7 @@ import (
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // TestSQLiteStallStaysResponsive (docs/security.md F-46): while SQLite
@@ -28,7 +29,9 @@ import (
 func TestSQLiteStallStaysResponsive(t *testing.T) {
 	const callTimeout = time.Second
 	// As serve opens it: busy_timeout is storage.call_timeout.
-	e := newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db"), ConnectTimeout: callTimeout})
+	path := filepath.Join(t.TempDir(), "sts.db")
+	sqlitetest.WriteMigrated(t, path)
+	e := newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path, ConnectTimeout: callTimeout})
 	tok := e.ccToken(t, e.a, e.secA)
 	keys, err := signer.NewStatic(signer.ES256)
 	if err != nil {

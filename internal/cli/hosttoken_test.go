@@ -17,7 +17,7 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // TestHostTokenCLI: a user stores a GitHub token for a runner with `sts
@@ -26,14 +26,7 @@ import (
 // principal of another organization, get nothing.
 func TestHostTokenCLI(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.NewStore(t)
 	pepper := make([]byte, 32)
 	rand.Read(pepper)
 	pats, _ := pat.NewService(store, pepper)

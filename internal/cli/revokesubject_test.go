@@ -1,12 +1,11 @@
 package cli
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -15,14 +14,7 @@ import (
 // before the cut-off; another subject's family lives on.
 func TestRevokeSubjectEndsRefreshFamilies(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.NewStore(t)
 	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme"}); err != nil {
 		t.Fatal(err)
 	}

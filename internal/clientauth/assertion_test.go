@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,21 +15,14 @@ import (
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // TestPrivateKeyJWT checks RFC 7523 §3 client assertions: a good one
 // passes once; replay (T-48), wrong aud, long lifetime, expiry, a foreign
 // key and an embedded jwk header (T-14) are all invalid_client.
 func TestPrivateKeyJWT(t *testing.T) {
-	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.NewStore(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256"}}})

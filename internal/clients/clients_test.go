@@ -24,6 +24,7 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/ststest/pgtest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 var pepper = []byte(strings.Repeat("k", 32))
@@ -75,7 +76,9 @@ type fixture struct {
 func backends(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	open := map[string]func(t *testing.T) sqlstore.Config{
 		"sqlite": func(t *testing.T) sqlstore.Config {
-			return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")}
+			path := filepath.Join(t.TempDir(), "sts.db")
+			sqlitetest.WriteMigrated(t, path)
+			return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path}
 		},
 		"postgres": func(t *testing.T) sqlstore.Config {
 			return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)}

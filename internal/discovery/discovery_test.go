@@ -22,8 +22,8 @@ import (
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/clocktest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -35,14 +35,7 @@ type clock = clocktest.Clock
 
 func newStore(t *testing.T) storage.Store {
 	t.Helper()
-	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.NewStore(t)
 	return s
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +22,7 @@ import (
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 	"github.com/opensts/sts/internal/trust"
 )
@@ -117,19 +116,11 @@ func (i *testIssuer) claims(now time.Time, sub string) map[string]any {
 	}
 }
 
-// newSQLite is ststest.NewStore, which this package cannot import (ststest
-// runs app.Run, and app imports grants).
+// newSQLite is sqlitetest.NewStore: ststest, which this package cannot
+// import (ststest runs app.Run, and app imports grants), offers the same.
 func newSQLite(t testing.TB) storage.Store {
 	t.Helper()
-	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sqlitetest.NewStore(t)
 }
 
 // recorder is an Auditor that keeps events in memory.

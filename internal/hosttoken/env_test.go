@@ -17,13 +17,16 @@ import (
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/clocktest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // backends are the stores every test runs on: SQLite always, PostgreSQL
 // when STS_TEST_POSTGRES_DSN is set (a fresh schema per test).
 func backends(t *testing.T) map[string]func(t *testing.T) *sqlstore.Store {
 	b := map[string]func(t *testing.T) *sqlstore.Store{"sqlite": func(t *testing.T) *sqlstore.Store {
-		return open(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+		path := filepath.Join(t.TempDir(), "sts.db")
+		sqlitetest.WriteMigrated(t, path) // open's Migrate finds nothing to do
+		return open(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 	}}
 	if dsn := os.Getenv("STS_TEST_POSTGRES_DSN"); dsn != "" {
 		b["postgres"] = func(t *testing.T) *sqlstore.Store { return open(t, postgresSchema(t, dsn)) }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -63,14 +62,7 @@ func introspectGoogle(t *testing.T, base, id, secret, token, hint string) (*goog
 // itself judges /v1/introspect against a real server in compat/googleapi.
 func TestGoogleIntrospectShape(t *testing.T) {
 	ctx := t.Context()
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.NewStore(t)
 	if err := store.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme", Tier: "enterprise"}); err != nil {
 		t.Fatal(err)
 	}

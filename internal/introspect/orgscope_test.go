@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -26,14 +25,7 @@ import (
 // so does a bearer caller of another organization.
 func TestIntrospectionStaysInOrganization(t *testing.T) {
 	const iss = "https://sts.example"
-	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.NewStore(t)
 	keys, err := signer.NewStatic(signer.ES256)
 	if err != nil {
 		t.Fatal(err)

@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"context"
 
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/clocktest"
 	"github.com/opensts/sts/internal/ststest/pgtest"
-	"log/slog"
-	"path/filepath"
-	"sync"
-	"testing"
-	"time"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 var testPepper = bytes.Repeat([]byte{7}, 32)
@@ -100,19 +101,11 @@ func (f *fixture) create(t *testing.T, scopes ...string) (storage.PAT, string) {
 	return p, secret
 }
 
-// newSQLiteStore is ststest.NewStore without importing ststest (which pulls
-// in cli and config): a migrated SQLite store in t.TempDir().
+// newSQLiteStore is a migrated SQLite store in t.TempDir() (sqlitetest,
+// since ststest pulls in cli and config).
 func newSQLiteStore(t testing.TB) storage.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate sqlite: %v", err)
-	}
-	return s
+	return sqlitetest.NewStore(t)
 }
 
 // postgresDSN is STS_TEST_POSTGRES_DSN with a fresh schema (pgtest.DSN).

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -37,14 +36,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
 	t.Helper()
-	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.NewStore(t)
+	var err error
 	ctx := t.Context()
 	pepper := []byte("0123456789abcdef0123456789abcdef")
 	f := &fixture{store: s}

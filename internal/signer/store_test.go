@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // backend opens a fresh, migrated store of one kind.
@@ -30,7 +31,9 @@ var backends = []backend{
 
 func newSQLiteStore(t *testing.T) storage.Store {
 	t.Helper()
-	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	path := filepath.Join(t.TempDir(), "sts.db")
+	sqlitetest.WriteMigrated(t, path)
+	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 }
 
 func newPostgresStore(t *testing.T) storage.Store {

@@ -1,87 +1,22 @@
 package ststest
 
 import (
-	"context"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // NewStore returns a migrated SQLite store on a file in t.TempDir(),
-// closed when the test ends. A file rather than ":memory:" so the store
-// behaves like production SQLite: several pooled connections, WAL, real
-// write locking.
+// closed when the test ends; see [sqlitetest.NewStore].
 func NewStore(t testing.TB) storage.Store {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sts.db")
-	WriteMigratedSQLite(t, path)
-	s, err := sqlstore.Open(t.Context(), sqlstore.Config{
-		Driver: sqlstore.DriverSQLite,
-		DSN:    path,
-	})
-	if err != nil {
-		t.Fatalf("ststest: open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("ststest: close store: %v", err)
-		}
-	})
-	// The copy is at the newest version, so this finds nothing to do; it
-	// stays so that a store from NewStore is always one Migrate accepts.
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatalf("ststest: migrate store: %v", err)
-	}
-	return s
+	return sqlitetest.NewStore(t)
 }
 
 // WriteMigratedSQLite writes at path (mode 0600) a SQLite database that
-// every migration has run on: a copy of one migrated once per test binary,
-// since running the migrations costs more than most tests that need a
-// store.
+// every migration has run on; see [sqlitetest.WriteMigrated].
 func WriteMigratedSQLite(t testing.TB, path string) {
 	t.Helper()
-	template.once.Do(buildTemplate)
-	if template.err != nil {
-		t.Fatalf("ststest: migrated SQLite template: %v", template.err)
-	}
-	if err := os.WriteFile(path, template.db, 0o600); err != nil {
-		t.Fatalf("ststest: write migrated SQLite: %v", err)
-	}
-}
-
-var template struct {
-	once sync.Once
-	db   []byte
-	err  error
-}
-
-func buildTemplate() {
-	dir, err := os.MkdirTemp("", "sts-sqlite-template")
-	if err != nil {
-		template.err = err
-		return
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "sts.db")
-	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
-	if err != nil {
-		template.err = err
-		return
-	}
-	if err := s.Migrate(ctx); err != nil {
-		s.Close()
-		template.err = err
-		return
-	}
-	// Closing the last connection checkpoints the WAL into the file.
-	if template.err = s.Close(); template.err != nil {
-		return
-	}
-	template.db, template.err = os.ReadFile(path)
+	sqlitetest.WriteMigrated(t, path)
 }

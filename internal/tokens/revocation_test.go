@@ -1,13 +1,12 @@
 package tokens_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -15,14 +14,7 @@ import (
 // "jti:<jti>" revokes one token, "sub:<sub>" every token of the subject
 // issued up to IssuedBefore (docs/security.md T-62, D-04).
 func TestStoreRevocations(t *testing.T) {
-	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.NewStore(t)
 	f := newFixture(t, signer.ES256)
 	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
 	c := f.claims()

@@ -2,14 +2,13 @@ package tokens_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/cache"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -34,14 +33,7 @@ func (c *countingStore) GetPAT(ctx context.Context, id string) (storage.PAT, err
 // storage at most once per TTL, a refusal is never served from the cache.
 func TestStoreSources(t *testing.T) {
 	ctx := t.Context()
-	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.NewStore(t)
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +143,7 @@ func TestStoreSources(t *testing.T) {
 // per token while it is enabled.
 func TestStoreSourcesRecordCache(t *testing.T) {
 	ctx := t.Context()
-	s, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.NewStore(t)
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/web"
 )
 
@@ -23,14 +22,7 @@ import (
 func TestExpiryOnThePage(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.NewStore(t)
 	now := storage.Now(time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC))
 	clock := func() time.Time { return now }
 	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}

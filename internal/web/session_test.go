@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/web"
 )
 
@@ -46,14 +45,7 @@ func serve(h http.Handler, c *http.Cookie, method, path string) *httptest.Respon
 func TestSessionTimeouts(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.NewStore(t)
 	now := storage.Now(time.Now())
 	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
 	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
@@ -155,14 +147,7 @@ func TestSessionTimeouts(t *testing.T) {
 // (docs/security.md T-85).
 func TestSignedInSeam(t *testing.T) {
 	t.Parallel()
-	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.NewStore(t)
 	pats, _ := pat.NewService(st, make([]byte, pat.MinPepperSize))
 	h, err := web.New(web.Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/storage/conformance"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/clocktest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 func openSQLite(t *testing.T, path string) *sqlstore.Store {
@@ -32,7 +33,9 @@ func openSQLite(t *testing.T, path string) *sqlstore.Store {
 // revocation view on, as sts serve runs it on SQLite.
 func TestConformance(t *testing.T) {
 	newStore := func(t *testing.T) storage.Store {
-		s := cache.New(openSQLite(t, filepath.Join(t.TempDir(), "sts.db")))
+		path := filepath.Join(t.TempDir(), "sts.db")
+		sqlitetest.WriteMigrated(t, path) // openSQLite's Migrate finds nothing to do
+		s := cache.New(openSQLite(t, path))
 		s.EnableRevocations()
 		if err := s.SyncRevocations(t.Context()); err != nil {
 			t.Fatal(err)
@@ -60,6 +63,7 @@ type env struct {
 func sharedFile(t *testing.T) (elsewhere, here *sqlstore.Store) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sts.db")
+	sqlitetest.WriteMigrated(t, path)
 	a := openSQLite(t, path)
 	t.Cleanup(func() { a.Close() })
 	b := openSQLite(t, path)
