@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,6 +313,37 @@ func (c *cluster) live() []*replica {
 	return out
 }
 
+// rateLimitFallbacks sums sts_ratelimit_fallback_total over the live
+// replicas: the rate-limit decisions made in memory because Redis failed
+// or was slower than its timeout.
+func (c *cluster) rateLimitFallbacks() int64 {
+	c.t.Helper()
+	var n int64
+	for _, r := range c.live() {
+		resp, err := http.Get(r.base + "/metrics")
+		if err != nil {
+			c.t.Fatalf("metrics of %s: %v", r.name, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			c.t.Fatalf("metrics of %s: %d %v", r.name, resp.StatusCode, err)
+		}
+		for line := range strings.Lines(string(body)) {
+			if !strings.HasPrefix(line, "sts_ratelimit_fallback_total{") {
+				continue
+			}
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				c.t.Fatalf("metrics of %s: %q: %v", r.name, line, err)
+			}
+			n += int64(v)
+		}
+	}
+	return n
+}
+
 func bearerClient(token string) *http.Client {
 	return &http.Client{Transport: bearer{token, http.DefaultTransport}, Timeout: 10 * time.Second}
 }
@@ -419,6 +451,7 @@ func TestMultiReplica(t *testing.T) {
 
 	t.Run("the rate limit is one bucket for all replicas", func(t *testing.T) {
 		id, secret := c.newClient("limited")
+		fallbacksBefore := c.rateLimitFallbacks()
 		var allowed, limited atomic.Int64
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -440,9 +473,16 @@ func TestMultiReplica(t *testing.T) {
 		wg.Wait()
 		elapsed := time.Since(start).Seconds()
 		// One bucket of burst 40 refilled at 5/s; three separate buckets
-		// would have let up to 120 (+ refill) through.
-		max := 40 + int64(5*elapsed) + 2
-		t.Logf("150 requests over %.1fs across 3 replicas: %d allowed, %d limited (one bucket allows ≤ %d)", elapsed, allowed.Load(), limited.Load(), max)
+		// would have let up to 120 (+ refill) through. A Redis call slower
+		// than rate_limits.redis_timeout (a loaded machine) is decided in
+		// the replica's memory instead (docs/security.md F-15): each such
+		// decision may let one more request through, and is counted.
+		fallbacks := c.rateLimitFallbacks() - fallbacksBefore
+		max := 40 + int64(5*elapsed) + 2 + fallbacks
+		t.Logf("150 requests over %.1fs across 3 replicas: %d allowed, %d limited, %d decided in memory (one bucket allows ≤ %d)", elapsed, allowed.Load(), limited.Load(), fallbacks, max)
+		if fallbacks > 20 {
+			t.Errorf("%d of 150 decisions fell back to memory: Redis was not shared for this run", fallbacks)
+		}
 		if allowed.Load() > max || limited.Load() == 0 {
 			t.Errorf("allowed %d of 150 in %.1fs: the buckets are not shared (≤ %d expected)", allowed.Load(), elapsed, max)
 		}
