@@ -33,16 +33,8 @@ func (c *countingKeys) ListSigningKeys(ctx context.Context) ([]storage.SigningKe
 func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		clk := clocktest.New(t0)
-		kr := newKeyring(t, masterKey())
-		a := newManager(t, store, kr, clk, signer.DefaultConfig())
 		keysB := &countingKeys{KeyStore: store}
-		b := newManager(t, keysB, kr, clk, signer.DefaultConfig())
-		for _, m := range []*signer.Manager{a, b} {
-			if err := m.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		clk, a, b := pair(t, store, keysB)
 		var r signer.Rotation
 		for range 2 {
 			var err error
@@ -97,16 +89,8 @@ func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
 func TestUnknownKidWithinLookupInterval(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		clk := clocktest.New(t0)
-		kr := newKeyring(t, masterKey())
-		a := newManager(t, store, kr, clk, signer.DefaultConfig())
 		keysB := &countingKeys{KeyStore: store}
-		b := newManager(t, keysB, kr, clk, signer.DefaultConfig())
-		for _, m := range []*signer.Manager{a, b} {
-			if err := m.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		clk, a, b := pair(t, store, keysB)
 		const iss = "https://sts.example"
 		mint := func() string {
 			t.Helper()
@@ -141,4 +125,21 @@ func TestUnknownKidWithinLookupInterval(t *testing.T) {
 			t.Fatalf("after the interval: %v", err)
 		}
 	})
+}
+
+// pair starts two managers sharing one master key and one clock, replica A
+// on store and replica B reading its key set through keysB (the same
+// database, counted or failing as a test needs).
+func pair(t *testing.T, store storage.Store, keysB storage.KeyStore) (clk *clocktest.Clock, a, b *signer.Manager) {
+	t.Helper()
+	clk = clocktest.New(t0)
+	kr := newKeyring(t, masterKey())
+	a = newManager(t, store, kr, clk, signer.DefaultConfig())
+	b = newManager(t, keysB, kr, clk, signer.DefaultConfig())
+	for _, m := range []*signer.Manager{a, b} {
+		if err := m.Init(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clk, a, b
 }

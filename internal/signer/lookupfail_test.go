@@ -38,15 +38,7 @@ func (f *flakyKeys) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, 
 func twoReplicas(t *testing.T, store storage.Store, keysB storage.KeyStore) (string, *signer.Manager, *clocktest.Clock) {
 	t.Helper()
 	ctx := t.Context()
-	clk := clocktest.New(t0)
-	kr := newKeyring(t, masterKey())
-	a := newManager(t, store, kr, clk, signer.DefaultConfig())
-	b := newManager(t, keysB, kr, clk, signer.DefaultConfig())
-	for _, m := range []*signer.Manager{a, b} {
-		if err := m.Init(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clk, a, b := pair(t, store, keysB)
 	for range 2 {
 		if _, err := a.RotateNow(ctx, true); err != nil {
 			t.Fatal(err)
