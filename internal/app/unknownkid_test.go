@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/cli"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
@@ -120,7 +121,7 @@ func TestUnknownKidTwoReplicas(t *testing.T) {
 		}
 	}
 	tok := token()
-	time.Sleep(6 * time.Second) // B's re-read interval (signer.LookupInterval) is over
+	time.Sleep(signer.LookupInterval + time.Second/5) // B's re-read interval is over
 	// B reads the client's row now, so it authenticates the client from
 	// its record cache (5 s) below: only the key lookup needs storage.
 	if status, _, body := post(b, "/oauth2/introspect", url.Values{"token": {"not-a-token"}}); status != 200 {

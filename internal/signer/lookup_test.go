@@ -127,6 +127,41 @@ func TestUnknownKidWithinLookupInterval(t *testing.T) {
 	})
 }
 
+// TestUnknownKidWindowIsOneSecond (docs/security.md F-45): after another
+// replica's forced rotation, the window in which B answers "unavailable"
+// for a valid token of a key it has not loaded is at most one second: a
+// kid met a second after the last re-read is re-read and accepted. Made-up
+// kids still cost at most one storage read a second.
+func TestUnknownKidWindowIsOneSecond(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store storage.Store) {
+		ctx := t.Context()
+		keysB := &countingKeys{KeyStore: store}
+		clk, a, b := pair(t, store, keysB)
+		const iss = "https://sts.example"
+		v := &tokens.Verifier{Keys: b, Issuer: iss, Now: clk.Now}
+		before := keysB.lists.Load()
+		for i := range 3 {
+			for range 2 {
+				if _, err := a.RotateNow(ctx, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: iss, Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
+				Subject: "s", Audience: tokens.Audience{"api"}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.VerifyAccessToken(ctx, tok, "api"); err != nil {
+				t.Fatalf("rotation %d, a second after the last re-read: %v", i, err)
+			}
+			clk.Advance(time.Second)
+		}
+		if got := keysB.lists.Load() - before; got > 3 {
+			t.Errorf("storage reads for three new kids a second apart = %d, want at most 3", got)
+		}
+	})
+}
+
 // pair starts two managers sharing one master key and one clock, replica A
 // on store and replica B reading its key set through keysB (the same
 // database, counted or failing as a test needs).

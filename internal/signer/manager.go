@@ -184,8 +184,10 @@ func fingerprint(rows []storage.SigningKey) string {
 
 // LookupInterval bounds how often [Manager.LookupKey] re-reads the stored
 // key set for a kid this replica does not know: a storm of made-up kids
-// costs at most one storage read per interval.
-const LookupInterval = 5 * time.Second
+// costs at most one storage read per interval, and a valid token of a key
+// another replica has just made active may be answered "unavailable" for
+// at most this long (docs/reliability.md "Unknown signing keys").
+const LookupInterval = time.Second
 
 // lookupTimeout bounds one re-read; the requests waiting for it give up
 // at their own deadline first.
