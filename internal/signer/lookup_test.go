@@ -91,22 +91,8 @@ func TestUnknownKidWithinLookupInterval(t *testing.T) {
 		ctx := t.Context()
 		keysB := &countingKeys{KeyStore: store}
 		clk, a, b := pair(t, store, keysB)
-		const iss = "https://sts.example"
-		mint := func() string {
-			t.Helper()
-			for range 2 {
-				if _, err := a.RotateNow(ctx, true); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: iss, Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
-				Subject: "s", Audience: tokens.Audience{"api"}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return tok
-		}
-		v := &tokens.Verifier{Keys: b, Issuer: iss, Now: clk.Now}
+		mint := func() string { return newKeyToken(t, a, clk) }
+		v := &tokens.Verifier{Keys: b, Issuer: "https://sts.example", Now: clk.Now}
 		if _, err := v.VerifyAccessToken(ctx, mint(), "api"); err != nil {
 			t.Fatalf("first unknown kid: %v", err)
 		}
@@ -137,21 +123,10 @@ func TestUnknownKidWindowIsOneSecond(t *testing.T) {
 		ctx := t.Context()
 		keysB := &countingKeys{KeyStore: store}
 		clk, a, b := pair(t, store, keysB)
-		const iss = "https://sts.example"
-		v := &tokens.Verifier{Keys: b, Issuer: iss, Now: clk.Now}
+		v := &tokens.Verifier{Keys: b, Issuer: "https://sts.example", Now: clk.Now}
 		before := keysB.lists.Load()
 		for i := range 3 {
-			for range 2 {
-				if _, err := a.RotateNow(ctx, true); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: iss, Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
-				Subject: "s", Audience: tokens.Audience{"api"}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := v.VerifyAccessToken(ctx, tok, "api"); err != nil {
+			if _, err := v.VerifyAccessToken(ctx, newKeyToken(t, a, clk), "api"); err != nil {
 				t.Fatalf("rotation %d, a second after the last re-read: %v", i, err)
 			}
 			clk.Advance(time.Second)

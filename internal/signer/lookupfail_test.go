@@ -37,8 +37,17 @@ func (f *flakyKeys) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, 
 // replica B (same database) has not loaded; it returns A's token and B.
 func twoReplicas(t *testing.T, store storage.Store, keysB storage.KeyStore) (string, *signer.Manager, *clocktest.Clock) {
 	t.Helper()
-	ctx := t.Context()
 	clk, a, b := pair(t, store, keysB)
+	return newKeyToken(t, a, clk), b, clk
+}
+
+// newKeyToken rotates a with force twice, so that it signs with a key no
+// other manager has loaded (one forced rotation activates the published
+// next key, which the others know), and returns a token of that key for
+// audience "api" from issuer https://sts.example.
+func newKeyToken(t *testing.T, a *signer.Manager, clk *clocktest.Clock) string {
+	t.Helper()
+	ctx := t.Context()
 	for range 2 {
 		if _, err := a.RotateNow(ctx, true); err != nil {
 			t.Fatal(err)
@@ -49,7 +58,7 @@ func twoReplicas(t *testing.T, store storage.Store, keysB storage.KeyStore) (str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok, b, clk
+	return tok
 }
 
 // TestUnknownKidStorageDown (docs/security.md F-45): a kid replica B does
