@@ -58,10 +58,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = oauth2.AppendJSONString(b, c.ID)
 	b = append(b, `,"client_id":`...)
 	b = oauth2.AppendJSONString(b, c.ClientID)
-	if c.Scope != "" {
-		b = append(b, `,"scope":`...)
-		b = oauth2.AppendJSONString(b, c.Scope)
-	}
+	b = appendOmitEmpty(b, `,"scope":`, c.Scope)
 	b = append(b, `,"org_id":`...)
 	b = oauth2.AppendJSONString(b, c.OrgID)
 	b = append(b, `,"principal":`...)
