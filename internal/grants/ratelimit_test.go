@@ -124,6 +124,14 @@ func TestRedisLimitsRoundTripsPerRequest(t *testing.T) {
 // bucket then decides in per-replica memory, in order).
 func TestRateLimitOrder(t *testing.T) {
 	const slow = 0.001 // no refill during the test
+	// bursts opens the three buckets with these bursts and no refill.
+	bursts := func(open func(string, ratelimit.Rule) ratelimit.Limiter, ip, client, pool int) ratelimit.Limits {
+		return ratelimit.Limits{
+			PerIP:     open("per_ip", ratelimit.Rule{Rate: slow, Burst: ip}),
+			PerClient: open("per_client", ratelimit.Rule{Rate: slow, Burst: client}),
+			PerPool:   open("per_pool", ratelimit.Rule{Rate: slow, Burst: pool}),
+		}
+	}
 	backends := []struct {
 		name string
 		open func(t *testing.T) (func(name string, r ratelimit.Rule) ratelimit.Limiter, func() uint64)
@@ -166,11 +174,7 @@ func TestRateLimitOrder(t *testing.T) {
 			t.Run("refused per IP", func(t *testing.T) {
 				m := newMatrixEnv(t)
 				open, fallbacks := be.open(t)
-				lim := ratelimit.Limits{
-					PerIP:     open("per_ip", ratelimit.Rule{Rate: slow, Burst: 3}),
-					PerClient: open("per_client", ratelimit.Rule{Rate: slow, Burst: 10}),
-					PerPool:   open("per_pool", ratelimit.Rule{Rate: slow, Burst: 10}),
-				}
+				lim := bursts(open, 3, 10, 10)
 				m.handler.Limits = lim
 				c, sec := rateClient(t, m)
 				tok := m.issuer.mint(t, "RS256", m.issuer.claims(time.Now(), "u1"))
@@ -232,11 +236,7 @@ func TestRateLimitOrder(t *testing.T) {
 			t.Run("refused per client", func(t *testing.T) {
 				m := newMatrixEnv(t)
 				open, _ := be.open(t)
-				lim := ratelimit.Limits{
-					PerIP:     open("per_ip", ratelimit.Rule{Rate: slow, Burst: 100}),
-					PerClient: open("per_client", ratelimit.Rule{Rate: slow, Burst: 1}),
-					PerPool:   open("per_pool", ratelimit.Rule{Rate: slow, Burst: 10}),
-				}
+				lim := bursts(open, 100, 1, 10)
 				m.handler.Limits = lim
 				c, sec := rateClient(t, m)
 				tok := m.issuer.mint(t, "RS256", m.issuer.claims(time.Now(), "u1"))

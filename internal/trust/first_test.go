@@ -27,20 +27,8 @@ func (s *countingStore) ListPools(ctx context.Context) ([]storage.Pool, error) {
 // start share one rebuild of the registry instead of each rebuilding it in
 // turn.
 func TestRegistryFirstLoadSingleFlight(t *testing.T) {
-	store := ststest.NewStore(t)
 	ctx := t.Context()
-	if err := store.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.CreatePool(ctx, storage.Pool{ID: "a", OrgID: "acme", Condition: "true"}); err != nil {
-		t.Fatal(err)
-	}
-	compiler, err := policy.NewCompiler(policy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &countingStore{TrustStore: store}
-	r := &trust.Registry{Store: cs, Compiler: compiler}
+	_, cs, r := poolRegistry(t)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for range 32 {
@@ -61,23 +49,11 @@ func TestRegistryFirstLoadSingleFlight(t *testing.T) {
 // TestRegistryLookupReadsNoStorage: Lookup answers from the loaded
 // snapshot or says it cannot; it never loads or refreshes the registry.
 func TestRegistryLookupReadsNoStorage(t *testing.T) {
-	store := ststest.NewStore(t)
 	ctx := t.Context()
-	if err := store.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.CreatePool(ctx, storage.Pool{ID: "a", OrgID: "acme", Condition: "true"}); err != nil {
-		t.Fatal(err)
-	}
+	store, cs, r := poolRegistry(t)
 	if err := store.CreateProvider(ctx, storage.Provider{PoolID: "a", ID: "p", Issuer: "https://issuer.example", Audiences: []string{"a"}}); err != nil {
 		t.Fatal(err)
 	}
-	compiler, err := policy.NewCompiler(policy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &countingStore{TrustStore: store}
-	r := &trust.Registry{Store: cs, Compiler: compiler}
 	byName := trust.Selector{PoolID: "a"}
 	byIssuer := trust.Selector{Issuer: "https://issuer.example", Audiences: []string{"a"}}
 	if _, known, err := r.Lookup(byName); known || err != nil || cs.lists.Load() != 0 {
@@ -99,4 +75,26 @@ func TestRegistryLookupReadsNoStorage(t *testing.T) {
 	if n := cs.lists.Load(); n != 1 {
 		t.Errorf("%d loads, want Select's one", n)
 	}
+}
+
+// poolRegistry is a store holding organization "acme" with pool "a"
+// (condition true), and a registry over it whose pool-list reads are
+// counted.
+func poolRegistry(t *testing.T) (storage.Store, *countingStore, *trust.Registry) {
+	t.Helper()
+	store := ststest.NewStore(t)
+	ctx := t.Context()
+	if err := store.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreatePool(ctx, storage.Pool{ID: "a", OrgID: "acme", Condition: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	compiler, err := policy.NewCompiler(policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{TrustStore: store}
+	r := &trust.Registry{Store: cs, Compiler: compiler}
+	return store, cs, r
 }
