@@ -14,11 +14,12 @@ import (
 
 // addAuthCode adds the authorization_code grant to the token endpoints
 // and, when browser sign-in is wired (signedIn non-nil), GET/POST
-// /oauth2/authorize beside them. Codes and their redemption share the
+// /oauth2/authorize and the end-session endpoint /oauth2/logout beside
+// them. Codes and their redemption share the
 // digest pepper; the grant issues refresh tokens through the same
 // rotating families as refresh_token (docs/api.md, "Authorization code").
 func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, keys *signer.Multi, pep []byte,
-	signedIn authorize.SignedIn, logger *slog.Logger,
+	signedIn authorize.SignOuter, logger *slog.Logger,
 ) {
 	g := &grants.AuthorizationCode{
 		Store: store, Issuer: &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer}, Refresh: t.oauth.Refresh,
@@ -48,5 +49,8 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 	}
 	t.oauth.Mounters = append(t.oauth.Mounters, &authorize.Handler{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Audit: t.audit, Logger: logger,
+	}, &authorize.Logout{
+		Store: store, SignedIn: signedIn, Pepper: pep, Logger: logger,
+		Hints: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway},
 	})
 }

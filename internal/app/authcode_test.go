@@ -51,6 +51,13 @@ func (s cookieSeam) SignIn(w http.ResponseWriter, r *http.Request, returnTo stri
 	http.Redirect(w, r, s.login+"?return_to="+url.QueryEscape(returnTo), http.StatusFound)
 }
 
+// SignOut ends the seam's "session": it clears the cookie.
+func (s cookieSeam) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool) {
+	id, ok := s.Principal(r)
+	http.SetCookie(w, &http.Cookie{Name: "test_principal", Value: "", Path: "/", MaxAge: -1})
+	return id, ok
+}
+
 type codeEnv struct {
 	base     string
 	org      string

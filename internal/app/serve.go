@@ -40,7 +40,7 @@ type Options struct {
 	// SignedIn replaces the browser sign-in of the web pages (web.go) as
 	// the sign-in /oauth2/authorize asks for (authcode.go); tests use it
 	// to sign in without a browser. nil: the web pages' sessions.
-	SignedIn authorize.SignedIn
+	SignedIn authorize.SignOuter
 }
 
 // App is one sts server process: storage, every service and the HTTP
@@ -245,7 +245,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
-		var signedIn authorize.SignedIn = pages.SignedIn()
+		var signedIn authorize.SignOuter = pages.SignedIn()
 		if o.SignedIn != nil {
 			signedIn = o.SignedIn
 		}

@@ -517,17 +517,29 @@ func origin(raw string) string {
 // the exact request and the time it was rendered, so it is good for one
 // person, one request and ConsentFormLifetime (docs/security.md T-94).
 func (h *Handler) csrf(pid string, q *request, now time.Time) string {
-	ts := strconv.FormatInt(now.Unix(), 10)
-	return ts + "." + base64.RawURLEncoding.EncodeToString(h.mac(pid, q, ts))
-}
-
-func (h *Handler) mac(pid string, q *request, ts string) []byte {
-	m := hmac.New(sha256.New, secret.SubKey(h.Pepper, "authorize consent form"))
-	m.Write([]byte(pid + "\x00" + q.values().Encode() + "\x00" + ts))
-	return m.Sum(nil)
+	return formValue(secret.SubKey(h.Pepper, "authorize consent form"), pid+"\x00"+q.values().Encode(), now)
 }
 
 func (h *Handler) checkCSRF(tok, pid string, q *request, now time.Time) bool {
+	return formValueOK(secret.SubKey(h.Pepper, "authorize consent form"), tok, pid+"\x00"+q.values().Encode(), now)
+}
+
+// formValue is a rendered form's anti-CSRF value: the time now and an
+// HMAC under key over msg and that time.
+func formValue(key []byte, msg string, now time.Time) string {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	return ts + "." + base64.RawURLEncoding.EncodeToString(formMAC(key, msg, ts))
+}
+
+func formMAC(key []byte, msg, ts string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg + "\x00" + ts))
+	return m.Sum(nil)
+}
+
+// formValueOK reports whether tok is formValue's answer for key and msg,
+// rendered at most ConsentFormLifetime ago.
+func formValueOK(key []byte, tok, msg string, now time.Time) bool {
 	ts, sig, ok := strings.Cut(tok, ".")
 	if !ok {
 		return false
@@ -541,5 +553,5 @@ func (h *Handler) checkCSRF(tok, pid string, q *request, now time.Time) bool {
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	return err == nil && hmac.Equal(got, h.mac(pid, q, ts))
+	return err == nil && hmac.Equal(got, formMAC(key, msg, ts))
 }

@@ -16,6 +16,7 @@ const (
 	PathIntrospect          = "/oauth2/introspect"
 	PathRevoke              = "/oauth2/revoke"
 	PathAuthorize           = "/oauth2/authorize"
+	PathEndSession          = "/oauth2/logout"
 )
 
 // Metadata is the server metadata document shared by OIDC Discovery 1.0 §3
@@ -31,6 +32,9 @@ type Metadata struct {
 	// AuthorizationEndpoint is set when the server offers the
 	// authorization_code grant's browser flow.
 	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	// EndSessionEndpoint is OpenID Connect RP-Initiated Logout 1.0's,
+	// served with the authorization endpoint.
+	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
 	// CodeChallengeMethodsSupported is ["S256"] with the authorization
 	// endpoint (RFC 8414 §2, RFC 7636); plain is never accepted.
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
@@ -145,6 +149,7 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 	}
 	if s.AuthorizationEndpoint {
 		m.AuthorizationEndpoint = issuer + PathAuthorize
+		m.EndSessionEndpoint = issuer + PathEndSession
 		m.CodeChallengeMethodsSupported = []string{"S256"}
 		m.AuthorizationResponseIssParameterSupported = true
 	}

@@ -88,6 +88,67 @@ func (v *Verifier) VerifyAccessTokenAnyAudience(ctx context.Context, raw string)
 }
 
 func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessClaims, error) {
+	payload, err := v.verifySignature(ctx, raw, typeAccessToken)
+	if err != nil {
+		return nil, err
+	}
+	// 5. Claims, decoded case-sensitively with duplicates rejected, as
+	// go-jose's json decodes them (decodeAccessClaims).
+	var c AccessClaims
+	if err := decodeAccessClaims(payload, &c); err != nil {
+		return nil, invalid(ErrMalformed, "claims: %v", err)
+	}
+	if err := v.checkClaims(&c, audience); err != nil {
+		return nil, err
+	}
+	// 6. Revocation last: it is the only step that may touch storage.
+	if v.Revocations != nil {
+		revoked, err := v.Revocations.IsRevoked(ctx, c.ID, c.Subject, c.IssuedAt.Time())
+		if err != nil {
+			return nil, &sts.Error{Code: sts.Unavailable, Message: "token revocation check unavailable", Err: err}
+		}
+		if revoked {
+			return nil, invalid(ErrRevoked, "jti %s", c.ID)
+		}
+	}
+	// 7. Source: what the token derives from still stands (a cached
+	// lookup within its TTL).
+	if v.Sources != nil {
+		if err := v.Sources.CheckSource(ctx, &c); err != nil {
+			return nil, err
+		}
+	}
+	return &c, nil
+}
+
+// VerifyIDTokenHint verifies raw as an ID token we issued, for the
+// id_token_hint of an RP-initiated logout (OpenID Connect RP-Initiated
+// Logout 1.0 §2). Signature, header (typ "JWT"), iss, sub and aud are
+// checked as for any of our tokens; exp is not, because the hint names a
+// sign-in that may have outlived its ID token, and the spec asks the
+// provider to accept such hints. It must never be used to authenticate
+// anyone (docs/security.md T-97).
+func (v *Verifier) VerifyIDTokenHint(ctx context.Context, raw string) (*IDClaims, error) {
+	payload, err := v.verifySignature(ctx, raw, typeJWT)
+	if err != nil {
+		return nil, err
+	}
+	var c IDClaims
+	if err := josejson.Unmarshal(payload, &c); err != nil {
+		return nil, invalid(ErrMalformed, "claims: %v", err)
+	}
+	switch {
+	case c.Issuer != v.Issuer:
+		return nil, invalid(ErrIssuer, "iss %q", c.Issuer)
+	case c.Subject == "" || len(c.Audience) == 0:
+		return nil, invalid(ErrMalformed, "sub or aud missing")
+	}
+	return &c, nil
+}
+
+// verifySignature runs steps 1–4 of every verification: shape, header
+// (with typ), key and signature. It returns the decoded payload.
+func (v *Verifier) verifySignature(ctx context.Context, raw, typ string) ([]byte, error) {
 	// 1. Cheap shape checks before any decoding (docs/security.md T-02, T-03, T-04):
 	// bounded size, exactly three compact segments. JWE (5 parts) and the
 	// JSON serialisation (T-28) never get further.
@@ -100,7 +161,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	// 2. Our own strict header check on the protected header, byte-exact
 	// names only (T-23, T-24: go-jose's decoder rejects duplicate and
 	// matches names case-sensitively).
-	alg, kid, err := checkHeader(raw[:strings.IndexByte(raw, '.')])
+	alg, kid, err := checkHeader(raw[:strings.IndexByte(raw, '.')], typ)
 	if err != nil {
 		return nil, err
 	}
@@ -137,33 +198,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	if err := jws.Verify(alg, key.Key, raw[:dot], sig); err != nil {
 		return nil, invalid(ErrSignature, "key %s", kid)
 	}
-	// 5. Claims, decoded case-sensitively with duplicates rejected, as
-	// go-jose's json decodes them (decodeAccessClaims).
-	var c AccessClaims
-	if err := decodeAccessClaims(payload, &c); err != nil {
-		return nil, invalid(ErrMalformed, "claims: %v", err)
-	}
-	if err := v.checkClaims(&c, audience); err != nil {
-		return nil, err
-	}
-	// 6. Revocation last: it is the only step that may touch storage.
-	if v.Revocations != nil {
-		revoked, err := v.Revocations.IsRevoked(ctx, c.ID, c.Subject, c.IssuedAt.Time())
-		if err != nil {
-			return nil, &sts.Error{Code: sts.Unavailable, Message: "token revocation check unavailable", Err: err}
-		}
-		if revoked {
-			return nil, invalid(ErrRevoked, "jti %s", c.ID)
-		}
-	}
-	// 7. Source: what the token derives from still stands (a cached
-	// lookup within its TTL).
-	if v.Sources != nil {
-		if err := v.Sources.CheckSource(ctx, &c); err != nil {
-			return nil, err
-		}
-	}
-	return &c, nil
+	return payload, nil
 }
 
 // strictBase64URL is made once: Strict returns a fresh copy, allocated,
@@ -171,16 +206,17 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 var strictBase64URL = base64.RawURLEncoding.Strict()
 
 // checkHeader decodes the protected header and enforces our profile:
-// exactly alg, kid and typ, typ "at+jwt" (RFC 9068 §4, docs/security.md T-20),
-// alg one of ours, kid a bounded non-empty string.
-func checkHeader(seg string) (alg, kid string, err error) {
+// exactly alg, kid and typ, typ the one asked for ("at+jwt" for access
+// tokens, RFC 9068 §4, docs/security.md T-20; "JWT" for ID tokens), alg
+// one of ours, kid a bounded non-empty string.
+func checkHeader(seg, want string) (alg, kid string, err error) {
 	b, err := strictBase64URL.DecodeString(seg)
 	if err != nil {
 		return "", "", invalid(ErrMalformed, "header encoding")
 	}
 	// The header we mint: three plain strings that pass every check below.
 	// Anything else takes the go-jose path, for the same result and error.
-	if alg, kid, typ, ok := fastHeader(b); ok && ourAlgorithms[alg] && typ == typeAccessToken && kid != "" && len(kid) <= maxKIDLen {
+	if alg, kid, typ, ok := fastHeader(b); ok && ourAlgorithms[alg] && typ == want && kid != "" && len(kid) <= maxKIDLen {
 		return alg, kid, nil
 	}
 	var h map[string]josejson.RawMessage
@@ -196,7 +232,7 @@ func checkHeader(seg string) (alg, kid string, err error) {
 	if err := josejson.Unmarshal(h["alg"], &alg); err != nil || !ourAlgorithms[alg] {
 		return "", "", invalid(ErrAlgorithm, "alg %.32q", string(h["alg"]))
 	}
-	if err := josejson.Unmarshal(h["typ"], &typ); err != nil || typ != typeAccessToken {
+	if err := josejson.Unmarshal(h["typ"], &typ); err != nil || typ != want {
 		return "", "", invalid(ErrType, "typ %.32q", string(h["typ"]))
 	}
 	if err := josejson.Unmarshal(h["kid"], &kid); err != nil || kid == "" || len(kid) > maxKIDLen {

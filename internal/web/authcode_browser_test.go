@@ -147,4 +147,33 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 		chromedp.WaitVisible(`//p[normalize-space()='No application acts for you.']`))
 	u, _, _, _ = authorize(t)
 	do(t, ctx, "consent asked again", chromedp.Navigate(u), chromedp.WaitVisible(button("Allow")))
+
+	// The application signs the person out (OpenID Connect RP-Initiated
+	// Logout, at the end_session_endpoint go-oidc read from discovery):
+	// without a hint the person is asked first; with the ID token of the
+	// person signed in it happens at once. Either way the browser comes
+	// back to the registered address with the state, and the sts session
+	// is over.
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := provider.Claims(&meta); err != nil || meta.EndSession != s.URL+"/oauth2/logout" {
+		t.Fatalf("end_session_endpoint = %q, %v", meta.EndSession, err)
+	}
+	ask := meta.EndSession + "?" + url.Values{"client_id": {id[1]}, "post_logout_redirect_uri": {cb.URL + "/cb"}, "state": {"bye"}}.Encode()
+	do(t, ctx, "sign-out question", chromedp.Navigate(ask), chromedp.WaitVisible(heading("Sign out of sts?")))
+	shot(t, ctx, "logout")
+	do(t, ctx, "sign out", chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("Signed in to Notes")))
+	if code, st := cb.got(); code != "" || st != "bye" {
+		t.Errorf("after sign-out the application got code %q state %q, want state bye only", code, st)
+	}
+	do(t, ctx, "signed out of sts", chromedp.Navigate(s.URL+"/tokens"), chromedp.WaitVisible(heading("Sign in")))
+
+	do(t, ctx, "sign in to sts again", chromedp.Navigate(s.loginLink(t, "admin")), chromedp.WaitVisible(heading("Access Tokens")))
+	hinted := meta.EndSession + "?" + url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {cb.URL + "/cb"}, "state": {"bye2"}}.Encode()
+	do(t, ctx, "sign out with the ID token", chromedp.Navigate(hinted), chromedp.WaitVisible(heading("Signed in to Notes")))
+	if code, st := cb.got(); code != "" || st != "bye2" {
+		t.Errorf("after sign-out with a hint the application got code %q state %q, want state bye2 only", code, st)
+	}
+	do(t, ctx, "signed out of sts again", chromedp.Navigate(s.URL+"/tokens"), chromedp.WaitVisible(heading("Sign in")))
 }

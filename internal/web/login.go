@@ -82,11 +82,6 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if se, ok := h.signedIn.lookup(r); ok {
-		h.signedIn.end(r.Context(), se.rec.ID, "signed out")
-		c := audit.Caller{Actor: "principal:" + se.principal.ID, RequestID: requestID(w)}
-		_ = h.o.Store.AppendAudit(r.Context(), c.Event(h.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+se.rec.ID, "success", "sign-out"))
-	}
-	h.signedIn.clearCookie(w)
+	h.signedIn.SignOut(w, r, "sign-out")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -178,4 +179,21 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 func (s *SignedIn) clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: s.CookieName(), Value: "", Path: "/", Secure: s.secure, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// SignOut ends the session r carries, if any, records it in the audit
+// trail (detail says who asked), and clears the cookie. The end-session
+// endpoint uses it (internal/authorize.Logout).
+func (s *SignedIn) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool) {
+	defer s.clearCookie(w)
+	se, ok := s.lookup(r)
+	if !ok {
+		return "", false
+	}
+	s.end(r.Context(), se.rec.ID, detail)
+	c := audit.Caller{Actor: "principal:" + se.principal.ID, RequestID: requestID(w)}
+	if err := s.store.AppendAudit(r.Context(), c.Event(s.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+se.rec.ID, "success", detail)); err != nil {
+		s.logger.ErrorContext(r.Context(), "web: audit append failed", "action", ActionSessionEnd, "error", err)
+	}
+	return se.principal.ID, true
 }
