@@ -24,7 +24,7 @@ import (
 // The chart is rendered here with text/template and the handful of Helm
 // and Sprig functions its templates use (no helm binary or module is
 // needed); its templates must stay within this set, which real Helm
-// provides with the same meaning.
+// provides with the same meaning. compat/helm renders it with Helm itself.
 
 const chartDir = "helm/sts"
 

@@ -1,0 +1,180 @@
+package helm
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chart = "../../deploy/helm/sts"
+
+// helmBinary builds the pinned helm command once per run.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "helm")
+	cmd := exec.Command("go", "build", "-o", bin, "helm.sh/helm/v4/cmd/helm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build helm: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func helm(t *testing.T, bin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return stderr.String(), err
+	}
+	return string(out), nil
+}
+
+// decode parses every manifest of a `helm template` output strictly into
+// its k8s.io/api type and returns them by kind.
+func decode(t *testing.T, out string) map[string]any {
+	t.Helper()
+	objs := map[string]any{}
+	for _, doc := range strings.Split(out, "\n---") {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatalf("a rendered document is not YAML: %v\n%s", err, doc)
+		}
+		var obj any
+		switch meta.Kind {
+		case "":
+			continue
+		case "Deployment":
+			obj = &appsv1.Deployment{}
+		case "Service":
+			obj = &corev1.Service{}
+		case "ConfigMap":
+			obj = &corev1.ConfigMap{}
+		case "Secret":
+			obj = &corev1.Secret{}
+		case "PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
+		default:
+			t.Fatalf("the chart renders a %s, which this test does not know: add its type", meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Errorf("%s does not decode strictly into k8s.io/api: %v", meta.Kind, err)
+		}
+		objs[meta.Kind] = obj
+	}
+	return objs
+}
+
+func kinds(objs map[string]any) []string {
+	var k []string
+	for kind := range objs {
+		k = append(k, kind)
+	}
+	slices.Sort(k)
+	return k
+}
+
+// TestChartWithHelm: `helm lint --strict` passes; `helm template` refuses
+// to render without the issuer or a master key; the default values with
+// a master key, and an existing Secret with one replica, render manifests
+// that Kubernetes' own types accept, with the pod selector matching the
+// pod's labels, probes on /livez and /readyz, and the master key read
+// from the Secret, never written into the ConfigMap.
+func TestChartWithHelm(t *testing.T) {
+	bin := helmBinary(t)
+	base := []string{"--set", "issuer=https://sts.example.com", "--set", "databaseDSN=postgres://sts@db/sts"}
+
+	if out, err := helm(t, bin, append([]string{"lint", "--strict", chart, "--set", "existingSecret=sts-keys"}, base...)...); err != nil {
+		t.Fatalf("helm lint --strict: %v\n%s", err, out)
+	}
+	for name, args := range map[string][]string{
+		"no issuer":     {"--set", "masterKey=AAAA"},
+		"no master key": {"--set", "issuer=https://sts.example.com"},
+	} {
+		if out, err := helm(t, bin, append([]string{"template", "sts", chart}, args...)...); err == nil || !strings.Contains(out, "required") {
+			t.Errorf("%s: helm template = %v %q, want a required-value error", name, err, out)
+		}
+	}
+
+	const key = "c2VjcmV0LW1hc3Rlci1rZXktb2YtdGhpcnR5LXR3by1ieXRlcyEh"
+	out, err := helm(t, bin, append([]string{"template", "sts", chart, "--set", "masterKey=" + key}, base...)...)
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	objs := decode(t, out)
+	if got := kinds(objs); !slices.Equal(got, []string{"ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service"}) {
+		t.Fatalf("rendered kinds %v", got)
+	}
+	if cm := objs["ConfigMap"].(*corev1.ConfigMap); strings.Contains(strings.Join(mapValues(cm.Data), "\n"), key) {
+		t.Error("the master key is in the ConfigMap")
+	}
+	d := objs["Deployment"].(*appsv1.Deployment)
+	checkDeployment(t, d, 3)
+
+	out, err = helm(t, bin, append([]string{"template", "sts", chart, "--set", "existingSecret=sts-keys", "--set", "replicaCount=1",
+		"--set", "podDisruptionBudget.enabled=false"}, base...)...)
+	if err != nil {
+		t.Fatalf("helm template (existing Secret): %v\n%s", err, out)
+	}
+	objs = decode(t, out)
+	if got := kinds(objs); !slices.Equal(got, []string{"ConfigMap", "Deployment", "Service"}) {
+		t.Fatalf("rendered kinds with an existing Secret %v", got)
+	}
+	checkDeployment(t, objs["Deployment"].(*appsv1.Deployment), 1)
+}
+
+func checkDeployment(t *testing.T, d *appsv1.Deployment, replicas int32) {
+	t.Helper()
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != replicas {
+		t.Errorf("replicas %v, want %d", d.Spec.Replicas, replicas)
+	}
+	if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 {
+		t.Fatal("the Deployment has no selector")
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("selector %s=%s does not match the pod's labels %v", k, v, d.Spec.Template.Labels)
+		}
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("%d containers", len(d.Spec.Template.Spec.Containers))
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/livez" ||
+		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("probes %+v %+v, want /livez and /readyz", c.LivenessProbe, c.ReadinessProbe)
+	}
+	fromSecret := false
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			fromSecret = true
+		}
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			fromSecret = true
+		}
+	}
+	if !fromSecret {
+		t.Error("the pod reads nothing from a Secret: where does the master key come from?")
+	}
+}
+
+func mapValues(m map[string]string) []string {
+	var v []string
+	for _, s := range m {
+		v = append(v, s)
+	}
+	return v
+}
