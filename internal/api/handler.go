@@ -148,7 +148,7 @@ func (h *Handler) gate(next http.Handler) http.Handler {
 // and the on-demand rotation of every algorithm.
 type SigningKeys interface {
 	Keys(ctx context.Context) ([]signer.KeyInfo, error)
-	RotateEach(ctx context.Context, force bool) ([]signer.Rotation, error)
+	RotateEach(ctx context.Context, force bool, ev signer.EventFunc) ([]signer.Rotation, error)
 }
 
 // SetHostTokens supplies the host-token vault; safe while serving.

@@ -50,8 +50,8 @@ func (s *KeyService) ListSigningKeys(ctx context.Context, _ *stsv1.ListSigningKe
 }
 
 // RotateSigningKey rotates now; with force, even if the next key is
-// newer than the publish-ahead window. The rotation is recorded in the
-// audit trail (best effort: it has already committed). Errors:
+// newer than the publish-ahead window. Each rotation commits with its
+// audit event or not at all. Errors:
 // [sts.FailedPrecondition] (next key too new without force; sealed key
 // set), [sts.Unavailable].
 func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSigningKeyRequest) (*stsv1.RotateSigningKeyResponse, error) {
@@ -60,19 +60,18 @@ func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSign
 		return nil, err
 	}
 	force := req.GetForce()
-	// Every algorithm is rotated; the kid fields of the response describe
-	// the first (keys.algorithm's) rotation, keys lists every algorithm's
-	// keys. Rotations made before a later algorithm failed are audited
-	// all the same: they have committed.
-	rs, err := m.RotateEach(ctx, force)
-	for _, r := range rs {
-		if !r.AlreadyRotated && s.h.Audit != nil {
-			c := id.caller()
-			if aerr := s.h.Audit.AppendAudit(ctx, r.AuditEvent(c.Actor, c.RequestID, force, s.h.now())); aerr != nil {
-				s.h.logger().ErrorContext(ctx, "api: audit of a signing-key rotation failed", "activated", r.Activated, "error", aerr)
-			}
+	// Every algorithm is rotated, each with its audit event in the same
+	// transaction (an event that cannot be stored undoes that rotation:
+	// unavailable); the kid fields of the response describe the first
+	// (keys.algorithm's) rotation, keys lists every algorithm's keys.
+	var ev signer.EventFunc
+	if s.h.Audit != nil {
+		c := id.caller()
+		ev = func(r signer.Rotation) storage.AuditEvent {
+			return r.AuditEvent(c.Actor, c.RequestID, force, s.h.now())
 		}
 	}
+	rs, err := m.RotateEach(ctx, force, ev)
 	if err != nil {
 		return nil, rotateErr(err)
 	}

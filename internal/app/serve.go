@@ -159,8 +159,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 	keys.SetLogger(logger)
 	// Scheduled rotations are audited like `sts keys rotate`, by the
-	// scheduler actor.
-	keys.SetOnRotate(signer.AuditRotations(store, time.Now))
+	// scheduler actor, each in the transaction of its change.
+	keys.SetScheduledEvent(signer.ScheduledEvents(time.Now))
 	connect, err := newConnectAPI(cfg, records, keys, logger)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -117,19 +118,17 @@ func (d directKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSignin
 		return nil, nil, err
 	}
 	before := m.ActiveKeyIDs()
-	rs, err := m.RotateEach(ctx, force)
-	// Rotations that committed before another algorithm failed are
-	// audited and reported all the same; a failed audit write is
-	// reported, not turned into a failure.
+	// Each algorithm's rotation commits with its audit event; those that
+	// committed before another algorithm failed are reported all the same.
+	rs, err := m.RotateEach(ctx, force, func(r signer.Rotation) storage.AuditEvent {
+		return r.AuditEvent(cliCaller.Actor, "", force, time.Now())
+	})
 	var lines []string
 	for _, r := range rs {
 		after := m.ActiveKeyIDs()[r.Algorithm]
 		if r.AlreadyRotated {
 			lines = append(lines, fmt.Sprintf("%s: already rotated by another caller: active key %s", r.Algorithm, after))
 			continue
-		}
-		if err := store.AppendAudit(ctx, r.AuditEvent(cliCaller.Actor, "", force, time.Now())); err != nil {
-			logger.ErrorContext(ctx, "audit of the signing-key rotation failed", "activated", r.Activated, "error", err)
 		}
 		lines = append(lines, fmt.Sprintf("%s: rotated: active key %s -> %s", r.Algorithm, before[r.Algorithm], after))
 	}

@@ -19,14 +19,14 @@ import (
 // changes nothing and reports AlreadyRotated, so N concurrent calls make
 // exactly one rotation. `sts keys rotate` calls it.
 func (m *Manager) Rotate(ctx context.Context, now time.Time) (Rotation, error) {
-	return m.rotate(ctx, now, modeOnDemand)
+	return m.rotate(ctx, now, modeOnDemand, nil)
 }
 
 // ForceRotate is Rotate without the publish-ahead check, for an active key
 // that must stop signing at once (compromise). Verifiers that cached our
 // JWKS less than PublishAhead ago may reject new tokens until they refetch.
 func (m *Manager) ForceRotate(ctx context.Context, now time.Time) (Rotation, error) {
-	return m.rotate(ctx, now, modeForced)
+	return m.rotate(ctx, now, modeForced, nil)
 }
 
 // Tick is one poll of [Manager.Run]: reload the set, rotate if the active
@@ -38,15 +38,8 @@ func (m *Manager) Tick(ctx context.Context) error {
 	if err != nil && errors.Is(err, ErrSealed) {
 		return err // never rotate around keys we cannot open
 	}
-	r, rerr := m.rotate(ctx, m.now(), modeScheduled)
-	if rerr != nil {
+	if _, rerr := m.rotate(ctx, m.now(), modeScheduled, m.ScheduledEvent); rerr != nil {
 		return rerr
-	}
-	if r.Rotated && m.OnRotate != nil {
-		if herr := m.OnRotate(ctx, r); herr != nil {
-			m.logger().Error("signer: recording a scheduled rotation failed", "alg", r.Algorithm,
-				"activated", r.Activated, "err", herr)
-		}
 	}
 	return m.Ready()
 }
@@ -96,6 +89,12 @@ func (m *Manager) logTick(err error) {
 // signs with the new active key and publishes the new next key at once;
 // other replicas follow at their next poll (Config.PollInterval).
 func (m *Manager) RotateNow(ctx context.Context, force bool) (Rotation, error) {
+	return m.rotateNow(ctx, force, nil)
+}
+
+// rotateNow is RotateNow whose change commits with the audit event ev
+// builds (nil: none).
+func (m *Manager) rotateNow(ctx context.Context, force bool, ev EventFunc) (Rotation, error) {
 	mode := modeOnDemand
 	if force {
 		mode = modeForced
@@ -107,13 +106,14 @@ func (m *Manager) RotateNow(ctx context.Context, force bool) (Rotation, error) {
 	if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
 		return Rotation{}, err
 	}
-	return m.rotateLocked(ctx, m.now(), mode)
+	return m.rotateLocked(ctx, m.now(), mode, ev)
 }
 
 // RotateEach is [Manager.RotateNow] as a list of one, so a lone Manager
-// and a [Multi] serve KeyService alike.
-func (m *Manager) RotateEach(ctx context.Context, force bool) ([]Rotation, error) {
-	r, err := m.RotateNow(ctx, force)
+// and a [Multi] serve KeyService alike; each change commits with the audit
+// event ev builds for it (nil: none).
+func (m *Manager) RotateEach(ctx context.Context, force bool, ev EventFunc) ([]Rotation, error) {
+	r, err := m.rotateNow(ctx, force, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -121,14 +121,16 @@ func (m *Manager) RotateEach(ctx context.Context, force bool) ([]Rotation, error
 }
 
 // rotate runs one rotation of mode against the stored set.
-func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode) (Rotation, error) {
+func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode, ev EventFunc) (Rotation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.rotateLocked(ctx, now, mode)
+	return m.rotateLocked(ctx, now, mode, ev)
 }
 
-// rotateLocked is rotate with m.mu held.
-func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode) (Rotation, error) {
+// rotateLocked is rotate with m.mu held. A change of the key set commits
+// with the audit event ev builds from it, in one transaction of the
+// store's unit of work (docs/design.md#audit); nil ev records nothing.
+func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode, ev EventFunc) (Rotation, error) {
 	ks := m.state.Load()
 	if ks == nil {
 		if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
@@ -164,11 +166,30 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 		p.fresh = append(p.fresh, row)
 	}
 	var res Rotation
-	err := m.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+	apply := func(old []storage.SigningKey) ([]storage.SigningKey, error) {
 		out, r, err := p.apply(old)
 		res = r
 		return out, err
-	})
+	}
+	var err error
+	if ev == nil {
+		err = m.store.UpdateSigningKeys(ctx, apply)
+	} else {
+		uow, ok := m.store.(storage.UnitOfWork)
+		if !ok {
+			return Rotation{}, errors.New("signer: an audited rotation needs a store with units of work")
+		}
+		err = uow.WithTx(ctx, func(tx storage.Tx) error {
+			if err := tx.UpdateSigningKeys(ctx, apply); err != nil {
+				return err
+			}
+			res.Algorithm = m.cfg.Algorithm
+			if err := tx.AppendAudit(ctx, ev(res)); err != nil {
+				return storage.EventNotStored{Err: err}
+			}
+			return nil
+		})
+	}
 	switch {
 	case errors.Is(err, errAlreadyRotated):
 		res = Rotation{AlreadyRotated: true}

@@ -29,10 +29,11 @@ type Manager struct {
 	// Logger receives rotation and reload events (kids only, never key
 	// material); it defaults to slog.Default().
 	Logger *slog.Logger
-	// OnRotate, when set, is called after each rotation the schedule
-	// made ([Manager.Tick]), so it is audited like an on-demand one (see
-	// [AuditRotations]); its error is logged, never undoes the rotation.
-	OnRotate func(context.Context, Rotation) error
+	// ScheduledEvent, when set, builds the audit event of each change
+	// the schedule makes ([Manager.Tick]), committed in the same
+	// transaction as the key set, so it is audited like an on-demand
+	// rotation (see [ScheduledEvents]).
+	ScheduledEvent EventFunc
 
 	store   storage.KeyStore
 	keyring atomic.Pointer[seal.Keyring]
@@ -93,7 +94,7 @@ func (m *Manager) Init(ctx context.Context) error {
 	if ks := m.state.Load(); ks != nil && ks.active == nil && errors.Is(ks.err, ErrSealed) {
 		return ks.err
 	}
-	if _, err := m.rotate(ctx, m.now(), modeScheduled); err != nil {
+	if _, err := m.rotate(ctx, m.now(), modeScheduled, m.ScheduledEvent); err != nil {
 		return err
 	}
 	return m.Ready()

@@ -95,12 +95,13 @@ func (m *Multi) Keys(ctx context.Context) ([]KeyInfo, error) {
 // them all. It returns the rotations that were made (each names its
 // Algorithm) even when a later algorithm fails, so callers can record
 // them; the error says which algorithm failed (a next key not published
-// long enough, without force, wraps ErrNextNotReady).
-func (m *Multi) RotateEach(ctx context.Context, force bool) ([]Rotation, error) {
+// long enough, without force, wraps ErrNextNotReady). Each algorithm's
+// change commits with the audit event ev builds for it (nil: none).
+func (m *Multi) RotateEach(ctx context.Context, force bool, ev EventFunc) ([]Rotation, error) {
 	out := make([]Rotation, 0, len(m.all()))
 	var errs []error
 	for _, x := range m.all() {
-		r, err := x.RotateNow(ctx, force)
+		r, err := x.rotateNow(ctx, force, ev)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", x.cfg.Algorithm, err))
 			continue
@@ -132,10 +133,10 @@ func (m *Multi) SetClock(now func() time.Time) {
 	}
 }
 
-// SetOnRotate sets OnRotate on every Manager.
-func (m *Multi) SetOnRotate(fn func(context.Context, Rotation) error) {
+// SetScheduledEvent sets ScheduledEvent on every Manager.
+func (m *Multi) SetScheduledEvent(ev EventFunc) {
 	for _, x := range m.all() {
-		x.OnRotate = fn
+		x.ScheduledEvent = ev
 	}
 }
 
@@ -364,7 +365,32 @@ func (s algStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, er
 }
 
 func (s algStore) UpdateSigningKeys(ctx context.Context, fn func(old []storage.SigningKey) ([]storage.SigningKey, error)) error {
-	return s.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+	return s.store.UpdateSigningKeys(ctx, s.mineOnly(fn))
+}
+
+// WithTx runs fn in a unit of work of the whole store whose
+// UpdateSigningKeys, like algStore's, sees and changes only these keys.
+func (s algStore) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
+	uow, ok := s.store.(storage.UnitOfWork)
+	if !ok {
+		return errors.New("signer: the key store has no units of work")
+	}
+	return uow.WithTx(ctx, func(tx storage.Tx) error { return fn(algTx{Tx: tx, s: s}) })
+}
+
+// algTx is a unit of work whose key updates go through its algStore.
+type algTx struct {
+	storage.Tx
+	s algStore
+}
+
+func (t algTx) UpdateSigningKeys(ctx context.Context, fn func(old []storage.SigningKey) ([]storage.SigningKey, error)) error {
+	return t.Tx.UpdateSigningKeys(ctx, t.s.mineOnly(fn))
+}
+
+// mineOnly hands fn this store's keys and keeps the others as they are.
+func (s algStore) mineOnly(fn func(old []storage.SigningKey) ([]storage.SigningKey, error)) func([]storage.SigningKey) ([]storage.SigningKey, error) {
+	return func(old []storage.SigningKey) ([]storage.SigningKey, error) {
 		mine, others := s.split(old)
 		out, err := fn(mine)
 		if err != nil {
@@ -376,7 +402,7 @@ func (s algStore) UpdateSigningKeys(ctx context.Context, fn func(old []storage.S
 			}
 		}
 		return append(others, out...), nil
-	})
+	}
 }
 
 func (s algStore) split(all []storage.SigningKey) (mine, others []storage.SigningKey) {

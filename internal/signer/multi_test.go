@@ -35,10 +35,10 @@ func TestMultiRotateEach(t *testing.T) {
 		t.Fatalf("active keys = %v (primary %s), want one per algorithm", before, m.ActiveKeyID())
 	}
 
-	if _, err := m.RotateEach(ctx, false); !errors.Is(err, signer.ErrNextNotReady) {
+	if _, err := m.RotateEach(ctx, false, nil); !errors.Is(err, signer.ErrNextNotReady) {
 		t.Fatalf("RotateEach(no force) with brand-new next keys = %v, want ErrNextNotReady", err)
 	}
-	rs, err := m.RotateEach(ctx, true)
+	rs, err := m.RotateEach(ctx, true, nil)
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("RotateEach(force) = %+v, %v; want two rotations", rs, err)
 	}
@@ -156,7 +156,7 @@ func TestMultiVerifiesEveryAlgorithm(t *testing.T) {
 		t.Fatal(err)
 	}
 	es, rsTok := mint(m), mint(rs)
-	if _, err := m.RotateEach(ctx, true); err != nil {
+	if _, err := m.RotateEach(ctx, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, tok := range map[string]string{"ES256 (primary)": es, "RS256": rsTok, "ES256 after rotation": mint(m), "RS256 after rotation": mint(rs)} {

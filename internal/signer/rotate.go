@@ -1,7 +1,6 @@
 package signer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,8 +45,8 @@ type Rotation struct {
 }
 
 // ActionRotate is the audit action of every rotation: on demand
-// ([Manager.RotateNow]) and scheduled ([Manager.Tick], see
-// [AuditRotations]).
+// ([Manager.RotateEach]) and scheduled ([Manager.Tick], see
+// [ScheduledEvents]).
 const ActionRotate = "signing_key.rotate"
 
 // ActorScheduler is the audit actor of a rotation made by the schedule
@@ -67,6 +66,9 @@ func (r Rotation) AuditEvent(actor, requestID string, force bool, now time.Time)
 	target := r.Activated
 	if target == "" {
 		target = r.Next
+	}
+	if target == "" && len(r.Deleted) > 0 {
+		target = r.Deleted[0]
 	}
 	return storage.AuditEvent{
 		ID: storage.NewID(), Time: storage.Now(now), Actor: actor, Action: ActionRotate,
@@ -229,12 +231,15 @@ func (p plan) apply(old []storage.SigningKey) ([]storage.SigningKey, Rotation, e
 	return kept, res, nil
 }
 
-// AuditRotations returns the [Manager.OnRotate] hook that records each
-// scheduled rotation as [ActionRotate] by [ActorScheduler], through the
-// same [Rotation.AuditEvent] as an on-demand one. A failed append is
-// returned to the caller, which logs it: the rotation itself has happened.
-func AuditRotations(store storage.AuditStore, now func() time.Time) func(context.Context, Rotation) error {
-	return func(ctx context.Context, r Rotation) error {
-		return store.AppendAudit(ctx, r.AuditEvent(ActorScheduler, "", false, now()))
+// EventFunc builds the audit event of a change of the key set; the
+// change and the event commit together.
+type EventFunc func(Rotation) storage.AuditEvent
+
+// ScheduledEvents is the [Manager.ScheduledEvent] that records each change
+// the schedule makes as [ActionRotate] by [ActorScheduler], through the
+// same [Rotation.AuditEvent] as an on-demand one.
+func ScheduledEvents(now func() time.Time) EventFunc {
+	return func(r Rotation) storage.AuditEvent {
+		return r.AuditEvent(ActorScheduler, "", false, now())
 	}
 }

@@ -33,6 +33,7 @@ type Tx interface {
 	DeleteProvider(ctx context.Context, poolID, id string) error
 	PutRunnerKey(ctx context.Context, k RunnerKey) error
 	CreateExchangeToken(ctx context.Context, t ExchangeToken) error
+	UpdateSigningKeys(ctx context.Context, fn func(old []SigningKey) ([]SigningKey, error)) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
 

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -384,9 +385,9 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 	}
 }
 
-// testUnitOfWorkKeys: a runner key and a one-time exchange token are
-// stored in a unit of work too, and a failed event leaves neither
-// (docs/design.md#audit).
+// testUnitOfWorkKeys: a runner key, a one-time exchange token and a
+// change of the signing keys are stored in a unit of work too, and a
+// failed event leaves none of them (docs/design.md#audit).
 func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o := newOrg(t, s)
@@ -422,4 +423,28 @@ func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
 	diff(t, "GetRunnerKey", k, got)
 	_, err = s.ConsumeExchangeToken(ctx, x.Digest, t0)
 	mustNil(t, "ConsumeExchangeToken", err)
+
+	// A change of the signing keys commits with its event (a rotation),
+	// or not at all.
+	before := listKeys(t, s)
+	rotate := func(ev storage.AuditEvent) error {
+		return s.WithTx(ctx, func(tx storage.Tx) error {
+			err := tx.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+				diff(t, "UpdateSigningKeys in a unit of work: old set", before, old)
+				return append(slices.Clone(old), signingKeyRecord(storage.KeyNext, t0)), nil
+			})
+			if err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, ev)
+		})
+	}
+	if err := rotate(taken); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("WithTx(signing keys) with a taken event ID = %v, want ErrAlreadyExists", err)
+	}
+	diff(t, "signing keys after their event failed", before, listKeys(t, s))
+	mustNil(t, "WithTx(signing keys)", rotate(auditRecord(o.ID, now())))
+	if got := listKeys(t, s); len(got) != len(before)+1 {
+		t.Errorf("signing keys after a committed change: %d, want %d", len(got), len(before)+1)
+	}
 }

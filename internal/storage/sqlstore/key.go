@@ -33,37 +33,41 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 // and the other's fn sees its result. In SQLite the IMMEDIATE transaction
 // already holds the database write lock.
 func (s *Store) UpdateSigningKeys(ctx context.Context, fn func([]storage.SigningKey) ([]storage.SigningKey, error)) error {
+	return s.inTx(ctx, "update signing keys", func(tx *sql.Tx) error { return s.updateSigningKeys(ctx, tx, fn) })
+}
+
+// updateSigningKeys is UpdateSigningKeys inside tx (the Store's own or a
+// unit of work's, which commits the rotation with its audit event).
+func (s *Store) updateSigningKeys(ctx context.Context, tx *sql.Tx, fn func([]storage.SigningKey) ([]storage.SigningKey, error)) error {
 	const op = "update signing keys"
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		if err := execOne(ctx, tx, `UPDATE signing_keyset SET version = version + 1 WHERE id = 1`); err != nil {
+	if err := execOne(ctx, tx, `UPDATE signing_keyset SET version = version + 1 WHERE id = 1`); err != nil {
+		return s.fail(op, err)
+	}
+	old, err := txList(ctx, tx, selectKeys, scanKey)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	next, err := fn(old)
+	if err != nil {
+		return err // the caller's own error, returned as is
+	}
+	seen := make(map[string]bool, len(next))
+	for _, k := range next {
+		if seen[k.ID] {
+			return fmt.Errorf("%s: duplicate key id %q: %w", op, k.ID, storage.ErrAlreadyExists)
+		}
+		seen[k.ID] = true
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys`); err != nil {
+		return s.fail(op, err)
+	}
+	for _, k := range next {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			k.ID, k.Algorithm, string(k.State), k.PublicJWK, k.Sealed, k.MasterKeyID,
+			s.ts(k.CreatedAt), s.ts(k.ActivatedAt), s.ts(k.RetiredAt), s.ts(k.DeleteAfter)); err != nil {
 			return s.fail(op, err)
 		}
-		old, err := txList(ctx, tx, selectKeys, scanKey)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		next, err := fn(old)
-		if err != nil {
-			return err // the caller's own error, returned as is
-		}
-		seen := make(map[string]bool, len(next))
-		for _, k := range next {
-			if seen[k.ID] {
-				return fmt.Errorf("%s: duplicate key id %q: %w", op, k.ID, storage.ErrAlreadyExists)
-			}
-			seen[k.ID] = true
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys`); err != nil {
-			return s.fail(op, err)
-		}
-		for _, k := range next {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-				k.ID, k.Algorithm, string(k.State), k.PublicJWK, k.Sealed, k.MasterKeyID,
-				s.ts(k.CreatedAt), s.ts(k.ActivatedAt), s.ts(k.RetiredAt), s.ts(k.DeleteAfter)); err != nil {
-				return s.fail(op, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }

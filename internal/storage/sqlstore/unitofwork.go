@@ -39,6 +39,10 @@ func (t txStore) CreateHostToken(ctx context.Context, h storage.HostToken) error
 	return t.s.createHostToken(ctx, t.tx, h)
 }
 
+func (t txStore) UpdateSigningKeys(ctx context.Context, fn func([]storage.SigningKey) ([]storage.SigningKey, error)) error {
+	return t.s.updateSigningKeys(ctx, t.tx, fn)
+}
+
 func (t txStore) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
