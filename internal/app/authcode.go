@@ -10,12 +10,13 @@ import (
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/userinfo"
 )
 
 // addAuthCode adds the authorization_code grant to the token endpoints
 // and, when browser sign-in is wired (signedIn non-nil), GET/POST
-// /oauth2/authorize and the end-session endpoint /oauth2/logout beside
-// them. Codes and their redemption share the
+// /oauth2/authorize, the end-session endpoint /oauth2/logout and the
+// UserInfo endpoint /oauth2/userinfo beside them. Codes and their redemption share the
 // digest pepper; the grant issues refresh tokens through the same
 // rotating families as refresh_token (docs/api.md, "Authorization code").
 func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, keys *signer.Multi, pep []byte,
@@ -50,7 +51,6 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 	t.oauth.Mounters = append(t.oauth.Mounters, &authorize.Handler{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Audit: t.audit, Logger: logger,
 	}, &authorize.Logout{
-		Store: store, SignedIn: signedIn, Pepper: pep, Logger: logger,
-		Hints: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway},
-	})
+		Store: store, SignedIn: signedIn, Pepper: pep, Logger: logger, Hints: t.oauth.Verifier,
+	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, Logger: logger})
 }

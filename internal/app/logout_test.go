@@ -12,13 +12,13 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// idTokenFor signs p in and runs the authorization-code flow of the
-// confidential client (consenting when asked); it returns the ID token
-// and the access token.
-func (e *codeEnv) idTokenFor(t *testing.T, p storage.Principal) (string, string) {
+// tokenFor signs p in and runs the authorization-code flow of the
+// confidential client for scopes (consenting when asked).
+func (e *codeEnv) tokenFor(t *testing.T, p storage.Principal, scopes ...string) *xoauth2.Token {
 	t.Helper()
 	e.signIn(t, p)
 	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
+	conf.Scopes = scopes
 	verifier, state := xoauth2.GenerateVerifier(), randText(t)
 	resp, body := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)))
 	if resp.StatusCode == http.StatusOK {
@@ -30,6 +30,14 @@ func (e *codeEnv) idTokenFor(t *testing.T, p storage.Principal) (string, string)
 	if err != nil {
 		t.Fatalf("x/oauth2 Exchange: %v", err)
 	}
+	return tok
+}
+
+// idTokenFor is tokenFor with openid and email; it returns the ID token
+// and the access token.
+func (e *codeEnv) idTokenFor(t *testing.T, p storage.Principal) (string, string) {
+	t.Helper()
+	tok := e.tokenFor(t, p, "openid", "email")
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		t.Fatal("no ID token")

@@ -17,6 +17,7 @@ const (
 	PathRevoke              = "/oauth2/revoke"
 	PathAuthorize           = "/oauth2/authorize"
 	PathEndSession          = "/oauth2/logout"
+	PathUserInfo            = "/oauth2/userinfo"
 )
 
 // Metadata is the server metadata document shared by OIDC Discovery 1.0 §3
@@ -35,6 +36,9 @@ type Metadata struct {
 	// EndSessionEndpoint is OpenID Connect RP-Initiated Logout 1.0's,
 	// served with the authorization endpoint.
 	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
+	// UserInfoEndpoint is OIDC Core §5.3's, served with the
+	// authorization endpoint.
+	UserInfoEndpoint string `json:"userinfo_endpoint,omitempty"`
 	// CodeChallengeMethodsSupported is ["S256"] with the authorization
 	// endpoint (RFC 8414 §2, RFC 7636); plain is never accepted.
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
@@ -150,6 +154,7 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 	if s.AuthorizationEndpoint {
 		m.AuthorizationEndpoint = issuer + PathAuthorize
 		m.EndSessionEndpoint = issuer + PathEndSession
+		m.UserInfoEndpoint = issuer + PathUserInfo
 		m.CodeChallengeMethodsSupported = []string{"S256"}
 		m.AuthorizationResponseIssParameterSupported = true
 	}

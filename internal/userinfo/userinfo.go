@@ -1,0 +1,147 @@
+package userinfo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// Path is the UserInfo endpoint, advertised as userinfo_endpoint.
+const Path = "/oauth2/userinfo"
+
+// Verifier verifies our access tokens, revocation and source included
+// (*tokens.Verifier).
+type Verifier interface {
+	VerifyAccessTokenAnyAudience(ctx context.Context, raw string) (*tokens.AccessClaims, error)
+}
+
+// Handler serves the endpoint. Fill the exported fields.
+type Handler struct {
+	Tokens     Verifier
+	Principals storage.PrincipalStore
+	Logger     *slog.Logger
+}
+
+// Mount implements server.Mounter.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+Path, h.serve)
+	mux.HandleFunc("POST "+Path, h.serve)
+}
+
+// Claims is the answer: the ID token's claims about the principal, for
+// the scopes the token carries.
+type Claims struct {
+	Subject   string `json:"sub"`
+	OrgID     string `json:"org_id"`
+	Principal string `json:"principal"`
+	Name      string `json:"name,omitempty"`
+	Email     string `json:"email,omitempty"`
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	raw, ok := bearer(r)
+	if !ok {
+		// RFC 6750 §3.1: no credential, no error code.
+		challenge(w, http.StatusUnauthorized, "", "")
+		return
+	}
+	ctx := r.Context()
+	c, err := h.Tokens.VerifyAccessTokenAnyAudience(ctx, raw)
+	if err != nil {
+		var se *sts.Error
+		if errors.As(err, &se) && se.Code == sts.Unavailable {
+			oauth2.SetRetryAfter(w.Header(), 0)
+			challenge(w, http.StatusServiceUnavailable, "", "")
+			return
+		}
+		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is not valid")
+		return
+	}
+	if !slices.Contains(strings.Fields(c.Scope), "openid") {
+		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope")
+		return
+	}
+	// Only a token issued to one of our principals (sub is its id, and
+	// principal names its kind) describes someone we can tell about;
+	// federated and client tokens do not (T-98).
+	if c.Principal == "" {
+		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token is not issued to a person or service account of this server")
+		return
+	}
+	p, err := h.Principals.GetPrincipal(ctx, c.Subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token's principal is gone")
+		return
+	case err != nil:
+		h.logger().ErrorContext(ctx, "userinfo: principal lookup failed", "jti", c.ID, "error", err)
+		oauth2.SetRetryAfter(w.Header(), 0)
+		challenge(w, http.StatusServiceUnavailable, "", "")
+		return
+	case p.Disabled || p.OrgID != c.OrgID:
+		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token's principal is disabled")
+		return
+	}
+	out := Claims{Subject: p.ID, OrgID: p.OrgID, Principal: string(p.Kind)}
+	scopes := strings.Fields(c.Scope)
+	if slices.Contains(scopes, "profile") {
+		out.Name = p.Name
+	}
+	if slices.Contains(scopes, "email") {
+		out.Email = p.Email
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// bearer is the token of "Authorization: Bearer <token>" (RFC 6750 §2.1;
+// the scheme is case-insensitive). The form-body and query methods are
+// not accepted.
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > tokens.MaxTokenSize {
+		return "", false
+	}
+	return tok, true
+}
+
+// challenge answers with a WWW-Authenticate: Bearer challenge (RFC 6750
+// §3) and, for an error, a JSON body naming it.
+func challenge(w http.ResponseWriter, status int, code, desc string) {
+	v := `Bearer realm="sts"`
+	if code != "" {
+		v += `, error="` + code + `", error_description="` + desc + `"`
+	}
+	if status != http.StatusServiceUnavailable {
+		w.Header().Set("WWW-Authenticate", v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if code == "" {
+		code = "temporarily_unavailable"
+		if status == http.StatusUnauthorized {
+			code = "invalid_request"
+			desc = "an access token is required"
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
