@@ -62,7 +62,8 @@ func (v *Verifier) now() time.Time {
 // The order puts cheap checks first and the signature before any claim is
 // trusted: size and shape, header, alg allowlist, iss, key lookup (with at
 // most one rate-limited refetch for an unknown kid), key/alg binding,
-// signature, then exp, nbf, iat, token age, aud and sub. Every error is an
+// signature (answered by v.Verified when it holds this token, provider and
+// key), then exp, nbf, iat, token age, aud and sub. Every error is an
 // *Error with a Reason.
 func (v *Verifier) Verify(ctx context.Context, p storage.Provider, raw string) (*Identity, error) {
 	if p.Disabled {
