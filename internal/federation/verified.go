@@ -12,11 +12,6 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// DefaultVerifiedCacheSize is the number of verified subject tokens a
-// server remembers unless configured otherwise
-// (federation.verified_token_cache, docs/configuration.md).
-const DefaultVerifiedCacheSize = 10_000
-
 // VerifiedCache remembers which subject tokens' signatures verified, so that
 // the same bytes presented again under the same provider and key skip the
 // signature arithmetic (docs/design.md#verified-subject-tokens,
@@ -39,7 +34,8 @@ const DefaultVerifiedCacheSize = 10_000
 //
 // Only verifications that succeeded are added; tokens of one-time-use
 // providers are not (they are accepted once). Past its size the least
-// recently used entry is evicted. A nil *VerifiedCache is no cache.
+// recently used entry is evicted. A nil *VerifiedCache is no cache. serve
+// sizes it with federation.verified_token_cache (docs/configuration.md).
 type VerifiedCache struct {
 	// Hits and Misses count lookups, for metrics.
 	Hits, Misses atomic.Uint64
