@@ -30,6 +30,10 @@
 #   PROFILE=/tmp/prof scripts/bench.sh        # + a server CPU profile of
 #                                             # every measured sts run
 #                                             # (ops listener, ops.pprof)
+#   VERIFIED_CACHE=0 scripts/bench.sh         # sts without the verified-token
+#                                             # cache (federation.verified_token_cache;
+#                                             # unset: the default, 10000,
+#                                             # which holds all 4096 tokens)
 #
 # wrk cannot mint, so distinct subject tokens (4096) come from
 # `sts bench mint` and access tokens (256) from `sts bench fetch-tokens`;
@@ -51,6 +55,7 @@ OUT=${OUT:-}
 PROFILE=${PROFILE:-}
 HALF=${HALF:-1}
 OVERLOAD=${OVERLOAD:-}
+VERIFIED_CACHE=${VERIFIED_CACHE:-}
 # wrk and sts each need a descriptor per connection.
 [ -n "$OVERLOAD" ] && ulimit -n "$(ulimit -Hn)"
 
@@ -120,6 +125,8 @@ if [ -n "$PROFILE" ] || [ -n "$OVERLOAD" ]; then
 	[ -n "$PROFILE" ] && { mkdir -p "$PROFILE"; pprof=true; }
 	printf 'ops: {listen: "127.0.0.1:%s", pprof: %s}\n' "$ops_port" "$pprof" >>"$work/sts.yaml"
 fi
+# The verified-token cache: the default unless VERIFIED_CACHE says (0: off).
+[ -n "$VERIFIED_CACHE" ] && printf 'federation: {verified_token_cache: %d}\n' "$VERIFIED_CACHE" >>"$work/sts.yaml"
 "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 sts_pid=$!
 pids+=("$sts_pid")
@@ -286,7 +293,7 @@ if [ -n "$OVERLOAD" ]; then
 	exit 0
 fi
 
-echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3); wrk -t$T -c$C -d$D, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3); wrk -t$T -c$C -d$D, $ROUNDS rounds; verified-token cache ${VERIFIED_CACHE:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "flow target round rps cpu_us p50_us p99_us"
 : >"$work/rows"
 for round in $(seq "$ROUNDS"); do
@@ -318,6 +325,8 @@ if [ "$HALF" = 1 ]; then
 fi
 
 echo
+echo "== verified-token cache: $(curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" |
+	awk '/^sts_verified_token_cache_(hits_total|misses_total|entries) / { sub("sts_verified_token_cache_", ""); printf "%s %s  ", $1, $2; n++ } END { if (!n) printf "off" }')"
 echo "== peak RSS (VmHWM): sts $(($(hwm_kib "$sts_pid") / 1024)) MiB (one process, every flow, 4096 + 256 tokens; at the end $(rss_split "$sts_pid"));" \
 	"floors: $(for f in $FLOWS; do printf '%s %d MiB  ' "$f" $(($(hwm_kib "${bare_pid[$f]}") / 1024)); done)"
 [ -n "$OUT" ] && cp "$work/rows" "$OUT"

@@ -96,9 +96,26 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		},
 	}
 	registry := &trust.Registry{Store: store, Compiler: compiler, Logger: logger}
+	verified := federation.NewVerifiedCache(cfg.Federation.VerifiedTokenCache) // nil: off
+	if verified != nil {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "sts_verified_token_cache_hits_total",
+				Help: "Subject and actor token verifications whose signature check the verified-token cache answered.",
+			}, func() float64 { return float64(verified.Hits.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "sts_verified_token_cache_misses_total",
+				Help: "Subject and actor token signatures checked because the verified-token cache had no usable entry.",
+			}, func() float64 { return float64(verified.Misses.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "sts_verified_token_cache_entries",
+				Help: "Entries in the verified-token cache (at most federation.verified_token_cache).",
+			}, func() float64 { return float64(verified.Len()) }),
+		)
+	}
 	te := &grants.TokenExchange{
 		Trust:      registry,
-		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway},
+		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway, Verified: verified},
 		Tokens: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway,
 			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store},
 			Sources: tokens.NewStoreSources(store)},

@@ -318,6 +318,7 @@ func DefaultConfig() Config {
 			MaxTokenLifetime: 12 * time.Hour,
 			Leeway:           60 * time.Second,
 		},
+		Federation: FederationConfig{VerifiedTokenCache: DefaultVerifiedTokenCache},
 		RateLimits: defaultRateLimits(),
 		Audit:      defaultAudit(),
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},

@@ -79,6 +79,11 @@ type FederationConfig struct {
 	// AllowLoopback permits issuers, discovery and JWKS on 127.0.0.0/8 and
 	// ::1, over plain http too. For development and benchmarks only.
 	AllowLoopback bool `koanf:"allow_loopback"`
+	// VerifiedTokenCache is how many verified subject and actor tokens
+	// are remembered so that the same token presented again skips its
+	// signature check (docs/design.md#verified-subject-tokens); 0 turns
+	// the cache off.
+	VerifiedTokenCache int `koanf:"verified_token_cache"`
 }
 
 // RateLimitsConfig bounds the token endpoints per source IP, per client and
@@ -135,6 +140,10 @@ const (
 // Default limits of the trust-related sections.
 const (
 	DefaultJWKSFileMax = 256 << 10
+	// DefaultVerifiedTokenCache entries take about 2 MiB when full
+	// (≈ 200 bytes each: a digest, a key pointer and an expiry).
+	DefaultVerifiedTokenCache = 10_000
+	maxVerifiedTokenCache     = 1_000_000
 )
 
 func defaultRateLimits() RateLimitsConfig {

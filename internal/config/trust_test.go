@@ -59,6 +59,9 @@ func TestLoadTrustIssueExample(t *testing.T) {
 	if got.Federation.AllowLoopback {
 		t.Error("federation.allow_loopback defaults to true, want false")
 	}
+	if got.Federation.VerifiedTokenCache != DefaultVerifiedTokenCache {
+		t.Errorf("federation.verified_token_cache = %d, want %d by default", got.Federation.VerifiedTokenCache, DefaultVerifiedTokenCache)
+	}
 	if got.RateLimits != defaultRateLimits() || got.Audit != defaultAudit() {
 		t.Errorf("rate_limits/audit = %+v %+v, want the defaults", got.RateLimits, got.Audit)
 	}
@@ -71,7 +74,7 @@ func TestLoadTrustEveryField(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := writeFile(t, `
-federation: {allow_loopback: true}
+federation: {allow_loopback: true, verified_token_cache: 0}
 rate_limits:
   per_ip: {rate: 0.5, burst: 3}
   per_client: {rate: 0, burst: 0}
@@ -116,7 +119,7 @@ pools:
 	if diff := cmp.Diff(want, got.Pools); diff != "" {
 		t.Errorf("Pools (-want +got):\n%s", diff)
 	}
-	if !got.Federation.AllowLoopback || got.RateLimits.PerIP != (RateLimitConfig{Rate: 0.5, Burst: 3}) ||
+	if !got.Federation.AllowLoopback || got.Federation.VerifiedTokenCache != 0 || got.RateLimits.PerIP != (RateLimitConfig{Rate: 0.5, Burst: 3}) ||
 		got.RateLimits.PerClient != (RateLimitConfig{}) || got.RateLimits.MaxKeys != 10 {
 		t.Errorf("federation/rate_limits = %+v %+v", got.Federation, got.RateLimits)
 	}
@@ -164,6 +167,8 @@ pools:
 		{"unset variable in a list item", "pools: [{id: ci, organization: '${NOPE}'}]", []string{"pools[ci].organization: references unset environment variable NOPE"}},
 		{"rate limits", "rate_limits: {per_ip: {rate: 5, burst: 0}, per_pool: {rate: -1, burst: 2}, max_keys: 0}",
 			[]string{"rate_limits.max_keys: must be positive", "rate_limits.per_ip: set both", "rate_limits.per_pool: rate and burst must not be negative"}},
+		{"verified token cache negative", "federation: {verified_token_cache: -1}", []string{"federation.verified_token_cache: must be between 0 (off) and 1000000, got -1"}},
+		{"verified token cache too large", "federation: {verified_token_cache: 1000001}", []string{"federation.verified_token_cache: must be between"}},
 		{"audit", "audit: {buffer: 10, batch: 20, flush_every: 0s}", []string{"audit.batch: must be between 1 and audit.buffer (10)", "audit.flush_every: must be a positive"}},
 		{"audit mode and retention", "audit: {mode: always, retention: -1h}", []string{"audit.mode: ", "audit.retention: must not be negative"}},
 		{"list where a record list belongs", "pools: {id: ci}", []string{"pools.id: unknown key"}},

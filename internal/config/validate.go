@@ -129,6 +129,12 @@ var checks = []check{
 	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
 	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
 	{"errors.detail", func(c *Config) error { return oneOf(c.Errors.Detail, ErrorDetailNone, ErrorDetailReason) }},
+	{"federation.verified_token_cache", func(c *Config) error {
+		if n := c.Federation.VerifiedTokenCache; n < 0 || n > maxVerifiedTokenCache {
+			return fmt.Errorf("must be between 0 (off) and %d, got %d", maxVerifiedTokenCache, n)
+		}
+		return nil
+	}},
 	{"rate_limits.per_ip", func(c *Config) error { return checkRate(c.RateLimits.PerIP) }},
 	{"rate_limits.per_client", func(c *Config) error { return checkRate(c.RateLimits.PerClient) }},
 	{"rate_limits.per_pool", func(c *Config) error { return checkRate(c.RateLimits.PerPool) }},

@@ -45,6 +45,10 @@ type Verifier struct {
 	Leeway       time.Duration // default 60 s
 	MaxTokenAge  time.Duration // iat age and exp−iat cap, default 24 h
 	MaxTokenSize int           // default 16 KiB
+	// Verified, when set, lets a token verified before under the same
+	// provider and key skip the signature check (nil: every token is
+	// verified; see VerifiedCache).
+	Verified *VerifiedCache
 }
 
 func (v *Verifier) now() time.Time {
@@ -58,7 +62,8 @@ func (v *Verifier) now() time.Time {
 // The order puts cheap checks first and the signature before any claim is
 // trusted: size and shape, header, alg allowlist, iss, key lookup (with at
 // most one rate-limited refetch for an unknown kid), key/alg binding,
-// signature, then exp, nbf, iat, token age, aud and sub. Every error is an
+// signature (answered by v.Verified when it holds this token, provider and
+// key), then exp, nbf, iat, token age, aud and sub. Every error is an
 // *Error with a Reason.
 func (v *Verifier) Verify(ctx context.Context, p storage.Provider, raw string) (*Identity, error) {
 	if p.Disabled {
@@ -107,13 +112,26 @@ func (v *Verifier) verify(ctx context.Context, p storage.Provider, t *compactJWS
 	if (k.alg != "" && k.alg != t.alg) || !keyFits(t.alg, k.pub) {
 		return nil, newError(ReasonKeyMismatch, fmt.Sprintf("key %q cannot verify alg %s", truncate(k.kid), t.alg), nil)
 	}
-	if err := jws.Verify(t.alg, k.pub, t.signingInput, t.signature); err != nil {
-		return nil, newError(ReasonSignatureInvalid, "signature does not verify", nil)
+	// The cache may answer for the signature alone: the checks above and
+	// the claims below run on every request (docs/security.md T-95).
+	var digest [32]byte
+	cached := false
+	if v.Verified != nil {
+		digest = verifiedDigest(&p, t.raw)
+		cached = v.Verified.verified(digest, k, v.now())
+	}
+	if !cached {
+		if err := jws.Verify(t.alg, k.pub, t.signingInput, t.signature); err != nil {
+			return nil, newError(ReasonSignatureInvalid, "signature does not verify", nil)
+		}
 	}
 
 	id := &Identity{Issuer: iss, KeyID: k.kid, Algorithm: t.alg, Claims: t.claims}
 	if err := v.checkClaims(id, t.claims, p); err != nil {
 		return nil, err
+	}
+	if v.Verified != nil && !cached && !p.OneTimeUse {
+		v.Verified.add(digest, k, id.Expiry, v.now())
 	}
 	return id, nil
 }

@@ -72,6 +72,60 @@ func TestVerifyAttacks(t *testing.T) {
 	v := testVerifier(clk)
 	k := testKeys()
 	now := clk.Now().Unix()
+	with := func(mod func(map[string]any)) map[string]any { c := ti.claims(clk); mod(c); return c }
+	rs := func(c any) string { return sign(t, jose.RS256, k.rsa, kidRSA, c, nil) }
+	tests, jkuHits := verifyAttackCases(t, ti, clk)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ti.provider()
+			if tc.prov != nil {
+				tc.prov(&p)
+			}
+			id, err := v.Verify(t.Context(), p, tc.token)
+			if id != nil || ReasonOf(err) != tc.want {
+				t.Errorf("Verify() = %v, %v (reason %q); want reason %q", id, err, ReasonOf(err), tc.want)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "federation: ") {
+				t.Errorf("error %q lacks the federation: prefix", err)
+			}
+		})
+	}
+	if n := jkuHits.Load(); n != 0 {
+		t.Errorf("jku/x5u target fetched %d times, want 0", n)
+	}
+	// Boundary: exp + leeway one second after now verifies (T-38).
+	if _, err := v.Verify(t.Context(), ti.provider(), rs(with(func(c map[string]any) { c["exp"] = now - 59 }))); err != nil {
+		t.Errorf("Verify(exp = now-59s) = %v, want nil (within leeway)", err)
+	}
+	// One key, no kid: refused unless the provider allows a missing kid.
+	one := newTestIssuer(t)
+	one.setKeys(jose.JSONWebKey{Key: k.rsa.Public(), Use: "sig"})
+	noKID := sign(t, jose.RS256, k.rsa, "", one.claims(clk), nil)
+	if _, err := v.Verify(t.Context(), one.provider(), noKID); ReasonOf(err) != ReasonKIDMissing {
+		t.Errorf("Verify(no kid, one key) = %v, want %s", err, ReasonKIDMissing)
+	}
+	lax := one.provider()
+	lax.AllowMissingKID = true
+	if _, err := v.Verify(t.Context(), lax, noKID); err != nil {
+		t.Errorf("Verify(no kid, one key, allow_missing_kid) = %v, want nil", err)
+	}
+}
+
+// attackCase is one token of the docs/security.md catalogue and the reason
+// it must be refused with.
+type attackCase struct {
+	name  string
+	token string
+	prov  func(p *storage.Provider)
+	want  Reason
+}
+
+// verifyAttackCases builds the catalogue of TestVerifyAttacks (T-02–T-45);
+// jkuHits counts requests to the server that jku and x5u name.
+func verifyAttackCases(t *testing.T, ti *testIssuer, clk *fakeClock) (tests []attackCase, jkuHits *atomic.Int64) {
+	t.Helper()
+	k := testKeys()
+	now := clk.Now().Unix()
 	good := func() map[string]any { return ti.claims(clk) }
 	with := func(mod func(map[string]any)) map[string]any { c := good(); mod(c); return c }
 	rs := func(c any) string { return sign(t, jose.RS256, k.rsa, kidRSA, c, nil) }
@@ -92,16 +146,11 @@ func TestVerifyAttacks(t *testing.T) {
 	parts := strings.Split(valid, ".")
 
 	// jku target: must never be fetched.
-	var jkuHits atomic.Int64
+	jkuHits = new(atomic.Int64)
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { jkuHits.Add(1) }))
 	t.Cleanup(attacker.Close)
 
-	tests := []struct {
-		name  string
-		token string
-		prov  func(p *storage.Provider)
-		want  Reason
-	}{
+	return []attackCase{
 		// T-02–T-05 request shape
 		{"T-02 100 KB token", valid[:len(valid)-1] + strings.Repeat("A", 100<<10), nil, ReasonTokenTooLarge},
 		{"T-03 mostly dots", "a" + strings.Repeat(".", 100000), nil, ReasonTokenTooLarge},
@@ -193,41 +242,7 @@ func TestVerifyAttacks(t *testing.T) {
 		{"T-45 iss of another provider", rs(good()), func(p *storage.Provider) { p.Issuer = "https://other.example" }, ReasonIssuerMismatch},
 		{"sub missing", rs(with(func(c map[string]any) { delete(c, "sub") })), nil, ReasonClaimInvalid},
 		{"disabled provider", rs(good()), func(p *storage.Provider) { p.Disabled = true }, ReasonProviderDisabled},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := ti.provider()
-			if tc.prov != nil {
-				tc.prov(&p)
-			}
-			id, err := v.Verify(t.Context(), p, tc.token)
-			if id != nil || ReasonOf(err) != tc.want {
-				t.Errorf("Verify() = %v, %v (reason %q); want reason %q", id, err, ReasonOf(err), tc.want)
-			}
-			if err != nil && !strings.HasPrefix(err.Error(), "federation: ") {
-				t.Errorf("error %q lacks the federation: prefix", err)
-			}
-		})
-	}
-	if n := jkuHits.Load(); n != 0 {
-		t.Errorf("jku/x5u target fetched %d times, want 0", n)
-	}
-	// Boundary: exp + leeway one second after now verifies (T-38).
-	if _, err := v.Verify(t.Context(), ti.provider(), rs(with(func(c map[string]any) { c["exp"] = now - 59 }))); err != nil {
-		t.Errorf("Verify(exp = now-59s) = %v, want nil (within leeway)", err)
-	}
-	// One key, no kid: refused unless the provider allows a missing kid.
-	one := newTestIssuer(t)
-	one.setKeys(jose.JSONWebKey{Key: k.rsa.Public(), Use: "sig"})
-	noKID := sign(t, jose.RS256, k.rsa, "", one.claims(clk), nil)
-	if _, err := v.Verify(t.Context(), one.provider(), noKID); ReasonOf(err) != ReasonKIDMissing {
-		t.Errorf("Verify(no kid, one key) = %v, want %s", err, ReasonKIDMissing)
-	}
-	lax := one.provider()
-	lax.AllowMissingKID = true
-	if _, err := v.Verify(t.Context(), lax, noKID); err != nil {
-		t.Errorf("Verify(no kid, one key, allow_missing_kid) = %v, want nil", err)
-	}
+	}, jkuHits
 }
 
 // TestVerifyMultipleAudiences: a token with several aud values is refused

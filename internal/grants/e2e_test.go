@@ -2,6 +2,7 @@ package grants_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,6 +20,13 @@ import (
 // pool of the README pointed at a local test issuer, and exchange in all
 // three dialects.
 func TestServeSQLite(t *testing.T) { testServe(t, nil) }
+
+// TestServeSQLiteWithoutVerifiedCache: with federation.verified_token_cache
+// 0 every exchange verifies its token's signature, as before the cache,
+// and no cache metric is exported.
+func TestServeSQLiteWithoutVerifiedCache(t *testing.T) {
+	testServe(t, func(c *config.Config) { c.Federation.VerifiedTokenCache = 0 })
+}
 
 func TestServePostgres(t *testing.T) {
 	dsn := ststest.PostgresDSN(t)
@@ -71,6 +79,24 @@ func testServe(t *testing.T, mutate func(*config.Config)) {
 		if c.Subject != "alice" || c.Pool != "ci" || c.Provider != "github" {
 			t.Errorf("%s: claims %+v", path, c)
 		}
+	}
+	// The same token three times, one pool and provider: verified once,
+	// then answered by the cache (on by default).
+	metrics := func() string {
+		resp := srv.Get(t, "/metrics")
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	m := metrics()
+	if srv.Config.Federation.VerifiedTokenCache > 0 {
+		for _, want := range []string{"sts_verified_token_cache_hits_total 2\n", "sts_verified_token_cache_misses_total 1\n", "sts_verified_token_cache_entries 1\n"} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	} else if strings.Contains(m, "sts_verified_token_cache") {
+		t.Errorf("the cache is off, yet its metrics are exported")
 	}
 	// A refusal: another tenant's token (docs/security.md T-46).
 	bad := url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {mint("RS256", "eve", map[string]any{"repository_owner": "evil"})},

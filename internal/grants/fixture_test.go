@@ -204,8 +204,10 @@ func newEnv(t testing.TB, store storage.Store) *env {
 	cache := &federation.Cache{Client: federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: true, AllowHTTP: true})}
 	e.verify = &tokens.Verifier{Keys: out, Issuer: stsIssuer}
 	e.grant = &TokenExchange{
-		Trust:           &trust.Registry{Store: store, Compiler: compiler},
-		Federation:      &federation.Verifier{Keys: cache},
+		Trust: &trust.Registry{Store: store, Compiler: compiler},
+		// The verified-token cache is on, as in serve: every exchange test
+		// runs with it (docs/security.md T-95).
+		Federation:      &federation.Verifier{Keys: cache, Verified: federation.NewVerifiedCache(1024)},
 		Tokens:          e.verify,
 		Issuer:          &tokens.Issuer{Signer: out, IssuerURL: stsIssuer},
 		DefaultAudience: stsIssuer,
