@@ -105,15 +105,17 @@ type item struct {
 	done chan error
 }
 
-// keepItems is the most room for events an emptied queue keeps (12 KiB),
-// so that a steady trickle of events queues without allocating.
+// keepItems is the most room for events an idle queue keeps (12 KiB), so
+// that a trickle of events queues without allocating.
 const keepItems = 64
 
 // queue holds the events waiting for a batch, at most the writer's Buffer.
-// Its slice grows with what waits and is let go once drained: the buffer
-// is room events may take, not memory held from the first event on (a
-// channel of 4096 events held 0.75 MiB for the process's life, three
-// times that against the GC target; docs/performance.md "Memory policy").
+// Its slice grows with what waits, keeps its room while events keep
+// coming (so that a busy writer does not regrow it after every batch), and
+// is let go when it is found empty at a FlushEvery tick: the buffer is room
+// events may take, not memory held from the first event on (a channel of
+// 4096 events held 0.75 MiB for the process's life, three times that
+// against the GC target; docs/performance.md "Memory policy").
 type queue struct {
 	mu    sync.Mutex
 	items []item // waiting: items[head:]
@@ -150,13 +152,18 @@ func (q *queue) take(dst []item, n int) ([]item, bool) {
 	q.head += k
 	if q.head == len(q.items) {
 		q.head = 0
-		if cap(q.items) > keepItems {
-			q.items = nil
-		} else {
-			q.items = q.items[:0]
-		}
+		q.items = q.items[:0]
 	}
 	return dst, q.head < len(q.items)
+}
+
+// release lets go of the room of an empty queue beyond keepItems.
+func (q *queue) release() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 && cap(q.items) > keepItems {
+		q.items = nil
+	}
 }
 
 func (q *queue) len() int {
@@ -364,6 +371,7 @@ func (w *Writer) Run(ctx context.Context) {
 			}
 		case <-tick.C:
 			batch = w.flush(ctx, base, batch)
+			w.q.release()
 		case <-ctx.Done():
 			w.drain(base, batch, size)
 			return
