@@ -84,7 +84,13 @@ hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 rss_split() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon %d MiB + file %d MiB", a / 1024, f / 1024 }' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
-go build -o "$work/sts" ./cmd/sts
+# Built as scripts/release.sh and deploy/Dockerfile build what ships:
+# static, pure Go (CGO_ENABLED=0), -trimpath. A default `go build` links
+# the C library's resolver (net uses cgo when it can), so the process maps
+# libc and the dynamic loader too (1.4 MiB of its resident set): not the
+# binary that is measured for users. Symbols stay (scripts/rss-sections.py
+# reads them); they are not mapped.
+CGO_ENABLED=0 go build -trimpath -o "$work/sts" ./cmd/sts
 sts="$work/sts"
 "$sts" bench keygen --key "$work/key.pem" --jwks "$work/jwks.json" >/dev/null
 port=$(free_port)

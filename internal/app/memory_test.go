@@ -3,6 +3,7 @@ package app
 import (
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -50,5 +51,38 @@ func unsetenv(t *testing.T, k string) {
 	t.Helper()
 	if err := os.Unsetenv(k); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHeapProfilingOnlyWithPprof: the runtime's heap profiler samples
+// allocations (one in 512 KiB, unwinding the stack each time, which maps
+// the executable's function tables) only when something can read the
+// profile: with ops.pprof, or when GODEBUG=memprofilerate asks for it.
+// (Not parallel: it changes a process-wide setting.)
+func TestHeapProfilingOnlyWithPprof(t *testing.T) {
+	old := runtime.MemProfileRate
+	t.Cleanup(func() { runtime.MemProfileRate = old })
+	const def = 512 * 1024 // the runtime's default
+	t.Setenv("GODEBUG", "")
+	cases := []struct {
+		name    string
+		pprof   bool
+		godebug string
+		want    int
+	}{
+		{"no pprof", false, "", 0},
+		{"pprof", true, "", def},
+		{"no pprof, other GODEBUG", false, "gctrace=1", 0},
+		{"GODEBUG memprofilerate", false, "gctrace=1,memprofilerate=4096", 4096},
+	}
+	for _, c := range cases {
+		t.Setenv("GODEBUG", c.godebug)
+		runtime.MemProfileRate = def
+		if c.godebug != "" && c.want != 0 {
+			runtime.MemProfileRate = c.want // what the runtime made of GODEBUG at start
+		}
+		if got := heapProfiling(c.pprof); got != c.want || runtime.MemProfileRate != c.want {
+			t.Errorf("%s: rate %d (runtime %d), want %d", c.name, got, runtime.MemProfileRate, c.want)
+		}
 	}
 }

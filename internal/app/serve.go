@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a := &App{cfg: cfg, logger: logger, tracing: tr}
 	if o.MemoryPolicy {
 		applyMemoryPolicy(cfg.Runtime, logger)
+		heapProfiling(cfg.Ops.Pprof)
 	}
 	source := cfg.File
 	if source == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,7 +87,8 @@ type Writer struct {
 	// Now stamps events that have no Time; default time.Now.
 	Now func() time.Time
 
-	ch       atomic.Pointer[chan item]
+	q        queue
+	readyCh  atomic.Pointer[chan struct{}] // events were queued: Run takes them
 	wakeCh   atomic.Pointer[chan struct{}] // a Commit waits: cut a retry's backoff short
 	inflight atomic.Int64
 	stopped  atomic.Bool
@@ -101,6 +103,73 @@ type Writer struct {
 type item struct {
 	ev   storage.AuditEvent
 	done chan error
+}
+
+// keepItems is the most room for events an idle queue keeps (12 KiB), so
+// that a trickle of events queues without allocating.
+const keepItems = 64
+
+// queue holds the events waiting for a batch, at most the writer's Buffer.
+// Its slice grows with what waits, keeps its room while events keep
+// coming (so that a busy writer does not regrow it after every batch), and
+// is let go when it is found empty at a FlushEvery tick: the buffer is room
+// events may take, not memory held from the first event on (a channel of
+// 4096 events held 0.75 MiB for the process's life, three times that
+// against the GC target; docs/performance.md "Memory policy").
+type queue struct {
+	mu    sync.Mutex
+	items []item // waiting: items[head:]
+	head  int
+}
+
+// push appends it unless max events already wait.
+func (q *queue) push(it item, max int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.items) - q.head
+	if n >= max {
+		return false
+	}
+	if q.head > 0 && len(q.items) == cap(q.items) {
+		// Reuse the room taken from the front before growing.
+		copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+	q.items = append(q.items, it)
+	return true
+}
+
+// take moves up to n waiting events to dst and reports whether any are
+// left.
+func (q *queue) take(dst []item, n int) ([]item, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(n, len(q.items)-q.head)
+	dst = append(dst, q.items[q.head:q.head+k]...)
+	clear(q.items[q.head : q.head+k]) // the events are the batch's now
+	q.head += k
+	if q.head == len(q.items) {
+		q.head = 0
+		q.items = q.items[:0]
+	}
+	return dst, q.head < len(q.items)
+}
+
+// release lets go of the room of an empty queue beyond keepItems.
+func (q *queue) release() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 && cap(q.items) > keepItems {
+		q.items = nil
+	}
+}
+
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) - q.head
 }
 
 // Stats counts what happened to recorded events.
@@ -124,24 +193,52 @@ func (w *Writer) Stats() Stats {
 // QueueLen is how many events wait to be stored: buffered plus the batch
 // being written or retried.
 func (w *Writer) QueueLen() int {
-	return len(w.queue()) + int(w.inflight.Load())
+	return w.q.len() + int(w.inflight.Load())
 }
 
 // Capacity is how many events may wait in the buffer (Buffer); with
 // [Writer.QueueLen] it feeds the audit queue gauges.
-func (w *Writer) Capacity() int { return cap(w.queue()) }
+func (w *Writer) Capacity() int { return cmp.Or(w.Buffer, DefaultBuffer) }
 
-// queue returns the channel, creating it on first use so that Record works
-// before Run starts (events wait in the buffer).
-func (w *Writer) queue() chan item {
-	if c := w.ch.Load(); c != nil {
+// enqueue queues it unless the buffer is full, and tells Run. Events wait
+// in the buffer until Run starts.
+func (w *Writer) enqueue(it item) bool {
+	if !w.q.push(it, w.Capacity()) {
+		return false
+	}
+	w.signal()
+	return true
+}
+
+// signal tells Run that events wait (a pending signal already does).
+func (w *Writer) signal() {
+	select {
+	case w.ready() <- struct{}{}:
+	default:
+	}
+}
+
+// ready returns the channel enqueue signals on (capacity one), creating
+// it on first use like wake.
+func (w *Writer) ready() chan struct{} {
+	if c := w.readyCh.Load(); c != nil {
 		return *c
 	}
-	c := make(chan item, cmp.Or(w.Buffer, DefaultBuffer))
-	if w.ch.CompareAndSwap(nil, &c) {
+	c := make(chan struct{}, 1)
+	if w.readyCh.CompareAndSwap(nil, &c) {
 		return c
 	}
-	return *w.ch.Load()
+	return *w.readyCh.Load()
+}
+
+// takeInto moves up to size-len(batch) waiting events into batch; when
+// some are left it signals again, so that Run comes back for them.
+func (w *Writer) takeInto(batch []item, size int) []item {
+	batch, left := w.q.take(batch, size-len(batch))
+	if left {
+		w.signal()
+	}
+	return batch
 }
 
 // wake returns the channel a Commit signals on (capacity one), creating it
@@ -196,14 +293,12 @@ func eventID(t time.Time) string {
 // It never blocks: when the buffer is full the event is dropped, counted
 // and OnLost is called. Best-effort audit (audit.mode best_effort) uses it.
 func (w *Writer) Record(ev storage.AuditEvent) bool {
-	select {
-	case w.queue() <- item{ev: w.stamp(ev)}:
+	if w.enqueue(item{ev: w.stamp(ev)}) {
 		return true
-	default:
-		w.dropped.Add(1)
-		w.lost(LostBufferFull, 1)
-		return false
 	}
+	w.dropped.Add(1)
+	w.lost(LostBufferFull, 1)
+	return false
 }
 
 // Commit queues ev and waits until the batch holding it is committed
@@ -217,9 +312,7 @@ func (w *Writer) Commit(ctx context.Context, ev storage.AuditEvent) error {
 		return ErrClosed
 	}
 	done := make(chan error, 1)
-	select {
-	case w.queue() <- item{ev: w.stamp(ev), done: done}:
-	default:
+	if !w.enqueue(item{ev: w.stamp(ev), done: done}) {
 		w.refused.Add(1)
 		return ErrBufferFull
 	}
@@ -256,7 +349,7 @@ func (w *Writer) lost(reason string, n int) {
 // whenever Batch events are waiting, and every FlushEvery otherwise. When
 // ctx ends it drains what is buffered, within DrainTimeout, then returns.
 func (w *Writer) Run(ctx context.Context) {
-	ch := w.queue()
+	ready := w.ready()
 	size := cmp.Or(w.Batch, DefaultBatch)
 	tick := time.NewTicker(cmp.Or(w.FlushEvery, DefaultFlushEvery))
 	defer tick.Stop()
@@ -264,28 +357,23 @@ func (w *Writer) Run(ctx context.Context) {
 	base := context.WithoutCancel(ctx)
 	for {
 		select {
-		case it := <-ch:
-			batch = append(batch, it)
-			waiting := it.done != nil
-			// Take what else is queued now, up to a batch: the group of
-			// a group commit.
-		more:
-			for len(batch) < size {
-				select {
-				case it := <-ch:
-					batch = append(batch, it)
-					waiting = waiting || it.done != nil
-				default:
-					break more
-				}
+		case <-ready:
+			// Take what is queued now, up to a batch: the group of a
+			// group commit.
+			n := len(batch)
+			batch = w.takeInto(batch, size)
+			waiting := false
+			for _, it := range batch[n:] {
+				waiting = waiting || it.done != nil
 			}
 			if waiting || len(batch) >= size {
 				batch = w.flush(ctx, base, batch)
 			}
 		case <-tick.C:
 			batch = w.flush(ctx, base, batch)
+			w.q.release()
 		case <-ctx.Done():
-			w.drain(base, ch, batch, size)
+			w.drain(base, batch, size)
 			return
 		}
 	}
@@ -293,35 +381,19 @@ func (w *Writer) Run(ctx context.Context) {
 
 // drain flushes whatever is buffered now, in batches, until DrainTimeout;
 // what is still unstored then is counted lost.
-func (w *Writer) drain(base context.Context, ch chan item, batch []item, size int) {
+func (w *Writer) drain(base context.Context, batch []item, size int) {
 	w.stopped.Store(true)
 	ctx, cancel := context.WithTimeout(base, cmp.Or(w.DrainTimeout, DefaultDrainTimeout))
 	defer cancel()
 	for {
-		for len(batch) < size {
-			select {
-			case it := <-ch:
-				batch = append(batch, it)
-				continue
-			default:
-			}
-			break
-		}
+		batch, _ = w.q.take(batch, size-len(batch))
 		if len(batch) == 0 {
 			return
 		}
 		batch = w.flush(ctx, ctx, batch)
 		if ctx.Err() != nil {
 			// Out of time: give up on the rest.
-			for {
-				select {
-				case it := <-ch:
-					batch = append(batch, it)
-					continue
-				default:
-				}
-				break
-			}
+			batch, _ = w.q.take(batch, w.q.len())
 			w.giveUp(batch, ctx.Err())
 			return
 		}
@@ -408,15 +480,7 @@ func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 			// waiting events join the attempt when the batch has room, so
 			// that during an outage they fail closed at once too.
 			t.Stop()
-		join:
-			for len(batch) < size {
-				select {
-				case it := <-w.queue():
-					batch = append(batch, it)
-				default:
-					break join
-				}
-			}
+			batch = w.takeInto(batch, size)
 			w.inflight.Store(int64(len(batch)))
 		case <-stop.Done():
 			t.Stop()
