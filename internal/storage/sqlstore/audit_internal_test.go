@@ -3,7 +3,10 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -59,3 +62,136 @@ type endedCtx struct{ context.Context }
 
 func (endedCtx) Done() <-chan struct{} { return nil }
 func (endedCtx) Err() error            { return context.Canceled }
+
+// openSQLiteAudit is a migrated file-backed SQLite store.
+func openSQLiteAudit(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSQLiteAuditBatchSizes: a batch of any size around the rows of one
+// multi-row INSERT (sqliteAuditRowsPerExec) is stored whole, every field
+// of every event in place, and nothing else.
+func TestSQLiteAuditBatchSizes(t *testing.T) {
+	s := openSQLiteAudit(t)
+	ctx := t.Context()
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	k := sqliteAuditRowsPerExec
+	var stored int
+	for _, n := range []int{1, k - 1, k, k + 1, 2*k + 3, 256} {
+		org := fmt.Sprintf("org-%d", n)
+		events := make([]storage.AuditEvent, n)
+		for i := range events {
+			events[i] = storage.AuditEvent{ID: fmt.Sprintf("ev-%d-%03d", n, i), Time: t0.Add(time.Duration(stored+i) * time.Second),
+				OrgID: org, Actor: fmt.Sprintf("actor-%d", i), Action: "token.exchange", Target: fmt.Sprintf("target-%d", i),
+				RequestID: fmt.Sprintf("req-%d", i), Outcome: "issued", Detail: fmt.Sprintf(`{"i":%d}`, i),
+				ClientIP: fmt.Sprintf("203.0.113.%d", i%256), UserAgent: fmt.Sprintf("ua/%d", i)}
+		}
+		stored += n
+		if err := s.AppendAudit(ctx, events...); err != nil {
+			t.Fatalf("AppendAudit(%d events): %v", n, err)
+		}
+		got, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: org, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(got) // newest first
+		if len(got) != n {
+			t.Fatalf("batch of %d: stored %d events", n, len(got))
+		}
+		for i := range got {
+			got[i].Time = got[i].Time.UTC()
+			if got[i] != events[i] {
+				t.Fatalf("batch of %d, event %d:\n got %+v\nwant %+v", n, i, got[i], events[i])
+			}
+		}
+	}
+	all, err := s.ListAudit(ctx, storage.AuditFilter{Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != stored {
+		t.Errorf("%d events stored in all, want %d", len(all), stored)
+	}
+}
+
+// TestSQLiteAuditAllocsPerEvent bounds the Go allocations of a full
+// batch (256 events) on SQLite (docs/performance.md "Cost per event on
+// SQLite"): 20 an event with one INSERT per row; the eleven arguments
+// boxed for database/sql, the driver's copies of the texts and one
+// Exec's bookkeeping per row.
+func TestSQLiteAuditAllocsPerEvent(t *testing.T) {
+	s := openSQLiteAudit(t)
+	ctx := t.Context()
+	events := make([]storage.AuditEvent, 256)
+	for i := range events {
+		events[i] = storage.AuditEvent{Time: time.Now(), OrgID: "acme", Actor: "principal:x", Action: "token.exchange",
+			Target: "ci/github", Outcome: "issued", Detail: `{"grant":"client_credentials"}`, ClientIP: "203.0.113.7"}
+	}
+	var n int
+	allocs := testing.AllocsPerRun(5, func() {
+		for i := range events {
+			n++
+			events[i].ID = "ev-" + strconv.Itoa(n)
+		}
+		if err := s.AppendAudit(ctx, events...); err != nil {
+			t.Fatal(err)
+		}
+	}) - 256 // the IDs
+	if per := allocs / 256; per > 12 {
+		t.Errorf("AppendAudit of 256 events: %.1f allocations an event, want at most 12", per)
+	}
+}
+
+// TestSQLiteAuditInTxOneConnection: AppendAudit inside a unit of work
+// never needs a second connection (a statement prepared on the pool inside
+// the transaction would wait for one), on a fresh Store and on one whose
+// own AppendAudit has prepared its statements.
+func TestSQLiteAuditInTxOneConnection(t *testing.T) {
+	ctx := context.Background()
+	// ":memory:" is one connection.
+	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: ":memory:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := func(prefix string) []storage.AuditEvent {
+		ev := make([]storage.AuditEvent, sqliteAuditRowsPerExec+1)
+		for i := range ev {
+			ev[i] = storage.AuditEvent{ID: fmt.Sprintf("%s-%d", prefix, i), Time: time.Now(), Action: "x"}
+		}
+		return ev
+	}
+	inTx := func(prefix string) {
+		t.Helper()
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := s.WithTx(c, func(tx storage.Tx) error { return tx.AppendAudit(c, events(prefix)...) }); err != nil {
+			t.Fatalf("AppendAudit in a unit of work (%s): %v", prefix, err)
+		}
+	}
+	inTx("fresh")
+	if err := s.AppendAudit(ctx, events("plain")...); err != nil {
+		t.Fatal(err)
+	}
+	inTx("prepared")
+	got, err := s.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * (sqliteAuditRowsPerExec + 1); len(got) != want {
+		t.Errorf("%d events stored, want %d", len(got), want)
+	}
+}
