@@ -222,7 +222,8 @@ if [ -n "$OVERLOAD" ]; then
 			--tokens-file "$work/subject.txt" --claim repository_owner=acme -c 4 --rate 200 -d "$D" --warmup 2s --phases |
 			grep '^requests\|^latency\|^connections\|^closing\|^broken\|^kept\|^wait' || true
 	}
-	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2 } END { print n + 0 }'; }
+	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2; match($0, /class="[^"]*"/); c[substr($0, RSTART + 7, RLENGTH - 8)] = $2 }
+		END { printf "%d", n; for (k in c) printf " %s %d", k, c[k]; print "" }'; }
 	# The server's own view of the token endpoint: its duration histogram
 	# and its 200 answers. A shed request is refused before routing and
 	# counted under no route, so these are the admitted requests, timed
@@ -263,6 +264,9 @@ if [ -n "$OVERLOAD" ]; then
 	if [ -n "$PROFILE" ]; then
 		curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
 		(sleep 5; curl -fsS -o "$PROFILE/overload.goroutines" "http://127.0.0.1:$ops_port/debug/pprof/goroutine?debug=1") &
+		# An execution trace of 2 s (go tool trace -pprof=sched: where
+		# goroutines waited runnable).
+		(sleep 3; curl -fsS -o "$PROFILE/overload.trace" "http://127.0.0.1:$ops_port/debug/pprof/trace?seconds=2") &
 	fi
 	# The listener's accept queue, sampled: Recv-Q is the connections
 	# waiting to be accepted, Send-Q the backlog.
@@ -271,7 +275,9 @@ if [ -n "$OVERLOAD" ]; then
 		ss -Hltn "sport = :$port" | awk '{ printf "accept queue %s of %s; ", $2, $3 }'
 		curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
 			/^go_memstats_heap_alloc_bytes / { h = $2 } /^go_memstats_stack_inuse_bytes / { st = $2 } /^go_memstats_next_gc_bytes / { g = $2 } /^go_goroutines / { n = $2 }
-			END { printf "heap %.1f MiB (next GC at %.1f), stacks %.1f MiB, %d goroutines\n", h / 1048576, g / 1048576, st / 1048576, n }' || echo
+			/^sts_http_admission_limit\{class="token"\}/ { l = $2 }
+			END { printf "heap %.1f MiB (next GC at %.1f), stacks %.1f MiB, %d goroutines", h / 1048576, g / 1048576, st / 1048576, n
+				if (l != "") printf "; token requests allowed to run %d", l; print "" }' || echo
 		sleep 2
 	done
 	wait "$probe_pid" "$wrk_pid" || true
