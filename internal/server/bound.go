@@ -43,13 +43,22 @@ func opsClass(r *http.Request) Class {
 
 // admit bounds the requests in flight per class: a request over its
 // class's limit is answered 503 with Retry-After at once, before its body
-// is read or any storage call is made. A limit of 0 admits everything.
-func admit(limits [numClasses]int, classify func(*http.Request) Class, onShed func(class string)) func(http.Handler) http.Handler {
+// is read or any storage call is made. A limit of 0 admits everything. A
+// class with a gate (gates[c] != nil) admits through it instead: the
+// request may wait for a running slot (see gate).
+func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.Request) Class, onShed func(class string)) func(http.Handler) http.Handler {
 	var inflight [numClasses]atomic.Int64
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := classify(r)
-			if limit := int64(limits[c]); limit > 0 {
+			if g := gates[c]; g != nil {
+				if !g.acquire(r.Context()) {
+					onShed(c.String())
+					shed(w)
+					return
+				}
+				defer g.release()
+			} else if limit := int64(limits[c]); limit > 0 {
 				n := inflight[c].Add(1)
 				defer inflight[c].Add(-1)
 				if n > limit {
@@ -73,11 +82,20 @@ func shed(w http.ResponseWriter) {
 	markShed(w)
 	h := w.Header()
 	oauth2.SetRetryAfter(h, 0)
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", "application/json")
+	// Shared values (length = capacity, so an Add elsewhere copies) and a
+	// fixed body: a shed answer allocates nothing of its own beyond the
+	// one Retry-After policy's.
+	h["Cache-Control"] = shedCacheControl
+	h["Content-Type"] = shedContentType
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n"))
+	_, _ = w.Write(shedBody)
 }
+
+var (
+	shedCacheControl = []string{"no-store"}
+	shedContentType  = []string{"application/json"}
+	shedBody         = []byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n")
+)
 
 // streamExempt reports the long-lived gRPC streams, which get no call
 // deadline.
