@@ -110,16 +110,27 @@ func streamExempt(r *http.Request) bool {
 // a fixed 503 (Retry-After, Connection: close) and closes it; beyond
 // shedWorkers it is closed at once. A connection flood so costs a few
 // bytes each, not a request's worth of memory.
+//
+// And it costs little CPU: over the cap, the listener takes at most one
+// connection per refuseEvery to refuse it; the others wait in the kernel's
+// accept queue (which drops new SYNs once full) until a slot frees or
+// their turn to be refused comes. Refusing as fast as connections came
+// took a third of the server's CPU under a flood of clients that
+// reconnect at once (accept, close: 12 000 a second), CPU the admitted
+// requests then lacked (docs/reliability.md#the-token-gate-measured).
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
 	workers chan struct{}
 	shed    func()
+	next    time.Time // the next refusal, at the earliest (Accept's goroutine only)
 }
 
 const (
 	shedWorkers  = 64
 	shedDeadline = 200 * time.Millisecond
+	// refuseEvery paces refusals: 1 000 a second.
+	refuseEvery = time.Millisecond
 )
 
 func newLimitListener(ln net.Listener, n int, shed func()) net.Listener {
@@ -139,6 +150,21 @@ var overloadResponse = func() []byte {
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
+		// At the cap, wait for a slot or for the next refusal's turn.
+		if wait := time.Until(l.next); wait > 0 && len(l.sem) == cap(l.sem) {
+			t := time.NewTimer(wait)
+			select {
+			case l.sem <- struct{}{}:
+				t.Stop()
+				c, err := l.Listener.Accept()
+				if err != nil {
+					<-l.sem
+					return nil, err
+				}
+				return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+			case <-t.C:
+			}
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
@@ -148,6 +174,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 		default:
 		}
+		l.next = time.Now().Add(refuseEvery)
 		l.shed()
 		select {
 		case l.workers <- struct{}{}:
