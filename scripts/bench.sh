@@ -285,6 +285,9 @@ if [ -n "$OVERLOAD" ]; then
 	h1=$(server_hist) k1=$(tcp_ext) g1=$(gc_stats)
 	echo "$g0 $g1" | awk -v t0="$t0" -v t1="$t1" '{ printf "garbage collections during the flood: %d (%.0f a second); longest recent stop-the-world pause %.1f ms\n", $3 - $1, ($3 - $1) / (t1 - t0), $4 }'
 	echo "$h0 $h1" | awk '{ n = $14 - $7; printf "server, token endpoint: %d answered 200; its duration histogram: > 10 ms %d, > 100 ms %d, > 250 ms %d, > 500 ms %d, > 1 s %d of %d\n", $8 - $1, n - ($9 - $2), n - ($10 - $3), n - ($11 - $4), n - ($12 - $5), n - ($13 - $6), n }'
+	curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
+		/^sts_http_admission_wait_seconds_bucket\{class="token"/ { match($0, /le="[^"]*"/); b[substr($0, RSTART + 4, RLENGTH - 5)] = $2 }
+		END { if ("+Inf" in b) printf "token requests that waited for a running slot (admitted or shed): %d; > 10 ms %d, > 50 ms %d, > 100 ms %d\n", b["+Inf"], b["+Inf"] - b["0.01"], b["+Inf"] - b["0.05"], b["+Inf"] - b["0.1"] }'
 	echo "$k0 $k1" | awk '{ printf "kernel (whole machine): ListenOverflows +%d, ListenDrops +%d, TCPSynRetrans +%d, TCPTimeouts +%d\n", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }'
 	grep '^wrk_result' "$work/wrk.out" || tail -5 "$work/wrk.out"
 	echo "sts CPU during the flood: $(awk -v d=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f cores", d / hz / (t1 - t0) }'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
