@@ -318,6 +318,9 @@ func shedCount(t *testing.T, s *Server, class string) float64 {
 // comes on top). It was 12 when the answer set its headers and copied its
 // body each time.
 func TestShedAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
 	for _, gated := range []bool{false, true} {
 		s := New(Options{GCInterval: time.Hour, MaxInFlight: [numClasses]int{ClassAPI: 1}, Gated: [numClasses]bool{ClassAPI: gated}})
 		if gated {
