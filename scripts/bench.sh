@@ -235,7 +235,8 @@ if [ -n "$OVERLOAD" ]; then
 			--tokens-file "$work/subject.txt" --claim repository_owner=acme -c 4 --rate 200 -d "$D" --warmup 2s --phases |
 			grep '^requests\|^latency\|^connections\|^closing\|^broken\|^kept\|^wait' || true
 	}
-	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2 } END { print n + 0 }'; }
+	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2; match($0, /class="[^"]*"/); c[substr($0, RSTART + 7, RLENGTH - 8)] = $2 }
+		END { printf "%d", n; for (k in c) printf " %s %d", k, c[k]; print "" }'; }
 	# The server's own view of the token endpoint: its duration histogram
 	# and its 200 answers. A shed request is refused before routing and
 	# counted under no route, so these are the admitted requests, timed
@@ -276,6 +277,9 @@ if [ -n "$OVERLOAD" ]; then
 	if [ -n "$PROFILE" ]; then
 		curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
 		(sleep 5; curl -fsS -o "$PROFILE/overload.goroutines" "http://127.0.0.1:$ops_port/debug/pprof/goroutine?debug=1") &
+		# An execution trace of 2 s (go tool trace -pprof=sched: where
+		# goroutines waited runnable).
+		(sleep 3; curl -fsS -o "$PROFILE/overload.trace" "http://127.0.0.1:$ops_port/debug/pprof/trace?seconds=2") &
 	fi
 	# The listener's accept queue, sampled: Recv-Q is the connections
 	# waiting to be accepted, Send-Q the backlog.
@@ -284,7 +288,9 @@ if [ -n "$OVERLOAD" ]; then
 		ss -Hltn "sport = :$port" | awk '{ printf "accept queue %s of %s; ", $2, $3 }'
 		curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
 			/^go_memstats_heap_alloc_bytes / { h = $2 } /^go_memstats_stack_inuse_bytes / { st = $2 } /^go_memstats_next_gc_bytes / { g = $2 } /^go_goroutines / { n = $2 }
-			END { printf "heap %.1f MiB (next GC at %.1f), stacks %.1f MiB, %d goroutines\n", h / 1048576, g / 1048576, st / 1048576, n }' || echo
+			/^sts_http_admission_limit\{class="token"\}/ { l = $2 }
+			END { printf "heap %.1f MiB (next GC at %.1f), stacks %.1f MiB, %d goroutines", h / 1048576, g / 1048576, st / 1048576, n
+				if (l != "") printf "; token requests allowed to run %d", l; print "" }' || echo
 		sleep 2
 	done
 	wait "$probe_pid" "$wrk_pid" || true
@@ -292,6 +298,9 @@ if [ -n "$OVERLOAD" ]; then
 	h1=$(server_hist) k1=$(tcp_ext) g1=$(gc_stats)
 	echo "$g0 $g1" | awk -v t0="$t0" -v t1="$t1" '{ printf "garbage collections during the flood: %d (%.0f a second); longest recent stop-the-world pause %.1f ms\n", $3 - $1, ($3 - $1) / (t1 - t0), $4 }'
 	echo "$h0 $h1" | awk '{ n = $14 - $7; printf "server, token endpoint: %d answered 200; its duration histogram: > 10 ms %d, > 100 ms %d, > 250 ms %d, > 500 ms %d, > 1 s %d of %d\n", $8 - $1, n - ($9 - $2), n - ($10 - $3), n - ($11 - $4), n - ($12 - $5), n - ($13 - $6), n }'
+	curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
+		/^sts_http_admission_wait_seconds_bucket\{class="token"/ { match($0, /le="[^"]*"/); b[substr($0, RSTART + 4, RLENGTH - 5)] = $2 }
+		END { if ("+Inf" in b) printf "token requests that waited for a running slot (admitted or shed): %d; > 10 ms %d, > 50 ms %d, > 100 ms %d\n", b["+Inf"], b["+Inf"] - b["0.01"], b["+Inf"] - b["0.05"], b["+Inf"] - b["0.1"] }'
 	echo "$k0 $k1" | awk '{ printf "kernel (whole machine): ListenOverflows +%d, ListenDrops +%d, TCPSynRetrans +%d, TCPTimeouts +%d\n", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }'
 	grep '^wrk_result' "$work/wrk.out" || tail -5 "$work/wrk.out"
 	echo "sts CPU during the flood: $(awk -v d=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f cores", d / hz / (t1 - t0) }'); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,13 +17,15 @@ import (
 // configuration: every request's storage calls end within
 // storage.call_timeout, and requests and connections beyond
 // http.max_in_flight and http.max_connections are shed with 503
-// (docs/reliability.md).
+// (docs/reliability.md). The token endpoints, mostly CPU, are gated: of
+// their max_in_flight, an adaptive number run and the others wait.
 func boundOptions(cfg config.Config, o *server.Options) {
 	o.CallTimeout = cfg.Storage.CallTimeoutOrDefault()
 	o.MaxConnections = cfg.HTTP.MaxConnections
 	o.MaxInFlight[server.ClassToken] = cfg.HTTP.MaxInFlight.Token
 	o.MaxInFlight[server.ClassAPI] = cfg.HTTP.MaxInFlight.API
 	o.MaxInFlight[server.ClassOps] = cfg.HTTP.MaxInFlight.Ops
+	o.Gated[server.ClassToken] = true
 	o.Classify = routeClass
 }
 

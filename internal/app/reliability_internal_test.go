@@ -30,7 +30,8 @@ func TestRouteClass(t *testing.T) {
 	boundOptions(cfg, &o)
 	if o.CallTimeout != config.DefaultCallTimeout || o.MaxConnections != cfg.HTTP.MaxConnections ||
 		o.MaxInFlight[server.ClassToken] != cfg.HTTP.MaxInFlight.Token || o.MaxInFlight[server.ClassOps] != cfg.HTTP.MaxInFlight.Ops ||
-		o.MaxInFlight[server.ClassAPI] != cfg.HTTP.MaxInFlight.API || o.Classify == nil {
+		o.MaxInFlight[server.ClassAPI] != cfg.HTTP.MaxInFlight.API || o.Classify == nil ||
+		!o.Gated[server.ClassToken] || o.Gated[server.ClassAPI] || o.Gated[server.ClassOps] {
 		t.Errorf("boundOptions(defaults) = %+v", o)
 	}
 }

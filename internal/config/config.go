@@ -127,10 +127,13 @@ type HTTPConfig struct {
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
 	// MaxConnections caps the open client connections; beyond it new
-	// connections are answered 503 with Retry-After and closed. 0: no cap.
+	// connections are answered 503 with Retry-After and closed, at most one
+	// a millisecond (the others wait in the kernel's accept queue). 0: no cap.
 	MaxConnections int `koanf:"max_connections"`
 	// MaxInFlight caps the requests being served at once, per route class;
-	// beyond it a request is answered 503 with Retry-After at once.
+	// beyond it a request is answered 503 with Retry-After at once. Of the
+	// token class's, an adaptive number run and the others wait for a
+	// running slot (docs/reliability.md#the-token-gate).
 	MaxInFlight MaxInFlightConfig `koanf:"max_in_flight"`
 	// TrustedProxies are CIDRs of the load balancers in front of sts: only
 	// a request whose TCP peer is inside one has its X-Forwarded-For or

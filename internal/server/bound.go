@@ -43,13 +43,22 @@ func opsClass(r *http.Request) Class {
 
 // admit bounds the requests in flight per class: a request over its
 // class's limit is answered 503 with Retry-After at once, before its body
-// is read or any storage call is made. A limit of 0 admits everything.
-func admit(limits [numClasses]int, classify func(*http.Request) Class, onShed func(class string)) func(http.Handler) http.Handler {
+// is read or any storage call is made. A limit of 0 admits everything. A
+// class with a gate (gates[c] != nil) admits through it instead: the
+// request may wait for a running slot (see gate).
+func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.Request) Class, onShed func(class string)) func(http.Handler) http.Handler {
 	var inflight [numClasses]atomic.Int64
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := classify(r)
-			if limit := int64(limits[c]); limit > 0 {
+			if g := gates[c]; g != nil {
+				if !g.acquire(r.Context()) {
+					onShed(c.String())
+					shed(w)
+					return
+				}
+				defer g.release()
+			} else if limit := int64(limits[c]); limit > 0 {
 				n := inflight[c].Add(1)
 				defer inflight[c].Add(-1)
 				if n > limit {
@@ -73,11 +82,20 @@ func shed(w http.ResponseWriter) {
 	markShed(w)
 	h := w.Header()
 	oauth2.SetRetryAfter(h, 0)
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", "application/json")
+	// Shared values (length = capacity, so an Add elsewhere copies) and a
+	// fixed body: a shed answer allocates nothing of its own beyond the
+	// one Retry-After policy's.
+	h["Cache-Control"] = shedCacheControl
+	h["Content-Type"] = shedContentType
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n"))
+	_, _ = w.Write(shedBody)
 }
+
+var (
+	shedCacheControl = []string{"no-store"}
+	shedContentType  = []string{"application/json"}
+	shedBody         = []byte(`{"error":"temporarily_unavailable","error_description":"the server is overloaded, retry later"}` + "\n")
+)
 
 // streamExempt reports the long-lived gRPC streams, which get no call
 // deadline.
@@ -92,16 +110,27 @@ func streamExempt(r *http.Request) bool {
 // a fixed 503 (Retry-After, Connection: close) and closes it; beyond
 // shedWorkers it is closed at once. A connection flood so costs a few
 // bytes each, not a request's worth of memory.
+//
+// And it costs little CPU: over the cap, the listener takes at most one
+// connection per refuseEvery to refuse it; the others wait in the kernel's
+// accept queue (which drops new SYNs once full) until a slot frees or
+// their turn to be refused comes. Refusing as fast as connections came
+// (accept, close: up to 20 000 a second under a flood of clients that
+// reconnect at once) took 16 % of the server's CPU in a profile, CPU the
+// admitted requests then lacked (docs/reliability.md#the-token-gate-measured).
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
 	workers chan struct{}
 	shed    func()
+	next    time.Time // the next refusal, at the earliest (Accept's goroutine only)
 }
 
 const (
 	shedWorkers  = 64
 	shedDeadline = 200 * time.Millisecond
+	// refuseEvery paces refusals: 1 000 a second.
+	refuseEvery = time.Millisecond
 )
 
 func newLimitListener(ln net.Listener, n int, shed func()) net.Listener {
@@ -121,6 +150,21 @@ var overloadResponse = func() []byte {
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
+		// At the cap, wait for a slot or for the next refusal's turn.
+		if wait := time.Until(l.next); wait > 0 && len(l.sem) == cap(l.sem) {
+			t := time.NewTimer(wait)
+			select {
+			case l.sem <- struct{}{}:
+				t.Stop()
+				c, err := l.Listener.Accept()
+				if err != nil {
+					<-l.sem
+					return nil, err
+				}
+				return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+			case <-t.C:
+			}
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
@@ -130,6 +174,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 		default:
 		}
+		l.next = time.Now().Add(refuseEvery)
 		l.shed()
 		select {
 		case l.workers <- struct{}{}:

@@ -73,6 +73,14 @@ type Options struct {
 	// (nil: the ops endpoints are ClassOps, the rest ClassAPI).
 	MaxInFlight [numClasses]int
 	Classify    func(*http.Request) Class
+	// Gated names the classes (indexed by Class) whose MaxInFlight admits
+	// through a gate: of the MaxInFlight requests admitted at once, an
+	// adaptive number run and the others wait up to QueueTimeout for a
+	// slot (docs/reliability.md#admission-control).
+	Gated [numClasses]bool
+	// QueueTimeout bounds a gated request's wait for a running slot;
+	// 0: 100 ms.
+	QueueTimeout time.Duration
 	// MaxConnections caps the open connections; 0: no cap.
 	MaxConnections int
 	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
@@ -111,8 +119,11 @@ type Server struct {
 	gcInterval time.Duration
 	maxConns   int
 	shedTotal  *prometheus.CounterVec
-	retention  time.Duration
-	now        func() time.Time
+	gates      [numClasses]*gate
+	// adjustEvery is how often the gates' limits move (tests pin them).
+	adjustEvery time.Duration
+	retention   time.Duration
+	now         func() time.Time
 }
 
 // New builds the mux, mounts the ops routes and every Mounter, and wraps it
@@ -123,12 +134,18 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
-		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics),
+		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
 	}
 	classify := o.Classify
 	if classify == nil {
 		classify = opsClass
 	}
+	for c, on := range o.Gated {
+		if on && o.MaxInFlight[c] > 0 {
+			s.gates[c] = newGate(gateFloor(), o.MaxInFlight[c], o.QueueTimeout)
+		}
+	}
+	registerGates(o.Metrics, &s.gates)
 	checks := o.Checks
 	if o.Store != nil {
 		write := newWriteProbe(o.Store, o.WriteProbeInterval, o.Now, o.Logger)
@@ -163,7 +180,7 @@ func New(o Options) *Server {
 	ips := clientip.NewResolver(o.TrustedProxies)
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
 		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
-			recoverPanics(o.Logger)(admit(o.MaxInFlight, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
+			recoverPanics(o.Logger)(admit(o.MaxInFlight, s.gates, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes)(h))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)
@@ -239,6 +256,7 @@ func withDefaults(o Options) Options {
 	def(&o.WriteTimeout, 30*time.Second)
 	def(&o.IdleTimeout, 120*time.Second)
 	def(&o.ShutdownTimeout, 15*time.Second)
+	def(&o.QueueTimeout, queueTimeout)
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
@@ -273,6 +291,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
 	wg.Go(func() { s.runGC(gcCtx) })
+	wg.Go(func() { s.runGates(gcCtx) })
 
 	ln = newLimitListener(ln, s.maxConns, func() { s.shedTotal.WithLabelValues("connection").Inc() })
 	errc := make(chan error, 1)
