@@ -13,6 +13,7 @@ import (
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
 // crossLedger records, beside the writers' ledger, the tokens minted at one
@@ -182,7 +183,7 @@ func checkCross(t *testing.T, ws []*writer, x *crossLedger) (inactive int) {
 // audit trail as in scenario, each acknowledged forced rotation included.
 func TestFaultsReplicas(t *testing.T) {
 	t.Parallel() // with TestFaultsSQLite, which uses no PostgreSQL
-	env, proxies := postgres(t)
+	env, proxies := postgres(t, pgtest.DSN(t))
 	replicas, kills, every, rotateEvery := 2, 1, 1500*time.Millisecond, 700*time.Millisecond
 	if long() {
 		replicas, kills, every, rotateEvery = 3, 12, 3*time.Second, 1500*time.Millisecond
@@ -216,8 +217,14 @@ func TestFaultsReplicas(t *testing.T) {
 	survived := 0
 	for i := range kills {
 		time.Sleep(every)
-		if i == 0 && long() {
-			outages(proxies)
+		if i == 0 {
+			if long() {
+				outages(proxies, 1500*time.Millisecond)
+			} else {
+				// A short outage of the database alone: refused, then
+				// black-holed, while keys rotate and tokens cross.
+				outages(proxies[:1], 700*time.Millisecond)
+			}
 		}
 		victim := nodes[(i+1)%replicas] // the first kill spares the first replica
 		victim.kill()
