@@ -139,7 +139,11 @@ func fillWithBallast(dir string) (string, error) {
 // does when a disk fails. Only unmounting, e2fsck and mounting again undo
 // it (remount,rw is refused).
 func (fs *sqliteFS) forceReadOnly() error {
-	return os.WriteFile(filepath.Join("/sys/fs/ext4", fs.dev, "trigger_fs_error"), []byte("sts fault harness"), 0)
+	return os.WriteFile(fs.trigger(), []byte("sts fault harness"), 0)
+}
+
+func (fs *sqliteFS) trigger() string {
+	return filepath.Join("/sys/fs/ext4", fs.dev, "trigger_fs_error")
 }
 
 // repair is what an operator does after forceReadOnly, with the server
@@ -224,6 +228,9 @@ func diskFull(t *testing.T, n *node, w *writer, fs *sqliteFS, why string) string
 func readOnly(t *testing.T, n *node, w *writer, fs *sqliteFS, why string) (string, func()) {
 	if fs == nil {
 		t.Skipf("read-only file system: %s", why)
+	}
+	if _, err := os.Stat(fs.trigger()); err != nil {
+		t.Skipf("read-only file system: no ext4 error hook: %v", err)
 	}
 	figures := underFault(t, n, w, "read_only", "read-only", fs.forceReadOnly, nil)
 	return figures, func() {
