@@ -30,8 +30,9 @@ type pgDisk struct {
 }
 
 // pgDiskSize is the tmpfs's size: a new database copies template1 (about
-// 7.5 MiB on PostgreSQL 15), and the harness's short run adds a few MiB.
-const pgDiskSize = "32m"
+// 7.5 MiB on PostgreSQL 15), the short run adds a few MiB, the long run
+// some tens. The memory is used only while the ballast fills it.
+const pgDiskSize = "128m"
 
 // newPGDisk makes the tmpfs, the tablespace and the database, or returns
 // nil and the reason it cannot.
