@@ -183,7 +183,7 @@ func checkCross(t *testing.T, ws []*writer, x *crossLedger) (inactive int) {
 // refresh family (rotated at each replica in turn) never revoked, and the
 // audit trail as in scenario, each acknowledged forced rotation included.
 func TestFaultsReplicas(t *testing.T) {
-	t.Parallel() // with TestFaultsSQLite and TestFaultsPostgres (a schema and proxy of its own)
+	t.Parallel() // with TestFaultsSQLite, which uses no PostgreSQL
 	env, proxies := postgres(t, pgtest.DSN(t))
 	replicas, kills, every, rotateEvery := 2, 1, 1500*time.Millisecond, 700*time.Millisecond
 	if long() {
