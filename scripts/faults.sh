@@ -2,7 +2,8 @@
 # The long fault run of docs/reliability.md: builds sts once, then on SQLite
 # and on PostgreSQL (behind a fault proxy) drives mixed writes while it
 # kills `sts serve` with SIGKILL 20 times, refuses and black-holes the
-# database once each (SQLite: fills the disk once), and checks every
+# database once each (as root: fills SQLite's file system and turns it
+# read-only once each, and fills PostgreSQL's tablespace once), and checks every
 # acknowledged write, every revoked
 # token, the audit trail (every stored client, PAT and host token and every
 # acknowledged token has its event, audit.mode required), the refresh family (never revoked

@@ -59,7 +59,10 @@ type Store interface {
 	// read) does not give (docs/reliability.md#write-path-readiness). A
 	// read-only or full database fails it with an error wrapping
 	// ErrReadOnly or ErrFull, a write that waited out a lock or a
-	// statement timeout with one wrapping context.DeadlineExceeded.
+	// statement timeout with one wrapping context.DeadlineExceeded. It
+	// also fails with ErrFull, though its own commit succeeded, when any
+	// write failed for lack of space since the previous probe began: on a
+	// full disk the probe's small row still fits where most writes do not.
 	ProbeWrite(ctx context.Context, p WriteProbe) error
 	// Close releases the backend's resources.
 	Close() error

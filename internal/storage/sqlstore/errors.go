@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -123,6 +124,9 @@ func (s *Store) fail(op string, err error) error {
 		return nil
 	}
 	err = translate(err)
+	if errors.Is(err, storage.ErrFull) {
+		s.fullAt.Store(time.Now().UnixNano())
+	}
 	if s.onError != nil && !errors.Is(err, storage.ErrNotFound) &&
 		!errors.Is(err, storage.ErrAlreadyExists) && !errors.Is(err, context.Canceled) {
 		s.onError(op, err)

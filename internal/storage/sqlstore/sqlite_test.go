@@ -123,12 +123,28 @@ func TestSQLiteProbeWriteFull(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.Itoa(pages)); err != nil {
 		t.Fatal(err)
 	}
+	first := storage.NewID()
+	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: first, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	for i := 0; i < 10000 && err == nil; i++ {
 		err = s.ProbeWrite(ctx, storage.WriteProbe{ID: storage.NewID(), At: time.Now()})
 	}
 	if !errors.Is(err, storage.ErrFull) {
 		t.Fatalf("ProbeWrite on a full database = %v, want storage.ErrFull", err)
+	}
+	// The first probe's row is rewritten in place: that small commit still
+	// fits, but a write that needed space has just failed, so the write
+	// path is full (a full disk let the probe pass while most writes
+	// failed: docs/reliability.md#write-path-readiness).
+	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: first, At: time.Now()}); !errors.Is(err, storage.ErrFull) {
+		t.Fatalf("ProbeWrite of a row rewritten in place, just after a write failed for lack of space = %v, want storage.ErrFull", err)
+	}
+	// No write failed since that probe: the next one passes (a probe that
+	// reports a past failure is not a new one).
+	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: first, At: time.Now()}); err != nil {
+		t.Fatalf("ProbeWrite with no write failed since the previous probe = %v, want nil", err)
 	}
 	if _, err := db.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
 		t.Fatal(err)

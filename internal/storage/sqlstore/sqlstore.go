@@ -63,6 +63,20 @@ type Store struct {
 	db      *sql.DB
 	dialect dialect
 	onError func(op string, err error)
+	// fullAt is when a write last failed for lack of space (ErrFull:
+	// SQLITE_FULL, ENOSPC, SQLSTATE 53100), probedAt when the last
+	// ProbeWrite began (unix nanoseconds; 0: never). A probe fails with
+	// ErrFull when a write failed so since the previous probe began,
+	// though its own small commit succeeds: on a full disk the probe's
+	// row, rewritten in place, still fits (in WAL space a checkpoint
+	// freed, in its page's free space) while writes that need new space
+	// fail. The fault harness saw /readyz answer ready for 10 s on a full
+	// file system (SQLite) and a full tablespace (PostgreSQL) while every
+	// create failed (docs/reliability.md#write-path-readiness).
+	fullAt, probedAt atomic.Int64
+	// dir is the SQLite data file's directory ("" for PostgreSQL and
+	// ":memory:"): ProbeWrite asks its file system why a write failed.
+	dir string
 	// current is set once the schema was seen to have no pending migration;
 	// the schema never goes back, so Health stops asking goose after that.
 	current atomic.Bool
@@ -122,6 +136,11 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	case DriverSQLite:
 		s.dialect = dialectSQLite
 		s.db, err = openSQLite(ctx, c.DSN, c.ConnectTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
+		if c.DSN != ":memory:" {
+			if abs, aerr := filepath.Abs(c.DSN); aerr == nil {
+				s.dir = filepath.Dir(abs)
+			}
+		}
 	case DriverPostgres:
 		s.dialect = dialectPostgres
 		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))

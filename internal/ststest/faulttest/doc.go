@@ -6,11 +6,13 @@
 // revoked token is refused, every stored client and every acknowledged
 // token has its audit event (audit.mode required), the refresh family it
 // rotated throughout was never revoked as reuse, and the SQLite file passes
-// integrity_check. On SQLite it also fills the disk under the same load
-// (a file size limit on the server process); on PostgreSQL it also runs
-// two or three replicas on one database with forced key rotations while
-// one at a time is killed, and checks that every token minted at one
-// replica is active at the others.
+// integrity_check. Under the same load, with root, it fills SQLite's file
+// system (ENOSPC) and turns it read-only (EROFS), and fills PostgreSQL's
+// tablespace (SQLSTATE 53100), on file systems it mounts for the test; on
+// PostgreSQL it also runs two or three replicas on one database with
+// forced key rotations and a database outage while one at a time is
+// killed, and checks that every token minted at one replica is active at
+// the others.
 //
 // The short run is part of `go test`; STS_FAULTS_LONG=1 (scripts/faults.sh)
 // runs the long one and prints the figures of the fault table.
