@@ -42,6 +42,17 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the built binary's directory once every test is done
+// (each run of the package built one, and they piled up in the temporary
+// directory).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 func stsBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
