@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/opensts/sts/internal/config"
 )
@@ -39,7 +40,20 @@ func applyMemoryPolicy(cfg config.RuntimeConfig, logger *slog.Logger) (limit int
 // allocation in 512 KiB unwinds the allocating stack each time, which
 // under load maps about 1.2 MiB more of the executable's function tables
 // (docs/performance.md "Memory policy"). It returns the rate in effect.
+//
+// runtime.MemProfileRate is a plain variable, to be set once, early: the
+// first server of a process decides (tests start several `sts serve` in
+// one process, concurrently).
 func heapProfiling(pprof bool) int {
+	heapProfilingOnce.Do(func() { setHeapProfiling(pprof) })
+	return runtime.MemProfileRate
+}
+
+var heapProfilingOnce sync.Once
+
+// setHeapProfiling is heapProfiling's decision, made every time it is
+// called.
+func setHeapProfiling(pprof bool) int {
 	if !pprof && !godebugSets("memprofilerate") {
 		runtime.MemProfileRate = 0
 	}

@@ -81,7 +81,7 @@ func TestHeapProfilingOnlyWithPprof(t *testing.T) {
 		if c.godebug != "" && c.want != 0 {
 			runtime.MemProfileRate = c.want // what the runtime made of GODEBUG at start
 		}
-		if got := heapProfiling(c.pprof); got != c.want || runtime.MemProfileRate != c.want {
+		if got := setHeapProfiling(c.pprof); got != c.want || runtime.MemProfileRate != c.want {
 			t.Errorf("%s: rate %d (runtime %d), want %d", c.name, got, runtime.MemProfileRate, c.want)
 		}
 	}
