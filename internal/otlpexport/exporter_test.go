@@ -31,6 +31,7 @@ import (
 type collector struct {
 	mu      sync.Mutex
 	reqs    []*collectorpb.ExportTraceServiceRequest
+	bodies  [][]byte
 	headers []http.Header
 	status  func(n int) (int, http.Header) // answer to the n-th request (0-based)
 	srv     *httptest.Server
@@ -57,6 +58,7 @@ func newCollector(t *testing.T) *collector {
 		c.mu.Lock()
 		n := len(c.reqs)
 		c.reqs = append(c.reqs, req)
+		c.bodies = append(c.bodies, body)
 		c.headers = append(c.headers, r.Header.Clone())
 		c.mu.Unlock()
 		if c.status != nil {
@@ -371,6 +373,7 @@ func TestExportConvertsEveryField(t *testing.T) {
 		t.Fatalf("grouping: %d resources, want 1 with 2 scopes", len(reqs[0].ResourceSpans))
 	}
 	checkRequests(t, spans, reqs)
+	checkWire(t, spans, c.bodies[0])
 	// The data must exercise what it claims to.
 	var root sdktrace.ReadOnlySpan
 	for _, s := range spans {
