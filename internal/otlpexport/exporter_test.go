@@ -649,3 +649,17 @@ func TestGzipAndCertificateFromEnv(t *testing.T) {
 		t.Fatal("an unknown compression was accepted")
 	}
 }
+
+func TestDownCollectorFailsAtOnce(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL + "/v1/traces"
+	srv.Close() // nothing listens there now
+	exp, _ := New(Config{URL: url, Timeout: 5 * time.Second})
+	start := time.Now()
+	if err := exp.ExportSpans(context.Background(), recordSpans(t)); err == nil {
+		t.Fatal("no error with the collector down")
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("a refused connection took %v (retried?)", el)
+	}
+}
