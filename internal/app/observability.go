@@ -5,10 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -31,6 +28,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/grants"
+	"github.com/opensts/sts/internal/otlpexport"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -362,8 +360,8 @@ func tracingEnabled(cfg config.TracingConfig) bool {
 
 // newTracing starts the OTLP/HTTP exporter and its batch span processor
 // when tracing is enabled, and returns nil (nothing started) otherwise.
-// The exporter reads the other OTEL_EXPORTER_OTLP_* variables itself
-// (headers, timeout, compression, certificates).
+// The exporter (internal/otlpexport) reads the OTEL_EXPORTER_OTLP_*
+// variables for the endpoint, headers and timeout.
 func newTracing(ctx context.Context, cfg config.TracingConfig, version string, logger *slog.Logger) (*tracing, error) {
 	if !tracingEnabled(cfg) {
 		return nil, nil
@@ -374,11 +372,11 @@ func newTracing(ctx context.Context, cfg config.TracingConfig, version string, l
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.Warn("tracing: exporting spans failed; they are dropped", "error", err)
 	}))
-	var opts []otlptracehttp.Option
-	if cfg.OTLPEndpoint != "" {
-		opts = append(opts, otlptracehttp.WithEndpointURL(tracesURL(cfg.OTLPEndpoint)))
+	ecfg, err := otlpexport.ConfigFromEnv(cfg.OTLPEndpoint)
+	if err != nil {
+		return nil, err
 	}
-	exp, err := otlptracehttp.New(ctx, opts...)
+	exp, err := otlpexport.New(ecfg)
 	if err != nil {
 		return nil, err
 	}
@@ -406,18 +404,6 @@ func newTracing(ctx context.Context, cfg config.TracingConfig, version string, l
 func sampler(ratio float64) sdktrace.Sampler {
 	byID := sdktrace.TraceIDRatioBased(ratio)
 	return sdktrace.ParentBased(byID, sdktrace.WithRemoteParentSampled(byID))
-}
-
-// tracesURL is the OTLP/HTTP traces URL of a collector base URL, as the
-// OTEL_EXPORTER_OTLP_ENDPOINT convention has it; a URL that already
-// ends in /v1/traces is kept.
-func tracesURL(base string) string {
-	u, err := url.Parse(base)
-	if err != nil || strings.HasSuffix(u.Path, "/v1/traces") {
-		return base
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
-	return u.String()
 }
 
 // isOpsPath: probes and scrapes are not traced.

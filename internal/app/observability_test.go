@@ -219,7 +219,7 @@ func TestTracingOffStartsNothing(t *testing.T) {
 	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(b.String(), "go.opentelemetry.io/otel/sdk/trace") || strings.Contains(b.String(), "otlptrace") {
+	if strings.Contains(b.String(), "go.opentelemetry.io/otel/sdk/trace") || strings.Contains(b.String(), "internal/otlpexport") {
 		t.Errorf("tracing is off but an OpenTelemetry goroutine runs:\n%s", b.String())
 	}
 }

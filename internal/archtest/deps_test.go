@@ -86,6 +86,7 @@ func TestDeps(t *testing.T) {
 		{pkg: internal("ratelimit"), bad: []string{anyInternal}, why: "ratelimit is a leaf library"},
 		{pkg: internal("secret"), bad: []string{anyInternal}, why: "secret (token format and digests) is a leaf library"},
 		{pkg: internal("clientip"), bad: []string{anyInternal}, why: "clientip (the request's client address) is a leaf library the endpoints share with the server"},
+		{pkg: internal("otlpexport"), bad: []string{anyInternal}, why: "otlpexport (the OTLP/HTTP span exporter) is a leaf library"},
 		{pkg: internal("clientauth"), bad: []string{internal("server"), internal("cli"), internal("app"), internal("config"), internal("storage/sqlstore"), internal("grants"), internal("introspect"), internal("revoke"), internal("discovery")}, why: "clientauth is an L2 service shared by the OAuth endpoints"},
 		{pkg: internal("clients"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("oauth2"), internal("secret"), internal("sts"), internal("clientauth"), internal("audit")}, why: "clients is the L2 client lifecycle shared by api and cli; it never reaches an edge, an endpoint or the wiring"},
 		{pkg: internal("pools"), bad: []string{anyInternal}, allow: []string{internal("storage"), internal("policy"), internal("federation"), internal("jws"), internal("sts"), internal("audit")}, why: "pools is the L2 pool and provider lifecycle shared by api and cli; it never reaches an edge, an endpoint, the runtime registry or the wiring"},
