@@ -19,18 +19,7 @@ import (
 // storable event the rotation and one event per algorithm commit.
 func TestRotationCommitsWithItsEvent(t *testing.T) {
 	ctx := t.Context()
-	store := newSQLiteStore(t)
-	clk := clocktest.New(t0)
-	cfg := signer.Config{Algorithm: signer.ES256, RotationPeriod: 24 * time.Hour, PublishAhead: time.Hour}
-	m, err := signer.NewMulti(store, newKeyring(t, masterKey()), cfg, signer.RS256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SetClock(clk.Now)
-	m.SetLogger(slog.New(slog.DiscardHandler))
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store, clk, cfg, m := newAuditedMulti(t, false)
 	taken := storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(clk.Now()), Action: "test.taken"}
 	if err := store.AppendAudit(ctx, taken); err != nil {
 		t.Fatal(err)
@@ -98,4 +87,27 @@ func TestRotationCommitsWithItsEvent(t *testing.T) {
 	if err != nil || len(rs) != 2 || events() != 4 {
 		t.Fatalf("forced rotation = %+v, %v with %d events; want two rotations and 4 events", rs, err, events())
 	}
+}
+
+// newAuditedMulti is an ES256 + RS256 Multi on SQLite with a clock the
+// test moves, initialised; with scheduled, its scheduled changes (the
+// first keys included) are audited by ScheduledEvents.
+func newAuditedMulti(t *testing.T, scheduled bool) (storage.Store, *clocktest.Clock, signer.Config, *signer.Multi) {
+	t.Helper()
+	store := newSQLiteStore(t)
+	clk := clocktest.New(t0)
+	cfg := signer.Config{Algorithm: signer.ES256, RotationPeriod: 24 * time.Hour, PublishAhead: time.Hour}
+	m, err := signer.NewMulti(store, newKeyring(t, masterKey()), cfg, signer.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetClock(clk.Now)
+	m.SetLogger(slog.New(slog.DiscardHandler))
+	if scheduled {
+		m.SetScheduledEvent(signer.ScheduledEvents(clk.Now))
+	}
+	if err := m.Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return store, clk, cfg, m
 }

@@ -1,7 +1,6 @@
 package signer_test
 
 import (
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest/clocktest"
 )
 
 // TestScheduledRotationAudited: a rotation made by the schedule (Tick
@@ -20,19 +18,7 @@ import (
 // nothing.
 func TestScheduledRotationAudited(t *testing.T) {
 	ctx := t.Context()
-	store := newSQLiteStore(t)
-	clk := clocktest.New(t0)
-	cfg := signer.Config{Algorithm: signer.ES256, RotationPeriod: 24 * time.Hour, PublishAhead: time.Hour}
-	m, err := signer.NewMulti(store, newKeyring(t, masterKey()), cfg, signer.RS256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SetClock(clk.Now)
-	m.SetLogger(slog.New(slog.DiscardHandler))
-	m.SetScheduledEvent(signer.ScheduledEvents(clk.Now))
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store, clk, cfg, m := newAuditedMulti(t, true)
 	events := func() []storage.AuditEvent {
 		t.Helper()
 		ev, err := store.ListAudit(ctx, storage.AuditFilter{Action: signer.ActionRotate})
