@@ -19,6 +19,17 @@ func cachedVerifier(clk *fakeClock, n int) *Verifier {
 	return v
 }
 
+// warm verifies tok twice under p, so that the second answer came from
+// the cache.
+func warm(t *testing.T, v *Verifier, p storage.Provider, tok string) {
+	t.Helper()
+	for range 2 {
+		if _, err := v.Verify(t.Context(), p, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // counts returns the cache's hits and misses so far.
 func counts(c *VerifiedCache) (hits, misses uint64) { return c.Hits.Load(), c.Misses.Load() }
 
@@ -65,11 +76,7 @@ func TestVerifiedCacheRefusedAfterExp(t *testing.T) {
 	clk := newFakeClock()
 	v := cachedVerifier(clk, 16)
 	tok := sign(t, jose.RS256, testKeys().rsa, kidRSA, ti.claims(clk), nil) // exp = now + 300 s
-	for range 2 {
-		if _, err := v.Verify(t.Context(), ti.provider(), tok); err != nil {
-			t.Fatal(err)
-		}
-	}
+	warm(t, v, ti.provider(), tok)
 	clk.Advance(330 * time.Second) // past exp, within the 60 s leeway
 	if _, err := v.Verify(t.Context(), ti.provider(), tok); err != nil {
 		t.Fatalf("within the leeway: %v, want accepted", err)
@@ -99,11 +106,7 @@ func TestVerifiedCacheKeyRotation(t *testing.T) {
 		v := cachedVerifier(clk, 16)
 		v.Keys.RefreshInterval, v.Keys.MinRefetchInterval = 10*time.Second, 5*time.Second
 		tok := sign(t, jose.RS256, k.rsa, kidRSA, ti.claims(clk), nil)
-		for range 2 {
-			if _, err := v.Verify(t.Context(), ti.provider(), tok); err != nil {
-				t.Fatal(err)
-			}
-		}
+		warm(t, v, ti.provider(), tok)
 		ti.setKeys(jose.JSONWebKey{Key: k.ec.Public(), KeyID: kidEC, Algorithm: "ES256", Use: "sig"})
 		clk.Advance(11 * time.Second) // the set is refreshed
 		if _, err := v.Verify(t.Context(), ti.provider(), tok); ReasonOf(err) != ReasonKIDUnknown {
@@ -117,11 +120,7 @@ func TestVerifiedCacheKeyRotation(t *testing.T) {
 		v := cachedVerifier(clk, 16)
 		v.Keys.RefreshInterval, v.Keys.MinRefetchInterval = 10*time.Second, 5*time.Second
 		tok := sign(t, jose.RS256, k.rsa, kidRSA, ti.claims(clk), nil)
-		for range 2 {
-			if _, err := v.Verify(t.Context(), ti.provider(), tok); err != nil {
-				t.Fatal(err)
-			}
-		}
+		warm(t, v, ti.provider(), tok)
 		ti.setKeys(jose.JSONWebKey{Key: k.rsa2.Public(), KeyID: kidRSA, Algorithm: "RS256", Use: "sig"})
 		clk.Advance(11 * time.Second)
 		if _, err := v.Verify(t.Context(), ti.provider(), tok); ReasonOf(err) != ReasonSignatureInvalid {
@@ -143,11 +142,7 @@ func TestVerifiedCacheKeyRotation(t *testing.T) {
 		p := ti.provider()
 		p.JWKS = set(jose.JSONWebKey{Key: k.rsa.Public(), KeyID: kidRSA, Algorithm: "RS256", Use: "sig"})
 		tok := sign(t, jose.RS256, k.rsa, kidRSA, ti.claims(clk), nil)
-		for range 2 {
-			if _, err := v.Verify(t.Context(), p, tok); err != nil {
-				t.Fatal(err)
-			}
-		}
+		warm(t, v, p, tok)
 		p.JWKS = set(jose.JSONWebKey{Key: k.ec.Public(), KeyID: kidEC, Algorithm: "ES256", Use: "sig"})
 		if _, err := v.Verify(t.Context(), p, tok); ReasonOf(err) != ReasonKIDUnknown {
 			t.Errorf("after the upload dropped the key: %v, want %s", err, ReasonKIDUnknown)
@@ -168,11 +163,7 @@ func TestVerifiedCacheOtherProvider(t *testing.T) {
 	clk := newFakeClock()
 	v := cachedVerifier(clk, 16)
 	tok := sign(t, jose.RS256, testKeys().rsa, kidRSA, ti.claims(clk), nil)
-	for range 2 {
-		if _, err := v.Verify(t.Context(), ti.provider(), tok); err != nil {
-			t.Fatal(err)
-		}
-	}
+	warm(t, v, ti.provider(), tok)
 	// Same issuer, same keys, same audience: another pool's provider.
 	other := ti.provider()
 	other.PoolID = "other"
