@@ -61,6 +61,8 @@ func TestUserInfo(t *testing.T) {
 		{"no token", "", 401, ""},
 		{"another scheme", "Basic " + tok.AccessToken, 401, ""},
 		{"a forged token", "Bearer " + forged, 401, "invalid_token"},
+		{"a refresh token", "Bearer " + tok.RefreshToken, 401, "invalid_token"},
+		{"an ID token", "Bearer " + tok.Extra("id_token").(string), 401, "invalid_token"},
 		{"a token without openid", "Bearer " + noOpenID.AccessToken, 403, "insufficient_scope"},
 	} {
 		code, _, www := e.userinfo(t, http.MethodGet, tc.auth)
