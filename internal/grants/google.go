@@ -193,16 +193,9 @@ func jsonParam(name string, raw json.RawMessage) (string, error) {
 	return "", badRequest(ReasonMalformed, errors.New("member "+trunc(name)+" must be a string"))
 }
 
-func joinSpace(l []string) string {
-	var b bytes.Buffer
-	for i, s := range l {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
-}
+// joinSpace is the scopes of a token as one space-separated string; one
+// scope is returned as it is (strings.Join makes no copy of it).
+func joinSpace(l []string) string { return strings.Join(l, " ") }
 
 // googleOptions are the members of options that sts understands. Any
 // other member is refused: an option we do not understand might have been

@@ -109,8 +109,15 @@ func checkURL(r *http.Request) error {
 // parameter but audience and resource may appear at most once (T-06).
 // Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
 func readForm(r *http.Request) (url.Values, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	// The plain value, what clients send, needs no parsing (and no
+	// parameter map per request); anything else is judged by
+	// mime.ParseMediaType as before.
+	const form = "application/x-www-form-urlencoded"
+	mt, err := form, error(nil)
+	if ct := r.Header.Get("Content-Type"); ct != form {
+		mt, _, err = mime.ParseMediaType(ct)
+	}
+	if err != nil || mt != form {
 		const msg = "content type must be application/x-www-form-urlencoded"
 		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: msg, Reason: ReasonContentType,
 			Status: http.StatusUnsupportedMediaType, Err: errors.New(msg)}

@@ -16,6 +16,12 @@ func IPBucket(ip string) string {
 	if err != nil {
 		return ip
 	}
+	if a.Is4() {
+		// netip accepts only the canonical dotted-quad form (no leading
+		// zeros), so the string is already what a.String() would format
+		// (TestIPBucketIPv4), without an allocation per request.
+		return ip
+	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() {
 		return a.String()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,5 +273,25 @@ func TestWriteHeadersAllocs(t *testing.T) {
 	}
 	if h.Get("X-RateLimit-Limit") != "1000000" || h.Get("RateLimit-Remaining") != "999999" || h.Get("RateLimit-Reset") != "2" {
 		t.Errorf("headers = %v", h)
+	}
+}
+
+// TestIPBucketIPv4: an IPv4 address (what every request behind IPv4 brings)
+// is its own key, the same string netip formats, taken without formatting
+// it again (no allocation per request).
+func TestIPBucketIPv4(t *testing.T) {
+	for _, ip := range []string{"0.0.0.0", "1.2.3.4", "10.0.0.255", "127.0.0.1", "192.0.2.7", "255.255.255.255"} {
+		if got, want := ratelimit.IPBucket(ip), netip.MustParseAddr(ip).String(); got != want {
+			t.Errorf("IPBucket(%q) = %q, want %q", ip, got, want)
+		}
+	}
+	for _, ip := range []string{"01.2.3.4", "1.2.3", "1.2.3.4.5", "1.2.3.256", " 1.2.3.4"} {
+		if got := ratelimit.IPBucket(ip); got != ip {
+			t.Errorf("IPBucket(%q) = %q, want it as given (not an address)", ip, got)
+		}
+	}
+	ip := string([]byte("192.0.2.77"))
+	if n := testing.AllocsPerRun(100, func() { _ = ratelimit.IPBucket(ip) }); n != 0 {
+		t.Errorf("IPBucket of an IPv4 address: %v allocations, want 0", n)
 	}
 }

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -167,15 +166,39 @@ func (t *cacheTx) DeletePrincipal(ctx context.Context, id string) error {
 }
 
 // cloneClient copies the slices too: a caller may not change the cache by
-// changing what it was given.
+// changing what it was given. The byte slices share one new array and the
+// string slices another (two allocations on every cached read, not one
+// per field), each cut with its capacity at its length so that an append
+// to one reallocates instead of writing into the next (TestCloneClientIndependent).
 func cloneClient(c storage.Client) storage.Client {
-	c.SecretDigest = slices.Clone(c.SecretDigest)
-	c.JWKS = slices.Clone(c.JWKS)
-	c.GrantTypes = slices.Clone(c.GrantTypes)
-	c.Pools = slices.Clone(c.Pools)
-	c.Audiences = slices.Clone(c.Audiences)
-	c.Scopes = slices.Clone(c.Scopes)
+	bs := [...]*[]byte{&c.SecretDigest, &c.JWKS}
+	ss := [...]*[]string{&c.GrantTypes, &c.Pools, &c.Audiences, &c.Scopes, &c.RedirectURIs}
+	nb, ns := 0, 0
+	for _, p := range bs {
+		nb += len(*p)
+	}
+	for _, p := range ss {
+		ns += len(*p)
+	}
+	b, sl := make([]byte, 0, nb), make([]string, 0, ns)
+	for _, p := range bs {
+		*p = cloneInto(&b, *p)
+	}
+	for _, p := range ss {
+		*p = cloneInto(&sl, *p)
+	}
 	return c
+}
+
+// cloneInto appends s to *buf (which has room) and returns the copy,
+// capacity capped; nil stays nil, empty stays empty.
+func cloneInto[T any](buf *[]T, s []T) []T {
+	if s == nil {
+		return nil
+	}
+	i := len(*buf)
+	*buf = append(*buf, s...)
+	return (*buf)[i:len(*buf):len(*buf)]
 }
 
 // table is one record kind's cache: a least-recently-used list of at most
