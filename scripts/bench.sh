@@ -44,6 +44,8 @@
 # put on a command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench/config.sh
+. scripts/bench/config.sh
 ROUNDS=${ROUNDS:-3}
 D=${D:-10s}
 C=${C:-32}
@@ -94,34 +96,7 @@ CGO_ENABLED=0 go build -trimpath -o "$work/sts" ./cmd/sts
 sts="$work/sts"
 "$sts" bench keygen --key "$work/key.pem" --jwks "$work/jwks.json" >/dev/null
 port=$(free_port)
-cat >"$work/sts.yaml" <<YAML
-listen: 127.0.0.1:$port
-issuer: http://127.0.0.1:$port   # required with PostgreSQL; the default otherwise
-data_dir: $work/data
-storage: {type: sqlite}
-log: {level: warn, format: json}
-# Limits stay on (every request is checked) but never bind at this load.
-rate_limits:
-  redis_url: "$REDIS"
-  per_ip: {rate: 1000000, burst: 1000000}
-  per_client: {rate: 1000000, burst: 1000000}
-  per_pool: {rate: 1000000, burst: 1000000}
-organizations:
-  - {id: acme, name: Acme, tier: enterprise}
-pools:
-  - id: ci
-    organization: acme
-    condition: 'assertion.repository_owner == "acme"'
-    mapping: {subject: 'assertion.sub', attributes: {repo: 'assertion.repository'}}
-    scopes: [read, write]
-    max_token_lifetime: 1h
-    allow_unauthenticated: true   # the floor authenticates no client either
-    providers:
-      - id: bench
-        issuer: https://bench.sts.invalid
-        audiences: [sts]
-        jwks_file: $work/jwks.json
-YAML
+bench_config "$port" "$work" "$REDIS" >"$work/sts.yaml"
 # The ops endpoints on their own listener with PROFILE (pprof) and under
 # OVERLOAD (the flood fills the main listener's connection cap, so its
 # /metrics would be refused).

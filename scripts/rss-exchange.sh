@@ -19,6 +19,8 @@ set -euo pipefail
 bin=$(realpath "$1")
 load=${2:-8}
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench/config.sh
+. scripts/bench/config.sh
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"; }
@@ -29,31 +31,7 @@ sts=$work/sts
 "$sts" bench mint --key "$work/key.pem" --tokens-file "$work/subject.txt" --tokens 4096 \
 	--claim repository_owner=acme --claim repository=acme/app >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/sts.yaml" <<YAML
-listen: 127.0.0.1:$port
-data_dir: $work/data
-storage: {type: sqlite}
-log: {level: warn, format: json}
-rate_limits:
-  per_ip: {rate: 1000000, burst: 1000000}
-  per_client: {rate: 1000000, burst: 1000000}
-  per_pool: {rate: 1000000, burst: 1000000}
-organizations:
-  - {id: acme, name: Acme, tier: enterprise}
-pools:
-  - id: ci
-    organization: acme
-    condition: 'assertion.repository_owner == "acme"'
-    mapping: {subject: 'assertion.sub', attributes: {repo: 'assertion.repository'}}
-    scopes: [read, write]
-    max_token_lifetime: 1h
-    allow_unauthenticated: true
-    providers:
-      - id: bench
-        issuer: https://bench.sts.invalid
-        audiences: [sts]
-        jwks_file: $work/jwks.json
-YAML
+bench_config "$port" "$work" >"$work/sts.yaml"
 if [ "${DROP_CACHES:-0}" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
 "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 pid=$!
