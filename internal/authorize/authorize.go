@@ -107,9 +107,12 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
-func (h *Handler) logger() *slog.Logger {
-	if h.Logger != nil {
-		return h.Logger
+func (h *Handler) logger() *slog.Logger { return orDiscard(h.Logger) }
+
+// orDiscard is l, or a logger that discards when l is nil.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
 	}
 	return slog.New(slog.DiscardHandler)
 }

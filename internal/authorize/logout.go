@@ -3,6 +3,7 @@ package authorize
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -52,10 +53,8 @@ type Logout struct {
 	Hints    HintVerifier
 	// Pepper keys the confirmation form's value, through its own sub-key.
 	Pepper []byte
-	Logger interface {
-		ErrorContext(ctx context.Context, msg string, args ...any)
-	}
-	Now func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Mount implements server.Mounter.
@@ -173,7 +172,7 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 		case errors.Is(err, storage.ErrNotFound):
 			return nil, http.StatusBadRequest, "The request names an unknown application."
 		case err != nil:
-			l.Logger.ErrorContext(ctx, "logout: client lookup failed", "error", err)
+			orDiscard(l.Logger).ErrorContext(ctx, "logout: client lookup failed", "error", err)
 			return nil, http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."
 		case c.Disabled:
 			return nil, http.StatusBadRequest, "The application is disabled."
