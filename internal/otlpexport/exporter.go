@@ -71,7 +71,9 @@ func ConfigFromEnv(endpoint string) (Config, error) {
 	case os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "":
 		u, err := url.Parse(os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
 		if err != nil {
-			return c, fmt.Errorf("otlpexport: OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+			// Not url.Parse's error: it repeats the URL, user info
+			// (a password) included.
+			return c, errors.New("otlpexport: OTEL_EXPORTER_OTLP_ENDPOINT is not a URL")
 		}
 		u.Path = path.Join(u.Path, "/v1/traces")
 		c.URL = u.String()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -661,5 +662,26 @@ func TestDownCollectorFailsAtOnce(t *testing.T) {
 	}
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("a refused connection took %v (retried?)", el)
+	}
+}
+
+// TestBadEndpointErrorNamesNoSecret: an endpoint that does not parse is
+// refused without repeating it, so a password in its user info never
+// reaches the start-up error or a log.
+func TestBadEndpointErrorNamesNoSecret(t *testing.T) {
+	const bad = "http://otel:s3cret-password@collector:43%18"
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", bad)
+	_, err := ConfigFromEnv("")
+	if err == nil {
+		t.Fatal("a malformed endpoint was accepted")
+	}
+	if strings.Contains(err.Error(), "s3cret-password") {
+		t.Errorf("the error repeats the endpoint's password: %v", err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", bad)
+	if _, err := ConfigFromEnv(""); err == nil || strings.Contains(err.Error(), "s3cret-password") {
+		t.Errorf("malformed traces endpoint: %v, want an error without the password", err)
 	}
 }
