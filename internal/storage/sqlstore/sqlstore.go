@@ -74,9 +74,10 @@ type Store struct {
 	// file system (SQLite) and a full tablespace (PostgreSQL) while every
 	// create failed (docs/reliability.md#write-path-readiness).
 	fullAt, probedAt atomic.Int64
-	// dir is the SQLite data file's directory ("" for PostgreSQL and
-	// ":memory:"): ProbeWrite asks its file system why a write failed.
-	dir string
+	// file is the SQLite data file, dir its directory ("" for PostgreSQL
+	// and ":memory:"): ProbeWrite asks its file system why a write failed
+	// and checks the files against the process's file size limit.
+	file, dir string
 	// current is set once the schema was seen to have no pending migration;
 	// the schema never goes back, so Health stops asking goose after that.
 	current atomic.Bool
@@ -138,7 +139,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		s.db, err = openSQLite(ctx, c.DSN, c.ConnectTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
 		if c.DSN != ":memory:" {
 			if abs, aerr := filepath.Abs(c.DSN); aerr == nil {
-				s.dir = filepath.Dir(abs)
+				s.file, s.dir = abs, filepath.Dir(abs)
 			}
 		}
 	case DriverPostgres:

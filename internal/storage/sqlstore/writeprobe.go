@@ -31,6 +31,11 @@ func (s *Store) ProbeWrite(ctx context.Context, p storage.WriteProbe) error {
 	} else if err != nil && s.dir != "" {
 		err = s.whyNotWritable(err)
 	}
+	if err == nil && s.file != "" {
+		// A commit that fits may still leave no room to grow: see
+		// atFileSizeLimit.
+		err = atFileSizeLimit(s.file)
+	}
 	if at := s.fullAt.Load(); err == nil && at > prev {
 		// Not through fail: this is no new failure, and counting it as
 		// one would fail the next probe too.
@@ -47,10 +52,15 @@ func (s *Store) ProbeWrite(ctx context.Context, p storage.WriteProbe) error {
 // than `read-only` (docs/reliability.md#write-path-readiness). So a failed
 // probe writes one byte to a new file beside the database and takes the
 // class from that write's error: EROFS is storage.ErrReadOnly, ENOSPC and
-// EDQUOT are storage.ErrFull. Once a second at most (the probe's retry).
+// EDQUOT are storage.ErrFull. A database at the process's file size limit
+// is storage.ErrFull too (atFileSizeLimit). Once a second at most (the
+// probe's retry).
 func (s *Store) whyNotWritable(err error) error {
 	if errors.Is(translate(err), storage.ErrReadOnly) || errors.Is(translate(err), storage.ErrFull) {
 		return err
+	}
+	if ferr := atFileSizeLimit(s.file); ferr != nil {
+		return fmt.Errorf("%w: %w", ferr, err)
 	}
 	f, ferr := os.CreateTemp(s.dir, ".sts-write-probe-*")
 	if ferr == nil {

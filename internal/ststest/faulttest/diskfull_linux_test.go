@@ -196,13 +196,14 @@ func (n *node) get(path string) (int, string) {
 // without one (not root), the server's file size limit (RLIMIT_FSIZE) drops
 // to one byte, so every write to the database and its WAL fails with EFBIG
 // instead (the process ignores SIGXFSZ, as Go programs do). The checks are
-// underFault's; a real ENOSPC must read `disk full`, EFBIG reads `error`.
+// underFault's; both must read `disk full` (the probe checks the files
+// against the file size limit).
 // Space returns by deleting the ballast (raising the limit).
 func diskFull(t *testing.T, n *node, w *writer, fs *sqliteFS, why string) string {
 	if fs == nil {
 		t.Logf("disk full: no file system of its own (%s): RLIMIT_FSIZE instead, EFBIG rather than ENOSPC", why)
 		var old uint64
-		return underFault(t, n, w, "disk_full_fsize", "", func() error {
+		return underFault(t, n, w, "disk_full_fsize", "disk full", func() error {
 			var err error
 			old, err = setFileSizeLimit(n.cmd.Process.Pid, 1)
 			return err
