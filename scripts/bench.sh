@@ -211,7 +211,8 @@ if [ -n "$OVERLOAD" ]; then
 			grep '^requests\|^latency\|^connections\|^closing\|^broken\|^kept\|^wait' || true
 	}
 	shed() { curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '/^sts_http_shed_total/ { n += $2; match($0, /class="[^"]*"/); c[substr($0, RSTART + 7, RLENGTH - 8)] = $2 }
-		END { printf "%d", n; for (k in c) printf " %s %d", k, c[k]; print "" }'; }
+		/^sts_http_idle_connections_closed_total / { idle = $2 }
+		END { printf "%d", n; for (k in c) printf " %s %d", k, c[k]; printf "; idle connections closed at the cap %d\n", idle }'; }
 	# The server's own view of the token endpoint: its duration histogram
 	# and its 200 answers. A shed request is refused before routing and
 	# counted under no route, so these are the admitted requests, timed

@@ -308,7 +308,7 @@ func DefaultConfig() Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
-			MaxConnections:    256,
+			MaxConnections:    64,
 			MaxInFlight:       MaxInFlightConfig{Token: 64, API: 64, Ops: 64},
 		},
 		Log: LogConfig{Format: "auto", Level: "info"},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strconv"
@@ -118,26 +119,91 @@ func streamExempt(r *http.Request) bool {
 // (accept, close: up to 20 000 a second under a flood of clients that
 // reconnect at once) took 16 % of the server's CPU in a profile, CPU the
 // admitted requests then lacked (docs/reliability.md#the-token-gate-measured).
+//
+// Idle connections give way: at the cap, a new connection is served in
+// place of the connection idle longest (kept alive between requests, as
+// the HTTP server reports through connState), once that one has been idle
+// for closeIdleAfter. A client must expect a kept connection to be closed
+// while idle (RFC 9112 §9.5; the idle timeout does the same), so the cap
+// bounds the connections with work, and a fleet of keep-alive clients
+// whose idle connections fill it is not locked out. A connection that
+// never went idle (new, or busy: a flood's) is never closed this way.
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
 	workers chan struct{}
 	shed    func()
 	next    time.Time // the next refusal, at the earliest (Accept's goroutine only)
+
+	closeIdleAfter time.Duration
+	closedIdle     func()
+	mu             sync.Mutex
+	idle           map[*limitConn]time.Time // kept connections between requests, since when
 }
 
 const (
 	shedWorkers  = 64
 	shedDeadline = 200 * time.Millisecond
+	// closeIdleAfter: how long a kept connection must have been idle
+	// before a new one may take its place at the cap. A flood's
+	// connections are never idle that long; a keep-alive client's
+	// between its requests are.
+	closeIdleAfter = time.Second
 	// refuseEvery paces refusals: 1 000 a second.
 	refuseEvery = time.Millisecond
 )
 
-func newLimitListener(ln net.Listener, n int, shed func()) net.Listener {
-	if n <= 0 {
-		return ln
+// newLimitListener caps ln's open connections at n > 0; shed counts a
+// refused connection, closedIdle an idle one closed to make room.
+func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, shed, closedIdle func()) *limitListener {
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed,
+		closeIdleAfter: closeIdleAfter, closedIdle: closedIdle, idle: make(map[*limitConn]time.Time)}
+}
+
+// connState is the HTTP server's ConnState hook: it tracks which
+// connections are idle.
+func (l *limitListener) connState(c net.Conn, state http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
 	}
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed}
+	lc, ok := c.(*limitConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	if state == http.StateIdle {
+		l.idle[lc] = time.Now()
+	} else {
+		delete(l.idle, lc)
+	}
+	l.mu.Unlock()
+}
+
+// closeIdle closes the connection idle longest, if it has been idle for
+// closeIdleAfter, and reports whether it did: its slot is then free.
+func (l *limitListener) closeIdle() bool {
+	l.mu.Lock()
+	var oldest *limitConn
+	var since time.Time
+	for c, t := range l.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest == nil || time.Since(since) < l.closeIdleAfter {
+		l.mu.Unlock()
+		return false
+	}
+	delete(l.idle, oldest)
+	l.mu.Unlock()
+	_ = oldest.Close() // releases its slot
+	l.closedIdle()
+	return true
+}
+
+// wrap takes a free slot for c.
+func (l *limitListener) wrap(c net.Conn) net.Conn {
+	return &limitConn{Conn: c, release: func() { <-l.sem }}
 }
 
 // overloadResponse is the whole answer to a connection over the cap.
@@ -161,7 +227,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 					<-l.sem
 					return nil, err
 				}
-				return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+				return l.wrap(c), nil
 			case <-t.C:
 			}
 		}
@@ -171,8 +237,14 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.sem <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+			return l.wrap(c), nil
 		default:
+		}
+		if l.closeIdle() {
+			// Its close freed a slot, and only this goroutine
+			// takes slots.
+			l.sem <- struct{}{}
+			return l.wrap(c), nil
 		}
 		l.next = time.Now().Add(refuseEvery)
 		l.shed()
@@ -226,6 +298,17 @@ func newShedCounter(m *Metrics) *prometheus.CounterVec {
 		Name: "sts_http_shed_total",
 		Help: "Requests and connections refused with 503 by admission control, by route class (\"connection\" for the connection cap).",
 	}, []string{"class"})
+	m.registry.MustRegister(c)
+	return c
+}
+
+// newIdleClosedCounter registers sts_http_idle_connections_closed_total on
+// m's registry.
+func newIdleClosedCounter(m *Metrics) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sts_http_idle_connections_closed_total",
+		Help: "Idle kept-alive connections closed at the connection cap to serve a new connection.",
+	})
 	m.registry.MustRegister(c)
 	return c
 }

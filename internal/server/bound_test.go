@@ -252,3 +252,61 @@ func TestConnectionRefusalsPaced(t *testing.T) {
 		t.Error("no connection refused over the cap")
 	}
 }
+
+// TestConnectionLimitClosesIdle (docs/security.md F-43): at the connection
+// cap, a new connection is served in place of the connection that has been
+// idle (kept alive between requests) the longest, once it has been idle for
+// idleCloseAfter; a cap full of fresh or busy connections still refuses.
+// HTTP/1.1 clients expect a kept connection to be closed while idle (RFC
+// 9112 §9.5), so a fleet of keep-alive clients is not locked out by a cap
+// its idle connections fill.
+func TestConnectionLimitClosesIdle(t *testing.T) {
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 2}, nil)
+	s.idleCloseAfter = 300 * time.Millisecond
+	base := serveOn(t, s)
+	keepAlive := func() *http.Client {
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	}
+	status := func(c *http.Client) int {
+		resp, err := c.Get(base + "/livez")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	a, b := keepAlive(), keepAlive()
+	for _, c := range []*http.Client{a, b} {
+		if got := status(c); got != http.StatusOK {
+			t.Fatalf("a first connection: %d, want 200", got)
+		}
+	}
+	// Both kept connections were idle for less than idleCloseAfter: the
+	// cap holds.
+	if got := status(keepAlive()); got != http.StatusServiceUnavailable {
+		t.Errorf("a new connection while the cap's connections were idle only briefly: %d, want 503", got)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if got := status(keepAlive()); got != http.StatusOK {
+		t.Errorf("a new connection while the cap's connections were idle for %s: %d, want 200 (the longest idle closed)", 400*time.Millisecond, got)
+	}
+	if got := closedIdle(t, s); got != 1 {
+		t.Errorf("sts_http_idle_connections_closed_total = %v, want 1", got)
+	}
+}
+
+// closedIdle reads sts_http_idle_connections_closed_total.
+func closedIdle(t *testing.T, s *Server) float64 {
+	t.Helper()
+	mfs, err := s.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "sts_http_idle_connections_closed_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}

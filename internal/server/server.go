@@ -122,8 +122,12 @@ type Server struct {
 	gates      [numClasses]*gate
 	// adjustEvery is how often the gates' limits move (tests pin them).
 	adjustEvery time.Duration
-	retention   time.Duration
-	now         func() time.Time
+	// idleCloseAfter: at the connection cap, a connection idle this long
+	// gives way to a new one (closeIdleAfter; tests shorten it).
+	idleCloseAfter time.Duration
+	idleClosed     prometheus.Counter
+	retention      time.Duration
+	now            func() time.Time
 }
 
 // New builds the mux, mounts the ops routes and every Mounter, and wraps it
@@ -135,6 +139,7 @@ func New(o Options) *Server {
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
+		idleCloseAfter: closeIdleAfter, idleClosed: newIdleClosedCounter(o.Metrics),
 	}
 	classify := o.Classify
 	if classify == nil {
@@ -293,7 +298,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.runGC(gcCtx) })
 	wg.Go(func() { s.runGates(gcCtx) })
 
-	ln = newLimitListener(ln, s.maxConns, func() { s.shedTotal.WithLabelValues("connection").Inc() })
+	if s.maxConns > 0 {
+		l := newLimitListener(ln, s.maxConns, s.idleCloseAfter,
+			func() { s.shedTotal.WithLabelValues("connection").Inc() }, s.idleClosed.Inc)
+		s.http.ConnState = l.connState
+		ln = l
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if s.tls {
