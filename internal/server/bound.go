@@ -138,7 +138,7 @@ type limitListener struct {
 	closeIdleAfter time.Duration
 	closedIdle     func()
 	mu             sync.Mutex
-	idle           map[*limitConn]time.Time // kept connections between requests, since when
+	conns          map[*limitConn]struct{} // the open connections
 }
 
 const (
@@ -157,11 +157,11 @@ const (
 // refused connection, closedIdle an idle one closed to make room.
 func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, shed, closedIdle func()) *limitListener {
 	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed,
-		closeIdleAfter: closeIdleAfter, closedIdle: closedIdle, idle: make(map[*limitConn]time.Time)}
+		closeIdleAfter: closeIdleAfter, closedIdle: closedIdle, conns: make(map[*limitConn]struct{})}
 }
 
-// connState is the HTTP server's ConnState hook: it tracks which
-// connections are idle.
+// connState is the HTTP server's ConnState hook: it marks when a
+// connection went idle. It runs twice a request, so it takes no lock.
 func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -170,40 +170,48 @@ func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	if !ok {
 		return
 	}
-	l.mu.Lock()
 	if state == http.StateIdle {
-		l.idle[lc] = time.Now()
+		lc.idleSince.Store(time.Now().UnixNano())
 	} else {
-		delete(l.idle, lc)
+		lc.idleSince.Store(0)
 	}
-	l.mu.Unlock()
 }
 
 // closeIdle closes the connection idle longest, if it has been idle for
-// closeIdleAfter, and reports whether it did: its slot is then free.
+// closeIdleAfter, and reports whether it did: its slot is then free. A
+// connection that turns busy meanwhile is left alone.
 func (l *limitListener) closeIdle() bool {
-	l.mu.Lock()
+	now := time.Now().UnixNano()
 	var oldest *limitConn
-	var since time.Time
-	for c, t := range l.idle {
-		if oldest == nil || t.Before(since) {
+	var since int64
+	l.mu.Lock()
+	for c := range l.conns {
+		if t := c.idleSince.Load(); t != 0 && (oldest == nil || t < since) {
 			oldest, since = c, t
 		}
 	}
-	if oldest == nil || time.Since(since) < l.closeIdleAfter {
-		l.mu.Unlock()
+	l.mu.Unlock()
+	if oldest == nil || now-since < int64(l.closeIdleAfter) || !oldest.idleSince.CompareAndSwap(since, 0) {
 		return false
 	}
-	delete(l.idle, oldest)
-	l.mu.Unlock()
 	_ = oldest.Close() // releases its slot
 	l.closedIdle()
 	return true
 }
 
-// wrap takes a free slot for c.
+// wrap registers c in a slot taken for it.
 func (l *limitListener) wrap(c net.Conn) net.Conn {
-	return &limitConn{Conn: c, release: func() { <-l.sem }}
+	lc := &limitConn{Conn: c}
+	lc.release = func() {
+		l.mu.Lock()
+		delete(l.conns, lc)
+		l.mu.Unlock()
+		<-l.sem
+	}
+	l.mu.Lock()
+	l.conns[lc] = struct{}{}
+	l.mu.Unlock()
+	return lc
 }
 
 // overloadResponse is the whole answer to a connection over the cap.
@@ -282,8 +290,9 @@ func (l *limitListener) refuse(c net.Conn) {
 
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	once      sync.Once
+	release   func()
+	idleSince atomic.Int64 // when it went idle (unix nanoseconds); 0: not idle
 }
 
 func (c *limitConn) Close() error {
