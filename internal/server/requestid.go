@@ -57,9 +57,9 @@ func requestContext(ips *clientip.Resolver, callTimeout time.Duration) func(http
 			w.Header().Set(RequestIDHeader, id)
 			ctx := clientip.WithIP(WithRequestID(r.Context(), id), ips.Resolve(r))
 			if callTimeout > 0 && !streamExempt(r) {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, callTimeout)
-				defer cancel()
+				cd := withCallDeadline(ctx, time.Now().Add(callTimeout))
+				defer cd.stop()
+				ctx = cd
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

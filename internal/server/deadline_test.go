@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestCallDeadline: the request's call deadline behaves as
+// context.WithDeadline's, though its timer starts only when something asks
+// for Done (docs/security.md F-40): Deadline from the start, Done closed
+// and Err DeadlineExceeded at the deadline, a parent's cancellation and an
+// earlier parent deadline passed on, children bounded by it.
+func TestCallDeadline(t *testing.T) {
+	t.Run("fires", func(t *testing.T) {
+		start := time.Now()
+		ctx := withCallDeadline(context.Background(), start.Add(50*time.Millisecond))
+		defer ctx.stop()
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(start.Add(50*time.Millisecond)) {
+			t.Errorf("Deadline = %v, %v; want the call deadline", d, ok)
+		}
+		if err := ctx.Err(); err != nil {
+			t.Errorf("Err before the deadline = %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done not closed 5 s after a deadline 50 ms away")
+		}
+		if took := time.Since(start); took < 50*time.Millisecond {
+			t.Errorf("Done closed after %s, before the deadline", took)
+		}
+		if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Err = %v, want DeadlineExceeded", err)
+		}
+		if err := context.Cause(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Cause = %v, want DeadlineExceeded", err)
+		}
+	})
+	t.Run("past without Done", func(t *testing.T) {
+		ctx := withCallDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+		defer ctx.stop()
+		if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Err after the deadline, Done never asked = %v, want DeadlineExceeded", err)
+		}
+		select {
+		case <-ctx.Done():
+		default:
+			t.Error("Done open after Err reported the deadline")
+		}
+	})
+	t.Run("parent canceled", func(t *testing.T) {
+		for _, askFirst := range []bool{false, true} {
+			parent, cancel := context.WithCancel(context.Background())
+			ctx := withCallDeadline(parent, time.Now().Add(time.Hour))
+			if askFirst {
+				_ = ctx.Done()
+			}
+			cancel()
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatalf("Done (asked first: %v) not closed after the parent was canceled", askFirst)
+			}
+			if err := ctx.Err(); !errors.Is(err, context.Canceled) {
+				t.Errorf("Err (asked first: %v) = %v, want Canceled", askFirst, err)
+			}
+			ctx.stop()
+		}
+	})
+	t.Run("earlier parent deadline", func(t *testing.T) {
+		pd := time.Now().Add(time.Minute)
+		parent, cancel := context.WithDeadline(context.Background(), pd)
+		defer cancel()
+		ctx := withCallDeadline(parent, time.Now().Add(time.Hour))
+		defer ctx.stop()
+		if d, _ := ctx.Deadline(); !d.Equal(pd) {
+			t.Errorf("Deadline = %v, want the parent's earlier %v", d, pd)
+		}
+	})
+	t.Run("child", func(t *testing.T) {
+		ctx := withCallDeadline(context.WithValue(context.Background(), ctxKey("k"), "v"), time.Now().Add(30*time.Millisecond))
+		defer ctx.stop()
+		child, cancel := context.WithTimeout(ctx, time.Hour)
+		defer cancel()
+		if child.Value(ctxKey("k")) != "v" {
+			t.Error("a value of the parent is lost")
+		}
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a child's Done not closed at the call deadline")
+		}
+		if !errors.Is(child.Err(), context.DeadlineExceeded) {
+			t.Errorf("child Err = %v, want DeadlineExceeded", child.Err())
+		}
+	})
+	t.Run("stop", func(t *testing.T) {
+		ctx := withCallDeadline(context.Background(), time.Now().Add(time.Hour))
+		_ = ctx.Done()
+		ctx.stop()
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Errorf("Err after stop = %v, want Canceled", ctx.Err())
+		}
+	})
+}
+
+type ctxKey string
+
+// TestCallDeadlineNoTimerUnasked: a request that never waits on its
+// context (a token grant served from the caches) costs no timer: the
+// middleware's allocations with a call deadline are those without one.
+func TestCallDeadlineNoTimerUnasked(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	allocs := testing.AllocsPerRun(100, func() {
+		ctx := withCallDeadline(parent, time.Now().Add(time.Minute))
+		_, _ = ctx.Deadline()
+		ctx.stop()
+	})
+	if allocs > 1 {
+		t.Errorf("%v allocations for a call deadline never waited on, want at most 1 (the context itself)", allocs)
+	}
+}
