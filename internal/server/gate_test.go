@@ -252,21 +252,30 @@ func TestGateAdjust(t *testing.T) {
 // TestSchedLatency: the signal reads CPU-bound while more goroutines want
 // the cores than there are. (That it reads free while they idle is not
 // asserted: on a loaded machine the runtime's own goroutines wait too.)
+// The histogram counts every goroutine of the process, and on a machine
+// busy with other test binaries the process may hardly run during a
+// window, so one window of three must read CPU-bound (CI saw one miss).
 func TestSchedLatency(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	sl := newSchedLatency(time.Millisecond)
-	stop := time.Now().Add(150 * time.Millisecond)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for time.Now().Before(stop) {
-			}
-		})
+	spin := func() bool {
+		sl := newSchedLatency(time.Millisecond)
+		stop := time.Now().Add(150 * time.Millisecond)
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+				}
+			})
+		}
+		wg.Wait()
+		return sl.cpuBound()
 	}
-	wg.Wait()
-	if !sl.cpuBound() {
-		t.Error("16 spinning goroutines on one core: not CPU-bound")
+	for range 3 {
+		if spin() {
+			return
+		}
 	}
+	t.Error("16 spinning goroutines on one core: not CPU-bound in any of three windows")
 }
 
 func waitFor(t *testing.T, cond func() bool) {
