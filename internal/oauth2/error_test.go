@@ -82,3 +82,31 @@ func TestWriteJSONAllocs(t *testing.T) {
 		t.Errorf("Cache-Control of the next response = %v", got)
 	}
 }
+
+// bigAppender appends a token-sized body (a signed JWT is 500–900 bytes).
+type bigAppender struct{}
+
+var bigToken = strings.Repeat("x", 800)
+
+func (bigAppender) AppendJSON(b []byte) []byte {
+	b = append(b, `{"access_token":"`...)
+	b = append(b, bigToken...)
+	return append(b, `","token_type":"Bearer"}`...)
+}
+
+// TestWriteJSONAppenderAllocs: a JSONAppender's body is built in a reused
+// buffer, not grown from nothing on every response (a token response of
+// 800 bytes took eight allocations, one per doubling), and the body
+// written is the appender's, newline-terminated.
+func TestWriteJSONAppenderAllocs(t *testing.T) {
+	var w http.ResponseWriter = headerOnly{h: http.Header{}} // boxed once, not per call
+	oauth2.WriteJSON(w, http.StatusOK, bigAppender{})        // warm the buffer
+	if allocs := testing.AllocsPerRun(100, func() { oauth2.WriteJSON(w, http.StatusOK, bigAppender{}) }); allocs > 0 {
+		t.Errorf("WriteJSON of an 800-byte appender = %.0f allocs, want 0", allocs)
+	}
+	rec := httptest.NewRecorder()
+	oauth2.WriteJSON(rec, http.StatusOK, bigAppender{})
+	if want := string(bigAppender{}.AppendJSON(nil)) + "\n"; rec.Body.String() != want {
+		t.Errorf("body = %q…, want the appender's with a newline", rec.Body.String()[:40])
+	}
+}
