@@ -68,8 +68,8 @@ func TestWriteJSONAllocs(t *testing.T) {
 		A string `json:"access_token"`
 	}{"x"}
 	allocs := testing.AllocsPerRun(100, func() { oauth2.WriteJSON(w, http.StatusOK, v) })
-	if allocs > 2 {
-		t.Errorf("WriteJSON = %.0f allocs, want ≤ 2 (the encoded body)", allocs)
+	if limit := 2 + raceSlack(); allocs > limit {
+		t.Errorf("WriteJSON = %.0f allocs, want ≤ %.0f (the encoded body)", allocs, limit)
 	}
 	if w.h.Get("Content-Type") != "application/json" || w.h.Get("Cache-Control") != "no-store" || w.h.Get("Pragma") != "no-cache" {
 		t.Errorf("headers = %v", w.h)
@@ -101,12 +101,21 @@ func (bigAppender) AppendJSON(b []byte) []byte {
 func TestWriteJSONAppenderAllocs(t *testing.T) {
 	var w http.ResponseWriter = headerOnly{h: http.Header{}} // boxed once, not per call
 	oauth2.WriteJSON(w, http.StatusOK, bigAppender{})        // warm the buffer
-	if allocs := testing.AllocsPerRun(100, func() { oauth2.WriteJSON(w, http.StatusOK, bigAppender{}) }); allocs > 0 {
-		t.Errorf("WriteJSON of an 800-byte appender = %.0f allocs, want 0", allocs)
+	if allocs := testing.AllocsPerRun(100, func() { oauth2.WriteJSON(w, http.StatusOK, bigAppender{}) }); allocs > raceSlack() {
+		t.Errorf("WriteJSON of an 800-byte appender = %.0f allocs, want ≤ %.0f", allocs, raceSlack())
 	}
 	rec := httptest.NewRecorder()
 	oauth2.WriteJSON(rec, http.StatusOK, bigAppender{})
 	if want := string(bigAppender{}.AppendJSON(nil)) + "\n"; rec.Body.String() != want {
 		t.Errorf("body = %q…, want the appender's with a newline", rec.Body.String()[:40])
 	}
+}
+
+// raceSlack is the one allocation more a pooled path may make under the
+// race detector (raceEnabled).
+func raceSlack() float64 {
+	if raceEnabled {
+		return 1
+	}
+	return 0
 }
