@@ -291,22 +291,7 @@ func TestConnectionLimitClosesIdle(t *testing.T) {
 	if got := status(keepAlive()); got != http.StatusOK {
 		t.Errorf("a new connection while the cap's connections were idle for %s: %d, want 200 (the longest idle closed)", 400*time.Millisecond, got)
 	}
-	if got := closedIdle(t, s); got != 1 {
+	if got := counterValue(t, s, "sts_http_idle_connections_closed_total", ""); got != 1 {
 		t.Errorf("sts_http_idle_connections_closed_total = %v, want 1", got)
 	}
-}
-
-// closedIdle reads sts_http_idle_connections_closed_total.
-func closedIdle(t *testing.T, s *Server) float64 {
-	t.Helper()
-	mfs, err := s.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "sts_http_idle_connections_closed_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
 }

@@ -3,8 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/opensts/sts/internal/clientip"
 )
 
 // TestCallDeadline: the request's call deadline behaves as
@@ -121,5 +125,32 @@ func TestCallDeadlineNoTimerUnasked(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%v allocations for a call deadline never waited on, want at most 1 (the context itself)", allocs)
+	}
+}
+
+// TestRequestContextStartsNoTimer: the middleware gives a request its call
+// deadline without starting a timer: with a call timeout it allocates one
+// object more than without (the callDeadline), where context.WithTimeout
+// cost a timer context, its timer and a registration with the request's
+// context on every request (docs/performance.md).
+func TestRequestContextStartsNoTimer(t *testing.T) {
+	ips := clientip.NewResolver(nil)
+	var had bool
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, had = r.Context().Deadline() })
+	parent, cancel := context.WithCancel(context.Background()) // as net/http's request context is
+	defer cancel()
+	allocs := func(timeout time.Duration) float64 {
+		h := requestContext(ips, timeout)(next)
+		w := &nopWriter{h: http.Header{}}
+		r := httptest.NewRequestWithContext(parent, http.MethodPost, "/oauth2/token", nil)
+		r.Header.Set(RequestIDHeader, "req-1")
+		return testing.AllocsPerRun(200, func() { h.ServeHTTP(w, r) })
+	}
+	without, with := allocs(0), allocs(5*time.Second)
+	if !had {
+		t.Fatal("the handler saw no deadline")
+	}
+	if with > without+1 {
+		t.Errorf("requestContext with a call timeout: %.0f allocs, without: %.0f; want at most one more", with, without)
 	}
 }

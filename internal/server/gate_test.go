@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,7 +183,7 @@ func TestGateOrder(t *testing.T) {
 		}
 		g.release()
 		wg.Wait()
-		if !equalInts(got, tc.want) {
+		if !slices.Equal(got, tc.want) {
 			t.Errorf("%d waiting: served %v, want %v", tc.waiting, got, tc.want)
 		}
 	}
@@ -219,7 +220,7 @@ func TestGateAdjust(t *testing.T) {
 	for range 12 {
 		got = append(got, g.adjust(true))
 	}
-	if want := []int{48, 36, 27, 21, 16, 12, 9, 7, 6, 5, 4, 4}; !equalInts(got, want) {
+	if want := []int{48, 36, 27, 21, 16, 12, 9, 7, 6, 5, 4, 4}; !slices.Equal(got, want) {
 		t.Errorf("CPU-bound: limits %v, want %v", got, want)
 	}
 	if n := g.adjust(false); n != 4 {
@@ -287,30 +288,28 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // shedCount reads sts_http_shed_total{class} from s's metrics.
 func shedCount(t *testing.T, s *Server, class string) float64 {
+	t.Helper()
+	return counterValue(t, s, "sts_http_shed_total", class)
+}
+
+// counterValue reads the counter name from s's metrics: the series whose
+// class label is class, or the first series when class is "".
+func counterValue(t *testing.T, s *Server, name, class string) float64 {
 	t.Helper()
 	mfs, err := s.Metrics().Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "sts_http_shed_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if class == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "class" && strings.EqualFold(l.GetValue(), class) {
 					return m.GetCounter().GetValue()
