@@ -72,9 +72,20 @@ const sqliteAuditRowsPerExec = 32
 // parameters, not "$N": modernc.org/sqlite asks SQLite for each
 // parameter's name on every Exec and copies a named one into a new Go
 // string; an anonymous one has none.
+//
+// OR FAIL: a constraint violation stops the statement and leaves the rows
+// it already inserted, where the default (ABORT) undoes them. Undoing a
+// statement inside a transaction needs a statement journal: SQLite copies
+// every page the statement changes into it first, and spills it to a temp
+// file past 64 KiB, which a 32-row INSERT does (about 1 % of a
+// client_credentials request's CPU; docs/performance.md "The audit
+// writer's wake-ups"). Nothing here needs the statement undone alone:
+// every caller rolls the whole transaction back when a statement fails
+// (AppendAudit's batch, a unit of work), so what the store holds after a
+// failure is the same (TestSQLiteAuditFailedBatchStoresNothing).
 func sqliteAuditInsert(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+	b.WriteString(`INSERT OR FAIL INTO audit_events (` + auditColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')

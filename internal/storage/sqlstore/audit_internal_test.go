@@ -195,3 +195,56 @@ func TestSQLiteAuditInTxOneConnection(t *testing.T) {
 		t.Errorf("%d events stored, want %d", len(got), want)
 	}
 }
+
+// TestSQLiteAuditFailedBatchStoresNothing: a batch whose event fails a
+// constraint partway through a multi-row INSERT (a duplicate ID, in the
+// second statement of three) stores none of its events, alone and inside
+// a unit of work, which keeps nothing else it wrote either; the store
+// then takes the next batch. The INSERT leaves undoing to the
+// transaction (OR FAIL, no statement journal), so this is what keeps a
+// batch all or nothing.
+func TestSQLiteAuditFailedBatchStoresNothing(t *testing.T) {
+	s := openSQLiteAudit(t)
+	ctx := t.Context()
+	if err := s.AppendAudit(ctx, storage.AuditEvent{ID: "taken", Time: time.Now(), Action: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(prefix string) []storage.AuditEvent {
+		ev := make([]storage.AuditEvent, 2*sqliteAuditRowsPerExec+5)
+		for i := range ev {
+			ev[i] = storage.AuditEvent{ID: fmt.Sprintf("%s-%d", prefix, i), Time: time.Now(), Action: "x"}
+		}
+		ev[sqliteAuditRowsPerExec+7].ID = "taken"
+		return ev
+	}
+	if err := s.AppendAudit(ctx, batch("plain")...); err == nil {
+		t.Fatal("AppendAudit of a batch with a duplicate ID succeeded")
+	}
+	err := s.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateOrganization(ctx, storage.Organization{ID: "org-uow", Name: "uow"}); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, batch("uow")...)
+	})
+	if err == nil {
+		t.Fatal("a unit of work with a duplicate audit ID succeeded")
+	}
+	if _, err := s.GetOrganization(ctx, "org-uow"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the failed unit of work's organization: err = %v, want not found", err)
+	}
+	got, err := s.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "taken" {
+		t.Fatalf("after two failed batches: %d events stored, want only the first", len(got))
+	}
+	ok := batch("next")
+	ok[sqliteAuditRowsPerExec+7].ID = "next-fixed"
+	if err := s.AppendAudit(ctx, ok...); err != nil {
+		t.Fatalf("the next batch: %v", err)
+	}
+	if got, _ := s.ListAudit(ctx, storage.AuditFilter{Limit: 1000}); len(got) != 1+len(ok) {
+		t.Errorf("after the next batch: %d events stored, want %d", len(got), 1+len(ok))
+	}
+}
