@@ -122,13 +122,14 @@ type queue struct {
 	head  int
 }
 
-// push appends it unless max events already wait.
-func (q *queue) push(it item, max int) bool {
+// push appends it unless max events already wait, and returns how many
+// wait with it (0: not queued).
+func (q *queue) push(it item, max int) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := len(q.items) - q.head
 	if n >= max {
-		return false
+		return 0
 	}
 	if q.head > 0 && len(q.items) == cap(q.items) {
 		// Reuse the room taken from the front before growing.
@@ -138,7 +139,7 @@ func (q *queue) push(it item, max int) bool {
 		q.head = 0
 	}
 	q.items = append(q.items, it)
-	return true
+	return n + 1
 }
 
 // take moves up to n waiting events to dst and reports whether any are
@@ -200,15 +201,23 @@ func (w *Writer) QueueLen() int {
 // [Writer.QueueLen] it feeds the audit queue gauges.
 func (w *Writer) Capacity() int { return cmp.Or(w.Buffer, DefaultBuffer) }
 
-// enqueue queues it unless the buffer is full, and tells Run. Events wait
-// in the buffer until Run starts.
+// enqueue queues it unless the buffer is full. Run is told when a batch
+// is full or a Commit waits; a lone Record-ed event waits for the
+// FlushEvery tick, which takes it. Waking Run for every event was a
+// goroutine switch on every audited request (docs/performance.md "The
+// audit writer's wake-ups"). Events wait in the buffer until Run starts.
 func (w *Writer) enqueue(it item) bool {
-	if !w.q.push(it, w.Capacity()) {
+	n := w.q.push(it, w.Capacity())
+	if n == 0 {
 		return false
 	}
-	w.signal()
+	if it.done != nil || n >= w.batchSize() {
+		w.signal()
+	}
 	return true
 }
+
+func (w *Writer) batchSize() int { return cmp.Or(w.Batch, DefaultBatch) }
 
 // signal tells Run that events wait (a pending signal already does).
 func (w *Writer) signal() {
@@ -350,7 +359,7 @@ func (w *Writer) lost(reason string, n int) {
 // ctx ends it drains what is buffered, within DrainTimeout, then returns.
 func (w *Writer) Run(ctx context.Context) {
 	ready := w.ready()
-	size := cmp.Or(w.Batch, DefaultBatch)
+	size := w.batchSize()
 	tick := time.NewTicker(cmp.Or(w.FlushEvery, DefaultFlushEvery))
 	defer tick.Stop()
 	batch := make([]item, 0, size)
@@ -370,11 +379,26 @@ func (w *Writer) Run(ctx context.Context) {
 				batch = w.flush(ctx, base, batch)
 			}
 		case <-tick.C:
-			batch = w.flush(ctx, base, batch)
+			batch = w.flushWaiting(ctx, base, batch, size)
 			w.q.release()
 		case <-ctx.Done():
 			w.drain(base, batch, size)
 			return
+		}
+	}
+}
+
+// flushWaiting stores batch and the events waiting now, in batches of
+// size (events queued meanwhile are the next tick's, or a full batch's).
+func (w *Writer) flushWaiting(ctx, base context.Context, batch []item, size int) []item {
+	for left := w.q.len(); ; {
+		k := len(batch)
+		batch, _ = w.q.take(batch, size-k)
+		took := len(batch) - k
+		left -= took
+		batch = w.flush(ctx, base, batch)
+		if left <= 0 || took == 0 || len(batch) > 0 { // len(batch) > 0: ctx ended during a retry
+			return batch
 		}
 	}
 }
@@ -429,7 +453,7 @@ func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 	w.inflight.Store(int64(len(batch)))
 	events := make([]storage.AuditEvent, 0, len(batch))
 	backoff := cmp.Or(w.RetryBackoff, DefaultRetryBackoff)
-	size := cmp.Or(w.Batch, DefaultBatch)
+	size := w.batchSize()
 	for {
 		events = events[:0]
 		for _, it := range batch {
