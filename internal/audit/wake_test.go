@@ -10,8 +10,8 @@ import (
 // TestRecordWakesRunOnlyForABatch: a Record-ed event waits for the
 // FlushEvery tick unless a full batch is waiting; Run is not woken for each
 // event (that was a goroutine switch on every audited request,
-// docs/performance.md "The audit writer's wake-ups"). A Commit wakes Run at
-// once, since its caller waits.
+// docs/performance.md "The audit writer's wake-ups and statement
+// journal"). A Commit wakes Run at once, since its caller waits.
 func TestRecordWakesRunOnlyForABatch(t *testing.T) {
 	t.Parallel()
 	w := &Writer{Batch: 4}

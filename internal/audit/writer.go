@@ -205,7 +205,8 @@ func (w *Writer) Capacity() int { return cmp.Or(w.Buffer, DefaultBuffer) }
 // is full or a Commit waits; a lone Record-ed event waits for the
 // FlushEvery tick, which takes it. Waking Run for every event was a
 // goroutine switch on every audited request (docs/performance.md "The
-// audit writer's wake-ups"). Events wait in the buffer until Run starts.
+// audit writer's wake-ups and statement journal"). Events wait in the
+// buffer until Run starts.
 func (w *Writer) enqueue(it item) bool {
 	n := w.q.push(it, w.Capacity())
 	if n == 0 {

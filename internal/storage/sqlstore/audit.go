@@ -79,10 +79,11 @@ const sqliteAuditRowsPerExec = 32
 // every page the statement changes into it first, and spills it to a temp
 // file past 64 KiB, which a 32-row INSERT does (about 1 % of a
 // client_credentials request's CPU; docs/performance.md "The audit
-// writer's wake-ups"). Nothing here needs the statement undone alone:
-// every caller rolls the whole transaction back when a statement fails
-// (AppendAudit's batch, a unit of work), so what the store holds after a
-// failure is the same (TestSQLiteAuditFailedBatchStoresNothing).
+// writer's wake-ups and statement journal"). Nothing here needs the
+// statement undone alone: every caller rolls the whole transaction back
+// when a statement fails (AppendAudit's batch, a unit of work), so what
+// the store holds after a failure is the same
+// (TestSQLiteAuditFailedBatchStoresNothing).
 func sqliteAuditInsert(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT OR FAIL INTO audit_events (` + auditColumns + `) VALUES `)
