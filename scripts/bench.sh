@@ -30,6 +30,9 @@
 #   PROFILE=/tmp/prof scripts/bench.sh        # + a server CPU profile of
 #                                             # every measured sts run
 #                                             # (ops listener, ops.pprof)
+#   TRACE=1 scripts/bench.sh                  # + context switches a request, and
+#                                             # sts's peak and current RSS after
+#                                             # each of its runs (stderr)
 #   VERIFIED_CACHE=0 scripts/bench.sh         # sts without the verified-token
 #                                             # cache (federation.verified_token_cache;
 #                                             # unset: the default, 10000,
@@ -58,6 +61,7 @@ PROFILE=${PROFILE:-}
 HALF=${HALF:-1}
 OVERLOAD=${OVERLOAD:-}
 VERIFIED_CACHE=${VERIFIED_CACHE:-}
+TRACE=${TRACE:-}
 # wrk and sts each need a descriptor per connection.
 [ -n "$OVERLOAD" ] && ulimit -n "$(ulimit -Hn)"
 
@@ -80,6 +84,15 @@ wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep
 # cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of
 # /proc/PID/stat; counted after the ")" that ends the command name).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# go_mem: what sts's Go runtime holds (its /metrics): the heap in use, its
+# next GC target, goroutine stacks, and all it has mapped from the OS.
+go_mem() {
+	curl -fsS "http://127.0.0.1:${ops_port:-$port}/metrics" | awk '
+		/^go_memstats_heap_inuse_bytes / { h = $2 } /^go_memstats_next_gc_bytes / { g = $2 } /^go_memstats_stack_inuse_bytes / { st = $2 } /^go_memstats_sys_bytes / { sys = $2 }
+		END { printf "Go heap in use %.1f MiB (next GC at %.1f), stacks %.1f, runtime total from the OS %.1f MiB", h / 1048576, g / 1048576, st / 1048576, sys / 1048576 }'
+}
+# ctx_switches PID: context switches of all the process's threads so far.
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # rss_split PID: the resident set now, as anonymous memory (heap, stacks,
 # SQLite's page cache) and file-backed pages (mostly the binary's text).
@@ -174,8 +187,8 @@ run() {
 	esac
 	env+=(BENCH_DELAY_MS="$delay")
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" --timeout 10s -s "scripts/bench/$script" "$url" >/dev/null
-	local c0 c1
-	c0=$(cpu_ticks "$pid")
+	local c0 c1 x0 x1
+	c0=$(cpu_ticks "$pid") x0=$(ctx_switches "$pid")
 	local prof_pid=
 	if [ -n "$PROFILE" ] && [ "$target" = sts ] && [ "$delay" = 0 ]; then
 		# The profile covers the measured run (less a second at each end).
@@ -184,7 +197,7 @@ run() {
 		prof_pid=$!
 	fi
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
-	c1=$(cpu_ticks "$pid")
+	c1=$(cpu_ticks "$pid") x1=$(ctx_switches "$pid")
 	[ -n "$prof_pid" ] && wait "$prof_pid"
 	local line
 	line=$(grep '^wrk_result' "$work/wrk.out") || { cat "$work/wrk.out"; exit 1; }
@@ -197,6 +210,11 @@ run() {
 	local cpu_us
 	cpu_us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
 	printf '%s %s %s %s %s %s %s\n' "$flow" "$target" "$round" "$(val rps)" "$cpu_us" "$(val p50_us)" "$(val p99_us)" | tee -a "$rows"
+	# TRACE=1: context switches a request, and which run raised sts's
+	# peak RSS (stderr, so the rows keep their format).
+	[ -n "$TRACE" ] && echo "  $target: $(awk -v d=$((x1 - x0)) -v n="$(val requests)" 'BEGIN { printf "%.2f", d / n }') context switches a request$(
+		[ "$target" = sts ] && echo "; peak RSS $(($(hwm_kib "$pid") / 1024)) MiB after this run, now $(rss_split "$pid"); $(go_mem)")" >&2
+	return 0
 }
 
 # overload: the exchange probe (4 keep-alive connections, 200 req/s, the
@@ -286,6 +304,7 @@ fi
 
 echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3); wrk -t$T -c$C -d$D, $ROUNDS rounds; verified-token cache ${VERIFIED_CACHE:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "flow target round rps cpu_us p50_us p99_us"
+[ -n "$TRACE" ] && echo "  sts: peak RSS $(($(hwm_kib "$sts_pid") / 1024)) MiB before the first run, now $(rss_split "$sts_pid"); $(go_mem)" >&2
 : >"$work/rows"
 for round in $(seq "$ROUNDS"); do
 	for flow in $FLOWS; do
