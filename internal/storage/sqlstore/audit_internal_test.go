@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,5 +247,45 @@ func TestSQLiteAuditFailedBatchStoresNothing(t *testing.T) {
 	}
 	if got, _ := s.ListAudit(ctx, storage.AuditFilter{Limit: 1000}); len(got) != 1+len(ok) {
 		t.Errorf("after the next batch: %d events stored, want %d", len(got), 1+len(ok))
+	}
+}
+
+// TestSQLiteAuditInsertNeedsNoStatementJournal: SQLite's program for each
+// audit INSERT resolves every constraint (the ID's uniqueness, the NOT
+// NULL columns) without undoing the statement alone, which is what would
+// make a multi-row INSERT keep a statement journal (docs/performance.md
+// "The audit writer's wake-ups and statement journal"). EXPLAIN lists a
+// constraint check as Halt or HaltIfNull with the error code in P1 and the
+// resolution in P2 (OE_Abort is 2; OR FAIL makes it 3).
+func TestSQLiteAuditInsertNeedsNoStatementJournal(t *testing.T) {
+	s := openSQLiteAudit(t)
+	const oeAbort = 2
+	for _, q := range []string{sqliteAuditInsertRow, sqliteAuditInsertRows} {
+		rows, err := s.DB().QueryContext(t.Context(), "EXPLAIN "+q, make([]any, strings.Count(q, "?"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks := 0
+		for rows.Next() {
+			var addr, p1, p2, p3, p5 int64
+			var op string
+			var p4, comment any
+			if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+				t.Fatal(err)
+			}
+			if (op == "Halt" || op == "HaltIfNull") && p1 != 0 {
+				checks++
+				if p2 == oeAbort {
+					t.Errorf("%d-parameter INSERT: the check of %v aborts the statement (needs a statement journal)", strings.Count(q, "?"), p4)
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if checks == 0 {
+			t.Errorf("%d-parameter INSERT: EXPLAIN shows no constraint check; the test no longer sees them", strings.Count(q, "?"))
+		}
 	}
 }
