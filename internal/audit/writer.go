@@ -380,26 +380,13 @@ func (w *Writer) Run(ctx context.Context) {
 				batch = w.flush(ctx, base, batch)
 			}
 		case <-tick.C:
-			batch = w.flushWaiting(ctx, base, batch, size)
+			// What waits now: fewer than a batch, or Run has been
+			// signalled for the rest (takeInto signals again).
+			batch = w.flush(ctx, base, w.takeInto(batch, size))
 			w.q.release()
 		case <-ctx.Done():
 			w.drain(base, batch, size)
 			return
-		}
-	}
-}
-
-// flushWaiting stores batch and the events waiting now, in batches of
-// size (events queued meanwhile are the next tick's, or a full batch's).
-func (w *Writer) flushWaiting(ctx, base context.Context, batch []item, size int) []item {
-	for left := w.q.len(); ; {
-		k := len(batch)
-		batch, _ = w.q.take(batch, size-k)
-		took := len(batch) - k
-		left -= took
-		batch = w.flush(ctx, base, batch)
-		if left <= 0 || took == 0 || len(batch) > 0 { // len(batch) > 0: ctx ended during a retry
-			return batch
 		}
 	}
 }
