@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,6 +193,19 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 // concurrent requests (docs/performance.md).
 const DefaultMaxConns = 32
 
+// sqliteConns is how many connections the SQLite pool holds: four per
+// core, at most maxConns. Reads run concurrently under WAL, but each is
+// CPU work in this process, so connections beyond what the cores can run
+// buy no throughput; and every connection keeps memory outside the Go heap
+// and the runtime's memory limit: 0.2 MiB once open, about 0.6 MiB once it
+// has read enough to fill its page cache (TestSQLitePoolMemory, with
+// modernc's allocator counters; docs/performance.md "Memory policy"). A
+// pool without a bound kept one connection per concurrent storage call, up
+// to maxConns, and 45 MiB for 32 of them in that test.
+func sqliteConns(maxConns int) int {
+	return max(1, min(maxConns, 4*runtime.GOMAXPROCS(0)))
+}
+
 func openSQLite(ctx context.Context, path string, busy time.Duration, maxConns int) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlstore: sqlite path is empty")
@@ -224,11 +238,13 @@ func openSQLite(ctx context.Context, path string, busy time.Duration, maxConns i
 		// Opening a connection runs the pragmas and parses the schema:
 		// with database/sql's default of 2 idle connections, concurrent
 		// requests opened and closed one each, which cost a seventh of the
-		// CPU of an introspection under load (docs/performance.md). Reads
-		// run concurrently under WAL, so keep one idle connection per
-		// concurrent request: with 16 for 32 requests, every burst closed
-		// 16 and reopened them on the next.
-		db.SetMaxIdleConns(maxConns)
+		// CPU of an introspection under load (docs/performance.md). So
+		// every connection the pool may open may also stay idle (with
+		// fewer idle than open, every burst closed the difference and
+		// reopened it on the next), and the pool is bounded (sqliteConns).
+		n := sqliteConns(maxConns)
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := checkSQLite(ctx, db, path == ":memory:"); err != nil {
