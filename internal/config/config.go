@@ -206,9 +206,12 @@ type RuntimeConfig struct {
 // Memory policy defaults: the heap may grow well past the live data (a
 // token service's live heap is small, and with Go's default a collection
 // ran every ~140 exchanges), while the limit keeps the process inside its
-// RSS budget of 64 MiB.
+// RSS budget of 64 MiB. The limit is that budget less what the executable's
+// own pages take (33–37 MiB resident under load) and a margin: the Go
+// runtime's memory is the part of the resident set sts decides
+// (docs/performance.md "Memory policy").
 const (
-	DefaultMemoryLimit = 32 << 20
+	DefaultMemoryLimit = 24 << 20
 	DefaultGCPercent   = 200
 )
 
