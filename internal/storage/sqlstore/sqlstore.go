@@ -202,6 +202,9 @@ const DefaultMaxConns = 32
 // modernc's allocator counters; docs/performance.md "Memory policy"). A
 // pool without a bound kept one connection per concurrent storage call, up
 // to maxConns, and 45 MiB for 32 of them in that test.
+// A bounded pool needs every storage call to hold at most one connection
+// at a time (no query inside a transaction or a rows loop asks the pool for
+// another), or calls waiting for a second connection could take them all.
 func sqliteConns(maxConns int) int {
 	return max(1, min(maxConns, 4*runtime.GOMAXPROCS(0)))
 }
