@@ -4,7 +4,6 @@ package sqlstore
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -23,14 +22,7 @@ import (
 // bounded they left 32 connections and 45 MiB.
 func TestSQLitePoolMemory(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openSQLiteAudit(t) // migrated, file-backed
 	// 20 000 rows of about 200 bytes: 4 MiB of pages, more than a page cache.
 	if _, err := s.db.ExecContext(ctx, `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 20000)
 		INSERT INTO audit_events (id, event_time, org_id, actor, action, detail)

@@ -65,14 +65,7 @@ func TestSQLitePoolHoldsConcurrency(t *testing.T) {
 // pool without an open limit grew with the concurrency it had seen.
 func TestSQLitePoolBounded(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openSQLiteAudit(t) // migrated, file-backed
 	const readers = 2 * DefaultMaxConns
 	var wg sync.WaitGroup
 	var mu sync.Mutex
