@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,10 +22,14 @@ import (
 // exercise real locking.
 // The file starts as a copy of a migrated one (ststest.WriteMigratedSQLite):
 // running the migrations costs more than most conformance cases.
-func newSQLite(t *testing.T) storage.Store {
+func newSQLite(t *testing.T) storage.Store { return newSQLiteConns(t, 0) }
+
+// newSQLiteConns is newSQLite with a pool of at most maxConns connections
+// (0: the default).
+func newSQLiteConns(t *testing.T, maxConns int) storage.Store {
 	path := filepath.Join(t.TempDir(), "sts.db")
 	ststest.WriteMigratedSQLite(t, path)
-	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
+	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path, MaxConns: maxConns})
 }
 
 func TestSQLiteConformance(t *testing.T) {
@@ -33,6 +38,23 @@ func TestSQLiteConformance(t *testing.T) {
 
 func TestSQLiteConcurrency(t *testing.T) {
 	conformance.RunConcurrencyTests(t, newSQLite)
+}
+
+// TestSQLiteOneConnection runs the conformance and concurrency suites on a
+// pool of one connection. The SQLite pool is bounded (four connections per
+// core), which is safe only if no store call holds one connection while it
+// asks the pool for another: such a call would wait forever here. The
+// watchdog turns that wait into a crash that prints every goroutine, the
+// stuck call among them, instead of a test run that hangs to its timeout.
+func TestSQLiteOneConnection(t *testing.T) {
+	watchdog := time.AfterFunc(2*time.Minute, func() {
+		debug.SetTraceback("all")
+		panic("TestSQLiteOneConnection: a store call waits for a second connection while it holds the only one")
+	})
+	defer watchdog.Stop()
+	newOne := func(t *testing.T) storage.Store { return newSQLiteConns(t, 1) }
+	conformance.RunTests(t, newOne)
+	conformance.RunConcurrencyTests(t, newOne)
 }
 
 func TestSQLiteMemory(t *testing.T) {

@@ -52,10 +52,10 @@ type Config struct {
 	// statements, lock waits included. 0 leaves the server's default.
 	StatementTimeout time.Duration
 	// MaxConns is how many requests may use storage at once, the
-	// listener's concurrency: that many connections stay open between
-	// bursts (SQLite: idle; PostgreSQL: open and idle), so that no burst
-	// closes and reopens connections (TestSQLitePoolHoldsConcurrency).
-	// 0 means DefaultMaxConns.
+	// listener's concurrency: PostgreSQL keeps that many connections open
+	// and idle between bursts, SQLite at most four per core of them
+	// (sqliteConns), so that no burst closes and reopens connections
+	// (TestSQLitePoolHoldsConcurrency). 0 means DefaultMaxConns.
 	MaxConns int
 }
 
@@ -117,10 +117,11 @@ func sqlitePragmas(busy time.Duration) string {
 const defaultBusyTimeout = 5 * time.Second
 
 // sqliteCacheKiB bounds each connection's page cache (SQLite's default is
-// 2 MiB): with DefaultMaxConns connections kept open, the default let
-// SQLite's caches, outside the Go heap and its memory limit, take the
-// process past its RSS budget (76 MiB peak under load; docs/performance.md
-// "Memory policy"). The hot rows are few and the OS caches the file.
+// 2 MiB): with DefaultMaxConns connections kept open (before the pool was
+// bounded, sqliteConns), the default let SQLite's caches, outside the Go
+// heap and its memory limit, take the process past its RSS budget (76 MiB
+// peak under load; docs/performance.md "Memory policy"). The hot rows are
+// few and the OS caches the file.
 const (
 	sqliteCacheKiB     = 256
 	sqliteCacheKiBText = "256"
@@ -202,9 +203,11 @@ const DefaultMaxConns = 32
 // modernc's allocator counters; docs/performance.md "Memory policy"). A
 // pool without a bound kept one connection per concurrent storage call, up
 // to maxConns, and 45 MiB for 32 of them in that test.
+//
 // A bounded pool needs every storage call to hold at most one connection
 // at a time (no query inside a transaction or a rows loop asks the pool for
-// another), or calls waiting for a second connection could take them all.
+// another), or calls waiting for a second connection could take them all;
+// TestSQLiteOneConnection runs the conformance suites on one connection.
 func sqliteConns(maxConns int) int {
 	return max(1, min(maxConns, 4*runtime.GOMAXPROCS(0)))
 }
