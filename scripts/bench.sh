@@ -271,6 +271,8 @@ if [ -n "$OVERLOAD" ]; then
 	if [ -n "$PROFILE" ]; then
 		curl -fsS -o "$PROFILE/overload.cpu" "http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
 		(sleep 5; curl -fsS -o "$PROFILE/overload.goroutines" "http://127.0.0.1:$ops_port/debug/pprof/goroutine?debug=1") &
+		# What the live heap holds (go tool pprof -sample_index=inuse_space).
+		(sleep 6; curl -fsS -o "$PROFILE/overload.heap" "http://127.0.0.1:$ops_port/debug/pprof/heap?gc=1") &
 		# An execution trace of 2 s (go tool trace -pprof=sched: where
 		# goroutines waited runnable).
 		(sleep 3; curl -fsS -o "$PROFILE/overload.trace" "http://127.0.0.1:$ops_port/debug/pprof/trace?seconds=2") &
