@@ -17,7 +17,7 @@ import (
 // belongs, and that no request takes longer on the server than the
 // client saw.
 func TestAnalyzeFindsRequests(t *testing.T) {
-	const n, sleep, pause = 15, 2 * time.Millisecond, 3 * time.Millisecond
+	const n, sleep, pause = 15, 2 * time.Millisecond, 10 * time.Millisecond
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		time.Sleep(sleep)
@@ -51,10 +51,9 @@ func TestAnalyzeFindsRequests(t *testing.T) {
 	}
 	paced := 0
 	for _, r := range reqs {
-		if !r.paced {
-			continue
+		if r.paced {
+			paced++
 		}
-		paced++
 		var sum time.Duration
 		for _, d := range r.parts {
 			sum += d
@@ -70,9 +69,14 @@ func TestAnalyzeFindsRequests(t *testing.T) {
 		}
 	}
 	// The first request comes with the connection (its goroutine may
-	// find it without waiting); the others arrive on the idle, kept
-	// connection.
-	if paced < n-1 || paced > n {
-		t.Errorf("found %d paced requests of %d sent (all found: %d)", paced, n, len(reqs))
+	// find it without waiting, and is then not seen to start); the
+	// others arrive on the idle, kept connection. On a loaded machine
+	// the server may still be finishing the previous one when the next
+	// arrives, so not every one is seen to wait on the network.
+	if len(reqs) < n-1 || len(reqs) > n {
+		t.Errorf("found %d requests of %d sent", len(reqs), n)
+	}
+	if paced < n/2 {
+		t.Errorf("found %d paced requests of %d, sent %v apart", paced, len(reqs), pause)
 	}
 }
