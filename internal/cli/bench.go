@@ -449,8 +449,12 @@ authentication. A 200 answer without "access_token" counts as an error.`,
 func measure(ctx context.Context, w io.Writer, f runFlags, cfg loadgen.Config) error {
 	cfg.Concurrency, cfg.Rate, cfg.Phases = f.concurrency, f.rate, f.phases
 	// The warm-up's connections carry the measurement.
-	cfg.Transport = loadgen.NewTransport(f.concurrency)
-	defer cfg.Transport.CloseIdleConnections()
+	cfg.Transports = loadgen.NewTransports(f.concurrency)
+	defer func() {
+		for _, tr := range cfg.Transports {
+			tr.CloseIdleConnections()
+		}
+	}()
 	if f.warmup > 0 {
 		cfg.Duration = f.warmup
 		if _, err := loadgen.Run(ctx, cfg); err != nil {

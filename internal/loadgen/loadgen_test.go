@@ -1,10 +1,12 @@
 package loadgen_test
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,5 +162,58 @@ func TestPhasesBroken(t *testing.T) {
 	// none of the requests on new connections are on kept connections.
 	if res.Statuses[0] < 3 || res.Broken != res.Statuses[0] || res.FirstBroken == "" {
 		t.Errorf("%d dropped, %d broken (%q), want all dropped ones broken", res.Statuses[0], res.Broken, res.FirstBroken)
+	}
+}
+
+// TestConnectionPerWorker: each of Concurrency workers keeps its own
+// connection, even at a rate so low that one connection could carry every
+// request, and a second run on the same Transports reuses them. (With one
+// pool for all, a paced run opened one or two connections, and under
+// overload the others were dialed mid-run and waited in the server's
+// accept queue: docs/reliability.md, "Where an admitted request waits".)
+func TestConnectionPerWorker(t *testing.T) {
+	const workers = 4
+	var mu sync.Mutex
+	perConn := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		perConn[r.RemoteAddr]++
+		mu.Unlock()
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	trs := loadgen.NewTransports(workers)
+	defer func() {
+		for _, tr := range trs {
+			tr.CloseIdleConnections()
+		}
+	}()
+	cfg := loadgen.Config{URL: srv.URL, Bodies: []string{"x"}, Concurrency: workers, Rate: 200, Duration: 300 * time.Millisecond, Transports: trs}
+	if _, err := loadgen.Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := maps.Clone(perConn)
+	mu.Unlock()
+	if len(first) != workers {
+		t.Fatalf("%d connections carried the paced run (%v), want one per worker (%d)", len(first), first, workers)
+	}
+	for addr, n := range first {
+		if n < 5 {
+			t.Errorf("connection %s carried %d requests of the paced run, want its share", addr, n)
+		}
+	}
+	if _, err := loadgen.Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(perConn) != workers {
+		t.Errorf("the second run opened connections: %d in all (%v), want the first run's %d", len(perConn), perConn, workers)
+	}
+	// A Transports of the wrong length is refused.
+	cfg.Transports = trs[:2]
+	if _, err := loadgen.Run(t.Context(), cfg); err == nil {
+		t.Error("Run with 2 transports for 4 workers: no error")
 	}
 }

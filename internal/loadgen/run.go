@@ -52,11 +52,13 @@ type Config struct {
 	Rate float64
 	// Timeout bounds each request; default 10 s.
 	Timeout time.Duration
-	// Transport, when set, carries the requests, so that a measured run
-	// keeps the connections its warm-up opened (under overload, a new
-	// connection waits in the server's accept queue, which is not the
-	// latency of an admitted request); by default each Run opens its own.
-	Transport *http.Transport
+	// Transports, when set, carry the requests, one per connection
+	// (len(Transports) == Concurrency, from NewTransports), so that a
+	// measured run keeps the connections its warm-up opened (under
+	// overload, a new connection waits in the server's accept queue, which
+	// is not the latency of an admitted request); by default each Run
+	// opens its own.
+	Transports []*http.Transport
 	// Phases, when set, traces every request (net/http/httptrace) and
 	// fills the Result's connection and phase figures: whether it opened
 	// a connection, how long that took, and how long the answer took
@@ -139,12 +141,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ClientID != "" {
 		authz = BasicAuth(cfg.ClientID, cfg.ClientSecret)
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		tr = NewTransport(cfg.Concurrency)
-		defer tr.CloseIdleConnections()
+	trs := cfg.Transports
+	if trs == nil {
+		trs = NewTransports(cfg.Concurrency)
+		defer func() {
+			for _, tr := range trs {
+				tr.CloseIdleConnections()
+			}
+		}()
 	}
-	client := &http.Client{Transport: tr, Timeout: max(cfg.Timeout, 10*time.Second)}
+	if len(trs) != cfg.Concurrency {
+		return nil, fmt.Errorf("loadgen: %d transports for %d connections", len(trs), cfg.Concurrency)
+	}
 	var limiter *rate.Limiter
 	if cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
@@ -152,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Requests begun before the end of the run finish under the caller's
 	// context: cutting one off would close its connection, and a measured
-	// run that reuses the warm-up's connections (Transport) would then
+	// run that reuses the warm-up's connections (Transports) would then
 	// open a new one.
 	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
@@ -162,7 +170,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Statuses: map[int]int64{}}
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range cfg.Concurrency {
+	for i := range cfg.Concurrency {
+		// Each worker its own connection: with one pool for all, a paced
+		// run used one or two of them and dialed the rest mid-run.
+		client := &http.Client{Transport: trs[i], Timeout: max(cfg.Timeout, 10*time.Second)}
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 1<<14)
 			statuses := map[int]int64{}
@@ -310,9 +321,13 @@ func post(ctx context.Context, c *http.Client, u, body, authz string, expect fun
 	return resp.StatusCode, fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 }
 
-// NewTransport is a keep-alive transport for n concurrent requests.
-func NewTransport(n int) *http.Transport {
-	return &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true}
+// NewTransports returns n keep-alive transports of one connection each.
+func NewTransports(n int) []*http.Transport {
+	trs := make([]*http.Transport, n)
+	for i := range trs {
+		trs[i] = &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
+	}
+	return trs
 }
 
 // Percentile returns the p-th percentile (0 < p ≤ 100) of the sorted
