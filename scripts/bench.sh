@@ -55,6 +55,12 @@ C=${C:-32}
 T=${T:-2}
 WARMUP=${WARMUP:-2s}
 FLOWS=${FLOWS:-exchange client-credentials introspect}
+for flow in $FLOWS; do
+	case $flow in
+	exchange | client-credentials | introspect) ;;
+	*) echo "bench.sh: unknown flow \"$flow\" in FLOWS (exchange, client-credentials, introspect)" >&2; exit 2 ;;
+	esac
+done
 REDIS=${REDIS:-}
 OUT=${OUT:-}
 PROFILE=${PROFILE:-}
