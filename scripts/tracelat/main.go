@@ -15,7 +15,10 @@
 // runnable (waiting for a CPU: the scheduler's run queue), waiting (with
 // the runtime's reason: "select" is the token gate, "sync" mostly the
 // end of a garbage collection's mark phase), or in a system call. The
-// time before the poller noticed the request is not in a trace.
+// time before the poller noticed the request is not in a trace. A request
+// that arrives while its connection's goroutine is still busy with the
+// previous one (so that it never waits between them) is not seen at all:
+// under load, the figures are of the requests that were.
 //
 // See docs/reliability.md, "Where an admitted request waits".
 package main
