@@ -29,7 +29,11 @@
 #                                             # latency of served requests
 #   PROFILE=/tmp/prof scripts/bench.sh        # + a server CPU profile of
 #                                             # every measured sts run
-#                                             # (ops listener, ops.pprof)
+#                                             # (ops listener, ops.pprof);
+#                                             # with OVERLOAD: CPU, goroutine
+#                                             # and heap profiles and a 2 s
+#                                             # execution trace, for
+#                                             # go run ./scripts/tracelat
 #   TRACE=1 scripts/bench.sh                  # + context switches a request, and
 #                                             # sts's peak and current RSS after
 #                                             # each of its runs (stderr)
