@@ -450,11 +450,7 @@ func measure(ctx context.Context, w io.Writer, f runFlags, cfg loadgen.Config) e
 	cfg.Concurrency, cfg.Rate, cfg.Phases = f.concurrency, f.rate, f.phases
 	// The warm-up's connections carry the measurement.
 	cfg.Transports = loadgen.NewTransports(f.concurrency)
-	defer func() {
-		for _, tr := range cfg.Transports {
-			tr.CloseIdleConnections()
-		}
-	}()
+	defer cfg.Transports.CloseIdleConnections()
 	if f.warmup > 0 {
 		cfg.Duration = f.warmup
 		if _, err := loadgen.Run(ctx, cfg); err != nil {

@@ -183,11 +183,7 @@ func TestConnectionPerWorker(t *testing.T) {
 	}))
 	defer srv.Close()
 	trs := loadgen.NewTransports(workers)
-	defer func() {
-		for _, tr := range trs {
-			tr.CloseIdleConnections()
-		}
-	}()
+	defer trs.CloseIdleConnections()
 	cfg := loadgen.Config{URL: srv.URL, Bodies: []string{"x"}, Concurrency: workers, Rate: 200, Duration: 300 * time.Millisecond, Transports: trs}
 	if _, err := loadgen.Run(t.Context(), cfg); err != nil {
 		t.Fatal(err)

@@ -53,12 +53,12 @@ type Config struct {
 	// Timeout bounds each request; default 10 s.
 	Timeout time.Duration
 	// Transports, when set, carry the requests, one per connection
-	// (len(Transports) == Concurrency, from NewTransports), so that a
+	// (len == Concurrency, from NewTransports), so that a
 	// measured run keeps the connections its warm-up opened (under
 	// overload, a new connection waits in the server's accept queue, which
 	// is not the latency of an admitted request); by default each Run
 	// opens its own.
-	Transports []*http.Transport
+	Transports Transports
 	// Phases, when set, traces every request (net/http/httptrace) and
 	// fills the Result's connection and phase figures: whether it opened
 	// a connection, how long that took, and how long the answer took
@@ -144,11 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	trs := cfg.Transports
 	if trs == nil {
 		trs = NewTransports(cfg.Concurrency)
-		defer func() {
-			for _, tr := range trs {
-				tr.CloseIdleConnections()
-			}
-		}()
+		defer trs.CloseIdleConnections()
 	}
 	if len(trs) != cfg.Concurrency {
 		return nil, fmt.Errorf("loadgen: %d transports for %d connections", len(trs), cfg.Concurrency)
@@ -321,13 +317,23 @@ func post(ctx context.Context, c *http.Client, u, body, authz string, expect fun
 	return resp.StatusCode, fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 }
 
+// Transports are a run's keep-alive transports, one connection each.
+type Transports []*http.Transport
+
 // NewTransports returns n keep-alive transports of one connection each.
-func NewTransports(n int) []*http.Transport {
-	trs := make([]*http.Transport, n)
+func NewTransports(n int) Transports {
+	trs := make(Transports, n)
 	for i := range trs {
 		trs[i] = &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
 	}
 	return trs
+}
+
+// CloseIdleConnections closes every transport's idle connection.
+func (trs Transports) CloseIdleConnections() {
+	for _, tr := range trs {
+		tr.CloseIdleConnections()
+	}
 }
 
 // Percentile returns the p-th percentile (0 < p ≤ 100) of the sorted
