@@ -2,12 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // migrations holds one directory of goose SQL files per dialect. Each file
@@ -31,13 +33,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 	}
 	if s.dialect == dialectPostgres {
 		dir, gooseDialect = "migrations/postgres", goose.DialectPostgres
-		// An advisory lock so replicas starting together migrate one at a
-		// time; polled every second for up to five minutes.
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+		opts = append(opts, goose.WithSessionLocker(schemaLocker{}))
 	}
 	sub, err := fs.Sub(migrations, dir)
 	if err != nil {
@@ -75,4 +71,59 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 		s.current.Store(true)
 	}
 	return pending, nil
+}
+
+// schemaLocker makes replicas that start together migrate one at a time:
+// a PostgreSQL advisory lock keyed by the schema the store uses, taken on
+// the connection goose migrates on.
+//
+// Keyed by the schema, not goose's one lock id for every database user:
+// with that id, sts waited for any other program migrating with goose in
+// the same database, and two sts deployments in two schemas of one
+// database (or parallel tests, one schema each) waited for each other.
+// Advisory lock keys are per database already.
+//
+// It asks every lockPoll rather than blocking in pg_advisory_lock, whose
+// wait statement_timeout would cut short, and gives up after lockWait.
+type schemaLocker struct{}
+
+const (
+	// migrationLockKey is the advisory lock's key, evaluated on the
+	// migrating connection (current_schema() is NULL when no schema of
+	// search_path exists; the migration then fails on its own).
+	migrationLockKey = "hashtextextended('sts migrations:' || coalesce(current_schema(), ''), 0)"
+	lockPoll         = 100 * time.Millisecond
+	lockWait         = 5 * time.Minute
+)
+
+func (schemaLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	t := time.NewTicker(lockPoll)
+	defer t.Stop()
+	for {
+		var locked bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock("+migrationLockKey+")").Scan(&locked); err != nil {
+			return fmt.Errorf("take the migration lock: %w", err)
+		}
+		if locked {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("take the migration lock: another process held it for %v: %w", lockWait, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func (schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	var unlocked bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock("+migrationLockKey+")").Scan(&unlocked); err != nil {
+		return fmt.Errorf("release the migration lock: %w", err)
+	}
+	if !unlocked {
+		return errors.New("release the migration lock: it was not held")
+	}
+	return nil
 }

@@ -1,0 +1,5 @@
+package sqlstore
+
+// MigrationLockKey is the advisory lock key of a schema's migrations, for
+// tests that play another replica.
+const MigrationLockKey = migrationLockKey
