@@ -94,11 +94,14 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 }
 
 // runTests runs each subtest on a fresh store (dex runTests) and closes the
-// store afterwards.
+// store afterwards. The subtests run in parallel with each other: each has
+// its own store, and most of a PostgreSQL subtest is waiting for the
+// server (its schema's migrations above all).
 func runTests(t *testing.T, newStore func(t *testing.T) storage.Store, tests []subTest) {
 	t.Helper()
 	for _, st := range tests {
 		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			defer func() {
 				if err := s.Close(); err != nil {
