@@ -111,7 +111,7 @@ func (schemaLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("take the migration lock: another process held it for %v: %w", lockWait, ctx.Err())
+			return fmt.Errorf("take the migration lock (another session holds it): %w", ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -62,8 +62,8 @@ func TestPostgresMigrationLockIsPerSchema(t *testing.T) {
 	}
 }
 
-// Replicas on one schema still migrate one at a time, and the one that
-// waited goes on within a poll of the other's release.
+// Replicas on one schema still migrate one at a time: the one that waits
+// migrates once the other has released the lock.
 func TestPostgresMigrationLockSerializesOneSchema(t *testing.T) {
 	dsn := newPostgresSchema(t)
 	release := holdLock(t, dsn, sqlstore.MigrationLockKey)
