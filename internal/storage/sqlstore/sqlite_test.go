@@ -51,7 +51,9 @@ func TestSQLiteOneConnection(t *testing.T) {
 		debug.SetTraceback("all")
 		panic("TestSQLiteOneConnection: a store call waits for a second connection while it holds the only one")
 	})
-	defer watchdog.Stop()
+	// Stopped when the parallel subtests have ended, not when this
+	// function returns (before they run).
+	t.Cleanup(func() { watchdog.Stop() })
 	newOne := func(t *testing.T) storage.Store { return newSQLiteConns(t, 1) }
 	conformance.RunTests(t, newOne)
 	conformance.RunConcurrencyTests(t, newOne)
