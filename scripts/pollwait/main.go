@@ -39,6 +39,10 @@ func main() {
 	every := flag.Duration("every", 5*time.Millisecond, "mean time between bytes (each from half to one and a half of it)")
 	slice := flag.Duration("slice", 50*time.Microsecond, "each busy goroutine's work between yields")
 	flag.Parse()
+	if *busy < 0 || *n < 1 || *every <= 0 || *slice <= 0 {
+		fmt.Fprintln(os.Stderr, "pollwait: -busy must be at least 0, -n at least 1, -every and -slice above 0")
+		os.Exit(2)
+	}
 	got, err := run(*busy, *n, *every, *slice)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pollwait:", err)
