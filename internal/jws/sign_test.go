@@ -1,9 +1,11 @@
 package jws
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -77,6 +79,34 @@ func BenchmarkES256Sign(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkES256Nonce prices the nonce of an ES256 signature, the
+// standard library alone: "hedged", what ES256Signer.Sign does (a nonce
+// from a SHA-512 HMAC-DRBG over fresh randomness, the key and the digest),
+// against "rfc6979", the deterministic nonce of RFC 6979 (SHA-256
+// HMAC-DRBG over the key and the digest only). The second is cheaper and
+// is not used: docs/performance.md, "Tried, not adopted: deterministic
+// ES256 nonces".
+func BenchmarkES256Nonce(b *testing.B) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	digest := sha256.Sum256([]byte("header.payload"))
+	b.Run("hedged", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := ecdsa.Sign(rand.Reader, key, digest[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rfc6979", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := key.Sign(nil, digest[:], crypto.SHA256); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func mustDecode(t *testing.T, s string) []byte {
