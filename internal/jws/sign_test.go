@@ -68,6 +68,35 @@ func TestES256SignerAgainstGoJose(t *testing.T) {
 	}
 }
 
+// TestES256SignerNonceIsHedged: the same payload signed twice gets two
+// different signatures, both valid: the nonce takes fresh randomness
+// (the standard library's hedged nonce), not RFC 6979's, which would
+// repeat the signature (docs/security.md T-99).
+func TestES256SignerNonceIsHedged(t *testing.T) {
+	t.Parallel()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := NewES256Signer(key, "kid-1", "at+jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte(`{"iss":"https://sts.example","sub":"s","jti":"fixed","exp":4102444800}`)
+	sigs := map[string]bool{}
+	for range 2 {
+		tok, err := s.Sign(rand.Reader, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := strings.LastIndexByte(tok, '.')
+		if err := Verify("ES256", key.Public(), tok[:i], mustDecode(t, tok[i+1:])); err != nil {
+			t.Fatalf("our own Verify refuses it: %v", err)
+		}
+		sigs[tok[i+1:]] = true
+	}
+	if len(sigs) != 2 {
+		t.Error("the same payload signed twice gave the same signature: the nonce is deterministic")
+	}
+}
+
 // BenchmarkES256Sign is the hand-written mint signature alone.
 func BenchmarkES256Sign(b *testing.B) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
