@@ -18,7 +18,10 @@
 // run queues are empty) and otherwise only from sysmon, every 10 ms. With
 // at least as many busy goroutines as Ps, no P runs out of work, and the
 // wait is spread over up to 10 ms. See docs/reliability.md, "Tried: a
-// connection gate".
+// connection gate". -stw stops the world on a ticker, and the runtime
+// polls the network each time it starts it again.
+//
+//	GOMAXPROCS=2 go run ./scripts/pollwait -busy 2 -stw 1ms
 package main
 
 import (
@@ -38,12 +41,13 @@ func main() {
 	n := flag.Int("n", 500, "bytes to send")
 	every := flag.Duration("every", 5*time.Millisecond, "mean time between bytes (each from half to one and a half of it)")
 	slice := flag.Duration("slice", 50*time.Microsecond, "each busy goroutine's work between yields")
+	stw := flag.Duration("stw", 0, "stop the world this often (runtime.ReadMemStats); 0: never")
 	flag.Parse()
-	if *busy < 0 || *n < 1 || *every <= 0 || *slice <= 0 {
-		fmt.Fprintln(os.Stderr, "pollwait: -busy must be at least 0, -n at least 1, -every and -slice above 0")
+	if *busy < 0 || *n < 1 || *every <= 0 || *slice <= 0 || *stw < 0 {
+		fmt.Fprintln(os.Stderr, "pollwait: -busy must be at least 0, -n at least 1, -every and -slice above 0, -stw not negative")
 		os.Exit(2)
 	}
-	got, err := run(*busy, *n, *every, *slice)
+	got, err := run(*busy, *n, *every, *slice, *stw)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pollwait:", err)
 		os.Exit(1)
@@ -55,7 +59,12 @@ func main() {
 
 // run sends n bytes and returns, sorted, how long after its write each was
 // read.
-func run(busy, n int, every, slice time.Duration) ([]time.Duration, error) {
+//
+// With stw above 0, a goroutine stops the world that often: the runtime
+// polls the network when it starts the world again, so a byte is seen
+// within stw however busy the Ps are (docs/reliability.md, "Tried:
+// polling the network more often").
+func run(busy, n int, every, slice, stw time.Duration) ([]time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -76,6 +85,9 @@ func run(busy, n int, every, slice time.Duration) ([]time.Duration, error) {
 	defer stop.Store(true)
 	for range busy {
 		go spin(&stop, slice)
+	}
+	if stw > 0 {
+		go stopTheWorld(&stop, stw)
 	}
 
 	var sent atomic.Int64 // when the byte in flight was written (ns since start)
@@ -124,3 +136,12 @@ func spin(stop *atomic.Bool, d time.Duration) {
 }
 
 var sink atomic.Int64
+
+// stopTheWorld stops the world every d until stop.
+func stopTheWorld(stop *atomic.Bool, d time.Duration) {
+	var m runtime.MemStats
+	for !stop.Load() {
+		time.Sleep(d)
+		runtime.ReadMemStats(&m)
+	}
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -11,18 +13,49 @@ import (
 // pause that precedes it: each pause is at least every/2, and with a P free
 // the read follows the write within microseconds, so the median must be far
 // below that).
+//
+// The same with every P busy and the world stopped every millisecond
+// (-stw): the stops make the runtime poll, so the median stays as low.
 func TestRun(t *testing.T) {
 	const n, every = 20, 20 * time.Millisecond
-	for _, busy := range []int{0, runtime.GOMAXPROCS(0) - 1} {
-		got, err := run(busy, n, every, 20*time.Microsecond)
+	procs := runtime.GOMAXPROCS(0)
+	for _, c := range []struct {
+		busy int
+		stw  time.Duration
+	}{{0, 0}, {procs - 1, 0}, {procs, time.Millisecond}} {
+		got, err := run(c.busy, n, every, 20*time.Microsecond, c.stw)
 		if err != nil {
-			t.Fatalf("busy %d: %v", busy, err)
+			t.Fatalf("busy %d, stw %v: %v", c.busy, c.stw, err)
 		}
 		if len(got) != n {
-			t.Fatalf("busy %d: %d waits, want %d", busy, len(got), n)
+			t.Fatalf("busy %d, stw %v: %d waits, want %d", c.busy, c.stw, len(got), n)
 		}
 		if got[0] <= 0 || got[n/2] >= every/2 {
-			t.Errorf("busy %d: waits from %v, median %v; want above 0 and a median under %v", busy, got[0], got[n/2], every/2)
+			t.Errorf("busy %d, stw %v: waits from %v, median %v; want above 0 and a median under %v", c.busy, c.stw, got[0], got[n/2], every/2)
 		}
+	}
+}
+
+// TestStopTheWorld: -stw stops the world about as often as asked (the
+// runtime counts its stops other than the collector's).
+func TestStopTheWorld(t *testing.T) {
+	stops := func() uint64 {
+		s := []metrics.Sample{{Name: "/sched/pauses/total/other:seconds"}}
+		metrics.Read(s)
+		var n uint64
+		for _, c := range s[0].Value.Float64Histogram().Counts {
+			n += c
+		}
+		return n
+	}
+	before := stops()
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() { stopTheWorld(&stop, time.Millisecond); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	stop.Store(true)
+	<-done
+	if n := stops() - before; n < 5 {
+		t.Errorf("%d stops of the world in 50 ms at one a millisecond, want at least 5", n)
 	}
 }
