@@ -194,6 +194,8 @@ type ledger struct {
 	clients []string // client IDs whose CreateClient answered OK
 	pats    []string // PAT IDs whose CreatePersonalAccessToken answered OK
 	hosts   []string // host token IDs whose CreateHostAuthenticationToken answered OK
+	people  []string // principal IDs whose CreatePrincipal answered OK
+	orgs    []string // organization IDs whose CreateOrganization answered OK
 	revoked []string // access tokens whose revocation answered 200
 	tokens  int      // tokens issued (client_credentials)
 	jtis    []string // jti of every token the server answered 200
@@ -219,7 +221,8 @@ func (l *ledger) hang(d time.Duration) {
 
 // writer drives mixed writes against the node until ctx ends: an admin
 // CreateClient, CreatePersonalAccessToken and CreateHostAuthenticationToken,
-// a client_credentials token, the token's revocation.
+// a client_credentials token, the token's revocation, and every fourth
+// round a CreatePrincipal and a CreateOrganization.
 type writer struct {
 	n              *node
 	org, principal string
@@ -238,6 +241,10 @@ func (w *writer) loop(ctx context.Context) {
 		w.createPAT(ctx, i)
 		w.createHostToken(ctx, i)
 		w.tokenAndRevoke(ctx)
+		if i%4 == 0 {
+			w.createPrincipal(ctx, i)
+			w.createOrganization(ctx, i)
+		}
 	}
 }
 
@@ -339,6 +346,79 @@ func (w *writer) createHostToken(ctx context.Context, i int) {
 		return
 	}
 	w.l.hosts = append(w.l.hosts, resp.GetToken().GetId())
+}
+
+// The names of the principals and organizations the ledger creates: the
+// audit check finds every one stored, acknowledged or not, by its name.
+const (
+	ledgerPrincipal = "ledger-p-"
+	ledgerOrg       = "ledger-o-"
+)
+
+// createPrincipal creates a service-account principal in the ledger's
+// organization through the admin API.
+func (w *writer) createPrincipal(ctx context.Context, i int) {
+	ps := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base())
+	start := time.Now()
+	resp, err := ps.CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{OrganizationId: w.org,
+		Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: ledgerPrincipal + strconv.Itoa(i)})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return
+	}
+	w.l.people = append(w.l.people, resp.GetPrincipal().GetId())
+}
+
+// createOrganization creates an organization through the admin API.
+func (w *writer) createOrganization(ctx context.Context, i int) {
+	oc := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base())
+	start := time.Now()
+	resp, err := oc.CreateOrganization(ctx, &stsv1.CreateOrganizationRequest{Name: ledgerOrg + strconv.Itoa(i)})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return
+	}
+	w.l.orgs = append(w.l.orgs, resp.GetOrganization().GetId())
+}
+
+// storedPrincipals lists the principals of the ledger's organization that
+// the ledger created (by name), through the API.
+func (w *writer) storedPrincipals(ctx context.Context) (map[string]bool, error) {
+	res, err := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base()).
+		ListPrincipals(ctx, &stsv1.ListPrincipalsRequest{OrganizationId: w.org})
+	if err != nil {
+		return nil, err
+	}
+	stored := map[string]bool{}
+	for _, p := range res.GetPrincipals() {
+		if strings.HasPrefix(p.GetName(), ledgerPrincipal) {
+			stored[p.GetId()] = true
+		}
+	}
+	return stored, nil
+}
+
+// storedOrganizations lists the organizations the ledger created (by
+// name), through the API.
+func (w *writer) storedOrganizations(ctx context.Context) (map[string]bool, error) {
+	res, err := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base()).
+		ListOrganizations(ctx, &stsv1.ListOrganizationsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	stored := map[string]bool{}
+	for _, o := range res.GetOrganizations() {
+		if strings.HasPrefix(o.GetName(), ledgerOrg) {
+			stored[o.GetId()] = true
+		}
+	}
+	return stored, nil
 }
 
 // storedPATs lists the admin's PATs (direct mode: the node's storage).
@@ -562,6 +642,25 @@ func check(t *testing.T, w *writer) (lost int) {
 			lost++
 		}
 	}
+	people, err := w.storedPrincipals(t.Context())
+	if err != nil {
+		t.Fatalf("list principals: %v", err)
+	}
+	orgs, err := w.storedOrganizations(t.Context())
+	if err != nil {
+		t.Fatalf("list organizations: %v", err)
+	}
+	for kind, set := range map[string]struct {
+		acked  []string
+		stored map[string]bool
+	}{"principal": {w.l.people, people}, "organization": {w.l.orgs, orgs}} {
+		for _, id := range set.acked {
+			if !set.stored[id] {
+				t.Errorf("acknowledged %s %s is missing", kind, id)
+				lost++
+			}
+		}
+	}
 	for _, tok := range w.l.revoked {
 		status, body, err := w.post(t.Context(), "/oauth2/introspect", url.Values{"token": {tok}})
 		if err != nil || status != 200 || !strings.Contains(string(body), `"active":false`) {
@@ -595,6 +694,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	creates := map[string]int{} // client ID → client.create events
 	patCreates := map[string]int{}
 	hostCreates := map[string]int{}
+	principalCreates := map[string]int{}
+	orgCreates := map[string]int{}
 	issued := map[string]int{}
 	rotations := map[string]int{} // activated kid → signing_key.rotate events
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -610,6 +711,10 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 			patCreates[e.Target]++
 		case "host_token.create":
 			hostCreates[strings.TrimPrefix(e.Target, "host_token:")]++
+		case "principal.create":
+			principalCreates[strings.TrimPrefix(e.Target, "principal:")]++
+		case "organization.create":
+			orgCreates[strings.TrimPrefix(e.Target, "organization:")]++
 		case "signing_key.rotate":
 			rotations[strings.TrimPrefix(e.Target, "signing_key:")]++
 		case "token.exchange":
@@ -649,17 +754,27 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		}
 	}
 	// Every stored PAT and host token too, acknowledged or not (the setup's
-	// admin PAT included: the CLI creates it through the same service).
+	// admin PAT included: the CLI creates it through the same service),
+	// and every principal and organization the ledger created.
 	pats := w.storedPATs()
 	hosts, err := w.storedHostTokens(t.Context())
 	if err != nil {
 		t.Fatalf("list host tokens: %v", err)
 	}
+	people, err := w.storedPrincipals(t.Context())
+	if err != nil {
+		t.Fatalf("list principals: %v", err)
+	}
+	orgs, err := w.storedOrganizations(t.Context())
+	if err != nil {
+		t.Fatalf("list organizations: %v", err)
+	}
 	for kind, set := range map[string]struct {
 		stored map[string]bool
 		events map[string]int
 		action string
-	}{"PAT": {pats, patCreates, "pat.create"}, "host token": {hosts, hostCreates, "host_token.create"}} {
+	}{"PAT": {pats, patCreates, "pat.create"}, "host token": {hosts, hostCreates, "host_token.create"},
+		"principal": {people, principalCreates, "principal.create"}, "organization": {orgs, orgCreates, "organization.create"}} {
 		for id := range set.stored {
 			checked++
 			if n := set.events[id]; n != 1 {
@@ -797,11 +912,12 @@ func report(t *testing.T, w *writer, kills, survived, lost, checkedEvents, lostE
 	t.Helper()
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d pats=%d host_tokens=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
-		kills, survived, len(w.l.clients), len(w.l.pats), len(w.l.hosts), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d pats=%d host_tokens=%d principals=%d organizations=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
+		kills, survived, len(w.l.clients), len(w.l.pats), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), shutdown.Round(time.Millisecond), extra)
-	if len(w.l.clients) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
+	if len(w.l.clients) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 ||
+		len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
 	if bound := 5*time.Second + 2*time.Second; w.l.maxHang > bound {
