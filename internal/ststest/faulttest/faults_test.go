@@ -24,6 +24,7 @@ import (
 
 	_ "modernc.org/sqlite" // integrity_check on the data file
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
@@ -192,15 +193,19 @@ func (n *node) stop() (int, time.Duration) {
 type ledger struct {
 	mu      sync.Mutex
 	clients []string // client IDs whose CreateClient answered OK
-	pats    []string // PAT IDs whose CreatePersonalAccessToken answered OK
-	hosts   []string // host token IDs whose CreateHostAuthenticationToken answered OK
-	people  []string // principal IDs whose CreatePrincipal answered OK
-	orgs    []string // organization IDs whose CreateOrganization answered OK
-	revoked []string // access tokens whose revocation answered 200
-	tokens  int      // tokens issued (client_credentials)
-	jtis    []string // jti of every token the server answered 200
-	refused int      // writes not acknowledged (crash, outage, shed)
-	maxHang time.Duration
+	// deleted are the clients whose DeleteClient answered OK; deleting,
+	// every client a DeleteClient was sent for, answered or not.
+	deleted  []string
+	deleting []string
+	pats     []string // PAT IDs whose CreatePersonalAccessToken answered OK
+	hosts    []string // host token IDs whose CreateHostAuthenticationToken answered OK
+	people   []string // principal IDs whose CreatePrincipal answered OK
+	orgs     []string // organization IDs whose CreateOrganization answered OK
+	revoked  []string // access tokens whose revocation answered 200
+	tokens   int      // tokens issued (client_credentials)
+	jtis     []string // jti of every token the server answered 200
+	refused  int      // writes not acknowledged (crash, outage, shed)
+	maxHang  time.Duration
 
 	// The refresh family: rt is the newest refresh token the server
 	// handed out; a rotation whose answer was lost is retried with the
@@ -222,7 +227,8 @@ func (l *ledger) hang(d time.Duration) {
 // writer drives mixed writes against the node until ctx ends: an admin
 // CreateClient, CreatePersonalAccessToken and CreateHostAuthenticationToken,
 // a client_credentials token, the token's revocation, and every fourth
-// round a CreatePrincipal and a CreateOrganization.
+// round a CreatePrincipal and a CreateOrganization, and (two rounds later)
+// a DeleteClient of the round's new client.
 type writer struct {
 	n              *node
 	org, principal string
@@ -235,7 +241,8 @@ type writer struct {
 
 func (w *writer) loop(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
-		if !w.createClient(ctx, i) {
+		id := w.createClient(ctx, i)
+		if id == "" {
 			time.Sleep(10 * time.Millisecond) // the server is down: do not spin
 		}
 		w.createPAT(ctx, i)
@@ -244,6 +251,9 @@ func (w *writer) loop(ctx context.Context) {
 		if i%4 == 0 {
 			w.createPrincipal(ctx, i)
 			w.createOrganization(ctx, i)
+		}
+		if i%4 == 2 && id != "" {
+			w.deleteClient(ctx, id)
 		}
 	}
 }
@@ -295,7 +305,9 @@ func (w *writer) rotate(ctx context.Context) bool {
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
-func (w *writer) createClient(ctx context.Context, i int) bool {
+// createClient returns the new client's ID, "" when the create was not
+// acknowledged.
+func (w *writer) createClient(ctx context.Context, i int) string {
 	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
 	start := time.Now()
 	resp, err := cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: w.org, PrincipalId: w.principal,
@@ -305,10 +317,28 @@ func (w *writer) createClient(ctx context.Context, i int) bool {
 	defer w.l.mu.Unlock()
 	if err != nil {
 		w.l.refused++
-		return false
+		return ""
 	}
 	w.l.clients = append(w.l.clients, resp.GetClient().GetId())
-	return true
+	return resp.GetClient().GetId()
+}
+
+// deleteClient deletes client id through the admin API.
+func (w *writer) deleteClient(ctx context.Context, id string) {
+	w.l.mu.Lock()
+	w.l.deleting = append(w.l.deleting, id)
+	w.l.mu.Unlock()
+	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
+	start := time.Now()
+	_, err := cs.DeleteClient(ctx, &stsv1.DeleteClientRequest{ClientId: id})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return
+	}
+	w.l.deleted = append(w.l.deleted, id)
 }
 
 // createPAT creates a PAT for the admin (the caller) through the API.
@@ -619,8 +649,14 @@ func startFamily(t *testing.T, w *writer) string {
 func check(t *testing.T, w *writer) (lost int) {
 	t.Helper()
 	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
+	deleted, deleting := set(w.l.deleted), set(w.l.deleting)
 	for _, id := range w.l.clients {
-		if _, err := cs.GetClient(t.Context(), &stsv1.GetClientRequest{ClientId: id}); err != nil {
+		_, err := cs.GetClient(t.Context(), &stsv1.GetClientRequest{ClientId: id})
+		switch {
+		case deleted[id] && connect.CodeOf(err) != connect.CodeNotFound:
+			t.Errorf("acknowledged deletion of client %s came undone: %v", id, err)
+			lost++
+		case !deleting[id] && err != nil:
 			t.Errorf("acknowledged client %s: %v", id, err)
 			lost++
 		}
@@ -671,6 +707,14 @@ func check(t *testing.T, w *writer) (lost int) {
 	return lost
 }
 
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
 // auditEvent is one line of `sts audit export`.
 type auditEvent struct {
 	Action, Target, Outcome, Detail string
@@ -692,6 +736,7 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	t.Helper()
 	out := w.n.run("audit", "export", "--since", "24h")
 	creates := map[string]int{} // client ID → client.create events
+	deletes := map[string]int{} // client ID → client.delete events
 	patCreates := map[string]int{}
 	hostCreates := map[string]int{}
 	principalCreates := map[string]int{}
@@ -707,6 +752,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		switch e.Action {
 		case "client.create":
 			creates[strings.TrimPrefix(e.Target, "client:")]++
+		case "client.delete":
+			deletes[strings.TrimPrefix(e.Target, "client:")]++
 		case "pat.create":
 			patCreates[e.Target]++
 		case "host_token.create":
@@ -733,6 +780,21 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	for _, line := range strings.Split(w.n.run("client", "list"), "\n")[1:] {
 		if f := strings.Fields(line); len(f) > 0 {
 			stored[f[0]] = true
+		}
+	}
+	// Every deletion sent, answered or not: a client gone has exactly one
+	// client.delete event, one still stored none (the row and its event
+	// commit together both ways), and either way its create event.
+	for _, id := range w.l.deleting {
+		checked++
+		want := 1
+		if stored[id] {
+			want = 0
+		}
+		if n := deletes[id]; n != want || creates[id] != 1 {
+			t.Errorf("client %s (stored %v) has %d client.delete events, want %d, and %d client.create events, want 1",
+				id, stored[id], n, want, creates[id])
+			lostEvents++
 		}
 	}
 	for _, id := range w.l.clients {
@@ -912,11 +974,11 @@ func report(t *testing.T, w *writer, kills, survived, lost, checkedEvents, lostE
 	t.Helper()
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d pats=%d host_tokens=%d principals=%d organizations=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
-		kills, survived, len(w.l.clients), len(w.l.pats), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d host_tokens=%d principals=%d organizations=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
+		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), shutdown.Round(time.Millisecond), extra)
-	if len(w.l.clients) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 ||
+	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 ||
 		len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
