@@ -201,6 +201,10 @@ type ledger struct {
 	hosts    []string // host token IDs whose CreateHostAuthenticationToken answered OK
 	people   []string // principal IDs whose CreatePrincipal answered OK
 	orgs     []string // organization IDs whose CreateOrganization answered OK
+	// updated are the organizations whose UpdateOrganization (the tier to
+	// ledgerTier) answered OK; updating, every one an update was sent for.
+	updated  []string
+	updating []string
 	revoked  []string // access tokens whose revocation answered 200
 	tokens   int      // tokens issued (client_credentials)
 	jtis     []string // jti of every token the server answered 200
@@ -227,8 +231,8 @@ func (l *ledger) hang(d time.Duration) {
 // writer drives mixed writes against the node until ctx ends: an admin
 // CreateClient, CreatePersonalAccessToken and CreateHostAuthenticationToken,
 // a client_credentials token, the token's revocation, and every fourth
-// round a CreatePrincipal and a CreateOrganization, and (two rounds later)
-// a DeleteClient of the round's new client.
+// round a CreatePrincipal, a CreateOrganization and an UpdateOrganization
+// of it, and (two rounds later) a DeleteClient of the round's new client.
 type writer struct {
 	n              *node
 	org, principal string
@@ -250,7 +254,9 @@ func (w *writer) loop(ctx context.Context) {
 		w.tokenAndRevoke(ctx)
 		if i%4 == 0 {
 			w.createPrincipal(ctx, i)
-			w.createOrganization(ctx, i)
+			if org := w.createOrganization(ctx, i); org != "" {
+				w.updateOrganization(ctx, org)
+			}
 		}
 		if i%4 == 2 && id != "" {
 			w.deleteClient(ctx, id)
@@ -383,6 +389,7 @@ func (w *writer) createHostToken(ctx context.Context, i int) {
 const (
 	ledgerPrincipal = "ledger-p-"
 	ledgerOrg       = "ledger-o-"
+	ledgerTier      = "ledger-updated" // the tier UpdateOrganization sets
 )
 
 // createPrincipal creates a service-account principal in the ledger's
@@ -402,8 +409,9 @@ func (w *writer) createPrincipal(ctx context.Context, i int) {
 	w.l.people = append(w.l.people, resp.GetPrincipal().GetId())
 }
 
-// createOrganization creates an organization through the admin API.
-func (w *writer) createOrganization(ctx context.Context, i int) {
+// createOrganization creates an organization through the admin API and
+// returns its ID, "" when the create was not acknowledged.
+func (w *writer) createOrganization(ctx context.Context, i int) string {
 	oc := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base())
 	start := time.Now()
 	resp, err := oc.CreateOrganization(ctx, &stsv1.CreateOrganizationRequest{Name: ledgerOrg + strconv.Itoa(i)})
@@ -412,9 +420,30 @@ func (w *writer) createOrganization(ctx context.Context, i int) {
 	defer w.l.mu.Unlock()
 	if err != nil {
 		w.l.refused++
-		return
+		return ""
 	}
 	w.l.orgs = append(w.l.orgs, resp.GetOrganization().GetId())
+	return resp.GetOrganization().GetId()
+}
+
+// updateOrganization sets organization id's tier to ledgerTier through the
+// admin API.
+func (w *writer) updateOrganization(ctx context.Context, id string) {
+	w.l.mu.Lock()
+	w.l.updating = append(w.l.updating, id)
+	w.l.mu.Unlock()
+	tier := ledgerTier
+	start := time.Now()
+	_, err := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base()).
+		UpdateOrganization(ctx, &stsv1.UpdateOrganizationRequest{OrganizationId: id, Tier: &tier})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return
+	}
+	w.l.updated = append(w.l.updated, id)
 }
 
 // storedPrincipals lists the principals of the ledger's organization that
@@ -435,17 +464,17 @@ func (w *writer) storedPrincipals(ctx context.Context) (map[string]bool, error) 
 }
 
 // storedOrganizations lists the organizations the ledger created (by
-// name), through the API.
-func (w *writer) storedOrganizations(ctx context.Context) (map[string]bool, error) {
+// name), through the API: ID → tier.
+func (w *writer) storedOrganizations(ctx context.Context) (map[string]string, error) {
 	res, err := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base()).
 		ListOrganizations(ctx, &stsv1.ListOrganizationsRequest{})
 	if err != nil {
 		return nil, err
 	}
-	stored := map[string]bool{}
+	stored := map[string]string{}
 	for _, o := range res.GetOrganizations() {
 		if strings.HasPrefix(o.GetName(), ledgerOrg) {
-			stored[o.GetId()] = true
+			stored[o.GetId()] = o.GetTier()
 		}
 	}
 	return stored, nil
@@ -689,12 +718,18 @@ func check(t *testing.T, w *writer) (lost int) {
 	for kind, set := range map[string]struct {
 		acked  []string
 		stored map[string]bool
-	}{"principal": {w.l.people, people}, "organization": {w.l.orgs, orgs}} {
+	}{"principal": {w.l.people, people}, "organization": {w.l.orgs, keys(orgs)}} {
 		for _, id := range set.acked {
 			if !set.stored[id] {
 				t.Errorf("acknowledged %s %s is missing", kind, id)
 				lost++
 			}
+		}
+	}
+	for _, id := range w.l.updated {
+		if tier, ok := orgs[id]; ok && tier != ledgerTier {
+			t.Errorf("acknowledged update of organization %s came undone: tier %q", id, tier)
+			lost++
 		}
 	}
 	for _, tok := range w.l.revoked {
@@ -705,6 +740,15 @@ func check(t *testing.T, w *writer) (lost int) {
 		}
 	}
 	return lost
+}
+
+// keys is the set of m's keys.
+func keys(m map[string]string) map[string]bool {
+	s := make(map[string]bool, len(m))
+	for k := range m {
+		s[k] = true
+	}
+	return s
 }
 
 func set(ids []string) map[string]bool {
@@ -741,6 +785,7 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	hostCreates := map[string]int{}
 	principalCreates := map[string]int{}
 	orgCreates := map[string]int{}
+	orgUpdates := map[string]int{}
 	issued := map[string]int{}
 	rotations := map[string]int{} // activated kid → signing_key.rotate events
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -762,6 +807,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 			principalCreates[strings.TrimPrefix(e.Target, "principal:")]++
 		case "organization.create":
 			orgCreates[strings.TrimPrefix(e.Target, "organization:")]++
+		case "organization.update":
+			orgUpdates[strings.TrimPrefix(e.Target, "organization:")]++
 		case "signing_key.rotate":
 			rotations[strings.TrimPrefix(e.Target, "signing_key:")]++
 		case "token.exchange":
@@ -836,13 +883,30 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		events map[string]int
 		action string
 	}{"PAT": {pats, patCreates, "pat.create"}, "host token": {hosts, hostCreates, "host_token.create"},
-		"principal": {people, principalCreates, "principal.create"}, "organization": {orgs, orgCreates, "organization.create"}} {
+		"principal": {people, principalCreates, "principal.create"}, "organization": {keys(orgs), orgCreates, "organization.create"}} {
 		for id := range set.stored {
 			checked++
 			if n := set.events[id]; n != 1 {
 				t.Errorf("stored %s %s has %d %s events, want 1", kind, id, n, set.action)
 				lostEvents++
 			}
+		}
+	}
+	// Every organization update sent, answered or not: exactly one
+	// organization.update event when the new tier is stored, none when not.
+	for _, id := range w.l.updating {
+		tier, ok := orgs[id]
+		if !ok {
+			continue // check reports the lost organization itself
+		}
+		checked++
+		want := 0
+		if tier == ledgerTier {
+			want = 1
+		}
+		if n := orgUpdates[id]; n != want {
+			t.Errorf("organization %s (tier %q) has %d organization.update events, want %d", id, tier, n, want)
+			lostEvents++
 		}
 	}
 	checked += len(w.l.jtis)
@@ -974,11 +1038,11 @@ func report(t *testing.T, w *writer, kills, survived, lost, checkedEvents, lostE
 	t.Helper()
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d host_tokens=%d principals=%d organizations=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
-		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d host_tokens=%d principals=%d organizations=%d organization_updates=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
+		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.updated), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), shutdown.Round(time.Millisecond), extra)
-	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 ||
+	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 || len(w.l.updated) == 0 ||
 		len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
