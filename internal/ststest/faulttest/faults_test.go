@@ -198,9 +198,14 @@ type ledger struct {
 	deleted  []string
 	deleting []string
 	pats     []string // PAT IDs whose CreatePersonalAccessToken answered OK
-	hosts    []string // host token IDs whose CreateHostAuthenticationToken answered OK
-	people   []string // principal IDs whose CreatePrincipal answered OK
-	orgs     []string // organization IDs whose CreateOrganization answered OK
+	// patsDeleted are the PATs whose DeletePersonalAccessToken answered OK,
+	// with their secrets (to show they no longer authenticate);
+	// patsDeleting, every PAT a deletion was sent for.
+	patsDeleted  []deletedPAT
+	patsDeleting []string
+	hosts        []string // host token IDs whose CreateHostAuthenticationToken answered OK
+	people       []string // principal IDs whose CreatePrincipal answered OK
+	orgs         []string // organization IDs whose CreateOrganization answered OK
 	// updated are the organizations whose UpdateOrganization (the tier to
 	// ledgerTier) answered OK; updating, every one an update was sent for.
 	updated  []string
@@ -232,7 +237,8 @@ func (l *ledger) hang(d time.Duration) {
 // CreateClient, CreatePersonalAccessToken and CreateHostAuthenticationToken,
 // a client_credentials token, the token's revocation, and every fourth
 // round a CreatePrincipal, a CreateOrganization and an UpdateOrganization
-// of it, and (two rounds later) a DeleteClient of the round's new client.
+// of it, one round later a DeletePersonalAccessToken of the round's new PAT,
+// and two rounds later a DeleteClient of the round's new client.
 type writer struct {
 	n              *node
 	org, principal string
@@ -249,7 +255,7 @@ func (w *writer) loop(ctx context.Context) {
 		if id == "" {
 			time.Sleep(10 * time.Millisecond) // the server is down: do not spin
 		}
-		w.createPAT(ctx, i)
+		patID, patSecret := w.createPAT(ctx, i)
 		w.createHostToken(ctx, i)
 		w.tokenAndRevoke(ctx)
 		if i%4 == 0 {
@@ -257,6 +263,9 @@ func (w *writer) loop(ctx context.Context) {
 			if org := w.createOrganization(ctx, i); org != "" {
 				w.updateOrganization(ctx, org)
 			}
+		}
+		if i%4 == 1 && patID != "" {
+			w.deletePAT(ctx, patID, patSecret)
 		}
 		if i%4 == 2 && id != "" {
 			w.deleteClient(ctx, id)
@@ -348,7 +357,9 @@ func (w *writer) deleteClient(ctx context.Context, id string) {
 }
 
 // createPAT creates a PAT for the admin (the caller) through the API.
-func (w *writer) createPAT(ctx context.Context, i int) {
+// It returns the PAT's ID and secret, "" when the create was not
+// acknowledged.
+func (w *writer) createPAT(ctx context.Context, i int) (id, secret string) {
 	us := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base())
 	start := time.Now()
 	resp, err := us.CreatePersonalAccessToken(ctx, &gitpodv1.CreatePersonalAccessTokenRequest{
@@ -358,9 +369,31 @@ func (w *writer) createPAT(ctx context.Context, i int) {
 	defer w.l.mu.Unlock()
 	if err != nil {
 		w.l.refused++
-		return
+		return "", ""
 	}
 	w.l.pats = append(w.l.pats, resp.GetPersonalAccessToken().GetId())
+	return resp.GetPersonalAccessToken().GetId(), resp.GetToken()
+}
+
+// deletedPAT is a PAT whose deletion was acknowledged.
+type deletedPAT struct{ id, secret string }
+
+// deletePAT deletes PAT id through the admin API (the admin owns it).
+func (w *writer) deletePAT(ctx context.Context, id, secret string) {
+	w.l.mu.Lock()
+	w.l.patsDeleting = append(w.l.patsDeleting, id)
+	w.l.mu.Unlock()
+	start := time.Now()
+	_, err := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base()).
+		DeletePersonalAccessToken(ctx, &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: id})
+	w.l.hang(time.Since(start))
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if err != nil {
+		w.l.refused++
+		return
+	}
+	w.l.patsDeleted = append(w.l.patsDeleted, deletedPAT{id, secret})
 }
 
 // createHostToken stores a host token (an SCM secret) of the admin for the
@@ -690,10 +723,21 @@ func check(t *testing.T, w *writer) (lost int) {
 			lost++
 		}
 	}
-	pats := w.storedPATs()
+	pats, patsDeleting := w.storedPATs(), set(w.l.patsDeleting)
 	for _, id := range w.l.pats {
-		if !pats[id] {
+		if !pats[id] && !patsDeleting[id] {
 			t.Errorf("acknowledged PAT %s is missing", id)
+			lost++
+		}
+	}
+	// An acknowledged deletion holds: the PAT is gone and its secret no
+	// longer authenticates (never the secret in a message, only the ID).
+	for _, d := range w.l.patsDeleted {
+		as := &http.Client{Timeout: w.http.Timeout, Transport: bearer{tok: d.secret, next: http.DefaultTransport}}
+		_, err := gitpodv1connect.NewIdentityServiceClient(as, w.n.base()).
+			GetAuthenticatedIdentity(t.Context(), &gitpodv1.GetAuthenticatedIdentityRequest{})
+		if pats[d.id] || connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Errorf("acknowledged deletion of PAT %s came undone: stored %v, GetAuthenticatedIdentity: %v", d.id, pats[d.id], connect.CodeOf(err))
 			lost++
 		}
 	}
@@ -782,6 +826,7 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	creates := map[string]int{} // client ID → client.create events
 	deletes := map[string]int{} // client ID → client.delete events
 	patCreates := map[string]int{}
+	patDeletes := map[string]int{}
 	hostCreates := map[string]int{}
 	principalCreates := map[string]int{}
 	orgCreates := map[string]int{}
@@ -801,6 +846,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 			deletes[strings.TrimPrefix(e.Target, "client:")]++
 		case "pat.create":
 			patCreates[e.Target]++
+		case "pat.delete":
+			patDeletes[e.Target]++
 		case "host_token.create":
 			hostCreates[strings.TrimPrefix(e.Target, "host_token:")]++
 		case "principal.create":
@@ -890,6 +937,19 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 				t.Errorf("stored %s %s has %d %s events, want 1", kind, id, n, set.action)
 				lostEvents++
 			}
+		}
+	}
+	// Every PAT deletion sent, answered or not: exactly one pat.delete
+	// event when the PAT is gone, none when it is still stored.
+	for _, id := range w.l.patsDeleting {
+		checked++
+		want := 1
+		if pats[id] {
+			want = 0
+		}
+		if n := patDeletes[id]; n != want {
+			t.Errorf("PAT %s (stored %v) has %d pat.delete events, want %d", id, pats[id], n, want)
+			lostEvents++
 		}
 	}
 	// Every organization update sent, answered or not: exactly one
@@ -1038,11 +1098,11 @@ func report(t *testing.T, w *writer, kills, survived, lost, checkedEvents, lostE
 	t.Helper()
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d host_tokens=%d principals=%d organizations=%d organization_updates=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
-		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.updated), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d pat_deletes=%d host_tokens=%d principals=%d organizations=%d organization_updates=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
+		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.patsDeleted), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.updated), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), shutdown.Round(time.Millisecond), extra)
-	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 || len(w.l.updated) == 0 ||
+	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.patsDeleted) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 || len(w.l.updated) == 0 ||
 		len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
