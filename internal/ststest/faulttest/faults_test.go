@@ -198,11 +198,12 @@ type ledger struct {
 	deleted  []string
 	deleting []string
 	pats     []string // PAT IDs whose CreatePersonalAccessToken answered OK
-	// patsDeleted are the PATs whose DeletePersonalAccessToken answered OK,
-	// with their secrets (to show they no longer authenticate);
-	// patsDeleting, every PAT a deletion was sent for.
-	patsDeleted  []deletedPAT
+	// patsDeleted are the PATs whose DeletePersonalAccessToken answered OK;
+	// patsDeleting, every PAT a deletion was sent for, and patSecrets
+	// their secrets (to show a deleted PAT no longer authenticates).
+	patsDeleted  []string
 	patsDeleting []string
+	patSecrets   map[string]string
 	hosts        []string // host token IDs whose CreateHostAuthenticationToken answered OK
 	people       []string // principal IDs whose CreatePrincipal answered OK
 	orgs         []string // organization IDs whose CreateOrganization answered OK
@@ -320,101 +321,88 @@ func (w *writer) rotate(ctx context.Context) bool {
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
-// createClient returns the new client's ID, "" when the create was not
-// acknowledged.
-func (w *writer) createClient(ctx context.Context, i int) string {
-	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
+// write times one admin call and records it in the ledger: a failure
+// counts as refused, a success appends the ID the call returns to *acked.
+// It returns that ID, "" when the write was not acknowledged.
+func (w *writer) write(acked *[]string, call func() (string, error)) string {
 	start := time.Now()
-	resp, err := cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: w.org, PrincipalId: w.principal,
-		Name: "ledger-" + strconv.Itoa(i), GrantTypes: []string{"client_credentials"}})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return ""
-	}
-	w.l.clients = append(w.l.clients, resp.GetClient().GetId())
-	return resp.GetClient().GetId()
-}
-
-// deleteClient deletes client id through the admin API.
-func (w *writer) deleteClient(ctx context.Context, id string) {
-	w.l.mu.Lock()
-	w.l.deleting = append(w.l.deleting, id)
-	w.l.mu.Unlock()
-	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
-	start := time.Now()
-	_, err := cs.DeleteClient(ctx, &stsv1.DeleteClientRequest{ClientId: id})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return
-	}
-	w.l.deleted = append(w.l.deleted, id)
-}
-
-// createPAT creates a PAT for the admin (the caller) through the API.
-// It returns the PAT's ID and secret, "" when the create was not
-// acknowledged.
-func (w *writer) createPAT(ctx context.Context, i int) (id, secret string) {
-	us := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base())
-	start := time.Now()
-	resp, err := us.CreatePersonalAccessToken(ctx, &gitpodv1.CreatePersonalAccessTokenRequest{
-		Description: "ledger-" + strconv.Itoa(i), ValidFor: durationpb.New(24 * time.Hour), ReadOnly: true})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return "", ""
-	}
-	w.l.pats = append(w.l.pats, resp.GetPersonalAccessToken().GetId())
-	return resp.GetPersonalAccessToken().GetId(), resp.GetToken()
-}
-
-// deletedPAT is a PAT whose deletion was acknowledged.
-type deletedPAT struct{ id, secret string }
-
-// deletePAT deletes PAT id through the admin API (the admin owns it).
-func (w *writer) deletePAT(ctx context.Context, id, secret string) {
-	w.l.mu.Lock()
-	w.l.patsDeleting = append(w.l.patsDeleting, id)
-	w.l.mu.Unlock()
-	start := time.Now()
-	_, err := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base()).
-		DeletePersonalAccessToken(ctx, &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: id})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return
-	}
-	w.l.patsDeleted = append(w.l.patsDeleted, deletedPAT{id, secret})
-}
-
-// createHostToken stores a host token (an SCM secret) of the admin for the
-// ledger's runner through the API.
-func (w *writer) createHostToken(ctx context.Context, i int) {
-	rs := gitpodv1connect.NewRunnerConfigurationServiceClient(w.api(), w.n.base())
-	start := time.Now()
-	resp, err := rs.CreateHostAuthenticationToken(ctx, &gitpodv1.CreateHostAuthenticationTokenRequest{
-		RunnerId: w.runner, Host: "github.com", Token: "ghp_ledger" + strconv.Itoa(i),
-		Source: gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT})
+	id, err := call()
 	w.l.hang(time.Since(start))
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
 	if err != nil {
 		if os.Getenv("STS_FAULTS_DEBUG") != "" {
-			fmt.Fprintf(os.Stderr, "host token: %v\n", err)
+			fmt.Fprintf(os.Stderr, "write: %v\n", err)
 		}
 		w.l.refused++
-		return
+		return ""
 	}
-	w.l.hosts = append(w.l.hosts, resp.GetToken().GetId())
+	*acked = append(*acked, id)
+	return id
+}
+
+// change is write for a change of record id: id goes into *sent first,
+// answered or not, for the checks of a change the answer did not confirm.
+func (w *writer) change(sent, acked *[]string, id string, call func() error) {
+	w.l.mu.Lock()
+	*sent = append(*sent, id)
+	w.l.mu.Unlock()
+	w.write(acked, func() (string, error) { return id, call() })
+}
+
+// createClient returns the new client's ID, "" when the create was not
+// acknowledged.
+func (w *writer) createClient(ctx context.Context, i int) string {
+	return w.write(&w.l.clients, func() (string, error) {
+		resp, err := stsv1connect.NewClientServiceClient(w.api(), w.n.base()).CreateClient(ctx, &stsv1.CreateClientRequest{
+			OrganizationId: w.org, PrincipalId: w.principal, Name: "ledger-" + strconv.Itoa(i), GrantTypes: []string{"client_credentials"}})
+		return resp.GetClient().GetId(), err
+	})
+}
+
+// deleteClient deletes client id through the admin API.
+func (w *writer) deleteClient(ctx context.Context, id string) {
+	w.change(&w.l.deleting, &w.l.deleted, id, func() error {
+		_, err := stsv1connect.NewClientServiceClient(w.api(), w.n.base()).DeleteClient(ctx, &stsv1.DeleteClientRequest{ClientId: id})
+		return err
+	})
+}
+
+// createPAT creates a PAT for the admin (the caller) through the API. It
+// returns the PAT's ID and secret, "" when the create was not
+// acknowledged.
+func (w *writer) createPAT(ctx context.Context, i int) (id, secret string) {
+	id = w.write(&w.l.pats, func() (string, error) {
+		resp, err := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base()).CreatePersonalAccessToken(ctx,
+			&gitpodv1.CreatePersonalAccessTokenRequest{Description: "ledger-" + strconv.Itoa(i), ValidFor: durationpb.New(24 * time.Hour), ReadOnly: true})
+		secret = resp.GetToken()
+		return resp.GetPersonalAccessToken().GetId(), err
+	})
+	return id, secret
+}
+
+// deletePAT deletes PAT id, whose secret is secret, through the admin API
+// (the admin owns it).
+func (w *writer) deletePAT(ctx context.Context, id, secret string) {
+	w.l.mu.Lock()
+	w.l.patSecrets[id] = secret
+	w.l.mu.Unlock()
+	w.change(&w.l.patsDeleting, &w.l.patsDeleted, id, func() error {
+		_, err := gitpodv1connect.NewUserServiceClient(w.api(), w.n.base()).
+			DeletePersonalAccessToken(ctx, &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: id})
+		return err
+	})
+}
+
+// createHostToken stores a host token (an SCM secret) of the admin for the
+// ledger's runner through the API.
+func (w *writer) createHostToken(ctx context.Context, i int) {
+	w.write(&w.l.hosts, func() (string, error) {
+		resp, err := gitpodv1connect.NewRunnerConfigurationServiceClient(w.api(), w.n.base()).CreateHostAuthenticationToken(ctx,
+			&gitpodv1.CreateHostAuthenticationTokenRequest{RunnerId: w.runner, Host: "github.com", Token: "ghp_ledger" + strconv.Itoa(i),
+				Source: gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT})
+		return resp.GetToken().GetId(), err
+	})
 }
 
 // The names of the principals and organizations the ledger creates: the
@@ -428,55 +416,32 @@ const (
 // createPrincipal creates a service-account principal in the ledger's
 // organization through the admin API.
 func (w *writer) createPrincipal(ctx context.Context, i int) {
-	ps := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base())
-	start := time.Now()
-	resp, err := ps.CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{OrganizationId: w.org,
-		Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: ledgerPrincipal + strconv.Itoa(i)})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return
-	}
-	w.l.people = append(w.l.people, resp.GetPrincipal().GetId())
+	w.write(&w.l.people, func() (string, error) {
+		resp, err := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base()).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
+			OrganizationId: w.org, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: ledgerPrincipal + strconv.Itoa(i)})
+		return resp.GetPrincipal().GetId(), err
+	})
 }
 
 // createOrganization creates an organization through the admin API and
 // returns its ID, "" when the create was not acknowledged.
 func (w *writer) createOrganization(ctx context.Context, i int) string {
-	oc := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base())
-	start := time.Now()
-	resp, err := oc.CreateOrganization(ctx, &stsv1.CreateOrganizationRequest{Name: ledgerOrg + strconv.Itoa(i)})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return ""
-	}
-	w.l.orgs = append(w.l.orgs, resp.GetOrganization().GetId())
-	return resp.GetOrganization().GetId()
+	return w.write(&w.l.orgs, func() (string, error) {
+		resp, err := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base()).
+			CreateOrganization(ctx, &stsv1.CreateOrganizationRequest{Name: ledgerOrg + strconv.Itoa(i)})
+		return resp.GetOrganization().GetId(), err
+	})
 }
 
 // updateOrganization sets organization id's tier to ledgerTier through the
 // admin API.
 func (w *writer) updateOrganization(ctx context.Context, id string) {
-	w.l.mu.Lock()
-	w.l.updating = append(w.l.updating, id)
-	w.l.mu.Unlock()
-	tier := ledgerTier
-	start := time.Now()
-	_, err := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base()).
-		UpdateOrganization(ctx, &stsv1.UpdateOrganizationRequest{OrganizationId: id, Tier: &tier})
-	w.l.hang(time.Since(start))
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if err != nil {
-		w.l.refused++
-		return
-	}
-	w.l.updated = append(w.l.updated, id)
+	w.change(&w.l.updating, &w.l.updated, id, func() error {
+		tier := ledgerTier
+		_, err := stsv1connect.NewOrganizationServiceClient(w.api(), w.n.base()).
+			UpdateOrganization(ctx, &stsv1.UpdateOrganizationRequest{OrganizationId: id, Tier: &tier})
+		return err
+	})
 }
 
 // storedPrincipals lists the principals of the ledger's organization that
@@ -511,6 +476,30 @@ func (w *writer) storedOrganizations(ctx context.Context) (map[string]string, er
 		}
 	}
 	return stored, nil
+}
+
+// storedSets is what the node holds of each kind of record the ledger
+// writes.
+type storedSets struct {
+	pats, hosts, people map[string]bool
+	orgs                map[string]string // ID → tier
+}
+
+// stored reads storedSets from the running node.
+func (w *writer) stored(t *testing.T) storedSets {
+	t.Helper()
+	st := storedSets{pats: w.storedPATs()}
+	var err error
+	if st.hosts, err = w.storedHostTokens(t.Context()); err != nil {
+		t.Fatalf("list host tokens: %v", err)
+	}
+	if st.people, err = w.storedPrincipals(t.Context()); err != nil {
+		t.Fatalf("list principals: %v", err)
+	}
+	if st.orgs, err = w.storedOrganizations(t.Context()); err != nil {
+		t.Fatalf("list organizations: %v", err)
+	}
+	return st
 }
 
 // storedPATs lists the admin's PATs (direct mode: the node's storage).
@@ -661,7 +650,7 @@ func setup(t *testing.T, n *node) *writer {
 		"--scope", "read", "--scope", "offline_access", "--grant-type", "client_credentials", "--grant-type", "refresh_token",
 		"--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange")
 	runner := strings.TrimSpace(n.run("principal", "create", "--org", org, "--kind", "runner", "--name", "ledger-runner"))
-	w := &writer{n: n, org: org, principal: principal, runner: runner, l: &ledger{}, http: &http.Client{Timeout: 30 * time.Second}}
+	w := &writer{n: n, org: org, principal: principal, runner: runner, l: &ledger{patSecrets: map[string]string{}}, http: &http.Client{Timeout: 30 * time.Second}}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "client_id: "); ok {
@@ -711,7 +700,7 @@ func startFamily(t *testing.T, w *writer) string {
 func check(t *testing.T, w *writer) (lost int) {
 	t.Helper()
 	cs := stsv1connect.NewClientServiceClient(w.api(), w.n.base())
-	deleted, deleting := set(w.l.deleted), set(w.l.deleting)
+	deleted, deleting := idSet(w.l.deleted), idSet(w.l.deleting)
 	for _, id := range w.l.clients {
 		_, err := cs.GetClient(t.Context(), &stsv1.GetClientRequest{ClientId: id})
 		switch {
@@ -723,7 +712,9 @@ func check(t *testing.T, w *writer) (lost int) {
 			lost++
 		}
 	}
-	pats, patsDeleting := w.storedPATs(), set(w.l.patsDeleting)
+	st := w.stored(t)
+	pats, hosts, people, orgs := st.pats, st.hosts, st.people, st.orgs
+	patsDeleting := idSet(w.l.patsDeleting)
 	for _, id := range w.l.pats {
 		if !pats[id] && !patsDeleting[id] {
 			t.Errorf("acknowledged PAT %s is missing", id)
@@ -732,18 +723,15 @@ func check(t *testing.T, w *writer) (lost int) {
 	}
 	// An acknowledged deletion holds: the PAT is gone and its secret no
 	// longer authenticates (never the secret in a message, only the ID).
-	for _, d := range w.l.patsDeleted {
-		as := &http.Client{Timeout: w.http.Timeout, Transport: bearer{tok: d.secret, next: http.DefaultTransport}}
+	for _, id := range w.l.patsDeleted {
+		as := &http.Client{Timeout: w.http.Timeout, Transport: bearer{tok: w.l.patSecrets[id], next: http.DefaultTransport}}
 		_, err := gitpodv1connect.NewIdentityServiceClient(as, w.n.base()).
 			GetAuthenticatedIdentity(t.Context(), &gitpodv1.GetAuthenticatedIdentityRequest{})
-		if pats[d.id] || connect.CodeOf(err) != connect.CodeUnauthenticated {
-			t.Errorf("acknowledged deletion of PAT %s came undone: stored %v, GetAuthenticatedIdentity: %v", d.id, pats[d.id], connect.CodeOf(err))
+		if pats[id] || connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Errorf("acknowledged deletion of PAT %s came undone: stored %v, GetAuthenticatedIdentity answered %v (nil: it authenticated)",
+				id, pats[id], err)
 			lost++
 		}
-	}
-	hosts, err := w.storedHostTokens(t.Context())
-	if err != nil {
-		t.Fatalf("list host tokens: %v", err)
 	}
 	for _, id := range w.l.hosts {
 		if !hosts[id] {
@@ -751,20 +739,12 @@ func check(t *testing.T, w *writer) (lost int) {
 			lost++
 		}
 	}
-	people, err := w.storedPrincipals(t.Context())
-	if err != nil {
-		t.Fatalf("list principals: %v", err)
-	}
-	orgs, err := w.storedOrganizations(t.Context())
-	if err != nil {
-		t.Fatalf("list organizations: %v", err)
-	}
-	for kind, set := range map[string]struct {
+	for kind, c := range map[string]struct {
 		acked  []string
 		stored map[string]bool
 	}{"principal": {w.l.people, people}, "organization": {w.l.orgs, keys(orgs)}} {
-		for _, id := range set.acked {
-			if !set.stored[id] {
+		for _, id := range c.acked {
+			if !c.stored[id] {
 				t.Errorf("acknowledged %s %s is missing", kind, id)
 				lost++
 			}
@@ -795,7 +775,8 @@ func keys(m map[string]string) map[string]bool {
 	return s
 }
 
-func set(ids []string) map[string]bool {
+// idSet is ids as a set.
+func idSet(ids []string) map[string]bool {
 	m := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		m[id] = true
@@ -912,19 +893,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	// Every stored PAT and host token too, acknowledged or not (the setup's
 	// admin PAT included: the CLI creates it through the same service),
 	// and every principal and organization the ledger created.
-	pats := w.storedPATs()
-	hosts, err := w.storedHostTokens(t.Context())
-	if err != nil {
-		t.Fatalf("list host tokens: %v", err)
-	}
-	people, err := w.storedPrincipals(t.Context())
-	if err != nil {
-		t.Fatalf("list principals: %v", err)
-	}
-	orgs, err := w.storedOrganizations(t.Context())
-	if err != nil {
-		t.Fatalf("list organizations: %v", err)
-	}
+	st := w.stored(t)
+	pats, hosts, people, orgs := st.pats, st.hosts, st.people, st.orgs
 	for kind, set := range map[string]struct {
 		stored map[string]bool
 		events map[string]int
