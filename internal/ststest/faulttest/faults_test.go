@@ -206,7 +206,11 @@ type ledger struct {
 	patSecrets   map[string]string
 	hosts        []string // host token IDs whose CreateHostAuthenticationToken answered OK
 	people       []string // principal IDs whose CreatePrincipal answered OK
-	orgs         []string // organization IDs whose CreateOrganization answered OK
+	// disabled are the principals whose SetPrincipalDisabled answered OK;
+	// disabling, every one it was sent for.
+	disabled  []string
+	disabling []string
+	orgs      []string // organization IDs whose CreateOrganization answered OK
 	// updated are the organizations whose UpdateOrganization (the tier to
 	// ledgerTier) answered OK; updating, every one an update was sent for.
 	updated  []string
@@ -239,7 +243,8 @@ func (l *ledger) hang(d time.Duration) {
 // a client_credentials token, the token's revocation, and every fourth
 // round a CreatePrincipal, a CreateOrganization and an UpdateOrganization
 // of it, one round later a DeletePersonalAccessToken of the round's new PAT,
-// and two rounds later a DeleteClient of the round's new client.
+// two rounds later a DeleteClient of the round's new client, and three
+// rounds later a SetPrincipalDisabled of the principal.
 type writer struct {
 	n              *node
 	org, principal string
@@ -251,6 +256,7 @@ type writer struct {
 }
 
 func (w *writer) loop(ctx context.Context) {
+	var principal string // the principal of this cycle of four rounds
 	for i := 0; ctx.Err() == nil; i++ {
 		id := w.createClient(ctx, i)
 		if id == "" {
@@ -260,7 +266,7 @@ func (w *writer) loop(ctx context.Context) {
 		w.createHostToken(ctx, i)
 		w.tokenAndRevoke(ctx)
 		if i%4 == 0 {
-			w.createPrincipal(ctx, i)
+			principal = w.createPrincipal(ctx, i)
 			if org := w.createOrganization(ctx, i); org != "" {
 				w.updateOrganization(ctx, org)
 			}
@@ -270,6 +276,9 @@ func (w *writer) loop(ctx context.Context) {
 		}
 		if i%4 == 2 && id != "" {
 			w.deleteClient(ctx, id)
+		}
+		if i%4 == 3 && principal != "" {
+			w.disablePrincipal(ctx, principal)
 		}
 	}
 }
@@ -414,12 +423,22 @@ const (
 )
 
 // createPrincipal creates a service-account principal in the ledger's
-// organization through the admin API.
-func (w *writer) createPrincipal(ctx context.Context, i int) {
-	w.write(&w.l.people, func() (string, error) {
+// organization through the admin API and returns its ID, "" when the
+// create was not acknowledged.
+func (w *writer) createPrincipal(ctx context.Context, i int) string {
+	return w.write(&w.l.people, func() (string, error) {
 		resp, err := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base()).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
 			OrganizationId: w.org, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: ledgerPrincipal + strconv.Itoa(i)})
 		return resp.GetPrincipal().GetId(), err
+	})
+}
+
+// disablePrincipal disables principal id through the admin API.
+func (w *writer) disablePrincipal(ctx context.Context, id string) {
+	w.change(&w.l.disabling, &w.l.disabled, id, func() error {
+		_, err := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base()).
+			SetPrincipalDisabled(ctx, &stsv1.SetPrincipalDisabledRequest{PrincipalId: id, Disabled: true})
+		return err
 	})
 }
 
@@ -445,7 +464,7 @@ func (w *writer) updateOrganization(ctx context.Context, id string) {
 }
 
 // storedPrincipals lists the principals of the ledger's organization that
-// the ledger created (by name), through the API.
+// the ledger created (by name), through the API: ID → disabled.
 func (w *writer) storedPrincipals(ctx context.Context) (map[string]bool, error) {
 	res, err := stsv1connect.NewPrincipalServiceClient(w.api(), w.n.base()).
 		ListPrincipals(ctx, &stsv1.ListPrincipalsRequest{OrganizationId: w.org})
@@ -455,7 +474,7 @@ func (w *writer) storedPrincipals(ctx context.Context) (map[string]bool, error) 
 	stored := map[string]bool{}
 	for _, p := range res.GetPrincipals() {
 		if strings.HasPrefix(p.GetName(), ledgerPrincipal) {
-			stored[p.GetId()] = true
+			stored[p.GetId()] = p.GetDisabled()
 		}
 	}
 	return stored, nil
@@ -481,8 +500,9 @@ func (w *writer) storedOrganizations(ctx context.Context) (map[string]string, er
 // storedSets is what the node holds of each kind of record the ledger
 // writes.
 type storedSets struct {
-	pats, hosts, people map[string]bool
-	orgs                map[string]string // ID → tier
+	pats, hosts map[string]bool
+	people      map[string]bool   // ID → disabled
+	orgs        map[string]string // ID → tier
 }
 
 // stored reads storedSets from the running node.
@@ -742,12 +762,18 @@ func check(t *testing.T, w *writer) (lost int) {
 	for kind, c := range map[string]struct {
 		acked  []string
 		stored map[string]bool
-	}{"principal": {w.l.people, people}, "organization": {w.l.orgs, keys(orgs)}} {
+	}{"principal": {w.l.people, keys(people)}, "organization": {w.l.orgs, keys(orgs)}} {
 		for _, id := range c.acked {
 			if !c.stored[id] {
 				t.Errorf("acknowledged %s %s is missing", kind, id)
 				lost++
 			}
+		}
+	}
+	for _, id := range w.l.disabled {
+		if disabled, ok := people[id]; ok && !disabled {
+			t.Errorf("acknowledged disabling of principal %s came undone", id)
+			lost++
 		}
 	}
 	for _, id := range w.l.updated {
@@ -767,7 +793,7 @@ func check(t *testing.T, w *writer) (lost int) {
 }
 
 // keys is the set of m's keys.
-func keys(m map[string]string) map[string]bool {
+func keys[V any](m map[string]V) map[string]bool {
 	s := make(map[string]bool, len(m))
 	for k := range m {
 		s[k] = true
@@ -812,6 +838,7 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 	principalCreates := map[string]int{}
 	orgCreates := map[string]int{}
 	orgUpdates := map[string]int{}
+	principalDisables := map[string]int{}
 	issued := map[string]int{}
 	rotations := map[string]int{} // activated kid → signing_key.rotate events
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -835,6 +862,8 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 			principalCreates[strings.TrimPrefix(e.Target, "principal:")]++
 		case "organization.create":
 			orgCreates[strings.TrimPrefix(e.Target, "organization:")]++
+		case "principal.disable":
+			principalDisables[strings.TrimPrefix(e.Target, "principal:")]++
 		case "organization.update":
 			orgUpdates[strings.TrimPrefix(e.Target, "organization:")]++
 		case "signing_key.rotate":
@@ -900,7 +929,7 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		events map[string]int
 		action string
 	}{"PAT": {pats, patCreates, "pat.create"}, "host token": {hosts, hostCreates, "host_token.create"},
-		"principal": {people, principalCreates, "principal.create"}, "organization": {keys(orgs), orgCreates, "organization.create"}} {
+		"principal": {keys(people), principalCreates, "principal.create"}, "organization": {keys(orgs), orgCreates, "organization.create"}} {
 		for id := range set.stored {
 			checked++
 			if n := set.events[id]; n != 1 {
@@ -919,6 +948,19 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		}
 		if n := patDeletes[id]; n != want {
 			t.Errorf("PAT %s (stored %v) has %d pat.delete events, want %d", id, pats[id], n, want)
+			lostEvents++
+		}
+	}
+	// Every principal disabling sent, answered or not: exactly one
+	// principal.disable event when it is stored disabled, none when not.
+	for _, id := range w.l.disabling {
+		disabled, ok := people[id]
+		if !ok {
+			continue // check reports the lost principal itself
+		}
+		checked++
+		if n := principalDisables[id]; n != btoi(disabled) {
+			t.Errorf("principal %s (disabled %v) has %d principal.disable events, want %d", id, disabled, n, btoi(disabled))
 			lostEvents++
 		}
 	}
@@ -1068,11 +1110,11 @@ func report(t *testing.T, w *writer, kills, survived, lost, checkedEvents, lostE
 	t.Helper()
 	w.l.mu.Lock()
 	defer w.l.mu.Unlock()
-	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d pat_deletes=%d host_tokens=%d principals=%d organizations=%d organization_updates=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
-		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.patsDeleted), len(w.l.hosts), len(w.l.people), len(w.l.orgs), len(w.l.updated), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
+	t.Logf("FAULTS runs=%d survived=%d acknowledged_clients=%d client_deletes=%d pats=%d pat_deletes=%d host_tokens=%d principals=%d principal_disables=%d organizations=%d organization_updates=%d revocations=%d tokens=%d refused=%d lost=%d audit_events_checked=%d audit_events_lost=%d rotations=%d rotation_retries=%d families_revoked=%d max_hang=%s shutdown=%s%s",
+		kills, survived, len(w.l.clients), len(w.l.deleted), len(w.l.pats), len(w.l.patsDeleted), len(w.l.hosts), len(w.l.people), len(w.l.disabled), len(w.l.orgs), len(w.l.updated), len(w.l.revoked), w.l.tokens, w.l.refused, lost, checkedEvents, lostEvents,
 		w.l.rotations, w.l.retries, btoi(w.l.familyError != ""),
 		w.l.maxHang.Round(time.Millisecond), shutdown.Round(time.Millisecond), extra)
-	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.patsDeleted) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.orgs) == 0 || len(w.l.updated) == 0 ||
+	if len(w.l.clients) == 0 || len(w.l.deleted) == 0 || len(w.l.pats) == 0 || len(w.l.patsDeleted) == 0 || len(w.l.hosts) == 0 || len(w.l.people) == 0 || len(w.l.disabled) == 0 || len(w.l.orgs) == 0 || len(w.l.updated) == 0 ||
 		len(w.l.revoked) == 0 || len(w.l.jtis) == 0 || w.l.rotations == 0 {
 		t.Error("no write was acknowledged: the harness checked nothing")
 	}
