@@ -27,7 +27,8 @@
 #                                             # under wrk with 5000 connections;
 #                                             # a rate-capped probe measures the
 #                                             # latency of served requests
-#   PROFILE=/tmp/prof scripts/bench.sh        # + a server CPU profile of
+#   PROFILE=/tmp/prof scripts/bench.sh        # + server CPU and allocation
+#                                             # profiles of
 #                                             # every measured sts run
 #                                             # (ops listener, ops.pprof);
 #                                             # with OVERLOAD: CPU, goroutine
@@ -37,6 +38,10 @@
 #   TRACE=1 scripts/bench.sh                  # + context switches a request, and
 #                                             # sts's peak and current RSS after
 #                                             # each of its runs (stderr)
+#   GCTRACE=1 scripts/bench.sh                # + each target's garbage collections
+#                                             # in each measured run: how many, and
+#                                             # their CPU a request (GODEBUG=gctrace=1;
+#                                             # stderr)
 #   VERIFIED_CACHE=0 scripts/bench.sh         # sts without the verified-token
 #                                             # cache (federation.verified_token_cache;
 #                                             # unset: the default, 10000,
@@ -72,6 +77,9 @@ HALF=${HALF:-1}
 OVERLOAD=${OVERLOAD:-}
 VERIFIED_CACHE=${VERIFIED_CACHE:-}
 TRACE=${TRACE:-}
+GCTRACE=${GCTRACE:-}
+gctrace=()
+[ -n "$GCTRACE" ] && gctrace=(GODEBUG=gctrace=1)
 # wrk and sts each need a descriptor per connection.
 [ -n "$OVERLOAD" ] && ulimit -n "$(ulimit -Hn)"
 
@@ -131,7 +139,7 @@ if [ -n "$PROFILE" ] || [ -n "$OVERLOAD" ]; then
 fi
 # The verified-token cache: the default unless VERIFIED_CACHE says (0: off).
 [ -n "$VERIFIED_CACHE" ] && printf 'federation: {verified_token_cache: %d}\n' "$VERIFIED_CACHE" >>"$work/sts.yaml"
-"$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
+env "${gctrace[@]}" "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 sts_pid=$!
 pids+=("$sts_pid")
 wait_up "http://127.0.0.1:$port/readyz" || { cat "$work/serve.log"; exit 1; }
@@ -169,7 +177,7 @@ start_bare() {
 	local flow=$1
 	shift
 	bare_port[$flow]=$(free_port)
-	"$sts" bench bare-server --listen "127.0.0.1:${bare_port[$flow]}" "$@" >/dev/null &
+	env "${gctrace[@]}" "$sts" bench bare-server --listen "127.0.0.1:${bare_port[$flow]}" "$@" >/dev/null 2>"$work/bare-$flow.log" &
 	bare_pid[$flow]=$!
 	pids+=("$!")
 	wait_up "http://127.0.0.1:${bare_port[$flow]}/"
@@ -183,11 +191,11 @@ start_bare introspect --mode verify --jwks "$work/sts-jwks.json" --issuer "$issu
 # or, with DELAY_MS (each connection pauses that long between requests), to
 # $work/half.
 run() {
-	local flow=$1 target=$2 round=$3 delay=${4:-0} pid url script env=() rows=$work/rows
+	local flow=$1 target=$2 round=$3 delay=${4:-0} pid url log script env=() rows=$work/rows
 	[ "$delay" != 0 ] && rows=$work/half
 	case $target in
-	sts) pid=$sts_pid; url="http://127.0.0.1:$port" ;;
-	bare) pid=${bare_pid[$flow]}; url="http://127.0.0.1:${bare_port[$flow]}" ;;
+	sts) pid=$sts_pid; url="http://127.0.0.1:$port" log=$work/serve.log ;;
+	bare) pid=${bare_pid[$flow]}; url="http://127.0.0.1:${bare_port[$flow]}" log=$work/bare-$flow.log ;;
 	esac
 	case $flow in
 	exchange) url+=/oauth2/token; script=exchange.lua; env=(BENCH_TOKENS="$work/subject.txt") ;;
@@ -197,18 +205,24 @@ run() {
 	esac
 	env+=(BENCH_DELAY_MS="$delay")
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" --timeout 10s -s "scripts/bench/$script" "$url" >/dev/null
-	local c0 c1 x0 x1
-	c0=$(cpu_ticks "$pid") x0=$(ctx_switches "$pid")
+	local c0 c1 x0 x1 g0 g1
+	c0=$(cpu_ticks "$pid") x0=$(ctx_switches "$pid") g0=$(wc -l <"$log")
 	local prof_pid=
 	if [ -n "$PROFILE" ] && [ "$target" = sts ] && [ "$delay" = 0 ]; then
 		# The profile covers the measured run (less a second at each end).
 		curl -fsS -o "$PROFILE/$flow-$round.cpu" \
 			"http://127.0.0.1:$ops_port/debug/pprof/profile?seconds=$(( ${D%s} - 2 ))" &
 		prof_pid=$!
+		# What the same seconds allocated (a delta profile: go tool pprof
+		# -sample_index=alloc_space, or alloc_objects).
+		curl -fsS -o "$PROFILE/$flow-$round.allocs" \
+			"http://127.0.0.1:$ops_port/debug/pprof/allocs?seconds=$(( ${D%s} - 2 ))" &
+		prof_pid+=" $!"
 	fi
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
-	c1=$(cpu_ticks "$pid") x1=$(ctx_switches "$pid")
-	[ -n "$prof_pid" ] && wait "$prof_pid"
+	c1=$(cpu_ticks "$pid") x1=$(ctx_switches "$pid") g1=$(wc -l <"$log")
+	# shellcheck disable=SC2086 # two pids
+	[ -n "$prof_pid" ] && wait $prof_pid
 	local line
 	line=$(grep '^wrk_result' "$work/wrk.out") || { cat "$work/wrk.out"; exit 1; }
 	val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
@@ -224,6 +238,14 @@ run() {
 	# peak RSS (stderr, so the rows keep their format).
 	[ -n "$TRACE" ] && echo "  $target: $(awk -v d=$((x1 - x0)) -v n="$(val requests)" 'BEGIN { printf "%.2f", d / n }') context switches a request$(
 		[ "$target" = sts ] && echo "; peak RSS $(($(hwm_kib "$pid") / 1024)) MiB after this run, now $(rss_split "$pid"); $(go_mem)")" >&2
+	# GCTRACE=1: the collections of the measured run. A gctrace line's CPU
+	# is the sum of "A+B/C/D+E ms cpu" (stop-the-world sweep termination,
+	# assist, background and idle marking, mark termination).
+	[ -n "$GCTRACE" ] && sed -n "$((g0 + 1)),${g1}p" "$log" | awk -v t="$target" -v n="$(val requests)" '
+		/^gc / { split($0, a, " ms cpu"); k = split(a[1], w, " "); m = split(w[k], c, "[+/]")
+			for (i = 1; i <= m; i++) ms += c[i]; gcs++ }
+		END { printf "  %s: %d collections, one per %.0f requests, %.2f ms of CPU each, %.2f µs a request\n",
+			t, gcs, gcs ? n / gcs : 0, gcs ? ms / gcs : 0, ms * 1000 / n }' >&2
 	return 0
 }
 
