@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
@@ -71,7 +73,8 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	form, err := h.readForm(w, r)
 	if err == nil {
-		err = h.revokeForm(r, form)
+		err = h.revokeForm(r, form, audit.Caller{RequestID: w.Header().Get("X-Request-Id"),
+			ClientIP: clientip.FromRequest(r), UserAgent: r.UserAgent()})
 	}
 	if err != nil {
 		h.writeError(w, r, err)
@@ -83,8 +86,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 // revokeForm authenticates the client when credentials are present. A
 // request without them is the holder of a token not issued to any client
 // (gitpod.v1 ExchangeToken, a PAT exchange): the token itself is the
-// proof, and only such a token is accepted without a client.
-func (h *Handler) revokeForm(r *http.Request, form url.Values) error {
+// proof, and only such a token is accepted without a client. who is the
+// request as the audit trail names it; revokeForm fills in its actor.
+func (h *Handler) revokeForm(r *http.Request, form url.Values, who audit.Caller) error {
 	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Optional)
 	if err != nil {
 		return err // 401 invalid_client (docs/security.md T-09)
@@ -94,14 +98,16 @@ func (h *Handler) revokeForm(r *http.Request, form url.Values) error {
 		if token == "" {
 			return clientRequired()
 		}
-		return h.revokeAsHolder(r.Context(), token)
+		who.Actor = ActorHolder
+		return h.revokeAsHolder(r.Context(), who, token)
 	}
 	if token == "" {
 		return oauth2.NewError(oauth2.ErrorInvalidRequest, "token is required")
 	}
 	// token_type_hint is only a hint (RFC 7009 §2.1): the token's shape
 	// says what it is.
-	return h.revokeToken(r.Context(), &res.Client, token)
+	who.Actor = "client:" + res.Client.ID
+	return h.revokeToken(r.Context(), who, &res.Client, token)
 }
 
 // clientRequired is the answer to a request without client credentials

@@ -24,6 +24,8 @@ import (
 
 const issuer = "https://sts.example"
 
+var testPepper = []byte("0123456789abcdef0123456789abcdef")
+
 // fixture is a real SQLite store with one organization, one service
 // account and two secret clients, the handler over it on loopback, and a
 // signing key the handler trusts beside one it does not.
@@ -39,7 +41,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
 	s := sqlitetest.NewStore(t)
 	var err error
 	ctx := t.Context()
-	pepper := []byte("0123456789abcdef0123456789abcdef")
+	pepper := testPepper
 	f := &fixture{store: s}
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "One"}); err != nil {
 		t.Fatal(err)
@@ -91,6 +93,7 @@ func (f *fixture) mint(t *testing.T, k signer.Signer, client string) (string, to
 type request struct {
 	method, path, contentType, body string
 	user, pass                      string
+	userAgent                       string
 }
 
 func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
@@ -104,6 +107,9 @@ func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
 	}
 	if r.user != "" {
 		req.SetBasicAuth(r.user, r.pass)
+	}
+	if r.userAgent != "" {
+		req.Header.Set("User-Agent", r.userAgent)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -60,9 +60,11 @@ func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
 	oauth2.WriteJSON(w, http.StatusAccepted, struct{}{})
 }
 
-// revokeLeaked revokes every well-formed secret it finds and appends one
-// audit event per revoked secret plus one for the report, in one
-// transaction. Malformed strings are skipped without a lookup.
+// revokeLeaked revokes every well-formed secret it finds, then stores one
+// audit event per revoked secret plus one for the report in one
+// AppendAudit (one transaction for the events; the revocations are
+// written before them, docs/design.md#audit). Malformed strings are
+// skipped without a lookup.
 func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID string) error {
 	now := storage.Now(h.now())
 	var clientsByDigest map[string]storage.Client

@@ -3,30 +3,46 @@ package revoke
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// revokeToken revokes token for client. It returns nil for tokens that
-// are unknown, invalid or another client's (nothing revoked, nothing
-// revealed), an error wrapping errUnavailable when a write failed.
-func (h *Handler) revokeToken(ctx context.Context, client *storage.Client, token string) error {
+// Audit actions of the revocations RFC 7009 makes, one event each
+// (docs/design.md#audit). A request that revokes nothing (unknown,
+// invalid or another client's token) leaves no event.
+const (
+	ActionTokenRevoke         = "token.revoke"          // target "jti:<jti>"
+	ActionRefreshFamilyRevoke = "refresh_family.revoke" // target "refresh_family:<id>"
+	ActionClientSecretRevoke  = "client.secret_revoke"  // target "client:<id>"
+)
+
+// ActorHolder is the audit actor of a revocation by a token's holder,
+// without client credentials (revokeAsHolder).
+const ActorHolder = "token_holder"
+
+// revokeToken revokes token for client; who is the request. It returns
+// nil for tokens that are unknown, invalid or another client's (nothing
+// revoked, nothing revealed), an error wrapping errUnavailable when a
+// write failed.
+func (h *Handler) revokeToken(ctx context.Context, who audit.Caller, client *storage.Client, token string) error {
 	switch {
 	case strings.HasPrefix(token, string(secret.PrefixRefreshToken)):
-		return h.revokeRefresh(ctx, client, token)
+		return h.revokeRefresh(ctx, who, client, token)
 	case strings.HasPrefix(token, string(secret.PrefixClientSecret)):
-		return h.revokeOwnSecret(ctx, client, token)
+		return h.revokeOwnSecret(ctx, who, client, token)
 	case strings.HasPrefix(token, string(secret.PrefixPAT)), strings.HasPrefix(token, string(secret.PrefixExchangeToken)):
 		// Not a client's token: RFC 7009 §2.2.1 lets us say so, based on
 		// the prefix alone (no lookup, nothing revealed).
 		return oauth2.NewError(oauth2.ErrorUnsupportedTokenType, "revoke personal access tokens through their owner")
 	case strings.Count(token, ".") == 2:
-		return h.revokeAccess(ctx, client, token)
+		return h.revokeAccess(ctx, who, client, token)
 	}
 	return nil
 }
@@ -35,7 +51,7 @@ func (h *Handler) revokeToken(ctx context.Context, client *storage.Client, token
 // every verifier sees it at once (tokens.StoreRevocations). A client
 // revokes the tokens issued to it, and any token not issued to a client
 // (whose holder may revoke it, see revokeAsHolder).
-func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw string) error {
+func (h *Handler) revokeAccess(ctx context.Context, who audit.Caller, client *storage.Client, raw string) error {
 	c, err := h.verify(ctx, raw)
 	if err != nil {
 		return nil // invalid or expired (docs/security.md T-63)
@@ -48,7 +64,7 @@ func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw 
 			return nil // another client's (docs/security.md T-63)
 		}
 	}
-	return h.putRevocation(ctx, c, "revoked by client "+client.ID)
+	return h.putRevocation(ctx, who, c, "revoked by client "+client.ID)
 }
 
 // revokeAsHolder revokes an access token presented without client
@@ -56,7 +72,7 @@ func (h *Handler) revokeAccess(ctx context.Context, client *storage.Client, raw 
 // to any client (gitpod.v1 ExchangeToken, a PAT exchange) holding it is
 // the only proof there is. Anything else needs the client's credentials
 // (401), as before.
-func (h *Handler) revokeAsHolder(ctx context.Context, raw string) error {
+func (h *Handler) revokeAsHolder(ctx context.Context, who audit.Caller, raw string) error {
 	if strings.HasPrefix(raw, string(secret.PrefixPAT)) || strings.HasPrefix(raw, string(secret.PrefixExchangeToken)) {
 		return oauth2.NewError(oauth2.ErrorUnsupportedTokenType, "revoke personal access tokens through their owner")
 	}
@@ -73,7 +89,7 @@ func (h *Handler) revokeAsHolder(ctx context.Context, raw string) error {
 	case !clientless:
 		return clientRequired()
 	}
-	return h.putRevocation(ctx, c, "revoked by its holder")
+	return h.putRevocation(ctx, who, c, "revoked by its holder")
 }
 
 // verify checks one of our access tokens, revoked ones included.
@@ -100,7 +116,7 @@ func (h *Handler) clientless(ctx context.Context, c *tokens.AccessClaims) (bool,
 	return false, nil
 }
 
-func (h *Handler) putRevocation(ctx context.Context, c *tokens.AccessClaims, reason string) error {
+func (h *Handler) putRevocation(ctx context.Context, who audit.Caller, c *tokens.AccessClaims, reason string) error {
 	leeway := h.Tokens.Leeway
 	if leeway == 0 {
 		leeway = tokens.DefaultLeeway
@@ -116,12 +132,13 @@ func (h *Handler) putRevocation(ctx context.Context, c *tokens.AccessClaims, rea
 		return unavailable(err)
 	}
 	h.logger().InfoContext(ctx, "access token revoked", "jti", c.ID, "reason", reason)
+	h.audit(ctx, who.Event(now, c.OrgID, ActionTokenRevoke, "jti:"+c.ID, outcomeRevoked, reason))
 	return nil
 }
 
 // revokeRefresh revokes the whole family of a refresh token of client
 // (RFC 7009 §2.1; a refresh token's family is its grant).
-func (h *Handler) revokeRefresh(ctx context.Context, client *storage.Client, raw string) error {
+func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *storage.Client, raw string) error {
 	if secret.PrefixRefreshToken.Parse(raw) != nil {
 		return nil // docs/security.md T-65: a truncated token is not ours
 	}
@@ -135,24 +152,40 @@ func (h *Handler) revokeRefresh(ctx context.Context, client *storage.Client, raw
 	case !secret.Equal(rt.Digest, d) || rt.ClientID != client.ID:
 		return nil
 	}
-	if _, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
+	n, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	if err != nil {
 		return unavailable(err)
 	}
 	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)
+	h.audit(ctx, who.Event(h.now(), rt.OrgID, ActionRefreshFamilyRevoke, "refresh_family:"+rt.FamilyID, outcomeRevoked,
+		"refresh_tokens_revoked="+strconv.FormatInt(n, 10)))
 	return nil
 }
 
 // revokeOwnSecret lets a client revoke its own secret (it must then be
 // given a new one with `sts client rotate-secret`). It authenticated with
 // some credential, possibly this very secret.
-func (h *Handler) revokeOwnSecret(ctx context.Context, client *storage.Client, raw string) error {
+func (h *Handler) revokeOwnSecret(ctx context.Context, who audit.Caller, client *storage.Client, raw string) error {
 	if secret.PrefixClientSecret.Parse(raw) != nil || !secret.Equal(client.SecretDigest, secret.Digest(h.Pepper, raw)) {
 		return nil
 	}
 	if err := clearSecret(ctx, h.Store, client.ID, client.SecretDigest, h.now()); err != nil {
 		return unavailable(err)
 	}
+	h.audit(ctx, who.Event(h.now(), client.OrgID, ActionClientSecretRevoke, "client:"+client.ID, outcomeRevoked, ""))
 	return nil
+}
+
+const outcomeRevoked = "revoked"
+
+// audit stores the event of a revocation already made. A revocation is
+// neither refused nor undone because its event failed
+// (docs/design.md#audit): the loss is logged, by action and target (a
+// jti, a family or client ID, never a secret).
+func (h *Handler) audit(ctx context.Context, ev storage.AuditEvent) {
+	if err := h.Store.AppendAudit(ctx, ev); err != nil {
+		h.logger().ErrorContext(ctx, "audit event not stored", "action", ev.Action, "target", ev.Target, "err", err)
+	}
 }
 
 // clearSecret removes a client's secret digest if it is still digest.

@@ -1,0 +1,125 @@
+package revoke_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/revoke"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// events lists every audit event stored so far, oldest first.
+func (f *fixture) events(t *testing.T) []storage.AuditEvent {
+	t.Helper()
+	evs, err := f.store.ListAudit(t.Context(), storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
+		evs[i], evs[j] = evs[j], evs[i]
+	}
+	return evs
+}
+
+// refreshFamily stores a two-token refresh family of client "a" and
+// returns the current token's secret and the family ID.
+func (f *fixture) refreshFamily(t *testing.T) (string, string) {
+	t.Helper()
+	family := storage.NewID()
+	raw := secret.PrefixRefreshToken.Generate()
+	now := storage.Now(time.Now())
+	for i, r := range []string{secret.PrefixRefreshToken.Generate(), raw} {
+		rt := storage.RefreshToken{ID: storage.NewID(), FamilyID: family, Digest: secret.Digest(testPepper, r), ClientID: "a", OrgID: "o1",
+			Subject: "p1", PrincipalID: "p1", CreatedAt: now.Add(time.Duration(i) * time.Second), ExpiresAt: now.Add(time.Hour)}
+		if err := f.store.CreateRefreshToken(t.Context(), rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return raw, family
+}
+
+// TestRevocationsAreAudited: every revocation RFC 7009 makes leaves one
+// audit event naming who revoked what, from where (docs/design.md#audit);
+// a request that revokes nothing leaves none, so a client cannot fill the
+// trail with no-ops.
+func TestRevocationsAreAudited(t *testing.T) {
+	f := newFixture(t, nil)
+	do := func(user, pass, body string) {
+		t.Helper()
+		req := request{method: "POST", path: revoke.Path, contentType: form, body: body, user: user, pass: pass, userAgent: "audit-test/1"}
+		if resp, b := f.do(t, req); resp.StatusCode != http.StatusOK {
+			t.Fatalf("revoke = %d %s, want 200", resp.StatusCode, b)
+		}
+	}
+
+	// Nothing revoked, nothing audited.
+	foreign, _ := f.mint(t, f.other, "a")
+	othersToken, _ := f.mint(t, f.keys, "a")
+	do("a", f.secretA, tokenForm("garbage"))
+	do("a", f.secretA, tokenForm(foreign))
+	do("a", f.secretA, tokenForm(secret.PrefixRefreshToken.Generate()))
+	do("a", f.secretA, tokenForm(f.secretB)) // another client's secret
+	do("b", f.secretB, tokenForm(othersToken))
+	if evs := f.events(t); len(evs) != 0 {
+		t.Fatalf("no-op revocations stored %d events: %+v", len(evs), evs)
+	}
+
+	own, claims := f.mint(t, f.keys, "a")
+	do("a", f.secretA, tokenForm(own))
+	raw, family := f.refreshFamily(t)
+	do("a", f.secretA, tokenForm(raw))
+	do("a", f.secretA, tokenForm(f.secretA)) // its own secret, last: it stops authenticating
+	clientless, clientlessClaims := f.mint(t, f.keys, "")
+	do("", "", tokenForm(clientless)) // its holder, without a client
+
+	want := []struct{ actor, action, target, detail string }{
+		{"client:a", revoke.ActionTokenRevoke, "jti:" + claims.ID, "revoked by client a"},
+		{"client:a", revoke.ActionRefreshFamilyRevoke, "refresh_family:" + family, "refresh_tokens_revoked=2"},
+		{"client:a", revoke.ActionClientSecretRevoke, "client:a", ""},
+		{revoke.ActorHolder, revoke.ActionTokenRevoke, "jti:" + clientlessClaims.ID, "revoked by its holder"},
+	}
+	evs := f.events(t)
+	if len(evs) != len(want) {
+		t.Fatalf("stored %d events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for i, w := range want {
+		e := evs[i]
+		if e.Action != w.action || e.Target != w.target || e.Actor != w.actor || e.OrgID != "o1" || e.Outcome != "revoked" ||
+			e.Detail != w.detail || e.ClientIP != "127.0.0.1" || e.UserAgent != "audit-test/1" || e.ID == "" || e.Time.IsZero() {
+			t.Errorf("event %d = %+v, want action %q target %q detail %q by %s of o1 from 127.0.0.1", i, e, w.action, w.target, w.detail, w.actor)
+		}
+		if strings.Contains(e.Detail+e.Target, own) || strings.Contains(e.Detail+e.Target, raw) || strings.Contains(e.Detail+e.Target, f.secretA) {
+			t.Errorf("event %d carries a secret: %+v", i, e)
+		}
+	}
+	if !f.revoked(t, claims) || !f.revoked(t, clientlessClaims) {
+		t.Error("an access token is not revoked")
+	}
+}
+
+// auditDownStore is storage whose audit writes fail.
+type auditDownStore struct{ storage.Store }
+
+func (auditDownStore) AppendAudit(context.Context, ...storage.AuditEvent) error {
+	return errors.New("audit table locked")
+}
+
+// TestRevocationStandsWhenItsEventFails: a revocation is never undone or
+// refused because its audit event could not be stored (docs/design.md#audit):
+// the token is revoked and the client gets 200.
+func TestRevocationStandsWhenItsEventFails(t *testing.T) {
+	f := newFixture(t, func(s storage.Store) revoke.Store { return auditDownStore{s} })
+	own, claims := f.mint(t, f.keys, "a")
+	resp, body := f.do(t, request{method: "POST", path: revoke.Path, contentType: form, body: tokenForm(own), user: "a", pass: f.secretA})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d %s, want 200", resp.StatusCode, body)
+	}
+	if !f.revoked(t, claims) {
+		t.Error("the token is not revoked")
+	}
+}
