@@ -42,6 +42,9 @@
 #                                             # in each measured run: how many, and
 #                                             # their CPU a request (GODEBUG=gctrace=1;
 #                                             # stderr)
+#   PERF=/tmp/perf scripts/bench.sh           # + a perf profile of both targets in
+#                                             # every measured run; compare them with
+#                                             # scripts/perfdiff.py (a sample per 250 µs of CPU)
 #   VERIFIED_CACHE=0 scripts/bench.sh         # sts without the verified-token
 #                                             # cache (federation.verified_token_cache;
 #                                             # unset: the default, 10000,
@@ -78,6 +81,11 @@ OVERLOAD=${OVERLOAD:-}
 VERIFIED_CACHE=${VERIFIED_CACHE:-}
 TRACE=${TRACE:-}
 GCTRACE=${GCTRACE:-}
+PERF=${PERF:-}
+if [ -n "$PERF" ]; then
+	command -v perf >/dev/null || { echo "bench.sh: PERF needs perf (apt-get install linux-perf)" >&2; exit 2; }
+	mkdir -p "$PERF"
+fi
 gctrace=()
 [ -n "$GCTRACE" ] && gctrace=(GODEBUG=gctrace=1)
 # wrk and sts each need a descriptor per connection.
@@ -217,6 +225,12 @@ run() {
 		# -sample_index=alloc_space, or alloc_objects).
 		curl -fsS -o "$PROFILE/$flow-$round.allocs" \
 			"http://127.0.0.1:$ops_port/debug/pprof/allocs?seconds=$(( ${D%s} - 2 ))" &
+		prof_pid+=" $!"
+	fi
+	if [ -n "$PERF" ] && [ "$delay" = 0 ]; then
+		# Both targets, sampled alike by the kernel (the floor has no pprof), a sample per 250 µs of CPU time:
+		# scripts/perfdiff.py compares them symbol by symbol.
+		perf record -q -e cpu-clock -c 250000 -p "$pid" -o "$PERF/$flow-$round-$target.perf" -- sleep $(( ${D%s} - 2 )) 2>/dev/null &
 		prof_pid+=" $!"
 	fi
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
