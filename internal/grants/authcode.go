@@ -175,6 +175,9 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		Audience: aud, Scope: joinSpace(ac.Scopes),
 		IssuedAt: tokens.NewNumericDate(at), NotBefore: tokens.NewNumericDate(at), Expiry: tokens.NewNumericDate(at.Add(life)),
 	}
+	if refresh {
+		c.GrantID = family // revoking the family ends this token too
+	}
 	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
@@ -245,6 +248,10 @@ func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now
 	if ac.FamilyID != "" {
 		var err error
 		if n, err = g.Store.RevokeRefreshFamily(ctx, ac.FamilyID); err != nil {
+			return unavailable("storage_unavailable", err)
+		}
+		// And every access token the family minted since.
+		if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(ac.FamilyID, ReasonCodeReused, now)); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
 	}

@@ -1,6 +1,8 @@
 package grants
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,9 +77,39 @@ func TestExchangeOfflineAccess(t *testing.T) {
 	if row.ExpiresAt.After(subjectExp) || row.ClientID != client.ID {
 		t.Errorf("refresh family ends %v (subject token ends %v), client %s: must not outlive the subject token", row.ExpiresAt, subjectExp, row.ClientID)
 	}
+	// The access token belongs to the family: revoking it ends the token
+	// too (grant_id, docs/security.md A-32).
+	if g := grantID(t, body["access_token"]); g != row.FamilyID {
+		t.Errorf("exchanged access token grant_id = %q, want the family %q", g, row.FamilyID)
+	}
 
 	resp, body = post(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, true)
 	if resp.StatusCode != 200 || body["access_token"] == nil || body["refresh_token"] == rt {
 		t.Errorf("refresh of the exchanged family = %d %v, want a rotated pair", resp.StatusCode, body)
 	}
+	if g := grantID(t, body["access_token"]); g != row.FamilyID {
+		t.Errorf("refreshed access token grant_id = %q, want the family %q", g, row.FamilyID)
+	}
+}
+
+// grantID reads the grant_id claim of an access token (unverified: the
+// handler under test minted it).
+func grantID(t *testing.T, tok any) string {
+	t.Helper()
+	s, _ := tok.(string)
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token %q is not a JWS", s)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		GrantID string `json:"grant_id"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.GrantID
 }

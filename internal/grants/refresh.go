@@ -37,7 +37,7 @@ const (
 // copy has to be kept and expired. Outside Grace the derivation is
 // never used: the parent is then a reuse.
 type Refresh struct {
-	Store  storage.RefreshTokenStore
+	Store  RefreshStore
 	Issuer *tokens.Issuer
 	// Pepper keys digests; the successor key is derived from it.
 	Pepper []byte
@@ -64,6 +64,14 @@ type Refresh struct {
 }
 
 var _ Grant = (*Refresh)(nil)
+
+// RefreshStore is what the refresh_token grant reads and writes: the
+// families, and the revocation that ends a reused family's access tokens
+// (tokens.GrantRevocation).
+type RefreshStore interface {
+	storage.RefreshTokenStore
+	storage.RevocationStore
+}
 
 // Type implements [Grant].
 func (g *Refresh) Type() string { return oauth2.GrantTypeRefreshToken }

@@ -141,6 +141,10 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 	if err != nil {
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
+	// The family's access tokens too: one of them may be the thief's.
+	if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(parent.FamilyID, ReasonRefreshReused, now)); err != nil {
+		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+	}
 	g.logger().WarnContext(ctx, "refresh token reused; family revoked", "family", parent.FamilyID, "token", parent.ID, "client_id", parent.ClientID, "revoked", n)
 	return storage.RefreshToken{}, invalidGrant(ReasonRefreshReused, errors.New("rotated refresh token reused"))
 }
@@ -157,6 +161,11 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	life := min(cmpOr(def, DefaultLifetime), rt.ExpiresAt.Sub(now))
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
+	if c.GrantID == "" {
+		// The family's own grant, unless its template names the family
+		// its first token was exchanged from (that one bounds it).
+		c.GrantID = rt.FamilyID
+	}
 	c.IssuedAt, c.NotBefore, c.Expiry = tokens.NewNumericDate(now), tokens.NewNumericDate(now), tokens.NewNumericDate(now.Add(life))
 	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
 	if err != nil {

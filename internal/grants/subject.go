@@ -26,6 +26,7 @@ type subject struct {
 	attributes          map[string]any
 	src                 *tokens.Source
 	patID, patGen       string        // the PAT the subject derives from, if any
+	grantID             string        // the refresh-token family it was minted from, if any
 	act                 *tokens.Actor // existing delegation chain (our tokens)
 	mayAct              any           // the may_act claim, when present
 	exp                 time.Time
@@ -207,7 +208,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		iss: c.Issuer, rawSub: c.Subject, sub: c.Subject, org: c.OrgID, principal: c.Principal,
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
 		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
-		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration,
+		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
 	}
 	if len(c.Attributes) > 0 {
 		s.attributes = c.Attributes

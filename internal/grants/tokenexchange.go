@@ -144,7 +144,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	c := tokens.AccessClaims{
 		Subject: subj.sub, OrgID: subj.org, Principal: subj.principal, ClientID: subj.clientID,
 		Act: act, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
-		PATID: subj.patID, PATGeneration: subj.patGen,
+		PATID: subj.patID, PATGeneration: subj.patGen, GrantID: subj.grantID,
 		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now),
 	}
 	if client != nil {
@@ -185,7 +185,17 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		}
 	}
 
-	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT).
+	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT). With
+	//    offline_access the token belongs to the family begun in step 8
+	//    (grant_id), unless its subject already belongs to one: what a
+	//    token derives from first bounds its life (docs/design.md#refresh-rotation).
+	family := ""
+	if offline {
+		family = storage.NewID()
+		if c.GrantID == "" {
+			c.GrantID = family
+		}
+	}
 	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
@@ -205,7 +215,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
 				errors.New("offline_access needs an authenticated client"))
 		}
-		rt, err := g.Refresh.IssueUntil(ctx, client, c, scopes, []string(c.Audience), subj.exp)
+		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), subj.exp)
 		if err != nil {
 			return nil, fmt.Errorf("refresh token: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // Leak-report limits (GitHub's POST /credentials/revoke takes up to 1000).
@@ -126,7 +127,9 @@ func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	if _, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err == nil {
+		err = h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "leak report", h.now()))
+	}
 	return "refresh_family:" + rt.FamilyID, err
 }
 

@@ -156,6 +156,10 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	if err != nil {
 		return unavailable(err)
 	}
+	// RFC 7009 §2.1: and the access tokens of the same grant.
+	if err := h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "refresh token revoked by client "+client.ID, h.now())); err != nil {
+		return unavailable(err)
+	}
 	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)
 	h.audit(ctx, who.Event(h.now(), rt.OrgID, ActionRefreshFamilyRevoke, "refresh_family:"+rt.FamilyID, outcomeRevoked,
 		"refresh_tokens_revoked="+strconv.FormatInt(n, 10)))

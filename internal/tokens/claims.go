@@ -110,6 +110,11 @@ type AccessClaims struct {
 	// it once the principal is disabled or deleted.
 	PATID         string `json:"pat_id,omitempty"`
 	PATGeneration string `json:"pat_gen,omitempty"`
+	// GrantID is the refresh-token family (the authorization grant) a
+	// token was minted from, or alongside: revoking the family revokes
+	// "grant:<id>", which ends these tokens too (RFC 7009 §2.1,
+	// [RevocationIDGrant]). Tokens exchanged from one carry it on.
+	GrantID string `json:"grant_id,omitempty"`
 }
 
 // IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).

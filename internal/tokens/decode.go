@@ -266,6 +266,9 @@ func (d *fastJSON) claims(c *AccessClaims) bool {
 		case "pat_gen":
 			bit = 1 << 18
 			c.PATGeneration, ok = d.str()
+		case "grant_id":
+			bit = 1 << 19
+			c.GrantID, ok = d.str()
 		}
 		if !ok || seen&bit != 0 {
 			return false

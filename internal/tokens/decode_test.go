@@ -17,7 +17,7 @@ func claimsCases(t testing.TB) []string {
 	full, err := json.Marshal(AccessClaims{
 		Issuer: "https://sts.example", Subject: "7c0f3b5e", Audience: Audience{"a", "b"}, Expiry: 1700000900,
 		IssuedAt: 1700000000, NotBefore: 1700000000, ID: "jti-1", ClientID: "ci", Scope: "read write", OrgID: "org-1",
-		Principal: "user", Pool: "github", Provider: "actions", PATID: "p", PATGeneration: "3",
+		Principal: "user", Pool: "github", Provider: "actions", PATID: "p", PATGeneration: "3", GrantID: "fam-1",
 		Act:        &Actor{Issuer: "i", Subject: "s", ClientID: "c", Act: &Actor{Subject: "t"}},
 		Attributes: map[string]any{"team": "infra", "n": 1.5, "list": []any{"a", 2.0, true, nil, map[string]any{}}},
 		CAB:        map[string]any{"rules": []any{map[string]any{"resource": "r", "perm": []any{"p"}}}},

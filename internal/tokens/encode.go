@@ -19,7 +19,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 		return json.Marshal(c)
 	}
 	n := 192 + len(c.Issuer) + len(c.Subject) + len(c.ID) + len(c.ClientID) + len(c.Scope) + len(c.OrgID) +
-		len(c.Principal) + len(c.Pool) + len(c.Provider) + len(c.PATID) + len(c.PATGeneration)
+		len(c.Principal) + len(c.Pool) + len(c.Provider) + len(c.PATID) + len(c.PATGeneration) + len(c.GrantID)
 	for _, a := range c.Audience {
 		n += len(a) + 3
 	}
@@ -94,6 +94,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	}
 	b = appendOmitEmpty(b, `,"pat_id":`, c.PATID)
 	b = appendOmitEmpty(b, `,"pat_gen":`, c.PATGeneration)
+	b = appendOmitEmpty(b, `,"grant_id":`, c.GrantID)
 	return append(b, '}'), nil
 }
 

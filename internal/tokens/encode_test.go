@@ -40,7 +40,7 @@ func TestMarshalAccessMatchesEncodingJSON(t *testing.T) {
 	cases = append(cases, withAct, withCAB, withNumber, withNil, withEmpty)
 	for range 2000 {
 		c := AccessClaims{Issuer: pick(), Subject: pick(), ID: pick(), ClientID: pick(), Scope: pick(), OrgID: pick(),
-			Principal: pick(), Pool: pick(), Provider: pick(), PATID: pick(), PATGeneration: pick(),
+			Principal: pick(), Pool: pick(), Provider: pick(), PATID: pick(), PATGeneration: pick(), GrantID: pick(),
 			Expiry: NumericDate(rng.Int64() - rng.Int64()), IssuedAt: NumericDate(rng.Int64N(1 << 40)), NotBefore: NumericDate(rng.Int32())}
 		for range rng.IntN(4) {
 			c.Audience = append(c.Audience, pick())

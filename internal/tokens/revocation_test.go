@@ -49,3 +49,37 @@ func TestStoreRevocations(t *testing.T) {
 		t.Errorf("token issued after the subject revocation: %v", err)
 	}
 }
+
+// TestStoreRevocationsByGrant: "grant:<family>" revokes every token that
+// names the family in grant_id, and no other (docs/security.md A-32).
+func TestStoreRevocationsByGrant(t *testing.T) {
+	s := sqlitetest.NewStore(t)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
+	mint := func(grant string) string {
+		c := f.claims()
+		c.GrantID = grant
+		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	inFamily, inFamily2, otherFamily, noFamily := mint("fam-1"), mint("fam-1"), mint("fam-2"), mint("")
+	if err := s.PutRevocation(t.Context(), tokens.GrantRevocation("fam-1", "test", t0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{inFamily, inFamily2} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); tokens.Reason(err) != "token_revoked" {
+			t.Errorf("token of the revoked family: err = %v, want token_revoked", err)
+		}
+	}
+	for _, tok := range []string{otherFamily, noFamily} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); err != nil {
+			t.Errorf("token of another family or none: %v", err)
+		}
+	}
+	if r, err := s.GetRevocation(t.Context(), tokens.RevocationIDGrant("fam-1")); err != nil || !r.ExpiresAt.Equal(storage.Now(t0.Add(tokens.DefaultMaxLifetime+tokens.DefaultLeeway))) {
+		t.Errorf("grant revocation row = %+v, %v: want it kept as long as the longest token lives", r, err)
+	}
+}

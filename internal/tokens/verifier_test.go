@@ -171,7 +171,7 @@ func TestVerifyTimeBoundaries(t *testing.T) {
 // storage-backed one is tested in revocation_test.go.
 type revocations func(jti, sub string, iat time.Time) (bool, error)
 
-func (r revocations) IsRevoked(_ context.Context, jti, sub string, iat time.Time) (bool, error) {
+func (r revocations) IsRevoked(_ context.Context, jti, sub, _ string, iat time.Time) (bool, error) {
 	return r(jti, sub, iat)
 }
 
