@@ -660,7 +660,10 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if err != nil || tok.RefreshToken == "" {
 			t.Fatalf("Exchange before withdrawing = %+v, %v", tok, err)
 		}
-		cs := &clients.Consents{Store: e.store}
+		if st, m := e.introspect(t, tok.AccessToken); st != 200 || m["active"] != true {
+			t.Fatalf("introspect before withdrawing = %d %v, want active", st, m)
+		}
+		cs := app.NewConsents(e.store) // serve's, on the store the CLI would use
 		list, err := cs.List(ctx, e.user.ID)
 		if err != nil || len(list) != 1 || list[0].ClientID != e.conf.ID {
 			t.Fatalf("Consents.List = %+v, %v", list, err)
@@ -668,9 +671,22 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if err := cs.Revoke(ctx, e.user.ID, e.conf.ID); err != nil {
 			t.Fatal(err)
 		}
-		// The application's refresh tokens for the person end with it.
+		// The application's refresh tokens for the person end with it,
+		// and its access tokens (docs/security.md A-25).
 		if _, err := conf.TokenSource(ctx, &xoauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 			t.Error("a refresh token survived the withdrawn consent")
+		}
+		// e.store is another process's view (the CLI's): on SQLite the
+		// server's revocation view catches up within 2 s
+		// (docs/design.md#revocations-on-one-node).
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			st, m := e.introspect(t, tok.AccessToken)
+			if st == 200 && m["active"] == false {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("introspect 3 s after withdrawing = %d %v, want inactive", st, m)
+			}
 		}
 		resp, page := mustGet(t, e.browser, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())))
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "decision") {

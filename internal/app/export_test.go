@@ -7,3 +7,6 @@ func CheckTrust(cfg config.Config) error {
 	_, err := planTrust(cfg)
 	return err
 }
+
+// NewConsents exposes the consents service serve gives the pages.
+var NewConsents = newConsents

@@ -11,7 +11,6 @@ import (
 
 	"github.com/opensts/sts/internal/authorize"
 	"github.com/opensts/sts/internal/clientip"
-	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
 	"github.com/opensts/sts/internal/pepper"
@@ -242,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		}
 		obs.tokenEndpointsReady(ctx, ep)
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
-		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, &clients.Consents{Store: records}, logger)
+		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records), logger)
 		if err != nil {
 			return err
 		}

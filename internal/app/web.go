@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 	"github.com/opensts/sts/internal/web"
 )
 
@@ -39,6 +42,14 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		o.Consents = webConsents{consents}
 	}
 	return web.New(o)
+}
+
+// newConsents is the consents service serve gives the pages: withdrawing
+// a consent ends the application's access tokens for the person too.
+func newConsents(store clients.ConsentStore) *clients.Consents {
+	return &clients.Consents{Store: store, AccessRevocation: func(clientID, principalID string, now time.Time) storage.Revocation {
+		return tokens.ClientSubjectRevocation(clientID, principalID, clients.ActionConsentRevoke, now)
+	}}
 }
 
 // webConsents shows the pages the authorization endpoint's consents.

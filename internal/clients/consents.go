@@ -19,6 +19,7 @@ type ConsentStore interface {
 	storage.ClientStore
 	storage.RefreshTokenStore
 	storage.PrincipalStore
+	storage.RevocationStore
 	storage.AuditStore
 }
 
@@ -26,11 +27,17 @@ type ConsentStore interface {
 // applications on the authorization endpoint's consent screen
 // (internal/authorize remembers them). Withdrawing one makes the next
 // authorization request of that application ask again and ends the
-// refresh tokens the application holds for the person; its access
-// tokens run out within their lifetime (15 minutes by default).
+// tokens the application holds for the person: its refresh tokens, and
+// at once its access tokens (AccessRevocation).
 type Consents struct {
 	Store ConsentStore
-	Now   func() time.Time
+	// AccessRevocation is the revocation row that ends every access token
+	// clientID holds for principalID, issued up to now
+	// (tokens.ClientSubjectRevocation; this package does not reach the
+	// token format). Required: Revoke refuses to run without it rather
+	// than leave those tokens working.
+	AccessRevocation func(clientID, principalID string, now time.Time) storage.Revocation
+	Now              func() time.Time
 }
 
 // Consent is one remembered consent as a person sees it.
@@ -70,6 +77,9 @@ func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) err
 	if principalID == "" || clientID == "" || len(clientID) > maxIDLen {
 		return sts.Errorf(sts.NotFound, "consent not found")
 	}
+	if s.AccessRevocation == nil {
+		return sts.Errorf(sts.Unavailable, "consents: no access revocation configured")
+	}
 	if err := s.Store.DeleteConsent(ctx, principalID, clientID); err != nil {
 		return storageErr(err, "consent")
 	}
@@ -78,13 +88,17 @@ func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) err
 	if err != nil {
 		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
-	org := ""
-	if p, err := s.Store.GetPrincipal(ctx, principalID); err == nil {
-		org = p.OrgID
-	}
 	now := time.Now()
 	if s.Now != nil {
 		now = s.Now()
+	}
+	// And the access tokens the application holds for the person, at once.
+	if err := s.Store.PutRevocation(ctx, s.AccessRevocation(clientID, principalID, now)); err != nil {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	org := ""
+	if p, err := s.Store.GetPrincipal(ctx, principalID); err == nil {
+		org = p.OrgID
 	}
 	if err := s.Store.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(now), OrgID: org,
 		Actor: "principal:" + principalID, Action: ActionConsentRevoke, Target: "client:" + clientID, Outcome: "success",

@@ -3,17 +3,20 @@ package tokens
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
 )
 
-// RevocationChecker says whether a token has been revoked: by its jti, by
-// its grant (the refresh-token family it came from, when grant is not
-// empty), or because every token of its subject issued up to some time
-// was. Implementations must be safe to call concurrently.
+// RevocationChecker says whether the token with claims c has been
+// revoked: by its jti, by its grant (the refresh-token family it came
+// from), because every token of its subject issued up to some time was,
+// or, for a person's token issued to a client, every token of that client
+// for that person (a withdrawn consent). Implementations must be safe to
+// call concurrently.
 type RevocationChecker interface {
-	IsRevoked(ctx context.Context, jti, sub, grant string, iat time.Time) (bool, error)
+	IsRevoked(ctx context.Context, c *AccessClaims) (bool, error)
 }
 
 // StoreRevocations is the [RevocationChecker] over storage: rows
@@ -34,6 +37,22 @@ func RevocationIDSubject(sub string) string { return "sub:" + sub }
 // refresh-token family (the grant_id claim).
 func RevocationIDGrant(family string) string { return "grant:" + family }
 
+// RevocationIDClientSubject is the revocation row ID of every token a
+// client holds for one person (a withdrawn consent). The client ID's
+// length keeps the pair unambiguous whatever either contains.
+func RevocationIDClientSubject(client, sub string) string {
+	return "client_sub:" + strconv.Itoa(len(client)) + ":" + client + ":" + sub
+}
+
+// ClientSubjectRevocation is the row that ends every token client was
+// issued for the person sub up to now, kept as long as a subject
+// revocation (DefaultMaxLifetime plus DefaultLeeway). A token issued
+// after it (the person consents again) is not affected.
+func ClientSubjectRevocation(client, sub, reason string, now time.Time) storage.Revocation {
+	return storage.Revocation{ID: RevocationIDClientSubject(client, sub), IssuedBefore: storage.Now(now), Reason: reason,
+		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(now.Add(DefaultMaxLifetime + DefaultLeeway))}
+}
+
 // GrantRevocation is the row that ends the access tokens of a revoked
 // refresh-token family. No token is minted from the family after it is
 // revoked, so the row is kept as long as a subject revocation by default
@@ -49,13 +68,19 @@ func GrantRevocation(family, reason string, now time.Time) storage.Revocation {
 // same second as IssuedBefore: fail closed rather than let a token minted a
 // moment before the revocation through. The rows are read in one storage
 // lookup, on every call: a revocation is seen at once (docs/design.md#storage-and-replicas).
-func (s StoreRevocations) IsRevoked(ctx context.Context, jti, sub, grant string, iat time.Time) (bool, error) {
-	jtiID, subID, grantID := RevocationIDJTI(jti), RevocationIDSubject(sub), ""
-	ids := []string{jtiID, subID}
-	if grant != "" {
-		grantID = RevocationIDGrant(grant)
+func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool, error) {
+	jtiID, subID, grantID, clientSubID := RevocationIDJTI(c.ID), RevocationIDSubject(c.Subject), "", ""
+	ids := append(make([]string, 0, 4), jtiID, subID)
+	if c.GrantID != "" {
+		grantID = RevocationIDGrant(c.GrantID)
 		ids = append(ids, grantID)
 	}
+	if c.ClientID != "" && c.Principal == string(storage.PrincipalUser) {
+		// Consents are a person's: only their tokens pay for this row.
+		clientSubID = RevocationIDClientSubject(c.ClientID, c.Subject)
+		ids = append(ids, clientSubID)
+	}
+	iat := c.IssuedAt.Time()
 	rs, err := s.Store.GetRevocations(ctx, ids...)
 	if err != nil {
 		return false, fmt.Errorf("tokens: revocation of jti or subject: %w", err)
@@ -64,7 +89,7 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, jti, sub, grant string,
 		switch r.ID {
 		case jtiID, grantID:
 			return true, nil
-		case subID:
+		case subID, clientSubID:
 			if !iat.After(r.IssuedBefore) {
 				return true, nil
 			}

@@ -83,3 +83,42 @@ func TestStoreRevocationsByGrant(t *testing.T) {
 		t.Errorf("grant revocation row = %+v, %v: want it kept as long as the longest token lives", r, err)
 	}
 }
+
+// TestStoreRevocationsByClientSubject: "client_sub:…" (a withdrawn
+// consent) revokes a person's tokens of that client issued up to the
+// withdrawal, and nothing else: other clients', later ones (a new
+// consent), and tokens of a principal that is not a person.
+func TestStoreRevocationsByClientSubject(t *testing.T) {
+	s := sqlitetest.NewStore(t)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
+	mint := func(client, principal string) string {
+		c := f.claims()
+		c.ClientID, c.Principal = client, principal
+		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	sub := f.claims().Subject
+	appToken, otherApp, service := mint("app", "USER"), mint("other", "USER"), mint("app", "SERVICE_ACCOUNT")
+	if err := s.PutRevocation(t.Context(), tokens.ClientSubjectRevocation("app", sub, "test", t0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), appToken, testAud); tokens.Reason(err) != "token_revoked" {
+		t.Errorf("the application's token for the person: err = %v, want token_revoked", err)
+	}
+	for name, tok := range map[string]string{"another application's": otherApp, "a service account's": service} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); err != nil {
+			t.Errorf("%s token: %v", name, err)
+		}
+	}
+	f.clock.t = t0.Add(2 * time.Second)
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), mint("app", "USER"), testAud); err != nil {
+		t.Errorf("a token issued after the withdrawal (a new consent): %v", err)
+	}
+	if tokens.RevocationIDClientSubject("a:b", "c") == tokens.RevocationIDClientSubject("a", "b:c") {
+		t.Error("client and subject pairs collide in the revocation ID")
+	}
+}

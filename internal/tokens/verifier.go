@@ -103,7 +103,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	}
 	// 6. Revocation last: it is the only step that may touch storage.
 	if v.Revocations != nil {
-		revoked, err := v.Revocations.IsRevoked(ctx, c.ID, c.Subject, c.GrantID, c.IssuedAt.Time())
+		revoked, err := v.Revocations.IsRevoked(ctx, &c)
 		if err != nil {
 			return nil, &sts.Error{Code: sts.Unavailable, Message: "token revocation check unavailable", Err: err}
 		}

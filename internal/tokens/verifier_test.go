@@ -171,8 +171,8 @@ func TestVerifyTimeBoundaries(t *testing.T) {
 // storage-backed one is tested in revocation_test.go.
 type revocations func(jti, sub string, iat time.Time) (bool, error)
 
-func (r revocations) IsRevoked(_ context.Context, jti, sub, _ string, iat time.Time) (bool, error) {
-	return r(jti, sub, iat)
+func (r revocations) IsRevoked(_ context.Context, c *tokens.AccessClaims) (bool, error) {
+	return r(c.ID, c.Subject, c.IssuedAt.Time())
 }
 
 func TestVerifyRevocation(t *testing.T) {
