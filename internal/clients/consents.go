@@ -71,6 +71,27 @@ func (s *Consents) List(ctx context.Context, principalID string) ([]Consent, err
 	return out, nil
 }
 
+// endTokens ends the tokens clientID holds for principalID, the subject of
+// the tokens the flow issued: its refresh tokens (how many it ended is
+// returned) and, issued up to now, its access tokens.
+func (s *Consents) endTokens(ctx context.Context, principalID, clientID string) (int64, error) {
+	n, err := s.Store.RevokeRefreshClientSubject(ctx, clientID, principalID)
+	if err != nil {
+		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	if err := s.Store.PutRevocation(ctx, s.AccessRevocation(clientID, principalID, s.now())); err != nil {
+		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return n, nil
+}
+
+func (s *Consents) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
 // Revoke withdraws principalID's consent to clientID and audits it.
 // Errors: [sts.NotFound] (no such consent), [sts.Unavailable].
 func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) error {
@@ -80,22 +101,28 @@ func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) err
 	if s.AccessRevocation == nil {
 		return sts.Errorf(sts.Unavailable, "consents: no access revocation configured")
 	}
+	// The tokens end before the consent goes: a withdrawal that fails
+	// part-way leaves the consent listed, and withdrawing again finishes
+	// the job (ending tokens is idempotent). Only an existing consent
+	// writes anything. After the deletion the tokens are ended once more:
+	// an authorization that used the consent while it was being withdrawn
+	// finished after the first pass.
+	if _, err := s.Store.GetConsent(ctx, principalID, clientID); err != nil {
+		return storageErr(err, "consent")
+	}
+	n, err := s.endTokens(ctx, principalID, clientID)
+	if err != nil {
+		return err
+	}
 	if err := s.Store.DeleteConsent(ctx, principalID, clientID); err != nil {
 		return storageErr(err, "consent")
 	}
-	// The person is the subject of the tokens the flow issued.
-	n, err := s.Store.RevokeRefreshClientSubject(ctx, clientID, principalID)
+	m, err := s.endTokens(ctx, principalID, clientID)
 	if err != nil {
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		return err
 	}
-	now := time.Now()
-	if s.Now != nil {
-		now = s.Now()
-	}
-	// And the access tokens the application holds for the person, at once.
-	if err := s.Store.PutRevocation(ctx, s.AccessRevocation(clientID, principalID, now)); err != nil {
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	}
+	n += m
+	now := s.now()
 	org := ""
 	if p, err := s.Store.GetPrincipal(ctx, principalID); err == nil {
 		org = p.OrgID
