@@ -663,7 +663,7 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if st, m := e.introspect(t, tok.AccessToken); st != 200 || m["active"] != true {
 			t.Fatalf("introspect before withdrawing = %d %v, want active", st, m)
 		}
-		cs := app.NewConsents(e.store) // serve's, on the store the CLI would use
+		cs := app.NewConsents(e.store, 0) // serve's (default keep), on the store the CLI would use
 		list, err := cs.List(ctx, e.user.ID)
 		if err != nil || len(list) != 1 || list[0].ClientID != e.conf.ID {
 			t.Fatalf("Consents.List = %+v, %v", list, err)

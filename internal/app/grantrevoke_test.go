@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -63,6 +64,7 @@ func TestRevokedRefreshFamilyEndsItsAccessTokens(t *testing.T) {
 		if !active(otherAT) || !active(cc) {
 			t.Error("revoking one family ended tokens of another grant")
 		}
+		e.wantGrantRowKept(t, rt2)
 	})
 
 	t.Run("revoked by reuse", func(t *testing.T) {
@@ -76,5 +78,24 @@ func TestRevokedRefreshFamilyEndsItsAccessTokens(t *testing.T) {
 		if active(at1) || active(at2) {
 			t.Error("an access token of the family a reuse revoked is still active")
 		}
+		e.wantGrantRowKept(t, rt0)
 	})
+}
+
+// wantGrantRowKept checks that the revocation of rt's family is kept for
+// keys.max_token_lifetime plus the leeway: a row gone earlier would let
+// the longest-lived of its tokens work again.
+func (e *oauthEnv) wantGrantRowKept(t *testing.T, rt string) {
+	t.Helper()
+	row, err := e.store.GetRefreshTokenByDigest(t.Context(), secret.Digest(e.pepper, rt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.store.GetRevocation(t.Context(), tokens.RevocationIDGrant(row.FamilyID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.ExpiresAt.Sub(r.CreatedAt), testMaxTokenLifetime+tokens.DefaultLeeway; got != want {
+		t.Errorf("grant revocation kept %v, want keys.max_token_lifetime + leeway = %v", got, want)
+	}
 }

@@ -39,8 +39,11 @@ type oauthDeps struct {
 	// JWKSClient fetches clients' jwks_uri: federation.NewHTTPClient.
 	JWKSClient *http.Client
 	Leeway     time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// MaxTokenLifetime is keys.max_token_lifetime: with Leeway, how long
+	// a row that ends every token issued before it is kept.
+	MaxTokenLifetime time.Duration
+	Logger           *slog.Logger
+	Now              func() time.Time
 
 	// LeakLimiter limits POST /credentials/revoke per source IP; nil:
 	// revoke's in-memory default.
@@ -76,8 +79,9 @@ func newOAuth(d oauthDeps) *oauthParts {
 	// Every refresh re-checks the family's principal, its PAT (when it
 	// began from one) and, through the exchange's trust registry, its pool
 	// and provider.
+	keep := d.revocationKeep()
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
-		Principals: d.Store, Sources: sources}
+		Principals: d.Store, Sources: sources, RevocationKeep: keep}
 	if d.Exchange != nil {
 		ref.Trust = d.Exchange.Trust
 	}
@@ -99,7 +103,22 @@ func newOAuth(d oauthDeps) *oauthParts {
 		Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
 			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: d.PATs, Logger: d.Logger, Now: d.Now},
-			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now},
+			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
+				RevocationKeep: keep},
 		},
 	}
+}
+
+// revocationKeep is how long a row that ends every token issued before it
+// is kept: keys.max_token_lifetime plus the leeway; zero (the default
+// configuration's) when the lifetime is not set.
+func (d oauthDeps) revocationKeep() time.Duration {
+	if d.MaxTokenLifetime <= 0 {
+		return 0
+	}
+	leeway := d.Leeway
+	if leeway <= 0 {
+		leeway = tokens.DefaultLeeway
+	}
+	return d.MaxTokenLifetime + leeway
 }

@@ -45,10 +45,11 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 }
 
 // newConsents is the consents service serve gives the pages: withdrawing
-// a consent ends the application's access tokens for the person too.
-func newConsents(store clients.ConsentStore) *clients.Consents {
+// a consent ends the application's access tokens for the person too, with
+// a row kept for keep (tokens.RevocationKeep).
+func newConsents(store clients.ConsentStore, keep time.Duration) *clients.Consents {
 	return &clients.Consents{Store: store, AccessRevocation: func(clientID, principalID string, now time.Time) storage.Revocation {
-		return tokens.ClientSubjectRevocation(clientID, principalID, clients.ActionConsentRevoke, now)
+		return tokens.ClientSubjectRevocation(clientID, principalID, clients.ActionConsentRevoke, now, keep)
 	}}
 }
 

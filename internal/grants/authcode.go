@@ -231,6 +231,15 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 	return &c, nil
 }
 
+// revocationKeep is the refresh grant's: how long a revoked family's row
+// is kept.
+func (g *AuthorizationCode) revocationKeep() time.Duration {
+	if g.Refresh == nil {
+		return 0
+	}
+	return g.Refresh.RevocationKeep
+}
+
 // reused handles a second presentation of a code: whatever its first
 // redemption issued is revoked, the access token by jti and the refresh
 // family whole (RFC 6749 §10.5). The refusal is audited by the handler.
@@ -251,7 +260,7 @@ func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now
 			return unavailable("storage_unavailable", err)
 		}
 		// And every access token the family minted since.
-		if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(ac.FamilyID, ReasonCodeReused, now)); err != nil {
+		if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(ac.FamilyID, ReasonCodeReused, now, g.revocationKeep())); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
 	}

@@ -37,8 +37,12 @@ const (
 // copy has to be kept and expired. Outside Grace the derivation is
 // never used: the parent is then a reuse.
 type Refresh struct {
-	Store  RefreshStore
-	Issuer *tokens.Issuer
+	Store RefreshStore
+	// RevocationKeep is how long the row that ends a revoked family's
+	// access tokens is kept: the longest any token lives plus the leeway
+	// (tokens.RevocationKeep; zero: the default configuration's).
+	RevocationKeep time.Duration
+	Issuer         *tokens.Issuer
 	// Pepper keys digests; the successor key is derived from it.
 	Pepper []byte
 	// AccessLifetime of access tokens (15 min when zero); Lifetime of a

@@ -142,7 +142,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
 	// The family's access tokens too: one of them may be the thief's.
-	if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(parent.FamilyID, ReasonRefreshReused, now)); err != nil {
+	if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(parent.FamilyID, ReasonRefreshReused, now, g.RevocationKeep)); err != nil {
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
 	g.logger().WarnContext(ctx, "refresh token reused; family revoked", "family", parent.FamilyID, "token", parent.ID, "client_id", parent.ClientID, "revoked", n)

@@ -48,6 +48,10 @@ type Handler struct {
 	LeakLimiter ratelimit.Limiter
 	// MaxBodyBytes caps the RFC 7009 body; 64 KiB when zero.
 	MaxBodyBytes int64
+	// RevocationKeep is how long the row that ends a revoked refresh
+	// family's access tokens is kept (tokens.RevocationKeep; zero: the
+	// default configuration's).
+	RevocationKeep time.Duration
 	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
 	Logger     *slog.Logger

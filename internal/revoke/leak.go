@@ -128,7 +128,7 @@ func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, error) {
 		return "", err
 	}
 	if _, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err == nil {
-		err = h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "leak report", h.now()))
+		err = h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "leak report", h.now(), h.RevocationKeep))
 	}
 	return "refresh_family:" + rt.FamilyID, err
 }

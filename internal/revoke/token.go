@@ -157,7 +157,7 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 		return unavailable(err)
 	}
 	// RFC 7009 §2.1: and the access tokens of the same grant.
-	if err := h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "refresh token revoked by client "+client.ID, h.now())); err != nil {
+	if err := h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), h.RevocationKeep)); err != nil {
 		return unavailable(err)
 	}
 	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)

@@ -45,22 +45,33 @@ func RevocationIDClientSubject(client, sub string) string {
 }
 
 // ClientSubjectRevocation is the row that ends every token client was
-// issued for the person sub up to now, kept as long as a subject
-// revocation (DefaultMaxLifetime plus DefaultLeeway). A token issued
-// after it (the person consents again) is not affected.
-func ClientSubjectRevocation(client, sub, reason string, now time.Time) storage.Revocation {
+// issued for the person sub up to now, kept for keep (see
+// [RevocationKeep]). A token issued after it (the person consents again)
+// is not affected.
+func ClientSubjectRevocation(client, sub, reason string, now time.Time, keep time.Duration) storage.Revocation {
 	return storage.Revocation{ID: RevocationIDClientSubject(client, sub), IssuedBefore: storage.Now(now), Reason: reason,
-		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(now.Add(DefaultMaxLifetime + DefaultLeeway))}
+		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(now.Add(RevocationKeep(keep)))}
+}
+
+// RevocationKeep is how long a row that ends every token issued before it
+// must be kept: the longest any token lives (keys.max_token_lifetime)
+// plus the leeway, after which every such token has expired. keep ≤ 0
+// means DefaultMaxLifetime plus DefaultLeeway, right for the default
+// configuration only; serve passes its own.
+func RevocationKeep(keep time.Duration) time.Duration {
+	if keep <= 0 {
+		return DefaultMaxLifetime + DefaultLeeway
+	}
+	return keep
 }
 
 // GrantRevocation is the row that ends the access tokens of a revoked
-// refresh-token family. No token is minted from the family after it is
-// revoked, so the row is kept as long as a subject revocation by default
-// (DefaultMaxLifetime plus DefaultLeeway): past it, every token the
-// family minted has expired.
-func GrantRevocation(family, reason string, now time.Time) storage.Revocation {
+// refresh-token family, kept for keep ([RevocationKeep]): no token is
+// minted from the family after it is revoked, so past that every token
+// the family minted has expired.
+func GrantRevocation(family, reason string, now time.Time, keep time.Duration) storage.Revocation {
 	return storage.Revocation{ID: RevocationIDGrant(family), Reason: reason, CreatedAt: storage.Now(now),
-		ExpiresAt: storage.Now(now.Add(DefaultMaxLifetime + DefaultLeeway))}
+		ExpiresAt: storage.Now(now.Add(RevocationKeep(keep)))}
 }
 
 // IsRevoked implements [RevocationChecker]. iat has whole-second precision

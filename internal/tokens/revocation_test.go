@@ -66,7 +66,7 @@ func TestStoreRevocationsByGrant(t *testing.T) {
 		return tok
 	}
 	inFamily, inFamily2, otherFamily, noFamily := mint("fam-1"), mint("fam-1"), mint("fam-2"), mint("")
-	if err := s.PutRevocation(t.Context(), tokens.GrantRevocation("fam-1", "test", t0)); err != nil {
+	if err := s.PutRevocation(t.Context(), tokens.GrantRevocation("fam-1", "test", t0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tok := range []string{inFamily, inFamily2} {
@@ -80,7 +80,10 @@ func TestStoreRevocationsByGrant(t *testing.T) {
 		}
 	}
 	if r, err := s.GetRevocation(t.Context(), tokens.RevocationIDGrant("fam-1")); err != nil || !r.ExpiresAt.Equal(storage.Now(t0.Add(tokens.DefaultMaxLifetime+tokens.DefaultLeeway))) {
-		t.Errorf("grant revocation row = %+v, %v: want it kept as long as the longest token lives", r, err)
+		t.Errorf("grant revocation row = %+v, %v: want it kept as long as the longest token lives by default", r, err)
+	}
+	if r := tokens.GrantRevocation("fam-1", "test", t0, 49*time.Hour); !r.ExpiresAt.Equal(storage.Now(t0.Add(49 * time.Hour))) {
+		t.Errorf("grant revocation with a keep of 49 h expires at %v", r.ExpiresAt)
 	}
 }
 
@@ -103,7 +106,7 @@ func TestStoreRevocationsByClientSubject(t *testing.T) {
 	}
 	sub := f.claims().Subject
 	appToken, otherApp, service := mint("app", "USER"), mint("other", "USER"), mint("app", "SERVICE_ACCOUNT")
-	if err := s.PutRevocation(t.Context(), tokens.ClientSubjectRevocation("app", sub, "test", t0)); err != nil {
+	if err := s.PutRevocation(t.Context(), tokens.ClientSubjectRevocation("app", sub, "test", t0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.verifier.VerifyAccessToken(t.Context(), appToken, testAud); tokens.Reason(err) != "token_revoked" {
