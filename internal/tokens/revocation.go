@@ -22,7 +22,8 @@ type RevocationChecker interface {
 // StoreRevocations is the [RevocationChecker] over storage: rows
 // "jti:<jti>" revoke one token, rows "grant:<family>" every token of a
 // refresh-token family, rows "sub:<sub>" every token of the subject
-// issued at or before IssuedBefore.
+// issued at or before IssuedBefore, and rows "client_sub:…" every token
+// of one client for one person issued at or before IssuedBefore.
 type StoreRevocations struct {
 	Store storage.RevocationStore
 }
@@ -94,7 +95,7 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 	iat := c.IssuedAt.Time()
 	rs, err := s.Store.GetRevocations(ctx, ids...)
 	if err != nil {
-		return false, fmt.Errorf("tokens: revocation of jti or subject: %w", err)
+		return false, fmt.Errorf("tokens: revocation check: %w", err)
 	}
 	for _, r := range rs {
 		switch r.ID {
