@@ -56,8 +56,12 @@ type Handler struct {
 	// AccessTokenLifetime and IDTokenLifetime default to 15 min and 1 h.
 	AccessTokenLifetime time.Duration
 	IDTokenLifetime     time.Duration
-	Logger              *slog.Logger
-	Now                 func() time.Time
+	// RevocationKeep is RevokeSubject's default keep: keys.max_token_lifetime
+	// plus the leeway, the longest any token lives (tokens.RevocationKeep;
+	// zero: the default configuration's).
+	RevocationKeep time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
 
 	// Clients serves ClientService; build it over the same store as Store
 	// (in serve, the node's record cache), so a client disabled, rotated or

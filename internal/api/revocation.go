@@ -71,7 +71,7 @@ func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.Revoke
 	if req.GetIssuedBefore() != nil {
 		before = req.GetIssuedBefore().AsTime()
 	}
-	keep := tokens.DefaultMaxLifetime + tokens.DefaultLeeway
+	keep := tokens.RevocationKeep(s.h.RevocationKeep)
 	if req.GetKeep() != nil {
 		keep = req.GetKeep().AsDuration()
 	}

@@ -57,9 +57,10 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, l
 		Issuer:  &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store},
 			Sources: tokens.NewStoreSources(store)},
-		Audience: cfg.Issuer,
-		Keys:     keys, // this node's manager: an API rotation takes effect here at once
-		Audit:    store,
+		Audience:       cfg.Issuer,
+		RevocationKeep: cfg.Keys.MaxTokenLifetime + cfg.Keys.Leeway,
+		Keys:           keys, // this node's manager: an API rotation takes effect here at once
+		Audit:          store,
 		// Instance administrators by configuration, beside the stored flag.
 		InstanceAdmins: cfg.InstanceAdmins,
 		// ExchangeToken needs no credential: rate_limits.per_ip applies, in

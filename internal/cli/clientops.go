@@ -165,7 +165,7 @@ func newRevokeCmd() *cobra.Command {
 		}}
 	sub.Flags().StringVar(&subject, "subject", "", "the sub of the tokens (required)")
 	sub.Flags().StringVar(&before, "before", "", "RFC 3339 time; default now")
-	durationVar(sub.Flags(), &keep, "keep", tokens.DefaultMaxLifetime+tokens.DefaultLeeway, "how long the revocation is kept (≥ the longest token lifetime)")
+	durationVar(sub.Flags(), &keep, "keep", 0, "how long the revocation is kept (≥ the longest token lifetime); default keys.max_token_lifetime plus the leeway")
 	cmd.AddCommand(sub)
 	return cmd
 }
@@ -180,7 +180,7 @@ func (a *admin) revocations() revocationAdmin {
 	if a.remote != nil {
 		return remoteRevocations{stsv1connect.NewRevocationServiceClient(a.remote.http, a.remote.base)}
 	}
-	return directRevocations{a.store}
+	return directRevocations{a.store, a.cfg.Keys.MaxTokenLifetime + a.cfg.Keys.Leeway}
 }
 
 type remoteRevocations struct {
@@ -188,12 +188,24 @@ type remoteRevocations struct {
 }
 
 func (r remoteRevocations) revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error) {
-	return r.c.RevokeSubject(ctx, &stsv1.RevokeSubjectRequest{Subject: subject, IssuedBefore: timestamppb.New(before), Keep: durationpb.New(keep)})
+	req := &stsv1.RevokeSubjectRequest{Subject: subject, IssuedBefore: timestamppb.New(before)}
+	if keep != 0 {
+		req.Keep = durationpb.New(keep) // else the server's default, from its configuration
+	}
+	return r.c.RevokeSubject(ctx, req)
 }
 
-type directRevocations struct{ s *sqlstore.Store }
+// directRevocations revokes in the database; defaultKeep is the
+// configuration's keys.max_token_lifetime plus the leeway.
+type directRevocations struct {
+	s           *sqlstore.Store
+	defaultKeep time.Duration
+}
 
 func (d directRevocations) revokeSubject(ctx context.Context, subject string, before time.Time, keep time.Duration) (*stsv1.RevokeSubjectResponse, error) {
+	if keep == 0 {
+		keep = tokens.RevocationKeep(d.defaultKeep)
+	}
 	now := time.Now()
 	n, err := api.RevokeSubject(ctx, d.s, subject, before, keep, now, "cli revoke subject")
 	if err != nil {
