@@ -165,7 +165,7 @@ func newRevokeCmd() *cobra.Command {
 		}}
 	sub.Flags().StringVar(&subject, "subject", "", "the sub of the tokens (required)")
 	sub.Flags().StringVar(&before, "before", "", "RFC 3339 time; default now")
-	durationVar(sub.Flags(), &keep, "keep", 0, "how long the revocation is kept (≥ the longest token lifetime); default keys.max_token_lifetime plus the leeway")
+	durationVar(sub.Flags(), &keep, "keep", 0, "how long the revocation is kept, ≥ the longest token lifetime (0: keys.max_token_lifetime plus the leeway)")
 	cmd.AddCommand(sub)
 	return cmd
 }
