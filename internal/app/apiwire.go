@@ -58,7 +58,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, l
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store},
 			Sources: tokens.NewStoreSources(store)},
 		Audience:       cfg.Issuer,
-		RevocationKeep: cfg.Keys.MaxTokenLifetime + cfg.Keys.Leeway,
+		RevocationKeep: cfg.Keys.RevocationKeep(),
 		Keys:           keys, // this node's manager: an API rotation takes effect here at once
 		Audit:          store,
 		// Instance administrators by configuration, beside the stored flag.

@@ -39,11 +39,12 @@ type oauthDeps struct {
 	// JWKSClient fetches clients' jwks_uri: federation.NewHTTPClient.
 	JWKSClient *http.Client
 	Leeway     time.Duration
-	// MaxTokenLifetime is keys.max_token_lifetime: with Leeway, how long
-	// a row that ends every token issued before it is kept.
-	MaxTokenLifetime time.Duration
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// RevocationKeep is how long a row that ends every token issued
+	// before it is kept (config.KeysConfig.RevocationKeep; zero: the
+	// default configuration's).
+	RevocationKeep time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
 
 	// LeakLimiter limits POST /credentials/revoke per source IP; nil:
 	// revoke's in-memory default.
@@ -79,7 +80,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 	// Every refresh re-checks the family's principal, its PAT (when it
 	// began from one) and, through the exchange's trust registry, its pool
 	// and provider.
-	keep := d.revocationKeep()
+	keep := d.RevocationKeep
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
 		Principals: d.Store, Sources: sources, RevocationKeep: keep}
 	if d.Exchange != nil {
@@ -107,18 +108,4 @@ func newOAuth(d oauthDeps) *oauthParts {
 				RevocationKeep: keep},
 		},
 	}
-}
-
-// revocationKeep is how long a row that ends every token issued before it
-// is kept: keys.max_token_lifetime plus the leeway; zero (the default
-// configuration's) when the lifetime is not set.
-func (d oauthDeps) revocationKeep() time.Duration {
-	if d.MaxTokenLifetime <= 0 {
-		return 0
-	}
-	leeway := d.Leeway
-	if leeway <= 0 {
-		leeway = tokens.DefaultLeeway
-	}
-	return d.MaxTokenLifetime + leeway
 }

@@ -64,9 +64,10 @@ func (f *failing) GetRevocations(ctx context.Context, ids ...string) ([]storage.
 	return f.Store.GetRevocations(ctx, ids...)
 }
 
-// testMaxTokenLifetime is the oauthEnv's keys.max_token_lifetime: not the
-// default, so a revocation row kept by the default alone shows.
-const testMaxTokenLifetime = 49 * time.Hour
+// testRevocationKeep is the oauthEnv's keys.max_token_lifetime (49 h) plus
+// the leeway: not the default, so a revocation row kept by the default
+// alone shows.
+const testRevocationKeep = 49*time.Hour + time.Minute
 
 type oauthEnv struct {
 	srv     *httptest.Server
@@ -112,7 +113,7 @@ func newOAuthEnvOn(t testing.TB, c sqlstore.Config) *oauthEnv {
 	e.records = cache.New(e.store)
 	e.records.Now = e.clock.Now
 	e.parts = newOAuth(oauthDeps{Store: e.records, Issuer: e.srv.URL, Keys: keys, Pepper: e.pepper, Now: e.clock.Now,
-		MaxTokenLifetime: testMaxTokenLifetime})
+		RevocationKeep: testRevocationKeep})
 	h := &grants.Handler{Grants: e.parts.Grants, Clients: e.parts.ClientAuth}
 	h.Mount(mux)
 	for _, m := range e.parts.Mounters {

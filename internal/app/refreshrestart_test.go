@@ -14,7 +14,6 @@ import (
 	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/pgtest"
-	"github.com/opensts/sts/internal/tokens"
 )
 
 // restart replaces e's endpoints by a fresh set on the same database, the
@@ -55,13 +54,7 @@ func TestRefreshRotationSurvivesRestartPostgres(t *testing.T) {
 
 func testRefreshRestart(t *testing.T, e *oauthEnv) {
 	outer := t // the restarted server lives as long as the test
-	issue := func() string {
-		rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read"}, []string{"https://a.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rt
-	}
+	issue := func() string { return e.issueRefresh(t) }
 	refresh := func(rt string) (int, map[string]any) {
 		t.Helper()
 		status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA)

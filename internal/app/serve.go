@@ -241,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		}
 		obs.tokenEndpointsReady(ctx, ep)
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
-		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.MaxTokenLifetime+cfg.Keys.Leeway), logger)
+		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), logger)
 		if err != nil {
 			return err
 		}

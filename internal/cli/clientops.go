@@ -180,7 +180,7 @@ func (a *admin) revocations() revocationAdmin {
 	if a.remote != nil {
 		return remoteRevocations{stsv1connect.NewRevocationServiceClient(a.remote.http, a.remote.base)}
 	}
-	return directRevocations{a.store, a.cfg.Keys.MaxTokenLifetime + a.cfg.Keys.Leeway}
+	return directRevocations{a.store, a.cfg.Keys.RevocationKeep()}
 }
 
 type remoteRevocations struct {
@@ -196,7 +196,7 @@ func (r remoteRevocations) revokeSubject(ctx context.Context, subject string, be
 }
 
 // directRevocations revokes in the database; defaultKeep is the
-// configuration's keys.max_token_lifetime plus the leeway.
+// configuration's (config.KeysConfig.RevocationKeep).
 type directRevocations struct {
 	s           *sqlstore.Store
 	defaultKeep time.Duration

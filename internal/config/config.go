@@ -249,6 +249,11 @@ type KeysConfig struct {
 	ExtraAlgorithms []string `koanf:"extra_algorithms"`
 }
 
+// RevocationKeep is how long a revocation that ends every token issued
+// before it must be kept: past the longest token lifetime plus the
+// leeway, every such token has expired (tokens.RevocationKeep).
+func (k KeysConfig) RevocationKeep() time.Duration { return k.MaxTokenLifetime + k.Leeway }
+
 // IDTokensConfig chooses the algorithm of the ID tokens we sign
 // (gitpod.v1 IdentityService/GetIDToken). They are signed with
 // keys.algorithm unless an audience asks otherwise.
