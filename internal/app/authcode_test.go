@@ -465,12 +465,20 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if st, m := e.introspect(t, tok.AccessToken); m["active"] != true {
 			t.Fatalf("before reuse: introspect = %d %v", st, m)
 		}
+		// An access token the code's refresh family minted since.
+		refreshed, err := conf.TokenSource(ctx, &xoauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if err != nil {
+			t.Fatalf("refresh before reuse: %v", err)
+		}
 		_, err = conf.Exchange(ctx, first, xoauth2.VerifierOption(verifier))
 		if re, ok := err.(*xoauth2.RetrieveError); !ok || re.ErrorCode != "invalid_grant" {
 			t.Fatalf("second Exchange = %v, want invalid_grant", err)
 		}
 		if st, m := e.introspect(t, tok.AccessToken); st != 200 || m["active"] != false {
 			t.Errorf("after reuse: introspect of the first access token = %d %v, want inactive", st, m)
+		}
+		if st, m := e.introspect(t, refreshed.AccessToken); st != 200 || m["active"] != false {
+			t.Errorf("after reuse: introspect of the family's refreshed access token = %d %v, want inactive", st, m)
 		}
 		st, m := do(t, func() *http.Request {
 			r, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode()))

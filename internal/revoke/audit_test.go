@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/revoke"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // events lists every audit event stored so far, oldest first.
@@ -102,10 +104,14 @@ func TestRevocationsAreAudited(t *testing.T) {
 	}
 }
 
-// auditDownStore is storage whose audit writes fail.
-type auditDownStore struct{ storage.Store }
+// auditDownStore is storage whose audit writes fail; it counts them.
+type auditDownStore struct {
+	storage.Store
+	tries *atomic.Int32
+}
 
-func (auditDownStore) AppendAudit(context.Context, ...storage.AuditEvent) error {
+func (s auditDownStore) AppendAudit(context.Context, ...storage.AuditEvent) error {
+	s.tries.Add(1)
 	return errors.New("audit table locked")
 }
 
@@ -113,7 +119,8 @@ func (auditDownStore) AppendAudit(context.Context, ...storage.AuditEvent) error 
 // refused because its audit event could not be stored (docs/design.md#audit):
 // the token is revoked and the client gets 200.
 func TestRevocationStandsWhenItsEventFails(t *testing.T) {
-	f := newFixture(t, func(s storage.Store) revoke.Store { return auditDownStore{s} })
+	tries := new(atomic.Int32)
+	f := newFixture(t, func(s storage.Store) revoke.Store { return auditDownStore{s, tries} })
 	own, claims := f.mint(t, f.keys, "a")
 	resp, body := f.do(t, request{method: "POST", path: revoke.Path, contentType: form, body: tokenForm(own), user: "a", pass: f.secretA})
 	if resp.StatusCode != http.StatusOK {
@@ -121,5 +128,26 @@ func TestRevocationStandsWhenItsEventFails(t *testing.T) {
 	}
 	if !f.revoked(t, claims) {
 		t.Error("the token is not revoked")
+	}
+	if n := tries.Load(); n != 1 {
+		t.Errorf("the revocation tried to store %d audit events, want 1 (that failed)", n)
+	}
+}
+
+// TestLeakedRefreshTokenEndsItsFamily: a leak report of a refresh token
+// ends its family and, through the family's revocation row, every access
+// token the family minted (docs/security.md A-32).
+func TestLeakedRefreshTokenEndsItsFamily(t *testing.T) {
+	f := newFixture(t, nil)
+	raw, family := f.refreshFamily(t)
+	resp, body := f.do(t, request{method: "POST", path: revoke.PathLeak, contentType: "application/json", body: `{"credentials":["` + raw + `"]}`})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("leak report = %d %s, want 202", resp.StatusCode, body)
+	}
+	if _, err := f.store.GetRevocation(t.Context(), tokens.RevocationIDGrant(family)); err != nil {
+		t.Errorf("no revocation of the leaked family's access tokens: %v", err)
+	}
+	if rt, err := f.store.GetRefreshTokenByDigest(t.Context(), secret.Digest(testPepper, raw)); err != nil || !rt.Revoked {
+		t.Errorf("leaked refresh token = %+v, %v: want revoked", rt, err)
 	}
 }
