@@ -67,7 +67,7 @@ func TestHostTokenCLI(t *testing.T) {
 	code, out, errOut := runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", runner.ID, "--subject", user.ID,
 		"--host", "github.com", "--token-file", tokenFile, "--source", "oauth", "--expires-at", now.Add(8*time.Hour).Format(time.RFC3339))
 	id := strings.TrimSpace(out)
-	if code != 0 || !hosttoken.IsUUID(id) {
+	if code != 0 || !storage.IsUUID(id) {
 		t.Fatalf("host-token create = %d, %q, %q", code, out, errOut)
 	}
 	code, out, _ = runCLI(t, "host-token", "list", "--server", srv.URL)

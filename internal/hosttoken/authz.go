@@ -26,7 +26,7 @@ func mayAct(c Caller, r storage.HostToken) bool {
 
 // load returns the row if c may act on it, else not_found.
 func (s *Service) load(ctx context.Context, c Caller, id string) (storage.HostToken, error) {
-	if !IsUUID(id) {
+	if !storage.IsUUID(id) {
 		return storage.HostToken{}, invalid("id must be a UUID")
 	}
 	r, err := s.Store.GetHostToken(ctx, normID(id))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 // Integration is how sts refreshes the OAuth tokens of one SCM integration:
@@ -34,7 +36,7 @@ func LoadIntegrations(configs map[string]IntegrationConfig) (map[string]Integrat
 	out := make(map[string]Integration, len(configs))
 	var errs []error
 	for id, c := range configs {
-		if !IsUUID(id) {
+		if !storage.IsUUID(id) {
 			errs = append(errs, fmt.Errorf("integration %q: the key must be the integration's UUID", id))
 			continue
 		}

@@ -115,7 +115,7 @@ func (s *Service) List(ctx context.Context, c Caller, in ListInput) ([]Token, st
 	after := ""
 	if in.PageToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(in.PageToken)
-		if err != nil || !IsUUID(string(b)) {
+		if err != nil || !storage.IsUUID(string(b)) {
 			return nil, "", invalid("pagination.token is invalid")
 		}
 		after = string(b)

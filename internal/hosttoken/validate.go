@@ -23,31 +23,11 @@ const (
 
 func invalid(format string, args ...any) error { return sts.Errorf(sts.Invalid, format, args...) }
 
-// IsUUID reports whether s is a UUID in canonical 8-4-4-4-12 hex form.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func checkUUID(field, v string, required bool) error {
 	switch {
 	case v == "" && required:
 		return invalid("%s is required", field)
-	case v != "" && !IsUUID(v):
+	case v != "" && !storage.IsUUID(v):
 		return invalid("%s must be a UUID", field)
 	}
 	return nil
