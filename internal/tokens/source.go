@@ -16,8 +16,10 @@ import (
 
 // SourceChecker says whether what an access token was derived from still
 // stands: its principal (sub, when the principal claim names a kind) is
-// present and enabled in the token's organization, and its personal access
-// token (pat_id, pat_gen), when it has one, is present and not regenerated.
+// present and enabled in the token's organization, its personal access
+// token (pat_id, pat_gen), when it has one, is present and not regenerated,
+// and its client (client_id, when it names a registered client) is present
+// and enabled.
 // It returns nil, an error wrapping [ErrSourceGone], or an error wrapping
 // [ErrSourceUnavailable] when storage cannot say (fail closed).
 // Implementations must be safe to call concurrently.
@@ -41,6 +43,7 @@ const maxSourceEntries = 10000
 type SourceStore interface {
 	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
 	GetPAT(ctx context.Context, id string) (storage.PAT, error)
+	GetClient(ctx context.Context, id string) (storage.Client, error)
 }
 
 // principalCache is the node's record cache (storage/cache): when the store
@@ -48,6 +51,7 @@ type SourceStore interface {
 // is seen here at once.
 type principalCache interface {
 	CachedPrincipal(ctx context.Context, id string) (p storage.Principal, cached bool, err error)
+	CachedClient(ctx context.Context, id string) (c storage.Client, cached bool, err error)
 }
 
 // StoreSources is the [SourceChecker] over storage with a small per-node
@@ -95,6 +99,17 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 				return err
 			}
 		} else if err := s.check(ctx, "p\x00"+c.Subject+"\x00"+c.OrgID, func() error { return s.principal(ctx, c) }); err != nil {
+			return err
+		}
+	}
+	// A registered client's ID is a UUID; the other client_id values we
+	// mint (a pool's provider, "sts-api", none) name no client row.
+	if storage.IsUUID(c.ClientID) {
+		if _, ok := s.Store.(principalCache); ok {
+			if err := s.client(ctx, c); err != nil {
+				return err
+			}
+		} else if err := s.check(ctx, "c\x00"+c.ClientID+"\x00"+c.OrgID, func() error { return s.client(ctx, c) }); err != nil {
 			return err
 		}
 	}
@@ -159,6 +174,33 @@ func (s *StoreSources) principal(ctx context.Context, c *AccessClaims) error {
 		return invalid(ErrSourceGone, "principal %s not of organization %s", c.Subject, c.OrgID)
 	case string(p.Kind) != c.Principal:
 		return invalid(ErrSourceGone, "principal %s is not a %s", c.Subject, c.Principal)
+	}
+	return nil
+}
+
+// client checks the token's client: present and enabled. Its organization
+// is not compared: issuance gives a client tokens of its own organization
+// only (grants.CheckClient), and a client's organization never changes.
+func (s *StoreSources) client(ctx context.Context, c *AccessClaims) error {
+	var cl storage.Client
+	var err error
+	if pc, ok := s.Store.(principalCache); ok {
+		var cached bool
+		cl, cached, err = pc.CachedClient(ctx, c.ClientID)
+		if err == nil && cached && cl.Disabled {
+			// A refusal is never taken from a cached copy.
+			cl, err = s.Store.GetClient(ctx, c.ClientID)
+		}
+	} else {
+		cl, err = s.Store.GetClient(ctx, c.ClientID)
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return invalid(ErrSourceGone, "client %s deleted", c.ClientID)
+	case err != nil:
+		return sourceUnavailable(err)
+	case cl.Disabled:
+		return invalid(ErrSourceGone, "client %s disabled", c.ClientID)
 	}
 	return nil
 }

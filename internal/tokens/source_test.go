@@ -170,3 +170,128 @@ func TestStoreSourcesRecordCache(t *testing.T) {
 		t.Errorf("principal disabled on this node: %v, want token_source_gone at once", err)
 	}
 }
+
+func (c *countingStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c.reads++
+	return c.Store.GetClient(ctx, id)
+}
+
+// TestStoreSourcesClient: a token naming a registered client (a UUID
+// client_id) is refused once the client is disabled or deleted, and
+// accepted again at once when it is re-enabled; a live client is read at
+// most once per TTL; client_id values that name no client row (a pool's
+// provider, "sts-api") cost no read.
+func TestStoreSourcesClient(t *testing.T) {
+	ctx := t.Context()
+	s := sqlitetest.NewStore(t)
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, Name: "app", AuthMethod: "client_secret_basic",
+		GrantTypes: []string{"client_credentials"}, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	setDisabled := func(d bool) {
+		t.Helper()
+		if err := s.UpdateClient(ctx, cl.ID, func(old storage.Client) (storage.Client, error) {
+			old.Disabled = d
+			return old, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	f := newFixture(t, signer.ES256)
+	cs := &countingStore{Store: s}
+	src := tokens.NewStoreSources(cs)
+	src.Now = f.clock.Now
+	f.verifier.Sources = src
+	c := f.claims()
+	c.Principal = "" // the client alone is the source under test
+	mint := func(clientID string) string {
+		t.Helper()
+		c.ClientID = clientID
+		tok, _, err := f.issuer.MintAccessToken(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	verify := func(tok string) string {
+		t.Helper()
+		_, err := f.verifier.VerifyAccessToken(ctx, tok, testAud)
+		return tokens.Reason(err)
+	}
+
+	for _, id := range []string{"pools/github/providers/actions", "sts-api", ""} {
+		if r := verify(mint(id)); r != "" || cs.reads != 0 {
+			t.Errorf("client_id %q: reason %q after %d reads, want accepted without a read", id, r, cs.reads)
+		}
+	}
+	tok := mint(cl.ID)
+	if r := verify(tok); r != "" || cs.reads != 1 {
+		t.Fatalf("live client: reason %q after %d reads, want accepted after 1", r, cs.reads)
+	}
+	for range 5 {
+		verify(tok)
+	}
+	if cs.reads != 1 {
+		t.Errorf("within the TTL the checker read storage %d more times, want 0", cs.reads-1)
+	}
+
+	setDisabled(true)
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify(tok); r != "token_source_gone" {
+		t.Errorf("client disabled: reason %q, want token_source_gone", r)
+	}
+	setDisabled(false)
+	if r := verify(tok); r != "" {
+		t.Errorf("client re-enabled: reason %q, want accepted at once", r)
+	}
+	if err := s.DeleteClient(ctx, cl.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify(tok); r != "token_source_gone" {
+		t.Errorf("client deleted: reason %q, want token_source_gone", r)
+	}
+	// Another registered-looking ID that names no client is refused too.
+	if r := verify(mint(storage.NewID())); r != "token_source_gone" {
+		t.Errorf("unknown client: reason %q, want token_source_gone", r)
+	}
+
+	// Over the node's record cache: disabled through it, refused at once.
+	cl.ID = storage.NewID()
+	if err := s.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	records := cache.New(s)
+	records.Now = f.clock.Now
+	f.verifier.Sources = tokens.NewStoreSources(records)
+	tok = mint(cl.ID)
+	if r := verify(tok); r != "" {
+		t.Fatalf("live client through the record cache: %s", r)
+	}
+	if err := records.UpdateClient(ctx, cl.ID, func(old storage.Client) (storage.Client, error) {
+		old.Disabled = true
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(tok); r != "token_source_gone" {
+		t.Errorf("client disabled on this node: reason %q, want token_source_gone at once", r)
+	}
+
+	// Storage down: fail closed.
+	s.Close()
+	f.verifier.Sources = src
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify(tok); r != "source_unavailable" {
+		t.Errorf("storage closed: reason %q, want source_unavailable", r)
+	}
+}

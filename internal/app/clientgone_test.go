@@ -1,0 +1,127 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"testing"
+
+	"github.com/opensts/sts/internal/clients"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestClientEndsItsAccessTokens: the access tokens issued to a client
+// (client_credentials, and those minted from its refresh-token families)
+// stop working while the client is disabled and for good once it is
+// deleted (docs/security.md A-33), at once on the node that made the
+// change and within the record cache's TTL on the others. Tokens of
+// another client are unaffected; re-enabling the client makes its
+// unexpired tokens work again, as re-enabling a principal does.
+func TestClientEndsItsAccessTokens(t *testing.T) {
+	e := newOAuthEnv(t)
+	// This node's client service writes through the record cache, as
+	// serve's API does; e.store beneath it is another replica or the CLI.
+	here, err := clients.NewService(e.records, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := clients.NewService(e.store, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Introspection is a resource server's, a third client holding both
+	// audiences: a disabled client a could not ask.
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
+	if err := e.store.CreatePrincipal(t.Context(), sa); err != nil {
+		t.Fatal(err)
+	}
+	rs, secRS, err := elsewhere.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID,
+		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials},
+		Audiences: []string{"https://a.example", "https://b.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := func(tok string) bool {
+		t.Helper()
+		status, _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, rs.ID, secRS)
+		if status != 200 {
+			t.Fatalf("introspect = %d %s", status, body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m["active"] == true
+	}
+	refreshed := func() string {
+		t.Helper()
+		status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {e.issueRefresh(t)}}, e.a.ID, e.secA)
+		var m struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.Unmarshal([]byte(body), &m)
+		if status != 200 || m.AccessToken == "" {
+			t.Fatalf("refresh = %d %s", status, body)
+		}
+		return m.AccessToken
+	}
+	setDisabled := func(svc *clients.Service, disabled bool) {
+		t.Helper()
+		if _, err := svc.Update(t.Context(), clients.Caller{Actor: "test"}, e.a.ID, clients.UpdateInput{Disabled: &disabled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ccA, refA, ccB := e.ccToken(t, e.a, e.secA), refreshed(), e.ccToken(t, e.b, e.secB)
+	for i, tok := range []string{ccA, refA, ccB} {
+		if !active(tok) {
+			t.Fatalf("fresh access token %d is inactive", i)
+		}
+	}
+
+	setDisabled(here, true)
+	if active(ccA) || active(refA) {
+		t.Error("a disabled client's access token is still active on the node that disabled it")
+	}
+	if !active(ccB) {
+		t.Error("disabling client a ended client b's token")
+	}
+	// The bearer API and re-exchange verify through the same verifier.
+	if _, err := e.parts.Verifier.VerifyAccessTokenAnyAudience(t.Context(), ccA); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("verifier on a disabled client's token: %v, want token_source_gone", err)
+	}
+
+	setDisabled(here, false)
+	if !active(ccA) || !active(refA) {
+		t.Error("re-enabling the client left its unexpired tokens inactive")
+	}
+
+	// Disabled elsewhere: this node believes its cached copy for at most
+	// the record cache's TTL.
+	setDisabled(elsewhere, true)
+	e.clock.t = e.clock.t.Add(tokens.DefaultSourceTTL)
+	if active(ccA) {
+		t.Error("a client disabled elsewhere: its token still active past the cache's TTL")
+	}
+	// Re-enabled elsewhere: accepted at once, since a refusal is never
+	// taken from the cached copy.
+	setDisabled(elsewhere, false)
+	if !active(ccA) {
+		t.Error("a client re-enabled elsewhere: its token still inactive")
+	}
+
+	if err := here.Delete(t.Context(), clients.Caller{Actor: "test"}, e.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if active(ccA) || active(refA) {
+		t.Error("a deleted client's access token is still active")
+	}
+	if _, err := e.store.GetClient(t.Context(), e.a.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("client a after delete: %v", err)
+	}
+	if !active(ccB) {
+		t.Error("deleting client a ended client b's token")
+	}
+}
