@@ -15,6 +15,7 @@ import (
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // connectAPI is the Connect API and the PAT and client services behind
@@ -30,7 +31,7 @@ type connectAPI struct {
 	pools *pools.Service
 }
 
-func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, logger *slog.Logger) (*connectAPI, error) {
+func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, registry *trust.Registry, logger *slog.Logger) (*connectAPI, error) {
 	pats, err := pat.NewService(store, nil)
 	if err != nil {
 		return nil, err
@@ -56,7 +57,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, l
 		Logger:  logger,
 		Issuer:  &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store},
-			Sources: tokens.NewStoreSources(store)},
+			Sources: tokens.NewStoreSources(store, registry)},
 		Audience:       cfg.Issuer,
 		RevocationKeep: cfg.Keys.RevocationKeep(),
 		Keys:           keys, // this node's manager: an API rotation takes effect here at once

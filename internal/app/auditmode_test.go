@@ -24,7 +24,12 @@ func TestAuditModeWiring(t *testing.T) {
 		cfg := config.DefaultConfig()
 		cfg.Audit.Mode = mode
 		cfg.Issuer = "http://127.0.0.1:1"
-		te, err := newTokenEndpoints(cfg, store, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), nil, nil)
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		registry, err := newTrustRegistry(store, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		te, err := newTokenEndpoints(cfg, store, nil, registry, logger, prometheus.NewRegistry(), nil, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/pat"
-	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
@@ -40,14 +39,11 @@ func (t *tokenEndpoints) mount(d *server.Deferred, extra ...server.Mounter) {
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor
 // arguments (docs/architecture.md). reg receives the metrics.
-// pats introspects personal access tokens; pep keys every secret digest.
-func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Multi, logger *slog.Logger, reg prometheus.Registerer,
-	pats *pat.Service, pep []byte,
+// pats introspects personal access tokens; pep keys every secret digest;
+// registry is the node's trust registry (newTrustRegistry).
+func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Multi, registry *trust.Registry, logger *slog.Logger,
+	reg prometheus.Registerer, pats *pat.Service, pep []byte,
 ) (*tokenEndpoints, error) {
-	compiler, err := pools.NewCompiler() // the options every pool was checked with
-	if err != nil {
-		return nil, err
-	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_token_requests_total",
 		Help: "Token endpoint requests by grant, dialect, outcome (issued, refused, error, client_closed) and stable reason.",
@@ -95,7 +91,6 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 			}
 		},
 	}
-	registry := &trust.Registry{Store: store, Compiler: compiler, Logger: logger}
 	verified := federation.NewVerifiedCache(cfg.Federation.VerifiedTokenCache) // nil: off
 	if verified != nil {
 		reg.MustRegister(
@@ -118,7 +113,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway, Verified: verified},
 		Tokens: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway,
 			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store},
-			Sources: tokens.NewStoreSources(store)},
+			Sources: tokens.NewStoreSources(store, registry)},
 		Issuer:          &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Replay:          store, // one-time-use providers: the used-token table every replica shares
 		Principals:      store, // pools with a principal binding

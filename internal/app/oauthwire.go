@@ -73,7 +73,11 @@ func newOAuth(d oauthDeps) *oauthParts {
 		Store: d.Store, Pepper: d.Pepper, TokenEndpoint: issuer + grants.PathToken, Issuer: d.Issuer,
 		HTTPClient: d.JWKSClient, Leeway: d.Leeway, Now: d.Now, Logger: d.Logger,
 	}
-	sources := tokens.NewStoreSources(d.Store)
+	var registry tokens.PoolRegistry // nil without an exchange: no pool tokens to judge
+	if d.Exchange != nil && d.Exchange.Trust != nil {
+		registry = d.Exchange.Trust
+	}
+	sources := tokens.NewStoreSources(d.Store, registry)
 	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway,
 		Revocations: tokens.StoreRevocations{Store: d.Store}, Sources: sources, Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}

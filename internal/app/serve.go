@@ -161,7 +161,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	// Scheduled rotations are audited like `sts keys rotate`, by the
 	// scheduler actor, each in the transaction of its change.
 	keys.SetScheduledEvent(signer.ScheduledEvents(time.Now))
-	connect, err := newConnectAPI(cfg, records, keys, logger)
+	// One trust registry for the node: the exchange selects pools with it
+	// and every verifier judges a token's pool by it.
+	registry, err := newTrustRegistry(records, logger)
+	if err != nil {
+		return nil, err
+	}
+	connect, err := newConnectAPI(cfg, records, keys, registry, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err := connect.ready(ctx, records, pep, firstConfiguredOrg(cfg), logger); err != nil {
 			return err
 		}
-		ep, err := newTokenEndpoints(cfg, records, keys, logger, metrics.Registry(), connect.pats, pep)
+		ep, err := newTokenEndpoints(cfg, records, keys, registry, logger, metrics.Registry(), connect.pats, pep)
 		if err != nil {
 			return err
 		}

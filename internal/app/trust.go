@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -12,7 +13,20 @@ import (
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/trust"
 )
+
+// newTrustRegistry is the node's one trust registry: the token exchange
+// selects pools with it, and every access-token verifier judges a token's
+// pool and provider by it (tokens.StoreSources), so a pool disabled on
+// this node refuses its tokens everywhere on this node at once.
+func newTrustRegistry(store storage.Store, logger *slog.Logger) (*trust.Registry, error) {
+	compiler, err := pools.NewCompiler() // the options every pool was checked with
+	if err != nil {
+		return nil, err
+	}
+	return &trust.Registry{Store: store, Compiler: compiler, Logger: logger}, nil
+}
 
 // trustPlan is the trust configuration of the file, checked and turned into
 // storage records; pools.ApplyConfig writes it.

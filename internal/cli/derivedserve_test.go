@@ -28,7 +28,13 @@ type derivedTokens struct {
 
 func startDerived(t *testing.T) *derivedTokens {
 	t.Helper()
-	d := &derivedTokens{adminServer: startAdminServer(t)}
+	return withIntrospector(t, startAdminServer(t))
+}
+
+// withIntrospector adds the introspecting client to a running server.
+func withIntrospector(t *testing.T, s *adminServer) *derivedTokens {
+	t.Helper()
+	d := &derivedTokens{adminServer: s}
 	sa := d.serviceAccount(t, "introspector")
 	d.introID, d.introSecret = d.client(t, sa, "introspect")
 	return d

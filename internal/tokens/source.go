@@ -12,14 +12,16 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // SourceChecker says whether what an access token was derived from still
 // stands: its principal (sub, when the principal claim names a kind) is
 // present and enabled in the token's organization, its personal access
 // token (pat_id, pat_gen), when it has one, is present and not regenerated,
-// and its client (client_id, when it names a registered client) is present
-// and enabled.
+// its client (client_id, when it names a registered client) is present
+// and enabled, and its pool and provider (pool, provider), when it was
+// exchanged through one, are present and enabled in its organization.
 // It returns nil, an error wrapping [ErrSourceGone], or an error wrapping
 // [ErrSourceUnavailable] when storage cannot say (fail closed).
 // Implementations must be safe to call concurrently.
@@ -46,6 +48,13 @@ type SourceStore interface {
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 }
 
+// PoolRegistry is the node's trust registry (*trust.Registry): pools and
+// providers as this node sees them, a change made here at once and one
+// made elsewhere within its refresh interval.
+type PoolRegistry interface {
+	Check(ctx context.Context, poolID, providerID string) (*trust.Pool, error)
+}
+
 // principalCache is the node's record cache (storage/cache): when the store
 // has one, principals are read through it, so a change made on this node
 // is seen here at once.
@@ -61,6 +70,9 @@ type principalCache interface {
 // Build it with [NewStoreSources].
 type StoreSources struct {
 	Store SourceStore
+	// Pools judges the pool and provider of a token exchanged through
+	// one; nil skips that check (tests without a trust registry).
+	Pools PoolRegistry
 	// TTL bounds how long a live source is believed; zero or negative
 	// turns the cache off.
 	TTL time.Duration
@@ -71,9 +83,10 @@ type StoreSources struct {
 	alive *simplelru.LRU[string, time.Time] // key → when the read that found it alive began; nil until first use
 }
 
-// NewStoreSources returns the source checker over s with DefaultSourceTTL.
-func NewStoreSources(s SourceStore) *StoreSources {
-	return &StoreSources{Store: s, TTL: DefaultSourceTTL}
+// NewStoreSources returns the source checker over s and pools (nil: no
+// pool check) with DefaultSourceTTL.
+func NewStoreSources(s SourceStore, pools PoolRegistry) *StoreSources {
+	return &StoreSources{Store: s, Pools: pools, TTL: DefaultSourceTTL}
 }
 
 // PATGeneration is the pat_gen claim of a PAT whose stored digest is
@@ -110,6 +123,12 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 				return err
 			}
 		} else if err := s.check(ctx, "c\x00"+c.ClientID+"\x00"+c.OrgID, func() error { return s.client(ctx, c) }); err != nil {
+			return err
+		}
+	}
+	if c.Pool != "" && s.Pools != nil {
+		// In memory: the registry's snapshot answers without I/O.
+		if err := s.pool(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -201,6 +220,22 @@ func (s *StoreSources) client(ctx context.Context, c *AccessClaims) error {
 		return sourceUnavailable(err)
 	case cl.Disabled:
 		return invalid(ErrSourceGone, "client %s disabled", c.ClientID)
+	}
+	return nil
+}
+
+// pool checks the pool and provider the token was exchanged through, as
+// re-exchange does: present, enabled, of the token's organization. A pool
+// whose policy no longer compiles refuses everything, its tokens included.
+func (s *StoreSources) pool(ctx context.Context, c *AccessClaims) error {
+	p, err := s.Pools.Check(ctx, c.Pool, c.Provider)
+	switch {
+	case err != nil && (trust.ReasonOf(err) == trust.ReasonUnavailable || trust.ReasonOf(err) == ""):
+		return sourceUnavailable(err) // storage could not say: fail closed, retryable
+	case err != nil:
+		return invalid(ErrSourceGone, "pool %s, provider %s: %s", c.Pool, c.Provider, trust.ReasonOf(err))
+	case p.OrgID != c.OrgID:
+		return invalid(ErrSourceGone, "pool %s not of organization %s", c.Pool, c.OrgID)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package tokens_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // countingStore counts the reads the source checker makes.
@@ -49,7 +51,7 @@ func TestStoreSources(t *testing.T) {
 
 	f := newFixture(t, signer.ES256)
 	cs := &countingStore{Store: s}
-	src := tokens.NewStoreSources(cs)
+	src := tokens.NewStoreSources(cs, nil)
 	src.Now = f.clock.Now
 	f.verifier.Sources = src
 	c := f.claims()
@@ -153,7 +155,7 @@ func TestStoreSourcesRecordCache(t *testing.T) {
 	}
 	records := cache.New(s)
 	f := newFixture(t, signer.ES256)
-	f.verifier.Sources = tokens.NewStoreSources(records)
+	f.verifier.Sources = tokens.NewStoreSources(records, nil)
 	c := f.claims()
 	c.Subject, c.OrgID, c.Principal = p.ID, "acme", string(p.Kind)
 	tok, _, _ := f.issuer.MintAccessToken(ctx, c)
@@ -208,7 +210,7 @@ func TestStoreSourcesClient(t *testing.T) {
 
 	f := newFixture(t, signer.ES256)
 	cs := &countingStore{Store: s}
-	src := tokens.NewStoreSources(cs)
+	src := tokens.NewStoreSources(cs, nil)
 	src.Now = f.clock.Now
 	f.verifier.Sources = src
 	c := f.claims()
@@ -272,7 +274,7 @@ func TestStoreSourcesClient(t *testing.T) {
 	}
 	records := cache.New(s)
 	records.Now = f.clock.Now
-	f.verifier.Sources = tokens.NewStoreSources(records)
+	f.verifier.Sources = tokens.NewStoreSources(records, nil)
 	tok = mint(cl.ID)
 	if r := verify(tok); r != "" {
 		t.Fatalf("live client through the record cache: %s", r)
@@ -293,5 +295,66 @@ func TestStoreSourcesClient(t *testing.T) {
 	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
 	if r := verify(tok); r != "source_unavailable" {
 		t.Errorf("storage closed: reason %q, want source_unavailable", r)
+	}
+}
+
+// fakePools is a trust registry answering from a table: pool → its
+// answer (an absent pool is unknown).
+type fakePools map[string]struct {
+	pool *trust.Pool
+	err  error
+}
+
+func (f fakePools) Check(_ context.Context, poolID, _ string) (*trust.Pool, error) {
+	a, ok := f[poolID]
+	if !ok {
+		return nil, &trust.Error{Reason: trust.ReasonPoolUnknown}
+	}
+	return a.pool, a.err
+}
+
+// TestStoreSourcesPool: a token exchanged through a pool is refused while
+// the registry refuses its pool or provider (unknown, disabled, an invalid
+// policy) or holds the pool for another organization, and fails closed as
+// unavailable when the registry cannot be read; a token without a pool,
+// or a checker without a registry, skips the check.
+func TestStoreSourcesPool(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, signer.ES256)
+	c := f.claims()
+	c.Principal, c.ClientID = "", "pools/github/providers/actions" // the pool alone is the source under test
+	registry := fakePools{
+		"github":   {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: c.OrgID}}},
+		"off":      {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
+		"no-prov":  {err: &trust.Error{Reason: trust.ReasonProviderDisabled}},
+		"bad-cel":  {err: &trust.Error{Reason: trust.ReasonPolicyInvalid}},
+		"elsewhen": {pool: &trust.Pool{Pool: storage.Pool{ID: "elsewhen", OrgID: "org-2"}}},
+		"down":     {err: &trust.Error{Reason: trust.ReasonUnavailable, Err: errors.New("disk on fire")}},
+		"raw":      {err: errors.New("not a trust error")},
+	}
+	f.verifier.Sources = tokens.NewStoreSources(sqlitetest.NewStore(t), registry)
+	verify := func(pool string) string {
+		t.Helper()
+		c.Pool = pool
+		tok, _, err := f.issuer.MintAccessToken(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.verifier.VerifyAccessToken(ctx, tok, testAud)
+		return tokens.Reason(err)
+	}
+	for pool, want := range map[string]string{
+		"github": "", "": "",
+		"gone": "token_source_gone", "off": "token_source_gone", "no-prov": "token_source_gone",
+		"bad-cel": "token_source_gone", "elsewhen": "token_source_gone",
+		"down": "source_unavailable", "raw": "source_unavailable",
+	} {
+		if got := verify(pool); got != want {
+			t.Errorf("pool %q: reason %q, want %q", pool, got, want)
+		}
+	}
+	f.verifier.Sources = tokens.NewStoreSources(sqlitetest.NewStore(t), nil)
+	if got := verify("gone"); got != "" {
+		t.Errorf("no registry: reason %q, want the pool unchecked", got)
 	}
 }
