@@ -125,3 +125,70 @@ func TestClientEndsItsAccessTokens(t *testing.T) {
 		t.Error("deleting client a ended client b's token")
 	}
 }
+
+// TestRefreshTokenIntrospectionFollowsItsSources: introspection calls a
+// refresh token active only while the token endpoint would honour it: not
+// once its client is disabled or its principal disabled (RFC 7662 §2.2,
+// "active"; docs/security.md A-33), and again once they are re-enabled.
+func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
+	e := newOAuthEnv(t)
+	here, err := clients.NewService(e.records, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A resource server holding the family's audience introspects.
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
+	if err := e.store.CreatePrincipal(t.Context(), sa); err != nil {
+		t.Fatal(err)
+	}
+	rs, secRS, err := here.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID,
+		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials},
+		Audiences: []string{"https://a.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := func(tok string) bool {
+		t.Helper()
+		status, _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, rs.ID, secRS)
+		if status != 200 {
+			t.Fatalf("introspect = %d %s", status, body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m["active"] == true
+	}
+	rt := e.issueRefresh(t)
+	if !active(rt) {
+		t.Fatal("a fresh refresh token is inactive")
+	}
+	for _, disabled := range []bool{true, false} {
+		if _, err := here.Update(t.Context(), clients.Caller{Actor: "test"}, e.a.ID, clients.UpdateInput{Disabled: &disabled}); err != nil {
+			t.Fatal(err)
+		}
+		if got := active(rt); got == disabled {
+			t.Errorf("client disabled = %v: refresh token active = %v", disabled, got)
+		}
+	}
+	if err := e.records.UpdatePrincipal(t.Context(), e.a.PrincipalID, func(p storage.Principal) (storage.Principal, error) {
+		p.Disabled = true
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if active(rt) {
+		t.Error("a refresh token of a disabled principal is still active")
+	}
+	// Storage that cannot say is 503, never an answer (F-18).
+	e.store.failPrincipals = true
+	e.clock.Advance(tokens.DefaultSourceTTL)
+	if status, h, body := e.post(t, "/oauth2/introspect", url.Values{"token": {rt}}, rs.ID, secRS); status != 503 || h.Get("Retry-After") == "" {
+		t.Errorf("introspection with principals unreadable = %d %s (Retry-After %q), want 503 with Retry-After", status, body, h.Get("Retry-After"))
+	}
+	e.store.failPrincipals = false
+	// The token endpoint agrees: the refresh is refused.
+	if status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA); status != 400 {
+		t.Errorf("refresh of a disabled principal's token = %d %s, want 400", status, body)
+	}
+}

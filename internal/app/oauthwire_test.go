@@ -37,10 +37,18 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// failing makes every revocation and refresh write fail (docs/security.md T-64, F-18).
+// failing makes every revocation and refresh write fail (docs/security.md T-64, F-18),
+// and with failPrincipals every principal read.
 type failing struct {
 	storage.Store
-	fail bool
+	fail, failPrincipals bool
+}
+
+func (f *failing) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	if f.failPrincipals {
+		return storage.Principal{}, errors.New("disk on fire")
+	}
+	return f.Store.GetPrincipal(ctx, id)
 }
 
 func (f *failing) PutRevocation(ctx context.Context, r storage.Revocation) error {

@@ -102,6 +102,18 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 	if len(rt.Claims) > 0 && json.Unmarshal(rt.Claims, &c) == nil {
 		resp.Act, resp.CAB, resp.Pool, resp.Provider, resp.Src = c.Act, c.CAB, c.Pool, c.Provider, c.Src
 	}
+	// Active only while a refresh would be honoured: what the family
+	// derives from (its principal, client, PAT, pool) still stands, as
+	// the refresh grant re-checks (docs/security.md A-33).
+	if h.Tokens.Sources != nil {
+		c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
+		switch err := h.Tokens.Sources.CheckSource(ctx, &c); {
+		case errors.Is(err, tokens.ErrSourceUnavailable):
+			return nil, err
+		case err != nil:
+			return inactive, nil
+		}
+	}
 	return resp, nil
 }
 
