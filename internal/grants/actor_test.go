@@ -69,3 +69,32 @@ func TestAuditActorNamespaced(t *testing.T) {
 		t.Errorf("audit actor = %q, want %q", got, want)
 	}
 }
+
+// TestActorBoundsLifetime: a delegated token never outlives its actor
+// token, as it never outlives its subject token (docs/design.md#lifetimes,
+// docs/security.md T-56): the default lifetime is cut to the actor's
+// remaining life, and an expires_in beyond it is refused, not clamped.
+func TestActorBoundsLifetime(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now()
+	subject := e.issuer.mint(t, "RS256", e.issuer.claims(now, "u1")) // an hour left
+	ac := e.issuer.claims(now, "bot")
+	ac["exp"] = now.Add(2 * time.Minute).Unix()
+	actor := e.issuer.mint(t, "RS256", ac)
+
+	resp, body := e.post(t, PathToken, exchangeForm(subject, "pool", "ci", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("delegation = %d %v", resp.StatusCode, body)
+	}
+	if exp, _ := body["expires_in"].(float64); exp <= 0 || exp > 120 {
+		t.Errorf("delegated token expires_in = %v, want at most the actor's 120 s", body["expires_in"])
+	}
+	code, reason := e.exchangeStatus(t, subject, "pool", "ci", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT, "expires_in", "600")
+	if code != http.StatusBadRequest || reason != ReasonLifetimeExceedsActor {
+		t.Errorf("expires_in beyond the actor's exp = %d %s, want 400 %s", code, reason, ReasonLifetimeExceedsActor)
+	}
+	// Without an actor the subject alone bounds it.
+	if code, reason := e.exchangeStatus(t, subject, "pool", "ci", "expires_in", "600"); code != http.StatusOK {
+		t.Errorf("expires_in 600 without an actor = %d %s, want 200", code, reason)
+	}
+}

@@ -117,7 +117,7 @@ var requestParams = []string{
 // paramOf names the request parameter a refusal is about, or "".
 func paramOf(e *oauth2.Error) string {
 	switch e.Reason {
-	case ReasonLifetimeInvalid, ReasonLifetimeExceedsMax, ReasonLifetimeExceedsPool, ReasonLifetimeExceedsSubject:
+	case ReasonLifetimeInvalid, ReasonLifetimeExceedsMax, ReasonLifetimeExceedsPool, ReasonLifetimeExceedsSubject, ReasonLifetimeExceedsActor:
 		return "expires_in"
 	case ReasonPoolRequired, string(trust.ReasonPoolUnknown), string(trust.ReasonPoolDisabled):
 		return "identity_pool_id"

@@ -33,6 +33,7 @@ const (
 	ReasonLifetimeInvalid        = "lifetime_invalid"
 	ReasonLifetimeExceedsPool    = "lifetime_exceeds_pool"
 	ReasonLifetimeExceedsSubject = "lifetime_exceeds_subject"
+	ReasonLifetimeExceedsActor   = "lifetime_exceeds_actor"
 	ReasonLifetimeExceedsMax     = "lifetime_exceeds_maximum"
 	ReasonBoundaryInvalid        = "access_boundary_invalid"
 	ReasonBoundaryExists         = "access_boundary_exists"

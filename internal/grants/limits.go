@@ -155,11 +155,12 @@ func boundary(req *Request, subj *subject) (map[string]any, error) {
 	return req.Boundary.Claim(), nil
 }
 
-// lifetime is never beyond the subject token's exp nor the pool's (or the
-// dialect's) maximum (docs/design.md#lifetimes). An explicitly requested lifetime beyond
-// either is refused, not clamped (docs/security.md T-56); otherwise the default
-// (15 min, Confluent 900 s) is capped by both.
-func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (time.Duration, error) {
+// lifetime is never beyond the subject token's exp, the actor token's exp
+// (a delegation, when there is one) nor the pool's (or the dialect's)
+// maximum (docs/design.md#lifetimes). An explicitly requested lifetime beyond
+// any is refused, not clamped (docs/security.md T-56); otherwise the default
+// (15 min, Confluent 900 s) is capped by all.
+func (g *TokenExchange) lifetime(req *Request, subj, actor *subject, now time.Time) (time.Duration, error) {
 	ceiling := g.MaxLifetime
 	if ceiling <= 0 {
 		ceiling = DefaultMaxLifetime
@@ -168,6 +169,10 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 		ceiling = min(ceiling, subj.maxLifetime)
 	}
 	remaining := subj.exp.Sub(now).Truncate(time.Second)
+	actorRemaining := remaining
+	if actor != nil && !actor.exp.IsZero() {
+		actorRemaining = actor.exp.Sub(now).Truncate(time.Second)
+	}
 	if req.Lifetime > 0 {
 		switch {
 		case req.maxLifetime > 0 && req.Lifetime > req.maxLifetime:
@@ -176,6 +181,8 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 			return 0, badRequest(ReasonLifetimeExceedsPool, fmt.Errorf("expires_in %d is above the pool's maximum of %d seconds", secs(req.Lifetime), secs(ceiling)))
 		case req.Lifetime > remaining:
 			return 0, badRequest(ReasonLifetimeExceedsSubject, fmt.Errorf("expires_in %d is beyond the subject token's exp (%d seconds left)", secs(req.Lifetime), secs(remaining)))
+		case req.Lifetime > actorRemaining:
+			return 0, badRequest(ReasonLifetimeExceedsActor, fmt.Errorf("expires_in %d is beyond the actor token's exp (%d seconds left)", secs(req.Lifetime), secs(actorRemaining)))
 		}
 		return req.Lifetime, nil
 	}
@@ -189,6 +196,9 @@ func (g *TokenExchange) lifetime(req *Request, subj *subject, now time.Time) (ti
 	life = min(life, ceiling, remaining)
 	if life < time.Second {
 		return 0, badSubject(ReasonLifetimeExceedsSubject, errors.New("the subject token expires too soon"))
+	}
+	if life = min(life, actorRemaining); life < time.Second {
+		return 0, badRequest(ReasonLifetimeExceedsActor, errors.New("the actor token expires too soon"))
 	}
 	return life, nil
 }

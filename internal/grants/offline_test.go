@@ -90,6 +90,25 @@ func TestExchangeOfflineAccess(t *testing.T) {
 	if g := grantID(t, body["access_token"]); g != row.FamilyID {
 		t.Errorf("refreshed access token grant_id = %q, want the family %q", g, row.FamilyID)
 	}
+
+	// A delegation's family ends with its actor token too: refreshed
+	// tokens keep acting for the actor (act), so they must not outlive it.
+	ac := e.issuer.claims(now, "bot")
+	ac["aud"], ac["exp"] = "offline", now.Add(10*time.Minute).Unix()
+	actorExp := time.Unix(ac["exp"].(int64), 0)
+	delegated := exchangeForm(e.issuer.mint(t, "RS256", claims), "pool", "offline", "scope", "read offline_access",
+		"actor_token", e.issuer.mint(t, "RS256", ac), "actor_token_type", oauth2.TokenTypeJWT)
+	resp, body = post(delegated, true)
+	rt, _ = body["refresh_token"].(string)
+	if resp.StatusCode != 200 || rt == "" {
+		t.Fatalf("delegation with offline_access = %d %v", resp.StatusCode, body)
+	}
+	if row, err = e.store.GetRefreshTokenByDigest(ctx, secret.Digest(pepper, rt)); err != nil {
+		t.Fatal(err)
+	}
+	if row.ExpiresAt.After(actorExp) {
+		t.Errorf("delegated refresh family ends %v, after its actor token (%v)", row.ExpiresAt, actorExp)
+	}
 }
 
 // grantID reads the grant_id claim of an access token (unverified: the

@@ -168,7 +168,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if c.CAB, err = boundary(req, subj); err != nil {
 		return nil, err
 	}
-	life, err := g.lifetime(req, subj, now)
+	life, err := g.lifetime(req, subj, actor, now)
 	if err != nil {
 		return nil, err
 	}
@@ -208,14 +208,19 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 
 	// 8. A refresh token when offline_access was granted (the pool's scope
 	//    ceiling must include it). It is bound to the authenticated client
-	//    and its family ends when the subject token expires: an issued
-	//    token never outlives the token it was exchanged from (docs/design.md#lifetimes).
+	//    and its family ends when the subject token, or the actor token of
+	//    a delegation, expires: an issued token never outlives the tokens
+	//    it was exchanged from (docs/design.md#lifetimes).
 	if offline {
 		if client == nil || g.Refresh == nil {
 			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
 				errors.New("offline_access needs an authenticated client"))
 		}
-		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), subj.exp)
+		until := subj.exp
+		if actor != nil && !actor.exp.IsZero() && actor.exp.Before(until) {
+			until = actor.exp
+		}
+		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), until)
 		if err != nil {
 			return nil, fmt.Errorf("refresh token: %w", err)
 		}
