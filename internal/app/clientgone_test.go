@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -33,28 +34,7 @@ func TestClientEndsItsAccessTokens(t *testing.T) {
 	}
 	// Introspection is a resource server's, a third client holding both
 	// audiences: a disabled client a could not ask.
-	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
-	if err := e.store.CreatePrincipal(t.Context(), sa); err != nil {
-		t.Fatal(err)
-	}
-	rs, secRS, err := elsewhere.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID,
-		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials},
-		Audiences: []string{"https://a.example", "https://b.example"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	active := func(tok string) bool {
-		t.Helper()
-		status, _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, rs.ID, secRS)
-		if status != 200 {
-			t.Fatalf("introspect = %d %s", status, body)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(body), &m); err != nil {
-			t.Fatal(err)
-		}
-		return m["active"] == true
-	}
+	_, active := e.resourceServer(t, elsewhere, "https://a.example", "https://b.example")
 	refreshed := func() string {
 		t.Helper()
 		status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {e.issueRefresh(t)}}, e.a.ID, e.secA)
@@ -137,28 +117,7 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A resource server holding the family's audience introspects.
-	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
-	if err := e.store.CreatePrincipal(t.Context(), sa); err != nil {
-		t.Fatal(err)
-	}
-	rs, secRS, err := here.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID,
-		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials},
-		Audiences: []string{"https://a.example"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	active := func(tok string) bool {
-		t.Helper()
-		status, _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, rs.ID, secRS)
-		if status != 200 {
-			t.Fatalf("introspect = %d %s", status, body)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(body), &m); err != nil {
-			t.Fatal(err)
-		}
-		return m["active"] == true
-	}
+	introspect, active := e.resourceServer(t, here, "https://a.example")
 	rt := e.issueRefresh(t)
 	if !active(rt) {
 		t.Fatal("a fresh refresh token is inactive")
@@ -183,7 +142,7 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 	// Storage that cannot say is 503, never an answer (F-18).
 	e.store.failPrincipals = true
 	e.clock.Advance(tokens.DefaultSourceTTL)
-	if status, h, body := e.post(t, "/oauth2/introspect", url.Values{"token": {rt}}, rs.ID, secRS); status != 503 || h.Get("Retry-After") == "" {
+	if status, h, body := introspect(rt); status != 503 || h.Get("Retry-After") == "" {
 		t.Errorf("introspection with principals unreadable = %d %s (Retry-After %q), want 503 with Retry-After", status, body, h.Get("Retry-After"))
 	}
 	e.store.failPrincipals = false
@@ -191,4 +150,39 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 	if status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA); status != 400 {
 		t.Errorf("refresh of a disabled principal's token = %d %s, want 400", status, body)
 	}
+}
+
+// resourceServer registers a client for a resource server holding
+// audiences, through svc, and returns its introspection call and a
+// predicate that fails the test unless introspection answers 200.
+func (e *oauthEnv) resourceServer(t *testing.T, svc *clients.Service, audiences ...string) (
+	introspect func(tok string) (int, http.Header, string), active func(tok string) bool,
+) {
+	t.Helper()
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
+	if err := e.store.CreatePrincipal(t.Context(), sa); err != nil {
+		t.Fatal(err)
+	}
+	rs, sec, err := svc.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID,
+		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials}, Audiences: audiences})
+	if err != nil {
+		t.Fatal(err)
+	}
+	introspect = func(tok string) (int, http.Header, string) {
+		t.Helper()
+		return e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, rs.ID, sec)
+	}
+	active = func(tok string) bool {
+		t.Helper()
+		status, _, body := introspect(tok)
+		if status != 200 {
+			t.Fatalf("introspect = %d %s", status, body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m["active"] == true
+	}
+	return introspect, active
 }

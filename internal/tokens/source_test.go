@@ -30,19 +30,42 @@ func (c *countingStore) GetPAT(ctx context.Context, id string) (storage.PAT, err
 	return c.Store.GetPAT(ctx, id)
 }
 
+func (c *countingStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c.reads++
+	return c.Store.GetClient(ctx, id)
+}
+
+// countingSources makes f's verifier check sources over s, on f's clock,
+// counting the reads.
+func countingSources(f *fixture, s storage.Store) (*countingStore, *tokens.StoreSources) {
+	cs := &countingStore{Store: s}
+	src := tokens.NewStoreSources(cs, nil)
+	src.Now = f.clock.Now
+	f.verifier.Sources = src
+	return cs, src
+}
+
+// sourceStore is a SQLite store holding organization "acme" and one
+// principal of kind there.
+func sourceStore(t *testing.T, kind storage.PrincipalKind) (storage.Store, storage.Principal) {
+	t.Helper()
+	s := sqlitetest.NewStore(t)
+	if err := s.CreateOrganization(t.Context(), storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: kind, Name: "ada", CreatedAt: t0}
+	if err := s.CreatePrincipal(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return s, p
+}
+
 // TestStoreSources: a token is refused once its principal is disabled or
 // deleted, or its PAT deleted or regenerated; a live source is read from
 // storage at most once per TTL, a refusal is never served from the cache.
 func TestStoreSources(t *testing.T) {
 	ctx := t.Context()
-	s := sqlitetest.NewStore(t)
-	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada", CreatedAt: t0}
-	if err := s.CreatePrincipal(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	s, p := sourceStore(t, storage.PrincipalUser)
 	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: p.ID, Digest: []byte("0123456789abcdef0123456789abcdef"),
 		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
 	if err := s.CreatePAT(ctx, pat); err != nil {
@@ -50,10 +73,7 @@ func TestStoreSources(t *testing.T) {
 	}
 
 	f := newFixture(t, signer.ES256)
-	cs := &countingStore{Store: s}
-	src := tokens.NewStoreSources(cs, nil)
-	src.Now = f.clock.Now
-	f.verifier.Sources = src
+	cs, _ := countingSources(f, s)
 	c := f.claims()
 	c.Subject, c.OrgID, c.Principal = p.ID, "acme", string(storage.PrincipalUser)
 	c.PATID, c.PATGeneration = pat.ID, tokens.PATGeneration(pat.Digest)
@@ -145,14 +165,7 @@ func TestStoreSources(t *testing.T) {
 // per token while it is enabled.
 func TestStoreSourcesRecordCache(t *testing.T) {
 	ctx := t.Context()
-	s := sqlitetest.NewStore(t)
-	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: t0}
-	if err := s.CreatePrincipal(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	s, p := sourceStore(t, storage.PrincipalServiceAccount)
 	records := cache.New(s)
 	f := newFixture(t, signer.ES256)
 	f.verifier.Sources = tokens.NewStoreSources(records, nil)
@@ -173,11 +186,6 @@ func TestStoreSourcesRecordCache(t *testing.T) {
 	}
 }
 
-func (c *countingStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	c.reads++
-	return c.Store.GetClient(ctx, id)
-}
-
 // TestStoreSourcesClient: a token naming a registered client (a UUID
 // client_id) is refused once the client is disabled or deleted, and
 // accepted again at once when it is re-enabled; a live client is read at
@@ -185,14 +193,7 @@ func (c *countingStore) GetClient(ctx context.Context, id string) (storage.Clien
 // provider, "sts-api") cost no read.
 func TestStoreSourcesClient(t *testing.T) {
 	ctx := t.Context()
-	s := sqlitetest.NewStore(t)
-	if err := s.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	sa := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: t0}
-	if err := s.CreatePrincipal(ctx, sa); err != nil {
-		t.Fatal(err)
-	}
+	s, sa := sourceStore(t, storage.PrincipalServiceAccount)
 	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, Name: "app", AuthMethod: "client_secret_basic",
 		GrantTypes: []string{"client_credentials"}, CreatedAt: t0, UpdatedAt: t0}
 	if err := s.CreateClient(ctx, cl); err != nil {
@@ -209,10 +210,7 @@ func TestStoreSourcesClient(t *testing.T) {
 	}
 
 	f := newFixture(t, signer.ES256)
-	cs := &countingStore{Store: s}
-	src := tokens.NewStoreSources(cs, nil)
-	src.Now = f.clock.Now
-	f.verifier.Sources = src
+	cs, src := countingSources(f, s)
 	c := f.claims()
 	c.Principal = "" // the client alone is the source under test
 	mint := func(clientID string) string {
