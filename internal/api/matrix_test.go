@@ -28,6 +28,7 @@ import (
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // The authorization matrix of docs/authorization.md, as one table: every
@@ -586,14 +587,24 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As serve wires it: what a token derives from (principal, PAT,
+	// client, pool) is checked through the node's trust registry, which
+	// a PoolService change refreshes at once.
+	compiler, err := pools.NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := &trust.Registry{Store: store, Compiler: compiler}
 	e := newEnvOn(t, store, func(h *Handler) {
 		h.Keys, h.Audit = m, store
 		h.Issuer = &tokens.Issuer{Signer: m, IssuerURL: testIssuer}
-		h.Verifier = &tokens.Verifier{Keys: m, Issuer: testIssuer, Revocations: tokens.StoreRevocations{Store: store}}
+		h.Verifier = &tokens.Verifier{Keys: m, Issuer: testIssuer, Revocations: tokens.StoreRevocations{Store: store},
+			Sources: tokens.NewStoreSources(store, registry)}
 		ps, err := pools.NewService(store, pools.Limits{MaxTokenLifetime: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
+		ps.SetOnChange(registry.Refresh)
 		h.Pools = ps
 		h.SetHostTokens(&hosttoken.Service{Store: store, Envelope: &seal.Envelope{Keyring: sealKeys}, Audit: &audit.Writer{Store: store}})
 	})
@@ -627,6 +638,15 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		Mapping: &stsv1.PoolMapping{Subject: "assertion.sub"}})
 	fx.must("/sts.v1.PoolService/CreateProvider", &stsv1.CreateProviderRequest{PoolId: "acme-pool", ProviderId: "acme-provider",
 		Issuer: "https://acme.example", Audiences: []string{"sts"}, JwksUri: "https://acme.example/jwks"})
+	// A disabled client and a disabled pool: the tokens they issued
+	// authenticate nowhere (docs/security.md ).
+	goneClient := fx.newClient()
+	fx.must("/sts.v1.ClientService/UpdateClient", &stsv1.UpdateClientRequest{ClientId: goneClient, Disabled: new(true)})
+	fx.must("/sts.v1.PoolService/CreatePool", &stsv1.CreatePoolRequest{PoolId: "gone-pool", OrganizationId: fx.acme.ID,
+		Mapping: &stsv1.PoolMapping{Subject: "assertion.sub"}, PrincipalId: fx.sa.ID})
+	fx.must("/sts.v1.PoolService/CreateProvider", &stsv1.CreateProviderRequest{PoolId: "gone-pool", ProviderId: "p",
+		Issuer: "https://gone.example", Audiences: []string{"sts"}, JwksUri: "https://gone.example/jwks"})
+	fx.must("/sts.v1.PoolService/UpdatePool", &stsv1.UpdatePoolRequest{PoolId: "gone-pool", Disabled: new(true)})
 	fx.hostTok = fx.newHostToken()
 	fx.runnerKey = make([]byte, 32)
 	if _, err := io.ReadFull(rand.Reader, fx.runnerKey); err != nil {
@@ -644,15 +664,20 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		}
 		return cred{name: name, token: e.mintPAT(fx.ada.ID, scopes...), principal: fx.ada.ID, scopes: scopes, pat: true, org: "acme", role: "user"}
 	}
-	access := func(p storage.Principal, scope string) string {
-		tok, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: p.ID, Audience: tokens.Audience{testIssuer},
+	accessVia := func(p storage.Principal, scope, clientID, pool string) string {
+		c := tokens.AccessClaims{Subject: p.ID, Audience: tokens.Audience{testIssuer},
 			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)),
-			ClientID: "matrix", Scope: scope, OrgID: p.OrgID, Principal: string(p.Kind)})
+			ClientID: clientID, Scope: scope, OrgID: p.OrgID, Principal: string(p.Kind)}
+		if pool != "" {
+			c.Pool, c.Provider = pool, "p"
+		}
+		tok, _, err := e.h.Issuer.MintAccessToken(ctx, c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
+	access := func(p storage.Principal, scope string) string { return accessVia(p, scope, "matrix", "") }
 	var ex gitpodv1.ExchangeTokenResponse
 	fx.callInto("/gitpod.v1.IdentityService/ExchangeToken", &gitpodv1.ExchangeTokenRequest{ExchangeToken: fx.exchangeToken(fx.ada.ID)}, "", &ex)
 	federated, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: "repo:acme/app", Audience: tokens.Audience{testIssuer},
@@ -672,6 +697,10 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		{name: "access token from PAT exchange (org admin)", token: access(acmeAdmin, "* sts:admin"), principal: acmeAdmin.ID, scopes: adm, org: "acme", role: "orgadmin"},
 		{name: "access token from client_credentials", token: access(fx.sa, "*"), principal: fx.sa.ID, scopes: full, org: "acme", role: "sa"},
 		{name: "access token from federated exchange (no principal)", token: federated, scopes: full},
+		// No organization: what the token names is gone, so it is
+		// unauthenticated everywhere.
+		{name: "access token of a disabled client", token: accessVia(fx.sa, "* sts:admin", goneClient, ""), scopes: adm},
+		{name: "access token of a disabled pool (bound principal)", token: accessVia(fx.sa, "* sts:admin", "", "gone-pool"), scopes: adm},
 		{name: "runner PAT *", token: e.mintPAT(fx.runner.ID, pat.ScopeFull), principal: fx.runner.ID, scopes: full, pat: true, org: "acme", role: "runner"},
 		{name: "org admin PAT (acme)", token: e.mintPAT(acmeAdmin.ID, adm...), principal: acmeAdmin.ID, scopes: adm, pat: true, org: "acme", role: "orgadmin"},
 		{name: "org admin PAT (evil)", token: e.mintPAT(evilAdmin.ID, adm...), principal: evilAdmin.ID, scopes: adm, pat: true, org: "evil", role: "orgadmin"},
