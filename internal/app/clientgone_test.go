@@ -81,7 +81,7 @@ func TestClientEndsItsAccessTokens(t *testing.T) {
 	// Disabled elsewhere: this node believes its cached copy for at most
 	// the record cache's TTL.
 	setDisabled(elsewhere, true)
-	e.clock.t = e.clock.t.Add(tokens.DefaultSourceTTL)
+	e.clock.Advance(tokens.DefaultSourceTTL)
 	if active(ccA) {
 		t.Error("a client disabled elsewhere: its token still active past the cache's TTL")
 	}
