@@ -39,7 +39,7 @@ func clientRotateCmd() *cobra.Command {
 // clientEnableCmd is `sts client disable ID` or, with enable, `sts client
 // enable ID`.
 func clientEnableCmd(enable bool) *cobra.Command {
-	use, short := "disable ID", "Disable a client (refused at once here; running servers refuse it within 5 s)"
+	use, short := "disable ID", "Disable a client and the access tokens issued to it (at once here; running servers within 5 s)"
 	if enable {
 		use, short = "enable ID", "Re-enable a disabled client"
 	}

@@ -113,7 +113,7 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 	}
 	return &cobra.Command{
 		Use:   use + " ID",
-		Short: strings.ToUpper(use[:1]) + use[1:] + " a pool (a disabled pool refuses every exchange)",
+		Short: strings.ToUpper(use[:1]) + use[1:] + " a pool (a disabled pool refuses every exchange, and the tokens exchanged through it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			disabled := !enable

@@ -165,7 +165,7 @@ func newProviderEnableCmd(enable bool) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   use + " ID --pool POOL",
-		Short: strings.ToUpper(use[:1]) + use[1:] + " a provider (a disabled provider's tokens are refused)",
+		Short: strings.ToUpper(use[:1]) + use[1:] + " a provider (a disabled provider refuses its issuer's tokens, and the tokens exchanged through it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			disabled := !enable
