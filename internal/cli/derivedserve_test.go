@@ -167,9 +167,16 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 		}
 		return m["access_token"].(string)
 	}
-	newPAT := func(t *testing.T) (id, secret string) {
+	newPAT := func(t *testing.T, scopes ...string) (id, secret string) {
 		t.Helper()
-		code, out, errOut := runCLI(t, "pat", "create", "--data-dir", d.dir, "--user", "admin", "--expires-in", "1d", "--scope", "*")
+		if len(scopes) == 0 {
+			scopes = []string{"*"}
+		}
+		args := []string{"pat", "create", "--data-dir", d.dir, "--user", "admin", "--expires-in", "1d"}
+		for _, sc := range scopes {
+			args = append(args, "--scope", sc)
+		}
+		code, out, errOut := runCLI(t, args...)
 		secret, m := patRE.FindString(out), patIDRE.FindStringSubmatch(errOut)
 		if code != 0 || secret == "" || m == nil {
 			t.Fatalf("pat create = %d, %q %q", code, out, errOut)
@@ -208,6 +215,29 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 			t.Fatalf("RegeneratePersonalAccessToken: %v", err)
 		}
 		d.wantGone(t, tok)
+	})
+
+	t.Run("PAT narrowed", func(t *testing.T) {
+		// A token keeps only the scopes its PAT still holds: narrowing the
+		// PAT ends the tokens that hold more (docs/security.md A-35).
+		id, secret := newPAT(t, "identity:read", "tokens:read")
+		wide := exchangePAT(t, secret) // both scopes
+		code, m := d.token(t, url.Values{
+			"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {secret},
+			"subject_token_type": {oauth2.TokenTypePAT}, "scope": {"identity:read"},
+		})
+		if code != 200 {
+			t.Fatalf("PAT exchange for identity:read = %d %v", code, m)
+		}
+		narrow := m["access_token"].(string)
+		d.wantAlive(t, wide)
+		users := gitpodv1connect.NewUserServiceClient(h2cClient(d.admin), d.api)
+		if _, err := users.UpdatePersonalAccessToken(t.Context(), &gitpodv1.UpdatePersonalAccessTokenRequest{
+			PersonalAccessTokenId: id, Scopes: &gitpodv1.ScopeList{Scopes: []string{"identity:read"}}}); err != nil {
+			t.Fatalf("UpdatePersonalAccessToken: %v", err)
+		}
+		d.wantGone(t, wide)
+		d.wantAlive(t, narrow)
 	})
 
 	t.Run("principal disabled", func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,7 +135,9 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 		}
 	}
 	if c.PATID != "" || c.PATGeneration != "" {
-		if err := s.check(ctx, "t\x00"+c.PATID+"\x00"+c.PATGeneration+"\x00"+c.Subject, func() error { return s.pat(ctx, c) }); err != nil {
+		// The scope is part of the key: a PAT narrowed since ends only the
+		// tokens that hold more than it now does.
+		if err := s.check(ctx, "t\x00"+c.PATID+"\x00"+c.PATGeneration+"\x00"+c.Subject+"\x00"+c.Scope, func() error { return s.pat(ctx, c) }); err != nil {
 			return err
 		}
 	}
@@ -256,6 +260,14 @@ func (s *StoreSources) pat(ctx context.Context, c *AccessClaims) error {
 		return invalid(ErrSourceGone, "pat %s regenerated", c.PATID)
 	case !s.now().Before(t.ExpiresAt):
 		return invalid(ErrSourceGone, "pat %s expired", c.PATID)
+	}
+	// Exchange grants a PAT's scopes as they are written, never more
+	// (grants.grantScope), so a scope the PAT no longer lists was taken
+	// away from it since.
+	for sc := range strings.FieldsSeq(c.Scope) {
+		if !slices.Contains(t.Scopes, sc) {
+			return invalid(ErrSourceGone, "pat %s no longer holds scope %s", c.PATID, sc)
+		}
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func TestStoreSources(t *testing.T) {
 	ctx := t.Context()
 	s, p := sourceStore(t, storage.PrincipalUser)
 	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: p.ID, Digest: []byte("0123456789abcdef0123456789abcdef"),
-		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+		Scopes: []string{"read", "write"}, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
 	if err := s.CreatePAT(ctx, pat); err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +354,52 @@ func TestStoreSourcesPool(t *testing.T) {
 	f.verifier.Sources = tokens.NewStoreSources(sqlitetest.NewStore(t), nil)
 	if got := verify("gone"); got != "" {
 		t.Errorf("no registry: reason %q, want the pool unchecked", got)
+	}
+}
+
+// TestStoreSourcesPATScopes: a token holds only what its PAT still holds.
+// Narrowing the PAT ends the tokens with a scope it no longer lists, once
+// the TTL has passed; a token within the PAT's remaining scopes lives on.
+func TestStoreSourcesPATScopes(t *testing.T) {
+	ctx := t.Context()
+	s, p := sourceStore(t, storage.PrincipalUser)
+	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: p.ID, Digest: []byte("0123456789abcdef0123456789abcdef"),
+		Scopes: []string{"read", "write"}, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	if err := s.CreatePAT(ctx, pat); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, signer.ES256)
+	countingSources(f, s)
+	verify := func(scope string) string {
+		t.Helper()
+		c := f.claims()
+		c.Subject, c.OrgID, c.Principal, c.Scope = p.ID, "acme", string(storage.PrincipalUser), scope
+		c.PATID, c.PATGeneration = pat.ID, tokens.PATGeneration(pat.Digest)
+		tok, _, err := f.issuer.MintAccessToken(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.verifier.VerifyAccessToken(ctx, tok, testAud)
+		return tokens.Reason(err)
+	}
+	for _, scope := range []string{"read write", "read", ""} {
+		if r := verify(scope); r != "" {
+			t.Fatalf("scope %q within the PAT's: %s", scope, r)
+		}
+	}
+	if err := s.UpdatePAT(ctx, pat.ID, func(old storage.PAT) (storage.PAT, error) {
+		old.Scopes = []string{"read"}
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	// "read" first: its live entry in the cache must not answer for a
+	// token holding more.
+	if r := verify("read"); r != "" {
+		t.Errorf("scope read, still the PAT's: reason %q, want accepted", r)
+	}
+	if r := verify("read write"); r != "token_source_gone" {
+		t.Errorf("scope write taken from the PAT: reason %q, want token_source_gone", r)
 	}
 }
