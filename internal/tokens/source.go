@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -261,11 +261,11 @@ func (s *StoreSources) pat(ctx context.Context, c *AccessClaims) error {
 	case !s.now().Before(t.ExpiresAt):
 		return invalid(ErrSourceGone, "pat %s expired", c.PATID)
 	}
-	// Exchange grants a PAT's scopes as they are written, never more
-	// (grants.grantScope), so a scope the PAT no longer lists was taken
-	// away from it since.
+	// Exchange grants at most a PAT's scopes, so a scope the PAT no
+	// longer allows (pat.Allows: itself, or "*" for all but sts:admin)
+	// was taken away from it since. Widening the PAT ends nothing.
 	for sc := range strings.FieldsSeq(c.Scope) {
-		if !slices.Contains(t.Scopes, sc) {
+		if !pat.Allows(t.Scopes, sc) {
 			return invalid(ErrSourceGone, "pat %s no longer holds scope %s", c.PATID, sc)
 		}
 	}

@@ -358,8 +358,9 @@ func TestStoreSourcesPool(t *testing.T) {
 }
 
 // TestStoreSourcesPATScopes: a token holds only what its PAT still holds.
-// Narrowing the PAT ends the tokens with a scope it no longer lists, once
-// the TTL has passed; a token within the PAT's remaining scopes lives on.
+// Narrowing the PAT ends the tokens with a scope it no longer allows, once
+// the TTL has passed; a token within the PAT's remaining scopes lives on,
+// and widening the PAT ends nothing.
 func TestStoreSourcesPATScopes(t *testing.T) {
 	ctx := t.Context()
 	s, p := sourceStore(t, storage.PrincipalUser)
@@ -401,5 +402,19 @@ func TestStoreSourcesPATScopes(t *testing.T) {
 	}
 	if r := verify("read write"); r != "token_source_gone" {
 		t.Errorf("scope write taken from the PAT: reason %q, want token_source_gone", r)
+	}
+	// Widened to "*" (everything but sts:admin, pat.Allows): nothing ends.
+	if err := s.UpdatePAT(ctx, pat.ID, func(old storage.PAT) (storage.PAT, error) {
+		old.Scopes = []string{"*"}
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	if r := verify("read write"); r != "" {
+		t.Errorf("PAT widened to *: reason %q, want accepted", r)
+	}
+	if r := verify("read sts:admin"); r != "token_source_gone" {
+		t.Errorf("sts:admin, which * does not hold: reason %q, want token_source_gone", r)
 	}
 }
