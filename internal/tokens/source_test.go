@@ -60,17 +60,24 @@ func sourceStore(t *testing.T, kind storage.PrincipalKind) (storage.Store, stora
 	return s, p
 }
 
+// sourcePAT stores a PAT of owner with the scopes read and write.
+func sourcePAT(t *testing.T, s storage.Store, owner string) storage.PAT {
+	t.Helper()
+	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: owner, Digest: []byte("0123456789abcdef0123456789abcdef"),
+		Scopes: []string{"read", "write"}, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	if err := s.CreatePAT(t.Context(), pat); err != nil {
+		t.Fatal(err)
+	}
+	return pat
+}
+
 // TestStoreSources: a token is refused once its principal is disabled or
 // deleted, or its PAT deleted or regenerated; a live source is read from
 // storage at most once per TTL, a refusal is never served from the cache.
 func TestStoreSources(t *testing.T) {
 	ctx := t.Context()
 	s, p := sourceStore(t, storage.PrincipalUser)
-	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: p.ID, Digest: []byte("0123456789abcdef0123456789abcdef"),
-		Scopes: []string{"read", "write"}, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
-	if err := s.CreatePAT(ctx, pat); err != nil {
-		t.Fatal(err)
-	}
+	pat := sourcePAT(t, s, p.ID)
 
 	f := newFixture(t, signer.ES256)
 	cs, _ := countingSources(f, s)
@@ -364,11 +371,7 @@ func TestStoreSourcesPool(t *testing.T) {
 func TestStoreSourcesPATScopes(t *testing.T) {
 	ctx := t.Context()
 	s, p := sourceStore(t, storage.PrincipalUser)
-	pat := storage.PAT{ID: storage.NewID(), OrgID: "acme", OwnerID: p.ID, Digest: []byte("0123456789abcdef0123456789abcdef"),
-		Scopes: []string{"read", "write"}, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
-	if err := s.CreatePAT(ctx, pat); err != nil {
-		t.Fatal(err)
-	}
+	pat := sourcePAT(t, s, p.ID)
 	f := newFixture(t, signer.ES256)
 	countingSources(f, s)
 	verify := func(scope string) string {
@@ -388,13 +391,18 @@ func TestStoreSourcesPATScopes(t *testing.T) {
 			t.Fatalf("scope %q within the PAT's: %s", scope, r)
 		}
 	}
-	if err := s.UpdatePAT(ctx, pat.ID, func(old storage.PAT) (storage.PAT, error) {
-		old.Scopes = []string{"read"}
-		return old, nil
-	}); err != nil {
-		t.Fatal(err)
+	// setScopes rewrites the PAT's scopes and lets the checker's TTL pass.
+	setScopes := func(scopes ...string) {
+		t.Helper()
+		if err := s.UpdatePAT(ctx, pat.ID, func(old storage.PAT) (storage.PAT, error) {
+			old.Scopes = scopes
+			return old, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
 	}
-	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	setScopes("read")
 	// "read" first: its live entry in the cache must not answer for a
 	// token holding more.
 	if r := verify("read"); r != "" {
@@ -404,13 +412,7 @@ func TestStoreSourcesPATScopes(t *testing.T) {
 		t.Errorf("scope write taken from the PAT: reason %q, want token_source_gone", r)
 	}
 	// Widened to "*" (everything but sts:admin, pat.Allows): nothing ends.
-	if err := s.UpdatePAT(ctx, pat.ID, func(old storage.PAT) (storage.PAT, error) {
-		old.Scopes = []string{"*"}
-		return old, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	f.clock.t = f.clock.t.Add(tokens.DefaultSourceTTL)
+	setScopes("*")
 	if r := verify("read write"); r != "" {
 		t.Errorf("PAT widened to *: reason %q, want accepted", r)
 	}
