@@ -131,7 +131,7 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 		return clientCeiling(subj.scopes, client), nil
 	}
 	for _, s := range req.Scopes {
-		if !slices.Contains(subj.scopes, s) {
+		if !subj.allows(s) {
 			reason := ReasonScopeExceedsPool
 			if subj.own {
 				reason = ReasonScopeExceedsSubject

@@ -56,7 +56,7 @@ func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*sub
 		scopes: au.Scopes,
 		// The issued token names its PAT and the PAT's generation, so
 		// deleting or regenerating the PAT ends it (tokens.SourceChecker).
-		patID: au.TokenID, patGen: au.Generation,
+		patID: au.TokenID, patGen: au.Generation, apiScopes: true,
 		maxLifetime: cmp.Or(g.PATMaxLifetime, DefaultPATMaxLifetime),
 	}, nil
 }

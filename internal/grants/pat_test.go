@@ -1,7 +1,8 @@
 package grants
 
 import (
-	"github.com/opensts/sts/internal/ststest/mutate"
+	"cmp"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/mutate"
 )
 
 // TestExchangePAT: a personal access token exchanged at /oauth2/token
@@ -49,6 +51,44 @@ func TestExchangePAT(t *testing.T) {
 	if c.Subject != owner.ID || c.Principal != "USER" || c.OrgID != "acme" || c.Scope != "identity:read" ||
 		c.Src == nil || c.Src.Subject != p.ID || c.Expiry.Time().After(p.ExpiresAt) {
 		t.Errorf("exchanged claims = %+v, want the owner, narrowed scope, src = PAT id, bounded by the PAT", c)
+	}
+
+	// A full-access PAT ("*") narrows to any scope of our API but
+	// sts:admin, as the API reads "*" (pat.Allows); a scope the API does
+	// not know is not in "*".
+	_, full, err := svc.Create(ctx, pat.Caller{Actor: "test"}, pat.CreateInput{
+		OwnerID: owner.ID, Description: "full", Scopes: []string{pat.ScopeFull}, ExpiresAt: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for scope, want := range map[string]int{"identity:read": 200, "identity:read tokens:read": 200, "": 200, "sts:admin": 400, "billing:write": 400} {
+		f := form(full)
+		if scope != "" {
+			f = form(full, "scope", scope)
+		}
+		resp, body := e.post(t, PathToken, f)
+		if resp.StatusCode != want {
+			t.Errorf("* PAT for scope %q = %d %v, want %d", scope, resp.StatusCode, body, want)
+			continue
+		}
+		if want == 200 {
+			got, _ := body["scope"].(string)
+			if wantScope := cmp.Or(scope, pat.ScopeFull); got != wantScope && !(got == "" && scope != "") {
+				t.Errorf("* PAT for scope %q issued scope %q", scope, got)
+			}
+		}
+		if scope == "" {
+			// Its "*" token narrows the same way by re-exchange.
+			own := url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {body["access_token"].(string)},
+				"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"identity:read"}}
+			if resp, body := e.post(t, PathToken, own); resp.StatusCode != 200 {
+				t.Errorf("re-exchange of the * token for identity:read = %d %v, want 200", resp.StatusCode, body)
+			}
+			own.Set("scope", "sts:admin")
+			if resp, body := e.post(t, PathToken, own); resp.StatusCode != 400 {
+				t.Errorf("re-exchange of the * token for sts:admin = %d %v, want 400", resp.StatusCode, body)
+			}
+		}
 	}
 
 	for name, tc := range map[string]struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -38,9 +39,25 @@ type subject struct {
 	poolAudiences, googleScopes []string
 	maxLifetime                 time.Duration
 	cab                         map[string]any
-	own                         bool        // our token: narrowing rules apply
-	spendKey                    string      // one-time-use provider: the token's used-token key
-	poolRec                     *trust.Pool // the pool judged, for the client check; nil: none
+	own                         bool // our token: narrowing rules apply
+	// apiScopes: the scopes are our API's (a PAT, or one of our tokens
+	// naming a principal of ours), so "*" in them also admits each
+	// scope of the API but sts:admin, as the API reads it (allows).
+	apiScopes bool
+	spendKey  string      // one-time-use provider: the token's used-token key
+	poolRec   *trust.Pool // the pool judged, for the client check; nil: none
+}
+
+// allows reports whether the subject's ceiling admits scope sc: one of
+// its scopes as written, or, for our API's scopes, a scope of the API
+// that "*" stands for (pat.Allows: every known scope but sts:admin).
+// Narrowing a full-access credential to identity:read is then possible;
+// a scope the API does not know is never in "*".
+func (s *subject) allows(sc string) bool {
+	if slices.Contains(s.scopes, sc) {
+		return true
+	}
+	return s.apiScopes && pat.KnownScope(sc) && pat.Allows(s.scopes, sc)
 }
 
 // tokenError builds the refusal for a subject or actor token.
@@ -209,6 +226,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
 		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
+		apiScopes: storage.PrincipalKind(c.Principal).Valid(),
 	}
 	if len(c.Attributes) > 0 {
 		s.attributes = c.Attributes
