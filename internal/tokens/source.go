@@ -57,10 +57,10 @@ type PoolRegistry interface {
 	Check(ctx context.Context, poolID, providerID string) (*trust.Pool, error)
 }
 
-// principalCache is the node's record cache (storage/cache): when the store
-// has one, principals are read through it, so a change made on this node
-// is seen here at once.
-type principalCache interface {
+// recordCache is the node's record cache (storage/cache): when the store
+// is one, principals and clients are read through it, so a change made on
+// this node is seen here at once.
+type recordCache interface {
 	CachedPrincipal(ctx context.Context, id string) (p storage.Principal, cached bool, err error)
 	CachedClient(ctx context.Context, id string) (c storage.Client, cached bool, err error)
 }
@@ -107,7 +107,7 @@ func (s *StoreSources) now() time.Time {
 // CheckSource implements [SourceChecker].
 func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	if storage.PrincipalKind(c.Principal).Valid() {
-		if _, ok := s.Store.(principalCache); ok {
+		if _, ok := s.Store.(recordCache); ok {
 			// The record cache already serves the row without I/O within
 			// its TTL, and forgets it at once when this node changes it.
 			if err := s.principal(ctx, c); err != nil {
@@ -120,7 +120,7 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	// A registered client's ID is a UUID; the other client_id values we
 	// mint (a pool's provider, "sts-api", none) name no client row.
 	if storage.IsUUID(c.ClientID) {
-		if _, ok := s.Store.(principalCache); ok {
+		if _, ok := s.Store.(recordCache); ok {
 			if err := s.client(ctx, c); err != nil {
 				return err
 			}
@@ -174,18 +174,12 @@ func (s *StoreSources) check(ctx context.Context, key string, read func() error)
 }
 
 func (s *StoreSources) principal(ctx context.Context, c *AccessClaims) error {
-	var p storage.Principal
-	var err error
-	if pc, ok := s.Store.(principalCache); ok {
-		var cached bool
-		p, cached, err = pc.CachedPrincipal(ctx, c.Subject)
-		if err == nil && cached && (p.Disabled || p.OrgID != c.OrgID) {
-			// A refusal is never taken from a cached copy.
-			p, err = s.Store.GetPrincipal(ctx, c.Subject)
-		}
-	} else {
-		p, err = s.Store.GetPrincipal(ctx, c.Subject)
+	var cached func(context.Context, string) (storage.Principal, bool, error)
+	if rc, ok := s.Store.(recordCache); ok {
+		cached = rc.CachedPrincipal
 	}
+	p, err := readFresh(ctx, c.Subject, cached, s.Store.GetPrincipal,
+		func(p storage.Principal) bool { return p.Disabled || p.OrgID != c.OrgID })
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return invalid(ErrSourceGone, "principal %s deleted", c.Subject)
@@ -201,22 +195,32 @@ func (s *StoreSources) principal(ctx context.Context, c *AccessClaims) error {
 	return nil
 }
 
+// readFresh reads record id: through the record cache when cached is set
+// (a copy up to the cache's TTL old), else with read. A cached copy that
+// refuses is read again first: a refusal is never taken from a cached
+// copy, so a record re-enabled elsewhere is accepted at once.
+func readFresh[T any](ctx context.Context, id string, cached func(context.Context, string) (T, bool, error),
+	read func(context.Context, string) (T, error), refuses func(T) bool,
+) (T, error) {
+	if cached != nil {
+		v, hit, err := cached(ctx, id)
+		if err != nil || !hit || !refuses(v) {
+			return v, err
+		}
+	}
+	return read(ctx, id)
+}
+
 // client checks the token's client: present and enabled. Its organization
 // is not compared: issuance gives a client tokens of its own organization
 // only (grants.CheckClient), and a client's organization never changes.
 func (s *StoreSources) client(ctx context.Context, c *AccessClaims) error {
-	var cl storage.Client
-	var err error
-	if pc, ok := s.Store.(principalCache); ok {
-		var cached bool
-		cl, cached, err = pc.CachedClient(ctx, c.ClientID)
-		if err == nil && cached && cl.Disabled {
-			// A refusal is never taken from a cached copy.
-			cl, err = s.Store.GetClient(ctx, c.ClientID)
-		}
-	} else {
-		cl, err = s.Store.GetClient(ctx, c.ClientID)
+	var cached func(context.Context, string) (storage.Client, bool, error)
+	if rc, ok := s.Store.(recordCache); ok {
+		cached = rc.CachedClient
 	}
+	cl, err := readFresh(ctx, c.ClientID, cached, s.Store.GetClient,
+		func(cl storage.Client) bool { return cl.Disabled })
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return invalid(ErrSourceGone, "client %s deleted", c.ClientID)
