@@ -333,7 +333,7 @@ func TestStoreSourcesPool(t *testing.T) {
 		"off":      {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
 		"no-prov":  {err: &trust.Error{Reason: trust.ReasonProviderDisabled}},
 		"bad-cel":  {err: &trust.Error{Reason: trust.ReasonPolicyInvalid}},
-		"elsewhen": {pool: &trust.Pool{Pool: storage.Pool{ID: "elsewhen", OrgID: "org-2"}}},
+		"other-org": {pool: &trust.Pool{Pool: storage.Pool{ID: "other-org", OrgID: "org-2"}}},
 		"down":     {err: &trust.Error{Reason: trust.ReasonUnavailable, Err: errors.New("disk on fire")}},
 		"raw":      {err: errors.New("not a trust error")},
 	}
@@ -351,7 +351,7 @@ func TestStoreSourcesPool(t *testing.T) {
 	for pool, want := range map[string]string{
 		"github": "", "": "",
 		"gone": "token_source_gone", "off": "token_source_gone", "no-prov": "token_source_gone",
-		"bad-cel": "token_source_gone", "elsewhen": "token_source_gone",
+		"bad-cel": "token_source_gone", "other-org": "token_source_gone",
 		"down": "source_unavailable", "raw": "source_unavailable",
 	} {
 		if got := verify(pool); got != want {
