@@ -329,13 +329,13 @@ func TestStoreSourcesPool(t *testing.T) {
 	c := f.claims()
 	c.Principal, c.ClientID = "", "pools/github/providers/actions" // the pool alone is the source under test
 	registry := fakePools{
-		"github":   {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: c.OrgID}}},
-		"off":      {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
-		"no-prov":  {err: &trust.Error{Reason: trust.ReasonProviderDisabled}},
-		"bad-cel":  {err: &trust.Error{Reason: trust.ReasonPolicyInvalid}},
+		"github":    {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: c.OrgID}}},
+		"off":       {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
+		"no-prov":   {err: &trust.Error{Reason: trust.ReasonProviderDisabled}},
+		"bad-cel":   {err: &trust.Error{Reason: trust.ReasonPolicyInvalid}},
 		"other-org": {pool: &trust.Pool{Pool: storage.Pool{ID: "other-org", OrgID: "org-2"}}},
-		"down":     {err: &trust.Error{Reason: trust.ReasonUnavailable, Err: errors.New("disk on fire")}},
-		"raw":      {err: errors.New("not a trust error")},
+		"down":      {err: &trust.Error{Reason: trust.ReasonUnavailable, Err: errors.New("disk on fire")}},
+		"raw":       {err: errors.New("not a trust error")},
 	}
 	f.verifier.Sources = tokens.NewStoreSources(sqlitetest.NewStore(t), registry)
 	verify := func(pool string) string {
