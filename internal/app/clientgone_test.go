@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/oauth2"
@@ -185,4 +186,45 @@ func (e *oauthEnv) resourceServer(t *testing.T, svc *clients.Service, audiences 
 		return m["active"] == true
 	}
 	return introspect, active
+}
+
+// TestRefreshTokenIntrospectionFollowsRevokedSources: a refresh token is
+// inactive once a token its family was exchanged from (src_jti), or the
+// earlier family that token belonged to (grant_id), is revoked, as the
+// refresh grant then refuses it (docs/security.md A-36).
+func TestRefreshTokenIntrospectionFollowsRevokedSources(t *testing.T) {
+	e := newOAuthEnv(t)
+	here, err := clients.NewService(e.records, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, active := e.resourceServer(t, here, "https://a.example")
+	begin := func(c tokens.AccessClaims) string {
+		t.Helper()
+		c.Subject, c.OrgID, c.Principal = e.a.PrincipalID, "org", "SERVICE_ACCOUNT"
+		rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, c, []string{"read"}, []string{"https://a.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	fromToken := begin(tokens.AccessClaims{SourceJTIs: []string{"jti-0", "jti-1"}})
+	fromFamily := begin(tokens.AccessClaims{GrantID: "family-0"})
+	if !active(fromToken) || !active(fromFamily) {
+		t.Fatal("a fresh refresh token is inactive")
+	}
+	for _, r := range []storage.Revocation{
+		{ID: tokens.RevocationIDJTI("jti-1"), Reason: "test", CreatedAt: storage.Now(e.clock.Now()), ExpiresAt: storage.Now(e.clock.Now().Add(time.Hour))},
+		tokens.GrantRevocation("family-0", "test", e.clock.Now(), 0),
+	} {
+		if err := e.store.PutRevocation(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if active(fromToken) {
+		t.Error("a refresh token of a family exchanged from a revoked token is still active")
+	}
+	if active(fromFamily) {
+		t.Error("a refresh token of a family begun from a token of a revoked family is still active")
+	}
 }

@@ -240,6 +240,42 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 		d.wantAlive(t, narrow)
 	})
 
+	t.Run("source token revoked", func(t *testing.T) {
+		// Revoking one of our tokens ends every token exchanged from it,
+		// at once, and leaves its source and its siblings alone
+		// (docs/security.md A-36).
+		_, secret := newPAT(t)
+		tok, sibling := exchangePAT(t, secret), exchangePAT(t, secret)
+		reexchange := func(tok string) string {
+			t.Helper()
+			code, m := d.token(t, url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok},
+				"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"identity:read"}})
+			if code != 200 {
+				t.Fatalf("re-exchange = %d %v", code, m)
+			}
+			return m["access_token"].(string)
+		}
+		child := reexchange(tok)
+		grandchild := reexchange(child)
+		d.wantAlive(t, grandchild)
+		// Not issued to a client: its holder revokes it (RFC 7009).
+		req, _ := http.NewRequest("POST", d.r.base+"/oauth2/revoke", strings.NewReader(url.Values{"token": {child}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("revoke = %d", resp.StatusCode)
+		}
+		if api, active, re := d.consumers(t, grandchild); api == nil || active || re != http.StatusBadRequest {
+			t.Errorf("right after its source was revoked: bearer API err = %v, introspection active = %v, re-exchange = %d; want refused everywhere", api, active, re)
+		}
+		d.wantAlive(t, tok)
+		d.wantAlive(t, sibling)
+	})
+
 	t.Run("principal disabled", func(t *testing.T) {
 		sa := d.serviceAccount(t, "bot")
 		id, secret := d.client(t, sa, "identity:read")

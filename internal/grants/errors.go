@@ -23,6 +23,7 @@ const (
 	ReasonActorTypeMismatch      = "actor_token_type_mismatch"
 	ReasonActorNotAllowed        = "actor_not_allowed"
 	ReasonDelegationTooDeep      = "delegation_too_deep"
+	ReasonDerivationTooDeep      = "derivation_too_deep"
 	ReasonSelfExchangeDisabled   = "self_exchange_disabled"
 	ReasonScopeInvalid           = "scope_invalid"
 	ReasonScopeExceedsPool       = "scope_exceeds_pool"

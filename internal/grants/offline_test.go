@@ -1,8 +1,6 @@
 package grants
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,45 +19,14 @@ import (
 // token works at the refresh_token grant, and without a client the request
 // is refused with nothing issued.
 func TestExchangeOfflineAccess(t *testing.T) {
-	e := newEnv(t, nil)
-	ctx := t.Context()
-	pool := storage.Pool{ID: "offline", OrgID: "acme", Condition: "true", Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}
-	if err := e.store.CreatePool(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.CreateProvider(ctx, storage.Provider{PoolID: "offline", ID: "p", Issuer: e.issuer.URL, Audiences: []string{"offline"}}); err != nil {
-		t.Fatal(err)
-	}
-	pepper := []byte(strings.Repeat("p", 32))
-	sec := secret.PrefixClientSecret.Generate()
-	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
-		Pools: []string{"offline"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}}
-	if err := e.store.CreateClient(ctx, client); err != nil {
-		t.Fatal(err)
-	}
-	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Trust: e.grant.Trust, Principals: e.store}
-	e.grant.Refresh = ref
-	e.handler.Grants = append(e.handler.Grants, ref)
-	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
-	mux := http.NewServeMux()
-	e.handler.Mount(mux)
-	e.srv.Config.Handler = mux
+	o := newOfflineEnv(t)
+	e, ctx, pepper, client, post := o.env, t.Context(), o.pepper, o.client, o.post
 
 	now := time.Now()
 	claims := e.issuer.claims(now, "u1")
 	claims["aud"] = "offline"
 	subjectExp := now.Add(time.Hour)
 	form := exchangeForm(e.issuer.mint(t, "RS256", claims), "pool", "offline", "scope", "read offline_access")
-	post := func(form url.Values, withClient bool) (*http.Response, map[string]any) {
-		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathToken, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if withClient {
-			req.SetBasicAuth(client.ID, sec)
-		}
-		return do(t, req)
-	}
-
 	resp, body := post(form, false)
 	if resp.StatusCode != 400 || body["error"] != oauth2.ErrorInvalidScope || body["reason"] != ReasonRefreshNeedsClient || body["refresh_token"] != nil {
 		t.Errorf("offline_access without a client = %d %v, want invalid_scope and no token", resp.StatusCode, body)
@@ -111,24 +78,59 @@ func TestExchangeOfflineAccess(t *testing.T) {
 	}
 }
 
-// grantID reads the grant_id claim of an access token (unverified: the
-// handler under test minted it).
+// offlineEnv is newEnv with the pool "offline" (whose ceiling includes
+// offline_access, provider audience "offline"), a client of it that may
+// exchange and refresh, and the refresh_token grant.
+type offlineEnv struct {
+	*env
+	pepper []byte
+	client storage.Client
+	secret string
+	// post sends form, with the client's credentials when withClient.
+	post func(form url.Values, withClient bool) (*http.Response, map[string]any)
+}
+
+func newOfflineEnv(t *testing.T) *offlineEnv {
+	t.Helper()
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	pool := storage.Pool{ID: "offline", OrgID: "acme", Condition: "true", Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}
+	if err := e.store.CreatePool(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateProvider(ctx, storage.Provider{PoolID: "offline", ID: "p", Issuer: e.issuer.URL, Audiences: []string{"offline"}}); err != nil {
+		t.Fatal(err)
+	}
+	pepper := []byte(strings.Repeat("p", 32))
+	sec := secret.PrefixClientSecret.Generate()
+	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+		Pools: []string{"offline"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}}
+	if err := e.store.CreateClient(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Trust: e.grant.Trust, Principals: e.store}
+	e.grant.Refresh = ref
+	e.handler.Grants = append(e.handler.Grants, ref)
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
+	mux := http.NewServeMux()
+	e.handler.Mount(mux)
+	e.srv.Config.Handler = mux
+	o := &offlineEnv{env: e, pepper: pepper, client: client, secret: sec}
+	o.post = func(form url.Values, withClient bool) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if withClient {
+			req.SetBasicAuth(client.ID, sec)
+		}
+		return do(t, req)
+	}
+	return o
+}
+
+// grantID reads the grant_id claim of an access token.
 func grantID(t *testing.T, tok any) string {
 	t.Helper()
 	s, _ := tok.(string)
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		t.Fatalf("access token %q is not a JWS", s)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		GrantID string `json:"grant_id"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c.GrantID
+	return accessPayload(t, s).GrantID
 }

@@ -222,6 +222,12 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
 	}
+	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID); {
+	case err != nil:
+		return nil, unavailable("storage_unavailable", err)
+	case revoked:
+		return nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
+	}
 	if c.PATID != "" || c.PATGeneration != "" { // begun from a personal access token
 		if g.Sources == nil {
 			return nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))

@@ -26,13 +26,16 @@ type subject struct {
 	clientID            string
 	attributes          map[string]any
 	src                 *tokens.Source
-	patID, patGen       string        // the PAT the subject derives from, if any
-	grantID             string        // the refresh-token family it was minted from, if any
-	act                 *tokens.Actor // existing delegation chain (our tokens)
-	mayAct              any           // the may_act claim, when present
-	exp                 time.Time
-	scopes              []string // ceiling
-	audiences           []string // ceiling; nil: the server's allowlist
+	patID, patGen       string // the PAT the subject derives from, if any
+	grantID             string // the refresh-token family it was minted from, if any
+	// srcJTIs: for one of our tokens, its own jti after those it was
+	// exchanged from (src_jti); a token exchanged from it names them all.
+	srcJTIs   []string
+	act       *tokens.Actor // existing delegation chain (our tokens)
+	mayAct    any           // the may_act claim, when present
+	exp       time.Time
+	scopes    []string // ceiling
+	audiences []string // ceiling; nil: the server's allowlist
 	// poolAudiences are the pool's downstream audiences, allowed besides
 	// the server's allowlist; googleScopes what Google's default scope
 	// means in the pool (nil: the whole ceiling).
@@ -226,6 +229,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
 		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
+		srcJTIs:   append(slices.Clip(c.SourceJTIs), c.ID),
 		apiScopes: storage.PrincipalKind(c.Principal).Valid(),
 	}
 	if len(c.Attributes) > 0 {

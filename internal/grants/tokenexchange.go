@@ -23,6 +23,11 @@ const (
 	DefaultPATMaxLifetime     = time.Hour
 )
 
+// maxSourceJTIs bounds src_jti, the tokens of ours a token was exchanged
+// from: a longer chain is refused rather than cut, since a link dropped
+// would be a revocation that no longer reaches (docs/security.md A-36).
+const maxSourceJTIs = 16
+
 // TokenExchange is the RFC 8693 grant. Fill the exported fields; it is
 // safe for concurrent use.
 type TokenExchange struct {
@@ -138,13 +143,17 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if err != nil {
 		return nil, err
 	}
+	srcJTIs, err := sourceJTIs(subj, actor)
+	if err != nil {
+		return nil, err
+	}
 
 	// 6. What may be issued: targets, scope, boundary, lifetime.
 	now := g.now().Truncate(time.Second)
 	c := tokens.AccessClaims{
 		Subject: subj.sub, OrgID: subj.org, Principal: subj.principal, ClientID: subj.clientID,
 		Act: act, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
-		PATID: subj.patID, PATGeneration: subj.patGen, GrantID: subj.grantID,
+		PATID: subj.patID, PATGeneration: subj.patGen, GrantID: subj.grantID, SourceJTIs: srcJTIs,
 		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now),
 	}
 	if client != nil {
@@ -255,4 +264,24 @@ func (g *TokenExchange) spend(ctx context.Context, subj *subject, isSubject bool
 		return unavailable(ReasonReplayUnavailable, err)
 	}
 	return nil
+}
+
+// sourceJTIs is the src_jti of a token exchanged from subj, and from actor
+// in a delegation: the jti of each of our tokens it comes from, with the
+// ones those came from, so that revoking any of them ends it
+// (docs/security.md A-36). A chain longer than maxSourceJTIs is refused.
+func sourceJTIs(subj, actor *subject) ([]string, error) {
+	l := subj.srcJTIs
+	if actor != nil {
+		for _, j := range actor.srcJTIs {
+			if !slices.Contains(l, j) {
+				l = append(slices.Clip(l), j)
+			}
+		}
+	}
+	if len(l) > maxSourceJTIs {
+		return nil, refuse(oauth2.ErrorInvalidRequest, descSubject, ReasonDerivationTooDeep,
+			fmt.Errorf("exchanged from %d tokens of ours, at most %d", len(l), maxSourceJTIs))
+	}
+	return l, nil
 }

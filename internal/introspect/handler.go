@@ -31,6 +31,12 @@ type PATVerifier interface {
 	Authenticate(ctx context.Context, secret string) (pat.Authenticated, error)
 }
 
+// RefreshStore is what introspection reads for a refresh token.
+type RefreshStore interface {
+	storage.RefreshTokenStore
+	storage.RevocationStore
+}
+
 // Handler serves introspection. Fill the exported fields; it is safe for
 // concurrent use.
 type Handler struct {
@@ -39,8 +45,9 @@ type Handler struct {
 	// Tokens verifies access JWTs, with Revocations wired so a revocation
 	// is seen at once (docs/security.md D-04).
 	Tokens *tokens.Verifier
-	// Refresh looks refresh tokens up by digest under Pepper.
-	Refresh storage.RefreshTokenStore
+	// Refresh looks refresh tokens up by digest under Pepper, and the
+	// revocations of what their families were begun from.
+	Refresh RefreshStore
 	Pepper  []byte
 	// PATs introspects personal access tokens; nil: PATs are inactive.
 	PATs PATVerifier

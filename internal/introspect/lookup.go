@@ -103,8 +103,15 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		resp.Act, resp.CAB, resp.Pool, resp.Provider, resp.Src = c.Act, c.CAB, c.Pool, c.Provider, c.Src
 	}
 	// Active only while a refresh would be honoured: what the family
-	// derives from (its principal, client, PAT, pool) still stands, as
-	// the refresh grant re-checks (docs/security.md A-33).
+	// derives from (its principal, client, PAT, pool, the tokens it was
+	// exchanged from) still stands, as the refresh grant re-checks
+	// (docs/security.md ).
+	switch revoked, err := tokens.FamilySourceRevoked(ctx, h.Refresh, &c, rt.FamilyID); {
+	case err != nil:
+		return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	case revoked:
+		return inactive, nil
+	}
 	if h.Tokens.Sources != nil {
 		c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 		switch err := h.Tokens.Sources.CheckSource(ctx, &c); {

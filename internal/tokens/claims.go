@@ -115,6 +115,12 @@ type AccessClaims struct {
 	// "grant:<id>", which ends these tokens too (RFC 7009 §2.1,
 	// [RevocationIDGrant]). Tokens exchanged from one carry it on.
 	GrantID string `json:"grant_id,omitempty"`
+	// SourceJTIs are the jti of every one of our access tokens this one
+	// was exchanged from, oldest first: the subject token of a
+	// re-exchange and the actor token of a delegation, with theirs.
+	// Revoking any of them ends this token too ([RevocationIDJTI],
+	// docs/design.md#lifetimes).
+	SourceJTIs []string `json:"src_jti,omitempty"`
 }
 
 // IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).

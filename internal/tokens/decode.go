@@ -269,6 +269,9 @@ func (d *fastJSON) claims(c *AccessClaims) bool {
 		case "grant_id":
 			bit = 1 << 19
 			c.GrantID, ok = d.str()
+		case "src_jti":
+			bit = 1 << 20
+			c.SourceJTIs, ok = d.strs()
 		}
 		if !ok || seen&bit != 0 {
 			return false
@@ -302,6 +305,28 @@ func (d *fastJSON) audience(a *Audience) bool {
 		}
 		*a = l
 		return d.consume(']')
+	}
+}
+
+// strs reads an array of strings; anything else (null included) hands
+// over to go-jose.
+func (d *fastJSON) strs() ([]string, bool) {
+	if !d.consume('[') {
+		return nil, false
+	}
+	l := []string{}
+	if d.consume(']') {
+		return l, true
+	}
+	for {
+		s, ok := d.str()
+		if !ok {
+			return nil, false
+		}
+		l = append(l, s)
+		if !d.consume(',') {
+			return l, d.consume(']')
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ func claimsCases(t testing.TB) []string {
 		Issuer: "https://sts.example", Subject: "7c0f3b5e", Audience: Audience{"a", "b"}, Expiry: 1700000900,
 		IssuedAt: 1700000000, NotBefore: 1700000000, ID: "jti-1", ClientID: "ci", Scope: "read write", OrgID: "org-1",
 		Principal: "user", Pool: "github", Provider: "actions", PATID: "p", PATGeneration: "3", GrantID: "fam-1",
+		SourceJTIs: []string{"jti-0", "jti-00"},
 		Act:        &Actor{Issuer: "i", Subject: "s", ClientID: "c", Act: &Actor{Subject: "t"}},
 		Attributes: map[string]any{"team": "infra", "n": 1.5, "list": []any{"a", 2.0, true, nil, map[string]any{}}},
 		CAB:        map[string]any{"rules": []any{map[string]any{"resource": "r", "perm": []any{"p"}}}},
@@ -41,6 +42,8 @@ func claimsCases(t testing.TB) []string {
 		// Types (T-42, T-43).
 		`{"sub":1}`, `{"sub":null}`, `{"sub":true}`, `{"sub":["a"]}`, `{"exp":"1"}`, `{"exp":1.0}`, `{"exp":1e3}`, `{"exp":null}`,
 		`{"exp":9223372036854775807}`, `{"exp":9223372036854775808}`, `{"exp":123456789012345678}`, `{"exp":1234567890123456789}`,
+		`{"src_jti":[]}`, `{"src_jti":null}`, `{"src_jti":"j"}`, `{"src_jti":["j",1]}`, `{"src_jti":["j",null]}`, `{"src_jti":[["j"]]}`,
+		`{"src_jti":["a"],"src_jti":["b"]}`, `{"src_jti":["a",]}`, `{"Src_jti":["a"]}`,
 		`{"exp":-0}`, `{"exp":01}`, `{"exp":-}`, `{"act":null}`, `{"act":"x"}`, `{"act":{}}`, `{"src":null}`, `{"src":[]}`,
 		`{"attributes":null}`, `{"attributes":[]}`, `{"attributes":{}}`, `{"attributes":{"n":1e400}}`, `{"attributes":{"n":-0.0}}`,
 		`{"attributes":{"n":12345678901234567890}}`, `{"attributes":{"n":1E-7}}`, `{"attributes":{"n":01}}`, `{"attributes":{"n":.5}}`,

@@ -23,6 +23,9 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	for _, a := range c.Audience {
 		n += len(a) + 3
 	}
+	for _, j := range c.SourceJTIs {
+		n += len(j) + 3
+	}
 	for k, v := range c.Attributes {
 		n += len(k) + len(v.(string)) + 6
 	}
@@ -95,6 +98,17 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = appendOmitEmpty(b, `,"pat_id":`, c.PATID)
 	b = appendOmitEmpty(b, `,"pat_gen":`, c.PATGeneration)
 	b = appendOmitEmpty(b, `,"grant_id":`, c.GrantID)
+	for i, j := range c.SourceJTIs {
+		if i == 0 {
+			b = append(b, `,"src_jti":[`...)
+		} else {
+			b = append(b, ',')
+		}
+		b = oauth2.AppendJSONString(b, j)
+	}
+	if len(c.SourceJTIs) > 0 {
+		b = append(b, ']')
+	}
 	return append(b, '}'), nil
 }
 

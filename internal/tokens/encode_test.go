@@ -48,6 +48,14 @@ func TestMarshalAccessMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			c.Src = &Source{Issuer: pick(), Subject: pick()}
 		}
+		switch rng.IntN(3) {
+		case 0:
+			c.SourceJTIs = []string{}
+		case 1:
+			for range 1 + rng.IntN(3) {
+				c.SourceJTIs = append(c.SourceJTIs, pick())
+			}
+		}
 		if rng.IntN(2) == 0 {
 			c.Attributes = map[string]any{}
 			for range rng.IntN(5) {

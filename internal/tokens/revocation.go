@@ -3,7 +3,9 @@ package tokens
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -29,7 +31,9 @@ type StoreRevocations struct {
 }
 
 // RevocationIDJTI is the revocation row ID of one access token.
-func RevocationIDJTI(jti string) string { return "jti:" + jti }
+func RevocationIDJTI(jti string) string { return revocationPrefixJTI + jti }
+
+const revocationPrefixJTI = "jti:"
 
 // RevocationIDSubject is the revocation row ID of all tokens of a subject.
 func RevocationIDSubject(sub string) string { return "sub:" + sub }
@@ -82,7 +86,7 @@ func GrantRevocation(family, reason string, now time.Time, keep time.Duration) s
 // lookup, on every call: a revocation is seen at once (docs/design.md#storage-and-replicas).
 func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool, error) {
 	jtiID, subID, grantID, clientSubID := RevocationIDJTI(c.ID), RevocationIDSubject(c.Subject), "", ""
-	ids := append(make([]string, 0, 4), jtiID, subID)
+	ids := append(make([]string, 0, 4+len(c.SourceJTIs)), jtiID, subID)
 	if c.GrantID != "" {
 		grantID = RevocationIDGrant(c.GrantID)
 		ids = append(ids, grantID)
@@ -91,6 +95,10 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 		// Consents are a person's: only their tokens pay for this row.
 		clientSubID = RevocationIDClientSubject(c.ClientID, c.Subject)
 		ids = append(ids, clientSubID)
+	}
+	for _, j := range c.SourceJTIs {
+		// A token exchanged from a revoked one ends with it.
+		ids = append(ids, RevocationIDJTI(j))
 	}
 	iat := c.IssuedAt.Time()
 	rs, err := s.Store.GetRevocations(ctx, ids...)
@@ -105,7 +113,35 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 			if !iat.After(r.IssuedBefore) {
 				return true, nil
 			}
+		default:
+			if j, ok := strings.CutPrefix(r.ID, revocationPrefixJTI); ok && slices.Contains(c.SourceJTIs, j) {
+				return true, nil // a token it was exchanged from
+			}
 		}
 	}
 	return false, nil
+}
+
+// FamilySourceRevoked reports whether what a refresh-token family was
+// begun from has been revoked since, c being the family's claim template:
+// one of our tokens it was exchanged from (src_jti), or the earlier family
+// that token belonged to (grant_id, when it is not the family's own). The
+// refresh grant and introspection refuse such a family: every token it
+// minted would be refused anyway (docs/security.md A-36).
+func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string) (bool, error) {
+	ids := make([]string, 0, len(c.SourceJTIs)+1)
+	for _, j := range c.SourceJTIs {
+		ids = append(ids, RevocationIDJTI(j))
+	}
+	if c.GrantID != "" && c.GrantID != family {
+		ids = append(ids, RevocationIDGrant(c.GrantID))
+	}
+	if len(ids) == 0 {
+		return false, nil
+	}
+	rs, err := s.GetRevocations(ctx, ids...)
+	if err != nil {
+		return false, fmt.Errorf("tokens: revocation check: %w", err)
+	}
+	return len(rs) > 0, nil
 }

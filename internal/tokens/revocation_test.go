@@ -87,6 +87,42 @@ func TestStoreRevocationsByGrant(t *testing.T) {
 	}
 }
 
+// TestStoreRevocationsBySourceToken: revoking one of our tokens ends every
+// token exchanged from it, at any depth (src_jti: re-exchange and
+// delegation), and nothing else (docs/security.md A-36).
+func TestStoreRevocationsBySourceToken(t *testing.T) {
+	s := sqlitetest.NewStore(t)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
+	mint := func(src ...string) (string, string) {
+		c := f.claims()
+		c.SourceJTIs = src
+		tok, c, err := f.issuer.MintAccessToken(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, c.ID
+	}
+	root, rootJTI := mint()
+	child, childJTI := mint(rootJTI)
+	grandchild, _ := mint(rootJTI, childJTI)
+	sibling, _ := mint("another-jti")
+	if err := s.PutRevocation(t.Context(), storage.Revocation{ID: tokens.RevocationIDJTI(childJTI), Reason: "test",
+		CreatedAt: storage.Now(t0), ExpiresAt: storage.Now(t0.Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{child, grandchild} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); tokens.Reason(err) != "token_revoked" {
+			t.Errorf("token exchanged from a revoked token: err = %v, want token_revoked", err)
+		}
+	}
+	for _, tok := range []string{root, sibling} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); err != nil {
+			t.Errorf("the revoked token's source, or a token of another source: %v", err)
+		}
+	}
+}
+
 // TestStoreRevocationsByClientSubject: "client_sub:…" (a withdrawn
 // consent) revokes a person's tokens of that client issued up to the
 // withdrawal, and nothing else: other clients', later ones (a new
