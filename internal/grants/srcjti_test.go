@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -161,3 +162,56 @@ func accessPayload(t *testing.T, tok string) tokens.AccessClaims {
 
 func jti(t *testing.T, tok string) string        { return accessPayload(t, tok).ID }
 func srcJTIOf(t *testing.T, tok string) []string { return accessPayload(t, tok).SourceJTIs }
+
+// TestReExchangeEndsWithEveryClient: a token another client re-exchanged
+// is issued to that client, and still ends with the client the first
+// token was issued to (src_client_id; docs/security.md A-33): disabling
+// either ends it, re-enabling brings it back.
+func TestReExchangeEndsWithEveryClient(t *testing.T) {
+	o := newOfflineEnv(t)
+	o.verify.Sources = tokens.NewStoreSources(o.store, o.grant.Trust)
+	o.verify.Sources.(*tokens.StoreSources).TTL = 0 // every check reads the client
+	sec := secret.PrefixClientSecret.Generate()
+	b := o.client
+	b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)
+	if err := o.store.CreateClient(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	as := func(id, sec string, form url.Values) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, o.srv.URL+PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, sec)
+		resp, body := do(t, req)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("exchange by %s = %d %v", id, resp.StatusCode, body)
+		}
+		return body["access_token"].(string)
+	}
+	c := o.issuer.claims(time.Now(), "u1")
+	c["aud"] = "offline"
+	first := as(o.client.ID, o.secret, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"))
+	form := exchangeForm(first, "scope", "read")
+	form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+	second := as(b.ID, sec, form)
+	if p := accessPayload(t, second); p.ClientID != b.ID || !slices.Equal(p.SourceClientIDs, []string{o.client.ID}) {
+		t.Fatalf("re-exchanged by another client: client_id %q, src_client_id %q; want %q and [%q]", p.ClientID, p.SourceClientIDs, b.ID, o.client.ID)
+	}
+	for _, id := range []string{o.client.ID, b.ID} {
+		for _, disabled := range []bool{true, false} {
+			if err := o.store.UpdateClient(t.Context(), id, func(cl storage.Client) (storage.Client, error) {
+				cl.Disabled = disabled
+				return cl, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), second)
+			if disabled && tokens.Reason(err) != "token_source_gone" {
+				t.Errorf("client %s disabled: err = %v, want token_source_gone", id, err)
+			}
+			if !disabled && err != nil {
+				t.Errorf("client %s enabled again: err = %v", id, err)
+			}
+		}
+	}
+}

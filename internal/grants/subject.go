@@ -30,12 +30,15 @@ type subject struct {
 	grantID             string // the refresh-token family it was minted from, if any
 	// srcJTIs: for one of our tokens, its own jti after those it was
 	// exchanged from (src_jti); a token exchanged from it names them all.
-	srcJTIs   []string
-	act       *tokens.Actor // existing delegation chain (our tokens)
-	mayAct    any           // the may_act claim, when present
-	exp       time.Time
-	scopes    []string // ceiling
-	audiences []string // ceiling; nil: the server's allowlist
+	srcJTIs []string
+	// srcClients: for one of our tokens, the registered clients of it and
+	// of the tokens it came from (src_client_id, then client_id).
+	srcClients []string
+	act        *tokens.Actor // existing delegation chain (our tokens)
+	mayAct     any           // the may_act claim, when present
+	exp        time.Time
+	scopes     []string // ceiling
+	audiences  []string // ceiling; nil: the server's allowlist
 	// poolAudiences are the pool's downstream audiences, allowed besides
 	// the server's allowlist; googleScopes what Google's default scope
 	// means in the pool (nil: the whole ceiling).
@@ -229,11 +232,14 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
 		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
-		srcJTIs:   append(slices.Clip(c.SourceJTIs), c.ID),
+		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs,
 		apiScopes: storage.PrincipalKind(c.Principal).Valid(),
 	}
 	if len(c.Attributes) > 0 {
 		s.attributes = c.Attributes
+	}
+	if storage.IsUUID(c.ClientID) && !slices.Contains(s.srcClients, c.ClientID) {
+		s.srcClients = append(slices.Clip(s.srcClients), c.ClientID)
 	}
 	if isSubject {
 		req.trace.org, req.trace.pool, req.trace.provider = c.OrgID, c.Pool, c.Provider

@@ -159,6 +159,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if client != nil {
 		c.ClientID = client.ID
 	}
+	c.SourceClientIDs = sourceClients(c.ClientID, subj, actor)
 	if c.Audience, err = g.audience(req, subj); err != nil {
 		return nil, err
 	}
@@ -284,4 +285,23 @@ func sourceJTIs(subj, actor *subject) ([]string, error) {
 			fmt.Errorf("exchanged from %d tokens of ours, at most %d", len(l), maxSourceJTIs))
 	}
 	return l, nil
+}
+
+// sourceClients is the src_client_id of a token issued to client id own
+// and exchanged from subj (and actor): the registered clients of the
+// tokens of ours it comes from other than own, so that it ends with each
+// of them as it ends with its own client (docs/security.md A-33).
+func sourceClients(own string, from ...*subject) []string {
+	var l []string
+	for _, t := range from {
+		if t == nil {
+			continue
+		}
+		for _, id := range t.srcClients {
+			if id != own && !slices.Contains(l, id) {
+				l = append(l, id)
+			}
+		}
+	}
+	return l
 }

@@ -121,6 +121,11 @@ type AccessClaims struct {
 	// Revoking any of them ends this token too ([RevocationIDJTI],
 	// docs/design.md#lifetimes).
 	SourceJTIs []string `json:"src_jti,omitempty"`
+	// SourceClientIDs are the registered clients (client_id) of the
+	// tokens in SourceJTIs other than this token's own: a token another
+	// client re-exchanged still ends with the client the first was
+	// issued to ([SourceChecker]).
+	SourceClientIDs []string `json:"src_client_id,omitempty"`
 }
 
 // IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).

@@ -272,6 +272,9 @@ func (d *fastJSON) claims(c *AccessClaims) bool {
 		case "src_jti":
 			bit = 1 << 20
 			c.SourceJTIs, ok = d.strs()
+		case "src_client_id":
+			bit = 1 << 21
+			c.SourceClientIDs, ok = d.strs()
 		}
 		if !ok || seen&bit != 0 {
 			return false

@@ -26,6 +26,9 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	for _, j := range c.SourceJTIs {
 		n += len(j) + 3
 	}
+	for _, id := range c.SourceClientIDs {
+		n += len(id) + 3
+	}
 	for k, v := range c.Attributes {
 		n += len(k) + len(v.(string)) + 6
 	}
@@ -98,17 +101,8 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = appendOmitEmpty(b, `,"pat_id":`, c.PATID)
 	b = appendOmitEmpty(b, `,"pat_gen":`, c.PATGeneration)
 	b = appendOmitEmpty(b, `,"grant_id":`, c.GrantID)
-	for i, j := range c.SourceJTIs {
-		if i == 0 {
-			b = append(b, `,"src_jti":[`...)
-		} else {
-			b = append(b, ',')
-		}
-		b = oauth2.AppendJSONString(b, j)
-	}
-	if len(c.SourceJTIs) > 0 {
-		b = append(b, ']')
-	}
+	b = appendStrings(b, `,"src_jti":`, c.SourceJTIs)
+	b = appendStrings(b, `,"src_client_id":`, c.SourceClientIDs)
 	return append(b, '}'), nil
 }
 
@@ -129,4 +123,21 @@ func appendOmitEmpty(b []byte, key, v string) []byte {
 		return b
 	}
 	return oauth2.AppendJSONString(append(b, key...), v)
+}
+
+// appendStrings appends key and the array l unless l is empty (omitempty).
+func appendStrings(b []byte, key string, l []string) []byte {
+	if len(l) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	for i, v := range l {
+		if i == 0 {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = oauth2.AppendJSONString(b, v)
+	}
+	return append(b, ']')
 }

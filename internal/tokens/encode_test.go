@@ -50,10 +50,13 @@ func TestMarshalAccessMatchesEncodingJSON(t *testing.T) {
 		}
 		switch rng.IntN(3) {
 		case 0:
-			c.SourceJTIs = []string{}
+			c.SourceJTIs, c.SourceClientIDs = []string{}, []string{}
 		case 1:
 			for range 1 + rng.IntN(3) {
 				c.SourceJTIs = append(c.SourceJTIs, pick())
+			}
+			for range rng.IntN(3) {
+				c.SourceClientIDs = append(c.SourceClientIDs, pick())
 			}
 		}
 		if rng.IntN(2) == 0 {

@@ -21,7 +21,8 @@ import (
 // stands: its principal (sub, when the principal claim names a kind) is
 // present and enabled in the token's organization, its personal access
 // token (pat_id, pat_gen), when it has one, is present and not regenerated,
-// its client (client_id, when it names a registered client) is present
+// its client (client_id, when it names a registered client) and the
+// clients of the tokens it was exchanged from (src_client_id) are present
 // and enabled, and its pool and provider (pool, provider), when it was
 // exchanged through one, are present and enabled in its organization.
 // It returns nil, an error wrapping [ErrSourceGone], or an error wrapping
@@ -117,14 +118,13 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 			return err
 		}
 	}
-	// A registered client's ID is a UUID; the other client_id values we
-	// mint (a pool's provider, "sts-api", none) name no client row.
-	if storage.IsUUID(c.ClientID) {
-		if _, ok := s.Store.(recordCache); ok {
-			if err := s.client(ctx, c); err != nil {
-				return err
-			}
-		} else if err := s.check(ctx, "c\x00"+c.ClientID+"\x00"+c.OrgID, func() error { return s.client(ctx, c) }); err != nil {
+	if err := s.clientStands(ctx, c.ClientID, c.OrgID); err != nil {
+		return err
+	}
+	// A token another client re-exchanged ends with the clients of the
+	// tokens it came from too (src_client_id).
+	for _, id := range c.SourceClientIDs {
+		if err := s.clientStands(ctx, id, c.OrgID); err != nil {
 			return err
 		}
 	}
@@ -211,23 +211,37 @@ func readFresh[T any](ctx context.Context, id string, cached func(context.Contex
 	return read(ctx, id)
 }
 
-// client checks the token's client: present and enabled. Its organization
+// clientStands checks client id, when it names a registered client (a
+// UUID; the other client_id values we mint, a pool's provider, "sts-api"
+// or none, name no client row): through the record cache when the store
+// is one, else through this checker's cache of live sources.
+func (s *StoreSources) clientStands(ctx context.Context, id, org string) error {
+	if !storage.IsUUID(id) {
+		return nil
+	}
+	if _, ok := s.Store.(recordCache); ok {
+		return s.client(ctx, id)
+	}
+	return s.check(ctx, "c\x00"+id+"\x00"+org, func() error { return s.client(ctx, id) })
+}
+
+// client checks a token's client: present and enabled. Its organization
 // is not compared: issuance gives a client tokens of its own organization
 // only (grants.CheckClient), and a client's organization never changes.
-func (s *StoreSources) client(ctx context.Context, c *AccessClaims) error {
+func (s *StoreSources) client(ctx context.Context, id string) error {
 	var cached func(context.Context, string) (storage.Client, bool, error)
 	if rc, ok := s.Store.(recordCache); ok {
 		cached = rc.CachedClient
 	}
-	cl, err := readFresh(ctx, c.ClientID, cached, s.Store.GetClient,
+	cl, err := readFresh(ctx, id, cached, s.Store.GetClient,
 		func(cl storage.Client) bool { return cl.Disabled })
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return invalid(ErrSourceGone, "client %s deleted", c.ClientID)
+		return invalid(ErrSourceGone, "client %s deleted", id)
 	case err != nil:
 		return sourceUnavailable(err)
 	case cl.Disabled:
-		return invalid(ErrSourceGone, "client %s disabled", c.ClientID)
+		return invalid(ErrSourceGone, "client %s disabled", id)
 	}
 	return nil
 }
