@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
@@ -214,4 +216,68 @@ func (e *env) orgAdmin(t *testing.T, orgID, name string) string {
 		t.Fatal(err)
 	}
 	return e.mintPAT(p.ID, pat.ScopeFull, pat.ScopeAdmin)
+}
+
+// TestOrgAdminMintsNoPATForInstanceAdmin (docs/security.md A-37): an
+// organization administrator may create PATs for the users of its
+// organization, but not for an instance administrator of it (its stored
+// flag or the instance_admins setting): a `* sts:admin` PAT owned by that
+// principal would make its holder the instance administrator, exactly as
+// an exchange token for it would (docs/authorization.md, Roles). Nothing
+// is stored for the refused calls. Another user's PATs are otherwise out
+// of an administrator's reach: update, regenerate and delete act on the
+// caller's own tokens only.
+func TestOrgAdminMintsNoPATForInstanceAdmin(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.clients(e.srv.URL)
+	ctx := t.Context()
+	acmeAdmin := e.orgAdmin(t, e.org.ID, "acme-admin")
+	adm := e.principalNamed(t, "admin")
+	ops, err := CreatePrincipal(ctx, e.store, testCaller, e.org.ID, storage.PrincipalUser, "ops", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.InstanceAdmins = []string{ops.ID}
+	month := durationpb.New(30 * 24 * time.Hour)
+
+	for _, target := range []storage.Principal{adm, ops} {
+		for _, scopes := range [][]string{{pat.ScopeFull, pat.ScopeAdmin}, {pat.ScopeIdentityRead}} {
+			_, err := c.user.CreatePersonalAccessToken(as(acmeAdmin), &gitpodv1.CreatePersonalAccessTokenRequest{
+				UserId: target.ID, Description: "takeover", ValidFor: month, Scopes: scopes})
+			wantCode(t, fmt.Sprintf("CreatePersonalAccessToken(%s, %v) by the org admin", target.Name, scopes), err, connect.CodePermissionDenied)
+		}
+	}
+	before, err := e.store.ListPATs(ctx, adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 1 {
+		t.Fatalf("instance admin has %d PATs after the refused calls, want its own 1", len(before))
+	}
+	if left, _ := e.store.ListPATs(ctx, ops.ID); len(left) != 0 {
+		t.Errorf("configured instance admin has %d PATs after the refused calls, want 0", len(left))
+	}
+
+	// The instance admin's own PAT is out of reach: it reads as missing.
+	admPAT := before[0].ID
+	desc := "mine now"
+	_, err = c.user.UpdatePersonalAccessToken(as(acmeAdmin), &gitpodv1.UpdatePersonalAccessTokenRequest{
+		PersonalAccessTokenId: admPAT, Description: &desc})
+	wantCode(t, "update the instance admin's PAT", err, connect.CodeNotFound)
+	_, err = c.user.RegeneratePersonalAccessToken(as(acmeAdmin), &gitpodv1.RegeneratePersonalAccessTokenRequest{
+		PersonalAccessTokenId: admPAT, ValidFor: month})
+	wantCode(t, "regenerate the instance admin's PAT", err, connect.CodeNotFound)
+	_, err = c.user.DeletePersonalAccessToken(as(acmeAdmin), &gitpodv1.DeletePersonalAccessTokenRequest{PersonalAccessTokenId: admPAT})
+	wantCode(t, "delete the instance admin's PAT", err, connect.CodeNotFound)
+
+	// An ordinary user of the organization still gets one from the org
+	// admin, and the instance role creates one for another instance admin.
+	if _, err := c.user.CreatePersonalAccessToken(as(acmeAdmin), &gitpodv1.CreatePersonalAccessTokenRequest{
+		UserId: e.user.ID, ValidFor: month, Scopes: []string{pat.ScopeIdentityRead}}); err != nil {
+		t.Errorf("org admin creates a PAT for an ordinary user: %v", err)
+	}
+	if _, err := c.user.CreatePersonalAccessToken(as(e.admin), &gitpodv1.CreatePersonalAccessTokenRequest{
+		UserId: ops.ID, ValidFor: month, Scopes: []string{pat.ScopeFull, pat.ScopeAdmin}}); err != nil {
+		t.Errorf("instance admin creates a PAT for another instance admin: %v", err)
+	}
 }

@@ -35,7 +35,8 @@ func (s *UserService) GetAuthenticatedUser(ctx context.Context, _ *gitpodv1.GetA
 
 // CreatePersonalAccessToken creates a token. Needs tokens:write. The owner
 // is the caller, or user_id when the caller administers that user's
-// organization. Scopes come from the sts scopes field or, in Gitpod's
+// organization and may act on that user (not an instance administrator,
+// unless the caller is one). Scopes come from the sts scopes field or, in Gitpod's
 // request shape, from read_only (pat.RequestedScopes); either way the new
 // token's scopes must be ones the caller holds (no escalation). The secret
 // is in this response only.
@@ -47,6 +48,14 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 	owner, err := s.h.tokenOwner(ctx, id, req.GetUserId(), "create a token for")
 	if err != nil {
 		return nil, err
+	}
+	if owner.ID != id.PrincipalID {
+		// A PAT owned by an instance administrator hands its holder the
+		// instance role's principal, as an exchange token for it would
+		// (docs/authorization.md, Roles).
+		if err := s.h.mayActOnPrincipal(ctx, id, owner); err != nil {
+			return nil, err
+		}
 	}
 	exp, err := expiry(s.h.now(), req.GetExpiresAt() != nil, req.GetExpiresAt().AsTime(), req.GetValidFor() != nil, req.GetValidFor().AsDuration())
 	if err != nil {
