@@ -118,13 +118,21 @@ func (h *Handler) listOrg(ctx context.Context, id *Identity, orgID string) (stri
 }
 
 // mayActOnPrincipal extends inOrg for principal records: an organization
-// administrator may not disable, or mint an exchange token for, an
-// instance administrator of its organization (that would hand it the
+// administrator may not disable, or mint an exchange token or a PAT for,
+// an instance administrator of its organization (that would hand it the
 // instance role's principal).
 func (h *Handler) mayActOnPrincipal(ctx context.Context, id *Identity, p storage.Principal) error {
 	if err := h.inOrg(ctx, id, p.OrgID, "principal"); err != nil {
 		return err
 	}
+	return h.mayActAs(ctx, id, p)
+}
+
+// mayActAs is the instance half of mayActOnPrincipal, for a principal
+// whose organization the caller has already been checked against: only
+// an instance administrator acts on, or issues tokens as, an instance
+// administrator (docs/authorization.md, Roles).
+func (h *Handler) mayActAs(ctx context.Context, id *Identity, p storage.Principal) error {
 	if !p.InstanceAdmin && !slices.Contains(h.InstanceAdmins, p.ID) {
 		return nil
 	}

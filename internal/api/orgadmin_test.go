@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -279,5 +280,111 @@ func TestOrgAdminMintsNoPATForInstanceAdmin(t *testing.T) {
 	if _, err := c.user.CreatePersonalAccessToken(as(e.admin), &gitpodv1.CreatePersonalAccessTokenRequest{
 		UserId: ops.ID, ValidFor: month, Scopes: []string{pat.ScopeFull, pat.ScopeAdmin}}); err != nil {
 		t.Errorf("instance admin creates a PAT for another instance admin: %v", err)
+	}
+}
+
+// TestOrgAdminBindsNoPoolToInstanceAdmin (docs/security.md A-38): a pool
+// bound to a principal issues its tokens as that principal. An
+// organization administrator that binds a pool of its own (its own
+// issuer, scope sts:admin) to an instance administrator of its
+// organization would exchange a JWT it signed itself for that instance
+// administrator's sts:admin token. Binding a pool to a principal the
+// caller may not act as is permission_denied, on create and on update;
+// and a pool the instance role bound to an instance administrator stays
+// the instance role's: an organization administrator reads it but
+// neither changes nor deletes it or its providers. The refused calls
+// change nothing.
+func TestOrgAdminBindsNoPoolToInstanceAdmin(t *testing.T) {
+	pe := newPoolEnvOn(t, newSQLiteStore(t))
+	e := pe.env
+	ctx := t.Context()
+	c := pe.poolClient(e.srv.URL)
+	acmeAdmin := e.orgAdmin(t, e.org.ID, "acme-admin")
+	adm := e.principalNamed(t, "admin")
+	if _, err := c.CreatePool(as(acmeAdmin), pe.validPool("acme-ci")); err != nil {
+		t.Fatal(err)
+	}
+	root := pe.validPool("root-ci")
+	root.PrincipalId = adm.ID
+	if _, err := c.CreatePool(as(e.admin), root); err != nil {
+		t.Fatalf("instance admin binds a pool to itself: %v", err)
+	}
+	if _, err := c.CreateProvider(as(e.admin), pe.validProvider("root-ci", "gh")); err != nil {
+		t.Fatal(err)
+	}
+	before := pe.counts(t)
+	rootBefore, err := e.store.GetPool(ctx, "root-ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	takeover := pe.validPool("takeover")
+	takeover.PrincipalId, takeover.Scopes = adm.ID, []string{pat.ScopeAdmin}
+	admin := &stsv1.StringList{Values: []string{pat.ScopeAdmin}}
+	issuer := "https://issuer.acme-admin.test"
+	mine := pe.validProvider("root-ci", "mine")
+	mine.Issuer = issuer
+	disabled := true
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"CreatePool bound to the instance admin", func() error {
+			_, err := c.CreatePool(as(acmeAdmin), takeover)
+			return err
+		}},
+		{"UpdatePool binding its own pool to the instance admin", func() error {
+			_, err := c.UpdatePool(as(acmeAdmin), &stsv1.UpdatePoolRequest{PoolId: "acme-ci", PrincipalId: &adm.ID, Scopes: admin})
+			return err
+		}},
+		{"UpdatePool of the instance admin's pool", func() error {
+			_, err := c.UpdatePool(as(acmeAdmin), &stsv1.UpdatePoolRequest{PoolId: "root-ci", Scopes: admin})
+			return err
+		}},
+		{"CreateProvider in the instance admin's pool", func() error {
+			_, err := c.CreateProvider(as(acmeAdmin), mine)
+			return err
+		}},
+		{"UpdateProvider in the instance admin's pool", func() error {
+			_, err := c.UpdateProvider(as(acmeAdmin), &stsv1.UpdateProviderRequest{PoolId: "root-ci", ProviderId: "gh", Issuer: &issuer})
+			return err
+		}},
+		{"DeleteProvider in the instance admin's pool", func() error {
+			_, err := c.DeleteProvider(as(acmeAdmin), &stsv1.DeleteProviderRequest{PoolId: "root-ci", ProviderId: "gh"})
+			return err
+		}},
+		{"UpdatePool disabling the instance admin's pool", func() error {
+			_, err := c.UpdatePool(as(acmeAdmin), &stsv1.UpdatePoolRequest{PoolId: "root-ci", Disabled: &disabled})
+			return err
+		}},
+		{"DeletePool of the instance admin's pool", func() error {
+			_, err := c.DeletePool(as(acmeAdmin), &stsv1.DeletePoolRequest{PoolId: "root-ci"})
+			return err
+		}},
+	}
+	for _, tc := range calls {
+		wantCode(t, tc.name, tc.call(), connect.CodePermissionDenied)
+	}
+	if got := pe.counts(t); got != before {
+		t.Errorf("pools, providers, audit events after the refused calls = %v, want %v", got, before)
+	}
+	if p, err := e.store.GetPool(ctx, "acme-ci"); err != nil || p.PrincipalID != "" {
+		t.Errorf("acme-ci after the refused update: principal %q, %v; want none", p.PrincipalID, err)
+	}
+	if p, err := e.store.GetPool(ctx, "root-ci"); err != nil || !slices.Equal(p.Scopes, rootBefore.Scopes) || p.Disabled {
+		t.Errorf("root-ci after the refused calls: %+v, %v; want it unchanged", p, err)
+	}
+
+	// The organization administrator still reads the instance admin's
+	// pool, and binds its pools to the principals it may act as.
+	if _, err := c.GetPool(as(acmeAdmin), &stsv1.GetPoolRequest{PoolId: "root-ci"}); err != nil {
+		t.Errorf("org admin reads the instance admin's pool: %v", err)
+	}
+	if _, err := c.UpdatePool(as(acmeAdmin), &stsv1.UpdatePoolRequest{PoolId: "acme-ci", PrincipalId: &e.user.ID}); err != nil {
+		t.Errorf("org admin binds its pool to an ordinary user: %v", err)
+	}
+	// The instance role manages its pool.
+	if _, err := c.UpdatePool(as(e.admin), &stsv1.UpdatePoolRequest{PoolId: "root-ci", Disabled: &disabled}); err != nil {
+		t.Errorf("instance admin updates its pool: %v", err)
 	}
 }

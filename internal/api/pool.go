@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strconv"
 	"time"
@@ -21,9 +22,11 @@ import (
 // lifecycle (internal/pools), the one `sts pool …` and `sts provider …`
 // use too. Every method needs sts:admin and acts within the caller's
 // organization (any, for an instance administrator; a provider belongs to
-// its pool's organization; docs/authorization.md). Pools and providers are one
-// service: a provider exists only inside its pool, goes with it, and the
-// shared-issuer rule spans both.
+// its pool's organization; docs/authorization.md). A pool bound to an
+// instance administrator is created, changed or deleted, with its
+// providers, by an instance administrator only (mayBind). Pools and
+// providers are one service: a provider exists only inside its pool, goes
+// with it, and the shared-issuer rule spans both.
 type PoolService struct{ h *Handler }
 
 var _ stsv1connect.PoolServiceHandler = (*PoolService)(nil)
@@ -68,6 +71,40 @@ func (s *PoolService) pool(ctx context.Context, poolID string) (*pools.Service, 
 	return svc, caller, id, p, nil
 }
 
+// mayBind refuses binding a pool to a principal the caller may not act
+// as: a pool's tokens are its principal's, so a pool with an issuer of
+// the caller's own bound to an instance administrator would hand an
+// organization administrator the instance role's principal, as an
+// exchange token for it would (docs/authorization.md, Roles). A principal
+// that does not exist is left to the lifecycle to report.
+func (s *PoolService) mayBind(ctx context.Context, id *Identity, principalID string) error {
+	if principalID == "" {
+		return nil
+	}
+	p, err := s.h.Store.GetPrincipal(ctx, principalID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return lookupErr(err, "principal")
+	}
+	return s.h.mayActAs(ctx, id, p)
+}
+
+// change authorizes a change to pool poolID or its providers: the rule of
+// pool, and the pool's principal must be one the caller may act as
+// (mayBind), since what the pool trusts decides who obtains its tokens.
+func (s *PoolService) change(ctx context.Context, poolID string) (*pools.Service, pools.Caller, *Identity, storage.Pool, error) {
+	svc, caller, id, p, err := s.pool(ctx, poolID)
+	if err != nil {
+		return nil, caller, nil, storage.Pool{}, err
+	}
+	if err := s.mayBind(ctx, id, p.PrincipalID); err != nil {
+		return nil, caller, nil, storage.Pool{}, err
+	}
+	return svc, caller, id, p, nil
+}
+
 // CreatePool creates a pool.
 func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolRequest) (*stsv1.CreatePoolResponse, error) {
 	svc, caller, id, err := s.admin(ctx)
@@ -75,6 +112,9 @@ func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolReque
 		return nil, err
 	}
 	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
+		return nil, err
+	}
+	if err := s.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
 		return nil, err
 	}
 	lifetime, err := durationFromProto(req.GetMaxTokenLifetime())
@@ -132,13 +172,18 @@ func (s *PoolService) ListPools(ctx context.Context, req *stsv1.ListPoolsRequest
 
 // UpdatePool changes the fields set in the request.
 func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolRequest) (*stsv1.UpdatePoolResponse, error) {
-	svc, caller, id, _, err := s.pool(ctx, req.GetPoolId())
+	svc, caller, id, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
 	if req.OrganizationId != nil {
 		// Moving a pool needs the target organization too.
 		if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
+			return nil, err
+		}
+	}
+	if req.PrincipalId != nil {
+		if err := s.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
 			return nil, err
 		}
 	}
@@ -171,7 +216,7 @@ func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolReque
 
 // DeletePool removes a pool and its providers.
 func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolRequest) (*stsv1.DeletePoolResponse, error) {
-	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
+	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +229,7 @@ func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolReque
 
 // CreateProvider adds a trusted issuer to a pool.
 func (s *PoolService) CreateProvider(ctx context.Context, req *stsv1.CreateProviderRequest) (*stsv1.CreateProviderResponse, error) {
-	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
+	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +283,7 @@ func (s *PoolService) ListProviders(ctx context.Context, req *stsv1.ListProvider
 
 // UpdateProvider changes the fields set in the request.
 func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProviderRequest) (*stsv1.UpdateProviderResponse, error) {
-	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
+	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +305,7 @@ func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProvi
 
 // DeleteProvider removes a provider from its pool.
 func (s *PoolService) DeleteProvider(ctx context.Context, req *stsv1.DeleteProviderRequest) (*stsv1.DeleteProviderResponse, error) {
-	svc, caller, _, _, err := s.pool(ctx, req.GetPoolId())
+	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
