@@ -23,15 +23,34 @@ func mayMintPAT(id *Identity, exp time.Time, selfID string) error {
 		return nil
 	}
 	if id.Credential != CredentialPAT {
-		return sts.Errorf(sts.PermissionDenied, "personal access tokens can be created or regenerated only with a personal access token")
+		return sts.Errorf(sts.PermissionDenied, "personal access tokens can be created, regenerated or given new scopes only with a personal access token")
 	}
 	if selfID != "" && selfID == id.TokenID {
 		return nil
 	}
 	if !id.ExpiresAt.IsZero() && exp.After(id.ExpiresAt) {
-		return sts.Errorf(sts.PermissionDenied, "the new token would outlive the credential creating it (expires %s)", id.ExpiresAt.UTC().Format(time.RFC3339))
+		return sts.Errorf(sts.PermissionDenied, "the token would outlive the credential creating or widening it (expires %s)", id.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// mayWiden is the guard of a PAT update to scopes: giving the stored PAT
+// a scope it did not hold (pat.Allows) follows mayMintPAT with the PAT's
+// own expiry, since for what it gains the PAT is a new one
+// (docs/authorization.md, Personal access tokens). Otherwise a derived
+// access token with tokens:write would widen a long-lived read-only PAT to
+// full access, a year-long secret it could not have minted. Keeping or
+// narrowing the scopes is not minting. It runs on the stored record, in
+// the update's transaction.
+func mayWiden(id *Identity, scopes []string) pat.Guard {
+	return func(p storage.PAT) error {
+		for _, sc := range scopes {
+			if !pat.Allows(p.Scopes, sc) {
+				return mayMintPAT(id, p.ExpiresAt, "")
+			}
+		}
+		return nil
+	}
 }
 
 // Two administrator roles (docs/authorization.md):

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,5 +114,94 @@ func TestPATCreateBoundByCredential(t *testing.T) {
 	if _, err := c.user.CreatePersonalAccessToken(as(e.admin), &gitpodv1.CreatePersonalAccessTokenRequest{
 		Scopes: []string{pat.ScopeIdentityRead}, ValidFor: durationpb.New(300 * 24 * time.Hour)}); err != nil {
 		t.Errorf("admin create: %v", err)
+	}
+}
+
+// TestPATWideningIsMinting (docs/security.md A-39): giving a PAT a scope
+// it did not hold follows the rule of minting one (mayMintPAT). Otherwise
+// a 15-minute access token with tokens:write turns the owner's year-long
+// read-only PAT into a full-access one, which then mints PATs, and a PAT
+// widens one that outlives it. Narrowing a PAT and changing its
+// description stay open to any credential with tokens:write.
+func TestPATWideningIsMinting(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.clients(e.srv.URL)
+	ctx := t.Context()
+	_, exSecret, err := e.pats.CreateExchangeToken(ctx, testCaller, e.user.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.identity.ExchangeToken(ctx, &gitpodv1.ExchangeTokenRequest{ExchangeToken: exSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := res.GetAccessToken()
+	_, short := e.patWithID(e.user.ID, 10*24*time.Hour, pat.ScopeFull)
+	_, long := e.patWithID(e.user.ID, 60*24*time.Hour, pat.ScopeFull)
+	full := &gitpodv1.ScopeList{Scopes: []string{pat.ScopeFull}}
+	update := func(cred, id string, scopes *gitpodv1.ScopeList) error {
+		desc := "changed"
+		_, err := c.user.UpdatePersonalAccessToken(as(cred), &gitpodv1.UpdatePersonalAccessTokenRequest{
+			PersonalAccessTokenId: id, Description: &desc, Scopes: scopes})
+		return err
+	}
+	scopesOf := func(id string) []string {
+		t.Helper()
+		p, err := e.store.GetPAT(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Scopes
+	}
+
+	for _, tc := range []struct {
+		name string
+		cred string
+		life time.Duration // of the PAT widened
+		want connect.Code  // 0: allowed
+	}{
+		{"access token widens", access, 30 * 24 * time.Hour, connect.CodePermissionDenied},
+		{"PAT widens one that outlives it", short, 30 * 24 * time.Hour, connect.CodePermissionDenied},
+		{"PAT widens one within its lifetime", short, 5 * 24 * time.Hour, 0},
+		{"longer-lived PAT widens", long, 30 * 24 * time.Hour, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ro, _ := e.patWithID(e.user.ID, tc.life, pat.ScopeIdentityRead)
+			err := update(tc.cred, ro, full)
+			want := []string{pat.ScopeIdentityRead}
+			switch {
+			case tc.want != 0:
+				wantCode(t, "UpdatePersonalAccessToken(identity:read → *)", err, tc.want)
+			case err != nil:
+				t.Errorf("UpdatePersonalAccessToken(identity:read → *) = %v, want success", err)
+			default:
+				want = full.Scopes
+			}
+			if got := scopesOf(ro); !slices.Equal(got, want) {
+				t.Errorf("scopes after the update = %v, want %v", got, want)
+			}
+		})
+	}
+
+	// Narrowing, keeping the scopes and changing the description are not
+	// minting: an access token may.
+	wide, _ := e.patWithID(e.user.ID, 300*24*time.Hour, pat.ScopeFull)
+	if err := update(access, wide, full); err != nil {
+		t.Errorf("access token keeps a PAT's scopes: %v", err)
+	}
+	if err := update(access, wide, &gitpodv1.ScopeList{Scopes: []string{pat.ScopeTokensRead, pat.ScopeIdentityRead}}); err != nil {
+		t.Errorf("access token narrows a PAT: %v", err)
+	}
+	if err := update(access, wide, nil); err != nil {
+		t.Errorf("access token changes a PAT's description: %v", err)
+	}
+	// Regaining a scope the PAT lost is widening again.
+	wantCode(t, "access token widens a narrowed PAT back", update(access, wide, full), connect.CodePermissionDenied)
+
+	// An administrator decides lifetimes: it widens its own long-lived PAT.
+	adm := e.principalNamed(t, "admin")
+	admRO, _ := e.patWithID(adm.ID, 300*24*time.Hour, pat.ScopeIdentityRead)
+	if err := update(e.admin, admRO, full); err != nil {
+		t.Errorf("administrator widens its PAT: %v", err)
 	}
 }

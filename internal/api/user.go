@@ -133,7 +133,9 @@ func (s *UserService) GetPersonalAccessToken(ctx context.Context, req *gitpodv1.
 }
 
 // UpdatePersonalAccessToken changes description and/or scopes. Needs
-// tokens:write, and the caller must hold every new scope.
+// tokens:write, and the caller must hold every scope of the token and
+// every new scope; adding a scope the token did not hold is minting
+// (mayWiden).
 func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpodv1.UpdatePersonalAccessTokenRequest) (*gitpodv1.UpdatePersonalAccessTokenResponse, error) {
 	id, err := require(ctx, pat.ScopeTokensWrite)
 	if err != nil {
@@ -143,6 +145,7 @@ func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpod
 	if req.Description != nil {
 		in.Description = req.Description
 	}
+	guards := []pat.Guard{pat.HeldBy(id.Scopes)}
 	if req.Scopes != nil {
 		scopes := req.GetScopes().GetScopes()
 		for _, sc := range scopes {
@@ -151,8 +154,9 @@ func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpod
 			}
 		}
 		in.Scopes = &scopes
+		guards = append(guards, mayWiden(id, scopes))
 	}
-	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in, pat.HeldBy(id.Scopes))
+	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in, guards...)
 	if err != nil {
 		return nil, err
 	}
