@@ -64,10 +64,14 @@ type AuthorizationCode struct {
 	Refresh *Refresh
 	// Pepper keys the code digests (the authorize endpoint's pepper).
 	Pepper []byte
-	// Lifetime of access and ID tokens (15 min when zero).
-	Lifetime time.Duration
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Lifetime of access and ID tokens (15 min when zero); MaxLifetime
+	// caps it (keys.max_token_lifetime; DefaultMaxLifetime when zero), so
+	// a configured maximum below the default shortens both
+	// (docs/design.md#lifetimes).
+	Lifetime    time.Duration
+	MaxLifetime time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 var _ Grant = (*AuthorizationCode)(nil)
@@ -168,8 +172,8 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	// 6. Mint: the access token under the recorded jti, the family under
 	//    the recorded ID, the ID token for openid.
 	at := now.Truncate(time.Second)
-	def, _ := req.lifetimeBounds(g.Lifetime, 0)
-	life := cmpOr(def, DefaultLifetime)
+	def, maxLife := req.lifetimeBounds(g.Lifetime, g.MaxLifetime)
+	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime))
 	c := tokens.AccessClaims{
 		ID: jti, Subject: p.ID, Principal: string(p.Kind), OrgID: p.OrgID, ClientID: client.ID,
 		Audience: aud, Scope: joinSpace(ac.Scopes),

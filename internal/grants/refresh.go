@@ -45,11 +45,14 @@ type Refresh struct {
 	Issuer         *tokens.Issuer
 	// Pepper keys digests; the successor key is derived from it.
 	Pepper []byte
-	// AccessLifetime of access tokens (15 min when zero); Lifetime of a
-	// family (30 days when zero); Grace, the longest a rotation whose
-	// successor is still unused can be retried (DefaultRefreshGrace when
-	// zero).
+	// AccessLifetime of access tokens (15 min when zero); MaxLifetime
+	// caps it (keys.max_token_lifetime; DefaultMaxLifetime when zero), so
+	// a configured maximum below the default shortens every access token
+	// (docs/design.md#lifetimes); Lifetime of a family (30 days when
+	// zero); Grace, the longest a rotation whose successor is still unused
+	// can be retried (DefaultRefreshGrace when zero).
 	AccessLifetime time.Duration
+	MaxLifetime    time.Duration
 	Lifetime       time.Duration
 	Grace          time.Duration
 	Logger         *slog.Logger

@@ -150,15 +150,15 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 }
 
 // mint issues the access token from the family's claim template; it never
-// outlives the refresh token (docs/design.md#lifetimes).
+// outlives the refresh token nor MaxLifetime (docs/design.md#lifetimes).
 func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, now time.Time) (*Response, error) {
 	var c tokens.AccessClaims
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
 		return nil, fmt.Errorf("refresh token claims: %w", err)
 	}
 	now = now.Truncate(time.Second)
-	def, _ := req.lifetimeBounds(g.AccessLifetime, 0)
-	life := min(cmpOr(def, DefaultLifetime), rt.ExpiresAt.Sub(now))
+	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)
+	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime), rt.ExpiresAt.Sub(now))
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
 	if c.GrantID == "" {
