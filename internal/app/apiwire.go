@@ -56,12 +56,17 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		Pools:   ps,
 		Logger:  logger,
 		Issuer:  &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
-		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, Revocations: tokens.StoreRevocations{Store: store},
-			Sources: tokens.NewStoreSources(store, registry)},
+		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime,
+			Revocations: tokens.StoreRevocations{Store: store}, Sources: tokens.NewStoreSources(store, registry)},
 		Audience:       cfg.Issuer,
 		RevocationKeep: cfg.Keys.RevocationKeep(),
 		Keys:           keys, // this node's manager: an API rotation takes effect here at once
 		Audit:          store,
+		// A configured maximum only ever shortens a lifetime
+		// (docs/design.md#lifetimes): ExchangeToken's and GetIDToken's
+		// defaults shrink to it.
+		AccessTokenLifetime: min(api.DefaultAccessTokenLifetime, cfg.Keys.MaxTokenLifetime),
+		IDTokenLifetime:     min(api.DefaultIDTokenLifetime, cfg.Keys.MaxTokenLifetime),
 		// Instance administrators by configuration, beside the stored flag.
 		InstanceAdmins: cfg.InstanceAdmins,
 		// ExchangeToken needs no credential: rate_limits.per_ip applies, in

@@ -24,7 +24,7 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 ) {
 	g := &grants.AuthorizationCode{
 		Store: store, Issuer: &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer}, Refresh: t.oauth.Refresh,
-		Pepper: pep, Logger: logger,
+		Pepper: pep, Logger: logger, MaxLifetime: cfg.Keys.MaxTokenLifetime,
 	}
 	// ID tokens for relying parties named in id_tokens.rs256_audiences (the
 	// client ID is the ID token's audience) are signed RS256, as

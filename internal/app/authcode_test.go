@@ -102,24 +102,7 @@ func newCodeEnv(t *testing.T, edit ...func(*config.Config)) *codeEnv {
 	})
 	base := "http://" + cfg.Listen
 	get(t, base+"/readyz", http.StatusOK)
-
-	dsn := cfg.Storage.Path
-	if cfg.Storage.Type == sqlstore.DriverPostgres {
-		dsn = cfg.Storage.DSN
-	}
-	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kr, err := app.LoadConfiguredKey(cfg)
-	if err != nil || kr == nil {
-		t.Fatalf("master key: %v", err)
-	}
-	pep, err := pepper.Load(t.Context(), st, kr, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pep := openStorage(t, cfg)
 	e := &codeEnv{base: base, store: st, pepper: pep, callback: cb}
 	orgs, err := st.ListOrganizations(t.Context())
 	if err != nil || len(orgs) != 1 {
@@ -162,6 +145,30 @@ func newCodeEnv(t *testing.T, edit ...func(*config.Config)) *codeEnv {
 	e.browser = &http.Client{Jar: e.jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return e
+}
+
+// openStorage opens the storage cfg names, as the CLI's direct mode does,
+// and loads the digest pepper with the configured master key.
+func openStorage(t *testing.T, cfg config.Config) (*sqlstore.Store, []byte) {
+	t.Helper()
+	dsn := cfg.Storage.Path
+	if cfg.Storage.Type == sqlstore.DriverPostgres {
+		dsn = cfg.Storage.DSN
+	}
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	kr, err := app.LoadConfiguredKey(cfg)
+	if err != nil || kr == nil {
+		t.Fatalf("master key: %v", err)
+	}
+	pep, err := pepper.Load(t.Context(), st, kr, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, pep
 }
 
 func (e *codeEnv) signIn(t *testing.T, p storage.Principal) {

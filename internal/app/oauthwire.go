@@ -39,6 +39,11 @@ type oauthDeps struct {
 	// JWKSClient fetches clients' jwks_uri: federation.NewHTTPClient.
 	JWKSClient *http.Client
 	Leeway     time.Duration
+	// MaxLifetime is keys.max_token_lifetime: the longest any access token
+	// these grants issue lives (a shorter default shrinks to it), and the
+	// longest exp − iat the verifier accepts, as re-exchange's does
+	// (docs/design.md#lifetimes; zero: the package defaults, 12 h).
+	MaxLifetime time.Duration
 	// RevocationKeep is how long a row that ends every token issued
 	// before it is kept (config.KeysConfig.RevocationKeep; zero: the
 	// default configuration's).
@@ -78,7 +83,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 		registry = d.Exchange.Trust
 	}
 	sources := tokens.NewStoreSources(d.Store, registry)
-	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway,
+	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway, MaxLifetime: d.MaxLifetime,
 		Revocations: tokens.StoreRevocations{Store: d.Store}, Sources: sources, Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}
 	// Every refresh re-checks the family's principal, its PAT (when it
@@ -86,11 +91,11 @@ func newOAuth(d oauthDeps) *oauthParts {
 	// and provider.
 	keep := d.RevocationKeep
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
-		Principals: d.Store, Sources: sources, RevocationKeep: keep}
+		Principals: d.Store, Sources: sources, RevocationKeep: keep, MaxLifetime: d.MaxLifetime}
 	if d.Exchange != nil {
 		ref.Trust = d.Exchange.Trust
 	}
-	cc := &grants.ClientCredentials{Issuer: iss, Principals: d.Store, Now: d.Now}
+	cc := &grants.ClientCredentials{Issuer: iss, Principals: d.Store, MaxLifetime: d.MaxLifetime, Now: d.Now}
 	// serve's store has the per-node record cache in front: client
 	// authentication and client_credentials, which read a client and a
 	// principal on every request, take their success path from it.
