@@ -38,8 +38,9 @@ type Store interface {
 // concurrent use.
 type Handler struct {
 	Clients *clientauth.Authenticator
-	// Tokens verifies access JWTs (its Revocations are not consulted
-	// here: revoking twice is harmless).
+	// Tokens verifies access JWTs (its Revocations and Sources are not
+	// consulted here: revoking twice is harmless, and a token whose
+	// source is disabled is suspended, not ended, so it must be revocable).
 	Tokens *tokens.Verifier
 	Store  Store
 	Pepper []byte

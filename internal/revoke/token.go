@@ -92,10 +92,17 @@ func (h *Handler) revokeAsHolder(ctx context.Context, who audit.Caller, raw stri
 	return h.putRevocation(ctx, who, c, "revoked by its holder")
 }
 
-// verify checks one of our access tokens, revoked ones included.
+// verify checks one of our access tokens: signature, issuer, type and
+// times, revoked ones and suspended ones included. A revoked token may be
+// revoked again, and reads cannot block a write. A token whose principal,
+// client, pool or provider is disabled is only suspended: re-enabling the
+// source lets it work again (docs/design.md#lifetimes), so a revocation
+// answered 200 meanwhile must be stored, or it would come back
+// (docs/security.md A-41, RFC 7009 §2.2). Who may revoke is judged by the
+// callers (revokeAccess, revokeAsHolder), never by the source's state.
 func (h *Handler) verify(ctx context.Context, raw string) (*tokens.AccessClaims, error) {
 	v := *h.Tokens
-	v.Revocations = nil // a revoked token may be revoked again; reads cannot block a write
+	v.Revocations, v.Sources = nil, nil
 	return v.VerifyAccessTokenAnyAudience(ctx, raw)
 }
 
