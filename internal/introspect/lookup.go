@@ -126,6 +126,8 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 
 // pat introspects a personal access token through the pat service (its
 // cache bounds revocation visibility at 5 s, docs/design.md#storage-and-replicas).
+// Its claims read as an access token's would: sub the owner's ID,
+// principal the owner's kind (docs/api.md).
 func (h *Handler) pat(ctx context.Context, raw string) (*Response, error) {
 	if h.PATs == nil {
 		return inactive, nil
@@ -140,7 +142,7 @@ func (h *Handler) pat(ctx context.Context, raw string) (*Response, error) {
 	}
 	return &Response{
 		Active: true, Scope: strings.Join(a.Scopes, " "), Subject: a.Principal.ID, Issuer: h.Tokens.Issuer,
-		Expiry: a.ExpiresAt.Unix(), JTI: a.TokenID, TokenType: TypeBearer, OrgID: a.OrgID, Principal: a.Principal.ID,
+		Expiry: a.ExpiresAt.Unix(), JTI: a.TokenID, TokenType: TypeBearer, OrgID: a.OrgID, Principal: string(a.Principal.Kind),
 	}, nil
 }
 
