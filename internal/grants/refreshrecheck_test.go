@@ -165,3 +165,67 @@ func TestRefreshFamilyOfDeletedPAT(t *testing.T) {
 		t.Fatalf("refresh after the PAT was deleted = %d %v, want invalid_grant and no token", status, body)
 	}
 }
+
+// TestRefreshFollowsThePoolsCeilings: a refresh issues no more than the
+// family's pool allows now (docs/design.md#lifetimes): no scope taken from
+// the pool since (invalid_scope; a narrower request still works), nothing
+// once the pool no longer allows offline_access (invalid_grant), and no
+// access token longer than the pool's maximum lifetime.
+func TestRefreshFollowsThePoolsCeilings(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	const pool = "ceil"
+	if err := m.store.CreatePool(ctx, storage.Pool{ID: pool, OrgID: "acme", Condition: "true", Scopes: []string{"read", "write", ScopeOfflineAccess}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.CreateProvider(ctx, storage.Provider{PoolID: pool, ID: "p", Issuer: m.issuer.URL, Audiences: []string{pool}}); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, m)
+	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+		Pools: []string{pool}, Scopes: []string{"read", "write", ScopeOfflineAccess}, Audiences: []string{stsIssuer}})
+	status, body := m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, pool), "pool", pool, "scope", "read write offline_access"))
+	rt, _ := body["refresh_token"].(string)
+	if status != http.StatusOK || rt == "" {
+		t.Fatalf("exchange with offline_access = %d %v", status, body)
+	}
+	refresh := func(scope string) (int, map[string]any) {
+		t.Helper()
+		form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		status, body := m.postAs(t, c.ID, sec, form)
+		if next, _ := body["refresh_token"].(string); next != "" {
+			rt = next
+		}
+		return status, body
+	}
+	setPool := func(f func(*storage.Pool)) {
+		t.Helper()
+		if err := m.store.UpdatePool(ctx, pool, func(old storage.Pool) (storage.Pool, error) { f(&old); return old, nil }); err != nil {
+			t.Fatal(err)
+		}
+		reload(t, m)
+	}
+
+	setPool(func(p *storage.Pool) { p.MaxTokenLifetime = 2 * time.Minute })
+	if status, body := refresh(""); status != http.StatusOK || body["expires_in"].(float64) > 120 {
+		t.Errorf("refresh under a pool maximum of 2 min = %d %v, want at most 120 s", status, body)
+	}
+	setPool(func(p *storage.Pool) { p.Scopes = []string{"read", ScopeOfflineAccess} })
+	if status, body := refresh(""); status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidScope || body["reason"] != ReasonScopeExceedsPool {
+		t.Errorf("refresh of a family holding a scope the pool lost = %d %v, want invalid_scope/%s", status, body, ReasonScopeExceedsPool)
+	}
+	if status, body := refresh("read offline_access"); status != http.StatusOK || body["scope"] != "read offline_access" {
+		t.Errorf("refresh narrowed to what the pool still allows = %d %v, want 200", status, body)
+	}
+	setPool(func(p *storage.Pool) { p.Scopes = []string{"read", "write"} })
+	if status, body := refresh("read"); status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || body["reason"] != ReasonScopeExceedsPool {
+		t.Errorf("refresh once the pool no longer allows offline_access = %d %v, want invalid_grant/%s", status, body, ReasonScopeExceedsPool)
+	}
+	setPool(func(p *storage.Pool) { p.Scopes = []string{"read", "write", ScopeOfflineAccess} })
+	if status, body := refresh(""); status != http.StatusOK {
+		t.Errorf("refresh once the pool allows it all again = %d %v, want the family to resume", status, body)
+	}
+}

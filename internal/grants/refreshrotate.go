@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -70,13 +71,36 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: rt.OrgID, Pool: pool, Scopes: scopes, Audiences: rt.Audiences}); err != nil {
 		return nil, err
 	}
+	if err := withinPool(pool, scopes); err != nil {
+		return nil, err
+	}
 	req.trace.pool, req.trace.provider, req.trace.actor = tmpl.Pool, tmpl.Provider, "client:"+client.ID
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, now)
+	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, now)
+}
+
+// withinPool checks a refresh against its pool's scope ceiling as it is
+// now, as the exchange that began the family did: a pool that no longer
+// allows offline_access ends its families (invalid_grant), and a scope
+// taken from the pool since is no longer issued (invalid_scope; asking
+// for the scopes still allowed works).
+func withinPool(pool *trust.Pool, scopes []string) error {
+	if pool == nil {
+		return nil
+	}
+	if !slices.Contains(pool.Scopes, ScopeOfflineAccess) {
+		return invalidGrant(ReasonScopeExceedsPool, errors.New("the family's pool no longer allows offline_access"))
+	}
+	for _, s := range scopes {
+		if !slices.Contains(pool.Scopes, s) {
+			return refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, fmt.Errorf("scope %q is no longer in the family's pool", s))
+		}
+	}
+	return nil
 }
 
 // rotate marks rt rotated and stores its successor in one transaction,
@@ -150,8 +174,9 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 }
 
 // mint issues the access token from the family's claim template; it never
-// outlives the refresh token nor MaxLifetime (docs/design.md#lifetimes).
-func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, now time.Time) (*Response, error) {
+// outlives the refresh token, MaxLifetime nor the pool's maximum
+// (docs/design.md#lifetimes).
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, pool *trust.Pool, now time.Time) (*Response, error) {
 	var c tokens.AccessClaims
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
 		return nil, fmt.Errorf("refresh token claims: %w", err)
@@ -159,6 +184,9 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	now = now.Truncate(time.Second)
 	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)
 	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime), rt.ExpiresAt.Sub(now))
+	if pool != nil && pool.MaxTokenLifetime > 0 {
+		life = min(life, pool.MaxTokenLifetime) // the pool's maximum as it is now
+	}
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
 	if c.GrantID == "" {
