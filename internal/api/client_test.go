@@ -240,7 +240,7 @@ func TestClientServiceBadInput(t *testing.T) {
 			{"unknown organization", func(r *stsv1.CreateClientRequest) { r.OrganizationId = storage.NewID() }, connect.CodeNotFound, "organization not found"},
 			{"no principal", func(r *stsv1.CreateClientRequest) { r.PrincipalId = "" }, connect.CodeInvalidArgument, "principal_id"},
 			{"unknown principal", func(r *stsv1.CreateClientRequest) { r.PrincipalId = storage.NewID() }, connect.CodeNotFound, "principal not found"},
-			{"principal of another organization", func(r *stsv1.CreateClientRequest) { r.PrincipalId = alien.ID }, connect.CodeInvalidArgument, "principal_id"},
+			{"principal of another organization", func(r *stsv1.CreateClientRequest) { r.PrincipalId = alien.ID }, connect.CodeNotFound, "principal not found"},
 			{"user principal", func(r *stsv1.CreateClientRequest) { r.PrincipalId = e.user.ID }, connect.CodeInvalidArgument, "SERVICE_ACCOUNT"},
 			{"unknown auth method", func(r *stsv1.CreateClientRequest) { r.AuthMethod = 42 }, connect.CodeInvalidArgument, "auth_method"},
 			{"no grant type", func(r *stsv1.CreateClientRequest) { r.GrantTypes = nil }, connect.CodeInvalidArgument, "grant_types"},

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -387,4 +389,61 @@ func TestOrgAdminBindsNoPoolToInstanceAdmin(t *testing.T) {
 	if _, err := c.UpdatePool(as(e.admin), &stsv1.UpdatePoolRequest{PoolId: "root-ci", Disabled: &disabled}); err != nil {
 		t.Errorf("instance admin updates its pool: %v", err)
 	}
+}
+
+// TestBindingAnotherOrganizationsPrincipalIsNotFound: a pool or client
+// bound to a principal of another organization answers not_found with the
+// message of a principal that does not exist, so an organization
+// administrator cannot tell the two apart and probe other organizations'
+// IDs (docs/authorization.md, Roles; security.md A-01).
+func TestBindingAnotherOrganizationsPrincipalIsNotFound(t *testing.T) {
+	pe := newPoolEnvOn(t, newSQLiteStore(t))
+	e := pe.env
+	ctx := context.Background()
+	now := time.Now()
+	evilOrg, err := CreateOrganization(ctx, e.store, testCaller, "evil", "free", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := CreatePrincipal(ctx, e.store, testCaller, evilOrg.ID, storage.PrincipalUser, "mallory", "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := as(e.mintPAT(mallory.ID, pat.ScopeFull, pat.ScopeAdmin))
+	acmeSA, missing := e.serviceAccount("ci").ID, storage.NewID()
+	pools, c := pe.poolClient(e.srv.URL), e.clients(e.srv.URL)
+	bindPool := func(id, principal string) error {
+		req := pe.validPool(id)
+		req.OrganizationId, req.PrincipalId = evilOrg.ID, principal
+		_, err := pools.CreatePool(evil, req)
+		return err
+	}
+	bindClient := func(principal string) error {
+		_, err := c.client.CreateClient(evil, &stsv1.CreateClientRequest{OrganizationId: evilOrg.ID, PrincipalId: principal,
+			GrantTypes: []string{oauth2.GrantTypeClientCredentials}})
+		return err
+	}
+	for _, tc := range []struct {
+		name               string
+		other, nonexistent error
+	}{
+		{"CreatePool", bindPool("evil-a", acmeSA), bindPool("evil-b", missing)},
+		{"CreateClient", bindClient(acmeSA), bindClient(missing)},
+	} {
+		wantCode(t, tc.name+" bound to another organization's principal", tc.other, connect.CodeNotFound)
+		wantCode(t, tc.name+" bound to no principal at all", tc.nonexistent, connect.CodeNotFound)
+		if tc.other != nil && tc.nonexistent != nil {
+			if a, b := errMessage(tc.other), errMessage(tc.nonexistent); strings.ReplaceAll(a, acmeSA, missing) != b {
+				t.Errorf("%s: another organization's principal says %q, a missing one %q; want the same answer", tc.name, a, b)
+			}
+		}
+	}
+}
+
+// errMessage is a Connect error's message without its code.
+func errMessage(err error) string {
+	if ce, ok := errors.AsType[*connect.Error](err); ok {
+		return ce.Message()
+	}
+	return err.Error()
 }

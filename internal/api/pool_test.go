@@ -411,7 +411,7 @@ func TestPoolServiceBadInput(t *testing.T) {
 			{"scope with a space", func(r *stsv1.CreatePoolRequest) { r.Scopes = []string{"read", "a b"} }, connect.CodeInvalidArgument, "scopes[1]"},
 			{"long display name", func(r *stsv1.CreatePoolRequest) { r.DisplayName = strings.Repeat("n", 201) }, connect.CodeInvalidArgument, "display_name"},
 			{"unknown principal", func(r *stsv1.CreatePoolRequest) { r.PrincipalId = storage.NewID() }, connect.CodeNotFound, "principal"},
-			{"principal of another organization", func(r *stsv1.CreatePoolRequest) { r.PrincipalId = alien.ID }, connect.CodeInvalidArgument, "principal_id"},
+			{"principal of another organization", func(r *stsv1.CreatePoolRequest) { r.PrincipalId = alien.ID }, connect.CodeNotFound, "not found"},
 		}
 		for _, tc := range poolCases {
 			before := e.counts(t)

@@ -245,7 +245,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"unknown organization", func(in *clients.CreateInput) { in.OrgID = storage.NewID() }, sts.NotFound, "organization not found"},
 			{"no principal", func(in *clients.CreateInput) { in.PrincipalID = "" }, sts.Invalid, "principal_id"},
 			{"unknown principal", func(in *clients.CreateInput) { in.PrincipalID = storage.NewID() }, sts.NotFound, "principal not found"},
-			{"principal of another organization", func(in *clients.CreateInput) { in.PrincipalID = f.alien.ID }, sts.Invalid, "principal_id"},
+			{"principal of another organization", func(in *clients.CreateInput) { in.PrincipalID = f.alien.ID }, sts.NotFound, "principal not found"},
 			{"user principal", func(in *clients.CreateInput) { in.PrincipalID = f.user.ID }, sts.Invalid, "SERVICE_ACCOUNT"},
 			{"disabled principal", func(in *clients.CreateInput) { in.PrincipalID = f.disabledSA.ID }, sts.FailedPrecondition, "disabled"},
 			{"unknown auth method", func(in *clients.CreateInput) { in.AuthMethod = "none" }, sts.Invalid, "auth_method"},

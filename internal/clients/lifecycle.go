@@ -126,11 +126,14 @@ func (s *Service) checkPrincipal(ctx context.Context, orgID, principalID string)
 		return storageErr(err, "organization")
 	}
 	p, err := s.store.GetPrincipal(ctx, principalID)
+	if err == nil && p.OrgID != orgID {
+		// Another organization's principal answers as a missing one does,
+		// so its ID cannot be probed (docs/authorization.md, Roles).
+		err = storage.ErrNotFound
+	}
 	switch {
 	case err != nil:
 		return storageErr(err, "principal")
-	case p.OrgID != orgID:
-		return invalid("principal_id: principal %s is not in organization %s", p.ID, orgID)
 	case p.Kind != storage.PrincipalServiceAccount:
 		return invalid("principal_id: a client's principal must be a SERVICE_ACCOUNT, not %s", p.Kind)
 	case p.Disabled:

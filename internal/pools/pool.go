@@ -41,11 +41,13 @@ func (s *Service) checkPoolRefs(ctx context.Context, p storage.Pool, created boo
 	}
 	if p.PrincipalID != "" {
 		pr, err := s.store.GetPrincipal(ctx, p.PrincipalID)
+		if err == nil && pr.OrgID != p.OrgID {
+			// Another organization's principal answers as a missing one
+			// does, so its ID cannot be probed (docs/authorization.md, Roles).
+			err = storage.ErrNotFound
+		}
 		if err != nil {
 			return storageErr(err, "principal "+quote(p.PrincipalID))
-		}
-		if pr.OrgID != p.OrgID {
-			return invalid("principal_id: principal %s is not in organization %s", pr.ID, p.OrgID)
 		}
 	}
 	if created {
