@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -163,4 +164,25 @@ func (h *Handler) mayActAs(ctx context.Context, id *Identity, p storage.Principa
 		return errNeedsInstanceAdmin
 	}
 	return nil
+}
+
+// mayBind refuses binding a record that issues tokens as its principal (a
+// pool, a client) to a principal the caller may not act as (mayActAs):
+// a pool with an issuer of the caller's own, or a client whose secret the
+// caller holds, bound to an instance administrator would hand an
+// organization administrator the instance role's principal, as an
+// exchange token for it would (docs/authorization.md, Roles). A principal
+// that does not exist is left to the lifecycle to report.
+func (h *Handler) mayBind(ctx context.Context, id *Identity, principalID string) error {
+	if principalID == "" {
+		return nil
+	}
+	p, err := h.Store.GetPrincipal(ctx, principalID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return lookupErr(err, "principal")
+	}
+	return h.mayActAs(ctx, id, p)
 }

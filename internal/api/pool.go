@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"strconv"
 	"time"
@@ -71,26 +70,6 @@ func (s *PoolService) pool(ctx context.Context, poolID string) (*pools.Service, 
 	return svc, caller, id, p, nil
 }
 
-// mayBind refuses binding a pool to a principal the caller may not act
-// as: a pool's tokens are its principal's, so a pool with an issuer of
-// the caller's own bound to an instance administrator would hand an
-// organization administrator the instance role's principal, as an
-// exchange token for it would (docs/authorization.md, Roles). A principal
-// that does not exist is left to the lifecycle to report.
-func (s *PoolService) mayBind(ctx context.Context, id *Identity, principalID string) error {
-	if principalID == "" {
-		return nil
-	}
-	p, err := s.h.Store.GetPrincipal(ctx, principalID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return lookupErr(err, "principal")
-	}
-	return s.h.mayActAs(ctx, id, p)
-}
-
 // change authorizes a change to pool poolID or its providers: the rule of
 // pool, and the pool's principal must be one the caller may act as
 // (mayBind), since what the pool trusts decides who obtains its tokens.
@@ -99,7 +78,7 @@ func (s *PoolService) change(ctx context.Context, poolID string) (*pools.Service
 	if err != nil {
 		return nil, caller, nil, storage.Pool{}, err
 	}
-	if err := s.mayBind(ctx, id, p.PrincipalID); err != nil {
+	if err := s.h.mayBind(ctx, id, p.PrincipalID); err != nil {
 		return nil, caller, nil, storage.Pool{}, err
 	}
 	return svc, caller, id, p, nil
@@ -114,7 +93,7 @@ func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolReque
 	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
 		return nil, err
 	}
-	if err := s.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
+	if err := s.h.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
 		return nil, err
 	}
 	lifetime, err := durationFromProto(req.GetMaxTokenLifetime())
@@ -183,7 +162,7 @@ func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolReque
 		}
 	}
 	if req.PrincipalId != nil {
-		if err := s.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
+		if err := s.h.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
 			return nil, err
 		}
 	}
