@@ -15,8 +15,11 @@ import (
 // ClientService implements sts.v1.ClientService over the shared client
 // lifecycle (internal/clients), the one the CLI uses too. Every method
 // needs sts:admin and acts within the caller's organization (any, for an
-// instance administrator; docs/authorization.md). Client secrets leave only in the responses of
-// CreateClient and RotateClientSecret; no response carries a digest.
+// instance administrator; docs/authorization.md). A client bound to an
+// instance administrator is created, changed, rotated or deleted by an
+// instance administrator only (mayBind, change); reading it stays open.
+// Client secrets leave only in the responses of CreateClient and
+// RotateClientSecret; no response carries a digest.
 type ClientService struct{ h *Handler }
 
 var _ stsv1connect.ClientServiceHandler = (*ClientService)(nil)
@@ -39,16 +42,34 @@ func (s *ClientService) admin(ctx context.Context) (*clientsvc.Service, clientsv
 
 // client authorizes the caller for client id: it must be of the caller's
 // organization (any, for an instance administrator), else not_found.
-func (s *ClientService) client(ctx context.Context, clientID string) (*clientsvc.Service, clientsvc.Caller, storage.Client, error) {
+func (s *ClientService) client(ctx context.Context, clientID string) (*clientsvc.Service, clientsvc.Caller, *Identity, storage.Client, error) {
 	svc, caller, id, err := s.admin(ctx)
 	if err != nil {
-		return nil, caller, storage.Client{}, err
+		return nil, caller, nil, storage.Client{}, err
 	}
 	c, err := svc.Get(ctx, clientID)
 	if err != nil {
-		return nil, caller, storage.Client{}, err
+		return nil, caller, nil, storage.Client{}, err
 	}
 	if err := s.h.inOrg(ctx, id, c.OrgID, "client"); err != nil {
+		return nil, caller, nil, storage.Client{}, err
+	}
+	return svc, caller, id, c, nil
+}
+
+// change authorizes a write to client clientID: the rule of client, and
+// the client's principal must be one the caller may act as (mayBind).
+// client_credentials issues the principal's tokens to whoever holds the
+// client's secret or keys, so a new secret, a wider scope list or new
+// keys would hand an organization administrator an instance
+// administrator's token; disabling and deleting follow, as for pools
+// (docs/authorization.md, Roles).
+func (s *ClientService) change(ctx context.Context, clientID string) (*clientsvc.Service, clientsvc.Caller, storage.Client, error) {
+	svc, caller, id, c, err := s.client(ctx, clientID)
+	if err != nil {
+		return nil, caller, storage.Client{}, err
+	}
+	if err := s.h.mayBind(ctx, id, c.PrincipalID); err != nil {
 		return nil, caller, storage.Client{}, err
 	}
 	return svc, caller, c, nil
@@ -62,6 +83,9 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 		return nil, err
 	}
 	if err := s.h.inOrg(ctx, id, req.GetOrganizationId(), "organization"); err != nil {
+		return nil, err
+	}
+	if err := s.h.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
 		return nil, err
 	}
 	method, err := authMethodFromProto(req.GetAuthMethod())
@@ -82,7 +106,7 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 
 // GetClient returns one client, never its secret.
 func (s *ClientService) GetClient(ctx context.Context, req *stsv1.GetClientRequest) (*stsv1.GetClientResponse, error) {
-	_, _, c, err := s.client(ctx, req.GetClientId())
+	_, _, _, c, err := s.client(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +136,7 @@ func (s *ClientService) ListClients(ctx context.Context, req *stsv1.ListClientsR
 
 // UpdateClient changes the fields set in the request.
 func (s *ClientService) UpdateClient(ctx context.Context, req *stsv1.UpdateClientRequest) (*stsv1.UpdateClientResponse, error) {
-	svc, caller, _, err := s.client(ctx, req.GetClientId())
+	svc, caller, _, err := s.change(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +173,7 @@ func ClientUpdateInput(req *stsv1.UpdateClientRequest) clientsvc.UpdateInput {
 // RotateClientSecret replaces a client's secret; the new one is in this
 // response only.
 func (s *ClientService) RotateClientSecret(ctx context.Context, req *stsv1.RotateClientSecretRequest) (*stsv1.RotateClientSecretResponse, error) {
-	svc, caller, _, err := s.client(ctx, req.GetClientId())
+	svc, caller, _, err := s.change(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +186,7 @@ func (s *ClientService) RotateClientSecret(ctx context.Context, req *stsv1.Rotat
 
 // DeleteClient removes a client.
 func (s *ClientService) DeleteClient(ctx context.Context, req *stsv1.DeleteClientRequest) (*stsv1.DeleteClientResponse, error) {
-	svc, caller, _, err := s.client(ctx, req.GetClientId())
+	svc, caller, _, err := s.change(ctx, req.GetClientId())
 	if err != nil {
 		return nil, err
 	}

@@ -447,3 +447,142 @@ func errMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// TestOrgAdminBindsNoClientToInstanceAdmin (docs/security.md A-42): a
+// client's client_credentials tokens are its service account's. An
+// instance administrator can be a service account (its stored flag or
+// the instance_admins setting); an organization administrator that
+// created a client bound to one, with scope sts:admin, would hold its
+// secret and get that instance administrator's sts:admin token. Binding a
+// client to a principal the caller may not act as is permission_denied,
+// and a client the instance role bound to an instance administrator
+// stays the instance role's: an organization administrator reads it but
+// neither widens, disables, rotates (a new secret is handed over) nor
+// deletes it. The refused calls change nothing and the stored secret
+// keeps working; the organization administrator keeps every call for a
+// client of an ordinary service account.
+func TestOrgAdminBindsNoClientToInstanceAdmin(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.clients(e.srv.URL).client
+	ctx := t.Context()
+	acmeAdmin := e.orgAdmin(t, e.org.ID, "acme-admin")
+	flagged, configured, ordinary := e.serviceAccount("root-bot"), e.serviceAccount("ops-bot"), e.serviceAccount("ci")
+	if err := e.store.UpdatePrincipal(ctx, flagged.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.InstanceAdmin = true
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.h.InstanceAdmins = []string{configured.ID}
+	cc := []string{oauth2.GrantTypeClientCredentials}
+	admin := []string{pat.ScopeFull, pat.ScopeAdmin}
+
+	root, err := c.CreateClient(as(e.admin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: flagged.ID,
+		Name: "root", GrantTypes: cc, Scopes: admin})
+	if err != nil {
+		t.Fatalf("instance admin binds a client to an instance admin: %v", err)
+	}
+	rootID, rootSec := root.GetClient().GetId(), root.GetClientSecret()
+	counts := func() [2]int {
+		t.Helper()
+		evs, err := e.store.ListAudit(ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [2]int{e.clientCount(), len(evs)}
+	}
+	before := counts()
+	rootBefore, err := e.store.GetClient(ctx, rootID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	disabled := true
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"CreateClient bound to the flagged instance admin", func() error {
+			_, err := c.CreateClient(as(acmeAdmin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: flagged.ID,
+				GrantTypes: cc, Scopes: admin})
+			return err
+		}},
+		{"CreateClient bound to the configured instance admin", func() error {
+			_, err := c.CreateClient(as(acmeAdmin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: configured.ID,
+				GrantTypes: cc, Scopes: admin})
+			return err
+		}},
+		{"UpdateClient adding a scope to the instance admin's client", func() error {
+			_, err := c.UpdateClient(as(acmeAdmin), &stsv1.UpdateClientRequest{ClientId: rootID,
+				Scopes: &stsv1.StringList{Values: []string{pat.ScopeFull, pat.ScopeAdmin, "extra"}}})
+			return err
+		}},
+		{"UpdateClient disabling the instance admin's client", func() error {
+			_, err := c.UpdateClient(as(acmeAdmin), &stsv1.UpdateClientRequest{ClientId: rootID, Disabled: &disabled})
+			return err
+		}},
+		{"RotateClientSecret of the instance admin's client", func() error {
+			_, err := c.RotateClientSecret(as(acmeAdmin), &stsv1.RotateClientSecretRequest{ClientId: rootID})
+			return err
+		}},
+		{"DeleteClient of the instance admin's client", func() error {
+			_, err := c.DeleteClient(as(acmeAdmin), &stsv1.DeleteClientRequest{ClientId: rootID})
+			return err
+		}},
+	}
+	for _, tc := range calls {
+		wantCode(t, tc.name, tc.call(), connect.CodePermissionDenied)
+	}
+	if got := counts(); got != before {
+		t.Errorf("clients, audit events after the refused calls = %v, want %v", got, before)
+	}
+	got, err := e.store.GetClient(ctx, rootID)
+	if err != nil || !got.UpdatedAt.Equal(rootBefore.UpdatedAt) || !slices.Equal(got.Scopes, rootBefore.Scopes) || got.Disabled ||
+		!slices.Equal(got.SecretDigest, rootBefore.SecretDigest) {
+		t.Errorf("the instance admin's client after the refused calls: %+v, %v; want it unchanged", got, err)
+	}
+	if !e.authenticates(rootID, rootSec) {
+		t.Error("the instance admin's client secret stopped working after the refused calls")
+	}
+
+	// The organization administrator still reads the instance admin's
+	// client.
+	if _, err := c.GetClient(as(acmeAdmin), &stsv1.GetClientRequest{ClientId: rootID}); err != nil {
+		t.Errorf("org admin reads the instance admin's client: %v", err)
+	}
+	if l, err := c.ListClients(as(acmeAdmin), &stsv1.ListClientsRequest{}); err != nil || len(l.GetClients()) != 1 {
+		t.Errorf("org admin lists clients = %v, %v; want the instance admin's one", l, err)
+	}
+
+	// It manages the clients of an ordinary service account in full.
+	own, err := c.CreateClient(as(acmeAdmin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: ordinary.ID,
+		GrantTypes: cc, Scopes: admin})
+	if err != nil {
+		t.Fatalf("org admin binds a client to an ordinary service account: %v", err)
+	}
+	ownID := own.GetClient().GetId()
+	if _, err := c.UpdateClient(as(acmeAdmin), &stsv1.UpdateClientRequest{ClientId: ownID, Disabled: &disabled}); err != nil {
+		t.Errorf("org admin updates its client: %v", err)
+	}
+	if _, err := c.RotateClientSecret(as(acmeAdmin), &stsv1.RotateClientSecretRequest{ClientId: ownID}); err != nil {
+		t.Errorf("org admin rotates its client's secret: %v", err)
+	}
+	if _, err := c.DeleteClient(as(acmeAdmin), &stsv1.DeleteClientRequest{ClientId: ownID}); err != nil {
+		t.Errorf("org admin deletes its client: %v", err)
+	}
+
+	// The instance role binds and manages clients of instance admins.
+	if _, err := c.CreateClient(as(e.admin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: configured.ID,
+		GrantTypes: cc, Scopes: admin}); err != nil {
+		t.Errorf("instance admin binds a client to the configured instance admin: %v", err)
+	}
+	if _, err := c.UpdateClient(as(e.admin), &stsv1.UpdateClientRequest{ClientId: rootID, Disabled: &disabled}); err != nil {
+		t.Errorf("instance admin updates the instance admin's client: %v", err)
+	}
+	if _, err := c.RotateClientSecret(as(e.admin), &stsv1.RotateClientSecretRequest{ClientId: rootID}); err != nil {
+		t.Errorf("instance admin rotates the instance admin's client's secret: %v", err)
+	}
+	if _, err := c.DeleteClient(as(e.admin), &stsv1.DeleteClientRequest{ClientId: rootID}); err != nil {
+		t.Errorf("instance admin deletes the instance admin's client: %v", err)
+	}
+}
