@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"golang.org/x/oauth2/clientcredentials"
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
@@ -65,5 +66,66 @@ func TestInstanceAdminRoles(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "principal", "grant-instance-admin", "--data-dir", s.dir, "no-such-principal"); code == 0 {
 		t.Error("grant-instance-admin of an unknown principal succeeded")
+	}
+}
+
+// TestOrgAdminGetsNoInstanceAdminClient (docs/security.md A-42): against
+// a real `sts serve`, a client bound to a service account that is an
+// instance administrator gets, through client_credentials, a token that
+// acts as the instance role (here it creates an organization). An
+// organization administrator of the same organization can therefore
+// neither create such a client nor rotate the secret of the one the
+// instance role made; the secret the instance role holds keeps working.
+func TestOrgAdminGetsNoInstanceAdminClient(t *testing.T) {
+	t.Parallel()
+	s := startAdminServer(t)
+	ctx := t.Context()
+	code, out, e := runCLI(t, "principal", "create", "--data-dir", s.dir, "--org", s.orgID, "--name", "acme-admin")
+	if code != 0 {
+		t.Fatalf("principal create = %d %s", code, e)
+	}
+	code, out, e = runCLI(t, "pat", "create", "--data-dir", s.dir, "--user", strings.TrimSpace(out), "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
+	orgAdmin := patRE.FindString(out)
+	if code != 0 || orgAdmin == "" {
+		t.Fatalf("pat create = %d %q %q", code, out, e)
+	}
+	sa, err := stsv1connect.NewPrincipalServiceClient(h2cClient(s.admin), s.api).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
+		OrganizationId: s.orgID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: "root-bot"})
+	if err != nil {
+		t.Fatalf("CreatePrincipal: %v", err)
+	}
+	root := sa.GetPrincipal().GetId()
+	if code, _, e := runCLI(t, "principal", "grant-instance-admin", "--data-dir", s.dir, root); code != 0 {
+		t.Fatalf("grant-instance-admin = %d %s", code, e)
+	}
+	req := &stsv1.CreateClientRequest{OrganizationId: s.orgID, PrincipalId: root, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"sts:admin"}, Audiences: []string{s.r.base}}
+
+	_, err = stsv1connect.NewClientServiceClient(h2cClient(orgAdmin), s.api).CreateClient(ctx, req)
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("org admin CreateClient bound to the instance admin = %v, want permission_denied", err)
+	}
+	cr, err := stsv1connect.NewClientServiceClient(h2cClient(s.admin), s.api).CreateClient(ctx, req)
+	if err != nil {
+		t.Fatalf("instance admin CreateClient: %v", err)
+	}
+	cc := clientcredentials.Config{ClientID: cr.GetClient().GetId(), ClientSecret: cr.GetClientSecret(),
+		TokenURL: s.r.base + "/oauth2/token", Scopes: []string{"sts:admin"}}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatalf("client_credentials: %v", err)
+	}
+	// What the organization administrator would have held: the instance role.
+	if _, err := stsv1connect.NewOrganizationServiceClient(h2cClient(tok.AccessToken), s.api).CreateOrganization(ctx,
+		&stsv1.CreateOrganizationRequest{Name: "globex"}); err != nil {
+		t.Errorf("the client's token CreateOrganization: %v, want the instance role", err)
+	}
+	_, err = stsv1connect.NewClientServiceClient(h2cClient(orgAdmin), s.api).RotateClientSecret(ctx,
+		&stsv1.RotateClientSecretRequest{ClientId: cr.GetClient().GetId()})
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("org admin RotateClientSecret of the instance admin's client = %v, want permission_denied", err)
+	}
+	if _, err := cc.Token(ctx); err != nil {
+		t.Errorf("client_credentials with the instance role's secret after the refused rotation: %v", err)
 	}
 }
