@@ -172,7 +172,10 @@ func (h *Handler) mayActAs(ctx context.Context, id *Identity, p storage.Principa
 // caller holds, bound to an instance administrator would hand an
 // organization administrator the instance role's principal, as an
 // exchange token for it would (docs/authorization.md, Roles). A principal
-// that does not exist is left to the lifecycle to report.
+// that does not exist, or of an organization the caller does not
+// administer, is left to the lifecycle to report as missing: answering
+// permission_denied would tell another organization's administrator that
+// the ID is an instance administrator's.
 func (h *Handler) mayBind(ctx context.Context, id *Identity, principalID string) error {
 	if principalID == "" {
 		return nil
@@ -183,6 +186,9 @@ func (h *Handler) mayBind(ctx context.Context, id *Identity, principalID string)
 	}
 	if err != nil {
 		return lookupErr(err, "principal")
+	}
+	if h.inOrg(ctx, id, p.OrgID, "principal") != nil {
+		return nil // not the caller's to bind: the lifecycle answers not_found
 	}
 	return h.mayActAs(ctx, id, p)
 }

@@ -411,6 +411,7 @@ func TestBindingAnotherOrganizationsPrincipalIsNotFound(t *testing.T) {
 	}
 	evil := as(e.mintPAT(mallory.ID, pat.ScopeFull, pat.ScopeAdmin))
 	acmeSA, missing := e.serviceAccount("ci").ID, storage.NewID()
+	instanceAdmin := e.principalNamed(t, "admin").ID
 	pools, c := pe.poolClient(e.srv.URL), e.clients(e.srv.URL)
 	bindPool := func(id, principal string) error {
 		req := pe.validPool(id)
@@ -429,11 +430,15 @@ func TestBindingAnotherOrganizationsPrincipalIsNotFound(t *testing.T) {
 	}{
 		{"CreatePool", bindPool("evil-a", acmeSA), bindPool("evil-b", missing)},
 		{"CreateClient", bindClient(acmeSA), bindClient(missing)},
+		// Not permission_denied: that would say the ID is an instance
+		// administrator's.
+		{"CreatePool (an instance administrator)", bindPool("evil-c", instanceAdmin), bindPool("evil-d", missing)},
+		{"CreateClient (an instance administrator)", bindClient(instanceAdmin), bindClient(missing)},
 	} {
 		wantCode(t, tc.name+" bound to another organization's principal", tc.other, connect.CodeNotFound)
 		wantCode(t, tc.name+" bound to no principal at all", tc.nonexistent, connect.CodeNotFound)
 		if tc.other != nil && tc.nonexistent != nil {
-			if a, b := errMessage(tc.other), errMessage(tc.nonexistent); strings.ReplaceAll(a, acmeSA, missing) != b {
+			if a, b := errMessage(tc.other), errMessage(tc.nonexistent); strings.ReplaceAll(strings.ReplaceAll(a, acmeSA, missing), instanceAdmin, missing) != b {
 				t.Errorf("%s: another organization's principal says %q, a missing one %q; want the same answer", tc.name, a, b)
 			}
 		}
