@@ -678,6 +678,10 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if st, m := e.introspect(t, tok.AccessToken); st != 200 || m["active"] != true {
 			t.Fatalf("introspect before withdrawing = %d %v, want active", st, m)
 		}
+		// A code issued before the withdrawal (the remembered consent
+		// skips the screen) and redeemed after it.
+		pendingVerifier := xoauth2.GenerateVerifier()
+		pending := e.authorize(t, conf, pendingVerifier)
 		cs := app.NewConsents(e.store, 0) // serve's (default keep), on the store the CLI would use
 		list, err := cs.List(ctx, e.user.ID)
 		if err != nil || len(list) != 1 || list[0].ClientID != e.conf.ID {
@@ -702,6 +706,9 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 			if time.Now().After(deadline) {
 				t.Fatalf("introspect 3 s after withdrawing = %d %v, want inactive", st, m)
 			}
+		}
+		if tok, err := conf.Exchange(ctx, pending, xoauth2.VerifierOption(pendingVerifier)); err == nil {
+			t.Errorf("a code issued before the withdrawal was redeemed after it: %+v", tok)
 		}
 		resp, page := mustGet(t, e.browser, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())))
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "decision") {

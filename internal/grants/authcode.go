@@ -26,6 +26,7 @@ const (
 	ReasonCodeClient   = "authorization_code_client_mismatch"
 	ReasonCodeRedirect = "authorization_code_redirect_mismatch"
 	ReasonCodeVerifier = "authorization_code_verifier_mismatch"
+	ReasonCodeConsent  = "authorization_code_consent_withdrawn"
 )
 
 // ScopeOpenID asks the authorization_code grant for an ID token too
@@ -165,6 +166,18 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, unavailable("storage_unavailable", err)
 	case p.Disabled || p.OrgID != ac.OrgID:
 		return nil, codeRefused(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
+	}
+	// A consent withdrawn after the code was issued ends the code too: its
+	// tokens would be issued after the withdrawal, past the reach of the
+	// row that ends the application's tokens (docs/security.md A-25).
+	rs, err := g.Store.GetRevocations(ctx, tokens.RevocationIDClientSubject(client.ID, p.ID))
+	if err != nil {
+		return nil, unavailable("storage_unavailable", err)
+	}
+	for _, r := range rs {
+		if !ac.CreatedAt.After(r.IssuedBefore) {
+			return nil, codeRefused(ReasonCodeConsent, errors.New("consent withdrawn after the code was issued"))
+		}
 	}
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: ac.OrgID, Scopes: ac.Scopes, Audiences: aud, Refresh: refresh}); err != nil {
 		return nil, err

@@ -91,10 +91,18 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 		grantID = RevocationIDGrant(c.GrantID)
 		ids = append(ids, grantID)
 	}
-	if c.ClientID != "" && c.Principal == string(storage.PrincipalUser) {
+	person := c.Principal == string(storage.PrincipalUser)
+	if c.ClientID != "" && person {
 		// Consents are a person's: only their tokens pay for this row.
 		clientSubID = RevocationIDClientSubject(c.ClientID, c.Subject)
 		ids = append(ids, clientSubID)
+	}
+	if person {
+		// A consent withdrawn from a client ends what another client
+		// re-exchanged its tokens for (src_client_id).
+		for _, id := range c.SourceClientIDs {
+			ids = append(ids, RevocationIDClientSubject(id, c.Subject))
+		}
 	}
 	for _, j := range c.SourceJTIs {
 		// A token exchanged from a revoked one ends with it.
@@ -116,6 +124,11 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 		default:
 			if j, ok := strings.CutPrefix(r.ID, revocationPrefixJTI); ok && slices.Contains(c.SourceJTIs, j) {
 				return true, nil // a token it was exchanged from
+			}
+			if person && !iat.After(r.IssuedBefore) && slices.ContainsFunc(c.SourceClientIDs, func(id string) bool {
+				return r.ID == RevocationIDClientSubject(id, c.Subject)
+			}) {
+				return true, nil // a consent withdrawn from a client it came from
 			}
 		}
 	}

@@ -131,9 +131,9 @@ func TestStoreRevocationsByClientSubject(t *testing.T) {
 	s := sqlitetest.NewStore(t)
 	f := newFixture(t, signer.ES256)
 	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
-	mint := func(client, principal string) string {
+	mint := func(client, principal string, sourceClients ...string) string {
 		c := f.claims()
-		c.ClientID, c.Principal = client, principal
+		c.ClientID, c.Principal, c.SourceClientIDs = client, principal, sourceClients
 		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
 		if err != nil {
 			t.Fatal(err)
@@ -142,11 +142,17 @@ func TestStoreRevocationsByClientSubject(t *testing.T) {
 	}
 	sub := f.claims().Subject
 	appToken, otherApp, service := mint("app", "USER"), mint("other", "USER"), mint("app", "SERVICE_ACCOUNT")
+	// Another client re-exchanged the application's token: the consent
+	// withdrawn from the application ends it too (src_client_id).
+	laundered, reissued := mint("other", "USER", "app"), mint("app", "USER", "other")
 	if err := s.PutRevocation(t.Context(), tokens.ClientSubjectRevocation("app", sub, "test", t0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.verifier.VerifyAccessToken(t.Context(), appToken, testAud); tokens.Reason(err) != "token_revoked" {
-		t.Errorf("the application's token for the person: err = %v, want token_revoked", err)
+	for name, tok := range map[string]string{"the application's": appToken, "another client's, re-exchanged from the application's": laundered,
+		"the application's, re-exchanged from another client's": reissued} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); tokens.Reason(err) != "token_revoked" {
+			t.Errorf("%s token for the person: err = %v, want token_revoked", name, err)
+		}
 	}
 	for name, tok := range map[string]string{"another application's": otherApp, "a service account's": service} {
 		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); err != nil {
