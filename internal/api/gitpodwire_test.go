@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	_ "github.com/opensts/sts/internal/gen/gitpod/v1" // registers the gitpod.v1 descriptors
 )
@@ -211,8 +212,34 @@ func TestGitpodWireContract(t *testing.T) {
 			if m.IsStreamingClient() || m.IsStreamingServer() {
 				t.Error("streaming; the contract's RPCs are unary")
 			}
+			// Idempotency decides whether Gitpod's clients may send the
+			// call as HTTP GET; a call they send as GET that we take only
+			// by POST fails with 405.
+			opts, _ := m.Options().(*descriptorpb.MethodOptions)
+			free := opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS
+			if want := gitpodSideEffectFree[r.service+"/"+r.method]; free != want {
+				t.Errorf("side-effect free (idempotency_level NO_SIDE_EFFECTS) = %v, Gitpod's descriptor says %v", free, want)
+			}
 		})
 	}
+}
+
+// gitpodSideEffectFree are the contract RPCs Gitpod's own descriptors
+// (gitpod-io/terraform-provider-ona, internal/api/go/v1, the same sync as
+// testdata/gitpod-wire.txt) mark idempotency_level NO_SIDE_EFFECTS; the
+// contract file records fields and signatures, not method options.
+var gitpodSideEffectFree = map[string]bool{
+	"gitpod.v1.IdentityService/GetAuthenticatedIdentity":                 true,
+	"gitpod.v1.UserService/GetAuthenticatedUser":                         true,
+	"gitpod.v1.UserService/GetUser":                                      true,
+	"gitpod.v1.UserService/GetPersonalAccessToken":                       true,
+	"gitpod.v1.UserService/ListPersonalAccessTokens":                     true,
+	"gitpod.v1.UserService/GetPreference":                                true,
+	"gitpod.v1.UserService/ListPreferences":                              true,
+	"gitpod.v1.UserService/GetDotfilesConfiguration":                     true,
+	"gitpod.v1.RunnerConfigurationService/GetHostAuthenticationToken":    true,
+	"gitpod.v1.RunnerConfigurationService/ListHostAuthenticationTokens":  true,
+	"gitpod.v1.RunnerInteractionService/GetHostAuthenticationTokenValue": true,
 }
 
 // unimplementedOnPurpose are the contract RPCs sts does not serve: each

@@ -364,3 +364,65 @@ func TestCreateRunnerWithKey(t *testing.T) {
 		t.Errorf("GetRunnerPublicKey = %v, %v", k, err)
 	}
 }
+
+// TestGETWhereGitpodAllowsIt: Gitpod's descriptors mark
+// GetHostAuthenticationTokenValue, GetPreference, ListPreferences and
+// GetDotfilesConfiguration side-effect free (idempotency_level
+// NO_SIDE_EFFECTS), so Gitpod's generated clients built with HTTP GET
+// send them as GET. The clients here declare the idempotency themselves,
+// as Gitpod's code does, so the server is judged on its own: each call
+// goes out as GET and gets the answer a POST gets (the value, or
+// unimplemented for what sts does not store), not 405.
+func TestGETWhereGitpodAllowsIt(t *testing.T) {
+	e, runnerID, runnerPAT, _ := hostEnv(t)
+	rec := &methodRecorder{next: e.srv.Client().Transport, seen: map[string]string{}}
+	hc := &http.Client{Transport: rec}
+	get := []connect.ClientOption{connect.WithHTTPGet(), connect.WithIdempotency(connect.IdempotencyNoSideEffects)}
+	cfg := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
+	if _, err := cfg.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
+		RunnerId: runnerID, UserId: e.user.ID, Host: "github.com", Token: "gho_by_get"}); err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := box.GenerateKey(rand.Reader)
+	keys := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL)
+	if _, err := keys.SetRunnerPublicKey(as(e.admin), &stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub[:]}); err != nil {
+		t.Fatal(err)
+	}
+	value := connect.NewClient[gitpodv1.GetHostAuthenticationTokenValueRequest, gitpodv1.GetHostAuthenticationTokenValueResponse](
+		hc, e.srv.URL+gitpodv1connect.RunnerInteractionServiceGetHostAuthenticationTokenValueProcedure, get...)
+	res, err := value.CallUnary(as(runnerPAT), connect.NewRequest(&gitpodv1.GetHostAuthenticationTokenValueRequest{
+		RunnerId: runnerID, PrincipalId: e.user.ID, Host: "github.com"}))
+	if err != nil {
+		t.Fatalf("GetHostAuthenticationTokenValue by GET: %v", err)
+	}
+	if v, ok := box.OpenAnonymous(nil, res.Msg.GetValue(), pub, priv); !ok || string(v) != "gho_by_get" {
+		t.Errorf("GetHostAuthenticationTokenValue by GET opened to %q, %v", v, ok)
+	}
+	unstored := map[string]func() error{
+		gitpodv1connect.UserServiceGetPreferenceProcedure: func() error {
+			_, err := connect.NewClient[gitpodv1.GetPreferenceRequest, gitpodv1.GetPreferenceResponse](hc,
+				e.srv.URL+gitpodv1connect.UserServiceGetPreferenceProcedure, get...).CallUnary(as(e.secret), connect.NewRequest(&gitpodv1.GetPreferenceRequest{}))
+			return err
+		},
+		gitpodv1connect.UserServiceListPreferencesProcedure: func() error {
+			_, err := connect.NewClient[gitpodv1.ListPreferencesRequest, gitpodv1.ListPreferencesResponse](hc,
+				e.srv.URL+gitpodv1connect.UserServiceListPreferencesProcedure, get...).CallUnary(as(e.secret), connect.NewRequest(&gitpodv1.ListPreferencesRequest{}))
+			return err
+		},
+		gitpodv1connect.UserServiceGetDotfilesConfigurationProcedure: func() error {
+			_, err := connect.NewClient[gitpodv1.GetDotfilesConfigurationRequest, gitpodv1.GetDotfilesConfigurationResponse](hc,
+				e.srv.URL+gitpodv1connect.UserServiceGetDotfilesConfigurationProcedure, get...).CallUnary(as(e.secret), connect.NewRequest(&gitpodv1.GetDotfilesConfigurationRequest{}))
+			return err
+		},
+	}
+	for proc, call := range unstored {
+		wantCode(t, proc+" by GET", call(), connect.CodeUnimplemented)
+	}
+	for _, proc := range []string{gitpodv1connect.RunnerInteractionServiceGetHostAuthenticationTokenValueProcedure,
+		gitpodv1connect.UserServiceGetPreferenceProcedure, gitpodv1connect.UserServiceListPreferencesProcedure,
+		gitpodv1connect.UserServiceGetDotfilesConfigurationProcedure} {
+		if m := rec.seen[proc]; m != http.MethodGet {
+			t.Errorf("%s went out as %q, want GET", proc, m)
+		}
+	}
+}

@@ -214,9 +214,9 @@ const file_gitpod_v1_runner_interaction_proto_rawDesc = "" +
 	"\x10external_user_id\x18\x06 \x01(\tH\x00R\x0eexternalUserId\x88\x01\x01\x12*\n" +
 	"\x0eintegration_id\x18\a \x01(\tH\x01R\rintegrationId\x88\x01\x01B\x13\n" +
 	"\x11_external_user_idB\x11\n" +
-	"\x0f_integration_id2\xa7\x01\n" +
-	"\x18RunnerInteractionService\x12\x8a\x01\n" +
-	"\x1fGetHostAuthenticationTokenValue\x121.gitpod.v1.GetHostAuthenticationTokenValueRequest\x1a2.gitpod.v1.GetHostAuthenticationTokenValueResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"
+	"\x0f_integration_id2\xaa\x01\n" +
+	"\x18RunnerInteractionService\x12\x8d\x01\n" +
+	"\x1fGetHostAuthenticationTokenValue\x121.gitpod.v1.GetHostAuthenticationTokenValueRequest\x1a2.gitpod.v1.GetHostAuthenticationTokenValueResponse\"\x03\x90\x02\x01B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"
 
 var (
 	file_gitpod_v1_runner_interaction_proto_rawDescOnce sync.Once

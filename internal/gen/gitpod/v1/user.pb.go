@@ -2273,7 +2273,7 @@ const file_gitpod_v1_user_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x14\n" +
-	"\x10USER_STATUS_LEFT\x10\x032\x9a\r\n" +
+	"\x10USER_STATUS_LEFT\x10\x032\xa3\r\n" +
 	"\vUserService\x12l\n" +
 	"\x14GetAuthenticatedUser\x12&.gitpod.v1.GetAuthenticatedUserRequest\x1a'.gitpod.v1.GetAuthenticatedUserResponse\"\x03\x90\x02\x01\x12E\n" +
 	"\aGetUser\x12\x19.gitpod.v1.GetUserRequest\x1a\x1a.gitpod.v1.GetUserResponse\"\x03\x90\x02\x01\x12Q\n" +
@@ -2284,11 +2284,11 @@ const file_gitpod_v1_user_proto_rawDesc = "" +
 	"\x16GetPersonalAccessToken\x12(.gitpod.v1.GetPersonalAccessTokenRequest\x1a).gitpod.v1.GetPersonalAccessTokenResponse\"\x03\x90\x02\x01\x12x\n" +
 	"\x18ListPersonalAccessTokens\x12*.gitpod.v1.ListPersonalAccessTokensRequest\x1a+.gitpod.v1.ListPersonalAccessTokensResponse\"\x03\x90\x02\x01\x12x\n" +
 	"\x19DeletePersonalAccessToken\x12+.gitpod.v1.DeletePersonalAccessTokenRequest\x1a,.gitpod.v1.DeletePersonalAccessTokenResponse\"\x00\x12T\n" +
-	"\rSetPreference\x12\x1f.gitpod.v1.SetPreferenceRequest\x1a .gitpod.v1.SetPreferenceResponse\"\x00\x12T\n" +
-	"\rGetPreference\x12\x1f.gitpod.v1.GetPreferenceRequest\x1a .gitpod.v1.GetPreferenceResponse\"\x00\x12Z\n" +
-	"\x0fListPreferences\x12!.gitpod.v1.ListPreferencesRequest\x1a\".gitpod.v1.ListPreferencesResponse\"\x00\x12]\n" +
-	"\x10DeletePreference\x12\".gitpod.v1.DeletePreferenceRequest\x1a#.gitpod.v1.DeletePreferenceResponse\"\x00\x12u\n" +
-	"\x18GetDotfilesConfiguration\x12*.gitpod.v1.GetDotfilesConfigurationRequest\x1a+.gitpod.v1.GetDotfilesConfigurationResponse\"\x00\x12u\n" +
+	"\rSetPreference\x12\x1f.gitpod.v1.SetPreferenceRequest\x1a .gitpod.v1.SetPreferenceResponse\"\x00\x12W\n" +
+	"\rGetPreference\x12\x1f.gitpod.v1.GetPreferenceRequest\x1a .gitpod.v1.GetPreferenceResponse\"\x03\x90\x02\x01\x12]\n" +
+	"\x0fListPreferences\x12!.gitpod.v1.ListPreferencesRequest\x1a\".gitpod.v1.ListPreferencesResponse\"\x03\x90\x02\x01\x12]\n" +
+	"\x10DeletePreference\x12\".gitpod.v1.DeletePreferenceRequest\x1a#.gitpod.v1.DeletePreferenceResponse\"\x00\x12x\n" +
+	"\x18GetDotfilesConfiguration\x12*.gitpod.v1.GetDotfilesConfigurationRequest\x1a+.gitpod.v1.GetDotfilesConfigurationResponse\"\x03\x90\x02\x01\x12u\n" +
 	"\x18SetDotfilesConfiguration\x12*.gitpod.v1.SetDotfilesConfigurationRequest\x1a+.gitpod.v1.SetDotfilesConfigurationResponse\"\x00\x12x\n" +
 	"\x19UpdatePersonalAccessToken\x12+.gitpod.v1.UpdatePersonalAccessTokenRequest\x1a,.gitpod.v1.UpdatePersonalAccessTokenResponse\"\x00\x12\x84\x01\n" +
 	"\x1dRegeneratePersonalAccessToken\x12/.gitpod.v1.RegeneratePersonalAccessTokenRequest\x1a0.gitpod.v1.RegeneratePersonalAccessTokenResponse\"\x00B8Z6github.com/opensts/sts/internal/gen/gitpod/v1;gitpodv1b\x06proto3"

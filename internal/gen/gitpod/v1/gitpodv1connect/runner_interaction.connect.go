@@ -44,7 +44,9 @@ type RunnerInteractionServiceClient interface {
 	// holds for host on this runner. The token and refresh token are sealed
 	// to the runner's registered X25519 public key (a NaCl anonymous sealed
 	// box): only the holder of the runner's private key can read them. The
-	// read is recorded in the audit log before anything is returned.
+	// read is recorded in the audit log before anything is returned. Marked
+	// side-effect free as Gitpod marks it (the audit record is a log, not a
+	// change), so Gitpod's clients may send it as HTTP GET.
 	GetHostAuthenticationTokenValue(context.Context, *v1.GetHostAuthenticationTokenValueRequest) (*v1.GetHostAuthenticationTokenValueResponse, error)
 }
 
@@ -63,6 +65,7 @@ func NewRunnerInteractionServiceClient(httpClient connect.HTTPClient, baseURL st
 			httpClient,
 			baseURL+RunnerInteractionServiceGetHostAuthenticationTokenValueProcedure,
 			connect.WithSchema(runnerInteractionServiceMethods.ByName("GetHostAuthenticationTokenValue")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -90,7 +93,9 @@ type RunnerInteractionServiceHandler interface {
 	// holds for host on this runner. The token and refresh token are sealed
 	// to the runner's registered X25519 public key (a NaCl anonymous sealed
 	// box): only the holder of the runner's private key can read them. The
-	// read is recorded in the audit log before anything is returned.
+	// read is recorded in the audit log before anything is returned. Marked
+	// side-effect free as Gitpod marks it (the audit record is a log, not a
+	// change), so Gitpod's clients may send it as HTTP GET.
 	GetHostAuthenticationTokenValue(context.Context, *v1.GetHostAuthenticationTokenValueRequest) (*v1.GetHostAuthenticationTokenValueResponse, error)
 }
 
@@ -105,6 +110,7 @@ func NewRunnerInteractionServiceHandler(svc RunnerInteractionServiceHandler, opt
 		RunnerInteractionServiceGetHostAuthenticationTokenValueProcedure,
 		svc.GetHostAuthenticationTokenValue,
 		connect.WithSchema(runnerInteractionServiceMethods.ByName("GetHostAuthenticationTokenValue")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/gitpod.v1.RunnerInteractionService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

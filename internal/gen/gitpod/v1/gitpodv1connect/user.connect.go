@@ -195,12 +195,14 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+UserServiceGetPreferenceProcedure,
 			connect.WithSchema(userServiceMethods.ByName("GetPreference")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		listPreferences: connect.NewClient[v1.ListPreferencesRequest, v1.ListPreferencesResponse](
 			httpClient,
 			baseURL+UserServiceListPreferencesProcedure,
 			connect.WithSchema(userServiceMethods.ByName("ListPreferences")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		deletePreference: connect.NewClient[v1.DeletePreferenceRequest, v1.DeletePreferenceResponse](
@@ -213,6 +215,7 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+UserServiceGetDotfilesConfigurationProcedure,
 			connect.WithSchema(userServiceMethods.ByName("GetDotfilesConfiguration")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		setDotfilesConfiguration: connect.NewClient[v1.SetDotfilesConfigurationRequest, v1.SetDotfilesConfigurationResponse](
@@ -510,12 +513,14 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		UserServiceGetPreferenceProcedure,
 		svc.GetPreference,
 		connect.WithSchema(userServiceMethods.ByName("GetPreference")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceListPreferencesHandler := connect.NewUnaryHandlerSimple(
 		UserServiceListPreferencesProcedure,
 		svc.ListPreferences,
 		connect.WithSchema(userServiceMethods.ByName("ListPreferences")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceDeletePreferenceHandler := connect.NewUnaryHandlerSimple(
@@ -528,6 +533,7 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		UserServiceGetDotfilesConfigurationProcedure,
 		svc.GetDotfilesConfiguration,
 		connect.WithSchema(userServiceMethods.ByName("GetDotfilesConfiguration")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	userServiceSetDotfilesConfigurationHandler := connect.NewUnaryHandlerSimple(
