@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 func oidcYAML(p *idp, linkClaim, org string) string {
@@ -121,5 +123,63 @@ func TestOIDCLoginCSRF(t *testing.T) {
 	r = attacker.do(t, http.MethodGet, cb.RequestURI(), nil, nil)
 	if r.status != http.StatusSeeOther || !strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "sts_session=") {
 		t.Errorf("the attacker's own callback: %d", r.status)
+	}
+}
+
+// TestOIDCLinkAmbiguous (docs/security.md A-45): a provider without an
+// organization links across every organization, so a link claim that
+// matches users of two organizations is refused, never guessed; a unique
+// one links wherever it is. With the provider's organization set, only
+// that organization's users are looked at, so another organization's
+// user with the same email neither blocks nor captures the sign-in.
+func TestOIDCLinkAmbiguous(t *testing.T) {
+	t.Parallel()
+	p := newIDP(t)
+	everywhere := startServer(t, oidcYAML(p, "email", ""))
+	confined := startServer(t, oidcYAML(p, "email", "default"))
+	homes := map[*server]string{} // the organization each server started with
+	for _, s := range []*server{everywhere, confined} {
+		st := s.store(t)
+		home := mustOrg(t, st)
+		homes[s] = home
+		other := storage.Organization{ID: storage.NewID(), Name: "other", Tier: "free"}
+		if err := st.CreateOrganization(t.Context(), other); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []struct{ org, email string }{{home, "eve@example.com"}, {other.ID, "eve@example.com"}, {other.ID, "solo@example.com"}} {
+			if err := st.CreatePrincipal(t.Context(), storage.Principal{ID: storage.NewID(), OrgID: u.org, Kind: storage.PrincipalUser,
+				Name: u.email, Email: u.email}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	signIn := func(s *server, email string) reply {
+		t.Helper()
+		p.signInAs(map[string]any{"sub": "sub-" + email, "email": email, "email_verified": true})
+		return get(t, follower(t), s.URL+"/login/oidc/test")
+	}
+	if r := signIn(everywhere, "eve@example.com"); r.status != http.StatusUnauthorized {
+		t.Errorf("an email of users in two organizations, no organization configured: %d, want 401", r.status)
+	}
+	if r := signIn(everywhere, "solo@example.com"); r.status != http.StatusOK || !strings.Contains(r.body, "solo@example.com") {
+		t.Errorf("an email of one user, no organization configured: %d, want signed in", r.status)
+	}
+	if r := signIn(confined, "eve@example.com"); r.status != http.StatusOK || !strings.Contains(r.body, "eve@example.com") {
+		t.Errorf("organization configured, another organization's user with the same email: %d, want signed in as this organization's", r.status)
+	}
+	if r := signIn(confined, "solo@example.com"); r.status != http.StatusOK {
+		t.Errorf("organization configured, a person known only to another organization: %d, want a new user here", r.status)
+	}
+	ps, err := confined.store(t).ListPrincipals(t.Context(), homes[confined])
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, pr := range ps {
+		count[pr.Email]++
+	}
+	// eve linked to the user the organization had, solo made there.
+	if count["eve@example.com"] != 1 || count["solo@example.com"] != 1 {
+		t.Errorf("users of the configured organization by email: %v, want one eve (linked) and one solo (made)", count)
 	}
 }
