@@ -18,6 +18,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -242,6 +243,14 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		if len(s) > maxScopeLen || len(q.scopes) >= maxScopes {
 			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope too long"}
 		}
+		if s == pat.ScopeAdmin {
+			// The instance or organization role is never handed to a client
+			// through a person's consent: whoever controls the client (an
+			// organization administrator can register one) would act as
+			// every administrator who consents. Administrators use PATs
+			// (docs/security.md A-44).
+			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is never granted through the browser flow"}
+		}
 		if !clientauth.AllowsScopes(&c, []string{s}) {
 			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is not allowed for this client"}
 		}
@@ -361,14 +370,15 @@ func (h *Handler) consented(ctx context.Context, pid string, q *request) bool {
 }
 
 // remember stores the consent: what was remembered before plus what was
-// approved now, within what the client may still ask for.
+// approved now, within what the client may still ask for and never
+// sts:admin (one remembered before docs/security.md A-44 is dropped).
 func (h *Handler) remember(ctx context.Context, pid string, q *request, now time.Time) error {
 	scopes := slices.Clone(q.scopes)
 	created := storage.Now(now)
 	if old, err := h.Store.GetConsent(ctx, pid, q.client.ID); err == nil {
 		created = old.CreatedAt
 		for _, s := range old.Scopes {
-			if !slices.Contains(scopes, s) && slices.Contains(q.client.Scopes, s) {
+			if !slices.Contains(scopes, s) && slices.Contains(q.client.Scopes, s) && s != pat.ScopeAdmin {
 				scopes = append(scopes, s)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -27,6 +28,9 @@ const (
 	ReasonCodeRedirect = "authorization_code_redirect_mismatch"
 	ReasonCodeVerifier = "authorization_code_verifier_mismatch"
 	ReasonCodeConsent  = "authorization_code_consent_withdrawn"
+	// ReasonCodeAdminScope: the code or family holds sts:admin, which the
+	// browser flow never grants (docs/security.md A-44).
+	ReasonCodeAdminScope = "authorization_code_admin_scope"
 )
 
 // ScopeOpenID asks the authorization_code grant for an ID token too
@@ -155,6 +159,11 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, codeRefused(ReasonCodeRedirect, errors.New("redirect_uri differs from the authorization request's"))
 	case subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(ac.Challenge)) != 1:
 		return nil, codeRefused(ReasonCodeVerifier, errors.New("code_verifier does not match the code_challenge"))
+	case slices.Contains(ac.Scopes, pat.ScopeAdmin):
+		// /oauth2/authorize no longer issues such codes; one issued before
+		// (or by any later mistake) is refused here too (docs/security.md
+		//
+		return nil, codeRefused(ReasonCodeAdminScope, errors.New("code holds sts:admin, which the browser flow never grants"))
 	}
 	// 5. The principal, still enabled in the code's organization, and the
 	//    one client check.
@@ -291,4 +300,13 @@ func (g *AuthorizationCode) logger() *slog.Logger {
 		return g.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// fromAuthorizationCode reports whether a refresh family's claim template
+// is one the authorization_code grant began: a person acting through a
+// client, derived from no pool, no personal access token and no earlier
+// token of ours (token exchange sets one of those on every family it
+// begins).
+func fromAuthorizationCode(c *tokens.AccessClaims) bool {
+	return c.Pool == "" && c.PATID == "" && c.PATGeneration == "" && len(c.SourceJTIs) == 0 && c.Act == nil
 }

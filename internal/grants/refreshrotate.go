@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -63,6 +64,12 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		if err := json.Unmarshal(rt.Claims, &tmpl); err != nil {
 			return nil, fmt.Errorf("refresh token claims: %w", err)
 		}
+	}
+	if fromAuthorizationCode(&tmpl) && slices.Contains(rt.Scopes, pat.ScopeAdmin) {
+		// Begun through the browser flow before it stopped granting
+		// sts:admin: the whole family ends, whatever scope is asked
+		// (docs/security.md A-44).
+		return nil, invalidGrant(ReasonCodeAdminScope, errors.New("authorization-code family holds sts:admin"))
 	}
 	pool, err := g.recheck(ctx, rt, tmpl)
 	if err != nil {
