@@ -76,6 +76,19 @@ func (s *SignedIn) Principal(r *http.Request) (string, bool) {
 	return se.principal.ID, true
 }
 
+// AuthTime returns when the person signed in to the session r carries:
+// the session's start, since every sign-in starts a new session (T-82).
+// The authorization endpoint reads it for the ID token's auth_time and
+// for max_age and prompt=login (OIDC Core §2, §3.1.2.1); it implements
+// authorize.SignedInAt.
+func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool) {
+	se, ok := s.lookup(r)
+	if !ok {
+		return time.Time{}, false
+	}
+	return se.rec.CreatedAt, true
+}
+
 // SignIn sends the browser to the sign-in page, which returns it to
 // returnTo after sign-in. returnTo must be a path on this server
 // ("/oauth2/authorize?..."); anything else (another host, a scheme,

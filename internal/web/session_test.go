@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/authorize"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
@@ -169,5 +170,79 @@ func TestSignedInSeam(t *testing.T) {
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
 			t.Errorf("SignIn(%q): %d %q, want %q", returnTo, rec.Code, rec.Header().Get("Location"), want)
 		}
+	}
+}
+
+// TestSignedInAuthTime: the seam tells the authorization endpoint when the
+// session's person signed in (authorize.SignedInAt), for the ID token's
+// auth_time and for max_age and prompt=login (OIDC Core §2, §3.1.2.1): the
+// moment of sign-in, however much the session is used since, and a new
+// moment at every sign-in; nothing for a browser without a session.
+func TestSignedInAuthTime(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := sqlitetest.NewStore(t)
+	now := storage.Now(time.Now())
+	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
+	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateOrganization(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(ctx, ada); err != nil {
+		t.Fatal(err)
+	}
+	pats, _ := pat.NewService(st, make([]byte, pat.MinPepperSize))
+	const issuer = "https://sts.example"
+	h, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	seam, ok := any(h.SignedIn()).(authorize.SignedInAt)
+	if !ok {
+		t.Fatal("*web.SignedIn does not implement authorize.SignedInAt: no auth_time, no max_age")
+	}
+	signIn := func() *http.Cookie {
+		t.Helper()
+		link, _, err := web.CreateLoginLink(ctx, st, audit.Caller{Actor: "test"}, issuer, ada, 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sec, _ := strings.Cut(link, "#")
+		req := httptest.NewRequest(http.MethodPost, issuer+"/login/link", strings.NewReader(url.Values{"token": {sec}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if cs := rec.Result().Cookies(); rec.Code == http.StatusSeeOther && len(cs) == 1 {
+			return cs[0]
+		}
+		t.Fatalf("sign-in: %d", rec.Code)
+		return nil
+	}
+	authTime := func(c *http.Cookie) (time.Time, bool) {
+		req := httptest.NewRequest(http.MethodGet, issuer+authorize.Path, nil)
+		if c != nil {
+			req.AddCookie(c)
+		}
+		return seam.AuthTime(req)
+	}
+
+	if at, ok := authTime(nil); ok {
+		t.Errorf("AuthTime without a session = %v, true", at)
+	}
+	first := now
+	c := signIn()
+	for range 3 { // in use every 50 minutes: the sign-in moment stays
+		now = now.Add(50 * time.Minute)
+		if at, ok := authTime(c); !ok || !at.Equal(first) {
+			t.Fatalf("AuthTime at %s = %v, %v, want the sign-in %s", now, at, ok, first)
+		}
+	}
+	second := now
+	c = signIn()
+	if at, ok := authTime(c); !ok || !at.Equal(second) {
+		t.Errorf("AuthTime after signing in again = %v, %v, want %s", at, ok, second)
 	}
 }
