@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,17 @@ func (s cookieSeam) Principal(r *http.Request) (string, bool) {
 
 func (s cookieSeam) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
 	http.Redirect(w, r, s.login+"?return_to="+url.QueryEscape(returnTo), http.StatusFound)
+}
+
+// AuthTime is when the seam's "session" signed in: the test_auth_time
+// cookie (Unix microseconds), which signIn sets.
+func (s cookieSeam) AuthTime(r *http.Request) (time.Time, bool) {
+	c, err := r.Cookie("test_auth_time")
+	if err != nil {
+		return time.Time{}, false
+	}
+	us, err := strconv.ParseInt(c.Value, 10, 64)
+	return time.UnixMicro(us), err == nil
 }
 
 // SignOut ends the seam's "session": it clears the cookie.
@@ -171,9 +183,13 @@ func openStorage(t *testing.T, cfg config.Config) (*sqlstore.Store, []byte) {
 	return st, pep
 }
 
-func (e *codeEnv) signIn(t *testing.T, p storage.Principal) {
+func (e *codeEnv) signIn(t *testing.T, p storage.Principal) { e.signInAt(t, p, time.Now()) }
+
+// signInAt signs p in as if at the moment at (the seam's AuthTime).
+func (e *codeEnv) signInAt(t *testing.T, p storage.Principal, at time.Time) {
 	u, _ := url.Parse(e.base)
-	e.jar.SetCookies(u, []*http.Cookie{{Name: "test_principal", Value: p.ID, Path: "/"}})
+	e.jar.SetCookies(u, []*http.Cookie{{Name: "test_principal", Value: p.ID, Path: "/"},
+		{Name: "test_auth_time", Value: strconv.FormatInt(at.UnixMicro(), 10), Path: "/"}})
 }
 
 func (e *codeEnv) oauthConfig(c storage.Client, secret, redirect string) *xoauth2.Config {

@@ -56,7 +56,8 @@ type SignedIn interface {
 }
 
 // SignedInAt is what a [SignedIn] may also implement: when the session's
-// person signed in, for the ID token's auth_time.
+// person signed in, for the ID token's auth_time and for prompt=login and
+// max_age (OIDC Core §3.1.2.1); without it those two are login_required.
 type SignedInAt interface {
 	AuthTime(r *http.Request) (time.Time, bool)
 }
@@ -126,29 +127,41 @@ type request struct {
 	nonce       string
 	challenge   string
 	scopes      []string
-	// prompt is OIDC Core §3.1.2.1's: none (answer without any page) or
-	// consent (ask even when remembered).
-	promptNone, promptConsent bool
+	// prompt is OIDC Core §3.1.2.1's: none (answer without any page),
+	// consent (ask even when remembered) or login (sign in again).
+	promptNone, promptConsent, promptLogin bool
+	// maxAge is max_age in seconds, -1 when absent; signInAfter is the
+	// moment a valid re-authentication marker names (reauth.go).
+	maxAge      int
+	signInAfter time.Time
 }
 
 // values is the request as form fields, for the consent form.
 func (q *request) values() url.Values {
-	return url.Values{
+	v := url.Values{
 		"client_id": {q.client.ID}, "redirect_uri": {q.redirectURI}, "response_type": {"code"},
 		"scope": {strings.Join(q.scopes, " ")}, "state": {q.state}, "nonce": {q.nonce},
 		"code_challenge": {q.challenge}, "code_challenge_method": {"S256"}, "prompt": {q.prompt()},
 	}
+	if q.maxAge >= 0 {
+		v.Set("max_age", strconv.Itoa(q.maxAge))
+	}
+	return v
 }
 
 // prompt is the prompt parameter as the consent form carries it.
 func (q *request) prompt() string {
-	switch {
-	case q.promptNone:
-		return "none"
-	case q.promptConsent:
-		return "consent"
+	var p []string
+	if q.promptNone {
+		p = append(p, "none")
 	}
-	return ""
+	if q.promptLogin {
+		p = append(p, "login")
+	}
+	if q.promptConsent {
+		p = append(p, "consent")
+	}
+	return strings.Join(p, " ")
 }
 
 // pageError is a refusal shown as a page: nothing names a redirect
@@ -186,7 +199,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	case c.Disabled:
 		return nil, &pageError{http.StatusBadRequest, "The application is disabled."}, nil
 	}
-	q := &request{client: c, redirectURI: v.Get("redirect_uri")}
+	q := &request{client: c, redirectURI: v.Get("redirect_uri"), maxAge: -1}
 	// Exact match against the registered list: no prefix, no
 	// normalization, no default (docs/security.md T-73).
 	if q.redirectURI == "" || !slices.Contains(c.RedirectURIs, q.redirectURI) {
@@ -220,20 +233,32 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if !challengeOK(q.challenge) {
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge must be 43 base64url characters (S256)"}
 	}
+	selectAccount := false
 	for p := range strings.FieldsSeq(v.Get("prompt")) {
 		switch p {
 		case "none":
 			q.promptNone = true
 		case "consent":
 			q.promptConsent = true
-		case "login", "select_account":
-			// Sign-in is the SignedIn seam's: an existing session is used.
+		case "login":
+			q.promptLogin = true
+		case "select_account":
+			// One account per session: the signed-in one is used.
+			selectAccount = true
 		default:
 			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "unknown prompt value"}
 		}
 	}
-	if q.promptNone && q.promptConsent {
+	if q.promptNone && (q.promptConsent || q.promptLogin || selectAccount) {
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "prompt none cannot be combined"}
+	}
+	if s := v.Get("max_age"); s != "" {
+		// OIDC Core §3.1.2.1: allowable elapsed seconds since sign-in.
+		n, err := strconv.ParseUint(s, 10, 31)
+		if err != nil {
+			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "max_age must be a whole number of seconds"}
+		}
+		q.maxAge = int(n)
 	}
 	if len(q.nonce) > maxNonceLen {
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "nonce too long"}
@@ -258,6 +283,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 			q.scopes = append(q.scopes, s)
 		}
 	}
+	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
 }
 
@@ -298,6 +324,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		h.redirect(w, r, q, url.Values{"error": {re.code}, "error_description": {re.desc}})
 		return
 	}
+	now := h.now()
 	pid, ok := h.SignedIn.Principal(r)
 	if !ok {
 		if q.promptNone && !decided {
@@ -308,8 +335,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			h.page(w, &pageError{http.StatusForbidden, "Your session ended before you decided; start again from the application."})
 			return
 		}
-		h.SignedIn.SignIn(w, r, Path+"?"+q.values().Encode())
+		h.signIn(w, r, q, now)
 		return
+	}
+	if !decided {
+		switch fresh, known := h.signedInRecently(r, q, now); {
+		case fresh:
+		case !known || q.promptNone:
+			// OIDC Core §3.1.2.6: re-authentication needs a page.
+			h.redirect(w, r, q, url.Values{"error": {"login_required"}, "error_description": {"a new sign-in is required"}})
+			return
+		default:
+			h.signIn(w, r, q, now)
+			return
+		}
 	}
 	p, err := h.Store.GetPrincipal(ctx, pid)
 	switch {
@@ -322,7 +361,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		h.redirect(w, r, q, url.Values{"error": {"access_denied"}, "error_description": {"this account may not use this application"}})
 		return
 	}
-	now := h.now()
 	if decided {
 		if !h.checkCSRF(csrf, pid, q, now) {
 			h.page(w, &pageError{http.StatusForbidden, "The form expired or was not issued to you; start again from the application."})
@@ -488,7 +526,7 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	v := q.values()
 	v.Set("csrf", h.csrf(pid, q, now))
 	hidden := make([]field, 0, len(v))
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "csrf"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "csrf"} {
 		if val := v.Get(k); val != "" {
 			hidden = append(hidden, field{k, val})
 		}

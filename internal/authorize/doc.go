@@ -5,7 +5,9 @@
 // It is an L3 endpoint (docs/architecture.md): it knows nothing of how a
 // person signs in. The [SignedIn] seam answers "who is this browser?" and
 // sends a browser that is nobody to sign in and back; internal/web
-// implements it. The code it issues is redeemed by the authorization_code
+// implements it, and may tell when its person signed in ([SignedInAt]),
+// which prompt=login, max_age and the ID token's auth_time need
+// (reauth.go). The code it issues is redeemed by the authorization_code
 // grant of internal/grants; the two share only storage.AuthCode and the
 // digest pepper.
 //
