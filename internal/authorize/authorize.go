@@ -200,9 +200,9 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		return nil, &pageError{http.StatusBadRequest, "The application is disabled."}, nil
 	}
 	q := &request{client: c, redirectURI: v.Get("redirect_uri"), maxAge: -1}
-	// Exact match against the registered list: no prefix, no
-	// normalization, no default (docs/security.md T-73).
-	if q.redirectURI == "" || !slices.Contains(c.RedirectURIs, q.redirectURI) {
+	// Exact match against the registered list, except a loopback literal's
+	// port (docs/security.md T-73).
+	if !redirectRegistered(c.RedirectURIs, q.redirectURI) {
 		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
 	}
 	for k, vs := range v {

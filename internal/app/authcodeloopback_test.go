@@ -1,0 +1,87 @@
+package app_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	xoauth2 "golang.org/x/oauth2"
+
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/clients"
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// TestAuthorizationCodeLoopbackRedirect (RFC 8252 §7.3, docs/security.md
+// T-73): a native app registers a loopback IP literal redirect URI
+// (http://127.0.0.1/…, http://[::1]/…) and listens on whatever port it
+// gets, so the request is accepted with any port, and everything else
+// (scheme, literal, path, query) still matches character for character;
+// localhost is not an IP literal and stays exact. The code is redeemed
+// with the redirect URI of its authorization request, port included.
+func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
+	e := newCodeEnv(t)
+	ctx := t.Context()
+	svc, err := clients.NewService(e.store, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, _, err := svc.Create(ctx, audit.Caller{Actor: "principal:test"}, clients.CreateInput{OrgID: e.org, PrincipalID: e.public.PrincipalID,
+		Name: "native", AuthMethod: oauth2.AuthMethodNone, GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},
+		Audiences: []string{"https://cli.example"}, RedirectURIs: []string{"http://127.0.0.1/cb", "http://[::1]:9/cb?app=1", "http://localhost:8080/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.signIn(t, e.user)
+	conf := e.oauthConfig(native, "", "")
+	conf.Scopes = []string{"openid"}
+
+	// authorize runs the request for redirect and returns the code, or ""
+	// and the answer when there is no redirect to redirect.
+	authorize := func(t *testing.T, redirect, verifier string) (string, *http.Response) {
+		t.Helper()
+		c := *conf
+		c.RedirectURL = redirect
+		resp, page := mustGet(t, e.browser, c.AuthCodeURL("st", xoauth2.S256ChallengeOption(verifier)))
+		if resp.StatusCode == http.StatusOK {
+			form := consentForm(t, page)
+			form.Set("decision", "approve")
+			resp, _ = e.post(t, "/oauth2/authorize", form, nil)
+		}
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect) {
+			return "", resp
+		}
+		return loc.Query().Get("code"), resp
+	}
+	for _, good := range []string{"http://127.0.0.1/cb", "http://127.0.0.1:53177/cb", "http://127.0.0.1:1/cb",
+		"http://[::1]:9/cb?app=1", "http://[::1]:61000/cb?app=1", "http://[::1]/cb?app=1", "http://localhost:8080/cb"} {
+		v := xoauth2.GenerateVerifier()
+		code, resp := authorize(t, good, v)
+		if code == "" {
+			t.Errorf("redirect_uri %q: %d Location %q, want a code sent there", good, resp.StatusCode, resp.Header.Get("Location"))
+			continue
+		}
+		if st, m := e.redeem(t, native, "", url.Values{"code": {code}, "code_verifier": {v}, "redirect_uri": {good}}); st != http.StatusOK {
+			t.Errorf("redeeming with the request's redirect_uri %q = %d %v", good, st, m)
+		}
+	}
+	for _, bad := range []string{
+		"http://127.0.0.1:53177/cb/x", "http://127.0.0.1:53177/cb?x=1", "http://127.0.0.1:53177/CB", "https://127.0.0.1:53177/cb",
+		"http://127.0.0.1:53177@evil.example/cb", "http://127.0.0.1:/cb", "http://127.0.0.1:99999/cb", "http://127.0.0.1:53177#cb",
+		"http://127.0.0.2:53177/cb", "http://[::1]:53177/cb", "http://[::1]:61000/cb?app=2", "http://127.0.0.1.evil.example/cb",
+		"http://localhost:9090/cb", "http://localhost/cb",
+	} {
+		if code, resp := authorize(t, bad, xoauth2.GenerateVerifier()); code != "" || resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Errorf("redirect_uri %q: %d Location %q, want an error page and no redirect", bad, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// The token endpoint compares with the authorization request's, port
+	// and all, not with the registered one.
+	v := xoauth2.GenerateVerifier()
+	code, _ := authorize(t, "http://127.0.0.1:53177/cb", v)
+	if st, m := e.redeem(t, native, "", url.Values{"code": {code}, "code_verifier": {v}, "redirect_uri": {"http://127.0.0.1/cb"}}); st != http.StatusBadRequest || m["error"] != oauth2.ErrorInvalidGrant {
+		t.Errorf("redeeming with another port = %d %v, want 400 invalid_grant", st, m)
+	}
+}

@@ -1,0 +1,61 @@
+package authorize
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// redirectRegistered reports whether got is one of the client's
+// registered redirect URIs: character for character, no prefix, no
+// normalization, no default (docs/security.md T-73), except the port of a
+// loopback IP literal. RFC 8252 §7.3: a native app listens on whatever
+// port the system gives it, so http://127.0.0.1/… and http://[::1]/… match
+// with any port, while the scheme, the literal, the path and the query
+// must still be the registered ones. localhost is a name, not a literal,
+// and stays exact (RFC 8252 §8.3).
+func redirectRegistered(registered []string, got string) bool {
+	if got == "" {
+		return false
+	}
+	if slices.Contains(registered, got) {
+		return true
+	}
+	bare, ok := withoutLoopbackPort(got)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if b, ok := withoutLoopbackPort(r); ok && b == bare {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutLoopbackPort is raw without its port when raw is a plain-http URL
+// to a loopback IP literal with no port or a decimal port (1–65535)
+// followed by nothing, a path or a query; anything else is not one.
+func withoutLoopbackPort(raw string) (string, bool) {
+	for _, origin := range []string{"http://127.0.0.1", "http://[::1]"} {
+		rest, ok := strings.CutPrefix(raw, origin)
+		if !ok {
+			continue
+		}
+		if after, ok := strings.CutPrefix(rest, ":"); ok {
+			i := strings.IndexFunc(after, func(r rune) bool { return r < '0' || r > '9' })
+			if i < 0 {
+				i = len(after)
+			}
+			if n, err := strconv.Atoi(after[:i]); err != nil || n < 1 || n > 65535 || after[0] == '0' {
+				return "", false
+			}
+			rest = after[i:]
+		}
+		if rest != "" && rest[0] != '/' && rest[0] != '?' {
+			return "", false
+		}
+		return origin + rest, true
+	}
+	return "", false
+}
