@@ -1,8 +1,11 @@
 package app
 
 import (
+	"slices"
+
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/signer"
@@ -35,11 +38,18 @@ func supported(authorize bool) discovery.Supported {
 		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256", "EdDSA"},
 		// Clients may register with auth method none (public clients).
 		PublicClients: true,
+		// Token exchange begins a refresh family for offline_access.
+		Scopes: []string{grants.ScopeOfflineAccess},
 	}
 	if authorize {
 		// The browser flow is offered once sign-in is wired (authcode.go).
 		s.GrantTypes = append(s.GrantTypes, oauth2.GrantTypeAuthorizationCode)
 		s.AuthorizationEndpoint = true
+		// The scopes it gives a meaning of its own (an ID token and its
+		// claims; OIDC Discovery §3: openid SHOULD be listed), and the ID
+		// token's own claims. A client may hold other scopes too.
+		s.Scopes = []string{grants.ScopeOpenID, "email", "profile", grants.ScopeOfflineAccess}
+		s.Claims = append(slices.Clone(s.Claims), "nonce", "auth_time")
 	}
 	return s
 }

@@ -215,6 +215,15 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		q.state = ""
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "state too long"}
 	}
+	// OIDC Core §6: a request object, by value or by reference, would
+	// carry the parameters that count; we support neither, so refuse it
+	// rather than judge the request without it (§3.1.2.6).
+	if v.Has("request") {
+		return q, nil, &redirectError{"request_not_supported", "request objects are not supported"}
+	}
+	if v.Has("request_uri") {
+		return q, nil, &redirectError{"request_uri_not_supported", "request_uri is not supported"}
+	}
 	if !clientauth.AllowsGrant(&c, oauth2.GrantTypeAuthorizationCode) {
 		return q, nil, &redirectError{"unauthorized_client", "client may not use the authorization_code grant"}
 	}

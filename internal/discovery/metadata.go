@@ -45,6 +45,11 @@ type Metadata struct {
 	// AuthorizationResponseIssParameterSupported: the authorization
 	// response carries iss (RFC 9207).
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// RequestURIParameterSupported is false with the authorization
+	// endpoint: OIDC Discovery §3 makes an absent member true, and the
+	// endpoint answers request_uri_not_supported (request objects by value
+	// are not supported either, which an absent member already says).
+	RequestURIParameterSupported *bool `json:"request_uri_parameter_supported,omitempty"`
 
 	GrantTypesSupported    []string `json:"grant_types_supported"`
 	ResponseTypesSupported []string `json:"response_types_supported"`
@@ -157,6 +162,7 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 		m.UserInfoEndpoint = issuer + PathUserInfo
 		m.CodeChallengeMethodsSupported = []string{"S256"}
 		m.AuthorizationResponseIssParameterSupported = true
+		m.RequestURIParameterSupported = new(bool)
 	}
 	return m
 }

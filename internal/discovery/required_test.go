@@ -72,7 +72,8 @@ func mountHandler(h *discovery.Handler) http.Handler {
 // TestAuthorizationEndpointMembers: with the browser flow the document
 // names the authorization endpoint, response type code and S256 alone
 // (RFC 8414 §2, RFC 7636 §6.2); without it none of them appears, and
-// response types stay ["id_token"].
+// response types stay ["id_token"]. With it request_uri_parameter_supported
+// is false, present (OIDC Discovery §3: absent means true).
 func TestAuthorizationEndpointMembers(t *testing.T) {
 	st, err := signer.NewStatic(signer.ES256)
 	if err != nil {
@@ -88,15 +89,16 @@ func TestAuthorizationEndpointMembers(t *testing.T) {
 			Responses  []string `json:"response_types_supported"`
 			Challenges []string `json:"code_challenge_methods_supported"`
 			Iss        bool     `json:"authorization_response_iss_parameter_supported"`
+			RequestURI *bool    `json:"request_uri_parameter_supported"`
 		}
 		if err := json.Unmarshal(body, &m); err != nil {
 			t.Fatal(err)
 		}
 		if with && (m.Authorize != "https://sts.example/oauth2/authorize" || !slices.Equal(m.Responses, []string{"code"}) ||
-			!slices.Equal(m.Challenges, []string{"S256"}) || !m.Iss) {
+			!slices.Equal(m.Challenges, []string{"S256"}) || !m.Iss || m.RequestURI == nil || *m.RequestURI) {
 			t.Errorf("with the authorization endpoint: %+v", m)
 		}
-		if !with && (m.Authorize != "" || !slices.Equal(m.Responses, []string{"id_token"}) || m.Challenges != nil || m.Iss) {
+		if !with && (m.Authorize != "" || !slices.Equal(m.Responses, []string{"id_token"}) || m.Challenges != nil || m.Iss || m.RequestURI != nil) {
 			t.Errorf("without the authorization endpoint: %+v", m)
 		}
 	}
