@@ -83,16 +83,28 @@ type remote struct {
 	http *http.Client
 }
 
-// bearerTransport adds the Authorization header to every request.
+// bearerTransport adds the Authorization header to the requests for the
+// --server origin (scheme and host) and to no other: the token is that
+// server's (docs/security.md T-100).
 type bearerTransport struct {
-	token string
-	next  http.RoundTripper
+	token        string
+	scheme, host string
+	next         http.RoundTripper
 }
 
 func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
+	if r.URL.Scheme == b.scheme && r.URL.Host == b.host {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
 	return b.next.RoundTrip(r)
+}
+
+// noRedirects refuses to follow a redirect: the admin API never sends
+// one, and following it would take the request (and, were the transport
+// less careful, the token) to wherever the answer says.
+func noRedirects(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("--server redirected to %s://%s; sts does not follow redirects with STS_TOKEN: point --server at the API itself", req.URL.Scheme, req.URL.Host)
 }
 
 // admin is an admin command's connection: remote when --server is set,
@@ -116,12 +128,15 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 		if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
 			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
 		}
-		if u, err := url.Parse(server); err != nil || u.Host == "" {
+		u, err := url.Parse(server)
+		if err != nil || u.Host == "" {
 			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
-		} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		}
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
 		}
-		hc := &http.Client{Timeout: 30 * time.Second, Transport: bearerTransport{tok, http.DefaultTransport}}
+		hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects,
+			Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: http.DefaultTransport}}
 		return &admin{remote: &remote{base: strings.TrimSuffix(server, "/"), http: hc}}, nil
 	}
 	cfg, err := loadConfig(cmd)
