@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -157,7 +158,7 @@ func printAudit(cmd *cobra.Command, events []storage.AuditEvent, asJSON bool) er
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TIME\tORG\tACTOR\tACTION\tTARGET\tOUTCOME\tREQUEST ID\tCLIENT IP\tDETAIL")
 	for _, e := range events {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), auditCell(e.OrgID), auditCell(e.Actor), e.Action,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), auditCell(e.OrgID), auditCell(e.Actor), auditCell(e.Action),
 			auditCell(e.Target), auditCell(e.Outcome), auditCell(e.RequestID), auditCell(e.ClientIP), auditCell(oneLine(e.Detail)))
 	}
 	return w.Flush()
@@ -167,7 +168,39 @@ func auditCell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable(s)
+}
+
+// printable escapes what a terminal or the table would act on instead of
+// showing: control characters (a newline would start a forged row, a tab
+// shift the columns, ESC drive the terminal), the line and paragraph
+// separators and the bidirectional overrides. An external subject's sub
+// reaches the actor column as its issuer wrote it (docs/security.md T-101).
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case unprintable(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+		(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }
 
 // oneLine keeps a detail on its table row.

@@ -179,7 +179,7 @@ func newPoolListCmd() *cobra.Command {
 				fmt.Fprintln(w, "ID\tORGANIZATION\tSTATE\tPROVIDERS\tSCOPES\tMAX LIFETIME\tCONDITION")
 				for _, p := range list {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.OrgID, state(p.Disabled), count[p.ID],
-						dash(strings.Join(p.Scopes, ",")), lifetime(p.MaxTokenLifetime), dash(truncate(p.Condition, 60)))
+						dash(strings.Join(p.Scopes, ",")), lifetime(p.MaxTokenLifetime), dash(truncate(printable(p.Condition), 60)))
 				}
 				return w.Flush()
 			})
