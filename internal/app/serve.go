@@ -199,6 +199,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	clientIPHeader, err := clientip.ParseHeader(cfg.HTTP.ClientIPHeader)
+	if err != nil {
+		return nil, fmt.Errorf("http.client_ip_header: %w", err)
+	}
 	so := server.Options{
 		Store:             store,
 		Logger:            logger,
@@ -211,6 +215,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout,
 		TrustedProxies:    trustedProxies,
+		ClientIPHeader:    clientIPHeader,
 		TLS:               tlsConf,
 		OpsListener:       a.ln.ops,
 		Pprof:             cfg.Ops.Pprof,

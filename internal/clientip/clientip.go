@@ -3,9 +3,10 @@
 // request context; every per-IP consumer (rate limits, the leak-report
 // limiter, the access log) reads it back with FromRequest, so they all agree.
 //
-// Forwarding headers are honoured only when the TCP peer is a configured
-// trusted proxy: otherwise any client could pick its own address and escape
-// its rate-limit bucket.
+// A forwarding header is honoured only when the TCP peer is a configured
+// trusted proxy, and only the one header the configuration names, read
+// from the right: otherwise any client could pick its own address and
+// escape its rate-limit bucket.
 package clientip
 
 import (
@@ -56,15 +57,45 @@ func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// Header names the forwarding header a Resolver reads the client from.
+// Only one is read: a proxy overwrites or appends to the header it is set
+// up to write and passes every other one through as the client sent it,
+// so a second header would be the client's own choice.
+type Header string
+
+const (
+	// XForwardedFor is the de facto X-Forwarded-For: comma-separated
+	// addresses, each proxy appending its peer. The default.
+	XForwardedFor Header = "x-forwarded-for"
+	// Forwarded is RFC 7239 Forwarded, read from the for= parameter of
+	// each element.
+	Forwarded Header = "forwarded"
+)
+
+// ParseHeader returns the Header named s: "x-forwarded-for" or
+// "forwarded", in any case.
+func ParseHeader(s string) (Header, error) {
+	switch h := Header(strings.ToLower(strings.TrimSpace(s))); h {
+	case XForwardedFor, Forwarded:
+		return h, nil
+	}
+	return "", fmt.Errorf("must be %q or %q, got %q", XForwardedFor, Forwarded, s)
+}
+
 // Resolver finds the client address behind the trusted proxies.
 type Resolver struct {
 	trusted []netip.Prefix
+	header  Header
 }
 
-// NewResolver trusts forwarding headers only from peers inside trusted. An
-// empty list trusts no one: the client is always the TCP peer.
-func NewResolver(trusted []netip.Prefix) *Resolver {
-	return &Resolver{trusted: trusted}
+// NewResolver trusts the forwarding header h (XForwardedFor when empty)
+// only from peers inside trusted. An empty list trusts no one: the client
+// is always the TCP peer.
+func NewResolver(trusted []netip.Prefix, h Header) *Resolver {
+	if h == "" {
+		h = XForwardedFor
+	}
+	return &Resolver{trusted: trusted, header: h}
 }
 
 func (v *Resolver) isTrusted(a netip.Addr) bool {
@@ -78,79 +109,85 @@ func (v *Resolver) isTrusted(a netip.Addr) bool {
 }
 
 // Resolve returns the client address of r. When the TCP peer is a trusted
-// proxy it walks the forwarding chain from the right (the hops closest to
-// us) and returns the first address that is not itself a trusted proxy.
-// RFC 7239 Forwarded is preferred over X-Forwarded-For when both are sent.
-// A header that does not parse is ignored as a whole, and the peer stands.
+// proxy it walks the resolver's one header from the right (the hops
+// closest to us), skips the hops that are themselves trusted proxies and
+// returns the first one that is not. Everything left of that address was
+// written by the client, so it is never read: an element that does not
+// parse (or, in Forwarded, an obfuscated or "unknown" node) ends the walk,
+// and the last trusted hop, or the peer, is the client. The other
+// forwarding header is ignored whatever it says (docs/security.md T-78).
 func (v *Resolver) Resolve(r *http.Request) string {
 	p := peer(r.RemoteAddr)
 	addr, err := netip.ParseAddr(p)
 	if err != nil || len(v.trusted) == 0 || !v.isTrusted(addr) {
 		return p
 	}
-	chain, ok := forwardedChain(r.Header.Values("Forwarded"))
-	if !ok || len(chain) == 0 {
-		chain, ok = xffChain(r.Header.Values("X-Forwarded-For"))
+	var elems []string
+	node := parseNode
+	switch v.header {
+	case Forwarded:
+		elems, node = listElements(r.Header.Values("Forwarded")), forwardedNode
+	default:
+		elems = listElements(r.Header.Values("X-Forwarded-For"))
 	}
-	if !ok || len(chain) == 0 {
-		return p
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		if !v.isTrusted(chain[i]) {
-			return chain[i].Unmap().String()
+	client := p // until a hop names someone else, the peer as it stands
+	for i := len(elems) - 1; i >= 0; i-- {
+		a, ok := node(elems[i])
+		if !ok {
+			break
+		}
+		client = a.Unmap().String()
+		if !v.isTrusted(a) {
+			break
 		}
 	}
-	// Every hop is a trusted proxy: the left-most is the best we know.
-	return chain[0].Unmap().String()
+	return client
 }
 
-// xffChain parses X-Forwarded-For: comma-separated addresses, possibly over
-// several header lines.
-func xffChain(values []string) ([]netip.Addr, bool) {
-	var out []netip.Addr
+// listElements splits comma-separated header lines into their elements,
+// in order, dropping the empty ones (RFC 9110 §5.6.1.2). A comma inside a
+// quoted string splits too: no address contains one, and a quote the
+// client opened cannot swallow the elements a proxy appended after it.
+func listElements(values []string) []string {
+	var out []string
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
-			a, ok := parseNode(strings.TrimSpace(part))
-			if !ok {
-				return nil, false
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
 			}
-			out = append(out, a)
 		}
 	}
-	return out, true
+	return out
 }
 
-// forwardedChain parses the for= parameters of RFC 7239 Forwarded elements
-// ("for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\""). An element
-// without for=, or with an obfuscated or "unknown" node, makes the header
-// unusable.
-func forwardedChain(values []string) ([]netip.Addr, bool) {
-	var out []netip.Addr
-	for _, v := range values {
-		for _, elem := range strings.Split(v, ",") {
-			found := false
-			for _, pair := range strings.Split(elem, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
-				if !ok || !strings.EqualFold(strings.TrimSpace(k), "for") {
-					continue
-				}
-				val = strings.TrimSpace(val)
-				if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-					val = val[1 : len(val)-1]
-				}
-				a, ok := parseNode(val)
-				if !ok {
-					return nil, false
-				}
-				out = append(out, a)
-				found = true
-			}
-			if !found {
-				return nil, false
-			}
+// forwardedNode parses the for= parameter of one RFC 7239 Forwarded
+// element ("for=192.0.2.60;proto=http", "for=\"[2001:db8::1]:4711\"").
+// An element without for=, with it twice (RFC 7239 §4), or with an
+// obfuscated or "unknown" node (§6) does not name an address.
+func forwardedNode(elem string) (netip.Addr, bool) {
+	var (
+		out   netip.Addr
+		found bool
+	)
+	for _, pair := range strings.Split(elem, ";") {
+		k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "for") {
+			continue
 		}
+		if found {
+			return netip.Addr{}, false
+		}
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		a, ok := parseNode(val)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		out, found = a, true
 	}
-	return out, true
+	return out, found
 }
 
 // parseNode accepts "1.2.3.4", "1.2.3.4:80", "2001:db8::1", "[2001:db8::1]"

@@ -1,6 +1,7 @@
 package clientip
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,42 +12,63 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := NewResolver(trusted)
+	const xff, fwd = XForwardedFor, Forwarded
 	cases := []struct {
 		name   string
+		h      Header
 		peer   string
 		header map[string][]string
 		want   string
 	}{
-		{"no header", "10.0.0.1:1234", nil, "10.0.0.1"},
-		{"spoofed XFF from an untrusted peer is ignored", "203.0.113.9:5555",
+		{"no header", xff, "10.0.0.1:1234", nil, "10.0.0.1"},
+		{"spoofed XFF from an untrusted peer is ignored", xff, "203.0.113.9:5555",
 			map[string][]string{"X-Forwarded-For": {"198.51.100.1"}}, "203.0.113.9"},
-		{"spoofed Forwarded from an untrusted peer is ignored", "203.0.113.9:5555",
+		{"spoofed Forwarded from an untrusted peer is ignored", fwd, "203.0.113.9:5555",
 			map[string][]string{"Forwarded": {"for=198.51.100.1"}}, "203.0.113.9"},
-		{"trusted proxy, single hop", "10.0.0.1:1234",
+		{"trusted proxy, single hop", xff, "10.0.0.1:1234",
 			map[string][]string{"X-Forwarded-For": {"198.51.100.1"}}, "198.51.100.1"},
-		{"chain of proxies: right-most untrusted wins over a spoofed left-most", "10.0.0.1:1234",
+		{"chain of proxies: right-most untrusted wins over a spoofed left-most", xff, "10.0.0.1:1234",
 			map[string][]string{"X-Forwarded-For": {"6.6.6.6, 198.51.100.1, 10.1.2.3"}}, "198.51.100.1"},
-		{"chain over several header lines", "10.0.0.1:1234",
+		{"chain over several header lines", xff, "10.0.0.1:1234",
 			map[string][]string{"X-Forwarded-For": {"6.6.6.6", "198.51.100.2, 10.9.9.9"}}, "198.51.100.2"},
-		{"every hop trusted: left-most", "10.0.0.1:1234",
+		{"every hop trusted: left-most", xff, "10.0.0.1:1234",
 			map[string][]string{"X-Forwarded-For": {"10.0.0.7, 10.0.0.8"}}, "10.0.0.7"},
-		{"Forwarded with quoted IPv6 and port", "10.0.0.1:1234",
+		{"Forwarded with quoted IPv6 and port", fwd, "10.0.0.1:1234",
 			map[string][]string{"Forwarded": {`for="[2001:db8:cafe::17]:4711";proto=https`}}, "2001:db8:cafe::17"},
-		{"Forwarded chain", "[::1]:8080",
+		{"Forwarded chain", fwd, "[::1]:8080",
 			map[string][]string{"Forwarded": {`for=192.0.2.43, for="[2001:db8::1]";by=10.0.0.1, for=10.2.3.4`}}, "2001:db8::1"},
-		{"Forwarded preferred over XFF", "10.0.0.1:1234",
+		{"XFF chosen: Forwarded is ignored", xff, "10.0.0.1:1234",
+			map[string][]string{"Forwarded": {"for=192.0.2.60"}, "X-Forwarded-For": {"198.51.100.1"}}, "198.51.100.1"},
+		{"Forwarded chosen: XFF is ignored", fwd, "10.0.0.1:1234",
 			map[string][]string{"Forwarded": {"for=192.0.2.60"}, "X-Forwarded-For": {"198.51.100.1"}}, "192.0.2.60"},
-		{"garbage XFF ignored", "10.0.0.1:1234",
-			map[string][]string{"X-Forwarded-For": {"not-an-ip, 198.51.100.1"}}, "10.0.0.1"},
-		{"garbage Forwarded falls back to XFF", "10.0.0.1:1234",
-			map[string][]string{"Forwarded": {"for=_hidden"}, "X-Forwarded-For": {"198.51.100.1"}}, "198.51.100.1"},
-		{"garbage in both ignored", "10.0.0.1:1234",
+		{"Forwarded chosen but absent: the peer, not XFF", fwd, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {"198.51.100.1"}}, "10.0.0.1"},
+		{"garbage left of the client is never reached", xff, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {"not-an-ip, 198.51.100.1"}}, "198.51.100.1"},
+		{"garbage right-most: the peer", xff, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {"198.51.100.1, 999.1.1.1"}}, "10.0.0.1"},
+		{"garbage after a trusted hop: that hop, never what is left of the garbage", xff, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {"198.51.100.1, _x, 10.1.2.3"}}, "10.1.2.3"},
+		{"obfuscated Forwarded node: the peer", fwd, "10.0.0.1:1234",
+			map[string][]string{"Forwarded": {"for=_hidden"}, "X-Forwarded-For": {"198.51.100.1"}}, "10.0.0.1"},
+		{"unknown Forwarded node stops the walk", fwd, "10.0.0.1:1234",
+			map[string][]string{"Forwarded": {"for=198.51.100.1, for=unknown"}}, "10.0.0.1"},
+		{"Forwarded element without for= stops the walk", fwd, "10.0.0.1:1234",
+			map[string][]string{"Forwarded": {"for=198.51.100.1, proto=https"}}, "10.0.0.1"},
+		{"Forwarded element with for= twice stops the walk", fwd, "10.0.0.1:1234",
+			map[string][]string{"Forwarded": {"for=198.51.100.1, for=192.0.2.1;for=192.0.2.2"}}, "10.0.0.1"},
+		{"garbage in both: the peer", xff, "10.0.0.1:1234",
 			map[string][]string{"Forwarded": {"for=unknown"}, "X-Forwarded-For": {"999.1.1.1"}}, "10.0.0.1"},
-		{"empty XFF ignored", "10.0.0.1:1234",
+		{"empty XFF ignored", xff, "10.0.0.1:1234",
 			map[string][]string{"X-Forwarded-For": {""}}, "10.0.0.1"},
-		{"IPv4-mapped peer is trusted", "[::ffff:10.0.0.1]:1234",
+		{"empty list elements are skipped", xff, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {", 198.51.100.1,"}}, "198.51.100.1"},
+		{"IPv4-mapped peer is trusted", xff, "[::ffff:10.0.0.1]:1234",
 			map[string][]string{"X-Forwarded-For": {"198.51.100.1"}}, "198.51.100.1"},
+		{"IPv4-mapped hop is trusted and unmapped", xff, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {"::ffff:198.51.100.1, ::ffff:10.0.0.9"}}, "198.51.100.1"},
+		{"a hop with a zone does not parse", xff, "10.0.0.1:1234",
+			map[string][]string{"X-Forwarded-For": {"fe80::1%eth0"}}, "10.0.0.1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -57,10 +79,73 @@ func TestResolve(t *testing.T) {
 					r.Header.Add(k, s)
 				}
 			}
-			if got := v.Resolve(r); got != c.want {
+			if got := NewResolver(trusted, c.h).Resolve(r); got != c.want {
 				t.Fatalf("Resolve = %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestResolveClientCannotChoose is docs/security.md T-78: behind a proxy
+// that appends the real peer to X-Forwarded-For (nginx
+// $proxy_add_x_forwarded_for, AWS ALB, Envoy, HAProxy) and passes every
+// other header through, a client writes what it likes in front of what the
+// proxy appended and sends a Forwarded header of its own. Each request
+// names a new address; the resolved one must stay the one the proxy wrote,
+// or each request would get a fresh per-IP bucket and a forged audit
+// clientIp.
+func TestResolveClientCannotChoose(t *testing.T) {
+	trusted, err := ParsePrefixes([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewResolver(trusted, XForwardedFor)
+	cases := []struct {
+		name   string
+		header func(i int) map[string]string
+	}{
+		{"T-78 a client's own Forwarded passed through", func(i int) map[string]string {
+			return map[string]string{"Forwarded": fmt.Sprintf("for=203.0.113.%d", i), "X-Forwarded-For": "198.51.100.7"}
+		}},
+		{"T-78 an address written in front of the appended one", func(i int) map[string]string {
+			return map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d, 198.51.100.7", i)}
+		}},
+		{"T-78 garbage written in front of the appended one", func(i int) map[string]string {
+			return map[string]string{"X-Forwarded-For": fmt.Sprintf("x%d, 198.51.100.7", i)}
+		}},
+		{"T-78 garbage in front of the client and a trusted hop", func(i int) map[string]string {
+			return map[string]string{"X-Forwarded-For": fmt.Sprintf("x%d, 198.51.100.7, 10.1.2.3", i)}
+		}},
+		{"T-78 a trusted address written in front of the appended one", func(i int) map[string]string {
+			return map[string]string{"X-Forwarded-For": fmt.Sprintf("10.0.0.%d, 198.51.100.7", i)}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for i := range 3 {
+				r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+				r.RemoteAddr = "10.0.0.1:4444"
+				for k, s := range c.header(i + 1) {
+					r.Header.Set(k, s)
+				}
+				if got := v.Resolve(r); got != "198.51.100.7" {
+					t.Fatalf("request %d: Resolve = %q, want the address the proxy appended, 198.51.100.7", i, got)
+				}
+			}
+		})
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	for in, want := range map[string]Header{"x-forwarded-for": XForwardedFor, "X-Forwarded-For": XForwardedFor, "forwarded": Forwarded, " Forwarded ": Forwarded} {
+		if got, err := ParseHeader(in); got != want || err != nil {
+			t.Errorf("ParseHeader(%q) = %q, %v, want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x-real-ip", "forwarded, x-forwarded-for"} {
+		if _, err := ParseHeader(bad); err == nil {
+			t.Errorf("ParseHeader(%q) accepted", bad)
+		}
 	}
 }
 
@@ -68,7 +153,7 @@ func TestResolveNoTrustIgnoresHeaders(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "127.0.0.1:1"
 	r.Header.Set("X-Forwarded-For", "198.51.100.1")
-	if got := NewResolver(nil).Resolve(r); got != "127.0.0.1" {
+	if got := NewResolver(nil, XForwardedFor).Resolve(r); got != "127.0.0.1" {
 		t.Fatalf("Resolve = %q, want the peer", got)
 	}
 }

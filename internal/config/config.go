@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/opensts/sts/internal/clientip"
 )
 
 // Config is the whole operator configuration. The koanf tags are the YAML
@@ -136,9 +138,14 @@ type HTTPConfig struct {
 	// running slot (docs/reliability.md#the-token-gate).
 	MaxInFlight MaxInFlightConfig `koanf:"max_in_flight"`
 	// TrustedProxies are CIDRs of the load balancers in front of sts: only
-	// a request whose TCP peer is inside one has its X-Forwarded-For or
-	// Forwarded header believed. Empty (the default) believes none.
+	// a request whose TCP peer is inside one has its ClientIPHeader
+	// believed. Empty (the default) believes none.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+	// ClientIPHeader is the one forwarding header read behind a trusted
+	// proxy: "x-forwarded-for" (the default) or "forwarded" (RFC 7239).
+	// The proxy must overwrite it or append to it, never pass a client's
+	// through untouched (docs/security.md T-78).
+	ClientIPHeader string `koanf:"client_ip_header"`
 }
 
 // MaxInFlightConfig is the admission limit of each route class
@@ -318,6 +325,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout:   15 * time.Second,
 			MaxConnections:    64,
 			MaxInFlight:       MaxInFlightConfig{Token: 64, API: 64, Ops: 64},
+			ClientIPHeader:    string(clientip.XForwardedFor),
 		},
 		Log: LogConfig{Format: "auto", Level: "info"},
 		GC:  GCConfig{Interval: 5 * time.Minute},

@@ -98,6 +98,7 @@ var checks = []check{
 	{"http.idle_timeout", func(c *Config) error { return positiveDuration(c.HTTP.IdleTimeout) }},
 	{"http.shutdown_timeout", func(c *Config) error { return positiveDuration(c.HTTP.ShutdownTimeout) }},
 	{"http.trusted_proxies", func(c *Config) error { _, err := clientip.ParsePrefixes(c.HTTP.TrustedProxies); return err }},
+	{"http.client_ip_header", func(c *Config) error { _, err := clientip.ParseHeader(c.HTTP.ClientIPHeader); return err }},
 	{"keys.algorithm", func(c *Config) error { return oneOf(c.Keys.Algorithm, "ES256", "RS256", "EdDSA") }},
 	{"keys.rsa_bits", func(c *Config) error {
 		if c.Keys.RSABits < 2048 {

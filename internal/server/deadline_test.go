@@ -134,7 +134,7 @@ func TestCallDeadlineNoTimerUnasked(t *testing.T) {
 // cost a timer context, its timer and a registration with the request's
 // context on every request (docs/performance.md).
 func TestRequestContextStartsNoTimer(t *testing.T) {
-	ips := clientip.NewResolver(nil)
+	ips := clientip.NewResolver(nil, clientip.XForwardedFor)
 	var had bool
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, had = r.Context().Deadline() })
 	parent, cancel := context.WithCancel(context.Background()) // as net/http's request context is

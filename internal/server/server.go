@@ -83,9 +83,12 @@ type Options struct {
 	QueueTimeout time.Duration
 	// MaxConnections caps the open connections; 0: no cap.
 	MaxConnections int
-	// TrustedProxies are the peers whose X-Forwarded-For and Forwarded
-	// headers name the client; empty trusts none (see package clientip).
+	// TrustedProxies are the peers whose ClientIPHeader names the client;
+	// empty trusts none (see package clientip).
 	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one forwarding header read behind a trusted
+	// proxy; empty: X-Forwarded-For.
+	ClientIPHeader clientip.Header
 	// Trace, when set, wraps each request just outside the access log
 	// and metrics (so their log line carries the span), starting its
 	// span; nil: no tracing and no cost.
@@ -182,7 +185,7 @@ func New(o Options) *Server {
 		}
 		return h
 	}
-	ips := clientip.NewResolver(o.TrustedProxies)
+	ips := clientip.NewResolver(o.TrustedProxies, o.ClientIPHeader)
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
 		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
 			recoverPanics(o.Logger)(admit(o.MaxInFlight, s.gates, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
