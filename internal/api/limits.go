@@ -62,12 +62,15 @@ func readLimit(max int64) connect.HandlerOption {
 // limitPublic charges requests to the public procedures (those that need
 // no credential, such as ExchangeToken) to the per-IP bucket before any
 // work, and answers resource_exhausted (HTTP 429 on Connect) with the
-// rate-limit headers once the bucket is empty. A nil limiter disables it.
+// rate-limit headers once the bucket is empty. The bucket is the client's
+// ratelimit.IPBucket, its /64 for IPv6: an IPv6 client holds at least a
+// /64 and would otherwise take a fresh bucket with each address in it
+// (docs/security.md T-79). A nil limiter disables it.
 func limitPublic(lim ratelimit.Limiter, ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request) bool {
 	if lim == nil {
 		return true
 	}
-	d := lim.Allow(ratelimit.PrefixIP + remoteIP(r))
+	d := lim.Allow(ratelimit.PrefixIP + ratelimit.IPBucket(remoteIP(r)))
 	ratelimit.WriteHeaders(w.Header(), d) // nothing for a disabled rule
 	if d.Allowed {
 		return true
@@ -77,5 +80,6 @@ func limitPublic(lim ratelimit.Limiter, ew *connect.ErrorWriter, w http.Response
 }
 
 // remoteIP is the client address the server resolved for r (the TCP peer,
-// or the client behind a trusted proxy): the same key every per-IP limit uses.
+// or the client behind a trusted proxy), from which every per-IP limit
+// takes its key with ratelimit.IPBucket.
 func remoteIP(r *http.Request) string { return clientip.FromRequest(r) }

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/ratelimit"
 )
 
@@ -129,5 +132,37 @@ func TestExchangeTokenRateLimited(t *testing.T) {
 	res2.Body.Close()
 	if res2.StatusCode != http.StatusOK {
 		t.Errorf("GetAuthenticatedIdentity = %d", res2.StatusCode)
+	}
+}
+
+// TestExchangeTokenIPv6Prefix is docs/security.md T-79: an IPv6 client
+// holds at least a /64 and can send each call from a new address in it.
+// The public ExchangeToken must charge the /64 (ratelimit.IPBucket, the
+// key of every other per-IP limit), so 50 addresses of one /64 share a
+// bucket of 2, while a neighbouring /64 keeps its own.
+func TestExchangeTokenIPv6Prefix(t *testing.T) {
+	e := newEnv(t, func(h *Handler) {
+		h.PublicLimit = ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 2}, ratelimit.MemoryOptions{})
+	})
+	call := func(ip string) int {
+		r := httptest.NewRequest(http.MethodPost, "/gitpod.v1.IdentityService/ExchangeToken", strings.NewReader(`{"exchangeToken":"x"}`))
+		r.Header.Set("Content-Type", "application/json")
+		// As the server's middleware stores the resolved client address.
+		r = r.WithContext(clientip.WithIP(r.Context(), ip))
+		w := httptest.NewRecorder()
+		e.srv.Config.Handler.ServeHTTP(w, r)
+		return w.Code
+	}
+	allowed := 0
+	for i := range 50 {
+		if call(fmt.Sprintf("2001:db8:1:2::%x", i+1)) != http.StatusTooManyRequests {
+			allowed++
+		}
+	}
+	if allowed != 2 {
+		t.Errorf("50 addresses of one /64, burst 2: %d calls allowed, want 2", allowed)
+	}
+	if got := call("2001:db8:1:3::1"); got == http.StatusTooManyRequests {
+		t.Errorf("a client of another /64 = %d, want its own bucket", got)
 	}
 }
