@@ -64,7 +64,7 @@ func (c *Claims) Allowed(resource, permission string) bool {
 // Verifier verifies sts access tokens. Set Issuer and Audience; the other
 // fields have defaults. It is safe for concurrent use.
 type Verifier struct {
-	// Issuer is the exact iss (the sts issuer URL).
+	// Issuer is the exact iss (the sts issuer URL); required.
 	Issuer string
 	// Audience is this resource server's audience; required.
 	Audience string
@@ -97,6 +97,12 @@ func (v *Verifier) now() time.Time {
 // Verify checks raw: compact JWS with typ at+jwt (RFC 9068 §4), a key from
 // the issuer's JWKS, exact iss, Audience in aud, and exp/nbf with leeway.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	// Both are required, checked before any key work. go-jose skips the
+	// iss check when the expected issuer is empty, so without Issuer any
+	// iss signed by a key at JWKSURL would pass (docs/security.md T-76).
+	if v.Issuer == "" || v.Audience == "" {
+		return nil, fmt.Errorf("%w: verifier needs Issuer and Audience", ErrInvalidToken)
+	}
 	if len(raw) > maxTokenSize {
 		return nil, fmt.Errorf("%w: too large", ErrInvalidToken)
 	}
@@ -122,8 +128,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	exp := jwt.Expected{Issuer: v.Issuer, AnyAudience: jwt.Audience{v.Audience}, Time: v.now()}
 	std := jwt.Claims{Issuer: c.Issuer, Audience: c.Audience, Expiry: c.Expiry, IssuedAt: c.IssuedAt}
-	if c.Expiry == nil || v.Audience == "" {
-		return nil, fmt.Errorf("%w: exp or audience missing", ErrInvalidToken)
+	if c.Expiry == nil {
+		return nil, fmt.Errorf("%w: exp missing", ErrInvalidToken)
 	}
 	if err := std.ValidateWithLeeway(exp, leeway); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
