@@ -33,18 +33,19 @@ var (
 // Claims are the verified claims of an sts access token that a resource
 // server usually needs.
 type Claims struct {
-	Issuer   string           `json:"iss"`
-	Subject  string           `json:"sub"`
-	Audience jwt.Audience     `json:"aud"`
-	Expiry   *jwt.NumericDate `json:"exp"`
-	IssuedAt *jwt.NumericDate `json:"iat"`
-	ID       string           `json:"jti"`
-	ClientID string           `json:"client_id"`
-	Scope    string           `json:"scope"`
-	OrgID    string           `json:"org_id"`
-	Pool     string           `json:"pool"`
-	Provider string           `json:"provider"`
-	CAB      json.RawMessage  `json:"cab,omitempty"`
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.Audience     `json:"aud"`
+	Expiry    *jwt.NumericDate `json:"exp"`
+	NotBefore *jwt.NumericDate `json:"nbf"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ID        string           `json:"jti"`
+	ClientID  string           `json:"client_id"`
+	Scope     string           `json:"scope"`
+	OrgID     string           `json:"org_id"`
+	Pool      string           `json:"pool"`
+	Provider  string           `json:"provider"`
+	CAB       json.RawMessage  `json:"cab,omitempty"`
 
 	// Boundary is the parsed cab claim, nil when the token has none.
 	Boundary *AccessBoundary `json:"-"`
@@ -126,13 +127,22 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if leeway == 0 {
 		leeway = DefaultLeeway
 	}
-	exp := jwt.Expected{Issuer: v.Issuer, AnyAudience: jwt.Audience{v.Audience}, Time: v.now()}
-	std := jwt.Claims{Issuer: c.Issuer, Audience: c.Audience, Expiry: c.Expiry, IssuedAt: c.IssuedAt}
+	now := v.now()
 	if c.Expiry == nil {
 		return nil, fmt.Errorf("%w: exp missing", ErrInvalidToken)
 	}
+	// iss, aud, and nbf (RFC 7519 §4.1.5, docs/security.md T-41), exp and
+	// iat within the leeway.
+	exp := jwt.Expected{Issuer: v.Issuer, AnyAudience: jwt.Audience{v.Audience}, Time: now}
+	std := jwt.Claims{Issuer: c.Issuer, Audience: c.Audience, Expiry: c.Expiry, NotBefore: c.NotBefore, IssuedAt: c.IssuedAt}
 	if err := std.ValidateWithLeeway(exp, leeway); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	// Invalid on and after exp (RFC 7519 §4.1.4) plus the leeway, the
+	// boundary sts's own verifier keeps (docs/security.md T-38); go-jose
+	// still accepts a token at exactly exp + leeway.
+	if !now.Before(c.Expiry.Time().Add(leeway)) {
+		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
 	if c.CAB != nil {
 		if c.Boundary, err = ParseBoundary(c.CAB); err != nil {

@@ -39,3 +39,42 @@ func TestVerifyNeedsIssuerAndAudience(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyTimeBoundaries checks exp and nbf at the leeway edges, to the
+// second, as sts's own verifier does: valid from nbf − leeway, invalid on
+// and after exp + leeway (RFC 7519 §4.1.4, §4.1.5; docs/security.md T-38,
+// T-41, T-76).
+func TestVerifyTimeBoundaries(t *testing.T) {
+	t.Parallel()
+	s := newSTSStub(t)
+	c := newClock()
+	v := &rs.Verifier{Issuer: s.srv.URL, Audience: "rs", Now: c.Now}
+	leeway := rs.DefaultLeeway
+	nbf, exp := t0, t0.Add(15*time.Minute)
+	claims := s.claims(t0)
+	claims["iat"] = t0.Add(-10 * time.Minute).Unix() // iat is not what is tested here
+	raw := s.mint(t, "k1", claims)
+	tests := []struct {
+		name    string
+		at      time.Time
+		wantErr bool
+	}{
+		{"T-76 nbf beyond the leeway", nbf.Add(-leeway - time.Second), true},
+		{"nbf within the leeway", nbf.Add(-leeway), false},
+		{"at nbf", nbf, false},
+		{"before exp", exp.Add(-time.Second), false},
+		{"at exp, within the leeway", exp, false},
+		{"last second of the leeway", exp.Add(leeway - time.Second), false},
+		{"T-38 exactly exp + leeway", exp.Add(leeway), true},
+		{"T-38 after exp + leeway", exp.Add(leeway + time.Second), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { // sequential: they share the clock
+			c.Set(tc.at)
+			_, err := v.Verify(t.Context(), raw)
+			if tc.wantErr != (err != nil) || (err != nil && !errors.Is(err, rs.ErrInvalidToken)) {
+				t.Errorf("at t0%+v: Verify = %v, want error %v", tc.at.Sub(t0), err, tc.wantErr)
+			}
+		})
+	}
+}
