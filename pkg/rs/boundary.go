@@ -8,6 +8,9 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
 )
 
 // Limits on a boundary; they bound what a caller can put into a token we
@@ -22,9 +25,11 @@ const (
 )
 
 // Condition is a rule's availabilityCondition: a CEL expression over
-// resource.name, resource.type and resource.service (strings). Google's
-// api.getAttribute is not supported: a condition using it does not
-// compile, which refuses the boundary at issuance and denies at use.
+// resource.name (a string). A resource server knows only the name of the
+// resource it asks about, so a condition reading resource.type or
+// resource.service, which Google's conditions may, is refused by Validate
+// like one using Google's api.getAttribute: the boundary is refused at
+// issuance and a token carrying it does not verify.
 type Condition struct {
 	Expression  string `json:"expression"`
 	Title       string `json:"title,omitempty"`
@@ -69,7 +74,53 @@ func compileCondition(expr string) (cel.Program, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, errors.New("condition must be a bool expression")
 	}
+	if err := onlyResourceName(ast); err != nil {
+		return nil, err
+	}
 	return env.Program(ast, cel.CostLimit(maxConditionCost))
+}
+
+// onlyResourceName refuses a condition that reads the resource other than
+// as resource.name or resource["name"]. Allows passes only the name:
+// resource.type and resource.service would be judged on "", which makes a
+// negated test (resource.type != '…' || …) always true and widens the rule
+// (docs/security.md T-76). Every other use of the map (a key test, a
+// computed key, a macro over it, its size) could read them too, so it is
+// refused as well: fail closed.
+func onlyResourceName(a *cel.Ast) error {
+	root := celast.NavigateAST(a.NativeRep())
+	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.IdentKind)) {
+		if e.AsIdent() != "resource" {
+			continue
+		}
+		if p, ok := e.Parent(); ok && readsName(p, e.ID()) {
+			continue
+		}
+		return errors.New("condition may use only resource.name: a resource server knows no resource.type or resource.service")
+	}
+	return nil
+}
+
+// readsName reports whether p reads the name out of the expression id:
+// id.name, has(id.name) or id["name"].
+func readsName(p celast.NavigableExpr, id int64) bool {
+	switch p.Kind() {
+	case celast.SelectKind:
+		return p.AsSelect().FieldName() == "name"
+	case celast.CallKind:
+		c := p.AsCall()
+		if c.FunctionName() != operators.Index || len(c.Args()) != 2 || c.Args()[0].ID() != id {
+			return false
+		}
+		key := c.Args()[1]
+		if key.Kind() != celast.LiteralKind {
+			return false
+		}
+		s, ok := key.AsLiteral().(types.String)
+		return ok && s == "name"
+	default:
+		return false
+	}
 }
 
 // Validate checks the boundary's shape and compiles every condition. The

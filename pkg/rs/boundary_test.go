@@ -58,3 +58,49 @@ func TestBoundary(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundaryConditionAttributes: a resource server knows only the name
+// of the resource it is asked about; resource.type and resource.service
+// are always empty here. A condition reading them would be judged on ""
+// rather than on what the client meant, so a negated test such as
+// resource.type != 'storage.googleapis.com/Object' || … is always true and
+// widens its rule to every object under it. Validate refuses any condition
+// that reads the resource other than through its name, at issuance and in
+// a token (docs/security.md T-76).
+func TestBoundaryConditionAttributes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		expr string
+		ok   bool
+	}{
+		{"resource.name", "resource.name.startsWith('//s/b/public/')", true},
+		{"resource['name']", "resource['name'] == '//s/b/x'", true},
+		{"has(resource.name)", "has(resource.name) && resource.name.endsWith('.txt')", true},
+		{"T-76 negated resource.type widens the rule", "resource.type != 'storage.googleapis.com/Object' || resource.name.startsWith('//s/b/public/')", false},
+		{"T-76 resource.service", "resource.service == 'storage.googleapis.com'", false},
+		{"T-76 resource['type']", "resource['type'] == ''", false},
+		{"T-76 has(resource.service)", "!has(resource.service)", false},
+		{"T-76 key test", "!('type' in resource)", false},
+		{"T-76 dynamic key", "resource['ty' + 'pe'] == ''", false},
+		{"T-76 the whole map", "resource.all(k, resource[k] != 'storage.googleapis.com')", false},
+		{"T-76 size of the map", "size(resource) == 3", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := AccessBoundary{Rules: []Rule{{
+				AvailableResource:     "//s/b",
+				AvailablePermissions:  []string{"read"},
+				AvailabilityCondition: &Condition{Expression: tc.expr},
+			}}}
+			err := b.Validate()
+			if tc.ok && err != nil {
+				t.Errorf("Validate(%q) = %v, want nil", tc.expr, err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "only resource.name")) {
+				t.Errorf("Validate(%q) = %v, want an error saying only resource.name is known", tc.expr, err)
+			}
+		})
+	}
+}
