@@ -20,6 +20,7 @@ const (
 	DefaultRefreshInterval = time.Hour
 	DefaultMinRefetch      = 30 * time.Second
 	DefaultLeeway          = 60 * time.Second
+	DefaultFetchTimeout    = 5 * time.Second
 	maxJWKSSize            = 256 << 10
 	maxTokenSize           = 16 << 10
 )
@@ -71,8 +72,11 @@ type Verifier struct {
 	Audience string
 	// JWKSURL defaults to Issuer + "/.well-known/jwks.json".
 	JWKSURL string
-	// HTTPClient fetches the JWKS; default a client with a 5 s timeout.
+	// HTTPClient fetches the JWKS; default http.DefaultClient.
 	HTTPClient *http.Client
+	// FetchTimeout bounds each JWKS fetch whatever HTTPClient is, 0 means
+	// DefaultFetchTimeout.
+	FetchTimeout time.Duration
 	// RefreshInterval is how long a fetched key set is used before it is
 	// refetched; MinRefetch spaces refetches for unknown kids.
 	RefreshInterval time.Duration
@@ -80,10 +84,11 @@ type Verifier struct {
 	Leeway          time.Duration
 	Now             func() time.Time
 
-	mu      sync.Mutex
-	keys    *jose.JSONWebKeySet
-	fetched time.Time
-	tried   time.Time
+	mu       sync.Mutex
+	keys     *jose.JSONWebKeySet
+	fetched  time.Time // when keys was fetched
+	tried    time.Time // when the last fetch started
+	fetchErr error     // the last fetch's error, nil after a good one
 }
 
 var algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
@@ -190,10 +195,17 @@ func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error
 	k := find()
 	if (k == nil || now.Sub(v.fetched) > refresh) && now.Sub(v.tried) >= minRefetch {
 		v.tried = now
-		if err := v.fetch(ctx); err != nil && k == nil {
-			return nil, err
+		v.fetchErr = v.fetch(ctx)
+		if v.fetchErr != nil && k == nil {
+			return nil, v.fetchErr
 		}
 		k = find()
+	}
+	if k == nil && v.fetchErr != nil {
+		// Within MinRefetch of a failed fetch the kid may well be one sts
+		// publishes: the keys are unavailable (503), the token is not
+		// known to be bad (docs/security.md T-75).
+		return nil, v.fetchErr
 	}
 	if k == nil {
 		return nil, fmt.Errorf("%w: unknown kid", ErrInvalidToken)
@@ -208,8 +220,17 @@ func (v *Verifier) fetch(ctx context.Context) error {
 	}
 	client := v.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
+		client = http.DefaultClient
 	}
+	timeout := v.FetchTimeout
+	if timeout == 0 {
+		timeout = DefaultFetchTimeout
+	}
+	// The key set serves every caller, so one caller going away must not
+	// fail it for the others (docs/security.md T-75): the fetch keeps the
+	// caller's values but not its cancellation, and has its own timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrKeys, err)
