@@ -95,3 +95,82 @@ func TestVerifyFetchTimeout(t *testing.T) {
 		t.Error("Verify against a hung JWKS endpoint still waiting after 5 s, want ErrKeys after FetchTimeout (100 ms)")
 	}
 }
+
+// TestVerifyDuringRefresh: refreshing a stale key set against a slow sts
+// must not hold up tokens whose key the verifier holds; they are checked
+// with the held set while the refresh runs (docs/security.md T-75).
+func TestVerifyDuringRefresh(t *testing.T) {
+	t.Parallel()
+	s := newSTSStub(t)
+	c := newClock()
+	v := &rs.Verifier{Issuer: s.srv.URL, Audience: "rs", Now: c.Now, FetchTimeout: time.Minute}
+	if _, err := v.Verify(t.Context(), s.mint(t, "k1", s.claims(t0))); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(rs.DefaultRefreshInterval + time.Second) // the held set is stale
+	raw := s.mint(t, "k1", s.claims(c.Now()))
+	s.stallJWKS(t)
+	const callers = 4
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := v.Verify(t.Context(), raw)
+			errs <- err
+		}()
+	}
+	timeout := time.After(5 * time.Second)
+	for range callers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Errorf("Verify with a held key during a refresh = %v, want nil", err)
+			}
+		case <-timeout:
+			t.Fatal("Verify with a held key still waiting for the refresh of the key set after 5 s")
+		}
+	}
+}
+
+// TestVerifyWaitsForOneFetch: callers needing a key that is not held wait
+// for one shared fetch, each no longer than its own context allows; one
+// giving up leaves the fetch to the others (docs/security.md T-75, T-17).
+func TestVerifyWaitsForOneFetch(t *testing.T) {
+	t.Parallel()
+	s := newSTSStub(t)
+	c := newClock()
+	v := &rs.Verifier{Issuer: s.srv.URL, Audience: "rs", Now: c.Now, FetchTimeout: time.Minute}
+	raw := s.mint(t, "k1", s.claims(t0))
+	release := s.stallJWKS(t)
+	const callers = 4
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := v.Verify(t.Context(), raw)
+			errs <- err
+		}()
+	}
+	short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(short, raw)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, rs.ErrKeys) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Verify past its own deadline = %v, want %v and %v", err, rs.ErrKeys, context.DeadlineExceeded)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Verify with a 100 ms deadline still waiting for the key set after 5 s")
+	}
+	release()
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Errorf("Verify of a waiting caller = %v, want nil", err)
+		}
+	}
+	if got := s.hits.Load(); got != 1 {
+		t.Errorf("%d JWKS fetches, want 1 shared by every caller", got)
+	}
+}

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -84,11 +82,12 @@ type Verifier struct {
 	Leeway          time.Duration
 	Now             func() time.Time
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards the fields below, never held across a fetch
 	keys     *jose.JSONWebKeySet
-	fetched  time.Time // when keys was fetched
-	tried    time.Time // when the last fetch started
-	fetchErr error     // the last fetch's error, nil after a good one
+	fetched  time.Time  // when keys was fetched
+	tried    time.Time  // when the last fetch started
+	fetchErr error      // the last fetch's error, nil after a good one
+	inflight *fetchCall // the fetch under way, nil when none is
 }
 
 var algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
@@ -166,91 +165,4 @@ func (v *Verifier) Allowed(ctx context.Context, raw, resource, permission string
 		return false, err
 	}
 	return c.Allowed(resource, permission), nil
-}
-
-// key returns the signing key kid, refetching the JWKS when it is stale or
-// the kid is unknown (at most once per MinRefetch).
-func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	now := v.now()
-	refresh := v.RefreshInterval
-	if refresh == 0 {
-		refresh = DefaultRefreshInterval
-	}
-	minRefetch := v.MinRefetch
-	if minRefetch == 0 {
-		minRefetch = DefaultMinRefetch
-	}
-	find := func() *jose.JSONWebKey {
-		if v.keys == nil {
-			return nil
-		}
-		i := slices.IndexFunc(v.keys.Keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid && k.Use != "enc" })
-		if i < 0 {
-			return nil
-		}
-		return &v.keys.Keys[i]
-	}
-	k := find()
-	if (k == nil || now.Sub(v.fetched) > refresh) && now.Sub(v.tried) >= minRefetch {
-		v.tried = now
-		v.fetchErr = v.fetch(ctx)
-		if v.fetchErr != nil && k == nil {
-			return nil, v.fetchErr
-		}
-		k = find()
-	}
-	if k == nil && v.fetchErr != nil {
-		// Within MinRefetch of a failed fetch the kid may well be one sts
-		// publishes: the keys are unavailable (503), the token is not
-		// known to be bad (docs/security.md T-75).
-		return nil, v.fetchErr
-	}
-	if k == nil {
-		return nil, fmt.Errorf("%w: unknown kid", ErrInvalidToken)
-	}
-	return k, nil
-}
-
-func (v *Verifier) fetch(ctx context.Context) error {
-	u := v.JWKSURL
-	if u == "" {
-		u = v.Issuer + "/.well-known/jwks.json"
-	}
-	client := v.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	timeout := v.FetchTimeout
-	if timeout == 0 {
-		timeout = DefaultFetchTimeout
-	}
-	// The key set serves every caller, so one caller going away must not
-	// fail it for the others (docs/security.md T-75): the fetch keeps the
-	// caller's values but not its cancellation, and has its own timeout.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrKeys, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrKeys, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: jwks status %d", ErrKeys, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
-	if err != nil || len(body) > maxJWKSSize {
-		return fmt.Errorf("%w: jwks unreadable or too large", ErrKeys)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
-		return fmt.Errorf("%w: jwks: %v", ErrKeys, err)
-	}
-	v.keys, v.fetched = &set, v.now()
-	return nil
 }
