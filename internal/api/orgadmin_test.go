@@ -30,16 +30,7 @@ func TestOrgAdminConfinedToOwnOrganization(t *testing.T) {
 	e := pe.env
 	e.h.Audit = e.store
 	ctx := context.Background()
-	now := time.Now()
-	evilOrg, err := CreateOrganization(ctx, e.store, testCaller, "evil", "free", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mallory, err := CreatePrincipal(ctx, e.store, testCaller, evilOrg.ID, storage.PrincipalUser, "mallory", "", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evil := as(e.mintPAT(mallory.ID, pat.ScopeFull, pat.ScopeAdmin))
+	evilOrg, evil := e.evilAdmin(t)
 	sa := e.serviceAccount("ci")
 	c := e.clients(e.srv.URL)
 	cl, err := c.client.CreateClient(as(e.admin), &stsv1.CreateClientRequest{OrganizationId: e.org.ID, PrincipalId: sa.ID,
@@ -399,17 +390,7 @@ func TestOrgAdminBindsNoPoolToInstanceAdmin(t *testing.T) {
 func TestBindingAnotherOrganizationsPrincipalIsNotFound(t *testing.T) {
 	pe := newPoolEnvOn(t, newSQLiteStore(t))
 	e := pe.env
-	ctx := context.Background()
-	now := time.Now()
-	evilOrg, err := CreateOrganization(ctx, e.store, testCaller, "evil", "free", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mallory, err := CreatePrincipal(ctx, e.store, testCaller, evilOrg.ID, storage.PrincipalUser, "mallory", "", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evil := as(e.mintPAT(mallory.ID, pat.ScopeFull, pat.ScopeAdmin))
+	evilOrg, evil := e.evilAdmin(t)
 	acmeSA, missing := e.serviceAccount("ci").ID, storage.NewID()
 	instanceAdmin := e.principalNamed(t, "admin").ID
 	pools, c := pe.poolClient(e.srv.URL), e.clients(e.srv.URL)
@@ -590,4 +571,21 @@ func TestOrgAdminBindsNoClientToInstanceAdmin(t *testing.T) {
 	if _, err := c.DeleteClient(as(e.admin), &stsv1.DeleteClientRequest{ClientId: rootID}); err != nil {
 		t.Errorf("instance admin deletes the instance admin's client: %v", err)
 	}
+}
+
+// evilAdmin creates the organization "evil" and its administrator
+// mallory, and returns the organization and a context carrying mallory's
+// `* sts:admin` PAT.
+func (e *env) evilAdmin(t *testing.T) (storage.Organization, context.Context) {
+	t.Helper()
+	now := time.Now()
+	org, err := CreateOrganization(t.Context(), e.store, testCaller, "evil", "free", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := CreatePrincipal(t.Context(), e.store, testCaller, org.ID, storage.PrincipalUser, "mallory", "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, as(e.mintPAT(mallory.ID, pat.ScopeFull, pat.ScopeAdmin))
 }
