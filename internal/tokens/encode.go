@@ -40,19 +40,10 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = oauth2.AppendJSONString(b, c.Issuer)
 	b = append(b, `,"sub":`...)
 	b = oauth2.AppendJSONString(b, c.Subject)
-	b = append(b, `,"aud":`...)
 	if len(c.Audience) == 1 {
-		b = oauth2.AppendJSONString(b, c.Audience[0])
+		b = oauth2.AppendJSONString(append(b, `,"aud":`...), c.Audience[0])
 	} else {
-		for i, a := range c.Audience {
-			if i == 0 {
-				b = append(b, '[')
-			} else {
-				b = append(b, ',')
-			}
-			b = oauth2.AppendJSONString(b, a)
-		}
-		b = append(b, ']')
+		b = appendStrings(b, `,"aud":`, c.Audience) // never empty here
 	}
 	b = append(b, `,"exp":`...)
 	b = strconv.AppendInt(b, int64(c.Expiry), 10)
