@@ -54,6 +54,41 @@ type keySet struct {
 	jwks        []byte
 	active      *activeKey // nil when nothing can sign
 	err         error      // why active is nil, if it is
+	// gone are the kids, latest last, that earlier snapshots of this
+	// manager published and the stored set has since lost (revoked, or
+	// deleted after retirement): see withGone.
+	gone []string
+}
+
+// maxGone bounds keySet.gone: a rotation a month and the odd revocation
+// stay far below it.
+const maxGone = 64
+
+// withGone records in ks the kids old published that ks does not, after
+// those old already recorded. A kid is the thumbprint of a freshly
+// generated key, so one that has left the stored set is not ours any
+// more and never will be: [Manager.ResolveKey] answers it unknown at once
+// instead of re-reading storage (which, within LookupInterval of the last
+// re-read, would answer "cannot tell" for a revoked key's tokens).
+func (ks *keySet) withGone(old *keySet) {
+	if old == nil {
+		return
+	}
+	gone := slices.DeleteFunc(slices.Clone(old.gone), func(kid string) bool { _, back := ks.pub[kid]; return back })
+	for _, r := range old.rows {
+		if _, ok := ks.pub[r.ID]; !ok && !slices.Contains(gone, r.ID) {
+			gone = append(gone, r.ID)
+		}
+	}
+	if len(gone) > maxGone {
+		gone = gone[len(gone)-maxGone:]
+	}
+	ks.gone = gone
+}
+
+// wasDropped reports whether kid is one of ks.gone.
+func (ks *keySet) wasDropped(kid string) bool {
+	return ks != nil && slices.Contains(ks.gone, kid)
 }
 
 // activeKey is the decrypted active key with its go-jose signers.

@@ -23,8 +23,11 @@ func (m *Manager) Rotate(ctx context.Context, now time.Time) (Rotation, error) {
 }
 
 // ForceRotate is Rotate without the publish-ahead check, for an active key
-// that must stop signing at once (compromise). Verifiers that cached our
-// JWKS less than PublishAhead ago may reject new tokens until they refetch.
+// that must stop signing at once. Verifiers that cached our JWKS less than
+// PublishAhead ago may reject new tokens until they refetch. The retired
+// key stays published, and its tokens verify, for MaxTokenLifetime +
+// Leeway + PollInterval like any retired key: for a key whose private
+// half is compromised use [Manager.RevokeKey], which withdraws it at once.
 func (m *Manager) ForceRotate(ctx context.Context, now time.Time) (Rotation, error) {
 	return m.rotate(ctx, now, modeForced, nil)
 }
@@ -171,25 +174,14 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 		res = r
 		return out, err
 	}
-	var err error
-	if ev == nil {
-		err = m.store.UpdateSigningKeys(ctx, apply)
-	} else {
-		uow, ok := m.store.(storage.UnitOfWork)
-		if !ok {
-			return Rotation{}, errors.New("signer: an audited rotation needs a store with units of work")
-		}
-		err = uow.WithTx(ctx, func(tx storage.Tx) error {
-			if err := tx.UpdateSigningKeys(ctx, apply); err != nil {
-				return err
-			}
+	var event func() storage.AuditEvent
+	if ev != nil {
+		event = func() storage.AuditEvent {
 			res.Algorithm = m.cfg.Algorithm
-			if err := tx.AppendAudit(ctx, ev(res)); err != nil {
-				return storage.EventNotStored{Err: err}
-			}
-			return nil
-		})
+			return ev(res)
+		}
 	}
+	err := m.commitLocked(ctx, apply, event)
 	switch {
 	case errors.Is(err, errAlreadyRotated):
 		res = Rotation{AlreadyRotated: true}
@@ -206,6 +198,30 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 		return res, rerr
 	}
 	return res, nil
+}
+
+// commitLocked writes the change of the key set apply makes, with m.mu
+// held. When event is not nil, the audit event it builds (after apply
+// has run) commits in the same transaction of the store's unit of work
+// (docs/design.md#audit): an event that cannot be stored undoes the
+// change.
+func (m *Manager) commitLocked(ctx context.Context, apply func([]storage.SigningKey) ([]storage.SigningKey, error), event func() storage.AuditEvent) error {
+	if event == nil {
+		return m.store.UpdateSigningKeys(ctx, apply)
+	}
+	uow, ok := m.store.(storage.UnitOfWork)
+	if !ok {
+		return errors.New("signer: an audited change of the key set needs a store with units of work")
+	}
+	return uow.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.UpdateSigningKeys(ctx, apply); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(ctx, event()); err != nil {
+			return storage.EventNotStored{Err: err}
+		}
+		return nil
+	})
 }
 
 // checkOpenable returns an error wrapping ErrSealed when the active key

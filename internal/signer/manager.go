@@ -157,6 +157,7 @@ func (m *Manager) reloadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ks.withGone(old)
 	m.state.Store(ks)
 	if ks.active != nil && (old == nil || old.active == nil || old.active.kid != ks.active.kid) {
 		m.logger().Info("signer: active signing key loaded", "kid", ks.active.kid, "alg", ks.active.alg)
@@ -232,10 +233,15 @@ func (m *Manager) LookupKey(ctx context.Context, kid string) (PublicKey, bool) {
 // last one began less than LookupInterval ago, it returns an error
 // wrapping ErrKeysUnavailable: the caller cannot tell the kid is not ours
 // and must answer "unavailable", never "invalid". Only a kid a re-read
-// made for it did not find is unknown without an error.
+// made for it did not find, or a kid this manager once loaded and has
+// seen leave the stored set (revoked, or deleted after retirement), is
+// unknown without an error; the latter costs no re-read.
 func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, error) {
 	if k, ok := m.PublicKey(kid); ok {
 		return k, true, nil
+	}
+	if m.dropped(kid) {
+		return PublicKey{}, false, nil
 	}
 	f := &m.lookup
 	f.mu.Lock()
@@ -292,6 +298,10 @@ func (m *Manager) reread(ctx context.Context, run *lookupRun) {
 func (m *Manager) Sign(_ context.Context, typ string, payload []byte) (string, error) {
 	return m.state.Load().sign(typ, payload)
 }
+
+// dropped reports whether kid left the stored set after this manager had
+// loaded it (see keySet.withGone).
+func (m *Manager) dropped(kid string) bool { return m.state.Load().wasDropped(kid) }
 
 // PublicKey implements [KeySet].
 func (m *Manager) PublicKey(kid string) (PublicKey, bool) { return m.state.Load().publicKey(kid) }

@@ -184,6 +184,13 @@ func (m *Multi) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, er
 	if k, ok := m.PublicKey(kid); ok {
 		return k, true, nil
 	}
+	// A kid one algorithm's Manager has seen leave the set (revoked) is
+	// unknown to every other too: none re-reads for it.
+	for _, x := range m.all() {
+		if x.dropped(kid) {
+			return PublicKey{}, false, nil
+		}
+	}
 	var first error
 	for _, x := range m.all() {
 		k, ok, err := x.ResolveKey(ctx, kid)
