@@ -149,10 +149,11 @@ func (h *Handler) gate(next http.Handler) http.Handler {
 
 // SigningKeys is what KeyService needs of this node's signing keys
 // (*signer.Manager, *signer.Multi): the stored set, every algorithm's keys,
-// and the on-demand rotation of every algorithm.
+// the on-demand rotation of every algorithm, and the revocation of one key.
 type SigningKeys interface {
 	Keys(ctx context.Context) ([]signer.KeyInfo, error)
 	RotateEach(ctx context.Context, force bool, ev signer.EventFunc) ([]signer.Rotation, error)
+	RevokeKey(ctx context.Context, kid string, ev signer.RevokeEventFunc) (signer.Revocation, error)
 }
 
 // SetHostTokens supplies the host-token vault; safe while serving.

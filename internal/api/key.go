@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
@@ -15,7 +16,8 @@ import (
 // KeyService implements sts.v1.KeyService over this node's signing keys,
 // with the rotation `sts keys rotate` uses too ([signer.Multi.RotateEach]:
 // every algorithm kept, keys.algorithm's and keys.extra_algorithms', is
-// rotated). The keys serve every organization, so
+// rotated) and the revocation of `sts keys revoke`
+// ([signer.Multi.RevokeKey]). The keys serve every organization, so
 // every method needs an instance administrator (docs/authorization.md).
 // Responses are built from [signer.KeyInfo], which has no key material.
 type KeyService struct{ h *Handler }
@@ -23,6 +25,10 @@ type KeyService struct{ h *Handler }
 var _ stsv1connect.KeyServiceHandler = (*KeyService)(nil)
 
 var errNoKeys = sts.Errorf(sts.Unavailable, "key service unavailable")
+
+// maxKIDLen caps the kid RevokeSigningKey accepts, as our verifier caps
+// the kid header.
+const maxKIDLen = 256
 
 func (s *KeyService) admin(ctx context.Context) (*Identity, SigningKeys, error) {
 	id, err := s.h.requireInstanceAdmin(ctx)
@@ -88,6 +94,60 @@ func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSign
 		ActivatedKid: r.Activated, RetiredKid: r.Retired, NextKid: r.Next, DeletedKids: r.Deleted,
 		Keys: keys,
 	}, nil
+}
+
+// RevokeSigningKey withdraws the key kid at once (docs/security.md
+// T-77): [signer.Multi.RevokeKey], rotating first when it signs, so every
+// token it signed stops verifying, on this node before the call returns.
+// The change commits with its signing_key.revoke event or not at all.
+// Errors: [sts.Invalid] (no kid), [sts.NotFound] (no such key),
+// [sts.FailedPrecondition] (no successor: sealed key set),
+// [sts.Unavailable].
+func (s *KeyService) RevokeSigningKey(ctx context.Context, req *stsv1.RevokeSigningKeyRequest) (*stsv1.RevokeSigningKeyResponse, error) {
+	id, m, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kid := req.GetKid()
+	switch {
+	case kid == "":
+		return nil, sts.Errorf(sts.Invalid, "kid is required")
+	case len(kid) > maxKIDLen:
+		// Our kids are 43-character thumbprints; a longer one is not ours
+		// and is not echoed back (docs/security.md T-16).
+		return nil, sts.Errorf(sts.Invalid, "kid longer than %d bytes", maxKIDLen)
+	}
+	var ev signer.RevokeEventFunc
+	if s.h.Audit != nil {
+		c := id.caller()
+		ev = func(r signer.Revocation) storage.AuditEvent {
+			return r.AuditEvent(c.Actor, c.RequestID, s.h.now())
+		}
+	}
+	r, err := m.RevokeKey(ctx, kid, ev)
+	if err != nil {
+		return nil, revokeErr(err, kid)
+	}
+	keys, err := listKeys(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return &stsv1.RevokeSigningKeyResponse{
+		RevokedKid: r.KeyID, State: keyStateToProto[r.State],
+		ActivatedKid: r.Activated, NextKid: r.Next, DeletedKids: r.Deleted, Keys: keys,
+	}, nil
+}
+
+// revokeErr translates a revocation failure; the messages name the kid
+// only.
+func revokeErr(err error, kid string) error {
+	switch {
+	case errors.Is(err, signer.ErrKeyNotFound):
+		return sts.Wrap(sts.NotFound, err, fmt.Sprintf("signing key %q not found", kid))
+	case errors.Is(err, signer.ErrNoSuccessor):
+		return sts.Wrap(sts.FailedPrecondition, err, "signing keys are sealed (the master key is missing or wrong): no key could sign in its place; nothing was revoked")
+	}
+	return sts.Wrap(sts.Unavailable, err, "signing keys unavailable")
 }
 
 func listKeys(ctx context.Context, m SigningKeys) ([]*stsv1.SigningKey, error) {

@@ -249,6 +249,21 @@ func (fx *matrixFx) newProvider(pool string) string {
 	return id
 }
 
+// nextKey is the kid of the stored next signing key.
+func (fx *matrixFx) nextKey() string {
+	rows, err := fx.e.store.ListSigningKeys(context.Background())
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	for _, k := range rows {
+		if k.State == storage.KeyNext {
+			return k.ID
+		}
+	}
+	fx.t.Fatal("no next signing key")
+	return ""
+}
+
 // newOrg is a new empty organization (deletable).
 func (fx *matrixFx) newOrg() string {
 	o, err := CreateOrganization(context.Background(), fx.e.store.(AdminStore), testCaller, "o-"+rand.Text()[:8], "", time.Now())
@@ -499,6 +514,11 @@ var matrix = map[string]row{
 	}},
 	"/sts.v1.KeyService/RotateSigningKey": {instanceAdmin, func(*matrixFx, cred) proto.Message {
 		return &stsv1.RotateSigningKeyRequest{Force: true}
+	}},
+	// The current next key: revoking it (a fresh next key replaces it)
+	// leaves the key that signed the matrix's access tokens alone.
+	"/sts.v1.KeyService/RevokeSigningKey": {instanceAdmin, func(fx *matrixFx, _ cred) proto.Message {
+		return &stsv1.RevokeSigningKeyRequest{Kid: fx.nextKey()}
 	}},
 	// sts.v1.AuditService
 	"/sts.v1.AuditService/ListAuditEvents": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {

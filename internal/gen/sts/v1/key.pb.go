@@ -418,6 +418,143 @@ func (x *RotateSigningKeyResponse) GetKeys() []*SigningKey {
 	return nil
 }
 
+type RevokeSigningKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kid is the key to revoke, as ListSigningKeys, the JWKS and token
+	// headers name it.
+	Kid           string `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSigningKeyRequest) Reset() {
+	*x = RevokeSigningKeyRequest{}
+	mi := &file_sts_v1_key_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSigningKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSigningKeyRequest) ProtoMessage() {}
+
+func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_key_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
+	return file_sts_v1_key_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeSigningKeyRequest) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+type RevokeSigningKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revoked_kid is the key withdrawn; it is no longer published.
+	RevokedKid string `protobuf:"bytes,1,opt,name=revoked_kid,json=revokedKid,proto3" json:"revoked_kid,omitempty"`
+	// state is the state the key had when it was revoked.
+	State SigningKeyState `protobuf:"varint,2,opt,name=state,proto3,enum=sts.v1.SigningKeyState" json:"state,omitempty"`
+	// activated_kid is the key that signs in its place, when it was active.
+	ActivatedKid string `protobuf:"bytes,3,opt,name=activated_kid,json=activatedKid,proto3" json:"activated_kid,omitempty"`
+	// next_kid is the newly published next key, when it was active or next.
+	NextKid string `protobuf:"bytes,4,opt,name=next_kid,json=nextKid,proto3" json:"next_kid,omitempty"`
+	// deleted_kids are retired keys dropped on the way because
+	// delete_after had passed.
+	DeletedKids []string `protobuf:"bytes,5,rep,name=deleted_kids,json=deletedKids,proto3" json:"deleted_kids,omitempty"`
+	// keys is the key set after the revocation.
+	Keys          []*SigningKey `protobuf:"bytes,6,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSigningKeyResponse) Reset() {
+	*x = RevokeSigningKeyResponse{}
+	mi := &file_sts_v1_key_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSigningKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSigningKeyResponse) ProtoMessage() {}
+
+func (x *RevokeSigningKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sts_v1_key_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSigningKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSigningKeyResponse) Descriptor() ([]byte, []int) {
+	return file_sts_v1_key_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeSigningKeyResponse) GetRevokedKid() string {
+	if x != nil {
+		return x.RevokedKid
+	}
+	return ""
+}
+
+func (x *RevokeSigningKeyResponse) GetState() SigningKeyState {
+	if x != nil {
+		return x.State
+	}
+	return SigningKeyState_SIGNING_KEY_STATE_UNSPECIFIED
+}
+
+func (x *RevokeSigningKeyResponse) GetActivatedKid() string {
+	if x != nil {
+		return x.ActivatedKid
+	}
+	return ""
+}
+
+func (x *RevokeSigningKeyResponse) GetNextKid() string {
+	if x != nil {
+		return x.NextKid
+	}
+	return ""
+}
+
+func (x *RevokeSigningKeyResponse) GetDeletedKids() []string {
+	if x != nil {
+		return x.DeletedKids
+	}
+	return nil
+}
+
+func (x *RevokeSigningKeyResponse) GetKeys() []*SigningKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_sts_v1_key_proto protoreflect.FileDescriptor
 
 const file_sts_v1_key_proto_rawDesc = "" +
@@ -451,16 +588,27 @@ const file_sts_v1_key_proto_rawDesc = "" +
 	"retiredKid\x12\x19\n" +
 	"\bnext_kid\x18\x05 \x01(\tR\anextKid\x12!\n" +
 	"\fdeleted_kids\x18\x06 \x03(\tR\vdeletedKids\x12&\n" +
-	"\x04keys\x18\a \x03(\v2\x12.sts.v1.SigningKeyR\x04keys*\x8d\x01\n" +
+	"\x04keys\x18\a \x03(\v2\x12.sts.v1.SigningKeyR\x04keys\"+\n" +
+	"\x17RevokeSigningKeyRequest\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\"\xf5\x01\n" +
+	"\x18RevokeSigningKeyResponse\x12\x1f\n" +
+	"\vrevoked_kid\x18\x01 \x01(\tR\n" +
+	"revokedKid\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.sts.v1.SigningKeyStateR\x05state\x12#\n" +
+	"\ractivated_kid\x18\x03 \x01(\tR\factivatedKid\x12\x19\n" +
+	"\bnext_kid\x18\x04 \x01(\tR\anextKid\x12!\n" +
+	"\fdeleted_kids\x18\x05 \x03(\tR\vdeletedKids\x12&\n" +
+	"\x04keys\x18\x06 \x03(\v2\x12.sts.v1.SigningKeyR\x04keys*\x8d\x01\n" +
 	"\x0fSigningKeyState\x12!\n" +
 	"\x1dSIGNING_KEY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SIGNING_KEY_STATE_NEXT\x10\x01\x12\x1c\n" +
 	"\x18SIGNING_KEY_STATE_ACTIVE\x10\x02\x12\x1d\n" +
-	"\x19SIGNING_KEY_STATE_RETIRED\x10\x032\xbb\x01\n" +
+	"\x19SIGNING_KEY_STATE_RETIRED\x10\x032\x94\x02\n" +
 	"\n" +
 	"KeyService\x12T\n" +
 	"\x0fListSigningKeys\x12\x1e.sts.v1.ListSigningKeysRequest\x1a\x1f.sts.v1.ListSigningKeysResponse\"\x00\x12W\n" +
-	"\x10RotateSigningKey\x12\x1f.sts.v1.RotateSigningKeyRequest\x1a .sts.v1.RotateSigningKeyResponse\"\x00B2Z0github.com/opensts/sts/internal/gen/sts/v1;stsv1b\x06proto3"
+	"\x10RotateSigningKey\x12\x1f.sts.v1.RotateSigningKeyRequest\x1a .sts.v1.RotateSigningKeyResponse\"\x00\x12W\n" +
+	"\x10RevokeSigningKey\x12\x1f.sts.v1.RevokeSigningKeyRequest\x1a .sts.v1.RevokeSigningKeyResponse\"\x00B2Z0github.com/opensts/sts/internal/gen/sts/v1;stsv1b\x06proto3"
 
 var (
 	file_sts_v1_key_proto_rawDescOnce sync.Once
@@ -475,7 +623,7 @@ func file_sts_v1_key_proto_rawDescGZIP() []byte {
 }
 
 var file_sts_v1_key_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sts_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_sts_v1_key_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_sts_v1_key_proto_goTypes = []any{
 	(SigningKeyState)(0),             // 0: sts.v1.SigningKeyState
 	(*SigningKey)(nil),               // 1: sts.v1.SigningKey
@@ -483,27 +631,33 @@ var file_sts_v1_key_proto_goTypes = []any{
 	(*ListSigningKeysResponse)(nil),  // 3: sts.v1.ListSigningKeysResponse
 	(*RotateSigningKeyRequest)(nil),  // 4: sts.v1.RotateSigningKeyRequest
 	(*RotateSigningKeyResponse)(nil), // 5: sts.v1.RotateSigningKeyResponse
-	(*timestamppb.Timestamp)(nil),    // 6: google.protobuf.Timestamp
+	(*RevokeSigningKeyRequest)(nil),  // 6: sts.v1.RevokeSigningKeyRequest
+	(*RevokeSigningKeyResponse)(nil), // 7: sts.v1.RevokeSigningKeyResponse
+	(*timestamppb.Timestamp)(nil),    // 8: google.protobuf.Timestamp
 }
 var file_sts_v1_key_proto_depIdxs = []int32{
 	0,  // 0: sts.v1.SigningKey.state:type_name -> sts.v1.SigningKeyState
-	6,  // 1: sts.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	6,  // 2: sts.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	6,  // 3: sts.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	6,  // 4: sts.v1.SigningKey.delete_after:type_name -> google.protobuf.Timestamp
-	6,  // 5: sts.v1.SigningKey.signs_from:type_name -> google.protobuf.Timestamp
-	6,  // 6: sts.v1.SigningKey.rotates_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: sts.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 2: sts.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	8,  // 3: sts.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	8,  // 4: sts.v1.SigningKey.delete_after:type_name -> google.protobuf.Timestamp
+	8,  // 5: sts.v1.SigningKey.signs_from:type_name -> google.protobuf.Timestamp
+	8,  // 6: sts.v1.SigningKey.rotates_at:type_name -> google.protobuf.Timestamp
 	1,  // 7: sts.v1.ListSigningKeysResponse.keys:type_name -> sts.v1.SigningKey
 	1,  // 8: sts.v1.RotateSigningKeyResponse.keys:type_name -> sts.v1.SigningKey
-	2,  // 9: sts.v1.KeyService.ListSigningKeys:input_type -> sts.v1.ListSigningKeysRequest
-	4,  // 10: sts.v1.KeyService.RotateSigningKey:input_type -> sts.v1.RotateSigningKeyRequest
-	3,  // 11: sts.v1.KeyService.ListSigningKeys:output_type -> sts.v1.ListSigningKeysResponse
-	5,  // 12: sts.v1.KeyService.RotateSigningKey:output_type -> sts.v1.RotateSigningKeyResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 9: sts.v1.RevokeSigningKeyResponse.state:type_name -> sts.v1.SigningKeyState
+	1,  // 10: sts.v1.RevokeSigningKeyResponse.keys:type_name -> sts.v1.SigningKey
+	2,  // 11: sts.v1.KeyService.ListSigningKeys:input_type -> sts.v1.ListSigningKeysRequest
+	4,  // 12: sts.v1.KeyService.RotateSigningKey:input_type -> sts.v1.RotateSigningKeyRequest
+	6,  // 13: sts.v1.KeyService.RevokeSigningKey:input_type -> sts.v1.RevokeSigningKeyRequest
+	3,  // 14: sts.v1.KeyService.ListSigningKeys:output_type -> sts.v1.ListSigningKeysResponse
+	5,  // 15: sts.v1.KeyService.RotateSigningKey:output_type -> sts.v1.RotateSigningKeyResponse
+	7,  // 16: sts.v1.KeyService.RevokeSigningKey:output_type -> sts.v1.RevokeSigningKeyResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_sts_v1_key_proto_init() }
@@ -517,7 +671,7 @@ func file_sts_v1_key_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sts_v1_key_proto_rawDesc), len(file_sts_v1_key_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

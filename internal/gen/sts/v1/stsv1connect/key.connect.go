@@ -39,6 +39,9 @@ const (
 	// KeyServiceRotateSigningKeyProcedure is the fully-qualified name of the KeyService's
 	// RotateSigningKey RPC.
 	KeyServiceRotateSigningKeyProcedure = "/sts.v1.KeyService/RotateSigningKey"
+	// KeyServiceRevokeSigningKeyProcedure is the fully-qualified name of the KeyService's
+	// RevokeSigningKey RPC.
+	KeyServiceRevokeSigningKeyProcedure = "/sts.v1.KeyService/RevokeSigningKey"
 )
 
 // KeyServiceClient is a client for the sts.v1.KeyService service.
@@ -55,8 +58,21 @@ type KeyServiceClient interface {
 	// at once. A sealed key set (master key missing or wrong) is always
 	// failed_precondition. The node that serves the call signs with the new
 	// key and publishes the new next key at once; other replicas follow at
-	// their next key poll (1 minute).
+	// their next key poll (1 minute). A forced rotation leaves the retired
+	// key published, and the tokens it signed verifying, until they have
+	// expired: for a compromised key use RevokeSigningKey.
 	RotateSigningKey(context.Context, *v1.RotateSigningKeyRequest) (*v1.RotateSigningKeyResponse, error)
+	// RevokeSigningKey withdraws one key at once, for a key whose private
+	// half is compromised: it leaves the key set with no retention, so every
+	// token it signed, or that was forged with it, stops verifying. An
+	// active key is first replaced by the next key (at once, as with force)
+	// and a new next key is published; a next key is replaced by a new one;
+	// a retired key is dropped. An unknown kid is not_found; revoking the
+	// active or next key of a sealed key set (no successor could sign) is
+	// failed_precondition and changes nothing. The node that serves the call
+	// stops publishing and trusting the key at once; other replicas at their
+	// next key poll (1 minute).
+	RevokeSigningKey(context.Context, *v1.RevokeSigningKeyRequest) (*v1.RevokeSigningKeyResponse, error)
 }
 
 // NewKeyServiceClient constructs a client for the sts.v1.KeyService service. By default, it uses
@@ -82,6 +98,12 @@ func NewKeyServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(keyServiceMethods.ByName("RotateSigningKey")),
 			connect.WithClientOptions(opts...),
 		),
+		revokeSigningKey: connect.NewClient[v1.RevokeSigningKeyRequest, v1.RevokeSigningKeyResponse](
+			httpClient,
+			baseURL+KeyServiceRevokeSigningKeyProcedure,
+			connect.WithSchema(keyServiceMethods.ByName("RevokeSigningKey")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -89,6 +111,7 @@ func NewKeyServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 type keyServiceClient struct {
 	listSigningKeys  *connect.Client[v1.ListSigningKeysRequest, v1.ListSigningKeysResponse]
 	rotateSigningKey *connect.Client[v1.RotateSigningKeyRequest, v1.RotateSigningKeyResponse]
+	revokeSigningKey *connect.Client[v1.RevokeSigningKeyRequest, v1.RevokeSigningKeyResponse]
 }
 
 // ListSigningKeys calls sts.v1.KeyService.ListSigningKeys.
@@ -109,6 +132,15 @@ func (c *keyServiceClient) RotateSigningKey(ctx context.Context, req *v1.RotateS
 	return nil, err
 }
 
+// RevokeSigningKey calls sts.v1.KeyService.RevokeSigningKey.
+func (c *keyServiceClient) RevokeSigningKey(ctx context.Context, req *v1.RevokeSigningKeyRequest) (*v1.RevokeSigningKeyResponse, error) {
+	response, err := c.revokeSigningKey.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // KeyServiceHandler is an implementation of the sts.v1.KeyService service.
 type KeyServiceHandler interface {
 	// ListSigningKeys lists the stored signing keys, oldest first.
@@ -123,8 +155,21 @@ type KeyServiceHandler interface {
 	// at once. A sealed key set (master key missing or wrong) is always
 	// failed_precondition. The node that serves the call signs with the new
 	// key and publishes the new next key at once; other replicas follow at
-	// their next key poll (1 minute).
+	// their next key poll (1 minute). A forced rotation leaves the retired
+	// key published, and the tokens it signed verifying, until they have
+	// expired: for a compromised key use RevokeSigningKey.
 	RotateSigningKey(context.Context, *v1.RotateSigningKeyRequest) (*v1.RotateSigningKeyResponse, error)
+	// RevokeSigningKey withdraws one key at once, for a key whose private
+	// half is compromised: it leaves the key set with no retention, so every
+	// token it signed, or that was forged with it, stops verifying. An
+	// active key is first replaced by the next key (at once, as with force)
+	// and a new next key is published; a next key is replaced by a new one;
+	// a retired key is dropped. An unknown kid is not_found; revoking the
+	// active or next key of a sealed key set (no successor could sign) is
+	// failed_precondition and changes nothing. The node that serves the call
+	// stops publishing and trusting the key at once; other replicas at their
+	// next key poll (1 minute).
+	RevokeSigningKey(context.Context, *v1.RevokeSigningKeyRequest) (*v1.RevokeSigningKeyResponse, error)
 }
 
 // NewKeyServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -146,12 +191,20 @@ func NewKeyServiceHandler(svc KeyServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(keyServiceMethods.ByName("RotateSigningKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	keyServiceRevokeSigningKeyHandler := connect.NewUnaryHandlerSimple(
+		KeyServiceRevokeSigningKeyProcedure,
+		svc.RevokeSigningKey,
+		connect.WithSchema(keyServiceMethods.ByName("RevokeSigningKey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sts.v1.KeyService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case KeyServiceListSigningKeysProcedure:
 			keyServiceListSigningKeysHandler.ServeHTTP(w, r)
 		case KeyServiceRotateSigningKeyProcedure:
 			keyServiceRotateSigningKeyHandler.ServeHTTP(w, r)
+		case KeyServiceRevokeSigningKeyProcedure:
+			keyServiceRevokeSigningKeyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -167,4 +220,8 @@ func (UnimplementedKeyServiceHandler) ListSigningKeys(context.Context, *v1.ListS
 
 func (UnimplementedKeyServiceHandler) RotateSigningKey(context.Context, *v1.RotateSigningKeyRequest) (*v1.RotateSigningKeyResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sts.v1.KeyService.RotateSigningKey is not implemented"))
+}
+
+func (UnimplementedKeyServiceHandler) RevokeSigningKey(context.Context, *v1.RevokeSigningKeyRequest) (*v1.RevokeSigningKeyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sts.v1.KeyService.RevokeSigningKey is not implemented"))
 }
