@@ -22,6 +22,9 @@ func ClientToProto(c storage.Client) *stsv1.Client { return clientToProto(c) }
 // SigningKeyToProto is the public API object of k.
 func SigningKeyToProto(k signer.KeyInfo) *stsv1.SigningKey { return signingKeyToProto(k) }
 
+// SigningKeyStateToProto is the API's value of a key state.
+func SigningKeyStateToProto(s storage.KeyState) stsv1.SigningKeyState { return keyStateToProto[s] }
+
 // AuditEventToProto is the API object of e.
 func AuditEventToProto(e storage.AuditEvent) *stsv1.AuditEvent { return auditEventToProto(e) }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/sts"
 )
 
 func newKeysCmd() *cobra.Command {
@@ -29,10 +30,11 @@ func newKeysCmd() *cobra.Command {
 		Long: `Signing keys live in storage, their private halves sealed under the master
 key. A key is "next" (published in the JWKS, not yet signing), then "active"
 (signing), then "retired" (published until every token it signed has
-expired), then deleted. serve rotates on schedule (keys.rotation_period); these
-commands act on the same storage, so every replica sees the result.`,
+expired), then deleted; a compromised key is revoked (removed at once). serve
+rotates on schedule (keys.rotation_period); these commands act on the same
+storage, so every replica sees the result.`,
 	}
-	cmd.AddCommand(newKeysListCmd(), newKeysRotateCmd(), newKeysRotateMasterCmd(), newKeysGenerateMasterCmd())
+	cmd.AddCommand(newKeysListCmd(), newKeysRotateCmd(), newKeysRevokeCmd(), newKeysRotateMasterCmd(), newKeysGenerateMasterCmd())
 	return cmd
 }
 
@@ -59,12 +61,14 @@ func withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg config.Confi
 	return fn(ctx, cfg, store)
 }
 
-// keysAdmin is what keys list and keys rotate do, remotely
+// keysAdmin is what keys list, rotate and revoke do, remotely
 // (sts.v1.KeyService, instance administrators) or in the database.
 type keysAdmin interface {
 	list(ctx context.Context) ([]*stsv1.SigningKey, error)
 	// rotate rotates every algorithm's keys; lines describe each one.
 	rotate(ctx context.Context, force bool) (res *stsv1.RotateSigningKeyResponse, lines []string, err error)
+	// revoke withdraws the key kid at once (rotating first if it signs).
+	revoke(ctx context.Context, kid string) (*stsv1.RevokeSigningKeyResponse, error)
 }
 
 func (a *admin) keys(cmd *cobra.Command) keysAdmin {
@@ -91,6 +95,10 @@ func (r remoteKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSignin
 		line = "already rotated by another caller"
 	}
 	return res, []string{line}, nil
+}
+
+func (r remoteKeys) revoke(ctx context.Context, kid string) (*stsv1.RevokeSigningKeyResponse, error) {
+	return r.c.RevokeSigningKey(ctx, &stsv1.RevokeSigningKeyRequest{Kid: kid})
 }
 
 type directKeys struct {
@@ -151,6 +159,29 @@ func (d directKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSignin
 		return nil, nil, err
 	}
 	return res, lines, nil
+}
+
+func (d directKeys) revoke(ctx context.Context, kid string) (*stsv1.RevokeSigningKeyResponse, error) {
+	logger := newLogger(d.a.cfg.Log, d.cmd.ErrOrStderr())
+	m, err := managerFor(ctx, d.a.cfg, d.a.store, logger)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.RevokeKey(ctx, kid, func(r signer.Revocation) storage.AuditEvent {
+		return r.AuditEvent(cliCaller.Actor, "", time.Now())
+	})
+	switch {
+	case errors.Is(err, signer.ErrKeyNotFound):
+		return nil, sts.Wrap(sts.NotFound, err, fmt.Sprintf("signing key %q not found", kid))
+	case err != nil:
+		return nil, err
+	}
+	res := &stsv1.RevokeSigningKeyResponse{RevokedKid: r.KeyID, State: api.SigningKeyStateToProto(r.State),
+		ActivatedKid: r.Activated, NextKid: r.Next, DeletedKids: r.Deleted}
+	if res.Keys, err = d.list(ctx); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 func newKeysListCmd() *cobra.Command {
@@ -215,8 +246,10 @@ func newKeysRotateCmd() *cobra.Command {
 		Long: `Rotate every algorithm's keys (keys.algorithm and keys.extra_algorithms) now
 instead of waiting for keys.rotation_period. Each next key must have
 been published for keys.publish_ahead, so that every verifier already has it;
---force skips that wait (use it when the active key is compromised, knowing
-that verifiers with a stale JWKS cache reject new tokens until they refetch).
+--force skips that wait (knowing that verifiers with a stale JWKS cache
+reject new tokens until they refetch). A rotation keeps the retired key
+published, and the tokens it signed verifying, until they have expired:
+for a compromised key use sts keys revoke.
 A sealed key set (wrong or missing master key) is never rotated, forced or
 not. Running servers pick the change up at their next key poll (1 minute);
 sts.v1.KeyService/RotateSigningKey does the same rotation through the API
@@ -243,6 +276,61 @@ and takes effect on the server that answers it at once.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rotate even if the next key was published less than keys.publish_ahead ago")
+	return adminFlags(cmd)
+}
+
+func newKeysRevokeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "Withdraw a compromised signing key at once: every token it signed stops verifying",
+		Long: `Remove the signing key KID (see sts keys list) from the key set at once, for
+a key whose private half may be in someone else's hands. A rotation, even
+with --force, keeps the retired key published and its tokens verifying for
+keys.max_token_lifetime + leeway (12 h by default), so tokens forged with
+it would keep passing too; revoke does not. Every token the key signed,
+legitimate ones included, then fails verification: their holders must get
+new ones.
+
+An active key is first replaced by the next key (which signs at once, as
+after rotate --force) and a new next key is published; a next key is
+replaced by a new one; a retired key is just dropped. The active or next
+key of a sealed key set (master key missing or wrong) is never revoked,
+since nothing could sign in its place. Through the API the server that
+answers stops publishing and trusting the key at once; every other server
+(and every server after a revocation in the database) at its next key poll
+(1 minute); resource servers when their cached copy of the JWKS expires.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+				res, err := a.keys(cmd).revoke(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if j, _ := outputJSON(cmd); j {
+					v, err := apiJSON(res)
+					if err != nil {
+						return err
+					}
+					return printJSON(cmd.OutOrStdout(), v)
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "revoked: key %s (was %s) is no longer published nor trusted; every token it signed fails verification\n",
+					res.GetRevokedKid(), enumWord(res.GetState()))
+				if res.GetActivatedKid() != "" {
+					fmt.Fprintf(w, "active key %s now signs in its place\n", res.GetActivatedKid())
+				}
+				if res.GetNextKid() != "" {
+					fmt.Fprintf(w, "new next key %s published\n", res.GetNextKid())
+				}
+				if a.remote != nil {
+					fmt.Fprintln(w, "the server that answered dropped it at once; other servers drop it at their next key poll (1 minute)")
+				} else {
+					fmt.Fprintln(w, "running servers drop it at their next key poll (1 minute)")
+				}
+				return nil
+			})
+		},
+	}
 	return adminFlags(cmd)
 }
 

@@ -412,7 +412,7 @@ func TestCompletionAndHelp(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"org", "list"}, {"principal", "delete"}, {"client", "show"}, {"pat", "create"},
-		{"keys", "rotate"}, {"audit", "list"}, {"exchange-token", "create"}, {"revoke", "subject"}, {"pool", "show"}, {"runner", "set-key"}} {
+		{"keys", "rotate"}, {"keys", "revoke"}, {"audit", "list"}, {"exchange-token", "create"}, {"revoke", "subject"}, {"pool", "show"}, {"runner", "set-key"}} {
 		code, out, _ := runCLI(t, append(args, "--help")...)
 		if code != 0 || !strings.Contains(out, "--server") || !strings.Contains(out, "Without --server this opens the database directly (bootstrap, break-glass).") ||
 			!strings.Contains(out, "--output") {
