@@ -321,7 +321,7 @@ func TestRedisFallback(t *testing.T) {
 			var fb fallbacks
 			const backoff = 300 * time.Millisecond
 			b := newBackend(t, p.url(t, u), ratelimit.RedisOptions{
-				Prefix:     redistest.Prefix(t, u),
+				Prefix: redistest.Prefix(t, u),
 				// Generous: on a loaded machine (the whole suite on two
 				// cores) a first call through the proxy, which dials and
 				// loads the script, took over 100 ms and counted as a
