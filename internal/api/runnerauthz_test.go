@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/rand"
 	"io"
 	"net/http"
 	"strings"
@@ -8,9 +9,12 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"golang.org/x/crypto/nacl/box"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -80,6 +84,48 @@ func TestRunnerCannotPlantUserToken(t *testing.T) {
 	runnerSub := &gitpodv1.Subject{Id: runnerID, Principal: gitpodv1.Principal_PRINCIPAL_RUNNER}
 	if err := mk(runnerPAT, runnerSub); err != nil {
 		t.Errorf("runner stores its own token: %v", err)
+	}
+
+	// Replacing the value of the user's token is storing one: the runner
+	// may not, the user and an admin may; its metadata stays the runner's
+	// to change (UpdateHostAuthenticationTokenMetadata).
+	res, err := c.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
+		RunnerId: runnerID, Subject: user, Host: "gitlab.com", Token: "glpat_users_own"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.GetToken().GetId()
+	replace := func(tok string, value, refresh *string) error {
+		_, err := c.UpdateHostAuthenticationToken(as(tok), &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: id, Token: value, RefreshToken: refresh})
+		return err
+	}
+	pub, priv, _ := box.GenerateKey(rand.Reader)
+	if _, err := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL).SetRunnerPublicKey(as(e.admin),
+		&stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub[:]}); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() string {
+		t.Helper()
+		r, err := gitpodv1connect.NewRunnerInteractionServiceClient(e.srv.Client(), e.srv.URL).GetHostAuthenticationTokenValue(as(runnerPAT),
+			&gitpodv1.GetHostAuthenticationTokenValueRequest{RunnerId: runnerID, PrincipalId: e.user.ID, Host: "gitlab.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := box.OpenAnonymous(nil, r.GetValue(), pub, priv)
+		return string(v)
+	}
+	planted := "glpat_planted"
+	wantCode(t, "runner replaces a user's token value", replace(runnerPAT, &planted, nil), connect.CodePermissionDenied)
+	wantCode(t, "runner replaces a user's refresh token", replace(runnerPAT, nil, &planted), connect.CodePermissionDenied)
+	if v := stored(); v != "glpat_users_own" {
+		t.Errorf("after the refused updates the user's token holds %q", v)
+	}
+	mine, admins := "glpat_rotated", "glpat_by_admin"
+	if err := replace(e.secret, &mine, nil); err != nil {
+		t.Errorf("the user replaces its value: %v", err)
+	}
+	if err := replace(e.admin, &admins, nil); err != nil {
+		t.Errorf("an organization admin replaces it: %v", err)
 	}
 }
 

@@ -43,6 +43,18 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 	if in.RefreshToken != nil && *in.RefreshToken != "" && r.Source == storage.HostTokenSourcePAT {
 		return Token{}, invalid("refreshToken: a PAT-source token has no refresh token")
 	}
+	if in.Token != nil || in.RefreshToken != nil {
+		// A new value is a new secret stored in the subject's name: the
+		// rule of creating one (mayCreate), so a runner cannot replace a
+		// user's token with one of its choosing (docs/security.md A-06).
+		subj, err := s.principalIn(ctx, r.OrgID, r.SubjectID, "subject")
+		if err != nil {
+			return Token{}, err
+		}
+		if err := mayCreate(c, storage.Principal{ID: r.RunnerID}, subj); err != nil {
+			return Token{}, err
+		}
+	}
 	var out storage.HostToken
 	err = s.changeTx(ctx, c, "host_token.update", r.ID, func(tx storage.Tx) error {
 		return tx.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
