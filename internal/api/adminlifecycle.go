@@ -185,6 +185,9 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 	if _, err := pats.DeleteOwned(ctx, c, p.ID); err != nil {
 		return err
 	}
+	if err := deleteHostTokensOf(ctx, store, c, p, now); err != nil {
+		return err
+	}
 	if err := deletePrincipalAudited(ctx, store, c, p, now); err != nil {
 		return err
 	}
@@ -276,4 +279,48 @@ func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat
 			return c.Event(now, p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, "success", "")
 		})
 	return changeErr(err, "principal")
+}
+
+// deleteHostTokensOf deletes, each with its audit event, the host tokens
+// p is the subject or the runner of, so that no SCM secret is kept,
+// refreshed or delivered for a principal that is gone (docs/security.md
+// A store without host tokens has none to delete.
+func deleteHostTokensOf(ctx context.Context, store LifecycleStore, c pat.Caller, p storage.Principal, now time.Time) error {
+	hs, ok := store.(storage.HostTokenStore)
+	if !ok {
+		return nil
+	}
+	for _, f := range []storage.HostTokenFilter{{OrgID: p.OrgID, SubjectID: p.ID, Limit: 200}, {OrgID: p.OrgID, RunnerID: p.ID, Limit: 200}} {
+		for pages := 0; ; pages++ {
+			rows, err := hs.ListHostTokens(ctx, f)
+			if err != nil {
+				return lookupErr(err, "host tokens")
+			}
+			if len(rows) == 0 {
+				break
+			}
+			if pages == 1000 { // 200 000 tokens deleted and still more: something is wrong
+				return sts.Errorf(sts.Unavailable, "host tokens of principal %s keep coming back", p.ID)
+			}
+			for _, r := range rows {
+				err := changeAudited(ctx, store,
+					func(tx storage.Tx) error { return ignoreNotFound(tx.DeleteHostToken(ctx, r.ID)) },
+					func() error { return ignoreNotFound(hs.DeleteHostToken(ctx, r.ID)) },
+					func() storage.AuditEvent {
+						return c.Event(now, p.OrgID, "host_token.delete", "host_token:"+r.ID, "success", "principal deleted")
+					})
+				if err := changeErr(err, "host token"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -137,3 +137,46 @@ func mustPrincipal(t *testing.T, e *env, name string) storage.Principal {
 	}
 	return p
 }
+
+// TestHostTokensGoWithTheirPrincipal: deleting a principal deletes the
+// host tokens it is the subject or the runner of (docs/security.md A-31:
+// nothing is orphaned), so a deleted user's SCM secret is neither kept,
+// refreshed nor delivered; and while a user is disabled its tokens are
+// not delivered.
+func TestHostTokensGoWithTheirPrincipal(t *testing.T) {
+	e, runnerID, runnerPAT, _ := hostEnv(t)
+	c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
+	ri := gitpodv1connect.NewRunnerInteractionServiceClient(e.srv.Client(), e.srv.URL)
+	pub, _, _ := box.GenerateKey(rand.Reader)
+	if _, err := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL).SetRunnerPublicKey(as(e.admin),
+		&stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub[:]}); err != nil {
+		t.Fatal(err)
+	}
+	bob := mustPrincipal(t, e, "bob")
+	bobPAT := e.mintPAT(bob.ID, pat.ScopeFull)
+	if _, err := c.CreateHostAuthenticationToken(as(bobPAT), &gitpodv1.CreateHostAuthenticationTokenRequest{
+		RunnerId: runnerID, UserId: bob.ID, Host: "github.com", Token: "gho_bobs_secret", RefreshToken: "ghr_bobs_refresh"}); err != nil {
+		t.Fatal(err)
+	}
+	value := func() error {
+		_, err := ri.GetHostAuthenticationTokenValue(as(runnerPAT),
+			&gitpodv1.GetHostAuthenticationTokenValueRequest{RunnerId: runnerID, PrincipalId: bob.ID, Host: "github.com"})
+		return err
+	}
+	if err := value(); err != nil {
+		t.Fatalf("bob's token for the runner: %v", err)
+	}
+	ps := stsv1connect.NewPrincipalServiceClient(e.srv.Client(), e.srv.URL)
+	if _, err := ps.SetPrincipalDisabled(as(e.admin), &stsv1.SetPrincipalDisabledRequest{PrincipalId: bob.ID, Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "the token of a disabled user", value(), connect.CodeNotFound)
+	if _, err := ps.DeletePrincipal(as(e.admin), &stsv1.DeletePrincipalRequest{PrincipalId: bob.ID}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "the token of a deleted user", value(), connect.CodeNotFound)
+	left, err := e.store.ListHostTokens(t.Context(), storage.HostTokenFilter{OrgID: e.org.ID, SubjectID: bob.ID, Limit: 10})
+	if err != nil || len(left) != 0 {
+		t.Errorf("host tokens of the deleted user left in the vault: %d, %v", len(left), err)
+	}
+}

@@ -203,6 +203,15 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 		return SealedValue{}, sts.Errorf(sts.FailedPrecondition, "runner %s has a malformed public key; register a new one", c.PrincipalID)
 	}
 	copy(pub[:], key.PublicKey)
+	// A disabled or deleted subject's tokens are not delivered: a
+	// suspended user's SCM access stops with the user (docs/security.md
+	// A-06), answered as having no token.
+	switch subj, err := s.Store.GetPrincipal(ctx, normID(in.PrincipalID)); {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && (subj.Disabled || subj.OrgID != c.OrgID)):
+		return SealedValue{}, sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
+	case err != nil:
+		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
 	r, err := s.findForRunner(ctx, c, in)
 	if err != nil {
 		return SealedValue{}, err
