@@ -108,6 +108,9 @@ func (s *Service) cached(digest []byte, now time.Time) (cacheEntry, bool) {
 }
 
 func (s *Service) load(ctx context.Context, digest []byte, now time.Time) (cacheEntry, error) {
+	s.mu.Lock()
+	gen := s.evictions
+	s.mu.Unlock()
 	p, err := s.store.GetPATByDigest(ctx, digest)
 	if err != nil {
 		return cacheEntry{}, s.lookupErr(ctx, err, DigestID(digest))
@@ -122,17 +125,22 @@ func (s *Service) load(ctx context.Context, digest []byte, now time.Time) (cache
 	}
 	e := cacheEntry{pat: p, owner: owner, tier: org.Tier, fetched: now}
 	if s.cacheTTL() > 0 {
-		s.cachePut(string(digest), e)
+		s.cachePut(string(digest), e, gen)
 	}
 	return e, nil
 }
 
 // cachePut holds e under its digest key, replacing the entry of an older
-// digest of the same PAT. Past maxCacheEntries the least recently used
+// digest of the same PAT, unless a change was evicted since the read that
+// made e began (gen): a delete or regenerate committed meanwhile must not
+// be undone by a stale copy. Past maxCacheEntries the least recently used
 // entry makes room (TestPATCacheEvictsGradually).
-func (s *Service) cachePut(key string, e cacheEntry) {
+func (s *Service) cachePut(key string, e cacheEntry, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.evictions != gen {
+		return // TestDeleteWinsOverAnAuthenticationInFlight
+	}
 	if old, ok := s.cacheIDs[e.pat.ID]; ok {
 		s.cache.Remove(old)
 	}
@@ -185,6 +193,7 @@ func (s *Service) lookupErr(ctx context.Context, err error, digestID string) err
 func (s *Service) evict(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.evictions++
 	if d, ok := s.cacheIDs[id]; ok {
 		s.cache.Remove(d)
 		delete(s.cacheIDs, id)

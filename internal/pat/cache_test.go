@@ -30,12 +30,12 @@ func TestPATCacheEvictsGradually(t *testing.T) {
 	now := storage.Now(time.Now()) // the service's own clock precision
 	s := cacheTestService(t, &now)
 	for i := range maxCacheEntries {
-		s.cachePut("d"+strconv.Itoa(i), entryFor(strconv.Itoa(i), now))
+		s.cachePut("d"+strconv.Itoa(i), entryFor(strconv.Itoa(i), now), 0)
 	}
 	if _, ok := s.cached([]byte("d0"), now); !ok { // touch: d1 is the least recently used
 		t.Fatal("d0 not cached")
 	}
-	s.cachePut("dnew", entryFor("new", now))
+	s.cachePut("dnew", entryFor("new", now), 0)
 	if n, ids := s.cacheLen(); n != maxCacheEntries || ids != maxCacheEntries {
 		t.Errorf("len = %d entries, %d IDs; want %d each", n, ids, maxCacheEntries)
 	}
@@ -54,9 +54,9 @@ func TestPATCacheEvictsGradually(t *testing.T) {
 func TestPATCacheFreesExpired(t *testing.T) {
 	now := storage.Now(time.Now()) // the service's own clock precision
 	s := cacheTestService(t, &now)
-	s.cachePut("a", entryFor("a", now))
-	s.cachePut("b", entryFor("b", now))
-	s.cachePut("c", entryFor("c", now.Add(4*time.Second)))
+	s.cachePut("a", entryFor("a", now), 0)
+	s.cachePut("b", entryFor("b", now), 0)
+	s.cachePut("c", entryFor("c", now.Add(4*time.Second)), 0)
 	now = now.Add(DefaultCacheTTL)
 	if _, ok := s.cached([]byte("a"), now); ok {
 		t.Fatal("expired entry served")

@@ -12,6 +12,7 @@ import (
 func (s *Service) ForgetOwner(ownerID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.evictions++ // a load in flight may hold the owner as it was
 	for _, d := range s.cache.Keys() {
 		if e, ok := s.cache.Peek(d); ok && e.owner.ID == ownerID {
 			s.cache.Remove(d) // onCacheEvict drops the ID too

@@ -66,8 +66,11 @@ type Service struct {
 	mu       sync.Mutex
 	cache    *simplelru.LRU[string, cacheEntry] // by string(digest), at most maxCacheEntries
 	cacheIDs map[string]string                  // PAT ID → digest key
-	marked   map[string]time.Time               // PAT ID → last time use was recorded
-	pending  map[string]time.Time               // PAT ID → use time not yet written
+	// evictions counts evict calls: a load that read storage before one
+	// does not cache what it read (it may be what the eviction ended).
+	evictions uint64
+	marked    map[string]time.Time // PAT ID → last time use was recorded
+	pending   map[string]time.Time // PAT ID → use time not yet written
 }
 
 // NewService returns a service over store whose digests are keyed by
