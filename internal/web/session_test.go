@@ -14,6 +14,7 @@ import (
 	"github.com/opensts/sts/internal/authorize"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/web"
 )
@@ -46,52 +47,19 @@ func serve(h http.Handler, c *http.Cookie, method, path string) *httptest.Respon
 func TestSessionTimeouts(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st := sqlitetest.NewStore(t)
 	now := storage.Now(time.Now())
-	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
-	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreatePrincipal(ctx, ada); err != nil {
-		t.Fatal(err)
-	}
-	pats, err := pat.NewService(st, make([]byte, pat.MinPepperSize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const issuer = "https://sts.example"
-	h, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, IdleTimeout: time.Hour,
-		AbsoluteTimeout: 3 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	h.Mount(mux)
-
+	f := newSessionFx(t, &now, 3*time.Hour)
+	st, ada, pats, h, mux := f.st, f.ada, f.pats, f.h, f.mux
 	signIn := func() *http.Cookie {
 		t.Helper()
-		link, _, err := web.CreateLoginLink(ctx, st, audit.Caller{Actor: "test"}, issuer, ada, 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, sec, _ := strings.Cut(link, "#")
-		req := httptest.NewRequest(http.MethodPost, issuer+"/login/link", strings.NewReader(url.Values{"token": {sec}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		cs := rec.Result().Cookies()
-		if rec.Code != http.StatusSeeOther || len(cs) != 1 {
-			t.Fatalf("sign-in: %d %v", rec.Code, cs)
-		}
-		c := cs[0]
+		c := f.signIn(t)
 		if c.Name != web.CookieSecure || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
 			t.Fatalf("session cookie on an https issuer: %+v", c)
 		}
 		return c
 	}
 	signedIn := func(c *http.Cookie) bool {
-		req := httptest.NewRequest(http.MethodGet, issuer+"/tokens", nil)
+		req := httptest.NewRequest(http.MethodGet, sessionIssuer+"/tokens", nil)
 		req.AddCookie(c)
 		id, ok := h.SignedIn().Principal(req)
 		return ok && id == ada.ID
@@ -103,7 +71,7 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Error("the Authorized applications section shows without a consent store")
 	}
 	consents := &fakeConsents{list: []web.Consent{{ClientID: "app-1", ClientName: "<b>Deploy bot</b>", Scopes: []string{"openid", "email"}, GrantedAt: now}}}
-	hc, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, Consents: consents, IdleTimeout: time.Hour,
+	hc, err := web.New(web.Options{Issuer: sessionIssuer, Store: st, PATs: pats, Consents: consents, IdleTimeout: time.Hour,
 		AbsoluteTimeout: 3 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -180,49 +148,15 @@ func TestSignedInSeam(t *testing.T) {
 // moment at every sign-in; nothing for a browser without a session.
 func TestSignedInAuthTime(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	st := sqlitetest.NewStore(t)
 	now := storage.Now(time.Now())
-	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
-	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreatePrincipal(ctx, ada); err != nil {
-		t.Fatal(err)
-	}
-	pats, _ := pat.NewService(st, make([]byte, pat.MinPepperSize))
-	const issuer = "https://sts.example"
-	h, err := web.New(web.Options{Issuer: issuer, Store: st, PATs: pats, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
-		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	h.Mount(mux)
-	seam, ok := any(h.SignedIn()).(authorize.SignedInAt)
+	f := newSessionFx(t, &now, 8*time.Hour)
+	seam, ok := any(f.h.SignedIn()).(authorize.SignedInAt)
 	if !ok {
 		t.Fatal("*web.SignedIn does not implement authorize.SignedInAt: no auth_time, no max_age")
 	}
-	signIn := func() *http.Cookie {
-		t.Helper()
-		link, _, err := web.CreateLoginLink(ctx, st, audit.Caller{Actor: "test"}, issuer, ada, 0, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, sec, _ := strings.Cut(link, "#")
-		req := httptest.NewRequest(http.MethodPost, issuer+"/login/link", strings.NewReader(url.Values{"token": {sec}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if cs := rec.Result().Cookies(); rec.Code == http.StatusSeeOther && len(cs) == 1 {
-			return cs[0]
-		}
-		t.Fatalf("sign-in: %d", rec.Code)
-		return nil
-	}
+	signIn := func() *http.Cookie { return f.signIn(t) }
 	authTime := func(c *http.Cookie) (time.Time, bool) {
-		req := httptest.NewRequest(http.MethodGet, issuer+authorize.Path, nil)
+		req := httptest.NewRequest(http.MethodGet, sessionIssuer+authorize.Path, nil)
 		if c != nil {
 			req.AddCookie(c)
 		}
@@ -245,4 +179,59 @@ func TestSignedInAuthTime(t *testing.T) {
 	if at, ok := authTime(c); !ok || !at.Equal(second) {
 		t.Errorf("AuthTime after signing in again = %v, %v, want %s", at, ok, second)
 	}
+}
+
+// sessionFx is the web handler of an https issuer over SQLite, with the
+// user ada, whose clock is *now; signIn signs ada in by a login link.
+type sessionFx struct {
+	st   *sqlstore.Store
+	ada  storage.Principal
+	pats *pat.Service
+	h    *web.Handler
+	mux  *http.ServeMux
+	now  *time.Time
+}
+
+const sessionIssuer = "https://sts.example"
+
+func newSessionFx(t *testing.T, now *time.Time, absolute time.Duration) *sessionFx {
+	t.Helper()
+	f := &sessionFx{st: sqlitetest.NewStore(t), now: now, mux: http.NewServeMux()}
+	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: *now, UpdatedAt: *now}
+	f.ada = storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: *now, UpdatedAt: *now}
+	if err := f.st.CreateOrganization(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.CreatePrincipal(t.Context(), f.ada); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if f.pats, err = pat.NewService(f.st, make([]byte, pat.MinPepperSize)); err != nil {
+		t.Fatal(err)
+	}
+	f.h, err = web.New(web.Options{Issuer: sessionIssuer, Store: f.st, PATs: f.pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: absolute, Now: func() time.Time { return *now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.Mount(f.mux)
+	return f
+}
+
+func (f *sessionFx) signIn(t *testing.T) *http.Cookie {
+	t.Helper()
+	link, _, err := web.CreateLoginLink(t.Context(), f.st, audit.Caller{Actor: "test"}, sessionIssuer, f.ada, 0, *f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(link, "#")
+	req := httptest.NewRequest(http.MethodPost, sessionIssuer+"/login/link", strings.NewReader(url.Values{"token": {sec}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	f.mux.ServeHTTP(rec, req)
+	cs := rec.Result().Cookies()
+	if rec.Code != http.StatusSeeOther || len(cs) != 1 {
+		t.Fatalf("sign-in: %d %v", rec.Code, cs)
+	}
+	return cs[0]
 }
