@@ -268,6 +268,18 @@ func (e *codeEnv) codeFrom(t *testing.T, resp *http.Response, body, state string
 }
 
 // authorize asks for a code with remembered consent (a single GET).
+// approve runs the authorization request on the consent screen, approves
+// it and returns the code.
+func (e *codeEnv) approve(t *testing.T, conf *xoauth2.Config, verifier string, opts ...xoauth2.AuthCodeOption) string {
+	t.Helper()
+	state := randText(t)
+	_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, append(opts, xoauth2.S256ChallengeOption(verifier))...))
+	form := consentForm(t, page)
+	form.Set("decision", "approve")
+	resp, body := e.post(t, "/oauth2/authorize", form, nil)
+	return e.codeFrom(t, resp, body, state)
+}
+
 func (e *codeEnv) authorize(t *testing.T, conf *xoauth2.Config, verifier string, opts ...xoauth2.AuthCodeOption) string {
 	t.Helper()
 	state := randText(t)
@@ -461,12 +473,8 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 	e.signIn(t, e.user)
 	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
 	// Consent once, remembered from then on.
-	verifier, state := xoauth2.GenerateVerifier(), randText(t)
-	_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)))
-	form := consentForm(t, page)
-	form.Set("decision", "approve")
-	resp, body := e.post(t, "/oauth2/authorize", form, nil)
-	first := e.codeFrom(t, resp, body, state)
+	verifier := xoauth2.GenerateVerifier()
+	first := e.approve(t, conf, verifier)
 	cb := e.callback.URL + "/cb"
 	isGrantRefusal := func(what string, st int, m map[string]any, want string) {
 		t.Helper()
@@ -637,12 +645,8 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 	t.Run("PrincipalDisabledBeforeRedemption", func(t *testing.T) {
 		e.signIn(t, e.other)
 		defer e.signIn(t, e.user)
-		v, state := xoauth2.GenerateVerifier(), randText(t)
-		_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(v)))
-		form := consentForm(t, page)
-		form.Set("decision", "approve")
-		resp, body := e.post(t, "/oauth2/authorize", form, nil)
-		code := e.codeFrom(t, resp, body, state)
+		v := xoauth2.GenerateVerifier()
+		code := e.approve(t, conf, v)
 		if err := e.store.UpdatePrincipal(ctx, e.other.ID, func(p storage.Principal) (storage.Principal, error) {
 			p.Disabled = true
 			return p, nil
@@ -741,12 +745,8 @@ func TestAuthorizationCodeRS256IDToken(t *testing.T) {
 	ctx := t.Context()
 	e.signIn(t, e.user)
 	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
-	verifier, nonce, state := xoauth2.GenerateVerifier(), randText(t), randText(t)
-	_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
-	form := consentForm(t, page)
-	form.Set("decision", "approve")
-	resp, body := e.post(t, "/oauth2/authorize", form, nil)
-	tok, err := conf.Exchange(ctx, e.codeFrom(t, resp, body, state), xoauth2.VerifierOption(verifier))
+	verifier, nonce := xoauth2.GenerateVerifier(), randText(t)
+	tok, err := conf.Exchange(ctx, e.approve(t, conf, verifier, oidc.Nonce(nonce)), xoauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}

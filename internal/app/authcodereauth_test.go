@@ -144,12 +144,8 @@ func TestAuthorizationCodeReauthentication(t *testing.T) {
 	t.Run("ConsentScreenKeepsTheRequest", func(t *testing.T) {
 		e.signInAt(t, e.user, time.Now())
 		defer e.signInAt(t, e.user, old)
-		v, state := xoauth2.GenerateVerifier(), randText(t)
-		_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(v), maxAge("600"), xoauth2.SetAuthURLParam("prompt", "consent")))
-		form := consentForm(t, page)
-		form.Set("decision", "approve")
-		resp, body := e.post(t, "/oauth2/authorize", form, nil)
-		authTimeOf(t, e.codeFrom(t, resp, body, state), v)
+		v := xoauth2.GenerateVerifier()
+		authTimeOf(t, e.approve(t, conf, v, maxAge("600"), xoauth2.SetAuthURLParam("prompt", "consent")), v)
 	})
 	t.Run("SignInTimeUnknown", func(t *testing.T) {
 		u, _ := url.Parse(e.base)

@@ -82,12 +82,8 @@ func TestMaxTokenLifetimeCapsEveryGrant(t *testing.T) {
 		// authorization_code, its ID token, and a refresh of its family.
 		e.signIn(t, e.user)
 		conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
-		verifier, state := xoauth2.GenerateVerifier(), randText(t)
-		_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)))
-		form := consentForm(t, page)
-		form.Set("decision", "approve")
-		resp, body := e.post(t, "/oauth2/authorize", form, nil)
-		code := e.codeFrom(t, resp, body, state)
+		verifier := xoauth2.GenerateVerifier()
+		code := e.approve(t, conf, verifier)
 		st, m = e.redeem(t, e.conf, e.secret, url.Values{"code": {code}, "code_verifier": {verifier}, "redirect_uri": {e.callback.URL + "/cb"}})
 		if st != http.StatusOK {
 			t.Fatalf("authorization_code = %d %v", st, m)
