@@ -1,8 +1,6 @@
 package grants
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -145,18 +143,8 @@ func TestExchangeEndsWithItsSourceTokens(t *testing.T) {
 // under test minted it).
 func accessPayload(t *testing.T, tok string) tokens.AccessClaims {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("access token %q is not a JWS", tok)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c tokens.AccessClaims
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	decodePayload(t, tok, &c)
 	return c
 }
 

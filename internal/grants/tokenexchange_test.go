@@ -248,6 +248,14 @@ func TestTokenExchange(t *testing.T) {
 // payload decodes a JWT's claims without verifying (the caller verified).
 func payload(t *testing.T, tok string) map[string]any {
 	t.Helper()
+	var m map[string]any
+	decodePayload(t, tok, &m)
+	return m
+}
+
+// decodePayload decodes a JWT's claims into v without verifying them.
+func decodePayload(t *testing.T, tok string, v any) {
+	t.Helper()
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		t.Fatalf("token has %d parts", len(parts))
@@ -256,9 +264,7 @@ func payload(t *testing.T, tok string) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
-	return m
 }
