@@ -7,6 +7,7 @@ import (
 	"time"
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -260,20 +261,14 @@ func (s *PrincipalService) DeletePrincipal(ctx context.Context, req *stsv1.Delet
 // lost answer) is deleted again only in the audit trail's eyes: its event
 // is still written.
 func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat.Caller, p storage.Principal, now time.Time) error {
-	del := func(d func() error) error {
-		if err := d(); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-		return nil
-	}
 	ps, _ := store.(storage.PrincipalStore)
 	err := changeAudited(ctx, store,
-		func(tx storage.Tx) error { return del(func() error { return tx.DeletePrincipal(ctx, p.ID) }) },
+		func(tx storage.Tx) error { return ignoreNotFound(tx.DeletePrincipal(ctx, p.ID)) },
 		func() error {
 			if ps == nil {
 				return errors.New("no principal store")
 			}
-			return del(func() error { return ps.DeletePrincipal(ctx, p.ID) })
+			return ignoreNotFound(ps.DeletePrincipal(ctx, p.ID))
 		},
 		func() storage.AuditEvent {
 			return c.Event(now, p.OrgID, ActionPrincipalDelete, "principal:"+p.ID, "success", "")
@@ -307,7 +302,7 @@ func deleteHostTokensOf(ctx context.Context, store LifecycleStore, c pat.Caller,
 					func(tx storage.Tx) error { return ignoreNotFound(tx.DeleteHostToken(ctx, r.ID)) },
 					func() error { return ignoreNotFound(hs.DeleteHostToken(ctx, r.ID)) },
 					func() storage.AuditEvent {
-						return c.Event(now, p.OrgID, "host_token.delete", "host_token:"+r.ID, "success", "principal deleted")
+						return c.Event(now, p.OrgID, hosttoken.ActionDelete, "host_token:"+r.ID, "success", "principal deleted")
 					})
 				if err := changeErr(err, "host token"); err != nil {
 					return err

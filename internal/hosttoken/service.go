@@ -108,6 +108,10 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// ActionDelete is the audit action of a host token's deletion, by its
+// owner, an administrator, or with its principal.
+const ActionDelete = "host_token.delete"
+
 // changeTx runs change and appends its success event in one unit of work:
 // the change commits with its event or not at all (docs/design.md#audit).
 // Without an Auditor (tests) no event is written. A failed event is
