@@ -276,6 +276,45 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 		d.wantAlive(t, sibling)
 	})
 
+	t.Run("actor's sources gone", func(t *testing.T) {
+		// A token a subject's holder obtained with an actor ends when the
+		// actor's principal is disabled or its PAT deleted, as the actor
+		// token does; the subject's token lives on (docs/security.md A-46).
+		_, subjectSecret := newPAT(t)
+		subject := exchangePAT(t, subjectSecret)
+		delegate := func(t *testing.T, actor string) string {
+			t.Helper()
+			code, m := d.token(t, url.Values{"grant_type": {oauth2.GrantTypeTokenExchange},
+				"subject_token": {subject}, "subject_token_type": {oauth2.TokenTypeAccessToken},
+				"actor_token": {actor}, "actor_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"identity:read"}})
+			if code != 200 {
+				t.Fatalf("delegation = %d %v", code, m)
+			}
+			return m["access_token"].(string)
+		}
+		actorPAT, actorSecret := newPAT(t)
+		viaPAT := delegate(t, exchangePAT(t, actorSecret))
+		sa := d.serviceAccount(t, "actor")
+		id, secret := d.client(t, sa, "identity:read")
+		code, m := d.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"identity:read"}}, id, secret)
+		if code != 200 {
+			t.Fatalf("client_credentials = %d %v", code, m)
+		}
+		viaAccount := delegate(t, m["access_token"].(string))
+		d.wantAlive(t, viaPAT)
+		d.wantAlive(t, viaAccount)
+		if code, out, e := runCLI(t, "pat", "revoke", "--data-dir", d.dir, actorPAT); code != 0 {
+			t.Fatalf("pat revoke = %d %q %q", code, out, e)
+		}
+		d.wantGone(t, viaPAT)
+		ps := stsv1connect.NewPrincipalServiceClient(h2cClient(d.admin), d.api)
+		if _, err := ps.SetPrincipalDisabled(t.Context(), &stsv1.SetPrincipalDisabledRequest{PrincipalId: sa, Disabled: true}); err != nil {
+			t.Fatalf("SetPrincipalDisabled: %v", err)
+		}
+		d.wantGone(t, viaAccount)
+		d.wantAlive(t, subject)
+	})
+
 	t.Run("principal disabled", func(t *testing.T) {
 		sa := d.serviceAccount(t, "bot")
 		id, secret := d.client(t, sa, "identity:read")

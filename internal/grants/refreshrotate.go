@@ -263,7 +263,7 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 	case revoked:
 		return nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
 	}
-	if c.PATID != "" || c.PATGeneration != "" { // begun from a personal access token
+	if c.PATID != "" || c.PATGeneration != "" || c.DerivesFurther() { // begun from a PAT, or a delegation
 		if g.Sources == nil {
 			return nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
 		}

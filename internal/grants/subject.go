@@ -34,11 +34,14 @@ type subject struct {
 	// srcClients: for one of our tokens, the registered clients of it and
 	// of the tokens it came from (src_client_id, then client_id).
 	srcClients []string
-	act        *tokens.Actor // existing delegation chain (our tokens)
-	mayAct     any           // the may_act claim, when present
-	exp        time.Time
-	scopes     []string // ceiling
-	audiences  []string // ceiling; nil: the server's allowlist
+	// further: for one of our tokens, what it derives from beyond its
+	// own sources (src_sub, src_pat, src_pool, src_grant).
+	further   furtherSources
+	act       *tokens.Actor // existing delegation chain (our tokens)
+	mayAct    any           // the may_act claim, when present
+	exp       time.Time
+	scopes    []string // ceiling
+	audiences []string // ceiling; nil: the server's allowlist
 	// poolAudiences are the pool's downstream audiences, allowed besides
 	// the server's allowlist; googleScopes what Google's default scope
 	// means in the pool (nil: the whole ceiling).
@@ -233,6 +236,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
 		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs,
+		further:   furtherSources{subs: c.SourceSubjects, pats: c.SourcePATs, pools: c.SourcePools, grants: c.SourceGrants},
 		apiScopes: storage.PrincipalKind(c.Principal).Valid(),
 	}
 	if len(c.Attributes) > 0 {

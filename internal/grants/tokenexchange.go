@@ -160,6 +160,9 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		c.ClientID = client.ID
 	}
 	c.SourceClientIDs = sourceClients(c.ClientID, subj, actor)
+	if err := setFurtherSources(&c, subj, actor); err != nil {
+		return nil, err
+	}
 	if c.Audience, err = g.audience(req, subj); err != nil {
 		return nil, err
 	}
@@ -285,6 +288,61 @@ func sourceJTIs(subj, actor *subject) ([]string, error) {
 			fmt.Errorf("exchanged from %d tokens of ours, at most %d", len(l), maxSourceJTIs))
 	}
 	return l, nil
+}
+
+// furtherSources are a token's src_sub, src_pat, src_pool and src_grant.
+type furtherSources struct{ subs, pats, pools, grants []string }
+
+// setFurtherSources sets c's src_sub, src_pat, src_pool and src_grant:
+// what the tokens c is exchanged from derive from beyond what c names
+// itself (its sub, pat_id, pool and grant_id, taken from subj). Above all
+// the actor of a delegation, whose principal, PAT, pool and family are
+// not the subject's: c ends with any of them as the actor token does
+// (docs/security.md A-46). A list longer than maxSourceJTIs is refused.
+func setFurtherSources(c *tokens.AccessClaims, subj, actor *subject) error {
+	ownPAT, ownPool := "", ""
+	if c.PATID != "" {
+		ownPAT = tokens.SourcePAT(c.PATID, c.PATGeneration)
+	}
+	if c.Pool != "" {
+		ownPool = tokens.SourcePool(c.Pool, c.Provider)
+	}
+	add := func(l []string, own string, vs ...string) []string {
+		for _, v := range vs {
+			if v != "" && v != own && !slices.Contains(l, v) {
+				l = append(l, v)
+			}
+		}
+		return l
+	}
+	var f furtherSources
+	for _, t := range []*subject{subj, actor} {
+		if t == nil {
+			continue
+		}
+		if t == actor {
+			if storage.PrincipalKind(t.principal).Valid() {
+				f.subs = add(f.subs, c.Subject, t.sub)
+			}
+			if t.patID != "" {
+				f.pats = add(f.pats, ownPAT, tokens.SourcePAT(t.patID, t.patGen))
+			}
+			if t.pool != "" {
+				f.pools = add(f.pools, ownPool, tokens.SourcePool(t.pool, t.provider))
+			}
+			f.grants = add(f.grants, c.GrantID, t.grantID)
+		}
+		f.subs = add(f.subs, c.Subject, t.further.subs...)
+		f.pats = add(f.pats, ownPAT, t.further.pats...)
+		f.pools = add(f.pools, ownPool, t.further.pools...)
+		f.grants = add(f.grants, c.GrantID, t.further.grants...)
+	}
+	if n := max(len(f.subs), len(f.pats), len(f.pools), len(f.grants)); n > maxSourceJTIs {
+		return refuse(oauth2.ErrorInvalidRequest, descSubject, ReasonDerivationTooDeep,
+			fmt.Errorf("derived from %d sources of one kind, at most %d", n, maxSourceJTIs))
+	}
+	c.SourceSubjects, c.SourcePATs, c.SourcePools, c.SourceGrants = f.subs, f.pats, f.pools, f.grants
+	return nil
 }
 
 // sourceClients is the src_client_id of a token issued to client id own

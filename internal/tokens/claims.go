@@ -126,7 +126,33 @@ type AccessClaims struct {
 	// client re-exchanged still ends with the client the first was
 	// issued to ([SourceChecker]).
 	SourceClientIDs []string `json:"src_client_id,omitempty"`
+	// What the tokens this one was exchanged from derive from, beyond
+	// what it names itself: above all the actor of a delegation, whose
+	// principal, PAT, pool or family is not the subject's. src_sub lists
+	// principals of ours (besides sub), src_pat personal access tokens as
+	// "<pat_id>:<pat_gen>" (besides pat_id), src_pool pools as
+	// "<pool>/<provider>" (besides pool) and src_grant refresh-token
+	// families (besides grant_id). A verifier checks each as it checks the
+	// token's own, so a delegated token ends with its actor's sources
+	// ([SourceChecker], [StoreRevocations], docs/security.md A-46).
+	SourceSubjects []string `json:"src_sub,omitempty"`
+	SourcePATs     []string `json:"src_pat,omitempty"`
+	SourcePools    []string `json:"src_pool,omitempty"`
+	SourceGrants   []string `json:"src_grant,omitempty"`
 }
+
+// DerivesFurther reports whether c names sources besides its own
+// principal, PAT, pool and family (src_sub, src_pat, src_pool,
+// src_grant).
+func (c *AccessClaims) DerivesFurther() bool {
+	return len(c.SourceSubjects)+len(c.SourcePATs)+len(c.SourcePools)+len(c.SourceGrants) > 0
+}
+
+// SourcePAT is the src_pat entry of the PAT id at generation gen.
+func SourcePAT(id, gen string) string { return id + ":" + gen }
+
+// SourcePool is the src_pool entry of pool and provider.
+func SourcePool(pool, provider string) string { return pool + "/" + provider }
 
 // IDClaims are the claims of our OIDC ID tokens (OIDC Core §2).
 //

@@ -275,6 +275,18 @@ func (d *fastJSON) claims(c *AccessClaims) bool {
 		case "src_client_id":
 			bit = 1 << 21
 			c.SourceClientIDs, ok = d.strs()
+		case "src_sub":
+			bit = 1 << 22
+			c.SourceSubjects, ok = d.strs()
+		case "src_pat":
+			bit = 1 << 23
+			c.SourcePATs, ok = d.strs()
+		case "src_pool":
+			bit = 1 << 24
+			c.SourcePools, ok = d.strs()
+		case "src_grant":
+			bit = 1 << 25
+			c.SourceGrants, ok = d.strs()
 		}
 		if !ok || seen&bit != 0 {
 			return false

@@ -26,8 +26,10 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	for _, j := range c.SourceJTIs {
 		n += len(j) + 3
 	}
-	for _, id := range c.SourceClientIDs {
-		n += len(id) + 3
+	for _, l := range [...][]string{c.SourceClientIDs, c.SourceSubjects, c.SourcePATs, c.SourcePools, c.SourceGrants} {
+		for _, v := range l {
+			n += len(v) + 3
+		}
 	}
 	for k, v := range c.Attributes {
 		n += len(k) + len(v.(string)) + 6
@@ -94,6 +96,10 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = appendOmitEmpty(b, `,"grant_id":`, c.GrantID)
 	b = appendStrings(b, `,"src_jti":`, c.SourceJTIs)
 	b = appendStrings(b, `,"src_client_id":`, c.SourceClientIDs)
+	b = appendStrings(b, `,"src_sub":`, c.SourceSubjects)
+	b = appendStrings(b, `,"src_pat":`, c.SourcePATs)
+	b = appendStrings(b, `,"src_pool":`, c.SourcePools)
+	b = appendStrings(b, `,"src_grant":`, c.SourceGrants)
 	return append(b, '}'), nil
 }
 

@@ -58,6 +58,11 @@ func TestMarshalAccessMatchesEncodingJSON(t *testing.T) {
 			for range rng.IntN(3) {
 				c.SourceClientIDs = append(c.SourceClientIDs, pick())
 			}
+			for _, l := range []*[]string{&c.SourceSubjects, &c.SourcePATs, &c.SourcePools, &c.SourceGrants} {
+				for range rng.IntN(3) {
+					*l = append(*l, pick())
+				}
+			}
 		}
 		if rng.IntN(2) == 0 {
 			c.Attributes = map[string]any{}

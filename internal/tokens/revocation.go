@@ -36,11 +36,15 @@ func RevocationIDJTI(jti string) string { return revocationPrefixJTI + jti }
 const revocationPrefixJTI = "jti:"
 
 // RevocationIDSubject is the revocation row ID of all tokens of a subject.
-func RevocationIDSubject(sub string) string { return "sub:" + sub }
+func RevocationIDSubject(sub string) string { return revocationPrefixSubject + sub }
+
+const revocationPrefixSubject = "sub:"
 
 // RevocationIDGrant is the revocation row ID of every access token of a
 // refresh-token family (the grant_id claim).
-func RevocationIDGrant(family string) string { return "grant:" + family }
+func RevocationIDGrant(family string) string { return revocationPrefixGrant + family }
+
+const revocationPrefixGrant = "grant:"
 
 // RevocationIDClientSubject is the revocation row ID of every token a
 // client holds for one person (a withdrawn consent). The client ID's
@@ -108,6 +112,14 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 		// A token exchanged from a revoked one ends with it.
 		ids = append(ids, RevocationIDJTI(j))
 	}
+	// And with the families and principals its actors derive from
+	// (src_grant, src_sub; docs/security.md A-46).
+	for _, g := range c.SourceGrants {
+		ids = append(ids, RevocationIDGrant(g))
+	}
+	for _, sub := range c.SourceSubjects {
+		ids = append(ids, RevocationIDSubject(sub))
+	}
 	iat := c.IssuedAt.Time()
 	rs, err := s.Store.GetRevocations(ctx, ids...)
 	if err != nil {
@@ -124,6 +136,12 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 		default:
 			if j, ok := strings.CutPrefix(r.ID, revocationPrefixJTI); ok && slices.Contains(c.SourceJTIs, j) {
 				return true, nil // a token it was exchanged from
+			}
+			if g, ok := strings.CutPrefix(r.ID, revocationPrefixGrant); ok && slices.Contains(c.SourceGrants, g) {
+				return true, nil // a family an actor of it came from
+			}
+			if sub, ok := strings.CutPrefix(r.ID, revocationPrefixSubject); ok && !iat.After(r.IssuedBefore) && slices.Contains(c.SourceSubjects, sub) {
+				return true, nil // every token of an actor of it, up to then
 			}
 			if person && !iat.After(r.IssuedBefore) && slices.ContainsFunc(c.SourceClientIDs, func(id string) bool {
 				return r.ID == RevocationIDClientSubject(id, c.Subject)
@@ -142,9 +160,12 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 // refresh grant and introspection refuse such a family: every token it
 // minted would be refused anyway (docs/security.md A-36).
 func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string) (bool, error) {
-	ids := make([]string, 0, len(c.SourceJTIs)+1)
+	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+1)
 	for _, j := range c.SourceJTIs {
 		ids = append(ids, RevocationIDJTI(j))
+	}
+	for _, g := range c.SourceGrants {
+		ids = append(ids, RevocationIDGrant(g))
 	}
 	if c.GrantID != "" && c.GrantID != family {
 		ids = append(ids, RevocationIDGrant(c.GrantID))

@@ -141,6 +141,50 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 			return err
 		}
 	}
+	if c.DerivesFurther() {
+		return s.further(ctx, c)
+	}
+	return nil
+}
+
+// further checks what the tokens c was exchanged from derive from beyond
+// what c names itself (src_sub, src_pat, src_pool; docs/security.md
+// each principal present and enabled, each PAT present, of its
+// generation and unexpired, each pool and provider present and enabled.
+// Their organization is not compared (an actor's may be another's than
+// the token's), nor a PAT's scopes (the token's scope is its subject's).
+func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
+	for _, id := range c.SourceSubjects {
+		read := func() error { return s.principalStands(ctx, id, "", "") }
+		if _, ok := s.Store.(recordCache); ok {
+			if err := read(); err != nil {
+				return err
+			}
+		} else if err := s.check(ctx, "p\x00"+id+"\x00", read); err != nil {
+			return err
+		}
+	}
+	for _, e := range c.SourcePATs {
+		id, gen, ok := strings.Cut(e, ":")
+		if !ok {
+			return invalid(ErrSourceGone, "src_pat entry %q is not <id>:<generation>", e)
+		}
+		if err := s.check(ctx, "t\x00"+id+"\x00"+gen+"\x00\x00", func() error { return s.patStands(ctx, id, gen, "", "", "") }); err != nil {
+			return err
+		}
+	}
+	if s.Pools == nil {
+		return nil
+	}
+	for _, e := range c.SourcePools {
+		pool, provider, ok := strings.Cut(e, "/")
+		if !ok {
+			return invalid(ErrSourceGone, "src_pool entry %q is not <pool>/<provider>", e)
+		}
+		if err := s.poolStands(ctx, pool, provider, ""); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -174,23 +218,29 @@ func (s *StoreSources) check(ctx context.Context, key string, read func() error)
 }
 
 func (s *StoreSources) principal(ctx context.Context, c *AccessClaims) error {
+	return s.principalStands(ctx, c.Subject, c.OrgID, c.Principal)
+}
+
+// principalStands checks principal id: present, enabled, and, when org
+// and kind are not empty, of that organization and kind.
+func (s *StoreSources) principalStands(ctx context.Context, id, org, kind string) error {
 	var cached func(context.Context, string) (storage.Principal, bool, error)
 	if rc, ok := s.Store.(recordCache); ok {
 		cached = rc.CachedPrincipal
 	}
-	p, err := readFresh(ctx, c.Subject, cached, s.Store.GetPrincipal,
-		func(p storage.Principal) bool { return p.Disabled || p.OrgID != c.OrgID })
+	p, err := readFresh(ctx, id, cached, s.Store.GetPrincipal,
+		func(p storage.Principal) bool { return p.Disabled || org != "" && p.OrgID != org })
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return invalid(ErrSourceGone, "principal %s deleted", c.Subject)
+		return invalid(ErrSourceGone, "principal %s deleted", id)
 	case err != nil:
 		return sourceUnavailable(err)
 	case p.Disabled:
-		return invalid(ErrSourceGone, "principal %s disabled", c.Subject)
-	case p.OrgID != c.OrgID:
-		return invalid(ErrSourceGone, "principal %s not of organization %s", c.Subject, c.OrgID)
-	case string(p.Kind) != c.Principal:
-		return invalid(ErrSourceGone, "principal %s is not a %s", c.Subject, c.Principal)
+		return invalid(ErrSourceGone, "principal %s disabled", id)
+	case org != "" && p.OrgID != org:
+		return invalid(ErrSourceGone, "principal %s not of organization %s", id, org)
+	case kind != "" && string(p.Kind) != kind:
+		return invalid(ErrSourceGone, "principal %s is not a %s", id, kind)
 	}
 	return nil
 }
@@ -250,14 +300,20 @@ func (s *StoreSources) client(ctx context.Context, id string) error {
 // re-exchange does: present, enabled, of the token's organization. A pool
 // whose policy no longer compiles refuses everything, its tokens included.
 func (s *StoreSources) pool(ctx context.Context, c *AccessClaims) error {
-	p, err := s.Pools.Check(ctx, c.Pool, c.Provider)
+	return s.poolStands(ctx, c.Pool, c.Provider, c.OrgID)
+}
+
+// poolStands checks pool and provider: present, enabled, and of
+// organization org unless it is empty.
+func (s *StoreSources) poolStands(ctx context.Context, pool, provider, org string) error {
+	p, err := s.Pools.Check(ctx, pool, provider)
 	switch {
 	case err != nil && (trust.ReasonOf(err) == trust.ReasonUnavailable || trust.ReasonOf(err) == ""):
 		return sourceUnavailable(err) // storage could not say: fail closed, retryable
 	case err != nil:
-		return invalid(ErrSourceGone, "pool %s, provider %s: %s", c.Pool, c.Provider, trust.ReasonOf(err))
-	case p.OrgID != c.OrgID:
-		return invalid(ErrSourceGone, "pool %s not of organization %s", c.Pool, c.OrgID)
+		return invalid(ErrSourceGone, "pool %s, provider %s: %s", pool, provider, trust.ReasonOf(err))
+	case org != "" && p.OrgID != org:
+		return invalid(ErrSourceGone, "pool %s not of organization %s", pool, org)
 	}
 	return nil
 }
@@ -266,25 +322,32 @@ func (s *StoreSources) pat(ctx context.Context, c *AccessClaims) error {
 	if c.PATID == "" || c.PATGeneration == "" {
 		return invalid(ErrSourceGone, "pat_id or pat_gen missing")
 	}
-	t, err := s.Store.GetPAT(ctx, c.PATID)
+	return s.patStands(ctx, c.PATID, c.PATGeneration, c.Subject, c.OrgID, c.Scope)
+}
+
+// patStands checks PAT id: present, of generation gen, unexpired, and,
+// when owner is not empty, of that owner and organization org, holding
+// every scope of scope (space-separated).
+func (s *StoreSources) patStands(ctx context.Context, id, gen, owner, org, scope string) error {
+	t, err := s.Store.GetPAT(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return invalid(ErrSourceGone, "pat %s deleted", c.PATID)
+		return invalid(ErrSourceGone, "pat %s deleted", id)
 	case err != nil:
 		return sourceUnavailable(err)
-	case t.OwnerID != c.Subject || t.OrgID != c.OrgID:
-		return invalid(ErrSourceGone, "pat %s not of the token's subject", c.PATID)
-	case PATGeneration(t.Digest) != c.PATGeneration:
-		return invalid(ErrSourceGone, "pat %s regenerated", c.PATID)
+	case owner != "" && (t.OwnerID != owner || t.OrgID != org):
+		return invalid(ErrSourceGone, "pat %s not of the token's subject", id)
+	case PATGeneration(t.Digest) != gen:
+		return invalid(ErrSourceGone, "pat %s regenerated", id)
 	case !s.now().Before(t.ExpiresAt):
-		return invalid(ErrSourceGone, "pat %s expired", c.PATID)
+		return invalid(ErrSourceGone, "pat %s expired", id)
 	}
 	// Exchange grants at most a PAT's scopes, so a scope the PAT no
 	// longer allows (pat.Allows: itself, or "*" for all but sts:admin)
 	// was taken away from it since. Widening the PAT ends nothing.
-	for sc := range strings.FieldsSeq(c.Scope) {
+	for sc := range strings.FieldsSeq(scope) {
 		if !pat.Allows(t.Scopes, sc) {
-			return invalid(ErrSourceGone, "pat %s no longer holds scope %s", c.PATID, sc)
+			return invalid(ErrSourceGone, "pat %s no longer holds scope %s", id, sc)
 		}
 	}
 	return nil

@@ -1,0 +1,144 @@
+package tokens_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
+)
+
+// TestStoreSourcesFurther: a token naming further sources (src_sub,
+// src_pat, src_pool: what the actor of a delegation derives from) is
+// refused once any of them goes, as for its own principal, PAT and pool,
+// and accepted again when a principal or pool is re-enabled
+// (docs/security.md A-46).
+func TestStoreSourcesFurther(t *testing.T) {
+	ctx := t.Context()
+	s, subject := sourceStore(t, storage.PrincipalUser)
+	actor := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalRunner, Name: "runner", CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, actor); err != nil {
+		t.Fatal(err)
+	}
+	pat := sourcePAT(t, s, actor.ID)
+	pools := fakePools{
+		"github": {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: "acme"}}},
+		"ci":     {pool: &trust.Pool{Pool: storage.Pool{ID: "ci", OrgID: "elsewhere"}}}, // an actor's pool may be another organization's
+		"off":    {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
+		"down":   {err: &trust.Error{Reason: trust.ReasonUnavailable}},
+	}
+	f := newFixture(t, signer.ES256)
+	src := tokens.NewStoreSources(s, pools)
+	src.TTL, src.Now = 0, f.clock.Now
+	f.verifier.Sources = src
+	verify := func(edit func(c *tokens.AccessClaims)) string {
+		t.Helper()
+		c := f.claims()
+		c.Subject, c.OrgID, c.Principal = subject.ID, "acme", string(storage.PrincipalUser)
+		c.SourceSubjects = []string{actor.ID}
+		c.SourcePATs = []string{tokens.SourcePAT(pat.ID, tokens.PATGeneration(pat.Digest))}
+		c.SourcePools = []string{tokens.SourcePool("github", "actions"), tokens.SourcePool("ci", "gitlab")}
+		edit(&c)
+		tok, _, err := f.issuer.MintAccessToken(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.verifier.VerifyAccessToken(ctx, tok, testAud)
+		return tokens.Reason(err)
+	}
+	same := func(*tokens.AccessClaims) {}
+	if r := verify(same); r != "" {
+		t.Fatalf("every source alive: %s", r)
+	}
+	for name, tc := range map[string]struct {
+		edit func(c *tokens.AccessClaims)
+		want string
+	}{
+		"principal unknown":     {func(c *tokens.AccessClaims) { c.SourceSubjects = append(c.SourceSubjects, storage.NewID()) }, "token_source_gone"},
+		"PAT unknown":           {func(c *tokens.AccessClaims) { c.SourcePATs = []string{tokens.SourcePAT(storage.NewID(), "00")} }, "token_source_gone"},
+		"PAT regenerated":       {func(c *tokens.AccessClaims) { c.SourcePATs = []string{tokens.SourcePAT(pat.ID, "0011223344556677")} }, "token_source_gone"},
+		"PAT entry malformed":   {func(c *tokens.AccessClaims) { c.SourcePATs = []string{pat.ID} }, "token_source_gone"},
+		"pool disabled":         {func(c *tokens.AccessClaims) { c.SourcePools = append(c.SourcePools, tokens.SourcePool("off", "x")) }, "token_source_gone"},
+		"pool entry malformed":  {func(c *tokens.AccessClaims) { c.SourcePools = []string{"github"} }, "token_source_gone"},
+		"pool storage down":     {func(c *tokens.AccessClaims) { c.SourcePools = []string{tokens.SourcePool("down", "x")} }, "source_unavailable"},
+		"actor is another kind": {func(c *tokens.AccessClaims) { c.SourceSubjects = []string{subject.ID, actor.ID} }, ""},
+	} {
+		if r := verify(tc.edit); r != tc.want {
+			t.Errorf("%s: reason %q, want %q", name, r, tc.want)
+		}
+	}
+	setDisabled := func(disabled bool) {
+		t.Helper()
+		if err := s.UpdatePrincipal(ctx, actor.ID, func(p storage.Principal) (storage.Principal, error) {
+			p.Disabled = disabled
+			return p, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setDisabled(true)
+	if r := verify(same); r != "token_source_gone" {
+		t.Errorf("the actor's principal disabled: reason %q, want token_source_gone", r)
+	}
+	setDisabled(false)
+	if r := verify(same); r != "" {
+		t.Errorf("the actor's principal enabled again: %s", r)
+	}
+	if err := s.DeletePAT(ctx, pat.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(same); r != "token_source_gone" {
+		t.Errorf("the actor's PAT deleted: reason %q, want token_source_gone", r)
+	}
+}
+
+// TestStoreRevocationsFurther: revoking a family named in src_grant, or
+// every token of a principal named in src_sub up to now, ends the token;
+// a subject revocation older than the token does not.
+func TestStoreRevocationsFurther(t *testing.T) {
+	s := sqlitetest.NewStore(t)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
+	mint := func(edit func(c *tokens.AccessClaims)) string {
+		t.Helper()
+		c := f.claims()
+		edit(&c)
+		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	fromFamily := mint(func(c *tokens.AccessClaims) { c.SourceGrants = []string{"fam-a"} })
+	fromActor := mint(func(c *tokens.AccessClaims) { c.SourceSubjects = []string{"actor-1"} })
+	other := mint(func(c *tokens.AccessClaims) {
+		c.SourceGrants, c.SourceSubjects = []string{"fam-b"}, []string{"actor-2"}
+	})
+	for _, r := range []storage.Revocation{
+		tokens.GrantRevocation("fam-a", "test", t0, 0),
+		{ID: tokens.RevocationIDSubject("actor-1"), IssuedBefore: storage.Now(t0), Reason: "test",
+			CreatedAt: storage.Now(t0), ExpiresAt: storage.Now(t0.Add(time.Hour))},
+		{ID: tokens.RevocationIDSubject("actor-2"), IssuedBefore: storage.Now(t0.Add(-time.Minute)), Reason: "test",
+			CreatedAt: storage.Now(t0), ExpiresAt: storage.Now(t0.Add(time.Hour))},
+	} {
+		if err := s.PutRevocation(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, tok := range map[string]string{"its actor's family revoked": fromFamily, "its actor's tokens revoked": fromActor} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); tokens.Reason(err) != "token_revoked" {
+			t.Errorf("%s: err = %v, want token_revoked", name, err)
+		}
+	}
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), other, testAud); err != nil {
+		t.Errorf("another family, and an actor revoked before the token was issued: %v", err)
+	}
+	c := f.claims()
+	c.SourceGrants = []string{"fam-a"}
+	if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new"); err != nil || !revoked {
+		t.Errorf("a family begun from a token of a revoked actor family: revoked = %v, %v; want true", revoked, err)
+	}
+}
