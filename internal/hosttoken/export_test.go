@@ -40,3 +40,13 @@ func (s *Service) Value(ctx context.Context, c Caller, id string) (Value, error)
 func AADv1(orgID, id, field string) []byte {
 	return aad(storage.HostToken{OrgID: orgID, ID: id, SealVersion: 1}, field)
 }
+
+// RefreshOne claims and refreshes one token as a poll would, so a test can
+// change the token's owners between the listing and the claim.
+func (r *Refresher) RefreshOne(ctx context.Context, id string) error {
+	t, err := r.Service.Store.GetHostToken(ctx, id)
+	if err != nil {
+		return err
+	}
+	return r.refreshOne(ctx, t)
+}

@@ -93,7 +93,7 @@ func (r *Refresher) RunOnce(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := r.refreshOne(ctx, t.ID); err != nil {
+		if err := r.refreshOne(ctx, t); err != nil {
 			r.Service.logger().WarnContext(ctx, "hosttoken: refresh failed", "token_id", t.ID, "error", err)
 		}
 	}
@@ -102,16 +102,27 @@ func (r *Refresher) RunOnce(ctx context.Context) error {
 
 var errNotDue = errors.New("hosttoken: token no longer due")
 
-// refreshOne claims, refreshes and stores one token.
-func (r *Refresher) refreshOne(ctx context.Context, id string) error {
+// refreshOne claims, refreshes and stores one token, listed as listed. A
+// token whose subject or runner is disabled or gone is skipped unclaimed:
+// the listing leaves such tokens out, and this catches an owner suspended
+// since (docs/security.md A-47).
+func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) error {
 	s := r.Service
+	switch ok, err := s.ownersActive(ctx, listed); {
+	case err != nil:
+		return err
+	case !ok:
+		return nil
+	}
+	id := listed.ID
 	lease := storage.NewID()
 	now := s.now()
 	ahead := cmp.Or(r.Ahead, DefaultRefreshAhead)
 	var claimed storage.HostToken
 	err := s.Store.UpdateHostToken(ctx, id, func(old storage.HostToken) (storage.HostToken, error) {
 		if old.Source != storage.HostTokenSourceOAuth || len(old.SealedRefresh) == 0 || old.ExpiresAt.IsZero() ||
-			!old.ExpiresAt.Before(now.Add(ahead)) || old.RefreshLeaseUntil.After(now) {
+			!old.ExpiresAt.Before(now.Add(ahead)) || old.RefreshLeaseUntil.After(now) ||
+			old.SubjectID != listed.SubjectID || old.RunnerID != listed.RunnerID || old.OrgID != listed.OrgID {
 			return old, errNotDue // another replica got here first, or the owner changed it
 		}
 		old.RefreshLeaseID = lease
@@ -134,6 +145,26 @@ func (r *Refresher) refreshOne(ctx context.Context, id string) error {
 		cancel()
 	}
 	return r.store(ctx, claimed, lease, res, err)
+}
+
+// ownersActive reports whether t's subject and runner exist, are enabled
+// and are of t's organization. A suspended or deleted owner's token is not
+// delivered (docs/security.md A-06) nor kept alive by refreshing it
+// the skip is not audited, the disabling or deletion that caused it
+// is.
+func (s *Service) ownersActive(ctx context.Context, t storage.HostToken) (bool, error) {
+	for _, id := range []string{t.SubjectID, t.RunnerID} {
+		p, err := s.Store.GetPrincipal(ctx, id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return false, nil
+		case err != nil:
+			return false, err
+		case p.Disabled || p.OrgID != t.OrgID:
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // store writes the refresh result if the lease is still ours: the new pair

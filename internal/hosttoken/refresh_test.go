@@ -309,3 +309,105 @@ func TestResealRewrapsDataKeys(t *testing.T) {
 	}
 	_ = storage.HostToken{}
 }
+
+// TestRefreshSkipsSuspendedOwners (docs/security.md A-47): the refresher
+// keeps no disabled or deleted principal's SCM credentials alive. A token
+// whose subject or runner is disabled or gone is neither claimed nor
+// refreshed, uses no slot of a poll's batch (the healthy token behind four
+// such tokens that expire sooner is refreshed with a batch of one), and is
+// refreshed again once its owners are enabled.
+func TestRefreshSkipsSuspendedOwners(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			srv := newOAuthServer(t, "ghr_disabled_user", "ghr_disabled_runner", "ghr_gone_user", "ghr_gone_runner", "ghr_healthy")
+			r := refresher(w, srv)
+			r.Batch = 1
+			acme := w.user.OrgID
+			runner2 := principal(t, w.store, acme, storage.PrincipalRunner, false)
+			runner3 := principal(t, w.store, acme, storage.PrincipalRunner, false)
+			gone := principal(t, w.store, acme, storage.PrincipalUser, false)
+			mk := func(runnerID, subjectID, refresh string, exp time.Duration) string {
+				t.Helper()
+				tok, err := w.svc.Create(ctx, w.admin, hosttoken.CreateInput{
+					RunnerID: runnerID, UserID: subjectID, Host: "github.com", Token: "gho_x", RefreshToken: refresh,
+					Source: storage.HostTokenSourceOAuth, ExpiresAt: time.Now().Add(exp), IntegrationID: integrationID,
+				})
+				if err != nil {
+					t.Fatalf("Create: %v", err)
+				}
+				return tok.ID
+			}
+			disabledUser := mk(w.runner.PrincipalID, w.user.PrincipalID, "ghr_disabled_user", time.Minute)
+			disabledRunner := mk(runner2.PrincipalID, w.bystander.PrincipalID, "ghr_disabled_runner", 2*time.Minute)
+			goneUser := mk(w.runner.PrincipalID, gone.PrincipalID, "ghr_gone_user", 3*time.Minute)
+			goneRunner := mk(runner3.PrincipalID, w.bystander.PrincipalID, "ghr_gone_runner", 4*time.Minute)
+			healthy := mk(w.runner.PrincipalID, w.bystander.PrincipalID, "ghr_healthy", 5*time.Minute)
+			setDisabled := func(id string, disabled bool) {
+				t.Helper()
+				if err := w.store.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
+					p.Disabled = disabled
+					return p, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setDisabled(w.user.PrincipalID, true)
+			setDisabled(runner2.PrincipalID, true)
+			// Rows left behind by a deletion that did not take them along.
+			for _, id := range []string{gone.PrincipalID, runner3.PrincipalID} {
+				if err := w.store.DeletePrincipal(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			untouched := func(when string, ids ...string) {
+				t.Helper()
+				for _, id := range ids {
+					row, err := w.store.GetHostToken(ctx, id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if row.RefreshLeaseID != "" || !row.RefreshLeaseUntil.IsZero() || !row.RefreshedAt.IsZero() || row.RefreshFailures != 0 {
+						t.Errorf("%s: token %s of a suspended owner was claimed or refreshed: lease %q until %v, refreshed %v, failures %d",
+							when, id, row.RefreshLeaseID, row.RefreshLeaseUntil, row.RefreshedAt, row.RefreshFailures)
+					}
+				}
+			}
+			suspended := []string{disabledUser, disabledRunner, goneUser, goneRunner}
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			untouched("after a poll", suspended...)
+			if v, err := w.svc.Value(ctx, w.admin, healthy); err != nil || v.Token != "gho_fresh1" {
+				t.Errorf("the healthy token behind the suspended ones was not refreshed: %+v, %v", v, err)
+			}
+			// A token listed while its owners were enabled and suspended
+			// before the refresher claims it is not claimed either.
+			for _, id := range suspended {
+				if err := r.RefreshOne(ctx, id); err != nil {
+					t.Errorf("RefreshOne(%s): %v", id, err)
+				}
+			}
+			untouched("claimed one by one", suspended...)
+			if got := srv.calls.Load(); got != 1 {
+				t.Errorf("token endpoint calls = %d, want 1 (the healthy token only)", got)
+			}
+			if s := r.Stats(); s.Refreshed != 1 || s.Failed != 0 {
+				t.Errorf("Stats() = %+v, want 1 refreshed, 0 failed", s)
+			}
+			evs, err := w.store.ListAudit(ctx, storage.AuditFilter{OrgID: acme, Action: "host_token.refresh", Limit: 100})
+			if err != nil || len(evs) != 1 || evs[0].Target != "host_token:"+healthy {
+				t.Errorf("host_token.refresh events = %+v, %v; want the healthy token's only", evs, err)
+			}
+			// Enabled again, the user's token is refreshed again.
+			setDisabled(w.user.PrincipalID, false)
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := w.svc.Value(ctx, w.user, disabledUser); err != nil || v.Token != "gho_fresh2" {
+				t.Errorf("the re-enabled user's token was not refreshed: %+v, %v", v, err)
+			}
+		})
+	}
+}

@@ -81,7 +81,9 @@ type HostTokenStore interface {
 	// ListRefreshableHostTokens returns up to limit OAUTH-source tokens
 	// that have a refresh token, an integration in integrationIDs, an
 	// expiry before before, and no refresh lease running at now; soonest
-	// expiry first. No integration IDs means no rows.
+	// expiry first. A token whose subject or runner is disabled, deleted or
+	// of another organization is left out (docs/security.md A-47), so
+	// such tokens never fill a batch. No integration IDs means no rows.
 	ListRefreshableHostTokens(ctx context.Context, before, now time.Time, integrationIDs []string, limit int) ([]HostToken, error)
 	// UpdateHostToken: see UpdateOrganization. Returns ErrNotFound.
 	UpdateHostToken(ctx context.Context, id string, fn func(old HostToken) (HostToken, error)) error

@@ -88,11 +88,23 @@ func testHostTokenList(t *testing.T, s storage.Store) {
 
 // testHostTokenRefreshable checks the refresher's query: OAuth rows with a
 // refresh token, a listed integration and an expiry before the cut-off,
-// whose lease has ended, soonest expiry first.
+// whose lease has ended and whose subject and runner are enabled principals
+// of its organization, soonest expiry first.
 func testHostTokenRefreshable(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o := newTokenOwner(t, s)
+	enable := func(id string, enabled bool) {
+		t.Helper()
+		mustNil(t, "UpdatePrincipal", s.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
+			p.Disabled = !enabled
+			return p, nil
+		}))
+	}
+	enable(o.principal.ID, true)
 	r := newRunner(t, s, o.org.ID)
+	disabledSubject, disabledRunner := newPrincipal(t, s, o.org.ID), newRunner(t, s, o.org.ID)
+	enable(disabledRunner.ID, false)
+	foreign := newRunner(t, s, newOrg(t, s).ID)
 	t0 := now()
 	integ := storage.NewID()
 	mk := func(exp time.Time, mut func(*storage.HostToken)) storage.HostToken {
@@ -113,6 +125,16 @@ func testHostTokenRefreshable(t *testing.T, s storage.Store) {
 	mk(t0.Add(time.Minute), func(h *storage.HostToken) { h.IntegrationID = storage.NewID() })
 	mk(t0.Add(time.Hour), nil) // not due yet
 	mk(time.Time{}, nil)       // never expires
+	// Suspended owners (docs/security.md A-47), due before every token above.
+	for _, own := range []func(*storage.HostToken){
+		func(h *storage.HostToken) { h.SubjectID = disabledSubject.ID },
+		func(h *storage.HostToken) { h.RunnerID = disabledRunner.ID },
+		func(h *storage.HostToken) { h.SubjectID = storage.NewID() },
+		func(h *storage.HostToken) { h.RunnerID = storage.NewID() },
+		func(h *storage.HostToken) { h.RunnerID = foreign.ID },
+	} {
+		mk(t0.Add(-time.Hour), own)
+	}
 	got, err := s.ListRefreshableHostTokens(ctx, t0.Add(5*time.Minute), t0, []string{integ, storage.NewID()}, 10)
 	mustNil(t, "ListRefreshableHostTokens", err)
 	diff(t, "ListRefreshableHostTokens", []storage.HostToken{expired, soon, leaseOver}, got)

@@ -80,7 +80,12 @@ func (s *Store) ListRefreshableHostTokens(ctx context.Context, before, now time.
 		WHERE source = $1 AND COALESCE(length(sealed_refresh), 0) > 0
 		AND expires_at IS NOT NULL AND expires_at < $2
 		AND (refresh_lease_until IS NULL OR refresh_lease_until <= $3)
-		AND integration_id IN (` + strings.Join(marks, ", ") + `) ORDER BY expires_at, id`
+		AND integration_id IN (` + strings.Join(marks, ", ") + `)
+		AND EXISTS (SELECT 1 FROM principals p WHERE p.id = host_tokens.subject_id
+			AND p.org_id = host_tokens.org_id AND NOT p.disabled)
+		AND EXISTS (SELECT 1 FROM principals p WHERE p.id = host_tokens.runner_id
+			AND p.org_id = host_tokens.org_id AND NOT p.disabled)
+		ORDER BY expires_at, id`
 	if limit > 0 {
 		args = append(args, limit)
 		q += ` LIMIT $` + strconv.Itoa(len(args))
