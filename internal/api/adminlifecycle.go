@@ -259,14 +259,51 @@ func (s *PrincipalService) DeletePrincipal(ctx context.Context, req *stsv1.Delet
 // deletePrincipalAudited deletes p with its audit event in one unit of
 // work (docs/design.md#audit). A principal already gone (a retry after a
 // lost answer) is deleted again only in the audit trail's eyes: its event
-// is still written.
+// is still written. A runner's registered public key goes in the same unit
+// of work, with an event of its own naming the key's fingerprint: no key
+// is left for a runner that no longer exists (docs/security.md A-48).
 func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat.Caller, p storage.Principal, now time.Time) error {
 	ps, _ := store.(storage.PrincipalStore)
+	ks, _ := store.(storage.RunnerKeyStore)
+	keyTarget := "principal:" + p.ID
+	if ks != nil {
+		switch k, err := ks.GetRunnerKey(ctx, p.ID); {
+		case err == nil:
+			keyTarget += " key:" + hosttoken.Fingerprint(k.PublicKey)
+		case !errors.Is(err, storage.ErrNotFound):
+			return lookupErr(err, "runner key")
+		}
+	}
+	// deleteKey deletes p's key with del and, when there was one, appends
+	// its event with appendAudit.
+	deleteKey := func(del func(context.Context, string) error, appendAudit func(context.Context, ...storage.AuditEvent) error) error {
+		switch err := del(ctx, p.ID); {
+		case errors.Is(err, storage.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		ev := c.Event(now, p.OrgID, hosttoken.ActionRunnerKeyDelete, keyTarget, "success", "principal deleted")
+		if err := appendAudit(ctx, ev); err != nil {
+			return storage.EventNotStored{Err: err}
+		}
+		return nil
+	}
 	err := changeAudited(ctx, store,
-		func(tx storage.Tx) error { return ignoreNotFound(tx.DeletePrincipal(ctx, p.ID)) },
+		func(tx storage.Tx) error {
+			if err := deleteKey(tx.DeleteRunnerKey, tx.AppendAudit); err != nil {
+				return err
+			}
+			return ignoreNotFound(tx.DeletePrincipal(ctx, p.ID))
+		},
 		func() error {
 			if ps == nil {
 				return errors.New("no principal store")
+			}
+			if ks != nil {
+				if err := deleteKey(ks.DeleteRunnerKey, store.AppendAudit); err != nil {
+					return err
+				}
 			}
 			return ignoreNotFound(ps.DeletePrincipal(ctx, p.ID))
 		},

@@ -50,8 +50,8 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 }
 
 // TestChangesAreAtomicWithTheirEvents: an organization renamed or deleted,
-// a principal disabled or deleted, whose audit event cannot be stored,
-// is left as it was (docs/design.md#audit).
+// a principal disabled or deleted (a runner with its key), whose audit
+// event cannot be stored, is left as it was (docs/design.md#audit).
 func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	real := newSQLiteStore(t)
 	ctx := t.Context()
@@ -65,6 +65,14 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	}
 	p := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalServiceAccount, Name: "bot", CreatedAt: now, UpdatedAt: now}
 	if err := real.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	runner := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalRunner, Name: "runner", CreatedAt: now, UpdatedAt: now}
+	if err := real.CreatePrincipal(ctx, runner); err != nil {
+		t.Fatal(err)
+	}
+	key := storage.RunnerKey{RunnerID: runner.ID, OrgID: org.ID, PublicKey: make([]byte, 32), CreatedAt: now, UpdatedAt: now}
+	if err := real.PutRunnerKey(ctx, key); err != nil {
 		t.Fatal(err)
 	}
 	pats, err := pat.NewService(real, testPepper)
@@ -82,6 +90,12 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	}
 	if err := DeletePrincipal(ctx, store, pats, c, p, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
 		t.Errorf("DeletePrincipal with the audit trail down = %v, want Unavailable", err)
+	}
+	if err := DeletePrincipal(ctx, store, pats, c, runner, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+		t.Errorf("DeletePrincipal(runner) with the audit trail down = %v, want Unavailable", err)
+	}
+	if _, err := real.GetRunnerKey(ctx, runner.ID); err != nil {
+		t.Errorf("runner key after its runner's failed delete: %v, want it kept (docs/security.md A-48)", err)
 	}
 	if got, err := real.GetOrganization(ctx, org.ID); err != nil || got.Name != "acme" {
 		t.Errorf("organization after a failed rename: %+v, %v; want it unchanged", got, err)

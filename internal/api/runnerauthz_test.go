@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/rand"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -178,5 +180,41 @@ func TestHostTokensGoWithTheirPrincipal(t *testing.T) {
 	left, err := e.store.ListHostTokens(t.Context(), storage.HostTokenFilter{OrgID: e.org.ID, SubjectID: bob.ID, Limit: 10})
 	if err != nil || len(left) != 0 {
 		t.Errorf("host tokens of the deleted user left in the vault: %d, %v", len(left), err)
+	}
+}
+
+// TestRunnerKeyGoesWithItsRunner (docs/security.md A-48): deleting a
+// runner principal deletes its registered public key with it, in the
+// principal's unit of work and audited (runner_key.delete, the key's
+// fingerprint); another runner's key stays.
+func TestRunnerKeyGoesWithItsRunner(t *testing.T) {
+	e, runnerID, _, _ := hostEnv(t)
+	ctx := t.Context()
+	other, err := CreatePrincipal(ctx, e.store, testCaller, e.org.ID, storage.PrincipalRunner, "runner-2", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL)
+	pub, _, _ := box.GenerateKey(rand.Reader)
+	otherPub, _, _ := box.GenerateKey(rand.Reader)
+	for id, key := range map[string]*[32]byte{runnerID: pub, other.ID: otherPub} {
+		if _, err := kc.SetRunnerPublicKey(as(e.admin), &stsv1.SetRunnerPublicKeyRequest{RunnerId: id, PublicKey: key[:]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := stsv1connect.NewPrincipalServiceClient(e.srv.Client(), e.srv.URL)
+	if _, err := ps.DeletePrincipal(as(e.admin), &stsv1.DeletePrincipalRequest{PrincipalId: runnerID}); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := e.store.GetRunnerKey(ctx, runnerID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the deleted runner's key is left behind: %+v, %v", k, err)
+	}
+	if _, err := e.store.GetRunnerKey(ctx, other.ID); err != nil {
+		t.Errorf("another runner's key: %v", err)
+	}
+	evs, err := e.store.ListAudit(ctx, storage.AuditFilter{OrgID: e.org.ID, Action: hosttoken.ActionRunnerKeyDelete, Limit: 10})
+	want := "principal:" + runnerID + " key:" + hosttoken.Fingerprint(pub[:])
+	if err != nil || len(evs) != 1 || evs[0].Target != want || evs[0].Outcome != "success" {
+		t.Errorf("runner_key.delete events = %+v, %v; want one for %s", evs, err, want)
 	}
 }

@@ -29,6 +29,13 @@ const PublicKeySize = 32
 // MaxExternalUserIDLength bounds UpdateHostAuthenticationTokenMetadata.
 const MaxExternalUserIDLength = 256
 
+// Audit actions of a runner's key: registered or rotated, and deleted
+// with its runner (docs/security.md A-48).
+const (
+	ActionRunnerKeySet    = "runner_key.set"
+	ActionRunnerKeyDelete = "runner_key.delete"
+)
+
 // KeyStore is the storage view the runner-key functions need.
 type KeyStore interface {
 	storage.PrincipalStore
@@ -74,7 +81,7 @@ func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, 
 	}
 	t := storage.Now(now)
 	k := storage.RunnerKey{RunnerID: runner.ID, OrgID: runner.OrgID, PublicKey: slices.Clone(pub), CreatedAt: t, UpdatedAt: t}
-	ev := storage.AuditEvent{ID: storage.NewID(), Time: t, OrgID: runner.OrgID, Actor: c.actor(), Action: "runner_key.set",
+	ev := storage.AuditEvent{ID: storage.NewID(), Time: t, OrgID: runner.OrgID, Actor: c.actor(), Action: ActionRunnerKeySet,
 		Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), RequestID: c.RequestID, Outcome: "success"}
 	if u, ok := store.(storage.UnitOfWork); ok && audit != nil {
 		// The key (which decides who can read SCM secrets) and its event

@@ -32,6 +32,7 @@ type Tx interface {
 	UpdateProvider(ctx context.Context, poolID, id string, fn func(Provider) (Provider, error)) error
 	DeleteProvider(ctx context.Context, poolID, id string) error
 	PutRunnerKey(ctx context.Context, k RunnerKey) error
+	DeleteRunnerKey(ctx context.Context, runnerID string) error
 	CreateExchangeToken(ctx context.Context, t ExchangeToken) error
 	UpdateSigningKeys(ctx context.Context, fn func(old []SigningKey) ([]SigningKey, error)) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error

@@ -385,9 +385,9 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 	}
 }
 
-// testUnitOfWorkKeys: a runner key, a one-time exchange token and a
-// change of the signing keys are stored in a unit of work too, and a
-// failed event leaves none of them (docs/design.md#audit).
+// testUnitOfWorkKeys: a runner key (and its deletion), a one-time
+// exchange token and a change of the signing keys are stored in a unit of
+// work too, and a failed event leaves none of them (docs/design.md#audit).
 func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o := newOrg(t, s)
@@ -423,6 +423,30 @@ func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
 	diff(t, "GetRunnerKey", k, got)
 	_, err = s.ConsumeExchangeToken(ctx, x.Digest, t0)
 	mustNil(t, "ConsumeExchangeToken", err)
+
+	// A runner's key is deleted with the runner, in its unit of work
+	// (docs/security.md A-48), or not at all.
+	remove := func(ev storage.AuditEvent) error {
+		return s.WithTx(ctx, func(tx storage.Tx) error {
+			if err := tx.DeleteRunnerKey(ctx, runner.ID); err != nil {
+				return err
+			}
+			if err := tx.DeletePrincipal(ctx, runner.ID); err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, ev)
+		})
+	}
+	if err := remove(taken); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("WithTx(delete runner key, principal) with a taken event ID = %v, want ErrAlreadyExists", err)
+	}
+	_, err = s.GetRunnerKey(ctx, runner.ID)
+	mustNil(t, "GetRunnerKey after its deletion's event failed", err)
+	mustNil(t, "WithTx(delete runner key, principal)", remove(auditRecord(o.ID, now())))
+	_, err = s.GetRunnerKey(ctx, runner.ID)
+	wantErrIs(t, "GetRunnerKey after the unit of work deleted it", err, storage.ErrNotFound)
+	err = s.WithTx(ctx, func(tx storage.Tx) error { return tx.DeleteRunnerKey(ctx, runner.ID) })
+	wantErrIs(t, "Tx.DeleteRunnerKey of a runner without a key", err, storage.ErrNotFound)
 
 	// A change of the signing keys commits with its event (a rotation),
 	// or not at all.

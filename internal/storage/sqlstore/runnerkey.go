@@ -37,5 +37,11 @@ func (s *Store) GetRunnerKey(ctx context.Context, runnerID string) (storage.Runn
 
 // DeleteRunnerKey implements storage.RunnerKeyStore.
 func (s *Store) DeleteRunnerKey(ctx context.Context, runnerID string) error {
-	return s.fail("delete runner key", execOne(ctx, s.db, `DELETE FROM runner_keys WHERE runner_id = $1`, runnerID))
+	return s.deleteRunnerKey(ctx, s.db, runnerID)
+}
+
+// deleteRunnerKey is DeleteRunnerKey on db: the Store's pool or a unit of
+// work's transaction.
+func (s *Store) deleteRunnerKey(ctx context.Context, db execer, runnerID string) error {
+	return s.fail("delete runner key", execOne(ctx, db, `DELETE FROM runner_keys WHERE runner_id = $1`, runnerID))
 }

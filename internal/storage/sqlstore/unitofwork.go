@@ -118,6 +118,10 @@ func (t txStore) PutRunnerKey(ctx context.Context, k storage.RunnerKey) error {
 	return t.s.putRunnerKey(ctx, t.tx, k)
 }
 
+func (t txStore) DeleteRunnerKey(ctx context.Context, runnerID string) error {
+	return t.s.deleteRunnerKey(ctx, t.tx, runnerID)
+}
+
 func (t txStore) CreateExchangeToken(ctx context.Context, x storage.ExchangeToken) error {
 	return t.s.createExchangeToken(ctx, t.tx, x)
 }
