@@ -32,6 +32,9 @@ type oauthServer struct {
 	fail  string // "500" or "invalid_grant" for the next failN calls
 	failN int
 	delay time.Duration
+	// hold, when set, is called with the call's number before the call is
+	// answered (before its refresh token is checked or spent).
+	hold func(n int64)
 }
 
 func newOAuthServer(t *testing.T, initial ...string) *oauthServer {
@@ -45,7 +48,10 @@ func newOAuthServer(t *testing.T, initial ...string) *oauthServer {
 }
 
 func (s *oauthServer) token(w http.ResponseWriter, r *http.Request) {
-	s.calls.Add(1)
+	n := s.calls.Add(1)
+	if s.hold != nil {
+		s.hold(n)
+	}
 	time.Sleep(s.delay)
 	id, secret, ok := r.BasicAuth()
 	if r.ParseForm() != nil {
@@ -409,5 +415,103 @@ func TestRefreshSkipsSuspendedOwners(t *testing.T) {
 				t.Errorf("the re-enabled user's token was not refreshed: %+v, %v", v, err)
 			}
 		})
+	}
+}
+
+// TestExpiryUpdateKeepsInFlightRefresh (docs/security.md A-49): an
+// update that changes only a token's expiry while the refresher is at the
+// token endpoint neither frees the token for a second refresh of the same
+// refresh token (another replica polling meanwhile does not call the
+// endpoint) nor makes the refresher discard what the endpoint returned:
+// the rotated refresh token is stored, so the next refresh works.
+func TestExpiryUpdateKeepsInFlightRefresh(t *testing.T) {
+	for name, newStore := range backends(t) {
+		for _, replica := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/second-replica=%v", name, replica), func(t *testing.T) {
+				expiryUpdateDuringRefresh(t, newStore(t), replica)
+			})
+		}
+	}
+}
+
+func expiryUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, replica bool) {
+	w := newWorld(t, store)
+	ctx := t.Context()
+	srv := newOAuthServer(t, "ghr_initial")
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv.hold = func(n int64) {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-release
+		}
+	}
+	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // a failed test does not leave the server's handler waiting
+	done := make(chan error, 1)
+	go func() { done <- refresher(w, srv).RunOnce(context.Background()) }()
+	select {
+	case <-arrived:
+	case err := <-done:
+		t.Fatalf("the refresher did not call the token endpoint: %v", err)
+	}
+	exp := time.Now().Add(2 * time.Minute)
+	if _, err := w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &exp}); err != nil {
+		t.Errorf("expiry-only Update during a refresh: %v", err)
+	}
+	// Another replica polls while the first is still at the endpoint.
+	if replica {
+		if err := refresher(w, srv).RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := srv.calls.Load(); got != 1 {
+		t.Errorf("token endpoint calls while a refresh was in flight = %d, want 1", got)
+	}
+	free()
+	if err := <-done; err != nil {
+		t.Fatalf("the in-flight refresh: %v", err)
+	}
+	v, err := w.svc.Value(ctx, w.user, tok.ID)
+	if err != nil || v.Token != "gho_fresh1" || v.RefreshToken != "ghr_rotated1" || time.Until(v.ExpiresAt) < 7*time.Hour {
+		t.Fatalf("after the refresh: %+v, %v; want the refreshed pair and its expiry", v, err)
+	}
+	// The refresh token the endpoint rotated to is the one stored:
+	// the next refresh succeeds.
+	w.clock.Advance(8 * time.Hour)
+	if err := refresher(w, srv).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := w.svc.Get(ctx, w.user, tok.ID)
+	if v, _ := w.svc.Value(ctx, w.user, tok.ID); v.Token != "gho_fresh2" || got.Refresh.LastError != "" {
+		t.Errorf("the next refresh: value %+v, status %+v; want gho_fresh2 and no error", v, got.Refresh)
+	}
+}
+
+// TestExpiryUpdateEndsBackoff: a new expiry still ends a failed refresh's
+// backoff (no refresh is in flight then), so the token is refreshed at the
+// next poll.
+func TestExpiryUpdateEndsBackoff(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	srv := newOAuthServer(t, "ghr_initial")
+	r := refresher(w, srv)
+	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
+	srv.fail, srv.failN = "500", 2
+	r.RunOnce(ctx)
+	calls := srv.calls.Load()
+	exp := time.Now().Add(2 * time.Minute)
+	if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if srv.calls.Load() == calls {
+		t.Fatal("the token was not refreshed after its expiry was updated during a backoff")
+	}
+	if v, err := w.svc.Value(ctx, w.user, tok.ID); err != nil || v.Token != "gho_fresh1" {
+		t.Errorf("Value = %+v, %v; want gho_fresh1", v, err)
 	}
 }

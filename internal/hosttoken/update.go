@@ -20,8 +20,10 @@ type UpdateInput struct {
 
 // Update changes a token's values, expiry or scopes. New values are sealed
 // under a fresh data key, and the refresh bookkeeping restarts (an
-// in-flight refresh is discarded). Codes: Invalid, NotFound, Unavailable,
-// Internal (a stored refresh token that does not decrypt).
+// in-flight refresh is discarded); a new expiry alone ends a failure's
+// backoff and leaves an in-flight refresh to finish. Codes: Invalid,
+// NotFound, Unavailable, Internal (a stored refresh token that does not
+// decrypt).
 func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInput) (Token, error) {
 	if in.Token != nil {
 		if err := checkValue("token", *in.Token, true); err != nil {
@@ -79,7 +81,15 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 			}
 			if in.ExpiresAt != nil {
 				old.ExpiresAt = storage.Now(*in.ExpiresAt)
-				old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
+				// A new expiry ends a failure's backoff but not a refresh
+				// in flight: freeing its lease would discard what the
+				// token endpoint returns, the rotated refresh token with
+				// it, or let another replica spend the same refresh token
+				// (docs/security.md A-49). The refresh's result, with its
+				// own expiry, then replaces the value this expiry was for.
+				if old.RefreshLeaseID == "" {
+					old.RefreshLeaseUntil = time.Time{}
+				}
 			}
 			if len(in.Scopes) > 0 {
 				old.Scopes = in.Scopes
