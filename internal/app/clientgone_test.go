@@ -228,3 +228,75 @@ func TestRefreshTokenIntrospectionFollowsRevokedSources(t *testing.T) {
 		t.Error("a refresh token of a family begun from a token of a revoked family is still active")
 	}
 }
+
+// TestClientNarrowedEndsTokensHoldingMore: a scope taken from a client
+// ends its access tokens holding that scope (introspection, the
+// verifier), as a scope taken from a PAT does; its tokens within what it
+// still allows live on, and a refresh asking for what it still allows is
+// honoured (docs/security.md A-52).
+func TestClientNarrowedEndsTokensHoldingMore(t *testing.T) {
+	e := newOAuthEnv(t)
+	here, err := clients.NewService(e.records, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, active := e.resourceServer(t, here, "https://a.example")
+	cc := func(scope string) string {
+		t.Helper()
+		status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {scope}}, e.a.ID, e.secA)
+		var m struct {
+			AccessToken string `json:"access_token"`
+		}
+		if json.Unmarshal([]byte(body), &m); status != 200 || m.AccessToken == "" {
+			t.Fatalf("client_credentials for %q = %d %s", scope, status, body)
+		}
+		return m.AccessToken
+	}
+	both, read := cc("read write"), cc("read")
+	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"},
+		[]string{"read", "write"}, []string{"https://a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !active(both) || !active(read) || !active(rt) {
+		t.Fatal("fresh tokens inactive")
+	}
+	narrowed := []string{"read"}
+	if _, err := here.Update(t.Context(), clients.Caller{Actor: "test"}, e.a.ID, clients.UpdateInput{Scopes: &narrowed}); err != nil {
+		t.Fatal(err)
+	}
+	if active(both) {
+		t.Error("a token holding a scope taken from its client is still active")
+	}
+	if _, err := e.parts.Verifier.VerifyAccessTokenAnyAudience(t.Context(), both); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("verifier on it: %v, want token_source_gone", err)
+	}
+	if !active(read) {
+		t.Error("a token within what its client still allows is inactive")
+	}
+	// The family can still be refreshed for what the client allows, so
+	// its refresh token stays active; asking for all of it is refused.
+	if !active(rt) {
+		t.Error("the refresh token is inactive, though a refresh for read is honoured")
+	}
+	refresh := func(scope string) (int, string) {
+		form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		status, _, body := e.post(t, "/oauth2/token", form, e.a.ID, e.secA)
+		var m struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if json.Unmarshal([]byte(body), &m); m.RefreshToken != "" {
+			rt = m.RefreshToken
+		}
+		return status, body
+	}
+	if status, body := refresh(""); status != 400 {
+		t.Errorf("refresh for the family's whole scope after the client lost write = %d %s, want 400", status, body)
+	}
+	if status, body := refresh("read"); status != 200 {
+		t.Errorf("refresh for read = %d %s, want 200", status, body)
+	}
+}

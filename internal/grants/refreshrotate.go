@@ -71,7 +71,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		// (docs/security.md A-44).
 		return nil, invalidGrant(ReasonCodeAdminScope, errors.New("authorization-code family holds sts:admin"))
 	}
-	pool, err := g.recheck(ctx, rt, tmpl)
+	pool, err := g.recheck(ctx, rt, tmpl, scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (g *Refresh) logger() *slog.Logger {
 // family's subject, and a family that acts as a principal (a bound pool,
 // a PAT's owner) has that principal enabled in the family's organization.
 // It returns the pool, nil when the family has none.
-func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.AccessClaims) (*trust.Pool, error) {
+func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.AccessClaims, scopes []string) (*trust.Pool, error) {
 	var pool *trust.Pool
 	if c.Pool != "" {
 		if g.Trust == nil {
@@ -267,6 +267,10 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 		if g.Sources == nil {
 			return nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
 		}
+		// Judged with the scopes this refresh issues, not the family's:
+		// asking for what the PAT or client still allows works, as for
+		// the pool (withinPool; docs/security.md ).
+		c.Scope = joinSpace(scopes)
 		switch err := g.Sources.CheckSource(ctx, &c); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
 			return nil, unavailable(tokens.Reason(err), err)

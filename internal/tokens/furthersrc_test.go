@@ -25,7 +25,7 @@ func TestStoreSourcesFurther(t *testing.T) {
 	}
 	pat := sourcePAT(t, s, actor.ID)
 	pools := fakePools{
-		"github": {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: "acme"}}},
+		"github": {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: "acme", Scopes: []string{"read", "write"}}}},
 		"ci":     {pool: &trust.Pool{Pool: storage.Pool{ID: "ci", OrgID: "elsewhere"}}}, // an actor's pool may be another organization's
 		"off":    {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
 		"down":   {err: &trust.Error{Reason: trust.ReasonUnavailable}},

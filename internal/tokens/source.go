@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,13 +119,13 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 			return err
 		}
 	}
-	if err := s.clientStands(ctx, c.ClientID, c.OrgID); err != nil {
+	if err := s.clientStands(ctx, c.ClientID, c.OrgID, c.Scope); err != nil {
 		return err
 	}
 	// A token another client re-exchanged ends with the clients of the
 	// tokens it came from too (src_client_id).
 	for _, id := range c.SourceClientIDs {
-		if err := s.clientStands(ctx, id, c.OrgID); err != nil {
+		if err := s.clientStands(ctx, id, c.OrgID, c.Scope); err != nil {
 			return err
 		}
 	}
@@ -181,7 +182,7 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 		if !ok {
 			return invalid(ErrSourceGone, "src_pool entry %q is not <pool>/<provider>", e)
 		}
-		if err := s.poolStands(ctx, pool, provider, ""); err != nil {
+		if _, err := s.poolStands(ctx, pool, provider, ""); err != nil {
 			return err
 		}
 	}
@@ -264,27 +265,39 @@ func readFresh[T any](ctx context.Context, id string, cached func(context.Contex
 // clientStands checks client id, when it names a registered client (a
 // UUID; the other client_id values we mint, a pool's provider, "sts-api"
 // or none, name no client row): through the record cache when the store
-// is one, else through this checker's cache of live sources.
-func (s *StoreSources) clientStands(ctx context.Context, id, org string) error {
+// is one, else through this checker's cache of live sources (the scope
+// is part of its key, as for a PAT).
+func (s *StoreSources) clientStands(ctx context.Context, id, org, scope string) error {
 	if !storage.IsUUID(id) {
 		return nil
 	}
 	if _, ok := s.Store.(recordCache); ok {
-		return s.client(ctx, id)
+		return s.client(ctx, id, scope)
 	}
-	return s.check(ctx, "c\x00"+id+"\x00"+org, func() error { return s.client(ctx, id) })
+	return s.check(ctx, "c\x00"+id+"\x00"+org+"\x00"+scope, func() error { return s.client(ctx, id, scope) })
 }
 
-// client checks a token's client: present and enabled. Its organization
-// is not compared: issuance gives a client tokens of its own organization
-// only (grants.CheckClient), and a client's organization never changes.
-func (s *StoreSources) client(ctx context.Context, id string) error {
+// client checks a token's client: present, enabled, and still allowing
+// every scope of scope (space-separated), as issuance requires each to be
+// on its list (grants.CheckClient): a scope taken from the client ends
+// the tokens holding it (docs/security.md A-52). Its organization is not
+// compared: issuance gives a client tokens of its own organization only,
+// and a client's organization never changes.
+func (s *StoreSources) client(ctx context.Context, id, scope string) error {
 	var cached func(context.Context, string) (storage.Client, bool, error)
 	if rc, ok := s.Store.(recordCache); ok {
 		cached = rc.CachedClient
 	}
+	lost := func(cl storage.Client) string {
+		for sc := range strings.FieldsSeq(scope) {
+			if !slices.Contains(cl.Scopes, sc) {
+				return sc
+			}
+		}
+		return ""
+	}
 	cl, err := readFresh(ctx, id, cached, s.Store.GetClient,
-		func(cl storage.Client) bool { return cl.Disabled })
+		func(cl storage.Client) bool { return cl.Disabled || lost(cl) != "" })
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return invalid(ErrSourceGone, "client %s deleted", id)
@@ -293,6 +306,9 @@ func (s *StoreSources) client(ctx context.Context, id string) error {
 	case cl.Disabled:
 		return invalid(ErrSourceGone, "client %s disabled", id)
 	}
+	if sc := lost(cl); sc != "" {
+		return invalid(ErrSourceGone, "client %s no longer allows scope %s", id, sc)
+	}
 	return nil
 }
 
@@ -300,22 +316,37 @@ func (s *StoreSources) client(ctx context.Context, id string) error {
 // re-exchange does: present, enabled, of the token's organization. A pool
 // whose policy no longer compiles refuses everything, its tokens included.
 func (s *StoreSources) pool(ctx context.Context, c *AccessClaims) error {
-	return s.poolStands(ctx, c.Pool, c.Provider, c.OrgID)
+	p, err := s.poolStands(ctx, c.Pool, c.Provider, c.OrgID)
+	if err != nil {
+		return err
+	}
+	// Exchange grants at most the pool's scopes (for a principal of ours,
+	// "*" there also stands for each scope of our API but sts:admin), so
+	// a scope the pool no longer allows was taken from it since: the
+	// tokens holding it end, as for a PAT (docs/security.md A-52).
+	api := storage.PrincipalKind(c.Principal).Valid()
+	for sc := range strings.FieldsSeq(c.Scope) {
+		if !slices.Contains(p.Scopes, sc) && !(api && pat.KnownScope(sc) && pat.Allows(p.Scopes, sc)) {
+			return invalid(ErrSourceGone, "pool %s no longer allows scope %s", c.Pool, sc)
+		}
+	}
+	return nil
 }
 
 // poolStands checks pool and provider: present, enabled, and of
-// organization org unless it is empty.
-func (s *StoreSources) poolStands(ctx context.Context, pool, provider, org string) error {
+// organization org unless it is empty. It returns the pool as the
+// registry holds it.
+func (s *StoreSources) poolStands(ctx context.Context, pool, provider, org string) (*trust.Pool, error) {
 	p, err := s.Pools.Check(ctx, pool, provider)
 	switch {
 	case err != nil && (trust.ReasonOf(err) == trust.ReasonUnavailable || trust.ReasonOf(err) == ""):
-		return sourceUnavailable(err) // storage could not say: fail closed, retryable
+		return nil, sourceUnavailable(err) // storage could not say: fail closed, retryable
 	case err != nil:
-		return invalid(ErrSourceGone, "pool %s, provider %s: %s", pool, provider, trust.ReasonOf(err))
+		return nil, invalid(ErrSourceGone, "pool %s, provider %s: %s", pool, provider, trust.ReasonOf(err))
 	case org != "" && p.OrgID != org:
-		return invalid(ErrSourceGone, "pool %s not of organization %s", pool, org)
+		return nil, invalid(ErrSourceGone, "pool %s not of organization %s", pool, org)
 	}
-	return nil
+	return p, nil
 }
 
 func (s *StoreSources) pat(ctx context.Context, c *AccessClaims) error {

@@ -202,7 +202,7 @@ func TestStoreSourcesClient(t *testing.T) {
 	ctx := t.Context()
 	s, sa := sourceStore(t, storage.PrincipalServiceAccount)
 	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, Name: "app", AuthMethod: "client_secret_basic",
-		GrantTypes: []string{"client_credentials"}, CreatedAt: t0, UpdatedAt: t0}
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}, CreatedAt: t0, UpdatedAt: t0}
 	if err := s.CreateClient(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestStoreSourcesPool(t *testing.T) {
 	c := f.claims()
 	c.Principal, c.ClientID = "", "pools/github/providers/actions" // the pool alone is the source under test
 	registry := fakePools{
-		"github":    {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: c.OrgID}}},
+		"github":    {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: c.OrgID, Scopes: []string{"read", "write"}}}},
 		"off":       {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
 		"no-prov":   {err: &trust.Error{Reason: trust.ReasonProviderDisabled}},
 		"bad-cel":   {err: &trust.Error{Reason: trust.ReasonPolicyInvalid}},
