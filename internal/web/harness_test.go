@@ -48,13 +48,20 @@ type server struct {
 
 func startServer(t *testing.T, extraYAML ...string) *server {
 	t.Helper()
+	return startServerIn(t, filepath.Join(t.TempDir(), "data"), extraYAML...)
+}
+
+// startServerIn is startServer over the data directory dataDir: servers
+// started over the same one share storage and keys, as replicas (or a
+// restart with a new configuration) do.
+func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "sts.yaml")
-	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + filepath.Join(dir, "data") + "\n" + strings.Join(extraYAML, "")
+	cfgFile := filepath.Join(t.TempDir(), "sts.yaml")
+	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + dataDir + "\n" + strings.Join(extraYAML, "")
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
