@@ -13,7 +13,8 @@ type WebSession struct {
 	Digest      []byte // SHA-256 of the cookie value; unique
 	OrgID       string
 	PrincipalID string
-	// Method is how the person signed in: "link" or "oidc:<provider id>".
+	// Method is how the person signed in: "link" or
+	// "oidc:<provider id>:<fingerprint of its issuer and client>".
 	Method     string
 	UserAgent  string
 	CreatedAt  time.Time

@@ -208,7 +208,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(err.Error(), nil)
 		return
 	}
-	h.finishSignIn(w, r, principal, "oidc:"+u.cfg.ID, f.ReturnTo)
+	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo)
 }
 
 // link finds (or, with an organization configured, creates) the user

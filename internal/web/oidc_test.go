@@ -4,10 +4,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/web"
 )
 
 func oidcYAML(p *idp, linkClaim, org string) string {
@@ -181,5 +185,119 @@ func TestOIDCLinkAmbiguous(t *testing.T) {
 	// eve linked to the user the organization had, solo made there.
 	if count["eve@example.com"] != 1 || count["solo@example.com"] != 1 {
 		t.Errorf("users of the configured organization by email: %v, want one eve (linked) and one solo (made)", count)
+	}
+}
+
+// TestOIDCSessionEndsWithItsProvider (docs/security.md A-51): a session
+// begun through an upstream provider is accepted only while that
+// provider, with the same issuer and client, is configured. Servers over
+// one data directory stand for a restart with a new configuration, or a
+// replica running it.
+func TestOIDCSessionEndsWithItsProvider(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	p := newIDP(t)
+	s1 := startServerIn(t, dir, oidcYAML(p, "email", "default"))
+	signedIn := func(s *server, c *http.Client) bool {
+		t.Helper()
+		r := (&person{s: s, c: c}).do(t, http.MethodGet, "/tokens", nil, nil)
+		return r.status == http.StatusOK && strings.Contains(r.body, "Signed in as <strong>dora@example.com</strong>")
+	}
+	signInDora := func() *http.Client {
+		t.Helper()
+		p.signInAs(map[string]any{"sub": "u-1", "email": "dora@example.com", "email_verified": true})
+		b := follower(t)
+		if r := get(t, b, s1.URL+"/login/oidc/test"); r.status != http.StatusOK || !signedIn(s1, b) {
+			t.Fatalf("sign-in through the provider: %d\n%s", r.status, r.body)
+		}
+		return b
+	}
+	b := signInDora()
+
+	// The same provider on another server: the session holds (the test is
+	// not vacuous, and a restart does not sign people out).
+	same := startServerIn(t, dir, oidcYAML(p, "email", "default"))
+	if !signedIn(same, b) {
+		t.Fatal("the provider unchanged: the session ended")
+	}
+	// The session list names the provider, not the fingerprint.
+	if r := (&person{s: same, c: b}).do(t, http.MethodGet, "/tokens", nil, nil); !strings.Contains(r.body, "<td>oidc:test</td>") {
+		t.Errorf("the session list does not show the method as oidc:test:\n%s", r.body)
+	}
+
+	// The provider removed: the session ends, on the pages and at the
+	// authorization endpoint; sign-in links keep working.
+	s2 := startServerIn(t, dir)
+	cb := "http://127.0.0.1:1/cb"
+	sa := s2.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
+	out := s2.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
+		"--redirect-uri", cb, "--audience", s2.URL, "--scope", "openid")
+	client := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	if client == nil {
+		t.Fatalf("client create printed %q", out)
+	}
+	authorize := func(c *http.Client) string {
+		t.Helper()
+		v := url.Values{"response_type": {"code"}, "client_id": {client[1]}, "redirect_uri": {cb}, "scope": {"openid"},
+			"state": {"s"}, "code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}, "prompt": {"none"}}
+		noFollow := &http.Client{Jar: c.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		r := (&person{s: s2, c: noFollow}).do(t, http.MethodGet, "/oauth2/authorize?"+v.Encode(), nil, nil)
+		loc, _ := url.Parse(r.header.Get("Location"))
+		if r.status != http.StatusFound && r.status != http.StatusSeeOther || loc == nil {
+			t.Fatalf("authorize: %d %q\n%s", r.status, r.header.Get("Location"), r.body)
+		}
+		return loc.Query().Get("error")
+	}
+	if got := authorize(b); got != "login_required" {
+		t.Errorf("authorize with the provider removed: error %q, want login_required", got)
+	}
+	dora := &person{s: s2, c: b}
+	if signedIn(s2, b) {
+		t.Error("the provider removed: the session still opens /tokens")
+	}
+	if r := dora.do(t, http.MethodPost, "/tokens", url.Values{"name": {"after-idp-removed"}, "permission": {"full"}, "expires": {"30"}}, nil); r.status != http.StatusUnauthorized || secretRE.MatchString(r.body) {
+		t.Errorf("the provider removed: creating a PAT answered %d", r.status)
+	}
+	ada := newPerson(t, s2)
+	ada.signIn(t, "admin", "")
+	if code, _ := s2.identity(t, ada.createPAT(t, "by-link", "full")); code != http.StatusOK {
+		t.Errorf("a sign-in link's session after the provider went: identity %d", code)
+	}
+	if got := authorize(ada.c); got != "consent_required" {
+		t.Errorf("authorize signed in by link: error %q, want consent_required", got)
+	}
+
+	// The provider repointed at another issuer under the same id: the
+	// sessions it began end too.
+	b = signInDora()
+	other := newIDP(t)
+	if s3 := startServerIn(t, dir, oidcYAML(other, "email", "default")); signedIn(s3, b) {
+		t.Error("the provider repointed at another issuer: the session still opens /tokens")
+	}
+
+	// A session stored before sessions named their provider's issuer and
+	// client ("oidc:<id>") ends, with the provider configured.
+	st := s1.store(t)
+	ps, err := st.ListPrincipals(t.Context(), mustOrg(t, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doraID string
+	for _, pr := range ps {
+		if pr.Email == "dora@example.com" {
+			doraID = pr.ID
+		}
+	}
+	value := strings.Repeat("x", 43)
+	now := storage.Now(time.Now())
+	if err := st.CreateWebSession(t.Context(), storage.WebSession{ID: storage.NewID(), Digest: sha(value), OrgID: mustOrg(t, st),
+		PrincipalID: doraID, Method: "oidc:test", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	old := follower(t)
+	u, _ := url.Parse(s1.URL)
+	old.Jar.SetCookies(u, []*http.Cookie{{Name: web.CookieInsecure, Value: value, Path: "/"}})
+	if signedIn(s1, old) {
+		t.Error(`a session stored as "oidc:test" is still accepted`)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -49,6 +50,9 @@ type SignedIn struct {
 	absolute time.Duration
 	now      func() time.Time
 	logger   *slog.Logger
+	// oidc holds the method of every configured upstream provider
+	// ([oidcMethod]); a session begun through one not in it is refused.
+	oidc map[string]bool
 }
 
 // session is a valid session and its principal.
@@ -67,7 +71,9 @@ func (s *SignedIn) CookieName() string {
 
 // Principal returns the ID of the principal signed in to r, if any: the
 // session cookie names a stored session that is neither idle nor past its
-// absolute end, and whose principal exists and is not disabled.
+// absolute end, whose upstream provider (if it began through one) is
+// still configured with the same issuer and client, and whose principal
+// exists and is not disabled.
 func (s *SignedIn) Principal(r *http.Request) (string, bool) {
 	se, ok := s.lookup(r)
 	if !ok {
@@ -134,6 +140,10 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 		s.end(ctx, rec.ID, "expired")
 		return session{}, false
 	}
+	if !s.accepts(rec.Method) {
+		s.end(ctx, rec.ID, "sign-in provider removed or changed")
+		return session{}, false
+	}
 	p, err := s.store.GetPrincipal(ctx, rec.PrincipalID)
 	if err != nil || p.Disabled || p.OrgID != rec.OrgID {
 		if err == nil || errors.Is(err, storage.ErrNotFound) {
@@ -147,6 +157,36 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 		}
 	}
 	return session{rec: rec, principal: p}, true
+}
+
+// oidcMethod is the method of a session begun through upstream provider
+// p: "oidc:<id>:<fingerprint>", the fingerprint naming the provider's
+// issuer and client. A session is accepted only while a provider with
+// that method is configured, so removing the provider, or repointing its
+// id at another issuer or client, ends the sessions it began (a provider
+// found compromised is removed without waiting for
+// web.session.absolute_timeout; docs/security.md A-51).
+func oidcMethod(p OIDCProvider) string {
+	d := sha256.Sum256([]byte(p.Issuer + "\x00" + p.ClientID))
+	return "oidc:" + p.ID + ":" + hex.EncodeToString(d[:8])
+}
+
+// accepts reports whether a session of this method may be used: any
+// method but an upstream provider's, and a provider's only while it is
+// configured as it was at sign-in. A session stored as "oidc:<id>", before
+// methods named the issuer and client, is refused.
+func (s *SignedIn) accepts(method string) bool {
+	return !strings.HasPrefix(method, "oidc:") || s.oidc[method]
+}
+
+// methodLabel is how the session list shows a method: an upstream
+// provider's id without its fingerprint.
+func methodLabel(method string) string {
+	if id, ok := strings.CutPrefix(method, "oidc:"); ok {
+		id, _, _ = strings.Cut(id, ":")
+		return "oidc:" + id
+	}
+	return method
 }
 
 func (s *SignedIn) end(ctx context.Context, id, reason string) {

@@ -163,10 +163,10 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 		return d, err
 	}
 	for _, s := range sessions {
-		if !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(h.o.IdleTimeout)) {
+		if !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(h.o.IdleTimeout)) || !h.signedIn.accepts(s.Method) {
 			continue
 		}
-		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Method: s.Method, UserAgent: s.UserAgent,
+		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Method: methodLabel(s.Method), UserAgent: s.UserAgent,
 			Created: s.CreatedAt, LastSeen: s.LastSeenAt, Current: s.ID == se.rec.ID})
 	}
 	if h.o.Consents != nil {

@@ -107,14 +107,16 @@ func New(o Options) (*Handler, error) {
 		return nil, errors.New("web: issuer must be an absolute URL")
 	}
 	h := &Handler{o: o, pages: map[string]*template.Template{}, upstreams: map[string]*upstream{}}
+	methods := map[string]bool{}
 	for _, p := range o.OIDC {
 		if p.ID == "" || h.upstreams[p.ID] != nil || (p.LinkClaim != "email" && p.LinkClaim != "sub") {
 			return nil, errors.New("web: OIDC providers need a unique id and a link claim of email or sub")
 		}
 		h.upstreams[p.ID] = &upstream{cfg: p}
+		methods[oidcMethod(p)] = true
 	}
 	h.signedIn = &SignedIn{store: o.Store, secure: u.Scheme == "https", idle: o.IdleTimeout,
-		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger}
+		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger, oidc: methods}
 	for _, name := range []string{"login", "link", "tokens", "edit", "delete", "message"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
