@@ -427,6 +427,11 @@ func TestWebSecurity(t *testing.T) {
 	})
 
 	// a session dies with its principal (checked on every use).
+	//
+	// Carol's first page leaves an enabled copy of her in the server's
+	// record cache; she is then disabled through another handle on the
+	// database, as another replica would, which leaves that copy in place.
+	// The next request, one that would mint a PAT, is refused all the same.
 	t.Run("DisabledPrincipalSignedOut", func(t *testing.T) {
 		s.sts(t, "principal", "create", "--org", "default", "--name", "carol")
 		carol := newPerson(t, s)
@@ -445,6 +450,9 @@ func TestWebSecurity(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+		}
+		if r := carol.do(t, http.MethodPost, "/tokens", url.Values{"name": {"after-disable"}, "permission": {"full"}, "expires": {"30"}}, nil); r.status != http.StatusUnauthorized || secretRE.MatchString(r.body) {
+			t.Errorf("a disabled principal's session still creates a PAT: %d", r.status)
 		}
 		if r := carol.do(t, http.MethodGet, "/tokens", nil, nil); r.status != http.StatusSeeOther {
 			t.Errorf("a disabled principal's session still works: %d", r.status)

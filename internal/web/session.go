@@ -144,6 +144,10 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 		s.end(ctx, rec.ID, "sign-in provider removed or changed")
 		return session{}, false
 	}
+	// GetPrincipal reads storage on every use, also through the record
+	// cache (which serves a copy only to CachedPrincipal), so a principal
+	// disabled on another replica ends the session at once, before it
+	// creates a PAT or approves a consent (docs/security.md A-20).
 	p, err := s.store.GetPrincipal(ctx, rec.PrincipalID)
 	if err != nil || p.Disabled || p.OrgID != rec.OrgID {
 		if err == nil || errors.Is(err, storage.ErrNotFound) {
