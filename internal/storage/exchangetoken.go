@@ -14,6 +14,19 @@ type ExchangeToken struct {
 	Digest      []byte // unique
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+
+	// What the credential that created the token derives from: the access
+	// token it buys derives from that too, so it ends with it
+	// (docs/design.md#lifetimes). CreatorID is the principal that created
+	// it ("" for the operator: `sts exchange-token create` in direct
+	// mode). CreatorExpiresAt is the creating credential's expiry (zero:
+	// none), which neither the token nor what it buys outlives. Claims is
+	// the JSON of the source claims the bought access token carries (its
+	// PAT, src_jti, grant_id, …), nil for none; storage keeps it opaque,
+	// as RefreshToken.Claims.
+	CreatorID        string
+	CreatorExpiresAt time.Time
+	Claims           []byte
 }
 
 // ExchangeTokenStore persists one-time exchange tokens.

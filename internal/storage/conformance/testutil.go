@@ -241,6 +241,10 @@ func exchangeTokenRecord(orgID, principalID string, expiresAt time.Time) storage
 		Digest:      randBytes(32),
 		CreatedAt:   now().Add(-time.Minute),
 		ExpiresAt:   expiresAt,
+		// Provenance round-trips (docs/security.md A-50).
+		CreatorID:        storage.NewID(),
+		CreatorExpiresAt: expiresAt.Add(time.Minute),
+		Claims:           []byte(`{"pat_id":"p","src_jti":["a","b"]}`),
 	}
 }
 

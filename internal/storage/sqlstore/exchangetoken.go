@@ -7,11 +7,13 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-const exchangeTokenColumns = `id, org_id, principal_id, digest, created_at, expires_at`
+const exchangeTokenColumns = `id, org_id, principal_id, digest, created_at, expires_at,
+	creator_id, creator_expires_at, claims`
 
 func scanExchangeToken(r rowScanner) (storage.ExchangeToken, error) {
 	var t storage.ExchangeToken
-	err := r.Scan(&t.ID, &t.OrgID, &t.PrincipalID, &t.Digest, timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt})
+	err := r.Scan(&t.ID, &t.OrgID, &t.PrincipalID, &t.Digest, timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt},
+		&t.CreatorID, timeCol{&t.CreatorExpiresAt}, &t.Claims)
 	return t, err
 }
 
@@ -23,8 +25,9 @@ func (s *Store) CreateExchangeToken(ctx context.Context, t storage.ExchangeToken
 // createExchangeToken is CreateExchangeToken on db.
 func (s *Store) createExchangeToken(ctx context.Context, db execer, t storage.ExchangeToken) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO exchange_tokens (`+exchangeTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		t.ID, t.OrgID, t.PrincipalID, t.Digest, s.ts(t.CreatedAt), s.ts(t.ExpiresAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, t.OrgID, t.PrincipalID, t.Digest, s.ts(t.CreatedAt), s.ts(t.ExpiresAt),
+		t.CreatorID, s.ts(t.CreatorExpiresAt), t.Claims)
 	return s.fail("create exchange token", err)
 }
 
