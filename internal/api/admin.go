@@ -203,7 +203,7 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
 		return nil, err
 	}
-	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration())
+	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration(), pat.ExchangeSource{})
 	if err != nil {
 		return nil, err
 	}

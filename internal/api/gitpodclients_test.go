@@ -141,7 +141,7 @@ func TestGitpodClients(t *testing.T) {
 			if err != nil || claimsOf(t, v1.GetToken())["sub"] != alice.ID {
 				t.Errorf("V1 = %v, %v", v1, err)
 			}
-			_, x, _ := e.pats.CreateExchangeToken(t.Context(), testCaller, bob.ID, 0)
+			_, x, _ := e.pats.CreateExchangeToken(t.Context(), testCaller, bob.ID, 0, pat.ExchangeSource{})
 			at, err := c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x})
 			if err != nil || at.GetAccessToken() == "" {
 				t.Fatalf("ExchangeToken = %v, %v", at, err)

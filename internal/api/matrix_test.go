@@ -313,7 +313,7 @@ func (fx *matrixFx) ownPAT(c cred) string {
 }
 
 func (fx *matrixFx) exchangeToken(principal string) string {
-	_, s, err := fx.e.pats.CreateExchangeToken(context.Background(), testCaller, principal, 0)
+	_, s, err := fx.e.pats.CreateExchangeToken(context.Background(), testCaller, principal, 0, pat.ExchangeSource{})
 	if err != nil {
 		fx.t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func TestPATActNeedsEveryScope(t *testing.T) {
 func TestPATCreateBoundByCredential(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
-	_, exSecret, err := e.pats.CreateExchangeToken(context.Background(), testCaller, e.user.ID, 0)
+	_, exSecret, err := e.pats.CreateExchangeToken(context.Background(), testCaller, e.user.ID, 0, pat.ExchangeSource{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestPATWideningIsMinting(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	ctx := t.Context()
-	_, exSecret, err := e.pats.CreateExchangeToken(ctx, testCaller, e.user.ID, 0)
+	_, exSecret, err := e.pats.CreateExchangeToken(ctx, testCaller, e.user.ID, 0, pat.ExchangeSource{})
 	if err != nil {
 		t.Fatal(err)
 	}

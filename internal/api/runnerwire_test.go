@@ -241,7 +241,7 @@ func TestRunnerValueAsOtherRunner(t *testing.T) {
 	if _, err := keys.SetRunnerPublicKey(as(e.admin), &stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: pub[:]}); err != nil {
 		t.Fatal(err)
 	}
-	_, xsecret, err := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, runnerID, 0)
+	_, xsecret, err := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, runnerID, 0, pat.ExchangeSource{})
 	if err != nil {
 		t.Fatal(err)
 	}

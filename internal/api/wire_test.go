@@ -40,7 +40,7 @@ func TestGRPCGo(t *testing.T) {
 	if err := call(ctx, "/gitpod.v1.IdentityService/GetIDToken", &gitpodv1.GetIDTokenRequest{Audience: []string{"a"}}, tok); err != nil || tok.GetToken() == "" {
 		t.Fatalf("GetIDToken = %v, %v", tok, err)
 	}
-	_, xsecret, err := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, e.user.ID, 0)
+	_, xsecret, err := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, e.user.ID, 0, pat.ExchangeSource{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestCurlJSON(t *testing.T) {
 		if code != 200 || m["token"] == nil || h.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s GetIDToken = %d %v", base, code, m)
 		}
-		_, x, _ := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, e.user.ID, 0)
+		_, x, _ := e.pats.CreateExchangeToken(t.Context(), pat.Caller{Actor: "test"}, e.user.ID, 0, pat.ExchangeSource{})
 		code, h, m = post(t, e, base+"/gitpod.v1.IdentityService/ExchangeToken", "", `{"exchangeToken":"`+x+`"}`)
 		if code != 200 || m["accessToken"] == nil || h.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s ExchangeToken = %d %v", base, code, m)

@@ -107,7 +107,7 @@ func TestMaxTokenLifetimeCapsEveryGrant(t *testing.T) {
 			t.Fatal(err)
 		}
 		caller := audit.Caller{Actor: "principal:test"}
-		_, ext, err := pats.CreateExchangeToken(ctx, caller, e.user.ID, 0)
+		_, ext, err := pats.CreateExchangeToken(ctx, caller, e.user.ID, 0, pat.ExchangeSource{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -179,7 +179,9 @@ func (d *directPrincipals) exchangeToken(ctx context.Context, id string, validFo
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	t, secret, err := pats.CreateExchangeToken(ctx, cliCaller, id, validFor)
+	// The operator's token: no credential made it, so it derives from
+	// nothing but its principal (docs/security.md A-50).
+	t, secret, err := pats.CreateExchangeToken(ctx, cliCaller, id, validFor, pat.ExchangeSource{})
 	return secret, t.ExpiresAt, err
 }
 

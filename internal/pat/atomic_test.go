@@ -96,7 +96,7 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 				t.Errorf("the old secret after a failed regeneration: %v, want it still valid", err)
 			}
 			// A one-time exchange token without its event is not stored.
-			x, xs, err := svc.CreateExchangeToken(ctx, caller, f.user.ID, time.Minute)
+			x, xs, err := svc.CreateExchangeToken(ctx, caller, f.user.ID, time.Minute, pat.ExchangeSource{})
 			if sts.ErrorCode(err) != sts.Unavailable || xs != "" {
 				t.Errorf("CreateExchangeToken with the audit write failing = %q, %v; want Unavailable and no secret", xs, err)
 			}

@@ -24,6 +24,9 @@ type Authenticated struct {
 	// tokens derived from the PAT carry it (pat_gen) so that they end with
 	// the secret they came from.
 	Generation string
+	// Claims is, for an exchange token, the JSON of the source claims the
+	// access token it buys carries (ExchangeSource.Claims).
+	Claims []byte
 }
 
 type cacheEntry struct {

@@ -9,12 +9,32 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
+// ExchangeSource is what the credential creating an exchange token
+// derives from, recorded on the token so that the access token it buys
+// derives from it too (docs/design.md#lifetimes, docs/security.md A-50).
+// The zero value is the operator's (`sts exchange-token create` in direct
+// mode): no credential, nothing to end with.
+type ExchangeSource struct {
+	// CreatorID is the principal whose credential creates the token.
+	// ConsumeExchangeToken refuses the token once it is disabled or
+	// deleted.
+	CreatorID string
+	// ExpiresAt is the creating credential's expiry (zero: none). The
+	// token expires no later, and what it buys neither
+	// (Authenticated.ExpiresAt).
+	ExpiresAt time.Time
+	// Claims is the JSON of the source claims the bought access token
+	// carries, opaque here (storage.ExchangeToken.Claims).
+	Claims []byte
+}
+
 // CreateExchangeToken mints a one-time exchange token for principalID,
-// valid for ttl (0 means MaxExchangeLifetime; more is refused). Only its
-// digest is stored, and the secret is returned only after the row and its
-// audit event have committed. Errors: [sts.Invalid], [sts.NotFound],
-// [sts.FailedPrecondition] (principal disabled), [sts.Unavailable].
-func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID string, ttl time.Duration) (storage.ExchangeToken, string, error) {
+// valid for ttl (0 means MaxExchangeLifetime; more is refused) and never
+// past src.ExpiresAt. Only its digest is stored, with src, and the secret
+// is returned only after the row and its audit event have committed.
+// Errors: [sts.Invalid], [sts.NotFound], [sts.FailedPrecondition]
+// (principal disabled), [sts.Unavailable].
+func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID string, ttl time.Duration, src ExchangeSource) (storage.ExchangeToken, string, error) {
 	if ttl == 0 {
 		ttl = MaxExchangeLifetime
 	}
@@ -34,6 +54,10 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 	t := storage.ExchangeToken{
 		ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID,
 		Digest: digest, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		CreatorID: src.CreatorID, CreatorExpiresAt: src.ExpiresAt, Claims: src.Claims,
+	}
+	if !src.ExpiresAt.IsZero() && src.ExpiresAt.Before(t.ExpiresAt) {
+		t.ExpiresAt = src.ExpiresAt // never past the credential creating it
 	}
 	// The token and its event commit together (docs/design.md#audit).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
@@ -58,10 +82,13 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 // identity it was minted for. The row is removed in the same statement
 // that reads it, so of concurrent callers exactly one succeeds. A
 // malformed secret is rejected without a lookup; malformed, unknown,
-// expired, spent and disabled-principal tokens all get [sts.Unauthenticated]
-// "invalid token". The returned Scopes are full access and ExpiresAt is
-// zero: an exchange token is a one-time bootstrap code standing for its
-// principal, so the access token it buys gets the normal lifetime.
+// expired, spent, disabled-principal and disabled- or deleted-creator
+// tokens all get [sts.Unauthenticated] "invalid token". The returned
+// Scopes are full access: an exchange token is a one-time bootstrap code
+// standing for its principal. ExpiresAt is its creator's credential's
+// expiry (zero for the operator's), which the access token it buys must
+// not outlive, and Claims the source claims that token carries
+// (docs/security.md A-50).
 func (s *Service) ConsumeExchangeToken(ctx context.Context, secret string) (Authenticated, error) {
 	if err := PrefixExchangeToken.Parse(secret); err != nil {
 		return Authenticated{}, errInvalidToken
@@ -82,12 +109,42 @@ func (s *Service) ConsumeExchangeToken(ctx context.Context, secret string) (Auth
 		s.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", t.ID, "reason", "principal disabled")
 		return Authenticated{}, errInvalidToken
 	}
+	if err := s.creatorStands(ctx, t); err != nil {
+		return Authenticated{}, err
+	}
 	org, err := s.store.GetOrganization(ctx, t.OrgID)
 	if err != nil {
 		return Authenticated{}, s.lookupErr(ctx, err, DigestID(digest))
 	}
 	return Authenticated{
 		OrgID: t.OrgID, OrgTier: org.Tier, Principal: p,
-		Scopes: []string{ScopeFull},
+		Scopes: []string{ScopeFull}, ExpiresAt: t.CreatorExpiresAt, Claims: t.Claims,
 	}, nil
+}
+
+// creatorStands refuses a spent exchange token whose creator is disabled
+// or deleted, or whose creating credential has expired: what it would buy
+// derives from them (docs/security.md A-50). The operator's tokens have
+// no creator. The creator's organization is not compared: an instance
+// administrator creates tokens for any organization's principals.
+func (s *Service) creatorStands(ctx context.Context, t storage.ExchangeToken) error {
+	reason := ""
+	if !t.CreatorExpiresAt.IsZero() && !s.now().Before(t.CreatorExpiresAt) {
+		reason = "creator's credential expired"
+	} else if t.CreatorID != "" {
+		cr, err := s.store.GetPrincipal(ctx, t.CreatorID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			reason = "creator deleted"
+		case err != nil:
+			return s.lookupErr(ctx, err, DigestID(t.Digest))
+		case cr.Disabled:
+			reason = "creator disabled"
+		}
+	}
+	if reason != "" {
+		s.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", t.ID, "creator", t.CreatorID, "reason", reason)
+		return errInvalidToken
+	}
+	return nil
 }

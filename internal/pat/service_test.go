@@ -238,7 +238,7 @@ func TestRaces(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name+"/exchange", func(t *testing.T) {
 			f := newFixture(t, b.open(t))
-			_, secret, err := f.svc.CreateExchangeToken(t.Context(), caller, f.user.ID, 0)
+			_, secret, err := f.svc.CreateExchangeToken(t.Context(), caller, f.user.ID, 0, pat.ExchangeSource{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -292,10 +292,10 @@ func TestRaces(t *testing.T) {
 func TestExchangeTokenRejects(t *testing.T) {
 	f := newFixture(t, backends[0].open(t))
 	ctx := t.Context()
-	if _, _, err := f.svc.CreateExchangeToken(ctx, caller, f.user.ID, 6*time.Minute); sts.ErrorCode(err) != sts.Invalid {
+	if _, _, err := f.svc.CreateExchangeToken(ctx, caller, f.user.ID, 6*time.Minute, pat.ExchangeSource{}); sts.ErrorCode(err) != sts.Invalid {
 		t.Errorf("6 minute exchange token: %v, want invalid", err)
 	}
-	_, secret, err := f.svc.CreateExchangeToken(ctx, caller, f.user.ID, time.Minute)
+	_, secret, err := f.svc.CreateExchangeToken(ctx, caller, f.user.ID, time.Minute, pat.ExchangeSource{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +306,64 @@ func TestExchangeTokenRejects(t *testing.T) {
 	_, patSecret := f.create(t)
 	if _, err := f.svc.ConsumeExchangeToken(ctx, patSecret); sts.ErrorCode(err) != sts.Unauthenticated {
 		t.Errorf("PAT as exchange token: %v", err)
+	}
+}
+
+// TestExchangeTokenKeepsItsCreator (docs/security.md A-50): an exchange
+// token expires no later than the credential that created it, hands that
+// expiry and the recorded source claims to what it buys, and is refused
+// once its creator is disabled or deleted.
+func TestExchangeTokenKeepsItsCreator(t *testing.T) {
+	f := newFixture(t, backends[0].open(t))
+	ctx := t.Context()
+	admin := storage.Principal{ID: storage.NewID(), OrgID: f.org.ID, Kind: storage.PrincipalUser, Name: "admin",
+		CreatedAt: f.clock.Now(), UpdatedAt: f.clock.Now()}
+	if err := f.store.CreatePrincipal(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	credExp := f.clock.Now().Add(time.Minute)
+	src := pat.ExchangeSource{CreatorID: admin.ID, ExpiresAt: credExp, Claims: []byte(`{"src_sub":["x"]}`)}
+	x, secret, err := f.svc.CreateExchangeToken(ctx, caller, f.user.ID, 5*time.Minute, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x.ExpiresAt.Equal(credExp) {
+		t.Errorf("ExpiresAt = %s, want the credential's %s", x.ExpiresAt, credExp)
+	}
+	au, err := f.svc.ConsumeExchangeToken(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !au.ExpiresAt.Equal(credExp) || string(au.Claims) != string(src.Claims) {
+		t.Errorf("consumed: ExpiresAt %s, Claims %s; want %s, %s", au.ExpiresAt, au.Claims, credExp, src.Claims)
+	}
+
+	for _, tc := range []struct {
+		name string
+		end  func()
+	}{
+		{"disabled", func() {
+			if err := f.store.UpdatePrincipal(ctx, admin.ID, func(p storage.Principal) (storage.Principal, error) {
+				p.Disabled = true
+				return p, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deleted", func() {
+			if err := f.store.DeletePrincipal(ctx, admin.ID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		_, secret, err := f.svc.CreateExchangeToken(ctx, caller, f.user.ID, 0, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.end()
+		if _, err := f.svc.ConsumeExchangeToken(ctx, secret); sts.ErrorCode(err) != sts.Unauthenticated {
+			t.Errorf("creator %s: %v, want unauthenticated", tc.name, err)
+		}
 	}
 }
 
