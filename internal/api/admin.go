@@ -191,6 +191,9 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 }
 
 // CreateExchangeToken mints a one-time exchange token for a principal.
+// The token records what the caller's credential derives from, and
+// neither it nor the access token it buys outlives that credential
+// (docs/security.md A-50).
 func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.CreateExchangeTokenRequest) (*stsv1.CreateExchangeTokenResponse, error) {
 	id, err := require(ctx, pat.ScopeAdmin)
 	if err != nil {
@@ -203,7 +206,11 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	if err := s.h.mayActOnPrincipal(ctx, id, p); err != nil {
 		return nil, err
 	}
-	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration(), pat.ExchangeSource{})
+	src, err := exchangeSource(id, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration(), src)
 	if err != nil {
 		return nil, err
 	}

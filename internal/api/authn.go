@@ -32,6 +32,11 @@ type Identity struct {
 	ExpiresAt time.Time
 	// TokenID is the PAT ID or the access token's jti, for logs.
 	TokenID string
+	// PATGeneration is a PAT's generation (pat_gen), for a PAT.
+	PATGeneration string
+	// Claims are an access token's verified claims, for an access token:
+	// what it derives from (docs/security.md A-50).
+	Claims *tokens.AccessClaims
 	// Credential is the kind of bearer credential: CredentialPAT or
 	// CredentialAccessToken. Minting a PAT needs a PAT (docs/authorization.md).
 	Credential string
@@ -89,7 +94,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 		}
 		p := au.Principal
 		return &Identity{OrgID: au.OrgID, OrgTier: au.OrgTier, PrincipalID: p.ID, Kind: p.Kind,
-			Scopes: au.Scopes, Principal: &p, ExpiresAt: au.ExpiresAt, TokenID: au.TokenID, Credential: CredentialPAT}, nil
+			Scopes: au.Scopes, Principal: &p, ExpiresAt: au.ExpiresAt, TokenID: au.TokenID, PATGeneration: au.Generation,
+			Credential: CredentialPAT}, nil
 	}
 	if a.Verifier == nil {
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
@@ -105,7 +111,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
 	}
 	return &Identity{OrgID: c.OrgID, PrincipalID: c.Subject, Kind: kind, Scopes: strings.Fields(c.Scope),
-		ExpiresAt: c.Expiry.Time(), TokenID: c.ID, Credential: CredentialAccessToken}, nil
+		ExpiresAt: c.Expiry.Time(), TokenID: c.ID, Claims: c, Credential: CredentialAccessToken}, nil
 }
 
 // middleware authenticates every request to a procedure not in public

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -118,7 +119,9 @@ func (h *Handler) idTokenIssuer(aud []string) *tokens.Issuer {
 
 // ExchangeToken spends a one-time exchange token (atomically: of
 // concurrent uses exactly one succeeds) and returns an access token for
-// its principal. It needs no Authorization header.
+// its principal. It needs no Authorization header. The token carries what
+// the exchange token's creator derives from and never outlives the
+// creator's credential (docs/security.md A-50).
 func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.ExchangeTokenRequest) (*gitpodv1.ExchangeTokenResponse, error) {
 	if req.GetExchangeToken() == "" {
 		return nil, sts.Errorf(sts.Invalid, "exchange_token required")
@@ -127,13 +130,28 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	if err != nil {
 		return nil, err
 	}
+	var src exchangeClaims
+	if len(au.Claims) > 0 {
+		if err := json.Unmarshal(au.Claims, &src); err != nil {
+			return nil, sts.Wrap(sts.Internal, err, "internal error")
+		}
+	}
 	now := s.h.now()
-	tok, _, err := s.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{
+	exp := now.Add(s.h.accessTokenLifetime())
+	if !au.ExpiresAt.IsZero() && au.ExpiresAt.Before(exp) {
+		exp = au.ExpiresAt
+	}
+	c := tokens.AccessClaims{
 		Subject: au.Principal.ID, Audience: tokens.Audience{s.h.Audience},
-		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(s.h.accessTokenLifetime())),
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(exp),
 		ClientID: ClientID, Scope: strings.Join(au.Scopes, " "),
 		OrgID: au.OrgID, Principal: string(au.Principal.Kind),
-	})
+	}
+	src.carry(&c)
+	if c.Expiry <= c.IssuedAt {
+		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // the creator's credential expires within the second
+	}
+	tok, _, err := s.h.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
 		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 	}

@@ -1,0 +1,212 @@
+package api
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// provenanceFx is an env whose verifier checks sources (uncached, so a
+// change is seen at once), with the admin's PAT and a 2-minute access
+// token derived from it as PAT exchange mints one.
+type provenanceFx struct {
+	*env
+	c        clients
+	adminID  string // the admin principal
+	patID    string // the admin's PAT
+	derived  string // access token exchanged from it, 2 minutes
+	derivedC tokens.AccessClaims
+}
+
+func newProvenanceFx(t *testing.T) *provenanceFx {
+	t.Helper()
+	e := newEnv(t, func(h *Handler) {
+		s := tokens.NewStoreSources(h.Store.(tokens.SourceStore), nil)
+		s.TTL = 0
+		h.Verifier.Sources = s
+	})
+	ctx := t.Context()
+	au, err := e.pats.Authenticate(ctx, e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.store.GetPAT(ctx, au.TokenID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, c, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{
+		Subject: au.Principal.ID, Audience: tokens.Audience{testIssuer}, ClientID: "pat",
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(2 * time.Minute)),
+		Scope: pat.ScopeFull + " " + pat.ScopeAdmin, OrgID: e.org.ID, Principal: string(au.Principal.Kind),
+		PATID: p.ID, PATGeneration: tokens.PATGeneration(p.Digest),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &provenanceFx{env: e, c: e.clients(e.srv.URL), adminID: au.Principal.ID, patID: p.ID, derived: tok, derivedC: c}
+}
+
+// buy creates an exchange token for target as cred and spends it.
+func (fx *provenanceFx) buy(t *testing.T, cred, target string) (string, tokens.AccessClaims) {
+	t.Helper()
+	x, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
+		PrincipalId: target, ValidFor: durationpb.New(5 * time.Minute)})
+	if err != nil {
+		t.Fatalf("CreateExchangeToken: %v", err)
+	}
+	res, err := fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()})
+	if err != nil {
+		t.Fatalf("ExchangeToken: %v", err)
+	}
+	c, err := fx.h.Verifier.VerifyAccessToken(t.Context(), res.GetAccessToken(), testIssuer)
+	if err != nil {
+		t.Fatalf("the bought token does not verify: %v", err)
+	}
+	if _, err := fx.c.identity.GetAuthenticatedIdentity(as(res.GetAccessToken()), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+		t.Fatalf("the bought token does not authenticate: %v", err)
+	}
+	return res.GetAccessToken(), *c
+}
+
+func (fx *provenanceFx) deletePAT(t *testing.T) {
+	t.Helper()
+	if err := fx.pats.Delete(t.Context(), testCaller, fx.adminID, fx.patID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fx *provenanceFx) setDisabled(t *testing.T, id string, disabled bool) {
+	t.Helper()
+	if err := fx.store.UpdatePrincipal(t.Context(), id, func(p storage.Principal) (storage.Principal, error) {
+		p.Disabled = disabled
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExchangeTokenKeepsItsCreatorsSources is docs/security.md A-50: an
+// exchange token created with an sts:admin credential buys an access
+// token that derives from what that credential derives from. It never
+// outlives the credential, and ends when the PAT behind it is deleted or
+// regenerated, when the credential is revoked, and when the administrator
+// who created it is disabled (before or after the exchange token is
+// spent), whoever the exchange token was for.
+func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
+	ended := func(t *testing.T, fx *provenanceFx, tok, what string) {
+		t.Helper()
+		_, err := fx.c.identity.GetAuthenticatedIdentity(as(tok), &gitpodv1.GetAuthenticatedIdentityRequest{})
+		wantCode(t, "the bought token after "+what, err, connect.CodeUnauthenticated)
+	}
+
+	t.Run("NeverOutlivesTheCreator", func(t *testing.T) {
+		fx := newProvenanceFx(t)
+		x, err := fx.c.principal.CreateExchangeToken(as(fx.derived), &stsv1.CreateExchangeTokenRequest{
+			PrincipalId: fx.adminID, ValidFor: durationpb.New(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := x.GetExpiresAt().AsTime(); got.After(fx.derivedC.Expiry.Time()) {
+			t.Errorf("exchange token expires %s, after its creator's %s", got, fx.derivedC.Expiry.Time())
+		}
+		_, c := fx.buy(t, fx.derived, fx.adminID)
+		if c.Expiry > fx.derivedC.Expiry {
+			t.Errorf("bought token exp %d, after its creator's %d", c.Expiry, fx.derivedC.Expiry)
+		}
+		_, c = fx.buy(t, fx.derived, fx.user.ID)
+		if c.Expiry > fx.derivedC.Expiry {
+			t.Errorf("bought token (for another principal) exp %d, after its creator's %d", c.Expiry, fx.derivedC.Expiry)
+		}
+	})
+	t.Run("PATDeleted", func(t *testing.T) {
+		fx := newProvenanceFx(t)
+		self, _ := fx.buy(t, fx.derived, fx.adminID)
+		other, _ := fx.buy(t, fx.derived, fx.user.ID)
+		direct, _ := fx.buy(t, fx.admin, fx.user.ID)
+		fx.deletePAT(t)
+		ended(t, fx, self, "deleting the PAT its creator derives from")
+		ended(t, fx, other, "deleting the PAT its creator derives from (another principal's token)")
+		ended(t, fx, direct, "deleting the PAT that created it (another principal's token)")
+	})
+	t.Run("PATRegenerated", func(t *testing.T) {
+		fx := newProvenanceFx(t)
+		self, _ := fx.buy(t, fx.admin, fx.adminID)
+		other, _ := fx.buy(t, fx.derived, fx.user.ID)
+		if _, _, err := fx.pats.Regenerate(t.Context(), testCaller, fx.adminID, fx.patID, time.Now().Add(30*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, fx, self, "regenerating the PAT that created it")
+		ended(t, fx, other, "regenerating the PAT its creator derives from")
+	})
+	t.Run("CreatorRevoked", func(t *testing.T) {
+		fx := newProvenanceFx(t)
+		self, c := fx.buy(t, fx.derived, fx.adminID)
+		other, _ := fx.buy(t, fx.derived, fx.user.ID)
+		if !slices.Contains(c.SourceJTIs, fx.derivedC.ID) {
+			t.Errorf("src_jti = %v, want it to hold the creator's jti %s", c.SourceJTIs, fx.derivedC.ID)
+		}
+		now := time.Now()
+		if err := fx.store.PutRevocation(t.Context(), storage.Revocation{ID: tokens.RevocationIDJTI(fx.derivedC.ID),
+			Reason: "test", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, fx, self, "revoking the token that created it")
+		ended(t, fx, other, "revoking the token that created it (another principal's token)")
+	})
+	t.Run("CreatorDisabledBeforeTheExchange", func(t *testing.T) {
+		fx := newProvenanceFx(t)
+		x, err := fx.c.principal.CreateExchangeToken(as(fx.admin), &stsv1.CreateExchangeTokenRequest{PrincipalId: fx.user.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.setDisabled(t, fx.adminID, true)
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()})
+		wantCode(t, "ExchangeToken after its creator was disabled", err, connect.CodeUnauthenticated)
+	})
+	t.Run("CreatorDisabledAfterTheExchange", func(t *testing.T) {
+		fx := newProvenanceFx(t)
+		other, _ := fx.buy(t, fx.admin, fx.user.ID)
+		fx.setDisabled(t, fx.adminID, true)
+		ended(t, fx, other, "disabling the administrator who created it")
+		// Re-enabling lets it work again, as for its own principal
+		// (docs/design.md#lifetimes).
+		fx.setDisabled(t, fx.adminID, false)
+		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+			t.Errorf("the bought token after its creator was re-enabled: %v", err)
+		}
+	})
+	t.Run("OperatorMadeUnchanged", func(t *testing.T) {
+		// An exchange token the operator makes (no credential: `sts
+		// exchange-token create` in direct mode) stands for its principal
+		// alone and buys the normal lifetime.
+		fx := newProvenanceFx(t)
+		_, x, err := fx.pats.CreateExchangeToken(t.Context(), testCaller, fx.user.ID, 0, pat.ExchangeSource{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := fx.h.Verifier.VerifyAccessToken(t.Context(), res.GetAccessToken(), testIssuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if life := time.Duration(c.Expiry-c.IssuedAt) * time.Second; life != DefaultAccessTokenLifetime {
+			t.Errorf("lifetime %s, want %s", life, DefaultAccessTokenLifetime)
+		}
+		if c.PATID != "" || len(c.SourceJTIs) > 0 {
+			t.Errorf("operator-made token carries sources: %+v", c)
+		}
+	})
+}

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// maxSources bounds each list of sources an exchange token's access token
+// carries, as token exchange bounds src_jti and the other src_ lists
+// (docs/design.md#lifetimes): a longer chain is refused rather than cut,
+// since a dropped link would be a source that no longer ends it.
+const maxSources = 16
+
+// exchangeClaims are the source claims an exchange token records for the
+// access token it buys (storage.ExchangeToken.Claims): what the
+// credential that created it derives from, in the claims' own names.
+type exchangeClaims struct {
+	SourceJTIs      []string `json:"src_jti,omitempty"`
+	SourceClientIDs []string `json:"src_client_id,omitempty"`
+	SourceSubjects  []string `json:"src_sub,omitempty"`
+	SourcePATs      []string `json:"src_pat,omitempty"`
+	SourcePools     []string `json:"src_pool,omitempty"`
+	SourceGrants    []string `json:"src_grant,omitempty"`
+}
+
+// exchangeSource is what an exchange token that id creates for principal
+// target derives from (docs/security.md A-50), so that the access token
+// it buys ends with the credential that made it, as a delegated token
+// ends with its actor (A-46): the creator (src_sub, unless it is target),
+// its PAT (src_pat) when the credential is a PAT, and, when it is one of
+// our access tokens, that token (src_jti) and everything it names: its
+// PAT, pool, family and client, and their src_ lists. The credential's
+// expiry caps the exchange token and what it buys.
+//
+// The creator's PAT is a src_pat, never pat_id, even when target owns it:
+// pat_id bounds a token's scope by the PAT's (A-35), and the bought token
+// holds its principal's full access whatever the credential held, as an
+// exchange token always has. src_pat ends it with the PAT (deleted,
+// regenerated, expired) without that.
+func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
+	var x exchangeClaims
+	add := func(l []string, vs ...string) []string {
+		for _, v := range vs {
+			if v != "" && !slices.Contains(l, v) {
+				l = append(l, v)
+			}
+		}
+		return l
+	}
+	if id.PrincipalID != target {
+		x.SourceSubjects = add(x.SourceSubjects, id.PrincipalID)
+	}
+	switch {
+	case id.Credential == CredentialPAT:
+		x.SourcePATs = add(x.SourcePATs, tokens.SourcePAT(id.TokenID, id.PATGeneration))
+	case id.Claims != nil:
+		c := id.Claims
+		x.SourceJTIs = add(add(x.SourceJTIs, c.SourceJTIs...), c.ID)
+		x.SourceClientIDs = add(x.SourceClientIDs, c.SourceClientIDs...)
+		if storage.IsUUID(c.ClientID) {
+			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID)
+		}
+		x.SourceSubjects = add(x.SourceSubjects, slices.DeleteFunc(slices.Clone(c.SourceSubjects), func(s string) bool { return s == target })...)
+		if c.PATID != "" {
+			x.SourcePATs = add(x.SourcePATs, tokens.SourcePAT(c.PATID, c.PATGeneration))
+		}
+		x.SourcePATs = add(x.SourcePATs, c.SourcePATs...)
+		if c.Pool != "" {
+			x.SourcePools = add(x.SourcePools, tokens.SourcePool(c.Pool, c.Provider))
+		}
+		x.SourcePools = add(x.SourcePools, c.SourcePools...)
+		x.SourceGrants = add(add(x.SourceGrants, c.GrantID), c.SourceGrants...)
+	}
+	if n := max(len(x.SourceJTIs), len(x.SourceClientIDs), len(x.SourceSubjects), len(x.SourcePATs),
+		len(x.SourcePools), len(x.SourceGrants)); n > maxSources {
+		return pat.ExchangeSource{}, sts.Errorf(sts.FailedPrecondition,
+			"the credential derives from %d sources of one kind; an exchange token allows at most %d", n, maxSources)
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return pat.ExchangeSource{}, sts.Wrap(sts.Internal, err, "internal error")
+	}
+	return pat.ExchangeSource{CreatorID: id.PrincipalID, ExpiresAt: id.ExpiresAt, Claims: b}, nil
+}
+
+// carry sets on c the source claims its exchange token recorded
+// (exchangeSource).
+func (x exchangeClaims) carry(c *tokens.AccessClaims) {
+	c.SourceJTIs, c.SourceClientIDs = x.SourceJTIs, x.SourceClientIDs
+	c.SourceSubjects, c.SourcePATs, c.SourcePools, c.SourceGrants = x.SourceSubjects, x.SourcePATs, x.SourcePools, x.SourceGrants
+}
