@@ -81,7 +81,7 @@ func TestStoreSourcesNarrowed(t *testing.T) {
 		{"narrow", "", "read write", "token_source_gone"},
 		{"narrow", "", "read", ""},
 		{"api", string(storage.PrincipalServiceAccount), "identity:read", ""}, // "*" admits our API's scopes for a principal
-		{"api", "", "identity:read", "token_source_gone"},                    // but not for an identity that is none of ours
+		{"api", "", "identity:read", "token_source_gone"},                     // but not for an identity that is none of ours
 		{"api", string(storage.PrincipalServiceAccount), "sts:admin", "token_source_gone"},
 	} {
 		r := verify(func(c *tokens.AccessClaims) {
