@@ -185,6 +185,37 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 			t.Errorf("the bought token after its creator was re-enabled: %v", err)
 		}
 	})
+	t.Run("CreatorsClient", func(t *testing.T) {
+		// A credential issued to a client: the bought token ends with the
+		// client (src_client_id, A-33), but the client's scope list does
+		// not bound it, for it holds its principal's access (A-52).
+		fx := newProvenanceFx(t)
+		cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeAdmin}}
+		if err := fx.store.CreateClient(t.Context(), cl); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
+			Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: cl.ID, Scope: pat.ScopeAdmin,
+			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
+			OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, c := fx.buy(t, cred, fx.user.ID)
+		if !slices.Contains(c.SourceClientIDs, cl.ID) {
+			t.Errorf("src_client_id = %v, want it to hold the creator's client %s", c.SourceClientIDs, cl.ID)
+		}
+		if err := fx.store.UpdateClient(t.Context(), cl.ID, func(c storage.Client) (storage.Client, error) {
+			c.Disabled = true
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, fx, other, "disabling the client its creator's credential was issued to")
+	})
 	t.Run("OperatorMadeUnchanged", func(t *testing.T) {
 		// An exchange token the operator makes (no credential: `sts
 		// exchange-token create` in direct mode) stands for its principal

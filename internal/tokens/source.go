@@ -124,8 +124,11 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	}
 	// A token another client re-exchanged ends with the clients of the
 	// tokens it came from too (src_client_id).
+	// Present and enabled only: the token's scope was judged against its
+	// own client's list, and one an exchange token bought is not bounded
+	// by the lists of the clients its creator's credential came from.
 	for _, id := range c.SourceClientIDs {
-		if err := s.clientStands(ctx, id, c.OrgID, c.Scope); err != nil {
+		if err := s.clientStands(ctx, id, c.OrgID, ""); err != nil {
 			return err
 		}
 	}
