@@ -1,8 +1,10 @@
 package hosttoken
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"maps"
 	"net/http"
@@ -31,10 +33,11 @@ const (
 // Refresher refreshes OAuth host tokens before they expire. Run it on one
 // goroutine per process. It is safe on every replica at once: each token is
 // claimed with a lease through UpdateHostToken (a row lock on PostgreSQL,
-// the write lock on SQLite) before the token endpoint is called, and the
-// result is stored only while the lease is still ours, so two replicas
-// never refresh one token twice. Running it on the leader only is still
-// cheaper (fewer polls); see the lead's wiring notes.
+// the write lock on SQLite) before the token endpoint is called, so two
+// replicas never refresh one token twice; a new pair is stored while the
+// row still holds the refresh token it replaces (see store). Running it on
+// the leader only is still cheaper (fewer polls); see the lead's wiring
+// notes.
 type Refresher struct {
 	Service *Service
 	// Integrations maps integration IDs to their OAuth endpoints.
@@ -137,15 +140,24 @@ func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) er
 		return err
 	}
 	integ := r.Integrations[claimed.IntegrationID]
-	_, refresh, err := s.openValues(ctx, claimed)
+	var used redeemed
 	var res fetched
+	used.token, used.refresh, err = s.openValues(ctx, claimed)
 	if err == nil {
 		fctx, cancel := context.WithTimeout(ctx, DefaultFetchTimeout)
-		res, err = fetch(fctx, r.HTTPClient, integ, refresh)
+		res, err = fetch(fctx, r.HTTPClient, integ, used.refresh)
 		cancel()
 	}
-	return r.store(ctx, claimed, lease, res, err)
+	return r.store(ctx, claimed, lease, used, res, err)
 }
+
+// redeemed is what a refresh started from: the stored value and the
+// refresh token sent to the token endpoint (spent there: refresh tokens are
+// usually single-use). Never logged.
+type redeemed struct{ token, refresh string }
+
+// same compares two secrets in constant time.
+func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 // ownersActive reports whether t's subject and runner exist, are enabled
 // and are of t's organization. A suspended or deleted owner's token is not
@@ -167,9 +179,16 @@ func (s *Service) ownersActive(ctx context.Context, t storage.HostToken) (bool, 
 	return true, nil
 }
 
-// store writes the refresh result if the lease is still ours: the new pair
-// atomically on success, the failure and a backoff otherwise.
-func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, res fetched, ferr error) error {
+// store writes the refresh result. A failure, with its backoff, is
+// recorded only while the lease is still ours. A success is stored while
+// the row still holds the refresh token the refresh spent, leased or not:
+// that token is dead at the SCM and the rotated one is its successor
+// (docs/security.md A-49). The endpoint's value and expiry go with it
+// unless the owner set another value meanwhile, which is kept (with the
+// expiry the row has for it); a row that got another refresh token (the
+// owner's, or another replica's refresh) keeps it and the result is
+// discarded. Whatever is stored is sealed under a fresh data key.
+func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, used redeemed, res fetched, ferr error) error {
 	s := r.Service
 	now := s.now()
 	outcome := refreshOutcomeOK
@@ -189,26 +208,49 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 	wctx := context.WithoutCancel(ctx)
 	err := s.Store.WithTx(wctx, func(tx storage.Tx) error {
 		err := tx.UpdateHostToken(wctx, claimed.ID, func(old storage.HostToken) (storage.HostToken, error) {
-			if old.RefreshLeaseID != lease {
-				return old, errNotDue // the owner replaced the token meanwhile
-			}
-			old.RefreshLeaseID = ""
+			ours := old.RefreshLeaseID == lease
 			if ferr != nil {
+				if !ours {
+					return old, errNotDue // the owner replaced the token meanwhile
+				}
+				old.RefreshLeaseID = ""
 				old.RefreshFailures++
 				old.RefreshError = safeMessage(ferr)
 				back := min(firstRefreshBackoff<<min(old.RefreshFailures-1, 10), maxRefreshBackoff)
 				old.RefreshLeaseUntil = storage.Now(now.Add(back))
 				return old, nil
 			}
-			if err := s.sealValues(&old, res.access, res.refresh); err != nil {
+			access, keep := res.access, false
+			if !ours || !bytes.Equal(old.SealedToken, claimed.SealedToken) || !bytes.Equal(old.SealedRefresh, claimed.SealedRefresh) {
+				// Written since the claim (an update, or a refresh after
+				// the lease ran out): compare what it holds now.
+				tok, refresh, err := s.openValues(wctx, old)
+				if err != nil {
+					return old, err
+				}
+				if !same(refresh, used.refresh) {
+					return old, errNotDue // another refresh token is stored: it wins
+				}
+				if !same(tok, used.token) {
+					access, keep = tok, true // the owner's new value stays
+				}
+			}
+			if err := s.sealValues(&old, access, res.refresh); err != nil {
 				return old, err
 			}
-			old.ExpiresAt = storage.Now(res.expiry) // zero: the new token does not expire
-			if res.expiry.IsZero() {
-				old.ExpiresAt = time.Time{}
+			if !keep {
+				old.ExpiresAt = storage.Now(res.expiry) // zero: the new token does not expire
+				if res.expiry.IsZero() {
+					old.ExpiresAt = time.Time{}
+				}
+			}
+			if ours || old.RefreshLeaseID == "" {
+				// Another replica's lease, taken after ours ran out, is
+				// left to end with its own result.
+				old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
 			}
 			old.RefreshedAt, old.RefreshError, old.RefreshFailures = storage.Now(now), "", 0
-			old.RefreshLeaseUntil, old.UpdatedAt = time.Time{}, storage.Now(now)
+			old.UpdatedAt = storage.Now(now)
 			return old, nil
 		})
 		if err != nil || s.Audit == nil {

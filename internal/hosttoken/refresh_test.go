@@ -515,3 +515,109 @@ func TestExpiryUpdateEndsBackoff(t *testing.T) {
 		t.Errorf("Value = %+v, %v; want gho_fresh1", v, err)
 	}
 }
+
+// TestValueUpdateDuringRefresh (docs/security.md A-49): an update that
+// replaces a token's value while the refresher is at the token endpoint
+// keeps the value it set, but not the refresh token the refresher has just
+// spent: the row gets the rotated refresh token the endpoint returned (and
+// the endpoint's value only when the update set none), so the next refresh
+// works. Nor does it free the token for another replica to spend the same
+// refresh token meanwhile. An update that supplies a new refresh token wins
+// entirely; one that supplies the spent refresh token again does not
+// bring it back.
+func TestValueUpdateDuringRefresh(t *testing.T) {
+	owner, spent := "gho_owner", "ghr_initial"
+	later := time.Now().Add(9 * time.Hour).Truncate(time.Second)
+	cases := []struct {
+		name    string
+		in      hosttoken.UpdateInput
+		replica bool   // another replica polls while the refresh is in flight
+		token   string // want, after the refresh
+		refresh string
+		expiry  time.Time // want; zero: the endpoint's
+	}{
+		{name: "value", in: hosttoken.UpdateInput{Token: &owner}, token: owner, refresh: "ghr_rotated1"},
+		{name: "value/second-replica", in: hosttoken.UpdateInput{Token: &owner}, replica: true, token: owner, refresh: "ghr_rotated1"},
+		{name: "value-and-expiry", in: hosttoken.UpdateInput{Token: &owner, ExpiresAt: &later}, token: owner,
+			refresh: "ghr_rotated1", expiry: later},
+		{name: "value-and-spent-refresh-token", in: hosttoken.UpdateInput{Token: &owner, RefreshToken: &spent},
+			token: owner, refresh: "ghr_rotated1"},
+		{name: "spent-refresh-token", in: hosttoken.UpdateInput{RefreshToken: &spent}, token: "gho_fresh1",
+			refresh: "ghr_rotated1"},
+		{name: "new-refresh-token", in: hosttoken.UpdateInput{Token: &owner, RefreshToken: ptr("ghr_owner")},
+			token: owner, refresh: "ghr_owner"},
+	}
+	for name, newStore := range backends(t) {
+		for _, c := range cases {
+			t.Run(name+"/"+c.name, func(t *testing.T) {
+				valueUpdateDuringRefresh(t, newStore(t), c.in, c.replica, c.token, c.refresh, c.expiry)
+			})
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func valueUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, in hosttoken.UpdateInput, replica bool,
+	wantToken, wantRefresh string, wantExpiry time.Time) {
+	w := newWorld(t, store)
+	ctx := t.Context()
+	srv := newOAuthServer(t, "ghr_initial", "ghr_owner")
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv.hold = func(n int64) {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-release
+		}
+	}
+	exp := time.Now().Add(time.Minute).Truncate(time.Second)
+	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, exp)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	done := make(chan error, 1)
+	go func() { done <- refresher(w, srv).RunOnce(context.Background()) }()
+	select {
+	case <-arrived:
+	case err := <-done:
+		t.Fatalf("the refresher did not call the token endpoint: %v", err)
+	}
+	if _, err := w.svc.Update(ctx, w.user, tok.ID, in); err != nil {
+		t.Fatalf("Update during a refresh: %v", err)
+	}
+	if replica {
+		if err := refresher(w, srv).RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.calls.Load(); got != 1 {
+			t.Errorf("token endpoint calls while a refresh was in flight = %d, want 1", got)
+		}
+	}
+	free()
+	<-done // the result, stored or discarded, is checked below
+	v, err := w.svc.Value(ctx, w.user, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Token != wantToken || v.RefreshToken != wantRefresh {
+		t.Errorf("after the refresh: token %q, refresh token %q; want %q, %q", v.Token, v.RefreshToken, wantToken, wantRefresh)
+	}
+	switch {
+	case wantToken == "gho_fresh1" && time.Until(v.ExpiresAt) < 7*time.Hour:
+		t.Errorf("expiry %v; want the endpoint's (8 h)", v.ExpiresAt)
+	case wantToken != "gho_fresh1" && in.ExpiresAt == nil && !v.ExpiresAt.Equal(exp):
+		t.Errorf("expiry %v; want %v, the stored value's", v.ExpiresAt, exp)
+	case !wantExpiry.IsZero() && !v.ExpiresAt.Equal(wantExpiry):
+		t.Errorf("expiry %v; want %v, the update's", v.ExpiresAt, wantExpiry)
+	}
+	// The next refresh redeems what is stored: it works.
+	w.clock.Advance(10 * time.Hour)
+	if err := refresher(w, srv).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := w.svc.Get(ctx, w.user, tok.ID)
+	if v, _ := w.svc.Value(ctx, w.user, tok.ID); got.Refresh.LastError != "" || !strings.HasPrefix(v.Token, "gho_fresh") ||
+		v.Token == "gho_fresh1" {
+		t.Errorf("the next refresh: token %q, status %+v; want a new value and no error", v.Token, got.Refresh)
+	}
+}

@@ -19,11 +19,12 @@ type UpdateInput struct {
 }
 
 // Update changes a token's values, expiry or scopes. New values are sealed
-// under a fresh data key, and the refresh bookkeeping restarts (an
-// in-flight refresh is discarded); a new expiry alone ends a failure's
-// backoff and leaves an in-flight refresh to finish. Codes: Invalid,
-// NotFound, Unavailable, Internal (a stored refresh token that does not
-// decrypt).
+// under a fresh data key, and the refresh bookkeeping restarts: a new
+// refresh token discards an in-flight refresh; a new value or expiry alone
+// ends a failure's backoff and leaves an in-flight refresh to finish (it
+// stores its rotated refresh token, and its value only if none was set
+// meanwhile). Codes: Invalid, NotFound, Unavailable, Internal (a stored
+// refresh token that does not decrypt).
 func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInput) (Token, error) {
 	if in.Token != nil {
 		if err := checkValue("token", *in.Token, true); err != nil {
@@ -77,7 +78,17 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 				if err := s.sealValues(&old, tok, refresh); err != nil {
 					return old, err
 				}
-				old.RefreshError, old.RefreshFailures, old.RefreshLeaseID, old.RefreshLeaseUntil = "", 0, "", time.Time{}
+				old.RefreshError, old.RefreshFailures = "", 0
+				// A supplied refresh token ends a refresh in flight: its
+				// result is discarded unless the row still holds the
+				// refresh token it spent (supplied again). A new value
+				// alone keeps the lease, as a new expiry does: the
+				// refresher stores the refresh token it rotated to beside
+				// this value, and no other replica spends the old one
+				// meanwhile (docs/security.md A-49).
+				if in.RefreshToken != nil || old.RefreshLeaseID == "" {
+					old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
+				}
 			}
 			if in.ExpiresAt != nil {
 				old.ExpiresAt = storage.Now(*in.ExpiresAt)
