@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -80,6 +81,22 @@ type Authenticator struct {
 
 var errNoCredential = sts.Errorf(sts.Unauthenticated, "authorization required")
 
+// errBoundary refuses an access token limited by a Credential Access
+// Boundary (its cab claim). A boundary names resources of resource
+// servers; no boundary can name this API's procedures, so the token's
+// scopes would act here unbounded: listing and deleting PATs, GetIDToken
+// minting an ID token without the boundary for any audience,
+// CreateExchangeToken buying a token without it. Such a token is for
+// resource servers only (docs/security.md A-53). It is
+// permission_denied, as a missing scope is: the token is genuine, and its
+// holder knows it carries a boundary.
+var errBoundary = sts.Errorf(sts.PermissionDenied,
+	"the token is limited by a credential access boundary (cab), which this API cannot honour; use a credential without one")
+
+// bounded reports whether the caller's credential is an access token
+// limited by a Credential Access Boundary (docs/security.md A-53).
+func (id *Identity) bounded() bool { return id.Claims != nil && id.Claims.CAB != nil }
+
 // Authenticate resolves a bearer credential. A PAT is told apart by its
 // prefix; anything else must be one of our access tokens.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Identity, error) {
@@ -110,15 +127,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 		// cannot use the principal-centred API.
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
 	}
-	return &Identity{OrgID: c.OrgID, PrincipalID: c.Subject, Kind: kind, Scopes: strings.Fields(c.Scope),
-		ExpiresAt: c.Expiry.Time(), TokenID: c.ID, Claims: c, Credential: CredentialAccessToken}, nil
+	id := &Identity{OrgID: c.OrgID, PrincipalID: c.Subject, Kind: kind, Scopes: strings.Fields(c.Scope),
+		ExpiresAt: c.Expiry.Time(), TokenID: c.ID, Claims: c, Credential: CredentialAccessToken}
+	if id.bounded() {
+		return nil, errBoundary
+	}
+	return id, nil
 }
 
 // middleware authenticates every request to a procedure not in public
 // before connect decodes its body, and marks every response
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
-// unauthenticated with a generic message.
+// unauthenticated with a generic message; a token limited by a
+// Credential Access Boundary is permission_denied (errBoundary).
 func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
@@ -136,7 +158,7 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 		id, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			code := sts.ErrorCode(err)
-			if code != sts.Unauthenticated && code != sts.Unavailable {
+			if code != sts.Unauthenticated && code != sts.Unavailable && !errors.Is(err, errBoundary) {
 				err = sts.Wrap(sts.Unauthenticated, err, "invalid token") // defense in depth
 			}
 			if code == sts.Unauthenticated {
@@ -161,6 +183,9 @@ func require(ctx context.Context, scope string) (*Identity, error) {
 	id, ok := IdentityFrom(ctx)
 	if !ok {
 		return nil, errNoCredential // defense in depth: the middleware ran first
+	}
+	if id.bounded() {
+		return nil, errBoundary // defense in depth: the middleware refused it
 	}
 	if !id.Allows(scope) {
 		return nil, sts.Errorf(sts.PermissionDenied, "token lacks the %s scope", scope)

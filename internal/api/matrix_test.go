@@ -59,6 +59,9 @@ type cred struct {
 	pat       bool     // a PAT (not an access token)
 	org       string   // "acme", "evil" or "" (no organization)
 	role      string   // "user", "runner", "sa", "orgadmin", "instance"
+	// bounded: an access token with a Credential Access Boundary (cab),
+	// refused everywhere on the API (docs/security.md A-53).
+	bounded bool
 }
 
 func (c cred) holds(s string) bool { return pat.Allows(c.scopes, s) }
@@ -77,6 +80,8 @@ func scoped(s string) rule {
 		switch {
 		case !authenticated(c):
 			return unauthn
+		case c.bounded:
+			return denied
 		case !c.holds(s):
 			return denied
 		}
@@ -131,6 +136,9 @@ func userAdmin(s string) rule {
 func notStored(c cred) outcome {
 	if !authenticated(c) {
 		return unauthn
+	}
+	if c.bounded {
+		return denied
 	}
 	return "unimplemented"
 }
@@ -686,10 +694,10 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		}
 		return cred{name: name, token: e.mintPAT(fx.ada.ID, scopes...), principal: fx.ada.ID, scopes: scopes, pat: true, org: "acme", role: "user"}
 	}
-	accessVia := func(p storage.Principal, scope, clientID, pool string) string {
+	accessWith := func(p storage.Principal, scope, clientID, pool string, cab map[string]any) string {
 		c := tokens.AccessClaims{Subject: p.ID, Audience: tokens.Audience{testIssuer},
 			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)),
-			ClientID: clientID, Scope: scope, OrgID: p.OrgID, Principal: string(p.Kind)}
+			ClientID: clientID, Scope: scope, OrgID: p.OrgID, Principal: string(p.Kind), CAB: cab}
 		if pool != "" {
 			c.Pool, c.Provider = pool, "p"
 		}
@@ -699,7 +707,13 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		}
 		return tok
 	}
+	accessVia := func(p storage.Principal, scope, clientID, pool string) string {
+		return accessWith(p, scope, clientID, pool, nil)
+	}
 	access := func(p storage.Principal, scope string) string { return accessVia(p, scope, "matrix", "") }
+	// A token downscoped at the Google STS dialect (options.accessBoundary).
+	boundary := map[string]any{"accessBoundary": map[string]any{"accessBoundaryRules": []any{map[string]any{
+		"availableResource": "//storage.example/buckets/reports", "availablePermissions": []any{"storage.objects.get"}}}}}
 	var ex gitpodv1.ExchangeTokenResponse
 	fx.callInto("/gitpod.v1.IdentityService/ExchangeToken", &gitpodv1.ExchangeTokenRequest{ExchangeToken: fx.exchangeToken(fx.ada.ID)}, "", &ex)
 	federated, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: "repo:acme/app", Audience: tokens.Audience{testIssuer},
@@ -723,6 +737,10 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		// unauthenticated everywhere.
 		{name: "access token of a disabled client", token: accessVia(fx.sa, "* sts:admin", goneClient, ""), scopes: adm},
 		{name: "access token of a disabled pool (bound principal)", token: accessVia(fx.sa, "* sts:admin", "", "gone-pool"), scopes: adm},
+		// A boundary the API cannot honour: permission_denied everywhere,
+		// though it holds sts:admin (docs/security.md A-53).
+		{name: "cab-bound access token (org admin)", token: accessWith(acmeAdmin, "* sts:admin", "matrix", "", boundary),
+			principal: acmeAdmin.ID, scopes: adm, org: "acme", role: "orgadmin", bounded: true},
 		{name: "runner PAT *", token: e.mintPAT(fx.runner.ID, pat.ScopeFull), principal: fx.runner.ID, scopes: full, pat: true, org: "acme", role: "runner"},
 		{name: "org admin PAT (acme)", token: e.mintPAT(acmeAdmin.ID, adm...), principal: acmeAdmin.ID, scopes: adm, pat: true, org: "acme", role: "orgadmin"},
 		{name: "org admin PAT (evil)", token: e.mintPAT(evilAdmin.ID, adm...), principal: evilAdmin.ID, scopes: adm, pat: true, org: "evil", role: "orgadmin"},
