@@ -46,8 +46,8 @@ func (e *codeEnv) googleExchange(t *testing.T, subject, typ, options string) str
 // bearer API refuses the token (permission_denied) instead of giving it
 // its full scopes: GetIDToken would turn it into an ID token without the
 // boundary for any audience, and UserService would manage the owner's
-// PATs. The same exchange without a boundary, and the PAT itself, keep
-// working.
+// PATs. UserInfo refuses it too (403 insufficient_scope). The same
+// exchange without a boundary, and the PAT itself, keep working.
 func TestBoundaryBoundTokenRefusedByOwnAPI(t *testing.T) {
 	e := newCodeEnv(t)
 	ctx := t.Context()
@@ -85,4 +85,14 @@ func TestBoundaryBoundTokenRefusedByOwnAPI(t *testing.T) {
 		}
 	}
 
+	// UserInfo: an authorization-code token with openid, downscoped by
+	// re-exchange at /v1/token.
+	oidcTok := e.tokenFor(t, e.user, "openid", "email").AccessToken
+	if code, body, _ := e.userinfo(t, http.MethodGet, "Bearer "+e.googleExchange(t, oidcTok, oauth2.TokenTypeAccessToken, "")); code != http.StatusOK {
+		t.Errorf("userinfo with the re-exchanged token = %d %v, want 200", code, body)
+	}
+	code, body, www := e.userinfo(t, http.MethodGet, "Bearer "+e.googleExchange(t, oidcTok, oauth2.TokenTypeAccessToken, boundaryOptions))
+	if code != http.StatusForbidden || !strings.Contains(www, "insufficient_scope") || body["sub"] != nil {
+		t.Errorf("userinfo with a boundary-bound token = %d %v (WWW-Authenticate %q), want 403 insufficient_scope", code, body, www)
+	}
 }

@@ -72,6 +72,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope")
 		return
 	}
+	// A token limited by a Credential Access Boundary is for resource
+	// servers only: no boundary can name this endpoint. Whoever narrowed
+	// it presented the token it was narrowed from, which still answers
+	// here, so OIDC loses nothing (docs/security.md A-53).
+	if c.CAB != nil {
+		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token is limited by a credential access boundary, which this endpoint cannot honour")
+		return
+	}
 	// Only a token issued to one of our principals (sub is its id, and
 	// principal names its kind) describes someone we can tell about;
 	// federated and client tokens do not (T-98).
