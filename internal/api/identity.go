@@ -54,8 +54,10 @@ func (s *IdentityService) GetAuthenticatedIdentity(ctx context.Context, _ *gitpo
 // V1 (and unspecified): sub is the principal UUID. V2: sub is Gitpod's
 // org:<org-id>/<kind>:<id> (kinds: v2Kinds) and org_id, principal, name
 // and email are set.
-// The token never outlives the caller's credential. Needs
-// identity:id_token (or full access).
+// The token never outlives the caller's credential and carries its act
+// claim (a delegation's actor chain). A credential limited by a Credential
+// Access Boundary never gets here (errBoundary). Needs identity:id_token
+// (or full access).
 func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest) (*gitpodv1.GetIDTokenResponse, error) {
 	id, err := require(ctx, pat.ScopeIDToken)
 	if err != nil {
@@ -80,6 +82,11 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 	}
 	c := tokens.IDClaims{Audience: tokens.Audience(aud), Subject: id.PrincipalID,
 		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(exp)}
+	if id.Claims != nil {
+		// A delegated credential's actor chain, unchanged, in V1 and V2
+		// alike (docs/api.md, "ID tokens").
+		c.Act = id.Claims.Act
+	}
 	switch req.GetVersion() {
 	case gitpodv1.IDTokenVersion_ID_TOKEN_VERSION_UNSPECIFIED, gitpodv1.IDTokenVersion_ID_TOKEN_VERSION_V1:
 	case gitpodv1.IDTokenVersion_ID_TOKEN_VERSION_V2:

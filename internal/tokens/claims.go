@@ -179,6 +179,11 @@ type IDClaims struct {
 	Principal string      `json:"principal,omitempty"`
 	Name      string      `json:"name,omitempty"`
 	Email     string      `json:"email,omitempty"`
+	// Act is the delegation chain of the credential the ID token was
+	// minted with (RFC 8693 §4.1: act may appear in any JWT), so a token
+	// a service account obtained acting for a person never reads as the
+	// person's own (docs/design.md#id-tokens).
+	Act *Actor `json:"act,omitempty"`
 }
 
 // SubjectV2 is the V2 ID-token subject of a principal in Gitpod's form,
