@@ -22,6 +22,7 @@ const (
 	ReasonRequestedTypeUnsupp    = "requested_token_type_unsupported"
 	ReasonActorTypeMismatch      = "actor_token_type_mismatch"
 	ReasonActorNotAllowed        = "actor_not_allowed"
+	ReasonActorBoundary          = "actor_access_boundary"
 	ReasonDelegationTooDeep      = "delegation_too_deep"
 	ReasonDerivationTooDeep      = "derivation_too_deep"
 	ReasonSelfExchangeDisabled   = "self_exchange_disabled"

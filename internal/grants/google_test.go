@@ -135,6 +135,15 @@ func TestGoogleDownscoping(t *testing.T) {
 	if resp, out := do(t, r); resp.StatusCode != 400 || out["reason"] != ReasonBoundaryExists {
 		t.Errorf("second boundary: %d %v", resp.StatusCode, out)
 	}
+
+	// A downscoped token does not act for anyone: the issued token would
+	// carry the subject's boundary (or none), never the actor's, so the
+	// actor's boundary would be dropped (docs/security.md A-53).
+	form := exchangeForm(full, "actor_token", down, "actor_token_type", oauth2.TokenTypeAccessToken)
+	form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+	if resp, out := e.post(t, PathToken, form); resp.StatusCode != 400 || out["reason"] != ReasonActorBoundary {
+		t.Errorf("a downscoped actor token: %d %v, want 400 %s", resp.StatusCode, out, ReasonActorBoundary)
+	}
 }
 
 // TestGoogleRequestShape covers the dialect's parsing: both name styles,

@@ -41,6 +41,12 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if a.cab != nil {
+		// A downscoped token is for resource servers only: the issued
+		// token carries the subject's boundary, so the actor's would be
+		// dropped (docs/security.md A-53).
+		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorBoundary, errors.New("actor token limited by a credential access boundary"))
+	}
 	if a.spendKey != "" && a.spendKey == subj.spendKey {
 		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSubjectReplayed, errors.New("the one-time subject token as its own actor"))
 	}
