@@ -90,61 +90,106 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 // not outlive, and Claims the source claims that token carries
 // (docs/security.md A-50).
 func (s *Service) ConsumeExchangeToken(ctx context.Context, secret string) (Authenticated, error) {
+	au, _, err := s.RedeemExchangeToken(ctx, secret)
+	return au, err
+}
+
+// Reasons an exchange token is refused (ExchangeRedemption.Reason).
+const (
+	ExchangeMalformed         = "malformed"
+	ExchangeUnknown           = "unknown" // unknown, expired or already spent: one lookup cannot tell them apart
+	ExchangePrincipalDisabled = "principal_disabled"
+	ExchangeCreatorDisabled   = "creator_disabled"
+	ExchangeCreatorDeleted    = "creator_deleted"
+	ExchangeCreatorExpired    = "creator_expired"
+)
+
+// ExchangeRedemption is what one redemption found, for its audit event
+// (docs/design.md#audit): labels of the token, never its secret.
+type ExchangeRedemption struct {
+	// Digest is the secret's digest prefix (DigestID), which a replay
+	// shares with the redemption that spent the token; empty for a
+	// malformed secret.
+	Digest string
+	// TokenID, OrgID, PrincipalID and CreatorID are the stored token's;
+	// empty when no stored token was found.
+	TokenID, OrgID, PrincipalID, CreatorID string
+	// Reason is why the token was refused (Exchange*), empty when it was
+	// not or when storage failed.
+	Reason string
+}
+
+// RedeemExchangeToken is ConsumeExchangeToken that also says what it
+// found, issued or refused (docs/security.md D-18).
+func (s *Service) RedeemExchangeToken(ctx context.Context, secret string) (Authenticated, ExchangeRedemption, error) {
+	var r ExchangeRedemption
 	if err := PrefixExchangeToken.Parse(secret); err != nil {
-		return Authenticated{}, errInvalidToken
+		r.Reason = ExchangeMalformed
+		return Authenticated{}, r, errInvalidToken
 	}
 	digest, err := s.digest(secret)
 	if err != nil {
-		return Authenticated{}, err
+		return Authenticated{}, r, err
+	}
+	r.Digest = DigestID(digest)
+	fail := func(err error) (Authenticated, ExchangeRedemption, error) {
+		err = s.lookupErr(ctx, err, r.Digest)
+		if err == errInvalidToken {
+			r.Reason = ExchangeUnknown
+		}
+		return Authenticated{}, r, err
 	}
 	t, err := s.store.ConsumeExchangeToken(ctx, digest, s.now())
 	if err != nil {
-		return Authenticated{}, s.lookupErr(ctx, err, DigestID(digest))
+		return fail(err)
 	}
+	r.TokenID, r.OrgID, r.PrincipalID, r.CreatorID = t.ID, t.OrgID, t.PrincipalID, t.CreatorID
 	p, err := s.store.GetPrincipal(ctx, t.PrincipalID)
 	if err != nil {
-		return Authenticated{}, s.lookupErr(ctx, err, DigestID(digest))
+		return fail(err)
 	}
 	if p.Disabled || p.OrgID != t.OrgID {
 		s.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", t.ID, "reason", "principal disabled")
-		return Authenticated{}, errInvalidToken
+		r.Reason = ExchangePrincipalDisabled
+		return Authenticated{}, r, errInvalidToken
 	}
-	if err := s.creatorStands(ctx, t); err != nil {
-		return Authenticated{}, err
+	if r.Reason, err = s.creatorStands(ctx, t); err != nil {
+		return Authenticated{}, r, err
 	}
 	org, err := s.store.GetOrganization(ctx, t.OrgID)
 	if err != nil {
-		return Authenticated{}, s.lookupErr(ctx, err, DigestID(digest))
+		return fail(err)
 	}
 	return Authenticated{
 		OrgID: t.OrgID, OrgTier: org.Tier, Principal: p,
 		Scopes: []string{ScopeFull}, ExpiresAt: t.CreatorExpiresAt, Claims: t.Claims,
-	}, nil
+	}, r, nil
 }
 
 // creatorStands refuses a spent exchange token whose creator is disabled
 // or deleted, or whose creating credential has expired: what it would buy
-// derives from them (docs/security.md A-50). The operator's tokens have
-// no creator. The creator's organization is not compared: an instance
-// administrator creates tokens for any organization's principals.
-func (s *Service) creatorStands(ctx context.Context, t storage.ExchangeToken) error {
+// derives from them (docs/security.md A-50); the reason is one of
+// Exchange*. The operator's tokens have no creator. The creator's
+// organization is not compared: an instance administrator creates tokens
+// for any organization's principals.
+func (s *Service) creatorStands(ctx context.Context, t storage.ExchangeToken) (string, error) {
 	reason := ""
 	if !t.CreatorExpiresAt.IsZero() && !s.now().Before(t.CreatorExpiresAt) {
-		reason = "creator's credential expired"
+		reason = ExchangeCreatorExpired
 	} else if t.CreatorID != "" {
 		cr, err := s.store.GetPrincipal(ctx, t.CreatorID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			reason = "creator deleted"
+			reason = ExchangeCreatorDeleted
 		case err != nil:
-			return s.lookupErr(ctx, err, DigestID(t.Digest))
+			return "", s.lookupErr(ctx, err, DigestID(t.Digest))
 		case cr.Disabled:
-			reason = "creator disabled"
+			reason = ExchangeCreatorDisabled
 		}
 	}
 	if reason != "" {
 		s.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", t.ID, "creator", t.CreatorID, "reason", reason)
-		return errInvalidToken
+		return reason, errInvalidToken
 	}
-	return nil
+	return "", nil
 }
