@@ -149,7 +149,9 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 		w.Header().Set("Cache-Control", "no-store")
 		if public[r.URL.Path] {
 			if limitPublic(lim, ew, w, r) {
-				next.ServeHTTP(w, r)
+				// Who asked, for the audit event (docs/security.md D-18).
+				m := &callMeta{requestID: w.Header().Get("X-Request-Id"), clientIP: clientip.FromRequest(r), userAgent: audit.UserAgent(r.UserAgent())}
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callMetaKey{}, m)))
 			} else if onRefused != nil {
 				onRefused(r.URL.Path, connect.CodeResourceExhausted)
 			}

@@ -119,6 +119,10 @@ type Handler struct {
 	// arrive after the routes are mounted).
 	hostTokens atomic.Pointer[hosttoken.Service]
 
+	// tokenAudit records ExchangeToken's and GetIDToken's events once
+	// SetTokenAudit supplies the writer (tokenaudit.go).
+	tokenAudit atomic.Pointer[tokenAudit]
+
 	// unready, set by Unready until Ready, makes every procedure answer
 	// unavailable with Retry-After.
 	unready atomic.Bool

@@ -58,7 +58,13 @@ func (s *IdentityService) GetAuthenticatedIdentity(ctx context.Context, _ *gitpo
 // claim (a delegation's actor chain). A credential limited by a Credential
 // Access Boundary never gets here (errBoundary). Needs identity:id_token
 // (or full access).
-func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest) (*gitpodv1.GetIDTokenResponse, error) {
+func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest) (res *gitpodv1.GetIDTokenResponse, err error) {
+	var minted tokens.IDClaims
+	defer func() { // its audit event (docs/security.md D-18)
+		if err = s.h.auditIDToken(ctx, req, &minted, err); err != nil {
+			res = nil
+		}
+	}()
 	id, err := require(ctx, pat.ScopeIDToken)
 	if err != nil {
 		return nil, err
@@ -102,7 +108,7 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 	if c.Expiry <= c.IssuedAt {
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // credential expires within the second
 	}
-	tok, _, err := s.h.idTokenIssuer(aud).MintIDToken(ctx, c)
+	tok, minted, err := s.h.idTokenIssuer(aud).MintIDToken(ctx, c)
 	if err != nil {
 		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 	}
@@ -129,11 +135,21 @@ func (h *Handler) idTokenIssuer(aud []string) *tokens.Issuer {
 // its principal. It needs no Authorization header. The token carries what
 // the exchange token's creator derives from and never outlives the
 // creator's credential (docs/security.md A-50).
-func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.ExchangeTokenRequest) (*gitpodv1.ExchangeTokenResponse, error) {
+//
+// Each redemption, issued or refused (a malformed, unknown, expired or
+// spent exchange token included), leaves a token.exchange event
+// (docs/security.md D-18).
+func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.ExchangeTokenRequest) (res *gitpodv1.ExchangeTokenResponse, err error) {
 	if req.GetExchangeToken() == "" {
 		return nil, sts.Errorf(sts.Invalid, "exchange_token required")
 	}
-	au, err := s.h.PATs.ConsumeExchangeToken(ctx, req.GetExchangeToken())
+	au, red, err := s.h.PATs.RedeemExchangeToken(ctx, req.GetExchangeToken())
+	var minted tokens.AccessClaims
+	defer func() {
+		if err = s.h.auditExchange(ctx, &red, au.Claims, &minted, err); err != nil {
+			res = nil
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +174,7 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	if c.Expiry <= c.IssuedAt {
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // the creator's credential expires within the second
 	}
-	tok, _, err := s.h.Issuer.MintAccessToken(ctx, c)
+	tok, minted, err := s.h.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
 		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 	}

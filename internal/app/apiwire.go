@@ -89,7 +89,9 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 }
 
 // ready hands the PAT and client services the digest pepper (each keeps
-// a copy) and bootstraps the first organization and admin user.
+// a copy) and bootstraps the first organization and admin user. The
+// handler stays unready until serve has given it the audit writer
+// (Handler.SetTokenAudit) and calls Ready.
 func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, firstOrg string, logger *slog.Logger) error {
 	if err := c.pats.SetPepper(p); err != nil {
 		return err
@@ -97,11 +99,7 @@ func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, f
 	if err := c.clients.SetPepper(p); err != nil {
 		return err
 	}
-	if err := bootstrap(ctx, store, firstOrg, logger); err != nil {
-		return err
-	}
-	c.handler.Ready()
-	return nil
+	return bootstrap(ctx, store, firstOrg, logger)
 }
 
 // bootstrap creates an admin user when storage has no principal at all (a
