@@ -99,6 +99,17 @@ func CheckClient(client *storage.Client, is Issuance) error {
 	return nil
 }
 
+// mayKnowPool reports whether client may learn why pool p, which a request
+// named or its token selected, refused the request: only an authenticated,
+// enabled client of p's own organization may (docs/security.md T-102). It
+// is entitled to know its organization's pools, whatever its allowlist.
+// Anyone else (no client, a public client, a client of another
+// organization) gets hidePool's one answer, also for an open pool, whose
+// existence its first token refusal may still show.
+func mayKnowPool(client *storage.Client, p *trust.Pool) bool {
+	return p != nil && client != nil && !client.Disabled && client.OrgID == p.OrgID
+}
+
 // clientCeiling narrows a scope ceiling to what client may obtain, without
 // offline_access when the client may not use refresh tokens (nil client:
 // unchanged).

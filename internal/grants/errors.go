@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -99,4 +100,31 @@ func unavailable(reason string, cause error) *oauth2.Error {
 // dialects with their own code for that (Google: invalid_grant).
 func isTokenRefusal(e *oauth2.Error) bool {
 	return e.Code == oauth2.ErrorInvalidRequest && (e.Description == descSubject || e.Description == descActor)
+}
+
+// poolHidden marks the cause of a refusal about a pool or provider the
+// caller may not learn about (docs/security.md T-102); the dialects render
+// it as they render a pool that does not exist.
+type poolHidden struct{ error }
+
+func (h poolHidden) Unwrap() error { return h.error }
+
+// hidePool is the one refusal for a pool or provider named or selected by
+// a caller not entitled to know it (mayKnowPool): unknown, disabled, of
+// another organization, or refusing this caller (no client where the pool
+// needs one, a client of another organization). It is what a pool that
+// does not exist answers, a refused token (RFC 8693 §2.2.2; Google's
+// dialect: invalid_target), so nothing in it tells these apart; reason
+// keeps the precise cause for the log, the audit trail and the metrics.
+func hidePool(isSubject bool, reason string, cause error) *oauth2.Error {
+	if cause == nil {
+		cause = errors.New(reason)
+	}
+	return tokenError(isSubject, reason, poolHidden{cause})
+}
+
+// isPoolHidden reports whether e is a hidePool refusal.
+func isPoolHidden(e *oauth2.Error) bool {
+	_, ok := errors.AsType[poolHidden](e.Err)
+	return ok
 }

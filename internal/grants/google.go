@@ -102,17 +102,23 @@ func parseGoogle(r *http.Request) (*Request, error) {
 const GoogleDefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 
 // refineGoogle turns a refused pool or provider named by the audience into
-// Google's invalid_target, naming what was not found. Both IDs come from
-// the caller's own audience; unknown and disabled read the same.
+// Google's invalid_target, as Google STS answers an audience naming a pool
+// or provider that is missing, disabled or deleted. Both IDs come from the
+// caller's own audience. To a caller not entitled to know the pool
+// (hidePool) one description covers unknown, disabled, another
+// organization's and a pool refusing this caller (docs/security.md T-102);
+// an authenticated client of the pool's organization learns which provider
+// was refused.
 func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 	if req == nil || req.PoolID == "" || e.Description != descSubject {
 		return e
 	}
 	var desc string
-	switch trust.Reason(e.Reason) {
-	case trust.ReasonPoolUnknown, trust.ReasonPoolDisabled:
-		desc = "audience: pool " + strconv.Quote(req.PoolID) + " is not found or disabled"
-	case trust.ReasonProviderUnknown, trust.ReasonProviderDisabled:
+	switch {
+	case isPoolHidden(e):
+		desc = "audience: pool " + strconv.Quote(req.PoolID) + " with provider " + strconv.Quote(req.ProviderID) +
+			" is not found, disabled, or not available to this caller"
+	case trust.Reason(e.Reason) == trust.ReasonProviderUnknown, trust.Reason(e.Reason) == trust.ReasonProviderDisabled:
 		desc = "audience: provider " + strconv.Quote(req.ProviderID) + " is not found or disabled in pool " + strconv.Quote(req.PoolID)
 	default:
 		return e

@@ -52,8 +52,10 @@ func TestPublicClientTokenExchange(t *testing.T) {
 	if status, out := send(public.ID, "ci", "sts"); status != 200 {
 		t.Fatalf("public client against an unauthenticated pool: %d %v", status, out)
 	}
-	// Identified is not authenticated: a pool that requires a client refuses it.
-	if status, out := send(public.ID, "locked", "locked"); status == 200 || out["error"] != oauth2.ErrorInvalidClient {
+	// Identified is not authenticated: a pool that requires a client refuses
+	// it, as an anonymous caller, with the answer of no such pool
+	// (docs/security.md T-102).
+	if status, out := send(public.ID, "locked", "locked"); status != 400 || out["error"] != oauth2.ErrorInvalidRequest || out["reason"] != ReasonClientAuthRequired {
 		t.Errorf("public client against a pool that requires authentication: %d %v", status, out)
 	}
 	// A confidential client must still prove itself; unknown and disabled clients are refused.

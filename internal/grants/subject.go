@@ -117,6 +117,11 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		if trust.ReasonOf(err) == trust.ReasonUnavailable {
 			return nil, unavailable(string(trust.ReasonUnavailable), err)
 		}
+		if sel.PoolID != "" && !mayKnowPool(client, trust.PoolOf(err)) {
+			// The caller named the pool: unknown, disabled and a provider
+			// refused all read as no such pool (docs/security.md T-102).
+			return nil, hidePool(isSubject, string(trust.ReasonOf(err)), err)
+		}
 		return nil, tokenError(isSubject, string(trust.ReasonOf(err)), err)
 	}
 	if isSubject {
@@ -127,8 +132,14 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	}
 	// Before any signature work: the client may use this grant and this
 	// pool, or the pool admits no client. The actor's pool is judged like
-	// the subject's. Scopes and audiences are judged once known.
+	// the subject's. Scopes and audiences are judged once known. The
+	// token is not verified yet, and only the pool's provider could
+	// verify it: to a caller not entitled to know the pool, a pool that
+	// refuses it reads as no such pool (docs/security.md T-102).
 	if err := CheckClient(client, Issuance{Grant: req.GrantType, Pool: m.Pool}); err != nil {
+		if e, ok := errors.AsType[*oauth2.Error](err); ok && !mayKnowPool(client, m.Pool) {
+			return nil, hidePool(isSubject, e.Reason, e.Err)
+		}
 		return nil, err
 	}
 	var id *federation.Identity

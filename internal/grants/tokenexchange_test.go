@@ -140,7 +140,9 @@ func TestTokenExchange(t *testing.T) {
 		{name: "T-07 GET", req: raw("GET", PathToken+"?"+exchangeForm("x").Encode(), "", ""), wantStatus: 405},
 		{name: "T-07 token in the query", req: raw("POST", PathToken+"?subject_token=x", "application/x-www-form-urlencoded", exchangeForm(good()).Encode()), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonTokenInURL},
 		{name: "T-08 unknown grant_type", req: form(url.Values{"grant_type": {"urn:example:nope"}}), wantStatus: 400, wantError: "unsupported_grant_type", wantReason: ReasonGrantUnsupported},
-		{name: "T-09 pool requires client auth", req: form(exchangeForm(with("aud", "locked"))), wantStatus: 401, wantError: "invalid_client", wantReason: ReasonClientAuthRequired},
+		// Without a client, a pool that needs one answers as no such pool
+		// (T-102); the reason says why.
+		{name: "T-09 pool requires client auth", req: form(exchangeForm(with("aud", "locked"))), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonClientAuthRequired},
 		{name: "T-09 client credentials we cannot check", req: func() *http.Request {
 			r := form(exchangeForm(good()))()
 			r.SetBasicAuth("c", "s")

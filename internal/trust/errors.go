@@ -24,8 +24,13 @@ const (
 // material.
 type Error struct {
 	Reason Reason
-	msg    string
-	Err    error
+	// Pool is the pool the refusal is about when the request named one
+	// that exists, is enabled and compiled (a provider refused, or its
+	// policy invalid); nil otherwise. The token endpoint tells only those
+	// entitled to know that pool why it refused (docs/security.md T-102).
+	Pool *Pool
+	msg  string
+	Err  error
 }
 
 func (e *Error) Error() string {
@@ -48,4 +53,13 @@ func ReasonOf(err error) Reason {
 		return e.Reason
 	}
 	return ""
+}
+
+// PoolOf returns the pool a refusal from this package is about (Error.Pool),
+// or nil.
+func PoolOf(err error) *Pool {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Pool
+	}
+	return nil
 }

@@ -114,9 +114,17 @@ func checkPool(p *Pool) error {
 	case p.Disabled:
 		return newError(ReasonPoolDisabled, "pool "+p.ID+" is disabled", nil)
 	case p.CompileErr != nil:
-		return newError(ReasonPolicyInvalid, "pool "+p.ID+" has an invalid policy", p.CompileErr)
+		return p.refusal(ReasonPolicyInvalid, "pool "+p.ID+" has an invalid policy", p.CompileErr)
 	}
 	return nil
+}
+
+// refusal is an error about p, which exists and is enabled: a request
+// that named p learns about it only when entitled to (Error.Pool).
+func (p *Pool) refusal(r Reason, msg string, cause error) *Error {
+	e := newError(r, msg, cause)
+	e.Pool = p
+	return e
 }
 
 func selectInPool(p *Pool, sel Selector) (Match, error) {
@@ -126,16 +134,16 @@ func selectInPool(p *Pool, sel Selector) (Match, error) {
 	if sel.ProviderID != "" {
 		pr, ok := p.Provider(sel.ProviderID)
 		if !ok {
-			return Match{}, newError(ReasonProviderUnknown, "no such provider in pool "+p.ID, nil)
+			return Match{}, p.refusal(ReasonProviderUnknown, "no such provider in pool "+p.ID, nil)
 		}
 		if pr.Disabled {
-			return Match{}, newError(ReasonProviderDisabled, "provider "+p.ID+"/"+pr.ID+" is disabled", nil)
+			return Match{}, p.refusal(ReasonProviderDisabled, "provider "+p.ID+"/"+pr.ID+" is disabled", nil)
 		}
 		return Match{Pool: p, Provider: pr}, nil
 	}
 	if sel.Issuer == "" && len(p.Providers) == 1 {
 		if p.Providers[0].Disabled {
-			return Match{}, newError(ReasonProviderDisabled, "the provider of pool "+p.ID+" is disabled", nil)
+			return Match{}, p.refusal(ReasonProviderDisabled, "the provider of pool "+p.ID+" is disabled", nil)
 		}
 		return Match{Pool: p, Provider: p.Providers[0]}, nil
 	}
@@ -152,10 +160,10 @@ func selectInPool(p *Pool, sel Selector) (Match, error) {
 		}
 	}
 	if best < 0 {
-		return Match{}, newError(ReasonIssuerUnknown, "no provider of pool "+p.ID+" trusts this issuer", nil)
+		return Match{}, p.refusal(ReasonIssuerUnknown, "no provider of pool "+p.ID+" trusts this issuer", nil)
 	}
 	if p.Providers[best].Disabled {
-		return Match{}, newError(ReasonProviderDisabled, "the provider of pool "+p.ID+" for this issuer is disabled", nil)
+		return Match{}, p.refusal(ReasonProviderDisabled, "the provider of pool "+p.ID+" for this issuer is disabled", nil)
 	}
 	// The issuer is trusted but for other audiences: let verification say
 	// audience_mismatch with the provider's own check.
