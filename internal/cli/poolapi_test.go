@@ -253,6 +253,22 @@ func testServePoolServiceAPI(t *testing.T) {
 		t.Errorf("exchange after deleting the pool = %d, %s; want 400 issuer_unknown", code, outcome(body))
 	}
 	gone("pool deleted")
+	// Created again under the same IDs: the tokens the deletion ended
+	// stay ended, and new ones work (docs/security.md A-54).
+	if _, err := ps.CreatePool(ctx, &stsv1.CreatePoolRequest{PoolId: "ci", OrganizationId: orgID, Condition: "true",
+		Scopes: []string{"read"}, AllowUnauthenticated: true}); err != nil {
+		t.Fatalf("CreatePool again: %v", err)
+	}
+	if _, err := ps.CreateProvider(ctx, &stsv1.CreateProviderRequest{PoolId: "ci", ProviderId: "local", Issuer: iss.url, Audiences: []string{"sts"}}); err != nil {
+		t.Fatalf("CreateProvider again: %v", err)
+	}
+	gone("pool deleted, then created again under its ID")
+	time.Sleep(1100 * time.Millisecond) // iat has whole seconds: a token of the deletion's second is ended too
+	if code, body := exchange(iss.mint(t, "repo:acme/app", "acme")); code != 200 {
+		t.Errorf("exchange through the pool created again = %d, %s", code, outcome(body))
+	} else if _, active, _ := d.consumers(t, body["access_token"].(string)); !active {
+		t.Error("a token of the pool created again is inactive")
+	}
 
 	logs := r.stderr.String()
 	for _, s := range []string{tok, at, admin, notAdmin} {

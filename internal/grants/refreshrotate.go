@@ -257,7 +257,7 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
 	}
-	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID); {
+	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
 		return nil, unavailable("storage_unavailable", err)
 	case revoked:

@@ -106,7 +106,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 	// derives from (its principal, client, PAT, pool, the tokens it was
 	// exchanged from) still stands, as the refresh grant re-checks
 	// (docs/security.md ).
-	switch revoked, err := tokens.FamilySourceRevoked(ctx, h.Refresh, &c, rt.FamilyID); {
+	switch revoked, err := tokens.FamilySourceRevoked(ctx, h.Refresh, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
 		return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	case revoked:

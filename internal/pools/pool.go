@@ -267,6 +267,13 @@ func (s *Service) DeletePool(ctx context.Context, c Caller, id string) (int, err
 	if err != nil {
 		return 0, storageErr(err, "providers")
 	}
+	// First the row that ends the pool's tokens for good: its ID can be
+	// used again, by any organization, and the tokens carry only the ID
+	// (docs/security.md A-54). Should the deletion then fail, the pool
+	// stays with its earlier tokens ended, which the caller meant anyway.
+	if err := s.store.PutRevocation(ctx, storage.PoolRevocation(id, "pool deleted", s.now(), s.revocationKeep())); err != nil {
+		return 0, storageErr(err, "pool "+quote(id))
+	}
 	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeletePool(ctx, id) },
 		func() error { return s.store.DeletePool(ctx, id) },
 		func() (string, string, string, string) { return p.OrgID, ActionPoolDelete, "pool/" + id, "" })

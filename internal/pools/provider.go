@@ -221,6 +221,11 @@ func (s *Service) DeleteProvider(ctx context.Context, c Caller, poolID, id strin
 	if err != nil {
 		return err
 	}
+	// As for a pool: the row first, so the ID used again brings nothing
+	// back (docs/security.md A-54).
+	if err := s.store.PutRevocation(ctx, storage.ProviderRevocation(poolID, id, "provider deleted", s.now(), s.revocationKeep())); err != nil {
+		return storageErr(err, "provider "+poolID+"/"+id)
+	}
 	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeleteProvider(ctx, poolID, id) },
 		func() error { return s.store.DeleteProvider(ctx, poolID, id) },
 		func() (string, string, string, string) {

@@ -1,6 +1,7 @@
 package pools
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 // Store is the narrow storage view the service needs.
 type Store interface {
 	storage.TrustStore
+	// PutRevocation stores the row a deletion leaves (docs/security.md A-54).
+	PutRevocation(ctx context.Context, r storage.Revocation) error
 	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
 	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
 	AppendAudit(ctx context.Context, events ...storage.AuditEvent) error
@@ -157,6 +160,13 @@ func (s *Service) changeAudited(ctx context.Context, c Caller, change func(stora
 	orgID, action, target, detail := ev()
 	s.audit(ctx, c, orgID, action, target, detail)
 	return nil
+}
+
+// revocationKeep is how long the row a deletion leaves is kept: the
+// longest any token lives plus the leeway, after which every token
+// exchanged through the deleted pool or provider has expired.
+func (s *Service) revocationKeep() time.Duration {
+	return s.limits.MaxTokenLifetime + cmp.Or(s.limits.Leeway, federation.DefaultLeeway)
 }
 
 // changeErr maps changeAudited's error: a failed event is unavailable,

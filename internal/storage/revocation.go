@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -15,6 +16,44 @@ type Revocation struct {
 	Reason       string
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
+}
+
+// RevocationIDPool is the ID of the row that ends every token exchanged
+// through pool (its pool claim, or a src_pool entry) up to the pool's
+// deletion: pool IDs are chosen by people and can be used again, by any
+// organization, so the deletion must outlive the pool
+// (docs/security.md A-54).
+func RevocationIDPool(pool string) string { return revocationPrefixPool + pool }
+
+// RevocationIDProvider is the ID of the row that ends every token
+// exchanged through one provider of pool up to the provider's deletion.
+func RevocationIDProvider(pool, provider string) string {
+	return revocationPrefixProvider + pool + "/" + provider
+}
+
+const (
+	revocationPrefixPool     = "pool:"
+	revocationPrefixProvider = "provider:"
+)
+
+// IsPoolRevocation reports whether id is a pool's or a provider's row.
+func IsPoolRevocation(id string) bool {
+	return strings.HasPrefix(id, revocationPrefixPool) || strings.HasPrefix(id, revocationPrefixProvider)
+}
+
+// PoolRevocation is the row a pool's deletion leaves at now, kept for
+// keep (the longest any token lives plus the leeway): every token
+// exchanged through the pool until now has expired by then.
+func PoolRevocation(pool, reason string, now time.Time, keep time.Duration) Revocation {
+	return Revocation{ID: RevocationIDPool(pool), IssuedBefore: Now(now), Reason: reason,
+		CreatedAt: Now(now), ExpiresAt: Now(now.Add(keep))}
+}
+
+// ProviderRevocation is the row a provider's deletion leaves, as
+// [PoolRevocation].
+func ProviderRevocation(pool, provider, reason string, now time.Time, keep time.Duration) Revocation {
+	return Revocation{ID: RevocationIDProvider(pool, provider), IssuedBefore: Now(now), Reason: reason,
+		CreatedAt: Now(now), ExpiresAt: Now(now.Add(keep))}
 }
 
 // RevocationStore persists revocations.

@@ -138,7 +138,71 @@ func TestStoreRevocationsFurther(t *testing.T) {
 	}
 	c := f.claims()
 	c.SourceGrants = []string{"fam-a"}
-	if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new"); err != nil || !revoked {
+	if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new", t0); err != nil || !revoked {
 		t.Errorf("a family begun from a token of a revoked actor family: revoked = %v, %v; want true", revoked, err)
+	}
+}
+
+// TestStoreRevocationsByPool: the rows a pool's or a provider's deletion
+// leaves end every token exchanged through it (pool, provider, or a
+// src_pool entry) issued up to the deletion, so a pool created again
+// under the same ID, in any organization, does not bring them back; a
+// token issued after the row, and a token of another pool, live on
+// (docs/security.md A-54).
+func TestStoreRevocationsByPool(t *testing.T) {
+	s := sqlitetest.NewStore(t)
+	f := newFixture(t, signer.ES256)
+	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
+	mint := func(edit func(c *tokens.AccessClaims)) string {
+		t.Helper()
+		c := f.claims()
+		c.Pool, c.Provider = "", ""
+		edit(&c)
+		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	through := func(pool, provider string) func(*tokens.AccessClaims) {
+		return func(c *tokens.AccessClaims) { c.Pool, c.Provider = pool, provider }
+	}
+	viaActor := func(pool, provider string) func(*tokens.AccessClaims) {
+		return func(c *tokens.AccessClaims) { c.SourcePools = []string{tokens.SourcePool(pool, provider)} }
+	}
+	ci, ciActor, gh, ghActor, other := mint(through("ci", "gitlab")), mint(viaActor("ci", "gitlab")),
+		mint(through("gh", "actions")), mint(viaActor("gh", "actions")), mint(through("ci2", "gitlab"))
+	for _, r := range []storage.Revocation{
+		storage.PoolRevocation("ci", "pool deleted", t0, time.Hour),
+		storage.ProviderRevocation("gh", "actions", "provider deleted", t0, time.Hour),
+	} {
+		if err := s.PutRevocation(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, tok := range map[string]string{"pool deleted": ci, "its actor's pool deleted": ciActor,
+		"provider deleted": gh, "its actor's provider deleted": ghActor} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); tokens.Reason(err) != "token_revoked" {
+			t.Errorf("%s: err = %v, want token_revoked", name, err)
+		}
+	}
+	if _, err := f.verifier.VerifyAccessToken(t.Context(), other, testAud); err != nil {
+		t.Errorf("a token of another pool: %v", err)
+	}
+	f.clock.t = t0.Add(2 * time.Second)
+	for name, tok := range map[string]string{"pool created again": mint(through("ci", "gitlab")), "provider created again": mint(through("gh", "actions"))} {
+		if _, err := f.verifier.VerifyAccessToken(t.Context(), tok, testAud); err != nil {
+			t.Errorf("a token issued after the deletion (%s): %v", name, err)
+		}
+	}
+	c := f.claims()
+	c.Pool, c.Provider = "ci", "gitlab"
+	for _, tc := range []struct {
+		created time.Time
+		want    bool
+	}{{t0.Add(-time.Minute), true}, {t0, true}, {t0.Add(2 * time.Second), false}} {
+		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam", tc.created); err != nil || revoked != tc.want {
+			t.Errorf("a family of the deleted pool whose refresh token dates from %v: revoked = %v, %v; want %v", tc.created.Sub(t0), revoked, err, tc.want)
+		}
 	}
 }

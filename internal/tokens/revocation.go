@@ -46,6 +46,20 @@ func RevocationIDGrant(family string) string { return revocationPrefixGrant + fa
 
 const revocationPrefixGrant = "grant:"
 
+// appendPoolRevocationIDs appends the pool and provider rows of every
+// pool c was exchanged through, its own and its src_pool entries: the
+// rows a deletion leaves (storage.PoolRevocation, docs/security.md A-54).
+func appendPoolRevocationIDs(ids []string, c *AccessClaims) []string {
+	if c.Pool != "" {
+		ids = append(ids, storage.RevocationIDPool(c.Pool), storage.RevocationIDProvider(c.Pool, c.Provider))
+	}
+	for _, e := range c.SourcePools {
+		pool, provider, _ := strings.Cut(e, "/")
+		ids = append(ids, storage.RevocationIDPool(pool), storage.RevocationIDProvider(pool, provider))
+	}
+	return ids
+}
+
 // RevocationIDClientSubject is the revocation row ID of every token a
 // client holds for one person (a withdrawn consent). The client ID's
 // length keeps the pair unambiguous whatever either contains.
@@ -120,6 +134,8 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 	for _, sub := range c.SourceSubjects {
 		ids = append(ids, RevocationIDSubject(sub))
 	}
+	// And with a pool or provider deleted since.
+	ids = appendPoolRevocationIDs(ids, c)
 	iat := c.IssuedAt.Time()
 	rs, err := s.Store.GetRevocations(ctx, ids...)
 	if err != nil {
@@ -134,6 +150,9 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 				return true, nil
 			}
 		default:
+			if storage.IsPoolRevocation(r.ID) && !iat.After(r.IssuedBefore) {
+				return true, nil // a pool or provider it came through, deleted since
+			}
 			if j, ok := strings.CutPrefix(r.ID, revocationPrefixJTI); ok && slices.Contains(c.SourceJTIs, j) {
 				return true, nil // a token it was exchanged from
 			}
@@ -158,15 +177,20 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 // one of our tokens it was exchanged from (src_jti), or the earlier family
 // that token belonged to (grant_id, when it is not the family's own). The
 // refresh grant and introspection refuse such a family: every token it
-// minted would be refused anyway (docs/security.md A-36).
-func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string) (bool, error) {
-	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+1)
+// minted would be refused anyway (docs/security.md A-36). A pool or
+// provider it came through that was deleted after created, the family's
+// current refresh token's creation, ends it too, so a pool created again
+// under the same ID does not bring it back: no refresh can happen
+// while the pool is gone, so the current token predates the deletion.
+func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string, created time.Time) (bool, error) {
+	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+3)
 	for _, j := range c.SourceJTIs {
 		ids = append(ids, RevocationIDJTI(j))
 	}
 	for _, g := range c.SourceGrants {
 		ids = append(ids, RevocationIDGrant(g))
 	}
+	ids = appendPoolRevocationIDs(ids, c)
 	if c.GrantID != "" && c.GrantID != family {
 		ids = append(ids, RevocationIDGrant(c.GrantID))
 	}
@@ -177,5 +201,10 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 	if err != nil {
 		return false, fmt.Errorf("tokens: revocation check: %w", err)
 	}
-	return len(rs) > 0, nil
+	for _, r := range rs {
+		if !storage.IsPoolRevocation(r.ID) || !created.After(r.IssuedBefore) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
