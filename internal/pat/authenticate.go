@@ -64,16 +64,18 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Authenticate
 	if subtle.ConstantTimeCompare(e.pat.Digest, digest) != 1 { // defense in depth
 		return Authenticated{}, errInvalidToken
 	}
-	reason := ""
-	switch {
-	case !now.Before(e.pat.ExpiresAt):
-		reason = "expired"
-	case e.pat.ExpiresAt.Sub(now) > s.maxLifetime()+lifetimeLeeway:
-		reason = "lifetime exceeds policy"
-	case e.owner.Disabled:
-		reason = "owner disabled"
-	case e.owner.OrgID != e.pat.OrgID:
-		reason = "owner moved organization" // defense in depth
+	reason := s.refusal(e, now)
+	if reason != "" && ok && (e.owner.Disabled || e.owner.OrgID != e.pat.OrgID) {
+		// A refusal is never taken from the cache: an owner re-enabled
+		// elsewhere is accepted at once (docs/architecture.md).
+		var err error
+		if e, err = s.load(ctx, digest, now); err != nil {
+			return Authenticated{}, err
+		}
+		if subtle.ConstantTimeCompare(e.pat.Digest, digest) != 1 {
+			return Authenticated{}, errInvalidToken
+		}
+		reason = s.refusal(e, now)
 	}
 	if reason != "" {
 		s.logger().InfoContext(ctx, "personal access token rejected", "pat_id", e.pat.ID, "reason", reason)
@@ -84,6 +86,21 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Authenticate
 		OrgID: e.pat.OrgID, OrgTier: e.tier, Principal: e.owner, TokenID: e.pat.ID,
 		Scopes: e.pat.Scopes, ExpiresAt: e.pat.ExpiresAt, Generation: DigestID(e.pat.Digest),
 	}, nil
+}
+
+// refusal is why e's PAT is refused at now, or "".
+func (s *Service) refusal(e cacheEntry, now time.Time) string {
+	switch {
+	case !now.Before(e.pat.ExpiresAt):
+		return "expired"
+	case e.pat.ExpiresAt.Sub(now) > s.maxLifetime()+lifetimeLeeway:
+		return "lifetime exceeds policy"
+	case e.owner.Disabled:
+		return "owner disabled"
+	case e.owner.OrgID != e.pat.OrgID:
+		return "owner moved organization" // defense in depth
+	}
+	return ""
 }
 
 func (s *Service) cacheTTL() time.Duration {
