@@ -98,21 +98,10 @@ func (h *Handler) tokenEvent(ctx context.Context, ev storage.AuditEvent, detail 
 // reason, if any.
 func closeDetail(ev storage.AuditEvent, detail []byte, reason string) storage.AuditEvent {
 	if reason != "" {
-		detail = jsonField(detail, "reason", reason)
+		detail = oauth2.AppendJSONMember(detail, "reason", reason)
 	}
 	ev.Detail = string(append(detail, '}'))
 	return ev
-}
-
-// jsonField appends one string member to an open JSON object.
-func jsonField(b []byte, name, v string) []byte {
-	if b[len(b)-1] != '{' {
-		b = append(b, ',')
-	}
-	b = append(b, '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return oauth2.AppendJSONString(b, v)
 }
 
 // detailOpen starts an event's detail: {"dialect":"gitpod". Every member
@@ -143,16 +132,16 @@ func (h *Handler) auditExchange(ctx context.Context, r *pat.ExchangeRedemption, 
 	}
 	d := detailOpen()
 	if r.TokenID != "" {
-		d = jsonField(d, "exchange_token_id", r.TokenID)
+		d = oauth2.AppendJSONMember(d, "exchange_token_id", r.TokenID)
 	}
 	if r.CreatorID != "" {
-		d = jsonField(d, "creator", "principal:"+r.CreatorID)
+		d = oauth2.AppendJSONMember(d, "creator", "principal:"+r.CreatorID)
 	}
 	if err == nil {
 		if len(src) > 2 { // the stored JSON object of src_ lists ExchangeToken parsed (exchangeClaims); "{}" when empty
 			d = append(append(d, `,"src":`...), src...)
 		}
-		d = jsonField(d, "jti", c.ID)
+		d = oauth2.AppendJSONMember(d, "jti", c.ID)
 	}
 	return h.tokenEvent(ctx, ev, d, r.Reason, err)
 }
@@ -176,11 +165,11 @@ func (h *Handler) auditIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequ
 	d := detailOpen()
 	switch id.Credential {
 	case CredentialPAT:
-		d = jsonField(d, "pat_id", id.TokenID)
+		d = oauth2.AppendJSONMember(d, "pat_id", id.TokenID)
 	case CredentialAccessToken:
-		d = jsonField(d, "src_jti", id.TokenID)
+		d = oauth2.AppendJSONMember(d, "src_jti", id.TokenID)
 	}
-	d = jsonField(d, "version", req.GetVersion().String())
+	d = oauth2.AppendJSONMember(d, "version", req.GetVersion().String())
 	// Audiences within GetIDToken's limits only: a refused request's are
 	// unchecked input.
 	if aud := req.GetAudience(); len(aud) > 0 && len(aud) <= maxAudiences &&
@@ -195,7 +184,7 @@ func (h *Handler) auditIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequ
 		d = append(d, ']')
 	}
 	if err == nil {
-		d = jsonField(d, "jti", c.ID)
+		d = oauth2.AppendJSONMember(d, "jti", c.ID)
 	}
 	return h.tokenEvent(ctx, ev, d, "", err)
 }

@@ -93,13 +93,7 @@ func detailField(b []byte, name, v string, omitEmpty bool) []byte {
 	if omitEmpty && v == "" {
 		return b
 	}
-	if b[len(b)-1] != '{' {
-		b = append(b, ',')
-	}
-	b = append(b, '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return oauth2.AppendJSONString(b, v)
+	return oauth2.AppendJSONMember(b, name, v)
 }
 
 // finish is phase 7: write the response in the dialect's shape, then log

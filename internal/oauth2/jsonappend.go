@@ -33,3 +33,16 @@ var jsonVerbatim = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// AppendJSONMember appends the member "name":v to the JSON object b is
+// writing, after its '{' or, with a comma, after its last member. name
+// is written as it is, so it must need no escaping.
+func AppendJSONMember(b []byte, name, v string) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return AppendJSONString(b, v)
+}
