@@ -36,18 +36,13 @@ func TestStoreSourcesFurther(t *testing.T) {
 	f.verifier.Sources = src
 	verify := func(edit func(c *tokens.AccessClaims)) string {
 		t.Helper()
-		c := f.claims()
-		c.Subject, c.OrgID, c.Principal = subject.ID, "acme", string(storage.PrincipalUser)
-		c.SourceSubjects = []string{actor.ID}
-		c.SourcePATs = []string{tokens.SourcePAT(pat.ID, tokens.PATGeneration(pat.Digest))}
-		c.SourcePools = []string{tokens.SourcePool("github", "actions"), tokens.SourcePool("ci", "gitlab")}
-		edit(&c)
-		tok, _, err := f.issuer.MintAccessToken(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = f.verifier.VerifyAccessToken(ctx, tok, testAud)
-		return tokens.Reason(err)
+		return f.reason(t, f.mintWith(t, func(c *tokens.AccessClaims) {
+			c.Subject, c.OrgID, c.Principal = subject.ID, "acme", string(storage.PrincipalUser)
+			c.SourceSubjects = []string{actor.ID}
+			c.SourcePATs = []string{tokens.SourcePAT(pat.ID, tokens.PATGeneration(pat.Digest))}
+			c.SourcePools = []string{tokens.SourcePool("github", "actions"), tokens.SourcePool("ci", "gitlab")}
+			edit(c)
+		}))
 	}
 	same := func(*tokens.AccessClaims) {}
 	if r := verify(same); r != "" {
@@ -102,16 +97,7 @@ func TestStoreRevocationsFurther(t *testing.T) {
 	s := sqlitetest.NewStore(t)
 	f := newFixture(t, signer.ES256)
 	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
-	mint := func(edit func(c *tokens.AccessClaims)) string {
-		t.Helper()
-		c := f.claims()
-		edit(&c)
-		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := func(edit func(c *tokens.AccessClaims)) string { t.Helper(); return f.mintWith(t, edit) }
 	fromFamily := mint(func(c *tokens.AccessClaims) { c.SourceGrants = []string{"fam-a"} })
 	fromActor := mint(func(c *tokens.AccessClaims) { c.SourceSubjects = []string{"actor-1"} })
 	other := mint(func(c *tokens.AccessClaims) {
@@ -155,14 +141,7 @@ func TestStoreRevocationsByPool(t *testing.T) {
 	f.verifier.Revocations = tokens.StoreRevocations{Store: s}
 	mint := func(edit func(c *tokens.AccessClaims)) string {
 		t.Helper()
-		c := f.claims()
-		c.Pool, c.Provider = "", ""
-		edit(&c)
-		tok, _, err := f.issuer.MintAccessToken(t.Context(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return f.mintWith(t, func(c *tokens.AccessClaims) { c.Pool, c.Provider = "", ""; edit(c) })
 	}
 	through := func(pool, provider string) func(*tokens.AccessClaims) {
 		return func(c *tokens.AccessClaims) { c.Pool, c.Provider = pool, provider }

@@ -75,6 +75,26 @@ func (f *fixture) mint(t testing.TB) string {
 	return tok
 }
 
+// mintWith mints f's claims as edit leaves them.
+func (f *fixture) mintWith(t testing.TB, edit func(c *tokens.AccessClaims)) string {
+	t.Helper()
+	c := f.claims()
+	edit(&c)
+	tok, _, err := f.issuer.MintAccessToken(context.Background(), c)
+	if err != nil {
+		t.Fatalf("MintAccessToken: %v", err)
+	}
+	return tok
+}
+
+// reason is the reason f's verifier refuses tok for testAud, "" if it
+// accepts it.
+func (f *fixture) reason(t testing.TB, tok string) string {
+	t.Helper()
+	_, err := f.verifier.VerifyAccessToken(context.Background(), tok, testAud)
+	return tokens.Reason(err)
+}
+
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // signRaw builds a compact JWS from literal header and payload JSON, so

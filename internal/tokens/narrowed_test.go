@@ -42,15 +42,10 @@ func TestStoreSourcesNarrowed(t *testing.T) {
 	f.verifier.Sources = src
 	verify := func(edit func(c *tokens.AccessClaims)) string {
 		t.Helper()
-		c := f.claims()
-		c.OrgID, c.Principal, c.ClientID, c.Pool, c.Scope = "acme", "", "", "", "read write"
-		edit(&c)
-		tok, _, err := f.issuer.MintAccessToken(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = f.verifier.VerifyAccessToken(ctx, tok, testAud)
-		return tokens.Reason(err)
+		return f.reason(t, f.mintWith(t, func(c *tokens.AccessClaims) {
+			c.OrgID, c.Principal, c.ClientID, c.Pool, c.Scope = "acme", "", "", "", "read write"
+			edit(c)
+		}))
 	}
 	issuedTo := func(c *tokens.AccessClaims) { c.ClientID = cl.ID }
 	reExchanged := func(c *tokens.AccessClaims) { c.SourceClientIDs = []string{cl.ID} }
