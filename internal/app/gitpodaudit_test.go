@@ -10,7 +10,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/config"
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -32,15 +31,8 @@ func TestGitpodTokensAreAudited(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			e := newCodeEnv(t, func(c *config.Config) { c.Audit.Mode = mode })
 			ctx := t.Context()
-			pats, err := pat.NewService(e.store, e.pepper)
-			if err != nil {
-				t.Fatal(err)
-			}
-			caller := audit.Caller{Actor: "principal:test"}
-			_, ext, err := pats.CreateExchangeToken(ctx, caller, e.user.ID, 0, pat.ExchangeSource{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			creds := e.gitpodCredentials(t)
+			ext := creds.exchangeToken(t)
 			anon := gitpodv1connect.NewIdentityServiceClient(http.DefaultClient, e.base+"/api")
 			xr, err := anon.ExchangeToken(ctx, &gitpodv1.ExchangeTokenRequest{ExchangeToken: ext})
 			if err != nil {
@@ -50,21 +42,14 @@ func TestGitpodTokensAreAudited(t *testing.T) {
 			if connect.CodeOf(err) != connect.CodeUnauthenticated {
 				t.Fatalf("replayed ExchangeToken = %v, want unauthenticated", err)
 			}
-			_, idPAT, err := pats.Create(ctx, caller, pat.CreateInput{OwnerID: e.user.ID, Scopes: []string{pat.ScopeIDToken}, ExpiresAt: time.Now().Add(48 * time.Hour)})
-			if err != nil {
-				t.Fatal(err)
-			}
 			const rp = "https://rp.example"
-			ir, err := gitpodv1connect.NewIdentityServiceClient(&http.Client{Transport: bearerRT{idPAT}}, e.base+"/api").
+			idPAT, readPAT := creds.pat(t, pat.ScopeIDToken), creds.pat(t, pat.ScopeIdentityRead)
+			ir, err := gitpodv1connect.NewIdentityServiceClient(bearer(idPAT), e.base+"/api").
 				GetIDToken(ctx, &gitpodv1.GetIDTokenRequest{Audience: []string{rp}})
 			if err != nil {
 				t.Fatalf("GetIDToken: %v", err)
 			}
-			_, readPAT, err := pats.Create(ctx, caller, pat.CreateInput{OwnerID: e.user.ID, Scopes: []string{pat.ScopeIdentityRead}, ExpiresAt: time.Now().Add(48 * time.Hour)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = gitpodv1connect.NewIdentityServiceClient(&http.Client{Transport: bearerRT{readPAT}}, e.base+"/api").
+			_, err = gitpodv1connect.NewIdentityServiceClient(bearer(readPAT), e.base+"/api").
 				GetIDToken(ctx, &gitpodv1.GetIDTokenRequest{Audience: []string{rp}})
 			if connect.CodeOf(err) != connect.CodePermissionDenied {
 				t.Fatalf("GetIDToken without identity:id_token = %v, want permission_denied", err)

@@ -102,26 +102,14 @@ func TestMaxTokenLifetimeCapsEveryGrant(t *testing.T) {
 		wantCapped("refreshed token", lifetimeOf(t, m))
 
 		// gitpod.v1: ExchangeToken's access token, GetIDToken's ID token.
-		pats, err := pat.NewService(e.store, e.pepper)
-		if err != nil {
-			t.Fatal(err)
-		}
-		caller := audit.Caller{Actor: "principal:test"}
-		_, ext, err := pats.CreateExchangeToken(ctx, caller, e.user.ID, 0, pat.ExchangeSource{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		creds := e.gitpodCredentials(t)
 		identity := gitpodv1connect.NewIdentityServiceClient(http.DefaultClient, e.base+"/api")
-		xr, err := identity.ExchangeToken(ctx, &gitpodv1.ExchangeTokenRequest{ExchangeToken: ext})
+		xr, err := identity.ExchangeToken(ctx, &gitpodv1.ExchangeTokenRequest{ExchangeToken: creds.exchangeToken(t)})
 		if err != nil {
 			t.Fatalf("ExchangeToken: %v", err)
 		}
 		wantCapped("ExchangeToken's access token", jwtLifetime(t, xr.GetAccessToken()))
-		_, p, err := pats.Create(ctx, caller, pat.CreateInput{OwnerID: e.user.ID, Scopes: []string{pat.ScopeIDToken}, ExpiresAt: time.Now().Add(48 * time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ir, err := gitpodv1connect.NewIdentityServiceClient(&http.Client{Transport: bearerRT{p}}, e.base+"/api").
+		ir, err := gitpodv1connect.NewIdentityServiceClient(bearer(creds.pat(t, pat.ScopeIDToken)), e.base+"/api").
 			GetIDToken(ctx, &gitpodv1.GetIDTokenRequest{Audience: []string{"https://rp.example"}})
 		if err != nil {
 			t.Fatalf("GetIDToken: %v", err)
