@@ -14,7 +14,7 @@ func TestAuditDetailMatchesEncodingJSON(t *testing.T) {
 	values := []string{"", "token-exchange", `a"b\c`, "<script>&", "line\nbreak\t\x01", "ünï€😀", "bad\xffutf8", "sep\u2028ara\u2029tor",
 		"https://issuer.example/realms/x", "urn:ietf:params:oauth:grant-type:token-exchange"}
 	fields := func(d *auditDetail) []*string {
-		return []*string{&d.Grant, &d.Dialect, &d.Pool, &d.Provider, &d.SrcIss, &d.SrcSub, &d.JTI, &d.Reason}
+		return []*string{&d.Grant, &d.Dialect, &d.Pool, &d.Provider, &d.SrcIss, &d.SrcSub, &d.JTI, &d.Reason, &d.ClientID}
 	}
 	check := func(d auditDetail) {
 		t.Helper()
@@ -26,7 +26,8 @@ func TestAuditDetailMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("appendJSON(%+v)\n got %s\nwant %s", d, got, want)
 		}
 	}
-	for mask := range 1 << 8 { // every field empty or set
+	n := len(fields(&auditDetail{}))
+	for mask := range 1 << n { // every field empty or set
 		var d auditDetail
 		for i, f := range fields(&d) {
 			if mask&(1<<i) != 0 {
@@ -36,7 +37,7 @@ func TestAuditDetailMatchesEncodingJSON(t *testing.T) {
 		check(d)
 	}
 	for _, v := range values { // every value in every field
-		for i := range 8 {
+		for i := range n {
 			var d auditDetail
 			*fields(&d)[i] = v
 			check(d)
@@ -44,6 +45,25 @@ func TestAuditDetailMatchesEncodingJSON(t *testing.T) {
 	}
 	if got := string((&auditDetail{Dialect: "x"}).appendJSON([]byte("keep:"))); got != `keep:{"dialect":"x"}` {
 		t.Fatalf("appendJSON does not append: %s", got)
+	}
+}
+
+// TestAuditDetailAllocations: the detail of an exchange, every field set
+// (the client's ID included, docs/security.md D-19), costs its buffer and
+// its string, and is what encoding/json writes.
+func TestAuditDetailAllocations(t *testing.T) {
+	d := auditDetail{Grant: "urn:ietf:params:oauth:grant-type:token-exchange", Dialect: "rfc8693", Pool: "pool-1",
+		Provider: "idp", SrcIss: "https://token.actions.githubusercontent.com", SrcSub: "repo:acme/app:ref:refs/heads/main",
+		JTI: "0190b2c4-6a2e-7c1d-9f3e-5d4c3b2a1f0e", Reason: "client_grant_not_allowed", ClientID: "0190b2c4-6a2e-7c1d-9f3e-5d4c3b2a1f0f"}
+	want, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.encode(); got != string(want) {
+		t.Fatalf("encode = %s, want %s", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = d.encode() }); n > 2 {
+		t.Errorf("encode: %v allocations, want at most 2", n)
 	}
 }
 

@@ -241,6 +241,8 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 	}
 	if client != nil {
 		rate.client = client.ID
+		// Authenticated: its audit event names it (docs/security.md D-19).
+		req.trace.client, req.trace.clientOrg = client.ID, client.OrgID
 	}
 	// 6. The grant (its own numbered steps). A grant that selects a pool
 	//    charges what is owed with the pool's bucket, after pool

@@ -70,6 +70,9 @@ type auditDetail struct {
 	SrcSub   string `json:"src_sub,omitempty"`
 	JTI      string `json:"jti,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// ClientID is the authenticated client of the request, never one
+	// whose authentication failed (docs/security.md D-19).
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // appendJSON appends d as encoding/json.Marshal writes it, byte for byte
@@ -85,7 +88,16 @@ func (d *auditDetail) appendJSON(b []byte) []byte {
 	b = detailField(b, "src_sub", d.SrcSub, true)
 	b = detailField(b, "jti", d.JTI, true)
 	b = detailField(b, "reason", d.Reason, true)
+	b = detailField(b, "client_id", d.ClientID, true)
 	return append(b, '}')
+}
+
+// encode is the detail as a string: one buffer sized for every field
+// unescaped, and the string (TestAuditDetailAllocations).
+func (d *auditDetail) encode() string {
+	n := 128 + len(d.Grant) + len(d.Dialect) + len(d.Pool) + len(d.Provider) + len(d.SrcIss) +
+		len(d.SrcSub) + len(d.JTI) + len(d.Reason) + len(d.ClientID)
+	return string(d.appendJSON(make([]byte, 0, n)))
 }
 
 // detailField appends one member of auditDetail after the '{' or a comma.
@@ -190,8 +202,7 @@ func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth
 func (h *Handler) auditEvent(r *http.Request, req *Request, grant string, obs Observation) storage.AuditEvent {
 	t := req.trace
 	d := auditDetail{Grant: grant, Dialect: obs.Dialect, Pool: t.pool, Provider: t.provider,
-		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason}
-	detail := d.appendJSON(make([]byte, 0, 256))
+		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason, ClientID: t.client}
 	target := t.pool
 	if t.provider != "" {
 		target += "/" + t.provider
@@ -200,9 +211,17 @@ func (h *Handler) auditEvent(r *http.Request, req *Request, grant string, obs Ob
 	if actor == "" {
 		actor = "anonymous"
 	}
+	org := t.org
+	if org == "" && !t.foreignPool {
+		// Nothing judged gave the event an organization (a refusal before
+		// the subject, an unknown pool): an authenticated client's request
+		// is its organization's to see (docs/security.md D-19). Without a
+		// client it stays instance-level.
+		org = t.clientOrg
+	}
 	return storage.AuditEvent{
-		OrgID: t.org, Actor: actor, Action: ActionTokenExchange, Target: target,
-		RequestID: req.RequestID, Outcome: obs.Outcome, Detail: string(detail),
+		OrgID: org, Actor: actor, Action: ActionTokenExchange, Target: target,
+		RequestID: req.RequestID, Outcome: obs.Outcome, Detail: d.encode(),
 		ClientIP: clientip.FromRequest(r), UserAgent: audit.UserAgent(r.UserAgent()),
 	}
 }

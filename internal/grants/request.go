@@ -76,6 +76,17 @@ type trace struct {
 	// token, "principal:<id>" for one of ours or a PAT, "client:<id>" for
 	// a client acting for itself.
 	actor string
+	// client and clientOrg are the authenticated client of the request
+	// and its organization (phase 5); empty without one (no credentials,
+	// a registered public client, or authentication that failed). The
+	// event names the client in its detail and, when nothing else gave it
+	// an organization, belongs to the client's (docs/security.md D-19).
+	client, clientOrg string
+	// foreignPool is set when a refusal concerns a pool of an
+	// organization other than the client's (or without a client): the
+	// event then never falls back to the client's organization, whose
+	// administrators would learn of that pool (docs/security.md T-102).
+	foreignPool bool
 }
 
 // sensitive parameters must never arrive in the URL (RFC 6749 §3.2,

@@ -117,6 +117,9 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		if trust.ReasonOf(err) == trust.ReasonUnavailable {
 			return nil, unavailable(string(trust.ReasonUnavailable), err)
 		}
+		if !auditableByClientOrg(err, client) {
+			req.trace.foreignPool = true
+		}
 		if sel.PoolID != "" && !mayKnowPool(client, trust.PoolOf(err)) {
 			// The caller named the pool: unknown, disabled and a provider
 			// refused all read as no such pool (docs/security.md T-102).
@@ -200,6 +203,26 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		}
 	}
 	return s, nil
+}
+
+// auditableByClientOrg reports whether a pool-selection refusal may be
+// recorded in client's organization when nothing else gave the event one
+// (docs/security.md D-19): when it concerns a pool of that organization,
+// or no pool at all (none has that ID, none trusts that issuer). Any
+// other (another organization's pool disabled or its provider refused,
+// an issuer trusted for other audiences, pools that are ambiguous or
+// disabled selected by issuer, where the pools may be anyone's) would
+// tell that organization's administrators what its client may not learn
+// (T-102); it stays instance-level, as without a client.
+func auditableByClientOrg(err error, client *storage.Client) bool {
+	if client == nil {
+		return false
+	}
+	switch trust.ReasonOf(err) {
+	case trust.ReasonPoolUnknown, trust.ReasonIssuerUnknown:
+		return true
+	}
+	return trust.OrgOf(err) == client.OrgID
 }
 
 // bindPrincipal makes s act as the pool's principal (docs/design.md#the-model principal

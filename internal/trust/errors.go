@@ -29,8 +29,14 @@ type Error struct {
 	// policy invalid); nil otherwise. The token endpoint tells only those
 	// entitled to know that pool why it refused (docs/security.md T-102).
 	Pool *Pool
-	msg  string
-	Err  error
+	// OrgID is the organization of the pool the refusal is about, also
+	// when Pool is withheld (a disabled pool); "" when no pool is (an
+	// unknown one). It never reaches the caller: the audit trail keeps a
+	// refusal about another organization's pool out of the caller's
+	// (docs/security.md D-19).
+	OrgID string
+	msg   string
+	Err   error
 }
 
 func (e *Error) Error() string {
@@ -62,4 +68,18 @@ func PoolOf(err error) *Pool {
 		return e.Pool
 	}
 	return nil
+}
+
+// OrgOf returns the organization of the pool a refusal from this package
+// is about (Error.OrgID, or its Pool's), or "".
+func OrgOf(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		if e.OrgID != "" {
+			return e.OrgID
+		}
+		if e.Pool != nil {
+			return e.Pool.OrgID
+		}
+	}
+	return ""
 }

@@ -112,7 +112,9 @@ func checkPool(p *Pool) error {
 	case p == nil:
 		return newError(ReasonPoolUnknown, "no such pool", nil)
 	case p.Disabled:
-		return newError(ReasonPoolDisabled, "pool "+p.ID+" is disabled", nil)
+		e := newError(ReasonPoolDisabled, "pool "+p.ID+" is disabled", nil)
+		e.OrgID = p.OrgID
+		return e
 	case p.CompileErr != nil:
 		return p.refusal(ReasonPolicyInvalid, "pool "+p.ID+" has an invalid policy", p.CompileErr)
 	}
