@@ -151,3 +151,51 @@ func TestLeakedRefreshTokenEndsItsFamily(t *testing.T) {
 		t.Errorf("leaked refresh token = %+v, %v: want revoked", rt, err)
 	}
 }
+
+// TestLeakRevocationsBelongToTheirOrganization: docs/security.md D-19. A
+// leak report's revocation of a PAT, a one-time exchange token, a refresh
+// family or a client secret is stored with the credential's organization,
+// so that organization's administrators read it; the report itself,
+// which may name credentials of several organizations, stays
+// instance-level.
+func TestLeakRevocationsBelongToTheirOrganization(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	now := storage.Now(time.Now())
+	patRaw, exRaw := secret.PrefixPAT.Generate(), secret.PrefixExchangeToken.Generate()
+	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := f.store.CreatePAT(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateExchangeToken(ctx, storage.ExchangeToken{ID: storage.NewID(), OrgID: "o1", PrincipalID: "p1",
+		Digest: secret.Digest(testPepper, exRaw), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	rtRaw, family := f.refreshFamily(t)
+	body := `{"credentials":["` + patRaw + `","` + exRaw + `","` + rtRaw + `","` + f.secretA + `"]}`
+	resp, b := f.do(t, request{method: "POST", path: revoke.PathLeak, contentType: "application/json", body: body})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("leak report = %d %s, want 202", resp.StatusCode, b)
+	}
+	want := map[string]bool{"pat:" + p.ID: true, "exchange_token": true, "refresh_family:" + family: true, "client:a": true}
+	for _, ev := range f.events(t) {
+		switch ev.Action {
+		case "credential.revoke_leaked":
+			if !want[ev.Target] {
+				t.Errorf("unexpected revocation %s", ev.Target)
+			}
+			delete(want, ev.Target)
+			if ev.OrgID != "o1" {
+				t.Errorf("%s %s: org %q, want o1", ev.Action, ev.Target, ev.OrgID)
+			}
+		case "credential.leak_report":
+			if ev.OrgID != "" {
+				t.Errorf("%s: org %q, want instance-level", ev.Action, ev.OrgID)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("revocations without an event: %v", want)
+	}
+}

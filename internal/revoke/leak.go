@@ -78,16 +78,19 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 		}
 		seen[c] = true
 		d := secret.Digest(h.Pepper, c)
-		target := ""
+		// The event belongs to the credential's organization, whose
+		// administrators read it there (docs/security.md D-19).
+		target, org := "", ""
 		switch p {
 		case secret.PrefixPAT:
-			target, err = h.leakPAT(ctx, d)
+			target, org, err = h.leakPAT(ctx, d)
 		case secret.PrefixExchangeToken:
-			if _, err = h.Store.ConsumeExchangeToken(ctx, d, now); err == nil {
-				target = "exchange_token"
+			var et storage.ExchangeToken
+			if et, err = h.Store.ConsumeExchangeToken(ctx, d, now); err == nil {
+				target, org = "exchange_token", et.OrgID
 			}
 		case secret.PrefixRefreshToken:
-			target, err = h.leakRefresh(ctx, d)
+			target, org, err = h.leakRefresh(ctx, d)
 		case secret.PrefixClientSecret:
 			if clientsByDigest == nil {
 				if clientsByDigest, err = h.clientDigests(ctx); err != nil {
@@ -95,7 +98,7 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 				}
 			}
 			if cl, ok := clientsByDigest[string(d)]; ok {
-				target, err = "client:"+cl.ID, clearSecret(ctx, h.Store, cl.ID, d, now)
+				target, org, err = "client:"+cl.ID, cl.OrgID, clearSecret(ctx, h.Store, cl.ID, d, now)
 			}
 		}
 		switch {
@@ -103,34 +106,40 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 		case err != nil:
 			return err
 		case target != "":
-			events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "leak-report:" + ip,
+			events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: org, Actor: "leak-report:" + ip,
 				Action: "credential.revoke_leaked", Target: target, RequestID: reqID, Outcome: "revoked",
 				Detail: "digest " + secret.DigestID(d)})
 		}
 	}
+	// The report itself may name credentials of several organizations (or
+	// none that exist): instance-level.
 	events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "leak-report:" + ip,
 		Action: "credential.leak_report", RequestID: reqID, Outcome: "accepted",
 		Detail: fmt.Sprintf("%d reported, %d well-formed, %d revoked", len(creds), len(seen), len(events))})
 	return h.Store.AppendAudit(ctx, events...)
 }
 
-func (h *Handler) leakPAT(ctx context.Context, d []byte) (string, error) {
+// leakPAT deletes the PAT with digest d; it returns the event's target
+// and the PAT's organization.
+func (h *Handler) leakPAT(ctx context.Context, d []byte) (string, string, error) {
 	p, err := h.Store.GetPATByDigest(ctx, d)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return "pat:" + p.ID, h.Store.DeletePAT(ctx, p.ID)
+	return "pat:" + p.ID, p.OrgID, h.Store.DeletePAT(ctx, p.ID)
 }
 
-func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, error) {
+// leakRefresh revokes the family of the refresh token with digest d; it
+// returns the event's target and the family's organization.
+func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, string, error) {
 	rt, err := h.Store.GetRefreshTokenByDigest(ctx, d)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err == nil {
 		err = h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "leak report", h.now(), h.RevocationKeep))
 	}
-	return "refresh_family:" + rt.FamilyID, err
+	return "refresh_family:" + rt.FamilyID, rt.OrgID, err
 }
 
 // clientDigests indexes client secrets by digest; clients are few, and
