@@ -56,6 +56,22 @@ func RevokeSubject(ctx context.Context, store SubjectRevoker, subject string, be
 	return n, nil
 }
 
+// SubjectOrg is the organization a subject revocation's audit event
+// belongs to (docs/security.md D-19): the principal's, when subject names
+// one, so its organization's administrators read it; otherwise (a pool's
+// mapped subject, which pools of any organization may produce, or a
+// principal that cannot be read) "", instance-level.
+func SubjectOrg(ctx context.Context, store storage.PrincipalStore, subject string) string {
+	if !storage.IsUUID(subject) {
+		return ""
+	}
+	p, err := store.GetPrincipal(ctx, subject)
+	if err != nil {
+		return ""
+	}
+	return p.OrgID
+}
+
 // RevokeSubject revokes a subject's tokens.
 func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.RevokeSubjectRequest) (*stsv1.RevokeSubjectResponse, error) {
 	id, err := s.h.requireInstanceAdmin(ctx)
@@ -80,7 +96,8 @@ func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.Revoke
 		return nil, err
 	}
 	// The revocation is committed; a lost event is logged rather than undone.
-	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), "", ActionSubjectRevoke, "subject:"+req.GetSubject(), now); err != nil {
+	org := SubjectOrg(ctx, s.h.Store, req.GetSubject())
+	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), org, ActionSubjectRevoke, "subject:"+req.GetSubject(), now); err != nil {
 		s.h.logger().ErrorContext(ctx, "audit event not stored", "action", ActionSubjectRevoke, "err", err)
 	}
 	return &stsv1.RevokeSubjectResponse{IssuedBefore: ts(before), ExpiresAt: ts(before.Add(keep)), RefreshTokensRevoked: n}, nil

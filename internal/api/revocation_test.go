@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/opensts/sts/internal/storage"
+
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 )
@@ -31,6 +33,41 @@ func TestRevokeSubjectDefaultKeep(t *testing.T) {
 		}
 		if got := res.GetExpiresAt().AsTime().Sub(res.GetIssuedBefore().AsTime()); got != tc.want {
 			t.Errorf("keep %v: revocation kept %v, want %v", tc.keep, got, tc.want)
+		}
+	}
+}
+
+// TestRevokeSubjectEventOrganization: docs/security.md D-19. Revoking a
+// principal's tokens is recorded in the principal's organization, where
+// its administrators read it; a subject that names no principal (a pool's
+// mapped subject, which pools of any organization may produce) stays
+// instance-level.
+func TestRevokeSubjectEventOrganization(t *testing.T) {
+	e := newEnv(t, nil)
+	c := stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL)
+	for _, tc := range []struct{ subject, org string }{
+		{e.user.ID, e.org.ID},
+		{"repo:acme/app", ""},
+		{storage.NewID(), ""}, // no such principal
+	} {
+		if _, err := c.RevokeSubject(as(e.admin), &stsv1.RevokeSubjectRequest{Subject: tc.subject}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := e.store.ListAudit(t.Context(), storage.AuditFilter{Action: ActionSubjectRevoke, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, ev := range evs {
+			if ev.Target == "subject:"+tc.subject {
+				found = true
+				if ev.OrgID != tc.org {
+					t.Errorf("%s of %q: org %q, want %q", ev.Action, tc.subject, ev.OrgID, tc.org)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s event for %q", ActionSubjectRevoke, tc.subject)
 		}
 	}
 }

@@ -211,7 +211,7 @@ func (d directRevocations) revokeSubject(ctx context.Context, subject string, be
 	if err != nil {
 		return nil, err
 	}
-	if err := d.s.AppendAudit(ctx, cliCaller.Event(now, "", api.ActionSubjectRevoke, "subject:"+subject, "success", "")); err != nil {
+	if err := d.s.AppendAudit(ctx, cliCaller.Event(now, api.SubjectOrg(ctx, d.s, subject), api.ActionSubjectRevoke, "subject:"+subject, "success", "")); err != nil {
 		return nil, fmt.Errorf("tokens of %s revoked, but the audit event was not stored: %w", subject, err)
 	}
 	return &stsv1.RevokeSubjectResponse{IssuedBefore: timestamppb.New(before), ExpiresAt: timestamppb.New(before.Add(keep)), RefreshTokensRevoked: n}, nil
