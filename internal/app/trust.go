@@ -140,7 +140,24 @@ func (b *boot) applyTrustOnce(ctx context.Context) error {
 		msg = "applied trust configuration"
 	}
 	b.logger.InfoContext(ctx, msg, "created", ch.Created, "updated", ch.Updated, "unchanged", ch.Unchanged)
+	for _, k := range ch.KeptDisabled {
+		b.logger.WarnContext(ctx, keptDisabledMessage(k), "target", k)
+	}
 	return nil
+}
+
+// keptDisabledMessage is the warning for a pool or provider ("pool/ci",
+// "provider/ci/github") the file declares enabled but storage holds
+// disabled: the file never enables (docs/security.md A-55), so it names
+// the command that does.
+func keptDisabledMessage(target string) string {
+	kind, id, _ := strings.Cut(target, "/")
+	cmd := "sts pool enable " + id
+	if kind == "provider" {
+		pool, provider, _ := strings.Cut(id, "/")
+		cmd = "sts provider enable " + provider + " --pool " + pool
+	}
+	return kind + " " + id + " is disabled in storage; the file's enabled state is not applied; `" + cmd + "` to enable it"
 }
 
 // trustReady is the readiness check of the trust configuration.

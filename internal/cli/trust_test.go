@@ -76,3 +76,44 @@ func TestServeRefusesInvalidTrust(t *testing.T) {
 		})
 	}
 }
+
+// TestServeKeepsPoolDisabledOutsideTheFile: a pool and provider disabled
+// with the CLI during an incident stay disabled across a restart that
+// applies the file (which says enabled): the start logs a warning naming
+// each with the command that enables it, and the organization's audit
+// list shows the file's changes (docs/security.md A-55).
+func TestServeKeepsPoolDisabledOutsideTheFile(t *testing.T) {
+	dir, file := t.TempDir(), writeConfig(t, exampleYAML)
+	start := func(i int) string {
+		t.Helper()
+		r := serve(t, "--config", file, "--data-dir", dir)
+		r.waitFor(t, "/readyz", 200)
+		if code := r.stop(t); code != 0 {
+			t.Fatalf("run %d: exit %d", i, code)
+		}
+		return r.stderr.String()
+	}
+	start(0)
+	mustCLI(t, "pool", "disable", "ci", "--data-dir", dir)
+	mustCLI(t, "provider", "disable", "github", "--pool", "ci", "--data-dir", dir)
+	file = writeConfig(t, strings.Replace(exampleYAML, "scopes: [read, write]", "scopes: [read]", 1))
+	logs := start(1)
+	for _, want := range []string{
+		"pool ci is disabled in storage; the file's enabled state is not applied; `sts pool enable ci` to enable it",
+		"provider ci/github is disabled in storage; the file's enabled state is not applied; `sts provider enable github --pool ci` to enable it",
+	} {
+		if !strings.Contains(logs, `"level":"WARN","msg":"`+want) {
+			t.Errorf("restart log lacks the warning %q:\n%s", want, logs)
+		}
+	}
+	if out := mustCLI(t, "pool", "list", "--data-dir", dir); !strings.Contains(out, "disabled") {
+		t.Errorf("pool list after the restart (want ci disabled):\n%s", out)
+	}
+	if out := mustCLI(t, "provider", "list", "--data-dir", dir); !strings.Contains(out, "github  disabled") {
+		t.Errorf("provider list after the restart (want github disabled):\n%s", out)
+	}
+	out := mustCLI(t, "audit", "list", "--org", "acme", "--actor", "config", "--action", "pool.update", "--data-dir", dir)
+	if !strings.Contains(out, "changed scopes") {
+		t.Errorf("the organization's audit list lacks the file's scopes change:\n%s", out)
+	}
+}

@@ -102,3 +102,90 @@ func TestApplyConfigPostgres(t *testing.T) {
 	}
 	testApply(t, s)
 }
+
+// testApplyKeepsDisabled: a pool or provider disabled outside the file (an
+// incident, through the API or the CLI) stays disabled when the file,
+// which says enabled, is applied again at a later start; the file's other
+// fields still apply, its disabled: true still disables, and every event
+// names the pool's organization and what changed (docs/security.md A-55).
+func testApplyKeepsDisabled(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := pools.ApplyConfig(ctx, s, exampleTrust(), now); err != nil {
+		t.Fatal(err)
+	}
+	disable := func(on bool) {
+		t.Helper()
+		if err := s.UpdatePool(ctx, "ci", func(p storage.Pool) (storage.Pool, error) { p.Disabled = on; return p, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateProvider(ctx, "ci", "github", func(p storage.Provider) (storage.Provider, error) { p.Disabled = on; return p, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disable(true)
+
+	cfg := exampleTrust()
+	cfg.Pools[0].Scopes = []string{"read"}
+	ch, err := pools.ApplyConfig(ctx, s, cfg, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"pool/ci", "provider/ci/github"}; !slices.Equal(ch.KeptDisabled, want) || !slices.Equal(ch.Updated, []string{"pool/ci"}) {
+		t.Errorf("apply over the disabled pool: kept disabled %v, updated %v; want %v, [pool/ci]", ch.KeptDisabled, ch.Updated, want)
+	}
+	p, err := s.GetPool(ctx, "ci")
+	if err != nil || !p.Disabled || !slices.Equal(p.Scopes, []string{"read"}) {
+		t.Errorf("pool after the file's enabled version = %+v, %v; want disabled with scopes [read]", p, err)
+	}
+	pr, err := s.GetProvider(ctx, "ci", "github")
+	if err != nil || !pr.Disabled {
+		t.Errorf("provider after the file's enabled version = %+v, %v; want disabled", pr, err)
+	}
+	// Applying again (another start) changes nothing: both stay disabled.
+	ch, err = pools.ApplyConfig(ctx, s, cfg, now.Add(2*time.Hour))
+	if err != nil || ch.Changed() || len(ch.KeptDisabled) != 2 {
+		t.Errorf("apply again = %+v, %v; want nothing changed", ch, err)
+	}
+
+	// The organization's administrators see the file's changes, with what
+	// changed: the creations and the scopes, never the disabled state.
+	evs, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: "acme", Actor: "config"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
+	}
+	slices.Sort(got)
+	want := []string{"org.create org/acme ", "pool.create pool/ci ", "pool.update pool/ci changed scopes", "provider.create provider/ci/github "}
+	if !slices.Equal(got, want) {
+		t.Errorf("the organization's config events = %q, want %q", got, want)
+	}
+
+	// The reverse still applies: the file's disabled: true disables.
+	disable(false)
+	cfg.Pools[0].Disabled, cfg.Providers[0].Disabled = true, true
+	if ch, err := pools.ApplyConfig(ctx, s, cfg, now.Add(3*time.Hour)); err != nil || len(ch.KeptDisabled) != 0 {
+		t.Fatalf("apply of disabled: true = %+v, %v", ch, err)
+	}
+	if p, err := s.GetPool(ctx, "ci"); err != nil || !p.Disabled {
+		t.Errorf("pool after the file's disabled: true = %+v, %v", p, err)
+	}
+	if pr, err := s.GetProvider(ctx, "ci", "github"); err != nil || !pr.Disabled {
+		t.Errorf("provider after the file's disabled: true = %+v, %v", pr, err)
+	}
+	evs, err = s.ListAudit(ctx, storage.AuditFilter{OrgID: "acme", Actor: "config", Since: now.Add(3 * time.Hour)})
+	got = got[:0]
+	for _, e := range evs {
+		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
+	}
+	slices.Sort(got)
+	want = []string{"pool.update pool/ci changed disabled; disabled", "provider.update provider/ci/github changed disabled; disabled"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("config events of the file's disable = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestApplyConfigKeepsDisabled(t *testing.T) { testApplyKeepsDisabled(t, ststest.NewStore(t)) }
