@@ -275,6 +275,8 @@ func poolChanges(a, b storage.Pool) ([]string, bool) {
 		field{"scopes", !slices.Equal(a.Scopes, b.Scopes)}, field{"max_token_lifetime", a.MaxTokenLifetime != b.MaxTokenLifetime},
 		field{"principal_id", a.PrincipalID != b.PrincipalID},
 		field{"allow_unauthenticated", a.AllowUnauthenticated != b.AllowUnauthenticated},
+		field{"audiences", !slices.Equal(a.Audiences, b.Audiences)},
+		field{"google_default_scopes", !slices.Equal(a.GoogleDefaultScopes, b.GoogleDefaultScopes)},
 	), b.Disabled
 }
 

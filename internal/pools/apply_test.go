@@ -189,3 +189,28 @@ func testApplyKeepsDisabled(t *testing.T, s storage.Store) {
 }
 
 func TestApplyConfigKeepsDisabled(t *testing.T) { testApplyKeepsDisabled(t, ststest.NewStore(t)) }
+
+// TestApplyConfigAudiences: a file edit of a pool's audiences or Google
+// default scopes alone is applied, as every other field's.
+func TestApplyConfigAudiences(t *testing.T) {
+	s, ctx := ststest.NewStore(t), t.Context()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := pools.ApplyConfig(ctx, s, exampleTrust(), now); err != nil {
+		t.Fatal(err)
+	}
+	cfg := exampleTrust()
+	cfg.Pools[0].Audiences = []string{"https://api.example"}
+	cfg.Pools[0].GoogleDefaultScopes = []string{"read"}
+	ch, err := pools.ApplyConfig(ctx, s, cfg, now.Add(time.Hour))
+	if err != nil || !slices.Equal(ch.Updated, []string{"pool/ci"}) {
+		t.Fatalf("apply of new audiences = %+v, %v; want pool/ci updated", ch, err)
+	}
+	p, err := s.GetPool(ctx, "ci")
+	if err != nil || !slices.Equal(p.Audiences, cfg.Pools[0].Audiences) || !slices.Equal(p.GoogleDefaultScopes, []string{"read"}) {
+		t.Errorf("pool after the edit = %+v, %v", p, err)
+	}
+	evs, err := s.ListAudit(ctx, storage.AuditFilter{Action: "pool.update"})
+	if err != nil || len(evs) != 1 || evs[0].Detail != "changed audiences,google_default_scopes" {
+		t.Errorf("update events = %+v, %v", evs, err)
+	}
+}
