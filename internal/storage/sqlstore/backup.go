@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 // ErrBackupUnsupported is returned by Backup on PostgreSQL, which is
@@ -44,6 +47,96 @@ func (s *Store) Backup(ctx context.Context, file string) error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
+}
+
+// ErrDatabaseInUse is returned by CheckSQLiteUnused for a database file
+// another connection (a running server, another command) has open.
+var ErrDatabaseInUse = errors.New("the database is in use: stop every server (and command) that opens it first")
+
+// CheckSQLiteUnused returns ErrDatabaseInUse when some connection, in
+// this process or another, has the SQLite database at file open: it asks
+// for SQLite's exclusive lock of the file without waiting, which every
+// open WAL-mode connection (a server's idle pool included) holds off. A
+// missing file is unused. It is a check, not a lock: a server started
+// after it returns is not kept out (docs/operations.md "Restore").
+func CheckSQLiteUnused(ctx context.Context, file string) error {
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
+	if err != nil {
+		return fmt.Errorf("check %s: %w", file, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "BEGIN EXCLUSIVE; COMMIT"); err != nil {
+		if waitedOut(err) {
+			return fmt.Errorf("%s: %w", file, ErrDatabaseInUse)
+		}
+		return fmt.Errorf("check %s: %w", file, err)
+	}
+	return nil
+}
+
+// CheckSQLiteBackup opens the SQLite file read-only and returns an error
+// unless it passes SQLite's integrity check and holds an sts key set: a
+// restore puts nothing else in place of the database.
+func CheckSQLiteBackup(ctx context.Context, file string) error {
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=ro")
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", file, err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil {
+		return fmt.Errorf("backup %s: not a readable SQLite database: %w", file, err)
+	}
+	if check != "ok" {
+		return fmt.Errorf("backup %s: integrity check failed: %s", file, check)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'").Scan(&n); err != nil || n != 1 {
+		return fmt.Errorf("backup %s: not an sts database (no signing_keys table)", file)
+	}
+	return nil
+}
+
+// RestoreReset is the step after a restore from a backup
+// (docs/operations.md "Restore", docs/security.md F-61). In one
+// transaction it replaces the whole signing-key set with keys (the old
+// set, as read inside the transaction, goes to check first, which may
+// refuse), marks every refresh token not yet revoked as revoked, and
+// appends the audit event ev builds from the old set and that count.
+// Nothing changes unless all of it commits.
+func (s *Store) RestoreReset(ctx context.Context, keys []storage.SigningKey, check func(old []storage.SigningKey) error,
+	ev func(old []storage.SigningKey, refreshRevoked int64) storage.AuditEvent) error {
+	const op = "restore reset"
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var old []storage.SigningKey
+		if err := s.updateSigningKeys(ctx, tx, func(o []storage.SigningKey) ([]storage.SigningKey, error) {
+			if err := check(o); err != nil {
+				return nil, err
+			}
+			old = o
+			return keys, nil
+		}); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $1 WHERE revoked = $2`, true, false)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if err := s.appendAudit(ctx, tx, []storage.AuditEvent{ev(old, n)}); err != nil {
+			return storage.EventNotStored{Err: s.fail(op, err)}
+		}
+		return nil
+	})
 }
 
 // Migration is one embedded migration and whether the database has it.
