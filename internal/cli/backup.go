@@ -18,7 +18,8 @@ func newBackupCmd() *cobra.Command {
 		Long: `Write a consistent copy of the SQLite database to FILE while the server keeps
 running (SQLite's VACUUM INTO). FILE must not exist; it is created readable by
 its owner only. The copy is useless without the master key, which it does not
-contain: keep the key apart from the backups (docs/operations.md).
+contain: keep the key apart from the backups (docs/operations.md). Restore
+it with sts restore, never by copying the file back.
 
 PostgreSQL is backed up with pg_dump; see docs/operations.md.`,
 		Example: `  sts backup /var/backups/sts/sts-$(date +%F).db --config /etc/sts/sts.yaml`,

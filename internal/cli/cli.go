@@ -87,7 +87,7 @@ key, database passwords) come only from files or the environment.`,
 	root.PersistentFlags().String("data-dir", config.DefaultDataDir, "directory for the SQLite database and the generated master key")
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newKeysCmd())
 	root.AddCommand(newHealthcheckCmd())
-	root.AddCommand(newBackupCmd(), newConfigCmd())
+	root.AddCommand(newBackupCmd(), newRestoreCmd(), newConfigCmd())
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newPoolCmd(), newProviderCmd(), newBenchCmd())
 	root.AddCommand(newClientCmd(), newRevokeCmd())
