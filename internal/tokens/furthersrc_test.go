@@ -127,6 +127,20 @@ func TestStoreRevocationsFurther(t *testing.T) {
 	if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new", t0); err != nil || !revoked {
 		t.Errorf("a family begun from a token of a revoked actor family: revoked = %v, %v; want true", revoked, err)
 	}
+	// Every token of its actor revoked (sts revoke subject): a family
+	// whose current refresh token dates from before then ends, or each
+	// refresh would mint a token issued after the row.
+	c = f.claims()
+	c.SourceSubjects = []string{"actor-1"}
+	for _, tc := range []struct {
+		created time.Time
+		want    bool
+	}{{t0.Add(-time.Minute), true}, {t0, true}, {t0.Add(time.Second), false}} {
+		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new", tc.created); err != nil || revoked != tc.want {
+			t.Errorf("a family of a delegation whose actor's tokens were revoked, refresh token from %v: revoked = %v, %v; want %v",
+				tc.created.Sub(t0), revoked, err, tc.want)
+		}
+	}
 }
 
 // TestStoreRevocationsByPool: the rows a pool's or a provider's deletion

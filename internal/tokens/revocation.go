@@ -174,8 +174,10 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 
 // FamilySourceRevoked reports whether what a refresh-token family was
 // begun from has been revoked since, c being the family's claim template:
-// one of our tokens it was exchanged from (src_jti), or the earlier family
-// that token belonged to (grant_id, when it is not the family's own). The
+// one of our tokens it was exchanged from (src_jti), the earlier family
+// that token belonged to (grant_id, when it is not the family's own), or
+// an actor's family or every token of an actor (src_grant, src_sub: a
+// sub: row up to created, as below; docs/security.md A-46). The
 // refresh grant and introspection refuse such a family: every token it
 // minted would be refused anyway (docs/security.md A-36). A pool or
 // provider it came through that was deleted after created, the family's
@@ -183,7 +185,7 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 // under the same ID does not bring it back: no refresh can happen
 // while the pool is gone, so the current token predates the deletion.
 func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string, created time.Time) (bool, error) {
-	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+3)
+	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+len(c.SourceSubjects)+3)
 	for _, j := range c.SourceJTIs {
 		ids = append(ids, RevocationIDJTI(j))
 	}
@@ -191,6 +193,9 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 		ids = append(ids, RevocationIDGrant(g))
 	}
 	ids = appendPoolRevocationIDs(ids, c)
+	for _, sub := range c.SourceSubjects {
+		ids = append(ids, RevocationIDSubject(sub))
+	}
 	if c.GrantID != "" && c.GrantID != family {
 		ids = append(ids, RevocationIDGrant(c.GrantID))
 	}
@@ -202,7 +207,10 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 		return false, fmt.Errorf("tokens: revocation check: %w", err)
 	}
 	for _, r := range rs {
-		if !storage.IsPoolRevocation(r.ID) || !created.After(r.IssuedBefore) {
+		// A pool's, a provider's or an actor's row ends what was issued
+		// up to it: the family, if its current refresh token is as old.
+		timed := storage.IsPoolRevocation(r.ID) || strings.HasPrefix(r.ID, revocationPrefixSubject)
+		if !timed || !created.After(r.IssuedBefore) {
 			return true, nil
 		}
 	}
