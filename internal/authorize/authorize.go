@@ -330,6 +330,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		return
 	}
 	if re != nil {
+		// prompt=none (silent authentication) is answered at the client's
+		// address, as OIDC requires; read as sent, since the error may
+		// come before parse reads it.
+		silent := q.promptNone || slices.Contains(strings.Fields(v.Get("prompt")), "none")
+		if _, ok := h.SignedIn.Principal(r); !ok && !silent && !decided {
+			// Someone signs in before an error goes to the client's
+			// address, or whoever registers a client would have a
+			// redirector on our origin (RFC 9700 §4.11.1; docs/security.md
+			// T-103). The same request comes back after the sign-in.
+			h.SignedIn.SignIn(w, r, Path+"?"+v.Encode())
+			return
+		}
 		h.redirect(w, r, q, url.Values{"error": {re.code}, "error_description": {re.desc}})
 		return
 	}

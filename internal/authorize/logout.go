@@ -132,7 +132,12 @@ func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
 		// cross-site POST arrived without the (SameSite=Lax) cookie.
 		l.confirm(w, q)
 	default:
-		l.finish(w, r, q) // nobody to sign out
+		// Nobody to sign out: the signed-out page, never the client's
+		// address. Whoever registers a client (and can get an ID token
+		// for it by signing in themselves) would otherwise have a
+		// redirector on our origin (docs/security.md T-103).
+		q.redirect = ""
+		l.finish(w, r, q)
 	}
 }
 

@@ -1,0 +1,56 @@
+package app_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestNoRedirectWithoutSignIn: whoever can register a client cannot make
+// this origin bounce a browser to the client's address: with nobody
+// signed in, an authorization request the server refuses sends the person
+// to sign in first (RFC 9700 §4.11.1), and a logout shows the signed-out
+// page instead of returning to the client (docs/security.md T-103).
+// Silent authentication (prompt=none) still answers at the client's
+// address, as OIDC requires.
+func TestNoRedirectWithoutSignIn(t *testing.T) {
+	e := newCodeEnv(t)
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	back := e.callback.URL + "/cb"
+	get := func(path string, v url.Values) (*http.Response, string) {
+		t.Helper()
+		return mustGet(t, anon, e.base+path+"?"+v.Encode())
+	}
+	request := func(edit func(url.Values)) url.Values {
+		v := url.Values{"client_id": {e.conf.ID}, "redirect_uri": {back}, "response_type": {"code"}, "scope": {"openid"},
+			"state": {"s"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		edit(v)
+		return v
+	}
+	for name, edit := range map[string]func(url.Values){
+		"an implicit-flow request": func(v url.Values) { v.Set("response_type", "token") },
+		"no PKCE challenge":        func(v url.Values) { v.Del("code_challenge") },
+		"an unknown scope":         func(v url.Values) { v.Set("scope", "openid nonsense") },
+	} {
+		resp, _ := get("/oauth2/authorize", request(edit))
+		if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, e.callback.URL) || loc == "" {
+			t.Errorf("%s, nobody signed in: %d to %q, want the sign-in page first", name, resp.StatusCode, loc)
+		}
+	}
+	resp, _ := get("/oauth2/authorize", request(func(v url.Values) { v.Set("response_type", "token"); v.Set("prompt", "none") }))
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, back+"?") {
+		t.Errorf("prompt=none with an error, nobody signed in: %d to %q, want the answer at the client's address", resp.StatusCode, loc)
+	}
+
+	hint, _ := e.idTokenFor(t, e.user) // an ID token the client holds; anon has no session
+	for name, v := range map[string]url.Values{
+		"with its client":         {"client_id": {e.conf.ID}, "post_logout_redirect_uri": {back}, "state": {"s"}},
+		"with the client's token": {"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"s"}},
+	} {
+		resp, page := get("/oauth2/logout", v)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !strings.Contains(page, "You are signed out") {
+			t.Errorf("logout %s, nobody signed in: %d to %q, want the signed-out page", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
