@@ -29,6 +29,7 @@ func TestAuthorizationCodeDiscovery(t *testing.T) {
 		Claims     []string `json:"claims_supported"`
 		RequestURI *bool    `json:"request_uri_parameter_supported"`
 		Request    *bool    `json:"request_parameter_supported"`
+		Modes      []string `json:"response_modes_supported"`
 	}
 	if err := provider.Claims(&meta); err != nil {
 		t.Fatal(err)
@@ -45,6 +46,11 @@ func TestAuthorizationCodeDiscovery(t *testing.T) {
 	}
 	if meta.RequestURI == nil || *meta.RequestURI || (meta.Request != nil && *meta.Request) {
 		t.Errorf("request_uri_parameter_supported %v, request_parameter_supported %v, want false (present) and false or absent", meta.RequestURI, meta.Request)
+	}
+	// An absent list means query and fragment (OIDC Discovery §3); only
+	// query is served.
+	if !slices.Equal(meta.Modes, []string{"query"}) {
+		t.Errorf("response_modes_supported %v, want [query]", meta.Modes)
 	}
 
 	e.signIn(t, e.user)

@@ -54,3 +54,29 @@ func TestNoRedirectWithoutSignIn(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseModeQueryOnly: the code is only ever delivered in the
+// query, so a request for another response_mode (fragment, form_post,
+// anything else) is refused rather than answered in the query the
+// client did not ask for; query, or none, is served.
+func TestResponseModeQueryOnly(t *testing.T) {
+	e := newCodeEnv(t)
+	e.signIn(t, e.user)
+	back := e.callback.URL + "/cb"
+	for _, mode := range []string{"fragment", "form_post", "bogus", "query", ""} {
+		v := url.Values{"client_id": {e.conf.ID}, "redirect_uri": {back}, "response_type": {"code"}, "scope": {"openid"},
+			"state": {"s"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		if mode != "" {
+			v.Set("response_mode", mode)
+		}
+		resp, _ := mustGet(t, e.browser, e.base+"/oauth2/authorize?"+v.Encode())
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		refused := loc != nil && loc.Query().Get("error") == "invalid_request" && strings.HasPrefix(loc.String(), back)
+		if want := mode != "" && mode != "query"; refused != want {
+			t.Errorf("response_mode %q: %d to %q; want refused = %v", mode, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+		if loc != nil && loc.Query().Get("code") != "" {
+			t.Errorf("response_mode %q: a code in the query", mode)
+		}
+	}
+}

@@ -230,6 +230,12 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if rt := v.Get("response_type"); rt != "code" {
 		return q, nil, &redirectError{"unsupported_response_type", "response_type must be code"}
 	}
+	// The code goes in the query only: a client asking for a fragment or
+	// a form post is refused rather than answered where it did not ask
+	// (discovery lists response_modes_supported ["query"]).
+	if m := v.Get("response_mode"); m != "" && m != "query" {
+		return q, nil, &redirectError{"invalid_request", "response_mode must be query"}
+	}
 	// PKCE S256 for every client; plain is refused (docs/security.md T-90).
 	switch v.Get("code_challenge_method") {
 	case "S256":

@@ -53,6 +53,9 @@ type Metadata struct {
 
 	GrantTypesSupported    []string `json:"grant_types_supported"`
 	ResponseTypesSupported []string `json:"response_types_supported"`
+	// ResponseModesSupported is ["query"] with the browser flow: an absent
+	// list would mean query and fragment (OIDC Discovery §3).
+	ResponseModesSupported []string `json:"response_modes_supported,omitempty"`
 	SubjectTypesSupported  []string `json:"subject_types_supported"`
 	ScopesSupported        []string `json:"scopes_supported"`
 	ClaimsSupported        []string `json:"claims_supported"`
@@ -130,6 +133,10 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 			responses = []string{"code"}
 		}
 	}
+	var modes []string
+	if s.AuthorizationEndpoint {
+		modes = []string{"query"}
+	}
 	var authAlgs []string
 	if slices.Contains(auth, oauth2.AuthMethodPrivateKeyJWT) {
 		authAlgs = s.TokenEndpointAuthSigningAlgs
@@ -143,6 +150,7 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 
 		GrantTypesSupported:    nonNil(s.GrantTypes),
 		ResponseTypesSupported: responses,
+		ResponseModesSupported: modes,
 		SubjectTypesSupported:  subjects,
 		ScopesSupported:        nonNil(s.Scopes),
 		ClaimsSupported:        nonNil(s.Claims),
