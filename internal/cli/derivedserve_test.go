@@ -42,21 +42,35 @@ func withIntrospector(t *testing.T, s *adminServer) *derivedTokens {
 
 func (d *derivedTokens) serviceAccount(t *testing.T, name string) string {
 	t.Helper()
-	code, out, e := runCLI(t, "principal", "create", "--data-dir", d.dir, "--org", "default", "--kind", "service-account", "--name", name)
+	return newServiceAccount(t, d.dir, name)
+}
+
+func (d *derivedTokens) client(t *testing.T, principal string, scopes ...string) (id, secret string) {
+	t.Helper()
+	return newClient(t, d.dir, principal, d.r.base, scopes...)
+}
+
+// newServiceAccount creates, with the CLI on dir, a service account
+// named name in organization default and returns its ID.
+func newServiceAccount(t *testing.T, dir, name string) string {
+	t.Helper()
+	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", name)
 	if code != 0 || strings.TrimSpace(out) == "" {
 		t.Fatalf("principal create = %d %q %q", code, out, e)
 	}
 	return strings.TrimSpace(out)
 }
 
-func (d *derivedTokens) client(t *testing.T, principal string, scopes ...string) (id, secret string) {
+// newClient creates, with the CLI on dir, a client of principal for
+// audience holding scopes, and returns its ID and secret.
+func newClient(t *testing.T, dir, principal, audience string, scopes ...string) (id, secret string) {
 	t.Helper()
-	args := []string{"client", "create", "--data-dir", d.dir, "--org", "default", "--principal", principal, "--audience", d.r.base}
+	args := []string{"client", "create", "--data-dir", dir, "--org", "default", "--principal", principal, "--audience", audience}
 	for _, s := range scopes {
 		args = append(args, "--scope", s)
 	}
 	code, out, e := runCLI(t, args...)
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
 			id = v
 		}
@@ -64,7 +78,7 @@ func (d *derivedTokens) client(t *testing.T, principal string, scopes ...string)
 			secret = v
 		}
 	}
-	if code != 0 || id == "" || secret == "" {
+	if code != 0 || id == "" || !strings.HasPrefix(secret, "sts_cs_") {
 		t.Fatalf("client create = %d %q %q", code, out, e)
 	}
 	return id, secret

@@ -20,25 +20,8 @@ func TestServeClientCredentials(t *testing.T) {
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
 
-	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", "ci-bot")
-	sa := strings.TrimSpace(out)
-	if code != 0 || sa == "" {
-		t.Fatalf("principal create = %d %q %q", code, out, e)
-	}
-	code, out, e = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", sa,
-		"--scope", "read", "--audience", r.base)
-	var id, secret string
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
-	}
-	if code != 0 || id == "" || !strings.HasPrefix(secret, "sts_cs_") {
-		t.Fatalf("client create = %d %q %q", code, out, e)
-	}
+	sa := newServiceAccount(t, dir, "ci-bot")
+	id, secret := newClient(t, dir, sa, r.base, "read")
 
 	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: r.base + "/oauth2/token", Scopes: []string{"read"}}
 	tok, err := cc.Token(t.Context())

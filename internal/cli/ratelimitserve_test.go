@@ -36,24 +36,8 @@ func TestServeRateLimitsSharedInRedis(t *testing.T) {
 	b := serve(t, "--data-dir", dir) // after a: it reuses a's master key
 	checkServing(t, b)
 
-	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", "limited-bot")
-	sa := strings.TrimSpace(out)
-	if code != 0 || sa == "" {
-		t.Fatalf("principal create = %d %q %q", code, out, e)
-	}
-	code, out, e = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", sa, "--scope", "read", "--audience", "https://api.example")
-	var id, secret string
-	for line := range strings.SplitSeq(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
-	}
-	if code != 0 || id == "" || secret == "" {
-		t.Fatalf("client create = %d %q %q", code, out, e)
-	}
+	sa := newServiceAccount(t, dir, "limited-bot")
+	id, secret := newClient(t, dir, sa, "https://api.example", "read")
 	// The client's ID is new to this test, so is its bucket; it goes
 	// when the test ends.
 	redistest.DeleteOnCleanup(t, u, "*:client:"+id)

@@ -22,25 +22,8 @@ import (
 // client on the server of dir and returns its token source's config.
 func restoreClient(t *testing.T, r *run, dir string) clientcredentials.Config {
 	t.Helper()
-	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", "restore-bot")
-	sa := strings.TrimSpace(out)
-	if code != 0 || sa == "" {
-		t.Fatalf("principal create = %d %q %q", code, out, e)
-	}
-	code, out, e = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", sa,
-		"--scope", "read", "--audience", r.base)
-	var id, secret string
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
-	}
-	if code != 0 || id == "" || secret == "" {
-		t.Fatalf("client create = %d %q %q", code, out, e)
-	}
+	sa := newServiceAccount(t, dir, "restore-bot")
+	id, secret := newClient(t, dir, sa, r.base, "read")
 	return clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: r.base + "/oauth2/token", Scopes: []string{"read"}}
 }
 

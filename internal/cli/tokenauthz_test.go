@@ -20,25 +20,9 @@ func TestTokenEndpointCallers(t *testing.T) {
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
-	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--kind", "service-account", "--name", "ci")
-	sa := strings.TrimSpace(out)
-	if code != 0 || sa == "" {
-		t.Fatalf("principal create = %d %q %q", code, out, e)
-	}
-	code, out, e = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", sa, "--scope", "read", "--audience", r.base)
-	var id, secret string
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
-	}
-	if code != 0 || id == "" || secret == "" {
-		t.Fatalf("client create = %d %q %q", code, out, e)
-	}
-	code, out, e = runCLI(t, "pat", "create", "--data-dir", dir, "--user", "admin", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
+	sa := newServiceAccount(t, dir, "ci")
+	id, secret := newClient(t, dir, sa, r.base, "read")
+	code, out, e := runCLI(t, "pat", "create", "--data-dir", dir, "--user", "admin", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
 	pat := patRE.FindString(out)
 	if code != 0 || pat == "" {
 		t.Fatalf("pat create = %d %q %q", code, out, e)
