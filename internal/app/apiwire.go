@@ -44,7 +44,12 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		return nil, err
 	}
 	cs.Logger = logger
-	ps, err := pools.NewService(store, PoolLimits(cfg))
+	// Through the API, no provider may trust this server's own issuer
+	// (docs/security.md A-56). The CLI's direct mode is the operator's,
+	// and its --issuer flag names the provider's issuer, not ours.
+	lim := PoolLimits(cfg)
+	lim.OwnIssuer = cfg.Issuer
+	ps, err := pools.NewService(store, lim)
 	if err != nil {
 		return nil, err
 	}

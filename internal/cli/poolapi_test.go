@@ -106,6 +106,11 @@ func testServePoolServiceAPI(t *testing.T) {
 		t.Fatalf("CreateProvider over gRPC: %v", err)
 	}
 
+	// No provider may trust this server's own issuer (docs/security.md A-56).
+	if _, err := ps.CreateProvider(ctx, &stsv1.CreateProviderRequest{PoolId: "ci", ProviderId: "self", Issuer: r.base, Audiences: []string{"sts"}}); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("CreateProvider trusting this server's own issuer: %v, want invalid_argument", err)
+	}
+
 	// RFC 8693 exchange at the real token endpoint.
 	exchange := func(tok string) (int, map[string]any) {
 		t.Helper()

@@ -228,6 +228,12 @@ func (s *Service) checkProvider(p storage.Provider) error {
 	if len(p.JWKS) > MaxJWKSBytes {
 		return invalid("jwks: at most %d KiB, got %d bytes", MaxJWKSBytes>>10, len(p.JWKS))
 	}
+	if own := s.limits.OwnIssuer; own != "" && strings.TrimSuffix(p.Issuer, "/") == strings.TrimSuffix(own, "/") {
+		// Our tokens come back as our own (subject_token_type
+		// access_token), with their sources and our key set; as a
+		// provider's they would leave both behind (docs/security.md A-56).
+		return invalid("provider %s/%s: issuer: %q is this server's own issuer; exchange its tokens as access tokens instead", p.PoolID, p.ID, p.Issuer)
+	}
 	if probs := ProviderProblems(p, s.limits.AllowLoopback); len(probs) > 0 {
 		msgs := make([]string, len(probs))
 		for i, pr := range probs {
