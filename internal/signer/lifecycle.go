@@ -161,27 +161,18 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 	if !ok {
 		return Rotation{}, nil
 	}
-	for range n {
-		row, _, err := newKeyRow(m.cfg.Algorithm, m.cfg.RSABits, m.keyring.Load(), now)
-		if err != nil {
-			return Rotation{}, err
-		}
-		p.fresh = append(p.fresh, row)
+	var err error
+	if p.fresh, err = m.freshRows(n, now); err != nil {
+		return Rotation{}, err
 	}
-	var res Rotation
-	apply := func(old []storage.SigningKey) ([]storage.SigningKey, error) {
-		out, r, err := p.apply(old)
-		res = r
-		return out, err
-	}
-	var event func() storage.AuditEvent
+	var event func(Rotation) storage.AuditEvent
 	if ev != nil {
-		event = func() storage.AuditEvent {
-			res.Algorithm = m.cfg.Algorithm
-			return ev(res)
+		event = func(r Rotation) storage.AuditEvent {
+			r.Algorithm = m.cfg.Algorithm
+			return ev(r)
 		}
 	}
-	err := m.commitLocked(ctx, apply, event)
+	res, err := commitPlan(ctx, m, p.apply, event)
 	switch {
 	case errors.Is(err, errAlreadyRotated):
 		res = Rotation{AlreadyRotated: true}
@@ -283,4 +274,38 @@ func rowIn(rows []storage.SigningKey, state storage.KeyState) *storage.SigningKe
 		}
 	}
 	return nil
+}
+
+// freshRows returns n new key rows of the configured algorithm, sealed
+// under the current master key, created at now, for a plan to place.
+func (m *Manager) freshRows(n int, now time.Time) ([]storage.SigningKey, error) {
+	var rows []storage.SigningKey
+	for range n {
+		row, _, err := newKeyRow(m.cfg.Algorithm, m.cfg.RSABits, m.keyring.Load(), now)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// commitPlan commits apply, a plan's change of the stored key set, with
+// the audit event ev makes of the plan's result (none when ev is nil),
+// and returns that result.
+func commitPlan[R any](ctx context.Context, m *Manager, apply func([]storage.SigningKey) ([]storage.SigningKey, R, error),
+	ev func(R) storage.AuditEvent,
+) (R, error) {
+	var res R
+	change := func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+		out, r, err := apply(old)
+		res = r
+		return out, err
+	}
+	var event func() storage.AuditEvent
+	if ev != nil {
+		event = func() storage.AuditEvent { return ev(res) }
+	}
+	err := m.commitLocked(ctx, change, event)
+	return res, err
 }

@@ -194,24 +194,12 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 			return Revocation{}, fmt.Errorf("%w: %w", ErrNoSuccessor, err)
 		}
 	}
-	for range n {
-		k, _, err := newKeyRow(m.cfg.Algorithm, m.cfg.RSABits, m.keyring.Load(), p.now)
-		if err != nil {
-			return Revocation{}, err
-		}
-		p.fresh = append(p.fresh, k)
+	var err error
+	if p.fresh, err = m.freshRows(n, p.now); err != nil {
+		return Revocation{}, err
 	}
-	var res Revocation
-	apply := func(old []storage.SigningKey) ([]storage.SigningKey, error) {
-		out, r, err := p.apply(old)
-		res = r
-		return out, err
-	}
-	var event func() storage.AuditEvent
-	if ev != nil {
-		event = func() storage.AuditEvent { return ev(res) }
-	}
-	if err := m.commitLocked(ctx, apply, event); err != nil {
+	res, err := commitPlan(ctx, m, p.apply, ev)
+	if err != nil {
 		if errors.Is(err, ErrKeyNotFound) || errors.Is(err, errStale) {
 			return Revocation{}, err
 		}
