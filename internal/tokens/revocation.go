@@ -104,7 +104,9 @@ func GrantRevocation(family, reason string, now time.Time, keep time.Duration) s
 // lookup, on every call: a revocation is seen at once (docs/design.md#storage-and-replicas).
 func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool, error) {
 	jtiID, subID, grantID, clientSubID := RevocationIDJTI(c.ID), RevocationIDSubject(c.Subject), "", ""
-	ids := append(make([]string, 0, 4+len(c.SourceJTIs)), jtiID, subID)
+	// jti, sub, grant, client_sub, pool, provider, and one row per source.
+	n := 6 + len(c.SourceJTIs) + len(c.SourceClientIDs) + len(c.SourceGrants) + len(c.SourceSubjects) + 2*len(c.SourcePools)
+	ids := append(make([]string, 0, n), jtiID, subID)
 	if c.GrantID != "" {
 		grantID = RevocationIDGrant(c.GrantID)
 		ids = append(ids, grantID)
