@@ -438,39 +438,14 @@ func expiryUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, replica bool
 	w := newWorld(t, store)
 	ctx := t.Context()
 	srv := newOAuthServer(t, "ghr_initial")
-	arrived, release := make(chan struct{}), make(chan struct{})
-	srv.hold = func(n int64) {
-		if n == 1 {
-			arrived <- struct{}{}
-			<-release
-		}
-	}
 	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free() // a failed test does not leave the server's handler waiting
-	done := make(chan error, 1)
-	go func() { done <- refresher(w, srv).RunOnce(context.Background()) }()
-	select {
-	case <-arrived:
-	case err := <-done:
-		t.Fatalf("the refresher did not call the token endpoint: %v", err)
-	}
-	exp := time.Now().Add(2 * time.Minute)
-	if _, err := w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &exp}); err != nil {
-		t.Errorf("expiry-only Update during a refresh: %v", err)
-	}
-	// Another replica polls while the first is still at the endpoint.
-	if replica {
-		if err := refresher(w, srv).RunOnce(ctx); err != nil {
-			t.Fatal(err)
+	err := updateDuringRefresh(t, w, srv, replica, func() {
+		exp := time.Now().Add(2 * time.Minute)
+		if _, err := w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &exp}); err != nil {
+			t.Errorf("expiry-only Update during a refresh: %v", err)
 		}
-	}
-	if got := srv.calls.Load(); got != 1 {
-		t.Errorf("token endpoint calls while a refresh was in flight = %d, want 1", got)
-	}
-	free()
-	if err := <-done; err != nil {
+	})
+	if err != nil {
 		t.Fatalf("the in-flight refresh: %v", err)
 	}
 	v, err := w.svc.Value(ctx, w.user, tok.ID)
@@ -563,38 +538,13 @@ func valueUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, in hosttoken.
 	w := newWorld(t, store)
 	ctx := t.Context()
 	srv := newOAuthServer(t, "ghr_initial", "ghr_owner")
-	arrived, release := make(chan struct{}), make(chan struct{})
-	srv.hold = func(n int64) {
-		if n == 1 {
-			arrived <- struct{}{}
-			<-release
-		}
-	}
 	exp := time.Now().Add(time.Minute).Truncate(time.Second)
 	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, exp)
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free()
-	done := make(chan error, 1)
-	go func() { done <- refresher(w, srv).RunOnce(context.Background()) }()
-	select {
-	case <-arrived:
-	case err := <-done:
-		t.Fatalf("the refresher did not call the token endpoint: %v", err)
-	}
-	if _, err := w.svc.Update(ctx, w.user, tok.ID, in); err != nil {
-		t.Fatalf("Update during a refresh: %v", err)
-	}
-	if replica {
-		if err := refresher(w, srv).RunOnce(ctx); err != nil {
-			t.Fatal(err)
+	_ = updateDuringRefresh(t, w, srv, replica, func() { // the result, stored or discarded, is checked below
+		if _, err := w.svc.Update(ctx, w.user, tok.ID, in); err != nil {
+			t.Fatalf("Update during a refresh: %v", err)
 		}
-		if got := srv.calls.Load(); got != 1 {
-			t.Errorf("token endpoint calls while a refresh was in flight = %d, want 1", got)
-		}
-	}
-	free()
-	<-done // the result, stored or discarded, is checked below
+	})
 	v, err := w.svc.Value(ctx, w.user, tok.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -620,4 +570,40 @@ func valueUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, in hosttoken.
 		v.Token == "gho_fresh1" {
 		t.Errorf("the next refresh: token %q, status %+v; want a new value and no error", v.Token, got.Refresh)
 	}
+}
+
+// updateDuringRefresh starts a refresh that srv holds at its first call
+// to the token endpoint, runs update while it is held and, with replica,
+// a second replica's poll, which must not call the endpoint again; then it
+// lets the refresh finish and returns the refresher's error.
+func updateDuringRefresh(t *testing.T, w *world, srv *oauthServer, replica bool, update func()) error {
+	t.Helper()
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv.hold = func(n int64) {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-release
+		}
+	}
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // a failed test does not leave the server's handler waiting
+	done := make(chan error, 1)
+	go func() { done <- refresher(w, srv).RunOnce(context.Background()) }()
+	select {
+	case <-arrived:
+	case err := <-done:
+		t.Fatalf("the refresher did not call the token endpoint: %v", err)
+	}
+	update()
+	if replica {
+		if err := refresher(w, srv).RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := srv.calls.Load(); got != 1 {
+		t.Errorf("token endpoint calls while a refresh was in flight = %d, want 1", got)
+	}
+	free()
+	return <-done
 }
