@@ -9,7 +9,6 @@ import (
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
-	"github.com/opensts/sts/internal/ststest"
 )
 
 // auditDown fails every audit write inside a unit of work.
@@ -31,14 +30,7 @@ func (auditDownTx) AppendAudit(context.Context, ...storage.AuditEvent) error {
 // only logged.
 func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	ctx := t.Context()
-	st := ststest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme", Tier: "enterprise"}); err != nil {
-		t.Fatal(err)
-	}
-	up, err := pools.NewService(st, pools.Limits{MaxTokenLifetime: 12 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	up, st := acmeService(t, pools.Limits{})
 	caller := pools.Caller{Actor: "test"}
 	if _, err := up.CreatePool(ctx, caller, storage.Pool{ID: "ci", OrgID: "acme", Condition: "true", Scopes: []string{"read"}}); err != nil {
 		t.Fatal(err)

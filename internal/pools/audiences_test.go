@@ -4,11 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest"
 )
 
 // TestPoolAudiencesAndGoogleScopes: a pool's downstream audiences and
@@ -16,14 +14,7 @@ import (
 // cleared by UpdatePool like the other list fields.
 func TestPoolAudiencesAndGoogleScopes(t *testing.T) {
 	ctx := t.Context()
-	st := ststest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme", Tier: "enterprise"}); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := pools.NewService(st, pools.Limits{MaxTokenLifetime: 12 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := acmeService(t, pools.Limits{})
 	caller := pools.Caller{Actor: "test"}
 	base := storage.Pool{ID: "kafka", OrgID: "acme", Condition: "true", Scopes: []string{"read", "write"}}
 	for _, tc := range []struct {

@@ -3,11 +3,9 @@ package pools_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest"
 )
 
 // TestProviderNotOurOwnIssuer: a provider may not trust sts's own issuer.
@@ -18,14 +16,7 @@ import (
 // as subject_token_type access_token instead.
 func TestProviderNotOurOwnIssuer(t *testing.T) {
 	ctx := t.Context()
-	st := ststest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme", Tier: "enterprise"}); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := pools.NewService(st, pools.Limits{MaxTokenLifetime: 12 * time.Hour, OwnIssuer: "https://sts.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := acmeService(t, pools.Limits{OwnIssuer: "https://sts.example"})
 	caller := pools.Caller{Actor: "test"}
 	if _, err := svc.CreatePool(ctx, caller, storage.Pool{ID: "ci", OrgID: "acme", Condition: "true", Scopes: []string{"read"}}); err != nil {
 		t.Fatal(err)
