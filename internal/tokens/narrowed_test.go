@@ -17,11 +17,7 @@ import (
 func TestStoreSourcesNarrowed(t *testing.T) {
 	ctx := t.Context()
 	s, sa := sourceStore(t, storage.PrincipalServiceAccount)
-	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, Name: "app", AuthMethod: "client_secret_basic",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}, CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
+	cl := sourceClient(t, s, sa.ID)
 	setScopes := func(l ...string) {
 		t.Helper()
 		if err := s.UpdateClient(ctx, cl.ID, func(old storage.Client) (storage.Client, error) {

@@ -71,6 +71,18 @@ func sourcePAT(t *testing.T, s storage.Store, owner string) storage.PAT {
 	return pat
 }
 
+// sourceClient stores a client_credentials client of principal with the
+// scopes read and write.
+func sourceClient(t *testing.T, s storage.Store, principal string) storage.Client {
+	t.Helper()
+	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: principal, Name: "app", AuthMethod: "client_secret_basic",
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateClient(t.Context(), cl); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
 // TestStoreSources: a token is refused once its principal is disabled or
 // deleted, or its PAT deleted or regenerated; a live source is read from
 // storage at most once per TTL, a refusal is never served from the cache.
@@ -201,11 +213,7 @@ func TestStoreSourcesRecordCache(t *testing.T) {
 func TestStoreSourcesClient(t *testing.T) {
 	ctx := t.Context()
 	s, sa := sourceStore(t, storage.PrincipalServiceAccount)
-	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, Name: "app", AuthMethod: "client_secret_basic",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}, CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
+	cl := sourceClient(t, s, sa.ID)
 	setDisabled := func(d bool) {
 		t.Helper()
 		if err := s.UpdateClient(ctx, cl.ID, func(old storage.Client) (storage.Client, error) {
