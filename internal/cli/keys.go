@@ -262,11 +262,7 @@ and takes effect on the server that answers it at once.`,
 					return err
 				}
 				if j, _ := outputJSON(cmd); j {
-					v, err := apiJSON(res)
-					if err != nil {
-						return err
-					}
-					return printJSON(cmd.OutOrStdout(), v)
+					return printObjects(cmd.OutOrStdout(), []*stsv1.RotateSigningKeyResponse{res}, true)
 				}
 				for _, l := range lines {
 					fmt.Fprintln(cmd.OutOrStdout(), l)
@@ -307,11 +303,7 @@ answers stops publishing and trusting the key at once; every other server
 					return err
 				}
 				if j, _ := outputJSON(cmd); j {
-					v, err := apiJSON(res)
-					if err != nil {
-						return err
-					}
-					return printJSON(cmd.OutOrStdout(), v)
+					return printObjects(cmd.OutOrStdout(), []*stsv1.RevokeSigningKeyResponse{res}, true)
 				}
 				w := cmd.OutOrStdout()
 				fmt.Fprintf(w, "revoked: key %s (was %s) is no longer published nor trusted; every token it signed fails verification\n",
