@@ -193,10 +193,17 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 // CreateExchangeToken mints a one-time exchange token for a principal.
 // The token records what the caller's credential derives from, and
 // neither it nor the access token it buys outlives that credential
-// (docs/security.md A-50).
+// (docs/security.md A-50). Each call takes from the credential's
+// rate-limit buckets, as GetIDToken does (limitCredential): the access
+// token ExchangeToken signs for the exchange token is paid for here, by
+// the credential asking for it, since ExchangeToken itself presents none
+// and spends the exchange token atomically (docs/security.md A-57).
 func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.CreateExchangeTokenRequest) (*stsv1.CreateExchangeTokenResponse, error) {
 	id, err := require(ctx, pat.ScopeAdmin)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.h.limitCredential(ctx, id); err != nil {
 		return nil, err
 	}
 	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())

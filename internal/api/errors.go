@@ -21,6 +21,7 @@ var connectCodes = map[sts.Code]connect.Code{
 	sts.FailedPrecondition: connect.CodeFailedPrecondition,
 	sts.Unavailable:        connect.CodeUnavailable,
 	sts.Internal:           connect.CodeInternal,
+	sts.ResourceExhausted:  connect.CodeResourceExhausted,
 }
 
 // connectError turns any error into a *connect.Error whose message is safe

@@ -123,6 +123,11 @@ type Handler struct {
 	// SetTokenAudit supplies the writer (tokenaudit.go).
 	tokenAudit atomic.Pointer[tokenAudit]
 
+	// tokenLimits are the token endpoints' buckets the procedures that
+	// sign for a credential take from, once SetTokenLimits supplies them
+	// (limits.go).
+	tokenLimits atomic.Pointer[ratelimit.Limits]
+
 	// unready, set by Unready until Ready, makes every procedure answer
 	// unavailable with Retry-After.
 	unready atomic.Bool

@@ -57,7 +57,9 @@ func (s *IdentityService) GetAuthenticatedIdentity(ctx context.Context, _ *gitpo
 // The token never outlives the caller's credential and carries its act
 // claim (a delegation's actor chain). A credential limited by a Credential
 // Access Boundary never gets here (errBoundary). Needs identity:id_token
-// (or full access).
+// (or full access). Each call takes from the credential's rate-limit
+// buckets, as an exchange at the token endpoint does (limitCredential):
+// resource_exhausted once one is empty.
 func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest) (res *gitpodv1.GetIDTokenResponse, err error) {
 	var minted tokens.IDClaims
 	defer func() { // its audit event (docs/security.md D-18)
@@ -80,6 +82,11 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 		if a == "" || len(a) > maxAudienceLen || strings.TrimSpace(a) != a {
 			return nil, sts.Errorf(sts.Invalid, "invalid audience")
 		}
+	}
+	// The credential's buckets pay before the storage read (V2) and the
+	// signature (docs/security.md A-57).
+	if err := s.h.limitCredential(ctx, id); err != nil {
+		return nil, err
 	}
 	now := s.h.now()
 	exp := now.Add(s.h.idTokenLifetime())

@@ -2,6 +2,7 @@ package api
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // errInflatedTooLarge ends a decompression that passed its cap.
@@ -83,3 +86,71 @@ func limitPublic(lim ratelimit.Limiter, ew *connect.ErrorWriter, w http.Response
 // or the client behind a trusted proxy), from which every per-IP limit
 // takes its key with ratelimit.IPBucket.
 func remoteIP(r *http.Request) string { return clientip.FromRequest(r) }
+
+// reasonRateLimited is the audit reason of a call a rate limit refused,
+// the token endpoint's (grants.ReasonRateLimited).
+const reasonRateLimited = "rate_limited"
+
+// errRateLimited refuses a call whose credential's bucket is empty
+// (resource_exhausted, HTTP 429 on Connect, as ExchangeToken's per-IP
+// refusal); limitCredential has put the rate-limit headers, Retry-After
+// included, on the response.
+var errRateLimited = sts.Errorf(sts.ResourceExhausted, "rate limited; retry later")
+
+// SetTokenLimits makes the procedures that sign a token for the caller's
+// credential take from l, the token endpoints' buckets (rate_limits, in
+// memory or in Redis): GetIDToken, and CreateExchangeToken for the access
+// token ExchangeToken signs in return. Safe while serving. Until it is
+// called they take from none (a test double): serve calls it before Ready.
+func (h *Handler) SetTokenLimits(l ratelimit.Limits) { h.tokenLimits.Store(&l) }
+
+// limitCredential charges id's credential to the buckets the token
+// endpoint charged when it was issued, before a procedure signs a token
+// for it (docs/security.md A-57): its registered client's
+// (rate_limits.per_client) and the pool it was exchanged at
+// (rate_limits.per_pool), or, with neither (a PAT, a token issued to no
+// client outside any pool), its principal's, under per_client's rule
+// (ratelimit.Limits.AllowCredential). Without it the bearer API minted ID
+// tokens as fast as the CPU signs them, for a workload its pool's bucket
+// holds back at the token endpoint too. It answers errRateLimited once a
+// bucket is empty, and writes the binding bucket's headers on every
+// answer, as the token endpoint does; a refusal is logged as the token
+// endpoint's are, its per-procedure count is the interceptor's.
+func (h *Handler) limitCredential(ctx context.Context, id *Identity) error {
+	l := h.tokenLimits.Load()
+	if l == nil {
+		return nil
+	}
+	client, pool := credentialBuckets(id)
+	d, by := l.AllowCredential(client, pool, id.PrincipalID)
+	ci, ok := connect.CallInfoForHandlerContext(ctx)
+	if ok {
+		ratelimit.WriteHeaders(ci.ResponseHeader(), d) // nothing when every bucket is disabled
+	}
+	if d.Allowed {
+		return nil
+	}
+	procedure := ""
+	if ok {
+		procedure = ci.Spec().Procedure
+	}
+	h.logger().InfoContext(ctx, "api: call refused", "procedure", procedure, "code", connect.CodeResourceExhausted.String(),
+		"reason", reasonRateLimited, "bucket", by.String(), "principal", id.PrincipalID, "client", client, "pool", pool,
+		"request_id", id.RequestID)
+	return errRateLimited
+}
+
+// credentialBuckets names the client and pool buckets of id's
+// credential: for one of our access tokens, the registered client it was
+// issued to (a client_id that is a client's UUID; ExchangeToken's
+// "sts-api" names none) and the pool it was exchanged at; a PAT has
+// neither.
+func credentialBuckets(id *Identity) (client, pool string) {
+	if c := id.Claims; c != nil {
+		if storage.IsUUID(c.ClientID) {
+			client = c.ClientID
+		}
+		pool = c.Pool
+	}
+	return client, pool
+}

@@ -61,7 +61,8 @@ type callMeta struct{ requestID, clientIP, userAgent string }
 type callMetaKey struct{}
 
 // tokenEvent finishes a gitpod.v1 token request: it records ev, its
-// outcome from err and its reason the given one or else err's code, and
+// outcome from err and its reason the given one or else err's code
+// (rate_limited for a rate limit's refusal, as the token endpoint's), and
 // returns the answer. An issued token's event in audit.mode required is
 // committed first; when that fails the token is withheld, the caller gets
 // unavailable (with Retry-After, connectError) and a best-effort event
@@ -86,7 +87,11 @@ func (h *Handler) tokenEvent(ctx context.Context, ev storage.AuditEvent, detail 
 		if code == sts.Internal || code == sts.Unavailable {
 			ev.Outcome = outcomeError
 		}
-		if reason == "" {
+		switch {
+		case reason != "":
+		case code == sts.ResourceExhausted:
+			reason = reasonRateLimited // the token endpoint's
+		default:
 			reason = string(code)
 		}
 	}
@@ -151,7 +156,8 @@ func (h *Handler) auditExchange(ctx context.Context, r *pat.ExchangeRedemption, 
 // credential (pat_id or src_jti), the version, the audiences and the ID
 // token's jti. A request refused before authorization (no identity) or
 // for its input (invalid_argument) leaves none: it asked for nothing the
-// trail needs, and its audiences are unchecked input.
+// trail needs, and its audiences are unchecked input. One a rate limit
+// refused leaves a refused event with reason rate_limited.
 func (h *Handler) auditIDToken(ctx context.Context, req *gitpodv1.GetIDTokenRequest, c *tokens.IDClaims, err error) error {
 	if ta := h.tokenAudit.Load(); ta == nil || ta.w == nil || (err != nil && sts.ErrorCode(err) == sts.Invalid) {
 		return err

@@ -12,7 +12,9 @@ import (
 )
 
 // rateLimits are the limiters rate_limits configures: the token
-// endpoints' (per IP, client, pool) and the leak report's.
+// endpoints' (per IP, client, pool), which the bearer API's procedures
+// that sign for a credential share (api.Handler.SetTokenLimits), and the
+// leak report's.
 type rateLimits struct {
 	token ratelimit.Limits
 	// leak is nil in memory mode: revoke keeps its own default.

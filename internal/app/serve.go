@@ -252,9 +252,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		}
 		obs.tokenEndpointsReady(ctx, ep)
 		// gitpod.v1 ExchangeToken and GetIDToken audit through the token
-		// endpoints' writer, in the same mode (docs/security.md D-18, D-11);
-		// the API answers only once it is in place.
+		// endpoints' writer, in the same mode (docs/security.md D-18, D-11),
+		// and GetIDToken and CreateExchangeToken take from the token
+		// endpoints' buckets, in memory or in Redis; the API
+		// answers only once both are in place.
 		connect.handler.SetTokenAudit(ep.audit, cfg.Audit.Mode == config.AuditModeRequired)
+		connect.handler.SetTokenLimits(ep.limits.token)
 		connect.handler.Ready()
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), logger)

@@ -87,7 +87,10 @@ type FederationConfig struct {
 }
 
 // RateLimitsConfig bounds the token endpoints per source IP, per client and
-// per pool. Limits are in memory, per replica, unless RedisURL is set.
+// per pool, and the bearer API's GetIDToken and CreateExchangeToken with
+// the same client and pool buckets (PerClient's rule also keys a
+// principal presenting its own credential; docs/security.md A-57). Limits
+// are in memory, per replica, unless RedisURL is set.
 type RateLimitsConfig struct {
 	PerIP     RateLimitConfig `koanf:"per_ip"`
 	PerClient RateLimitConfig `koanf:"per_client"`

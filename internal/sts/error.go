@@ -20,6 +20,9 @@ const (
 	FailedPrecondition Code = "failed_precondition"
 	Unavailable        Code = "unavailable"
 	Internal           Code = "internal"
+	// ResourceExhausted: a limit on the caller's requests is spent (a rate
+	// limit); retrying later may succeed.
+	ResourceExhausted Code = "resource_exhausted"
 )
 
 // Error is a domain error. Message is safe to show a caller; Err is the
