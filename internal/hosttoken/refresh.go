@@ -21,6 +21,7 @@ const (
 	DefaultRefreshAhead  = 10 * time.Minute
 	DefaultRefreshBatch  = 50
 	DefaultRefreshLease  = 2 * time.Minute
+	DefaultRefreshPace   = 10 * time.Minute
 	DefaultFetchTimeout  = 15 * time.Second
 	maxRefreshBackoff    = time.Hour
 	firstRefreshBackoff  = time.Minute
@@ -35,9 +36,16 @@ const (
 // claimed with a lease through UpdateHostToken (a row lock on PostgreSQL,
 // the write lock on SQLite) before the token endpoint is called, so two
 // replicas never refresh one token twice; a new pair is stored while the
-// row still holds the refresh token it replaces (see store). Running it on
-// the leader only is still cheaper (fewer polls); see the lead's wiring
-// notes.
+// row still holds the refresh token it replaces (see store). Running it on the leader only is still cheaper (fewer polls);
+// see the lead's wiring notes.
+//
+// Refreshes of one token are paced (docs/security.md A-58): after a
+// success the token waits Pace, after a failure its backoff (1 minute,
+// doubling to an hour), and no update of its expiry or value shortens the
+// wait, so whoever may update a token cannot make the refresher call the
+// SCM's token endpoint at will. The wait after a success ends sooner when
+// the value the endpoint returned is due sooner (its expiry within Ahead),
+// so a token is still refreshed before the expiry its SCM gave it.
 type Refresher struct {
 	Service *Service
 	// Integrations maps integration IDs to their OAuth endpoints.
@@ -46,9 +54,10 @@ type Refresher struct {
 	// (federation.NewHTTPClient). Default http.DefaultClient.
 	HTTPClient *http.Client
 	// Every is the poll interval; Ahead is how long before expiry a token
-	// is refreshed; Batch caps tokens per poll; Lease bounds one refresh.
-	Every, Ahead, Lease time.Duration
-	Batch               int
+	// is refreshed; Batch caps tokens per poll; Lease bounds one refresh;
+	// Pace is the least time between two refreshes of one token.
+	Every, Ahead, Lease, Pace time.Duration
+	Batch                     int
 	// OnResult, when set, is called once per attempt with "success" or
 	// "failure" (a metric increment; it must not block).
 	OnResult func(outcome string)
@@ -147,8 +156,28 @@ func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) er
 		fctx, cancel := context.WithTimeout(ctx, DefaultFetchTimeout)
 		res, err = fetch(fctx, r.HTTPClient, integ, used.refresh)
 		cancel()
+		if !res.expiry.IsZero() {
+			// x/oauth2 dates the expiry by the wall clock; date it by the
+			// service's, which every expiry is compared with.
+			res.expiry = s.now().Add(time.Until(res.expiry))
+		}
 	}
 	return r.store(ctx, claimed, lease, used, res, err)
+}
+
+// pausedUntil is when a token refreshed at now to a value that expires at
+// expiry may be refreshed again: Pace later, or when the value is due if
+// that is sooner, so pacing never holds back the refresh the value's own
+// expiry calls for. Zero: at once.
+func (r *Refresher) pausedUntil(now, expiry time.Time) time.Time {
+	until := now.Add(cmp.Or(r.Pace, DefaultRefreshPace))
+	if due := expiry.Add(-cmp.Or(r.Ahead, DefaultRefreshAhead)); !expiry.IsZero() && due.Before(until) {
+		until = due
+	}
+	if !until.After(now) {
+		return time.Time{}
+	}
+	return storage.Now(until)
 }
 
 // redeemed is what a refresh started from: the stored value and the
@@ -183,11 +212,12 @@ func (s *Service) ownersActive(ctx context.Context, t storage.HostToken) (bool, 
 // recorded only while the lease is still ours. A success is stored while
 // the row still holds the refresh token the refresh spent, leased or not:
 // that token is dead at the SCM and the rotated one is its successor
-// (docs/security.md A-49). The endpoint's value and expiry go with it
-// unless the owner set another value meanwhile, which is kept (with the
-// expiry the row has for it); a row that got another refresh token (the
-// owner's, or another replica's refresh) keeps it and the result is
-// discarded. Whatever is stored is sealed under a fresh data key.
+// (docs/security.md A-49). The endpoint's value and expiry go with it unless the owner set
+// another value meanwhile, which is kept (with the expiry the row has for
+// it); a row that got another refresh token (the owner's, or another
+// replica's refresh) keeps it and the result is discarded. A stored
+// success starts the pace before the next refresh. Whatever is
+// stored is sealed under a fresh data key.
 func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, used redeemed, res fetched, ferr error) error {
 	s := r.Service
 	now := s.now()
@@ -244,10 +274,15 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 					old.ExpiresAt = time.Time{}
 				}
 			}
-			if ours || old.RefreshLeaseID == "" {
+			// The next refresh waits for the pace (docs/security.md A-58).
+			pause := r.pausedUntil(now, res.expiry)
+			switch {
+			case ours || old.RefreshLeaseID == "":
+				old.RefreshLeaseID, old.RefreshLeaseUntil = "", pause
+			case pause.After(old.RefreshLeaseUntil):
 				// Another replica's lease, taken after ours ran out, is
-				// left to end with its own result.
-				old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
+				// left to end with its own result, not before the pace.
+				old.RefreshLeaseUntil = pause
 			}
 			old.RefreshedAt, old.RefreshError, old.RefreshFailures = storage.Now(now), "", 0
 			old.UpdatedAt = storage.Now(now)

@@ -2,6 +2,7 @@ package hosttoken_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -32,6 +33,9 @@ type oauthServer struct {
 	fail  string // "500" or "invalid_grant" for the next failN calls
 	failN int
 	delay time.Duration
+	// lifetime is the expires_in of the values issued, in seconds; zero:
+	// 8 hours, as GitHub's.
+	lifetime int
 	// hold, when set, is called with the call's number before the call is
 	// answered (before its refresh token is checked or spent).
 	hold func(n int64)
@@ -89,7 +93,7 @@ func (s *oauthServer) token(w http.ResponseWriter, r *http.Request) {
 	next := fmt.Sprintf("ghr_rotated%d", s.n)
 	s.valid[next] = true
 	json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("gho_fresh%d", s.n), "token_type": "bearer",
-		"expires_in": 28800, "refresh_token": next})
+		"expires_in": cmp.Or(s.lifetime, 28800), "refresh_token": next})
 }
 
 const integrationID = "6f1c1b3e-2a7d-4c55-9e1e-0a8c5b1d2e3f"
@@ -464,30 +468,42 @@ func expiryUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, replica bool
 	}
 }
 
-// TestExpiryUpdateEndsBackoff: a new expiry still ends a failed refresh's
-// backoff (no refresh is in flight then), so the token is refreshed at the
-// next poll.
-func TestExpiryUpdateEndsBackoff(t *testing.T) {
-	w := newWorld(t, backends(t)["sqlite"](t))
-	ctx := t.Context()
-	srv := newOAuthServer(t, "ghr_initial")
-	r := refresher(w, srv)
-	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
-	srv.fail, srv.failN = "500", 2
-	r.RunOnce(ctx)
-	calls := srv.calls.Load()
-	exp := time.Now().Add(2 * time.Minute)
-	if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{ExpiresAt: &exp}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if srv.calls.Load() == calls {
-		t.Fatal("the token was not refreshed after its expiry was updated during a backoff")
-	}
-	if v, err := w.svc.Value(ctx, w.user, tok.ID); err != nil || v.Token != "gho_fresh1" {
-		t.Errorf("Value = %+v, %v; want gho_fresh1", v, err)
+// TestUpdateKeepsBackoff (docs/security.md A-58): a new expiry or value
+// no longer ends a failed refresh's backoff, so whoever may update a token
+// cannot make the refresher call the token endpoint again at once; the
+// token is refreshed when the backoff ends.
+func TestUpdateKeepsBackoff(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			srv := newOAuthServer(t, "ghr_initial")
+			r := refresher(w, srv)
+			tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
+			srv.fail, srv.failN = "500", 2
+			r.RunOnce(ctx)
+			calls := srv.calls.Load()
+			now := w.clock.Now()
+			if _, err := w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &now}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{Token: ptr("gho_owner")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.calls.Load(); got != calls {
+				t.Fatalf("token endpoint calls after updates during a backoff = %d, want %d: an update ended the backoff", got, calls)
+			}
+			w.clock.Advance(time.Minute + time.Second) // the first backoff ends
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := w.svc.Value(ctx, w.user, tok.ID); err != nil || v.Token != "gho_fresh1" {
+				t.Errorf("Value after the backoff = %+v, %v; want gho_fresh1", v, err)
+			}
+		})
 	}
 }
 

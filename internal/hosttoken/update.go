@@ -19,12 +19,13 @@ type UpdateInput struct {
 }
 
 // Update changes a token's values, expiry or scopes. New values are sealed
-// under a fresh data key, and the refresh bookkeeping restarts: a new
+// under a fresh data key and clear the failure shown on the token: a new
 // refresh token discards an in-flight refresh; a new value or expiry alone
-// ends a failure's backoff and leaves an in-flight refresh to finish (it
-// stores its rotated refresh token, and its value only if none was set
-// meanwhile). Codes: Invalid, NotFound, Unavailable, Internal (a stored
-// refresh token that does not decrypt).
+// leaves an in-flight refresh to finish (it stores its rotated refresh
+// token, and its value only if none was set meanwhile). No update ends
+// the wait before the next refresh (a lease, a failure's backoff, the pace
+// after a success; docs/security.md A-58). Codes: Invalid, NotFound,
+// Unavailable, Internal (a stored refresh token that does not decrypt).
 func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInput) (Token, error) {
 	if in.Token != nil {
 		if err := checkValue("token", *in.Token, true); err != nil {
@@ -85,22 +86,24 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 				// alone keeps the lease, as a new expiry does: the
 				// refresher stores the refresh token it rotated to beside
 				// this value, and no other replica spends the old one
-				// meanwhile (docs/security.md A-49).
-				if in.RefreshToken != nil || old.RefreshLeaseID == "" {
-					old.RefreshLeaseID, old.RefreshLeaseUntil = "", time.Time{}
+				// meanwhile (docs/security.md A-49). The lease's end stays
+				// either way, as a backoff's or a pace's does: no update
+				// hastens the next call to the token endpoint.
+				if in.RefreshToken != nil {
+					old.RefreshLeaseID = ""
 				}
 			}
 			if in.ExpiresAt != nil {
 				old.ExpiresAt = storage.Now(*in.ExpiresAt)
-				// A new expiry ends a failure's backoff but not a refresh
-				// in flight: freeing its lease would discard what the
-				// token endpoint returns, the rotated refresh token with
-				// it, or let another replica spend the same refresh token
-				// (docs/security.md A-49). The refresh's result, with its
-				// own expiry, then replaces the value this expiry was for.
-				if old.RefreshLeaseID == "" {
-					old.RefreshLeaseUntil = time.Time{}
-				}
+				// A new expiry ends no refresh in flight: freeing its lease
+				// would discard what the token endpoint returns, the
+				// rotated refresh token with it, or let another replica
+				// spend the same refresh token (docs/security.md A-49);
+				// the refresh's result, with its own expiry, then replaces
+				// the value this expiry was for. Nor does it end a
+				// failure's backoff or the pace after a success: an
+				// expiry set to now would otherwise call the token
+				// endpoint at every poll.
 			}
 			if len(in.Scopes) > 0 {
 				old.Scopes = in.Scopes

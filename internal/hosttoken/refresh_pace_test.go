@@ -1,0 +1,83 @@
+package hosttoken_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/hosttoken"
+)
+
+// TestRefreshesArePaced (docs/security.md A-58): whoever may update a
+// token cannot make the refresher call the SCM's token endpoint at will. A
+// runner that sets its token's expiry to now before every poll (a minute
+// apart) gets one refresh per pace (10 minutes by default), not one per
+// poll. A token whose SCM value lives shorter than the pace and the refresh
+// window together is still refreshed when its own expiry comes near.
+func TestRefreshesArePaced(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			srv := newOAuthServer(t, "ghr_initial")
+			r := refresher(w, srv)
+			tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
+			poll := func() {
+				t.Helper()
+				if err := r.RunOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expireAndPoll := func(step time.Duration) {
+				t.Helper()
+				now := w.clock.Now()
+				if _, err := w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &now}); err != nil {
+					t.Fatal(err)
+				}
+				w.clock.Advance(step)
+				poll()
+			}
+			poll() // due by its own expiry: refreshed
+			if got := srv.calls.Load(); got != 1 {
+				t.Fatalf("token endpoint calls = %d, want 1", got)
+			}
+			for range 9 {
+				expireAndPoll(time.Minute)
+			}
+			if got := srv.calls.Load(); got != 1 {
+				t.Errorf("token endpoint calls after 9 expiry updates within the pace = %d, want 1", got)
+			}
+			expireAndPoll(time.Minute + time.Second) // the pace since the refresh has passed
+			if got := srv.calls.Load(); got != 2 {
+				t.Errorf("token endpoint calls once the pace passed = %d, want 2", got)
+			}
+			if v, err := w.svc.Value(ctx, w.user, tok.ID); err != nil || v.Token != "gho_fresh2" {
+				t.Errorf("Value = %+v, %v; want gho_fresh2", v, err)
+			}
+
+			// An SCM whose values live 15 minutes, 5 beyond the refresh
+			// window: each is refreshed 5 minutes after the last refresh,
+			// before it expires, as without pacing.
+			srv.lifetime = 15 * 60
+			srv.mu.Lock()
+			srv.valid["ghr_short"] = true
+			srv.mu.Unlock()
+			short := w.create(t, "gho_short", "ghr_short", integrationID, w.clock.Now().Add(time.Minute))
+			if err := w.store.DeleteHostToken(ctx, tok.ID); err != nil { // set aside: counted apart
+				t.Fatal(err)
+			}
+			calls := srv.calls.Load()
+			poll()
+			for i := range 3 {
+				v, err := w.svc.Value(ctx, w.user, short.ID)
+				if err != nil || w.clock.Now().After(v.ExpiresAt) {
+					t.Fatalf("short-lived value %d = %+v, %v; want it valid", i, v, err)
+				}
+				w.clock.Advance(5*time.Minute + time.Second)
+				poll()
+			}
+			if got := srv.calls.Load() - calls; got != 4 {
+				t.Errorf("token endpoint calls for a 15-minute value over 15 minutes = %d, want 4 (one every 5 minutes)", got)
+			}
+		})
+	}
+}
