@@ -35,8 +35,10 @@ const (
 // goroutine per process. It is safe on every replica at once: each token is
 // claimed with a lease through UpdateHostToken (a row lock on PostgreSQL,
 // the write lock on SQLite) before the token endpoint is called, so two
-// replicas never refresh one token twice; a new pair is stored while the
-// row still holds the refresh token it replaces (see store). Running it on the leader only is still cheaper (fewer polls);
+// replicas never refresh one token twice, unless storing a result outlasts
+// the lease (then the second one's refusal is not recorded, see store); a
+// new pair is stored while the row still holds the refresh token it
+// replaces. Running it on the leader only is still cheaper (fewer polls);
 // see the lead's wiring notes.
 //
 // Refreshes of one token are paced (docs/security.md A-58): after a
@@ -209,10 +211,11 @@ func (s *Service) ownersActive(ctx context.Context, t storage.HostToken) (bool, 
 }
 
 // store writes the refresh result. A failure, with its backoff, is
-// recorded only while the lease is still ours. A success is stored while
+// recorded only while the lease is still ours and the row still holds the
+// refresh token it sent (docs/security.md A-58). A success is stored while
 // the row still holds the refresh token the refresh spent, leased or not:
 // that token is dead at the SCM and the rotated one is its successor
-// (docs/security.md A-49). The endpoint's value and expiry go with it unless the owner set
+// . The endpoint's value and expiry go with it unless the owner set
 // another value meanwhile, which is kept (with the expiry the row has for
 // it); a row that got another refresh token (the owner's, or another
 // replica's refresh) keeps it and the result is discarded. A stored
@@ -242,6 +245,20 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 			if ferr != nil {
 				if !ours {
 					return old, errNotDue // the owner replaced the token meanwhile
+				}
+				if !bytes.Equal(old.SealedRefresh, claimed.SealedRefresh) {
+					_, refresh, err := s.openValues(wctx, old)
+					if err != nil {
+						return old, err
+					}
+					if !same(refresh, used.refresh) {
+						// Another replica claimed the token after our
+						// lease ran out, and stored what a refresh of the
+						// same refresh token gave it: this failure is not
+						// the stored refresh token's (docs/security.md
+						// Our lease ends by itself.
+						return old, errNotDue
+					}
 				}
 				old.RefreshLeaseID = ""
 				old.RefreshFailures++

@@ -1,10 +1,12 @@
 package hosttoken_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/storage"
 )
 
 // TestRefreshesArePaced (docs/security.md A-58): whoever may update a
@@ -77,6 +79,84 @@ func TestRefreshesArePaced(t *testing.T) {
 			}
 			if got := srv.calls.Load() - calls; got != 4 {
 				t.Errorf("token endpoint calls for a 15-minute value over 15 minutes = %d, want 4 (one every 5 minutes)", got)
+			}
+		})
+	}
+}
+
+// slowStore holds the unit of work a refresher stores its result in until
+// release is closed, after telling arrived: a store so slow that the
+// refresh's lease runs out meanwhile.
+type slowStore struct {
+	hosttoken.Store
+	arrived chan<- struct{}
+	release <-chan struct{}
+}
+
+func (s slowStore) WithTx(ctx context.Context, fn func(storage.Tx) error) error {
+	s.arrived <- struct{}{}
+	<-s.release
+	return s.Store.WithTx(ctx, fn)
+}
+
+// TestLeaseRunOutRecordsNoSpuriousFailure (docs/security.md A-58): replica
+// A has spent the refresh token at the endpoint but stores its result so
+// slowly that its lease runs out; replica B claims the token and sends the
+// same refresh token, and the endpoint refuses it (spent). A stores the new
+// pair while B is at the endpoint. B's refusal concerns a refresh token the
+// row no longer holds: it is not recorded on the token (no failure shown
+// to the owner, no backoff), and the next refresh works.
+func TestLeaseRunOutRecordsNoSpuriousFailure(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			srv := newOAuthServer(t, "ghr_initial")
+			atB, goB := make(chan struct{}), make(chan struct{})
+			srv.hold = func(n int64) {
+				if n == 2 { // B's first call
+					close(atB)
+					<-goB
+				}
+			}
+			tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(time.Minute))
+			arrived, release := make(chan struct{}), make(chan struct{})
+			a := refresher(w, srv)
+			a.Service = &hosttoken.Service{Store: slowStore{w.store, arrived, release}, Envelope: w.svc.Envelope,
+				Audit: w.svc.Audit, Now: w.clock.Now}
+			doneA, doneB := make(chan error, 1), make(chan error, 1)
+			go func() { doneA <- a.RunOnce(context.Background()) }()
+			<-arrived // A spent ghr_initial and is storing its result
+			w.clock.Advance(hosttoken.DefaultRefreshLease + time.Second)
+			go func() { doneB <- refresher(w, srv).RunOnce(context.Background()) }()
+			select {
+			case <-atB:
+			case err := <-doneB:
+				close(release)
+				t.Fatalf("replica B did not claim the token whose lease ran out: %v", err)
+			}
+			close(release)
+			if err := <-doneA; err != nil {
+				t.Fatalf("replica A: %v", err)
+			}
+			close(goB)
+			if err := <-doneB; err != nil {
+				t.Fatalf("replica B: %v", err)
+			}
+			v, err := w.svc.Value(ctx, w.user, tok.ID)
+			if err != nil || v.Token != "gho_fresh1" || v.RefreshToken != "ghr_rotated1" {
+				t.Fatalf("Value = %+v, %v; want A's pair", v, err)
+			}
+			got, _ := w.svc.Get(ctx, w.user, tok.ID)
+			if got.Refresh.Failures != 0 || got.Refresh.LastError != "" {
+				t.Errorf("refresh status = %+v; want no failure: the refused refresh token is no longer the token's", got.Refresh)
+			}
+			w.clock.Advance(8 * time.Hour)
+			if err := refresher(w, srv).RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := w.svc.Value(ctx, w.user, tok.ID); v.Token != "gho_fresh2" {
+				t.Errorf("the next refresh: value %q; want gho_fresh2", v.Token)
 			}
 		})
 	}
