@@ -55,7 +55,19 @@ func supported(authorize bool) discovery.Supported {
 }
 
 // PoolLimits are the server settings the pool and provider rules depend
-// on; the server gives its PoolService the same as the CLI its own.
+// on; the server gives its PoolService the same as the CLI its own. The
+// pools and providers of cfg's file are declared: neither deletes them
+// (docs/security.md A-59).
 func PoolLimits(cfg config.Config) pools.Limits {
-	return pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, Leeway: cfg.Keys.Leeway}
+	lim := pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, Leeway: cfg.Keys.Leeway}
+	for _, p := range cfg.Pools {
+		if lim.Declared == nil {
+			lim.Declared = map[pools.TrustID]bool{}
+		}
+		lim.Declared[pools.TrustID{Pool: p.ID}] = true
+		for _, pr := range p.Providers {
+			lim.Declared[pools.TrustID{Pool: p.ID, Provider: pr.ID}] = true
+		}
+	}
+	return lim
 }

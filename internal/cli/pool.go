@@ -26,8 +26,9 @@ trusted, its CEL condition which of their tokens are admitted, and its mapping
 what the issued token says. Pools declared in the configuration file (pools:)
 are applied when serve starts; these commands manage pools in storage directly,
 with the same rules as the API (sts.v1.PoolService). A pool the file also
-declares is set back to the file's version at the next start; pools the file
-does not declare are left alone. Running servers apply a change within 5 s.
+declares is set back to the file's version at the next start, and is not
+deleted (disable it instead); pools the file does not declare are left alone.
+Running servers apply a change within 5 s.
 
 CEL expressions are compiled before anything is written: an invalid one is
 refused and nothing changes.`,

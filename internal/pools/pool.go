@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // CreatePool validates p and stores it (its times are set here). Errors:
@@ -256,12 +257,19 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 }
 
 // DeletePool removes pool id and its providers and returns how many
-// providers went with it. Errors: [sts.Invalid], [sts.NotFound],
-// [sts.Unavailable].
+// providers went with it. A pool the configuration file declares is
+// refused. Errors: [sts.Invalid], [sts.NotFound],
+// [sts.FailedPrecondition] (declared in the file), [sts.Unavailable].
 func (s *Service) DeletePool(ctx context.Context, c Caller, id string) (int, error) {
 	p, err := s.GetPool(ctx, id)
 	if err != nil {
 		return 0, err
+	}
+	// The next start would create it again, its trust with it, while the
+	// administrator believes it gone (docs/security.md A-59); disabling
+	// stops it and lasts (A-55).
+	if s.limits.Declared[TrustID{Pool: id}] {
+		return 0, sts.Errorf(sts.FailedPrecondition, "pool %s is declared in the configuration file; disable it (`sts pool disable %s`) or remove it from the file first", id, id)
 	}
 	providers, err := s.store.ListProviders(ctx, id)
 	if err != nil {

@@ -211,11 +211,17 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	return out, nil
 }
 
-// DeleteProvider removes provider id from pool poolID. Errors:
-// [sts.Invalid], [sts.NotFound], [sts.Unavailable].
+// DeleteProvider removes provider id from pool poolID. A provider the
+// configuration file declares is refused. Errors: [sts.Invalid],
+// [sts.NotFound], [sts.FailedPrecondition] (declared in the file),
+// [sts.Unavailable].
 func (s *Service) DeleteProvider(ctx context.Context, c Caller, poolID, id string) error {
 	if _, err := s.GetProvider(ctx, poolID, id); err != nil {
 		return err
+	}
+	// As for a pool (docs/security.md A-59).
+	if s.limits.Declared[TrustID{Pool: poolID, Provider: id}] {
+		return sts.Errorf(sts.FailedPrecondition, "provider %s of pool %s is declared in the configuration file; disable it (`sts provider disable %s --pool %s`) or remove it from the file first", id, poolID, id, poolID)
 	}
 	pool, err := s.GetPool(ctx, poolID)
 	if err != nil {

@@ -54,7 +54,14 @@ type Limits struct {
 	// OwnIssuer is sts's own issuer: no provider may trust it
 	// (docs/security.md A-56). Empty skips the check.
 	OwnIssuer string
+	// Declared holds the pools and providers the server's configuration
+	// file declares: they are not deleted, since the next start would
+	// create them again (docs/security.md A-59). Nil declares none.
+	Declared map[TrustID]bool
 }
+
+// TrustID names a pool (Provider empty) or one of its providers.
+type TrustID struct{ Pool, Provider string }
 
 // Service creates, changes and evaluates pools and providers. Create it
 // with [NewService]; set the optional fields before first use. It is safe
