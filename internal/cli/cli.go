@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
@@ -84,7 +85,7 @@ key, database passwords) come only from files or the environment.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().String("config", "", "YAML configuration file (default ./sts.yaml if it exists)")
-	root.PersistentFlags().String("data-dir", config.DefaultDataDir, "directory for the SQLite database and the generated master key")
+	configString(root.PersistentFlags(), "data-dir", "data_dir", config.DefaultDataDir, "directory for the SQLite database and the generated master key")
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newKeysCmd())
 	root.AddCommand(newHealthcheckCmd())
 	root.AddCommand(newBackupCmd(), newRestoreCmd(), newConfigCmd())
@@ -98,6 +99,15 @@ key, database passwords) come only from files or the environment.`,
 	root.AddCommand(newLoginLinkCmd())
 	root.AddCommand(newHostTokenCmd(), newRunnerCmd())
 	return root
+}
+
+// configString defines a string flag that sets the configuration key key
+// when given. The commands' other flags never set a key, whatever their
+// name: `sts provider create --issuer` names the provider's issuer, not
+// this server's (docs/security.md A-56).
+func configString(fs *pflag.FlagSet, name, key, value, usage string) {
+	fs.String(name, value, usage)
+	config.BindFlag(fs.Lookup(name), key)
 }
 
 // loadConfig loads the configuration for cmd from its flags.

@@ -34,7 +34,7 @@ endpoints.`,
 			return a.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().String("listen", config.DefaultListen, "host:port of the HTTP listener")
-	cmd.Flags().String("issuer", "", "public URL of this service, the iss of its tokens (default http://<listen>; required with PostgreSQL)")
+	configString(cmd.Flags(), "listen", "listen", config.DefaultListen, "host:port of the HTTP listener")
+	configString(cmd.Flags(), "issuer", "issuer", "", "public URL of this service, the iss of its tokens (default http://<listen>; required with PostgreSQL)")
 	return cmd
 }

@@ -23,8 +23,9 @@ type Options struct {
 	// File is the YAML file to read. When empty, DefaultFile is read if it
 	// exists; an explicitly named file that is missing is an error.
 	File string
-	// Flags holds the command line. Only flags the user set are applied; a
-	// flag named like a key with "-" for "_" (--data-dir) sets that key.
+	// Flags holds the command line. Only flags bound to a key with
+	// [BindFlag] and set by the user are applied; every other flag is the
+	// command's own, whatever its name.
 	Flags *pflag.FlagSet
 	// Environ returns the environment as KEY=value pairs; os.Environ when nil.
 	Environ func() []string
@@ -71,15 +72,23 @@ func Load(o Options) (Config, error) {
 
 	if o.Flags != nil {
 		leaves := knownKeys()
+		var unknown []string
 		err = k.Load(posflag.ProviderWithFlag(o.Flags, ".", nil, func(f *pflag.Flag) (string, any) {
-			key := strings.ReplaceAll(f.Name, "-", "_")
+			key, ok := boundKey(f)
+			if !ok {
+				return "", nil
+			}
 			if !leaves[key] {
+				unknown = append(unknown, fmt.Sprintf("--%s (%s)", f.Name, key))
 				return "", nil
 			}
 			return key, posflag.FlagVal(o.Flags, f)
 		}), nil)
 		if err != nil {
 			return cfg, fmt.Errorf("read flags: %w", err)
+		}
+		if len(unknown) > 0 {
+			return cfg, fmt.Errorf("read flags: bound to no configuration key: %s", strings.Join(unknown, ", "))
 		}
 	}
 

@@ -126,9 +126,14 @@ func TestLoadLayers(t *testing.T) {
 	t.Setenv("STS_ISSUER", "") // empty counts as unset
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.String("listen", DefaultListen, "")
+	BindFlag(fs.Lookup("listen"), "listen")
 	fs.String("data-dir", DefaultDataDir, "")
+	BindFlag(fs.Lookup("data-dir"), "data_dir")
 	fs.String("config", "", "")
-	if err := fs.Parse([]string{"--listen", "127.0.0.1:3333"}); err != nil {
+	// A command's own flag named like a key, not bound to it: a provider's
+	// issuer is not the server's (docs/security.md A-56).
+	fs.String("issuer", "", "")
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:3333", "--issuer", "https://token.actions.githubusercontent.com"}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Load(Options{File: path, Flags: fs})
@@ -145,6 +150,21 @@ func TestLoadLayers(t *testing.T) {
 	})
 	if diff := cmp.Diff(w, got); diff != "" {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadFlagBoundToNoKey: a flag bound to a key Config lacks is a
+// programming error, reported rather than ignored.
+func TestLoadFlagBoundToNoKey(t *testing.T) {
+	t.Chdir(t.TempDir())
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.String("data-dir", "", "")
+	BindFlag(fs.Lookup("data-dir"), "datadir")
+	if err := fs.Parse([]string{"--data-dir", "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Options{Flags: fs, Environ: noEnv}); err == nil || !strings.Contains(err.Error(), "--data-dir (datadir)") {
+		t.Errorf("Load() error = %v, want one naming --data-dir and its unknown key", err)
 	}
 }
 
