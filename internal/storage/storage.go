@@ -44,6 +44,7 @@ type Store interface {
 	ReplayStore
 	ServerSecretStore
 	SessionStore
+	UpstreamIdentityStore
 	UnitOfWork
 	AuthCodeStore
 	ConsentStore

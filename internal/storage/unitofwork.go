@@ -16,6 +16,7 @@ type Tx interface {
 	CreatePrincipal(ctx context.Context, p Principal) error
 	UpdatePrincipal(ctx context.Context, id string, fn func(Principal) (Principal, error)) error
 	DeletePrincipal(ctx context.Context, id string) error
+	CreateUpstreamIdentity(ctx context.Context, u UpstreamIdentity) error
 	CreateClient(ctx context.Context, c Client) error
 	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
 	DeleteClient(ctx context.Context, id string) error

@@ -70,6 +70,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ServerSecretCRUD", testServerSecretCRUD},
 		{"WebSessionCRUD", testWebSessionCRUD},
 		{"LoginLinkConsume", testLoginLinkConsume},
+		{"UpstreamIdentityCRUD", testUpstreamIdentityCRUD},
+		{"UnitOfWorkUpstreamIdentity", testUnitOfWorkUpstreamIdentity},
 		{"WebSessionGC", testWebSessionGC},
 		{"AuthCodeConsume", testAuthCodeConsume},
 		{"ConsentCRUD", testConsentCRUD},

@@ -74,7 +74,8 @@ func translate(err error) error {
 		case pgUniqueViolation:
 			return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
 		case pgForeignKeyViolation:
-			// The only foreign key is providers.pool_id: the pool is missing.
+			// A foreign key's row is missing: a provider's pool, an
+			// upstream identity's principal.
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 		case pgReadOnlyTransaction:
 			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)

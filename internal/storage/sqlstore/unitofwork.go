@@ -27,6 +27,10 @@ func (t txStore) CreatePrincipal(ctx context.Context, p storage.Principal) error
 	return t.s.createPrincipal(ctx, t.tx, p)
 }
 
+func (t txStore) CreateUpstreamIdentity(ctx context.Context, u storage.UpstreamIdentity) error {
+	return t.s.createUpstreamIdentity(ctx, t.tx, u)
+}
+
 func (t txStore) CreateClient(ctx context.Context, c storage.Client) error {
 	return t.s.createClient(ctx, t.tx, c)
 }
