@@ -29,7 +29,7 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		return nil, err
 	}
 	o := web.Options{
-		Issuer: cfg.Issuer, Store: store, PATs: pats, OIDC: providers,
+		Issuer: cfg.Issuer, Store: store, PATs: pats, OIDC: providers, InstanceAdmins: cfg.InstanceAdmins,
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
 		MaxPATLifetime: pats.MaxLifetime, Logger: logger,
 	}

@@ -38,7 +38,8 @@ type WebOIDCConfig struct {
 	Scopes []string `koanf:"scopes"`
 	// LinkClaim says which claim finds the principal: "email" (only when
 	// email_verified is true; the user principal with that email) or
-	// "sub" (the user principal whose name is the subject).
+	// "sub" (the user bound to the issuer and subject, claimed or created
+	// at their first sign-in; docs/security.md T-104).
 	LinkClaim string `koanf:"link_claim"`
 	// Organization (ID or name), when set, confines linking to it and
 	// creates a user there for a person without one.

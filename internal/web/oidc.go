@@ -26,7 +26,8 @@ type OIDCProvider struct {
 	ID, DisplayName, Issuer, ClientID, ClientSecret string
 	Scopes                                          []string
 	// LinkClaim is "email" (used only when email_verified is true) or "sub"
-	// (the user principal named like the subject).
+	// (the user the upstream identity, issuer and subject, created or
+	// claimed; see linkSubject).
 	LinkClaim string
 	// OrgID, when set, confines linking to this organization and creates a
 	// user there for a person without one.
@@ -36,6 +37,10 @@ type OIDCProvider struct {
 // actionPrincipalCreate is the audit action the admin API records for a
 // new principal; a first upstream sign-in records the same.
 const actionPrincipalCreate = "principal.create"
+
+// actionUpstreamIdentityCreate is the audit action of a first sign-in that
+// claims a user made for its subject (docs/security.md T-104).
+const actionUpstreamIdentityCreate = "principal.upstream_identity.create"
 
 // loginFlowTTL bounds how long a person may take at the provider.
 const loginFlowTTL = 10 * time.Minute
@@ -203,7 +208,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("claims", err)
 		return
 	}
-	principal, err := h.link(r.Context(), u.cfg, idt.Subject, claims.Email, claims.EmailVerified)
+	principal, err := h.link(r.Context(), u.cfg, idt.Issuer, idt.Subject, claims.Email, claims.EmailVerified)
 	if err != nil {
 		refuse(err.Error(), nil)
 		return
@@ -212,17 +217,10 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // link finds (or, with an organization configured, creates) the user
-// principal the upstream identity stands for.
-func (h *Handler) link(ctx context.Context, cfg OIDCProvider, sub, email string, verified bool) (storage.Principal, error) {
-	key := sub
-	if cfg.LinkClaim == "email" {
-		if email == "" || !verified {
-			return storage.Principal{}, errors.New("email missing or not verified")
-		}
-		key = email
-	}
-	if key == "" {
-		return storage.Principal{}, errors.New("link claim missing")
+// principal the upstream identity (iss, sub) stands for.
+func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email string, verified bool) (storage.Principal, error) {
+	if sub == "" {
+		return storage.Principal{}, errors.New("subject missing")
 	}
 	var orgs []string
 	if cfg.OrgID != "" {
@@ -236,6 +234,12 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, sub, email string,
 			orgs = append(orgs, o.ID)
 		}
 	}
+	if cfg.LinkClaim == "sub" {
+		return h.linkSubject(ctx, cfg, orgs, iss, sub)
+	}
+	if email == "" || !verified {
+		return storage.Principal{}, errors.New("email missing or not verified")
+	}
 	var found []storage.Principal
 	for _, org := range orgs {
 		ps, err := h.o.Store.ListPrincipals(ctx, org)
@@ -243,10 +247,7 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, sub, email string,
 			return storage.Principal{}, err
 		}
 		for _, p := range ps {
-			if p.Kind != storage.PrincipalUser {
-				continue
-			}
-			if (cfg.LinkClaim == "email" && strings.EqualFold(p.Email, key)) || (cfg.LinkClaim == "sub" && p.Name == key) {
+			if p.Kind == storage.PrincipalUser && strings.EqualFold(p.Email, email) {
 				found = append(found, p)
 			}
 		}
@@ -262,32 +263,158 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, sub, email string,
 	case cfg.OrgID == "":
 		return storage.Principal{}, errors.New("no principal for this identity")
 	}
-	now := storage.Now(h.now())
-	p := storage.Principal{ID: storage.NewID(), OrgID: cfg.OrgID, Kind: storage.PrincipalUser, Name: key,
-		CreatedAt: now, UpdatedAt: now}
-	if cfg.LinkClaim == "email" {
-		p.Email = email
-	}
-	c := audit.Caller{Actor: "principal:" + p.ID}
-	ev := c.Event(now, p.OrgID, actionPrincipalCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
-	// The principal and its event commit together (docs/design.md#audit).
-	if u, ok := h.o.Store.(storage.UnitOfWork); ok {
-		err := u.WithTx(ctx, func(tx storage.Tx) error {
-			if err := tx.CreatePrincipal(ctx, p); err != nil {
-				return err
-			}
-			return tx.AppendAudit(ctx, ev)
-		})
+	return h.createUser(ctx, cfg, email, email, nil)
+}
+
+// linkSubject links by subject (docs/security.md T-104). A subject is
+// unique only at its issuer (OpenID Connect Core §2), so the person is
+// the pair (iss, sub), and:
+//
+//   - a pair recorded before signs in as the user it is bound to;
+//   - otherwise a user an administrator made for the subject is claimed
+//     once, and the pair recorded, so no other issuer's subject of the
+//     same name can claim it afterwards. It is named "<provider id>:<sub>",
+//     or just "<sub>" where iss is the only issuer signing people in to
+//     its organization. No user bound to another pair, no instance
+//     administrator and no other kind of principal is ever claimed;
+//   - otherwise, with the provider's organization set, a first sign-in
+//     creates a user named sub there, bound to the pair, unless another
+//     principal of the organization has that name.
+//
+// Anything else is refused with the reason in the log.
+func (h *Handler) linkSubject(ctx context.Context, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
+	var bound []storage.UpstreamIdentity
+	for _, org := range orgs {
+		u, err := h.o.Store.GetUpstreamIdentity(ctx, org, iss, sub)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return storage.Principal{}, err
 		}
+		bound = append(bound, u)
+	}
+	switch {
+	case len(bound) > 1:
+		return storage.Principal{}, errors.New("upstream identity bound to users of several organizations")
+	case len(bound) == 1:
+		p, err := h.o.Store.GetPrincipal(ctx, bound[0].PrincipalID)
+		if err != nil {
+			return storage.Principal{}, err
+		}
+		if p.Disabled {
+			return storage.Principal{}, errors.New("principal disabled")
+		}
 		return p, nil
 	}
-	if err := h.o.Store.CreatePrincipal(ctx, p); err != nil {
+	qualified := cfg.ID + ":" + sub
+	var named []storage.Principal
+	var taken *storage.Principal // the principal of cfg.OrgID named sub but not claimable by that name
+	for _, org := range orgs {
+		ps, err := h.o.Store.ListPrincipals(ctx, org)
+		if err != nil {
+			return storage.Principal{}, err
+		}
+		bare := h.soleIssuer(org, iss)
+		for _, p := range ps {
+			switch {
+			case p.Name == qualified || p.Name == sub && bare:
+				named = append(named, p)
+			case p.Name == sub && org == cfg.OrgID:
+				taken = &p
+			}
+		}
+	}
+	switch {
+	case len(named) > 1:
+		return storage.Principal{}, errors.New("link claim matches several principals")
+	case len(named) == 1:
+		return h.claim(ctx, cfg, named[0], iss, sub)
+	case cfg.OrgID == "":
+		return storage.Principal{}, errors.New("no principal for this identity")
+	case taken != nil:
+		if err := h.claimable(ctx, *taken); err != nil {
+			return storage.Principal{}, err
+		}
+		return storage.Principal{}, errors.New("subject is the bare name of a user, and several issuers sign people in to its organization: " +
+			"only a user named " + cfg.ID + ":<subject> is claimed through this provider")
+	}
+	return h.createUser(ctx, cfg, sub, "", &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
+}
+
+// soleIssuer reports whether iss is the issuer of every provider that
+// signs people in to organization org: only then does a bare subject
+// name one person there.
+func (h *Handler) soleIssuer(org, iss string) bool {
+	for _, u := range h.upstreams {
+		if (u.cfg.OrgID == "" || u.cfg.OrgID == org) && u.cfg.Issuer != iss {
+			return false
+		}
+	}
+	return true
+}
+
+// claimable says why p may not be claimed by an upstream identity, or nil.
+func (h *Handler) claimable(ctx context.Context, p storage.Principal) error {
+	switch {
+	case p.Kind != storage.PrincipalUser:
+		return errors.New("subject names a principal that is not a user")
+	case p.InstanceAdmin || slices.Contains(h.o.InstanceAdmins, p.ID):
+		return errors.New("subject names an instance administrator")
+	case p.Disabled:
+		return errors.New("principal disabled")
+	}
+	ids, err := h.o.Store.ListUpstreamIdentities(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		return errors.New("subject names a user bound to another upstream identity")
+	}
+	return nil
+}
+
+// claim binds (iss, sub) to p, a user made for the subject, with its
+// audit event.
+func (h *Handler) claim(ctx context.Context, cfg OIDCProvider, p storage.Principal, iss, sub string) (storage.Principal, error) {
+	if err := h.claimable(ctx, p); err != nil {
 		return storage.Principal{}, err
 	}
-	if err := h.o.Store.AppendAudit(ctx, ev); err != nil {
-		_ = h.o.Store.DeletePrincipal(context.WithoutCancel(ctx), p.ID)
+	now := storage.Now(h.now())
+	c := audit.Caller{Actor: "principal:" + p.ID}
+	ev := c.Event(now, p.OrgID, actionUpstreamIdentityCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
+	err := storage.WithEvent(ctx, h.o.Store, func(tx storage.Tx) error {
+		return tx.CreateUpstreamIdentity(ctx, storage.UpstreamIdentity{OrgID: p.OrgID, Issuer: iss, Subject: sub,
+			PrincipalID: p.ID, CreatedAt: now})
+	}, func() storage.AuditEvent { return ev })
+	if err != nil {
+		return storage.Principal{}, err
+	}
+	return p, nil
+}
+
+// createUser creates the user of a first sign-in in the provider's
+// organization, bound to the upstream identity id when it is not nil, with
+// its audit event: all commit together (docs/design.md#audit).
+func (h *Handler) createUser(ctx context.Context, cfg OIDCProvider, name, email string, id *storage.UpstreamIdentity) (storage.Principal, error) {
+	now := storage.Now(h.now())
+	p := storage.Principal{ID: storage.NewID(), OrgID: cfg.OrgID, Kind: storage.PrincipalUser, Name: name, Email: email,
+		CreatedAt: now, UpdatedAt: now}
+	c := audit.Caller{Actor: "principal:" + p.ID}
+	ev := c.Event(now, p.OrgID, actionPrincipalCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
+	err := h.o.Store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.CreatePrincipal(ctx, p); err != nil {
+			return err
+		}
+		if id != nil {
+			id.PrincipalID, id.CreatedAt = p.ID, now
+			if err := tx.CreateUpstreamIdentity(ctx, *id); err != nil {
+				return err
+			}
+		}
+		return tx.AppendAudit(ctx, ev)
+	})
+	if err != nil {
 		return storage.Principal{}, err
 	}
 	return p, nil

@@ -301,3 +301,186 @@ func TestOIDCSessionEndsWithItsProvider(t *testing.T) {
 		t.Error(`a session stored as "oidc:test" is still accepted`)
 	}
 }
+
+// subProvidersYAML configures one provider per idp, each linking by sub
+// into the default organization, named by ids.
+func subProvidersYAML(ids []string, ps ...*idp) string {
+	y := "web:\n  login:\n    oidc:\n"
+	for i, p := range ps {
+		y += "      - id: " + ids[i] + "\n        issuer: " + p.URL + "\n        client_id: " + p.ClientID +
+			"\n        client_secret: " + p.ClientSecret + "\n        link_claim: sub\n        organization: default\n"
+	}
+	return y
+}
+
+// signInThrough signs a fresh browser in through provider id of s as the
+// subject sub of p, and returns the browser and the last page.
+func signInThrough(t *testing.T, s *server, p *idp, id, sub string) (*http.Client, reply) {
+	t.Helper()
+	p.signInAs(map[string]any{"sub": sub})
+	b := follower(t)
+	return b, get(t, b, s.URL+"/login/oidc/"+id)
+}
+
+// hasSession reports whether browser b holds a session cookie of s.
+func hasSession(s *server, b *http.Client) bool {
+	u, _ := url.Parse(s.URL)
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == web.CookieInsecure {
+			return true
+		}
+	}
+	return false
+}
+
+// principalsNamed returns the IDs of the default organization's
+// principals named name.
+func principalsNamed(t *testing.T, s *server, name string) []string {
+	t.Helper()
+	st := s.store(t)
+	ps, err := st.ListPrincipals(t.Context(), mustOrg(t, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range ps {
+		if p.Name == name {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
+}
+
+// TestOIDCSubLinksIssuerAndSubject (docs/security.md T-104): with
+// link_claim: sub, an upstream identity is the pair (issuer, subject),
+// since a subject is unique only at its issuer (OpenID Connect Core §2).
+// A person lands in the user their identity created or first claimed; the
+// same subject at another provider's issuer is refused, never linked, and
+// so is a subject named like the instance administrator. A user an
+// administrator made under a subject's name is claimed once.
+func TestOIDCSubLinksIssuerAndSubject(t *testing.T) {
+	t.Parallel()
+	corp, partner := newIDP(t), newIDP(t)
+	s := startServer(t, subProvidersYAML([]string{"corp", "partner"}, corp, partner))
+
+	// The victim's first sign-in through corp makes user 1001.
+	victim, r := signInThrough(t, s, corp, "corp", "1001")
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>1001</strong>") {
+		t.Fatalf("first sign-in through corp: %d\n%s", r.status, r.body)
+	}
+	(&person{s: s, c: victim}).createPAT(t, "victim-pat", "full")
+	users := principalsNamed(t, s, "1001")
+	if len(users) != 1 {
+		t.Fatalf("users named 1001 after the first sign-in: %v", users)
+	}
+
+	t.Run("SameIdentitySameUser", func(t *testing.T) {
+		b, r := signInThrough(t, s, corp, "corp", "1001")
+		if r.status != http.StatusOK || !strings.Contains(r.body, "victim-pat") || !hasSession(s, b) {
+			t.Errorf("corp's 1001 again: %d, want the user with victim-pat\n%s", r.status, r.body)
+		}
+		if got := principalsNamed(t, s, "1001"); len(got) != 1 || got[0] != users[0] {
+			t.Errorf("users named 1001: %v, want only %s", got, users[0])
+		}
+	})
+
+	t.Run("SameSubjectOtherIssuerRefused", func(t *testing.T) {
+		b, r := signInThrough(t, s, partner, "partner", "1001")
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Sign-in did not complete") || hasSession(s, b) {
+			t.Fatalf("partner's 1001: %d, want the sign-in refused\n%s", r.status, r.body)
+		}
+		if got := principalsNamed(t, s, "1001"); len(got) != 1 || got[0] != users[0] {
+			t.Errorf("users named 1001 after partner's 1001: %v, want only %s", got, users[0])
+		}
+		logs := s.logs.String()
+		if !strings.Contains(logs, `"provider":"partner"`) || !strings.Contains(logs, "another upstream identity") {
+			t.Errorf("no log line says why partner's 1001 was refused:\n%s", logs)
+		}
+		if strings.Contains(logs, partner.ClientSecret) || secretRE.MatchString(logs) {
+			t.Error("a secret reached the log")
+		}
+	})
+
+	t.Run("AdminNotClaimable", func(t *testing.T) {
+		for _, via := range []struct {
+			p  *idp
+			id string
+		}{{corp, "corp"}, {partner, "partner"}} {
+			if b, r := signInThrough(t, s, via.p, via.id, "admin"); r.status != http.StatusUnauthorized || hasSession(s, b) {
+				t.Errorf("%s's subject admin: %d, want refused\n%s", via.id, r.status, r.body)
+			}
+		}
+		if got := principalsNamed(t, s, "admin"); len(got) != 1 {
+			t.Errorf("principals named admin: %v, want the one bootstrap made", got)
+		}
+	})
+
+	t.Run("QualifiedNameClaimedOnce", func(t *testing.T) {
+		// With two issuers linking by sub, a name alone does not say
+		// whose subject it is: only <provider id>:<sub> is claimed.
+		ada := s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "partner:2002")
+		bare := s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "3003")
+		if _, r := signInThrough(t, s, partner, "partner", "2002"); r.status != http.StatusOK ||
+			!strings.Contains(r.body, "Signed in as <strong>partner:2002</strong>") {
+			t.Errorf("partner's 2002 with a user partner:2002 made for it: %d\n%s", r.status, r.body)
+		}
+		if _, r := signInThrough(t, s, corp, "corp", "partner:2002"); r.status != http.StatusUnauthorized {
+			t.Errorf("corp's subject partner:2002, the user claimed by partner's 2002: %d, want refused", r.status)
+		}
+		if _, r := signInThrough(t, s, partner, "partner", "3003"); r.status != http.StatusUnauthorized {
+			t.Errorf("partner's 3003 with a user 3003 any issuer's subject may mean: %d, want refused", r.status)
+		}
+		if got := principalsNamed(t, s, "partner:2002"); len(got) != 1 || got[0] != ada {
+			t.Errorf("users named partner:2002: %v, want only %s", got, ada)
+		}
+		if got := principalsNamed(t, s, "3003"); len(got) != 1 || got[0] != bare {
+			t.Errorf("users named 3003: %v, want only %s", got, bare)
+		}
+	})
+}
+
+// TestOIDCSubPreProvisionedClaimedOnce (docs/security.md T-104): with one
+// issuer linking by sub, a user an administrator made under a subject's
+// name is claimed by that subject's first sign-in and by no other issuer
+// afterwards, an instance administrator never, and deleting the user
+// frees the identity for a new one.
+func TestOIDCSubPreProvisionedClaimedOnce(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	first, second := newIDP(t), newIDP(t)
+	s := startServerIn(t, dir, oidcYAML(first, "sub", "default"))
+	grace := s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
+
+	if _, r := signInThrough(t, s, first, "test", "grace"); r.status != http.StatusOK ||
+		!strings.Contains(r.body, "Signed in as <strong>grace</strong>") {
+		t.Fatalf("grace's first sign-in: %d\n%s", r.status, r.body)
+	}
+	if got := principalsNamed(t, s, "grace"); len(got) != 1 || got[0] != grace {
+		t.Fatalf("users named grace: %v, want the one made for her, %s", got, grace)
+	}
+	if b, r := signInThrough(t, s, first, "test", "admin"); r.status != http.StatusUnauthorized || hasSession(s, b) {
+		t.Errorf("the subject admin, the only provider: %d, want refused", r.status)
+	}
+
+	// The provider repointed at another issuer: its grace is someone else.
+	// A user the configuration makes an instance administrator is no
+	// more claimable than the one whose stored flag says so.
+	ops := s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "ops")
+	other := startServerIn(t, dir, oidcYAML(second, "sub", "default"), "instance_admins: ["+ops+"]\n")
+	if b, r := signInThrough(t, other, second, "test", "grace"); r.status != http.StatusUnauthorized || hasSession(other, b) {
+		t.Errorf("another issuer's grace: %d, want refused\n%s", r.status, r.body)
+	}
+	if b, r := signInThrough(t, other, second, "test", "ops"); r.status != http.StatusUnauthorized || hasSession(other, b) {
+		t.Errorf("the subject ops, an instance administrator by configuration: %d, want refused", r.status)
+	}
+
+	// Deleting the user deletes the identity bound to it: grace's next
+	// sign-in makes her a new user.
+	s.sts(t, "principal", "delete", grace)
+	if _, r := signInThrough(t, s, first, "test", "grace"); r.status != http.StatusOK {
+		t.Errorf("grace after her user was deleted: %d, want a new user\n%s", r.status, r.body)
+	}
+	if got := principalsNamed(t, s, "grace"); len(got) != 1 || got[0] == grace {
+		t.Errorf("users named grace after the deletion: %v, want one new user", got)
+	}
+}

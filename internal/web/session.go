@@ -34,6 +34,8 @@ type Store interface {
 	storage.PrincipalStore
 	storage.OrganizationStore
 	storage.AuditStore
+	storage.UpstreamIdentityStore
+	storage.UnitOfWork
 }
 
 // SignedIn knows who is signed in to a request, and sends people to sign

@@ -67,6 +67,10 @@ type Options struct {
 	MaxPATLifetime time.Duration
 	// OIDC lists the upstream providers people may sign in with.
 	OIDC []OIDCProvider
+	// InstanceAdmins are the principal IDs the configuration makes
+	// instance administrators; like those whose stored flag is set, no
+	// upstream sign-in may claim them by name (docs/security.md T-104).
+	InstanceAdmins []string
 	// HTTPClient reaches the upstream providers; a 10 s-timeout client
 	// when nil.
 	HTTPClient *http.Client
