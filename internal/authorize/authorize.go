@@ -82,7 +82,9 @@ type Handler struct {
 	// Pepper keys the code digests (the token endpoint redeems with the
 	// same) and, through a sub-key, the consent form's anti-CSRF values.
 	Pepper []byte
-	// Issuer is sent back as iss with the code (RFC 9207).
+	// Issuer is sent back as iss with the code (RFC 9207); an https issuer
+	// adds Strict-Transport-Security to every answer (docs/security.md
+	// T-106).
 	Issuer string
 	Audit  Auditor
 	Logger *slog.Logger
@@ -98,8 +100,8 @@ var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 // with remembered consent); POST takes the decision, behind
 // http.CrossOriginProtection (docs/security.md T-94).
 func (h *Handler) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+Path, h.get)
-	mux.Handle("POST "+Path, http.NewCrossOriginProtection().Handler(http.HandlerFunc(h.post)))
+	mux.Handle("GET "+Path, transportSecurity(h.Issuer, http.HandlerFunc(h.get)))
+	mux.Handle("POST "+Path, transportSecurity(h.Issuer, http.NewCrossOriginProtection().Handler(http.HandlerFunc(h.post))))
 }
 
 func (h *Handler) now() time.Time {
@@ -589,6 +591,24 @@ func origin(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// StrictTransportSecurity is sent with every answer of the endpoints here
+// when the issuer is https (docs/security.md T-106), as internal/web sends
+// it with the pages: a year, without includeSubDomains.
+const StrictTransportSecurity = "max-age=31536000"
+
+// transportSecurity wraps next so that every answer, the sign-in
+// redirect and a refused cross-origin form included, carries
+// Strict-Transport-Security when issuer is https; next itself when not.
+func transportSecurity(issuer string, next http.Handler) http.Handler {
+	if u, err := url.Parse(issuer); err != nil || u.Scheme != "https" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", StrictTransportSecurity)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // csrf is the consent form's anti-CSRF value: an HMAC over the principal,

@@ -53,14 +53,18 @@ type Logout struct {
 	Hints    HintVerifier
 	// Pepper keys the confirmation form's value, through its own sub-key.
 	Pepper []byte
+	// Issuer is this server's public URL; an https issuer adds
+	// Strict-Transport-Security to every answer (docs/security.md T-106).
+	Issuer string
 	Logger *slog.Logger
 	Now    func() time.Time
 }
 
 // Mount implements server.Mounter.
 func (l *Logout) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+LogoutPath, l.serve)
-	mux.HandleFunc("POST "+LogoutPath, l.serve)
+	h := transportSecurity(l.Issuer, http.HandlerFunc(l.serve))
+	mux.Handle("GET "+LogoutPath, h)
+	mux.Handle("POST "+LogoutPath, h)
 }
 
 func (l *Logout) now() time.Time {

@@ -40,7 +40,10 @@ func (l *logBuffer) String() string {
 
 // server is a real `sts serve` (app.New + Run) on a loopback port.
 type server struct {
-	URL     string
+	URL string
+	// Addr is the listen address: the issuer (URL) may name another
+	// host, as behind a TLS-terminating proxy.
+	Addr    string
 	cfgFile string
 	dbPath  string
 	logs    *logBuffer
@@ -84,10 +87,10 @@ func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	s := &server{URL: cfg.Issuer, cfgFile: cfgFile, dbPath: cfg.Storage.Path, logs: logs}
+	s := &server{URL: cfg.Issuer, Addr: ln.Addr().String(), cfgFile: cfgFile, dbPath: cfg.Storage.Path, logs: logs}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/login")
+		resp, err := http.Get("http://" + s.Addr + "/login")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

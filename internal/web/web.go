@@ -25,6 +25,15 @@ var assets embed.FS
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// StrictTransportSecurity is sent with every answer when the issuer is
+// https, the condition that also makes the session cookie __Host-: a
+// browser that has reached sts over https once then never asks for it
+// over plain http, where the first request could be stripped
+// (docs/security.md T-106). A year, the usual value; without
+// includeSubDomains, since sts may share a parent domain with sites that
+// still serve plain http.
+const StrictTransportSecurity = "max-age=31536000"
+
 // HostTokens is the host-token vault as the page uses it
 // (*hosttoken.Service).
 type HostTokens interface {
@@ -50,7 +59,8 @@ type Consents interface {
 // Options configure [New].
 type Options struct {
 	// Issuer is this server's public URL; an https issuer makes the session
-	// cookie Secure and __Host- prefixed.
+	// cookie Secure and __Host- prefixed and adds
+	// Strict-Transport-Security to every answer.
 	Issuer string
 	Store  Store
 	// PATs is the personal-access-token service the API and CLI use.
@@ -193,6 +203,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if h.signedIn.secure {
+		hd.Set("Strict-Transport-Security", StrictTransportSecurity)
+	}
 	if strings.HasPrefix(r.URL.Path, "/static/") {
 		hd.Set("Cache-Control", "public, max-age=300")
 	} else {
