@@ -18,7 +18,9 @@ func newLoginLinkCmd() *cobra.Command {
 		Short: "Print a one-time link that signs a person in to the web pages (directly in storage)",
 		Long: `Print a link that signs the user in to the sts web pages (/tokens) once,
 within at most 5 minutes. Open it in a browser. The secret is in the link's
-fragment (after #), which browsers never send to a server or proxy log.`,
+fragment (after #), which browsers never send to a server or proxy log.
+Opened from another web site, or in a browser where someone else is signed
+in, the page asks for a click before it signs in.`,
 		Example: `  sts login-link --user admin`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -28,11 +28,38 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "login", "Sign in", nil, d)
 }
 
+// linkData is what the link page shows.
+type linkData struct {
+	ReturnTo string
+	// Auto lets static/app.js submit the code without a click.
+	Auto bool
+}
+
 // linkPage serves the page a sign-in link opens. The secret is in the
 // fragment, which the browser keeps to itself; static/app.js copies it
 // into the form and submits it (POST), and the person can also paste it.
+//
+// app.js submits on its own only when the browser says the link was not
+// opened by another site: Sec-Fetch-Site none (the address bar, a
+// terminal, a mail program) or same-origin. A link of Mallory's own
+// account put on her site would otherwise sign whoever visits it in as
+// Mallory (login CSRF, docs/security.md T-105). From another site, or
+// from a browser that does not send the header, the page waits for a
+// click and says why.
 func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "link", "Sign in with a link", nil, loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))})
+	d := linkData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "none", "same-origin":
+		d.Auto = true
+	}
+	h.render(w, r, http.StatusOK, "link", "Sign in with a link", nil, d)
+}
+
+// switchData is the question a link of another person asks.
+type switchData struct {
+	Current, Next string
+	Token         string
+	ReturnTo      string
 }
 
 // errBadLink is the one answer for every unusable link: malformed,
@@ -63,7 +90,33 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
 		return
 	}
+	if se, ok := h.signedIn.lookup(r); ok && se.principal.ID != p.ID && r.PostFormValue("switch") != "1" {
+		h.askSwitch(w, r, se, p, l)
+		return
+	}
 	h.finishSignIn(w, r, p, "link", r.PostFormValue("return_to"))
+}
+
+// askSwitch answers a link of p brought by a browser where another
+// person is signed in: it never replaces their session unasked
+// (docs/security.md T-105), but asks, naming both. The link is spent;
+// the question's form carries a new code for p, valid until the link
+// would have expired, which signs in on a click. The form posts only to
+// us (http.CrossOriginProtection), and only this page sets switch.
+func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, p storage.Principal, spent storage.LoginLink) {
+	ctx := r.Context()
+	code := randomValue()
+	l := storage.LoginLink{ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID, Digest: digest(code),
+		CreatedAt: storage.Now(h.now()), ExpiresAt: spent.ExpiresAt}
+	if err := h.o.Store.CreateLoginLink(ctx, l); err != nil {
+		h.o.Logger.ErrorContext(ctx, "web: storing a sign-in link failed", "error", err)
+		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not check the link; try again shortly.")
+		return
+	}
+	h.o.Logger.InfoContext(ctx, "web: sign-in link waits for a switch of account", "login_link_id", spent.ID,
+		"new_login_link_id", l.ID, "session_id", se.rec.ID)
+	h.render(w, r, http.StatusOK, "switch", "Switch account", &se, switchData{Current: se.principal.Name, Next: p.Name,
+		Token: code, ReturnTo: LocalPath(r.PostFormValue("return_to"))})
 }
 
 // finishSignIn starts a new session for p and sends the browser on.

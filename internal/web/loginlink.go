@@ -50,9 +50,7 @@ func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issue
 	if p.Kind != storage.PrincipalUser {
 		return "", storage.LoginLink{}, fmt.Errorf("principal %s is a %s; only users sign in to the web pages", p.Name, p.Kind)
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	secret := randomValue()
 	now = storage.Now(now)
 	l := storage.LoginLink{ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID, Digest: digest(secret),
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
@@ -64,4 +62,11 @@ func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issue
 		return "", storage.LoginLink{}, err
 	}
 	return strings.TrimSuffix(issuer, "/") + "/login/link#" + secret, l, nil
+}
+
+// randomValue is a new secret: 32 random bytes, base64url (43 characters).
+func randomValue() string {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	return base64.RawURLEncoding.EncodeToString(raw[:])
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -311,6 +312,69 @@ func TestWebSecurity(t *testing.T) {
 		}
 	})
 
+	// T-105: the link page opened from another site (or by a browser that
+	// does not say where from) fills in the code but waits for a click,
+	// and says why; opened from outside any site or from our own pages it
+	// signs in at once.
+	t.Run("LinkFromAnotherSiteWaitsForAClick", func(t *testing.T) {
+		for site, auto := range map[string]bool{"none": true, "same-origin": true, "same-site": false, "cross-site": false, "": false} {
+			hdr := map[string]string{}
+			if site != "" {
+				hdr["Sec-Fetch-Site"] = site
+			}
+			r := newPerson(t, s).do(t, http.MethodGet, "/login/link?return_to=%2Ftokens", nil, hdr)
+			if r.status != http.StatusOK {
+				t.Fatalf("Sec-Fetch-Site %q: %d", site, r.status)
+			}
+			if got := strings.Contains(r.body, "data-auto-submit"); got != auto {
+				t.Errorf("Sec-Fetch-Site %q: signs in without a click = %v, want %v", site, got, auto)
+			}
+			if got := strings.Contains(r.body, `id="link-warning"`); got == auto {
+				t.Errorf("Sec-Fetch-Site %q: says why it waits for a click = %v, want %v", site, got, !auto)
+			}
+		}
+	})
+
+	// T-105: a link never replaces another person's session unasked. The
+	// question names both; the link it answers is spent, and its form
+	// carries a new code that switches on a click. A person's own link
+	// signs them in again at once.
+	t.Run("LinkAsksBeforeReplacingAnotherPerson", func(t *testing.T) {
+		s.sts(t, "principal", "create", "--org", "default", "--name", "mallory")
+		p := newPerson(t, s)
+		p.signIn(t, "admin", "")
+		_, sec, _ := strings.Cut(s.loginLink(t, "mallory"), "#")
+		r := p.do(t, http.MethodPost, "/login/link", url.Values{"token": {sec}, "return_to": {"/tokens?x=1"}}, nil)
+		if r.status != http.StatusOK || !strings.Contains(r.body, "You are signed in as <strong>admin</strong>") ||
+			!strings.Contains(r.body, "Sign in as mallory") || len(r.header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("another person's link: %d %v\n%s", r.status, r.header.Values("Set-Cookie"), r.body)
+		}
+		if who := signedInAs(t, p); who != "admin" {
+			t.Fatalf("after the question, signed in as %q, want admin", who)
+		}
+		if again := newPerson(t, s).do(t, http.MethodPost, "/login/link", url.Values{"token": {sec}}, nil); again.status != http.StatusUnauthorized {
+			t.Errorf("the link the question answered still signs in: %d", again.status)
+		}
+		form := url.Values{}
+		for _, m := range hiddenRE.FindAllStringSubmatch(r.body, -1) {
+			form.Set(m[1], html.UnescapeString(m[2]))
+		}
+		if code := form.Get("token"); len(code) != 43 || code == sec {
+			t.Fatalf("the question's form carries code %q", code)
+		}
+		r = p.do(t, http.MethodPost, "/login/link", form, nil)
+		if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || loc != "/tokens?x=1" {
+			t.Fatalf("switch: %d to %q", r.status, loc)
+		}
+		if who := signedInAs(t, p); who != "mallory" {
+			t.Fatalf("after switching, signed in as %q, want mallory", who)
+		}
+		if again := newPerson(t, s).do(t, http.MethodPost, "/login/link", form, nil); again.status != http.StatusUnauthorized {
+			t.Errorf("the question's code signs in twice: %d", again.status)
+		}
+		p.signIn(t, "mallory", "")
+	})
+
 	// A-21: a person acts only on their own tokens and sessions; another
 	// person's PAT or session id is "not found" and stays untouched.
 	t.Run("OnlyOwnTokensAndSessions", func(t *testing.T) {
@@ -458,6 +522,21 @@ func TestWebSecurity(t *testing.T) {
 			t.Errorf("a disabled principal's session still works: %d", r.status)
 		}
 	})
+}
+
+var (
+	hiddenRE   = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+	signedInRE = regexp.MustCompile(`Signed in as <strong>([^<]*)</strong>`)
+)
+
+// signedInAs is who /tokens shows p signed in as, "" when p is not.
+func signedInAs(t *testing.T, p *person) string {
+	t.Helper()
+	m := signedInRE.FindStringSubmatch(p.do(t, http.MethodGet, "/tokens", nil, nil).body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
 }
 
 func sha(v string) []byte {

@@ -2,9 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -212,9 +210,7 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	if old, ok := s.lookup(r); ok {
 		s.end(ctx, old.rec.ID, "replaced by a new sign-in")
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	value := base64.RawURLEncoding.EncodeToString(raw[:])
+	value := randomValue()
 	now := storage.Now(s.now())
 	ua := r.UserAgent()
 	if len(ua) > 200 {

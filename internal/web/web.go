@@ -131,7 +131,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h.signedIn = &SignedIn{store: o.Store, secure: u.Scheme == "https", idle: o.IdleTimeout,
 		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger, oidc: methods}
-	for _, name := range []string{"login", "link", "tokens", "edit", "delete", "message"} {
+	for _, name := range []string{"login", "link", "switch", "tokens", "edit", "delete", "message"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err

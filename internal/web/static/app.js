@@ -19,13 +19,20 @@
   });
   // A one-time sign-in link carries its secret in the fragment, which the
   // browser never sends: put it in the form, drop it from the address bar
-  // and history, and sign in.
+  // and history, and sign in, but only when the server marked the page
+  // (data-auto-submit) as not opened by another site; otherwise the
+  // person clicks Sign in (docs/security.md T-105).
   function signInFromLink() {
     var form = document.getElementById("link-form");
     if (!form || location.hash.length < 2) { return; }
-    document.getElementById("link-token").value = decodeURIComponent(location.hash.slice(1));
+    var token = document.getElementById("link-token");
+    token.value = decodeURIComponent(location.hash.slice(1));
     history.replaceState(null, "", location.pathname + location.search);
-    form.submit();
+    if (form.hasAttribute("data-auto-submit")) {
+      form.submit();
+    } else {
+      form.querySelector("button[type=submit]").focus();
+    }
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", signInFromLink);
