@@ -112,6 +112,9 @@ func TestEndSession(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign out of sts?") || e.signedInAs() != e.user.ID {
 		t.Fatalf("hint of another person: %d %q, want the question and the session kept", resp.StatusCode, page)
 	}
+	if got := resp.Header.Get("Content-Security-Policy"); got != questionCSP+" "+e.callback.URL {
+		t.Errorf("the question's Content-Security-Policy = %q, want %q and the address's origin", got, questionCSP)
+	}
 	form := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
 		form.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
@@ -163,4 +166,15 @@ func TestEndSession(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign out of sts?") || e.signedInAs() != e.user.ID {
 		t.Fatalf("cross-site POST: %d %q", resp.StatusCode, page)
 	}
+	// Without an address to return to, the question's form may post only
+	// to us: its policy names no other source.
+	resp, page = mustGet(t, e.browser, logout(url.Values{}))
+	if got := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign out of sts?") || got != questionCSP {
+		t.Errorf("the question without an address: %d, Content-Security-Policy %q, want %q", resp.StatusCode, got, questionCSP)
+	}
 }
+
+// questionCSP is the end-session question's Content-Security-Policy
+// before the origin of the address it may return to (docs/security.md
+// T-97).
+const questionCSP = "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"

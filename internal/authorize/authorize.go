@@ -516,7 +516,8 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, a
 // headers are the security headers of every answer (docs/security.md
 // T-94): no script at all, no framing, no caching, no referrer. formTo is
 // the origin the consent form's answer redirects to, which form-action
-// must admit (browsers apply it to the redirect after a submission).
+// must admit (browsers apply it to the redirect after a submission); ""
+// admits only this server.
 func headers(w http.ResponseWriter, formTo string) {
 	h := w.Header()
 	// The page's only subresource is the web pages' stylesheet.
@@ -584,10 +585,12 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	}{name, q.client.ID, who, q.redirectURI, Path, scopes, hidden})
 }
 
-// origin is scheme://host of a registered redirect URI.
+// origin is scheme://host of a registered redirect URI, "" for none: the
+// end-session question without post_logout_redirect_uri adds no source to
+// form-action.
 func origin(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Scheme == "" {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
