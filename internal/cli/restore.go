@@ -35,7 +35,7 @@ func newRestoreCmd() *cobra.Command {
 	var after bool
 	cmd := &cobra.Command{
 		Use:   "restore BACKUP_FILE | restore --after [BACKUP_NAME]",
-		Short: "Restore a backup; every signing key and refresh token of before is revoked",
+		Short: "Restore a backup; every signing key, refresh token and one-time credential of before is revoked",
 		Long: `Restore the SQLite database from BACKUP_FILE (made by sts backup), with every
 server stopped: restore refuses while anything has the database open. It
 checks the backup, moves the current database (and its -wal and -shm files)
@@ -47,8 +47,13 @@ one transaction:
     so that no key of the backup, revoked since or not, is published or
     trusted again, and no token signed before the restore verifies;
   - revokes every refresh token (they may have been used or revoked since);
+  - deletes every exchange token, authorization code, sign-in link and web
+    session (one-time or revocable: used or ended since, for all it knows);
+  - records the restore's time: a one-time subject token (one_time_use
+    providers) or client assertion issued before it, less the leeway, is
+    refused as a replay, since the record of its use may be gone;
   - records the audit event instance.restore (the backup's name, the time of
-    its newest event, the kids; no secrets).
+    its newest event, the kids, the counts; no secrets).
 
 What the database cannot tell, restore cannot undo: PATs deleted or
 regenerated, client secrets rotated, pools deleted and the like after the
@@ -136,14 +141,15 @@ func restoreSQLite(ctx context.Context, cmd *cobra.Command, cfg config.Config, f
 		aside = ""
 	}
 	if err := afterRestore(ctx, cmd, cfg, filepath.Base(file), aside); err != nil {
-		return fmt.Errorf("%w\nthe backup is in place but its keys and refresh tokens were NOT revoked: do not start the server; fix this, then run sts restore --after %s", err, filepath.Base(file))
+		return fmt.Errorf("%w\nthe backup is in place but its keys, refresh tokens and one-time credentials were NOT revoked: do not start the server; fix this, then run sts restore --after %s", err, filepath.Base(file))
 	}
 	return nil
 }
 
-// afterRestore is the step after a restore (docs/security.md F-61), in
-// the configured database: every signing key replaced, every refresh
-// token revoked, one audit event, one transaction. aside names the
+// afterRestore is the step after a restore (docs/security.md F-61, F-62),
+// in the configured database: every signing key replaced, every refresh
+// token revoked, every one-time credential ended and the restore's time
+// recorded, one audit event, one transaction. aside names the
 // replaced SQLite database ("" if none) for the printed runbook.
 func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, backup, aside string) error {
 	kr, err := app.LoadConfiguredKey(cfg)
@@ -177,11 +183,11 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 		return err
 	}
 	var old []storage.SigningKey
-	var revoked int64
-	err = store.RestoreReset(ctx, fresh,
+	var ended storage.RestoreCounts
+	err = store.RestoreReset(ctx, fresh, now,
 		func(o []storage.SigningKey) error { return signer.CheckRestoredKeys(o, kr) },
-		func(o []storage.SigningKey, n int64) storage.AuditEvent {
-			old, revoked = o, n
+		func(o []storage.SigningKey, n storage.RestoreCounts) storage.AuditEvent {
+			old, ended = o, n
 			return signer.RestoreEvent(cliCaller.Actor, backup, newest, o, fresh, n, now)
 		})
 	if err != nil {
@@ -199,7 +205,11 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 	}
 	fmt.Fprintf(w, "revoked every signing key of the backup (%d: %s); every token signed before the restore fails verification\n", len(old), kids(old, ""))
 	fmt.Fprintf(w, "new active key(s): %s\n", kids(fresh, storage.KeyActive))
-	fmt.Fprintf(w, "revoked %d refresh token(s): their holders sign in again\n", revoked)
+	fmt.Fprintf(w, "revoked %d refresh token(s): their holders sign in again\n", ended.RefreshTokens)
+	fmt.Fprintf(w, "ended %d exchange token(s), %d authorization code(s), %d sign-in link(s) and %d web session(s): people sign in again\n",
+		ended.ExchangeTokens, ended.AuthCodes, ended.LoginLinks, ended.WebSessions)
+	fmt.Fprintf(w, "one-time subject tokens and client assertions issued before the restore (less %s of leeway) are refused as replays: workloads fetch fresh ones\n",
+		cfg.Keys.Leeway)
 	printRestoreRunbook(w, newest, aside)
 	return nil
 }

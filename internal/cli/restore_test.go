@@ -6,13 +6,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2/clientcredentials"
 
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest"
@@ -215,4 +220,133 @@ func TestRestoreAfterPostgres(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "sts-20260101.dump") {
 		t.Errorf("audit list --action instance.restore = %d %q %q", code, out, e)
 	}
+}
+
+// mintOneTime signs a subject token of iss with jti, for a one-time-use
+// provider (audience sts, repository owner acme).
+func mintOneTime(t *testing.T, iss *loopbackIssuer, jti string) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: iss.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	payload, _ := json.Marshal(map[string]any{"iss": iss.url, "sub": "repo:acme/app", "aud": "sts", "jti": jti,
+		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "repository_owner": "acme"})
+	jws, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := jws.CompactSerialize()
+	return out
+}
+
+// exchangeReason posts an RFC 8693 exchange of tok to base and returns
+// the status and the reason of a refusal (errors.detail: reason).
+func exchangeReason(t *testing.T, base, tok string) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(base+"/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeTokenExchange},
+		"subject_token": {tok}, "subject_token_type": {oauth2.TokenTypeJWT}, "scope": {"read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	reason, _ := m["reason"].(string)
+	return resp.StatusCode, reason
+}
+
+// redeemExchangeToken redeems a gitpod.v1 exchange token at base and
+// returns the HTTP status.
+func redeemExchangeToken(t *testing.T, base, ext string) int {
+	t.Helper()
+	resp, err := http.Post(base+"/api/gitpod.v1.IdentityService/ExchangeToken", "application/json",
+		strings.NewReader(`{"exchangeToken":"`+ext+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+var exchangeTokenRE = regexp.MustCompile(`sts_ext_[0-9A-Za-z]{36}`)
+
+func newExchangeToken(t *testing.T, dir string) string {
+	t.Helper()
+	code, out, e := runCLI(t, "exchange-token", "create", "--data-dir", dir, "--principal", "admin")
+	ext := exchangeTokenRE.FindString(out)
+	if code != 0 || ext == "" {
+		t.Fatalf("exchange-token create = %d %q %q", code, out, e)
+	}
+	return ext
+}
+
+// TestRestoreEndsOneTimeCredentials (docs/security.md F-62): what was
+// spent after a backup stays spent after its restore, although the record
+// of its use went with the replaced database. A subject token of a
+// one-time-use provider and a gitpod.v1 exchange token, both made before
+// the backup and used after it, are refused after the restore (the
+// subject token as a replay); fresh ones are accepted once the leeway
+// after the restore has passed. The restore says so.
+func TestRestoreEndsOneTimeCredentials(t *testing.T) {
+	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	t.Setenv("STS_ERRORS_DETAIL", "reason")
+	t.Setenv("STS_KEYS_LEEWAY", "1s") // one-time tokens issued within a leeway of the restore are refused too
+	t.Setenv("STS_KEYS_EXTRA_ALGORITHMS", "none")
+	iss := newLoopbackIssuer(t)
+	s := startAdminServer(t)
+	ps := stsv1connect.NewPoolServiceClient(h2cClient(s.admin), s.api)
+	if _, err := ps.CreatePool(t.Context(), &stsv1.CreatePoolRequest{
+		PoolId: "ci", OrganizationId: s.orgID, Condition: `assertion.repository_owner == "acme"`,
+		Mapping: &stsv1.PoolMapping{Subject: "assertion.sub"}, Scopes: []string{"read"}, AllowUnauthenticated: true,
+	}); err != nil {
+		t.Fatalf("CreatePool: %v", err)
+	}
+	if _, err := ps.CreateProvider(t.Context(), &stsv1.CreateProviderRequest{PoolId: "ci", ProviderId: "local", Issuer: iss.url,
+		Audiences: []string{"sts"}, OneTimeUse: true}); err != nil {
+		t.Fatalf("CreateProvider: %v", err)
+	}
+	tok := mintOneTime(t, iss, "job-1")
+	ext := newExchangeToken(t, s.dir)
+
+	backup := filepath.Join(t.TempDir(), "sts-backup.db")
+	mustCLI(t, "backup", backup, "--data-dir", s.dir)
+	// Spent after the backup: the backup does not know.
+	if code, reason := exchangeReason(t, s.r.base, tok); code != 200 {
+		t.Fatalf("first exchange of the one-time token = %d %s", code, reason)
+	}
+	if code, reason := exchangeReason(t, s.r.base, tok); code != 400 || reason != "subject_token_replayed" {
+		t.Fatalf("second exchange before the restore = %d %s, want 400 subject_token_replayed", code, reason)
+	}
+	if code := redeemExchangeToken(t, s.r.base, ext); code != 200 {
+		t.Fatalf("first redemption of the exchange token = %d", code)
+	}
+	s.r.stop(t)
+
+	out := mustCLI(t, "restore", backup, "--data-dir", s.dir)
+	restored := time.Now()
+	for _, want := range []string{"one-time", "exchange token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("restore output lacks %q:\n%s", want, out)
+		}
+	}
+	r := serve(t, "--data-dir", s.dir)
+	checkServing(t, r)
+	if code, reason := exchangeReason(t, r.base, tok); code != 400 || reason != "subject_token_replayed" {
+		t.Errorf("one-time token spent after the backup, exchanged after the restore = %d %s, want 400 subject_token_replayed", code, reason)
+	}
+	if code := redeemExchangeToken(t, r.base, ext); code != http.StatusUnauthorized {
+		t.Errorf("exchange token redeemed after the backup, redeemed after the restore = %d, want 401", code)
+	}
+	// Fresh credentials work: a one-time token issued a leeway (1 s, and
+	// iat's whole second) after the restore, a new exchange token at once.
+	time.Sleep(time.Until(restored.Add(2100 * time.Millisecond)))
+	if code, reason := exchangeReason(t, r.base, mintOneTime(t, iss, "job-2")); code != 200 {
+		t.Errorf("a one-time token issued after the restore = %d %s, want 200", code, reason)
+	}
+	if code := redeemExchangeToken(t, r.base, newExchangeToken(t, s.dir)); code != 200 {
+		t.Errorf("an exchange token made after the restore = %d, want 200", code)
+	}
+	r.stop(t)
 }

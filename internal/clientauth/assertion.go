@@ -92,14 +92,15 @@ func (a *Authenticator) privateKeyJWT(ctx context.Context, form url.Values) (*Re
 	if !verified {
 		return nil, invalidClient(errors.New("client assertion signature invalid"))
 	}
-	exp, err := a.checkAssertion(&c, &claims)
+	earliest, exp, err := a.checkAssertion(&c, &claims)
 	if err != nil {
 		return nil, err
 	}
 	// RFC 7523 §3 item 7: jti single use, across replicas through the
 	// shared used-jti store (docs/security.md T-48). Namespaced by client so
-	// two clients' jti never collide.
-	switch err := a.Store.MarkUsed(ctx, "client_assertion:"+c.ID+":"+claims.ID, exp); {
+	// two clients' jti never collide. One that may have been presented
+	// before a restore counts as used (F-62).
+	switch err := a.Store.MarkUsed(ctx, "client_assertion:"+c.ID+":"+claims.ID, earliest, exp); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return nil, invalidClient(errors.New("client assertion replayed"))
 	case err != nil:
@@ -130,9 +131,11 @@ func checkHeader(seg string) error {
 	return nil
 }
 
-// checkAssertion checks the claims of a verified assertion and returns how
-// long its jti must be remembered.
-func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (time.Time, error) {
+// checkAssertion checks the claims of a verified assertion and returns
+// the earliest moment it can have been presented (iat less the leeway;
+// without iat, its exp less the longest lifetime accepted) and how long
+// its jti must be remembered (docs/security.md F-62).
+func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (earliest, until time.Time, err error) {
 	now := a.now()
 	leeway := a.Leeway
 	if leeway == 0 {
@@ -148,19 +151,19 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 	var start time.Time
 	switch {
 	case cl.Issuer != c.ID || cl.Subject != c.ID:
-		return time.Time{}, invalidClient(errors.New("assertion iss/sub is not the client"))
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion iss/sub is not the client"))
 	case !audOK:
-		return time.Time{}, invalidClient(fmt.Errorf("assertion aud %q", []string(cl.Audience)))
+		return time.Time{}, time.Time{}, invalidClient(fmt.Errorf("assertion aud %q", []string(cl.Audience)))
 	case cl.Expiry == nil:
-		return time.Time{}, invalidClient(errors.New("assertion without exp"))
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion without exp"))
 	case cl.ID == "" || len(cl.ID) > 256:
-		return time.Time{}, invalidClient(errors.New("assertion jti missing or too long"))
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion jti missing or too long"))
 	case !now.Before(cl.Expiry.Time().Add(leeway)):
-		return time.Time{}, invalidClient(errors.New("assertion expired"))
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion expired"))
 	case cl.NotBefore != nil && now.Add(leeway).Before(cl.NotBefore.Time()):
-		return time.Time{}, invalidClient(errors.New("assertion not yet valid"))
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion not yet valid"))
 	case cl.IssuedAt != nil && now.Add(leeway).Before(cl.IssuedAt.Time()):
-		return time.Time{}, invalidClient(errors.New("assertion issued in the future"))
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion issued in the future"))
 	}
 	start = now
 	if cl.IssuedAt != nil {
@@ -168,7 +171,11 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 	}
 	if cl.Expiry.Time().Sub(start) > maxLife {
 		// A long-lived assertion is a reusable credential; keep it short.
-		return time.Time{}, invalidClient(fmt.Errorf("assertion lifetime above %s", maxLife))
+		return time.Time{}, time.Time{}, invalidClient(fmt.Errorf("assertion lifetime above %s", maxLife))
 	}
-	return cl.Expiry.Time().Add(leeway), nil
+	earliest = cl.Expiry.Time().Add(-maxLife)
+	if cl.IssuedAt != nil {
+		earliest = cl.IssuedAt.Time().Add(-leeway)
+	}
+	return earliest, cl.Expiry.Time().Add(leeway), nil
 }

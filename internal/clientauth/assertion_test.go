@@ -78,3 +78,61 @@ func TestPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("issuer as aud: %v", err)
 	}
 }
+
+// TestPrivateKeyJWTAfterRestore (docs/security.md F-62): an assertion
+// that may have been presented before a restore from a backup, whose
+// record of use went with the replaced database, is refused as a replay:
+// one whose iat less the leeway is before the restore, or, without iat,
+// whose exp less the longest accepted lifetime is. One issued after the
+// restore passes once.
+func TestPrivateKeyJWTAfterRestore(t *testing.T) {
+	store := sqlitetest.NewStore(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256"}}})
+	if err := store.CreateClient(t.Context(), storage.Client{ID: "c1", OrgID: "o", PrincipalID: "p", AuthMethod: oauth2.AuthMethodPrivateKeyJWT, JWKS: jwks}); err != nil {
+		t.Fatal(err)
+	}
+	restored := time.Now().Truncate(time.Second)
+	if err := store.RestoreReset(t.Context(), nil, restored, func([]storage.SigningKey) error { return nil },
+		func([]storage.SigningKey, storage.RestoreCounts) storage.AuditEvent {
+			return storage.AuditEvent{ID: storage.NewID(), Time: restored, Actor: "test", Action: "instance.restore", Outcome: "success"}
+		}); err != nil {
+		t.Fatal(err)
+	}
+	now := restored.Add(30 * time.Second)
+	a := &Authenticator{Store: store, Pepper: make([]byte, 32), TokenEndpoint: "https://sts.example/oauth2/token", Now: func() time.Time { return now }}
+	try := func(cl map[string]any) error {
+		s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+		raw, err := jwt.Signed(s).Claims(cl).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := http.NewRequest("POST", "/", nil)
+		_, err = a.Authenticate(t.Context(), r, url.Values{"client_assertion_type": {oauth2.ClientAssertionTypeJWTBearer}, "client_assertion": {raw}}, Required)
+		return err
+	}
+	claims := func(iat time.Time) map[string]any {
+		m := map[string]any{"iss": "c1", "sub": "c1", "aud": a.TokenEndpoint, "exp": now.Add(time.Minute).Unix(), "jti": rand.Text()}
+		if !iat.IsZero() {
+			m["iat"] = iat.Unix()
+		}
+		return m
+	}
+	for name, cl := range map[string]map[string]any{
+		"iat before the restore":         claims(restored.Add(-10 * time.Second)),
+		"iat within the leeway after it": claims(restored.Add(30 * time.Second)),
+		"no iat, exp within 5 min of it": claims(time.Time{}),
+	} {
+		if err := try(cl); err == nil || err.(*oauth2.Error).Code != oauth2.ErrorInvalidClient {
+			t.Errorf("%s: Authenticate = %v, want invalid_client", name, err)
+		}
+	}
+	now = restored.Add(2 * DefaultLeeway)
+	fresh := claims(now)
+	if err := try(fresh); err != nil {
+		t.Fatalf("an assertion issued after the restore: %v", err)
+	}
+	if err := try(fresh); err == nil {
+		t.Error("its replay passes")
+	}
+}

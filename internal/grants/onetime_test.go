@@ -84,7 +84,7 @@ func TestOneTimeSubjectToken(t *testing.T) {
 
 type downReplay struct{}
 
-func (downReplay) MarkUsed(context.Context, string, time.Time) error {
+func (downReplay) MarkUsed(context.Context, string, time.Time, time.Time) error {
 	return errors.New("replay store down")
 }
 

@@ -54,6 +54,7 @@ type subject struct {
 	// scope of the API but sts:admin, as the API reads it (allows).
 	apiScopes bool
 	spendKey  string      // one-time-use provider: the token's used-token key
+	iat       time.Time   // one-time-use provider: the token's iat (F-62)
 	poolRec   *trust.Pool // the pool judged, for the client check; nil: none
 }
 
@@ -186,7 +187,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		mayAct:   id.Claims["may_act"], exp: id.Expiry,
 		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
 		poolAudiences: m.Pool.Audiences, googleScopes: m.Pool.GoogleDefaultScopes,
-		spendKey: spend,
+		spendKey: spend, iat: id.IssuedAt,
 	}
 	if m.Pool.PrincipalID != "" {
 		if err := g.bindPrincipal(ctx, s, m.Pool); err != nil {

@@ -255,13 +255,16 @@ func spendKey(id *federation.Identity) (string, error) {
 }
 
 // spend marks subj's token used until its exp plus leeway (it could be
-// accepted until then), failing closed when the store cannot say.
+// accepted until then), failing closed when the store cannot say. A token
+// that may have been presented before a restore (its iat less the leeway
+// is before it) is refused as a replay: the record of its use may have
+// gone with the replaced database (docs/security.md F-62).
 func (g *TokenExchange) spend(ctx context.Context, subj *subject, isSubject bool) error {
 	if g.Replay == nil {
 		return unavailable(ReasonReplayUnavailable, errors.New("no replay store for a one-time-use provider"))
 	}
 	leeway := cmp.Or(g.Federation.Leeway, federation.DefaultLeeway)
-	switch err := g.Replay.MarkUsed(ctx, subj.spendKey, subj.exp.Add(leeway)); {
+	switch err := g.Replay.MarkUsed(ctx, subj.spendKey, subj.iat.Add(-leeway), subj.exp.Add(leeway)); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return tokenError(isSubject, ReasonSubjectReplayed, errors.New("one-time token already exchanged"))
 	case err != nil:

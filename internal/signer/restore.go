@@ -62,9 +62,10 @@ func CheckRestoredKeys(rows []storage.SigningKey, keyring *seal.Keyring) error {
 
 // RestoreEvent is the audit record of the step after a restore: actor,
 // the backup's name (a file name, never its contents), the time of the
-// newest event the backup holds, the kids removed and those that replace
-// them, and how many refresh tokens were revoked. No key material.
-func RestoreEvent(actor, backup string, newest time.Time, old, fresh []storage.SigningKey, refreshRevoked int64, now time.Time) storage.AuditEvent {
+// newest event it holds, the kids removed and those that
+// replace them, and what the restore ended (docs/security.md F-61, F-62).
+// No key material.
+func RestoreEvent(actor, backup string, newest time.Time, old, fresh []storage.SigningKey, n storage.RestoreCounts, now time.Time) storage.AuditEvent {
 	ids := func(ks []storage.SigningKey) string {
 		s := make([]string, 0, len(ks))
 		for _, k := range ks {
@@ -73,12 +74,16 @@ func RestoreEvent(actor, backup string, newest time.Time, old, fresh []storage.S
 		slices.Sort(s)
 		return strings.Join(s, ",")
 	}
-	newestText := "-"
-	if !newest.IsZero() {
-		newestText = newest.UTC().Format(time.RFC3339)
+	text := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
 	}
-	detail := fmt.Sprintf("backup=%s newest_event=%s revoked_keys=%s new_keys=%s refresh_tokens_revoked=%d",
-		backup, newestText, ids(old), ids(fresh), refreshRevoked)
+	detail := fmt.Sprintf("backup=%s newest_event=%s revoked_keys=%s new_keys=%s refresh_tokens_revoked=%d"+
+		" exchange_tokens_deleted=%d auth_codes_deleted=%d login_links_deleted=%d web_sessions_deleted=%d",
+		backup, text(newest), ids(old), ids(fresh), n.RefreshTokens,
+		n.ExchangeTokens, n.AuthCodes, n.LoginLinks, n.WebSessions)
 	return storage.AuditEvent{
 		ID: storage.NewID(), Time: storage.Now(now), Actor: actor, Action: ActionRestore,
 		Target: "instance", Outcome: "success", Detail: detail,

@@ -72,6 +72,23 @@ type ReplayStore interface {
 	// MarkUsed records id as used until exp. It returns ErrAlreadyExists if
 	// id is already recorded (rows leave only through GarbageCollect after
 	// exp, so a replay fails closed); of concurrent callers with the same id
-	// exactly one succeeds.
-	MarkUsed(ctx context.Context, id string, exp time.Time) error
+	// exactly one succeeds. earliest is the earliest moment the identifier
+	// can have been presented (its iat less the leeway): if a restore from
+	// a backup happened after it, MarkUsed returns ErrAlreadyExists as
+	// well, since the record of an earlier use may have gone with the
+	// replaced database (docs/security.md F-62). A zero earliest counts as
+	// before every restore.
+	MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error
+}
+
+// RestoreCounts is what the step after a restore ended in the restored
+// database (docs/security.md F-61, F-62): refresh tokens revoked, and the
+// one-time or revocable artifacts deleted, whose use or end after the
+// backup the backup cannot know.
+type RestoreCounts struct {
+	RefreshTokens  int64 // revoked
+	ExchangeTokens int64 // gitpod.v1 exchange tokens deleted
+	AuthCodes      int64 // authorization codes deleted
+	LoginLinks     int64 // one-time sign-in links deleted
+	WebSessions    int64 // browser sessions deleted
 }

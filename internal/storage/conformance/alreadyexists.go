@@ -140,7 +140,7 @@ func testAlreadyExistsSentinels(t *testing.T, s storage.Store) {
 	})
 	t.Run("Replay", func(t *testing.T) {
 		id := storage.NewID()
-		mustNil(t, "MarkUsed", s.MarkUsed(t.Context(), id, t0.Add(time.Hour)))
-		wantErrIs(t, "MarkUsed(reused id)", s.MarkUsed(t.Context(), id, t0.Add(time.Hour)), storage.ErrAlreadyExists)
+		mustNil(t, "MarkUsed", s.MarkUsed(t.Context(), id, now(), t0.Add(time.Hour)))
+		wantErrIs(t, "MarkUsed(reused id)", s.MarkUsed(t.Context(), id, now(), t0.Add(time.Hour)), storage.ErrAlreadyExists)
 	})
 }

@@ -220,15 +220,15 @@ func testReplayRejectsReuse(t *testing.T, s storage.Store) {
 	t0 := now()
 	id := "https://issuer.example.com#" + storage.NewID()
 
-	mustNil(t, "MarkUsed (first)", s.MarkUsed(ctx, id, t0.Add(time.Hour)))
-	wantErrIs(t, "MarkUsed (replay)", s.MarkUsed(ctx, id, t0.Add(time.Hour)), storage.ErrAlreadyExists)
-	wantErrIs(t, "MarkUsed (replay, later exp)", s.MarkUsed(ctx, id, t0.Add(2*time.Hour)), storage.ErrAlreadyExists)
-	mustNil(t, "MarkUsed (different id)", s.MarkUsed(ctx, id+"x", t0.Add(time.Hour)))
+	mustNil(t, "MarkUsed (first)", s.MarkUsed(ctx, id, now(), t0.Add(time.Hour)))
+	wantErrIs(t, "MarkUsed (replay)", s.MarkUsed(ctx, id, now(), t0.Add(time.Hour)), storage.ErrAlreadyExists)
+	wantErrIs(t, "MarkUsed (replay, later exp)", s.MarkUsed(ctx, id, now(), t0.Add(2*time.Hour)), storage.ErrAlreadyExists)
+	mustNil(t, "MarkUsed (different id)", s.MarkUsed(ctx, id+"x", now(), t0.Add(time.Hour)))
 	// The same jti from another issuer is a different id.
-	mustNil(t, "MarkUsed (same jti, other issuer)", s.MarkUsed(ctx, "https://other.example.com#"+id[len("https://issuer.example.com#"):], t0.Add(time.Hour)))
+	mustNil(t, "MarkUsed (same jti, other issuer)", s.MarkUsed(ctx, "https://other.example.com#"+id[len("https://issuer.example.com#"):], now(), t0.Add(time.Hour)))
 
 	// An expired but not yet collected id still fails closed.
 	old := storage.NewID()
-	mustNil(t, "MarkUsed (already expired)", s.MarkUsed(ctx, old, t0.Add(-time.Hour)))
-	wantErrIs(t, "MarkUsed (replay of an expired, uncollected id)", s.MarkUsed(ctx, old, t0.Add(time.Hour)), storage.ErrAlreadyExists)
+	mustNil(t, "MarkUsed (already expired)", s.MarkUsed(ctx, old, now(), t0.Add(-time.Hour)))
+	wantErrIs(t, "MarkUsed (replay of an expired, uncollected id)", s.MarkUsed(ctx, old, now(), t0.Add(time.Hour)), storage.ErrAlreadyExists)
 }

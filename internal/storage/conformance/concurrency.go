@@ -209,7 +209,7 @@ func testConcurrentConsumeExchangeToken(t *testing.T, s storage.Store) {
 func testConcurrentMarkUsed(t *testing.T, s storage.Store) {
 	id := "https://issuer.example.com#" + storage.NewID()
 	exp := now().Add(time.Hour)
-	errs := race(raceN, func(int) error { return s.MarkUsed(t.Context(), id, exp) })
+	errs := race(raceN, func(int) error { return s.MarkUsed(t.Context(), id, now(), exp) })
 	exactlyOneWinner(t, "MarkUsed", errs, storage.ErrAlreadyExists)
 }
 

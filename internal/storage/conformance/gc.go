@@ -44,7 +44,7 @@ func testGarbageCollection(t *testing.T, s storage.Store) {
 		}
 		for range nJTIs {
 			id := storage.NewID()
-			mustNil(t, "MarkUsed", s.MarkUsed(ctx, id, exp))
+			mustNil(t, "MarkUsed", s.MarkUsed(ctx, id, now(), exp))
 			r.jtis = append(r.jtis, id)
 		}
 		for range nHosts {
@@ -96,7 +96,7 @@ func testGarbageCollection(t *testing.T, s storage.Store) {
 		}
 		for _, id := range r.jtis {
 			// The id is free again once its row is collected.
-			if err := s.MarkUsed(ctx, id, t0.Add(time.Hour)); err != nil {
+			if err := s.MarkUsed(ctx, id, now(), t0.Add(time.Hour)); err != nil {
 				t.Errorf("MarkUsed of a collected id = %v, want nil", err)
 			}
 		}
@@ -116,7 +116,7 @@ func testGarbageCollection(t *testing.T, s storage.Store) {
 		mustNil(t, "GetRevocation of a live revocation", err)
 	}
 	for _, id := range live.jtis {
-		wantErrIs(t, "MarkUsed of a live id", s.MarkUsed(ctx, id, future), storage.ErrAlreadyExists)
+		wantErrIs(t, "MarkUsed of a live id", s.MarkUsed(ctx, id, now(), future), storage.ErrAlreadyExists)
 	}
 	for _, ht := range live.hosts {
 		_, err := s.GetHostToken(ctx, ht.ID)

@@ -294,10 +294,24 @@ func (q *auditQuery) sql(order string, limit int) string {
 		` ORDER BY ` + order + ` LIMIT ` + q.arg(limit)
 }
 
-// MarkUsed implements storage.ReplayStore with a plain INSERT: the primary
+// MarkUsed implements storage.ReplayStore with one INSERT: the primary
 // key makes a second use, concurrent or later, fail with ErrAlreadyExists
-// until GarbageCollect removes the row after exp.
-func (s *Store) MarkUsed(ctx context.Context, id string, exp time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO used_jtis (id, expires_at) VALUES ($1, $2)`, id, s.ts(exp))
-	return s.fail("mark used", err)
+// until GarbageCollect removes the row after exp, and a restore recorded
+// after earliest inserts nothing, which is ErrAlreadyExists too
+// (docs/security.md F-62).
+func (s *Store) MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error {
+	if earliest.IsZero() {
+		earliest = time.Unix(0, 0) // before every restore
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO used_jtis (id, expires_at) SELECT $1, $2
+		WHERE NOT EXISTS (SELECT 1 FROM restores WHERE restored_at > $3)`, id, s.ts(exp), s.ts(earliest))
+	if err != nil {
+		return s.fail("mark used", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.fail("mark used", err)
+	} else if n == 0 {
+		return fmt.Errorf("mark used: presented before a restore: %w", storage.ErrAlreadyExists)
+	}
+	return nil
 }

@@ -104,14 +104,17 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 }
 
 // RestoreReset is the step after a restore from a backup
-// (docs/operations.md "Restore", docs/security.md F-61). In one
+// (docs/operations.md "Restore", docs/security.md F-61, F-62). In one
 // transaction it replaces the whole signing-key set with keys (the old
 // set, as read inside the transaction, goes to check first, which may
-// refuse), marks every refresh token not yet revoked as revoked, and
-// appends the audit event ev builds from the old set and that count.
-// Nothing changes unless all of it commits.
-func (s *Store) RestoreReset(ctx context.Context, keys []storage.SigningKey, check func(old []storage.SigningKey) error,
-	ev func(old []storage.SigningKey, refreshRevoked int64) storage.AuditEvent) error {
+// refuse), marks every refresh token not yet revoked as revoked, deletes
+// every exchange token, authorization code, sign-in link and web session
+// (one-time or revocable, their use or end after the backup is unknown),
+// records the restore at now (MarkUsed refuses what may have been
+// presented before it), and appends the audit event ev builds from the
+// old set and those counts. Nothing changes unless all of it commits.
+func (s *Store) RestoreReset(ctx context.Context, keys []storage.SigningKey, now time.Time, check func(old []storage.SigningKey) error,
+	ev func(old []storage.SigningKey, n storage.RestoreCounts) storage.AuditEvent) error {
 	const op = "restore reset"
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
 		var old []storage.SigningKey
@@ -124,13 +127,29 @@ func (s *Store) RestoreReset(ctx context.Context, keys []storage.SigningKey, che
 		}); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $1 WHERE revoked = $2`, true, false)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return s.fail(op, err)
+		var n storage.RestoreCounts
+		for _, st := range []struct {
+			query string
+			args  []any
+			n     *int64
+		}{
+			{`UPDATE refresh_tokens SET revoked = $1 WHERE revoked = $2`, []any{true, false}, &n.RefreshTokens},
+			{`DELETE FROM exchange_tokens`, nil, &n.ExchangeTokens},
+			{`DELETE FROM auth_codes`, nil, &n.AuthCodes},
+			{`DELETE FROM login_links`, nil, &n.LoginLinks},
+			{`DELETE FROM web_sessions`, nil, &n.WebSessions},
+			{`INSERT INTO restores (id, restored_at) VALUES ($1, $2)`, []any{storage.NewID(), s.ts(now)}, nil},
+		} {
+			res, err := tx.ExecContext(ctx, st.query, st.args...)
+			if err != nil {
+				return s.fail(op, err)
+			}
+			if st.n == nil {
+				continue
+			}
+			if *st.n, err = res.RowsAffected(); err != nil {
+				return s.fail(op, err)
+			}
 		}
 		if err := s.appendAudit(ctx, tx, []storage.AuditEvent{ev(old, n)}); err != nil {
 			return storage.EventNotStored{Err: s.fail(op, err)}

@@ -116,10 +116,10 @@ func smoke(t *testing.T, s storage.Store) {
 	}
 
 	// Replay.
-	if err := s.MarkUsed(ctx, "jti", now.Add(-time.Second)); err != nil {
+	if err := s.MarkUsed(ctx, "jti", now, now.Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkUsed(ctx, "jti", now.Add(time.Hour)); !errors.Is(err, storage.ErrAlreadyExists) {
+	if err := s.MarkUsed(ctx, "jti", now, now.Add(time.Hour)); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("MarkUsed reuse = %v, want ErrAlreadyExists", err)
 	}
 
