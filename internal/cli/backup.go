@@ -4,12 +4,29 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
+
+// actionBackup is the audit event sts backup records in the database
+// before copying it, so that a backup holds its own moment and sts
+// restore knows it (docs/security.md D-20).
+const actionBackup = "instance.backup"
+
+// backupEvent is the instance.backup event of a backup to file: the
+// actor, the time and the file's name, without its directory.
+func backupEvent(file string, now time.Time) storage.AuditEvent {
+	return storage.AuditEvent{
+		ID: storage.NewID(), Time: storage.Now(now), Actor: cliCaller.Actor, Action: actionBackup,
+		Target: "instance", Outcome: "success", Detail: "file=" + filepath.Base(file),
+	}
+}
 
 func newBackupCmd() *cobra.Command {
 	return &cobra.Command{
@@ -17,7 +34,9 @@ func newBackupCmd() *cobra.Command {
 		Short: "Write a consistent copy of the SQLite database to FILE",
 		Long: `Write a consistent copy of the SQLite database to FILE while the server keeps
 running (SQLite's VACUUM INTO). FILE must not exist; it is created readable by
-its owner only. The copy is useless without the master key, which it does not
+its owner only. The audit event instance.backup (FILE's name, not its
+directory) is recorded first, so the backup holds the time it was taken and
+sts restore can print it. The copy is useless without the master key, which it does not
 contain: keep the key apart from the backups (docs/operations.md). Restore
 it with sts restore, never by copying the file back.
 
@@ -45,7 +64,7 @@ PostgreSQL is backed up with pg_dump; see docs/operations.md.`,
 				return err
 			}
 			defer store.Close()
-			if err := store.Backup(cmd.Context(), args[0]); err != nil {
+			if err := store.Backup(cmd.Context(), args[0], backupEvent(args[0], time.Now())); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backed up %s to %s\n", cfg.Storage.Path, args[0])

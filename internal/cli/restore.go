@@ -52,8 +52,9 @@ one transaction:
   - records the restore's time: a one-time subject token (one_time_use
     providers) or client assertion issued before it, less the leeway, is
     refused as a replay, since the record of its use may be gone;
-  - records the audit event instance.restore (the backup's name, the time of
-    its newest event, the kids, the counts; no secrets).
+  - records the audit event instance.restore (the backup's name, its time
+    from its instance.backup event, the time of its newest event, the kids,
+    the counts; no secrets).
 
 What the database cannot tell, restore cannot undo: PATs deleted or
 regenerated, client secrets rotated, pools deleted and the like after the
@@ -171,7 +172,14 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 	} else if err := store.Health(ctx); err != nil {
 		return fmt.Errorf("storage: %w (storage.auto_migrate is false: run sts migrate first)", err)
 	}
-	var newest time.Time
+	// The backup's moment: its own instance.backup event when sts backup
+	// wrote one (docs/security.md D-20), and the newest event it holds.
+	var taken, newest time.Time
+	if evs, err := store.ListAudit(ctx, storage.AuditFilter{Action: actionBackup, Outcome: "success", Limit: 1}); err != nil {
+		return err
+	} else if len(evs) == 1 {
+		taken = evs[0].Time
+	}
 	if evs, err := store.ListAudit(ctx, storage.AuditFilter{Limit: 1}); err != nil {
 		return err
 	} else if len(evs) == 1 {
@@ -188,7 +196,7 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 		func(o []storage.SigningKey) error { return signer.CheckRestoredKeys(o, kr) },
 		func(o []storage.SigningKey, n storage.RestoreCounts) storage.AuditEvent {
 			old, ended = o, n
-			return signer.RestoreEvent(cliCaller.Actor, backup, newest, o, fresh, n, now)
+			return signer.RestoreEvent(cliCaller.Actor, backup, taken, newest, o, fresh, n, now)
 		})
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -210,20 +218,31 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 		ended.ExchangeTokens, ended.AuthCodes, ended.LoginLinks, ended.WebSessions)
 	fmt.Fprintf(w, "one-time subject tokens and client assertions issued before the restore (less %s of leeway) are refused as replays: workloads fetch fresh ones\n",
 		cfg.Keys.Leeway)
-	printRestoreRunbook(w, newest, aside)
+	printRestoreRunbook(w, taken, newest, aside)
 	return nil
 }
 
 // printRestoreRunbook prints how to find the decisions made after the
-// backup, which the restore undid and the operator must re-apply.
-func printRestoreRunbook(w io.Writer, newest time.Time, aside string) {
+// backup, which the restore undid and the operator must re-apply: from
+// the later of the backup's own time (taken) and its newest event, both
+// zero when unknown.
+func printRestoreRunbook(w io.Writer, taken, newest time.Time, aside string) {
 	since := "<the backup's time>"
+	if !taken.IsZero() {
+		fmt.Fprintf(w, "backup taken at %s\n", taken.UTC().Format(time.RFC3339))
+	}
 	if !newest.IsZero() {
-		// A minute of margin: an event is timed before its transaction
-		// commits, so one committed after the backup may be a little
-		// older than the newest event the backup holds.
-		since = newest.Add(-time.Minute).UTC().Format(time.RFC3339)
 		fmt.Fprintf(w, "newest audit event in the backup: %s\n", newest.UTC().Format(time.RFC3339))
+	}
+	from := taken
+	if newest.After(from) {
+		from = newest
+	}
+	if !from.IsZero() {
+		// A minute of margin: an event is timed before its transaction
+		// commits, so one committed after the backup's copy may be a
+		// little older than the backup's moment.
+		since = from.Add(-time.Minute).UTC().Format(time.RFC3339)
 	}
 	fmt.Fprintln(w, "undone by the restore, to re-apply by hand (docs/operations.md \"Restore\"); list them with:")
 	env := ""

@@ -350,3 +350,58 @@ func TestRestoreEndsOneTimeCredentials(t *testing.T) {
 	}
 	r.stop(t)
 }
+
+// TestBackupAuditsItself (docs/security.md D-20): sts backup records
+// instance.backup (actor, time, the file's name without its directory)
+// in the database before it copies it, so the backup holds its own
+// moment; sts restore reads it back and prints that time, and the
+// audit listing it prints starts a minute before it. A refused backup
+// (the file exists) records nothing.
+func TestBackupAuditsItself(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sts.db")
+	mustCLI(t, "migrate", "--data-dir", dir)
+	mustCLI(t, "keys", "generate-master", "--out", filepath.Join(dir, "master.key"))
+	backupDir := t.TempDir()
+	backup := filepath.Join(backupDir, "sts-backup.db")
+	mustCLI(t, "backup", backup, "--data-dir", dir)
+	if e := mustFail(t, "backup", backup, "--data-dir", dir); !strings.Contains(e, "already exists") {
+		t.Errorf("backup to an existing file: %q", e)
+	}
+
+	events := func(path string) []storage.AuditEvent {
+		t.Helper()
+		st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	live := events(db)
+	if len(live) != 1 {
+		t.Fatalf("instance.backup events in the database = %d, want 1 (a refused backup records none)", len(live))
+	}
+	ev := live[0]
+	if ev.Actor != "cli" || ev.Outcome != "success" || !strings.Contains(ev.Detail, "sts-backup.db") || strings.Contains(ev.Detail, backupDir) {
+		t.Errorf("instance.backup = %+v, want actor cli, the file's name and not its directory", ev)
+	}
+	if inBackup := events(backup); len(inBackup) != 1 || inBackup[0].ID != ev.ID {
+		t.Fatalf("the backup holds %v, want its own instance.backup event %s", inBackup, ev.ID)
+	}
+
+	out := mustCLI(t, "restore", backup, "--data-dir", dir)
+	taken := ev.Time.UTC().Format(time.RFC3339)
+	since := ev.Time.Add(-time.Minute).UTC().Format(time.RFC3339)
+	if !strings.Contains(out, "backup taken at "+taken) || !strings.Contains(out, "--since "+since+" ") {
+		t.Errorf("restore output lacks the backup's time %s and --since %s:\n%s", taken, since, out)
+	}
+	code, out, e := runCLI(t, "audit", "list", "--data-dir", dir, "--action", "instance.restore")
+	if code != 0 || !strings.Contains(out, "backup_time="+taken) {
+		t.Errorf("instance.restore lacks the backup's time: %d %q %q", code, out, e)
+	}
+}

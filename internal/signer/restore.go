@@ -61,11 +61,12 @@ func CheckRestoredKeys(rows []storage.SigningKey, keyring *seal.Keyring) error {
 }
 
 // RestoreEvent is the audit record of the step after a restore: actor,
-// the backup's name (a file name, never its contents), the time of the
-// newest event it holds, the kids removed and those that
+// the backup's name (a file name, never its contents), the time the
+// backup recorded itself (instance.backup, zero when it holds none) and
+// that of the newest event it holds, the kids removed and those that
 // replace them, and what the restore ended (docs/security.md F-61, F-62).
 // No key material.
-func RestoreEvent(actor, backup string, newest time.Time, old, fresh []storage.SigningKey, n storage.RestoreCounts, now time.Time) storage.AuditEvent {
+func RestoreEvent(actor, backup string, taken, newest time.Time, old, fresh []storage.SigningKey, n storage.RestoreCounts, now time.Time) storage.AuditEvent {
 	ids := func(ks []storage.SigningKey) string {
 		s := make([]string, 0, len(ks))
 		for _, k := range ks {
@@ -80,9 +81,9 @@ func RestoreEvent(actor, backup string, newest time.Time, old, fresh []storage.S
 		}
 		return t.UTC().Format(time.RFC3339)
 	}
-	detail := fmt.Sprintf("backup=%s newest_event=%s revoked_keys=%s new_keys=%s refresh_tokens_revoked=%d"+
+	detail := fmt.Sprintf("backup=%s backup_time=%s newest_event=%s revoked_keys=%s new_keys=%s refresh_tokens_revoked=%d"+
 		" exchange_tokens_deleted=%d auth_codes_deleted=%d login_links_deleted=%d web_sessions_deleted=%d",
-		backup, text(newest), ids(old), ids(fresh), n.RefreshTokens,
+		backup, text(taken), text(newest), ids(old), ids(fresh), n.RefreshTokens,
 		n.ExchangeTokens, n.AuthCodes, n.LoginLinks, n.WebSessions)
 	return storage.AuditEvent{
 		ID: storage.NewID(), Time: storage.Now(now), Actor: actor, Action: ActionRestore,

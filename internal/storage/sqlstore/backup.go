@@ -21,8 +21,12 @@ var ErrBackupUnsupported = errors.New("backup is for SQLite only; back up Postgr
 // Backup writes a consistent copy of the SQLite database to file with
 // VACUUM INTO, which reads inside one transaction, so writers may keep
 // writing meanwhile. file must not exist; it is created with mode 0600
-// because the copy holds everything the database does.
-func (s *Store) Backup(ctx context.Context, file string) error {
+// because the copy holds everything the database does. ev, the backup's
+// audit event, is appended before the copy is taken, so the copy holds
+// its own moment (docs/security.md D-20); nothing is appended when file
+// cannot be created, and a copy that fails appends ev again with outcome
+// failure (best effort) and removes file.
+func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) error {
 	if s.dialect != dialectSQLite {
 		return ErrBackupUnsupported
 	}
@@ -39,8 +43,15 @@ func (s *Store) Backup(ctx context.Context, file string) error {
 		_ = os.Remove(file)
 		return fmt.Errorf("backup: %w", err)
 	}
+	if err := s.AppendAudit(ctx, ev); err != nil {
+		_ = os.Remove(file)
+		return fmt.Errorf("backup: audit event: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
 		_ = os.Remove(file)
+		failed := ev
+		failed.ID, failed.Outcome = storage.NewID(), "failure"
+		_ = s.AppendAudit(context.WithoutCancel(ctx), failed)
 		return s.fail("backup", err)
 	}
 	if err := os.Chmod(file, 0o600); err != nil {
