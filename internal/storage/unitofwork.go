@@ -36,6 +36,10 @@ type Tx interface {
 	DeleteRunnerKey(ctx context.Context, runnerID string) error
 	CreateExchangeToken(ctx context.Context, t ExchangeToken) error
 	UpdateSigningKeys(ctx context.Context, fn func(old []SigningKey) ([]SigningKey, error)) error
+	// PutRevocation stores a row that must commit with the change that
+	// calls for it: a pool's or provider's trust changed ends what was
+	// exchanged under the old trust (docs/security.md A-62).
+	PutRevocation(ctx context.Context, r Revocation) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
 

@@ -123,9 +123,11 @@ func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
 
 // WithTx runs the unit of work on the backend and drops the cached copy of
 // every client and principal it updated or deleted, once it has committed
-// or failed (as UpdateClient does).
+// or failed (as UpdateClient does). The revocations it stored reach the
+// revocation view once it has committed, as PutRevocation's do.
 func (s *Store) WithTx(ctx context.Context, fn func(tx storage.Tx) error) error {
 	var clients, principals []string
+	var revs []storage.Revocation
 	defer func() {
 		for _, id := range clients {
 			s.clients.forget(id)
@@ -134,15 +136,31 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx storage.Tx) error) error 
 			s.principals.forget(id)
 		}
 	}()
-	return s.Store.WithTx(ctx, func(tx storage.Tx) error {
-		return fn(&cacheTx{Tx: tx, clients: &clients, principals: &principals})
+	err := s.Store.WithTx(ctx, func(tx storage.Tx) error {
+		return fn(&cacheTx{Tx: tx, clients: &clients, principals: &principals, revs: &revs})
 	})
+	if err == nil {
+		for _, r := range revs {
+			s.putRevocationView(r)
+		}
+	}
+	return err
 }
 
-// cacheTx notes the clients and principals a unit of work changes.
+// cacheTx notes the clients and principals a unit of work changes, and the
+// revocations it stores.
 type cacheTx struct {
 	storage.Tx
 	clients, principals *[]string
+	revs                *[]storage.Revocation
+}
+
+func (t *cacheTx) PutRevocation(ctx context.Context, r storage.Revocation) error {
+	if err := t.Tx.PutRevocation(ctx, r); err != nil {
+		return err
+	}
+	*t.revs = append(*t.revs, r)
+	return nil
 }
 
 func (t *cacheTx) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {

@@ -119,13 +119,18 @@ func (s *Store) PutRevocation(ctx context.Context, r storage.Revocation) error {
 	if err := s.Store.PutRevocation(ctx, r); err != nil {
 		return err
 	}
+	s.putRevocationView(r)
+	return nil
+}
+
+// putRevocationView adds r, which storage has, to the view.
+func (s *Store) putRevocationView(r storage.Revocation) {
 	s.revs.mu.Lock()
 	s.revs.puts++
 	if s.revs.rows != nil {
 		s.revs.merge(r, s.now())
 	}
 	s.revs.mu.Unlock()
-	return nil
 }
 
 // RunRevocations turns the revocation view on and keeps it caught up every

@@ -134,6 +134,36 @@ func TestRevocationView(t *testing.T) {
 	}
 }
 
+// A revocation stored in a unit of work (a pool's trust changed,
+// docs/security.md A-62) is refused by the next check once the unit
+// commits, from memory as PutRevocation's; one whose unit rolled back is
+// nowhere.
+func TestRevocationViewUnitOfWork(t *testing.T) {
+	e := newRevEnv(t)
+	ctx := t.Context()
+	boom := errors.New("rolled back")
+	err := e.here.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.PutRevocation(ctx, e.revocation("pool:gone", e.clock.Now())); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("WithTx = %v, want %v", err, boom)
+	}
+	if got, mem := e.revoked(t, "pool:gone"); got || !mem {
+		t.Fatalf("row of a rolled-back unit: revoked=%v fromMemory=%v, want not revoked, from memory", got, mem)
+	}
+	if err := e.here.WithTx(ctx, func(tx storage.Tx) error {
+		return tx.PutRevocation(ctx, e.revocation("pool:ci", e.clock.Now()))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, mem := e.revoked(t, "pool:ci"); !got || !mem {
+		t.Fatalf("row of a committed unit: revoked=%v fromMemory=%v, want revoked at once, from memory", got, mem)
+	}
+}
+
 // A subject revocation widened later keeps the later cut-off, whichever
 // order the view learns the two in (as storage merges them).
 func TestRevocationViewMergesLikeStorage(t *testing.T) {

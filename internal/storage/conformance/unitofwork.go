@@ -296,8 +296,9 @@ func testUnitOfWorkChanges(t *testing.T, s storage.Store) {
 }
 
 // testUnitOfWorkTrust: pools and providers are created, updated and
-// deleted in a unit of work too, and a failed event leaves them as they
-// were (docs/design.md#audit).
+// deleted in a unit of work too, with the revocation row a change of their
+// trust stores (docs/security.md A-62), and a failed event leaves them as
+// they were, no row stored (docs/design.md#audit).
 func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	kept := newPool(t, s)
@@ -321,6 +322,9 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 					return p, nil
 				})
 			},
+			func() error {
+				return tx.PutRevocation(ctx, storage.ProviderRevocation(kept.ID, "kept", "provider trust changed", now(), time.Hour))
+			},
 			func() error { return tx.AppendAudit(ctx, taken) },
 		} {
 			if err := f(); err != nil {
@@ -341,6 +345,9 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 	if p, err := s.GetProvider(ctx, kept.ID, "kept"); err != nil || p.Issuer == "https://renamed.example" {
 		t.Errorf("provider after a rolled-back update: %q, %v; want it unchanged", p.Issuer, err)
 	}
+	if _, err := s.GetRevocation(ctx, storage.RevocationIDProvider(kept.ID, "kept")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRevocation of a rolled-back row = %v, want ErrNotFound", err)
+	}
 	err = s.WithTx(ctx, func(tx storage.Tx) error {
 		if err := tx.DeleteProvider(ctx, kept.ID, "kept"); err != nil {
 			return err
@@ -357,8 +364,12 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 		t.Errorf("provider after a rolled-back delete: %v, want it kept", err)
 	}
 
-	// Committed, they are all there, and the deletes go.
+	// Committed, they are all there, and the deletes go. A row put again
+	// in a unit of work keeps the later times, as PutRevocation does.
 	ev := auditRecord(kept.OrgID, now())
+	t0 := now()
+	row := storage.PoolRevocation(kept.ID, "pool trust changed", t0, time.Hour)
+	mustNil(t, "PutRevocation", s.PutRevocation(ctx, row))
 	mustNil(t, "WithTx(trust changes)", s.WithTx(ctx, func(tx storage.Tx) error {
 		if err := tx.CreatePool(ctx, pool); err != nil {
 			return err
@@ -366,10 +377,18 @@ func testUnitOfWorkTrust(t *testing.T, s storage.Store) {
 		if err := tx.UpdatePool(ctx, kept.ID, func(p storage.Pool) (storage.Pool, error) { p.DisplayName = renamed; return p, nil }); err != nil {
 			return err
 		}
+		if err := tx.PutRevocation(ctx, storage.PoolRevocation(kept.ID, "pool trust changed", t0.Add(-time.Minute), time.Minute)); err != nil {
+			return err
+		}
 		return tx.AppendAudit(ctx, ev)
 	}))
 	if p, err := s.GetPool(ctx, kept.ID); err != nil || p.DisplayName != renamed {
 		t.Errorf("pool after a committed update: %q, %v", p.DisplayName, err)
+	}
+	got, err := s.GetRevocation(ctx, row.ID)
+	mustNil(t, "GetRevocation after WithTx", err)
+	if !got.IssuedBefore.Equal(row.IssuedBefore) || !got.ExpiresAt.Equal(row.ExpiresAt) {
+		t.Errorf("row put again in a unit of work = %+v, want the later times of %+v", got, row)
 	}
 	mustNil(t, "WithTx(trust deletes)", s.WithTx(ctx, func(tx storage.Tx) error {
 		if err := tx.DeleteProvider(ctx, kept.ID, "kept"); err != nil {

@@ -40,7 +40,11 @@ var putRevocation = `INSERT INTO revocations (` + revocationColumns + `) VALUES 
 
 // PutRevocation implements storage.RevocationStore.
 func (s *Store) PutRevocation(ctx context.Context, r storage.Revocation) error {
-	_, err := s.db.ExecContext(ctx, putRevocation,
+	return s.putRevocation(ctx, s.db, r)
+}
+
+func (s *Store) putRevocation(ctx context.Context, db execer, r storage.Revocation) error {
+	_, err := db.ExecContext(ctx, putRevocation,
 		r.ID, s.ts(r.IssuedBefore), r.Reason, s.ts(r.CreatedAt), s.ts(r.ExpiresAt))
 	return s.fail("put revocation", err)
 }

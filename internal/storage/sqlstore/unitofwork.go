@@ -129,3 +129,7 @@ func (t txStore) DeleteRunnerKey(ctx context.Context, runnerID string) error {
 func (t txStore) CreateExchangeToken(ctx context.Context, x storage.ExchangeToken) error {
 	return t.s.createExchangeToken(ctx, t.tx, x)
 }
+
+func (t txStore) PutRevocation(ctx context.Context, r storage.Revocation) error {
+	return t.s.putRevocation(ctx, t.tx, r)
+}
