@@ -36,7 +36,7 @@ type trustPlan = pools.TrustConfig
 // JWKS, shared issuers without a condition) and returns every problem at
 // once as a *config.Error, so serve exits 2 naming each pool.
 func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
-	plan := &pools.TrustConfig{Paths: map[string]string{}}
+	plan := &pools.TrustConfig{Paths: map[string]string{}, RevocationKeep: PoolLimits(cfg).RevocationKeep()}
 	for _, o := range cfg.Organizations {
 		plan.Orgs = append(plan.Orgs, storage.Organization{ID: o.ID, Name: cmp.Or(o.Name, o.ID), Tier: o.Tier})
 	}
@@ -140,6 +140,10 @@ func (b *boot) applyTrustOnce(ctx context.Context) error {
 		msg = "applied trust configuration"
 	}
 	b.logger.InfoContext(ctx, msg, "created", ch.Created, "updated", ch.Updated, "unchanged", ch.Unchanged)
+	if len(ch.Ended) > 0 {
+		b.logger.WarnContext(ctx, "the trust configuration changed what these pools and providers trust; the tokens exchanged through them before were ended",
+			"targets", ch.Ended)
+	}
 	for _, k := range ch.KeptDisabled {
 		b.logger.WarnContext(ctx, keptDisabledMessage(k), "target", k)
 	}

@@ -26,9 +26,12 @@ type matrixEnv struct {
 	ref    *Refresh
 }
 
-func newMatrixEnv(t *testing.T) *matrixEnv {
+func newMatrixEnv(t *testing.T) *matrixEnv { t.Helper(); return newMatrixEnvOn(t, nil) }
+
+// newMatrixEnvOn is newMatrixEnv over store (nil: a fresh SQLite store).
+func newMatrixEnvOn(t *testing.T, store storage.Store) *matrixEnv {
 	t.Helper()
-	e := newEnv(t, nil)
+	e := newEnv(t, store)
 	ctx := t.Context()
 	if err := e.store.CreateOrganization(ctx, storage.Organization{ID: "globex", Name: "Globex", Tier: "free"}); err != nil {
 		t.Fatal(err)

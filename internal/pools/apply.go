@@ -13,11 +13,14 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// ConfigStore is what applying the trust configuration needs.
+// ConfigStore is what applying the trust configuration needs: an update
+// runs in a unit of work, with the revocation row a change of trust
+// stores (docs/security.md A-62).
 type ConfigStore interface {
 	storage.OrganizationStore
 	storage.TrustStore
 	storage.AuditStore
+	storage.UnitOfWork
 }
 
 // TrustConfig is the trust configuration of the server's file, already
@@ -28,6 +31,9 @@ type TrustConfig struct {
 	Providers []storage.Provider
 	// Paths names each pool's config path ("pools[ci]") for messages.
 	Paths map[string]string
+	// RevocationKeep is how long the row a change of trust stores is kept
+	// ([Limits.RevocationKeep] of the server's settings); required.
+	RevocationKeep time.Duration
 }
 
 // Empty reports whether the configuration declares nothing to apply.
@@ -43,6 +49,9 @@ type Changes struct {
 	// enables, docs/configuration.md#trust-configuration-organizations-pools-providers),
 	// and the server warns about each.
 	KeptDisabled []string
+	// Ended lists the pools and providers whose trust the file changed:
+	// their earlier tokens were ended (docs/security.md A-62).
+	Ended []string
 }
 
 // Changed reports whether anything was created or updated.
@@ -58,8 +67,15 @@ func (c Changes) Changed() bool { return len(c.Created)+len(c.Updated) > 0 }
 // second time. Each change is audited with actor "config", in the
 // organization it belongs to, its detail naming the fields changed.
 // Another replica applying the same file at the same moment is fine: a
-// lost creation race turns into an update.
+// lost creation race turns into an update. An update that changes what a
+// pool or provider trusts (see poolTrustChanges) stores, in its unit of
+// work, the row that ends the tokens exchanged through it until then, as
+// the API's update does (docs/security.md A-62); a file applied unchanged
+// updates nothing and so ends nothing.
 func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time.Time) (Changes, error) {
+	if plan.RevocationKeep <= 0 {
+		return Changes{}, errors.New("pools: TrustConfig.RevocationKeep must be positive")
+	}
 	now = storage.Now(now)
 	var ch Changes
 	var events []storage.AuditEvent
@@ -74,6 +90,11 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		case r.updated:
 			ch.Updated, action = append(ch.Updated, kind+"/"+target), kind+".update"
 			detail = changedDetail(r.changed, r.disabled)
+			if len(r.ended) > 0 {
+				ch.Ended = append(ch.Ended, kind+"/"+target)
+				_, e := trustEnded(kind, r.ended)
+				detail += e
+			}
 		default:
 			ch.Unchanged++
 			return
@@ -81,12 +102,24 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: orgID, Actor: "config",
 			Action: action, Target: kind + "/" + target, Outcome: "success", Detail: detail})
 	}
+	orgs := records[storage.Organization]{
+		get: s.GetOrganization, create: s.CreateOrganization, changes: orgChanges,
+		update: func(ctx context.Context, tx storage.Tx, id string, fn func(storage.Organization) (storage.Organization, error)) error {
+			return tx.UpdateOrganization(ctx, id, fn)
+		},
+	}
 	for _, o := range plan.Orgs {
-		r, err := upsert(ctx, o, s.GetOrganization, s.CreateOrganization, s.UpdateOrganization, o.ID, orgChanges, nil, now)
+		r, err := upsert(ctx, s, o, o.ID, orgs, now)
 		if err != nil {
 			return ch, fmt.Errorf("organizations[%s]: %w", o.ID, err)
 		}
 		note(o.ID, "org", o.ID, r)
+	}
+	poolRecs := records[storage.Pool]{
+		get: s.GetPool, create: s.CreatePool, changes: poolChanges, keep: keepPoolDisabled, ends: poolTrustChanges,
+		update: func(ctx context.Context, tx storage.Tx, id string, fn func(storage.Pool) (storage.Pool, error)) error {
+			return tx.UpdatePool(ctx, id, fn)
+		},
 	}
 	orgOf := map[string]string{}
 	for _, p := range plan.Pools {
@@ -94,7 +127,12 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		if _, err := s.GetOrganization(ctx, p.OrgID); errors.Is(err, storage.ErrNotFound) {
 			return ch, fmt.Errorf("%s.organization: organization %q does not exist (declare it under organizations or create it first)", plan.Paths[p.ID], p.OrgID)
 		}
-		r, err := upsert(ctx, p, s.GetPool, s.CreatePool, s.UpdatePool, p.ID, poolChanges, keepPoolDisabled, now)
+		recs := poolRecs
+		recs.row = func(ended []string, at time.Time) storage.Revocation {
+			reason, _ := trustEnded("pool", ended)
+			return storage.PoolRevocation(p.ID, reason, at, plan.RevocationKeep)
+		}
+		r, err := upsert(ctx, s, p, p.ID, recs, now)
 		if err != nil {
 			return ch, fmt.Errorf("%s: %w", plan.Paths[p.ID], err)
 		}
@@ -102,14 +140,20 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 	}
 	for _, p := range plan.Providers {
 		key := p.PoolID + "/" + p.ID
-		r, err := upsert(ctx, p,
-			func(ctx context.Context, _ string) (storage.Provider, error) {
+		r, err := upsert(ctx, s, p, key, records[storage.Provider]{
+			get: func(ctx context.Context, _ string) (storage.Provider, error) {
 				return s.GetProvider(ctx, p.PoolID, p.ID)
 			},
-			s.CreateProvider,
-			func(ctx context.Context, _ string, fn func(storage.Provider) (storage.Provider, error)) error {
-				return s.UpdateProvider(ctx, p.PoolID, p.ID, fn)
-			}, key, providerChanges, keepProviderDisabled, now)
+			create: s.CreateProvider,
+			update: func(ctx context.Context, tx storage.Tx, _ string, fn func(storage.Provider) (storage.Provider, error)) error {
+				return tx.UpdateProvider(ctx, p.PoolID, p.ID, fn)
+			},
+			changes: providerChanges, keep: keepProviderDisabled, ends: providerTrustChanges,
+			row: func(ended []string, at time.Time) storage.Revocation {
+				reason, _ := trustEnded("provider", ended)
+				return storage.ProviderRevocation(p.PoolID, p.ID, reason, at, plan.RevocationKeep)
+			},
+		}, now)
 		if err != nil {
 			return ch, fmt.Errorf("%s.providers[%s]: %w", plan.Paths[p.PoolID], p.ID, err)
 		}
@@ -133,48 +177,75 @@ type result struct {
 	// kept: the file's enabled state was not applied over a disabled
 	// record.
 	kept bool
+	// ended names the trust-deciding fields an update changed: its row
+	// ended the record's earlier tokens.
+	ended []string
+}
+
+// records is how upsert reads and writes one kind of record.
+type records[T any] struct {
+	get    func(context.Context, string) (T, error)
+	create func(context.Context, T) error
+	update func(context.Context, storage.Tx, string, func(T) (T, error)) error
+	// changes names the fields in which want differs from old and says
+	// whether want is disabled.
+	changes func(old, want T) ([]string, bool)
+	// keep, when set, adjusts want to the stored record before comparing
+	// (the disabled state the file never undoes) and reports whether it
+	// did.
+	keep func(old, want T) (T, bool)
+	// ends, when set, names the trust-deciding fields in which want
+	// differs from old; row is then the revocation row that ends the
+	// record's earlier tokens, stored with the update.
+	ends func(old, want T) []string
+	row  func(ended []string, at time.Time) storage.Revocation
 }
 
 // upsert creates want or updates the stored record to match it (keeping
 // its creation time), and reports which it did; neither means it matched.
-// keep, when set, adjusts want to the stored record before comparing
-// (the disabled state the file never undoes) and reports whether it did.
-func upsert[T any](ctx context.Context, want T,
-	get func(context.Context, string) (T, error),
-	create func(context.Context, T) error,
-	update func(context.Context, string, func(T) (T, error)) error,
-	id string, changes func(old, want T) ([]string, bool), keep func(old, want T) (T, bool), now time.Time,
-) (result, error) {
+// An update runs in one unit of work of u, with the row rec.row when it
+// changes a trust-deciding field.
+func upsert[T any](ctx context.Context, u storage.UnitOfWork, want T, id string, rec records[T], now time.Time) (result, error) {
 	var r result
 	merge := func(old T) T {
-		if keep == nil {
+		if rec.keep == nil {
 			return want
 		}
-		w, kept := keep(old, want)
+		w, kept := rec.keep(old, want)
 		r.kept = kept
 		return w
 	}
-	old, err := get(ctx, id)
+	old, err := rec.get(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		err = create(ctx, withTimes(want, nil, now))
+		err = rec.create(ctx, withTimes(want, nil, now))
 		if !errors.Is(err, storage.ErrAlreadyExists) {
 			return result{created: err == nil}, err
 		}
 	case err != nil:
 		return r, err
 	default:
-		if fields, _ := changes(old, merge(old)); len(fields) == 0 {
+		if fields, _ := rec.changes(old, merge(old)); len(fields) == 0 {
 			return r, nil
 		}
 	}
-	err = update(ctx, id, func(old T) (T, error) {
-		w := merge(old)
-		r.changed, r.disabled = changes(old, w)
-		if len(r.changed) == 0 {
-			return old, errUnchanged
+	err = u.WithTx(ctx, func(tx storage.Tx) error {
+		err := rec.update(ctx, tx, id, func(old T) (T, error) {
+			w := merge(old)
+			r.changed, r.disabled = rec.changes(old, w)
+			r.ended = nil
+			if rec.ends != nil {
+				r.ended = rec.ends(old, w)
+			}
+			if len(r.changed) == 0 {
+				return old, errUnchanged
+			}
+			return withTimes(w, &old, now), nil
+		})
+		if err != nil || len(r.ended) == 0 {
+			return err
 		}
-		return withTimes(w, &old, now), nil
+		return tx.PutRevocation(ctx, rec.row(r.ended, now))
 	})
 	if errors.Is(err, errUnchanged) {
 		return result{kept: r.kept}, nil

@@ -25,8 +25,9 @@ func exampleTrust() *pools.TrustConfig {
 			Scopes:           []string{"read", "write"},
 			MaxTokenLifetime: time.Hour,
 		}},
-		Providers: []storage.Provider{{PoolID: "ci", ID: "github", Issuer: "https://token.actions.githubusercontent.com", Audiences: []string{"sts"}}},
-		Paths:     map[string]string{"ci": "pools[ci]"},
+		Providers:      []storage.Provider{{PoolID: "ci", ID: "github", Issuer: "https://token.actions.githubusercontent.com", Audiences: []string{"sts"}}},
+		Paths:          map[string]string{"ci": "pools[ci]"},
+		RevocationKeep: 13 * time.Hour,
 	}
 }
 
@@ -213,4 +214,88 @@ func TestApplyConfigAudiences(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].Detail != "changed audiences,google_default_scopes" {
 		t.Errorf("update events = %+v, %v", evs, err)
 	}
+}
+
+// testApplyTrustChange: the file applied again unchanged, at every start,
+// stores no revocation row, nor does an edit of what decides no trust
+// (a display name, an audience added, scopes); an edit of a pool's
+// condition or a provider's issuer stores the row a deletion leaves,
+// ending the tokens exchanged through it up to the start that applied
+// it, says so in the update's event and in Changes.Ended, and applying
+// that file again changes nothing more (docs/security.md A-62). Before,
+// the file's edits stored no row.
+func testApplyTrustChange(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	pool, provider := storage.RevocationIDPool("ci"), storage.RevocationIDProvider("ci", "github")
+	noRows := func(when string) {
+		t.Helper()
+		for _, id := range []string{pool, provider} {
+			if r, stored := revocationOf(t, s, id); stored {
+				t.Errorf("%s: stored %+v; want no row", when, r)
+			}
+		}
+	}
+	for i := range 3 {
+		ch, err := pools.ApplyConfig(ctx, s, exampleTrust(), now.Add(time.Duration(i)*time.Hour))
+		if err != nil || len(ch.Ended) != 0 {
+			t.Fatalf("apply %d of the same file = %+v, %v", i+1, ch, err)
+		}
+	}
+	noRows("the same file applied three times")
+
+	cfg := exampleTrust()
+	cfg.Pools[0].DisplayName = "Release pipelines"
+	cfg.Pools[0].Scopes = []string{"read"}
+	cfg.Providers[0].Audiences = []string{"sts", "sts2"}
+	if ch, err := pools.ApplyConfig(ctx, s, cfg, now.Add(3*time.Hour)); err != nil || len(ch.Updated) != 2 || len(ch.Ended) != 0 {
+		t.Fatalf("apply of a display name, scopes and an audience added = %+v, %v; want 2 updated, nothing ended", ch, err)
+	}
+	noRows("a display name, scopes and an audience added")
+
+	at := now.Add(4 * time.Hour)
+	cfg.Pools[0].Condition = `assertion.repository_owner == "acme" && assertion.ref == "refs/heads/main"`
+	cfg.Providers[0].Issuer = "https://gitlab.example"
+	ch, err := pools.ApplyConfig(ctx, s, cfg, at)
+	if want := []string{"pool/ci", "provider/ci/github"}; err != nil || !slices.Equal(ch.Ended, want) {
+		t.Fatalf("apply of a condition and an issuer = %+v, %v; want ended %v", ch, err, want)
+	}
+	for id, reason := range map[string]string{pool: "pool trust changed (condition)", provider: "provider trust changed (issuer)"} {
+		r, stored := revocationOf(t, s, id)
+		if !stored || !r.IssuedBefore.Equal(at) || !r.ExpiresAt.Equal(at.Add(13*time.Hour)) || r.Reason != reason {
+			t.Errorf("row %s = %+v, %v; want %q up to %v, kept 13h", id, r, stored, reason, at)
+		}
+	}
+	evs, err := s.ListAudit(ctx, storage.AuditFilter{Actor: "config", Since: at})
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Target+" "+e.Detail)
+	}
+	slices.Sort(got)
+	want := []string{"pool/ci changed condition; earlier tokens ended (condition)", "provider/ci/github changed issuer; earlier tokens ended (issuer)"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("config events = %q, %v; want %q", got, err, want)
+	}
+
+	// The edited file applied again at the next start: nothing more ends.
+	if ch, err := pools.ApplyConfig(ctx, s, cfg, at.Add(time.Hour)); err != nil || ch.Changed() || len(ch.Ended) != 0 {
+		t.Errorf("the edited file applied again = %+v, %v; want nothing changed", ch, err)
+	}
+	if r, _ := revocationOf(t, s, pool); !r.IssuedBefore.Equal(at) {
+		t.Errorf("row after the edited file applied again = %+v; want it as the edit left it", r)
+	}
+}
+
+func TestApplyConfigTrustChangeSQLite(t *testing.T) { testApplyTrustChange(t, ststest.NewStore(t)) }
+
+func TestApplyConfigTrustChangePostgres(t *testing.T) {
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: ststest.PostgresDSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	testApplyTrustChange(t, s)
 }

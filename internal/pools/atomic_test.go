@@ -26,8 +26,8 @@ func (auditDownTx) AppendAudit(context.Context, ...storage.AuditEvent) error {
 
 // TestChangesAreAtomicWithTheirEvents: a pool or provider created,
 // updated or deleted whose audit event cannot be stored is left as it was
-// (docs/design.md#audit); before, the change stayed and the lost event was
-// only logged.
+// (docs/design.md#audit), no revocation row of a trust change stored;
+// before, the change stayed and the lost event was only logged.
 func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	ctx := t.Context()
 	up, st := acmeService(t, pools.Limits{})
@@ -57,6 +57,11 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	issuer := "https://other.example"
 	_, err = down.UpdateProvider(ctx, caller, "ci", "gh", pools.ProviderUpdate{Issuer: &issuer})
 	unavailable("UpdateProvider", err)
+	// Nor the row its new issuer stores (docs/security.md A-62): the
+	// earlier tokens end with the change, not without it.
+	if _, err := st.GetRevocation(ctx, storage.RevocationIDProvider("ci", "gh")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("row of an issuer change whose event failed: %v, want ErrNotFound", err)
+	}
 	unavailable("DeleteProvider", down.DeleteProvider(ctx, caller, "ci", "gh"))
 	_, err = down.DeletePool(ctx, caller, "ci")
 	unavailable("DeletePool", err)

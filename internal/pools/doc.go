@@ -41,6 +41,11 @@
 //     has a condition: removing it is [sts.Invalid]; adding such a
 //     provider to a pool without one is [sts.FailedPrecondition].
 //
+// An update that changes what a pool or provider trusts (trustchange.go)
+// stores, in its own unit of work, the revocation row a deletion stores,
+// ending what was exchanged under the old trust (docs/security.md A-62);
+// [ApplyConfig] follows the same rule.
+//
 // Changes reach the token endpoint through the trust registry
 // (internal/trust), which serves a snapshot refreshed every 5 s; the
 // server hands [Service.SetOnChange] the registry's Refresh so a change

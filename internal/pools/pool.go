@@ -219,10 +219,11 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	if len(fields) == 0 {
 		return storage.Pool{}, invalid("nothing to update: set at least one field")
 	}
-	p, err := s.GetPool(ctx, id)
+	old, err := s.GetPool(ctx, id)
 	if err != nil {
 		return storage.Pool{}, err
 	}
+	p := old
 	u.Apply(&p)
 	if err := s.checkPool(p); err != nil {
 		return storage.Pool{}, err
@@ -232,26 +233,57 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	}
 	now := storage.Now(s.now())
 	var out storage.Pool
+	var ended []string // the trust-deciding fields the update changes
 	update := func(cur storage.Pool) (storage.Pool, error) {
+		prev := cur
 		u.Apply(&cur)
 		if err := s.checkPool(cur); err != nil {
 			return cur, err
 		}
 		cur.UpdatedAt = now
-		out = cur
+		out, ended = cur, poolTrustChanges(prev, cur)
 		return cur, nil
 	}
-	detail := "changed " + strings.Join(fields, ",")
-	if u.Disabled != nil {
-		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
+	// A change of what the pool trusts ends what it let in before, as a
+	// deletion does: the row commits with the update, or neither does
+	// (docs/security.md A-62).
+	row := func() storage.Revocation {
+		reason, _ := trustEnded("pool", ended)
+		return storage.PoolRevocation(id, reason, s.now(), s.revocationKeep())
 	}
-	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.UpdatePool(ctx, id, update) },
-		func() error { return s.store.UpdatePool(ctx, id, update) },
-		func() (string, string, string, string) { return out.OrgID, ActionPoolUpdate, "pool/" + id, detail })
+	change := func(tx storage.Tx) error {
+		if err := tx.UpdatePool(ctx, id, update); err != nil || len(ended) == 0 {
+			return err
+		}
+		return tx.PutRevocation(ctx, row())
+	}
+	plain := func() error {
+		// Without a unit of work (a test double), the row first, as for a
+		// deletion.
+		if ended = poolTrustChanges(old, p); len(ended) > 0 {
+			if err := s.store.PutRevocation(ctx, row()); err != nil {
+				return err
+			}
+		}
+		return s.store.UpdatePool(ctx, id, update)
+	}
+	detail := func() string {
+		d := "changed " + strings.Join(fields, ",")
+		if u.Disabled != nil {
+			d += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
+		}
+		if len(ended) > 0 {
+			_, e := trustEnded("pool", ended)
+			d += e
+		}
+		return d
+	}
+	err = s.changeAudited(ctx, c, change, plain,
+		func() (string, string, string, string) { return out.OrgID, ActionPoolUpdate, "pool/" + id, detail() })
 	if err != nil {
 		return storage.Pool{}, changeErr(err, "pool "+quote(id))
 	}
-	s.logger().InfoContext(ctx, "pool updated", "pool", id, "fields", fields)
+	s.logger().InfoContext(ctx, "pool updated", "pool", id, "fields", fields, "ended_earlier_tokens", ended)
 	s.changed(ctx, "pool/"+id)
 	return out, nil
 }

@@ -171,10 +171,11 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	if len(fields) == 0 {
 		return storage.Provider{}, invalid("nothing to update: set at least one field")
 	}
-	p, err := s.GetProvider(ctx, poolID, id)
+	old, err := s.GetProvider(ctx, poolID, id)
 	if err != nil {
 		return storage.Provider{}, err
 	}
+	p := old
 	u.Apply(&p)
 	if err := s.checkProvider(p); err != nil {
 		return storage.Provider{}, err
@@ -185,28 +186,56 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	}
 	now := storage.Now(s.now())
 	var out storage.Provider
+	var ended []string // the trust-deciding fields the update changes
 	update := func(cur storage.Provider) (storage.Provider, error) {
+		prev := cur
 		u.Apply(&cur)
 		if err := s.checkProvider(cur); err != nil {
 			return cur, err
 		}
 		cur.UpdatedAt = now
-		out = cur
+		out, ended = cur, providerTrustChanges(prev, cur)
 		return cur, nil
 	}
-	detail := "changed " + strings.Join(fields, ",")
-	if u.Disabled != nil {
-		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
+	// As for a pool: a change of what the provider trusts ends what it let
+	// in before, in the update's unit of work (docs/security.md A-62).
+	row := func() storage.Revocation {
+		reason, _ := trustEnded("provider", ended)
+		return storage.ProviderRevocation(poolID, id, reason, s.now(), s.revocationKeep())
 	}
-	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.UpdateProvider(ctx, poolID, id, update) },
-		func() error { return s.store.UpdateProvider(ctx, poolID, id, update) },
+	change := func(tx storage.Tx) error {
+		if err := tx.UpdateProvider(ctx, poolID, id, update); err != nil || len(ended) == 0 {
+			return err
+		}
+		return tx.PutRevocation(ctx, row())
+	}
+	plain := func() error {
+		if ended = providerTrustChanges(old, p); len(ended) > 0 {
+			if err := s.store.PutRevocation(ctx, row()); err != nil {
+				return err
+			}
+		}
+		return s.store.UpdateProvider(ctx, poolID, id, update)
+	}
+	detail := func() string {
+		d := "changed " + strings.Join(fields, ",")
+		if u.Disabled != nil {
+			d += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
+		}
+		if len(ended) > 0 {
+			_, e := trustEnded("provider", ended)
+			d += e
+		}
+		return d
+	}
+	err = s.changeAudited(ctx, c, change, plain,
 		func() (string, string, string, string) {
-			return pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), detail
+			return pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), detail()
 		})
 	if err != nil {
 		return storage.Provider{}, changeErr(err, "provider "+poolID+"/"+id)
 	}
-	s.logger().InfoContext(ctx, "provider updated", "pool", poolID, "provider", id, "fields", fields)
+	s.logger().InfoContext(ctx, "provider updated", "pool", poolID, "provider", id, "fields", fields, "ended_earlier_tokens", ended)
 	s.changed(ctx, providerTarget(poolID, id))
 	return out, nil
 }

@@ -172,12 +172,15 @@ func (s *Service) changeAudited(ctx context.Context, c Caller, change func(stora
 	return nil
 }
 
-// revocationKeep is how long the row a deletion leaves is kept: the
-// longest any token lives plus the leeway, after which every token
-// exchanged through the deleted pool or provider has expired.
-func (s *Service) revocationKeep() time.Duration {
-	return s.limits.MaxTokenLifetime + cmp.Or(s.limits.Leeway, federation.DefaultLeeway)
+// RevocationKeep is how long the row a deletion or a change of trust
+// leaves is kept: the longest any token lives plus the leeway, after which
+// every token exchanged through the pool or provider up to then has
+// expired.
+func (l Limits) RevocationKeep() time.Duration {
+	return l.MaxTokenLifetime + cmp.Or(l.Leeway, federation.DefaultLeeway)
 }
+
+func (s *Service) revocationKeep() time.Duration { return s.limits.RevocationKeep() }
 
 // changeErr maps changeAudited's error: a failed event is unavailable,
 // the rest as storageErr.
