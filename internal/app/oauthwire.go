@@ -93,7 +93,9 @@ func newOAuth(d oauthDeps) *oauthParts {
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
 		Principals: d.Store, Sources: sources, RevocationKeep: keep, MaxLifetime: d.MaxLifetime}
 	if d.Exchange != nil {
-		ref.Trust = d.Exchange.Trust
+		// A family of a pool keeps its audience by the exchange's rule
+		// (docs/security.md A-61).
+		ref.Trust, ref.Audiences = d.Exchange.Trust, d.Exchange.ServerAudiences()
 	}
 	cc := &grants.ClientCredentials{Issuer: iss, Principals: d.Store, MaxLifetime: d.MaxLifetime, Now: d.Now}
 	// serve's store has the per-node record cache in front: client

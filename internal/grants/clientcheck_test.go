@@ -54,7 +54,8 @@ func newMatrixEnvOn(t *testing.T, store storage.Store) *matrixEnv {
 		}
 	}
 	m := &matrixEnv{env: e, pepper: []byte(strings.Repeat("p", 32))}
-	m.ref = &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: m.pepper, Trust: e.grant.Trust, Principals: e.store}
+	m.ref = &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: m.pepper, Trust: e.grant.Trust, Principals: e.store,
+		Audiences: e.grant.ServerAudiences()}
 	e.grant.Refresh = m.ref
 	e.grant.Principals = e.store
 	e.handler.Grants = []Grant{

@@ -109,7 +109,8 @@ func newOfflineEnv(t *testing.T) *offlineEnv {
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
 	}
-	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Trust: e.grant.Trust, Principals: e.store}
+	ref := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Trust: e.grant.Trust, Principals: e.store,
+		Audiences: e.grant.ServerAudiences()}
 	e.grant.Refresh = ref
 	e.handler.Grants = append(e.handler.Grants, ref)
 	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}

@@ -60,6 +60,11 @@ type Refresh struct {
 	// Trust re-checks the family's pool and provider on every refresh;
 	// nil refuses families that come from a pool (fail closed).
 	Trust *trust.Registry
+	// Audiences are the audiences token exchange allows through every
+	// pool besides the pool's own (its DefaultAudience and Audiences): a
+	// family of a pool keeps an audience while one of the two lists it
+	// (docs/security.md A-61); nil allows the pool's own only.
+	Audiences []string
 	// Principals re-checks the family's principal (a pool's bound
 	// principal, a PAT's owner) on every refresh; nil refuses families
 	// that act as a principal.

@@ -229,3 +229,61 @@ func TestRefreshFollowsThePoolsCeilings(t *testing.T) {
 		t.Errorf("refresh once the pool allows it all again = %d %v, want the family to resume", status, body)
 	}
 }
+
+// TestRefreshFollowsThePoolsAudiences: a family keeps its audience only
+// while the exchange would still grant it: an audience taken from the
+// family's pool ends the family (invalid_target, audience_not_allowed; a
+// refresh cannot change audience), the server's own audiences stay
+// allowed through every pool, and giving the audience back resumes the
+// family (docs/security.md A-61).
+func TestRefreshFollowsThePoolsAudiences(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	const pool, kafka = "aud", "https://kafka.example"
+	if err := m.store.CreatePool(ctx, storage.Pool{ID: pool, OrgID: "acme", Condition: "true", Scopes: []string{"read", ScopeOfflineAccess},
+		Audiences: []string{kafka}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.CreateProvider(ctx, storage.Provider{PoolID: pool, ID: "p", Issuer: m.issuer.URL, Audiences: []string{pool}}); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, m)
+	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+		Pools: []string{pool}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka, stsIssuer}})
+	family := func(aud string) func() (int, map[string]any) {
+		t.Helper()
+		status, body := m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, pool), "pool", pool, "scope", "read offline_access", "audience", aud))
+		rt, _ := body["refresh_token"].(string)
+		if status != http.StatusOK || rt == "" {
+			t.Fatalf("exchange for %s with offline_access = %d %v", aud, status, body)
+		}
+		return func() (int, map[string]any) {
+			t.Helper()
+			status, body := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}})
+			if next, _ := body["refresh_token"].(string); next != "" {
+				rt = next
+			}
+			return status, body
+		}
+	}
+	toKafka, toUs := family(kafka), family(stsIssuer)
+	setAudiences := func(l ...string) {
+		t.Helper()
+		if err := m.store.UpdatePool(ctx, pool, func(old storage.Pool) (storage.Pool, error) { old.Audiences = l; return old, nil }); err != nil {
+			t.Fatal(err)
+		}
+		reload(t, m)
+	}
+
+	setAudiences("https://elsewhere.example")
+	if status, body := toKafka(); status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidTarget || body["reason"] != ReasonAudienceNotAllowed || body["access_token"] != nil {
+		t.Errorf("refresh of a family for an audience the pool lost = %d %v, want invalid_target/%s", status, body, ReasonAudienceNotAllowed)
+	}
+	if status, body := toUs(); status != http.StatusOK {
+		t.Errorf("refresh of a family for the server's audience = %d %v, want 200", status, body)
+	}
+	setAudiences(kafka)
+	if status, body := toKafka(); status != http.StatusOK {
+		t.Errorf("refresh once the pool allows the audience again = %d %v, want the family to resume", status, body)
+	}
+}

@@ -78,7 +78,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: rt.OrgID, Pool: pool, Scopes: scopes, Audiences: rt.Audiences}); err != nil {
 		return nil, err
 	}
-	if err := withinPool(pool, scopes); err != nil {
+	if err := withinPool(pool, scopes, rt.Audiences, g.Audiences); err != nil {
 		return nil, err
 	}
 	req.trace.pool, req.trace.provider, req.trace.actor = tmpl.Pool, tmpl.Provider, "client:"+client.ID
@@ -90,12 +90,16 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, now)
 }
 
-// withinPool checks a refresh against its pool's scope ceiling as it is
+// withinPool checks a refresh against its pool's ceilings as they are
 // now, as the exchange that began the family did: a pool that no longer
-// allows offline_access ends its families (invalid_grant), and a scope
-// taken from the pool since is no longer issued (invalid_scope; asking
-// for the scopes still allowed works).
-func withinPool(pool *trust.Pool, scopes []string) error {
+// allows offline_access ends its families (invalid_grant), a scope taken
+// from the pool since is no longer issued (invalid_scope; asking for the
+// scopes still allowed works), and an audience of the family (aud) the
+// pool no longer allows, neither its own nor one of the server's
+// (server, as at the exchange), ends the family, which cannot change
+// audience (invalid_target, as when its client no longer lists it;
+// docs/security.md A-61).
+func withinPool(pool *trust.Pool, scopes, aud, server []string) error {
 	if pool == nil {
 		return nil
 	}
@@ -105,6 +109,11 @@ func withinPool(pool *trust.Pool, scopes []string) error {
 	for _, s := range scopes {
 		if !slices.Contains(pool.Scopes, s) {
 			return refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, fmt.Errorf("scope %q is no longer in the family's pool", s))
+		}
+	}
+	for _, a := range aud {
+		if !slices.Contains(server, a) && !slices.Contains(pool.Audiences, a) {
+			return refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, fmt.Errorf("audience %q is no longer allowed by the family's pool", trunc(a)))
 		}
 	}
 	return nil

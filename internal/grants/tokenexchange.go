@@ -81,6 +81,15 @@ var _ Grant = (*TokenExchange)(nil)
 // Type implements [Grant].
 func (g *TokenExchange) Type() string { return oauth2.GrantTypeTokenExchange }
 
+// ServerAudiences are the audiences the exchange allows through every
+// pool besides the pool's own (see audience): DefaultAudience and
+// Audiences. The refresh grant and the source checker are given them to
+// judge a pool's tokens by the same rule (Refresh.Audiences,
+// tokens.StoreSources.Audiences).
+func (g *TokenExchange) ServerAudiences() []string {
+	return append([]string{g.DefaultAudience}, g.Audiences...)
+}
+
 // ClientAuth implements [Grant]: the pool decides (AllowUnauthenticated).
 func (g *TokenExchange) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
 
