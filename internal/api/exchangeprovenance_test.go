@@ -191,7 +191,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		// not bound it, for it holds its principal's access.
 		fx := newProvenanceFx(t)
 		cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
-			GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeAdmin}}
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeAdmin}, Audiences: []string{testIssuer}}
 		if err := fx.store.CreateClient(t.Context(), cl); err != nil {
 			t.Fatal(err)
 		}

@@ -54,6 +54,10 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		return nil, err
 	}
 	ps.Logger = logger
+	sources := tokens.NewStoreSources(store, registry)
+	// A pool's tokens are judged by the exchange's audience rule: its
+	// ServerAudiences, DefaultAudience being the issuer (grants.go).
+	sources.Audiences = []string{cfg.Issuer}
 	h := &api.Handler{
 		Store:   store,
 		PATs:    pats,
@@ -62,7 +66,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		Logger:  logger,
 		Issuer:  &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Verifier: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime,
-			Revocations: tokens.StoreRevocations{Store: store}, Sources: tokens.NewStoreSources(store, registry)},
+			Revocations: tokens.StoreRevocations{Store: store}, Sources: sources},
 		Audience:       cfg.Issuer,
 		RevocationKeep: cfg.Keys.RevocationKeep(),
 		Keys:           keys, // this node's manager: an API rotation takes effect here at once

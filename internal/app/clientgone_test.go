@@ -300,3 +300,61 @@ func TestClientNarrowedEndsTokensHoldingMore(t *testing.T) {
 		t.Errorf("refresh for read = %d %s, want 200", status, body)
 	}
 }
+
+// TestClientAudienceNarrowedEndsItsTokens: an audience taken from a client
+// ends its access tokens for that audience and its refresh families for
+// it at introspection and the verifier, at once on this node, as the
+// token endpoint no longer issues them; its tokens for an audience it
+// still lists live on (docs/security.md A-60).
+func TestClientAudienceNarrowedEndsItsTokens(t *testing.T) {
+	e := newOAuthEnv(t)
+	here, err := clients.NewService(e.records, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, active := e.resourceServer(t, here, "https://a.example", "https://z.example")
+	setAudiences := func(l ...string) {
+		t.Helper()
+		if _, err := here.Update(t.Context(), clients.Caller{Actor: "test"}, e.a.ID, clients.UpdateInput{Audiences: &l}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc := func(aud string) string {
+		t.Helper()
+		status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}, "audience": {aud}}, e.a.ID, e.secA)
+		var m struct {
+			AccessToken string `json:"access_token"`
+		}
+		if json.Unmarshal([]byte(body), &m); status != 200 || m.AccessToken == "" {
+			t.Fatalf("client_credentials for %s = %d %s", aud, status, body)
+		}
+		return m.AccessToken
+	}
+	setAudiences("https://a.example", "https://z.example")
+	forA, forZ := cc("https://a.example"), cc("https://z.example")
+	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"},
+		[]string{"read"}, []string{"https://a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !active(forA) || !active(forZ) || !active(rt) {
+		t.Fatalf("fresh tokens inactive: %v %v %v", active(forA), active(forZ), active(rt))
+	}
+	setAudiences("https://z.example")
+	if active(forA) {
+		t.Error("a token for an audience taken from its client is still active")
+	}
+	if _, err := e.parts.Verifier.VerifyAccessTokenAnyAudience(t.Context(), forA); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("verifier on it: %v, want token_source_gone", err)
+	}
+	if !active(forZ) {
+		t.Error("a token for an audience its client still lists is inactive")
+	}
+	if active(rt) {
+		t.Error("a refresh token for an audience taken from its client is still active")
+	}
+	status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA)
+	if status != 400 {
+		t.Errorf("refresh of that family = %d %s, want 400", status, body)
+	}
+}

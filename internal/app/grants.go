@@ -108,12 +108,13 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 			}, func() float64 { return float64(verified.Len()) }),
 		)
 	}
+	sources := tokens.NewStoreSources(store, registry)
 	te := &grants.TokenExchange{
 		Trust:      registry,
 		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway, Verified: verified},
 		Tokens: &tokens.Verifier{Keys: keys, Issuer: cfg.Issuer, Leeway: cfg.Keys.Leeway,
 			MaxLifetime: cfg.Keys.MaxTokenLifetime, Revocations: tokens.StoreRevocations{Store: store},
-			Sources: tokens.NewStoreSources(store, registry)},
+			Sources: sources},
 		Issuer:          &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer},
 		Replay:          store, // one-time-use providers: the used-token table every replica shares
 		Principals:      store, // pools with a principal binding
@@ -124,6 +125,8 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		PATs:         pats,
 		MaxLifetime:  cfg.Keys.MaxTokenLifetime,
 	}
+	// A pool's tokens are judged by the exchange's audience rule.
+	sources.Audiences = te.ServerAudiences()
 	// serve's store has the per-node record cache in front (storage/cache).
 	if pc, ok := store.(grants.PrincipalCache); ok {
 		te.PrincipalCache = pc

@@ -83,6 +83,11 @@ func newOAuth(d oauthDeps) *oauthParts {
 		registry = d.Exchange.Trust
 	}
 	sources := tokens.NewStoreSources(d.Store, registry)
+	if d.Exchange != nil {
+		// A pool's tokens are judged by the exchange's audience rule
+		// (docs/security.md A-61).
+		sources.Audiences = d.Exchange.ServerAudiences()
+	}
 	ver := &tokens.Verifier{Keys: d.Keys, Issuer: d.Issuer, Leeway: d.Leeway, MaxLifetime: d.MaxLifetime,
 		Revocations: tokens.StoreRevocations{Store: d.Store}, Sources: sources, Now: d.Now}
 	iss := &tokens.Issuer{Signer: d.Keys, IssuerURL: d.Issuer, Now: d.Now}

@@ -22,8 +22,9 @@ func TestDelegationEndsWithItsActor(t *testing.T) {
 	o := newOfflineEnv(t)
 	ctx := t.Context()
 	o.verify.Revocations = tokens.StoreRevocations{Store: o.store}
-	o.verify.Sources = tokens.NewStoreSources(o.store, o.grant.Trust)
-	o.verify.Sources.(*tokens.StoreSources).TTL = 0
+	src := tokens.NewStoreSources(o.store, o.grant.Trust)
+	src.TTL, src.Audiences = 0, o.grant.ServerAudiences()
+	o.verify.Sources = src
 	o.grant.Refresh.Sources = o.verify.Sources
 	if err := o.store.CreatePool(ctx, storage.Pool{ID: "actors", OrgID: "acme", Condition: "true",
 		Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}); err != nil {

@@ -157,8 +157,9 @@ func srcJTIOf(t *testing.T, tok string) []string { return accessPayload(t, tok).
 // either ends it, re-enabling brings it back.
 func TestReExchangeEndsWithEveryClient(t *testing.T) {
 	o := newOfflineEnv(t)
-	o.verify.Sources = tokens.NewStoreSources(o.store, o.grant.Trust)
-	o.verify.Sources.(*tokens.StoreSources).TTL = 0 // every check reads the client
+	src := tokens.NewStoreSources(o.store, o.grant.Trust)
+	src.TTL, src.Audiences = 0, o.grant.ServerAudiences() // every check reads the client
+	o.verify.Sources = src
 	sec := secret.PrefixClientSecret.Generate()
 	b := o.client
 	b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)

@@ -116,7 +116,9 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 		// Not the family's scope: a refresh asking for what the PAT,
 		// client or pool still allows is honoured (docs/security.md A-52).
-		c.Scope = ""
+		// But its audiences, which a refresh cannot change: one its client
+		// or pool no longer allows ends the family.
+		c.Scope, c.Audience = "", rt.Audiences
 		switch err := h.Tokens.Sources.CheckSource(ctx, &c); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
 			return nil, err

@@ -47,7 +47,8 @@ func TestRevokeWhileSuspended(t *testing.T) {
 	}
 	sec := secret.PrefixClientSecret.Generate()
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"ci"}}
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"ci"},
+		Audiences: []string{iss}}
 	if err := st.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,8 @@ func TestRevokeWhileSuspended(t *testing.T) {
 		t.Fatal(err)
 	}
 	sources := tokens.NewStoreSources(st, reg)
-	sources.TTL = 0 // every check reads the source's current state
+	sources.TTL = 0                   // every check reads the source's current state
+	sources.Audiences = []string{iss} // the exchange's default audience, allowed through every pool
 	// full is how every consumer judges a token: revocations and sources.
 	full := &tokens.Verifier{Keys: keys, Issuer: iss, Revocations: tokens.StoreRevocations{Store: st}, Sources: sources}
 	h := &revoke.Handler{Clients: &clientauth.Authenticator{Store: st, Pepper: pepper}, Tokens: full, Store: st, Pepper: pepper}

@@ -25,14 +25,14 @@ func TestStoreSourcesFurther(t *testing.T) {
 	}
 	pat := sourcePAT(t, s, actor.ID)
 	pools := fakePools{
-		"github": {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: "acme", Scopes: []string{"read", "write"}}}},
+		"github": {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: "acme", Scopes: []string{"read", "write"}, PrincipalID: subject.ID}}},
 		"ci":     {pool: &trust.Pool{Pool: storage.Pool{ID: "ci", OrgID: "elsewhere"}}}, // an actor's pool may be another organization's
 		"off":    {err: &trust.Error{Reason: trust.ReasonPoolDisabled}},
 		"down":   {err: &trust.Error{Reason: trust.ReasonUnavailable}},
 	}
 	f := newFixture(t, signer.ES256)
 	src := tokens.NewStoreSources(s, pools)
-	src.TTL, src.Now = 0, f.clock.Now
+	src.TTL, src.Now, src.Audiences = 0, f.clock.Now, []string{testAud}
 	f.verifier.Sources = src
 	verify := func(edit func(c *tokens.AccessClaims)) string {
 		t.Helper()

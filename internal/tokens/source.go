@@ -77,6 +77,12 @@ type StoreSources struct {
 	// Pools judges the pool and provider of a token exchanged through
 	// one; nil skips that check (tests without a trust registry).
 	Pools PoolRegistry
+	// Audiences are the audiences an exchange allows through every pool
+	// besides the pool's own: the token exchange's DefaultAudience and
+	// Audiences. A token of a pool for an audience in neither this list
+	// nor the pool's is refused (docs/security.md A-61); nil allows the
+	// pool's own only (fail closed).
+	Audiences []string
 	// TTL bounds how long a live source is believed; zero or negative
 	// turns the cache off.
 	TTL time.Duration
@@ -119,16 +125,17 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 			return err
 		}
 	}
-	if err := s.clientStands(ctx, c.ClientID, c.OrgID, c.Scope); err != nil {
+	if err := s.clientStands(ctx, c.ClientID, c.OrgID, c.Scope, c.Pool, c.Audience); err != nil {
 		return err
 	}
 	// A token another client re-exchanged ends with the clients of the
 	// tokens it came from too (src_client_id).
-	// Present and enabled only: the token's scope was judged against its
-	// own client's list, and one an exchange token bought is not bounded
-	// by the lists of the clients its creator's credential came from.
+	// Present and enabled only: the token's scope, pool and audience were
+	// judged against its own client's lists, and one an exchange token
+	// bought is not bounded by the lists of the clients its creator's
+	// credential came from.
 	for _, id := range c.SourceClientIDs {
-		if err := s.clientStands(ctx, id, c.OrgID, ""); err != nil {
+		if err := s.clientStands(ctx, id, c.OrgID, "", "", nil); err != nil {
 			return err
 		}
 	}
@@ -268,39 +275,36 @@ func readFresh[T any](ctx context.Context, id string, cached func(context.Contex
 // clientStands checks client id, when it names a registered client (a
 // UUID; the other client_id values we mint, a pool's provider, "sts-api"
 // or none, name no client row): through the record cache when the store
-// is one, else through this checker's cache of live sources (the scope
-// is part of its key, as for a PAT).
-func (s *StoreSources) clientStands(ctx context.Context, id, org, scope string) error {
+// is one, else through this checker's cache of live sources (the scope,
+// pool and audiences are part of its key, as the scope is for a PAT).
+func (s *StoreSources) clientStands(ctx context.Context, id, org, scope, pool string, aud Audience) error {
 	if !storage.IsUUID(id) {
 		return nil
 	}
 	if _, ok := s.Store.(recordCache); ok {
-		return s.client(ctx, id, scope)
+		return s.client(ctx, id, scope, pool, aud)
 	}
-	return s.check(ctx, "c\x00"+id+"\x00"+org+"\x00"+scope, func() error { return s.client(ctx, id, scope) })
+	key := "c\x00" + id + "\x00" + org + "\x00" + scope + "\x00" + pool + "\x00" + strings.Join(aud, "\x00")
+	return s.check(ctx, key, func() error { return s.client(ctx, id, scope, pool, aud) })
 }
 
 // client checks a token's client: present, enabled, and still allowing
-// every scope of scope (space-separated), as issuance requires each to be
-// on its list (grants.CheckClient): a scope taken from the client ends
-// the tokens holding it (docs/security.md A-52). Its organization is not
+// what issuance required it to list (grants.CheckClient): every scope of
+// scope (space-separated; docs/security.md A-52), the pool when there is
+// one, and every audience of aud. A scope, pool or audience taken
+// from the client ends the tokens holding it. Its organization is not
 // compared: issuance gives a client tokens of its own organization only,
 // and a client's organization never changes.
-func (s *StoreSources) client(ctx context.Context, id, scope string) error {
+func (s *StoreSources) client(ctx context.Context, id, scope, pool string, aud Audience) error {
 	var cached func(context.Context, string) (storage.Client, bool, error)
 	if rc, ok := s.Store.(recordCache); ok {
 		cached = rc.CachedClient
 	}
-	lost := func(cl storage.Client) string {
-		for sc := range strings.FieldsSeq(scope) {
-			if !slices.Contains(cl.Scopes, sc) {
-				return sc
-			}
-		}
-		return ""
-	}
 	cl, err := readFresh(ctx, id, cached, s.Store.GetClient,
-		func(cl storage.Client) bool { return cl.Disabled || lost(cl) != "" })
+		func(cl storage.Client) bool {
+			what, _ := clientLost(&cl, scope, pool, aud)
+			return cl.Disabled || what != ""
+		})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return invalid(ErrSourceGone, "client %s deleted", id)
@@ -309,25 +313,66 @@ func (s *StoreSources) client(ctx context.Context, id, scope string) error {
 	case cl.Disabled:
 		return invalid(ErrSourceGone, "client %s disabled", id)
 	}
-	if sc := lost(cl); sc != "" {
-		return invalid(ErrSourceGone, "client %s no longer allows scope %s", id, sc)
+	if what, v := clientLost(&cl, scope, pool, aud); what != "" {
+		return invalid(ErrSourceGone, "client %s no longer allows %s %s", id, what, v)
 	}
 	return nil
+}
+
+// clientLost returns the first of a token's scopes (space-separated),
+// pool and audiences that cl no longer lists, by kind ("scope", "pool",
+// "audience"), or "" when it lists them all. The rules are issuance's
+// (clientauth.AllowsScopes, AllowsPool, AllowsAudience): an empty list
+// allows nothing. An empty audience names none and is skipped: a refresh
+// family's claim template, whose aud is null, reads as one.
+func clientLost(cl *storage.Client, scope, pool string, aud Audience) (what, v string) {
+	for sc := range strings.FieldsSeq(scope) {
+		if !slices.Contains(cl.Scopes, sc) {
+			return "scope", sc
+		}
+	}
+	if pool != "" && !slices.Contains(cl.Pools, pool) {
+		return "pool", pool
+	}
+	for _, a := range aud {
+		if a != "" && !slices.Contains(cl.Audiences, a) {
+			return "audience", a
+		}
+	}
+	return "", ""
 }
 
 // pool checks the pool and provider the token was exchanged through, as
 // re-exchange does: present, enabled, of the token's organization. A pool
 // whose policy no longer compiles refuses everything, its tokens included.
+// It also checks what the refresh grant re-checks of a family: the pool's
+// principal binding and the audiences it allows (docs/security.md A-61).
 func (s *StoreSources) pool(ctx context.Context, c *AccessClaims) error {
 	p, err := s.poolStands(ctx, c.Pool, c.Provider, c.OrgID)
 	if err != nil {
 		return err
 	}
+	// A bound pool's tokens act as its principal (sub, with the
+	// principal claim naming its kind); rebinding the pool to another
+	// principal, unbinding it or binding it since ends them, as it ends
+	// their refresh families (grants.Refresh's recheck).
+	api := storage.PrincipalKind(c.Principal).Valid()
+	if p.PrincipalID != c.Subject && (p.PrincipalID != "" || api) {
+		return invalid(ErrSourceGone, "pool %s no longer binds the token's principal", c.Pool)
+	}
+	// Exchange issues a pool's tokens for the server's audiences or the
+	// pool's own (grants.TokenExchange.audience), and re-exchange and
+	// refresh keep or narrow them: one the pool no longer allows was
+	// taken from it since. An empty one names none (see clientLost).
+	for _, a := range c.Audience {
+		if a != "" && !slices.Contains(s.Audiences, a) && !slices.Contains(p.Audiences, a) {
+			return invalid(ErrSourceGone, "pool %s no longer allows audience %s", c.Pool, a)
+		}
+	}
 	// Exchange grants at most the pool's scopes (for a principal of ours,
 	// "*" there also stands for each scope of our API but sts:admin), so
 	// a scope the pool no longer allows was taken from it since: the
 	// tokens holding it end, as for a PAT (docs/security.md A-52).
-	api := storage.PrincipalKind(c.Principal).Valid()
 	for sc := range strings.FieldsSeq(c.Scope) {
 		if !slices.Contains(p.Scopes, sc) && !(api && pat.KnownScope(sc) && pat.Allows(p.Scopes, sc)) {
 			return invalid(ErrSourceGone, "pool %s no longer allows scope %s", c.Pool, sc)

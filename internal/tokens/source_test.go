@@ -76,7 +76,8 @@ func sourcePAT(t *testing.T, s storage.Store, owner string) storage.PAT {
 func sourceClient(t *testing.T, s storage.Store, principal string) storage.Client {
 	t.Helper()
 	cl := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: principal, Name: "app", AuthMethod: "client_secret_basic",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}, CreatedAt: t0, UpdatedAt: t0}
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}, Pools: []string{"github"}, Audiences: []string{testAud},
+		CreatedAt: t0, UpdatedAt: t0}
 	if err := s.CreateClient(t.Context(), cl); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +346,9 @@ func TestStoreSourcesPool(t *testing.T) {
 		"down":      {err: &trust.Error{Reason: trust.ReasonUnavailable, Err: errors.New("disk on fire")}},
 		"raw":       {err: errors.New("not a trust error")},
 	}
-	f.verifier.Sources = tokens.NewStoreSources(sqlitetest.NewStore(t), registry)
+	src := tokens.NewStoreSources(sqlitetest.NewStore(t), registry)
+	src.Audiences = []string{testAud} // the exchange's default audience, allowed through every pool
+	f.verifier.Sources = src
 	verify := func(pool string) string {
 		t.Helper()
 		c.Pool = pool
