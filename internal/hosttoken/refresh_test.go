@@ -507,6 +507,59 @@ func TestUpdateKeepsBackoff(t *testing.T) {
 	}
 }
 
+// TestNewRefreshTokenEndsBackoff (docs/security.md A-58): the backoff a
+// dead refresh token earned does not hold back the new one its owner
+// supplies, so a value re-authorized after a run of failures is renewed
+// at the next poll in its refresh window, not after the dead token's hour
+// of backoff. The same refresh token supplied again ends nothing.
+func TestNewRefreshTokenEndsBackoff(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			srv := newOAuthServer(t) // ghr_dead is refused: invalid_grant
+			r := refresher(w, srv)
+			tok := w.create(t, "gho_initial", "ghr_dead", integrationID, w.clock.Now().Add(time.Minute))
+			for range 3 { // backoffs of 1, 2 and 4 minutes; the last still runs
+				if err := r.RunOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+				w.clock.Advance(3 * time.Minute)
+			}
+			calls := srv.calls.Load()
+			if calls == 0 {
+				t.Fatal("the dead refresh token was never spent")
+			}
+			dead := "ghr_dead"
+			if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{RefreshToken: &dead}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.calls.Load(); got != calls {
+				t.Fatalf("token endpoint calls after the dead refresh token was supplied again = %d, want %d: it ended the backoff", got, calls)
+			}
+			srv.mu.Lock()
+			srv.valid["ghr_new"] = true
+			srv.mu.Unlock()
+			val, rt, exp := "gho_new", "ghr_new", w.clock.Now().Add(5*time.Minute)
+			if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{Token: &val, RefreshToken: &rt, ExpiresAt: &exp}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.calls.Load(); got != calls+1 {
+				t.Fatalf("token endpoint calls after a new refresh token = %d, want %d: the dead one's backoff held it back", got, calls+1)
+			}
+			if v, err := w.svc.Value(ctx, w.user, tok.ID); err != nil || v.Token != "gho_fresh1" {
+				t.Errorf("Value after the new refresh token's first poll = %+v, %v; want gho_fresh1", v, err)
+			}
+		})
+	}
+}
+
 // TestValueUpdateDuringRefresh (docs/security.md A-49): an update that
 // replaces a token's value while the refresher is at the token endpoint
 // keeps the value it set, but not the refresh token the refresher has just

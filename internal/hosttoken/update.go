@@ -73,7 +73,11 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 				if in.Token != nil {
 					tok = *in.Token
 				}
+				// A refresh token other than the one held: the backoff or
+				// pace the one held earned is not the new one's.
+				fresh := false
 				if in.RefreshToken != nil {
+					fresh = *in.RefreshToken != "" && !same(refresh, *in.RefreshToken)
 					refresh = *in.RefreshToken
 				}
 				if err := s.sealValues(&old, tok, refresh); err != nil {
@@ -88,9 +92,16 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 				// this value, and no other replica spends the old one
 				// meanwhile (docs/security.md A-49). The lease's end stays
 				// either way, as a backoff's or a pace's does: no update
-				// hastens the next call to the token endpoint.
+				// hastens the next call to the token endpoint with the
+				// refresh token it has. A new refresh token starts
+				// afresh: the backoff a dead one earned would otherwise
+				// let the value it came with expire unrefreshed, and the
+				// owner's re-authorization is its own first call.
 				if in.RefreshToken != nil {
 					old.RefreshLeaseID = ""
+				}
+				if fresh {
+					old.RefreshLeaseUntil = time.Time{}
 				}
 			}
 			if in.ExpiresAt != nil {
