@@ -56,7 +56,7 @@ func testTrustChangeEndsEarlierTokens(t *testing.T, store storage.Store) {
 	verifier := *m.verify
 	verifier.Revocations = tokens.StoreRevocations{Store: m.store}
 	src := tokens.NewStoreSources(m.store, m.grant.Trust)
-	src.TTL = 0
+	src.TTL, src.Audiences = 0, m.ref.Audiences // the server's audiences, as in serve
 	verifier.Sources = src
 
 	// mint is a subject token of iss for the providers below (aud "lf").
@@ -167,5 +167,76 @@ func testTrustChangeEndsEarlierTokens(t *testing.T, store storage.Store) {
 		if status := refresh(rt); status != http.StatusOK {
 			t.Errorf("%s: the refresh of a family begun after the change = %d, want 200", tc.name, status)
 		}
+	}
+}
+
+// TestRevocationRowOutlivesItsFamilies (docs/security.md A-62, A-54): the
+// row a change of trust or a deletion stores outlives every refresh family
+// exchanged through the pool before it. Such a family lives as long as the
+// subject token it came from (up to federation.DefaultMaxTokenAge, longer
+// than keys.max_token_lifetime), so a row kept only for the longest access
+// token was collected while the family could still refresh under the old
+// trust, or under a pool created again with the same ID.
+func TestRevocationRowOutlivesItsFamilies(t *testing.T) {
+	str := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, svc *pools.Service, admin pools.Caller, issuer string)
+	}{
+		{"condition changed", func(t *testing.T, svc *pools.Service, admin pools.Caller, _ string) {
+			if _, err := svc.UpdatePool(t.Context(), admin, "zz", pools.PoolUpdate{Condition: str(`assertion.sub == "nobody"`)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deleted and created again", func(t *testing.T, svc *pools.Service, admin pools.Caller, issuer string) {
+			if _, err := svc.DeletePool(t.Context(), admin, "zz"); err != nil {
+				t.Fatal(err)
+			}
+			createRowPool(t, svc, admin, issuer)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMatrixEnvOn(t, nil)
+			ctx := t.Context()
+			svc, err := pools.NewService(m.store, pools.Limits{MaxTokenLifetime: 12 * time.Hour, AllowLoopback: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc.SetOnChange(m.grant.Trust.Refresh)
+			admin := pools.Caller{Actor: "admin"}
+			createRowPool(t, svc, admin, m.issuer.URL)
+			c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
+				Pools: []string{"zz"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}})
+			cl := m.issuer.claims(time.Now(), "u-1")
+			cl["aud"] = "lf"
+			cl["exp"] = time.Now().Add(23 * time.Hour).Unix() // a day-long upstream token
+			status, body := m.postAs(t, c.ID, sec, exchangeForm(m.issuer.mint(t, "RS256", cl), "pool", "zz", "scope", "read offline_access"))
+			rt, _ := body["refresh_token"].(string)
+			if status != http.StatusOK || rt == "" {
+				t.Fatalf("exchange = %d %v", status, body)
+			}
+			tc.change(t, svc, admin, m.issuer.URL)
+			// Past the longest access token's life (and the leeway), the
+			// collector runs; the family's subject token is still valid.
+			if _, err := m.store.GarbageCollect(ctx, time.Now().Add(13*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			st, b := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}})
+			if st != http.StatusBadRequest {
+				t.Fatalf("refresh of a family exchanged before the change, after 13 h = %d %v; want 400", st, b["error"])
+			}
+		})
+	}
+}
+
+func createRowPool(t *testing.T, svc *pools.Service, admin pools.Caller, issuer string) {
+	t.Helper()
+	if _, err := svc.CreatePool(t.Context(), admin, storage.Pool{ID: "zz", OrgID: "acme", Condition: "true",
+		Scopes: []string{"read", ScopeOfflineAccess}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateProvider(t.Context(), admin, storage.Provider{PoolID: "zz", ID: "p", Issuer: issuer,
+		Audiences: []string{"lf"}}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -173,11 +173,15 @@ func (s *Service) changeAudited(ctx context.Context, c Caller, change func(stora
 }
 
 // RevocationKeep is how long the row a deletion or a change of trust
-// leaves is kept: the longest any token lives plus the leeway, after which
-// every token exchanged through the pool or provider up to then has
-// expired.
+// leaves is kept: the longer of the longest access token's life and the
+// longest refresh family's exchanged through a pool, plus the leeway,
+// after which everything exchanged through the pool or provider up to
+// then has expired. Such a family ends with the subject token it came
+// from, which federation accepts for up to DefaultMaxTokenAge (24 h), more
+// than keys.max_token_lifetime's default of 12 h (docs/security.md A-54,
+//
 func (l Limits) RevocationKeep() time.Duration {
-	return l.MaxTokenLifetime + cmp.Or(l.Leeway, federation.DefaultLeeway)
+	return max(l.MaxTokenLifetime, federation.DefaultMaxTokenAge) + cmp.Or(l.Leeway, federation.DefaultLeeway)
 }
 
 func (s *Service) revocationKeep() time.Duration { return s.limits.RevocationKeep() }

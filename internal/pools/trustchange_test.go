@@ -135,7 +135,7 @@ func TestUpdateEndsEarlierTokensOnlyWhenTrustChanges(t *testing.T) {
 			}
 			continue
 		}
-		keep := 12*time.Hour + time.Minute // MaxTokenLifetime plus the default leeway
+		keep := 24*time.Hour + time.Minute // the longest family (federation.DefaultMaxTokenAge) plus the default leeway
 		if !stored || !r.IssuedBefore.Equal(now) || !r.ExpiresAt.Equal(now.Add(keep)) {
 			t.Errorf("%s: row %s = %+v, %v; want one ending what was issued up to %v, kept %v", tc.name, row, r, stored, now, keep)
 		}
