@@ -1,0 +1,211 @@
+package authorize
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// request is an authorization request that passed the checks.
+type request struct {
+	client      storage.Client
+	redirectURI string
+	state       string
+	nonce       string
+	challenge   string
+	scopes      []string
+	// prompt is OIDC Core §3.1.2.1's: none (answer without any page),
+	// consent (ask even when remembered) or login (sign in again).
+	promptNone, promptConsent, promptLogin bool
+	// maxAge is max_age in seconds, -1 when absent; signInAfter is the
+	// moment a valid re-authentication marker names (reauth.go).
+	maxAge      int
+	signInAfter time.Time
+}
+
+// values is the request as form fields, for the consent form.
+func (q *request) values() url.Values {
+	v := url.Values{
+		"client_id": {q.client.ID}, "redirect_uri": {q.redirectURI}, "response_type": {"code"},
+		"scope": {strings.Join(q.scopes, " ")}, "state": {q.state}, "nonce": {q.nonce},
+		"code_challenge": {q.challenge}, "code_challenge_method": {"S256"}, "prompt": {q.prompt()},
+	}
+	if q.maxAge >= 0 {
+		v.Set("max_age", strconv.Itoa(q.maxAge))
+	}
+	return v
+}
+
+// prompt is the prompt parameter as the consent form carries it.
+func (q *request) prompt() string {
+	var p []string
+	if q.promptNone {
+		p = append(p, "none")
+	}
+	if q.promptLogin {
+		p = append(p, "login")
+	}
+	if q.promptConsent {
+		p = append(p, "consent")
+	}
+	return strings.Join(p, " ")
+}
+
+// pageError is a refusal shown as a page: nothing names a redirect
+// target we trust.
+type pageError struct {
+	status int
+	msg    string
+}
+
+// redirectError is a refusal sent back to the registered redirect URI.
+type redirectError struct {
+	code, desc string
+}
+
+// parse judges an authorization request (query or consent form). The
+// client and redirect URI come first; their failures are pages.
+func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError, *redirectError) {
+	// RFC 6749 §3.1: parameters MUST NOT be included more than once.
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(v[k]) > 1 {
+			return nil, &pageError{http.StatusBadRequest, "The request repeats " + k + "."}, nil
+		}
+	}
+	id := v.Get("client_id")
+	if id == "" || len(id) > 128 {
+		return nil, &pageError{http.StatusBadRequest, "The request names no valid client."}, nil
+	}
+	c, err := h.Store.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, &pageError{http.StatusBadRequest, "The request names an unknown client."}, nil
+	case err != nil:
+		h.logger().ErrorContext(ctx, "authorize: client lookup failed", "error", err)
+		return nil, &pageError{http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."}, nil
+	case c.Disabled:
+		return nil, &pageError{http.StatusBadRequest, "The application is disabled."}, nil
+	}
+	q := &request{client: c, redirectURI: v.Get("redirect_uri"), maxAge: -1}
+	// Exact match against the registered list, except a loopback literal's
+	// port (docs/security.md T-73).
+	if !redirectRegistered(c.RedirectURIs, q.redirectURI) {
+		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
+	}
+	for k, vs := range v {
+		if len(vs) > 1 {
+			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter " + strconv.Quote(k) + " repeated"}
+		}
+	}
+	q.state, q.nonce = v.Get("state"), v.Get("nonce")
+	if len(q.state) > maxStateLen {
+		q.state = ""
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "state too long"}
+	}
+	// OIDC Core §6: a request object, by value or by reference, would
+	// carry the parameters that count; we support neither, so refuse it
+	// rather than judge the request without it (§3.1.2.6).
+	if v.Has("request") {
+		return q, nil, &redirectError{"request_not_supported", "request objects are not supported"}
+	}
+	if v.Has("request_uri") {
+		return q, nil, &redirectError{"request_uri_not_supported", "request_uri is not supported"}
+	}
+	if !clientauth.AllowsGrant(&c, oauth2.GrantTypeAuthorizationCode) {
+		return q, nil, &redirectError{"unauthorized_client", "client may not use the authorization_code grant"}
+	}
+	if rt := v.Get("response_type"); rt != "code" {
+		return q, nil, &redirectError{"unsupported_response_type", "response_type must be code"}
+	}
+	// The code goes in the query only: a client asking for a fragment or
+	// a form post is refused rather than answered where it did not ask
+	// (discovery lists response_modes_supported ["query"]).
+	if m := v.Get("response_mode"); m != "" && m != "query" {
+		return q, nil, &redirectError{"invalid_request", "response_mode must be query"}
+	}
+	// PKCE S256 for every client; plain is refused (docs/security.md T-90).
+	switch v.Get("code_challenge_method") {
+	case "S256":
+	case "":
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge and code_challenge_method=S256 are required (PKCE)"}
+	default:
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge_method must be S256"}
+	}
+	q.challenge = v.Get("code_challenge")
+	if !challengeOK(q.challenge) {
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge must be 43 base64url characters (S256)"}
+	}
+	selectAccount := false
+	for p := range strings.FieldsSeq(v.Get("prompt")) {
+		switch p {
+		case "none":
+			q.promptNone = true
+		case "consent":
+			q.promptConsent = true
+		case "login":
+			q.promptLogin = true
+		case "select_account":
+			// One account per session: the signed-in one is used.
+			selectAccount = true
+		default:
+			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "unknown prompt value"}
+		}
+	}
+	if q.promptNone && (q.promptConsent || q.promptLogin || selectAccount) {
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "prompt none cannot be combined"}
+	}
+	if s := v.Get("max_age"); s != "" {
+		// OIDC Core §3.1.2.1: allowable elapsed seconds since sign-in.
+		n, err := strconv.ParseUint(s, 10, 31)
+		if err != nil {
+			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "max_age must be a whole number of seconds"}
+		}
+		q.maxAge = int(n)
+	}
+	if len(q.nonce) > maxNonceLen {
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "nonce too long"}
+	}
+	q.scopes = []string{}
+	for s := range strings.FieldsSeq(v.Get("scope")) {
+		if len(s) > maxScopeLen || len(q.scopes) >= maxScopes {
+			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope too long"}
+		}
+		if s == pat.ScopeAdmin {
+			// The instance or organization role is never handed to a client
+			// through a person's consent: whoever controls the client (an
+			// organization administrator can register one) would act as
+			// every administrator who consents. Administrators use PATs
+			// (docs/security.md A-44).
+			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is never granted through the browser flow"}
+		}
+		if !clientauth.AllowsScopes(&c, []string{s}) {
+			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is not allowed for this client"}
+		}
+		if !slices.Contains(q.scopes, s) {
+			q.scopes = append(q.scopes, s)
+		}
+	}
+	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
+	return q, nil, nil
+}
+
+// challengeOK is an S256 challenge: base64url of 32 bytes, no padding.
+func challengeOK(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == sha256.Size
+}
