@@ -112,18 +112,7 @@ func TestOneTimeReplayStoreDown(t *testing.T) {
 func TestOneTimeRace(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			var store storage.Store
-			if backend == "postgres" {
-				s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				if err := s.Migrate(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				store = s
-			}
+			store := backendStore(t, backend)
 			e := oneTimeEnv(t, store)
 			tok := e.onceToken(t, "jti-race")
 			const n = 16
@@ -148,4 +137,23 @@ func TestOneTimeRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// backendStore is the store a test runs on for backend: a migrated
+// PostgreSQL database for "postgres", nil (the test environment's own
+// SQLite) for "sqlite".
+func backendStore(t *testing.T, backend string) storage.Store {
+	t.Helper()
+	if backend != "postgres" {
+		return nil
+	}
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
-	"github.com/opensts/sts/internal/ststest/pgtest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -26,18 +24,7 @@ import (
 func TestTrustChangeEndsEarlierTokens(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			var store storage.Store
-			if backend == "postgres" {
-				s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				if err := s.Migrate(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				store = s
-			}
+			store := backendStore(t, backend)
 			testTrustChangeEndsEarlierTokens(t, store)
 		})
 	}
