@@ -294,11 +294,25 @@ key of a sealed key set (master key missing or wrong) is never revoked,
 since nothing could sign in its place. Through the API the server that
 answers stops publishing and trusting the key at once; every other server
 (and every server after a revocation in the database) at its next key poll
-(1 minute); resource servers when their cached copy of the JWKS expires.`,
-		Args: cobra.ExactArgs(1),
+(1 minute); resource servers when their cached copy of the JWKS expires.
+
+A key ID is base64url and may begin with "-", which would read as a flag:
+give such a KID as --kid=KID (or after --).`,
+		Example: `  sts keys revoke 1d6qsJbIxAPJk3oXGQ0Y4aZ-Hk5lbUd0G7D0C1xYz2Q
+  sts keys revoke --kid=-cDu8t8HtwR7YKDp7MNnOxTUPhdVV-KnX5CsVT4bYhQ`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if k, _ := cmd.Flags().GetString("kid"); k != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kid, _ := cmd.Flags().GetString("kid")
+			if kid == "" {
+				kid = args[0]
+			}
 			return runAdmin(cmd, func(ctx context.Context, a *admin) error {
-				res, err := a.keys(cmd).revoke(ctx, args[0])
+				res, err := a.keys(cmd).revoke(ctx, kid)
 				if err != nil {
 					return err
 				}
@@ -323,6 +337,7 @@ answers stops publishing and trusting the key at once; every other server
 			})
 		},
 	}
+	cmd.Flags().String("kid", "", "the key ID to revoke, instead of KID (for one that begins with \"-\")")
 	return adminFlags(cmd)
 }
 

@@ -55,18 +55,23 @@ func TestKeysRevoke(t *testing.T) {
 		{"without sts:admin", s.notAdmin, "sts: permission_denied:"},
 		{"with a bad credential", "not-a-credential", "sts: unauthenticated:"},
 	} {
-		if code, _, e := s.remoteCLI(t, tc.token, "keys", "revoke", bad); code != 1 || !strings.HasPrefix(e, tc.want) {
+		if code, _, e := s.remoteCLI(t, tc.token, "keys", "revoke", "--kid="+bad); code != 1 || !strings.HasPrefix(e, tc.want) {
 			t.Errorf("keys revoke %s = %d %q, want %q", tc.name, code, e, tc.want)
 		}
 	}
 	if code, _, e := s.remoteCLI(t, s.admin, "keys", "revoke", "no-such-kid"); code != 1 || !strings.HasPrefix(e, "sts: not_found:") {
 		t.Errorf("keys revoke of an unknown kid = %d %q", code, e)
 	}
+	// A kid is base64url: one in 32 begins with "-", which --kid takes
+	// (as a positional argument it reads as a flag).
+	if code, _, e := s.remoteCLI(t, s.admin, "keys", "revoke", "--kid=-no-such-kid"); code != 1 || !strings.HasPrefix(e, "sts: not_found:") {
+		t.Errorf("keys revoke --kid of an unknown kid beginning with - = %d %q", code, e)
+	}
 	if got := s.activeKids(t); got["ES256"] != bad || !slices.Contains(jwksKIDs(t, s.r), bad) {
 		t.Fatalf("a refused revocation changed the keys: active %v", got)
 	}
 
-	code, out, e := s.remoteCLI(t, s.admin, "keys", "revoke", bad)
+	code, out, e := s.remoteCLI(t, s.admin, "keys", "revoke", "--kid="+bad)
 	if code != 0 {
 		t.Fatalf("keys revoke %s = %d %q", bad, code, e)
 	}
@@ -91,7 +96,7 @@ func TestKeysRevoke(t *testing.T) {
 
 	// In the database, as cli: the RS256 active key, by the same code path.
 	rs := after["RS256"]
-	code, out, e = runCLI(t, "keys", "revoke", rs, "--data-dir", s.dir)
+	code, out, e = runCLI(t, "keys", "revoke", "--kid="+rs, "--data-dir", s.dir)
 	if code != 0 || !strings.Contains(out, "revoked: key "+rs+" (was active)") || !strings.Contains(out, "next key poll") {
 		t.Fatalf("keys revoke (database) = %d\n%s%s", code, out, e)
 	}

@@ -114,7 +114,7 @@ func TestRestoreRevokesKeysAndRefreshTokens(t *testing.T) {
 		t.Fatalf("backup = %d %q %q", code, out, e)
 	}
 	bad := (&adminServer{dir: dir}).activeKids(t, "--data-dir", dir)["ES256"]
-	if code, out, e := runCLI(t, "keys", "revoke", bad, "--data-dir", dir); code != 0 {
+	if code, out, e := runCLI(t, "keys", "revoke", "--kid="+bad, "--data-dir", dir); code != 0 {
 		t.Fatalf("keys revoke = %d %q %q", code, out, e)
 	}
 
