@@ -89,11 +89,9 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 			ch.Created, action = append(ch.Created, kind+"/"+target), kind+".create"
 		case r.updated:
 			ch.Updated, action = append(ch.Updated, kind+"/"+target), kind+".update"
-			detail = changedDetail(r.changed, r.disabled)
+			detail = updateDetail(kind, r.changed, r.disabled, r.ended)
 			if len(r.ended) > 0 {
 				ch.Ended = append(ch.Ended, kind+"/"+target)
-				_, e := trustEnded(kind, r.ended)
-				detail += e
 			}
 		default:
 			ch.Unchanged++
@@ -273,12 +271,19 @@ func keepProviderDisabled(old, want storage.Provider) (storage.Provider, bool) {
 	return want, false
 }
 
-// changedDetail is a config update event's detail, as the API's:
-// "changed scopes,disabled; disabled". Field names only, never values.
-func changedDetail(fields []string, disabled bool) string {
+// updateDetail is the detail of a kind's update event, the API's and the
+// file's alike: the fields changed, the disabled state when it changed,
+// and the trust-deciding fields whose change ended the earlier tokens
+// (docs/security.md A-62): "changed scopes,disabled; disabled". Field
+// names only, never values.
+func updateDetail(kind string, fields []string, disabled bool, ended []string) string {
 	d := "changed " + strings.Join(fields, ",")
 	if slices.Contains(fields, "disabled") {
 		d += map[bool]string{true: "; disabled", false: "; enabled"}[disabled]
+	}
+	if len(ended) > 0 {
+		_, e := trustEnded(kind, ended)
+		d += e
 	}
 	return d
 }

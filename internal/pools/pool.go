@@ -3,7 +3,6 @@ package pools
 import (
 	"context"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -267,19 +266,10 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 		}
 		return s.store.UpdatePool(ctx, id, update)
 	}
-	detail := func() string {
-		d := "changed " + strings.Join(fields, ",")
-		if u.Disabled != nil {
-			d += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
-		}
-		if len(ended) > 0 {
-			_, e := trustEnded("pool", ended)
-			d += e
-		}
-		return d
-	}
 	err = s.changeAudited(ctx, c, change, plain,
-		func() (string, string, string, string) { return out.OrgID, ActionPoolUpdate, "pool/" + id, detail() })
+		func() (string, string, string, string) {
+			return out.OrgID, ActionPoolUpdate, "pool/" + id, updateDetail("pool", fields, u.Disabled != nil && *u.Disabled, ended)
+		})
 	if err != nil {
 		return storage.Pool{}, changeErr(err, "pool "+quote(id))
 	}

@@ -217,20 +217,9 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 		}
 		return s.store.UpdateProvider(ctx, poolID, id, update)
 	}
-	detail := func() string {
-		d := "changed " + strings.Join(fields, ",")
-		if u.Disabled != nil {
-			d += map[bool]string{true: "; disabled", false: "; enabled"}[*u.Disabled]
-		}
-		if len(ended) > 0 {
-			_, e := trustEnded("provider", ended)
-			d += e
-		}
-		return d
-	}
 	err = s.changeAudited(ctx, c, change, plain,
 		func() (string, string, string, string) {
-			return pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), detail()
+			return pool.OrgID, ActionProviderUpdate, providerTarget(poolID, id), updateDetail("provider", fields, u.Disabled != nil && *u.Disabled, ended)
 		})
 	if err != nil {
 		return storage.Provider{}, changeErr(err, "provider "+poolID+"/"+id)
