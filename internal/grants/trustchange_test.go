@@ -96,6 +96,15 @@ func testTrustChangeEndsEarlierTokens(t *testing.T, store storage.Store) {
 			_, err := svc.UpdateProvider(ctx, admin, pool, "p", pools.ProviderUpdate{Audiences: list("lf")})
 			return err
 		}, func() string { return mint(m.issuer) }},
+		{"pool moved to another organization and back", func(pool string) error {
+			// While in globex its acme tokens are refused; back in
+			// acme, they must not come back to life.
+			if _, err := svc.UpdatePool(ctx, admin, pool, pools.PoolUpdate{OrgID: str("globex")}); err != nil {
+				return err
+			}
+			_, err := svc.UpdatePool(ctx, admin, pool, pools.PoolUpdate{OrgID: str("acme")})
+			return err
+		}, func() string { return mint(m.issuer) }},
 		{"pool display name changed", func(pool string) error {
 			_, err := svc.UpdatePool(ctx, admin, pool, pools.PoolUpdate{DisplayName: str("Release pipelines")})
 			return err

@@ -20,17 +20,19 @@ import (
 //
 //   - Pool: condition, identity_claim, mapping.subject, mapping.groups and
 //     mapping.attributes, on any change (a CEL expression's meaning cannot
-//     be compared, so a rewrite counts as a change), and principal_id when
-//     it named a principal and now names another or none. Binding a pool
-//     that had none widens nothing its earlier tokens hold.
+//     be compared, so a rewrite counts as a change), principal_id when it
+//     named a principal and now names another or none, and
+//     organization_id on any change: a token of another organization's
+//     pool is refused while the pool is away, and without a row it
+//     would live again when the pool is moved back. Binding a pool that
+//     had none widens nothing its earlier tokens hold.
 //   - Provider: issuer and jwks_uri on any change, audiences when one is
 //     removed (adding one ends nothing), and allow_missing_kid or
 //     allow_multiple_audiences turned off (the looser tokens they let in
 //     are no longer believed).
 //
 // Left out, with the reason: display_name; disabled (it suspends, A-34);
-// organization_id (a token of another organization's pool is refused,
-// A-34); a pool's scopes and audiences (what its tokens may hold and be
+// a pool's scopes and audiences (what its tokens may hold and be
 // for, judged per token rather than by a row, as A-52 does for scopes);
 // max_token_lifetime and google_default_scopes (they shape later tokens
 // only); allow_unauthenticated (it decides who may call the
@@ -51,6 +53,7 @@ func poolTrustChanges(old, want storage.Pool) []string {
 		field{"mapping.groups", old.Mapping.Groups != want.Mapping.Groups},
 		field{"mapping.attributes", !maps.Equal(old.Mapping.Attributes, want.Mapping.Attributes)},
 		field{"principal_id", old.PrincipalID != "" && old.PrincipalID != want.PrincipalID},
+		field{"organization_id", old.OrgID != want.OrgID},
 	)
 }
 

@@ -53,6 +53,9 @@ func TestUpdateEndsEarlierTokensOnlyWhenTrustChanges(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	svc.Now = func() time.Time { return now }
 	caller := pools.Caller{Actor: "admin"}
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "globex", Name: "Globex"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"sa", "bot"} {
 		if err := st.CreatePrincipal(ctx, storage.Principal{ID: id, OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: id}); err != nil {
 			t.Fatal(err)
@@ -91,6 +94,7 @@ func TestUpdateEndsEarlierTokensOnlyWhenTrustChanges(t *testing.T) {
 		{name: "attribute removed", pool: &pools.PoolUpdate{AttributeEdits: map[string]string{"repo": ""}}, ends: "(mapping.attributes)"},
 		{name: "principal rebound", principal: "sa", pool: &pools.PoolUpdate{PrincipalID: str("bot")}, ends: "(principal_id)"},
 		{name: "principal unbound", principal: "sa", pool: &pools.PoolUpdate{PrincipalID: str("")}, ends: "(principal_id)"},
+		{name: "organization moved", pool: &pools.PoolUpdate{OrgID: str("globex")}, ends: "(organization_id)"},
 		{name: "principal bound", pool: &pools.PoolUpdate{PrincipalID: str("bot")}},
 		{name: "display name", pool: &pools.PoolUpdate{DisplayName: str("Release pipelines")}},
 		{name: "scopes and lifetime", pool: &pools.PoolUpdate{Scopes: list("read", "write"), MaxTokenLifetime: &lifetime}},
