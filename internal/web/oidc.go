@@ -282,7 +282,26 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email st
 //     principal of the organization has that name.
 //
 // Anything else is refused with the reason in the log.
+//
+// Two first sign-ins of one person at once (two tabs) both find the pair
+// unbound; the one that commits second fails to bind it, finds it bound
+// now, and signs in as the user the other made.
 func (h *Handler) linkSubject(ctx context.Context, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
+	if p, found, err := h.boundTo(ctx, orgs, iss, sub); found || err != nil {
+		return p, err
+	}
+	p, err := h.bindSubject(ctx, cfg, orgs, iss, sub)
+	if err != nil {
+		if q, found, err2 := h.boundTo(ctx, orgs, iss, sub); found || err2 != nil {
+			return q, err2
+		}
+	}
+	return p, err
+}
+
+// boundTo is the user the pair (iss, sub) is bound to in one of orgs, if
+// any; a disabled one is an error.
+func (h *Handler) boundTo(ctx context.Context, orgs []string, iss, sub string) (storage.Principal, bool, error) {
 	var bound []storage.UpstreamIdentity
 	for _, org := range orgs {
 		u, err := h.o.Store.GetUpstreamIdentity(ctx, org, iss, sub)
@@ -290,23 +309,29 @@ func (h *Handler) linkSubject(ctx context.Context, cfg OIDCProvider, orgs []stri
 			continue
 		}
 		if err != nil {
-			return storage.Principal{}, err
+			return storage.Principal{}, false, err
 		}
 		bound = append(bound, u)
 	}
 	switch {
 	case len(bound) > 1:
-		return storage.Principal{}, errors.New("upstream identity bound to users of several organizations")
-	case len(bound) == 1:
-		p, err := h.o.Store.GetPrincipal(ctx, bound[0].PrincipalID)
-		if err != nil {
-			return storage.Principal{}, err
-		}
-		if p.Disabled {
-			return storage.Principal{}, errors.New("principal disabled")
-		}
-		return p, nil
+		return storage.Principal{}, false, errors.New("upstream identity bound to users of several organizations")
+	case len(bound) == 0:
+		return storage.Principal{}, false, nil
 	}
+	p, err := h.o.Store.GetPrincipal(ctx, bound[0].PrincipalID)
+	if err != nil {
+		return storage.Principal{}, false, err
+	}
+	if p.Disabled {
+		return storage.Principal{}, false, errors.New("principal disabled")
+	}
+	return p, true, nil
+}
+
+// bindSubject binds the unbound pair (iss, sub): it claims the user made
+// for the subject, or creates one (see linkSubject).
+func (h *Handler) bindSubject(ctx context.Context, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
 	qualified := cfg.ID + ":" + sub
 	var named []storage.Principal
 	var taken *storage.Principal // the principal of cfg.OrgID named sub but not claimable by that name

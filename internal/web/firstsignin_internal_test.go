@@ -1,0 +1,64 @@
+package web
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+)
+
+// staleLookup is a store whose first upstream-identity lookup misses, as
+// it does for a sign-in that looked before a concurrent first sign-in of
+// the same person committed.
+type staleLookup struct {
+	storage.Store
+	missed atomic.Bool
+}
+
+func (s *staleLookup) GetUpstreamIdentity(ctx context.Context, org, iss, sub string) (storage.UpstreamIdentity, error) {
+	if s.missed.CompareAndSwap(false, true) {
+		return storage.UpstreamIdentity{}, storage.ErrNotFound
+	}
+	return s.Store.GetUpstreamIdentity(ctx, org, iss, sub)
+}
+
+// TestFirstSignInRace (docs/security.md T-104): two first sign-ins of one
+// upstream identity at once, in two tabs, both find it unbound; the one
+// that commits second finds the pair taken and signs in as the user the
+// first made, instead of failing, and no second user is made.
+func TestFirstSignInRace(t *testing.T) {
+	ctx := t.Context()
+	base := sqlitetest.NewStore(t)
+	if err := base.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	st := &staleLookup{Store: base}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "sub", OrgID: "acme"}
+	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first tab's sign-in, already committed.
+	first, err := h.createUser(ctx, cfg, "1001", "", &storage.UpstreamIdentity{OrgID: "acme", Issuer: cfg.Issuer, Subject: "1001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second tab's, which looked before the first committed.
+	got, err := h.link(ctx, cfg, cfg.Issuer, "1001", "", false)
+	if err != nil || got.ID != first.ID {
+		t.Fatalf("second first sign-in = %v, %v; want the first's user %s", got.ID, err, first.ID)
+	}
+	ps, err := base.ListPrincipals(ctx, "acme")
+	if err != nil || len(ps) != 1 {
+		t.Errorf("principals = %v, %v; want only the first's user", ps, err)
+	}
+}
