@@ -72,7 +72,10 @@ type PoolServiceClient interface {
 	// organization_id is empty.
 	ListPools(context.Context, *v1.ListPoolsRequest) (*v1.ListPoolsResponse, error)
 	// UpdatePool changes the fields that are set in the request and keeps
-	// the others; all of them change in one transaction, or none.
+	// the others; all of them change in one transaction, or none. A change
+	// of what the pool trusts (its condition, identity claim, mapping,
+	// bound principal or organization) ends the tokens exchanged through it
+	// before (docs/security.md A-62).
 	UpdatePool(context.Context, *v1.UpdatePoolRequest) (*v1.UpdatePoolResponse, error)
 	// DeletePool removes a pool and its providers.
 	DeletePool(context.Context, *v1.DeletePoolRequest) (*v1.DeletePoolResponse, error)
@@ -82,7 +85,10 @@ type PoolServiceClient interface {
 	// ListProviders lists the providers of one pool, or of every pool when
 	// pool_id is empty.
 	ListProviders(context.Context, *v1.ListProvidersRequest) (*v1.ListProvidersResponse, error)
-	// UpdateProvider changes the fields that are set in the request.
+	// UpdateProvider changes the fields that are set in the request. A
+	// change of what it trusts (issuer, jwks_uri, an audience removed, a
+	// leniency turned off) ends the tokens exchanged through it before
+	// (docs/security.md A-62).
 	UpdateProvider(context.Context, *v1.UpdateProviderRequest) (*v1.UpdateProviderResponse, error)
 	DeleteProvider(context.Context, *v1.DeleteProviderRequest) (*v1.DeleteProviderResponse, error)
 	// TestPool is the admin dry run (docs/design.md, "Trust decisions and errors"): it verifies a subject token
@@ -300,7 +306,10 @@ type PoolServiceHandler interface {
 	// organization_id is empty.
 	ListPools(context.Context, *v1.ListPoolsRequest) (*v1.ListPoolsResponse, error)
 	// UpdatePool changes the fields that are set in the request and keeps
-	// the others; all of them change in one transaction, or none.
+	// the others; all of them change in one transaction, or none. A change
+	// of what the pool trusts (its condition, identity claim, mapping,
+	// bound principal or organization) ends the tokens exchanged through it
+	// before (docs/security.md A-62).
 	UpdatePool(context.Context, *v1.UpdatePoolRequest) (*v1.UpdatePoolResponse, error)
 	// DeletePool removes a pool and its providers.
 	DeletePool(context.Context, *v1.DeletePoolRequest) (*v1.DeletePoolResponse, error)
@@ -310,7 +319,10 @@ type PoolServiceHandler interface {
 	// ListProviders lists the providers of one pool, or of every pool when
 	// pool_id is empty.
 	ListProviders(context.Context, *v1.ListProvidersRequest) (*v1.ListProvidersResponse, error)
-	// UpdateProvider changes the fields that are set in the request.
+	// UpdateProvider changes the fields that are set in the request. A
+	// change of what it trusts (issuer, jwks_uri, an audience removed, a
+	// leniency turned off) ends the tokens exchanged through it before
+	// (docs/security.md A-62).
 	UpdateProvider(context.Context, *v1.UpdateProviderRequest) (*v1.UpdateProviderResponse, error)
 	DeleteProvider(context.Context, *v1.DeleteProviderRequest) (*v1.DeleteProviderResponse, error)
 	// TestPool is the admin dry run (docs/design.md, "Trust decisions and errors"): it verifies a subject token
