@@ -68,6 +68,13 @@ type Verifier struct {
 	Issuer string
 	// Audience is this resource server's audience; required.
 	Audience string
+	// OrgID, when set, is the organization whose tokens are accepted: a
+	// token whose org_id is another (or none) is ErrInvalidToken. Set it
+	// whenever the sts serves more than one organization: an audience
+	// is not owned by one, so another organization's pools and clients
+	// can be given this Audience and mint tokens for it with a subject
+	// and scopes of their own choosing (docs/security.md A-67).
+	OrgID string
 	// JWKSURL defaults to Issuer + "/.well-known/jwks.json".
 	JWKSURL string
 	// HTTPClient fetches the JWKS; default http.DefaultClient.
@@ -100,7 +107,8 @@ func (v *Verifier) now() time.Time {
 }
 
 // Verify checks raw: compact JWS with typ at+jwt (RFC 9068 §4), a key from
-// the issuer's JWKS, exact iss, Audience in aud, and exp/nbf with leeway.
+// the issuer's JWKS, exact iss, Audience in aud, exp/nbf with leeway, and
+// org_id when OrgID is set.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	// Both are required, checked before any key work. go-jose skips the
 	// iss check when the expected issuer is empty, so without Issuer any
@@ -147,6 +155,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	// still accepts a token at exactly exp + leeway.
 	if !now.Before(c.Expiry.Time().Add(leeway)) {
 		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
+	}
+	if v.OrgID != "" && c.OrgID != v.OrgID {
+		return nil, fmt.Errorf("%w: org_id is not this resource server's organization", ErrInvalidToken)
 	}
 	if c.CAB != nil {
 		if c.Boundary, err = ParseBoundary(c.CAB); err != nil {

@@ -78,3 +78,31 @@ func TestVerifyTimeBoundaries(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyOrgID: with OrgID set, a token of another organization, or of
+// none, is refused; an audience is not owned by one organization, so
+// another organization's pools can mint tokens for this one's
+// (docs/security.md A-67). Without OrgID, org_id is not judged.
+func TestVerifyOrgID(t *testing.T) {
+	t.Parallel()
+	s := newSTSStub(t)
+	withOrg := func(org string) string {
+		c := s.claims(time.Now())
+		if org != "" {
+			c["org_id"] = org
+		}
+		return s.mint(t, "k1", c)
+	}
+	acme := &rs.Verifier{Issuer: s.srv.URL, Audience: "rs", OrgID: "acme"}
+	if c, err := acme.Verify(t.Context(), withOrg("acme")); err != nil || c.OrgID != "acme" {
+		t.Errorf("a token of acme = %v, %v", c, err)
+	}
+	for _, org := range []string{"evil", ""} {
+		if _, err := acme.Verify(t.Context(), withOrg(org)); !errors.Is(err, rs.ErrInvalidToken) {
+			t.Errorf("a token of organization %q = %v, want %v", org, err, rs.ErrInvalidToken)
+		}
+	}
+	if _, err := (&rs.Verifier{Issuer: s.srv.URL, Audience: "rs"}).Verify(t.Context(), withOrg("evil")); err != nil {
+		t.Errorf("without OrgID: %v", err)
+	}
+}
