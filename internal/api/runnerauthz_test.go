@@ -183,6 +183,44 @@ func TestHostTokensGoWithTheirPrincipal(t *testing.T) {
 	}
 }
 
+// TestDeleteUserDeletesHostTokens (docs/security.md A-68): gitpod.v1
+// DeleteUser deletes the host tokens the user is the subject of, each
+// audited, as PrincipalService/DeletePrincipal does; it left them
+// in the vault, the SCM secret of a user who no longer exists kept with
+// no one to delete it through the API. Another user's token stays.
+func TestDeleteUserDeletesHostTokens(t *testing.T) {
+	e, runnerID, _, _ := hostEnv(t)
+	c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
+	bob := mustPrincipal(t, e, "bob")
+	for _, u := range []struct{ id, pat string }{{bob.ID, e.mintPAT(bob.ID, pat.ScopeFull)}, {e.user.ID, e.secret}} {
+		if _, err := c.CreateHostAuthenticationToken(as(u.pat), &gitpodv1.CreateHostAuthenticationTokenRequest{
+			RunnerId: runnerID, UserId: u.id, Host: "github.com", Token: "gho_secret_of_" + u.id, RefreshToken: "ghr_refresh"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	us := gitpodv1connect.NewUserServiceClient(e.srv.Client(), e.srv.URL)
+	if _, err := us.DeleteUser(as(e.admin), &gitpodv1.DeleteUserRequest{UserId: bob.ID}); err != nil {
+		t.Fatal(err)
+	}
+	left := func(subject string) int {
+		rows, err := e.store.ListHostTokens(t.Context(), storage.HostTokenFilter{OrgID: e.org.ID, SubjectID: subject, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	if n := left(bob.ID); n != 0 {
+		t.Errorf("host tokens of the deleted user left in the vault: %d", n)
+	}
+	if n := left(e.user.ID); n != 1 {
+		t.Errorf("another user's host tokens: %d, want 1", n)
+	}
+	evs, err := e.store.ListAudit(t.Context(), storage.AuditFilter{OrgID: e.org.ID, Action: hosttoken.ActionDelete, Limit: 10})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("host_token.delete events = %d, %v; want 1", len(evs), err)
+	}
+}
+
 // TestRunnerKeyGoesWithItsRunner (docs/security.md A-48): deleting a
 // runner principal deletes its registered public key with it, in the
 // principal's unit of work and audited (runner_key.delete, the key's

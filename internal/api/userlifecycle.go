@@ -105,13 +105,19 @@ func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspend
 // DeleteUser deletes a user of the organization the caller administers
 // (never the caller itself): the principal is disabled and its access
 // tokens revoked first, so nothing it holds works while the rest goes,
-// then its PATs and finally the principal are deleted.
+// then its PATs, the host tokens it is the subject of and finally the
+// principal are deleted, as PrincipalService/DeletePrincipal does
+// (docs/security.md ).
 func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRequest) (*gitpodv1.DeleteUserResponse, error) {
 	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "delete")
 	if err != nil {
 		return nil, err
 	}
 	revs, err := s.h.revocations()
+	if err != nil {
+		return nil, err
+	}
+	store, err := s.h.lifecycleStore()
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +130,9 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 		return nil, err
 	}
 	if _, err := s.h.PATs.DeleteOwned(ctx, id.caller(), p.ID); err != nil {
+		return nil, err
+	}
+	if err := deleteHostTokensOf(ctx, store, id.caller(), p, s.h.now()); err != nil {
 		return nil, err
 	}
 	if err := deletePrincipalAudited(ctx, s.h.adminStore(), id.caller(), p, s.h.now()); err != nil {
