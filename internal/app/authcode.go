@@ -49,7 +49,7 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 		return
 	}
 	t.oauth.Mounters = append(t.oauth.Mounters, &authorize.Handler{
-		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Audit: t.audit, Logger: logger,
+		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Hints: t.oauth.Verifier, Audit: t.audit, Logger: logger,
 	}, &authorize.Logout{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Logger: logger, Hints: t.oauth.Verifier,
 	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, Logger: logger})

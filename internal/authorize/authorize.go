@@ -80,6 +80,9 @@ type Handler struct {
 	// adds Strict-Transport-Security to every answer (docs/security.md
 	// T-106).
 	Issuer string
+	// Hints verifies an id_token_hint as one of our ID tokens; nil refuses
+	// every request that carries one (invalid_request).
+	Hints  HintVerifier
 	Audit  Auditor
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -167,6 +170,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			return
 		}
 		h.signIn(w, r, q, now)
+		return
+	}
+	if q.hintSubject != "" && q.hintSubject != pid {
+		// OIDC Core §3.1.2.1: the request is for the person its
+		// id_token_hint names, and someone else is signed in: never a
+		// code for whoever that is (docs/security.md T-114).
+		h.redirect(w, r, q, url.Values{"error": {"login_required"}, "error_description": {"the person signed in is not the one id_token_hint names"}})
 		return
 	}
 	if !decided {

@@ -57,7 +57,7 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	v := q.values()
 	v.Set("csrf", h.csrf(pid, q, now))
 	hidden := make([]field, 0, len(v))
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "csrf"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "id_token_hint", "csrf"} {
 		if val := v.Get(k); val != "" {
 			hidden = append(hidden, field{k, val})
 		}
