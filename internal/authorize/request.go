@@ -111,6 +111,11 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if !redirectRegistered(c.RedirectURIs, q.redirectURI) {
 		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
 	}
+	// RFC 6749 §4.1.2.1: every error carries the state the client sent
+	// (one it sent twice is not one the client can match).
+	if len(v["state"]) == 1 && len(v.Get("state")) <= maxStateLen {
+		q.state = v.Get("state")
+	}
 	for k, vs := range v {
 		if len(vs) > 1 {
 			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter " + strconv.Quote(k) + " repeated"}
