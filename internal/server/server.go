@@ -338,12 +338,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		return err
 	}
+	// Both listeners stop accepting at once and drain together: a long
+	// ops request (a CPU profile) must not keep the public listener
+	// admitting new requests only to cut them off at the timeout
+	// (docs/reliability.md#shutdown, docs/security.md F-65).
+	opsShut := make(chan error, 1)
 	if s.ops != nil {
-		if serr := shut(s.ops); err == nil {
-			err = serr
-		}
+		go func() { opsShut <- shut(s.ops) }()
+	} else {
+		opsShut <- nil
 	}
 	if serr := shut(s.http); err == nil {
+		err = serr
+	}
+	if serr := <-opsShut; err == nil {
 		err = serr
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -193,3 +193,86 @@ func TestReadyzHidesWhereStorageLives(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownStopsBothListenersAtOnce: on shutdown the public listener
+// stops accepting at once (docs/reliability.md#shutdown), also while a
+// request on the ops listener (a CPU profile a profiler scrapes) is still
+// running; the two drain together within ShutdownTimeout (F-65). Before,
+// the ops server was drained first, and the public listener kept
+// admitting new requests, to cut them off at the timeout.
+func TestShutdownStopsBothListenersAtOnce(t *testing.T) {
+	store := &fakeStore{}
+	opsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	s, _ := newTest(t, Options{Store: store, OpsListener: opsLn, Pprof: true, ShutdownTimeout: 3 * time.Second},
+		func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+				close(started)
+				time.Sleep(300 * time.Millisecond)
+				io.WriteString(w, "done")
+			})
+		})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+
+	// A profile that outlasts the shutdown timeout, in flight on the ops
+	// listener, and a short request in flight on the public one.
+	profiling := make(chan struct{})
+	go func() {
+		resp, err := http.Get("http://" + opsLn.Addr().String() + "/debug/pprof/profile?seconds=20")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		close(profiling)
+	}()
+	res := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			res <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		res <- string(b)
+	}()
+	<-started
+	time.Sleep(200 * time.Millisecond) // the profile has begun
+	cancel()
+	shutdownAt := time.Now()
+
+	// The public listener refuses new connections well before the
+	// shutdown timeout.
+	for {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Since(shutdownAt) > time.Second {
+			t.Fatalf("the public listener still accepts %v after shutdown began (ops request in flight)", time.Since(shutdownAt).Round(time.Millisecond))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := <-res; got != "done" {
+		t.Errorf("in-flight public request = %q, want it to finish during shutdown", got)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve() = %v, want nil", err)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("Serve did not return within the shutdown timeout and slack")
+	}
+	<-profiling
+}
