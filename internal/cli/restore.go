@@ -25,7 +25,7 @@ import (
 var restoreActions = []string{
 	"pat.delete", "pat.regenerate", "pat.update",
 	"client.rotate_secret", "client.secret_revoke", "client.update", "client.delete",
-	"principal.disable", "principal.delete", "organization.delete",
+	"principal.disable", "principal.delete", "principal.instance_admin.revoke", "organization.delete",
 	"pool.update", "pool.delete", "provider.update", "provider.delete",
 	"host_token.delete", "runner_key.set", "runner_key.delete",
 	"consent.revoke", "subject.revoke", "credential.revoke_leaked",

@@ -405,3 +405,49 @@ func TestBackupAuditsItself(t *testing.T) {
 		t.Errorf("instance.restore lacks the backup's time: %d %q %q", code, out, e)
 	}
 }
+
+// TestRestoreListsInstanceAdminRevocation (docs/security.md F-66): a
+// restore gives back the instance administrator role taken from a
+// principal after the backup (`sts principal revoke-instance-admin`), as
+// it gives back a deleted PAT; the restore cannot tell, so the list of
+// actions it prints to re-apply by hand must name the role's revocation,
+// or the operator following it leaves a former instance administrator
+// with every organization's keys.
+func TestRestoreListsInstanceAdminRevocation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("serve exit = %d", code)
+	}
+	code, out, e := runCLI(t, "principal", "create", "--data-dir", dir, "--org", "default", "--name", "ops")
+	if code != 0 {
+		t.Fatalf("principal create = %d %s", code, e)
+	}
+	ops := strings.TrimSpace(out)
+	if code, _, e := runCLI(t, "principal", "grant-instance-admin", "--data-dir", dir, ops); code != 0 {
+		t.Fatalf("grant-instance-admin = %d %s", code, e)
+	}
+	backup := filepath.Join(t.TempDir(), "sts-backup.db")
+	if code, out, e := runCLI(t, "backup", backup, "--data-dir", dir); code != 0 {
+		t.Fatalf("backup = %d %q %q", code, out, e)
+	}
+	if code, _, e := runCLI(t, "principal", "revoke-instance-admin", "--data-dir", dir, ops); code != 0 {
+		t.Fatalf("revoke-instance-admin = %d %s", code, e)
+	}
+	code, out, e = runCLI(t, "restore", backup, "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("restore = %d %q %q", code, out, e)
+	}
+	if !strings.Contains(out, "principal.instance_admin.revoke") {
+		t.Errorf("restore's list of actions to re-apply lacks principal.instance_admin.revoke:\n%s", out)
+	}
+	// What the list is for: the role is back after the restore.
+	_, list, _ := runCLI(t, "principal", "list", "--data-dir", dir, "--org", "default")
+	for _, line := range strings.Split(list, "\n") {
+		if strings.HasPrefix(line, ops) && !strings.HasSuffix(strings.TrimSpace(line), "true") {
+			t.Errorf("after the restore principal list shows %q; the backup's role was expected back", line)
+		}
+	}
+}
