@@ -160,9 +160,10 @@ func configNode(v reflect.Value, key string) *yaml.Node {
 // or not.
 var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
-// redactDSN hides the password of a PostgreSQL DSN in URL form
-// (postgres://user:pw@host/db?password=pw) or key/value form
-// (host=db password=pw). Anything it cannot parse is hidden whole.
+// redactDSN hides the passwords of a PostgreSQL DSN in URL form
+// (postgres://user:pw@host/db?password=pw&sslpassword=pw) or key/value
+// form (host=db password=pw sslpassword=pw). Anything it cannot parse is
+// hidden whole.
 func redactDSN(dsn string) string {
 	if dsn == "" {
 		return ""
@@ -177,7 +178,9 @@ func redactDSN(dsn string) string {
 		}
 		q := u.Query()
 		for k := range q {
-			if strings.EqualFold(k, "password") {
+			// password, and sslpassword: the passphrase of the client
+			// certificate's key (docs/security.md F-67).
+			if strings.HasSuffix(strings.ToLower(k), "password") {
 				q.Set(k, redacted)
 			}
 		}

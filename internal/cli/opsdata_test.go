@@ -204,6 +204,21 @@ rate_limits:
 	if code != cli.ExitOK || strings.Contains(out, dsnPW) || !strings.Contains(out, "password=REDACTED") {
 		t.Errorf("key/value DSN: exit %d\n%s", code, out)
 	}
+
+	// The passphrase of the client certificate's key (libpq's and pgx's
+	// sslpassword) is a secret too, in the URL form's query as in the
+	// key/value form (docs/security.md F-67).
+	for _, dsn := range []string{
+		"postgres://sts@db:5432/sts?sslmode=verify-full&sslpassword=" + dsnPW,
+		"postgres://sts@db:5432/sts?SSLPassword=" + dsnPW,
+		"host=db user=sts sslpassword=" + dsnPW + " dbname=sts",
+	} {
+		t.Setenv("STS_STORAGE_DSN", dsn)
+		code, out, _ = mainIn(t, "config", "check", "--config", file)
+		if code != cli.ExitOK || strings.Contains(out, dsnPW) || !strings.Contains(out, "REDACTED") {
+			t.Errorf("DSN %q: exit %d\n%s", dsn, code, out)
+		}
+	}
 }
 
 func TestConfigCheckBadFile(t *testing.T) {
