@@ -221,6 +221,10 @@ func parseOptions(s string) (*googleOptions, error) {
 	bad := func(format string, args ...any) error {
 		return badRequest(ReasonBoundaryInvalid, fmt.Errorf("options: "+format, args...))
 	}
+	s, err := unquoteOptions(s)
+	if err != nil {
+		return nil, bad("not a JSON object")
+	}
 	if err := checkMembers([]byte(s), false); err != nil {
 		return nil, bad("%v", err)
 	}
@@ -268,6 +272,19 @@ func parseOptions(s string) (*googleOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// unquoteOptions undoes the extra percent-encoding of Google's Python
+// library (google-auth, and so gcloud), which sends options as
+// urllib.parse.quote of the JSON inside the form (docs/api.md "Google STS
+// dialect"). A JSON object never begins with '%', so a value that begins
+// with an encoded '{' has one meaning; it is decoded once, never again.
+func unquoteOptions(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if len(t) < 3 || !strings.EqualFold(t[:3], "%7B") {
+		return s, nil
+	}
+	return url.PathUnescape(t)
 }
 
 // maxJSONDepth bounds checkMembers' walk.

@@ -288,3 +288,54 @@ func TestGoogleBodyCaseVariants(t *testing.T) {
 		t.Errorf("got %d %v, want 400 %s naming SubjectToken", resp.StatusCode, out, ReasonParameterRepeated)
 	}
 }
+
+// TestGooglePercentEncodedOptions: Google's Python library (google-auth,
+// and so gcloud) percent-encodes the options JSON once more before it
+// form-encodes the body (sts.py: urllib.parse.quote(json.dumps(...))).
+// Its workforce credential files send userProject that way, its
+// downscoped credentials the accessBoundary. The bodies below are what
+// urllib.parse.urlencode made of them; a value encoded twice over is not
+// decoded again.
+func TestGooglePercentEncodedOptions(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.OmitReason = true // serve's default: the description alone must tell
+	const (
+		userProject = "options=%257B%2522userProject%2522%253A%2520%2522my-project%2522%257D"
+		boundary    = "options=%257B%2522accessBoundary%2522%253A%2520%257B%2522accessBoundaryRules%2522%253A%2520%255B%257B%2522availableResource%2522%253A%2520%2522//storage.example/buckets/logs%2522%252C%2520%2522availablePermissions%2522%253A%2520%255B%2522inRole%253Aroles/storage.objectViewer%2522%255D%257D%255D%257D%257D"
+		twice       = "options=%25257B%252522userProject%252522%25253A%252520%252522my-project%252522%25257D"
+	)
+	for _, tc := range []struct {
+		name, options string
+		wantStatus    int
+		wantCAB       bool
+	}{
+		{"workforce userProject", userProject, 200, false},
+		{"downscoping", boundary, 200, true},
+		{"encoded twice", twice, 400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+			form := exchangeForm(tok, "audience", "//iam.googleapis.com/locations/global/workforcePools/ci/providers/github",
+				"scope", cloudPlatform, "requested_token_type", oauth2.TokenTypeAccessToken)
+			r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(form.Encode()+"&"+tc.options))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, out := do(t, r)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("got %d %v, want %d", resp.StatusCode, out, tc.wantStatus)
+			}
+			if resp.StatusCode != 200 {
+				if d, _ := out["error_description"].(string); !strings.Contains(d, "options") {
+					t.Errorf("error_description %q does not name options", d)
+				}
+				return
+			}
+			c, err := e.verify.VerifyAccessToken(t.Context(), out["access_token"].(string), stsIssuer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (c.CAB != nil) != tc.wantCAB {
+				t.Errorf("cab %v, want one: %v", c.CAB, tc.wantCAB)
+			}
+		})
+	}
+}
