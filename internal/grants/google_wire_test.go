@@ -339,3 +339,25 @@ func TestGooglePercentEncodedOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestGoogleSubjectTokenTypes: subject token types Google STS takes and
+// sts does not (AWS signed requests, SAML) are refused as the parameter
+// they are, invalid_request naming subject_token_type (docs/security.md
+// T-52), not as Google's invalid_grant for a refused credential: a user
+// moving an AWS or SAML credential file learns what to change.
+func TestGoogleSubjectTokenTypes(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.OmitReason = true // serve's default: the description alone must tell
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	for _, typ := range []string{"urn:ietf:params:aws:token-type:aws4_request", oauth2.TokenTypeSAML2} {
+		t.Run("T-52 "+typ, func(t *testing.T) {
+			form := exchangeForm(tok, "audience", "pools/ci/providers/github")
+			form.Set("subject_token_type", typ)
+			resp, out := e.post(t, PathGoogleToken, form)
+			d, _ := out["error_description"].(string)
+			if resp.StatusCode != 400 || out["error"] != oauth2.ErrorInvalidRequest || !strings.Contains(d, "subject_token_type") {
+				t.Errorf("got %d %v, want 400 invalid_request naming subject_token_type", resp.StatusCode, out)
+			}
+		})
+	}
+}

@@ -140,7 +140,9 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	case oauth2.TokenTypePAT:
 		subj, err = g.pat(ctx, req, req.SubjectToken)
 	default: // docs/security.md T-52
-		return nil, badSubject(ReasonSubjectTypeUnsupported, fmt.Errorf("subject_token_type %q", trunc(req.SubjectTokenType)))
+		// A parameter error, named as such: not a refused token, which
+		// the Google dialect would answer as invalid_grant.
+		return nil, badRequest(ReasonSubjectTypeUnsupported, fmt.Errorf("subject_token_type %q is not supported", trunc(req.SubjectTokenType)))
 	}
 	if err != nil {
 		return nil, err
