@@ -187,7 +187,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	logger := h.logger()
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(h.Interceptors...),
-		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor()),
+		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor(), nulInterceptor()),
 		readLimit(maxMessageBytes),
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
