@@ -150,11 +150,11 @@ func (s *Service) List(ctx context.Context, c Caller, in ListInput) ([]Token, st
 	if err != nil {
 		return nil, "", err
 	}
+	// 0 or less is the default, as for every gitpod.v1 List RPC
+	// (docs/api.md, "gitpod.v1 wire contract").
 	size := in.PageSize
 	switch {
-	case size < 0:
-		return nil, "", invalid("pagination.pageSize must not be negative")
-	case size == 0:
+	case size <= 0:
 		size = DefaultPageSize
 	case size > MaxPageSize:
 		size = MaxPageSize
