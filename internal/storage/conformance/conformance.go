@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UnitOfWorkKeys", testUnitOfWorkKeys},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
+		{"NULKeyNotFound", testNULKeyNotFound},
 		{"AlreadyExistsSentinels", testAlreadyExistsSentinels},
 		{"UpdaterErrorLeavesRowUnchanged", testUpdaterErrorLeavesRowUnchanged},
 		{"TimezoneRoundTrip", testTimezoneRoundTrip},

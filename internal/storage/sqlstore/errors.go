@@ -20,6 +20,10 @@ const (
 	pgForeignKeyViolation = "23503"
 	pgReadOnlyTransaction = "25006" // read_only_sql_transaction: a read-only session or a hot standby
 	pgDiskFull            = "53100"
+	// character_not_in_repertoire: a NUL character in a text parameter,
+	// which PostgreSQL cannot store. No row holds one, so a lookup by such
+	// a key finds nothing, as on SQLite (docs/security.md T-110).
+	pgNotInRepertoire = "22021"
 )
 
 // PostgreSQL SQLSTATEs of a connection refused for a reason retrying cannot
@@ -73,6 +77,8 @@ func translate(err error) error {
 		switch pgErr.Code {
 		case pgUniqueViolation:
 			return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
+		case pgNotInRepertoire:
+			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 		case pgForeignKeyViolation:
 			// A foreign key's row is missing: a provider's pool, an
 			// upstream identity's principal.

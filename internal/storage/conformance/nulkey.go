@@ -1,0 +1,30 @@
+package conformance
+
+import (
+	"context"
+	"testing"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// testNULKeyNotFound: a lookup by a key holding a NUL character (U+0000)
+// finds nothing, on every backend. No stored key holds one; PostgreSQL
+// refuses NUL in text outright, and that refusal answered as a storage
+// failure (503 and a storage error counted) where SQLite answered not
+// found, for IDs anyone may send, such as a client_id at the token
+// endpoint (docs/security.md T-110).
+func testNULKeyNotFound(t *testing.T, s storage.Store) {
+	const key = "a\x00b"
+	for _, c := range []struct {
+		name string
+		get  func(ctx context.Context) error
+	}{
+		{"GetOrganization", func(ctx context.Context) error { _, err := s.GetOrganization(ctx, key); return err }},
+		{"GetPrincipal", func(ctx context.Context) error { _, err := s.GetPrincipal(ctx, key); return err }},
+		{"GetPool", func(ctx context.Context) error { _, err := s.GetPool(ctx, key); return err }},
+		{"GetClient", func(ctx context.Context) error { _, err := s.GetClient(ctx, key); return err }},
+		{"GetUpstreamIdentity", func(ctx context.Context) error { _, err := s.GetUpstreamIdentity(ctx, key, key, key); return err }},
+	} {
+		wantErrIs(t, c.name+"(NUL)", c.get(t.Context()), storage.ErrNotFound)
+	}
+}
