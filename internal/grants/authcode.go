@@ -212,7 +212,10 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	resp := &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope}
 	if refresh {
-		if resp.RefreshToken, err = g.Refresh.issueFamily(ctx, family, client, c, ac.Scopes, aud, time.Time{}); err != nil {
+		// The family ends within its lifetime of the code's consumption,
+		// which bounds how long a replay's row must be kept (reused).
+		notAfter := now.Add(g.familyLifetime())
+		if resp.RefreshToken, err = g.Refresh.issueFamily(ctx, family, client, c, ac.Scopes, aud, notAfter); err != nil {
 			return nil, unavailable("storage_unavailable", err)
 		}
 	}
@@ -266,9 +269,24 @@ func (g *AuthorizationCode) revocationKeep() time.Duration {
 	return g.Refresh.RevocationKeep
 }
 
+// familyLifetime is the longest a refresh family the grant begins lives.
+func (g *AuthorizationCode) familyLifetime() time.Duration {
+	if g.Refresh == nil {
+		return DefaultRefreshLifetime
+	}
+	return cmpOr(g.Refresh.Lifetime, DefaultRefreshLifetime)
+}
+
 // reused handles a second presentation of a code: whatever its first
 // redemption issued is revoked, the access token by jti and the refresh
 // family whole (RFC 6749 §10.5). The refusal is audited by the handler.
+//
+// The first redemption may still be under way, its family not stored yet
+// (RevokeRefreshFamily then finds nothing to mark), so the family's
+// grant: row is what ends it: the refresh grant and introspection read it
+// on every use, and it is kept until the family has expired (its lifetime
+// from the code's consumption) and every token it minted with it
+// (docs/security.md T-116).
 func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now time.Time) error {
 	if ac.AccessJTI != "" {
 		// The access token lived at most the grant's lifetime (capped by
@@ -285,8 +303,12 @@ func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now
 		if n, err = g.Store.RevokeRefreshFamily(ctx, ac.FamilyID); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
-		// And every access token the family minted since.
-		if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(ac.FamilyID, ReasonCodeReused, now, g.revocationKeep())); err != nil {
+		// And every access token the family minted, or will mint.
+		r := tokens.GrantRevocation(ac.FamilyID, ReasonCodeReused, now, g.revocationKeep())
+		if until := storage.Now(ac.UsedAt.Add(g.familyLifetime() + tokens.RevocationKeep(g.revocationKeep()))); until.After(r.ExpiresAt) {
+			r.ExpiresAt = until
+		}
+		if err := g.Store.PutRevocation(ctx, r); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
 	}
