@@ -355,8 +355,8 @@ func TestClientChangesElsewhere(t *testing.T) {
 
 // TestGoogleOAuthTokenRefresh: Google's POST /v1/oauthtoken refresh form
 // (Google STS), with the client in HTTP Basic as Google's libraries send it,
-// judged by x/oauth2; the answer has Google STS's shape and other grant types
-// are refused there.
+// judged by x/oauth2; the answer has Google STS's shape, the refresh token
+// does not rotate, and other grant types are refused there.
 func TestGoogleOAuthTokenRefresh(t *testing.T) {
 	e := newOAuthEnv(t)
 	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read"}, []string{"https://a.example"})
@@ -369,8 +369,14 @@ func TestGoogleOAuthTokenRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh at /v1/oauthtoken: %v", err)
 	}
-	if tok.RefreshToken == rt || tok.AccessToken == "" || tok.Extra("issued_token_type") != nil || tok.Extra("expires_in") == nil {
-		t.Fatalf("refresh at /v1/oauthtoken = %+v, want a rotated pair in Google STS's shape", tok)
+	// The answer names no refresh token, as Google's: x/oauth2 keeps the
+	// one it has, which stays valid (docs/security.md T-117).
+	if tok.RefreshToken != rt || tok.AccessToken == "" || tok.Extra("refresh_token") != nil || tok.Extra("issued_token_type") != nil || tok.Extra("expires_in") == nil {
+		t.Fatalf("refresh at /v1/oauthtoken = %+v, want an access token in Google STS's shape and the same refresh token", tok)
+	}
+	tok.Expiry = time.Now().Add(-time.Minute)
+	if again, err := cfg.TokenSource(t.Context(), tok).Token(); err != nil || again.RefreshToken != rt {
+		t.Fatalf("second refresh at /v1/oauthtoken = %+v %v, want a token and the same refresh token", again, err)
 	}
 	code, _, body := e.post(t, "/v1/oauthtoken", url.Values{"grant_type": {"client_credentials"}}, e.a.ID, e.secA)
 	if code != http.StatusBadRequest || !strings.Contains(body, "unsupported_grant_type") {

@@ -40,10 +40,11 @@ var googleOAuthNames = map[string]string{
 // googleOAuth is POST /v1/oauthtoken: a form body, or the camelCase JSON
 // body of Google's generated client, with the client authenticated by
 // HTTP Basic as Google's client libraries send it (a public client sends
-// clientId). Its refresh_token form is the same rotating refresh_token
-// grant as /oauth2/token, and its authorization_code form (code,
-// code_verifier, redirect_uri) the same [AuthorizationCode] grant; a
-// handler without that grant says so. Any other grant type is refused
+// clientId). Its refresh_token form is the refresh_token grant of
+// /oauth2/token without rotation for a confidential client, as Google's
+// (rotates; docs/security.md T-117), and its authorization_code form
+// (code, code_verifier, redirect_uri) the same [AuthorizationCode] grant;
+// a handler without that grant says so. Any other grant type is refused
 // here.
 var googleOAuth = &dialect{
 	name:  "google-oauth",

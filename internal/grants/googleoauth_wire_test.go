@@ -59,7 +59,8 @@ func postOAuthToken(t *testing.T, base, id, secret string, req oauthTokenRequest
 }
 
 // TestGoogleOAuthTokenJSON: /v1/oauthtoken takes the camelCase JSON body of
-// Google's generated client (refresh grant); authorization_code with
+// Google's generated client (refresh grant, which keeps the refresh token);
+// authorization_code with
 // codeVerifier and redirectUri is parsed and refused as unsupported with a
 // message saying why. Google's generated client itself judges the same
 // calls against a real server in compat/googleapi.
@@ -93,8 +94,13 @@ func TestGoogleOAuthTokenJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/v1/oauthtoken refresh: %v", err)
 	}
-	if got.AccessToken == "" || got.RefreshToken == "" || got.TokenType != "Bearer" || got.ExpiresIn <= 0 || got.Scope != "read" {
+	// No refresh_token: at /v1/oauthtoken a confidential client's refresh
+	// token does not rotate, as Google's (docs/security.md T-117).
+	if got.AccessToken == "" || got.RefreshToken != "" || got.TokenType != "Bearer" || got.ExpiresIn <= 0 || got.Scope != "read" {
 		t.Errorf("Oauthtoken = %+v", got)
+	}
+	if again, err := postOAuthToken(t, e.srv.URL, client.ID, sec, oauthTokenRequest{GrantType: oauth2.GrantTypeRefreshToken, RefreshToken: rt}); err != nil || again.AccessToken == "" {
+		t.Errorf("the same refresh token again: %+v %v", again, err)
 	}
 	c, err := e.verify.VerifyAccessToken(ctx, got.AccessToken, stsIssuer)
 	if err != nil || c.Subject != sa.ID || time.Until(c.Expiry.Time()) > DefaultLifetime {

@@ -23,7 +23,8 @@ const (
 )
 
 // Refresh is the RFC 6749 §6 grant over opaque, digest-only refresh
-// tokens. Every use rotates the token, in one transaction with storing
+// tokens. Every use at /oauth2/token rotates the token (at Google's
+// /v1/oauthtoken it stays, see rotates), in one transaction with storing
 // its successor; presenting a rotated token again revokes its whole family
 // (RFC 9700 §4.14.2), except while the successor is unused and within
 // Grace of the rotation, when the same successor is returned so a lost

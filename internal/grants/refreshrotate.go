@@ -20,7 +20,8 @@ import (
 var errRotated = errors.New("already rotated")
 
 // Exchange implements [Grant]: verify, rotate (or honour the grace
-// window, or revoke the family on reuse), then mint. Every refusal is
+// window, or revoke the family on reuse; or, at Google's /v1/oauthtoken,
+// keep the token), then mint. Every refusal is
 // invalid_grant; a storage failure is 503 and changes nothing the client
 // could rely on.
 func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
@@ -82,12 +83,32 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		return nil, err
 	}
 	req.trace.pool, req.trace.provider, req.trace.actor = tmpl.Pool, tmpl.Provider, "client:"+client.ID
+	if !rotates(req, client) && rt.RotatedAt.IsZero() {
+		// Google's dialect: the token stays, and the answer names none
+		// (docs/design.md, "Refresh rotation").
+		req.trace.org = rt.OrgID
+		return g.mint(ctx, req, rt, "", scopes, pool, now)
+	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
 	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, now)
+}
+
+// rotates reports whether this refresh rotates the token. At Google's
+// /v1/oauthtoken a confidential client's refresh token stays the same, as
+// Google's own do: an external_account_authorized_user credential file
+// holds one refresh token for every process started from it, and a
+// rotation would make the second process's refresh a reuse that ends the
+// family for all (docs/security.md T-117). RFC 9700 §4.14.2 requires
+// rotation (or sender-constraining) of public clients' refresh tokens
+// only; a confidential client proves its secret at every refresh. A token
+// already rotated (at /oauth2/token) is still judged as a retry or a
+// reuse.
+func rotates(req *Request, client *storage.Client) bool {
+	return req.Dialect != googleOAuth.name || client.AuthMethod == oauth2.AuthMethodNone
 }
 
 // withinPool checks a refresh against its pool's ceilings as they are
