@@ -52,5 +52,5 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Hints: t.oauth.Verifier, Audit: t.audit, Logger: logger,
 	}, &authorize.Logout{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Logger: logger, Hints: t.oauth.Verifier,
-	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, Logger: logger})
+	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, CORS: t.oauth.CORS, Logger: logger})
 }

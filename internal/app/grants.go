@@ -142,6 +142,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Grants:       append([]grants.Grant{te}, oa.Grants...),
 		Clients:      oa.ClientAuth,
 		Limits:       limits.token,
+		CORS:         oa.CORS,
 		Audit:        w,
 		Logger:       logger,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/introspect"
 	"github.com/opensts/sts/internal/ratelimit"
@@ -66,6 +67,10 @@ type oauthParts struct {
 	Refresh    *grants.Refresh
 	Verifier   *tokens.Verifier
 	Mounters   []server.Mounter
+	// CORS is the registered origins of every client, shared by the
+	// token, revocation and UserInfo endpoints (docs/api.md,
+	// "Cross-origin requests").
+	CORS *cors.Origins
 }
 
 // newOAuth builds the client authenticator, the client_credentials,
@@ -116,12 +121,13 @@ func newOAuth(d oauthDeps) *oauthParts {
 	if d.Exchange != nil {
 		gs = append(gs, &grants.JWTBearer{TokenExchange: d.Exchange})
 	}
+	origins := &cors.Origins{Clients: d.Store, Logger: d.Logger, Now: d.Now}
 	return &oauthParts{
-		Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
+		CORS: origins, Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
 			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: d.PATs, Logger: d.Logger, Now: d.Now},
 			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
-				RevocationKeep: keep},
+				RevocationKeep: keep, CORS: origins},
 		},
 	}
 }

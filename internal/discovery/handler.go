@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/signer"
 )
@@ -33,11 +34,16 @@ type Handler struct {
 	Logger *slog.Logger
 }
 
-// Mount registers the three documents on mux.
+// Mount registers the three documents on mux. They carry no secret and
+// need no credential, so a browser application on any origin may read
+// them, and preflight them (docs/api.md, "Cross-origin requests").
 func (h *Handler) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+PathJWKS, h.serveJWKS)
-	mux.HandleFunc("GET "+PathOpenIDConfiguration, h.serveMetadata)
-	mux.HandleFunc("GET "+PathOAuthServer, h.serveMetadata)
+	for path, serve := range map[string]http.HandlerFunc{
+		PathJWKS: h.serveJWKS, PathOpenIDConfiguration: h.serveMetadata, PathOAuthServer: h.serveMetadata,
+	} {
+		mux.Handle("GET "+path, cors.Public(serve))
+		mux.Handle("OPTIONS "+path, cors.PublicPreflight(http.MethodGet))
+	}
 }
 
 func (h *Handler) cacheControl() string {

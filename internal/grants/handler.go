@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/clientip"
+	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
@@ -133,6 +134,11 @@ type Handler struct {
 	MaxBodyBytes int64
 	// RetryAfter is sent with 503 answers; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
+	// CORS, when set, lets a browser application read the answers of
+	// /oauth2/token at an origin its client registered (docs/api.md,
+	// "Cross-origin requests"); nil: no CORS. The Google and Confluent
+	// dialects never answer CORS.
+	CORS *cors.Origins
 
 	byType map[string]Grant
 }
@@ -144,7 +150,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	for _, g := range h.Grants {
 		h.byType[g.Type()] = g
 	}
-	mux.Handle("POST "+PathToken, h.serve(standard))
+	mux.Handle("POST "+PathToken, h.CORS.Wrap(h.serve(standard)))
+	if h.CORS != nil {
+		mux.Handle("OPTIONS "+PathToken, h.CORS.Preflight(http.MethodPost))
+	}
 	mux.Handle("POST "+PathGoogleToken, h.serve(google))
 	mux.Handle("POST "+PathConfluentToken, h.serve(confluent))
 	mux.Handle(PathConfluentToken, confluentMethodNotAllowed())
@@ -238,6 +247,14 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 	}
 	if client == nil && g.ClientAuth() == ClientAuthRequired {
 		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
+	}
+	// The answer is readable at an origin of the authenticated client, or
+	// of the public client the request names (the authenticator has
+	// checked it is one), refusals included.
+	if client != nil {
+		cors.Allow(r.Context(), client.ID)
+	} else if h.Clients != nil {
+		cors.Allow(r.Context(), req.form.Get("client_id"))
 	}
 	if client != nil {
 		rate.client = client.ID

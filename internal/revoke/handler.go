@@ -12,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/clientip"
+	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
@@ -55,8 +56,13 @@ type Handler struct {
 	RevocationKeep time.Duration
 	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// CORS, when set, lets a browser application read the RFC 7009
+	// answer at an origin its client registered (docs/api.md,
+	// "Cross-origin requests"); nil: no CORS. The leak-report endpoint
+	// never answers CORS.
+	CORS   *cors.Origins
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // LeakRule is the leak-report limit per source IP: 5 at once, then one
@@ -68,7 +74,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	if h.LeakLimiter == nil {
 		h.LeakLimiter = ratelimit.NewMemory(LeakRule(), ratelimit.MemoryOptions{Now: h.Now})
 	}
-	mux.HandleFunc("POST "+Path, h.revoke)
+	mux.Handle("POST "+Path, h.CORS.Wrap(http.HandlerFunc(h.revoke)))
+	if h.CORS != nil {
+		mux.Handle("OPTIONS "+Path, h.CORS.Preflight(http.MethodPost))
+	}
 	mux.HandleFunc("POST "+PathLeak, h.leak)
 }
 
@@ -97,6 +106,14 @@ func (h *Handler) revokeForm(r *http.Request, form url.Values, who audit.Caller)
 	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Optional)
 	if err != nil {
 		return err // 401 invalid_client (docs/security.md T-09)
+	}
+	// The answer is readable at an origin of the authenticated client, or
+	// of the public client the request names (Authenticate has checked it
+	// is one).
+	if res != nil {
+		cors.Allow(r.Context(), res.Client.ID)
+	} else {
+		cors.Allow(r.Context(), form.Get("client_id"))
 	}
 	token := form.Get("token")
 	if res == nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -28,13 +29,21 @@ type Verifier interface {
 type Handler struct {
 	Tokens     Verifier
 	Principals storage.PrincipalStore
-	Logger     *slog.Logger
+	// CORS, when set, lets a browser application read the answer at an
+	// origin the token's client registered (docs/api.md, "Cross-origin
+	// requests"); nil: no CORS.
+	CORS   *cors.Origins
+	Logger *slog.Logger
 }
 
 // Mount implements server.Mounter.
 func (h *Handler) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+Path, h.serve)
-	mux.HandleFunc("POST "+Path, h.serve)
+	serve := h.CORS.Wrap(http.HandlerFunc(h.serve))
+	mux.Handle("GET "+Path, serve)
+	mux.Handle("POST "+Path, serve)
+	if h.CORS != nil {
+		mux.Handle("OPTIONS "+Path, h.CORS.Preflight(http.MethodGet, http.MethodPost))
+	}
 }
 
 // Claims is the answer: the ID token's claims about the principal, for
@@ -68,6 +77,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is not valid")
 		return
 	}
+	// Readable at an origin of the client the token was issued to.
+	cors.Allow(ctx, c.ClientID)
 	if !slices.Contains(strings.Fields(c.Scope), "openid") {
 		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope")
 		return
