@@ -23,6 +23,10 @@ type Client struct {
 	// RedirectURIs are the exact redirect URIs of the authorization_code
 	// grant (docs/api.md, "Authorization code").
 	RedirectURIs []string
+	// PKCEOptional lets a confidential client use the authorization_code
+	// grant without PKCE (require_pkce false in the API). The zero value
+	// requires PKCE; a public client never has it (docs/security.md T-90).
+	PKCEOptional bool
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time

@@ -26,7 +26,7 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 	a2 := clientRecord(a1.OrgID, a1.PrincipalID)
 	a2.AuthMethod = "client_secret_basic"
 	a2.JWKS, a2.JWKSURI, a2.GrantTypes, a2.Pools, a2.Audiences, a2.Scopes = nil, "", nil, nil, nil, nil
-	a2.Disabled = false
+	a2.Disabled, a2.PKCEOptional = false, false
 	mustNil(t, "CreateClient(minimal)", s.CreateClient(ctx, a2))
 	b1 := newClient(t, s)
 
@@ -53,6 +53,7 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 	upd.Pools = []string{storage.NewID()}
 	upd.Scopes = append(slices.Clone(a1.Scopes), "admin")
 	upd.Disabled = false
+	upd.PKCEOptional = false // back to requiring PKCE (docs/security.md T-90)
 	upd.UpdatedAt = a1.UpdatedAt.Add(time.Minute)
 	err = s.UpdateClient(ctx, a1.ID, func(old storage.Client) (storage.Client, error) {
 		diff(t, "UpdateClient updater's old row", a1, old)

@@ -161,6 +161,7 @@ func clientRecord(orgID, principalID string) storage.Client {
 		Audiences:    []string{"api://a", "api://b"},
 		Scopes:       []string{"read", "write"},
 		RedirectURIs: []string{"https://app.example.com/callback", "http://127.0.0.1:8080/cb?x=" + odd("y")},
+		PKCEOptional: true,
 		Disabled:     true,
 		CreatedAt:    t0.Add(-time.Hour),
 		UpdatedAt:    t0,

@@ -8,20 +8,20 @@ import (
 )
 
 const clientColumns = `id, org_id, principal_id, name, auth_method, secret_digest, jwks, jwks_uri,
-	grant_types, pools, audiences, scopes, disabled, created_at, updated_at, redirect_uris`
+	grant_types, pools, audiences, scopes, disabled, created_at, updated_at, redirect_uris, pkce_optional`
 
 func scanClient(r rowScanner) (storage.Client, error) {
 	var c storage.Client
 	err := r.Scan(&c.ID, &c.OrgID, &c.PrincipalID, &c.Name, &c.AuthMethod, &c.SecretDigest, &c.JWKS, &c.JWKSURI,
 		jsonCol{&c.GrantTypes}, jsonCol{&c.Pools}, jsonCol{&c.Audiences}, jsonCol{&c.Scopes}, &c.Disabled,
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, jsonCol{&c.RedirectURIs})
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, jsonCol{&c.RedirectURIs}, &c.PKCEOptional)
 	return c, err
 }
 
 func (s *Store) clientArgs(c storage.Client) []any {
 	return []any{c.ID, c.OrgID, c.PrincipalID, c.Name, c.AuthMethod, c.SecretDigest, c.JWKS, c.JWKSURI,
 		strs(c.GrantTypes), strs(c.Pools), strs(c.Audiences), strs(c.Scopes), c.Disabled,
-		s.ts(c.CreatedAt), s.ts(c.UpdatedAt), strs(c.RedirectURIs)}
+		s.ts(c.CreatedAt), s.ts(c.UpdatedAt), strs(c.RedirectURIs), c.PKCEOptional}
 }
 
 // CreateClient implements storage.ClientStore.
@@ -31,7 +31,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 
 func (s *Store) createClient(ctx context.Context, db execer, c storage.Client) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, s.clientArgs(c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, s.clientArgs(c)...)
 	return s.fail("create client", err)
 }
 
@@ -66,7 +66,8 @@ func (s *Store) updateClient(ctx context.Context, tx *sql.Tx, id string, fn func
 			c.ID = id
 			return execOne(ctx, tx, `UPDATE clients SET org_id = $2, principal_id = $3, name = $4, auth_method = $5,
 				secret_digest = $6, jwks = $7, jwks_uri = $8, grant_types = $9, pools = $10, audiences = $11,
-				scopes = $12, disabled = $13, created_at = $14, updated_at = $15, redirect_uris = $16 WHERE id = $1`, s.clientArgs(c)...)
+				scopes = $12, disabled = $13, created_at = $14, updated_at = $15, redirect_uris = $16,
+				pkce_optional = $17 WHERE id = $1`, s.clientArgs(c)...)
 		})
 }
 

@@ -1,0 +1,8 @@
+-- A confidential client may be registered to use the authorization_code
+-- grant without PKCE (require_pkce false); every existing client keeps
+-- requiring it (docs/security.md T-90).
+-- +goose Up
+ALTER TABLE clients ADD COLUMN pkce_optional BOOLEAN NOT NULL DEFAULT false;
+
+-- +goose Down
+ALTER TABLE clients DROP COLUMN pkce_optional;
