@@ -96,7 +96,7 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 		OrgID: req.GetOrganizationId(), PrincipalID: req.GetPrincipalId(), Name: req.GetName(), AuthMethod: method,
 		Keys:       clientsvc.Keys{JWKS: []byte(req.GetJwks()), JWKSURI: req.GetJwksUri()},
 		GrantTypes: req.GetGrantTypes(), Pools: req.GetPools(), Audiences: req.GetAudiences(), Scopes: req.GetScopes(),
-		RedirectURIs: req.GetRedirectUris(),
+		RedirectURIs: req.GetRedirectUris(), RequirePKCE: req.RequirePkce,
 	})
 	if err != nil {
 		return nil, err
@@ -161,6 +161,7 @@ func ClientUpdateInput(req *stsv1.UpdateClientRequest) clientsvc.UpdateInput {
 	}
 	in.GrantTypes, in.Pools, in.Audiences, in.Scopes = list(req.GetGrantTypes()), list(req.GetPools()), list(req.GetAudiences()), list(req.GetScopes())
 	in.RedirectURIs = list(req.GetRedirectUris())
+	in.RequirePKCE = req.RequirePkce
 	switch k := req.GetKeys().(type) {
 	case *stsv1.UpdateClientRequest_Jwks:
 		in.Keys = &clientsvc.Keys{JWKS: []byte(k.Jwks)}
@@ -225,6 +226,6 @@ func clientToProto(c storage.Client) *stsv1.Client {
 		AuthMethod: authMethodToProto[c.AuthMethod], HasSecret: len(c.SecretDigest) > 0,
 		Jwks: string(c.JWKS), JwksUri: c.JWKSURI,
 		GrantTypes: c.GrantTypes, Pools: c.Pools, Audiences: c.Audiences, Scopes: c.Scopes, RedirectUris: c.RedirectURIs,
-		Disabled: c.Disabled, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt),
+		Disabled: c.Disabled, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), RequirePkce: !c.PKCEOptional,
 	}
 }

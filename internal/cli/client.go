@@ -82,7 +82,7 @@ type directClients struct{ svc *clients.Service }
 func (d directClients) create(ctx context.Context, req *stsv1.CreateClientRequest) (*stsv1.Client, string, error) {
 	in := clients.CreateInput{OrgID: req.GetOrganizationId(), PrincipalID: req.GetPrincipalId(), Name: req.GetName(),
 		AuthMethod: enumWord(req.GetAuthMethod()), GrantTypes: req.GetGrantTypes(), Pools: req.GetPools(),
-		Audiences: req.GetAudiences(), Scopes: req.GetScopes(), RedirectURIs: req.GetRedirectUris(),
+		Audiences: req.GetAudiences(), Scopes: req.GetScopes(), RedirectURIs: req.GetRedirectUris(), RequirePKCE: req.RequirePkce,
 		Keys: clients.Keys{JWKS: []byte(req.GetJwks()), JWKSURI: req.GetJwksUri()}}
 	if req.GetJwks() == "" {
 		in.Keys.JWKS = nil
@@ -139,7 +139,7 @@ func (d directClients) delete(ctx context.Context, id string) error {
 func newClientCmd() *cobra.Command {
 	cmd := adminNoun(&cobra.Command{Use: "client", Short: "Manage OAuth clients (a service account's credentials)"})
 	var org, principal, jwksFile, authMethod string
-	var public bool
+	var public, requirePKCE bool
 	req := &stsv1.CreateClientRequest{}
 	create := &cobra.Command{
 		Use: "create --org ORG --principal SA", Short: "Register a client; a client secret is printed once", Args: cobra.NoArgs,
@@ -168,6 +168,9 @@ func newClientCmd() *cobra.Command {
 				return usageError{fmt.Errorf("--auth-method %q: want client_secret_basic, client_secret_post, private_key_jwt or none", authMethod)}
 			}
 			req.AuthMethod = stsv1.ClientAuthMethod(m)
+			if set("require-pkce") {
+				req.RequirePkce = &requirePKCE
+			}
 			if jwksFile != "" {
 				b, err := readJWKSFile(jwksFile)
 				if err != nil {
@@ -211,10 +214,14 @@ func newClientCmd() *cobra.Command {
 	f.StringSliceVar(&req.Scopes, "scope", nil, "scopes the client may obtain (repeatable)")
 	f.StringSliceVar(&req.RedirectUris, "redirect-uri", nil, "exact redirect URI of the authorization_code grant (https, or http to 127.0.0.1/localhost; repeatable); without --grant-type the client gets authorization_code (and refresh_token unless --public)")
 	f.BoolVar(&public, "public", false, "a public client (auth method none): no secret, PKCE only")
+	f.BoolVar(&requirePKCE, "require-pkce", true, requirePKCEUsage)
 	cmd.AddCommand(create, clientListCmd(), clientShowCmd(), clientUpdateCmd(), clientEnableCmd(true), clientEnableCmd(false),
 		clientRotateCmd(), clientDeleteCmd())
 	return cmd
 }
+
+// requirePKCEUsage is the help of --require-pkce (docs/security.md T-90).
+const requirePKCEUsage = "authorization requests must carry an S256 code_challenge; --require-pkce=false lets a confidential client omit PKCE (then a nonce is required with openid), refused for a public client"
 
 // printSecret prints a client with its new secret: in JSON the client
 // object with the secret beside it ({"client": …, "clientSecret": …}),
@@ -299,8 +306,8 @@ func printClient(cmd *cobra.Command, c *stsv1.Client) error {
 	if j, _ := outputJSON(cmd); j {
 		return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\nredirect_uris: %v\ndisabled: %v\n",
+	fmt.Fprintf(cmd.OutOrStdout(), "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\nredirect_uris: %v\nrequire_pkce: %v\ndisabled: %v\n",
 		c.GetId(), c.GetOrganizationId(), c.GetPrincipalId(), c.GetName(), enumWord(c.GetAuthMethod()), c.GetHasSecret(), c.GetJwksUri(),
-		c.GetGrantTypes(), c.GetPools(), c.GetAudiences(), c.GetScopes(), c.GetRedirectUris(), c.GetDisabled())
+		c.GetGrantTypes(), c.GetPools(), c.GetAudiences(), c.GetScopes(), c.GetRedirectUris(), c.GetRequirePkce(), c.GetDisabled())
 	return nil
 }

@@ -161,7 +161,48 @@ func testServeClientServiceAPI(t *testing.T) {
 		!strings.Contains(out, "auth_method: none") {
 		t.Errorf("client show of the public client = %d %q", code, out)
 	}
-	for _, id := range []string{pub.GetClient().GetId(), cliPub} {
+	// require_pkce (docs/security.md T-90): true by default, false only
+	// for a confidential client, through the API and the CLI.
+	if !pub.GetClient().GetRequirePkce() {
+		t.Errorf("a client created without require_pkce: %v, want require_pkce true", pub.GetClient())
+	}
+	_, err = cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: orgID, PrincipalId: saID, Name: "spa2",
+		AuthMethod: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_NONE, GrantTypes: []string{"authorization_code"},
+		RedirectUris: []string{"https://app.example/cb"}, RequirePkce: new(false)})
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "require_pkce") {
+		t.Errorf("CreateClient(public, require_pkce false): %v, want InvalidArgument naming require_pkce", err)
+	}
+	if _, err := cs.UpdateClient(ctx, &stsv1.UpdateClientRequest{ClientId: pub.GetClient().GetId(), RequirePkce: new(false)}); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "require_pkce") {
+		t.Errorf("UpdateClient(public, require_pkce false): %v, want InvalidArgument naming require_pkce", err)
+	}
+	proxy, err := cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: orgID, PrincipalId: saID, Name: "proxy",
+		GrantTypes: []string{"authorization_code"}, RedirectUris: []string{"https://proxy.example/oauth2/callback"}, RequirePkce: new(false)})
+	if err != nil || proxy.GetClient().GetRequirePkce() {
+		t.Errorf("CreateClient(confidential, require_pkce false) = %v, %v", proxy, err)
+	}
+	if u, err := cs.UpdateClient(ctx, &stsv1.UpdateClientRequest{ClientId: proxy.GetClient().GetId(), RequirePkce: new(true)}); err != nil || !u.GetClient().GetRequirePkce() {
+		t.Errorf("UpdateClient(require_pkce true) = %v, %v", u, err)
+	}
+	if code, _, errOut = runCLI(t, "client", "update", "--data-dir", dir, cliPub, "--require-pkce=false"); code == 0 || !strings.Contains(errOut, "require_pkce") {
+		t.Errorf("client update --require-pkce=false of a public client = %d %q, want refused naming require_pkce", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", saID, "--public",
+		"--redirect-uri", "http://127.0.0.1:8400/cb", "--require-pkce=false"); code == 0 || !strings.Contains(errOut, "require_pkce") {
+		t.Errorf("client create --public --require-pkce=false = %d %q, want refused naming require_pkce", code, errOut)
+	}
+	code, out, errOut = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", saID,
+		"--redirect-uri", "https://proxy.example/oauth2/callback", "--require-pkce=false")
+	cliProxy := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(out, "client_id: "), "\n", 2)[0])
+	if code != 0 || cliProxy == "" {
+		t.Fatalf("client create --require-pkce=false = %d %q %q", code, out, errOut)
+	}
+	if code, out, _ = runCLI(t, "client", "show", "--data-dir", dir, cliProxy); code != 0 || !strings.Contains(out, "require_pkce: false") {
+		t.Errorf("client show of a client without PKCE = %d %q", code, out)
+	}
+	if code, out, _ = runCLI(t, "client", "show", "--data-dir", dir, cliPub); code != 0 || !strings.Contains(out, "require_pkce: true") {
+		t.Errorf("client show of the public client = %d %q, want require_pkce: true", code, out)
+	}
+	for _, id := range []string{pub.GetClient().GetId(), cliPub, proxy.GetClient().GetId(), cliProxy} {
 		if _, err := cs.DeleteClient(ctx, &stsv1.DeleteClientRequest{ClientId: id}); err != nil {
 			t.Errorf("DeleteClient: %v", err)
 		}

@@ -75,7 +75,8 @@ func updateClient(cmd *cobra.Command, req *stsv1.UpdateClientRequest) error {
 func clientUpdateCmd() *cobra.Command {
 	var name, jwksFile, jwksURI string
 	var grants, pools, auds, scopes, redirects []string
-	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes, redirect URIs or keys", Args: cobra.ExactArgs(1),
+	var requirePKCE bool
+	cmd := &cobra.Command{Use: "update ID", Short: "Change a client's name, grant types, pools, audiences, scopes, redirect URIs, PKCE requirement or keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set := cmd.Flags().Changed
 			req := &stsv1.UpdateClientRequest{ClientId: args[0]}
@@ -90,6 +91,9 @@ func clientUpdateCmd() *cobra.Command {
 			}
 			req.GrantTypes, req.Pools, req.Audiences, req.Scopes = list("grant-type", grants), list("pool", pools), list("audience", auds), list("scope", scopes)
 			req.RedirectUris = list("redirect-uri", redirects)
+			if set("require-pkce") {
+				req.RequirePkce = &requirePKCE
+			}
 			switch {
 			case set("jwks-file") && set("jwks-uri"):
 				return usageError{errors.New("give one of --jwks-file and --jwks-uri")}
@@ -113,6 +117,7 @@ func clientUpdateCmd() *cobra.Command {
 	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (repeatable; replaces)")
 	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (repeatable; replaces)")
 	f.StringSliceVar(&redirects, "redirect-uri", nil, "exact redirect URIs of the authorization_code grant (repeatable; replaces)")
+	f.BoolVar(&requirePKCE, "require-pkce", true, requirePKCEUsage)
 	return cmd
 }
 

@@ -27,6 +27,10 @@ type CreateInput struct {
 	// RedirectURIs are required with the authorization_code grant and
 	// matched exactly (checkRedirectURIs).
 	RedirectURIs []string
+	// RequirePKCE false lets a confidential client use the
+	// authorization_code grant without PKCE; nil means true. A public
+	// client cannot set it false (checkRequirePKCE).
+	RequirePKCE *bool
 }
 
 // Create validates in, stores the client and returns it with its secret
@@ -57,7 +61,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 		if err := tx.CreateClient(ctx, cl); err != nil {
 			return storageErr(err, "client")
 		}
-		if err := tx.AppendAudit(ctx, c.Event(s.now(), cl.OrgID, ActionCreate, "client:"+cl.ID, "success", "auth_method="+cl.AuthMethod)); err != nil {
+		if err := tx.AppendAudit(ctx, c.Event(s.now(), cl.OrgID, ActionCreate, "client:"+cl.ID, "success", createDetail(cl))); err != nil {
 			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		return nil
@@ -116,7 +120,23 @@ func checkCreate(in CreateInput) (storage.Client, error) {
 	if cl.RedirectURIs, err = checkRedirectURIs(in.RedirectURIs, cl.GrantTypes); err != nil {
 		return cl, err
 	}
+	if in.RequirePKCE != nil {
+		if err := checkRequirePKCE(cl.AuthMethod, *in.RequirePKCE); err != nil {
+			return cl, err
+		}
+		cl.PKCEOptional = !*in.RequirePKCE
+	}
 	return cl, nil
+}
+
+// createDetail is the audit detail of a creation: the auth method, and
+// the PKCE opt-out when there is one (docs/security.md T-90).
+func createDetail(cl storage.Client) string {
+	d := "auth_method=" + cl.AuthMethod
+	if cl.PKCEOptional {
+		d += " require_pkce=false"
+	}
+	return d
 }
 
 // checkPrincipal: the organization exists and the principal is an enabled
@@ -187,6 +207,9 @@ type UpdateInput struct {
 	Keys       *Keys
 	// RedirectURIs replaces the redirect URIs.
 	RedirectURIs *[]string
+	// RequirePKCE sets whether the authorization_code grant needs PKCE;
+	// false is refused for a public client (checkRequirePKCE).
+	RequirePKCE *bool
 }
 
 // fields names the fields in sets, for messages and the audit trail.
@@ -198,7 +221,7 @@ func (in UpdateInput) fields() []string {
 	}{
 		{"name", in.Name != nil}, {"disabled", in.Disabled != nil}, {"grant_types", in.GrantTypes != nil},
 		{"pools", in.Pools != nil}, {"audiences", in.Audiences != nil}, {"scopes", in.Scopes != nil},
-		{"keys", in.Keys != nil}, {"redirect_uris", in.RedirectURIs != nil},
+		{"keys", in.Keys != nil}, {"redirect_uris", in.RedirectURIs != nil}, {"require_pkce", in.RequirePKCE != nil},
 	} {
 		if f.set {
 			out = append(out, f.name)
@@ -265,6 +288,9 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 	if in.Disabled != nil {
 		detail += map[bool]string{true: "; disabled", false: "; enabled"}[*in.Disabled]
 	}
+	if in.RequirePKCE != nil {
+		detail += map[bool]string{true: "; require_pkce=true", false: "; require_pkce=false"}[*in.RequirePKCE]
+	}
 	var out storage.Client
 	err = s.changeAudited(ctx, id, ActionUpdate, detail, &out, func(cl storage.Client) (storage.Client, error) {
 		if in.Keys != nil && cl.AuthMethod != oauth2.AuthMethodPrivateKeyJWT {
@@ -296,6 +322,14 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		}
 		if in.RedirectURIs != nil {
 			cl.RedirectURIs = redirects
+		}
+		if in.RequirePKCE != nil {
+			// The auth method never changes, so a client that may omit
+			// PKCE stays confidential.
+			if err := checkRequirePKCE(cl.AuthMethod, *in.RequirePKCE); err != nil {
+				return cl, err
+			}
+			cl.PKCEOptional = !*in.RequirePKCE
 		}
 		// The grant and its redirect URIs are judged together, whichever
 		// of them changed.

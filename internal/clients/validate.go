@@ -66,6 +66,17 @@ func checkPublicGrants(method string, grants []string) error {
 	return nil
 }
 
+// checkRequirePKCE refuses require_pkce false for a public client: RFC
+// 9700 §2.1.1 requires PKCE of every public client and only recommends it
+// for a confidential one, which then binds its codes with the OpenID
+// Connect nonce (docs/security.md T-90).
+func checkRequirePKCE(method string, require bool) error {
+	if !require && method == oauth2.AuthMethodNone {
+		return invalid("require_pkce: a public client (auth_method none) must use PKCE; only a confidential client may set require_pkce false (RFC 9700 §2.1.1)")
+	}
+	return nil
+}
+
 // UsesSecret reports whether clients of auth method m authenticate with a
 // client secret.
 func UsesSecret(m string) bool {

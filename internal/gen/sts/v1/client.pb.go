@@ -112,7 +112,11 @@ type Client struct {
 	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// redirect_uris are the exact redirect URIs of the authorization_code
 	// grant.
-	RedirectUris  []string `protobuf:"bytes,16,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	RedirectUris []string `protobuf:"bytes,16,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// require_pkce is false only for a confidential client allowed to use
+	// the authorization_code grant without PKCE; then an authorization
+	// request with the openid scope must carry a nonce.
+	RequirePkce   bool `protobuf:"varint,17,opt,name=require_pkce,json=requirePkce,proto3" json:"require_pkce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -259,6 +263,13 @@ func (x *Client) GetRedirectUris() []string {
 	return nil
 }
 
+func (x *Client) GetRequirePkce() bool {
+	if x != nil {
+		return x.RequirePkce
+	}
+	return false
+}
+
 type CreateClientRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
@@ -282,7 +293,13 @@ type CreateClientRequest struct {
 	// redirect_uris are required with the authorization_code grant: absolute
 	// https URLs (plain http only to a loopback host) without fragment,
 	// matched exactly.
-	RedirectUris  []string `protobuf:"bytes,11,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	RedirectUris []string `protobuf:"bytes,11,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// require_pkce defaults to true: every authorization request carries an
+	// S256 code_challenge. false lets a confidential client (not auth method
+	// NONE) leave PKCE out, for relying parties that do not send it (RFC
+	// 9700 §2.1.1); a request that does carry a challenge is still bound to
+	// it.
+	RequirePkce   *bool `protobuf:"varint,12,opt,name=require_pkce,json=requirePkce,proto3,oneof" json:"require_pkce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -392,6 +409,13 @@ func (x *CreateClientRequest) GetRedirectUris() []string {
 		return x.RedirectUris
 	}
 	return nil
+}
+
+func (x *CreateClientRequest) GetRequirePkce() bool {
+	if x != nil && x.RequirePkce != nil {
+		return *x.RequirePkce
+	}
+	return false
 }
 
 type CreateClientResponse struct {
@@ -684,6 +708,9 @@ type UpdateClientRequest struct {
 	Scopes     *StringList            `protobuf:"bytes,7,opt,name=scopes,proto3" json:"scopes,omitempty"`
 	// redirect_uris replaces the redirect URIs.
 	RedirectUris *StringList `protobuf:"bytes,10,opt,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// require_pkce: see CreateClientRequest; false is refused for a public
+	// client.
+	RequirePkce *bool `protobuf:"varint,11,opt,name=require_pkce,json=requirePkce,proto3,oneof" json:"require_pkce,omitempty"`
 	// keys replaces the registered keys of a private_key_jwt client:
 	// setting one clears the other.
 	//
@@ -780,6 +807,13 @@ func (x *UpdateClientRequest) GetRedirectUris() *StringList {
 		return x.RedirectUris
 	}
 	return nil
+}
+
+func (x *UpdateClientRequest) GetRequirePkce() bool {
+	if x != nil && x.RequirePkce != nil {
+		return *x.RequirePkce
+	}
+	return false
 }
 
 func (x *UpdateClientRequest) GetKeys() isUpdateClientRequest_Keys {
@@ -1048,7 +1082,7 @@ var File_sts_v1_client_proto protoreflect.FileDescriptor
 
 const file_sts_v1_client_proto_rawDesc = "" +
 	"\n" +
-	"\x13sts/v1/client.proto\x12\x06sts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x04\n" +
+	"\x13sts/v1/client.proto\x12\x06sts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x04\n" +
 	"\x06Client\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12!\n" +
@@ -1071,7 +1105,8 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12#\n" +
-	"\rredirect_uris\x18\x10 \x03(\tR\fredirectUris\"\xf1\x02\n" +
+	"\rredirect_uris\x18\x10 \x03(\tR\fredirectUris\x12!\n" +
+	"\frequire_pkce\x18\x11 \x01(\bR\vrequirePkce\"\xaa\x03\n" +
 	"\x13CreateClientRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12!\n" +
 	"\fprincipal_id\x18\x02 \x01(\tR\vprincipalId\x12\x12\n" +
@@ -1086,7 +1121,9 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\taudiences\x18\t \x03(\tR\taudiences\x12\x16\n" +
 	"\x06scopes\x18\n" +
 	" \x03(\tR\x06scopes\x12#\n" +
-	"\rredirect_uris\x18\v \x03(\tR\fredirectUris\"c\n" +
+	"\rredirect_uris\x18\v \x03(\tR\fredirectUris\x12&\n" +
+	"\frequire_pkce\x18\f \x01(\bH\x00R\vrequirePkce\x88\x01\x01B\x0f\n" +
+	"\r_require_pkce\"c\n" +
 	"\x14CreateClientResponse\x12&\n" +
 	"\x06client\x18\x01 \x01(\v2\x0e.sts.v1.ClientR\x06client\x12#\n" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"/\n" +
@@ -1100,7 +1137,7 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\aclients\x18\x01 \x03(\v2\x0e.sts.v1.ClientR\aclients\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xb3\x03\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xec\x03\n" +
 	"\x13UpdateClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1f\n" +
@@ -1111,12 +1148,14 @@ const file_sts_v1_client_proto_rawDesc = "" +
 	"\taudiences\x18\x06 \x01(\v2\x12.sts.v1.StringListR\taudiences\x12*\n" +
 	"\x06scopes\x18\a \x01(\v2\x12.sts.v1.StringListR\x06scopes\x127\n" +
 	"\rredirect_uris\x18\n" +
-	" \x01(\v2\x12.sts.v1.StringListR\fredirectUris\x12\x14\n" +
+	" \x01(\v2\x12.sts.v1.StringListR\fredirectUris\x12&\n" +
+	"\frequire_pkce\x18\v \x01(\bH\x03R\vrequirePkce\x88\x01\x01\x12\x14\n" +
 	"\x04jwks\x18\b \x01(\tH\x00R\x04jwks\x12\x1b\n" +
 	"\bjwks_uri\x18\t \x01(\tH\x00R\ajwksUriB\x06\n" +
 	"\x04keysB\a\n" +
 	"\x05_nameB\v\n" +
-	"\t_disabled\">\n" +
+	"\t_disabledB\x0f\n" +
+	"\r_require_pkce\">\n" +
 	"\x14UpdateClientResponse\x12&\n" +
 	"\x06client\x18\x01 \x01(\v2\x0e.sts.v1.ClientR\x06client\"8\n" +
 	"\x19RotateClientSecretRequest\x12\x1b\n" +
@@ -1212,6 +1251,7 @@ func file_sts_v1_client_proto_init() {
 	if File_sts_v1_client_proto != nil {
 		return
 	}
+	file_sts_v1_client_proto_msgTypes[1].OneofWrappers = []any{}
 	file_sts_v1_client_proto_msgTypes[8].OneofWrappers = []any{
 		(*UpdateClientRequest_Jwks)(nil),
 		(*UpdateClientRequest_JwksUri)(nil),
