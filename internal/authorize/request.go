@@ -44,7 +44,11 @@ func (q *request) values() url.Values {
 	v := url.Values{
 		"client_id": {q.client.ID}, "redirect_uri": {q.redirectURI}, "response_type": {"code"},
 		"scope": {strings.Join(q.scopes, " ")}, "state": {q.state}, "nonce": {q.nonce},
-		"code_challenge": {q.challenge}, "code_challenge_method": {"S256"}, "prompt": {q.prompt()},
+		"prompt": {q.prompt()},
+	}
+	if q.challenge != "" {
+		v.Set("code_challenge", q.challenge)
+		v.Set("code_challenge_method", "S256")
 	}
 	if q.maxAge >= 0 {
 		v.Set("max_age", strconv.Itoa(q.maxAge))
@@ -147,17 +151,8 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if m := v.Get("response_mode"); m != "" && m != "query" {
 		return q, nil, &redirectError{"invalid_request", "response_mode must be query"}
 	}
-	// PKCE S256 for every client; plain is refused (docs/security.md T-90).
-	switch v.Get("code_challenge_method") {
-	case "S256":
-	case "":
-		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge and code_challenge_method=S256 are required (PKCE)"}
-	default:
-		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge_method must be S256"}
-	}
-	q.challenge = v.Get("code_challenge")
-	if !challengeOK(q.challenge) {
-		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "code_challenge must be 43 base64url characters (S256)"}
+	if e := q.pkce(v); e != nil {
+		return q, nil, e
 	}
 	selectAccount := false
 	for p := range strings.FieldsSeq(v.Get("prompt")) {
@@ -209,6 +204,11 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 			q.scopes = append(q.scopes, s)
 		}
 	}
+	// Without PKCE the nonce is what binds the code to the relying
+	// party's session (RFC 9700 §2.1.1, OIDC Core §3.1.2.1).
+	if q.challenge == "" && q.nonce == "" && slices.Contains(q.scopes, scopeOpenID) {
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "nonce is required with the openid scope when PKCE is not used"}
+	}
 	if raw := v.Get("id_token_hint"); raw != "" {
 		// OIDC Core §3.1.2.1: the hint names the person the request is
 		// for; one we did not issue is refused rather than ignored (an
@@ -221,6 +221,42 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
+}
+
+// scopeOpenID is the scope that asks for an ID token.
+const scopeOpenID = "openid"
+
+// pkce judges the PKCE parameters: S256 only, plain refused, and a
+// request without them only from a confidential client registered with
+// require_pkce false. A request that carries a challenge is bound to it
+// whatever the client's setting (docs/security.md T-90).
+func (q *request) pkce(v url.Values) *redirectError {
+	switch v.Get("code_challenge_method") {
+	case "S256":
+	case "":
+		if v.Has("code_challenge") {
+			// RFC 7636 §4.3: no method means plain.
+			return &redirectError{oauth2.ErrorInvalidRequest, "code_challenge_method must be S256"}
+		}
+		if pkceOptional(&q.client) {
+			return nil
+		}
+		return &redirectError{oauth2.ErrorInvalidRequest, "code_challenge and code_challenge_method=S256 are required (PKCE)"}
+	default:
+		return &redirectError{oauth2.ErrorInvalidRequest, "code_challenge_method must be S256"}
+	}
+	q.challenge = v.Get("code_challenge")
+	if !challengeOK(q.challenge) {
+		return &redirectError{oauth2.ErrorInvalidRequest, "code_challenge must be 43 base64url characters (S256)"}
+	}
+	return nil
+}
+
+// pkceOptional reports whether c may leave PKCE out: a confidential
+// client registered with require_pkce false. The auth method is checked
+// again here, whatever the stored row says.
+func pkceOptional(c *storage.Client) bool {
+	return c.PKCEOptional && c.AuthMethod != oauth2.AuthMethodNone
 }
 
 // verifyHint verifies an id_token_hint with h.Hints.

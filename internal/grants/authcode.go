@@ -46,7 +46,9 @@ type AuthCodeStore interface {
 	storage.RefreshTokenStore
 }
 
-// AuthorizationCode is the RFC 6749 §4.1.3 grant with PKCE (RFC 7636): it
+// AuthorizationCode is the RFC 6749 §4.1.3 grant with PKCE (RFC 7636),
+// which a confidential client registered with require_pkce false may
+// leave out (docs/security.md T-90): it
 // redeems a code issued by GET /oauth2/authorize (internal/authorize) for
 // an access token, a refresh token when the client holds the
 // refresh_token grant (the same rotating families as [Refresh]), and an ID
@@ -124,10 +126,11 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	switch {
 	case code == "":
 		return nil, badRequest(ReasonParameterMissing, errors.New("code is required with grant_type authorization_code"))
-	case verifier == "":
-		// PKCE is mandatory for every client (docs/security.md T-90).
+	case verifier == "" && !pkceOptional(client):
+		// PKCE is mandatory unless a confidential client is registered
+		// with require_pkce false (docs/security.md T-90).
 		return nil, badRequest(ReasonParameterMissing, errors.New("code_verifier is required (PKCE, RFC 7636)"))
-	case !validCodeVerifier(verifier):
+	case verifier != "" && !validCodeVerifier(verifier):
 		return nil, badRequest(ReasonMalformed, errors.New("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"))
 	case secret.PrefixAuthCode.Parse(code) != nil:
 		return nil, codeRefused(ReasonCodeInvalid, errors.New("malformed code"))
@@ -157,8 +160,8 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, codeRefused(ReasonCodeExpired, errors.New("code expired"))
 	case redirect != ac.RedirectURI:
 		return nil, codeRefused(ReasonCodeRedirect, errors.New("redirect_uri differs from the authorization request's"))
-	case subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(ac.Challenge)) != 1:
-		return nil, codeRefused(ReasonCodeVerifier, errors.New("code_verifier does not match the code_challenge"))
+	case !verifierMatches(ac.Challenge, verifier):
+		return nil, codeRefused(ReasonCodeVerifier, errors.New("code_verifier does not match the code_challenge, or only one of them is present"))
 	case slices.Contains(ac.Scopes, pat.ScopeAdmin):
 		// /oauth2/authorize no longer issues such codes; one issued before
 		// (or by any later mistake) is refused here too (docs/security.md
@@ -241,6 +244,25 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		}
 	}
 	return resp, nil
+}
+
+// pkceOptional reports whether c may redeem a code without
+// code_verifier: a confidential client registered with require_pkce
+// false (docs/security.md T-90).
+func pkceOptional(c *storage.Client) bool {
+	return c.PKCEOptional && c.AuthMethod != oauth2.AuthMethodNone
+}
+
+// verifierMatches binds a code to the PKCE of its authorization request
+// (RFC 7636 §4.6): a code issued with a challenge needs the verifier that
+// hashes to it, and one issued without a challenge is refused when a
+// verifier is presented (RFC 9700 §2.1.1), so neither side can be
+// dropped or added on the way.
+func verifierMatches(challenge, verifier string) bool {
+	if challenge == "" || verifier == "" {
+		return challenge == "" && verifier == ""
+	}
+	return subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(challenge)) == 1
 }
 
 // publicClient loads the registered public client id names.
