@@ -45,3 +45,14 @@ type KeyStore interface {
 	// fails with ErrAlreadyExists.
 	UpdateSigningKeys(ctx context.Context, fn func(old []SigningKey) ([]SigningKey, error)) error
 }
+
+// KeySetVersioner is a KeyStore that can tell cheaply whether the stored
+// key set changed, so a replica can look every second without reading
+// the keys (docs/architecture.md "Keys and secrets").
+type KeySetVersioner interface {
+	// SigningKeySetVersion returns the version of the stored set: a
+	// number every committed UpdateSigningKeys (through the store or a
+	// unit of work) changes, and nothing else does. It is one small
+	// indexed read.
+	SigningKeySetVersion(ctx context.Context) (int64, error)
+}

@@ -37,6 +37,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeletePoolDeletesProviders", testDeletePoolDeletesProviders},
 		{"ClientCRUD", testClientCRUD},
 		{"KeysCAS", testKeysCAS},
+		{"KeySetVersion", testKeySetVersion},
 		{"IssuedTokenRevocation", testIssuedTokenRevocation},
 		{"ListRevocationsSince", testListRevocationsSince},
 		{"PATCRUD", testPATCRUD},

@@ -93,3 +93,44 @@ func testKeysCAS(t *testing.T, s storage.Store) {
 		t.Errorf("ListSigningKeys() after replacing with the empty set = %d keys, want 0", len(ks))
 	}
 }
+
+// testKeySetVersion: a store that reports a key-set version changes it
+// with every committed change of the set, through the store or a unit of
+// work, and with nothing else: replicas reload their keys when it changes
+// (docs/security.md F-68).
+func testKeySetVersion(t *testing.T, s storage.Store) {
+	vs, ok := s.(storage.KeySetVersioner)
+	if !ok {
+		t.Skip("the store reports no key-set version")
+	}
+	ctx := t.Context()
+	version := func() int64 {
+		t.Helper()
+		v, err := vs.SigningKeySetVersion(ctx)
+		mustNil(t, "SigningKeySetVersion", err)
+		return v
+	}
+	v0 := version()
+	if v := version(); v != v0 {
+		t.Errorf("SigningKeySetVersion changed without a change: %d, then %d", v0, v)
+	}
+	k := signingKeyRecord(storage.KeyActive, now())
+	setKeys(t, s, nil, []storage.SigningKey{k})
+	v1 := version()
+	if v1 == v0 {
+		t.Errorf("SigningKeySetVersion after UpdateSigningKeys = %d, unchanged", v1)
+	}
+	err := s.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
+		return nil, errUpdater
+	})
+	wantErrIs(t, "UpdateSigningKeys(updater error)", err, errUpdater)
+	if v := version(); v != v1 {
+		t.Errorf("SigningKeySetVersion after a refused update = %d, want %d", v, v1)
+	}
+	mustNil(t, "WithTx(UpdateSigningKeys)", s.WithTx(ctx, func(tx storage.Tx) error {
+		return tx.UpdateSigningKeys(ctx, func([]storage.SigningKey) ([]storage.SigningKey, error) { return nil, nil })
+	}))
+	if v := version(); v == v1 || v == v0 {
+		t.Errorf("SigningKeySetVersion after a unit of work's update = %d, want a new one (had %d, %d)", v, v0, v1)
+	}
+}

@@ -25,6 +25,25 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 	return queryList(ctx, s, "list signing keys", selectKeys, scanKey)
 }
 
+// SigningKeySetVersion implements storage.KeySetVersioner: the version of
+// the singleton signing_keyset row, which every UpdateSigningKeys bumps in
+// its own transaction. Every replica reads it once a second (the key-set
+// check of internal/signer), so it is prepared once.
+func (s *Store) SigningKeySetVersion(ctx context.Context) (int64, error) {
+	const op = "signing key set version"
+	stmt, err := s.prepared(ctx, selectKeySetVersion)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	var v int64
+	if err := stmt.QueryRowContext(ctx).Scan(&v); err != nil {
+		return 0, s.fail(op, err)
+	}
+	return v, nil
+}
+
+const selectKeySetVersion = `SELECT version FROM signing_keyset WHERE id = 1`
+
 // UpdateSigningKeys implements storage.KeyStore. The first statement bumps
 // the singleton signing_keyset row: in PostgreSQL its row lock makes a
 // concurrent rotation on another replica wait until this one commits, and
