@@ -28,6 +28,13 @@ type Config struct {
 	// PollInterval is how often Run reloads the set from storage and
 	// checks the schedule (default 1 min).
 	PollInterval time.Duration
+	// CheckInterval is how often Run, between polls, reads the stored
+	// set's version (one small indexed read, storage.KeySetVersioner)
+	// and reloads the set when it changed (default 1 s, at most
+	// PollInterval). It bounds how long this replica signs with, and
+	// trusts, a key another replica or the CLI revoked, and signs with a
+	// key they rotated away from (docs/security.md F-68).
+	CheckInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of docs/design.md#limits.
@@ -40,6 +47,7 @@ func DefaultConfig() Config {
 		MaxTokenLifetime: 12 * time.Hour,
 		Leeway:           60 * time.Second,
 		PollInterval:     time.Minute,
+		CheckInterval:    time.Second,
 	}
 }
 
@@ -67,6 +75,9 @@ func (c Config) withDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = d.PollInterval
 	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = min(d.CheckInterval, c.PollInterval)
+	}
 	return c
 }
 
@@ -89,6 +100,7 @@ func (c Config) Validate() error {
 	}{
 		{"rotation period", c.RotationPeriod}, {"publish-ahead", c.PublishAhead},
 		{"max token lifetime", c.MaxTokenLifetime}, {"leeway", c.Leeway}, {"poll interval", c.PollInterval},
+		{"check interval", c.CheckInterval},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: must not be negative", d.name, d.v))
@@ -96,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.RotationPeriod <= c.PublishAhead {
 		errs = append(errs, fmt.Errorf("rotation period %s must exceed publish-ahead %s", c.RotationPeriod, c.PublishAhead))
+	}
+	if c.CheckInterval > c.PollInterval {
+		errs = append(errs, fmt.Errorf("check interval %s must not exceed poll interval %s", c.CheckInterval, c.PollInterval))
 	}
 	if c.PollInterval >= c.PublishAhead {
 		errs = append(errs, fmt.Errorf("poll interval %s must be shorter than publish-ahead %s", c.PollInterval, c.PublishAhead))

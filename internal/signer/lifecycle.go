@@ -48,17 +48,24 @@ func (m *Manager) Tick(ctx context.Context) error {
 }
 
 // Run calls Tick every PollInterval until ctx is done, logging failures
-// (when they change) rather than stopping. The server starts it with its
-// own context; it returns nil when ctx is cancelled.
+// (when they change) rather than stopping, and in between reloads the set
+// within CheckInterval of any change to it (see keysetCheck). The server
+// starts it with its own context; it returns nil when ctx is cancelled.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.PollInterval)
 	defer t.Stop()
+	checks, stop := m.cfg.checkTicks()
+	defer stop()
+	kc := keysetCheck{store: m.store, logger: m.logger()}
+	m.logTick(m.Tick(ctx))
 	for {
-		m.logTick(m.Tick(ctx))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			m.logTick(m.Tick(ctx))
+		case <-checks:
+			kc.run(ctx, m.reloadSnapshot)
 		}
 	}
 }

@@ -436,6 +436,8 @@ func TestConfigValidate(t *testing.T) {
 		{Algorithm: signer.RS256, RSABits: 1024},
 		{RotationPeriod: time.Hour, PublishAhead: 2 * time.Hour},
 		{PollInterval: 2 * time.Hour},
+		{CheckInterval: 2 * time.Minute},
+		{CheckInterval: -time.Second},
 	}
 	for _, c := range bad {
 		if err := c.Validate(); err == nil {

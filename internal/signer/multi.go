@@ -270,23 +270,42 @@ func (m *Multi) Tick(ctx context.Context) error {
 }
 
 // Run ticks every PollInterval until ctx ends, logging each algorithm's
-// failures (when they change) as a lone Manager's Run does.
+// failures (when they change) as a lone Manager's Run does, and in
+// between reloads every algorithm's set within CheckInterval of any
+// change to the stored set (one version read per check for them all, see
+// keysetCheck).
 func (m *Multi) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.PollInterval)
 	defer t.Stop()
+	checks, stop := m.cfg.checkTicks()
+	defer stop()
+	kc := keysetCheck{store: m.store, logger: m.primary.logger()}
+	m.tick(ctx)
 	for {
-		if err := m.retireDropped(ctx); err != nil {
-			m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
-		}
-		for _, x := range m.all() {
-			x.logTick(x.Tick(ctx))
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			m.tick(ctx)
+		case <-checks:
+			kc.run(ctx, m.reloadSnapshots)
 		}
 	}
+}
+
+// tick is one poll of Run.
+func (m *Multi) tick(ctx context.Context) {
+	if err := m.retireDropped(ctx); err != nil {
+		m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
+	}
+	for _, x := range m.all() {
+		x.logTick(x.Tick(ctx))
+	}
+}
+
+// reloadSnapshots is [Manager.reloadSnapshot] on every algorithm.
+func (m *Multi) reloadSnapshots(ctx context.Context) error {
+	return m.each(func(x *Manager) error { return x.reloadSnapshot(ctx) })
 }
 
 // kept reports whether alg has a Manager here.

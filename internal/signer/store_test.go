@@ -38,6 +38,14 @@ func newSQLiteStore(t *testing.T) storage.Store {
 
 func newPostgresStore(t *testing.T) storage.Store {
 	t.Helper()
+	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
+}
+
+// newPostgresSchema creates a fresh schema, dropped at the end of the
+// test, and returns the DSN that uses it: every Store opened on it shares
+// one database, as replicas do.
+func newPostgresSchema(t *testing.T) string {
+	t.Helper()
 	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("CI") == "true" {
@@ -64,7 +72,24 @@ func newPostgresStore(t *testing.T) storage.Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: u.String()})
+	return u.String()
+}
+
+// sharedStores opens two Stores of one kind on one database, as two
+// replicas (or a replica and the CLI) do: a SQLite file opened twice, or
+// one PostgreSQL schema.
+func sharedStores(t *testing.T, kind string) (storage.Store, storage.Store) {
+	t.Helper()
+	var c sqlstore.Config
+	switch kind {
+	case "sqlite":
+		path := filepath.Join(t.TempDir(), "sts.db")
+		sqlitetest.WriteMigrated(t, path)
+		c = sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path}
+	default:
+		c = sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)}
+	}
+	return openMigrated(t, c), openMigrated(t, c)
 }
 
 func openMigrated(t *testing.T, c sqlstore.Config) storage.Store {
