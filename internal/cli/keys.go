@@ -251,7 +251,7 @@ reject new tokens until they refetch). A rotation keeps the retired key
 published, and the tokens it signed verifying, until they have expired:
 for a compromised key use sts keys revoke.
 A sealed key set (wrong or missing master key) is never rotated, forced or
-not. Running servers pick the change up at their next key poll (1 minute);
+not. Running servers on the same database pick the change up within 2 s;
 sts.v1.KeyService/RotateSigningKey does the same rotation through the API
 and takes effect on the server that answers it at once.`,
 		Args: cobra.NoArgs,
@@ -293,8 +293,9 @@ replaced by a new one; a retired key is just dropped. The active or next
 key of a sealed key set (master key missing or wrong) is never revoked,
 since nothing could sign in its place. Through the API the server that
 answers stops publishing and trusting the key at once; every other server
-(and every server after a revocation in the database) at its next key poll
-(1 minute); resource servers when their cached copy of the JWKS expires.
+(and every server after a revocation in the database) within 2 s, when it
+next checks the stored key set; resource servers when their cached copy of
+the JWKS expires.
 
 A key ID is base64url and may begin with "-", which would read as a flag:
 give such a KID as --kid=KID (or after --).`,
@@ -329,9 +330,9 @@ give such a KID as --kid=KID (or after --).`,
 					fmt.Fprintf(w, "new next key %s published\n", res.GetNextKid())
 				}
 				if a.remote != nil {
-					fmt.Fprintln(w, "the server that answered dropped it at once; other servers drop it at their next key poll (1 minute)")
+					fmt.Fprintln(w, "the server that answered dropped it at once; other servers drop it within 2 s")
 				} else {
-					fmt.Fprintln(w, "running servers drop it at their next key poll (1 minute)")
+					fmt.Fprintln(w, "running servers drop it within 2 s")
 				}
 				return nil
 			})
