@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -213,11 +215,16 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		// OIDC Core §3.1.2.1: the hint names the person the request is
 		// for; one we did not issue is refused rather than ignored (an
 		// expired one of ours is accepted, as the spec asks).
-		c, err := h.verifyHint(ctx, raw)
-		if err != nil {
+		sub, err := h.hintSubject(ctx, raw)
+		switch {
+		case sts.ErrorCode(err) == sts.Unavailable:
+			// Its key could not be read: cannot tell, which is never
+			// "invalid" (docs/security.md F-45).
+			return q, nil, &redirectError{oauth2.ErrorTemporarilyUnavailable, "id_token_hint cannot be checked now; try again shortly"}
+		case err != nil:
 			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "id_token_hint is not an ID token this server issued"}
 		}
-		q.idTokenHint, q.hintSubject = raw, c.Subject
+		q.idTokenHint, q.hintSubject = raw, sub
 	}
 	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
@@ -259,12 +266,47 @@ func pkceOptional(c *storage.Client) bool {
 	return c.PKCEOptional && c.AuthMethod != oauth2.AuthMethodNone
 }
 
-// verifyHint verifies an id_token_hint with h.Hints.
-func (h *Handler) verifyHint(ctx context.Context, raw string) (*tokens.IDClaims, error) {
+// hintSubject is the person an id_token_hint names, verified with
+// h.Hints. A hint whose key we no longer publish (retired keys are dropped
+// some hours after they stop signing, long before an ID token kept by a
+// relying party stops being a fair hint) cannot be told from a forgery,
+// so its subject is read unverified: a hint only ever narrows a request
+// (a subject other than the person signed in refuses it; the same one
+// changes nothing), so a forged one gains its author nothing.
+func (h *Handler) hintSubject(ctx context.Context, raw string) (string, error) {
 	if h.Hints == nil {
-		return nil, errors.New("authorize: no id_token_hint verifier")
+		return "", errors.New("authorize: no id_token_hint verifier")
 	}
-	return h.Hints.VerifyIDTokenHint(ctx, raw)
+	c, err := h.Hints.VerifyIDTokenHint(ctx, raw)
+	if errors.Is(err, tokens.ErrUnknownKey) {
+		if sub := unverifiedSubject(raw); sub != "" {
+			return sub, nil
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.Subject, nil
+}
+
+// unverifiedSubject is the sub claim of a compact JWS's payload, without
+// checking anything else, or "".
+func unverifiedSubject(raw string) string {
+	parts := strings.Split(raw, ".")
+	if len(raw) > tokens.MaxTokenSize || len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Subject string `json:"sub"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.Subject
 }
 
 // challengeOK is an S256 challenge: base64url of 32 bytes, no padding.

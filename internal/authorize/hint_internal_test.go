@@ -1,0 +1,89 @@
+package authorize
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+type bobSignedIn struct{}
+
+func (bobSignedIn) Principal(*http.Request) (string, bool)                  { return "bob", true }
+func (bobSignedIn) SignIn(w http.ResponseWriter, _ *http.Request, _ string) { w.WriteHeader(299) }
+
+// failingHints answers every hint with err.
+type failingHints struct{ err error }
+
+func (h failingHints) VerifyIDTokenHint(context.Context, string) (*tokens.IDClaims, error) {
+	return nil, h.err
+}
+
+// TestIDTokenHintUnverifiable (docs/security.md T-114, F-45): a hint that
+// cannot be checked because its signing key cannot be read now is a
+// retryable temporarily_unavailable, never "not ours"; a hint whose key
+// is no longer published (an old ID token a relying party kept) still
+// names its person: another person signed in is login_required, the same
+// person goes on as without a hint. Anything else unverifiable is
+// invalid_request.
+func TestIDTokenHintUnverifiable(t *testing.T) {
+	st := sqlitetest.NewStore(t)
+	ctx := t.Context()
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "o", Name: "O"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(ctx, storage.Principal{ID: "bob", OrgID: "o", Kind: storage.PrincipalUser, Name: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateClient(ctx, storage.Client{ID: "c1", OrgID: "o", PrincipalID: "bob", AuthMethod: oauth2.AuthMethodClientSecretBasic,
+		GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},
+		RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	hint := func(sub string) string {
+		return "eyJhbGciOiJFUzI1NiIsImtpZCI6Im9sZCJ9." + base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"sub":%q}`, sub)) + ".c2ln"
+	}
+	unknownKey := fmt.Errorf("kid %q: %w", "old", tokens.ErrUnknownKey)
+	for _, tc := range []struct {
+		name string
+		err  error
+		hint string
+		want string // the error of the redirect; "" is the consent page
+	}{
+		{"key unreadable", sts.Wrap(sts.Unavailable, errors.New("db down"), "signing keys unavailable"), hint("bob"), oauth2.ErrorTemporarilyUnavailable},
+		{"key retired, another person", unknownKey, hint("ada"), "login_required"},
+		{"key retired, the person signed in", unknownKey, hint("bob"), ""},
+		{"key retired, no subject", unknownKey, "a.b.c", oauth2.ErrorInvalidRequest},
+		{"bad signature", fmt.Errorf("sig: %w", tokens.ErrSignature), hint("bob"), oauth2.ErrorInvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{Store: st, SignedIn: bobSignedIn{}, Hints: failingHints{tc.err}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
+			mux := http.NewServeMux()
+			h.Mount(mux)
+			q := url.Values{"client_id": {"c1"}, "redirect_uri": {"https://rp.example/cb"}, "response_type": {"code"},
+				"scope": {"openid"}, "state": {"s"}, "nonce": {"n"},
+				"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+				"id_token_hint": {tc.hint}}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path+"?"+q.Encode(), nil))
+			loc, _ := url.Parse(rec.Header().Get("Location"))
+			got := ""
+			if loc != nil {
+				got = loc.Query().Get("error")
+			}
+			if got != tc.want || tc.want == "" && rec.Code != http.StatusOK {
+				t.Errorf("= %d, error %q (%s); want error %q", rec.Code, got, rec.Header().Get("Location"), tc.want)
+			}
+		})
+	}
+}
