@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -282,6 +283,11 @@ func checkFields(desc string, scopes []string) (string, []string, error) {
 	desc = strings.TrimSpace(desc)
 	if len(desc) > maxDescriptionLen {
 		return "", nil, sts.Errorf(sts.Invalid, "description longer than %d bytes", maxDescriptionLen)
+	}
+	if strings.IndexByte(desc, 0) >= 0 || !utf8.ValidString(desc) {
+		// Neither backend may store it the same way: PostgreSQL refuses
+		// such text (docs/security.md T-110).
+		return "", nil, sts.Errorf(sts.Invalid, "description must be UTF-8 text without NUL characters")
 	}
 	out := make([]string, 0, len(scopes))
 	for _, sc := range scopes {

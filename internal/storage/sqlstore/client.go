@@ -38,6 +38,9 @@ func (s *Store) createClient(ctx context.Context, db execer, c storage.Client) e
 // GetClient implements storage.ClientStore.
 // It runs on every client-authenticated request, so it is prepared once.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	if unstorable(id) {
+		return storage.Client{}, s.fail("get client", storage.ErrNotFound)
+	}
 	stmt, err := s.prepared(ctx, getClient)
 	if err != nil {
 		return storage.Client{}, s.fail("get client", err)

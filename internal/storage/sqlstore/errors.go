@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -20,10 +22,6 @@ const (
 	pgForeignKeyViolation = "23503"
 	pgReadOnlyTransaction = "25006" // read_only_sql_transaction: a read-only session or a hot standby
 	pgDiskFull            = "53100"
-	// character_not_in_repertoire: a NUL character in a text parameter,
-	// which PostgreSQL cannot store. No row holds one, so a lookup by such
-	// a key finds nothing, as on SQLite (docs/security.md T-110).
-	pgNotInRepertoire = "22021"
 )
 
 // PostgreSQL SQLSTATEs of a connection refused for a reason retrying cannot
@@ -77,8 +75,6 @@ func translate(err error) error {
 		switch pgErr.Code {
 		case pgUniqueViolation:
 			return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
-		case pgNotInRepertoire:
-			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 		case pgForeignKeyViolation:
 			// A foreign key's row is missing: a provider's pool, an
 			// upstream identity's principal.
@@ -139,4 +135,19 @@ func (s *Store) fail(op string, err error) error {
 		s.onError(op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unstorable reports whether a key holds what no stored text can: a NUL
+// character (PostgreSQL refuses it in text, SQLSTATE 22021) or bytes
+// that are not UTF-8. A lookup by such a key finds nothing, on both
+// backends, without asking the database, where PostgreSQL's refusal was a
+// storage failure (a 503 for any client_id someone sends; docs/security.md
+// T-110).
+func unstorable(keys ...string) bool {
+	for _, k := range keys {
+		if strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k) {
+			return true
+		}
+	}
+	return false
 }

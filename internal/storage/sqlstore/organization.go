@@ -28,6 +28,9 @@ func (s *Store) createOrganization(ctx context.Context, db execer, o storage.Org
 
 // GetOrganization implements storage.OrganizationStore.
 func (s *Store) GetOrganization(ctx context.Context, id string) (storage.Organization, error) {
+	if unstorable(id) {
+		return storage.Organization{}, s.fail("get organization", storage.ErrNotFound)
+	}
 	o, err := scanOrganization(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
 	return o, s.fail("get organization", err)
 }

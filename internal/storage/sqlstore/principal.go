@@ -31,6 +31,9 @@ func (s *Store) createPrincipal(ctx context.Context, db execer, p storage.Princi
 // It runs on every client_credentials grant and PAT check, so it is
 // prepared once.
 func (s *Store) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	if unstorable(id) {
+		return storage.Principal{}, s.fail("get principal", storage.ErrNotFound)
+	}
 	stmt, err := s.prepared(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`)
 	if err != nil {
 		return storage.Principal{}, s.fail("get principal", err)

@@ -55,6 +55,9 @@ func (s *Store) createPool(ctx context.Context, db execer, p storage.Pool) error
 
 // GetPool implements storage.TrustStore.
 func (s *Store) GetPool(ctx context.Context, id string) (storage.Pool, error) {
+	if unstorable(id) {
+		return storage.Pool{}, s.fail("get pool", storage.ErrNotFound)
+	}
 	p, err := scanPool(s.db.QueryRowContext(ctx, `SELECT `+poolColumns+` FROM pools WHERE id = $1`, id))
 	return p, s.fail("get pool", err)
 }

@@ -29,6 +29,9 @@ func (s *Store) createUpstreamIdentity(ctx context.Context, db execer, u storage
 
 // GetUpstreamIdentity implements storage.UpstreamIdentityStore.
 func (s *Store) GetUpstreamIdentity(ctx context.Context, orgID, issuer, subject string) (storage.UpstreamIdentity, error) {
+	if unstorable(orgID, issuer, subject) {
+		return storage.UpstreamIdentity{}, s.fail("get upstream identity", storage.ErrNotFound)
+	}
 	u, err := scanUpstreamIdentity(s.db.QueryRowContext(ctx, `SELECT `+upstreamIdentityColumns+` FROM upstream_identities
 		WHERE org_id = $1 AND issuer = $2 AND subject = $3`, orgID, issuer, subject))
 	return u, s.fail("get upstream identity", err)
