@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,15 +24,22 @@ import (
 // bad integration stops start-up with every problem named.
 func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration, error) {
 	m := make(map[string]hosttoken.IntegrationConfig, len(cfg.HostTokenIntegrations))
+	first := map[string]int{} // an ID as the vault compares it (any letter case), to its first entry
+	var dups []error
 	for i, c := range cfg.HostTokenIntegrations {
-		if _, dup := m[c.ID]; dup {
-			return nil, fmt.Errorf("host_token_integrations[%d]: duplicate id %q", i, c.ID)
+		if j, dup := first[strings.ToLower(c.ID)]; dup {
+			dups = append(dups, fmt.Errorf("host_token_integrations[%d]: id %q is host_token_integrations[%d]'s", i, c.ID, j))
+			continue
 		}
+		first[strings.ToLower(c.ID)] = i
 		m[c.ID] = hosttoken.IntegrationConfig{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecretFile: c.ClientSecretFile}
 	}
 	out, err := hosttoken.LoadIntegrations(m)
 	if err != nil {
-		return nil, fmt.Errorf("host_token_integrations: %w", err)
+		err = fmt.Errorf("host_token_integrations: %w", err)
+	}
+	if err := errors.Join(append(dups, err)...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
