@@ -62,3 +62,55 @@ func TestFirstSignInRace(t *testing.T) {
 		t.Errorf("principals = %v, %v; want only the first's user", ps, err)
 	}
 }
+
+// staleList is a store whose second principal listing misses what a
+// concurrent first sign-in committed meanwhile, as the second tab's did.
+type staleList struct {
+	storage.Store
+	calls atomic.Int32
+}
+
+func (s *staleList) ListPrincipals(ctx context.Context, org string) ([]storage.Principal, error) {
+	if s.calls.Add(1) == 2 {
+		return nil, nil
+	}
+	return s.Store.ListPrincipals(ctx, org)
+}
+
+// TestFirstSignInRaceEmail (docs/security.md T-104) is TestFirstSignInRace
+// with link_claim email: two tabs' first sign-ins both found no user with
+// the email and each made one (nothing makes a name or an email unique),
+// so every later sign-in of the person matched two users and was refused
+// for good. Now the user is made with the pair (iss, sub) bound, which
+// only one can bind; the other signs in as that user.
+func TestFirstSignInRaceEmail(t *testing.T) {
+	ctx := t.Context()
+	base := sqlitetest.NewStore(t)
+	if err := base.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	st := &staleList{Store: base}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
+	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true) // tab 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tab := range []string{"tab 2, which looked before tab 1 committed", "a later sign-in"} {
+		got, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
+		if err != nil || got.ID != first.ID {
+			t.Errorf("%s (%d) = %v, %v; want tab 1's user %s", tab, i, got.ID, err, first.ID)
+		}
+	}
+	if ps, err := base.ListPrincipals(ctx, "acme"); err != nil || len(ps) != 1 {
+		t.Errorf("principals = %v, %v; want one user", ps, err)
+	}
+}

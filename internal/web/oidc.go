@@ -240,11 +240,36 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email st
 	if email == "" || !verified {
 		return storage.Principal{}, errors.New("email missing or not verified")
 	}
+	if p, found, err := h.byEmail(ctx, orgs, email); found || err != nil {
+		return p, err
+	}
+	if cfg.OrgID == "" {
+		return storage.Principal{}, errors.New("no principal for this identity")
+	}
+	// The user is made with the pair (iss, sub) bound to it, which only one
+	// first sign-in can bind: of two at once (two tabs), the second fails
+	// here and signs in as the user the first made, where both used to
+	// make a user with the email and every later sign-in matched two.
+	p, err := h.createUser(ctx, cfg, email, email, &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		if q, found, err := h.byEmail(ctx, orgs, email); found || err != nil {
+			return q, err
+		}
+		if q, found, err := h.boundTo(ctx, orgs, iss, sub); found || err != nil {
+			return q, err
+		}
+	}
+	return p, err
+}
+
+// byEmail is the one user of orgs with email, if any; a disabled one, or
+// several, is an error.
+func (h *Handler) byEmail(ctx context.Context, orgs []string, email string) (storage.Principal, bool, error) {
 	var found []storage.Principal
 	for _, org := range orgs {
 		ps, err := h.o.Store.ListPrincipals(ctx, org)
 		if err != nil {
-			return storage.Principal{}, err
+			return storage.Principal{}, false, err
 		}
 		for _, p := range ps {
 			if p.Kind == storage.PrincipalUser && strings.EqualFold(p.Email, email) {
@@ -253,17 +278,14 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email st
 		}
 	}
 	switch {
-	case len(found) == 1:
-		if found[0].Disabled {
-			return storage.Principal{}, errors.New("principal disabled")
-		}
-		return found[0], nil
 	case len(found) > 1:
-		return storage.Principal{}, errors.New("link claim matches several principals")
-	case cfg.OrgID == "":
-		return storage.Principal{}, errors.New("no principal for this identity")
+		return storage.Principal{}, false, errors.New("link claim matches several principals")
+	case len(found) == 0:
+		return storage.Principal{}, false, nil
+	case found[0].Disabled:
+		return storage.Principal{}, false, errors.New("principal disabled")
 	}
-	return h.createUser(ctx, cfg, email, email, nil)
+	return found[0], true, nil
 }
 
 // linkSubject links by subject (docs/security.md T-104). A subject is
