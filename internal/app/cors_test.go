@@ -76,11 +76,13 @@ func (e *codeEnv) preflight(t *testing.T, path, origin, method, headers string) 
 // TestCORS is the judge of cross-origin access (docs/api.md,
 // "Cross-origin requests"; docs/security.md T-115): a single-page
 // application on another origin reads discovery and the JWKS (any
-// origin, no credentials), and its registered origin — the origin of one
-// of its redirect URIs — may preflight and read the token, UserInfo and
-// revocation endpoints; any other origin, introspection, the browser
-// pages and the admin API get no CORS at all, and nothing ever allows
-// credentials.
+// origin, no credentials); the token, UserInfo and revocation endpoints
+// answer the preflight for any origin (it cannot name the client), and
+// their answers are readable only at an origin of one of the redirect
+// URIs of the client the request identifies; any other origin,
+// introspection, the browser pages and the admin API get no CORS at all,
+// and nothing ever allows credentials. TestCORSReads shows that neither
+// the preflight nor the answer reads the clients table to decide.
 func TestCORS(t *testing.T) {
 	e := newCodeEnv(t)
 	pubOrigin := "http://127.0.0.1:1" // e.public's redirect URI's origin
@@ -103,15 +105,20 @@ func TestCORS(t *testing.T) {
 
 	t.Run("preflight of the client endpoints", func(t *testing.T) {
 		for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/userinfo"} {
-			for _, o := range []string{pubOrigin, confOrigin} {
+			// A preflight carries no body, so no client: it is answered
+			// for any origin, registered or not; reading the answer is
+			// what the client's origins gate (the subtests below).
+			for _, o := range []string{pubOrigin, confOrigin, evil} {
 				a := e.preflight(t, p, o, http.MethodPost, reqHeaders)
 				if a.status >= 300 || a.allowOrigin != o || !hasToken(a.allowMethods, "POST") ||
 					!hasToken(a.allowHeaders, "Authorization") || !hasToken(a.allowHeaders, "Content-Type") || !a.varies() || a.allowCredentials != "" {
 					t.Errorf("preflight %s from %s = %d %+v, want 2xx, Allow-Origin %s, POST, Authorization and Content-Type, Vary: Origin, no credentials", p, o, a.status, a, o)
 				}
 			}
-			if a := e.preflight(t, p, evil, http.MethodPost, reqHeaders); a.allowOrigin != "" || a.allowMethods != "" || !a.varies() {
-				t.Errorf("preflight %s from an unregistered origin = %d %+v, want no CORS headers and Vary: Origin", p, a.status, a)
+			for _, o := range []string{"null", "https://evil.example/path", "file://"} {
+				if a := e.preflight(t, p, o, http.MethodPost, reqHeaders); a.allowOrigin != "" || a.allowMethods != "" || !a.varies() {
+					t.Errorf("preflight %s from Origin %q (no http(s) origin) = %d %+v, want no CORS headers and Vary: Origin", p, o, a.status, a)
+				}
 			}
 		}
 		if a := e.preflight(t, "/oauth2/userinfo", confOrigin, http.MethodGet, "authorization"); a.allowOrigin != confOrigin || !hasToken(a.allowMethods, "GET") {

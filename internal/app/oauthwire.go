@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -67,10 +68,10 @@ type oauthParts struct {
 	Refresh    *grants.Refresh
 	Verifier   *tokens.Verifier
 	Mounters   []server.Mounter
-	// CORS is the registered origins of every client, shared by the
-	// token, revocation and UserInfo endpoints (docs/api.md,
+	// CORS answers cross-origin requests for the token, revocation and
+	// UserInfo endpoints from the identified client's record (docs/api.md,
 	// "Cross-origin requests").
-	CORS *cors.Origins
+	CORS *cors.Clients
 }
 
 // newOAuth builds the client authenticator, the client_credentials,
@@ -121,7 +122,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 	if d.Exchange != nil {
 		gs = append(gs, &grants.JWTBearer{TokenExchange: d.Exchange})
 	}
-	origins := &cors.Origins{Clients: d.Store, Logger: d.Logger, Now: d.Now}
+	origins := &cors.Clients{Records: clientRecords(d.Store), Logger: d.Logger}
 	return &oauthParts{
 		CORS: origins, Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
@@ -130,4 +131,21 @@ func newOAuth(d oauthDeps) *oauthParts {
 				RevocationKeep: keep, CORS: origins},
 		},
 	}
+}
+
+// clientRecords is store's record cache (serve's store has it in front),
+// or store itself read row by row when it has none.
+func clientRecords(store storage.Store) cors.ClientCache {
+	if c, ok := store.(cors.ClientCache); ok {
+		return c
+	}
+	return uncachedClients{store}
+}
+
+// uncachedClients serves CachedClient from storage.
+type uncachedClients struct{ storage.ClientStore }
+
+func (u uncachedClients) CachedClient(ctx context.Context, id string) (storage.Client, bool, error) {
+	c, err := u.GetClient(ctx, id)
+	return c, false, err
 }

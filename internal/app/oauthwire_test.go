@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,10 +39,23 @@ func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // failing makes every revocation and refresh write fail (docs/security.md T-64, F-18),
-// and with failPrincipals every principal read.
+// and with failPrincipals every principal read. clientReads counts the
+// client rows read (GetClient) and listed (ListClients).
 type failing struct {
 	storage.Store
 	fail, failPrincipals bool
+	clientReads          atomic.Int64
+}
+
+func (f *failing) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	f.clientReads.Add(1)
+	return f.Store.GetClient(ctx, id)
+}
+
+func (f *failing) ListClients(ctx context.Context, orgID string) ([]storage.Client, error) {
+	cs, err := f.Store.ListClients(ctx, orgID)
+	f.clientReads.Add(int64(len(cs)) + 1)
+	return cs, err
 }
 
 func (f *failing) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
@@ -122,7 +136,7 @@ func newOAuthEnvOn(t testing.TB, c sqlstore.Config) *oauthEnv {
 	e.records.Now = e.clock.Now
 	e.parts = newOAuth(oauthDeps{Store: e.records, Issuer: e.srv.URL, Keys: keys, Pepper: e.pepper, Now: e.clock.Now,
 		RevocationKeep: testRevocationKeep})
-	h := &grants.Handler{Grants: e.parts.Grants, Clients: e.parts.ClientAuth}
+	h := &grants.Handler{Grants: e.parts.Grants, Clients: e.parts.ClientAuth, CORS: e.parts.CORS}
 	h.Mount(mux)
 	for _, m := range e.parts.Mounters {
 		m.Mount(mux)

@@ -2,11 +2,16 @@ package cors
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 // Header values (docs/api.md, "Cross-origin requests").
@@ -18,9 +23,9 @@ const (
 	// ExposeHeaders are the answer headers a script may read beyond the
 	// safelisted ones: the RFC 6750 challenge and the 503's retry hint.
 	ExposeHeaders = "WWW-Authenticate, Retry-After"
-	// PreflightMaxAge is how long a browser may cache a preflight: short,
-	// so an origin taken out of a client's redirect URIs stops being
-	// preflighted soon.
+	// PreflightMaxAge is how long a browser may cache a preflight. The
+	// preflight of a client endpoint is answered for any origin, so
+	// caching it changes nothing a client's registration decides.
 	PreflightMaxAge = 10 * time.Minute
 )
 
@@ -91,11 +96,28 @@ func requestOrigin(r *http.Request) string {
 	return Origin(raw)
 }
 
+// ClientCache serves a client record from the per-node record cache
+// (*cache.Store, docs/architecture.md "Record cache"): a miss is one
+// primary-key read.
+type ClientCache interface {
+	CachedClient(ctx context.Context, id string) (c storage.Client, cached bool, err error)
+}
+
+// Clients answers CORS for the client endpoints. Fill the exported
+// fields; it is safe for concurrent use.
+type Clients struct {
+	// Records reads the client a handler names by ID ([AllowID]).
+	Records ClientCache
+	Logger  *slog.Logger
+}
+
 // Wrap serves h for browser clients: an answer to a request with an
 // Origin header varies by it, and is readable at that origin only when h
-// calls [Allow] with a client registered for it. A nil o serves h as is.
-func (o *Origins) Wrap(h http.Handler) http.Handler {
-	if o == nil {
+// calls [Allow] or [AllowID] with a client that registered it. A request
+// without an Origin header is served as is, and reads nothing more. A nil
+// c serves h as is.
+func (c *Clients) Wrap(h http.Handler) http.Handler {
+	if c == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -105,26 +127,29 @@ func (o *Origins) Wrap(h http.Handler) http.Handler {
 		}
 		w.Header().Add("Vary", "Origin")
 		if origin := requestOrigin(r); origin != "" {
-			r = r.WithContext(context.WithValue(r.Context(), decisionKey{}, &decision{o: o, origin: origin, h: w.Header()}))
+			r = r.WithContext(context.WithValue(r.Context(), decisionKey{}, &decision{c: c, origin: origin, h: w.Header()}))
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-// Preflight answers the OPTIONS preflight of a client endpoint: the
-// methods and AllowHeaders for an origin some enabled client registered
-// (the request names no client yet: the token endpoint's client is in the
-// body the preflight does not carry), nothing CORS for any other. The
-// answer is 204 either way; without Access-Control-Allow-Origin the
-// browser sends nothing more.
-func (o *Origins) Preflight(methods ...string) http.Handler {
+// Preflight answers the OPTIONS preflight of a client endpoint for any
+// well-formed origin: the methods, AllowHeaders and PreflightMaxAge, the
+// origin reflected, never credentials. It reads nothing. The preflight
+// carries no body and so cannot name the client (the token endpoint's is
+// in the body); all it permits is a request with an Authorization header
+// or a JSON Content-Type whose values the page itself supplies, since a
+// request without credentials carries no cookie and no cached HTTP
+// authentication of the person (docs/api.md, "Cross-origin requests").
+// Whether the page may read the answer is decided on the actual request,
+// by the client's registered origins.
+func (c *Clients) Preflight(methods ...string) http.Handler {
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Allow", allow+", OPTIONS")
 		h.Add("Vary", "Origin")
-		origin := requestOrigin(r)
-		if origin != "" && r.Header.Get("Access-Control-Request-Method") != "" && o.allows(r.Context(), origin, "") {
+		if origin := requestOrigin(r); origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Methods", allow)
 			h.Set("Access-Control-Allow-Headers", AllowHeaders)
@@ -138,22 +163,63 @@ type decisionKey struct{}
 
 // decision is one request's pending CORS answer.
 type decision struct {
-	o      *Origins
+	c      *Clients
 	origin string
 	h      http.Header
 }
 
-// Allow lets the request's origin read the answer when clientID (the
-// client the handler authenticated, or the public client it identified)
-// registered that origin. Call it before writing the answer; outside
-// [Origins.Wrap], or with an empty clientID, it does nothing.
-func Allow(ctx context.Context, clientID string) {
+func pending(ctx context.Context) *decision {
 	d, _ := ctx.Value(decisionKey{}).(*decision)
-	if d == nil || clientID == "" {
+	return d
+}
+
+// Allow makes the answer readable at the request's origin when client
+// (the client the handler authenticated, with the record in hand) is
+// enabled and one of its redirect URIs has that origin. Call it before
+// writing the answer; outside [Clients.Wrap], or for a request without a
+// well-formed Origin, it does nothing.
+func Allow(ctx context.Context, client storage.Client) {
+	if d := pending(ctx); d != nil {
+		d.allow(client)
+	}
+}
+
+// AllowID is Allow for a client the handler knows only by ID (the public
+// client named by client_id, the client an access token was issued to):
+// it reads that client's record through the record cache, and only when
+// the request has a well-formed Origin. An unknown client or a storage
+// failure leaves the answer unreadable cross-origin.
+func AllowID(ctx context.Context, clientID string) {
+	d := pending(ctx)
+	if d == nil || clientID == "" || d.c.Records == nil {
 		return
 	}
-	if d.o.allows(ctx, d.origin, clientID) {
+	c, _, err := d.c.Records.CachedClient(ctx, clientID)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			d.c.logger().WarnContext(ctx, "cors: client record unavailable", "client_id", clientID, "error", err)
+		}
+		return
+	}
+	d.allow(c)
+}
+
+func (d *decision) allow(c storage.Client) {
+	if Registered(c, d.origin) {
 		d.h.Set("Access-Control-Allow-Origin", d.origin)
 		d.h.Set("Access-Control-Expose-Headers", ExposeHeaders)
 	}
+}
+
+// Registered reports whether c is enabled and one of its redirect URIs
+// has origin (as [Origin] serializes it): Keycloak's "web origins: +".
+func Registered(c storage.Client, origin string) bool {
+	return !c.Disabled && origin != "" && slices.ContainsFunc(c.RedirectURIs, func(u string) bool { return Origin(u) == origin })
+}
+
+func (c *Clients) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }

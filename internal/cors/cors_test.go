@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -32,114 +31,129 @@ func TestOrigin(t *testing.T) {
 	}
 }
 
-// lister is a client store whose list can change, counting reads.
-type lister struct {
-	clients atomic.Pointer[[]storage.Client]
+// records is a record cache of fixed clients, counting reads.
+type records struct {
+	clients map[string]storage.Client
 	reads   atomic.Int32
-	fail    atomic.Bool
+	fail    bool
 }
 
-func (l *lister) ListClients(context.Context, string) ([]storage.Client, error) {
-	l.reads.Add(1)
-	if l.fail.Load() {
-		return nil, errors.New("down")
+func (r *records) CachedClient(_ context.Context, id string) (storage.Client, bool, error) {
+	r.reads.Add(1)
+	if r.fail {
+		return storage.Client{}, false, errors.New("down")
 	}
-	return *l.clients.Load(), nil
+	c, ok := r.clients[id]
+	if !ok {
+		return storage.Client{}, false, storage.ErrNotFound
+	}
+	return c, true, nil
 }
 
-func (l *lister) set(cs ...storage.Client) { l.clients.Store(&cs) }
-
-// TestOriginsSnapshot: a client's redirect URIs' origins are allowed for
-// it and preflighted for anyone; a disabled client's are not; a new
-// registration is seen once MissRefresh has passed, a removed one once
-// MaxAge has; storage failing keeps the last snapshot, and with none
-// allows nothing.
-func TestOriginsSnapshot(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	l := &lister{}
-	l.set(storage.Client{ID: "spa", RedirectURIs: []string{"https://spa.example/cb", "com.example:/cb"}},
-		storage.Client{ID: "off", Disabled: true, RedirectURIs: []string{"https://off.example/cb"}})
-	o := &Origins{Clients: l, MaxAge: time.Minute, MissRefresh: 5 * time.Second, Now: func() time.Time { return now }}
-	ctx := t.Context()
-	check := func(origin, client string, want bool) {
-		t.Helper()
-		if got := o.allows(ctx, origin, client); got != want {
-			t.Errorf("allows(%q, %q) = %v, want %v", origin, client, got, want)
+// TestRegistered: a client's origins are those of its http and https
+// redirect URIs, exactly (scheme, host and port), and a disabled client
+// has none.
+func TestRegistered(t *testing.T) {
+	spa := storage.Client{ID: "spa", RedirectURIs: []string{"https://spa.example/cb", "http://localhost:3000/callback", "com.example:/cb"}}
+	for origin, want := range map[string]bool{
+		"https://spa.example":      true,
+		"http://localhost:3000":    true,
+		"http://spa.example":       false,
+		"https://spa.example:8443": false,
+		"http://localhost:3001":    false,
+		"https://evil.example":     false,
+		"":                         false,
+	} {
+		if got := Registered(spa, origin); got != want {
+			t.Errorf("Registered(spa, %q) = %v, want %v", origin, got, want)
 		}
 	}
-	check("https://spa.example", "spa", true)
-	check("https://spa.example", "", true)
-	check("https://spa.example", "other", false)
-	check("https://off.example", "", false)
-	reads := l.reads.Load()
-	check("https://evil.example", "", false) // a miss within MissRefresh reads nothing
-	if l.reads.Load() != reads {
-		t.Errorf("a miss within MissRefresh read storage")
-	}
-	l.set(storage.Client{ID: "spa", RedirectURIs: []string{"https://spa.example/cb"}},
-		storage.Client{ID: "new", RedirectURIs: []string{"https://new.example/cb"}})
-	check("https://new.example", "new", false)
-	now = now.Add(5 * time.Second)
-	check("https://new.example", "new", true)
-	l.set(storage.Client{ID: "new", RedirectURIs: []string{"https://new.example/cb"}})
-	check("https://spa.example", "spa", true) // a hit serves until MaxAge
-	now = now.Add(time.Minute)
-	check("https://spa.example", "spa", false)
-	l.fail.Store(true)
-	now = now.Add(time.Minute)
-	check("https://new.example", "new", true) // the last snapshot stays
-	fresh := &Origins{Clients: l}
-	if fresh.allows(ctx, "https://new.example", "") {
-		t.Error("with storage down and no snapshot, an origin was allowed")
+	spa.Disabled = true
+	if Registered(spa, "https://spa.example") {
+		t.Error("a disabled client's origin is registered")
 	}
 }
 
-// TestHeaders: the public wrapper answers *, the client wrapper varies by
-// Origin and allows only through Allow, and nothing allows credentials.
+// serve runs h on a request from origin (none when empty) with a
+// preflight's Access-Control-Request-Method, and fails on credentials.
+func serve(t *testing.T, h http.Handler, method, origin string) http.Header {
+	t.Helper()
+	r := httptest.NewRequest(method, "/x", nil)
+	if origin != "" {
+		r.Header.Set("Origin", origin)
+	}
+	r.Header.Set("Access-Control-Request-Method", http.MethodPost)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Header().Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("credentials allowed: %v", w.Header())
+	}
+	return w.Header()
+}
+
+// TestHeaders: the public wrapper answers *; the client preflight
+// reflects any well-formed origin and reads nothing; the client wrapper
+// varies by Origin and allows only the identified client's origins, read
+// from its record (in hand, or through the cache only when the request
+// has an Origin); nothing allows credentials.
 func TestHeaders(t *testing.T) {
-	l := &lister{}
-	l.set(storage.Client{ID: "spa", RedirectURIs: []string{"http://localhost:3000/cb"}})
-	o := &Origins{Clients: l}
-	serve := func(h http.Handler, method, origin string) http.Header {
-		r := httptest.NewRequest(method, "/x", nil)
-		if origin != "" {
-			r.Header.Set("Origin", origin)
-		}
-		r.Header.Set("Access-Control-Request-Method", http.MethodPost)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Header().Get("Access-Control-Allow-Credentials") != "" {
-			t.Errorf("credentials allowed: %v", w.Header())
-		}
-		return w.Header()
-	}
+	spa := storage.Client{ID: "spa", RedirectURIs: []string{"http://localhost:3000/cb"}}
+	rec := &records{clients: map[string]storage.Client{"spa": spa, "off": {ID: "off", Disabled: true, RedirectURIs: spa.RedirectURIs}}}
+	c := &Clients{Records: rec}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	if h := serve(Public(ok), http.MethodGet, "https://any.example"); h.Get("Access-Control-Allow-Origin") != "*" {
+	if h := serve(t, Public(ok), http.MethodGet, "https://any.example"); h.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("public: %v", h)
 	}
-	if h := serve(Public(ok), http.MethodGet, ""); h.Get("Access-Control-Allow-Origin") != "*" {
+	if h := serve(t, Public(ok), http.MethodGet, ""); h.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("public without Origin (a shared cache may keep it): %v", h)
 	}
-	allowing := o.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { Allow(r.Context(), "spa") }))
-	if h := serve(allowing, http.MethodPost, "http://localhost:3000"); h.Get("Access-Control-Allow-Origin") != "http://localhost:3000" || h.Get("Vary") != "Origin" {
-		t.Errorf("client endpoint, its origin: %v", h)
+
+	for _, origin := range []string{"http://localhost:3000", "https://never-registered.example"} {
+		if h := serve(t, c.Preflight(http.MethodPost), http.MethodOptions, origin); h.Get("Access-Control-Allow-Origin") != origin ||
+			h.Get("Access-Control-Allow-Headers") != AllowHeaders || h.Get("Access-Control-Allow-Methods") != http.MethodPost || h.Get("Vary") != "Origin" {
+			t.Errorf("preflight from %s: %v", origin, h)
+		}
 	}
-	if h := serve(allowing, http.MethodPost, "http://127.0.0.1:3000"); h.Get("Access-Control-Allow-Origin") != "" || h.Get("Vary") != "Origin" {
-		t.Errorf("client endpoint, another origin: %v", h)
+	if h := serve(t, c.Preflight(http.MethodPost), http.MethodOptions, "null"); h.Get("Access-Control-Allow-Origin") != "" || h.Get("Vary") != "Origin" {
+		t.Errorf("preflight from Origin null: %v", h)
 	}
-	if h := serve(allowing, http.MethodPost, "http://localhost:3000/path"); h.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("client endpoint, an Origin that is no origin: %v", h)
+	if n := rec.reads.Load(); n != 0 {
+		t.Errorf("preflights read %d client records, want none", n)
 	}
-	silent := o.Wrap(ok)
-	if h := serve(silent, http.MethodPost, "http://localhost:3000"); h.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("client endpoint without Allow: %v", h)
+
+	byRecord := c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { Allow(r.Context(), spa) }))
+	byID := func(id string) http.Handler {
+		return c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { AllowID(r.Context(), id) }))
 	}
-	if h := serve(o.Preflight(http.MethodPost), http.MethodOptions, "http://localhost:3000"); h.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
-		h.Get("Access-Control-Allow-Headers") != AllowHeaders {
-		t.Errorf("preflight, a registered origin: %v", h)
+	for name, h := range map[string]http.Handler{"Allow": byRecord, "AllowID": byID("spa")} {
+		if got := serve(t, h, http.MethodPost, "http://localhost:3000"); got.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			got.Get("Access-Control-Expose-Headers") != ExposeHeaders || got.Get("Vary") != "Origin" {
+			t.Errorf("%s, the client's origin: %v", name, got)
+		}
+		for _, origin := range []string{"http://127.0.0.1:3000", "http://localhost:3001", "http://localhost:3000/path"} {
+			if got := serve(t, h, http.MethodPost, origin); got.Get("Access-Control-Allow-Origin") != "" || got.Get("Vary") != "Origin" {
+				t.Errorf("%s, %s: %v", name, origin, got)
+			}
+		}
 	}
-	var none *Origins
-	if h := serve(none.Wrap(ok), http.MethodPost, "http://localhost:3000"); len(h) != 0 {
-		t.Errorf("nil Origins added headers: %v", h)
+	for _, id := range []string{"off", "unknown", ""} {
+		if got := serve(t, byID(id), http.MethodPost, "http://localhost:3000"); got.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("AllowID(%q): %v", id, got)
+		}
+	}
+	reads := rec.reads.Load()
+	if got := serve(t, byID("spa"), http.MethodPost, ""); len(got) != 0 || rec.reads.Load() != reads {
+		t.Errorf("without Origin: headers %v, %d reads; want none", got, rec.reads.Load()-reads)
+	}
+	rec.fail = true
+	if got := serve(t, byID("spa"), http.MethodPost, "http://localhost:3000"); got.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("storage down: %v, want unreadable", got)
+	}
+	if got := serve(t, c.Wrap(ok), http.MethodPost, "http://localhost:3000"); got.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("client endpoint without Allow: %v", got)
+	}
+	var none *Clients
+	if got := serve(t, none.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { Allow(r.Context(), spa) })), http.MethodPost, "http://localhost:3000"); len(got) != 0 {
+		t.Errorf("nil Clients added headers: %v", got)
 	}
 }

@@ -138,7 +138,7 @@ type Handler struct {
 	// /oauth2/token at an origin its client registered (docs/api.md,
 	// "Cross-origin requests"); nil: no CORS. The Google and Confluent
 	// dialects never answer CORS.
-	CORS *cors.Origins
+	CORS *cors.Clients
 
 	byType map[string]Grant
 }
@@ -252,9 +252,9 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 	// of the public client the request names (the authenticator has
 	// checked it is one), refusals included.
 	if client != nil {
-		cors.Allow(r.Context(), client.ID)
+		cors.Allow(r.Context(), *client)
 	} else if h.Clients != nil {
-		cors.Allow(r.Context(), req.form.Get("client_id"))
+		cors.AllowID(r.Context(), req.form.Get("client_id"))
 	}
 	if client != nil {
 		rate.client = client.ID

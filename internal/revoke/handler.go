@@ -60,7 +60,7 @@ type Handler struct {
 	// answer at an origin its client registered (docs/api.md,
 	// "Cross-origin requests"); nil: no CORS. The leak-report endpoint
 	// never answers CORS.
-	CORS   *cors.Origins
+	CORS   *cors.Clients
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -111,9 +111,9 @@ func (h *Handler) revokeForm(r *http.Request, form url.Values, who audit.Caller)
 	// of the public client the request names (Authenticate has checked it
 	// is one).
 	if res != nil {
-		cors.Allow(r.Context(), res.Client.ID)
+		cors.Allow(r.Context(), res.Client)
 	} else {
-		cors.Allow(r.Context(), form.Get("client_id"))
+		cors.AllowID(r.Context(), form.Get("client_id"))
 	}
 	token := form.Get("token")
 	if res == nil {

@@ -32,7 +32,7 @@ type Handler struct {
 	// CORS, when set, lets a browser application read the answer at an
 	// origin the token's client registered (docs/api.md, "Cross-origin
 	// requests"); nil: no CORS.
-	CORS   *cors.Origins
+	CORS   *cors.Clients
 	Logger *slog.Logger
 }
 
@@ -77,8 +77,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is not valid")
 		return
 	}
-	// Readable at an origin of the client the token was issued to.
-	cors.Allow(ctx, c.ClientID)
+	// Readable at an origin of the client the token was issued to (its
+	// record from the record cache, read only for a cross-origin request).
+	cors.AllowID(ctx, c.ClientID)
 	if !slices.Contains(strings.Fields(c.Scope), "openid") {
 		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope")
 		return
