@@ -112,7 +112,7 @@ func TestGoogleClient(t *testing.T) {
 		t.Fatalf("V1.Oauthtoken: %v", err)
 	}
 	// No refresh token in the answer: a confidential client's refresh
-	// token does not rotate here, as Google's own (docs/security.md T-117).
+	// token does not rotate here, as Google's own (docs/security.md T-112).
 	if got.AccessToken == "" || got.RefreshToken != "" || got.TokenType != "Bearer" || got.ExpiresIn <= 0 || got.Scope != "read" {
 		t.Errorf("V1.Oauthtoken = %+v, want a bearer access token, no refresh token and scope read", got)
 	}

@@ -13,7 +13,7 @@ import (
 
 // nulInterceptor refuses a request with a NUL character (U+0000) in any
 // string field, at any depth, as invalid_argument naming the field
-// (docs/security.md T-110). NUL is valid UTF-8, so the codecs accept it,
+// (docs/security.md T-108). NUL is valid UTF-8, so the codecs accept it,
 // but no ID, name, audience or cursor sts issues holds one, PostgreSQL
 // refuses it in text (the call came back as a storage failure) and SQLite
 // stored it, so the backends disagreed. It runs after pageQueryInterceptor,

@@ -16,7 +16,7 @@ import (
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 )
 
-// TestNULStringsRefused is docs/security.md T-110: a string field holding
+// TestNULStringsRefused is docs/security.md T-108: a string field holding
 // a NUL character (U+0000, valid UTF-8, so protobuf and JSON accept it) is
 // invalid_argument naming the field, on every backend and in every
 // protocol Gitpod's clients speak. PostgreSQL refuses NUL in text, so such

@@ -183,7 +183,7 @@ func TestHostTokensGoWithTheirPrincipal(t *testing.T) {
 	}
 }
 
-// TestDeleteUserDeletesHostTokens (docs/security.md A-68): gitpod.v1
+// TestDeleteUserDeletesHostTokens (docs/security.md A-64): gitpod.v1
 // DeleteUser deletes the host tokens the user is the subject of, each
 // audited, as PrincipalService/DeletePrincipal does; it left them
 // in the vault, the SCM secret of a user who no longer exists kept with

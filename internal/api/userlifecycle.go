@@ -107,7 +107,7 @@ func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspend
 // tokens revoked first, so nothing it holds works while the rest goes,
 // then its PATs, the host tokens it is the subject of and finally the
 // principal are deleted, as PrincipalService/DeletePrincipal does
-// (docs/security.md ).
+// (docs/security.md ).
 func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRequest) (*gitpodv1.DeleteUserResponse, error) {
 	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "delete")
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // browser where another is signed in now, is login_required, never a
 // code for whoever happens to be signed in; a hint of the person signed
 // in gets its code; a hint we did not issue is invalid_request; and the
-// hint survives the trip through sign-in (docs/security.md T-114).
+// hint survives the trip through sign-in (docs/security.md T-109).
 func TestAuthorizationCodeIDTokenHint(t *testing.T) {
 	e := newCodeEnv(t)
 	ctx := t.Context()

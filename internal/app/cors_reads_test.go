@@ -43,7 +43,7 @@ func (e *oauthEnv) corsExchange(t *testing.T, method, path, origin string, form 
 
 // TestCORSReads: the CORS decisions of the client endpoints read no more
 // than the request's own client record (docs/api.md, "Cross-origin
-// requests"; docs/security.md T-115). A preflight from an origin no client
+// requests"; docs/security.md T-110). A preflight from an origin no client
 // ever registered, however many, reads no client at all (it was a reload
 // of every client of every organization, a denial of service anyone could
 // drive); an answer at the client's origin reads nothing beyond what

@@ -74,7 +74,7 @@ func (e *codeEnv) preflight(t *testing.T, path, origin, method, headers string) 
 }
 
 // TestCORS is the judge of cross-origin access (docs/api.md,
-// "Cross-origin requests"; docs/security.md T-115): a single-page
+// "Cross-origin requests"; docs/security.md T-110): a single-page
 // application on another origin reads discovery and the JWKS (any
 // origin, no credentials); the token, UserInfo and revocation endpoints
 // answer the preflight for any origin (it cannot name the client), and

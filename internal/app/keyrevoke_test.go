@@ -13,7 +13,7 @@ import (
 
 // keyBound is the documented bound within which a replica stops signing
 // with, and trusting, a key another replica revoked (docs/security.md
-// F-68): the key-set check interval (1 s) plus the reload it triggers.
+// F-66): the key-set check interval (1 s) plus the reload it triggers.
 const keyBound = 2 * time.Second
 
 // kidOf is the kid of a compact JWS's protected header.
@@ -30,7 +30,7 @@ func kidOf(t *testing.T, tok string) string {
 	return h.Kid
 }
 
-// TestRevokedKeyTwoReplicas (docs/security.md F-68): two replicas on one
+// TestRevokedKeyTwoReplicas (docs/security.md F-66): two replicas on one
 // PostgreSQL database, the key revoked through A's KeyService. A refuses
 // the key's tokens at once. B went on signing new tokens with it, and
 // answering them active, until its key poll (1 min), while A answered

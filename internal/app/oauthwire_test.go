@@ -384,7 +384,7 @@ func TestGoogleOAuthTokenRefresh(t *testing.T) {
 		t.Fatalf("refresh at /v1/oauthtoken: %v", err)
 	}
 	// The answer names no refresh token, as Google's: x/oauth2 keeps the
-	// one it has, which stays valid (docs/security.md T-117).
+	// one it has, which stays valid (docs/security.md T-112).
 	if tok.RefreshToken != rt || tok.AccessToken == "" || tok.Extra("refresh_token") != nil || tok.Extra("issued_token_type") != nil || tok.Extra("expires_in") == nil {
 		t.Fatalf("refresh at /v1/oauthtoken = %+v, want an access token in Google STS's shape and the same refresh token", tok)
 	}

@@ -29,7 +29,7 @@ func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestUnknownKidTwoReplicas (docs/security.md F-45): two servers on one
 // PostgreSQL database. A rotates its signing key with force twice, so it
 // signs with a key B has not loaded (B polls once a minute, and checks the
-// stored set's version once a second, F-68). B accepts A's token at once
+// stored set's version once a second, F-66). B accepts A's token at once
 // (it re-reads the stored keys); and while B cannot reach the database,
 // so that its checks fail too, introspection of such a token on B is 503
 // with Retry-After, never {"active":false}.

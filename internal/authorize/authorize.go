@@ -175,7 +175,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 	if q.hintSubject != "" && q.hintSubject != pid {
 		// OIDC Core §3.1.2.1: the request is for the person its
 		// id_token_hint names, and someone else is signed in: never a
-		// code for whoever that is (docs/security.md T-114).
+		// code for whoever that is (docs/security.md T-109).
 		h.redirect(w, r, q, url.Values{"error": {"login_required"}, "error_description": {"the person signed in is not the one id_token_hint names"}})
 		return
 	}

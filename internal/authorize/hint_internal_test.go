@@ -29,7 +29,7 @@ func (h failingHints) VerifyIDTokenHint(context.Context, string) (*tokens.IDClai
 	return nil, h.err
 }
 
-// TestIDTokenHintUnverifiable (docs/security.md T-114, F-45): a hint that
+// TestIDTokenHintUnverifiable (docs/security.md T-109, F-45): a hint that
 // cannot be checked because its signing key cannot be read now is a
 // retryable temporarily_unavailable, never "not ours"; a hint whose key
 // is no longer published (an old ID token a relying party kept) still

@@ -179,7 +179,7 @@ func redactDSN(dsn string) string {
 		q := u.Query()
 		for k := range q {
 			// password, and sslpassword: the passphrase of the client
-			// certificate's key (docs/security.md F-67).
+			// certificate's key (docs/security.md F-65).
 			if strings.HasSuffix(strings.ToLower(k), "password") {
 				q.Set(k, redacted)
 			}

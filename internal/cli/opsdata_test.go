@@ -207,7 +207,7 @@ rate_limits:
 
 	// The passphrase of the client certificate's key (libpq's and pgx's
 	// sslpassword) is a secret too, in the URL form's query as in the
-	// key/value form (docs/security.md F-67).
+	// key/value form (docs/security.md F-65).
 	for _, dsn := range []string{
 		"postgres://sts@db:5432/sts?sslmode=verify-full&sslpassword=" + dsnPW,
 		"postgres://sts@db:5432/sts?SSLPassword=" + dsnPW,

@@ -406,7 +406,7 @@ func TestBackupAuditsItself(t *testing.T) {
 	}
 }
 
-// TestRestoreListsInstanceAdminRevocation (docs/security.md F-66): a
+// TestRestoreListsInstanceAdminRevocation (docs/security.md F-64): a
 // restore gives back the instance administrator role taken from a
 // principal after the backup (`sts principal revoke-instance-admin`), as
 // it gives back a deleted PAT; the restore cannot tell, so the list of

@@ -19,7 +19,7 @@ import (
 	"github.com/opensts/sts/pkg/rs"
 )
 
-// TestResourceServerRefusesOtherOrganizations (docs/security.md A-67): on a
+// TestResourceServerRefusesOtherOrganizations (docs/security.md A-63): on a
 // real server with two organizations, evil's administrator makes a pool
 // that lists acme's resource server as an audience, trusts an issuer evil
 // controls and maps every subject to the ID of acme's administrator, then

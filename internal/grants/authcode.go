@@ -308,7 +308,7 @@ func (g *AuthorizationCode) familyLifetime() time.Duration {
 // grant: row is what ends it: the refresh grant and introspection read it
 // on every use, and it is kept until the family has expired (its lifetime
 // from the code's consumption) and every token it minted with it
-// (docs/security.md T-116).
+// (docs/security.md T-111).
 func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now time.Time) error {
 	if ac.AccessJTI != "" {
 		// The access token lived at most the grant's lifetime (capped by

@@ -49,7 +49,7 @@ func (s *pauseStore) CreateRefreshToken(ctx context.Context, t storage.RefreshTo
 	return s.Store.CreateRefreshToken(ctx, t)
 }
 
-// TestAuthorizationCodeReplayRace (docs/security.md T-91, T-116): a code
+// TestAuthorizationCodeReplayRace (docs/security.md T-91, T-111): a code
 // presented a second time ends everything its first redemption issued,
 // for good, wherever the second presentation lands in the first: after
 // it answered, between the code's consumption and the principal lookup,

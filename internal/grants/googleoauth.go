@@ -42,7 +42,7 @@ var googleOAuthNames = map[string]string{
 // HTTP Basic as Google's client libraries send it (a public client sends
 // clientId). Its refresh_token form is the refresh_token grant of
 // /oauth2/token without rotation for a confidential client, as Google's
-// (rotates; docs/security.md T-117), and its authorization_code form
+// (rotates; docs/security.md T-112), and its authorization_code form
 // (code, code_verifier, redirect_uri) the same [AuthorizationCode] grant;
 // a handler without that grant says so. Any other grant type is refused
 // here.

@@ -95,7 +95,7 @@ func TestGoogleOAuthTokenJSON(t *testing.T) {
 		t.Fatalf("/v1/oauthtoken refresh: %v", err)
 	}
 	// No refresh_token: at /v1/oauthtoken a confidential client's refresh
-	// token does not rotate, as Google's (docs/security.md T-117).
+	// token does not rotate, as Google's (docs/security.md T-112).
 	if got.AccessToken == "" || got.RefreshToken != "" || got.TokenType != "Bearer" || got.ExpiresIn <= 0 || got.Scope != "read" {
 		t.Errorf("Oauthtoken = %+v", got)
 	}

@@ -28,7 +28,7 @@ func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c
 
 func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// TestGoogleAuthorizedUserFileSharedByProcesses (docs/security.md T-117):
+// TestGoogleAuthorizedUserFileSharedByProcesses (docs/security.md T-112):
 // an external_account_authorized_user credential file holds one fixed
 // refresh token, and every process started from it refreshes with that
 // token at /v1/oauthtoken, as against Google, whose refresh tokens do not

@@ -8,7 +8,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestNULInFormRefused (docs/security.md T-110): a NUL character in a
+// TestNULInFormRefused (docs/security.md T-108): a NUL character in a
 // token endpoint's parameter, the client ID above all, is a bad request on
 // both backends. PostgreSQL refuses NUL in text, so a lookup of such a
 // client ID came back as a storage failure: 503 with Retry-After (which

@@ -102,7 +102,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 // Google's own do: an external_account_authorized_user credential file
 // holds one refresh token for every process started from it, and a
 // rotation would make the second process's refresh a reuse that ends the
-// family for all (docs/security.md T-117). RFC 9700 §4.14.2 requires
+// family for all (docs/security.md T-112). RFC 9700 §4.14.2 requires
 // rotation (or sender-constraining) of public clients' refresh tokens
 // only; a confidential client proves its secret at every refresh. A token
 // already rotated (at /oauth2/token) is still judged as a retry or a

@@ -286,7 +286,7 @@ func checkFields(desc string, scopes []string) (string, []string, error) {
 	}
 	if strings.IndexByte(desc, 0) >= 0 || !utf8.ValidString(desc) {
 		// Neither backend may store it the same way: PostgreSQL refuses
-		// such text (docs/security.md T-110).
+		// such text (docs/security.md T-108).
 		return "", nil, sts.Errorf(sts.Invalid, "description must be UTF-8 text without NUL characters")
 	}
 	out := make([]string, 0, len(scopes))

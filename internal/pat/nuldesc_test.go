@@ -8,7 +8,7 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// TestDescriptionNotText (docs/security.md T-110): a description with a
+// TestDescriptionNotText (docs/security.md T-108): a description with a
 // NUL character, or bytes that are not UTF-8, is invalid_argument on both
 // backends, whether it comes through the Connect API or the /tokens page
 // (which calls the service directly). PostgreSQL refuses such text, so

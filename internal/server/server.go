@@ -341,7 +341,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Both listeners stop accepting at once and drain together: a long
 	// ops request (a CPU profile) must not keep the public listener
 	// admitting new requests only to cut them off at the timeout
-	// (docs/reliability.md#shutdown, docs/security.md F-65).
+	// (docs/reliability.md#shutdown, docs/security.md F-63).
 	opsShut := make(chan error, 1)
 	if s.ops != nil {
 		go func() { opsShut <- shut(s.ops) }()

@@ -197,7 +197,7 @@ func TestReadyzHidesWhereStorageLives(t *testing.T) {
 // TestShutdownStopsBothListenersAtOnce: on shutdown the public listener
 // stops accepting at once (docs/reliability.md#shutdown), also while a
 // request on the ops listener (a CPU profile a profiler scrapes) is still
-// running; the two drain together within ShutdownTimeout (F-65). Before,
+// running; the two drain together within ShutdownTimeout (F-63). Before,
 // the ops server was drained first, and the public listener kept
 // admitting new requests, to cut them off at the timeout.
 func TestShutdownStopsBothListenersAtOnce(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // last loaded. So a key another replica (or the CLI) revoked stops
 // signing here, and stops verifying here, within one check interval and
 // a reload, not at the next poll; a quiet check costs one small indexed
-// read and allocates nothing on the request path (docs/security.md F-68,
+// read and allocates nothing on the request path (docs/security.md F-66,
 // docs/architecture.md "Keys and secrets").
 type keysetCheck struct {
 	store   storage.KeyStore

@@ -33,7 +33,7 @@ type Config struct {
 	// and reloads the set when it changed (default 1 s, at most
 	// PollInterval). It bounds how long this replica signs with, and
 	// trusts, a key another replica or the CLI revoked, and signs with a
-	// key they rotated away from (docs/security.md F-68).
+	// key they rotated away from (docs/security.md F-66).
 	CheckInterval time.Duration
 }
 

@@ -18,7 +18,7 @@ import (
 
 // replicaBound is the documented bound within which a replica stops
 // signing with, and trusting, a key another replica revoked or rotated
-// away from (docs/security.md F-68, docs/architecture.md "Keys and
+// away from (docs/security.md F-66, docs/architecture.md "Keys and
 // secrets"): one key-set check interval plus the reload it triggers.
 const replicaBound = 2 * time.Second
 
@@ -59,7 +59,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) time.Duration {
 	return time.Since(start)
 }
 
-// TestRevokeSeenByOtherReplica (docs/security.md F-68): two replicas on
+// TestRevokeSeenByOtherReplica (docs/security.md F-66): two replicas on
 // one database. After a revocation through replica A, replica B kept
 // signing new tokens with the revoked key, and answering them (and tokens
 // forged with it) active, until its key poll a minute later, while A
@@ -139,7 +139,7 @@ func (s *countingStore) SigningKeySetVersion(ctx context.Context) (int64, error)
 
 // TestKeysetCheckReadsKeysOnlyOnChange: between key polls, a check reads
 // only the stored set's version (one small indexed read); the keys
-// themselves are read again only when it changed (docs/security.md F-68).
+// themselves are read again only when it changed (docs/security.md F-66).
 func TestKeysetCheckReadsKeysOnlyOnChange(t *testing.T) {
 	store := &countingStore{Store: newSQLiteStore(t)}
 	m := newManager(t, store, newKeyring(t, masterKey()), clocktest.New(t0), signer.Config{CheckInterval: 5 * time.Millisecond})

@@ -187,7 +187,7 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 // under the same ID does not bring it back: no refresh can happen
 // while the pool is gone, so the current token predates the deletion.
 // The family's own grant: row ends it as well, whatever its refresh
-// tokens' revoked flag says (docs/security.md T-116).
+// tokens' revoked flag says (docs/security.md T-111).
 func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string, created time.Time) (bool, error) {
 	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+len(c.SourceSubjects)+4)
 	for _, j := range c.SourceJTIs {
@@ -205,7 +205,7 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 	}
 	// The family's own row: a replayed authorization code revokes by the
 	// family's ID a family that may be stored only after (docs/security.md
-	// T-116), so the row, not the rows' revoked flag, is what ends it.
+	// T-111), so the row, not the rows' revoked flag, is what ends it.
 	ids = append(ids, RevocationIDGrant(family))
 	rs, err := s.GetRevocations(ctx, ids...)
 	if err != nil {

@@ -56,7 +56,7 @@ const spaScript = `(async ({client, verifier, redirect, token}) => {
 // redeems the code with PKCE, calls UserInfo and revocation; introspection
 // stays unreadable. The same page at http://127.0.0.1:PORT, an origin no
 // client registered, still reads discovery but nothing a client endpoint
-// answers (docs/api.md, "Cross-origin requests"; docs/security.md T-115).
+// answers (docs/api.md, "Cross-origin requests"; docs/security.md T-110).
 func TestBrowserSPA(t *testing.T) {
 	s := startServer(t)
 	spa := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

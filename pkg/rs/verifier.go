@@ -73,7 +73,7 @@ type Verifier struct {
 	// whenever the sts serves more than one organization: an audience
 	// is not owned by one, so another organization's pools and clients
 	// can be given this Audience and mint tokens for it with a subject
-	// and scopes of their own choosing (docs/security.md A-67).
+	// and scopes of their own choosing (docs/security.md A-63).
 	OrgID string
 	// JWKSURL defaults to Issuer + "/.well-known/jwks.json".
 	JWKSURL string

@@ -82,7 +82,7 @@ func TestVerifyTimeBoundaries(t *testing.T) {
 // TestVerifyOrgID: with OrgID set, a token of another organization, or of
 // none, is refused; an audience is not owned by one organization, so
 // another organization's pools can mint tokens for this one's
-// (docs/security.md A-67). Without OrgID, org_id is not judged.
+// (docs/security.md A-63). Without OrgID, org_id is not judged.
 func TestVerifyOrgID(t *testing.T) {
 	t.Parallel()
 	s := newSTSStub(t)

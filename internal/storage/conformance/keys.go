@@ -97,7 +97,7 @@ func testKeysCAS(t *testing.T, s storage.Store) {
 // testKeySetVersion: a store that reports a key-set version changes it
 // with every committed change of the set, through the store or a unit of
 // work, and with nothing else: replicas reload their keys when it changes
-// (docs/security.md F-68).
+// (docs/security.md F-66).
 func testKeySetVersion(t *testing.T, s storage.Store) {
 	vs, ok := s.(storage.KeySetVersioner)
 	if !ok {

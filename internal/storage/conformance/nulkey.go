@@ -12,7 +12,7 @@ import (
 // refuses NUL in text outright, and that refusal answered as a storage
 // failure (503 and a storage error counted) where SQLite answered not
 // found, for IDs anyone may send, such as a client_id at the token
-// endpoint (docs/security.md T-110).
+// endpoint (docs/security.md T-108).
 func testNULKeyNotFound(t *testing.T, s storage.Store) {
 	const key = "a\x00b"
 	for _, c := range []struct {

@@ -142,7 +142,7 @@ func (s *Store) fail(op string, err error) error {
 // that are not UTF-8. A lookup by such a key finds nothing, on both
 // backends, without asking the database, where PostgreSQL's refusal was a
 // storage failure (a 503 for any client_id someone sends; docs/security.md
-// T-110).
+// T-108).
 func unstorable(keys ...string) bool {
 	for _, k := range keys {
 		if strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k) {
