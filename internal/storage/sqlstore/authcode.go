@@ -72,6 +72,9 @@ func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
 
 // GetConsent implements storage.ConsentStore.
 func (s *Store) GetConsent(ctx context.Context, principalID, clientID string) (storage.Consent, error) {
+	if unstorable(principalID, clientID) {
+		return storage.Consent{}, errUnstorable
+	}
 	c, err := scanConsent(s.db.QueryRowContext(ctx, `SELECT `+consentColumns+` FROM consents
 		WHERE principal_id = $1 AND client_id = $2`, principalID, clientID))
 	return c, s.fail("get consent", err)
@@ -85,6 +88,9 @@ func (s *Store) ListConsents(ctx context.Context, principalID string) ([]storage
 
 // DeleteConsent implements storage.ConsentStore.
 func (s *Store) DeleteConsent(ctx context.Context, principalID, clientID string) error {
+	if unstorable(principalID, clientID) {
+		return errUnstorable
+	}
 	return s.fail("delete consent", execOne(ctx, s.db, `DELETE FROM consents WHERE principal_id = $1 AND client_id = $2`,
 		principalID, clientID))
 }

@@ -39,7 +39,7 @@ func (s *Store) createClient(ctx context.Context, db execer, c storage.Client) e
 // It runs on every client-authenticated request, so it is prepared once.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	if unstorable(id) {
-		return storage.Client{}, s.fail("get client", storage.ErrNotFound)
+		return storage.Client{}, errUnstorable
 	}
 	stmt, err := s.prepared(ctx, getClient)
 	if err != nil {
@@ -59,6 +59,9 @@ func (s *Store) ListClients(ctx context.Context, orgID string) ([]storage.Client
 
 // UpdateClient implements storage.ClientStore.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.updateClient(ctx, nil, id, fn)
 }
 
@@ -76,6 +79,9 @@ func (s *Store) updateClient(ctx context.Context, tx *sql.Tx, id string, fn func
 
 // DeleteClient implements storage.ClientStore.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.deleteClient(ctx, s.db, id)
 }
 

@@ -139,10 +139,11 @@ func (s *Store) fail(op string, err error) error {
 
 // unstorable reports whether a key holds what no stored text can: a NUL
 // character (PostgreSQL refuses it in text, SQLSTATE 22021) or bytes
-// that are not UTF-8. A lookup by such a key finds nothing, on both
-// backends, without asking the database, where PostgreSQL's refusal was a
-// storage failure (a 503 for any client_id someone sends; docs/security.md
-// T-108).
+// that are not UTF-8. A Get, Update or Delete by such a key finds nothing
+// (errUnstorable), on both backends, without asking the database, where
+// PostgreSQL's refusal was a storage failure (a 503 for any client_id or
+// /tokens/{id} someone sends; docs/security.md T-108). Writes of such
+// values are not translated: the services refuse them first.
 func unstorable(keys ...string) bool {
 	for _, k := range keys {
 		if strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k) {
@@ -151,3 +152,6 @@ func unstorable(keys ...string) bool {
 	}
 	return false
 }
+
+// errUnstorable is the answer to a lookup by a key no row can hold.
+var errUnstorable = fmt.Errorf("%w: the key holds a NUL character or is not UTF-8", storage.ErrNotFound)

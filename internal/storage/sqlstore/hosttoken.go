@@ -48,6 +48,9 @@ func (s *Store) createHostToken(ctx context.Context, db execer, t storage.HostTo
 
 // GetHostToken implements storage.HostTokenStore.
 func (s *Store) GetHostToken(ctx context.Context, id string) (storage.HostToken, error) {
+	if unstorable(id) {
+		return storage.HostToken{}, errUnstorable
+	}
 	t, err := scanHostToken(s.db.QueryRowContext(ctx, `SELECT `+hostTokenColumns+` FROM host_tokens WHERE id = $1`, id))
 	return t, s.fail("get host token", err)
 }
@@ -95,6 +98,9 @@ func (s *Store) ListRefreshableHostTokens(ctx context.Context, before, now time.
 
 // UpdateHostToken implements storage.HostTokenStore.
 func (s *Store) UpdateHostToken(ctx context.Context, id string, fn func(storage.HostToken) (storage.HostToken, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.updateHostToken(ctx, nil, id, fn)
 }
 
@@ -115,6 +121,9 @@ func (s *Store) updateHostToken(ctx context.Context, tx *sql.Tx, id string, fn f
 
 // DeleteHostToken implements storage.HostTokenStore.
 func (s *Store) DeleteHostToken(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.deleteHostToken(ctx, s.db, id)
 }
 

@@ -29,7 +29,7 @@ func (s *Store) createOrganization(ctx context.Context, db execer, o storage.Org
 // GetOrganization implements storage.OrganizationStore.
 func (s *Store) GetOrganization(ctx context.Context, id string) (storage.Organization, error) {
 	if unstorable(id) {
-		return storage.Organization{}, s.fail("get organization", storage.ErrNotFound)
+		return storage.Organization{}, errUnstorable
 	}
 	o, err := scanOrganization(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
 	return o, s.fail("get organization", err)
@@ -42,6 +42,9 @@ func (s *Store) ListOrganizations(ctx context.Context) ([]storage.Organization, 
 
 // UpdateOrganization implements storage.OrganizationStore.
 func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(storage.Organization) (storage.Organization, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.updateOrganization(ctx, nil, id, fn)
 }
 
@@ -57,6 +60,9 @@ func (s *Store) updateOrganization(ctx context.Context, tx *sql.Tx, id string, f
 
 // DeleteOrganization implements storage.OrganizationStore.
 func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.deleteOrganization(ctx, s.db, id)
 }
 

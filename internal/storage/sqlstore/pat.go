@@ -35,6 +35,9 @@ func (s *Store) createPAT(ctx context.Context, db execer, p storage.PAT) error {
 
 // GetPAT implements storage.PATStore.
 func (s *Store) GetPAT(ctx context.Context, id string) (storage.PAT, error) {
+	if unstorable(id) {
+		return storage.PAT{}, errUnstorable
+	}
 	p, err := scanPAT(s.db.QueryRowContext(ctx, `SELECT `+patColumns+` FROM pats WHERE id = $1`, id))
 	return p, s.fail("get pat", err)
 }
@@ -59,6 +62,9 @@ func (s *Store) ListPATs(ctx context.Context, ownerID string) ([]storage.PAT, er
 
 // UpdatePAT implements storage.PATStore.
 func (s *Store) UpdatePAT(ctx context.Context, id string, fn func(storage.PAT) (storage.PAT, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.updatePAT(ctx, nil, id, fn)
 }
 
@@ -74,6 +80,9 @@ func (s *Store) updatePAT(ctx context.Context, tx *sql.Tx, id string, fn func(st
 
 // DeletePAT implements storage.PATStore.
 func (s *Store) DeletePAT(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.deletePAT(ctx, s.db, id)
 }
 

@@ -32,7 +32,7 @@ func (s *Store) createPrincipal(ctx context.Context, db execer, p storage.Princi
 // prepared once.
 func (s *Store) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
 	if unstorable(id) {
-		return storage.Principal{}, s.fail("get principal", storage.ErrNotFound)
+		return storage.Principal{}, errUnstorable
 	}
 	stmt, err := s.prepared(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`)
 	if err != nil {
@@ -50,6 +50,9 @@ func (s *Store) ListPrincipals(ctx context.Context, orgID string) ([]storage.Pri
 
 // UpdatePrincipal implements storage.PrincipalStore.
 func (s *Store) UpdatePrincipal(ctx context.Context, id string, fn func(storage.Principal) (storage.Principal, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.updatePrincipal(ctx, nil, id, fn)
 }
 
@@ -66,6 +69,9 @@ func (s *Store) updatePrincipal(ctx context.Context, tx *sql.Tx, id string, fn f
 
 // DeletePrincipal implements storage.PrincipalStore.
 func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.deletePrincipal(ctx, s.db, id)
 }
 

@@ -34,6 +34,9 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) 
 
 // GetRefreshToken implements storage.RefreshTokenStore.
 func (s *Store) GetRefreshToken(ctx context.Context, id string) (storage.RefreshToken, error) {
+	if unstorable(id) {
+		return storage.RefreshToken{}, errUnstorable
+	}
 	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
 		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE id = $1`, id))
 	return t, s.fail("get refresh token", err)
@@ -48,6 +51,9 @@ func (s *Store) GetRefreshTokenByDigest(ctx context.Context, digest []byte) (sto
 
 // UpdateRefreshToken implements storage.RefreshTokenStore.
 func (s *Store) UpdateRefreshToken(ctx context.Context, id string, fn func(storage.RefreshToken) (storage.RefreshToken, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return update(ctx, s, nil, "update refresh token",
 		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE id = $1`, []any{id}, scanRefreshToken, fn,
 		func(tx *sql.Tx, t storage.RefreshToken) error {

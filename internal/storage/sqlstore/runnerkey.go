@@ -31,12 +31,18 @@ func (s *Store) putRunnerKey(ctx context.Context, db execer, k storage.RunnerKey
 
 // GetRunnerKey implements storage.RunnerKeyStore.
 func (s *Store) GetRunnerKey(ctx context.Context, runnerID string) (storage.RunnerKey, error) {
+	if unstorable(runnerID) {
+		return storage.RunnerKey{}, errUnstorable
+	}
 	k, err := scanRunnerKey(s.db.QueryRowContext(ctx, `SELECT `+runnerKeyColumns+` FROM runner_keys WHERE runner_id = $1`, runnerID))
 	return k, s.fail("get runner key", err)
 }
 
 // DeleteRunnerKey implements storage.RunnerKeyStore.
 func (s *Store) DeleteRunnerKey(ctx context.Context, runnerID string) error {
+	if unstorable(runnerID) {
+		return errUnstorable
+	}
 	return s.deleteRunnerKey(ctx, s.db, runnerID)
 }
 

@@ -56,7 +56,7 @@ func (s *Store) createPool(ctx context.Context, db execer, p storage.Pool) error
 // GetPool implements storage.TrustStore.
 func (s *Store) GetPool(ctx context.Context, id string) (storage.Pool, error) {
 	if unstorable(id) {
-		return storage.Pool{}, s.fail("get pool", storage.ErrNotFound)
+		return storage.Pool{}, errUnstorable
 	}
 	p, err := scanPool(s.db.QueryRowContext(ctx, `SELECT `+poolColumns+` FROM pools WHERE id = $1`, id))
 	return p, s.fail("get pool", err)
@@ -69,6 +69,9 @@ func (s *Store) ListPools(ctx context.Context) ([]storage.Pool, error) {
 
 // UpdatePool implements storage.TrustStore.
 func (s *Store) UpdatePool(ctx context.Context, id string, fn func(storage.Pool) (storage.Pool, error)) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.updatePool(ctx, nil, id, fn)
 }
 
@@ -92,6 +95,9 @@ func (s *Store) updatePool(ctx context.Context, tx *sql.Tx, id string, fn func(s
 // DeletePool implements storage.TrustStore; providers go with it
 // (ON DELETE CASCADE).
 func (s *Store) DeletePool(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.deletePool(ctx, s.db, id)
 }
 
@@ -132,6 +138,9 @@ func (s *Store) createProvider(ctx context.Context, db execer, p storage.Provide
 
 // GetProvider implements storage.TrustStore.
 func (s *Store) GetProvider(ctx context.Context, poolID, id string) (storage.Provider, error) {
+	if unstorable(poolID, id) {
+		return storage.Provider{}, errUnstorable
+	}
 	p, err := scanProvider(s.db.QueryRowContext(ctx,
 		`SELECT `+providerColumns+` FROM providers WHERE pool_id = $1 AND id = $2`, poolID, id))
 	return p, s.fail("get provider", err)
@@ -145,6 +154,9 @@ func (s *Store) ListProviders(ctx context.Context, poolID string) ([]storage.Pro
 
 // UpdateProvider implements storage.TrustStore.
 func (s *Store) UpdateProvider(ctx context.Context, poolID, id string, fn func(storage.Provider) (storage.Provider, error)) error {
+	if unstorable(poolID, id) {
+		return errUnstorable
+	}
 	return s.updateProvider(ctx, nil, poolID, id, fn)
 }
 
@@ -163,6 +175,9 @@ func (s *Store) updateProvider(ctx context.Context, tx *sql.Tx, poolID, id strin
 
 // DeleteProvider implements storage.TrustStore.
 func (s *Store) DeleteProvider(ctx context.Context, poolID, id string) error {
+	if unstorable(poolID, id) {
+		return errUnstorable
+	}
 	return s.deleteProvider(ctx, s.db, poolID, id)
 }
 

@@ -30,7 +30,7 @@ func (s *Store) createUpstreamIdentity(ctx context.Context, db execer, u storage
 // GetUpstreamIdentity implements storage.UpstreamIdentityStore.
 func (s *Store) GetUpstreamIdentity(ctx context.Context, orgID, issuer, subject string) (storage.UpstreamIdentity, error) {
 	if unstorable(orgID, issuer, subject) {
-		return storage.UpstreamIdentity{}, s.fail("get upstream identity", storage.ErrNotFound)
+		return storage.UpstreamIdentity{}, errUnstorable
 	}
 	u, err := scanUpstreamIdentity(s.db.QueryRowContext(ctx, `SELECT `+upstreamIdentityColumns+` FROM upstream_identities
 		WHERE org_id = $1 AND issuer = $2 AND subject = $3`, orgID, issuer, subject))

@@ -44,6 +44,9 @@ func (s *Store) ListWebSessions(ctx context.Context, principalID string) ([]stor
 
 // DeleteWebSession implements storage.SessionStore.
 func (s *Store) DeleteWebSession(ctx context.Context, id string) error {
+	if unstorable(id) {
+		return errUnstorable
+	}
 	return s.fail("delete web session", execOne(ctx, s.db, `DELETE FROM web_sessions WHERE id = $1`, id))
 }
 
