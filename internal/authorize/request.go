@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
-	"github.com/opensts/sts/internal/tokens"
 )
 
 // request is an authorization request that passed the checks.
@@ -267,46 +265,19 @@ func pkceOptional(c *storage.Client) bool {
 }
 
 // hintSubject is the person an id_token_hint names, verified with
-// h.Hints. A hint whose key we no longer publish (retired keys are dropped
-// some hours after they stop signing, long before an ID token kept by a
-// relying party stops being a fair hint) cannot be told from a forgery,
-// so its subject is read unverified: a hint only ever narrows a request
-// (a subject other than the person signed in refuses it; the same one
-// changes nothing), so a forged one gains its author nothing.
+// h.Hints. A hint is never read unverified, not even one whose key we no
+// longer publish: answering by the subject of a hint anyone can write
+// would tell a relying party whether a person it names is signed in here
+// (docs/security.md T-97, T-109).
 func (h *Handler) hintSubject(ctx context.Context, raw string) (string, error) {
 	if h.Hints == nil {
 		return "", errors.New("authorize: no id_token_hint verifier")
 	}
 	c, err := h.Hints.VerifyIDTokenHint(ctx, raw)
-	if errors.Is(err, tokens.ErrUnknownKey) {
-		if sub := unverifiedSubject(raw); sub != "" {
-			return sub, nil
-		}
-	}
 	if err != nil {
 		return "", err
 	}
 	return c.Subject, nil
-}
-
-// unverifiedSubject is the sub claim of a compact JWS's payload, without
-// checking anything else, or "".
-func unverifiedSubject(raw string) string {
-	parts := strings.Split(raw, ".")
-	if len(raw) > tokens.MaxTokenSize || len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var c struct {
-		Subject string `json:"sub"`
-	}
-	if json.Unmarshal(b, &c) != nil {
-		return ""
-	}
-	return c.Subject
 }
 
 // challengeOK is an S256 challenge: base64url of 32 bytes, no padding.
