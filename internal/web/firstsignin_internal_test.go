@@ -114,3 +114,44 @@ func TestFirstSignInRaceEmail(t *testing.T) {
 		t.Errorf("principals = %v, %v; want one user", ps, err)
 	}
 }
+
+// TestEmailLinkIgnoresThePairElsewhere (docs/security.md T-104): with
+// link_claim email the person is whoever holds the email. The pair a
+// first sign-in binds only settles a race of two tabs; once the user it
+// is bound to carries someone else's email (an administrator handed the
+// user over), the first person's next sign-in gets a user of their own,
+// never the handed-over one.
+func TestEmailLinkIgnoresThePairElsewhere(t *testing.T) {
+	ctx := t.Context()
+	st := sqlitetest.NewStore(t)
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
+	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdatePrincipal(ctx, ada.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.Email = "bob@example.com" // handed to Bob
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bob, err := h.link(ctx, cfg, cfg.Issuer, "2002", "bob@example.com", true); err != nil || bob.ID != ada.ID {
+		t.Fatalf("Bob = %v, %v; want the handed-over user %s", bob.ID, err, ada.ID)
+	}
+	again, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
+	if err != nil || again.ID == ada.ID || again.Email != "ada@example.com" {
+		t.Errorf("Ada again = %+v, %v; want a user of her own with her email", again, err)
+	}
+}

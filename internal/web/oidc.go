@@ -248,16 +248,18 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email st
 	}
 	// The user is made with the pair (iss, sub) bound to it, which only one
 	// first sign-in can bind: of two at once (two tabs), the second fails
-	// here and signs in as the user the first made, where both used to
-	// make a user with the email and every later sign-in matched two.
+	// here and finds the user the first made by its email, where both
+	// used to make a user with the email and every later sign-in matched
+	// two. The pair decides nothing else here: the person is whoever holds
+	// the email, so when the pair's user no longer has it (an
+	// administrator gave that user to someone else by changing its email)
+	// the sign-in makes a user of its own, unbound, as before.
 	p, err := h.createUser(ctx, cfg, email, email, &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		if q, found, err := h.byEmail(ctx, orgs, email); found || err != nil {
 			return q, err
 		}
-		if q, found, err := h.boundTo(ctx, orgs, iss, sub); found || err != nil {
-			return q, err
-		}
+		return h.createUser(ctx, cfg, email, email, nil)
 	}
 	return p, err
 }
