@@ -17,6 +17,20 @@
       field.select(); done("Press Ctrl+C to copy.");
     }
   });
+  // A form htmx submits in the background and the server refuses (400 a
+  // mistake in the form, 401 the session ended, 403, 404, 503 storage
+  // unavailable) is answered with one of our pages saying what is wrong
+  // and, for a mistake, the form as typed. htmx swaps only 2xx answers by
+  // default, so the button would seem to do nothing: show our page's
+  // content whatever its status (docs/security.md T-115). An answer that
+  // is not one of our pages (a proxy's error) is left alone.
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var d = ev.detail;
+    if (d.xhr.status >= 400 && /<main id="content">/.test(d.serverResponse || "")) {
+      d.shouldSwap = true;
+      d.isError = false;
+    }
+  });
   // A one-time sign-in link carries its secret in the fragment, which the
   // browser never sends: put it in the form, drop it from the address bar
   // and history, and sign in, but only when the server marked the page
