@@ -150,7 +150,7 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 	}
 	if h.o.HostTokens != nil {
 		d.HostOn = true
-		list, _, err := h.o.HostTokens.List(ctx, hostCaller(nil, se), hosttoken.ListInput{SubjectID: se.principal.ID, PageSize: hosttoken.MaxPageSize})
+		list, err := h.ownHostTokens(r, hostCaller(nil, se))
 		if err != nil {
 			return d, err
 		}
@@ -176,6 +176,24 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 		}
 	}
 	return d, nil
+}
+
+// ownHostTokens lists every host authentication token whose subject is
+// the caller, page after page: the page shows them all, and one beyond the
+// vault's first page is deleted like any other (docs/security.md T-116).
+func (h *Handler) ownHostTokens(r *http.Request, c hosttoken.Caller) ([]hosttoken.Token, error) {
+	var all []hosttoken.Token
+	for page := ""; ; {
+		list, next, err := h.o.HostTokens.List(r.Context(), c, hosttoken.ListInput{SubjectID: c.PrincipalID, PageToken: page, PageSize: hosttoken.MaxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, list...)
+		if next == "" {
+			return all, nil
+		}
+		page = next
+	}
 }
 
 func hostCaller(w http.ResponseWriter, se session) hosttoken.Caller {
@@ -392,7 +410,7 @@ func (h *Handler) deleteHostToken(w http.ResponseWriter, r *http.Request, se ses
 	// Only the person's own tokens (as subject): the vault's own rule also
 	// lets a runner act, but a person on this page acts for themself.
 	id := r.PathValue("id")
-	list, _, err := h.o.HostTokens.List(r.Context(), hostCaller(w, se), hosttoken.ListInput{SubjectID: se.principal.ID, PageSize: hosttoken.MaxPageSize})
+	list, err := h.ownHostTokens(r, hostCaller(w, se))
 	if err != nil {
 		h.fail(w, r, err)
 		return
