@@ -80,8 +80,10 @@ type patForm struct {
 	ID, Name, Permission string
 	Scopes               []string
 	Expiries             []expiryChoice
-	MinDate, MaxDate     string
-	AllScopes            []string
+	// ExpiresOn is the custom date as typed, kept after an error.
+	ExpiresOn        string
+	MinDate, MaxDate string
+	AllScopes        []string
 }
 
 func (f patForm) Has(scope string) bool { return slices.Contains(f.Scopes, scope) }
@@ -285,10 +287,7 @@ func (h *Handler) formExpiry(r *http.Request) (time.Time, error) {
 }
 
 func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) {
-	form := h.newForm(r.PostFormValue("expires"))
-	form.Name = r.PostFormValue("name")
-	form.Permission = r.PostFormValue("permission")
-	form.Scopes = r.PostForm["scope"]
+	form := h.typedForm(r, h.newForm(r.PostFormValue("expires")))
 	scopes, err := formScopes(r)
 	if err == nil {
 		var exp time.Time
@@ -331,9 +330,24 @@ type editData struct {
 	Admin bool
 }
 
-func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, status int, p storage.PAT, shown *shownSecret, msg string) {
-	f := h.newForm("")
+// typedForm is f with what the person sent in the form: a refused form
+// comes back as typed, not as stored.
+func (h *Handler) typedForm(r *http.Request, f patForm) patForm {
+	f.Name = r.PostFormValue("name")
+	f.Permission = r.PostFormValue("permission")
+	f.Scopes = r.PostForm["scope"]
+	f.ExpiresOn = r.PostFormValue("expires_on")
+	return f
+}
+
+// editForm is the edit page's form for p, with the expiry choice selected.
+func (h *Handler) editForm(p storage.PAT, expires string) patForm {
+	f := h.newForm(expires)
 	f.ID, f.Name, f.Permission, f.Scopes = p.ID, p.Description, permOf(p.Scopes), p.Scopes
+	return f
+}
+
+func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, status int, p storage.PAT, f patForm, shown *shownSecret, msg string) {
 	row := patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Created: p.CreatedAt,
 		Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !h.now().Before(p.ExpiresAt)}
 	h.render(w, r, status, "edit", "Edit access token", &se, editData{Form: f, Shown: shown, Error: msg, PAT: row,
@@ -342,7 +356,7 @@ func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, s
 
 func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
 	if p, ok := h.ownPAT(w, r, se); ok {
-		h.showEdit(w, r, se, http.StatusOK, p, nil, "")
+		h.showEdit(w, r, se, http.StatusOK, p, h.editForm(p, ""), nil, "")
 	}
 }
 
@@ -358,7 +372,9 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
-			h.showEdit(w, r, se, http.StatusBadRequest, p, nil, sts.ErrorMessage(err))
+			f := h.typedForm(r, h.editForm(p, ""))
+			f.ExpiresOn = ""
+			h.showEdit(w, r, se, http.StatusBadRequest, p, f, nil, sts.ErrorMessage(err))
 			return
 		}
 		h.fail(w, r, err)
@@ -374,18 +390,23 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 	}
 	exp, err := h.formExpiry(r)
 	var secret string
+	var out storage.PAT
 	if err == nil {
-		p, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, se), se.principal.ID, p.ID, exp, pageGuard)
+		// out, not p: a refusal returns an empty PAT, and the page shown
+		// then is still this token's.
+		out, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, se), se.principal.ID, p.ID, exp, pageGuard)
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
-			h.showEdit(w, r, se, http.StatusBadRequest, p, nil, sts.ErrorMessage(err))
+			f := h.editForm(p, r.PostFormValue("expires"))
+			f.ExpiresOn = r.PostFormValue("expires_on")
+			h.showEdit(w, r, se, http.StatusBadRequest, p, f, nil, sts.ErrorMessage(err))
 			return
 		}
 		h.fail(w, r, err)
 		return
 	}
-	h.showEdit(w, r, se, http.StatusOK, p, &shownSecret{Name: p.Description, Secret: secret, Regenerated: true}, "")
+	h.showEdit(w, r, se, http.StatusOK, out, h.editForm(out, ""), &shownSecret{Name: out.Description, Secret: secret, Regenerated: true}, "")
 }
 
 func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request, se session) {
