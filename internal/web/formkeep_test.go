@@ -48,3 +48,22 @@ func TestFormErrorKeepsWhatWasTyped(t *testing.T) {
 		t.Errorf("a refused form changed something:\n%s", page)
 	}
 }
+
+// TestCustomDateWithAnotherChoiceRefused: the custom date field is always
+// shown, so a date picked while the expiry stays "30 days" was dropped
+// without a word and the token expired in 30 days. The contradiction is
+// refused, nothing is made, and the form says how to resolve it.
+func TestCustomDateWithAnotherChoiceRefused(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ada := newPerson(t, s)
+	ada.signIn(t, "admin", "")
+	r := ada.do(t, http.MethodPost, "/tokens", url.Values{"name": {"dated"}, "permission": {"full"},
+		"expires": {"30"}, "expires_on": {"2099-01-01"}}, nil)
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "choose Custom date") {
+		t.Errorf("a date with the 30-day choice: %d\n%s", r.status, r.body)
+	}
+	if page := ada.do(t, http.MethodGet, "/tokens", nil, nil).body; strings.Contains(page, ">dated<") {
+		t.Error("a token was made from a contradictory form")
+	}
+}

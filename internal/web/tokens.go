@@ -279,6 +279,11 @@ func (h *Handler) formExpiry(r *http.Request) (time.Time, error) {
 		u := now.UTC()
 		return time.Date(d.Year(), d.Month(), d.Day(), u.Hour(), u.Minute(), u.Second(), 0, time.UTC), nil
 	}
+	if strings.TrimSpace(r.PostFormValue("expires_on")) != "" {
+		// The date field is always shown: a date picked while another
+		// choice stays selected would otherwise be dropped silently.
+		return time.Time{}, sts.Errorf(sts.Invalid, "a date was entered: choose Custom date to use it, or clear the date")
+	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 || n > 3660 {
 		return time.Time{}, sts.Errorf(sts.Invalid, "choose an expiry")
