@@ -36,11 +36,42 @@ var confluent = &dialect{
 		}
 		return req, nil
 	},
+	refine: refineConfluent,
 	writeOK: func(w http.ResponseWriter, resp *Response) {
 		oauth2.WriteJSON(w, http.StatusOK, resp)
 	},
 	writeError: writeConfluentError,
 }
+
+// refineConfluent judges which parameter a refusal names while its reason
+// is still known: with errors.detail: none the reason is left out of the
+// body before it is written, and source.parameter must name the same
+// parameter either way (docs/api.md "Confluent STS dialect").
+func refineConfluent(_ *Request, e *oauth2.Error) *oauth2.Error {
+	p := paramOf(e)
+	if p == "" {
+		return e
+	}
+	c := *e
+	c.Err = sourceParam{param: p, err: e.Err}
+	return &c
+}
+
+// sourceParam carries the parameter refineConfluent judged a refusal to
+// be about, to writeConfluentError.
+type sourceParam struct {
+	param string
+	err   error
+}
+
+func (s sourceParam) Error() string {
+	if s.err == nil {
+		return "refused: " + s.param
+	}
+	return s.err.Error()
+}
+
+func (s sourceParam) Unwrap() error { return s.err }
 
 // confluentError is one entry of Confluent's Failure.errors (JSON:API
 // error object).
@@ -67,7 +98,11 @@ func writeConfluentError(w http.ResponseWriter, requestID string, e *oauth2.Erro
 		ID: requestID, Status: strconv.Itoa(status), Code: code,
 		Title: http.StatusText(status), Detail: e.Description, Reason: e.Reason,
 	}
-	if p := paramOf(e); p != "" {
+	p := paramOf(e)
+	if sp, ok := errors.AsType[sourceParam](e.Err); ok {
+		p = sp.param
+	}
+	if p != "" {
 		ce.Source = &confluentSource{Parameter: p}
 	}
 	if status == http.StatusTooManyRequests {
@@ -116,6 +151,11 @@ var requestParams = []string{
 
 // paramOf names the request parameter a refusal is about, or "".
 func paramOf(e *oauth2.Error) string {
+	if e.Description == descSubject && isPoolHidden(e) {
+		// The named pool refused this caller, for whatever cause: answered
+		// as a pool that does not exist (docs/security.md T-102).
+		return "identity_pool_id"
+	}
 	switch e.Reason {
 	case ReasonLifetimeInvalid, ReasonLifetimeExceedsMax, ReasonLifetimeExceedsPool, ReasonLifetimeExceedsSubject, ReasonLifetimeExceedsActor:
 		return "expires_in"

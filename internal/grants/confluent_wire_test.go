@@ -186,3 +186,40 @@ type clientcredentialsToken struct {
 	access    string
 	expiresIn time.Duration
 }
+
+// TestConfluentErrorSourceEveryConfig: source.parameter names the same
+// parameter whether the body carries our reason or not (errors.detail:
+// none, serve's default), and a pool refused for any cause, one that
+// does not exist, is disabled or admits no anonymous caller, is named
+// identity_pool_id alike (docs/api.md "Confluent STS dialect",
+// docs/security.md T-102).
+func TestConfluentErrorSourceEveryConfig(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		e := newEnv(t, nil)
+		e.handler.OmitReason = omit
+		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+		for _, tc := range []struct {
+			name  string
+			form  url.Values
+			param string
+		}{
+			{"unknown pool", exchangeForm(tok, "identity_pool_id", "no-such-pool"), "identity_pool_id"},
+			{"disabled pool", exchangeForm(tok, "identity_pool_id", "off"), "identity_pool_id"},
+			{"pool needing a client", exchangeForm(tok, "identity_pool_id", "locked"), "identity_pool_id"},
+			{"actor_token_type unsupported", exchangeForm(tok, "identity_pool_id", "ci", "actor_token", tok, "actor_token_type", "urn:x"), "actor_token_type"},
+			{"actor_token without its type", exchangeForm(tok, "identity_pool_id", "ci", "actor_token", tok), "actor_token_type"},
+			{"expires_in", exchangeForm(tok, "identity_pool_id", "ci", "expires_in", "901"), "expires_in"},
+			{"bad subject token", exchangeForm("a.b.c", "identity_pool_id", "ci"), "subject_token"},
+		} {
+			resp, body := e.post(t, PathConfluentToken, tc.form)
+			if resp.StatusCode != 400 {
+				t.Errorf("reason omitted %v, %s: %d %v, want 400", omit, tc.name, resp.StatusCode, body)
+				continue
+			}
+			e0 := confluentErr(t, body)
+			if src, _ := e0["source"].(map[string]any); src["parameter"] != tc.param {
+				t.Errorf("reason omitted %v, %s: source = %v, want parameter %s (%v)", omit, tc.name, e0["source"], tc.param, e0)
+			}
+		}
+	}
+}
