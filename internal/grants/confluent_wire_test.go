@@ -13,6 +13,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
@@ -219,6 +220,66 @@ func TestConfluentErrorSourceEveryConfig(t *testing.T) {
 			e0 := confluentErr(t, body)
 			if src, _ := e0["source"].(map[string]any); src["parameter"] != tc.param {
 				t.Errorf("reason omitted %v, %s: source = %v, want parameter %s (%v)", omit, tc.name, e0["source"], tc.param, e0)
+			}
+		}
+	}
+}
+
+// TestNamedPoolBindsTheSubject: a request that names a pool
+// (identity_pool_id, pool) is judged at that pool for every subject token
+// type. One of our access tokens exchanged through another pool, or a
+// PAT, which belongs to no pool, is refused there instead of being
+// re-issued as if the named pool had admitted it (docs/api.md "Confluent
+// STS dialect", docs/security.md T-113).
+func TestNamedPoolBindsTheSubject(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	c := e.issuer.claims(time.Now(), "u1")
+	c["aud"] = "twin"
+	resp, body := e.post(t, PathToken, exchangeForm(e.issuer.mint(t, "RS256", c), "pool", "twin-a"))
+	own, _ := body["access_token"].(string)
+	if resp.StatusCode != 200 || own == "" {
+		t.Fatalf("exchange at twin-a: %d %v", resp.StatusCode, body)
+	}
+	owner := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := e.store.CreatePrincipal(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pat.NewService(e.store, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.grant.PATs = svc
+	_, patSecret, err := svc.Create(ctx, pat.Caller{Actor: "test"}, pat.CreateInput{
+		OwnerID: owner.ID, Description: "ci", Scopes: []string{"identity:read"}, ExpiresAt: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := func(tok, typ, param, pool string) url.Values {
+		v := exchangeForm(tok, param, pool)
+		v.Set("subject_token_type", typ)
+		return v
+	}
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		want       int
+	}{
+		{"own token of twin-a at identity_pool_id ci", PathConfluentToken, form(own, oauth2.TokenTypeAccessToken, "identity_pool_id", "ci"), 400},
+		{"own token of twin-a at an unknown identity_pool_id", PathConfluentToken, form(own, oauth2.TokenTypeAccessToken, "identity_pool_id", "no-such-pool"), 400},
+		{"own token of twin-a at pool ci", PathToken, form(own, oauth2.TokenTypeAccessToken, "pool", "ci"), 400},
+		{"PAT at identity_pool_id ci", PathConfluentToken, form(patSecret, oauth2.TokenTypePAT, "identity_pool_id", "ci"), 400},
+		{"own token of twin-a at its own pool", PathConfluentToken, form(own, oauth2.TokenTypeAccessToken, "identity_pool_id", "twin-a"), 200},
+		{"PAT naming no pool", PathToken, form(patSecret, oauth2.TokenTypePAT, "pool", ""), 200},
+	} {
+		resp, body := e.post(t, tc.path, tc.form)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d %v, want %d", tc.name, resp.StatusCode, body, tc.want)
+			continue
+		}
+		if tc.want == 400 && tc.path == PathConfluentToken {
+			if e0 := confluentErr(t, body); e0["reason"] != ReasonSubjectPoolMismatch {
+				t.Errorf("%s: %v, want reason %s", tc.name, e0, ReasonSubjectPoolMismatch)
 			}
 		}
 	}

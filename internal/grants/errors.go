@@ -49,6 +49,7 @@ const (
 	ReasonSubjectJTIMissing      = "subject_jti_missing"
 	ReasonReplayUnavailable      = "replay_store_unavailable"
 	ReasonPoolPrincipal          = "pool_principal_unavailable"
+	ReasonSubjectPoolMismatch    = "subject_pool_mismatch"
 )
 
 // Generic descriptions: the response never says more than these

@@ -147,6 +147,9 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if err != nil {
 		return nil, err
 	}
+	if err := namedPool(req, subj); err != nil {
+		return nil, err
+	}
 
 	// 5. Actor (RFC 8693 §2.1, §4.1, §4.4), judged like a subject token:
 	//    its pool's client policy, and spent when one-time-use.
@@ -376,4 +379,19 @@ func sourceClients(own string, from ...*subject) []string {
 		}
 	}
 	return l
+}
+
+// namedPool refuses a subject token that a pool named by the request
+// (identity_pool_id, pool, Google's audience) did not admit: one of our
+// tokens exchanged through another pool or provider, or a PAT, which
+// belongs to none, is never re-issued as if the named pool had judged it
+// (docs/security.md T-113). An external token was selected at that pool.
+func namedPool(req *Request, subj *subject) error {
+	if req.PoolID == "" {
+		return nil
+	}
+	if subj.pool != req.PoolID || (req.ProviderID != "" && subj.provider != req.ProviderID) {
+		return badSubject(ReasonSubjectPoolMismatch, errors.New("the subject token was not exchanged through the named pool"))
+	}
+	return nil
 }
