@@ -21,7 +21,7 @@ import (
 // TestManyHostTokensOnThePage: a person with more host authentication
 // tokens than one page of the vault's list (hosttoken.MaxPageSize) sees
 // every one of them on /tokens and can delete the last one too
-// (docs/security.md T-116).
+// (docs/security.md T-115).
 func TestManyHostTokensOnThePage(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -182,7 +182,7 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 
 // ownHostTokens lists every host authentication token whose subject is
 // the caller, page after page: the page shows them all, and one beyond the
-// vault's first page is deleted like any other (docs/security.md T-116).
+// vault's first page is deleted like any other (docs/security.md T-115).
 func (h *Handler) ownHostTokens(r *http.Request, c hosttoken.Caller) ([]hosttoken.Token, error) {
 	var all []hosttoken.Token
 	for page := ""; ; {

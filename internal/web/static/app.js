@@ -22,7 +22,7 @@
   // unavailable) is answered with one of our pages saying what is wrong
   // and, for a mistake, the form as typed. htmx swaps only 2xx answers by
   // default, so the button would seem to do nothing: show our page's
-  // content whatever its status (docs/security.md T-115). An answer that
+  // content whatever its status (docs/security.md T-114). An answer that
   // is not one of our pages (a proxy's error) is left alone.
   document.addEventListener("htmx:beforeSwap", function (ev) {
     var d = ev.detail;
