@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/opensts/sts/internal/audit"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/signer"
@@ -74,7 +75,7 @@ func (s *KeyService) RotateSigningKey(ctx context.Context, req *stsv1.RotateSign
 	if s.h.Audit != nil {
 		c := id.caller()
 		ev = func(r signer.Rotation) storage.AuditEvent {
-			return r.AuditEvent(c.Actor, c.RequestID, force, s.h.now())
+			return withRequest(r.AuditEvent(c.Actor, c.RequestID, force, s.h.now()), c)
 		}
 	}
 	rs, err := m.RotateEach(ctx, force, ev)
@@ -121,7 +122,7 @@ func (s *KeyService) RevokeSigningKey(ctx context.Context, req *stsv1.RevokeSign
 	if s.h.Audit != nil {
 		c := id.caller()
 		ev = func(r signer.Revocation) storage.AuditEvent {
-			return r.AuditEvent(c.Actor, c.RequestID, s.h.now())
+			return withRequest(r.AuditEvent(c.Actor, c.RequestID, s.h.now()), c)
 		}
 	}
 	r, err := m.RevokeKey(ctx, kid, ev)
@@ -188,4 +189,12 @@ func signingKeyToProto(k signer.KeyInfo) *stsv1.SigningKey {
 		CreatedAt: ts(k.CreatedAt), ActivatedAt: ts(k.ActivatedAt), RetiredAt: ts(k.RetiredAt), DeleteAfter: ts(k.DeleteAfter),
 		SignsFrom: ts(k.SignsFrom), RotatesAt: ts(k.RotatesAt),
 	}
+}
+
+// withRequest gives a signing-key event the caller's address and user
+// agent, as every change made through the API has (docs/security.md D-14,
+// D-21).
+func withRequest(ev storage.AuditEvent, c audit.Caller) storage.AuditEvent {
+	ev.ClientIP, ev.UserAgent = c.ClientIP, c.UserAgent
+	return ev
 }

@@ -35,7 +35,7 @@ func (s *RunnerConfigurationService) caller(ctx context.Context, scope string) (
 		return hosttoken.Caller{}, nil, err
 	}
 	return hosttoken.Caller{OrgID: id.OrgID, PrincipalID: id.PrincipalID, Kind: id.Kind,
-		Admin: id.Allows(pat.ScopeAdmin), RequestID: id.RequestID}, ht, nil
+		Admin: id.Allows(pat.ScopeAdmin), RequestID: id.RequestID, ClientIP: id.ClientIP, UserAgent: id.UserAgent}, ht, nil
 }
 
 var sourceFromProto = map[gitpodv1.HostAuthenticationTokenSource]storage.HostTokenSource{

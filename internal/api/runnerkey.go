@@ -29,7 +29,7 @@ func (s *RunnerKeyService) keyCaller(ctx context.Context) (hosttoken.Caller, hos
 		return hosttoken.Caller{}, nil, sts.Errorf(sts.Unavailable, "runner key storage unavailable")
 	}
 	return hosttoken.Caller{OrgID: id.OrgID, PrincipalID: id.PrincipalID, Kind: id.Kind, Admin: true,
-		RequestID: id.RequestID}, ks, nil
+		RequestID: id.RequestID, ClientIP: id.ClientIP, UserAgent: id.UserAgent}, ks, nil
 }
 
 // SetRunnerPublicKey registers or rotates a runner's key.
@@ -84,7 +84,8 @@ func (h *Handler) setRunnerKeyOnCreate(ctx context.Context, id *Identity, p stor
 	if !ok {
 		return sts.Errorf(sts.Unavailable, "runner key storage unavailable")
 	}
-	c := hosttoken.Caller{OrgID: p.OrgID, PrincipalID: id.PrincipalID, Kind: id.Kind, Admin: true, RequestID: id.RequestID}
+	c := hosttoken.Caller{OrgID: p.OrgID, PrincipalID: id.PrincipalID, Kind: id.Kind, Admin: true, RequestID: id.RequestID,
+		ClientIP: id.ClientIP, UserAgent: id.UserAgent}
 	if _, err := hosttoken.SetRunnerKey(ctx, ks, &audit.Writer{Store: h.adminStore()}, c, p.ID, pub, h.now()); err != nil {
 		return sts.Wrap(sts.ErrorCode(err), err, "runner "+p.ID+" created, but its public key was not stored")
 	}

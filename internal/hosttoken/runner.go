@@ -81,8 +81,8 @@ func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, 
 	}
 	t := storage.Now(now)
 	k := storage.RunnerKey{RunnerID: runner.ID, OrgID: runner.OrgID, PublicKey: slices.Clone(pub), CreatedAt: t, UpdatedAt: t}
-	ev := storage.AuditEvent{ID: storage.NewID(), Time: t, OrgID: runner.OrgID, Actor: c.actor(), Action: ActionRunnerKeySet,
-		Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), RequestID: c.RequestID, Outcome: "success"}
+	ev := c.request(storage.AuditEvent{ID: storage.NewID(), Time: t, OrgID: runner.OrgID, Actor: c.actor(), Action: ActionRunnerKeySet,
+		Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), Outcome: "success"})
 	if u, ok := store.(storage.UnitOfWork); ok && audit != nil {
 		// The key (which decides who can read SCM secrets) and its event
 		// commit together (docs/design.md#audit).
@@ -230,8 +230,8 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 	if s.Audit == nil {
 		return SealedValue{}, sts.Errorf(sts.Unavailable, "audit log unavailable")
 	}
-	ev := storage.AuditEvent{OrgID: r.OrgID, Actor: c.actor(), Action: "host_token.read_value",
-		Target: "host_token:" + r.ID + " key:" + Fingerprint(key.PublicKey), RequestID: c.RequestID, Outcome: "success"}
+	ev := c.request(storage.AuditEvent{OrgID: r.OrgID, Actor: c.actor(), Action: "host_token.read_value",
+		Target: "host_token:" + r.ID + " key:" + Fingerprint(key.PublicKey), Outcome: "success"})
 	if err := s.Audit.Append(ctx, ev); err != nil {
 		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
 	}

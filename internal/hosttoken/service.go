@@ -47,8 +47,21 @@ type Caller struct {
 	// Admin is true for organization administrators (scope sts:admin).
 	Admin     bool
 	RequestID string
+	// ClientIP and UserAgent describe the request, for the audit trail
+	// (docs/security.md D-14): the address as the server resolved it and
+	// the User-Agent already passed through audit.UserAgent. Empty
+	// without a request (the CLI).
+	ClientIP, UserAgent string
 	// Actor overrides the audit actor ("principal:<id>"), e.g. "cli".
 	Actor string
+}
+
+// request fills ev's request fields from c: every event of the vault
+// and of runner keys says where the call came from (docs/security.md
+// D-21).
+func (c Caller) request(ev storage.AuditEvent) storage.AuditEvent {
+	ev.RequestID, ev.ClientIP, ev.UserAgent = c.RequestID, c.ClientIP, c.UserAgent
+	return ev
 }
 
 func (c Caller) actor() string {
@@ -133,8 +146,8 @@ func (s *Service) changeTx(ctx context.Context, c Caller, action, id string, cha
 
 // event is the audit event of a change to host token id by c.
 func (s *Service) event(c Caller, action, id, outcome string) storage.AuditEvent {
-	return storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(s.now()), OrgID: c.OrgID, Actor: c.actor(),
-		Action: action, Target: "host_token:" + id, RequestID: c.RequestID, Outcome: outcome}
+	return c.request(storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(s.now()), OrgID: c.OrgID, Actor: c.actor(),
+		Action: action, Target: "host_token:" + id, Outcome: outcome})
 }
 
 func toToken(r storage.HostToken, subjectKind storage.PrincipalKind) Token {

@@ -109,8 +109,8 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 		if s.Audit == nil {
 			return nil
 		}
-		return tx.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: c.OrgID, Actor: c.actor(),
-			Action: "host_token.create", Target: "host_token:" + r.ID, RequestID: c.RequestID, Outcome: "success"})
+		return tx.AppendAudit(ctx, c.request(storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: c.OrgID, Actor: c.actor(),
+			Action: "host_token.create", Target: "host_token:" + r.ID, Outcome: "success"}))
 	})
 	if err != nil {
 		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
