@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
@@ -295,8 +297,11 @@ func (h *Handler) record(r *http.Request, org, actor, action, target, outcome, d
 	if h.Audit == nil {
 		return
 	}
+	// The browser's address and user agent, as every change made through
+	// the pages or the API names them (docs/security.md D-14, D-21).
 	h.Audit.Record(storage.AuditEvent{Time: h.now(), OrgID: org, Actor: actor, Action: action, Target: target,
-		RequestID: w3cRequestID(r), Outcome: outcome, Detail: detail})
+		RequestID: w3cRequestID(r), Outcome: outcome, Detail: detail,
+		ClientIP: clientip.FromRequest(r), UserAgent: audit.UserAgent(r.UserAgent())})
 }
 
 // w3cRequestID is the request ID the server middleware set.

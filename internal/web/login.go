@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -127,7 +126,7 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not sign you in; try again shortly.")
 		return
 	}
-	c := audit.Caller{Actor: "principal:" + p.ID, RequestID: requestID(w)}
+	c := pageCaller(w, r, p.ID)
 	if err := h.o.Store.AppendAudit(ctx, c.Event(h.now(), p.OrgID, ActionSignIn, "principal:"+p.ID, "success", method)); err != nil {
 		h.o.Logger.ErrorContext(ctx, "web: audit append failed", "action", ActionSignIn, "error", err)
 	}

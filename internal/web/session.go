@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -246,7 +245,7 @@ func (s *SignedIn) SignOut(w http.ResponseWriter, r *http.Request, detail string
 		return "", false
 	}
 	s.end(r.Context(), se.rec.ID, detail)
-	c := audit.Caller{Actor: "principal:" + se.principal.ID, RequestID: requestID(w)}
+	c := pageCaller(w, r, se.principal.ID)
 	if err := s.store.AppendAudit(r.Context(), c.Event(s.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+se.rec.ID, "success", detail)); err != nil {
 		s.logger.ErrorContext(r.Context(), "web: audit append failed", "action", ActionSessionEnd, "error", err)
 	}

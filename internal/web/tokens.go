@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
@@ -88,8 +89,17 @@ type patForm struct {
 
 func (f patForm) Has(scope string) bool { return slices.Contains(f.Scopes, scope) }
 
-func caller(w http.ResponseWriter, se session) audit.Caller {
-	return audit.Caller{Actor: "principal:" + se.principal.ID, RequestID: requestID(w)}
+func caller(w http.ResponseWriter, r *http.Request, se session) audit.Caller {
+	return pageCaller(w, r, se.principal.ID)
+}
+
+// pageCaller is principalID acting through the pages, as the audit trail
+// names it: with the request ID, the client address (as the server
+// resolved it through http.trusted_proxies) and the user agent, as a
+// change made through the API (docs/security.md D-14, D-21).
+func pageCaller(w http.ResponseWriter, r *http.Request, principalID string) audit.Caller {
+	return audit.Caller{Actor: "principal:" + principalID, RequestID: requestID(w),
+		ClientIP: clientip.FromRequest(r), UserAgent: audit.UserAgent(r.UserAgent())}
 }
 
 func permission(scopes []string) string {
@@ -152,7 +162,7 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 	}
 	if h.o.HostTokens != nil {
 		d.HostOn = true
-		list, err := h.ownHostTokens(r, hostCaller(nil, se))
+		list, err := h.ownHostTokens(r, hostCaller(nil, r, se))
 		if err != nil {
 			return d, err
 		}
@@ -198,10 +208,11 @@ func (h *Handler) ownHostTokens(r *http.Request, c hosttoken.Caller) ([]hosttoke
 	}
 }
 
-func hostCaller(w http.ResponseWriter, se session) hosttoken.Caller {
+func hostCaller(w http.ResponseWriter, r *http.Request, se session) hosttoken.Caller {
 	c := hosttoken.Caller{OrgID: se.principal.OrgID, PrincipalID: se.principal.ID, Kind: se.principal.Kind}
 	if w != nil {
-		c.RequestID = requestID(w)
+		pc := pageCaller(w, r, se.principal.ID)
+		c.RequestID, c.ClientIP, c.UserAgent = pc.RequestID, pc.ClientIP, pc.UserAgent
 	}
 	return c
 }
@@ -299,7 +310,7 @@ func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) 
 		if exp, err = h.formExpiry(r); err == nil {
 			var p storage.PAT
 			var secret string
-			p, secret, err = h.o.PATs.Create(r.Context(), caller(w, se), pat.CreateInput{
+			p, secret, err = h.o.PATs.Create(r.Context(), caller(w, r, se), pat.CreateInput{
 				OwnerID: se.principal.ID, Description: form.Name, Scopes: scopes, ExpiresAt: exp})
 			if err == nil {
 				h.showTokens(w, r, se, http.StatusOK, &shownSecret{Name: p.Description, Secret: secret}, nil, "")
@@ -373,7 +384,7 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 	name := r.PostFormValue("name")
 	scopes, err := formScopes(r)
 	if err == nil {
-		_, err = h.o.PATs.Update(r.Context(), caller(w, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes}, pageGuard)
+		_, err = h.o.PATs.Update(r.Context(), caller(w, r, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes}, pageGuard)
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
@@ -399,7 +410,7 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 	if err == nil {
 		// out, not p: a refusal returns an empty PAT, and the page shown
 		// then is still this token's.
-		out, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, se), se.principal.ID, p.ID, exp, pageGuard)
+		out, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, r, se), se.principal.ID, p.ID, exp, pageGuard)
 	}
 	if err != nil {
 		if sts.ErrorCode(err) == sts.Invalid {
@@ -421,7 +432,7 @@ func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request, se session)
 }
 
 func (h *Handler) deletePAT(w http.ResponseWriter, r *http.Request, se session) {
-	if err := h.o.PATs.Delete(r.Context(), caller(w, se), se.principal.ID, r.PathValue("id"), pageGuard); err != nil {
+	if err := h.o.PATs.Delete(r.Context(), caller(w, r, se), se.principal.ID, r.PathValue("id"), pageGuard); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -436,7 +447,7 @@ func (h *Handler) deleteHostToken(w http.ResponseWriter, r *http.Request, se ses
 	// Only the person's own tokens (as subject): the vault's own rule also
 	// lets a runner act, but a person on this page acts for themself.
 	id := r.PathValue("id")
-	list, err := h.ownHostTokens(r, hostCaller(w, se))
+	list, err := h.ownHostTokens(r, hostCaller(w, r, se))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -445,7 +456,7 @@ func (h *Handler) deleteHostToken(w http.ResponseWriter, r *http.Request, se ses
 		h.fail(w, r, sts.Errorf(sts.NotFound, "host authentication token not found"))
 		return
 	}
-	if err := h.o.HostTokens.Delete(r.Context(), hostCaller(w, se), id); err != nil {
+	if err := h.o.HostTokens.Delete(r.Context(), hostCaller(w, r, se), id); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -467,7 +478,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, se session)
 		h.fail(w, r, sts.Wrap(sts.Unavailable, err, "storage unavailable"))
 		return
 	}
-	_ = h.o.Store.AppendAudit(r.Context(), caller(w, se).Event(h.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+id, "success", ""))
+	_ = h.o.Store.AppendAudit(r.Context(), caller(w, r, se).Event(h.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+id, "success", ""))
 	if id == se.rec.ID {
 		h.signedIn.clearCookie(w)
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
