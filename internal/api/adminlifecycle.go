@@ -103,12 +103,28 @@ func UpdateOrganization(ctx context.Context, store AdminStore, c pat.Caller, id 
 		func(tx storage.Tx) error { return tx.UpdateOrganization(ctx, id, update) },
 		func() error { return store.UpdateOrganization(ctx, id, update) },
 		func() storage.AuditEvent {
-			return c.Event(now, out.ID, ActionOrganizationUpdate, "organization:"+out.ID, "success", "")
+			return c.Event(now, out.ID, ActionOrganizationUpdate, "organization:"+out.ID, "success", orgUpdateDetail(name, tier))
 		})
 	if err != nil {
 		return storage.Organization{}, changeErr(err, "organization")
 	}
 	return out, nil
+}
+
+// orgUpdateDetail names the fields an organization update sets, as
+// client.update's detail does ("changed name,tier"; docs/design.md#audit).
+func orgUpdateDetail(name, tier *string) string {
+	var f []string
+	if name != nil {
+		f = append(f, "name")
+	}
+	if tier != nil {
+		f = append(f, "tier")
+	}
+	if len(f) == 0 {
+		return ""
+	}
+	return "changed " + strings.Join(f, ",")
 }
 
 // DeleteOrganization deletes an organization that holds no principal,

@@ -78,8 +78,9 @@ var auditedRPCs = map[string]string{
 // caller, in the organization it changed (acme, the organization itself,
 // or none for the signing keys and a subject no principal has), with a
 // target, an outcome, the client address and the user agent (docs/api.md
-// sts.v1.AuditService; docs/security.md D-14, D-21); every other leaves
-// none. No event carries a secret.
+// sts.v1.AuditService; docs/security.md D-14, D-21), and an update's
+// detail names the fields it changed; every other leaves none. No event
+// carries a secret.
 func TestEveryChangeIsAudited(t *testing.T) {
 	fx, creds := newMatrixFx(t, newSQLiteStore(t))
 	store := fx.e.store
@@ -161,6 +162,11 @@ func checkAuditEvents(t *testing.T, p, action, acme, actor string, fresh []stora
 	}
 	if ev.Target == "" || ev.Outcome == "" {
 		t.Errorf("%s: %s event without target or outcome: %+v", p, action, ev)
+	}
+	// An update names what it changed, as client.update and pool.update
+	// always did ("changed name,scopes"): the matrix sets one field each.
+	if strings.Contains(action, ".update") && !strings.HasPrefix(ev.Detail, "changed ") {
+		t.Errorf("%s: %s event detail %q does not name what changed", p, action, ev.Detail)
 	}
 	if ev.ClientIP == "" || ev.UserAgent == "" {
 		t.Errorf("%s: %s event does not say where the call came from: client address %q, user agent %q", p, action, ev.ClientIP, ev.UserAgent)

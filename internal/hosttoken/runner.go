@@ -309,7 +309,7 @@ func (s *Service) UpdateMetadata(ctx context.Context, c Caller, runnerID, id str
 		return Token{}, notFound(id)
 	}
 	var out storage.HostToken
-	err = s.changeTx(ctx, c, "host_token.update_metadata", r.ID, func(tx storage.Tx) error {
+	err = s.changeTx(ctx, c, "host_token.update_metadata", r.ID, "changed external_user_id", func(tx storage.Tx) error {
 		return tx.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
 			if !mayAct(c, old) || old.RunnerID != r.RunnerID {
 				return old, notFound(id)

@@ -125,11 +125,12 @@ func (s *Service) logger() *slog.Logger {
 // owner, an administrator, or with its principal.
 const ActionDelete = "host_token.delete"
 
-// changeTx runs change and appends its success event in one unit of work:
+// changeTx runs change and appends its success event (with detail, the
+// fields an update set, never a value) in one unit of work:
 // the change commits with its event or not at all (docs/design.md#audit).
 // Without an Auditor (tests) no event is written. A failed event is
 // [sts.Unavailable]; change's own errors come back as they are.
-func (s *Service) changeTx(ctx context.Context, c Caller, action, id string, change func(tx storage.Tx) error) error {
+func (s *Service) changeTx(ctx context.Context, c Caller, action, id, detail string, change func(tx storage.Tx) error) error {
 	return s.Store.WithTx(ctx, func(tx storage.Tx) error {
 		if err := change(tx); err != nil {
 			return err
@@ -137,7 +138,9 @@ func (s *Service) changeTx(ctx context.Context, c Caller, action, id string, cha
 		if s.Audit == nil {
 			return nil
 		}
-		if err := tx.AppendAudit(ctx, s.event(c, action, id, "success")); err != nil {
+		ev := s.event(c, action, id, "success")
+		ev.Detail = detail
+		if err := tx.AppendAudit(ctx, ev); err != nil {
 			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -16,6 +17,24 @@ type UpdateInput struct {
 	RefreshToken *string // "" removes the refresh token
 	ExpiresAt    *time.Time
 	Scopes       []string // replaces the scopes when non-empty
+}
+
+// detail names the fields in sets for the audit trail, never a value
+// ("changed token,expires_at"; docs/design.md#audit).
+func (in UpdateInput) detail() string {
+	var f []string
+	for _, x := range []struct {
+		name string
+		set  bool
+	}{{"token", in.Token != nil}, {"refresh_token", in.RefreshToken != nil}, {"expires_at", in.ExpiresAt != nil}, {"scopes", len(in.Scopes) > 0}} {
+		if x.set {
+			f = append(f, x.name)
+		}
+	}
+	if len(f) == 0 {
+		return ""
+	}
+	return "changed " + strings.Join(f, ",")
 }
 
 // Update changes a token's values, expiry or scopes. New values are sealed
@@ -60,7 +79,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		}
 	}
 	var out storage.HostToken
-	err = s.changeTx(ctx, c, "host_token.update", r.ID, func(tx storage.Tx) error {
+	err = s.changeTx(ctx, c, "host_token.update", r.ID, in.detail(), func(tx storage.Tx) error {
 		return tx.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
 			if !mayAct(c, old) {
 				return old, notFound(id) // defense in depth: the row changed hands

@@ -133,6 +133,6 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 	if err != nil {
 		return err
 	}
-	err = s.changeTx(ctx, c, ActionDelete, r.ID, func(tx storage.Tx) error { return tx.DeleteHostToken(ctx, r.ID) })
+	err = s.changeTx(ctx, c, ActionDelete, r.ID, "", func(tx storage.Tx) error { return tx.DeleteHostToken(ctx, r.ID) })
 	return updateErr(err, id)
 }

@@ -97,6 +97,22 @@ type UpdateInput struct {
 	Scopes      *[]string
 }
 
+// detail names the fields in sets for the audit trail, as client.update's
+// does ("changed description,scopes"; docs/design.md#audit).
+func (in UpdateInput) detail() string {
+	var f []string
+	if in.Description != nil {
+		f = append(f, "description")
+	}
+	if in.Scopes != nil {
+		f = append(f, "scopes")
+	}
+	if len(f) == 0 {
+		return ""
+	}
+	return "changed " + strings.Join(f, ",")
+}
+
 // Update changes the description and scopes only; the secret and expiry
 // stay. The change commits with its audit event, or not at all. guards
 // run on the stored record before the change. Errors: [sts.Invalid],
@@ -125,7 +141,9 @@ func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in U
 			out = p
 			return p, nil
 		})
-	}, func() storage.AuditEvent { return s.event(c, out.OrgID, ActionPATUpdate, id) })
+	}, func() storage.AuditEvent {
+		return c.Event(s.now(), out.OrgID, ActionPATUpdate, id, "success", in.detail())
+	})
 	if err != nil {
 		return storage.PAT{}, err
 	}
