@@ -48,7 +48,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, new(*app.PermanentError)):
 		fmt.Fprintf(stderr, "sts: %v\n", err)
 		return ExitUsage
-	case errors.As(err, new(usageError)), strings.HasPrefix(err.Error(), "unknown command"):
+	case errors.As(err, new(usageError)), strings.HasPrefix(err.Error(), "unknown command"),
+		strings.HasPrefix(err.Error(), "required flag(s) "): // cobra's, before any RunE
 		fmt.Fprintf(stderr, "sts: %v\nRun 'sts --help' for usage.\n", err)
 		return ExitUsage
 	}
@@ -98,7 +99,30 @@ key, database passwords) come only from files or the environment.`,
 	root.AddCommand(newExchangeTokenCmd())
 	root.AddCommand(newLoginLinkCmd())
 	root.AddCommand(newHostTokenCmd(), newRunnerCmd())
+	strictArgs(root)
 	return root
+}
+
+// strictArgs makes every wrong argument a usage error (exit 2), as a bad
+// flag is (docs/cli.md): a missing or extra argument, and an unknown
+// subcommand of a noun, which cobra would answer with the noun's help and
+// exit 0, so that `sts org lsit` in a script looked like a success.
+func strictArgs(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		strictArgs(sub)
+	}
+	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.NoArgs
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
 }
 
 // configString defines a string flag that sets the configuration key key
