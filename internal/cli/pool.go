@@ -79,6 +79,9 @@ func newPoolCreateCmd() *cobra.Command {
 				if err != nil {
 					return withFlagHint(err, poolFlagNames)
 				}
+				if j, _ := outputJSON(cmd); j {
+					return printPoolsJSON(cmd, []storage.Pool{p}, true)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created pool %s in organization %s\n", p.ID, p.OrgID)
 				return nil
 			})
@@ -128,8 +131,12 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 // update, on the row as it is then).
 func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) error {
 	return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
-		if _, err := svc.UpdatePool(ctx, cliCaller, id, u); err != nil {
+		p, err := svc.UpdatePool(ctx, cliCaller, id, u)
+		if err != nil {
 			return withFlagHint(err, poolFlagNames)
+		}
+		if j, _ := outputJSON(cmd); j { // the pool as it now is (docs/cli.md, Output)
+			return printPoolsJSON(cmd, []storage.Pool{p}, true)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s pool %s\n", verb, id)
 		return nil

@@ -127,8 +127,12 @@ func newProviderCreateCmd() *cobra.Command {
 			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
 				p := storage.Provider{PoolID: f.pool, ID: args[0]}
 				u.Apply(&p)
-				if _, err := svc.CreateProvider(ctx, cliCaller, p); err != nil {
+				p, err := svc.CreateProvider(ctx, cliCaller, p)
+				if err != nil {
 					return withFlagHint(err, providerFlagNames)
+				}
+				if j, _ := outputJSON(cmd); j {
+					return printProvidersJSON(cmd, []storage.Provider{p}, true)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created provider %s in pool %s\n", p.ID, p.PoolID)
 				return nil
@@ -180,8 +184,12 @@ func newProviderEnableCmd(enable bool) *cobra.Command {
 // the row as it is at the update.
 func updateProvider(cmd *cobra.Command, pool, id string, u pools.ProviderUpdate, verb string) error {
 	return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
-		if _, err := svc.UpdateProvider(ctx, cliCaller, pool, id, u); err != nil {
+		p, err := svc.UpdateProvider(ctx, cliCaller, pool, id, u)
+		if err != nil {
 			return withFlagHint(err, providerFlagNames)
+		}
+		if j, _ := outputJSON(cmd); j { // the provider as it now is (docs/cli.md, Output)
+			return printProvidersJSON(cmd, []storage.Provider{p}, true)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s provider %s in pool %s\n", verb, id, pool)
 		return nil

@@ -236,8 +236,10 @@ func TestRemoteAdministration(t *testing.T) {
 		if attrs := shown.Pool["mapping"].(map[string]any)["attributes"].(map[string]any); len(attrs) != 1 || attrs["ref"] != "assertion.ref" {
 			t.Errorf("attributes after update = %v, want ref only", attrs)
 		}
-		if code, _, e := s.remoteCLI(t, s.admin, "pool", "disable", "gha"); code != 0 {
-			t.Fatalf("pool disable = %d %q", code, e)
+		var disabled map[string]any // a write prints the object as it now is
+		s.remoteJSON(t, &disabled, "pool", "disable", "gha")
+		if disabled["id"] != "gha" || disabled["disabled"] != true {
+			t.Errorf("pool disable = %v", disabled)
 		}
 		var pools []map[string]any
 		s.remoteJSON(t, &pools, "pool", "list")
@@ -254,10 +256,11 @@ func TestRemoteAdministration(t *testing.T) {
 			"--audience", "sts", "--jwks-uri", "https://k8s.example/jwks", "--allow-missing-kid"); code != 0 {
 			t.Fatalf("provider create --allow-missing-kid = %d %q", code, e)
 		}
-		if code, _, e := s.remoteCLI(t, s.admin, "provider", "update", "k8s", "--pool", "gha", "--allow-multiple-audiences"); code != 0 {
-			t.Fatalf("provider update --allow-multiple-audiences = %d %q", code, e)
-		}
 		var k8s map[string]any
+		s.remoteJSON(t, &k8s, "provider", "update", "k8s", "--pool", "gha", "--allow-multiple-audiences")
+		if k8s["id"] != "k8s" || k8s["allowMultipleAudiences"] != true {
+			t.Errorf("provider update = %v", k8s)
+		}
 		s.remoteJSON(t, &k8s, "provider", "show", "k8s", "--pool", "gha")
 		if k8s["allowMissingKid"] != true || k8s["allowMultipleAudiences"] != true || k8s["oneTimeUse"] != false {
 			t.Errorf("provider show k8s = %v", k8s)
