@@ -264,7 +264,8 @@ func auditFromProto(events []*stsv1.AuditEvent) []storage.AuditEvent {
 			t = e.GetTime().AsTime()
 		}
 		out = append(out, storage.AuditEvent{ID: e.GetId(), Time: t, OrgID: e.GetOrganizationId(), Actor: e.GetActor(),
-			Action: e.GetAction(), Target: e.GetTarget(), RequestID: e.GetRequestId(), Outcome: e.GetOutcome(), Detail: e.GetDetail()})
+			Action: e.GetAction(), Target: e.GetTarget(), RequestID: e.GetRequestId(), Outcome: e.GetOutcome(), Detail: e.GetDetail(),
+			ClientIP: e.GetClientIp(), UserAgent: e.GetUserAgent()})
 	}
 	return out
 }

@@ -2,10 +2,14 @@ package cli_test
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 // TestUsageErrorsOfNouns: a script that mistypes a subcommand, forgets an
@@ -83,5 +87,38 @@ func TestPoolWritesPrintJSON(t *testing.T) {
 	// The table form keeps its sentence.
 	if out := mustCLI(t, "pool", "disable", "ci", "--data-dir", dir); out != "disabled pool ci\n" {
 		t.Errorf("pool disable (table) = %q", out)
+	}
+}
+
+// TestAuditListShowsWhereFrom: `sts audit list` prints the address a
+// change came from in its CLIENT IP column, and --json carries clientIp
+// and userAgent, the fields `sts audit export` and --output json print
+// (docs/operations.md, Audit export); they were dropped on the way to
+// the table and the JSON lines, in both modes.
+func TestAuditListShowsWhereFrom(t *testing.T) {
+	t.Setenv("STS_SERVER", "")
+	dir := trustDir(t)
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := storage.AuditEvent{ID: "e1", Time: time.Now().UTC(), OrgID: "acme", Actor: "principal:p", Action: "client.create",
+		Target: "client:c", Outcome: "success", ClientIP: "192.0.2.7", UserAgent: "deploy-script/1.0"}
+	err = s.AppendAudit(t.Context(), ev)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustCLI(t, "audit", "list", "--action", "client.create", "--data-dir", dir)
+	if !strings.Contains(out, "192.0.2.7") {
+		t.Errorf("audit list (table) lacks the client IP:\n%s", out)
+	}
+	out = mustCLI(t, "audit", "list", "--action", "client.create", "--json", "--data-dir", dir)
+	var line map[string]any
+	if err := json.Unmarshal([]byte(out), &line); err != nil {
+		t.Fatalf("audit list --json: %v\n%s", err, out)
+	}
+	if line["clientIp"] != "192.0.2.7" || line["userAgent"] != "deploy-script/1.0" {
+		t.Errorf("audit list --json = %v, want clientIp and userAgent", line)
 	}
 }
