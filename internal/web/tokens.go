@@ -219,9 +219,17 @@ func hostCaller(w http.ResponseWriter, r *http.Request, se session) hosttoken.Ca
 
 func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session, status int, shown *shownSecret, form *patForm, msg string) {
 	d, err := h.data(r, se)
-	if err != nil {
+	if err != nil && shown == nil {
 		h.fail(w, r, err)
 		return
+	}
+	if err != nil {
+		// The token is made and its secret exists only in this answer:
+		// show it, and say the list could not be read, rather than a
+		// failure that would have the person make another token.
+		h.o.Logger.WarnContext(r.Context(), "web: tokens page data unavailable after a change", "error", err)
+		d = tokensData{Form: h.newForm("")}
+		msg = "The list could not be read just now; reload the page to see it."
 	}
 	d.Shown, d.Error = shown, msg
 	if form != nil {
