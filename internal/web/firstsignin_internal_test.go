@@ -32,21 +32,10 @@ func (s *staleLookup) GetUpstreamIdentity(ctx context.Context, org, iss, sub str
 // first made, instead of failing, and no second user is made.
 func TestFirstSignInRace(t *testing.T) {
 	ctx := t.Context()
-	base := sqlitetest.NewStore(t)
-	if err := base.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	base := acmeStore(t)
 	st := &staleLookup{Store: base}
-	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "sub", OrgID: "acme"}
-	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
-		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := linkHandler(t, st, cfg)
 	// The first tab's sign-in, already committed.
 	first, err := h.createUser(ctx, cfg, "1001", "", &storage.UpstreamIdentity{OrgID: "acme", Issuer: cfg.Issuer, Subject: "1001"})
 	if err != nil {
@@ -85,21 +74,10 @@ func (s *staleList) ListPrincipals(ctx context.Context, org string) ([]storage.P
 // only one can bind; the other signs in as that user.
 func TestFirstSignInRaceEmail(t *testing.T) {
 	ctx := t.Context()
-	base := sqlitetest.NewStore(t)
-	if err := base.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	base := acmeStore(t)
 	st := &staleList{Store: base}
-	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
-	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
-		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := linkHandler(t, st, cfg)
 	first, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true) // tab 1
 	if err != nil {
 		t.Fatal(err)
@@ -123,20 +101,9 @@ func TestFirstSignInRaceEmail(t *testing.T) {
 // never the handed-over one.
 func TestEmailLinkIgnoresThePairElsewhere(t *testing.T) {
 	ctx := t.Context()
-	st := sqlitetest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := acmeStore(t)
 	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
-	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
-		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := linkHandler(t, st, cfg)
 	ada, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
 	if err != nil {
 		t.Fatal(err)
@@ -154,4 +121,30 @@ func TestEmailLinkIgnoresThePairElsewhere(t *testing.T) {
 	if err != nil || again.ID == ada.ID || again.Email != "ada@example.com" {
 		t.Errorf("Ada again = %+v, %v; want a user of her own with her email", again, err)
 	}
+}
+
+// acmeStore is a migrated SQLite store holding organization acme.
+func acmeStore(t *testing.T) storage.Store {
+	t.Helper()
+	st := sqlitetest.NewStore(t)
+	if err := st.CreateOrganization(t.Context(), storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// linkHandler is the pages' handler on st with the one upstream provider
+// cfg, for calling link directly.
+func linkHandler(t *testing.T, st storage.Store, cfg OIDCProvider) *Handler {
+	t.Helper()
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Issuer: "https://sts.example", Store: st, PATs: pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 8 * time.Hour, OIDC: []OIDCProvider{cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
