@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
@@ -61,22 +60,10 @@ func TestManyHostTokensOnThePage(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	link, _, err := web.CreateLoginLink(ctx, st, audit.Caller{Actor: "test"}, issuer, ada, 0, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, _ := strings.Cut(link, "#")
 	post := func(path string, form url.Values, c *http.Cookie) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, issuer+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if c != nil {
-			req.AddCookie(c)
-		}
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		return rec
+		return postForm(mux, issuer+path, form, c)
 	}
-	cookie := post("/login/link", url.Values{"token": {sec}}, nil).Result().Cookies()[0]
+	cookie := signInByLink(t, mux, st, issuer, ada, now)
 
 	page := serve(mux, cookie, http.MethodGet, "/tokens").Body.String()
 	if got := strings.Count(page, `action="/host-tokens/`); got != n {

@@ -235,3 +235,27 @@ func (f *sessionFx) signIn(t *testing.T) *http.Cookie {
 	}
 	return cs[0]
 }
+
+// postForm posts form to target on h, with the session cookie c when set.
+func postForm(h http.Handler, target string, form url.Values, c *http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c != nil {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// signInByLink signs p in on h through a one-time link made in st, and
+// returns the session cookie.
+func signInByLink(t *testing.T, h http.Handler, st web.LinkStore, issuer string, p storage.Principal, now time.Time) *http.Cookie {
+	t.Helper()
+	link, _, err := web.CreateLoginLink(t.Context(), st, audit.Caller{Actor: "test"}, issuer, p, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(link, "#")
+	return postForm(h, issuer+"/login/link", url.Values{"token": {sec}}, nil).Result().Cookies()[0]
+}
