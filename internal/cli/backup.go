@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -53,10 +51,7 @@ PostgreSQL is backed up with pg_dump; see docs/operations.md.`,
 			}
 			// Opening a missing database would create an empty one and
 			// back that up; say so instead.
-			if _, err := os.Stat(cfg.Storage.Path); err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return fmt.Errorf("backup: no database at %s (check storage.path or --data-dir)", cfg.Storage.Path)
-				}
+			if err := requireDatabase(cfg); err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
 			store, err := app.OpenStorage(cmd.Context(), cfg, nil)

@@ -38,27 +38,19 @@ storage, so every replica sees the result.`,
 	return cmd
 }
 
-// withStore loads the configuration, opens and checks storage, and calls fn.
+// withStore loads the configuration, opens and checks storage (openStore),
+// and calls fn.
 func withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	if app.UsesDataDir(cfg, false) {
-		if err := app.PrepareDataDir(cfg.DataDir); err != nil {
-			return err
-		}
-	}
-	store, err := app.OpenStorage(ctx, cfg, nil)
+	store, err := openStore(cmd.Context(), cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := store.Health(ctx); err != nil {
-		return fmt.Errorf("storage: %w (run sts migrate first?)", err)
-	}
-	return fn(ctx, cfg, store)
+	return fn(cmd.Context(), cfg, store)
 }
 
 // keysAdmin is what keys list, rotate and revoke do, remotely

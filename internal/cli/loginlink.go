@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/web"
 )
 
@@ -28,7 +27,7 @@ in, the page asks for a click before it signs in.`,
 			if err != nil {
 				return err
 			}
-			store, err := app.OpenStorage(cmd.Context(), cfg, nil)
+			store, err := openStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

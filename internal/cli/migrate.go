@@ -2,13 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/app"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -71,10 +69,8 @@ has applied it. Nothing is applied; the migration table is created if missing.`,
 				return err
 			}
 			ctx := cmd.Context()
-			if cfg.Storage.Type == sqlstore.DriverSQLite {
-				if _, err := os.Stat(cfg.Storage.Path); err != nil {
-					return fmt.Errorf("storage: no database at %s (check storage.path or --data-dir): %w", cfg.Storage.Path, err)
-				}
+			if err := requireDatabase(cfg); err != nil {
+				return fmt.Errorf("storage: %w", err)
 			}
 			store, err := app.OpenStorage(ctx, cfg, nil)
 			if err != nil {

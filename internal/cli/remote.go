@@ -150,8 +150,14 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 	return &admin{store: store, cfg: cfg, stderr: cmd.ErrOrStderr()}, nil
 }
 
-// openStore opens and checks the configured storage, as withStore does.
+// openStore opens and checks the configured storage: the one place
+// direct mode opens it (openAdmin, withStore, login-link). A SQLite
+// database must exist already; only serve and migrate create one
+// (docs/cli.md "Commands and modes").
 func openStore(ctx context.Context, cfg config.Config) (*sqlstore.Store, error) {
+	if err := requireDatabase(cfg); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 	if app.UsesDataDir(cfg, false) {
 		if err := app.PrepareDataDir(cfg.DataDir); err != nil {
 			return nil, err
@@ -166,6 +172,21 @@ func openStore(ctx context.Context, cfg config.Config) (*sqlstore.Store, error) 
 		return nil, fmt.Errorf("storage: %w (run sts migrate first?)", err)
 	}
 	return store, nil
+}
+
+// requireDatabase refuses a SQLite storage.path with no database behind
+// it, before anything opens it: opening would create an empty database,
+// and the data directory, and fail on the missing tables.
+func requireDatabase(cfg config.Config) error {
+	if cfg.Storage.Type != sqlstore.DriverSQLite {
+		return nil
+	}
+	if _, err := os.Stat(cfg.Storage.Path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no database at %s (check storage.path or --data-dir)", cfg.Storage.Path)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // isLoopback reports whether host is this machine (no network sees the

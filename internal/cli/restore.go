@@ -160,6 +160,10 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 	if kr == nil {
 		return errors.New("master key: none configured and " + cfg.MasterKeyPath() + " does not exist")
 	}
+	// --after works on a restored database; it must not create one.
+	if err := requireDatabase(cfg); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
 	store, err := app.OpenStorage(ctx, cfg, nil)
 	if err != nil {
 		return err
