@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReplicaIssuer(cfg); err != nil {
+	if err := CheckServeConfig(cfg); err != nil {
 		return nil, err
 	}
 	tlsConf, err := tlsConfig(cfg, logger) // a certificate that does not load stops start-up

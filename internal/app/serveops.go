@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/pools"
+	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
@@ -44,9 +45,31 @@ func permanent(err error) error {
 var errNeedIssuer = errors.New("issuer: required when storage.type is postgres: every replica must sign and accept the same issuer, and the default (http://<listen>) differs between replicas; set issuer (STS_ISSUER) to the public URL clients use")
 
 // CheckServeConfig reports what sts serve refuses in a configuration that
-// config.Load accepts (so that `sts config check` refuses it too): today
-// PostgreSQL without an explicit issuer. Its error is a *PermanentError.
-func CheckServeConfig(cfg config.Config) error { return checkReplicaIssuer(cfg) }
+// config.Load accepts (so that `sts config check` refuses it too), before
+// serve writes anything: PostgreSQL without an explicit issuer, and a
+// malformed STS_MASTER_KEY. Its error is a *PermanentError.
+func CheckServeConfig(cfg config.Config) error {
+	if err := checkReplicaIssuer(cfg); err != nil {
+		return err
+	}
+	return checkMasterKey(cfg)
+}
+
+// checkMasterKey refuses a master key given by value (STS_MASTER_KEY)
+// that LoadConfiguredKey would refuse: not base64, or not 32 bytes. The
+// message never quotes the key. Key files are read by serve only:
+// config check shows them by path (docs/operations.md "sts config check").
+func checkMasterKey(cfg config.Config) error {
+	if cfg.MasterKey == "" {
+		return nil
+	}
+	key, err := seal.LoadMasterKey("", cfg.MasterKey.Reveal())
+	if err != nil {
+		return &PermanentError{Err: fmt.Errorf("master key: %w", err)}
+	}
+	clear(key)
+	return nil
+}
 
 // checkReplicaIssuer: with PostgreSQL several replicas may share storage,
 // and a token from one is only valid on the others if they agree on the

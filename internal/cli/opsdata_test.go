@@ -170,7 +170,7 @@ func TestMigrateStatusSQLite(t *testing.T) {
 }
 
 func TestConfigCheckRedactsSecrets(t *testing.T) {
-	const dsnPW, redisPW, masterKey = "dsn-pw-s3cret", "redis-pw-s3cret", "bWFzdGVyLWtleS1zM2NyZXQ="
+	const dsnPW, redisPW, masterKey = "dsn-pw-s3cret", "redis-pw-s3cret", "bWFzdGVyLWtleS1zM2NyZXQtMDEyMzQ1Njc4OWFiY2Q=" // 32 bytes
 	file := filepath.Join(t.TempDir(), "sts.yaml")
 	yml := `issuer: https://sts.example.com
 storage:
