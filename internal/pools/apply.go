@@ -83,12 +83,13 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		if r.kept {
 			ch.KeptDisabled = append(ch.KeptDisabled, kind+"/"+target)
 		}
+		noun, audited := auditNames(kind, target)
 		action, detail := "", ""
 		switch {
 		case r.created:
-			ch.Created, action = append(ch.Created, kind+"/"+target), kind+".create"
+			ch.Created, action = append(ch.Created, kind+"/"+target), noun+".create"
 		case r.updated:
-			ch.Updated, action = append(ch.Updated, kind+"/"+target), kind+".update"
+			ch.Updated, action = append(ch.Updated, kind+"/"+target), noun+".update"
 			detail = updateDetail(kind, r.changed, r.disabled, r.ended)
 			if len(r.ended) > 0 {
 				ch.Ended = append(ch.Ended, kind+"/"+target)
@@ -98,7 +99,7 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 			return
 		}
 		events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: orgID, Actor: "config",
-			Action: action, Target: kind + "/" + target, Outcome: "success", Detail: detail})
+			Action: action, Target: audited, Outcome: "success", Detail: detail})
 	}
 	orgs := records[storage.Organization]{
 		get: s.GetOrganization, create: s.CreateOrganization, changes: orgChanges,
@@ -163,6 +164,17 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		}
 	}
 	return ch, nil
+}
+
+// auditNames is the noun of a kind's audit actions and the audit target of
+// one record, the API's for the same change (docs/api.md#stsv1auditservice):
+// "organization.update" on "organization:acme", "pool.update" on
+// "pool/ci", "provider.update" on "provider/ci/github".
+func auditNames(kind, target string) (noun, audited string) {
+	if kind == "org" {
+		return "organization", "organization:" + target
+	}
+	return kind, kind + "/" + target
 }
 
 // result is what upsert did to one record.

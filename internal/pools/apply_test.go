@@ -160,7 +160,7 @@ func testApplyKeepsDisabled(t *testing.T, s storage.Store) {
 		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
 	}
 	slices.Sort(got)
-	want := []string{"org.create org/acme ", "pool.create pool/ci ", "pool.update pool/ci changed scopes", "provider.create provider/ci/github "}
+	want := []string{"organization.create organization:acme ", "pool.create pool/ci ", "pool.update pool/ci changed scopes", "provider.create provider/ci/github "}
 	if !slices.Equal(got, want) {
 		t.Errorf("the organization's config events = %q, want %q", got, want)
 	}
@@ -298,4 +298,26 @@ func TestApplyConfigTrustChangePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	testApplyTrustChange(t, s)
+}
+
+// TestApplyConfigOrgEventsAsTheAPIs: the file's organization changes are
+// audited with the API's action names and target form
+// (docs/api.md#stsv1auditservice), so a filter on organization.update finds them.
+func TestApplyConfigOrgEventsAsTheAPIs(t *testing.T) {
+	s, ctx := ststest.NewStore(t), t.Context()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	cfg := exampleTrust()
+	if _, err := pools.ApplyConfig(ctx, s, cfg, now); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Orgs[0].Name = "Acme Inc"
+	if _, err := pools.ApplyConfig(ctx, s, cfg, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ action, detail string }{{"organization.create", ""}, {"organization.update", "changed name"}} {
+		evs, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: "acme", Actor: "config", Action: c.action})
+		if err != nil || len(evs) != 1 || evs[0].Target != "organization:acme" || evs[0].Detail != c.detail {
+			t.Errorf("config events %s = %+v, %v; want one on organization:acme, detail %q", c.action, evs, err, c.detail)
+		}
+	}
 }
