@@ -707,7 +707,7 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if err != nil || len(list) != 1 || list[0].ClientID != e.conf.ID {
 			t.Fatalf("Consents.List = %+v, %v", list, err)
 		}
-		if err := cs.Revoke(ctx, e.user.ID, e.conf.ID); err != nil {
+		if err := cs.Revoke(ctx, audit.Caller{}, e.user.ID, e.conf.ID); err != nil {
 			t.Fatal(err)
 		}
 		// The application's refresh tokens for the person end with it,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/hosttoken"
@@ -68,8 +69,8 @@ func (w webConsents) ListConsents(ctx context.Context, principalID string) ([]we
 	return out, nil
 }
 
-func (w webConsents) RevokeConsent(ctx context.Context, principalID, clientID string) error {
-	return w.c.Revoke(ctx, principalID, clientID)
+func (w webConsents) RevokeConsent(ctx context.Context, c audit.Caller, principalID, clientID string) error {
+	return w.c.Revoke(ctx, c, principalID, clientID)
 }
 
 // webProviders turns web.login.oidc into the pages' providers: the client

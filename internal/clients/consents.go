@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 )
@@ -92,9 +93,11 @@ func (s *Consents) now() time.Time {
 	return time.Now()
 }
 
-// Revoke withdraws principalID's consent to clientID and audits it.
+// Revoke withdraws principalID's consent to clientID and audits it as
+// principalID, with c's request ID, client address and user agent
+// (docs/security.md D-21).
 // Errors: [sts.NotFound] (no such consent), [sts.Unavailable].
-func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) error {
+func (s *Consents) Revoke(ctx context.Context, c audit.Caller, principalID, clientID string) error {
 	if principalID == "" || clientID == "" || len(clientID) > maxIDLen {
 		return sts.Errorf(sts.NotFound, "consent not found")
 	}
@@ -127,9 +130,9 @@ func (s *Consents) Revoke(ctx context.Context, principalID, clientID string) err
 	if p, err := s.Store.GetPrincipal(ctx, principalID); err == nil {
 		org = p.OrgID
 	}
-	if err := s.Store.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(now), OrgID: org,
-		Actor: "principal:" + principalID, Action: ActionConsentRevoke, Target: "client:" + clientID, Outcome: "success",
-		Detail: "refresh_tokens_revoked=" + strconv.FormatInt(n, 10)}); err != nil {
+	c.Actor = "principal:" + principalID
+	ev := c.Event(now, org, ActionConsentRevoke, "client:"+clientID, "success", "refresh_tokens_revoked="+strconv.FormatInt(n, 10))
+	if err := s.Store.AppendAudit(ctx, ev); err != nil {
 		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
 	return nil

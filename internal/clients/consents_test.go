@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -42,7 +43,7 @@ func TestConsentWithdrawalCanBeRetried(t *testing.T) {
 		return storage.Revocation{ID: "test:" + clientID + "/" + principalID, IssuedBefore: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	}}
 
-	if err := cs.Revoke(ctx, "person", "app"); sts.ErrorCode(err) != sts.Unavailable {
+	if err := cs.Revoke(ctx, audit.Caller{}, "person", "app"); sts.ErrorCode(err) != sts.Unavailable {
 		t.Fatalf("withdrawal with revocations down = %v, want unavailable", err)
 	}
 	if _, err := base.GetConsent(ctx, "person", "app"); err != nil {
@@ -50,7 +51,7 @@ func TestConsentWithdrawalCanBeRetried(t *testing.T) {
 	}
 
 	st.down = false
-	if err := cs.Revoke(ctx, "person", "app"); err != nil {
+	if err := cs.Revoke(ctx, audit.Caller{}, "person", "app"); err != nil {
 		t.Fatalf("retried withdrawal = %v, want it to finish", err)
 	}
 	if _, err := base.GetRevocation(ctx, "test:app/person"); err != nil {
@@ -60,7 +61,7 @@ func TestConsentWithdrawalCanBeRetried(t *testing.T) {
 		t.Errorf("consent after the retried withdrawal: %v, want not found", err)
 	}
 	// An unknown consent is not found and writes nothing.
-	if err := cs.Revoke(ctx, "person", "other"); sts.ErrorCode(err) != sts.NotFound {
+	if err := cs.Revoke(ctx, audit.Caller{}, "person", "other"); sts.ErrorCode(err) != sts.NotFound {
 		t.Errorf("withdrawing an unknown consent = %v, want not found", err)
 	}
 	if _, err := base.GetRevocation(ctx, "test:other/person"); !errors.Is(err, storage.ErrNotFound) {

@@ -3,7 +3,10 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/web"
@@ -51,4 +54,75 @@ func TestPageEventsSayWhereFrom(t *testing.T) {
 			t.Errorf("no %s event", a)
 		}
 	}
+}
+
+// sayWhereFrom checks that s's audit trail holds each of actions done by
+// a person (not the CLI's or the bootstrap's), each event naming the
+// client address and the user agent (docs/security.md D-21).
+func sayWhereFrom(t *testing.T, s *server, actions ...string) {
+	t.Helper()
+	evs, err := s.store(t).ListAudit(t.Context(), storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range actions {
+		n := 0
+		for _, ev := range evs {
+			if ev.Action != a || !strings.HasPrefix(ev.Actor, "principal:") {
+				continue
+			}
+			n++
+			if ev.ClientIP != "127.0.0.1" || ev.UserAgent == "" {
+				t.Errorf("%s event does not say where it came from: client address %q, user agent %q", a, ev.ClientIP, ev.UserAgent)
+			}
+		}
+		if n == 0 {
+			t.Errorf("no %s event", a)
+		}
+	}
+}
+
+// TestConsentRevokeSaysWhereFrom: withdrawing an authorized application on
+// /tokens is audited with the client address and the user agent, as the
+// pages' other changes are (docs/security.md D-21).
+func TestConsentRevokeSaysWhereFrom(t *testing.T) {
+	s := startServer(t)
+	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
+	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
+		"--redirect-uri", "http://127.0.0.1:1/cb", "--audience", s.URL, "--scope", "openid")
+	client := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	if client == nil {
+		t.Fatalf("client create printed %q", out)
+	}
+	p := newPerson(t, s)
+	p.signIn(t, "admin", "")
+	admin := principalsNamed(t, s, "admin")
+	if len(admin) != 1 {
+		t.Fatalf("users named admin: %v", admin)
+	}
+	now := storage.Now(time.Now())
+	if err := s.store(t).PutConsent(t.Context(), storage.Consent{PrincipalID: admin[0], ClientID: client[1], Scopes: []string{"openid"},
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.do(t, http.MethodPost, "/consents/"+client[1]+"/revoke", url.Values{}, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	sayWhereFrom(t, s, "consent.revoke")
+}
+
+// TestFirstSignInSaysWhereFrom: the user a first OIDC sign-in creates,
+// and the upstream identity it binds to a user made for the subject, are
+// audited with the client address and the user agent of the sign-in
+// (docs/security.md D-21).
+func TestFirstSignInSaysWhereFrom(t *testing.T) {
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "sub", "default"))
+	s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
+	for _, sub := range []string{"grace", "dora"} {
+		if _, r := signInThrough(t, s, idp, "test", sub); r.status != http.StatusOK {
+			t.Fatalf("%s's first sign-in: %d\n%s", sub, r.status, r.body)
+		}
+	}
+	sayWhereFrom(t, s, "principal.upstream_identity.create", "principal.create")
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
@@ -37,12 +38,12 @@ func TestFirstSignInRace(t *testing.T) {
 	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "sub", OrgID: "acme"}
 	h := linkHandler(t, st, cfg)
 	// The first tab's sign-in, already committed.
-	first, err := h.createUser(ctx, cfg, "1001", "", &storage.UpstreamIdentity{OrgID: "acme", Issuer: cfg.Issuer, Subject: "1001"})
+	first, err := h.createUser(ctx, audit.Caller{}, cfg, "1001", "", &storage.UpstreamIdentity{OrgID: "acme", Issuer: cfg.Issuer, Subject: "1001"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The second tab's, which looked before the first committed.
-	got, err := h.link(ctx, cfg, cfg.Issuer, "1001", "", false)
+	got, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "1001", "", false)
 	if err != nil || got.ID != first.ID {
 		t.Fatalf("second first sign-in = %v, %v; want the first's user %s", got.ID, err, first.ID)
 	}
@@ -78,12 +79,12 @@ func TestFirstSignInRaceEmail(t *testing.T) {
 	st := &staleList{Store: base}
 	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
 	h := linkHandler(t, st, cfg)
-	first, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true) // tab 1
+	first, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "1001", "ada@example.com", true) // tab 1
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, tab := range []string{"tab 2, which looked before tab 1 committed", "a later sign-in"} {
-		got, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
+		got, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "1001", "ada@example.com", true)
 		if err != nil || got.ID != first.ID {
 			t.Errorf("%s (%d) = %v, %v; want tab 1's user %s", tab, i, got.ID, err, first.ID)
 		}
@@ -104,7 +105,7 @@ func TestEmailLinkIgnoresThePairElsewhere(t *testing.T) {
 	st := acmeStore(t)
 	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
 	h := linkHandler(t, st, cfg)
-	ada, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
+	ada, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "1001", "ada@example.com", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +115,10 @@ func TestEmailLinkIgnoresThePairElsewhere(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if bob, err := h.link(ctx, cfg, cfg.Issuer, "2002", "bob@example.com", true); err != nil || bob.ID != ada.ID {
+	if bob, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "2002", "bob@example.com", true); err != nil || bob.ID != ada.ID {
 		t.Fatalf("Bob = %v, %v; want the handed-over user %s", bob.ID, err, ada.ID)
 	}
-	again, err := h.link(ctx, cfg, cfg.Issuer, "1001", "ada@example.com", true)
+	again, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "1001", "ada@example.com", true)
 	if err != nil || again.ID == ada.ID || again.Email != "ada@example.com" {
 		t.Errorf("Ada again = %+v, %v; want a user of her own with her email", again, err)
 	}

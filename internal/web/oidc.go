@@ -208,7 +208,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("claims", err)
 		return
 	}
-	principal, err := h.link(r.Context(), u.cfg, idt.Issuer, idt.Subject, claims.Email, claims.EmailVerified)
+	principal, err := h.link(r.Context(), pageCaller(w, r, ""), u.cfg, idt.Issuer, idt.Subject, claims.Email, claims.EmailVerified)
 	if err != nil {
 		refuse(err.Error(), nil)
 		return
@@ -217,8 +217,10 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // link finds (or, with an organization configured, creates) the user
-// principal the upstream identity (iss, sub) stands for.
-func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email string, verified bool) (storage.Principal, error) {
+// principal the upstream identity (iss, sub) stands for. from is the
+// sign-in's request as the audit trail names it, its actor the user the
+// events are about (docs/security.md D-21).
+func (h *Handler) link(ctx context.Context, from audit.Caller, cfg OIDCProvider, iss, sub, email string, verified bool) (storage.Principal, error) {
 	if sub == "" {
 		return storage.Principal{}, errors.New("subject missing")
 	}
@@ -235,7 +237,7 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email st
 		}
 	}
 	if cfg.LinkClaim == "sub" {
-		return h.linkSubject(ctx, cfg, orgs, iss, sub)
+		return h.linkSubject(ctx, from, cfg, orgs, iss, sub)
 	}
 	if email == "" || !verified {
 		return storage.Principal{}, errors.New("email missing or not verified")
@@ -254,12 +256,12 @@ func (h *Handler) link(ctx context.Context, cfg OIDCProvider, iss, sub, email st
 	// the email, so when the pair's user no longer has it (an
 	// administrator gave that user to someone else by changing its email)
 	// the sign-in makes a user of its own, unbound, as before.
-	p, err := h.createUser(ctx, cfg, email, email, &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
+	p, err := h.createUser(ctx, from, cfg, email, email, &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		if q, found, err := h.byEmail(ctx, orgs, email); found || err != nil {
 			return q, err
 		}
-		return h.createUser(ctx, cfg, email, email, nil)
+		return h.createUser(ctx, from, cfg, email, email, nil)
 	}
 	return p, err
 }
@@ -310,11 +312,11 @@ func (h *Handler) byEmail(ctx context.Context, orgs []string, email string) (sto
 // Two first sign-ins of one person at once (two tabs) both find the pair
 // unbound; the one that commits second fails to bind it, finds it bound
 // now, and signs in as the user the other made.
-func (h *Handler) linkSubject(ctx context.Context, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
+func (h *Handler) linkSubject(ctx context.Context, from audit.Caller, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
 	if p, found, err := h.boundTo(ctx, orgs, iss, sub); found || err != nil {
 		return p, err
 	}
-	p, err := h.bindSubject(ctx, cfg, orgs, iss, sub)
+	p, err := h.bindSubject(ctx, from, cfg, orgs, iss, sub)
 	if err != nil {
 		if q, found, err2 := h.boundTo(ctx, orgs, iss, sub); found || err2 != nil {
 			return q, err2
@@ -355,7 +357,7 @@ func (h *Handler) boundTo(ctx context.Context, orgs []string, iss, sub string) (
 
 // bindSubject binds the unbound pair (iss, sub): it claims the user made
 // for the subject, or creates one (see linkSubject).
-func (h *Handler) bindSubject(ctx context.Context, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
+func (h *Handler) bindSubject(ctx context.Context, from audit.Caller, cfg OIDCProvider, orgs []string, iss, sub string) (storage.Principal, error) {
 	qualified := cfg.ID + ":" + sub
 	var named []storage.Principal
 	var taken *storage.Principal // the principal of cfg.OrgID named sub but not claimable by that name
@@ -378,7 +380,7 @@ func (h *Handler) bindSubject(ctx context.Context, cfg OIDCProvider, orgs []stri
 	case len(named) > 1:
 		return storage.Principal{}, errors.New("link claim matches several principals")
 	case len(named) == 1:
-		return h.claim(ctx, cfg, named[0], iss, sub)
+		return h.claim(ctx, from, cfg, named[0], iss, sub)
 	case cfg.OrgID == "":
 		return storage.Principal{}, errors.New("no principal for this identity")
 	case taken != nil:
@@ -388,7 +390,7 @@ func (h *Handler) bindSubject(ctx context.Context, cfg OIDCProvider, orgs []stri
 		return storage.Principal{}, errors.New("subject is the bare name of a user, and several issuers sign people in to its organization: " +
 			"only a user named " + cfg.ID + ":<subject> is claimed through this provider")
 	}
-	return h.createUser(ctx, cfg, sub, "", &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
+	return h.createUser(ctx, from, cfg, sub, "", &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
 }
 
 // soleIssuer reports whether iss is the issuer of every provider that
@@ -424,13 +426,14 @@ func (h *Handler) claimable(ctx context.Context, p storage.Principal) error {
 }
 
 // claim binds (iss, sub) to p, a user made for the subject, with its
-// audit event.
-func (h *Handler) claim(ctx context.Context, cfg OIDCProvider, p storage.Principal, iss, sub string) (storage.Principal, error) {
+// audit event, from's request and p as its actor.
+func (h *Handler) claim(ctx context.Context, from audit.Caller, cfg OIDCProvider, p storage.Principal, iss, sub string) (storage.Principal, error) {
 	if err := h.claimable(ctx, p); err != nil {
 		return storage.Principal{}, err
 	}
 	now := storage.Now(h.now())
-	c := audit.Caller{Actor: "principal:" + p.ID}
+	c := from
+	c.Actor = "principal:" + p.ID
 	ev := c.Event(now, p.OrgID, actionUpstreamIdentityCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
 	err := storage.WithEvent(ctx, h.o.Store, func(tx storage.Tx) error {
 		return tx.CreateUpstreamIdentity(ctx, storage.UpstreamIdentity{OrgID: p.OrgID, Issuer: iss, Subject: sub,
@@ -444,12 +447,14 @@ func (h *Handler) claim(ctx context.Context, cfg OIDCProvider, p storage.Princip
 
 // createUser creates the user of a first sign-in in the provider's
 // organization, bound to the upstream identity id when it is not nil, with
-// its audit event: all commit together (docs/design.md#audit).
-func (h *Handler) createUser(ctx context.Context, cfg OIDCProvider, name, email string, id *storage.UpstreamIdentity) (storage.Principal, error) {
+// its audit event, from's request and the new user as its actor: all
+// commit together (docs/design.md#audit).
+func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCProvider, name, email string, id *storage.UpstreamIdentity) (storage.Principal, error) {
 	now := storage.Now(h.now())
 	p := storage.Principal{ID: storage.NewID(), OrgID: cfg.OrgID, Kind: storage.PrincipalUser, Name: name, Email: email,
 		CreatedAt: now, UpdatedAt: now}
-	c := audit.Caller{Actor: "principal:" + p.ID}
+	c := from
+	c.Actor = "principal:" + p.ID
 	ev := c.Event(now, p.OrgID, actionPrincipalCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
 	err := h.o.Store.WithTx(ctx, func(tx storage.Tx) error {
 		if err := tx.CreatePrincipal(ctx, p); err != nil {

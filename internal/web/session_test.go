@@ -27,7 +27,7 @@ type fakeConsents struct {
 func (f *fakeConsents) ListConsents(context.Context, string) ([]web.Consent, error) {
 	return f.list, nil
 }
-func (f *fakeConsents) RevokeConsent(_ context.Context, principalID, clientID string) error {
+func (f *fakeConsents) RevokeConsent(_ context.Context, _ audit.Caller, principalID, clientID string) error {
 	f.revoked = principalID + "/" + clientID
 	return nil
 }

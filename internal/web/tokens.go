@@ -500,7 +500,7 @@ func (h *Handler) revokeConsent(w http.ResponseWriter, r *http.Request, se sessi
 		http.NotFound(w, r)
 		return
 	}
-	if err := h.o.Consents.RevokeConsent(r.Context(), se.principal.ID, r.PathValue("client")); err != nil {
+	if err := h.o.Consents.RevokeConsent(r.Context(), pageCaller(w, r, se.principal.ID), se.principal.ID, r.PathValue("client")); err != nil {
 		h.fail(w, r, err)
 		return
 	}

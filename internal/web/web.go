@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 )
@@ -53,7 +54,9 @@ type Consent struct {
 // authorization endpoint's store). A nil Consents hides the section.
 type Consents interface {
 	ListConsents(ctx context.Context, principalID string) ([]Consent, error)
-	RevokeConsent(ctx context.Context, principalID, clientID string) error
+	// RevokeConsent audits the withdrawal with c's request ID, client
+	// address and user agent (docs/security.md D-21).
+	RevokeConsent(ctx context.Context, c audit.Caller, principalID, clientID string) error
 }
 
 // Options configure [New].
