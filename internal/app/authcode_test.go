@@ -581,6 +581,19 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 			t.Errorf("%s: %d %q Location %q, want a redirect with error=%s and state", u, resp.StatusCode, body, resp.Header.Get("Location"), want)
 		}
 	}
+	// RFC 6749 §4.1.2.1: a missing required parameter is invalid_request;
+	// unsupported_response_type is for a value present but unsupported.
+	t.Run("ResponseType", func(t *testing.T) {
+		for rt, want := range map[string]string{"": "invalid_request", "token": "unsupported_response_type", "code token": "unsupported_response_type"} {
+			u, _ := url.Parse(conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())))
+			q := u.Query()
+			if q.Del("response_type"); rt != "" {
+				q.Set("response_type", rt)
+			}
+			u.RawQuery = q.Encode()
+			wantRedirectError(t, u.String(), want)
+		}
+	})
 	t.Run("PlainPKCERefused", func(t *testing.T) {
 		v := xoauth2.GenerateVerifier()
 		wantRedirectError(t, conf.AuthCodeURL("st", xoauth2.SetAuthURLParam("code_challenge", v), xoauth2.SetAuthURLParam("code_challenge_method", "plain")), "invalid_request")

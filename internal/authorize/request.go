@@ -142,7 +142,13 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if !clientauth.AllowsGrant(&c, oauth2.GrantTypeAuthorizationCode) {
 		return q, nil, &redirectError{"unauthorized_client", "client may not use the authorization_code grant"}
 	}
-	if rt := v.Get("response_type"); rt != "code" {
+	// RFC 6749 §4.1.2.1: a missing required parameter is invalid_request;
+	// unsupported_response_type is for a value we do not support.
+	switch rt := v.Get("response_type"); rt {
+	case "code":
+	case "":
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "response_type is required"}
+	default:
 		return q, nil, &redirectError{"unsupported_response_type", "response_type must be code"}
 	}
 	// The code goes in the query only: a client asking for a fragment or
