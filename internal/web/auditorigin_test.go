@@ -125,4 +125,16 @@ func TestFirstSignInSaysWhereFrom(t *testing.T) {
 		}
 	}
 	sayWhereFrom(t, s, "principal.upstream_identity.create", "principal.create")
+	// The actor of both is the user the sign-in is about: the event's own
+	// target, never a bare "principal:".
+	evs, err := s.store(t).ListAudit(t.Context(), storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if (ev.Action == "principal.create" || ev.Action == "principal.upstream_identity.create") &&
+			strings.HasPrefix(ev.Detail, "first sign-in") && ev.Actor != ev.Target {
+			t.Errorf("%s: actor %q, target %q; want the user as both", ev.Action, ev.Actor, ev.Target)
+		}
+	}
 }
