@@ -24,14 +24,7 @@ func TestExpiryOnThePage(t *testing.T) {
 	st := sqlitetest.NewStore(t)
 	now := storage.Now(time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC))
 	clock := func() time.Time { return now }
-	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
-	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreatePrincipal(ctx, ada); err != nil {
-		t.Fatal(err)
-	}
+	_, ada := orgWithUser(t, st, now)
 	pats, err := pat.NewService(st, make([]byte, pat.MinPepperSize))
 	if err != nil {
 		t.Fatal(err)

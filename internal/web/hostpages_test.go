@@ -26,16 +26,10 @@ func TestManyHostTokensOnThePage(t *testing.T) {
 	ctx := t.Context()
 	st := sqlitetest.NewStore(t)
 	now := storage.Now(time.Now())
-	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
-	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
+	org, ada := orgWithUser(t, st, now)
 	runner := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalRunner, Name: "r", CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateOrganization(ctx, org); err != nil {
+	if err := st.CreatePrincipal(ctx, runner); err != nil {
 		t.Fatal(err)
-	}
-	for _, p := range []storage.Principal{ada, runner} {
-		if err := st.CreatePrincipal(ctx, p); err != nil {
-			t.Fatal(err)
-		}
 	}
 	const n = hosttoken.MaxPageSize + 20
 	var ids []string

@@ -259,3 +259,17 @@ func signInByLink(t *testing.T, h http.Handler, st web.LinkStore, issuer string,
 	_, sec, _ := strings.Cut(link, "#")
 	return postForm(h, issuer+"/login/link", url.Values{"token": {sec}}, nil).Result().Cookies()[0]
 }
+
+// orgWithUser stores, as of now, an organization and its user ada.
+func orgWithUser(t *testing.T, st storage.Store, now time.Time) (storage.Organization, storage.Principal) {
+	t.Helper()
+	org := storage.Organization{ID: storage.NewID(), Name: "o", Tier: "free", CreatedAt: now, UpdatedAt: now}
+	ada := storage.Principal{ID: storage.NewID(), OrgID: org.ID, Kind: storage.PrincipalUser, Name: "ada", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateOrganization(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(t.Context(), ada); err != nil {
+		t.Fatal(err)
+	}
+	return org, ada
+}
