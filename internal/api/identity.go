@@ -50,7 +50,8 @@ func (s *IdentityService) GetAuthenticatedIdentity(ctx context.Context, _ *gitpo
 	}, nil
 }
 
-// GetIDToken mints an ID token whose aud is exactly the requested list.
+// GetIDToken mints an ID token whose aud is the requested list, each
+// audience once.
 // V1 (and unspecified): sub is the principal UUID. V2: sub is Gitpod's
 // org:<org-id>/<kind>:<id> (kinds: v2Kinds) and org_id, principal, name
 // and email are set.
@@ -83,6 +84,10 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 			return nil, sts.Errorf(sts.Invalid, "invalid audience")
 		}
 	}
+	// An audience named twice is named once, in first-seen order: a
+	// repeated aud value means nothing to a relying party, and Gitpod's
+	// server accepts such a list rather than refusing it (docs/api.md).
+	aud = dedupe(aud)
 	// The credential's buckets pay before the storage read (V2) and the
 	// signature (docs/security.md A-57).
 	if err := s.h.limitCredential(ctx, id); err != nil {
@@ -211,4 +216,16 @@ func (h *Handler) principal(ctx context.Context, id *Identity) (storage.Principa
 		return storage.Principal{}, lookupErr(err, "principal")
 	}
 	return p, nil
+}
+
+// dedupe returns ss without repeats, the first occurrence of each kept in
+// order; ss itself is not changed.
+func dedupe(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
