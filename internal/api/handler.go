@@ -189,6 +189,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 		connect.WithInterceptors(h.Interceptors...),
 		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor(), nulInterceptor()),
 		readLimit(maxMessageBytes),
+		jsonCodecs, // enumjson.go: an unknown enum name is refused, as an unknown number is
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {

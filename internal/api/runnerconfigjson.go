@@ -11,17 +11,22 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// fieldJSON is the Connect JSON codec of RunnerConfigurationService. It is
-// protojson exactly as connect's own codec uses it (Timestamps per
-// gitpod.v1: RFC 3339 with "Z" or an offset, up to nine fractional digits, years
-// 0001–9999), except that a request that does not decode names the field
-// at fault ("expiresAt: invalid google.protobuf.Timestamp value …"), so
-// a bad timestamp reads as invalid_argument about expiresAt.
-type fieldJSON struct{ name string }
+// fieldJSON is the Connect JSON codec of every service. It is protojson
+// as connect's own codec uses it (unknown fields discarded; Timestamps
+// per gitpod.v1: RFC 3339 with "Z" or an offset, up to nine fractional
+// digits, years 0001–9999), except that an enum value written as a name
+// the enum does not have is refused (checkEnumNames), and, when named
+// (RunnerConfigurationService), a request that does not decode names the
+// field at fault ("expiresAt: invalid google.protobuf.Timestamp value …"),
+// so a bad timestamp reads as invalid_argument about expiresAt.
+type fieldJSON struct {
+	name  string
+	named bool
+}
 
-// namedFieldJSON installs fieldJSON for both JSON content types.
+// namedFieldJSON installs the named fieldJSON for both JSON content types.
 var namedFieldJSON = connect.WithHandlerOptions(
-	connect.WithCodec(fieldJSON{"json"}), connect.WithCodec(fieldJSON{"json; charset=utf-8"}))
+	connect.WithCodec(fieldJSON{"json", true}), connect.WithCodec(fieldJSON{"json; charset=utf-8", true}))
 
 func (c fieldJSON) Name() string { return c.name }
 
@@ -33,7 +38,7 @@ func (fieldJSON) Marshal(v any) ([]byte, error) {
 	return protojson.MarshalOptions{}.Marshal(m)
 }
 
-func (fieldJSON) Unmarshal(b []byte, v any) error {
+func (c fieldJSON) Unmarshal(b []byte, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return errors.New("not a protobuf message")
@@ -44,7 +49,10 @@ func (fieldJSON) Unmarshal(b []byte, v any) error {
 	opts := protojson.UnmarshalOptions{DiscardUnknown: true}
 	err := opts.Unmarshal(b, m)
 	if err == nil {
-		return nil
+		return checkEnumNames(b, m.ProtoReflect().Descriptor())
+	}
+	if !c.named {
+		return err
 	}
 	// Find the top-level field that fails on its own; report it by name.
 	var fields map[string]json.RawMessage

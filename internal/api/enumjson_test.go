@@ -1,0 +1,70 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestUnknownEnumRefusedInEveryProtocol: a request enum the server does
+// not know is invalid_argument in every protocol. The binary protocols
+// carry a number, which the procedures refused; Connect's JSON codec read
+// a name it did not know (a misspelling, a value of a newer schema) as
+// the field unset, so GetIDToken with "ID_TOKEN_VERSION_V3" minted a V1
+// token, a different sub than the one asked for, and CreateClient with a
+// misspelled authMethod created a client with the default method. Unknown
+// fields are still ignored (docs/api.md). Generated gitpod.v1 clients over
+// Connect+proto, Connect+JSON and gRPC send an unknown number; Connect+JSON
+// bodies send unknown names, at / and under /api.
+func TestUnknownEnumRefusedInEveryProtocol(t *testing.T) {
+	e, runnerID, _, _ := hostEnv(t)
+	for name, c := range e.gitpodProtocols(t) {
+		t.Run(name, func(t *testing.T) {
+			_, err := c.identity.GetIDToken(as(e.secret), &gitpodv1.GetIDTokenRequest{Audience: []string{"a"}, Version: 99})
+			wantCode(t, "GetIDToken(version 99)", err, connect.CodeInvalidArgument)
+		})
+	}
+	sa, err := CreatePrincipal(t.Context(), e.store, testCaller, e.org.ID, storage.PrincipalServiceAccount, "ci", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := fmt.Sprintf(`"organizationId":%q,"principalId":%q,"grantTypes":["client_credentials"]`, e.org.ID, sa.ID)
+	ht := fmt.Sprintf(`"runnerId":%q,"userId":%q,"host":"github.com","token":"gho_x"`, runnerID, e.user.ID)
+	for _, tc := range []struct {
+		path, token, known, unknown string
+	}{
+		{"/gitpod.v1.IdentityService/GetIDToken", e.secret,
+			`{"audience":["a"],"version":"ID_TOKEN_VERSION_V2"}`, `{"audience":["a"],"version":"ID_TOKEN_VERSION_V3"}`},
+		{"/gitpod.v1.RunnerConfigurationService/CreateHostAuthenticationToken", e.secret,
+			`{` + ht + `,"source":"HOST_AUTHENTICATION_TOKEN_SOURCE_PAT"}`, `{` + ht + `,"source":"HOST_AUTHENTICATION_TOKEN_SOURCE_PATT"}`},
+		{"/gitpod.v1.RunnerConfigurationService/CreateHostAuthenticationToken", e.secret,
+			`{` + strings.Replace(ht, "github.com", "gitlab.com", 1) + `,"subject":{"id":"` + e.user.ID + `","principal":"PRINCIPAL_USER"}}`,
+			`{` + strings.Replace(ht, "github.com", "gitlab.com", 1) + `,"subject":{"id":"` + e.user.ID + `","principal":"PRINCIPAL_USERS"}}`},
+		{"/sts.v1.ClientService/CreateClient", e.admin,
+			`{` + cl + `,"name":"ok","authMethod":"CLIENT_AUTH_METHOD_CLIENT_SECRET_POST"}`,
+			`{` + cl + `,"name":"typo","authMethod":"CLIENT_AUTH_METHOD_CLIENT_SECRET_POSTT"}`},
+		{"/sts.v1.PrincipalService/CreatePrincipal", e.admin,
+			`{"organizationId":"` + e.org.ID + `","kind":"PRINCIPAL_KIND_SERVICE_ACCOUNT","name":"ok"}`,
+			`{"organizationId":"` + e.org.ID + `","kind":"PRINCIPAL_KIND_SERVICE_ACOUNT","name":"typo"}`},
+	} {
+		for _, prefix := range []string{"", APIPrefix} {
+			code, _, body := post(t, e, prefix+tc.path, tc.token, tc.unknown)
+			if msg, _ := body["message"].(string); code != http.StatusBadRequest || body["code"] != "invalid_argument" || !strings.Contains(msg, "unknown") {
+				t.Errorf("%s%s %s: %d %v, want 400 invalid_argument", prefix, tc.path, tc.unknown, code, body)
+			}
+		}
+		// The same request with the value spelled right, and with a field
+		// the server does not know, succeeds.
+		known := strings.Replace(tc.known, "{", `{"someNewerField":"x",`, 1)
+		if code, _, body := post(t, e, tc.path, tc.token, known); code != http.StatusOK {
+			t.Errorf("%s %s: %d %v, want 200", tc.path, known, code, body)
+		}
+	}
+}
