@@ -140,13 +140,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
 // unauthenticated with a generic message; a token limited by a
-// Credential Access Boundary is permission_denied (errBoundary).
+// Credential Access Boundary is permission_denied (errBoundary). The
+// caller's own deadline bounds the authentication as it bounds the
+// procedure (callerDeadline).
 func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		// The caller's deadline bounds authentication too (deadline.go).
+		ctx := r.Context()
+		if d, ok := callerDeadline(r, time.Now()); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = withCallerDeadline(ctx, d)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		if public[r.URL.Path] {
 			if limitPublic(lim, ew, w, r) {
 				// Who asked, for the audit event (docs/security.md D-18).
@@ -157,7 +167,7 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 			}
 			return
 		}
-		id, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		id, err := a.Authenticate(ctx, r.Header.Get("Authorization"))
 		if err != nil {
 			code := sts.ErrorCode(err)
 			if code != sts.Unauthenticated && code != sts.Unavailable && !errors.Is(err, errBoundary) {
@@ -167,7 +177,7 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 				logger.DebugContext(r.Context(), "api: authentication failed", "path", r.URL.Path, "reason", tokens.Reason(err))
 			}
-			cerr := connectError(r.Context(), logger, err)
+			cerr := connectError(ctx, logger, err)
 			if onRefused != nil {
 				onRefused(r.URL.Path, cerr.Code())
 			}

@@ -33,6 +33,11 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.
 		return ce
 	}
 	code := sts.ErrorCode(err)
+	if code == sts.Unavailable && pastCallerDeadline(ctx) {
+		// The caller's own deadline ended the wait: no fault of ours, and
+		// nothing to retry at once.
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed"))
+	}
 	if code == sts.Internal || code == sts.Unavailable {
 		logger.ErrorContext(ctx, "api: request failed", "code", string(code), "error", err)
 	}
