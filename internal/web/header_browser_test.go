@@ -1,0 +1,63 @@
+package web_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// header is the text of the page's header, where it says who is signed in.
+func header(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return run(t, ctx, "header", chromedp.Evaluate[string](`document.querySelector("header").textContent`))
+}
+
+// headerSays waits (a few seconds at most) until the header holds text.
+func headerSays(t *testing.T, ctx context.Context, what, text string) {
+	t.Helper()
+	js := `document.querySelector("header").textContent.includes(` + strconv.Quote(text) + `)`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Fatalf("%s: the header never says %q: %q", what, text, header(t, ctx))
+	}
+}
+
+// TestBrowserHeaderAfterSwap: a form sent in the background (htmx)
+// replaces only the page's main part; the header, which says who is
+// signed in, must follow what the answer says. A create after the
+// session ended elsewhere says "Signed out" and no longer "Signed in as";
+// a create after another person signed in to this browser meanwhile
+// (another tab) made the token for that person, and the header names
+// them, not the one who opened the page.
+func TestBrowserHeaderAfterSwap(t *testing.T) {
+	s := startServer(t)
+	s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
+	ctx := browser(t)
+	do(t, ctx, "sign in", chromedp.Navigate(s.loginLink(t, "admin")), chromedp.WaitVisible(heading("Access Tokens")))
+	headerSays(t, ctx, "signed in", "Signed in as admin")
+
+	run(t, ctx, "end the session", chromedp.Evaluate[float64](
+		`fetch(document.querySelector('form[action^="/sessions/"]').action, {method: "POST", redirect: "manual"}).then(r => r.status)`,
+		chromedp.EvalAwaitPromise))
+	do(t, ctx, "create after the session ended", chromedp.SendKeys(byLabel("Token name"), "too late"),
+		chromedp.Click(button("Create access token")))
+	shows(t, ctx, "create after the session ended", "Your session has ended")
+	if h := header(t, ctx); strings.Contains(h, "Signed in as") || strings.Contains(h, "Sign out") {
+		t.Errorf("after the session ended the header still says %q", h)
+	}
+
+	do(t, ctx, "sign in again", chromedp.Navigate(s.loginLink(t, "admin")), chromedp.WaitVisible(heading("Access Tokens")))
+	// grace signs in to the same browser in another tab: her link
+	// replaces admin's session once the switch is confirmed.
+	link := s.loginLink(t, "grace")
+	code := link[strings.Index(link, "#")+1:]
+	run(t, ctx, "grace signs in meanwhile", chromedp.Evaluate[float64](
+		`fetch("/login/link", {method: "POST", redirect: "manual", body: new URLSearchParams({token: `+strconv.Quote(code)+`, switch: "1"})}).then(r => r.status)`,
+		chromedp.EvalAwaitPromise))
+	do(t, ctx, "create after grace signed in", chromedp.SendKeys(byLabel("Token name"), "whose"),
+		chromedp.Click(button("Create access token")), chromedp.WaitVisible(byLabel("Your new access token")))
+	headerSays(t, ctx, "create after grace signed in", "Signed in as grace")
+}
