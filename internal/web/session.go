@@ -110,7 +110,11 @@ func LocalPath(p string) string {
 		return fallback
 	}
 	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
+	// The decoded path is held to the same rule: "/%2F%2Fhost" or
+	// "/%5Chost" is no page of ours, and a proxy or browser that decodes
+	// it would see another host.
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") {
 		return fallback
 	}
 	return p

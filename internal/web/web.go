@@ -100,6 +100,8 @@ type Handler struct {
 	protected http.Handler
 	mux       *http.ServeMux
 	upstreams map[string]*upstream
+	// origin is the issuer's scheme and host, lower case.
+	origin string
 }
 
 // New builds the pages.
@@ -123,7 +125,8 @@ func New(o Options) (*Handler, error) {
 	if err != nil || u.Host == "" {
 		return nil, errors.New("web: issuer must be an absolute URL")
 	}
-	h := &Handler{o: o, pages: map[string]*template.Template{}, upstreams: map[string]*upstream{}}
+	h := &Handler{o: o, pages: map[string]*template.Template{}, upstreams: map[string]*upstream{},
+		origin: strings.ToLower(u.Scheme + "://" + u.Host)}
 	methods := map[string]bool{}
 	for _, p := range o.OIDC {
 		if p.ID == "" || h.upstreams[p.ID] != nil || (p.LinkClaim != "email" && p.LinkClaim != "sub") {
@@ -228,11 +231,44 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) h
 				h.signedIn.SignIn(w, r, r.URL.RequestURI())
 				return
 			}
-			h.message(w, r, http.StatusUnauthorized, "Signed out", "Your session has ended. Sign in again.")
+			h.signedOut(w, r)
 			return
 		}
 		next(w, r, se)
 	}
+}
+
+// signedOut answers a form sent without a live session: "Signed out",
+// with a link to sign in again that comes back to the page the form was
+// sent from, not to the list (docs/security.md T-129).
+func (h *Handler) signedOut(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusUnauthorized, "message", "Signed out", nil, messageData{
+		Text: "Your session has ended. Sign in again.",
+		Link: "/login?return_to=" + url.QueryEscape(h.formPage(r)), LinkText: "Sign in again"})
+}
+
+// formPage is the page a form was sent from: the one htmx names
+// (HX-Current-URL) when it is on this server, else the page the form
+// belongs to. The header is the browser's word, so it is used only as a
+// path of this origin; anything else (another origin, "//host", a
+// backslash, their encoded forms) is /tokens, as for every return_to
+// (docs/security.md T-85).
+func (h *Handler) formPage(r *http.Request) string {
+	if cur := r.Header.Get("HX-Current-URL"); cur != "" {
+		u, err := url.Parse(cur)
+		if err != nil || u.Scheme+"://"+strings.ToLower(u.Host) != h.origin || u.User != nil || u.Opaque != "" {
+			return LocalPath("")
+		}
+		return LocalPath(u.RequestURI())
+	}
+	id := url.PathEscape(r.PathValue("id"))
+	switch r.Pattern {
+	case "POST /tokens/{id}", "POST /tokens/{id}/regenerate":
+		return LocalPath("/tokens/" + id)
+	case "POST /tokens/{id}/delete":
+		return LocalPath("/tokens/" + id + "/delete")
+	}
+	return LocalPath("/tokens")
 }
 
 func (h *Handler) root(w http.ResponseWriter, r *http.Request) {
@@ -267,8 +303,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	_, _ = w.Write([]byte(b.String()))
 }
 
+// messageData is a message page: the text and one link on.
+type messageData struct {
+	Text, Link, LinkText string
+}
+
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
-	h.render(w, r, status, "message", title, nil, text)
+	h.render(w, r, status, "message", title, nil, messageData{Text: text, Link: "/tokens", LinkText: "Back to access tokens"})
 }
 
 var funcs = template.FuncMap{
