@@ -32,6 +32,9 @@ const (
 // here; the CLI and the API manage it.
 var pageGuard = pat.HeldBy([]string{pat.ScopeFull})
 
+// patsPerPage is how many PATs the /tokens page lists at a time.
+const patsPerPage = 50
+
 // namedScopes are the scopes a person may pick one by one.
 var namedScopes = []string{pat.ScopeIdentityRead, pat.ScopeIDToken, pat.ScopeTokensRead, pat.ScopeTokensWrite}
 
@@ -65,15 +68,18 @@ type shownSecret struct {
 }
 
 type tokensData struct {
-	Shown      *shownSecret
-	Error      string
-	PATs       []patRow
-	HostOn     bool
-	HostTokens []hostRow
-	Sessions   []sessionRow
-	ConsentsOn bool
-	Consents   []Consent
-	Form       patForm
+	Shown *shownSecret
+	Error string
+	PATs  []patRow
+	// PATsPaged is the cursor of the page shown ("" for the first),
+	// PATsNext the next page's ("" on the last).
+	PATsPaged, PATsNext string
+	HostOn              bool
+	HostTokens          []hostRow
+	Sessions            []sessionRow
+	ConsentsOn          bool
+	Consents            []Consent
+	Form                patForm
 }
 
 // patForm is the create/edit form's state (re-shown after an error).
@@ -146,19 +152,20 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 	ctx := r.Context()
 	d := tokensData{Form: h.newForm("")}
 	now := h.now()
-	for page := ""; ; {
-		list, next, err := h.o.PATs.List(ctx, se.principal.ID, page, pat.MaxPageSize)
-		if err != nil {
-			return d, err
-		}
-		for _, p := range list {
-			d.PATs = append(d.PATs, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Admin: slices.Contains(p.Scopes, pat.ScopeAdmin),
-				Created: p.CreatedAt, Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !now.Before(p.ExpiresAt)})
-		}
-		if next == "" {
-			break
-		}
-		page = next
+	// One page of PATs, oldest first, from the PAT service's cursor
+	// (?after=): a person with hundreds of tokens gets a page of
+	// patsPerPage and a link to the next, not one list of all of them.
+	if r.Method == http.MethodGet {
+		d.PATsPaged = r.URL.Query().Get("after")
+	}
+	list, next, err := h.o.PATs.List(ctx, se.principal.ID, d.PATsPaged, patsPerPage)
+	if err != nil {
+		return d, err
+	}
+	d.PATsNext = next
+	for _, p := range list {
+		d.PATs = append(d.PATs, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Admin: slices.Contains(p.Scopes, pat.ScopeAdmin),
+			Created: p.CreatedAt, Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !now.Before(p.ExpiresAt)})
 	}
 	if h.o.HostTokens != nil {
 		d.HostOn = true
