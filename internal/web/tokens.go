@@ -226,17 +226,18 @@ func hostCaller(w http.ResponseWriter, r *http.Request, se session) hosttoken.Ca
 
 func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session, status int, shown *shownSecret, form *patForm, msg string) {
 	d, err := h.data(r, se)
-	if err != nil && shown == nil {
+	if err != nil && shown == nil && form == nil {
 		h.fail(w, r, err)
 		return
 	}
 	if err != nil {
-		// The token is made and its secret exists only in this answer:
-		// show it, and say the list could not be read, rather than a
-		// failure that would have the person make another token.
+		// The token is made and its secret exists only in this answer,
+		// or the person's form comes back as typed: show it, and say the
+		// list could not be read, rather than a failure that would have
+		// the person make another token or type it all again.
 		h.o.Logger.WarnContext(r.Context(), "web: tokens page data unavailable after a change", "error", err)
 		d = tokensData{Form: h.newForm("")}
-		msg = "The list could not be read just now; reload the page to see it."
+		msg = strings.TrimSpace(msg + " The list could not be read just now; reload the page to see it.")
 	}
 	d.Shown, d.Error = shown, msg
 	if form != nil {
@@ -249,25 +250,47 @@ func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request, se session)
 	h.showTokens(w, r, se, http.StatusOK, nil, nil, "")
 }
 
+// tryAgain is what a page says when storage failed.
+const tryAgain = "The server could not do this right now; try again shortly."
+
+// statusOf is the HTTP status of a service error.
+func statusOf(err error) int {
+	switch sts.ErrorCode(err) {
+	case sts.Invalid:
+		return http.StatusBadRequest
+	case sts.NotFound:
+		return http.StatusNotFound
+	case sts.PermissionDenied, sts.FailedPrecondition:
+		return http.StatusForbidden
+	}
+	return http.StatusServiceUnavailable
+}
+
 // fail answers a service error with a page; the message is the domain
 // error's, which never carries a secret.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := sts.ErrorCode(err)
-	status := http.StatusServiceUnavailable
-	switch code {
-	case sts.Invalid:
-		status = http.StatusBadRequest
-	case sts.NotFound:
-		status = http.StatusNotFound
-	case sts.PermissionDenied, sts.FailedPrecondition:
-		status = http.StatusForbidden
-	}
+	status := statusOf(err)
 	if status == http.StatusServiceUnavailable {
 		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)
-		h.message(w, r, status, "Try again", "The server could not do this right now; try again shortly.")
+		h.message(w, r, status, "Try again", tryAgain)
 		return
 	}
 	h.message(w, r, status, "Not possible", sts.ErrorMessage(err))
+}
+
+// refusal is how a form the service refused comes back, as typed: a
+// mistake (400) says what is wrong, a storage failure (503) says to try
+// again (docs/security.md T-114, T-130). ok is false for any other
+// refusal (not found, not permitted), which is a page of its own.
+func (h *Handler) refusal(r *http.Request, err error) (status int, msg string, ok bool) {
+	switch status = statusOf(err); status {
+	case http.StatusBadRequest:
+		return status, sts.ErrorMessage(err), true
+	case http.StatusServiceUnavailable:
+		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)
+		return status, tryAgain, true
+	}
+	return status, "", false
 }
 
 // formScopes reads the permission radio and the named scopes.
@@ -333,11 +356,12 @@ func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) 
 			}
 		}
 	}
-	if sts.ErrorCode(err) != sts.Invalid {
+	status, msg, ok := h.refusal(r, err)
+	if !ok {
 		h.fail(w, r, err)
 		return
 	}
-	h.showTokens(w, r, se, http.StatusBadRequest, nil, &form, sts.ErrorMessage(err))
+	h.showTokens(w, r, se, status, nil, &form, msg)
 }
 
 // ownPAT returns the signed-in person's PAT id; another person's token is
@@ -402,10 +426,10 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 		_, err = h.o.PATs.Update(r.Context(), caller(w, r, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes}, pageGuard)
 	}
 	if err != nil {
-		if sts.ErrorCode(err) == sts.Invalid {
+		if status, msg, ok := h.refusal(r, err); ok {
 			f := h.typedForm(r, h.editForm(p, ""))
 			f.ExpiresOn = ""
-			h.showEdit(w, r, se, http.StatusBadRequest, p, f, nil, sts.ErrorMessage(err))
+			h.showEdit(w, r, se, status, p, f, nil, msg)
 			return
 		}
 		h.fail(w, r, err)
@@ -428,10 +452,10 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 		out, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, r, se), se.principal.ID, p.ID, exp, pageGuard)
 	}
 	if err != nil {
-		if sts.ErrorCode(err) == sts.Invalid {
+		if status, msg, ok := h.refusal(r, err); ok {
 			f := h.editForm(p, r.PostFormValue("expires"))
 			f.ExpiresOn = r.PostFormValue("expires_on")
-			h.showEdit(w, r, se, http.StatusBadRequest, p, f, nil, sts.ErrorMessage(err))
+			h.showEdit(w, r, se, status, p, f, nil, msg)
 			return
 		}
 		h.fail(w, r, err)
