@@ -16,7 +16,7 @@ import (
 // the reply, the error shape and the 429 path with its relative headers.
 func TestConfluent(t *testing.T) {
 	e := newEnv(t, nil)
-	e.handler.Limits = ratelimit.Limits{PerPool: ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 3}, ratelimit.MemoryOptions{})}
+	e.handler.Limits = ratelimit.Limits{PerPool: ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 4}, ratelimit.MemoryOptions{})}
 	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
 	send := func(kv ...string) (*http.Response, map[string]any) {
 		form := url.Values{
@@ -48,6 +48,11 @@ func TestConfluent(t *testing.T) {
 	if resp.StatusCode != 200 || body["expires_in"] != float64(900) || body["token_type"] != "Bearer" || body["access_token"] == nil {
 		t.Fatalf("default exchange: %d %v", resp.StatusCode, body)
 	}
+	// A JWT asked for by type is still our bearer access token (docs/api.md).
+	if resp, body = send("requested_token_type", "urn:ietf:params:oauth:token-type:jwt"); resp.StatusCode != 200 ||
+		body["token_type"] != "Bearer" || body["issued_token_type"] != "urn:ietf:params:oauth:token-type:jwt" {
+		t.Errorf("requested jwt: %d %v", resp.StatusCode, body)
+	}
 	if resp, body = send("expires_in", "600"); resp.StatusCode != 200 || body["expires_in"] != float64(600) {
 		t.Errorf("expires_in 600: %d %v", resp.StatusCode, body)
 	}
@@ -57,7 +62,7 @@ func TestConfluent(t *testing.T) {
 	// identity_pool_id is required.
 	resp, body = send("identity_pool_id", "")
 	checkConfluentError(t, resp, body, 400, "invalid_request", ReasonPoolRequired)
-	// The pool's bucket (3: the missing-pool request took none) is now empty: 429 with relative headers.
+	// The pool's bucket (4: the missing-pool request took none) is now empty: 429 with relative headers.
 	resp, body = send()
 	checkConfluentError(t, resp, body, 429, "too_many_requests", ReasonRateLimited)
 	for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} {
@@ -65,8 +70,8 @@ func TestConfluent(t *testing.T) {
 			t.Errorf("429 without %s", h)
 		}
 	}
-	if got := resp.Header.Get("X-RateLimit-Limit"); got != "3" {
-		t.Errorf("X-RateLimit-Limit = %q, want 3", got)
+	if got := resp.Header.Get("X-RateLimit-Limit"); got != "4" {
+		t.Errorf("X-RateLimit-Limit = %q, want 4", got)
 	}
 	if reset := resp.Header.Get("X-RateLimit-Reset"); len(reset) > 6 {
 		t.Errorf("X-RateLimit-Reset = %q: relative seconds, not an epoch", reset)

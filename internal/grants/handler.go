@@ -65,8 +65,8 @@ type Response struct {
 	AccessToken string `json:"access_token"`
 	// IssuedTokenType is REQUIRED by RFC 8693 §2.2.1, always present.
 	IssuedTokenType string `json:"issued_token_type"`
-	// TokenType is Bearer, or N_A when the issued token is not an access
-	// token (RFC 8693 §2.2.1).
+	// TokenType is Bearer: every token issued here is an access token
+	// (N_A, RFC 8693 §2.2.1, would be for one that is not).
 	TokenType string `json:"token_type"`
 	ExpiresIn int64  `json:"expires_in"`
 	// Scope is sent when it differs from the requested scope (RFC 8693

@@ -116,11 +116,15 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if (req.ActorToken == "") != (req.ActorTokenType == "") { // docs/security.md T-51
 		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorTypeMismatch, errors.New("actor_token and actor_token_type go together"))
 	}
-	issuedType, tokenType := oauth2.TokenTypeAccessToken, oauth2.TokenTypeBearer
+	// Either type is the same JWT access token, which our resource
+	// servers take as a bearer token: token_type is Bearer for both, N_A
+	// being for what is not usable as an access token (RFC 8693 §2.2.1;
+	// docs/api.md "Confluent STS dialect").
+	issuedType := oauth2.TokenTypeAccessToken
 	switch req.RequestedTokenType {
 	case "", oauth2.TokenTypeAccessToken:
 	case oauth2.TokenTypeJWT:
-		issuedType, tokenType = oauth2.TokenTypeJWT, "N_A" // RFC 8693 §2.2.1
+		issuedType = oauth2.TokenTypeJWT
 	default: // docs/security.md T-53
 		return nil, badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
 	}
@@ -228,7 +232,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	req.trace.jti = c.ID
-	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: tokenType, ExpiresIn: int64(life / time.Second)}
+	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: oauth2.TokenTypeBearer, ExpiresIn: int64(life / time.Second)}
 	if req.Scopes == nil || joinSpace(req.Scopes) != c.Scope {
 		resp.Scope = c.Scope // RFC 8693 §2.2.1: required when it differs
 	}

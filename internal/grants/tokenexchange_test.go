@@ -109,8 +109,14 @@ func TestTokenExchange(t *testing.T) {
 		{name: "T-06 audience and resource repeat as a set",
 			req:        form(exchangeForm(good(), "audience", "https://api.example", "audience", "https://api.example", "resource", "https://other.example")),
 			wantStatus: 200, wantClaims: map[string]any{"aud": []any{"https://api.example", "https://other.example"}}},
-		{name: "requested jwt", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeJWT)), wantStatus: 200,
-			wantBody: map[string]any{"issued_token_type": oauth2.TokenTypeJWT, "token_type": "N_A"}},
+		// The JWT is our access token, used as a bearer token
+		// (RFC 8693 §2.2.1: N_A only for what is not usable as one).
+		{name: "requested jwt is a Bearer token", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeJWT)), wantStatus: 200,
+			wantClaims: map[string]any{"sub": "repo:acme/app", "scope": "read write"},
+			wantBody:   map[string]any{"issued_token_type": oauth2.TokenTypeJWT, "token_type": "Bearer"}},
+		{name: "requested access_token is a Bearer token", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeAccessToken)), wantStatus: 200,
+			wantBody: map[string]any{"issued_token_type": oauth2.TokenTypeAccessToken, "token_type": "Bearer"}},
+		{name: "T-53 requested id_token", req: form(exchangeForm(good(), "requested_token_type", oauth2.TokenTypeIDToken)), wantStatus: 400, wantError: "invalid_request", wantReason: ReasonRequestedTypeUnsupp},
 		{name: "explicit lifetime within both caps", req: form(exchangeForm(good(), "expires_in", "1800")), wantStatus: 200,
 			wantBody: map[string]any{"expires_in": float64(1800)}},
 		{name: "default lifetime capped by subject exp", req: form(exchangeForm(with("exp", now.Add(5*time.Minute).Unix()))), wantStatus: 200},
