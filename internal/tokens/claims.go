@@ -89,9 +89,13 @@ type AccessClaims struct {
 	ID        string      `json:"jti"`
 	ClientID  string      `json:"client_id"`
 	// Scope is space-separated (RFC 9068 §2.2.3, RFC 8693 §4.2).
-	Scope     string `json:"scope,omitempty"`
-	OrgID     string `json:"org_id"`
-	Principal string `json:"principal"`
+	Scope string `json:"scope,omitempty"`
+	OrgID string `json:"org_id"`
+	// Principal is the kind of principal of ours the token acts as (sub
+	// is its ID); absent, not empty, when it acts as none: an external
+	// identity through a pool bound to no principal (docs/design.md
+	// "Access tokens").
+	Principal string `json:"principal,omitempty"`
 
 	Act      *Actor `json:"act,omitempty"`
 	Pool     string `json:"pool,omitempty"`

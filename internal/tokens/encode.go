@@ -60,8 +60,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = appendOmitEmpty(b, `,"scope":`, c.Scope)
 	b = append(b, `,"org_id":`...)
 	b = oauth2.AppendJSONString(b, c.OrgID)
-	b = append(b, `,"principal":`...)
-	b = oauth2.AppendJSONString(b, c.Principal)
+	b = appendOmitEmpty(b, `,"principal":`, c.Principal)
 	b = appendOmitEmpty(b, `,"pool":`, c.Pool)
 	b = appendOmitEmpty(b, `,"provider":`, c.Provider)
 	if len(c.Attributes) > 0 {
