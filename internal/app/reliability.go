@@ -27,7 +27,13 @@ func boundOptions(cfg config.Config, o *server.Options) {
 	o.MaxInFlight[server.ClassOps] = cfg.HTTP.MaxInFlight.Ops
 	o.Gated[server.ClassToken] = true
 	o.Classify = routeClass
+	o.JSONAPIErrors = confluentPath
 }
+
+// confluentPath reports the Confluent dialect's path: what the server
+// answers there itself (overload, not ready, a panic) is in the dialect's
+// errors[] shape too (docs/api.md "Confluent STS dialect").
+func confluentPath(path string) bool { return path == grants.PathConfluentToken }
 
 // tokenPaths are the OAuth endpoints of every dialect.
 var tokenPaths = map[string]bool{

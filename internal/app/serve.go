@@ -193,7 +193,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	b.trust = trust
 	// The token endpoints are built once storage and the master key are
 	// ready; until then their paths answer 503 with Retry-After.
-	late := &server.Deferred{}
+	late := &server.Deferred{JSONAPIErrors: confluentPath}
 	// Validate has already accepted these CIDRs.
 	trustedProxies, err := clientip.ParsePrefixes(cfg.HTTP.TrustedProxies)
 	if err != nil {

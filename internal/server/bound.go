@@ -47,7 +47,7 @@ func opsClass(r *http.Request) Class {
 // is read or any storage call is made. A limit of 0 admits everything. A
 // class with a gate (gates[c] != nil) admits through it instead: the
 // request may wait for a running slot (see gate).
-func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.Request) Class, onShed func(class string)) func(http.Handler) http.Handler {
+func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.Request) Class, jsonAPI func(string) bool, onShed func(class string)) func(http.Handler) http.Handler {
 	var inflight [numClasses]atomic.Int64
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +55,7 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.
 			if g := gates[c]; g != nil {
 				if !g.acquire(r.Context()) {
 					onShed(c.String())
-					shed(w)
+					shed(w, r, jsonAPI)
 					return
 				}
 				defer g.release()
@@ -64,7 +64,7 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.
 				defer inflight[c].Add(-1)
 				if n > limit {
 					onShed(c.String())
-					shed(w)
+					shed(w, r, jsonAPI)
 					return
 				}
 			}
@@ -79,10 +79,14 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.
 // accept queue behind all the others (seconds, measured with
 // scripts/bench.sh OVERLOAD=5000), while a kept one costs only its share of
 // http.max_connections.
-func shed(w http.ResponseWriter) {
+func shed(w http.ResponseWriter, r *http.Request, jsonAPI func(string) bool) {
 	markShed(w)
 	h := w.Header()
 	oauth2.SetRetryAfter(h, 0)
+	if jsonAPI != nil && jsonAPI(r.URL.Path) {
+		writeJSONAPIError(w, http.StatusServiceUnavailable, RequestID(r.Context()), "temporarily_unavailable", "the server is overloaded, retry later")
+		return
+	}
 	// Shared values (length = capacity, so an Add elsewhere copies) and a
 	// fixed body: a shed answer allocates nothing of its own beyond the
 	// one Retry-After policy's.

@@ -295,3 +295,63 @@ func TestConnectionLimitClosesIdle(t *testing.T) {
 		t.Errorf("sts_http_idle_connections_closed_total = %v, want 1", got)
 	}
 }
+
+// TestShedJSONAPI: a request shed on a path of Options.JSONAPIErrors (the
+// Confluent dialect's) is answered 503 with Retry-After in the
+// {"errors":[…]} shape, its id the request ID; other paths keep the OAuth
+// body (docs/api.md "Confluent STS dialect").
+func TestShedJSONAPI(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxInFlight: [numClasses]int{ClassAPI: 1},
+		JSONAPIErrors: func(p string) bool { return p == "/dialect" }}, func(mux *http.ServeMux) {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+		})
+	})
+	base := serveOn(t, s)
+	t.Cleanup(func() { close(release) }) // before the server's own cleanup
+	client := &http.Client{Timeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := client.Get(base + "/hold"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	get := func(path string) (*http.Response, map[string]any) {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp, body
+	}
+	resp, body := get("/dialect")
+	errs, _ := body["errors"].([]any)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || len(errs) != 1 {
+		t.Fatalf("/dialect shed: %d Retry-After %q %v", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if e0 := errs[0].(map[string]any); e0["status"] != "503" || e0["code"] != "temporarily_unavailable" || e0["id"] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("/dialect shed: errors[0] = %v", e0)
+	}
+	if resp, body = get("/other"); resp.StatusCode != 503 || body["error"] != "temporarily_unavailable" {
+		t.Errorf("/other shed: %d %v, want the OAuth body", resp.StatusCode, body)
+	}
+
+	// Before Ready, the Deferred routes answer likewise.
+	d := &Deferred{JSONAPIErrors: func(p string) bool { return p == "/dialect" }}
+	for path, jsonAPI := range map[string]bool{"/dialect": true, "/other": false} {
+		rec := httptest.NewRecorder()
+		d.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
+		var body map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		if _, ok := body["errors"]; rec.Code != 503 || rec.Header().Get("Retry-After") == "" || ok != jsonAPI {
+			t.Errorf("%s before Ready: %d %v, want 503, errors[] %v", path, rec.Code, body, jsonAPI)
+		}
+	}
+}

@@ -20,7 +20,10 @@ import (
 type Deferred struct {
 	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
-	mux        atomic.Pointer[http.ServeMux]
+	// JSONAPIErrors is as in [Options]: the paths whose 503 takes the
+	// {"errors":[…]} shape.
+	JSONAPIErrors func(path string) bool
+	mux           atomic.Pointer[http.ServeMux]
 }
 
 // Mount implements [Mounter].
@@ -44,6 +47,10 @@ func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	oauth2.SetRetryAfter(h, d.RetryAfter)
+	if d.JSONAPIErrors != nil && d.JSONAPIErrors(r.URL.Path) {
+		writeJSONAPIError(w, http.StatusServiceUnavailable, RequestID(r.Context()), "temporarily_unavailable", "the server is not ready yet")
+		return
+	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)

@@ -12,7 +12,7 @@ import (
 // with the request ID; the client sees only a generic message and the ID.
 // http.ErrAbortHandler is re-raised: it is net/http's way to abort a
 // response on purpose.
-func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
+func recoverPanics(logger *slog.Logger, jsonAPI func(string) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := wrap(w)
@@ -31,6 +31,10 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 				if sw.status != 0 {
 					// Headers are gone; all we can do is cut the response short.
 					panic(http.ErrAbortHandler)
+				}
+				if jsonAPI != nil && jsonAPI(r.URL.Path) {
+					writeJSONAPIError(sw, http.StatusInternalServerError, id, "internal_error", "internal error")
+					return
 				}
 				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: "internal error", RequestID: id})
 			}()

@@ -73,6 +73,12 @@ type Options struct {
 	// (nil: the ops endpoints are ClassOps, the rest ClassAPI).
 	MaxInFlight [numClasses]int
 	Classify    func(*http.Request) Class
+	// JSONAPIErrors reports the paths whose errors this package writes
+	// itself (a shed request's 503, a panic's 500) take the JSON:API
+	// shape {"errors":[{id,status,code,title,detail}]} rather than an
+	// OAuth one: the Confluent dialect answers every refusal so
+	// (docs/api.md "Confluent STS dialect"). Nil: no path.
+	JSONAPIErrors func(path string) bool
 	// Gated names the classes (indexed by Class) whose MaxInFlight admits
 	// through a gate: of the MaxInFlight requests admitted at once, an
 	// adaptive number run and the others wait up to QueueTimeout for a
@@ -188,7 +194,7 @@ func New(o Options) *Server {
 	ips := clientip.NewResolver(o.TrustedProxies, o.ClientIPHeader)
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
 		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
-			recoverPanics(o.Logger)(admit(o.MaxInFlight, s.gates, classify, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
+			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes)(h))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)

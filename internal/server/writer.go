@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // statusWriter records the status and size of a response for the access
@@ -89,4 +90,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type errorBody struct {
 	Error     string `json:"error"`
 	RequestID string `json:"request_id,omitempty"`
+}
+
+// jsonAPIError is one entry of a JSON:API error document, as Confluent's
+// Failure has it.
+type jsonAPIError struct {
+	ID     string `json:"id,omitempty"`
+	Status string `json:"status"`
+	Code   string `json:"code"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+}
+
+// writeJSONAPIError writes {"errors":[…]} with one entry, for the paths of
+// Options.JSONAPIErrors; id is the request's ID, as on the dialect's own
+// refusals.
+func writeJSONAPIError(w http.ResponseWriter, status int, id, code, detail string) {
+	writeJSON(w, status, struct {
+		Errors []jsonAPIError `json:"errors"`
+	}{[]jsonAPIError{{ID: id, Status: strconv.Itoa(status), Code: code, Title: http.StatusText(status), Detail: detail}}})
 }
