@@ -47,13 +47,19 @@ var confluent = &dialect{
 // is still known: with errors.detail: none the reason is left out of the
 // body before it is written, and source.parameter must name the same
 // parameter either way (docs/api.md "Confluent STS dialect").
-func refineConfluent(_ *Request, e *oauth2.Error) *oauth2.Error {
+func refineConfluent(req *Request, e *oauth2.Error) *oauth2.Error {
 	p := paramOf(e)
 	if p == "" {
 		return e
 	}
 	c := *e
 	c.Err = sourceParam{param: p, err: e.Err}
+	if p == "identity_pool_id" && c.Description == descSubject && req != nil {
+		// detail says what is wrong, as source does: the pool, not the
+		// token. One wording for every cause, so it tells no more than
+		// source (docs/security.md T-102).
+		c.Description = "identity_pool_id " + strconv.Quote(trunc(req.PoolID)) + " is unknown or not available"
+	}
 	return &c
 }
 
