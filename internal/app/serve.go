@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -330,11 +332,23 @@ func (a *App) Run(ctx context.Context) error {
 	return nil
 }
 
-// UsesDataDir reports whether anything lives in data_dir: the SQLite file,
-// or, when withKey, the default master key.
+// UsesDataDir reports whether anything lives in data_dir: the SQLite file
+// (unless storage.path puts it elsewhere), or, when withKey, the default
+// master key. A data directory nothing uses is not created.
 func UsesDataDir(cfg config.Config, withKey bool) bool {
 	defaultKey := withKey && cfg.MasterKey == "" && cfg.MasterKeyFile == ""
-	return cfg.Storage.Type == sqlstore.DriverSQLite || defaultKey
+	return (cfg.Storage.Type == sqlstore.DriverSQLite && within(cfg.DataDir, cfg.Storage.Path)) || defaultKey
+}
+
+// within reports whether path is dir or lies below it.
+func within(dir, path string) bool {
+	d, err1 := filepath.Abs(dir)
+	p, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return true // cannot tell: prepare the directory as before
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // OpenStorage opens the backend; for PostgreSQL it does not connect yet.

@@ -95,3 +95,18 @@ func TestDirectModeNeedsExistingDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestStoragePathOutsideDataDir: with storage.path outside data_dir,
+// sts migrate and direct-mode commands use the database where it is and
+// create no data directory, which nothing would use.
+func TestStoragePathOutsideDataDir(t *testing.T) {
+	t.Parallel()
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	env := []string{"STS_STORAGE_PATH=" + filepath.Join(elsewhere, "sts.db")}
+	for _, args := range [][]string{{"migrate"}, {"org", "list"}, {"migrate", "status"}} {
+		if code, stderr := stsIn(t, dir, env, args...); code != cli.ExitOK {
+			t.Fatalf("sts %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+		}
+	}
+	assertEmptyDir(t, dir)
+}
