@@ -243,7 +243,10 @@ func printSecret(cmd *cobra.Command, c *stsv1.Client, withID bool, secret, note 
 		fmt.Fprintf(w, "client_id: %s\n", c.GetId())
 	}
 	if secret != "" {
-		fmt.Fprintf(w, "client_secret: %s\n%s\n", secret, note)
+		// The secret on stdout, to be captured; the note for the person on
+		// stderr, as for PATs (docs/cli.md "Output").
+		fmt.Fprintf(w, "client_secret: %s\n", secret)
+		fmt.Fprintln(cmd.ErrOrStderr(), note)
 	}
 	return nil
 }
