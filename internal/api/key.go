@@ -163,12 +163,17 @@ func listKeys(ctx context.Context, m SigningKeys) ([]*stsv1.SigningKey, error) {
 	return out, nil
 }
 
+// ForceHint ends the message of a rotation refused because a next key is
+// too new. It names the request field; the CLI, which shares this answer,
+// replaces it with its --force flag.
+const ForceHint = "; set force to rotate anyway"
+
 // rotateErr translates a rotation failure. The messages name kids and
 // times only.
 func rotateErr(err error) error {
 	switch {
 	case errors.Is(err, signer.ErrNextNotReady):
-		return sts.Wrap(sts.FailedPrecondition, err, strings.ReplaceAll(err.Error(), "signer: ", "")+"; set force to rotate anyway")
+		return sts.Wrap(sts.FailedPrecondition, err, strings.ReplaceAll(err.Error(), "signer: ", "")+ForceHint)
 	case errors.Is(err, signer.ErrSealed):
 		return sts.Wrap(sts.FailedPrecondition, err, "signing keys are sealed (the master key is missing or wrong); nothing was rotated")
 	}

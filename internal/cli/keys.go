@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
@@ -80,13 +82,26 @@ func (r remoteKeys) list(ctx context.Context) ([]*stsv1.SigningKey, error) {
 func (r remoteKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSigningKeyResponse, []string, error) {
 	res, err := r.c.RotateSigningKey(ctx, &stsv1.RotateSigningKeyRequest{Force: force})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, forceHint(err)
 	}
 	line := fmt.Sprintf("rotated: active key %s -> %s, next key %s", res.GetRetiredKid(), res.GetActivatedKid(), res.GetNextKid())
 	if res.GetAlreadyRotated() {
 		line = "already rotated by another caller"
 	}
 	return res, []string{line}, nil
+}
+
+// forceHint turns the API's hint at its force field into the flag a CLI
+// user passes, as direct mode says it.
+func forceHint(err error) error {
+	ce, ok := errors.AsType[*connect.Error](err)
+	if !ok || ce.Code() != connect.CodeFailedPrecondition {
+		return err
+	}
+	if msg, ok := strings.CutSuffix(ce.Message(), api.ForceHint); ok {
+		return connect.NewError(ce.Code(), errors.New(msg+" (use --force to rotate anyway)"))
+	}
+	return err
 }
 
 func (r remoteKeys) revoke(ctx context.Context, kid string) (*stsv1.RevokeSigningKeyResponse, error) {

@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/opensts/sts/internal/cli"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 )
 
 func writeFile(t *testing.T, name, content string) {
@@ -146,4 +149,25 @@ func TestKeysRotateMaster(t *testing.T) {
 		t.Errorf("/readyz with only the old master key = %s, want signing_keys sealed", body)
 	}
 	r3.stop(t)
+}
+
+// TestKeysRotateRefusalNamesFlag: a rotation refused because the next key
+// is too new tells a CLI user to pass --force, remotely as in the
+// database, while the API's own message names its request field and no
+// CLI flag.
+func TestKeysRotateRefusalNamesFlag(t *testing.T) {
+	s := startAdminServer(t)
+	_, err := stsv1connect.NewKeyServiceClient(h2cClient(s.admin), s.api).RotateSigningKey(t.Context(), &stsv1.RotateSigningKeyRequest{})
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "force") || strings.Contains(err.Error(), "--force") {
+		t.Errorf("RotateSigningKey = %v, want failed_precondition naming force, not --force", err)
+	}
+	for mode, run := range map[string]func() (int, string, string){
+		"remote": func() (int, string, string) { return s.remoteCLI(t, s.admin, "keys", "rotate") },
+		"direct": func() (int, string, string) { return runCLI(t, "keys", "rotate", "--data-dir", s.dir) },
+	} {
+		code, out, errOut := run()
+		if code != cli.ExitFailure || !strings.Contains(errOut, "--force") || strings.Contains(errOut, "set force") {
+			t.Errorf("%s: keys rotate = %d %q %q; want exit 1 naming --force only", mode, code, out, errOut)
+		}
+	}
 }
