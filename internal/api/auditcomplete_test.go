@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +129,8 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	}
 }
 
+var auditTargetRE = regexp.MustCompile(`^[a-z_]+:[^:/\s]`)
+
 // checkAuditEvents checks the events one call of procedure p left.
 func checkAuditEvents(t *testing.T, p, action, acme, actor string, fresh []storage.AuditEvent) {
 	t.Helper()
@@ -162,6 +165,11 @@ func checkAuditEvents(t *testing.T, p, action, acme, actor string, fresh []stora
 	}
 	if ev.Target == "" || ev.Outcome == "" {
 		t.Errorf("%s: %s event without target or outcome: %+v", p, action, ev)
+	}
+	// One form of target for every event: kind:id (docs/api.md
+	// "sts.v1.AuditService"), never a bare ID nor pool/<id>.
+	if !auditTargetRE.MatchString(ev.Target) {
+		t.Errorf("%s: %s event target %q, want kind:id", p, action, ev.Target)
 	}
 	// An update names what it changed, as client.update and pool.update
 	// always did ("changed name,scopes"): the matrix sets one field each.

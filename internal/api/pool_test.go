@@ -327,7 +327,7 @@ func testPoolService(t *testing.T, e *poolEnv, c stsv1connect.PoolServiceClient,
 	}
 	var actions []string
 	for _, ev := range evs {
-		if ev.Target == "pool/"+id || strings.HasPrefix(ev.Target, "provider/"+id+"/") {
+		if ev.Target == "pool:"+id || strings.HasPrefix(ev.Target, "provider:"+id+"/") {
 			if !strings.HasPrefix(ev.Actor, "principal:") || ev.OrgID != e.org.ID {
 				t.Errorf("audit event %+v: want the admin principal as actor and the pool's organization", ev)
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -117,7 +118,8 @@ func (q Query) filter() (storage.AuditFilter, int, error) {
 		size = MaxPageSize
 	}
 	f := storage.AuditFilter{
-		OrgID: q.OrgID, Actor: q.Actor, Action: q.Action, Target: q.Target, Outcome: q.Outcome, RequestID: q.RequestID,
+		OrgID: q.OrgID, Actor: q.Actor, Action: q.Action, Target: q.Target, OldTargets: OldTargets(q.Target),
+		Outcome: q.Outcome, RequestID: q.RequestID,
 		Since: q.Since, Until: q.Until,
 	}
 	if q.PageToken != "" {
@@ -179,4 +181,23 @@ func decodeToken(s string) (pageToken, error) {
 		return pageToken{}, bad
 	}
 	return t, nil
+}
+
+// OldTargets returns the spellings target had in events written before
+// every target became kind:id (docs/operations.md "Audit targets"), so
+// that a filter finds those too: a PAT's bare ID, pool/<id> and
+// provider/<pool>/<id> of the pool changes, and a token exchange's bare
+// <pool> and <pool>/<provider>.
+func OldTargets(target string) []string {
+	kind, id, ok := strings.Cut(target, ":")
+	if !ok || id == "" {
+		return nil
+	}
+	switch kind {
+	case "pat":
+		return []string{id}
+	case "pool", "provider":
+		return []string{kind + "/" + id, id}
+	}
+	return nil
 }

@@ -113,3 +113,50 @@ func TestListRefusesBadQueries(t *testing.T) {
 		t.Errorf("List(huge page size) = %d events, %q, %v", len(p.Events), p.NextPageToken, err)
 	}
 }
+
+// TestListTargetMatchesOldSpelling: a target filter in today's kind:id form
+// finds the events written before it with the old spellings (a bare PAT
+// ID, pool/<id>, provider/<pool>/<id>, a token exchange's bare <pool> and
+// <pool>/<provider>), and no other event (docs/operations.md "Audit
+// targets").
+func TestListTargetMatchesOldSpelling(t *testing.T) {
+	t.Parallel()
+	store := ststest.NewStore(t)
+	t0 := storage.Now(time.Now())
+	add := func(action, target string) {
+		t.Helper()
+		t0 = t0.Add(time.Second)
+		if err := store.AppendAudit(t.Context(), storage.AuditEvent{ID: storage.NewID(), Time: t0, OrgID: "acme",
+			Actor: "cli", Action: action, Target: target, Outcome: "success"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pat = "0190b2c4-6a2e-7c1d-9f3e-5d4c3b2a1f0e"
+	add("pat.create", pat)
+	add("pat.delete", "pat:"+pat)
+	add("pool.create", "pool/ci")
+	add("token.exchange", "ci")
+	add("pool.update", "pool:ci")
+	add("provider.create", "provider/ci/github")
+	add("token.exchange", "ci/github")
+	add("provider.update", "provider:ci/github")
+	add("pool.create", "pool/cd")
+	for target, want := range map[string]string{
+		"pat:" + pat:         "pat.delete pat.create",
+		"pool:ci":            "pool.update token.exchange pool.create",
+		"provider:ci/github": "provider.update token.exchange provider.create",
+		"client:x":           "",
+	} {
+		page, err := audit.List(t.Context(), store, audit.Query{Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range page.Events {
+			got = append(got, e.Action)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("target %q: %v, want %s", target, got, want)
+		}
+	}
+}

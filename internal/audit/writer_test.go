@@ -40,7 +40,7 @@ func (s *countingStore) sizes() []int {
 }
 
 func event(i int) storage.AuditEvent {
-	return storage.AuditEvent{OrgID: "acme", Actor: "ci", Action: "token.exchange", Target: "pool/ci", Outcome: "success", RequestID: string(rune('a' + i%26))}
+	return storage.AuditEvent{OrgID: "acme", Actor: "ci", Action: "token.exchange", Target: "pool:ci", Outcome: "success", RequestID: string(rune('a' + i%26))}
 }
 
 func stored(t *testing.T, s storage.AuditStore) int {

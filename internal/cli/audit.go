@@ -41,7 +41,9 @@ func newAuditListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List audit events, newest first, one page at a time",
 		Long: `List audit events newest first. Every filter given must match; --actor,
---action, --target, --outcome and --request-id match exactly. --since
+--action, --target, --outcome and --request-id match exactly; a --target
+is kind:id (pat:<id>, pool:ci, provider:ci/github, client:<id>, …) and
+also finds older events that spelled it pool/ci or a bare ID. --since
 (inclusive) and --until (exclusive) take an RFC 3339 time or a duration ago
 ("90m", "24h", "7d"). A page holds --limit events (default 50, at most 500);
 when more follow, the command prints on stderr how to fetch the next page.`,

@@ -70,7 +70,7 @@ func TestServeRefusesDeletingDeclaredPool(t *testing.T) {
 	if out := mustCLI(t, "provider", "list", "--pool", "ci", "--data-dir", dir); !strings.Contains(out, "github") {
 		t.Errorf("provider list after the refused deletions:\n%s", out)
 	}
-	if out := mustCLI(t, "audit", "list", "--org", "acme", "--action", "pool.delete", "--data-dir", dir); strings.Contains(out, "pool/ci") {
+	if out := mustCLI(t, "audit", "list", "--org", "acme", "--action", "pool.delete", "--data-dir", dir); strings.Contains(out, "pool:ci") {
 		t.Errorf("a refused deletion was audited:\n%s", out)
 	}
 	if got := deletionRows(t, dir); len(got) != 0 {

@@ -2,6 +2,8 @@ package grants
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -85,4 +87,23 @@ func BenchmarkAuditDetail(b *testing.B) {
 			_ = string(d.appendJSON(make([]byte, 0, 256)))
 		}
 	})
+}
+
+// TestAuditTargetKindID: a token.exchange event's target has the form of
+// every other event's, kind:id (docs/api.md "sts.v1.AuditService"): the
+// provider that judged it, or the pool when no provider did, or nothing
+// without a pool (client_credentials, refresh_token).
+func TestAuditTargetKindID(t *testing.T) {
+	h := &Handler{}
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+	for _, tc := range []struct{ pool, provider, want string }{
+		{"ci", "github", "provider:ci/github"},
+		{"ci", "", "pool:ci"},
+		{"", "", ""},
+	} {
+		req := &Request{trace: trace{pool: tc.pool, provider: tc.provider}}
+		if got := h.auditEvent(r, req, "g", Observation{}).Target; got != tc.want {
+			t.Errorf("pool %q provider %q: target %q, want %q", tc.pool, tc.provider, got, tc.want)
+		}
+	}
 }

@@ -203,9 +203,13 @@ func (h *Handler) auditEvent(r *http.Request, req *Request, grant string, obs Ob
 	t := req.trace
 	d := auditDetail{Grant: grant, Dialect: obs.Dialect, Pool: t.pool, Provider: t.provider,
 		SrcIss: t.srcIss, SrcSub: t.srcSub, JTI: t.jti, Reason: obs.Reason, ClientID: t.client}
-	target := t.pool
-	if t.provider != "" {
-		target += "/" + t.provider
+	// kind:id, as every event's target (docs/api.md "sts.v1.AuditService").
+	target := ""
+	switch {
+	case t.provider != "":
+		target = "provider:" + t.pool + "/" + t.provider
+	case t.pool != "":
+		target = "pool:" + t.pool
 	}
 	actor := t.actor
 	if actor == "" {

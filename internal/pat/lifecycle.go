@@ -62,7 +62,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return storageErr(err, "personal access token")
 		}
-		if err := tx.AppendAudit(ctx, c.Event(s.now(), p.OrgID, ActionPATCreate, p.ID, "success", "")); err != nil {
+		if err := tx.AppendAudit(ctx, c.Event(s.now(), p.OrgID, ActionPATCreate, Target(p.ID), "success", "")); err != nil {
 			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		return nil
@@ -142,7 +142,7 @@ func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in U
 			return p, nil
 		})
 	}, func() storage.AuditEvent {
-		return c.Event(s.now(), out.OrgID, ActionPATUpdate, id, "success", in.detail())
+		return c.Event(s.now(), out.OrgID, ActionPATUpdate, Target(id), "success", in.detail())
 	})
 	if err != nil {
 		return storage.PAT{}, err

@@ -161,5 +161,9 @@ func (s *Service) audit(ctx context.Context, c Caller, orgID, action, target, ou
 
 // event is the success event of a change to PAT id.
 func (s *Service) event(c Caller, orgID, action, id string) storage.AuditEvent {
-	return c.Event(s.now(), orgID, action, id, "success", "")
+	return c.Event(s.now(), orgID, action, Target(id), "success", "")
 }
+
+// Target is the audit target of PAT id: kind:id, as every event's
+// (docs/api.md "sts.v1.AuditService"). Before, it was the bare ID.
+func Target(id string) string { return "pat:" + id }

@@ -30,7 +30,7 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("Authenticate = %+v, %v", got, err)
 			}
 			events, _ := f.store.ListAudit(ctx, storage.AuditFilter{OrgID: f.org.ID})
-			if len(events) != 1 || events[0].Action != pat.ActionPATCreate || events[0].Target != p.ID {
+			if len(events) != 1 || events[0].Action != pat.ActionPATCreate || events[0].Target != "pat:"+p.ID {
 				t.Fatalf("audit after create = %+v", events)
 			}
 

@@ -169,12 +169,12 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 // auditNames is the noun of a kind's audit actions and the audit target of
 // one record, the API's for the same change (docs/api.md#stsv1auditservice):
 // "organization.update" on "organization:acme", "pool.update" on
-// "pool/ci", "provider.update" on "provider/ci/github".
+// "pool:ci", "provider.update" on "provider:ci/github".
 func auditNames(kind, target string) (noun, audited string) {
 	if kind == "org" {
 		return "organization", "organization:" + target
 	}
-	return kind, kind + "/" + target
+	return kind, kind + ":" + target
 }
 
 // result is what upsert did to one record.

@@ -160,7 +160,7 @@ func testApplyKeepsDisabled(t *testing.T, s storage.Store) {
 		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
 	}
 	slices.Sort(got)
-	want := []string{"organization.create organization:acme ", "pool.create pool/ci ", "pool.update pool/ci changed scopes", "provider.create provider/ci/github "}
+	want := []string{"organization.create organization:acme ", "pool.create pool:ci ", "pool.update pool:ci changed scopes", "provider.create provider:ci/github "}
 	if !slices.Equal(got, want) {
 		t.Errorf("the organization's config events = %q, want %q", got, want)
 	}
@@ -183,7 +183,7 @@ func testApplyKeepsDisabled(t *testing.T, s storage.Store) {
 		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
 	}
 	slices.Sort(got)
-	want = []string{"pool.update pool/ci changed disabled; disabled", "provider.update provider/ci/github changed disabled; disabled"}
+	want = []string{"pool.update pool:ci changed disabled; disabled", "provider.update provider:ci/github changed disabled; disabled"}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("config events of the file's disable = %q, %v; want %q", got, err, want)
 	}
@@ -272,7 +272,7 @@ func testApplyTrustChange(t *testing.T, s storage.Store) {
 		got = append(got, e.Target+" "+e.Detail)
 	}
 	slices.Sort(got)
-	want := []string{"pool/ci changed condition; earlier tokens ended (condition)", "provider/ci/github changed issuer; earlier tokens ended (issuer)"}
+	want := []string{"pool:ci changed condition; earlier tokens ended (condition)", "provider:ci/github changed issuer; earlier tokens ended (issuer)"}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("config events = %q, %v; want %q", got, err, want)
 	}

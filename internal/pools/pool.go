@@ -23,7 +23,7 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (sto
 	p.CreatedAt, p.UpdatedAt = now, now
 	err := s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.CreatePool(ctx, p) },
 		func() error { return s.store.CreatePool(ctx, p) },
-		func() (string, string, string, string) { return p.OrgID, ActionPoolCreate, "pool/" + p.ID, "" })
+		func() (string, string, string, string) { return p.OrgID, ActionPoolCreate, poolTarget(p.ID), "" })
 	if err != nil {
 		return storage.Pool{}, changeErr(err, "pool "+quote(p.ID))
 	}
@@ -268,7 +268,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	}
 	err = s.changeAudited(ctx, c, change, plain,
 		func() (string, string, string, string) {
-			return out.OrgID, ActionPoolUpdate, "pool/" + id, updateDetail("pool", fields, u.Disabled != nil && *u.Disabled, ended)
+			return out.OrgID, ActionPoolUpdate, poolTarget(id), updateDetail("pool", fields, u.Disabled != nil && *u.Disabled, ended)
 		})
 	if err != nil {
 		return storage.Pool{}, changeErr(err, "pool "+quote(id))
@@ -306,7 +306,7 @@ func (s *Service) DeletePool(ctx context.Context, c Caller, id string) (int, err
 	}
 	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeletePool(ctx, id) },
 		func() error { return s.store.DeletePool(ctx, id) },
-		func() (string, string, string, string) { return p.OrgID, ActionPoolDelete, "pool/" + id, "" })
+		func() (string, string, string, string) { return p.OrgID, ActionPoolDelete, poolTarget(id), "" })
 	if err != nil {
 		return 0, changeErr(err, "pool "+quote(id))
 	}

@@ -10,7 +10,12 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-func providerTarget(poolID, id string) string { return "provider/" + poolID + "/" + id }
+func providerTarget(poolID, id string) string { return "provider:" + poolID + "/" + id }
+
+// poolTarget is the audit target of pool id; a provider's is
+// provider:<pool>/<id>. kind:id, as every event's (docs/api.md
+// "sts.v1.AuditService"); before, pool/<id> and provider/<pool>/<id>.
+func poolTarget(id string) string { return "pool:" + id }
 
 // CreateProvider validates p and adds it to its pool (its times are set
 // here). Errors: [sts.Invalid] (naming the field), [sts.NotFound] (pool),

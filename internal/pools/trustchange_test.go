@@ -112,11 +112,11 @@ func TestUpdateEndsEarlierTokensOnlyWhenTrustChanges(t *testing.T) {
 	} {
 		id := fresh(tc.principal)
 		var err error
-		row, target := storage.RevocationIDPool(id), "pool/"+id
+		row, target := storage.RevocationIDPool(id), "pool:"+id
 		if tc.pool != nil {
 			_, err = svc.UpdatePool(ctx, caller, id, *tc.pool)
 		} else {
-			row, target = storage.RevocationIDProvider(id, "gh"), "provider/"+id+"/gh"
+			row, target = storage.RevocationIDProvider(id, "gh"), "provider:"+id+"/gh"
 			_, err = svc.UpdateProvider(ctx, caller, id, "gh", *tc.provider)
 		}
 		if err != nil {

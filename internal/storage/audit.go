@@ -28,14 +28,17 @@ type AuditEvent struct {
 // AuditFilter selects audit events: every set field must match. The
 // string fields match exactly; an empty one matches everything.
 type AuditFilter struct {
-	OrgID     string // empty: every organization
-	Actor     string
-	Action    string
-	Target    string
-	Outcome   string
-	RequestID string
-	Since     time.Time // inclusive; zero: from the beginning
-	Until     time.Time // exclusive; zero: no upper bound
+	OrgID  string // empty: every organization
+	Actor  string
+	Action string
+	Target string
+	// OldTargets are earlier spellings of Target, matched as well: events
+	// written before targets became kind:id (see audit.OldTargets).
+	OldTargets []string
+	Outcome    string
+	RequestID  string
+	Since      time.Time // inclusive; zero: from the beginning
+	Until      time.Time // exclusive; zero: no upper bound
 	// After continues a listing: only events that come after this
 	// position in ListAudit's order. nil starts at the newest event.
 	After *AuditPosition

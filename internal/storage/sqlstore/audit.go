@@ -279,11 +279,18 @@ func (q *auditQuery) where(cond string) { q.conds = append(q.conds, cond) }
 func (q *auditQuery) match(f storage.AuditFilter) {
 	for _, c := range []struct{ col, v string }{
 		{"org_id", f.OrgID}, {"actor", f.Actor}, {"action", f.Action},
-		{"target", f.Target}, {"outcome", f.Outcome}, {"request_id", f.RequestID},
+		{"outcome", f.Outcome}, {"request_id", f.RequestID},
 	} {
 		if c.v != "" {
 			q.where(c.col + " = " + q.arg(c.v))
 		}
+	}
+	if f.Target != "" {
+		in := []string{q.arg(f.Target)}
+		for _, t := range f.OldTargets {
+			in = append(in, q.arg(t))
+		}
+		q.where("target IN (" + strings.Join(in, ", ") + ")")
 	}
 }
 
