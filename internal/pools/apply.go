@@ -79,7 +79,8 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 	now = storage.Now(now)
 	var ch Changes
 	var events []storage.AuditEvent
-	note := func(orgID, kind, target string, r result) {
+	// created is the detail of a creation, the API's for the same record.
+	note := func(orgID, kind, target, created string, r result) {
 		if r.kept {
 			ch.KeptDisabled = append(ch.KeptDisabled, kind+"/"+target)
 		}
@@ -87,7 +88,7 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		action, detail := "", ""
 		switch {
 		case r.created:
-			ch.Created, action = append(ch.Created, kind+"/"+target), noun+".create"
+			ch.Created, action, detail = append(ch.Created, kind+"/"+target), noun+".create", created
 		case r.updated:
 			ch.Updated, action = append(ch.Updated, kind+"/"+target), noun+".update"
 			detail = updateDetail(kind, r.changed, r.disabled, r.ended)
@@ -112,7 +113,7 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		if err != nil {
 			return ch, fmt.Errorf("organizations[%s]: %w", o.ID, err)
 		}
-		note(o.ID, "org", o.ID, r)
+		note(o.ID, "org", o.ID, "", r)
 	}
 	poolRecs := records[storage.Pool]{
 		get: s.GetPool, create: s.CreatePool, changes: poolChanges, keep: keepPoolDisabled, ends: poolTrustChanges,
@@ -135,7 +136,7 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		if err != nil {
 			return ch, fmt.Errorf("%s: %w", plan.Paths[p.ID], err)
 		}
-		note(p.OrgID, "pool", p.ID, r)
+		note(p.OrgID, "pool", p.ID, "", r)
 	}
 	for _, p := range plan.Providers {
 		key := p.PoolID + "/" + p.ID
@@ -156,7 +157,7 @@ func ApplyConfig(ctx context.Context, s ConfigStore, plan *TrustConfig, now time
 		if err != nil {
 			return ch, fmt.Errorf("%s.providers[%s]: %w", plan.Paths[p.PoolID], p.ID, err)
 		}
-		note(orgOf[p.PoolID], "provider", key, r)
+		note(orgOf[p.PoolID], "provider", key, providerCreateDetail(p), r)
 	}
 	if len(events) > 0 {
 		if err := s.AppendAudit(ctx, events...); err != nil {

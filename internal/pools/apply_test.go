@@ -160,7 +160,7 @@ func testApplyKeepsDisabled(t *testing.T, s storage.Store) {
 		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
 	}
 	slices.Sort(got)
-	want := []string{"organization.create organization:acme ", "pool.create pool:ci ", "pool.update pool:ci changed scopes", "provider.create provider:ci/github "}
+	want := []string{"organization.create organization:acme ", "pool.create pool:ci ", "pool.update pool:ci changed scopes", "provider.create provider:ci/github issuer=https://token.actions.githubusercontent.com"}
 	if !slices.Equal(got, want) {
 		t.Errorf("the organization's config events = %q, want %q", got, want)
 	}
@@ -318,6 +318,44 @@ func TestApplyConfigOrgEventsAsTheAPIs(t *testing.T) {
 		evs, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: "acme", Actor: "config", Action: c.action})
 		if err != nil || len(evs) != 1 || evs[0].Target != "organization:acme" || evs[0].Detail != c.detail {
 			t.Errorf("config events %s = %+v, %v; want one on organization:acme, detail %q", c.action, evs, err, c.detail)
+		}
+	}
+}
+
+// TestApplyConfigCreateEventsAsTheAPIs: a pool or provider the file creates
+// is audited with the detail the API's creation of the same record has
+// (provider.create: issuer=<issuer>), so the trail reads the same
+// whichever way the record came.
+func TestApplyConfigCreateEventsAsTheAPIs(t *testing.T) {
+	ctx := t.Context()
+	fromFile, fromAPI := ststest.NewStore(t), ststest.NewStore(t)
+	cfg := exampleTrust()
+	if _, err := pools.ApplyConfig(ctx, fromFile, cfg, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pools.NewService(fromAPI, pools.Limits{MaxTokenLifetime: 12 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fromAPI.CreateOrganization(ctx, cfg.Orgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreatePool(ctx, pools.Caller{Actor: "cli"}, cfg.Pools[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateProvider(ctx, pools.Caller{Actor: "cli"}, cfg.Providers[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"pool.create", "provider.create"} {
+		detail := func(s storage.Store) string {
+			evs, err := s.ListAudit(ctx, storage.AuditFilter{Action: action})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("%s events = %+v, %v; want one", action, evs, err)
+			}
+			return evs[0].Target + " " + evs[0].Detail
+		}
+		if file, api := detail(fromFile), detail(fromAPI); file != api {
+			t.Errorf("%s from the file: %q; from the API: %q", action, file, api)
 		}
 	}
 }

@@ -12,6 +12,10 @@ import (
 
 func providerTarget(poolID, id string) string { return "provider:" + poolID + "/" + id }
 
+// providerCreateDetail is the detail of provider.create, from the API and
+// from the configuration file alike.
+func providerCreateDetail(p storage.Provider) string { return "issuer=" + p.Issuer }
+
 // poolTarget is the audit target of pool id; a provider's is
 // provider:<pool>/<id>. kind:id, as every event's (docs/api.md
 // "sts.v1.AuditService"); before, pool/<id> and provider/<pool>/<id>.
@@ -34,7 +38,7 @@ func (s *Service) CreateProvider(ctx context.Context, c Caller, p storage.Provid
 	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.CreateProvider(ctx, p) },
 		func() error { return s.store.CreateProvider(ctx, p) },
 		func() (string, string, string, string) {
-			return pool.OrgID, ActionProviderCreate, providerTarget(p.PoolID, p.ID), "issuer=" + p.Issuer
+			return pool.OrgID, ActionProviderCreate, providerTarget(p.PoolID, p.ID), providerCreateDetail(p)
 		})
 	if err != nil {
 		// A pool deleted since the check fails the foreign key: not found.
