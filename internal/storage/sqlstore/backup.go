@@ -24,8 +24,8 @@ var ErrBackupUnsupported = errors.New("backup is for SQLite only; back up Postgr
 // because the copy holds everything the database does. ev, the backup's
 // audit event, is appended before the copy is taken, so the copy holds
 // its own moment (docs/security.md D-20); nothing is appended when file
-// cannot be created, and a copy that fails appends ev again with outcome
-// failure (best effort) and removes file.
+// cannot be created, and a copy that fails sets ev's outcome to failure
+// (best effort: one backup, one event) and removes file.
 func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) error {
 	if s.dialect != dialectSQLite {
 		return ErrBackupUnsupported
@@ -49,9 +49,10 @@ func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) 
 	}
 	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
 		_ = os.Remove(file)
-		failed := ev
-		failed.ID, failed.Outcome = storage.NewID(), "failure"
-		_ = s.AppendAudit(context.WithoutCancel(ctx), failed)
+		// One backup, one outcome: the event recorded for the copy to
+		// hold becomes the failure, rather than a second event beside a
+		// success that did not happen (docs/operations.md "Backup").
+		_, _ = s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE audit_events SET outcome = 'failure' WHERE id = $1`, ev.ID)
 		return s.fail("backup", err)
 	}
 	if err := os.Chmod(file, 0o600); err != nil {

@@ -1,0 +1,56 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+)
+
+// TestFailedBackupHasOneOutcome: a backup whose copy fails (a full file
+// system, a real ENOSPC on a small tmpfs) leaves one instance.backup
+// event, with outcome failure, and no file: the event recorded before
+// the copy, so that a good copy holds it, does not stay beside the
+// failure claiming a success (docs/operations.md "Backup").
+func TestFailedBackupHasOneOutcome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: a full file system of its own needs mount(8)")
+	}
+	full := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", full).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", full).Run() })
+
+	dir := t.TempDir()
+	mustCLI(t, "migrate", "--data-dir", dir)
+	backup := filepath.Join(full, "sts-backup.db")
+	if e := mustFail(t, "backup", backup, "--data-dir", dir); !strings.Contains(e, "backup") {
+		t.Errorf("backup to a full file system: %q", e)
+	}
+	if _, err := os.Stat(backup); !os.IsNotExist(err) {
+		t.Errorf("the failed copy was left behind: %v", err)
+	}
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, ev := range evs {
+		outcomes = append(outcomes, ev.Outcome)
+	}
+	if len(evs) != 1 || evs[0].Outcome != "failure" || !strings.Contains(evs[0].Detail, "sts-backup.db") {
+		t.Errorf("instance.backup events after a failed backup: %v (%+v), want one failure", outcomes, evs)
+	}
+}
