@@ -192,6 +192,9 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 			return lookupErr(err, "principal")
 		}
 	}
+	// The PATs' cached checks hold the owner as it was: drop them with the
+	// disable, so they stop here at once even if deleting them fails.
+	pats.ForgetOwner(p.ID)
 	t := storage.Now(now)
 	if err := store.PutRevocation(ctx, storage.Revocation{
 		ID: tokens.RevocationIDSubject(p.ID), IssuedBefore: t, Reason: "principal deleted",
@@ -205,11 +208,7 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 	if err := deleteHostTokensOf(ctx, store, c, p, now); err != nil {
 		return err
 	}
-	if err := deletePrincipalAudited(ctx, store, c, p, now); err != nil {
-		return err
-	}
-	pats.ForgetOwner(p.ID)
-	return nil
+	return deletePrincipalAudited(ctx, store, c, p, now)
 }
 
 // UpdateOrganization renames an organization or changes its tier.

@@ -126,6 +126,10 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 			return nil, err
 		}
 	}
+	// As SetSuspended and DeletePrincipal: the PATs' cached checks hold the
+	// owner as it was, so they go with the disable, and the PATs stop here
+	// at once even if deleting them fails below.
+	s.h.PATs.ForgetOwner(p.ID)
 	if err := s.h.revokeSubject(ctx, revs, p.ID, "user deleted"); err != nil {
 		return nil, err
 	}
