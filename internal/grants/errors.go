@@ -14,8 +14,8 @@ const (
 	ReasonMethodNotAllowed       = "method_not_allowed"
 	ReasonContentType            = "content_type_unsupported"
 	ReasonBodyTooLarge           = "body_too_large"
-	ReasonMalformed              = "request_malformed"
-	ReasonParameterRepeated      = "parameter_repeated"
+	ReasonMalformed              = oauth2.ReasonMalformed
+	ReasonParameterRepeated      = oauth2.ReasonParameterRepeated
 	ReasonParameterMissing       = "parameter_missing"
 	ReasonTokenInURL             = "token_in_url"
 	ReasonGrantUnsupported       = "grant_type_unsupported"

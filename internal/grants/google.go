@@ -40,10 +40,13 @@ var google = &dialect{
 	},
 }
 
-// googleNames maps the camelCase JSON names of
-// GoogleIdentityStsV1ExchangeTokenRequest to the form names.
+// googleNames maps the JSON names of GoogleIdentityStsV1ExchangeTokenRequest
+// to its proto field names, the form names; no other member is read.
 var googleNames = map[string]string{
 	"grantType":          "grant_type",
+	"audience":           "audience",
+	"scope":              "scope",
+	"options":            "options",
 	"subjectToken":       "subject_token",
 	"subjectTokenType":   "subject_token_type",
 	"requestedTokenType": "requested_token_type",
@@ -128,55 +131,16 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 	return &c
 }
 
-// readGoogleJSON reads a JSON object whose members are strings (options
-// may also be an object, scope an array of strings). A member given twice,
-// or under both of its names, is refused like a repeated form parameter
-// (docs/security.md T-06, T-23); trailing data is refused (T-27).
+// readGoogleJSON reads a JSON body as Google's front end does
+// (oauth2.ReadGoogleJSON): exact names, once each, unknown names refused;
+// members are strings (options may also be an object, scope an array of
+// strings).
 func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
 	}
-	// A member given twice in another case would otherwise be read once
-	// and ignored once; refuse it (options is checked by parseOptions,
-	// which names it).
-	if err := checkMembers(body, true); err != nil {
-		return nil, badRequest(ReasonParameterRepeated, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, badRequest(ReasonMalformed, errors.New("body is not a JSON object"))
-	}
-	v := url.Values{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, badRequest(ReasonMalformed, err)
-		}
-		name, _ := t.(string)
-		if n, ok := names[name]; ok {
-			name = n
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, badRequest(ReasonMalformed, err)
-		}
-		if v.Has(name) {
-			return nil, badRequest(ReasonParameterRepeated, errors.New("member "+trunc(name)+" repeated"))
-		}
-		s, err := jsonParam(name, raw)
-		if err != nil {
-			return nil, err
-		}
-		v.Set(name, s)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, badRequest(ReasonMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest(ReasonMalformed, errors.New("trailing data after the JSON object"))
-	}
-	return v, nil
+	return oauth2.ReadGoogleJSON(body, names, jsonParam)
 }
 
 // jsonParam turns one member's value into the form string.
@@ -225,7 +189,7 @@ func parseOptions(s string) (*googleOptions, error) {
 	if err != nil {
 		return nil, bad("not a JSON object")
 	}
-	if err := checkMembers([]byte(s), false); err != nil {
+	if err := checkMembers([]byte(s)); err != nil {
 		return nil, bad("%v", err)
 	}
 	var members map[string]json.RawMessage
@@ -290,10 +254,9 @@ func unquoteOptions(s string) (string, error) {
 // maxJSONDepth bounds checkMembers' walk.
 const maxJSONDepth = 32
 
-// checkMembers refuses a JSON document in which an object has the same
-// member twice, also when the names differ only in case: the top-level
-// object only when topOnly, else every object.
-func checkMembers(doc []byte, topOnly bool) error {
+// checkMembers refuses a JSON document in which an object, at any depth,
+// has the same member twice, also when the names differ only in case.
+func checkMembers(doc []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	type frame struct {
 		object bool
@@ -323,7 +286,7 @@ func checkMembers(doc []byte, topOnly bool) error {
 			}
 			name, _ := t.(string)
 			k := strings.ToLower(name)
-			if top.seen[k] && (!topOnly || len(stack) == 1) {
+			if top.seen[k] {
 				return fmt.Errorf("member %q given twice (names are case-sensitive and unique)", trunc(name))
 			}
 			top.seen[k] = true

@@ -274,8 +274,10 @@ func TestGoogleActorToken(t *testing.T) {
 	}
 }
 
-// TestGoogleBodyCaseVariants: a JSON body naming a member twice, also in
-// another case, is refused rather than half-read.
+// TestGoogleBodyCaseVariants: a JSON body naming a member in another case
+// is refused as an unknown name, as Google's front end refuses it
+// (docs/security.md T-116), rather than half-read; one named twice, also
+// under both of its names, is refused as repeated.
 func TestGoogleBodyCaseVariants(t *testing.T) {
 	e := newEnv(t, nil)
 	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
@@ -284,8 +286,27 @@ func TestGoogleBodyCaseVariants(t *testing.T) {
 	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	resp, out := do(t, r)
-	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonParameterRepeated || !strings.Contains(d, "SubjectToken") {
-		t.Errorf("got %d %v, want 400 %s naming SubjectToken", resp.StatusCode, out, ReasonParameterRepeated)
+	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonMalformed || !strings.Contains(d, `Unknown name "SubjectToken"`) {
+		t.Errorf("got %d %v, want 400 %s naming SubjectToken", resp.StatusCode, out, ReasonMalformed)
+	}
+	for _, body := range []string{
+		`{"subjectToken":"` + tok + `","subjectToken":"x"}`,
+		`{"subjectToken":"` + tok + `","subject_token":"x"}`,
+	} {
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		resp, out := do(t, r)
+		if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonParameterRepeated || !strings.Contains(d, "subject_token") {
+			t.Errorf("%s: got %d %v, want 400 %s naming subject_token", body, resp.StatusCode, out, ReasonParameterRepeated)
+		}
+	}
+	// Google's front end knows no other member: an sts form parameter is
+	// no exception in JSON.
+	r, _ = http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(`{"subjectToken":"`+tok+`","pool":"ci"}`))
+	r.Header.Set("Content-Type", "application/json")
+	resp, out = do(t, r)
+	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || !strings.Contains(d, `Unknown name "pool"`) {
+		t.Errorf("unknown member: got %d %v, want 400 naming pool", resp.StatusCode, out)
 	}
 }
 

@@ -25,8 +25,9 @@ type googleOAuthResponse struct {
 	IDToken      string `json:"id_token,omitempty"`
 }
 
-// googleOAuthNames maps the camelCase JSON names of
-// GoogleIdentityStsV1ExchangeOauthTokenRequest to the form names.
+// googleOAuthNames maps the JSON names of
+// GoogleIdentityStsV1ExchangeOauthTokenRequest to its proto field names,
+// the form names; no other member is read.
 var googleOAuthNames = map[string]string{
 	"grantType":    "grant_type",
 	"clientId":     "client_id",

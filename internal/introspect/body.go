@@ -1,7 +1,6 @@
 package introspect
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -16,9 +15,16 @@ const formType = "application/x-www-form-urlencoded"
 // formValues are the request parameters, whatever the body encoding.
 type formValues struct{ url.Values }
 
+// googleNames maps the JSON names of GoogleIdentityStsV1IntrospectTokenRequest
+// to its proto field names; no other member is read.
+var googleNames = map[string]string{
+	"token":         "token",
+	"tokenTypeHint": "token_type_hint",
+}
+
 // readBody reads an application/x-www-form-urlencoded body (RFC 7662 §2.1)
-// or, for Google's dialect, also a JSON body with snake_case or camelCase
-// names. Repeated parameters are refused (docs/security.md T-06); an oversized
+// or, for Google's dialect, also a JSON body read as Google's front end
+// reads it (oauth2.ReadGoogleJSON). Repeated parameters are refused (docs/security.md T-06); an oversized
 // body is 413 (T-01).
 func readBody(r *http.Request, google bool) (formValues, error) {
 	// The plain form type, as every client sends it, needs no parsing
@@ -50,17 +56,9 @@ func readBody(r *http.Request, google bool) (formValues, error) {
 		}
 		return formValues{v}, nil
 	case google && mt == "application/json":
-		var j struct {
-			Token          string `json:"token"`
-			TokenTypeHint  string `json:"token_type_hint"`
-			TokenTypeHint2 string `json:"tokenTypeHint"`
-		}
-		if err := json.Unmarshal(body, &j); err != nil {
-			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed json body")
-		}
-		v := url.Values{}
-		if j.Token != "" {
-			v.Set("token", j.Token)
+		v, err := oauth2.ReadGoogleJSON(body, googleNames, nil)
+		if err != nil {
+			return formValues{}, err
 		}
 		return formValues{v}, nil
 	default:

@@ -270,3 +270,55 @@ func TestHandlerStorageDown(t *testing.T) {
 		t.Errorf("garbage while storage is down = %d %s, want 200 inactive", resp.StatusCode, body)
 	}
 }
+
+// TestGoogleJSONBody: /v1/introspect reads its JSON body as Google's front
+// end and our /v1/token do (docs/security.md T-116): a member is exactly
+// token, tokenTypeHint or token_type_hint, once; a case variant, a
+// repeated member or an unknown name is 400 invalid_request naming it, and
+// never read last-wins.
+func TestGoogleJSONBody(t *testing.T) {
+	f := newFixture(t, nil)
+	now := time.Now()
+	valid, _ := f.mint(t, f.keys, now, now.Add(10*time.Minute))
+	tests := []struct {
+		name, body string
+		wantStatus int
+		wantDesc   string // in error_description when set
+	}{
+		{"token", `{"token":"` + valid + `"}`, 200, ""},
+		{"camelCase hint", `{"token":"` + valid + `","tokenTypeHint":"access_token"}`, 200, ""},
+		{"proto field name hint", `{"token":"` + valid + `","token_type_hint":"access_token"}`, 200, ""},
+		{"case variant", `{"Token":"` + valid + `"}`, 400, `Unknown name "Token"`},
+		{"unknown name", `{"token":"` + valid + `","client_secret":"x"}`, 400, `Unknown name "client_secret"`},
+		{"repeated token", `{"token":"garbage","token":"` + valid + `"}`, 400, "member token repeated"},
+		{"case-folded repeat", `{"token":"garbage","TOKEN":"` + valid + `"}`, 400, `Unknown name "TOKEN"`},
+		{"hint under both names", `{"token":"` + valid + `","tokenTypeHint":"a","token_type_hint":"a"}`, 400, "repeated"},
+		{"token not a string", `{"token":1}`, 400, "token"},
+		{"trailing data", `{"token":"` + valid + `"}{}`, 400, "trailing"},
+		{"not an object", `["token"]`, 400, "JSON object"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := f.do(t, request{method: "POST", path: introspect.PathGoogle, contentType: "application/json", body: tc.body, user: "a", pass: f.secretA})
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			if tc.wantStatus == 200 {
+				if !strings.Contains(body, `"active":true`) {
+					t.Errorf("body = %s, want active", body)
+				}
+				return
+			}
+			var e struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != oauth2.ErrorInvalidRequest || !strings.Contains(e.Description, tc.wantDesc) {
+				t.Errorf("body = %s, want invalid_request with %q", body, tc.wantDesc)
+			}
+			if strings.Contains(body, valid) {
+				t.Errorf("error body echoes the token")
+			}
+		})
+	}
+}
