@@ -78,10 +78,12 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if aud := v.Get("audience"); aud != "" {
 		pool, provider, ok := trust.ParseResourceName(aud)
 		if !ok {
-			return nil, refuse(oauth2.ErrorInvalidTarget, "audience must name a pool's provider: "+
+			// Google's answer to an audience that names no provider:
+			// invalid_request (an unknown one is invalid_target, below).
+			return nil, badRequest(ReasonTargetInvalid, errors.New(`Invalid value for "audience". `+
+				"This value should be the full resource name of the Identity Provider: "+
 				"//iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>, "+
-				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>",
-				string(trust.ReasonPoolUnknown), errors.New("audience is not a provider resource name"))
+				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
 		}
 		req.PoolID, req.ProviderID = pool, provider
 	}

@@ -170,7 +170,7 @@ func TestGoogleRequestShape(t *testing.T) {
 		{"T-06 two audiences", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "audience", "pools/x/providers/y").Encode(), 400, ReasonParameterRepeated},
 		{"trailing JSON", "application/json", `{"grantType":"` + te + `"}{}`, 400, ReasonMalformed},
 		{"non-string member", "application/json", `{"grantType":1}`, 400, ReasonMalformed},
-		{"not a resource name", "application/json", `{"grantType":"` + te + `","audience":"sts"}`, 400, "pool_unknown"},
+		{"not a resource name", "application/json", `{"grantType":"` + te + `","audience":"sts"}`, 400, ReasonTargetInvalid},
 		{"unknown provider", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/nope").Encode(), 400, "provider_unknown"},
 		{"unknown option", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "options", `{"quotaProject":"x"}`).Encode(), 400, ReasonBoundaryInvalid},
 		{"unsupported condition function", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "options",

@@ -163,7 +163,9 @@ func TestGoogleOptions(t *testing.T) {
 }
 
 // TestGoogleTargets: the audience names a workload or workforce pool's
-// provider; an unknown one is invalid_target naming what was not found.
+// provider; an unknown one is invalid_target naming what was not found,
+// and one that is no provider's resource name is invalid_request saying
+// which forms are.
 func TestGoogleTargets(t *testing.T) {
 	e := newEnv(t, nil)
 	var logs syncBuffer
@@ -178,7 +180,16 @@ func TestGoogleTargets(t *testing.T) {
 		{"//iam.googleapis.com/locations/global/workforcePools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool "nope"`},
 		{"pools/ci/providers/nope", oauth2.ErrorInvalidTarget, `provider "nope"`},
 		{"pools/off/providers/p", oauth2.ErrorInvalidTarget, `pool "off"`},
-		{"sts", oauth2.ErrorInvalidTarget, "audience"},
+		// Every documented form (docs/api.md), under any host.
+		{"//sts.example.com/pools/ci/providers/github", "", ""},
+		{"pools/ci/providers/github", "", ""},
+		// Anything else is not a provider's name, whatever it ends with
+		// (T-117): Google's invalid_request, before any pool is looked at.
+		{"sts", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
+		{"//iam.googleapis.com/anything/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
+		{"//iam.googleapis.com/projects/123/locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
+		{"https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, "full resource name"},
+		{"locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, "workforcePools/<pool>"},
 	} {
 		resp, out := e.post(t, PathGoogleToken, exchangeForm(tok, "audience", tc.audience))
 		if tc.wantError == "" {

@@ -223,38 +223,38 @@ func audienceMatch(accepted, aud []string) bool {
 }
 
 // ParseResourceName splits a provider resource name, as Google-style
-// clients send it in audience (docs/design.md#the-model), into pool and provider IDs. It
-// accepts "//<host>/pools/<pool>/providers/<provider>", the bare
-// "pools/<pool>/providers/<provider>", and Google's own
-// "//<host>/projects/<n>/locations/<l>/workloadIdentityPools/<pool>/providers/<provider>"
-// and "//<host>/locations/<l>/workforcePools/<pool>/providers/<provider>".
-// The host is not compared: clients reach us under many names, and the
-// pool and provider IDs are what select the trust policy.
+// clients send it in audience (docs/design.md#the-model), into pool and
+// provider IDs. It accepts exactly ours, "//<host>/pools/<pool>/providers/<provider>"
+// or bare "pools/<pool>/providers/<provider>", and Google's two full
+// resource names, as Google STS takes them (never relative):
+// "//<host>/projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
+// and "//<host>/locations/global/workforcePools/<pool>/providers/<provider>".
+// Anything else is refused, whatever it ends with: a name is either one of
+// these or no provider's (docs/security.md T-117). The host is not
+// compared: clients reach us under many names, and the pool and provider
+// IDs are what select the trust policy.
 func ParseResourceName(name string) (pool, provider string, ok bool) {
-	rest := name
-	if h, ok := strings.CutPrefix(name, "//"); ok {
-		i := strings.IndexByte(h, '/')
+	rest, full := strings.CutPrefix(name, "//")
+	if full {
+		i := strings.IndexByte(rest, '/')
 		if i <= 0 {
 			return "", "", false
 		}
-		rest = h[i+1:]
+		rest = rest[i+1:]
 	}
-	parts := strings.Split(rest, "/")
-	n := len(parts)
-	kind := ""
-	if n >= 4 {
-		kind = parts[n-4]
-	}
-	// Workforce pools (Google's pools of people) map onto pools exactly as
-	// workload identity pools do.
-	if n < 4 || parts[n-2] != "providers" || (kind != "pools" && kind != "workloadIdentityPools" && kind != "workforcePools") {
+	p := strings.Split(rest, "/")
+	switch {
+	case len(p) == 4 && p[0] == "pools":
+	case full && len(p) == 8 && p[0] == "projects" && validID(p[1]) && p[2] == "locations" && p[3] == "global" && p[4] == "workloadIdentityPools":
+	// Workforce pools (Google's pools of people) map onto pools exactly
+	// as workload identity pools do.
+	case full && len(p) == 6 && p[0] == "locations" && p[1] == "global" && p[2] == "workforcePools":
+	default:
 		return "", "", false
 	}
-	if parts[n-4] == "pools" && n != 4 {
-		return "", "", false
-	}
-	pool, provider = parts[n-3], parts[n-1]
-	if !validID(pool) || !validID(provider) {
+	n := len(p)
+	pool, provider = p[n-3], p[n-1]
+	if p[n-2] != "providers" || !validID(pool) || !validID(provider) {
 		return "", "", false
 	}
 	return pool, provider, true
