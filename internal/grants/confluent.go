@@ -168,15 +168,12 @@ func paramOf(e *oauth2.Error) string {
 	case ReasonPoolRequired, string(trust.ReasonPoolUnknown), string(trust.ReasonPoolDisabled):
 		return "identity_pool_id"
 	case ReasonSubjectTypeUnsupported:
-		if e.Description == descActor {
-			return "actor_token_type"
-		}
 		return "subject_token_type"
 	case ReasonRequestedTypeUnsupp:
 		return "requested_token_type"
 	case ReasonGrantUnsupported:
 		return "grant_type"
-	case ReasonActorTypeMismatch:
+	case ReasonActorTypeMismatch, ReasonActorTypeUnsupported:
 		return "actor_token_type"
 	}
 	switch e.Description {

@@ -22,6 +22,7 @@ const (
 	ReasonSubjectTypeUnsupported = "subject_token_type_unsupported"
 	ReasonRequestedTypeUnsupp    = "requested_token_type_unsupported"
 	ReasonActorTypeMismatch      = "actor_token_type_mismatch"
+	ReasonActorTypeUnsupported   = "actor_token_type_unsupported"
 	ReasonActorNotAllowed        = "actor_not_allowed"
 	ReasonActorBoundary          = "actor_access_boundary"
 	ReasonDelegationTooDeep      = "delegation_too_deep"

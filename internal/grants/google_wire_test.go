@@ -3,6 +3,7 @@ package grants
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -389,6 +390,47 @@ func TestGoogleSubjectTokenTypes(t *testing.T) {
 			d, _ := out["error_description"].(string)
 			if resp.StatusCode != 400 || out["error"] != oauth2.ErrorInvalidRequest || !strings.Contains(d, "subject_token_type") {
 				t.Errorf("got %d %v, want 400 invalid_request naming subject_token_type", resp.StatusCode, out)
+			}
+		})
+	}
+}
+
+// TestGoogleActorTokenTypes: an actor_token_type sts does not take, or an
+// actor_token without its type, is the parameter at fault, named as such
+// on every dialect (docs/security.md T-118): not "actor_token rejected",
+// which Google's /v1/token answers as invalid_grant for a refused
+// credential, and before any token is verified.
+func TestGoogleActorTokenTypes(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.OmitReason = true // serve's default: the description alone must tell
+	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+	for _, tc := range []struct {
+		name, typ, wantDesc string
+	}{
+		{"T-118 unknown type", "urn:x", `actor_token_type "urn:x" is not supported`},
+		{"T-118 saml2", oauth2.TokenTypeSAML2, `actor_token_type "` + oauth2.TokenTypeSAML2 + `" is not supported`},
+		{"T-118 PAT", oauth2.TokenTypePAT, "is not supported"},
+		{"T-51 no type", "", "actor_token and actor_token_type go together"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{PathGoogleToken, PathToken} {
+				form := exchangeForm(tok, "audience", "pools/ci/providers/github", "actor_token", tok)
+				if path == PathToken {
+					form = exchangeForm(tok, "pool", "ci", "actor_token", tok)
+				}
+				if tc.typ != "" {
+					form.Set("actor_token_type", tc.typ)
+				}
+				resp, out := e.post(t, path, form)
+				d, _ := out["error_description"].(string)
+				if resp.StatusCode != 400 || out["error"] != oauth2.ErrorInvalidRequest || !strings.Contains(d, tc.wantDesc) {
+					t.Errorf("%s: got %d %v, want 400 invalid_request %q", path, resp.StatusCode, out, tc.wantDesc)
+				}
+				// Answered before the subject token is verified.
+				form.Set("subject_token", "a.b.c")
+				if resp, out = e.post(t, path, form); resp.StatusCode != 400 || !strings.Contains(fmt.Sprint(out["error_description"]), tc.wantDesc) {
+					t.Errorf("%s, bad subject token: got %d %v, want %q", path, resp.StatusCode, out, tc.wantDesc)
+				}
 			}
 		})
 	}

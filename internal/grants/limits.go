@@ -35,8 +35,8 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 			return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
 		}
 		a, err = g.own(ctx, req, req.ActorToken, client, false)
-	default:
-		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSubjectTypeUnsupported, errors.New("unsupported actor_token_type"))
+	default: // refused by Exchange before any token is looked at
+		return nil, nil, badRequest(ReasonActorTypeUnsupported, fmt.Errorf("actor_token_type %q is not supported", trunc(req.ActorTokenType)))
 	}
 	if err != nil {
 		return nil, nil, err
@@ -70,6 +70,16 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 		}
 	}
 	return act, a, nil
+}
+
+// actorType reports whether actor accepts an actor_token_type: an
+// external JWT or one of our access tokens (a PAT is never an actor).
+func actorType(typ string) bool {
+	switch typ {
+	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken, oauth2.TokenTypeAccessToken:
+		return true
+	}
+	return false
 }
 
 // mayAct reports whether the may_act claim (an object with sub and

@@ -113,8 +113,14 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if req.SubjectToken == "" || req.SubjectTokenType == "" {
 		return nil, badRequest(ReasonParameterMissing, errors.New("subject_token and subject_token_type are required"))
 	}
-	if (req.ActorToken == "") != (req.ActorTokenType == "") { // docs/security.md T-51
-		return nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorTypeMismatch, errors.New("actor_token and actor_token_type go together"))
+	// The actor's type is a parameter, checked before any token is: an
+	// error naming it, not a refused token, which the Google dialect would
+	// answer as invalid_grant (docs/security.md T-51, T-118).
+	if (req.ActorToken == "") != (req.ActorTokenType == "") {
+		return nil, badRequest(ReasonActorTypeMismatch, errors.New("actor_token and actor_token_type go together"))
+	}
+	if req.ActorTokenType != "" && !actorType(req.ActorTokenType) {
+		return nil, badRequest(ReasonActorTypeUnsupported, fmt.Errorf("actor_token_type %q is not supported", trunc(req.ActorTokenType)))
 	}
 	// Either type is the same JWT access token, which our resource
 	// servers take as a bearer token: token_type is Bearer for both, N_A
