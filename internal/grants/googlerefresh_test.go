@@ -182,4 +182,36 @@ func TestGoogleAuthorizedUserFileSharedByProcesses(t *testing.T) {
 			t.Error("the successor after the reuse still refreshes, want the family revoked")
 		}
 	})
+	// docs/security.md T-119: the successor's first use closes its
+	// parent's retry window at /v1/oauthtoken as at /oauth2/token, where
+	// that use rotates it: the rotated token presented after it, however
+	// soon, is a reuse that ends the family, never the successor's secret
+	// handed out again.
+	for _, where := range []string{PathToken, PathGoogleOAuthToken} {
+		t.Run("the successor's use at "+where+" closes the window", func(t *testing.T) {
+			rt := issue()
+			form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
+			r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathToken, strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(client.ID, sec)
+			resp, out := do(t, r)
+			succ, _ := out["refresh_token"].(string)
+			if resp.StatusCode != http.StatusOK || succ == "" {
+				t.Fatalf("/oauth2/token = %d %v, want a rotated refresh token", resp.StatusCode, out)
+			}
+			form.Set("refresh_token", succ)
+			r, _ = http.NewRequest(http.MethodPost, e.srv.URL+where, strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(client.ID, sec)
+			if resp, out := do(t, r); resp.StatusCode != http.StatusOK {
+				t.Fatalf("the successor at %s = %d %v", where, resp.StatusCode, out)
+			}
+			if got, err := postOAuthToken(t, e.srv.URL, client.ID, sec, oauthTokenRequest{GrantType: oauth2.GrantTypeRefreshToken, RefreshToken: rt}); err == nil || !strings.Contains(err.Error(), ReasonRefreshReused) {
+				t.Fatalf("the rotated token after its successor's use = %+v %v, want %s", got, err, ReasonRefreshReused)
+			}
+			if _, err := postOAuthToken(t, e.srv.URL, client.ID, sec, oauthTokenRequest{GrantType: oauth2.GrantTypeRefreshToken, RefreshToken: succ}); err == nil {
+				t.Error("the successor after the reuse still refreshes, want the family revoked")
+			}
+		})
+	}
 }

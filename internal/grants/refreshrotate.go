@@ -86,6 +86,9 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if !rotates(req, client) && rt.RotatedAt.IsZero() {
 		// Google's dialect: the token stays, and the answer names none
 		// (docs/design.md, "Refresh rotation").
+		if err := g.markUsed(ctx, rt, now); err != nil {
+			return nil, err
+		}
 		req.trace.org = rt.OrgID
 		return g.mint(ctx, req, rt, "", scopes, pool, now)
 	}
@@ -109,6 +112,30 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 // reuse.
 func rotates(req *Request, client *storage.Client) bool {
 	return req.Dialect != googleOAuth.name || client.AuthMethod == oauth2.AuthMethodNone
+}
+
+// markUsed records the first refresh with a token that is not rotated by
+// it. If the token is a successor, that use closes its parent's retry
+// window as a rotation does at /oauth2/token (retried; docs/security.md
+// T-119). Only a token young enough to have a parent whose window is
+// still open is written, once: later refreshes, and every refresh of an
+// older token, cost no write.
+func (g *Refresh) markUsed(ctx context.Context, rt storage.RefreshToken, now time.Time) error {
+	if !rt.UsedAt.IsZero() || now.Sub(rt.CreatedAt) > cmpOr(g.Grace, DefaultRefreshGrace) {
+		return nil
+	}
+	err := g.Store.UpdateRefreshToken(ctx, rt.ID, func(old storage.RefreshToken) (storage.RefreshToken, error) {
+		if old.UsedAt.IsZero() {
+			old.UsedAt = now
+		}
+		return old, nil
+	})
+	if err != nil {
+		// Without the record a retry of the parent could still be answered
+		// with this token: refuse rather than leave the window open.
+		return unavailable("storage_unavailable", err)
+	}
+	return nil
 }
 
 // withinPool checks a refresh against its pool's ceilings as they are
@@ -177,8 +204,10 @@ func (g *Refresh) rotate(ctx context.Context, rt storage.RefreshToken, raw strin
 // same successor, its secret derived again from the parent's: for as long
 // as the successor has not been used, up to Grace after the rotation,
 // across restarts (docs/design.md, "Refresh rotation"). The successor's
-// first use closes that window: from then on the parent is a reuse of a
-// rotated token, which revokes the family (RFC 9700 §4.14.2).
+// first use closes that window, whether it rotates the successor
+// (/oauth2/token) or not (/v1/oauthtoken, markUsed): from then on the
+// parent is a reuse of a rotated token, which revokes the family
+// (RFC 9700 §4.14.2).
 func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken, now time.Time) (storage.RefreshToken, error) {
 	grace := cmpOr(g.Grace, DefaultRefreshGrace)
 	if !parent.Revoked && now.Sub(parent.RotatedAt) <= grace && parent.SuccessorID != "" {
@@ -194,7 +223,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 			return succ, nil
 		case err != nil:
 			return storage.RefreshToken{}, unavailable("storage_unavailable", err)
-		case cur.RotatedAt.IsZero() && !cur.Revoked && now.Before(cur.ExpiresAt) && secret.Equal(cur.Digest, succ.Digest):
+		case cur.RotatedAt.IsZero() && cur.UsedAt.IsZero() && !cur.Revoked && now.Before(cur.ExpiresAt) && secret.Equal(cur.Digest, succ.Digest):
 			return cur, nil
 		}
 	}

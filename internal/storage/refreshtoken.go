@@ -24,6 +24,10 @@ type RefreshToken struct {
 	RotatedAt   time.Time // zero while current
 	SuccessorID string    // set when rotated
 	Revoked     bool
+	// UsedAt is the first refresh with a token that is not rotated by it
+	// (Google's /v1/oauthtoken); zero until then. Like RotatedAt it closes
+	// the parent's retry window (docs/design.md, "Refresh rotation").
+	UsedAt time.Time
 }
 
 // RefreshTokenStore persists refresh tokens.

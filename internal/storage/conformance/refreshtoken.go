@@ -34,6 +34,7 @@ func testRefreshTokenCRUD(t *testing.T, s storage.Store) {
 	rotated.SuccessorID = succ.ID
 	rotated.Revoked = true
 	rotated.ExpiresAt = t0.Add(time.Minute)
+	rotated.UsedAt = t0.Add(2 * time.Second)
 	err := s.UpdateRefreshToken(ctx, cur.ID, func(old storage.RefreshToken) (storage.RefreshToken, error) {
 		diff(t, "UpdateRefreshToken updater's old row", cur, old)
 		return rotated, nil

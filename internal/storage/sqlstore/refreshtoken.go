@@ -9,26 +9,26 @@ import (
 )
 
 const refreshTokenColumns = `id, family_id, digest, client_id, org_id, subject, principal_id, scopes, audiences,
-	claims, created_at, expires_at, rotated_at, successor_id, revoked`
+	claims, created_at, expires_at, rotated_at, successor_id, revoked, used_at`
 
 func scanRefreshToken(r rowScanner) (storage.RefreshToken, error) {
 	var t storage.RefreshToken
 	err := r.Scan(&t.ID, &t.FamilyID, &t.Digest, &t.ClientID, &t.OrgID, &t.Subject, &t.PrincipalID,
 		jsonCol{&t.Scopes}, jsonCol{&t.Audiences}, &t.Claims,
-		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.RotatedAt}, &t.SuccessorID, &t.Revoked)
+		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.RotatedAt}, &t.SuccessorID, &t.Revoked, timeCol{&t.UsedAt})
 	return t, err
 }
 
 func (s *Store) refreshTokenArgs(t storage.RefreshToken) []any {
 	return []any{t.ID, t.FamilyID, t.Digest, t.ClientID, t.OrgID, t.Subject, t.PrincipalID,
 		strs(t.Scopes), strs(t.Audiences), t.Claims,
-		s.ts(t.CreatedAt), s.ts(t.ExpiresAt), s.ts(t.RotatedAt), t.SuccessorID, t.Revoked}
+		s.ts(t.CreatedAt), s.ts(t.ExpiresAt), s.ts(t.RotatedAt), t.SuccessorID, t.Revoked, s.ts(t.UsedAt)}
 }
 
 // CreateRefreshToken implements storage.RefreshTokenStore.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, s.refreshTokenArgs(t)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, s.refreshTokenArgs(t)...)
 	return s.fail("create refresh token", err)
 }
 
@@ -60,8 +60,8 @@ func (s *Store) UpdateRefreshToken(ctx context.Context, id string, fn func(stora
 			t.ID = id
 			return execOne(ctx, tx, `UPDATE refresh_tokens SET family_id = $2, digest = $3, client_id = $4,
 				org_id = $5, subject = $6, principal_id = $7, scopes = $8, audiences = $9, claims = $10,
-				created_at = $11, expires_at = $12, rotated_at = $13, successor_id = $14, revoked = $15
-				WHERE id = $1`, s.refreshTokenArgs(t)...)
+				created_at = $11, expires_at = $12, rotated_at = $13, successor_id = $14, revoked = $15,
+				used_at = $16 WHERE id = $1`, s.refreshTokenArgs(t)...)
 		})
 }
 
@@ -84,7 +84,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, id string, succ storage.
 			return s.fail(op, err)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, s.refreshTokenArgs(succ)...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, s.refreshTokenArgs(succ)...)
 		return s.fail(op, err)
 	})
 }
