@@ -64,7 +64,7 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 		if err := tx.CreateExchangeToken(ctx, t); err != nil {
 			return storageErr(err, "exchange token")
 		}
-		if err := tx.AppendAudit(ctx, s.event(c, t.OrgID, ActionExchangeMint, "principal:"+p.ID)); err != nil {
+		if err := tx.AppendAudit(ctx, c.Event(s.now(), t.OrgID, ActionExchangeMint, "principal:"+p.ID, "success", "")); err != nil {
 			return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		return nil
