@@ -3,6 +3,7 @@
 package cli_test
 
 import (
+	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,8 @@ import (
 // system, a real ENOSPC on a small tmpfs) leaves one instance.backup
 // event, with outcome failure, and no file: the event recorded before
 // the copy, so that a good copy holds it, does not stay beside the
-// failure claiming a success (docs/operations.md "Backup").
+// failure claiming a success (docs/operations.md "Backup"), and no stored
+// event is edited to say so.
 func TestFailedBackupHasOneOutcome(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("not root: a full file system of its own needs mount(8)")
@@ -30,6 +32,17 @@ func TestFailedBackupHasOneOutcome(t *testing.T) {
 
 	dir := t.TempDir()
 	mustCLI(t, "migrate", "--data-dir", dir)
+	// The trail is append-only (storage.AuditStore): the database itself
+	// refuses an edit here, so the outcome cannot be reached by one.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "sts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), `CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit_events
+		BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	backup := filepath.Join(full, "sts-backup.db")
 	if e := mustFail(t, "backup", backup, "--data-dir", dir); !strings.Contains(e, "backup") {
 		t.Errorf("backup to a full file system: %q", e)

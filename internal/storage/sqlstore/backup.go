@@ -22,10 +22,12 @@ var ErrBackupUnsupported = errors.New("backup is for SQLite only; back up Postgr
 // VACUUM INTO, which reads inside one transaction, so writers may keep
 // writing meanwhile. file must not exist; it is created with mode 0600
 // because the copy holds everything the database does. ev, the backup's
-// audit event, is appended before the copy is taken, so the copy holds
-// its own moment (docs/security.md D-20); nothing is appended when file
-// cannot be created, and a copy that fails sets ev's outcome to failure
-// (best effort: one backup, one event) and removes file.
+// audit event, is appended once the copy is made, to the copy and then to
+// the database, so the copy holds its own moment (docs/security.md D-20)
+// and the trail says success only of a copy that exists; nothing is
+// appended when file cannot be created, and a copy that fails appends ev
+// with outcome failure instead and removes file: one backup, one event,
+// and no stored event edited (the trail is append-only, D-23).
 func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) error {
 	if s.dialect != dialectSQLite {
 		return ErrBackupUnsupported
@@ -43,22 +45,50 @@ func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) 
 		_ = os.Remove(file)
 		return fmt.Errorf("backup: %w", err)
 	}
-	if err := s.AppendAudit(ctx, ev); err != nil {
-		_ = os.Remove(file)
-		return fmt.Errorf("backup: audit event: %w", err)
-	}
 	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
 		_ = os.Remove(file)
-		// One backup, one outcome: the event recorded for the copy to
-		// hold becomes the failure, rather than a second event beside a
-		// success that did not happen (docs/operations.md "Backup").
-		_, _ = s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE audit_events SET outcome = 'failure' WHERE id = $1`, ev.ID)
+		failed := ev
+		failed.Outcome = "failure"
+		if aerr := s.AppendAudit(context.WithoutCancel(ctx), failed); aerr != nil {
+			return errors.Join(s.fail("backup", err), fmt.Errorf("backup: audit event: %w", aerr))
+		}
 		return s.fail("backup", err)
+	}
+	// The event goes into the copy first, then into the database: a copy
+	// without its event is removed, and the database never records a
+	// backup that is not there.
+	if err := s.appendToCopy(ctx, file, ev); err != nil {
+		removeCopy(file)
+		return fmt.Errorf("backup: audit event in the copy: %w", err)
+	}
+	if err := s.AppendAudit(ctx, ev); err != nil {
+		removeCopy(file)
+		return fmt.Errorf("backup: audit event: %w", err)
 	}
 	if err := os.Chmod(file, 0o600); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
+}
+
+// appendToCopy appends ev to the audit table of the SQLite database at
+// file, a copy this Store just made (same schema), on a connection of its
+// own that is closed before returning, so no journal file stays beside it.
+func (s *Store) appendToCopy(ctx context.Context, file string, ev storage.AuditEvent) error {
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, sqliteAuditInsertRow, ev.ID, s.ts(ev.Time), ev.OrgID, ev.Actor, ev.Action, ev.Target,
+		ev.RequestID, ev.Outcome, ev.Detail, ev.ClientIP, ev.UserAgent)
+	return errors.Join(err, db.Close())
+}
+
+// removeCopy removes a copy and any journal SQLite left beside it.
+func removeCopy(file string) {
+	for _, f := range []string{file, file + "-journal", file + "-wal", file + "-shm"} {
+		_ = os.Remove(f)
+	}
 }
 
 // ErrDatabaseInUse is returned by CheckSQLiteUnused for a database file
