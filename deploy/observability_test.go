@@ -201,3 +201,37 @@ func TestDashboardUsesExposedMetrics(t *testing.T) {
 	}
 	t.Logf("%d panels, %d queries checked against %d exposed metric families", len(d.Panels), queries, len(fams))
 }
+
+// TestObservabilityDocListsExposedMetrics: docs/observability.md's metric
+// table names every sts_* family a real server exposes, and each name it
+// lists is exposed, unless its row says it appears on first use or only
+// with a setting (Redis).
+func TestObservabilityDocListsExposedMetrics(t *testing.T) {
+	data, err := os.ReadFile("../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(data), "## Metrics\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	name := regexp.MustCompile("`(sts_[a-z0-9_]+)`")
+	documented := map[string]bool{}
+	fams := exposedMetrics(t)
+	for _, row := range strings.Split(table, "\n") {
+		cells := strings.Split(row, "|")
+		if len(cells) < 5 {
+			continue
+		}
+		conditional := strings.Contains(row, "*on first use*") || strings.Contains(row, "(only with")
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			documented[m[1]] = true
+			if fams[m[1]] == nil && !conditional {
+				t.Errorf("docs/observability.md lists %s, which a server does not expose (mark it *on first use* if it appears later)", m[1])
+			}
+		}
+	}
+	for n := range fams {
+		if strings.HasPrefix(n, "sts_") && !documented[n] {
+			t.Errorf("the server exposes %s; docs/observability.md's metric table does not list it", n)
+		}
+	}
+}
