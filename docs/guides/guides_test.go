@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -176,10 +177,16 @@ func TestGitHubActionsGuide(t *testing.T) {
 	if got.Subject != "github:acme/app:production" || got.Pool != "github-deploy" || !slices.Contains(strings.Fields(got.Scope), "deploy") {
 		t.Errorf("token claims = sub %q pool %q scope %q", got.Subject, got.Pool, got.Scope)
 	}
-	// What the condition is for: another branch, or no environment.
+	// What the condition is for: another branch, or no environment. The
+	// refusal is the answer the guide shows.
+	refusal := map[string]any{}
+	data, _ := os.ReadFile(guide)
+	if m := regexp.MustCompile("answers `400` `([^`]+)`").FindSubmatch(data); m == nil || json.Unmarshal(m[1], &refusal) != nil {
+		t.Fatalf("%s shows no refusal as answers `400` `{…}`", guide)
+	}
 	for _, c := range []map[string]any{claims("refs/heads/feature", "production"), claims("refs/heads/main", "staging")} {
-		if code, m := post(t, s, "/oauth2/token", formOf(workflow, gh.mint(t, c))); code != http.StatusBadRequest {
-			t.Errorf("exchange for ref %v environment %v = %d %v, want 400", c["ref"], c["environment"], code, m)
+		if code, m := post(t, s, "/oauth2/token", formOf(workflow, gh.mint(t, c))); code != http.StatusBadRequest || !reflect.DeepEqual(m, refusal) {
+			t.Errorf("exchange for ref %v environment %v = %d %v, want 400 %v", c["ref"], c["environment"], code, m, refusal)
 		}
 	}
 }
