@@ -177,3 +177,20 @@ func TestCLIDocCommandTable(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationsDocRestoreActions: the loop docs/operations.md gives for
+// step 5 of a restore looks for exactly the actions sts restore prints.
+func TestOperationsDocRestoreActions(t *testing.T) {
+	data, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)for a in (.*?); do`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("docs/operations.md has no `for a in …; do` loop over the restore's actions")
+	}
+	got := strings.Fields(strings.ReplaceAll(string(m[1]), `\`, " "))
+	if strings.Join(got, " ") != strings.Join(restoreActions, " ") {
+		t.Errorf("docs/operations.md's loop looks for\n%v\nsts restore prints\n%v", got, restoreActions)
+	}
+}
