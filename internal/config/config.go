@@ -359,7 +359,8 @@ func (c *Config) Derive() {
 			c.Issuer = "http://" + net.JoinHostPort("localhost", port)
 		}
 	}
-	// From the environment the list is one comma-separated string.
+	// A list written as one comma-separated string (from the environment
+	// Load splits it already).
 	if x := c.Keys.ExtraAlgorithms; len(x) == 1 && strings.Contains(x[0], ",") {
 		c.Keys.ExtraAlgorithms = strings.Split(strings.ReplaceAll(x[0], " ", ""), ",")
 	}

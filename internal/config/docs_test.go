@@ -122,23 +122,6 @@ func TestConfigurationDocDefaults(t *testing.T) {
 	}
 }
 
-// valueAt follows the koanf tags of key's parts from v.
-func valueAt(v reflect.Value, key string) (reflect.Value, bool) {
-	for part := range strings.SplitSeq(key, ".") {
-		found := false
-		for i := range v.NumField() {
-			if v.Type().Field(i).Tag.Get("koanf") == part {
-				v, found = v.Field(i), true
-				break
-			}
-		}
-		if !found {
-			return v, false
-		}
-	}
-	return v, true
-}
-
 func fieldType(key string) reflect.Type {
 	v, _ := valueAt(reflect.ValueOf(Config{}), key)
 	return v.Type()

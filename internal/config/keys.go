@@ -67,3 +67,44 @@ func Keys() []string {
 	sort.Strings(out)
 	return out
 }
+
+// envLists names the leaf keys whose value is a list of strings: from the
+// environment each takes a comma-separated list.
+func envLists() map[string]bool {
+	m := map[string]bool{}
+	for k, leaf := range knownKeys() {
+		if v, ok := valueAt(reflect.ValueOf(Config{}), k); leaf && ok && v.Kind() == reflect.Slice {
+			m[k] = true
+		}
+	}
+	return m
+}
+
+// splitList splits a comma-separated list, trimming spaces around each
+// element and dropping empty ones ("a, b," is [a b]).
+func splitList(s string) []string {
+	out := []string{}
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// valueAt follows the koanf tags of key's parts from v.
+func valueAt(v reflect.Value, key string) (reflect.Value, bool) {
+	for part := range strings.SplitSeq(key, ".") {
+		found := false
+		for i := range v.NumField() {
+			if v.Type().Field(i).Tag.Get("koanf") == part {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return v, false
+		}
+	}
+	return v, true
+}

@@ -56,12 +56,19 @@ func Load(o Options) (Config, error) {
 	}
 
 	known := envKeys()
+	lists := envLists()
 	err = k.Load(env.Provider(".", env.Opt{
 		Prefix:      "STS_",
 		EnvironFunc: environ,
 		TransformFunc: func(name, v string) (string, any) {
 			if v == "" {
 				return "", nil // an empty variable counts as unset
+			}
+			if lists[known[name]] {
+				// A list comes from one variable, comma-separated
+				// (docs/configuration.md); whole, it would be one element
+				// (docs/security.md F-75).
+				return known[name], splitList(v)
 			}
 			return known[name], v
 		},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +322,42 @@ func TestStorageBoundsValidate(t *testing.T) {
 	c.Storage.CallTimeout = 2 * time.Second
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate() with call_timeout 2s = %v", err)
+	}
+}
+
+// TestLoadEnvLists: a list key set from the environment takes a
+// comma-separated list (docs/configuration.md), as keys.extra_algorithms
+// always did: STS_HTTP_TRUSTED_PROXIES="10.0.0.0/8, ::1/128" is two CIDRs,
+// not one string that is no CIDR (docs/security.md F-75).
+func TestLoadEnvLists(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := []string{
+		"STS_HTTP_TRUSTED_PROXIES=10.0.0.0/8, ::1/128",
+		"STS_INSTANCE_ADMINS=p1,p2",
+		"STS_ID_TOKENS_RS256_AUDIENCES=https://a.example,https://b.example",
+		"STS_PREVIOUS_MASTER_KEY_FILES=/keys/old1,/keys/old2,",
+		"STS_KEYS_EXTRA_ALGORITHMS=RS256,EdDSA",
+	}
+	got, err := Load(Options{Environ: func() []string { return env }})
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	for key, want := range map[string][]string{
+		"http.trusted_proxies":      {"10.0.0.0/8", "::1/128"},
+		"instance_admins":           {"p1", "p2"},
+		"id_tokens.rs256_audiences": {"https://a.example", "https://b.example"},
+		"previous_master_key_files": {"/keys/old1", "/keys/old2"},
+		"keys.extra_algorithms":     {"RS256", "EdDSA"},
+	} {
+		v, _ := valueAt(reflect.ValueOf(got), key)
+		if diff := cmp.Diff(want, v.Interface()); diff != "" {
+			t.Errorf("%s from %s (-want +got):\n%s", key, EnvName(key), diff)
+		}
+	}
+	// Every list key of the configuration is covered above.
+	for _, key := range Keys() {
+		if fieldType(key).Kind() == reflect.Slice && !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, EnvName(key)+"=") }) {
+			t.Errorf("list key %s is not tested from the environment", key)
+		}
 	}
 }
