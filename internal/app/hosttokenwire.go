@@ -21,7 +21,9 @@ import (
 
 // hostTokenIntegrations validates the configured SCM integrations and reads
 // their client secrets; serve calls it before anything else starts so a
-// bad integration stops start-up with every problem named.
+// bad integration stops start-up with every problem named. Its error is a
+// *PermanentError: a restart cannot fix the configuration (exit 2,
+// docs/production.md "Start-up failures").
 func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration, error) {
 	m := make(map[string]hosttoken.IntegrationConfig, len(cfg.HostTokenIntegrations))
 	first := map[string]int{} // an ID as the vault compares it (any letter case), to its first entry
@@ -39,7 +41,7 @@ func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration,
 		err = fmt.Errorf("host_token_integrations: %w", err)
 	}
 	if err := errors.Join(append(dups, err)...); err != nil {
-		return nil, err
+		return nil, &PermanentError{Err: err}
 	}
 	return out, nil
 }

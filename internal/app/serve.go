@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckServeConfig(cfg); err != nil {
+	if err := checkDeployment(cfg); err != nil {
 		return nil, err
 	}
 	tlsConf, err := tlsConfig(cfg, logger) // a certificate that does not load stops start-up

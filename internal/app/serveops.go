@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,9 +47,30 @@ var errNeedIssuer = errors.New("issuer: required when storage.type is postgres: 
 
 // CheckServeConfig reports what sts serve refuses in a configuration that
 // config.Load accepts (so that `sts config check` refuses it too), before
-// serve writes anything: PostgreSQL without an explicit issuer, and a
-// malformed STS_MASTER_KEY. Its error is a *PermanentError.
+// serve writes anything: a pool whose CEL does not compile (a
+// *config.Error), a bad host-token integration, PostgreSQL without an
+// explicit issuer and a malformed STS_MASTER_KEY (each a *PermanentError).
+// It reads no secret file: config check shows those by path
+// (docs/operations.md "sts config check"), and serve reads them itself.
 func CheckServeConfig(cfg config.Config) error {
+	if _, err := planTrust(cfg); err != nil {
+		return err
+	}
+	integrations := slices.Clone(cfg.HostTokenIntegrations)
+	for i := range integrations {
+		integrations[i].ClientSecretFile = ""
+	}
+	cfg.HostTokenIntegrations = integrations
+	if _, err := hostTokenIntegrations(cfg); err != nil {
+		return err
+	}
+	return checkDeployment(cfg)
+}
+
+// checkDeployment is the part of CheckServeConfig that serve has not done
+// already by planning the trust configuration and loading the
+// integrations.
+func checkDeployment(cfg config.Config) error {
 	if err := checkReplicaIssuer(cfg); err != nil {
 		return err
 	}

@@ -1,0 +1,54 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opensts/sts/internal/cli"
+)
+
+// TestConfigCheckRefusesWhatServeRefuses (docs/operations.md "sts config
+// check", docs/security.md F-76): a pool whose CEL does not compile and a
+// bad host-token integration are refused by sts config check as by sts
+// serve, with the same message, exit 2 (restarting cannot fix them), and
+// serve writes nothing first. config check read neither, and said the
+// file was valid.
+func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"cel": {`organizations:
+  - {id: acme, name: Acme}
+pools:
+  - id: ci
+    organization: acme
+    condition: 'claims.sub == "x"'
+    providers:
+      - {id: k, issuer: https://k8s.example.com, audiences: [sts]}
+`, "undeclared reference to 'claims'"},
+		"integration": {`host_token_integrations:
+  - {id: not-a-uuid, token_url: https://github.com/login/oauth/access_token, client_id: a}
+`, `integration "not-a-uuid": the key must be the integration's UUID`},
+		"integration twice": {`host_token_integrations:
+  - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: https://github.com/login/oauth/access_token, client_id: a}
+  - {id: 0190C0DE-AAAA-7BBB-8CCC-0123456789AB, token_url: https://github.com/login/oauth/access_token, client_id: b}
+`, "is host_token_integrations[0]'s"},
+	} {
+		for _, args := range [][]string{{"config", "check"}, {"serve", "--listen", "127.0.0.1:0"}} {
+			t.Run(name+"/"+args[0], func(t *testing.T) {
+				t.Parallel()
+				file := filepath.Join(t.TempDir(), "sts.yaml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				code, stderr := stsIn(t, dir, nil, append(args, "--config", file)...)
+				if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) {
+					t.Errorf("sts %s: exit %d, stderr %q; want %d and %q", strings.Join(args, " "), code, stderr, cli.ExitUsage, tc.want)
+				}
+				assertEmptyDir(t, dir)
+			})
+		}
+	}
+}
