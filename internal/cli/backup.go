@@ -12,9 +12,9 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-// actionBackup is the audit event sts backup records in the database
-// before copying it, so that a backup holds its own moment and sts
-// restore knows it (docs/security.md D-20).
+// actionBackup is the audit event sts backup records once the copy is
+// made, in the copy and then in the database, so that a backup holds its
+// own moment and sts restore knows it (docs/security.md D-20, D-23).
 const actionBackup = "instance.backup"
 
 // backupEvent is the instance.backup event of a backup to file: the
@@ -33,8 +33,9 @@ func newBackupCmd() *cobra.Command {
 		Long: `Write a consistent copy of the SQLite database to FILE while the server keeps
 running (SQLite's VACUUM INTO). FILE must not exist; it is created readable by
 its owner only. The audit event instance.backup (FILE's name, not its
-directory) is recorded first, so the backup holds the time it was taken and
-sts restore can print it. The copy is useless without the master key, which it does not
+directory) is recorded in the copy and then in the database, so the backup
+holds the time it was taken and sts restore can print it; a backup that fails
+records it with outcome failure and leaves no file. The copy is useless without the master key, which it does not
 contain: keep the key apart from the backups (docs/operations.md). Restore
 it with sts restore, never by copying the file back.
 

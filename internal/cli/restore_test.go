@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -353,7 +354,7 @@ func TestRestoreEndsOneTimeCredentials(t *testing.T) {
 
 // TestBackupAuditsItself (docs/security.md D-20): sts backup records
 // instance.backup (actor, time, the file's name without its directory)
-// in the database before it copies it, so the backup holds its own
+// in the copy it made and then in the database, so the backup holds its own
 // moment; sts restore reads it back and prints that time, and the
 // audit listing it prints starts a minute before it. A refused backup
 // (the file exists) records nothing.
@@ -449,5 +450,94 @@ func TestRestoreListsInstanceAdminRevocation(t *testing.T) {
 		if strings.HasPrefix(line, ops) && !strings.HasSuffix(strings.TrimSpace(line), "true") {
 			t.Errorf("after the restore principal list shows %q; the backup's role was expected back", line)
 		}
+	}
+}
+
+// TestBackupNameWithURICharacters: a backup file whose name holds '?',
+// '#' or '%' (a file: URI's query, fragment and escape) gets its own
+// instance.backup event, and no other file is written or changed: the
+// copy's event once went to the file the name read as a URI (an older
+// backup, "sts.db" for "sts.db?2"), making that backup's moment later.
+func TestBackupNameWithURICharacters(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "migrate", "--data-dir", dir)
+	backupDir := t.TempDir()
+	count := func(path string) int {
+		t.Helper()
+		st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	first := filepath.Join(backupDir, "sts.db")
+	mustCLI(t, "backup", first, "--data-dir", dir)
+	names := []string{"sts.db?2", "x%41.db", "h#x.db"}
+	for _, name := range names {
+		mustCLI(t, "backup", filepath.Join(backupDir, name), "--data-dir", dir)
+	}
+	if n := count(first); n != 1 {
+		t.Errorf("the first backup holds %d instance.backup events, want 1 (its own)", n)
+	}
+	for i, name := range names {
+		// Each copy holds the events before it and its own.
+		if n := count(filepath.Join(backupDir, name)); n != i+2 {
+			t.Errorf("backup %q holds %d instance.backup events, want %d", name, n, i+2)
+		}
+	}
+	entries, err := os.ReadDir(backupDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if want := append([]string{"sts.db"}, names...); !sameSet(got, want) {
+		t.Errorf("files beside the backups: %q, want %q", got, want)
+	}
+}
+
+// TestBackupEventRefusedIsAFailure: a backup whose copy was made but
+// whose event could not be stored (here a trigger refuses a successful
+// instance.backup, in the database and so in the copy) leaves no file
+// and one instance.backup event, with outcome failure (docs/security.md
+// D-23): one backup, one outcome, even when it fails after the copy.
+func TestBackupEventRefusedIsAFailure(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "migrate", "--data-dir", dir)
+	db, err := sql.Open("sqlite", filepath.Join(dir, "sts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), `CREATE TRIGGER refuse_backup_success BEFORE INSERT ON audit_events
+		WHEN NEW.action = 'instance.backup' AND NEW.outcome = 'success'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	backup := filepath.Join(t.TempDir(), "sts-backup.db")
+	if e := mustFail(t, "backup", backup, "--data-dir", dir); !strings.Contains(e, "refused by the test") {
+		t.Errorf("backup whose event is refused: %q", e)
+	}
+	if _, err := os.Stat(backup); !os.IsNotExist(err) {
+		t.Errorf("the copy without its event was left behind: %v", err)
+	}
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Outcome != "failure" {
+		t.Errorf("instance.backup events: %+v, want one failure", evs)
 	}
 }

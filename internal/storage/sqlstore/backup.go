@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -25,12 +27,18 @@ var ErrBackupUnsupported = errors.New("backup is for SQLite only; back up Postgr
 // audit event, is appended once the copy is made, to the copy and then to
 // the database, so the copy holds its own moment (docs/security.md D-20)
 // and the trail says success only of a copy that exists; nothing is
-// appended when file cannot be created, and a copy that fails appends ev
-// with outcome failure instead and removes file: one backup, one event,
-// and no stored event edited (the trail is append-only, D-23).
+// appended when file cannot be created, and a backup that fails after
+// that (the copy, or either append) removes file and appends ev with
+// outcome failure instead: one backup, one event, and no stored event
+// edited (the trail is append-only, D-23).
 func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) error {
 	if s.dialect != dialectSQLite {
 		return ErrBackupUnsupported
+	}
+	// Absolute, so that VACUUM INTO never reads a name like "file:x" as a URI.
+	file, err := filepath.Abs(file)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	// Creating the file ourselves (O_EXCL) both refuses to overwrite and
 	// fixes its mode; VACUUM INTO accepts an empty existing file.
@@ -45,25 +53,27 @@ func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) 
 		_ = os.Remove(file)
 		return fmt.Errorf("backup: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
-		_ = os.Remove(file)
-		failed := ev
-		failed.Outcome = "failure"
-		if aerr := s.AppendAudit(context.WithoutCancel(ctx), failed); aerr != nil {
-			return errors.Join(s.fail("backup", err), fmt.Errorf("backup: audit event: %w", aerr))
+	// A failure from here on removes the copy and records the failure.
+	failed := func(err error) error {
+		removeCopy(file)
+		ev := ev
+		ev.Outcome = "failure"
+		if aerr := s.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
+			return errors.Join(err, fmt.Errorf("backup: audit event: %w", aerr))
 		}
-		return s.fail("backup", err)
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
+		return failed(s.fail("backup", err))
 	}
 	// The event goes into the copy first, then into the database: a copy
 	// without its event is removed, and the database never records a
 	// backup that is not there.
 	if err := s.appendToCopy(ctx, file, ev); err != nil {
-		removeCopy(file)
-		return fmt.Errorf("backup: audit event in the copy: %w", err)
+		return failed(fmt.Errorf("backup: audit event in the copy: %w", err))
 	}
 	if err := s.AppendAudit(ctx, ev); err != nil {
-		removeCopy(file)
-		return fmt.Errorf("backup: audit event: %w", err)
+		return failed(fmt.Errorf("backup: audit event: %w", err))
 	}
 	if err := os.Chmod(file, 0o600); err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -71,11 +81,26 @@ func (s *Store) Backup(ctx context.Context, file string, ev storage.AuditEvent) 
 	return nil
 }
 
+// sqliteURI is file as a SQLite file: URI with query: absolute and
+// escaped, so a '?', '#' or '%' in its name is read as part of the name,
+// not as the start of the query, a fragment or an escape.
+func sqliteURI(file, query string) (string, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	return "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + query, nil
+}
+
 // appendToCopy appends ev to the audit table of the SQLite database at
 // file, a copy this Store just made (same schema), on a connection of its
 // own that is closed before returning, so no journal file stays beside it.
 func (s *Store) appendToCopy(ctx context.Context, file string, ev storage.AuditEvent) error {
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
+	uri, err := sqliteURI(file, "_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return err
 	}
@@ -105,7 +130,11 @@ func CheckSQLiteUnused(ctx context.Context, file string) error {
 	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
+	uri, err := sqliteURI(file, "_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
+	if err != nil {
+		return fmt.Errorf("check %s: %w", file, err)
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", file, err)
 	}
@@ -126,7 +155,11 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+file+"?mode=ro")
+	uri, err := sqliteURI(file, "mode=ro")
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", file, err)
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", file, err)
 	}

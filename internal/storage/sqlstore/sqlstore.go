@@ -227,9 +227,9 @@ func openSQLite(ctx context.Context, path string, busy time.Duration, maxConns i
 		if err := prepareSQLiteFile(abs); err != nil {
 			return nil, err
 		}
-		// A file: URI, escaped, so '?' or '#' in the path cannot be taken
-		// for the start of the query.
-		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas(busy)
+		if dsn, err = sqliteURI(abs, sqlitePragmas(busy)); err != nil {
+			return nil, fmt.Errorf("sqlstore: sqlite path %q: %w", path, err)
+		}
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
