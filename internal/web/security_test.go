@@ -248,6 +248,14 @@ func TestWebSecurity(t *testing.T) {
 			"/\\evil.example":          "/tokens",
 			"javascript:alert(1)":      "/tokens",
 			"/%0d%0aSet-Cookie:%20a=b": "/%0d%0aSet-Cookie:%20a=b",
+			// Dot segments: http.Redirect cleans "/a/../" away and a
+			// browser resolves "%2e%2e", each leaving "/%2F%2Fhost".
+			"/a/../%2F%2Fevil.example":     "/tokens",
+			"/%2e%2e/%2F%2Fevil.example":   "/tokens",
+			"/%2E%2E/%5Cevil.example":      "/tokens",
+			"/x#/../../%2F%2Fevil.example": "/tokens",
+			"/tokens/./x":                  "/tokens",
+			"/tokens/a.b?next=/../..":      "/tokens/a.b?next=/../..",
 		} {
 			r := newPerson(t, s).signIn(t, "admin", returnTo)
 			if loc := r.header.Get("Location"); loc != want {

@@ -104,6 +104,8 @@ func (s *SignedIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo strin
 }
 
 // LocalPath returns p if it is a path on this server, else "/tokens".
+// The check holds for the path the redirect sends and the browser
+// follows, not only for p as written: see hasDotSegment.
 func LocalPath(p string) string {
 	const fallback = "/tokens"
 	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
@@ -114,10 +116,28 @@ func LocalPath(p string) string {
 	// "/%5Chost" is no page of ours, and a proxy or browser that decodes
 	// it would see another host.
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") ||
-		strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") {
+		strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") || hasDotSegment(p) {
 		return fallback
 	}
 	return p
+}
+
+// hasDotSegment reports whether p, up to its first "?", has a "." or ".."
+// segment (between "/" and "/", "#" or the end), as sent or with "%2e"
+// for a dot. LocalPath judges p as sent, but the path followed is
+// another: http.Redirect cleans everything before the "?"
+// ("/a/../%2F%2Fhost" becomes "/%2F%2Fhost", and so does
+// "/x#/../../%2F%2Fhost"), and a browser resolves "%2e%2e" as ".."
+// (WHATWG URL). No page of ours has such a segment (docs/security.md T-85).
+func hasDotSegment(p string) bool {
+	head, _, _ := strings.Cut(p, "?")
+	for _, seg := range strings.FieldsFunc(head, func(r rune) bool { return r == '/' || r == '#' }) {
+		switch strings.ReplaceAll(strings.ToLower(seg), "%2e", ".") {
+		case ".", "..":
+			return true
+		}
+	}
+	return false
 }
 
 func digest(v string) []byte {

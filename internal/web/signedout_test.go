@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/web"
@@ -25,8 +26,10 @@ var signInAgain = regexp.MustCompile(`<a href="([^"]*)">Sign in again</a>`)
 // the page the person was on: the page htmx says it was sent from
 // (HX-Current-URL), when that is on this server, else the page the form
 // belongs to. Anything else (another origin, "//host", a backslash, their
-// encoded forms) comes back to /tokens: never an open redirect
-// (docs/security.md T-85, T-129).
+// encoded forms, a "." or ".." segment that would make one once the
+// redirect or the browser resolves it) comes back to /tokens: never an
+// open redirect (docs/security.md T-85, T-129). Each link is followed to
+// the end: signing in with its return_to must redirect to want.
 func TestSignedOutReturnsToThePage(t *testing.T) {
 	t.Parallel()
 	st := sqlitetest.NewStore(t)
@@ -42,6 +45,7 @@ func TestSignedOutReturnsToThePage(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
+	_, ada := orgWithUser(t, st, time.Now())
 	const id = "01JABCDEF"
 	for _, c := range []struct{ path, current, want string }{
 		{"/tokens", "", "/tokens"},
@@ -63,6 +67,12 @@ func TestSignedOutReturnsToThePage(t *testing.T) {
 		{"/tokens", issuer + "/%2F%2Fevil.example", "/tokens"},
 		{"/tokens", issuer + "/%5Cevil.example", "/tokens"},
 		{"/tokens", issuer + "/%5cevil.example", "/tokens"},
+		{"/tokens", issuer + "/a/../%2F%2Fevil.example", "/tokens"},
+		{"/tokens", issuer + "/./%2F%2Fevil.example", "/tokens"},
+		{"/tokens", issuer + "/%2e%2e/%2F%2Fevil.example", "/tokens"},
+		{"/tokens", issuer + "/tokens/%2E%2e/%2F%2Fevil.example", "/tokens"},
+		{"/tokens", issuer + "/tokens/.%2e/%2F%2Fevil.example?x=1", "/tokens"},
+		{"/tokens", issuer + "/tokens/%2e/x", "/tokens"},
 		{"/tokens", "javascript:alert(1)", "/tokens"},
 		{"/tokens", "/tokens", "/tokens"},
 	} {
@@ -82,6 +92,21 @@ func TestSignedOutReturnsToThePage(t *testing.T) {
 		u, err := url.Parse(html.UnescapeString(m[1]))
 		if err != nil || u.Path != "/login" || u.Host != "" || u.Query().Get("return_to") != c.want {
 			t.Errorf("POST %s from %q: the link is %q, want /login?return_to=%s", c.path, c.current, m[1], c.want)
+		}
+		if err != nil {
+			continue
+		}
+		// Where signing in from that link really goes: http.Redirect
+		// cleans the path it is given, so the check must hold for the
+		// Location sent, not only for the value kept.
+		link, _, err := web.CreateLoginLink(t.Context(), st, audit.Caller{Actor: "test"}, issuer, ada, 0, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sec, _ := strings.Cut(link, "#")
+		signIn := postForm(mux, issuer+"/login/link", url.Values{"token": {sec}, "return_to": {u.Query().Get("return_to")}}, nil)
+		if loc := signIn.Header().Get("Location"); signIn.Code != http.StatusSeeOther || loc != c.want {
+			t.Errorf("signing in from the link of POST %s from %q: %d Location %q, want %s", c.path, c.current, signIn.Code, loc, c.want)
 		}
 	}
 }
