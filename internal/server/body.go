@@ -3,19 +3,29 @@ package server
 import (
 	"errors"
 	"net/http"
+
+	"github.com/opensts/sts/internal/oauth2"
 )
 
 // limitBody caps every request body at max bytes. A declared Content-Length
 // over the cap is refused with 413 before the handler runs; a body that
 // grows past it while being read (chunked) makes the read fail with
 // *http.MaxBytesError, which handlers map to 413 with [IsTooLarge] or
-// [WriteBodyError].
-func limitBody(max int64) func(http.Handler) http.Handler {
+// [WriteBodyError]. On a path of jsonAPI (Options.JSONAPIErrors) these
+// answers take the {"errors":[…]} shape; limitBody marks the response so
+// WriteBodyError knows it too.
+func limitBody(max int64, jsonAPI func(string) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			j := jsonAPI != nil && jsonAPI(r.URL.Path)
 			if r.ContentLength > max {
-				writeTooLarge(w, r)
+				writeTooLarge(w, r, j)
 				return
+			}
+			if j {
+				if sw := statusWriterOf(w); sw != nil {
+					sw.jsonAPI = true
+				}
 			}
 			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, max)
@@ -34,15 +44,30 @@ func IsTooLarge(err error) bool {
 }
 
 // WriteBodyError answers a failed body read: 413 when the body was over the
-// limit, 400 otherwise. The cause is not echoed to the client.
+// limit, 400 otherwise, in the {"errors":[…]} shape on a path of
+// Options.JSONAPIErrors. The cause is not echoed to the client.
 func WriteBodyError(w http.ResponseWriter, r *http.Request, err error) {
+	sw := statusWriterOf(w)
+	j := sw != nil && sw.jsonAPI
 	if IsTooLarge(err) {
-		writeTooLarge(w, r)
+		writeTooLarge(w, r, j)
 		return
 	}
-	writeJSON(w, http.StatusBadRequest, errorBody{Error: "cannot read request body", RequestID: RequestID(r.Context())})
+	const msg = "cannot read request body"
+	if j {
+		writeJSONAPIError(w, http.StatusBadRequest, RequestID(r.Context()), oauth2.ErrorInvalidRequest, msg)
+		return
+	}
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, RequestID: RequestID(r.Context())})
 }
 
-func writeTooLarge(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large", RequestID: RequestID(r.Context())})
+// writeTooLarge answers 413; on the Confluent path as the dialect answers
+// a chunked body it cut off (invalid_request, "request body too large").
+func writeTooLarge(w http.ResponseWriter, r *http.Request, jsonAPI bool) {
+	const msg = "request body too large"
+	if jsonAPI {
+		writeJSONAPIError(w, http.StatusRequestEntityTooLarge, RequestID(r.Context()), oauth2.ErrorInvalidRequest, msg)
+		return
+	}
+	writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: msg, RequestID: RequestID(r.Context())})
 }

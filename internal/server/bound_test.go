@@ -3,14 +3,17 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -353,5 +356,77 @@ func TestShedJSONAPI(t *testing.T) {
 		if _, ok := body["errors"]; rec.Code != 503 || rec.Header().Get("Retry-After") == "" || ok != jsonAPI {
 			t.Errorf("%s before Ready: %d %v, want 503, errors[] %v", path, rec.Code, body, jsonAPI)
 		}
+	}
+}
+
+// TestBodyErrorJSONAPI: the body errors this package writes (a declared
+// Content-Length over the cap, refused before the handler runs, and
+// WriteBodyError's 413 and 400) take the {"errors":[…]} shape on a path of
+// Options.JSONAPIErrors, over real HTTP, and stay OAuth-shaped elsewhere
+// (docs/api.md "Confluent STS dialect").
+func TestBodyErrorJSONAPI(t *testing.T) {
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxBodyBytes: 10,
+		JSONAPIErrors: func(p string) bool { return p == "/dialect" }}, func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.ReadAll(r.Body); err != nil {
+				WriteBodyError(w, r, err)
+			}
+		})
+	})
+	base := serveOn(t, s)
+	client := &http.Client{Timeout: 10 * time.Second}
+	// broken fails its read partway, as a body cut short does.
+	broken := io.MultiReader(strings.NewReader("01"), iotest.ErrReader(errors.New("cut short")))
+	for _, c := range []struct {
+		name   string
+		body   func() io.Reader
+		length int64 // -1: chunked
+		status int
+	}{
+		{"declared too large", func() io.Reader { return strings.NewReader("0123456789x") }, 11, http.StatusRequestEntityTooLarge},
+		{"chunked too large", func() io.Reader { return strings.NewReader("0123456789x") }, -1, http.StatusRequestEntityTooLarge},
+	} {
+		for path, jsonAPI := range map[string]bool{"/dialect": true, "/other": false} {
+			req, _ := http.NewRequest(http.MethodPost, base+path, c.body())
+			req.ContentLength = c.length
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkBodyError(t, c.name+" "+path, resp.StatusCode, resp.Header, resp.Body, c.status, jsonAPI)
+			resp.Body.Close()
+		}
+	}
+	// A read that fails for another cause: not to be had from a real
+	// client, whose connection would be gone, so through the handler.
+	for path, jsonAPI := range map[string]bool{"/dialect": true, "/other": false} {
+		req := httptest.NewRequest(http.MethodPost, path, broken)
+		rec := do(t, s.Handler(), req)
+		checkBodyError(t, "unreadable "+path, rec.Code, rec.Header(), rec.Body, http.StatusBadRequest, jsonAPI)
+	}
+}
+
+func checkBodyError(t *testing.T, name string, status int, h http.Header, body io.Reader, want int, jsonAPI bool) {
+	t.Helper()
+	var b map[string]any
+	if err := json.NewDecoder(body).Decode(&b); err != nil || status != want {
+		t.Errorf("%s: %d %v (%v), want %d", name, status, b, err, want)
+		return
+	}
+	errs, _ := b["errors"].([]any)
+	if !jsonAPI {
+		if b["error"] == nil || errs != nil {
+			t.Errorf("%s: %v, want the OAuth-shaped body", name, b)
+		}
+		return
+	}
+	if len(errs) != 1 {
+		t.Errorf("%s: %v, want one errors[] entry", name, b)
+		return
+	}
+	e0, _ := errs[0].(map[string]any)
+	if e0["status"] != strconv.Itoa(want) || e0["code"] != "invalid_request" || e0["title"] != http.StatusText(want) ||
+		e0["detail"] == "" || e0["id"] == nil || e0["id"] != h.Get("X-Request-Id") {
+		t.Errorf("%s: errors[0] = %v, X-Request-Id %q", name, e0, h.Get("X-Request-Id"))
 	}
 }

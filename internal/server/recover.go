@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+
+	"github.com/opensts/sts/internal/oauth2"
 )
 
 // recoverPanics turns a handler panic into a logged 500 so one bad request
@@ -33,7 +35,9 @@ func recoverPanics(logger *slog.Logger, jsonAPI func(string) bool) func(http.Han
 					panic(http.ErrAbortHandler)
 				}
 				if jsonAPI != nil && jsonAPI(r.URL.Path) {
-					writeJSONAPIError(sw, http.StatusInternalServerError, id, "internal_error", "internal error")
+					// server_error, as the dialect's own 500 (RFC 6749 §5.2's
+					// code), so its clients see one code for either.
+					writeJSONAPIError(sw, http.StatusInternalServerError, id, oauth2.ErrorServerError, "internal error")
 					return
 				}
 				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: "internal error", RequestID: id})

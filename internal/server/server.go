@@ -74,10 +74,10 @@ type Options struct {
 	MaxInFlight [numClasses]int
 	Classify    func(*http.Request) Class
 	// JSONAPIErrors reports the paths whose errors this package writes
-	// itself (a shed request's 503, a panic's 500) take the JSON:API
-	// shape {"errors":[{id,status,code,title,detail}]} rather than an
-	// OAuth one: the Confluent dialect answers every refusal so
-	// (docs/api.md "Confluent STS dialect"). Nil: no path.
+	// itself (a shed request's 503, a panic's 500, a body's 413 or 400)
+	// take the JSON:API shape {"errors":[{id,status,code,title,detail}]}
+	// rather than an OAuth one: the Confluent dialect answers every
+	// refusal so (docs/api.md "Confluent STS dialect"). Nil: no path.
 	JSONAPIErrors func(path string) bool
 	// Gated names the classes (indexed by Class) whose MaxInFlight admits
 	// through a gate: of the MaxInFlight requests admitted at once, an
@@ -195,7 +195,7 @@ func New(o Options) *Server {
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
 		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
-				limitBody(o.MaxBodyBytes)(h))))))
+				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)
 	s.http = newHTTPServer(o, s.handler)

@@ -14,20 +14,29 @@ type statusWriter struct {
 	status int
 	bytes  int64
 	shed   bool // admission control refused the request
+	// jsonAPI: the errors this package writes take the JSON:API shape
+	// (Options.JSONAPIErrors); set by limitBody, read by WriteBodyError.
+	jsonAPI bool
 }
 
 // markShed records on w's statusWriter, if it has one, that admission
 // control refused the request, so the access log keeps it at debug level.
 func markShed(w http.ResponseWriter) {
+	if sw := statusWriterOf(w); sw != nil {
+		sw.shed = true
+	}
+}
+
+// statusWriterOf is the statusWriter w is or wraps, or nil.
+func statusWriterOf(w http.ResponseWriter) *statusWriter {
 	for {
 		switch x := w.(type) {
 		case *statusWriter:
-			x.shed = true
-			return
+			return x
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = x.Unwrap()
 		default:
-			return
+			return nil
 		}
 	}
 }
