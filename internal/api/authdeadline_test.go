@@ -99,7 +99,10 @@ func TestCallerDeadlineBoundsAuthentication(t *testing.T) {
 }
 
 // TestCallerDeadlineParse: the caller's deadline is read as connect reads
-// it; a malformed value gives none (connect then refuses the call).
+// it; a malformed value gives none (connect then refuses the call), and so
+// does a grpc-timeout too large for a time.Duration (connect serves the
+// call without a deadline). Connect-Timeout-Ms cannot overflow: 10 digits
+// of milliseconds are at most about 115 days.
 func TestCallerDeadlineParse(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	for _, tc := range []struct {
@@ -117,6 +120,12 @@ func TestCallerDeadlineParse(t *testing.T) {
 		{"application/grpc+proto", "Grpc-Timeout", "2S", 2 * time.Second},
 		{"application/grpc-web+proto", "Grpc-Timeout", "1H", time.Hour},
 		{"application/grpc", "Grpc-Timeout", "99999999u", 99999999 * time.Microsecond},
+		{"application/grpc", "Grpc-Timeout", "99999999M", 99999999 * time.Minute},
+		// The most hours a time.Duration holds; beyond, the product would
+		// wrap negative: no deadline, as connect (and grpc-go) read it.
+		{"application/grpc", "Grpc-Timeout", "2562047H", 2562047 * time.Hour},
+		{"application/grpc", "Grpc-Timeout", "2562048H", -1},
+		{"application/grpc", "Grpc-Timeout", "99999999H", -1},
 		{"application/grpc", "Grpc-Timeout", "123456789m", -1},
 		{"application/grpc", "Grpc-Timeout", "5x", -1},
 		{"application/grpc", "Grpc-Timeout", "m", -1},
@@ -132,6 +141,25 @@ func TestCallerDeadlineParse(t *testing.T) {
 			}
 		} else if !ok || d.Sub(now) != tc.want {
 			t.Errorf("%s %s: %q gave %v %v, want %v", tc.ctype, tc.header, tc.value, d.Sub(now), ok, tc.want)
+		}
+	}
+}
+
+// TestHugeGrpcTimeoutIsNoDeadline: a gRPC call whose grpc-timeout is more
+// hours than a time.Duration holds is served, as connect serves it with no
+// deadline; the product wrapped negative, so the middleware put the
+// deadline in the past and every such call was deadline_exceeded.
+// Generated gitpod.v1 client over gRPC.
+func TestHugeGrpcTimeoutIsNoDeadline(t *testing.T) {
+	e := newEnvOn(t, newSQLiteStore(t), nil)
+	c := e.gitpodProtocols(t)["grpc"]
+	secret := e.mintPAT(e.user.ID, pat.ScopeIDToken)
+	for _, v := range []string{"2562047H", "2562048H", "99999999H"} {
+		ctx, info := connect.NewClientContext(context.Background())
+		info.RequestHeader().Set("Authorization", "Bearer "+secret)
+		info.RequestHeader().Set("Grpc-Timeout", v)
+		if _, err := c.identity.GetIDToken(ctx, &gitpodv1.GetIDTokenRequest{Audience: []string{"a"}}); err != nil {
+			t.Errorf("GetIDToken with grpc-timeout %s: %v", v, err)
 		}
 	}
 }

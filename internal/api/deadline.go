@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ func callerDeadline(r *http.Request, now time.Time) (time.Time, bool) {
 }
 
 // grpcTimeout parses grpc-timeout: at most 8 digits and a unit
-// (gRPC over HTTP/2, "Timeout").
+// (gRPC over HTTP/2, "Timeout"). A value too large for a time.Duration
+// is no deadline, as connect reads it.
 func grpcTimeout(v string, now time.Time) (time.Time, bool) {
 	if len(v) < 2 || len(v) > 9 {
 		return time.Time{}, false
@@ -49,6 +51,12 @@ func grpcTimeout(v string, now time.Time) (time.Time, bool) {
 		'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}
 	unit, ok := units[v[len(v)-1]]
 	if !ok {
+		return time.Time{}, false
+	}
+	if n > math.MaxInt64/int64(unit) {
+		// More than a time.Duration holds (above 2562047H): the product
+		// would wrap negative, a deadline already past. connect, like
+		// grpc-go, serves such a call with no deadline; so does this.
 		return time.Time{}, false
 	}
 	return now.Add(time.Duration(n) * unit), true
