@@ -163,3 +163,32 @@ func TestHugeGrpcTimeoutIsNoDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerDeadlinePassedIsDeadlineExceeded: a call whose own deadline
+// has passed by the time its procedure reads storage (Connect-Timeout-Ms
+// 0, grpc-timeout 1n; its PAT checked from the cache) is
+// deadline_exceeded, as a wait the deadline ends is (docs/security.md
+// T-123): storage gives the context's bare error there, which was answered
+// internal with an ERROR log line, at the will of any caller holding a PAT.
+// Generated gitpod.v1 clients over Connect+proto, Connect+JSON and gRPC.
+func TestCallerDeadlinePassedIsDeadlineExceeded(t *testing.T) {
+	e := newEnvOn(t, newSQLiteStore(t), nil)
+	for name, c := range e.gitpodProtocols(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx, info := connect.NewClientContext(context.Background())
+			info.RequestHeader().Set("Authorization", "Bearer "+e.mintPAT(e.user.ID, pat.ScopeIDToken, pat.ScopeTokensRead))
+			if _, err := c.user.ListPersonalAccessTokens(ctx, &gitpodv1.ListPersonalAccessTokensRequest{}); err != nil {
+				t.Fatalf("without a deadline: %v", err)
+			}
+			if name == "grpc" {
+				info.RequestHeader().Set("Grpc-Timeout", "1n")
+			} else {
+				info.RequestHeader().Set("Connect-Timeout-Ms", "0")
+			}
+			_, err := c.identity.GetIDToken(ctx, &gitpodv1.GetIDTokenRequest{Audience: []string{"a"}})
+			wantCode(t, "GetIDToken past the caller's deadline", err, connect.CodeDeadlineExceeded)
+			_, err = c.user.ListPersonalAccessTokens(ctx, &gitpodv1.ListPersonalAccessTokensRequest{})
+			wantCode(t, "ListPersonalAccessTokens past the caller's deadline", err, connect.CodeDeadlineExceeded)
+		})
+	}
+}

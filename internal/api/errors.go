@@ -33,9 +33,11 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.
 		return ce
 	}
 	code := sts.ErrorCode(err)
-	if code == sts.Unavailable && pastCallerDeadline(ctx) {
+	if (code == sts.Unavailable || errors.Is(err, context.DeadlineExceeded)) && pastCallerDeadline(ctx) {
 		// The caller's own deadline ended the wait: no fault of ours, and
-		// nothing to retry at once.
+		// nothing to retry at once. A deadline already past when storage
+		// is called comes back as the context's bare error, not as
+		// unavailable.
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed"))
 	}
 	if code == sts.Internal || code == sts.Unavailable {
