@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
@@ -41,6 +42,11 @@ func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration,
 		err = fmt.Errorf("host_token_integrations: %w", err)
 	}
 	if err := errors.Join(append(dups, err)...); err != nil {
+		// A secret file that cannot be read (not mounted yet) is what a
+		// restart may fix: exit 1. The rest is the file's text: exit 2.
+		if _, unreadable := errors.AsType[*fs.PathError](err); unreadable {
+			return nil, err
+		}
 		return nil, &PermanentError{Err: err}
 	}
 	return out, nil

@@ -52,3 +52,22 @@ pools:
 		}
 	}
 }
+
+// TestServeUnreadableIntegrationSecretExit1: an integration's
+// client_secret_file that cannot be read (a secret not mounted yet) is
+// what a restart may fix, so serve exits 1, not 2 (docs/cli.md "Exit
+// codes"), like a master key file it cannot read.
+func TestServeUnreadableIntegrationSecretExit1(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "sts.yaml")
+	yaml := `host_token_integrations:
+  - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: https://github.com/login/oauth/access_token, client_id: a, client_secret_file: /nonexistent/secret}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := stsIn(t, t.TempDir(), nil, "serve", "--listen", "127.0.0.1:0", "--config", file)
+	if code != 1 || !strings.Contains(stderr, "client_secret_file") {
+		t.Errorf("sts serve: exit %d, stderr %q; want 1 naming client_secret_file", code, stderr)
+	}
+}
