@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -64,8 +65,10 @@ func appendPoolRevocationIDs(ids []string, c *AccessClaims) []string {
 // client holds for one person (a withdrawn consent). The client ID's
 // length keeps the pair unambiguous whatever either contains.
 func RevocationIDClientSubject(client, sub string) string {
-	return "client_sub:" + strconv.Itoa(len(client)) + ":" + client + ":" + sub
+	return revocationPrefixClientSubject + strconv.Itoa(len(client)) + ":" + client + ":" + sub
 }
+
+const revocationPrefixClientSubject = "client_sub:"
 
 // ClientSubjectRevocation is the row that ends every token client was
 // issued for the person sub up to now, kept for keep (see
@@ -179,13 +182,16 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 // one of our tokens it was exchanged from (src_jti), the earlier family
 // that token belonged to (grant_id, when it is not the family's own), or
 // an actor's family or every token of an actor (src_grant, src_sub: a
-// sub: row up to created, as below; docs/security.md A-46). The
+// sub: row up to the family's beginning, as below; docs/security.md
+// A-46), or a person's consent withdrawn from a client in src_client_id
+// . The
 // refresh grant and introspection refuse such a family: every token it
 // minted would be refused anyway (docs/security.md A-36). A pool or
-// provider it came through that was deleted after created, the family's
-// current refresh token's creation, ends it too, so a pool created again
-// under the same ID does not bring it back: no refresh can happen
-// while the pool is gone, so the current token predates the deletion.
+// provider it came through that was deleted after the family was begun
+// ends it too, so a pool created again under the same ID does not bring
+// it back. created is the current refresh token's creation; when
+// a row is younger, the family's first token (its ID is family) is read
+// from s, when s can, for the family's beginning.
 // The family's own grant: row ends it as well, whatever its refresh
 // tokens' revoked flag says (docs/security.md T-111).
 func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string, created time.Time) (bool, error) {
@@ -200,6 +206,16 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 	for _, sub := range c.SourceSubjects {
 		ids = append(ids, RevocationIDSubject(sub))
 	}
+	// A person's consent withdrawn from a client a token it was begun
+	// from was issued to (src_client_id): that client's families end with
+	// it (RevokeRefreshClientSubject), and so does one another client
+	// began by re-exchanging its token (docs/security.md A-75).
+	person := c.Principal == string(storage.PrincipalUser)
+	if person {
+		for _, id := range c.SourceClientIDs {
+			ids = append(ids, RevocationIDClientSubject(id, c.Subject))
+		}
+	}
 	if c.GrantID != "" && c.GrantID != family {
 		ids = append(ids, RevocationIDGrant(c.GrantID))
 	}
@@ -211,13 +227,40 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 	if err != nil {
 		return false, fmt.Errorf("tokens: revocation check: %w", err)
 	}
+	rooted := false // created is the family's first token's creation
 	for _, r := range rs {
-		// A pool's, a provider's or an actor's row ends what was issued
-		// up to it: the family, if its current refresh token is as old.
-		timed := storage.IsPoolRevocation(r.ID) || strings.HasPrefix(r.ID, revocationPrefixSubject)
-		if !timed || !created.After(r.IssuedBefore) {
+		// A pool's, a provider's, an actor's or a withdrawn consent's row
+		// ends what was issued up to it: the family, if it was begun by
+		// then. A rotation since does not count: a family rotated in the
+		// moments before a row is seen (another process's, read within
+		// 2 s on SQLite) would otherwise outlive it (docs/security.md
+		// The first token is read only when a row is younger than
+		// the current one.
+		timed := storage.IsPoolRevocation(r.ID) || strings.HasPrefix(r.ID, revocationPrefixSubject) ||
+			strings.HasPrefix(r.ID, revocationPrefixClientSubject)
+		if !timed {
+			return true, nil
+		}
+		if created.After(r.IssuedBefore) && !rooted {
+			rooted = true
+			if fs, ok := s.(familyStore); ok && family != "" {
+				switch root, err := fs.GetRefreshToken(ctx, family); {
+				case err == nil && root.FamilyID == family:
+					created = root.CreatedAt
+				case err != nil && !errors.Is(err, storage.ErrNotFound):
+					return false, fmt.Errorf("tokens: revocation check: %w", err)
+				}
+			}
+		}
+		if !created.After(r.IssuedBefore) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// familyStore reads a family's first refresh token, whose ID is the
+// family's (FamilySourceRevoked).
+type familyStore interface {
+	GetRefreshToken(ctx context.Context, id string) (storage.RefreshToken, error)
 }
