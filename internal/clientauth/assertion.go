@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +39,7 @@ type assertionClaims struct {
 
 // privateKeyJWT handles private_key_jwt (RFC 7523 §2.2, §3): a JWT signed
 // with a key the client registered, whose iss and sub are its client_id,
-// whose aud is our token endpoint or issuer, short-lived and used once.
+// whose one aud is our issuer or token endpoint, short-lived and used once.
 func (a *Authenticator) privateKeyJWT(ctx context.Context, form url.Values) (*Result, error) {
 	if form.Get("client_assertion_type") != oauth2.ClientAssertionTypeJWTBearer {
 		return nil, invalidClient(errors.New("unsupported client_assertion_type"))
@@ -145,9 +144,12 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 	if maxLife == 0 {
 		maxLife = DefaultMaxAssertionLifetime
 	}
-	audOK := slices.ContainsFunc(cl.Audience, func(s string) bool {
-		return s != "" && (s == a.TokenEndpoint || s == a.Issuer)
-	})
+	// We must be the one audience: an aud that also names someone else
+	// may have been written by another authorization server that made the
+	// client sign for our endpoint (audience injection,
+	// draft-ietf-oauth-rfc7523bis; docs/security.md T-142).
+	audOK := len(cl.Audience) == 1 && cl.Audience[0] != "" &&
+		(cl.Audience[0] == a.TokenEndpoint || cl.Audience[0] == a.Issuer)
 	var start time.Time
 	switch {
 	case cl.Issuer != c.ID || cl.Subject != c.ID:
