@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,6 +112,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 	}
 	user, pass, basic := r.BasicAuth()
 	hasHeader := r.Header.Get("Authorization") != ""
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); !basic && strings.EqualFold(scheme, "Basic") {
+		// Basic credentials that do not decode (not base64, no colon) are
+		// refused, never taken for an anonymous request (docs/security.md
+		// T-09, T-143). Other schemes are not client authentication here
+		// and are ignored, as before.
+		return nil, invalidClient(errors.New("authorization header is not readable HTTP Basic credentials"))
+	}
 	post := form.Get("client_secret") != ""
 	assertion := form.Get("client_assertion") != "" || form.Get("client_assertion_type") != ""
 	n := 0
