@@ -134,7 +134,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	client := federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})
 	oa := newOAuth(oauthDeps{
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
-		JWKSClient: client, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime, RevocationKeep: cfg.Keys.RevocationKeep(),
+		JWKSClient: client, IssuerAudienceOnly: cfg.ClientAuth.AssertionAudience == config.AssertionAudienceIssuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime, RevocationKeep: cfg.Keys.RevocationKeep(),
 		Logger: logger, LeakLimiter: limits.leak,
 	})
 	te.Refresh = oa.Refresh // offline_access on token exchange

@@ -40,7 +40,9 @@ type oauthDeps struct {
 	PATs introspect.PATVerifier
 	// JWKSClient fetches clients' jwks_uri: federation.NewHTTPClient.
 	JWKSClient *http.Client
-	Leeway     time.Duration
+	// IssuerAudienceOnly: client_auth.assertion_audience is issuer.
+	IssuerAudienceOnly bool
+	Leeway             time.Duration
 	// MaxLifetime is keys.max_token_lifetime: the longest any access token
 	// these grants issue lives (a shorter default shrinks to it), and the
 	// longest exp − iat the verifier accepts, as re-exchange's does
@@ -82,7 +84,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 	issuer := strings.TrimSuffix(d.Issuer, "/")
 	ca := &clientauth.Authenticator{
 		Store: d.Store, Pepper: d.Pepper, TokenEndpoint: issuer + grants.PathToken, Issuer: d.Issuer,
-		HTTPClient: d.JWKSClient, Leeway: d.Leeway, Now: d.Now, Logger: d.Logger,
+		HTTPClient: d.JWKSClient, IssuerAudienceOnly: d.IssuerAudienceOnly, Leeway: d.Leeway, Now: d.Now, Logger: d.Logger,
 	}
 	var registry tokens.PoolRegistry // nil without an exchange: no pool tokens to judge
 	if d.Exchange != nil && d.Exchange.Trust != nil {

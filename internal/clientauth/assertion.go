@@ -149,7 +149,7 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 	// client sign for our endpoint (audience injection,
 	// draft-ietf-oauth-rfc7523bis; docs/security.md T-142).
 	audOK := len(cl.Audience) == 1 && cl.Audience[0] != "" &&
-		(cl.Audience[0] == a.TokenEndpoint || cl.Audience[0] == a.Issuer)
+		(cl.Audience[0] == a.Issuer || !a.IssuerAudienceOnly && cl.Audience[0] == a.TokenEndpoint)
 	var start time.Time
 	switch {
 	case cl.Issuer != c.ID || cl.Subject != c.ID:

@@ -62,11 +62,12 @@ func TestAssertionAudienceSingleValued(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	for _, tc := range []struct {
+	type audCase struct {
 		name string
 		aud  any
 		want int
-	}{
+	}
+	for _, tc := range []audCase{
 		{"issuer", a.Issuer, http.StatusNoContent},
 		{"token endpoint", a.TokenEndpoint, http.StatusNoContent},
 		{"issuer alone in a list", []string{a.Issuer}, http.StatusNoContent},
@@ -78,6 +79,22 @@ func TestAssertionAudienceSingleValued(t *testing.T) {
 	} {
 		if got := post(tc.aud); got != tc.want {
 			t.Errorf("aud %s (%v): status %d, want %d", tc.name, tc.aud, got, tc.want)
+		}
+	}
+	// client_auth.assertion_audience: issuer takes our issuer alone, as
+	// draft-ietf-oauth-rfc7523bis asks: a client can check it against our
+	// metadata, which it cannot do for a token endpoint another server
+	// claims as its own.
+	a.IssuerAudienceOnly = true
+	for _, tc := range []audCase{
+		{"issuer", a.Issuer, http.StatusNoContent},
+		{"issuer alone in a list", []string{a.Issuer}, http.StatusNoContent},
+		{"token endpoint", a.TokenEndpoint, http.StatusUnauthorized},
+		{"token endpoint alone in a list", []string{a.TokenEndpoint}, http.StatusUnauthorized},
+		{"issuer and token endpoint", []string{a.Issuer, a.TokenEndpoint}, http.StatusUnauthorized},
+	} {
+		if got := post(tc.aud); got != tc.want {
+			t.Errorf("issuer only: aud %s (%v): status %d, want %d", tc.name, tc.aud, got, tc.want)
 		}
 	}
 }

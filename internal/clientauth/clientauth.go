@@ -67,6 +67,10 @@ type Authenticator struct {
 	// name (RFC 7523 §3 item 3).
 	TokenEndpoint string
 	Issuer        string
+	// IssuerAudienceOnly accepts a client assertion whose aud is Issuer
+	// only, never TokenEndpoint (client_auth.assertion_audience: issuer;
+	// docs/security.md T-142).
+	IssuerAudienceOnly bool
 	// HTTPClient fetches a client's jwks_uri; pass the restricted client
 	// of federation.NewHTTPClient (SSRF, docs/security.md T-59). nil refuses
 	// jwks_uri clients.

@@ -57,6 +57,7 @@ type Config struct {
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
 	Errors        ErrorsConfig         `koanf:"errors"`
+	ClientAuth    ClientAuthConfig     `koanf:"client_auth"`
 	Tracing       TracingConfig        `koanf:"tracing"`
 	Runtime       RuntimeConfig        `koanf:"runtime"`
 	// InstanceAdmins are principal IDs made instance administrators (when
@@ -197,6 +198,21 @@ type ErrorsConfig struct {
 	// metrics, the audit trail and the pool dry run.
 	Detail string `koanf:"detail"`
 }
+
+// ClientAuthConfig governs client authentication at the token,
+// introspection and revocation endpoints.
+type ClientAuthConfig struct {
+	// AssertionAudience is the aud a private_key_jwt assertion may name,
+	// always as its one value: AssertionAudienceIssuerOrTokenEndpoint (the
+	// default) or AssertionAudienceIssuer (docs/security.md T-142).
+	AssertionAudience string `koanf:"assertion_audience"`
+}
+
+// The client_auth.assertion_audience values.
+const (
+	AssertionAudienceIssuerOrTokenEndpoint = "issuer_or_token_endpoint"
+	AssertionAudienceIssuer                = "issuer"
+)
 
 // RuntimeConfig is the memory policy of the Go runtime (docs/performance.md).
 type RuntimeConfig struct {
@@ -341,6 +357,7 @@ func DefaultConfig() Config {
 		RateLimits: defaultRateLimits(),
 		Audit:      defaultAudit(),
 		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
+		ClientAuth: ClientAuthConfig{AssertionAudience: AssertionAudienceIssuerOrTokenEndpoint},
 		Tracing:    defaultTracing(),
 		Web:        defaultWeb(),
 		Runtime:    RuntimeConfig{MemoryLimit: DefaultMemoryLimit, GCPercent: DefaultGCPercent},

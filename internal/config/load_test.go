@@ -231,6 +231,11 @@ func TestLoadProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "client assertion audience",
+			yaml: "client_auth:\n  assertion_audience: token_endpoint\n",
+			want: []Problem{{"client_auth.assertion_audience", `must be "issuer_or_token_endpoint" or "issuer", got "token_endpoint"`}},
+		},
+		{
 			name: "postgres needs a dsn",
 			yaml: "storage:\n  type: postgres\n",
 			want: []Problem{{"storage.dsn", "required when storage.type is postgres (set it or STS_STORAGE_DSN)"}},

@@ -130,6 +130,9 @@ var checks = []check{
 	{"log.format", func(c *Config) error { return oneOf(c.Log.Format, "auto", "text", "json") }},
 	{"log.level", func(c *Config) error { return oneOf(c.Log.Level, "debug", "info", "warn", "error") }},
 	{"errors.detail", func(c *Config) error { return oneOf(c.Errors.Detail, ErrorDetailNone, ErrorDetailReason) }},
+	{"client_auth.assertion_audience", func(c *Config) error {
+		return oneOf(c.ClientAuth.AssertionAudience, AssertionAudienceIssuerOrTokenEndpoint, AssertionAudienceIssuer)
+	}},
 	{"federation.verified_token_cache", func(c *Config) error {
 		if n := c.Federation.VerifiedTokenCache; n < 0 || n > maxVerifiedTokenCache {
 			return fmt.Errorf("must be between 0 (off) and %d, got %d", maxVerifiedTokenCache, n)
