@@ -128,6 +128,11 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 // scope, or any client credentials clientauth accepts.
 func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
 	if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if form.Get("client_secret") != "" || form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
+			// RFC 6749 §2.3: one way of authenticating per request; the
+			// other would go unchecked (docs/security.md T-144).
+			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "more than one client authentication method")
+		}
 		aud := h.BearerAudience
 		if aud == "" {
 			aud = h.Tokens.Issuer

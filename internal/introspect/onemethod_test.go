@@ -1,0 +1,96 @@
+package introspect
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestOneAuthenticationMethod (docs/security.md T-144, RFC 6749 §2.3): a
+// bearer token and client credentials in the body are two ways of
+// authenticating in one request; it is refused (400 invalid_request)
+// whichever of them is valid, as Basic with client credentials in the body
+// is, rather than one being used and the other ignored. A bearer token
+// with a bare client_id, or alone, is answered.
+func TestOneAuthenticationMethod(t *testing.T) {
+	const iss = "https://sts.example"
+	store := sqlitetest.NewStore(t)
+	keys, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := &tokens.Issuer{Signer: keys, IssuerURL: iss}
+	pepper := []byte(strings.Repeat("p", 32))
+	h := &Handler{Clients: &clientauth.Authenticator{Store: store, Pepper: pepper}, Tokens: &tokens.Verifier{Keys: keys, Issuer: iss}, Refresh: store, Pepper: pepper}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	sec := secret.PrefixClientSecret.Generate()
+	post := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretPost,
+		SecretDigest: secret.Digest(pepper, sec), Audiences: []string{iss}}
+	if err := store.CreateClient(t.Context(), post); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	mint := func(scope string) string {
+		tok, _, err := issuer.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p", OrgID: "acme", Principal: "user",
+			Audience: tokens.Audience{iss}, Scope: scope, IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(time.Hour)),
+			Src: &tokens.Source{Issuer: "urn:opensts:pat", Subject: "pat-1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	admin, target := mint(ScopeIntrospect), mint("read")
+	send := func(bearer string, extra url.Values) (int, string) {
+		form := url.Values{"token": {target}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		e, _ := m["error"].(string)
+		return resp.StatusCode, e
+	}
+	for name, extra := range map[string]url.Values{
+		"a valid client_secret": {"client_id": {post.ID}, "client_secret": {sec}},
+		"a wrong client_secret": {"client_id": {post.ID}, "client_secret": {secret.PrefixClientSecret.Generate()}},
+		"a client assertion":    {"client_assertion_type": {oauth2.ClientAssertionTypeJWTBearer}, "client_assertion": {"a.b.c"}},
+	} {
+		if status, e := send(admin, extra); status != 400 || e != oauth2.ErrorInvalidRequest {
+			t.Errorf("bearer and %s: %d %q, want 400 invalid_request", name, status, e)
+		}
+	}
+	for name, extra := range map[string]url.Values{"alone": nil, "with a bare client_id": {"client_id": {post.ID}}} {
+		if status, e := send(admin, extra); status != 200 {
+			t.Errorf("bearer %s: %d %q, want 200", name, status, e)
+		}
+	}
+	if status, e := send("", url.Values{"client_id": {post.ID}, "client_secret": {sec}}); status != 200 {
+		t.Errorf("client_secret_post alone: %d %q, want 200", status, e)
+	}
+}
