@@ -127,7 +127,8 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 // authenticate accepts a bearer token of ours carrying the introspect
 // scope, or any client credentials clientauth accepts.
 func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
-	if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	// The scheme's name is case-insensitive (RFC 7235 §2.1).
+	if scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		if form.Get("client_secret") != "" || form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
 			// RFC 6749 §2.3: one way of authenticating per request; the
 			// other would go unchecked (docs/security.md T-144).

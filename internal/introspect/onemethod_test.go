@@ -93,4 +93,21 @@ func TestOneAuthenticationMethod(t *testing.T) {
 	if status, e := send("", url.Values{"client_id": {post.ID}, "client_secret": {sec}}); status != 200 {
 		t.Errorf("client_secret_post alone: %d %q, want 200", status, e)
 	}
+	// The scheme's name is case-insensitive (RFC 7235 §2.1), as at
+	// userinfo and the Connect API: "bearer" is a bearer token.
+	for _, scheme := range []string{"bearer ", "BEARER "} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(url.Values{"token": {target}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", scheme+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || m["active"] != true {
+			t.Errorf("%q scheme: %d %v, want 200 and the token active", scheme, resp.StatusCode, m)
+		}
+	}
 }
