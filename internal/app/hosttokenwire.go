@@ -44,7 +44,7 @@ func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration,
 	if err := errors.Join(append(dups, err)...); err != nil {
 		// A secret file that cannot be read (not mounted yet) is what a
 		// restart may fix: exit 1. The rest is the file's text: exit 2.
-		if _, unreadable := errors.AsType[*fs.PathError](err); unreadable {
+		if onlyUnreadable(err) {
 			return nil, err
 		}
 		return nil, &PermanentError{Err: err}
@@ -78,4 +78,24 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 	}
 	wg.Go(func() { r.Run(ctx) })
 	return ht
+}
+
+// onlyUnreadable reports whether every error joined in err is a file that
+// could not be read: an invalid entry beside one still makes the whole
+// configuration permanent (exit 2).
+func onlyUnreadable(err error) bool {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return true
+	case interface{ Unwrap() []error }:
+		for _, e := range e.Unwrap() {
+			if !onlyUnreadable(e) {
+				return false
+			}
+		}
+		return true
+	case interface{ Unwrap() error }:
+		return onlyUnreadable(e.Unwrap())
+	}
+	return false
 }

@@ -70,4 +70,14 @@ func TestServeUnreadableIntegrationSecretExit1(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "client_secret_file") {
 		t.Errorf("sts serve: exit %d, stderr %q; want 1 naming client_secret_file", code, stderr)
 	}
+	// An invalid entry beside it is what no restart fixes: exit 2.
+	yaml += `  - {id: not-a-uuid, token_url: https://github.com/login/oauth/access_token, client_id: a}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr = stsIn(t, t.TempDir(), nil, "serve", "--listen", "127.0.0.1:0", "--config", file)
+	if code != cli.ExitUsage || !strings.Contains(stderr, "not-a-uuid") {
+		t.Errorf("sts serve with an unreadable secret and an invalid entry: exit %d, stderr %q; want %d", code, stderr, cli.ExitUsage)
+	}
 }
