@@ -95,7 +95,7 @@ func TestServeConnectAPI(t *testing.T) {
 	runCLI(t, "keys", "generate-master", "--out", newKey)
 	yaml := dir + "/rot.yaml"
 	writeFile(t, yaml, "master_key_file: "+newKey+"\nprevious_master_key_files: ["+dir+"/master.key]\n")
-	if code, out, e := runCLI(t, "keys", "rotate-master", "--config", yaml, "--data-dir", dir); code != 0 || !strings.Contains(out, "1 server secret(s) and 0 host token(s)") {
+	if code, out, e := runCLI(t, "keys", "rotate-master", "--config", yaml, "--data-dir", dir); code != 0 || !strings.Contains(e, "1 server secret(s) and 0 host token(s)") {
 		t.Fatalf("rotate-master = %d %s%s", code, out, e)
 	}
 	only := dir + "/new.yaml"

@@ -63,7 +63,7 @@ PostgreSQL is backed up with pg_dump; see docs/operations.md.`,
 			if err := store.Backup(cmd.Context(), args[0], backupEvent(args[0], time.Now())); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backed up %s to %s\n", cfg.Storage.Path, args[0])
+			fmt.Fprintf(cmd.ErrOrStderr(), "backed up %s to %s\n", cfg.Storage.Path, args[0])
 			return nil
 		},
 	}

@@ -55,7 +55,7 @@ func newBenchKeygenCmd() *cobra.Command {
 			if err := loadgen.GenerateKey(key, jwks); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s (kid %s)\n", key, jwks, loadgen.KeyID)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s and %s (kid %s)\n", key, jwks, loadgen.KeyID)
 			return nil
 		},
 	}
@@ -78,7 +78,7 @@ func newBenchMintCmd() *cobra.Command {
 				return usageError{errors.New("--tokens-file is required")}
 			}
 			_ = os.Remove(f.tokensFile)
-			_, err := subjectTokens(cmd.OutOrStdout(), f)
+			_, err := subjectTokens(cmd.ErrOrStderr(), f)
 			return err
 		},
 	}
@@ -114,7 +114,7 @@ func newBenchFetchTokensCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "obtained %d distinct access tokens from %s\n", len(tokens), tokenURL)
+			fmt.Fprintf(cmd.ErrOrStderr(), "obtained %d distinct access tokens from %s\n", len(tokens), tokenURL)
 			return os.WriteFile(file, []byte(strings.Join(tokens, "\n")+"\n"), 0o600)
 		},
 	}

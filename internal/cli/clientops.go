@@ -64,7 +64,7 @@ func updateClient(cmd *cobra.Command, req *stsv1.UpdateClientRequest) error {
 		if j, _ := outputJSON(cmd); j {
 			return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "updated client %s\n", c.GetId())
+		fmt.Fprintf(cmd.ErrOrStderr(), "updated client %s\n", c.GetId())
 		return nil
 	})
 }
@@ -164,7 +164,7 @@ func newRevokeCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printObjects(cmd.OutOrStdout(), []*stsv1.RevokeSubjectResponse{res}, true)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked tokens of %s issued at or before %s\n", subject, res.GetIssuedBefore().AsTime().UTC().Format(time.RFC3339))
+				fmt.Fprintf(cmd.ErrOrStderr(), "revoked tokens of %s issued at or before %s\n", subject, res.GetIssuedBefore().AsTime().UTC().Format(time.RFC3339))
 				return nil
 			})
 		}}

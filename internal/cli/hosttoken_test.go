@@ -98,8 +98,8 @@ func TestHostTokenCLI(t *testing.T) {
 		t.Fatalf("host-token value = %d, %q, %q", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "host-token", "set-metadata", "--server", srv.URL, "--runner", runner.ID, "--external-user-id", "octocat", id)
-	if code != 0 {
-		t.Errorf("host-token set-metadata = %d, %q, %q", code, out, errOut)
+	if code != 0 || out != "" || errOut == "" {
+		t.Errorf("host-token set-metadata = %d, %q, %q; want the confirmation on stderr only", code, out, errOut)
 	}
 	code, _, _ = runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", "nope", "--host", "h", "--token-file", tokenFile)
 	if code == 0 {
@@ -113,6 +113,15 @@ func TestHostTokenCLI(t *testing.T) {
 	code, _, errOut = runCLI(t, "host-token", "get", "--server", srv.URL, id)
 	if code == 0 || !strings.Contains(errOut, "not_found") {
 		t.Errorf("host-token get from another org = %d, %q; want not_found", code, errOut)
+	}
+	t.Setenv("STS_TOKEN", userPAT)
+	code, out, errOut = runCLI(t, "host-token", "update", "--server", srv.URL, "--token-file", tokenFile, id)
+	if code != 0 || out != "" || errOut == "" {
+		t.Errorf("host-token update = %d, %q, %q; want the confirmation on stderr only", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "host-token", "delete", "--server", srv.URL, id)
+	if code != 0 || out != "" || errOut == "" {
+		t.Errorf("host-token delete = %d, %q, %q; want the confirmation on stderr only", code, out, errOut)
 	}
 }
 

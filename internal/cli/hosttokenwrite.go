@@ -51,7 +51,7 @@ func newHostTokenUpdateCmd(client htClient) *cobra.Command {
 			if _, err := c.rpc.UpdateHostAuthenticationToken(c.ctx(cmd), req); err != nil {
 				return rpcError(err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "updated", args[0])
+			fmt.Fprintln(cmd.ErrOrStderr(), "updated", args[0])
 			return nil
 		},
 	}
@@ -74,7 +74,7 @@ func newHostTokenDeleteCmd(client htClient) *cobra.Command {
 			if _, err := c.rpc.DeleteHostAuthenticationToken(c.ctx(cmd), &gitpodv1.DeleteHostAuthenticationTokenRequest{Id: args[0]}); err != nil {
 				return rpcError(err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "deleted", args[0])
+			fmt.Fprintln(cmd.ErrOrStderr(), "deleted", args[0])
 			return nil
 		},
 	}
@@ -165,7 +165,7 @@ func newHostTokenMetadataCmd(client htClient) *cobra.Command {
 				RunnerId: runner, Id: args[0], ExternalUserId: &external}); err != nil {
 				return rpcError(err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "updated", args[0])
+			fmt.Fprintln(cmd.ErrOrStderr(), "updated", args[0])
 			return nil
 		},
 	}

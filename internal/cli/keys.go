@@ -149,7 +149,7 @@ func (d directKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSignin
 	}
 	if err != nil {
 		for _, l := range lines {
-			fmt.Fprintln(d.cmd.OutOrStdout(), l)
+			fmt.Fprintln(d.cmd.ErrOrStderr(), l)
 		}
 		if errors.Is(err, signer.ErrNextNotReady) {
 			return nil, nil, fmt.Errorf("%w (use --force to rotate anyway)", err)
@@ -272,7 +272,7 @@ and takes effect on the server that answers it at once.`,
 					return printObjects(cmd.OutOrStdout(), []*stsv1.RotateSigningKeyResponse{res}, true)
 				}
 				for _, l := range lines {
-					fmt.Fprintln(cmd.OutOrStdout(), l)
+					fmt.Fprintln(cmd.ErrOrStderr(), l)
 				}
 				return nil
 			})
@@ -327,7 +327,7 @@ give such a KID as --kid=KID (or after --).`,
 				if j, _ := outputJSON(cmd); j {
 					return printObjects(cmd.OutOrStdout(), []*stsv1.RevokeSigningKeyResponse{res}, true)
 				}
-				w := cmd.OutOrStdout()
+				w := cmd.ErrOrStderr()
 				fmt.Fprintf(w, "revoked: key %s (was %s) is no longer published nor trusted; every token it signed fails verification\n",
 					res.GetRevokedKid(), enumWord(res.GetState()))
 				if res.GetActivatedKid() != "" {
@@ -386,7 +386,7 @@ Rotating the master key without downtime:
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d signing key(s), %d server secret(s) and %d host token(s) under master key %s\n", n, m, h, kr.PrimaryID())
+				fmt.Fprintf(cmd.ErrOrStderr(), "re-wrapped %d signing key(s), %d server secret(s) and %d host token(s) under master key %s\n", n, m, h, kr.PrimaryID())
 				return nil
 			})
 		},
@@ -408,7 +408,7 @@ func newKeysGenerateMasterCmd() *cobra.Command {
 				return err
 			}
 			defer clear(key)
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote master key %s to %s\n", seal.KeyID(key), out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote master key %s to %s\n", seal.KeyID(key), out)
 			return nil
 		},
 	}

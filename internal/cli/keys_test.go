@@ -88,7 +88,7 @@ func TestServeIsAnOIDCIssuer(t *testing.T) {
 		t.Errorf("keys rotate of a just-published next key = %d, %q; want refusal naming --force", code, errOut)
 	}
 	code, out, errOut = runCLI(t, "keys", "rotate", "--force", "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "ES256: rotated") || !strings.Contains(out, "RS256: rotated") {
+	if code != 0 || !strings.Contains(errOut, "ES256: rotated") || !strings.Contains(errOut, "RS256: rotated") {
 		t.Fatalf("keys rotate --force = %d, %s%s", code, out, errOut)
 	}
 	_, out, _ = runCLI(t, "keys", "list", "--data-dir", dir)
@@ -122,7 +122,7 @@ func TestKeysRotateMaster(t *testing.T) {
 
 	oldKey := filepath.Join(dir, "master.key")
 	newKey := filepath.Join(dir, "new.key")
-	if code, out, e := runCLI(t, "keys", "generate-master", "--out", newKey); code != 0 || !strings.Contains(out, "mk-") {
+	if code, out, e := runCLI(t, "keys", "generate-master", "--out", newKey); code != 0 || !strings.Contains(e, "mk-") {
 		t.Fatalf("generate-master = %d %s%s", code, out, e)
 	}
 	if code, _, _ := runCLI(t, "keys", "generate-master", "--out", newKey); code == 0 {
@@ -131,7 +131,7 @@ func TestKeysRotateMaster(t *testing.T) {
 	both := filepath.Join(dir, "both.yaml")
 	writeFile(t, both, "master_key_file: "+newKey+"\nprevious_master_key_files: ["+oldKey+"]\n")
 	code, out, e := runCLI(t, "keys", "rotate-master", "--config", both, "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "re-wrapped 4 signing key(s), 1 server secret(s) and 0 host token(s)") {
+	if code != 0 || !strings.Contains(e, "re-wrapped 4 signing key(s), 1 server secret(s) and 0 host token(s)") {
 		t.Fatalf("rotate-master = %d %s%s", code, out, e)
 	}
 

@@ -81,8 +81,8 @@ func TestKeysRevoke(t *testing.T) {
 	}
 	for _, want := range []string{"revoked: key " + bad + " (was active)", "every token it signed fails verification",
 		"active key " + after["ES256"] + " now signs", "new next key "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("keys revoke output lacks %q:\n%s", want, out)
+		if !strings.Contains(e, want) {
+			t.Errorf("keys revoke output lacks %q:\n%s", want, e)
 		}
 	}
 	for _, secret := range []string{s.admin, "PRIVATE KEY", `"d"`} {
@@ -97,7 +97,7 @@ func TestKeysRevoke(t *testing.T) {
 	// In the database, as cli: the RS256 active key, by the same code path.
 	rs := after["RS256"]
 	code, out, e = runCLI(t, "keys", "revoke", "--kid="+rs, "--data-dir", s.dir)
-	if code != 0 || !strings.Contains(out, "revoked: key "+rs+" (was active)") || !strings.Contains(out, "running servers drop it within 2 s") {
+	if code != 0 || !strings.Contains(e, "revoked: key "+rs+" (was active)") || !strings.Contains(e, "running servers drop it within 2 s") {
 		t.Fatalf("keys revoke (database) = %d\n%s%s", code, out, e)
 	}
 	if got := s.activeKids(t, "--data-dir", s.dir); got["RS256"] == rs || got["RS256"] == "" {

@@ -39,7 +39,7 @@ it is, for example once per release before rolling out new replicas.`,
 			if err != nil {
 				return fmt.Errorf("storage: %w", err)
 			}
-			out := cmd.OutOrStdout()
+			out := cmd.ErrOrStderr()
 			if !pending {
 				fmt.Fprintf(out, "%s schema is current; nothing to apply\n", cfg.Storage.Type)
 				return nil

@@ -290,7 +290,7 @@ func newPATRevokeCmd() *cobra.Command {
 				if err := pats.delete(ctx, args[0]); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked personal access token %s\n", args[0])
+				fmt.Fprintf(cmd.ErrOrStderr(), "revoked personal access token %s\n", args[0])
 				return nil
 			})
 		},

@@ -82,7 +82,7 @@ func newPoolCreateCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printPoolsJSON(cmd, []storage.Pool{p}, true)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "created pool %s in organization %s\n", p.ID, p.OrgID)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created pool %s in organization %s\n", p.ID, p.OrgID)
 				return nil
 			})
 		},
@@ -138,7 +138,7 @@ func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) 
 		if j, _ := outputJSON(cmd); j { // the pool as it now is (docs/cli.md, Output)
 			return printPoolsJSON(cmd, []storage.Pool{p}, true)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s pool %s\n", verb, id)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s pool %s\n", verb, id)
 		return nil
 	})
 }
@@ -154,7 +154,7 @@ func newPoolDeleteCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted pool %s and its %d provider(s)\n", args[0], n)
+				fmt.Fprintf(cmd.ErrOrStderr(), "deleted pool %s and its %d provider(s)\n", args[0], n)
 				return nil
 			})
 		},

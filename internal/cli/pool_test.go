@@ -137,8 +137,8 @@ func TestPoolCommands(t *testing.T) {
 	mustFail(t, cli("provider", "show", "github", "--pool", "ci")...)
 
 	mustCLI(t, cli("provider", "create", "again", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts")...)
-	if out := mustCLI(t, cli("pool", "delete", "ci")...); !strings.Contains(out, "1 provider") {
-		t.Errorf("pool delete: %s", out)
+	if code, out, e := runCLI(t, cli("pool", "delete", "ci")...); code != 0 || out != "" || !strings.Contains(e, "1 provider") {
+		t.Errorf("pool delete = %d %q %q", code, out, e)
 	}
 	if out := mustCLI(t, cli("provider", "list")...); strings.Contains(out, "again") {
 		t.Errorf("providers outlived their pool:\n%s", out)

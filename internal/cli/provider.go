@@ -134,7 +134,7 @@ func newProviderCreateCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printProvidersJSON(cmd, []storage.Provider{p}, true)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "created provider %s in pool %s\n", p.ID, p.PoolID)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created provider %s in pool %s\n", p.ID, p.PoolID)
 				return nil
 			})
 		},
@@ -191,7 +191,7 @@ func updateProvider(cmd *cobra.Command, pool, id string, u pools.ProviderUpdate,
 		if j, _ := outputJSON(cmd); j { // the provider as it now is (docs/cli.md, Output)
 			return printProvidersJSON(cmd, []storage.Provider{p}, true)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s provider %s in pool %s\n", verb, id, pool)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s provider %s in pool %s\n", verb, id, pool)
 		return nil
 	})
 }
@@ -207,7 +207,7 @@ func newProviderDeleteCmd() *cobra.Command {
 				if err := svc.DeleteProvider(ctx, cliCaller, f.pool, args[0]); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted provider %s from pool %s\n", args[0], f.pool)
+				fmt.Fprintf(cmd.ErrOrStderr(), "deleted provider %s from pool %s\n", args[0], f.pool)
 				return nil
 			})
 		},

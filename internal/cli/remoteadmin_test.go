@@ -269,7 +269,7 @@ func TestRemoteAdministration(t *testing.T) {
 		if code, out, _ := s.remoteCLI(t, s.admin, "provider", "show", "k8s", "--pool", "gha"); code != 0 || !strings.Contains(out, "allow_missing_kid: true") {
 			t.Errorf("provider show k8s (YAML) = %d\n%s", code, out)
 		}
-		if code, out, e := s.remoteCLI(t, s.admin, "pool", "delete", "gha"); code != 0 || !strings.Contains(out, "2 provider") {
+		if code, out, e := s.remoteCLI(t, s.admin, "pool", "delete", "gha"); code != 0 || !strings.Contains(e, "2 provider") {
 			t.Errorf("pool delete = %d %q %q", code, out, e)
 		}
 	})

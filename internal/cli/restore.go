@@ -134,7 +134,7 @@ func restoreSQLite(ctx context.Context, cmd *cobra.Command, cfg config.Config, f
 		return fmt.Errorf("restore: %w (the current database is at %s)", err, aside)
 	}
 	syncDir(filepath.Dir(path))
-	w := cmd.OutOrStdout()
+	w := cmd.ErrOrStderr()
 	fmt.Fprintf(w, "restored %s to %s\n", file, path)
 	if len(moved) > 0 {
 		fmt.Fprintf(w, "the replaced database is kept as %s\n", aside)
@@ -205,7 +205,7 @@ func afterRestore(ctx context.Context, cmd *cobra.Command, cfg config.Config, ba
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	w := cmd.OutOrStdout()
+	w := cmd.ErrOrStderr()
 	kids := func(ks []storage.SigningKey, state storage.KeyState) string {
 		var s []string
 		for _, k := range ks {

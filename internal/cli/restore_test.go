@@ -132,12 +132,12 @@ func TestRestoreRevokesKeysAndRefreshTokens(t *testing.T) {
 	}
 
 	code, out, e = runCLI(t, "restore", backup, "--data-dir", dir)
-	if code != 0 {
-		t.Fatalf("restore = %d %q %q", code, out, e)
+	if code != 0 || out != "" {
+		t.Fatalf("restore = %d %q %q; want the report on stderr only", code, out, e)
 	}
 	for _, want := range []string{"restored " + backup, "revoked", "refresh token", "sts audit list --since "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("restore output lacks %q:\n%s", want, out)
+		if !strings.Contains(e, want) {
+			t.Errorf("restore report lacks %q:\n%s", want, e)
 		}
 	}
 	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
@@ -325,7 +325,7 @@ func TestRestoreEndsOneTimeCredentials(t *testing.T) {
 	}
 	s.r.stop(t)
 
-	out := mustCLI(t, "restore", backup, "--data-dir", s.dir)
+	_, _, out := runCLI(t, "restore", backup, "--data-dir", s.dir)
 	restored := time.Now()
 	for _, want := range []string{"one-time", "exchange token"} {
 		if !strings.Contains(out, want) {
@@ -395,7 +395,7 @@ func TestBackupAuditsItself(t *testing.T) {
 		t.Fatalf("the backup holds %v, want its own instance.backup event %s", inBackup, ev.ID)
 	}
 
-	out := mustCLI(t, "restore", backup, "--data-dir", dir)
+	_, _, out := runCLI(t, "restore", backup, "--data-dir", dir)
 	taken := ev.Time.UTC().Format(time.RFC3339)
 	since := ev.Time.Add(-time.Minute).UTC().Format(time.RFC3339)
 	if !strings.Contains(out, "backup taken at "+taken) || !strings.Contains(out, "--since "+since+" ") {
@@ -437,9 +437,9 @@ func TestRestoreListsInstanceAdminRevocation(t *testing.T) {
 	if code, _, e := runCLI(t, "principal", "revoke-instance-admin", "--data-dir", dir, ops); code != 0 {
 		t.Fatalf("revoke-instance-admin = %d %s", code, e)
 	}
-	code, out, e = runCLI(t, "restore", backup, "--data-dir", dir)
+	code, e, out = runCLI(t, "restore", backup, "--data-dir", dir)
 	if code != 0 {
-		t.Fatalf("restore = %d %q %q", code, out, e)
+		t.Fatalf("restore = %d %q %q", code, e, out)
 	}
 	if !strings.Contains(out, "principal.instance_admin.revoke") {
 		t.Errorf("restore's list of actions to re-apply lacks principal.instance_admin.revoke:\n%s", out)

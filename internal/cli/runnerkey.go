@@ -76,7 +76,7 @@ func newRunnerCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printObjects(cmd.OutOrStdout(), []*stsv1.RunnerPublicKey{k}, true)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "runner %s key %s\n", k.GetRunnerId(), k.GetFingerprint())
+				fmt.Fprintf(cmd.ErrOrStderr(), "runner %s key %s\n", k.GetRunnerId(), k.GetFingerprint())
 				return nil
 			})
 		},

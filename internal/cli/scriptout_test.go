@@ -84,9 +84,9 @@ func TestPoolWritesPrintJSON(t *testing.T) {
 	if v = object("provider", "enable", "github", "--pool", "ci"); v["disabled"] != false {
 		t.Errorf("provider enable = %v", v)
 	}
-	// The table form keeps its sentence.
-	if out := mustCLI(t, "pool", "disable", "ci", "--data-dir", dir); out != "disabled pool ci\n" {
-		t.Errorf("pool disable (table) = %q", out)
+	// The table form keeps its sentence, on stderr.
+	if _, out, e := runCLI(t, "pool", "disable", "ci", "--data-dir", dir); out != "" || e != "disabled pool ci\n" {
+		t.Errorf("pool disable (table) = %q, %q; want its sentence on stderr", out, e)
 	}
 }
 

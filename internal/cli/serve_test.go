@@ -237,8 +237,8 @@ func TestMigrate(t *testing.T) {
 		if code := cli.Main(context.Background(), []string{"migrate", "--data-dir", dir}, &out, &errb); code != 0 {
 			t.Fatalf("sts migrate = %d: %s", code, errb.String())
 		}
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("sts migrate printed %q, want %q", out.String(), want)
+		if out.String() != "" || !strings.Contains(errb.String(), want) {
+			t.Errorf("sts migrate printed %q, %q; want %q on stderr", out.String(), errb.String(), want)
 		}
 	}
 }
