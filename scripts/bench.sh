@@ -160,7 +160,7 @@ principal=$("$sts" principal create --config "$work/sts.yaml" --org acme --kind 
 	"$sts" client create --config "$work/sts.yaml" --org acme --principal "$principal" --name bench \
 		--grant-type client_credentials --scope read --audience https://api.bench.invalid |
 		awk -v id="$work/client_id.txt" -v sec="$work/client_secret.txt" \
-			'$1 == "client_id:" { print $2 > id } $1 == "client_secret:" { print $2 > sec }'
+			'NR == 1 { print > id } NR == 2 { print > sec }'
 	python3 - "$work/client_id.txt" "$work/client_secret.txt" >"$work/auth.txt" <<'PY'
 import base64, sys, urllib.parse
 i, s = (open(p).read().strip() for p in sys.argv[1:3])

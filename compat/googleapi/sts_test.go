@@ -392,16 +392,11 @@ func (s *stsServer) createClient(t *testing.T, ctx context.Context) (id, secret 
 	out := s.cli(t, ctx, "client", "create", "--org", "acme", "--principal", sa,
 		"--grant-type", grantTokenExchange, "--grant-type", "refresh_token", "--pool", "ci",
 		"--scope", "read", "--scope", "write", "--scope", "offline_access", "--audience", s.base)
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
+	if f := strings.Fields(out); len(f) == 2 { // the ID, then the secret (docs/cli.md "Output")
+		id, secret = f[0], f[1]
 	}
 	if sa == "" || id == "" || secret == "" {
-		t.Fatal("sts client create printed no client_id or client_secret")
+		t.Fatalf("sts client create printed %q, want the client ID and its secret", out)
 	}
 	return id, secret
 }
@@ -414,16 +409,11 @@ func (s *stsServer) webClient(t *testing.T, ctx context.Context) (id, secret, re
 	sa := strings.TrimSpace(s.cli(t, ctx, "principal", "create", "--org", "acme", "--kind", "service-account", "--name", "notes"))
 	out := s.cli(t, ctx, "client", "create", "--org", "acme", "--principal", sa, "--name", "Notes",
 		"--redirect-uri", redirect, "--audience", s.base, "--scope", "openid")
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
+	if f := strings.Fields(out); len(f) == 2 { // the ID, then the secret (docs/cli.md "Output")
+		id, secret = f[0], f[1]
 	}
 	if id == "" || secret == "" {
-		t.Fatal("sts client create printed no client_id or client_secret")
+		t.Fatalf("sts client create printed %q, want the client ID and its secret", out)
 	}
 	return id, secret, redirect
 }

@@ -308,8 +308,8 @@ func TestServiceAccountsGuide(t *testing.T) {
 		cmds[1][i] = strings.ReplaceAll(a, "$SA", sa)
 	}
 	out := runSTS(t, s, cmds[1]...)
-	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	id := regexp.MustCompile(`^(\S+)\n`).FindStringSubmatch(out) // the ID, then the secret
+	secret := regexp.MustCompile(`\n(sts_cs_\S+)\n$`).FindStringSubmatch(out)
 	if id == nil || secret == nil {
 		t.Fatalf("client create printed %q", out)
 	}

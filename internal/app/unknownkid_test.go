@@ -122,13 +122,9 @@ func newReplicaPair(t *testing.T) *replicaPair {
 		}
 	}
 	sa := strings.TrimSpace(sts("principal", "create", "--org", org, "--kind", "service-account", "--name", "svc"))
-	for _, line := range strings.Split(sts("client", "create", "--org", org, "--principal", sa, "--audience", "https://rs.example", "--scope", "read"), "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			p.id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			p.sec = v
-		}
+	// The client's ID, then its secret (docs/cli.md "Output").
+	if f := strings.Fields(sts("client", "create", "--org", org, "--principal", sa, "--audience", "https://rs.example", "--scope", "read")); len(f) == 2 {
+		p.id, p.sec = f[0], f[1]
 	}
 	admin := strings.TrimSpace(sts("pat", "create", "--user", "admin", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin"))
 	p.keys = stsv1connect.NewKeyServiceClient(&http.Client{Transport: bearerRT{admin}}, p.a)

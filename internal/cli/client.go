@@ -197,7 +197,11 @@ func newClientCmd() *cobra.Command {
 					return err
 				}
 				// Shown once, after the commit (docs/security.md D-02).
-				return printSecret(cmd, created, true, sec, "(shown once; store it now)")
+				note := "created client " + created.GetId() + " (first line)"
+				if sec != "" {
+					note += "; its secret (second line) is shown once: store it now"
+				}
+				return printSecret(cmd, created, true, sec, note)
 			})
 		},
 	}
@@ -224,8 +228,11 @@ func newClientCmd() *cobra.Command {
 const requirePKCEUsage = "authorization requests must carry an S256 code_challenge; --require-pkce=false lets a confidential client omit PKCE (then a nonce is required with openid), refused for a public client"
 
 // printSecret prints a client with its new secret: in JSON the client
-// object with the secret beside it ({"client": …, "clientSecret": …}),
-// in text the lines scripts already read.
+// object with the secret beside it ({"client": …, "clientSecret": …}); in
+// text bare values a line each, to be captured (docs/cli.md "Output"): the
+// client ID when withID (as every create prints its ID), then the secret
+// (as `pat create` prints its token). The note for the person goes to
+// stderr.
 func printSecret(cmd *cobra.Command, c *stsv1.Client, withID bool, secret, note string) error {
 	w := cmd.OutOrStdout()
 	if j, _ := outputJSON(cmd); j {
@@ -240,14 +247,12 @@ func printSecret(cmd *cobra.Command, c *stsv1.Client, withID bool, secret, note 
 		return printJSON(w, out)
 	}
 	if withID {
-		fmt.Fprintf(w, "client_id: %s\n", c.GetId())
+		fmt.Fprintln(w, c.GetId())
 	}
 	if secret != "" {
-		// The secret on stdout, to be captured; the note for the person on
-		// stderr, as for PATs (docs/cli.md "Output").
-		fmt.Fprintf(w, "client_secret: %s\n", secret)
-		fmt.Fprintln(cmd.ErrOrStderr(), note)
+		fmt.Fprintln(w, secret)
 	}
+	fmt.Fprintln(cmd.ErrOrStderr(), note)
 	return nil
 }
 

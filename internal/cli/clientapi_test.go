@@ -152,8 +152,8 @@ func testServeClientServiceAPI(t *testing.T) {
 	}
 	code, out, errOut = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", saID, "--public",
 		"--redirect-uri", "http://127.0.0.1:8400/cb", "--scope", "openid")
-	cliPub := strings.TrimSpace(strings.TrimPrefix(out, "client_id: "))
-	if code != 0 || strings.Contains(out, "client_secret") || cliPub == "" {
+	cliPub := strings.TrimSpace(out)
+	if code != 0 || strings.Contains(out, "sts_cs_") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("client create --public --redirect-uri = %d %q %q", code, out, errOut)
 	}
 	if code, out, _ = runCLI(t, "client", "show", "--data-dir", dir, cliPub); code != 0 ||
@@ -192,7 +192,7 @@ func testServeClientServiceAPI(t *testing.T) {
 	}
 	code, out, errOut = runCLI(t, "client", "create", "--data-dir", dir, "--org", "default", "--principal", saID,
 		"--redirect-uri", "https://proxy.example/oauth2/callback", "--require-pkce=false")
-	cliProxy := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(out, "client_id: "), "\n", 2)[0])
+	cliProxy := strings.SplitN(out, "\n", 2)[0]
 	if code != 0 || cliProxy == "" {
 		t.Fatalf("client create --require-pkce=false = %d %q %q", code, out, errOut)
 	}

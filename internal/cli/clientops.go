@@ -31,7 +31,7 @@ func clientRotateCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printSecret(cmd, c, false, sec, "(shown once; the previous secret no longer works)")
+				return printSecret(cmd, c, false, sec, "new secret of client "+c.GetId()+": shown once; the previous secret no longer works")
 			})
 		}}
 }

@@ -70,13 +70,8 @@ func newClient(t *testing.T, dir, principal, audience string, scopes ...string) 
 		args = append(args, "--scope", s)
 	}
 	code, out, e := runCLI(t, args...)
-	for line := range strings.SplitSeq(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			secret = v
-		}
+	if f := strings.Fields(out); len(f) == 2 { // the ID, then the secret (docs/cli.md "Output")
+		id, secret = f[0], f[1]
 	}
 	if code != 0 || id == "" || !strings.HasPrefix(secret, "sts_cs_") {
 		t.Fatalf("client create = %d %q %q", code, out, e)

@@ -90,7 +90,7 @@ func TestConsentRevokeSaysWhereFrom(t *testing.T) {
 	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
 	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
 		"--redirect-uri", "http://127.0.0.1:1/cb", "--audience", s.URL, "--scope", "openid")
-	client := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	client := regexp.MustCompile(`^(\S+)`).FindStringSubmatch(out) // the ID, then the secret
 	if client == nil {
 		t.Fatalf("client create printed %q", out)
 	}

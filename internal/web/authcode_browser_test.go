@@ -62,8 +62,8 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
 	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
 		"--redirect-uri", cb.URL+"/cb", "--audience", s.URL, "--scope", "openid", "--scope", "email")
-	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	sec := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	id := regexp.MustCompile(`^(\S+)\n`).FindStringSubmatch(out) // the ID, then the secret
+	sec := regexp.MustCompile(`\n(sts_cs_\S+)$`).FindStringSubmatch(out)
 	if id == nil || sec == nil {
 		t.Fatalf("client create printed %q", out)
 	}

@@ -73,7 +73,7 @@ func TestBrowserSPA(t *testing.T) {
 	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "spa")
 	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "SPA", "--public",
 		"--redirect-uri", redirect, "--audience", s.URL, "--scope", "openid")
-	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	id := regexp.MustCompile(`^(\S+)$`).FindStringSubmatch(out) // a public client: the ID alone
 	if id == nil {
 		t.Fatalf("client create printed %q", out)
 	}

@@ -232,7 +232,7 @@ func TestOIDCSessionEndsWithItsProvider(t *testing.T) {
 	sa := s2.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
 	out := s2.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
 		"--redirect-uri", cb, "--audience", s2.URL, "--scope", "openid")
-	client := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	client := regexp.MustCompile(`^(\S+)`).FindStringSubmatch(out) // the ID, then the secret
 	if client == nil {
 		t.Fatalf("client create printed %q", out)
 	}

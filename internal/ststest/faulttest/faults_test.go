@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -672,14 +671,8 @@ func setup(t *testing.T, n *node) *writer {
 		"--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange")
 	runner := strings.TrimSpace(n.run("principal", "create", "--org", org, "--kind", "runner", "--name", "ledger-runner"))
 	w := &writer{n: n, org: org, principal: principal, runner: runner, l: &ledger{patSecrets: map[string]string{}}, http: &http.Client{Timeout: 30 * time.Second}}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "client_id: "); ok {
-			w.clientID = v
-		}
-		if v, ok := strings.CutPrefix(sc.Text(), "client_secret: "); ok {
-			w.sec = v
-		}
+	if f := strings.Fields(out); len(f) == 2 { // the ID, then the secret (docs/cli.md "Output")
+		w.clientID, w.sec = f[0], f[1]
 	}
 	w.adminPAT = strings.TrimSpace(n.run("pat", "create", "--user", "admin", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin"))
 	if w.clientID == "" || w.sec == "" || w.adminPAT == "" {
