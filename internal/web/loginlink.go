@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,11 +34,20 @@ type LinkStore interface {
 
 // CreateLoginLink mints a one-time sign-in link for principal p, valid for
 // ttl (at most MaxLinkLifetime; 0 means that), and returns its URL under
-// issuer. Only the SHA-256 of the secret is stored; the secret travels in
+// issuer. With returnTo (a local path, CheckLocalPath) the link lands
+// there after signing in, not on /tokens; it travels in the query, as
+// every return_to does, and is no secret. Only the SHA-256 of the secret is stored; the secret travels in
 // the URL's fragment, which browsers never send to a server, so it reaches
 // no access log or proxy (docs/security.md T-86). The URL is returned only
 // after the row and its audit event are stored.
-func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issuer string, p storage.Principal, ttl time.Duration, now time.Time) (string, storage.LoginLink, error) {
+func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issuer string, p storage.Principal, ttl time.Duration, returnTo string, now time.Time) (string, storage.LoginLink, error) {
+	page := strings.TrimSuffix(issuer, "/") + "/login/link"
+	if returnTo != "" {
+		if err := CheckLocalPath(returnTo); err != nil {
+			return "", storage.LoginLink{}, fmt.Errorf("return path %q: %w", returnTo, err)
+		}
+		page += "?return_to=" + url.QueryEscape(returnTo)
+	}
 	if ttl == 0 {
 		ttl = MaxLinkLifetime
 	}
@@ -61,7 +71,7 @@ func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issue
 		_, _ = store.ConsumeLoginLink(context.WithoutCancel(ctx), l.Digest, now)
 		return "", storage.LoginLink{}, err
 	}
-	return strings.TrimSuffix(issuer, "/") + "/login/link#" + secret, l, nil
+	return page + "#" + secret, l, nil
 }
 
 // randomValue is a new secret: 32 random bytes, base64url (43 characters).

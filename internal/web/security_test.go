@@ -256,6 +256,8 @@ func TestWebSecurity(t *testing.T) {
 			"/x#/../../%2F%2Fevil.example": "/tokens",
 			"/tokens/./x":                  "/tokens",
 			"/tokens/a.b?next=/../..":      "/tokens/a.b?next=/../..",
+			"/tokens/../login":             "/tokens",
+			"/%2e%2e/login":                "/tokens",
 		} {
 			r := newPerson(t, s).signIn(t, "admin", returnTo)
 			if loc := r.header.Get("Location"); loc != want {

@@ -103,23 +103,39 @@ func (s *SignedIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo strin
 	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(LocalPath(returnTo)), http.StatusSeeOther)
 }
 
-// LocalPath returns p if it is a path on this server, else "/tokens".
-// The check holds for the path the redirect sends and the browser
-// follows, not only for p as written: see hasDotSegment.
+// LocalPath returns p if it is a path on this server (CheckLocalPath),
+// else "/tokens".
 func LocalPath(p string) string {
-	const fallback = "/tokens"
+	if CheckLocalPath(p) != nil {
+		return "/tokens"
+	}
+	return p
+}
+
+// CheckLocalPath says why p is not a path on this server, the only place
+// a return_to may send a browser (docs/security.md T-85): it must begin
+// with one "/", carry no scheme, host, backslash, tab or line break, and
+// no "." or ".." segment, neither as written nor once
+// percent-decoded ("/%2F%2Fhost", "/%5Chost", "/%2e%2e/x").
+// `sts login-link --return-to` refuses what it refuses.
+func CheckLocalPath(p string) error {
 	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
-		return fallback
+		return errors.New("want a path on this server: one leading /, no //, backslash, tab or line break")
 	}
 	u, err := url.Parse(p)
 	// The decoded path is held to the same rule: "/%2F%2Fhost" or
 	// "/%5Chost" is no page of ours, and a proxy or browser that decodes
 	// it would see another host.
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") ||
-		strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") || hasDotSegment(p) {
-		return fallback
+		strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") {
+		return errors.New("want a path on this server: no scheme or host, nor // or a backslash once percent-decoded")
 	}
-	return p
+	// A dot segment names another page than the one it seems to, and
+	// the path the redirect sends is not p as written: see hasDotSegment.
+	if hasDotSegment(p) {
+		return errors.New(`want a path on this server without "." or ".." segments`)
+	}
+	return nil
 }
 
 // hasDotSegment reports whether p, up to its first "?", has a "." or ".."

@@ -220,7 +220,7 @@ func newSessionFx(t *testing.T, now *time.Time, absolute time.Duration) *session
 
 func (f *sessionFx) signIn(t *testing.T) *http.Cookie {
 	t.Helper()
-	link, _, err := web.CreateLoginLink(t.Context(), f.st, audit.Caller{Actor: "test"}, sessionIssuer, f.ada, 0, *f.now)
+	link, _, err := web.CreateLoginLink(t.Context(), f.st, audit.Caller{Actor: "test"}, sessionIssuer, f.ada, 0, "", *f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func postForm(h http.Handler, target string, form url.Values, c *http.Cookie) *h
 // returns the session cookie.
 func signInByLink(t *testing.T, h http.Handler, st web.LinkStore, issuer string, p storage.Principal, now time.Time) *http.Cookie {
 	t.Helper()
-	link, _, err := web.CreateLoginLink(t.Context(), st, audit.Caller{Actor: "test"}, issuer, p, 0, now)
+	link, _, err := web.CreateLoginLink(t.Context(), st, audit.Caller{Actor: "test"}, issuer, p, 0, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

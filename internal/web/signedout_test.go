@@ -99,7 +99,7 @@ func TestSignedOutReturnsToThePage(t *testing.T) {
 		// Where signing in from that link really goes: http.Redirect
 		// cleans the path it is given, so the check must hold for the
 		// Location sent, not only for the value kept.
-		link, _, err := web.CreateLoginLink(t.Context(), st, audit.Caller{Actor: "test"}, issuer, ada, 0, time.Now())
+		link, _, err := web.CreateLoginLink(t.Context(), st, audit.Caller{Actor: "test"}, issuer, ada, 0, "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
