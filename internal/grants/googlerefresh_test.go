@@ -214,4 +214,31 @@ func TestGoogleAuthorizedUserFileSharedByProcesses(t *testing.T) {
 			}
 		})
 	}
+	// A family's first token has no parent, so its use closes no window:
+	// its refreshes at /v1/oauthtoken write nothing (used_at stays NULL),
+	// where a successor's first one is recorded (T-119).
+	t.Run("a family's first token records no use", func(t *testing.T) {
+		rt := issue()
+		for range 2 {
+			if _, err := postOAuthToken(t, e.srv.URL, client.ID, sec, oauthTokenRequest{GrantType: oauth2.GrantTypeRefreshToken, RefreshToken: rt}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := e.store.GetRefreshTokenByDigest(ctx, secret.Digest(pepper, rt))
+		if err != nil || first.ID != first.FamilyID || !first.UsedAt.IsZero() {
+			t.Errorf("a family's first token after refreshes at /v1/oauthtoken: used_at %v, %v; want none recorded", first.UsedAt, err)
+		}
+		form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathToken, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth(client.ID, sec)
+		_, out := do(t, r)
+		succ, _ := out["refresh_token"].(string)
+		if _, err := postOAuthToken(t, e.srv.URL, client.ID, sec, oauthTokenRequest{GrantType: oauth2.GrantTypeRefreshToken, RefreshToken: succ}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.store.GetRefreshTokenByDigest(ctx, secret.Digest(pepper, succ)); err != nil || got.UsedAt.IsZero() {
+			t.Errorf("the successor after its use at /v1/oauthtoken: used_at %v, %v; want it recorded", got.UsedAt, err)
+		}
+	})
 }

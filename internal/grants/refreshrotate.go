@@ -117,11 +117,12 @@ func rotates(req *Request, client *storage.Client) bool {
 // markUsed records the first refresh with a token that is not rotated by
 // it. If the token is a successor, that use closes its parent's retry
 // window as a rotation does at /oauth2/token (retried; docs/security.md
-// T-119). Only a token young enough to have a parent whose window is
-// still open is written, once: later refreshes, and every refresh of an
-// older token, cost no write.
+// T-119). Only a successor young enough for its parent's window to be
+// still open is written, once: later refreshes, every refresh of an older
+// token, and every refresh of a family's first token (its ID is the
+// family's: it has no parent, so no window to close) cost no write.
 func (g *Refresh) markUsed(ctx context.Context, rt storage.RefreshToken, now time.Time) error {
-	if !rt.UsedAt.IsZero() || now.Sub(rt.CreatedAt) > cmpOr(g.Grace, DefaultRefreshGrace) {
+	if rt.ID == rt.FamilyID || !rt.UsedAt.IsZero() || now.Sub(rt.CreatedAt) > cmpOr(g.Grace, DefaultRefreshGrace) {
 		return nil
 	}
 	err := g.Store.UpdateRefreshToken(ctx, rt.ID, func(old storage.RefreshToken) (storage.RefreshToken, error) {

@@ -25,7 +25,8 @@ type RefreshToken struct {
 	SuccessorID string    // set when rotated
 	Revoked     bool
 	// UsedAt is the first refresh with a token that is not rotated by it
-	// (Google's /v1/oauthtoken); zero until then. Like RotatedAt it closes
+	// (Google's /v1/oauthtoken); zero until then, and always for a
+	// family's first token, which has no parent. Like RotatedAt it closes
 	// the parent's retry window (docs/design.md, "Refresh rotation").
 	UsedAt time.Time
 }
