@@ -847,9 +847,9 @@ func checkAudit(t *testing.T, w *writer) (checked, lostEvents int) {
 		case "client.delete":
 			deletes[strings.TrimPrefix(e.Target, "client:")]++
 		case "pat.create":
-			patCreates[e.Target]++
+			patCreates[strings.TrimPrefix(e.Target, "pat:")]++
 		case "pat.delete":
-			patDeletes[e.Target]++
+			patDeletes[strings.TrimPrefix(e.Target, "pat:")]++
 		case "host_token.create":
 			hostCreates[strings.TrimPrefix(e.Target, "host_token:")]++
 		case "principal.create":
