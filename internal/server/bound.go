@@ -124,14 +124,19 @@ func streamExempt(r *http.Request) bool {
 // reconnect at once) took 16 % of the server's CPU in a profile, CPU the
 // admitted requests then lacked (docs/reliability.md#the-token-gate-measured).
 //
-// Idle connections give way: at the cap, a new connection is served in
-// place of the connection idle longest (kept alive between requests, as
-// the HTTP server reports through connState), once that one has been idle
-// for closeIdleAfter. A client must expect a kept connection to be closed
-// while idle (RFC 9112 §9.5; the idle timeout does the same), so the cap
-// bounds the connections with work, and a fleet of keep-alive clients
-// whose idle connections fill it is not locked out. A connection that
-// never went idle (new, or busy: a flood's) is never closed this way.
+// Waiting connections give way: at the cap, a new connection is served in
+// place of the connection that has waited longest for a request head
+// (kept alive between requests, as the HTTP server reports through
+// connState, or accepted and not yet past its first head), once that one
+// has waited for closeIdleAfter. A client must expect a kept connection to
+// be closed while idle (RFC 9112 §9.5; the idle timeout does the same), so
+// the cap bounds the connections with work, and a fleet of keep-alive
+// clients whose idle connections fill it is not locked out. A client sends
+// its head at once, so one still unfinished after closeIdleAfter is a
+// slowloris's, which would otherwise hold its slot for all of
+// http.read_header_timeout, again and again (docs/security.md F-79). A
+// busy connection (a request being served: a flood's) is never closed
+// this way.
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
@@ -148,10 +153,10 @@ type limitListener struct {
 const (
 	shedWorkers  = 64
 	shedDeadline = 200 * time.Millisecond
-	// closeIdleAfter: how long a kept connection must have been idle
-	// before a new one may take its place at the cap. A flood's
-	// connections are never idle that long; a keep-alive client's
-	// between its requests are.
+	// closeIdleAfter: how long a connection must have waited for a
+	// request head before a new one may take its place at the cap. A
+	// flood's connections never wait that long; a keep-alive client's
+	// between its requests do, and a slowloris's unfinished head.
 	closeIdleAfter = time.Second
 	// refuseEvery paces refusals: 1 000 a second.
 	refuseEvery = time.Millisecond
@@ -165,7 +170,8 @@ func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, shed
 }
 
 // connState is the HTTP server's ConnState hook: it marks when a
-// connection went idle. It runs twice a request, so it takes no lock.
+// connection went idle (wrap marks a new one). It runs twice a request, so
+// it takes no lock.
 func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -174,16 +180,20 @@ func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	if !ok {
 		return
 	}
-	if state == http.StateIdle {
+	switch state {
+	case http.StateNew:
+		// Waiting for its first head since wrap.
+	case http.StateIdle:
 		lc.idleSince.Store(time.Now().UnixNano())
-	} else {
+	default:
 		lc.idleSince.Store(0)
 	}
 }
 
-// closeIdle closes the connection idle longest, if it has been idle for
-// closeIdleAfter, and reports whether it did: its slot is then free. A
-// connection that turns busy meanwhile is left alone.
+// closeIdle closes the connection that has waited longest for a request
+// head (idle, or new), if it has waited for closeIdleAfter, and reports
+// whether it did: its slot is then free. A connection that turns busy
+// meanwhile is left alone.
 func (l *limitListener) closeIdle() bool {
 	now := time.Now().UnixNano()
 	var oldest *limitConn
@@ -203,9 +213,10 @@ func (l *limitListener) closeIdle() bool {
 	return true
 }
 
-// wrap registers c in a slot taken for it.
+// wrap registers c in a slot taken for it, waiting for its first head.
 func (l *limitListener) wrap(c net.Conn) net.Conn {
 	lc := &limitConn{Conn: c}
+	lc.idleSince.Store(time.Now().UnixNano())
 	lc.release = func() {
 		l.mu.Lock()
 		delete(l.conns, lc)
@@ -296,7 +307,7 @@ type limitConn struct {
 	net.Conn
 	once      sync.Once
 	release   func()
-	idleSince atomic.Int64 // when it went idle (unix nanoseconds); 0: not idle
+	idleSince atomic.Int64 // since when it waits for a request head (unix nanoseconds); 0: busy
 }
 
 func (c *limitConn) Close() error {
@@ -320,7 +331,7 @@ func newShedCounter(m *Metrics) *prometheus.CounterVec {
 func newIdleClosedCounter(m *Metrics) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sts_http_idle_connections_closed_total",
-		Help: "Idle kept-alive connections closed at the connection cap to serve a new connection.",
+		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or never past their first request head.",
 	})
 	m.registry.MustRegister(c)
 	return c

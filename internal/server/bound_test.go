@@ -430,3 +430,59 @@ func checkBodyError(t *testing.T, name string, status int, h http.Header, body i
 		t.Errorf("%s: errors[0] = %v, X-Request-Id %q", name, e0, h.Get("X-Request-Id"))
 	}
 }
+
+// TestConnectionLimitClosesSlowHeads (docs/security.md F-79): connections
+// that never finish their first request head (slowloris: a few bytes of a
+// header now and then, within http.read_header_timeout) do not hold the
+// cap against everyone else. At the cap, one that has been waiting for its
+// head for idleCloseAfter gives way to a new connection, like an idle one;
+// fresh ones still hold it.
+func TestConnectionLimitClosesSlowHeads(t *testing.T) {
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 2}, nil)
+	s.idleCloseAfter = 300 * time.Millisecond
+	base := serveOn(t, s)
+	addr := base[len("http://"):]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer c.Close()
+			c.Write([]byte("GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write([]byte("a")); err != nil {
+						return
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted, heads unfinished
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	status := func() int {
+		resp, err := client.Get(base + "/livez")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(); got != http.StatusServiceUnavailable {
+		t.Errorf("a new connection while the cap's heads were begun only briefly: %d, want 503", got)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if got := status(); got != http.StatusOK {
+		t.Errorf("a new connection while the cap's connections had trickled an unfinished head for %s: %d, want 200 (the slowest closed)", 500*time.Millisecond, got)
+	}
+}
