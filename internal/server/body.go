@@ -18,18 +18,28 @@ func limitBody(max int64, jsonAPI func(string) bool) func(http.Handler) http.Han
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			j := jsonAPI != nil && jsonAPI(r.URL.Path)
-			if r.ContentLength > max {
-				writeTooLarge(w, r, j)
-				return
-			}
 			if j {
 				if sw := statusWriterOf(w); sw != nil {
 					sw.jsonAPI = true
 				}
 			}
-			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = http.MaxBytesReader(w, r.Body, max)
+			if r.Body == nil || r.Body == http.NoBody {
+				next.ServeHTTP(w, r)
+				return
 			}
+			// Until the body has arrived, the connection waits on its
+			// client: at the connection cap it may give way
+			// (docs/security.md F-79).
+			body := r.Body
+			if bw := awaitBody(r); bw != nil {
+				defer bw.done()
+				body = bw
+			}
+			if r.ContentLength > max {
+				writeTooLarge(w, r, j)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, body, max)
 			next.ServeHTTP(w, r)
 		})
 	}

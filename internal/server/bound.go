@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -125,18 +127,20 @@ func streamExempt(r *http.Request) bool {
 // admitted requests then lacked (docs/reliability.md#the-token-gate-measured).
 //
 // Waiting connections give way: at the cap, a new connection is served in
-// place of the connection that has waited longest for a request head
-// (kept alive between requests, as the HTTP server reports through
-// connState, or accepted and not yet past its first head), once that one
-// has waited for closeIdleAfter. A client must expect a kept connection to
+// place of the connection that has waited longest on its client (kept
+// alive between requests, as the HTTP server reports through connState;
+// accepted and not yet past its first head; or a request body still
+// arriving, as awaitBody marks), once that one has waited for
+// closeIdleAfter. A client must expect a kept connection to
 // be closed while idle (RFC 9112 §9.5; the idle timeout does the same), so
 // the cap bounds the connections with work, and a fleet of keep-alive
 // clients whose idle connections fill it is not locked out. A client sends
-// its head at once, so one still unfinished after closeIdleAfter is a
-// slowloris's, which would otherwise hold its slot for all of
-// http.read_header_timeout, again and again (docs/security.md F-79). A
-// busy connection (a request being served: a flood's) is never closed
-// this way.
+// its head at once, and a body of at most http.max_body_bytes soon after,
+// so one still unfinished after closeIdleAfter is a slowloris's, which
+// would otherwise hold its slot for all of http.read_header_timeout or
+// http.read_timeout, again and again (docs/security.md F-79). A busy
+// connection (a request being served: a flood's) is never closed this
+// way.
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
@@ -153,10 +157,10 @@ type limitListener struct {
 const (
 	shedWorkers  = 64
 	shedDeadline = 200 * time.Millisecond
-	// closeIdleAfter: how long a connection must have waited for a
-	// request head before a new one may take its place at the cap. A
-	// flood's connections never wait that long; a keep-alive client's
-	// between its requests do, and a slowloris's unfinished head.
+	// closeIdleAfter: how long a connection must have waited on its
+	// client before a new one may take its place at the cap. A flood's
+	// connections never wait that long; a keep-alive client's between
+	// its requests do, and a slowloris's unfinished head or body.
 	closeIdleAfter = time.Second
 	// refuseEvery paces refusals: 1 000 a second.
 	refuseEvery = time.Millisecond
@@ -190,8 +194,22 @@ func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	}
 }
 
-// closeIdle closes the connection that has waited longest for a request
-// head (idle, or new), if it has waited for closeIdleAfter, and reports
+type connKey struct{}
+
+// connContext is the HTTP server's ConnContext hook: it lets limitBody
+// find the connection a request came on (awaitBody).
+func (l *limitListener) connContext(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*limitConn); ok {
+		return context.WithValue(ctx, connKey{}, lc)
+	}
+	return ctx
+}
+
+// closeIdle closes the connection that has waited longest on its client
+// (idle, new, or awaiting a body), if it has waited for closeIdleAfter, and reports
 // whether it did: its slot is then free. A connection that turns busy
 // meanwhile is left alone.
 func (l *limitListener) closeIdle() bool {
@@ -307,13 +325,62 @@ type limitConn struct {
 	net.Conn
 	once      sync.Once
 	release   func()
-	idleSince atomic.Int64 // since when it waits for a request head (unix nanoseconds); 0: busy
+	idleSince atomic.Int64 // since when it waits on its client (unix nanoseconds); 0: busy
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// awaitBody wraps r's body when r is an HTTP/1 request that came on a
+// connection under the cap (its context from connContext); nil otherwise.
+// While the handler waits in a Read for more of the body, and after it
+// returns with the body unfinished (the server then reads the rest to keep
+// the connection), the connection counts as waiting on its client since the
+// body began, and at the cap gives way like a slowloris's unfinished head
+// (docs/security.md F-79). A request being served, its body all read, is
+// busy and never closed this way. Call done when the handler has returned.
+func awaitBody(r *http.Request) *bodyWait {
+	lc, ok := r.Context().Value(connKey{}).(*limitConn)
+	if !ok || r.ProtoMajor != 1 {
+		return nil
+	}
+	return &bodyWait{ReadCloser: r.Body, c: lc, since: time.Now().UnixNano(), left: r.ContentLength}
+}
+
+// bodyWait marks its connection waiting while a Read of the body blocks.
+// One handler goroutine reads a body, so its fields need no lock.
+type bodyWait struct {
+	io.ReadCloser
+	c        *limitConn
+	since    int64 // when the body began to be awaited (unix nanoseconds)
+	left     int64 // bytes declared and not yet read; -1: chunked
+	finished bool  // the body was read to its end (or failed)
+}
+
+// done marks the connection waiting if the body is unfinished: the server
+// reads the rest (or closes) after the handler.
+func (b *bodyWait) done() {
+	if !b.finished {
+		b.c.idleSince.Store(b.since)
+	}
+}
+
+func (b *bodyWait) Read(p []byte) (int, error) {
+	if b.finished {
+		return b.ReadCloser.Read(p)
+	}
+	b.c.idleSince.Store(b.since)
+	n, err := b.ReadCloser.Read(p)
+	b.c.idleSince.Store(0)
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	// A decoder may stop at the last byte without reading the EOF.
+	b.finished = err != nil || b.left == 0
+	return n, err
 }
 
 // newShedCounter registers sts_http_shed_total on m's registry.
@@ -331,7 +398,7 @@ func newShedCounter(m *Metrics) *prometheus.CounterVec {
 func newIdleClosedCounter(m *Metrics) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sts_http_idle_connections_closed_total",
-		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or never past their first request head.",
+		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or waiting for a request head or body.",
 	})
 	m.registry.MustRegister(c)
 	return c

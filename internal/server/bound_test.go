@@ -486,3 +486,96 @@ func TestConnectionLimitClosesSlowHeads(t *testing.T) {
 		t.Errorf("a new connection while the cap's connections had trickled an unfinished head for %s: %d, want 200 (the slowest closed)", 500*time.Millisecond, got)
 	}
 }
+
+// TestConnectionLimitClosesSlowBodies (docs/security.md F-79): past its
+// head, a request whose body trickles in holds its connection for all of
+// http.read_timeout, whether the handler reads the body (a token request)
+// or the server discards it after the answer (/livez sent a body). At the
+// cap, a connection whose body has been arriving for idleCloseAfter gives
+// way to a new one; a connection whose request is being served (its body
+// all read) is never closed.
+func TestConnectionLimitClosesSlowBodies(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 2}, func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /read", func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.ReadAll(r.Body); err != nil {
+				return
+			}
+			if r.URL.Query().Has("hold") {
+				entered <- struct{}{}
+				<-release
+			}
+		})
+	})
+	s.idleCloseAfter = 300 * time.Millisecond
+	base := serveOn(t, s)
+	addr := base[len("http://"):]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); close(release); wg.Wait() })
+
+	// One connection busy: its body read, its handler running.
+	busy := make(chan error, 1)
+	wg.Go(func() {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Post(base+"/read?hold", "text/plain", strings.NewReader("all of it"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		busy <- err
+	})
+	<-entered
+	trickle := func(head string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer c.Close()
+			c.Write([]byte(head))
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write([]byte("a")); err != nil {
+						return
+					}
+				}
+			}
+		})
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	status := func() int {
+		resp, err := client.Get(base + "/livez")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, head := range []string{
+		"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+		"GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+		"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n",
+	} {
+		trickle(head)
+		time.Sleep(100 * time.Millisecond)
+		if got := status(); got != http.StatusServiceUnavailable {
+			t.Errorf("%q: a new connection while a body had trickled only briefly: %d, want 503", head, got)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if got := status(); got != http.StatusOK {
+			t.Errorf("%q: a new connection while a body had trickled for %s: %d, want 200 (the trickling one closed)", head, 500*time.Millisecond, got)
+		}
+		time.Sleep(50 * time.Millisecond) // the served connection's slot freed
+	}
+	select {
+	case err := <-busy:
+		t.Errorf("the busy connection ended (%v): a connection whose request is being served must not give way", err)
+	default:
+	}
+}

@@ -311,6 +311,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		l := newLimitListener(ln, s.maxConns, s.idleCloseAfter,
 			func() { s.shedTotal.WithLabelValues("connection").Inc() }, s.idleClosed.Inc)
 		s.http.ConnState = l.connState
+		s.http.ConnContext = l.connContext
 		ln = l
 	}
 	errc := make(chan error, 1)
