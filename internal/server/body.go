@@ -23,23 +23,13 @@ func limitBody(max int64, jsonAPI func(string) bool) func(http.Handler) http.Han
 					sw.jsonAPI = true
 				}
 			}
-			if r.Body == nil || r.Body == http.NoBody {
-				next.ServeHTTP(w, r)
-				return
-			}
-			// Until the body has arrived, the connection waits on its
-			// client: at the connection cap it may give way
-			// (docs/security.md F-79).
-			body := r.Body
-			if bw := awaitBody(r); bw != nil {
-				defer bw.done()
-				body = bw
-			}
 			if r.ContentLength > max {
 				writeTooLarge(w, r, j)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, body, max)
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}

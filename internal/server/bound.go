@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -49,26 +50,52 @@ func opsClass(r *http.Request) Class {
 // is read or any storage call is made. A limit of 0 admits everything. A
 // class with a gate (gates[c] != nil) admits through it instead: the
 // request may wait for a running slot (see gate).
-func admit(limits [numClasses]int, gates [numClasses]*gate, classify func(*http.Request) Class, jsonAPI func(string) bool, onShed func(class string)) func(http.Handler) http.Handler {
+//
+// A request over the limit first takes the slot of an admitted one of its
+// class that has waited on its client's body for bodies.after: that one's
+// body is cut off, so it answers 400 and leaves. Otherwise a client that
+// trickles bodies would hold the class's slots for all of
+// http.read_timeout, and over HTTP/2 one connection carries as many
+// requests as the class admits (docs/security.md F-80).
+func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, classify func(*http.Request) Class, jsonAPI func(string) bool, onShed func(class string)) func(http.Handler) http.Handler {
 	var inflight [numClasses]atomic.Int64
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := classify(r)
 			if g := gates[c]; g != nil {
 				if !g.acquire(r.Context()) {
-					onShed(c.String())
-					shed(w, r, jsonAPI)
-					return
+					if r.Context().Err() != nil || !bodies.evict(c) {
+						onShed(c.String())
+						shed(w, r, jsonAPI)
+						return
+					}
+					g.admitOver() // the slot the cut-off request is leaving
 				}
 				defer g.release()
 			} else if limit := int64(limits[c]); limit > 0 {
 				n := inflight[c].Add(1)
 				defer inflight[c].Add(-1)
-				if n > limit {
+				if n > limit && !bodies.evict(c) {
 					onShed(c.String())
 					shed(w, r, jsonAPI)
 					return
 				}
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				// The long-lived gRPC streams wait on their clients
+				// by design: never cut off.
+				bounded := (gates[c] != nil || limits[c] > 0) && !streamExempt(r)
+				bw := bodies.await(w, r, c, bounded)
+				defer bw.done()
+				r.Body = bw
+				next.ServeHTTP(w, r)
+				if bw.wasCut() && !wroteHeader(w) {
+					// Over HTTP/1 the cut also cancels the request's
+					// context, so the handler answered nothing.
+					w.Header().Set("Connection", "close")
+					writeJSON(w, http.StatusRequestTimeout, errorBody{Error: "request body arrived too slowly", RequestID: RequestID(r.Context())})
+				}
+				return
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -334,53 +361,144 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// awaitBody wraps r's body when r is an HTTP/1 request that came on a
-// connection under the cap (its context from connContext); nil otherwise.
-// While the handler waits in a Read for more of the body, and after it
-// returns with the body unfinished (the server then reads the rest to keep
-// the connection), the connection counts as waiting on its client since the
-// body began, and at the cap gives way like a slowloris's unfinished head
-// (docs/security.md F-79). A request being served, its body all read, is
-// busy and never closed this way. Call done when the handler has returned.
-func awaitBody(r *http.Request) *bodyWait {
-	lc, ok := r.Context().Value(connKey{}).(*limitConn)
-	if !ok || r.ProtoMajor != 1 {
-		return nil
-	}
-	return &bodyWait{ReadCloser: r.Body, c: lc, since: time.Now().UnixNano(), left: r.ContentLength}
+// bodyWaits tracks the admitted requests whose bodies are still arriving,
+// per class, so that a request over its class's limit can take the slot of
+// one that has waited on its client too long (admit, docs/security.md F-80).
+type bodyWaits struct {
+	after time.Duration // how long a body may wait before it gives way
+	mu    sync.Mutex
+	sets  [numClasses]map[*bodyWait]struct{}
 }
 
-// bodyWait marks its connection waiting while a Read of the body blocks.
-// One handler goroutine reads a body, so its fields need no lock.
+func newBodyWaits(after time.Duration) *bodyWaits {
+	b := &bodyWaits{after: after}
+	for i := range b.sets {
+		b.sets[i] = make(map[*bodyWait]struct{})
+	}
+	return b
+}
+
+// errBodyCut is the read error of a body cut off to serve another request.
+var errBodyCut = errors.New("request body cut off: it arrived too slowly while others waited")
+
+// await wraps r's body, r admitted in class c; bounded: whether c has a
+// limit that another request may take its slot under.
+//
+// While the handler waits in a Read for more of the body, the request
+// waits on its client since it was admitted. So, over HTTP/1 on a
+// connection under the cap, does its connection, also after the handler
+// returned with the body unfinished (the server then reads the rest to
+// keep the connection): at the cap it gives way like a slowloris's
+// unfinished head (docs/security.md F-79). A request being served, its
+// body all read, is busy and never cut off or closed.
+func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, c Class, bounded bool) *bodyWait {
+	bw := &bodyWait{ReadCloser: r.Body, start: time.Now().UnixNano(), left: r.ContentLength}
+	if lc, ok := r.Context().Value(connKey{}).(*limitConn); ok && r.ProtoMajor == 1 {
+		bw.conn = lc
+	}
+	if bounded {
+		bw.owner, bw.class, bw.w = b, c, w
+		b.mu.Lock()
+		b.sets[c][bw] = struct{}{}
+		b.mu.Unlock()
+	}
+	return bw
+}
+
+// evict cuts off the body of the request of class c that has waited on
+// its client longest, if it has waited for b.after, and reports whether it
+// did: its slot is then the caller's.
+func (b *bodyWaits) evict(c Class) bool {
+	now := time.Now().UnixNano()
+	var oldest *bodyWait
+	var since int64
+	b.mu.Lock()
+	for bw := range b.sets[c] {
+		if t := bw.waiting.Load(); t != 0 && (oldest == nil || t < since) {
+			oldest, since = bw, t
+		}
+	}
+	if oldest == nil || now-since < int64(b.after) || !oldest.waiting.CompareAndSwap(since, 0) {
+		b.mu.Unlock()
+		return false
+	}
+	oldest.cut = true // read by its Read only once waiting is 0 (see Read)
+	delete(b.sets[c], oldest)
+	b.mu.Unlock()
+	// Its blocked Read returns now (a read deadline in the past, on the
+	// HTTP/1 connection or the HTTP/2 stream).
+	_ = http.NewResponseController(oldest.w).SetReadDeadline(time.Now())
+	return true
+}
+
+// bodyWait is one admitted request's body while it arrives. One handler
+// goroutine reads a body; waiting (and cut, under owner.mu) are shared with
+// evict.
 type bodyWait struct {
 	io.ReadCloser
-	c        *limitConn
-	since    int64 // when the body began to be awaited (unix nanoseconds)
-	left     int64 // bytes declared and not yet read; -1: chunked
-	finished bool  // the body was read to its end (or failed)
-}
-
-// done marks the connection waiting if the body is unfinished: the server
-// reads the rest (or closes) after the handler.
-func (b *bodyWait) done() {
-	if !b.finished {
-		b.c.idleSince.Store(b.since)
-	}
+	conn     *limitConn // its HTTP/1 connection under the cap, or nil
+	owner    *bodyWaits // nil: not to be cut off (its class has no limit)
+	class    Class
+	w        http.ResponseWriter
+	start    int64        // when the request was admitted (unix nanoseconds)
+	left     int64        // bytes declared and not yet read; -1: chunked
+	finished bool         // the body was read to its end (or failed)
+	waiting  atomic.Int64 // start while a Read blocks; 0 otherwise
+	cut      bool         // evict cut the body off
 }
 
 func (b *bodyWait) Read(p []byte) (int, error) {
 	if b.finished {
 		return b.ReadCloser.Read(p)
 	}
-	b.c.idleSince.Store(b.since)
+	b.waiting.Store(b.start)
+	if b.conn != nil {
+		b.conn.idleSince.Store(b.start)
+	}
 	n, err := b.ReadCloser.Read(p)
-	b.c.idleSince.Store(0)
+	if b.conn != nil {
+		b.conn.idleSince.Store(0)
+	}
+	if !b.waiting.CompareAndSwap(b.start, 0) {
+		// evict took it meanwhile: whatever this Read returned, the
+		// request has given its slot away.
+		b.owner.mu.Lock()
+		cut := b.cut
+		b.owner.mu.Unlock()
+		if cut {
+			b.finished = true
+			return 0, errBodyCut
+		}
+	}
 	if b.left > 0 {
 		b.left -= int64(n)
 	}
 	// A decoder may stop at the last byte without reading the EOF.
 	b.finished = err != nil || b.left == 0
 	return n, err
+}
+
+// wasCut reports whether evict cut the body off.
+func (b *bodyWait) wasCut() bool {
+	if b.owner == nil {
+		return false
+	}
+	b.owner.mu.Lock()
+	defer b.owner.mu.Unlock()
+	return b.cut
+}
+
+// done is called when the handler has returned. An unfinished body marks
+// the connection waiting: the server reads the rest (or closes).
+func (b *bodyWait) done() {
+	if b.owner != nil {
+		b.owner.mu.Lock()
+		delete(b.owner.sets[b.class], b)
+		b.owner.mu.Unlock()
+	}
+	if !b.finished && b.conn != nil {
+		b.conn.idleSince.Store(b.start)
+	}
 }
 
 // newShedCounter registers sts_http_shed_total on m's registry.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -577,5 +578,157 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 	case err := <-busy:
 		t.Errorf("the busy connection ended (%v): a connection whose request is being served must not give way", err)
 	default:
+	}
+}
+
+// TestAdmissionSlowBodiesGiveWay (docs/security.md F-80): requests whose
+// bodies trickle in hold their admission slots for all of
+// http.read_timeout; over HTTP/2 one connection carries as many as
+// http.max_in_flight allows, so one client could keep a class shed for
+// everyone. When a class is full, an admitted request that has waited on
+// its body for idleCloseAfter has its body cut off and gives its slot to
+// the new request; a request being served (its body all read) keeps its
+// slot. Both the plain bound and the token gate.
+func TestAdmissionSlowBodiesGiveWay(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		gated, http1 bool
+	}{{"bound", false, false}, {"gate", true, false}, {"bound/http1", false, true}} {
+		gated := tc.gated
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			entered := make(chan struct{}, 1)
+			readErrs := make(chan error, 4)
+			s, _ := newTest(t, Options{GCInterval: time.Hour, MaxInFlight: [numClasses]int{ClassAPI: 3},
+				Gated: [numClasses]bool{ClassAPI: gated}}, func(mux *http.ServeMux) {
+				mux.HandleFunc("POST /read", func(w http.ResponseWriter, r *http.Request) {
+					if _, err := io.ReadAll(r.Body); err != nil {
+						readErrs <- err
+						if r.Context().Err() == nil { // as the token endpoints: no answer to a client gone
+							WriteBodyError(w, r, err)
+						}
+						return
+					}
+					if r.URL.Query().Has("hold") {
+						entered <- struct{}{}
+						<-release
+					}
+				})
+			})
+			s.bodies.after = 300 * time.Millisecond
+			base := serveOn(t, s)
+			protos := new(http.Protocols)
+			protos.SetUnencryptedHTTP2(true)
+			h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: protos}}
+			t.Cleanup(h2.CloseIdleConnections)
+			var wg sync.WaitGroup
+			var pipes []*io.PipeWriter
+			t.Cleanup(func() {
+				close(release)
+				for _, p := range pipes {
+					p.Close()
+				}
+				wg.Wait()
+			})
+			post := func(c *http.Client, path string, body io.Reader, n int64) (int, error) {
+				req, _ := http.NewRequest(http.MethodPost, base+path, body)
+				req.ContentLength = n
+				resp, err := c.Do(req)
+				if err != nil {
+					return 0, err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode, nil
+			}
+			// One request served (body read, handler running), two
+			// trickling their bodies, all on one HTTP/2 connection.
+			busy := make(chan error, 1)
+			wg.Go(func() {
+				_, err := post(h2, "/read?hold", strings.NewReader("all of it"), 9)
+				busy <- err
+			})
+			<-entered
+			answers := make(chan string, 2)
+			for range 2 {
+				if tc.http1 {
+					c, err := net.Dial("tcp", base[len("http://"):])
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { c.Close() })
+					c.Write([]byte("POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"))
+					wg.Go(func() {
+						line, _ := bufio.NewReader(c).ReadString('\n')
+						answers <- line
+					})
+					pr, pw := io.Pipe()
+					pipes = append(pipes, pw)
+					wg.Go(func() { io.Copy(c, pr) })
+					wg.Go(func() {
+						for {
+							if _, err := pw.Write([]byte("a")); err != nil {
+								return
+							}
+							time.Sleep(50 * time.Millisecond)
+						}
+					})
+					continue
+				}
+				pr, pw := io.Pipe()
+				pipes = append(pipes, pw)
+				wg.Go(func() { post(h2, "/read", pr, 1000) })
+				wg.Go(func() {
+					for {
+						if _, err := pw.Write([]byte("a")); err != nil {
+							return
+						}
+						time.Sleep(50 * time.Millisecond)
+					}
+				})
+			}
+			time.Sleep(100 * time.Millisecond)
+			h1 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			if code, err := post(h1, "/read", strings.NewReader("x"), 1); err != nil || code != http.StatusServiceUnavailable {
+				t.Errorf("a request while the class's bodies had trickled only briefly: %d %v, want 503", code, err)
+			}
+			time.Sleep(400 * time.Millisecond)
+			if code, err := post(h1, "/read", strings.NewReader("x"), 1); err != nil || code != http.StatusOK {
+				t.Errorf("a request while two bodies had trickled for %s: %d %v, want 200 (a trickling one cut off)", 500*time.Millisecond, code, err)
+			}
+			select {
+			case err := <-readErrs:
+				if !errors.Is(err, errBodyCut) {
+					t.Errorf("the trickling request's body read: %v, want errBodyCut", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Errorf("no trickling request cut off")
+			}
+			if tc.http1 {
+				// Its context ended with the cut, so the handler
+				// answered nothing: admit answers 408.
+				select {
+				case line := <-answers:
+					if !strings.HasPrefix(line, "HTTP/1.1 408 ") {
+						t.Errorf("the trickling request cut off was answered %q, want 408", line)
+					}
+				case <-time.After(2 * time.Second):
+					t.Errorf("no answer to the trickling request cut off")
+				}
+			}
+			// Only one: the other still trickles, and with a slot free
+			// nothing presses it.
+			time.Sleep(200 * time.Millisecond)
+			select {
+			case err := <-readErrs:
+				t.Errorf("a second body read ended: %v, want one cut off only", err)
+			default:
+			}
+			select {
+			case err := <-busy:
+				t.Errorf("the request being served ended (%v): it must keep its slot", err)
+			default:
+			}
+		})
 	}
 }

@@ -99,6 +99,14 @@ func (g *gate) acquire(ctx context.Context) bool {
 	return ok
 }
 
+// admitOver admits the caller over the limit, for a running request that
+// is leaving (its body cut off, admit); the caller must call release.
+func (g *gate) admitOver() {
+	g.mu.Lock()
+	g.running++
+	g.mu.Unlock()
+}
+
 // remove takes w out of the queue; false if it is no longer there (a slot
 // was handed to it).
 func (g *gate) remove(w *waiter) bool {

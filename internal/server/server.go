@@ -135,8 +135,11 @@ type Server struct {
 	// gives way to a new one (closeIdleAfter; tests shorten it).
 	idleCloseAfter time.Duration
 	idleClosed     prometheus.Counter
-	retention      time.Duration
-	now            func() time.Time
+	// bodies: the admitted requests whose bodies are still arriving
+	// (admit; tests shorten bodies.after).
+	bodies    *bodyWaits
+	retention time.Duration
+	now       func() time.Time
 }
 
 // New builds the mux, mounts the ops routes and every Mounter, and wraps it
@@ -149,6 +152,7 @@ func New(o Options) *Server {
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
 		idleCloseAfter: closeIdleAfter, idleClosed: newIdleClosedCounter(o.Metrics),
+		bodies: newBodyWaits(closeIdleAfter),
 	}
 	classify := o.Classify
 	if classify == nil {
@@ -194,7 +198,7 @@ func New(o Options) *Server {
 	ips := clientip.NewResolver(o.TrustedProxies, o.ClientIPHeader)
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
 		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
-			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
+			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)

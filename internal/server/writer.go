@@ -41,6 +41,21 @@ func statusWriterOf(w http.ResponseWriter) *statusWriter {
 	}
 }
 
+// wroteHeader reports whether w's statusWriter saw the response begin;
+// true without one, so that nobody writes over an answer.
+func wroteHeader(w http.ResponseWriter) bool {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			return x.status != 0
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return true
+		}
+	}
+}
+
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
