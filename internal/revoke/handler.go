@@ -153,7 +153,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
+		return nil, bodyError(err)
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -201,4 +201,14 @@ func (h *Handler) now() time.Time {
 		return h.Now()
 	}
 	return time.Now()
+}
+
+// bodyError maps a body read failure: past the cap is 413
+// (docs/security.md T-01); anything else (a body that stopped arriving
+// before http.read_timeout, docs/security.md F-81) is not the body's size.
+func bodyError(err error) *oauth2.Error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
+	}
+	return oauth2.NewError(oauth2.ErrorInvalidRequest, "cannot read request body")
 }

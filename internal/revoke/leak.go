@@ -42,7 +42,7 @@ func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLeakBody))
 	if err != nil {
-		oauth2.WriteError(w, nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge})
+		oauth2.WriteError(w, nil, bodyError(err))
 		return
 	}
 	var req leakRequest

@@ -89,11 +89,19 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 				defer bw.done()
 				r.Body = bw
 				next.ServeHTTP(w, r)
-				if bw.wasCut() && !wroteHeader(w) {
-					// Over HTTP/1 the cut also cancels the request's
-					// context, so the handler answered nothing.
+				if bw.failed && !wroteHeader(w) {
+					// Over HTTP/1 a failed read (http.read_timeout, a
+					// cut) also cancels the request's context, and a
+					// handler that takes that for a client gone answers
+					// nothing: the server would send 200 and an empty
+					// body (docs/security.md F-81).
 					w.Header().Set("Connection", "close")
-					writeJSON(w, http.StatusRequestTimeout, errorBody{Error: "request body arrived too slowly", RequestID: RequestID(r.Context())})
+					const msg = "request body not received in time"
+					if jsonAPI != nil && jsonAPI(r.URL.Path) {
+						writeJSONAPIError(w, http.StatusRequestTimeout, RequestID(r.Context()), "invalid_request", msg)
+					} else {
+						writeJSON(w, http.StatusRequestTimeout, errorBody{Error: msg, RequestID: RequestID(r.Context())})
+					}
 				}
 				return
 			}
@@ -443,6 +451,7 @@ type bodyWait struct {
 	start    int64        // when the request was admitted (unix nanoseconds)
 	left     int64        // bytes declared and not yet read; -1: chunked
 	finished bool         // the body was read to its end (or failed)
+	failed   bool         // a Read failed (not EOF): the body never arrived whole
 	waiting  atomic.Int64 // start while a Read blocks; 0 otherwise
 	cut      bool         // evict cut the body off
 }
@@ -466,7 +475,7 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 		cut := b.cut
 		b.owner.mu.Unlock()
 		if cut {
-			b.finished = true
+			b.finished, b.failed = true, true
 			return 0, errBodyCut
 		}
 	}
@@ -475,17 +484,8 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 	}
 	// A decoder may stop at the last byte without reading the EOF.
 	b.finished = err != nil || b.left == 0
+	b.failed = err != nil && err != io.EOF
 	return n, err
-}
-
-// wasCut reports whether evict cut the body off.
-func (b *bodyWait) wasCut() bool {
-	if b.owner == nil {
-		return false
-	}
-	b.owner.mu.Lock()
-	defer b.owner.mu.Unlock()
-	return b.cut
 }
 
 // done is called when the handler has returned. An unfinished body marks

@@ -1,0 +1,72 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/app"
+)
+
+// TestSlowBodyIsNotASuccess (docs/security.md F-81): a request whose body
+// does not arrive within http.read_timeout (a stalled upload, a client or
+// proxy that stopped sending) is refused as such on every endpoint that
+// reads a body. The token endpoints took the read failure for a client
+// gone and wrote nothing, so the server sent its default: 200 OK and an
+// empty body, from a token endpoint; now 408. Revocation called it "too
+// large" (413); now 400, as introspection.
+func TestSlowBodyIsNotASuccess(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.ReadTimeout = time.Second
+	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + cfg.Listen
+	get(t, base+"/readyz", http.StatusOK)
+
+	for _, c := range []struct{ path, contentType, start, want string }{
+		{"/oauth2/token", "application/x-www-form-urlencoded", "grant_type=", "408"},
+		{"/v1/token", "application/json", `{"grantType":`, "408"},
+		{"/v1/oauthtoken", "application/x-www-form-urlencoded", "grant_type=", "408"},
+		{"/sts/v1/oauth2/token", "application/x-www-form-urlencoded", "grant_type=", "408"},
+		{"/oauth2/introspect", "application/x-www-form-urlencoded", "token=", "400"},
+		{"/v1/introspect", "application/json", `{"token":`, "400"},
+		{"/oauth2/revoke", "application/x-www-form-urlencoded", "token=", "400"},
+		{"/credentials/revoke", "application/json", `{"credentials":`, "400"},
+	} {
+		conn, err := net.Dial("tcp", cfg.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		conn.Write([]byte("POST " + c.path + " HTTP/1.1\r\nHost: x\r\nContent-Type: " + c.contentType +
+			"\r\nContent-Length: 100\r\n\r\n" + c.start))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s with a body that stopped arriving: %v", c.path, err)
+			conn.Close()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if strconv.Itoa(resp.StatusCode) != c.want {
+			t.Errorf("%s with a body that stopped arriving: %s %s, want %s", c.path, resp.Status, body, c.want)
+		}
+		// The Confluent dialect answers every refusal in its errors[] shape.
+		if c.path == "/sts/v1/oauth2/token" && !strings.Contains(string(body), `"errors":[`) {
+			t.Errorf("%s: %s, want the errors[] shape", c.path, body)
+		}
+	}
+}
