@@ -185,8 +185,11 @@ type limitListener struct {
 
 	closeIdleAfter time.Duration
 	closedIdle     func()
-	mu             sync.Mutex
-	conns          map[*limitConn]struct{} // the open connections
+	// tls, when set, is the listener's TLS configuration for refusals,
+	// HTTP/1.1 only (the fixed answer is HTTP/1.1).
+	tls   *tls.Config
+	mu    sync.Mutex
+	conns map[*limitConn]struct{} // the open connections
 }
 
 const (
@@ -199,6 +202,10 @@ const (
 	closeIdleAfter = time.Second
 	// refuseEvery paces refusals: 1 000 a second.
 	refuseEvery = time.Millisecond
+	// refuseEveryTLS paces refusals over TLS, each a full handshake (an
+	// ECDSA or RSA signature): 100 a second, a few percent of a core
+	// even with RSA keys.
+	refuseEveryTLS = 10 * time.Millisecond
 )
 
 // newLimitListener caps ln's open connections at n > 0; shed counts a
@@ -322,7 +329,12 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.sem <- struct{}{}
 			return l.wrap(c), nil
 		}
-		l.next = time.Now().Add(refuseEvery)
+		if l.tls != nil {
+			// A handshake costs far more CPU than a plain refusal.
+			l.next = time.Now().Add(refuseEveryTLS)
+		} else {
+			l.next = time.Now().Add(refuseEvery)
+		}
 		l.shed()
 		select {
 		case l.workers <- struct{}{}:
@@ -335,18 +347,24 @@ func (l *limitListener) Accept() (net.Conn, error) {
 
 // refuse answers c's first request with the fixed 503, reading it first
 // so the client does not meet an answer before it has asked (and the
-// close does not reset a request still unread).
+// close does not reset a request still unread). On a TLS listener the
+// answer goes over TLS: written plain into a TLS connection it reached the
+// client as a broken handshake, without a status or Retry-After
+// (docs/security.md F-82).
 func (l *limitListener) refuse(c net.Conn) {
 	defer func() { <-l.workers }()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(shedDeadline))
+	if l.tls != nil {
+		c = tls.Server(c, l.tls) // its first Read runs the handshake
+	}
 	buf := make([]byte, 1024)
 	if _, err := c.Read(buf); err != nil {
 		return
 	}
 	_, _ = c.Write(overloadResponse)
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok { // TCP, TLS
+		_ = cw.CloseWrite()
 	}
 	// Drain what else the client sent until it closes or the deadline.
 	for {

@@ -316,6 +316,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			func() { s.shedTotal.WithLabelValues("connection").Inc() }, s.idleClosed.Inc)
 		s.http.ConnState = l.connState
 		s.http.ConnContext = l.connContext
+		if s.tls {
+			l.tls = s.http.TLSConfig.Clone()
+			l.tls.NextProtos = []string{"http/1.1"}
+		}
 		ln = l
 	}
 	errc := make(chan error, 1)

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+)
+
+// selfSigned is a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestConnectionLimitRefusesOverTLS (docs/security.md F-82): when sts
+// serves TLS itself, a connection over http.max_connections gets its 503
+// with Retry-After over TLS. The refusal used to write the plain-HTTP
+// answer into the TLS connection, which clients report as a broken
+// handshake ("first record does not look like a TLS handshake", curl's
+// "wrong version number"), with no status and no Retry-After.
+func TestConnectionLimitRefusesOverTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 1,
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}}, nil)
+	base := serveOn(t, s)
+	addr := base[len("http://"):]
+	held, err := net.Dial("tcp", addr) // the only slot, fresh
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	time.Sleep(50 * time.Millisecond) // accepted
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2, DisableKeepAlives: true}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+		resp, err := client.Get("https://" + addr + "/livez")
+		if err != nil {
+			t.Fatalf("h2 offered %v: a connection over the cap: %v, want a 503 over TLS", h2, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != oauth2.RetryAfterValue(0) {
+			t.Errorf("h2 offered %v: a connection over the cap: %d Retry-After %q, want 503 with Retry-After", h2, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		time.Sleep(2 * refuseEvery)
+	}
+}
