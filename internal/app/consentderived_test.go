@@ -16,15 +16,11 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestConsentWithdrawnEndsFamiliesOfReExchanges: a person's token that
-// client A obtained through the browser flow, re-exchanged by client B
-// with offline_access, begins a refresh family of B that names A
-// (src_client_id). Withdrawing the person's consent to A ends that family
-// too: its refresh is invalid_grant and its refresh token introspects
-// inactive, as the tokens B re-exchanged end (docs/security.md A-25,
-// Before, the family kept minting tokens, issued after the
-// withdrawal and so past its row, until the source token's expiry.
-func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
+// reExchangeEnv is a person signed in, client A's token for them from the
+// browser flow (with offline_access), and a request as client B, a
+// confidential client of the same organization that re-exchanges.
+func reExchangeEnv(t *testing.T) (*codeEnv, *xoauth2.Token, func(url.Values) (int, map[string]any)) {
+	t.Helper()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	e.signIn(t, e.user)
@@ -65,6 +61,20 @@ func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 		req.SetBasicAuth(b.ID, bSecret)
 		return do(t, req)
 	}
+	return e, tok, asB
+}
+
+// TestConsentWithdrawnEndsFamiliesOfReExchanges: a person's token that
+// client A obtained through the browser flow, re-exchanged by client B
+// with offline_access, begins a refresh family of B that names A
+// (src_client_id). Withdrawing the person's consent to A ends that family
+// too: its refresh is invalid_grant and its refresh token introspects
+// inactive, as the tokens B re-exchanged end (docs/security.md A-25,
+// Before, the family kept minting tokens, issued after the
+// withdrawal and so past its row, until the source token's expiry.
+func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
+	e, tok, asB := reExchangeEnv(t)
+	ctx := t.Context()
 	st, m := asB(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok.AccessToken},
 		"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"openid offline_access"}})
 	rt, _ := m["refresh_token"].(string)
@@ -102,5 +112,48 @@ func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 	st, im := e.introspect(t, rt)
 	if st != 200 || im["active"] != false {
 		t.Errorf("B's refresh token after the withdrawal introspects %d %v, want inactive", st, im)
+	}
+}
+
+// TestFamilyBegunBeforeConsentWithdrawalSeenEnds: client B re-exchanges,
+// with offline_access, client A's token for a person just after the
+// person's consent to A was withdrawn by another process (the CLI), before
+// the server sees the row (within 2 s on SQLite). The family is begun
+// after the row, but from a token issued before it: once the row is seen
+// the family ends (its refresh is invalid_grant, its refresh token
+// introspects inactive), as the source token does (docs/security.md
+// Before, it was judged by its own beginning and refreshed until
+// the source token's expiry, each refresh minting an active token.
+func TestFamilyBegunBeforeConsentWithdrawalSeenEnds(t *testing.T) {
+	e, tok, asB := reExchangeEnv(t)
+	if err := app.NewConsents(e.store, 0).Revoke(t.Context(), audit.Caller{}, e.user.ID, e.conf.ID); err != nil {
+		t.Fatal(err)
+	}
+	// At once: the server has not seen the row yet.
+	st, m := asB(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok.AccessToken},
+		"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"openid offline_access"}})
+	rt, _ := m["refresh_token"].(string)
+	if st != http.StatusOK || rt == "" {
+		t.Fatalf("re-exchange by B before the server saw the withdrawal = %d %v, want a family (the case under test)", st, m)
+	}
+	if st, im := e.introspect(t, tok.AccessToken); st == 200 && im["active"] == true {
+		// Wait until the server sees the row: A's own token is inactive.
+		for deadline := time.Now().Add(3 * time.Second); im["active"] == true && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			_, im = e.introspect(t, tok.AccessToken)
+		}
+		if im["active"] != false {
+			t.Fatalf("A's token 3 s after the withdrawal introspects %v, want inactive", im)
+		}
+	}
+	st, m = asB(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}})
+	if st != http.StatusBadRequest || m["error"] != oauth2.ErrorInvalidGrant {
+		t.Errorf("refresh of the family B began from A's token once the withdrawal is seen = %d %v, want 400 invalid_grant", st, m)
+	}
+	if next, _ := m["refresh_token"].(string); next != "" {
+		rt = next
+	}
+	if st, im := e.introspect(t, rt); st != 200 || im["active"] != false {
+		t.Errorf("its refresh token introspects %d %v, want inactive", st, im)
 	}
 }

@@ -109,8 +109,11 @@ func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims
 
 // issueFamily is IssueUntil with the family's ID chosen by the caller: the
 // authorization_code grant records it on the code before issuing, so a
-// second use of the code can revoke the family (RFC 6749 §10.5).
-func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
+// second use of the code can revoke the family (RFC 6749 §10.5). sources
+// are the iat of the tokens the family is exchanged from: the template
+// records the earliest, against which the rows of what they derive from
+// are judged (tokens.FamilySourceRevoked, docs/security.md A-75).
+func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time, sources ...time.Time) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")
 	}
@@ -120,7 +123,7 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
-	rt, err := g.record(claims, scopes, audiences, raw, now)
+	rt, err := g.record(tokens.NewFamilyTemplate(claims, now, sources...), scopes, audiences, raw)
 	if err != nil {
 		return "", err
 	}
@@ -132,16 +135,19 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 	return raw, nil
 }
 
-// record builds a refresh-token row (without IDs, client and expiry).
-func (g *Refresh) record(claims tokens.AccessClaims, scopes, audiences []string, raw string, now time.Time) (storage.RefreshToken, error) {
-	claims.ID, claims.IssuedAt, claims.NotBefore, claims.Expiry, claims.Scope, claims.Audience = "", 0, 0, 0, "", nil
-	b, err := json.Marshal(claims)
+// record builds the first refresh-token row of a family begun at
+// t.Begun (without IDs, client and expiry); its successors copy the
+// template.
+func (g *Refresh) record(t tokens.FamilyTemplate, scopes, audiences []string, raw string) (storage.RefreshToken, error) {
+	c := &t.AccessClaims
+	c.ID, c.IssuedAt, c.NotBefore, c.Expiry, c.Scope, c.Audience = "", 0, 0, 0, "", nil
+	b, err := json.Marshal(t)
 	if err != nil {
 		return storage.RefreshToken{}, err
 	}
 	return storage.RefreshToken{
-		Digest: secret.Digest(g.Pepper, raw), OrgID: claims.OrgID, Subject: claims.Subject, PrincipalID: claims.Principal,
-		Scopes: scopes, Audiences: audiences, Claims: b, CreatedAt: now,
+		Digest: secret.Digest(g.Pepper, raw), OrgID: c.OrgID, Subject: c.Subject, PrincipalID: c.Principal,
+		Scopes: scopes, Audiences: audiences, Claims: b, CreatedAt: t.Begun,
 	}, nil
 }
 

@@ -60,13 +60,13 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	// and provider, the principal the family acts as, and the client's
 	// allowlists (the same client check as every grant). A refusal leaves
 	// the family as it was, so re-enabling what was disabled resumes it.
-	var tmpl tokens.AccessClaims
+	var tmpl tokens.FamilyTemplate
 	if len(rt.Claims) > 0 {
 		if err := json.Unmarshal(rt.Claims, &tmpl); err != nil {
 			return nil, fmt.Errorf("refresh token claims: %w", err)
 		}
 	}
-	if fromAuthorizationCode(&tmpl) && slices.Contains(rt.Scopes, pat.ScopeAdmin) {
+	if fromAuthorizationCode(&tmpl.AccessClaims) && slices.Contains(rt.Scopes, pat.ScopeAdmin) {
 		// Begun through the browser flow before it stopped granting
 		// sts:admin: the whole family ends, whatever scope is asked
 		// (docs/security.md A-44).
@@ -283,7 +283,7 @@ func (g *Refresh) logger() *slog.Logger {
 // family's subject, and a family that acts as a principal (a bound pool,
 // a PAT's owner) has that principal enabled in the family's organization.
 // It returns the pool, nil when the family has none.
-func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.AccessClaims, scopes []string) (*trust.Pool, error) {
+func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.FamilyTemplate, scopes []string) (*trust.Pool, error) {
 	var pool *trust.Pool
 	if c.Pool != "" {
 		if g.Trust == nil {
@@ -331,7 +331,7 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 		// asking for what the PAT or client still allows works, as for
 		// the pool (withinPool; docs/security.md ).
 		c.Scope = joinSpace(scopes)
-		switch err := g.Sources.CheckSource(ctx, &c); {
+		switch err := g.Sources.CheckSource(ctx, &c.AccessClaims); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
 			return nil, unavailable(tokens.Reason(err), err)
 		case err != nil:

@@ -53,9 +53,12 @@ type subject struct {
 	// naming a principal of ours), so "*" in them also admits each
 	// scope of the API but sts:admin, as the API reads it (allows).
 	apiScopes bool
-	spendKey  string      // one-time-use provider: the token's used-token key
-	iat       time.Time   // one-time-use provider: the token's iat (F-62)
-	poolRec   *trust.Pool // the pool judged, for the client check; nil: none
+	spendKey  string // one-time-use provider: the token's used-token key
+	// iat is the token's iat: a one-time-use provider's token is refused
+	// when it may predate a restore (F-62), and a family begun from the
+	// token judges the rows of what it derives from against it.
+	iat     time.Time
+	poolRec *trust.Pool // the pool judged, for the client check; nil: none
 }
 
 // allows reports whether the subject's ceiling admits scope sc: one of
@@ -268,7 +271,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 	s := &subject{
 		iss: c.Issuer, rawSub: c.Subject, sub: c.Subject, org: c.OrgID, principal: c.Principal,
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
-		exp: c.Expiry.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
+		exp: c.Expiry.Time(), iat: c.IssuedAt.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
 		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs,
 		further:   furtherSources{subs: c.SourceSubjects, pats: c.SourcePATs, pools: c.SourcePools, grants: c.SourceGrants},

@@ -257,7 +257,11 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		if actor != nil && !actor.exp.IsZero() && actor.exp.Before(until) {
 			until = actor.exp
 		}
-		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), until)
+		sources := []time.Time{subj.iat}
+		if actor != nil {
+			sources = append(sources, actor.iat)
+		}
+		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), until, sources...)
 		if err != nil {
 			return nil, fmt.Errorf("refresh token: %w", err)
 		}

@@ -98,7 +98,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		Audience: rt.Audiences, Issuer: h.Tokens.Issuer, Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(),
 		NotBefore: rt.CreatedAt.Unix(), JTI: rt.ID, TokenType: TypeRefresh, OrgID: rt.OrgID, Principal: rt.PrincipalID,
 	}
-	var c tokens.AccessClaims
+	var c tokens.FamilyTemplate
 	if len(rt.Claims) > 0 && json.Unmarshal(rt.Claims, &c) == nil {
 		resp.Act, resp.CAB, resp.Pool, resp.Provider, resp.Src = c.Act, c.CAB, c.Pool, c.Provider, c.Src
 	}
@@ -119,7 +119,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		// But its audiences, which a refresh cannot change: one its client
 		// or pool no longer allows ends the family.
 		c.Scope, c.Audience = "", rt.Audiences
-		switch err := h.Tokens.Sources.CheckSource(ctx, &c); {
+		switch err := h.Tokens.Sources.CheckSource(ctx, &c.AccessClaims); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
 			return nil, err
 		case err != nil:

@@ -124,7 +124,7 @@ func TestStoreRevocationsFurther(t *testing.T) {
 	}
 	c := f.claims()
 	c.SourceGrants = []string{"fam-a"}
-	if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new", t0); err != nil || !revoked {
+	if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &tokens.FamilyTemplate{AccessClaims: c}, "fam-new", t0); err != nil || !revoked {
 		t.Errorf("a family begun from a token of a revoked actor family: revoked = %v, %v; want true", revoked, err)
 	}
 	// Every token of its actor revoked (sts revoke subject): a family
@@ -136,7 +136,7 @@ func TestStoreRevocationsFurther(t *testing.T) {
 		created time.Time
 		want    bool
 	}{{t0.Add(-time.Minute), true}, {t0, true}, {t0.Add(time.Second), false}} {
-		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam-new", tc.created); err != nil || revoked != tc.want {
+		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &tokens.FamilyTemplate{AccessClaims: c}, "fam-new", tc.created); err != nil || revoked != tc.want {
 			t.Errorf("a family of a delegation whose actor's tokens were revoked, refresh token from %v: revoked = %v, %v; want %v",
 				tc.created.Sub(t0), revoked, err, tc.want)
 		}
@@ -194,7 +194,7 @@ func TestStoreRevocationsByPool(t *testing.T) {
 		created time.Time
 		want    bool
 	}{{t0.Add(-time.Minute), true}, {t0, true}, {t0.Add(2 * time.Second), false}} {
-		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &c, "fam", tc.created); err != nil || revoked != tc.want {
+		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &tokens.FamilyTemplate{AccessClaims: c}, "fam", tc.created); err != nil || revoked != tc.want {
 			t.Errorf("a family of the deleted pool whose refresh token dates from %v: revoked = %v, %v; want %v", tc.created.Sub(t0), revoked, err, tc.want)
 		}
 	}

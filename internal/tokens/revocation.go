@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -177,25 +176,61 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 	return false, nil
 }
 
+// FamilyTemplate is a refresh family's claim template, stored with each
+// of its refresh tokens (a successor copies it): the claims of the access
+// tokens it mints, and the times its timed revocation rows are judged
+// against, which no token carries (docs/security.md A-75).
+type FamilyTemplate struct {
+	AccessClaims
+	// Begun is when the family was begun (its first token's creation).
+	Begun time.Time `json:"fam_begun,omitzero"`
+	// SourcesIssued is the earliest iat of the tokens it was exchanged
+	// from (the subject token's, and the actor token's), never after
+	// Begun; Begun when none had one.
+	SourcesIssued time.Time `json:"fam_src_iat,omitzero"`
+}
+
+// NewFamilyTemplate is the template of a family begun at begun from
+// tokens issued at sources (zero ones, and ones after begun, count as
+// begun).
+func NewFamilyTemplate(c AccessClaims, begun time.Time, sources ...time.Time) FamilyTemplate {
+	t := FamilyTemplate{AccessClaims: c, Begun: begun, SourcesIssued: begun}
+	for _, at := range sources {
+		if !at.IsZero() && at.Before(t.SourcesIssued) {
+			t.SourcesIssued = at
+		}
+	}
+	return t
+}
+
 // FamilySourceRevoked reports whether what a refresh-token family was
-// begun from has been revoked since, c being the family's claim template:
+// begun from has been revoked since, t being the family's claim template:
 // one of our tokens it was exchanged from (src_jti), the earlier family
-// that token belonged to (grant_id, when it is not the family's own), or
-// an actor's family or every token of an actor (src_grant, src_sub: a
-// sub: row up to the family's beginning, as below; docs/security.md
-// A-46), or a person's consent withdrawn from a client in src_client_id
-// (A-75). The
+// that token belonged to (grant_id, when it is not the family's own), an
+// actor's family (src_grant), or a timed row: every token of an actor up
+// to then (src_sub: a sub: row; docs/security.md A-46), a person's consent
+// withdrawn from a client in src_client_id (a client_sub: row, A-75), or
+// a pool or provider it came through deleted or changed (A-54). The
 // refresh grant and introspection refuse such a family: every token it
-// minted would be refused anyway (docs/security.md A-36). A pool or
-// provider it came through that was deleted after the family was begun
-// ends it too, so a pool created again under the same ID does not bring
-// it back (A-54). created is the current refresh token's creation; when
-// a row is younger, the family's first token (its ID is family) is read
-// from s, when s can, for the family's beginning.
+// minted would be refused anyway (docs/security.md A-36).
+//
+// A timed row ends the family when what it judges was issued by then,
+// whatever happened since, so a rotation, or a family begun in the
+// moments before this process sees the row (another process's, read
+// within 2 s on SQLite), never outlives it (A-75): the family's own pool's
+// rows are judged against the family's beginning (a pool created again
+// under the same ID does not bring it back, and does not end the families
+// begun through it since), the rows reached through the tokens it was
+// exchanged from against the earliest of those tokens' iat. Both times
+// are in the template, so the check reads the revocation rows and nothing
+// else. A family stored without them (by an older version) is judged by
+// created, its current refresh token's creation, until it expires: a
+// family rotated, or begun, before this process saw a row escapes it.
 // The family's own grant: row ends it as well, whatever its refresh
 // tokens' revoked flag says (docs/security.md T-111).
-func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *AccessClaims, family string, created time.Time) (bool, error) {
-	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+len(c.SourceSubjects)+4)
+func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *FamilyTemplate, family string, created time.Time) (bool, error) {
+	c := &t.AccessClaims
+	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+len(c.SourceSubjects)+len(c.SourceClientIDs)+4)
 	for _, j := range c.SourceJTIs {
 		ids = append(ids, RevocationIDJTI(j))
 	}
@@ -210,8 +245,7 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 	// from was issued to (src_client_id): that client's families end with
 	// it (RevokeRefreshClientSubject), and so does one another client
 	// began by re-exchanging its token (docs/security.md A-75).
-	person := c.Principal == string(storage.PrincipalUser)
-	if person {
+	if c.Principal == string(storage.PrincipalUser) {
 		for _, id := range c.SourceClientIDs {
 			ids = append(ids, RevocationIDClientSubject(id, c.Subject))
 		}
@@ -227,40 +261,39 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, c *Acce
 	if err != nil {
 		return false, fmt.Errorf("tokens: revocation check: %w", err)
 	}
-	rooted := false // created is the family's first token's creation
+	begun, sources := t.Begun, t.SourcesIssued
+	if begun.IsZero() {
+		begun = created // stored before the template recorded it
+	}
+	if sources.IsZero() || sources.After(begun) {
+		sources = begun
+	}
 	for _, r := range rs {
-		// A pool's, a provider's, an actor's or a withdrawn consent's row
-		// ends what was issued up to it: the family, if it was begun by
-		// then. A rotation since does not count: a family rotated in the
-		// moments before a row is seen (another process's, read within
-		// 2 s on SQLite) would otherwise outlive it (docs/security.md
-		// A-75). The first token is read only when a row is younger than
-		// the current one.
-		timed := storage.IsPoolRevocation(r.ID) || strings.HasPrefix(r.ID, revocationPrefixSubject) ||
-			strings.HasPrefix(r.ID, revocationPrefixClientSubject)
-		if !timed {
-			return true, nil
-		}
-		if created.After(r.IssuedBefore) && !rooted {
-			rooted = true
-			if fs, ok := s.(familyStore); ok && family != "" {
-				switch root, err := fs.GetRefreshToken(ctx, family); {
-				case err == nil && root.FamilyID == family:
-					created = root.CreatedAt
-				case err != nil && !errors.Is(err, storage.ErrNotFound):
-					return false, fmt.Errorf("tokens: revocation check: %w", err)
-				}
+		var at time.Time // what the row is judged against; zero: untimed
+		switch {
+		case strings.HasPrefix(r.ID, revocationPrefixSubject), strings.HasPrefix(r.ID, revocationPrefixClientSubject):
+			at = sources
+		case storage.IsPoolRevocation(r.ID):
+			at = begun // the family's own pool
+			if sourcePoolRow(c, r.ID) {
+				at = sources
 			}
 		}
-		if !created.After(r.IssuedBefore) {
+		if at.IsZero() || !at.After(r.IssuedBefore) {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// familyStore reads a family's first refresh token, whose ID is the
-// family's (FamilySourceRevoked).
-type familyStore interface {
-	GetRefreshToken(ctx context.Context, id string) (storage.RefreshToken, error)
+// sourcePoolRow reports whether id is the row of a pool or provider in
+// c's src_pool.
+func sourcePoolRow(c *AccessClaims, id string) bool {
+	for _, e := range c.SourcePools {
+		pool, provider, _ := strings.Cut(e, "/")
+		if id == storage.RevocationIDPool(pool) || id == storage.RevocationIDProvider(pool, provider) {
+			return true
+		}
+	}
+	return false
 }
