@@ -163,6 +163,36 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		ended(t, fx, self, "revoking the token that created it")
 		ended(t, fx, other, "revoking the token that created it (another principal's token)")
 	})
+	t.Run("PATNarrowed", func(t *testing.T) {
+		// the PAT behind the credential that created an exchange
+		// token loses sts:admin (UpdatePersonalAccessToken): the token is
+		// no longer redeemed, and what it bought before ends, whether the
+		// credential was the PAT or a token exchanged from it. Narrowing
+		// that keeps sts:admin ends nothing the PAT itself created.
+		fx := newProvenanceFx(t)
+		unspent, err := fx.c.principal.CreateExchangeToken(as(fx.admin), &stsv1.CreateExchangeTokenRequest{PrincipalId: fx.user.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct, _ := fx.buy(t, fx.admin, fx.user.ID)
+		viaDerived, _ := fx.buy(t, fx.derived, fx.user.ID)
+		narrow := func(scopes ...string) {
+			t.Helper()
+			if _, err := fx.c.user.UpdatePersonalAccessToken(as(fx.admin), &gitpodv1.UpdatePersonalAccessTokenRequest{
+				PersonalAccessTokenId: fx.patID, Scopes: &gitpodv1.ScopeList{Scopes: scopes}}); err != nil {
+				t.Fatalf("UpdatePersonalAccessToken(%v): %v", scopes, err)
+			}
+		}
+		narrow(pat.ScopeTokensWrite, pat.ScopeAdmin) // drops *, keeps what CreateExchangeToken needs
+		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(direct), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+			t.Errorf("the bought token after its creator's PAT kept sts:admin: %v", err)
+		}
+		ended(t, fx, viaDerived, "the PAT lost * its creator's token held")
+		narrow(pat.ScopeTokensWrite) // drops sts:admin
+		ended(t, fx, direct, "the PAT that created it lost sts:admin")
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		wantCode(t, "ExchangeToken after its creator's PAT lost sts:admin", err, connect.CodeUnauthenticated)
+	})
 	t.Run("CreatorDisabledBeforeTheExchange", func(t *testing.T) {
 		fx := newProvenanceFx(t)
 		x, err := fx.c.principal.CreateExchangeToken(as(fx.admin), &stsv1.CreateExchangeTokenRequest{PrincipalId: fx.user.ID})

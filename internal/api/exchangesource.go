@@ -41,7 +41,10 @@ type exchangeClaims struct {
 // pat_id bounds a token's scope by the PAT's, and the bought token
 // holds its principal's full access whatever the credential held, as an
 // exchange token always has. src_pat ends it with the PAT (deleted,
-// regenerated, expired) without that.
+// regenerated, expired) and names what was drawn from it: for a
+// PAT credential the sts:admin creating the exchange token takes, for an
+// access token exchanged from a PAT that token's scope, which ends it
+// once the PAT no longer holds it.
 func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 	var x exchangeClaims
 	add := func(l []string, vs ...string) []string {
@@ -57,7 +60,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 	}
 	switch {
 	case id.Credential == CredentialPAT:
-		x.SourcePATs = add(x.SourcePATs, tokens.SourcePAT(id.TokenID, id.PATGeneration))
+		x.SourcePATs = add(x.SourcePATs, tokens.SourcePAT(id.TokenID, id.PATGeneration, pat.ScopeAdmin))
 	case id.Claims != nil:
 		c := id.Claims
 		x.SourceJTIs = add(add(x.SourceJTIs, c.SourceJTIs...), c.ID)
@@ -67,7 +70,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		}
 		x.SourceSubjects = add(x.SourceSubjects, slices.DeleteFunc(slices.Clone(c.SourceSubjects), func(s string) bool { return s == target })...)
 		if c.PATID != "" {
-			x.SourcePATs = add(x.SourcePATs, tokens.SourcePAT(c.PATID, c.PATGeneration))
+			x.SourcePATs = add(x.SourcePATs, tokens.SourcePAT(c.PATID, c.PATGeneration, c.Scope))
 		}
 		x.SourcePATs = add(x.SourcePATs, c.SourcePATs...)
 		if c.Pool != "" {

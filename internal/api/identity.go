@@ -186,6 +186,21 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	if c.Expiry <= c.IssuedAt {
 		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // the creator's credential expires within the second
 	}
+	// What the creator's credential derives from may have gone since the
+	// exchange token was made (its PAT narrowed, deleted or regenerated,
+	// a client or pool disabled): the token it would buy is refused at
+	// every use, so it is not minted (docs/security.md A-80). The
+	// exchange token stays spent, as for a creator disabled since.
+	if v := s.h.Verifier; v != nil && v.Sources != nil {
+		if err := v.Sources.CheckSource(ctx, &c); err != nil {
+			if sts.ErrorCode(err) == sts.Unavailable {
+				return nil, err
+			}
+			s.h.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", red.TokenID, "reason", err.Error())
+			red.Reason = pat.ExchangeSourceGone
+			return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
+		}
+	}
 	tok, minted, err := s.h.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
 		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")

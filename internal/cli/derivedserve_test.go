@@ -249,6 +249,59 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 		d.wantAlive(t, narrow)
 	})
 
+	t.Run("creator's or actor's PAT narrowed", func(t *testing.T) {
+		// What an exchange token bought ends once the PAT that created it
+		// loses sts:admin, and the exchange token is no longer redeemed;
+		// a delegated token ends once the actor's PAT no longer holds the
+		// actor token's scope, as the actor token does (docs/security.md
+		//
+		id, secret := newPAT(t, "tokens:write", "sts:admin")
+		sa := d.serviceAccount(t, "bought")
+		ps := stsv1connect.NewPrincipalServiceClient(h2cClient(secret), d.api)
+		identity := gitpodv1connect.NewIdentityServiceClient(h2cClient(""), d.api)
+		create := func() string {
+			t.Helper()
+			x, err := ps.CreateExchangeToken(t.Context(), &stsv1.CreateExchangeTokenRequest{PrincipalId: sa})
+			if err != nil {
+				t.Fatalf("CreateExchangeToken: %v", err)
+			}
+			return x.GetExchangeToken()
+		}
+		res, err := identity.ExchangeToken(t.Context(), &gitpodv1.ExchangeTokenRequest{ExchangeToken: create()})
+		if err != nil {
+			t.Fatalf("ExchangeToken: %v", err)
+		}
+		bought, unspent := res.GetAccessToken(), create()
+
+		_, subjectSecret := newPAT(t)
+		subject := exchangePAT(t, subjectSecret)
+		actorPAT, actorSecret := newPAT(t, "identity:read", "tokens:read")
+		code, m := d.token(t, url.Values{"grant_type": {oauth2.GrantTypeTokenExchange},
+			"subject_token": {subject}, "subject_token_type": {oauth2.TokenTypeAccessToken},
+			"actor_token": {exchangePAT(t, actorSecret)}, "actor_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"identity:read"}})
+		if code != 200 {
+			t.Fatalf("delegation = %d %v", code, m)
+		}
+		delegated := m["access_token"].(string)
+		d.wantAlive(t, bought)
+		d.wantAlive(t, delegated)
+
+		users := gitpodv1connect.NewUserServiceClient(h2cClient(d.admin), d.api)
+		for pid, scopes := range map[string][]string{id: {"tokens:write"}, actorPAT: {"identity:read"}} {
+			if _, err := users.UpdatePersonalAccessToken(t.Context(), &gitpodv1.UpdatePersonalAccessTokenRequest{
+				PersonalAccessTokenId: pid, Scopes: &gitpodv1.ScopeList{Scopes: scopes}}); err != nil {
+				t.Fatalf("UpdatePersonalAccessToken: %v", err)
+			}
+		}
+		d.wantGone(t, bought)
+		d.wantGone(t, delegated)
+		d.wantAlive(t, subject)
+		_, err = identity.ExchangeToken(t.Context(), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent})
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Errorf("ExchangeToken after its creator's PAT lost sts:admin: %v, want unauthenticated", err)
+		}
+	})
+
 	t.Run("source token revoked", func(t *testing.T) {
 		// Revoking one of our tokens ends every token exchanged from it,
 		// at once, and leaves its source and its siblings alone

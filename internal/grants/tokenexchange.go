@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/federation"
@@ -333,7 +334,7 @@ type furtherSources struct{ subs, pats, pools, grants []string }
 func setFurtherSources(c *tokens.AccessClaims, subj, actor *subject) error {
 	ownPAT, ownPool := "", ""
 	if c.PATID != "" {
-		ownPAT = tokens.SourcePAT(c.PATID, c.PATGeneration)
+		ownPAT = tokens.SourcePAT(c.PATID, c.PATGeneration, "")
 	}
 	if c.Pool != "" {
 		ownPool = tokens.SourcePool(c.Pool, c.Provider)
@@ -356,7 +357,10 @@ func setFurtherSources(c *tokens.AccessClaims, subj, actor *subject) error {
 				f.subs = add(f.subs, c.Subject, t.sub)
 			}
 			if t.patID != "" {
-				f.pats = add(f.pats, ownPAT, tokens.SourcePAT(t.patID, t.patGen))
+				// With the actor token's scope: c ends when the actor's
+				// PAT no longer holds it, as the actor token does (A-35,
+				// docs/security.md A-80).
+				f.pats = add(f.pats, ownPAT, tokens.SourcePAT(t.patID, t.patGen, strings.Join(t.scopes, " ")))
 			}
 			if t.pool != "" {
 				f.pools = add(f.pools, ownPool, tokens.SourcePool(t.pool, t.provider))

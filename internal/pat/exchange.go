@@ -102,6 +102,10 @@ const (
 	ExchangeCreatorDisabled   = "creator_disabled"
 	ExchangeCreatorDeleted    = "creator_deleted"
 	ExchangeCreatorExpired    = "creator_expired"
+	// ExchangeSourceGone: a source the bought token would carry is gone
+	// or no longer allows it (a PAT narrowed, docs/security.md A-80);
+	// judged by the caller, which knows the token's claims.
+	ExchangeSourceGone = "source_gone"
 )
 
 // ExchangeRedemption is what one redemption found, for its audit event

@@ -3,6 +3,7 @@ package tokens
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -152,8 +153,27 @@ func (c *AccessClaims) DerivesFurther() bool {
 	return len(c.SourceSubjects)+len(c.SourcePATs)+len(c.SourcePools)+len(c.SourceGrants) > 0
 }
 
-// SourcePAT is the src_pat entry of the PAT id at generation gen.
-func SourcePAT(id, gen string) string { return id + ":" + gen }
+// SourcePAT is the src_pat entry of the PAT id at generation gen from
+// which a derivation drew scope (space-separated): "<id>:<gen>", or
+// "<id>:<gen>:<scope>" when scope is not empty. The token ends once the
+// PAT no longer holds every scope of it (docs/security.md A-80).
+func SourcePAT(id, gen, scope string) string {
+	if scope == "" {
+		return id + ":" + gen
+	}
+	return id + ":" + gen + ":" + scope
+}
+
+// ParseSourcePAT splits a src_pat entry made by [SourcePAT]. A PAT's ID
+// and generation hold no colon; a scope may.
+func ParseSourcePAT(e string) (id, gen, scope string, ok bool) {
+	id, rest, ok := strings.Cut(e, ":")
+	if !ok {
+		return "", "", "", false
+	}
+	gen, scope, _ = strings.Cut(rest, ":")
+	return id, gen, scope, true
+}
 
 // SourcePool is the src_pool entry of pool and provider.
 func SourcePool(pool, provider string) string { return pool + "/" + provider }

@@ -39,7 +39,7 @@ func TestStoreSourcesFurther(t *testing.T) {
 		return f.reason(t, f.mintWith(t, func(c *tokens.AccessClaims) {
 			c.Subject, c.OrgID, c.Principal = subject.ID, "acme", string(storage.PrincipalUser)
 			c.SourceSubjects = []string{actor.ID}
-			c.SourcePATs = []string{tokens.SourcePAT(pat.ID, tokens.PATGeneration(pat.Digest))}
+			c.SourcePATs = []string{tokens.SourcePAT(pat.ID, tokens.PATGeneration(pat.Digest), "")}
 			c.SourcePools = []string{tokens.SourcePool("github", "actions"), tokens.SourcePool("ci", "gitlab")}
 			edit(c)
 		}))
@@ -52,9 +52,11 @@ func TestStoreSourcesFurther(t *testing.T) {
 		edit func(c *tokens.AccessClaims)
 		want string
 	}{
-		"principal unknown":     {func(c *tokens.AccessClaims) { c.SourceSubjects = append(c.SourceSubjects, storage.NewID()) }, "token_source_gone"},
-		"PAT unknown":           {func(c *tokens.AccessClaims) { c.SourcePATs = []string{tokens.SourcePAT(storage.NewID(), "00")} }, "token_source_gone"},
-		"PAT regenerated":       {func(c *tokens.AccessClaims) { c.SourcePATs = []string{tokens.SourcePAT(pat.ID, "0011223344556677")} }, "token_source_gone"},
+		"principal unknown": {func(c *tokens.AccessClaims) { c.SourceSubjects = append(c.SourceSubjects, storage.NewID()) }, "token_source_gone"},
+		"PAT unknown":       {func(c *tokens.AccessClaims) { c.SourcePATs = []string{tokens.SourcePAT(storage.NewID(), "00", "")} }, "token_source_gone"},
+		"PAT regenerated": {func(c *tokens.AccessClaims) {
+			c.SourcePATs = []string{tokens.SourcePAT(pat.ID, "0011223344556677", "")}
+		}, "token_source_gone"},
 		"PAT entry malformed":   {func(c *tokens.AccessClaims) { c.SourcePATs = []string{pat.ID} }, "token_source_gone"},
 		"pool disabled":         {func(c *tokens.AccessClaims) { c.SourcePools = append(c.SourcePools, tokens.SourcePool("off", "x")) }, "token_source_gone"},
 		"pool entry malformed":  {func(c *tokens.AccessClaims) { c.SourcePools = []string{"github"} }, "token_source_gone"},
@@ -197,5 +199,60 @@ func TestStoreRevocationsByPool(t *testing.T) {
 		if revoked, err := tokens.FamilySourceRevoked(t.Context(), s, &tokens.FamilyTemplate{AccessClaims: c}, "fam", tc.created); err != nil || revoked != tc.want {
 			t.Errorf("a family of the deleted pool whose refresh token dates from %v: revoked = %v, %v; want %v", tc.created.Sub(t0), revoked, err, tc.want)
 		}
+	}
+}
+
+// TestStoreSourcesFurtherPATScope is docs/security.md A-80: a src_pat
+// entry that names the scopes its derivation drew from the PAT
+// ("<pat_id>:<pat_gen>:<scope>") ends the token once the PAT no longer
+// holds every one of them, as a token's own PAT does; a PAT still
+// holding them, or widened, ends nothing, and an entry naming no scope
+// asks only that the PAT stand.
+func TestStoreSourcesFurtherPATScope(t *testing.T) {
+	ctx := t.Context()
+	s, subject := sourceStore(t, storage.PrincipalUser)
+	pat := sourcePAT(t, s, subject.ID) // read write
+	f := newFixture(t, signer.ES256)
+	src := tokens.NewStoreSources(s, nil)
+	src.TTL, src.Now = 0, f.clock.Now
+	f.verifier.Sources = src
+	gen := tokens.PATGeneration(pat.Digest)
+	verify := func(entry string) string {
+		t.Helper()
+		return f.reason(t, f.mintWith(t, func(c *tokens.AccessClaims) {
+			c.Subject, c.OrgID, c.Principal, c.Scope = subject.ID, "acme", string(storage.PrincipalUser), "*"
+			c.SourcePATs = []string{entry}
+		}))
+	}
+	both, write, none := tokens.SourcePAT(pat.ID, gen, "read write"), tokens.SourcePAT(pat.ID, gen, "write"), tokens.SourcePAT(pat.ID, gen, "")
+	if both != pat.ID+":"+gen+":read write" || none != pat.ID+":"+gen {
+		t.Fatalf("SourcePAT = %q, %q", both, none)
+	}
+	for _, e := range []string{both, write, none} {
+		if r := verify(e); r != "" {
+			t.Fatalf("%q while the PAT holds read write: %s", e, r)
+		}
+	}
+	setScopes := func(scopes ...string) {
+		t.Helper()
+		if err := s.UpdatePAT(ctx, pat.ID, func(p storage.PAT) (storage.PAT, error) {
+			p.Scopes = scopes
+			return p, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setScopes("read")
+	for e, want := range map[string]string{both: "token_source_gone", write: "token_source_gone", none: ""} {
+		if r := verify(e); r != want {
+			t.Errorf("%q after the PAT lost write: reason %q, want %q", e, r, want)
+		}
+	}
+	if r := verify(tokens.SourcePAT(pat.ID, gen, "read")); r != "" {
+		t.Errorf("an entry within what the PAT still holds: %s", r)
+	}
+	setScopes("read", "write", "admin")
+	if r := verify(both); r != "" {
+		t.Errorf("after the PAT was widened: %s", r)
 	}
 }

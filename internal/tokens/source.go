@@ -161,9 +161,12 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 // further checks what the tokens c was exchanged from derive from beyond
 // what c names itself (src_sub, src_pat, src_pool; docs/security.md
 // each principal present and enabled, each PAT present, of its
-// generation and unexpired, each pool and provider present and enabled.
-// Their organization is not compared (an actor's may be another's than
-// the token's), nor a PAT's scopes (the token's scope is its subject's).
+// generation and unexpired, and still holding every scope its entry
+// names, each pool and provider present and enabled. Their
+// organization is not compared (an actor's may be another's than the
+// token's). A PAT's scopes are not compared with the token's own: that
+// scope is its subject's, or the full access an exchange token buys;
+// what the derivation drew from the PAT is the scope its entry names.
 func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 	for _, id := range c.SourceSubjects {
 		read := func() error { return s.principalStands(ctx, id, "", "") }
@@ -176,11 +179,12 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 		}
 	}
 	for _, e := range c.SourcePATs {
-		id, gen, ok := strings.Cut(e, ":")
+		id, gen, scope, ok := ParseSourcePAT(e)
 		if !ok {
-			return invalid(ErrSourceGone, "src_pat entry %q is not <id>:<generation>", e)
+			return invalid(ErrSourceGone, "src_pat entry %q is not <id>:<generation>[:<scope>]", e)
 		}
-		if err := s.check(ctx, "t\x00"+id+"\x00"+gen+"\x00\x00", func() error { return s.patStands(ctx, id, gen, "", "", "") }); err != nil {
+		// The scope is part of the key, as for the token's own PAT.
+		if err := s.check(ctx, "t\x00"+id+"\x00"+gen+"\x00\x00"+scope, func() error { return s.patStands(ctx, id, gen, "", "", scope) }); err != nil {
 			return err
 		}
 	}
