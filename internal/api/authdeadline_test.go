@@ -53,7 +53,7 @@ func (s *stallStore) ListPATs(ctx context.Context, ownerID string) ([]storage.PA
 // the procedure: the PAT lookup of a call whose deadline is 300 ms, on
 // storage that stopped answering, ends at that deadline and the call is
 // deadline_exceeded, where it used to wait on storage far beyond it
-// (docs/security.md T-123). The header is sent without a client-side
+// (docs/security.md T-121). The header is sent without a client-side
 // deadline, as a proxy or a client that leaves the deadline to the
 // server sends it, so the server's own answer is what the client gets.
 // Generated gitpod.v1 clients over Connect+proto, Connect+JSON and gRPC.
@@ -168,7 +168,7 @@ func TestHugeGrpcTimeoutIsNoDeadline(t *testing.T) {
 // has passed by the time its procedure reads storage (Connect-Timeout-Ms
 // 0, grpc-timeout 1n; its PAT checked from the cache) is
 // deadline_exceeded, as a wait the deadline ends is (docs/security.md
-// T-123): storage gives the context's bare error there, which was answered
+// T-121): storage gives the context's bare error there, which was answered
 // internal with an ERROR log line, at the will of any caller holding a PAT.
 // Generated gitpod.v1 clients over Connect+proto, Connect+JSON and gRPC.
 func TestCallerDeadlinePassedIsDeadlineExceeded(t *testing.T) {

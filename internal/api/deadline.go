@@ -15,7 +15,7 @@ import (
 // applies it to the procedure only, after the middleware has
 // authenticated the call; the middleware applies it to authentication
 // too, so a credential lookup waiting on storage ends when the caller
-// stops waiting (docs/security.md T-123). A malformed value is left to
+// stops waiting (docs/security.md T-121). A malformed value is left to
 // connect, which refuses it.
 func callerDeadline(r *http.Request, now time.Time) (time.Time, bool) {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {

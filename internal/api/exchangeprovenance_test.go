@@ -164,7 +164,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		ended(t, fx, other, "revoking the token that created it (another principal's token)")
 	})
 	t.Run("PATNarrowed", func(t *testing.T) {
-		// the PAT behind the credential that created an exchange
+		// the PAT behind the credential that created an exchange
 		// token loses sts:admin (UpdatePersonalAccessToken): the token is
 		// no longer redeemed, and what it bought before ends, whether the
 		// credential was the PAT or a token exchanged from it. Narrowing

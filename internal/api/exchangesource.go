@@ -41,7 +41,7 @@ type exchangeClaims struct {
 // pat_id bounds a token's scope by the PAT's, and the bought token
 // holds its principal's full access whatever the credential held, as an
 // exchange token always has. src_pat ends it with the PAT (deleted,
-// regenerated, expired) and names what was drawn from it: for a
+// regenerated, expired) and names what was drawn from it: for a
 // PAT credential the sts:admin creating the exchange token takes, for an
 // access token exchanged from a PAT that token's scope, which ends it
 // once the PAT no longer holds it.

@@ -189,7 +189,7 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	// What the creator's credential derives from may have gone since the
 	// exchange token was made (its PAT narrowed, deleted or regenerated,
 	// a client or pool disabled): the token it would buy is refused at
-	// every use, so it is not minted (docs/security.md A-80). The
+	// every use, so it is not minted (docs/security.md A-67). The
 	// exchange token stays spent, as for a creator disabled since.
 	if v := s.h.Verifier; v != nil && v.Sources != nil {
 		if err := v.Sources.CheckSource(ctx, &c); err != nil {

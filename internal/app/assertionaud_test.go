@@ -14,7 +14,7 @@ import (
 
 // TestAssertionAudienceWiring: client_auth.assertion_audience issuer makes
 // the client authenticator take our issuer alone as a client assertion's
-// aud (docs/security.md T-142); the default takes the token endpoint too.
+// aud (docs/security.md T-125); the default takes the token endpoint too.
 func TestAssertionAudienceWiring(t *testing.T) {
 	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {

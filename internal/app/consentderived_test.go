@@ -70,7 +70,7 @@ func reExchangeEnv(t *testing.T) (*codeEnv, *xoauth2.Token, func(url.Values) (in
 // (src_client_id). Withdrawing the person's consent to A ends that family
 // too: its refresh is invalid_grant and its refresh token introspects
 // inactive, as the tokens B re-exchanged end (docs/security.md A-25,
-// Before, the family kept minting tokens, issued after the
+// Before, the family kept minting tokens, issued after the
 // withdrawal and so past its row, until the source token's expiry.
 func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 	e, tok, asB := reExchangeEnv(t)
@@ -122,7 +122,7 @@ func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 // after the row, but from a token issued before it: once the row is seen
 // the family ends (its refresh is invalid_grant, its refresh token
 // introspects inactive), as the source token does (docs/security.md
-// Before, it was judged by its own beginning and refreshed until
+// Before, it was judged by its own beginning and refreshed until
 // the source token's expiry, each refresh minting an active token.
 func TestFamilyBegunBeforeConsentWithdrawalSeenEnds(t *testing.T) {
 	e, tok, asB := reExchangeEnv(t)

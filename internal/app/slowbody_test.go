@@ -15,7 +15,7 @@ import (
 	"github.com/opensts/sts/internal/app"
 )
 
-// TestSlowBodyIsNotASuccess (docs/security.md F-81): a request whose body
+// TestSlowBodyIsNotASuccess (docs/security.md F-74): a request whose body
 // does not arrive within http.read_timeout (a stalled upload, a client or
 // proxy that stopped sending) is refused as such on every endpoint that
 // reads a body. The token endpoints took the read failure for a client

@@ -10,7 +10,7 @@ import (
 )
 
 // TestConfigCheckRefusesWhatServeRefuses (docs/operations.md "sts config
-// check", docs/security.md F-76): a pool whose CEL does not compile and a
+// check", docs/security.md F-71): a pool whose CEL does not compile and a
 // bad host-token integration are refused by sts config check as by sts
 // serve, with the same message, exit 2 (restarting cannot fix them), and
 // serve writes nothing first. config check read neither, and said the

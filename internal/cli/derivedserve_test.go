@@ -254,7 +254,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 		// loses sts:admin, and the exchange token is no longer redeemed;
 		// a delegated token ends once the actor's PAT no longer holds the
 		// actor token's scope, as the actor token does (docs/security.md
-		//
+		//
 		id, secret := newPAT(t, "tokens:write", "sts:admin")
 		sa := d.serviceAccount(t, "bought")
 		ps := stsv1connect.NewPrincipalServiceClient(h2cClient(secret), d.api)

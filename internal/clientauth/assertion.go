@@ -147,7 +147,7 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 	// We must be the one audience: an aud that also names someone else
 	// may have been written by another authorization server that made the
 	// client sign for our endpoint (audience injection,
-	// draft-ietf-oauth-rfc7523bis; docs/security.md T-142).
+	// draft-ietf-oauth-rfc7523bis; docs/security.md T-125).
 	audOK := len(cl.Audience) == 1 && cl.Audience[0] != "" &&
 		(cl.Audience[0] == a.Issuer || !a.IssuerAudienceOnly && cl.Audience[0] == a.TokenEndpoint)
 	var start time.Time

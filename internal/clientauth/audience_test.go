@@ -20,7 +20,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
-// TestAssertionAudienceSingleValued (docs/security.md T-142): a client
+// TestAssertionAudienceSingleValued (docs/security.md T-125): a client
 // assertion names us as its only audience, our issuer or our token
 // endpoint. One whose aud also names anyone else (audience injection,
 // draft-ietf-oauth-rfc7523bis) is invalid_client, even when one of its

@@ -69,7 +69,7 @@ type Authenticator struct {
 	Issuer        string
 	// IssuerAudienceOnly accepts a client assertion whose aud is Issuer
 	// only, never TokenEndpoint (client_auth.assertion_audience: issuer;
-	// docs/security.md T-142).
+	// docs/security.md T-125).
 	IssuerAudienceOnly bool
 	// HTTPClient fetches a client's jwks_uri; pass the restricted client
 	// of federation.NewHTTPClient (SSRF, docs/security.md T-59). nil refuses
@@ -119,7 +119,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); !basic && strings.EqualFold(scheme, "Basic") {
 		// Basic credentials that do not decode (not base64, no colon) are
 		// refused, never taken for an anonymous request (docs/security.md
-		// T-09, T-143). Other schemes are not client authentication here
+		// T-09, T-126). Other schemes are not client authentication here
 		// and are ignored, as before.
 		return nil, invalidClient(errors.New("authorization header is not readable HTTP Basic credentials"))
 	}

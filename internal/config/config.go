@@ -204,7 +204,7 @@ type ErrorsConfig struct {
 type ClientAuthConfig struct {
 	// AssertionAudience is the aud a private_key_jwt assertion may name,
 	// always as its one value: AssertionAudienceIssuerOrTokenEndpoint (the
-	// default) or AssertionAudienceIssuer (docs/security.md T-142).
+	// default) or AssertionAudienceIssuer (docs/security.md T-125).
 	AssertionAudience string `koanf:"assertion_audience"`
 }
 

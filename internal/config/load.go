@@ -67,7 +67,7 @@ func Load(o Options) (Config, error) {
 			if lists[known[name]] {
 				// A list comes from one variable, comma-separated
 				// (docs/configuration.md); whole, it would be one element
-				// (docs/security.md F-75).
+				// (docs/security.md F-70).
 				return known[name], splitList(v)
 			}
 			return known[name], v

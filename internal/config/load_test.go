@@ -333,7 +333,7 @@ func TestStorageBoundsValidate(t *testing.T) {
 // TestLoadEnvLists: a list key set from the environment takes a
 // comma-separated list (docs/configuration.md), as keys.extra_algorithms
 // always did: STS_HTTP_TRUSTED_PROXIES="10.0.0.0/8, ::1/128" is two CIDRs,
-// not one string that is no CIDR (docs/security.md F-75).
+// not one string that is no CIDR (docs/security.md F-70).
 func TestLoadEnvLists(t *testing.T) {
 	t.Chdir(t.TempDir())
 	env := []string{

@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestUnreadableAuthorizationRefused (docs/security.md T-143): HTTP Basic
+// TestUnreadableAuthorizationRefused (docs/security.md T-126): HTTP Basic
 // credentials that do not read (not base64, no colon, no client ID) are
 // invalid_client with a Basic challenge, never taken for an anonymous
 // request, even at a pool that admits anonymous callers. Without the

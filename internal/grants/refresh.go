@@ -112,7 +112,7 @@ func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims
 // second use of the code can revoke the family (RFC 6749 §10.5). sources
 // are the iat of the tokens the family is exchanged from: the template
 // records the earliest, against which the rows of what they derive from
-// are judged (tokens.FamilySourceRevoked, docs/security.md A-75).
+// are judged (tokens.FamilySourceRevoked, docs/security.md A-66).
 func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time, sources ...time.Time) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")

@@ -56,7 +56,7 @@ type subject struct {
 	spendKey  string // one-time-use provider: the token's used-token key
 	// iat is the token's iat: a one-time-use provider's token is refused
 	// when it may predate a restore (F-62), and a family begun from the
-	// token judges the rows of what it derives from against it.
+	// token judges the rows of what it derives from against it.
 	iat     time.Time
 	poolRec *trust.Pool // the pool judged, for the client check; nil: none
 }

@@ -359,7 +359,7 @@ func setFurtherSources(c *tokens.AccessClaims, subj, actor *subject) error {
 			if t.patID != "" {
 				// With the actor token's scope: c ends when the actor's
 				// PAT no longer holds it, as the actor token does (A-35,
-				// docs/security.md A-80).
+				// docs/security.md A-67).
 				f.pats = add(f.pats, ownPAT, tokens.SourcePAT(t.patID, t.patGen, strings.Join(t.scopes, " ")))
 			}
 			if t.pool != "" {

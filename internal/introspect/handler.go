@@ -131,7 +131,7 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 	if scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		if form.Get("client_secret") != "" || form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
 			// RFC 6749 §2.3: one way of authenticating per request; the
-			// other would go unchecked (docs/security.md T-144).
+			// other would go unchecked (docs/security.md T-127).
 			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "more than one client authentication method")
 		}
 		aud := h.BearerAudience

@@ -18,7 +18,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestOneAuthenticationMethod (docs/security.md T-144, RFC 6749 §2.3): a
+// TestOneAuthenticationMethod (docs/security.md T-127, RFC 6749 §2.3): a
 // bearer token and client credentials in the body are two ways of
 // authenticating in one request; it is refused (400 invalid_request)
 // whichever of them is valid, as Basic with client credentials in the body

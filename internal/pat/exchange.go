@@ -103,7 +103,7 @@ const (
 	ExchangeCreatorDeleted    = "creator_deleted"
 	ExchangeCreatorExpired    = "creator_expired"
 	// ExchangeSourceGone: a source the bought token would carry is gone
-	// or no longer allows it (a PAT narrowed, docs/security.md A-80);
+	// or no longer allows it (a PAT narrowed, docs/security.md A-67);
 	// judged by the caller, which knows the token's claims.
 	ExchangeSourceGone = "source_gone"
 )

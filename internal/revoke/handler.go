@@ -205,7 +205,7 @@ func (h *Handler) now() time.Time {
 
 // bodyError maps a body read failure: past the cap is 413
 // (docs/security.md T-01); anything else (a body that stopped arriving
-// before http.read_timeout, docs/security.md F-81) is not the body's size.
+// before http.read_timeout, docs/security.md F-74) is not the body's size.
 func bodyError(err error) *oauth2.Error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}

@@ -56,7 +56,7 @@ func opsClass(r *http.Request) Class {
 // body is cut off, so it answers 400 and leaves. Otherwise a client that
 // trickles bodies would hold the class's slots for all of
 // http.read_timeout, and over HTTP/2 one connection carries as many
-// requests as the class admits (docs/security.md F-80).
+// requests as the class admits (docs/security.md F-73).
 func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, classify func(*http.Request) Class, jsonAPI func(string) bool, onShed func(class string)) func(http.Handler) http.Handler {
 	var inflight [numClasses]atomic.Int64
 	return func(next http.Handler) http.Handler {
@@ -94,7 +94,7 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 					// cut) also cancels the request's context, and a
 					// handler that takes that for a client gone answers
 					// nothing: the server would send 200 and an empty
-					// body (docs/security.md F-81).
+					// body (docs/security.md F-74).
 					w.Header().Set("Connection", "close")
 					const msg = "request body not received in time"
 					if jsonAPI != nil && jsonAPI(r.URL.Path) {
@@ -173,7 +173,7 @@ func streamExempt(r *http.Request) bool {
 // its head at once, and a body of at most http.max_body_bytes soon after,
 // so one still unfinished after closeIdleAfter is a slowloris's, which
 // would otherwise hold its slot for all of http.read_header_timeout or
-// http.read_timeout, again and again (docs/security.md F-79). A busy
+// http.read_timeout, again and again (docs/security.md F-72). A busy
 // connection (a request being served: a flood's) is never closed this
 // way.
 type limitListener struct {
@@ -350,7 +350,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // close does not reset a request still unread). On a TLS listener the
 // answer goes over TLS: written plain into a TLS connection it reached the
 // client as a broken handshake, without a status or Retry-After
-// (docs/security.md F-82).
+// (docs/security.md F-75).
 func (l *limitListener) refuse(c net.Conn) {
 	defer func() { <-l.workers }()
 	defer c.Close()
@@ -389,7 +389,7 @@ func (c *limitConn) Close() error {
 
 // bodyWaits tracks the admitted requests whose bodies are still arriving,
 // per class, so that a request over its class's limit can take the slot of
-// one that has waited on its client too long (admit, docs/security.md F-80).
+// one that has waited on its client too long (admit, docs/security.md F-73).
 type bodyWaits struct {
 	after time.Duration // how long a body may wait before it gives way
 	mu    sync.Mutex
@@ -415,7 +415,7 @@ var errBodyCut = errors.New("request body cut off: it arrived too slowly while o
 // connection under the cap, does its connection, also after the handler
 // returned with the body unfinished (the server then reads the rest to
 // keep the connection): at the cap it gives way like a slowloris's
-// unfinished head (docs/security.md F-79). A request being served, its
+// unfinished head (docs/security.md F-72). A request being served, its
 // body all read, is busy and never cut off or closed.
 func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, c Class, bounded bool) *bodyWait {
 	bw := &bodyWait{ReadCloser: r.Body, start: time.Now().UnixNano(), left: r.ContentLength}

@@ -432,7 +432,7 @@ func checkBodyError(t *testing.T, name string, status int, h http.Header, body i
 	}
 }
 
-// TestConnectionLimitClosesSlowHeads (docs/security.md F-79): connections
+// TestConnectionLimitClosesSlowHeads (docs/security.md F-72): connections
 // that never finish their first request head (slowloris: a few bytes of a
 // header now and then, within http.read_header_timeout) do not hold the
 // cap against everyone else. At the cap, one that has been waiting for its
@@ -488,7 +488,7 @@ func TestConnectionLimitClosesSlowHeads(t *testing.T) {
 	}
 }
 
-// TestConnectionLimitClosesSlowBodies (docs/security.md F-79): past its
+// TestConnectionLimitClosesSlowBodies (docs/security.md F-72): past its
 // head, a request whose body trickles in holds its connection for all of
 // http.read_timeout, whether the handler reads the body (a token request)
 // or the server discards it after the answer (/livez sent a body). At the
@@ -581,7 +581,7 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 	}
 }
 
-// TestAdmissionSlowBodiesGiveWay (docs/security.md F-80): requests whose
+// TestAdmissionSlowBodiesGiveWay (docs/security.md F-73): requests whose
 // bodies trickle in hold their admission slots for all of
 // http.read_timeout; over HTTP/2 one connection carries as many as
 // http.max_in_flight allows, so one client could keep a class shed for

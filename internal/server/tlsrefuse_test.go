@@ -37,7 +37,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// TestConnectionLimitRefusesOverTLS (docs/security.md F-82): when sts
+// TestConnectionLimitRefusesOverTLS (docs/security.md F-75): when sts
 // serves TLS itself, a connection over http.max_connections gets its 503
 // with Retry-After over TLS. The refusal used to write the plain-HTTP
 // answer into the TLS connection, which clients report as a broken

@@ -156,7 +156,7 @@ func (c *AccessClaims) DerivesFurther() bool {
 // SourcePAT is the src_pat entry of the PAT id at generation gen from
 // which a derivation drew scope (space-separated): "<id>:<gen>", or
 // "<id>:<gen>:<scope>" when scope is not empty. The token ends once the
-// PAT no longer holds every scope of it (docs/security.md A-80).
+// PAT no longer holds every scope of it (docs/security.md A-67).
 func SourcePAT(id, gen, scope string) string {
 	if scope == "" {
 		return id + ":" + gen

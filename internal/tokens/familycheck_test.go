@@ -29,7 +29,7 @@ func (s *refreshReads) GetRefreshToken(ctx context.Context, id string) (storage.
 // else, however old a timed row is: a family begun through a pool after
 // the pool was deleted and created again, rotated or never rotated (the
 // Google dialect), survives without a read of its first token
-// (docs/security.md A-75).
+// (docs/security.md A-66).
 func TestFamilyCheckReadsNoRefreshToken(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestFamilyCheckReadsNoRefreshToken(t *testing.T) {
 // the family's beginning, so a pool deleted and created again does not end
 // what was begun through it since. A family stored without the times
 // keeps the older rule, its current refresh token's creation
-// (docs/security.md A-75).
+// (docs/security.md A-66).
 func TestFamilyCheckJudgesSourcesByTheirIssue(t *testing.T) {
 	s := sqlitetest.NewStore(t)
 	ctx := t.Context()

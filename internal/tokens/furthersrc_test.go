@@ -202,7 +202,7 @@ func TestStoreRevocationsByPool(t *testing.T) {
 	}
 }
 
-// TestStoreSourcesFurtherPATScope is docs/security.md A-80: a src_pat
+// TestStoreSourcesFurtherPATScope is docs/security.md A-67: a src_pat
 // entry that names the scopes its derivation drew from the PAT
 // ("<pat_id>:<pat_gen>:<scope>") ends the token once the PAT no longer
 // holds every one of them, as a token's own PAT does; a PAT still

@@ -179,7 +179,7 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 // FamilyTemplate is a refresh family's claim template, stored with each
 // of its refresh tokens (a successor copies it): the claims of the access
 // tokens it mints, and the times its timed revocation rows are judged
-// against, which no token carries (docs/security.md A-75).
+// against, which no token carries (docs/security.md A-66).
 type FamilyTemplate struct {
 	AccessClaims
 	// Begun is when the family was begun (its first token's creation).
@@ -209,7 +209,7 @@ func NewFamilyTemplate(c AccessClaims, begun time.Time, sources ...time.Time) Fa
 // that token belonged to (grant_id, when it is not the family's own), an
 // actor's family (src_grant), or a timed row: every token of an actor up
 // to then (src_sub: a sub: row; docs/security.md A-46), a person's consent
-// withdrawn from a client in src_client_id (a client_sub: row, A-75), or
+// withdrawn from a client in src_client_id (a client_sub: row, A-66), or
 // a pool or provider it came through deleted or changed. The
 // refresh grant and introspection refuse such a family: every token it
 // minted would be refused anyway (docs/security.md A-36).
@@ -217,7 +217,7 @@ func NewFamilyTemplate(c AccessClaims, begun time.Time, sources ...time.Time) Fa
 // A timed row ends the family when what it judges was issued by then,
 // whatever happened since, so a rotation, or a family begun in the
 // moments before this process sees the row (another process's, read
-// within 2 s on SQLite), never outlives it: the family's own pool's
+// within 2 s on SQLite), never outlives it: the family's own pool's
 // rows are judged against the family's beginning (a pool created again
 // under the same ID does not bring it back, and does not end the families
 // begun through it since), the rows reached through the tokens it was
@@ -244,7 +244,7 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *Fami
 	// A person's consent withdrawn from a client a token it was begun
 	// from was issued to (src_client_id): that client's families end with
 	// it (RevokeRefreshClientSubject), and so does one another client
-	// began by re-exchanging its token (docs/security.md A-75).
+	// began by re-exchanging its token (docs/security.md A-66).
 	if c.Principal == string(storage.PrincipalUser) {
 		for _, id := range c.SourceClientIDs {
 			ids = append(ids, RevocationIDClientSubject(id, c.Subject))

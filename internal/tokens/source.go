@@ -162,7 +162,7 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 // what c names itself (src_sub, src_pat, src_pool; docs/security.md
 // each principal present and enabled, each PAT present, of its
 // generation and unexpired, and still holding every scope its entry
-// names, each pool and provider present and enabled. Their
+// names, each pool and provider present and enabled. Their
 // organization is not compared (an actor's may be another's than the
 // token's). A PAT's scopes are not compared with the token's own: that
 // scope is its subject's, or the full access an exchange token buys;

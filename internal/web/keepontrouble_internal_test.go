@@ -27,7 +27,7 @@ func (noWrites) WithTx(context.Context, func(storage.Tx) error) error {
 
 // TestTypedValuesKeptWhenStorageFails: a form refused because storage
 // failed (503) comes back as typed, with the failure said, as a form
-// refused for a mistake does (docs/security.md T-114, T-130): the create
+// refused for a mistake does (docs/security.md T-114, T-124): the create
 // form with its name, permission, scopes and custom date; the edit form
 // with its name; the regenerate form with its expiry choice and date.
 // It used to be a bare "Try again" page: what was typed was gone.

@@ -28,7 +28,7 @@ var signInAgain = regexp.MustCompile(`<a href="([^"]*)">Sign in again</a>`)
 // belongs to. Anything else (another origin, "//host", a backslash, their
 // encoded forms, a "." or ".." segment that would make one once the
 // redirect or the browser resolves it) comes back to /tokens: never an
-// open redirect (docs/security.md T-85, T-129). Each link is followed to
+// open redirect (docs/security.md T-85, T-123). Each link is followed to
 // the end: signing in with its return_to must redirect to want.
 func TestSignedOutReturnsToThePage(t *testing.T) {
 	t.Parallel()

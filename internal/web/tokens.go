@@ -280,7 +280,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // refusal is how a form the service refused comes back, as typed: a
 // mistake (400) says what is wrong, a storage failure (503) says to try
-// again (docs/security.md T-114, T-130). ok is false for any other
+// again (docs/security.md T-114, T-124). ok is false for any other
 // refusal (not found, not permitted), which is a page of its own.
 func (h *Handler) refusal(r *http.Request, err error) (status int, msg string, ok bool) {
 	switch status = statusOf(err); status {

@@ -240,7 +240,7 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) h
 
 // signedOut answers a form sent without a live session: "Signed out",
 // with a link to sign in again that comes back to the page the form was
-// sent from, not to the list (docs/security.md T-129).
+// sent from, not to the list (docs/security.md T-123).
 func (h *Handler) signedOut(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusUnauthorized, "message", "Signed out", nil, messageData{
 		Text: "Your session has ended. Sign in again.",
