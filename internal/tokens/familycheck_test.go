@@ -115,7 +115,12 @@ func TestFamilyCheckJudgesSourcesByTheirIssue(t *testing.T) {
 	}{
 		{"consent withdrawn from the source token's client", tokens.NewFamilyTemplate(person, after, before), true},
 		{"source token issued after the consent was withdrawn", tokens.NewFamilyTemplate(person, later, after), false},
-		{"actor's tokens revoked", tokens.NewFamilyTemplate(delegated, after, later, before), true},
+		{"actor's tokens revoked, family begun before the row was seen", tokens.NewFamilyTemplate(delegated, after, before, before), true},
+		// Judged by the later source (the subject token, issued after the
+		// row): the row may be about either token, so it ends nothing
+		// (TestFamilyCheckDelegationJudgedByTheLaterSource). The exchange
+		// itself refuses the actor's token once the row is seen.
+		{"actor's tokens revoked, a fresh subject token", tokens.NewFamilyTemplate(delegated, after, later, before), false},
 		{"actor's pool deleted", tokens.NewFamilyTemplate(actorPool, after, before), true},
 		{"own pool deleted before the family was begun", tokens.NewFamilyTemplate(ownPool, after, before), false},
 		{"own pool deleted after the family was begun", tokens.NewFamilyTemplate(ownPool, before, before), true},
@@ -123,6 +128,43 @@ func TestFamilyCheckJudgesSourcesByTheirIssue(t *testing.T) {
 	} {
 		if revoked, err := tokens.FamilySourceRevoked(ctx, s, &tc.t, "fam", later); err != nil || revoked != tc.want {
 			t.Errorf("%s: revoked = %v, %v; want %v", tc.name, revoked, err, tc.want)
+		}
+	}
+}
+
+// TestFamilyCheckDelegationJudgedByTheLaterSource: a delegation family's
+// template holds one source time for two tokens, and a row cannot say
+// which of them it is about; judged against the older one, a row about
+// the other, fresh, token ended a family it had nothing to do with: a
+// fresh actor token (issued after `sts revoke subject <actor>`) delegating
+// for a person's older token, or a person's token issued after a renewed
+// consent beside an older, unrelated actor token. The later source's iat
+// is the time a row must postdate (docs/security.md A-66).
+func TestFamilyCheckDelegationJudgedByTheLaterSource(t *testing.T) {
+	s := sqlitetest.NewStore(t)
+	ctx := t.Context()
+	row := storage.Now(t0)
+	for _, r := range []storage.Revocation{
+		{ID: tokens.RevocationIDSubject("actor"), IssuedBefore: row, Reason: "test", CreatedAt: row, ExpiresAt: row.Add(time.Hour)},
+		tokens.ClientSubjectRevocation("client-a", "person", "consent withdrawn", row, time.Hour),
+	} {
+		if err := s.PutRevocation(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, fresh, begun := t0.Add(-5*time.Minute), t0.Add(time.Minute), t0.Add(2*time.Minute)
+	for name, tc := range map[string]struct {
+		claims         tokens.AccessClaims
+		subject, actor time.Time
+	}{
+		"actor revoked, fresh actor token, older subject token": {
+			tokens.AccessClaims{Subject: "person", Principal: string(storage.PrincipalUser), SourceSubjects: []string{"actor"}}, old, fresh},
+		"consent withdrawn and given again, fresh subject token, older actor token": {
+			tokens.AccessClaims{Subject: "person", Principal: string(storage.PrincipalUser), SourceClientIDs: []string{"client-a"}}, fresh, old},
+	} {
+		tm := tokens.NewFamilyTemplate(tc.claims, begun, tc.subject, tc.actor)
+		if revoked, err := tokens.FamilySourceRevoked(ctx, s, &tm, "fam", begun); err != nil || revoked {
+			t.Errorf("%s: revoked = %v, %v; want a live family", name, revoked, err)
 		}
 	}
 }

@@ -184,9 +184,14 @@ type FamilyTemplate struct {
 	AccessClaims
 	// Begun is when the family was begun (its first token's creation).
 	Begun time.Time `json:"fam_begun,omitzero"`
-	// SourcesIssued is the earliest iat of the tokens it was exchanged
-	// from (the subject token's, and the actor token's), never after
-	// Begun; Begun when none had one.
+	// SourcesIssued is the latest iat of the tokens it was exchanged from
+	// (the subject token's, and the actor token's), never after Begun;
+	// Begun when one had none. The latest, not the earliest: a row
+	// reached through the sources cannot say which token it is about, and
+	// judged against the older one, a row about the other, fresh, token
+	// (a fresh actor token after `sts revoke subject <actor>`, a person's
+	// token after a renewed consent) would end a family it has nothing to
+	// do with. With one source this is that token's iat.
 	SourcesIssued time.Time `json:"fam_src_iat,omitzero"`
 }
 
@@ -194,11 +199,17 @@ type FamilyTemplate struct {
 // tokens issued at sources (zero ones, and ones after begun, count as
 // begun).
 func NewFamilyTemplate(c AccessClaims, begun time.Time, sources ...time.Time) FamilyTemplate {
-	t := FamilyTemplate{AccessClaims: c, Begun: begun, SourcesIssued: begun}
+	t := FamilyTemplate{AccessClaims: c, Begun: begun}
 	for _, at := range sources {
-		if !at.IsZero() && at.Before(t.SourcesIssued) {
+		if at.IsZero() || at.After(begun) {
+			at = begun
+		}
+		if at.After(t.SourcesIssued) {
 			t.SourcesIssued = at
 		}
+	}
+	if t.SourcesIssued.IsZero() {
+		t.SourcesIssued = begun
 	}
 	return t
 }
