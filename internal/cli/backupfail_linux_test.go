@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 // TestFailedBackupHasOneOutcome: a backup whose copy fails (a full file
@@ -50,15 +47,7 @@ func TestFailedBackupHasOneOutcome(t *testing.T) {
 	if _, err := os.Stat(backup); !os.IsNotExist(err) {
 		t.Errorf("the failed copy was left behind: %v", err)
 	}
-	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := backupEvents(t, filepath.Join(dir, "sts.db"))
 	var outcomes []string
 	for _, ev := range evs {
 		outcomes = append(outcomes, ev.Outcome)

@@ -370,20 +370,7 @@ func TestBackupAuditsItself(t *testing.T) {
 		t.Errorf("backup to an existing file: %q", e)
 	}
 
-	events := func(path string) []storage.AuditEvent {
-		t.Helper()
-		st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return evs
-	}
-	live := events(db)
+	live := backupEvents(t, db)
 	if len(live) != 1 {
 		t.Fatalf("instance.backup events in the database = %d, want 1 (a refused backup records none)", len(live))
 	}
@@ -391,7 +378,7 @@ func TestBackupAuditsItself(t *testing.T) {
 	if ev.Actor != "cli" || ev.Outcome != "success" || !strings.Contains(ev.Detail, "sts-backup.db") || strings.Contains(ev.Detail, backupDir) {
 		t.Errorf("instance.backup = %+v, want actor cli, the file's name and not its directory", ev)
 	}
-	if inBackup := events(backup); len(inBackup) != 1 || inBackup[0].ID != ev.ID {
+	if inBackup := backupEvents(t, backup); len(inBackup) != 1 || inBackup[0].ID != ev.ID {
 		t.Fatalf("the backup holds %v, want its own instance.backup event %s", inBackup, ev.ID)
 	}
 
@@ -462,31 +449,18 @@ func TestBackupNameWithURICharacters(t *testing.T) {
 	dir := t.TempDir()
 	mustCLI(t, "migrate", "--data-dir", dir)
 	backupDir := t.TempDir()
-	count := func(path string) int {
-		t.Helper()
-		st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: "instance.backup", Limit: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(evs)
-	}
 	first := filepath.Join(backupDir, "sts.db")
 	mustCLI(t, "backup", first, "--data-dir", dir)
 	names := []string{"sts.db?2", "x%41.db", "h#x.db"}
 	for _, name := range names {
 		mustCLI(t, "backup", filepath.Join(backupDir, name), "--data-dir", dir)
 	}
-	if n := count(first); n != 1 {
+	if n := len(backupEvents(t, first)); n != 1 {
 		t.Errorf("the first backup holds %d instance.backup events, want 1 (its own)", n)
 	}
 	for i, name := range names {
 		// Each copy holds the events before it and its own.
-		if n := count(filepath.Join(backupDir, name)); n != i+2 {
+		if n := len(backupEvents(t, filepath.Join(backupDir, name))); n != i+2 {
 			t.Errorf("backup %q holds %d instance.backup events, want %d", name, n, i+2)
 		}
 	}
@@ -528,7 +502,16 @@ func TestBackupEventRefusedIsAFailure(t *testing.T) {
 	if _, err := os.Stat(backup); !os.IsNotExist(err) {
 		t.Errorf("the copy without its event was left behind: %v", err)
 	}
-	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
+	if evs := backupEvents(t, filepath.Join(dir, "sts.db")); len(evs) != 1 || evs[0].Outcome != "failure" {
+		t.Errorf("instance.backup events: %+v, want one failure", evs)
+	}
+}
+
+// backupEvents returns the instance.backup events of the SQLite database
+// at path, newest first.
+func backupEvents(t *testing.T, path string) []storage.AuditEvent {
+	t.Helper()
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +520,5 @@ func TestBackupEventRefusedIsAFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].Outcome != "failure" {
-		t.Errorf("instance.backup events: %+v, want one failure", evs)
-	}
+	return evs
 }
