@@ -450,10 +450,13 @@ func (b *bodyWaits) evict(c Class) bool {
 	}
 	oldest.cut = true // read by its Read only once waiting is 0 (see Read)
 	delete(b.sets[c], oldest)
-	b.mu.Unlock()
 	// Its blocked Read returns now (a read deadline in the past, on the
-	// HTTP/1 connection or the HTTP/2 stream).
+	// HTTP/1 connection or the HTTP/2 stream). Under b.mu: its handler
+	// cannot have ended (done takes b.mu first), and over HTTP/2 the
+	// server reuses an ended stream's writer state for another stream,
+	// whose body a deadline set later would cut.
 	_ = http.NewResponseController(oldest.w).SetReadDeadline(time.Now())
+	b.mu.Unlock()
 	return true
 }
 
