@@ -52,9 +52,9 @@ func opsClass(r *http.Request) Class {
 // request may wait for a running slot (see gate).
 //
 // A request over the limit first takes the slot of an admitted one of its
-// class that has waited on its client's body for bodies.after: that one's
-// body is cut off, so it answers 400 and leaves. Otherwise a client that
-// trickles bodies would hold the class's slots for all of
+// class whose body has stalled (no byte from its client) for bodies.after:
+// that one's body is cut off, so it answers 400 and leaves. Otherwise a
+// client that stalls its bodies would hold the class's slots for all of
 // http.read_timeout, and over HTTP/2 one connection carries as many
 // requests as the class admits (docs/security.md F-73).
 func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, classify func(*http.Request) Class, jsonAPI func(string) bool, onShed func(class string)) func(http.Handler) http.Handler {
@@ -165,13 +165,14 @@ func streamExempt(r *http.Request) bool {
 // place of the connection that has waited longest on its client (kept
 // alive between requests, as the HTTP server reports through connState;
 // accepted and not yet past its first head; or a request body still
-// arriving, as awaitBody marks), once that one has waited for
-// closeIdleAfter. A client must expect a kept connection to
+// arriving, as await marks, waiting since its last byte), once that one
+// has waited for closeIdleAfter. A client must expect a kept connection to
 // be closed while idle (RFC 9112 §9.5; the idle timeout does the same), so
 // the cap bounds the connections with work, and a fleet of keep-alive
 // clients whose idle connections fill it is not locked out. A client sends
-// its head at once, and a body of at most http.max_body_bytes soon after,
-// so one still unfinished after closeIdleAfter is a slowloris's, which
+// its head at once, and its body without a second's pause, so one still
+// unfinished after closeIdleAfter, or a body stalled that long, is a
+// slowloris's, which
 // would otherwise hold its slot for all of http.read_header_timeout or
 // http.read_timeout, again and again (docs/security.md F-72). A busy
 // connection (a request being served: a flood's) is never closed this
@@ -411,14 +412,16 @@ var errBodyCut = errors.New("request body cut off: it arrived too slowly while o
 // limit that another request may take its slot under.
 //
 // While the handler waits in a Read for more of the body, the request
-// waits on its client since it was admitted. So, over HTTP/1 on a
-// connection under the cap, does its connection, also after the handler
-// returned with the body unfinished (the server then reads the rest to
-// keep the connection): at the cap it gives way like a slowloris's
-// unfinished head (docs/security.md F-72). A request being served, its
-// body all read, is busy and never cut off or closed.
+// waits on its client since the last byte of it came (or since it was
+// admitted): a body that arrives slowly but steadily never waits long, one
+// that has stalled does. So, over HTTP/1 on a connection under the cap,
+// does its connection, also after the handler returned with the body
+// unfinished (the server then reads the rest to keep the connection,
+// counted from the handler's end): at the cap it gives way like a
+// slowloris's unfinished head (docs/security.md F-72). A request being
+// served, its body all read, is busy and never cut off or closed.
 func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, c Class, bounded bool) *bodyWait {
-	bw := &bodyWait{ReadCloser: r.Body, start: time.Now().UnixNano(), left: r.ContentLength}
+	bw := &bodyWait{ReadCloser: r.Body, last: time.Now().UnixNano(), left: r.ContentLength}
 	if lc, ok := r.Context().Value(connKey{}).(*limitConn); ok && r.ProtoMajor == 1 {
 		bw.conn = lc
 	}
@@ -469,11 +472,11 @@ type bodyWait struct {
 	owner    *bodyWaits // nil: not to be cut off (its class has no limit)
 	class    Class
 	w        http.ResponseWriter
-	start    int64        // when the request was admitted (unix nanoseconds)
+	last     int64        // when the last byte came, or the request was admitted (unix nanoseconds)
 	left     int64        // bytes declared and not yet read; -1: chunked
 	finished bool         // the body was read to its end (or failed)
 	failed   bool         // a Read failed (not EOF): the body never arrived whole
-	waiting  atomic.Int64 // start while a Read blocks; 0 otherwise
+	waiting  atomic.Int64 // last while a Read blocks; 0 otherwise
 	cut      bool         // evict cut the body off
 }
 
@@ -481,15 +484,16 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 	if b.finished {
 		return b.ReadCloser.Read(p)
 	}
-	b.waiting.Store(b.start)
+	since := b.last
+	b.waiting.Store(since)
 	if b.conn != nil {
-		b.conn.idleSince.Store(b.start)
+		b.conn.idleSince.Store(since)
 	}
 	n, err := b.ReadCloser.Read(p)
 	if b.conn != nil {
 		b.conn.idleSince.Store(0)
 	}
-	if !b.waiting.CompareAndSwap(b.start, 0) {
+	if !b.waiting.CompareAndSwap(since, 0) {
 		// evict took it meanwhile: whatever this Read returned, the
 		// request has given its slot away.
 		b.owner.mu.Lock()
@@ -499,6 +503,10 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 			b.finished, b.failed = true, true
 			return 0, errBodyCut
 		}
+	}
+	if n > 0 {
+		// Progress: the wait starts again.
+		b.last = time.Now().UnixNano()
 	}
 	if b.left > 0 {
 		b.left -= int64(n)
@@ -510,7 +518,9 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 }
 
 // done is called when the handler has returned. An unfinished body marks
-// the connection waiting: the server reads the rest (or closes).
+// the connection waiting from now: the server reads the rest (or closes),
+// and a handler that ran long must not see its connection closed before
+// its answer went out.
 func (b *bodyWait) done() {
 	if b.owner != nil {
 		b.owner.mu.Lock()
@@ -518,7 +528,7 @@ func (b *bodyWait) done() {
 		b.owner.mu.Unlock()
 	}
 	if !b.finished && b.conn != nil {
-		b.conn.idleSince.Store(b.start)
+		b.conn.idleSince.Store(time.Now().UnixNano())
 	}
 }
 

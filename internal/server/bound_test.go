@@ -492,9 +492,9 @@ func TestConnectionLimitClosesSlowHeads(t *testing.T) {
 // head, a request whose body trickles in holds its connection for all of
 // http.read_timeout, whether the handler reads the body (a token request)
 // or the server discards it after the answer (/livez sent a body). At the
-// cap, a connection whose body has been arriving for idleCloseAfter gives
-// way to a new one; a connection whose request is being served (its body
-// all read) is never closed.
+// cap, a connection whose body has stalled (no byte) for idleCloseAfter
+// gives way to a new one; a connection whose request is being served (its
+// body all read) is never closed.
 func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -526,26 +526,17 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 		busy <- err
 	})
 	<-entered
-	trickle := func(head string) {
+	// A body begun, then stalled (a body that keeps arriving, however
+	// slowly, is TestConnectionLimitHonestSlowUploadKept's).
+	stall := func(head string) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
 			defer c.Close()
-			c.Write([]byte(head))
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					if _, err := c.Write([]byte("a")); err != nil {
-						return
-					}
-				}
-			}
+			c.Write([]byte(head + "a"))
+			<-stop
 		})
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -563,14 +554,14 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 		"GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
 		"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n",
 	} {
-		trickle(head)
+		stall(head)
 		time.Sleep(100 * time.Millisecond)
 		if got := status(); got != http.StatusServiceUnavailable {
-			t.Errorf("%q: a new connection while a body had trickled only briefly: %d, want 503", head, got)
+			t.Errorf("%q: a new connection while a body had stalled only briefly: %d, want 503", head, got)
 		}
 		time.Sleep(400 * time.Millisecond)
 		if got := status(); got != http.StatusOK {
-			t.Errorf("%q: a new connection while a body had trickled for %s: %d, want 200 (the trickling one closed)", head, 500*time.Millisecond, got)
+			t.Errorf("%q: a new connection while a body had stalled for %s: %d, want 200 (the stalled one closed)", head, 500*time.Millisecond, got)
 		}
 		time.Sleep(50 * time.Millisecond) // the served connection's slot freed
 	}
@@ -585,8 +576,8 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 // bodies trickle in hold their admission slots for all of
 // http.read_timeout; over HTTP/2 one connection carries as many as
 // http.max_in_flight allows, so one client could keep a class shed for
-// everyone. When a class is full, an admitted request that has waited on
-// its body for idleCloseAfter has its body cut off and gives its slot to
+// everyone. When a class is full, an admitted request whose body has
+// stalled (no byte) for bodies.after has its body cut off and gives its slot to
 // the new request; a request being served (its body all read) keeps its
 // slot. Both the plain bound and the token gate.
 func TestAdmissionSlowBodiesGiveWay(t *testing.T) {
@@ -665,36 +656,22 @@ func TestAdmissionSlowBodiesGiveWay(t *testing.T) {
 					pr, pw := io.Pipe()
 					pipes = append(pipes, pw)
 					wg.Go(func() { io.Copy(c, pr) })
-					wg.Go(func() {
-						for {
-							if _, err := pw.Write([]byte("a")); err != nil {
-								return
-							}
-							time.Sleep(50 * time.Millisecond)
-						}
-					})
+					wg.Go(func() { pw.Write([]byte("a")) }) // then stalls
 					continue
 				}
 				pr, pw := io.Pipe()
 				pipes = append(pipes, pw)
 				wg.Go(func() { post(h2, "/read", pr, 1000) })
-				wg.Go(func() {
-					for {
-						if _, err := pw.Write([]byte("a")); err != nil {
-							return
-						}
-						time.Sleep(50 * time.Millisecond)
-					}
-				})
+				wg.Go(func() { pw.Write([]byte("a")) }) // then stalls
 			}
 			time.Sleep(100 * time.Millisecond)
 			h1 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			if code, err := post(h1, "/read", strings.NewReader("x"), 1); err != nil || code != http.StatusServiceUnavailable {
-				t.Errorf("a request while the class's bodies had trickled only briefly: %d %v, want 503", code, err)
+				t.Errorf("a request while the class's bodies had stalled only briefly: %d %v, want 503", code, err)
 			}
 			time.Sleep(400 * time.Millisecond)
 			if code, err := post(h1, "/read", strings.NewReader("x"), 1); err != nil || code != http.StatusOK {
-				t.Errorf("a request while two bodies had trickled for %s: %d %v, want 200 (a trickling one cut off)", 500*time.Millisecond, code, err)
+				t.Errorf("a request while two bodies had stalled for %s: %d %v, want 200 (a stalled one cut off)", 500*time.Millisecond, code, err)
 			}
 			select {
 			case err := <-readErrs:
