@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -203,10 +205,17 @@ const (
 	closeIdleAfter = time.Second
 	// refuseEvery paces refusals: 1 000 a second.
 	refuseEvery = time.Millisecond
-	// refuseEveryTLS paces refusals over TLS, each a full handshake (an
-	// ECDSA or RSA signature): 100 a second, a few percent of a core
-	// even with RSA keys.
+	// refuseEveryTLS paces refusals over TLS with an ECDSA or Ed25519
+	// key, each a full handshake: 100 a second. One ECDSA P-256 signature
+	// is ~0.07 ms of CPU (go test -bench of crypto/ecdsa SignASN1, 2
+	// cores shared), so about 1 % of a core with the key exchange.
 	refuseEveryTLS = 10 * time.Millisecond
+	// refuseEveryRSA paces refusals over TLS with an RSA (or unknown)
+	// key: 10 a second. One RSA signature is ~1.9 ms (2048 bits) or
+	// ~8.7 ms (4096 bits) of CPU (crypto/rsa SignPSS, same bench): at
+	// refuseEveryTLS that was ~19 % or ~87 % of a core, spent while
+	// over the cap and at no cost to the client; now ~2 % or ~9 %.
+	refuseEveryRSA = 100 * time.Millisecond
 )
 
 // newLimitListener caps ln's open connections at n > 0; shed counts a
@@ -330,12 +339,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.sem <- struct{}{}
 			return l.wrap(c), nil
 		}
-		if l.tls != nil {
-			// A handshake costs far more CPU than a plain refusal.
-			l.next = time.Now().Add(refuseEveryTLS)
-		} else {
-			l.next = time.Now().Add(refuseEvery)
-		}
+		l.next = time.Now().Add(l.refusePace())
 		l.shed()
 		select {
 		case l.workers <- struct{}{}:
@@ -344,6 +348,28 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 		}
 	}
+}
+
+// refusePace is the least time between two refusals: a TLS handshake
+// costs far more CPU than a plain refusal, an RSA one most. The key is
+// looked up at each refusal, as GetCertificate may change it.
+func (l *limitListener) refusePace() time.Duration {
+	if l.tls == nil {
+		return refuseEvery
+	}
+	var cert *tls.Certificate
+	if len(l.tls.Certificates) > 0 {
+		cert = &l.tls.Certificates[0]
+	} else if l.tls.GetCertificate != nil {
+		cert, _ = l.tls.GetCertificate(&tls.ClientHelloInfo{})
+	}
+	if cert != nil {
+		switch cert.PrivateKey.(type) {
+		case *ecdsa.PrivateKey, ed25519.PrivateKey:
+			return refuseEveryTLS
+		}
+	}
+	return refuseEveryRSA
 }
 
 // refuse answers c's first request with the fixed 503, reading it first

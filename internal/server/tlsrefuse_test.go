@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"math/big"
@@ -67,5 +68,60 @@ func TestConnectionLimitRefusesOverTLS(t *testing.T) {
 			t.Errorf("h2 offered %v: a connection over the cap: %d Retry-After %q, want 503 with Retry-After", h2, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 		time.Sleep(2 * refuseEvery)
+	}
+}
+
+// TestConnectionRefusalsPacedTLSByKey (docs/security.md F-75): over TLS
+// each refusal is a full handshake, whose signature costs ~1.9 ms of CPU
+// with an RSA-2048 key (8.7 ms with RSA-4096) against ~0.07 ms with
+// ECDSA P-256, paid by the server only. With an RSA key (also one served
+// through GetCertificate, as tls.cert_file is) the listener refuses at
+// most one connection per refuseEveryRSA; with ECDSA, per refuseEveryTLS.
+func TestConnectionRefusalsPacedTLSByKey(t *testing.T) {
+	ecCert, _ := selfSigned(t)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaCert := tls.Certificate{Certificate: ecCert.Certificate, PrivateKey: rsaKey}
+	for _, tc := range []struct {
+		name  string
+		cfg   *tls.Config
+		every time.Duration
+	}{
+		{"rsa", &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &rsaCert, nil }}, refuseEveryRSA},
+		{"ecdsa", &tls.Config{Certificates: []tls.Certificate{ecCert}}, refuseEveryTLS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 1, TLS: tc.cfg}, nil)
+			addr := serveOn(t, s)[len("http://"):]
+			held, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			time.Sleep(50 * time.Millisecond) // accepted
+			start := time.Now()
+			var conns []net.Conn
+			for range 40 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+			}
+			time.Sleep(300 * time.Millisecond)
+			refused := shedCount(t, s, "connection")
+			elapsed := time.Since(start)
+			for _, c := range conns {
+				c.Close()
+			}
+			if max := float64(elapsed/tc.every) + 2; refused > max {
+				t.Errorf("%.0f connections refused in %s, want at most %.0f (one per %s)", refused, elapsed, max, tc.every)
+			}
+			if min := float64(elapsed/tc.every) / 4; refused < min || refused < 1 {
+				t.Errorf("%.0f connections refused in %s, want about one per %s", refused, elapsed, tc.every)
+			}
+		})
 	}
 }
