@@ -419,12 +419,13 @@ func (c *limitConn) Close() error {
 // one that has waited on its client too long (admit, docs/security.md F-73).
 type bodyWaits struct {
 	after time.Duration // how long a body may wait before it gives way
+	cut   *prometheus.CounterVec
 	mu    sync.Mutex
 	sets  [numClasses]map[*bodyWait]struct{}
 }
 
-func newBodyWaits(after time.Duration) *bodyWaits {
-	b := &bodyWaits{after: after}
+func newBodyWaits(after time.Duration, m *Metrics) *bodyWaits {
+	b := &bodyWaits{after: after, cut: newBodyCutCounter(m)}
 	for i := range b.sets {
 		b.sets[i] = make(map[*bodyWait]struct{})
 	}
@@ -486,6 +487,7 @@ func (b *bodyWaits) evict(c Class) bool {
 	// whose body a deadline set later would cut.
 	_ = http.NewResponseController(oldest.w).SetReadDeadline(time.Now())
 	b.mu.Unlock()
+	b.cut.WithLabelValues(c.String()).Inc()
 	return true
 }
 
@@ -568,12 +570,22 @@ func newShedCounter(m *Metrics) *prometheus.CounterVec {
 	return c
 }
 
+// newBodyCutCounter registers sts_http_body_cut_total on m's registry.
+func newBodyCutCounter(m *Metrics) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sts_http_body_cut_total",
+		Help: "Request bodies cut off, by route class, to give their stalled request's slot to a request over the class's limit.",
+	}, []string{"class"})
+	m.registry.MustRegister(c)
+	return c
+}
+
 // newIdleClosedCounter registers sts_http_idle_connections_closed_total on
 // m's registry.
 func newIdleClosedCounter(m *Metrics) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sts_http_idle_connections_closed_total",
-		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or waiting for a request head or body.",
+		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or waiting for a request head or a stalled body.",
 	})
 	m.registry.MustRegister(c)
 	return c

@@ -693,9 +693,12 @@ func TestAdmissionSlowBodiesGiveWay(t *testing.T) {
 					t.Errorf("no answer to the trickling request cut off")
 				}
 			}
-			// Only one: the other still trickles, and with a slot free
+			// Only one: the other still stalls, and with a slot free
 			// nothing presses it.
 			time.Sleep(200 * time.Millisecond)
+			if n := counterValue(t, s, "sts_http_body_cut_total", "api"); n != 1 {
+				t.Errorf("sts_http_body_cut_total{class=\"api\"} = %v, want 1", n)
+			}
 			select {
 			case err := <-readErrs:
 				t.Errorf("a second body read ended: %v, want one cut off only", err)

@@ -152,7 +152,7 @@ func New(o Options) *Server {
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
 		idleCloseAfter: closeIdleAfter, idleClosed: newIdleClosedCounter(o.Metrics),
-		bodies: newBodyWaits(closeIdleAfter),
+		bodies: newBodyWaits(closeIdleAfter, o.Metrics),
 	}
 	classify := o.Classify
 	if classify == nil {
