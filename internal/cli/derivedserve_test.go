@@ -194,6 +194,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	}
 
 	t.Run("PAT deleted", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		id, secret := newPAT(t)
 		tok := exchangePAT(t, secret)
 		d.wantAlive(t, tok)
@@ -215,6 +216,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	})
 
 	t.Run("PAT regenerated", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		id, secret := newPAT(t)
 		tok := exchangePAT(t, secret)
 		d.wantAlive(t, tok)
@@ -227,6 +229,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	})
 
 	t.Run("PAT narrowed", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		// A token keeps only the scopes its PAT still holds: narrowing the
 		// PAT ends the tokens that hold more (docs/security.md A-35).
 		id, secret := newPAT(t, "identity:read", "tokens:read")
@@ -250,6 +253,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	})
 
 	t.Run("creator's or actor's PAT narrowed", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		// What an exchange token bought ends once the PAT that created it
 		// loses sts:admin, and the exchange token is no longer redeemed;
 		// a delegated token ends once the actor's PAT no longer holds the
@@ -303,6 +307,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	})
 
 	t.Run("source token revoked", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		// Revoking one of our tokens ends every token exchanged from it,
 		// at once, and leaves its source and its siblings alone
 		// (docs/security.md A-36).
@@ -339,6 +344,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	})
 
 	t.Run("actor's sources gone", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		// A token a subject's holder obtained with an actor ends when the
 		// actor's principal is disabled or its PAT deleted, as the actor
 		// token does; the subject's token lives on (docs/security.md A-46).
@@ -378,6 +384,7 @@ func TestServeDerivedTokensDieWithTheirSource(t *testing.T) {
 	})
 
 	t.Run("principal disabled", func(t *testing.T) {
+		t.Parallel() // each case makes its own PATs and principals; the waits overlap
 		sa := d.serviceAccount(t, "bot")
 		id, secret := d.client(t, sa, "identity:read")
 		code, m := d.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"identity:read"}}, id, secret)
