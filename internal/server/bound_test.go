@@ -226,8 +226,34 @@ func TestCallDeadlineKeepsRoute(t *testing.T) {
 // server's CPU in a profile.
 func TestConnectionRefusalsPaced(t *testing.T) {
 	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 1}, nil)
-	base := serveOn(t, s)
-	addr := base[len("http://"):]
+	refused, elapsed := floodOverCap(t, s, 100, 30*time.Millisecond)
+	if max := float64(elapsed/refuseEvery) + 3; refused > max {
+		t.Errorf("%.0f connections refused in %s, want at most %.0f (one per %s)", refused, elapsed, max, refuseEvery)
+	}
+	if refused < 1 {
+		t.Error("no connection refused over the cap")
+	}
+}
+
+// freshLivez is the status of GET /livez on a new connection of its own.
+func freshLivez(t *testing.T, base string) int {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(base + "/livez")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// floodOverCap holds s's one connection slot (MaxConnections 1), opens n
+// more connections, waits settle, and returns how many s refused and in
+// how long.
+func floodOverCap(t *testing.T, s *Server, n int, settle time.Duration) (refused float64, elapsed time.Duration) {
+	t.Helper()
+	addr := serveOn(t, s)[len("http://"):]
 	held, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -236,25 +262,19 @@ func TestConnectionRefusalsPaced(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // accepted
 	start := time.Now()
 	var conns []net.Conn
-	for range 100 {
+	for range n {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
 	}
-	time.Sleep(30 * time.Millisecond)
-	refused := shedCount(t, s, "connection")
-	elapsed := time.Since(start)
+	time.Sleep(settle)
+	refused, elapsed = shedCount(t, s, "connection"), time.Since(start)
 	for _, c := range conns {
 		c.Close()
 	}
-	if max := float64(elapsed/refuseEvery) + 3; refused > max {
-		t.Errorf("%.0f connections refused in %s, want at most %.0f (one per %s)", refused, elapsed, max, refuseEvery)
-	}
-	if refused < 1 {
-		t.Error("no connection refused over the cap")
-	}
+	return refused, elapsed
 }
 
 // TestConnectionLimitClosesIdle (docs/security.md F-43): at the connection
@@ -469,16 +489,7 @@ func TestConnectionLimitClosesSlowHeads(t *testing.T) {
 		})
 	}
 	time.Sleep(100 * time.Millisecond) // both accepted, heads unfinished
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	status := func() int {
-		resp, err := client.Get(base + "/livez")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	status := func() int { return freshLivez(t, base) }
 	if got := status(); got != http.StatusServiceUnavailable {
 		t.Errorf("a new connection while the cap's heads were begun only briefly: %d, want 503", got)
 	}
@@ -539,16 +550,7 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 			<-stop
 		})
 	}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	status := func() int {
-		resp, err := client.Get(base + "/livez")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	status := func() int { return freshLivez(t, base) }
 	for _, head := range []string{
 		"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
 		"GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",

@@ -94,28 +94,7 @@ func TestConnectionRefusalsPacedTLSByKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 1, TLS: tc.cfg}, nil)
-			addr := serveOn(t, s)[len("http://"):]
-			held, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer held.Close()
-			time.Sleep(50 * time.Millisecond) // accepted
-			start := time.Now()
-			var conns []net.Conn
-			for range 40 {
-				c, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				conns = append(conns, c)
-			}
-			time.Sleep(300 * time.Millisecond)
-			refused := shedCount(t, s, "connection")
-			elapsed := time.Since(start)
-			for _, c := range conns {
-				c.Close()
-			}
+			refused, elapsed := floodOverCap(t, s, 40, 300*time.Millisecond)
 			if max := float64(elapsed/tc.every) + 2; refused > max {
 				t.Errorf("%.0f connections refused in %s, want at most %.0f (one per %s)", refused, elapsed, max, tc.every)
 			}
