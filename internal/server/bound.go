@@ -164,21 +164,21 @@ func streamExempt(r *http.Request) bool {
 // admitted requests then lacked (docs/reliability.md#the-token-gate-measured).
 //
 // Waiting connections give way: at the cap, a new connection is served in
-// place of the connection that has waited longest on its client (kept
-// alive between requests, as the HTTP server reports through connState;
-// accepted and not yet past its first head; or a request body still
-// arriving, as await marks, waiting since its last byte), once that one
-// has waited for closeIdleAfter. A client must expect a kept connection to
-// be closed while idle (RFC 9112 §9.5; the idle timeout does the same), so
-// the cap bounds the connections with work, and a fleet of keep-alive
-// clients whose idle connections fill it is not locked out. A client sends
-// its head at once, and its body without a second's pause, so one still
-// unfinished after closeIdleAfter, or a body stalled that long, is a
-// slowloris's, which
-// would otherwise hold its slot for all of http.read_header_timeout or
-// http.read_timeout, again and again (docs/security.md F-72). A busy
-// connection (a request being served: a flood's) is never closed this
-// way.
+// place of a connection that has used up its allowance for waiting on its
+// client (the one overdue longest). Kept alive between requests (as the
+// HTTP server reports through connState), it may wait closeIdleAfter: a
+// client must expect a kept connection to be closed while idle (RFC 9112
+// §9.5; the idle timeout does the same), so the cap bounds the connections
+// with work, and a fleet of keep-alive clients whose idle connections fill
+// it is not locked out. Sending a request head (from accept, or from the
+// first byte of the next one on a kept connection) or a body (while the
+// handler waits for it, as await marks, or the server reads the rest after
+// the handler), it is held to the minimum rate of slowRule: a slowloris's
+// head or body, which would otherwise hold its slot for all of
+// http.read_header_timeout or http.read_timeout, again and again, gives
+// way within seconds, an honest slow client's does not (docs/security.md
+// F-72, F-81, F-82). A busy connection (a request being served: a
+// flood's) is never closed this way.
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
@@ -187,6 +187,7 @@ type limitListener struct {
 	next    time.Time // the next refusal, at the earliest (Accept's goroutine only)
 
 	closeIdleAfter time.Duration
+	slow           *slowRule
 	closedIdle     func()
 	// tls, when set, is the listener's TLS configuration for refusals,
 	// HTTP/1.1 only (the fixed answer is HTTP/1.1).
@@ -198,11 +199,21 @@ type limitListener struct {
 const (
 	shedWorkers  = 64
 	shedDeadline = 200 * time.Millisecond
-	// closeIdleAfter: how long a connection must have waited on its
-	// client before a new one may take its place at the cap. A flood's
+	// closeIdleAfter: how long a kept connection must have been idle
+	// before a new one may take its place at the cap. A flood's
 	// connections never wait that long; a keep-alive client's between
-	// its requests do, and a slowloris's unfinished head or body.
+	// its requests do.
 	closeIdleAfter = time.Second
+	// slowGrace and minRate: under pressure, a request head or body may
+	// keep its client waiting for slowGrace plus a second for every
+	// minRate bytes it has sent (slowRule). A 1 KiB/s link (a poor mobile
+	// one) delivers a full-size TCP segment (1 448 bytes) every 1.4 s:
+	// slowGrace covers the first, and minRate is half its rate. Apache's
+	// mod_reqtimeout asks 500 bytes a second of heads and bodies, Kestrel
+	// and IIS 240, always; here only under pressure. A trickle far below
+	// the rate (a byte a second) gives way once slowGrace is over.
+	slowGrace = 2 * time.Second
+	minRate   = 512 // bytes a second
 	// refuseEvery paces refusals: 1 000 a second.
 	refuseEvery = time.Millisecond
 	// refuseEveryTLS paces refusals over TLS with an ECDSA or Ed25519
@@ -219,15 +230,31 @@ const (
 )
 
 // newLimitListener caps ln's open connections at n > 0; shed counts a
-// refused connection, closedIdle an idle one closed to make room.
-func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, shed, closedIdle func()) *limitListener {
+// refused connection, closedIdle an idle or slow one closed to make room.
+func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, slow *slowRule, shed, closedIdle func()) *limitListener {
 	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed,
-		closeIdleAfter: closeIdleAfter, closedIdle: closedIdle, conns: make(map[*limitConn]struct{})}
+		closeIdleAfter: closeIdleAfter, slow: slow, closedIdle: closedIdle, conns: make(map[*limitConn]struct{})}
 }
 
-// connState is the HTTP server's ConnState hook: it marks when a
-// connection went idle (wrap marks a new one). It runs twice a request, so
-// it takes no lock.
+// slowRule is the least a client must send while the server waits on it,
+// under pressure (at http.max_connections, or over a class's
+// http.max_in_flight): a request head or body may wait grace, plus perByte
+// for every byte that has come. Only the time spent waiting counts (not a
+// handler's work between its reads), so its allowance is kept as the
+// instant it runs out while waiting, and as what is left of it otherwise
+// (docs/security.md F-81, F-82).
+type slowRule struct {
+	grace   time.Duration
+	perByte time.Duration // 1 s / the minimum rate
+}
+
+func newSlowRule() *slowRule {
+	return &slowRule{grace: slowGrace, perByte: time.Second / minRate}
+}
+
+// connState is the HTTP server's ConnState hook: it gives a connection
+// gone idle its closeIdleAfter, and marks a busy one (wrap gives a new one
+// its head's allowance). It runs twice a request, so it takes no lock.
 func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -240,9 +267,11 @@ func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 	case http.StateNew:
 		// Waiting for its first head since wrap.
 	case http.StateIdle:
-		lc.idleSince.Store(time.Now().UnixNano())
+		lc.idle.Store(true)
+		lc.due.Store(time.Now().UnixNano() + int64(l.closeIdleAfter))
 	default:
-		lc.idleSince.Store(0)
+		lc.idle.Store(false)
+		lc.due.Store(0)
 	}
 }
 
@@ -260,22 +289,22 @@ func (l *limitListener) connContext(ctx context.Context, c net.Conn) context.Con
 	return ctx
 }
 
-// closeIdle closes the connection that has waited longest on its client
-// (idle, new, or awaiting a body), if it has waited for closeIdleAfter, and reports
-// whether it did: its slot is then free. A connection that turns busy
-// meanwhile is left alone.
+// closeIdle closes the connection waiting on its client (idle, sending a
+// head, or a body) whose allowance ran out first, if one has, and reports
+// whether it did: its slot is then free. A connection that turns busy or
+// receives a byte meanwhile is left alone.
 func (l *limitListener) closeIdle() bool {
 	now := time.Now().UnixNano()
 	var oldest *limitConn
-	var since int64
+	var due int64
 	l.mu.Lock()
 	for c := range l.conns {
-		if t := c.idleSince.Load(); t != 0 && (oldest == nil || t < since) {
-			oldest, since = c, t
+		if t := c.due.Load(); t != 0 && (oldest == nil || t < due) {
+			oldest, due = c, t
 		}
 	}
 	l.mu.Unlock()
-	if oldest == nil || now-since < int64(l.closeIdleAfter) || !oldest.idleSince.CompareAndSwap(since, 0) {
+	if oldest == nil || due > now || !oldest.due.CompareAndSwap(due, 0) {
 		return false
 	}
 	_ = oldest.Close() // releases its slot
@@ -285,8 +314,8 @@ func (l *limitListener) closeIdle() bool {
 
 // wrap registers c in a slot taken for it, waiting for its first head.
 func (l *limitListener) wrap(c net.Conn) net.Conn {
-	lc := &limitConn{Conn: c}
-	lc.idleSince.Store(time.Now().UnixNano())
+	lc := &limitConn{Conn: c, slow: l.slow}
+	lc.due.Store(time.Now().UnixNano() + int64(l.slow.grace))
 	lc.release = func() {
 		l.mu.Lock()
 		delete(l.conns, lc)
@@ -403,9 +432,48 @@ func (l *limitListener) refuse(c net.Conn) {
 
 type limitConn struct {
 	net.Conn
-	once      sync.Once
-	release   func()
-	idleSince atomic.Int64 // since when it waits on its client (unix nanoseconds); 0: busy
+	once    sync.Once
+	release func()
+	slow    *slowRule
+	// due: while it waits on its client, the instant its allowance runs
+	// out (unix nanoseconds); 0: busy.
+	due  atomic.Int64
+	idle atomic.Bool // kept alive between requests: a byte begins a head
+}
+
+// Read credits what came to the allowance of the head or body the
+// connection waits for. On a kept connection the first byte begins the
+// next request's head, which gets an allowance of its own from then on,
+// as net/http starts http.read_header_timeout only once the next request's
+// bytes come: an honest client whose head takes a while must not be
+// judged by how long it was idle before (docs/security.md F-82).
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.credit(n)
+	}
+	return n, err
+}
+
+func (c *limitConn) credit(n int) {
+	add := int64(n) * int64(c.slow.perByte)
+	for {
+		due := c.due.Load()
+		if due == 0 {
+			return // busy, or closed to make room
+		}
+		idle := c.idle.Load()
+		next := due + add
+		if idle {
+			next = time.Now().UnixNano() + int64(c.slow.grace) + add
+		}
+		if c.due.CompareAndSwap(due, next) {
+			if idle {
+				c.idle.Store(false)
+			}
+			return
+		}
+	}
 }
 
 func (c *limitConn) Close() error {
@@ -418,14 +486,14 @@ func (c *limitConn) Close() error {
 // per class, so that a request over its class's limit can take the slot of
 // one that has waited on its client too long (admit, docs/security.md F-73).
 type bodyWaits struct {
-	after time.Duration // how long a body may wait before it gives way
-	cut   *prometheus.CounterVec
-	mu    sync.Mutex
-	sets  [numClasses]map[*bodyWait]struct{}
+	slow *slowRule // how long a body may wait before it gives way
+	cut  *prometheus.CounterVec
+	mu   sync.Mutex
+	sets [numClasses]map[*bodyWait]struct{}
 }
 
-func newBodyWaits(after time.Duration, m *Metrics) *bodyWaits {
-	b := &bodyWaits{after: after, cut: newBodyCutCounter(m)}
+func newBodyWaits(slow *slowRule, m *Metrics) *bodyWaits {
+	b := &bodyWaits{slow: slow, cut: newBodyCutCounter(m)}
 	for i := range b.sets {
 		b.sets[i] = make(map[*bodyWait]struct{})
 	}
@@ -439,18 +507,23 @@ var errBodyCut = errors.New("request body cut off: it arrived too slowly while o
 // limit that another request may take its slot under.
 //
 // While the handler waits in a Read for more of the body, the request
-// waits on its client since the last byte of it came (or since it was
-// admitted): a body that arrives slowly but steadily never waits long, one
-// that has stalled does. So, over HTTP/1 on a connection under the cap,
-// does its connection, also after the handler returned with the body
-// unfinished (the server then reads the rest to keep the connection,
-// counted from the handler's end): at the cap it gives way like a
-// slowloris's unfinished head (docs/security.md F-72). A request being
-// served, its body all read, is busy and never cut off or closed.
+// waits on its client, within the allowance of b.slow: slow.grace, plus
+// slow.perByte for every byte of the body that came, counting only the
+// time spent waiting. A body that arrives at the minimum rate or faster,
+// however unevenly, keeps its allowance; a trickle or a stalled body runs
+// out of it. So, over HTTP/1 on a connection under the cap, does its
+// connection, whose allowance the body's is (bytes are credited as they
+// come off the connection, also within a long Read, a chunked body's), and
+// also after the handler returned with the body unfinished (the server
+// then reads the rest to keep the connection): at the cap it gives way
+// like a slowloris's unfinished head (docs/security.md F-72, F-81). A
+// request being served, its body all read, is busy and never cut off or
+// closed.
 func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, c Class, bounded bool) *bodyWait {
-	bw := &bodyWait{ReadCloser: r.Body, last: time.Now().UnixNano(), left: r.ContentLength}
+	bw := &bodyWait{ReadCloser: r.Body, slow: b.slow, allow: int64(b.slow.grace), left: r.ContentLength}
+	bw.due = &bw.own
 	if lc, ok := r.Context().Value(connKey{}).(*limitConn); ok && r.ProtoMajor == 1 {
-		bw.conn = lc
+		bw.conn, bw.due = lc, &lc.due
 	}
 	if bounded {
 		bw.owner, bw.class, bw.w = b, c, w
@@ -461,24 +534,24 @@ func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, c Class, bound
 	return bw
 }
 
-// evict cuts off the body of the request of class c that has waited on
-// its client longest, if it has waited for b.after, and reports whether it
-// did: its slot is then the caller's.
+// evict cuts off the body of the request of class c, waiting on its
+// client, whose allowance ran out first, if one has, and reports whether
+// it did: its slot is then the caller's.
 func (b *bodyWaits) evict(c Class) bool {
 	now := time.Now().UnixNano()
 	var oldest *bodyWait
-	var since int64
+	var due int64
 	b.mu.Lock()
 	for bw := range b.sets[c] {
-		if t := bw.waiting.Load(); t != 0 && (oldest == nil || t < since) {
-			oldest, since = bw, t
+		if t := bw.due.Load(); t != 0 && (oldest == nil || t < due) {
+			oldest, due = bw, t
 		}
 	}
-	if oldest == nil || now-since < int64(b.after) || !oldest.waiting.CompareAndSwap(since, 0) {
+	if oldest == nil || due > now || !oldest.due.CompareAndSwap(due, 0) {
 		b.mu.Unlock()
 		return false
 	}
-	oldest.cut = true // read by its Read only once waiting is 0 (see Read)
+	oldest.cut = true // read by its Read only once due is 0 (see Read)
 	delete(b.sets[c], oldest)
 	// Its blocked Read returns now (a read deadline in the past, on the
 	// HTTP/1 connection or the HTTP/2 stream). Under b.mu: its handler
@@ -492,49 +565,51 @@ func (b *bodyWaits) evict(c Class) bool {
 }
 
 // bodyWait is one admitted request's body while it arrives. One handler
-// goroutine reads a body; waiting (and cut, under owner.mu) are shared with
-// evict.
+// goroutine reads a body; due (and cut, under owner.mu) are shared with
+// evict, and with the connection cap through conn.
 type bodyWait struct {
 	io.ReadCloser
 	conn     *limitConn // its HTTP/1 connection under the cap, or nil
 	owner    *bodyWaits // nil: not to be cut off (its class has no limit)
 	class    Class
 	w        http.ResponseWriter
-	last     int64        // when the last byte came, or the request was admitted (unix nanoseconds)
-	left     int64        // bytes declared and not yet read; -1: chunked
-	finished bool         // the body was read to its end (or failed)
-	failed   bool         // a Read failed (not EOF): the body never arrived whole
-	waiting  atomic.Int64 // last while a Read blocks; 0 otherwise
-	cut      bool         // evict cut the body off
+	slow     *slowRule
+	allow    int64         // what is left of its allowance while no Read waits (nanoseconds; < 0: overdue)
+	left     int64         // bytes declared and not yet read; -1: chunked
+	finished bool          // the body was read to its end (or failed)
+	failed   bool          // a Read failed (not EOF): the body never arrived whole
+	due      *atomic.Int64 // while a Read waits, when its allowance runs out; 0 otherwise: &own, or &conn.due
+	own      atomic.Int64
+	cut      bool // evict cut the body off
 }
 
 func (b *bodyWait) Read(p []byte) (int, error) {
 	if b.finished {
 		return b.ReadCloser.Read(p)
 	}
-	since := b.last
-	b.waiting.Store(since)
-	if b.conn != nil {
-		b.conn.idleSince.Store(since)
-	}
+	b.due.Store(time.Now().UnixNano() + b.allow)
 	n, err := b.ReadCloser.Read(p)
-	if b.conn != nil {
-		b.conn.idleSince.Store(0)
-	}
-	if !b.waiting.CompareAndSwap(since, 0) {
-		// evict took it meanwhile: whatever this Read returned, the
-		// request has given its slot away.
-		b.owner.mu.Lock()
-		cut := b.cut
-		b.owner.mu.Unlock()
+	due := b.due.Swap(0)
+	if due == 0 {
+		// evict (or the connection cap) took it meanwhile: whatever
+		// this Read returned, the request has given its slot away.
+		cut := false
+		if b.owner != nil {
+			b.owner.mu.Lock()
+			cut = b.cut
+			b.owner.mu.Unlock()
+		}
 		if cut {
 			b.finished, b.failed = true, true
 			return 0, errBodyCut
 		}
 	}
-	if n > 0 {
-		// Progress: the wait starts again.
-		b.last = time.Now().UnixNano()
+	if due != 0 {
+		b.allow = due - time.Now().UnixNano()
+	}
+	if b.conn == nil {
+		// Over a connection under the cap, its Read credited the bytes.
+		b.allow += int64(n) * int64(b.slow.perByte)
 	}
 	if b.left > 0 {
 		b.left -= int64(n)
@@ -546,9 +621,9 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 }
 
 // done is called when the handler has returned. An unfinished body marks
-// the connection waiting from now: the server reads the rest (or closes),
-// and a handler that ran long must not see its connection closed before
-// its answer went out.
+// the connection waiting, with what is left of the body's allowance: the
+// server reads the rest (or closes). The handler's own time did not count,
+// so one that ran long does not see its connection closed for it.
 func (b *bodyWait) done() {
 	if b.owner != nil {
 		b.owner.mu.Lock()
@@ -556,7 +631,7 @@ func (b *bodyWait) done() {
 		b.owner.mu.Unlock()
 	}
 	if !b.finished && b.conn != nil {
-		b.conn.idleSince.Store(time.Now().UnixNano())
+		b.conn.due.Store(time.Now().UnixNano() + b.allow)
 	}
 }
 
@@ -574,7 +649,7 @@ func newShedCounter(m *Metrics) *prometheus.CounterVec {
 func newBodyCutCounter(m *Metrics) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sts_http_body_cut_total",
-		Help: "Request bodies cut off, by route class, to give their stalled request's slot to a request over the class's limit.",
+		Help: "Request bodies cut off, by route class, to give their request's slot to a request over the class's limit: stalled, or arriving below the minimum rate.",
 	}, []string{"class"})
 	m.registry.MustRegister(c)
 	return c
@@ -585,7 +660,7 @@ func newBodyCutCounter(m *Metrics) *prometheus.CounterVec {
 func newIdleClosedCounter(m *Metrics) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sts_http_idle_connections_closed_total",
-		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or waiting for a request head or a stalled body.",
+		Help: "Connections closed at the connection cap to serve a new connection: kept alive and idle, or waiting for a request head or body stalled or arriving below the minimum rate.",
 	})
 	m.registry.MustRegister(c)
 	return c

@@ -456,11 +456,12 @@ func checkBodyError(t *testing.T, name string, status int, h http.Header, body i
 // that never finish their first request head (slowloris: a few bytes of a
 // header now and then, within http.read_header_timeout) do not hold the
 // cap against everyone else. At the cap, one that has been waiting for its
-// head for idleCloseAfter gives way to a new connection, like an idle one;
+// head for its grace gives way to a new connection, like an idle one;
 // fresh ones still hold it.
 func TestConnectionLimitClosesSlowHeads(t *testing.T) {
 	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 2}, nil)
 	s.idleCloseAfter = 300 * time.Millisecond
+	s.slow.grace = 300 * time.Millisecond
 	base := serveOn(t, s)
 	addr := base[len("http://"):]
 	stop := make(chan struct{})
@@ -503,7 +504,7 @@ func TestConnectionLimitClosesSlowHeads(t *testing.T) {
 // head, a request whose body trickles in holds its connection for all of
 // http.read_timeout, whether the handler reads the body (a token request)
 // or the server discards it after the answer (/livez sent a body). At the
-// cap, a connection whose body has stalled (no byte) for idleCloseAfter
+// cap, a connection whose body has stalled (no byte) for its grace
 // gives way to a new one; a connection whose request is being served (its
 // body all read) is never closed.
 func TestConnectionLimitClosesSlowBodies(t *testing.T) {
@@ -521,6 +522,7 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 		})
 	})
 	s.idleCloseAfter = 300 * time.Millisecond
+	s.slow.grace = 300 * time.Millisecond
 	base := serveOn(t, s)
 	addr := base[len("http://"):]
 	stop := make(chan struct{})
@@ -579,7 +581,7 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 // http.read_timeout; over HTTP/2 one connection carries as many as
 // http.max_in_flight allows, so one client could keep a class shed for
 // everyone. When a class is full, an admitted request whose body has
-// stalled (no byte) for bodies.after has its body cut off and gives its slot to
+// stalled (no byte) for its grace has its body cut off and gives its slot to
 // the new request; a request being served (its body all read) keeps its
 // slot. Both the plain bound and the token gate.
 func TestAdmissionSlowBodiesGiveWay(t *testing.T) {
@@ -608,7 +610,7 @@ func TestAdmissionSlowBodiesGiveWay(t *testing.T) {
 					}
 				})
 			})
-			s.bodies.after = 300 * time.Millisecond
+			s.slow.grace = 300 * time.Millisecond
 			base := serveOn(t, s)
 			protos := new(http.Protocols)
 			protos.SetUnencryptedHTTP2(true)

@@ -29,7 +29,7 @@ func TestAdmissionEvictRacesHandlerEnd(t *testing.T) {
 		})
 	})
 	// Any body waiting in a Read may be cut: the race is in the cut.
-	s.bodies.after = time.Microsecond
+	s.slow.grace, s.slow.perByte = time.Microsecond, 0
 	base := serveOn(t, s)
 	protos := new(http.Protocols)
 	protos.SetUnencryptedHTTP2(true)

@@ -31,7 +31,7 @@ func (r *rateReader) Read(p []byte) (int, error) {
 // TestAdmissionHonestSlowUploadKept (docs/security.md F-73): a body that
 // arrives slowly but steadily (24 KiB a second, well within
 // http.max_body_bytes and http.read_timeout) is not a trickle to cut off:
-// only a body that has stalled for bodies.after gives its slot away. A
+// only a body that has stalled for its grace gives its slot away. A
 // request that finds the class full meanwhile is shed.
 func TestAdmissionHonestSlowUploadKept(t *testing.T) {
 	got := make(chan error, 1)
@@ -45,6 +45,8 @@ func TestAdmissionHonestSlowUploadKept(t *testing.T) {
 		})
 		mux.HandleFunc("POST /small", func(w http.ResponseWriter, r *http.Request) { io.ReadAll(r.Body) })
 	})
+	// A grace shorter than the 2 s upload, so that it is over meanwhile.
+	s.slow.grace = 500 * time.Millisecond
 	base := serveOn(t, s)
 	protos := new(http.Protocols)
 	protos.SetUnencryptedHTTP2(true)
@@ -62,7 +64,7 @@ func TestAdmissionHonestSlowUploadKept(t *testing.T) {
 		resp.Body.Close()
 		status <- resp.StatusCode
 	}()
-	time.Sleep(s.bodies.after + 200*time.Millisecond)
+	time.Sleep(s.slow.grace + 700*time.Millisecond)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Post(base+"/small", "text/plain", strings.NewReader("x"))
 	if err != nil {
@@ -93,6 +95,7 @@ func TestConnectionLimitHonestSlowUploadKept(t *testing.T) {
 		})
 	})
 	s.idleCloseAfter = 300 * time.Millisecond
+	s.slow.grace = 300 * time.Millisecond
 	base := serveOn(t, s)
 	c, err := net.Dial("tcp", base[len("http://"):])
 	if err != nil {

@@ -135,8 +135,11 @@ type Server struct {
 	// gives way to a new one (closeIdleAfter; tests shorten it).
 	idleCloseAfter time.Duration
 	idleClosed     prometheus.Counter
+	// slow: under pressure, the least a client must send of a head or
+	// body (slowRule; tests shorten it).
+	slow *slowRule
 	// bodies: the admitted requests whose bodies are still arriving
-	// (admit; tests shorten bodies.after).
+	// (admit).
 	bodies    *bodyWaits
 	retention time.Duration
 	now       func() time.Time
@@ -152,8 +155,9 @@ func New(o Options) *Server {
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
 		idleCloseAfter: closeIdleAfter, idleClosed: newIdleClosedCounter(o.Metrics),
-		bodies: newBodyWaits(closeIdleAfter, o.Metrics),
+		slow: newSlowRule(),
 	}
+	s.bodies = newBodyWaits(s.slow, o.Metrics)
 	classify := o.Classify
 	if classify == nil {
 		classify = opsClass
@@ -312,7 +316,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.runGates(gcCtx) })
 
 	if s.maxConns > 0 {
-		l := newLimitListener(ln, s.maxConns, s.idleCloseAfter,
+		l := newLimitListener(ln, s.maxConns, s.idleCloseAfter, s.slow,
 			func() { s.shedTotal.WithLabelValues("connection").Inc() }, s.idleClosed.Inc)
 		s.http.ConnState = l.connState
 		s.http.ConnContext = l.connContext
