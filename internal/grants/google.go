@@ -82,8 +82,9 @@ func parseGoogle(r *http.Request) (*Request, error) {
 			// invalid_request (an unknown one is invalid_target, below).
 			return nil, badRequest(ReasonTargetInvalid, errors.New(`Invalid value for "audience". `+
 				"This value should be the full resource name of the Identity Provider: "+
-				"//iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>, "+
-				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
+				"//iam.googleapis.com/projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>, "+
+				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>, "+
+				"//<host>/pools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
 		}
 		req.PoolID, req.ProviderID = pool, provider
 	}

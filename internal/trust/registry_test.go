@@ -155,7 +155,18 @@ func TestParseResourceName(t *testing.T) {
 		{"pools/ci/providers/github", "ci", "github", true},
 		{"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/gh", "ci", "gh", true},
 		{"//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta", "staff", "okta", true},
-		{"//sts.example.com/projects/my-project/locations/global/workloadIdentityPools/ci/providers/gh", "ci", "gh", true},
+		{"//iam.googleapis.com/projects/1234567890123/locations/global/workloadIdentityPools/ci/providers/gh", "ci", "gh", true},
+		// T-132: Google's names are Google's, as Google STS takes them: its
+		// IAM host and a project number. Our own form takes any host.
+		{"//sts.example.com/projects/123/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
+		{"//sts.example.com/locations/global/workforcePools/staff/providers/okta", "", "", false},
+		{"//IAM.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
+		{"//iam.googleapis.com./projects/1/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
+		{"//iam.googleapis.com:443/locations/global/workforcePools/staff/providers/okta", "", "", false},
+		{"//iam.googleapis.com/projects/my-project/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
+		{"//iam.googleapis.com/projects/+1/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
+		{"//iam.googleapis.com/projects/1e3/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
+		{"//iam.googleapis.com/projects/12345678901234567890/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
 		{"//sts.example/x/pools/ci/providers/github", "", "", false},
 		// T-117: only Google's two shapes, whole and under a host, as
 		// Google STS and its client libraries take them.

@@ -226,29 +226,32 @@ func audienceMatch(accepted, aud []string) bool {
 // clients send it in audience (docs/design.md#the-model), into pool and
 // provider IDs. It accepts exactly ours, "//<host>/pools/<pool>/providers/<provider>"
 // or bare "pools/<pool>/providers/<provider>", and Google's two full
-// resource names, as Google STS takes them (never relative):
-// "//<host>/projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
-// and "//<host>/locations/global/workforcePools/<pool>/providers/<provider>".
+// resource names, as Google STS takes them (never relative, under
+// Google's IAM host, a workload pool under a project number):
+// "//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
+// and "//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>".
 // Anything else is refused, whatever it ends with: a name is either one of
-// these or no provider's (docs/security.md T-117). The host is not
-// compared: clients reach us under many names, and the pool and provider
-// IDs are what select the trust policy.
+// these or no provider's (docs/security.md T-117, T-132). The host of our
+// own form is not compared: clients reach us under many names, and the
+// pool and provider IDs are what select the trust policy; Google's names
+// name Google's IAM resources, whichever server is asked.
 func ParseResourceName(name string) (pool, provider string, ok bool) {
 	rest, full := strings.CutPrefix(name, "//")
+	host := ""
 	if full {
 		i := strings.IndexByte(rest, '/')
 		if i <= 0 {
 			return "", "", false
 		}
-		rest = rest[i+1:]
+		host, rest = rest[:i], rest[i+1:]
 	}
 	p := strings.Split(rest, "/")
 	switch {
 	case len(p) == 4 && p[0] == "pools":
-	case full && len(p) == 8 && p[0] == "projects" && validID(p[1]) && p[2] == "locations" && p[3] == "global" && p[4] == "workloadIdentityPools":
+	case host == googleIAMHost && len(p) == 8 && p[0] == "projects" && projectNumber(p[1]) && p[2] == "locations" && p[3] == "global" && p[4] == "workloadIdentityPools":
 	// Workforce pools (Google's pools of people) map onto pools exactly
 	// as workload identity pools do.
-	case full && len(p) == 6 && p[0] == "locations" && p[1] == "global" && p[2] == "workforcePools":
+	case host == googleIAMHost && len(p) == 6 && p[0] == "locations" && p[1] == "global" && p[2] == "workforcePools":
 	default:
 		return "", "", false
 	}
@@ -258,6 +261,24 @@ func ParseResourceName(name string) (pool, provider string, ok bool) {
 		return "", "", false
 	}
 	return pool, provider, true
+}
+
+// googleIAMHost is the service name of Google's IAM resource names.
+const googleIAMHost = "iam.googleapis.com"
+
+// projectNumber reports whether s is a Google project number: decimal
+// digits (at most 19), as Google STS requires in a workload pool's
+// name (a project ID is refused there).
+func projectNumber(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // validID bounds IDs taken from requests before they are used as map keys
