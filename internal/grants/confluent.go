@@ -16,7 +16,7 @@ import (
 const ConfluentLifetime = 900 * time.Second
 
 // confluent is POST /sts/v1/oauth2/token (Confluent STS): form body only,
-// identity_pool_id required, expires_in default and maximum 900, errors as
+// identity_pool_id required, api_version and kind sts/v1's when present, expires_in default and maximum 900, errors as
 // {"errors":[{id,status,code,title,detail}]}. X-Request-Id is set on every
 // response by the server middleware; 429 carries the relative
 // X-RateLimit-* headers and Retry-After (set in the shared phases).
@@ -30,6 +30,15 @@ var confluent = &dialect{
 		req := &Request{defaultLifetime: ConfluentLifetime, maxLifetime: ConfluentLifetime}
 		if err := req.fromValues(v); err != nil {
 			return nil, err
+		}
+		// Confluent's request names its schema, each member optional with
+		// this default (Confluent's API document): another version or kind
+		// is a request this endpoint does not understand, never served as
+		// if it said sts/v1 (docs/security.md T-133).
+		for _, p := range [...]struct{ name, want string }{{"api_version", "sts/v1"}, {"kind", "TokenExchangeRequest"}} {
+			if got := v.Get(p.name); got != "" && got != p.want {
+				return nil, badRequest(ReasonMalformed, errors.New(p.name+" "+strconv.Quote(trunc(got))+" is not supported: the only one is "+p.want))
+			}
 		}
 		if req.PoolID == "" {
 			return nil, badRequest(ReasonPoolRequired, errors.New("identity_pool_id is required"))
@@ -152,7 +161,7 @@ func confluentMethodNotAllowed() http.Handler {
 var requestParams = []string{
 	"grant_type", "subject_token_type", "subject_token", "actor_token_type", "actor_token",
 	"requested_token_type", "identity_pool_id", "expires_in", "audience", "resource", "scope",
-	"refresh_token", "assertion", "options", "client_id",
+	"refresh_token", "assertion", "options", "client_id", "api_version", "kind",
 }
 
 // paramOf names the request parameter a refusal is about, or "".

@@ -289,3 +289,52 @@ func TestNamedPoolBindsTheSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestConfluentAPIVersionAndKind: Confluent's request names its schema,
+// api_version "sts/v1" and kind "TokenExchangeRequest", each optional with
+// that default (Confluent's API document, exchange_sts_v1_oauth_token). A
+// request naming another version or kind is one the server does not
+// understand and is refused with the parameter named in source, as any
+// other bad parameter on this path; it was served as if it said sts/v1
+// (docs/security.md T-133).
+func TestConfluentAPIVersionAndKind(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.OmitReason = true // serve's default: source and detail must tell alone
+	tok := func() string { return e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1")) }
+	for _, tc := range []struct {
+		kv    []string
+		param string // "": served
+	}{
+		{nil, ""},
+		{[]string{"api_version", "sts/v1", "kind", "TokenExchangeRequest"}, ""},
+		{[]string{"api_version", "", "kind", ""}, ""}, // sent without a value: omitted (RFC 6749 §3.1)
+		{[]string{"api_version", "sts/v2"}, "api_version"},
+		{[]string{"api_version", "STS/V1"}, "api_version"},
+		{[]string{"api_version", "iam/v2", "kind", "TokenExchangeRequest"}, "api_version"},
+		{[]string{"kind", "TokenExchangeReply"}, "kind"},
+		{[]string{"kind", "tokenexchangerequest"}, "kind"},
+		{[]string{"api_version", "sts/v1", "kind", "ServiceAccount"}, "kind"},
+	} {
+		resp, body := e.post(t, PathConfluentToken, exchangeForm(tok(), append([]string{"identity_pool_id", "ci"}, tc.kv...)...))
+		if tc.param == "" {
+			if resp.StatusCode != 200 {
+				t.Errorf("%v: %d %v, want 200", tc.kv, resp.StatusCode, body)
+			}
+			continue
+		}
+		if resp.StatusCode != 400 {
+			t.Errorf("%v: %d, want 400", tc.kv, resp.StatusCode)
+			continue
+		}
+		e0 := confluentErr(t, body)
+		src, _ := e0["source"].(map[string]any)
+		if d, _ := e0["detail"].(string); e0["code"] != oauth2.ErrorInvalidRequest || src["parameter"] != tc.param || !strings.HasPrefix(d, tc.param+" ") {
+			t.Errorf("%v: %v, want invalid_request with source.parameter and detail naming %s", tc.kv, e0, tc.param)
+		}
+	}
+	// Repeated, each is refused as any repeated parameter (T-06).
+	form := exchangeForm(tok(), "identity_pool_id", "ci", "api_version", "sts/v1", "api_version", "sts/v2")
+	if resp, _ := e.post(t, PathConfluentToken, form); resp.StatusCode != 400 {
+		t.Errorf("api_version twice: %d, want 400", resp.StatusCode)
+	}
+}
