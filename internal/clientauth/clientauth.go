@@ -28,6 +28,12 @@ const (
 	// Optional: a request may carry no credentials (Google /v1/token),
 	// but credentials that are present must be valid.
 	Optional
+	// OptionalPublic is Optional where a registered public client (auth
+	// method none) named by client_id alone is returned, identified but
+	// not authenticated, with Method oauth2.AuthMethodNone: RFC 7009 §5
+	// revocation, which then acts only on what was issued to that client
+	// (docs/security.md T-128).
+	OptionalPublic
 )
 
 // Store is the storage the authenticator reads and writes.
@@ -148,13 +154,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 		// A client that names itself must prove it, unless it is a
 		// registered public client (auth method none), which is then
 		// identified, not authenticated: where credentials are optional it
-		// proceeds exactly as an anonymous caller, with no more rights.
-		if err = a.publicClient(ctx, form.Get("client_id")); err == nil && policy == Optional {
+		// proceeds exactly as an anonymous caller, with no more rights;
+		// with OptionalPublic it comes back as itself (Method none), for an
+		// endpoint that lets it act only on what was issued to it.
+		var c storage.Client
+		switch c, err = a.publicClient(ctx, form.Get("client_id")); {
+		case err != nil:
+		case policy == OptionalPublic:
+			return &Result{Client: c, Method: oauth2.AuthMethodNone}, nil
+		case policy == Optional:
 			return nil, nil
-		} else if err == nil {
+		default:
 			err = invalidClient(errors.New("public client where authentication is required"))
 		}
-	case policy == Optional:
+	case policy == Optional, policy == OptionalPublic:
 		return nil, nil
 	default:
 		err = invalidClient(errors.New("no client credentials"))
@@ -223,17 +236,17 @@ func clientErr(c storage.Client, err error) error {
 	return nil
 }
 
-// publicClient checks that id names an enabled public client (auth
-// method none); any other client must authenticate.
-func (a *Authenticator) publicClient(ctx context.Context, id string) error {
+// publicClient returns the enabled public client (auth method none) id
+// names; any other client must authenticate.
+func (a *Authenticator) publicClient(ctx context.Context, id string) (storage.Client, error) {
 	c, err := a.loadClient(ctx, id)
 	if err != nil {
-		return err
+		return storage.Client{}, err
 	}
 	if c.AuthMethod != oauth2.AuthMethodNone {
-		return invalidClient(errors.New("client_id without credentials"))
+		return storage.Client{}, invalidClient(errors.New("client_id without credentials"))
 	}
-	return nil
+	return c, nil
 }
 
 // HashSecret is the digest stored for a client secret.

@@ -84,8 +84,9 @@ type Supported struct {
 	TokenEndpointAuthMethods []string
 	// TokenEndpointAuthSigningAlgs for private_key_jwt, if offered.
 	TokenEndpointAuthSigningAlgs []string
-	// PublicClients lists the none method at the token endpoint: a
-	// registered public client names itself with client_id and no secret.
+	// PublicClients lists the none method at the token and revocation
+	// endpoints: a registered public client names itself with client_id
+	// and no secret (RFC 7009 §5). Introspection never takes it.
 	PublicClients bool
 	// ResponseTypes defaults to ["id_token"] without an authorization
 	// endpoint (OIDC Discovery §3 requires a non-empty list), and to
@@ -126,6 +127,7 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 	if s.PublicClients && !slices.Contains(token, oauth2.AuthMethodNone) {
 		token = append(slices.Clone(auth), oauth2.AuthMethodNone)
 	}
+	introspect := slices.DeleteFunc(slices.Clone(auth), func(m string) bool { return m == oauth2.AuthMethodNone })
 	responses := s.ResponseTypes
 	if len(responses) == 0 {
 		responses = []string{"id_token"}
@@ -157,9 +159,9 @@ func (s Supported) metadata(issuer string, algs []string) Metadata {
 
 		TokenEndpointAuthMethodsSupported:                  token,
 		TokenEndpointAuthSigningAlgValuesSupported:         s.TokenEndpointAuthSigningAlgs,
-		IntrospectionEndpointAuthMethodsSupported:          auth,
+		IntrospectionEndpointAuthMethodsSupported:          introspect,
 		IntrospectionEndpointAuthSigningAlgValuesSupported: authAlgs,
-		RevocationEndpointAuthMethodsSupported:             auth,
+		RevocationEndpointAuthMethodsSupported:             token,
 		RevocationEndpointAuthSigningAlgValuesSupported:    authAlgs,
 
 		IDTokenSigningAlgValuesSupported: nonNil(algs),

@@ -16,7 +16,8 @@ import (
 // response_types_supported and subject_types_supported; RFC 8414 §2
 // requires the endpoint auth signing algorithms of introspection and
 // revocation when private_key_jwt is listed for them; a server that admits
-// public clients lists the none method.
+// public clients lists the none method for the token and revocation
+// endpoints, never for introspection.
 func TestRequiredMembers(t *testing.T) {
 	st, err := signer.NewStatic(signer.ES256)
 	if err != nil {
@@ -56,10 +57,13 @@ func TestRequiredMembers(t *testing.T) {
 	if !slices.Contains(list("token_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) {
 		t.Errorf("token_endpoint_auth_methods_supported = %v, want none listed", m["token_endpoint_auth_methods_supported"])
 	}
-	// none authenticates nobody at introspection or revocation.
-	if slices.Contains(list("introspection_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) ||
-		slices.Contains(list("revocation_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) {
-		t.Errorf("none listed for introspection or revocation: %v", m)
+	// A public client revokes its own tokens with client_id alone (RFC
+	// 7009 §5); none authenticates nobody at introspection.
+	if !slices.Contains(list("revocation_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) {
+		t.Errorf("revocation_endpoint_auth_methods_supported = %v, want none listed", m["revocation_endpoint_auth_methods_supported"])
+	}
+	if slices.Contains(list("introspection_endpoint_auth_methods_supported"), oauth2.AuthMethodNone) {
+		t.Errorf("none listed for introspection: %v", m["introspection_endpoint_auth_methods_supported"])
 	}
 }
 

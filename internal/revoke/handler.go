@@ -98,22 +98,21 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeForm authenticates the client when credentials are present. A
-// request without them is the holder of a token not issued to any client
-// (gitpod.v1 ExchangeToken, a PAT exchange): the token itself is the
-// proof, and only such a token is accepted without a client. who is the
-// request as the audit trail names it; revokeForm fills in its actor.
+// registered public client (auth method none) names itself with client_id
+// alone (RFC 7009 §5) and revokes what was issued to it, as an
+// authenticated client does (docs/security.md T-128). A request without
+// either is the holder of a token not issued to any client (gitpod.v1
+// ExchangeToken, a PAT exchange): the token itself is the proof, and only
+// such a token is accepted without a client. who is the request as the
+// audit trail names it; revokeForm fills in its actor.
 func (h *Handler) revokeForm(r *http.Request, form url.Values, who audit.Caller) error {
-	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.Optional)
+	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.OptionalPublic)
 	if err != nil {
 		return err // 401 invalid_client (docs/security.md T-09)
 	}
-	// The answer is readable at an origin of the authenticated client, or
-	// of the public client the request names (Authenticate has checked it
-	// is one).
+	// The answer is readable at an origin of the client.
 	if res != nil {
 		cors.Allow(r.Context(), res.Client)
-	} else {
-		cors.AllowID(r.Context(), form.Get("client_id"))
 	}
 	token := form.Get("token")
 	if res == nil {
