@@ -201,9 +201,9 @@ func New(o Options) *Server {
 	}
 	ips := clientip.NewResolver(o.TrustedProxies, o.ClientIPHeader)
 	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
-		return requestContext(ips, callTimeout)(trace(observe(o.Logger, o.Metrics, o.Now)(
+		return requestContext(ips, callTimeout)(noSniff(trace(observe(o.Logger, o.Metrics, o.Now)(
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
-				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h))))))
+				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
 	s.handler = wrap(mux, o.CallTimeout)
 	s.http = newHTTPServer(o, s.handler)
@@ -232,6 +232,18 @@ func New(o Options) *Server {
 		s.opsLn = o.OpsListener
 	}
 	return s
+}
+
+// noSniff marks every answer X-Content-Type-Options: nosniff, in this one
+// place for every route (docs/security.md F-76): a browser never reads a
+// token answer, an OAuth error, a discovery document or a plain-text
+// refusal as script or style, whatever a page of another origin points at
+// it. The pages set it too, with the rest of their headers.
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newHTTPServer is an HTTP/1.1 server with o's limits serving h.
