@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,82 @@ func TestAnswersAreNoSniff(t *testing.T) {
 		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
 			t.Errorf("%s %s = %d (Content-Type %q): X-Content-Type-Options %q, want nosniff",
 				r.method, r.path, resp.StatusCode, resp.Header.Get("Content-Type"), got)
+		}
+	}
+}
+
+// methodSet is an Allow header's methods, sorted.
+func methodSet(allow string) string {
+	var ms []string
+	for m := range strings.SplitSeq(allow, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			ms = append(ms, m)
+		}
+	}
+	slices.Sort(ms)
+	return strings.Join(ms, ",")
+}
+
+// TestMethodRefusals: a known path asked with a method it does not take
+// is 405 with an Allow header listing the ones it does, on the health
+// checks, discovery and the OAuth endpoints alike (RFC 9110 §15.5.6); an
+// unknown path stays 404; OPTIONS of a CORS endpoint lists HEAD wherever
+// GET is served; and HEAD of a page behaves as GET without a body
+// (RFC 9110 §9.3.2): signed out, it is sent to sign in, not refused.
+func TestMethodRefusals(t *testing.T) {
+	e := newCodeEnv(t)
+	for _, tc := range []struct {
+		method, path string
+		allow        string // sorted, comma-separated
+	}{
+		{"PUT", "/livez", "GET,HEAD"},
+		{"POST", "/livez", "GET,HEAD"},
+		{"OPTIONS", "/livez", "GET,HEAD"},
+		{"DELETE", "/readyz", "GET,HEAD"},
+		{"POST", "/.well-known/jwks.json", "GET,HEAD,OPTIONS"},
+		{"PUT", "/.well-known/openid-configuration", "GET,HEAD,OPTIONS"},
+		{"DELETE", "/.well-known/oauth-authorization-server", "GET,HEAD,OPTIONS"},
+		{"GET", "/oauth2/token", "OPTIONS,POST"},
+		{"PUT", "/oauth2/revoke", "OPTIONS,POST"},
+		{"DELETE", "/oauth2/userinfo", "GET,HEAD,OPTIONS,POST"},
+		{"GET", "/oauth2/introspect", "POST"},
+		{"GET", "/v1/token", "POST"},
+		{"PUT", "/oauth2/authorize", "GET,HEAD,POST"},
+		{"PUT", "/tokens", "GET,HEAD,POST"},
+	} {
+		resp, _ := e.front(t, frontRequest{method: tc.method, path: tc.path})
+		if resp.StatusCode != http.StatusMethodNotAllowed || methodSet(resp.Header.Get("Allow")) != tc.allow {
+			t.Errorf("%s %s = %d Allow %q, want 405 Allow %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.allow)
+		}
+	}
+	for _, p := range []string{"/nope", "/livez/x", "/oauth2/nope"} {
+		if resp, _ := e.front(t, frontRequest{method: "PUT", path: p}); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("PUT %s = %d, want 404", p, resp.StatusCode)
+		}
+	}
+	// The CORS endpoints' OPTIONS answers name every method served.
+	preflight := map[string]string{"Origin": "https://spa.example", "Access-Control-Request-Method": "POST"}
+	for path, allow := range map[string]string{
+		"/oauth2/userinfo":       "GET,HEAD,OPTIONS,POST",
+		"/oauth2/token":          "OPTIONS,POST",
+		"/oauth2/revoke":         "OPTIONS,POST",
+		"/.well-known/jwks.json": "GET,HEAD,OPTIONS",
+	} {
+		for _, hdr := range []map[string]string{nil, preflight} {
+			resp, _ := e.front(t, frontRequest{method: "OPTIONS", path: path, hdr: hdr})
+			if resp.StatusCode >= 300 || methodSet(resp.Header.Get("Allow")) != allow {
+				t.Errorf("OPTIONS %s (preflight %v) = %d Allow %q, want 2xx Allow %s", path, hdr != nil, resp.StatusCode, resp.Header.Get("Allow"), allow)
+			}
+		}
+	}
+	// HEAD of a page is GET without a body: signed out, the same redirect
+	// to sign in.
+	for _, p := range []string{"/tokens", "/tokens/x", "/tokens/x/delete"} {
+		get, _ := e.front(t, frontRequest{method: "GET", path: p})
+		head, body := e.front(t, frontRequest{method: "HEAD", path: p})
+		if head.StatusCode != get.StatusCode || head.Header.Get("Location") != get.Header.Get("Location") || body != "" {
+			t.Errorf("HEAD %s = %d Location %q body %d bytes; GET = %d Location %q", p, head.StatusCode, head.Header.Get("Location"), len(body),
+				get.StatusCode, get.Header.Get("Location"))
 		}
 	}
 }

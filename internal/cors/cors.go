@@ -44,10 +44,10 @@ func Public(h http.Handler) http.Handler {
 // PublicPreflight answers the OPTIONS preflight of a public document for
 // any origin, for methods.
 func PublicPreflight(methods ...string) http.Handler {
-	allow := strings.Join(methods, ", ")
+	allow, allowed := strings.Join(methods, ", "), allowHeader(methods)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Allow", allow+", OPTIONS")
+		h.Set("Allow", allowed)
 		if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Origin", "*")
 			h.Set("Access-Control-Allow-Methods", allow)
@@ -144,10 +144,10 @@ func (c *Clients) Wrap(h http.Handler) http.Handler {
 // Whether the page may read the answer is decided on the actual request,
 // by the client's registered origins.
 func (c *Clients) Preflight(methods ...string) http.Handler {
-	allow := strings.Join(methods, ", ")
+	allow, allowed := strings.Join(methods, ", "), allowHeader(methods)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Allow", allow+", OPTIONS")
+		h.Set("Allow", allowed)
 		h.Add("Vary", "Origin")
 		if origin := requestOrigin(r); origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Origin", origin)
@@ -157,6 +157,18 @@ func (c *Clients) Preflight(methods ...string) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// allowHeader is the Allow header of an OPTIONS answer: methods, HEAD
+// wherever GET is served (http.ServeMux serves HEAD with a GET route), and
+// OPTIONS, sorted as http.ServeMux lists them in a 405's Allow.
+func allowHeader(methods []string) string {
+	all := append(slices.Clone(methods), http.MethodOptions)
+	if slices.Contains(methods, http.MethodGet) {
+		all = append(all, http.MethodHead)
+	}
+	slices.Sort(all)
+	return strings.Join(slices.Compact(all), ", ")
 }
 
 type decisionKey struct{}

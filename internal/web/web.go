@@ -221,13 +221,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.protected.ServeHTTP(w, r)
 }
 
-// auth runs next for a signed-in request; otherwise a page load is sent
-// to sign in (and back), any other request is answered 401.
+// auth runs next for a signed-in request; otherwise a page load (GET, or
+// HEAD, which is GET without the body, RFC 9110 §9.3.2) is sent to sign in
+// (and back), any other request is answered 401.
 func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		se, ok := h.signedIn.lookup(r)
 		if !ok {
-			if r.Method == http.MethodGet {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				h.signedIn.SignIn(w, r, r.URL.RequestURI())
 				return
 			}
