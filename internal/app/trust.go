@@ -33,7 +33,7 @@ func newTrustRegistry(store storage.Store, logger *slog.Logger) (*trust.Registry
 type trustPlan = pools.TrustConfig
 
 // planTrust checks what config.Validate cannot (CEL, issuer URLs, uploaded
-// JWKS, shared issuers without a condition) and returns every problem at
+// JWKS, shared issuers without a condition, scopes no pool grants) and returns every problem at
 // once as a *config.Error, so serve exits 2 naming each pool.
 func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 	plan := &pools.TrustConfig{Paths: map[string]string{}, RevocationKeep: PoolLimits(cfg).RevocationKeep()}
@@ -57,6 +57,11 @@ func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 				add(path+"."+pe.Field, fmt.Sprintf("pool %q: %v", pc.ID, pe.Err))
 			} else {
 				add(path, err.Error())
+			}
+		}
+		for k, sc := range pool.Scopes {
+			if !storage.PoolMayGrant(sc) { // docs/security.md A-68
+				add(fmt.Sprintf("%s.scopes[%d]", path, k), fmt.Sprintf("pool %q: %q: %s", pc.ID, sc, pools.ReservedScopeRule))
 			}
 		}
 		plan.Pools = append(plan.Pools, pool)

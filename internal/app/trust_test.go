@@ -42,6 +42,8 @@ func TestPlanTrustProblems(t *testing.T) {
 			c.Federation.AllowLoopback = true
 			c.Pools[0].Providers[0].Issuer = "http://issuer.example"
 		}, []string{`pools[ci].providers[github]: "http://issuer.example": plain http is allowed only to a loopback address`}},
+		{"a scope no pool grants", func(c *config.Config) { c.Pools[0].Scopes = []string{"read", "introspect"} },
+			[]string{`pools[ci].scopes[1]: pool "ci": "introspect": a pool never grants it`}},
 		{"bad uploaded jwks", func(c *config.Config) { c.Pools[0].Providers[0].JWKS = []byte(`{"keys":1}`) },
 			[]string{`pools[ci].providers[github]: uploaded jwks`}},
 	}

@@ -24,7 +24,7 @@ const (
 
 // ScopeIntrospect is the permission that lets a bearer token, or a client
 // holding it among its scopes, introspect any token.
-const ScopeIntrospect = "introspect"
+const ScopeIntrospect = storage.ScopeIntrospect
 
 // PATVerifier authenticates personal access tokens (a *pat.Service).
 type PATVerifier interface {

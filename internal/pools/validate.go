@@ -78,6 +78,11 @@ const (
 	MaxAudienceLen   = 512
 )
 
+// ReservedScopeRule says why a pool's scopes may not hold a scope
+// (storage.PoolMayGrant; docs/security.md A-68).
+const ReservedScopeRule = "a pool never grants it: its tokens would introspect every token of the organization; " +
+	"give the resource server that introspects a client holding it"
+
 // checkPool validates everything about p that needs no storage read: its
 // ID, fields and CEL (compiled with the service's compiler).
 func (s *Service) checkPool(p storage.Pool) error {
@@ -97,6 +102,9 @@ func (s *Service) checkPool(p storage.Pool) error {
 	for i, sc := range p.Scopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\n\"\\") {
 			return invalid("scopes[%d]: a scope is a non-empty token without spaces, quotes or backslashes, got %s", i, quote(sc))
+		}
+		if !storage.PoolMayGrant(sc) {
+			return invalid("scopes[%d]: %s: %s", i, quote(sc), ReservedScopeRule)
 		}
 	}
 	if len(p.Audiences) > MaxPoolAudiences {

@@ -13,6 +13,16 @@ type Mapping struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
+// ScopeIntrospect lets a bearer token holding it introspect every token
+// of its organization (docs/api.md, "Introspection").
+const ScopeIntrospect = "introspect"
+
+// PoolMayGrant reports whether a pool's Scopes may hold sc. A pool grants
+// its scopes to whoever presents a credential it trusts, anonymous callers
+// included, so it never grants ScopeIntrospect: that is for a resource
+// server's registered client (docs/security.md A-68).
+func PoolMayGrant(sc string) bool { return sc != ScopeIntrospect }
+
 // Pool is an identity pool: the trust policy external tokens are judged by.
 type Pool struct {
 	ID            string
@@ -22,7 +32,7 @@ type Pool struct {
 	IdentityClaim string // CEL; empty means assertion.sub
 	Condition     string // CEL over the verified claims
 	Mapping       Mapping
-	Scopes        []string // ceiling of what an exchange may grant
+	Scopes        []string // ceiling of what an exchange may grant; see PoolMayGrant
 	// MaxTokenLifetime caps issued tokens; zero means the server default.
 	MaxTokenLifetime time.Duration
 	// PrincipalID, when set, makes exchanged tokens act as that principal.

@@ -91,10 +91,11 @@ type Registry struct {
 	Now func() time.Time
 
 	snap      atomic.Pointer[snapshot]
-	mu        sync.Mutex // serialises refreshes and guards programs
+	mu        sync.Mutex // serialises refreshes and guards programs and reserved
 	programs  map[string]compiled
-	lastTried atomic.Int64       // unix nanos of the last on-demand refresh
-	first     singleflight.Group // the first load, shared by concurrent callers
+	reserved  map[string]time.Time // pool → the revision (UpdatedAt) whose reserved scopes were logged
+	lastTried atomic.Int64         // unix nanos of the last on-demand refresh
+	first     singleflight.Group   // the first load, shared by concurrent callers
 }
 
 func (r *Registry) now() time.Time {
@@ -127,12 +128,18 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	for _, sp := range pools {
 		p := &Pool{Pool: sp}
 		p.Program, p.CompileErr = r.compile(sp)
+		r.dropReserved(p)
 		seen[sp.ID] = true
 		s.pools[sp.ID] = p
 	}
 	for id := range r.programs {
 		if !seen[id] {
 			delete(r.programs, id)
+		}
+	}
+	for id := range r.reserved {
+		if !seen[id] {
+			delete(r.reserved, id)
 		}
 	}
 	for _, pr := range providers {
@@ -151,6 +158,35 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	}
 	r.snap.Store(s)
 	return nil
+}
+
+// dropReserved takes from p's scopes (and Google default scopes) any a
+// pool never grants (storage.PoolMayGrant), which a pool stored before
+// the pool service refused them may hold: no exchange grants them, and
+// the source checker ends the tokens that hold them, as for a scope taken
+// from the pool (docs/security.md ). Logged once per revision of
+// the pool. Must hold r.mu.
+func (r *Registry) dropReserved(p *Pool) {
+	grantable := func(scopes []string) []string {
+		if !slices.ContainsFunc(scopes, func(sc string) bool { return !storage.PoolMayGrant(sc) }) {
+			return scopes
+		}
+		// Never nil: an empty GoogleDefaultScopes means none, nil all.
+		return slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !storage.PoolMayGrant(sc) })
+	}
+	scopes, google := grantable(p.Scopes), grantable(p.GoogleDefaultScopes)
+	if len(scopes) == len(p.Scopes) && len(google) == len(p.GoogleDefaultScopes) {
+		return
+	}
+	if r.Logger != nil && !r.reserved[p.ID].Equal(p.UpdatedAt) {
+		r.Logger.Warn("trust: pool holds a scope no pool grants; it is not granted and tokens holding it are refused; remove it from the pool's scopes",
+			"pool", p.ID, "scope", storage.ScopeIntrospect)
+	}
+	if r.reserved == nil {
+		r.reserved = make(map[string]time.Time)
+	}
+	r.reserved[p.ID] = p.UpdatedAt
+	p.Scopes, p.GoogleDefaultScopes = scopes, google
 }
 
 // compile returns the pool's program, reusing the cached one when no CEL
