@@ -126,6 +126,10 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 			ids = append(ids, RevocationIDClientSubject(id, c.Subject))
 		}
 	}
+	// A person acting in it (act) who withdrew their consent to a client
+	// it came through (docs/security.md A-69).
+	actorIDs := actorConsentIDs(c)
+	ids = append(ids, actorIDs...)
 	for _, j := range c.SourceJTIs {
 		// A token exchanged from a revoked one ends with it.
 		ids = append(ids, RevocationIDJTI(j))
@@ -171,9 +175,56 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 			}) {
 				return true, nil // a consent withdrawn from a client it came from
 			}
+			if !iat.After(r.IssuedBefore) && slices.Contains(actorIDs, r.ID) {
+				return true, nil // a consent its actor withdrew from a client it came through
+			}
 		}
 	}
 	return false, nil
+}
+
+// actorConsentIDs are the client_sub: rows (withdrawn consents) of the
+// actors of c that are principals of ours, for every client c came
+// through: its own, those in src_client_id, and the actors' own. A
+// delegated token names its actor only in act (its sub is not the
+// actor's), and the actor token it was exchanged with ends when the
+// person withdraws their consent to that token's client, or to a client
+// it came from; c, which acts as that person, ends with it
+// (docs/security.md A-69). Which client an actor came through is not
+// recorded, so every actor is paired with every client: a person acting
+// in c who withdraws their consent to a client c came through by another
+// path (its subject's) ends c as well. An actor of ours carries its
+// token's client (act.client_id); an external one has none, and gave no
+// consent here. A principal that is not a person has no such rows; act
+// does not say the kind, so none is skipped for it.
+func actorConsentIDs(c *AccessClaims) []string {
+	var subs, clients []string
+	for a := c.Act; a != nil; a = a.Act {
+		if a.ClientID == "" || a.Subject == "" {
+			continue
+		}
+		if !slices.Contains(subs, a.Subject) {
+			subs = append(subs, a.Subject)
+		}
+		if !slices.Contains(clients, a.ClientID) {
+			clients = append(clients, a.ClientID)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	for _, id := range append([]string{c.ClientID}, c.SourceClientIDs...) {
+		if id != "" && !slices.Contains(clients, id) {
+			clients = append(clients, id)
+		}
+	}
+	ids := make([]string, 0, len(subs)*len(clients))
+	for _, sub := range subs {
+		for _, id := range clients {
+			ids = append(ids, RevocationIDClientSubject(id, sub))
+		}
+	}
+	return ids
 }
 
 // FamilyTemplate is a refresh family's claim template, stored with each
@@ -261,6 +312,8 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *Fami
 			ids = append(ids, RevocationIDClientSubject(id, c.Subject))
 		}
 	}
+	// And a person acting in it (act) withdrawing theirs.
+	ids = append(ids, actorConsentIDs(c)...)
 	if c.GrantID != "" && c.GrantID != family {
 		ids = append(ids, RevocationIDGrant(c.GrantID))
 	}
