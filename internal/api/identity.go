@@ -155,7 +155,33 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	if req.GetExchangeToken() == "" {
 		return nil, sts.Errorf(sts.Invalid, "exchange_token required")
 	}
-	au, red, err := s.h.PATs.RedeemExchangeToken(ctx, req.GetExchangeToken())
+	// What the creator's credential derives from may have gone since the
+	// exchange token was made (its PAT narrowed, deleted or regenerated,
+	// a client or pool disabled): the token it would buy is refused at
+	// every use, so it is not minted (docs/security.md A-67), and the
+	// exchange token is spent, as for a creator disabled since. Judged
+	// before the exchange token is spent: when storage cannot say, the
+	// answer is unavailable and the exchange token stays redeemable
+	// (docs/security.md A-70).
+	var c tokens.AccessClaims
+	var gone error // why a source refused it
+	check := func(ctx context.Context, au pat.Authenticated) (string, error) {
+		var err error
+		if c, err = s.claimsBought(au); err != nil {
+			return "", err
+		}
+		if v := s.h.Verifier; v != nil && v.Sources != nil {
+			if err := v.Sources.CheckSource(ctx, &c); err != nil {
+				if sts.ErrorCode(err) == sts.Unavailable {
+					return "", err
+				}
+				gone = err
+				return pat.ExchangeSourceGone, sts.Errorf(sts.Unauthenticated, "invalid token")
+			}
+		}
+		return "", nil
+	}
+	au, red, err := s.h.PATs.RedeemExchangeToken(ctx, req.GetExchangeToken(), check)
 	var minted tokens.AccessClaims
 	defer func() {
 		if err = s.h.auditExchange(ctx, &red, au.Claims, &minted, err); err != nil {
@@ -163,12 +189,27 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 		}
 	}()
 	if err != nil {
+		if gone != nil && red.Reason == pat.ExchangeSourceGone {
+			s.h.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", red.TokenID, "reason", gone.Error())
+		}
 		return nil, err
 	}
+	tok, minted, err := s.h.Issuer.MintAccessToken(ctx, c)
+	if err != nil {
+		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
+	}
+	return &gitpodv1.ExchangeTokenResponse{AccessToken: tok}, nil
+}
+
+// claimsBought are the claims of the access token a redeemed exchange
+// token buys: its principal's, full access, for the access-token lifetime
+// but never past the creator's credential, carrying what that credential
+// derives from (docs/security.md A-50).
+func (s *IdentityService) claimsBought(au pat.Authenticated) (tokens.AccessClaims, error) {
 	var src exchangeClaims
 	if len(au.Claims) > 0 {
 		if err := json.Unmarshal(au.Claims, &src); err != nil {
-			return nil, sts.Wrap(sts.Internal, err, "internal error")
+			return tokens.AccessClaims{}, sts.Wrap(sts.Internal, err, "internal error")
 		}
 	}
 	now := s.h.now()
@@ -184,28 +225,9 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	}
 	src.carry(&c)
 	if c.Expiry <= c.IssuedAt {
-		return nil, sts.Errorf(sts.Unauthenticated, "invalid token") // the creator's credential expires within the second
+		return tokens.AccessClaims{}, sts.Errorf(sts.Unauthenticated, "invalid token") // the creator's credential expires within the second
 	}
-	// What the creator's credential derives from may have gone since the
-	// exchange token was made (its PAT narrowed, deleted or regenerated,
-	// a client or pool disabled): the token it would buy is refused at
-	// every use, so it is not minted (docs/security.md A-67). The
-	// exchange token stays spent, as for a creator disabled since.
-	if v := s.h.Verifier; v != nil && v.Sources != nil {
-		if err := v.Sources.CheckSource(ctx, &c); err != nil {
-			if sts.ErrorCode(err) == sts.Unavailable {
-				return nil, err
-			}
-			s.h.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", red.TokenID, "reason", err.Error())
-			red.Reason = pat.ExchangeSourceGone
-			return nil, sts.Errorf(sts.Unauthenticated, "invalid token")
-		}
-	}
-	tok, minted, err := s.h.Issuer.MintAccessToken(ctx, c)
-	if err != nil {
-		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
-	}
-	return &gitpodv1.ExchangeTokenResponse{AccessToken: tok}, nil
+	return c, nil
 }
 
 // orgTier is the caller's organization tier, from the credential when

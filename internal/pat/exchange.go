@@ -79,18 +79,17 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 }
 
 // ConsumeExchangeToken spends a one-time exchange token and returns the
-// identity it was minted for. The row is removed in the same statement
-// that reads it, so of concurrent callers exactly one succeeds. A
-// malformed secret is rejected without a lookup; malformed, unknown,
-// expired, spent, disabled-principal and disabled- or deleted-creator
-// tokens all get [sts.Unauthenticated] "invalid token". The returned
-// Scopes are full access: an exchange token is a one-time bootstrap code
-// standing for its principal. ExpiresAt is its creator's credential's
-// expiry (zero for the operator's), which the access token it buys must
-// not outlive, and Claims the source claims that token carries
+// identity it was minted for: RedeemExchangeToken without a check of the
+// caller's. A malformed secret is rejected without a lookup; malformed,
+// unknown, expired, spent, disabled-principal and disabled- or
+// deleted-creator tokens all get [sts.Unauthenticated] "invalid token".
+// The returned Scopes are full access: an exchange token is a one-time
+// bootstrap code standing for its principal. ExpiresAt is its creator's
+// credential's expiry (zero for the operator's), which the access token it
+// buys must not outlive, and Claims the source claims that token carries
 // (docs/security.md A-50).
 func (s *Service) ConsumeExchangeToken(ctx context.Context, secret string) (Authenticated, error) {
-	au, _, err := s.RedeemExchangeToken(ctx, secret)
+	au, _, err := s.RedeemExchangeToken(ctx, secret, nil)
 	return au, err
 }
 
@@ -123,9 +122,26 @@ type ExchangeRedemption struct {
 	Reason string
 }
 
+// ExchangeCheck is a caller's own judgement of a redemption that passed
+// every check of the service, made before the token is spent (the sources
+// of the access token it would buy, docs/security.md A-67): nil to go on;
+// a reason (Exchange*) and an error to refuse, which spends the token; or
+// an [sts.Unavailable] error when it cannot say, which leaves the token
+// redeemable.
+type ExchangeCheck func(ctx context.Context, au Authenticated) (reason string, err error)
+
 // RedeemExchangeToken is ConsumeExchangeToken that also says what it
-// found, issued or refused (docs/security.md D-18).
-func (s *Service) RedeemExchangeToken(ctx context.Context, secret string) (Authenticated, ExchangeRedemption, error) {
+// found, issued or refused (docs/security.md D-18), and runs check, when
+// not nil, as the last judgement before the token is spent.
+//
+// The token is read and judged first, and spent only when the judgement
+// is definite: issued, the token is spent in the same statement that
+// reads it again, so of concurrent callers exactly one gets it; refused
+// (principal or creator disabled or deleted, check refusing), it is spent
+// so that it stays refused whatever changes later. When storage, or check,
+// cannot answer, the redemption is [sts.Unavailable] and the token stays
+// redeemable: a transient failure never burns it (docs/security.md A-70).
+func (s *Service) RedeemExchangeToken(ctx context.Context, secret string, check ExchangeCheck) (Authenticated, ExchangeRedemption, error) {
 	var r ExchangeRedemption
 	if err := PrefixExchangeToken.Parse(secret); err != nil {
 		r.Reason = ExchangeMalformed
@@ -143,34 +159,67 @@ func (s *Service) RedeemExchangeToken(ctx context.Context, secret string) (Authe
 		}
 		return Authenticated{}, r, err
 	}
-	t, err := s.store.ConsumeExchangeToken(ctx, digest, s.now())
+	t, err := s.store.GetExchangeToken(ctx, digest, s.now())
 	if err != nil {
 		return fail(err)
 	}
 	r.TokenID, r.OrgID, r.PrincipalID, r.CreatorID = t.ID, t.OrgID, t.PrincipalID, t.CreatorID
+	// refuse spends the token for a definite refusal, so that it stays
+	// refused when what refused it changes back (a principal enabled
+	// again). Spending it is the refusal's last step: when storage cannot,
+	// the redemption is unavailable, and a retry refuses it again.
+	refuse := func(reason string, cause error) (Authenticated, ExchangeRedemption, error) {
+		if _, err := s.store.ConsumeExchangeToken(ctx, digest, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return Authenticated{}, r, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		r.Reason = reason
+		return Authenticated{}, r, cause
+	}
 	p, err := s.store.GetPrincipal(ctx, t.PrincipalID)
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return refuse(ExchangeUnknown, errInvalidToken)
+	case err != nil:
 		return fail(err)
-	}
-	if p.Disabled || p.OrgID != t.OrgID {
+	case p.Disabled || p.OrgID != t.OrgID:
 		s.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", t.ID, "reason", "principal disabled")
-		r.Reason = ExchangePrincipalDisabled
-		return Authenticated{}, r, errInvalidToken
+		return refuse(ExchangePrincipalDisabled, errInvalidToken)
 	}
-	if r.Reason, err = s.creatorStands(ctx, t); err != nil {
-		return Authenticated{}, r, err
+	if reason, err := s.creatorStands(ctx, t); err != nil {
+		if reason == "" {
+			return Authenticated{}, r, err
+		}
+		return refuse(reason, err)
 	}
 	org, err := s.store.GetOrganization(ctx, t.OrgID)
-	if err != nil {
+	if errors.Is(err, storage.ErrNotFound) {
+		return refuse(ExchangeUnknown, errInvalidToken)
+	} else if err != nil {
 		return fail(err)
 	}
-	return Authenticated{
+	au := Authenticated{
 		OrgID: t.OrgID, OrgTier: org.Tier, Principal: p,
 		Scopes: []string{ScopeFull}, ExpiresAt: t.CreatorExpiresAt, Claims: t.Claims,
-	}, r, nil
+	}
+	if check != nil {
+		if reason, err := check(ctx, au); err != nil {
+			if sts.ErrorCode(err) == sts.Unavailable {
+				return Authenticated{}, r, err
+			}
+			return refuse(reason, err)
+		}
+	}
+	// Spent here, in the statement that reads it again: of concurrent
+	// redemptions exactly one gets it; the others read it as spent.
+	if spent, err := s.store.ConsumeExchangeToken(ctx, digest, s.now()); err != nil {
+		return fail(err)
+	} else if spent.ID != t.ID {
+		return fail(storage.ErrNotFound)
+	}
+	return au, r, nil
 }
 
-// creatorStands refuses a spent exchange token whose creator is disabled
+// creatorStands refuses an exchange token whose creator is disabled
 // or deleted, or whose creating credential has expired: what it would buy
 // derives from them (docs/security.md A-50); the reason is one of
 // Exchange*. The operator's tokens have no creator. The creator's

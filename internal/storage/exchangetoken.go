@@ -37,4 +37,9 @@ type ExchangeTokenStore interface {
 	// it has not expired at now. Of concurrent callers exactly one succeeds;
 	// the others, and every later call, get ErrNotFound.
 	ConsumeExchangeToken(ctx context.Context, digest []byte, now time.Time) (ExchangeToken, error)
+	// GetExchangeToken returns the token with this digest if it has not
+	// expired at now, and leaves it unspent; ErrNotFound otherwise. A
+	// redemption reads it to judge it before spending it, so a check that
+	// cannot answer leaves it redeemable (docs/security.md A-70).
+	GetExchangeToken(ctx context.Context, digest []byte, now time.Time) (ExchangeToken, error)
 }

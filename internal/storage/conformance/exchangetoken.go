@@ -19,11 +19,24 @@ func testExchangeTokenConsume(t *testing.T, s storage.Store) {
 		mustNil(t, "CreateExchangeToken", s.CreateExchangeToken(ctx, et))
 	}
 
-	got, err := s.ConsumeExchangeToken(ctx, live.Digest, t0)
+	// Reading leaves it unspent; an expired or unknown one is not found.
+	got, err := s.GetExchangeToken(ctx, live.Digest, t0)
+	mustNil(t, "GetExchangeToken", err)
+	diff(t, "GetExchangeToken", live, got)
+	_, err = s.GetExchangeToken(ctx, expired.Digest, t0)
+	wantErrIs(t, "GetExchangeToken(expired)", err, storage.ErrNotFound)
+	_, err = s.GetExchangeToken(ctx, live.Digest, t0.Add(time.Hour))
+	wantErrIs(t, "GetExchangeToken(live token, now after ExpiresAt)", err, storage.ErrNotFound)
+	_, err = s.GetExchangeToken(ctx, randBytes(32), t0)
+	wantErrIs(t, "GetExchangeToken(unknown digest)", err, storage.ErrNotFound)
+
+	got, err = s.ConsumeExchangeToken(ctx, live.Digest, t0)
 	mustNil(t, "ConsumeExchangeToken (first)", err)
 	diff(t, "ConsumeExchangeToken", live, got)
 	_, err = s.ConsumeExchangeToken(ctx, live.Digest, t0)
 	wantErrIs(t, "ConsumeExchangeToken (second)", err, storage.ErrNotFound)
+	_, err = s.GetExchangeToken(ctx, live.Digest, t0)
+	wantErrIs(t, "GetExchangeToken(spent)", err, storage.ErrNotFound)
 
 	_, err = s.ConsumeExchangeToken(ctx, expired.Digest, t0)
 	wantErrIs(t, "ConsumeExchangeToken(expired)", err, storage.ErrNotFound)

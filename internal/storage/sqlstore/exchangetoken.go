@@ -42,3 +42,10 @@ func (s *Store) ConsumeExchangeToken(ctx context.Context, digest []byte, now tim
 		WHERE digest = $1 AND expires_at > $2 RETURNING `+exchangeTokenColumns, digest, s.ts(now)))
 	return t, s.fail("consume exchange token", err)
 }
+
+// GetExchangeToken implements storage.ExchangeTokenStore.
+func (s *Store) GetExchangeToken(ctx context.Context, digest []byte, now time.Time) (storage.ExchangeToken, error) {
+	t, err := scanExchangeToken(s.db.QueryRowContext(ctx, `SELECT `+exchangeTokenColumns+` FROM exchange_tokens
+		WHERE digest = $1 AND expires_at > $2`, digest, s.ts(now)))
+	return t, s.fail("get exchange token", err)
+}
