@@ -175,7 +175,7 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 		return session{}, false
 	}
 	now := s.now()
-	if !now.Before(rec.ExpiresAt) || !now.Before(rec.LastSeenAt.Add(s.idle)) {
+	if !s.live(rec, now) {
 		s.end(ctx, rec.ID, "expired")
 		return session{}, false
 	}
@@ -200,6 +200,15 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 		}
 	}
 	return session{rec: rec, principal: p}, true
+}
+
+// live reports whether rec is within its bounds at now: used within the
+// idle timeout, and signed in less than the absolute timeout ago, both as
+// configured now. The stored expiry is the absolute timeout at sign-in;
+// a lowered web.session.absolute_timeout must bound the sessions already
+// begun too (docs/security.md A-71).
+func (s *SignedIn) live(rec storage.WebSession, now time.Time) bool {
+	return now.Before(rec.ExpiresAt) && now.Before(rec.CreatedAt.Add(s.absolute)) && now.Before(rec.LastSeenAt.Add(s.idle))
 }
 
 // oidcMethod is the method of a session begun through upstream provider

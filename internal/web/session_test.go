@@ -273,3 +273,52 @@ func orgWithUser(t *testing.T, st storage.Store, now time.Time) (storage.Organiz
 	}
 	return org, ada
 }
+
+// TestAbsoluteTimeoutLoweredEndsOlderSessions: a session ends
+// web.session.absolute_timeout after sign-in as the server is configured
+// now, not as it was when the person signed in: lowering the setting (and
+// restarting, or rolling out replicas) ends the sessions already older
+// than the new bound at their next use, and the page no longer lists
+// them (docs/security.md A-71).
+func TestAbsoluteTimeoutLoweredEndsOlderSessions(t *testing.T) {
+	t.Parallel()
+	now := storage.Now(time.Now())
+	f := newSessionFx(t, &now, 24*time.Hour) // the old configuration
+	old := f.signIn(t)
+	lowered, err := web.New(web.Options{Issuer: sessionIssuer, Store: f.st, PATs: f.pats, IdleTimeout: time.Hour,
+		AbsoluteTimeout: 2 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmux := http.NewServeMux()
+	lowered.Mount(lmux)
+	signedIn := func(h *web.Handler, c *http.Cookie) bool {
+		req := httptest.NewRequest(http.MethodGet, sessionIssuer+"/tokens", nil)
+		req.AddCookie(c)
+		_, ok := h.SignedIn().Principal(req)
+		return ok
+	}
+	for range 2 { // in use every 50 minutes: the idle timeout never strikes
+		now = now.Add(50 * time.Minute)
+		if !signedIn(lowered, old) {
+			t.Fatalf("a session in use ended at %s under a 2-hour bound", now)
+		}
+	}
+	fresh := signInByLink(t, lmux, f.st, sessionIssuer, f.ada, now)
+	now = now.Add(50 * time.Minute) // 2h30 after the first sign-in
+	// A replica still on the old configuration keeps the old session in
+	// use; the page of a replica on the new one does not list it.
+	if !signedIn(f.h, old) {
+		t.Fatal("the old configuration ended the session early")
+	}
+	page := serve(lmux, fresh, http.MethodGet, "/tokens").Body.String()
+	if n := strings.Count(page, `action="/sessions/`); n != 1 {
+		t.Errorf("the page lists %d sessions, want only the one within the lowered bound", n)
+	}
+	if signedIn(lowered, old) {
+		t.Error("a session begun 2h30 ago is still accepted under web.session.absolute_timeout 2h")
+	}
+	if !signedIn(lowered, fresh) {
+		t.Error("the session begun 1h10 ago ended")
+	}
+}

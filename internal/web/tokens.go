@@ -182,7 +182,7 @@ func (h *Handler) data(r *http.Request, se session) (tokensData, error) {
 		return d, err
 	}
 	for _, s := range sessions {
-		if !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(h.o.IdleTimeout)) || !h.signedIn.accepts(s.Method) {
+		if !h.signedIn.live(s, now) || !h.signedIn.accepts(s.Method) {
 			continue
 		}
 		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Method: methodLabel(s.Method), UserAgent: s.UserAgent,
