@@ -340,7 +340,7 @@ func newPrincipalCmd() *cobra.Command {
 // principalStateCmd is `sts principal disable|enable|delete ID|NAME`.
 func principalStateCmd(verb string) *cobra.Command {
 	short := map[string]string{
-		"disable": "Disable a principal: its PATs and tokens stop authenticating",
+		"disable": "Disable a principal: its PATs and tokens stop authenticating, its browser sessions end",
 		"enable":  "Re-enable a disabled principal",
 		"delete":  "Delete a principal: disabled, its access tokens revoked, its PATs deleted",
 	}[verb]

@@ -55,7 +55,10 @@ type PrincipalStore interface {
 	GetPrincipal(ctx context.Context, id string) (Principal, error)
 	// ListPrincipals returns the principals of one organization ordered by ID.
 	ListPrincipals(ctx context.Context, orgID string) ([]Principal, error)
-	// UpdatePrincipal: see UpdateOrganization. Returns ErrNotFound.
+	// UpdatePrincipal: see UpdateOrganization. Returns ErrNotFound. An
+	// update that leaves the principal disabled also deletes its web
+	// sessions and login links in the same transaction
+	// (docs/security.md A-72).
 	UpdatePrincipal(ctx context.Context, id string, fn func(old Principal) (Principal, error)) error
 	// DeletePrincipal returns ErrNotFound.
 	DeletePrincipal(ctx context.Context, id string) error

@@ -23,7 +23,8 @@
 // is stored. A new session id is made at every sign-in (T-82), a session
 // ends after web.session.idle_timeout without use or
 // web.session.absolute_timeout after sign-in, and it is refused as soon as
-// its principal is disabled or deleted (checked on every use).
+// its principal is disabled or deleted (checked on every use); disabling
+// the principal also deletes it, so re-enabling brings none back.
 //
 // Everything the page does to a token goes through the same services as
 // the API and the CLI (internal/pat, internal/hosttoken), with the same

@@ -562,3 +562,37 @@ func mustOrg(t *testing.T, st *sqlstore.Store) string {
 	}
 	return orgs[0].ID
 }
+
+// TestDisableEndsSessions: disabling a person ends their browser sessions
+// and spends their unused sign-in links, whether or not either is used
+// while they are disabled: re-enabling them brings neither back
+// (docs/security.md A-72). A session not used while its principal was
+// disabled used to work again once the principal was re-enabled.
+func TestDisableEndsSessions(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.sts(t, "principal", "create", "--org", "default", "--name", "bob")
+	bob := newPerson(t, s)
+	bob.signIn(t, "bob", "")
+	if r := bob.do(t, http.MethodGet, "/tokens", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("bob signed in: %d", r.status)
+	}
+	link := s.loginLink(t, "bob")
+	s.sts(t, "principal", "disable", "bob")
+	s.sts(t, "principal", "enable", "bob")
+	if r := bob.do(t, http.MethodGet, "/tokens", nil, nil); r.status != http.StatusSeeOther {
+		t.Errorf("bob's session works again after disable and enable: %d", r.status)
+	}
+	if r := bob.do(t, http.MethodPost, "/tokens", url.Values{"name": {"after"}, "permission": {"full"}, "expires": {"30"}}, nil); r.status != http.StatusUnauthorized || secretRE.MatchString(r.body) {
+		t.Errorf("bob's session creates a PAT after disable and enable: %d", r.status)
+	}
+	_, sec, _ := strings.Cut(link, "#")
+	if r := newPerson(t, s).do(t, http.MethodPost, "/login/link", url.Values{"token": {sec}}, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("a sign-in link made before the disable signs in after the enable: %d", r.status)
+	}
+	// Signing in again after the enable works as ever.
+	bob.signIn(t, "bob", "")
+	if r := bob.do(t, http.MethodGet, "/tokens", nil, nil); r.status != http.StatusOK {
+		t.Errorf("bob signed in again: %d", r.status)
+	}
+}

@@ -72,6 +72,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ServerSecretCRUD", testServerSecretCRUD},
 		{"WebSessionCRUD", testWebSessionCRUD},
 		{"LoginLinkConsume", testLoginLinkConsume},
+		{"DisableEndsWebSessions", testDisableEndsWebSessions},
 		{"UpstreamIdentityCRUD", testUpstreamIdentityCRUD},
 		{"UnitOfWorkUpstreamIdentity", testUnitOfWorkUpstreamIdentity},
 		{"WebSessionGC", testWebSessionGC},

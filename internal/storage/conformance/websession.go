@@ -126,3 +126,49 @@ func testConcurrentConsumeLoginLink(t *testing.T, s storage.Store) {
 		diff(t, "the winner's login link", l, got[w])
 	}
 }
+
+// testDisableEndsWebSessions: an update that leaves a principal disabled,
+// on the store or in a unit of work, deletes its browser sessions and
+// sign-in links in the same write, so re-enabling it brings none back
+// (docs/security.md A-72); another principal's are untouched, and an
+// update of an enabled principal deletes nothing.
+func testDisableEndsWebSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	t0 := now()
+	set := func(disabled bool) func(storage.Principal) (storage.Principal, error) {
+		return func(p storage.Principal) (storage.Principal, error) { p.Disabled = disabled; return p, nil }
+	}
+	for _, inTx := range []bool{false, true} {
+		o, other := newTokenOwner(t, s), newTokenOwner(t, s)
+		w, ow := o.webSession(t0, t0.Add(time.Hour)), other.webSession(t0, t0.Add(time.Hour))
+		l, ol := o.loginLink(t0.Add(5*time.Minute)), other.loginLink(t0.Add(5*time.Minute))
+		for _, x := range []storage.WebSession{w, ow} {
+			mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, x))
+		}
+		for _, x := range []storage.LoginLink{l, ol} {
+			mustNil(t, "CreateLoginLink", s.CreateLoginLink(ctx, x))
+		}
+		update := func(id string, fn func(storage.Principal) (storage.Principal, error)) error {
+			if inTx {
+				return s.WithTx(ctx, func(tx storage.Tx) error { return tx.UpdatePrincipal(ctx, id, fn) })
+			}
+			return s.UpdatePrincipal(ctx, id, fn)
+		}
+		mustNil(t, "UpdatePrincipal(enabled)", update(o.principal.ID, set(false)))
+		if _, err := s.GetWebSessionByDigest(ctx, w.Digest); err != nil {
+			t.Fatalf("inTx=%v: an update of an enabled principal ended its session: %v", inTx, err)
+		}
+		mustNil(t, "UpdatePrincipal(disable)", update(o.principal.ID, set(true)))
+		mustNil(t, "UpdatePrincipal(enable)", update(o.principal.ID, set(false)))
+		_, err := s.GetWebSessionByDigest(ctx, w.Digest)
+		wantErrIs(t, "GetWebSessionByDigest after disable", err, storage.ErrNotFound)
+		_, err = s.ConsumeLoginLink(ctx, l.Digest, t0)
+		wantErrIs(t, "ConsumeLoginLink after disable", err, storage.ErrNotFound)
+		got, err := s.GetWebSessionByDigest(ctx, ow.Digest)
+		mustNil(t, "GetWebSessionByDigest(other)", err)
+		diff(t, "another principal's session", ow, got)
+		if _, err := s.ConsumeLoginLink(ctx, ol.Digest, t0); err != nil {
+			t.Errorf("inTx=%v: another principal's sign-in link: %v", inTx, err)
+		}
+	}
+}

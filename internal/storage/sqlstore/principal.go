@@ -61,9 +61,20 @@ func (s *Store) updatePrincipal(ctx context.Context, tx *sql.Tx, id string, fn f
 	return update(ctx, s, tx, "update principal",
 		`SELECT `+principalColumns+` FROM principals WHERE id = $1`, []any{id}, scanPrincipal, fn,
 		func(tx *sql.Tx, p storage.Principal) error {
-			return execOne(ctx, tx, `UPDATE principals SET org_id = $2, kind = $3, name = $4, email = $5, disabled = $6,
+			err := execOne(ctx, tx, `UPDATE principals SET org_id = $2, kind = $3, name = $4, email = $5, disabled = $6,
 				created_at = $7, updated_at = $8, instance_admin = $9 WHERE id = $1`,
 				id, p.OrgID, string(p.Kind), p.Name, p.Email, p.Disabled, s.ts(p.CreatedAt), s.ts(p.UpdatedAt), p.InstanceAdmin)
+			if err != nil || !p.Disabled {
+				return err
+			}
+			// A disabled principal keeps no browser session and no
+			// sign-in link: re-enabling it must not bring back one that
+			// was not used while it was disabled (docs/security.md A-72).
+			if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE principal_id = $1`, id); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM login_links WHERE principal_id = $1`, id)
+			return err
 		})
 }
 
