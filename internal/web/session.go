@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -260,10 +261,11 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	}
 	value := randomValue()
 	now := storage.Now(s.now())
-	ua := r.UserAgent()
-	if len(ua) > 200 {
-		ua = ua[:200]
-	}
+	// The User-Agent is the browser's word and any bytes: held to the
+	// audit trail's rule (printable UTF-8, cut on a character), since
+	// PostgreSQL refuses invalid UTF-8 and the sign-in would fail for
+	// good in that browser (docs/security.md T-135).
+	ua := audit.UserAgent(r.UserAgent())
 	rec := storage.WebSession{
 		ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID, PrincipalID: p.ID, Method: method,
 		UserAgent: ua, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.absolute),
