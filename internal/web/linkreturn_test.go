@@ -44,7 +44,8 @@ func TestLoginLinkReturnTo(t *testing.T) {
 
 	before := linkEvents(t, s)
 	for _, bad := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "/%2F%2Fevil.example",
-		"/%5Cevil.example", "/tokens/../login", "/%2e%2e/login", "/./tokens", "tokens", "/tokens\r\nX: y"} {
+		"/%5Cevil.example", "/tokens/../login", "/%2e%2e/login", "/./tokens", "tokens", "/tokens\r\nX: y",
+		"/tokens%0d%0aX:%20y", "/tokens?q=%0a", "/tokens\x00"} {
 		var out, errb bytes.Buffer
 		code := cli.Main(t.Context(), []string{"login-link", "--user", "admin", "--return-to", bad, "--config", s.cfgFile}, &out, &errb)
 		if code == 0 || out.Len() != 0 || !strings.Contains(errb.String(), "--return-to") {

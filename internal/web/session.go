@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
@@ -115,13 +117,20 @@ func LocalPath(p string) string {
 
 // CheckLocalPath says why p is not a path on this server, the only place
 // a return_to may send a browser (docs/security.md T-85): it must begin
-// with one "/", carry no scheme, host, backslash, tab or line break, and
-// no "." or ".." segment, neither as written nor once
-// percent-decoded ("/%2F%2Fhost", "/%5Chost", "/%2e%2e/x").
+// with one "/", carry no scheme, host, backslash or control character
+// (a tab, a line break, NUL, DEL), and no "." or ".." segment, neither as
+// written nor once percent-decoded ("/%2F%2Fhost", "/%5Chost",
+// "/%2e%2e/x", "/x%0d%0aSet-Cookie:…").
 // `sts login-link --return-to` refuses what it refuses.
 func CheckLocalPath(p string) error {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
-		return errors.New("want a path on this server: one leading /, no //, backslash, tab or line break")
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+		return errors.New("want a path on this server: one leading /, no // or backslash")
+	}
+	// No page of ours has a control character anywhere in its path,
+	// query or fragment; decoded, one is a line break or a NUL to
+	// whatever reads the Location (a proxy, a log, a client library).
+	if strings.ContainsFunc(p, unicode.IsControl) || strings.ContainsFunc(percentDecoded(p), unicode.IsControl) {
+		return errors.New("want a path on this server: no control character (tab, line break, NUL), as sent or percent-encoded")
 	}
 	u, err := url.Parse(p)
 	// The decoded path is held to the same rule: "/%2F%2Fhost" or
@@ -155,6 +164,31 @@ func hasDotSegment(p string) bool {
 		}
 	}
 	return false
+}
+
+// percentDecoded is p with every "%XX" (two hex digits) decoded once,
+// anywhere (path, query, fragment), and anything else as sent: unlike
+// url.PathUnescape it never fails, so a stray "%" elsewhere does not hide
+// an encoded control character from CheckLocalPath.
+func percentDecoded(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			v, _ := strconv.ParseUint(p[i+1:i+3], 16, 8)
+			b = append(b, byte(v))
+			i += 2
+			continue
+		}
+		b = append(b, p[i])
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func digest(v string) []byte {
