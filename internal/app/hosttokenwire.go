@@ -37,7 +37,7 @@ func hostTokenIntegrations(cfg config.Config) (map[string]hosttoken.Integration,
 		first[strings.ToLower(c.ID)] = i
 		m[c.ID] = hosttoken.IntegrationConfig{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecretFile: c.ClientSecretFile}
 	}
-	out, err := hosttoken.LoadIntegrations(m)
+	out, err := hosttoken.LoadIntegrations(m, refreshClient(cfg).CheckURL)
 	if err != nil {
 		err = fmt.Errorf("host_token_integrations: %w", err)
 	}
@@ -70,14 +70,21 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 		Help: "Sealed host-token values that failed to open (tampering or a copied ciphertext).",
 	}, func() float64 { return float64(ht.Corrupt()) })
 	reg.MustRegister(refreshes, corrupt)
-	loopback := cfg.Federation.AllowLoopback
 	r := &hosttoken.Refresher{
 		Service: ht, Integrations: integ,
-		HTTPClient: federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback}),
+		HTTPClient: federation.NewHTTPClient(refreshClient(cfg)),
 		OnResult:   func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
 	}
 	wg.Go(func() { r.Run(ctx) })
 	return ht
+}
+
+// refreshClient is how the refresh job calls the integrations' token
+// endpoints; hostTokenIntegrations holds each token_url to the same
+// options (docs/security.md F-78).
+func refreshClient(cfg config.Config) federation.ClientOptions {
+	loopback := cfg.Federation.AllowLoopback
+	return federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback}
 }
 
 // onlyUnreadable reports whether every error joined in err is a file that

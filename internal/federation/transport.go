@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -97,6 +98,42 @@ func NewHTTPClient(o ClientOptions) *http.Client {
 			return nil
 		},
 	}
+}
+
+// CheckURL says why the client NewHTTPClient(o) returns would not call
+// raw, as far as the URL alone tells: it must be absolute, with a host and
+// no user info, and https; or, with AllowHTTP, plain http to a loopback
+// host ("localhost" or a loopback address). A host given as an IP address
+// is judged as the dialer judges it (a link-local address never, a
+// private one only with AllowPrivate); a name's addresses are judged at
+// each dial. Configuration naming an endpoint this client calls is held
+// to it when it is loaded, so an endpoint the client would refuse is named
+// at start, not at its first use.
+func (o ClientOptions) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		return errors.New("want an absolute https URL")
+	case u.User != nil:
+		return errors.New("want no user info in the URL")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("scheme %q refused (https only)", u.Scheme)
+	}
+	plaintext := u.Scheme == "http"
+	if plaintext && !o.AllowHTTP {
+		return errors.New("plain http refused (https only)")
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return o.checkAddr(ip, plaintext)
+	}
+	if plaintext && !strings.EqualFold(host, "localhost") {
+		return fmt.Errorf("plain http to %s refused (only loopback may use http)", host)
+	}
+	if plaintext && !o.AllowLoopback {
+		return fmt.Errorf("%s is a loopback address", host)
+	}
+	return nil
 }
 
 // schemeRouter sends https to one transport and http (when allowed) to a

@@ -3,6 +3,7 @@ package hosttoken
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -32,7 +33,12 @@ type IntegrationConfig struct {
 
 // LoadIntegrations validates configs keyed by integration ID (a UUID) and
 // reads their client secrets. Every problem is reported at once.
-func LoadIntegrations(configs map[string]IntegrationConfig) (map[string]Integration, error) {
+// checkURL is the refresh client's own rule (the wiring passes
+// federation.ClientOptions.CheckURL of the options it builds the
+// Refresher's client with): a token_url that client would not call (plain
+// http outside loopback, or at all without federation.allow_loopback) is
+// refused here, not at the first refresh (docs/security.md F-78).
+func LoadIntegrations(configs map[string]IntegrationConfig, checkURL func(string) error) (map[string]Integration, error) {
 	out := make(map[string]Integration, len(configs))
 	var errs []error
 	for id, c := range configs {
@@ -40,8 +46,9 @@ func LoadIntegrations(configs map[string]IntegrationConfig) (map[string]Integrat
 			errs = append(errs, fmt.Errorf("integration %q: the key must be the integration's UUID", id))
 			continue
 		}
-		if !strings.HasPrefix(c.TokenURL, "https://") && !strings.HasPrefix(c.TokenURL, "http://") {
-			errs = append(errs, fmt.Errorf("integration %s: token_url must be an http(s) URL", id))
+		if err := checkURL(c.TokenURL); err != nil {
+			errs = append(errs, fmt.Errorf("integration %s: token_url %q: %w (plain http only to a loopback address, with federation.allow_loopback)",
+				id, redactedURL(c.TokenURL), err))
 		}
 		if c.ClientID == "" {
 			errs = append(errs, fmt.Errorf("integration %s: client_id is required", id))
@@ -60,4 +67,12 @@ func LoadIntegrations(configs map[string]IntegrationConfig) (map[string]Integrat
 		return nil, err
 	}
 	return out, nil
+}
+
+// redactedURL is raw with any password in it replaced, for a message.
+func redactedURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
 }
