@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // PrepareDataDir creates dir (0700) if needed and proves it is writable, so
@@ -31,4 +32,30 @@ func cause(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// missingDirs lists dir and each of its parents that does not exist yet,
+// deepest first: what os.MkdirAll(dir) is about to create.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			return out
+		}
+		out = append(out, d)
+		if filepath.Dir(d) == d {
+			return out
+		}
+	}
+}
+
+// removeEmptyDirs removes each of dirs, deepest first, that is still
+// empty: os.Remove refuses a directory holding anything, so a database or
+// a master key written meanwhile is never touched.
+func removeEmptyDirs(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }

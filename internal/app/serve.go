@@ -63,6 +63,9 @@ type App struct {
 	ctx context.Context
 	// fatal is the permanent storage error that ended Run, if any.
 	fatal atomic.Pointer[error]
+	// madeDirs are the directories New created for data_dir, deepest
+	// first; a start that fails removes those still empty.
+	madeDirs []string
 }
 
 // New assembles the server described by cfg (already loaded and valid):
@@ -121,6 +124,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		}
 	}()
 	if UsesDataDir(cfg, true) {
+		// A start that fails leaves no data directory it made behind
+		// (docs/security.md F-79): New's failures here, Run's at start.
+		a.madeDirs = missingDirs(cfg.DataDir)
+		defer func() {
+			if err != nil {
+				removeEmptyDirs(a.madeDirs)
+			}
+		}()
 		if err := PrepareDataDir(cfg.DataDir); err != nil {
 			return nil, err // before any log line: the error is the only output
 		}
@@ -288,8 +299,16 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 // listens and serves until ctx ends, then shuts down gracefully, closes
 // storage and returns nil. It fails fast when SQLite cannot be brought up
 // and keeps serving, not ready, while PostgreSQL is unreachable.
-func (a *App) Run(ctx context.Context) error {
+func (a *App) Run(ctx context.Context) (runErr error) {
 	cfg, logger, b, wg := a.cfg, a.logger, a.b, &a.wg
+	defer func() {
+		// After storage is closed: a data directory this start made and
+		// nothing was written to goes when the start fails (docs/security.md
+		// F-79); one holding a database or a master key stays.
+		if runErr != nil {
+			removeEmptyDirs(a.madeDirs)
+		}
+	}()
 	defer a.closeStore()     // reliability.go: bounded like the background loops
 	defer a.flushTraces(ctx) // after the background loops stopped
 	defer a.waitBackground() // reliability.go: bounded, then storage closes

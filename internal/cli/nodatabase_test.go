@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/ststest"
 )
 
 // stsIn runs `sts args...` as a child process in dir, with no STS_*
@@ -109,4 +111,33 @@ func TestStoragePathOutsideDataDir(t *testing.T) {
 		}
 	}
 	assertEmptyDir(t, dir)
+}
+
+// TestUnknownPostgresDatabaseWritesNothing (docs/security.md F-79): sts
+// serve, sts migrate and a direct-mode command pointed at a PostgreSQL
+// database that does not exist fail naming it and leave nothing behind
+// in the working directory: serve (which generates the master key in
+// data_dir on a first start) made an empty ./sts-data before it found
+// out, and so does a nested data_dir, every level of it.
+func TestUnknownPostgresDatabaseWritesNothing(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(ststest.PostgresDSN(t))
+	if err != nil || u.Scheme == "" {
+		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
+	}
+	u.Path = "/sts_no_such_database"
+	env := []string{"STS_ISSUER=http://sts.test", "STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}
+	for _, args := range [][]string{
+		{"serve", "--listen", "127.0.0.1:0"},
+		{"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join("var", "lib", "sts")},
+		{"migrate"},
+		{"org", "list"},
+	} {
+		dir := t.TempDir()
+		code, stderr := stsIn(t, dir, env, args...)
+		if code == cli.ExitOK || !strings.Contains(stderr, `"sts_no_such_database" does not exist`) {
+			t.Errorf("sts %s: exit %d, stderr %q; want non-zero naming the database", strings.Join(args, " "), code, stderr)
+		}
+		assertEmptyDir(t, dir)
+	}
 }
