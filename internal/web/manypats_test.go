@@ -18,7 +18,7 @@ import (
 )
 
 var (
-	patRowLink = regexp.MustCompile(`href="/tokens/([^"/]+)/delete"`)
+	patRowLink = regexp.MustCompile(`href="/tokens/([^"/]+)/delete(?:\?[^"]*)?"`)
 	nextPage   = regexp.MustCompile(`<a href="(/tokens\?[^"]*)" rel="next">`)
 )
 

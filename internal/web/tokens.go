@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -383,6 +384,54 @@ type editData struct {
 	// Admin is set for a token holding sts:admin, which the page does not
 	// manage (pageGuard).
 	Admin bool
+	// After is the list page the token was opened from (pageAfter).
+	After string
+}
+
+// deleteData is the delete confirmation of a token opened from the list
+// page After.
+type deleteData struct {
+	patRow
+	After string
+}
+
+// pageAfter is the cursor (?after=) of the /tokens page a token's links
+// and forms were opened from, "" for the first page: the token's pages
+// carry it on, and a change made there goes back to that page (listPage).
+func pageAfter(r *http.Request) string { return r.URL.Query().Get("after") }
+
+// listPage is where a change made from the list page pageAfter(r) sends
+// the browser: that page again, not the first; or, when the change left
+// it empty (its last token deleted), the last page there is now, the one
+// before it. A cursor that is not one of ours gives the first page.
+func (h *Handler) listPage(r *http.Request, se session) string {
+	after := pageAfter(r)
+	if after == "" {
+		return "/tokens"
+	}
+	list, _, err := h.o.PATs.List(r.Context(), se.principal.ID, after, patsPerPage)
+	if err != nil {
+		return "/tokens"
+	}
+	if len(list) == 0 {
+		// Walk from the first page to the last: the cursor names the last
+		// token of the page before, not that page's own cursor.
+		after = ""
+		for {
+			_, next, err := h.o.PATs.List(r.Context(), se.principal.ID, after, patsPerPage)
+			if err != nil {
+				return "/tokens"
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		if after == "" {
+			return "/tokens"
+		}
+	}
+	return "/tokens?after=" + url.QueryEscape(after)
 }
 
 // typedForm is f with what the person sent in the form: a refused form
@@ -406,7 +455,7 @@ func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, s
 	row := patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Created: p.CreatedAt,
 		Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !h.now().Before(p.ExpiresAt)}
 	h.render(w, r, status, "edit", "Edit access token", &se, editData{Form: f, Shown: shown, Error: msg, PAT: row,
-		Admin: slices.Contains(p.Scopes, pat.ScopeAdmin)})
+		Admin: slices.Contains(p.Scopes, pat.ScopeAdmin), After: pageAfter(r)})
 }
 
 func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
@@ -435,7 +484,7 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 		h.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+	http.Redirect(w, r, h.listPage(r, se), http.StatusSeeOther)
 }
 
 func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se session) {
@@ -466,7 +515,8 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 
 func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request, se session) {
 	if p, ok := h.ownPAT(w, r, se); ok {
-		h.render(w, r, http.StatusOK, "delete", "Delete access token", &se, patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes)})
+		h.render(w, r, http.StatusOK, "delete", "Delete access token", &se,
+			deleteData{patRow: patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes)}, After: pageAfter(r)})
 	}
 }
 
@@ -475,7 +525,7 @@ func (h *Handler) deletePAT(w http.ResponseWriter, r *http.Request, se session) 
 		h.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+	http.Redirect(w, r, h.listPage(r, se), http.StatusSeeOther)
 }
 
 func (h *Handler) deleteHostToken(w http.ResponseWriter, r *http.Request, se session) {

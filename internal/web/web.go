@@ -263,11 +263,15 @@ func (h *Handler) formPage(r *http.Request) string {
 		return LocalPath(u.RequestURI())
 	}
 	id := url.PathEscape(r.PathValue("id"))
+	q := ""
+	if after := pageAfter(r); after != "" {
+		q = "?after=" + url.QueryEscape(after) // the list page it was opened from
+	}
 	switch r.Pattern {
 	case "POST /tokens/{id}", "POST /tokens/{id}/regenerate":
-		return LocalPath("/tokens/" + id)
+		return LocalPath("/tokens/" + id + q)
 	case "POST /tokens/{id}/delete":
-		return LocalPath("/tokens/" + id + "/delete")
+		return LocalPath("/tokens/" + id + "/delete" + q)
 	}
 	return LocalPath("/tokens")
 }
