@@ -20,6 +20,7 @@ import (
 // administrator's `sts audit list` (docs/security.md T-101). Control
 // characters are printed escaped; the JSON output keeps the exact value.
 func TestAuditTableKeepsOneEventPerLine(t *testing.T) {
+	t.Parallel()
 	forged := "external:https://idp.evil.example#x\n2026-01-02T03:04:06Z  org-a  principal:admin-a  client.delete"
 	events := []storage.AuditEvent{
 		{ID: "1", Time: time.Unix(1767225600, 0), OrgID: "org-b", Actor: forged, Action: "token.exchange",
@@ -48,6 +49,7 @@ func TestAuditTableKeepsOneEventPerLine(t *testing.T) {
 // organization's administrators and listed by the instance's; a control
 // character in them is printed escaped, as in the audit table.
 func TestPrincipalTableKeepsOneRowEach(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	cmd := &cobra.Command{}
 	cmd.SetOut(&out)

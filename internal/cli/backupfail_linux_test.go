@@ -18,6 +18,7 @@ import (
 // failure claiming a success (docs/operations.md "Backup"), and no stored
 // event is edited to say so.
 func TestFailedBackupHasOneOutcome(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("not root: a full file system of its own needs mount(8)")
 	}

@@ -75,6 +75,7 @@ func benchMain(t *testing.T, args ...string) (int, string, string) {
 // (0600) and reuses them; client-credentials drives the grant; tokens that
 // introspect as inactive make the run fail; the secret is never printed.
 func TestBenchIntrospectAndClientCredentials(t *testing.T) {
+	t.Parallel()
 	const id, secret = "bench-client", "sts_cs_not-a-real-secret-0123456789"
 	srv := benchTarget(t, id, secret)
 	dir := t.TempDir()
@@ -122,6 +123,7 @@ func TestBenchIntrospectAndClientCredentials(t *testing.T) {
 }
 
 func TestBenchBareServerMode(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if code := cli.Main(t.Context(), []string{"bench", "bare-server", "--mode", "nonsense"}, &stdout, &stderr); code != cli.ExitUsage {
 		t.Errorf("--mode nonsense = %d, want %d (%s)", code, cli.ExitUsage, stderr.String())
@@ -141,6 +143,7 @@ func TestBenchBareServerMode(t *testing.T) {
 // TestBenchMint: bench mint writes the requested number of distinct subject
 // tokens, one a line, 0600 (they are bearer credentials), for wrk to send.
 func TestBenchMint(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key, jwks, toks := filepath.Join(dir, "k.pem"), filepath.Join(dir, "j.json"), filepath.Join(dir, "t.txt")
 	var stdout, stderr bytes.Buffer

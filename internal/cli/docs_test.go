@@ -66,6 +66,7 @@ func stsLines(data string) map[int]string {
 // code blocks names a command that exists, with flags it has. A renamed
 // command or flag fails here rather than in an operator's shell.
 func TestDocsCommandsExist(t *testing.T) {
+	t.Parallel()
 	root := newRoot(io.Discard, io.Discard)
 	root.InitDefaultCompletionCmd() // cobra adds it when the command runs
 	subst := regexp.MustCompile(`\$\([^)]*\)`)
@@ -125,6 +126,7 @@ func hasFlag(cmd *cobra.Command, name string, short bool) bool {
 // every command of the tree, and only commands that exist. "`host-token …`"
 // or a bare noun ("`migrate`") stands for the noun and its subcommands.
 func TestCLIDocCommandTable(t *testing.T) {
+	t.Parallel()
 	root := newRoot(io.Discard, io.Discard)
 	root.InitDefaultCompletionCmd()
 	data, err := os.ReadFile("../../docs/cli.md")
@@ -184,6 +186,7 @@ func TestCLIDocCommandTable(t *testing.T) {
 // TestOperationsDocRestoreActions: the loop docs/operations.md gives for
 // step 5 of a restore looks for exactly the actions sts restore prints.
 func TestOperationsDocRestoreActions(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)

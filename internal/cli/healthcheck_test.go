@@ -20,6 +20,7 @@ func runHealthcheck(t *testing.T, url string) (int, string, string) {
 }
 
 func TestHealthcheck(t *testing.T) {
+	t.Parallel()
 	status := http.StatusOK
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != "/livez" {

@@ -115,6 +115,7 @@ func TestServeIsAnOIDCIssuer(t *testing.T) {
 // key alone. The old key alone no longer opens anything (docs/security.md
 // D-06).
 func TestKeysRotateMaster(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)

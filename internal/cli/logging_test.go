@@ -9,6 +9,7 @@ import (
 )
 
 func TestNewLogger(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		format, level string
 		wantPrefix    string

@@ -150,6 +150,7 @@ func (r *run) logLines(t *testing.T) []map[string]any {
 }
 
 func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	if code := cli.Main(t.Context(), []string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "sts ") {
 		t.Errorf("sts version = %d %q %q", code, out.String(), errb.String())
@@ -166,6 +167,7 @@ func TestVersionAndHelp(t *testing.T) {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"bogus"}, {"serve", "--nope"}, {"serve", "extra"}} {
 		var out, errb bytes.Buffer
 		if code := cli.Main(t.Context(), args, &out, &errb); code != cli.ExitUsage {

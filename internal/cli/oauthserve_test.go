@@ -16,6 +16,7 @@ import (
 // once), x/oauth2/clientcredentials gets a token, introspection (both
 // dialects) sees it active, revocation makes it inactive at once.
 func TestServeClientCredentials(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)

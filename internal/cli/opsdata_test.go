@@ -42,6 +42,7 @@ func migratedStore(t *testing.T, dir string) *sqlstore.Store {
 }
 
 func TestBackupSQLiteWhileWriting(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	store := migratedStore(t, dir)
 	ctx := t.Context()
@@ -140,6 +141,7 @@ func TestBackupRefusesPostgres(t *testing.T) {
 }
 
 func TestMigrateStatusSQLite(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	migratedStore(t, dir)
 	code, out, errOut := mainIn(t, "migrate", "status", "--data-dir", dir)
@@ -222,6 +224,7 @@ rate_limits:
 }
 
 func TestConfigCheckBadFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "sts.yaml")
 	if err := os.WriteFile(file, []byte("storage:\n  type: oracle\n"), 0o600); err != nil {
 		t.Fatal(err)

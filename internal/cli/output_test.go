@@ -16,6 +16,7 @@ import (
 // words, in nested and repeated messages too, and flags take the same
 // words back.
 func TestEnumWords(t *testing.T) {
+	t.Parallel()
 	tok := &gitpodv1.HostAuthenticationToken{Id: "t1", Source: gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT,
 		Subject: &gitpodv1.Subject{Id: "r1", Principal: gitpodv1.Principal_PRINCIPAL_RUNNER}}
 	var out bytes.Buffer

@@ -57,6 +57,7 @@ func mustFail(t *testing.T, args ...string) string {
 }
 
 func TestPoolCommands(t *testing.T) {
+	t.Parallel()
 	dir := trustDir(t)
 	d := []string{"--data-dir", dir}
 	cli := func(args ...string) []string { return append(args, d...) }
@@ -148,6 +149,7 @@ func TestPoolCommands(t *testing.T) {
 // TestPoolTest: `sts pool test` verifies a token against an uploaded JWKS
 // and explains the decision without minting.
 func TestPoolTest(t *testing.T) {
+	t.Parallel()
 	dir := trustDir(t)
 	d := []string{"--data-dir", dir}
 	cli := func(args ...string) []string { return append(args, d...) }

@@ -73,6 +73,7 @@ pools:
 // sts.yaml: pasted under pools:, it loads as a configuration and declares
 // the same pool and providers (docs/configuration.md).
 func TestPoolShowRoundTrips(t *testing.T) {
+	t.Parallel()
 	dir := trustDir(t)
 	d := []string{"--data-dir", dir}
 	cli := func(args ...string) []string { return append(args, d...) }
@@ -123,6 +124,7 @@ func TestPoolShowRoundTrips(t *testing.T) {
 // TestDurationFlagsTakeDays: command-line durations take the
 // configuration's syntax, d included, and a bad one names the format.
 func TestDurationFlagsTakeDays(t *testing.T) {
+	t.Parallel()
 	dir := trustDir(t)
 	code, _, errOut := runCLI(t, "pool", "create", "ci", "--organization", "acme", "--max-token-lifetime", "soon", "--data-dir", dir)
 	if code != 2 || !strings.Contains(errOut, "--max-token-lifetime") || !strings.Contains(errOut, "30d") {

@@ -11,6 +11,7 @@ import (
 // updated, where it stopped the command as an invalid configuration
 // ("issuer: must be … without trailing slash").
 func TestProviderIssuerFlagInDirectMode(t *testing.T) {
+	t.Parallel()
 	dir := trustDir(t)
 	mustCLI(t, "pool", "create", "ci", "--org", "acme", "--condition", "true", "--scope", "read", "--data-dir", dir)
 	mustCLI(t, "provider", "create", "auth0", "--pool", "ci", "--issuer", "https://acme.auth0.com/", "--audience", "sts", "--data-dir", dir)

@@ -408,6 +408,7 @@ func TestRemoteAdministration(t *testing.T) {
 // TestCompletionAndHelp: cobra's completion scripts for every shell; the
 // admin commands say in --help how they pick their mode.
 func TestCompletionAndHelp(t *testing.T) {
+	t.Parallel()
 	for shell, want := range map[string]string{"bash": "bash completion V2 for sts", "zsh": "#compdef sts",
 		"fish": "fish completion for sts", "powershell": "Register-ArgumentCompleter"} {
 		code, out, e := runCLI(t, "completion", shell)

@@ -359,6 +359,7 @@ func TestRestoreEndsOneTimeCredentials(t *testing.T) {
 // audit listing it prints starts a minute before it. A refused backup
 // (the file exists) records nothing.
 func TestBackupAuditsItself(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sts.db")
 	mustCLI(t, "migrate", "--data-dir", dir)
@@ -446,6 +447,7 @@ func TestRestoreListsInstanceAdminRevocation(t *testing.T) {
 // copy's event once went to the file the name read as a URI (an older
 // backup, "sts.db" for "sts.db?2"), making that backup's moment later.
 func TestBackupNameWithURICharacters(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mustCLI(t, "migrate", "--data-dir", dir)
 	backupDir := t.TempDir()
@@ -483,6 +485,7 @@ func TestBackupNameWithURICharacters(t *testing.T) {
 // and one instance.backup event, with outcome failure (docs/security.md
 // D-23): one backup, one outcome, even when it fails after the copy.
 func TestBackupEventRefusedIsAFailure(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mustCLI(t, "migrate", "--data-dir", dir)
 	db, err := sql.Open("sqlite", filepath.Join(dir, "sts.db"))

@@ -14,6 +14,7 @@ import (
 // keys.max_token_lifetime plus the leeway (here 49 h and 1 min), so no
 // token of the subject outlives it; --keep is used as given.
 func TestRevokeSubjectKeepFollowsConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sts.yaml")
 	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\nkeys: {max_token_lifetime: 49h, leeway: 1m}\n"), 0o600); err != nil {

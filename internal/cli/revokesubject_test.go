@@ -13,6 +13,7 @@ import (
 // subject's access tokens and ends its refresh-token families begun
 // before the cut-off; another subject's family lives on.
 func TestRevokeSubjectEndsRefreshFamilies(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	st := sqlitetest.NewStore(t)
 	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "acme"}); err != nil {

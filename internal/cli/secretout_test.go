@@ -14,6 +14,7 @@ import (
 // piped or captured, and its human note ("shown once…") on stderr, for
 // clients as for PATs and exchange tokens.
 func TestSecretsOnStdoutNotesOnStderr(t *testing.T) {
+	t.Parallel()
 	s := startAdminServer(t)
 	sa := newServiceAccount(t, s.dir, "notes")
 	id, _ := newClient(t, s.dir, sa, s.r.base, "read")
@@ -45,6 +46,7 @@ func TestSecretsOnStdoutNotesOnStderr(t *testing.T) {
 // prints its ID, and the bare secret on the second, when it made one. The
 // captured secret authenticates at the token endpoint over real HTTP.
 func TestClientSecretsPipeable(t *testing.T) {
+	t.Parallel()
 	s := startAdminServer(t)
 	sa := newServiceAccount(t, s.dir, "pipe")
 	code, out, errOut := runCLI(t, "client", "create", "--data-dir", s.dir, "--org", "default", "--principal", sa,

@@ -112,6 +112,7 @@ func TestServeMasterKeyFromEnv(t *testing.T) {
 // generating a new key would orphan those rows, so the server must stay up
 // but not ready, and must not create a key.
 func TestServeStaysSealed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// A first run creates the master key and signing keys sealed under it.
 	first := serve(t, "--data-dir", dir)
@@ -179,6 +180,7 @@ func TestServePostgresDown(t *testing.T) {
 }
 
 func TestServeBadConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		yaml string
@@ -208,6 +210,7 @@ func TestServeBadConfig(t *testing.T) {
 }
 
 func TestServeDataDirNotWritable(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	file := filepath.Join(base, "file")
 	os.WriteFile(file, nil, 0o600)
@@ -231,6 +234,7 @@ func TestServeDataDirNotWritable(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, want := range []string{"applied pending migrations", "schema is current; nothing to apply"} {
 		var out, errb bytes.Buffer
@@ -244,6 +248,7 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestListenAddressInUse(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +317,7 @@ func TestServeMasterKeyPermissions(t *testing.T) {
 // introspection and revocation endpoints exist and answer 503 with
 // Retry-After, not 404: a client retries instead of giving up.
 func TestServeSealedTokenEndpoints503(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := serve(t, "--data-dir", dir)
 	checkServing(t, first)

@@ -146,6 +146,7 @@ func get(t *testing.T, url string) (int, string) {
 // served there and not on the public listener; /livez and /readyz answer
 // on both; sts healthcheck follows the ops address.
 func TestServeOpsListener(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ops := freeAddr(t)
 	listen := freeAddr(t)
@@ -199,6 +200,7 @@ func TestServeOpsWithoutPprof(t *testing.T) {
 // master key stays not ready, and its log line says what to do: give it
 // the key every replica shares, pointing at the docs.
 func TestServeSealedSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := serve(t, "--data-dir", dir)
 	first.waitFor(t, "/readyz", 200)

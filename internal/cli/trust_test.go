@@ -39,6 +39,7 @@ func writeConfig(t *testing.T, body string) string {
 // TestServeAppliesTrust: serve applies the README's example at start, a
 // restart changes nothing, and the pool is then visible to the CLI.
 func TestServeAppliesTrust(t *testing.T) {
+	t.Parallel()
 	dir, file := t.TempDir(), writeConfig(t, exampleYAML)
 	for i, want := range []string{"applied trust configuration", "trust configuration unchanged"} {
 		r := serve(t, "--config", file, "--data-dir", dir)
@@ -59,6 +60,7 @@ func TestServeAppliesTrust(t *testing.T) {
 // issuer without a condition stops start-up with exit 2, naming the pool,
 // before anything is written.
 func TestServeRefusesInvalidTrust(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, from, to, want string }{
 		{"invalid CEL", `'assertion.repository_owner == "acme"'`, `'assertion.repository_owner =='`, `pools[ci].condition: pool "ci"`},
 		{"shared issuer without condition", `condition: 'assertion.repository_owner == "acme"'`, "", `pools[ci].condition: pool "ci": required`},
@@ -83,6 +85,7 @@ func TestServeRefusesInvalidTrust(t *testing.T) {
 // each with the command that enables it, and the organization's audit
 // list shows the file's changes (docs/security.md A-55).
 func TestServeKeepsPoolDisabledOutsideTheFile(t *testing.T) {
+	t.Parallel()
 	dir, file := t.TempDir(), writeConfig(t, exampleYAML)
 	start := func(i int) string {
 		t.Helper()
