@@ -184,23 +184,28 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 }
 
 // actorConsentIDs are the client_sub: rows (withdrawn consents) of the
-// actors of c that are principals of ours, for every client c came
-// through: its own, those in src_client_id, and the actors' own. A
-// delegated token names its actor only in act (its sub is not the
-// actor's), and the actor token it was exchanged with ends when the
-// person withdraws their consent to that token's client, or to a client
-// it came from; c, which acts as that person, ends with it
-// (docs/security.md A-69). Which client an actor came through is not
-// recorded, so every actor is paired with every client: a person acting
+// people acting in c, for every registered client c came through: its
+// own, those in src_client_id, and the actors' own. A delegated token
+// names its actor only in act (its sub is not the actor's), and the actor
+// token it was exchanged with ends when the person withdraws their
+// consent to that token's client, or to a client it came from; c, which
+// acts as that person, ends with it (docs/security.md A-69). The people
+// are the actors of ours in act (an actor of ours carries its token's
+// registered client in act.client_id; an external one, or one that came
+// through a pool, gave no consent here) and the principals in src_sub:
+// an exchange keeps only the actor token's own identity in act, so the
+// person an actor token itself acted for (a second-hop delegation) is
+// named in src_sub alone. Which client a person came through is
+// not recorded, so every one is paired with every client: a person acting
 // in c who withdraws their consent to a client c came through by another
-// path (its subject's) ends c as well. An actor of ours carries its
-// token's client (act.client_id); an external one has none, and gave no
-// consent here. A principal that is not a person has no such rows; act
-// does not say the kind, so none is skipped for it.
+// path (its subject's) ends c as well. Neither act nor src_sub says a
+// principal's kind, so a service account in them is paired too; a client
+// ID that names no registered client (a pool's provider, "sts-api") has
+// no consent and is skipped.
 func actorConsentIDs(c *AccessClaims) []string {
 	var subs, clients []string
 	for a := c.Act; a != nil; a = a.Act {
-		if a.ClientID == "" || a.Subject == "" {
+		if a.Subject == "" || !storage.IsUUID(a.ClientID) {
 			continue
 		}
 		if !slices.Contains(subs, a.Subject) {
@@ -210,11 +215,16 @@ func actorConsentIDs(c *AccessClaims) []string {
 			clients = append(clients, a.ClientID)
 		}
 	}
+	for _, sub := range c.SourceSubjects {
+		if sub != "" && !slices.Contains(subs, sub) {
+			subs = append(subs, sub)
+		}
+	}
 	if len(subs) == 0 {
 		return nil
 	}
 	for _, id := range append([]string{c.ClientID}, c.SourceClientIDs...) {
-		if id != "" && !slices.Contains(clients, id) {
+		if storage.IsUUID(id) && !slices.Contains(clients, id) {
 			clients = append(clients, id)
 		}
 	}
