@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,4 +76,114 @@ func TestExchangeTokenSurvivesTransientFailures(t *testing.T) {
 	}
 	_, err = redeem(x)
 	wantCode(t, "ExchangeToken of the spent exchange token", err, connect.CodeUnauthenticated)
+}
+
+// TestExchangeTokenSurvivesAuditOutage: in audit.mode required, when the
+// issuance's event cannot be stored, ExchangeToken withholds the token
+// and answers unavailable with Retry-After (D-11), and the exchange token
+// stays unspent: the same exchange token is redeemed once the audit store
+// answers again, with one issued event, and is spent then
+// (docs/security.md A-70).
+func TestExchangeTokenSurvivesAuditOutage(t *testing.T) {
+	sa := &stubTokenAudit{fail: errors.New("audit: commit timed out")}
+	e := newEnv(t, func(h *Handler) { h.SetTokenAudit(sa, true) })
+	c := e.clients(e.srv.URL)
+	x, err := c.principal.CreateExchangeToken(as(e.admin), &stsv1.CreateExchangeTokenRequest{
+		PrincipalId: e.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redeem := func() (*gitpodv1.ExchangeTokenResponse, error) {
+		return c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()})
+	}
+	res, err := redeem()
+	wantCode(t, "ExchangeToken while the audit store is down", err, connect.CodeUnavailable)
+	if ce := new(connect.Error); !errors.As(err, &ce) || ce.Meta().Get("Retry-After") == "" {
+		t.Errorf("unavailable answer without Retry-After: %v", err)
+	}
+	if res.GetAccessToken() != "" {
+		t.Error("a token left although its audit event was not stored")
+	}
+	sa.mu.Lock()
+	sa.fail = nil
+	sa.mu.Unlock()
+	res, err = redeem()
+	if err != nil {
+		t.Fatalf("ExchangeToken once the audit store answers again: %v, want the same exchange token redeemed", err)
+	}
+	if _, err := c.identity.GetAuthenticatedIdentity(as(res.GetAccessToken()), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+		t.Errorf("the bought token does not authenticate: %v", err)
+	}
+	var issued, unavailable int
+	for _, ev := range sa.events() {
+		switch {
+		case ev.Action != ActionTokenExchange:
+		case ev.Outcome == outcomeIssued:
+			issued++
+		case strings.Contains(ev.Detail, `"reason":"audit_unavailable"`):
+			unavailable++
+		}
+	}
+	if issued != 1 || unavailable != 1 {
+		t.Errorf("events: %d issued, %d audit_unavailable; want one each: %+v", issued, unavailable, sa.events())
+	}
+	_, err = redeem()
+	wantCode(t, "ExchangeToken of the spent exchange token", err, connect.CodeUnauthenticated)
+}
+
+// spendFails is a store whose ConsumeExchangeToken fails, as a storage
+// outage does, while down is set; reads still answer.
+type spendFails struct {
+	storage.Store
+	down *atomic.Bool
+}
+
+func (s spendFails) ConsumeExchangeToken(ctx context.Context, digest []byte, now time.Time) (storage.ExchangeToken, error) {
+	if s.down.Load() {
+		return storage.ExchangeToken{}, errors.New("connection refused")
+	}
+	return s.Store.ConsumeExchangeToken(ctx, digest, now)
+}
+
+// TestExchangeTokenWithheldWhenSpendFails: in audit.mode required the
+// issuance's event is committed before the exchange token is spent
+// (A-70); when the spend then fails, the token is withheld (unavailable,
+// the exchange token kept) and a second event says so with the same jti,
+// so the trail never shows an issued token without saying it was not
+// sent.
+func TestExchangeTokenWithheldWhenSpendFails(t *testing.T) {
+	var down atomic.Bool
+	sa := &stubTokenAudit{}
+	e := newEnvOn(t, spendFails{newSQLiteStore(t), &down}, func(h *Handler) { h.SetTokenAudit(sa, true) })
+	c := e.clients(e.srv.URL)
+	x, err := c.principal.CreateExchangeToken(as(e.admin), &stsv1.CreateExchangeTokenRequest{
+		PrincipalId: e.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	res, err := c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()})
+	wantCode(t, "ExchangeToken while the spend fails", err, connect.CodeUnavailable)
+	if res.GetAccessToken() != "" {
+		t.Error("a token left although the exchange token was not spent")
+	}
+	var evs []storage.AuditEvent
+	for _, ev := range sa.events() {
+		if ev.Action == ActionTokenExchange {
+			evs = append(evs, ev)
+		}
+	}
+	jti := func(ev storage.AuditEvent) string {
+		var d struct{ JTI string }
+		_ = json.Unmarshal([]byte(ev.Detail), &d)
+		return d.JTI
+	}
+	if len(evs) != 2 || evs[0].Outcome != outcomeIssued || evs[1].Outcome != outcomeError ||
+		jti(evs[0]) == "" || jti(evs[1]) != jti(evs[0]) {
+		t.Errorf("events %+v; want the issued one, then an error naming the same jti", evs)
+	}
+	down.Store(false)
+	if _, err := c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()}); err != nil {
+		t.Errorf("ExchangeToken once storage answers again: %v, want the same exchange token redeemed", err)
+	}
 }

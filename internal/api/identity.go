@@ -160,14 +160,18 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	// a client or pool disabled): the token it would buy is refused at
 	// every use, so it is not minted (docs/security.md A-67), and the
 	// exchange token is spent, as for a creator disabled since. Judged
-	// before the exchange token is spent: when storage cannot say, the
-	// answer is unavailable and the exchange token stays redeemable
-	// (docs/security.md A-70).
-	var c tokens.AccessClaims
+	// before the exchange token is spent, and so is everything that may
+	// fail for a while: signing, and in audit.mode required storing the
+	// issuance's event. Then only the spend can fail, and when storage
+	// cannot say, or cannot sign or store now, the answer is unavailable
+	// and the exchange token stays redeemable (docs/security.md A-70).
 	var gone error // why a source refused it
-	check := func(ctx context.Context, au pat.Authenticated) (string, error) {
-		var err error
-		if c, err = s.claimsBought(au); err != nil {
+	var tok string
+	var minted tokens.AccessClaims
+	var stored, unstored bool // the issuance's event committed (audit.mode required), or refused so
+	check := func(ctx context.Context, au pat.Authenticated, r pat.ExchangeRedemption) (string, error) {
+		c, err := s.claimsBought(au)
+		if err != nil {
 			return "", err
 		}
 		if v := s.h.Verifier; v != nil && v.Sources != nil {
@@ -179,13 +183,27 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 				return pat.ExchangeSourceGone, sts.Errorf(sts.Unauthenticated, "invalid token")
 			}
 		}
+		if tok, minted, err = s.h.Issuer.MintAccessToken(ctx, c); err != nil {
+			return "", sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
+		}
+		if stored, err = s.h.commitExchange(ctx, &r, au.Claims, &minted); err != nil {
+			unstored = true
+			return "", err
+		}
 		return "", nil
 	}
 	au, red, err := s.h.PATs.RedeemExchangeToken(ctx, req.GetExchangeToken(), check)
-	var minted tokens.AccessClaims
 	defer func() {
-		if err = s.h.auditExchange(ctx, &red, au.Claims, &minted, err); err != nil {
-			res = nil
+		switch {
+		case unstored, stored && err == nil:
+			// Its event is recorded already: audit_unavailable, or issued.
+		default:
+			// Refused, or, with its event committed, withheld: the spend
+			// failed (a concurrent redemption won), and this event names
+			// the jti that was not sent.
+			if err = s.h.auditExchange(ctx, &red, au.Claims, &minted, err); err != nil {
+				res = nil
+			}
 		}
 	}()
 	if err != nil {
@@ -193,10 +211,6 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 			s.h.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", red.TokenID, "reason", gone.Error())
 		}
 		return nil, err
-	}
-	tok, minted, err := s.h.Issuer.MintAccessToken(ctx, c)
-	if err != nil {
-		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 	}
 	return &gitpodv1.ExchangeTokenResponse{AccessToken: tok}, nil
 }

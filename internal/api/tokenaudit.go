@@ -120,7 +120,9 @@ func detailOpen() []byte {
 // exchange token stands for ("anonymous" when none was found), target
 // exchange_token:<digest prefix>, which a replay shares with the
 // redemption that spent the token. The detail names the stored token, its
-// creator, the sources the bought token carries (src) and its jti.
+// creator, and, when a token was minted (issued, or withheld: its event
+// could not be stored, or the spend failed after it was), the sources it
+// carries (src) and its jti.
 func (h *Handler) auditExchange(ctx context.Context, r *pat.ExchangeRedemption, src []byte, c *tokens.AccessClaims, err error) error {
 	if ta := h.tokenAudit.Load(); ta == nil || ta.w == nil {
 		return err
@@ -142,13 +144,32 @@ func (h *Handler) auditExchange(ctx context.Context, r *pat.ExchangeRedemption, 
 	if r.CreatorID != "" {
 		d = oauth2.AppendJSONMember(d, "creator", "principal:"+r.CreatorID)
 	}
-	if err == nil {
+	if c.ID != "" {
 		if len(src) > 2 { // the stored JSON object of src_ lists ExchangeToken parsed (exchangeClaims); "{}" when empty
 			d = append(append(d, `,"src":`...), src...)
 		}
 		d = oauth2.AppendJSONMember(d, "jti", c.ID)
 	}
 	return h.tokenEvent(ctx, ev, d, r.Reason, err)
+}
+
+// commitExchange stores, in audit.mode required, the issued event of the
+// token c a redemption is about to hand out, before the exchange token is
+// spent: a commit that fails then leaves the exchange token redeemable
+// (docs/security.md A-70) while the token is withheld (D-11); the answer
+// is unavailable, and a best-effort event records audit_unavailable, as
+// tokenEvent does. stored reports that the event was committed. The audit
+// writer commits on its own transactions (a group commit), so the event
+// cannot share the spend's; it goes first, and when the spend then fails
+// the redemption's event names the jti withheld.
+func (h *Handler) commitExchange(ctx context.Context, r *pat.ExchangeRedemption, src []byte, c *tokens.AccessClaims) (stored bool, err error) {
+	if ta := h.tokenAudit.Load(); ta == nil || ta.w == nil || !ta.required {
+		return false, nil
+	}
+	if err := h.auditExchange(ctx, r, src, c, nil); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // auditIDToken is GetIDToken's event (docs/security.md D-18): action

@@ -123,12 +123,15 @@ type ExchangeRedemption struct {
 }
 
 // ExchangeCheck is a caller's own judgement of a redemption that passed
-// every check of the service, made before the token is spent (the sources
-// of the access token it would buy, docs/security.md A-67): nil to go on;
-// a reason (Exchange*) and an error to refuse, which spends the token; or
-// an [sts.Unavailable] error when it cannot say, which leaves the token
-// redeemable.
-type ExchangeCheck func(ctx context.Context, au Authenticated) (reason string, err error)
+// every check of the service, r saying what was found, made before the
+// token is spent (the sources of the access token it would buy,
+// docs/security.md A-67), and its last step before the spend: whatever
+// may fail for a while (signing, storing the issuance's audit event)
+// belongs here, so that nothing but the spend follows it. It
+// returns nil to go on; a reason (Exchange*) and an error to refuse,
+// which spends the token; or an [sts.Unavailable] error when it cannot
+// say or cannot go on now, which leaves the token redeemable.
+type ExchangeCheck func(ctx context.Context, au Authenticated, r ExchangeRedemption) (reason string, err error)
 
 // RedeemExchangeToken is ConsumeExchangeToken that also says what it
 // found, issued or refused (docs/security.md D-18), and runs check, when
@@ -202,7 +205,7 @@ func (s *Service) RedeemExchangeToken(ctx context.Context, secret string, check 
 		Scopes: []string{ScopeFull}, ExpiresAt: t.CreatorExpiresAt, Claims: t.Claims,
 	}
 	if check != nil {
-		if reason, err := check(ctx, au); err != nil {
+		if reason, err := check(ctx, au, r); err != nil {
 			if sts.ErrorCode(err) == sts.Unavailable {
 				return Authenticated{}, r, err
 			}

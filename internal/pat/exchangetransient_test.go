@@ -71,7 +71,7 @@ func TestExchangeTokenKeptOnTransientFailure(t *testing.T) {
 
 			// The caller's check: unavailable keeps it, a refusal spends it.
 			secret = mint()
-			unsure := func(context.Context, pat.Authenticated) (string, error) {
+			unsure := func(context.Context, pat.Authenticated, pat.ExchangeRedemption) (string, error) {
 				return "", sts.Errorf(sts.Unavailable, "sources unreadable")
 			}
 			if _, red, err := f.svc.RedeemExchangeToken(ctx, secret, unsure); sts.ErrorCode(err) != sts.Unavailable || red.Reason != "" {
@@ -81,7 +81,7 @@ func TestExchangeTokenKeptOnTransientFailure(t *testing.T) {
 				t.Fatalf("redemption after the check could not say = %v, want the same exchange token redeemed", err)
 			}
 			secret = mint()
-			refuse := func(context.Context, pat.Authenticated) (string, error) {
+			refuse := func(context.Context, pat.Authenticated, pat.ExchangeRedemption) (string, error) {
 				return pat.ExchangeSourceGone, sts.Errorf(sts.Unauthenticated, "invalid token")
 			}
 			if _, red, err := f.svc.RedeemExchangeToken(ctx, secret, refuse); sts.ErrorCode(err) != sts.Unauthenticated || red.Reason != pat.ExchangeSourceGone {
