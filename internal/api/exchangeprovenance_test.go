@@ -271,3 +271,63 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		}
 	})
 }
+
+// TestExchangeTokenEndsWithSubjectRevocation is docs/security.md A-73:
+// `sts revoke subject` of an exchange token's creator, or of the
+// principal it is for, refuses the unspent exchange token, although the
+// token it would buy would be issued after the row (a refusal spends it).
+// An exchange token created after the revocation, with a credential that
+// still stands (the administrator's PAT, which a subject revocation does
+// not end), is redeemed.
+func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
+	create := func(t *testing.T, fx *provenanceFx, cred string) string {
+		t.Helper()
+		x, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
+			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x.GetExchangeToken()
+	}
+	redeem := func(fx *provenanceFx, x string) (*gitpodv1.ExchangeTokenResponse, error) {
+		return fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x})
+	}
+	// revoke writes the sub: row of id, ending what was issued up to now,
+	// and waits for the next second: iat is whole seconds, and a token of
+	// the row's second counts as before it.
+	revoke := func(t *testing.T, fx *provenanceFx, id string) {
+		t.Helper()
+		now := time.Now()
+		if _, err := RevokeSubject(t.Context(), fx.store, id, now, time.Hour, now, "test"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(now.Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	}
+	for _, tc := range []struct {
+		name string
+		whom func(fx *provenanceFx) string
+	}{
+		{"Creator", func(fx *provenanceFx) string { return fx.adminID }},
+		{"Principal", func(fx *provenanceFx) string { return fx.user.ID }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newProvenanceFx(t)
+			x := create(t, fx, fx.derived)
+			revoke(t, fx, tc.whom(fx))
+			res, err := redeem(fx, x)
+			wantCode(t, "ExchangeToken after revoke subject of its "+tc.name, err, connect.CodeUnauthenticated)
+			if res.GetAccessToken() != "" {
+				t.Error("a token bought after the revocation")
+			}
+			_, err = redeem(fx, x)
+			wantCode(t, "ExchangeToken of the refused exchange token, again", err, connect.CodeUnauthenticated)
+			res, err = redeem(fx, create(t, fx, fx.admin))
+			if err != nil {
+				t.Fatalf("an exchange token created after the revocation: %v", err)
+			}
+			if _, err := fx.c.identity.GetAuthenticatedIdentity(as(res.GetAccessToken()), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+				t.Errorf("the token it bought does not authenticate: %v", err)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -183,6 +184,24 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 				return pat.ExchangeSourceGone, sts.Errorf(sts.Unauthenticated, "invalid token")
 			}
 		}
+		// A timed row written since the exchange token was made (`sts
+		// revoke subject` of its principal, or of its creator: src_sub)
+		// would not end the token it buys, issued after the row: it is
+		// judged as issued when the exchange token was created, by which
+		// every credential it derives from was issued. A hit ends it for
+		// good (docs/security.md A-73).
+		if v := s.h.Verifier; v != nil && v.Revocations != nil {
+			judged := c
+			judged.IssuedAt = tokens.NewNumericDate(r.CreatedAt)
+			revoked, err := v.Revocations.IsRevoked(ctx, &judged)
+			if err != nil {
+				return "", sts.Wrap(sts.Unavailable, err, "storage unavailable")
+			}
+			if revoked {
+				gone = errors.New("a revocation ends what it would buy")
+				return pat.ExchangeRevoked, sts.Errorf(sts.Unauthenticated, "invalid token")
+			}
+		}
 		if tok, minted, err = s.h.Issuer.MintAccessToken(ctx, c); err != nil {
 			return "", sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 		}
@@ -207,7 +226,7 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 		}
 	}()
 	if err != nil {
-		if gone != nil && red.Reason == pat.ExchangeSourceGone {
+		if gone != nil && (red.Reason == pat.ExchangeSourceGone || red.Reason == pat.ExchangeRevoked) {
 			s.h.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", red.TokenID, "reason", gone.Error())
 		}
 		return nil, err

@@ -105,6 +105,11 @@ const (
 	// or no longer allows it (a PAT narrowed, docs/security.md A-67);
 	// judged by the caller, which knows the token's claims.
 	ExchangeSourceGone = "source_gone"
+	// ExchangeRevoked: a revocation row ends the token it would buy, as
+	// issued when the exchange token was created (`sts revoke subject` of
+	// its principal or its creator since, docs/security.md A-73); judged
+	// by the caller.
+	ExchangeRevoked = "revoked"
 )
 
 // ExchangeRedemption is what one redemption found, for its audit event
@@ -117,6 +122,9 @@ type ExchangeRedemption struct {
 	// TokenID, OrgID, PrincipalID and CreatorID are the stored token's;
 	// empty when no stored token was found.
 	TokenID, OrgID, PrincipalID, CreatorID string
+	// CreatedAt is when the stored token was created (zero when none was
+	// found): what it buys derives from credentials issued by then.
+	CreatedAt time.Time
 	// Reason is why the token was refused (Exchange*), empty when it was
 	// not or when storage failed.
 	Reason string
@@ -166,7 +174,7 @@ func (s *Service) RedeemExchangeToken(ctx context.Context, secret string, check 
 	if err != nil {
 		return fail(err)
 	}
-	r.TokenID, r.OrgID, r.PrincipalID, r.CreatorID = t.ID, t.OrgID, t.PrincipalID, t.CreatorID
+	r.TokenID, r.OrgID, r.PrincipalID, r.CreatorID, r.CreatedAt = t.ID, t.OrgID, t.PrincipalID, t.CreatorID, t.CreatedAt
 	// refuse spends the token for a definite refusal, so that it stays
 	// refused when what refused it changes back (a principal enabled
 	// again). Spending it is the refusal's last step: when storage cannot,
