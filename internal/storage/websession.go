@@ -37,7 +37,11 @@ type LoginLink struct {
 
 // SessionStore persists web sessions and one-time sign-in links.
 type SessionStore interface {
-	// CreateWebSession returns ErrAlreadyExists if the ID or digest is taken.
+	// CreateWebSession returns ErrAlreadyExists if the ID or digest is
+	// taken, and ErrNotFound, storing nothing, unless s.PrincipalID is an
+	// enabled principal of s.OrgID, checked in the write itself: a disable
+	// (UpdatePrincipal) committed before it wins, one after it deletes it
+	// (docs/security.md A-75).
 	CreateWebSession(ctx context.Context, s WebSession) error
 	// GetWebSessionByDigest returns ErrNotFound.
 	GetWebSessionByDigest(ctx context.Context, digest []byte) (WebSession, error)
@@ -48,7 +52,8 @@ type SessionStore interface {
 	ListWebSessions(ctx context.Context, principalID string) ([]WebSession, error)
 	// DeleteWebSession returns ErrNotFound.
 	DeleteWebSession(ctx context.Context, id string) error
-	// CreateLoginLink returns ErrAlreadyExists if the ID or digest is taken.
+	// CreateLoginLink returns ErrAlreadyExists if the ID or digest is
+	// taken, and ErrNotFound as CreateWebSession does.
 	CreateLoginLink(ctx context.Context, l LoginLink) error
 	// ConsumeLoginLink removes and returns the link with this digest if it
 	// has not expired at now. Of concurrent callers exactly one succeeds;

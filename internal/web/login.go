@@ -107,7 +107,12 @@ func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, 
 	code := randomValue()
 	l := storage.LoginLink{ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID, Digest: digest(code),
 		CreatedAt: storage.Now(h.now()), ExpiresAt: spent.ExpiresAt}
-	if err := h.o.Store.CreateLoginLink(ctx, l); err != nil {
+	if err := h.o.Store.CreateLoginLink(ctx, l); errors.Is(err, storage.ErrNotFound) {
+		// Disabled or deleted since it was read (docs/security.md A-75).
+		h.o.Logger.InfoContext(ctx, "web: sign-in link refused", "login_link_id", spent.ID, "reason", "principal disabled or deleted")
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
+		return
+	} else if err != nil {
 		h.o.Logger.ErrorContext(ctx, "web: storing a sign-in link failed", "error", err)
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not check the link; try again shortly.")
 		return
@@ -121,7 +126,18 @@ func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, 
 // finishSignIn starts a new session for p and sends the browser on.
 func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage.Principal, method, returnTo string) {
 	ctx := r.Context()
-	if err := h.signedIn.start(w, r, p, method); err != nil {
+	if err := h.signedIn.start(w, r, p, method); errors.Is(err, storage.ErrNotFound) {
+		// p was read enabled, but the store, which checks the principal
+		// in the insert, found it disabled or deleted since: the usual
+		// refusal, and no session (docs/security.md A-75).
+		h.o.Logger.InfoContext(ctx, "web: sign-in refused", "principal", p.ID, "method", method, "reason", "principal disabled or deleted")
+		refusal := badUpstream
+		if method == "link" {
+			refusal = badLink
+		}
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", refusal)
+		return
+	} else if err != nil {
 		h.o.Logger.ErrorContext(ctx, "web: storing a session failed", "error", err)
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not sign you in; try again shortly.")
 		return

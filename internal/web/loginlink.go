@@ -65,6 +65,13 @@ func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issue
 	l := storage.LoginLink{ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID, Digest: digest(secret),
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := store.CreateLoginLink(ctx, l); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			// p was read enabled, but the store, which checks the
+			// principal in the insert, found it disabled or deleted
+			// since: a link must not outlive a disable
+			// (docs/security.md A-75).
+			return "", storage.LoginLink{}, errors.New("principal is disabled or deleted")
+		}
 		return "", storage.LoginLink{}, err
 	}
 	if err := store.AppendAudit(ctx, c.Event(now, p.OrgID, ActionLoginLinkCreate, "principal:"+p.ID, "success", "")); err != nil {

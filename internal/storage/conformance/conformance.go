@@ -73,6 +73,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"WebSessionCRUD", testWebSessionCRUD},
 		{"LoginLinkConsume", testLoginLinkConsume},
 		{"DisableEndsWebSessions", testDisableEndsWebSessions},
+		{"SessionNeedsEnabledPrincipal", testSessionNeedsEnabledPrincipal},
 		{"UpstreamIdentityCRUD", testUpstreamIdentityCRUD},
 		{"UnitOfWorkUpstreamIdentity", testUnitOfWorkUpstreamIdentity},
 		{"WebSessionGC", testWebSessionGC},
@@ -94,6 +95,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentCreatePATSameDigest", testConcurrentCreatePATSameDigest},
 		{"ConcurrentCreateServerSecret", testConcurrentCreateServerSecret},
 		{"ConcurrentConsumeLoginLink", testConcurrentConsumeLoginLink},
+		{"DisableRacingSessionCreate", testDisableRacingSessionCreate},
 		{"ConcurrentConsumeAuthCode", testConcurrentConsumeAuthCode},
 	})
 }

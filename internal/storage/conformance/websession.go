@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -21,10 +22,21 @@ func (o tokenOwner) loginLink(expires time.Time) storage.LoginLink {
 	}
 }
 
+// newWebUser is a token owner whose principal is enabled: only such a
+// principal gets a browser session or a sign-in link stored.
+func newWebUser(t *testing.T, s storage.Store) tokenOwner {
+	t.Helper()
+	o := newTokenOwner(t, s)
+	mustNil(t, "UpdatePrincipal(enable)", s.UpdatePrincipal(t.Context(), o.principal.ID,
+		func(p storage.Principal) (storage.Principal, error) { p.Disabled = false; return p, nil }))
+	o.principal.Disabled = false
+	return o
+}
+
 func testWebSessionCRUD(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	o := newTokenOwner(t, s)
-	other := newTokenOwner(t, s)
+	o := newWebUser(t, s)
+	other := newWebUser(t, s)
 	t0 := now()
 	a := o.webSession(t0.Add(-time.Hour), t0.Add(time.Hour))
 	b := o.webSession(t0, t0.Add(time.Hour))
@@ -65,7 +77,7 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 
 func testLoginLinkConsume(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	o := newTokenOwner(t, s)
+	o := newWebUser(t, s)
 	t0 := now()
 	live := o.loginLink(t0.Add(5 * time.Minute))
 	expired := o.loginLink(t0.Add(-time.Second))
@@ -89,7 +101,7 @@ func testLoginLinkConsume(t *testing.T, s storage.Store) {
 
 func testWebSessionGC(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	o := newTokenOwner(t, s)
+	o := newWebUser(t, s)
 	t0 := now()
 	old := o.webSession(t0.Add(-2*time.Hour), t0.Add(-time.Hour))
 	live := o.webSession(t0, t0.Add(time.Hour))
@@ -113,7 +125,7 @@ func testWebSessionGC(t *testing.T, s storage.Store) {
 
 func testConcurrentConsumeLoginLink(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	o := newTokenOwner(t, s)
+	o := newWebUser(t, s)
 	l := o.loginLink(now().Add(time.Hour))
 	mustNil(t, "CreateLoginLink", s.CreateLoginLink(ctx, l))
 	got := make([]storage.LoginLink, raceN)
@@ -139,7 +151,7 @@ func testDisableEndsWebSessions(t *testing.T, s storage.Store) {
 		return func(p storage.Principal) (storage.Principal, error) { p.Disabled = disabled; return p, nil }
 	}
 	for _, inTx := range []bool{false, true} {
-		o, other := newTokenOwner(t, s), newTokenOwner(t, s)
+		o, other := newWebUser(t, s), newWebUser(t, s)
 		w, ow := o.webSession(t0, t0.Add(time.Hour)), other.webSession(t0, t0.Add(time.Hour))
 		l, ol := o.loginLink(t0.Add(5*time.Minute)), other.loginLink(t0.Add(5*time.Minute))
 		for _, x := range []storage.WebSession{w, ow} {
@@ -171,4 +183,77 @@ func testDisableEndsWebSessions(t *testing.T, s storage.Store) {
 			t.Errorf("inTx=%v: another principal's sign-in link: %v", inTx, err)
 		}
 	}
+}
+
+// testSessionNeedsEnabledPrincipal: a browser session or sign-in link is
+// stored only for an enabled principal of the organization it names;
+// otherwise ErrNotFound and nothing is stored, so one made for a
+// principal read before a disable never outlives it (docs/security.md
+//
+func testSessionNeedsEnabledPrincipal(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	t0 := now()
+	disabled := newTokenOwner(t, s) // principalRecord is disabled
+	enabled := newWebUser(t, s)
+	foreign := enabled
+	foreign.org = newOrg(t, s) // the session names an organization its principal is not in
+	gone := enabled
+	gone.principal.ID = storage.NewID()
+	for _, c := range []struct {
+		name string
+		o    tokenOwner
+	}{{"disabled", disabled}, {"another organization", foreign}, {"unknown", gone}} {
+		w, l := c.o.webSession(t0, t0.Add(time.Hour)), c.o.loginLink(t0.Add(5*time.Minute))
+		wantErrIs(t, "CreateWebSession("+c.name+")", s.CreateWebSession(ctx, w), storage.ErrNotFound)
+		wantErrIs(t, "CreateLoginLink("+c.name+")", s.CreateLoginLink(ctx, l), storage.ErrNotFound)
+		_, err := s.GetWebSessionByDigest(ctx, w.Digest)
+		wantErrIs(t, "GetWebSessionByDigest("+c.name+")", err, storage.ErrNotFound)
+		_, err = s.ConsumeLoginLink(ctx, l.Digest, t0)
+		wantErrIs(t, "ConsumeLoginLink("+c.name+")", err, storage.ErrNotFound)
+	}
+	w, l := enabled.webSession(t0, t0.Add(time.Hour)), enabled.loginLink(t0.Add(5*time.Minute))
+	mustNil(t, "CreateWebSession(enabled)", s.CreateWebSession(ctx, w))
+	mustNil(t, "CreateLoginLink(enabled)", s.CreateLoginLink(ctx, l))
+}
+
+// testDisableRacingSessionCreate: a session and a sign-in link are stored
+// while a disable of their principal is written but not yet committed
+// (a sign-in read the principal enabled just before). Either the insert
+// waits for the disable and stores nothing (ErrNotFound), or it commits
+// first and the disable deletes it; never does one survive to work again
+// after a re-enable (docs/security.md ).
+func testDisableRacingSessionCreate(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	t0 := now()
+	o := newWebUser(t, s)
+	w, l := o.webSession(t0, t0.Add(time.Hour)), o.loginLink(t0.Add(5*time.Minute))
+	set := func(disabled bool) func(storage.Principal) (storage.Principal, error) {
+		return func(p storage.Principal) (storage.Principal, error) { p.Disabled = disabled; return p, nil }
+	}
+	sessionErr, linkErr := make(chan error, 1), make(chan error, 1)
+	mustNil(t, "disable", s.WithTx(ctx, func(tx storage.Tx) error {
+		if err := tx.UpdatePrincipal(ctx, o.principal.ID, set(true)); err != nil {
+			return err
+		}
+		go func() { sessionErr <- s.CreateWebSession(ctx, w) }()
+		go func() { linkErr <- s.CreateLoginLink(ctx, l) }()
+		// Long enough for an insert that checks nothing, or reads past
+		// the uncommitted disable, to be done; one that waits for the
+		// disable is still waiting when it commits.
+		time.Sleep(100 * time.Millisecond)
+		return nil
+	}))
+	for _, e := range []struct {
+		what string
+		err  error
+	}{{"CreateWebSession", <-sessionErr}, {"CreateLoginLink", <-linkErr}} {
+		if e.err != nil && !errors.Is(e.err, storage.ErrNotFound) {
+			t.Errorf("%s racing a disable = %v, want nil or ErrNotFound", e.what, e.err)
+		}
+	}
+	mustNil(t, "UpdatePrincipal(enable)", s.UpdatePrincipal(ctx, o.principal.ID, set(false)))
+	_, err := s.GetWebSessionByDigest(ctx, w.Digest)
+	wantErrIs(t, "GetWebSessionByDigest after a racing disable and a re-enable", err, storage.ErrNotFound)
+	_, err = s.ConsumeLoginLink(ctx, l.Digest, t0)
+	wantErrIs(t, "ConsumeLoginLink after a racing disable and a re-enable", err, storage.ErrNotFound)
 }

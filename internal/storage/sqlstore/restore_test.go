@@ -39,8 +39,14 @@ func restoreEndsOneTimeUse(t *testing.T, s *sqlstore.Store) {
 	}
 	mustNil("CreateExchangeToken", s.CreateExchangeToken(ctx, storage.ExchangeToken{ID: "x1", Digest: []byte("x1"), CreatedAt: now, ExpiresAt: exp}))
 	mustNil("CreateAuthCode", s.CreateAuthCode(ctx, storage.AuthCode{ID: "c1", Digest: []byte("c1"), CreatedAt: now, ExpiresAt: exp}))
-	mustNil("CreateLoginLink", s.CreateLoginLink(ctx, storage.LoginLink{ID: "l1", Digest: []byte("l1"), CreatedAt: now, ExpiresAt: exp}))
-	mustNil("CreateWebSession", s.CreateWebSession(ctx, storage.WebSession{ID: "w1", Digest: []byte("w1"), CreatedAt: now, LastSeenAt: now, ExpiresAt: exp}))
+	// A sign-in link and a session are stored only for an enabled user.
+	mustNil("CreateOrganization", s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "o1", CreatedAt: now, UpdatedAt: now}))
+	mustNil("CreatePrincipal", s.CreatePrincipal(ctx, storage.Principal{ID: "p1", OrgID: "o1", Kind: storage.PrincipalUser, Name: "p1",
+		CreatedAt: now, UpdatedAt: now}))
+	mustNil("CreateLoginLink", s.CreateLoginLink(ctx, storage.LoginLink{ID: "l1", OrgID: "o1", PrincipalID: "p1", Digest: []byte("l1"),
+		CreatedAt: now, ExpiresAt: exp}))
+	mustNil("CreateWebSession", s.CreateWebSession(ctx, storage.WebSession{ID: "w1", OrgID: "o1", PrincipalID: "p1", Digest: []byte("w1"),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: exp}))
 	mustNil("MarkUsed before the restore", s.MarkUsed(ctx, "spent", now.Add(-time.Minute), exp))
 
 	restored := now.Add(time.Second)

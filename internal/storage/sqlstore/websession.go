@@ -16,13 +16,33 @@ func scanWebSession(r rowScanner) (storage.WebSession, error) {
 	return w, err
 }
 
-// CreateWebSession implements storage.SessionStore.
+// CreateWebSession implements storage.SessionStore. The row is inserted
+// only if the principal is enabled, in the statement that reads it: see
+// enabledPrincipal.
 func (s *Store) CreateWebSession(ctx context.Context, w storage.WebSession) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO web_sessions (`+webSessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	return s.fail("create web session", execOne(ctx, s.db, `INSERT INTO web_sessions (`+webSessionColumns+`)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9`+s.enabledPrincipal("$4", "$3"),
 		w.ID, w.Digest, w.OrgID, w.PrincipalID, w.Method, w.UserAgent,
-		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt))
-	return s.fail("create web session", err)
+		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt)))
+}
+
+// enabledPrincipal is the FROM clause of an INSERT ... SELECT that stores
+// a browser session or sign-in link only for an enabled principal of its
+// organization (id and org are the statement's placeholders), else none,
+// which execOne reports as ErrNotFound. The check and the insert are one
+// statement: on PostgreSQL FOR SHARE waits for a disable being written
+// (UpdatePrincipal locks the row FOR UPDATE) and then reads the row it
+// committed, and a disable that comes after waits for the insert to
+// commit, so its DELETE sees the row; SQLite runs a writing statement
+// under the database write lock, after any disable or before it. Either
+// way no session or link outlives a disable (docs/security.md A-72,
+// A-75).
+func (s *Store) enabledPrincipal(id, org string) string {
+	q := ` FROM principals WHERE id = ` + id + ` AND org_id = ` + org + ` AND NOT disabled`
+	if s.dialect == dialectPostgres {
+		q += " FOR SHARE"
+	}
+	return q
 }
 
 // GetWebSessionByDigest implements storage.SessionStore.
@@ -58,12 +78,12 @@ func scanLoginLink(r rowScanner) (storage.LoginLink, error) {
 	return l, err
 }
 
-// CreateLoginLink implements storage.SessionStore.
+// CreateLoginLink implements storage.SessionStore; like CreateWebSession
+// it inserts only for an enabled principal (enabledPrincipal).
 func (s *Store) CreateLoginLink(ctx context.Context, l storage.LoginLink) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO login_links (`+loginLinkColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		l.ID, l.OrgID, l.PrincipalID, l.Digest, s.ts(l.CreatedAt), s.ts(l.ExpiresAt))
-	return s.fail("create login link", err)
+	return s.fail("create login link", execOne(ctx, s.db, `INSERT INTO login_links (`+loginLinkColumns+`)
+		SELECT $1, $2, $3, $4, $5, $6`+s.enabledPrincipal("$3", "$2"),
+		l.ID, l.OrgID, l.PrincipalID, l.Digest, s.ts(l.CreatedAt), s.ts(l.ExpiresAt)))
 }
 
 // ConsumeLoginLink implements storage.SessionStore with one DELETE ...
