@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
@@ -114,6 +115,24 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	// port (docs/security.md T-73).
 	if !redirectRegistered(c.RedirectURIs, q.redirectURI) {
 		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
+	}
+	// A state or nonce with a character it may not hold is refused
+	// before anything else, as a page, whether or not someone is signed
+	// in: nobody signed in, the request could not come back after the
+	// sign-in (its return_to would hold a control character, which
+	// web.CheckLocalPath refuses: docs/security.md T-85), and a redirect
+	// to the client before the sign-in is a redirector (T-103); the
+	// client could not match an error without the state it sent, which
+	// is what is refused (docs/security.md T-136).
+	for _, st := range v["state"] {
+		if !stateOK(st) {
+			return nil, &pageError{http.StatusBadRequest, "The request's state holds a character other than printable ASCII (RFC 6749 Appendix A)."}, nil
+		}
+	}
+	for _, n := range v["nonce"] {
+		if strings.ContainsFunc(n, unicode.IsControl) {
+			return nil, &pageError{http.StatusBadRequest, "The request's nonce holds a control character."}, nil
+		}
 	}
 	// RFC 6749 §4.1.2.1: every error carries the state the client sent
 	// (one it sent twice is not one the client can match).
@@ -232,6 +251,17 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
+}
+
+// stateOK reports whether s is made of VSCHAR (RFC 6749 Appendix A.5:
+// printable ASCII, 0x20 to 0x7E).
+func stateOK(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // scopeOpenID is the scope that asks for an ID token.
