@@ -53,6 +53,41 @@ func (s *Service) List(ctx context.Context, ownerID, pageToken string, pageSize 
 	return out, "", nil
 }
 
+// PageCursor is the page token of the page a list of ownerID's tokens in
+// pages of pageSize (as List sizes them) should show to someone who was on
+// the page after pageToken and changed something there: pageToken while
+// that page still holds a token, else the last page's ("" for the first,
+// and for pageToken ""). It reads the tokens once, where walking the pages
+// with List reads them once a page. Errors: [sts.Invalid] (bad page
+// token), [sts.Unavailable].
+func (s *Service) PageCursor(ctx context.Context, ownerID, pageToken string, pageSize int) (string, error) {
+	if pageToken == "" {
+		return "", nil
+	}
+	if pageSize <= 0 {
+		pageSize = DefaultPageSize
+	}
+	pageSize = min(pageSize, MaxPageSize)
+	afterTime, afterID, err := decodeCursor(pageToken)
+	if err != nil {
+		return "", sts.Errorf(sts.Invalid, "invalid pagination token")
+	}
+	all, err := s.store.ListPATs(ctx, ownerID)
+	if err != nil {
+		return "", storageErr(err, "personal access tokens")
+	}
+	if len(all) > 0 && after(all[len(all)-1], afterTime, afterID) {
+		return pageToken, nil // the newest token is on that page or a later one
+	}
+	if len(all) <= pageSize {
+		return "", nil
+	}
+	// List's pages begin at 0, pageSize, 2*pageSize, …; a page's token
+	// names the last token of the page before it.
+	before := all[(len(all)-1)/pageSize*pageSize-1]
+	return encodeCursor(before.CreatedAt, before.ID), nil
+}
+
 func after(p storage.PAT, t time.Time, id string) bool {
 	return p.CreatedAt.After(t) || (p.CreatedAt.Equal(t) && p.ID > id)
 }

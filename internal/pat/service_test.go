@@ -229,6 +229,66 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
+// TestPageCursor: PageCursor names the page List would show from the
+// cursor it is given when that page still holds a token, else the last
+// page there is, judged against walking the pages with List: for every
+// page size and every cursor List hands out, before and after the newest
+// tokens are deleted (pages emptied, or not).
+func TestPageCursor(t *testing.T) {
+	f := newFixture(t, backends[0].open(t))
+	var ids []string
+	for range 7 {
+		p, _ := f.create(t)
+		ids = append(ids, p.ID)
+		f.clock.Advance(time.Second)
+	}
+	ctx := t.Context()
+	cursors := func(size int) []string { // "" then each page's token
+		out := []string{""}
+		for tok := ""; ; {
+			_, next, err := f.svc.List(ctx, f.user.ID, tok, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next == "" {
+				return out
+			}
+			out, tok = append(out, next), next
+		}
+	}
+	sizes := []int{1, 2, 3, 7, 8}
+	given := map[int][]string{}
+	for _, size := range sizes {
+		given[size] = cursors(size)
+	}
+	for left := 7; left >= 0; left-- {
+		for _, size := range sizes {
+			now := cursors(size)
+			for _, tok := range given[size] {
+				page, _, err := f.svc.List(ctx, f.user.ID, tok, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tok
+				if len(page) == 0 {
+					want = now[len(now)-1]
+				}
+				if got, err := f.svc.PageCursor(ctx, f.user.ID, tok, size); err != nil || got != want {
+					t.Errorf("%d tokens, pages of %d, cursor %q: PageCursor = %q, %v; want %q", left, size, tok, got, err, want)
+				}
+			}
+		}
+		if left > 0 {
+			if err := f.svc.Delete(ctx, caller, f.user.ID, ids[left-1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := f.svc.PageCursor(ctx, f.user.ID, "!!", 3); sts.ErrorCode(err) != sts.Invalid {
+		t.Errorf("bad page token: %v", err)
+	}
+}
+
 // TestRaces runs the concurrency promises of docs/security.md D-03 and the
 // exchange-token contract on every backend: N concurrent ExchangeToken
 // uses yield exactly one success; concurrent Regenerates leave exactly one

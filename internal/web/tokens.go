@@ -405,31 +405,11 @@ func pageAfter(r *http.Request) string { return r.URL.Query().Get("after") }
 // it empty (its last token deleted), the last page there is now, the one
 // before it. A cursor that is not one of ours gives the first page.
 func (h *Handler) listPage(r *http.Request, se session) string {
-	after := pageAfter(r)
-	if after == "" {
+	// One read of the person's tokens (pat.Service.PageCursor), however
+	// many pages they fill.
+	after, err := h.o.PATs.PageCursor(r.Context(), se.principal.ID, pageAfter(r), patsPerPage)
+	if err != nil || after == "" {
 		return "/tokens"
-	}
-	list, _, err := h.o.PATs.List(r.Context(), se.principal.ID, after, patsPerPage)
-	if err != nil {
-		return "/tokens"
-	}
-	if len(list) == 0 {
-		// Walk from the first page to the last: the cursor names the last
-		// token of the page before, not that page's own cursor.
-		after = ""
-		for {
-			_, next, err := h.o.PATs.List(r.Context(), se.principal.ID, after, patsPerPage)
-			if err != nil {
-				return "/tokens"
-			}
-			if next == "" {
-				break
-			}
-			after = next
-		}
-		if after == "" {
-			return "/tokens"
-		}
 	}
 	return "/tokens?after=" + url.QueryEscape(after)
 }
