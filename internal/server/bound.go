@@ -438,7 +438,8 @@ type limitConn struct {
 	// due: while it waits on its client, the instant its allowance runs
 	// out (unix nanoseconds); 0: busy.
 	due  atomic.Int64
-	idle atomic.Bool // kept alive between requests: a byte begins a head
+	idle atomic.Bool  // kept alive between requests: a byte begins a head
+	got  atomic.Int64 // bytes read off it
 }
 
 // Read credits what came to the allowance of the head or body the
@@ -450,6 +451,7 @@ type limitConn struct {
 func (c *limitConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
+		c.got.Add(int64(n))
 		c.credit(n)
 	}
 	return n, err
@@ -513,7 +515,8 @@ var errBodyCut = errors.New("request body cut off: it arrived too slowly while o
 // however unevenly, keeps its allowance; a trickle or a stalled body runs
 // out of it. So, over HTTP/1 on a connection under the cap, does its
 // connection, whose allowance the body's is (bytes are credited as they
-// come off the connection, also within a long Read, a chunked body's), and
+// come off the connection, also within a long Read, a chunked body's, and
+// those that came with the head as the handler reads them), and
 // also after the handler returned with the body unfinished (the server
 // then reads the rest to keep the connection): at the cap it gives way
 // like a slowloris's unfinished head (docs/security.md F-72, F-81). A
@@ -581,11 +584,19 @@ type bodyWait struct {
 	due      *atomic.Int64 // while a Read waits, when its allowance runs out; 0 otherwise: &own, or &conn.due
 	own      atomic.Int64
 	cut      bool // evict cut the body off
+	// Over conn: the bytes its Reads returned, those read off conn
+	// (and credited there) during them, and the bytes credited here
+	// that conn had read before (with the head).
+	read, off, early int64
 }
 
 func (b *bodyWait) Read(p []byte) (int, error) {
 	if b.finished {
 		return b.ReadCloser.Read(p)
+	}
+	var before int64
+	if b.conn != nil {
+		before = b.conn.got.Load()
 	}
 	b.due.Store(time.Now().UnixNano() + b.allow)
 	n, err := b.ReadCloser.Read(p)
@@ -607,10 +618,17 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 	if due != 0 {
 		b.allow = due - time.Now().UnixNano()
 	}
-	if b.conn == nil {
-		// Over a connection under the cap, its Read credited the bytes.
-		b.allow += int64(n) * int64(b.slow.perByte)
+	credit := int64(n)
+	if b.conn != nil {
+		// Over a connection under the cap, its Read credited the bytes
+		// read off it meanwhile; the body's bytes that came with the
+		// head, read off it before, are credited here, once.
+		b.read += int64(n)
+		b.off += b.conn.got.Load() - before
+		credit = max(0, b.read-b.off-b.early)
+		b.early += credit
 	}
+	b.allow += credit * int64(b.slow.perByte)
 	if b.left > 0 {
 		b.left -= int64(n)
 	}

@@ -200,14 +200,18 @@ func TestAdmissionTricklingBodiesGiveWay(t *testing.T) {
 	}
 }
 
-// segmentedPost is a client behind a 1 KiB/s link (a poor mobile one): it
-// sends a POST of a form of size bytes, and the server receives it as the
-// link delivers it, in full-size TCP segments (1448 bytes), each whole
-// 1.4 s after the last. It returns the status and the bytes the handler
-// read, as the handler reported them on got.
-func segmentedPost(t *testing.T, addr string, size int, got <-chan int) (int, int) {
+// mobileSegment is how long a full-size TCP segment (1448 bytes) takes
+// over a 1 KiB/s link (a poor mobile one).
+const mobileSegment = 1414 * time.Millisecond
+
+// segmentedPost is a client behind a slow link: it sends a POST of a form
+// of size bytes, and the server receives it as the link delivers it, in
+// full-size TCP segments (1448 bytes), each whole perSegment after the
+// last (mobileSegment: a 1 KiB/s link). It returns the status and the
+// bytes the handler read, as the handler reported them on got.
+func segmentedPost(t *testing.T, addr string, size int, perSegment time.Duration, got <-chan int) (int, int) {
 	t.Helper()
-	const segment, perSegment = 1448, 1414 * time.Millisecond // 1448 bytes at 1 KiB/s
+	const segment = 1448
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +309,7 @@ func TestHonestMobileClientKept(t *testing.T) {
 					}
 				}()
 			}
-			status, n := segmentedPost(t, base[len("http://"):], tc.size, got)
+			status, n := segmentedPost(t, base[len("http://"):], tc.size, mobileSegment, got)
 			close(stop)
 			codes := <-knocks
 			if status != http.StatusOK || n != tc.size {
@@ -374,5 +378,76 @@ func TestConnectionLimitKeepsNextHead(t *testing.T) {
 		if c != http.StatusServiceUnavailable {
 			t.Errorf("knock %d of %d: %d, want 503", i, len(codes), c)
 		}
+	}
+}
+
+// TestBodyBytesWithHeadCredited (docs/security.md F-81): the body bytes
+// that arrive in the same segment as the head count towards the body's
+// allowance, with the connection cap set (the default) as without it. A
+// client at ~630 B/s (above the minimum rate), in full-size segments 2.3 s
+// apart, is served over its class's limit; with the cap, the ~1.3 KiB of
+// body in the head's segment went uncredited and its body was cut off
+// before the next segment came.
+func TestBodyBytesWithHeadCredited(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    Options
+	}{
+		{"class", Options{MaxInFlight: [numClasses]int{ClassAPI: 1}}},
+		{"class+cap", Options{MaxInFlight: [numClasses]int{ClassAPI: 1}, MaxConnections: 16}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan int, 1)
+			entered := make(chan struct{}, 1)
+			o := tc.o
+			o.GCInterval = time.Hour
+			s, _ := newTest(t, o, func(mux *http.ServeMux) {
+				mux.HandleFunc("POST /form", func(w http.ResponseWriter, r *http.Request) {
+					if r.ContentLength == 1 { // a knock
+						return
+					}
+					entered <- struct{}{}
+					b, err := io.ReadAll(r.Body)
+					got <- len(b)
+					if err != nil {
+						WriteBodyError(w, r, err)
+					}
+				})
+			})
+			base := serveOn(t, s)
+			// Others of the class, once the slow client is admitted,
+			// so that its body is under pressure.
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				select {
+				case <-entered:
+				case <-stop:
+					return
+				}
+				client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+					if resp, err := client.Post(base+"/form", "text/plain", strings.NewReader("x")); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+			}()
+			const size = 4 << 10
+			status, n := segmentedPost(t, base[len("http://"):], size, 2300*time.Millisecond, got)
+			close(stop)
+			<-done
+			if status != http.StatusOK || n != size {
+				t.Errorf("a ~630 B/s client (segments 2.3 s apart): %d, its handler read %d bytes; want 200 and %d (body cut: %v)",
+					status, n, size, counterValue(t, s, "sts_http_body_cut_total", "api"))
+			}
+		})
 	}
 }
