@@ -63,6 +63,17 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 	var inflight [numClasses]atomic.Int64
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hasBody := r.Body != nil && r.Body != http.NoBody
+			var lc *limitConn // its connection under the cap
+			if hasBody || r.ProtoMajor == 2 {
+				lc, _ = r.Context().Value(connKey{}).(*limitConn)
+			}
+			if lc != nil && r.ProtoMajor == 2 {
+				// Its HTTP/2 connection is at work while a handler is
+				// (closeIdle, docs/security.md F-83).
+				lc.streamBegin()
+				defer lc.streamEnd()
+			}
 			c := classify(r)
 			if g := gates[c]; g != nil {
 				if !g.acquire(r.Context()) {
@@ -83,11 +94,11 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 					return
 				}
 			}
-			if r.Body != nil && r.Body != http.NoBody {
+			if hasBody {
 				// The long-lived gRPC streams wait on their clients
 				// by design: never cut off.
 				bounded := (gates[c] != nil || limits[c] > 0) && !streamExempt(r)
-				bw := bodies.await(w, r, c, bounded)
+				bw := bodies.await(w, r, lc, c, bounded)
 				defer bw.done()
 				r.Body = bw
 				next.ServeHTTP(w, r)
@@ -177,8 +188,11 @@ func streamExempt(r *http.Request) bool {
 // head or body, which would otherwise hold its slot for all of
 // http.read_header_timeout or http.read_timeout, again and again, gives
 // way within seconds, an honest slow client's does not (docs/security.md
-// F-72, F-81, F-82). A busy connection (a request being served: a
-// flood's) is never closed this way.
+// F-72, F-81, F-82). Over HTTP/2 a connection carries many requests, each
+// with its own allowance: it waits on its client when every handler
+// running on it waits for more of its body, and gives way once the last
+// of their allowances has run out (F-83). A busy connection (a request
+// being served: a flood's) is never closed this way.
 type limitListener struct {
 	net.Listener
 	sem     chan struct{}
@@ -297,14 +311,35 @@ func (l *limitListener) closeIdle() bool {
 	now := time.Now().UnixNano()
 	var oldest *limitConn
 	var due int64
+	var streams bool // oldest is an HTTP/2 connection whose handlers wait
 	l.mu.Lock()
 	for c := range l.conns {
-		if t := c.due.Load(); t != 0 && (oldest == nil || t < due) {
-			oldest, due = c, t
+		t, s := c.due.Load(), false
+		if t == 0 && c.running.Load() > 0 {
+			c.mu.Lock()
+			t, s = c.streamsDue(), true
+			c.mu.Unlock()
+		}
+		if t != 0 && (oldest == nil || t < due) {
+			oldest, due, streams = c, t, s
 		}
 	}
 	l.mu.Unlock()
-	if oldest == nil || due > now || !oldest.due.CompareAndSwap(due, 0) {
+	if oldest == nil || due > now {
+		return false
+	}
+	if streams {
+		// Still so? Its body Reads that return from now on fail
+		// (readEnd): their answers could not be sent.
+		oldest.mu.Lock()
+		t := oldest.streamsDue()
+		oldest.gone = t != 0 && t <= now
+		gone := oldest.gone
+		oldest.mu.Unlock()
+		if !gone {
+			return false
+		}
+	} else if !oldest.due.CompareAndSwap(due, 0) {
 		return false
 	}
 	_ = oldest.Close() // releases its slot
@@ -440,6 +475,66 @@ type limitConn struct {
 	due  atomic.Int64
 	idle atomic.Bool  // kept alive between requests: a byte begins a head
 	got  atomic.Int64 // bytes read off it
+	// Over HTTP/2, the requests it carries (docs/security.md F-83):
+	// running counts their handlers (admit; written under mu, read
+	// without it as a hint), reading those of them waiting in a body
+	// Read; gone: closed to make room.
+	mu      sync.Mutex
+	running atomic.Int32
+	reading map[*bodyWait]struct{}
+	gone    bool
+}
+
+// streamBegin and streamEnd bracket the handler of a request over HTTP/2.
+func (c *limitConn) streamBegin() {
+	c.mu.Lock()
+	c.running.Add(1)
+	c.mu.Unlock()
+}
+
+func (c *limitConn) streamEnd() {
+	c.mu.Lock()
+	c.running.Add(-1)
+	c.mu.Unlock()
+}
+
+// readBegin and readEnd bracket a body Read over HTTP/2, b.own set;
+// readEnd reports false if the connection was closed to make room
+// meanwhile.
+func (c *limitConn) readBegin(b *bodyWait) {
+	c.mu.Lock()
+	if c.reading == nil {
+		c.reading = make(map[*bodyWait]struct{})
+	}
+	c.reading[b] = struct{}{}
+	c.mu.Unlock()
+}
+
+func (c *limitConn) readEnd(b *bodyWait) bool {
+	c.mu.Lock()
+	delete(c.reading, b)
+	gone := c.gone
+	c.mu.Unlock()
+	return !gone
+}
+
+// streamsDue is, over HTTP/2, when every handler running on c waits in a
+// body Read, the instant the last of their allowances runs out; 0
+// otherwise (a handler at work, or none). Under c.mu.
+func (c *limitConn) streamsDue() int64 {
+	n := int(c.running.Load())
+	if c.gone || n == 0 || len(c.reading) != n {
+		return 0
+	}
+	var last int64
+	for b := range c.reading {
+		t := b.own.Load()
+		if t == 0 {
+			return 0 // evict is cutting it off: its handler goes on
+		}
+		last = max(last, t)
+	}
+	return last
 }
 
 // Read credits what came to the allowance of the head or body the
@@ -522,11 +617,15 @@ var errBodyCut = errors.New("request body cut off: it arrived too slowly while o
 // like a slowloris's unfinished head (docs/security.md F-72, F-81). A
 // request being served, its body all read, is busy and never cut off or
 // closed.
-func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, c Class, bounded bool) *bodyWait {
+func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, lc *limitConn, c Class, bounded bool) *bodyWait {
 	bw := &bodyWait{ReadCloser: r.Body, slow: b.slow, allow: int64(b.slow.grace), left: r.ContentLength}
 	bw.due = &bw.own
-	if lc, ok := r.Context().Value(connKey{}).(*limitConn); ok && r.ProtoMajor == 1 {
-		bw.conn, bw.due = lc, &lc.due
+	if lc != nil {
+		if r.ProtoMajor == 1 {
+			bw.conn, bw.due = lc, &lc.due
+		} else {
+			bw.streams = lc
+		}
 	}
 	if bounded {
 		bw.owner, bw.class, bw.w = b, c, w
@@ -573,6 +672,7 @@ func (b *bodyWaits) evict(c Class) bool {
 type bodyWait struct {
 	io.ReadCloser
 	conn     *limitConn // its HTTP/1 connection under the cap, or nil
+	streams  *limitConn // its HTTP/2 connection under the cap, or nil
 	owner    *bodyWaits // nil: not to be cut off (its class has no limit)
 	class    Class
 	w        http.ResponseWriter
@@ -599,21 +699,26 @@ func (b *bodyWait) Read(p []byte) (int, error) {
 		before = b.conn.got.Load()
 	}
 	b.due.Store(time.Now().UnixNano() + b.allow)
+	if b.streams != nil {
+		b.streams.readBegin(b)
+	}
 	n, err := b.ReadCloser.Read(p)
+	cut := b.streams != nil && !b.streams.readEnd(b)
 	due := b.due.Swap(0)
 	if due == 0 {
 		// evict (or the connection cap) took it meanwhile: whatever
-		// this Read returned, the request has given its slot away.
-		cut := false
+		// this Read returned, the request has given its slot away
+		// (or its connection, over HTTP/1).
+		cut = cut || b.conn != nil
 		if b.owner != nil {
 			b.owner.mu.Lock()
-			cut = b.cut
+			cut = cut || b.cut
 			b.owner.mu.Unlock()
 		}
-		if cut {
-			b.finished, b.failed = true, true
-			return 0, errBodyCut
-		}
+	}
+	if cut {
+		b.finished, b.failed = true, true
+		return 0, errBodyCut
 	}
 	if due != 0 {
 		b.allow = due - time.Now().UnixNano()

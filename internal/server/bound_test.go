@@ -3,6 +3,8 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -573,6 +575,166 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 	case err := <-busy:
 		t.Errorf("the busy connection ended (%v): a connection whose request is being served must not give way", err)
 	default:
+	}
+}
+
+// TestConnectionLimitClosesStalledHTTP2Bodies (docs/security.md F-83):
+// over HTTP/2 (h2c, or TLS with ALPN) a connection with an open stream
+// counted as busy, so at the cap one stream a connection whose body never
+// came held every slot for http.read_timeout, then a new stream, and so
+// on. Now a connection each of whose running handlers waits for its body
+// past the body's allowance gives way to a new one; a connection with a
+// handler at work (its body all read) never does, whatever its other
+// streams wait for.
+func TestConnectionLimitClosesStalledHTTP2Bodies(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		name := "h2c"
+		if tlsOn {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			release := make(chan struct{})
+			entered := make(chan struct{}, 2)
+			o := Options{GCInterval: time.Hour, MaxConnections: 2}
+			var pool *x509.CertPool
+			if tlsOn {
+				var cert tls.Certificate
+				cert, pool = selfSigned(t)
+				o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+			}
+			s, _ := newTest(t, o, func(mux *http.ServeMux) {
+				mux.HandleFunc("POST /read", func(w http.ResponseWriter, r *http.Request) {
+					if r.ProtoMajor != 2 {
+						t.Errorf("%s %s over %s, want HTTP/2", r.Method, r.URL, r.Proto)
+					}
+					if _, err := io.ReadAll(r.Body); err != nil {
+						return
+					}
+					if r.URL.Query().Has("hold") {
+						entered <- struct{}{}
+						<-release
+					}
+				})
+			})
+			s.idleCloseAfter = 300 * time.Millisecond
+			s.slow.grace = 300 * time.Millisecond
+			base := serveOn(t, s)
+			if tlsOn {
+				base = "https://" + base[len("http://"):]
+			}
+			// h2 is a client of its own connection, speaking HTTP/2.
+			h2 := func() *http.Client {
+				tr := &http.Transport{Protocols: new(http.Protocols)}
+				if tlsOn {
+					tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+					tr.Protocols.SetHTTP2(true)
+				} else {
+					tr.Protocols.SetUnencryptedHTTP2(true)
+				}
+				c := &http.Client{Timeout: 20 * time.Second, Transport: tr}
+				t.Cleanup(c.CloseIdleConnections)
+				return c
+			}
+			status := func() int {
+				tr := &http.Transport{DisableKeepAlives: true}
+				if tlsOn {
+					tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+				}
+				resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: tr}).Get(base + "/livez")
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			var wg sync.WaitGroup
+			var pipes []*io.PipeWriter
+			t.Cleanup(func() {
+				close(release)
+				for _, p := range pipes {
+					p.CloseWithError(io.ErrUnexpectedEOF)
+				}
+				wg.Wait()
+			})
+			// post sends a request on c; its outcome comes on the channel.
+			post := func(c *http.Client, path string, body io.Reader) <-chan error {
+				done := make(chan error, 1)
+				req, _ := http.NewRequest(http.MethodPost, base+path, body)
+				req.ContentLength = 1000
+				wg.Go(func() {
+					resp, err := c.Do(req)
+					if err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+					done <- err
+				})
+				return done
+			}
+			stalled := func(c *http.Client) <-chan error {
+				pr, pw := io.Pipe()
+				pipes = append(pipes, pw)
+				return post(c, "/read", pr)
+			}
+			// Connection a: a request at work, and a stalled body.
+			a := h2()
+			busyA := post(a, "/read?hold", strings.NewReader(strings.Repeat("a", 1000)))
+			<-entered
+			stalled(a)
+			// Connection b: one stalled body.
+			b := h2()
+			stalledB := stalled(b)
+			time.Sleep(100 * time.Millisecond)
+			if got := status(); got != http.StatusServiceUnavailable {
+				t.Errorf("a new connection while the bodies had stalled only briefly: %d, want 503", got)
+			}
+			start := time.Now()
+			for status() != http.StatusOK {
+				if time.Since(start) > 5*time.Second {
+					t.Fatal("no new connection served within 5 s of an HTTP/2 connection whose one body stalled on the cap")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			select {
+			case err := <-stalledB:
+				if err == nil {
+					t.Error("the stalled request of the connection given way: no error")
+				}
+			case <-time.After(2 * time.Second):
+				t.Error("the stalled request of the connection given way has not ended")
+			}
+			// Connection c: a request at work. The cap is full again, of
+			// connections with work: nothing gives way. (Under load the
+			// slot of the last new connection may not be free yet: c is
+			// then refused, and tried again.)
+			var busyC <-chan error
+			for try := 0; busyC == nil; try++ {
+				done := post(h2(), "/read?hold", strings.NewReader(strings.Repeat("c", 1000)))
+				select {
+				case <-entered:
+					busyC = done
+				case err := <-done:
+					if try == 20 {
+						t.Fatalf("a connection with a request at work, in the slot freed: %v", err)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			for range 8 {
+				time.Sleep(100 * time.Millisecond)
+				if got := status(); got != http.StatusServiceUnavailable {
+					t.Errorf("a new connection while every connection has a handler at work: %d, want 503", got)
+				}
+			}
+			for _, busy := range []<-chan error{busyA, busyC} {
+				select {
+				case err := <-busy:
+					t.Errorf("a request at work ended (%v): its connection must not give way", err)
+				default:
+				}
+			}
+		})
 	}
 }
 
