@@ -56,3 +56,35 @@ func benchServe(b *testing.B, h http.Handler) {
 		}
 	}
 }
+
+// BenchmarkMiddlewareDeferred is BenchmarkMiddleware with the token route
+// behind a Deferred, as sts serve mounts it.
+func BenchmarkMiddlewareDeferred(b *testing.B) {
+	d := &Deferred{}
+	s := New(Options{
+		Logger:      slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		CallTimeout: 5 * time.Second,
+		MaxInFlight: [numClasses]int{ClassAPI: 64, ClassOps: 64},
+		Mounters:    []Mounter{d},
+	})
+	d.Ready(MounterFunc(func(mux *http.ServeMux) { mux.HandleFunc("POST /oauth2/token", benchEndpoint) }))
+	benchServe(b, s.Handler())
+}
+
+// BenchmarkDeferredRoute is the routing alone: the server's mux and a
+// ready Deferred around a token route that does nothing.
+func BenchmarkDeferredRoute(b *testing.B) {
+	d := &Deferred{}
+	outer := http.NewServeMux()
+	outer.HandleFunc("GET /livez", livez)
+	d.Mount(outer)
+	d.Ready(MounterFunc(func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /oauth2/token", func(http.ResponseWriter, *http.Request) {})
+	}))
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+	w := &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		outer.ServeHTTP(w, r)
+	}
+}

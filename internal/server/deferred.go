@@ -45,31 +45,37 @@ func (d *Deferred) Mount(mux *http.ServeMux) {
 
 // Ready mounts ms and starts serving them. Like http.ServeMux it panics on
 // a pattern registered twice; it is meant to be called once.
+//
+// The rest of the paths go to a catch-all of the inner mux too, which
+// answers 405 or 404 for both muxes: a request for a route is so routed
+// once, by one ServeHTTP (BenchmarkDeferredRoute).
 func (d *Deferred) Ready(ms ...Mounter) {
 	mux := http.NewServeMux()
 	for _, m := range ms {
 		m.Mount(mux)
 	}
+	mux.HandleFunc(deferredPattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Pattern = "" // no route matched: "unmatched" in logs and metrics, as the mux's own 404 and 405
+		if allow := allowed(r, d.outer, mux); allow != "" {
+			w.Header().Set("Allow", allow)
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		http.NotFound(w, r)
+	})
 	d.mux.Store(mux)
 }
 
 // ServeHTTP implements http.Handler.
 func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mux := d.mux.Load()
-	if mux != nil {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
+	if mux := d.mux.Load(); mux != nil {
+		mux.ServeHTTP(w, r)
+		return
 	}
-	if allow := d.outerAllow(r); allow != "" {
+	if allow := allowed(r, d.outer); allow != "" {
 		r.Pattern = "" // no route matched: "unmatched" in logs and metrics, as the mux's own 405
 		w.Header().Set("Allow", allow)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return
-	}
-	if mux != nil {
-		mux.ServeHTTP(w, r) // 404, or 405 for one of its own routes
 		return
 	}
 	h := w.Header()
@@ -84,25 +90,29 @@ func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the server is not ready yet"}` + "\n"))
 }
 
-// probedMethods are the methods outerAllow tries: every one a route here
-// is registered with.
+// probedMethods are the methods allowed tries: every one a route here is
+// registered with.
 var probedMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
 	http.MethodPatch, http.MethodPost, http.MethodPut}
 
-// outerAllow is the Allow header of a 405 for r from the mux Deferred is
-// mounted on: the methods for which a route of that mux other than this
-// catch-all has r's path, sorted as http.ServeMux lists them; "" when
-// there is none (r's path is not one of its routes).
-func (d *Deferred) outerAllow(r *http.Request) string {
-	if d.outer == nil {
-		return ""
-	}
+// allowed is the Allow header of a 405 for r from muxes (the mux Deferred
+// is mounted on, and its own once ready): the methods for which a route of
+// one of them other than a catch-all has r's path, sorted as
+// http.ServeMux lists them; "" when there is none (r's path is not one of
+// their routes).
+func allowed(r *http.Request, muxes ...*http.ServeMux) string {
 	var allow []string
 	probe := *r
 	for _, m := range probedMethods {
 		probe.Method = m
-		if _, pattern := d.outer.Handler(&probe); pattern != "" && pattern != deferredPattern {
-			allow = append(allow, m)
+		for _, mux := range muxes {
+			if mux == nil {
+				continue
+			}
+			if _, pattern := mux.Handler(&probe); pattern != "" && pattern != deferredPattern {
+				allow = append(allow, m)
+				break
+			}
 		}
 	}
 	return strings.Join(allow, ", ")

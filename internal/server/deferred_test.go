@@ -13,8 +13,9 @@ import (
 // checks, a mounter's GET route) asked with another method reaches the
 // Deferred catch-all, which answers 405 with the Allow header the mux
 // would have sent, before Ready and after; the Deferred routes keep their
-// own 405s, an unknown path is 503 before Ready and 404 after, and a
-// Deferred route is served with its pattern (RFC 9110 §15.5.6).
+// own 405s (a path with routes in both lists the methods of both), an
+// unknown path is 503 before Ready and 404 after, and a Deferred route is
+// served with its pattern (RFC 9110 §15.5.6).
 func TestDeferredMethodRefusals(t *testing.T) {
 	d := &Deferred{}
 	s, logs := newTest(t, Options{GCInterval: time.Hour, Mounters: []Mounter{d}}, func(mux *http.ServeMux) {
@@ -55,11 +56,12 @@ func TestDeferredMethodRefusals(t *testing.T) {
 	})
 	d.Ready(MounterFunc(func(mux *http.ServeMux) {
 		mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Pattern", r.Pattern) })
+		mux.HandleFunc("POST /doc", func(http.ResponseWriter, *http.Request) {})
 	}))
 	check("after Ready", []want{
 		{"PUT", "/livez", 405, "GET, HEAD"},
 		{"OPTIONS", "/livez", 405, "GET, HEAD"},
-		{"DELETE", "/doc", 405, "GET, HEAD, OPTIONS"},
+		{"DELETE", "/doc", 405, "GET, HEAD, OPTIONS, POST"}, // the methods of both muxes
 		{"GET", "/token", 405, "POST"},
 		{"PUT", "/nope", 404, ""},
 		{"GET", "/livez/more", 404, ""},
