@@ -270,6 +270,11 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 			return nil, err
 		}
 	}
+	if h.Durable != nil {
+		req.commit = func(ctx context.Context, q *Request) error {
+			return h.commitIssued(r, q, g.Type(), d.name)
+		}
+	}
 	resp, err := g.Exchange(r.Context(), req, client)
 	if err == nil && req.maxLifetime > 0 && resp.ExpiresIn > int64(req.maxLifetime/time.Second) {
 		// The dialect's cap holds for every grant; a grant that ignored it

@@ -136,13 +136,13 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	audited := false
 	if err == nil && h.Durable != nil && req != nil && grant != "" {
 		// audit.mode required: the event is durable before the token
-		// leaves, or the token never leaves.
-		if cerr := h.Durable.Commit(r.Context(), h.auditEvent(r, req, grant, obs)); cerr != nil {
-			h.logger().ErrorContext(r.Context(), "token endpoint: audit event not stored; refusing to issue",
-				"request_id", w.Header().Get("X-Request-Id"), "error", cerr)
-			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: descRetry,
-				Reason: ReasonAuditUnavailable, Err: cerr}
-			resp = nil
+		// leaves, or the token never leaves. A grant may have committed
+		// it already, before its last write (Request.commitIssued); when
+		// it then failed, the refusal's event below names the jti withheld.
+		if req.trace.committed {
+			audited = true
+		} else if cerr := h.commitIssued(r, req, grant, d.name); cerr != nil {
+			err, resp = cerr, nil
 		} else {
 			audited = true
 		}
@@ -179,6 +179,20 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if h.Audit != nil && req != nil && grant != "" && !audited {
 		h.Audit.Record(h.auditEvent(r, req, grant, obs))
 	}
+}
+
+// commitIssued commits, in audit.mode required, the issued event of the
+// token req is about to get; when it cannot, it logs and returns the
+// refusal that withholds the token (docs/security.md D-11).
+func (h *Handler) commitIssued(r *http.Request, req *Request, grant, dialect string) error {
+	obs := Observation{Grant: grant, Dialect: dialect, Outcome: OutcomeIssued, Pool: req.trace.pool}
+	if err := h.Durable.Commit(r.Context(), h.auditEvent(r, req, grant, obs)); err != nil {
+		h.logger().ErrorContext(r.Context(), "token endpoint: audit event not stored; refusing to issue",
+			"request_id", req.RequestID, "error", err)
+		return &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: descRetry,
+			Reason: ReasonAuditUnavailable, Err: err}
+	}
+	return nil
 }
 
 func (h *Handler) logRefusal(r *http.Request, d *dialect, req *Request, e *oauth2.Error) {

@@ -2,9 +2,11 @@ package grants
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,13 @@ import (
 func oneTimeEnv(t *testing.T, store storage.Store) *env {
 	t.Helper()
 	e := newEnv(t, store)
+	addOneTimePool(t, e)
+	return e
+}
+
+// addOneTimePool adds oneTimeEnv's pool "once" to e.
+func addOneTimePool(t *testing.T, e *env) {
+	t.Helper()
 	ctx := t.Context()
 	if err := e.store.CreatePool(ctx, storage.Pool{ID: "once", OrgID: "acme", Condition: "true", Scopes: []string{"read"},
 		MaxTokenLifetime: time.Hour, AllowUnauthenticated: true}); err != nil {
@@ -28,7 +37,6 @@ func oneTimeEnv(t *testing.T, store storage.Store) *env {
 		t.Fatal(err)
 	}
 	e.grant.Replay = e.store
-	return e
 }
 
 func (e *env) onceToken(t *testing.T, jti string) string {
@@ -156,4 +164,105 @@ func backendStore(t *testing.T, backend string) storage.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// flakyAudit is a real audit store whose writes fail while down is set.
+type flakyAudit struct {
+	storage.Store
+	down atomic.Bool
+}
+
+func (f *flakyAudit) AppendAudit(ctx context.Context, evs ...storage.AuditEvent) error {
+	if f.down.Load() {
+		return errors.New("audit table unavailable")
+	}
+	return f.Store.AppendAudit(ctx, evs...)
+}
+
+// flakyReplay is the real replay store, its next fail spends failing.
+type flakyReplay struct {
+	storage.ReplayStore
+	fail atomic.Int32
+}
+
+func (f *flakyReplay) MarkUsed(ctx context.Context, key string, iat, exp time.Time) error {
+	if f.fail.Add(-1) >= 0 {
+		return errors.New("replay store down")
+	}
+	return f.ReplayStore.MarkUsed(ctx, key, iat, exp)
+}
+
+// TestOneTimeTokenSurvivesAuditOutage: docs/security.md T-137. With
+// audit.mode required a one-time subject token is spent only once the
+// issuance's event is committed: an audit store that fails that commit
+// answers 503 and leaves the token unspent, so the client's retry gets
+// its token; a spend that fails after the commit withholds the token and
+// a second event names its jti as not sent.
+func TestOneTimeTokenSurvivesAuditOutage(t *testing.T) {
+	trail := &flakyAudit{Store: newSQLite(t)}
+	e, _, _, _ := auditModeEnv(t, trail, true)
+	addOneTimePool(t, e)
+	// events are the exchange events of actor, newest first, once there
+	// are n of them (the refusals' are queued, not committed).
+	events := func(actor string, n int) []storage.AuditEvent {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			evs, err := trail.ListAudit(t.Context(), storage.AuditFilter{Action: ActionTokenExchange, Actor: actor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) >= n || time.Now().After(deadline) {
+				return evs
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	t.Run("audit commit fails", func(t *testing.T) {
+		tok := e.onceToken(t, "jti-audit")
+		trail.down.Store(true)
+		resp, body := e.post(t, PathToken, exchangeForm(tok))
+		trail.down.Store(false)
+		if resp.StatusCode != http.StatusServiceUnavailable || body["reason"] != ReasonAuditUnavailable || body["access_token"] != nil {
+			t.Fatalf("exchange with the audit trail down = %d %v, want 503 %s and no token", resp.StatusCode, body, ReasonAuditUnavailable)
+		}
+		if code, reason := e.exchangeStatus(t, tok); code != http.StatusOK {
+			t.Fatalf("retry once the trail is back = %d %s, want 200 (the failed commit spent the token)", code, reason)
+		}
+		if code, reason := e.exchangeStatus(t, tok); code != http.StatusBadRequest || reason != ReasonSubjectReplayed {
+			t.Fatalf("third use = %d %s, want 400 %s", code, reason, ReasonSubjectReplayed)
+		}
+	})
+
+	t.Run("spend fails after the commit", func(t *testing.T) {
+		replay := &flakyReplay{ReplayStore: e.store}
+		replay.fail.Store(1)
+		e.grant.Replay = replay
+		t.Cleanup(func() { e.grant.Replay = e.store })
+		c := e.issuer.claims(time.Now(), "job-spend")
+		c["aud"], c["jti"] = "once", "jti-spend"
+		tok := e.issuer.mint(t, "RS256", c)
+		resp, body := e.post(t, PathToken, exchangeForm(tok))
+		if resp.StatusCode != http.StatusServiceUnavailable || body["reason"] != ReasonReplayUnavailable || body["access_token"] != nil {
+			t.Fatalf("exchange with the spend failing = %d %v, want 503 %s and no token", resp.StatusCode, body, ReasonReplayUnavailable)
+		}
+		evs := events("external:"+e.issuer.URL+"#job-spend", 2)
+		if len(evs) != 2 {
+			t.Fatalf("events = %+v, want the issued one and the refusal", evs)
+		}
+		var d [2]auditDetail
+		for i, ev := range evs {
+			if err := json.Unmarshal([]byte(ev.Detail), &d[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if evs[1].Outcome != OutcomeIssued || evs[0].Outcome != OutcomeRefused || d[0].Reason != ReasonReplayUnavailable ||
+			d[0].JTI == "" || d[0].JTI != d[1].JTI {
+			t.Fatalf("events = %+v, want the issued one committed, then one naming its jti withheld (%s)", evs, ReasonReplayUnavailable)
+		}
+		if code, reason := e.exchangeStatus(t, tok); code != http.StatusOK {
+			t.Fatalf("retry = %d %s, want 200", code, reason)
+		}
+	})
 }

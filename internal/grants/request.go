@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -66,7 +67,27 @@ type Request struct {
 	// the pool's default scopes unless the pool lists it itself.
 	defaultScopeAlias bool
 	form              url.Values // every parameter, for client authentication and other grants
-	trace             trace
+	// commit, set by the handler in audit.mode required, commits the
+	// issued event of the token the request is about to get (see
+	// commitIssued).
+	commit func(ctx context.Context, req *Request) error
+	trace  trace
+}
+
+// commitIssued commits, in audit.mode required, the issued event of the
+// token a grant is about to return, before the grant's last write (a
+// one-time token's spend, docs/security.md T-137): a commit that fails
+// leaves that write undone, and the handler does not commit the event
+// again. Without audit.mode required it does nothing.
+func (r *Request) commitIssued(ctx context.Context) error {
+	if r.commit == nil || r.trace.committed {
+		return nil
+	}
+	if err := r.commit(ctx, r); err != nil {
+		return err
+	}
+	r.trace.committed = true
+	return nil
 }
 
 // trace is what the grant learned, for the audit event and the log line.
@@ -87,6 +108,8 @@ type trace struct {
 	// event then never falls back to the client's organization, whose
 	// administrators would learn of that pool (docs/security.md T-102).
 	foreignPool bool
+	// committed: the issued event is committed (Request.commitIssued).
+	committed bool
 }
 
 // sensitive parameters must never arrive in the URL (RFC 6749 §3.2,

@@ -212,17 +212,6 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	}
 	c.Expiry = tokens.NewNumericDate(now.Add(life))
 
-	// 6b. A one-time subject token is spent last, once every check has
-	//     passed: a refused exchange spends nothing, a second use is
-	//     refused on every replica (docs/security.md T-48, F-16).
-	for _, t := range []*subject{subj, actor} {
-		if t != nil && t.spendKey != "" {
-			if err := g.spend(ctx, t, t == subj); err != nil {
-				return nil, err
-			}
-		}
-	}
-
 	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT). With
 	//    offline_access the token belongs to the family begun in step 8
 	//    (grant_id), unless its subject already belongs to one: what a
@@ -267,6 +256,27 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 			return nil, fmt.Errorf("refresh token: %w", err)
 		}
 		resp.RefreshToken = rt
+	}
+
+	// 9. A one-time subject (or actor) token is spent last, once every
+	//    check has passed, the token it buys is signed and, with
+	//    audit.mode required, the issuance's event is committed: a refused
+	//    exchange spends nothing, a second use is refused on every replica
+	//    (docs/security.md T-48, F-16), and what fails for a while (the
+	//    signing, the audit commit) leaves it for the retry. When the
+	//    spend fails the token is withheld and the request's event names
+	//    its jti (docs/security.md T-137).
+	if subj.spendKey != "" || (actor != nil && actor.spendKey != "") {
+		if err := req.commitIssued(ctx); err != nil {
+			return nil, err
+		}
+		for _, t := range []*subject{subj, actor} {
+			if t != nil && t.spendKey != "" {
+				if err := g.spend(ctx, t, t == subj); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	return resp, nil
 }
