@@ -29,6 +29,22 @@ import (
 // refreshes no authorization-code family that holds it (issued before the
 // rule).
 func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
+	browserNeverGrants(t, "sts:admin")
+}
+
+// TestAuthorizationCodeGrantsNoIntrospect (docs/security.md A-76): a
+// client registered with introspect and authorization_code got, once a
+// person consented, an access token acting as that person that
+// introspected every token of the organization. introspect is a client's
+// own capability (its credentials, or client_credentials), never one a
+// person delegates: the browser flow treats it as sts:admin.
+func TestAuthorizationCodeGrantsNoIntrospect(t *testing.T) {
+	browserNeverGrants(t, "introspect")
+}
+
+// browserNeverGrants is the rule of for scope.
+func browserNeverGrants(t *testing.T, scope string) {
+	t.Helper()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	now := storage.Now(time.Now())
@@ -47,12 +63,12 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 	cb := e.callback.URL + "/cb"
 	c, sec, err := svc.Create(ctx, audit.Caller{Actor: "principal:org-admin"}, clients.CreateInput{OrgID: e.org, PrincipalID: sa.ID,
 		Name: "Dashboard", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken},
-		Scopes: []string{"openid", "sts:admin"}, Audiences: []string{e.base}, RedirectURIs: []string{cb}})
+		Scopes: []string{"openid", scope}, Audiences: []string{e.base}, RedirectURIs: []string{cb}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := e.oauthConfig(c, sec, cb)
-	conf.Scopes = []string{"openid", "sts:admin"}
+	conf.Scopes = []string{"openid", scope}
 	e.signIn(t, root)
 
 	wantInvalidScope := func(t *testing.T, opts ...xoauth2.AuthCodeOption) {
@@ -61,7 +77,7 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("error") != oauth2.ErrorInvalidScope ||
 			loc.Query().Get("code") != "" || loc.Query().Get("state") != "st" {
-			t.Errorf("authorize with sts:admin = %d %q Location %q, want a redirect with error=invalid_scope and state", resp.StatusCode, body, resp.Header.Get("Location"))
+			t.Errorf("authorize with %s = %d %q Location %q, want a redirect with error=invalid_scope and state", scope, resp.StatusCode, body, resp.Header.Get("Location"))
 		}
 	}
 	t.Run("Authorize", func(t *testing.T) {
@@ -69,7 +85,7 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 		wantInvalidScope(t, xoauth2.SetAuthURLParam("prompt", "consent"))
 	})
 	t.Run("RememberedConsent", func(t *testing.T) {
-		if err := e.store.PutConsent(ctx, storage.Consent{PrincipalID: root.ID, ClientID: c.ID, Scopes: []string{"openid", "sts:admin"},
+		if err := e.store.PutConsent(ctx, storage.Consent{PrincipalID: root.ID, ClientID: c.ID, Scopes: []string{"openid", scope},
 			CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
@@ -79,30 +95,30 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 	t.Run("CodeIssuedBefore", func(t *testing.T) {
 		v, raw := xoauth2.GenerateVerifier(), secret.PrefixAuthCode.Generate()
 		if err := e.store.CreateAuthCode(ctx, storage.AuthCode{ID: storage.NewID(), Digest: secret.Digest(e.pepper, raw), ClientID: c.ID,
-			OrgID: e.org, PrincipalID: root.ID, RedirectURI: cb, Challenge: grants.S256(v), Scopes: []string{"openid", "sts:admin"},
+			OrgID: e.org, PrincipalID: root.ID, RedirectURI: cb, Challenge: grants.S256(v), Scopes: []string{"openid", scope},
 			CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 		st, m := e.redeem(t, c, sec, url.Values{"code": {raw}, "code_verifier": {v}, "redirect_uri": {cb}})
 		if st != http.StatusBadRequest || m["error"] != oauth2.ErrorInvalidGrant || m["access_token"] != nil {
-			t.Errorf("redeeming a code holding sts:admin = %d %v, want 400 invalid_grant", st, m)
+			t.Errorf("redeeming a code holding %s = %d %v, want 400 invalid_grant", scope, st, m)
 		}
 	})
 	t.Run("FamilyIssuedBefore", func(t *testing.T) {
 		raw, family := secret.PrefixRefreshToken.Generate(), storage.NewID()
 		tmpl, _ := json.Marshal(tokens.AccessClaims{Subject: root.ID, Principal: string(root.Kind), OrgID: e.org, ClientID: c.ID, GrantID: family})
 		if err := e.store.CreateRefreshToken(ctx, storage.RefreshToken{ID: family, FamilyID: family, Digest: secret.Digest(e.pepper, raw),
-			ClientID: c.ID, OrgID: e.org, Subject: root.ID, PrincipalID: string(root.Kind), Scopes: []string{"openid", "sts:admin"},
+			ClientID: c.ID, OrgID: e.org, Subject: root.ID, PrincipalID: string(root.Kind), Scopes: []string{"openid", scope},
 			Audiences: []string{e.base}, Claims: tmpl, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		for _, scope := range []string{"", "sts:admin"} {
+		for _, asked := range []string{"", scope} {
 			form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {raw}}
-			if scope != "" {
-				form.Set("scope", scope)
+			if asked != "" {
+				form.Set("scope", asked)
 			}
 			if st, m := e.token(t, form, c.ID, sec); st != http.StatusBadRequest || m["error"] != oauth2.ErrorInvalidGrant || m["access_token"] != nil {
-				t.Errorf("refreshing an authorization-code family holding sts:admin (scope %q) = %d %v, want 400 invalid_grant", scope, st, m)
+				t.Errorf("refreshing an authorization-code family holding %s (scope %q) = %d %v, want 400 invalid_grant", scope, asked, st, m)
 			}
 		}
 	})
@@ -110,14 +126,14 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 		conf := *conf
 		conf.Scopes = []string{"openid"}
 		v, state := xoauth2.GenerateVerifier(), randText(t)
-		// Approving again stores the consent anew, without the sts:admin
+		// Approving again stores the consent anew, without the scope
 		// remembered before.
 		_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(v), xoauth2.SetAuthURLParam("prompt", "consent")))
 		form := consentForm(t, page)
 		form.Set("decision", "approve")
 		resp, page := e.post(t, "/oauth2/authorize", form, nil)
-		if got, err := e.store.GetConsent(ctx, root.ID, c.ID); err != nil || slices.Contains(got.Scopes, "sts:admin") {
-			t.Errorf("consent after approving openid = %+v, %v, want it without sts:admin", got, err)
+		if got, err := e.store.GetConsent(ctx, root.ID, c.ID); err != nil || slices.Contains(got.Scopes, scope) {
+			t.Errorf("consent after approving openid = %+v, %v, want it without %s", got, err, scope)
 		}
 		tok, err := conf.Exchange(ctx, e.codeFrom(t, resp, page, state), xoauth2.VerifierOption(v))
 		if err != nil || tok.Extra("scope") != "openid" {

@@ -252,14 +252,15 @@ func (h *Handler) consented(ctx context.Context, pid string, q *request) bool {
 
 // remember stores the consent: what was remembered before plus what was
 // approved now, within what the client may still ask for and never
-// sts:admin (one remembered before docs/security.md A-44 is dropped).
+// sts:admin or introspect (one remembered before docs/security.md A-44,
+// A-76 is dropped).
 func (h *Handler) remember(ctx context.Context, pid string, q *request, now time.Time) error {
 	scopes := slices.Clone(q.scopes)
 	created := storage.Now(now)
 	if old, err := h.Store.GetConsent(ctx, pid, q.client.ID); err == nil {
 		created = old.CreatedAt
 		for _, s := range old.Scopes {
-			if !slices.Contains(scopes, s) && slices.Contains(q.client.Scopes, s) && s != pat.ScopeAdmin {
+			if !slices.Contains(scopes, s) && slices.Contains(q.client.Scopes, s) && pat.ConsentMayGrant(s) {
 				scopes = append(scopes, s)
 			}
 		}

@@ -214,12 +214,13 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		if len(s) > maxScopeLen || len(q.scopes) >= maxScopes {
 			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope too long"}
 		}
-		if s == pat.ScopeAdmin {
+		if !pat.ConsentMayGrant(s) {
 			// The instance or organization role is never handed to a client
 			// through a person's consent: whoever controls the client (an
 			// organization administrator can register one) would act as
 			// every administrator who consents. Administrators use PATs
-			// (docs/security.md A-44).
+			// (docs/security.md A-44). Nor is introspection, a client's own
+			// capability (docs/security.md A-76).
 			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is never granted through the browser flow"}
 		}
 		if !clientauth.AllowsScopes(&c, []string{s}) {

@@ -31,7 +31,26 @@ const (
 	// ReasonCodeAdminScope: the code or family holds sts:admin, which the
 	// browser flow never grants (docs/security.md A-44).
 	ReasonCodeAdminScope = "authorization_code_admin_scope"
+	// ReasonCodeIntrospectScope: the code or family holds introspect,
+	// which the browser flow never grants (docs/security.md A-76).
+	ReasonCodeIntrospectScope = "authorization_code_introspect_scope"
 )
+
+// browserFlowRefusal is the refusal of a code, or of a family the
+// authorization-code grant began, holding a scope a person's consent never
+// grants (pat.ConsentMayGrant): issued before the rule, or by any later
+// mistake. "" when it holds none.
+func browserFlowRefusal(scopes []string) (reason, scope string) {
+	for _, s := range scopes {
+		if !pat.ConsentMayGrant(s) {
+			if s == pat.ScopeAdmin {
+				return ReasonCodeAdminScope, s
+			}
+			return ReasonCodeIntrospectScope, s
+		}
+	}
+	return "", ""
+}
 
 // ScopeOpenID asks the authorization_code grant for an ID token too
 // (OIDC Core §3.1.2.1).
@@ -162,11 +181,12 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, codeRefused(ReasonCodeRedirect, errors.New("redirect_uri differs from the authorization request's"))
 	case !verifierMatches(ac.Challenge, verifier):
 		return nil, codeRefused(ReasonCodeVerifier, errors.New("code_verifier does not match the code_challenge, or only one of them is present"))
-	case slices.Contains(ac.Scopes, pat.ScopeAdmin):
+	}
+	if reason, sc := browserFlowRefusal(ac.Scopes); reason != "" {
 		// /oauth2/authorize no longer issues such codes; one issued before
 		// (or by any later mistake) is refused here too (docs/security.md
-		//
-		return nil, codeRefused(ReasonCodeAdminScope, errors.New("code holds sts:admin, which the browser flow never grants"))
+		//
+		return nil, codeRefused(reason, fmt.Errorf("code holds %s, which the browser flow never grants", sc))
 	}
 	// 5. The principal, still enabled in the code's organization, and the
 	//    one client check.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -66,11 +65,11 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, fmt.Errorf("refresh token claims: %w", err)
 		}
 	}
-	if fromAuthorizationCode(&tmpl.AccessClaims) && slices.Contains(rt.Scopes, pat.ScopeAdmin) {
+	if reason, sc := browserFlowRefusal(rt.Scopes); reason != "" && fromAuthorizationCode(&tmpl.AccessClaims) {
 		// Begun through the browser flow before it stopped granting
-		// sts:admin: the whole family ends, whatever scope is asked
-		// (docs/security.md A-44).
-		return nil, invalidGrant(ReasonCodeAdminScope, errors.New("authorization-code family holds sts:admin"))
+		// sts:admin or introspect: the whole family ends, whatever scope
+		// is asked (docs/security.md ).
+		return nil, invalidGrant(reason, fmt.Errorf("authorization-code family holds %s", sc))
 	}
 	pool, err := g.recheck(ctx, rt, tmpl, scopes)
 	if err != nil {

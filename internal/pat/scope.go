@@ -1,6 +1,10 @@
 package pat
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/opensts/sts/internal/storage"
+)
 
 // Scopes a PAT or access token may carry. No scopes is "No Access" (the
 // Gitpod default); ScopeFull is "Full Access" to everything the owner
@@ -31,4 +35,15 @@ func Allows(scopes []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// ConsentMayGrant reports whether a person's consent at /oauth2/authorize
+// may hand scope sc to a client. Never ScopeAdmin: whoever controls the
+// client would act as every administrator who consents (docs/security.md
+// Never storage.ScopeIntrospect: introspection is a client's own
+// capability (its credentials, client_credentials), not something a person
+// holds or delegates, and a person's token holding it would introspect
+// every token of the organization (docs/security.md A-76).
+func ConsentMayGrant(sc string) bool {
+	return sc != ScopeAdmin && sc != storage.ScopeIntrospect
 }
