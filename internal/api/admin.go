@@ -253,6 +253,9 @@ func CreateOrganization(ctx context.Context, store AdminStore, c pat.Caller, nam
 	if name == "" || len(name) > maxNameLen {
 		return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
 	}
+	if err := sts.CheckDisplayText("name", name); err != nil { // docs/security.md T-138
+		return storage.Organization{}, err
+	}
 	if tier == "" {
 		tier = DefaultTier
 	}
@@ -280,6 +283,9 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 		return storage.Principal{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
 	case len(email) > maxNameLen || (email != "" && !strings.Contains(email, "@")):
 		return storage.Principal{}, sts.Errorf(sts.Invalid, "invalid email")
+	}
+	if err := sts.CheckDisplayText("name", name); err != nil { // docs/security.md T-138
+		return storage.Principal{}, err
 	}
 	if _, err := store.GetOrganization(ctx, orgID); err != nil {
 		return storage.Principal{}, lookupErr(err, "organization")

@@ -77,6 +77,9 @@ func UpdateOrganization(ctx context.Context, store AdminStore, c pat.Caller, id 
 		if n == "" || len(n) > maxNameLen {
 			return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
 		}
+		if err := sts.CheckDisplayText("name", n); err != nil { // docs/security.md T-138
+			return storage.Organization{}, err
+		}
 		name = &n
 	}
 	if tier != nil {

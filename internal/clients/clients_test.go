@@ -261,6 +261,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"bad pool", func(in *clients.CreateInput) { in.Pools = []string{"pools/x"} }, sts.Invalid, "pools[0]"},
 			{"long name", func(in *clients.CreateInput) { in.Name = strings.Repeat("n", 201) }, sts.Invalid, "name"},
 			{"control character in name", func(in *clients.CreateInput) { in.Name = "a\x00b" }, sts.Invalid, "name"},
+			{"bidi control in name", func(in *clients.CreateInput) { in.Name = "Dash\u202eboard" }, sts.Invalid, "U+202E"},
 			{"secret client with a jwks", func(in *clients.CreateInput) { in.Keys.JWKS = jwks(t) }, sts.Invalid, "jwks"},
 			{"private_key_jwt without keys", func(in *clients.CreateInput) { in.AuthMethod = oauth2.AuthMethodPrivateKeyJWT }, sts.Invalid, "exactly one of jwks and jwks_uri"},
 			{"private_key_jwt with both", func(in *clients.CreateInput) {

@@ -108,8 +108,12 @@ func checkID(id string) error {
 
 func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
-	if len(name) > MaxNameLen || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+	if len(name) > MaxNameLen {
 		return "", invalid("name: at most %d bytes of text without control characters", MaxNameLen)
+	}
+	// docs/security.md T-138: no bidi controls or invisible formatting.
+	if err := sts.CheckDisplayText("name", name); err != nil {
+		return "", err
 	}
 	return name, nil
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -302,10 +301,12 @@ func checkFields(desc string, scopes []string) (string, []string, error) {
 	if len(desc) > maxDescriptionLen {
 		return "", nil, sts.Errorf(sts.Invalid, "description longer than %d bytes", maxDescriptionLen)
 	}
-	if strings.IndexByte(desc, 0) >= 0 || !utf8.ValidString(desc) {
-		// Neither backend may store it the same way: PostgreSQL refuses
-		// such text (docs/security.md T-108).
-		return "", nil, sts.Errorf(sts.Invalid, "description must be UTF-8 text without NUL characters")
+	// Neither backend may store a NUL or bytes that are not UTF-8 the
+	// same way: PostgreSQL refuses such text (docs/security.md T-108). Nor
+	// may it display otherwise than it reads (bidi controls, invisible
+	// formatting; docs/security.md T-138).
+	if err := sts.CheckDisplayText("description", desc); err != nil {
+		return "", nil, err
 	}
 	out := make([]string, 0, len(scopes))
 	for _, sc := range scopes {

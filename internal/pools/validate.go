@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/policy"
@@ -92,8 +90,12 @@ func (s *Service) checkPool(p storage.Pool) error {
 	if strings.TrimSpace(p.OrgID) == "" {
 		return invalid("organization_id required")
 	}
-	if len(p.DisplayName) > MaxDisplayName || !utf8.ValidString(p.DisplayName) || strings.IndexFunc(p.DisplayName, unicode.IsControl) >= 0 {
+	if len(p.DisplayName) > MaxDisplayName {
 		return invalid("display_name: at most %d bytes of text without control characters", MaxDisplayName)
+	}
+	// docs/security.md T-138: no bidi controls or invisible formatting.
+	if err := sts.CheckDisplayText("display_name", p.DisplayName); err != nil {
+		return err
 	}
 	if p.MaxTokenLifetime < 0 || p.MaxTokenLifetime > s.limits.MaxTokenLifetime {
 		return invalid("max_token_lifetime: must be between 0s (the default) and keys.max_token_lifetime (%s), got %s",

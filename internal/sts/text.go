@@ -1,0 +1,42 @@
+package sts
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// DisplayRune reports whether r may appear in text a person sets for
+// others to read: a name or description shown in lists, on pages and in
+// the audit trail (docs/security.md T-138). Refused are control
+// characters (Cc), line and paragraph separators (Zl, Zp) and format
+// characters (Cf), which are invisible and include the bidi controls that
+// reorder what is displayed (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+// U+061C: "trojan source"), zero-width spaces, U+FEFF and tag characters.
+// Kept are U+200C and U+200D (ZWNJ, ZWJ), which scripts such as Persian
+// and emoji sequences need and which reorder nothing.
+func DisplayRune(r rune) bool {
+	switch {
+	case r == '\u200c' || r == '\u200d':
+		return true
+	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+		return false
+	}
+	return true
+}
+
+// CheckDisplayText is nil when s is UTF-8 text of DisplayRune characters;
+// otherwise an [Invalid] error naming field and the first character
+// refused (U+XXXX, since it may not display).
+func CheckDisplayText(field, s string) error {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
+				return Errorf(Invalid, "%s: not UTF-8 text", field)
+			}
+		}
+		if !DisplayRune(r) {
+			return Errorf(Invalid, "%s: %U is not allowed: no control characters, bidi controls or other invisible formatting", field, r)
+		}
+	}
+	return nil
+}

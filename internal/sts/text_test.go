@@ -1,0 +1,28 @@
+package sts_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/opensts/sts/internal/sts"
+)
+
+// TestCheckDisplayText (docs/security.md T-138): the one rule for names
+// and descriptions a person sets.
+func TestCheckDisplayText(t *testing.T) {
+	for _, s := range []string{"", "deploy", "Déploiement", "发布", "نشر", "می\u200cخواهم", "👩\u200d💻", "a\ufffdb", "a b"} {
+		if err := sts.CheckDisplayText("name", s); err != nil {
+			t.Errorf("CheckDisplayText(%+q) = %v, want nil", s, err)
+		}
+	}
+	for _, r := range []rune{0, '\t', '\n', 0x7f, 0x85, 0xad, 0x61c, 0x200b, 0x200e, 0x200f, 0x2028, 0x2029,
+		0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2066, 0x2067, 0x2068, 0x2069, 0xfeff, 0xe0041} {
+		err := sts.CheckDisplayText("name", "a"+string(r)+"b")
+		if sts.ErrorCode(err) != sts.Invalid || !strings.HasPrefix(err.Error(), "name: U+") {
+			t.Errorf("CheckDisplayText(%U) = %v, want invalid naming it", r, err)
+		}
+	}
+	if err := sts.CheckDisplayText("name", "a\xffb"); sts.ErrorCode(err) != sts.Invalid || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Errorf("CheckDisplayText(invalid UTF-8) = %v, want invalid", err)
+	}
+}
