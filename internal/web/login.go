@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -115,6 +116,16 @@ func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, 
 	} else if err != nil {
 		h.o.Logger.ErrorContext(ctx, "web: storing a sign-in link failed", "error", err)
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not check the link; try again shortly.")
+		return
+	}
+	// A new sign-in code is a new link: recorded as CreateLoginLink
+	// records one, before it is shown, or withdrawn (docs/security.md
+	// D-24). Its actor is the link's person, who signs in with it.
+	ev := pageCaller(w, r, p.ID).Event(h.now(), p.OrgID, ActionLoginLinkCreate, "principal:"+p.ID, "success", "switch")
+	if err := h.o.Store.AppendAudit(ctx, ev); err != nil {
+		_, _ = h.o.Store.ConsumeLoginLink(context.WithoutCancel(ctx), l.Digest, l.CreatedAt)
+		h.o.Logger.ErrorContext(ctx, "web: audit append failed", "action", ActionLoginLinkCreate, "error", err)
+		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not record the sign-in; ask for a new sign-in link shortly.")
 		return
 	}
 	h.o.Logger.InfoContext(ctx, "web: sign-in link waits for a switch of account", "login_link_id", spent.ID,
