@@ -1,10 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,11 +182,138 @@ func TestExchangeTokenWithheldWhenSpendFails(t *testing.T) {
 		return d.JTI
 	}
 	if len(evs) != 2 || evs[0].Outcome != outcomeIssued || evs[1].Outcome != outcomeError ||
-		jti(evs[0]) == "" || jti(evs[1]) != jti(evs[0]) {
-		t.Errorf("events %+v; want the issued one, then an error naming the same jti", evs)
+		jti(evs[0]) == "" || jti(evs[1]) != jti(evs[0]) ||
+		!strings.Contains(evs[1].Detail, `"reason":"withheld"`) || !strings.Contains(evs[1].Detail, `"src":`) {
+		t.Errorf("events %+v; want the issued one, then an error naming the same jti, reason withheld, with src", evs)
 	}
 	down.Store(false)
 	if _, err := c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()}); err != nil {
 		t.Errorf("ExchangeToken once storage answers again: %v, want the same exchange token redeemed", err)
 	}
+}
+
+// spendGate holds every ConsumeExchangeToken until n callers reached it,
+// so that n concurrent redemptions have all passed their check (signed,
+// and in audit.mode required committed their issued event) before any
+// spends.
+type spendGate struct {
+	storage.Store
+	n       int32
+	arrived atomic.Int32
+	all     chan struct{}
+	once    sync.Once
+}
+
+func (s *spendGate) ConsumeExchangeToken(ctx context.Context, digest []byte, now time.Time) (storage.ExchangeToken, error) {
+	if s.arrived.Add(1) == s.n {
+		s.once.Do(func() { close(s.all) })
+	}
+	select {
+	case <-s.all:
+	case <-time.After(5 * time.Second):
+	}
+	return s.Store.ConsumeExchangeToken(ctx, digest, now)
+}
+
+// TestConcurrentRedemptionsWithheldInTheTrail: n redemptions of one
+// exchange token race in audit.mode required. Each commits an issued
+// event before the spend decides the winner (A-70), so the trail must say
+// which were not sent: one token is delivered, and every other issued
+// jti is followed by an error event with reason withheld, keeping the
+// sources it carried, not a refusal with reason unknown, which reads as a
+// replay (docs/security.md D-18). The log says the token was spent since
+// it was read, not that a PAT was unknown.
+func TestConcurrentRedemptionsWithheldInTheTrail(t *testing.T) {
+	const n = 4
+	sa := &stubTokenAudit{}
+	var logs syncBuffer
+	g := &spendGate{Store: newSQLiteStore(t), n: n, all: make(chan struct{})}
+	e := newEnvOn(t, g, func(h *Handler) {
+		h.SetTokenAudit(sa, true)
+		h.PATs.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	c := e.clients(e.srv.URL)
+	x, err := c.principal.CreateExchangeToken(as(e.admin), &stsv1.CreateExchangeTokenRequest{
+		PrincipalId: e.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	delivered := make(chan string, n)
+	for range n {
+		wg.Go(func() {
+			res, err := c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()})
+			if err == nil {
+				delivered <- res.GetAccessToken()
+				return
+			}
+			wantCode(t, "a redemption that lost the race", err, connect.CodeUnauthenticated)
+		})
+	}
+	wg.Wait()
+	close(delivered)
+	var toks []string
+	for tok := range delivered {
+		toks = append(toks, tok)
+	}
+	if len(toks) != 1 {
+		t.Fatalf("%d tokens delivered, want 1", len(toks))
+	}
+	got, err := e.h.Verifier.VerifyAccessTokenAnyAudience(t.Context(), toks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		JTI, Reason string
+		Src         json.RawMessage
+	}
+	issued, withheld := map[string]bool{}, map[string]bool{}
+	for _, ev := range sa.events() {
+		if ev.Action != ActionTokenExchange {
+			continue
+		}
+		d.JTI, d.Reason, d.Src = "", "", nil
+		if err := json.Unmarshal([]byte(ev.Detail), &d); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.Outcome == outcomeIssued && d.JTI != "":
+			issued[d.JTI] = true
+		case ev.Outcome == outcomeError && d.Reason == reasonWithheld && issued[d.JTI] && len(d.Src) > 2:
+			withheld[d.JTI] = true
+		default:
+			t.Errorf("event %s %s: want issued, or error withheld naming an issued jti, with src", ev.Outcome, ev.Detail)
+		}
+	}
+	var sent []string
+	for j := range issued {
+		if !withheld[j] {
+			sent = append(sent, j)
+		}
+	}
+	if len(issued) != n || len(sent) != 1 || sent[0] != got.ID {
+		t.Errorf("trail: %d issued, delivered by it %v; want %d issued and only %s delivered", len(issued), sent, n, got.ID)
+	}
+	if l := logs.String(); strings.Contains(l, "personal access token rejected") || strings.Count(l, "spent since it was read") != n-1 {
+		t.Errorf("log of the lost redemptions:\n%s", l)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from several
+// requests at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -169,8 +169,10 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 	var gone error // why a source refused it
 	var tok string
 	var minted tokens.AccessClaims
+	var src []byte            // the sources minted carries, for its events
 	var stored, unstored bool // the issuance's event committed (audit.mode required), or refused so
 	check := func(ctx context.Context, au pat.Authenticated, r pat.ExchangeRedemption) (string, error) {
+		src = au.Claims
 		c, err := s.claimsBought(au)
 		if err != nil {
 			return "", err
@@ -211,16 +213,21 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 		}
 		return "", nil
 	}
-	au, red, err := s.h.PATs.RedeemExchangeToken(ctx, req.GetExchangeToken(), check)
+	_, red, err := s.h.PATs.RedeemExchangeToken(ctx, req.GetExchangeToken(), check)
+	if err != nil && minted.ID != "" && !unstored {
+		// Minted, and the check passed: the spend failed (a concurrent
+		// redemption won, storage failed). The token is withheld, and
+		// its event says so by its jti, after the issued one committed
+		// in audit.mode required (docs/security.md D-18).
+		red.Reason = reasonWithheld
+	}
 	defer func() {
 		switch {
 		case unstored, stored && err == nil:
 			// Its event is recorded already: audit_unavailable, or issued.
 		default:
-			// Refused, or, with its event committed, withheld: the spend
-			// failed (a concurrent redemption won), and this event names
-			// the jti that was not sent.
-			if err = s.h.auditExchange(ctx, &red, au.Claims, &minted, err); err != nil {
+			// Refused, or withheld.
+			if err = s.h.auditExchange(ctx, &red, src, &minted, err); err != nil {
 				res = nil
 			}
 		}

@@ -28,6 +28,13 @@ const (
 	// event could not be stored; no token was sent (outcome refused, as
 	// at the token endpoint).
 	reasonAuditUnavailable = "audit_unavailable"
+	// reasonWithheld: ExchangeToken minted a token (and in audit.mode
+	// required committed its issued event) but could not spend the
+	// exchange token (a concurrent redemption won, storage failed), so it
+	// was not sent (outcome error); the event names its jti. An issued
+	// event is a delivery unless a withheld one with its jti follows
+	// (docs/security.md D-18).
+	reasonWithheld = "withheld"
 	// dialectGitpod is the detail's dialect of every gitpod.v1 event.
 	dialectGitpod = "gitpod"
 )
@@ -84,7 +91,7 @@ func (h *Handler) tokenEvent(ctx context.Context, ev storage.AuditEvent, detail 
 	} else {
 		code := sts.ErrorCode(err)
 		ev.Outcome = outcomeRefused
-		if code == sts.Internal || code == sts.Unavailable {
+		if code == sts.Internal || code == sts.Unavailable || reason == reasonWithheld {
 			ev.Outcome = outcomeError
 		}
 		switch {

@@ -222,10 +222,16 @@ func (s *Service) RedeemExchangeToken(ctx context.Context, secret string, check 
 	}
 	// Spent here, in the statement that reads it again: of concurrent
 	// redemptions exactly one gets it; the others read it as spent.
-	if spent, err := s.store.ConsumeExchangeToken(ctx, digest, s.now()); err != nil {
-		return fail(err)
-	} else if spent.ID != t.ID {
-		return fail(storage.ErrNotFound)
+	spent, err := s.store.ConsumeExchangeToken(ctx, digest, s.now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Authenticated{}, r, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	if err != nil || spent.ID != t.ID {
+		// Read a moment ago, gone now: not an unknown secret.
+		s.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", t.ID,
+			"reason", "spent since it was read (a concurrent redemption, a revocation, or its expiry)")
+		r.Reason = ExchangeUnknown
+		return Authenticated{}, r, errInvalidToken
 	}
 	return au, r, nil
 }
