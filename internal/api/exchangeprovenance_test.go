@@ -331,3 +331,48 @@ func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
 		})
 	}
 }
+
+// TestExchangeTokenJudgedByItsExactCreation: A-73 judges an exchange
+// token against a subject revocation by its creation, which storage keeps
+// to the microsecond, as it keeps the row's time: one created after the
+// row, in the same second, is redeemed (its creation was rounded down to
+// the second, so it was refused and spent); one created in the row's
+// microsecond counts as before it and is refused (docs/security.md A-73).
+// SQLite and PostgreSQL.
+func TestExchangeTokenJudgedByItsExactCreation(t *testing.T) {
+	for name, store := range map[string]func(testing.TB) storage.Store{"SQLite": newSQLiteStore, "PostgreSQL": newPostgresStore} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, store(t), nil)
+			c := e.clients(e.srv.URL)
+			const ttl = 5 * time.Minute
+			// create makes an exchange token and returns it with its
+			// stored creation (its expiry less its lifetime).
+			create := func() (string, time.Time) {
+				x, err := c.principal.CreateExchangeToken(as(e.admin), &stsv1.CreateExchangeTokenRequest{
+					PrincipalId: e.user.ID, ValidFor: durationpb.New(ttl)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return x.GetExchangeToken(), x.GetExpiresAt().AsTime().Add(-ttl)
+			}
+			revoke := func(before time.Time) {
+				if _, err := RevokeSubject(t.Context(), e.store, e.user.ID, before, time.Hour, time.Now(), "test"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			redeem := func(x string) error {
+				_, err := c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x})
+				return err
+			}
+			x, created := create()
+			revoke(created.Add(-time.Microsecond)) // the same second, a microsecond before
+			if err := redeem(x); err != nil {
+				t.Errorf("an exchange token created a microsecond after `revoke subject` of its principal (%s): %v, want redeemed",
+					created.Format(time.RFC3339Nano), err)
+			}
+			x, created = create()
+			revoke(created)
+			wantCode(t, "ExchangeToken created in the row's microsecond", redeem(x), connect.CodeUnauthenticated)
+		})
+	}
+}

@@ -19,6 +19,11 @@ import (
 // call concurrently.
 type RevocationChecker interface {
 	IsRevoked(ctx context.Context, c *AccessClaims) (bool, error)
+	// IsRevokedAt is IsRevoked for c judged as issued at iat, an exact
+	// time rather than c's iat (whole seconds): what a timed row is
+	// compared with when the token is judged by a stored time, as an
+	// exchange token's creation (docs/security.md A-73).
+	IsRevokedAt(ctx context.Context, c *AccessClaims, iat time.Time) (bool, error)
 }
 
 // StoreRevocations is the [RevocationChecker] over storage: rows
@@ -105,6 +110,14 @@ func GrantRevocation(family, reason string, now time.Time, keep time.Duration) s
 // moment before the revocation through. The rows are read in one storage
 // lookup, on every call: a revocation is seen at once (docs/design.md#storage-and-replicas).
 func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool, error) {
+	return s.IsRevokedAt(ctx, c, c.IssuedAt.Time())
+}
+
+// IsRevokedAt implements [RevocationChecker]: a timed row (IssuedBefore,
+// stored to the microsecond on SQLite and PostgreSQL, storage.Now) ends c
+// when iat is not after it; a time stored by storage as well compares
+// exactly, the same microsecond counting as revoked.
+func (s StoreRevocations) IsRevokedAt(ctx context.Context, c *AccessClaims, iat time.Time) (bool, error) {
 	jtiID, subID, grantID, clientSubID := RevocationIDJTI(c.ID), RevocationIDSubject(c.Subject), "", ""
 	// jti, sub, grant, client_sub, pool, provider, and one row per source.
 	n := 6 + len(c.SourceJTIs) + len(c.SourceClientIDs) + len(c.SourceGrants) + len(c.SourceSubjects) + 2*len(c.SourcePools)
@@ -144,7 +157,6 @@ func (s StoreRevocations) IsRevoked(ctx context.Context, c *AccessClaims) (bool,
 	}
 	// And with a pool or provider deleted since.
 	ids = appendPoolRevocationIDs(ids, c)
-	iat := c.IssuedAt.Time()
 	rs, err := s.Store.GetRevocations(ctx, ids...)
 	if err != nil {
 		return false, fmt.Errorf("tokens: revocation check: %w", err)

@@ -175,6 +175,10 @@ func (r revocations) IsRevoked(_ context.Context, c *tokens.AccessClaims) (bool,
 	return r(c.ID, c.Subject, c.IssuedAt.Time())
 }
 
+func (r revocations) IsRevokedAt(_ context.Context, c *tokens.AccessClaims, iat time.Time) (bool, error) {
+	return r(c.ID, c.Subject, iat)
+}
+
 func TestVerifyRevocation(t *testing.T) {
 	f := newFixture(t, signer.ES256)
 	tok, c, err := f.issuer.MintAccessToken(t.Context(), f.claims())
