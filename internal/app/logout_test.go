@@ -100,7 +100,7 @@ func TestEndSession(t *testing.T) {
 		{"a state with a tab", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"x\ty"}}, 400},
 		{"a state with a line break", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"x\ny"}}, 400},
 		{"a state with DEL", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"x\x7fy"}}, 400},
-		{"a state not ASCII", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"café"}}, 400},
+		{"a state not UTF-8", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"caf\xe9"}}, 400},
 	} {
 		resp, body := mustGet(t, e.browser, logout(tc.v))
 		if resp.StatusCode != tc.status || resp.Header.Get("Location") != "" || !strings.Contains(body, "cannot be completed") {

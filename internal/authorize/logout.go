@@ -157,11 +157,11 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 		return nil, http.StatusBadRequest, "The request is too long."
 	}
 	// The state comes back as /oauth2/authorize's does, so it is held to
-	// the same rule (RFC 6749 Appendix A.5; docs/security.md T-136): a
-	// line break would come back from the question's form as CR LF, and
-	// the relying party could not match it.
-	if !stateOK(q.state) {
-		return nil, http.StatusBadRequest, "The request's state holds a character other than printable ASCII (RFC 6749 Appendix A)."
+	// the same rule (docs/security.md T-136): a line break would come back
+	// from the question's form as CR LF, and the relying party could not
+	// match it.
+	if !textOK(q.state) {
+		return nil, http.StatusBadRequest, "The request's state is not text: it holds a control character or bytes that are not UTF-8."
 	}
 	if raw := v.Get("id_token_hint"); raw != "" {
 		c, err := l.Hints.VerifyIDTokenHint(ctx, raw)

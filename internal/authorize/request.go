@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
@@ -116,22 +117,26 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if !redirectRegistered(c.RedirectURIs, q.redirectURI) {
 		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
 	}
-	// A state or nonce with a character it may not hold is refused
-	// before anything else, as a page, whether or not someone is signed
-	// in: nobody signed in, the request could not come back after the
-	// sign-in (its return_to would hold a control character, which
-	// web.CheckLocalPath refuses: docs/security.md T-85), and a redirect
-	// to the client before the sign-in is a redirector (T-103); the
-	// client could not match an error without the state it sent, which
-	// is what is refused (docs/security.md T-136).
+	// A state or nonce that is not text (bytes that are not UTF-8, or a
+	// control character: C0, DEL, C1) is refused before anything else,
+	// as a page, whether or not someone is signed in: nobody signed in,
+	// the request could not come back after the sign-in (its return_to
+	// would hold a control character, which web.CheckLocalPath refuses:
+	// docs/security.md T-85), and a redirect to the client before the
+	// sign-in is a redirector (T-103); the client could not match an
+	// error without the state it sent, which is what is refused; and a
+	// nonce that is not UTF-8 cannot be stored with the code on
+	// PostgreSQL, nor come back intact in the ID token (docs/security.md
+	// T-136). Anything else, printable ASCII or not, is accepted, as it
+	// was before.
 	for _, st := range v["state"] {
-		if !stateOK(st) {
-			return nil, &pageError{http.StatusBadRequest, "The request's state holds a character other than printable ASCII (RFC 6749 Appendix A)."}, nil
+		if !textOK(st) {
+			return nil, &pageError{http.StatusBadRequest, "The request's state is not text: it holds a control character or bytes that are not UTF-8."}, nil
 		}
 	}
 	for _, n := range v["nonce"] {
-		if strings.ContainsFunc(n, unicode.IsControl) {
-			return nil, &pageError{http.StatusBadRequest, "The request's nonce holds a control character."}, nil
+		if !textOK(n) {
+			return nil, &pageError{http.StatusBadRequest, "The request's nonce is not text: it holds a control character or bytes that are not UTF-8."}, nil
 		}
 	}
 	// RFC 6749 §4.1.2.1: every error carries the state the client sent
@@ -254,15 +259,11 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	return q, nil, nil
 }
 
-// stateOK reports whether s is made of VSCHAR (RFC 6749 Appendix A.5:
-// printable ASCII, 0x20 to 0x7E).
-func stateOK(s string) bool {
-	for i := range len(s) {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
+// textOK reports whether s, a state or nonce, is valid UTF-8 without a
+// control character (unicode.IsControl: C0, DEL, C1), the rule a
+// return_to is held to (docs/security.md T-136).
+func textOK(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // scopeOpenID is the scope that asks for an ID token.
