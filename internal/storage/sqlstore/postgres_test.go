@@ -3,6 +3,8 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,5 +124,63 @@ func TestPostgresProbeWriteBehindLock(t *testing.T) {
 	}
 	if err := s.ProbeWrite(ctx, storage.WriteProbe{ID: id, At: time.Now()}); !errors.Is(err, storage.ErrReadOnly) {
 		t.Errorf("ProbeWrite in a read-only session = %v, want storage.ErrReadOnly", err)
+	}
+}
+
+// TestPostgresDisableUnderRepeatableReadDefault: A-75 relies on READ
+// COMMITTED, the disable's DELETE of the principal's sessions reading
+// what committed before it. A server, database or role whose
+// default_transaction_isolation is repeatable read (here the session's,
+// through the DSN) made the DELETE use the snapshot of the transaction's
+// first statement, so a session a sign-in stored after that survived the
+// disable and worked again after the re-enable. Every transaction now
+// begins at READ COMMITTED explicitly (docs/security.md A-75).
+func TestPostgresDisableUnderRepeatableReadDefault(t *testing.T) {
+	dsn, err := url.Parse(newPostgresSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := dsn.Query()
+	q.Set("default_transaction_isolation", "repeatable read")
+	dsn.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20") // the migrator does not read + as a space
+	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn.String()})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	var level string
+	if err := s.DB().QueryRowContext(ctx, "SHOW default_transaction_isolation").Scan(&level); err != nil || level != "repeatable read" {
+		t.Fatalf("default_transaction_isolation = %q, %v; want repeatable read", level, err)
+	}
+	now := storage.Now(time.Now())
+	o := storage.Organization{ID: storage.NewID(), Name: "o", CreatedAt: now, UpdatedAt: now}
+	p := storage.Principal{ID: storage.NewID(), OrgID: o.ID, Kind: storage.PrincipalUser, Name: "p", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrganization(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	w := storage.WebSession{ID: storage.NewID(), OrgID: o.ID, PrincipalID: p.ID, Digest: []byte("session digest"),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+	err = s.WithTx(ctx, func(tx storage.Tx) error {
+		// The unit of work's first statement (a disable's audit event):
+		// a repeatable-read snapshot would be taken here.
+		if err := tx.AppendAudit(ctx, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: o.ID, Actor: "test",
+			Action: "principal.disable", Target: "principal:" + p.ID, Outcome: "success"}); err != nil {
+			return err
+		}
+		// A sign-in stores its session meanwhile, on another connection.
+		if err := s.CreateWebSession(ctx, w); err != nil {
+			return err
+		}
+		return tx.UpdatePrincipal(ctx, p.ID, func(p storage.Principal) (storage.Principal, error) {
+			p.Disabled = true
+			return p, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetWebSessionByDigest(ctx, w.Digest); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a session stored before the disable's DELETE, under a repeatable-read default: GetWebSessionByDigest = %v, want ErrNotFound", err)
 	}
 }

@@ -347,8 +347,20 @@ func (s *Store) forUpdate() string {
 // inTx runs f in a transaction and commits unless f fails. Errors from f are
 // returned as they are: f translates backend errors itself (with s.fail) and
 // must pass updater errors through untouched.
+//
+// On PostgreSQL the transaction is READ COMMITTED whatever the server's,
+// database's or role's default_transaction_isolation: the writes here
+// rely on each statement reading what committed before it (a disable's
+// DELETE of the sessions a sign-in stored after the transaction's first
+// statement, docs/security.md A-75; UpdateSigningKeys' waiter), which a repeatable
+// read snapshot taken earlier would not see. Set on the BEGIN, it holds
+// through a connection pooler that drops startup parameters.
 func (s *Store) inTx(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var opts *sql.TxOptions
+	if s.dialect == dialectPostgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return s.fail(op, err)
 	}
