@@ -35,3 +35,34 @@ func TestActorConsentIDsOnlyRegisteredClients(t *testing.T) {
 		t.Errorf("a person in src_sub, clients %v: keys %v, want %v", c.SourceClientIDs, ids, want)
 	}
 }
+
+// TestActorConsentIDsBound: the client_sub keys one revocation check
+// reads for the people acting in a token are at most 17 × 17 = 289
+// (docs/security.md A-69): at most 16 principals in src_sub and the
+// token's own subject as an actor of its own chain, paired with its own
+// client and at most 16 in src_client_id, which hold every actor's
+// client (an actor of ours came through a token of ours, whose client is
+// the token's or in its src_client_id). Exchanges refuse longer source
+// lists (derivation_too_deep), so this worst case is the bound.
+func TestActorConsentIDsBound(t *testing.T) {
+	const maxList = 16 // src_sub and src_client_id, as the exchanges cap them
+	c := &AccessClaims{Subject: "person", ClientID: storage.NewID(), Principal: string(storage.PrincipalUser)}
+	for i := range maxList {
+		c.SourceSubjects = append(c.SourceSubjects, fmt.Sprintf("p%02d", i))
+		c.SourceClientIDs = append(c.SourceClientIDs, storage.NewID())
+	}
+	// A delegation chain (5, the default depth) of actors of ours: the
+	// subject itself, and principals already in src_sub, through clients
+	// the token already names.
+	c.Act = &Actor{Subject: "person", ClientID: c.SourceClientIDs[0]}
+	for i := range 4 {
+		c.Act = &Actor{Subject: c.SourceSubjects[i], ClientID: c.SourceClientIDs[i+1], Act: c.Act}
+	}
+	ids := actorConsentIDs(c)
+	if want := (maxList + 1) * (maxList + 1); len(ids) != want {
+		t.Errorf("worst case: %d client_sub keys, want the documented bound %d", len(ids), want)
+	}
+	if distinct := slices.Compact(slices.Sorted(slices.Values(ids))); len(distinct) != len(ids) {
+		t.Errorf("%d keys, %d distinct", len(ids), len(distinct))
+	}
+}
