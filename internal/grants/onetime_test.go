@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,10 @@ type downReplay struct{}
 
 func (downReplay) MarkUsed(context.Context, string, time.Time, time.Time) error {
 	return errors.New("replay store down")
+}
+
+func (downReplay) Used(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("replay store down")
 }
 
 // TestOneTimeReplayStoreDown: docs/security.md F-16. Without a working shared
@@ -235,6 +240,29 @@ func TestOneTimeTokenSurvivesAuditOutage(t *testing.T) {
 		}
 	})
 
+	t.Run("a replay commits no issued event", func(t *testing.T) {
+		c := e.issuer.claims(time.Now(), "job-replay")
+		c["aud"], c["jti"] = "once", "jti-replay"
+		tok := e.issuer.mint(t, "RS256", c)
+		if code, reason := e.exchangeStatus(t, tok); code != http.StatusOK {
+			t.Fatalf("first use = %d %s, want 200", code, reason)
+		}
+		for range 2 {
+			if code, reason := e.exchangeStatus(t, tok); code != http.StatusBadRequest || reason != ReasonSubjectReplayed {
+				t.Fatalf("replay = %d %s, want 400 %s", code, reason, ReasonSubjectReplayed)
+			}
+		}
+		issued := 0
+		for _, ev := range events("external:"+e.issuer.URL+"#job-replay", 3) {
+			if ev.Outcome == OutcomeIssued {
+				issued++
+			}
+		}
+		if issued != 1 {
+			t.Fatalf("issued events = %d after one use and two refused replays, want 1", issued)
+		}
+	})
+
 	t.Run("spend fails after the commit", func(t *testing.T) {
 		replay := &flakyReplay{ReplayStore: e.store}
 		replay.fail.Store(1)
@@ -265,4 +293,50 @@ func TestOneTimeTokenSurvivesAuditOutage(t *testing.T) {
 			t.Fatalf("retry = %d %s, want 200", code, reason)
 		}
 	})
+}
+
+// raceReplay is the real replay store, whose Used reports every token
+// unspent: a second use that passed the read before a first one spent.
+type raceReplay struct{ storage.ReplayStore }
+
+func (raceReplay) Used(context.Context, string, time.Time) (bool, error) { return false, nil }
+
+// TestOneTimeReplayStoresNothing: docs/security.md T-137. A replayed
+// one-time subject token asking for offline_access is refused before a
+// refresh family is stored, both when the read before the mint finds it
+// spent and when it lost the race to that read and the spend refuses it.
+func TestOneTimeReplayStoresNothing(t *testing.T) {
+	o := newOfflineEnv(t)
+	e, ctx := o.env, t.Context()
+	if err := e.store.UpdateProvider(ctx, "offline", "p", func(p storage.Provider) (storage.Provider, error) {
+		p.OneTimeUse = true
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	families := func() int {
+		var n int
+		if err := e.store.(*sqlstore.Store).DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM refresh_tokens").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i, replay := range []storage.ReplayStore{e.store, raceReplay{e.store}} {
+		e.grant.Replay = replay
+		c := e.issuer.claims(time.Now(), "u1")
+		c["aud"], c["jti"] = "offline", fmt.Sprintf("once-%d", i)
+		form := exchangeForm(e.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read offline_access")
+		if resp, body := o.post(form, true); resp.StatusCode != http.StatusOK || body["refresh_token"] == nil {
+			t.Fatalf("%T: first use = %d %v, want 200 with a refresh token", replay, resp.StatusCode, body)
+		}
+		before := families()
+		for range 3 {
+			if resp, body := o.post(form, true); resp.StatusCode != http.StatusBadRequest || body["reason"] != ReasonSubjectReplayed {
+				t.Fatalf("%T: replay = %d %v, want 400 %s", replay, resp.StatusCode, body, ReasonSubjectReplayed)
+			}
+		}
+		if after := families(); after != before {
+			t.Errorf("%T: refresh_tokens rows %d -> %d after 3 refused replays: each replay stored a family", replay, before, after)
+		}
+	}
 }

@@ -212,8 +212,25 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	}
 	c.Expiry = tokens.NewNumericDate(now.Add(life))
 
+	// A refresh token needs an authenticated client (step 9); refused
+	// here, before a one-time token is spent in step 8.
+	if offline && (client == nil || g.Refresh == nil) {
+		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
+			errors.New("offline_access needs an authenticated client"))
+	}
+	// A one-time token already spent is refused with one read, before
+	// anything is signed or written: a replay commits no event and stores
+	// no family (docs/security.md T-137). Step 8 spends it.
+	for _, t := range []*subject{subj, actor} {
+		if t != nil && t.spendKey != "" {
+			if err := g.unspent(ctx, t, t == subj); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT). With
-	//    offline_access the token belongs to the family begun in step 8
+	//    offline_access the token belongs to the family begun in step 9
 	//    (grant_id), unless its subject already belongs to one: what a
 	//    token derives from first bounds its life (docs/design.md#refresh-rotation).
 	family := ""
@@ -233,16 +250,35 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		resp.Scope = c.Scope // RFC 8693 §2.2.1: required when it differs
 	}
 
-	// 8. A refresh token when offline_access was granted (the pool's scope
+	// 8. A one-time subject (or actor) token is spent once every check
+	//    has passed, the token it buys is signed and, with audit.mode
+	//    required, the issuance's event is committed: a refused exchange
+	//    spends nothing, a second use is refused on every replica
+	//    (docs/security.md T-48, F-16), and what fails for a while (the
+	//    signing, the audit commit) leaves it for the retry. It is spent
+	//    before the refresh family is stored, so a replay that lost a race
+	//    to the check before step 7 stores nothing. When the spend fails
+	//    the token is withheld and the request's event names its jti
+	//    (docs/security.md T-137).
+	if subj.spendKey != "" || (actor != nil && actor.spendKey != "") {
+		if err := req.commitIssued(ctx); err != nil {
+			return nil, err
+		}
+		for _, t := range []*subject{subj, actor} {
+			if t != nil && t.spendKey != "" {
+				if err := g.spend(ctx, t, t == subj); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	// 9. A refresh token when offline_access was granted (the pool's scope
 	//    ceiling must include it). It is bound to the authenticated client
 	//    and its family ends when the subject token, or the actor token of
 	//    a delegation, expires: an issued token never outlives the tokens
 	//    it was exchanged from (docs/design.md#lifetimes).
 	if offline {
-		if client == nil || g.Refresh == nil {
-			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNeedsClient,
-				errors.New("offline_access needs an authenticated client"))
-		}
 		until := subj.exp
 		if actor != nil && !actor.exp.IsZero() && actor.exp.Before(until) {
 			until = actor.exp
@@ -256,27 +292,6 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 			return nil, fmt.Errorf("refresh token: %w", err)
 		}
 		resp.RefreshToken = rt
-	}
-
-	// 9. A one-time subject (or actor) token is spent last, once every
-	//    check has passed, the token it buys is signed and, with
-	//    audit.mode required, the issuance's event is committed: a refused
-	//    exchange spends nothing, a second use is refused on every replica
-	//    (docs/security.md T-48, F-16), and what fails for a while (the
-	//    signing, the audit commit) leaves it for the retry. When the
-	//    spend fails the token is withheld and the request's event names
-	//    its jti (docs/security.md T-137).
-	if subj.spendKey != "" || (actor != nil && actor.spendKey != "") {
-		if err := req.commitIssued(ctx); err != nil {
-			return nil, err
-		}
-		for _, t := range []*subject{subj, actor} {
-			if t != nil && t.spendKey != "" {
-				if err := g.spend(ctx, t, t == subj); err != nil {
-					return nil, err
-				}
-			}
-		}
 	}
 	return resp, nil
 }
@@ -308,6 +323,24 @@ func (g *TokenExchange) spend(ctx context.Context, subj *subject, isSubject bool
 		return tokenError(isSubject, ReasonSubjectReplayed, errors.New("one-time token already exchanged"))
 	case err != nil:
 		return unavailable(ReasonReplayUnavailable, err)
+	}
+	return nil
+}
+
+// unspent refuses subj's token as a replay when it is recorded used, or
+// was presented before a restore (as spend would), failing closed when the
+// store cannot say. It writes nothing: spend decides between concurrent
+// uses.
+func (g *TokenExchange) unspent(ctx context.Context, subj *subject, isSubject bool) error {
+	if g.Replay == nil {
+		return unavailable(ReasonReplayUnavailable, errors.New("no replay store for a one-time-use provider"))
+	}
+	leeway := cmp.Or(g.Federation.Leeway, federation.DefaultLeeway)
+	switch used, err := g.Replay.Used(ctx, subj.spendKey, subj.iat.Add(-leeway)); {
+	case err != nil:
+		return unavailable(ReasonReplayUnavailable, err)
+	case used:
+		return tokenError(isSubject, ReasonSubjectReplayed, errors.New("one-time token already exchanged"))
 	}
 	return nil
 }

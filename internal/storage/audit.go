@@ -82,6 +82,11 @@ type ReplayStore interface {
 	// replaced database (docs/security.md F-62). A zero earliest counts as
 	// before every restore.
 	MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error
+	// Used reports, writing nothing, whether MarkUsed(id, earliest, …)
+	// would now return ErrAlreadyExists: id is recorded, or a restore
+	// happened after earliest. A caller refuses a replay with it before
+	// doing work; MarkUsed still decides between concurrent callers.
+	Used(ctx context.Context, id string, earliest time.Time) (bool, error)
 }
 
 // RestoreCounts is what the step after a restore ended in the restored

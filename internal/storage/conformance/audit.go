@@ -220,7 +220,18 @@ func testReplayRejectsReuse(t *testing.T, s storage.Store) {
 	t0 := now()
 	id := "https://issuer.example.com#" + storage.NewID()
 
+	used := func(what, id string, want bool) {
+		t.Helper()
+		got, err := s.Used(ctx, id, now())
+		mustNil(t, what, err)
+		if got != want {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	used("Used (before MarkUsed)", id, false)
 	mustNil(t, "MarkUsed (first)", s.MarkUsed(ctx, id, now(), t0.Add(time.Hour)))
+	used("Used (after MarkUsed)", id, true)
+	used("Used (different id)", id+"y", false)
 	wantErrIs(t, "MarkUsed (replay)", s.MarkUsed(ctx, id, now(), t0.Add(time.Hour)), storage.ErrAlreadyExists)
 	wantErrIs(t, "MarkUsed (replay, later exp)", s.MarkUsed(ctx, id, now(), t0.Add(2*time.Hour)), storage.ErrAlreadyExists)
 	mustNil(t, "MarkUsed (different id)", s.MarkUsed(ctx, id+"x", now(), t0.Add(time.Hour)))

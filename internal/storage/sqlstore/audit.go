@@ -301,6 +301,19 @@ func (q *auditQuery) sql(order string, limit int) string {
 		` ORDER BY ` + order + ` LIMIT ` + q.arg(limit)
 }
 
+// Used implements storage.ReplayStore with one SELECT.
+func (s *Store) Used(ctx context.Context, id string, earliest time.Time) (bool, error) {
+	if earliest.IsZero() {
+		earliest = time.Unix(0, 0) // before every restore
+	}
+	var used bool
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM used_jtis WHERE id = $1)
+		OR EXISTS (SELECT 1 FROM restores WHERE restored_at > $2)`, id, s.ts(earliest)).Scan(&used); err != nil {
+		return false, s.fail("used", err)
+	}
+	return used, nil
+}
+
 // MarkUsed implements storage.ReplayStore with one INSERT: the primary
 // key makes a second use, concurrent or later, fail with ErrAlreadyExists
 // until GarbageCollect removes the row after exp, and a restore recorded
