@@ -126,17 +126,24 @@ func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in U
 			if err := runGuards(p, guards); err != nil {
 				return p, err
 			}
-			desc, scopes := p.Description, p.Scopes
+			// Only what the update sets is checked: a description stored
+			// before a rule does not block a change of scopes
+			// (docs/security.md T-138).
+			desc, scopes := "", p.Scopes
 			if in.Description != nil {
 				desc = *in.Description
 			}
 			if in.Scopes != nil {
 				scopes = *in.Scopes
 			}
-			var err error
-			if p.Description, p.Scopes, err = checkFields(desc, scopes); err != nil {
+			desc, scopes, err := checkFields(desc, scopes)
+			if err != nil {
 				return p, err
 			}
+			if in.Description != nil {
+				p.Description = desc
+			}
+			p.Scopes = scopes
 			out = p
 			return p, nil
 		})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 )
 
@@ -60,6 +61,18 @@ func TestDescriptionDisplaysAsStored(t *testing.T) {
 			}
 			if got, err := f.store.GetPAT(ctx, kept.ID); err != nil || got.Description != "deploy" {
 				t.Errorf("stored description = %q, %v; want it unchanged", got.Description, err)
+			}
+			// A description stored before the rule does not block a change
+			// of scopes, and is kept.
+			if err := f.store.UpdatePAT(ctx, kept.ID, func(p storage.PAT) (storage.PAT, error) {
+				p.Description = "old\u202edesc"
+				return p, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			scopes := []string{pat.ScopeFull}
+			if p, err := f.svc.Update(ctx, caller, f.user.ID, kept.ID, pat.UpdateInput{Scopes: &scopes}); err != nil || p.Description != "old\u202edesc" {
+				t.Errorf("Update(scopes) of a token whose stored description breaks the rule = %+q, %v; want it kept", p.Description, err)
 			}
 			for _, desc := range []string{"Déploiement", "发布", "نشر", "می\u200cخواهم", "team 👩\u200d💻", "ci ✅"} {
 				if p, _, err := f.svc.Create(ctx, caller, pat.CreateInput{OwnerID: f.user.ID, Description: desc,

@@ -10,6 +10,7 @@ import (
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/ststest"
 )
 
@@ -356,6 +357,42 @@ func TestApplyConfigCreateEventsAsTheAPIs(t *testing.T) {
 		}
 		if file, api := detail(fromFile), detail(fromAPI); file != api {
 			t.Errorf("%s from the file: %q; from the API: %q", action, file, api)
+		}
+	}
+}
+
+// TestUpdateKeepsAStoredDisplayName: docs/security.md T-138. A display_name
+// stored before the rule (or from the configuration file) does not block
+// an update that leaves it, above all `sts pool disable`; an update that
+// sets such a name is refused and changes nothing.
+func TestUpdateKeepsAStoredDisplayName(t *testing.T) {
+	ctx := t.Context()
+	st := ststest.NewStore(t)
+	if _, err := pools.ApplyConfig(ctx, st, exampleTrust(), time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pools.NewService(st, pools.Limits{MaxTokenLifetime: 12 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stored := range []string{"ci\u202Egpj.exe", "line\nbreak"} {
+		if err := st.UpdatePool(ctx, "ci", func(p storage.Pool) (storage.Pool, error) {
+			p.DisplayName, p.Disabled = stored, false
+			return p, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		on := true
+		p, err := svc.UpdatePool(ctx, pools.Caller{Actor: "test"}, "ci", pools.PoolUpdate{Disabled: &on})
+		if err != nil || !p.Disabled || p.DisplayName != stored {
+			t.Errorf("disable pool ci (display_name %+q) = %+q disabled=%v, %v; want disabled, name kept", stored, p.DisplayName, p.Disabled, err)
+		}
+		bad := "a\u2066b"
+		if _, err := svc.UpdatePool(ctx, pools.Caller{Actor: "test"}, "ci", pools.PoolUpdate{DisplayName: &bad}); sts.ErrorCode(err) != sts.Invalid {
+			t.Errorf("set display_name %+q = %v, want invalid", bad, err)
+		}
+		if p, _ := st.GetPool(ctx, "ci"); p.DisplayName != stored {
+			t.Errorf("display_name after a refused update = %+q, want %+q", p.DisplayName, stored)
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 // [sts.Invalid] (naming the field), [sts.NotFound] (organization or
 // principal), [sts.AlreadyExists], [sts.Unavailable].
 func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (storage.Pool, error) {
-	if err := s.checkPool(p); err != nil {
+	if err := s.checkPool(p, true); err != nil {
 		return storage.Pool{}, err
 	}
 	if err := s.checkPoolRefs(ctx, p, true); err != nil {
@@ -224,7 +224,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	}
 	p := old
 	u.Apply(&p)
-	if err := s.checkPool(p); err != nil {
+	if err := s.checkPool(p, u.DisplayName != nil); err != nil {
 		return storage.Pool{}, err
 	}
 	if err := s.checkPoolRefs(ctx, p, false); err != nil {
@@ -236,7 +236,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	update := func(cur storage.Pool) (storage.Pool, error) {
 		prev := cur
 		u.Apply(&cur)
-		if err := s.checkPool(cur); err != nil {
+		if err := s.checkPool(cur, u.DisplayName != nil); err != nil {
 			return cur, err
 		}
 		cur.UpdatedAt = now

@@ -82,8 +82,12 @@ const ReservedScopeRule = "a pool never grants it: its tokens would introspect e
 	"give the resource server that introspects a client holding it"
 
 // checkPool validates everything about p that needs no storage read: its
-// ID, fields and CEL (compiled with the service's compiler).
-func (s *Service) checkPool(p storage.Pool) error {
+// ID, fields and CEL (compiled with the service's compiler). The
+// display_name's characters are checked when setsName: an update that
+// leaves a name stored before the rule (or from the configuration file)
+// is not refused for it, so `sts pool disable` works (docs/security.md
+// T-138).
+func (s *Service) checkPool(p storage.Pool, setsName bool) error {
 	if err := checkNewID("pool_id", "pool", p.ID); err != nil {
 		return err
 	}
@@ -94,8 +98,10 @@ func (s *Service) checkPool(p storage.Pool) error {
 		return invalid("display_name: at most %d bytes of text without control characters", MaxDisplayName)
 	}
 	// docs/security.md T-138: no bidi controls or invisible formatting.
-	if err := sts.CheckDisplayText("display_name", p.DisplayName); err != nil {
-		return err
+	if setsName {
+		if err := sts.CheckDisplayText("display_name", p.DisplayName); err != nil {
+			return err
+		}
 	}
 	if p.MaxTokenLifetime < 0 || p.MaxTokenLifetime > s.limits.MaxTokenLifetime {
 		return invalid("max_token_lifetime: must be between 0s (the default) and keys.max_token_lifetime (%s), got %s",
