@@ -26,17 +26,42 @@ func DisplayRune(r rune) bool {
 
 // CheckDisplayText is nil when s is UTF-8 text of DisplayRune characters;
 // otherwise an [Invalid] error naming field and the first character
-// refused (U+XXXX, since it may not display).
+// refused (U+XXXX, since it may not display). The one exception is an
+// emoji subdivision flag (Unicode TR 51 tag sequence: U+1F3F4, tag
+// characters U+E0020–U+E007E, then U+E007F), whose tags display as the
+// flag: tags elsewhere, or a sequence left open, are refused.
 func CheckDisplayText(field, s string) error {
+	const flag, tagFirst, tagLast, cancelTag = 0x1F3F4, 0xE0020, 0xE007E, 0xE007F
+	inFlag, tags := false, 0 // after U+1F3F4; tags seen since
 	for i, r := range s {
 		if r == utf8.RuneError {
 			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
 				return Errorf(Invalid, "%s: not UTF-8 text", field)
 			}
 		}
+		if inFlag {
+			switch {
+			case r >= tagFirst && r <= tagLast:
+				tags++
+				continue
+			case r == cancelTag && tags > 0:
+				inFlag = false
+				continue
+			case tags > 0:
+				return Errorf(Invalid, "%s: %U is not allowed: a flag's tag sequence must end with U+E007F", field, r)
+			}
+			inFlag = false
+		}
+		if r == flag {
+			inFlag, tags = true, 0
+			continue
+		}
 		if !DisplayRune(r) {
 			return Errorf(Invalid, "%s: %U is not allowed: no control characters, bidi controls or other invisible formatting", field, r)
 		}
+	}
+	if inFlag && tags > 0 {
+		return Errorf(Invalid, "%s: a flag's tag sequence must end with U+E007F", field)
 	}
 	return nil
 }

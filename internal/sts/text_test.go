@@ -22,6 +22,20 @@ func TestCheckDisplayText(t *testing.T) {
 			t.Errorf("CheckDisplayText(%U) = %v, want invalid naming it", r, err)
 		}
 	}
+	// Emoji subdivision flags (Unicode TR 51 tag sequences: U+1F3F4, tag
+	// characters, U+E007F) are the one place tag characters may appear;
+	// hidden tags anywhere else, or a sequence left open, are refused.
+	england := "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"
+	for _, s := range []string{england + " CI", "Scotland \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", "\U0001F3F4 pirate"} {
+		if err := sts.CheckDisplayText("name", s); err != nil {
+			t.Errorf("CheckDisplayText(%+q) = %v, want nil", s, err)
+		}
+	}
+	for _, s := range []string{"ci\U000E0067\U000E007F", "\U0001F3F4\U000E0067\U000E0062 hidden", "\U0001F3F4\U000E0067", "\U0001F3F4\U000E007F\U000E0067", "\U000E007F"} {
+		if err := sts.CheckDisplayText("name", s); sts.ErrorCode(err) != sts.Invalid {
+			t.Errorf("CheckDisplayText(%+q) = %v, want invalid", s, err)
+		}
+	}
 	if err := sts.CheckDisplayText("name", "a\xffb"); sts.ErrorCode(err) != sts.Invalid || !strings.Contains(err.Error(), "not UTF-8") {
 		t.Errorf("CheckDisplayText(invalid UTF-8) = %v, want invalid", err)
 	}
