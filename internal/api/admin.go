@@ -253,7 +253,7 @@ func CreateOrganization(ctx context.Context, store AdminStore, c pat.Caller, nam
 	if name == "" || len(name) > maxNameLen {
 		return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
 	}
-	if err := sts.CheckDisplayText("name", name); err != nil { // docs/security.md T-138
+	if err := sts.CheckDisplayText("name", name); err != nil { // docs/security.md T-135
 		return storage.Organization{}, err
 	}
 	if tier == "" {
@@ -284,7 +284,7 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	case len(email) > maxNameLen || (email != "" && !strings.Contains(email, "@")):
 		return storage.Principal{}, sts.Errorf(sts.Invalid, "invalid email")
 	}
-	if err := sts.CheckDisplayText("name", name); err != nil { // docs/security.md T-138
+	if err := sts.CheckDisplayText("name", name); err != nil { // docs/security.md T-135
 		return storage.Principal{}, err
 	}
 	if _, err := store.GetOrganization(ctx, orgID); err != nil {

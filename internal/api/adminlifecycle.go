@@ -77,7 +77,7 @@ func UpdateOrganization(ctx context.Context, store AdminStore, c pat.Caller, id 
 		if n == "" || len(n) > maxNameLen {
 			return storage.Organization{}, sts.Errorf(sts.Invalid, "name required (at most %d bytes)", maxNameLen)
 		}
-		if err := sts.CheckDisplayText("name", n); err != nil { // docs/security.md T-138
+		if err := sts.CheckDisplayText("name", n); err != nil { // docs/security.md T-135
 			return storage.Organization{}, err
 		}
 		name = &n

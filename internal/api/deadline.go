@@ -18,7 +18,7 @@ import (
 // too, so a credential lookup waiting on storage ends when the caller
 // stops waiting (docs/security.md T-121). Both headers are read exactly
 // as connect reads them (connectHandler.SetTimeout, grpcParseTimeout:
-// strconv.ParseInt, so a sign and zero padding are accepted, T-131); a
+// strconv.ParseInt, so a sign and zero padding are accepted, T-129); a
 // malformed value is left to connect, which refuses it.
 func callerDeadline(r *http.Request, now time.Time) (time.Time, bool) {
 	if grpcContentType(r.Header.Get("Content-Type")) {

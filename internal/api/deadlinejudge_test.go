@@ -21,7 +21,7 @@ import (
 // none or refuses the header, the middleware has none. A sign ("+300"),
 // a negative zero or zero padding used to give connect a deadline and the
 // middleware none, so authentication ran unbounded for such a call
-// (docs/security.md T-121, T-131); so did a gRPC content type that
+// (docs/security.md T-121, T-129); so did a gRPC content type that
 // connect reads case-insensitively ("Application/grpc").
 func TestCallerDeadlineMatchesConnect(t *testing.T) {
 	type seen struct {

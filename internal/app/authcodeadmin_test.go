@@ -32,7 +32,7 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 	browserNeverGrants(t, "sts:admin")
 }
 
-// TestAuthorizationCodeGrantsNoIntrospect (docs/security.md A-76): a
+// TestAuthorizationCodeGrantsNoIntrospect (docs/security.md A-75): a
 // client registered with introspect and authorization_code got, once a
 // person consented, an access token acting as that person that
 // introspected every token of the organization. introspect is a client's
@@ -42,7 +42,7 @@ func TestAuthorizationCodeGrantsNoIntrospect(t *testing.T) {
 	browserNeverGrants(t, "introspect")
 }
 
-// browserNeverGrants is the rule of for scope.
+// browserNeverGrants is the rule of for scope.
 func browserNeverGrants(t *testing.T, scope string) {
 	t.Helper()
 	e := newCodeEnv(t)

@@ -23,7 +23,7 @@ import (
 // sign in with a return_to the sign-in refuses (a control character,
 // docs/security.md T-85), so the person landed on /tokens and the
 // client never heard back; a nonce not UTF-8 failed to be stored with
-// the code on PostgreSQL (docs/security.md T-136). Any other state or
+// the code on PostgreSQL (docs/security.md T-133). Any other state or
 // nonce, printable ASCII or not, comes back from the sign-in as it went.
 func TestStateAndNonceCharacters(t *testing.T) {
 	e := newCodeEnv(t)
@@ -93,7 +93,7 @@ func TestStateAndNonceCharacters(t *testing.T) {
 
 // TestStateAndNonceNotASCIIComeBack: a state and a nonce that are UTF-8
 // text but not ASCII are served on SQLite and PostgreSQL: the state comes
-// back with the code, the nonce in the ID token (docs/security.md T-136).
+// back with the code, the nonce in the ID token (docs/security.md T-133).
 func TestStateAndNonceNotASCIIComeBack(t *testing.T) {
 	for _, name := range []string{"SQLite", "PostgreSQL"} {
 		t.Run(name, func(t *testing.T) {

@@ -81,7 +81,7 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 
 // refreshClient is how the refresh job calls the integrations' token
 // endpoints; hostTokenIntegrations holds each token_url to the same
-// options (docs/security.md F-78).
+// options (docs/security.md F-77).
 func refreshClient(cfg config.Config) federation.ClientOptions {
 	loopback := cfg.Federation.AllowLoopback
 	return federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback}

@@ -96,7 +96,7 @@ func TestEndSession(t *testing.T) {
 		{"an access token as the hint", url.Values{"id_token_hint": {access}}, 400},
 		{"a hint of another server", url.Values{"id_token_hint": {"eyJhbGciOiJFUzI1NiIsImtpZCI6IngiLCJ0eXAiOiJKV1QifQ.e30.AAAA"}}, 400},
 		{"a repeated parameter", url.Values{"id_token_hint": {hint}, "state": {"a", "b"}}, 400},
-		// The state rule of /oauth2/authorize (docs/security.md T-136).
+		// The state rule of /oauth2/authorize (docs/security.md T-133).
 		{"a state with a tab", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"x\ty"}}, 400},
 		{"a state with a line break", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"x\ny"}}, 400},
 		{"a state with DEL", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back}, "state": {"x\x7fy"}}, 400},

@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}()
 	if UsesDataDir(cfg, true) {
 		// A start that fails leaves no data directory it made behind
-		// (docs/security.md F-79): New's failures here, Run's at start.
+		// (docs/security.md F-78): New's failures here, Run's at start.
 		a.madeDirs = missingDirs(cfg.DataDir)
 		defer func() {
 			if err != nil {
@@ -304,7 +304,7 @@ func (a *App) Run(ctx context.Context) (runErr error) {
 	defer func() {
 		// After storage is closed: a data directory this start made and
 		// nothing was written to goes when the start fails (docs/security.md
-		// F-79); one holding a database or a master key stays.
+		// F-78); one holding a database or a master key stays.
 		if runErr != nil {
 			removeEmptyDirs(a.madeDirs)
 		}

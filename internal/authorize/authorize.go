@@ -253,7 +253,7 @@ func (h *Handler) consented(ctx context.Context, pid string, q *request) bool {
 // remember stores the consent: what was remembered before plus what was
 // approved now, within what the client may still ask for and never
 // sts:admin or introspect (one remembered before docs/security.md A-44,
-// A-76 is dropped).
+// A-75 is dropped).
 func (h *Handler) remember(ctx context.Context, pid string, q *request, now time.Time) error {
 	scopes := slices.Clone(q.scopes)
 	created := storage.Now(now)

@@ -157,7 +157,7 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 		return nil, http.StatusBadRequest, "The request is too long."
 	}
 	// The state comes back as /oauth2/authorize's does, so it is held to
-	// the same rule (docs/security.md T-136): a line break would come back
+	// the same rule (docs/security.md T-133): a line break would come back
 	// from the question's form as CR LF, and the relying party could not
 	// match it.
 	if !textOK(q.state) {

@@ -127,7 +127,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	// error without the state it sent, which is what is refused; and a
 	// nonce that is not UTF-8 cannot be stored with the code on
 	// PostgreSQL, nor come back intact in the ID token (docs/security.md
-	// T-136). Anything else, printable ASCII or not, is accepted, as it
+	// T-133). Anything else, printable ASCII or not, is accepted, as it
 	// was before.
 	for _, st := range v["state"] {
 		if !textOK(st) {
@@ -225,7 +225,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 			// organization administrator can register one) would act as
 			// every administrator who consents. Administrators use PATs
 			// (docs/security.md A-44). Nor is introspection, a client's own
-			// capability (docs/security.md A-76).
+			// capability (docs/security.md A-75).
 			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is never granted through the browser flow"}
 		}
 		if !clientauth.AllowsScopes(&c, []string{s}) {
@@ -261,7 +261,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 
 // textOK reports whether s, a state or nonce, is valid UTF-8 without a
 // control character (unicode.IsControl: C0, DEL, C1), the rule a
-// return_to is held to (docs/security.md T-136).
+// return_to is held to (docs/security.md T-133).
 func textOK(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }

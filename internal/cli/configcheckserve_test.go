@@ -34,7 +34,7 @@ pools:
   - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: https://github.com/login/oauth/access_token, client_id: a}
   - {id: 0190C0DE-AAAA-7BBB-8CCC-0123456789AB, token_url: https://github.com/login/oauth/access_token, client_id: b}
 `, "is host_token_integrations[0]'s"},
-		// docs/security.md F-78: a token endpoint the refresh client
+		// docs/security.md F-77: a token endpoint the refresh client
 		// would never call.
 		"integration http": {`host_token_integrations:
   - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: http://github.example.com/login/oauth/access_token, client_id: a}

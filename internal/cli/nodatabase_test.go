@@ -113,7 +113,7 @@ func TestStoragePathOutsideDataDir(t *testing.T) {
 	assertEmptyDir(t, dir)
 }
 
-// TestUnknownPostgresDatabaseWritesNothing (docs/security.md F-79): sts
+// TestUnknownPostgresDatabaseWritesNothing (docs/security.md F-78): sts
 // serve, sts migrate and a direct-mode command pointed at a PostgreSQL
 // database that does not exist fail naming it and leave nothing behind
 // in the working directory: serve (which generates the master key in

@@ -111,7 +111,7 @@ func checkName(name string) (string, error) {
 	if len(name) > MaxNameLen {
 		return "", invalid("name: at most %d bytes of text without control characters", MaxNameLen)
 	}
-	// docs/security.md T-138: no bidi controls or invisible formatting.
+	// docs/security.md T-135: no bidi controls or invisible formatting.
 	if err := sts.CheckDisplayText("name", name); err != nil {
 		return "", err
 	}

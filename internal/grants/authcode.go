@@ -32,7 +32,7 @@ const (
 	// browser flow never grants (docs/security.md A-44).
 	ReasonCodeAdminScope = "authorization_code_admin_scope"
 	// ReasonCodeIntrospectScope: the code or family holds introspect,
-	// which the browser flow never grants (docs/security.md A-76).
+	// which the browser flow never grants (docs/security.md A-75).
 	ReasonCodeIntrospectScope = "authorization_code_introspect_scope"
 )
 
@@ -185,7 +185,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if reason, sc := browserFlowRefusal(ac.Scopes); reason != "" {
 		// /oauth2/authorize no longer issues such codes; one issued before
 		// (or by any later mistake) is refused here too (docs/security.md
-		//
+		//
 		return nil, codeRefused(reason, fmt.Errorf("code holds %s, which the browser flow never grants", sc))
 	}
 	// 5. The principal, still enabled in the code's organization, and the

@@ -34,7 +34,7 @@ var confluent = &dialect{
 		// Confluent's request names its schema, each member optional with
 		// this default (Confluent's API document): another version or kind
 		// is a request this endpoint does not understand, never served as
-		// if it said sts/v1 (docs/security.md T-133).
+		// if it said sts/v1 (docs/security.md T-131).
 		for _, p := range [...]struct{ name, want string }{{"api_version", "sts/v1"}, {"kind", "TokenExchangeRequest"}} {
 			if got := v.Get(p.name); got != "" && got != p.want {
 				return nil, badRequest(ReasonMalformed, errors.New(p.name+" "+strconv.Quote(trunc(got))+" is not supported: the only one is "+p.want))

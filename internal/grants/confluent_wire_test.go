@@ -296,7 +296,7 @@ func TestNamedPoolBindsTheSubject(t *testing.T) {
 // request naming another version or kind is one the server does not
 // understand and is refused with the parameter named in source, as any
 // other bad parameter on this path; it was served as if it said sts/v1
-// (docs/security.md T-133).
+// (docs/security.md T-131).
 func TestConfluentAPIVersionAndKind(t *testing.T) {
 	e := newEnv(t, nil)
 	e.handler.OmitReason = true // serve's default: source and detail must tell alone

@@ -193,7 +193,7 @@ func TestGoogleTargets(t *testing.T) {
 		{"locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, "workforcePools/<pool>"},
 		// Google's two names under another host, or naming a project by
 		// its ID rather than its number, are no Google name: Google STS
-		// refuses them (T-132). Our own form is the one for any host.
+		// refuses them (T-130). Our own form is the one for any host.
 		{"//sts.example.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
 		{"//sts.example.com/locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
 		{"//iam.googleapis.com/projects/my-project/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, "projects/<project number>"},

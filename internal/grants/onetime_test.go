@@ -197,7 +197,7 @@ func (f *flakyReplay) MarkUsed(ctx context.Context, key string, iat, exp time.Ti
 	return f.ReplayStore.MarkUsed(ctx, key, iat, exp)
 }
 
-// TestOneTimeTokenSurvivesAuditOutage: docs/security.md T-137. With
+// TestOneTimeTokenSurvivesAuditOutage: docs/security.md T-134. With
 // audit.mode required a one-time subject token is spent only once the
 // issuance's event is committed: an audit store that fails that commit
 // answers 503 and leaves the token unspent, so the client's retry gets
@@ -301,7 +301,7 @@ type raceReplay struct{ storage.ReplayStore }
 
 func (raceReplay) Used(context.Context, string, time.Time) (bool, error) { return false, nil }
 
-// TestOneTimeReplayStoresNothing: docs/security.md T-137. A replayed
+// TestOneTimeReplayStoresNothing: docs/security.md T-134. A replayed
 // one-time subject token asking for offline_access is refused before a
 // refresh family is stored, both when the read before the mint finds it
 // spent and when it lost the race to that read and the spend refuses it.

@@ -68,7 +68,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if reason, sc := browserFlowRefusal(rt.Scopes); reason != "" && fromAuthorizationCode(&tmpl.AccessClaims) {
 		// Begun through the browser flow before it stopped granting
 		// sts:admin or introspect: the whole family ends, whatever scope
-		// is asked (docs/security.md ).
+		// is asked (docs/security.md ).
 		return nil, invalidGrant(reason, fmt.Errorf("authorization-code family holds %s", sc))
 	}
 	pool, err := g.recheck(ctx, rt, tmpl, scopes)

@@ -76,7 +76,7 @@ type Request struct {
 
 // commitIssued commits, in audit.mode required, the issued event of the
 // token a grant is about to return, before the grant's last write (a
-// one-time token's spend, docs/security.md T-137): a commit that fails
+// one-time token's spend, docs/security.md T-134): a commit that fails
 // leaves that write undone, and the handler does not commit the event
 // again. Without audit.mode required it does nothing.
 func (r *Request) commitIssued(ctx context.Context) error {

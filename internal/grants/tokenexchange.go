@@ -220,7 +220,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	}
 	// A one-time token already spent is refused with one read, before
 	// anything is signed or written: a replay commits no event and stores
-	// no family (docs/security.md T-137). Step 8 spends it.
+	// no family (docs/security.md T-134). Step 8 spends it.
 	for _, t := range []*subject{subj, actor} {
 		if t != nil && t.spendKey != "" {
 			if err := g.unspent(ctx, t, t == subj); err != nil {
@@ -259,7 +259,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	//    before the refresh family is stored, so a replay that lost a race
 	//    to the check before step 7 stores nothing. When the spend fails
 	//    the token is withheld and the request's event names its jti
-	//    (docs/security.md T-137).
+	//    (docs/security.md T-134).
 	if subj.spendKey != "" || (actor != nil && actor.spendKey != "") {
 		if err := req.commitIssued(ctx); err != nil {
 			return nil, err

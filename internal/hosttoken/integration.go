@@ -37,7 +37,7 @@ type IntegrationConfig struct {
 // federation.ClientOptions.CheckURL of the options it builds the
 // Refresher's client with): a token_url that client would not call (plain
 // http outside loopback, or at all without federation.allow_loopback) is
-// refused here, not at the first refresh (docs/security.md F-78).
+// refused here, not at the first refresh (docs/security.md F-77).
 func LoadIntegrations(configs map[string]IntegrationConfig, checkURL func(string) error) (map[string]Integration, error) {
 	out := make(map[string]Integration, len(configs))
 	var errs []error

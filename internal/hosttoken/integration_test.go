@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/hosttoken"
 )
 
-// TestIntegrationTokenURL (docs/security.md F-78): an integration whose
+// TestIntegrationTokenURL (docs/security.md F-77): an integration whose
 // token_url the refresh client would never call is refused when the
 // configuration is loaded, naming the URL, not at its first refresh: the
 // rule is the refresh client's own (federation.ClientOptions.CheckURL):

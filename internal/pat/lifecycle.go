@@ -128,7 +128,7 @@ func (s *Service) Update(ctx context.Context, c Caller, ownerID, id string, in U
 			}
 			// Only what the update sets is checked: a description stored
 			// before a rule does not block a change of scopes
-			// (docs/security.md T-138).
+			// (docs/security.md T-135).
 			desc, scopes := "", p.Scopes
 			if in.Description != nil {
 				desc = *in.Description
@@ -311,7 +311,7 @@ func checkFields(desc string, scopes []string) (string, []string, error) {
 	// Neither backend may store a NUL or bytes that are not UTF-8 the
 	// same way: PostgreSQL refuses such text (docs/security.md T-108). Nor
 	// may it display otherwise than it reads (bidi controls, invisible
-	// formatting; docs/security.md T-138).
+	// formatting; docs/security.md T-135).
 	if err := sts.CheckDisplayText("description", desc); err != nil {
 		return "", nil, err
 	}

@@ -30,7 +30,7 @@ func TestDescriptionNotText(t *testing.T) {
 	}
 }
 
-// TestDescriptionDisplaysAsStored (docs/security.md T-138): a description
+// TestDescriptionDisplaysAsStored (docs/security.md T-135): a description
 // with a bidi control (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
 // U+061C) or another invisible format or control character displays
 // otherwise than it reads ("trojan source"): on /tokens, in the API's list

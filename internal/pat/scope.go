@@ -43,7 +43,7 @@ func Allows(scopes []string, want string) bool {
 // Never storage.ScopeIntrospect: introspection is a client's own
 // capability (its credentials, client_credentials), not something a person
 // holds or delegates, and a person's token holding it would introspect
-// every token of the organization (docs/security.md A-76).
+// every token of the organization (docs/security.md A-75).
 func ConsentMayGrant(sc string) bool {
 	return sc != ScopeAdmin && sc != storage.ScopeIntrospect
 }

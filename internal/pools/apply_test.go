@@ -361,7 +361,7 @@ func TestApplyConfigCreateEventsAsTheAPIs(t *testing.T) {
 	}
 }
 
-// TestUpdateKeepsAStoredDisplayName: docs/security.md T-138. A display_name
+// TestUpdateKeepsAStoredDisplayName: docs/security.md T-135. A display_name
 // stored before the rule (or from the configuration file) does not block
 // an update that leaves it, above all `sts pool disable`; an update that
 // sets such a name is refused and changes nothing.

@@ -86,7 +86,7 @@ const ReservedScopeRule = "a pool never grants it: its tokens would introspect e
 // display_name's characters are checked when setsName: an update that
 // leaves a name stored before the rule (or from the configuration file)
 // is not refused for it, so `sts pool disable` works (docs/security.md
-// T-138).
+// T-135).
 func (s *Service) checkPool(p storage.Pool, setsName bool) error {
 	if err := checkNewID("pool_id", "pool", p.ID); err != nil {
 		return err
@@ -97,7 +97,7 @@ func (s *Service) checkPool(p storage.Pool, setsName bool) error {
 	if len(p.DisplayName) > MaxDisplayName {
 		return invalid("display_name: at most %d bytes of text without control characters", MaxDisplayName)
 	}
-	// docs/security.md T-138: no bidi controls or invisible formatting.
+	// docs/security.md T-135: no bidi controls or invisible formatting.
 	if setsName {
 		if err := sts.CheckDisplayText("display_name", p.DisplayName); err != nil {
 			return err

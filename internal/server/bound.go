@@ -70,7 +70,7 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 			}
 			if lc != nil && r.ProtoMajor == 2 {
 				// Its HTTP/2 connection is at work while a handler is
-				// (closeIdle, docs/security.md F-83).
+				// (closeIdle, docs/security.md F-81).
 				lc.streamBegin()
 				defer lc.streamEnd()
 			}
@@ -195,10 +195,10 @@ func streamExempt(r *http.Request) bool {
 // head or body, which would otherwise hold its slot for all of
 // http.read_header_timeout or http.read_timeout, again and again, gives
 // way within seconds, an honest slow client's does not (docs/security.md
-// F-72, F-81, F-82). Over HTTP/2 a connection carries many requests, each
+// F-72, F-79, F-80). Over HTTP/2 a connection carries many requests, each
 // with its own allowance: it waits on its client when every handler
 // running on it waits for more of its body, and gives way once the last
-// of their allowances has run out (F-83). A busy connection (a request
+// of their allowances has run out (F-81). A busy connection (a request
 // being served: a flood's) is never closed this way.
 type limitListener struct {
 	net.Listener
@@ -263,7 +263,7 @@ func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, slow
 // for every byte that has come. Only the time spent waiting counts (not a
 // handler's work between its reads), so its allowance is kept as the
 // instant it runs out while waiting, and as what is left of it otherwise
-// (docs/security.md F-81, F-82).
+// (docs/security.md F-79, F-80).
 type slowRule struct {
 	grace   time.Duration
 	perByte time.Duration // 1 s / the minimum rate
@@ -482,7 +482,7 @@ type limitConn struct {
 	due  atomic.Int64
 	idle atomic.Bool  // kept alive between requests: a byte begins a head
 	got  atomic.Int64 // bytes read off it
-	// Over HTTP/2, the requests it carries (docs/security.md F-83):
+	// Over HTTP/2, the requests it carries (docs/security.md F-81):
 	// running counts their handlers (admit; written under mu, read
 	// without it as a hint), reading those of them waiting in a body
 	// Read; gone: closed to make room.
@@ -549,7 +549,7 @@ func (c *limitConn) streamsDue() int64 {
 // next request's head, which gets an allowance of its own from then on,
 // as net/http starts http.read_header_timeout only once the next request's
 // bytes come: an honest client whose head takes a while must not be
-// judged by how long it was idle before (docs/security.md F-82).
+// judged by how long it was idle before (docs/security.md F-80).
 func (c *limitConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -621,7 +621,7 @@ var errBodyCut = errors.New("request body cut off: it arrived too slowly while o
 // those that came with the head as the handler reads them), and
 // also after the handler returned with the body unfinished (the server
 // then reads the rest to keep the connection): at the cap it gives way
-// like a slowloris's unfinished head (docs/security.md F-72, F-81). A
+// like a slowloris's unfinished head (docs/security.md F-72, F-79). A
 // request being served, its body all read, is busy and never cut off or
 // closed.
 func (b *bodyWaits) await(w http.ResponseWriter, r *http.Request, lc *limitConn, c Class, bounded bool) *bodyWait {

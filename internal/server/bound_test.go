@@ -578,7 +578,7 @@ func TestConnectionLimitClosesSlowBodies(t *testing.T) {
 	}
 }
 
-// TestConnectionLimitClosesStalledHTTP2Bodies (docs/security.md F-83):
+// TestConnectionLimitClosesStalledHTTP2Bodies (docs/security.md F-81):
 // over HTTP/2 (h2c, or TLS with ALPN) a connection with an open stream
 // counted as busy, so at the cap one stream a connection whose body never
 // came held every slot for http.read_timeout, then a new stream, and so

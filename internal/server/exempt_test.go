@@ -10,7 +10,7 @@ import (
 // TestConnectionLimitKeepsExemptStreams: a long-lived gRPC stream
 // (streamExempt: health Watch, reflection) waits on its client by design,
 // so at the cap its HTTP/2 connection is not one that gives way, however
-// long the stream's body waits (docs/security.md F-81).
+// long the stream's body waits (docs/security.md F-79).
 func TestConnectionLimitKeepsExemptStreams(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 1}, func(mux *http.ServeMux) {

@@ -15,7 +15,7 @@ import (
 )
 
 // These tests run with the server's own numbers (a 2 s grace, 512 bytes a
-// second, docs/security.md F-81, F-82), in real time on loopback.
+// second, docs/security.md F-79, F-80), in real time on loopback.
 
 // knock asks for GET /livez on a fresh connection every interval until
 // stop is closed, and returns the statuses it got (0: the request failed).
@@ -90,7 +90,7 @@ func firstOK(base string, within time.Duration) time.Duration {
 	return within
 }
 
-// TestConnectionLimitClosesTricklingBodies (docs/security.md F-81): at the
+// TestConnectionLimitClosesTricklingBodies (docs/security.md F-79): at the
 // connection cap, bodies that never stall for a second but arrive a byte
 // every 400 ms (far below 512 bytes a second) give way within a couple of
 // seconds, not at http.read_timeout (15 s).
@@ -120,7 +120,7 @@ func TestConnectionLimitClosesTricklingBodies(t *testing.T) {
 	}
 }
 
-// TestAdmissionTricklingBodiesGiveWay (docs/security.md F-81): over
+// TestAdmissionTricklingBodiesGiveWay (docs/security.md F-79): over
 // HTTP/2, requests whose bodies arrive a byte every 400 ms hold their
 // class's slots: a request over the limit takes the slot of one whose body
 // arrives below 512 bytes a second, once its grace is over.
@@ -241,7 +241,7 @@ func segmentedPost(t *testing.T, addr string, size int, perSegment time.Duration
 	}
 }
 
-// TestHonestMobileClientKept (docs/security.md F-82): under pressure, a
+// TestHonestMobileClientKept (docs/security.md F-80): under pressure, a
 // client on a 1 KiB/s link, whose request arrives in full-size segments
 // 1.4 s apart, is served; others are refused meanwhile. It was closed at
 // the connection cap (no byte of its head a second after accept) and cut
@@ -358,7 +358,7 @@ func TestHonestMobileClientKept(t *testing.T) {
 	}
 }
 
-// TestConnectionLimitKeepsNextHead (docs/security.md F-82): on a kept
+// TestConnectionLimitKeepsNextHead (docs/security.md F-80): on a kept
 // connection, the next request's head is timed from its first byte, not
 // from when the connection went idle: a client that sends it half a second
 // after its last answer over a 4 KiB/s link (a 4 KiB head, a bearer token
@@ -412,7 +412,7 @@ func TestConnectionLimitKeepsNextHead(t *testing.T) {
 	}
 }
 
-// TestBodyBytesWithHeadCredited (docs/security.md F-81): the body bytes
+// TestBodyBytesWithHeadCredited (docs/security.md F-79): the body bytes
 // that arrive in the same segment as the head count towards the body's
 // allowance, with the connection cap set (the default) as without it. A
 // client at ~630 B/s (above the minimum rate), in full-size segments 2.3 s

@@ -41,7 +41,7 @@ type SessionStore interface {
 	// taken, and ErrNotFound, storing nothing, unless s.PrincipalID is an
 	// enabled principal of s.OrgID, checked in the write itself: a disable
 	// (UpdatePrincipal) committed before it wins, one after it deletes it
-	// (docs/security.md A-75).
+	// (docs/security.md A-74).
 	CreateWebSession(ctx context.Context, s WebSession) error
 	// GetWebSessionByDigest returns ErrNotFound.
 	GetWebSessionByDigest(ctx context.Context, digest []byte) (WebSession, error)

@@ -7,7 +7,7 @@ import (
 
 // DisplayRune reports whether r may appear in text a person sets for
 // others to read: a name or description shown in lists, on pages and in
-// the audit trail (docs/security.md T-138). Refused are control
+// the audit trail (docs/security.md T-135). Refused are control
 // characters (Cc), line and paragraph separators (Zl, Zp) and format
 // characters (Cf), which are invisible and include the bidi controls that
 // reorder what is displayed (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,

@@ -7,7 +7,7 @@ import (
 	"github.com/opensts/sts/internal/sts"
 )
 
-// TestCheckDisplayText (docs/security.md T-138): the one rule for names
+// TestCheckDisplayText (docs/security.md T-135): the one rule for names
 // and descriptions a person sets.
 func TestCheckDisplayText(t *testing.T) {
 	for _, s := range []string{"", "deploy", "Déploiement", "发布", "نشر", "می\u200cخواهم", "👩\u200d💻", "a\ufffdb", "a b"} {

@@ -156,7 +156,7 @@ func TestParseResourceName(t *testing.T) {
 		{"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/gh", "ci", "gh", true},
 		{"//iam.googleapis.com/locations/global/workforcePools/staff/providers/okta", "staff", "okta", true},
 		{"//iam.googleapis.com/projects/1234567890123/locations/global/workloadIdentityPools/ci/providers/gh", "ci", "gh", true},
-		// T-132: Google's names are Google's, as Google STS takes them: its
+		// T-130: Google's names are Google's, as Google STS takes them: its
 		// IAM host and a project number. Our own form takes any host.
 		{"//sts.example.com/projects/123/locations/global/workloadIdentityPools/ci/providers/gh", "", "", false},
 		{"//sts.example.com/locations/global/workforcePools/staff/providers/okta", "", "", false},

@@ -231,7 +231,7 @@ func audienceMatch(accepted, aud []string) bool {
 // "//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
 // and "//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>".
 // Anything else is refused, whatever it ends with: a name is either one of
-// these or no provider's (docs/security.md T-117, T-132). The host of our
+// these or no provider's (docs/security.md T-117, T-130). The host of our
 // own form is not compared: clients reach us under many names, and the
 // pool and provider IDs are what select the trust policy; Google's names
 // name Google's IAM resources, whichever server is asked.

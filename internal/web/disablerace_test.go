@@ -45,7 +45,7 @@ func (s *disablingStore) CreateLoginLink(ctx context.Context, l storage.LoginLin
 // sign-in is between reading its principal and storing the session, the
 // switch question's code or a sign-in link leaves none of them: the
 // sign-in gets the usual refusal, and re-enabling the person brings
-// nothing back (docs/security.md ). Each used to be stored
+// nothing back (docs/security.md ). Each used to be stored
 // after the disable had deleted the principal's others, and worked again
 // after the re-enable.
 func TestDisableDuringSignInLeavesNothing(t *testing.T) {

@@ -109,7 +109,7 @@ func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, 
 	l := storage.LoginLink{ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID, Digest: digest(code),
 		CreatedAt: storage.Now(h.now()), ExpiresAt: spent.ExpiresAt}
 	if err := h.o.Store.CreateLoginLink(ctx, l); errors.Is(err, storage.ErrNotFound) {
-		// Disabled or deleted since it was read (docs/security.md A-75).
+		// Disabled or deleted since it was read (docs/security.md A-74).
 		h.o.Logger.InfoContext(ctx, "web: sign-in link refused", "login_link_id", spent.ID, "reason", "principal disabled or deleted")
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
 		return
@@ -140,7 +140,7 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage
 	if err := h.signedIn.start(w, r, p, method); errors.Is(err, storage.ErrNotFound) {
 		// p was read enabled, but the store, which checks the principal
 		// in the insert, found it disabled or deleted since: the usual
-		// refusal, and no session (docs/security.md A-75).
+		// refusal, and no session (docs/security.md A-74).
 		h.o.Logger.InfoContext(ctx, "web: sign-in refused", "principal", p.ID, "method", method, "reason", "principal disabled or deleted")
 		refusal := badUpstream
 		if method == "link" {

@@ -69,7 +69,7 @@ func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issue
 			// p was read enabled, but the store, which checks the
 			// principal in the insert, found it disabled or deleted
 			// since: a link must not outlive a disable
-			// (docs/security.md A-75).
+			// (docs/security.md A-74).
 			return "", storage.LoginLink{}, errors.New("principal is disabled or deleted")
 		}
 		return "", storage.LoginLink{}, err

@@ -298,7 +298,7 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	// The User-Agent is the browser's word and any bytes: held to the
 	// audit trail's rule (printable UTF-8, cut on a character), since
 	// PostgreSQL refuses invalid UTF-8 and the sign-in would fail for
-	// good in that browser (docs/security.md T-135).
+	// good in that browser (docs/security.md T-132).
 	ua := audit.UserAgent(r.UserAgent())
 	rec := storage.WebSession{
 		ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID, PrincipalID: p.ID, Method: method,

@@ -27,7 +27,7 @@ import (
 // bytes and control characters as '?', as in the audit trail). On
 // PostgreSQL, which refuses invalid UTF-8 in text, such a sign-in was a
 // storage failure: 503 every time for that browser, its link spent
-// (docs/security.md T-135).
+// (docs/security.md T-132).
 func TestSignInWithAnyUserAgent(t *testing.T) {
 	t.Parallel()
 	stores := map[string]func(t *testing.T) *sqlstore.Store{

@@ -189,7 +189,7 @@ func testDisableEndsWebSessions(t *testing.T, s storage.Store) {
 // stored only for an enabled principal of the organization it names;
 // otherwise ErrNotFound and nothing is stored, so one made for a
 // principal read before a disable never outlives it (docs/security.md
-//
+//
 func testSessionNeedsEnabledPrincipal(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	t0 := now()
@@ -221,7 +221,7 @@ func testSessionNeedsEnabledPrincipal(t *testing.T, s storage.Store) {
 // (a sign-in read the principal enabled just before). Either the insert
 // waits for the disable and stores nothing (ErrNotFound), or it commits
 // first and the disable deletes it; never does one survive to work again
-// after a re-enable (docs/security.md ).
+// after a re-enable (docs/security.md ).
 func testDisableRacingSessionCreate(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	t0 := now()

@@ -127,14 +127,14 @@ func TestPostgresProbeWriteBehindLock(t *testing.T) {
 	}
 }
 
-// TestPostgresDisableUnderRepeatableReadDefault: A-75 relies on READ
+// TestPostgresDisableUnderRepeatableReadDefault: A-74 relies on READ
 // COMMITTED, the disable's DELETE of the principal's sessions reading
 // what committed before it. A server, database or role whose
 // default_transaction_isolation is repeatable read (here the session's,
 // through the DSN) made the DELETE use the snapshot of the transaction's
 // first statement, so a session a sign-in stored after that survived the
 // disable and worked again after the re-enable. Every transaction now
-// begins at READ COMMITTED explicitly (docs/security.md A-75).
+// begins at READ COMMITTED explicitly (docs/security.md A-74).
 func TestPostgresDisableUnderRepeatableReadDefault(t *testing.T) {
 	dsn, err := url.Parse(newPostgresSchema(t))
 	if err != nil {

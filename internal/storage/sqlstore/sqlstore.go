@@ -352,7 +352,7 @@ func (s *Store) forUpdate() string {
 // database's or role's default_transaction_isolation: the writes here
 // rely on each statement reading what committed before it (a disable's
 // DELETE of the sessions a sign-in stored after the transaction's first
-// statement, docs/security.md A-75; UpdateSigningKeys' waiter), which a repeatable
+// statement, docs/security.md A-74; UpdateSigningKeys' waiter), which a repeatable
 // read snapshot taken earlier would not see. Set on the BEGIN, it holds
 // through a connection pooler that drops startup parameters.
 func (s *Store) inTx(ctx context.Context, op string, f func(tx *sql.Tx) error) error {

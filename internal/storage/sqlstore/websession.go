@@ -36,7 +36,7 @@ func (s *Store) CreateWebSession(ctx context.Context, w storage.WebSession) erro
 // commit, so its DELETE sees the row; SQLite runs a writing statement
 // under the database write lock, after any disable or before it. Either
 // way no session or link outlives a disable (docs/security.md A-72,
-// A-75).
+// A-74).
 func (s *Store) enabledPrincipal(id, org string) string {
 	q := ` FROM principals WHERE id = ` + id + ` AND org_id = ` + org + ` AND NOT disabled`
 	if s.dialect == dialectPostgres {
