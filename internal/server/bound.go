@@ -96,16 +96,14 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 			}
 			if hasBody {
 				// The long-lived gRPC streams wait on their clients
-				// by design: never cut off, and their connection is
-				// never one that gives way at the cap (its wait is not
-				// registered with it, so the stream counts as at work).
-				exempt := streamExempt(r)
-				bounded := (gates[c] != nil || limits[c] > 0) && !exempt
-				blc := lc
-				if exempt {
-					blc = nil
-				}
-				bw := bodies.await(w, r, blc, c, bounded)
+				// by design: their body is never cut off to free a
+				// request slot. Their connection still gives way at
+				// the cap like any connection waiting on its client:
+				// anyone may open a reflection stream, and one that
+				// counted as at work would hold a connection for free
+				// (docs/security.md F-81).
+				bounded := (gates[c] != nil || limits[c] > 0) && !streamExempt(r)
+				bw := bodies.await(w, r, lc, c, bounded)
 				defer bw.done()
 				r.Body = bw
 				next.ServeHTTP(w, r)
