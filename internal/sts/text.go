@@ -27,12 +27,15 @@ func DisplayRune(r rune) bool {
 // CheckDisplayText is nil when s is UTF-8 text of DisplayRune characters;
 // otherwise an [Invalid] error naming field and the first character
 // refused (U+XXXX, since it may not display). The one exception is an
-// emoji subdivision flag (Unicode TR 51 tag sequence: U+1F3F4, tag
-// characters U+E0020–U+E007E, then U+E007F), whose tags display as the
-// flag: tags elsewhere, or a sequence left open, are refused.
+// emoji subdivision flag (Unicode TS 51 tag sequence: U+1F3F4, the tag
+// form of a CLDR subdivision code, U+E007F; 🏴 England is "gbeng"), which
+// displays as the flag. Tag characters are an invisible copy of ASCII, so
+// only a code's shape is accepted: two tag letters a–z, then one to four
+// tag letters or digits; any other tag, or a sequence left open, is
+// refused, and no text can hide behind a flag.
 func CheckDisplayText(field, s string) error {
-	const flag, tagFirst, tagLast, cancelTag = 0x1F3F4, 0xE0020, 0xE007E, 0xE007F
-	inFlag, tags := false, 0 // after U+1F3F4; tags seen since
+	const flag, cancelTag = 0x1F3F4, 0xE007F
+	inFlag, tags := false, 0 // after U+1F3F4; tags of its code seen since
 	for i, r := range s {
 		if r == utf8.RuneError {
 			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
@@ -41,14 +44,14 @@ func CheckDisplayText(field, s string) error {
 		}
 		if inFlag {
 			switch {
-			case r >= tagFirst && r <= tagLast:
+			case subdivisionTag(r, tags):
 				tags++
 				continue
-			case r == cancelTag && tags > 0:
+			case r == cancelTag && tags >= 3:
 				inFlag = false
 				continue
 			case tags > 0:
-				return Errorf(Invalid, "%s: %U is not allowed: a flag's tag sequence must end with U+E007F", field, r)
+				return Errorf(Invalid, "%s: %U is not allowed: a flag's tag sequence must be a subdivision code ending with U+E007F", field, r)
 			}
 			inFlag = false
 		}
@@ -61,7 +64,22 @@ func CheckDisplayText(field, s string) error {
 		}
 	}
 	if inFlag && tags > 0 {
-		return Errorf(Invalid, "%s: a flag's tag sequence must end with U+E007F", field)
+		return Errorf(Invalid, "%s: a flag's tag sequence must be a subdivision code ending with U+E007F", field)
 	}
 	return nil
+}
+
+// subdivisionTag reports whether r may be the (n+1)-th tag of a flag's
+// subdivision code: tag letters a–z first and second, then up to four tag
+// letters or digits (Unicode TS 51 §2.2, CLDR subdivision codes).
+func subdivisionTag(r rune, n int) bool {
+	const tagA, tagZ, tag0, tag9 = 0xE0061, 0xE007A, 0xE0030, 0xE0039
+	letter, digit := r >= tagA && r <= tagZ, r >= tag0 && r <= tag9
+	switch {
+	case n < 2:
+		return letter
+	case n < 6:
+		return letter || digit
+	}
+	return false
 }

@@ -31,7 +31,11 @@ func TestCheckDisplayText(t *testing.T) {
 			t.Errorf("CheckDisplayText(%+q) = %v, want nil", s, err)
 		}
 	}
-	for _, s := range []string{"ci\U000E0067\U000E007F", "\U0001F3F4\U000E0067\U000E0062 hidden", "\U0001F3F4\U000E0067", "\U0001F3F4\U000E007F\U000E0067", "\U000E007F"} {
+	hidden := "\U0001F3F4"
+	for _, r := range "ignoreallpreviousinstructions" {
+		hidden += string(0xE0000 + r)
+	}
+	for _, s := range []string{hidden + "\U000E007F", "\U0001F3F4\U000E0067\U000E007F", "\U0001F3F4\U000E0047\U000E0042\U000E0045\U000E004E\U000E0047\U000E007F", "\U0001F3F4\U000E0067\U000E0062\U000E0020\U000E007F", "ci\U000E0067\U000E007F", "\U0001F3F4\U000E0067\U000E0062 hidden", "\U0001F3F4\U000E0067", "\U0001F3F4\U000E007F\U000E0067", "\U000E007F"} {
 		if err := sts.CheckDisplayText("name", s); sts.ErrorCode(err) != sts.Invalid {
 			t.Errorf("CheckDisplayText(%+q) = %v, want invalid", s, err)
 		}
