@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -250,26 +251,14 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		resp.Scope = c.Scope // RFC 8693 §2.2.1: required when it differs
 	}
 
-	// 8. A one-time subject (or actor) token is spent once every check
-	//    has passed, the token it buys is signed and, with audit.mode
-	//    required, the issuance's event is committed: a refused exchange
-	//    spends nothing, a second use is refused on every replica
-	//    (docs/security.md T-48, F-16), and what fails for a while (the
-	//    signing, the audit commit) leaves it for the retry. It is spent
-	//    before the refresh family is stored, so a replay that lost a race
-	//    to the check before step 7 stores nothing. When the spend fails
-	//    the token is withheld and the request's event names its jti
-	//    (docs/security.md T-134).
-	if subj.spendKey != "" || (actor != nil && actor.spendKey != "") {
+	// 8. With audit.mode required, the issuance's event is committed
+	//    before a one-time token is spent (step 10): what fails for a
+	//    while (the signing, the audit commit, storing the family) leaves
+	//    the token for the retry (docs/security.md T-134).
+	oneTime := subj.spendKey != "" || (actor != nil && actor.spendKey != "")
+	if oneTime {
 		if err := req.commitIssued(ctx); err != nil {
 			return nil, err
-		}
-		for _, t := range []*subject{subj, actor} {
-			if t != nil && t.spendKey != "" {
-				if err := g.spend(ctx, t, t == subj); err != nil {
-					return nil, err
-				}
-			}
 		}
 	}
 
@@ -293,7 +282,38 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		}
 		resp.RefreshToken = rt
 	}
+
+	// 10. A one-time subject (or actor) token is spent last, once every
+	//    check has passed and everything else is done: a refused or failed
+	//    exchange spends nothing, and a second use is refused on every
+	//    replica (docs/security.md T-48, F-16). A replay was refused with
+	//    one read before step 7 and stored nothing; one that lost a race to
+	//    that read fails here: its token is withheld, the request's event
+	//    names its jti, and the family it stored, never handed out, is
+	//    ended (docs/security.md T-134).
+	if oneTime {
+		for _, t := range []*subject{subj, actor} {
+			if t != nil && t.spendKey != "" {
+				if err := g.spend(ctx, t, t == subj); err != nil {
+					if offline {
+						g.endUnsentFamily(ctx, family)
+					}
+					return nil, err
+				}
+			}
+		}
+	}
 	return resp, nil
+}
+
+// endUnsentFamily ends a refresh family whose refresh token was never
+// handed out (its exchange failed after storing it). Best effort: the
+// token is unknown to everyone, and the family expires with its subject
+// token anyway.
+func (g *TokenExchange) endUnsentFamily(ctx context.Context, family string) {
+	if _, err := g.Refresh.Store.RevokeRefreshFamily(context.WithoutCancel(ctx), family); err != nil {
+		slog.WarnContext(ctx, "ending an unsent refresh family failed", "family", family, "err", err)
+	}
 }
 
 // maxJTILen bounds the jti of a one-time token (it becomes a storage key).
