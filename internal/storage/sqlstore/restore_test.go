@@ -73,6 +73,21 @@ func restoreEndsOneTimeUse(t *testing.T, s *sqlstore.Store) {
 		t.Errorf("web session after the restore: %v, want ErrNotFound", err)
 	}
 
+	// Used answers what MarkUsed would: a token presented before the
+	// restore counts as used (T-134's read before the mint, F-62).
+	for _, tc := range []struct {
+		earliest time.Time
+		want     bool
+	}{
+		{now, true},
+		{time.Time{}, true},
+		{restored, false},
+		{restored.Add(time.Microsecond), false},
+	} {
+		if got, err := s.Used(ctx, "never marked", tc.earliest); err != nil || got != tc.want {
+			t.Errorf("Used(never marked, earliest %v) = %v, %v, want %v", tc.earliest, got, err, tc.want)
+		}
+	}
 	for _, tc := range []struct {
 		id       string
 		earliest time.Time
