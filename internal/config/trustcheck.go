@@ -7,6 +7,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/opensts/sts/internal/sts"
 )
 
 // recordID is the shape of organization, pool and provider IDs: they appear
@@ -65,12 +67,14 @@ func validateTrust(c *Config, e *Error) {
 	for i, o := range c.Organizations {
 		path := itemLabel("organizations", o.ID, i)
 		checkID(path, o.ID, orgs, e)
+		checkName(path+".name", o.Name, e)
 	}
 	pools := map[string]bool{}
 	for i := range c.Pools {
 		p := &c.Pools[i]
 		path := poolPath(p, i)
 		checkID(path, p.ID, pools, e)
+		checkName(path+".display_name", p.DisplayName, e)
 		if strings.TrimSpace(p.Organization) == "" {
 			e.add(path+".organization", "required")
 		}
@@ -108,6 +112,15 @@ func checkID(path, id string, seen map[string]bool, e *Error) {
 		e.add(path+".id", "duplicate id %q", id)
 	}
 	seen[id] = true
+}
+
+// checkName adds a problem when name, text the file sets for people to
+// read, breaks the rule the API, the CLI and the pages apply to names
+// (sts.CheckDisplayText; docs/security.md T-135).
+func checkName(path, name string, e *Error) {
+	if err := sts.CheckDisplayText(path, name); err != nil {
+		e.add(path, "%s", strings.TrimPrefix(err.Error(), path+": "))
+	}
 }
 
 // checkRate validates one token bucket.

@@ -66,6 +66,7 @@ func validateWeb(c *Config, e *Error) {
 			e.add(f+".id", "must be unique and match [a-z0-9][a-z0-9-]*, got %q", o.ID)
 		}
 		seen[o.ID] = true
+		checkName(f+".display_name", o.DisplayName, e)
 		if u, err := url.Parse(o.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			e.add(f+".issuer", "must be an absolute http(s) URL, got %q", o.Issuer)
 		}
