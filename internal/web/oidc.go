@@ -12,12 +12,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // OIDCProvider is an upstream OpenID Connect provider people sign in with
@@ -448,10 +450,11 @@ func (h *Handler) claim(ctx context.Context, from audit.Caller, cfg OIDCProvider
 // createUser creates the user of a first sign-in in the provider's
 // organization, bound to the upstream identity id when it is not nil, with
 // its audit event, from's request and the new user as its actor: all
-// commit together (docs/design.md#audit).
+// commit together (docs/design.md#audit). The user is named name as
+// displayName makes it follow the name rule; the email is kept as sent.
 func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCProvider, name, email string, id *storage.UpstreamIdentity) (storage.Principal, error) {
 	now := storage.Now(h.now())
-	p := storage.Principal{ID: storage.NewID(), OrgID: cfg.OrgID, Kind: storage.PrincipalUser, Name: name, Email: email,
+	p := storage.Principal{ID: storage.NewID(), OrgID: cfg.OrgID, Kind: storage.PrincipalUser, Name: displayName(name), Email: email,
 		CreatedAt: now, UpdatedAt: now}
 	c := from
 	c.Actor = "principal:" + p.ID
@@ -472,4 +475,22 @@ func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCPro
 		return storage.Principal{}, err
 	}
 	return p, nil
+}
+
+// displayName is name, the upstream's subject or email, as a user's name
+// may be (sts.CheckDisplayText, docs/security.md T-135): a name the rule
+// refuses has each character DisplayRune refuses (and each byte that is
+// not UTF-8) replaced by U+FFFD, which shows that something was. The
+// upstream chose the name, not the person signing in, so the sign-in is
+// not refused for it.
+func displayName(name string) string {
+	if sts.CheckDisplayText("name", name) == nil {
+		return name
+	}
+	return strings.Map(func(r rune) rune {
+		if sts.DisplayRune(r) {
+			return r
+		}
+		return utf8.RuneError
+	}, name)
 }
