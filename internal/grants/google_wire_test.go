@@ -1,7 +1,6 @@
 package grants
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/oauth2/google/externalaccount"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 )
 
 // cloudPlatform is the scope Google's API clients ask for when their user
@@ -216,23 +215,8 @@ func TestGoogleTargets(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer = logbuf.Buffer
 
 // TestGoogleParameterMessages: a refused request says which parameter is
 // wrong.

@@ -1,38 +1,22 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/ratelimit"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer = logbuf.Buffer
 
 // serveLimited runs a real server on loopback whose one route spends a token
 // from a one-request-per-IP bucket keyed exactly like the per-IP limits of
