@@ -241,10 +241,15 @@ func New(o Options) *Server {
 // it. The pages set it too, with the rest of their headers.
 func noSniff(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header()["X-Content-Type-Options"] = noSniffValue
 		next.ServeHTTP(w, r)
 	})
 }
+
+// noSniffValue is shared by every answer (length = capacity, so an Add
+// elsewhere copies, as shed's values): Header().Set would allocate it on
+// every request of the token hot path.
+var noSniffValue = []string{"nosniff"}
 
 // newHTTPServer is an HTTP/1.1 server with o's limits serving h.
 func newHTTPServer(o Options, h http.Handler) *http.Server {
