@@ -134,6 +134,11 @@ func TestServeGracefulShutdown(t *testing.T) {
 		res <- result{string(b), err}
 	}()
 	<-started
+	// The first collection runs in the background right after start; on
+	// a loaded machine the slow request can be served before it has.
+	for deadline := time.Now().Add(5 * time.Second); store.gcRuns.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
 	if r := <-res; r.err != nil || r.body != "done" {
 		t.Errorf("in-flight request = %q, %v; want it to finish during shutdown", r.body, r.err)
