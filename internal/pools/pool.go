@@ -13,7 +13,7 @@ import (
 // [sts.Invalid] (naming the field), [sts.NotFound] (organization or
 // principal), [sts.AlreadyExists], [sts.Unavailable].
 func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (storage.Pool, error) {
-	if err := s.checkPool(p, true); err != nil {
+	if err := s.checkPool(p, poolCreate); err != nil {
 		return storage.Pool{}, err
 	}
 	if err := s.checkPoolRefs(ctx, p, true); err != nil {
@@ -147,6 +147,11 @@ func (u PoolUpdate) fields() []string {
 	return out
 }
 
+// sets says which of the fields held to a newer rule u sets.
+func (u PoolUpdate) sets() poolSets {
+	return poolSets{name: u.DisplayName != nil, scopes: u.Scopes != nil}
+}
+
 // Apply sets the fields of u on p.
 func (u PoolUpdate) Apply(p *storage.Pool) {
 	set := func(dst *string, v *string) {
@@ -224,7 +229,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	}
 	p := old
 	u.Apply(&p)
-	if err := s.checkPool(p, u.DisplayName != nil); err != nil {
+	if err := s.checkPool(p, u.sets()); err != nil {
 		return storage.Pool{}, err
 	}
 	if err := s.checkPoolRefs(ctx, p, false); err != nil {
@@ -236,7 +241,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	update := func(cur storage.Pool) (storage.Pool, error) {
 		prev := cur
 		u.Apply(&cur)
-		if err := s.checkPool(cur, u.DisplayName != nil); err != nil {
+		if err := s.checkPool(cur, u.sets()); err != nil {
 			return cur, err
 		}
 		cur.UpdatedAt = now

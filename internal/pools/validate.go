@@ -81,13 +81,24 @@ const (
 const ReservedScopeRule = "a pool never grants it: its tokens would introspect every token of the organization; " +
 	"give the resource server that introspects a client holding it"
 
+// poolSets says which of the fields held to a rule newer than some stored
+// pools a create or an update sets: an update that leaves such a field as
+// stored is not refused for it, so `sts pool disable` works on any pool.
+type poolSets struct {
+	// name: the display_name's characters (docs/security.md T-135).
+	name bool
+	// scopes: no reserved scope (docs/security.md A-68); a pool stored
+	// with one grants it no more (storage.PoolMayGrant).
+	scopes bool
+}
+
+// poolCreate sets every field.
+var poolCreate = poolSets{name: true, scopes: true}
+
 // checkPool validates everything about p that needs no storage read: its
-// ID, fields and CEL (compiled with the service's compiler). The
-// display_name's characters are checked when setsName: an update that
-// leaves a name stored before the rule (or from the configuration file)
-// is not refused for it, so `sts pool disable` works (docs/security.md
-// T-135).
-func (s *Service) checkPool(p storage.Pool, setsName bool) error {
+// ID, fields and CEL (compiled with the service's compiler). The rules
+// newer than some stored pools apply to the fields sets names.
+func (s *Service) checkPool(p storage.Pool, sets poolSets) error {
 	if err := checkNewID("pool_id", "pool", p.ID); err != nil {
 		return err
 	}
@@ -98,7 +109,7 @@ func (s *Service) checkPool(p storage.Pool, setsName bool) error {
 		return invalid("display_name: at most %d bytes of text without control characters", MaxDisplayName)
 	}
 	// docs/security.md T-135: no bidi controls or invisible formatting.
-	if setsName {
+	if sets.name {
 		if err := sts.CheckDisplayText("display_name", p.DisplayName); err != nil {
 			return err
 		}
@@ -111,7 +122,7 @@ func (s *Service) checkPool(p storage.Pool, setsName bool) error {
 		if sc == "" || strings.ContainsAny(sc, " \t\n\"\\") {
 			return invalid("scopes[%d]: a scope is a non-empty token without spaces, quotes or backslashes, got %s", i, quote(sc))
 		}
-		if !storage.PoolMayGrant(sc) {
+		if sets.scopes && !storage.PoolMayGrant(sc) {
 			return invalid("scopes[%d]: %s: %s", i, quote(sc), ReservedScopeRule)
 		}
 	}
