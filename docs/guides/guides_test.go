@@ -257,6 +257,32 @@ func TestGoogleClientLibrariesGuide(t *testing.T) {
 	if got.Pool != "batch" || got.Scope != "warehouse.read" || got.Subject != "system:serviceaccount:batch:nightly" {
 		t.Errorf("token claims = pool %q scope %q sub %q", got.Pool, got.Scope, got.Subject)
 	}
+
+	// The guide's warning: the same file with gcloud's
+	// service_account_impersonation_url fails with the error it quotes
+	// (the URL is a closed local port: nothing may leave the machine).
+	want := regexp.MustCompile("reports `(.*?)…").FindStringSubmatch(strings.Join(strings.Fields(mustRead(t, guide)), " "))
+	if want == nil {
+		t.Fatal("the guide no longer quotes the impersonation error")
+	}
+	withImp := strings.Replace(credFile, `"token_url"`, `"service_account_impersonation_url": "http://127.0.0.1:9/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken",
+  "token_url"`, 1)
+	creds, err = google.CredentialsFromJSON(t.Context(), []byte(withImp), "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		t.Fatalf("google.CredentialsFromJSON with service_account_impersonation_url: %v", err)
+	}
+	if _, err := creds.TokenSource.Token(); err == nil || !strings.Contains(err.Error(), want[1]) {
+		t.Errorf("with service_account_impersonation_url: Token() = %v, want the guide's %s", err, want[1])
+	}
+}
+
+func mustRead(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // stsCommands turns the `sts …` commands of a shell block into argument

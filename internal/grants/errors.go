@@ -51,6 +51,9 @@ const (
 	ReasonReplayUnavailable      = "replay_store_unavailable"
 	ReasonPoolPrincipal          = "pool_principal_unavailable"
 	ReasonSubjectPoolMismatch    = "subject_pool_mismatch"
+	// ReasonImpersonationUnsupported: a Google client library will hand
+	// the token to a service_account_impersonation_url (docs/security.md T-141).
+	ReasonImpersonationUnsupported = "service_account_impersonation_unsupported"
 )
 
 // Generic descriptions: the response never says more than these

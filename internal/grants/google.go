@@ -55,6 +55,11 @@ var googleNames = map[string]string{
 }
 
 func parseGoogle(r *http.Request) (*Request, error) {
+	if forImpersonation(r.Header) {
+		return nil, badRequest(ReasonImpersonationUnsupported, errors.New("service_account_impersonation_url is not supported: "+
+			"sts issues the final token itself and serves no service account impersonation; "+
+			"remove service_account_impersonation_url from the credential file"))
+	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var v url.Values
 	var err error
@@ -101,6 +106,27 @@ func parseGoogle(r *http.Request) (*Request, error) {
 		req.defaultScopeAlias = true
 	}
 	return req, nil
+}
+
+// forImpersonation reports whether a Google client library says, in its
+// x-goog-api-client header ("… google-byoid-sdk … sa-impersonation/true
+// …", as x/oauth2, cloud.google.com/go/auth, google-auth for Python, Node
+// and Java write it), that it will hand the token on to the credential
+// file's service_account_impersonation_url. That URL is Google's IAM
+// Credentials API, not sts: the token would leave for it and the user
+// would see its error, not ours (docs/security.md T-141).
+func forImpersonation(h http.Header) bool {
+	for _, v := range h.Values("X-Goog-Api-Client") {
+		byoid, imp := false, false
+		for f := range strings.FieldsSeq(v) {
+			byoid = byoid || f == "google-byoid-sdk"
+			imp = imp || strings.EqualFold(f, "sa-impersonation/true")
+		}
+		if byoid && imp {
+			return true
+		}
+	}
+	return false
 }
 
 // GoogleDefaultScope is what Google's client libraries ask for when their

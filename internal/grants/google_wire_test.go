@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,6 +422,83 @@ func TestGoogleActorTokenTypes(t *testing.T) {
 				if resp, out = e.post(t, path, form); resp.StatusCode != 400 || !strings.Contains(fmt.Sprint(out["error_description"]), tc.wantDesc) {
 					t.Errorf("%s, bad subject token: got %d %v, want %q", path, resp.StatusCode, out, tc.wantDesc)
 				}
+			}
+		})
+	}
+}
+
+// TestGoogleServiceAccountImpersonation: a credential file with
+// service_account_impersonation_url (what gcloud writes for a pool bound
+// to a service account) makes Google's libraries hand the token they get
+// from /v1/token on to that URL, Google's IAM Credentials API, as a
+// bearer token. sts serves no such API and issues the final token
+// itself, so such an exchange is refused up front, the credential file's
+// field named, and no token leaves for the URL (docs/security.md T-141).
+// Every Google library announces it in x-goog-api-client
+// ("google-byoid-sdk … sa-impersonation/true").
+func TestGoogleServiceAccountImpersonation(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.OmitReason = true // serve's default: the description alone must tell
+	subjectToken := func() string { return e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "ext-user")) }
+	path := filepath.Join(t.TempDir(), "token.jwt")
+	if err := os.WriteFile(path, []byte(subjectToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var handedOn atomic.Int32
+	iam := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handedOn.Add(1)
+		http.Error(w, `{"error":{"code":401,"status":"UNAUTHENTICATED"}}`, http.StatusUnauthorized)
+	}))
+	defer iam.Close()
+
+	t.Run("T-141 Google's loader with service_account_impersonation_url", func(t *testing.T) {
+		var file map[string]any
+		json.Unmarshal(credentialFile(e.srv.URL+PathGoogleToken, map[string]any{"file": path}), &file)
+		file["service_account_impersonation_url"] = iam.URL + "/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"
+		b, _ := json.Marshal(file)
+		creds, err := googlecreds.CredentialsFromJSON(t.Context(), b, cloudPlatform)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = creds.TokenSource.Token()
+		if err == nil || !strings.Contains(err.Error(), "status code 400") || !strings.Contains(err.Error(), `"invalid_request"`) ||
+			!strings.Contains(err.Error(), "service_account_impersonation_url") {
+			t.Errorf("Token() = %v, want 400 invalid_request naming service_account_impersonation_url", err)
+		}
+		if n := handedOn.Load(); n != 0 {
+			t.Errorf("the impersonation URL received %d requests, want none (no sts token handed on)", n)
+		}
+	})
+
+	// The header as each library writes it: refused when it says the
+	// token is for impersonation, served when it says it is not.
+	for _, tc := range []struct {
+		header string
+		refuse bool
+	}{
+		{"gl-python/3.12.3 auth/2.40.0 google-byoid-sdk source/file sa-impersonation/true config-lifetime/false", true},
+		{"gl-node/22.1.0 auth/9.15.0 google-byoid-sdk source/url sa-impersonation/true config-lifetime/true", true},
+		{"gl-java/17 auth/1.30.0 google-byoid-sdk source/executable sa-impersonation/TRUE config-lifetime/false", true},
+		{"gl-go/1.26.0 auth/unknown google-byoid-sdk source/file sa-impersonation/false config-lifetime/false", false},
+		{"gl-go/1.26.0 gdcl/0.170.0", false},
+		{"", false},
+	} {
+		t.Run(fmt.Sprintf("T-141 x-goog-api-client %q", tc.header), func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken,
+				strings.NewReader(exchangeForm(subjectToken(), "audience", "pools/ci/providers/github").Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.header != "" {
+				req.Header.Set("X-Goog-Api-Client", tc.header)
+			}
+			resp, out := do(t, req)
+			d, _ := out["error_description"].(string)
+			switch {
+			case tc.refuse && (resp.StatusCode != 400 || out["error"] != oauth2.ErrorInvalidRequest ||
+				!strings.Contains(d, "service_account_impersonation_url") || out["access_token"] != nil):
+				t.Errorf("got %d %v %q (a token: %t), want 400 invalid_request naming service_account_impersonation_url",
+					resp.StatusCode, out["error"], d, out["access_token"] != nil)
+			case !tc.refuse && (resp.StatusCode != 200 || out["access_token"] == nil):
+				t.Errorf("got %d %v %q, want a token", resp.StatusCode, out["error"], d)
 			}
 		})
 	}
