@@ -7,9 +7,11 @@ package guides_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,8 +26,10 @@ import (
 	"connectrpc.com/connect"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/google/downscope"
 
 	"github.com/opensts/sts/internal/cli"
 	"github.com/opensts/sts/internal/config"
@@ -258,6 +262,41 @@ func TestGoogleClientLibrariesGuide(t *testing.T) {
 		t.Errorf("token claims = pool %q scope %q sub %q", got.Pool, got.Scope, got.Subject)
 	}
 
+	// Section 4: Google's downscope package, pointed at sts by its
+	// UniverseDomain, narrows that token with the guide's boundary. Its
+	// requests for sts.example.com, the host of the guide's issuer, reach
+	// the test's server (what DNS does for a real deployment); any other
+	// host is refused.
+	down := block(t, guide, "downscope.DownscopingConfig{")
+	domain := regexp.MustCompile(`UniverseDomain: *"([^"]+)"`).FindStringSubmatch(down)
+	rule := regexp.MustCompile(`AvailableResource: *"([^"]+)", *AvailablePermissions: *\[\]string\{"([^"]+)"\}`).FindStringSubmatch(down)
+	if domain == nil || rule == nil {
+		t.Fatalf("the guide's downscope block has no UniverseDomain or rule: %s", down)
+	}
+	toServer := &http.Client{Transport: hostTo{host: "sts.example.com", url: s.URL}}
+	dts, err := downscope.NewTokenSource(context.WithValue(t.Context(), oauth2.HTTPClient, toServer), downscope.DownscopingConfig{
+		RootSource: creds.TokenSource, UniverseDomain: domain[1],
+		Rules: []downscope.AccessBoundaryRule{{AvailableResource: rule[1], AvailablePermissions: []string{rule[2]}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dtok, err := dts.Token()
+	if err != nil {
+		t.Fatalf("downscope: %v", err)
+	}
+	claims, err := verifier(s, "https://sts.example.com").Verify(t.Context(), dtok.AccessToken)
+	if err != nil {
+		t.Fatalf("pkg/rs refuses the downscoped token: %v", err)
+	}
+	if !claims.Allowed(rule[1]+"/objects/q3.csv", rule[2]) || claims.Allowed(rule[1]+"/objects/q3.csv", "storage.objects.delete") ||
+		claims.Allowed("//storage.example/buckets/payroll/objects/2026.csv", rule[2]) || claims.Pool != "batch" {
+		t.Errorf("downscoped token: pool %q, boundary %s, want the guide's rule alone", claims.Pool, claims.CAB)
+	}
+	if time.Until(dtok.Expiry) <= 0 || dtok.Expiry.After(tok.Expiry.Add(2*time.Second)) {
+		t.Errorf("downscoped token expires %v, root token %v: want it to end no later", dtok.Expiry, tok.Expiry)
+	}
+
 	// The guide's warning: the same file with gcloud's
 	// service_account_impersonation_url fails with the error it quotes
 	// (the URL is a closed local port: nothing may leave the machine).
@@ -274,6 +313,23 @@ func TestGoogleClientLibrariesGuide(t *testing.T) {
 	if _, err := creds.TokenSource.Token(); err == nil || !strings.Contains(err.Error(), want[1]) {
 		t.Errorf("with service_account_impersonation_url: Token() = %v, want the guide's %s", err, want[1])
 	}
+}
+
+// hostTo sends the requests for host to the server at url, and refuses
+// every other host: nothing leaves the machine.
+type hostTo struct{ host, url string }
+
+func (h hostTo) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != h.host {
+		return nil, fmt.Errorf("request for %s, want only %s", r.URL.Host, h.host)
+	}
+	u, err := url.Parse(h.url)
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = u.Scheme, u.Host, ""
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func mustRead(t *testing.T, file string) string {
