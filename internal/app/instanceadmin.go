@@ -1,12 +1,15 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/audit"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -18,11 +21,17 @@ const (
 // SetInstanceAdmin sets or clears a principal's instance_admin flag and
 // records the change. Only the bootstrap and the CLI call it: no API call
 // grants the role. A PAT already in use sees the change within the PAT
-// cache TTL.
+// cache TTL. A grant is refused, changing nothing, while someone else may
+// hold a credential of the principal (othersCredentials).
 func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, principalID string, on bool) error {
 	action := actionInstanceAdminGrant
 	if !on {
 		action = actionInstanceAdminRevoke
+	}
+	if on {
+		if err := othersCredentials(ctx, store, principalID); err != nil {
+			return err
+		}
 	}
 	// The change commits with its audit event, or not at all
 	// (docs/design.md#audit).
@@ -48,4 +57,78 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 		return fmt.Errorf("storage: %w", err)
 	}
 	return nil
+}
+
+// othersCredentials refuses to promote a principal that others may hold
+// credentials of (docs/security.md A-76). An organization administrator
+// may mint a PAT for a user of its organization, and bind a client or a
+// pool to a principal of it, as long as that principal is not an
+// instance administrator (docs/authorization.md, Roles); promoting it
+// afterwards would hand the instance role to whoever holds that PAT's
+// secret, the client's secret or keys, or a token the pool trusts. So
+// every PAT of the principal must have its secret last set (created or
+// regenerated, by the audit trail) by the principal itself or by the
+// operator (the CLI, the bootstrap), and no client or pool may be bound
+// to it. A PAT whose events are gone counts as someone else's.
+func othersCredentials(ctx context.Context, store storage.Store, principalID string) error {
+	p, err := store.GetPrincipal(ctx, principalID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("principal %q not found", principalID)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	var found []string
+	pats, err := store.ListPATs(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	for _, t := range pats {
+		actor, err := secretSetBy(ctx, store, t.ID)
+		if err != nil {
+			return err
+		}
+		if actor != "principal:"+p.ID && actor != "cli" && actor != "bootstrap" {
+			found = append(found, fmt.Sprintf("PAT %s (its secret set by %s; revoke it: sts pat revoke %s)", t.ID, cmp.Or(actor, "an unknown actor"), t.ID))
+		}
+	}
+	clients, err := store.ListClients(ctx, p.OrgID)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	for _, cl := range clients {
+		if cl.PrincipalID == p.ID {
+			found = append(found, fmt.Sprintf("client %s (delete it: sts client delete %s)", cl.ID, cl.ID))
+		}
+	}
+	pools, err := store.ListPools(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	for _, pl := range pools {
+		if pl.PrincipalID == p.ID {
+			found = append(found, fmt.Sprintf("pool %s (bind it to another principal or delete it)", pl.ID))
+		}
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("instance_admin not granted: others may hold credentials of principal %s, which would then act as the instance role: %s",
+			p.ID, strings.Join(found, "; "))
+	}
+	return nil
+}
+
+// secretSetBy is the actor of the newest event that set PAT id's secret
+// (pat.create or pat.regenerate), "" when the audit trail holds none.
+func secretSetBy(ctx context.Context, store storage.AuditStore, id string) (string, error) {
+	var newest storage.AuditEvent
+	for _, action := range []string{pat.ActionPATCreate, pat.ActionPATRegenerate} {
+		evs, err := store.ListAudit(ctx, storage.AuditFilter{Action: action, Target: pat.Target(id), Limit: 1})
+		if err != nil {
+			return "", fmt.Errorf("audit trail: %w", err)
+		}
+		if len(evs) == 1 && (newest.ID == "" || evs[0].Time.After(newest.Time)) {
+			newest = evs[0]
+		}
+	}
+	return newest.Actor, nil
 }

@@ -3,10 +3,14 @@ package cli_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"golang.org/x/oauth2/clientcredentials"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 )
@@ -127,5 +131,103 @@ func TestOrgAdminGetsNoInstanceAdminClient(t *testing.T) {
 	}
 	if _, err := cc.Token(ctx); err != nil {
 		t.Errorf("client_credentials with the instance role's secret after the refused rotation: %v", err)
+	}
+}
+
+// TestGrantInstanceAdminRefusesOthersCredentials (docs/security.md A-76):
+// against a real `sts serve`, an organization administrator may mint a
+// `* sts:admin` PAT for a user of its organization, and bind a client to
+// a service account of it, while they are not instance administrators.
+// Promoting that principal would turn the secret the organization
+// administrator holds into the instance role, so `sts principal
+// grant-instance-admin` refuses while the principal owns a PAT whose
+// secret someone else set, or is the principal of a client or pool,
+// naming them and changing nothing. Once they are gone, or for a
+// principal whose PATs it or the operator (the CLI) made, the grant
+// succeeds.
+func TestGrantInstanceAdminRefusesOthersCredentials(t *testing.T) {
+	t.Parallel()
+	s := startAdminServer(t)
+	ctx := t.Context()
+	cli := func(args ...string) (int, string, string) {
+		return runCLI(t, append(args, "--data-dir", s.dir)...)
+	}
+	newPrincipal := func(name string) string {
+		code, out, e := cli("principal", "create", "--org", s.orgID, "--name", name)
+		if code != 0 {
+			t.Fatalf("principal create %s = %d %s", name, code, e)
+		}
+		return strings.TrimSpace(out)
+	}
+	code, out, e := cli("pat", "create", "--user", newPrincipal("acme-admin"), "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
+	orgAdmin := patRE.FindString(out)
+	if code != 0 || orgAdmin == "" {
+		t.Fatalf("pat create = %d %q %q", code, out, e)
+	}
+	orgs := func(token string) stsv1connect.OrganizationServiceClient {
+		return stsv1connect.NewOrganizationServiceClient(h2cClient(token), s.api)
+	}
+
+	// A PAT the organization administrator minted for ops.
+	ops := newPrincipal("ops")
+	if code, out, e := cli("pat", "create", "--user", ops, "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin"); code != 0 {
+		t.Fatalf("pat create for ops = %d %q %q", code, out, e) // the operator's: no obstacle
+	}
+	planted, err := gitpodv1connect.NewUserServiceClient(h2cClient(orgAdmin), s.api).CreatePersonalAccessToken(ctx,
+		&gitpodv1.CreatePersonalAccessTokenRequest{UserId: ops, Scopes: []string{"*", "sts:admin"}, ValidFor: durationpb.New(48 * time.Hour)})
+	if err != nil {
+		t.Fatalf("org admin CreatePersonalAccessToken for ops: %v", err)
+	}
+	plantedID := planted.GetPersonalAccessToken().GetId()
+	code, _, e = cli("principal", "grant-instance-admin", ops)
+	if code == 0 || !strings.Contains(e, plantedID) {
+		t.Errorf("grant-instance-admin of ops holding the org admin's PAT = %d %q, want refused naming PAT %s", code, e, plantedID)
+	}
+	if _, err := orgs(planted.GetToken()).CreateOrganization(ctx, &stsv1.CreateOrganizationRequest{Name: "globex"}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("the org admin's PAT for ops CreateOrganization after the refused grant = %v, want permission_denied", err)
+	}
+	if code, out, e := cli("pat", "revoke", plantedID); code != 0 {
+		t.Fatalf("pat revoke = %d %q %q", code, out, e)
+	}
+	if code, _, e := cli("principal", "grant-instance-admin", ops); code != 0 {
+		t.Errorf("grant-instance-admin of ops with its own and the operator's PATs only = %d %s", code, e)
+	}
+
+	// A client the organization administrator bound to a service account.
+	sa, err := stsv1connect.NewPrincipalServiceClient(h2cClient(orgAdmin), s.api).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
+		OrganizationId: s.orgID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: "bot"})
+	if err != nil {
+		t.Fatalf("CreatePrincipal: %v", err)
+	}
+	bot := sa.GetPrincipal().GetId()
+	cr, err := stsv1connect.NewClientServiceClient(h2cClient(orgAdmin), s.api).CreateClient(ctx, &stsv1.CreateClientRequest{
+		OrganizationId: s.orgID, PrincipalId: bot, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"sts:admin"}, Audiences: []string{s.r.base}})
+	if err != nil {
+		t.Fatalf("org admin CreateClient: %v", err)
+	}
+	code, _, e = cli("principal", "grant-instance-admin", bot)
+	if code == 0 || !strings.Contains(e, cr.GetClient().GetId()) {
+		t.Errorf("grant-instance-admin of a client's service account = %d %q, want refused naming client %s", code, e, cr.GetClient().GetId())
+	}
+	cc := clientcredentials.Config{ClientID: cr.GetClient().GetId(), ClientSecret: cr.GetClientSecret(),
+		TokenURL: s.r.base + "/oauth2/token", Scopes: []string{"sts:admin"}}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatalf("client_credentials: %v", err)
+	}
+	if _, err := orgs(tok.AccessToken).CreateOrganization(ctx, &stsv1.CreateOrganizationRequest{Name: "initech"}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("the org admin's client token CreateOrganization after the refused grant = %v, want permission_denied", err)
+	}
+
+	// A pool the organization administrator bound to a user: its tokens
+	// are that user's.
+	dev := newPrincipal("dev")
+	if _, err := stsv1connect.NewPoolServiceClient(h2cClient(orgAdmin), s.api).CreatePool(ctx, &stsv1.CreatePoolRequest{
+		PoolId: "dev-ci", OrganizationId: s.orgID, PrincipalId: dev, Condition: "true"}); err != nil {
+		t.Fatalf("org admin CreatePool bound to dev: %v", err)
+	}
+	if code, _, e := cli("principal", "grant-instance-admin", dev); code == 0 || !strings.Contains(e, "pool dev-ci") {
+		t.Errorf("grant-instance-admin of a pool's principal = %d %q, want refused naming pool dev-ci", code, e)
 	}
 }
