@@ -101,6 +101,13 @@ func (s *PrincipalService) CreatePrincipal(ctx context.Context, req *stsv1.Creat
 	if err := checkRunnerKeyOnCreate(kind, req.GetRunnerPublicKey()); err != nil {
 		return nil, err
 	}
+	if len(req.GetRunnerPublicKey()) > 0 && req.GetOrganizationId() != id.OrgID {
+		// A runner's key is registered by its organization's own
+		// administrators (sameOrgAdmin, as SetRunnerPublicKey): the vault
+		// seals that organization's host-token values to it
+		// (docs/security.md A-77).
+		return nil, sts.Errorf(sts.PermissionDenied, "only an administrator of the runner's organization registers its public key: create the runner without runner_public_key")
+	}
 	p, err := CreatePrincipal(ctx, s.h.adminStore(), id.caller(), req.GetOrganizationId(), kind, req.GetName(), req.GetEmail(), s.h.now())
 	if err != nil {
 		return nil, err

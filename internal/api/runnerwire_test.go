@@ -426,3 +426,58 @@ func TestGETWhereGitpodAllowsIt(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRunnerWithKeyOnlyInOwnOrganization (docs/security.md A-77):
+// registering a runner's key is for the runner organization's own
+// administrators (sameOrgAdmin: SetRunnerPublicKey by an instance
+// administrator of another organization reads the runner as missing), so
+// CreatePrincipal's runner_public_key follows the same rule. An instance
+// administrator of another organization may still create the runner, but
+// not with a key of its choosing: that would have the vault seal to it
+// the values acme's people store for the runner. The refusal stores
+// neither the runner nor a key.
+func TestCreateRunnerWithKeyOnlyInOwnOrganization(t *testing.T) {
+	e, _, _, _ := hostEnv(t)
+	ctx := t.Context()
+	pc := stsv1connect.NewPrincipalServiceClient(e.srv.Client(), e.srv.URL)
+	pub, _, _ := box.GenerateKey(rand.Reader)
+	rootOrg, err := CreateOrganization(ctx, e.store, testCaller, "root", "free", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := CreatePrincipal(ctx, e.store, testCaller, rootOrg.ID, storage.PrincipalUser, "root", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.UpdatePrincipal(ctx, root.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.InstanceAdmin = true
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rootPAT := e.mintPAT(root.ID, pat.ScopeFull, pat.ScopeAdmin)
+	before, _ := e.store.ListPrincipals(ctx, e.org.ID)
+	_, err = pc.CreatePrincipal(as(rootPAT), &stsv1.CreatePrincipalRequest{OrganizationId: e.org.ID,
+		Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_RUNNER, Name: "r-root", RunnerPublicKey: pub[:]})
+	wantCode(t, "another organization's instance admin creating an acme runner with its key", err, connect.CodePermissionDenied)
+	after, _ := e.store.ListPrincipals(ctx, e.org.ID)
+	if len(after) != len(before) {
+		t.Errorf("the refused creation stored %d principals", len(after)-len(before))
+	}
+	for _, p := range after {
+		if _, err := e.store.(storage.RunnerKeyStore).GetRunnerKey(ctx, p.ID); err == nil && p.Name == "r-root" {
+			t.Errorf("runner %s has the other organization's key", p.ID)
+		}
+	}
+	// Without a key the instance role creates the runner; its key is then
+	// for acme's administrators to register.
+	res, err := pc.CreatePrincipal(as(rootPAT), &stsv1.CreatePrincipalRequest{OrganizationId: e.org.ID,
+		Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_RUNNER, Name: "r-root"})
+	if err != nil {
+		t.Fatalf("instance admin CreatePrincipal without a key: %v", err)
+	}
+	keys := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL)
+	if _, err := keys.SetRunnerPublicKey(as(e.admin), &stsv1.SetRunnerPublicKeyRequest{RunnerId: res.GetPrincipal().GetId(), PublicKey: pub[:]}); err != nil {
+		t.Errorf("acme admin SetRunnerPublicKey: %v", err)
+	}
+}
