@@ -237,7 +237,8 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	}
 	now := storage.Now(s.now())
 	var out storage.Pool
-	var ended []string // the trust-deciding fields the update changes
+	var ended []string   // the trust-deciding fields the update changes
+	var movedFrom string // the organization a move takes the pool from
 	update := func(cur storage.Pool) (storage.Pool, error) {
 		prev := cur
 		u.Apply(&cur)
@@ -246,7 +247,20 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 		}
 		cur.UpdatedAt = now
 		out, ended = cur, poolTrustChanges(prev, cur)
+		movedFrom = ""
+		if prev.OrgID != cur.OrgID {
+			movedFrom = prev.OrgID
+		}
 		return cur, nil
+	}
+	detail := func() string {
+		return updateDetail("pool", fields, u.Disabled != nil && *u.Disabled, ended)
+	}
+	// A move is recorded in the organization the pool leaves as well, so
+	// its administrators see it go (the event in the new one is
+	// changeAudited's).
+	leftEvent := func() storage.AuditEvent {
+		return c.Event(s.now(), movedFrom, ActionPoolUpdate, poolTarget(id), "success", detail())
 	}
 	// A change of what the pool trusts ends what it let in before, as a
 	// deletion does: the row commits with the update, or neither does
@@ -256,8 +270,16 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 		return storage.PoolRevocation(id, reason, s.now(), s.revocationKeep())
 	}
 	change := func(tx storage.Tx) error {
-		if err := tx.UpdatePool(ctx, id, update); err != nil || len(ended) == 0 {
+		if err := tx.UpdatePool(ctx, id, update); err != nil {
 			return err
+		}
+		if movedFrom != "" {
+			if err := tx.AppendAudit(ctx, leftEvent()); err != nil {
+				return storage.EventNotStored{Err: err}
+			}
+		}
+		if len(ended) == 0 {
+			return nil
 		}
 		return tx.PutRevocation(ctx, row())
 	}
@@ -269,11 +291,16 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 				return err
 			}
 		}
-		return s.store.UpdatePool(ctx, id, update)
+		if err := s.store.UpdatePool(ctx, id, update); err != nil || movedFrom == "" {
+			return err
+		}
+		ev := leftEvent()
+		s.audit(ctx, c, ev.OrgID, ev.Action, ev.Target, ev.Detail)
+		return nil
 	}
 	err = s.changeAudited(ctx, c, change, plain,
 		func() (string, string, string, string) {
-			return out.OrgID, ActionPoolUpdate, poolTarget(id), updateDetail("pool", fields, u.Disabled != nil && *u.Disabled, ended)
+			return out.OrgID, ActionPoolUpdate, poolTarget(id), detail()
 		})
 	if err != nil {
 		return storage.Pool{}, changeErr(err, "pool "+quote(id))

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,49 @@ func TestUpdateEndsEarlierTokensOnlyWhenTrustChanges(t *testing.T) {
 	// reverse: "condition" (pb) stored no provider row.
 	if _, stored := revocationOf(t, st, storage.RevocationIDProvider("pb", "gh")); stored {
 		t.Error("a pool's change stored its provider's row")
+	}
+}
+
+// TestPoolMoveAuditedInBothOrganizations: an instance administrator's
+// move of a pool to another organization ends its tokens and was
+// recorded only under the new organization, so the old organization's
+// administrators saw the pool created and never saw it leave. The move is
+// recorded in both, with the same detail, in the update's transaction
+// (docs/design.md#audit).
+func TestPoolMoveAuditedInBothOrganizations(t *testing.T) {
+	ctx := t.Context()
+	svc, st := acmeService(t, pools.Limits{})
+	caller := pools.Caller{Actor: "admin"}
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "globex", Name: "Globex"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreatePool(ctx, caller, storage.Pool{ID: "mv", OrgID: "acme", Condition: "true", Scopes: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	globex := "globex"
+	if _, err := svc.UpdatePool(ctx, caller, "mv", pools.PoolUpdate{OrgID: &globex}); err != nil {
+		t.Fatal(err)
+	}
+	updates := func(org string) []storage.AuditEvent {
+		evs, err := st.ListAudit(ctx, storage.AuditFilter{OrgID: org, Action: pools.ActionPoolUpdate, Target: "pool:mv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	old, moved := updates("acme"), updates("globex")
+	if len(old) != 1 || len(moved) != 1 {
+		t.Fatalf("pool.update events: acme %d, globex %d; want one in each", len(old), len(moved))
+	}
+	if old[0].Detail != moved[0].Detail || !strings.Contains(old[0].Detail, "organization_id") {
+		t.Errorf("details: acme %q, globex %q; want the same, naming organization_id", old[0].Detail, moved[0].Detail)
+	}
+	// An update that moves nothing is recorded once.
+	name := "Moved"
+	if _, err := svc.UpdatePool(ctx, caller, "mv", pools.PoolUpdate{DisplayName: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := len(updates("acme")), len(updates("globex")); n != 1 || m != 2 {
+		t.Errorf("after a rename: acme %d, globex %d pool.update events; want 1 and 2", n, m)
 	}
 }
