@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -68,9 +69,12 @@ func checkEnumNames(b []byte, md protoreflect.MessageDescriptor) error {
 func checkEnumValue(v json.RawMessage, fd protoreflect.FieldDescriptor) error {
 	switch fd.Kind() {
 	case protoreflect.EnumKind:
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			return nil // the field unset, as protojson reads null for any field
+		}
 		var name string
 		if json.Unmarshal(v, &name) != nil {
-			return nil // a number or null, which protojson judged
+			return nil // a number, which protojson judged
 		}
 		if fd.Enum().Values().ByName(protoreflect.Name(name)) == nil {
 			return fmt.Errorf("unknown %s value %q", fd.Enum().FullName(), name)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/storage"
@@ -66,5 +68,58 @@ func TestUnknownEnumRefusedInEveryProtocol(t *testing.T) {
 		if code, _, body := post(t, e, tc.path, tc.token, known); code != http.StatusOK {
 			t.Errorf("%s %s: %d %v, want 200", tc.path, known, code, body)
 		}
+	}
+}
+
+// TestEnumNullIsUnset: JSON null for an enum field is the field unset, as
+// the proto3 JSON mapping has it for every field and as protojson, the
+// codec of Gitpod's own connect-go server, reads it. checkEnumNames took
+// null for a name the enum lacks and refused the request ("unknown
+// gitpod.v1.IDTokenVersion value \"\""), so a client that writes unset
+// fields as null (JSON.stringify of an object with null members, an SDK
+// given None) got invalid_argument where Gitpod answers. protojson is the
+// judge of the codec; the calls go over HTTP, at / and under /api. A name
+// the enum lacks is still refused.
+func TestEnumNullIsUnset(t *testing.T) {
+	e, runnerID, _, _ := hostEnv(t)
+	for _, tc := range []struct {
+		msg  proto.Message
+		body string
+	}{
+		{&gitpodv1.GetIDTokenRequest{}, `{"audience":["a"],"version":null}`},
+		{&gitpodv1.GetIDTokenRequest{}, `{"audience":null,"version" : null }`},
+		{&gitpodv1.CreateHostAuthenticationTokenRequest{}, `{"host":"h","source":null,"subject":{"id":"s","principal":null}}`},
+		{&gitpodv1.CreateHostAuthenticationTokenRequest{}, `{"source":null,"subject":null,"expiresAt":null}`},
+	} {
+		want := tc.msg.ProtoReflect().New().Interface()
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(tc.body), want); err != nil {
+			t.Fatalf("protojson refuses %s: %v", tc.body, err)
+		}
+		for _, c := range []fieldJSON{{name: "json"}, {name: "json", named: true}} {
+			got := tc.msg.ProtoReflect().New().Interface()
+			if err := c.Unmarshal([]byte(tc.body), got); err != nil || !proto.Equal(got, want) {
+				t.Errorf("fieldJSON%+v %s = %v, %v; protojson reads %v", c, tc.body, got, err, want)
+			}
+		}
+	}
+
+	code, _, body := post(t, e, "/gitpod.v1.IdentityService/GetIDToken", e.secret, `{"audience":["a"],"version":null}`)
+	if tok, _ := body["token"].(string); code != http.StatusOK || tok == "" {
+		t.Fatalf("GetIDToken with version null: %d %v, want 200", code, body)
+	} else if sub := claimsOf(t, tok)["sub"]; sub != e.user.ID {
+		t.Errorf("GetIDToken with version null: sub %v, want the V1 sub %s (version unset)", sub, e.user.ID)
+	}
+	ht := fmt.Sprintf(`"runnerId":%q,"userId":%q,"token":"gho_null"`, runnerID, e.user.ID)
+	for i, prefix := range []string{"", APIPrefix} {
+		req := fmt.Sprintf(`{%s,"host":"h%d.example.com","source":null,"subject":{"id":%q,"principal":null}}`, ht, i, e.user.ID)
+		code, _, body := post(t, e, prefix+"/gitpod.v1.RunnerConfigurationService/CreateHostAuthenticationToken", e.secret, req)
+		tok, _ := body["token"].(map[string]any)
+		if code != http.StatusOK || tok["host"] != fmt.Sprintf("h%d.example.com", i) || tok["source"] != nil {
+			t.Errorf("%s CreateHostAuthenticationToken with null enums: %d %v, want 200 and no source", prefix, code, body)
+		}
+	}
+	code, _, body = post(t, e, "/gitpod.v1.IdentityService/GetIDToken", e.secret, `{"audience":["a"],"version":""}`)
+	if code != http.StatusBadRequest || body["code"] != "invalid_argument" {
+		t.Errorf(`GetIDToken with version "": %d %v, want 400 invalid_argument`, code, body)
 	}
 }
