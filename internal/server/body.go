@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"connectrpc.com/connect"
+
 	"github.com/opensts/sts/internal/oauth2"
 )
 
@@ -61,12 +63,25 @@ func WriteBodyError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, RequestID: RequestID(r.Context())})
 }
 
+// rpcErrors writes an error in the protocol of a Connect, gRPC or gRPC-Web
+// call. It takes a POST for a Connect call only with its
+// Connect-Protocol-Version header, which every generated Connect client
+// sends, so a JSON POST to an OAuth endpoint is never taken for one.
+var rpcErrors = connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
+
 // writeTooLarge answers 413; on the Confluent path as the dialect answers
 // a chunked body it cut off (invalid_request, "request body too large").
+// A Connect, gRPC or gRPC-Web call gets resource_exhausted in its own
+// protocol instead, as a message over the API's limit does (docs/api.md):
+// its client reads a bare 413 as "unknown".
 func writeTooLarge(w http.ResponseWriter, r *http.Request, jsonAPI bool) {
 	const msg = "request body too large"
-	if jsonAPI {
+	switch {
+	case jsonAPI:
 		writeJSONAPIError(w, http.StatusRequestEntityTooLarge, RequestID(r.Context()), oauth2.ErrorInvalidRequest, msg)
+		return
+	case rpcErrors.IsSupported(r):
+		_ = rpcErrors.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New(msg)))
 		return
 	}
 	writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: msg, RequestID: RequestID(r.Context())})
