@@ -32,7 +32,7 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 	o := web.Options{
 		Issuer: cfg.Issuer, Store: store, PATs: pats, OIDC: providers, InstanceAdmins: cfg.InstanceAdmins,
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
-		MaxPATLifetime: pats.MaxLifetime, Logger: logger,
+		ReauthAfter: cfg.Web.Session.ReauthAfter, MaxPATLifetime: pats.MaxLifetime, Logger: logger,
 	}
 	if ht != nil {
 		o.HostTokens = ht

@@ -52,10 +52,14 @@ type WebSessionConfig struct {
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// AbsoluteTimeout ends a session this long after sign-in, used or not.
 	AbsoluteTimeout time.Duration `koanf:"absolute_timeout"`
+	// ReauthAfter is how long after sign-in a session may still create,
+	// regenerate or widen a PAT on the page; past it the person signs in
+	// again first (docs/security.md T-147).
+	ReauthAfter time.Duration `koanf:"reauth_after"`
 }
 
 func defaultWeb() WebConfig {
-	return WebConfig{Session: WebSessionConfig{IdleTimeout: 2 * time.Hour, AbsoluteTimeout: 24 * time.Hour}}
+	return WebConfig{Session: WebSessionConfig{IdleTimeout: 2 * time.Hour, AbsoluteTimeout: 24 * time.Hour, ReauthAfter: 2 * time.Hour}}
 }
 
 func validateWeb(c *Config, e *Error) {
@@ -89,5 +93,11 @@ func validateWeb(c *Config, e *Error) {
 	}
 	if s.AbsoluteTimeout > 30*24*time.Hour {
 		e.add("web.session.absolute_timeout", "must be at most 720h, got %s", s.AbsoluteTimeout)
+	}
+	// No upper bound tied to absolute_timeout: a value at or above it
+	// only never asks (the session ends first), and a lowered
+	// absolute_timeout must not turn the default into an error.
+	if s.ReauthAfter < 5*time.Minute || s.ReauthAfter > 30*24*time.Hour {
+		e.add("web.session.reauth_after", "must be between 5m and 720h, got %s", s.ReauthAfter)
 	}
 }

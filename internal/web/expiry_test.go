@@ -61,6 +61,8 @@ func TestExpiryOnThePage(t *testing.T) {
 	}
 
 	now = now.Add(72 * time.Hour)
+	// Regenerating needs a recent sign-in (web.session.reauth_after).
+	cookie = signInByLink(t, mux, st, issuer, ada, now)
 	page = serve(mux, cookie, http.MethodGet, "/tokens").Body.String()
 	if !strings.Contains(page, `class="expired">Expired<`) || !strings.Contains(page, ">Regenerate</a>") {
 		t.Errorf("the expired token is not marked with Regenerate:\n%s", page)

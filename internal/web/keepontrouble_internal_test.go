@@ -65,7 +65,7 @@ func TestTypedValuesKeptWhenStorageFails(t *testing.T) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.SetPathValue("id", made.ID)
 		w := httptest.NewRecorder()
-		handle(w, r, session{principal: p})
+		handle(w, r, session{rec: storage.WebSession{CreatedAt: time.Now()}, principal: p}) // signed in just now
 		return w.Code, w.Body.String()
 	}
 	for _, c := range []struct {

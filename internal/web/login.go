@@ -5,19 +5,41 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/opensts/sts/internal/storage"
 )
 
 type loginData struct {
-	ReturnTo  string
-	Providers []providerLink
+	ReturnTo string
+	// LinkReturnTo is the --return-to the page's sign-in link command
+	// shows: ReturnTo when it is not the default /tokens (a form kept by
+	// askReauth, a page the session ended on) and safe to paste into a
+	// shell between single quotes; else "", and the command has none.
+	LinkReturnTo string
+	Providers    []providerLink
+}
+
+// shellQuotable reports whether p may be shown between single quotes in
+// a command a person pastes: only the characters of a percent-encoded
+// path and query, never a quote, space or shell metacharacter
+// (docs/security.md T-147).
+func shellQuotable(p string) bool {
+	for _, c := range p {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("/?&=%._~+-", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 type providerLink struct{ Name, URL string }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	d := loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))}
+	if d.ReturnTo != "/tokens" && shellQuotable(d.ReturnTo) {
+		d.LinkReturnTo = d.ReturnTo
+	}
 	for _, p := range h.o.OIDC {
 		name := p.DisplayName
 		if name == "" {

@@ -52,7 +52,7 @@ func TestCreatedTokenShownWhenTheListFails(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/tokens", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
-	h.createPAT(w, r, session{principal: p})
+	h.createPAT(w, r, session{rec: storage.WebSession{CreatedAt: time.Now()}, principal: p}) // signed in just now
 	list, _, err := pats.List(ctx, p.ID, "", 100)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("PATs stored = %d, %v; want the one made", len(list), err)

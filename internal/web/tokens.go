@@ -248,7 +248,15 @@ func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session,
 }
 
 func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request, se session) {
-	h.showTokens(w, r, se, http.StatusOK, nil, nil, "")
+	q := r.URL.Query()
+	if !q.Has("name") && !q.Has("permission") && !q.Has("scope") && !q.Has("expires") && !q.Has("expires_on") {
+		h.showTokens(w, r, se, http.StatusOK, nil, nil, "")
+		return
+	}
+	// Back from signing in again (askReauth): the new-token form as it
+	// was filled in. Nothing is created until the person sends it.
+	form := filledForm(q, h.newForm(q.Get("expires")))
+	h.showTokens(w, r, se, http.StatusOK, nil, &form, "")
 }
 
 // tryAgain is what a page says when storage failed.
@@ -343,6 +351,10 @@ func (h *Handler) formExpiry(r *http.Request) (time.Time, error) {
 
 func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) {
 	form := h.typedForm(r, h.newForm(r.PostFormValue("expires")))
+	if !h.signedInRecently(se) {
+		h.askReauth(w, r, se, "/tokens", "name", "permission", "scope", "expires", "expires_on")
+		return
+	}
 	scopes, err := formScopes(r)
 	if err == nil {
 		var exp time.Time
@@ -417,10 +429,16 @@ func (h *Handler) listPage(r *http.Request, se session) string {
 // typedForm is f with what the person sent in the form: a refused form
 // comes back as typed, not as stored.
 func (h *Handler) typedForm(r *http.Request, f patForm) patForm {
-	f.Name = r.PostFormValue("name")
-	f.Permission = r.PostFormValue("permission")
-	f.Scopes = r.PostForm["scope"]
-	f.ExpiresOn = r.PostFormValue("expires_on")
+	_ = r.PostFormValue("name") // reads the form into r.PostForm
+	return filledForm(r.PostForm, f)
+}
+
+// filledForm is f with the name, permission, scopes and custom date of v.
+func filledForm(v url.Values, f patForm) patForm {
+	f.Name = v.Get("name")
+	f.Permission = v.Get("permission")
+	f.Scopes = v["scope"]
+	f.ExpiresOn = v.Get("expires_on")
 	return f
 }
 
@@ -439,9 +457,19 @@ func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, s
 }
 
 func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
-	if p, ok := h.ownPAT(w, r, se); ok {
-		h.showEdit(w, r, se, http.StatusOK, p, h.editForm(p, ""), nil, "")
+	p, ok := h.ownPAT(w, r, se)
+	if !ok {
+		return
 	}
+	q := r.URL.Query()
+	f := h.editForm(p, q.Get("expires"))
+	// Back from signing in again (askReauth): the forms as they were
+	// filled in. Nothing changes until the person sends one.
+	if q.Has("name") || q.Has("permission") {
+		f.Name, f.Permission, f.Scopes = q.Get("name"), q.Get("permission"), q["scope"]
+	}
+	f.ExpiresOn = q.Get("expires_on")
+	h.showEdit(w, r, se, http.StatusOK, p, f, nil, "")
 }
 
 func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) {
@@ -451,6 +479,10 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 	}
 	name := r.PostFormValue("name")
 	scopes, err := formScopes(r)
+	if err == nil && widens(p.Scopes, scopes) && !h.signedInRecently(se) {
+		h.askReauth(w, r, se, "/tokens/"+url.PathEscape(p.ID), "name", "permission", "scope")
+		return
+	}
 	if err == nil {
 		_, err = h.o.PATs.Update(r.Context(), caller(w, r, se), se.principal.ID, p.ID, pat.UpdateInput{Description: &name, Scopes: &scopes}, pageGuard)
 	}
@@ -470,6 +502,10 @@ func (h *Handler) updatePAT(w http.ResponseWriter, r *http.Request, se session) 
 func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se session) {
 	p, ok := h.ownPAT(w, r, se)
 	if !ok {
+		return
+	}
+	if !h.signedInRecently(se) {
+		h.askReauth(w, r, se, "/tokens/"+url.PathEscape(p.ID), "expires", "expires_on")
 		return
 	}
 	exp, err := h.formExpiry(r)

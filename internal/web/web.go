@@ -75,6 +75,10 @@ type Options struct {
 	// IdleTimeout and AbsoluteTimeout bound sessions (web.session.*).
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
+	// ReauthAfter is how long after sign-in a session may still create,
+	// regenerate or widen a PAT (web.session.reauth_after);
+	// DefaultReauthAfter when zero.
+	ReauthAfter time.Duration
 	// MaxPATLifetime is the longest expiry the page offers (the PAT
 	// service enforces it); pat.DefaultMaxLifetime when zero.
 	MaxPATLifetime time.Duration
@@ -117,6 +121,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.MaxPATLifetime <= 0 {
 		o.MaxPATLifetime = pat.DefaultMaxLifetime
+	}
+	if o.ReauthAfter <= 0 {
+		o.ReauthAfter = DefaultReauthAfter
 	}
 	if o.IdleTimeout <= 0 || o.AbsoluteTimeout <= 0 {
 		return nil, errors.New("web: session timeouts are required")
