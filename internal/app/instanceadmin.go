@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -29,8 +30,13 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 		action = actionInstanceAdminRevoke
 	}
 	if on {
-		if err := othersCredentials(ctx, store, principalID); err != nil {
+		found, err := othersCredentials(ctx, store, principalID)
+		if err != nil {
 			return err
+		}
+		if len(found) > 0 {
+			return fmt.Errorf("instance_admin not granted: others may hold credentials of principal %s, which would then act as the instance role: %s",
+				principalID, strings.Join(found, "; "))
 		}
 	}
 	// The change commits with its audit event, or not at all
@@ -59,8 +65,9 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 	return nil
 }
 
-// othersCredentials refuses to promote a principal that others may hold
-// credentials of (docs/security.md A-76). An organization administrator
+// othersCredentials lists the credentials of a principal that others may
+// hold, each with how to end it; a principal with any must not be promoted
+// (docs/security.md A-76). An organization administrator
 // may mint a PAT for a user of its organization, and bind a client or a
 // pool to a principal of it, as long as that principal is not an
 // instance administrator (docs/authorization.md, Roles); promoting it
@@ -70,23 +77,23 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 // regenerated, by the audit trail) by the principal itself or by the
 // operator (the CLI, the bootstrap), and no client or pool may be bound
 // to it. A PAT whose events are gone counts as someone else's.
-func othersCredentials(ctx context.Context, store storage.Store, principalID string) error {
+func othersCredentials(ctx context.Context, store storage.Store, principalID string) ([]string, error) {
 	p, err := store.GetPrincipal(ctx, principalID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("principal %q not found", principalID)
+		return nil, fmt.Errorf("principal %q not found", principalID)
 	}
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	var found []string
 	pats, err := store.ListPATs(ctx, p.ID)
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	for _, t := range pats {
 		actor, err := secretSetBy(ctx, store, t.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if actor != "principal:"+p.ID && actor != "cli" && actor != "bootstrap" {
 			found = append(found, fmt.Sprintf("PAT %s (its secret set by %s; revoke it: sts pat revoke %s)", t.ID, cmp.Or(actor, "an unknown actor"), t.ID))
@@ -94,7 +101,7 @@ func othersCredentials(ctx context.Context, store storage.Store, principalID str
 	}
 	clients, err := store.ListClients(ctx, p.OrgID)
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	for _, cl := range clients {
 		if cl.PrincipalID == p.ID {
@@ -103,18 +110,14 @@ func othersCredentials(ctx context.Context, store storage.Store, principalID str
 	}
 	pools, err := store.ListPools(ctx)
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	for _, pl := range pools {
 		if pl.PrincipalID == p.ID {
 			found = append(found, fmt.Sprintf("pool %s (bind it to another principal or delete it)", pl.ID))
 		}
 	}
-	if len(found) > 0 {
-		return fmt.Errorf("instance_admin not granted: others may hold credentials of principal %s, which would then act as the instance role: %s",
-			p.ID, strings.Join(found, "; "))
-	}
-	return nil
+	return found, nil
 }
 
 // secretSetBy is the actor of the newest event that set PAT id's secret
@@ -131,4 +134,23 @@ func secretSetBy(ctx context.Context, store storage.AuditStore, id string) (stri
 		}
 	}
 	return newest.Actor, nil
+}
+
+// warnConfiguredInstanceAdmins logs, for each principal the configuration's
+// instance_admins names, the credentials others may hold: the list
+// makes them instance administrators with no grant that could refuse. A
+// warning, not a refused start: a PAT whose audit events the retention
+// purged counts as someone else's, and a deployment that was fine would
+// not come up after an upgrade.
+func warnConfiguredInstanceAdmins(ctx context.Context, store storage.Store, ids []string, logger *slog.Logger) {
+	for _, id := range ids {
+		found, err := othersCredentials(ctx, store, id)
+		switch {
+		case err != nil:
+			logger.WarnContext(ctx, "instance_admins: cannot check the principal's credentials", "principal", id, "error", err)
+		case len(found) > 0:
+			logger.WarnContext(ctx, "instance_admins: others may hold credentials of this instance administrator, which act as the instance role; end them",
+				"principal", id, "credentials", strings.Join(found, "; "))
+		}
+	}
 }

@@ -259,6 +259,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err := connect.ready(ctx, records, pep, firstConfiguredOrg(cfg), logger); err != nil {
 			return err
 		}
+		warnConfiguredInstanceAdmins(ctx, records, cfg.InstanceAdmins, logger)
 		ep, err := newTokenEndpoints(cfg, records, keys, registry, logger, metrics.Registry(), connect.pats, pep)
 		if err != nil {
 			return err
