@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -101,23 +100,35 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 // a copy) and bootstraps the first organization and admin user. The
 // handler stays unready until serve has given it the audit writer
 // (Handler.SetTokenAudit) and calls Ready.
-func (c *connectAPI) ready(ctx context.Context, store storage.Store, p []byte, firstOrg string, logger *slog.Logger) error {
+func (c *connectAPI) ready(ctx context.Context, store storage.Store, lock bootstrapLocker, p []byte, firstOrg string, logger *slog.Logger) error {
 	if err := c.pats.SetPepper(p); err != nil {
 		return err
 	}
 	if err := c.clients.SetPepper(p); err != nil {
 		return err
 	}
-	return bootstrap(ctx, store, firstOrg, logger)
+	return bootstrap(ctx, store, lock, firstOrg, logger)
+}
+
+// bootstrapLocker runs the bootstrap while no other replica of the
+// database does (sqlstore.Store.WithBootstrapLock).
+type bootstrapLocker interface {
+	WithBootstrapLock(ctx context.Context, fn func() error) error
 }
 
 // bootstrap creates an admin user when storage has no principal at all (a
 // first start): in a new organization "default" when there is none, else in
 // the first organization the configuration declares (firstOrg) or the first
-// stored. It tells the operator how to mint the first PAT. Replicas racing
-// here may both create one; the loser's rows are harmless but the check
-// keeps a normal restart from adding more.
-func bootstrap(ctx context.Context, store storage.Store, firstOrg string, logger *slog.Logger) error {
+// stored. It tells the operator how to mint the first PAT. The check and
+// the creation run under lock: replicas starting together on an empty
+// database each found no principal and each made an admin user (and an
+// organization "default"), since names are not unique (docs/security.md
+// F-82); the next replica to take the lock finds them and makes nothing.
+func bootstrap(ctx context.Context, store storage.Store, lock bootstrapLocker, firstOrg string, logger *slog.Logger) error {
+	return lock.WithBootstrapLock(ctx, func() error { return bootstrapLocked(ctx, store, firstOrg, logger) })
+}
+
+func bootstrapLocked(ctx context.Context, store storage.Store, firstOrg string, logger *slog.Logger) error {
 	orgs, err := store.ListOrganizations(ctx)
 	if err != nil {
 		return err
@@ -131,15 +142,13 @@ func bootstrap(ctx context.Context, store storage.Store, firstOrg string, logger
 		return fmt.Errorf("bootstrap organization: %w", err)
 	}
 	admin, err := api.CreatePrincipal(ctx, store, pat.Caller{Actor: "bootstrap"}, org.ID, storage.PrincipalUser, "admin", "", now)
-	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	// The first admin administers the instance: it is the one principal
 	// that may create the other organizations (docs/authorization.md).
-	if err == nil {
-		if err := SetInstanceAdmin(ctx, store, pat.Caller{Actor: "bootstrap"}, admin.ID, true); err != nil {
-			return fmt.Errorf("bootstrap admin: %w", err)
-		}
+	if err := SetInstanceAdmin(ctx, store, pat.Caller{Actor: "bootstrap"}, admin.ID, true); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	logger.InfoContext(ctx, "created the first organization and an admin user; sign in to the web pages (/tokens) with the link printed by: sts login-link --user admin; or mint a personal access token with: sts pat create --user admin --expires-in 30d --scope '*' --scope sts:admin",
 		"organization", org.ID, "admin", admin.ID)

@@ -256,7 +256,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
-		if err := connect.ready(ctx, records, pep, firstConfiguredOrg(cfg), logger); err != nil {
+		if err := connect.ready(ctx, records, store, pep, firstConfiguredOrg(cfg), logger); err != nil {
 			return err
 		}
 		warnConfiguredInstanceAdmins(ctx, records, cfg.InstanceAdmins, logger)

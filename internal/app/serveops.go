@@ -165,7 +165,8 @@ func firstConfiguredOrg(cfg config.Config) string {
 // bootstrapAdmin: organizations exist (the configuration declared them)
 // but no principal does, so nobody could administer them. It creates the
 // admin user, an instance administrator, in firstOrg (else the first
-// stored organization) and logs how to mint its PAT.
+// stored organization) and logs how to mint its PAT. bootstrap calls it
+// under the bootstrap lock.
 func bootstrapAdmin(ctx context.Context, store storage.Store, orgs []storage.Organization, firstOrg string, logger *slog.Logger) error {
 	for _, o := range orgs {
 		ps, err := store.ListPrincipals(ctx, o.ID)
@@ -184,9 +185,6 @@ func bootstrapAdmin(ctx context.Context, store storage.Store, orgs []storage.Org
 	}
 	caller := pat.Caller{Actor: "bootstrap"}
 	admin, err := api.CreatePrincipal(ctx, store, caller, org.ID, storage.PrincipalUser, "admin", "", time.Now())
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return nil // another replica won the race
-	}
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}

@@ -133,12 +133,16 @@ http:
 	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// All replicas start together on the empty database, as a Helm
+	// install starts its pods: they migrate one at a time and make the
+	// first organization and admin user once (docs/security.md F-82), so
+	// `pat create --user admin` below names one user.
 	for i := range n {
 		r := &replica{name: fmt.Sprintf("replica-%d", i), addr: addrs[i], base: backends[i], dir: t.TempDir()}
 		c.replicas = append(c.replicas, r)
 		c.start(r)
-		// The first replica migrates and bootstraps alone; the others
-		// join a ready database.
+	}
+	for _, r := range c.replicas {
 		c.waitReady(r)
 	}
 	c.admin = c.cliPAT("*", "sts:admin")

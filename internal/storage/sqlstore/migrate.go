@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -33,7 +33,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 	}
 	if s.dialect == dialectPostgres {
 		dir, gooseDialect = "migrations/postgres", goose.DialectPostgres
-		opts = append(opts, goose.WithSessionLocker(schemaLocker{}))
+		opts = append(opts, goose.WithSessionLocker(schemaLocker{key: migrationLockKey, name: "migration"}))
 	}
 	sub, err := fs.Sub(migrations, dir)
 	if err != nil {
@@ -73,9 +73,9 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 	return pending, nil
 }
 
-// schemaLocker makes replicas that start together migrate one at a time:
-// a PostgreSQL advisory lock keyed by the schema the store uses, taken on
-// the connection goose migrates on.
+// schemaLocker makes replicas that start together migrate (and bootstrap,
+// WithBootstrapLock) one at a time: a PostgreSQL advisory lock keyed by the
+// schema the store uses, taken on the connection goose migrates on.
 //
 // Keyed by the schema, not goose's one lock id for every database user:
 // with that id, sts waited for any other program migrating with goose in
@@ -85,45 +85,79 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 //
 // It asks every lockPoll rather than blocking in pg_advisory_lock, whose
 // wait statement_timeout would cut short, and gives up after lockWait.
-type schemaLocker struct{}
+type schemaLocker struct {
+	key  string // SQL expression of the advisory lock's key
+	name string // what the lock is for, in errors
+}
 
 const (
-	// migrationLockKey is the advisory lock's key, evaluated on the
+	// migrationLockKey is the migration lock's key, evaluated on the
 	// migrating connection (current_schema() is NULL when no schema of
 	// search_path exists; the migration then fails on its own).
 	migrationLockKey = "hashtextextended('sts migrations:' || coalesce(current_schema(), ''), 0)"
+	// bootstrapLockKey is WithBootstrapLock's, keyed the same way.
+	bootstrapLockKey = "hashtextextended('sts bootstrap:' || coalesce(current_schema(), ''), 0)"
 	lockPoll         = 100 * time.Millisecond
 	lockWait         = 5 * time.Minute
 )
 
-func (schemaLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+func (l schemaLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
 	t := time.NewTicker(lockPoll)
 	defer t.Stop()
 	for {
 		var locked bool
-		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock("+migrationLockKey+")").Scan(&locked); err != nil {
-			return fmt.Errorf("take the migration lock: %w", err)
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock("+l.key+")").Scan(&locked); err != nil {
+			return fmt.Errorf("take the %s lock: %w", l.name, err)
 		}
 		if locked {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("take the migration lock (another session holds it): %w", ctx.Err())
+			return fmt.Errorf("take the %s lock (another session holds it): %w", l.name, ctx.Err())
 		case <-t.C:
 		}
 	}
 }
 
-func (schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+func (l schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	var unlocked bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock("+migrationLockKey+")").Scan(&unlocked); err != nil {
-		return fmt.Errorf("release the migration lock: %w", err)
+	if err := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock("+l.key+")").Scan(&unlocked); err != nil {
+		return fmt.Errorf("release the %s lock: %w", l.name, err)
 	}
 	if !unlocked {
-		return errors.New("release the migration lock: it was not held")
+		return fmt.Errorf("release the %s lock: it was not held", l.name)
 	}
 	return nil
+}
+
+// WithBootstrapLock runs fn while this store holds the schema's bootstrap
+// lock, so that replicas starting together on an empty PostgreSQL database
+// make its first organization and admin user once: each looks for them and
+// creates what is missing in turn (docs/security.md F-82). On SQLite, whose
+// file one server owns, fn just runs.
+func (s *Store) WithBootstrapLock(ctx context.Context, fn func() error) error {
+	if s.dialect != dialectPostgres {
+		return fn()
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return s.fail("bootstrap lock", err)
+	}
+	l := schemaLocker{key: bootstrapLockKey, name: "bootstrap"}
+	if err := l.SessionLock(ctx, conn); err != nil {
+		conn.Close()
+		return s.fail("bootstrap lock", err)
+	}
+	fnErr := fn()
+	if err := l.SessionUnlock(context.WithoutCancel(ctx), conn); err != nil {
+		// The lock may still be held by this session: discard the
+		// connection, whose end releases it, rather than return it to the
+		// pool holding the lock.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	conn.Close()
+	return fnErr
 }

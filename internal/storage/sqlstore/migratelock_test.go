@@ -94,3 +94,36 @@ func TestPostgresMigrationLockSerializesOneSchema(t *testing.T) {
 		t.Fatalf("MigrationsPending after Migrate = %v, %v", pending, err)
 	}
 }
+
+// The bootstrap of replicas starting together runs one at a time
+// (docs/security.md F-82): fn waits while another session holds the
+// schema's bootstrap lock, runs once it is released, and leaves the lock
+// free for the next replica.
+func TestPostgresBootstrapLockSerializes(t *testing.T) {
+	dsn := newPostgresSchema(t)
+	release := holdLock(t, dsn, sqlstore.BootstrapLockKey)
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ran := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- s.WithBootstrapLock(t.Context(), func() error { close(ran); return nil }) }()
+	select {
+	case <-ran:
+		t.Fatal("fn ran while another session held the bootstrap lock")
+	case <-time.After(500 * time.Millisecond):
+	}
+	release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("WithBootstrapLock after the release: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("WithBootstrapLock did not return within 15 s of the release")
+	}
+	// Released again: another session takes it at once.
+	holdLock(t, dsn, sqlstore.BootstrapLockKey)()
+}
