@@ -181,7 +181,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after sign-out /tokens answers %v, want a redirect to sign-in", code)
 	}
 	idp.signInAs(map[string]any{"sub": "u-7", "email": "dora@example.com", "email_verified": true})
-	do(t, ctx, "sign in with the provider", chromedp.Click(link("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
+	do(t, ctx, "sign in with the provider", chromedp.Click(button("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
 	if who := run(t, ctx, "who", chromedp.Text(chromedp.CSS("header nav strong"))); who != "dora@example.com" {
 		t.Errorf("signed in through the provider as %q", who)
 	}

@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/opensts/sts/internal/storage"
@@ -18,6 +18,9 @@ type loginData struct {
 	// shell between single quotes; else "", and the command has none.
 	LinkReturnTo string
 	Providers    []providerLink
+	// CSRF is this browser's anti-CSRF value, sent by every provider's
+	// form (startCSRF).
+	CSRF string
 }
 
 // shellQuotable reports whether p may be shown between single quotes in
@@ -45,9 +48,50 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		if name == "" {
 			name = p.ID
 		}
-		d.Providers = append(d.Providers, providerLink{Name: name, URL: "/login/oidc/" + p.ID + "?return_to=" + url.QueryEscape(d.ReturnTo)})
+		d.Providers = append(d.Providers, providerLink{Name: name, URL: "/login/oidc/" + p.ID})
+	}
+	if len(d.Providers) > 0 {
+		d.CSRF = h.startCSRF(w, r)
+		w.Header().Set("Content-Security-Policy", signInPagePolicy)
 	}
 	h.render(w, r, http.StatusOK, "login", "Sign in", nil, d)
+}
+
+// startCSRFCookie holds the anti-CSRF value of this browser's sign-in
+// page (docs/security.md T-145).
+func (h *Handler) startCSRFCookie() string {
+	if h.signedIn.secure {
+		return "__Host-sts_login_csrf"
+	}
+	return "sts_login_csrf"
+}
+
+// startCSRF returns this browser's anti-CSRF value for starting a
+// sign-in through a provider, and sets it in a cookie when the browser
+// has none. A browser keeps its value, so two open sign-in pages both
+// work. Another site can neither read the cookie nor the page, so it
+// cannot send the value with a form of its own (docs/security.md T-145).
+func (h *Handler) startCSRF(w http.ResponseWriter, r *http.Request) string {
+	if v, ok := h.browserCSRF(r); ok {
+		return v
+	}
+	v := randomValue()
+	http.SetCookie(w, &http.Cookie{Name: h.startCSRFCookie(), Value: v, Path: "/", Secure: h.signedIn.secure,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return v
+}
+
+// browserCSRF is the anti-CSRF value in this browser's cookie, when it
+// holds a well-formed one.
+func (h *Handler) browserCSRF(r *http.Request) (string, bool) {
+	c, err := r.Cookie(h.startCSRFCookie())
+	if err != nil {
+		return "", false
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil || len(b) != 32 {
+		return "", false
+	}
+	return c.Value, true
 }
 
 // linkData is what the link page shows.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -115,11 +116,39 @@ func random() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// oidcStart sends the browser to the provider.
+// oidcStartPage answers GET /login/oidc/{id}, a link to the start of a
+// sign-in, with the sign-in page: a sign-in starts only from that page's
+// form (oidcStart). A link or image of another site would otherwise send
+// the browser to the provider, which approves at once a person signed in
+// there, and sign the browser in as that person, replacing whatever
+// session it had (login CSRF, docs/security.md T-145).
+func (h *Handler) oidcStartPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.upstreams[r.PathValue("id")]; !ok {
+		http.NotFound(w, r)
+		return
+	}
+	returnTo := LocalPath(r.URL.Query().Get("return_to"))
+	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
+}
+
+// oidcStart sends the browser to the provider. It answers only the
+// sign-in page's form: from our origin (http.CrossOriginProtection) and
+// carrying this browser's anti-CSRF value (startCSRF), so another site
+// cannot start a sign-in in someone's browser (docs/security.md T-145).
 func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 	u, ok := h.upstreams[r.PathValue("id")]
 	if !ok {
 		http.NotFound(w, r)
+		return
+	}
+	returnTo := LocalPath(r.PostFormValue("return_to"))
+	want, ok := h.browserCSRF(r)
+	if !ok || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(want)) != 1 {
+		h.o.Logger.InfoContext(r.Context(), "web: upstream sign-in start refused", "provider", u.cfg.ID,
+			"reason", "not sent by this browser's sign-in page")
+		h.render(w, r, http.StatusForbidden, "message", "Sign-in failed", nil, messageData{
+			Text: "Start the sign-in from the sign-in page.",
+			Link: "/login?return_to=" + url.QueryEscape(returnTo), LinkText: "Go to the sign-in page"})
 		return
 	}
 	ctx := h.clientContext(r.Context())
@@ -130,7 +159,7 @@ func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := oidcFlow{Provider: u.cfg.ID, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
-		ReturnTo: LocalPath(r.URL.Query().Get("return_to")), Expires: h.now().Add(loginFlowTTL).Unix()}
+		ReturnTo: returnTo, Expires: h.now().Add(loginFlowTTL).Unix()}
 	b, _ := json.Marshal(f)
 	http.SetCookie(w, &http.Cookie{Name: h.flowCookie(), Value: base64.RawURLEncoding.EncodeToString(b), Path: "/",
 		Secure: h.signedIn.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(loginFlowTTL / time.Second)})

@@ -51,7 +51,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	p.signInAs(map[string]any{"sub": "u-1", "email": "dora@example.com", "email_verified": true})
 	b := follower(t)
-	r := get(t, b, s.URL+"/login/oidc/test?return_to=%2Ftokens%3Ffrom%3Didp")
+	r := signInWith(t, b, s, "test", "/tokens?from=idp")
 	if r.status != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>dora@example.com</strong>") {
 		t.Fatalf("after the provider: %d\n%s", r.status, r.body)
 	}
@@ -61,7 +61,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 
 	// The same person again: the same principal, not a second one.
-	get(t, follower(t), s.URL+"/login/oidc/test")
+	signInWith(t, follower(t), s, "test", "")
 	st := s.store(t)
 	ps, err := st.ListPrincipals(t.Context(), mustOrg(t, st))
 	if err != nil {
@@ -79,7 +79,7 @@ func TestOIDCSignIn(t *testing.T) {
 
 	// An unverified email links nobody.
 	p.signInAs(map[string]any{"sub": "u-2", "email": "admin@example.com", "email_verified": false})
-	if r := get(t, follower(t), s.URL+"/login/oidc/test"); r.status != http.StatusUnauthorized {
+	if r := signInWith(t, follower(t), s, "test", ""); r.status != http.StatusUnauthorized {
 		t.Errorf("unverified email: %d", r.status)
 	}
 }
@@ -96,7 +96,7 @@ func TestOIDCLoginCSRF(t *testing.T) {
 
 	// The attacker starts a sign-in and stops at the callback.
 	attacker := newPerson(t, s)
-	r := attacker.do(t, http.MethodGet, "/login/oidc/test", nil, nil)
+	r := signInWith(t, attacker.c, s, "test", "")
 	authURL := r.header.Get("Location")
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Get(authURL)
@@ -117,7 +117,7 @@ func TestOIDCLoginCSRF(t *testing.T) {
 		t.Errorf("planted callback: %d %q", r.status, r.header.Get("Set-Cookie"))
 	}
 	// The victim has a sign-in of their own in progress: the state differs.
-	victim.do(t, http.MethodGet, "/login/oidc/test", nil, nil)
+	signInWith(t, victim.c, s, "test", "")
 	r = victim.do(t, http.MethodGet, cb.RequestURI(), nil, nil)
 	if r.status != http.StatusUnauthorized || strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "sts_session=") {
 		t.Errorf("planted callback with another flow in progress: %d", r.status)
@@ -160,7 +160,7 @@ func TestOIDCLinkAmbiguous(t *testing.T) {
 	signIn := func(s *server, email string) reply {
 		t.Helper()
 		p.signInAs(map[string]any{"sub": "sub-" + email, "email": email, "email_verified": true})
-		return get(t, follower(t), s.URL+"/login/oidc/test")
+		return signInWith(t, follower(t), s, "test", "")
 	}
 	if r := signIn(everywhere, "eve@example.com"); r.status != http.StatusUnauthorized {
 		t.Errorf("an email of users in two organizations, no organization configured: %d, want 401", r.status)
@@ -207,7 +207,7 @@ func TestOIDCSessionEndsWithItsProvider(t *testing.T) {
 		t.Helper()
 		p.signInAs(map[string]any{"sub": "u-1", "email": "dora@example.com", "email_verified": true})
 		b := follower(t)
-		if r := get(t, b, s1.URL+"/login/oidc/test"); r.status != http.StatusOK || !signedIn(s1, b) {
+		if r := signInWith(t, b, s1, "test", ""); r.status != http.StatusOK || !signedIn(s1, b) {
 			t.Fatalf("sign-in through the provider: %d\n%s", r.status, r.body)
 		}
 		return b
@@ -319,7 +319,7 @@ func signInThrough(t *testing.T, s *server, p *idp, id, sub string) (*http.Clien
 	t.Helper()
 	p.signInAs(map[string]any{"sub": sub})
 	b := follower(t)
-	return b, get(t, b, s.URL+"/login/oidc/"+id)
+	return b, signInWith(t, b, s, id, "")
 }
 
 // hasSession reports whether browser b holds a session cookie of s.

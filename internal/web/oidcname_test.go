@@ -46,7 +46,7 @@ func TestOIDCFirstSignInNameFollowsTheRule(t *testing.T) {
 			for i := range 2 { // the first sign-in creates the user, the second finds it
 				tc.p.signInAs(tc.claims)
 				b := follower(t)
-				r := get(t, b, s.URL+"/login/oidc/"+tc.via)
+				r := signInWith(t, b, s, tc.via, "")
 				if r.status != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>"+tc.named+"</strong>") || !hasSession(s, b) {
 					t.Fatalf("sign-in %d: %d, want signed in as %q\n%s", i+1, r.status, tc.named, r.body)
 				}

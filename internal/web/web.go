@@ -26,6 +26,15 @@ var assets embed.FS
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// signInPagePolicy is the Content-Security-Policy of a sign-in page that
+// offers upstream providers: ContentSecurityPolicy without form-action.
+// A provider's form is answered with a redirect to the provider, and
+// browsers hold the redirects of a form to form-action too, so 'self'
+// would stop every sign-in there. The page's forms are all ours; script
+// stays 'self' only (docs/security.md T-145).
+const signInPagePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // StrictTransportSecurity is sent with every answer when the issuer is
 // https, the condition that also makes the session cookie __Host-: a
 // browser that has reached sts over https once then never asks for it
@@ -174,7 +183,7 @@ var Patterns = []string{
 	"GET /tokens", "POST /tokens", "GET /tokens/{id}", "POST /tokens/{id}",
 	"POST /tokens/{id}/regenerate", "GET /tokens/{id}/delete", "POST /tokens/{id}/delete",
 	"POST /host-tokens/{id}/delete", "POST /sessions/{id}/end", "POST /consents/{client}/revoke",
-	"GET /static/", "GET /login/oidc/{id}", "GET /login/oidc/{id}/callback",
+	"GET /static/", "GET /login/oidc/{id}", "POST /login/oidc/{id}", "GET /login/oidc/{id}/callback",
 }
 
 func (h *Handler) routes() {
@@ -194,7 +203,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /host-tokens/{id}/delete", h.auth(h.deleteHostToken))
 	m.HandleFunc("POST /sessions/{id}/end", h.auth(h.endSession))
 	m.HandleFunc("POST /consents/{client}/revoke", h.auth(h.revokeConsent))
-	m.HandleFunc("GET /login/oidc/{id}", h.oidcStart)
+	m.HandleFunc("GET /login/oidc/{id}", h.oidcStartPage)
+	m.HandleFunc("POST /login/oidc/{id}", h.oidcStart)
 	m.HandleFunc("GET /login/oidc/{id}/callback", h.oidcCallback)
 	m.Handle("GET /static/", h.static)
 	h.mux = m
