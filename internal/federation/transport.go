@@ -127,13 +127,33 @@ func (o ClientOptions) CheckURL(raw string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return o.checkAddr(ip, plaintext)
 	}
-	if plaintext && !strings.EqualFold(host, "localhost") {
+	if plaintext && !LoopbackHost(host) {
 		return fmt.Errorf("plain http to %s refused (only loopback may use http)", host)
 	}
 	if plaintext && !o.AllowLoopback {
 		return fmt.Errorf("%s is a loopback address", host)
 	}
 	return nil
+}
+
+// LoopbackHost reports whether host, a URL's host name without port and
+// brackets, names this machine's loopback interface: "localhost" in any
+// case, or an address in 127.0.0.0/8 or ::1 (an IPv4-mapped address is
+// judged as its IPv4 address). It is the one rule of where plain http may
+// go (federation.allow_loopback): CheckURL and the dialer use it, and so
+// does pools.ProviderProblems. "localhost." (resolved through DNS),
+// "127.1" (a name, not an address) and an IPv6 address that embeds a
+// loopback IPv4 address (NAT64, 6to4; routed off this machine) are not.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && loopbackAddr(ip)
+}
+
+func loopbackAddr(ip netip.Addr) bool {
+	return inAny(ip.WithZone("").Unmap(), loopbackPrefixes)
 }
 
 // schemeRouter sends https to one transport and http (when allowed) to a
@@ -211,7 +231,9 @@ func inAny(ip netip.Addr, ps []netip.Prefix) bool {
 // checkAddr decides whether the client may connect to ip.
 func (o ClientOptions) checkAddr(ip netip.Addr, plaintext bool) error {
 	ip = ip.WithZone("").Unmap()
-	// Addresses that embed an IPv4 address are judged by it.
+	// Addresses that embed an IPv4 address are judged by it, except that
+	// one embedding a loopback address is not loopback: it is routed off
+	// this machine (LoopbackHost).
 	if ip.Is6() && (nat64Prefix.Contains(ip) || sixToFour.Contains(ip)) {
 		b := ip.As16()
 		var v4 [4]byte
@@ -220,12 +242,15 @@ func (o ClientOptions) checkAddr(ip netip.Addr, plaintext bool) error {
 		} else {
 			copy(v4[:], b[2:6])
 		}
+		if loopbackAddr(netip.AddrFrom4(v4)) {
+			return fmt.Errorf("%w: %s embeds a loopback address", ErrAddressRefused, ip)
+		}
 		return o.checkAddr(netip.AddrFrom4(v4), plaintext)
 	}
 	switch {
 	case !ip.IsValid():
 		return ErrAddressRefused
-	case inAny(ip, loopbackPrefixes):
+	case loopbackAddr(ip):
 		if !o.AllowLoopback {
 			return fmt.Errorf("%w: %s is a loopback address", ErrAddressRefused, ip)
 		}

@@ -3,7 +3,6 @@ package pools
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -213,7 +212,7 @@ func ProviderProblems(p storage.Provider, allowLoopback bool) []Problem {
 	}
 	for _, f := range []struct{ field, raw string }{{"issuer", p.Issuer}, {"jwks_uri", p.JWKSURI}} {
 		// Without allowLoopback, http is already refused above.
-		if u, err := url.Parse(f.raw); err == nil && allowLoopback && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		if u, err := url.Parse(f.raw); err == nil && allowLoopback && u.Scheme == "http" && !federation.LoopbackHost(u.Hostname()) {
 			out = append(out, Problem{Field: f.field, Message: fmt.Sprintf("%q: plain http is allowed only to a loopback address", f.raw)})
 		}
 	}
@@ -234,14 +233,6 @@ func flatten(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
-}
-
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkProvider validates everything about p that needs no storage read.
