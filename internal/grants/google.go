@@ -63,10 +63,13 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var v url.Values
 	var err error
-	if mt == "application/json" {
+	switch mt {
+	case "application/json":
 		v, err = readGoogleJSON(r, googleNames)
-	} else {
+	case "application/x-www-form-urlencoded":
 		v, err = readForm(r)
+	default:
+		return nil, contentTypeError(googleContentTypes)
 	}
 	if err != nil {
 		return nil, err

@@ -64,6 +64,9 @@ const GrantTypeAuthorizationCode = oauth2.GrantTypeAuthorizationCode
 
 func parseGoogleOAuth(r *http.Request) (*Request, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" && mt != "application/x-www-form-urlencoded" {
+		return nil, contentTypeError(googleContentTypes)
+	}
 	if mt != "application/json" {
 		req, err := standard.parse(r)
 		if err != nil {

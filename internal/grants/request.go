@@ -152,9 +152,7 @@ func readForm(r *http.Request) (url.Values, error) {
 		mt, _, err = mime.ParseMediaType(ct)
 	}
 	if err != nil || mt != form {
-		const msg = "content type must be application/x-www-form-urlencoded"
-		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: msg, Reason: ReasonContentType,
-			Status: http.StatusUnsupportedMediaType, Err: errors.New(msg)}
+		return nil, contentTypeError(form)
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -171,6 +169,18 @@ func readForm(r *http.Request) (url.Values, error) {
 	}
 	return v, nil
 }
+
+// contentTypeError is the 415 of a body whose content type is not one
+// of accepted (media types, as the message names them).
+func contentTypeError(accepted string) error {
+	msg := "content type must be " + accepted
+	return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: msg, Reason: ReasonContentType,
+		Status: http.StatusUnsupportedMediaType, Err: errors.New(msg)}
+}
+
+// googleContentTypes is what both Google endpoints read: a JSON body as
+// their client libraries send, or a form.
+const googleContentTypes = "application/json or application/x-www-form-urlencoded"
 
 // bodyError maps a body read failure: past the cap is 413 (docs/security.md T-01).
 func bodyError(err error) error {
