@@ -74,9 +74,13 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 // afterwards would hand the instance role to whoever holds that PAT's
 // secret, the client's secret or keys, or a token the pool trusts. So
 // every PAT of the principal must have its secret last set (created or
-// regenerated, by the audit trail) by the principal itself or by the
-// operator (the CLI, the bootstrap), and no client or pool may be bound
-// to it. A PAT whose events are gone counts as someone else's.
+// regenerated, by the audit trail) by the operator (the CLI, the
+// bootstrap), and no client or pool may be bound to it. A secret set over
+// the network counts as someone else's even when the event names the
+// principal itself: a PAT planted by someone else acts as the principal,
+// so it can regenerate itself, or make another PAT and be deleted, and
+// the newest event would then name the principal. A PAT whose events are
+// gone counts as someone else's too.
 func othersCredentials(ctx context.Context, store storage.Store, principalID string) ([]string, error) {
 	p, err := store.GetPrincipal(ctx, principalID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -95,8 +99,8 @@ func othersCredentials(ctx context.Context, store storage.Store, principalID str
 		if err != nil {
 			return nil, err
 		}
-		if actor != "principal:"+p.ID && actor != "cli" && actor != "bootstrap" {
-			found = append(found, fmt.Sprintf("PAT %s (its secret set by %s; revoke it: sts pat revoke %s)", t.ID, cmp.Or(actor, "an unknown actor"), t.ID))
+		if actor != "cli" && actor != "bootstrap" {
+			found = append(found, fmt.Sprintf("PAT %s (its secret set by %s; revoke it, sts pat revoke %s, and mint a new one after the grant)", t.ID, cmp.Or(actor, "an unknown actor"), t.ID))
 		}
 	}
 	clients, err := store.ListClients(ctx, p.OrgID)
