@@ -33,10 +33,10 @@ var outsideRef = regexp.MustCompile(strings.Join([]string{
 }, "|"))
 
 // caseID matches an id of the docs/security.md scheme.
-var caseID = regexp.MustCompile(`\b[TFDA]-[0-9]{2}\b`)
+var caseID = regexp.MustCompile(`\b[TFDA]-[0-9]{2,3}\b`)
 
 // definedID matches the first cell of a table row that defines a case id.
-var definedID = regexp.MustCompile(`(?m)^\|\s*\*{0,2}([TFDA]-[0-9]{2})\*{0,2}\s*\|`)
+var definedID = regexp.MustCompile(`(?m)^\|\s*\*{0,2}([TFDA]-[0-9]{2,3})\*{0,2}\s*\|`)
 
 // citedTest matches a test function named in docs/security.md, in
 // backquotes, possibly followed by a sub-test.
