@@ -17,7 +17,8 @@ import (
 // administrator with no grant that could refuse, so the start warns for
 // each listed principal someone else may hold a credential of (here a
 // PAT an organization administrator minted for it), and for an ID that
-// names no principal; a principal whose PAT it made itself is not named.
+// names no principal; a principal whose PAT the operator minted (the CLI)
+// is not named.
 func TestConfiguredInstanceAdminsWarned(t *testing.T) {
 	ctx := t.Context()
 	st := sqlitetest.NewStore(t)
@@ -42,7 +43,7 @@ func TestConfiguredInstanceAdminsWarned(t *testing.T) {
 		}
 	}
 	mint("pat-by-org-admin", "ops", "principal:acme-admin")
-	mint("pat-by-itself", "own", "principal:own")
+	mint("pat-by-cli", "own", "cli")
 
 	var logs logbuf.Buffer
 	warnConfiguredInstanceAdmins(ctx, st, []string{"ops", "own", "nobody"}, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -57,7 +58,7 @@ func TestConfiguredInstanceAdminsWarned(t *testing.T) {
 	if !strings.Contains(lines[1], "principal=nobody") || !strings.Contains(lines[1], "not found") {
 		t.Errorf("second warning %q, want the unknown principal", lines[1])
 	}
-	if strings.Contains(out, "pat-by-itself") {
-		t.Errorf("a PAT the principal made itself was named:\n%s", out)
+	if strings.Contains(out, "pat-by-cli") {
+		t.Errorf("a PAT the operator minted was named:\n%s", out)
 	}
 }
