@@ -24,7 +24,7 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 ) {
 	g := &grants.AuthorizationCode{
 		Store: store, Issuer: &tokens.Issuer{Signer: keys, IssuerURL: cfg.Issuer}, Refresh: t.oauth.Refresh,
-		Pepper: pep, Logger: logger, MaxLifetime: cfg.Keys.MaxTokenLifetime,
+		Pepper: pep, Logger: logger, MaxLifetime: cfg.Keys.MaxTokenLifetime, SignInWithin: cfg.Web.Session.ReauthAfter,
 	}
 	// ID tokens for relying parties named in id_tokens.rs256_audiences (the
 	// client ID is the ID token's audience) are signed RS256, as
@@ -50,6 +50,7 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 	}
 	t.oauth.Mounters = append(t.oauth.Mounters, &authorize.Handler{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Hints: t.oauth.Verifier, Audit: t.audit, Logger: logger,
+		ReauthAfter: cfg.Web.Session.ReauthAfter,
 	}, &authorize.Logout{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Logger: logger, Hints: t.oauth.Verifier,
 	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, CORS: t.oauth.CORS, Logger: logger})

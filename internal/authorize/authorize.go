@@ -84,10 +84,15 @@ type Handler struct {
 	Issuer string
 	// Hints verifies an id_token_hint as one of our ID tokens; nil refuses
 	// every request that carries one (invalid_request).
-	Hints  HintVerifier
-	Audit  Auditor
-	Logger *slog.Logger
-	Now    func() time.Time
+	Hints HintVerifier
+	// ReauthAfter is web.session.reauth_after: a request that would show
+	// the consent screen or asks for offline_access needs a sign-in
+	// younger than this (reauth.go; docs/security.md T-148, A-82).
+	// DefaultReauthAfter when zero.
+	ReauthAfter time.Duration
+	Audit       Auditor
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 //go:embed templates/*.html
@@ -225,13 +230,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			h.page(w, &pageError{http.StatusBadRequest, "Choose Allow or Deny."})
 			return
 		}
-	} else if q.promptConsent || !h.consented(ctx, pid, q) {
-		if q.promptNone {
+	} else {
+		ask := q.promptConsent || !h.consented(ctx, pid, q)
+		if ask && q.promptNone {
 			h.redirect(w, r, q, url.Values{"error": {"consent_required"}})
 			return
 		}
-		h.consent(w, pid, p, q, now)
-		return
+		// A new consent or a refresh token needs a recent sign-in
+		// (docs/security.md T-148, A-82).
+		if (ask || q.asksOffline()) && h.askRecentSignIn(w, r, q, now) {
+			return
+		}
+		if ask {
+			h.consent(w, pid, p, q, now)
+			return
+		}
 	}
 	h.issue(w, r, p, q, now)
 }

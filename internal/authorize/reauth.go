@@ -2,6 +2,8 @@ package authorize
 
 import (
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,4 +79,46 @@ func (h *Handler) reauthMarker(tok string, q *request, now time.Time) time.Time 
 	ts, _, _ := strings.Cut(tok, ".")
 	sec, _ := strconv.ParseInt(ts, 10, 64) // formValueOK parsed it
 	return time.Unix(sec, 0)
+}
+
+// "Sudo mode" at the authorization endpoint (docs/security.md T-148,
+// A-82), as on the PAT pages (T-147): whoever holds a copy of a person's
+// session cookie must not consent for them, nor obtain a refresh token,
+// with a sign-in older than web.session.reauth_after. A request that would
+// show the consent screen (a new consent, prompt=consent) or asks for
+// offline_access sends such a session to sign in again and back to the
+// same request, which the fresh sign-in then meets; under prompt=none the
+// answer is login_required, and so it is when the seam cannot tell when
+// its person signed in. A consented client's request without
+// offline_access is answered as before, silently: its code brings no
+// refresh token (the authorization_code grant judges the code's sign-in
+// time with the same bound).
+
+// DefaultReauthAfter is web.session.reauth_after's default.
+const DefaultReauthAfter = 2 * time.Hour
+
+// asksOffline reports whether q asks for a refresh token.
+func (q *request) asksOffline() bool { return slices.Contains(q.scopes, scopeOfflineAccess) }
+
+// scopeOfflineAccess is the scope that asks for a refresh token.
+const scopeOfflineAccess = "offline_access"
+
+// askRecentSignIn answers r and returns true when the session's sign-in
+// is too old (or of unknown age) for a new consent or a refresh token.
+func (h *Handler) askRecentSignIn(w http.ResponseWriter, r *http.Request, q *request, now time.Time) bool {
+	bound := h.ReauthAfter
+	if bound <= 0 {
+		bound = DefaultReauthAfter
+	}
+	at, known := h.authTime(r)
+	switch {
+	case known && now.Before(at.Add(bound)):
+		return false
+	case known && !q.promptNone:
+		h.logger().InfoContext(r.Context(), "authorize: a recent sign-in is required", "client_id", q.client.ID)
+		h.signIn(w, r, q, now)
+	default:
+		h.redirect(w, r, q, url.Values{"error": {"login_required"}, "error_description": {"a recent sign-in is required"}})
+	}
+	return true
 }

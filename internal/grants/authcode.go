@@ -70,7 +70,8 @@ type AuthCodeStore interface {
 // leave out (docs/security.md T-90): it
 // redeems a code issued by GET /oauth2/authorize (internal/authorize) for
 // an access token, a refresh token when the client holds the
-// refresh_token grant (the same rotating families as [Refresh]), and an ID
+// refresh_token grant and the code's person signed in recently
+// (SignInWithin; the same rotating families as [Refresh]), and an ID
 // token for the openid scope. A confidential client authenticates; a
 // public client (auth method none) names itself with client_id and proves
 // possession with code_verifier alone.
@@ -96,9 +97,18 @@ type AuthorizationCode struct {
 	// (docs/design.md#lifetimes).
 	Lifetime    time.Duration
 	MaxLifetime time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// SignInWithin is web.session.reauth_after: a code brings a refresh
+	// token only when its person signed in less than this before it was
+	// issued (DefaultSignInWithin when zero); an older sign-in, or one the
+	// authorization endpoint could not tell, brings the access and ID
+	// tokens alone (docs/security.md A-82).
+	SignInWithin time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
+
+// DefaultSignInWithin is web.session.reauth_after's default.
+const DefaultSignInWithin = 2 * time.Hour
 
 var _ Grant = (*AuthorizationCode)(nil)
 
@@ -171,6 +181,14 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, g.reused(ctx, ac, now)
 	}
 	req.trace.org = ac.OrgID
+	// A copy of a session cookie must not turn an old sign-in into a
+	// refresh family: /oauth2/authorize asks for a fresh sign-in before
+	// offline_access but answers a consented client's request silently,
+	// so the code's sign-in time decides (docs/security.md A-82, T-148).
+	// The family recorded at consumption is then never issued.
+	if refresh && !g.signedInRecently(ac) {
+		refresh = false
+	}
 	// 4. What the code is bound to.
 	switch {
 	case ac.ClientID != client.ID:
@@ -300,6 +318,13 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("confidential client without authentication"))
 	}
 	return &c, nil
+}
+
+// signedInRecently reports whether ac's person signed in less than
+// SignInWithin before ac was issued; false when the sign-in time is
+// unknown.
+func (g *AuthorizationCode) signedInRecently(ac storage.AuthCode) bool {
+	return !ac.AuthTime.IsZero() && ac.CreatedAt.Before(ac.AuthTime.Add(cmpOr(g.SignInWithin, DefaultSignInWithin)))
 }
 
 // revocationKeep is the refresh grant's: how long a revoked family's row

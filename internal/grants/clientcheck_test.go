@@ -271,15 +271,23 @@ var allGrantTypes = []string{oauth2.GrantTypeClientCredentials, oauth2.GrantType
 	oauth2.GrantTypeAuthorizationCode}
 
 // authCode stores a code for client c and principal pid with scope, as
-// GET /oauth2/authorize issues them, and returns the redemption form.
+// GET /oauth2/authorize issues them (pid signed in a minute ago), and
+// returns the redemption form.
 func (m *matrixEnv) authCode(t *testing.T, c storage.Client, pid, scope string) url.Values {
+	t.Helper()
+	return m.authCodeSignedIn(t, c, pid, scope, time.Now().Add(-time.Minute))
+}
+
+// authCodeSignedIn is authCode with pid's sign-in at signedIn (zero:
+// unknown).
+func (m *matrixEnv) authCodeSignedIn(t *testing.T, c storage.Client, pid, scope string, signedIn time.Time) url.Values {
 	t.Helper()
 	raw := secret.PrefixAuthCode.Generate()
 	verifier := strings.Repeat("v", 43)
 	now := storage.Now(time.Now())
 	if err := m.store.CreateAuthCode(t.Context(), storage.AuthCode{ID: storage.NewID(), Digest: secret.Digest(m.pepper, raw), ClientID: c.ID,
 		OrgID: "acme", PrincipalID: pid, RedirectURI: "https://app.example/cb", Challenge: S256(verifier), Scopes: strings.Fields(scope),
-		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute), AuthTime: storage.Now(signedIn)}); err != nil {
 		t.Fatal(err)
 	}
 	return url.Values{"grant_type": {oauth2.GrantTypeAuthorizationCode}, "code": {raw}, "code_verifier": {verifier}, "redirect_uri": {"https://app.example/cb"}}
