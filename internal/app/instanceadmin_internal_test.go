@@ -8,8 +8,8 @@ import (
 
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/ststest/logbuf"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // TestConfiguredInstanceAdminsWarned (docs/security.md A-76): the
