@@ -16,7 +16,7 @@ import (
 // DefaultTier is the tier of an organization created without one.
 const DefaultTier = "free"
 
-const maxNameLen = 200
+const maxNameLen = sts.MaxNameBytes
 
 // OrganizationService implements sts.v1.OrganizationService. Creating an
 // organization needs an instance administrator; an organization

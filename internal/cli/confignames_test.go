@@ -77,6 +77,66 @@ func TestConfigRefusesAnInvisibleName(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesALongName (docs/security.md T-146): a name the file
+// sets for people to read is held to the API's length limit as well as its
+// characters: at most sts.MaxNameBytes bytes for an organization's name, a
+// pool's display_name and a sign-in button's display_name. sts config
+// check and sts serve refuse a longer one, exit 2, naming the key and the
+// limit, and serve writes nothing. A name of exactly the limit, counted in
+// bytes of multi-byte text, passes.
+func TestConfigRefusesALongName(t *testing.T) {
+	t.Parallel()
+	const pool = `pools:
+  - id: ci
+    organization: acme
+    display_name: %s
+    providers:
+      - {id: k, issuer: https://k8s.example.com, audiences: [sts]}
+`
+	const button = `web:
+  login:
+    oidc:
+      - {id: corp, display_name: %s, issuer: https://idp.example.com, client_id: sts, link_claim: email}
+`
+	org := func(name string) string { return "organizations:\n  - {id: acme, name: " + name + "}\n" }
+	long := strings.Repeat("é", 100) + "x" // 201 bytes, 101 characters
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"organization name": {org(long),
+			"organizations[acme].name: at most 200 bytes, got 201"},
+		"pool display_name": {org("Acme") + strings.Replace(pool, "%s", long, 1),
+			"pools[ci].display_name: at most 200 bytes, got 201"},
+		"button display_name": {strings.Replace(button, "%s", long, 1),
+			"web.login.oidc[corp].display_name: at most 200 bytes, got 201"},
+	} {
+		for _, args := range [][]string{{"config", "check"}, {"serve", "--listen", "127.0.0.1:0"}} {
+			t.Run(name+"/"+args[0], func(t *testing.T) {
+				t.Parallel()
+				file := filepath.Join(t.TempDir(), "sts.yaml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				code, stderr := stsWithin(t, 30*time.Second, dir, append(args, "--config", file)...)
+				if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) {
+					t.Errorf("sts %s: exit %d, stderr %q; want %d and %q", strings.Join(args, " "), code, stderr, cli.ExitUsage, tc.want)
+				}
+				assertEmptyDir(t, dir)
+			})
+		}
+	}
+
+	// Exactly the limit passes everywhere.
+	limit := strings.Repeat("é", 100) // 200 bytes
+	file := filepath.Join(t.TempDir(), "sts.yaml")
+	yaml := org(limit) + strings.Replace(pool, "%s", limit, 1) + strings.Replace(button, "%s", limit, 1)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := stsIn(t, t.TempDir(), nil, "config", "check", "--config", file); code != 0 {
+		t.Errorf("sts config check with names of exactly 200 bytes: exit %d, stderr %q", code, stderr)
+	}
+}
+
 // stsWithin is stsIn without environment for a command that may not end
 // by itself (sts serve accepting the file): a child still running after d
 // is killed and the test fails.

@@ -18,7 +18,7 @@ import (
 // value is bounded). Scope and audience lengths match what the token
 // endpoint accepts in a request, so every allowed value can be asked for.
 const (
-	MaxNameLen     = 200
+	MaxNameLen     = sts.MaxNameBytes
 	MaxListLen     = 100 // entries in grant_types, pools, audiences, scopes
 	MaxScopeLen    = 128
 	MaxAudienceLen = 512

@@ -115,9 +115,14 @@ func checkID(path, id string, seen map[string]bool, e *Error) {
 }
 
 // checkName adds a problem when name, text the file sets for people to
-// read, breaks the rule the API, the CLI and the pages apply to names
-// (sts.CheckDisplayText; docs/security.md T-135).
+// read, breaks the rule the API, the CLI and the pages apply to names:
+// at most sts.MaxNameBytes bytes (docs/security.md T-146) of
+// sts.CheckDisplayText characters (T-135).
 func checkName(path, name string, e *Error) {
+	if len(name) > sts.MaxNameBytes {
+		e.add(path, "at most %d bytes, got %d", sts.MaxNameBytes, len(name))
+		return
+	}
 	if err := sts.CheckDisplayText(path, name); err != nil {
 		e.add(path, "%s", strings.TrimPrefix(err.Error(), path+": "))
 	}

@@ -20,7 +20,7 @@ const (
 	// MaxJWKSBytes caps an uploaded JWKS: the cap of the file's
 	// jwks_file (config.DefaultJWKSFileMax).
 	MaxJWKSBytes   = 256 << 10
-	MaxDisplayName = 200
+	MaxDisplayName = sts.MaxNameBytes
 	maxPrincipalID = 128
 )
 

@@ -5,6 +5,12 @@ import (
 	"unicode/utf8"
 )
 
+// MaxNameBytes is the longest name, in bytes, of an organization, a
+// principal, a pool (display_name), a client or a sign-in button, wherever
+// it is set: the API, the CLI, the pages or the configuration file
+// (docs/security.md T-146).
+const MaxNameBytes = 200
+
 // DisplayRune reports whether r may appear in text a person sets for
 // others to read: a name or description shown in lists, on pages and in
 // the audit trail (docs/security.md T-135). Refused are control
