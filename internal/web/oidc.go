@@ -507,12 +507,28 @@ func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCPro
 }
 
 // displayName is name, the upstream's subject or email, as a user's name
-// may be (sts.CheckDisplayText, docs/security.md T-135): a name the rule
-// refuses has each character DisplayRune refuses (and each byte that is
-// not UTF-8) replaced by U+FFFD, which shows that something was. The
-// upstream chose the name, not the person signing in, so the sign-in is
-// not refused for it.
+// may be: the upstream chose it, not the person signing in, so the
+// sign-in is not refused for it. A name the rule refuses
+// (sts.CheckDisplayText, docs/security.md T-135) has each character
+// DisplayRune refuses (and each byte that is not UTF-8) replaced by
+// U+FFFD, which shows that something was; a name longer than the API
+// accepts (sts.MaxNameBytes, T-146) is then cut there on a character
+// boundary. A cut inside a subdivision flag leaves its sequence open,
+// which the rule refuses, so the cut name is cleaned once more: all that
+// is left to replace then are its flags' tags (4 bytes each), by U+FFFD
+// (3 bytes), so the name stays within the limit.
 func displayName(name string) string {
+	name = displayable(name)
+	if len(name) <= sts.MaxNameBytes {
+		return name
+	}
+	return displayable(cutText(name, sts.MaxNameBytes))
+}
+
+// displayable is name with each character DisplayRune refuses replaced by
+// U+FFFD, or name itself when CheckDisplayText accepts it (a subdivision
+// flag is kept).
+func displayable(name string) string {
 	if sts.CheckDisplayText("name", name) == nil {
 		return name
 	}
@@ -522,4 +538,16 @@ func displayName(name string) string {
 		}
 		return utf8.RuneError
 	}, name)
+}
+
+// cutText is the longest prefix of s, valid UTF-8 text, of at most n bytes
+// that ends on a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
