@@ -23,7 +23,7 @@ func TestBrowserReauthBeforeNewToken(t *testing.T) {
 	ctx := browser(t)
 	idp.signInAs(map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true})
 	do(t, ctx, "sign in with the provider", chromedp.Navigate(s.URL+"/login"),
-		chromedp.Click(link("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
+		chromedp.Click(button("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
 
 	s.ageSessions(t, 3*time.Hour)
 	do(t, ctx, "fill in the new token",
@@ -38,7 +38,7 @@ func TestBrowserReauthBeforeNewToken(t *testing.T) {
 	}
 
 	do(t, ctx, "sign in again", chromedp.Click(link("Sign in again")), chromedp.WaitVisible(heading("Sign in")),
-		chromedp.Click(link("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
+		chromedp.Click(button("Sign in with Test IdP")), chromedp.WaitVisible(heading("Access Tokens")))
 	if loc := run(t, ctx, "location", chromedp.Location()); !strings.HasPrefix(loc, s.URL+"/tokens?") {
 		t.Errorf("after signing in again the browser is at %q, not back at the form", loc)
 	}
