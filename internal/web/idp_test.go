@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,7 +19,8 @@ import (
 )
 
 // idp is a small OpenID Connect provider for the tests: discovery, JWKS,
-// an authorization endpoint that signs in User at once, and a token
+// an authorization endpoint that signs in User at once (with auth_time
+// now when max_age is asked, unless User sets auth_time), and a token
 // endpoint that checks the client secret, the redirect URI and the PKCE
 // verifier (S256) before it issues an RS256 ID token with the nonce.
 type idp struct {
@@ -67,6 +69,13 @@ func newIDP(t *testing.T) *idp {
 			http.Error(w, "bad authorization request", http.StatusBadRequest)
 			return
 		}
+		if _, said := claims["auth_time"]; q.Has("max_age") && !said {
+			// Asked to authenticate the person now (OIDC Core
+			// §3.1.2.1), the provider does, and says when, as a test
+			// that sets auth_time itself would otherwise.
+			claims = maps.Clone(claims)
+			claims["auth_time"] = time.Now().Unix()
+		}
 		code := rand.Text()
 		p.mu.Lock()
 		p.codes[code] = idpCode{redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), claims: claims}
@@ -107,6 +116,13 @@ func newIDP(t *testing.T) *idp {
 	p.Server = httptest.NewServer(mux)
 	t.Cleanup(p.Close)
 	return p
+}
+
+// seen is what the authorization endpoint was last asked.
+func (p *idp) seen() url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.Seen
 }
 
 func (p *idp) signInAs(claims map[string]any) {

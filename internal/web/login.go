@@ -21,6 +21,10 @@ type loginData struct {
 	// CSRF is this browser's anti-CSRF value, sent by every provider's
 	// form (startCSRF).
 	CSRF string
+	// Reauth is set when the page was opened from the page asking to sign
+	// in again (askReauth): the provider's form then says so, and the
+	// sign-in is a re-authentication (reauthenticating).
+	Reauth bool
 }
 
 // shellQuotable reports whether p may be shown between single quotes in
@@ -39,7 +43,7 @@ func shellQuotable(p string) bool {
 type providerLink struct{ Name, URL string }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	d := loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to"))}
+	d := loginData{ReturnTo: LocalPath(r.URL.Query().Get("return_to")), Reauth: r.URL.Query().Get("reauth") == "1"}
 	if d.ReturnTo != "/tokens" && shellQuotable(d.ReturnTo) {
 		d.LinkReturnTo = d.ReturnTo
 	}

@@ -60,6 +60,10 @@ type oidcFlow struct {
 	Verifier string `json:"v"`
 	ReturnTo string `json:"r"`
 	Expires  int64  `json:"e"`
+	// Fresh is set when the sign-in is a re-authentication (sudo mode,
+	// docs/security.md T-149): the flow's start (Unix seconds), which the
+	// ID token's auth_time may precede by reauthSkew at most.
+	Fresh int64 `json:"f,omitempty"`
 }
 
 type upstream struct {
@@ -160,14 +164,53 @@ func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 	}
 	f := oidcFlow{Provider: u.cfg.ID, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
 		ReturnTo: returnTo, Expires: h.now().Add(loginFlowTTL).Unix()}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	if h.reauthenticating(r) {
+		// max_age=0 asks the provider to authenticate the person now,
+		// whatever session it has, and makes auth_time REQUIRED in the ID
+		// token (OIDC Core §3.1.2.1); the callback checks it. Not
+		// prompt=login, which Google refuses.
+		f.Fresh = h.now().Unix()
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"))
+	}
 	b, _ := json.Marshal(f)
 	http.SetCookie(w, &http.Cookie{Name: h.flowCookie(), Value: base64.RawURLEncoding.EncodeToString(b), Path: "/",
 		Secure: h.signedIn.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(loginFlowTTL / time.Second)})
-	url := h.oauthConfig(u, p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	url := h.oauthConfig(u, p).AuthCodeURL(f.State, opts...)
 	http.Redirect(w, r, url, http.StatusFound)
 }
 
+// reauthenticating reports whether the sign-in r starts is a
+// re-authentication for sudo mode (docs/security.md T-149): the browser
+// has a session whose sign-in is older than web.session.reauth_after, or
+// the sign-in page was opened from the page asking to sign in again
+// (askReauth), whose session may have ended since. Either only makes the
+// sign-in stricter, so the form's word is enough for the second. A
+// first sign-in is not one.
+func (h *Handler) reauthenticating(r *http.Request) bool {
+	if r.PostFormValue("reauth") == "1" {
+		return true
+	}
+	se, ok := h.signedIn.lookup(r)
+	return ok && !h.signedInRecently(se)
+}
+
 const badUpstream = "Sign-in did not complete. Start again from the sign-in page."
+
+// reauthSkew is how much earlier than the start of a re-authentication
+// the provider's auth_time may be: the two clocks differ a little.
+const reauthSkew = time.Minute
+
+// The refusals of a re-authentication the provider did not make
+// (docs/security.md T-149).
+const (
+	staleReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
+		"Creating, regenerating or widening an access token needs a fresh sign-in. Sign out at the provider and try again, " +
+		"or ask an administrator for a sign-in link (sts login-link)."
+	untimedReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time), so this cannot count " +
+		"as signing in again. Creating, regenerating or widening an access token needs a fresh sign-in: " +
+		"ask an administrator for a sign-in link (sts login-link)."
+)
 
 // oidcCallback finishes the sign-in: state bound to this browser, code
 // redeemed with the PKCE verifier, ID token verified (issuer, audience,
@@ -230,14 +273,33 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var claims struct {
-		Email         string `json:"email"`
-		EmailVerified bool   `json:"email_verified"`
-		Name          string `json:"name"`
-		Username      string `json:"preferred_username"`
+		Email         string   `json:"email"`
+		EmailVerified bool     `json:"email_verified"`
+		Name          string   `json:"name"`
+		Username      string   `json:"preferred_username"`
+		AuthTime      *float64 `json:"auth_time"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		refuse("claims", err)
 		return
+	}
+	if f.Fresh != 0 {
+		// A re-authentication: the provider must have authenticated the
+		// person since the flow began (docs/security.md T-149). The
+		// session the browser has, if any, stays as it is.
+		text, reason := "", ""
+		switch {
+		case claims.AuthTime == nil:
+			text, reason = untimedReauth, "re-authentication: no auth_time"
+		case *claims.AuthTime < float64(f.Fresh-int64(reauthSkew/time.Second)):
+			text, reason = staleReauth, "re-authentication: auth_time "+time.Unix(int64(*claims.AuthTime), 0).UTC().Format(time.RFC3339)+
+				" before the flow began"
+		}
+		if text != "" {
+			h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", reason)
+			h.message(w, r, http.StatusUnauthorized, "Sign-in failed", text)
+			return
+		}
 	}
 	principal, err := h.link(r.Context(), pageCaller(w, r, ""), u.cfg, idt.Issuer, idt.Subject, claims.Email, claims.EmailVerified)
 	if err != nil {

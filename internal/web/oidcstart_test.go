@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -19,15 +20,25 @@ var startFormRE = regexp.MustCompile(`<input type="hidden" name="csrf" value="([
 // provider. b follows the redirects through the provider and back.
 func signInWith(t *testing.T, b *http.Client, s *server, id, returnTo string) reply {
 	t.Helper()
-	page := get(t, b, s.URL+"/login?return_to="+url.QueryEscape(returnTo))
+	return signInFrom(t, b, s, id, "/login?return_to="+url.QueryEscape(returnTo))
+}
+
+// signInFrom is signInWith from the sign-in page at loginPath (a link of
+// another page): the provider's form is sent with every hidden field the
+// page gave it.
+func signInFrom(t *testing.T, b *http.Client, s *server, id, loginPath string) reply {
+	t.Helper()
+	page := get(t, b, s.URL+loginPath)
 	if !strings.Contains(page.body, `action="/login/oidc/`+id+`"`) {
 		t.Fatalf("the sign-in page has no form for provider %q:\n%s", id, page.body)
 	}
-	m := startFormRE.FindStringSubmatch(page.body)
-	if m == nil {
+	if startFormRE.FindStringSubmatch(page.body) == nil {
 		t.Fatalf("the sign-in page carries no anti-CSRF value:\n%s", page.body)
 	}
-	form := url.Values{"csrf": {m[1]}, "return_to": {returnTo}}
+	form := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page.body, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
 	return (&person{c: b, s: s}).do(t, http.MethodPost, "/login/oidc/"+id, form, nil)
 }
 

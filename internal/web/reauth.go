@@ -62,7 +62,7 @@ func (h *Handler) askReauth(w http.ResponseWriter, r *http.Request, se session, 
 	h.render(w, r, http.StatusUnauthorized, "message", "Sign in again", &se, messageData{
 		Text: "You signed in more than " + hours(h.o.ReauthAfter) + " ago. Creating, regenerating or widening an access token " +
 			"needs a recent sign-in: sign in again, and you come back to this form as you filled it in.",
-		Link: "/login?return_to=" + url.QueryEscape(LocalPath(back)), LinkText: "Sign in again"})
+		Link: "/login?return_to=" + url.QueryEscape(LocalPath(back)) + "&reauth=1", LinkText: "Sign in again"})
 }
 
 // hours is d as a person reads it: "2 hours", "90 minutes".

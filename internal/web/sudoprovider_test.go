@@ -1,0 +1,90 @@
+package web_test
+
+import (
+	"html"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReauthAsksTheProviderToAuthenticate: signing in again for "sudo
+// mode" (docs/security.md T-147, T-149) through an upstream provider is a
+// fresh authentication. A provider with a live session of its own (the
+// browser "left signed in") used to answer at once, so sudo mode cost one
+// click. Now the sign-in of a browser whose session is older than
+// web.session.reauth_after, or started from the page asking to sign in
+// again, sends max_age=0 (OIDC Core §3.1.2.1), and the ID token's
+// auth_time must be no older than the flow: a provider that answers from
+// its earlier sign-in, or says nothing of when, fails the sign-in with a
+// clear page, and the old session stays as it was, unable to mint. A
+// first sign-in asks nothing more than before.
+func TestReauthAsksTheProviderToAuthenticate(t *testing.T) {
+	t.Parallel()
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "email", "default"))
+	erin := map[string]any{"sub": "u-7", "email": "erin@example.com", "email_verified": true}
+	idp.signInAs(erin)
+	b := follower(t)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("first sign-in: %d\n%s", r.status, r.body)
+	}
+	if seen := idp.seen(); seen.Has("max_age") || seen.Has("prompt") {
+		t.Errorf("a first sign-in asked the provider %v: first sign-ins are unchanged", seen)
+	}
+	s.ageSessions(t, 3*time.Hour)
+	erinB := &person{c: b, s: s}
+	form := url.Values{"name": {"x"}, "permission": {"full"}, "expires": {"30"}}
+	asked := erinB.do(t, http.MethodPost, "/tokens", form, nil)
+	reauthReturn(t, "create", asked)
+	again := html.UnescapeString(reauthLinkRE.FindStringSubmatch(asked.body)[1])
+
+	// The provider's answer: auth_time as given, null for none.
+	withAuthTime := func(at any) map[string]any {
+		c := maps.Clone(erin)
+		c["auth_time"] = at
+		return c
+	}
+	for _, tc := range []struct {
+		name     string
+		claims   map[string]any
+		refusal  string // "" when the sign-in counts
+		browser  *http.Client
+		from     string // the sign-in page the form is sent from
+		signedIn bool   // whether the browser keeps its old session on a refusal
+	}{
+		// Whoever sits at the browser opens the sign-in page on their own.
+		{"the plain sign-in page: the provider answers from its sign-in of three hours ago",
+			withAuthTime(time.Now().Add(-3 * time.Hour).Unix()), "did not ask you to sign in again", b, "/login", true},
+		{"the provider says nothing of when", withAuthTime(nil), "did not say when you signed in", b, again, true},
+		{"the provider signs the person in again", erin, "", b, again, true},
+		// The page's link, followed in a browser whose session ended
+		// meanwhile: still a re-authentication.
+		{"from the page asking to sign in again, without a session", withAuthTime(time.Now().Add(-time.Hour).Unix()),
+			"did not ask you to sign in again", follower(t), again, false},
+	} {
+		idp.signInAs(tc.claims)
+		r := signInFrom(t, tc.browser, s, "test", tc.from)
+		if seen := idp.seen(); seen.Get("max_age") != "0" {
+			t.Errorf("%s: signing in again asked the provider %v, without max_age=0", tc.name, seen)
+		}
+		minted := (&person{c: tc.browser, s: s}).do(t, http.MethodPost, "/tokens", form, nil)
+		if tc.refusal != "" {
+			if r.status != http.StatusUnauthorized || !strings.Contains(html.UnescapeString(r.body), tc.refusal) {
+				t.Errorf("%s: %d, want 401 saying %q\n%s", tc.name, r.status, tc.refusal, r.body)
+			}
+			if minted.status == http.StatusOK || secretRE.MatchString(minted.body) {
+				t.Errorf("%s: the browser then minted a PAT: %d", tc.name, minted.status)
+			}
+			if tc.signedIn && minted.status != http.StatusUnauthorized {
+				t.Errorf("%s: the old session after the refusal: %d, want it kept, asking to sign in again", tc.name, minted.status)
+			}
+			continue
+		}
+		if r.status != http.StatusOK || minted.status != http.StatusOK || !secretRE.MatchString(minted.body) {
+			t.Errorf("%s: sign-in %d, then create %d; want a fresh session that mints", tc.name, r.status, minted.status)
+		}
+	}
+}
