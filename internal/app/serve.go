@@ -274,7 +274,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		connect.handler.SetTokenLimits(ep.limits.token)
 		connect.handler.Ready()
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
-		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), logger)
+		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), pep, logger)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 	"github.com/opensts/sts/internal/web"
@@ -23,7 +24,7 @@ import (
 // its own (docs/authorization.md, "Browser pages"). It runs once storage
 // is ready: web.login.oidc[].organization names are resolved here.
 func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *pat.Service, ht *hosttoken.Service,
-	consents *clients.Consents, logger *slog.Logger,
+	consents *clients.Consents, pep []byte, logger *slog.Logger,
 ) (*web.Handler, error) {
 	providers, err := webProviders(ctx, cfg, store)
 	if err != nil {
@@ -33,6 +34,8 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		Issuer: cfg.Issuer, Store: store, PATs: pats, OIDC: providers, InstanceAdmins: cfg.InstanceAdmins,
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
 		ReauthAfter: cfg.Web.Session.ReauthAfter, MaxPATLifetime: pats.MaxLifetime, Logger: logger,
+		// Shared by every replica and kept across restarts, as the pepper.
+		FormKey: secret.SubKey(pep, "web form way back"),
 	}
 	if ht != nil {
 		o.HostTokens = ht

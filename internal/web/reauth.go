@@ -1,6 +1,9 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +24,14 @@ import (
 // answer with a page that asks to sign in again, and the sign-in comes
 // back to the form's page with what was typed in its query, never a
 // secret, since nothing was made. The person then sends the form again.
+//
+// The page fills its form from that query only as sts made it
+// (docs/security.md A-83): the way back carries an expiry and a MAC, under
+// Options.FormKey, of the values, the page, the person and this browser's
+// anti-CSRF value (startCSRF). A link of another site, a value changed, a
+// way back older than keptFor, another person or another browser shows
+// the plain form: nobody else can pre-fill a widening that a click on
+// Save, taken for a rename, would make.
 
 // DefaultReauthAfter is web.session.reauth_after's default, GitHub's
 // "sudo mode" bound.
@@ -29,6 +40,10 @@ const DefaultReauthAfter = 2 * time.Hour
 // maxKeptValue is the longest form value the way back keeps (a token
 // name's limit); a longer one is dropped, not carried in a URL.
 const maxKeptValue = 255
+
+// keptFor is how long the way back fills in the form: time to sign in
+// again, at the provider or with a link an administrator makes.
+const keptFor = time.Hour
 
 // signedInRecently reports whether se's person signed in less than
 // web.session.reauth_after ago.
@@ -53,16 +68,41 @@ func (h *Handler) askReauth(w http.ResponseWriter, r *http.Request, se session, 
 	if after := pageAfter(r); after != "" {
 		kept.Set("after", after)
 	}
-	back := page
-	if len(kept) > 0 {
-		back += "?" + kept.Encode()
-	}
+	kept.Set("until", strconv.FormatInt(h.now().Add(keptFor).Unix(), 10))
+	kept.Set("mac", h.keptMAC(se.principal.ID, h.startCSRF(w, r), page, kept))
+	back := page + "?" + kept.Encode()
 	h.o.Logger.InfoContext(r.Context(), "web: a recent sign-in is required", "session_id", se.rec.ID,
 		"principal", se.principal.ID, "route", r.Pattern)
 	h.render(w, r, http.StatusUnauthorized, "message", "Sign in again", &se, messageData{
 		Text: "You signed in more than " + hours(h.o.ReauthAfter) + " ago. Creating, regenerating or widening an access token " +
 			"needs a recent sign-in: sign in again, and you come back to this form as you filled it in.",
 		Link: "/login?return_to=" + url.QueryEscape(LocalPath(back)) + "&reauth=1", LinkText: "Sign in again"})
+}
+
+// keptMAC is the MAC of the way back to page with the values v, made for
+// the person principalID in the browser whose anti-CSRF value is browser.
+func (h *Handler) keptMAC(principalID, browser, page string, v url.Values) string {
+	m := hmac.New(sha256.New, h.o.FormKey)
+	m.Write([]byte("sts web way back v1\x00" + principalID + "\x00" + browser + "\x00" + page + "\x00" + v.Encode()))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// keptForm is the form r's query carries back from signing in again, when
+// askReauth made it for se's person in this browser less than keptFor ago
+// and nobody changed it; else nil, and the page shows its plain form.
+func (h *Handler) keptForm(r *http.Request, se session) url.Values {
+	q := r.URL.Query()
+	mac := q.Get("mac")
+	q.Del("mac")
+	browser, ok := h.browserCSRF(r)
+	until, err := strconv.ParseInt(q.Get("until"), 10, 64)
+	if mac == "" || !ok || err != nil || !h.now().Before(time.Unix(until, 0)) {
+		return nil
+	}
+	if !hmac.Equal([]byte(mac), []byte(h.keptMAC(se.principal.ID, browser, r.URL.EscapedPath(), q))) {
+		return nil
+	}
+	return q
 }
 
 // hours is d as a person reads it: "2 hours", "90 minutes".

@@ -93,6 +93,11 @@ func TestReauthBeforeMintingSecrets(t *testing.T) {
 		t.Errorf("rename with an old sign-in: %d, want 303", r.status)
 	}
 
+	// Ada, at her own browser with the same old session, sends the form
+	// too: the way back fills it in there, and only there (Mallory's
+	// fills in nothing elsewhere; TestOnlyTheWayBackFillsTheForm).
+	back = reauthReturn(t, "create", ada.do(t, http.MethodPost, "/tokens", form, nil))
+
 	// The sign-in page's link command comes back there too; a return
 	// path that is no safe shell word is left out of the command.
 	login := ada.do(t, http.MethodGet, "/login?return_to="+url.QueryEscape(back), nil, nil)

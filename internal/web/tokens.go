@@ -248,8 +248,8 @@ func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session,
 }
 
 func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request, se session) {
-	q := r.URL.Query()
-	if !q.Has("name") && !q.Has("permission") && !q.Has("scope") && !q.Has("expires") && !q.Has("expires_on") {
+	q := h.keptForm(r, se)
+	if q == nil {
 		h.showTokens(w, r, se, http.StatusOK, nil, nil, "")
 		return
 	}
@@ -461,14 +461,16 @@ func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	f := h.editForm(p, q.Get("expires"))
+	f := h.editForm(p, "")
 	// Back from signing in again (askReauth): the forms as they were
 	// filled in. Nothing changes until the person sends one.
-	if q.Has("name") || q.Has("permission") {
-		f.Name, f.Permission, f.Scopes = q.Get("name"), q.Get("permission"), q["scope"]
+	if q := h.keptForm(r, se); q != nil {
+		f = h.editForm(p, q.Get("expires"))
+		if q.Has("name") || q.Has("permission") {
+			f.Name, f.Permission, f.Scopes = q.Get("name"), q.Get("permission"), q["scope"]
+		}
+		f.ExpiresOn = q.Get("expires_on")
 	}
-	f.ExpiresOn = q.Get("expires_on")
 	h.showEdit(w, r, se, http.StatusOK, p, f, nil, "")
 }
 

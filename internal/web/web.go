@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"html/template"
@@ -88,6 +89,11 @@ type Options struct {
 	// regenerate or widen a PAT (web.session.reauth_after);
 	// DefaultReauthAfter when zero.
 	ReauthAfter time.Duration
+	// FormKey keys the MAC of the way back from signing in again
+	// (askReauth), which alone fills a form from the query; every replica
+	// needs the same one (the app derives it from the digest pepper). A
+	// random one of this process when empty.
+	FormKey []byte
 	// MaxPATLifetime is the longest expiry the page offers (the PAT
 	// service enforces it); pat.DefaultMaxLifetime when zero.
 	MaxPATLifetime time.Duration
@@ -133,6 +139,10 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.ReauthAfter <= 0 {
 		o.ReauthAfter = DefaultReauthAfter
+	}
+	if len(o.FormKey) == 0 {
+		o.FormKey = make([]byte, 32)
+		_, _ = rand.Read(o.FormKey)
 	}
 	if o.IdleTimeout <= 0 || o.AbsoluteTimeout <= 0 {
 		return nil, errors.New("web: session timeouts are required")
