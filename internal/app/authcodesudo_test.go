@@ -209,4 +209,51 @@ func testAuthorizationCodeRecentSignIn(t *testing.T, edit ...func(*config.Config
 			t.Error("offline_access after signing in again: no refresh token")
 		}
 	})
+	t.Run("ConsentDecidedAfterTheBound", func(t *testing.T) {
+		// The screen is shown within the bound; by the time the person
+		// decides (the form is good for 10 minutes) the sign-in is older
+		// than reauth_after, as a copied cookie's would be. Allow is a
+		// new consent and may bring a refresh token: the bound is judged
+		// again, and the person signs in again and comes back to the same
+		// request, with no code issued meanwhile. Deny needs no sign-in.
+		e.signIn(t, e.user)
+		v, state := xoauth2.GenerateVerifier(), randText(t)
+		u := offline.AuthCodeURL(state, xoauth2.S256ChallengeOption(v), xoauth2.SetAuthURLParam("prompt", "consent"))
+		resp, page := mustGet(t, e.browser, u)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("consent screen with a fresh sign-in: %d %q", resp.StatusCode, page)
+		}
+		form := consentForm(t, page)
+		e.signInAt(t, e.user, old) // the same session, its sign-in now past the bound
+		form.Set("decision", "approve")
+		resp, body := e.post(t, "/oauth2/authorize", form, nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || loc == nil || !strings.HasSuffix(loc.Path, "/login") || loc.Query().Get("code") != "" {
+			t.Fatalf("Allow after the bound = %d %q Location %q, want the sign-in page and no code", resp.StatusCode, body, resp.Header.Get("Location"))
+		}
+		back := loc.Query().Get("return_to")
+		if got, err := url.Parse(back); err != nil || got.Path != "/oauth2/authorize" || got.Query().Get("state") != state ||
+			got.Query().Get("scope") != strings.Join(offline.Scopes, " ") || got.Query().Get("code_challenge") != xoauth2.S256ChallengeFromVerifier(v) {
+			t.Fatalf("return_to %q, want the same authorization request", back)
+		}
+		form.Set("decision", "deny")
+		resp, body = e.post(t, "/oauth2/authorize", form, nil)
+		if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc == nil ||
+			!strings.HasPrefix(loc.String(), e.callback.URL) || loc.Query().Get("error") != "access_denied" {
+			t.Errorf("Deny after the bound = %d %q Location %q, want access_denied to the client", resp.StatusCode, body, resp.Header.Get("Location"))
+		}
+		// Signed in again: back to the same request, its screen, a code
+		// with a refresh token.
+		e.signIn(t, e.user)
+		resp, page = mustGet(t, e.browser, e.base+back)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("back after signing in again: %d %q, want the consent screen", resp.StatusCode, page)
+		}
+		form = consentForm(t, page)
+		form.Set("decision", "approve")
+		resp, body = e.post(t, "/oauth2/authorize", form, nil)
+		if tok, _ := redeem(t, &offline, e.codeFrom(t, resp, body, state), v); tok.RefreshToken == "" {
+			t.Error("offline_access approved after signing in again: no refresh token")
+		}
+	})
 }

@@ -216,6 +216,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		}
 		switch decision {
 		case "approve":
+			// The form is good for ConsentFormLifetime: the sign-in must
+			// still be recent when the person decides, not only when the
+			// screen was shown, or an Allow made after the bound would
+			// consent with an old sign-in and its code bring no refresh
+			// token (docs/security.md T-148, A-82).
+			if h.askRecentSignIn(w, r, q, now) {
+				return
+			}
 			if err := h.remember(ctx, pid, q, now); err != nil {
 				h.logger().ErrorContext(ctx, "authorize: storing consent failed", "error", err)
 				h.page(w, &pageError{http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."})

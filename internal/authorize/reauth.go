@@ -87,7 +87,9 @@ func (h *Handler) reauthMarker(tok string, q *request, now time.Time) time.Time 
 // with a sign-in older than web.session.reauth_after. A request that would
 // show the consent screen (a new consent, prompt=consent) or asks for
 // offline_access sends such a session to sign in again and back to the
-// same request, which the fresh sign-in then meets; under prompt=none the
+// same request, which the fresh sign-in then meets (the consent screen's
+// Allow is judged again when it is posted: the bound may have passed while
+// the person read the screen); under prompt=none the
 // answer is login_required, and so it is when the seam cannot tell when
 // its person signed in. A consented client's request without
 // offline_access is answered as before, silently: its code brings no
