@@ -47,6 +47,16 @@ type ClientOptions struct {
 	Resolver *net.Resolver
 }
 
+// ProviderClient is the options of the client that fetches providers'
+// discovery documents and key sets, with federation.allow_loopback as
+// allowLoopback: https to public addresses, and with allowLoopback
+// loopback too, over plain http as well. The pool checks judge a
+// provider's URLs with its CheckURL (pools.ProviderProblems), so a URL
+// they accept is one the client calls.
+func ProviderClient(allowLoopback bool) ClientOptions {
+	return ClientOptions{AllowLoopback: allowLoopback, AllowHTTP: allowLoopback}
+}
+
 // NewHTTPClient returns the client Cache uses for discovery and JWKS. Each
 // connection's resolved IP address is checked in net.Dialer.Control, after
 // DNS and before connect, so DNS rebinding cannot reach a refused address
@@ -141,7 +151,7 @@ func (o ClientOptions) CheckURL(raw string) error {
 // case, or an address in 127.0.0.0/8 or ::1 (an IPv4-mapped address is
 // judged as its IPv4 address). It is the one rule of where plain http may
 // go (federation.allow_loopback): CheckURL and the dialer use it, and so
-// does pools.ProviderProblems. "localhost." (resolved through DNS),
+// does pools.ProviderProblems (through CheckURL). "localhost." (resolved through DNS),
 // "127.1" (a name, not an address) and an IPv6 address that embeds a
 // loopback IPv4 address (NAT64, 6to4; routed off this machine) are not.
 func LoopbackHost(host string) bool {

@@ -97,7 +97,7 @@ func NewService(store Store, limits Limits) (*Service, error) {
 	loopback := limits.AllowLoopback
 	s := &Service{store: store, limits: limits, compiler: compiler}
 	s.verifier = &federation.Verifier{
-		Keys:   &federation.Cache{Client: federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})},
+		Keys:   &federation.Cache{Client: federation.NewHTTPClient(federation.ProviderClient(loopback))},
 		Leeway: limits.Leeway,
 		Now:    s.now,
 	}

@@ -191,29 +191,52 @@ func (p Problem) String() string {
 }
 
 // ProviderProblems checks p's issuer, keys, audiences and algorithms —
-// federation.ValidateProvider, plus: plain http (allowed only with
-// allowLoopback, federation.allow_loopback) must name a loopback host,
-// which is all the outbound client will reach anyway; and no audience may
-// be empty. The configuration file's providers are checked with it too.
-// It needs no storage read.
+// federation.ValidateProvider, plus: the URLs the keys are fetched from
+// (the jwks_uri, or the issuer's discovery when there is none; nothing
+// when the keys are uploaded) must be ones the federation client calls
+// (federation.ProviderClient(allowLoopback).CheckURL: https to an address
+// the dialer accepts; with allowLoopback, federation.allow_loopback, also
+// plain http to a loopback host, docs/security.md T-59); plain http is
+// only ever to a loopback host; and no audience may be empty. The
+// configuration file's providers are checked with it too. It needs no
+// storage read.
 func ProviderProblems(p storage.Provider, allowLoopback bool) []Problem {
 	var out []Problem
+	reported := map[string]bool{}
 	if err := federation.ValidateProvider(p, allowLoopback); err != nil {
 		for _, e := range flatten(errors.Unwrap(err)) {
 			field := ""
 			if fe, ok := errors.AsType[*federation.FieldError](e); ok {
 				field = fe.Field
 			}
+			reported[field] = true
 			out = append(out, Problem{Field: field, Message: e.Error()})
 		}
 		if len(out) == 0 {
 			out = append(out, Problem{Message: err.Error()})
 		}
 	}
-	for _, f := range []struct{ field, raw string }{{"issuer", p.Issuer}, {"jwks_uri", p.JWKSURI}} {
-		// Without allowLoopback, http is already refused above.
-		if u, err := url.Parse(f.raw); err == nil && allowLoopback && u.Scheme == "http" && !federation.LoopbackHost(u.Hostname()) {
+	client := federation.ProviderClient(allowLoopback)
+	for _, f := range []struct {
+		field, raw string
+		fetched    bool
+	}{
+		{"issuer", p.Issuer, len(p.JWKS) == 0 && p.JWKSURI == ""},
+		{"jwks_uri", p.JWKSURI, len(p.JWKS) == 0},
+	} {
+		if f.raw == "" || reported[f.field] {
+			continue
+		}
+		// Plain http names a loopback host, whether the URL is fetched or
+		// only a name (uploaded keys, an issuer beside a jwks_uri).
+		if u, err := url.Parse(f.raw); err == nil && u.Scheme == "http" && !federation.LoopbackHost(u.Hostname()) {
 			out = append(out, Problem{Field: f.field, Message: fmt.Sprintf("%q: plain http is allowed only to a loopback address", f.raw)})
+			continue
+		}
+		if f.fetched {
+			if err := client.CheckURL(f.raw); err != nil {
+				out = append(out, Problem{Field: f.field, Message: fmt.Sprintf("%q: the key fetcher would not call it: %v", f.raw, err)})
+			}
 		}
 	}
 	for i, a := range p.Audiences {
