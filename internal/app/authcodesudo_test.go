@@ -19,7 +19,7 @@ import (
 )
 
 // TestAuthorizationCodeRecentSignIn: "sudo mode" at /oauth2/authorize
-// (docs/security.md T-148, A-82). With a sign-in older than
+// (docs/security.md T-140, A-79). With a sign-in older than
 // web.session.reauth_after (30 m here, so a 45-minute-old session is too
 // old and a 10-minute-old one is not), a request that would show the
 // consent screen (a new consent, prompt=consent) or asks for

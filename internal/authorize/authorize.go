@@ -87,7 +87,7 @@ type Handler struct {
 	Hints HintVerifier
 	// ReauthAfter is web.session.reauth_after: a request that would show
 	// the consent screen or asks for offline_access needs a sign-in
-	// younger than this (reauth.go; docs/security.md T-148, A-82).
+	// younger than this (reauth.go; docs/security.md T-140, A-79).
 	// DefaultReauthAfter when zero.
 	ReauthAfter time.Duration
 	Audit       Auditor
@@ -220,7 +220,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			// still be recent when the person decides, not only when the
 			// screen was shown, or an Allow made after the bound would
 			// consent with an old sign-in and its code bring no refresh
-			// token (docs/security.md T-148, A-82).
+			// token (docs/security.md T-140, A-79).
 			if h.askRecentSignIn(w, r, q, now) {
 				return
 			}
@@ -245,7 +245,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			return
 		}
 		// A new consent or a refresh token needs a recent sign-in
-		// (docs/security.md T-148, A-82).
+		// (docs/security.md T-140, A-79).
 		if (ask || q.asksOffline()) && h.askRecentSignIn(w, r, q, now) {
 			return
 		}

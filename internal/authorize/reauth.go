@@ -81,8 +81,8 @@ func (h *Handler) reauthMarker(tok string, q *request, now time.Time) time.Time 
 	return time.Unix(sec, 0)
 }
 
-// "Sudo mode" at the authorization endpoint (docs/security.md T-148,
-// A-82), as on the PAT pages (T-147): whoever holds a copy of a person's
+// "Sudo mode" at the authorization endpoint (docs/security.md T-140,
+// A-79), as on the PAT pages (T-139): whoever holds a copy of a person's
 // session cookie must not consent for them, nor obtain a refresh token,
 // with a sign-in older than web.session.reauth_after. A request that would
 // show the consent screen (a new consent, prompt=consent) or asks for

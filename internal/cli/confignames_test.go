@@ -77,7 +77,7 @@ func TestConfigRefusesAnInvisibleName(t *testing.T) {
 	}
 }
 
-// TestConfigRefusesALongName (docs/security.md T-146): a name the file
+// TestConfigRefusesALongName (docs/security.md T-138): a name the file
 // sets for people to read is held to the API's length limit as well as its
 // characters: at most sts.MaxNameBytes bytes for an organization's name, a
 // pool's display_name and a sign-in button's display_name. sts config

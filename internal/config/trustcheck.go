@@ -116,7 +116,7 @@ func checkID(path, id string, seen map[string]bool, e *Error) {
 
 // checkName adds a problem when name, text the file sets for people to
 // read, breaks the rule the API, the CLI and the pages apply to names:
-// at most sts.MaxNameBytes bytes (docs/security.md T-146) of
+// at most sts.MaxNameBytes bytes (docs/security.md T-138) of
 // sts.CheckDisplayText characters (T-135).
 func checkName(path, name string, e *Error) {
 	if len(name) > sts.MaxNameBytes {

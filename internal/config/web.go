@@ -54,7 +54,7 @@ type WebSessionConfig struct {
 	AbsoluteTimeout time.Duration `koanf:"absolute_timeout"`
 	// ReauthAfter is how long after sign-in a session may still create,
 	// regenerate or widen a PAT on the page; past it the person signs in
-	// again first (docs/security.md T-147).
+	// again first (docs/security.md T-139).
 	ReauthAfter time.Duration `koanf:"reauth_after"`
 }
 

@@ -56,7 +56,7 @@ func TestLoadWeb(t *testing.T) {
 
 // TestReauthAfterDefault: web.session.reauth_after is 2h unless set, and
 // it is bounded on both sides; a lowered absolute_timeout below it is no
-// error (the session then ends before it asks; docs/security.md T-147).
+// error (the session then ends before it asks; docs/security.md T-139).
 func TestReauthAfterDefault(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sts.yaml")
 	for _, c := range []struct {

@@ -101,7 +101,7 @@ type AuthorizationCode struct {
 	// token only when its person signed in less than this before it was
 	// issued (DefaultSignInWithin when zero); an older sign-in, or one the
 	// authorization endpoint could not tell, brings the access and ID
-	// tokens alone (docs/security.md A-82).
+	// tokens alone (docs/security.md A-79).
 	SignInWithin time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
@@ -184,7 +184,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	// A copy of a session cookie must not turn an old sign-in into a
 	// refresh family: /oauth2/authorize asks for a fresh sign-in before
 	// offline_access but answers a consented client's request silently,
-	// so the code's sign-in time decides (docs/security.md A-82, T-148).
+	// so the code's sign-in time decides (docs/security.md A-79, T-140).
 	// The family recorded at consumption is then never issued.
 	if refresh && !g.signedInRecently(ac) {
 		refresh = false

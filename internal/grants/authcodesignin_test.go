@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAuthorizationCodeRefreshNeedsRecentSignIn (docs/security.md T-148):
+// TestAuthorizationCodeRefreshNeedsRecentSignIn (docs/security.md T-140):
 // a code brings a refresh token only when its person signed in less than
 // SignInWithin (2 h by default) before it was issued; a code of an older
 // sign-in, or of one the authorization endpoint could not tell, brings

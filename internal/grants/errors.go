@@ -52,7 +52,7 @@ const (
 	ReasonPoolPrincipal          = "pool_principal_unavailable"
 	ReasonSubjectPoolMismatch    = "subject_pool_mismatch"
 	// ReasonImpersonationUnsupported: a Google client library will hand
-	// the token to a service_account_impersonation_url (docs/security.md T-141).
+	// the token to a service_account_impersonation_url (docs/security.md T-136).
 	ReasonImpersonationUnsupported = "service_account_impersonation_unsupported"
 )
 

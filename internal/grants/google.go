@@ -117,7 +117,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 // and Java write it), that it will hand the token on to the credential
 // file's service_account_impersonation_url. That URL is Google's IAM
 // Credentials API, not sts: the token would leave for it and the user
-// would see its error, not ours (docs/security.md T-141).
+// would see its error, not ours (docs/security.md T-136).
 func forImpersonation(h http.Header) bool {
 	for _, v := range h.Values("X-Goog-Api-Client") {
 		byoid, imp := false, false

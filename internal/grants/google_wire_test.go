@@ -433,7 +433,7 @@ func TestGoogleActorTokenTypes(t *testing.T) {
 // from /v1/token on to that URL, Google's IAM Credentials API, as a
 // bearer token. sts serves no such API and issues the final token
 // itself, so such an exchange is refused up front, the credential file's
-// field named, and no token leaves for the URL (docs/security.md T-141).
+// field named, and no token leaves for the URL (docs/security.md T-136).
 // Every Google library announces it in x-goog-api-client
 // ("google-byoid-sdk … sa-impersonation/true").
 func TestGoogleServiceAccountImpersonation(t *testing.T) {
@@ -451,7 +451,7 @@ func TestGoogleServiceAccountImpersonation(t *testing.T) {
 	}))
 	defer iam.Close()
 
-	t.Run("T-141 Google's loader with service_account_impersonation_url", func(t *testing.T) {
+	t.Run("T-136 Google's loader with service_account_impersonation_url", func(t *testing.T) {
 		var file map[string]any
 		json.Unmarshal(credentialFile(e.srv.URL+PathGoogleToken, map[string]any{"file": path}), &file)
 		file["service_account_impersonation_url"] = iam.URL + "/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"
@@ -483,7 +483,7 @@ func TestGoogleServiceAccountImpersonation(t *testing.T) {
 		{"gl-go/1.26.0 gdcl/0.170.0", false},
 		{"", false},
 	} {
-		t.Run(fmt.Sprintf("T-141 x-goog-api-client %q", tc.header), func(t *testing.T) {
+		t.Run(fmt.Sprintf("T-136 x-goog-api-client %q", tc.header), func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken,
 				strings.NewReader(exchangeForm(subjectToken(), "audience", "pools/ci/providers/github").Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

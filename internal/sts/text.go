@@ -8,7 +8,7 @@ import (
 // MaxNameBytes is the longest name, in bytes, of an organization, a
 // principal, a pool (display_name), a client or a sign-in button, wherever
 // it is set: the API, the CLI, the pages or the configuration file
-// (docs/security.md T-146).
+// (docs/security.md T-138).
 const MaxNameBytes = 200
 
 // DisplayRune reports whether r may appear in text a person sets for

@@ -26,7 +26,7 @@
 // its principal is disabled or deleted (checked on every use); disabling
 // the principal also deletes it, so re-enabling brings none back.
 // Creating, regenerating or widening a PAT needs a sign-in younger than
-// web.session.reauth_after ("sudo mode", reauth.go; T-147).
+// web.session.reauth_after ("sudo mode", reauth.go; T-139).
 //
 // Everything the page does to a token goes through the same services as
 // the API and the CLI (internal/pat, internal/hosttoken), with the same

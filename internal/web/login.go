@@ -30,7 +30,7 @@ type loginData struct {
 // shellQuotable reports whether p may be shown between single quotes in
 // a command a person pastes: only the characters of a percent-encoded
 // path and query, never a quote, space or shell metacharacter
-// (docs/security.md T-147).
+// (docs/security.md T-139).
 func shellQuotable(p string) bool {
 	for _, c := range p {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("/?&=%._~+-", c)) {
@@ -62,7 +62,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // startCSRFCookie holds the anti-CSRF value of this browser's sign-in
-// page (docs/security.md T-145).
+// page (docs/security.md T-137).
 func (h *Handler) startCSRFCookie() string {
 	if h.signedIn.secure {
 		return "__Host-sts_login_csrf"
@@ -74,7 +74,7 @@ func (h *Handler) startCSRFCookie() string {
 // sign-in through a provider, and sets it in a cookie when the browser
 // has none. A browser keeps its value, so two open sign-in pages both
 // work. Another site can neither read the cookie nor the page, so it
-// cannot send the value with a form of its own (docs/security.md T-145).
+// cannot send the value with a form of its own (docs/security.md T-137).
 func (h *Handler) startCSRF(w http.ResponseWriter, r *http.Request) string {
 	if v, ok := h.browserCSRF(r); ok {
 		return v

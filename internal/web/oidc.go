@@ -61,7 +61,7 @@ type oidcFlow struct {
 	ReturnTo string `json:"r"`
 	Expires  int64  `json:"e"`
 	// Fresh is set when the sign-in is a re-authentication (sudo mode,
-	// docs/security.md T-149): the flow's start (Unix seconds), which the
+	// docs/security.md T-141): the flow's start (Unix seconds), which the
 	// ID token's auth_time may precede by reauthSkew at most.
 	Fresh int64 `json:"f,omitempty"`
 }
@@ -125,7 +125,7 @@ func random() string {
 // form (oidcStart). A link or image of another site would otherwise send
 // the browser to the provider, which approves at once a person signed in
 // there, and sign the browser in as that person, replacing whatever
-// session it had (login CSRF, docs/security.md T-145).
+// session it had (login CSRF, docs/security.md T-137).
 func (h *Handler) oidcStartPage(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.upstreams[r.PathValue("id")]; !ok {
 		http.NotFound(w, r)
@@ -138,7 +138,7 @@ func (h *Handler) oidcStartPage(w http.ResponseWriter, r *http.Request) {
 // oidcStart sends the browser to the provider. It answers only the
 // sign-in page's form: from our origin (http.CrossOriginProtection) and
 // carrying this browser's anti-CSRF value (startCSRF), so another site
-// cannot start a sign-in in someone's browser (docs/security.md T-145).
+// cannot start a sign-in in someone's browser (docs/security.md T-137).
 func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 	u, ok := h.upstreams[r.PathValue("id")]
 	if !ok {
@@ -181,7 +181,7 @@ func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 }
 
 // reauthenticating reports whether the sign-in r starts is a
-// re-authentication for sudo mode (docs/security.md T-149): the browser
+// re-authentication for sudo mode (docs/security.md T-141): the browser
 // has a session whose sign-in is older than web.session.reauth_after, or
 // the sign-in page was opened from the page asking to sign in again
 // (askReauth), whose session may have ended since. Either only makes the
@@ -202,7 +202,7 @@ const badUpstream = "Sign-in did not complete. Start again from the sign-in page
 const reauthSkew = time.Minute
 
 // The refusals of a re-authentication the provider did not make
-// (docs/security.md T-149).
+// (docs/security.md T-141).
 const (
 	staleReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
 		"Creating, regenerating or widening an access token needs a fresh sign-in. Sign out at the provider and try again, " +
@@ -285,7 +285,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Fresh != 0 {
 		// A re-authentication: the provider must have authenticated the
-		// person since the flow began (docs/security.md T-149). The
+		// person since the flow began (docs/security.md T-141). The
 		// session the browser has, if any, stays as it is.
 		text, reason := "", ""
 		switch {
@@ -574,7 +574,7 @@ func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCPro
 // (sts.CheckDisplayText, docs/security.md T-135) has each character
 // DisplayRune refuses (and each byte that is not UTF-8) replaced by
 // U+FFFD, which shows that something was; a name longer than the API
-// accepts (sts.MaxNameBytes, T-146) is then cut there on a character
+// accepts (sts.MaxNameBytes, T-138) is then cut there on a character
 // boundary. A cut inside a subdivision flag leaves its sequence open,
 // which the rule refuses, so the cut name is cleaned once more: all that
 // is left to replace then are its flags' tags (4 bytes each), by U+FFFD

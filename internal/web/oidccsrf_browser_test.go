@@ -13,7 +13,7 @@ import (
 
 // TestBrowserOIDCStartLoginCSRF: another site cannot start a sign-in
 // through an upstream provider in someone's browser (docs/security.md
-// T-145). Ada is signed in; the provider approves at once whoever is
+// T-137). Ada is signed in; the provider approves at once whoever is
 // signed in there (Mallory). A page of another site that sends the
 // browser to /login/oidc/test used to sign Ada's browser in as Mallory
 // without a click; now it shows the sign-in page and Ada stays. A page of

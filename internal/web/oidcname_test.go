@@ -76,7 +76,7 @@ func TestOIDCFirstSignInNameFollowsTheRule(t *testing.T) {
 	}
 }
 
-// TestOIDCFirstSignInLongNameIsCut (docs/security.md T-146): the subject
+// TestOIDCFirstSignInLongNameIsCut (docs/security.md T-138): the subject
 // or email a first sign-in names its user after may be longer than the
 // API's limit on a name (sts.MaxNameBytes; a subject may have 255
 // characters, OpenID Connect Core §2). The sign-in is not refused for it:

@@ -44,7 +44,7 @@ func signInFrom(t *testing.T, b *http.Client, s *server, id, loginPath string) r
 
 // TestOIDCStartOnlyFromTheSignInPage: a sign-in through an upstream
 // provider starts only from our sign-in page's form (docs/security.md
-// T-145). A link or image of another site (GET /login/oidc/{id}) used to
+// T-137). A link or image of another site (GET /login/oidc/{id}) used to
 // send the browser to the provider, which approves silently a person
 // signed in there, and the callback then replaced the session the browser
 // had: Ada, signed in, became Mallory without a click. Now such a GET

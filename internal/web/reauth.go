@@ -14,7 +14,7 @@ import (
 )
 
 // Re-authentication before a long-lived secret ("sudo mode",
-// docs/security.md T-147, A-81).
+// docs/security.md T-139, A-78).
 //
 // Creating a PAT, regenerating one (both show a new secret) and widening
 // one's permission need a sign-in younger than web.session.reauth_after.
@@ -26,7 +26,7 @@ import (
 // secret, since nothing was made. The person then sends the form again.
 //
 // The page fills its form from that query only as sts made it
-// (docs/security.md A-83): the way back carries an expiry and a MAC, under
+// (docs/security.md A-80): the way back carries an expiry and a MAC, under
 // Options.FormKey, of the values, the page, the person and this browser's
 // anti-CSRF value (startCSRF). A link of another site, a value changed, a
 // way back older than keptFor, another person or another browser shows

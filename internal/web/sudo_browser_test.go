@@ -11,7 +11,7 @@ import (
 )
 
 // TestBrowserReauthBeforeNewToken drives chromium through "sudo mode"
-// (docs/security.md T-147): a person signed in through the upstream
+// (docs/security.md T-139): a person signed in through the upstream
 // provider over two hours ago (web.session.reauth_after's default) fills
 // in the new-token form and clicks Create; the page asks to sign in again
 // and creates nothing. The link leads to the sign-in page, the provider

@@ -47,8 +47,8 @@ func reauthReturn(t *testing.T, what string, r reply) string {
 // one or widens one's permission: a stolen copy of the cookie alone mints
 // nothing. The page asks to sign in again and comes back to the form as
 // it was filled in (never a secret); the fresh sign-in then creates it.
-// Renaming, narrowing and deleting still work (docs/security.md T-147,
-//
+// Renaming, narrowing and deleting still work (docs/security.md T-139,
+//
 func TestReauthBeforeMintingSecrets(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -139,7 +139,7 @@ func TestReauthBeforeMintingSecrets(t *testing.T) {
 // TestReauthAfterConfigured: web.session.reauth_after is the bound the
 // server applies, not the default: at 10m a sign-in 11 minutes old no
 // longer creates a PAT, and one 9 minutes old does (docs/security.md
-// T-147).
+// T-139).
 func TestReauthAfterConfigured(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "web:\n  session:\n    reauth_after: 10m\n")

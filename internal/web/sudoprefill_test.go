@@ -16,7 +16,7 @@ const fullChosen = `value="full" checked`
 
 // TestOnlyTheWayBackFillsTheForm: the token pages fill their forms from
 // the query only on the way back from signing in again, as sts itself
-// made it (docs/security.md T-147, A-83). GET /tokens/{id} filled the
+// made it (docs/security.md T-139, A-80). GET /tokens/{id} filled the
 // edit form from any query, so a link of another site opened a person's
 // No Access token with Full Access chosen, and Save, taken for a rename,
 // widened it for whoever held it. Now a link of another site, a way back
@@ -62,7 +62,7 @@ func TestOnlyTheWayBackFillsTheForm(t *testing.T) {
 
 // TestWayBackExpiresAndNamesItsPerson: the way back from signing in
 // again fills the form for an hour, and only for the person it was made
-// for, in the browser it was made in (docs/security.md A-83).
+// for, in the browser it was made in (docs/security.md A-80).
 func TestWayBackExpiresAndNamesItsPerson(t *testing.T) {
 	t.Parallel()
 	now := storage.Now(time.Now())

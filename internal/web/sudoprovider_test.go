@@ -11,7 +11,7 @@ import (
 )
 
 // TestReauthAsksTheProviderToAuthenticate: signing in again for "sudo
-// mode" (docs/security.md T-147, T-149) through an upstream provider is a
+// mode" (docs/security.md T-139, T-141) through an upstream provider is a
 // fresh authentication. A provider with a live session of its own (the
 // browser "left signed in") used to answer at once, so sudo mode cost one
 // click. Now the sign-in of a browser whose session is older than

@@ -32,7 +32,7 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // A provider's form is answered with a redirect to the provider, and
 // browsers hold the redirects of a form to form-action too, so 'self'
 // would stop every sign-in there. The page's forms are all ours; script
-// stays 'self' only (docs/security.md T-145).
+// stays 'self' only (docs/security.md T-137).
 const signInPagePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
