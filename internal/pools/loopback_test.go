@@ -134,3 +134,39 @@ func TestCreateProviderRefusesWhatTheClientRefuses(t *testing.T) {
 		t.Errorf("UpdateProvider to a loopback jwks_uri without allow_loopback = %v, want invalid naming jwks_uri", err)
 	}
 }
+
+// TestStoredProviderOutsideTheFetchRuleCanBeDisabled: a provider stored
+// before the pool checks held key URLs to the fetcher's own rule (T-59),
+// whose jwks_uri the fetcher refuses, must not block an update that leaves
+// its keys' URLs alone: above all `sts provider disable`. An update that
+// sets issuer, jwks_uri or jwks is held to the rule.
+func TestStoredProviderOutsideTheFetchRuleCanBeDisabled(t *testing.T) {
+	ctx := t.Context()
+	svc, st := acmeService(t, pools.Limits{})
+	caller := pools.Caller{Actor: "test"}
+	if _, err := svc.CreatePool(ctx, caller, storage.Pool{ID: "ci", OrgID: "acme", Condition: "true", Scopes: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateProvider(ctx, caller, storage.Provider{PoolID: "ci", ID: "p", Issuer: "https://issuer.example/", Audiences: []string{"sts"}}); err != nil {
+		t.Fatal(err)
+	}
+	// As an older version stored it.
+	metadata := "https://169.254.169.254/jwks"
+	if err := st.UpdateProvider(ctx, "ci", "p", func(p storage.Provider) (storage.Provider, error) {
+		p.JWKSURI = metadata
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	on := true
+	if p, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Disabled: &on}); err != nil || !p.Disabled {
+		t.Fatalf("disable a provider stored with a jwks_uri the fetcher refuses = disabled %v, %v; want disabled", p.Disabled, err)
+	}
+	if _, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{JWKSURI: &metadata}); sts.ErrorCode(err) != sts.Invalid || !strings.Contains(err.Error(), "jwks_uri") {
+		t.Errorf("set the same jwks_uri = %v, want invalid naming jwks_uri", err)
+	}
+	fine := "https://issuer.example/jwks"
+	if p, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{JWKSURI: &fine}); err != nil || p.JWKSURI != fine {
+		t.Errorf("replace the jwks_uri = %q, %v; want %q", p.JWKSURI, err, fine)
+	}
+}

@@ -26,7 +26,7 @@ func poolTarget(id string) string { return "pool:" + id }
 // [sts.FailedPrecondition] (a shared issuer in a pool without a
 // condition), [sts.AlreadyExists], [sts.Unavailable].
 func (s *Service) CreateProvider(ctx context.Context, c Caller, p storage.Provider) (storage.Provider, error) {
-	if err := s.checkProvider(p); err != nil {
+	if err := s.checkProvider(p, true); err != nil {
 		return storage.Provider{}, err
 	}
 	pool, err := s.checkProviderRefs(ctx, p)
@@ -111,6 +111,11 @@ type ProviderUpdate struct {
 	Disabled               *bool
 }
 
+// setsKeys reports whether u changes where the provider's keys come from.
+func (u ProviderUpdate) setsKeys() bool {
+	return u.Issuer != nil || u.JWKSURI != nil || u.JWKS != nil
+}
+
 func (u ProviderUpdate) fields() []string {
 	var out []string
 	for _, f := range []struct {
@@ -186,7 +191,7 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	}
 	p := old
 	u.Apply(&p)
-	if err := s.checkProvider(p); err != nil {
+	if err := s.checkProvider(p, u.setsKeys()); err != nil {
 		return storage.Provider{}, err
 	}
 	pool, err := s.checkProviderRefs(ctx, p)
@@ -199,7 +204,7 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	update := func(cur storage.Provider) (storage.Provider, error) {
 		prev := cur
 		u.Apply(&cur)
-		if err := s.checkProvider(cur); err != nil {
+		if err := s.checkProvider(cur, u.setsKeys()); err != nil {
 			return cur, err
 		}
 		cur.UpdatedAt = now

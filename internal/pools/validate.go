@@ -201,6 +201,14 @@ func (p Problem) String() string {
 // configuration file's providers are checked with it too. It needs no
 // storage read.
 func ProviderProblems(p storage.Provider, allowLoopback bool) []Problem {
+	return providerProblems(p, allowLoopback, true)
+}
+
+// providerProblems is ProviderProblems; the URLs the keys are fetched from
+// are judged by the fetcher's rule only when fetch is set: an update that
+// leaves issuer, jwks_uri and jwks as stored is not refused for a URL an
+// older version accepted, so `sts provider disable` works on any provider.
+func providerProblems(p storage.Provider, allowLoopback, fetch bool) []Problem {
 	var out []Problem
 	reported := map[string]bool{}
 	if err := federation.ValidateProvider(p, allowLoopback); err != nil {
@@ -233,7 +241,7 @@ func ProviderProblems(p storage.Provider, allowLoopback bool) []Problem {
 			out = append(out, Problem{Field: f.field, Message: fmt.Sprintf("%q: plain http is allowed only to a loopback address", f.raw)})
 			continue
 		}
-		if f.fetched {
+		if fetch && f.fetched {
 			if err := client.CheckURL(f.raw); err != nil {
 				out = append(out, Problem{Field: f.field, Message: fmt.Sprintf("%q: the key fetcher would not call it: %v", f.raw, err)})
 			}
@@ -258,8 +266,9 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// checkProvider validates everything about p that needs no storage read.
-func (s *Service) checkProvider(p storage.Provider) error {
+// checkProvider validates everything about p that needs no storage read;
+// setsKeys: see providerProblems' fetch.
+func (s *Service) checkProvider(p storage.Provider, setsKeys bool) error {
 	if p.PoolID == "" {
 		return invalid("pool_id required")
 	}
@@ -275,7 +284,7 @@ func (s *Service) checkProvider(p storage.Provider) error {
 		// provider's they would leave both behind (docs/security.md A-56).
 		return invalid("provider %s/%s: issuer: %q is this server's own issuer; exchange its tokens as access tokens instead", p.PoolID, p.ID, p.Issuer)
 	}
-	if probs := ProviderProblems(p, s.limits.AllowLoopback); len(probs) > 0 {
+	if probs := providerProblems(p, s.limits.AllowLoopback, setsKeys); len(probs) > 0 {
 		msgs := make([]string, len(probs))
 		for i, pr := range probs {
 			msgs[i] = pr.String()
