@@ -143,27 +143,11 @@ func TestOrgAdminGetsNoInstanceAdminClient(t *testing.T) {
 // grant-instance-admin` refuses while the principal owns a PAT whose
 // secret someone else set, or is the principal of a client or pool,
 // naming them and changing nothing. Once they are gone, or for a
-// principal whose PATs it or the operator (the CLI) made, the grant
-// succeeds.
+// principal whose PATs the operator (the CLI) made, the grant succeeds.
 func TestGrantInstanceAdminRefusesOthersCredentials(t *testing.T) {
 	t.Parallel()
-	s := startAdminServer(t)
+	s, cli, newPrincipal, orgAdmin := startPromotionServer(t)
 	ctx := t.Context()
-	cli := func(args ...string) (int, string, string) {
-		return runCLI(t, append(args, "--data-dir", s.dir)...)
-	}
-	newPrincipal := func(name string) string {
-		code, out, e := cli("principal", "create", "--org", s.orgID, "--name", name)
-		if code != 0 {
-			t.Fatalf("principal create %s = %d %s", name, code, e)
-		}
-		return strings.TrimSpace(out)
-	}
-	code, out, e := cli("pat", "create", "--user", newPrincipal("acme-admin"), "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
-	orgAdmin := patRE.FindString(out)
-	if code != 0 || orgAdmin == "" {
-		t.Fatalf("pat create = %d %q %q", code, out, e)
-	}
 	orgs := func(token string) stsv1connect.OrganizationServiceClient {
 		return stsv1connect.NewOrganizationServiceClient(h2cClient(token), s.api)
 	}
@@ -179,7 +163,7 @@ func TestGrantInstanceAdminRefusesOthersCredentials(t *testing.T) {
 		t.Fatalf("org admin CreatePersonalAccessToken for ops: %v", err)
 	}
 	plantedID := planted.GetPersonalAccessToken().GetId()
-	code, _, e = cli("principal", "grant-instance-admin", ops)
+	code, _, e := cli("principal", "grant-instance-admin", ops)
 	if code == 0 || !strings.Contains(e, plantedID) {
 		t.Errorf("grant-instance-admin of ops holding the org admin's PAT = %d %q, want refused naming PAT %s", code, e, plantedID)
 	}
@@ -230,4 +214,29 @@ func TestGrantInstanceAdminRefusesOthersCredentials(t *testing.T) {
 	if code, _, e := cli("principal", "grant-instance-admin", dev); code == 0 || !strings.Contains(e, "pool dev-ci") {
 		t.Errorf("grant-instance-admin of a pool's principal = %d %q, want refused naming pool dev-ci", code, e)
 	}
+}
+
+// startPromotionServer starts a real server for the A-76 tests: the CLI on
+// its data directory, a way to make users of its organization, and the
+// secret of an organization administrator's PAT (minted by the CLI for a
+// user of its own).
+func startPromotionServer(t *testing.T) (s *adminServer, cli func(args ...string) (int, string, string), newPrincipal func(name string) string, orgAdmin string) {
+	t.Helper()
+	s = startAdminServer(t)
+	cli = func(args ...string) (int, string, string) {
+		return runCLI(t, append(args, "--data-dir", s.dir)...)
+	}
+	newPrincipal = func(name string) string {
+		code, out, e := cli("principal", "create", "--org", s.orgID, "--name", name)
+		if code != 0 {
+			t.Fatalf("principal create %s = %d %s", name, code, e)
+		}
+		return strings.TrimSpace(out)
+	}
+	code, out, e := cli("pat", "create", "--user", newPrincipal("acme-admin"), "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
+	orgAdmin = patRE.FindString(out)
+	if code != 0 || orgAdmin == "" {
+		t.Fatalf("pat create = %d %q %q", code, out, e)
+	}
+	return s, cli, newPrincipal, orgAdmin
 }

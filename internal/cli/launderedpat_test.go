@@ -22,23 +22,8 @@ import (
 // as far as the grant can tell, so it is refused, naming the PAT.
 func TestGrantInstanceAdminRefusesLaunderedPAT(t *testing.T) {
 	t.Parallel()
-	s := startAdminServer(t)
+	s, cli, newPrincipal, orgAdmin := startPromotionServer(t)
 	ctx := t.Context()
-	cli := func(args ...string) (int, string, string) {
-		return runCLI(t, append(args, "--data-dir", s.dir)...)
-	}
-	newPrincipal := func(name string) string {
-		code, out, e := cli("principal", "create", "--org", s.orgID, "--name", name)
-		if code != 0 {
-			t.Fatalf("principal create %s = %d %s", name, code, e)
-		}
-		return strings.TrimSpace(out)
-	}
-	code, out, e := cli("pat", "create", "--user", newPrincipal("acme-admin"), "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin")
-	orgAdmin := patRE.FindString(out)
-	if code != 0 || orgAdmin == "" {
-		t.Fatalf("pat create = %d %q %q", code, out, e)
-	}
 	for _, how := range []string{"regenerate", "create-then-delete"} {
 		ops := newPrincipal("ops-" + how)
 		planted, err := gitpodv1connect.NewUserServiceClient(h2cClient(orgAdmin), s.api).CreatePersonalAccessToken(ctx,
