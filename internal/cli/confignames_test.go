@@ -13,6 +13,26 @@ import (
 	"github.com/opensts/sts/internal/cli"
 )
 
+// The configuration files of the name tests: a pool's display_name and a
+// sign-in button's display_name (%s for the name), and an
+// organization's name.
+const (
+	namedPool = `pools:
+  - id: ci
+    organization: acme
+    display_name: %s
+    providers:
+      - {id: k, issuer: https://k8s.example.com, audiences: [sts]}
+`
+	namedButton = `web:
+  login:
+    oidc:
+      - {id: corp, display_name: %s, issuer: https://idp.example.com, client_id: sts, link_claim: email}
+`
+)
+
+func namedOrg(name string) string { return "organizations:\n  - {id: acme, name: " + name + "}\n" }
+
 // TestConfigRefusesAnInvisibleName (docs/security.md T-135): a name the
 // file sets for people to read (an organization's name, a pool's
 // display_name, a sign-in button's display_name) follows the rule the API,
@@ -22,29 +42,16 @@ import (
 // passes, as it does there.
 func TestConfigRefusesAnInvisibleName(t *testing.T) {
 	t.Parallel()
-	const pool = `pools:
-  - id: ci
-    organization: acme
-    display_name: %s
-    providers:
-      - {id: k, issuer: https://k8s.example.com, audiences: [sts]}
-`
-	const button = `web:
-  login:
-    oidc:
-      - {id: corp, display_name: %s, issuer: https://idp.example.com, client_id: sts, link_claim: email}
-`
-	org := func(name string) string { return "organizations:\n  - {id: acme, name: " + name + "}\n" }
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"organization name": {org(`"Acme\u202Eevil"`),
+		"organization name": {namedOrg(`"Acme\u202Eevil"`),
 			"organizations[acme].name: U+202E is not allowed"},
 		"organization without id": {"organizations:\n  - {name: \"Acme\\u2066\"}\n",
 			"organizations[0].name: U+2066 is not allowed"},
-		"pool display_name": {org("Acme") + strings.Replace(pool, "%s", `"CI\u200Bbuilds"`, 1),
+		"pool display_name": {namedOrg("Acme") + strings.Replace(namedPool, "%s", `"CI\u200Bbuilds"`, 1),
 			"pools[ci].display_name: U+200B is not allowed"},
-		"button display_name": {strings.Replace(button, "%s", `"Corp\u061C"`, 1),
+		"button display_name": {strings.Replace(namedButton, "%s", `"Corp\u061C"`, 1),
 			"web.login.oidc[corp].display_name: U+061C is not allowed"},
-		"stray tag": {org(`"Acme\U000E0041"`),
+		"stray tag": {namedOrg(`"Acme\U000E0041"`),
 			"organizations[acme].name: U+E0041 is not allowed"},
 	} {
 		for _, args := range [][]string{{"config", "check"}, {"serve", "--listen", "127.0.0.1:0"}} {
@@ -66,9 +73,9 @@ func TestConfigRefusesAnInvisibleName(t *testing.T) {
 
 	// Names in any script, ZWJ emoji and a subdivision flag are kept.
 	file := filepath.Join(t.TempDir(), "sts.yaml")
-	yaml := org(`"Acme \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"`) +
-		strings.Replace(pool, "%s", `"می\u200Cخواهم 👩\u200D💻"`, 1) +
-		strings.Replace(button, "%s", "Ωmega", 1)
+	yaml := namedOrg(`"Acme \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"`) +
+		strings.Replace(namedPool, "%s", `"می\u200Cخواهم 👩\u200D💻"`, 1) +
+		strings.Replace(namedButton, "%s", "Ωmega", 1)
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -86,26 +93,13 @@ func TestConfigRefusesAnInvisibleName(t *testing.T) {
 // bytes of multi-byte text, passes.
 func TestConfigRefusesALongName(t *testing.T) {
 	t.Parallel()
-	const pool = `pools:
-  - id: ci
-    organization: acme
-    display_name: %s
-    providers:
-      - {id: k, issuer: https://k8s.example.com, audiences: [sts]}
-`
-	const button = `web:
-  login:
-    oidc:
-      - {id: corp, display_name: %s, issuer: https://idp.example.com, client_id: sts, link_claim: email}
-`
-	org := func(name string) string { return "organizations:\n  - {id: acme, name: " + name + "}\n" }
 	long := strings.Repeat("é", 100) + "x" // 201 bytes, 101 characters
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"organization name": {org(long),
+		"organization name": {namedOrg(long),
 			"organizations[acme].name: at most 200 bytes, got 201"},
-		"pool display_name": {org("Acme") + strings.Replace(pool, "%s", long, 1),
+		"pool display_name": {namedOrg("Acme") + strings.Replace(namedPool, "%s", long, 1),
 			"pools[ci].display_name: at most 200 bytes, got 201"},
-		"button display_name": {strings.Replace(button, "%s", long, 1),
+		"button display_name": {strings.Replace(namedButton, "%s", long, 1),
 			"web.login.oidc[corp].display_name: at most 200 bytes, got 201"},
 	} {
 		for _, args := range [][]string{{"config", "check"}, {"serve", "--listen", "127.0.0.1:0"}} {
@@ -128,7 +122,7 @@ func TestConfigRefusesALongName(t *testing.T) {
 	// Exactly the limit passes everywhere.
 	limit := strings.Repeat("é", 100) // 200 bytes
 	file := filepath.Join(t.TempDir(), "sts.yaml")
-	yaml := org(limit) + strings.Replace(pool, "%s", limit, 1) + strings.Replace(button, "%s", limit, 1)
+	yaml := namedOrg(limit) + strings.Replace(namedPool, "%s", limit, 1) + strings.Replace(namedButton, "%s", limit, 1)
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
