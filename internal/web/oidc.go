@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -114,12 +113,6 @@ func (h *Handler) clientContext(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, c)
 }
 
-func random() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 // oidcStartPage answers GET /login/oidc/{id}, a link to the start of a
 // sign-in, with the sign-in page: a sign-in starts only from that page's
 // form (oidcStart). A link or image of another site would otherwise send
@@ -162,7 +155,7 @@ func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The sign-in provider cannot be reached; try again shortly.")
 		return
 	}
-	f := oidcFlow{Provider: u.cfg.ID, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
+	f := oidcFlow{Provider: u.cfg.ID, State: randomValue(), Nonce: randomValue(), Verifier: oauth2.GenerateVerifier(),
 		ReturnTo: returnTo, Expires: h.now().Add(loginFlowTTL).Unix()}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
 	if h.reauthenticating(r) {
