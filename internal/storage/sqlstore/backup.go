@@ -245,10 +245,11 @@ type Migration struct {
 // with whether the database has applied it. Like every goose call it
 // creates the (empty) version table if it is missing.
 func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
-	p, err := s.provider()
+	p, done, err := s.provider()
 	if err != nil {
 		return nil, fmt.Errorf("migration status: %w", err)
 	}
+	defer done()
 	st, err := p.Status(ctx)
 	if err != nil {
 		return nil, s.fail("migration status", err)

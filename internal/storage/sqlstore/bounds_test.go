@@ -54,3 +54,43 @@ func TestPostgresStatementTimeout(t *testing.T) {
 		t.Errorf("statement_timeout with the DSN naming 4000 = %q, want 4s", got)
 	}
 }
+
+// TestPostgresMigrateOutlivesStatementTimeout: a migration is not a
+// request. statement_timeout bounds what a request waits for, but a
+// migration that builds an index over a large table may rightly take
+// minutes; under the 10 s default such an upgrade failed at every start
+// (and under load the test schema's own migrations failed at 200 ms).
+// Migrations run with statement_timeout off on their own connection,
+// which is discarded afterwards, so no pooled connection loses its bound
+// (docs/reliability.md, "Bounded storage calls").
+func TestPostgresMigrateOutlivesStatementTimeout(t *testing.T) {
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t),
+		StatementTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate under a 1 ms statement_timeout: %v", err)
+	}
+	// Every connection the pool holds now, the migration's included were
+	// it returned, still carries the bound.
+	conns := make([]string, 0, 4)
+	for range 4 {
+		c, err := s.DB().Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var got string
+		if err := c.QueryRowContext(t.Context(), "SHOW statement_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, got)
+	}
+	for i, got := range conns {
+		if got != "1ms" {
+			t.Errorf("pooled connection %d after Migrate: statement_timeout = %q, want 1ms", i, got)
+		}
+	}
+}

@@ -105,10 +105,11 @@ func TestPostgresLoginLinksPrincipalIndex(t *testing.T) {
 func migrateDownAndUp(t *testing.T, s *Store, indexed func() bool) {
 	t.Helper()
 	ctx := context.Background()
-	p, err := s.provider()
+	p, done, err := s.provider()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer done()
 	if _, err := p.DownTo(ctx, 19); err != nil {
 		t.Fatalf("rolling back to 0019: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 )
 
@@ -21,33 +22,48 @@ var migrations embed.FS
 
 const migrationsTable = "schema_migrations"
 
-// provider builds a goose provider. A fresh one per call, on purpose: a
-// goose.Provider remembers a failed version-table check for its lifetime,
-// so one made while the database was down would never recover.
-func (s *Store) provider() (*goose.Provider, error) {
+// provider builds a goose provider; the caller calls done when finished
+// with it. A fresh one per call, on purpose: a goose.Provider remembers a
+// failed version-table check for its lifetime, so one made while the
+// database was down would never recover.
+//
+// On PostgreSQL it runs on a pool of its own, from migrateConfig, whose
+// connections have no statement_timeout; done closes that pool.
+func (s *Store) provider() (p *goose.Provider, done func(), err error) {
 	dir, gooseDialect := "migrations/sqlite", goose.DialectSQLite3
 	opts := []goose.ProviderOption{
 		goose.WithTableName(migrationsTable),
 		goose.WithLogger(goose.NopLogger()),
 		goose.WithDisableGlobalRegistry(true),
 	}
+	db, done := s.db, func() {}
 	if s.dialect == dialectPostgres {
 		dir, gooseDialect = "migrations/postgres", goose.DialectPostgres
 		opts = append(opts, goose.WithSessionLocker(schemaLocker{key: migrationLockKey, name: "migration"}))
+		db = stdlib.OpenDB(*s.migrateConfig)
+		// One connection holds the lock and runs the migrations; HasPending
+		// takes another.
+		db.SetMaxOpenConns(2)
+		done = func() { db.Close() }
 	}
 	sub, err := fs.Sub(migrations, dir)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		p, err = goose.NewProvider(gooseDialect, db, sub, opts...)
 	}
-	return goose.NewProvider(gooseDialect, s.db, sub, opts...)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return p, done, nil
 }
 
 // Migrate applies every pending migration.
 func (s *Store) Migrate(ctx context.Context) error {
-	p, err := s.provider()
+	p, done, err := s.provider()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	defer done()
 	if _, err := p.Up(ctx); err != nil {
 		return s.fail("migrate", err)
 	}
@@ -59,10 +75,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 // binary embeds. Like every goose call it creates the (empty) version table
 // if it is missing.
 func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
-	p, err := s.provider()
+	p, done, err := s.provider()
 	if err != nil {
 		return false, fmt.Errorf("migrations pending: %w", err)
 	}
+	defer done()
 	pending, err := p.HasPending(ctx)
 	if err != nil {
 		return false, s.fail("migrations pending", err)

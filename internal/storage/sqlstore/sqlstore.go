@@ -63,7 +63,13 @@ type Config struct {
 type Store struct {
 	db      *sql.DB
 	dialect dialect
-	onError func(op string, err error)
+	// migrateConfig is how migrations connect to PostgreSQL (nil for
+	// SQLite): the pool's own configuration without statement_timeout.
+	// That bound is for requests; a migration building an index over a
+	// large table may rightly take longer (docs/reliability.md, "Bounded
+	// storage calls").
+	migrateConfig *pgx.ConnConfig
+	onError       func(op string, err error)
 	// fullAt is when a write last failed for lack of space (ErrFull:
 	// SQLITE_FULL, ENOSPC, SQLSTATE 53100), probedAt when the last
 	// ProbeWrite began (unix nanoseconds; 0: never). A probe fails with
@@ -146,7 +152,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		}
 	case DriverPostgres:
 		s.dialect = dialectPostgres
-		s.db, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
+		s.db, s.migrateConfig, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -156,22 +162,26 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, maxConns int) (*sql.DB, error) {
+// openPostgres opens the pool, and returns with it the configuration
+// migrations connect with: the same, with statement_timeout off.
+func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, maxConns int) (*sql.DB, *pgx.ConnConfig, error) {
 	if dsn == "" {
-		return nil, errors.New("sqlstore: postgres DSN is empty")
+		return nil, nil, errors.New("sqlstore: postgres DSN is empty")
 	}
 	// ParseConfig reads the DSN (URL or keyword/value) without connecting;
 	// OpenDB connects lazily. A DSN that does not parse stops start-up
 	// (see Permanent).
 	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, ErrBadDSN // not err: it may repeat the DSN, password and all
+		return nil, nil, ErrBadDSN // not err: it may repeat the DSN, password and all
 	}
 	// A timeout the DSN names wins; otherwise the configured bounds apply
 	// (docs/reliability.md, "Bounded storage calls").
 	if connectTimeout > 0 && !dsnSets(dsn, "connect_timeout") {
 		cc.ConnectTimeout = connectTimeout
 	}
+	mc := cc.Copy()
+	mc.RuntimeParams["statement_timeout"] = "0" // even the DSN's or the role's
 	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok && statementTimeout > 0 {
 		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
 	}
@@ -186,7 +196,7 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
-	return db, nil
+	return db, mc, nil
 }
 
 // DefaultMaxConns is the concurrency the connection pool is sized for when
