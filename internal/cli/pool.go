@@ -72,7 +72,7 @@ func newPoolCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
+			return withPoolAdminOrg(cmd, u.OrgID, func(ctx context.Context, svc poolAdmin) error {
 				p := storage.Pool{ID: args[0]}
 				u.Apply(&p)
 				p, err := svc.CreatePool(ctx, cliCaller, p)
@@ -130,7 +130,7 @@ func newPoolEnableCmd(enable bool) *cobra.Command {
 // pool and written atomically (the CEL is compiled again inside the
 // update, on the row as it is then).
 func updatePool(cmd *cobra.Command, id string, u pools.PoolUpdate, verb string) error {
-	return withPoolAdmin(cmd, func(ctx context.Context, svc poolAdmin) error {
+	return withPoolAdminOrg(cmd, u.OrgID, func(ctx context.Context, svc poolAdmin) error {
 		p, err := svc.UpdatePool(ctx, cliCaller, id, u)
 		if err != nil {
 			return withFlagHint(err, poolFlagNames)

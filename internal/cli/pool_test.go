@@ -65,6 +65,14 @@ func TestPoolCommands(t *testing.T) {
 	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme", "--condition", `assertion.repository_owner == "acme"`,
 		"--subject", "assertion.sub", "--attribute", "repo=assertion.repository", "--scopes", "read,write", "--max-token-lifetime", "1h")...)
 
+	// --org takes the organization's name too, as every noun's does.
+	mustCLI(t, cli("pool", "create", "by-name", "--org", "Acme", "--condition", `assertion.repository_owner == "acme"`)...)
+	mustCLI(t, cli("pool", "update", "by-name", "--org", "Acme", "--display-name", "By name")...)
+	if out := mustCLI(t, cli("pool", "show", "by-name")...); !strings.Contains(out, "organization: acme") {
+		t.Errorf("pool show by-name = %s, want organization acme", out)
+	}
+	mustCLI(t, cli("pool", "delete", "by-name")...)
+
 	// Bad input is refused and writes nothing.
 	for _, tc := range []struct {
 		name string

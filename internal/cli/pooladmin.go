@@ -37,7 +37,22 @@ var _ poolAdmin = (*pools.Service)(nil)
 
 // withPoolAdmin runs fn with the pool lifecycle of the command's mode.
 func withPoolAdmin(cmd *cobra.Command, fn func(ctx context.Context, svc poolAdmin) error) error {
+	return withPoolAdminOrg(cmd, nil, fn)
+}
+
+// withPoolAdminOrg is withPoolAdmin for a command with --org: when org is
+// not nil it names an organization by ID or unique name, as every noun's
+// --org does (docs/cli.md), and is replaced by that organization's ID
+// before fn runs.
+func withPoolAdminOrg(cmd *cobra.Command, org *string, fn func(ctx context.Context, svc poolAdmin) error) error {
 	return runAdmin(cmd, func(ctx context.Context, a *admin) error {
+		if org != nil {
+			o, err := resolveOrg(ctx, a.orgs(), *org)
+			if err != nil {
+				return err
+			}
+			*org = o.GetId()
+		}
 		if a.remote != nil {
 			return fn(ctx, remotePools{stsv1connect.NewPoolServiceClient(a.remote.http, a.remote.base)})
 		}

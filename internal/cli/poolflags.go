@@ -22,7 +22,7 @@ type poolFlags struct {
 
 func (f *poolFlags) bind(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.org, "org", "", "organization ID the pool belongs to")
+	fs.StringVar(&f.org, "org", "", "organization ID or name the pool belongs to")
 	fs.StringVar(&f.display, "display-name", "", "human-readable name")
 	fs.StringVar(&f.identity, "identity-claim", "", "CEL expression for the identity (default "+policy.DefaultIdentityClaim+")")
 	fs.StringVar(&f.condition, "condition", "", `CEL condition over assertion and request, e.g. 'assertion.repository_owner == "acme"'`)

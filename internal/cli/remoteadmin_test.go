@@ -208,6 +208,23 @@ func TestRemoteAdministration(t *testing.T) {
 			"--attribute", "repo=assertion.repository", "--scope", "read", "--scope", "write", "--max-token-lifetime", "1h"); code != 0 {
 			t.Fatalf("pool create = %d %q %q", code, out, e)
 		}
+		// --org takes a name as every noun's does (docs/cli.md, "Flags
+		// shared by every noun"): the bootstrap organization is "default".
+		var named map[string]any
+		s.remoteJSON(t, &named, "pool", "create", "named", "--org", "default", "--condition", `assertion.repository_owner == "acme"`)
+		if named["organizationId"] != s.orgID {
+			t.Errorf("pool create --org default = %v, want organization %s", named, s.orgID)
+		}
+		s.remoteJSON(t, &named, "pool", "update", "named", "--org", "default", "--display-name", "Named")
+		if named["organizationId"] != s.orgID || named["displayName"] != "Named" {
+			t.Errorf("pool update --org default = %v, want organization %s", named, s.orgID)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "pool", "create", "ghost", "--org", "no-such-org"); code != 1 || !strings.Contains(e, `no organization "no-such-org"`) {
+			t.Errorf("pool create --org no-such-org = %d %q", code, e)
+		}
+		if code, _, e := s.remoteCLI(t, s.admin, "pool", "delete", "named"); code != 0 {
+			t.Fatalf("pool delete named = %d %q", code, e)
+		}
 		// Bad CEL is refused by the server, with its code.
 		if code, _, e := s.remoteCLI(t, s.admin, "pool", "create", "bad", "--org", s.orgID, "--condition", "assertion.sub =="); code != 1 || !strings.HasPrefix(e, "sts: invalid_argument:") {
 			t.Errorf("pool create (bad CEL) = %d %q", code, e)
