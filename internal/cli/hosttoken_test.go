@@ -65,10 +65,30 @@ func TestHostTokenCLI(t *testing.T) {
 	}
 	t.Setenv("STS_TOKEN", userPAT)
 	code, out, errOut := runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", runner.ID, "--subject", user.ID,
-		"--host", "github.com", "--token-file", tokenFile, "--source", "oauth", "--expires-at", now.Add(8*time.Hour).Format(time.RFC3339))
+		"--host", "github.com", "--token-file", tokenFile, "--source", "oauth", "--expires-at", now.Add(8*time.Hour).Format(time.RFC3339),
+		"--scope", "repo,read:org", "--scope", "workflow")
 	id := strings.TrimSpace(out)
 	if code != 0 || !storage.IsUUID(id) {
 		t.Fatalf("host-token create = %d, %q, %q", code, out, errOut)
+	}
+	// --scope takes a comma-separated list, as every noun's does
+	// (docs/cli.md, "Flags shared by every noun").
+	scopesOf := func() []string {
+		t.Helper()
+		row, err := store.GetHostToken(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return row.Scopes
+	}
+	if got := scopesOf(); strings.Join(got, " ") != "repo read:org workflow" {
+		t.Errorf("host-token create --scope repo,read:org --scope workflow: scopes %q", got)
+	}
+	if code, _, errOut := runCLI(t, "host-token", "update", "--server", srv.URL, "--scope", "repo,gist", id); code != 0 {
+		t.Fatalf("host-token update --scope = %d, %q", code, errOut)
+	}
+	if got := scopesOf(); strings.Join(got, " ") != "repo gist" {
+		t.Errorf("host-token update --scope repo,gist: scopes %q", got)
 	}
 	code, out, _ = runCLI(t, "host-token", "list", "--server", srv.URL)
 	if code != 0 || !strings.Contains(out, id) || strings.Contains(out, "gho_cli_secret") ||

@@ -59,7 +59,7 @@ func newHostTokenUpdateCmd(client htClient) *cobra.Command {
 	f.StringVar(&tokenFile, "token-file", "", "file holding the new token (- for stdin)")
 	f.StringVar(&refreshFile, "refresh-token-file", "", "file holding the new refresh token (an empty file removes it)")
 	f.StringVar(&expires, "expires-at", "", "new expiry, RFC 3339")
-	f.StringArrayVar(&scopes, "scope", nil, "replace the scopes (repeatable)")
+	f.StringSliceVar(&scopes, "scope", nil, "replace the scopes (repeatable or comma-separated)")
 	return cmd
 }
 

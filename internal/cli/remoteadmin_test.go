@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -196,6 +197,15 @@ func TestRemoteAdministration(t *testing.T) {
 		}
 		if code, _, e := s.remoteCLI(t, created.Token, "org", "list"); code != 1 || !strings.HasPrefix(e, "sts: unauthenticated:") {
 			t.Errorf("org list with the revoked PAT = %d %q", code, e)
+		}
+		// --scope takes a comma-separated list, as every noun's does
+		// (docs/cli.md, "Flags shared by every noun").
+		var listed struct {
+			PAT map[string]any `json:"personalAccessToken"`
+		}
+		s.remoteJSON(t, &listed, "pat", "create", "--user", "admin", "--expires-in", "1d", "--scope", "identity:read,tokens:read", "--scope", "identity:id_token")
+		if got := fmt.Sprint(listed.PAT["scopes"]); got != "[identity:id_token identity:read tokens:read]" && got != "[identity:read tokens:read identity:id_token]" {
+			t.Errorf("pat create --scope identity:read,tokens:read --scope identity:id_token: scopes %s", got)
 		}
 		// Without --scope the API would grant full access: refused.
 		if code, _, e := s.remoteCLI(t, s.admin, "pat", "create", "--user", "admin"); code != 2 || !strings.Contains(e, "--scope") {
