@@ -485,3 +485,45 @@ func TestConfluentGuide(t *testing.T) {
 		t.Errorf("exchange for another service account = %d %v, want one Confluent error", code, m)
 	}
 }
+
+// TestResourceServerGuide: the guide's downscoped exchange (its curl
+// command, at the pool the README declares) gives a token that pkg/rs
+// verifies and whose boundary Allowed enforces as the guide's check says.
+func TestResourceServerGuide(t *testing.T) {
+	const guide = "resource-server.md"
+	gh := newIssuer(t, "https://token.actions.githubusercontent.com")
+	pool := block(t, "../../README.md", "organizations:")
+	pool = strings.Replace(pool, "audiences: [sts]}", "audiences: [sts], jwks_file: "+gh.jwksFile+"}", 1)
+	s := serve(t, "issuer: https://sts.example.com\n"+pool)
+
+	sh := block(t, guide, "localhost:8080/v1/token")
+	form := formOf(sh, gh.mint(t, map[string]any{"aud": "sts", "sub": "repo:acme/app:ref:refs/heads/main",
+		"repository": "acme/app", "repository_owner": "acme"}))
+	opt := regexp.MustCompile(`(?s)--data-urlencode '([a-z_]+)=(.*?)'`).FindStringSubmatch(sh)
+	if opt == nil {
+		t.Fatalf("%s's exchange has no --data-urlencode 'options=…': %s", guide, sh)
+	}
+	form.Set(opt[1], opt[2])
+	code, m := post(t, s, "/v1/token", form)
+	tok, _ := m["access_token"].(string)
+	if code != http.StatusOK || tok == "" {
+		t.Fatalf("the guide's exchange = %d %v", code, m)
+	}
+	claims, err := verifier(s, "https://sts.example.com").Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatalf("pkg/rs refuses the downscoped token: %v", err)
+	}
+	check := regexp.MustCompile(`claims\.Allowed\("([^"]+)", "([^"]+)"\)`).FindStringSubmatch(block(t, guide, "claims.Allowed("))
+	if check == nil {
+		t.Fatalf("%s has no claims.Allowed(resource, permission) check", guide)
+	}
+	resource, permission := check[1], check[2]
+	if !claims.Allowed(resource, permission) {
+		t.Errorf("Allowed(%q, %q) = false for the guide's boundary %s", resource, permission, claims.CAB)
+	}
+	for _, c := range [][2]string{{resource, "storage.objects.delete"}, {"//storage.example/buckets/reports-old/x", permission}} {
+		if claims.Allowed(c[0], c[1]) {
+			t.Errorf("Allowed(%q, %q) = true; the guide's boundary names neither", c[0], c[1])
+		}
+	}
+}
