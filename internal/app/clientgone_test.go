@@ -117,7 +117,8 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A resource server holding the family's audience introspects.
+	// A resource server holding the family's audience and the introspect
+	// permission introspects (no other client sees a's refresh token).
 	introspect, active := e.resourceServer(t, here, "https://a.example")
 	rt := e.issueRefresh(t)
 	if !active(rt) {
@@ -154,8 +155,11 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 }
 
 // resourceServer registers a client for a resource server holding
-// audiences, through svc, and returns its introspection call and a
-// predicate that fails the test unless introspection answers 200.
+// audiences and the introspect permission, through svc, and returns its
+// introspection call and a predicate that fails the test unless
+// introspection answers 200. The permission lets it see client a's
+// refresh tokens, which a client without it never sees (docs/security.md
+// T-142).
 func (e *oauthEnv) resourceServer(t *testing.T, svc *clients.Service, audiences ...string) (
 	introspect func(tok string) (int, http.Header, string), active func(tok string) bool,
 ) {
@@ -165,7 +169,8 @@ func (e *oauthEnv) resourceServer(t *testing.T, svc *clients.Service, audiences 
 		t.Fatal(err)
 	}
 	rs, sec, err := svc.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID,
-		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials}, Audiences: audiences})
+		AuthMethod: oauth2.AuthMethodClientSecretBasic, GrantTypes: []string{oauth2.GrantTypeClientCredentials}, Audiences: audiences,
+		Scopes: []string{storage.ScopeIntrospect}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,9 +44,12 @@ func (h *Handler) introspect(ctx context.Context, token string, c *caller) (*Res
 // mayView stops a caller from learning about tokens of another
 // organization or meant for another resource server (docs/security.md T-62,
 // Keycloak CVE-2026-37979): every caller sees tokens of its own
-// organization only; there, a client sees its own tokens and tokens for an
-// audience it holds, and a caller with the introspect permission sees
-// every token. Anything else is {"active":false} (docs/api.md, "Clients").
+// organization only; there, a client sees its own tokens and access tokens
+// for an audience it holds, and a caller with the introspect permission
+// sees every token. A refresh token is never for a resource server: it is
+// its client's credential at the token endpoint, whatever audience its
+// family mints for, so only that client sees it (docs/security.md T-142).
+// Anything else is {"active":false} (docs/api.md, "Clients").
 func (c *caller) mayView(r *Response) bool {
 	if c.orgID == "" || r.OrgID != c.orgID {
 		return false
@@ -59,6 +62,9 @@ func (c *caller) mayView(r *Response) bool {
 	}
 	if r.ClientID != "" && r.ClientID == c.client.ID {
 		return true
+	}
+	if r.TokenType == TypeRefresh {
+		return false
 	}
 	return slices.ContainsFunc(r.Audience, func(a string) bool { return slices.Contains(c.client.Audiences, a) })
 }
