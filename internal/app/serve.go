@@ -236,6 +236,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		GCInterval:        cfg.GC.Interval,
 		Trace:             tr.middleware(),
 		AuditRetention:    cfg.Audit.Retention,
+		IssuerPath:        discovery.IssuerPath(cfg.Issuer),
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported(true)},
 			connect.handler,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -36,14 +37,31 @@ type Handler struct {
 
 // Mount registers the three documents on mux. They carry no secret and
 // need no credential, so a browser application on any origin may read
-// them, and preflight them (docs/api.md, "Cross-origin requests").
+// them, and preflight them (docs/api.md, "Cross-origin requests"). An
+// issuer with a path has its RFC 8414 §3.1 location as well, the path
+// after the well-known name (/.well-known/oauth-authorization-server/sts);
+// the server serves the others under the path (docs/configuration.md, issuer).
 func (h *Handler) Mount(mux *http.ServeMux) {
-	for path, serve := range map[string]http.HandlerFunc{
+	docs := map[string]http.HandlerFunc{
 		PathJWKS: h.serveJWKS, PathOpenIDConfiguration: h.serveMetadata, PathOAuthServer: h.serveMetadata,
-	} {
+	}
+	if p := IssuerPath(h.Issuer); p != "" {
+		docs[PathOAuthServer+p] = h.serveMetadata
+	}
+	for path, serve := range docs {
 		mux.Handle("GET "+path, cors.Public(serve))
 		mux.Handle("OPTIONS "+path, cors.PublicPreflight(http.MethodGet))
 	}
+}
+
+// IssuerPath is the path of issuer ("/sts" for https://example.com/sts),
+// "" when it has none or does not parse (config validation refuses that).
+func IssuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Path == "/" {
+		return ""
+	}
+	return u.Path
 }
 
 func (h *Handler) cacheControl() string {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +111,11 @@ type Options struct {
 	OpsListener net.Listener
 	// Pprof mounts net/http/pprof on the ops listener only.
 	Pprof bool
+	// IssuerPath is the path of the issuer URL ("/sts" in
+	// https://example.com/sts), "" when it has none. Discovery advertises
+	// every endpoint under it, so each is served there as well as at the
+	// root (underIssuerPath; docs/configuration.md, issuer).
+	IssuerPath string
 }
 
 // Server is the assembled HTTP server. Create it with [New] and run it with
@@ -205,7 +211,17 @@ func New(o Options) *Server {
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
-	s.handler = wrap(mux, o.CallTimeout)
+	var routes http.Handler = mux
+	if o.IssuerPath != "" {
+		var deferred []*Deferred
+		for _, m := range o.Mounters {
+			if d, ok := m.(*Deferred); ok {
+				deferred = append(deferred, d)
+			}
+		}
+		routes = underIssuerPath(o.IssuerPath, mux, deferred)
+	}
+	s.handler = wrap(routes, o.CallTimeout)
 	s.http = newHTTPServer(o, s.handler)
 	if o.TLS != nil {
 		// HTTP/2 (what gRPC clients speak) and HTTP/1.1 over TLS.
@@ -232,6 +248,46 @@ func New(o Options) *Server {
 		s.opsLn = o.OpsListener
 	}
 	return s
+}
+
+// underIssuerPath serves mux under the issuer's path too: a request for
+// <path>/x that no route takes as it is is served as /x. Discovery
+// advertises <issuer>/oauth2/token and the rest, so a client reaching the
+// server directly (or through a proxy that passes paths on unchanged)
+// finds each endpoint where it was told; the root keeps answering, as the
+// pages link there, and a route of ours that begins with the path (an
+// issuer path of /oauth2) is never cut (docs/configuration.md, issuer). The
+// routes of deferred (mounted on mux's catch-all) count once ready. The
+// request's URL is changed in place: the layers outside read the route
+// pattern the mux sets on this same request.
+func underIssuerPath(path string, mux *http.ServeMux, deferred []*Deferred) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, path); ok && strings.HasPrefix(rest, "/") && !routed(r, mux, deferred) {
+			r.URL.Path = rest
+			if raw, ok := strings.CutPrefix(r.URL.RawPath, path); ok {
+				r.URL.RawPath = raw
+			} else {
+				r.URL.RawPath = ""
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// routed reports whether a route of mux, or of a ready Deferred's own
+// mux behind mux's catch-all, takes r as it is.
+func routed(r *http.Request, mux *http.ServeMux, deferred []*Deferred) bool {
+	if _, p := mux.Handler(r); p != deferredPattern {
+		return p != ""
+	}
+	for _, d := range deferred {
+		if inner := d.mux.Load(); inner != nil {
+			if _, p := inner.Handler(r); p != "" && p != deferredPattern {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noSniff marks every answer X-Content-Type-Options: nosniff, in this one
