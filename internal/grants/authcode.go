@@ -28,6 +28,9 @@ const (
 	ReasonCodeRedirect = "authorization_code_redirect_mismatch"
 	ReasonCodeVerifier = "authorization_code_verifier_mismatch"
 	ReasonCodeConsent  = "authorization_code_consent_withdrawn"
+	// ReasonCodeSubjectRevoked: the code's person was revoked (a subject
+	// revocation) after the code was issued (docs/security.md T-147).
+	ReasonCodeSubjectRevoked = "authorization_code_subject_revoked"
 	// ReasonCodeAdminScope: the code or family holds sts:admin, which the
 	// browser flow never grants (docs/security.md A-44).
 	ReasonCodeAdminScope = "authorization_code_admin_scope"
@@ -219,13 +222,23 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	}
 	// A consent withdrawn after the code was issued ends the code too: its
 	// tokens would be issued after the withdrawal, past the reach of the
-	// row that ends the application's tokens (docs/security.md A-25).
-	rs, err := g.Store.GetRevocations(ctx, tokens.RevocationIDClientSubject(client.ID, p.ID))
+	// row that ends the application's tokens (docs/security.md A-25). So
+	// does a subject revocation of its person (sts revoke subject, or the
+	// row a disable writes, which a re-enable leaves): the code was issued
+	// before the row, the tokens and the refresh family it buys would not
+	// be (T-147). Both are judged by the code's exact creation, as an
+	// exchange token is.
+	consentID, subjectID := tokens.RevocationIDClientSubject(client.ID, p.ID), tokens.RevocationIDSubject(p.ID)
+	rs, err := g.Store.GetRevocations(ctx, consentID, subjectID)
 	if err != nil {
 		return nil, unavailable("storage_unavailable", err)
 	}
 	for _, r := range rs {
-		if !ac.CreatedAt.After(r.IssuedBefore) {
+		switch {
+		case ac.CreatedAt.After(r.IssuedBefore):
+		case r.ID == subjectID:
+			return nil, codeRefused(ReasonCodeSubjectRevoked, errors.New("the code's person was revoked after the code was issued"))
+		default:
 			return nil, codeRefused(ReasonCodeConsent, errors.New("consent withdrawn after the code was issued"))
 		}
 	}
