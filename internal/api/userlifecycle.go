@@ -11,7 +11,6 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
-	"github.com/opensts/sts/internal/tokens"
 )
 
 // Audit action of DeleteUser; SetSuspended records principal.disable and
@@ -79,8 +78,10 @@ func (s *UserService) GetUser(ctx context.Context, req *gitpodv1.GetUserRequest)
 // caller administers (never the caller itself). Suspension disables the
 // principal, so its PATs stop authenticating (at once here, within the PAT
 // cache TTL on other replicas), and revokes every access token issued to
-// it so far, so tokens derived from those PATs stop too. Reactivation
-// enables the principal again; tokens revoked stay revoked.
+// it so far, so tokens derived from those PATs stop too, and every refresh
+// family begun for it so far (a subject revocation, docs/security.md
+// Reactivation enables the principal again; tokens and families
+// revoked stay revoked.
 func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspendedRequest) (*gitpodv1.SetSuspendedResponse, error) {
 	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "suspend")
 	if err != nil {
@@ -166,26 +167,24 @@ func (h *Handler) setDisabled(ctx context.Context, id *Identity, principalID str
 		}), "user")
 }
 
-// revocations is the store revocations are written to; suspension fails
-// closed without one.
-func (h *Handler) revocations() (storage.RevocationStore, error) {
-	if r, ok := h.Store.(storage.RevocationStore); ok {
+// revocations is the store revocations are written to (the "sub:" rows
+// and the refresh families they end); suspension fails closed without
+// one.
+func (h *Handler) revocations() (SubjectRevoker, error) {
+	if r, ok := h.Store.(SubjectRevoker); ok {
 		return r, nil
 	}
 	return nil, sts.Errorf(sts.Unavailable, "revocations unavailable")
 }
 
-// revokeSubject revokes every access token issued to principalID so far.
-func (h *Handler) revokeSubject(ctx context.Context, revs storage.RevocationStore, principalID, reason string) error {
-	now := storage.Now(h.now())
-	err := revs.PutRevocation(ctx, storage.Revocation{
-		ID: tokens.RevocationIDSubject(principalID), IssuedBefore: now, Reason: reason,
-		CreatedAt: now, ExpiresAt: now.Add(suspendRevocationTTL),
-	})
-	if err != nil {
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	}
-	return nil
+// revokeSubject is a subject revocation of principalID, as RevokeSubject
+// makes one: every access token issued to it so far is revoked and every
+// refresh family begun for it so far ended, so reactivating it brings
+// neither back (docs/security.md A-84).
+func (h *Handler) revokeSubject(ctx context.Context, revs SubjectRevoker, principalID, reason string) error {
+	now := h.now()
+	_, err := RevokeSubject(ctx, revs, principalID, now, suspendRevocationTTL, now, reason)
+	return err
 }
 
 // Preferences and dotfiles belong to Gitpod's user settings, which sts does
