@@ -125,7 +125,13 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		// But its audiences, which a refresh cannot change: one its client
 		// or pool no longer allows ends the family.
 		c.Scope, c.Audience = "", rt.Audiences
-		switch err := h.Tokens.Sources.CheckSource(ctx, &c.AccessClaims); {
+		check := h.Tokens.Sources.CheckSource
+		if fc, ok := h.Tokens.Sources.(tokens.FamilyChecker); ok {
+			// And what only a refresh needs: the client's refresh_token
+			// grant, the pool's offline_access.
+			check = fc.CheckFamily
+		}
+		switch err := check(ctx, &c.AccessClaims); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
 			return nil, err
 		case err != nil:

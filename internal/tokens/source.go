@@ -158,6 +158,60 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	return nil
 }
 
+// FamilyChecker is a [SourceChecker] that also judges a refresh family by
+// what only its refresh needs (refresh-token introspection uses it, so a
+// family introspects active only while a refresh would be honoured).
+type FamilyChecker interface {
+	CheckFamily(ctx context.Context, c *AccessClaims) error
+}
+
+// grantRefreshToken is the grant a family's client must still hold
+// (oauth2.GrantTypeRefreshToken), and scopeOfflineAccess the scope its
+// pool must still grant (grants.ScopeOfflineAccess).
+const (
+	grantRefreshToken  = "refresh_token"
+	scopeOfflineAccess = "offline_access"
+)
+
+// CheckFamily implements [FamilyChecker]: c is a family's claim template
+// with its subject, organization, principal, client and audiences. It is
+// CheckSource, and then what the refresh grant checks beyond it
+// (grants.CheckClient, withinPool): the family's client still holds the
+// refresh_token grant, and its pool, when it has one, still grants
+// offline_access (docs/security.md A-85). The client is read as
+// CheckSource reads it (a refusal read afresh).
+func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
+	if err := s.CheckSource(ctx, c); err != nil {
+		return err
+	}
+	if storage.IsUUID(c.ClientID) {
+		var cached func(context.Context, string) (storage.Client, bool, error)
+		if rc, ok := s.Store.(recordCache); ok {
+			cached = rc.CachedClient
+		}
+		lacks := func(cl storage.Client) bool { return !slices.Contains(cl.GrantTypes, grantRefreshToken) }
+		cl, err := readFresh(ctx, c.ClientID, cached, s.Store.GetClient, lacks)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return invalid(ErrSourceGone, "client %s deleted", c.ClientID)
+		case err != nil:
+			return sourceUnavailable(err)
+		case lacks(cl):
+			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, grantRefreshToken)
+		}
+	}
+	if c.Pool != "" && s.Pools != nil {
+		p, err := s.poolStands(ctx, c.Pool, c.Provider, c.OrgID)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.Scopes, scopeOfflineAccess) {
+			return invalid(ErrSourceGone, "pool %s no longer grants %s", c.Pool, scopeOfflineAccess)
+		}
+	}
+	return nil
+}
+
 // further checks what the tokens c was exchanged from derive from beyond
 // what c names itself (src_sub, src_pat, src_pool; docs/security.md
 // each principal present and enabled, each PAT present, of its
