@@ -140,11 +140,16 @@ func TestAuditNamesTheClient(t *testing.T) {
 			want{status: http.StatusBadRequest, org: "", client: ""}},
 		// The other dialects: the same event.
 		{"confluent", PathConfluentToken, acme.ID, acmeSec,
-			url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "identity_pool_id": {"mx"}, "scope": {"read"}, "audience": {aud}},
+			exchangeForm(m.subjectToken(t, "mx"), "identity_pool_id", "mx", "scope", "read", "audience", aud),
 			want{status: http.StatusOK, org: "acme", client: acme.ID}},
 		{"confluent refused", PathConfluentToken, none.ID, noneSec,
-			url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "identity_pool_id": {"mx"}, "scope": {"read"}, "audience": {aud}},
+			exchangeForm(m.subjectToken(t, "mx"), "identity_pool_id", "mx", "scope", "read", "audience", aud),
 			want{status: http.StatusBadRequest, org: "acme", client: none.ID}},
+		// A pool named for a grant that belongs to none (T-145): refused
+		// before the grant runs, the client still named.
+		{"confluent client_credentials", PathConfluentToken, acme.ID, acmeSec,
+			url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "identity_pool_id": {"mx"}, "scope": {"read"}, "audience": {aud}},
+			want{status: http.StatusBadRequest, org: "acme", client: acme.ID}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, reason, ev, detail := last(t, tc.path, tc.id, tc.sec, tc.form)

@@ -174,7 +174,7 @@ func paramOf(e *oauth2.Error) string {
 	switch e.Reason {
 	case ReasonLifetimeInvalid, ReasonLifetimeExceedsMax, ReasonLifetimeExceedsPool, ReasonLifetimeExceedsSubject, ReasonLifetimeExceedsActor:
 		return "expires_in"
-	case ReasonPoolRequired, string(trust.ReasonPoolUnknown), string(trust.ReasonPoolDisabled):
+	case ReasonPoolRequired, ReasonPoolNotApplicable, string(trust.ReasonPoolUnknown), string(trust.ReasonPoolDisabled):
 		return "identity_pool_id"
 	case ReasonSubjectTypeUnsupported:
 		return "subject_token_type"

@@ -17,7 +17,6 @@ import (
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/tokens"
 )
 
 // confluentErr is errors[0] of a Confluent answer.
@@ -114,8 +113,11 @@ func TestConfluentPlainBodies(t *testing.T) {
 }
 
 // TestConfluentLifetimeEveryGrant: the Confluent path's 900 s cap holds
-// for client_credentials and refresh_token as for token exchange; the
-// judge for client_credentials is golang.org/x/oauth2/clientcredentials.
+// for every grant, as for token exchange (refresh_token:
+// TestNamedPoolBindsEveryGrant); client_credentials, whose tokens belong
+// to no pool, is refused there, identity_pool_id being required
+// (docs/security.md T-145). The judge for client_credentials is
+// golang.org/x/oauth2/clientcredentials.
 func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()
@@ -126,16 +128,13 @@ func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	}
 	sec := secret.PrefixClientSecret.Generate()
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken},
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeClientCredentials},
 		Scopes: []string{"read"}, Audiences: []string{stsIssuer}}
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
 	}
 	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
-	refresh := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, AccessLifetime: time.Hour}
-	e.handler.Grants = append(e.handler.Grants,
-		&ClientCredentials{Issuer: e.grant.Issuer, Principals: e.store, Lifetime: time.Hour},
-		refresh)
+	e.handler.Grants = append(e.handler.Grants, &ClientCredentials{Issuer: e.grant.Issuer, Principals: e.store, Lifetime: time.Hour})
 	mux := http.NewServeMux()
 	e.handler.Mount(mux)
 	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -159,32 +158,15 @@ func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	if tok, err := cc(PathToken, nil); err != nil || tok.expiresIn < 50*time.Minute {
 		t.Fatalf("/oauth2/token: %+v %v", tok, err)
 	}
-	// The Confluent path: at most 900 s by default, and 43200 is refused.
-	tok, err := cc(PathConfluentToken, url.Values{"identity_pool_id": {"ci"}})
-	if err != nil || tok.expiresIn > ConfluentLifetime {
-		t.Errorf("Confluent client_credentials: %+v %v, want at most 900 s", tok, err)
-	}
-	if tok != nil {
-		if c, err := e.verify.VerifyAccessToken(ctx, tok.access, stsIssuer); err != nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > ConfluentLifetime {
-			t.Errorf("claims %+v %v", c, err)
+	// The Confluent path: identity_pool_id is required, and names a pool
+	// a client's own token never belongs to.
+	for _, params := range []url.Values{{"identity_pool_id": {"ci"}}, {"identity_pool_id": {"ci"}, "expires_in": {"43200"}}} {
+		if tok, err := cc(PathConfluentToken, params); err == nil || !strings.Contains(err.Error(), ReasonPoolNotApplicable) {
+			t.Errorf("Confluent client_credentials %v: %+v %v, want %s", params, tok, err, ReasonPoolNotApplicable)
 		}
 	}
-	if _, err := cc(PathConfluentToken, url.Values{"identity_pool_id": {"ci"}, "expires_in": {"43200"}}); err == nil || !strings.Contains(err.Error(), ReasonLifetimeExceedsMax) {
-		t.Errorf("Confluent client_credentials with expires_in 43200: %v, want %s", err, ReasonLifetimeExceedsMax)
-	}
-
-	// refresh_token on the Confluent path: also at most 900 s.
-	rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, []string{stsIssuer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathConfluentToken, strings.NewReader(url.Values{
-		"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}, "identity_pool_id": {"ci"}}.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.SetBasicAuth(url.QueryEscape(client.ID), url.QueryEscape(sec))
-	resp, body := do(t, r)
-	if n, _ := body["expires_in"].(float64); resp.StatusCode != 200 || n <= 0 || n > ConfluentLifetime.Seconds() {
-		t.Errorf("Confluent refresh: %d %v, want expires_in at most 900", resp.StatusCode, body)
+	if tok, err := cc(PathConfluentToken, nil); err == nil || !strings.Contains(err.Error(), ReasonPoolRequired) {
+		t.Errorf("Confluent client_credentials without identity_pool_id: %+v %v, want %s", tok, err, ReasonPoolRequired)
 	}
 }
 

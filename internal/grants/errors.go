@@ -51,6 +51,11 @@ const (
 	ReasonReplayUnavailable      = "replay_store_unavailable"
 	ReasonPoolPrincipal          = "pool_principal_unavailable"
 	ReasonSubjectPoolMismatch    = "subject_pool_mismatch"
+	// ReasonRefreshPoolMismatch: the refresh token's family is not of the
+	// pool the request names; ReasonPoolNotApplicable: a pool is named for
+	// a grant whose tokens belong to no pool (docs/security.md T-145).
+	ReasonRefreshPoolMismatch = "refresh_pool_mismatch"
+	ReasonPoolNotApplicable   = "pool_not_applicable"
 	// ReasonImpersonationUnsupported: a Google client library will hand
 	// the token to a service_account_impersonation_url (docs/security.md T-136).
 	ReasonImpersonationUnsupported = "service_account_impersonation_unsupported"

@@ -261,6 +261,13 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 		// Authenticated: its audit event names it (docs/security.md D-19).
 		req.trace.client, req.trace.clientOrg = client.ID, client.OrgID
 	}
+	// A named pool binds every grant: one that cannot judge it issues no
+	// pool's token, and is refused rather than answered as if the pool
+	// had (docs/security.md T-145). Nothing is looked up; the event names
+	// the client, as for any refusal of the grant (D-19).
+	if _, ok := g.(namedPoolJudge); req.PoolID != "" && !ok {
+		return nil, badRequest(ReasonPoolNotApplicable, fmt.Errorf("grant_type %s issues no pool's token: no pool may be named", g.Type()))
+	}
 	// 6. The grant (its own numbered steps). A grant that selects a pool
 	//    charges what is owed with the pool's bucket, after pool
 	//    selection and before signature verification (poolLimited); any
@@ -282,6 +289,16 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 		return nil, fmt.Errorf("grant %s issued %d s on the %s path, above its %s cap", g.Type(), resp.ExpiresIn, d.name, req.maxLifetime)
 	}
 	return resp, err
+}
+
+// namedPoolJudge is a grant that judges the pool a request names
+// (identity_pool_id, pool, Google's audience) against what it issues
+// from: token exchange and jwt-bearer at the subject's pool (T-113),
+// refresh_token at its family's (T-145). For any other grant a named
+// pool is refused.
+type namedPoolJudge interface {
+	Grant
+	judgesNamedPool()
 }
 
 // poolLimited is a grant that charges the request's rate limits itself:

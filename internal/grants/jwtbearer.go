@@ -28,6 +28,9 @@ func (g *JWTBearer) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool }
 // paysWithPool: the assertion is the exchange's subject token.
 func (g *JWTBearer) paysWithPool() {}
 
+// judgesNamedPool: the exchange judges the assertion at a named pool.
+func (g *JWTBearer) judgesNamedPool() {}
+
 // Exchange implements [Grant]. RFC 7523 §3.1 answers a bad assertion with
 // invalid_grant, where token exchange says invalid_request; the reason is
 // the exchange's.

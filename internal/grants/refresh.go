@@ -89,6 +89,9 @@ type RefreshStore interface {
 // Type implements [Grant].
 func (g *Refresh) Type() string { return oauth2.GrantTypeRefreshToken }
 
+// judgesNamedPool: a family is refreshed only under its own pool.
+func (g *Refresh) judgesNamedPool() {}
+
 // ClientAuth implements [Grant]: refresh tokens are bound to their client.
 func (g *Refresh) ClientAuth() ClientAuthPolicy { return ClientAuthRequired }
 

@@ -65,6 +65,14 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, fmt.Errorf("refresh token claims: %w", err)
 		}
 	}
+	// A pool the request names (identity_pool_id, required on the
+	// Confluent path) is the family's, or nothing is issued and the
+	// token stays as it was: a family of another pool, or of none, is
+	// never refreshed as if the named pool had judged it
+	// (docs/security.md T-145).
+	if req.PoolID != "" && (tmpl.Pool != req.PoolID || (req.ProviderID != "" && tmpl.Provider != req.ProviderID)) {
+		return nil, invalidGrant(ReasonRefreshPoolMismatch, errors.New("the refresh token's family is not of the named pool"))
+	}
 	if reason, sc := browserFlowRefusal(rt.Scopes); reason != "" && fromAuthorizationCode(&tmpl.AccessClaims) {
 		// Begun through the browser flow before it stopped granting
 		// sts:admin or introspect: the whole family ends, whatever scope

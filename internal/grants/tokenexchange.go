@@ -99,6 +99,9 @@ func (g *TokenExchange) ClientAuth() ClientAuthPolicy { return ClientAuthPerPool
 // (external), or before the subject token is verified (own, pat).
 func (g *TokenExchange) paysWithPool() {}
 
+// judgesNamedPool: namedPool binds the subject to a named pool.
+func (g *TokenExchange) judgesNamedPool() {}
+
 func (g *TokenExchange) now() time.Time {
 	if g.Now != nil {
 		return g.Now()
