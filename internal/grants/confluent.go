@@ -180,7 +180,7 @@ func paramOf(e *oauth2.Error) string {
 		return "subject_token_type"
 	case ReasonRequestedTypeUnsupp:
 		return "requested_token_type"
-	case ReasonGrantUnsupported:
+	case ReasonGrantUnsupported, ReasonGrantNotAllowed:
 		return "grant_type"
 	case ReasonActorTypeMismatch, ReasonActorTypeUnsupported:
 		return "actor_token_type"

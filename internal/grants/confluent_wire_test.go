@@ -320,3 +320,61 @@ func TestConfluentAPIVersionAndKind(t *testing.T) {
 		t.Errorf("api_version twice: %d, want 400", resp.StatusCode)
 	}
 }
+
+// TestConfluentClientRefusalSource: a client of the pool's own
+// organization refused by its allowlists (docs/security.md T-102: it gets
+// the precise answer) is told which parameter: identity_pool_id for a
+// pool not on its list, grant_type for a grant it may not use; the body
+// named none. An actor token's pool, which the request does not name, is
+// never blamed on identity_pool_id.
+func TestConfluentClientRefusalSource(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		e := newEnv(t, nil)
+		e.handler.OmitReason = omit
+		ctx := t.Context()
+		pepper := []byte(strings.Repeat("p", 32))
+		e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
+		client := func(grants ...string) (storage.Client, string) {
+			sec := secret.PrefixClientSecret.Generate()
+			c := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
+				SecretDigest: secret.Digest(pepper, sec), GrantTypes: grants, Pools: []string{"ci"},
+				Scopes: []string{"read"}, Audiences: []string{stsIssuer}}
+			if err := e.store.CreateClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			return c, sec
+		}
+		ciOnly, ciSec := client(oauth2.GrantTypeTokenExchange)
+		noGrant, noSec := client("urn:example:none")
+		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+		twin := e.issuer.claims(time.Now(), "u2")
+		twin["aud"] = "twin"
+		twinTok := e.issuer.mint(t, "RS256", twin)
+		locked := e.issuer.claims(time.Now(), "u3")
+		locked["aud"] = "locked"
+		lockedTok := e.issuer.mint(t, "RS256", locked)
+		for _, tc := range []struct {
+			name, id, sec string
+			form          url.Values
+			param         string
+		}{
+			{"pool not on the client's list", ciOnly.ID, ciSec, exchangeForm(twinTok, "identity_pool_id", "twin-a", "scope", "read"), "identity_pool_id"},
+			{"grant not allowed", noGrant.ID, noSec, exchangeForm(tok, "identity_pool_id", "ci", "scope", "read"), "grant_type"},
+			{"actor's pool not on the client's list", ciOnly.ID, ciSec,
+				exchangeForm(tok, "identity_pool_id", "ci", "scope", "read", "actor_token", lockedTok, "actor_token_type", oauth2.TokenTypeJWT), "actor_token"},
+		} {
+			r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathConfluentToken, strings.NewReader(tc.form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(tc.id, tc.sec)
+			resp, body := do(t, r)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("reason omitted %v, %s: %d %v, want 400", omit, tc.name, resp.StatusCode, body)
+				continue
+			}
+			e0 := confluentErr(t, body)
+			if src, _ := e0["source"].(map[string]any); e0["code"] != oauth2.ErrorUnauthorizedClient || src["parameter"] != tc.param {
+				t.Errorf("reason omitted %v, %s: %v, want unauthorized_client naming %s", omit, tc.name, e0, tc.param)
+			}
+		}
+	}
+}

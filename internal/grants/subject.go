@@ -144,8 +144,20 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	// verify it: to a caller not entitled to know the pool, a pool that
 	// refuses it reads as no such pool (docs/security.md T-102).
 	if err := CheckClient(client, Issuance{Grant: req.GrantType, Pool: m.Pool}); err != nil {
-		if e, ok := errors.AsType[*oauth2.Error](err); ok && !mayKnowPool(client, m.Pool) {
+		e, ok := errors.AsType[*oauth2.Error](err)
+		if ok && !mayKnowPool(client, m.Pool) {
 			return nil, hidePool(isSubject, e.Reason, e.Err)
+		}
+		if ok && e.Reason == ReasonClientPoolNotAllowed && (sel.PoolID != "" || !isSubject) {
+			// The pool is the named one, or the actor token's: the
+			// parameter at fault, for Confluent's source.parameter
+			// (docs/api.md "Confluent STS dialect").
+			c, p := *e, "actor_token"
+			if isSubject {
+				p = "identity_pool_id"
+			}
+			c.Err = sourceParam{param: p, err: e.Err}
+			return nil, &c
 		}
 		return nil, err
 	}
