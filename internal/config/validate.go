@@ -249,7 +249,27 @@ func checkIssuer(s string) error {
 	if bad {
 		return fmt.Errorf("must be an absolute http(s) URL without trailing slash, query or fragment, got %q", s)
 	}
+	// Its path prefixes every route (docs/configuration.md, issuer): plain
+	// segments only, nothing to escape and no ServeMux pattern character.
+	if u.Path != "" && !plainPath(u.EscapedPath()) {
+		return fmt.Errorf("path must be segments of letters, digits and -._~ (such as /sts), got %q", u.EscapedPath())
+	}
 	return nil
+}
+
+// plainPath reports whether p is "/" followed by segments of unreserved
+// characters (RFC 3986 §2.3), none empty, "." or "..".
+func plainPath(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/")
+	if !ok {
+		return false
+	}
+	for seg := range strings.SplitSeq(rest, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.TrimLeft(seg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // checkExtraAlgorithms judges keys.extra_algorithms against keys.algorithm.

@@ -211,7 +211,7 @@ func New(o Options) *Server {
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
-	var routes http.Handler = mux
+	s.handler = wrap(mux, o.CallTimeout)
 	if o.IssuerPath != "" {
 		var deferred []*Deferred
 		for _, m := range o.Mounters {
@@ -219,9 +219,8 @@ func New(o Options) *Server {
 				deferred = append(deferred, d)
 			}
 		}
-		routes = underIssuerPath(o.IssuerPath, mux, deferred)
+		s.handler = underIssuerPath(o.IssuerPath, mux, deferred, s.handler)
 	}
-	s.handler = wrap(routes, o.CallTimeout)
 	s.http = newHTTPServer(o, s.handler)
 	if o.TLS != nil {
 		// HTTP/2 (what gRPC clients speak) and HTTP/1.1 over TLS.
@@ -251,26 +250,33 @@ func New(o Options) *Server {
 }
 
 // underIssuerPath serves mux under the issuer's path too: a request for
-// <path>/x that no route takes as it is is served as /x. Discovery
+// <path>/x that no route takes as it is goes on to next as /x. Discovery
 // advertises <issuer>/oauth2/token and the rest, so a client reaching the
 // server directly (or through a proxy that passes paths on unchanged)
 // finds each endpoint where it was told; the root keeps answering, as the
 // pages link there, and a route of ours that begins with the path (an
 // issuer path of /oauth2) is never cut (docs/configuration.md, issuer). The
-// routes of deferred (mounted on mux's catch-all) count once ready. The
-// request's URL is changed in place: the layers outside read the route
-// pattern the mux sets on this same request.
-func underIssuerPath(path string, mux *http.ServeMux, deferred []*Deferred) http.Handler {
+// routes of deferred (mounted on mux's catch-all) count once ready.
+//
+// It is the outermost layer, so every other one (the admission class,
+// the JSON:API error paths, tracing) sees the path the route does. The
+// path is cut only where the raw path spells it as configured (checkIssuer
+// allows no character that needs escaping), so an escape never turns an
+// encoded slash into a separator.
+func underIssuerPath(path string, mux *http.ServeMux, deferred []*Deferred, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rest, ok := strings.CutPrefix(r.URL.Path, path); ok && strings.HasPrefix(rest, "/") && !routed(r, mux, deferred) {
-			r.URL.Path = rest
-			if raw, ok := strings.CutPrefix(r.URL.RawPath, path); ok {
-				r.URL.RawPath = raw
-			} else {
-				r.URL.RawPath = ""
-			}
+		rest, ok := strings.CutPrefix(r.URL.Path, path)
+		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) || routed(r, mux, deferred) {
+			next.ServeHTTP(w, r)
+			return
 		}
-		mux.ServeHTTP(w, r)
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path = rest
+		u.RawPath = strings.TrimPrefix(u.RawPath, path)
+		r2.URL = &u
+		next.ServeHTTP(w, r2)
 	})
 }
 
