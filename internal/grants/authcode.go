@@ -224,7 +224,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	// tokens would be issued after the withdrawal, past the reach of the
 	// row that ends the application's tokens (docs/security.md A-25). So
 	// does a subject revocation of its person (sts revoke subject, or the
-	// row a disable writes, which a re-enable leaves): the code was issued
+	// row a suspension writes, which a reactivation leaves): the code was issued
 	// before the row, the tokens and the refresh family it buys would not
 	// be (T-147). Both are judged by the code's exact creation, as an
 	// exchange token is.
