@@ -18,6 +18,7 @@ import (
 // leaves the key set exactly as it was, and the error says so; with a
 // storable event the rotation and one event per algorithm commit.
 func TestRotationCommitsWithItsEvent(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store, clk, cfg, m := newAuditedMulti(t, false)
 	taken := storage.AuditEvent{ID: storage.NewID(), Time: storage.Now(clk.Now()), Action: "test.taken"}

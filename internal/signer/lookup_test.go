@@ -31,6 +31,7 @@ func (c *countingKeys) ListSigningKeys(ctx context.Context) ([]storage.SigningKe
 // B's verifier looks the kid up in storage and accepts A's token at once;
 // made-up kids cost B at most one storage read per LookupInterval.
 func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		keysB := &countingKeys{KeyStore: store}
@@ -87,6 +88,7 @@ func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
 // faulttest TestFaultsReplicas, introspection answered {"active":false}
 // for valid tokens of another replica.)
 func TestUnknownKidWithinLookupInterval(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		keysB := &countingKeys{KeyStore: store}
@@ -119,6 +121,7 @@ func TestUnknownKidWithinLookupInterval(t *testing.T) {
 // kid met a second after the last re-read is re-read and accepted. Made-up
 // kids still cost at most one storage read a second.
 func TestUnknownKidWindowIsOneSecond(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		keysB := &countingKeys{KeyStore: store}

@@ -66,6 +66,7 @@ func newKeyToken(t *testing.T, a *signer.Manager, clk *clocktest.Clock) string {
 // (sts.Unavailable, which introspection answers 503 and bearer auth
 // unavailable), never a definite "invalid token".
 func TestUnknownKidStorageDown(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		keysB := &flakyKeys{KeyStore: store}
 		tok, b, clk := twoReplicas(t, store, keysB)
@@ -89,6 +90,7 @@ func TestUnknownKidStorageDown(t *testing.T) {
 // (single flight) and every one of them accepts the token; none is
 // answered "unknown key" because another request was re-reading.
 func TestUnknownKidConcurrentLookups(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		keysB := &flakyKeys{KeyStore: store, delay: 50 * time.Millisecond}
 		tok, b, clk := twoReplicas(t, store, keysB)

@@ -62,6 +62,7 @@ func keysByState(t *testing.T, store storage.KeyStore) map[storage.KeyState][]st
 }
 
 func TestInitFreshSet(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		for _, alg := range []string{signer.ES256, signer.RS256, signer.EdDSA} {
 			t.Run(alg, func(t *testing.T) {
@@ -109,6 +110,7 @@ func TestInitFreshSet(t *testing.T) {
 }
 
 func TestRotationLifecycle(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		clk := clocktest.New(t0)
 		cfg := signer.DefaultConfig()
@@ -192,6 +194,7 @@ func TestRotationLifecycle(t *testing.T) {
 // replicas (managers over one store) rotate at once, with real goroutines
 // (docs/security.md D-05; dex testKeysConcurrentUpdate).
 func TestConcurrentRotation(t *testing.T) {
+	t.Parallel()
 	const replicas = 8
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
@@ -271,6 +274,7 @@ func TestConcurrentRotation(t *testing.T) {
 // sealed, still publishes the public keys, and never generates keys over
 // the existing set (docs/security.md D-06).
 func TestSealed(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		clk := clocktest.New(t0)
@@ -314,6 +318,7 @@ func TestSealed(t *testing.T) {
 // TestSealedRowsAreBoundToTheirKid swaps the ciphertexts of two rows: the
 // AAD ("signing_key:<kid>") makes neither open.
 func TestSealedRowsAreBoundToTheirKid(t *testing.T) {
+	t.Parallel()
 	store := newSQLiteStore(t)
 	ctx := t.Context()
 	clk := clocktest.New(t0)
@@ -336,6 +341,7 @@ func TestSealedRowsAreBoundToTheirKid(t *testing.T) {
 // TestTamperedPublicKeyRefused: a stored JWK that is not the public key
 // of its kid (or carries private parameters) is refused, never published.
 func TestTamperedPublicKeyRefused(t *testing.T) {
+	t.Parallel()
 	store := newSQLiteStore(t)
 	ctx := t.Context()
 	clk := clocktest.New(t0)
@@ -360,6 +366,7 @@ func TestTamperedPublicKeyRefused(t *testing.T) {
 }
 
 func TestRotateMaster(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		clk := clocktest.New(t0)
@@ -400,6 +407,7 @@ func TestRotateMaster(t *testing.T) {
 }
 
 func TestListKeys(t *testing.T) {
+	t.Parallel()
 	store := newSQLiteStore(t)
 	clk := clocktest.New(t0)
 	m := newManager(t, store, newKeyring(t, masterKey()), clk, signer.Config{})
@@ -430,6 +438,7 @@ func TestListKeys(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	bad := []signer.Config{
 		{Algorithm: "HS256"},
 		{Algorithm: "none"},
@@ -452,6 +461,7 @@ func TestConfigValidate(t *testing.T) {
 // TestRun: the loop rotates when the stored schedule says so and returns
 // when its context ends.
 func TestRun(t *testing.T) {
+	t.Parallel()
 	store := newSQLiteStore(t)
 	clk := clocktest.New(t0)
 	cfg := signer.Config{PollInterval: 10 * time.Millisecond}

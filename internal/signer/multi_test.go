@@ -18,6 +18,7 @@ import (
 // algorithm (each reports its own), ListKeys shows both algorithms, and a
 // key that signed before still verifies after (it is retired, published).
 func TestMultiRotateEach(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store := newSQLiteStore(t)
 	clk := clocktest.New(t0)
@@ -96,6 +97,7 @@ func TestMultiPublicKeyAllocs(t *testing.T) {
 // keys, and ResealKeys over the store (what `sts keys rotate-master` runs)
 // covers them all too.
 func TestMultiRotateMaster(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store := newSQLiteStore(t)
 	oldKey, newKey, newer := masterKey(), masterKey(), masterKey()
@@ -129,6 +131,7 @@ func TestMultiRotateMaster(t *testing.T) {
 // tokens signed by any algorithm's key, before and after a forced
 // rotation of every algorithm; Sign uses the primary algorithm.
 func TestMultiVerifiesEveryAlgorithm(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	clk := clocktest.New(time.Now().Truncate(time.Second))
 	m, err := signer.NewMulti(newSQLiteStore(t), newKeyring(t, masterKey()), signer.Config{Algorithm: signer.ES256}, signer.RS256)
@@ -175,6 +178,7 @@ func TestMultiVerifiesEveryAlgorithm(t *testing.T) {
 // next keys instead of failing on two active keys: they stay published,
 // so tokens they signed keep verifying, and nothing of theirs signs.
 func TestMultiDroppedAlgorithm(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name         string
 		primary      string

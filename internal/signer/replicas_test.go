@@ -68,6 +68,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) time.Duration {
 // by A. The same holds for a forced rotation through A: B signs with the
 // new active key within the bound.
 func TestRevokeSeenByOtherReplica(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := t.Context()
@@ -141,6 +142,7 @@ func (s *countingStore) SigningKeySetVersion(ctx context.Context) (int64, error)
 // only the stored set's version (one small indexed read); the keys
 // themselves are read again only when it changed (docs/security.md F-66).
 func TestKeysetCheckReadsKeysOnlyOnChange(t *testing.T) {
+	t.Parallel()
 	store := &countingStore{Store: newSQLiteStore(t)}
 	m := newManager(t, store, newKeyring(t, masterKey()), clocktest.New(t0), signer.Config{CheckInterval: 5 * time.Millisecond})
 	if err := m.Init(t.Context()); err != nil {

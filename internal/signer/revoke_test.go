@@ -38,6 +38,7 @@ func mintWith(t *testing.T, m signer.Signer, clk *clocktest.Clock) string {
 // it at its next poll. The change commits with a signing_key.revoke event
 // naming the kid.
 func TestRevokeActiveKey(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		clk := clocktest.New(t0)
@@ -137,6 +138,7 @@ func TestRevokeActiveKey(t *testing.T) {
 // never signs; a retired key is dropped without its retention, and the
 // tokens it signed stop verifying. Neither changes the active key.
 func TestRevokeNextAndRetiredKeys(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		clk := clocktest.New(t0)
@@ -187,6 +189,7 @@ func TestRevokeNextAndRetiredKeys(t *testing.T) {
 // that signs, or the next key, and changes nothing: revoking it would
 // leave nothing to sign with. A retired key needs no successor.
 func TestRevokeRefusedWithoutSuccessor(t *testing.T) {
+	t.Parallel()
 	store := newSQLiteStore(t)
 	ctx := t.Context()
 	clk := clocktest.New(t0)
@@ -226,6 +229,7 @@ func TestRevokeRefusedWithoutSuccessor(t *testing.T) {
 // TestMultiRevokeKey: a Multi revokes a key of any algorithm through the
 // Manager that owns it, and only that algorithm's keys change.
 func TestMultiRevokeKey(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store, _, _, m := newAuditedMulti(t, false)
 	active := m.ActiveKeyIDs()

@@ -17,6 +17,7 @@ import (
 // manager's snapshot is stale (another replica rotated since its last
 // poll), swaps its own snapshot at once, and never rotates a sealed set.
 func TestRotateNow(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
 		clk := clocktest.New(t0)

@@ -17,6 +17,7 @@ import (
 // actor, built by the same Rotation.AuditEvent; a quiet tick records
 // nothing.
 func TestScheduledRotationAudited(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store, clk, cfg, m := newAuditedMulti(t, true)
 	events := func() []storage.AuditEvent {

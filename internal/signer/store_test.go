@@ -108,6 +108,9 @@ func openMigrated(t *testing.T, c sqlstore.Config) storage.Store {
 // forEachBackend runs f as a subtest on every backend.
 func forEachBackend(t *testing.T, f func(t *testing.T, store storage.Store)) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { f(t, b.open(t)) })
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b.open(t))
+		})
 	}
 }
