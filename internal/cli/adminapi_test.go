@@ -14,9 +14,10 @@ import (
 func onBothBackends(t *testing.T, fn func(t *testing.T)) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			if backend == "postgres" {
-				t.Setenv("STS_STORAGE_TYPE", "postgres")
-				t.Setenv("STS_STORAGE_DSN", ststest.PostgresDSN(t))
+				setenv(t, "STS_STORAGE_TYPE", "postgres")
+				setenv(t, "STS_STORAGE_DSN", ststest.PostgresDSN(t))
 			}
 			fn(t)
 		})

@@ -30,6 +30,7 @@ import (
 // PAT create, rotation) reads back through the API with filters and in
 // pages of 2, and through `sts audit list` with the same filters.
 func TestServeKeyAndAuditAPI(t *testing.T) {
+	t.Parallel()
 	onBothBackends(t, testServeKeyAndAuditAPI)
 }
 
@@ -52,7 +53,7 @@ func testServeKeyAndAuditAPI(t *testing.T) {
 	// One algorithm, so each rotation has one set of kids to follow; the
 	// RS256 key kept beside ES256 by default is rotated in
 	// TestServeRS256BesideES256.
-	t.Setenv("STS_KEYS_EXTRA_ALGORITHMS", "none")
+	setenv(t, "STS_KEYS_EXTRA_ALGORITHMS", "none")
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)

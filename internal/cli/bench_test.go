@@ -66,7 +66,7 @@ func benchMain(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append(args, "-c", "2", "-d", "200ms", "--warmup", "50ms", "--rate", "500")
-	code := cli.Main(t.Context(), append([]string{"bench"}, args...), &stdout, &stderr)
+	code := cli.MainEnv(t.Context(), append([]string{"bench"}, args...), environ(t), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -125,17 +125,17 @@ func TestBenchIntrospectAndClientCredentials(t *testing.T) {
 func TestBenchBareServerMode(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := cli.Main(t.Context(), []string{"bench", "bare-server", "--mode", "nonsense"}, &stdout, &stderr); code != cli.ExitUsage {
+	if code := cli.MainEnv(t.Context(), []string{"bench", "bare-server", "--mode", "nonsense"}, environ(t), &stdout, &stderr); code != cli.ExitUsage {
 		t.Errorf("--mode nonsense = %d, want %d (%s)", code, cli.ExitUsage, stderr.String())
 	}
 	jwks := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(jwks, []byte(`{"keys":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := cli.Main(t.Context(), []string{"bench", "bare-server", "--mode", "verify", "--jwks", jwks}, &stdout, &stderr); code != cli.ExitUsage {
+	if code := cli.MainEnv(t.Context(), []string{"bench", "bare-server", "--mode", "verify", "--jwks", jwks}, environ(t), &stdout, &stderr); code != cli.ExitUsage {
 		t.Errorf("--mode verify without --issuer = %d, want %d (%s)", code, cli.ExitUsage, stderr.String())
 	}
-	if code := cli.Main(t.Context(), []string{"bench", "bare-server", "--mode", "sign"}, &stdout, &stderr); code != cli.ExitUsage {
+	if code := cli.MainEnv(t.Context(), []string{"bench", "bare-server", "--mode", "sign"}, environ(t), &stdout, &stderr); code != cli.ExitUsage {
 		t.Errorf("--mode sign without client credentials = %d, want %d (%s)", code, cli.ExitUsage, stderr.String())
 	}
 }
@@ -147,10 +147,10 @@ func TestBenchMint(t *testing.T) {
 	dir := t.TempDir()
 	key, jwks, toks := filepath.Join(dir, "k.pem"), filepath.Join(dir, "j.json"), filepath.Join(dir, "t.txt")
 	var stdout, stderr bytes.Buffer
-	if code := cli.Main(t.Context(), []string{"bench", "keygen", "--key", key, "--jwks", jwks}, &stdout, &stderr); code != cli.ExitOK {
+	if code := cli.MainEnv(t.Context(), []string{"bench", "keygen", "--key", key, "--jwks", jwks}, environ(t), &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("keygen = %d %s", code, stderr.String())
 	}
-	if code := cli.Main(t.Context(), []string{"bench", "mint", "--key", key, "--tokens-file", toks, "--tokens", "5", "--claim", "a=b"}, &stdout, &stderr); code != cli.ExitOK {
+	if code := cli.MainEnv(t.Context(), []string{"bench", "mint", "--key", key, "--tokens-file", toks, "--tokens", "5", "--claim", "a=b"}, environ(t), &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("mint = %d %s", code, stderr.String())
 	}
 	data, err := os.ReadFile(toks)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,18 @@ func (e usageError) Unwrap() error { return e.err }
 // returns the process exit code. Errors are printed once, as "sts: …", to
 // stderr; nothing else is printed on failure.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return MainEnv(ctx, args, os.Environ(), stdout, stderr)
+}
+
+// MainEnv is Main with the environment given as KEY=value pairs (the last
+// of a name wins) instead of read from the process: the STS_* configuration,
+// STS_SERVER and STS_TOKEN come from environ alone, so that several runs with
+// environments of their own can share a process (the tests run in parallel).
+func MainEnv(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	env := newEnviron(environ)
+	ctx = context.WithValue(ctx, environKey{}, env)
 	root := newRoot(stdout, stderr)
+	env.applyFlagDefaults(root)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -137,5 +149,5 @@ func configString(fs *pflag.FlagSet, name, key, value, usage string) {
 // loadConfig loads the configuration for cmd from its flags.
 func loadConfig(cmd *cobra.Command) (config.Config, error) {
 	file, _ := cmd.Flags().GetString("config")
-	return config.Load(config.Options{File: file, Flags: cmd.Flags()})
+	return config.Load(config.Options{File: file, Flags: cmd.Flags(), Environ: environOf(cmd).list})
 }

@@ -26,6 +26,7 @@ import (
 // same clients and refuses the same bad input, and no secret reaches the
 // server log.
 func TestServeClientServiceAPI(t *testing.T) {
+	t.Parallel()
 	onBothBackends(t, testServeClientServiceAPI)
 }
 

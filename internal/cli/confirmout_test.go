@@ -14,7 +14,8 @@ import (
 // ID, a secret, a link, or with --output json one JSON object. A script
 // that runs `x=$(sts … delete …)` or pipes a command to jq gets no prose.
 func TestConfirmationsOnStderr(t *testing.T) {
-	t.Setenv("STS_SERVER", "")
+	t.Parallel()
+	setenv(t, "STS_SERVER", "")
 	s := startAdminServer(t)
 	tmp := t.TempDir()
 	id := regexp.MustCompile(`^[0-9A-Za-z_-]+\n$`)

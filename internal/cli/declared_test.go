@@ -23,6 +23,7 @@ import (
 // revocation row is stored, no deletion is audited. Once the file no
 // longer declares them, the deletion proceeds and leaves its A-54 rows.
 func TestServeRefusesDeletingDeclaredPool(t *testing.T) {
+	t.Parallel()
 	dir, file := t.TempDir(), writeConfig(t, exampleYAML)
 	s := &adminServer{dir: dir, r: serve(t, "--config", file, "--data-dir", dir)}
 	s.r.waitFor(t, "/readyz", 200)

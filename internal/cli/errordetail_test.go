@@ -15,6 +15,7 @@ import (
 // OAuth says (error, error_description) and not our stable reason, which
 // stays in the metrics; errors.detail: reason puts it in the body too.
 func TestServeErrorDetail(t *testing.T) {
+	t.Parallel()
 	refuse := func(t *testing.T, r *run) map[string]any {
 		t.Helper()
 		resp, err := http.PostForm(r.base+"/oauth2/token", url.Values{
@@ -48,7 +49,7 @@ func TestServeErrorDetail(t *testing.T) {
 		}
 	})
 	t.Run("reason", func(t *testing.T) {
-		t.Setenv("STS_ERRORS_DETAIL", "reason")
+		setenv(t, "STS_ERRORS_DETAIL", "reason")
 		r := serve(t, "--data-dir", t.TempDir())
 		checkServing(t, r)
 		if m := refuse(t, r); m["reason"] != "token_malformed" {

@@ -15,7 +15,7 @@ import (
 func runHealthcheck(t *testing.T, url string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := cli.Main(context.Background(), []string{"healthcheck", "--url", url}, &stdout, &stderr)
+	code := cli.MainEnv(context.Background(), []string{"healthcheck", "--url", url}, environ(t), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

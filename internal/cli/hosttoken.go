@@ -45,10 +45,11 @@ belongs to can read its value: "value" runs as the runner and opens the value,
 sealed to the runner's registered public key, with its private key (see
 "sts runner").`,
 	}
-	cmd.PersistentFlags().StringVar(&server, "server", envOr("STS_SERVER", "http://127.0.0.1:8080"), "base URL of the sts server (env STS_SERVER)")
+	cmd.PersistentFlags().StringVar(&server, "server", "http://127.0.0.1:8080", "base URL of the sts server (env STS_SERVER)")
+	envDefault(cmd.PersistentFlags(), "server", "STS_SERVER")
 	cmd.PersistentFlags().StringP("output", "o", "table", "output format of get and list: table or json")
-	client := func() (*hostTokenClient, error) {
-		tok := os.Getenv("STS_TOKEN")
+	client := func(cmd *cobra.Command) (*hostTokenClient, error) {
+		tok := environOf(cmd).getenv("STS_TOKEN")
 		if tok == "" {
 			return nil, usageError{errors.New("STS_TOKEN is not set: export a PAT or access token")}
 		}
@@ -60,13 +61,6 @@ sealed to the runner's registered public key, with its private key (see
 		newHostTokenUpdateCmd(client), newHostTokenDeleteCmd(client), newHostTokenValueCmd(client),
 		newHostTokenMetadataCmd(client))
 	return cmd
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // ctx returns the command's context carrying the bearer token.

@@ -25,6 +25,7 @@ import (
 // `sts runner keygen`, reads it back with `value`; the user, and a
 // principal of another organization, get nothing.
 func TestHostTokenCLI(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := sqlitetest.NewStore(t)
 	pepper := make([]byte, 32)
@@ -57,13 +58,13 @@ func TestHostTokenCLI(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, "gho_cli_secret\n")
 
-	t.Setenv("STS_TOKEN", runnerPAT)
+	setenv(t, "STS_TOKEN", runnerPAT)
 	code, _, errOut := runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", runner.ID, "--subject", user.ID,
 		"--host", "github.com", "--token-file", tokenFile)
 	if code == 0 || !strings.Contains(errOut, "permission_denied") {
 		t.Errorf("runner plants a user's token = %d, %q; want permission_denied", code, errOut)
 	}
-	t.Setenv("STS_TOKEN", userPAT)
+	setenv(t, "STS_TOKEN", userPAT)
 	code, out, errOut := runCLI(t, "host-token", "create", "--server", srv.URL, "--runner", runner.ID, "--subject", user.ID,
 		"--host", "github.com", "--token-file", tokenFile, "--source", "oauth", "--expires-at", now.Add(8*time.Hour).Format(time.RFC3339),
 		"--scope", "repo,read:org", "--scope", "workflow")
@@ -112,7 +113,7 @@ func TestHostTokenCLI(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "permission_denied") {
 		t.Errorf("host-token value as the user = %d, %q, %q; want permission_denied", code, out, errOut)
 	}
-	t.Setenv("STS_TOKEN", runnerPAT)
+	setenv(t, "STS_TOKEN", runnerPAT)
 	code, out, errOut = runCLI(t, value...)
 	if code != 0 || strings.TrimSpace(out) != "gho_cli_secret" {
 		t.Fatalf("host-token value = %d, %q, %q", code, out, errOut)
@@ -125,7 +126,7 @@ func TestHostTokenCLI(t *testing.T) {
 	if code == 0 {
 		t.Error("host-token create with a bad runner ID succeeded")
 	}
-	t.Setenv("STS_TOKEN", evilPAT)
+	setenv(t, "STS_TOKEN", evilPAT)
 	code, _, errOut = runCLI(t, value...)
 	if code == 0 || !strings.Contains(errOut, "permission_denied") {
 		t.Errorf("host-token value from another org = %d, %q; want permission_denied", code, errOut)
@@ -134,7 +135,7 @@ func TestHostTokenCLI(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "not_found") {
 		t.Errorf("host-token get from another org = %d, %q; want not_found", code, errOut)
 	}
-	t.Setenv("STS_TOKEN", userPAT)
+	setenv(t, "STS_TOKEN", userPAT)
 	code, out, errOut = runCLI(t, "host-token", "update", "--server", srv.URL, "--token-file", tokenFile, id)
 	if code != 0 || out != "" || errOut == "" {
 		t.Errorf("host-token update = %d, %q, %q; want the confirmation on stderr only", code, out, errOut)

@@ -13,7 +13,7 @@ import (
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 )
 
-type htClient = func() (*hostTokenClient, error)
+type htClient = func(cmd *cobra.Command) (*hostTokenClient, error)
 
 func newHostTokenCreateCmd(client htClient) *cobra.Command {
 	var runner, subject, host, tokenFile, refreshFile, source, integration, expires string
@@ -23,7 +23,7 @@ func newHostTokenCreateCmd(client htClient) *cobra.Command {
 		Short: "Store a token for a runner and a subject",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func newHostTokenGetCmd(client htClient) *cobra.Command {
 	return &cobra.Command{
 		Use: "get ID", Short: "Show a token's metadata (never its value)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func newHostTokenListCmd(client htClient) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "list", Short: "List the tokens the caller may act on", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}

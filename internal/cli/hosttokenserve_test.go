@@ -16,6 +16,7 @@ import (
 // with `sts runner set-key`) reads it sealed with `sts host-token value`,
 // and the database files hold no plaintext (docs/security.md T-70, D-06).
 func TestServeHostTokenVault(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
@@ -73,7 +74,7 @@ func TestServeHostTokenVault(t *testing.T) {
 		t.Errorf("runner get-key = %d %q %q", code, out, e)
 	}
 	_, out, _ = runCLI(t, "pat", "create", "--data-dir", dir, "--user", runner, "--expires-in", "1d", "--scope", "tokens:read")
-	t.Setenv("STS_TOKEN", patRE.FindString(out))
+	setenv(t, "STS_TOKEN", patRE.FindString(out))
 	code, out, e = runCLI(t, "host-token", "value", "--server", r.base, "--runner", runner, "--principal", subject,
 		"--host", "github.com", "--private-key-file", keyFile)
 	if code != 0 || strings.TrimSpace(out) != secret {

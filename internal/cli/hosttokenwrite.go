@@ -22,7 +22,7 @@ func newHostTokenUpdateCmd(client htClient) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "update ID", Short: "Replace a token's value, refresh token, expiry or scopes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -67,7 +67,7 @@ func newHostTokenDeleteCmd(client htClient) *cobra.Command {
 	return &cobra.Command{
 		Use: "delete ID", Short: "Delete a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func newHostTokenValueCmd(client htClient) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func newHostTokenMetadataCmd(client htClient) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "set-metadata ID", Short: "As the token's runner: record the SCM account (external user ID) of a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client()
+			c, err := client(cmd)
 			if err != nil {
 				return err
 			}

@@ -31,16 +31,18 @@ import (
 // PAT of the principal shares the bucket), another principal's are not.
 // The refusals are counted per procedure and logged with their reason.
 func TestServeIDTokenRateLimits(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			// Pool IDs no other test's Redis keys share; principal IDs are
 			// new anyway.
 			suffix := strings.ToLower(rand.Text()[:8])
 			u := ""
 			if backend == "redis" {
 				u = redistest.URL(t)
-				t.Setenv("STS_RATE_LIMITS_REDIS_URL", u)
-				t.Setenv("STS_RATE_LIMITS_REDIS_TIMEOUT", "5s") // a slow reply must not decide in memory here
+				setenv(t, "STS_RATE_LIMITS_REDIS_URL", u)
+				setenv(t, "STS_RATE_LIMITS_REDIS_TIMEOUT", "5s") // a slow reply must not decide in memory here
 				redistest.DeleteOnCleanup(t, u, "*:pool:*-"+suffix)
 			}
 			testServeIDTokenRateLimits(t, suffix, u)
@@ -51,13 +53,13 @@ func TestServeIDTokenRateLimits(t *testing.T) {
 // testServeIDTokenRateLimits runs with pools named *-suffix; redisURL,
 // when set, is the Redis whose buckets the test's principals leave.
 func testServeIDTokenRateLimits(t *testing.T, suffix, redisURL string) {
-	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
-	t.Setenv("STS_RATE_LIMITS_PER_IP_RATE", "0") // every request here comes from one address
-	t.Setenv("STS_RATE_LIMITS_PER_IP_BURST", "0")
-	t.Setenv("STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001")
-	t.Setenv("STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
-	t.Setenv("STS_RATE_LIMITS_PER_POOL_RATE", "0.001")
-	t.Setenv("STS_RATE_LIMITS_PER_POOL_BURST", "3")
+	setenv(t, "STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	setenv(t, "STS_RATE_LIMITS_PER_IP_RATE", "0") // every request here comes from one address
+	setenv(t, "STS_RATE_LIMITS_PER_IP_BURST", "0")
+	setenv(t, "STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001")
+	setenv(t, "STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
+	setenv(t, "STS_RATE_LIMITS_PER_POOL_RATE", "0.001")
+	setenv(t, "STS_RATE_LIMITS_PER_POOL_BURST", "3")
 	iss := newLoopbackIssuer(t)
 	s := startAdminServer(t)
 	ctx := t.Context()

@@ -27,7 +27,7 @@ func writeFile(t *testing.T, name, content string) {
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = cli.Main(t.Context(), args, &out, &errb)
+	code = cli.MainEnv(t.Context(), args, environ(t), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -157,6 +157,7 @@ func TestKeysRotateMaster(t *testing.T) {
 // database, while the API's own message names its request field and no
 // CLI flag.
 func TestKeysRotateRefusalNamesFlag(t *testing.T) {
+	t.Parallel()
 	s := startAdminServer(t)
 	_, err := stsv1connect.NewKeyServiceClient(h2cClient(s.admin), s.api).RotateSigningKey(t.Context(), &stsv1.RotateSigningKeyRequest{})
 	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "force") || strings.Contains(err.Error(), "--force") {

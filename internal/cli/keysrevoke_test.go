@@ -44,6 +44,7 @@ func (s *adminServer) activeKids(t *testing.T, args ...string) map[string]string
 // unknown kid is not_found; none of them changes the set. In the
 // database (no --server) it is the same revocation, audited as cli.
 func TestKeysRevoke(t *testing.T) {
+	t.Parallel()
 	s := startAdminServer(t)
 	before := s.activeKids(t)
 	bad := before["ES256"]

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,12 +28,57 @@ type run struct {
 	base           string
 }
 
+// testEnv holds the variables set with setenv, by test name.
+var testEnv sync.Map // t.Name() → map[string]string, written only by its test
+
+// setenv is t.Setenv for the cli.MainEnv runs of t and its subtests (start,
+// serve, runCLI, …; every run of this package goes through environ): it
+// leaves the process environment alone, so t can run in parallel.
+func setenv(t *testing.T, key, value string) {
+	t.Helper()
+	vars, loaded := testEnv.LoadOrStore(t.Name(), map[string]string{key: value})
+	if loaded {
+		vars.(map[string]string)[key] = value
+		return
+	}
+	name := t.Name()
+	t.Cleanup(func() { testEnv.Delete(name) })
+}
+
+// environ is the environment of t's runs: the process's, with what t and
+// the tests it is a subtest of set with setenv on top (the last of a name
+// wins in cli.MainEnv).
+func environ(t *testing.T) []string {
+	env := os.Environ()
+	parts := strings.Split(t.Name(), "/")
+	for i := range parts {
+		if vars, ok := testEnv.Load(strings.Join(parts[:i+1], "/")); ok {
+			for k, v := range vars.(map[string]string) {
+				env = append(env, k+"="+v)
+			}
+		}
+	}
+	return env
+}
+
+// getenv is os.Getenv in t's environment.
+func getenv(t *testing.T, key string) string {
+	v := ""
+	for _, kv := range environ(t) {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
 // start runs cli.Main(args) until the test ends or stop is called.
 func start(t *testing.T, args ...string) *run {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &run{code: make(chan int, 1), cancel: cancel}
-	go func() { r.code <- cli.Main(ctx, args, &r.stdout, &r.stderr) }()
+	env := environ(t)
+	go func() { r.code <- cli.MainEnv(ctx, args, env, &r.stdout, &r.stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -49,7 +95,7 @@ func serve(t *testing.T, args ...string) *run {
 	t.Helper()
 	addr := freeAddr(t)
 	head := []string{"serve", "--listen", addr}
-	if os.Getenv("STS_STORAGE_TYPE") == "postgres" && os.Getenv("STS_ISSUER") == "" {
+	if getenv(t, "STS_STORAGE_TYPE") == "postgres" && getenv(t, "STS_ISSUER") == "" {
 		// Required on PostgreSQL; the default it replaces (docs/security.md F-32).
 		head = append(head, "--issuer", "http://"+addr)
 	}
@@ -137,11 +183,11 @@ func (r *run) logLines(t *testing.T) []map[string]any {
 func TestVersionAndHelp(t *testing.T) {
 	t.Parallel()
 	var out, errb bytes.Buffer
-	if code := cli.Main(t.Context(), []string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "sts ") {
+	if code := cli.MainEnv(t.Context(), []string{"version"}, environ(t), &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "sts ") {
 		t.Errorf("sts version = %d %q %q", code, out.String(), errb.String())
 	}
 	out.Reset()
-	if code := cli.Main(t.Context(), []string{"--help"}, &out, &errb); code != 0 {
+	if code := cli.MainEnv(t.Context(), []string{"--help"}, environ(t), &out, &errb); code != 0 {
 		t.Errorf("sts --help = %d", code)
 	}
 	for _, want := range []string{"serve", "migrate", "version", "Examples:", "--config", "--data-dir"} {
@@ -155,7 +201,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"bogus"}, {"serve", "--nope"}, {"serve", "extra"}} {
 		var out, errb bytes.Buffer
-		if code := cli.Main(t.Context(), args, &out, &errb); code != cli.ExitUsage {
+		if code := cli.MainEnv(t.Context(), args, environ(t), &out, &errb); code != cli.ExitUsage {
 			t.Errorf("sts %v = %d, want %d (stderr %q)", args, code, cli.ExitUsage, errb.String())
 		}
 	}

@@ -22,7 +22,7 @@ import (
 func mainIn(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = cli.Main(t.Context(), args, &out, &errb)
+	code = cli.MainEnv(t.Context(), args, environ(t), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -132,8 +132,9 @@ func TestBackupSQLiteWhileWriting(t *testing.T) {
 }
 
 func TestBackupRefusesPostgres(t *testing.T) {
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", "postgres://u:pw@127.0.0.1:1/none")
+	t.Parallel()
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", "postgres://u:pw@127.0.0.1:1/none")
 	code, _, errOut := mainIn(t, "backup", filepath.Join(t.TempDir(), "x.db"))
 	if code == cli.ExitOK || !strings.Contains(errOut, "pg_dump") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Errorf("backup on postgres: exit %d, stderr %q; want one line pointing at pg_dump", code, errOut)
@@ -172,6 +173,7 @@ func TestMigrateStatusSQLite(t *testing.T) {
 }
 
 func TestConfigCheckRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	const dsnPW, redisPW, masterKey = "dsn-pw-s3cret", "redis-pw-s3cret", "bWFzdGVyLWtleS1zM2NyZXQtMDEyMzQ1Njc4OWFiY2Q=" // 32 bytes
 	file := filepath.Join(t.TempDir(), "sts.yaml")
 	yml := `issuer: https://sts.example.com
@@ -184,7 +186,7 @@ rate_limits:
 	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("STS_MASTER_KEY", masterKey)
+	setenv(t, "STS_MASTER_KEY", masterKey)
 	code, out, errOut := mainIn(t, "config", "check", "--config", file)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -201,7 +203,7 @@ rate_limits:
 	}
 
 	// The key/value DSN form is redacted too.
-	t.Setenv("STS_STORAGE_DSN", "host=db user=sts password="+dsnPW+" dbname=sts")
+	setenv(t, "STS_STORAGE_DSN", "host=db user=sts password="+dsnPW+" dbname=sts")
 	code, out, _ = mainIn(t, "config", "check", "--config", file)
 	if code != cli.ExitOK || strings.Contains(out, dsnPW) || !strings.Contains(out, "password=REDACTED") {
 		t.Errorf("key/value DSN: exit %d\n%s", code, out)
@@ -215,7 +217,7 @@ rate_limits:
 		"postgres://sts@db:5432/sts?SSLPassword=" + dsnPW,
 		"host=db user=sts sslpassword=" + dsnPW + " dbname=sts",
 	} {
-		t.Setenv("STS_STORAGE_DSN", dsn)
+		setenv(t, "STS_STORAGE_DSN", dsn)
 		code, out, _ = mainIn(t, "config", "check", "--config", file)
 		if code != cli.ExitOK || strings.Contains(out, dsnPW) || !strings.Contains(out, "REDACTED") {
 			t.Errorf("DSN %q: exit %d\n%s", dsn, code, out)

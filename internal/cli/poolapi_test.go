@@ -81,12 +81,13 @@ func (i *loopbackIssuer) mint(t *testing.T, sub, owner string) string {
 // pool refuses it). The CLI sees the API's pool and refuses bad input with
 // the API's message; no token reaches the server log.
 func TestServePoolServiceAPI(t *testing.T) {
+	t.Parallel()
 	onBothBackends(t, testServePoolServiceAPI)
 }
 
 func testServePoolServiceAPI(t *testing.T) {
-	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
-	t.Setenv("STS_ERRORS_DETAIL", "reason") // the refusals below are judged by their reason
+	setenv(t, "STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	setenv(t, "STS_ERRORS_DETAIL", "reason") // the refusals below are judged by their reason
 	iss := newLoopbackIssuer(t)
 	s := startAdminServer(t)
 	r, dir, api, admin, notAdmin, orgID := s.r, s.dir, s.api, s.admin, s.notAdmin, s.orgID

@@ -21,15 +21,16 @@ import (
 // report sts_ratelimit_redis_up 1 and stay ready. The leak report's limit
 // per source IP is shared the same way.
 func TestServeRateLimitsSharedInRedis(t *testing.T) {
+	t.Parallel()
 	u := redistest.URL(t)
-	t.Setenv("STS_RATE_LIMITS_REDIS_URL", u)
+	setenv(t, "STS_RATE_LIMITS_REDIS_URL", u)
 	// A generous bound: a slow reply on a loaded machine must not turn
 	// into a per-replica decision here (internal/ratelimit tests that).
-	t.Setenv("STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
-	t.Setenv("STS_RATE_LIMITS_PER_IP_RATE", "0")
-	t.Setenv("STS_RATE_LIMITS_PER_IP_BURST", "0")
-	t.Setenv("STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001")
-	t.Setenv("STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
+	setenv(t, "STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
+	setenv(t, "STS_RATE_LIMITS_PER_IP_RATE", "0")
+	setenv(t, "STS_RATE_LIMITS_PER_IP_BURST", "0")
+	setenv(t, "STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001")
+	setenv(t, "STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
 	dir := t.TempDir()
 	a := serve(t, "--data-dir", dir)
 	checkServing(t, a)

@@ -56,7 +56,8 @@ func adminFlags(cmd *cobra.Command) *cobra.Command {
 }
 
 func addAdminFlags(f *pflag.FlagSet) {
-	f.String("server", os.Getenv("STS_SERVER"), "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN (env STS_SERVER). "+directNote)
+	f.String("server", "", "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN (env STS_SERVER). "+directNote)
+	envDefault(f, "server", "STS_SERVER")
 	f.StringP("output", "o", "table", "output format: table or json")
 }
 
@@ -121,7 +122,7 @@ type admin struct {
 func openAdmin(cmd *cobra.Command) (*admin, error) {
 	server, _ := cmd.Flags().GetString("server")
 	if server = strings.TrimSpace(server); server != "" {
-		tok := strings.TrimSpace(os.Getenv("STS_TOKEN"))
+		tok := strings.TrimSpace(environOf(cmd).getenv("STS_TOKEN"))
 		if tok == "" {
 			return nil, usageError{errors.New("--server needs a credential: export STS_TOKEN (a PAT or access token with sts:admin)")}
 		}

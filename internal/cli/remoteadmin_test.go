@@ -11,8 +11,8 @@ import (
 // STS_TOKEN (--server is appended).
 func (s *adminServer) remoteCLI(t *testing.T, token string, args ...string) (int, string, string) {
 	t.Helper()
-	t.Setenv("STS_TOKEN", token)
-	t.Setenv("STS_SERVER", "")
+	setenv(t, "STS_TOKEN", token)
+	setenv(t, "STS_SERVER", "")
 	return runCLI(t, append(args, "--server", s.r.base)...)
 }
 
@@ -34,6 +34,7 @@ func (s *adminServer) remoteJSON(t *testing.T, v any, args ...string) {
 // --output json prints one object for show and an array for list, with
 // enum values as words. One server serves every subtest.
 func TestRemoteAdministration(t *testing.T) {
+	t.Parallel()
 	s := startAdminServer(t)
 
 	t.Run("org", func(t *testing.T) {
@@ -372,7 +373,7 @@ func TestRemoteAdministration(t *testing.T) {
 	// Without --server the same commands open the database (break-glass)
 	// and print the same objects.
 	t.Run("direct", func(t *testing.T) {
-		t.Setenv("STS_SERVER", "")
+		setenv(t, "STS_SERVER", "")
 		direct := func(v any, args ...string) {
 			t.Helper()
 			code, out, e := runCLI(t, append(args, "--data-dir", s.dir, "--output", "json")...)
@@ -420,7 +421,7 @@ func TestRemoteAdministration(t *testing.T) {
 		if code != 1 || out != "" || e != "sts: permission_denied: token lacks the sts:admin scope\n" {
 			t.Errorf("org list without sts:admin = %d %q %q", code, out, e)
 		}
-		t.Setenv("STS_TOKEN", s.admin)
+		setenv(t, "STS_TOKEN", s.admin)
 		code, _, e = runCLI(t, "org", "list", "--server", "http://0.0.0.0:1/")
 		if !strings.HasPrefix(e, "sts: warning: STS_TOKEN goes to 0.0.0.0:1 in plain text; use https\n") {
 			t.Errorf("org list over plain http to another host: stderr %q, want the warning first", e)

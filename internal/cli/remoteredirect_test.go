@@ -13,6 +13,7 @@ import (
 // of the API) is refused with an error that says so, and the other host
 // never sees the token (docs/security.md T-100).
 func TestRemoteTokenStaysWithTheServer(t *testing.T) {
+	t.Parallel()
 	const token = "sts_pat_ThisMustNotLeaveTheServer000000000000"
 	var mu sync.Mutex
 	var seen []string
@@ -29,8 +30,8 @@ func TestRemoteTokenStaysWithTheServer(t *testing.T) {
 		http.Redirect(w, r, elsewhere+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	t.Cleanup(server.Close)
-	t.Setenv("STS_TOKEN", token)
-	t.Setenv("STS_SERVER", "")
+	setenv(t, "STS_TOKEN", token)
+	setenv(t, "STS_SERVER", "")
 	code, out, errOut := runCLI(t, "org", "list", "--server", server.URL)
 	if code == 0 {
 		t.Fatalf("org list through a redirect elsewhere succeeded: %q", out)

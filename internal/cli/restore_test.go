@@ -98,6 +98,7 @@ func refreshRevoked(t *testing.T, path, id string) bool {
 // restore is, a token signed before the restore is inactive, and a
 // refresh token of before is revoked; new tokens are signed and verify.
 func TestRestoreRevokesKeysAndRefreshTokens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sts.db")
 	r := serve(t, "--data-dir", dir)
@@ -186,9 +187,10 @@ func TestRestoreRevokesKeysAndRefreshTokens(t *testing.T) {
 // pg_restore, `sts restore --after` does the same in the configured
 // database; a plain `sts restore FILE` points there.
 func TestRestoreAfterPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := ststest.PostgresDSN(t)
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", dsn)
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", dsn)
 	dir := t.TempDir()
 	if code, out, e := runCLI(t, "migrate", "--data-dir", dir); code != 0 {
 		t.Fatalf("migrate = %d %q %q", code, out, e)
@@ -291,10 +293,11 @@ func newExchangeToken(t *testing.T, dir string) string {
 // subject token as a replay); fresh ones are accepted once the leeway
 // after the restore has passed. The restore says so.
 func TestRestoreEndsOneTimeCredentials(t *testing.T) {
-	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
-	t.Setenv("STS_ERRORS_DETAIL", "reason")
-	t.Setenv("STS_KEYS_LEEWAY", "1s") // one-time tokens issued within a leeway of the restore are refused too
-	t.Setenv("STS_KEYS_EXTRA_ALGORITHMS", "none")
+	t.Parallel()
+	setenv(t, "STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	setenv(t, "STS_ERRORS_DETAIL", "reason")
+	setenv(t, "STS_KEYS_LEEWAY", "1s") // one-time tokens issued within a leeway of the restore are refused too
+	setenv(t, "STS_KEYS_EXTRA_ALGORITHMS", "none")
 	iss := newLoopbackIssuer(t)
 	s := startAdminServer(t)
 	ps := stsv1connect.NewPoolServiceClient(h2cClient(s.admin), s.api)

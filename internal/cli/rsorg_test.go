@@ -28,7 +28,8 @@ import (
 // acme's administrator; with OrgID set it refuses every token of another
 // organization and still accepts acme's own.
 func TestResourceServerRefusesOtherOrganizations(t *testing.T) {
-	t.Setenv("STS_FEDERATION_ALLOW_LOOPBACK", "true")
+	t.Parallel()
+	setenv(t, "STS_FEDERATION_ALLOW_LOOPBACK", "true")
 	const acmeAPI = "https://api.acme.example"
 	iss := newLoopbackIssuer(t)
 	s := startAdminServer(t)

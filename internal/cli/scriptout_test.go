@@ -17,7 +17,8 @@ import (
 // stderr, never exit 0 with the help on stdout, nor 1 as for a refusal
 // (docs/cli.md: "Bad flags exit 2"). Nothing opens the database.
 func TestUsageErrorsOfNouns(t *testing.T) {
-	t.Setenv("STS_SERVER", "")
+	t.Parallel()
+	setenv(t, "STS_SERVER", "")
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -47,7 +48,8 @@ func TestUsageErrorsOfNouns(t *testing.T) {
 // Pool or Provider as it now is (docs/cli.md "Output"), as the other
 // nouns' writes do; a script pipes it to jq.
 func TestPoolWritesPrintJSON(t *testing.T) {
-	t.Setenv("STS_SERVER", "")
+	t.Parallel()
+	setenv(t, "STS_SERVER", "")
 	dir := trustDir(t)
 	object := func(args ...string) map[string]any {
 		t.Helper()
@@ -96,7 +98,8 @@ func TestPoolWritesPrintJSON(t *testing.T) {
 // (docs/operations.md, Audit export); they were dropped on the way to
 // the table and the JSON lines, in both modes.
 func TestAuditListShowsWhereFrom(t *testing.T) {
-	t.Setenv("STS_SERVER", "")
+	t.Parallel()
+	setenv(t, "STS_SERVER", "")
 	dir := trustDir(t)
 	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
 	if err != nil {

@@ -94,9 +94,10 @@ func TestServeInEmptyDirectory(t *testing.T) {
 }
 
 func TestServeMasterKeyFromEnv(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	t.Setenv("STS_MASTER_KEY", key)
+	setenv(t, "STS_MASTER_KEY", key)
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
 	r.stop(t)
@@ -143,9 +144,10 @@ func TestServeStaysSealed(t *testing.T) {
 }
 
 func TestServePostgres(t *testing.T) {
+	t.Parallel()
 	dsn := ststest.PostgresDSN(t)
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", dsn)
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", dsn)
 	r := serve(t, "--data-dir", t.TempDir())
 	checkServing(t, r)
 	if code := r.stop(t); code != 0 {
@@ -156,9 +158,10 @@ func TestServePostgres(t *testing.T) {
 // TestServePostgresDown: a database that is down at start must not crash
 // the process; it serves /livez, reports not ready, and keeps retrying.
 func TestServePostgresDown(t *testing.T) {
+	t.Parallel()
 	closed := freeAddr(t) // nothing listens here any more
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", "postgres://sts@"+closed+"/sts?connect_timeout=1")
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", "postgres://sts@"+closed+"/sts?connect_timeout=1")
 	r := serve(t, "--data-dir", t.TempDir())
 	r.waitFor(t, "/livez", 200)
 	_, body := r.waitFor(t, "/readyz", 503)
@@ -196,7 +199,7 @@ func TestServeBadConfig(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "sts.yaml")
 			os.WriteFile(file, []byte(tc.yaml), 0o600)
 			var out, errb bytes.Buffer
-			code := cli.Main(t.Context(), []string{"serve", "--config", file}, &out, &errb)
+			code := cli.MainEnv(t.Context(), []string{"serve", "--config", file}, environ(t), &out, &errb)
 			if code != cli.ExitUsage {
 				t.Errorf("exit code = %d, want %d", code, cli.ExitUsage)
 			}
@@ -225,7 +228,7 @@ func TestServeDataDirNotWritable(t *testing.T) {
 	}
 	for dir, want := range cases {
 		var out, errb bytes.Buffer
-		code := cli.Main(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir}, &out, &errb)
+		code := cli.MainEnv(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir}, environ(t), &out, &errb)
 		wantLine := `sts: data_dir "` + dir + `": ` + want + "\n"
 		if code != cli.ExitFailure || errb.String() != wantLine {
 			t.Errorf("serve --data-dir %s = %d, stderr %q; want 1 and exactly %q", dir, code, errb.String(), wantLine)
@@ -238,7 +241,7 @@ func TestMigrate(t *testing.T) {
 	dir := t.TempDir()
 	for _, want := range []string{"applied pending migrations", "schema is current; nothing to apply"} {
 		var out, errb bytes.Buffer
-		if code := cli.Main(context.Background(), []string{"migrate", "--data-dir", dir}, &out, &errb); code != 0 {
+		if code := cli.MainEnv(context.Background(), []string{"migrate", "--data-dir", dir}, environ(t), &out, &errb); code != 0 {
 			t.Fatalf("sts migrate = %d: %s", code, errb.String())
 		}
 		if out.String() != "" || !strings.Contains(errb.String(), want) {
@@ -255,7 +258,7 @@ func TestListenAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	var out, errb bytes.Buffer
-	code := cli.Main(t.Context(), []string{"serve", "--listen", ln.Addr().String(), "--data-dir", t.TempDir()}, &out, &errb)
+	code := cli.MainEnv(t.Context(), []string{"serve", "--listen", ln.Addr().String(), "--data-dir", t.TempDir()}, environ(t), &out, &errb)
 	if code != cli.ExitFailure || !strings.Contains(errb.String(), "sts: listen") {
 		t.Errorf("serve on a busy port = %d, stderr %q", code, errb.String())
 	}
@@ -264,6 +267,7 @@ func TestListenAddressInUse(t *testing.T) {
 // TestServePostgresComesBack: the server started while PostgreSQL was
 // unreachable becomes ready without a restart once it is reachable.
 func TestServePostgresComesBack(t *testing.T) {
+	t.Parallel()
 	dsn := ststest.PostgresDSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -275,8 +279,8 @@ func TestServePostgresComesBack(t *testing.T) {
 	}
 	proxyAddr := freeAddr(t) // refuses connections until the proxy starts
 	u.Host = proxyAddr
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", u.String())
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", u.String())
 	r := serve(t, "--data-dir", t.TempDir())
 	r.waitFor(t, "/readyz", 503)
 
@@ -289,6 +293,7 @@ func TestServePostgresComesBack(t *testing.T) {
 // others stops start-up with one line naming the file and the fix; the
 // explicit override lets it start.
 func TestServeMasterKeyPermissions(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := serve(t, "--data-dir", dir)
 	checkServing(t, first)
@@ -301,14 +306,14 @@ func TestServeMasterKeyPermissions(t *testing.T) {
 		var out, errb bytes.Buffer
 		// Bounded: a server that starts anyway is stopped after 10 s.
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		code := cli.Main(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir}, &out, &errb)
+		code := cli.MainEnv(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir}, environ(t), &out, &errb)
 		cancel()
 		if code != cli.ExitFailure || strings.Count(errb.String(), "\n") != 1 ||
 			!strings.Contains(errb.String(), path) || !strings.Contains(errb.String(), "chmod 600") {
 			t.Errorf("mode %o: serve = %d, stderr %q; want 1 and one line naming %s and chmod 600", mode, code, errb.String(), path)
 		}
 	}
-	t.Setenv("STS_ALLOW_INSECURE_MASTER_KEY_FILE", "true")
+	setenv(t, "STS_ALLOW_INSECURE_MASTER_KEY_FILE", "true")
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
 }

@@ -28,7 +28,7 @@ func serveBounded(t *testing.T, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := cli.Main(ctx, append([]string{"serve"}, args...), &out, &errb)
+	code := cli.MainEnv(ctx, append([]string{"serve"}, args...), environ(t), &out, &errb)
 	if ctx.Err() != nil {
 		t.Errorf("serve %v was still running after 15 s; stderr:\n%s", args, errb.String())
 	}
@@ -39,6 +39,7 @@ func serveBounded(t *testing.T, args ...string) (int, string) {
 // start-up before anything is written: no data dir, master key, database,
 // signing keys or admin is left behind (docs/security.md F-30).
 func TestServePortInUseWritesNothing(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +50,7 @@ func TestServePortInUseWritesNothing(t *testing.T) {
 			listen := busy.Addr().String()
 			if name == "ops" {
 				listen = "127.0.0.1:0"
-				t.Setenv("STS_OPS_LISTEN", busy.Addr().String())
+				setenv(t, "STS_OPS_LISTEN", busy.Addr().String())
 			}
 			dir := filepath.Join(t.TempDir(), "fresh")
 			code, stderr := serveBounded(t, "--listen", listen, "--data-dir", dir)
@@ -66,15 +67,16 @@ func TestServePortInUseWritesNothing(t *testing.T) {
 
 // pgServe points the server at PostgreSQL with dsn and an explicit issuer.
 func pgServe(t *testing.T, dsn string) {
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", dsn)
-	t.Setenv("STS_ISSUER", "https://sts.example.test")
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", dsn)
+	setenv(t, "STS_ISSUER", "https://sts.example.test")
 }
 
 // TestServePostgresPermanentErrors: a DSN that cannot be parsed, a database
 // or role that does not exist stop start-up with exit 2 and one line;
 // retrying cannot fix them (docs/security.md F-31).
 func TestServePostgresPermanentErrors(t *testing.T) {
+	t.Parallel()
 	dsn := ststest.PostgresDSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -109,8 +111,9 @@ func TestServePostgresPermanentErrors(t *testing.T) {
 // issuer must be set explicitly: the default, derived from each replica's
 // listen address, would differ between replicas (docs/security.md F-32).
 func TestServePostgresNeedsIssuer(t *testing.T) {
-	t.Setenv("STS_STORAGE_TYPE", "postgres")
-	t.Setenv("STS_STORAGE_DSN", "postgres://sts@"+freeAddr(t)+"/sts?connect_timeout=1")
+	t.Parallel()
+	setenv(t, "STS_STORAGE_TYPE", "postgres")
+	setenv(t, "STS_STORAGE_DSN", "postgres://sts@"+freeAddr(t)+"/sts?connect_timeout=1")
 	dir := filepath.Join(t.TempDir(), "fresh")
 	code, stderr := serveBounded(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
 	if code != cli.ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "issuer") ||
@@ -124,7 +127,7 @@ func TestServePostgresNeedsIssuer(t *testing.T) {
 	if code, _, stderr := runCLI(t, "config", "check"); code != cli.ExitUsage || !strings.Contains(stderr, "issuer") {
 		t.Errorf("config check on postgres without issuer = %d, %q; want %d", code, stderr, cli.ExitUsage)
 	}
-	t.Setenv("STS_ISSUER", "https://sts.example.test")
+	setenv(t, "STS_ISSUER", "https://sts.example.test")
 	if code, _, stderr := runCLI(t, "config", "check"); code != 0 {
 		t.Errorf("config check with an issuer = %d: %s", code, stderr)
 	}
@@ -184,8 +187,9 @@ func TestServeOpsListener(t *testing.T) {
 
 // TestServeOpsWithoutPprof: pprof is opt-in even on the ops listener.
 func TestServeOpsWithoutPprof(t *testing.T) {
+	t.Parallel()
 	ops := freeAddr(t)
-	t.Setenv("STS_OPS_LISTEN", ops)
+	setenv(t, "STS_OPS_LISTEN", ops)
 	r := serve(t, "--data-dir", t.TempDir())
 	r.waitFor(t, "/readyz", 200)
 	if code, _ := get(t, "http://"+ops+"/debug/pprof/"); code != 404 {
@@ -338,6 +342,7 @@ func TestReadmePATAdministers(t *testing.T) {
 // is retried; once it answers with an error retrying cannot fix (here: the
 // database does not exist), the process stops with exit 2 and one line.
 func TestServePostgresPermanentWhileRetrying(t *testing.T) {
+	t.Parallel()
 	dsn := ststest.PostgresDSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil {

@@ -103,12 +103,13 @@ func servedSerial(addr string, pool *x509.CertPool) int64 {
 // renewed certificate is served without a restart while a bad one is
 // refused and the previous one kept (docs/security.md F-33).
 func TestServeTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca := newTestCA(t)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	ca.issue(t, 100, certFile, keyFile)
-	t.Setenv("STS_TLS_CERT_FILE", certFile)
-	t.Setenv("STS_TLS_KEY_FILE", keyFile)
+	setenv(t, "STS_TLS_CERT_FILE", certFile)
+	setenv(t, "STS_TLS_KEY_FILE", keyFile)
 	r := serve(t, "--data-dir", filepath.Join(dir, "data"))
 	addr := strings.TrimPrefix(r.base, "http://")
 	base := "https://" + addr
@@ -150,7 +151,7 @@ func TestServeTLS(t *testing.T) {
 	}
 
 	// sts healthcheck follows listen and tls.cert_file to https.
-	t.Setenv("STS_LISTEN", addr)
+	setenv(t, "STS_LISTEN", addr)
 	if code, _, stderr := runCLI(t, "healthcheck"); code != 0 {
 		t.Errorf("healthcheck on the TLS listener = %d: %s", code, stderr)
 	}
@@ -196,11 +197,12 @@ func TestServeTLS(t *testing.T) {
 // TestServeTLSBadPairAtStart: a certificate that does not load stops
 // start-up, before anything is written.
 func TestServeTLSBadPairAtStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile := filepath.Join(dir, "tls.crt")
 	os.WriteFile(certFile, []byte("junk"), 0o600)
-	t.Setenv("STS_TLS_CERT_FILE", certFile)
-	t.Setenv("STS_TLS_KEY_FILE", filepath.Join(dir, "missing.key"))
+	setenv(t, "STS_TLS_CERT_FILE", certFile)
+	setenv(t, "STS_TLS_KEY_FILE", filepath.Join(dir, "missing.key"))
 	data := filepath.Join(dir, "data")
 	code, stderr := serveBounded(t, "--listen", "127.0.0.1:0", "--data-dir", data)
 	if code == 0 || !strings.HasPrefix(stderr, "sts: tls:") || strings.Count(stderr, "\n") != 1 {
