@@ -69,7 +69,9 @@ func testConfig(t *testing.T) config.Config {
 func get(t *testing.T, url string, want int) []byte {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(10 * time.Second)
+	// A wait, not a bound under test: a start-up (migrations, keys) on a
+	// loaded machine with -race can take longer than 10 s.
+	deadline := time.Now().Add(30 * time.Second)
 	last := "no response"
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)
@@ -85,7 +87,7 @@ func get(t *testing.T, url string, want int) []byte {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("GET %s did not answer %d within 10s (last: %s)", url, want, last)
+	t.Fatalf("GET %s did not answer %d within 30s (last: %s)", url, want, last)
 	return nil
 }
 

@@ -143,7 +143,7 @@ func freeAddr(t *testing.T) string {
 // response's body and headers.
 func (r *run) waitFor(t *testing.T, path string, want int) (http.Header, []byte) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a wait, not a bound: start-up under load
 	last := "no response"
 	for time.Now().Before(deadline) {
 		if code, done := r.exited(); done {
@@ -162,7 +162,7 @@ func (r *run) waitFor(t *testing.T, path string, want int) (http.Header, []byte)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not answer %d within 10s (last: %s); stderr:\n%s", path, want, last, r.stderr.String())
+	t.Fatalf("%s did not answer %d within 30s (last: %s); stderr:\n%s", path, want, last, r.stderr.String())
 	return nil, nil
 }
 
