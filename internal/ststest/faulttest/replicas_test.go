@@ -244,6 +244,13 @@ func TestFaultsReplicas(t *testing.T) {
 		survived++
 	}
 	time.Sleep(every)
+	// The checks below want every kind of write, two forced rotations and
+	// a token active across replicas: a loaded machine may need longer.
+	awaitCoverage(func() bool {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		return x.forced >= 2 && x.active > 0 && w.covered()
+	})
 	cancel()
 	wg.Wait()
 
