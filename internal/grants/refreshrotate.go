@@ -51,6 +51,17 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	case rt.Revoked || !now.Before(rt.ExpiresAt):
 		return nil, invalidGrant(ReasonRefreshInvalid, errors.New("refresh token revoked or expired"))
 	}
+	// A rotated token is judged as a retry or a reuse before anything
+	// else the request asks: a reuse ends the family even when the
+	// request would fail another check (a wrong pool, a wider scope), so
+	// a stolen old token cannot be probed without ending what it came
+	// from (RFC 9700 §4.14.2; docs/security.md T-145). A retry within the
+	// window goes on, and rotate finds the same successor again.
+	if !rt.RotatedAt.IsZero() {
+		if _, err := g.retried(ctx, rt, g.successor(rt, raw, now), now); err != nil {
+			return nil, err
+		}
+	}
 	scopes, err := narrow(req.Scopes, rt.Scopes)
 	if err != nil {
 		return nil, err
@@ -180,8 +191,7 @@ func withinPool(pool *trust.Pool, scopes, aud, server []string) error {
 // is unused (and within Grace of the rotation), and revokes the family
 // otherwise.
 func (g *Refresh) rotate(ctx context.Context, rt storage.RefreshToken, raw string, now time.Time) (storage.RefreshToken, error) {
-	succ := rt
-	succ.ID, succ.Digest, succ.CreatedAt, succ.RotatedAt, succ.SuccessorID = storage.NewID(), secret.Digest(g.Pepper, g.successorSecret(raw)), now, time.Time{}, ""
+	succ := g.successor(rt, raw, now)
 	err := g.Store.RotateRefreshToken(ctx, rt.ID, succ, func(old storage.RefreshToken) error {
 		if !old.RotatedAt.IsZero() || old.Revoked {
 			rt = old
@@ -204,6 +214,13 @@ func (g *Refresh) rotate(ctx context.Context, rt storage.RefreshToken, raw strin
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
 	return succ, nil
+}
+
+// successor is the token that rotating rt (presented as raw) stores.
+func (g *Refresh) successor(rt storage.RefreshToken, raw string, now time.Time) storage.RefreshToken {
+	succ := rt
+	succ.ID, succ.Digest, succ.CreatedAt, succ.RotatedAt, succ.SuccessorID = storage.NewID(), secret.Digest(g.Pepper, g.successorSecret(raw)), now, time.Time{}, ""
+	return succ
 }
 
 // retried handles a rotated parent. The rotation and its successor were
