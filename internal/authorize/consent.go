@@ -86,15 +86,33 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	}{name, q.client.ID, who, q.redirectURI, Path, scopes, hidden})
 }
 
-// origin is scheme://host of a registered redirect URI, "" for none: the
-// end-session question without post_logout_redirect_uri adds no source to
-// form-action.
+// origin is the form-action source of a registered redirect URI's
+// origin, scheme://host[:port], "" for none: the end-session question
+// without post_logout_redirect_uri adds no source to form-action.
+//
+// A source names its host with letters, digits, "-" and "." only (CSP
+// Level 3, host-source). An IPv6 literal, such as the loopback address
+// [::1] that RFC 8252 §7.3 names for native applications and that sts
+// registers, cannot be written there: chromium drops "http://[::1]:8080"
+// from the policy, form-action is then 'self' alone, and the redirect
+// after Allow or Sign out is stopped, the person left on the page
+// (docs/security.md T-148). Such a host is "*", still bound to the
+// scheme and port.
 func origin(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host
+	host := u.Hostname()
+	if host == "" || strings.ContainsFunc(host, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.')
+	}) {
+		host = "*"
+	}
+	if p := u.Port(); p != "" {
+		host += ":" + p
+	}
+	return u.Scheme + "://" + host
 }
 
 // StrictTransportSecurity is sent with every answer of the endpoints here
