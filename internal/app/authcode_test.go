@@ -64,10 +64,10 @@ func (s cookieSeam) AuthTime(r *http.Request) (time.Time, bool) {
 }
 
 // SignOut ends the seam's "session": it clears the cookie.
-func (s cookieSeam) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool) {
+func (s cookieSeam) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool, error) {
 	id, ok := s.Principal(r)
 	http.SetCookie(w, &http.Cookie{Name: "test_principal", Value: "", Path: "/", MaxAge: -1})
-	return id, ok
+	return id, ok, nil
 }
 
 type codeEnv struct {

@@ -28,8 +28,9 @@ type SignOuter interface {
 	SignedIn
 	// SignOut ends the session r carries, if any, records it in the audit
 	// trail with detail, and clears the session cookie on w. ended is
-	// false when r carried no live session.
-	SignOut(w http.ResponseWriter, r *http.Request, detail string) (principalID string, ended bool)
+	// false when r carried no live session. An error is a session that
+	// could not be ended and is still live; the cookie is then kept.
+	SignOut(w http.ResponseWriter, r *http.Request, detail string) (principalID string, ended bool, err error)
 }
 
 // HintVerifier verifies an id_token_hint as one of our ID tokens
@@ -216,7 +217,13 @@ func (l *Logout) signOut(w http.ResponseWriter, r *http.Request, q *logoutReques
 	if q.clientID != "" {
 		detail += " client " + q.clientID
 	}
-	l.SignedIn.SignOut(w, r, detail)
+	if _, _, err := l.SignedIn.SignOut(w, r, detail); err != nil {
+		// Still signed in: neither "signed out" nor back to the
+		// application, which would take it for done (docs/security.md
+		// T-149).
+		l.page(w, http.StatusServiceUnavailable, "Your sts session could not be ended just now, so you are still signed in. Try again shortly.")
+		return
+	}
 	l.finish(w, r, q)
 }
 

@@ -276,12 +276,14 @@ func methodLabel(method string) string {
 	return method
 }
 
-func (s *SignedIn) end(ctx context.Context, id, reason string) {
+// end deletes session id; an error says the session may still be live.
+func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 	if err := s.store.DeleteWebSession(context.WithoutCancel(ctx), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.logger.ErrorContext(ctx, "web: ending session failed", "session_id", id, "error", err)
-		return
+		return err
 	}
 	s.logger.InfoContext(ctx, "web session ended", "session_id", id, "reason", reason)
+	return nil
 }
 
 // start signs p in: it ends the session the request came with (if any),
@@ -323,16 +325,24 @@ func (s *SignedIn) clearCookie(w http.ResponseWriter) {
 // SignOut ends the session r carries, if any, records it in the audit
 // trail (detail says who asked), and clears the cookie. The end-session
 // endpoint uses it (internal/authorize.Logout).
-func (s *SignedIn) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool) {
-	defer s.clearCookie(w)
+//
+// An error is a session storage could not end: it is still live, so the
+// cookie is kept and nothing is recorded, and the caller says so rather
+// than "signed out", which would leave the session to whoever holds a
+// copy of the cookie (docs/security.md T-149).
+func (s *SignedIn) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool, error) {
 	se, ok := s.lookup(r)
 	if !ok {
-		return "", false
+		s.clearCookie(w)
+		return "", false, nil
 	}
-	s.end(r.Context(), se.rec.ID, detail)
+	if err := s.end(r.Context(), se.rec.ID, detail); err != nil {
+		return se.principal.ID, false, err
+	}
+	s.clearCookie(w)
 	c := pageCaller(w, r, se.principal.ID)
 	if err := s.store.AppendAudit(r.Context(), c.Event(s.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+se.rec.ID, "success", detail)); err != nil {
 		s.logger.ErrorContext(r.Context(), "web: audit append failed", "action", ActionSessionEnd, "error", err)
 	}
-	return se.principal.ID, true
+	return se.principal.ID, true, nil
 }

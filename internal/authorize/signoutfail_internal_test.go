@@ -1,0 +1,35 @@
+package authorize
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// stuckSession is a seam whose person is signed in and whose session
+// storage cannot end just now.
+type stuckSession struct{ bobSignedIn }
+
+func (stuckSession) SignOut(http.ResponseWriter, *http.Request, string) (string, bool, error) {
+	return "bob", false, errors.New("database is read-only just now")
+}
+
+// TestEndSessionThatFailsSaysSo (docs/security.md T-149): when the
+// session cannot be ended, the end-session endpoint says the person is
+// still signed in (503), neither "You are signed out of sts" nor a
+// redirect that tells the application it is done.
+func TestEndSessionThatFailsSaysSo(t *testing.T) {
+	l := &Logout{SignedIn: stuckSession{}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
+	form := url.Values{"confirm": {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
+	r := httptest.NewRequest(http.MethodPost, LogoutPath, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	l.serve(w, r)
+	if body := w.Body.String(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Location") != "" ||
+		strings.Contains(body, "You are signed out") || !strings.Contains(body, "still signed in") {
+		t.Fatalf("sign-out that failed: %d, Location %q\n%s", w.Code, w.Header().Get("Location"), body)
+	}
+}

@@ -1,0 +1,100 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+)
+
+// flakyDelete is a store that cannot delete a session while down is set,
+// as when the database refuses writes for a moment; everything else works.
+type flakyDelete struct {
+	*sqlstore.Store
+	down *atomic.Bool
+}
+
+func (f flakyDelete) DeleteWebSession(ctx context.Context, id string) error {
+	if f.down.Load() {
+		return errors.New("database is read-only just now")
+	}
+	return f.Store.DeleteWebSession(ctx, id)
+}
+
+// TestSignOutThatFailsSaysSo (docs/security.md T-149): a sign-out whose
+// session storage could not end says so (503, "still signed in"), keeps
+// the cookie and records no ended session; once storage answers, the
+// same button ends it. It used to clear the cookie, record
+// web.session.end "success" and send the browser to the sign-in page
+// while the session lived on for whoever held a copy of the cookie (a
+// shared computer, the malware T-139 names), up to
+// web.session.absolute_timeout.
+func TestSignOutThatFailsSaysSo(t *testing.T) {
+	ctx := t.Context()
+	st := sqlitetest.NewStore(t)
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := st.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := &atomic.Bool{}
+	h, err := New(Options{Issuer: "http://sts.example", Store: flakyDelete{st, down}, PATs: pats,
+		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := randomValue()
+	now := storage.Now(time.Now())
+	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID,
+		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	withCookie := func(r *http.Request) *http.Request {
+		r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
+		return r
+	}
+	signedIn := func() bool {
+		_, ok := h.signedIn.Principal(withCookie(httptest.NewRequest(http.MethodGet, "/tokens", nil)))
+		return ok
+	}
+	ended := func() int {
+		evs, err := st.ListAudit(ctx, storage.AuditFilter{Action: ActionSessionEnd, Outcome: "success"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	signOut := func() *http.Response {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, withCookie(httptest.NewRequest(http.MethodPost, "/logout", nil)))
+		return w.Result()
+	}
+
+	down.Store(true)
+	resp := signOut()
+	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 || !signedIn() || ended() != 0 {
+		t.Fatalf("sign-out with storage down: %d, Location %q, cookies %v, still signed in %v, web.session.end success events %d; "+
+			"want 503, the cookie kept, signed in, no event", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), signedIn(), ended())
+	}
+
+	down.Store(false)
+	resp = signOut()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" || signedIn() || ended() != 1 {
+		t.Fatalf("sign-out with storage back: %d, Location %q, still signed in %v, events %d; want 303 to /login, signed out, one event",
+			resp.StatusCode, resp.Header.Get("Location"), signedIn(), ended())
+	}
+}
