@@ -149,3 +149,29 @@ func linkHandler(t *testing.T, st storage.Store, cfg OIDCProvider) *Handler {
 	}
 	return h
 }
+
+// TestEmailLinkFoldsASCIIOnly (docs/security.md T-104): an email links a
+// sign-in to the user holding it, case aside. strings.EqualFold folds
+// Unicode too, so an upstream account whose verified email spells
+// kevin@corp.com with the Kelvin sign (U+212A) signed in as Kevin's user.
+// Only ASCII letters fold now: that sign-in gets a user of its own.
+func TestEmailLinkFoldsASCIIOnly(t *testing.T) {
+	ctx := t.Context()
+	st := acmeStore(t)
+	cfg := OIDCProvider{ID: "corp", Issuer: "https://corp.example", ClientID: "c", LinkClaim: "email", OrgID: "acme"}
+	h := linkHandler(t, st, cfg)
+	kevin, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "1001", "kevin@corp.example", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "3003", "Kevin@Corp.Example", true); err != nil || again.ID != kevin.ID {
+		t.Errorf("the same email in other ASCII case = %v, %v; want Kevin's user %s", again.ID, err, kevin.ID)
+	}
+	kelvin, err := h.link(ctx, audit.Caller{}, cfg, cfg.Issuer, "2002", "\u212Aevin@corp.example", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kelvin.ID == kevin.ID {
+		t.Errorf("an email with the Kelvin sign signed in as Kevin's user %s", kevin.ID)
+	}
+}

@@ -362,7 +362,7 @@ func (h *Handler) byEmail(ctx context.Context, orgs []string, email string) (sto
 			return storage.Principal{}, false, err
 		}
 		for _, p := range ps {
-			if p.Kind == storage.PrincipalUser && strings.EqualFold(p.Email, email) {
+			if p.Kind == storage.PrincipalUser && equalFoldASCII(p.Email, email) {
 				found = append(found, p)
 			}
 		}
@@ -376,6 +376,30 @@ func (h *Handler) byEmail(ctx context.Context, orgs []string, email string) (sto
 		return storage.Principal{}, false, errors.New("principal disabled")
 	}
 	return found[0], true, nil
+}
+
+// equalFoldASCII reports whether a and b are equal with ASCII letters
+// compared without case. strings.EqualFold folds Unicode too: the Kelvin
+// sign (U+212A) matched k, so an upstream account verified for an email
+// spelled with it signed in as the user holding the ASCII one
+// (docs/security.md T-104).
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // linkSubject links by subject (docs/security.md T-104). A subject is
