@@ -11,14 +11,17 @@ import (
 )
 
 // Sealed fields. The AAD of every ciphertext names the organization, the
-// runner and the subject the token belongs to, the row and the field, so a
-// ciphertext (or the wrapped data key) copied to another row, owner,
-// organization or field fails to open (docs/security.md T-70).
+// runner and the subject the token belongs to, the host it is delivered
+// for, the integration that refreshes it and its source, the row and the
+// field, so a ciphertext (or the wrapped data key) copied to another row,
+// owner, organization or field, or a row whose host, integration or source
+// is changed in storage, fails to open (docs/security.md T-70, T-150).
 //
-// Rows written before the owner was bound (seal version 1) name only the
-// organization, the row and the field. They are still read with that AAD;
-// every write of their values (Update, a refresh) and `sts keys
-// rotate-master` (Reseal) re-seals them under version 2.
+// Rows written by earlier versions name less: seal version 1 only the
+// organization, the row and the field; version 2 adds the runner and the
+// subject. They are still read with the AAD they were sealed with; every
+// write of their values (Update, a refresh) and `sts keys rotate-master`
+// (Reseal) re-seals them under the current version.
 const (
 	fieldDataKey = "data_key"
 	fieldToken   = "token"
@@ -26,14 +29,24 @@ const (
 
 	sealV1 = 1 // organization, row, field
 	sealV2 = 2 // organization, runner, subject, row, field
+	sealV3 = 3 // organization, runner, subject, host, integration, source, row, field
+
+	sealCurrent = sealV3
 )
 
+// aad is the associated data of one field of r under r's seal version.
+// No part can hold a NUL (IDs are UUIDs, a host has no control
+// characters, a source is an enum), so the parts cannot run into each other.
 func aad(r storage.HostToken, field string) []byte {
-	if r.SealVersion <= sealV1 {
+	switch {
+	case r.SealVersion <= sealV1:
 		return []byte("sts/host_token/v1\x00" + r.OrgID + "\x00" + r.ID + "\x00" + field)
+	case r.SealVersion == sealV2:
+		return []byte("sts/host_token/v2\x00" + r.OrgID + "\x00" + r.RunnerID + "\x00" + r.SubjectID +
+			"\x00" + r.ID + "\x00" + field)
 	}
-	return []byte("sts/host_token/v2\x00" + r.OrgID + "\x00" + r.RunnerID + "\x00" + r.SubjectID +
-		"\x00" + r.ID + "\x00" + field)
+	return []byte("sts/host_token/v3\x00" + r.OrgID + "\x00" + r.RunnerID + "\x00" + r.SubjectID +
+		"\x00" + r.Host + "\x00" + r.IntegrationID + "\x00" + string(r.Source) + "\x00" + r.ID + "\x00" + field)
 }
 
 // sealValues seals token and refresh (may be empty) under a fresh data key
@@ -43,13 +56,14 @@ func (s *Service) sealValues(r *storage.HostToken, token, refresh string) error 
 	return sealRow(s.Envelope, r, token, refresh)
 }
 
-// sealRow seals under the current seal version (the row's runner and
-// subject must be final: they are bound into the AAD).
+// sealRow seals under the current seal version (the row's runner,
+// subject, host, integration and source must be final: they are bound
+// into the AAD).
 func sealRow(env *seal.Envelope, r *storage.HostToken, token, refresh string) error {
 	if env == nil || env.Keyring == nil {
 		return sts.Errorf(sts.Unavailable, "master key not loaded")
 	}
-	r.SealVersion = sealV2
+	r.SealVersion = sealCurrent
 	dk, wrapped, keyID, err := env.NewDataKey(aad(*r, fieldDataKey))
 	if err != nil {
 		return fmt.Errorf("hosttoken: new data key: %w", err)
@@ -124,8 +138,9 @@ func (s *Service) openErr(ctx context.Context, r storage.HostToken, err error) e
 // master key (`sts keys rotate-master`) and reports how many rows changed.
 // Values are not re-encrypted: only the 32-byte data keys move to the new
 // master key, while rows not yet re-wrapped keep opening with the old key
-// as long as the keyring holds it. Rows of seal version 1 (AAD without the
-// owner) are opened and re-sealed under version 2 with a fresh data key.
+// as long as the keyring holds it. Rows of an earlier seal version (AAD
+// without the owner, or without the host, integration and source) are
+// opened and re-sealed under the current version with a fresh data key.
 // Running it twice is harmless.
 func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelope) (int, error) {
 	n := 0
@@ -137,7 +152,7 @@ func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelop
 		for _, r := range page {
 			changed := false
 			err := store.UpdateHostToken(ctx, r.ID, func(old storage.HostToken) (storage.HostToken, error) {
-				if old.SealVersion < sealV2 {
+				if old.SealVersion < sealCurrent {
 					tok, refresh, err := openRow(env, old)
 					if err != nil {
 						return old, err

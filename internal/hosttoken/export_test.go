@@ -36,10 +36,12 @@ func (s *Service) Value(ctx context.Context, c Caller, id string) (Value, error)
 	return Value{TokenID: r.ID, Token: tok, RefreshToken: refresh, ExpiresAt: r.ExpiresAt}, nil
 }
 
-// AADv1 is the associated data of seal version 1, for the upgrade test.
-func AADv1(orgID, id, field string) []byte {
-	return aad(storage.HostToken{OrgID: orgID, ID: id, SealVersion: 1}, field)
-}
+// AAD is the associated data of field of r under r.SealVersion, for the
+// tests that write rows of earlier seal versions.
+func AAD(r storage.HostToken, field string) []byte { return aad(r, field) }
+
+// SealCurrent is the seal version every write uses.
+const SealCurrent = sealCurrent
 
 // RefreshOne claims and refreshes one token as a poll would, so a test can
 // change the token's owners between the listing and the claim.

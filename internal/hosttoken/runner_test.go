@@ -197,49 +197,67 @@ func TestOwnerBoundCiphertext(t *testing.T) {
 	}
 }
 
-// TestSealV1RowsStillOpen: rows sealed before the owner was bound (seal
-// version 1) still open, and Reseal upgrades them to the owner-bound AAD.
-func TestSealV1RowsStillOpen(t *testing.T) {
+// TestEarlierSealVersionsStillOpen: rows sealed before the owner was
+// bound (seal version 1) or before the host, integration and source were
+// (version 2) still open, and Reseal upgrades them to the current AAD,
+// after which a changed host no longer opens (docs/security.md T-150).
+func TestEarlierSealVersionsStillOpen(t *testing.T) {
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
-	tok := w.create(t, "placeholder", "", "", time.Time{})
 	env := w.svc.Envelope
-	err := w.store.UpdateHostToken(ctx, tok.ID, func(old storage.HostToken) (storage.HostToken, error) {
-		dk, wrapped, keyID, err := env.NewDataKey(hosttoken.AADv1(old.OrgID, old.ID, "data_key"))
-		if err != nil {
+	ids := map[int]string{}
+	for _, version := range []int{1, 2} {
+		tok := w.create(t, "placeholder", "", "", time.Time{})
+		ids[version] = tok.ID
+		err := w.store.UpdateHostToken(ctx, tok.ID, func(old storage.HostToken) (storage.HostToken, error) {
+			old.SealVersion = version
+			dk, wrapped, keyID, err := env.NewDataKey(hosttoken.AAD(old, "data_key"))
+			if err != nil {
+				return old, err
+			}
+			defer dk.Clear()
+			ct, err := dk.Seal([]byte("gho_old_row"), hosttoken.AAD(old, "token"))
+			if err != nil {
+				return old, err
+			}
+			rt, err := dk.Seal([]byte("ghr_old_row"), hosttoken.AAD(old, "refresh_token"))
+			old.SealedToken, old.SealedRefresh, old.SealedDataKey, old.MasterKeyID = ct, rt, wrapped, keyID
 			return old, err
-		}
-		defer dk.Clear()
-		ct, err := dk.Seal([]byte("gho_v1_row"), hosttoken.AADv1(old.OrgID, old.ID, "token"))
+		})
 		if err != nil {
-			return old, err
+			t.Fatal(err)
 		}
-		rt, err := dk.Seal([]byte("ghr_v1_row"), hosttoken.AADv1(old.OrgID, old.ID, "refresh_token"))
-		old.SealedToken, old.SealedRefresh, old.SealedDataKey, old.MasterKeyID, old.SealVersion = ct, rt, wrapped, keyID, 1
-		return old, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := w.svc.Value(ctx, w.user, tok.ID)
-	if err != nil || v.Token != "gho_v1_row" || v.RefreshToken != "ghr_v1_row" {
-		t.Fatalf("Value(v1 row) = %+v, %v", v, err)
+		v, err := w.svc.Value(ctx, w.user, tok.ID)
+		if err != nil || v.Token != "gho_old_row" || v.RefreshToken != "ghr_old_row" {
+			t.Fatalf("Value(v%d row) = %+v, %v", version, v, err)
+		}
 	}
 	n, err := hosttoken.Reseal(ctx, w.store, env)
-	if err != nil || n != 1 {
-		t.Fatalf("Reseal = %d, %v; want 1 row upgraded", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("Reseal = %d, %v; want 2 rows upgraded", n, err)
 	}
-	row, _ := w.store.GetHostToken(ctx, tok.ID)
-	if row.SealVersion != 2 {
-		t.Errorf("SealVersion after Reseal = %d, want 2", row.SealVersion)
-	}
-	v, err = w.svc.Value(ctx, w.user, tok.ID)
-	if err != nil || v.Token != "gho_v1_row" || v.RefreshToken != "ghr_v1_row" {
-		t.Fatalf("Value(upgraded row) = %+v, %v", v, err)
+	for version, id := range ids {
+		row, _ := w.store.GetHostToken(ctx, id)
+		if row.SealVersion != hosttoken.SealCurrent {
+			t.Errorf("v%d row: SealVersion after Reseal = %d, want %d", version, row.SealVersion, hosttoken.SealCurrent)
+		}
+		v, err := w.svc.Value(ctx, w.user, id)
+		if err != nil || v.Token != "gho_old_row" || v.RefreshToken != "ghr_old_row" {
+			t.Fatalf("Value(upgraded v%d row) = %+v, %v", version, v, err)
+		}
 	}
 	if n, err := hosttoken.Reseal(ctx, w.store, env); err != nil || n != 0 {
 		t.Errorf("second Reseal = %d, %v; want 0", n, err)
 	}
+	err = w.store.UpdateHostToken(ctx, ids[2], func(old storage.HostToken) (storage.HostToken, error) {
+		old.Host = "evil.example"
+		return old, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.svc.Value(ctx, w.user, ids[2])
+	wantCode(t, "upgraded row whose host changed in storage", err, sts.Internal)
 }
 
 // TestUpdateMetadata: the token's runner records the SCM account; others
@@ -271,5 +289,50 @@ func TestUpdateMetadata(t *testing.T) {
 	}
 	if g, _ := w.svc.Get(ctx, w.user, tok.ID); g.ExternalUserID != ext {
 		t.Errorf("unset externalUserId changed it: %q", g.ExternalUserID)
+	}
+}
+
+// TestRowContextBoundCiphertext: the AAD binds the host, the integration
+// and the source too (docs/security.md T-150). A row whose host is
+// changed in storage (a tampered backup restored, a database write) would
+// otherwise hand the runner a user's github.com token when it asks for
+// the attacker's host, and the runner would send it there; a changed
+// integration would send the refresh token to another token endpoint.
+// Each such row fails to open, is counted as corruption and discloses
+// nothing.
+func TestRowContextBoundCiphertext(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	pub, priv := w.runnerKeyPair(t, w.runner)
+	other := storage.NewID()
+	for _, tc := range []struct {
+		name   string
+		tamper func(*storage.HostToken)
+		host   string
+	}{
+		{"host", func(r *storage.HostToken) { r.Host = "evil.example" }, "evil.example"},
+		{"integration", func(r *storage.HostToken) { r.IntegrationID = other }, "github.com"},
+		{"source", func(r *storage.HostToken) { r.Source = storage.HostTokenSourcePAT }, "github.com"},
+	} {
+		tok := w.create(t, "gho_context_bound_"+tc.name, "ghr_context_bound", "", time.Time{})
+		err := w.store.UpdateHostToken(ctx, tok.ID, func(old storage.HostToken) (storage.HostToken, error) {
+			tc.tamper(&old)
+			return old, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := w.svc.RunnerValue(ctx, w.runner, hosttoken.ValueRequest{
+			RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: tc.host})
+		wantCode(t, tc.name+" changed in storage: RunnerValue", err, sts.Internal)
+		if plain, ok := box.OpenAnonymous(nil, v.Value, pub, priv); ok {
+			t.Errorf("%s changed in storage: delivered %q", tc.name, plain)
+		}
+		if err := w.store.DeleteHostToken(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.svc.Corrupt() != 3 {
+		t.Errorf("Corrupt() = %d, want 3", w.svc.Corrupt())
 	}
 }

@@ -33,7 +33,8 @@ type HostToken struct {
 	SealedDataKey []byte
 	MasterKeyID   string
 	// SealVersion is the associated-data version the ciphertexts were
-	// sealed with: 1 binds organization and row, 2 also runner and subject.
+	// sealed with: 1 binds organization and row, 2 also runner and subject,
+	// 3 also host, integration and source.
 	// Zero is stored as 1 (rows written before versions existed).
 	SealVersion int
 	// ExternalUserID is the token's account at the SCM host, as reported
