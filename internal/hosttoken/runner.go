@@ -250,10 +250,14 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 
 // findForRunner picks the token of principalId for host on the caller
 // (the runner): among several, the one that expires last (no expiry
-// counts as last), then the most recently updated.
+// counts as last), then the most recently updated. A token that expired
+// with nothing to renew it (storage.HostToken.Dead) is never picked: its
+// expiry takes effect at once, not when the garbage collection removes
+// the row (docs/security.md T-151).
 func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) (storage.HostToken, error) {
 	var best storage.HostToken
 	found := false
+	now := s.now()
 	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: normID(c.PrincipalID), SubjectID: normID(in.PrincipalID), Limit: 200}
 	for range 50 { // at most 10 000 tokens of one subject on one runner
 		rows, err := s.Store.ListHostTokens(ctx, f)
@@ -261,7 +265,7 @@ func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) 
 			return best, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		for _, r := range rows {
-			if r.OrgID != c.OrgID || r.RunnerID != normID(c.PrincipalID) || !strings.EqualFold(r.Host, in.Host) {
+			if r.OrgID != c.OrgID || r.RunnerID != normID(c.PrincipalID) || !strings.EqualFold(r.Host, in.Host) || r.Dead(now) {
 				continue
 			}
 			if !found || later(r, best) {

@@ -336,3 +336,67 @@ func TestRowContextBoundCiphertext(t *testing.T) {
 		t.Errorf("Corrupt() = %d, want 3", w.svc.Corrupt())
 	}
 }
+
+// TestExpiredTokenNotDelivered: a token past its expiresAt that nothing
+// will refresh is not delivered (docs/security.md T-151): the runner gets
+// not_found at once, as after the garbage collection that removes such a
+// row, instead of the value for as long as the row waits for it
+// (gc.interval). A token a configured integration refreshes (OAuth, with a
+// refresh token and an integration) is still delivered after its expiry,
+// with its refresh token, as the garbage collection keeps it. The
+// collection itself is the judge: delivered exactly when it keeps the row.
+func TestExpiredTokenNotDelivered(t *testing.T) {
+	w := newWorld(t, backends(t)["sqlite"](t))
+	ctx := t.Context()
+	w.runnerKeyPair(t, w.runner)
+	t0 := w.clock.Now()
+	integration := storage.NewID()
+	cases := []struct {
+		name, host     string
+		source         storage.HostTokenSource
+		refresh, integ string
+		expires        time.Time
+		delivered      bool
+	}{
+		{"expired PAT", "pat.example", storage.HostTokenSourcePAT, "", "", t0.Add(time.Hour), false},
+		{"expired OAuth without integration", "oauth.example", storage.HostTokenSourceOAuth, "ghr_x", "", t0.Add(time.Hour), false},
+		{"expired OAuth without refresh token", "norefresh.example", storage.HostTokenSourceOAuth, "", integration, t0.Add(time.Hour), false},
+		{"expired, refreshable", "refreshable.example", storage.HostTokenSourceOAuth, "ghr_y", integration, t0.Add(time.Hour), true},
+		{"live", "live.example", storage.HostTokenSourcePAT, "", "", t0.Add(3 * time.Hour), true},
+		{"no expiry", "forever.example", storage.HostTokenSourcePAT, "", "", time.Time{}, true},
+	}
+	ids := map[string]string{}
+	for _, tc := range cases {
+		tok, err := w.svc.Create(ctx, w.user, hosttoken.CreateInput{RunnerID: w.runner.PrincipalID, UserID: w.user.PrincipalID,
+			Host: tc.host, Token: "value_" + tc.host, RefreshToken: tc.refresh, Source: tc.source, ExpiresAt: tc.expires,
+			IntegrationID: tc.integ})
+		if err != nil {
+			t.Fatalf("%s: Create: %v", tc.name, err)
+		}
+		ids[tc.name] = tok.ID
+	}
+	w.clock.Advance(2 * time.Hour)
+	for _, tc := range cases {
+		v, err := w.svc.RunnerValue(ctx, w.runner, hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID,
+			PrincipalID: w.user.PrincipalID, Host: tc.host})
+		if tc.delivered {
+			if err != nil || v.TokenID != ids[tc.name] {
+				t.Errorf("%s: RunnerValue = %q, %v; want the token", tc.name, v.TokenID, err)
+			}
+			continue
+		}
+		wantCode(t, tc.name+": RunnerValue", err, sts.NotFound)
+		if len(v.Value) != 0 {
+			t.Errorf("%s: a value was delivered", tc.name)
+		}
+	}
+	if _, err := w.store.GarbageCollect(ctx, w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		_, err := w.store.GetHostToken(ctx, ids[tc.name])
+		if kept := err == nil; kept != tc.delivered {
+			t.Errorf("%s: kept by the garbage collection = %v, delivered = %v; want the same", tc.name, kept, tc.delivered)
+		}
+	}
+}

@@ -57,6 +57,15 @@ type HostToken struct {
 	RefreshLeaseUntil time.Time
 }
 
+// Dead reports whether t expired before now with nothing to renew it: not
+// an OAuth token with a refresh token and an integration. Its value is of
+// no use any more, so it is not delivered, and GarbageCollect removes it
+// (its query is this rule in SQL).
+func (t HostToken) Dead(now time.Time) bool {
+	refreshable := t.Source == HostTokenSourceOAuth && len(t.SealedRefresh) > 0 && t.IntegrationID != ""
+	return !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(now) && !refreshable
+}
+
 // HostTokenFilter selects host tokens for ListHostTokens. Empty fields
 // match everything.
 type HostTokenFilter struct {
