@@ -70,6 +70,16 @@ func (c *hostTokenClient) ctx(cmd *cobra.Command) context.Context {
 	return ctx
 }
 
+// oneFromStdin refuses both values from standard input, which can be
+// read once: the refresh token would be read as empty, which stores none
+// (create) or removes the stored one (update).
+func oneFromStdin(tokenFile, refreshFile string) error {
+	if tokenFile == "-" && refreshFile == "-" {
+		return usageError{errors.New("--token-file and --refresh-token-file cannot both read standard input (-); put one in a file")}
+	}
+	return nil
+}
+
 // readSecret reads a value from path ("-" is stdin), trimming one
 // trailing newline; it never comes from a flag value itself.
 func readSecret(cmd *cobra.Command, path, what string) (string, error) {

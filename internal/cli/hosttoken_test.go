@@ -140,6 +140,14 @@ func TestHostTokenCLI(t *testing.T) {
 	if code != 0 || out != "" || errOut == "" {
 		t.Errorf("host-token update = %d, %q, %q; want the confirmation on stderr only", code, out, errOut)
 	}
+	// Standard input can be read once: both values from it would send
+	// the token and an empty refresh token, which removes the stored one.
+	for _, verb := range [][]string{{"update", id}, {"create", "--runner", runner.ID, "--host", "github.com"}} {
+		args := append([]string{"host-token", verb[0], "--server", srv.URL, "--token-file", "-", "--refresh-token-file", "-"}, verb[1:]...)
+		if code, _, errOut := runCLI(t, args...); code != 2 || !strings.Contains(errOut, "standard input") {
+			t.Errorf("host-token %s with both values from stdin = %d, %q; want a usage error naming standard input", verb[0], code, errOut)
+		}
+	}
 	code, out, errOut = runCLI(t, "host-token", "delete", "--server", srv.URL, id)
 	if code != 0 || out != "" || errOut == "" {
 		t.Errorf("host-token delete = %d, %q, %q; want the confirmation on stderr only", code, out, errOut)

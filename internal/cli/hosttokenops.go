@@ -30,6 +30,9 @@ func newHostTokenCreateCmd(client htClient) *cobra.Command {
 			if tokenFile == "" {
 				return usageError{errors.New("--token-file is required (use - for stdin)")}
 			}
+			if err := oneFromStdin(tokenFile, refreshFile); err != nil {
+				return err
+			}
 			req := &gitpodv1.CreateHostAuthenticationTokenRequest{RunnerId: runner, Host: host, IntegrationId: integration,
 				Scopes: scopes, Subject: &gitpodv1.Subject{Id: subject}}
 			if req.Token, err = readSecret(cmd, tokenFile, "token"); err != nil {

@@ -26,6 +26,9 @@ func newHostTokenUpdateCmd(client htClient) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := oneFromStdin(tokenFile, refreshFile); err != nil {
+				return err
+			}
 			req := &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: args[0], Scopes: scopes}
 			if tokenFile != "" {
 				v, err := readSecret(cmd, tokenFile, "token")
