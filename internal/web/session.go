@@ -286,14 +286,20 @@ func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 	return nil
 }
 
-// start signs p in: it ends the session the request came with (if any),
-// stores a new one under a fresh random value and sets the cookie. A new
+// start signs p in: it ends the session the request came with (if any,
+// or fails), stores a new one under a fresh random value and sets the cookie. A new
 // value at every sign-in makes session fixation impossible
 // (docs/security.md T-82).
 func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string) error {
 	ctx := r.Context()
 	if old, ok := s.lookup(r); ok {
-		s.end(ctx, old.rec.ID, "replaced by a new sign-in")
+		// The old session must end before a new one begins: a copied
+		// cookie is worthless after signing in again (T-139), so a
+		// failure fails the sign-in, as storing the new one would
+		// (T-149).
+		if err := s.end(ctx, old.rec.ID, "replaced by a new sign-in"); err != nil {
+			return err
+		}
 	}
 	value := randomValue()
 	now := storage.Now(s.now())

@@ -98,3 +98,56 @@ func TestSignOutThatFailsSaysSo(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Location"), signedIn(), ended())
 	}
 }
+
+// TestSignInOverASessionThatCannotEnd (docs/security.md T-149): signing
+// in over a session ends it (T-82, T-139: a copied cookie is worthless
+// after signing in again). A failure to end it was ignored: the browser
+// got the new session's cookie while the old one stayed live on the
+// server. Now the sign-in fails, as when the new session cannot be
+// stored, and nothing new is made.
+func TestSignInOverASessionThatCannotEnd(t *testing.T) {
+	ctx := t.Context()
+	st := sqlitetest.NewStore(t)
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := st.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := &atomic.Bool{}
+	h, err := New(Options{Issuer: "http://sts.example", Store: flakyDelete{st, down}, PATs: pats,
+		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := randomValue()
+	now := storage.Now(time.Now())
+	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID,
+		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func() (*http.Response, error) {
+		r := httptest.NewRequest(http.MethodPost, "/login", nil)
+		r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
+		w := httptest.NewRecorder()
+		err := h.signedIn.start(w, r, p, "link")
+		return w.Result(), err
+	}
+	down.Store(true)
+	resp, err := signIn()
+	if ss, _ := st.ListWebSessions(ctx, p.ID); err == nil || len(resp.Cookies()) != 0 || len(ss) != 1 {
+		t.Errorf("sign-in over a session that cannot end: error %v, cookies %v, sessions %d; want an error, no cookie, the one session", err, resp.Cookies(), len(ss))
+	}
+	down.Store(false)
+	resp, err = signIn()
+	if ss, _ := st.ListWebSessions(ctx, p.ID); err != nil || len(resp.Cookies()) != 1 || len(ss) != 1 || secretEqualDigest(ss[0].Digest, value) {
+		t.Errorf("sign-in with storage back: error %v, cookies %d, sessions %d; want the old session replaced by a new one", err, len(resp.Cookies()), len(ss))
+	}
+}
+
+func secretEqualDigest(d []byte, value string) bool { return string(d) == string(digest(value)) }
