@@ -80,7 +80,7 @@ func (s *UserService) GetUser(ctx context.Context, req *gitpodv1.GetUserRequest)
 // cache TTL on other replicas), and revokes every access token issued to
 // it so far, so tokens derived from those PATs stop too, and every refresh
 // family begun for it so far (a subject revocation, docs/security.md
-// Reactivation enables the principal again; tokens and families
+// Reactivation enables the principal again; tokens and families
 // revoked stay revoked.
 func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspendedRequest) (*gitpodv1.SetSuspendedResponse, error) {
 	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "suspend")
@@ -180,7 +180,7 @@ func (h *Handler) revocations() (SubjectRevoker, error) {
 // revokeSubject is a subject revocation of principalID, as RevokeSubject
 // makes one: every access token issued to it so far is revoked and every
 // refresh family begun for it so far ended, so reactivating it brings
-// neither back (docs/security.md A-84).
+// neither back (docs/security.md A-81).
 func (h *Handler) revokeSubject(ctx context.Context, revs SubjectRevoker, principalID, reason string) error {
 	now := h.now()
 	_, err := RevokeSubject(ctx, revs, principalID, now, suspendRevocationTTL, now, reason)

@@ -9,7 +9,7 @@ import (
 )
 
 // TestRefreshTokenIntrospectionFollowsTheClientsGrants (docs/security.md
-// once a family's client no longer holds the refresh_token grant,
+// once a family's client no longer holds the refresh_token grant,
 // the refresh grant refuses the family and introspection calls its
 // refresh token inactive; given the grant back, both honour it again.
 func TestRefreshTokenIntrospectionFollowsTheClientsGrants(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestSuspendEndsRefreshFamilies (docs/security.md A-84): suspending a
+// TestSuspendEndsRefreshFamilies (docs/security.md A-81): suspending a
 // user (gitpod.v1 UserService/SetSuspended) is a subject revocation, so
 // it ends the refresh families of the user's applications, as `sts revoke
 // subject` does, and reactivating the user brings none back; another

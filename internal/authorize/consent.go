@@ -96,7 +96,7 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 // registers, cannot be written there: chromium drops "http://[::1]:8080"
 // from the policy, form-action is then 'self' alone, and the redirect
 // after Allow or Sign out is stopped, the person left on the page
-// (docs/security.md T-148). Such a host is "*", still bound to the
+// (docs/security.md T-145). Such a host is "*", still bound to the
 // scheme and port.
 func origin(raw string) string {
 	u, err := url.Parse(raw)

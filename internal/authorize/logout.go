@@ -220,7 +220,7 @@ func (l *Logout) signOut(w http.ResponseWriter, r *http.Request, q *logoutReques
 	if _, _, err := l.SignedIn.SignOut(w, r, detail); err != nil {
 		// Still signed in: neither "signed out" nor back to the
 		// application, which would take it for done (docs/security.md
-		// T-149).
+		// T-146).
 		l.page(w, http.StatusServiceUnavailable, "Your sts session could not be ended just now, so you are still signed in. Try again shortly.")
 		return
 	}

@@ -2,7 +2,7 @@ package authorize
 
 import "testing"
 
-// TestFormActionSource (docs/security.md T-148): the form-action source of
+// TestFormActionSource (docs/security.md T-145): the form-action source of
 // a redirect URI names its host when a Content-Security-Policy source can
 // (letters, digits, "-", "."), and "*" bound to the scheme and port when it
 // cannot (an IPv6 literal, which chromium drops from the policy: the

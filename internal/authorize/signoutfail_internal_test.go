@@ -17,7 +17,7 @@ func (stuckSession) SignOut(http.ResponseWriter, *http.Request, string) (string,
 	return "bob", false, errors.New("database is read-only just now")
 }
 
-// TestEndSessionThatFailsSaysSo (docs/security.md T-149): when the
+// TestEndSessionThatFailsSaysSo (docs/security.md T-146): when the
 // session cannot be ended, the end-session endpoint says the person is
 // still signed in (503), neither "You are signed out of sts" nor a
 // redirect that tells the application it is done.

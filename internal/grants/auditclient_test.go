@@ -145,7 +145,7 @@ func TestAuditNamesTheClient(t *testing.T) {
 		{"confluent refused", PathConfluentToken, none.ID, noneSec,
 			exchangeForm(m.subjectToken(t, "mx"), "identity_pool_id", "mx", "scope", "read", "audience", aud),
 			want{status: http.StatusBadRequest, org: "acme", client: none.ID}},
-		// A pool named for a grant that belongs to none (T-145): refused
+		// A pool named for a grant that belongs to none (T-143): refused
 		// before the grant runs, the client still named.
 		{"confluent client_credentials", PathConfluentToken, acme.ID, acmeSec,
 			url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "identity_pool_id": {"mx"}, "scope": {"read"}, "audience": {aud}},

@@ -29,7 +29,7 @@ const (
 	ReasonCodeVerifier = "authorization_code_verifier_mismatch"
 	ReasonCodeConsent  = "authorization_code_consent_withdrawn"
 	// ReasonCodeSubjectRevoked: the code's person was revoked (a subject
-	// revocation) after the code was issued (docs/security.md T-147).
+	// revocation) after the code was issued (docs/security.md T-144).
 	ReasonCodeSubjectRevoked = "authorization_code_subject_revoked"
 	// ReasonCodeAdminScope: the code or family holds sts:admin, which the
 	// browser flow never grants (docs/security.md A-44).
@@ -226,7 +226,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	// does a subject revocation of its person (sts revoke subject, or the
 	// row a suspension writes, which a reactivation leaves): the code was issued
 	// before the row, the tokens and the refresh family it buys would not
-	// be (T-147). Both are judged by the code's exact creation, as an
+	// be (T-144). Both are judged by the code's exact creation, as an
 	// exchange token is.
 	consentID, subjectID := tokens.RevocationIDClientSubject(client.ID, p.ID), tokens.RevocationIDSubject(p.ID)
 	rs, err := g.Store.GetRevocations(ctx, consentID, subjectID)

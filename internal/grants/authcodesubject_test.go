@@ -12,7 +12,7 @@ import (
 )
 
 // TestAuthorizationCodeEndsWithSubjectRevocation (docs/security.md
-// T-147): a code issued before a subject revocation of its person (`sts
+// T-144): a code issued before a subject revocation of its person (`sts
 // revoke subject`, or the one a suspension writes, which a reactivation
 // does not undo) is refused at redemption, since the tokens it would buy are
 // issued after the row and would escape it; a code issued after the row

@@ -116,7 +116,7 @@ func TestConfluentPlainBodies(t *testing.T) {
 // for every grant, as for token exchange (refresh_token:
 // TestNamedPoolBindsEveryGrant); client_credentials, whose tokens belong
 // to no pool, is refused there, identity_pool_id being required
-// (docs/security.md T-145). The judge for client_credentials is
+// (docs/security.md T-143). The judge for client_credentials is
 // golang.org/x/oauth2/clientcredentials.
 func TestConfluentLifetimeEveryGrant(t *testing.T) {
 	e := newEnv(t, nil)

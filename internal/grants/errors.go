@@ -53,7 +53,7 @@ const (
 	ReasonSubjectPoolMismatch    = "subject_pool_mismatch"
 	// ReasonRefreshPoolMismatch: the refresh token's family is not of the
 	// pool the request names; ReasonPoolNotApplicable: a pool is named for
-	// a grant whose tokens belong to no pool (docs/security.md T-145).
+	// a grant whose tokens belong to no pool (docs/security.md T-143).
 	ReasonRefreshPoolMismatch = "refresh_pool_mismatch"
 	ReasonPoolNotApplicable   = "pool_not_applicable"
 	// ReasonImpersonationUnsupported: a Google client library will hand

@@ -263,7 +263,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 	}
 	// A named pool binds every grant: one that cannot judge it issues no
 	// pool's token, and is refused rather than answered as if the pool
-	// had (docs/security.md T-145). Nothing is looked up; the event names
+	// had (docs/security.md T-143). Nothing is looked up; the event names
 	// the client, as for any refusal of the grant (D-19).
 	if _, ok := g.(namedPoolJudge); req.PoolID != "" && !ok {
 		return nil, badRequest(ReasonPoolNotApplicable, fmt.Errorf("grant_type %s issues no pool's token: no pool may be named", g.Type()))
@@ -294,7 +294,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 // namedPoolJudge is a grant that judges the pool a request names
 // (identity_pool_id, pool, Google's audience) against what it issues
 // from: token exchange and jwt-bearer at the subject's pool (T-113),
-// refresh_token at its family's (T-145). For any other grant a named
+// refresh_token at its family's (T-143). For any other grant a named
 // pool is refused.
 type namedPoolJudge interface {
 	Grant

@@ -17,7 +17,7 @@ import (
 // token is refreshed only under its family's pool, and client_credentials,
 // whose tokens belong to no pool, is refused when a pool is named. Both
 // answered 200 with a token the named pool never judged, even naming a
-// pool that does not exist (docs/security.md T-145). A refused refresh
+// pool that does not exist (docs/security.md T-143). A refused refresh
 // leaves the refresh token as it was.
 func TestNamedPoolBindsEveryGrant(t *testing.T) {
 	o := newOfflineEnv(t)

@@ -55,7 +55,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	// else the request asks: a reuse ends the family even when the
 	// request would fail another check (a wrong pool, a wider scope), so
 	// a stolen old token cannot be probed without ending what it came
-	// from (RFC 9700 §4.14.2; docs/security.md T-145). A retry within the
+	// from (RFC 9700 §4.14.2; docs/security.md T-143). A retry within the
 	// window goes on, and rotate finds the same successor again.
 	if !rt.RotatedAt.IsZero() {
 		if _, err := g.retried(ctx, rt, g.successor(rt, raw, now), now); err != nil {
@@ -80,7 +80,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	// Confluent path) is the family's, or nothing is issued and the
 	// token stays as it was: a family of another pool, or of none, is
 	// never refreshed as if the named pool had judged it
-	// (docs/security.md T-145).
+	// (docs/security.md T-143).
 	if req.PoolID != "" && (tmpl.Pool != req.PoolID || (req.ProviderID != "" && tmpl.Provider != req.ProviderID)) {
 		return nil, invalidGrant(ReasonRefreshPoolMismatch, errors.New("the refresh token's family is not of the named pool"))
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // TestReuseJudgedBeforeOtherChecks (RFC 9700 §4.14.2, docs/security.md
-// T-145): a rotated refresh token presented outside its retry window ends
+// T-143): a rotated refresh token presented outside its retry window ends
 // its family whatever else the request gets wrong. The pool check (and
 // the scope check before it) ran before reuse detection, so a thief
 // holding an old token could probe it with a wrong pool or a wider scope,

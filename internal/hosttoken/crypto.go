@@ -15,7 +15,7 @@ import (
 // for, the integration that refreshes it and its source, the row and the
 // field, so a ciphertext (or the wrapped data key) copied to another row,
 // owner, organization or field, or a row whose host, integration or source
-// is changed in storage, fails to open (docs/security.md T-70, T-150).
+// is changed in storage, fails to open (docs/security.md T-70, T-147).
 //
 // Rows written by earlier versions name less: seal version 1 only the
 // organization, the row and the field; version 2 adds the runner and the

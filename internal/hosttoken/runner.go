@@ -253,7 +253,7 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 // counts as last), then the most recently updated. A token that expired
 // with nothing to renew it (storage.HostToken.Dead) is never picked: its
 // expiry takes effect at once, not when the garbage collection removes
-// the row (docs/security.md T-151).
+// the row (docs/security.md T-148).
 func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) (storage.HostToken, error) {
 	var best storage.HostToken
 	found := false

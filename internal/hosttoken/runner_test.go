@@ -200,7 +200,7 @@ func TestOwnerBoundCiphertext(t *testing.T) {
 // TestEarlierSealVersionsStillOpen: rows sealed before the owner was
 // bound (seal version 1) or before the host, integration and source were
 // (version 2) still open, and Reseal upgrades them to the current AAD,
-// after which a changed host no longer opens (docs/security.md T-150).
+// after which a changed host no longer opens (docs/security.md T-147).
 func TestEarlierSealVersionsStillOpen(t *testing.T) {
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
@@ -293,7 +293,7 @@ func TestUpdateMetadata(t *testing.T) {
 }
 
 // TestRowContextBoundCiphertext: the AAD binds the host, the integration
-// and the source too (docs/security.md T-150). A row whose host is
+// and the source too (docs/security.md T-147). A row whose host is
 // changed in storage (a tampered backup restored, a database write) would
 // otherwise hand the runner a user's github.com token when it asks for
 // the attacker's host, and the runner would send it there; a changed
@@ -338,7 +338,7 @@ func TestRowContextBoundCiphertext(t *testing.T) {
 }
 
 // TestExpiredTokenNotDelivered: a token past its expiresAt that nothing
-// will refresh is not delivered (docs/security.md T-151): the runner gets
+// will refresh is not delivered (docs/security.md T-148): the runner gets
 // not_found at once, as after the garbage collection that removes such a
 // row, instead of the value for as long as the row waits for it
 // (gc.interval). A token a configured integration refreshes (OAuth, with a

@@ -128,7 +128,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		check := h.Tokens.Sources.CheckSource
 		if fc, ok := h.Tokens.Sources.(tokens.FamilyChecker); ok {
 			// And what only a refresh needs: the client's refresh_token
-			// grant, the pool's offline_access.
+			// grant, the pool's offline_access.
 			check = fc.CheckFamily
 		}
 		switch err := check(ctx, &c.AccessClaims); {

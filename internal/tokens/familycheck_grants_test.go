@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/trust"
 )
 
-// TestCheckFamilyFollowsWhatARefreshNeeds (docs/security.md A-85): a
+// TestCheckFamilyFollowsWhatARefreshNeeds (docs/security.md A-82): a
 // refresh family's template passes CheckFamily only while its client
 // holds the refresh_token grant and its pool grants offline_access, as the
 // refresh grant requires (grants.CheckClient, withinPool); CheckSource,

@@ -178,7 +178,7 @@ const (
 // CheckSource, and then what the refresh grant checks beyond it
 // (grants.CheckClient, withinPool): the family's client still holds the
 // refresh_token grant, and its pool, when it has one, still grants
-// offline_access (docs/security.md A-85). The client is read as
+// offline_access (docs/security.md A-82). The client is read as
 // CheckSource reads it (a refusal read afresh).
 func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 	if err := s.CheckSource(ctx, c); err != nil {

@@ -232,7 +232,7 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := h.signedIn.SignOut(w, r, "sign-out"); err != nil {
-		// Still signed in: never "signed out" (docs/security.md T-149).
+		// Still signed in: never "signed out" (docs/security.md T-146).
 		h.message(w, r, http.StatusServiceUnavailable, "Try again",
 			"The server could not end your session just now, so you are still signed in. Try signing out again shortly.")
 		return

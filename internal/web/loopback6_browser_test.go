@@ -14,7 +14,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 )
 
-// TestBrowserIPv6LoopbackRedirect (docs/security.md T-148): a native
+// TestBrowserIPv6LoopbackRedirect (docs/security.md T-145): a native
 // application listening on the IPv6 loopback address, the other one
 // RFC 8252 §7.3 names and sts registers, gets its code after the person clicks Allow, and its browser back after
 // the end-session question's Sign out. Both pages' Content-Security-Policy

@@ -296,7 +296,7 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 		// The old session must end before a new one begins: a copied
 		// cookie is worthless after signing in again (T-139), so a
 		// failure fails the sign-in, as storing the new one would
-		// (T-149).
+		// (T-146).
 		if err := s.end(ctx, old.rec.ID, "replaced by a new sign-in"); err != nil {
 			return err
 		}
@@ -335,7 +335,7 @@ func (s *SignedIn) clearCookie(w http.ResponseWriter) {
 // An error is a session storage could not end: it is still live, so the
 // cookie is kept and nothing is recorded, and the caller says so rather
 // than "signed out", which would leave the session to whoever holds a
-// copy of the cookie (docs/security.md T-149).
+// copy of the cookie (docs/security.md T-146).
 func (s *SignedIn) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool, error) {
 	se, ok := s.lookup(r)
 	if !ok {

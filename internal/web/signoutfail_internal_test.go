@@ -29,7 +29,7 @@ func (f flakyDelete) DeleteWebSession(ctx context.Context, id string) error {
 	return f.Store.DeleteWebSession(ctx, id)
 }
 
-// TestSignOutThatFailsSaysSo (docs/security.md T-149): a sign-out whose
+// TestSignOutThatFailsSaysSo (docs/security.md T-146): a sign-out whose
 // session storage could not end says so (503, "still signed in"), keeps
 // the cookie and records no ended session; once storage answers, the
 // same button ends it. It used to clear the cookie, record
@@ -99,7 +99,7 @@ func TestSignOutThatFailsSaysSo(t *testing.T) {
 	}
 }
 
-// TestSignInOverASessionThatCannotEnd (docs/security.md T-149): signing
+// TestSignInOverASessionThatCannotEnd (docs/security.md T-146): signing
 // in over a session ends it (T-82, T-139: a copied cookie is worthless
 // after signing in again). A failure to end it was ignored: the browser
 // got the new session's cookie while the old one stayed live on the
