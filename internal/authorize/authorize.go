@@ -330,24 +330,15 @@ func (h *Handler) record(r *http.Request, org, actor, action, target, outcome, d
 func w3cRequestID(r *http.Request) string { return r.Header.Get("X-Request-Id") }
 
 // redirect sends the answer to the registered redirect URI (RFC 6749
-// §4.1.2), keeping its own query, with state and iss (RFC 9207).
+// §4.1.2), keeping its own query as registered, with state and iss
+// (RFC 9207).
 func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, add url.Values) {
-	u, err := url.Parse(q.redirectURI)
-	if err != nil { // registered URIs parse; be safe anyway
-		h.page(w, &pageError{http.StatusBadRequest, "The redirect URI is not usable."})
-		return
-	}
-	v := u.Query()
-	for k, vs := range add {
-		v[k] = vs
-	}
 	if q.state != "" {
-		v.Set("state", q.state)
+		add.Set("state", q.state)
 	}
 	if h.Issuer != "" {
-		v.Set("iss", h.Issuer)
+		add.Set("iss", h.Issuer)
 	}
-	u.RawQuery = v.Encode()
 	headers(w, "")
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	http.Redirect(w, r, withQuery(q.redirectURI, add), http.StatusFound)
 }

@@ -236,18 +236,12 @@ func (l *Logout) finish(w http.ResponseWriter, r *http.Request, q *logoutRequest
 		_ = pages.ExecuteTemplate(w, "signedout.html", nil)
 		return
 	}
-	u, err := url.Parse(q.redirect)
-	if err != nil { // registered URIs parse; be safe anyway
-		l.page(w, http.StatusBadRequest, "The address to return to is not usable.")
-		return
-	}
+	back := q.redirect
 	if q.state != "" {
-		qv := u.Query()
-		qv.Set("state", q.state)
-		u.RawQuery = qv.Encode()
+		back = withQuery(back, url.Values{"state": {q.state}})
 	}
 	headers(w, "")
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // confirm asks the person whether to sign out.

@@ -1,6 +1,7 @@
 package authorize
 
 import (
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,4 +59,25 @@ func withoutLoopbackPort(raw string) (string, bool) {
 		return origin + rest, true
 	}
 	return "", false
+}
+
+// withQuery is the registered URI raw with add appended to its query as
+// it is registered, byte for byte: RFC 6749 §3.1.2 has the query
+// retained when parameters are added, so its order, a parameter without
+// "=" and its own encoding are not rewritten by a decode and re-encode.
+// A registered URI has no fragment (internal/clients refuses one). A
+// parameter the registered query already holds is not removed: the
+// answer then carries both, the registered one first.
+func withQuery(raw string, add url.Values) string {
+	extra := add.Encode()
+	switch {
+	case extra == "":
+		return raw
+	case !strings.Contains(raw, "?"):
+		return raw + "?" + extra
+	case strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "&"):
+		return raw + extra
+	default:
+		return raw + "&" + extra
+	}
 }
