@@ -141,16 +141,34 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 		// RFC 6749 §2.3: a client MUST NOT use more than one method.
 		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "more than one client authentication method")
 	}
+	named := form.Get("client_id")
+	if hasHeader && basic {
+		id, ok, err := PublicBasic(r)
+		switch {
+		case err != nil:
+			return nil, err
+		case ok && named != "" && named != id:
+			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "client_id does not match the authorization header")
+		case ok:
+			// A client without a secret sends Basic with an empty
+			// password (RFC 6749 §2.3.1; golang.org/x/oauth2's
+			// AuthStyleInHeader does): it names itself exactly as with
+			// client_id in the body, and is judged below the same way. A
+			// confidential client is still refused (docs/security.md
+			// T-149).
+			hasHeader, named = false, id
+		}
+	}
 	var res *Result
 	var err error
 	switch {
 	case hasHeader && basic:
-		res, err = a.secretBasic(ctx, user, pass, form.Get("client_id"))
+		res, err = a.secretBasic(ctx, user, pass, named)
 	case post:
-		res, err = a.secretCheck(ctx, form.Get("client_id"), form.Get("client_secret"), oauth2.AuthMethodClientSecretPost)
+		res, err = a.secretCheck(ctx, named, form.Get("client_secret"), oauth2.AuthMethodClientSecretPost)
 	case assertion:
 		res, err = a.privateKeyJWT(ctx, form)
-	case form.Get("client_id") != "":
+	case named != "":
 		// A client that names itself must prove it, unless it is a
 		// registered public client (auth method none), which is then
 		// identified, not authenticated: where credentials are optional it
@@ -158,7 +176,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 		// with OptionalPublic it comes back as itself (Method none), for an
 		// endpoint that lets it act only on what was issued to it.
 		var c storage.Client
-		switch c, err = a.publicClient(ctx, form.Get("client_id")); {
+		switch c, err = a.publicClient(ctx, named); {
 		case err != nil:
 		case policy == OptionalPublic:
 			return &Result{Client: c, Method: oauth2.AuthMethodNone}, nil
@@ -176,6 +194,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 		return nil, err
 	}
 	return res, nil
+}
+
+// PublicBasic is the client ID of HTTP Basic credentials with an empty
+// password and a non-empty user (both form-encoded, RFC 6749 §2.3.1): how
+// a client without a secret names itself in the header. ok is false for
+// any other request; err is invalid_client for Basic credentials that
+// are not form-encoded.
+func PublicBasic(r *http.Request) (id string, ok bool, err error) {
+	user, pass, basic := r.BasicAuth()
+	if !basic || pass != "" || user == "" {
+		return "", false, nil
+	}
+	id, err = url.QueryUnescape(user)
+	if err != nil {
+		return "", false, invalidClient(errors.New("basic credentials not form-encoded"))
+	}
+	return id, id != "", nil
 }
 
 // invalidClient is the one answer to every credential failure (401,

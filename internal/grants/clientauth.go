@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/storage"
@@ -21,8 +22,22 @@ var _ ClientAuthenticator = Clients{}
 // Authenticate implements [ClientAuthenticator].
 func (c Clients) Authenticate(ctx context.Context, r *http.Request, req *Request) (*storage.Client, error) {
 	res, err := c.Authenticator.Authenticate(ctx, r, req.form, clientauth.Optional)
-	if err != nil || res == nil {
+	if err != nil {
 		return nil, err
+	}
+	if res == nil {
+		// A public client that named itself in HTTP Basic with an empty
+		// password is identified as one sending client_id in the body
+		// (the authenticator has checked it is one, and that a body
+		// client_id is the same): the grant reads it there.
+		if id, ok, _ := clientauth.PublicBasic(r); ok && req.form.Get("client_id") == "" {
+			if req.form == nil {
+				req.form = url.Values{}
+			}
+			req.form.Set("client_id", id)
+			req.ClientID = id
+		}
+		return nil, nil
 	}
 	return &res.Client, nil
 }
