@@ -17,6 +17,7 @@ import (
 	"github.com/opensts/sts/internal/config"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
@@ -363,7 +364,13 @@ Rotating the master key without downtime:
      previous_master_key_files: [old.key]; they read old and new rows alike.
   3. sts keys rotate-master (same configuration).
   4. Remove previous_master_key_files and restart; keep old.key offline
-     until you are sure no backup needs it.`,
+     until you are sure no backup needs it.
+
+A row that does not open (tampered with or moved in storage, or sealed under
+a key that is not configured) is left as it is; every other row is still
+re-wrapped, and the command exits 1 naming the rows left behind by ID. A host
+token among them is deleted through the API (sts host-token delete ID), which
+does not need to open it; then run rotate-master again before step 4.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, func(ctx context.Context, cfg config.Config, store *sqlstore.Store) error {
@@ -374,23 +381,33 @@ Rotating the master key without downtime:
 				if kr == nil {
 					return errors.New("master key: none configured")
 				}
-				n, err := signer.ResealKeys(ctx, store, kr)
-				if err != nil {
-					return err
-				}
-				m, err := pepper.Reseal(ctx, store, kr)
-				if err != nil {
-					return err
-				}
-				h, err := resealHostTokens(ctx, store, kr)
-				if err != nil {
-					return err
-				}
+				// Each table is re-wrapped even when another could not be:
+				// what is left under the old key is named at the end.
+				n, errKeys := signer.ResealKeys(ctx, store, kr)
+				m, errPepper := pepper.Reseal(ctx, store, kr)
+				h, errHost := resealHostTokens(ctx, store, kr)
 				fmt.Fprintf(cmd.ErrOrStderr(), "re-wrapped %d signing key(s), %d server secret(s) and %d host token(s) under master key %s\n", n, m, h, kr.PrimaryID())
-				return nil
+				return rotateMasterErr(errKeys, errPepper, errHost)
 			})
 		},
 	}
+}
+
+// rotateMasterErr joins what rotate-master could not re-wrap, with what to
+// do about host tokens that do not open; nil when everything moved.
+func rotateMasterErr(errKeys, errPepper, errHost error) error {
+	if errKeys == nil && errPepper == nil && errHost == nil {
+		return nil
+	}
+	var re *hosttoken.ResealError
+	if errors.As(errHost, &re) {
+		errHost = fmt.Errorf("%d host token(s) do not open (tampered with, moved, or sealed under a master key that is not configured) and stay under their old master key: %s\n"+
+			"  If the master key that sealed them is configured, their rows were changed in storage and cannot be trusted: delete each through the API\n"+
+			"  (sts host-token delete ID, or DeleteHostAuthenticationToken; deleting does not need to open it), have its owner store it again,\n"+
+			"  and run sts keys rotate-master again before removing the old key from previous_master_key_files",
+			len(re.IDs), strings.Join(re.IDs, ", "))
+	}
+	return fmt.Errorf("rotate-master: not every sealed row was re-wrapped; keep the old master key configured:\n%w", errors.Join(errKeys, errPepper, errHost))
 }
 
 func newKeysGenerateMasterCmd() *cobra.Command {

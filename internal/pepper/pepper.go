@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/seal"
@@ -65,13 +66,16 @@ func create(ctx context.Context, store storage.ServerSecretStore, keyring *seal.
 // Reseal re-wraps every server secret under the keyring's primary master
 // key (`sts keys rotate-master`) and reports how many rows changed. Rows
 // already under the primary key are left alone, so running it twice is
-// harmless.
+// harmless. A row that does not open is left as it is and does not stop
+// the others; the error names it by ID after the rest are re-wrapped.
 func Reseal(ctx context.Context, store storage.ServerSecretStore, keyring *seal.Keyring) (int, error) {
 	rows, err := store.ListServerSecrets(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pepper: %w", err)
 	}
 	n := 0
+	var bad []string
+	var firstErr error
 	for _, r := range rows {
 		changed := false
 		err := store.UpdateServerSecret(ctx, r.ID, func(old storage.ServerSecret) (storage.ServerSecret, error) {
@@ -86,12 +90,23 @@ func Reseal(ctx context.Context, store storage.ServerSecretStore, keyring *seal.
 			old.Sealed, old.MasterKeyID, changed = ct, id, true
 			return old, nil
 		})
+		if errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey) {
+			bad = append(bad, r.ID)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
 		if err != nil {
 			return n, fmt.Errorf("pepper: reseal %s: %w", r.ID, err)
 		}
 		if changed {
 			n++
 		}
+	}
+	if bad != nil {
+		return n, fmt.Errorf("pepper: reseal: %d server secret(s) do not open and stay under their old master key: %s: %w",
+			len(bad), strings.Join(bad, ", "), firstErr)
 	}
 	return n, nil
 }

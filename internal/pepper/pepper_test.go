@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest"
 )
 
@@ -87,5 +90,37 @@ func TestMasterRotationKeepsPepper(t *testing.T) {
 	}
 	if again, _ := pepper.Load(ctx, store, both, time.Now()); !bytes.Equal(again, before) {
 		t.Fatal("a failed Load replaced the pepper")
+	}
+}
+
+// TestResealGoesPastARowThatDoesNotOpen: a server secret that does not open
+// (here garbage under the old key), listed before the pepper, is left as it
+// is and named by ID; the pepper still moves to the new master key.
+func TestResealGoesPastARowThatDoesNotOpen(t *testing.T) {
+	store := ststest.NewStore(t)
+	ctx := t.Context()
+	oldKR, oldKey := keyring(t)
+	before, err := pepper.Load(ctx, store, oldKR, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := storage.ServerSecret{ID: "a-damaged", Sealed: bytes.Repeat([]byte{1}, 64), MasterKeyID: oldKR.PrimaryID(), CreatedAt: storage.Now(time.Now())}
+	if err := store.CreateServerSecret(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := store.ListServerSecrets(ctx); len(rows) != 2 || rows[0].ID != bad.ID {
+		t.Fatalf("ListServerSecrets = %+v; want the damaged row first", rows)
+	}
+	both, newKey := keyring(t, oldKey)
+	n, err := pepper.Reseal(ctx, store, both)
+	if n != 1 || !errors.Is(err, seal.ErrOpen) || !strings.Contains(fmt.Sprint(err), bad.ID) {
+		t.Fatalf("Reseal = %d, %v; want the pepper re-wrapped and an error naming %s", n, err, bad.ID)
+	}
+	onlyNew, _ := seal.NewKeyring(newKey)
+	if after, err := pepper.Load(ctx, store, onlyNew, time.Now()); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("pepper with the new key alone: %v", err)
+	}
+	if got, _ := store.GetServerSecret(ctx, bad.ID); got.MasterKeyID != oldKR.PrimaryID() || !bytes.Equal(got.Sealed, bad.Sealed) {
+		t.Error("the row that does not open was rewritten")
 	}
 }
