@@ -215,7 +215,7 @@ func newClientCmd() *cobra.Command {
 	f.StringSliceVar(&req.GrantTypes, "grant-type", []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, "grant types the client may use (repeatable)")
 	f.StringSliceVar(&req.Pools, "pool", nil, "pools the client may exchange against (repeatable)")
 	f.StringSliceVar(&req.Audiences, "audience", nil, "audiences the client may obtain (repeatable)")
-	f.StringSliceVar(&req.Scopes, "scope", nil, "scopes the client may obtain (repeatable)")
+	scopesVar(f, &req.Scopes, "scope", "scopes the client may obtain (repeatable)")
 	f.StringSliceVar(&req.RedirectUris, "redirect-uri", nil, "exact redirect URI of the authorization_code grant (https, or http to 127.0.0.1/localhost; repeatable); without --grant-type the client gets authorization_code (and refresh_token unless --public)")
 	f.BoolVar(&public, "public", false, "a public client (auth method none): no secret, PKCE only")
 	f.BoolVar(&requirePKCE, "require-pkce", true, requirePKCEUsage)

@@ -115,7 +115,7 @@ func clientUpdateCmd() *cobra.Command {
 	f.StringSliceVar(&grants, "grant-type", nil, "grant types the client may use (repeatable; replaces)")
 	f.StringSliceVar(&pools, "pool", nil, "pools the client may exchange against (repeatable; replaces)")
 	f.StringSliceVar(&auds, "audience", nil, "audiences the client may obtain (repeatable; replaces)")
-	f.StringSliceVar(&scopes, "scope", nil, "scopes the client may obtain (repeatable; replaces)")
+	scopesVar(f, &scopes, "scope", "scopes the client may obtain (repeatable; replaces)")
 	f.StringSliceVar(&redirects, "redirect-uri", nil, "exact redirect URIs of the authorization_code grant (repeatable; replaces)")
 	f.BoolVar(&requirePKCE, "require-pkce", true, requirePKCEUsage)
 	return cmd

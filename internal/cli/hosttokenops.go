@@ -72,7 +72,7 @@ func newHostTokenCreateCmd(client htClient) *cobra.Command {
 	f.StringVar(&source, "source", "oauth", "oauth or pat")
 	f.StringVar(&integration, "integration", "", "integration ID (UUID) that refreshes the token")
 	f.StringVar(&expires, "expires-at", "", "expiry, RFC 3339")
-	f.StringSliceVar(&scopes, "scope", nil, "token scope (repeatable or comma-separated)")
+	scopesVar(f, &scopes, "scope", "token scope (repeatable or comma-separated)")
 	return cmd
 }
 

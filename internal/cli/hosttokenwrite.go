@@ -62,7 +62,7 @@ func newHostTokenUpdateCmd(client htClient) *cobra.Command {
 	f.StringVar(&tokenFile, "token-file", "", "file holding the new token (- for stdin)")
 	f.StringVar(&refreshFile, "refresh-token-file", "", "file holding the new refresh token (an empty file removes it)")
 	f.StringVar(&expires, "expires-at", "", "new expiry, RFC 3339")
-	f.StringSliceVar(&scopes, "scope", nil, "replace the scopes (repeatable or comma-separated)")
+	scopesVar(f, &scopes, "scope", "replace the scopes (repeatable or comma-separated)")
 	return cmd
 }
 

@@ -228,7 +228,7 @@ none means "No Access" (with --server at least one --scope is required).`,
 	c.Flags().StringVar(&org, "org", "", "organization ID or name, to disambiguate --user")
 	c.Flags().StringVar(&desc, "description", "", "description")
 	c.Flags().StringVar(&expires, "expires-in", "30d", "lifetime, 1d to 366d (e.g. 30d, 48h)")
-	c.Flags().StringSliceVar(&scopes, "scope", nil, "scope to grant (repeatable or comma-separated)")
+	scopesVar(c.Flags(), &scopes, "scope", "scope to grant (repeatable or comma-separated)")
 	_ = c.MarkFlagRequired("user")
 	return c
 }

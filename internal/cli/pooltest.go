@@ -57,7 +57,7 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 	cmd.Flags().StringVar(&tokenFile, "token", "", "file holding the subject token, - for standard input (required)")
 	cmd.Flags().StringVar(&provider, "provider", "", "provider ID (default: the provider whose issuer matches the token)")
 	cmd.Flags().StringSliceVar(&audiences, "audience", nil, "requested audience, as the exchange's audience parameter (request.audience)")
-	cmd.Flags().StringSliceVar(&scopes, "scope", nil, "requested scope (request.scope)")
+	scopesVar(cmd.Flags(), &scopes, "scope", "requested scope (request.scope)")
 	_ = cmd.MarkFlagRequired("pool")
 	_ = cmd.MarkFlagRequired("token")
 	return cmd
