@@ -29,6 +29,39 @@ func (f flakyDelete) DeleteWebSession(ctx context.Context, id string) error {
 	return f.Store.DeleteWebSession(ctx, id)
 }
 
+// sessionOverFlakyDelete is the pages' handler on a SQLite store whose
+// session deletes fail while down is set, with person p of acme signed in
+// under the cookie value.
+func sessionOverFlakyDelete(t *testing.T) (h *Handler, st *sqlstore.Store, p storage.Principal, value string, down *atomic.Bool) {
+	t.Helper()
+	ctx := t.Context()
+	st = sqlitetest.NewStore(t)
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	p = storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := st.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down = &atomic.Bool{}
+	h, err = New(Options{Issuer: "http://sts.example", Store: flakyDelete{st, down}, PATs: pats,
+		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value = randomValue()
+	now := storage.Now(time.Now())
+	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID,
+		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return h, st, p, value, down
+}
+
 // TestSignOutThatFailsSaysSo (docs/security.md T-146): a sign-out whose
 // session storage could not end says so (503, "still signed in"), keeps
 // the cookie and records no ended session; once storage answers, the
@@ -39,30 +72,7 @@ func (f flakyDelete) DeleteWebSession(ctx context.Context, id string) error {
 // web.session.absolute_timeout.
 func TestSignOutThatFailsSaysSo(t *testing.T) {
 	ctx := t.Context()
-	st := sqlitetest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
-	if err := st.CreatePrincipal(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := &atomic.Bool{}
-	h, err := New(Options{Issuer: "http://sts.example", Store: flakyDelete{st, down}, PATs: pats,
-		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := randomValue()
-	now := storage.Now(time.Now())
-	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID,
-		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	h, st, _, value, down := sessionOverFlakyDelete(t)
 	withCookie := func(r *http.Request) *http.Request {
 		r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
 		return r
@@ -107,30 +117,7 @@ func TestSignOutThatFailsSaysSo(t *testing.T) {
 // stored, and nothing new is made.
 func TestSignInOverASessionThatCannotEnd(t *testing.T) {
 	ctx := t.Context()
-	st := sqlitetest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
-	if err := st.CreatePrincipal(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := &atomic.Bool{}
-	h, err := New(Options{Issuer: "http://sts.example", Store: flakyDelete{st, down}, PATs: pats,
-		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := randomValue()
-	now := storage.Now(time.Now())
-	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID,
-		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	h, st, p, value, down := sessionOverFlakyDelete(t)
 	signIn := func() (*http.Response, error) {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
