@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 )
 
@@ -100,10 +101,7 @@ func (h *Handler) reauthMarker(tok string, q *request, now time.Time) time.Time 
 const DefaultReauthAfter = 2 * time.Hour
 
 // asksOffline reports whether q asks for a refresh token.
-func (q *request) asksOffline() bool { return slices.Contains(q.scopes, scopeOfflineAccess) }
-
-// scopeOfflineAccess is the scope that asks for a refresh token.
-const scopeOfflineAccess = "offline_access"
+func (q *request) asksOffline() bool { return slices.Contains(q.scopes, oauth2.ScopeOfflineAccess) }
 
 // askRecentSignIn answers r and returns true when the session's sign-in
 // is too old (or of unknown age) for a new consent or a refresh token.

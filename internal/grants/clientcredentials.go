@@ -13,7 +13,7 @@ import (
 
 // ScopeOfflineAccess asks token exchange for a refresh token as well (the
 // OIDC Core §11 scope name); the pool's scope ceiling must include it.
-const ScopeOfflineAccess = "offline_access"
+const ScopeOfflineAccess = oauth2.ScopeOfflineAccess
 
 // Reasons of the client-driven grants.
 const (

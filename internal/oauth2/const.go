@@ -14,6 +14,10 @@ const (
 	GrantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
+// ScopeOfflineAccess is the scope that asks for a refresh token (OIDC
+// Core §11).
+const ScopeOfflineAccess = "offline_access"
+
 // Token type identifiers (subject_token_type, actor_token_type,
 // requested_token_type, issued_token_type), RFC 8693 §3.
 const (

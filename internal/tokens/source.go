@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
@@ -165,14 +166,6 @@ type FamilyChecker interface {
 	CheckFamily(ctx context.Context, c *AccessClaims) error
 }
 
-// grantRefreshToken is the grant a family's client must still hold
-// (oauth2.GrantTypeRefreshToken), and scopeOfflineAccess the scope its
-// pool must still grant (grants.ScopeOfflineAccess).
-const (
-	grantRefreshToken  = "refresh_token"
-	scopeOfflineAccess = "offline_access"
-)
-
 // CheckFamily implements [FamilyChecker]: c is a family's claim template
 // with its subject, organization, principal, client and audiences. It is
 // CheckSource, and then what the refresh grant checks beyond it
@@ -189,7 +182,7 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 		if rc, ok := s.Store.(recordCache); ok {
 			cached = rc.CachedClient
 		}
-		lacks := func(cl storage.Client) bool { return !slices.Contains(cl.GrantTypes, grantRefreshToken) }
+		lacks := func(cl storage.Client) bool { return !slices.Contains(cl.GrantTypes, oauth2.GrantTypeRefreshToken) }
 		cl, err := readFresh(ctx, c.ClientID, cached, s.Store.GetClient, lacks)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
@@ -197,7 +190,7 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 		case err != nil:
 			return sourceUnavailable(err)
 		case lacks(cl):
-			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, grantRefreshToken)
+			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, oauth2.GrantTypeRefreshToken)
 		}
 	}
 	if c.Pool != "" && s.Pools != nil {
@@ -205,8 +198,8 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(p.Scopes, scopeOfflineAccess) {
-			return invalid(ErrSourceGone, "pool %s no longer grants %s", c.Pool, scopeOfflineAccess)
+		if !slices.Contains(p.Scopes, oauth2.ScopeOfflineAccess) {
+			return invalid(ErrSourceGone, "pool %s no longer grants %s", c.Pool, oauth2.ScopeOfflineAccess)
 		}
 	}
 	return nil
