@@ -17,7 +17,6 @@ import (
 	"github.com/opensts/sts/internal/config"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
-	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
@@ -399,7 +398,7 @@ func rotateMasterErr(errKeys, errPepper, errHost error) error {
 	if errKeys == nil && errPepper == nil && errHost == nil {
 		return nil
 	}
-	var re *hosttoken.ResealError
+	var re *seal.ResealError
 	if errors.As(errHost, &re) {
 		errHost = fmt.Errorf("%d host token(s) do not open (tampered with, moved, or sealed under a master key that is not configured) and stay under their old master key: %s\n"+
 			"  If the master key that sealed them is configured, their rows were changed in storage and cannot be trusted: delete each through the API\n"+

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/storage"
@@ -146,11 +145,11 @@ func (s *Service) openErr(ctx context.Context, r storage.HostToken, err error) e
 //
 // A row that does not open (tampered, moved, or under a master key that is
 // not loaded) is left as it is and does not stop the others: after every
-// other row is re-wrapped, Reseal returns the count with a [*ResealError]
-// naming those rows (docs/security.md T-147). Any other error stops it.
+// other row is re-wrapped, Reseal returns the count with a
+// [*seal.ResealError] naming those rows (docs/security.md T-147). Any other error stops it.
 func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelope) (int, error) {
 	n := 0
-	var skipped *ResealError
+	skipped := &seal.ResealError{What: "host token(s)"}
 	for after := ""; ; {
 		page, err := store.ListHostTokens(ctx, storage.HostTokenFilter{AfterID: after, Limit: 200})
 		if err != nil {
@@ -180,13 +179,7 @@ func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelop
 			if errors.Is(err, storage.ErrNotFound) {
 				continue // deleted meanwhile
 			}
-			if errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey) {
-				// One bad row must not keep every later one under the old
-				// key: it is left as it is and named at the end.
-				if skipped == nil {
-					skipped = &ResealError{Err: err}
-				}
-				skipped.IDs = append(skipped.IDs, r.ID)
+			if skipped.Skip(r.ID, err) {
 				continue
 			}
 			if err != nil {
@@ -197,26 +190,8 @@ func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelop
 			}
 		}
 		if len(page) < 200 {
-			if skipped != nil {
-				return n, skipped
-			}
-			return n, nil
+			return n, skipped.OrNil()
 		}
 		after = page[len(page)-1].ID
 	}
 }
-
-// ResealError lists the rows [Reseal] left under their old master key
-// because they do not open (tampered, moved, or sealed under a master key
-// that is not loaded). It names row IDs only, never values.
-type ResealError struct {
-	IDs []string // rows not re-wrapped, in listing order
-	Err error    // the first row's error: wraps seal.ErrOpen or seal.ErrUnknownKey
-}
-
-func (e *ResealError) Error() string {
-	return fmt.Sprintf("hosttoken: reseal: %d host token(s) do not open and stay under their old master key: %s: %v",
-		len(e.IDs), strings.Join(e.IDs, ", "), e.Err)
-}
-
-func (e *ResealError) Unwrap() error { return e.Err }

@@ -50,7 +50,7 @@ func TestResealGoesPastRowsThatDoNotOpen(t *testing.T) {
 			newKey := bytes.Repeat([]byte{5}, seal.KeySize)
 			both, _ := seal.NewKeyring(newKey, w.master)
 			n, err := hosttoken.Reseal(ctx, store, &seal.Envelope{Keyring: both})
-			var re *hosttoken.ResealError
+			var re *seal.ResealError
 			if !errors.As(err, &re) || n != 1 {
 				t.Fatalf("Reseal = %d, %v; want 1 row re-wrapped and a ResealError", n, err)
 			}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/seal"
@@ -74,8 +73,7 @@ func Reseal(ctx context.Context, store storage.ServerSecretStore, keyring *seal.
 		return 0, fmt.Errorf("pepper: %w", err)
 	}
 	n := 0
-	var bad []string
-	var firstErr error
+	skipped := &seal.ResealError{What: "server secret(s)"}
 	for _, r := range rows {
 		changed := false
 		err := store.UpdateServerSecret(ctx, r.ID, func(old storage.ServerSecret) (storage.ServerSecret, error) {
@@ -90,11 +88,7 @@ func Reseal(ctx context.Context, store storage.ServerSecretStore, keyring *seal.
 			old.Sealed, old.MasterKeyID, changed = ct, id, true
 			return old, nil
 		})
-		if errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey) {
-			bad = append(bad, r.ID)
-			if firstErr == nil {
-				firstErr = err
-			}
+		if skipped.Skip(r.ID, err) {
 			continue
 		}
 		if err != nil {
@@ -104,9 +98,5 @@ func Reseal(ctx context.Context, store storage.ServerSecretStore, keyring *seal.
 			n++
 		}
 	}
-	if bad != nil {
-		return n, fmt.Errorf("pepper: reseal: %d server secret(s) do not open and stay under their old master key: %s: %w",
-			len(bad), strings.Join(bad, ", "), firstErr)
-	}
-	return n, nil
+	return n, skipped.OrNil()
 }
