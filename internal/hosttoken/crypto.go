@@ -146,7 +146,8 @@ func (s *Service) openErr(ctx context.Context, r storage.HostToken, err error) e
 // A row that does not open (tampered, moved, or under a master key that is
 // not loaded) is left as it is and does not stop the others: after every
 // other row is re-wrapped, Reseal returns the count with a
-// [*seal.ResealError] naming those rows (docs/security.md T-147). Any other error stops it.
+// [*seal.ResealError] naming those rows (docs/security.md T-147). Any
+// other error stops it.
 func Reseal(ctx context.Context, store storage.HostTokenStore, env *seal.Envelope) (int, error) {
 	n := 0
 	skipped := &seal.ResealError{What: "host token(s)"}
