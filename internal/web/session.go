@@ -287,8 +287,8 @@ func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 }
 
 // start signs p in: it ends the session the request came with (if any,
-// or fails), stores a new one under a fresh random value and sets the cookie. A new
-// value at every sign-in makes session fixation impossible
+// or fails), stores a new one under a fresh random value and sets the
+// cookie. A new value at every sign-in makes session fixation impossible
 // (docs/security.md T-82).
 func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string) error {
 	ctx := r.Context()
