@@ -420,10 +420,25 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 }
 
 func (e *codeEnv) introspect(t *testing.T, token string) (int, map[string]any) {
+	return e.introspectAs(t, e.conf.ID, e.secret, token)
+}
+
+// introspectAs introspects token at /oauth2/introspect as client id.
+func (e *codeEnv) introspectAs(t *testing.T, id, secret, token string) (int, map[string]any) {
 	req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(e.conf.ID, e.secret)
+	req.SetBasicAuth(id, secret)
 	return do(t, req)
+}
+
+// introspected is introspectAs's answer, which must be 200.
+func (e *codeEnv) introspected(t *testing.T, id, secret, token string) map[string]any {
+	t.Helper()
+	st, m := e.introspectAs(t, id, secret, token)
+	if st != http.StatusOK {
+		t.Fatalf("introspection = %d %v", st, m)
+	}
+	return m
 }
 
 func do(t *testing.T, req *http.Request) (int, map[string]any) {

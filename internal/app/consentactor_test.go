@@ -3,7 +3,6 @@ package app_test
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,14 +25,7 @@ func TestConsentWithdrawnEndsDelegationsOfThePerson(t *testing.T) {
 	id, sec := e.serviceClient(t, "openid")
 	introspect := func(tok string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, sec)
-		st, m := do(t, req)
-		if st != http.StatusOK {
-			t.Fatalf("introspection = %d %v", st, m)
-		}
-		return m
+		return e.introspected(t, id, sec, tok)
 	}
 	st, m := e.token(t, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"openid"}}, id, sec)
 	own, _ := m["access_token"].(string)
@@ -87,14 +79,7 @@ func TestConsentWithdrawnEndsSecondHopDelegations(t *testing.T) {
 	id, sec := e.serviceClient(t, "openid")
 	introspect := func(tok string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, sec)
-		st, m := do(t, req)
-		if st != http.StatusOK {
-			t.Fatalf("introspection = %d %v", st, m)
-		}
-		return m
+		return e.introspected(t, id, sec, tok)
 	}
 	st, m := e.token(t, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"openid"}}, id, sec)
 	own, _ := m["access_token"].(string)

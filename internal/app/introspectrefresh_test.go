@@ -1,9 +1,6 @@
 package app_test
 
 import (
-	"net/http"
-	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/opensts/sts/internal/audit"
@@ -42,14 +39,7 @@ func TestRefreshTokenIntrospectedByItsClientOnly(t *testing.T) {
 	adminID, adminSecret := rs(storage.ScopeIntrospect)
 	introspect := func(id, sec, token string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, sec)
-		st, m := do(t, req)
-		if st != http.StatusOK {
-			t.Fatalf("introspection = %d %v", st, m)
-		}
-		return m
+		return e.introspected(t, id, sec, token)
 	}
 	for _, tc := range []struct {
 		name, id, secret, token string
