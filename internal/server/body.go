@@ -69,6 +69,19 @@ func WriteBodyError(w http.ResponseWriter, r *http.Request, err error) {
 // sends, so a JSON POST to an OAuth endpoint is never taken for one.
 var rpcErrors = connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
 
+// writeRPCError answers a Connect, gRPC or gRPC-Web call with code and
+// msg in the call's own protocol and reports whether r was such a call.
+// What the server answers itself, before or instead of a handler, goes
+// through it: a plain JSON status reads as "unknown" to the vendor's
+// generated clients (docs/api.md "Errors").
+func writeRPCError(w http.ResponseWriter, r *http.Request, code connect.Code, msg string) bool {
+	if !rpcErrors.IsSupported(r) {
+		return false
+	}
+	_ = rpcErrors.Write(w, r, connect.NewError(code, errors.New(msg)))
+	return true
+}
+
 // writeTooLarge answers 413; on the Confluent path as the dialect answers
 // a chunked body it cut off (invalid_request, "request body too large").
 // A Connect, gRPC or gRPC-Web call gets resource_exhausted in its own
@@ -80,8 +93,7 @@ func writeTooLarge(w http.ResponseWriter, r *http.Request, jsonAPI bool) {
 	case jsonAPI:
 		writeJSONAPIError(w, http.StatusRequestEntityTooLarge, RequestID(r.Context()), oauth2.ErrorInvalidRequest, msg)
 		return
-	case rpcErrors.IsSupported(r):
-		_ = rpcErrors.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New(msg)))
+	case writeRPCError(w, r, connect.CodeResourceExhausted, msg):
 		return
 	}
 	writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: msg, RequestID: RequestID(r.Context())})

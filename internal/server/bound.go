@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -115,9 +116,11 @@ func admit(limits [numClasses]int, gates [numClasses]*gate, bodies *bodyWaits, c
 					// body (docs/security.md F-74).
 					w.Header().Set("Connection", "close")
 					const msg = "request body not received in time"
-					if jsonAPI != nil && jsonAPI(r.URL.Path) {
+					switch {
+					case jsonAPI != nil && jsonAPI(r.URL.Path):
 						writeJSONAPIError(w, http.StatusRequestTimeout, RequestID(r.Context()), "invalid_request", msg)
-					} else {
+					case writeRPCError(w, r, connect.CodeDeadlineExceeded, msg):
+					default:
 						writeJSON(w, http.StatusRequestTimeout, errorBody{Error: msg, RequestID: RequestID(r.Context())})
 					}
 				}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"connectrpc.com/connect"
+
 	"github.com/opensts/sts/internal/oauth2"
 )
 
@@ -38,6 +40,9 @@ func recoverPanics(logger *slog.Logger, jsonAPI func(string) bool) func(http.Han
 					// server_error, as the dialect's own 500 (RFC 6749 §5.2's
 					// code), so its clients see one code for either.
 					writeJSONAPIError(sw, http.StatusInternalServerError, id, oauth2.ErrorServerError, "internal error")
+					return
+				}
+				if writeRPCError(sw, r, connect.CodeInternal, "internal error") {
 					return
 				}
 				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: "internal error", RequestID: id})
