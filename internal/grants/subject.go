@@ -91,6 +91,11 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	if isSubject {
 		sel.PoolID, sel.ProviderID = req.PoolID, req.ProviderID
 	}
+	if client != nil {
+		// Only the client's own organization's pools can serve it
+		// (CheckClient), so only they are candidates (docs/security.md A-84).
+		sel.OrgID = client.OrgID
+	}
 	var tok *federation.Token
 	if sel.ProviderID == "" {
 		// Bounded and unverified: the unverified iss and aud only pick

@@ -38,11 +38,13 @@ func testRegistry(t *testing.T, store storage.Store) {
 		}
 	}
 	must(store.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}))
+	must(store.CreateOrganization(ctx, storage.Organization{ID: "globex", Name: "Globex"}))
 	for _, p := range []storage.Pool{
 		{ID: "a", OrgID: "acme", Condition: "true"},
 		{ID: "b", OrgID: "acme", Condition: "true"},
 		{ID: "off", OrgID: "acme", Condition: "true", Disabled: true},
 		{ID: "broken", OrgID: "acme", Condition: "assertion.sub +"},
+		{ID: "g", OrgID: "globex", Condition: "true"},
 	} {
 		must(store.CreatePool(ctx, p))
 	}
@@ -54,6 +56,7 @@ func testRegistry(t *testing.T, store storage.Store) {
 		{PoolID: "off", ID: "p1", Issuer: iss, Audiences: []string{"aud-off"}},
 		{PoolID: "b", ID: "dis", Issuer: iss, Audiences: []string{"aud-dis"}, Disabled: true},
 		{PoolID: "broken", ID: "p1", Issuer: iss, Audiences: []string{"aud-broken"}},
+		{PoolID: "g", ID: "p1", Issuer: iss, Audiences: []string{"shared"}},
 	} {
 		must(store.CreateProvider(ctx, p))
 	}
@@ -72,6 +75,9 @@ func testRegistry(t *testing.T, store storage.Store) {
 		{"named pool picks the provider by issuer", trust.Selector{PoolID: "a", Issuer: "https://other.example", Audiences: []string{"aud-a"}}, "a", "p2", ""},
 		{"named pool and provider", trust.Selector{PoolID: "b", ProviderID: "p1"}, "b", "p1", ""},
 		{"ambiguous", trust.Selector{Issuer: iss, Audiences: []string{"shared"}}, "", "", trust.ReasonAmbiguousPool},
+		{"an organization's own pools only (A-84)", trust.Selector{Issuer: iss, Audiences: []string{"shared"}, OrgID: "globex"}, "g", "p1", ""},
+		{"an organization's own ambiguity", trust.Selector{Issuer: iss, Audiences: []string{"shared"}, OrgID: "acme"}, "", "", trust.ReasonAmbiguousPool},
+		{"another organization's pool is no candidate", trust.Selector{Issuer: iss, Audiences: []string{"aud-a"}, OrgID: "globex"}, "", "", trust.ReasonAudienceMismatch},
 		{"ambiguity resolved by name", trust.Selector{PoolID: "b", Issuer: iss, Audiences: []string{"shared"}}, "b", "p1", ""},
 		{"unknown issuer", trust.Selector{Issuer: "https://nope.example", Audiences: []string{"aud-a"}}, "", "", trust.ReasonIssuerUnknown},
 		{"audience mismatch", trust.Selector{Issuer: iss, Audiences: []string{"zzz"}}, "", "", trust.ReasonAudienceMismatch},

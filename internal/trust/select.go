@@ -17,6 +17,13 @@ type Selector struct {
 	ProviderID string // from a Google resource name; needs PoolID
 	Issuer     string // "" is accepted only when the pool has one provider
 	Audiences  []string
+	// OrgID, when set, limits a selection by Issuer to that
+	// organization's pools: the authenticated client's, which acts
+	// within its own organization only, so another organization's pool
+	// trusting the same issuer and audience neither serves nor makes its
+	// request ambiguous (docs/security.md A-84). A named pool is judged
+	// as named.
+	OrgID string
 }
 
 // Match is the pool and provider a token is judged by.
@@ -32,7 +39,8 @@ type Match struct {
 //   - otherwise: the unique enabled pool with an enabled provider whose
 //     issuer is Issuer and whose audiences contain one of Audiences.
 //     Several such pools are ReasonAmbiguousPool: the caller must name one,
-//     never have one picked for it.
+//     never have one picked for it. With OrgID only that organization's
+//     pools are candidates.
 //
 // Every error is an *Error with a Reason.
 func (r *Registry) Select(ctx context.Context, sel Selector) (Match, error) {
@@ -178,8 +186,13 @@ func selectByIssuer(refs []ref, sel Selector) (Match, error) {
 	}
 	var found Match
 	var disabled Reason
+	ours := false // a candidate pool trusts the issuer
 	for _, rf := range refs {
 		pr := rf.pool.Providers[rf.provider]
+		if sel.OrgID != "" && rf.pool.OrgID != sel.OrgID {
+			continue
+		}
+		ours = true
 		if !audienceMatch(pr.Audiences, sel.Audiences) {
 			continue
 		}
@@ -201,6 +214,8 @@ func selectByIssuer(refs []ref, sel Selector) (Match, error) {
 		}
 	}
 	switch {
+	case !ours:
+		return Match{}, newError(ReasonIssuerUnknown, "no pool of organization "+sel.OrgID+" trusts this issuer", nil)
 	case found.Pool != nil && found.Pool.CompileErr != nil:
 		return Match{}, newError(ReasonPolicyInvalid, "pool "+found.Pool.ID+" has an invalid policy", found.Pool.CompileErr)
 	case found.Pool != nil:
