@@ -157,8 +157,8 @@ func (s *PrincipalService) ListPrincipals(ctx context.Context, req *stsv1.ListPr
 	return out, nil
 }
 
-// SetPrincipalDisabled disables or re-enables a principal. Its PATs stop
-// authenticating within the PAT cache TTL.
+// SetPrincipalDisabled disables or re-enables a principal, never disabling
+// the caller itself. Its PATs stop authenticating within the PAT cache TTL.
 func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.SetPrincipalDisabledRequest) (*stsv1.SetPrincipalDisabledResponse, error) {
 	id, err := require(ctx, pat.ScopeAdmin)
 	if err != nil {
@@ -170,6 +170,13 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 	}
 	if err := s.h.mayActOnPrincipal(ctx, id, target); err != nil {
 		return nil, err
+	}
+	if req.GetDisabled() && target.ID == id.PrincipalID {
+		// As UserService/SetSuspended: disabling itself would end every
+		// credential the caller holds and could leave its organization
+		// with no administrator; an organization always keeps the
+		// administrator who acted (docs/security.md A-83).
+		return nil, sts.Errorf(sts.Invalid, "cannot disable yourself")
 	}
 	var out storage.Principal
 	update := func(p storage.Principal) (storage.Principal, error) {
