@@ -194,6 +194,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
 		hd = withPageQuery(hd) // pagination.go: ?pageSize=&token= of the Stainless SDKs
+		hd = withSafeBody(hd)  // bodyerr.go: a failed body read names no address
 		if h.noAuth != nil {
 			id := h.noAuth
 			return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
