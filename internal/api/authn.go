@@ -143,7 +143,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // Credential Access Boundary is permission_denied (errBoundary). The
 // caller's own deadline bounds the authentication as it bounds the
 // procedure (callerDeadline).
-func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter, logger *slog.Logger,
+func middleware(a *Authenticator, public map[string]bool, lim func() ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
@@ -158,7 +158,7 @@ func middleware(a *Authenticator, public map[string]bool, lim ratelimit.Limiter,
 			r = r.WithContext(ctx)
 		}
 		if public[r.URL.Path] {
-			if limitPublic(lim, ew, w, r) {
+			if limitPublic(lim(), ew, w, r) {
 				// Who asked, for the audit event (docs/security.md D-18).
 				m := &callMeta{requestID: w.Header().Get("X-Request-Id"), clientIP: clientip.FromRequest(r), userAgent: audit.UserAgent(r.UserAgent())}
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callMetaKey{}, m)))

@@ -128,6 +128,10 @@ type Handler struct {
 	// (limits.go).
 	tokenLimits atomic.Pointer[ratelimit.Limits]
 
+	// publicLimit, once SetPublicLimit supplies it, replaces PublicLimit
+	// (limits.go).
+	publicLimit atomic.Pointer[ratelimit.Limiter]
+
 	// unready, set by Unready until Ready, makes every procedure answer
 	// unavailable with Retry-After.
 	unready atomic.Bool
@@ -202,7 +206,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 				hd.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 			})
 		}
-		return path, middleware(auth, publicProcedures, h.PublicLimit, logger, h.OnRefused, hd)
+		return path, middleware(auth, publicProcedures, h.publicLimiter, logger, h.OnRefused, hd)
 	}
 	out := map[string]http.Handler{}
 	add := func(path string, hd http.Handler) { p, w := wrap(path, hd); out[p] = w }

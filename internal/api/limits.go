@@ -82,6 +82,22 @@ func limitPublic(lim ratelimit.Limiter, ew *connect.ErrorWriter, w http.Response
 	return false
 }
 
+// SetPublicLimit makes the public procedures take from l instead of
+// PublicLimit: serve hands it the per-IP bucket it keeps in Redis when
+// rate_limits.redis_url is set, so the replicas share it as they share
+// every other limit (docs/security.md T-156). A nil l disables the limit.
+// Safe while serving.
+func (h *Handler) SetPublicLimit(l ratelimit.Limiter) { h.publicLimit.Store(&l) }
+
+// publicLimiter is the per-IP bucket of the public procedures: the one
+// SetPublicLimit supplied, else PublicLimit.
+func (h *Handler) publicLimiter() ratelimit.Limiter {
+	if l := h.publicLimit.Load(); l != nil {
+		return *l
+	}
+	return h.PublicLimit
+}
+
 // remoteIP is the client address the server resolved for r (the TCP peer,
 // or the client behind a trusted proxy), from which every per-IP limit
 // takes its key with ratelimit.IPBucket.

@@ -77,9 +77,10 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		IDTokenLifetime:     min(api.DefaultIDTokenLifetime, cfg.Keys.MaxTokenLifetime),
 		// Instance administrators by configuration, beside the stored flag.
 		InstanceAdmins: cfg.InstanceAdmins,
-		// ExchangeToken needs no credential: rate_limits.per_ip applies, in
-		// this replica's memory (a bucket of its own, beside the token
-		// endpoints').
+		// ExchangeToken needs no credential: rate_limits.per_ip applies, from
+		// a bucket of its own beside the token endpoints', in this
+		// replica's memory until serve moves it to Redis when
+		// rate_limits.redis_url is set (SetPublicLimit).
 		PublicLimit: limiter(cfg.RateLimits.PerIP, cfg.RateLimits.MaxKeys),
 	}
 	// ID tokens for the audiences of id_tokens.rs256_audiences are signed

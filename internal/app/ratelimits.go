@@ -19,6 +19,11 @@ type rateLimits struct {
 	token ratelimit.Limits
 	// leak is nil in memory mode: revoke keeps its own default.
 	leak ratelimit.Limiter
+	// public is the per-IP bucket of the Connect API's public
+	// ExchangeToken in Redis (api.Handler.SetPublicLimit), shared by the
+	// replicas as the others are (docs/security.md T-156); nil in memory
+	// mode, where the API keeps its own in this replica's memory.
+	public ratelimit.Limiter
 	// redis is the shared backend, nil without rate_limits.redis_url. Its
 	// Run keeps sts_ratelimit_redis_up current.
 	redis *ratelimit.RedisBackend
@@ -77,7 +82,8 @@ func newRateLimits(c config.RateLimitsConfig, logger *slog.Logger, reg prometheu
 			PerClient: shared("per_client", c.PerClient),
 			PerPool:   shared("per_pool", c.PerPool),
 		},
-		leak:  b.Limiter("leak_report", revoke.LeakRule(), ratelimit.MemoryOptions{MaxKeys: c.MaxKeys}),
-		redis: b,
+		leak:   b.Limiter("leak_report", revoke.LeakRule(), ratelimit.MemoryOptions{MaxKeys: c.MaxKeys}),
+		public: shared("public_per_ip", c.PerIP),
+		redis:  b,
 	}, nil
 }

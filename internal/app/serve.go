@@ -273,6 +273,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		// answers only once both are in place.
 		connect.handler.SetTokenAudit(ep.audit, cfg.Audit.Mode == config.AuditModeRequired)
 		connect.handler.SetTokenLimits(ep.limits.token)
+		if ep.limits.redis != nil {
+			// ExchangeToken's per-IP bucket moves to Redis, one for every
+			// replica (docs/security.md T-156).
+			connect.handler.SetPublicLimit(ep.limits.public)
+		}
 		connect.handler.Ready()
 		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
 		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), pep, logger)

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/ststest/redistest"
 )
 
@@ -108,6 +112,50 @@ func TestServeRateLimitsSharedInRedis(t *testing.T) {
 		}
 		if strings.Contains(r.stderr.String(), secret) {
 			t.Errorf("replica %s logged the client secret", name)
+		}
+	}
+}
+
+// TestServeExchangeTokenLimitSharedInRedis is docs/security.md T-156: with
+// rate_limits.redis_url set, the per-IP bucket of the public
+// gitpod.v1.IdentityService/ExchangeToken (no credential needed, so
+// anyone may call it) is one bucket across the replicas, as every other
+// limit is. It was kept in each replica's memory, so behind a round-robin
+// proxy one source address got the burst once per replica: N replicas
+// admitted N times the configured per_ip limit. Two `sts serve` replicas
+// on one Redis, the vendor's generated client from one loopback address:
+// the burst of 3 is spent once across both, then both refuse with
+// resource_exhausted.
+func TestServeExchangeTokenLimitSharedInRedis(t *testing.T) {
+	t.Parallel()
+	u := redistest.URL(t)
+	setenv(t, "STS_RATE_LIMITS_REDIS_URL", u)
+	setenv(t, "STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
+	setenv(t, "STS_RATE_LIMITS_PER_IP_RATE", "0.001")
+	setenv(t, "STS_RATE_LIMITS_PER_IP_BURST", "3")
+	dir := t.TempDir()
+	a := serve(t, "--data-dir", dir)
+	checkServing(t, a)
+	b := serve(t, "--data-dir", dir)
+	checkServing(t, b)
+
+	// A random loopback source: a per-IP key no other test uses.
+	src := &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.N(250)), byte(rand.N(256)), byte(1+rand.N(250)))}
+	redistest.DeleteOnCleanup(t, u, "*:ip:"+src.IP.String())
+	from := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: src}).DialContext}}
+	t.Cleanup(from.CloseIdleConnections)
+	clients := map[*run]gitpodv1connect.IdentityServiceClient{
+		a: gitpodv1connect.NewIdentityServiceClient(from, a.base),
+		b: gitpodv1connect.NewIdentityServiceClient(from, b.base),
+	}
+	for i, r := range []*run{a, b, a, b, a, b} {
+		_, err := clients[r].ExchangeToken(t.Context(), &gitpodv1.ExchangeTokenRequest{ExchangeToken: "not-an-exchange-token"})
+		limited := connect.CodeOf(err) == connect.CodeResourceExhausted
+		if err == nil {
+			t.Fatalf("ExchangeToken %d with a made-up exchange token succeeded", i)
+		}
+		if want := i >= 3; limited != want {
+			t.Errorf("ExchangeToken %d = %v; rate limited %v, want %v (a burst of 3 per source IP across both replicas)", i, err, limited, want)
 		}
 	}
 }
