@@ -44,13 +44,20 @@ func peer(remoteAddr string) string {
 }
 
 // ParsePrefixes parses CIDRs ("10.0.0.0/8", "::1/128"); a bare address is
-// not accepted, so that a missing "/32" is a visible mistake.
+// not accepted, so that a missing "/32" is a visible mistake. An
+// IPv4-mapped prefix ("::ffff:10.0.0.0/104") becomes its IPv4 form
+// ("10.0.0.0/8"): Resolve unmaps every address before comparing, so the
+// mapped form would never match and the proxy would silently not be
+// trusted (docs/security.md F-83).
 func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(cidrs))
 	for i, c := range cidrs {
 		p, err := netip.ParsePrefix(strings.TrimSpace(c))
 		if err != nil {
 			return nil, fmt.Errorf("[%d] %q is not a CIDR (such as 10.0.0.0/8 or ::1/128)", i, c)
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}

@@ -2,6 +2,7 @@ package clientip
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -178,5 +179,41 @@ func TestFromRequest(t *testing.T) {
 	r = r.WithContext(WithIP(r.Context(), "198.51.100.7"))
 	if got := FromRequest(r); got != "198.51.100.7" {
 		t.Fatalf("with middleware value: %q", got)
+	}
+}
+
+// TestMappedTrustedProxy is docs/security.md F-83: a trusted proxy
+// written in IPv4-mapped IPv6 form ("::ffff:127.0.0.1/128", the way a
+// dual-stack listener, ss or a proxy's own log spells an IPv4 peer) must
+// be trusted like its IPv4 form. Resolve unmaps every address before it
+// compares, so a mapped prefix never contained one: the proxy was
+// silently untrusted, every client behind it shared the proxy's per-IP
+// bucket (one noisy client rate-limited all of them) and the audit trail
+// named the proxy. A real request over loopback IPv4, through a proxy
+// that appends its peer to X-Forwarded-For.
+func TestMappedTrustedProxy(t *testing.T) {
+	for _, cidr := range []string{"::ffff:127.0.0.1/128", "::ffff:127.0.0.0/104", "127.0.0.0/8"} {
+		t.Run(cidr, func(t *testing.T) {
+			trusted, err := ParsePrefixes([]string{cidr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := NewResolver(trusted, XForwardedFor)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprint(w, v.Resolve(r))
+			}))
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+			req.Header.Set("X-Forwarded-For", "198.51.100.1")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if string(got) != "198.51.100.1" {
+				t.Fatalf("trusted_proxies [%s], peer %s: Resolve = %q, want the client the proxy named, 198.51.100.1", cidr, srv.Listener.Addr(), got)
+			}
+		})
 	}
 }
