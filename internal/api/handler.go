@@ -181,7 +181,9 @@ var publicProcedures = map[string]bool{
 // Mount registers every service at / and under /api.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	for pattern, handler := range h.handlers() {
-		handler = h.gate(handler)
+		// Every handler, the health and reflection services too:
+		// bodyerr.go, a failed body read names no address.
+		handler = h.gate(withSafeBody(handler))
 		mux.Handle(pattern, handler)
 		mux.Handle(APIPrefix+pattern, http.StripPrefix(APIPrefix, handler))
 	}
@@ -198,7 +200,6 @@ func (h *Handler) handlers() map[string]http.Handler {
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
 		hd = withPageQuery(hd) // pagination.go: ?pageSize=&token= of the Stainless SDKs
-		hd = withSafeBody(hd)  // bodyerr.go: a failed body read names no address
 		if h.noAuth != nil {
 			id := h.noAuth
 			return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
