@@ -10,6 +10,7 @@ import (
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestSetPrincipalDisabledNeverYourself (docs/security.md A-83): an
@@ -32,6 +33,15 @@ func TestSetPrincipalDisabledNeverYourself(t *testing.T) {
 	}
 	orgSecret := e.mintPAT(orgAdmin.ID, pat.ScopeFull, pat.ScopeAdmin)
 	instance := e.principalNamed(t, "admin")
+	// An access token of the organization administrator (sts:admin) is
+	// that principal too.
+	now := time.Now()
+	orgToken, _, err := e.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: orgAdmin.ID, Audience: tokens.Audience{testIssuer},
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)),
+		Scope: pat.ScopeIdentityRead + " " + pat.ScopeAdmin, OrgID: e.org.ID, Principal: string(orgAdmin.Kind)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, c := range e.protocols() {
 		t.Run(name, func(t *testing.T) {
 			for _, who := range []struct {
@@ -39,6 +49,7 @@ func TestSetPrincipalDisabledNeverYourself(t *testing.T) {
 				p            storage.Principal
 			}{
 				{"organization admin", orgSecret, orgAdmin},
+				{"organization admin's access token", orgToken, orgAdmin},
 				{"instance admin", e.admin, instance},
 			} {
 				_, err := c.principal.SetPrincipalDisabled(as(who.secret), &stsv1.SetPrincipalDisabledRequest{PrincipalId: who.p.ID, Disabled: true})
@@ -47,7 +58,7 @@ func TestSetPrincipalDisabledNeverYourself(t *testing.T) {
 					t.Fatalf("%s after disabling itself: disabled=%v, %v; want enabled", who.name, got.Disabled, err)
 				}
 				if _, err := c.user.GetAuthenticatedUser(as(who.secret), &gitpodv1.GetAuthenticatedUserRequest{}); err != nil {
-					t.Errorf("%s's PAT after the refused self-disable: %v", who.name, err)
+					t.Errorf("%s after the refused self-disable: %v", who.name, err)
 				}
 				if _, err := c.principal.SetPrincipalDisabled(as(who.secret), &stsv1.SetPrincipalDisabledRequest{PrincipalId: who.p.ID}); err != nil {
 					t.Errorf("%s enables itself (a no-op): %v", who.name, err)
