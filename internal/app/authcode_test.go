@@ -31,6 +31,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/pgtest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // cookieSeam is the test's browser sign-in: the principal is whatever the
@@ -98,6 +99,13 @@ func newCodeEnv(t *testing.T, edit ...func(*config.Config)) *codeEnv {
 	cfg := testConfig(t)
 	for _, f := range edit {
 		f(&cfg)
+	}
+	if cfg.Storage.Type == sqlstore.DriverSQLite {
+		// A migrated copy, so the start-up's Migrate finds nothing to do:
+		// running every migration on an empty database is the costliest
+		// part of a start under -race, and TestNewRun still starts on an
+		// empty data_dir.
+		sqlitetest.WriteMigrated(t, cfg.Storage.Path)
 	}
 	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler), SignedIn: cookieSeam{login: login.URL + "/login"}})
 	if err != nil {
