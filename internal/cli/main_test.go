@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/opensts/sts/internal/cli"
 	"github.com/opensts/sts/internal/ststest/logbuf"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -99,9 +102,45 @@ func serve(t *testing.T, args ...string) *run {
 		// Required on PostgreSQL; the default it replaces (docs/security.md F-32).
 		head = append(head, "--issuer", "http://"+addr)
 	}
+	seedSQLite(t, args)
 	r := start(t, append(head, args...)...)
 	r.base = "http://" + addr
 	return r
+}
+
+// seedSQLite writes a migrated SQLite database into the --data-dir of args
+// when that directory exists without one and nothing else (a --config, the
+// STS_STORAGE_* variables) chooses the storage: the serve then finds nothing
+// to migrate. Running every migration on an empty database is the costliest
+// part of a start under -race; TestServeInEmptyDirectory (no --data-dir) and
+// TestMigrate still run them from nothing.
+func seedSQLite(t *testing.T, args []string) {
+	t.Helper()
+	dir := ""
+	for i, a := range args {
+		if a == "--config" || strings.HasPrefix(a, "--config=") {
+			return
+		}
+		if a == "--data-dir" && i+1 < len(args) {
+			dir = args[i+1]
+		}
+	}
+	if dir == "" {
+		return
+	}
+	for _, k := range []string{"STS_STORAGE_TYPE", "STS_STORAGE_PATH", "STS_STORAGE_DSN", "STS_STORAGE_AUTO_MIGRATE"} {
+		if getenv(t, k) != "" {
+			return
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return
+	}
+	path := filepath.Join(dir, "sts.db")
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	sqlitetest.WriteMigrated(t, path)
 }
 
 // stop cancels the context (SIGINT) and returns the exit code.
