@@ -127,12 +127,13 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 // whole ceiling when none was requested.
 //
 // With a client, the default is the ceiling intersected with the client's
-// scopes (offline_access only when the client may refresh); a requested
-// scope outside the client's list is refused by CheckClient.
+// scopes; a requested scope outside the client's list is refused by
+// CheckClient. A default never holds offline_access: a refresh token is
+// issued only to a request that names it (docs/security.md T-152).
 func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, error) {
 	if req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope) {
 		if subj.googleScopes == nil {
-			return clientCeiling(subj.scopes, client), nil
+			return defaultScope(subj.scopes, client), nil
 		}
 		// The pool's own meaning of it, still within the ceiling (the pool
 		// may have lost a scope since).
@@ -141,10 +142,10 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 				return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, errors.New("the pool's google_default_scopes exceed its scopes"))
 			}
 		}
-		return clientCeiling(subj.googleScopes, client), nil
+		return defaultScope(subj.googleScopes, client), nil
 	}
 	if req.Scopes == nil {
-		return clientCeiling(subj.scopes, client), nil
+		return defaultScope(subj.scopes, client), nil
 	}
 	for _, s := range req.Scopes {
 		if !subj.allows(s) {
@@ -156,6 +157,28 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 		}
 	}
 	return req.Scopes, nil
+}
+
+// defaultScope is what is issued when no scope was asked for (or Google's
+// default scope, which stands for the pool's): the ceiling within the
+// client's scopes, without offline_access. A refresh token is a credential
+// of its own, living as long as the subject token; Google's client
+// libraries, which never ask for one, were handed one at every exchange
+// (a family each, never used) when they authenticated, and refused
+// (offline_access_needs_client) for a scope they never asked for when
+// they did not (docs/security.md T-152).
+func defaultScope(ceiling []string, client *storage.Client) []string {
+	c := clientCeiling(ceiling, client)
+	if !slices.Contains(c, ScopeOfflineAccess) {
+		return c
+	}
+	out := make([]string, 0, len(c)-1)
+	for _, s := range c { // the pool's own slice when client is nil: never modified
+		if s != ScopeOfflineAccess {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // boundary returns the cab claim: the subject's, or the requested
