@@ -94,6 +94,13 @@ func parseGoogle(r *http.Request) (*Request, error) {
 				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>, "+
 				"//<host>/pools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
 		}
+		// The pool is named once: a pool or identity_pool_id that names
+		// another was overwritten by the audience's, so a request a proxy
+		// or a log read as for one pool was served from another
+		// (docs/security.md T-153).
+		if req.PoolID != "" && req.PoolID != pool {
+			return nil, badRequest(ReasonMalformed, errors.New("audience and pool (or identity_pool_id) name different pools"))
+		}
 		req.PoolID, req.ProviderID = pool, provider
 	}
 	if opts := v.Get("options"); opts != "" {
