@@ -31,6 +31,10 @@ const (
 	ReasonScopeInvalid           = "scope_invalid"
 	ReasonScopeExceedsPool       = "scope_exceeds_pool"
 	ReasonScopeExceedsSubject    = "scope_exceeds_subject"
+	// ReasonScopeDefaultEmpty: no scope was asked for and the default
+	// holds nothing but offline_access, which a default never holds
+	// (docs/security.md T-152).
+	ReasonScopeDefaultEmpty      = "scope_default_empty"
 	ReasonTargetInvalid          = "target_invalid"
 	ReasonAudienceNotAllowed     = "audience_not_allowed"
 	ReasonAudienceWidening       = "audience_widening"

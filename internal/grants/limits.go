@@ -133,7 +133,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, error) {
 	if req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope) {
 		if subj.googleScopes == nil {
-			return defaultScope(subj.scopes, client), nil
+			return defaultScope(subj.scopes, client)
 		}
 		// The pool's own meaning of it, still within the ceiling (the pool
 		// may have lost a scope since).
@@ -142,10 +142,10 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 				return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, errors.New("the pool's google_default_scopes exceed its scopes"))
 			}
 		}
-		return defaultScope(subj.googleScopes, client), nil
+		return defaultScope(subj.googleScopes, client)
 	}
 	if req.Scopes == nil {
-		return defaultScope(subj.scopes, client), nil
+		return defaultScope(subj.scopes, client)
 	}
 	for _, s := range req.Scopes {
 		if !subj.allows(s) {
@@ -166,11 +166,14 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 // libraries, which never ask for one, were handed one at every exchange
 // (a family each, never used) when they authenticated, and refused
 // (offline_access_needs_client) for a scope they never asked for when
-// they did not (docs/security.md T-152).
-func defaultScope(ceiling []string, client *storage.Client) []string {
+// they did not (docs/security.md T-152). A default that held nothing but
+// offline_access is invalid_scope: a token of no scope would be answered
+// at /v1/token without a scope member, which the caller reads as the
+// scope it asked for.
+func defaultScope(ceiling []string, client *storage.Client) ([]string, error) {
 	c := clientCeiling(ceiling, client)
 	if !slices.Contains(c, ScopeOfflineAccess) {
-		return c
+		return c, nil
 	}
 	out := make([]string, 0, len(c)-1)
 	for _, s := range c { // the pool's own slice when client is nil: never modified
@@ -178,7 +181,11 @@ func defaultScope(ceiling []string, client *storage.Client) []string {
 			out = append(out, s)
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeDefaultEmpty,
+			errors.New("the default scope is only offline_access, which is granted only when named"))
+	}
+	return out, nil
 }
 
 // boundary returns the cab claim: the subject's, or the requested
