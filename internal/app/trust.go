@@ -33,7 +33,8 @@ func newTrustRegistry(store storage.Store, logger *slog.Logger) (*trust.Registry
 type trustPlan = pools.TrustConfig
 
 // planTrust checks what config.Validate cannot (CEL, issuer URLs, uploaded
-// JWKS, shared issuers without a condition, scopes no pool grants) and returns every problem at
+// JWKS, shared issuers without a condition, scopes no pool grants,
+// offline_access in google_default_scopes) and returns every problem at
 // once as a *config.Error, so serve exits 2 naming each pool.
 func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 	plan := &pools.TrustConfig{Paths: map[string]string{}, RevocationKeep: PoolLimits(cfg).RevocationKeep()}
@@ -62,6 +63,11 @@ func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 		for k, sc := range pool.Scopes {
 			if !storage.PoolMayGrant(sc) { // docs/security.md A-68
 				add(fmt.Sprintf("%s.scopes[%d]", path, k), fmt.Sprintf("pool %q: %q: %s", pc.ID, sc, pools.ReservedScopeRule))
+			}
+		}
+		for k, sc := range pool.GoogleDefaultScopes {
+			if sc == storage.ScopeOfflineAccess { // docs/security.md T-152
+				add(fmt.Sprintf("%s.google_default_scopes[%d]", path, k), fmt.Sprintf("pool %q: %q: %s", pc.ID, sc, pools.OfflineDefaultRule))
 			}
 		}
 		plan.Pools = append(plan.Pools, pool)

@@ -31,7 +31,7 @@ func (f *poolFlags) bind(cmd *cobra.Command) {
 	fs.StringArrayVar(&f.attributes, "attribute", nil, "NAME=CEL mapping of an attribute (repeatable; NAME= removes it on update)")
 	scopesVar(fs, &f.scopes, "scope", "ceiling of the scopes an exchange may grant (repeatable or comma-separated)")
 	fs.StringSliceVar(&f.audiences, "audience", nil, "resource servers the pool's tokens may be minted for, audience or resource selects one (repeatable or comma-separated)")
-	scopesVar(fs, &f.googleScopes, "google-default-scopes", "comma-separated scopes Google's default cloud-platform scope means here (default: every scope of the pool)")
+	scopesVar(fs, &f.googleScopes, "google-default-scopes", "comma-separated scopes Google's default cloud-platform scope means here (default: every scope of the pool but offline_access, which it never holds)")
 	durationVar(fs, &f.lifetime, "max-token-lifetime", 0, "cap on issued tokens (0: keys.max_token_lifetime)")
 	fs.StringVar(&f.principal, "principal", "", "principal ID exchanged tokens act as")
 	fs.BoolVar(&f.unauthenticated, "allow-unauthenticated", false, "allow exchanges without client authentication")

@@ -36,7 +36,8 @@ type PoolConfig struct {
 	// for; audience or resource in a request selects one.
 	Audiences []string `koanf:"audiences"`
 	// GoogleDefaultScopes is what Google's default scope (cloud-platform)
-	// means in the pool; empty: every scope of the pool.
+	// means in the pool; empty: every scope of the pool but offline_access,
+	// which it may not list (a default never holds it).
 	GoogleDefaultScopes []string         `koanf:"google_default_scopes"`
 	Providers           []ProviderConfig `koanf:"providers"`
 }

@@ -149,7 +149,7 @@ func (u PoolUpdate) fields() []string {
 
 // sets says which of the fields held to a newer rule u sets.
 func (u PoolUpdate) sets() poolSets {
-	return poolSets{name: u.DisplayName != nil, scopes: u.Scopes != nil}
+	return poolSets{name: u.DisplayName != nil, scopes: u.Scopes != nil, googleScopes: u.GoogleDefaultScopes != nil}
 }
 
 // Apply sets the fields of u on p.

@@ -80,6 +80,10 @@ const (
 const ReservedScopeRule = "a pool never grants it: its tokens would introspect every token of the organization; " +
 	"give the resource server that introspects a client holding it"
 
+// OfflineDefaultRule says why a pool's google_default_scopes may not hold
+// offline_access (docs/security.md T-152).
+const OfflineDefaultRule = "a default scope never holds it: a refresh token is issued only to a request that names offline_access"
+
 // poolSets says which of the fields held to a rule newer than some stored
 // pools a create or an update sets: an update that leaves such a field as
 // stored is not refused for it, so `sts pool disable` works on any pool.
@@ -89,10 +93,14 @@ type poolSets struct {
 	// scopes: no reserved scope (docs/security.md A-68); a pool stored
 	// with one grants it no more (storage.PoolMayGrant).
 	scopes bool
+	// googleScopes: no offline_access among google_default_scopes
+	// (docs/security.md T-152); a pool stored with it leaves it out of
+	// the default.
+	googleScopes bool
 }
 
 // poolCreate sets every field.
-var poolCreate = poolSets{name: true, scopes: true}
+var poolCreate = poolSets{name: true, scopes: true, googleScopes: true}
 
 // checkPool validates everything about p that needs no storage read: its
 // ID, fields and CEL (compiled with the service's compiler). The rules
@@ -139,6 +147,9 @@ func (s *Service) checkPool(p storage.Pool, sets poolSets) error {
 	for i, sc := range p.GoogleDefaultScopes {
 		if !slices.Contains(p.Scopes, sc) {
 			return invalid("google_default_scopes[%d]: %s is not one of the pool's scopes", i, quote(sc))
+		}
+		if sets.googleScopes && sc == storage.ScopeOfflineAccess {
+			return invalid("google_default_scopes[%d]: %s: %s", i, quote(sc), OfflineDefaultRule)
 		}
 	}
 	if len(p.PrincipalID) > maxPrincipalID || strings.TrimSpace(p.PrincipalID) != p.PrincipalID {
