@@ -43,12 +43,22 @@ func peer(remoteAddr string) string {
 	return host
 }
 
+// minMappedBits is the shortest IPv4 prefix ParsePrefixes reads an
+// IPv4-mapped CIDR as: an IPv4 /8.
+const minMappedBits = 8
+
 // ParsePrefixes parses CIDRs ("10.0.0.0/8", "::1/128"); a bare address is
 // not accepted, so that a missing "/32" is a visible mistake. An
 // IPv4-mapped prefix ("::ffff:10.0.0.0/104") becomes its IPv4 form
 // ("10.0.0.0/8"): Resolve unmaps every address before comparing, so the
 // mapped form would never match and the proxy would silently not be
-// trusted (docs/security.md F-83).
+// trusted (docs/security.md F-83). A mapped prefix that is no narrower
+// than an IPv4 /8 in that form is refused: ::ffff:0:0/96, the whole
+// mapped range, would become 0.0.0.0/0 and make every IPv4 client a
+// trusted proxy free to name its own address; one who means that writes
+// the IPv4 form. A prefix written in mapped form but shorter than /96
+// reaches outside the mapped range, has no IPv4 form and would never
+// match an IPv4 proxy, so it is refused too.
 func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(cidrs))
 	for i, c := range cidrs {
@@ -56,8 +66,15 @@ func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("[%d] %q is not a CIDR (such as 10.0.0.0/8 or ::1/128)", i, c)
 		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("[%d] %q is an IPv4-mapped CIDR shorter than /96: it reaches outside ::ffff:0:0/96, has no IPv4 form and never matches an IPv4 proxy (addresses are compared in their IPv4 form); write the IPv4 CIDR, such as 10.0.0.0/8", i, c)
+			}
+			v4 := netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+			if v4.Bits() < minMappedBits {
+				return nil, fmt.Errorf("[%d] %q means %s: every IPv4 client in it would be a trusted proxy and could choose its own address with the forwarding header; write %s if meant", i, c, v4, v4)
+			}
+			p = v4
 		}
 		out = append(out, p.Masked())
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -215,5 +216,71 @@ func TestMappedTrustedProxy(t *testing.T) {
 				t.Fatalf("trusted_proxies [%s], peer %s: Resolve = %q, want the client the proxy named, 198.51.100.1", cidr, srv.Listener.Addr(), got)
 			}
 		})
+	}
+}
+
+// TestMappedTrustedProxyTooWide is docs/security.md F-83: reading a
+// mapped CIDR as its IPv4 form must not turn a prefix no one meant as
+// "every IPv4 address" into one. ::ffff:0:0/96, the whole IPv4-mapped
+// range, would become 0.0.0.0/0: every IPv4 client a trusted proxy, each
+// choosing its own address with X-Forwarded-For (a fresh per-IP bucket
+// per request, a forged audit clientIp). A mapped prefix that would be
+// wider than /8 is refused, with the IPv4 form named so that one who
+// means it writes it; /104 (an IPv4 /8) is still read.
+func TestMappedTrustedProxyTooWide(t *testing.T) {
+	for cidr, means := range map[string]string{
+		"::ffff:0:0/96":        "0.0.0.0/0",
+		"::ffff:0.0.0.0/96":    "0.0.0.0/0",
+		"::ffff:128.0.0.0/97":  "128.0.0.0/1",
+		"::ffff:10.0.0.0/103":  "10.0.0.0/7",
+		" ::FFFF:0:0/96 ":      "0.0.0.0/0",
+		"::ffff:203.0.0.0/100": "192.0.0.0/4",
+	} {
+		p, err := ParsePrefixes([]string{"10.0.0.0/8", cidr})
+		if err == nil {
+			// What the attack gets: a direct client naming itself.
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "203.0.113.9:4444"
+			r.Header.Set("X-Forwarded-For", "192.0.2.77")
+			t.Errorf("ParsePrefixes(%q) = %v, want refused; a direct client 203.0.113.9 resolves as %q", cidr, p, NewResolver(p, XForwardedFor).Resolve(r))
+			continue
+		}
+		for _, want := range []string{"[1]", strings.TrimSpace(cidr), "means " + means, "write " + means + " if meant"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("ParsePrefixes(%q) error %q lacks %q", cidr, err, want)
+			}
+		}
+	}
+	p, err := ParsePrefixes([]string{"::ffff:10.0.0.0/104"})
+	if err != nil || len(p) != 1 || p[0].String() != "10.0.0.0/8" {
+		t.Errorf("ParsePrefixes(::ffff:10.0.0.0/104) = %v, %v, want [10.0.0.0/8]", p, err)
+	}
+}
+
+// TestMappedTrustedProxyShorterThan96 is docs/security.md F-83: a CIDR
+// written in IPv4-mapped form but shorter than /96 (::ffff:0:0/95,
+// ::ffff:10.0.0.0/88) reaches outside the mapped range, has no IPv4 form,
+// and never contains an IPv4 proxy, since addresses are compared in
+// their IPv4 form: accepted, the proxy would silently not be trusted.
+// It is refused, saying so.
+func TestMappedTrustedProxyShorterThan96(t *testing.T) {
+	for _, cidr := range []string{"::ffff:0:0/95", "::ffff:0:0/88", "::ffff:10.0.0.0/8", "::ffff:10.0.0.5/0"} {
+		p, err := ParsePrefixes([]string{cidr})
+		if err == nil {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "10.0.0.5:4444"
+			r.Header.Set("X-Forwarded-For", "198.51.100.1")
+			t.Errorf("ParsePrefixes(%q) = %v, want refused; the IPv4 proxy 10.0.0.5 in it resolves as %q", cidr, p, NewResolver(p, XForwardedFor).Resolve(r))
+			continue
+		}
+		for _, want := range []string{cidr, "shorter than /96", "never matches an IPv4 proxy"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("ParsePrefixes(%q) error %q lacks %q", cidr, err, want)
+			}
+		}
+	}
+	// An IPv6 prefix written as such is not mapped and stays as it is.
+	if p, err := ParsePrefixes([]string{"::/0", "2001:db8::/32"}); err != nil || p[0].String() != "::/0" {
+		t.Errorf("ParsePrefixes(::/0, 2001:db8::/32) = %v, %v", p, err)
 	}
 }
