@@ -115,6 +115,7 @@ func TestDeps(t *testing.T) {
 			internal("api"),                         // org and principal commands reuse the API's creation rules
 			internal("audit"),                       // audit list/export; the runner-key command's audit event
 			internal("clients"), internal("oauth2"), // client commands: the lifecycle service and its vocabulary
+			internal("clientip"),                    // config check shows http.trusted_proxies as the server reads them
 			internal("federation"),                  // pool test: the subject-token size limit the server applies
 			internal("hosttoken"), internal("seal"), // host-token and runner-key commands, master-key rotation
 			internal("loadgen"),                 // sts bench

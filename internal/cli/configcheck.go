@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/config"
 )
 
@@ -118,7 +119,7 @@ func configNode(v reflect.Value, key string) *yaml.Node {
 		s := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 		for i := range v.Len() {
 			e := configNode(v.Index(i), key)
-			if e.Kind != yaml.ScalarNode {
+			if e.Kind != yaml.ScalarNode || e.LineComment != "" {
 				s.Style = 0
 			}
 			s.Content = append(s.Content, e)
@@ -140,8 +141,11 @@ func configNode(v reflect.Value, key string) *yaml.Node {
 		return configNode(v.Elem(), key)
 	case reflect.String:
 		s := v.String()
-		if key == "dsn" {
+		switch key {
+		case "dsn":
 			s = redactDSN(s)
+		case "trusted_proxies":
+			return trustedProxyNode(s)
 		}
 		return scalar(s, "!!str")
 	case reflect.Bool:
@@ -154,6 +158,20 @@ func configNode(v reflect.Value, key string) *yaml.Node {
 		return scalar(strconv.FormatFloat(v.Float(), 'g', -1, 64), "")
 	}
 	return scalar(fmt.Sprint(v.Interface()), "!!str")
+}
+
+// trustedProxyNode shows one http.trusted_proxies CIDR as the server
+// reads it (masked, an IPv4-mapped one in its IPv4 form; docs/security.md
+// F-83) and names what was written when that differs, so that the
+// operator sees which peers are trusted, not only what was typed.
+func trustedProxyNode(s string) *yaml.Node {
+	p, err := clientip.ParsePrefixes([]string{s})
+	if err != nil || p[0].String() == s {
+		return scalar(s, "!!str")
+	}
+	n := scalar(p[0].String(), "!!str")
+	n.LineComment = "written " + strings.TrimSpace(s)
+	return n
 }
 
 // kvPassword matches password=... in a key/value PostgreSQL DSN, quoted

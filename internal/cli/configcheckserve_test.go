@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/opensts/sts/internal/cli"
 )
 
@@ -42,6 +45,12 @@ pools:
 		"integration loopback http without allow_loopback": {`host_token_integrations:
   - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: "http://127.0.0.1:9/token", client_id: a}
 `, `token_url "http://127.0.0.1:9/token"`},
+		// docs/security.md F-83: the whole IPv4-mapped range would be
+		// 0.0.0.0/0, and a mapped CIDR shorter than /96 matches nothing.
+		"trusted proxies mapped /96": {"http: {trusted_proxies: [\"10.0.0.0/8\", \"::ffff:0:0/96\"]}\n",
+			`http.trusted_proxies: [1] "::ffff:0:0/96" means 0.0.0.0/0`},
+		"trusted proxies mapped /95": {"http: {trusted_proxies: [\"::ffff:0:0/95\"]}\n",
+			`"::ffff:0:0/95" is an IPv4-mapped CIDR shorter than /96`},
 	} {
 		for _, args := range [][]string{{"config", "check"}, {"serve", "--listen", "127.0.0.1:0"}} {
 			t.Run(name+"/"+args[0], func(t *testing.T) {
@@ -87,5 +96,40 @@ func TestServeUnreadableIntegrationSecretExit1(t *testing.T) {
 	code, stderr = stsIn(t, t.TempDir(), nil, "serve", "--listen", "127.0.0.1:0", "--config", file)
 	if code != cli.ExitUsage || !strings.Contains(stderr, "not-a-uuid") {
 		t.Errorf("sts serve with an unreadable secret and an invalid entry: exit %d, stderr %q; want %d", code, stderr, cli.ExitUsage)
+	}
+}
+
+// TestConfigCheckShowsTrustedProxiesAsRead (docs/security.md F-83): sts
+// config check prints each http.trusted_proxies CIDR as sts will read it,
+// an IPv4-mapped one in its IPv4 form and every one masked, naming what
+// was written beside one that changed, so that an operator sees what is
+// trusted rather than what was typed.
+func TestConfigCheckShowsTrustedProxiesAsRead(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "sts.yaml")
+	yml := "http: {trusted_proxies: [\"::ffff:10.0.0.0/104\", \" 10.1.2.3/16\", \"::1/128\", \"::ffff:192.0.2.5/128\"]}\n"
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := mainIn(t, "config", "check", "--config", file)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var cfg struct {
+		HTTP struct {
+			TrustedProxies []string `yaml:"trusted_proxies"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatalf("config check printed no YAML: %v\n%s", err, out)
+	}
+	want := []string{"10.0.0.0/8", "10.1.0.0/16", "::1/128", "192.0.2.5/32"}
+	if diff := cmp.Diff(want, cfg.HTTP.TrustedProxies); diff != "" {
+		t.Errorf("config check's http.trusted_proxies (-want +got):\n%s\n%s", diff, out)
+	}
+	for _, written := range []string{"::ffff:10.0.0.0/104", "10.1.2.3/16", "::ffff:192.0.2.5/128"} {
+		if !strings.Contains(out, "written "+written) {
+			t.Errorf("config check does not say %s was written:\n%s", written, out)
+		}
 	}
 }
