@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -125,7 +126,10 @@ func TestServeRateLimitsSharedInRedis(t *testing.T) {
 // admitted N times the configured per_ip limit. Two `sts serve` replicas
 // on one Redis, the vendor's generated client from one loopback address:
 // the burst of 3 is spent once across both, then both refuse with
-// resource_exhausted.
+// resource_exhausted and Retry-After. The bucket is ExchangeToken's own:
+// with it spent, the token endpoints' per-IP bucket for the address
+// (limit per_ip) is untouched, so /oauth2/token from that address is
+// still served on both replicas.
 func TestServeExchangeTokenLimitSharedInRedis(t *testing.T) {
 	t.Parallel()
 	u := redistest.URL(t)
@@ -156,6 +160,25 @@ func TestServeExchangeTokenLimitSharedInRedis(t *testing.T) {
 		}
 		if want := i >= 3; limited != want {
 			t.Errorf("ExchangeToken %d = %v; rate limited %v, want %v (a burst of 3 per source IP across both replicas)", i, err, limited, want)
+		}
+		var ce *connect.Error
+		if limited && errors.As(err, &ce) {
+			if ra, err := strconv.Atoi(ce.Meta().Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("ExchangeToken %d refused with Retry-After %q, want whole seconds of at least 1", i, ce.Meta().Get("Retry-After"))
+			}
+		}
+	}
+	// ExchangeToken's bucket is its own: the token endpoints' per-IP
+	// bucket for the address still holds its burst on either replica.
+	for _, r := range []*run{a, b} {
+		resp, err := from.PostForm(r.base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("/oauth2/token from the address after ExchangeToken's burst = %d %s, want 401 invalid_client (served: ExchangeToken must not take from the token endpoints' per-IP bucket)", resp.StatusCode, body)
 		}
 	}
 }
