@@ -138,8 +138,51 @@ func fillWithBallast(dir string) (string, error) {
 // turns the file system read-only at once, under the open files, as it
 // does when a disk fails. Only unmounting, e2fsck and mounting again undo
 // it (remount,rw is refused).
+//
+// The error is recorded with the file system frozen, between two commits
+// (docs/security.md D-25): the freeze writes back what was written and
+// commits the journal, and holds new writes until the thaw, which they
+// then meet read-only. Recorded under running writes, the error aborted
+// the journal transaction holding the block allocations of data just
+// appended, and an fsync of that data in the instant before the kernel
+// marked the file system read-only still returned success (Linux 6.18);
+// after e2fsck the data was gone, and the ledger reported as sts's a loss
+// of an acknowledged write that no program could have prevented
+// (TestReadOnlyFaultLosesNoAcknowledgedAppend).
 func (fs *sqliteFS) forceReadOnly() error {
-	return os.WriteFile(fs.trigger(), []byte("sts fault harness"), 0)
+	thaw, err := freeze(fs.dir)
+	if err != nil {
+		return err
+	}
+	err = os.WriteFile(fs.trigger(), []byte("sts fault harness"), 0)
+	return errors.Join(err, thaw())
+}
+
+// The ioctls of fsfreeze(8), _IOWR('X', 119, int) and _IOWR('X', 120, int)
+// in the generic encoding of linux/fs.h (amd64, arm64).
+const (
+	ioctlFIFREEZE = 0xc0045877
+	ioctlFITHAW   = 0xc0045878
+)
+
+// freeze freezes the file system mounted at dir (FIFREEZE) and returns the
+// thaw (FITHAW).
+func freeze(dir string) (thaw func() error, err error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, d.Fd(), ioctlFIFREEZE, 0); e != 0 {
+		d.Close()
+		return nil, fmt.Errorf("freeze %s: %w", dir, e)
+	}
+	return func() error {
+		defer d.Close()
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, d.Fd(), ioctlFITHAW, 0); e != 0 {
+			return fmt.Errorf("thaw %s: %w", dir, e)
+		}
+		return nil
+	}, nil
 }
 
 func (fs *sqliteFS) trigger() string {
