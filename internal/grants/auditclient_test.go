@@ -125,10 +125,15 @@ func TestAuditNamesTheClient(t *testing.T) {
 		// organization's business (T-102), instance-level as before.
 		{"another organization's disabled pool", PathToken, globex.ID, globexSec, exchangeForm(m.subjectToken(t, "off"), "pool", "off"),
 			want{status: http.StatusBadRequest, org: "", client: globex.ID}},
-		// Selected by issuer, not named: the pools trusting it may be
-		// anyone's, so a disabled one stays instance-level too.
+		// Selected by issuer, not named: a client's candidates are its
+		// own organization's pools. Another organization's
+		// disabled pool is none of them: no pool of globex trusts the
+		// issuer, globex's business, which names nothing of acme's.
 		{"another organization's disabled pool by issuer", PathToken, globex.ID, globexSec, exchangeForm(m.subjectToken(t, "off")),
-			want{status: http.StatusBadRequest, org: "", client: globex.ID}},
+			want{status: http.StatusBadRequest, reason: "issuer_unknown", org: "globex", client: globex.ID}},
+		// Its own disabled pool by issuer: its organization's.
+		{"own organization's disabled pool by issuer", PathToken, acme.ID, acmeSec, exchangeForm(m.subjectToken(t, "off")),
+			want{status: http.StatusBadRequest, reason: "pool_disabled", org: "acme", client: acme.ID}},
 		// Another organization's pool, judged: the pool's organization, as
 		// before, which now sees which client asked.
 		{"another organization's pool", PathToken, globex.ID, globexSec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx"),

@@ -56,10 +56,27 @@ func (r *Registry) Select(ctx context.Context, sel Selector) (Match, error) {
 		return selectInPool(p, sel)
 	}
 	refs := s.byIssuer[sel.Issuer]
-	if len(refs) == 0 && sel.Issuer != "" && r.refreshOnMiss(ctx) {
+	if !candidates(refs, sel.OrgID) && sel.Issuer != "" && r.refreshOnMiss(ctx) {
 		refs = r.snap.Load().byIssuer[sel.Issuer]
 	}
 	return selectByIssuer(refs, sel)
+}
+
+// candidates reports whether refs hold a pool that may be chosen for a
+// selection by issuer limited to orgID (any pool when orgID is ""). None
+// is a miss, which a fresh read of storage may answer: a pool just
+// created on another replica, also while another organization's pool
+// trusts the same issuer (docs/security.md A-84).
+func candidates(refs []ref, orgID string) bool {
+	if orgID == "" {
+		return len(refs) > 0
+	}
+	for _, rf := range refs {
+		if rf.pool.OrgID == orgID {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup is Select from the snapshot already in memory, which it never
@@ -84,7 +101,7 @@ func (r *Registry) Lookup(sel Selector) (m Match, known bool, err error) {
 		return m, true, err
 	}
 	refs := s.byIssuer[sel.Issuer]
-	if len(refs) == 0 && sel.Issuer != "" {
+	if !candidates(refs, sel.OrgID) && sel.Issuer != "" {
 		return Match{}, false, nil
 	}
 	m, err = selectByIssuer(refs, sel)
@@ -184,6 +201,13 @@ func selectByIssuer(refs []ref, sel Selector) (Match, error) {
 	if len(refs) == 0 {
 		return Match{}, newError(ReasonIssuerUnknown, "no pool trusts this issuer", nil)
 	}
+	// A refusal among one organization's pools (OrgID) is about that
+	// organization: its audit trail records it (docs/security.md D-19).
+	refuse := func(r Reason, msg string, cause error) *Error {
+		e := newError(r, msg, cause)
+		e.OrgID = sel.OrgID
+		return e
+	}
 	var found Match
 	var disabled Reason
 	ours := false // a candidate pool trusts the issuer
@@ -207,7 +231,7 @@ func selectByIssuer(refs []ref, sel Selector) (Match, error) {
 			continue
 		}
 		if found.Pool != nil && found.Pool != rf.pool {
-			return Match{}, newError(ReasonAmbiguousPool, "pools "+found.Pool.ID+" and "+rf.pool.ID+" both trust this issuer and audience; name the pool", nil)
+			return Match{}, refuse(ReasonAmbiguousPool, "pools "+found.Pool.ID+" and "+rf.pool.ID+" both trust this issuer and audience; name the pool", nil)
 		}
 		if found.Pool == nil {
 			found = Match{Pool: rf.pool, Provider: pr}
@@ -217,15 +241,15 @@ func selectByIssuer(refs []ref, sel Selector) (Match, error) {
 	case !ours:
 		return Match{}, newError(ReasonIssuerUnknown, "no pool of organization "+sel.OrgID+" trusts this issuer", nil)
 	case found.Pool != nil && found.Pool.CompileErr != nil:
-		return Match{}, newError(ReasonPolicyInvalid, "pool "+found.Pool.ID+" has an invalid policy", found.Pool.CompileErr)
+		return Match{}, refuse(ReasonPolicyInvalid, "pool "+found.Pool.ID+" has an invalid policy", found.Pool.CompileErr)
 	case found.Pool != nil:
 		return found, nil
 	case disabled == ReasonPoolDisabled:
-		return Match{}, newError(disabled, "the only pool trusting this issuer and audience is disabled", nil)
+		return Match{}, refuse(disabled, "the only pool trusting this issuer and audience is disabled", nil)
 	case disabled != "":
-		return Match{}, newError(disabled, "the only provider trusting this issuer and audience is disabled", nil)
+		return Match{}, refuse(disabled, "the only provider trusting this issuer and audience is disabled", nil)
 	}
-	return Match{}, newError(ReasonAudienceMismatch, "the issuer is trusted, but for none of the token's audiences", nil)
+	return Match{}, refuse(ReasonAudienceMismatch, "the issuer is trusted, but for none of the token's audiences", nil)
 }
 
 func audienceMatch(accepted, aud []string) bool {
