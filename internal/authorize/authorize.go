@@ -101,11 +101,13 @@ var templateFS embed.FS
 var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 
 // Mount implements server.Mounter. GET shows consent (or answers at once
-// with remembered consent); POST takes the decision, behind
-// http.CrossOriginProtection (docs/security.md T-94).
+// with remembered consent). POST is either the same request sent as a
+// form (OIDC Core §3.1.2.1), answered as the GET, or the consent form's
+// decision, behind http.CrossOriginProtection (docs/security.md T-94,
+// T-154).
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+Path, transportSecurity(h.Issuer, http.HandlerFunc(h.get)))
-	mux.Handle("POST "+Path, transportSecurity(h.Issuer, http.NewCrossOriginProtection().Handler(http.HandlerFunc(h.post))))
+	mux.Handle("POST "+Path, transportSecurity(h.Issuer, h.post(http.NewCrossOriginProtection())))
 }
 
 func (h *Handler) now() time.Time {
@@ -129,13 +131,47 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, r.URL.Query(), false)
 }
 
-func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil || r.URL.RawQuery != "" {
-		h.page(w, &pageError{http.StatusBadRequest, "The form could not be read."})
-		return
-	}
-	h.serve(w, r, r.PostForm, true)
+// consentFormFields are the fields only the consent form sends: a POST
+// carrying either is a decision, judged as one.
+var consentFormFields = []string{"csrf", "decision"}
+
+// post answers a POST: an authorization request sent as a form, or the
+// consent form's decision.
+//
+// OIDC Core §3.1.2.1: the endpoint MUST take the request by POST too,
+// form-encoded, which a relying party's page sends from its own site. A
+// POST carrying none of the consent form's fields is that request, and is
+// answered as the GET with the same parameters by sending the browser
+// there (303). It is never served in place: the session cookie is
+// SameSite=Lax, so a browser sends it with another site's POST never, and
+// with the GET it is sent to always; answered in place, a person signed
+// in would be asked to sign in again and prompt=none would always be
+// login_required. The GET decides nothing by itself (consent only shows
+// the screen), so another site gains nothing from the POST it could not
+// from a link (docs/security.md T-154).
+//
+// A POST carrying a consent form field is the decision: it must come
+// from our own origin (http.CrossOriginProtection) and carry the
+// anti-CSRF value bound to the person and the exact request (T-94).
+func (h *Handler) post(cop *http.CrossOriginProtection) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil || r.URL.RawQuery != "" {
+			h.page(w, &pageError{http.StatusBadRequest, "The form could not be read."})
+			return
+		}
+		if !slices.ContainsFunc(consentFormFields, r.PostForm.Has) {
+			headers(w, "")
+			http.Redirect(w, r, Path+"?"+r.PostForm.Encode(), http.StatusSeeOther)
+			return
+		}
+		if err := cop.Check(r); err != nil {
+			headers(w, "")
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		h.serve(w, r, r.PostForm, true)
+	})
 }
 
 // serve runs the endpoint for GET (the request) and POST (the decision).

@@ -1,6 +1,8 @@
 // Package authorize serves GET and POST /oauth2/authorize, the OAuth 2.0
 // authorization endpoint of the authorization_code grant (RFC 6749 §4.1)
-// with PKCE S256 (RFC 7636) and OpenID Connect's nonce.
+// with PKCE S256 (RFC 7636) and OpenID Connect's nonce. A POST is either
+// the request sent as a form (OIDC Core §3.1.2.1), sent on to the GET,
+// or the consent screen's decision (authorize.go, post).
 //
 // It is an L3 endpoint (docs/architecture.md): it knows nothing of how a
 // person signs in. The [SignedIn] seam answers "who is this browser?" and

@@ -1,0 +1,156 @@
+package app_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	xoauth2 "golang.org/x/oauth2"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// postAuthorize sends an authorization request as a form POST to
+// /oauth2/authorize, as an auto-submitting form on the relying party's
+// page does (another site: Sec-Fetch-Site cross-site, its Origin), and
+// follows the answer like a browser while it stays on sts; it returns the
+// first answer that leaves sts or is a page.
+func (e *codeEnv) postAuthorize(t *testing.T, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, body := e.post(t, "/oauth2/authorize", form, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"})
+	for range 5 {
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode/100 != 3 || !strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, e.base+"/") {
+			return resp, body
+		}
+		if strings.HasPrefix(loc, "/") {
+			loc = e.base + loc
+		}
+		resp, body = mustGet(t, e.browser, loc)
+	}
+	t.Fatalf("POST /oauth2/authorize: too many redirects within sts")
+	return nil, ""
+}
+
+// authParams is conf's authorization request as form fields.
+func authParams(t *testing.T, conf *xoauth2.Config, opts ...xoauth2.AuthCodeOption) url.Values {
+	t.Helper()
+	u, err := url.Parse(conf.AuthCodeURL(randText(t), opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+// TestAuthorizationRequestByPost: OIDC Core §3.1.2.1 has the
+// authorization endpoint take the request by POST (form-encoded) as well
+// as by GET. A POST that carries the request's parameters and none of the
+// consent form's own fields (csrf, decision) is answered as the GET with
+// those parameters, wherever it comes from: the sign-in, the consent
+// screen, or at once with remembered consent; it never decides anything
+// itself. The consent form's own POST keeps its anti-CSRF value and its
+// same-origin rule, so a cross-site POST approves nothing
+// (docs/security.md T-154).
+func TestAuthorizationRequestByPost(t *testing.T) {
+	e := newCodeEnv(t)
+	ctx := t.Context()
+	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
+	provider, err := oidc.NewProvider(ctx, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("NobodySignedInSignsInAndComesBack", func(t *testing.T) {
+		form := authParams(t, conf, xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), oidc.Nonce(randText(t)))
+		resp, body := e.postAuthorize(t, form)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || !strings.HasSuffix(loc.Path, "/login") {
+			t.Fatalf("POST signed out = %d %q to %q, want the sign-in page", resp.StatusCode, body, loc)
+		}
+		back, err := url.Parse(loc.Query().Get("return_to"))
+		if err != nil || back.Path != "/oauth2/authorize" {
+			t.Fatalf("return_to = %q, want the authorization request", loc.Query().Get("return_to"))
+		}
+		for _, k := range []string{"client_id", "redirect_uri", "state", "nonce", "code_challenge", "scope"} {
+			if back.Query().Get(k) != form.Get(k) {
+				t.Errorf("return_to %s = %q, want %q", k, back.Query().Get(k), form.Get(k))
+			}
+		}
+	})
+
+	e.signIn(t, e.user)
+	verifier, nonce := xoauth2.GenerateVerifier(), randText(t)
+	form := authParams(t, conf, xoauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
+
+	t.Run("CrossSiteWithADecisionApprovesNothing", func(t *testing.T) {
+		// The request's parameters with the consent form's decision but
+		// no anti-CSRF value: the consent form's POST, refused.
+		f := url.Values{}
+		for k, v := range form {
+			f[k] = v
+		}
+		f.Set("decision", "approve")
+		resp, body := e.postAuthorize(t, f)
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(resp.Header.Get("Location"), "code=") {
+			t.Errorf("cross-site POST with decision=approve = %d %q (to %q), want 403", resp.StatusCode, body, resp.Header.Get("Location"))
+		}
+		if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("consent after a cross-site decision: %v, want none", err)
+		}
+	})
+
+	t.Run("ConsentScreenThenCode", func(t *testing.T) {
+		resp, page := e.postAuthorize(t, form)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Allow") {
+			t.Fatalf("POST signed in = %d %q, want the consent screen", resp.StatusCode, page)
+		}
+		// Showing the screen decided nothing.
+		if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("consent after the POST request alone: %v, want none", err)
+		}
+		// A cross-site POST of the screen's own form is refused.
+		cf := consentForm(t, page)
+		cf.Set("decision", "approve")
+		if resp, body := e.postAuthorize(t, cf); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site consent form = %d %q, want 403", resp.StatusCode, body)
+		}
+		if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("consent after a cross-site Allow: %v, want none", err)
+		}
+		// The person allows on the screen (same origin).
+		resp, body := e.post(t, "/oauth2/authorize", cf, nil)
+		code := e.codeFrom(t, resp, body, form.Get("state"))
+		tok, err := conf.Exchange(ctx, code, xoauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("x/oauth2 Exchange: %v", err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := provider.Verifier(&oidc.Config{ClientID: e.conf.ID}).Verify(ctx, raw)
+		if err != nil || idt.Nonce != nonce || idt.Subject != e.user.ID {
+			t.Fatalf("go-oidc Verify = %+v, %v; want nonce %q sub %q", idt, err, nonce, e.user.ID)
+		}
+	})
+
+	t.Run("RememberedConsentSilent", func(t *testing.T) {
+		v := xoauth2.GenerateVerifier()
+		f := authParams(t, conf, xoauth2.S256ChallengeOption(v), oidc.Nonce(randText(t)), xoauth2.SetAuthURLParam("prompt", "none"))
+		resp, body := e.postAuthorize(t, f)
+		code := e.codeFrom(t, resp, body, f.Get("state"))
+		if tok, err := conf.Exchange(ctx, code, xoauth2.VerifierOption(v)); err != nil || tok.AccessToken == "" {
+			t.Fatalf("Exchange of the POST request's code = %+v, %v", tok, err)
+		}
+	})
+
+	t.Run("ErrorsGoToTheClient", func(t *testing.T) {
+		f := authParams(t, conf, xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), xoauth2.SetAuthURLParam("request_uri", "https://rp.example/r"))
+		resp, _ := e.postAuthorize(t, f)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), e.callback.URL) ||
+			loc.Query().Get("error") != "request_uri_not_supported" || loc.Query().Get("state") != f.Get("state") {
+			t.Errorf("POST with request_uri = %d to %q, want request_uri_not_supported with the state", resp.StatusCode, loc)
+		}
+	})
+}
