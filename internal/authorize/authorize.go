@@ -375,6 +375,9 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, a
 	if h.Issuer != "" {
 		add.Set("iss", h.Issuer)
 	}
+	if d, ok := add["error_description"]; ok {
+		add.Set("error_description", descriptionText(d[0]))
+	}
 	headers(w, "")
 	http.Redirect(w, r, withQuery(q.redirectURI, add), http.StatusFound)
 }

@@ -146,7 +146,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
-			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter " + strconv.Quote(k) + " repeated"}
+			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter '" + k + "' repeated"}
 		}
 	}
 	q.state, q.nonce = v.Get("state"), v.Get("nonce")
@@ -226,10 +226,10 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 			// every administrator who consents. Administrators use PATs
 			// (docs/security.md A-44). Nor is introspection, a client's own
 			// capability (docs/security.md A-75).
-			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is never granted through the browser flow"}
+			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope '" + s + "' is never granted through the browser flow"}
 		}
 		if !clientauth.AllowsScopes(&c, []string{s}) {
-			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope " + strconv.Quote(s) + " is not allowed for this client"}
+			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope '" + s + "' is not allowed for this client"}
 		}
 		if !slices.Contains(q.scopes, s) {
 			q.scopes = append(q.scopes, s)
