@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -141,6 +142,48 @@ func TestAuthorizationRequestByPost(t *testing.T) {
 		code := e.codeFrom(t, resp, body, f.Get("state"))
 		if tok, err := conf.Exchange(ctx, code, xoauth2.VerifierOption(v)); err != nil || tok.AccessToken == "" {
 			t.Fatalf("Exchange of the POST request's code = %+v, %v", tok, err)
+		}
+	})
+
+	// A request too large to send on as a URL is a clear page, not a
+	// redirect the browser's GET would meet with the server's bare 431
+	// (docs/security.md T-154).
+	t.Run("OversizedRequestIsAPage", func(t *testing.T) {
+		xsite := map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"}
+		for _, tc := range []struct {
+			name, extra string
+		}{
+			// 60,000 bytes as a browser may send them, unencoded, which
+			// percent-encoding triples in the URL.
+			{"non-ASCII", "&pad=" + strings.Repeat("\u00e9", 30000)},
+			{"ASCII", "&login_hint=" + strings.Repeat("a", 50000)},
+			{"just over the cap", "&login_hint=" + strings.Repeat("a", 8<<10)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				body := authParams(t, conf, xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), oidc.Nonce(randText(t))).Encode() + tc.extra
+				req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/authorize", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				for k, v := range xsite {
+					req.Header.Set(k, v)
+				}
+				resp, err := e.browser.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				page, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(string(page), "too large") {
+					t.Errorf("POST of a %d-byte request = %d to a %d-byte Location %.80q, want a 400 page saying it is too large",
+						len(body), resp.StatusCode, len(resp.Header.Get("Location")), page)
+				}
+			})
+		}
+		// A large request under the cap is still sent on.
+		f := authParams(t, conf, xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier()), oidc.Nonce(randText(t)))
+		f.Set("login_hint", strings.Repeat("a", 6<<10))
+		resp, body := e.postAuthorize(t, f)
+		if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" {
+			t.Errorf("POST of a %d-byte request = %d %.80q to %q, want a code (consent is remembered)", len(f.Encode()), resp.StatusCode, body, loc)
 		}
 	})
 

@@ -131,6 +131,12 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, r.URL.Query(), false)
 }
 
+// maxRequestQuery bounds the query of the GET an authorization request
+// sent by POST is sent on to: well under the request header limit
+// (http.max_header_bytes, 64 KiB by default, which the cookies share),
+// and far above any real request, whose id_token_hint is the longest part.
+const maxRequestQuery = 8 << 10
+
 // consentFormFields are the fields only the consent form sends: a POST
 // carrying either is a decision, judged as one.
 var consentFormFields = []string{"csrf", "decision"}
@@ -161,8 +167,17 @@ func (h *Handler) post(cop *http.CrossOriginProtection) http.Handler {
 			return
 		}
 		if !slices.ContainsFunc(consentFormFields, r.PostForm.Has) {
+			// The request goes on as a URL: one longer than
+			// maxRequestQuery would be met by the server's bare 431
+			// (the form may be 64 KiB, which percent-encoding can
+			// triple), so it is refused here, as a page.
+			query := r.PostForm.Encode()
+			if len(query) > maxRequestQuery {
+				h.page(w, &pageError{http.StatusBadRequest, "The authorization request is too large to be sent on; the application must send a shorter one."})
+				return
+			}
 			headers(w, "")
-			http.Redirect(w, r, Path+"?"+r.PostForm.Encode(), http.StatusSeeOther)
+			http.Redirect(w, r, Path+"?"+query, http.StatusSeeOther)
 			return
 		}
 		if err := cop.Check(r); err != nil {
