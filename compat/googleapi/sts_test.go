@@ -447,7 +447,7 @@ func (s *stsServer) authorize(t *testing.T, ctx context.Context, clientID, redir
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	form := url.Values{"decision": {"approve"}}
+	form := url.Values{"sts_consent_decision": {"approve"}}
 	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(string(page), -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}

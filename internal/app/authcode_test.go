@@ -231,7 +231,7 @@ func consentForm(t *testing.T, page string) url.Values {
 	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
 		v.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
-	if v.Get("csrf") == "" {
+	if v.Get("sts_consent_csrf") == "" {
 		t.Fatalf("no consent form in %q", page)
 	}
 	return v
@@ -283,7 +283,7 @@ func (e *codeEnv) approve(t *testing.T, conf *xoauth2.Config, verifier string, o
 	state := randText(t)
 	_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, append(opts, xoauth2.S256ChallengeOption(verifier))...))
 	form := consentForm(t, page)
-	form.Set("decision", "approve")
+	form.Set("sts_consent_decision", "approve")
 	resp, body := e.post(t, "/oauth2/authorize", form, nil)
 	return e.codeFrom(t, resp, body, state)
 }
@@ -356,7 +356,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		t.Errorf("consent headers: CSP %q, Cache-Control %q, X-Frame-Options %q", csp, resp.Header.Get("Cache-Control"), resp.Header.Get("X-Frame-Options"))
 	}
 	form := consentForm(t, page)
-	form.Set("decision", "approve")
+	form.Set("sts_consent_decision", "approve")
 	resp, body := e.post(t, "/oauth2/authorize", form, nil)
 	code := e.codeFrom(t, resp, body, state)
 
@@ -419,7 +419,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	verifier, state = xoauth2.GenerateVerifier(), randText(t)
 	resp, page = mustGet(t, e.browser, pconf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)))
 	form = consentForm(t, page)
-	form.Set("decision", "approve")
+	form.Set("sts_consent_decision", "approve")
 	resp, _ = e.post(t, "/oauth2/authorize", form, nil)
 	loc, _ = url.Parse(resp.Header.Get("Location"))
 	if tok, err := pconf.Exchange(ctx, loc.Query().Get("code"), xoauth2.VerifierOption(verifier)); err != nil || tok.AccessToken == "" || tok.RefreshToken != "" {
@@ -652,7 +652,7 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		_, page := mustGet(t, e.browser, c.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())))
 		form := consentForm(t, page)
 		// A cross-origin POST is refused by http.CrossOriginProtection.
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		if resp, _ := e.post(t, "/oauth2/authorize", form, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("cross-site POST = %d, want 403", resp.StatusCode)
 		}
@@ -671,7 +671,7 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 		if resp, _ := e.post(t, "/oauth2/authorize", tampered, nil); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("tampered consent form = %d, want 403", resp.StatusCode)
 		}
-		form.Set("decision", "deny")
+		form.Set("sts_consent_decision", "deny")
 		resp, _ := e.post(t, "/oauth2/authorize", form, nil)
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "st" || loc.Query().Get("code") != "" {

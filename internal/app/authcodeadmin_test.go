@@ -130,7 +130,7 @@ func browserNeverGrants(t *testing.T, scope string) {
 		// remembered before.
 		_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(v), xoauth2.SetAuthURLParam("prompt", "consent")))
 		form := consentForm(t, page)
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		resp, page := e.post(t, "/oauth2/authorize", form, nil)
 		if got, err := e.store.GetConsent(ctx, root.ID, c.ID); err != nil || slices.Contains(got.Scopes, scope) {
 			t.Errorf("consent after approving openid = %+v, %v, want it without %s", got, err, scope)

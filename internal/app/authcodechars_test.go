@@ -112,7 +112,7 @@ func TestStateAndNonceNotASCIIComeBack(t *testing.T) {
 			verifier, state, nonce := xoauth2.GenerateVerifier(), "/dokumente/übersicht", "café ☕"
 			_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
 			form := consentForm(t, page)
-			form.Set("decision", "approve")
+			form.Set("sts_consent_decision", "approve")
 			resp, body := e.post(t, "/oauth2/authorize", form, nil)
 			tok, err := conf.Exchange(ctx, e.codeFrom(t, resp, body, state), xoauth2.VerifierOption(verifier))
 			if err != nil {

@@ -73,7 +73,7 @@ func TestAuthorizationCodeIDTokenHint(t *testing.T) {
 	_, page := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier),
 		xoauth2.SetAuthURLParam("id_token_hint", bobHint), xoauth2.SetAuthURLParam("prompt", "consent")))
 	form := consentForm(t, page)
-	form.Set("decision", "approve")
+	form.Set("sts_consent_decision", "approve")
 	resp, body := e.post(t, "/oauth2/authorize", form, nil)
 	e.codeFrom(t, resp, body, state)
 	// Not an ID token of ours: garbage, or an access token.

@@ -46,7 +46,7 @@ func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
 		resp, page := mustGet(t, e.browser, c.AuthCodeURL("st", xoauth2.S256ChallengeOption(verifier)))
 		if resp.StatusCode == http.StatusOK {
 			form := consentForm(t, page)
-			form.Set("decision", "approve")
+			form.Set("sts_consent_decision", "approve")
 			resp, _ = e.post(t, "/oauth2/authorize", form, nil)
 		}
 		loc, err := url.Parse(resp.Header.Get("Location"))

@@ -90,7 +90,7 @@ func TestAuthorizationCodeWithoutPKCE(t *testing.T) {
 		resp, page := mustGet(t, e.browser, c.AuthCodeURL(state, opts...))
 		if resp.StatusCode == http.StatusOK {
 			form := consentForm(t, page)
-			form.Set("decision", "approve")
+			form.Set("sts_consent_decision", "approve")
 			resp, page = e.post(t, "/oauth2/authorize", form, nil)
 		}
 		return e.codeFrom(t, resp, page, state)

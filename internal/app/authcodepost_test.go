@@ -49,10 +49,10 @@ func authParams(t *testing.T, conf *xoauth2.Config, opts ...xoauth2.AuthCodeOpti
 // TestAuthorizationRequestByPost: OIDC Core §3.1.2.1 has the
 // authorization endpoint take the request by POST (form-encoded) as well
 // as by GET. A POST that carries the request's parameters and none of the
-// consent form's own fields (csrf, decision) is answered as the GET with
-// those parameters, wherever it comes from: the sign-in, the consent
-// screen, or at once with remembered consent; it never decides anything
-// itself. The consent form's own POST keeps its anti-CSRF value and its
+// consent form's own fields (sts_consent_csrf, sts_consent_decision) is
+// answered as the GET with those parameters, wherever it comes from: the
+// sign-in, the consent screen, or at once with remembered consent; it
+// never decides anything itself. The consent form's own POST keeps its anti-CSRF value and its
 // same-origin rule, so a cross-site POST approves nothing
 // (docs/security.md T-154).
 func TestAuthorizationRequestByPost(t *testing.T) {
@@ -86,20 +86,63 @@ func TestAuthorizationRequestByPost(t *testing.T) {
 	verifier, nonce := xoauth2.GenerateVerifier(), randText(t)
 	form := authParams(t, conf, xoauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
 
-	t.Run("CrossSiteWithADecisionApprovesNothing", func(t *testing.T) {
-		// The request's parameters with the consent form's decision but
-		// no anti-CSRF value: the consent form's POST, refused.
+	// RFC 6749 §3.1: parameters the endpoint does not know are ignored.
+	// A relying party's framework may add its own hidden csrf field (or
+	// any other) to the form it posts; the consent form's fields are
+	// namespaced (sts_consent_*), so such a POST is still the request.
+	// A consent form rendered before the fields were namespaced (csrf,
+	// decision) is one too: it shows the screen again and decides nothing.
+	t.Run("RelyingPartyFieldsAreIgnored", func(t *testing.T) {
 		f := url.Values{}
 		for k, v := range form {
 			f[k] = v
 		}
+		f.Set("csrf", "rp-framework-token")
 		f.Set("decision", "approve")
-		resp, body := e.postAuthorize(t, f)
-		if resp.StatusCode != http.StatusForbidden || strings.Contains(resp.Header.Get("Location"), "code=") {
-			t.Errorf("cross-site POST with decision=approve = %d %q (to %q), want 403", resp.StatusCode, body, resp.Header.Get("Location"))
+		resp, page := e.postAuthorize(t, f)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Allow") {
+			t.Fatalf("POST with the relying party's csrf and decision fields = %d %.80q, want the consent screen", resp.StatusCode, page)
+		}
+		old := url.Values{}
+		for k, v := range consentForm(t, page) {
+			old[strings.TrimPrefix(k, "sts_consent_")] = v
+		}
+		old.Set("decision", "approve")
+		if resp, page := e.post(t, "/oauth2/authorize", old, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("same-origin consent form with the old field names = %d %q %.80q, want 303 to the request", resp.StatusCode, resp.Header.Get("Location"), page)
 		}
 		if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("consent after a cross-site decision: %v, want none", err)
+			t.Errorf("consent after a POST with the relying party's fields: %v, want none", err)
+		}
+	})
+
+	// The consent decision is refused from another site: without an
+	// anti-CSRF value, and with a valid one, which only the cross-origin
+	// check refuses (docs/security.md T-94, T-154).
+	t.Run("CrossSiteWithADecisionApprovesNothing", func(t *testing.T) {
+		_, page := e.postAuthorize(t, form)
+		valid := consentForm(t, page)
+		noCSRF := url.Values{}
+		for k, v := range form {
+			noCSRF[k] = v
+		}
+		for _, tc := range []struct {
+			name string
+			form url.Values
+		}{
+			{"the request with a decision", noCSRF},
+			{"the consent screen's own form", valid},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tc.form.Set("sts_consent_decision", "approve")
+				resp, body := e.post(t, "/oauth2/authorize", tc.form, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"})
+				if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Location") != "" || !strings.Contains(body, "cross-origin") {
+					t.Errorf("cross-site decision = %d %q (to %q), want 403 from the cross-origin check", resp.StatusCode, body, resp.Header.Get("Location"))
+				}
+				if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("consent after a cross-site decision: %v, want none", err)
+				}
+			})
 		}
 	})
 
@@ -112,16 +155,9 @@ func TestAuthorizationRequestByPost(t *testing.T) {
 		if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("consent after the POST request alone: %v, want none", err)
 		}
-		// A cross-site POST of the screen's own form is refused.
-		cf := consentForm(t, page)
-		cf.Set("decision", "approve")
-		if resp, body := e.postAuthorize(t, cf); resp.StatusCode != http.StatusForbidden {
-			t.Errorf("cross-site consent form = %d %q, want 403", resp.StatusCode, body)
-		}
-		if _, err := e.store.GetConsent(ctx, e.user.ID, e.conf.ID); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("consent after a cross-site Allow: %v, want none", err)
-		}
 		// The person allows on the screen (same origin).
+		cf := consentForm(t, page)
+		cf.Set("sts_consent_decision", "approve")
 		resp, body := e.post(t, "/oauth2/authorize", cf, nil)
 		code := e.codeFrom(t, resp, body, form.Get("state"))
 		tok, err := conf.Exchange(ctx, code, xoauth2.VerifierOption(verifier))

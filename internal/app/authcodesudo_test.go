@@ -136,7 +136,7 @@ func testAuthorizationCodeRecentSignIn(t *testing.T, edit ...func(*config.Config
 			t.Fatalf("after signing in again: %d %q, want the consent screen", resp.StatusCode, page)
 		}
 		form := consentForm(t, page)
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		resp, body := e.post(t, "/oauth2/authorize", form, nil)
 		tok, at := redeem(t, conf, e.codeFrom(t, resp, body, state), v)
 		if tok.RefreshToken == "" || at.Before(fresh.Truncate(time.Second)) {
@@ -176,7 +176,7 @@ func testAuthorizationCodeRecentSignIn(t *testing.T, edit ...func(*config.Config
 			resp, body := mustGet(t, e.browser, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(v)))
 			if resp.StatusCode == http.StatusOK {
 				form := consentForm(t, body)
-				form.Set("decision", "approve")
+				form.Set("sts_consent_decision", "approve")
 				e.post(t, "/oauth2/authorize", form, nil)
 			}
 		}
@@ -225,7 +225,7 @@ func testAuthorizationCodeRecentSignIn(t *testing.T, edit ...func(*config.Config
 		}
 		form := consentForm(t, page)
 		e.signInAt(t, e.user, old) // the same session, its sign-in now past the bound
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		resp, body := e.post(t, "/oauth2/authorize", form, nil)
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		if resp.StatusCode != http.StatusFound || loc == nil || !strings.HasSuffix(loc.Path, "/login") || loc.Query().Get("code") != "" {
@@ -236,7 +236,7 @@ func testAuthorizationCodeRecentSignIn(t *testing.T, edit ...func(*config.Config
 			got.Query().Get("scope") != strings.Join(offline.Scopes, " ") || got.Query().Get("code_challenge") != xoauth2.S256ChallengeFromVerifier(v) {
 			t.Fatalf("return_to %q, want the same authorization request", back)
 		}
-		form.Set("decision", "deny")
+		form.Set("sts_consent_decision", "deny")
 		resp, body = e.post(t, "/oauth2/authorize", form, nil)
 		if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc == nil ||
 			!strings.HasPrefix(loc.String(), e.callback.URL) || loc.Query().Get("error") != "access_denied" {
@@ -250,7 +250,7 @@ func testAuthorizationCodeRecentSignIn(t *testing.T, edit ...func(*config.Config
 			t.Fatalf("back after signing in again: %d %q, want the consent screen", resp.StatusCode, page)
 		}
 		form = consentForm(t, page)
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		resp, body = e.post(t, "/oauth2/authorize", form, nil)
 		if tok, _ := redeem(t, &offline, e.codeFrom(t, resp, body, state), v); tok.RefreshToken == "" {
 			t.Error("offline_access approved after signing in again: no refresh token")

@@ -214,7 +214,7 @@ func (e *codeEnv) publicCode(t *testing.T, conf *xoauth2.Config, verifier string
 	resp, page := mustGet(t, e.browser, conf.AuthCodeURL(randText(t), xoauth2.S256ChallengeOption(verifier)))
 	if resp.StatusCode == http.StatusOK {
 		form := consentForm(t, page)
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		resp, _ = e.post(t, "/oauth2/authorize", form, nil)
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))

@@ -23,7 +23,7 @@ func (e *codeEnv) tokenFor(t *testing.T, p storage.Principal, scopes ...string) 
 	resp, body := mustGet(t, e.browser, conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)))
 	if resp.StatusCode == http.StatusOK {
 		form := consentForm(t, body)
-		form.Set("decision", "approve")
+		form.Set("sts_consent_decision", "approve")
 		resp, body = e.post(t, "/oauth2/authorize", form, nil)
 	}
 	tok, err := conf.Exchange(t.Context(), e.codeFrom(t, resp, body, state), xoauth2.VerifierOption(verifier))

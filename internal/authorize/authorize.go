@@ -137,9 +137,22 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 // and far above any real request, whose id_token_hint is the longest part.
 const maxRequestQuery = 8 << 10
 
+// The consent form's own fields. They are namespaced because the
+// request sent by POST may carry anything: RFC 6749 §3.1 has the endpoint
+// ignore parameters it does not know, and a relying party's framework may
+// add its own hidden "csrf" field to every form. The unprefixed names a
+// form rendered before the namespacing carried are not a decision any
+// more: such a POST is the request, whose GET shows the screen again (a
+// form lives ConsentFormLifetime, so only a person mid-decision at an
+// upgrade clicks twice), and no other site's field can make its POST one.
+const (
+	csrfField     = "sts_consent_csrf"
+	decisionField = "sts_consent_decision"
+)
+
 // consentFormFields are the fields only the consent form sends: a POST
 // carrying either is a decision, judged as one.
-var consentFormFields = []string{"csrf", "decision"}
+var consentFormFields = []string{csrfField, decisionField}
 
 // post answers a POST: an authorization request sent as a form, or the
 // consent form's decision.
@@ -192,9 +205,9 @@ func (h *Handler) post(cop *http.CrossOriginProtection) http.Handler {
 // serve runs the endpoint for GET (the request) and POST (the decision).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, decided bool) {
 	ctx := r.Context()
-	decision, csrf := v.Get("decision"), v.Get("csrf")
-	v.Del("decision")
-	v.Del("csrf")
+	decision, csrf := v.Get(decisionField), v.Get(csrfField)
+	v.Del(decisionField)
+	v.Del(csrfField)
 	q, pe, re := h.parse(ctx, v)
 	if pe != nil {
 		h.page(w, pe)

@@ -55,9 +55,9 @@ var scopeDescriptions = map[string]string{
 
 func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal, q *request, now time.Time) {
 	v := q.values()
-	v.Set("csrf", h.csrf(pid, q, now))
+	v.Set(csrfField, h.csrf(pid, q, now))
 	hidden := make([]field, 0, len(v))
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "id_token_hint", "csrf"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "id_token_hint", csrfField} {
 		if val := v.Get(k); val != "" {
 			hidden = append(hidden, field{k, val})
 		}
@@ -80,10 +80,10 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	headers(w, origin(q.redirectURI))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = pages.ExecuteTemplate(w, "consent.html", struct {
-		ClientName, ClientID, Principal, RedirectURI, Action string
-		Scopes                                               []scopeView
-		Hidden                                               []field
-	}{name, q.client.ID, who, q.redirectURI, Path, scopes, hidden})
+		ClientName, ClientID, Principal, RedirectURI, Action, Decision string
+		Scopes                                                         []scopeView
+		Hidden                                                         []field
+	}{name, q.client.ID, who, q.redirectURI, Path, decisionField, scopes, hidden})
 }
 
 // origin is the form-action source of a registered redirect URI's
