@@ -14,6 +14,7 @@ import (
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clientip"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
@@ -404,7 +405,7 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, a
 		add.Set("iss", h.Issuer)
 	}
 	if d, ok := add["error_description"]; ok {
-		add.Set("error_description", descriptionText(d[0]))
+		add.Set("error_description", oauth2.DescriptionText(d[0]))
 	}
 	headers(w, "")
 	http.Redirect(w, r, withQuery(q.redirectURI, add), http.StatusFound)

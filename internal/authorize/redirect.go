@@ -81,22 +81,3 @@ func withQuery(raw string, add url.Values) string {
 		return raw + "&" + extra
 	}
 }
-
-// descriptionText is s as an error_description may carry it: RFC 6749
-// §4.1.2.1 allows printable ASCII but the double quote and the backslash
-// (%x20-21 / %x23-5B / %x5D-7E), and a description may name what the
-// request sent (a parameter, a scope), which is anything. A double quote
-// becomes a single one, anything else outside the set '?', so a client
-// library that checks the rule still reads the error (docs/security.md
-// T-155).
-func descriptionText(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '"':
-			return '\''
-		case r < 0x20 || r > 0x7e || r == '\\':
-			return '?'
-		}
-		return r
-	}, s)
-}

@@ -111,7 +111,9 @@ func writeConfluentError(w http.ResponseWriter, requestID string, e *oauth2.Erro
 	}
 	ce := confluentError{
 		ID: requestID, Status: strconv.Itoa(status), Code: code,
-		Title: http.StatusText(status), Detail: e.Description, Reason: e.Reason,
+		// detail is the description, held to the set the other dialects'
+		// error_description keeps (docs/security.md T-155).
+		Title: http.StatusText(status), Detail: oauth2.DescriptionText(e.Description), Reason: e.Reason,
 	}
 	p := paramOf(e)
 	if sp, ok := errors.AsType[sourceParam](e.Err); ok {

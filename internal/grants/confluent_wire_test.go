@@ -48,9 +48,9 @@ func TestConfluentErrorSource(t *testing.T) {
 		{exchangeForm(tok, "identity_pool_id", "ci", "audience", "https://nowhere.example"), "audience", "audience"},
 		// A pool refused for any cause is named in detail as in source, the
 		// same words whatever the cause (docs/security.md T-102).
-		{exchangeForm(tok, "identity_pool_id", "pool-nope"), "identity_pool_id", `identity_pool_id "pool-nope" is unknown or not available`},
-		{exchangeForm(tok, "identity_pool_id", "off"), "identity_pool_id", `identity_pool_id "off" is unknown or not available`},
-		{exchangeForm(tok, "identity_pool_id", "locked"), "identity_pool_id", `identity_pool_id "locked" is unknown or not available`},
+		{exchangeForm(tok, "identity_pool_id", "pool-nope"), "identity_pool_id", `identity_pool_id 'pool-nope' is unknown or not available`},
+		{exchangeForm(tok, "identity_pool_id", "off"), "identity_pool_id", `identity_pool_id 'off' is unknown or not available`},
+		{exchangeForm(tok, "identity_pool_id", "locked"), "identity_pool_id", `identity_pool_id 'locked' is unknown or not available`},
 	} {
 		resp, body := e.post(t, PathConfluentToken, tc.form)
 		if resp.StatusCode != 400 {

@@ -177,25 +177,25 @@ func TestGoogleTargets(t *testing.T) {
 	}{
 		{"//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", "", ""},
 		{"//iam.googleapis.com/locations/global/workforcePools/ci/providers/github", "", ""},
-		{"pools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool "nope"`},
-		{"//iam.googleapis.com/locations/global/workforcePools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool "nope"`},
-		{"pools/ci/providers/nope", oauth2.ErrorInvalidTarget, `provider "nope"`},
-		{"pools/off/providers/p", oauth2.ErrorInvalidTarget, `pool "off"`},
+		{"pools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool 'nope'`},
+		{"//iam.googleapis.com/locations/global/workforcePools/nope/providers/github", oauth2.ErrorInvalidTarget, `pool 'nope'`},
+		{"pools/ci/providers/nope", oauth2.ErrorInvalidTarget, `provider 'nope'`},
+		{"pools/off/providers/p", oauth2.ErrorInvalidTarget, `pool 'off'`},
 		// Every documented form (docs/api.md), under any host.
 		{"//sts.example.com/pools/ci/providers/github", "", ""},
 		{"pools/ci/providers/github", "", ""},
 		// Anything else is not a provider's name, whatever it ends with
 		// (T-117): Google's invalid_request, before any pool is looked at.
-		{"sts", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
-		{"//iam.googleapis.com/anything/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
-		{"//iam.googleapis.com/projects/123/locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
+		{"sts", oauth2.ErrorInvalidRequest, `Invalid value for 'audience'`},
+		{"//iam.googleapis.com/anything/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for 'audience'`},
+		{"//iam.googleapis.com/projects/123/locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for 'audience'`},
 		{"https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, "full resource name"},
 		{"locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, "workforcePools/<pool>"},
 		// Google's two names under another host, or naming a project by
 		// its ID rather than its number, are no Google name: Google STS
 		// refuses them (T-130). Our own form is the one for any host.
-		{"//sts.example.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
-		{"//sts.example.com/locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for "audience"`},
+		{"//sts.example.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for 'audience'`},
+		{"//sts.example.com/locations/global/workforcePools/ci/providers/github", oauth2.ErrorInvalidRequest, `Invalid value for 'audience'`},
 		{"//iam.googleapis.com/projects/my-project/locations/global/workloadIdentityPools/ci/providers/github", oauth2.ErrorInvalidRequest, "projects/<project number>"},
 	} {
 		resp, out := e.post(t, PathGoogleToken, exchangeForm(tok, "audience", tc.audience))
@@ -289,7 +289,7 @@ func TestGoogleBodyCaseVariants(t *testing.T) {
 	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	resp, out := do(t, r)
-	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonMalformed || !strings.Contains(d, `Unknown name "SubjectToken"`) {
+	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || out["reason"] != ReasonMalformed || !strings.Contains(d, `Unknown name 'SubjectToken'`) {
 		t.Errorf("got %d %v, want 400 %s naming SubjectToken", resp.StatusCode, out, ReasonMalformed)
 	}
 	for _, body := range []string{
@@ -308,7 +308,7 @@ func TestGoogleBodyCaseVariants(t *testing.T) {
 	r, _ = http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(`{"subjectToken":"`+tok+`","pool":"ci"}`))
 	r.Header.Set("Content-Type", "application/json")
 	resp, out = do(t, r)
-	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || !strings.Contains(d, `Unknown name "pool"`) {
+	if d, _ := out["error_description"].(string); resp.StatusCode != 400 || !strings.Contains(d, `Unknown name 'pool'`) {
 		t.Errorf("unknown member: got %d %v, want 400 naming pool", resp.StatusCode, out)
 	}
 }
@@ -398,8 +398,8 @@ func TestGoogleActorTokenTypes(t *testing.T) {
 	for _, tc := range []struct {
 		name, typ, wantDesc string
 	}{
-		{"T-118 unknown type", "urn:x", `actor_token_type "urn:x" is not supported`},
-		{"T-118 saml2", oauth2.TokenTypeSAML2, `actor_token_type "` + oauth2.TokenTypeSAML2 + `" is not supported`},
+		{"T-118 unknown type", "urn:x", `actor_token_type 'urn:x' is not supported`},
+		{"T-118 saml2", oauth2.TokenTypeSAML2, `actor_token_type '` + oauth2.TokenTypeSAML2 + `' is not supported`},
 		{"T-118 PAT", oauth2.TokenTypePAT, "is not supported"},
 		{"T-51 no type", "", "actor_token and actor_token_type go together"},
 	} {

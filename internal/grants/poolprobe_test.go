@@ -93,7 +93,7 @@ func TestPoolProbing(t *testing.T) {
 			t.Errorf("own pool not on the client's list: %v, want unauthorized_client", b)
 		}
 		if b := post(PathGoogleToken, exchangeForm("garbage", "audience", "pools/dp/providers/p")); b["error"] != oauth2.ErrorInvalidTarget ||
-			b["error_description"] != `audience: provider "p" is not found or disabled in pool "dp"` {
+			b["error_description"] != `audience: provider 'p' is not found or disabled in pool 'dp'` {
 			t.Errorf("own pool's disabled provider: %v, want the provider named", b)
 		}
 	})
@@ -124,7 +124,7 @@ func TestPoolProbing(t *testing.T) {
 		}
 		// The description may echo what the caller sent, nothing else.
 		for i, id := range ids {
-			a.desc = strings.ReplaceAll(a.desc, `"`+id+`"`, fmt.Sprintf("<id%d>", i))
+			a.desc = strings.ReplaceAll(a.desc, "'"+id+"'", fmt.Sprintf("<id%d>", i))
 		}
 		return a
 	}

@@ -85,7 +85,9 @@ func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		// RFC 6749 §5.2: a 401 must carry the scheme the client may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="sts"`)
 	}
-	WriteJSON(w, e.HTTPStatus(), errorBody{Error: e.Code, Description: e.Description, Reason: e.Reason})
+	// Every endpoint and dialect writes through here: the description is
+	// held to RFC 6749 §5.2's set (docs/security.md T-155).
+	WriteJSON(w, e.HTTPStatus(), errorBody{Error: e.Code, Description: DescriptionText(e.Description), Reason: e.Reason})
 }
 
 // WriteJSON writes v as a JSON response with status. Every OAuth response

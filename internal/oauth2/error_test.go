@@ -119,3 +119,23 @@ func raceSlack() float64 {
 	}
 	return 0
 }
+
+// TestWriteErrorDescriptionCharacters: WriteError holds error_description
+// to RFC 6749 §5.2's set (%x20-21 / %x23-5B / %x5D-7E), whatever the
+// description quotes (docs/security.md T-155).
+func TestWriteErrorDescriptionCharacters(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"client authentication failed", "client authentication failed"},
+		{`parameter "x\"\\é" repeated`, `parameter 'x?'???' repeated`},
+		{"tab\there, nul\x00, del\x7f", "tab?here, nul?, del?"},
+	} {
+		rec := httptest.NewRecorder()
+		oauth2.WriteError(rec, nil, oauth2.NewError(oauth2.ErrorInvalidRequest, tc.in))
+		var body struct {
+			Description string `json:"error_description"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Description != tc.want {
+			t.Errorf("WriteError(%q) error_description = %q (%v), want %q", tc.in, body.Description, err, tc.want)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
 	}
 	var req leakRequest
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Credentials) == 0 {
-		oauth2.WriteError(w, nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "body must be {\"credentials\":[…]}"))
+		oauth2.WriteError(w, nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "body must be {\"credentials\":[...]}"))
 		return
 	}
 	if len(req.Credentials) > MaxLeakCredentials {
