@@ -16,12 +16,21 @@ import (
 
 // postAuthorize sends an authorization request as a form POST to
 // /oauth2/authorize, as an auto-submitting form on the relying party's
-// page does (another site: Sec-Fetch-Site cross-site, its Origin), and
-// follows the answer like a browser while it stays on sts; it returns the
-// first answer that leaves sts or is a page.
+// page does (another site: Sec-Fetch-Site cross-site, its Origin), wants
+// it answered 303 See Other to the GET of the same request on sts (a 307
+// or 308 would have the browser POST again, an absolute address could
+// leave sts), and follows the answer like a browser while it stays on
+// sts; it returns the first answer that leaves sts or is a page.
 func (e *codeEnv) postAuthorize(t *testing.T, form url.Values) (*http.Response, string) {
 	t.Helper()
 	resp, body := e.post(t, "/oauth2/authorize", form, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"})
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.IsAbs() || loc.Host != "" || loc.Path != "/oauth2/authorize" {
+		t.Fatalf("POST /oauth2/authorize = %d to %q, want 303 to the GET of the request on sts", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := loc.Query(); got.Encode() != form.Encode() {
+		t.Fatalf("POST /oauth2/authorize sent on to %q, want the same parameters %q", got.Encode(), form.Encode())
+	}
 	for range 5 {
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode/100 != 3 || !strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, e.base+"/") {
