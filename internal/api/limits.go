@@ -85,7 +85,7 @@ func limitPublic(lim ratelimit.Limiter, ew *connect.ErrorWriter, w http.Response
 // SetPublicLimit makes the public procedures take from l instead of
 // PublicLimit: serve hands it the per-IP bucket it keeps in Redis when
 // rate_limits.redis_url is set, so the replicas share it as they share
-// every other limit (docs/security.md T-156). A nil l disables the limit.
+// every other limit (docs/security.md T-155). A nil l disables the limit.
 // Safe while serving.
 func (h *Handler) SetPublicLimit(l ratelimit.Limiter) { h.publicLimit.Store(&l) }
 

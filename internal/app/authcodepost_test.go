@@ -63,7 +63,7 @@ func authParams(t *testing.T, conf *xoauth2.Config, opts ...xoauth2.AuthCodeOpti
 // sign-in, the consent screen, or at once with remembered consent; it
 // never decides anything itself. The consent form's own POST keeps its anti-CSRF value and its
 // same-origin rule, so a cross-site POST approves nothing
-// (docs/security.md T-154).
+// (docs/security.md T-153).
 func TestAuthorizationRequestByPost(t *testing.T) {
 	e := newCodeEnv(t)
 	ctx := t.Context()
@@ -127,7 +127,7 @@ func TestAuthorizationRequestByPost(t *testing.T) {
 
 	// The consent decision is refused from another site: without an
 	// anti-CSRF value, and with a valid one, which only the cross-origin
-	// check refuses (docs/security.md T-94, T-154).
+	// check refuses (docs/security.md T-94, T-153).
 	t.Run("CrossSiteWithADecisionApprovesNothing", func(t *testing.T) {
 		_, page := e.postAuthorize(t, form)
 		valid := consentForm(t, page)
@@ -192,7 +192,7 @@ func TestAuthorizationRequestByPost(t *testing.T) {
 
 	// A request too large to send on as a URL is a clear page, not a
 	// redirect the browser's GET would meet with the server's bare 431
-	// (docs/security.md T-154).
+	// (docs/security.md T-153).
 	t.Run("OversizedRequestIsAPage", func(t *testing.T) {
 		xsite := map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"}
 		for _, tc := range []struct {

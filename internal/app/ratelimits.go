@@ -21,7 +21,7 @@ type rateLimits struct {
 	leak ratelimit.Limiter
 	// public is the per-IP bucket of the Connect API's public
 	// ExchangeToken in Redis (api.Handler.SetPublicLimit), shared by the
-	// replicas as the others are (docs/security.md T-156); nil in memory
+	// replicas as the others are (docs/security.md T-155); nil in memory
 	// mode, where the API keeps its own in this replica's memory.
 	public ratelimit.Limiter
 	// redis is the shared backend, nil without rate_limits.redis_url. Its

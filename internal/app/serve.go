@@ -275,7 +275,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		connect.handler.SetTokenLimits(ep.limits.token)
 		if ep.limits.redis != nil {
 			// ExchangeToken's per-IP bucket moves to Redis, one for every
-			// replica (docs/security.md T-156).
+			// replica (docs/security.md T-155).
 			connect.handler.SetPublicLimit(ep.limits.public)
 		}
 		connect.handler.Ready()

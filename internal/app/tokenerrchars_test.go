@@ -26,7 +26,7 @@ func descriptionInSet(s string) bool {
 // parameter named x"\é) quoted it with Go's strconv.Quote or %q, so the
 // description carried a double quote always and whatever else the
 // request chose. Every endpoint and dialect that writes OAuth errors is
-// asked once, on a real server (docs/security.md T-155).
+// asked once, on a real server (docs/security.md T-154).
 func TestTokenErrorDescriptionCharacters(t *testing.T) {
 	e := newCodeEnv(t)
 	const odd = "x%22%5C%C3%A9" // x"\é

@@ -66,7 +66,7 @@ func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 			}
 		}
 		for k, sc := range pool.GoogleDefaultScopes {
-			if sc == storage.ScopeOfflineAccess { // docs/security.md T-152
+			if sc == storage.ScopeOfflineAccess { // docs/security.md T-151
 				add(fmt.Sprintf("%s.google_default_scopes[%d]", path, k), fmt.Sprintf("pool %q: %q: %s", pc.ID, sc, pools.OfflineDefaultRule))
 			}
 		}

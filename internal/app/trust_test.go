@@ -44,7 +44,7 @@ func TestPlanTrustProblems(t *testing.T) {
 		}, []string{`pools[ci].providers[github]: "http://issuer.example": plain http is allowed only to a loopback address`}},
 		{"a scope no pool grants", func(c *config.Config) { c.Pools[0].Scopes = []string{"read", "introspect"} },
 			[]string{`pools[ci].scopes[1]: pool "ci": "introspect": a pool never grants it`}},
-		{"T-152 offline_access in google_default_scopes", func(c *config.Config) {
+		{"T-151 offline_access in google_default_scopes", func(c *config.Config) {
 			c.Pools[0].Scopes = []string{"read", "offline_access"}
 			c.Pools[0].GoogleDefaultScopes = []string{"read", "offline_access"}
 		}, []string{`pools[ci].google_default_scopes[1]: pool "ci": "offline_access": a default scope never holds it`}},

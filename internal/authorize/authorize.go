@@ -105,7 +105,7 @@ var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 // with remembered consent). POST is either the same request sent as a
 // form (OIDC Core §3.1.2.1), answered as the GET, or the consent form's
 // decision, behind http.CrossOriginProtection (docs/security.md T-94,
-// T-154).
+// T-153).
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+Path, transportSecurity(h.Issuer, http.HandlerFunc(h.get)))
 	mux.Handle("POST "+Path, transportSecurity(h.Issuer, h.post(http.NewCrossOriginProtection())))
@@ -168,7 +168,7 @@ var consentFormFields = []string{csrfField, decisionField}
 // in would be asked to sign in again and prompt=none would always be
 // login_required. The GET decides nothing by itself (consent only shows
 // the screen), so another site gains nothing from the POST it could not
-// from a link (docs/security.md T-154).
+// from a link (docs/security.md T-153).
 //
 // A POST carrying a consent form field is the decision: it must come
 // from our own origin (http.CrossOriginProtection) and carry the

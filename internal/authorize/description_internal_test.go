@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
-// TestErrorDescriptionCharacters (docs/security.md T-155): RFC 6749
+// TestErrorDescriptionCharacters (docs/security.md T-154): RFC 6749
 // §4.1.2.1 holds error_description to printable ASCII without '"' and
 // '\' (%x20-21 / %x23-5B / %x5D-7E). The refusals that name what was
 // wrong (a repeated parameter, a scope) quoted the caller's text with

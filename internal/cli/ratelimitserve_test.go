@@ -117,7 +117,7 @@ func TestServeRateLimitsSharedInRedis(t *testing.T) {
 	}
 }
 
-// TestServeExchangeTokenLimitSharedInRedis is docs/security.md T-156: with
+// TestServeExchangeTokenLimitSharedInRedis is docs/security.md T-155: with
 // rate_limits.redis_url set, the per-IP bucket of the public
 // gitpod.v1.IdentityService/ExchangeToken (no credential needed, so
 // anyone may call it) is one bucket across the replicas, as every other

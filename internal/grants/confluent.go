@@ -112,7 +112,7 @@ func writeConfluentError(w http.ResponseWriter, requestID string, e *oauth2.Erro
 	ce := confluentError{
 		ID: requestID, Status: strconv.Itoa(status), Code: code,
 		// detail is the description, held to the set the other dialects'
-		// error_description keeps (docs/security.md T-155).
+		// error_description keeps (docs/security.md T-154).
 		Title: http.StatusText(status), Detail: oauth2.DescriptionText(e.Description), Reason: e.Reason,
 	}
 	p := paramOf(e)

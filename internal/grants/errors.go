@@ -33,7 +33,7 @@ const (
 	ReasonScopeExceedsSubject    = "scope_exceeds_subject"
 	// ReasonScopeDefaultEmpty: no scope was asked for and the default
 	// holds nothing but offline_access, which a default never holds
-	// (docs/security.md T-152).
+	// (docs/security.md T-151).
 	ReasonScopeDefaultEmpty      = "scope_default_empty"
 	ReasonTargetInvalid          = "target_invalid"
 	ReasonAudienceNotAllowed     = "audience_not_allowed"

@@ -97,7 +97,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 		// The pool is named once: a pool or identity_pool_id that names
 		// another was overwritten by the audience's, so a request a proxy
 		// or a log read as for one pool was served from another
-		// (docs/security.md T-153).
+		// (docs/security.md T-152).
 		if req.PoolID != "" && req.PoolID != pool {
 			return nil, badRequest(ReasonMalformed, errors.New("audience and pool (or identity_pool_id) name different pools"))
 		}

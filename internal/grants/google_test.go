@@ -168,12 +168,12 @@ func TestGoogleRequestShape(t *testing.T) {
 		{"form", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github").Encode(), 200, ""},
 		{"T-06 both name styles", "application/json", `{"grantType":"` + te + `","grant_type":"` + te + `"}`, 400, ReasonParameterRepeated},
 		{"T-06 two audiences", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "audience", "pools/x/providers/y").Encode(), 400, ReasonParameterRepeated},
-		// T-153: the pool is named once; audience and pool (or
+		// T-152: the pool is named once; audience and pool (or
 		// identity_pool_id) naming different pools is refused, not
 		// served from the audience's.
-		{"T-153 audience and pool name different pools", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "pool", "twin-a").Encode(), 400, ReasonMalformed},
-		{"T-153 audience and identity_pool_id name different pools", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", "identity_pool_id", "twin-a").Encode(), 400, ReasonMalformed},
-		{"T-153 audience and pool name the same pool", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "pool", "ci").Encode(), 200, ""},
+		{"T-152 audience and pool name different pools", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "pool", "twin-a").Encode(), 400, ReasonMalformed},
+		{"T-152 audience and identity_pool_id name different pools", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", "identity_pool_id", "twin-a").Encode(), 400, ReasonMalformed},
+		{"T-152 audience and pool name the same pool", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "pool", "ci").Encode(), 200, ""},
 		{"trailing JSON", "application/json", `{"grantType":"` + te + `"}{}`, 400, ReasonMalformed},
 		{"non-string member", "application/json", `{"grantType":1}`, 400, ReasonMalformed},
 		{"not a resource name", "application/json", `{"grantType":"` + te + `","audience":"sts"}`, 400, ReasonTargetInvalid},

@@ -46,7 +46,7 @@ func addOfflinePool(t *testing.T, o *offlineEnv, p storage.Pool) {
 // never asked for, and one with client_id and client_secret was handed a
 // refresh token, a new family at every re-exchange, that x/oauth2 never
 // uses. A refresh token is issued by a token exchange only to a request
-// that names offline_access (docs/security.md T-152), whichever default
+// that names offline_access (docs/security.md T-151), whichever default
 // stood in: the pool's ceiling, its google_default_scopes (a pool stored
 // with offline_access in them before the pool service refused it), or
 // the subject token's own scope at a re-exchange. The judge is x/oauth2's
@@ -81,13 +81,13 @@ func TestDefaultScopeWithoutOfflineAccess(t *testing.T) {
 		wantScope   string
 		wantRefresh bool
 	}{
-		{"T-152 anonymous, Google's default scope", "offline", false, []string{cloudPlatform}, "read", false},
-		{"T-152 anonymous, no scope", "offline", false, nil, "read", false},
-		{"T-152 client, Google's default scope", "offline", true, []string{cloudPlatform}, "read", false},
-		{"T-152 client, no scope", "offline", true, nil, "read", false},
-		{"T-152 client, offline_access asked for", "offline", true, []string{"read", ScopeOfflineAccess}, "read offline_access", true},
-		{"T-152 anonymous, googleDefaultScopes holding offline_access", "gds", false, []string{cloudPlatform}, "read", false},
-		{"T-152 client, googleDefaultScopes holding offline_access", "gds", true, []string{cloudPlatform}, "read", false},
+		{"T-151 anonymous, Google's default scope", "offline", false, []string{cloudPlatform}, "read", false},
+		{"T-151 anonymous, no scope", "offline", false, nil, "read", false},
+		{"T-151 client, Google's default scope", "offline", true, []string{cloudPlatform}, "read", false},
+		{"T-151 client, no scope", "offline", true, nil, "read", false},
+		{"T-151 client, offline_access asked for", "offline", true, []string{"read", ScopeOfflineAccess}, "read offline_access", true},
+		{"T-151 anonymous, googleDefaultScopes holding offline_access", "gds", false, []string{cloudPlatform}, "read", false},
+		{"T-151 client, googleDefaultScopes holding offline_access", "gds", true, []string{cloudPlatform}, "read", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			creds, err := googlecreds.CredentialsFromJSONWithTypeAndParams(t.Context(), file(tc.pool, tc.withClient),
@@ -120,13 +120,13 @@ func TestDefaultScopeWithoutOfflineAccess(t *testing.T) {
 	for _, withClient := range []bool{false, true} {
 		resp, body := o.post(form, withClient)
 		if resp.StatusCode != 200 || body["refresh_token"] != nil || body["scope"] != "read" {
-			t.Errorf("T-152 /oauth2/token without scope (client %t) = %d %v, want scope read and no refresh token", withClient, resp.StatusCode, body)
+			t.Errorf("T-151 /oauth2/token without scope (client %t) = %d %v, want scope read and no refresh token", withClient, resp.StatusCode, body)
 		}
 	}
 
 	// A re-exchange without scope: the default is the subject token's
 	// scope, offline_access left out; named, it is granted again.
-	t.Run("T-152 re-exchange without scope", func(t *testing.T) {
+	t.Run("T-151 re-exchange without scope", func(t *testing.T) {
 		resp, body := o.post(exchangeForm(e.issuer.mint(t, "RS256", claims), "pool", "offline", "scope", "read offline_access"), true)
 		at, _ := body["access_token"].(string)
 		if resp.StatusCode != 200 || body["refresh_token"] == nil || at == "" {

@@ -129,7 +129,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 // With a client, the default is the ceiling intersected with the client's
 // scopes; a requested scope outside the client's list is refused by
 // CheckClient. A default never holds offline_access: a refresh token is
-// issued only to a request that names it (docs/security.md T-152).
+// issued only to a request that names it (docs/security.md T-151).
 func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, error) {
 	if req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope) {
 		if subj.googleScopes == nil {
@@ -166,7 +166,7 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 // libraries, which never ask for one, were handed one at every exchange
 // (a family each, never used) when they authenticated, and refused
 // (offline_access_needs_client) for a scope they never asked for when
-// they did not (docs/security.md T-152). A default that held nothing but
+// they did not (docs/security.md T-151). A default that held nothing but
 // offline_access is invalid_scope: a token of no scope would be answered
 // at /v1/token without a scope member, which the caller reads as the
 // scope it asked for.

@@ -13,8 +13,8 @@ import (
 
 // TestDefaultScopeOfOnlyOfflineAccess: when the default scope (none
 // asked for, or Google's default scope) holds nothing but offline_access,
-// which a default never holds (T-152), there is nothing to issue: the
-// exchange is refused with invalid_scope, as it was before T-152 (an
+// which a default never holds (T-151), there is nothing to issue: the
+// exchange is refused with invalid_scope, as it was before T-151 (an
 // anonymous caller was refused offline_access), rather than answered with
 // a token of no scope, which /v1/token returns without a scope member and
 // Google's libraries read as the scope they asked for. Asked for by name,
@@ -57,13 +57,13 @@ func TestDefaultScopeOfOnlyOfflineAccess(t *testing.T) {
 		form       map[string]string
 		user, pass string
 	}{
-		{"T-152 anonymous, /v1/token, Google's default scope", PathGoogleToken,
+		{"T-151 anonymous, /v1/token, Google's default scope", PathGoogleToken,
 			map[string]string{"subject_token": subject("only"), "audience": "pools/only/providers/p", "scope": cloudPlatform}, "", ""},
-		{"T-152 anonymous, no scope", PathToken, map[string]string{"subject_token": subject("only"), "pool": "only"}, "", ""},
-		{"T-152 client, no scope", PathToken, map[string]string{"subject_token": subject("only"), "pool": "only"}, o.client.ID, o.secret},
-		{"T-152 client, /v1/token, Google's default scope", PathGoogleToken,
+		{"T-151 anonymous, no scope", PathToken, map[string]string{"subject_token": subject("only"), "pool": "only"}, "", ""},
+		{"T-151 client, no scope", PathToken, map[string]string{"subject_token": subject("only"), "pool": "only"}, o.client.ID, o.secret},
+		{"T-151 client, /v1/token, Google's default scope", PathGoogleToken,
 			map[string]string{"subject_token": subject("only"), "audience": "pools/only/providers/p", "scope": cloudPlatform}, o.client.ID, o.secret},
-		{"T-152 client meeting the pool only in offline_access, no scope", PathToken,
+		{"T-151 client meeting the pool only in offline_access, no scope", PathToken,
 			map[string]string{"subject_token": subject("offline"), "pool": "offline"}, nc.ID, narrow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +73,7 @@ func TestDefaultScopeOfOnlyOfflineAccess(t *testing.T) {
 			}
 		})
 	}
-	t.Run("T-152 client naming offline_access", func(t *testing.T) {
+	t.Run("T-151 client naming offline_access", func(t *testing.T) {
 		resp, body := post(PathToken, map[string]string{"subject_token": subject("only"), "pool": "only", "scope": ScopeOfflineAccess}, o.client.ID, o.secret)
 		if resp.StatusCode != http.StatusOK || body["refresh_token"] == nil {
 			t.Errorf("= %d %v, want 200 with a refresh token", resp.StatusCode, body)

@@ -8,7 +8,7 @@ import "strings"
 // what the request sent (a parameter, a scope, a grant type), which is
 // anything, often quoted with strconv.Quote. A double quote becomes a
 // single one, anything else outside the set '?', so a client library
-// that checks the rule still reads the error (docs/security.md T-155).
+// that checks the rule still reads the error (docs/security.md T-154).
 // s itself comes back when it keeps to the set.
 func DescriptionText(s string) string {
 	return strings.Map(func(r rune) rune {

@@ -86,7 +86,7 @@ func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="sts"`)
 	}
 	// Every endpoint and dialect writes through here: the description is
-	// held to RFC 6749 §5.2's set (docs/security.md T-155).
+	// held to RFC 6749 §5.2's set (docs/security.md T-154).
 	WriteJSON(w, e.HTTPStatus(), errorBody{Error: e.Code, Description: DescriptionText(e.Description), Reason: e.Reason})
 }
 

@@ -122,7 +122,7 @@ func raceSlack() float64 {
 
 // TestWriteErrorDescriptionCharacters: WriteError holds error_description
 // to RFC 6749 §5.2's set (%x20-21 / %x23-5B / %x5D-7E), whatever the
-// description quotes (docs/security.md T-155).
+// description quotes (docs/security.md T-154).
 func TestWriteErrorDescriptionCharacters(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"client authentication failed", "client authentication failed"},

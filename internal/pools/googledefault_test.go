@@ -12,7 +12,7 @@ import (
 )
 
 // TestGoogleDefaultScopesNeverHoldOfflineAccess: a default scope never
-// holds offline_access (docs/security.md T-152), so a pool's
+// holds offline_access (docs/security.md T-151), so a pool's
 // google_default_scopes listing it would be dropped without a word at
 // /v1/token. Create and update are refused naming the entry, and nothing
 // changes; a pool stored with it before can still be disabled, and an

@@ -81,7 +81,7 @@ const ReservedScopeRule = "a pool never grants it: its tokens would introspect e
 	"give the resource server that introspects a client holding it"
 
 // OfflineDefaultRule says why a pool's google_default_scopes may not hold
-// offline_access (docs/security.md T-152).
+// offline_access (docs/security.md T-151).
 const OfflineDefaultRule = "a default scope never holds it: a refresh token is issued only to a request that names offline_access"
 
 // poolSets says which of the fields held to a rule newer than some stored
@@ -94,7 +94,7 @@ type poolSets struct {
 	// with one grants it no more (storage.PoolMayGrant).
 	scopes bool
 	// googleScopes: no offline_access among google_default_scopes
-	// (docs/security.md T-152); a pool stored with it leaves it out of
+	// (docs/security.md T-151); a pool stored with it leaves it out of
 	// the default.
 	googleScopes bool
 }

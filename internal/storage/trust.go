@@ -26,7 +26,7 @@ func PoolMayGrant(sc string) bool { return sc != ScopeIntrospect }
 // ScopeOfflineAccess asks for a refresh token. A default scope never holds
 // it, a refresh token being issued by a token exchange only to a request
 // that names it, so a pool's GoogleDefaultScopes may not list it
-// (docs/security.md T-152).
+// (docs/security.md T-151).
 const ScopeOfflineAccess = "offline_access"
 
 // Pool is an identity pool: the trust policy external tokens are judged by.

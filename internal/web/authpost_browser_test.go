@@ -33,7 +33,7 @@ var rpPage = template.Must(template.New("rp").Parse(`<!doctype html><title>Notes
 // it withholds from another site's POST. Allow brings the code back, which
 // x/oauth2 redeems and whose ID token go-oidc verifies (nonce); with the
 // consent remembered, prompt=none by POST answers at once with a code
-// (docs/security.md T-154).
+// (docs/security.md T-153).
 func TestBrowserAuthorizationRequestByPost(t *testing.T) {
 	s := startServer(t)
 	var (
