@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // TestErrorDescriptionCharacters (docs/security.md T-154): RFC 6749
@@ -20,19 +18,7 @@ import (
 // client library that enforces the rule may refuse to read. Every description
 // is now held to the set; the error code and state are unchanged.
 func TestErrorDescriptionCharacters(t *testing.T) {
-	st := sqlitetest.NewStore(t)
-	ctx := t.Context()
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "o", Name: "O"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreatePrincipal(ctx, storage.Principal{ID: "bob", OrgID: "o", Kind: storage.PrincipalUser, Name: "bob"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateClient(ctx, storage.Client{ID: "c1", OrgID: "o", PrincipalID: "bob", AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},
-		RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
-		t.Fatal(err)
-	}
+	st := bobsClientStore(t)
 	mux := http.NewServeMux()
 	(&Handler{Store: st, SignedIn: bobSignedIn{}, Pepper: []byte("0123456789abcdef0123456789abcdef")}).Mount(mux)
 	srv := httptest.NewServer(mux)

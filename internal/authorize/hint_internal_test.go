@@ -11,9 +11,7 @@ import (
 	"testing"
 
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -35,19 +33,7 @@ func (h failingHints) VerifyIDTokenHint(context.Context, string) (*tokens.IDClai
 // verification otherwise, its key unknown included, is invalid_request
 // whoever it names, so the answer never depends on an unverified sub.
 func TestIDTokenHintUnverifiable(t *testing.T) {
-	st := sqlitetest.NewStore(t)
-	ctx := t.Context()
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "o", Name: "O"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreatePrincipal(ctx, storage.Principal{ID: "bob", OrgID: "o", Kind: storage.PrincipalUser, Name: "bob"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateClient(ctx, storage.Client{ID: "c1", OrgID: "o", PrincipalID: "bob", AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},
-		RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
-		t.Fatal(err)
-	}
+	st := bobsClientStore(t)
 	hint := func(sub string) string {
 		return "eyJhbGciOiJFUzI1NiIsImtpZCI6Im9sZCJ9." + base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"sub":%q}`, sub)) + ".c2ln"
 	}
