@@ -229,10 +229,10 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 // auditableByClientOrg reports whether a pool-selection refusal may be
 // recorded in client's organization when nothing else gave the event one
 // (docs/security.md D-19): when it concerns a pool of that organization,
-// or no pool at all (none has that ID, none trusts that issuer). Any
-// other (another organization's pool disabled or its provider refused,
-// an issuer trusted for other audiences, pools that are ambiguous or
-// disabled selected by issuer, where the pools may be anyone's) would
+// or no pool at all (none has that ID, none trusts that issuer). A
+// client's selection by issuer is among its own organization's pools
+// so its refusals there carry that organization. Any other
+// (another organization's pool disabled or its provider refused) would
 // tell that organization's administrators what its client may not learn
 // (T-102); it stays instance-level, as without a client.
 func auditableByClientOrg(err error, client *storage.Client) bool {
