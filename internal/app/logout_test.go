@@ -132,6 +132,15 @@ func TestEndSession(t *testing.T) {
 	if resp, _ := e.post(t, "/oauth2/logout", tampered, nil); resp.StatusCode != http.StatusBadRequest || e.signedInAs() != e.user.ID {
 		t.Fatalf("confirmation of another request = %d, want 400 and the session kept", resp.StatusCode)
 	}
+	// A relying party's own field named like a form field of ours,
+	// posted from its site: the request, asked as any (RFC 6749 §3.1:
+	// unknown parameters are ignored), never taken for the answer
+	// (docs/security.md T-97).
+	rp := url.Values{"id_token_hint": {otherHint}, "post_logout_redirect_uri": {back}, "confirm": {"rp-own-value"}}
+	if resp, page := e.post(t, "/oauth2/logout", rp, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"}); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(page, "Sign out of sts?") || e.signedInAs() != e.user.ID {
+		t.Fatalf("cross-site request carrying the relying party's own confirm field = %d %.120q, want the question and the session kept", resp.StatusCode, page)
+	}
 	if resp, _ := e.post(t, "/oauth2/logout", form, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != http.StatusForbidden || e.signedInAs() != e.user.ID {
 		t.Fatalf("cross-site confirmation = %d, want 403 and the session kept", resp.StatusCode)
 	}

@@ -99,6 +99,12 @@ func (c *hintClaims) names(pid string) bool {
 // other use of the pepper.
 const confirmPurpose = "logout confirmation form"
 
+// confirmField is the confirmation form's field, named for sts so that a
+// relying party's own field posted with the request (a "confirm" of its
+// framework) is never taken for the person's answer (docs/security.md
+// T-97).
+const confirmField = "sts_logout_confirm"
+
 func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
@@ -114,14 +120,14 @@ func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
 		l.page(w, status, msg)
 		return
 	}
-	if r.Method == http.MethodPost && v.Has("confirm") {
+	if r.Method == http.MethodPost && v.Has(confirmField) {
 		// The person's answer on our own page: same origin only, and the
 		// value the page was rendered with (docs/security.md T-97).
 		if err := http.NewCrossOriginProtection().Check(r); err != nil {
 			l.page(w, http.StatusForbidden, "The sign-out form was sent from another site.")
 			return
 		}
-		if !l.checkConfirm(v.Get("confirm"), q, l.now()) {
+		if !l.checkConfirm(v.Get(confirmField), q, l.now()) {
 			l.page(w, http.StatusBadRequest, "The sign-out form has expired. Start again from the application.")
 			return
 		}
@@ -250,9 +256,9 @@ func (l *Logout) confirm(w http.ResponseWriter, q *logoutRequest) {
 	for k, vs := range q.values {
 		v[k] = vs
 	}
-	v.Set("confirm", l.confirmValue(q, l.now()))
+	v.Set(confirmField, l.confirmValue(q, l.now()))
 	hidden := make([]field, 0, len(v))
-	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "confirm"} {
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", confirmField} {
 		if val := v.Get(k); val != "" {
 			hidden = append(hidden, field{k, val})
 		}

@@ -23,7 +23,7 @@ func (stuckSession) SignOut(http.ResponseWriter, *http.Request, string) (string,
 // redirect that tells the application it is done.
 func TestEndSessionThatFailsSaysSo(t *testing.T) {
 	l := &Logout{SignedIn: stuckSession{}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
-	form := url.Values{"confirm": {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
+	form := url.Values{confirmField: {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
 	r := httptest.NewRequest(http.MethodPost, LogoutPath, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
