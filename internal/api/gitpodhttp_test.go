@@ -99,6 +99,17 @@ func TestStainlessQueryPagination(t *testing.T) {
 	if code != 400 || m["code"] != "invalid_argument" || !strings.Contains(m["message"].(string), "pageSize") {
 		t.Errorf("pageSize=many: %d %v", code, m)
 	}
+	// A size past int32 is as large a page as the body can ask for, not
+	// "not a non-negative integer"; past it the other way, refused.
+	code, m = stainlessList(t, e, path, url.Values{"pageSize": {"99999999999"}}, `{}`)
+	big, _ := stainlessList(t, e, path, nil, `{"pagination":{"pageSize":2147483647}}`)
+	if list, _ := m["personalAccessTokens"].([]any); code != 200 || big != 200 || len(list) != 5 {
+		t.Errorf("pageSize=99999999999: %d %v (the body's largest size: %d), want the one page of 5", code, m, big)
+	}
+	code, m = stainlessList(t, e, path, url.Values{"pageSize": {"-99999999999"}}, `{}`)
+	if code != 400 || m["code"] != "invalid_argument" {
+		t.Errorf("pageSize=-99999999999: %d %v", code, m)
+	}
 	code, m = stainlessList(t, e, path, url.Values{"token": {"not-a-cursor"}}, `{}`)
 	if code != 400 || m["code"] != "invalid_argument" {
 		t.Errorf("token=not-a-cursor: %d %v", code, m)

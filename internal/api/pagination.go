@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -94,6 +95,11 @@ func applyPageQuery(msg protoreflect.Message, pq pageQuery) error {
 	}
 	if pq.hasSize && target.Get(sizeFD).Int() == 0 {
 		n, err := strconv.ParseInt(pq.size, 10, 32)
+		if errors.Is(err, strconv.ErrRange) && n > 0 {
+			// Past int32: as large a page as the body can ask for,
+			// which the list bounds as it bounds any size.
+			err = nil
+		}
 		if err != nil || n < 0 {
 			return sts.Errorf(sts.Invalid, "pageSize query parameter: want a non-negative integer, got %q", truncate(pq.size, 32))
 		}
