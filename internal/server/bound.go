@@ -145,6 +145,9 @@ func shed(w http.ResponseWriter, r *http.Request, jsonAPI func(string) bool) {
 		writeJSONAPIError(w, http.StatusServiceUnavailable, RequestID(r.Context()), "temporarily_unavailable", "the server is overloaded, retry later")
 		return
 	}
+	if writeRPCError(w, r, connect.CodeUnavailable, "the server is overloaded, retry later") {
+		return
+	}
 	// Shared values (length = capacity, so an Add elsewhere copies) and a
 	// fixed body: a shed answer allocates nothing of its own beyond the
 	// one Retry-After policy's.

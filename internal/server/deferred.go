@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/opensts/sts/internal/oauth2"
 )
 
@@ -82,6 +84,9 @@ func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	oauth2.SetRetryAfter(h, d.RetryAfter)
 	if d.JSONAPIErrors != nil && d.JSONAPIErrors(r.URL.Path) {
 		writeJSONAPIError(w, http.StatusServiceUnavailable, RequestID(r.Context()), "temporarily_unavailable", "the server is not ready yet")
+		return
+	}
+	if writeRPCError(w, r, connect.CodeUnavailable, "the server is not ready yet") {
 		return
 	}
 	h.Set("Cache-Control", "no-store")

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -49,7 +50,7 @@ func TestServerAnswersRPCInItsProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	call := func(t *testing.T, procedure string, want connect.Code) {
+	call := func(t *testing.T, procedure string, want connect.Code, message string) {
 		t.Helper()
 		for name, opts := range map[string][]connect.ClientOption{
 			"connect-proto": nil,
@@ -64,6 +65,12 @@ func TestServerAnswersRPCInItsProtocol(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), "kaboom") {
 				t.Errorf("%s %s: the panic value reached the client: %v", name, procedure, err)
 			}
+			if ce := new(connect.Error); errors.As(err, &ce) && ce.Message() != message {
+				t.Errorf("%s %s: message %q, want %q", name, procedure, ce.Message(), message)
+			}
+			if ce := new(connect.Error); want == connect.CodeUnavailable && errors.As(err, &ce) && ce.Meta().Get("Retry-After") == "" {
+				t.Errorf("%s %s: unavailable without Retry-After", name, procedure)
+			}
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
@@ -72,8 +79,8 @@ func TestServerAnswersRPCInItsProtocol(t *testing.T) {
 			t.Errorf("grpc-go %s: %v, want %v", procedure, err, codes.Code(want))
 		}
 	}
-	t.Run("panic", func(t *testing.T) { call(t, "/svc.S/Boom", connect.CodeInternal) })
-	t.Run("not ready", func(t *testing.T) { call(t, "/svc.S/Later", connect.CodeUnavailable) })
+	t.Run("panic", func(t *testing.T) { call(t, "/svc.S/Boom", connect.CodeInternal, "internal error") })
+	t.Run("not ready", func(t *testing.T) { call(t, "/svc.S/Later", connect.CodeUnavailable, "the server is not ready yet") })
 
 	held := make(chan struct{})
 	go func() {
@@ -84,7 +91,9 @@ func TestServerAnswersRPCInItsProtocol(t *testing.T) {
 		}
 	}()
 	<-entered
-	t.Run("shed", func(t *testing.T) { call(t, "/svc.S/Boom", connect.CodeUnavailable) })
+	t.Run("shed", func(t *testing.T) {
+		call(t, "/svc.S/Boom", connect.CodeUnavailable, "the server is overloaded, retry later")
+	})
 	close(release)
 	<-held
 	// A plain request keeps its JSON answer (no Connect-Protocol-Version,
