@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
@@ -66,7 +67,7 @@ func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 			}
 		}
 		for k, sc := range pool.GoogleDefaultScopes {
-			if sc == storage.ScopeOfflineAccess { // docs/security.md T-151
+			if sc == oauth2.ScopeOfflineAccess { // docs/security.md T-151
 				add(fmt.Sprintf("%s.google_default_scopes[%d]", path, k), fmt.Sprintf("pool %q: %q: %s", pc.ID, sc, pools.OfflineDefaultRule))
 			}
 		}

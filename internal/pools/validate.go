@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -148,7 +149,7 @@ func (s *Service) checkPool(p storage.Pool, sets poolSets) error {
 		if !slices.Contains(p.Scopes, sc) {
 			return invalid("google_default_scopes[%d]: %s is not one of the pool's scopes", i, quote(sc))
 		}
-		if sets.googleScopes && sc == storage.ScopeOfflineAccess {
+		if sets.googleScopes && sc == oauth2.ScopeOfflineAccess {
 			return invalid("google_default_scopes[%d]: %s: %s", i, quote(sc), OfflineDefaultRule)
 		}
 	}

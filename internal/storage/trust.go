@@ -23,12 +23,6 @@ const ScopeIntrospect = "introspect"
 // server's registered client (docs/security.md A-68).
 func PoolMayGrant(sc string) bool { return sc != ScopeIntrospect }
 
-// ScopeOfflineAccess asks for a refresh token. A default scope never holds
-// it, a refresh token being issued by a token exchange only to a request
-// that names it, so a pool's GoogleDefaultScopes may not list it
-// (docs/security.md T-151).
-const ScopeOfflineAccess = "offline_access"
-
 // Pool is an identity pool: the trust policy external tokens are judged by.
 type Pool struct {
 	ID            string
