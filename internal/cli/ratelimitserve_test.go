@@ -27,20 +27,11 @@ import (
 // per source IP is shared the same way.
 func TestServeRateLimitsSharedInRedis(t *testing.T) {
 	t.Parallel()
-	u := redistest.URL(t)
-	setenv(t, "STS_RATE_LIMITS_REDIS_URL", u)
-	// A generous bound: a slow reply on a loaded machine must not turn
-	// into a per-replica decision here (internal/ratelimit tests that).
-	setenv(t, "STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
-	setenv(t, "STS_RATE_LIMITS_PER_IP_RATE", "0")
-	setenv(t, "STS_RATE_LIMITS_PER_IP_BURST", "0")
-	setenv(t, "STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001")
-	setenv(t, "STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
-	dir := t.TempDir()
-	a := serve(t, "--data-dir", dir)
-	checkServing(t, a)
-	b := serve(t, "--data-dir", dir) // after a: it reuses a's master key
-	checkServing(t, b)
+	u, dir, a, b := redisReplicas(t,
+		"STS_RATE_LIMITS_PER_IP_RATE", "0",
+		"STS_RATE_LIMITS_PER_IP_BURST", "0",
+		"STS_RATE_LIMITS_PER_CLIENT_RATE", "0.001",
+		"STS_RATE_LIMITS_PER_CLIENT_BURST", "3")
 
 	sa := newServiceAccount(t, dir, "limited-bot")
 	id, secret := newClient(t, dir, sa, "https://api.example", "read")
@@ -132,16 +123,9 @@ func TestServeRateLimitsSharedInRedis(t *testing.T) {
 // still served on both replicas.
 func TestServeExchangeTokenLimitSharedInRedis(t *testing.T) {
 	t.Parallel()
-	u := redistest.URL(t)
-	setenv(t, "STS_RATE_LIMITS_REDIS_URL", u)
-	setenv(t, "STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
-	setenv(t, "STS_RATE_LIMITS_PER_IP_RATE", "0.001")
-	setenv(t, "STS_RATE_LIMITS_PER_IP_BURST", "3")
-	dir := t.TempDir()
-	a := serve(t, "--data-dir", dir)
-	checkServing(t, a)
-	b := serve(t, "--data-dir", dir)
-	checkServing(t, b)
+	u, _, a, b := redisReplicas(t,
+		"STS_RATE_LIMITS_PER_IP_RATE", "0.001",
+		"STS_RATE_LIMITS_PER_IP_BURST", "3")
 
 	// A random loopback source: a per-IP key no other test uses.
 	src := &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.N(250)), byte(rand.N(256)), byte(1+rand.N(250)))}
@@ -181,4 +165,25 @@ func TestServeExchangeTokenLimitSharedInRedis(t *testing.T) {
 			t.Errorf("/oauth2/token from the address after ExchangeToken's burst = %d %s, want 401 invalid_client (served: ExchangeToken must not take from the token endpoints' per-IP bucket)", resp.StatusCode, body)
 		}
 	}
+}
+
+// redisReplicas starts two `sts serve` replicas on one data directory
+// and one Redis (its URL returned), with the environment kv (name, value
+// pairs) set for both.
+func redisReplicas(t *testing.T, kv ...string) (redisURL, dir string, a, b *run) {
+	t.Helper()
+	redisURL = redistest.URL(t)
+	setenv(t, "STS_RATE_LIMITS_REDIS_URL", redisURL)
+	// A generous bound: a slow reply on a loaded machine must not turn
+	// into a per-replica decision here (internal/ratelimit tests that).
+	setenv(t, "STS_RATE_LIMITS_REDIS_TIMEOUT", "5s")
+	for i := 0; i+1 < len(kv); i += 2 {
+		setenv(t, kv[i], kv[i+1])
+	}
+	dir = t.TempDir()
+	a = serve(t, "--data-dir", dir)
+	checkServing(t, a)
+	b = serve(t, "--data-dir", dir) // after a: it reuses a's master key
+	checkServing(t, b)
+	return redisURL, dir, a, b
 }
