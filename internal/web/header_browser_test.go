@@ -61,3 +61,28 @@ func TestBrowserHeaderAfterSwap(t *testing.T) {
 		chromedp.Click(button("Create access token")), chromedp.WaitVisible(byLabel("Your new access token")))
 	headerSays(t, ctx, "create after grace signed in", "Signed in as grace")
 }
+
+// TestBrowserHeaderAfterRefusal (docs/security.md T-168): a refusal sent
+// in the background replaces the header too (T-122), so it must name the
+// person still signed in. A regenerate of a token deleted meanwhile in
+// another tab was answered "Not possible" with a header naming nobody and
+// no Sign out button, while the session lived on: a person at a shared
+// computer took the browser for signed out.
+func TestBrowserHeaderAfterRefusal(t *testing.T) {
+	s := startServer(t)
+	ctx := browser(t)
+	do(t, ctx, "sign in", chromedp.Navigate(s.loginLink(t, "admin")), chromedp.WaitVisible(heading("Access Tokens")))
+	do(t, ctx, "create", chromedp.SendKeys(byLabel("Token name"), "gone soon"),
+		chromedp.Click(button("Create access token")), chromedp.WaitVisible(byLabel("Your new access token")))
+	do(t, ctx, "open it", chromedp.Navigate(s.URL+"/tokens"), chromedp.WaitVisible(heading("Access Tokens")),
+		chromedp.Click(link("Edit gone soon")), chromedp.WaitVisible(heading("Edit access token")))
+	run(t, ctx, "delete it in another tab", chromedp.Evaluate[float64](
+		`fetch(location.pathname + "/delete", {method: "POST", redirect: "manual"}).then(r => r.status)`,
+		chromedp.EvalAwaitPromise))
+	do(t, ctx, "regenerate the deleted token", chromedp.Click(button("Regenerate token")))
+	shows(t, ctx, "regenerate the deleted token", "not found")
+	headerSays(t, ctx, "after the refusal", "Signed in as admin")
+	if n := run(t, ctx, "sign-out button", chromedp.Evaluate[float64](`document.querySelectorAll('header form[action="/logout"] button').length`)); n != 1 {
+		t.Errorf("after the refusal the header has %v Sign out buttons, want 1: %q", n, header(t, ctx))
+	}
+}

@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,6 +101,12 @@ func TestSignOutThatFailsSaysSo(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 || !signedIn() || ended() != 0 {
 		t.Fatalf("sign-out with storage down: %d, Location %q, cookies %v, still signed in %v, web.session.end success events %d; "+
 			"want 503, the cookie kept, signed in, no event", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), signedIn(), ended())
+	}
+	// "Try signing out again": the page offers the button to do it, and
+	// says who is still signed in (T-168).
+	if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), `<form method="post" action="/logout">`) ||
+		!strings.Contains(string(b), "Signed in as") {
+		t.Errorf("the page saying the person is still signed in offers no Sign out:\n%s", b)
 	}
 
 	down.Store(false)

@@ -319,7 +319,19 @@ type page struct {
 	Data any
 }
 
+// render answers with page name. se is the session the handler acted
+// for; without one, the header still names whoever the request's session
+// belongs to: a refusal (a token gone, a link that does not work, a
+// sign-out storage could not finish) or a sign-in page shown to a
+// signed-in person must not say nobody is signed in and hide Sign out,
+// and a refusal sent in the background replaces the header with its own
+// (docs/security.md T-122, T-168).
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, se *session, data any) {
+	if se == nil {
+		if cur, ok := h.signedIn.lookup(r); ok {
+			se = &cur
+		}
+	}
 	p := page{Title: title, Data: data}
 	if se != nil {
 		p.User = se.principal.Name
