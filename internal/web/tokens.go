@@ -1,6 +1,9 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -398,6 +401,9 @@ type editData struct {
 	Admin bool
 	// After is the list page the token was opened from (pageAfter).
 	After string
+	// Replaces names the token's secret in the regenerate form
+	// (replacesValue).
+	Replaces string
 }
 
 // deleteData is the delete confirmation of a token opened from the list
@@ -449,11 +455,21 @@ func (h *Handler) editForm(p storage.PAT, expires string) patForm {
 	return f
 }
 
+// replacesValue names p's current secret in its regenerate form: a MAC,
+// under Options.FormKey, of its ID and its secret's digest, which every
+// regenerate changes (docs/security.md T-169).
+func (h *Handler) replacesValue(p storage.PAT) string {
+	m := hmac.New(sha256.New, h.o.FormKey)
+	m.Write([]byte("sts web regenerate v1\x00" + p.ID + "\x00"))
+	m.Write(p.Digest)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 func (h *Handler) showEdit(w http.ResponseWriter, r *http.Request, se session, status int, p storage.PAT, f patForm, shown *shownSecret, msg string) {
 	row := patRow{ID: p.ID, Name: p.Description, Permission: permission(p.Scopes), Created: p.CreatedAt,
 		Expires: p.ExpiresAt, LastUsed: p.LastUsedAt, Expired: !h.now().Before(p.ExpiresAt)}
 	h.render(w, r, status, "edit", "Edit access token", &se, editData{Form: f, Shown: shown, Error: msg, PAT: row,
-		Admin: slices.Contains(p.Scopes, pat.ScopeAdmin), After: pageAfter(r)})
+		Admin: slices.Contains(p.Scopes, pat.ScopeAdmin), After: pageAfter(r), Replaces: h.replacesValue(p)})
 }
 
 func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, se session) {
@@ -513,10 +529,34 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 	exp, err := h.formExpiry(r)
 	var secret string
 	var out storage.PAT
+	guards := []pat.Guard{pageGuard}
+	// The form names the secret it replaces (replacesValue): sent again
+	// once that secret is replaced (a reload or Back and Forward after a
+	// regenerate without JavaScript, a second tab), it is refused, and
+	// the secret shown the first time keeps working (docs/security.md
+	// T-169). A form without the field (a page opened before it existed)
+	// is taken as before.
+	replaced := false
+	if v := r.PostFormValue("replaces"); v != "" {
+		guards = append(guards, func(cur storage.PAT) error {
+			if !hmac.Equal([]byte(v), []byte(h.replacesValue(cur))) {
+				replaced = true
+				return sts.Errorf(sts.FailedPrecondition, "this token was regenerated since this page was opened")
+			}
+			return nil
+		})
+	}
 	if err == nil {
 		// out, not p: a refusal returns an empty PAT, and the page shown
 		// then is still this token's.
-		out, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, r, se), se.principal.ID, p.ID, exp, pageGuard)
+		out, secret, err = h.o.PATs.Regenerate(r.Context(), caller(w, r, se), se.principal.ID, p.ID, exp, guards...)
+	}
+	if err != nil && replaced {
+		h.render(w, r, http.StatusConflict, "message", "Already regenerated", &se, messageData{
+			Text: "This token was regenerated since this page was opened, perhaps by sending this form again (a reload, " +
+				"or Back and Forward). Nothing changed: the secret shown when it was regenerated still works.",
+			Link: "/tokens/" + url.PathEscape(p.ID), LinkText: "Back to the token"})
+		return
 	}
 	if err != nil {
 		if status, msg, ok := h.refusal(r, err); ok {
