@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -89,43 +90,60 @@ func (s *Store) RotateRefreshToken(ctx context.Context, id string, succ storage.
 	})
 }
 
+// The three revocations below run their UPDATE until it changes nothing
+// (revokeSettled): on PostgreSQL (READ COMMITTED) an UPDATE finds only
+// the rows committed when it began, so one that waited for a concurrent
+// rotation's lock on the parent marked the parent and missed the
+// successor the rotation inserted, which stayed live (docs/security.md
+// T-159). The next pass sees it. A pass that changes nothing leaves no
+// live token: a rotation still under way holds the lock of a live parent
+// such a pass would have waited for, and one that begins after it finds
+// its parent revoked (grants.Refresh). On SQLite, where writers take
+// turns, the second pass is the only extra cost.
+const maxRevokePasses = 16
+
+// revokeSettled runs query until a pass changes no row, and reports how
+// many rows changed in all.
+func (s *Store) revokeSettled(ctx context.Context, op, query string, args ...any) (int64, error) {
+	var total int64
+	for range maxRevokePasses {
+		res, err := s.db.ExecContext(ctx, query, args...)
+		if err != nil {
+			return total, s.fail(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, s.fail(op, err)
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+	}
+	// Rotations kept outpacing the revocation: report it rather than
+	// claim the family ended; the caller answers 503 and a retry goes on.
+	return total, s.fail(op, fmt.Errorf("refresh tokens still being rotated after %d passes", maxRevokePasses))
+}
+
 // RevokeRefreshFamily implements storage.RefreshTokenStore. Rows already
 // revoked are not counted.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error) {
-	const op = "revoke refresh family"
-	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $2
+	return s.revokeSettled(ctx, "revoke refresh family", `UPDATE refresh_tokens SET revoked = $2
 		WHERE family_id = $1 AND revoked = $3`, familyID, true, false)
-	if err != nil {
-		return 0, s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	return n, s.fail(op, err)
 }
 
 // RevokeRefreshSubject implements storage.RefreshTokenStore. Rows already
 // revoked are not counted.
 func (s *Store) RevokeRefreshSubject(ctx context.Context, subject string, issuedBefore time.Time) (int64, error) {
-	const op = "revoke refresh subject"
-	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $3
+	return s.revokeSettled(ctx, "revoke refresh subject", `UPDATE refresh_tokens SET revoked = $3
 		WHERE revoked = $4 AND family_id IN (
 			SELECT family_id FROM refresh_tokens WHERE subject = $1 AND created_at <= $2)`,
 		subject, s.ts(issuedBefore), true, false)
-	if err != nil {
-		return 0, s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	return n, s.fail(op, err)
 }
 
 // RevokeRefreshClientSubject implements storage.RefreshTokenStore. Rows
 // already revoked are not counted.
 func (s *Store) RevokeRefreshClientSubject(ctx context.Context, clientID, subject string) (int64, error) {
-	const op = "revoke refresh client subject"
-	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = $3
+	return s.revokeSettled(ctx, "revoke refresh client subject", `UPDATE refresh_tokens SET revoked = $3
 		WHERE client_id = $1 AND subject = $2 AND revoked = $4`, clientID, subject, true, false)
-	if err != nil {
-		return 0, s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	return n, s.fail(op, err)
 }
