@@ -54,6 +54,10 @@ type Claims struct {
 	Principal string `json:"principal"`
 	Name      string `json:"name,omitempty"`
 	Email     string `json:"email,omitempty"`
+	// Act is the delegated token's act, unchanged, as an ID token minted
+	// with it carries it: someone acting for the subject never reads as
+	// the subject (docs/design.md#id-tokens, docs/security.md T-160).
+	Act *tokens.Actor `json:"act,omitempty"`
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +117,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token's principal is disabled")
 		return
 	}
-	out := Claims{Subject: p.ID, OrgID: p.OrgID, Principal: string(p.Kind)}
+	out := Claims{Subject: p.ID, OrgID: p.OrgID, Principal: string(p.Kind), Act: c.Act}
 	scopes := strings.Fields(c.Scope)
 	if slices.Contains(scopes, "profile") {
 		out.Name = p.Name
