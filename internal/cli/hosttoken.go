@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -26,11 +24,13 @@ func resealHostTokens(ctx context.Context, store storage.HostTokenStore, kr *sea
 
 // hostTokenClient is the RunnerConfigurationService client of the
 // host-token commands: --server (or STS_SERVER) with the bearer token in
-// STS_TOKEN, so every command acts as that principal with its rights.
+// STS_TOKEN, so every command acts as that principal with its rights. It
+// speaks through the remote admin commands' HTTP client (newRemote): the
+// token, and the SCM token a create or update carries, go to that origin
+// only (docs/security.md T-164).
 type hostTokenClient struct {
-	rpc   gitpodv1connect.RunnerConfigurationServiceClient
-	ri    gitpodv1connect.RunnerInteractionServiceClient
-	token string
+	rpc gitpodv1connect.RunnerConfigurationServiceClient
+	ri  gitpodv1connect.RunnerInteractionServiceClient
 }
 
 func newHostTokenCmd() *cobra.Command {
@@ -53,9 +53,12 @@ sealed to the runner's registered public key, with its private key (see
 		if tok == "" {
 			return nil, usageError{errors.New("STS_TOKEN is not set: export a PAT or access token")}
 		}
-		base := strings.TrimSuffix(server, "/")
-		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(http.DefaultClient, base),
-			ri: gitpodv1connect.NewRunnerInteractionServiceClient(http.DefaultClient, base), token: tok}, nil
+		r, err := newRemote(cmd, strings.TrimSpace(server), tok)
+		if err != nil {
+			return nil, err
+		}
+		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(r.http, r.base),
+			ri: gitpodv1connect.NewRunnerInteractionServiceClient(r.http, r.base)}, nil
 	}
 	cmd.AddCommand(newHostTokenCreateCmd(client), newHostTokenGetCmd(client), newHostTokenListCmd(client),
 		newHostTokenUpdateCmd(client), newHostTokenDeleteCmd(client), newHostTokenValueCmd(client),
@@ -63,12 +66,9 @@ sealed to the runner's registered public key, with its private key (see
 	return cmd
 }
 
-// ctx returns the command's context carrying the bearer token.
-func (c *hostTokenClient) ctx(cmd *cobra.Command) context.Context {
-	ctx, info := connect.NewClientContext(cmd.Context())
-	info.RequestHeader().Set("Authorization", "Bearer "+c.token)
-	return ctx
-}
+// ctx returns the command's context; the client's transport adds the
+// bearer token for the --server origin.
+func (c *hostTokenClient) ctx(cmd *cobra.Command) context.Context { return cmd.Context() }
 
 // oneFromStdin refuses both values from standard input, which can be
 // read once: the refresh token would be read as empty, which stores none

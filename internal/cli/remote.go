@@ -108,6 +108,27 @@ func noRedirects(req *http.Request, _ []*http.Request) error {
 	return fmt.Errorf("--server redirected to %s://%s; sts does not follow redirects with STS_TOKEN: point --server at the API itself", req.URL.Scheme, req.URL.Host)
 }
 
+// newRemote is the connection of every command that calls a running
+// server (--server, or STS_SERVER): its HTTP client sends tok to that
+// origin only, follows no redirect and gives up after 30 s, and a token
+// about to cross a network in plain text is warned about
+// (docs/security.md T-100, T-164).
+func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
+	if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
+		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects,
+		Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: http.DefaultTransport}}
+	return &remote{base: strings.TrimSuffix(server, "/"), http: hc}, nil
+}
+
 // admin is an admin command's connection: remote when --server is set,
 // else the database (store, cfg).
 type admin struct {
@@ -126,19 +147,11 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 		if tok == "" {
 			return nil, usageError{errors.New("--server needs a credential: export STS_TOKEN (a PAT or access token with sts:admin)")}
 		}
-		if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
-			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+		r, err := newRemote(cmd, server, tok)
+		if err != nil {
+			return nil, err
 		}
-		u, err := url.Parse(server)
-		if err != nil || u.Host == "" {
-			return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
-		}
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
-		}
-		hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects,
-			Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: http.DefaultTransport}}
-		return &admin{remote: &remote{base: strings.TrimSuffix(server, "/"), http: hc}}, nil
+		return &admin{remote: r}, nil
 	}
 	cfg, err := loadConfig(cmd)
 	if err != nil {
