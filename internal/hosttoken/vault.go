@@ -2,6 +2,7 @@ package hosttoken
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -60,7 +61,8 @@ func (in *CreateInput) validate() error {
 // admin may store a user's token), or an organization admin; runner and
 // subject must be principals of the caller's organization. With no subject, the caller is the subject
 // (unless the caller is the runner). Codes: Invalid (naming the field),
-// NotFound (runner or subject), PermissionDenied, Unavailable.
+// NotFound (runner or subject), FailedPrecondition (runner or subject
+// disabled), PermissionDenied, Unavailable.
 func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, error) {
 	if err := in.validate(); err != nil {
 		return Token{}, err
@@ -103,6 +105,17 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 	// The row and its audit event commit together (docs/design.md#audit):
 	// an acknowledged SCM token always has its event.
 	err = s.Store.WithTx(ctx, func(tx storage.Tx) error {
+		// Runner and subject are read again under a row lock in the
+		// transaction that stores the token: a deletion disables the
+		// principal before it sweeps its host tokens, so either this
+		// token commits first and the sweep deletes it, or the
+		// principal reads as disabled or gone here and nothing is stored
+		// for it (docs/security.md T-165, A-31).
+		for _, p := range []struct{ id, field string }{{runner.ID, "runner"}, {subj.ID, "subject"}} {
+			if err := activeIn(ctx, tx, c.OrgID, p.id, p.field); err != nil {
+				return err
+			}
+		}
 		if err := tx.CreateHostToken(ctx, r); err != nil {
 			return err
 		}
@@ -112,10 +125,32 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 		return tx.AppendAudit(ctx, c.request(storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: c.OrgID, Actor: c.actor(),
 			Action: "host_token.create", Target: "host_token:" + r.ID, Outcome: "success"}))
 	})
+	if errors.As(err, new(*sts.Error)) {
+		return Token{}, err
+	}
 	if err != nil {
 		return Token{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
 	return toToken(r, subj.Kind), nil
+}
+
+// activeIn locks principal id in tx and refuses it when it is gone, of
+// another organization (not_found) or disabled (failed_precondition). The
+// row is written back unchanged: the write is the lock.
+func activeIn(ctx context.Context, tx storage.Tx, org, id, field string) error {
+	err := tx.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
+		switch {
+		case p.OrgID != org:
+			return p, storage.ErrNotFound
+		case p.Disabled:
+			return p, sts.Errorf(sts.FailedPrecondition, "%s %s is disabled", field, id)
+		}
+		return p, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return sts.Errorf(sts.NotFound, "%s %s not found", field, id)
+	}
+	return err
 }
 
 // Get returns a token's metadata. Codes: Invalid, NotFound, Unavailable.
