@@ -73,15 +73,43 @@ func (s *PoolService) pool(ctx context.Context, poolID string) (*pools.Service, 
 // change authorizes a change to pool poolID or its providers: the rule of
 // pool, and the pool's principal must be one the caller may act as
 // (mayBind), since what the pool trusts decides who obtains its tokens.
-func (s *PoolService) change(ctx context.Context, poolID string) (*pools.Service, pools.Caller, *Identity, storage.Pool, error) {
+// The context it returns, for the change itself, carries the
+// authorization as a guard the pool service applies again to the pool's
+// row as the change writes it (docs/security.md A-85): for anyone but an
+// instance administrator, the pool must still be of the organization and
+// bound to the principal it was authorized with.
+func (s *PoolService) change(ctx context.Context, poolID string) (context.Context, *pools.Service, pools.Caller, *Identity, storage.Pool, error) {
 	svc, caller, id, p, err := s.pool(ctx, poolID)
 	if err != nil {
-		return nil, caller, nil, storage.Pool{}, err
+		return ctx, nil, caller, nil, storage.Pool{}, err
 	}
 	if err := s.h.mayBind(ctx, id, p.PrincipalID); err != nil {
-		return nil, caller, nil, storage.Pool{}, err
+		return ctx, nil, caller, nil, storage.Pool{}, err
 	}
-	return svc, caller, id, p, nil
+	root, err := s.h.isInstanceAdmin(ctx, id)
+	if err != nil {
+		return ctx, nil, caller, nil, storage.Pool{}, err
+	}
+	if !root {
+		ctx = pools.WithGuard(ctx, stillAuthorized(p))
+	}
+	return ctx, svc, caller, id, p, nil
+}
+
+// stillAuthorized is the guard of a change authorized on pool p: the pool
+// the change writes must be of p's organization (else it reads as
+// missing, as another organization's pool does) and bound to p's
+// principal (else the caller's mayBind no longer speaks for it).
+func stillAuthorized(p storage.Pool) pools.Guard {
+	return func(cur storage.Pool) error {
+		switch {
+		case cur.OrgID != p.OrgID:
+			return sts.Errorf(sts.NotFound, "pool %s not found", strconv.Quote(p.ID))
+		case cur.PrincipalID != p.PrincipalID:
+			return sts.Errorf(sts.FailedPrecondition, "pool %s was bound to another principal while this request was checked; read it again and retry", strconv.Quote(p.ID))
+		}
+		return nil
+	}
 }
 
 // CreatePool creates a pool.
@@ -151,7 +179,7 @@ func (s *PoolService) ListPools(ctx context.Context, req *stsv1.ListPoolsRequest
 
 // UpdatePool changes the fields set in the request.
 func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolRequest) (*stsv1.UpdatePoolResponse, error) {
-	svc, caller, id, _, err := s.change(ctx, req.GetPoolId())
+	ctx, svc, caller, id, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +223,7 @@ func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolReque
 
 // DeletePool removes a pool and its providers.
 func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolRequest) (*stsv1.DeletePoolResponse, error) {
-	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
+	ctx, svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +236,7 @@ func (s *PoolService) DeletePool(ctx context.Context, req *stsv1.DeletePoolReque
 
 // CreateProvider adds a trusted issuer to a pool.
 func (s *PoolService) CreateProvider(ctx context.Context, req *stsv1.CreateProviderRequest) (*stsv1.CreateProviderResponse, error) {
-	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
+	ctx, svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +290,7 @@ func (s *PoolService) ListProviders(ctx context.Context, req *stsv1.ListProvider
 
 // UpdateProvider changes the fields set in the request.
 func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProviderRequest) (*stsv1.UpdateProviderResponse, error) {
-	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
+	ctx, svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +312,7 @@ func (s *PoolService) UpdateProvider(ctx context.Context, req *stsv1.UpdateProvi
 
 // DeleteProvider removes a provider from its pool.
 func (s *PoolService) DeleteProvider(ctx context.Context, req *stsv1.DeleteProviderRequest) (*stsv1.DeleteProviderResponse, error) {
-	svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
+	ctx, svc, caller, _, _, err := s.change(ctx, req.GetPoolId())
 	if err != nil {
 		return nil, err
 	}

@@ -239,7 +239,13 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 	var out storage.Pool
 	var ended []string   // the trust-deciding fields the update changes
 	var movedFrom string // the organization a move takes the pool from
+	guard := guardOf(ctx)
 	update := func(cur storage.Pool) (storage.Pool, error) {
+		if guard != nil {
+			if err := guard(cur); err != nil {
+				return cur, err
+			}
+		}
 		prev := cur
 		u.Apply(&cur)
 		if err := s.checkPool(cur, u.sets()); err != nil {
@@ -329,15 +335,35 @@ func (s *Service) DeletePool(ctx context.Context, c Caller, id string) (int, err
 	if err != nil {
 		return 0, storageErr(err, "providers")
 	}
-	// First the row that ends the pool's tokens for good: its ID can be
-	// used again, by any organization, and the tokens carry only the ID
-	// (docs/security.md A-54). Should the deletion then fail, the pool
-	// stays with its earlier tokens ended, which the caller meant anyway.
-	if err := s.store.PutRevocation(ctx, storage.PoolRevocation(id, "pool deleted", s.now(), s.revocationKeep())); err != nil {
-		return 0, storageErr(err, "pool "+quote(id))
+	// The row that ends the pool's tokens for good: its ID can be used
+	// again, by any organization, and the tokens carry only the ID
+	// (docs/security.md A-54). It commits with the deletion, after the
+	// caller's authorization is checked again on the row, so a
+	// refused deletion ends nobody's tokens. Without a unit of work it is
+	// written first: should the deletion then fail, the pool stays with
+	// its earlier tokens ended, which the caller meant anyway.
+	row := func() storage.Revocation {
+		return storage.PoolRevocation(id, "pool deleted", s.now(), s.revocationKeep())
 	}
-	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeletePool(ctx, id) },
-		func() error { return s.store.DeletePool(ctx, id) },
+	err = s.changeAudited(ctx, c,
+		func(tx storage.Tx) error {
+			if err := recheck(ctx, tx, id); err != nil {
+				return err
+			}
+			if err := tx.PutRevocation(ctx, row()); err != nil {
+				return err
+			}
+			return tx.DeletePool(ctx, id)
+		},
+		func() error {
+			if err := s.recheckPlain(ctx, id); err != nil {
+				return err
+			}
+			if err := s.store.PutRevocation(ctx, row()); err != nil {
+				return err
+			}
+			return s.store.DeletePool(ctx, id)
+		},
 		func() (string, string, string, string) { return p.OrgID, ActionPoolDelete, poolTarget(id), "" })
 	if err != nil {
 		return 0, changeErr(err, "pool "+quote(id))

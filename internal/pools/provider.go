@@ -35,8 +35,19 @@ func (s *Service) CreateProvider(ctx context.Context, c Caller, p storage.Provid
 	}
 	now := storage.Now(s.now())
 	p.CreatedAt, p.UpdatedAt = now, now
-	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.CreateProvider(ctx, p) },
-		func() error { return s.store.CreateProvider(ctx, p) },
+	err = s.changeAudited(ctx, c,
+		func(tx storage.Tx) error {
+			if err := recheck(ctx, tx, p.PoolID); err != nil {
+				return err
+			}
+			return tx.CreateProvider(ctx, p)
+		},
+		func() error {
+			if err := s.recheckPlain(ctx, p.PoolID); err != nil {
+				return err
+			}
+			return s.store.CreateProvider(ctx, p)
+		},
 		func() (string, string, string, string) {
 			return pool.OrgID, ActionProviderCreate, providerTarget(p.PoolID, p.ID), providerCreateDetail(p)
 		})
@@ -218,12 +229,18 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 		return storage.ProviderRevocation(poolID, id, reason, s.now(), s.revocationKeep())
 	}
 	change := func(tx storage.Tx) error {
+		if err := recheck(ctx, tx, poolID); err != nil {
+			return err
+		}
 		if err := tx.UpdateProvider(ctx, poolID, id, update); err != nil || len(ended) == 0 {
 			return err
 		}
 		return tx.PutRevocation(ctx, row())
 	}
 	plain := func() error {
+		if err := s.recheckPlain(ctx, poolID); err != nil {
+			return err
+		}
 		if ended = providerTrustChanges(old, p); len(ended) > 0 {
 			if err := s.store.PutRevocation(ctx, row()); err != nil {
 				return err
@@ -259,13 +276,32 @@ func (s *Service) DeleteProvider(ctx context.Context, c Caller, poolID, id strin
 	if err != nil {
 		return err
 	}
-	// As for a pool: the row first, so the ID used again brings nothing
-	// back (docs/security.md A-54).
-	if err := s.store.PutRevocation(ctx, storage.ProviderRevocation(poolID, id, "provider deleted", s.now(), s.revocationKeep())); err != nil {
-		return storageErr(err, "provider "+poolID+"/"+id)
+	// As for a pool: the row, so the ID used again brings nothing back
+	// (docs/security.md A-54), commits with the deletion once the
+	// caller's authorization holds on the pool's row; without a
+	// unit of work it is written first.
+	row := func() storage.Revocation {
+		return storage.ProviderRevocation(poolID, id, "provider deleted", s.now(), s.revocationKeep())
 	}
-	err = s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.DeleteProvider(ctx, poolID, id) },
-		func() error { return s.store.DeleteProvider(ctx, poolID, id) },
+	err = s.changeAudited(ctx, c,
+		func(tx storage.Tx) error {
+			if err := recheck(ctx, tx, poolID); err != nil {
+				return err
+			}
+			if err := tx.PutRevocation(ctx, row()); err != nil {
+				return err
+			}
+			return tx.DeleteProvider(ctx, poolID, id)
+		},
+		func() error {
+			if err := s.recheckPlain(ctx, poolID); err != nil {
+				return err
+			}
+			if err := s.store.PutRevocation(ctx, row()); err != nil {
+				return err
+			}
+			return s.store.DeleteProvider(ctx, poolID, id)
+		},
 		func() (string, string, string, string) {
 			return pool.OrgID, ActionProviderDelete, providerTarget(poolID, id), ""
 		})

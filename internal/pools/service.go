@@ -221,3 +221,49 @@ func storageErr(err error, what string) error {
 	}
 	return sts.Wrap(sts.Unavailable, err, "storage unavailable")
 }
+
+// Guard is an authorization a caller holds on a pool as it read it (its
+// organization, its principal). The service applies it again to the
+// pool's row in the unit of work of the change, with the row locked, so a
+// pool moved to another organization, bound to another principal or
+// deleted and taken by another organization between the caller's check
+// and the write is refused and nothing is written (docs/security.md
+//
+type Guard func(storage.Pool) error
+
+type guardKey struct{}
+
+// WithGuard returns ctx carrying g for the changes made with it.
+func WithGuard(ctx context.Context, g Guard) context.Context {
+	return context.WithValue(ctx, guardKey{}, g)
+}
+
+func guardOf(ctx context.Context) Guard {
+	g, _ := ctx.Value(guardKey{}).(Guard)
+	return g
+}
+
+// recheck applies ctx's guard to pool id as tx finds it, with the row
+// locked until the unit of work ends (the pool's update takes the lock);
+// nil without a guard.
+func recheck(ctx context.Context, tx storage.Tx, id string) error {
+	g := guardOf(ctx)
+	if g == nil {
+		return nil
+	}
+	return tx.UpdatePool(ctx, id, func(cur storage.Pool) (storage.Pool, error) { return cur, g(cur) })
+}
+
+// recheckPlain is recheck for a store without a unit of work (a test
+// double): the guard on a fresh read.
+func (s *Service) recheckPlain(ctx context.Context, id string) error {
+	g := guardOf(ctx)
+	if g == nil {
+		return nil
+	}
+	p, err := s.store.GetPool(ctx, id)
+	if err != nil {
+		return err
+	}
+	return g(p)
+}
