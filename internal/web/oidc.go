@@ -568,6 +568,17 @@ func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCPro
 	c.Actor = "principal:" + p.ID
 	ev := c.Event(now, p.OrgID, actionPrincipalCreate, "principal:"+p.ID, "success", "first sign-in with "+cfg.ID)
 	err := h.o.Store.WithTx(ctx, func(tx storage.Tx) error {
+		// The organization was resolved when the server started and may
+		// have been deleted since: read it again in the user's unit of
+		// work, taking its row until the user commits, so no user is made
+		// in an organization that is gone (docs/security.md T-156).
+		err := tx.UpdateOrganization(ctx, p.OrgID, func(o storage.Organization) (storage.Organization, error) { return o, nil })
+		if errors.Is(err, storage.ErrNotFound) {
+			return errors.New("organization " + p.OrgID + " no longer exists")
+		}
+		if err != nil {
+			return err
+		}
 		if err := tx.CreatePrincipal(ctx, p); err != nil {
 			return err
 		}
