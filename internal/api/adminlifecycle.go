@@ -170,21 +170,12 @@ func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller,
 // DeletePrincipal deletes p, of any kind: it is disabled and every access
 // token issued to it so far revoked first, so nothing it holds works while
 // the rest goes; then its PATs and the principal are deleted. A principal
-// that clients still issue tokens to is refused. The CLI uses it too.
+// that clients or pools still issue tokens to is refused (refuseBound).
+// The CLI uses it too.
 // Errors: [sts.FailedPrecondition], [sts.NotFound], [sts.Unavailable].
 func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Service, c pat.Caller, p storage.Principal, now time.Time) error {
-	cs, err := store.ListClients(ctx, p.OrgID)
-	if err != nil {
-		return lookupErr(err, "clients")
-	}
-	var owned []string
-	for _, cl := range cs {
-		if cl.PrincipalID == p.ID {
-			owned = append(owned, cl.ID)
-		}
-	}
-	if len(owned) > 0 {
-		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of clients %s; delete them first", strings.Join(owned, ", "))
+	if err := refuseBound(ctx, store, p); err != nil {
+		return err
 	}
 	if !p.Disabled {
 		err := store.UpdatePrincipal(ctx, p.ID, func(old storage.Principal) (storage.Principal, error) {
@@ -212,6 +203,43 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 		return err
 	}
 	return deletePrincipalAudited(ctx, store, c, p, now)
+}
+
+// refuseBound refuses, before anything changes, to delete p while a
+// client or a pool is bound to it: their tokens are p's, and once p is
+// gone they would name a principal that no longer exists, every later
+// grant refused (docs/security.md A-86). The refusal names each, to
+// delete or rebind first.
+func refuseBound(ctx context.Context, store LifecycleStore, p storage.Principal) error {
+	cs, err := store.ListClients(ctx, p.OrgID)
+	if err != nil {
+		return lookupErr(err, "clients")
+	}
+	var clients, pools []string
+	for _, cl := range cs {
+		if cl.PrincipalID == p.ID {
+			clients = append(clients, cl.ID)
+		}
+	}
+	ps, err := store.ListPools(ctx)
+	if err != nil {
+		return lookupErr(err, "pools")
+	}
+	for _, pl := range ps {
+		if pl.PrincipalID == p.ID {
+			pools = append(pools, pl.ID)
+		}
+	}
+	switch {
+	case len(clients) > 0 && len(pools) > 0:
+		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of clients %s and pools %s; delete or rebind them first",
+			strings.Join(clients, ", "), strings.Join(pools, ", "))
+	case len(clients) > 0:
+		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of clients %s; delete them first", strings.Join(clients, ", "))
+	case len(pools) > 0:
+		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of pools %s; delete them or bind them to another principal first", strings.Join(pools, ", "))
+	}
+	return nil
 }
 
 // UpdateOrganization renames an organization or changes its tier.

@@ -108,7 +108,8 @@ func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspend
 // tokens revoked first, so nothing it holds works while the rest goes,
 // then its PATs, the host tokens it is the subject of and finally the
 // principal are deleted, as PrincipalService/DeletePrincipal does
-// (docs/security.md ).
+// (docs/security.md ). A user a pool is bound to is refused
+// first, as there.
 func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRequest) (*gitpodv1.DeleteUserResponse, error) {
 	id, p, err := s.h.otherUser(ctx, req.GetUserId(), "delete")
 	if err != nil {
@@ -120,6 +121,9 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 	}
 	store, err := s.h.lifecycleStore()
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseBound(ctx, store, p); err != nil {
 		return nil, err
 	}
 	if !p.Disabled {
