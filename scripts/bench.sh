@@ -35,8 +35,9 @@
 #                                             # and heap profiles and a 2 s
 #                                             # execution trace, for
 #                                             # go run ./scripts/tracelat
-#   TRACE=1 scripts/bench.sh                  # + context switches a request, and
-#                                             # sts's peak and current RSS after
+#   TRACE=1 scripts/bench.sh                  # + context switches a request, the
+#                                             # kernel's µs of each request's CPU,
+#                                             # and sts's peak and current RSS after
 #                                             # each of its runs (stderr)
 #   GCTRACE=1 scripts/bench.sh                # + each target's garbage collections
 #                                             # in each measured run: how many, and
@@ -110,6 +111,9 @@ wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep
 # cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of
 # /proc/PID/stat; counted after the ")" that ends the command name).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# sys_ticks PID: stime alone (the kernel's share of cpu_ticks: socket reads
+# and writes, fsync, futex wake-ups), for TRACE=1.
+sys_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $13 }'; }
 # go_mem: what sts's Go runtime holds (its /metrics): the heap in use, its
 # next GC target, goroutine stacks, and all it has mapped from the OS.
 go_mem() {
@@ -213,8 +217,8 @@ run() {
 	esac
 	env+=(BENCH_DELAY_MS="$delay")
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$WARMUP" --timeout 10s -s "scripts/bench/$script" "$url" >/dev/null
-	local c0 c1 x0 x1 g0 g1
-	c0=$(cpu_ticks "$pid") x0=$(ctx_switches "$pid") g0=$(wc -l <"$log")
+	local c0 c1 x0 x1 g0 g1 s0 s1
+	c0=$(cpu_ticks "$pid") x0=$(ctx_switches "$pid") g0=$(wc -l <"$log") s0=$(sys_ticks "$pid")
 	local prof_pid=
 	if [ -n "$PROFILE" ] && [ "$target" = sts ] && [ "$delay" = 0 ]; then
 		# The profile covers the measured run (less a second at each end).
@@ -234,7 +238,7 @@ run() {
 		prof_pid+=" $!"
 	fi
 	env "${env[@]}" wrk -t"$T" -c"$C" -d"$D" --timeout 10s --latency -s "scripts/bench/$script" "$url" >"$work/wrk.out"
-	c1=$(cpu_ticks "$pid") x1=$(ctx_switches "$pid") g1=$(wc -l <"$log")
+	c1=$(cpu_ticks "$pid") x1=$(ctx_switches "$pid") g1=$(wc -l <"$log") s1=$(sys_ticks "$pid")
 	# shellcheck disable=SC2086 # two pids
 	[ -n "$prof_pid" ] && wait $prof_pid
 	local line
@@ -248,9 +252,10 @@ run() {
 	local cpu_us
 	cpu_us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
 	printf '%s %s %s %s %s %s %s\n' "$flow" "$target" "$round" "$(val rps)" "$cpu_us" "$(val p50_us)" "$(val p99_us)" | tee -a "$rows"
-	# TRACE=1: context switches a request, and which run raised sts's
-	# peak RSS (stderr, so the rows keep their format).
-	[ -n "$TRACE" ] && echo "  $target: $(awk -v d=$((x1 - x0)) -v n="$(val requests)" 'BEGIN { printf "%.2f", d / n }') context switches a request$(
+	# TRACE=1: context switches a request, the kernel's part of the CPU
+	# time, and which run raised sts's peak RSS (stderr, so the rows keep
+	# their format).
+	[ -n "$TRACE" ] && echo "  $target: $(awk -v d=$((x1 - x0)) -v n="$(val requests)" 'BEGIN { printf "%.2f", d / n }') context switches a request; of its CPU $(awk -v d=$((s1 - s0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }') µs in the kernel$(
 		[ "$target" = sts ] && echo "; peak RSS $(($(hwm_kib "$pid") / 1024)) MiB after this run, now $(rss_split "$pid"); $(go_mem)")" >&2
 	# GCTRACE=1: the collections of the measured run. A gctrace line's CPU
 	# is the sum of "A+B/C/D+E ms cpu" (stop-the-world sweep termination,
