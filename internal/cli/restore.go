@@ -99,13 +99,22 @@ PostgreSQL is restored with pg_restore; then run sts restore --after
 func restoreSQLite(ctx context.Context, cmd *cobra.Command, cfg config.Config, file string) error {
 	// Nothing is touched unless the master key, the backup and the
 	// stopped server all check out.
-	if kr, err := app.LoadConfiguredKey(cfg); err != nil {
+	kr, err := app.LoadConfiguredKey(cfg)
+	if err != nil {
 		return err
 	} else if kr == nil {
 		return errors.New("restore: master key: none configured and " + cfg.MasterKeyPath() + " does not exist; configure the key the backup was sealed under")
 	}
 	if err := sqlstore.CheckSQLiteBackup(ctx, file); err != nil {
 		return err
+	}
+	// The key must open the backup before the current database moves: a
+	// backup in place that nothing opens leaves the server sealed and the
+	// operator putting the old files back by hand (docs/security.md F-84).
+	if old, err := sqlstore.SQLiteBackupSigningKeys(ctx, file); err != nil {
+		return err
+	} else if err := signer.CheckRestoredKeys(old, kr); err != nil {
+		return fmt.Errorf("restore: %w; nothing was changed: configure the master key the backup was sealed under (master_key_file, STS_MASTER_KEY, or previous_master_key_files if it was rotated since)", err)
 	}
 	path := cfg.Storage.Path
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

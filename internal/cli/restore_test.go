@@ -528,3 +528,54 @@ func backupEvents(t *testing.T, path string) []storage.AuditEvent {
 	}
 	return evs
 }
+
+// TestRestoreRefusesAnotherMasterKey (docs/security.md F-84): restoring a
+// backup on a host whose configured master key is not the one the backup
+// was sealed under (another installation's, or a rotated-away key missing
+// from previous_master_key_files) is refused before anything moves: the
+// current database stays in place, no file is set aside, and it still
+// serves. With the backup's key configured the same restore succeeds.
+func TestRestoreRefusesAnotherMasterKey(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	r := serve(t, "--data-dir", a)
+	checkServing(t, r)
+	r.stop(t)
+	backup := filepath.Join(t.TempDir(), "sts-a.db")
+	if code, out, e := runCLI(t, "backup", backup, "--data-dir", a); code != 0 {
+		t.Fatalf("backup = %d %q %q", code, out, e)
+	}
+	r = serve(t, "--data-dir", b)
+	checkServing(t, r)
+	r.stop(t)
+	db := filepath.Join(b, "sts.db")
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, e := runCLI(t, "restore", backup, "--data-dir", b)
+	if code == 0 || !strings.Contains(e, "master key") || strings.Contains(e, "restored ") {
+		t.Fatalf("restore under another master key = %d %q %q; want a refusal naming the master key, before the copy", code, out, e)
+	}
+	if m, _ := filepath.Glob(db + ".*"); len(m) != 0 {
+		t.Fatalf("a refused restore left files beside the database: %v", m)
+	}
+	if after, err := os.ReadFile(db); err != nil || !slices.Equal(before, after) {
+		t.Fatalf("a refused restore changed the database (%v)", err)
+	}
+	r = serve(t, "--data-dir", b)
+	checkServing(t, r)
+	r.stop(t)
+
+	// The backup's own key, as previous_master_key_files: the restore goes
+	// ahead (the rows open under the keyring).
+	cfg := filepath.Join(t.TempDir(), "sts.yaml")
+	yaml := "previous_master_key_files: [" + filepath.Join(a, "master.key") + "]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, e := runCLI(t, "restore", backup, "--data-dir", b, "--config", cfg); code != 0 {
+		t.Fatalf("restore with the backup's key among the previous ones = %d %q %q", code, out, e)
+	}
+}

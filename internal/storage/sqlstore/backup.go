@@ -178,6 +178,42 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 	return nil
 }
 
+// SQLiteBackupSigningKeys reads the signing keys of the SQLite backup at
+// file, read-only, with their IDs, states and the IDs of the master keys
+// they are sealed under (no key material), so that sts restore can tell
+// before it moves anything whether the configured master key opens the
+// backup (docs/security.md F-84). Call [CheckSQLiteBackup] first.
+func SQLiteBackupSigningKeys(ctx context.Context, file string) ([]storage.SigningKey, error) {
+	uri, err := sqliteURI(file, "mode=ro")
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", file, err)
+	}
+	db, err := sql.Open("sqlite", uri)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", file, err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SELECT id, state, master_key_id FROM signing_keys ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: signing keys: %w", file, err)
+	}
+	defer rows.Close()
+	var out []storage.SigningKey
+	for rows.Next() {
+		var k storage.SigningKey
+		var state string
+		if err := rows.Scan(&k.ID, &state, &k.MasterKeyID); err != nil {
+			return nil, fmt.Errorf("backup %s: signing keys: %w", file, err)
+		}
+		k.State = storage.KeyState(state)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("backup %s: signing keys: %w", file, err)
+	}
+	return out, nil
+}
+
 // RestoreReset is the step after a restore from a backup
 // (docs/operations.md "Restore", docs/security.md F-61, F-62). In one
 // transaction it replaces the whole signing-key set with keys (the old
