@@ -32,6 +32,11 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // (sqlstore.Permanent), with a one-line message that names the setting
 // to fix; other errors come back unchanged.
 func permanent(err error) error {
+	if errors.Is(err, sqlstore.ErrSchemaNewer) {
+		// An older binary on a newer release's schema: restarting it
+		// cannot help (docs/security.md F-85).
+		return &PermanentError{Err: fmt.Errorf("storage: %w", err)}
+	}
 	if err == nil || !sqlstore.Permanent(err) {
 		return err
 	}

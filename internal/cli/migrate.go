@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -78,9 +80,12 @@ has applied it. Nothing is applied; the migration table is created if missing.`,
 			}
 			defer store.Close()
 			ms, err := store.MigrationStatus(ctx)
-			if err != nil {
+			if err != nil && !errors.Is(err, sqlstore.ErrSchemaNewer) {
 				return fmt.Errorf("storage: %w", err)
 			}
+			// A newer release's schema: the list, then the refusal
+			// (docs/security.md F-85).
+			newer := err
 			out := cmd.OutOrStdout()
 			pending := 0
 			fmt.Fprintf(out, "%-8s %-8s %-20s %s\n", "VERSION", "STATE", "APPLIED AT", "NAME")
@@ -94,6 +99,9 @@ has applied it. Nothing is applied; the migration table is created if missing.`,
 				fmt.Fprintf(out, "%-8d %-8s %-20s %s\n", m.Version, state, at, m.Name)
 			}
 			fmt.Fprintf(out, "%s: %d applied, %d pending\n", cfg.Storage.Type, len(ms)-pending, pending)
+			if newer != nil {
+				return fmt.Errorf("storage: %w", newer)
+			}
 			return nil
 		},
 	}

@@ -183,6 +183,9 @@ func openStore(ctx context.Context, cfg config.Config) (*sqlstore.Store, error) 
 	}
 	if err := store.Health(ctx); err != nil {
 		store.Close()
+		if errors.Is(err, sqlstore.ErrSchemaNewer) {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
 		return nil, fmt.Errorf("storage: %w (run sts migrate first?)", err)
 	}
 	return store, nil

@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/opensts/sts/internal/cli"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/oauth2"
@@ -577,5 +578,86 @@ func TestRestoreRefusesAnotherMasterKey(t *testing.T) {
 	}
 	if code, out, e := runCLI(t, "restore", backup, "--data-dir", b, "--config", cfg); code != 0 {
 		t.Fatalf("restore with the backup's key among the previous ones = %d %q %q", code, out, e)
+	}
+}
+
+// markSchemaNewer records in the SQLite database at path a migration past
+// any this binary carries, as a newer release's sts migrate would.
+func markSchemaNewer(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), "INSERT INTO schema_migrations (version_id, is_applied) VALUES (9999, 1)"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOlderBinaryRefusesNewerSchema (docs/security.md F-85): a binary
+// older than its database (a rollback after an upgrade migrated it, or a
+// restore of a newer release's backup) must not serve on it or write to
+// it. serve exits 2 naming both versions; migrate and migrate status
+// (after its list) fail; a direct-mode admin command refuses; restore
+// refuses a newer release's backup before anything moves.
+func TestOlderBinaryRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	r.stop(t)
+	backup := filepath.Join(t.TempDir(), "sts-newer.db")
+	if code, out, e := runCLI(t, "backup", backup, "--data-dir", dir); code != 0 {
+		t.Fatalf("backup = %d %q %q", code, out, e)
+	}
+	markSchemaNewer(t, filepath.Join(dir, "sts.db"))
+	markSchemaNewer(t, backup)
+
+	r = serve(t, "--data-dir", dir)
+	select {
+	case code := <-r.code:
+		r.code <- code
+		if code != cli.ExitUsage || !strings.Contains(r.stderr.String(), "9999") {
+			t.Errorf("serve on a newer schema exited %d, want %d naming version 9999:\n%s", code, cli.ExitUsage, r.stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve on a newer schema is still running:\n%s", r.stderr.String())
+	}
+	code, out, e := runCLI(t, "migrate", "--data-dir", dir)
+	if code == 0 || !strings.Contains(e, "newer") {
+		t.Errorf("migrate on a newer schema = %d %q %q, want a refusal", code, out, e)
+	}
+	code, out, e = runCLI(t, "migrate", "status", "--data-dir", dir)
+	if code == 0 || !strings.Contains(out, "0001_init.sql") || !strings.Contains(e, "9999") {
+		t.Errorf("migrate status on a newer schema = %d %q %q, want the list and a refusal naming 9999", code, out, e)
+	}
+	code, out, e = runCLI(t, "org", "list", "--data-dir", dir)
+	if code == 0 || !strings.Contains(e, "newer") || strings.Contains(e, "run sts migrate") {
+		t.Errorf("org list (direct) on a newer schema = %d %q %q, want a refusal", code, out, e)
+	}
+
+	other := t.TempDir()
+	r = serve(t, "--data-dir", other)
+	checkServing(t, r)
+	r.stop(t)
+	db := filepath.Join(other, "sts.db")
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "sts.yaml")
+	if err := os.WriteFile(cfg, []byte("previous_master_key_files: ["+filepath.Join(dir, "master.key")+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, e = runCLI(t, "restore", backup, "--data-dir", other, "--config", cfg)
+	if code == 0 || !strings.Contains(e, "9999") || strings.Contains(e, "restored ") {
+		t.Fatalf("restore of a newer release's backup = %d %q %q, want a refusal before the copy", code, out, e)
+	}
+	if m, _ := filepath.Glob(db + ".*"); len(m) != 0 {
+		t.Fatalf("a refused restore left files beside the database: %v", m)
+	}
+	if after, err := os.ReadFile(db); err != nil || !slices.Equal(before, after) {
+		t.Fatalf("a refused restore changed the database (%v)", err)
 	}
 }

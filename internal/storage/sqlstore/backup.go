@@ -175,6 +175,20 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'").Scan(&n); err != nil || n != 1 {
 		return fmt.Errorf("backup %s: not an sts database (no signing_keys table)", file)
 	}
+	// A backup of a newer release's schema is refused here, before the
+	// current database moves, as Migrate would refuse it after
+	// (docs/security.md F-85).
+	var version int64
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(max(version_id), 0) FROM "+migrationsTable+" WHERE is_applied").Scan(&version); err != nil {
+		return fmt.Errorf("backup %s: not an sts database (schema version: %w)", file, err)
+	}
+	binary, err := binarySchemaVersion("migrations/sqlite")
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", file, err)
+	}
+	if version > binary {
+		return fmt.Errorf("backup %s: %w", file, &SchemaNewerError{Database: version, Binary: binary})
+	}
 	return nil
 }
 
@@ -278,8 +292,10 @@ type Migration struct {
 }
 
 // MigrationStatus lists every migration this binary embeds, oldest first,
-// with whether the database has applied it. Like every goose call it
-// creates the (empty) version table if it is missing.
+// with whether the database has applied it. On a database whose schema is
+// newer than this binary's it returns the list and a *SchemaNewerError.
+// Like every goose call it creates the (empty) version table if it is
+// missing.
 func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 	p, done, err := s.provider()
 	if err != nil {
@@ -299,5 +315,5 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 			AppliedAt: m.AppliedAt,
 		})
 	}
-	return out, nil
+	return out, s.checkNotNewer(ctx, p, "migration status")
 }

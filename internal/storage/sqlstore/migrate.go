@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -57,13 +60,72 @@ func (s *Store) provider() (p *goose.Provider, done func(), err error) {
 	return p, done, nil
 }
 
-// Migrate applies every pending migration.
+// ErrSchemaNewer is in the chain of the error of every migration call on
+// a database that has applied a migration newer than any this binary
+// carries: a newer release of sts migrated it (docs/security.md F-85).
+var ErrSchemaNewer = errors.New("database schema is newer than this binary")
+
+// SchemaNewerError is the error of a database whose schema (its newest
+// applied migration, Database) is newer than this binary's newest
+// migration (Binary). This binary does not know what the newer
+// migrations mean (a column a newer release checks before it accepts a
+// credential, say), so it neither serves on such a database nor writes to
+// it (docs/operations.md "Upgrades and downgrades").
+type SchemaNewerError struct{ Database, Binary int64 }
+
+func (e *SchemaNewerError) Error() string {
+	return fmt.Sprintf("%v: the database is at schema version %d, this binary knows versions up to %d; "+
+		"a newer release of sts migrated it: run that release or a later one, or go back with the backup "+
+		"taken before the upgrade (docs/operations.md \"Upgrades and downgrades\")", ErrSchemaNewer, e.Database, e.Binary)
+}
+
+func (e *SchemaNewerError) Unwrap() error { return ErrSchemaNewer }
+
+// checkNotNewer returns a *SchemaNewerError when the database has applied
+// a migration newer than p's newest.
+func (s *Store) checkNotNewer(ctx context.Context, p *goose.Provider, op string) error {
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if current > target {
+		return &SchemaNewerError{Database: current, Binary: target}
+	}
+	return nil
+}
+
+// binarySchemaVersion is the newest migration version this binary carries
+// for dir ("migrations/sqlite" or "migrations/postgres"), from the files'
+// numeric prefixes, as goose reads them.
+func binarySchemaVersion(dir string) (int64, error) {
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return 0, err
+	}
+	var newest int64
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseInt(prefix, 10, 64); err == nil && v > newest {
+			newest = v
+		}
+	}
+	return newest, nil
+}
+
+// Migrate applies every pending migration. It refuses a database whose
+// schema is newer than this binary's ([ErrSchemaNewer]).
 func (s *Store) Migrate(ctx context.Context) error {
 	p, done, err := s.provider()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer done()
+	if err := s.checkNotNewer(ctx, p, "migrate"); err != nil {
+		return err
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return s.fail("migrate", err)
 	}
@@ -72,14 +134,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // MigrationsPending reports whether the database lacks a migration this
-// binary embeds. Like every goose call it creates the (empty) version table
-// if it is missing.
+// binary embeds, and refuses ([ErrSchemaNewer]) one whose schema is newer
+// than this binary's. Like every goose call it creates the (empty) version
+// table if it is missing.
 func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 	p, done, err := s.provider()
 	if err != nil {
 		return false, fmt.Errorf("migrations pending: %w", err)
 	}
 	defer done()
+	if err := s.checkNotNewer(ctx, p, "migrations pending"); err != nil {
+		return false, err
+	}
 	pending, err := p.HasPending(ctx)
 	if err != nil {
 		return false, s.fail("migrations pending", err)

@@ -2,7 +2,10 @@ package sqlstore_test
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +165,70 @@ func smoke(t *testing.T, s storage.Store) {
 	if err != nil || len(ev) != 2 || ev[0].ID != "a3" || ev[1].ID != "a2" {
 		t.Errorf("ListAudit since = %+v, %v", ev, err)
 	}
+}
+
+// schemaNewerRefused (docs/security.md F-85): on a database a newer
+// release migrated (a version past this binary's newest recorded in the
+// version table), MigrationsPending, Migrate, Health and MigrationStatus
+// of a fresh store all fail with ErrSchemaNewer naming both versions,
+// rather than report the schema current. exec runs SQL on the database.
+func schemaNewerRefused(t *testing.T, c sqlstore.Config, exec func(string)) {
+	t.Helper()
+	s := openMigrated(t, c)
+	s.Close()
+	exec("INSERT INTO schema_migrations (version_id, is_applied) VALUES (9999, true)")
+	s, err := sqlstore.Open(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(what string, err error) {
+		t.Helper()
+		var newer *sqlstore.SchemaNewerError
+		if !errors.Is(err, sqlstore.ErrSchemaNewer) || !errors.As(err, &newer) || newer.Database != 9999 || newer.Binary < 1 || newer.Binary >= 9999 {
+			t.Errorf("%s on a newer schema = %v, want ErrSchemaNewer (9999 > this binary's)", what, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "9999") {
+			t.Errorf("%s: %q does not name the database's version", what, err)
+		}
+	}
+	_, err = s.MigrationsPending(t.Context())
+	check("MigrationsPending", err)
+	check("Health", s.Health(t.Context()))
+	check("Migrate", s.Migrate(t.Context()))
+	ms, err := s.MigrationStatus(t.Context())
+	check("MigrationStatus", err)
+	if len(ms) == 0 {
+		t.Error("MigrationStatus on a newer schema lists nothing; want this binary's migrations")
+	}
+}
+
+func TestSQLiteSchemaNewerRefused(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sts.db")
+	schemaNewerRefused(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path}, func(q string) {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestPostgresSchemaNewerRefused(t *testing.T) {
+	t.Parallel()
+	dsn := newPostgresSchema(t)
+	schemaNewerRefused(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn}, func(q string) {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
