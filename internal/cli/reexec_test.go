@@ -5,8 +5,6 @@ import (
 	"flag"
 	"os"
 	"os/exec"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"github.com/opensts/sts/internal/cli"
@@ -21,7 +19,7 @@ const reexecEnv = "STS_TEST_REEXEC_AS_STS"
 func TestMain(m *testing.M) {
 	if os.Getenv(reexecEnv) == "1" {
 		// The same body as cmd/sts.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := cli.SignalContext(context.Background())
 		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
