@@ -67,6 +67,15 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("%s=%q; want exactly %s=%s", key, got, key, want)
 		}
 	}
+	// Exit 2 is an error a restart cannot fix (docs/production.md,
+	// "Start-up failures"): restarting on it every RestartSec only fills
+	// the journal; any other failure is restarted.
+	if r := svc["Restart"]; len(r) != 1 || r[0] != "on-failure" {
+		t.Errorf("Restart=%q; want on-failure", r)
+	}
+	if p := svc["RestartPreventExitStatus"]; len(p) != 1 || p[0] != "2" {
+		t.Errorf("RestartPreventExitStatus=%q; want 2 (an error a restart cannot fix)", p)
+	}
 	if f := svc["SystemCallFilter"]; len(f) == 0 || f[0] != "@system-service" {
 		t.Errorf("SystemCallFilter=%q; want @system-service first", f)
 	}
