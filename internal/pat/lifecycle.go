@@ -3,6 +3,7 @@ package pat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +27,24 @@ type CreateInput struct {
 	Description string
 	Scopes      []string
 	ExpiresAt   time.Time
+	// Once, when set, is a one-time value the creation uses up in its
+	// own transaction: a second Create with the same Once.ID creates
+	// nothing and fails with ErrAlreadyCreated (docs/security.md T-170).
+	Once *Once
 }
+
+// Once is a one-time value of a creation (CreateInput.Once): ID is
+// recorded as used until Expires; Issued is when it was handed out, and a
+// restore of the database since then refuses it as used (storage.Tx
+// MarkUsed).
+type Once struct {
+	ID              string
+	Issued, Expires time.Time
+}
+
+// ErrAlreadyCreated is wrapped by Create's [sts.AlreadyExists] error when
+// its CreateInput.Once was used before: nothing was created.
+var ErrAlreadyCreated = errors.New("already created with this one-time value")
 
 // Create stores a new PAT for in.OwnerID and returns it with its secret.
 // The secret is returned only after the row and its audit event have both
@@ -58,6 +76,15 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	}
 	// The row and its audit event commit together (docs/design.md#audit).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if o := in.Once; o != nil {
+			// Of two Creates with one value, concurrent or not, one
+			// commits; the other creates nothing.
+			if err := tx.MarkUsed(ctx, o.ID, o.Issued, o.Expires); errors.Is(err, storage.ErrAlreadyExists) {
+				return sts.Wrap(sts.AlreadyExists, fmt.Errorf("%w: %w", ErrAlreadyCreated, err), "already created")
+			} else if err != nil {
+				return storageErr(err, "one-time value")
+			}
+		}
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return storageErr(err, "personal access token")
 		}

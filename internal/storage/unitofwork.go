@@ -1,6 +1,9 @@
 package storage
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Tx is what a unit of work may do: create, update and delete the records
 // whose changes are audited, and append their audit events. Everything
@@ -40,6 +43,9 @@ type Tx interface {
 	// calls for it: a pool's or provider's trust changed ends what was
 	// exchanged under the old trust (docs/security.md A-62).
 	PutRevocation(ctx context.Context, r Revocation) error
+	// MarkUsed records a one-time value that must commit with the change
+	// it allows: a page's form that creates once (docs/security.md T-170).
+	MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
 

@@ -30,8 +30,8 @@ func headerSays(t *testing.T, ctx context.Context, what, text string) {
 // signed in, must follow what the answer says. A create after the
 // session ended elsewhere says "Signed out" and no longer "Signed in as";
 // a create after another person signed in to this browser meanwhile
-// (another tab) made the token for that person, and the header names
-// them, not the one who opened the page.
+// (another tab) is refused, the form not being theirs (docs/security.md
+// T-170), and the header names them, not the one who opened the page.
 func TestBrowserHeaderAfterSwap(t *testing.T) {
 	s := startServer(t)
 	s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
@@ -58,7 +58,8 @@ func TestBrowserHeaderAfterSwap(t *testing.T) {
 		`fetch("/login/link", {method: "POST", redirect: "manual", body: new URLSearchParams({token: `+strconv.Quote(code)+`, switch: "1"})}).then(r => r.status)`,
 		chromedp.EvalAwaitPromise))
 	do(t, ctx, "create after grace signed in", chromedp.SendKeys(byLabel("Token name"), "whose"),
-		chromedp.Click(button("Create access token")), chromedp.WaitVisible(byLabel("Your new access token")))
+		chromedp.Click(button("Create access token")))
+	shows(t, ctx, "create after grace signed in", "This form was not made for you")
 	headerSays(t, ctx, "create after grace signed in", "Signed in as grace")
 }
 

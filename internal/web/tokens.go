@@ -95,6 +95,8 @@ type patForm struct {
 	ExpiresOn        string
 	MinDate, MaxDate string
 	AllScopes        []string
+	// Once is the new-token form's one-time value (onceValue).
+	Once string
 }
 
 func (f patForm) Has(scope string) bool { return slices.Contains(f.Scopes, scope) }
@@ -247,6 +249,9 @@ func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session,
 	if form != nil {
 		d.Form = *form
 	}
+	// Every page gets a new form: the one on a page showing a secret, or
+	// refusing a form, creates as any other.
+	d.Form.Once = h.onceValue(se.principal.ID)
 	h.render(w, r, status, "tokens", "Access Tokens", &se, d)
 }
 
@@ -358,6 +363,17 @@ func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) 
 		h.askReauth(w, r, se, "/tokens", "name", "permission", "scope", "expires", "expires_on")
 		return
 	}
+	// The form's one-time value (docs/security.md T-170): the same form
+	// sent again creates nothing. A form without one (a page opened
+	// before it existed) is taken as before.
+	var once *pat.Once
+	var err error
+	if v := r.PostFormValue("once"); v != "" {
+		if once, err = h.checkOnce(se.principal.ID, v); err != nil {
+			h.showTokens(w, r, se, http.StatusBadRequest, nil, &form, err.Error())
+			return
+		}
+	}
 	scopes, err := formScopes(r)
 	if err == nil {
 		var exp time.Time
@@ -365,12 +381,19 @@ func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) 
 			var p storage.PAT
 			var secret string
 			p, secret, err = h.o.PATs.Create(r.Context(), caller(w, r, se), pat.CreateInput{
-				OwnerID: se.principal.ID, Description: form.Name, Scopes: scopes, ExpiresAt: exp})
+				OwnerID: se.principal.ID, Description: form.Name, Scopes: scopes, ExpiresAt: exp, Once: once})
 			if err == nil {
 				h.showTokens(w, r, se, http.StatusOK, &shownSecret{Name: p.Description, Secret: secret}, nil, "")
 				return
 			}
 		}
+	}
+	if errors.Is(err, pat.ErrAlreadyCreated) {
+		h.render(w, r, http.StatusConflict, "message", "Already created", &se, messageData{
+			Text: "This form was sent before and its token created, perhaps by a reload, Back and Forward, or a second click. " +
+				"Nothing changed: no other token was made, and the secret, shown once then, is not shown again.",
+			Link: "/tokens", LinkText: "Back to access tokens"})
+		return
 	}
 	status, msg, ok := h.refusal(r, err)
 	if !ok {

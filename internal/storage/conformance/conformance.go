@@ -61,6 +61,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UnitOfWorkChanges", testUnitOfWorkChanges},
 		{"UnitOfWorkTrust", testUnitOfWorkTrust},
 		{"UnitOfWorkKeys", testUnitOfWorkKeys},
+		{"UnitOfWorkMarkUsed", testUnitOfWorkMarkUsed},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"NULKeyNotFound", testNULKeyNotFound},

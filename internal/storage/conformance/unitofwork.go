@@ -491,3 +491,48 @@ func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
 		t.Errorf("signing keys after a committed change: %d, want %d", len(got), len(before)+1)
 	}
 }
+
+// testUnitOfWorkMarkUsed: a one-time value marked in a unit of work is
+// used only once that commits, with the change it allows: a failed unit
+// leaves it unused, a committed one uses it, and a second unit with it
+// fails with ErrAlreadyExists and leaves its change out (docs/security.md
+// T-170).
+func testUnitOfWorkMarkUsed(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newOrg(t, s)
+	owner := newPrincipal(t, s, o.ID)
+	id := "conformance-once:" + storage.NewID()
+	t0 := now()
+	taken := auditRecord(o.ID, t0)
+	mustNil(t, "AppendAudit", s.AppendAudit(ctx, taken))
+	create := func(p storage.PAT, ev storage.AuditEvent) error {
+		return s.WithTx(ctx, func(tx storage.Tx) error {
+			if err := tx.MarkUsed(ctx, id, t0.Add(-time.Minute), t0.Add(time.Hour)); err != nil {
+				return err
+			}
+			if err := tx.CreatePAT(ctx, p); err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, ev)
+		})
+	}
+	first := patRecord(o.ID, owner.ID)
+	if err := create(first, taken); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("WithTx(MarkUsed, CreatePAT) with a taken event ID = %v, want ErrAlreadyExists", err)
+	}
+	used, err := s.Used(ctx, id, t0.Add(-time.Minute))
+	mustNil(t, "Used", err)
+	if used {
+		t.Error("a one-time value marked in a unit of work that failed is used")
+	}
+	mustNil(t, "WithTx(MarkUsed, CreatePAT)", create(first, auditRecord(o.ID, now())))
+	if used, err = s.Used(ctx, id, t0.Add(-time.Minute)); err != nil || !used {
+		t.Errorf("Used after its unit of work committed = %v, %v; want true", used, err)
+	}
+	second := patRecord(o.ID, owner.ID)
+	if err := create(second, auditRecord(o.ID, now())); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("a second unit of work with the same one-time value = %v, want ErrAlreadyExists", err)
+	}
+	_, err = s.GetPAT(ctx, second.ID)
+	wantErrIs(t, "GetPAT of the second unit's token", err, storage.ErrNotFound)
+}

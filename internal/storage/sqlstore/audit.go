@@ -320,10 +320,16 @@ func (s *Store) Used(ctx context.Context, id string, earliest time.Time) (bool, 
 // after earliest inserts nothing, which is ErrAlreadyExists too
 // (docs/security.md F-62).
 func (s *Store) MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error {
+	return s.markUsed(ctx, s.db, id, earliest, exp)
+}
+
+// markUsed is MarkUsed on db: the Store's pool or a unit of work's
+// transaction.
+func (s *Store) markUsed(ctx context.Context, db execer, id string, earliest, exp time.Time) error {
 	if earliest.IsZero() {
 		earliest = time.Unix(0, 0) // before every restore
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO used_jtis (id, expires_at) SELECT $1, $2
+	res, err := db.ExecContext(ctx, `INSERT INTO used_jtis (id, expires_at) SELECT $1, $2
 		WHERE NOT EXISTS (SELECT 1 FROM restores WHERE restored_at > $3)`, id, s.ts(exp), s.ts(earliest))
 	if err != nil {
 		return s.fail("mark used", err)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -45,6 +46,10 @@ func (t txStore) CreateHostToken(ctx context.Context, h storage.HostToken) error
 
 func (t txStore) UpdateSigningKeys(ctx context.Context, fn func([]storage.SigningKey) ([]storage.SigningKey, error)) error {
 	return t.s.updateSigningKeys(ctx, t.tx, fn)
+}
+
+func (t txStore) MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error {
+	return t.s.markUsed(ctx, t.tx, id, earliest, exp)
 }
 
 func (t txStore) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
