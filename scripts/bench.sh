@@ -35,7 +35,8 @@
 #                                             # and heap profiles and a 2 s
 #                                             # execution trace, for
 #                                             # go run ./scripts/tracelat
-#   TRACE=1 scripts/bench.sh                  # + context switches a request, the
+#   TRACE=1 scripts/bench.sh                  # + context switches a request (voluntary,
+#                                             # involuntary), the
 #                                             # kernel's µs of each request's CPU,
 #                                             # and sts's peak and current RSS after
 #                                             # each of its runs (stderr)
@@ -121,8 +122,12 @@ go_mem() {
 		/^go_memstats_heap_inuse_bytes / { h = $2 } /^go_memstats_next_gc_bytes / { g = $2 } /^go_memstats_stack_inuse_bytes / { st = $2 } /^go_memstats_sys_bytes / { sys = $2 }
 		END { printf "Go heap in use %.1f MiB (next GC at %.1f), stacks %.1f, runtime total from the OS %.1f MiB", h / 1048576, g / 1048576, st / 1048576, sys / 1048576 }'
 }
-# ctx_switches PID: context switches of all the process's threads so far.
-ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'; }
+# ctx_switches PID: context switches of all the process's threads so far,
+# as "voluntary involuntary": a thread that blocks (a futex sleep, a
+# nanosleep, a read with nothing to read) against one the kernel took the
+# core from (its time slice ran out on a busy machine). A thread that
+# ended meanwhile takes its counts with it.
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches:/ { v += $2 } /^nonvoluntary_ctxt_switches:/ { n += $2 } END { print v + 0, n + 0 }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # rss_split PID: the resident set now, as anonymous memory (heap, stacks,
 # SQLite's page cache) and file-backed pages (mostly the binary's text).
@@ -255,7 +260,11 @@ run() {
 	# TRACE=1: context switches a request, the kernel's part of the CPU
 	# time, and which run raised sts's peak RSS (stderr, so the rows keep
 	# their format).
-	[ -n "$TRACE" ] && echo "  $target: $(awk -v d=$((x1 - x0)) -v n="$(val requests)" 'BEGIN { printf "%.2f", d / n }') context switches a request; of its CPU $(awk -v d=$((s1 - s0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }') µs in the kernel$(
+	# The involuntary ones are also given per ms of CPU: on a loaded machine
+	# they follow the CPU time (docs/performance.md, "`client_credentials`,
+	# fourth pass").
+	[ -n "$TRACE" ] && echo "  $target: $(awk -v x0="$x0" -v x1="$x1" -v c="$((c1 - c0))" -v hz="$hz" -v n="$(val requests)" 'BEGIN { split(x0, a, " "); split(x1, b, " "); v = b[1] - a[1]; i = b[2] - a[2]
+		printf "%.2f context switches a request (%.2f voluntary, %.2f involuntary: %.1f per ms of CPU)", (v + i) / n, v / n, i / n, c ? i / (c / hz * 1000) : 0 }'); of its CPU $(awk -v d=$((s1 - s0)) -v hz="$hz" -v n="$(val requests)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }') µs in the kernel$(
 		[ "$target" = sts ] && echo "; peak RSS $(($(hwm_kib "$pid") / 1024)) MiB after this run, now $(rss_split "$pid"); $(go_mem)")" >&2
 	# GCTRACE=1: the collections of the measured run. A gctrace line's CPU
 	# is the sum of "A+B/C/D+E ms cpu" (stop-the-world sweep termination,
