@@ -42,14 +42,20 @@ func RevokeSubject(ctx context.Context, store SubjectRevoker, subject string, be
 	if keep <= 0 || keep > maxRevocationKeep {
 		return 0, sts.Errorf(sts.Invalid, "keep must be positive and at most 366 days")
 	}
-	n, err := store.RevokeRefreshSubject(ctx, subject, before)
-	if err != nil {
-		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	}
-	err = store.PutRevocation(ctx, storage.Revocation{
+	// The row first, then the families' revoked flags: a refresh that
+	// begins after the row is refused, so the UPDATE settles; a family
+	// begun meanwhile that the UPDATE misses reads the row once stored;
+	// and a revocation that fails part-way has still ended the access
+	// tokens and every refresh while the row is kept (docs/security.md
+	// T-161).
+	err := store.PutRevocation(ctx, storage.Revocation{
 		ID: tokens.RevocationIDSubject(subject), IssuedBefore: storage.Now(before), Reason: reason,
 		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(before.Add(keep)),
 	})
+	if err != nil {
+		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	n, err := store.RevokeRefreshSubject(ctx, subject, before)
 	if err != nil {
 		return n, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}

@@ -74,13 +74,17 @@ func (s *Consents) List(ctx context.Context, principalID string) ([]Consent, err
 
 // endTokens ends the tokens clientID holds for principalID, the subject of
 // the tokens the flow issued: its refresh tokens (how many it ended is
-// returned) and, issued up to now, its access tokens.
+// returned) and, issued up to now, its access tokens. The row comes
+// first: a refresh that begins after it is refused, so the refresh
+// tokens' UPDATE settles, a family begun meanwhile reads it once stored,
+// and an UPDATE that fails leaves the families refused while the row is
+// kept (docs/security.md T-161).
 func (s *Consents) endTokens(ctx context.Context, principalID, clientID string) (int64, error) {
-	n, err := s.Store.RevokeRefreshClientSubject(ctx, clientID, principalID)
-	if err != nil {
+	if err := s.Store.PutRevocation(ctx, s.AccessRevocation(clientID, principalID, s.now())); err != nil {
 		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
-	if err := s.Store.PutRevocation(ctx, s.AccessRevocation(clientID, principalID, s.now())); err != nil {
+	n, err := s.Store.RevokeRefreshClientSubject(ctx, clientID, principalID)
+	if err != nil {
 		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	}
 	return n, nil

@@ -270,6 +270,9 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		// which bounds how long a replay's row must be kept (reused).
 		notAfter := now.Add(g.familyLifetime())
 		if resp.RefreshToken, err = g.Refresh.issueFamily(ctx, family, client, c, ac.Scopes, aud, notAfter); err != nil {
+			if e, ok := errors.AsType[*oauth2.Error](err); ok {
+				return nil, e // revoked meanwhile (docs/security.md T-161)
+			}
 			return nil, unavailable("storage_unavailable", err)
 		}
 	}
@@ -379,16 +382,15 @@ func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now
 	}
 	var n int64
 	if ac.FamilyID != "" {
-		var err error
-		if n, err = g.Store.RevokeRefreshFamily(ctx, ac.FamilyID); err != nil {
+		// Every access token the family minted, or will mint; the row
+		// first, so that it ends the family whatever becomes of the
+		// flags' UPDATE (docs/security.md T-161).
+		r := tokens.FamilyRevocation(ac.FamilyID, ReasonCodeReused, now, ac.UsedAt.Add(g.familyLifetime()), g.revocationKeep())
+		if err := g.Store.PutRevocation(ctx, r); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
-		// And every access token the family minted, or will mint.
-		r := tokens.GrantRevocation(ac.FamilyID, ReasonCodeReused, now, g.revocationKeep())
-		if until := storage.Now(ac.UsedAt.Add(g.familyLifetime() + tokens.RevocationKeep(g.revocationKeep()))); until.After(r.ExpiresAt) {
-			r.ExpiresAt = until
-		}
-		if err := g.Store.PutRevocation(ctx, r); err != nil {
+		var err error
+		if n, err = g.Store.RevokeRefreshFamily(ctx, ac.FamilyID); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
 	}

@@ -57,8 +57,10 @@ func (s *pauseStore) CreateRefreshToken(ctx context.Context, t storage.RefreshTo
 // Before, a replay in the last window revoked a family that did not exist
 // yet: the family was stored live, refreshed at once, and once the 12 h
 // row ending its access tokens was collected it minted live tokens for
-// the rest of its 30 days. On SQLite and PostgreSQL, through the real
-// token endpoint.
+// the rest of its 30 days. A replay that lands inside the first
+// redemption makes it refuse: the family's grant: row is read again once
+// the family is stored (T-161). On SQLite and PostgreSQL, through the
+// real token endpoint.
 func TestAuthorizationCodeReplayRace(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -104,6 +106,19 @@ func testAuthorizationCodeReplayRace(t *testing.T, store storage.Store, at strin
 	status, body := m.postAs(t, c.ID, sec, code)
 	access, _ := body["access_token"].(string)
 	refresh, _ := body["refresh_token"].(string)
+	if at != "" {
+		// The replay's grant: row is stored before the family: the read
+		// after storing it finds the row, so the first redemption is
+		// refused, its family ended and never handed out (T-161).
+		if status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || access != "" || refresh != "" {
+			t.Fatalf("first redemption, replayed before its family was stored = %d %v %v, want 400 invalid_grant and no token",
+				status, body["error"], body["reason"])
+		}
+		if replay.status != http.StatusBadRequest || replay.body["reason"] != ReasonCodeReused {
+			t.Fatalf("second presentation = %d %v, want 400 %s", replay.status, replay.body["reason"], ReasonCodeReused)
+		}
+		return
+	}
 	if status != http.StatusOK || access == "" || refresh == "" {
 		t.Fatalf("first redemption = %d %v %v", status, body["error"], body["reason"])
 	}

@@ -126,7 +126,8 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
-	rt, err := g.record(tokens.NewFamilyTemplate(claims, now, sources...), scopes, audiences, raw)
+	tmpl := tokens.NewFamilyTemplate(claims, now, sources...)
+	rt, err := g.record(tmpl, scopes, audiences, raw)
 	if err != nil {
 		return "", err
 	}
@@ -135,7 +136,50 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 	if err := g.Store.CreateRefreshToken(ctx, rt); err != nil {
 		return "", fmt.Errorf("grants: store refresh token: %w", err)
 	}
+	// The caller checked the revocation rows before minting; a subject
+	// revocation or a consent withdrawal may have run since, its UPDATE
+	// too early to see this family. Such a revocation writes its row
+	// before its UPDATE, so reading the rows again now that the family is
+	// stored finds it whenever the UPDATE missed the family (one of the
+	// two always sees the other), read from storage, not from this
+	// node's view, which may lag another process's rows (docs/security.md
+	// T-161). The family, never handed out, is then ended.
+	tmpl.Subject, tmpl.ClientID = rt.Subject, rt.ClientID
+	switch revoked, err := tokens.FamilySourceRevoked(ctx, storedRevocations(g.Store), &tmpl, rt.FamilyID, rt.CreatedAt); {
+	case err != nil:
+		return "", fmt.Errorf("grants: revocation check: %w", err)
+	case revoked:
+		if _, err := g.Store.RevokeRefreshFamily(context.WithoutCancel(ctx), rt.FamilyID); err != nil {
+			g.logger().WarnContext(ctx, "ending a refresh family begun during a revocation failed", "family", rt.FamilyID, "err", err)
+		}
+		return "", invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("revoked while the refresh family was being begun"))
+	}
 	return raw, nil
+}
+
+// RevocationReader is implemented by a store that answers GetRevocations
+// from a view (internal/storage/cache): ReadStoredRevocations reads
+// storage itself.
+type RevocationReader interface {
+	ReadStoredRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error)
+}
+
+// storedRevocations is s whose GetRevocations reads storage, past any
+// view.
+func storedRevocations(s storage.RevocationStore) storage.RevocationStore {
+	if r, ok := s.(RevocationReader); ok {
+		return storedReader{s, r}
+	}
+	return s
+}
+
+type storedReader struct {
+	storage.RevocationStore
+	r RevocationReader
+}
+
+func (s storedReader) GetRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
+	return s.r.ReadStoredRevocations(ctx, ids...)
 }
 
 // record builds the first refresh-token row of a family begun at

@@ -252,12 +252,20 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 			return cur, nil
 		}
 	}
-	n, err := g.Store.RevokeRefreshFamily(ctx, parent.FamilyID)
-	if err != nil {
+	// The family's grant: row first: it ends the family's access tokens
+	// (one of them may be the thief's) and every refresh of the family,
+	// whatever its revoked flags say (FamilySourceRevoked). Kept until the
+	// family has expired (every token of a family shares its expiry) and
+	// the tokens it minted with it, it does the whole job alone: a
+	// revocation of the flags that fails, or a retry that finds the
+	// parent already revoked, leaves nothing live (docs/security.md
+	// T-161).
+	r := tokens.FamilyRevocation(parent.FamilyID, ReasonRefreshReused, now, parent.ExpiresAt, g.RevocationKeep)
+	if err := g.Store.PutRevocation(ctx, r); err != nil {
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
-	// The family's access tokens too: one of them may be the thief's.
-	if err := g.Store.PutRevocation(ctx, tokens.GrantRevocation(parent.FamilyID, ReasonRefreshReused, now, g.RevocationKeep)); err != nil {
+	n, err := g.Store.RevokeRefreshFamily(ctx, parent.FamilyID)
+	if err != nil {
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}
 	g.logger().WarnContext(ctx, "refresh token reused; family revoked", "family", parent.FamilyID, "token", parent.ID, "client_id", parent.ClientID, "revoked", n)
@@ -341,6 +349,7 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
 	}
+	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-161)
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
 		return nil, unavailable("storage_unavailable", err)

@@ -136,8 +136,9 @@ func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, string, er
 	if err != nil {
 		return "", "", err
 	}
-	if _, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err == nil {
-		err = h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "leak report", h.now(), h.RevocationKeep))
+	// The row first, kept until the family has expired (docs/security.md T-161).
+	if err = h.Store.PutRevocation(ctx, tokens.FamilyRevocation(rt.FamilyID, "leak report", h.now(), rt.ExpiresAt, h.RevocationKeep)); err == nil {
+		_, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
 	}
 	return "refresh_family:" + rt.FamilyID, rt.OrgID, err
 }

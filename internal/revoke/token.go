@@ -159,12 +159,15 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	case !secret.Equal(rt.Digest, d) || rt.ClientID != client.ID:
 		return nil
 	}
-	n, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
-	if err != nil {
+	// RFC 7009 §2.1: and the access tokens of the same grant. The row
+	// first, kept until the family has expired: it ends the family alone,
+	// whatever becomes of the flags' UPDATE (docs/security.md T-161).
+	r := tokens.FamilyRevocation(rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), rt.ExpiresAt, h.RevocationKeep)
+	if err := h.Store.PutRevocation(ctx, r); err != nil {
 		return unavailable(err)
 	}
-	// RFC 7009 §2.1: and the access tokens of the same grant.
-	if err := h.Store.PutRevocation(ctx, tokens.GrantRevocation(rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), h.RevocationKeep)); err != nil {
+	n, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	if err != nil {
 		return unavailable(err)
 	}
 	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)

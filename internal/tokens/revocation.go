@@ -104,6 +104,19 @@ func GrantRevocation(family, reason string, now time.Time, keep time.Duration) s
 		ExpiresAt: storage.Now(now.Add(RevocationKeep(keep)))}
 }
 
+// FamilyRevocation is [GrantRevocation] kept until expires (the family's
+// expiry, which all its refresh tokens share) plus keep when that is
+// later: the row then ends the family alone, so revoking its refresh
+// tokens' flags is no longer all that stands between a thief and a
+// refresh (docs/security.md T-161).
+func FamilyRevocation(family, reason string, now, expires time.Time, keep time.Duration) storage.Revocation {
+	r := GrantRevocation(family, reason, now, keep)
+	if until := storage.Now(expires.Add(RevocationKeep(keep))); until.After(r.ExpiresAt) {
+		r.ExpiresAt = until
+	}
+	return r
+}
+
 // IsRevoked implements [RevocationChecker]. iat has whole-second precision
 // (NumericDate), so a subject revocation also covers tokens issued in the
 // same second as IssuedBefore: fail closed rather than let a token minted a
@@ -311,7 +324,10 @@ func NewFamilyTemplate(c AccessClaims, begun time.Time, sources ...time.Time) Fa
 // created, its current refresh token's creation, until it expires: a
 // family rotated, or begun, before this process saw a row escapes it.
 // The family's own grant: row ends it as well, whatever its refresh
-// tokens' revoked flag says (docs/security.md T-111).
+// tokens' revoked flag says (docs/security.md T-111), and so do its own
+// subject's sub: row and its own client's client_sub: row, judged
+// against its beginning (T-161; t's sub and client_id must be the
+// family's).
 func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *FamilyTemplate, family string, created time.Time) (bool, error) {
 	c := &t.AccessClaims
 	ids := make([]string, 0, len(c.SourceJTIs)+len(c.SourceGrants)+2*len(c.SourcePools)+len(c.SourceSubjects)+len(c.SourceClientIDs)+4)
@@ -336,6 +352,25 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *Fami
 	}
 	// And a person acting in it (act) withdrawing theirs.
 	ids = append(ids, actorConsentIDs(c)...)
+	// The family's own subject revoked, and its own client's consent
+	// withdrawn, up to when it was begun: the rows are written before the
+	// revocation marks the rows of the families it ends, so a refresh that
+	// begins after the row is refused, and one under way stores at most
+	// one more token, which the revocation's next pass marks; a family
+	// begun meanwhile reads them once stored (docs/security.md T-161).
+	// sub and client_id are the family's (callers set them from its row).
+	// A row that is a source's too keeps the source's (earlier) time.
+	var ownSub, ownConsent string
+	if c.Subject != "" {
+		if id := RevocationIDSubject(c.Subject); !slices.Contains(ids, id) {
+			ownSub = id
+			ids = append(ids, id)
+		}
+		if id := RevocationIDClientSubject(c.ClientID, c.Subject); c.ClientID != "" && !slices.Contains(ids, id) {
+			ownConsent = id
+			ids = append(ids, id)
+		}
+	}
 	if c.GrantID != "" && c.GrantID != family {
 		ids = append(ids, RevocationIDGrant(c.GrantID))
 	}
@@ -357,6 +392,12 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *Fami
 	for _, r := range rs {
 		var at time.Time // what the row is judged against; zero: untimed
 		switch {
+		case r.ID == ownSub || r.ID == ownConsent:
+			// The family's own: ended when it was begun by then, as
+			// RevokeRefreshSubject (a token of the family created by
+			// then) and RevokeRefreshClientSubject judge it. Only the
+			// row of a source (below) is judged by its tokens' iat.
+			at = begun
 		case strings.HasPrefix(r.ID, revocationPrefixSubject), strings.HasPrefix(r.ID, revocationPrefixClientSubject):
 			at = sources
 		case storage.IsPoolRevocation(r.ID):

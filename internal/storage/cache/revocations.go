@@ -113,6 +113,13 @@ func (s *Store) GetRevocations(ctx context.Context, ids ...string) ([]storage.Re
 	return s.Store.GetRevocations(ctx, ids...)
 }
 
+// ReadStoredRevocations reads storage, never the view: for a read that
+// must see every row committed before it, another process's included
+// (grants.RevocationReader, docs/security.md T-161).
+func (s *Store) ReadStoredRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
+	return s.Store.GetRevocations(ctx, ids...)
+}
+
 // PutRevocation writes through: once storage has the revocation, this
 // node's view has it too, so the next check refuses the token.
 func (s *Store) PutRevocation(ctx context.Context, r storage.Revocation) error {

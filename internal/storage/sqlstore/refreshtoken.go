@@ -121,7 +121,10 @@ func (s *Store) revokeSettled(ctx context.Context, op, query string, args ...any
 		total += n
 	}
 	// Rotations kept outpacing the revocation: report it rather than
-	// claim the family ended; the caller answers 503 and a retry goes on.
+	// claim every flag is set. Every caller stores its revocation row
+	// first, which already refuses every refresh of the families
+	// concerned (so a rotation cannot keep pace past the next pass or
+	// two), and the caller answers 503 (docs/security.md T-161).
 	return total, s.fail(op, fmt.Errorf("refresh tokens still being rotated after %d passes", maxRevokePasses))
 }
 
