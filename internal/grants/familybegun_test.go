@@ -96,3 +96,49 @@ func TestReuseRowBeforeFamilyRevocation(t *testing.T) {
 		t.Errorf("grant: row kept until %v, before the family expires (%v)", r.ExpiresAt, parent.ExpiresAt)
 	}
 }
+
+// TestLegacyRetryRacingRevocation: a parent rotated by an older version
+// whose successor was never stored gets it stored on a retry, outside any
+// lock; a revocation of the family between the read and the INSERT
+// marked the parent and not the successor. The parent is read again and
+// the family ended (docs/security.md T-159).
+func TestLegacyRetryRacingRevocation(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	now := storage.Now(time.Now())
+	parent := storage.RefreshToken{ID: storage.NewID(), Digest: []byte("parent-digest"), ClientID: "c", Subject: "s", Claims: []byte(`{}`),
+		CreatedAt: now.Add(-time.Minute), RotatedAt: now.Add(-time.Second), SuccessorID: storage.NewID(), ExpiresAt: now.Add(time.Hour)}
+	parent.FamilyID = parent.ID
+	if err := m.store.CreateRefreshToken(ctx, parent); err != nil {
+		t.Fatal(err)
+	}
+	succ := parent
+	succ.Digest, succ.CreatedAt, succ.RotatedAt, succ.SuccessorID = []byte("successor-digest"), now, time.Time{}, ""
+	m.ref.Store = familyRevoker{m.store, parent.SuccessorID, parent.FamilyID}
+	if got, err := m.ref.retried(ctx, parent, succ, now); err == nil {
+		t.Fatalf("a retry racing the family's revocation returned successor %s", got.ID)
+	}
+	got, err := m.store.GetRefreshToken(ctx, parent.SuccessorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Revoked {
+		t.Error("the successor stored after the family's revocation is live")
+	}
+}
+
+// familyRevoker revokes family when successor is read and missing.
+type familyRevoker struct {
+	storage.Store
+	successor, family string
+}
+
+func (s familyRevoker) GetRefreshToken(ctx context.Context, id string) (storage.RefreshToken, error) {
+	rt, err := s.Store.GetRefreshToken(ctx, id)
+	if id == s.successor && errors.Is(err, storage.ErrNotFound) {
+		if _, rerr := s.Store.RevokeRefreshFamily(ctx, s.family); rerr != nil {
+			return rt, rerr
+		}
+	}
+	return rt, err
+}

@@ -241,9 +241,24 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 		case errors.Is(err, storage.ErrNotFound):
 			// Rotated by a version that stored the successor in a
 			// second transaction, which did not happen: store it now.
+			// Outside any lock, a revocation of the family may have
+			// marked the parent since it was read and missed the
+			// successor: the parent is read again once the successor
+			// is stored, and if revoked the family is ended again
+			// (either that read sees the revocation or the revocation's
+			// next pass sees the successor; docs/security.md T-159).
 			succ.ID = parent.SuccessorID
 			if err := g.Store.CreateRefreshToken(ctx, succ); err != nil {
 				return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+			}
+			switch again, err := g.Store.GetRefreshToken(ctx, parent.ID); {
+			case err != nil:
+				return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+			case again.Revoked:
+				if _, err := g.Store.RevokeRefreshFamily(ctx, parent.FamilyID); err != nil {
+					return storage.RefreshToken{}, unavailable("storage_unavailable", err)
+				}
+				return storage.RefreshToken{}, invalidGrant(ReasonRefreshInvalid, errors.New("refresh family revoked while its successor was stored"))
 			}
 			return succ, nil
 		case err != nil:

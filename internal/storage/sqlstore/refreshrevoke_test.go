@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,15 @@ func TestPostgresRevokeDuringRotation(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
+			// Its own application_name, so that the wait below is this
+			// test's revocation, not another package's sharing the database.
+			app := "sts-revoke-" + storage.NewID()
+			dsn := newPostgresSchema(t)
+			sep := "?"
+			if strings.Contains(dsn, "?") {
+				sep = "&"
+			}
+			s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn + sep + "application_name=" + app})
 			defer s.Close()
 			ctx := t.Context()
 			now := storage.Now(time.Now())
@@ -69,7 +78,7 @@ func TestPostgresRevokeDuringRotation(t *testing.T) {
 				n, err := tc.revoke(ctx, s, parent)
 				revoked <- result{n, err}
 			}()
-			waitForRevokeBlocked(t, s.DB())
+			waitForRevokeBlocked(t, s.DB(), app)
 			close(release)
 			if err := <-rotated; err != nil {
 				t.Fatalf("rotate: %v", err)
@@ -94,16 +103,16 @@ func TestPostgresRevokeDuringRotation(t *testing.T) {
 	}
 }
 
-// waitForRevokeBlocked waits until a refresh-token revocation of this
-// database is waiting for a row lock.
-func waitForRevokeBlocked(t *testing.T, db *sql.DB) {
+// waitForRevokeBlocked waits until a refresh-token revocation of the
+// connections named app is waiting for a row lock.
+func waitForRevokeBlocked(t *testing.T, db *sql.DB, app string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var n int
 		err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'
-			AND query LIKE 'UPDATE refresh_tokens SET revoked%'`).Scan(&n)
+			WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'
+			AND query LIKE 'UPDATE refresh_tokens SET revoked%'`, app).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
