@@ -26,6 +26,9 @@ type OrganizationStore interface {
 	// more than once and an error from it leaves the row unchanged.
 	// Returns ErrNotFound.
 	UpdateOrganization(ctx context.Context, id string, fn func(old Organization) (Organization, error)) error
-	// DeleteOrganization returns ErrNotFound.
+	// DeleteOrganization returns ErrNotFound, or ErrNotEmpty (and deletes
+	// nothing) while a principal, client or pool is in the organization,
+	// one a concurrent unit of work commits under LockOrganization
+	// included (docs/design.md#storage).
 	DeleteOrganization(ctx context.Context, id string) error
 }

@@ -24,6 +24,9 @@ var (
 	// ErrFull means the backend refused a write because its disk (or a
 	// size limit) is full.
 	ErrFull = errors.New("disk full")
+	// ErrNotEmpty means DeleteOrganization found a principal, client or
+	// pool still in the organization; nothing was deleted.
+	ErrNotEmpty = errors.New("not empty")
 )
 
 // Store is everything a backend implements. Implementations must be safe to

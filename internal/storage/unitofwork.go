@@ -47,6 +47,18 @@ type Tx interface {
 	// it allows: a page's form that creates once (docs/security.md T-170).
 	MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
+	// LockOrganization and LockPrincipal read a row and hold it, until
+	// the unit of work ends, against a concurrent update or deletion
+	// (not against other locks: two creates under one owner do not wait
+	// for each other). A create that writes a row owned by an
+	// organization or a principal calls one in the transaction that
+	// writes, and checks the owner on what it returns; a deletion
+	// disables or deletes the owner first, so it waits for that create
+	// to commit, or the create finds the owner disabled or gone
+	// (ErrNotFound) and stores nothing (docs/design.md#storage,
+	// docs/security.md A-87). Lock principals in ascending id order.
+	LockOrganization(ctx context.Context, id string) (Organization, error)
+	LockPrincipal(ctx context.Context, id string) (Principal, error)
 }
 
 // UnitOfWork runs several writes in one transaction.

@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UnitOfWorkTrust", testUnitOfWorkTrust},
 		{"UnitOfWorkKeys", testUnitOfWorkKeys},
 		{"UnitOfWorkMarkUsed", testUnitOfWorkMarkUsed},
+		{"LockOwners", testLockOwners},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},
 		{"NULKeyNotFound", testNULKeyNotFound},
@@ -98,6 +99,8 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentConsumeLoginLink", testConcurrentConsumeLoginLink},
 		{"DisableRacingSessionCreate", testDisableRacingSessionCreate},
 		{"ConcurrentConsumeAuthCode", testConcurrentConsumeAuthCode},
+		{"LockHoldsOwnerAgainstDeletion", testLockHoldsOwnerAgainstDeletion},
+		{"DeleteOrganizationRacingCreate", testDeleteOrganizationRacingCreate},
 	})
 }
 

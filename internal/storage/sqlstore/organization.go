@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -63,10 +64,28 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 	if unstorable(id) {
 		return errUnstorable
 	}
-	return s.deleteOrganization(ctx, s.db, id)
+	return s.inTx(ctx, "delete organization", func(tx *sql.Tx) error { return s.deleteOrganization(ctx, tx, id) })
 }
 
-// deleteOrganization is DeleteOrganization on db: the Store's pool or a unit of work's transaction.
-func (s *Store) deleteOrganization(ctx context.Context, db execer, id string) error {
-	return s.fail("delete organization", execOne(ctx, db, `DELETE FROM organizations WHERE id = $1`, id))
+// deleteOrganization is DeleteOrganization in tx. The DELETE comes first:
+// on PostgreSQL it waits for every create that holds the row
+// (LockOrganization) to commit, and a create that comes later waits for
+// this transaction and finds the organization gone. The emptiness check
+// after it, a statement of its own, sees what those creates committed
+// (READ COMMITTED); a single DELETE … WHERE NOT EXISTS would not
+// (docs/design.md#storage).
+func (s *Store) deleteOrganization(ctx context.Context, tx *sql.Tx, id string) error {
+	if err := execOne(ctx, tx, `DELETE FROM organizations WHERE id = $1`, id); err != nil {
+		return s.fail("delete organization", err)
+	}
+	var used bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM principals WHERE org_id = $1)
+		OR EXISTS (SELECT 1 FROM clients WHERE org_id = $1) OR EXISTS (SELECT 1 FROM pools WHERE org_id = $1)`, id).Scan(&used)
+	if err != nil {
+		return s.fail("delete organization", err)
+	}
+	if used {
+		return fmt.Errorf("delete organization: %w", storage.ErrNotEmpty)
+	}
+	return nil
 }

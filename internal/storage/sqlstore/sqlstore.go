@@ -354,6 +354,16 @@ func (s *Store) forUpdate() string {
 	return ""
 }
 
+// forShare ends the SELECT of a Tx.Lock*: PostgreSQL holds the row
+// against UPDATE and DELETE until commit, but not against another
+// share; SQLite needs none, as for forUpdate.
+func (s *Store) forShare() string {
+	if s.dialect == dialectPostgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // inTx runs f in a transaction and commits unless f fails. Errors from f are
 // returned as they are: f translates backend errors itself (with s.fail) and
 // must pass updater errors through untouched.

@@ -138,3 +138,24 @@ func (t txStore) CreateExchangeToken(ctx context.Context, x storage.ExchangeToke
 func (t txStore) PutRevocation(ctx context.Context, r storage.Revocation) error {
 	return t.s.putRevocation(ctx, t.tx, r)
 }
+
+// LockOrganization implements storage.Tx: FOR SHARE on PostgreSQL
+// conflicts with the UPDATE and DELETE of the row, not with another
+// share; SQLite's write transactions begin IMMEDIATE and so already
+// exclude every other writer (see forUpdate).
+func (t txStore) LockOrganization(ctx context.Context, id string) (storage.Organization, error) {
+	if unstorable(id) {
+		return storage.Organization{}, errUnstorable
+	}
+	o, err := scanOrganization(t.tx.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`+t.s.forShare(), id))
+	return o, t.s.fail("lock organization", err)
+}
+
+// LockPrincipal implements storage.Tx as LockOrganization does.
+func (t txStore) LockPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	if unstorable(id) {
+		return storage.Principal{}, errUnstorable
+	}
+	p, err := scanPrincipal(t.tx.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`+t.s.forShare(), id))
+	return p, t.s.fail("lock principal", err)
+}
