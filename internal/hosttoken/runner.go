@@ -67,7 +67,8 @@ func CheckPublicKey(pub []byte) error {
 // SetRunnerKey registers (or rotates) the public key of runnerID, a RUNNER
 // principal of the caller's organization. Only organization admins may
 // (the CLI passes an admin caller). Codes: Invalid, NotFound,
-// PermissionDenied, Unavailable.
+// FailedPrecondition (the runner is disabled), PermissionDenied,
+// Unavailable.
 func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, runnerID string, pub []byte, now time.Time) (storage.RunnerKey, error) {
 	if err := checkUUID("runnerId", runnerID, true); err != nil {
 		return storage.RunnerKey{}, err
@@ -83,17 +84,29 @@ func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, 
 	k := storage.RunnerKey{RunnerID: runner.ID, OrgID: runner.OrgID, PublicKey: slices.Clone(pub), CreatedAt: t, UpdatedAt: t}
 	ev := c.request(storage.AuditEvent{ID: storage.NewID(), Time: t, OrgID: runner.OrgID, Actor: c.actor(), Action: ActionRunnerKeySet,
 		Target: "principal:" + runner.ID + " key:" + Fingerprint(pub), Outcome: "success"})
-	if u, ok := store.(storage.UnitOfWork); ok && audit != nil {
+	if u, ok := store.(storage.UnitOfWork); ok {
 		// The key (which decides who can read SCM secrets) and its event
-		// commit together (docs/design.md#audit).
+		// commit together (docs/design.md#audit), with the runner held:
+		// a deletion of the runner either comes after the key and
+		// deletes it, or leaves nothing here to store it for
+		// (docs/design.md#storage, docs/security.md ).
 		var auditErr error
 		err := u.WithTx(ctx, func(tx storage.Tx) error {
+			if err := activeIn(ctx, tx, runner.OrgID, runner.ID, "runner"); err != nil {
+				return err
+			}
 			if err := tx.PutRunnerKey(ctx, k); err != nil {
 				return err
+			}
+			if audit == nil {
+				return nil
 			}
 			auditErr = tx.AppendAudit(ctx, ev)
 			return auditErr
 		})
+		if errors.As(err, new(*sts.Error)) {
+			return storage.RunnerKey{}, err
+		}
 		if auditErr != nil {
 			return storage.RunnerKey{}, sts.Wrap(sts.Unavailable, auditErr, "audit log unavailable; the key was not stored")
 		}

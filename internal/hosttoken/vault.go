@@ -105,16 +105,14 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 	// The row and its audit event commit together (docs/design.md#audit):
 	// an acknowledged SCM token always has its event.
 	err = s.Store.WithTx(ctx, func(tx storage.Tx) error {
-		// Runner and subject are read again under a row lock in the
-		// transaction that stores the token: a deletion disables the
-		// principal before it sweeps its host tokens, so either this
-		// token commits first and the sweep deletes it, or the
-		// principal reads as disabled or gone here and nothing is stored
-		// for it (docs/security.md T-165, A-31).
-		for _, p := range []struct{ id, field string }{{runner.ID, "runner"}, {subj.ID, "subject"}} {
-			if err := activeIn(ctx, tx, c.OrgID, p.id, p.field); err != nil {
-				return err
-			}
+		// Runner and subject are held in the transaction that stores
+		// the token: a deletion disables the principal before it sweeps
+		// its host tokens, so either this token commits first and the
+		// sweep deletes it, or the principal reads as disabled or gone
+		// here and nothing is stored for it (docs/design.md#storage,
+		// docs/security.md T-165, A-31).
+		if err := holdActive(ctx, tx, c.OrgID, runner.ID, "runner", subj.ID, "subject"); err != nil {
+			return err
 		}
 		if err := tx.CreateHostToken(ctx, r); err != nil {
 			return err
@@ -134,23 +132,35 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 	return toToken(r, subj.Kind), nil
 }
 
-// activeIn locks principal id in tx and refuses it when it is gone, of
-// another organization (not_found) or disabled (failed_precondition). The
-// row is written back unchanged: the write is the lock.
-func activeIn(ctx context.Context, tx storage.Tx, org, id, field string) error {
-	err := tx.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
-		switch {
-		case p.OrgID != org:
-			return p, storage.ErrNotFound
-		case p.Disabled:
-			return p, sts.Errorf(sts.FailedPrecondition, "%s %s is disabled", field, id)
-		}
-		return p, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return sts.Errorf(sts.NotFound, "%s %s not found", field, id)
+// holdActive holds principals a and b (fields fa, fb) with
+// Tx.LockPrincipal, in ascending id order and once when they are the same
+// (two creates that name the same two principals the other way round
+// would otherwise each wait for the other), and refuses one that is gone,
+// of another organization (not_found) or disabled (failed_precondition).
+func holdActive(ctx context.Context, tx storage.Tx, org, a, fa, b, fb string) error {
+	if b < a {
+		a, fa, b, fb = b, fb, a, fa
 	}
-	return err
+	if err := activeIn(ctx, tx, org, a, fa); err != nil || a == b {
+		return err
+	}
+	return activeIn(ctx, tx, org, b, fb)
+}
+
+// activeIn holds principal id in tx (Tx.LockPrincipal) and refuses it when
+// it is gone, of another organization (not_found) or disabled
+// (failed_precondition).
+func activeIn(ctx context.Context, tx storage.Tx, org, id, field string) error {
+	p, err := tx.LockPrincipal(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || err == nil && p.OrgID != org:
+		return sts.Errorf(sts.NotFound, "%s %s not found", field, id)
+	case err != nil:
+		return err
+	case p.Disabled:
+		return sts.Errorf(sts.FailedPrecondition, "%s %s is disabled", field, id)
+	}
+	return nil
 }
 
 // Get returns a token's metadata. Codes: Invalid, NotFound, Unavailable.
