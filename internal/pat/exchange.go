@@ -59,8 +59,12 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 	if !src.ExpiresAt.IsZero() && src.ExpiresAt.Before(t.ExpiresAt) {
 		t.ExpiresAt = src.ExpiresAt // never past the credential creating it
 	}
-	// The token and its event commit together (docs/design.md#audit).
+	// The token and its event commit together (docs/design.md#audit),
+	// with the principal held (docs/design.md#storage).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := holdOwner(ctx, tx, p.ID); err != nil {
+			return err
+		}
 		if err := tx.CreateExchangeToken(ctx, t); err != nil {
 			return storageErr(err, "exchange token")
 		}

@@ -74,7 +74,11 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 		ID: storage.NewID(), OrgID: owner.OrgID, OwnerID: owner.ID, Description: desc,
 		Scopes: scopes, Digest: digest, CreatedAt: now, ExpiresAt: storage.Now(in.ExpiresAt),
 	}
-	// The row and its audit event commit together (docs/design.md#audit).
+	// The row and its audit event commit together (docs/design.md#audit),
+	// with the owner held: a deletion disables the owner before it
+	// deletes its PATs, so either this PAT commits first and is deleted
+	// with the rest, or the owner reads as disabled or gone here
+	// (docs/design.md#storage, docs/security.md A-87).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
 		if o := in.Once; o != nil {
 			// Of two Creates with one value, concurrent or not, one
@@ -84,6 +88,9 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 			} else if err != nil {
 				return storageErr(err, "one-time value")
 			}
+		}
+		if err := holdOwner(ctx, tx, owner.ID); err != nil {
+			return err
 		}
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return storageErr(err, "personal access token")
@@ -313,6 +320,20 @@ func (s *Service) activeOwner(ctx context.Context, id string) (storage.Principal
 		return storage.Principal{}, sts.Errorf(sts.FailedPrecondition, "principal is disabled")
 	}
 	return p, nil
+}
+
+// holdOwner is activeOwner's check again, in tx and under
+// Tx.LockPrincipal: the owner cannot be disabled or deleted before tx
+// ends (docs/design.md#storage).
+func holdOwner(ctx context.Context, tx storage.Tx, id string) error {
+	p, err := tx.LockPrincipal(ctx, id)
+	if err != nil {
+		return storageErr(err, "principal")
+	}
+	if p.Disabled {
+		return sts.Errorf(sts.FailedPrecondition, "principal is disabled")
+	}
+	return nil
 }
 
 // checkExpiry enforces the lifetime policy at create and regenerate
