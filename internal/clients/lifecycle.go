@@ -45,7 +45,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	if err != nil {
 		return storage.Client{}, "", err
 	}
-	if err := s.checkPrincipal(ctx, cl.OrgID, cl.PrincipalID); err != nil {
+	if err := checkPrincipal(ctx, s.store, cl.OrgID, cl.PrincipalID); err != nil {
 		return storage.Client{}, "", err
 	}
 	var sec string
@@ -56,8 +56,14 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	}
 	now := s.now()
 	cl.ID, cl.CreatedAt, cl.UpdatedAt = storage.NewID(), now, now
-	// The row and its audit event commit together (docs/design.md#audit).
+	// The row and its audit event commit together (docs/design.md#audit),
+	// with its organization and principal held: a deletion of either
+	// comes after the client, and refuses it, or leaves nothing here to
+	// store it for (docs/design.md#storage, docs/security.md A-87).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
+		if err := checkPrincipal(ctx, storage.Held(tx), cl.OrgID, cl.PrincipalID); err != nil {
+			return err
+		}
 		if err := tx.CreateClient(ctx, cl); err != nil {
 			return storageErr(err, "client")
 		}
@@ -141,11 +147,11 @@ func createDetail(cl storage.Client) string {
 
 // checkPrincipal: the organization exists and the principal is an enabled
 // service account in it.
-func (s *Service) checkPrincipal(ctx context.Context, orgID, principalID string) error {
-	if _, err := s.store.GetOrganization(ctx, orgID); err != nil {
+func checkPrincipal(ctx context.Context, r storage.OwnerReader, orgID, principalID string) error {
+	if _, err := r.GetOrganization(ctx, orgID); err != nil {
 		return storageErr(err, "organization")
 	}
-	p, err := s.store.GetPrincipal(ctx, principalID)
+	p, err := r.GetPrincipal(ctx, principalID)
 	if err == nil && p.OrgID != orgID {
 		// Another organization's principal answers as a missing one does,
 		// so its ID cannot be probed (docs/authorization.md, Roles).

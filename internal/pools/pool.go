@@ -21,7 +21,16 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (sto
 	}
 	now := storage.Now(s.now())
 	p.CreatedAt, p.UpdatedAt = now, now
-	err := s.changeAudited(ctx, c, func(tx storage.Tx) error { return tx.CreatePool(ctx, p) },
+	// Its organization and principal are held by the unit of work that
+	// stores it: a deletion of either comes after the pool, and refuses
+	// it, or leaves nothing here to store it for (docs/design.md#storage,
+	// docs/security.md A-87).
+	err := s.changeAudited(ctx, c, func(tx storage.Tx) error {
+		if err := checkOwners(ctx, storage.Held(tx), p); err != nil {
+			return err
+		}
+		return tx.CreatePool(ctx, p)
+	},
 		func() error { return s.store.CreatePool(ctx, p) },
 		func() (string, string, string, string) { return p.OrgID, ActionPoolCreate, poolTarget(p.ID), "" })
 	if err != nil {
@@ -32,23 +41,34 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (sto
 	return p, nil
 }
 
+// checkOwners checks that p's organization and principal (when it names
+// one) exist, read through r: the Store, or storage.Held in the unit of
+// work that writes.
+func checkOwners(ctx context.Context, r storage.OwnerReader, p storage.Pool) error {
+	if _, err := r.GetOrganization(ctx, p.OrgID); err != nil {
+		return storageErr(err, "organization "+quote(p.OrgID))
+	}
+	if p.PrincipalID == "" {
+		return nil
+	}
+	pr, err := r.GetPrincipal(ctx, p.PrincipalID)
+	if err == nil && pr.OrgID != p.OrgID {
+		// Another organization's principal answers as a missing one
+		// does, so its ID cannot be probed (docs/authorization.md, Roles).
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return storageErr(err, "principal "+quote(p.PrincipalID))
+	}
+	return nil
+}
+
 // checkPoolRefs checks what p refers to: its organization, its principal
 // and, without a condition, its providers' issuers. created is true for a
 // new pool (it has no providers yet).
 func (s *Service) checkPoolRefs(ctx context.Context, p storage.Pool, created bool) error {
-	if _, err := s.store.GetOrganization(ctx, p.OrgID); err != nil {
-		return storageErr(err, "organization "+quote(p.OrgID))
-	}
-	if p.PrincipalID != "" {
-		pr, err := s.store.GetPrincipal(ctx, p.PrincipalID)
-		if err == nil && pr.OrgID != p.OrgID {
-			// Another organization's principal answers as a missing one
-			// does, so its ID cannot be probed (docs/authorization.md, Roles).
-			err = storage.ErrNotFound
-		}
-		if err != nil {
-			return storageErr(err, "principal "+quote(p.PrincipalID))
-		}
+	if err := checkOwners(ctx, s.store, p); err != nil {
+		return err
 	}
 	if created {
 		return nil

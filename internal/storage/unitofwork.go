@@ -94,3 +94,25 @@ func WithEvent(ctx context.Context, u UnitOfWork, change func(Tx) error, ev func
 		return nil
 	})
 }
+
+// OwnerReader reads the owners a create checks. A Store is one, for the
+// early answer; Held(tx) is one that holds what it reads, for the same
+// check again inside the unit of work that writes (docs/design.md#storage).
+type OwnerReader interface {
+	GetOrganization(ctx context.Context, id string) (Organization, error)
+	GetPrincipal(ctx context.Context, id string) (Principal, error)
+}
+
+// Held is tx as an OwnerReader: its reads are Tx.LockOrganization and
+// Tx.LockPrincipal.
+func Held(tx Tx) OwnerReader { return heldTx{tx} }
+
+type heldTx struct{ tx Tx }
+
+func (h heldTx) GetOrganization(ctx context.Context, id string) (Organization, error) {
+	return h.tx.LockOrganization(ctx, id)
+}
+
+func (h heldTx) GetPrincipal(ctx context.Context, id string) (Principal, error) {
+	return h.tx.LockPrincipal(ctx, id)
+}
