@@ -307,7 +307,16 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	t := storage.Now(now)
 	p := storage.Principal{ID: storage.NewID(), OrgID: orgID, Kind: kind, Name: name, Email: email, CreatedAt: t, UpdatedAt: t}
 	ev := c.Event(now, orgID, ActionPrincipalCreate, "principal:"+p.ID, "success", "")
-	if err := createAudited(ctx, store, func(tx storage.Tx) error { return tx.CreatePrincipal(ctx, p) },
+	// The organization is held by the unit of work that stores the
+	// principal: its deletion comes after, and refuses it, or leaves
+	// nothing here to store it in (docs/design.md#storage, docs/security.md A-87).
+	inTx := func(tx storage.Tx) error {
+		if _, err := tx.LockOrganization(ctx, orgID); err != nil {
+			return lookupErr(err, "organization")
+		}
+		return tx.CreatePrincipal(ctx, p)
+	}
+	if err := createAudited(ctx, store, inTx,
 		func() error { return store.CreatePrincipal(ctx, p) },
 		func() error { return store.DeletePrincipal(context.WithoutCancel(ctx), p.ID) }, ev); err != nil {
 		return storage.Principal{}, createErr(err, "principal")

@@ -159,12 +159,21 @@ func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller,
 	if len(ps)+len(cs)+np > 0 {
 		return sts.Errorf(sts.FailedPrecondition, "organization is not empty: %d principals, %d clients, %d pools; delete them first", len(ps), len(cs), np)
 	}
-	return changeErr(changeAudited(ctx, store,
+	// The check above answers the common case with the counts; the
+	// storage's DeleteOrganization checks again after it has taken the
+	// row, so a principal, client or pool created meanwhile (holding the
+	// organization, docs/design.md#storage) refuses the deletion
+	// (docs/security.md T-157).
+	err = changeAudited(ctx, store,
 		func(tx storage.Tx) error { return tx.DeleteOrganization(ctx, id) },
 		func() error { return store.DeleteOrganization(ctx, id) },
 		func() storage.AuditEvent {
 			return c.Event(now, id, ActionOrganizationDelete, "organization:"+id, "success", "")
-		}), "organization")
+		})
+	if errors.Is(err, storage.ErrNotEmpty) {
+		return sts.Errorf(sts.FailedPrecondition, "organization is not empty: a principal, client or pool was created in it meanwhile; delete them first")
+	}
+	return changeErr(err, "organization")
 }
 
 // DeletePrincipal deletes p, of any kind: it is disabled and every access
