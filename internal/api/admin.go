@@ -309,7 +309,7 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	ev := c.Event(now, orgID, ActionPrincipalCreate, "principal:"+p.ID, "success", "")
 	// The organization is held by the unit of work that stores the
 	// principal: its deletion comes after, and refuses it, or leaves
-	// nothing here to store it in (docs/design.md#storage, docs/security.md A-87).
+	// nothing here to store it in (docs/design.md#owners-held-while-their-rows-are-written, docs/security.md A-87).
 	inTx := func(tx storage.Tx) error {
 		if _, err := tx.LockOrganization(ctx, orgID); err != nil {
 			return lookupErr(err, "organization")

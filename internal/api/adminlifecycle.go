@@ -162,7 +162,7 @@ func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller,
 	// The check above answers the common case with the counts; the
 	// storage's DeleteOrganization checks again after it has taken the
 	// row, so a principal, client or pool created meanwhile (holding the
-	// organization, docs/design.md#storage) refuses the deletion
+	// organization, docs/design.md#owners-held-while-their-rows-are-written) refuses the deletion
 	// (docs/security.md T-157).
 	err = changeAudited(ctx, store,
 		func(tx storage.Tx) error { return tx.DeleteOrganization(ctx, id) },

@@ -59,7 +59,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	// The row and its audit event commit together (docs/design.md#audit),
 	// with its organization and principal held: a deletion of either
 	// comes after the client, and refuses it, or leaves nothing here to
-	// store it for (docs/design.md#storage, docs/security.md A-87).
+	// store it for (docs/design.md#owners-held-while-their-rows-are-written, docs/security.md A-87).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
 		if err := checkPrincipal(ctx, storage.Held(tx), cl.OrgID, cl.PrincipalID); err != nil {
 			return err

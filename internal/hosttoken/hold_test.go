@@ -64,7 +64,7 @@ func (t *hookTx) CreateHostToken(ctx context.Context, h storage.HostToken) error
 }
 
 // TestCreateHoldsPrincipalsDuringItsTransaction (docs/security.md T-165,
-// docs/design.md#storage): the deletion runs while Create's transaction is
+// docs/design.md#owners-held-while-their-rows-are-written): the deletion runs while Create's transaction is
 // open, after it has read the subject. Only the lock Create holds
 // (PostgreSQL FOR SHARE; SQLite's IMMEDIATE transaction) keeps the token
 // from outliving its subject.

@@ -89,7 +89,7 @@ func SetRunnerKey(ctx context.Context, store KeyStore, audit Auditor, c Caller, 
 		// commit together (docs/design.md#audit), with the runner held:
 		// a deletion of the runner either comes after the key and
 		// deletes it, or leaves nothing here to store it for
-		// (docs/design.md#storage, docs/security.md ).
+		// (docs/design.md#owners-held-while-their-rows-are-written, docs/security.md ).
 		var auditErr error
 		err := u.WithTx(ctx, func(tx storage.Tx) error {
 			if err := activeIn(ctx, tx, runner.OrgID, runner.ID, "runner"); err != nil {

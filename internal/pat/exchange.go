@@ -60,7 +60,7 @@ func (s *Service) CreateExchangeToken(ctx context.Context, c Caller, principalID
 		t.ExpiresAt = src.ExpiresAt // never past the credential creating it
 	}
 	// The token and its event commit together (docs/design.md#audit),
-	// with the principal held (docs/design.md#storage).
+	// with the principal held (docs/design.md#owners-held-while-their-rows-are-written).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
 		if err := holdOwner(ctx, tx, p.ID); err != nil {
 			return err

@@ -78,7 +78,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	// with the owner held: a deletion disables the owner before it
 	// deletes its PATs, so either this PAT commits first and is deleted
 	// with the rest, or the owner reads as disabled or gone here
-	// (docs/design.md#storage, docs/security.md A-87).
+	// (docs/design.md#owners-held-while-their-rows-are-written, docs/security.md A-87).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
 		if o := in.Once; o != nil {
 			// Of two Creates with one value, concurrent or not, one
@@ -324,7 +324,7 @@ func (s *Service) activeOwner(ctx context.Context, id string) (storage.Principal
 
 // holdOwner is activeOwner's check again, in tx and under
 // Tx.LockPrincipal: the owner cannot be disabled or deleted before tx
-// ends (docs/design.md#storage).
+// ends (docs/design.md#owners-held-while-their-rows-are-written).
 func holdOwner(ctx context.Context, tx storage.Tx, id string) error {
 	p, err := tx.LockPrincipal(ctx, id)
 	if err != nil {

@@ -23,7 +23,7 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (sto
 	p.CreatedAt, p.UpdatedAt = now, now
 	// Its organization and principal are held by the unit of work that
 	// stores it: a deletion of either comes after the pool, and refuses
-	// it, or leaves nothing here to store it for (docs/design.md#storage,
+	// it, or leaves nothing here to store it for (docs/design.md#owners-held-while-their-rows-are-written,
 	// docs/security.md A-87).
 	err := s.changeAudited(ctx, c, func(tx storage.Tx) error {
 		if err := checkOwners(ctx, storage.Held(tx), p); err != nil {

@@ -29,6 +29,6 @@ type OrganizationStore interface {
 	// DeleteOrganization returns ErrNotFound, or ErrNotEmpty (and deletes
 	// nothing) while a principal, client or pool is in the organization,
 	// one a concurrent unit of work commits under LockOrganization
-	// included (docs/design.md#storage).
+	// included (docs/design.md#owners-held-while-their-rows-are-written).
 	DeleteOrganization(ctx context.Context, id string) error
 }

@@ -55,7 +55,7 @@ type Tx interface {
 	// writes, and checks the owner on what it returns; a deletion
 	// disables or deletes the owner first, so it waits for that create
 	// to commit, or the create finds the owner disabled or gone
-	// (ErrNotFound) and stores nothing (docs/design.md#storage,
+	// (ErrNotFound) and stores nothing (docs/design.md#owners-held-while-their-rows-are-written,
 	// docs/security.md A-87). Lock principals in ascending id order.
 	LockOrganization(ctx context.Context, id string) (Organization, error)
 	LockPrincipal(ctx context.Context, id string) (Principal, error)
@@ -97,7 +97,7 @@ func WithEvent(ctx context.Context, u UnitOfWork, change func(Tx) error, ev func
 
 // OwnerReader reads the owners a create checks. A Store is one, for the
 // early answer; Held(tx) is one that holds what it reads, for the same
-// check again inside the unit of work that writes (docs/design.md#storage).
+// check again inside the unit of work that writes (docs/design.md#owners-held-while-their-rows-are-written).
 type OwnerReader interface {
 	GetOrganization(ctx context.Context, id string) (Organization, error)
 	GetPrincipal(ctx context.Context, id string) (Principal, error)

@@ -570,9 +570,10 @@ func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCPro
 	err := h.o.Store.WithTx(ctx, func(tx storage.Tx) error {
 		// The organization was resolved when the server started and may
 		// have been deleted since: read it again in the user's unit of
-		// work, taking its row until the user commits, so no user is made
-		// in an organization that is gone (docs/security.md T-156).
-		err := tx.UpdateOrganization(ctx, p.OrgID, func(o storage.Organization) (storage.Organization, error) { return o, nil })
+		// work, holding its row until the user commits, so no user is made
+		// in an organization that is gone (docs/design.md#owners-held-while-their-rows-are-written,
+		// docs/security.md T-156).
+		_, err := tx.LockOrganization(ctx, p.OrgID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return errors.New("organization " + p.OrgID + " no longer exists")
 		}

@@ -73,7 +73,7 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 // this transaction and finds the organization gone. The emptiness check
 // after it, a statement of its own, sees what those creates committed
 // (READ COMMITTED); a single DELETE … WHERE NOT EXISTS would not
-// (docs/design.md#storage).
+// (docs/design.md#owners-held-while-their-rows-are-written).
 func (s *Store) deleteOrganization(ctx context.Context, tx *sql.Tx, id string) error {
 	if err := execOne(ctx, tx, `DELETE FROM organizations WHERE id = $1`, id); err != nil {
 		return s.fail("delete organization", err)
