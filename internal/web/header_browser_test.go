@@ -80,9 +80,15 @@ func TestBrowserHeaderAfterRefusal(t *testing.T) {
 	run(t, ctx, "delete it in another tab", chromedp.Evaluate[float64](
 		`fetch(location.pathname + "/delete", {method: "POST", redirect: "manual"}).then(r => r.status)`,
 		chromedp.EvalAwaitPromise))
+	// Mark the header the page was opened with: the refusal must replace it
+	// (T-122), not merely leave it as it was.
+	run(t, ctx, "mark the header", chromedp.Evaluate[string](`document.querySelector("header").dataset.opened = "1"`))
 	do(t, ctx, "regenerate the deleted token", chromedp.Click(button("Regenerate token")))
 	shows(t, ctx, "regenerate the deleted token", "not found")
 	headerSays(t, ctx, "after the refusal", "Signed in as admin")
+	if kept := run(t, ctx, "header replaced", chromedp.Evaluate[bool](`document.querySelector("header").dataset.opened === "1"`)); kept {
+		t.Error("the refusal did not replace the header: the test saw the header the page was opened with")
+	}
 	if n := run(t, ctx, "sign-out button", chromedp.Evaluate[float64](`document.querySelectorAll('header form[action="/logout"] button').length`)); n != 1 {
 		t.Errorf("after the refusal the header has %v Sign out buttons, want 1: %q", n, header(t, ctx))
 	}
