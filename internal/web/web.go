@@ -259,11 +259,25 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) h
 				h.signedIn.SignIn(w, r, r.URL.RequestURI())
 				return
 			}
-			h.signedOut(w, r)
+			// Looked up: nobody. A second read must not name someone
+			// above "Your session has ended".
+			h.signedOut(w, withLookedUp(r, nil))
 			return
 		}
-		next(w, r, se)
+		// Every page the handler answers, its refusals included, names
+		// this session without reading it again: not twice a request,
+		// nor with a context a storage timeout has spent
+		// (docs/security.md T-168).
+		next(w, withLookedUp(r, &se), se)
 	}
+}
+
+// lookedUp keys the session a request was found to carry (nil: none), so
+// render does not look it up again.
+type lookedUp struct{}
+
+func withLookedUp(r *http.Request, se *session) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), lookedUp{}, se))
 }
 
 // signedOut answers a form sent without a live session: "Signed out",
@@ -325,10 +339,13 @@ type page struct {
 // sign-out storage could not finish) or a sign-in page shown to a
 // signed-in person must not say nobody is signed in and hide Sign out,
 // and a refusal sent in the background replaces the header with its own
-// (docs/security.md T-122, T-168).
+// (docs/security.md T-122, T-168). The session already looked up for the
+// request (auth) is that one; only a page no lookup preceded reads it.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, se *session, data any) {
 	if se == nil {
-		if cur, ok := h.signedIn.lookup(r); ok {
+		if known, ok := r.Context().Value(lookedUp{}).(*session); ok {
+			se = known
+		} else if cur, ok := h.signedIn.lookup(r); ok {
 			se = &cur
 		}
 	}

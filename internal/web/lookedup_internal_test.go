@@ -1,0 +1,164 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+)
+
+// sessionReads is a store that counts session reads, fails the next
+// failReads of them (a database busy for a moment), and, while slowLists
+// is set, lists sessions only once the request's deadline has passed (a
+// slow database, cut off by storage.call_timeout, docs/reliability.md).
+type sessionReads struct {
+	*sqlstore.Store
+	reads, failReads *atomic.Int32
+	slowLists        *atomic.Bool
+}
+
+func (s sessionReads) GetWebSessionByDigest(ctx context.Context, d []byte) (storage.WebSession, error) {
+	s.reads.Add(1)
+	if s.failReads.Add(-1) >= 0 {
+		return storage.WebSession{}, errors.New("database busy for a moment")
+	}
+	return s.Store.GetWebSessionByDigest(ctx, d)
+}
+
+func (s sessionReads) ListWebSessions(ctx context.Context, principalID string) ([]storage.WebSession, error) {
+	if s.slowLists.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.ListWebSessions(ctx, principalID)
+}
+
+// lockedBuffer is a log written from more than one goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type readsFixture struct {
+	h     *Handler
+	st    *sqlstore.Store
+	p     storage.Principal
+	value string
+	store sessionReads
+	log   *lockedBuffer
+}
+
+// overSessionReads is the pages' handler on a SQLite store wrapped in
+// sessionReads, with ada of acme signed in under value.
+func overSessionReads(t *testing.T) readsFixture {
+	t.Helper()
+	ctx := t.Context()
+	st := sqlitetest.NewStore(t)
+	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
+	if err := st.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := readsFixture{st: st, p: p, value: randomValue(), log: &lockedBuffer{},
+		store: sessionReads{st, &atomic.Int32{}, &atomic.Int32{}, &atomic.Bool{}}}
+	f.h, err = New(Options{Issuer: "http://sts.example", Store: f.store, PATs: pats, Logger: slog.New(slog.NewTextHandler(f.log, nil)),
+		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := storage.Now(time.Now())
+	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(f.value), OrgID: p.OrgID,
+		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// send sends r in the background (htmx) with f's cookie; it returns the
+// answer and its header (the part of the page that says who is signed in,
+// hx-swap-oob, docs/security.md T-122), then the rest of the page.
+func (f readsFixture) send(r *http.Request) (*http.Response, string, string) {
+	r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: f.value})
+	r.Header.Set("HX-Request", "true")
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	b, _ := io.ReadAll(w.Result().Body)
+	head, rest, _ := strings.Cut(string(b), "</header>")
+	return w.Result(), head, rest
+}
+
+// TestRefusalAfterStorageTimeoutNamesThePerson (docs/security.md T-168):
+// a 503 because a storage call ran out the request's deadline
+// (storage.call_timeout) still names the person signed in, with Sign
+// out. The page looked the session up again with the spent context,
+// failed (logging an ERROR for it) and its header named nobody.
+func TestRefusalAfterStorageTimeoutNamesThePerson(t *testing.T) {
+	f := overSessionReads(t)
+	f.store.slowLists.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	resp, head, _ := f.send(httptest.NewRequestWithContext(ctx, http.MethodPost, "/sessions/x/end", nil))
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(head, "Signed in as <strong>ada</strong>") ||
+		!strings.Contains(head, `action="/logout"`) {
+		t.Errorf("storage timed out: %d, header %q; want 503 naming ada, with Sign out", resp.StatusCode, head)
+	}
+	if l := f.log.String(); strings.Contains(l, "session lookup failed") {
+		t.Errorf("a session lookup failed after the handler's own had succeeded:\n%s", l)
+	}
+}
+
+// TestRefusalReadsTheSessionOnce: a refusal of a signed-in page (a token
+// not found, 404) reads the session once, as the page's other answers
+// do; the page read it a second time to name its person.
+func TestRefusalReadsTheSessionOnce(t *testing.T) {
+	f := overSessionReads(t)
+	resp, head, _ := f.send(httptest.NewRequest(http.MethodGet, "/tokens/00000000-0000-0000-0000-000000000000", nil))
+	if n := f.store.reads.Load(); resp.StatusCode != http.StatusNotFound || n != 1 || !strings.Contains(head, "Signed in as <strong>ada</strong>") {
+		t.Errorf("GET a token not found: %d, %d session reads, header %q; want 404, 1 read, naming ada", resp.StatusCode, n, head)
+	}
+}
+
+// TestSignedOutPageNamesNobody (docs/security.md T-122, T-168): a form
+// answered "Your session has ended" because the session could not be
+// read names nobody above it. When the read failed for a moment, the
+// page read the session again to name its person and, that read
+// succeeding, put "Signed in as ada" and Sign out above "Signed out".
+func TestSignedOutPageNamesNobody(t *testing.T) {
+	f := overSessionReads(t)
+	f.store.failReads.Store(1)
+	resp, head, _ := f.send(httptest.NewRequest(http.MethodPost, "/tokens", strings.NewReader("")))
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(head, "Signed in as") || strings.Contains(head, "/logout") {
+		t.Errorf("a session that could not be read: %d, header %q; want 401 \"Signed out\" under a header naming nobody", resp.StatusCode, head)
+	}
+}
