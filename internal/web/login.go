@@ -231,10 +231,21 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := h.signedIn.SignOut(w, r, "sign-out"); err != nil {
+	se, _, err := h.signedIn.signOut(w, r, "sign-out")
+	if err != nil && se == nil {
+		// The session could not be read: it may be live, so never
+		// "signed out" (docs/security.md T-146). The header cannot name
+		// anyone; the page offers the Sign out it asks for (T-168).
+		h.render(w, withLookedUp(r, nil), http.StatusServiceUnavailable, "message", "Try again", nil, messageData{
+			Text:    "The server could not read your session just now, so it may not have ended. Try signing out again shortly.",
+			SignOut: true})
+		return
+	}
+	if err != nil {
 		// Still signed in: never "signed out" (docs/security.md T-146).
-		h.message(w, r, http.StatusServiceUnavailable, "Try again",
-			"The server could not end your session just now, so you are still signed in. Try signing out again shortly.")
+		h.render(w, r, http.StatusServiceUnavailable, "message", "Try again", se, messageData{
+			Text: "The server could not end your session just now, so you are still signed in. Try signing out again shortly.",
+			Link: "/tokens", LinkText: "Back to access tokens"})
 		return
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

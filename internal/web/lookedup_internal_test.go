@@ -162,3 +162,49 @@ func TestSignedOutPageNamesNobody(t *testing.T) {
 		t.Errorf("a session that could not be read: %d, header %q; want 401 \"Signed out\" under a header naming nobody", resp.StatusCode, head)
 	}
 }
+
+// TestSignOutThatCannotReadTheSessionSaysSo (docs/security.md T-146): a
+// sign-out whose session storage could not read says so (503) and keeps
+// the cookie, and the session; the next sign-out ends it. It took the
+// failed read for "no session": it cleared the cookie and sent the
+// browser to the sign-in page while the session lived on for whoever
+// held a copy of the cookie.
+func TestSignOutThatCannotReadTheSessionSaysSo(t *testing.T) {
+	f := overSessionReads(t)
+	f.store.failReads.Store(1)
+	resp, _, rest := f.send(httptest.NewRequest(http.MethodPost, "/logout", nil))
+	ss, err := f.st.ListWebSessions(t.Context(), f.p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 || len(ss) != 1 {
+		t.Fatalf("sign-out with the session unreadable: %d, Location %q, cookies %v, sessions %d; want 503, the cookie kept, the session live",
+			resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), len(ss))
+	}
+	// "Try signing out again": the header cannot name anyone, so the page
+	// itself offers the button (T-168).
+	if !strings.Contains(rest, `<form method="post" action="/logout">`) {
+		t.Errorf("the page asking to sign out again offers no Sign out:\n%s", rest)
+	}
+	resp, _, _ = f.send(httptest.NewRequest(http.MethodPost, "/logout", nil))
+	if ss, _ := f.st.ListWebSessions(t.Context(), f.p.ID); resp.StatusCode != http.StatusSeeOther || len(ss) != 0 {
+		t.Errorf("sign-out with storage back: %d, sessions %d; want 303 and none", resp.StatusCode, len(ss))
+	}
+}
+
+// TestSignInOverASessionThatCannotBeRead (docs/security.md T-146):
+// signing in over a session ends it first; a session that could not be
+// read was taken for none, so the new session's cookie replaced the old
+// one in the browser while the old one stayed live on the server.
+func TestSignInOverASessionThatCannotBeRead(t *testing.T) {
+	f := overSessionReads(t)
+	f.store.failReads.Store(1)
+	r := httptest.NewRequest(http.MethodPost, "/login/link", nil)
+	r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: f.value})
+	w := httptest.NewRecorder()
+	err := f.h.signedIn.start(w, r, f.p, "link")
+	if ss, _ := f.st.ListWebSessions(t.Context(), f.p.ID); err == nil || len(w.Result().Cookies()) != 0 || len(ss) != 1 {
+		t.Errorf("sign-in over a session that could not be read: error %v, cookies %v, sessions %d; want an error, no cookie, the one session",
+			err, w.Result().Cookies(), len(ss))
+	}
+}

@@ -197,44 +197,55 @@ func digest(v string) []byte {
 }
 
 func (s *SignedIn) lookup(r *http.Request) (session, bool) {
+	se, ok, _ := s.find(r)
+	return se, ok
+}
+
+// find is the live session r carries, if any. An error is storage that
+// could not say (the session may be live): what ends a session must
+// not take it for none (docs/security.md T-146).
+func (s *SignedIn) find(r *http.Request) (session, bool, error) {
 	c, err := r.Cookie(s.CookieName())
 	if err != nil || len(c.Value) != 43 {
-		return session{}, false
+		return session{}, false, nil
 	}
 	ctx := r.Context()
 	rec, err := s.store.GetWebSessionByDigest(ctx, digest(c.Value))
 	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+		if errors.Is(err, storage.ErrNotFound) {
+			return session{}, false, nil
 		}
-		return session{}, false
+		s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+		return session{}, false, err
 	}
 	now := s.now()
 	if !s.live(rec, now) {
 		s.end(ctx, rec.ID, "expired")
-		return session{}, false
+		return session{}, false, nil
 	}
 	if !s.accepts(rec.Method) {
 		s.end(ctx, rec.ID, "sign-in provider removed or changed")
-		return session{}, false
+		return session{}, false, nil
 	}
 	// GetPrincipal reads storage on every use, also through the record
 	// cache (which serves a copy only to CachedPrincipal), so a principal
 	// disabled on another replica ends the session at once, before it
 	// creates a PAT or approves a consent (docs/security.md A-20).
 	p, err := s.store.GetPrincipal(ctx, rec.PrincipalID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+		return session{}, false, err
+	}
 	if err != nil || p.Disabled || p.OrgID != rec.OrgID {
-		if err == nil || errors.Is(err, storage.ErrNotFound) {
-			s.end(ctx, rec.ID, "principal disabled or deleted")
-		}
-		return session{}, false
+		s.end(ctx, rec.ID, "principal disabled or deleted")
+		return session{}, false, nil
 	}
 	if now.Sub(rec.LastSeenAt) >= touchEvery {
 		if err := s.store.TouchWebSession(ctx, rec.ID, storage.Now(now)); err == nil {
 			rec.LastSeenAt = storage.Now(now)
 		}
 	}
-	return session{rec: rec, principal: p}, true
+	return session{rec: rec, principal: p}, true, nil
 }
 
 // live reports whether rec is within its bounds at now: used within the
@@ -292,7 +303,11 @@ func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 // (docs/security.md T-82).
 func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string) error {
 	ctx := r.Context()
-	if old, ok := s.lookup(r); ok {
+	old, ok, err := s.find(r)
+	if err != nil {
+		return err // the old session may be live: it must end first
+	}
+	if ok {
 		// The old session must end before a new one begins: a copied
 		// cookie is worthless after signing in again (T-139), so a
 		// failure fails the sign-in, as storing the new one would
@@ -336,19 +351,35 @@ func (s *SignedIn) clearCookie(w http.ResponseWriter) {
 // cookie is kept and nothing is recorded, and the caller says so rather
 // than "signed out", which would leave the session to whoever holds a
 // copy of the cookie (docs/security.md T-146).
+//
+// A session storage could not read is an error too, not "no session": it
+// may be live.
 func (s *SignedIn) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool, error) {
-	se, ok := s.lookup(r)
+	se, ended, err := s.signOut(w, r, detail)
+	if se == nil {
+		return "", ended, err
+	}
+	return se.principal.ID, ended, err
+}
+
+// signOut is SignOut, returning the session it ended or could not end
+// (nil: none, or one storage could not read).
+func (s *SignedIn) signOut(w http.ResponseWriter, r *http.Request, detail string) (*session, bool, error) {
+	se, ok, err := s.find(r)
+	if err != nil {
+		return nil, false, err
+	}
 	if !ok {
 		s.clearCookie(w)
-		return "", false, nil
+		return nil, false, nil
 	}
 	if err := s.end(r.Context(), se.rec.ID, detail); err != nil {
-		return se.principal.ID, false, err
+		return &se, false, err
 	}
 	s.clearCookie(w)
 	c := pageCaller(w, r, se.principal.ID)
 	if err := s.store.AppendAudit(r.Context(), c.Event(s.now(), se.principal.OrgID, ActionSessionEnd, "web_session:"+se.rec.ID, "success", detail)); err != nil {
 		s.logger.ErrorContext(r.Context(), "web: audit append failed", "action", ActionSessionEnd, "error", err)
 	}
-	return se.principal.ID, true, nil
+	return &se, true, nil
 }

@@ -364,9 +364,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// messageData is a message page: the text and one link on.
+// messageData is a message page: the text and one link on, or, with
+// SignOut, a Sign out button in its place.
 type messageData struct {
 	Text, Link, LinkText string
+	SignOut              bool
 }
 
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
