@@ -35,7 +35,7 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
 		ReauthAfter: cfg.Web.Session.ReauthAfter, MaxPATLifetime: pats.MaxLifetime, Logger: logger,
 		// Shared by every replica and kept across restarts, as the pepper.
-		FormKey: secret.SubKey(pep, "web form way back"),
+		FormKey: secret.SubKey(pep, "web forms"),
 	}
 	if ht != nil {
 		o.HostTokens = ht

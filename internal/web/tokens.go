@@ -576,8 +576,9 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 	}
 	if err != nil && replaced {
 		h.render(w, r, http.StatusConflict, "message", "Already regenerated", &se, messageData{
-			Text: "This token was regenerated since this page was opened, perhaps by sending this form again (a reload, " +
-				"or Back and Forward). Nothing changed: the secret shown when it was regenerated still works.",
+			Text: "This token was regenerated since this page was opened, perhaps by this form sent before (a reload, or " +
+				"Back and Forward) or in another tab, or through the CLI or API. Nothing changed here: the token keeps the " +
+				"secret it has now, which is not shown again.",
 			Link: "/tokens/" + url.PathEscape(p.ID), LinkText: "Back to the token"})
 		return
 	}

@@ -89,10 +89,13 @@ type Options struct {
 	// regenerate or widen a PAT (web.session.reauth_after);
 	// DefaultReauthAfter when zero.
 	ReauthAfter time.Duration
-	// FormKey keys the MAC of the way back from signing in again
-	// (askReauth), which alone fills a form from the query; every replica
-	// needs the same one (the app derives it from the digest pepper). A
-	// random one of this process when empty.
+	// FormKey keys the MACs the pages put in their forms and links: the
+	// way back from signing in again (askReauth, which alone fills a form
+	// from the query; docs/security.md A-80), the secret a regenerate form
+	// replaces (T-169) and a new-token form's one-time value (T-170).
+	// Each use has its own label in its MAC. Every replica needs the same
+	// one (the app derives it from the digest pepper); a random one of
+	// this process when empty.
 	FormKey []byte
 	// MaxPATLifetime is the longest expiry the page offers (the PAT
 	// service enforces it); pat.DefaultMaxLifetime when zero.
