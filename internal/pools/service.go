@@ -244,14 +244,19 @@ func guardOf(ctx context.Context) Guard {
 }
 
 // recheck applies ctx's guard to pool id as tx finds it, with the row
-// locked until the unit of work ends (the pool's update takes the lock);
+// locked until the unit of work ends (tx.LockPool: a move or deletion of
+// the pool waits, a provider created in it by another call does not);
 // nil without a guard.
 func recheck(ctx context.Context, tx storage.Tx, id string) error {
 	g := guardOf(ctx)
 	if g == nil {
 		return nil
 	}
-	return tx.UpdatePool(ctx, id, func(cur storage.Pool) (storage.Pool, error) { return cur, g(cur) })
+	cur, err := tx.LockPool(ctx, id)
+	if err != nil {
+		return err
+	}
+	return g(cur)
 }
 
 // recheckPlain is recheck for a store without a unit of work (a test

@@ -32,6 +32,13 @@ type Tx interface {
 	CreatePool(ctx context.Context, p Pool) error
 	UpdatePool(ctx context.Context, id string, fn func(Pool) (Pool, error)) error
 	DeletePool(ctx context.Context, id string) error
+	// LockPool reads pool id and holds it until the unit of work ends,
+	// writing nothing: another unit of work's change or deletion of the
+	// pool waits for this one, and two that lock the same pool run one
+	// after the other; a provider created in the pool by another (the
+	// foreign key's check) does not wait, so neither side deadlocks on it
+	// (docs/security.md A-85). Returns ErrNotFound.
+	LockPool(ctx context.Context, id string) (Pool, error)
 	CreateProvider(ctx context.Context, p Provider) error
 	UpdateProvider(ctx context.Context, poolID, id string, fn func(Provider) (Provider, error)) error
 	DeleteProvider(ctx context.Context, poolID, id string) error

@@ -101,6 +101,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"ConcurrentConsumeAuthCode", testConcurrentConsumeAuthCode},
 		{"LockHoldsOwnerAgainstDeletion", testLockHoldsOwnerAgainstDeletion},
 		{"DeleteOrganizationRacingCreate", testDeleteOrganizationRacingCreate},
+		{"LockPool", testLockPool},
 	})
 }
 

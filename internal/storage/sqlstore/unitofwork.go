@@ -111,6 +111,24 @@ func (t txStore) DeletePool(ctx context.Context, id string) error {
 	return t.s.deletePool(ctx, t.tx, id)
 }
 
+// LockPool takes the pool's row FOR NO KEY UPDATE on PostgreSQL: an
+// update or deletion (FOR UPDATE) waits, as does another LockPool, while a
+// foreign key's check (FOR KEY SHARE) does not. FOR SHARE would let two
+// lockers each hold the row and then deadlock when both delete it. On
+// SQLite the unit of work already holds the database's write lock
+// (_txlock=immediate).
+func (t txStore) LockPool(ctx context.Context, id string) (storage.Pool, error) {
+	if unstorable(id) {
+		return storage.Pool{}, errUnstorable
+	}
+	lock := ""
+	if t.s.dialect == dialectPostgres {
+		lock = " FOR NO KEY UPDATE"
+	}
+	p, err := scanPool(t.tx.QueryRowContext(ctx, `SELECT `+poolColumns+` FROM pools WHERE id = $1`+lock, id))
+	return p, t.s.fail("lock pool", err)
+}
+
 func (t txStore) CreateProvider(ctx context.Context, p storage.Provider) error {
 	return t.s.createProvider(ctx, t.tx, p)
 }
