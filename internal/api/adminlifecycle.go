@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -217,8 +218,10 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 // refuseBound refuses, before anything changes, to delete p while a
 // client or a pool is bound to it: their tokens are p's, and once p is
 // gone they would name a principal that no longer exists, every later
-// grant refused (docs/security.md A-86). The refusal names each, to
-// delete or rebind first.
+// grant refused (docs/security.md A-86). The refusal names each client
+// and each pool of p's organization, to delete or rebind first; a pool of
+// another organization (the trust configuration file may bind one to p)
+// is only counted, as the caller may not see it.
 func refuseBound(ctx context.Context, store LifecycleStore, p storage.Principal) error {
 	cs, err := store.ListClients(ctx, p.OrgID)
 	if err != nil {
@@ -230,25 +233,37 @@ func refuseBound(ctx context.Context, store LifecycleStore, p storage.Principal)
 			clients = append(clients, cl.ID)
 		}
 	}
-	ps, err := store.ListPools(ctx)
+	ps, err := store.ListPoolsOfPrincipal(ctx, p.ID)
 	if err != nil {
 		return lookupErr(err, "pools")
 	}
+	elsewhere := 0
 	for _, pl := range ps {
-		if pl.PrincipalID == p.ID {
+		if pl.OrgID == p.OrgID {
 			pools = append(pools, pl.ID)
+		} else {
+			elsewhere++
 		}
 	}
-	switch {
-	case len(clients) > 0 && len(pools) > 0:
-		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of clients %s and pools %s; delete or rebind them first",
-			strings.Join(clients, ", "), strings.Join(pools, ", "))
-	case len(clients) > 0:
-		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of clients %s; delete them first", strings.Join(clients, ", "))
-	case len(pools) > 0:
-		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of pools %s; delete them or bind them to another principal first", strings.Join(pools, ", "))
+	var bound []string
+	if len(clients) > 0 {
+		bound = append(bound, "clients "+strings.Join(clients, ", "))
 	}
-	return nil
+	if len(pools) > 0 {
+		bound = append(bound, "pools "+strings.Join(pools, ", "))
+	}
+	switch elsewhere {
+	case 0:
+	case 1:
+		bound = append(bound, "1 pool of another organization")
+	default:
+		bound = append(bound, strconv.Itoa(elsewhere)+" pools of other organizations")
+	}
+	if len(bound) == 0 {
+		return nil
+	}
+	return sts.Errorf(sts.FailedPrecondition, "principal is the subject of %s; delete them or bind them to another principal first",
+		strings.Join(bound, " and "))
 }
 
 // UpdateOrganization renames an organization or changes its tier.

@@ -78,3 +78,67 @@ func TestDeleteRefusesABoundPrincipal(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteBoundRefusalNamesOnlyOwnPools (docs/security.md A-86): the
+// trust configuration file may bind a pool of another organization to a
+// user of this one. An organization administrator's refused deletion of
+// that user named the other organization's pool, which the administrator
+// may not even read; it names only the pools of the principal's own
+// organization and counts the rest.
+func TestDeleteBoundRefusalNamesOnlyOwnPools(t *testing.T) {
+	e := newPoolEnvOn(t, newSQLiteStore(t))
+	c := e.clients(e.srv.URL)
+	pc := e.poolClient(e.srv.URL)
+	evilOrg, _ := e.evilAdmin(t)
+	acme := as(e.orgAdmin(t, e.org.ID, "acme-admin"))
+	u, err := CreatePrincipal(t.Context(), e.store, testCaller, e.org.ID, storage.PrincipalUser, "shared", "", e.h.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the trust file would: a pool of the other organization acting as
+	// the user.
+	theirs := "evil-secret-pool"
+	req := e.validPool(theirs)
+	if _, err := pc.CreatePool(as(e.admin), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.UpdatePool(t.Context(), theirs, func(p storage.Pool) (storage.Pool, error) {
+		p.OrgID, p.PrincipalID = evilOrg.ID, u.ID
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct{ own, want string }{
+		{"", "1 pool of another organization"},
+		{"acme-bound", "pools acme-bound and 1 pool of another organization"},
+	} {
+		if step.own != "" {
+			req := e.validPool(step.own)
+			req.PrincipalId = u.ID
+			if _, err := pc.CreatePool(as(e.admin), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, del := range map[string]func() error{
+			"DeletePrincipal": func() error {
+				_, err := c.principal.DeletePrincipal(acme, &stsv1.DeletePrincipalRequest{PrincipalId: u.ID})
+				return err
+			},
+			"DeleteUser": func() error {
+				_, err := c.user.DeleteUser(acme, &gitpodv1.DeleteUserRequest{UserId: u.ID})
+				return err
+			},
+		} {
+			err := del()
+			if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), step.want) {
+				t.Errorf("%s of a user bound to pools (own %q): %v; want failed_precondition saying %q", name, step.own, err, step.want)
+			}
+			if err != nil && strings.Contains(err.Error(), theirs) {
+				t.Errorf("%s's refusal names the other organization's pool: %v", name, err)
+			}
+		}
+	}
+	if _, err := e.store.GetPrincipal(t.Context(), u.ID); err != nil {
+		t.Errorf("principal after the refusals: %v", err)
+	}
+}

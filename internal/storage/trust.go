@@ -87,6 +87,9 @@ type TrustStore interface {
 	GetPool(ctx context.Context, id string) (Pool, error)
 	// ListPools returns every pool ordered by ID.
 	ListPools(ctx context.Context) ([]Pool, error)
+	// ListPoolsOfPrincipal returns the pools bound to principalID (their
+	// PrincipalID), of every organization, ordered by ID.
+	ListPoolsOfPrincipal(ctx context.Context, principalID string) ([]Pool, error)
 	// UpdatePool: see UpdateOrganization. Returns ErrNotFound.
 	UpdatePool(ctx context.Context, id string, fn func(old Pool) (Pool, error)) error
 	// DeletePool deletes the pool and its providers. Returns ErrNotFound.

@@ -45,6 +45,24 @@ func testTrustCRUD(t *testing.T, s storage.Store) {
 	mustNil(t, "ListPools", err)
 	diff(t, "ListPools (ordered by ID)", wantPools, pools)
 
+	// By principal: a pool of another organization bound to the same
+	// principal is listed too (the trust file may bind one); an unbound
+	// pool and a principal bound to nothing are not.
+	otherOrg := newOrg(t, s)
+	elsewhere := poolRecord(otherOrg.ID, full.PrincipalID)
+	mustNil(t, "CreatePool(elsewhere)", s.CreatePool(ctx, elsewhere))
+	wantBound := []storage.Pool{full, elsewhere}
+	slices.SortFunc(wantBound, func(a, b storage.Pool) int { return cmp.Compare(a.ID, b.ID) })
+	bound, err := s.ListPoolsOfPrincipal(ctx, full.PrincipalID)
+	mustNil(t, "ListPoolsOfPrincipal", err)
+	diff(t, "ListPoolsOfPrincipal (ordered by ID)", wantBound, bound)
+	bound, err = s.ListPoolsOfPrincipal(ctx, storage.NewID())
+	mustNil(t, "ListPoolsOfPrincipal(unbound)", err)
+	if len(bound) != 0 {
+		t.Errorf("ListPoolsOfPrincipal of a principal bound to nothing = %d pools, want 0", len(bound))
+	}
+	mustNil(t, "DeletePool(elsewhere)", s.DeletePool(ctx, elsewhere.ID))
+
 	// Providers: the same provider ID may exist in two pools.
 	provs := []storage.Provider{
 		newProvider(t, s, full.ID, "gitlab"),

@@ -67,6 +67,15 @@ func (s *Store) ListPools(ctx context.Context) ([]storage.Pool, error) {
 	return queryList(ctx, s, "list pools", `SELECT `+poolColumns+` FROM pools ORDER BY id`, scanPool)
 }
 
+// ListPoolsOfPrincipal implements storage.TrustStore.
+func (s *Store) ListPoolsOfPrincipal(ctx context.Context, principalID string) ([]storage.Pool, error) {
+	if unstorable(principalID) {
+		return nil, nil
+	}
+	return queryList(ctx, s, "list pools of principal", `SELECT `+poolColumns+` FROM pools WHERE principal_id = $1 ORDER BY id`,
+		scanPool, principalID)
+}
+
 // UpdatePool implements storage.TrustStore.
 func (s *Store) UpdatePool(ctx context.Context, id string, fn func(storage.Pool) (storage.Pool, error)) error {
 	if unstorable(id) {
