@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -190,6 +191,16 @@ func (h *Handler) reauthenticating(r *http.Request) bool {
 
 const badUpstream = "Sign-in did not complete. Start again from the sign-in page."
 
+// errOrganizationGone is link's refusal of a first sign-in into the
+// provider's organization once it is deleted (docs/security.md T-156).
+var errOrganizationGone = errors.New("the provider's organization no longer exists")
+
+// organizationGone is the page for it: signing in again cannot help, and
+// the organization is not named.
+const organizationGone = "You have no account here yet, and the sign-in provider cannot create one: " +
+	"the organization it adds people to no longer exists. An administrator must give you an account " +
+	"or change the provider's organization; signing in again will not help."
+
 // reauthSkew is how much earlier than the start of a re-authentication
 // the provider's auth_time may be: the two clocks differ a little.
 const reauthSkew = time.Minute
@@ -295,6 +306,11 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	principal, err := h.link(r.Context(), pageCaller(w, r, ""), u.cfg, idt.Issuer, idt.Subject, claims.Email, claims.EmailVerified)
+	if errors.Is(err, errOrganizationGone) {
+		h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", err.Error())
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", organizationGone)
+		return
+	}
 	if err != nil {
 		refuse(err.Error(), nil)
 		return
@@ -575,7 +591,7 @@ func (h *Handler) createUser(ctx context.Context, from audit.Caller, cfg OIDCPro
 		// docs/security.md T-156).
 		_, err := tx.LockOrganization(ctx, p.OrgID)
 		if errors.Is(err, storage.ErrNotFound) {
-			return errors.New("organization " + p.OrgID + " no longer exists")
+			return fmt.Errorf("%w: %s", errOrganizationGone, p.OrgID)
 		}
 		if err != nil {
 			return err
