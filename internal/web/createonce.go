@@ -22,6 +22,13 @@ import (
 // page open longer is refused as too old and shown again, with a new one.
 const createOnceFor = 24 * time.Hour
 
+// onceRecordMargin is how much longer than createOnceFor a used value is
+// recorded: replicas' clocks differ, and one that is behind the replica
+// collecting expired records still takes the value until createOnceFor
+// by its own clock. Without the margin the record could be gone while the
+// value still creates: a second token.
+const onceRecordMargin = 5 * time.Minute
+
 // onceLen is the length of a one-time value: when it was made (Unix
 // seconds), 16 random bytes, and a MAC of both and the person.
 const onceLen = 8 + 16 + sha256.Size
@@ -62,5 +69,5 @@ func (h *Handler) checkOnce(principalID, v string) (*pat.Once, error) {
 	// The record is the MAC, which names the person: another's value
 	// never stands for theirs.
 	return &pat.Once{ID: "web-create:" + base64.RawURLEncoding.EncodeToString(b[24:]), Issued: issued,
-		Expires: issued.Add(createOnceFor)}, nil
+		Expires: issued.Add(createOnceFor + onceRecordMargin)}, nil
 }
