@@ -390,8 +390,9 @@ func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) 
 	}
 	if errors.Is(err, pat.ErrAlreadyCreated) {
 		h.render(w, r, http.StatusConflict, "message", "Already created", &se, messageData{
-			Text: "This form was sent before and its token created, perhaps by a reload, Back and Forward, or a second click. " +
-				"Nothing changed: no other token was made, and the secret, shown once then, is not shown again.",
+			Text: "This form was sent before, perhaps by a reload, Back and Forward, or a second click, " +
+				"or its page was opened before the server's data was restored from a backup. " +
+				"Nothing was created now and no secret is shown: your tokens are listed on the access tokens page.",
 			Link: "/tokens", LinkText: "Back to access tokens"})
 		return
 	}
