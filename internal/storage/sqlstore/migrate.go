@@ -129,6 +129,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := p.Up(ctx); err != nil {
 		return s.fail("migrate", err)
 	}
+	// Again after Up: the check above runs before the migration lock is
+	// taken (goose takes it inside Up), so a newer release may have
+	// migrated while this one waited for it. What is left is a newer
+	// release migrating after this check, while this one serves; that
+	// release's own migrations are the upgrade's, and the replicas of the
+	// older one are stopped first (docs/operations.md "Upgrades and
+	// downgrades", docs/security.md F-85).
+	if err := s.checkNotNewer(ctx, p, "migrate"); err != nil {
+		return err
+	}
 	s.current.Store(true)
 	return nil
 }

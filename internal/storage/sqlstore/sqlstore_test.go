@@ -232,3 +232,60 @@ func TestPostgresSchemaNewerRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresMigrateWaitingForNewerRelease (docs/security.md F-85): an
+// older replica that starts while a newer release migrates checks the
+// schema version, waits for the migration lock, and then finds nothing of
+// its own pending. It checks again after the lock: the newer release's
+// migrations are there, and Migrate fails with ErrSchemaNewer instead of
+// reporting the store current.
+func TestPostgresMigrateWaitingForNewerRelease(t *testing.T) {
+	t.Parallel()
+	dsn := newPostgresSchema(t)
+	openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn}).Close()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const lockKey = "hashtextextended('sts migrations:' || coalesce(current_schema(), ''), 0)"
+	// This binary's last migration is pending, and a newer release holds
+	// the migration lock.
+	exec("DELETE FROM schema_migrations WHERE version_id = (SELECT max(version_id) FROM schema_migrations)")
+	exec("SELECT pg_advisory_lock(" + lockKey + ")")
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.Migrate(t.Context()) }()
+	time.Sleep(time.Second) // Migrate has checked the version and waits for the lock.
+	select {
+	case err := <-done:
+		t.Fatalf("Migrate did not wait for the migration lock: %v", err)
+	default:
+	}
+	// The newer release applies this binary's last migration and one of
+	// its own, and lets go.
+	exec("INSERT INTO schema_migrations (version_id, is_applied) SELECT max(version_id)+1, true FROM schema_migrations")
+	exec("INSERT INTO schema_migrations (version_id, is_applied) VALUES (9999, true)")
+	exec("SELECT pg_advisory_unlock(" + lockKey + ")")
+	if err := <-done; !errors.Is(err, sqlstore.ErrSchemaNewer) {
+		t.Errorf("Migrate that waited for a newer release's migration = %v; want ErrSchemaNewer", err)
+	}
+	if err := s.Health(t.Context()); !errors.Is(err, sqlstore.ErrSchemaNewer) {
+		t.Errorf("Health afterwards = %v; want ErrSchemaNewer", err)
+	}
+}
