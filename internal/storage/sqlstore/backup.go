@@ -148,6 +148,23 @@ func CheckSQLiteUnused(ctx context.Context, file string) error {
 	return nil
 }
 
+// openBackup opens the SQLite backup at file read-only in truth:
+// mode=ro alone still creates a -wal and -shm beside a WAL-mode file (a
+// copy of a live database), and immutable=1 makes SQLite read the file
+// as it is, with no locks and nothing written beside it. A restore's
+// checks leave the backup as they found it.
+func openBackup(file string) (*sql.DB, error) {
+	uri, err := sqliteURI(file, "mode=ro&immutable=1")
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", file, err)
+	}
+	db, err := sql.Open("sqlite", uri)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", file, err)
+	}
+	return db, nil
+}
+
 // CheckSQLiteBackup opens the SQLite file read-only and returns an error
 // unless it passes SQLite's integrity check and holds an sts key set: a
 // restore puts nothing else in place of the database.
@@ -155,13 +172,9 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	uri, err := sqliteURI(file, "mode=ro")
+	db, err := openBackup(file)
 	if err != nil {
-		return fmt.Errorf("backup %s: %w", file, err)
-	}
-	db, err := sql.Open("sqlite", uri)
-	if err != nil {
-		return fmt.Errorf("backup %s: %w", file, err)
+		return err
 	}
 	defer db.Close()
 	var check string
@@ -177,9 +190,10 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 	}
 	// A backup of a newer release's schema is refused here, before the
 	// current database moves, as Migrate would refuse it after
-	// (docs/security.md F-85).
+	// (docs/security.md F-85). The newest version the way goose reads
+	// it: max(version_id) of every row.
 	var version int64
-	if err := db.QueryRowContext(ctx, "SELECT coalesce(max(version_id), 0) FROM "+migrationsTable+" WHERE is_applied").Scan(&version); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(max(version_id), 0) FROM "+migrationsTable).Scan(&version); err != nil {
 		return fmt.Errorf("backup %s: not an sts database (schema version: %w)", file, err)
 	}
 	binary, err := binarySchemaVersion("migrations/sqlite")
@@ -198,13 +212,9 @@ func CheckSQLiteBackup(ctx context.Context, file string) error {
 // before it moves anything whether the configured master key opens the
 // backup (docs/security.md F-84). Call [CheckSQLiteBackup] first.
 func SQLiteBackupSigningKeys(ctx context.Context, file string) ([]storage.SigningKey, error) {
-	uri, err := sqliteURI(file, "mode=ro")
+	db, err := openBackup(file)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", file, err)
-	}
-	db, err := sql.Open("sqlite", uri)
-	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", file, err)
+		return nil, err
 	}
 	defer db.Close()
 	rows, err := db.QueryContext(ctx, "SELECT id, state, master_key_id FROM signing_keys ORDER BY id")
