@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,6 +116,30 @@ func restoreSQLite(ctx context.Context, cmd *cobra.Command, cfg config.Config, f
 		return err
 	} else if err := signer.CheckRestoredKeys(old, kr); err != nil {
 		return fmt.Errorf("restore: %w; nothing was changed: configure the master key the backup was sealed under (master_key_file, STS_MASTER_KEY, or previous_master_key_files if it was rotated since)", err)
+	}
+	// The digest pepper too: a server whose keyring does not open it
+	// exits on start, as it would without its signing keys. Host tokens
+	// under a key not configured only warn: sts keys rotate-master may
+	// leave such rows behind on purpose, and each fails alone
+	// (docs/security.md F-84).
+	sealing, err := sqlstore.SQLiteBackupSealing(ctx, file)
+	if err != nil {
+		return err
+	}
+	for _, id := range sealing.Secrets {
+		if !kr.Has(id) {
+			return fmt.Errorf("restore: the backup's digest pepper is sealed under master key %s, which is not configured; nothing was changed: configure it (master_key_file, STS_MASTER_KEY, or previous_master_key_files if it was rotated since)", id)
+		}
+	}
+	var unknown []string
+	for id, n := range sealing.HostTokens {
+		if !kr.Has(id) {
+			unknown = append(unknown, fmt.Sprintf("%d under %s", n, id))
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: host tokens of the backup sealed under a master key that is not configured cannot be read until it is (previous_master_key_files): %s\n", strings.Join(unknown, ", "))
 	}
 	path := cfg.Storage.Path
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

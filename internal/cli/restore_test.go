@@ -661,3 +661,68 @@ func TestOlderBinaryRefusesNewerSchema(t *testing.T) {
 		t.Fatalf("a refused restore changed the database (%v)", err)
 	}
 }
+
+// TestRestoreRefusesPepperUnderUnknownKey (docs/security.md F-84): a
+// deployment that moved to a new master key (the old one in
+// previous_master_key_files) and rotated its signing keys since, but never
+// ran sts keys rotate-master, has its signing keys under the new key and
+// its digest pepper under the old one. Restoring its backup on a host
+// configured with the new key alone passed the signing-key check, moved
+// the database and left a server that exits 1 on start (pepper: unknown
+// master key). It is refused before anything moves, naming the key, and
+// the current database still serves.
+func TestRestoreRefusesPepperUnderUnknownKey(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	r := serve(t, "--data-dir", a)
+	checkServing(t, r)
+	r.stop(t)
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	if code, out, e := runCLI(t, "keys", "generate-master", "--out", newKey); code != 0 {
+		t.Fatalf("generate-master = %d %q %q", code, out, e)
+	}
+	writeConfig := func(data, extra string) string {
+		f := filepath.Join(t.TempDir(), "sts.yaml")
+		body := "storage: {path: " + filepath.Join(data, "sts.db") + "}\nmaster_key_file: " + newKey + "\n" + extra
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	both := writeConfig(a, "previous_master_key_files: ["+filepath.Join(a, "master.key")+"]\n")
+	for range 2 {
+		if code, out, e := runCLI(t, "keys", "rotate", "--force", "--config", both); code != 0 {
+			t.Fatalf("keys rotate = %d %q %q", code, out, e)
+		}
+	}
+	backup := filepath.Join(t.TempDir(), "sts-a.db")
+	if code, out, e := runCLI(t, "backup", backup, "--config", both); code != 0 {
+		t.Fatalf("backup = %d %q %q", code, out, e)
+	}
+	newOnly := writeConfig(b, "")
+	r = serve(t, "--config", newOnly)
+	checkServing(t, r)
+	r.stop(t)
+	before, err := os.ReadFile(filepath.Join(b, "sts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, e := runCLI(t, "restore", backup, "--config", newOnly)
+	if code == 0 || strings.Contains(e, "restored ") {
+		c, se := serveBounded(t, "--config", newOnly, "--listen", "127.0.0.1:0")
+		t.Fatalf("restore of a backup whose pepper the configured key does not open went ahead (exit %d, %q); serve afterwards = %d %q", code, e, c, se)
+	}
+	if !strings.Contains(e, "pepper") || !strings.Contains(e, "nothing was changed") {
+		t.Errorf("restore refused with %q; want it to name the pepper's master key and say nothing was changed", e)
+	}
+	if after, err := os.ReadFile(filepath.Join(b, "sts.db")); err != nil || !slices.Equal(before, after) {
+		t.Errorf("the current database changed under a refused restore (%v)", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(b, "sts.db.*")); len(m) != 0 {
+		t.Errorf("a refused restore left %v", m)
+	}
+	r = serve(t, "--config", newOnly)
+	checkServing(t, r)
+	r.stop(t)
+}

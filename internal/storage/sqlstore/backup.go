@@ -238,6 +238,62 @@ func SQLiteBackupSigningKeys(ctx context.Context, file string) ([]storage.Signin
 	return out, nil
 }
 
+// BackupSealing is which master keys a SQLite backup's secrets other than
+// its signing keys are sealed under, by ID: Secrets for the server secrets
+// (the digest pepper), HostTokens the number of host-token rows under
+// each key.
+type BackupSealing struct {
+	Secrets    []string
+	HostTokens map[string]int
+}
+
+// SQLiteBackupSealing reads, read-only, the master key IDs the SQLite
+// backup at file seals its server secrets and host tokens under (no key
+// material), so that sts restore can refuse before it moves anything a
+// backup whose digest pepper the configured keyring cannot open
+// (docs/security.md F-84). Call [CheckSQLiteBackup] first.
+func SQLiteBackupSealing(ctx context.Context, file string) (BackupSealing, error) {
+	db, err := openBackup(file)
+	if err != nil {
+		return BackupSealing{}, err
+	}
+	defer db.Close()
+	out := BackupSealing{HostTokens: map[string]int{}}
+	rows, err := db.QueryContext(ctx, "SELECT DISTINCT master_key_id FROM server_secrets ORDER BY 1")
+	if err != nil {
+		return BackupSealing{}, fmt.Errorf("backup %s: server secrets: %w", file, err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return BackupSealing{}, fmt.Errorf("backup %s: server secrets: %w", file, err)
+		}
+		out.Secrets = append(out.Secrets, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return BackupSealing{}, fmt.Errorf("backup %s: server secrets: %w", file, err)
+	}
+	rows, err = db.QueryContext(ctx, "SELECT master_key_id, count(*) FROM host_tokens GROUP BY master_key_id")
+	if err != nil {
+		return BackupSealing{}, fmt.Errorf("backup %s: host tokens: %w", file, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return BackupSealing{}, fmt.Errorf("backup %s: host tokens: %w", file, err)
+		}
+		out.HostTokens[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return BackupSealing{}, fmt.Errorf("backup %s: host tokens: %w", file, err)
+	}
+	return out, nil
+}
+
 // RestoreReset is the step after a restore from a backup
 // (docs/operations.md "Restore", docs/security.md F-61, F-62). In one
 // transaction it replaces the whole signing-key set with keys (the old

@@ -48,6 +48,9 @@ func TestSQLiteBackupChecksReadOnly(t *testing.T) {
 	if _, err := sqlstore.SQLiteBackupSigningKeys(t.Context(), file); err != nil {
 		t.Fatalf("SQLiteBackupSigningKeys: %v", err)
 	}
+	if _, err := sqlstore.SQLiteBackupSealing(t.Context(), file); err != nil {
+		t.Fatalf("SQLiteBackupSealing: %v", err)
+	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(file), "*")); len(m) != 1 {
 		t.Errorf("files beside the backup after its checks: %v; want the backup alone", m)
 	}
