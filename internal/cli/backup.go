@@ -60,6 +60,13 @@ PostgreSQL is backed up with pg_dump; see docs/operations.md.`,
 				return err
 			}
 			defer store.Close()
+			// Backup writes its event into the database: not into a newer
+			// release's schema, which this binary does not write to; that
+			// release takes the backup (docs/security.md F-85). An older
+			// schema, with migrations pending, is backed up as it is.
+			if _, err := store.MigrationsPending(cmd.Context()); err != nil {
+				return fmt.Errorf("backup: %w", err)
+			}
 			if err := store.Backup(cmd.Context(), args[0], backupEvent(args[0], time.Now())); err != nil {
 				return err
 			}

@@ -726,3 +726,30 @@ func TestRestoreRefusesPepperUnderUnknownKey(t *testing.T) {
 	checkServing(t, r)
 	r.stop(t)
 }
+
+// TestBackupRefusesNewerSchema (docs/security.md F-85): sts backup
+// appends its instance.backup event to the database; on a schema a newer
+// release migrated, that is an older binary writing to it. It refuses and
+// writes nothing, neither the copy nor the event; the newer release takes
+// the backup.
+func TestBackupRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := serve(t, "--data-dir", dir)
+	checkServing(t, r)
+	r.stop(t)
+	db := filepath.Join(dir, "sts.db")
+	markSchemaNewer(t, db)
+	before := len(backupEvents(t, db))
+	out := filepath.Join(t.TempDir(), "b.db")
+	code, _, e := runCLI(t, "backup", out, "--data-dir", dir)
+	if code == 0 || !strings.Contains(e, "9999") {
+		t.Errorf("backup of a newer release's schema = %d %q; want a refusal naming its version", code, e)
+	}
+	if n := len(backupEvents(t, db)); n != before {
+		t.Errorf("instance.backup events in the database %d -> %d; want none written", before, n)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("backup refused but %s was written", out)
+	}
+}
