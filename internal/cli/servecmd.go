@@ -22,6 +22,9 @@ endpoints.`,
   sts serve --config /etc/sts/sts.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := serveHangup(cmd.Context(), cmd.ErrOrStderr())
+			defer stop()
+			cmd.SetContext(ctx)
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err

@@ -2,19 +2,36 @@ package cli
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 // SignalContext is the signal handling of the sts command: SIGINT and
-// SIGTERM cancel the returned context (serve drains and exits 0), and
-// SIGHUP is ignored. sts has no reload (the configuration is read at
-// start; a renewed TLS certificate is picked up on its own), and Go's
-// default for SIGHUP ends the process at once, without draining, which
-// systemd's Restart=on-failure counts as a clean exit and does not
-// restart (docs/operations.md "Signals and exit codes").
+// SIGTERM cancel the returned context (serve drains and exits 0). SIGHUP
+// keeps Go's default, which ends a command at once, except in serve
+// (serveHangup) (docs/operations.md "Signals and exit codes").
 func SignalContext(parent context.Context) (context.Context, context.CancelFunc) {
-	signal.Ignore(syscall.SIGHUP)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+// serveHangup is serve's SIGHUP. Where its log goes to a terminal, serve
+// runs in the foreground of a session, and a SIGHUP means that terminal
+// closed: it stops as on SIGTERM (the returned context is cancelled: it
+// drains and exits 0) rather than outlive the terminal, holding its port,
+// its log going nowhere. Elsewhere (systemd, a container, a log file) sts
+// has no reload and a SIGHUP (kill -HUP, a log rotation's postrotate) is
+// ignored: Go's default ends the process at once, without draining, and
+// systemd's Restart=on-failure counts that as a clean exit. A SIGHUP
+// ignored when sts started (nohup) stays ignored.
+func serveHangup(parent context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
+	if signal.Ignored(syscall.SIGHUP) {
+		return context.WithCancel(parent)
+	}
+	if f, ok := stderr.(*os.File); ok && isTTY(f) {
+		return signal.NotifyContext(parent, syscall.SIGHUP)
+	}
+	signal.Ignore(syscall.SIGHUP)
+	return context.WithCancel(parent)
 }
