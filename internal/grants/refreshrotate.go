@@ -269,17 +269,11 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 	}
 	// The family's grant: row first: it ends the family's access tokens
 	// (one of them may be the thief's) and every refresh of the family,
-	// whatever its revoked flags say (FamilySourceRevoked). Kept until the
-	// family has expired (every token of a family shares its expiry) and
-	// the tokens it minted with it, it does the whole job alone: a
-	// revocation of the flags that fails, or a retry that finds the
-	// parent already revoked, leaves nothing live (docs/security.md
-	// T-161).
-	r := tokens.FamilyRevocation(parent.FamilyID, ReasonRefreshReused, now, parent.ExpiresAt, g.RevocationKeep)
-	if err := g.Store.PutRevocation(ctx, r); err != nil {
-		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
-	}
-	n, err := g.Store.RevokeRefreshFamily(ctx, parent.FamilyID)
+	// whatever its revoked flags say (FamilySourceRevoked). If the flags'
+	// UPDATE fails the row is kept until the family has expired (every
+	// token of a family shares its expiry), so it does the whole job
+	// alone (docs/security.md T-161).
+	n, err := tokens.EndFamily(ctx, g.Store, parent.FamilyID, ReasonRefreshReused, now, parent.ExpiresAt, g.RevocationKeep)
 	if err != nil {
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
 	}

@@ -136,10 +136,9 @@ func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, string, er
 	if err != nil {
 		return "", "", err
 	}
-	// The row first, kept until the family has expired (docs/security.md T-161).
-	if err = h.Store.PutRevocation(ctx, tokens.FamilyRevocation(rt.FamilyID, "leak report", h.now(), rt.ExpiresAt, h.RevocationKeep)); err == nil {
-		_, err = h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
-	}
+	// The row first; kept until the family has expired if the flags'
+	// UPDATE fails (docs/security.md T-161).
+	_, err = tokens.EndFamily(ctx, h.Store, rt.FamilyID, "leak report", h.now(), rt.ExpiresAt, h.RevocationKeep)
 	return "refresh_family:" + rt.FamilyID, rt.OrgID, err
 }
 

@@ -160,13 +160,9 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 		return nil
 	}
 	// RFC 7009 §2.1: and the access tokens of the same grant. The row
-	// first, kept until the family has expired: it ends the family alone,
-	// whatever becomes of the flags' UPDATE (docs/security.md T-161).
-	r := tokens.FamilyRevocation(rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), rt.ExpiresAt, h.RevocationKeep)
-	if err := h.Store.PutRevocation(ctx, r); err != nil {
-		return unavailable(err)
-	}
-	n, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	// first; kept until the family has expired if the flags' UPDATE
+	// fails (docs/security.md T-161).
+	n, err := tokens.EndFamily(ctx, h.Store, rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), rt.ExpiresAt, h.RevocationKeep)
 	if err != nil {
 		return unavailable(err)
 	}

@@ -106,15 +106,45 @@ func GrantRevocation(family, reason string, now time.Time, keep time.Duration) s
 
 // FamilyRevocation is [GrantRevocation] kept until expires (the family's
 // expiry, which all its refresh tokens share) plus keep when that is
-// later: the row then ends the family alone, so revoking its refresh
-// tokens' flags is no longer all that stands between a thief and a
-// refresh (docs/security.md T-161).
+// later: the row then ends the family alone, whatever its refresh tokens'
+// revoked flags say (docs/security.md T-161).
 func FamilyRevocation(family, reason string, now, expires time.Time, keep time.Duration) storage.Revocation {
 	r := GrantRevocation(family, reason, now, keep)
 	if until := storage.Now(expires.Add(RevocationKeep(keep))); until.After(r.ExpiresAt) {
 		r.ExpiresAt = until
 	}
 	return r
+}
+
+// FamilyEnder is the storage [EndFamily] writes.
+type FamilyEnder interface {
+	PutRevocation(ctx context.Context, r storage.Revocation) error
+	RevokeRefreshFamily(ctx context.Context, familyID string) (int64, error)
+}
+
+// EndFamily revokes a refresh-token family: its grant: row first
+// ([GrantRevocation], kept keep), which ends the family's access tokens
+// and every refresh of it at once, then its refresh tokens' revoked
+// flags. Once the flags are set the row need only outlive the access
+// tokens, so an ordinary sign-out's row leaves the SQLite node's
+// revocation view after keep (docs/design.md#revocations-on-one-node).
+// When the flags' UPDATE fails the row is extended to the family's
+// expiry ([FamilyRevocation]; storage keeps the later ExpiresAt) before
+// the error is returned, so the row alone ends the family
+// (docs/security.md T-161). It returns how many refresh tokens the
+// UPDATE revoked.
+func EndFamily(ctx context.Context, s FamilyEnder, family, reason string, now, expires time.Time, keep time.Duration) (int64, error) {
+	if err := s.PutRevocation(ctx, GrantRevocation(family, reason, now, keep)); err != nil {
+		return 0, err
+	}
+	n, err := s.RevokeRefreshFamily(ctx, family)
+	if err != nil {
+		if perr := s.PutRevocation(context.WithoutCancel(ctx), FamilyRevocation(family, reason, now, expires, keep)); perr != nil {
+			return n, fmt.Errorf("%w; keeping the family's row until it expires: %w", err, perr)
+		}
+		return n, err
+	}
+	return n, nil
 }
 
 // IsRevoked implements [RevocationChecker]. iat has whole-second precision
