@@ -152,7 +152,7 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 		if _, err := g.Store.RevokeRefreshFamily(context.WithoutCancel(ctx), rt.FamilyID); err != nil {
 			g.logger().WarnContext(ctx, "ending a refresh family begun during a revocation failed", "family", rt.FamilyID, "err", err)
 		}
-		return "", invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("revoked while the refresh family was being begun"))
+		return "", refuse(oauth2.ErrorInvalidGrant, descRevokedWhileIssued, tokens.Reason(tokens.ErrRevoked), errors.New("revoked while the refresh family was being begun"))
 	}
 	return raw, nil
 }
@@ -212,6 +212,11 @@ func cmpOr(d, def time.Duration) time.Duration {
 
 // invalidGrant is RFC 6749 §5.2 invalid_grant with a generic description:
 // unknown, expired, revoked, reused and foreign tokens look the same.
+// descRevokedWhileIssued describes a grant (an authorization code, a
+// token exchange) refused because a revocation covered the refresh family
+// it was beginning (issueFamily; docs/security.md T-161).
+const descRevokedWhileIssued = "authorization revoked while the token was being issued"
+
 func invalidGrant(reason string, cause error) error {
 	return refuse(oauth2.ErrorInvalidGrant, "refresh_token rejected", reason, cause)
 }

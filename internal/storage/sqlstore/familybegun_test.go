@@ -58,12 +58,12 @@ func TestFamilyBegunDuringConsentWithdrawalIsEnded(t *testing.T) {
 	begun := storage.Now(time.Now().Add(-time.Second))
 	tmpl := tokens.NewFamilyTemplate(tokens.AccessClaims{Subject: subject, ClientID: client, Principal: string(storage.PrincipalUser)}, begun)
 	now := storage.Now(time.Now())
-	// What Consents.Revoke writes (endTokens: RevokeRefreshClientSubject, then the client_sub: row).
-	if _, err := s.RevokeRefreshClientSubject(ctx, client, subject); err != nil {
-		t.Fatal(err)
-	}
+	// What Consents.Revoke writes (endTokens: the client_sub: row, then RevokeRefreshClientSubject).
 	if err := s.PutRevocation(ctx, storage.Revocation{ID: tokens.RevocationIDClientSubject(client, subject), IssuedBefore: now,
 		Reason: "consent withdrawn", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeRefreshClientSubject(ctx, client, subject); err != nil {
 		t.Fatal(err)
 	}
 	revoked, err := tokens.FamilySourceRevoked(ctx, s, &tmpl, storage.NewID(), begun)
