@@ -47,7 +47,7 @@ func RevokeSubject(ctx context.Context, store SubjectRevoker, subject string, be
 	// begun meanwhile that the UPDATE misses reads the row once stored;
 	// and a revocation that fails part-way has still ended the access
 	// tokens and every refresh while the row is kept (docs/security.md
-	// T-161).
+	// T-160).
 	err := store.PutRevocation(ctx, storage.Revocation{
 		ID: tokens.RevocationIDSubject(subject), IssuedBefore: storage.Now(before), Reason: reason,
 		CreatedAt: storage.Now(now), ExpiresAt: storage.Now(before.Add(keep)),

@@ -21,7 +21,7 @@ func (failingRefreshRevoker) RevokeRefreshSubject(context.Context, string, time.
 // TestRevokeSubjectRowBeforeFamilies: the sub: row is stored before the
 // families' flags are revoked, so a revocation whose UPDATE fails has
 // still ended the subject's access tokens and every refresh of its
-// families (docs/security.md T-161), and answers unavailable.
+// families (docs/security.md T-160), and answers unavailable.
 func TestRevokeSubjectRowBeforeFamilies(t *testing.T) {
 	s := newSQLiteStore(t)
 	ctx := t.Context()

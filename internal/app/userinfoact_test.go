@@ -17,7 +17,7 @@ import (
 
 // TestUserInfoNamesTheActor: the UserInfo answer for a delegated token
 // carries its act, as an ID token minted with it does (docs/design.md#id-tokens,
-// docs/security.md T-160). A service's client re-exchanges a person's
+// docs/security.md T-159). A service's client re-exchanges a person's
 // token (the browser flow's, with openid) with its own token as the actor:
 // the result's sub is the person, its act the service account. UserInfo
 // answered it as the person's own, the same answer as for the person's

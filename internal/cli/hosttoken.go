@@ -27,7 +27,7 @@ func resealHostTokens(ctx context.Context, store storage.HostTokenStore, kr *sea
 // STS_TOKEN, so every command acts as that principal with its rights. It
 // speaks through the remote admin commands' HTTP client (newRemote): the
 // token, and the SCM token a create or update carries, go to that origin
-// only (docs/security.md T-164).
+// only (docs/security.md T-161).
 type hostTokenClient struct {
 	rpc gitpodv1connect.RunnerConfigurationServiceClient
 	ri  gitpodv1connect.RunnerInteractionServiceClient

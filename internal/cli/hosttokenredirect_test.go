@@ -14,7 +14,7 @@ import (
 
 // TestHostTokenSecretsStayWithTheServer: `sts host-token` sends STS_TOKEN,
 // and the SCM token it stores, to the --server origin only, as every
-// remote command does (docs/security.md T-100, T-164). A server that
+// remote command does (docs/security.md T-100, T-161). A server that
 // answers with a redirect (a proxy or sign-in gateway in front of the API,
 // or whoever controls that answer) is refused with an error that says so:
 // neither another port of the same host, which Go's client would send the

@@ -112,7 +112,7 @@ func noRedirects(req *http.Request, _ []*http.Request) error {
 // server (--server, or STS_SERVER): its HTTP client sends tok to that
 // origin only, follows no redirect and gives up after 30 s, and a token
 // about to cross a network in plain text is warned about
-// (docs/security.md T-100, T-164).
+// (docs/security.md T-100, T-161).
 func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
 	if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
 		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}

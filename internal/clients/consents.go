@@ -78,7 +78,7 @@ func (s *Consents) List(ctx context.Context, principalID string) ([]Consent, err
 // first: a refresh that begins after it is refused, so the refresh
 // tokens' UPDATE settles, a family begun meanwhile reads it once stored,
 // and an UPDATE that fails leaves the families refused while the row is
-// kept (docs/security.md T-161).
+// kept (docs/security.md T-160).
 func (s *Consents) endTokens(ctx context.Context, principalID, clientID string) (int64, error) {
 	if err := s.Store.PutRevocation(ctx, s.AccessRevocation(clientID, principalID, s.now())); err != nil {
 		return 0, sts.Wrap(sts.Unavailable, err, "storage unavailable")

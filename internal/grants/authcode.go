@@ -271,7 +271,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		notAfter := now.Add(g.familyLifetime())
 		if resp.RefreshToken, err = g.Refresh.issueFamily(ctx, family, client, c, ac.Scopes, aud, notAfter); err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
-				return nil, e // revoked meanwhile (docs/security.md T-161)
+				return nil, e // revoked meanwhile (docs/security.md T-160)
 			}
 			return nil, unavailable("storage_unavailable", err)
 		}
@@ -384,7 +384,7 @@ func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now
 	if ac.FamilyID != "" {
 		// Every access token the family minted, or will mint; the row
 		// first, so that it ends the family whatever becomes of the
-		// flags' UPDATE (docs/security.md T-161).
+		// flags' UPDATE (docs/security.md T-160).
 		r := tokens.FamilyRevocation(ac.FamilyID, ReasonCodeReused, now, ac.UsedAt.Add(g.familyLifetime()), g.revocationKeep())
 		if err := g.Store.PutRevocation(ctx, r); err != nil {
 			return unavailable("storage_unavailable", err)

@@ -59,7 +59,7 @@ func (s *pauseStore) CreateRefreshToken(ctx context.Context, t storage.RefreshTo
 // row ending its access tokens was collected it minted live tokens for
 // the rest of its 30 days. A replay that lands inside the first
 // redemption makes it refuse: the family's grant: row is read again once
-// the family is stored (T-161). On SQLite and PostgreSQL, through the
+// the family is stored (T-160). On SQLite and PostgreSQL, through the
 // real token endpoint.
 func TestAuthorizationCodeReplayRace(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
@@ -109,7 +109,7 @@ func testAuthorizationCodeReplayRace(t *testing.T, store storage.Store, at strin
 	if at != "" {
 		// The replay's grant: row is stored before the family: the read
 		// after storing it finds the row, so the first redemption is
-		// refused, its family ended and never handed out (T-161).
+		// refused, its family ended and never handed out (T-160).
 		if status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || access != "" || refresh != "" {
 			t.Fatalf("first redemption, replayed before its family was stored = %d %v %v, want 400 invalid_grant and no token",
 				status, body["error"], body["reason"])

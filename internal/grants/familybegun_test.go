@@ -15,7 +15,7 @@ import (
 // consent withdrawal whose row is stored while a family is being begun
 // (after the caller's check, its UPDATE before the family's INSERT) is
 // found by the read after the INSERT: the family is refused and ended,
-// its token never handed out (docs/security.md T-161).
+// its token never handed out (docs/security.md T-160).
 func TestFamilyBegunDuringRevocationIsEnded(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -76,7 +76,7 @@ func (failingFamilyRevoker) RevokeRefreshFamily(context.Context, string) (int64,
 // row before it marks the family, kept until the family has expired, so
 // a reuse whose UPDATE fails has still ended the family: the row alone
 // refuses its refreshes for as long as it could refresh
-// (docs/security.md T-161).
+// (docs/security.md T-160).
 func TestReuseRowBeforeFamilyRevocation(t *testing.T) {
 	m := newMatrixEnv(t)
 	ctx := t.Context()
@@ -101,7 +101,7 @@ func TestReuseRowBeforeFamilyRevocation(t *testing.T) {
 // whose successor was never stored gets it stored on a retry, outside any
 // lock; a revocation of the family between the read and the INSERT
 // marked the parent and not the successor. The parent is read again and
-// the family ended (docs/security.md T-159).
+// the family ended (docs/security.md T-158).
 func TestLegacyRetryRacingRevocation(t *testing.T) {
 	m := newMatrixEnv(t)
 	ctx := t.Context()

@@ -19,7 +19,7 @@ var _ RevocationReader = (*cache.Store)(nil)
 // whose revocation view is on (SQLite). A sub: row written by another
 // process (the CLI in break-glass mode) after the view's last catch-up
 // must still be found by issueFamily's re-read, and the refusal describes
-// the grant being issued, not a refresh_token (docs/security.md T-161).
+// the grant being issued, not a refresh_token (docs/security.md T-160).
 func TestIssueFamilyReadsPastView(t *testing.T) {
 	m := newMatrixEnv(t)
 	ctx := t.Context()

@@ -143,7 +143,7 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 	// stored finds it whenever the UPDATE missed the family (one of the
 	// two always sees the other), read from storage, not from this
 	// node's view, which may lag another process's rows (docs/security.md
-	// T-161). The family, never handed out, is then ended.
+	// T-160). The family, never handed out, is then ended.
 	tmpl.Subject, tmpl.ClientID = rt.Subject, rt.ClientID
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, storedRevocations(g.Store), &tmpl, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
@@ -214,7 +214,7 @@ func cmpOr(d, def time.Duration) time.Duration {
 // unknown, expired, revoked, reused and foreign tokens look the same.
 // descRevokedWhileIssued describes a grant (an authorization code, a
 // token exchange) refused because a revocation covered the refresh family
-// it was beginning (issueFamily; docs/security.md T-161).
+// it was beginning (issueFamily; docs/security.md T-160).
 const descRevokedWhileIssued = "authorization revoked while the token was being issued"
 
 func invalidGrant(reason string, cause error) error {

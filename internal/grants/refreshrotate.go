@@ -246,7 +246,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 			// successor: the parent is read again once the successor
 			// is stored, and if revoked the family is ended again
 			// (either that read sees the revocation or the revocation's
-			// next pass sees the successor; docs/security.md T-159).
+			// next pass sees the successor; docs/security.md T-158).
 			succ.ID = parent.SuccessorID
 			if err := g.Store.CreateRefreshToken(ctx, succ); err != nil {
 				return storage.RefreshToken{}, unavailable("storage_unavailable", err)
@@ -272,7 +272,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 	// whatever its revoked flags say (FamilySourceRevoked). If the flags'
 	// UPDATE fails the row is kept until the family has expired (every
 	// token of a family shares its expiry), so it does the whole job
-	// alone (docs/security.md T-161).
+	// alone (docs/security.md T-160).
 	n, err := tokens.EndFamily(ctx, g.Store, parent.FamilyID, ReasonRefreshReused, now, parent.ExpiresAt, g.RevocationKeep)
 	if err != nil {
 		return storage.RefreshToken{}, unavailable("storage_unavailable", err)
@@ -358,7 +358,7 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
 	}
-	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-161)
+	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-160)
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
 		return nil, unavailable("storage_unavailable", err)

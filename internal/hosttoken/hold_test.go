@@ -63,7 +63,7 @@ func (t *hookTx) CreateHostToken(ctx context.Context, h storage.HostToken) error
 	return t.Tx.CreateHostToken(ctx, h)
 }
 
-// TestCreateHoldsPrincipalsDuringItsTransaction (docs/security.md T-165,
+// TestCreateHoldsPrincipalsDuringItsTransaction (docs/security.md T-162,
 // docs/design.md#owners-held-while-their-rows-are-written): the deletion runs while Create's transaction is
 // open, after it has read the subject. Only the lock Create holds
 // (PostgreSQL FOR SHARE; SQLite's IMMEDIATE transaction) keeps the token

@@ -49,7 +49,7 @@ func (s *deletingStore) GetPrincipal(ctx context.Context, id string) (storage.Pr
 	return p, nil
 }
 
-// TestCreateRacingPrincipalDeletion (docs/security.md T-165): a token
+// TestCreateRacingPrincipalDeletion (docs/security.md T-162): a token
 // created while its subject or its runner is being deleted is refused,
 // never stored beside a principal that no longer exists, where nothing
 // would deliver, refresh or delete it with its owner. Nor is one
@@ -90,7 +90,7 @@ func TestCreateRacingPrincipalDeletion(t *testing.T) {
 }
 
 // TestCreateRefusesDisabledPrincipals: an administrator cannot store a
-// token for a disabled subject or runner (T-165): it would be kept for a
+// token for a disabled subject or runner (T-162): it would be kept for a
 // principal on its way out, which deletion's sweep may already have
 // passed.
 func TestCreateRefusesDisabledPrincipals(t *testing.T) {

@@ -110,7 +110,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (Token, 
 		// its host tokens, so either this token commits first and the
 		// sweep deletes it, or the principal reads as disabled or gone
 		// here and nothing is stored for it (docs/design.md#owners-held-while-their-rows-are-written,
-		// docs/security.md T-165, A-31).
+		// docs/security.md T-162, A-31).
 		if err := holdActive(ctx, tx, c.OrgID, runner.ID, "runner", subj.ID, "subject"); err != nil {
 			return err
 		}

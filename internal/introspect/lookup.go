@@ -112,7 +112,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 	// derives from (its principal, client, PAT, pool, the tokens it was
 	// exchanged from) still stands, as the refresh grant re-checks
 	// (docs/security.md ).
-	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-161)
+	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-160)
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, h.Refresh, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
 		return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")

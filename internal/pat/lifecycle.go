@@ -29,7 +29,7 @@ type CreateInput struct {
 	ExpiresAt   time.Time
 	// Once, when set, is a one-time value the creation uses up in its
 	// own transaction: a second Create with the same Once.ID creates
-	// nothing and fails with ErrAlreadyCreated (docs/security.md T-170).
+	// nothing and fails with ErrAlreadyCreated (docs/security.md T-165).
 	Once *Once
 }
 

@@ -137,7 +137,7 @@ func (h *Handler) leakRefresh(ctx context.Context, d []byte) (string, string, er
 		return "", "", err
 	}
 	// The row first; kept until the family has expired if the flags'
-	// UPDATE fails (docs/security.md T-161).
+	// UPDATE fails (docs/security.md T-160).
 	_, err = tokens.EndFamily(ctx, h.Store, rt.FamilyID, "leak report", h.now(), rt.ExpiresAt, h.RevocationKeep)
 	return "refresh_family:" + rt.FamilyID, rt.OrgID, err
 }

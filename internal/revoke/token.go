@@ -161,7 +161,7 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	}
 	// RFC 7009 §2.1: and the access tokens of the same grant. The row
 	// first; kept until the family has expired if the flags' UPDATE
-	// fails (docs/security.md T-161).
+	// fails (docs/security.md T-160).
 	n, err := tokens.EndFamily(ctx, h.Store, rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), rt.ExpiresAt, h.RevocationKeep)
 	if err != nil {
 		return unavailable(err)

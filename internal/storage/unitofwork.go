@@ -51,7 +51,7 @@ type Tx interface {
 	// exchanged under the old trust (docs/security.md A-62).
 	PutRevocation(ctx context.Context, r Revocation) error
 	// MarkUsed records a one-time value that must commit with the change
-	// it allows: a page's form that creates once (docs/security.md T-170).
+	// it allows: a page's form that creates once (docs/security.md T-165).
 	MarkUsed(ctx context.Context, id string, earliest, exp time.Time) error
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 	// LockOrganization and LockPrincipal read a row and hold it, until

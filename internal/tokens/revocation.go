@@ -107,7 +107,7 @@ func GrantRevocation(family, reason string, now time.Time, keep time.Duration) s
 // FamilyRevocation is [GrantRevocation] kept until expires (the family's
 // expiry, which all its refresh tokens share) plus keep when that is
 // later: the row then ends the family alone, whatever its refresh tokens'
-// revoked flags say (docs/security.md T-161).
+// revoked flags say (docs/security.md T-160).
 func FamilyRevocation(family, reason string, now, expires time.Time, keep time.Duration) storage.Revocation {
 	r := GrantRevocation(family, reason, now, keep)
 	if until := storage.Now(expires.Add(RevocationKeep(keep))); until.After(r.ExpiresAt) {
@@ -131,7 +131,7 @@ type FamilyEnder interface {
 // When the flags' UPDATE fails the row is extended to the family's
 // expiry ([FamilyRevocation]; storage keeps the later ExpiresAt) before
 // the error is returned, so the row alone ends the family
-// (docs/security.md T-161). It returns how many refresh tokens the
+// (docs/security.md T-160). It returns how many refresh tokens the
 // UPDATE revoked.
 func EndFamily(ctx context.Context, s FamilyEnder, family, reason string, now, expires time.Time, keep time.Duration) (int64, error) {
 	if err := s.PutRevocation(ctx, GrantRevocation(family, reason, now, keep)); err != nil {
@@ -356,7 +356,7 @@ func NewFamilyTemplate(c AccessClaims, begun time.Time, sources ...time.Time) Fa
 // The family's own grant: row ends it as well, whatever its refresh
 // tokens' revoked flag says (docs/security.md T-111), and so do its own
 // subject's sub: row and its own client's client_sub: row, judged
-// against its beginning (T-161; t's sub and client_id must be the
+// against its beginning (T-160; t's sub and client_id must be the
 // family's).
 func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *FamilyTemplate, family string, created time.Time) (bool, error) {
 	c := &t.AccessClaims
@@ -387,7 +387,7 @@ func FamilySourceRevoked(ctx context.Context, s storage.RevocationStore, t *Fami
 	// revocation marks the rows of the families it ends, so a refresh that
 	// begins after the row is refused, and one under way stores at most
 	// one more token, which the revocation's next pass marks; a family
-	// begun meanwhile reads them once stored (docs/security.md T-161).
+	// begun meanwhile reads them once stored (docs/security.md T-160).
 	// sub and client_id are the family's (callers set them from its row).
 	// A row that is a source's too keeps the source's (earlier) time.
 	var ownSub, ownConsent string

@@ -56,7 +56,7 @@ type Claims struct {
 	Email     string `json:"email,omitempty"`
 	// Act is the delegated token's act, unchanged, as an ID token minted
 	// with it carries it: someone acting for the subject never reads as
-	// the subject (docs/design.md#id-tokens, docs/security.md T-160).
+	// the subject (docs/design.md#id-tokens, docs/security.md T-159).
 	Act *tokens.Actor `json:"act,omitempty"`
 }
 

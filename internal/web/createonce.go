@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/pat"
 )
 
-// A new-token form creates at most one token (docs/security.md T-170).
+// A new-token form creates at most one token (docs/security.md T-165).
 // Without JavaScript its answer, the secret, is the answer to a POST: a
 // reload, Back and Forward, or a second click sends the form again. So
 // the page puts a one-time value in the form (onceValue), made for the

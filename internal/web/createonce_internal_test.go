@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestCreateOnceAge (docs/security.md T-170): a new-token form's one-time
+// TestCreateOnceAge (docs/security.md T-165): a new-token form's one-time
 // value creates for createOnceFor after the page made it, its record
 // lasting longer; an older one is refused (the page shows the form again
 // with a new value), since its record may be gone.

@@ -26,7 +26,7 @@ func createForm(t *testing.T, p *person, name string) url.Values {
 	return url.Values{"name": {name}, "permission": {"full"}, "expires": {"30"}, "once": {html.UnescapeString(m[1])}}
 }
 
-// TestCreateFormWorksOnce (docs/security.md T-170): without JavaScript
+// TestCreateFormWorksOnce (docs/security.md T-165): without JavaScript
 // the new-token form is a plain POST whose answer shows the secret; a
 // reload, Back and Forward, or a second click sends it again, and each
 // made another token and showed another secret. One form creates at most
@@ -97,7 +97,7 @@ func TestCreateFormWorksOnce(t *testing.T) {
 	}
 }
 
-// TestBrowserNoScriptCreateReload (docs/security.md T-170): chromium
+// TestBrowserNoScriptCreateReload (docs/security.md T-165): chromium
 // without JavaScript creates a token, then reloads the answer, which sends
 // the form again: the page says it is already created, shows no secret,
 // and the list holds one token.

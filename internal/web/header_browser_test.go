@@ -31,7 +31,7 @@ func headerSays(t *testing.T, ctx context.Context, what, text string) {
 // session ended elsewhere says "Signed out" and no longer "Signed in as";
 // a create after another person signed in to this browser meanwhile
 // (another tab) is refused, the form not being theirs (docs/security.md
-// T-170), and the header names them, not the one who opened the page.
+// T-165), and the header names them, not the one who opened the page.
 func TestBrowserHeaderAfterSwap(t *testing.T) {
 	s := startServer(t)
 	s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
@@ -63,7 +63,7 @@ func TestBrowserHeaderAfterSwap(t *testing.T) {
 	headerSays(t, ctx, "create after grace signed in", "Signed in as grace")
 }
 
-// TestBrowserHeaderAfterRefusal (docs/security.md T-168): a refusal sent
+// TestBrowserHeaderAfterRefusal (docs/security.md T-163): a refusal sent
 // in the background replaces the header too (T-122), so it must name the
 // person still signed in. A regenerate of a token deleted meanwhile in
 // another tab was answered "Not possible" with a header naming nobody and

@@ -235,7 +235,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if err != nil && se == nil {
 		// The session could not be read: it may be live, so never
 		// "signed out" (docs/security.md T-146). The header cannot name
-		// anyone; the page offers the Sign out it asks for (T-168).
+		// anyone; the page offers the Sign out it asks for (T-163).
 		h.render(w, withLookedUp(r, nil), http.StatusServiceUnavailable, "message", "Try again", nil, messageData{
 			Text:    "The server could not read your session just now, so it may not have ended. Try signing out again shortly.",
 			SignOut: true})

@@ -118,7 +118,7 @@ func (f readsFixture) send(r *http.Request) (*http.Response, string, string) {
 	return w.Result(), head, rest
 }
 
-// TestRefusalAfterStorageTimeoutNamesThePerson (docs/security.md T-168):
+// TestRefusalAfterStorageTimeoutNamesThePerson (docs/security.md T-163):
 // a 503 because a storage call ran out the request's deadline
 // (storage.call_timeout) still names the person signed in, with Sign
 // out. The page looked the session up again with the spent context,
@@ -149,7 +149,7 @@ func TestRefusalReadsTheSessionOnce(t *testing.T) {
 	}
 }
 
-// TestSignedOutPageNamesNobody (docs/security.md T-122, T-168): a form
+// TestSignedOutPageNamesNobody (docs/security.md T-122, T-163): a form
 // answered "Your session has ended" because the session could not be
 // read names nobody above it. When the read failed for a moment, the
 // page read the session again to name its person and, that read
@@ -182,7 +182,7 @@ func TestSignOutThatCannotReadTheSessionSaysSo(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), len(ss))
 	}
 	// "Try signing out again": the header cannot name anyone, so the page
-	// itself offers the button (T-168).
+	// itself offers the button (T-163).
 	if !strings.Contains(rest, `<form method="post" action="/logout">`) {
 		t.Errorf("the page asking to sign out again offers no Sign out:\n%s", rest)
 	}

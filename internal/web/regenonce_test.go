@@ -13,7 +13,7 @@ import (
 
 var replacesRE = regexp.MustCompile(`name="replaces" value="([^"]+)"`)
 
-// TestRegenerateFormWorksOnce (docs/security.md T-169): without
+// TestRegenerateFormWorksOnce (docs/security.md T-164): without
 // JavaScript the regenerate form is a plain POST, and its answer (the new
 // secret) is the page at /tokens/{id}/regenerate; a reload, or Back and
 // Forward, asks the browser to send the form again, and sending it
@@ -53,7 +53,7 @@ func TestRegenerateFormWorksOnce(t *testing.T) {
 	}
 }
 
-// TestBrowserNoScriptRegenerateReload (docs/security.md T-169): chromium
+// TestBrowserNoScriptRegenerateReload (docs/security.md T-164): chromium
 // without JavaScript regenerates a token, then reloads the answer, which
 // sends the form again: the page refuses it, and the secret shown first
 // still works.

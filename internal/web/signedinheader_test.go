@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestErrorPagesSaySignedIn (docs/security.md T-168): every page a
+// TestErrorPagesSaySignedIn (docs/security.md T-163): every page a
 // signed-in person is answered with names them in the header and offers
 // Sign out, the refusals included: a token that is gone (404), a session
 // or host token not found, a sign-in link that does not work, the

@@ -103,7 +103,7 @@ func TestSignOutThatFailsSaysSo(t *testing.T) {
 			"want 503, the cookie kept, signed in, no event", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), signedIn(), ended())
 	}
 	// "Try signing out again": the page offers the button to do it, and
-	// says who is still signed in (T-168).
+	// says who is still signed in (T-163).
 	if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), `<form method="post" action="/logout">`) ||
 		!strings.Contains(string(b), "Signed in as") {
 		t.Errorf("the page saying the person is still signed in offers no Sign out:\n%s", b)

@@ -363,7 +363,7 @@ func (h *Handler) createPAT(w http.ResponseWriter, r *http.Request, se session) 
 		h.askReauth(w, r, se, "/tokens", "name", "permission", "scope", "expires", "expires_on")
 		return
 	}
-	// The form's one-time value (docs/security.md T-170): the same form
+	// The form's one-time value (docs/security.md T-165): the same form
 	// sent again creates nothing. A form without one (a page opened
 	// before it existed) is taken as before.
 	var once *pat.Once
@@ -481,7 +481,7 @@ func (h *Handler) editForm(p storage.PAT, expires string) patForm {
 
 // replacesValue names p's current secret in its regenerate form: a MAC,
 // under Options.FormKey, of its ID and its secret's digest, which every
-// regenerate changes (docs/security.md T-169).
+// regenerate changes (docs/security.md T-164).
 func (h *Handler) replacesValue(p storage.PAT) string {
 	m := hmac.New(sha256.New, h.o.FormKey)
 	m.Write([]byte("sts web regenerate v1\x00" + p.ID + "\x00"))
@@ -558,7 +558,7 @@ func (h *Handler) regeneratePAT(w http.ResponseWriter, r *http.Request, se sessi
 	// once that secret is replaced (a reload or Back and Forward after a
 	// regenerate without JavaScript, a second tab), it is refused, and
 	// the secret shown the first time keeps working (docs/security.md
-	// T-169). A form without the field (a page opened before it existed)
+	// T-164). A form without the field (a page opened before it existed)
 	// is taken as before.
 	replaced := false
 	if v := r.PostFormValue("replaces"); v != "" {

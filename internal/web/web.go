@@ -92,7 +92,7 @@ type Options struct {
 	// FormKey keys the MACs the pages put in their forms and links: the
 	// way back from signing in again (askReauth, which alone fills a form
 	// from the query; docs/security.md A-80), the secret a regenerate form
-	// replaces (T-169) and a new-token form's one-time value (T-170).
+	// replaces (T-164) and a new-token form's one-time value (T-165).
 	// Each use has its own label in its MAC. Every replica needs the same
 	// one (the app derives it from the digest pepper); a random one of
 	// this process when empty.
@@ -270,7 +270,7 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) h
 		// Every page the handler answers, its refusals included, names
 		// this session without reading it again: not twice a request,
 		// nor with a context a storage timeout has spent
-		// (docs/security.md T-168).
+		// (docs/security.md T-163).
 		next(w, withLookedUp(r, &se), se)
 	}
 }
@@ -342,7 +342,7 @@ type page struct {
 // sign-out storage could not finish) or a sign-in page shown to a
 // signed-in person must not say nobody is signed in and hide Sign out,
 // and a refusal sent in the background replaces the header with its own
-// (docs/security.md T-122, T-168). The session already looked up for the
+// (docs/security.md T-122, T-163). The session already looked up for the
 // request (auth) is that one; only a page no lookup preceded reads it.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, se *session, data any) {
 	if se == nil {

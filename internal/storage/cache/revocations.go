@@ -115,7 +115,7 @@ func (s *Store) GetRevocations(ctx context.Context, ids ...string) ([]storage.Re
 
 // ReadStoredRevocations reads storage, never the view: for a read that
 // must see every row committed before it, another process's included
-// (grants.RevocationReader, docs/security.md T-161).
+// (grants.RevocationReader, docs/security.md T-160).
 func (s *Store) ReadStoredRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
 	return s.Store.GetRevocations(ctx, ids...)
 }

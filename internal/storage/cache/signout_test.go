@@ -17,7 +17,7 @@ import (
 // holds the revocation view full, every token check reading storage
 // (docs/design.md#revocations-on-one-node). Only a sign-out whose flags'
 // UPDATE failed keeps its row until the family expires
-// (docs/security.md T-161).
+// (docs/security.md T-160).
 func TestSignOutRowsLeaveView(t *testing.T) {
 	defer cache.SetMaxRevocations(3)()
 	e := newRevEnv(t)

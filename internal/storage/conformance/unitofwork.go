@@ -496,7 +496,7 @@ func testUnitOfWorkKeys(t *testing.T, s storage.Store) {
 // used only once that commits, with the change it allows: a failed unit
 // leaves it unused, a committed one uses it, and a second unit with it
 // fails with ErrAlreadyExists and leaves its change out (docs/security.md
-// T-170).
+// T-165).
 func testUnitOfWorkMarkUsed(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o := newOrg(t, s)

@@ -15,7 +15,7 @@ import (
 // TestFamilyBegunDuringSubjectRevocationIsEnded: a family whose first
 // token is stored after RevokeSubject's UPDATE (a code redemption or an
 // exchange that checked the sub: row before it was written) is ended by
-// the sub: row, judged against its beginning (docs/security.md T-161).
+// the sub: row, judged against its beginning (docs/security.md T-160).
 func TestFamilyBegunDuringSubjectRevocationIsEnded(t *testing.T) {
 	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
 	defer s.Close()
@@ -49,7 +49,7 @@ func TestFamilyBegunDuringSubjectRevocationIsEnded(t *testing.T) {
 
 // TestFamilyBegunDuringConsentWithdrawalIsEnded: the family's own
 // client's client_sub: row ends a family begun before the withdrawal
-// (docs/security.md T-161), not only src_client_id's.
+// (docs/security.md T-160), not only src_client_id's.
 func TestFamilyBegunDuringConsentWithdrawalIsEnded(t *testing.T) {
 	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
 	defer s.Close()

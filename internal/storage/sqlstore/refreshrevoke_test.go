@@ -14,7 +14,7 @@ import (
 
 // TestPostgresRevokeDuringRotation: a refresh family revoked while one of
 // its tokens is being rotated ends the successor too (docs/security.md
-// T-159). On PostgreSQL (READ COMMITTED) an UPDATE finds only the rows
+// T-158). On PostgreSQL (READ COMMITTED) an UPDATE finds only the rows
 // committed when it began: the revocation waited for the rotation's row
 // lock on the parent, then marked the parent, but the successor the
 // rotation inserted meanwhile stayed live. It refreshed again once the

@@ -95,7 +95,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, id string, succ storage.
 // the rows committed when it began, so one that waited for a concurrent
 // rotation's lock on the parent marked the parent and missed the
 // successor the rotation inserted, which stayed live (docs/security.md
-// T-159). The next pass sees it. A pass that changes nothing leaves no
+// T-158). The next pass sees it. A pass that changes nothing leaves no
 // live token: a rotation still under way holds the lock of a live parent
 // such a pass would have waited for, and one that begins after it finds
 // its parent revoked (grants.Refresh). On SQLite, where writers take
@@ -124,7 +124,7 @@ func (s *Store) revokeSettled(ctx context.Context, op, query string, args ...any
 	// claim every flag is set. Every caller stores its revocation row
 	// first, which already refuses every refresh of the families
 	// concerned (so a rotation cannot keep pace past the next pass or
-	// two), and the caller answers 503 (docs/security.md T-161).
+	// two), and the caller answers 503 (docs/security.md T-160).
 	return total, s.fail(op, fmt.Errorf("refresh tokens still being rotated after %d passes", maxRevokePasses))
 }
 
