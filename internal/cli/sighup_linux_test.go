@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +48,16 @@ func openPTY(t *testing.T) (tty *os.File, out *syncBuffer) {
 	return tty, out
 }
 
+// hupDefaultInChildren makes the commands these tests start begin with
+// SIGHUP at its default action, whatever this test binary was started
+// with. A process started with SIGHUP ignored (nohup, a CI runner in the
+// background) passes that on through exec, and sts keeps it ignored, as
+// it should under nohup; a signal this process catches is reset to the
+// default in the child instead.
+var hupDefaultInChildren = sync.OnceFunc(func() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+})
+
 // TestServeOnTerminalStopsOnSIGHUP (docs/operations.md "Signals and exit
 // codes"): a foreground sts serve whose log goes to a terminal stops
 // when that terminal closes (SIGHUP) rather than outlive it holding its
@@ -56,6 +68,7 @@ func TestServeOnTerminalStopsOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	sqlitetest.WriteMigrated(t, filepath.Join(dir, "sts.db"))
 	addr := freeAddr(t)
+	hupDefaultInChildren()
 	cmd := stsCommand("serve", "--listen", addr, "--data-dir", dir)
 	cmd.Stderr = tty
 	if err := cmd.Start(); err != nil {
@@ -104,6 +117,7 @@ func TestServeOnTerminalStopsOnSIGHUP(t *testing.T) {
 // program started from a terminal that closes should.
 func TestOtherCommandsDieOnSIGHUP(t *testing.T) {
 	t.Parallel()
+	hupDefaultInChildren()
 	cmd := stsCommand("pool", "test", "--pool", "ci", "--token", "-")
 	in, err := cmd.StdinPipe()
 	if err != nil {
