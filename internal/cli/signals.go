@@ -32,6 +32,10 @@ func serveHangup(parent context.Context, stderr io.Writer) (context.Context, con
 	if f, ok := stderr.(*os.File); ok && isTTY(f) {
 		return signal.NotifyContext(parent, syscall.SIGHUP)
 	}
-	signal.Ignore(syscall.SIGHUP)
+	// Caught and dropped rather than signal.Ignore: the same for this
+	// process, but an ignored signal stays ignored in every process it
+	// starts (a test binary running serve starts sts commands), a caught
+	// one is back at its default there.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	return context.WithCancel(parent)
 }
