@@ -7,18 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // openPTY opens a pseudo-terminal and returns its two ends; what is
@@ -65,38 +61,8 @@ var hupDefaultInChildren = sync.OnceFunc(func() {
 func TestServeOnTerminalStopsOnSIGHUP(t *testing.T) {
 	t.Parallel()
 	tty, stderr := openPTY(t)
-	dir := t.TempDir()
-	sqlitetest.WriteMigrated(t, filepath.Join(dir, "sts.db"))
-	addr := freeAddr(t)
 	hupDefaultInChildren()
-	cmd := stsCommand("serve", "--listen", addr, "--data-dir", dir)
-	cmd.Stderr = tty
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	live := func() bool {
-		resp, err := http.Get("http://" + addr + "/livez")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}
-	for deadline := time.Now().Add(30 * time.Second); !live(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not answer /livez:\n%s", stderr.String())
-		}
-	}
+	cmd, done, _ := startServeChild(t, tty, stderr)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ package cli_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -23,38 +25,8 @@ import (
 // still stops it with exit 0.
 func TestServeSurvivesSIGHUP(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	sqlitetest.WriteMigrated(t, filepath.Join(dir, "sts.db"))
-	addr := freeAddr(t)
-	cmd := stsCommand("serve", "--listen", addr, "--data-dir", dir)
 	stderr := new(syncBuffer)
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	live := func() bool {
-		resp, err := http.Get("http://" + addr + "/livez")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}
-	for deadline := time.Now().Add(30 * time.Second); !live(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not answer /livez:\n%s", stderr.String())
-		}
-	}
+	cmd, done, live := startServeChild(t, stderr, stderr)
 
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -85,4 +57,45 @@ func TestServeSurvivesSIGHUP(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of SIGTERM")
 	}
+}
+
+// startServeChild starts sts serve as a process of its own on a migrated
+// database in a fresh directory, its log to stderr, and waits until it
+// answers /livez (log shows what it wrote if it does not). done receives
+// its exit; live asks /livez again. The process is killed at cleanup if
+// it still runs.
+func startServeChild(t *testing.T, stderr io.Writer, log fmt.Stringer) (cmd *exec.Cmd, done chan error, live func() bool) {
+	t.Helper()
+	dir := t.TempDir()
+	sqlitetest.WriteMigrated(t, filepath.Join(dir, "sts.db"))
+	addr := freeAddr(t)
+	cmd = stsCommand("serve", "--listen", addr, "--data-dir", dir)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	live = func() bool {
+		resp, err := http.Get("http://" + addr + "/livez")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	for deadline := time.Now().Add(30 * time.Second); !live(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not answer /livez:\n%s", log.String())
+		}
+	}
+	return cmd, done, live
 }
