@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/pat"
@@ -57,7 +60,7 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 			return nil, err
 		}
 	}
-	exp, err := expiry(s.h.now(), req.GetExpiresAt() != nil, req.GetExpiresAt().AsTime(), req.GetValidFor() != nil, req.GetValidFor().AsDuration())
+	exp, err := expiry(s.h.now(), req.GetExpiresAt(), req.GetValidFor())
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +173,7 @@ func (s *UserService) RegeneratePersonalAccessToken(ctx context.Context, req *gi
 	if err != nil {
 		return nil, err
 	}
-	exp, err := expiry(s.h.now(), req.GetExpiresAt() != nil, req.GetExpiresAt().AsTime(), req.GetValidFor() != nil, req.GetValidFor().AsDuration())
+	exp, err := expiry(s.h.now(), req.GetExpiresAt(), req.GetValidFor())
 	if err != nil {
 		return nil, err
 	}
@@ -197,15 +200,35 @@ func (s *UserService) DeletePersonalAccessToken(ctx context.Context, req *gitpod
 	return &gitpodv1.DeletePersonalAccessTokenResponse{}, nil
 }
 
-// expiry resolves exactly one of expires_at and valid_for.
-func expiry(now time.Time, hasAt bool, at time.Time, hasFor bool, d time.Duration) (time.Time, error) {
+// expiry resolves exactly one of expires_at and valid_for. Each must be a
+// value the proto3 JSON mapping can carry (timestamp, validDuration): the
+// binary protocols deliver any seconds and nanos, which AsTime and
+// AsDuration would normalize or saturate into some other expiry, while
+// Connect JSON refuses the same value as invalid_argument (docs/api.md).
+func expiry(now time.Time, at *timestamppb.Timestamp, d *durationpb.Duration) (time.Time, error) {
 	switch {
-	case hasAt && hasFor:
+	case at != nil && d != nil:
 		return time.Time{}, sts.Errorf(sts.Invalid, "set expiresAt or validFor, not both")
-	case hasAt:
-		return at, nil
-	case hasFor:
-		return now.Add(d), nil
+	case at != nil:
+		if err := timestamp("expiresAt", at); err != nil {
+			return time.Time{}, err
+		}
+		return at.AsTime(), nil
+	case d != nil:
+		if err := validDuration("validFor", d); err != nil {
+			return time.Time{}, err
+		}
+		return now.Add(d.AsDuration()), nil
 	}
 	return time.Time{}, sts.Errorf(sts.Invalid, "expiry required: set expiresAt or validFor")
+}
+
+// validDuration checks a Duration against the proto3 range (±315576000000
+// seconds, nanos in (-1e9, 1e9) of the seconds' sign); JSON input was
+// already range-checked by protojson, binary input was not.
+func validDuration(field string, d *durationpb.Duration) error {
+	if err := d.CheckValid(); err != nil {
+		return sts.Errorf(sts.Invalid, "%s is not a valid duration (at most 315576000000s either way, seconds and nanos of one sign)", field)
+	}
+	return nil
 }

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+)
+
+// TestPATExpiryWellKnownTypesChecked: a Timestamp or Duration that the
+// proto3 JSON mapping cannot carry (nanos outside [0, 1e9), seconds and
+// nanos of different signs, a year past 9999, a Duration past ±10000
+// years) is invalid_argument naming the field in the binary protocols
+// too, as protojson refuses it in Connect JSON, and changes nothing.
+// CreatePersonalAccessToken and RegeneratePersonalAccessToken read them
+// unchecked: such an expiry was normalized and a token created or
+// regenerated with it, or refused as permission_denied ("would outlive
+// the credential") where JSON says invalid_argument.
+func TestPATExpiryWellKnownTypesChecked(t *testing.T) {
+	e := newEnv(t, nil)
+	base, hc := e.h2c(t)
+	week := int64(7 * 24 * 3600)
+	at := time.Now().Add(7 * 24 * time.Hour).Unix()
+	type expiry struct {
+		field    string
+		validFor *durationpb.Duration
+		at       *timestamppb.Timestamp
+	}
+	bad := map[string]expiry{
+		"duration nanos of the other sign": {field: "validFor", validFor: &durationpb.Duration{Seconds: week, Nanos: -1}},
+		"duration nanos out of range":      {field: "validFor", validFor: &durationpb.Duration{Seconds: week, Nanos: 1e9}},
+		"duration past 10000 years":        {field: "validFor", validFor: &durationpb.Duration{Seconds: 315576000001}},
+		"timestamp negative nanos":         {field: "expiresAt", at: &timestamppb.Timestamp{Seconds: at, Nanos: -1}},
+		"timestamp nanos out of range":     {field: "expiresAt", at: &timestamppb.Timestamp{Seconds: at, Nanos: 1e9}},
+		"timestamp past year 9999":         {field: "expiresAt", at: &timestamppb.Timestamp{Seconds: 253402300800}},
+	}
+	for proto, opts := range map[string][]connect.ClientOption{"connect-proto": nil, "grpc": {connect.WithGRPC()}} {
+		uc := gitpodv1connect.NewUserServiceClient(hc, base, opts...)
+		count := func() int {
+			l, err := uc.ListPersonalAccessTokens(as(e.secret), &gitpodv1.ListPersonalAccessTokensRequest{Pagination: &gitpodv1.PaginationRequest{PageSize: 100}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(l.GetPersonalAccessTokens())
+		}
+		victim, err := uc.CreatePersonalAccessToken(as(e.secret), &gitpodv1.CreatePersonalAccessTokenRequest{Description: "victim", ValidFor: durationpb.New(48 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, x := range bad {
+			before := count()
+			_, err := uc.CreatePersonalAccessToken(as(e.secret), &gitpodv1.CreatePersonalAccessTokenRequest{ValidFor: x.validFor, ExpiresAt: x.at})
+			wantFieldError(t, proto+": Create with a "+name, err, x.field)
+			if n := count(); n != before {
+				t.Errorf("%s: Create with a %s: %d tokens, want %d", proto, name, n, before)
+			}
+			_, err = uc.RegeneratePersonalAccessToken(as(e.secret), &gitpodv1.RegeneratePersonalAccessTokenRequest{
+				PersonalAccessTokenId: victim.GetPersonalAccessToken().GetId(), ValidFor: x.validFor, ExpiresAt: x.at,
+			})
+			wantFieldError(t, proto+": Regenerate with a "+name, err, x.field)
+		}
+		// Nothing was regenerated: the victim's secret still works.
+		if _, err := e.pats.Authenticate(t.Context(), victim.GetToken()); err != nil {
+			t.Errorf("%s: the token refused regenerations no longer authenticates: %v", proto, err)
+		}
+	}
+	// The judge: Connect JSON refuses what it can express of the same
+	// (protojson; a Go client will not even marshal it).
+	for _, body := range []string{`{"validFor":"315576000001s"}`, `{"expiresAt":"10000-01-01T00:00:00Z"}`} {
+		code, _, m := post(t, e, "/gitpod.v1.UserService/CreatePersonalAccessToken", e.secret, body)
+		if code != 400 || m["code"] != "invalid_argument" {
+			t.Errorf("connect-json: Create with %s: %d %v, want 400 invalid_argument", body, code, m)
+		}
+	}
+}
+
+// wantFieldError checks err is invalid_argument naming field.
+func wantFieldError(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), field) {
+		t.Errorf("%s: %v, want invalid_argument naming %s", what, err, field)
+	}
+}
