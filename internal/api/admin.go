@@ -217,6 +217,11 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	if err != nil {
 		return nil, err
 	}
+	if d := req.GetValidFor(); d != nil {
+		if err := validDuration("validFor", d); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.h.limitCredential(ctx, id); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 )
 
 // TestPATExpiryWellKnownTypesChecked: a Timestamp or Duration that the
@@ -85,5 +86,26 @@ func wantFieldError(t *testing.T, what string, err error, field string) {
 	t.Helper()
 	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), field) {
 		t.Errorf("%s: %v, want invalid_argument naming %s", what, err, field)
+	}
+}
+
+// TestExchangeTokenValidForChecked: PrincipalService/CreateExchangeToken's
+// validFor outside the proto3 range is invalid_argument naming it in the
+// binary protocols, as in JSON; it was normalized (60 s less a
+// nanosecond) and an exchange token issued.
+func TestExchangeTokenValidForChecked(t *testing.T) {
+	e := newEnv(t, nil)
+	for proto, opts := range map[string][]connect.ClientOption{"connect-proto": nil, "grpc": {connect.WithGRPC()}} {
+		c := e.clients(e.srv.URL, opts...)
+		for name, d := range map[string]*durationpb.Duration{
+			"nanos of the other sign": {Seconds: 60, Nanos: -1},
+			"nanos out of range":      {Seconds: 60, Nanos: 1e9},
+		} {
+			x, err := c.principal.CreateExchangeToken(as(e.admin), &stsv1.CreateExchangeTokenRequest{PrincipalId: e.user.ID, ValidFor: d})
+			wantFieldError(t, proto+": CreateExchangeToken with a duration "+name, err, "validFor")
+			if x.GetExchangeToken() != "" {
+				t.Errorf("%s: CreateExchangeToken with a duration %s issued an exchange token", proto, name)
+			}
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/storage"
@@ -89,13 +91,29 @@ func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.Revoke
 		return nil, sts.Errorf(sts.Unavailable, "revocations unavailable")
 	}
 	now := s.h.now()
+	// Both must be values the proto3 JSON mapping carries, as protojson
+	// requires of a JSON request (docs/api.md): AsTime and AsDuration
+	// would normalize any other into some other revocation.
 	before := now
 	if req.GetIssuedBefore() != nil {
+		if err := timestamp("issuedBefore", req.GetIssuedBefore()); err != nil {
+			return nil, err
+		}
 		before = req.GetIssuedBefore().AsTime()
 	}
 	keep := tokens.RevocationKeep(s.h.RevocationKeep)
 	if req.GetKeep() != nil {
+		if err := validDuration("keep", req.GetKeep()); err != nil {
+			return nil, err
+		}
 		keep = req.GetKeep().AsDuration()
+	}
+	// The answer's expiresAt is issuedBefore plus keep: past 9999-12-31
+	// no Timestamp holds it, and the JSON answer of a stored revocation
+	// failed as internal. (A keep out of its own range is RevokeSubject's
+	// refusal.)
+	if keep > 0 && keep <= maxRevocationKeep && timestamppb.New(before.Add(keep)).CheckValid() != nil {
+		return nil, sts.Errorf(sts.Invalid, "issuedBefore plus keep must end by 9999-12-31T23:59:59Z")
 	}
 	n, err := RevokeSubject(ctx, store, req.GetSubject(), before, keep, now, "api revoke subject")
 	if err != nil {
