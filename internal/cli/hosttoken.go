@@ -48,10 +48,13 @@ sealed to the runner's registered public key, with its private key (see
 	cmd.PersistentFlags().StringVar(&server, "server", "http://127.0.0.1:8080", "base URL of the sts server (env STS_SERVER)")
 	envDefault(cmd.PersistentFlags(), "server", "STS_SERVER")
 	cmd.PersistentFlags().StringP("output", "o", "table", "output format of get and list: table or json")
+	addCAFlag(cmd.PersistentFlags())
 	client := func(cmd *cobra.Command) (*hostTokenClient, error) {
-		tok := environOf(cmd).getenv("STS_TOKEN")
-		if tok == "" {
-			return nil, usageError{errors.New("STS_TOKEN is not set: export a PAT or access token")}
+		// --token-file of create and update is the SCM token's file: the
+		// credential's file comes from STS_TOKEN_FILE alone here.
+		tok, err := remoteToken(cmd, environOf(cmd).getenv("STS_TOKEN_FILE"))
+		if err != nil {
+			return nil, err
 		}
 		r, err := newRemote(cmd, strings.TrimSpace(server), tok)
 		if err != nil {

@@ -56,8 +56,11 @@ func adminFlags(cmd *cobra.Command) *cobra.Command {
 }
 
 func addAdminFlags(f *pflag.FlagSet) {
-	f.String("server", "", "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN (env STS_SERVER). "+directNote)
+	f.String("server", "", "base URL of a running sts server, whose admin API the command calls with the bearer token in STS_TOKEN or --token-file (env STS_SERVER). "+directNote)
 	envDefault(f, "server", "STS_SERVER")
+	f.String("token-file", "", "with --server: file holding the bearer token, instead of STS_TOKEN; readable by its owner only (env STS_TOKEN_FILE)")
+	envDefault(f, "token-file", "STS_TOKEN_FILE")
+	addCAFlag(f)
 	f.StringP("output", "o", "table", "output format: table or json")
 }
 
@@ -108,11 +111,17 @@ func noRedirects(req *http.Request, _ []*http.Request) error {
 	return fmt.Errorf("--server redirected to %s://%s; sts does not follow redirects with STS_TOKEN: point --server at the API itself", req.URL.Scheme, req.URL.Host)
 }
 
+// addCAFlag adds --ca-file (env STS_CA_FILE), read by newRemote.
+func addCAFlag(f *pflag.FlagSet) {
+	f.String("ca-file", "", "with --server: PEM bundle of CA certificates to trust, beside the system roots, for that server (env STS_CA_FILE)")
+	envDefault(f, "ca-file", "STS_CA_FILE")
+}
+
 // newRemote is the connection of every command that calls a running
 // server (--server, or STS_SERVER): its HTTP client sends tok to that
-// origin only, follows no redirect and gives up after 30 s, and a token
-// about to cross a network in plain text is warned about
-// (docs/security.md T-100, T-161).
+// origin only, follows no redirect and gives up after 30 s, trusts the
+// CAs of --ca-file beside the system roots, and a token about to cross a
+// network in plain text is warned about (docs/security.md T-100, T-161).
 func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
 	if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
 		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
@@ -124,8 +133,14 @@ func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
 	}
+	next := http.DefaultTransport
+	if caFile, _ := cmd.Flags().GetString("ca-file"); strings.TrimSpace(caFile) != "" {
+		if next, err = caTransport(strings.TrimSpace(caFile)); err != nil {
+			return nil, err
+		}
+	}
 	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects,
-		Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: http.DefaultTransport}}
+		Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: next}}
 	return &remote{base: strings.TrimSuffix(server, "/"), http: hc}, nil
 }
 
@@ -143,9 +158,10 @@ type admin struct {
 func openAdmin(cmd *cobra.Command) (*admin, error) {
 	server, _ := cmd.Flags().GetString("server")
 	if server = strings.TrimSpace(server); server != "" {
-		tok := strings.TrimSpace(environOf(cmd).getenv("STS_TOKEN"))
-		if tok == "" {
-			return nil, usageError{errors.New("--server needs a credential: export STS_TOKEN (a PAT or access token with sts:admin)")}
+		file, _ := cmd.Flags().GetString("token-file")
+		tok, err := remoteToken(cmd, file)
+		if err != nil {
+			return nil, err
 		}
 		r, err := newRemote(cmd, server, tok)
 		if err != nil {
