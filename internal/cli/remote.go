@@ -123,12 +123,25 @@ func addCAFlag(f *pflag.FlagSet) {
 // CAs of --ca-file beside the system roots, and a token about to cross a
 // network in plain text is warned about (docs/security.md T-100, T-161).
 func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
+	shown := server
+	if strings.Contains(shown, "@") { // user information: perhaps a secret
+		shown = "(a URL with user information)"
+	}
 	if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
-		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", shown)}
 	}
 	u, err := url.Parse(server)
 	if err != nil || u.Host == "" {
-		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", server)}
+		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", shown)}
+	}
+	// The API's paths are appended to --server: a query or fragment would
+	// swallow them, and user information would be dropped for the bearer
+	// token. Neither is printed: either may hold a secret.
+	switch {
+	case u.User != nil:
+		return nil, usageError{fmt.Errorf("--server %s://%s: remove the user information before the host; the credential goes in STS_TOKEN or --token-file", u.Scheme, u.Host)}
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(server, "#"):
+		return nil, usageError{fmt.Errorf("--server %s://%s%s: remove the query or fragment: want the server's base URL", u.Scheme, u.Host, u.EscapedPath())}
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)

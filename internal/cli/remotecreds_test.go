@@ -241,3 +241,40 @@ func TestRemoteCredentialFilesRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteServerURLRefused: a --server URL with credentials, a query or
+// a fragment is refused before any request (exit 2), without printing the
+// credentials: the query or fragment swallowed the API path, which
+// Connect appends, so the request with the token went to / of the server
+// with the method in its query string (and its access log), and user
+// information beside the bearer token was silently dropped.
+func TestRemoteServerURLRefused(t *testing.T) {
+	t.Parallel()
+	api := startTLSAPI(t)
+	const secret = "sts_pat_InTheURL000000000000000000000000"
+	host := strings.TrimPrefix(api.url, "https://")
+	for _, server := range []string{
+		"https://" + secret + "@" + host,
+		"https://admin:" + secret + "@" + host + "/",
+		api.url + "/?token=" + secret,
+		api.url + "/#" + secret,
+	} {
+		t.Run(strings.NewReplacer(secret, "SECRET", api.url, "URL", host, "HOST").Replace(server), func(t *testing.T) {
+			remoteEnv(t)
+			setenv(t, "STS_TOKEN", "sts_pat_TheCredential0000000000000000000")
+			for _, cmd := range [][]string{{"org", "list"}, {"host-token", "list"}} {
+				n := len(api.seen())
+				code, out, errOut := runCLI(t, append(cmd, "--server", server, "--ca-file", api.caFile)...)
+				if code != 2 || !strings.Contains(errOut, "--server") {
+					t.Errorf("sts %v --server %s = %d, stderr %q; want exit 2", cmd, server, code, errOut)
+				}
+				if len(api.seen()) != n {
+					t.Errorf("sts %v: a request was sent", cmd)
+				}
+				if strings.Contains(out+errOut, secret) {
+					t.Errorf("sts %v printed the URL's secret: %q", cmd, errOut)
+				}
+			}
+		})
+	}
+}
