@@ -100,7 +100,10 @@ func (id *Identity) bounded() bool { return id.Claims != nil && id.Claims.CAB !=
 // Authenticate resolves a bearer credential. A PAT is told apart by its
 // prefix; anything else must be one of our access tokens.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Identity, error) {
+	// "Bearer" 1*SP b64token (RFC 6750 §2.1); the scheme is
+	// case-insensitive (RFC 7235 §2.1).
 	scheme, raw, ok := strings.Cut(header, " ")
+	raw = strings.TrimLeft(raw, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return nil, errNoCredential
 	}
