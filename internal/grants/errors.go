@@ -26,11 +26,14 @@ const (
 	ReasonActorNotAllowed        = "actor_not_allowed"
 	ReasonActorBoundary          = "actor_access_boundary"
 	ReasonDelegationTooDeep      = "delegation_too_deep"
-	ReasonDerivationTooDeep      = "derivation_too_deep"
-	ReasonSelfExchangeDisabled   = "self_exchange_disabled"
-	ReasonScopeInvalid           = "scope_invalid"
-	ReasonScopeExceedsPool       = "scope_exceeds_pool"
-	ReasonScopeExceedsSubject    = "scope_exceeds_subject"
+	// ReasonSubjectActInvalid: the subject token's act claim names no
+	// actor (docs/security.md T-169).
+	ReasonSubjectActInvalid    = "subject_act_invalid"
+	ReasonDerivationTooDeep    = "derivation_too_deep"
+	ReasonSelfExchangeDisabled = "self_exchange_disabled"
+	ReasonScopeInvalid         = "scope_invalid"
+	ReasonScopeExceedsPool     = "scope_exceeds_pool"
+	ReasonScopeExceedsSubject  = "scope_exceeds_subject"
 	// ReasonScopeDefaultEmpty: no scope was asked for and the default
 	// holds nothing but offline_access, which a default never holds
 	// (docs/security.md T-151).

@@ -59,10 +59,7 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 	if a.own {
 		act.ClientID = a.clientID
 	}
-	maxDepth := g.MaxDelegationDepth
-	if maxDepth <= 0 {
-		maxDepth = DefaultMaxDelegationDepth
-	}
+	maxDepth := g.maxDepth()
 	depth := 0
 	for x := act; x != nil; x = x.Act {
 		if depth++; depth > maxDepth {
@@ -70,6 +67,60 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 		}
 	}
 	return act, a, nil
+}
+
+// maxDepth is the longest delegation chain (act) an issued token carries.
+func (g *TokenExchange) maxDepth() int {
+	if g.MaxDelegationDepth <= 0 {
+		return DefaultMaxDelegationDepth
+	}
+	return g.MaxDelegationDepth
+}
+
+// maxActLength bounds each iss and sub of an external subject token's
+// act claim: they are signed into the issued token.
+const maxActLength = 1024
+
+// externalAct reads the act claim of a verified subject token of a
+// pool's provider, iss being the token's issuer: that token is itself a
+// delegation (RFC 8693 §4.1), someone acting for its sub, and the token
+// exchanged from it names them as one of ours does, so that it never
+// reads as the subject's own (docs/security.md T-169). Each actor is its
+// sub, under its iss or, without one, under iss (the issuer that
+// asserted it, never ours); anything else (a client_id of that issuer)
+// is left out. An act that names no actor, or a chain longer than
+// maxDepth, is refused. A nil claim is no delegation.
+func externalAct(claim any, iss string, maxDepth int) (*tokens.Actor, error) {
+	if claim == nil {
+		return nil, nil
+	}
+	var first *tokens.Actor
+	next := &first
+	for depth := 1; claim != nil; depth++ {
+		if depth > maxDepth {
+			return nil, badSubject(ReasonDelegationTooDeep, errors.New("the subject token's delegation chain is too deep"))
+		}
+		m, ok := claim.(map[string]any)
+		if !ok {
+			return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act is not an object"))
+		}
+		a := &tokens.Actor{Issuer: iss}
+		sub, ok := m["sub"].(string)
+		if !ok || sub == "" || len(sub) > maxActLength {
+			return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act has no usable sub"))
+		}
+		a.Subject = sub
+		if v, present := m["iss"]; present {
+			s, ok := v.(string)
+			if !ok || s == "" || len(s) > maxActLength {
+				return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act has an unusable iss"))
+			}
+			a.Issuer = s
+		}
+		*next, next = a, &a.Act
+		claim = m["act"]
+	}
+	return first, nil
 }
 
 // actorType reports whether actor accepts an actor_token_type: an

@@ -199,8 +199,17 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	if err != nil {
 		return nil, tokenError(isSubject, string(policy.ReasonOf(err)), err)
 	}
+	var act *tokens.Actor
+	if isSubject {
+		// A delegation stays one (docs/security.md T-169). An actor
+		// token's own chain is not carried: act names the actor alone
+		// (docs/design.md#lifetimes).
+		if act, err = externalAct(id.Claims["act"], id.Issuer, g.maxDepth()); err != nil {
+			return nil, err
+		}
+	}
 	s := &subject{
-		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID,
+		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID, act: act,
 		pool: m.Pool.ID, provider: m.Provider.ID, poolRec: m.Pool,
 		clientID: "pools/" + m.Pool.ID + "/providers/" + m.Provider.ID,
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},

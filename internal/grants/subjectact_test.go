@@ -1,0 +1,87 @@
+package grants
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestExternalSubjectKeepsItsDelegation: a subject token of a pool's
+// provider that is itself a delegation (its act claim: someone acting for
+// its sub) is exchanged for a token that still names them in act, nested
+// under the actor of this exchange when there is one, never for a token
+// that reads as the subject's own (docs/security.md T-169). An actor
+// without iss is named under the subject token's issuer, a client_id of
+// another issuer is not carried, and a malformed or too deep act is
+// refused.
+func TestExternalSubjectKeepsItsDelegation(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now()
+	const other = "https://other.example"
+	subject := func(act any) string {
+		c := e.issuer.claims(now, "u1")
+		c["act"] = act
+		return e.issuer.mint(t, "RS256", c)
+	}
+	issued := func(t *testing.T, form map[string][]string) *tokens.AccessClaims {
+		t.Helper()
+		resp, body := e.post(t, PathToken, form)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("exchange = %d %v %v", resp.StatusCode, body["error"], body["reason"])
+		}
+		c, err := e.verify.VerifyAccessTokenAnyAudience(t.Context(), body["access_token"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	chain := map[string]any{"iss": other, "sub": "svc", "client_id": "c-elsewhere", "act": map[string]any{"sub": "deeper"}}
+	want := &tokens.Actor{Issuer: other, Subject: "svc", Act: &tokens.Actor{Issuer: e.issuer.URL, Subject: "deeper"}}
+
+	t.Run("alone", func(t *testing.T) {
+		if got := issued(t, exchangeForm(subject(chain), "pool", "ci")).Act; !reflect.DeepEqual(got, want) {
+			t.Errorf("act = %+v, want %+v", got, want)
+		}
+	})
+	t.Run("under this exchange's actor", func(t *testing.T) {
+		actor := e.issuer.mint(t, "RS256", e.issuer.claims(now, "bot"))
+		got := issued(t, exchangeForm(subject(chain), "pool", "ci", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT)).Act
+		if w := (&tokens.Actor{Issuer: e.issuer.URL, Subject: "bot", Act: want}); !reflect.DeepEqual(got, w) {
+			t.Errorf("act = %+v, want %+v", got, w)
+		}
+	})
+	t.Run("without act", func(t *testing.T) {
+		if got := issued(t, exchangeForm(e.issuer.mint(t, "RS256", e.issuer.claims(now, "u1")), "pool", "ci")).Act; got != nil {
+			t.Errorf("act = %+v, want none", got)
+		}
+	})
+
+	deep := map[string]any{"sub": "a0"}
+	for i := 1; i <= DefaultMaxDelegationDepth; i++ {
+		deep = map[string]any{"sub": "a" + string(rune('0'+i)), "act": deep}
+	}
+	for _, tc := range []struct {
+		name   string
+		act    any
+		reason string
+	}{
+		{"not an object", "svc", ReasonSubjectActInvalid},
+		{"no sub", map[string]any{"iss": other}, ReasonSubjectActInvalid},
+		{"empty sub", map[string]any{"sub": ""}, ReasonSubjectActInvalid},
+		{"sub not a string", map[string]any{"sub": 7}, ReasonSubjectActInvalid},
+		{"iss not a string", map[string]any{"sub": "svc", "iss": true}, ReasonSubjectActInvalid},
+		{"nested act malformed", map[string]any{"sub": "svc", "act": []any{"x"}}, ReasonSubjectActInvalid},
+		{"deeper than the cap", deep, ReasonDelegationTooDeep},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, reason := e.exchangeStatus(t, subject(tc.act), "pool", "ci")
+			if code != http.StatusBadRequest || reason != tc.reason {
+				t.Errorf("exchange = %d %s, want 400 %s", code, reason, tc.reason)
+			}
+		})
+	}
+}
