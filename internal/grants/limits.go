@@ -133,22 +133,37 @@ func actorType(typ string) bool {
 	return false
 }
 
-// mayAct reports whether the may_act claim (an object with sub and
-// optionally iss) names the actor. Anything malformed denies.
-func mayAct(claim any, iss, sub string) bool {
+// readMayAct reads a subject token's may_act claim (an object with sub
+// and optionally iss; nil when absent). One that names no actor (not an
+// object, sub not a non-empty string, iss present but not one) is read
+// as admitting none: an empty Subject.
+func readMayAct(claim any) *tokens.MayAct {
+	if claim == nil {
+		return nil
+	}
 	m, ok := claim.(map[string]any)
 	if !ok {
-		return false
+		return &tokens.MayAct{}
 	}
-	s, ok := m["sub"].(string)
-	if !ok || s != sub {
-		return false
+	sub, ok := m["sub"].(string)
+	if !ok || sub == "" || len(sub) > maxActLength {
+		return &tokens.MayAct{}
 	}
+	out := &tokens.MayAct{Subject: sub}
 	if v, present := m["iss"]; present {
-		i, ok := v.(string)
-		return ok && i == iss
+		iss, ok := v.(string)
+		if !ok || iss == "" || len(iss) > maxActLength {
+			return &tokens.MayAct{}
+		}
+		out.Issuer = iss
 	}
-	return true
+	return out
+}
+
+// mayAct reports whether m, a may_act claim, names the actor: its sub,
+// and its iss when m names one. One that names no actor denies.
+func mayAct(m *tokens.MayAct, iss, sub string) bool {
+	return m.Subject != "" && m.Subject == sub && (m.Issuer == "" || m.Issuer == iss)
 }
 
 // audience returns the issued token's aud: the requested audience and

@@ -37,8 +37,8 @@ type subject struct {
 	// further: for one of our tokens, what it derives from beyond its
 	// own sources (src_sub, src_pat, src_pool, src_grant).
 	further   furtherSources
-	act       *tokens.Actor // existing delegation chain (our tokens)
-	mayAct    any           // the may_act claim, when present
+	act       *tokens.Actor  // existing delegation chain (our tokens)
+	mayAct    *tokens.MayAct // the may_act claim, when present
 	exp       time.Time
 	scopes    []string // ceiling
 	audiences []string // ceiling; nil: the server's allowlist
@@ -213,7 +213,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		pool: m.Pool.ID, provider: m.Provider.ID, poolRec: m.Pool,
 		clientID: "pools/" + m.Pool.ID + "/providers/" + m.Provider.ID,
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
-		mayAct:   id.Claims["may_act"], exp: id.Expiry,
+		mayAct:   readMayAct(id.Claims["may_act"]), exp: id.Expiry,
 		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
 		poolAudiences: m.Pool.Audiences, googleScopes: m.Pool.GoogleDefaultScopes,
 		spendKey: spend, iat: id.IssuedAt,
@@ -299,7 +299,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
 		exp: c.Expiry.Time(), iat: c.IssuedAt.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
-		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs,
+		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs, mayAct: c.MayAct,
 		further:   furtherSources{subs: c.SourceSubjects, pats: c.SourcePATs, pools: c.SourcePools, grants: c.SourceGrants},
 		apiScopes: storage.PrincipalKind(c.Principal).Valid(),
 	}

@@ -181,7 +181,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	now := g.now().Truncate(time.Second)
 	c := tokens.AccessClaims{
 		Subject: subj.sub, OrgID: subj.org, Principal: subj.principal, ClientID: subj.clientID,
-		Act: act, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
+		Act: act, MayAct: subj.mayAct, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
 		PATID: subj.patID, PATGeneration: subj.patGen, GrantID: subj.grantID, SourceJTIs: srcJTIs,
 		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now),
 	}

@@ -71,6 +71,16 @@ type Actor struct {
 	Act      *Actor `json:"act,omitempty"`
 }
 
+// MayAct is the may_act claim (RFC 8693 §4.4): who may act for the
+// token's subject, carried on from the subject token a token was
+// exchanged from, so that a re-exchange judges its actor by it too
+// (docs/security.md T-170). Subject is empty when the subject token's
+// may_act named no actor: then none may act.
+type MayAct struct {
+	Issuer  string `json:"iss,omitempty"`
+	Subject string `json:"sub"`
+}
+
 // Source is the src claim: the issuer and subject of the token that was
 // exchanged for this one (docs/design.md#tokens).
 type Source struct {
@@ -98,9 +108,11 @@ type AccessClaims struct {
 	// "Access tokens").
 	Principal string `json:"principal,omitempty"`
 
-	Act      *Actor `json:"act,omitempty"`
-	Pool     string `json:"pool,omitempty"`
-	Provider string `json:"provider,omitempty"`
+	Act *Actor `json:"act,omitempty"`
+	// MayAct restricts who may act for the subject in a re-exchange.
+	MayAct   *MayAct `json:"may_act,omitempty"`
+	Pool     string  `json:"pool,omitempty"`
+	Provider string  `json:"provider,omitempty"`
 	// Attributes are the pool mapping's attribute.* values.
 	Attributes map[string]any `json:"attributes,omitempty"`
 	// CAB is the Credential Access Boundary the token is limited to.

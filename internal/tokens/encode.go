@@ -11,11 +11,11 @@ import (
 // marshalAccess is json.Marshal(c), byte for byte
 // (TestMarshalAccessMatchesEncodingJSON), written directly into one
 // buffer: encoding/json walked the struct by reflection for every token
-// (docs/performance.md, "What the remaining cost is"). Claims with an act
-// or cab claim, or an attribute that is not a string, go through
+// (docs/performance.md, "What the remaining cost is"). Claims with an act,
+// may_act or cab claim, or an attribute that is not a string, go through
 // json.Marshal.
 func marshalAccess(c *AccessClaims) ([]byte, error) {
-	if c.Act != nil || c.CAB != nil || len(c.Audience) == 0 || !stringValues(c.Attributes) {
+	if c.Act != nil || c.MayAct != nil || c.CAB != nil || len(c.Audience) == 0 || !stringValues(c.Attributes) {
 		return json.Marshal(c)
 	}
 	n := 192 + len(c.Issuer) + len(c.Subject) + len(c.ID) + len(c.ClientID) + len(c.Scope) + len(c.OrgID) +
