@@ -268,8 +268,8 @@ func boundary(req *Request, subj *subject) (map[string]any, error) {
 }
 
 // lifetime is never beyond the subject token's exp, the actor token's exp
-// (a delegation, when there is one) nor the pool's (or the dialect's)
-// maximum (docs/design.md#lifetimes). An explicitly requested lifetime beyond
+// (a delegation, when there is one) nor the maximum of the subject's pool,
+// the actor's pool or the dialect (docs/design.md#lifetimes). An explicitly requested lifetime beyond
 // any is refused, not clamped (docs/security.md T-56); otherwise the default
 // (15 min, Confluent 900 s) is capped by all.
 func (g *TokenExchange) lifetime(req *Request, subj, actor *subject, now time.Time) (time.Duration, error) {
@@ -279,6 +279,11 @@ func (g *TokenExchange) lifetime(req *Request, subj, actor *subject, now time.Ti
 	}
 	if subj.maxLifetime > 0 {
 		ceiling = min(ceiling, subj.maxLifetime)
+	}
+	if actor != nil && actor.maxLifetime > 0 {
+		// The actor's pool bounds what it acts in, as the subject's does
+		// (docs/security.md T-171).
+		ceiling = min(ceiling, actor.maxLifetime)
 	}
 	remaining := subj.exp.Sub(now).Truncate(time.Second)
 	actorRemaining := remaining

@@ -1,0 +1,42 @@
+package grants
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestActorPoolBoundsLifetime: a delegated token lives no longer than
+// the maximum of the actor token's pool, as it lives no longer than the
+// subject's pool's (docs/security.md T-171): the default is cut to it,
+// and an expires_in beyond it is refused, not clamped.
+func TestActorPoolBoundsLifetime(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	if err := e.store.CreatePool(ctx, storage.Pool{ID: "short", OrgID: "acme", Condition: "true", AllowUnauthenticated: true, MaxTokenLifetime: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateProvider(ctx, storage.Provider{PoolID: "short", ID: "p", Issuer: e.issuer.URL, Audiences: []string{"short"}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	subject := e.issuer.mint(t, "RS256", e.issuer.claims(now, "u1")) // pool ci: an hour at most
+	ac := e.issuer.claims(now, "bot")                                // an hour left
+	ac["aud"] = "short"
+	actor := e.issuer.mint(t, "RS256", ac)
+
+	resp, body := e.post(t, PathToken, exchangeForm(subject, "pool", "ci", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("delegation = %d %v", resp.StatusCode, body)
+	}
+	if exp, _ := body["expires_in"].(float64); exp <= 0 || exp > 120 {
+		t.Errorf("delegated token expires_in = %v, want at most the actor pool's 120 s", body["expires_in"])
+	}
+	code, reason := e.exchangeStatus(t, subject, "pool", "ci", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT, "expires_in", "600")
+	if code != http.StatusBadRequest || reason != ReasonLifetimeExceedsPool {
+		t.Errorf("expires_in beyond the actor pool's maximum = %d %s, want 400 %s", code, reason, ReasonLifetimeExceedsPool)
+	}
+}
