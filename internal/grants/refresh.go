@@ -149,7 +149,10 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 	case err != nil:
 		return "", fmt.Errorf("grants: revocation check: %w", err)
 	case revoked:
-		if _, err := g.Store.RevokeRefreshFamily(context.WithoutCancel(ctx), rt.FamilyID); err != nil {
+		dctx, cancel := storage.Detach(ctx)
+		_, err := g.Store.RevokeRefreshFamily(dctx, rt.FamilyID)
+		cancel()
+		if err != nil {
 			g.logger().WarnContext(ctx, "ending a refresh family begun during a revocation failed", "family", rt.FamilyID, "err", err)
 		}
 		return "", refuse(oauth2.ErrorInvalidGrant, descRevokedWhileIssued, tokens.Reason(tokens.ErrRevoked), errors.New("revoked while the refresh family was being begun"))

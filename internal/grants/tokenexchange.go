@@ -314,7 +314,9 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 // token is unknown to everyone, and the family expires with its subject
 // token anyway.
 func (g *TokenExchange) endUnsentFamily(ctx context.Context, family string) {
-	if _, err := g.Refresh.Store.RevokeRefreshFamily(context.WithoutCancel(ctx), family); err != nil {
+	dctx, cancel := storage.Detach(ctx)
+	defer cancel()
+	if _, err := g.Refresh.Store.RevokeRefreshFamily(dctx, family); err != nil {
 		slog.WarnContext(ctx, "ending an unsent refresh family failed", "family", family, "err", err)
 	}
 }

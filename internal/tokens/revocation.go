@@ -139,7 +139,12 @@ func EndFamily(ctx context.Context, s FamilyEnder, family, reason string, now, e
 	}
 	n, err := s.RevokeRefreshFamily(ctx, family)
 	if err != nil {
-		if perr := s.PutRevocation(context.WithoutCancel(ctx), FamilyRevocation(family, reason, now, expires, keep)); perr != nil {
+		// Detached: the UPDATE usually failed because the request's
+		// deadline passed; this write still gets a bound of its own.
+		dctx, cancel := storage.Detach(ctx)
+		perr := s.PutRevocation(dctx, FamilyRevocation(family, reason, now, expires, keep))
+		cancel()
+		if perr != nil {
 			return n, fmt.Errorf("%w; keeping the family's row until it expires: %w", err, perr)
 		}
 		return n, err

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -193,7 +192,9 @@ func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, 
 	// D-24). Its actor is the link's person, who signs in with it.
 	ev := pageCaller(w, r, p.ID).Event(h.now(), p.OrgID, ActionLoginLinkCreate, "principal:"+p.ID, "success", "switch")
 	if err := h.o.Store.AppendAudit(ctx, ev); err != nil {
-		_, _ = h.o.Store.ConsumeLoginLink(context.WithoutCancel(ctx), l.Digest, l.CreatedAt)
+		dctx, cancel := storage.Detach(ctx)
+		_, _ = h.o.Store.ConsumeLoginLink(dctx, l.Digest, l.CreatedAt)
+		cancel()
 		h.o.Logger.ErrorContext(ctx, "web: audit append failed", "action", ActionLoginLinkCreate, "error", err)
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not record the sign-in; ask for a new sign-in link shortly.")
 		return

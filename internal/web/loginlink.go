@@ -75,7 +75,9 @@ func CreateLoginLink(ctx context.Context, store LinkStore, c audit.Caller, issue
 		return "", storage.LoginLink{}, err
 	}
 	if err := store.AppendAudit(ctx, c.Event(now, p.OrgID, ActionLoginLinkCreate, "principal:"+p.ID, "success", "")); err != nil {
-		_, _ = store.ConsumeLoginLink(context.WithoutCancel(ctx), l.Digest, now)
+		dctx, cancel := storage.Detach(ctx)
+		_, _ = store.ConsumeLoginLink(dctx, l.Digest, now)
+		cancel()
 		return "", storage.LoginLink{}, err
 	}
 	return page + "#" + secret, l, nil

@@ -289,7 +289,9 @@ func methodLabel(method string) string {
 
 // end deletes session id; an error says the session may still be live.
 func (s *SignedIn) end(ctx context.Context, id, reason string) error {
-	if err := s.store.DeleteWebSession(context.WithoutCancel(ctx), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	dctx, cancel := storage.Detach(ctx)
+	defer cancel()
+	if err := s.store.DeleteWebSession(dctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.logger.ErrorContext(ctx, "web: ending session failed", "session_id", id, "error", err)
 		return err
 	}
