@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/opensts/sts/internal/oauth2"
 )
 
 // statusWriter records the status and size of a response for the access
@@ -56,9 +58,17 @@ func wroteHeader(w http.ResponseWriter) bool {
 	}
 }
 
+// WriteHeader records the status. A 503 that a handler sent without
+// Retry-After gets the one Retry-After of every 503 (oauth2.SetRetryAfter;
+// docs/api.md "Errors") here, in one place: the pages (sign-in, the
+// authorization and end-session endpoints, /tokens) write their own 503s
+// and sent none (docs/security.md F-91).
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+			oauth2.SetRetryAfter(w.Header(), 0)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
