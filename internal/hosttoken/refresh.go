@@ -98,8 +98,10 @@ func (r *Refresher) RunOnce(ctx context.Context) error {
 	}
 	now := r.Service.now()
 	ids := slices.Sorted(maps.Keys(r.Integrations))
-	due, err := r.Service.Store.ListRefreshableHostTokens(ctx, now.Add(cmp.Or(r.Ahead, DefaultRefreshAhead)), now, ids,
+	lctx, cancel := context.WithTimeout(ctx, storageTimeout)
+	due, err := r.Service.Store.ListRefreshableHostTokens(lctx, now.Add(cmp.Or(r.Ahead, DefaultRefreshAhead)), now, ids,
 		cmp.Or(r.Batch, DefaultRefreshBatch))
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -116,13 +118,23 @@ func (r *Refresher) RunOnce(ctx context.Context) error {
 
 var errNotDue = errors.New("hosttoken: token no longer due")
 
+// storageTimeout bounds each storage step of the refresh job (the listing;
+// the checks and the claim before a fetch; storing its result), as
+// storage.call_timeout's default bounds a request's: the job runs on
+// serve's context, which has no deadline, and on a database that stopped
+// answering it waited until TCP gave up on the connection, refreshing
+// nothing meanwhile (docs/security.md F-92).
+const storageTimeout = storage.DetachedTimeout
+
 // refreshOne claims, refreshes and stores one token, listed as listed. A
 // token whose subject or runner is disabled or gone is skipped unclaimed:
 // the listing leaves such tokens out, and this catches an owner suspended
 // since (docs/security.md A-47).
 func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) error {
 	s := r.Service
-	switch ok, err := s.ownersActive(ctx, listed); {
+	claimCtx, cancel := context.WithTimeout(ctx, storageTimeout)
+	defer cancel()
+	switch ok, err := s.ownersActive(claimCtx, listed); {
 	case err != nil:
 		return err
 	case !ok:
@@ -133,7 +145,7 @@ func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) er
 	now := s.now()
 	ahead := cmp.Or(r.Ahead, DefaultRefreshAhead)
 	var claimed storage.HostToken
-	err := s.Store.UpdateHostToken(ctx, id, func(old storage.HostToken) (storage.HostToken, error) {
+	err := s.Store.UpdateHostToken(claimCtx, id, func(old storage.HostToken) (storage.HostToken, error) {
 		if old.Source != storage.HostTokenSourceOAuth || len(old.SealedRefresh) == 0 || old.ExpiresAt.IsZero() ||
 			!old.ExpiresAt.Before(now.Add(ahead)) || old.RefreshLeaseUntil.After(now) ||
 			old.SubjectID != listed.SubjectID || old.RunnerID != listed.RunnerID || old.OrgID != listed.OrgID {
@@ -153,7 +165,7 @@ func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) er
 	integ := r.Integrations[claimed.IntegrationID]
 	var used redeemed
 	var res fetched
-	used.token, used.refresh, err = s.openValues(ctx, claimed)
+	used.token, used.refresh, err = s.openValues(claimCtx, claimed)
 	if err == nil {
 		fctx, cancel := context.WithTimeout(ctx, DefaultFetchTimeout)
 		res, err = fetch(fctx, r.HTTPClient, integ, used.refresh)
@@ -237,8 +249,10 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 		return ev
 	}
 	// The stored result and its audit event commit together
-	// (docs/design.md#audit).
-	wctx := context.WithoutCancel(ctx)
+	// (docs/design.md#audit), detached from ctx (a shutdown does not
+	// lose a value the token endpoint already rotated) but bounded.
+	wctx, cancel := storage.Detach(ctx)
+	defer cancel()
 	err := s.Store.WithTx(wctx, func(tx storage.Tx) error {
 		err := tx.UpdateHostToken(wctx, claimed.ID, func(old storage.HostToken) (storage.HostToken, error) {
 			ours := old.RefreshLeaseID == lease
@@ -319,7 +333,10 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 		// Nothing was stored; the failure to store is audited apart, best
 		// effort (the store may be what failed).
 		if s.Audit != nil {
-			if aerr := s.Audit.Append(ctx, event(outcome)); aerr != nil {
+			actx, cancel := storage.Detach(ctx)
+			aerr := s.Audit.Append(actx, event(outcome))
+			cancel()
+			if aerr != nil {
 				s.logger().WarnContext(ctx, "hosttoken: audit append failed", "token_id", claimed.ID, "error", aerr)
 			}
 		}
