@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -352,5 +353,52 @@ func TestRotationWithCachedJWKS(t *testing.T) {
 	}
 	if _, err := m.Rotate(t.Context(), clk.Now()); err == nil {
 		t.Error("Rotate activated a next key published less than PublishAhead ago")
+	}
+}
+
+// TestClaimsSupportedListsIDTokenClaims: claims_supported, read with
+// go-oidc, names every claim of an ID token the server mints as
+// IdentityService/GetIDToken does for several audiences (azp among
+// them, OIDC Core §2), the token itself verified by go-oidc for one of
+// its audiences: a relying party that checks the list against what it
+// needs finds nothing the tokens carry missing.
+func TestClaimsSupportedListsIDTokenClaims(t *testing.T) {
+	clk := clocktest.New(time.Now().Truncate(time.Second))
+	m := newManager(t, newStore(t), newKeyring(t), clk, signer.ES256)
+	srv, _ := serve(t, m)
+	iss := &tokens.Issuer{Signer: m, IssuerURL: srv.URL, Now: clk.Now}
+	provider, err := oidc.NewProvider(t.Context(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Claims []string `json:"claims_supported"`
+	}
+	if err := provider.Claims(&meta); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := iss.MintIDToken(t.Context(), tokens.IDClaims{
+		Subject: tokens.SubjectV2("org-1", "user", "7c0f3b5e"), Audience: tokens.Audience{"rp-1", "rp-2"},
+		Expiry: tokens.NewNumericDate(clk.Now().Add(time.Hour)), OrgID: "org-1", Principal: "USER",
+		Name: "Ada", Email: "ada@example.com", Act: &tokens.Actor{Subject: "sa-1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "rp-2", Now: clk.Now}).Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("go-oidc Verify: %v", err)
+	}
+	var carried map[string]any
+	if err := idt.Claims(&carried); err != nil {
+		t.Fatal(err)
+	}
+	if carried["azp"] != "rp-1" {
+		t.Fatalf("azp = %v, want rp-1 (the first of several audiences)", carried["azp"])
+	}
+	for name := range carried {
+		if !slices.Contains(meta.Claims, name) {
+			t.Errorf("the ID token carries %q, which claims_supported %v does not list", name, meta.Claims)
+		}
 	}
 }

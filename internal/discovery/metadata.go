@@ -101,9 +101,11 @@ type Supported struct {
 	Claims       []string
 }
 
-// DefaultClaims are the claims our tokens may carry (docs/design.md#tokens).
+// DefaultClaims are the claims our tokens may carry (docs/design.md#tokens),
+// azp among them: an ID token for several audiences names the one it was
+// issued to (OIDC Core §2).
 var DefaultClaims = []string{
-	"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope",
+	"iss", "sub", "aud", "azp", "exp", "iat", "nbf", "jti", "client_id", "scope",
 	"org_id", "principal", "act", "pool", "provider", "attributes", "cab", "src",
 	"name", "email",
 }
