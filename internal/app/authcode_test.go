@@ -795,4 +795,9 @@ func TestAuthorizationCodeRS256IDToken(t *testing.T) {
 	if err != nil || idt.Nonce != nonce {
 		t.Fatalf("RS256-only verification = %v, %v", idt, err)
 	}
+	// at_hash by the RS256 key's hash, which signs the ID token while the
+	// access token is signed with keys.algorithm (OIDC Core §3.1.3.6).
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		t.Errorf("go-oidc VerifyAccessToken of the RS256 ID token: %v", err)
+	}
 }

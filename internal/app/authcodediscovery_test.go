@@ -39,7 +39,7 @@ func TestAuthorizationCodeDiscovery(t *testing.T) {
 			t.Errorf("scopes_supported %v lacks %q", meta.Scopes, s)
 		}
 	}
-	for _, c := range []string{"nonce", "auth_time", "email", "name"} {
+	for _, c := range []string{"nonce", "auth_time", "at_hash", "email", "name"} {
 		if !slices.Contains(meta.Claims, c) {
 			t.Errorf("claims_supported %v lacks %q", meta.Claims, c)
 		}

@@ -49,7 +49,7 @@ func supported(authorize bool) discovery.Supported {
 		// claims; OIDC Discovery §3: openid SHOULD be listed), and the ID
 		// token's own claims. A client may hold other scopes too.
 		s.Scopes = []string{grants.ScopeOpenID, "email", "profile", grants.ScopeOfflineAccess}
-		s.Claims = append(slices.Clone(s.Claims), "nonce", "auth_time")
+		s.Claims = append(slices.Clone(s.Claims), "nonce", "auth_time", "at_hash")
 	}
 	return s
 }

@@ -246,6 +246,24 @@ func TestGoOIDCVerifiesOurIDTokens(t *testing.T) {
 			if err := idt.Claims(&c); err != nil || c.OrgID != "org-1" || idt.Subject != "org:org-1/user:7c0f3b5e" {
 				t.Errorf("claims = %+v, %v", c, err)
 			}
+			// Issued with an access token, it carries that token's at_hash by
+			// the algorithm's hash (SHA-512 for EdDSA), which go-oidc checks
+			// (OIDC Core §3.1.3.6).
+			withAT, _, err := iss.MintIDTokenWith(t.Context(), tokens.IDClaims{Subject: "alice", Audience: tokens.Audience{"api"},
+				Expiry: tokens.NewNumericDate(clk.Now().Add(time.Hour))}, "access-token-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			idtAT, err := verifier.Verify(t.Context(), withAT)
+			if err != nil {
+				t.Fatalf("go-oidc Verify (at_hash): %v", err)
+			}
+			if err := idtAT.VerifyAccessToken("access-token-1"); err != nil {
+				t.Errorf("go-oidc VerifyAccessToken: %v", err)
+			}
+			if err := idtAT.VerifyAccessToken("access-token-2"); err == nil {
+				t.Error("go-oidc VerifyAccessToken accepted another access token")
+			}
 			// A different audience is refused by the real client too.
 			other := provider.Verifier(&oidc.Config{ClientID: "other", Now: clk.Now})
 			if _, err := other.Verify(t.Context(), raw); err == nil {

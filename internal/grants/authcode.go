@@ -293,7 +293,9 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		if g.IDTokens != nil {
 			iss = g.IDTokens(id.Audience)
 		}
-		if resp.IDToken, _, err = iss.MintIDToken(ctx, id); err != nil {
+		// at_hash binds it to the access token issued with it (OIDC Core
+		// §3.1.3.6).
+		if resp.IDToken, _, err = iss.MintIDTokenWith(ctx, id, tok); err != nil {
 			return nil, fmt.Errorf("mint id token: %w", err)
 		}
 	}

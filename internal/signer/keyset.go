@@ -26,6 +26,18 @@ type Signer interface {
 	Sign(ctx context.Context, typ string, payload []byte) (string, error)
 }
 
+// AlgSigner is a [Signer] that builds the payload for the algorithm of
+// the key that signs it, read once: an ID token's at_hash is the hash of
+// the access token by that algorithm's hash function (OIDC Core
+// §3.1.3.6), so it must name the key the token is signed with, even
+// across a rotation to another algorithm.
+type AlgSigner interface {
+	Signer
+	// SignFor is Sign with the payload build returns for the algorithm
+	// of the active key; an error of build is returned as it is.
+	SignFor(ctx context.Context, typ string, build func(alg string) ([]byte, error)) (string, error)
+}
+
 // KeySet is the published half of our keys: what verifiers and the JWKS
 // endpoint need. Implementations must be safe to call concurrently.
 type KeySet interface {
@@ -217,6 +229,22 @@ func (ks *keySet) sign(typ string, payload []byte) (string, error) {
 	}
 	if ks.active == nil {
 		return "", ks.err
+	}
+	return ks.active.sign(typ, payload)
+}
+
+// signFor builds the payload for the active key's algorithm and signs it
+// with that same key.
+func (ks *keySet) signFor(typ string, build func(alg string) ([]byte, error)) (string, error) {
+	if ks == nil {
+		return "", fmt.Errorf("%w: key set not loaded", ErrNoSigningKey)
+	}
+	if ks.active == nil {
+		return "", ks.err
+	}
+	payload, err := build(ks.active.alg)
+	if err != nil {
+		return "", err
 	}
 	return ks.active.sign(typ, payload)
 }

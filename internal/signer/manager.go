@@ -299,6 +299,11 @@ func (m *Manager) Sign(_ context.Context, typ string, payload []byte) (string, e
 	return m.state.Load().sign(typ, payload)
 }
 
+// SignFor implements [AlgSigner] with the same key as Sign.
+func (m *Manager) SignFor(_ context.Context, typ string, build func(alg string) ([]byte, error)) (string, error) {
+	return m.state.Load().signFor(typ, build)
+}
+
 // dropped reports whether kid left the stored set after this manager had
 // loaded it (see keySet.withGone).
 func (m *Manager) dropped(kid string) bool { return m.state.Load().wasDropped(kid) }

@@ -162,6 +162,11 @@ func (m *Multi) Sign(ctx context.Context, typ string, payload []byte) (string, e
 	return m.primary.Sign(ctx, typ, payload)
 }
 
+// SignFor implements [AlgSigner] with the primary algorithm's active key.
+func (m *Multi) SignFor(ctx context.Context, typ string, build func(alg string) ([]byte, error)) (string, error) {
+	return m.primary.SignFor(ctx, typ, build)
+}
+
 // PublicKey implements [KeySet] over every algorithm's keys.
 func (m *Multi) PublicKey(kid string) (PublicKey, bool) {
 	for _, x := range m.all() {

@@ -51,6 +51,11 @@ func (s *Static) Sign(_ context.Context, typ string, payload []byte) (string, er
 	return s.ks.sign(typ, payload)
 }
 
+// SignFor implements [AlgSigner].
+func (s *Static) SignFor(_ context.Context, typ string, build func(alg string) ([]byte, error)) (string, error) {
+	return s.ks.signFor(typ, build)
+}
+
 // PublicKey implements [KeySet].
 func (s *Static) PublicKey(kid string) (PublicKey, bool) { return s.ks.publicKey(kid) }
 

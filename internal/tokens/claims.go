@@ -208,6 +208,9 @@ type IDClaims struct {
 	NotBefore       NumericDate `json:"nbf,omitempty"`
 	ID              string      `json:"jti,omitempty"`
 	Nonce           string      `json:"nonce,omitempty"`
+	// AccessTokenHash (at_hash, OIDC Core §3.1.3.6) binds the ID token to
+	// the access token issued with it; MintIDTokenWith sets it.
+	AccessTokenHash string `json:"at_hash,omitempty"`
 	// AuthTime is when the person signed in (OIDC Core §2), set on ID
 	// tokens from the authorization_code grant.
 	AuthTime  NumericDate `json:"auth_time,omitempty"`

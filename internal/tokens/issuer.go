@@ -3,6 +3,9 @@ package tokens
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,20 +66,78 @@ func (i *Issuer) MintAccessToken(ctx context.Context, c AccessClaims) (string, A
 // MintIDToken signs c as an OIDC ID token (typ JWT), filling iss, iat and
 // nbf like MintAccessToken (jti too).
 func (i *Issuer) MintIDToken(ctx context.Context, c IDClaims) (string, IDClaims, error) {
-	if err := i.fill(&c.Issuer, &c.IssuedAt, &c.NotBefore, &c.ID); err != nil {
+	if err := i.prepareID(&c); err != nil {
 		return "", c, err
 	}
-	if err := checkMint(c.Subject, c.Audience, c.IssuedAt, c.Expiry); err != nil {
+	tok, err := i.sign(ctx, typeJWT, "id token", &c)
+	return tok, c, err
+}
+
+// MintIDTokenWith is MintIDToken for an ID token issued with accessToken
+// (the token endpoint's, OIDC Core §3.1.3.3): it carries at_hash, the
+// left half of the hash of accessToken by the signing algorithm's hash
+// function, base64url-encoded (§3.1.3.6), so that a relying party can
+// tell the access token is the one issued with it. The Signer must be a
+// [signer.AlgSigner]: the hash depends on the key that signs.
+func (i *Issuer) MintIDTokenWith(ctx context.Context, c IDClaims, accessToken string) (string, IDClaims, error) {
+	if err := i.prepareID(&c); err != nil {
 		return "", c, err
+	}
+	s, ok := i.Signer.(signer.AlgSigner)
+	if !ok || accessToken == "" {
+		return "", c, errors.New("tokens: at_hash needs an access token and a signer that tells its algorithm")
+	}
+	tok, err := s.SignFor(ctx, typeJWT, func(alg string) ([]byte, error) {
+		h, err := AccessTokenHash(alg, accessToken)
+		if err != nil {
+			return nil, err
+		}
+		c.AccessTokenHash = h
+		return json.Marshal(&c)
+	})
+	if err != nil {
+		return "", c, fmt.Errorf("tokens: sign id token: %w", err)
+	}
+	return tok, c, nil
+}
+
+// prepareID fills and checks an ID token's claims before it is signed.
+func (i *Issuer) prepareID(c *IDClaims) error {
+	if err := i.fill(&c.Issuer, &c.IssuedAt, &c.NotBefore, &c.ID); err != nil {
+		return err
+	}
+	if err := checkMint(c.Subject, c.Audience, c.IssuedAt, c.Expiry); err != nil {
+		return err
 	}
 	switch {
 	case c.AuthorizedParty == "" && len(c.Audience) > 1:
 		c.AuthorizedParty = c.Audience[0]
 	case c.AuthorizedParty != "" && !slices.Contains(c.Audience, c.AuthorizedParty):
-		return "", c, fmt.Errorf("tokens: azp %q is not one of the audiences", c.AuthorizedParty)
+		return fmt.Errorf("tokens: azp %q is not one of the audiences", c.AuthorizedParty)
 	}
-	tok, err := i.sign(ctx, typeJWT, "id token", &c)
-	return tok, c, err
+	return nil
+}
+
+// AccessTokenHash is the at_hash of accessToken in an ID token signed
+// with alg (OIDC Core §3.1.3.6): the left half of its hash by the hash
+// function of alg's JWS algorithm, base64url without padding. EdDSA has
+// no hash in its name; SHA-512 is the one go-oidc uses for it.
+func AccessTokenHash(alg, accessToken string) (string, error) {
+	var sum []byte
+	switch alg {
+	case "RS256", "ES256", "PS256":
+		s := sha256.Sum256([]byte(accessToken))
+		sum = s[:]
+	case "RS384", "ES384", "PS384":
+		s := sha512.Sum384([]byte(accessToken))
+		sum = s[:]
+	case "RS512", "ES512", "PS512", "EdDSA":
+		s := sha512.Sum512([]byte(accessToken))
+		sum = s[:]
+	default:
+		return "", fmt.Errorf("tokens: no at_hash for algorithm %q", alg)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]), nil
 }
 
 // sign encodes claims and signs them with the active key under typ.
