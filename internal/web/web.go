@@ -15,6 +15,7 @@ import (
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 )
 
@@ -253,10 +254,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // auth runs next for a signed-in request; otherwise a page load (GET, or
 // HEAD, which is GET without the body, RFC 9110 §9.3.2) is sent to sign in
-// (and back), any other request is answered 401.
+// (and back), any other request is answered 401. A session storage could
+// not read may be live: that is 503, try again, the cookie kept, never
+// "signed out" nor a sign-in (docs/security.md T-146).
 func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		se, ok := h.signedIn.lookup(r)
+		se, ok, err := h.signedIn.find(r)
+		if err != nil {
+			// The header cannot name anyone: looked up, nobody (T-163).
+			again := LocalPath(r.URL.RequestURI())
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				again = h.formPage(r)
+			}
+			h.render(w, withLookedUp(r, nil), http.StatusServiceUnavailable, "message", "Try again", nil, messageData{
+				Text: "The server could not read your session just now; try again shortly.",
+				Link: again, LinkText: "Try again"})
+			return
+		}
 		if !ok {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				h.signedIn.SignIn(w, r, r.URL.RequestURI())
@@ -363,6 +377,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if status == http.StatusServiceUnavailable {
+		// The one Retry-After policy of every 503 (docs/api.md, "Errors").
+		oauth2.SetRetryAfter(w.Header(), 0)
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
 }
