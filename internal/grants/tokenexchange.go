@@ -281,7 +281,12 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		}
 		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), until, sources...)
 		if err != nil {
-			return nil, fmt.Errorf("refresh token: %w", err)
+			if e, ok := errors.AsType[*oauth2.Error](err); ok {
+				return nil, e // revoked meanwhile (docs/security.md T-160)
+			}
+			// Storage could not begin the family: 503, retried, as
+			// the code grant's (docs/security.md "Conventions").
+			return nil, unavailable("storage_unavailable", err)
 		}
 		resp.RefreshToken = rt
 	}
