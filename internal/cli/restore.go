@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,7 +150,13 @@ func restoreSQLite(ctx context.Context, cmd *cobra.Command, cfg config.Config, f
 		return fmt.Errorf("restore: %w", err)
 	}
 	tmp := path + ".restoring"
-	if err := copyFile0600(file, tmp); err != nil {
+	if err := copyFile0600(file, tmp); errors.Is(err, fs.ErrExist) {
+		// Left by a restore that did not finish, or made by one running
+		// now: never the live database, which moves only once the copy
+		// is whole. It is not removed here, since it may be that other
+		// restore's.
+		return fmt.Errorf("restore: %s exists: it is the copy of a backup made by an sts restore that did not finish (or by another sts restore running now), never the live database; nothing was changed: if no other sts restore is running, delete it and run sts restore again", tmp)
+	} else if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	aside := path + ".pre-restore-" + time.Now().UTC().Format("20060102T150405Z")

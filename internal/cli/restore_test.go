@@ -753,3 +753,46 @@ func TestBackupRefusesNewerSchema(t *testing.T) {
 		t.Errorf("backup refused but %s was written", out)
 	}
 }
+
+// TestRestoreOverALeftoverCopySaysWhatItIs: a restore cut short (a crash,
+// a full disk) while copying the backup leaves <database>.restoring; the
+// next restore failed with a bare "file exists". It now names the file,
+// says what it is and what to do, and changes nothing: the file may be a
+// restore running now, so it is not removed.
+func TestRestoreOverALeftoverCopySaysWhatItIs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sts.db")
+	mustCLI(t, "migrate", "--data-dir", dir)
+	mustCLI(t, "keys", "generate-master", "--out", filepath.Join(dir, "master.key"))
+	backup := filepath.Join(t.TempDir(), "sts-backup.db")
+	mustCLI(t, "backup", backup, "--data-dir", dir)
+	leftover := db + ".restoring"
+	if err := os.WriteFile(leftover, []byte("half a copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustFail(t, "restore", backup, "--data-dir", dir)
+	for _, want := range []string{leftover, "did not finish", "another sts restore", "delete it"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("restore over a leftover copy: %q lacks %q", e, want)
+		}
+	}
+	if after, err := os.ReadFile(db); err != nil || string(after) != string(before) {
+		t.Errorf("restore over a leftover copy changed the database (%v)", err)
+	}
+	if b, err := os.ReadFile(leftover); err != nil || string(b) != "half a copy" {
+		t.Errorf("restore over a leftover copy touched it: %q, %v", b, err)
+	}
+	if m, _ := filepath.Glob(db + ".pre-restore-*"); len(m) != 0 {
+		t.Errorf("restore over a leftover copy moved the database aside: %v", m)
+	}
+	// Deleted as the message says, the restore goes through.
+	if err := os.Remove(leftover); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "restore", backup, "--data-dir", dir)
+}
