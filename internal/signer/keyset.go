@@ -38,6 +38,15 @@ type AlgSigner interface {
 	SignFor(ctx context.Context, typ string, build func(alg string) ([]byte, error)) (string, error)
 }
 
+// Every signer of this package tells its algorithm: an ID token issued
+// with an access token is minted through [AlgSigner] only, so a signer
+// without it would fail the code redemption after the code was spent.
+var (
+	_ AlgSigner = (*Manager)(nil)
+	_ AlgSigner = (*Multi)(nil)
+	_ AlgSigner = (*Static)(nil)
+)
+
 // KeySet is the published half of our keys: what verifiers and the JWKS
 // endpoint need. Implementations must be safe to call concurrently.
 type KeySet interface {

@@ -147,8 +147,9 @@ func (m *Multi) SetLogger(l *slog.Logger) {
 }
 
 // For returns the Signer of alg: the Manager whose active key has that
-// algorithm. An algorithm without one is an error.
-func (m *Multi) For(alg string) (Signer, error) {
+// algorithm. An algorithm without one is an error. It is an [AlgSigner],
+// as every signer of ID tokens must be (tokens.Issuer.MintIDTokenWith).
+func (m *Multi) For(alg string) (AlgSigner, error) {
 	for _, x := range m.all() {
 		if x.cfg.Algorithm == alg {
 			return x, nil
