@@ -44,6 +44,16 @@ func RevokeSubject(ctx context.Context, store SubjectRevoker, subject string, be
 	if keep <= 0 || keep > maxRevocationKeep {
 		return 0, sts.Errorf(sts.Invalid, "keep must be positive and at most 366 days")
 	}
+	// The revocation's cut-off and its end (before plus keep, the
+	// answer's expiresAt) must be Timestamps: past 9999-12-31 none holds
+	// them, and a revocation stored first failed as its answer was
+	// written (docs/api.md).
+	if err := timestamp("issuedBefore", timestamppb.New(before)); err != nil {
+		return 0, err
+	}
+	if timestamppb.New(before.Add(keep)).CheckValid() != nil {
+		return 0, sts.Errorf(sts.Invalid, "issuedBefore plus keep must be at most 9999-12-31T23:59:59.999999999Z")
+	}
 	// The row first, then the families' revoked flags: a refresh that
 	// begins after the row is refused, so the UPDATE settles; a family
 	// begun meanwhile that the UPDATE misses reads the row once stored;
@@ -93,7 +103,8 @@ func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.Revoke
 	now := s.h.now()
 	// Both must be values the proto3 JSON mapping carries, as protojson
 	// requires of a JSON request (docs/api.md): AsTime and AsDuration
-	// would normalize any other into some other revocation.
+	// would normalize any other into some other revocation. (Their
+	// range, and that of issuedBefore plus keep, RevokeSubject checks.)
 	before := now
 	if req.GetIssuedBefore() != nil {
 		if err := timestamp("issuedBefore", req.GetIssuedBefore()); err != nil {
@@ -107,13 +118,6 @@ func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.Revoke
 			return nil, err
 		}
 		keep = req.GetKeep().AsDuration()
-	}
-	// The answer's expiresAt is issuedBefore plus keep: past 9999-12-31
-	// no Timestamp holds it, and the JSON answer of a stored revocation
-	// failed as internal. (A keep out of its own range is RevokeSubject's
-	// refusal.)
-	if keep > 0 && keep <= maxRevocationKeep && timestamppb.New(before.Add(keep)).CheckValid() != nil {
-		return nil, sts.Errorf(sts.Invalid, "issuedBefore plus keep must end by 9999-12-31T23:59:59Z")
 	}
 	n, err := RevokeSubject(ctx, store, req.GetSubject(), before, keep, now, "api revoke subject")
 	if err != nil {

@@ -2,11 +2,15 @@ package cli_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestRevokeSubjectKeepFollowsConfig: in direct mode `sts revoke subject`
@@ -41,5 +45,45 @@ func TestRevokeSubjectKeepFollowsConfig(t *testing.T) {
 		if got := res.ExpiresAt.Sub(res.IssuedBefore); got != tc.want {
 			t.Errorf("revoke subject %v: kept %v, want %v", tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestRevokeSubjectDirectTimesInRange: in direct mode `sts revoke subject`
+// refuses a --before no Timestamp holds (before year 1) or whose
+// revocation would be kept past 9999-12-31 (--before plus the keep), as
+// RevocationService/RevokeSubject does, before anything is stored: it
+// stored the revocation and its success audit event, then failed writing
+// the answer's expiresAt.
+func TestRevokeSubjectDirectTimesInRange(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sts.yaml")
+	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, e := runCLI(t, "migrate", "--config", cfg); code != 0 {
+		t.Fatalf("migrate = %d %q %q", code, out, e)
+	}
+	var subjects []string
+	for _, tc := range []struct{ before, want string }{
+		{"9999-12-31T23:00:00Z", "issuedBefore plus keep must be at most 9999-12-31T23:59:59.999999999Z"},
+		{"0000-01-01T00:00:00Z", "issuedBefore is not a valid timestamp"},
+	} {
+		subject := "repo:acme/" + tc.before
+		code, out, e := runCLI(t, "revoke", "subject", "--config", cfg, "--subject", subject, "--before", tc.before, "-o", "json")
+		if code == 0 || !strings.Contains(e, tc.want) {
+			t.Errorf("revoke subject --before %s = %d %q %q, want refused with %q", tc.before, code, out, e, tc.want)
+		}
+		subjects = append(subjects, subject)
+	}
+	st := migratedStore(t, dir)
+	for _, subject := range subjects {
+		if _, err := st.GetRevocation(t.Context(), tokens.RevocationIDSubject(subject)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("revoke subject %s stored a revocation (%v)", subject, err)
+		}
+	}
+	code, out, e := runCLI(t, "audit", "list", "--config", cfg, "-o", "json")
+	if code != 0 || strings.Contains(out, "subject.revoke") {
+		t.Errorf("audit list = %d %q %q, want no subject.revoke event", code, out, e)
 	}
 }
