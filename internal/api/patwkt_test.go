@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,9 @@ import (
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestPATExpiryWellKnownTypesChecked: a Timestamp or Duration that the
@@ -106,6 +110,62 @@ func TestExchangeTokenValidForChecked(t *testing.T) {
 			if x.GetExchangeToken() != "" {
 				t.Errorf("%s: CreateExchangeToken with a duration %s issued an exchange token", proto, name)
 			}
+		}
+	}
+}
+
+// TestZeroTimestampRefused: 0001-01-01T00:00:00Z, the least Timestamp, is
+// Go's zero time, which sts reads as unset: a host token created with it
+// was stored never expiring, an update with it cleared the expiry, and a
+// subject revocation with it as issuedBefore stored a row that revokes
+// nothing. It is invalid_argument naming the field in every protocol, and
+// nothing changes.
+func TestZeroTimestampRefused(t *testing.T) {
+	e, runnerID, _, _ := hostEnv(t)
+	zero := &timestamppb.Timestamp{Seconds: -62135596800}
+	if !zero.AsTime().IsZero() {
+		t.Fatalf("%v is not Go's zero time", zero.AsTime())
+	}
+	exp := time.Now().Add(8 * time.Hour).UTC().Truncate(time.Second)
+	for proto, opts := range map[string][]connect.ClientOption{
+		"connect-proto": nil, "connect-json": {connect.WithProtoJSON()}, "grpc": {connect.WithGRPC()}, "grpc-web": {connect.WithGRPCWeb()},
+	} {
+		rc := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL, opts...)
+		count := func() int {
+			l, err := rc.ListHostAuthenticationTokens(as(e.secret), &gitpodv1.ListHostAuthenticationTokensRequest{Filter: &gitpodv1.ListHostAuthenticationTokensRequest_Filter{RunnerId: &runnerID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(l.GetTokens())
+		}
+		in := &gitpodv1.CreateHostAuthenticationTokenRequest{
+			RunnerId: runnerID, UserId: e.user.ID, Host: "github.com", Token: "gho_xxxxxxxxxxxx",
+			Source:    gitpodv1.HostAuthenticationTokenSource_HOST_AUTHENTICATION_TOKEN_SOURCE_PAT,
+			ExpiresAt: timestamppb.New(exp),
+		}
+		victim, err := rc.CreateHostAuthenticationToken(as(e.secret), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := count()
+		in.ExpiresAt = zero
+		_, err = rc.CreateHostAuthenticationToken(as(e.secret), in)
+		wantFieldError(t, proto+": CreateHostAuthenticationToken expiring 0001-01-01T00:00:00Z", err, "expiresAt")
+		if n := count(); n != before {
+			t.Errorf("%s: CreateHostAuthenticationToken expiring 0001-01-01T00:00:00Z: %d tokens, want %d", proto, n, before)
+		}
+		_, err = rc.UpdateHostAuthenticationToken(as(e.secret), &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: victim.GetToken().GetId(), ExpiresAt: zero})
+		wantFieldError(t, proto+": UpdateHostAuthenticationToken expiring 0001-01-01T00:00:00Z", err, "expiresAt")
+		got, err := rc.GetHostAuthenticationToken(as(e.secret), &gitpodv1.GetHostAuthenticationTokenRequest{Id: victim.GetToken().GetId()})
+		if err != nil || !got.GetToken().GetExpiresAt().AsTime().Equal(exp) {
+			t.Errorf("%s: after the refused update the token expires %v (%v), want %v", proto, got.GetToken().GetExpiresAt(), err, exp)
+		}
+
+		subject := "repo:acme/zero/" + proto
+		_, err = stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL, opts...).RevokeSubject(as(e.admin), &stsv1.RevokeSubjectRequest{Subject: subject, IssuedBefore: zero})
+		wantFieldError(t, proto+": RevokeSubject issued before 0001-01-01T00:00:00Z", err, "issuedBefore")
+		if _, err := e.store.GetRevocation(t.Context(), tokens.RevocationIDSubject(subject)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: RevokeSubject issued before 0001-01-01T00:00:00Z stored a revocation (%v)", proto, err)
 		}
 	}
 }

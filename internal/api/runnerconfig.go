@@ -46,13 +46,19 @@ var sourceFromProto = map[gitpodv1.HostAuthenticationTokenSource]storage.HostTok
 
 // timestamp checks a Timestamp against the gitpod.v1 range (0001-01-01 to
 // 9999-12-31, nanos in [0, 1e9)); JSON input was already range-checked by
-// protojson, binary input was not.
+// protojson, binary input was not. It refuses the least of them too,
+// 0001-01-01T00:00:00Z: AsTime makes it Go's zero time, which every
+// field checked here reads as unset (a host token never expiring, an
+// expiry cleared, a revocation of nothing; docs/api.md).
 func timestamp(field string, t *timestamppb.Timestamp) error {
 	if t == nil {
 		return nil
 	}
 	if err := t.CheckValid(); err != nil {
 		return sts.Errorf(sts.Invalid, "%s is not a valid timestamp (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z)", field)
+	}
+	if t.AsTime().IsZero() {
+		return sts.Errorf(sts.Invalid, "%s must be after 0001-01-01T00:00:00Z", field)
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ func TestRevokeSubjectDirectTimesInRange(t *testing.T) {
 	for _, tc := range []struct{ before, want string }{
 		{"9999-12-31T23:00:00Z", "issuedBefore plus keep must be at most 9999-12-31T23:59:59.999999999Z"},
 		{"0000-01-01T00:00:00Z", "issuedBefore is not a valid timestamp"},
+		{"0001-01-01T00:00:00Z", "issuedBefore must be after 0001-01-01T00:00:00Z"},
 	} {
 		subject := "repo:acme/" + tc.before
 		code, out, e := runCLI(t, "revoke", "subject", "--config", cfg, "--subject", subject, "--before", tc.before, "-o", "json")
