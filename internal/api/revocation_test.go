@@ -99,7 +99,7 @@ func TestRevokeSubjectTimesInRange(t *testing.T) {
 		"kept past year 9999 (defaults)": {"issuedBefore", &stsv1.RevokeSubjectRequest{IssuedBefore: timestamppb.New(time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC))}},
 	}
 	for proto, opts := range map[string][]connect.ClientOption{
-		"connect-proto": nil, "grpc": {connect.WithGRPC()}, "connect-json": {connect.WithProtoJSON()},
+		"connect-proto": nil, "grpc": {connect.WithGRPC()}, "grpc-web": {connect.WithGRPCWeb()}, "connect-json": {connect.WithProtoJSON()},
 	} {
 		c := stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL, opts...)
 		for name, tc := range bad {
@@ -113,6 +113,23 @@ func TestRevokeSubjectTimesInRange(t *testing.T) {
 			if _, err := e.store.GetRevocation(t.Context(), tokens.RevocationIDSubject(subject)); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("%s: RevokeSubject with %s stored a revocation (%v)", proto, name, err)
 			}
+		}
+		// The boundary is accepted: a revocation kept exactly until the
+		// greatest Timestamp is stored and answered.
+		subject := "repo:acme/" + proto + "/boundary"
+		last := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+		res, err := c.RevokeSubject(as(e.admin), &stsv1.RevokeSubjectRequest{Subject: subject, IssuedBefore: timestamppb.New(last.Add(-time.Hour)), Keep: durationpb.New(time.Hour)})
+		if err != nil || !res.GetExpiresAt().AsTime().Equal(last) {
+			t.Errorf("%s: RevokeSubject kept until %v: %v %v, want accepted", proto, last, res, err)
+		} else if r, err := e.store.GetRevocation(t.Context(), tokens.RevocationIDSubject(subject)); err != nil || r.ExpiresAt.Year() != 9999 {
+			t.Errorf("%s: the boundary revocation stored %v (%v), want kept until 9999-12-31", proto, r.ExpiresAt, err)
+		}
+		// A zero keep stays refused.
+		subject = "repo:acme/" + proto + "/zero-keep"
+		_, err = c.RevokeSubject(as(e.admin), &stsv1.RevokeSubjectRequest{Subject: subject, Keep: &durationpb.Duration{}})
+		wantFieldError(t, proto+": RevokeSubject with a zero keep", err, "keep")
+		if _, err := e.store.GetRevocation(t.Context(), tokens.RevocationIDSubject(subject)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: RevokeSubject with a zero keep stored a revocation (%v)", proto, err)
 		}
 	}
 }
