@@ -25,7 +25,10 @@ const (
 	ReasonActorTypeUnsupported   = "actor_token_type_unsupported"
 	ReasonActorNotAllowed        = "actor_not_allowed"
 	ReasonActorBoundary          = "actor_access_boundary"
-	ReasonDelegationTooDeep      = "delegation_too_deep"
+	// ReasonActorOrgMismatch: the actor token (one of our tokens) is of
+	// another organization than the subject's (docs/security.md A-89).
+	ReasonActorOrgMismatch  = "actor_org_mismatch"
+	ReasonDelegationTooDeep = "delegation_too_deep"
 	// ReasonSubjectActInvalid: the subject token's act claim names no
 	// actor (docs/security.md T-169).
 	ReasonSubjectActInvalid    = "subject_act_invalid"

@@ -20,7 +20,8 @@ import (
 // client policy with the request's client (a pool that needs client
 // authentication needs it for actors too), and, for a one-time-use
 // provider, a spend key; the caller spends it with the subject's once
-// every check has passed. The verified actor is returned for that.
+// every check has passed. The verified actor is returned for that. It is
+// of the subject's organization (docs/security.md A-89).
 func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, client *storage.Client) (*tokens.Actor, *subject, error) {
 	if req.ActorToken == "" {
 		return subj.act, nil, nil
@@ -29,7 +30,7 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 	var err error
 	switch req.ActorTokenType {
 	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
-		a, err = g.external(ctx, req, req.ActorToken, client, false)
+		a, err = g.external(ctx, req, req.ActorToken, client, false, subj.org)
 	case oauth2.TokenTypeAccessToken:
 		if !g.SelfExchange {
 			return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
@@ -40,6 +41,15 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if a.org != subj.org {
+		// The issued token is the subject's organization's, and its act
+		// is believed there (may_act, the pools' policies): another
+		// organization's administrators could make one of their tokens
+		// say anything (docs/security.md A-89). An external actor's pool
+		// is chosen among the subject's organization's alone; this is
+		// the check for our own tokens.
+		return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonActorOrgMismatch, errors.New("actor token of another organization"))
 	}
 	if a.cab != nil {
 		// A downscoped token is for resource servers only: the issued

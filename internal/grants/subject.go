@@ -86,7 +86,11 @@ func tokenError(isSubject bool, reason string, cause error) *oauth2.Error {
 // request's IP and client when still owed, in one call), check client
 // authentication, verify the signature and claims, then evaluate the
 // pool's CEL condition and mapping.
-func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool) (*subject, error) {
+//
+// actorOrg is "" for a subject token; for an actor token it is the
+// subject's organization, whose pools alone are candidates: an actor
+// acts within the subject's organization (docs/security.md A-89).
+func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool, actorOrg string) (*subject, error) {
 	sel := trust.Selector{}
 	if isSubject {
 		sel.PoolID, sel.ProviderID = req.PoolID, req.ProviderID
@@ -95,6 +99,12 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		// Only the client's own organization's pools can serve it
 		// (CheckClient), so only they are candidates (docs/security.md A-84).
 		sel.OrgID = client.OrgID
+	}
+	if !isSubject {
+		// Another organization's pool, which could claim any issuer with
+		// keys of its own, neither serves an actor nor makes its
+		// selection ambiguous (docs/security.md A-89).
+		sel.OrgID = actorOrg
 	}
 	var tok *federation.Token
 	if sel.ProviderID == "" {

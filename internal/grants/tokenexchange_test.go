@@ -53,7 +53,7 @@ func TestTokenExchange(t *testing.T) {
 			act = &tokens.Actor{Issuer: iss.URL, Subject: "hop" + string(rune('0'+i)), Act: act}
 		}
 		tok, _, err := e.grant.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
-			Subject: "repo:acme/app", Audience: tokens.Audience{stsIssuer}, Scope: "read", Pool: "ci", Provider: "github",
+			Subject: "repo:acme/app", Audience: tokens.Audience{stsIssuer}, Scope: "read", Pool: "ci", Provider: "github", OrgID: "acme",
 			Act: act, Expiry: tokens.NewNumericDate(now.Add(30 * time.Minute)),
 		})
 		if err != nil {
