@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -94,6 +95,10 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if err != nil {
 		return nil, err
 	}
+	srcMax, err := g.sourcePoolsMax(ctx, tmpl.SourcePools)
+	if err != nil {
+		return nil, err
+	}
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: rt.OrgID, Pool: pool, Scopes: scopes, Audiences: rt.Audiences}); err != nil {
 		return nil, err
 	}
@@ -108,14 +113,14 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, err
 		}
 		req.trace.org = rt.OrgID
-		return g.mint(ctx, req, rt, "", scopes, pool, now)
+		return g.mint(ctx, req, rt, "", scopes, pool, srcMax, now)
 	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, now)
+	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, srcMax, now)
 }
 
 // rotates reports whether this refresh rotates the token. At Google's
@@ -282,9 +287,9 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 }
 
 // mint issues the access token from the family's claim template; it never
-// outlives the refresh token, MaxLifetime nor the pool's maximum
-// (docs/design.md#lifetimes).
-func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, pool *trust.Pool, now time.Time) (*Response, error) {
+// outlives the refresh token, MaxLifetime, the pool's maximum nor srcMax,
+// that of the pools it derives from besides (docs/design.md#lifetimes).
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, pool *trust.Pool, srcMax time.Duration, now time.Time) (*Response, error) {
 	var c tokens.AccessClaims
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
 		return nil, fmt.Errorf("refresh token claims: %w", err)
@@ -294,6 +299,9 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime), rt.ExpiresAt.Sub(now))
 	if pool != nil && pool.MaxTokenLifetime > 0 {
 		life = min(life, pool.MaxTokenLifetime) // the pool's maximum as it is now
+	}
+	if srcMax > 0 {
+		life = min(life, srcMax)
 	}
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
@@ -310,6 +318,33 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	req.trace.jti = c.ID
 	return &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope, RefreshToken: rawSucc}, nil
+}
+
+// sourcePoolsMax is the least maximum token lifetime, as they are now, of
+// the pools a family derives from besides its own (src_pool: a
+// delegation's actor's pool, and those of the tokens it came from): its
+// access tokens act for that actor too, so each lives no longer than the
+// actor's pool allows, as the exchange that began the family did
+// (docs/security.md T-171). 0: none sets one. recheck has judged those
+// pools already (CheckSource); one gone since is refused the same way.
+func (g *Refresh) sourcePoolsMax(ctx context.Context, pools []string) (time.Duration, error) {
+	var out time.Duration
+	for _, e := range pools {
+		if g.Trust == nil {
+			return 0, unavailable(string(trust.ReasonUnavailable), errors.New("no trust registry to read the family's actor pool"))
+		}
+		id, provider, _ := strings.Cut(e, "/")
+		p, err := g.Trust.Check(ctx, id, provider)
+		switch {
+		case err != nil && trust.ReasonOf(err) == trust.ReasonUnavailable:
+			return 0, unavailable(string(trust.ReasonUnavailable), err)
+		case err != nil:
+			return 0, invalidGrant(string(trust.ReasonOf(err)), err)
+		case p.MaxTokenLifetime > 0 && (out == 0 || p.MaxTokenLifetime < out):
+			out = p.MaxTokenLifetime
+		}
+	}
+	return out, nil
 }
 
 func (g *Refresh) logger() *slog.Logger {
