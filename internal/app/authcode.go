@@ -44,6 +44,11 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 			logger.Warn("authorization_code: no RS256 key for id_tokens.rs256_audiences; ID tokens use keys.algorithm", "error", err)
 		}
 	}
+	if t.oauth.Refresh != nil {
+		// The refreshes of its families answer ID tokens signed alike
+		// (OIDC Core §12.2).
+		t.oauth.Refresh.IDTokens = g.IDTokens
+	}
 	t.handler.Grants = append(t.handler.Grants, g)
 	if signedIn == nil {
 		return

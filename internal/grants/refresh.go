@@ -74,6 +74,11 @@ type Refresh struct {
 	// the PAT is deleted or regenerated the family mints nothing more. nil
 	// refuses such families (fail closed).
 	Sources tokens.SourceChecker
+	// IDTokens picks the issuer of the ID tokens the refreshes of an
+	// authorization_code family with the openid scope answer, as
+	// AuthorizationCode.IDTokens does (id_tokens.rs256_audiences); nil:
+	// Issuer.
+	IDTokens func(aud []string) *tokens.Issuer
 }
 
 var _ Grant = (*Refresh)(nil)
@@ -117,6 +122,15 @@ func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims
 // records the earliest, against which the rows of what they derive from
 // are judged (tokens.FamilySourceRevoked, docs/security.md A-66).
 func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time, sources ...time.Time) (string, error) {
+	return g.beginFamily(ctx, id, client, claims, time.Time{}, scopes, audiences, notAfter, sources...)
+}
+
+// beginFamily is issueFamily recording authTime, when the person signed
+// in (the authorization_code grant's; zero when unknown), in the family's
+// template: its refreshes' ID tokens carry it (OIDC Core §12.2).
+func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, authTime time.Time,
+	scopes, audiences []string, notAfter time.Time, sources ...time.Time,
+) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")
 	}
@@ -127,6 +141,7 @@ func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Cl
 		exp = notAfter
 	}
 	tmpl := tokens.NewFamilyTemplate(claims, now, sources...)
+	tmpl.AuthTime = authTime
 	rt, err := g.record(tmpl, scopes, audiences, raw)
 	if err != nil {
 		return "", err

@@ -91,7 +91,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		// is asked (docs/security.md ).
 		return nil, invalidGrant(reason, fmt.Errorf("authorization-code family holds %s", sc))
 	}
-	pool, err := g.recheck(ctx, rt, tmpl, scopes)
+	pool, principal, err := g.recheck(ctx, rt, tmpl, scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +113,14 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, err
 		}
 		req.trace.org = rt.OrgID
-		return g.mint(ctx, req, rt, "", scopes, pool, srcMax, now)
+		return g.mint(ctx, req, rt, "", scopes, pool, srcMax, g.idClaims(tmpl, rt, principal, scopes), now)
 	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, srcMax, now)
+	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, srcMax, g.idClaims(tmpl, rt, principal, scopes), now)
 }
 
 // rotates reports whether this refresh rotates the token. At Google's
@@ -286,10 +286,36 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 	return storage.RefreshToken{}, invalidGrant(ReasonRefreshReused, errors.New("rotated refresh token reused"))
 }
 
-// mint issues the access token from the family's claim template; it never
+// idClaims is the template of the ID token a refresh answers (OIDC Core
+// §12.2), nil when it answers none: only a family the authorization_code
+// grant began, refreshed with the openid scope, gets one, of the family's
+// person and client (aud, so no azp), with the auth_time of the sign-in
+// that began it and no nonce; email and name as that grant's, for the
+// email and profile scopes of this refresh, as the principal is now.
+func (g *Refresh) idClaims(tmpl tokens.FamilyTemplate, rt storage.RefreshToken, p *storage.Principal, scopes []string) *tokens.IDClaims {
+	if !slices.Contains(scopes, ScopeOpenID) || !fromAuthorizationCode(&tmpl.AccessClaims) || p == nil {
+		return nil
+	}
+	id := &tokens.IDClaims{Subject: rt.Subject, Audience: tokens.Audience{rt.ClientID}, OrgID: rt.OrgID, Principal: string(p.Kind)}
+	if !tmpl.AuthTime.IsZero() {
+		id.AuthTime = tokens.NewNumericDate(tmpl.AuthTime)
+	}
+	if slices.Contains(scopes, "email") {
+		id.Email = p.Email
+	}
+	if slices.Contains(scopes, "profile") {
+		id.Name = p.Name
+	}
+	return id
+}
+
+// mint issues the access token from the family's claim template, and the
+// ID token of id (nil: none) with at_hash of it; the access token never
 // outlives the refresh token, MaxLifetime, the pool's maximum nor srcMax,
 // that of the pools it derives from besides (docs/design.md#lifetimes).
-func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, pool *trust.Pool, srcMax time.Duration, now time.Time) (*Response, error) {
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, pool *trust.Pool,
+	srcMax time.Duration, id *tokens.IDClaims, now time.Time,
+) (*Response, error) {
 	var c tokens.AccessClaims
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
 		return nil, fmt.Errorf("refresh token claims: %w", err)
@@ -316,8 +342,21 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	req.trace.jti = c.ID
-	return &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
-		ExpiresIn: int64(life / time.Second), Scope: c.Scope, RefreshToken: rawSucc}, nil
+	resp := &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+		ExpiresIn: int64(life / time.Second), Scope: c.Scope, RefreshToken: rawSucc}
+	if id != nil {
+		id.IssuedAt, id.Expiry = c.IssuedAt, c.Expiry
+		iss := g.Issuer
+		if g.IDTokens != nil {
+			iss = g.IDTokens(id.Audience)
+		}
+		// at_hash binds it to the access token issued with it (OIDC Core
+		// §3.1.3.6), as the authorization_code grant's.
+		if resp.IDToken, _, err = iss.MintIDTokenWith(ctx, *id, tok); err != nil {
+			return nil, fmt.Errorf("mint id token: %w", err)
+		}
+	}
+	return resp, nil
 }
 
 // sourcePoolsMax is the least maximum token lifetime, as they are now, of
@@ -358,51 +397,54 @@ func (g *Refresh) logger() *slog.Logger {
 // exist and are enabled, a pool's principal binding still names the
 // family's subject, and a family that acts as a principal (a bound pool,
 // a PAT's owner) has that principal enabled in the family's organization.
-// It returns the pool, nil when the family has none.
-func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.FamilyTemplate, scopes []string) (*trust.Pool, error) {
+// It returns the pool, nil when the family has none, and the principal,
+// nil when the family acts as none.
+func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.FamilyTemplate, scopes []string) (*trust.Pool, *storage.Principal, error) {
 	var pool *trust.Pool
 	if c.Pool != "" {
 		if g.Trust == nil {
-			return nil, unavailable(string(trust.ReasonUnavailable), errors.New("no trust registry to re-check the family's pool"))
+			return nil, nil, unavailable(string(trust.ReasonUnavailable), errors.New("no trust registry to re-check the family's pool"))
 		}
 		p, err := g.Trust.Check(ctx, c.Pool, c.Provider)
 		switch {
 		case err != nil && trust.ReasonOf(err) == trust.ReasonUnavailable:
-			return nil, unavailable(string(trust.ReasonUnavailable), err)
+			return nil, nil, unavailable(string(trust.ReasonUnavailable), err)
 		case err != nil:
-			return nil, invalidGrant(string(trust.ReasonOf(err)), err)
+			return nil, nil, invalidGrant(string(trust.ReasonOf(err)), err)
 		case p.OrgID != rt.OrgID:
-			return nil, invalidGrant(ReasonRefreshInvalid, errors.New("the family's pool moved organization"))
+			return nil, nil, invalidGrant(ReasonRefreshInvalid, errors.New("the family's pool moved organization"))
 		case p.PrincipalID != rt.Subject && (p.PrincipalID != "" || rt.PrincipalID != ""):
 			// Bound since, unbound since, or bound to another principal.
-			return nil, invalidGrant(ReasonPoolPrincipal, errors.New("the pool's principal binding changed"))
+			return nil, nil, invalidGrant(ReasonPoolPrincipal, errors.New("the pool's principal binding changed"))
 		}
 		pool = p
 	}
+	var principal *storage.Principal
 	if rt.PrincipalID != "" { // the principal kind: the family's subject is a principal
 		if g.Principals == nil {
-			return nil, unavailable(ReasonPoolPrincipal, errors.New("no principal store to re-check the family's principal"))
+			return nil, nil, unavailable(ReasonPoolPrincipal, errors.New("no principal store to re-check the family's principal"))
 		}
 		p, err := g.Principals.GetPrincipal(ctx, rt.Subject)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return nil, invalidGrant(ReasonPrincipalDisabled, err)
+			return nil, nil, invalidGrant(ReasonPrincipalDisabled, err)
 		case err != nil:
-			return nil, unavailable("storage_unavailable", err)
+			return nil, nil, unavailable("storage_unavailable", err)
 		case p.Disabled || p.OrgID != rt.OrgID:
-			return nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
+			return nil, nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
+		principal = &p
 	}
 	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-160)
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
-		return nil, unavailable("storage_unavailable", err)
+		return nil, nil, unavailable("storage_unavailable", err)
 	case revoked:
-		return nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
+		return nil, nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
 	}
 	if c.PATID != "" || c.PATGeneration != "" || c.DerivesFurther() { // begun from a PAT, or a delegation
 		if g.Sources == nil {
-			return nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
+			return nil, nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
 		}
 		// Judged with the scopes this refresh issues, not the family's:
 		// asking for what the PAT or client still allows works, as for
@@ -410,10 +452,10 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 		c.Scope = joinSpace(scopes)
 		switch err := g.Sources.CheckSource(ctx, &c.AccessClaims); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
-			return nil, unavailable(tokens.Reason(err), err)
+			return nil, nil, unavailable(tokens.Reason(err), err)
 		case err != nil:
-			return nil, invalidGrant(tokens.Reason(err), err)
+			return nil, nil, invalidGrant(tokens.Reason(err), err)
 		}
 	}
-	return pool, nil
+	return pool, principal, nil
 }

@@ -314,6 +314,11 @@ type FamilyTemplate struct {
 	// token after a renewed consent) would end a family it has nothing to
 	// do with. With one source this is that token's iat.
 	SourcesIssued time.Time `json:"fam_src_iat,omitzero"`
+	// AuthTime is when the person signed in to begin a family of the
+	// authorization_code grant (zero when unknown, and for every other
+	// family): the auth_time of the ID tokens its refreshes answer (OIDC
+	// Core §12.2).
+	AuthTime time.Time `json:"fam_auth_time,omitzero"`
 }
 
 // NewFamilyTemplate is the template of a family begun at begun from
