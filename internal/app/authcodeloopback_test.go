@@ -77,6 +77,43 @@ func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
 			t.Errorf("redirect_uri %q: %d Location %q, want an error page and no redirect", bad, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
+	// The any-port rule is for native apps, public clients (RFC 8252 §7.3,
+	// docs/security.md T-174): a confidential web client's loopback
+	// redirect URI matches exactly.
+	web, webSecret, err := svc.Create(ctx, audit.Caller{Actor: "principal:test"}, clients.CreateInput{OrgID: e.org, PrincipalID: e.public.PrincipalID,
+		Name: "web", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},
+		Audiences: []string{"https://cli.example"}, RedirectURIs: []string{"http://127.0.0.1/cb", "http://[::1]:8443/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConf := e.oauthConfig(web, webSecret, "")
+	webConf.Scopes = []string{"openid"}
+	for redirect, want := range map[string]bool{"http://127.0.0.1/cb": true, "http://[::1]:8443/cb": true,
+		"http://127.0.0.1:53177/cb": false, "http://[::1]/cb": false, "http://[::1]:61000/cb": false} {
+		c := *webConf
+		c.RedirectURL = redirect
+		resp, page := mustGet(t, e.browser, c.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())))
+		if got := resp.StatusCode == http.StatusOK && strings.Contains(page, "decision"); got != want || resp.Header.Get("Location") != "" {
+			t.Errorf("confidential client, redirect_uri %q: %d Location %q, want accepted %v and no redirect", redirect, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+	// post_logout_redirect_uri: the same rule, any port for the public
+	// client's loopback literal, none for the confidential client's.
+	for _, tc := range []struct {
+		client, uri string
+		want        int
+	}{
+		{native.ID, "http://127.0.0.1/cb", http.StatusOK}, {native.ID, "http://127.0.0.1:53177/cb", http.StatusOK},
+		{native.ID, "http://[::1]:61000/cb?app=1", http.StatusOK}, {native.ID, "http://127.0.0.1:53177/cb/x", http.StatusBadRequest},
+		{native.ID, "http://localhost:9090/cb", http.StatusBadRequest},
+		{web.ID, "http://127.0.0.1/cb", http.StatusOK}, {web.ID, "http://127.0.0.1:53177/cb", http.StatusBadRequest},
+		{web.ID, "http://[::1]:61000/cb", http.StatusBadRequest},
+	} {
+		resp, _ := mustGet(t, e.browser, e.base+"/oauth2/logout?"+url.Values{"client_id": {tc.client}, "post_logout_redirect_uri": {tc.uri}}.Encode())
+		if resp.StatusCode != tc.want || resp.Header.Get("Location") != "" {
+			t.Errorf("logout of client %s to %q: %d Location %q, want %d", tc.client, tc.uri, resp.StatusCode, resp.Header.Get("Location"), tc.want)
+		}
+	}
 	// The token endpoint compares with the authorization request's, port
 	// and all, not with the registered one.
 	v := xoauth2.GenerateVerifier()

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -199,9 +198,11 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 			return nil, http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."
 		case c.Disabled:
 			return nil, http.StatusBadRequest, "The application is disabled."
-		case !slices.Contains(c.RedirectURIs, uri):
-			// Exact match against the client's registered redirect URIs
-			// (docs/security.md T-73, T-97): never an open redirect.
+		case !redirectRegistered(c, uri):
+			// Exact match against the client's registered redirect URIs,
+			// except a public client's loopback literal's port, as at
+			// /oauth2/authorize (docs/security.md T-73, T-97, T-174):
+			// never an open redirect.
 			return nil, http.StatusBadRequest, "The address to return to is not registered for this application."
 		}
 		q.redirect = uri

@@ -5,28 +5,38 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
 )
 
-// redirectRegistered reports whether got is one of the client's
-// registered redirect URIs: character for character, no prefix, no
-// normalization, no default (docs/security.md T-73), except the port of a
-// loopback IP literal. RFC 8252 §7.3: a native app listens on whatever
-// port the system gives it, so http://127.0.0.1/… and http://[::1]/… match
-// with any port, while the scheme, the literal, the path and the query
-// must still be the registered ones. localhost is a name, not a literal,
-// and stays exact (RFC 8252 §8.3).
-func redirectRegistered(registered []string, got string) bool {
+// redirectRegistered reports whether got is one of c's registered
+// redirect URIs: character for character, no prefix, no normalization, no
+// default (docs/security.md T-73), except, for a public client, the port
+// of a loopback IP literal. RFC 8252 §7.3: a native app listens on
+// whatever port the system gives it, so http://127.0.0.1/… and
+// http://[::1]/… match with any port, while the scheme, the literal, the
+// path and the query must still be the registered ones. A native app is a
+// public client (RFC 8252 §8.4); a confidential web client's loopback URI
+// is exact, as any other (docs/security.md T-174). localhost is a name,
+// not a literal, and stays exact (RFC 8252 §8.3). The same rule answers
+// for the authorization request's redirect_uri and the end-session
+// request's post_logout_redirect_uri.
+func redirectRegistered(c storage.Client, got string) bool {
 	if got == "" {
 		return false
 	}
-	if slices.Contains(registered, got) {
+	if slices.Contains(c.RedirectURIs, got) {
 		return true
+	}
+	if c.AuthMethod != oauth2.AuthMethodNone {
+		return false
 	}
 	bare, ok := withoutLoopbackPort(got)
 	if !ok {
 		return false
 	}
-	for _, r := range registered {
+	for _, r := range c.RedirectURIs {
 		if b, ok := withoutLoopbackPort(r); ok && b == bare {
 			return true
 		}

@@ -112,9 +112,9 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		return nil, &pageError{http.StatusBadRequest, "The application is disabled."}, nil
 	}
 	q := &request{client: c, redirectURI: v.Get("redirect_uri"), maxAge: -1}
-	// Exact match against the registered list, except a loopback literal's
-	// port (docs/security.md T-73).
-	if !redirectRegistered(c.RedirectURIs, q.redirectURI) {
+	// Exact match against the registered list, except a public client's
+	// loopback literal's port (docs/security.md T-73, T-174).
+	if !redirectRegistered(c, q.redirectURI) {
 		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
 	}
 	// A state or nonce that is not text (bytes that are not UTF-8, or a
