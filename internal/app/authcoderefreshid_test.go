@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -40,6 +41,14 @@ func TestRefreshIDToken(t *testing.T) {
 	provider, err := oidc.NewProvider(ctx, e.base)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// OIDC Discovery §3: RS256 is among the ID token algorithms, by
+	// default (keys.extra_algorithms), beside keys.algorithm's.
+	var meta struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := provider.Claims(&meta); err != nil || !slices.Contains(meta.Algs, oidc.RS256) || !slices.Contains(meta.Algs, oidc.ES256) {
+		t.Errorf("id_token_signing_alg_values_supported = %v, %v; want RS256 and ES256", meta.Algs, err)
 	}
 	v := provider.Verifier(&oidc.Config{ClientID: e.conf.ID})
 	first, err := v.Verify(ctx, tok.Extra("id_token").(string))
