@@ -122,3 +122,60 @@ func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
 		t.Errorf("redeeming with another port = %d %v, want 400 invalid_grant", st, m)
 	}
 }
+
+// TestAuthorizationCodePrivateUseScheme (RFC 8252 §7.1): a native app,
+// a public client, registers a private-use URI scheme redirect of a
+// reverse domain name (com.example.app:/oauth2/cb) and gets its code
+// there, redeemed with x/oauth2's parameters; a confidential client may
+// not register one, nor may anyone a scheme that is not a reverse domain
+// name or one with a host.
+func TestAuthorizationCodePrivateUseScheme(t *testing.T) {
+	e := newCodeEnv(t)
+	ctx := t.Context()
+	svc, err := clients.NewService(e.store, e.pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "com.example.app:/oauth2/cb"
+	in := clients.CreateInput{OrgID: e.org, PrincipalID: e.public.PrincipalID,
+		Name: "native", AuthMethod: oauth2.AuthMethodNone, GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},
+		Audiences: []string{"https://cli.example"}, RedirectURIs: []string{redirect}}
+	native, _, err := svc.Create(ctx, audit.Caller{Actor: "principal:test"}, in)
+	if err != nil {
+		t.Fatalf("a public client with %q: %v", redirect, err)
+	}
+	for _, bad := range []struct {
+		method, uri string
+	}{
+		{oauth2.AuthMethodClientSecretBasic, redirect}, {oauth2.AuthMethodNone, "myapp:/cb"}, {oauth2.AuthMethodNone, "com.example.app://host/cb"},
+		{oauth2.AuthMethodNone, "com.example.app:cb"}, {oauth2.AuthMethodNone, "com.example.app:/cb#x"}, {oauth2.AuthMethodNone, "java.script:/x y"},
+	} {
+		b := in
+		b.AuthMethod, b.RedirectURIs = bad.method, []string{bad.uri}
+		if _, _, err := svc.Create(ctx, audit.Caller{Actor: "principal:test"}, b); err == nil || !strings.Contains(err.Error(), "redirect_uris") {
+			t.Errorf("client %s with %q: %v, want an error naming redirect_uris", bad.method, bad.uri, err)
+		}
+	}
+	e.signIn(t, e.user)
+	conf := e.oauthConfig(native, "", redirect)
+	conf.Scopes = []string{"openid"}
+	v := xoauth2.GenerateVerifier()
+	resp, page := mustGet(t, e.browser, conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(v)))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("authorize with %q = %d %q, want the consent screen", redirect, resp.StatusCode, page)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' com.example.app:") {
+		t.Errorf("consent Content-Security-Policy %q, want form-action to admit com.example.app:", csp)
+	}
+	form := consentForm(t, page)
+	form.Set("sts_consent_decision", "approve")
+	resp, _ = e.post(t, "/oauth2/authorize", form, nil)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect+"?") || loc.Query().Get("code") == "" {
+		t.Fatalf("approve = %d Location %q, want a redirect to %s with a code", resp.StatusCode, resp.Header.Get("Location"), redirect)
+	}
+	tok, err := conf.Exchange(ctx, loc.Query().Get("code"), xoauth2.VerifierOption(v))
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("x/oauth2 Exchange = %+v, %v", tok, err)
+	}
+}

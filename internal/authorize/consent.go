@@ -97,11 +97,15 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 // from the policy, form-action is then 'self' alone, and the redirect
 // after Allow or Sign out is stopped, the person left on the page
 // (docs/security.md T-145). Such a host is "*", still bound to the
-// scheme and port.
+// scheme and port. A private-use scheme's URI (com.example.app:/cb, RFC
+// 8252 §7.1) has no host: its source is the scheme, "com.example.app:".
 func origin(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
 		return ""
+	}
+	if u.Host == "" && u.Scheme != "http" && u.Scheme != "https" {
+		return u.Scheme + ":"
 	}
 	host := u.Hostname()
 	if host == "" || strings.ContainsFunc(host, func(r rune) bool {

@@ -123,7 +123,7 @@ func checkCreate(in CreateInput) (storage.Client, error) {
 	if cl.Scopes, err = checkScopes(in.Scopes); err != nil {
 		return cl, err
 	}
-	if cl.RedirectURIs, err = checkRedirectURIs(in.RedirectURIs, cl.GrantTypes); err != nil {
+	if cl.RedirectURIs, err = checkRedirectURIs(in.RedirectURIs, cl.GrantTypes, cl.AuthMethod); err != nil {
 		return cl, err
 	}
 	if in.RequirePKCE != nil {
@@ -285,7 +285,9 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 	}
 	var redirects []string
 	if in.RedirectURIs != nil {
-		if redirects, err = checkRedirectURIs(*in.RedirectURIs, nil); err != nil {
+		// The form, as for a public client; the client's own method
+		// judges them below.
+		if redirects, err = checkRedirectURIs(*in.RedirectURIs, nil, oauth2.AuthMethodNone); err != nil {
 			return storage.Client{}, err
 		}
 	}
@@ -339,7 +341,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		}
 		// The grant and its redirect URIs are judged together, whichever
 		// of them changed.
-		if _, err := checkRedirectURIs(cl.RedirectURIs, cl.GrantTypes); err != nil {
+		if _, err := checkRedirectURIs(cl.RedirectURIs, cl.GrantTypes, cl.AuthMethod); err != nil {
 			return cl, err
 		}
 		cl.UpdatedAt = now

@@ -248,14 +248,20 @@ const MaxRedirectURIs = 20
 // checkRedirectURIs validates the redirect URIs of the authorization_code
 // grant, which are matched exactly (docs/security.md T-73, T-92): each is an
 // absolute https URL, or plain http to a loopback host (native apps,
-// RFC 8252 §7.3), without user info or fragment (RFC 6749 §3.1.2). A
-// client with the grant needs at least one.
-func checkRedirectURIs(in []string, grants []string) ([]string, error) {
+// RFC 8252 §7.3), without user info or fragment (RFC 6749 §3.1.2); a
+// public client (authMethod none: a native app) may also register a
+// private-use URI scheme redirect (PrivateUseRedirectURIOK, RFC 8252
+// §7.1). A client with the grant needs at least one.
+func checkRedirectURIs(in []string, grants []string, authMethod string) ([]string, error) {
 	if len(in) > MaxRedirectURIs {
 		return nil, invalid("redirect_uris: at most %d entries, got %d", MaxRedirectURIs, len(in))
 	}
-	out, err := checkList("redirect_uris", in, RedirectURIOK,
-		"an absolute https URL without fragment or user info (plain http only to 127.0.0.1, [::1] or localhost)")
+	ok, rule := RedirectURIOK, "an absolute https URL without fragment or user info (plain http only to 127.0.0.1, [::1] or localhost)"
+	if authMethod == oauth2.AuthMethodNone {
+		ok = func(raw string) bool { return RedirectURIOK(raw) || PrivateUseRedirectURIOK(raw) }
+		rule += ", or a private-use scheme of a reverse domain name (com.example.app:/path)"
+	}
+	out, err := checkList("redirect_uris", in, ok, rule)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +281,24 @@ func RedirectURIOK(raw string) bool {
 		return false
 	}
 	return u.Scheme == "https" || u.Scheme == "http" && loopbackHost(u.Hostname())
+}
+
+// PrivateUseRedirectURIOK reports whether raw is a private-use URI scheme
+// redirect a native app may register (RFC 8252 §7.1): a scheme that is a
+// reverse domain name (it holds a "."; §8.4), then ":/" and a path, no
+// authority (com.example.app:/oauth2/cb), no fragment, no space or
+// control character. Only a public client may (checkRedirectURIs): any
+// app on the device can claim the scheme, so the code it receives is
+// guarded by PKCE alone.
+func PrivateUseRedirectURIOK(raw string) bool {
+	scheme, rest, ok := strings.Cut(raw, ":")
+	if !ok || len(raw) > MaxURILen || !strings.Contains(scheme, ".") || !strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, "//") ||
+		strings.ContainsAny(raw, "#\\") || strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == scheme && u.Host == "" && u.User == nil && u.Opaque == "" &&
+		!strings.HasPrefix(scheme, ".") && !strings.HasSuffix(scheme, ".") && !strings.Contains(scheme, "..")
 }
 
 func loopbackHost(h string) bool {
