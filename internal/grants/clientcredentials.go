@@ -84,7 +84,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, err)
 	case err != nil:
-		return nil, err // storage failure: server_error, never a token
+		return nil, unavailable("storage_unavailable", err) // never a token
 	case p.Disabled:
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, nil)
 	}
