@@ -162,6 +162,7 @@ func TestUnreadableSessionIsTryAgain(t *testing.T) {
 	for _, r := range []*http.Request{
 		httptest.NewRequest(http.MethodPost, "/tokens", strings.NewReader("")),
 		httptest.NewRequest(http.MethodGet, "/tokens", nil),
+		httptest.NewRequest(http.MethodGet, "/", nil),
 	} {
 		f.store.failReads.Store(1)
 		f.store.reads.Store(0)

@@ -261,14 +261,7 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) h
 	return func(w http.ResponseWriter, r *http.Request) {
 		se, ok, err := h.signedIn.find(r)
 		if err != nil {
-			// The header cannot name anyone: looked up, nobody (T-163).
-			again := LocalPath(r.URL.RequestURI())
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				again = h.formPage(r)
-			}
-			h.render(w, withLookedUp(r, nil), http.StatusServiceUnavailable, "message", "Try again", nil, messageData{
-				Text: "The server could not read your session just now; try again shortly.",
-				Link: again, LinkText: "Try again"})
+			h.sessionUnreadable(w, r)
 			return
 		}
 		if !ok {
@@ -287,6 +280,20 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, session)) h
 		// (docs/security.md T-163).
 		next(w, withLookedUp(r, &se), se)
 	}
+}
+
+// sessionUnreadable answers a request whose session storage could not
+// read (docs/security.md T-146): 503 "Try again", linking back to the
+// page, with the cookie kept: not signed out, nor sent to sign in. The
+// header cannot name anyone: looked up, nobody (T-163).
+func (h *Handler) sessionUnreadable(w http.ResponseWriter, r *http.Request) {
+	again := LocalPath(r.URL.RequestURI())
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		again = h.formPage(r)
+	}
+	h.render(w, withLookedUp(r, nil), http.StatusServiceUnavailable, "message", "Try again", nil, messageData{
+		Text: "The server could not read your session just now; try again shortly.",
+		Link: again, LinkText: "Try again"})
 }
 
 // lookedUp keys the session a request was found to carry (nil: none), so
@@ -334,12 +341,18 @@ func (h *Handler) formPage(r *http.Request) string {
 	return LocalPath("/tokens")
 }
 
+// root sends a signed-in person to their tokens and anyone else to sign
+// in; a session storage could not read is neither (sessionUnreadable).
 func (h *Handler) root(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.signedIn.lookup(r); ok {
+	_, ok, err := h.signedIn.find(r)
+	switch {
+	case err != nil:
+		h.sessionUnreadable(w, r)
+	case ok:
 		http.Redirect(w, r, "/tokens", http.StatusSeeOther)
-		return
+	default:
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 // page is what every template receives.
