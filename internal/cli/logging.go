@@ -21,13 +21,9 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// isTerminal reports whether w is a character device such as a TTY. It
-// needs no dependency: os.File.Stat tells.
+// isTerminal reports whether w is a terminal (isTTY): a character device
+// that is none, such as /dev/null, is a log collector's, not a person's.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isTTY(f)
 }
