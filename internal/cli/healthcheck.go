@@ -13,9 +13,10 @@ import (
 	"github.com/opensts/sts/internal/config"
 )
 
-// DefaultHealthcheckURL is what `sts healthcheck` probes when --url is not
-// given: the liveness endpoint of a server on the default port, reached over
-// loopback from inside the same container.
+// DefaultHealthcheckURL is the --url flag's default value, shown in its
+// help: the liveness endpoint of a server on the default port, reached over
+// loopback from inside the same container. Without --url the configured
+// listener is probed instead.
 const DefaultHealthcheckURL = "http://127.0.0.1:8080/livez"
 
 // healthcheckTimeout bounds one probe, so a hung server fails the check
@@ -38,7 +39,7 @@ Without --url it probes /livez of the server the configuration describes
 on listen (over https when tls.cert_file is set; the certificate is not
 verified, as the probe sends nothing and reads only the status). A wildcard
 host (0.0.0.0, ::, empty) is probed on 127.0.0.1. When the configuration
-cannot be loaded it probes ` + DefaultHealthcheckURL + `.`,
+cannot be loaded it probes nothing: it prints the error and exits 1.`,
 		Example: `  sts healthcheck
   sts healthcheck --url http://127.0.0.1:8443/readyz`,
 		Args: cobra.NoArgs,
@@ -46,9 +47,14 @@ cannot be loaded it probes ` + DefaultHealthcheckURL + `.`,
 			url, _ := cmd.Flags().GetString("url")
 			insecure := false
 			if !cmd.Flags().Changed("url") {
-				if cfg, err := loadConfig(cmd); err == nil {
-					url, insecure = healthURL(cfg)
+				// A configuration that cannot be loaded says nothing of
+				// where the server listens: probing the default could
+				// find another server healthy.
+				cfg, err := loadConfig(cmd)
+				if err != nil {
+					return fmt.Errorf("healthcheck: cannot load the configuration to find the server (--url probes a given URL): %w", err)
 				}
+				url, insecure = healthURL(cfg)
 			}
 			return probe(cmd.Context(), url, insecure)
 		},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -69,4 +70,24 @@ func TestHealthcheck(t *testing.T) {
 			t.Fatalf("default URL %q", cli.DefaultHealthcheckURL)
 		}
 	})
+}
+
+// TestHealthcheckUnreadableConfig: without --url, a configuration that
+// cannot be loaded fails the check with one line naming the configuration,
+// exit 1 (unhealthy, as a container runtime reads it). It probed
+// 127.0.0.1:8080 instead, which could be another server's healthy answer,
+// or a "connection refused" that said nothing of the configuration.
+func TestHealthcheckUnreadableConfig(t *testing.T) {
+	t.Parallel()
+	bad := t.TempDir() + "/sts.yaml"
+	if err := os.WriteFile(bad, []byte("listen: [not, an, address\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := cli.MainEnv(context.Background(), []string{"healthcheck", "--config", bad}, environ(t), &stdout, &stderr)
+	if code != cli.ExitFailure || stdout.String() != "" || strings.Count(stderr.String(), "\n") != 1 ||
+		!strings.Contains(stderr.String(), "config") || strings.Contains(stderr.String(), "8080") {
+		t.Fatalf("healthcheck with an unreadable configuration: code %d, stdout %q, stderr %q; "+
+			"want %d and one line naming the configuration, no probe of the default URL", code, stdout.String(), stderr.String(), cli.ExitFailure)
+	}
 }
