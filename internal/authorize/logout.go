@@ -28,7 +28,9 @@ type SignOuter interface {
 	// SignOut ends the session r carries, if any, records it in the audit
 	// trail with detail, and clears the session cookie on w. ended is
 	// false when r carried no live session. An error is a session that
-	// could not be ended and is still live; the cookie is then kept.
+	// could not be ended and is still live (principalID names its
+	// person), or one storage could not read (principalID ""); the
+	// cookie is then kept.
 	SignOut(w http.ResponseWriter, r *http.Request, detail string) (principalID string, ended bool, err error)
 }
 
@@ -224,11 +226,16 @@ func (l *Logout) signOut(w http.ResponseWriter, r *http.Request, q *logoutReques
 	if q.clientID != "" {
 		detail += " client " + q.clientID
 	}
-	if _, _, err := l.SignedIn.SignOut(w, r, detail); err != nil {
-		// Still signed in: neither "signed out" nor back to the
-		// application, which would take it for done (docs/security.md
-		// T-146).
-		l.page(w, http.StatusServiceUnavailable, "Your sts session could not be ended just now, so you are still signed in. Try again shortly.")
+	if who, _, err := l.SignedIn.SignOut(w, r, detail); err != nil {
+		// Neither "signed out" nor back to the application, which would
+		// take it for done (docs/security.md T-146). Still signed in only
+		// when the session was read and could not be ended; one storage
+		// could not read may have ended already.
+		msg := "Your sts session could not be ended just now, so you are still signed in. Try again shortly."
+		if who == "" {
+			msg = "Your sts session could not be read just now, so it may not have ended. Try again shortly."
+		}
+		l.page(w, http.StatusServiceUnavailable, msg)
 		return
 	}
 	l.finish(w, r, q)

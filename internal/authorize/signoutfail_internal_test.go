@@ -33,3 +33,29 @@ func TestEndSessionThatFailsSaysSo(t *testing.T) {
 		t.Fatalf("sign-out that failed: %d, Location %q\n%s", w.Code, w.Header().Get("Location"), body)
 	}
 }
+
+// unreadSession is a seam whose session storage cannot read just now:
+// SignOut cannot tell whether there is a session to end.
+type unreadSession struct{ bobSignedIn }
+
+func (unreadSession) SignOut(http.ResponseWriter, *http.Request, string) (string, bool, error) {
+	return "", false, errors.New("database is down just now")
+}
+
+// TestEndSessionThatCannotReadSaysMaybe (docs/security.md T-146): when
+// the session could not even be read, the end-session endpoint is 503
+// saying the session may not have ended, as the sign-out page does; it
+// said "you are still signed in", which storage could not know (the
+// session may have ended or expired meanwhile).
+func TestEndSessionThatCannotReadSaysMaybe(t *testing.T) {
+	l := &Logout{SignedIn: unreadSession{}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
+	form := url.Values{confirmField: {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
+	r := httptest.NewRequest(http.MethodPost, LogoutPath, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	l.serve(w, r)
+	if body := w.Body.String(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Location") != "" ||
+		strings.Contains(body, "You are signed out") || strings.Contains(body, "still signed in") || !strings.Contains(body, "may not have ended") {
+		t.Fatalf("sign-out whose session could not be read: %d, Location %q\n%s", w.Code, w.Header().Get("Location"), body)
+	}
+}
