@@ -116,8 +116,15 @@ func newCodeEnv(t *testing.T, edit ...func(*config.Config)) *codeEnv {
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
+		// Bounded: a test that failed with its database black-holed must
+		// not hang here; shutdown_timeout and the storage calls bound Run.
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(cfg.HTTP.ShutdownTimeout + 30*time.Second):
+			t.Errorf("Run still running %s after its context ended", cfg.HTTP.ShutdownTimeout+30*time.Second)
 		}
 	})
 	base := "http://" + cfg.Listen

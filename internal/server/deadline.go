@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 // callDeadline is the request's call deadline (requestContext,
@@ -19,6 +21,9 @@ import (
 type callDeadline struct {
 	parent   context.Context
 	deadline time.Time
+	// detach is what a write detached from the request may take
+	// (storage.Detach), answered by Value without a context of its own.
+	detach storage.DetachBound
 
 	once    sync.Once
 	started atomic.Bool
@@ -78,6 +83,9 @@ func (c *callDeadline) Err() error {
 // Value answers from the started context once there is one (so that
 // context.Cause finds it), else from the parent.
 func (c *callDeadline) Value(key any) any {
+	if _, ok := key.(storage.DetachBoundKey); ok && c.detach.Timeout > 0 {
+		return c.detach
+	}
 	if c.started.Load() && c.ctx != stoppedCtx {
 		return c.ctx.Value(key)
 	}

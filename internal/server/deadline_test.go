@@ -140,7 +140,7 @@ func TestRequestContextStartsNoTimer(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background()) // as net/http's request context is
 	defer cancel()
 	allocs := func(timeout time.Duration) float64 {
-		h := requestContext(ips, timeout)(next)
+		h := requestContext(ips, timeout, 30*time.Second)(next)
 		w := &nopWriter{h: http.Header{}}
 		r := httptest.NewRequestWithContext(parent, http.MethodPost, "/oauth2/token", nil)
 		r.Header.Set(RequestIDHeader, "req-1")

@@ -43,11 +43,15 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 //     request makes (and every other call that honours the context) ends
 //     within it, so a database that stopped answering costs a client a 503
 //     after callTimeout, never a hang, and its goroutine ends
-//     (docs/security.md F-40).
+//     (docs/security.md F-40). The same context tells storage.Detach
+//     what a write detached from the request may take: callTimeout, and
+//     never past writeTimeout from now less a margin for the response
+//     (writeMargin), so that the 503 of a database that stopped answering
+//     is still delivered (docs/security.md F-90);
 //
 // The three used to be three middlewares, each copying the request with
 // r.WithContext (docs/performance.md).
-func requestContext(ips *clientip.Resolver, callTimeout time.Duration) func(http.Handler) http.Handler {
+func requestContext(ips *clientip.Resolver, callTimeout, writeTimeout time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.Header.Get(RequestIDHeader)
@@ -57,13 +61,24 @@ func requestContext(ips *clientip.Resolver, callTimeout time.Duration) func(http
 			w.Header().Set(RequestIDHeader, id)
 			ctx := clientip.WithIP(WithRequestID(r.Context(), id), ips.Resolve(r))
 			if callTimeout > 0 && !streamExempt(r) {
-				cd := withCallDeadline(ctx, time.Now().Add(callTimeout))
+				now := time.Now()
+				cd := withCallDeadline(ctx, now.Add(callTimeout))
+				cd.detach.Timeout = callTimeout
+				if writeTimeout > 0 {
+					cd.detach.Latest = now.Add(writeTimeout - writeMargin(writeTimeout))
+				}
 				defer cd.stop()
 				ctx = cd
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// writeMargin is the part of http.write_timeout kept for writing the
+// response after a detached write: a tenth of it, at most a second.
+func writeMargin(writeTimeout time.Duration) time.Duration {
+	return min(writeTimeout/10, time.Second)
 }
 
 func saneRequestID(id string) bool {

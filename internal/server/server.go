@@ -206,12 +206,12 @@ func New(o Options) *Server {
 		return h
 	}
 	ips := clientip.NewResolver(o.TrustedProxies, o.ClientIPHeader)
-	wrap := func(h http.Handler, callTimeout time.Duration) http.Handler {
-		return requestContext(ips, callTimeout)(noSniff(trace(observe(o.Logger, o.Metrics, o.Now)(
+	wrap := func(h http.Handler, callTimeout, writeTimeout time.Duration) http.Handler {
+		return requestContext(ips, callTimeout, writeTimeout)(noSniff(trace(observe(o.Logger, o.Metrics, o.Now)(
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
-	s.handler = wrap(mux, o.CallTimeout)
+	s.handler = wrap(mux, o.CallTimeout, o.WriteTimeout)
 	if o.IssuerPath != "" {
 		var deferred []*Deferred
 		for _, m := range o.Mounters {
@@ -241,7 +241,7 @@ func New(o Options) *Server {
 		if o.Pprof {
 			mountPprof(ops)
 		}
-		s.ops = newHTTPServer(o, wrap(ops, 0))
+		s.ops = newHTTPServer(o, wrap(ops, 0, 0))
 		// A CPU profile or trace runs for ?seconds=N (30 by default).
 		s.ops.WriteTimeout = 0
 		s.opsLn = o.OpsListener
