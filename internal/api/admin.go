@@ -283,7 +283,11 @@ func CreateOrganization(ctx context.Context, store AdminStore, c pat.Caller, nam
 	ev := c.Event(now, o.ID, ActionOrganizationCreate, "organization:"+o.ID, "success", "")
 	if err := createAudited(ctx, store, func(tx storage.Tx) error { return tx.CreateOrganization(ctx, o) },
 		func() error { return store.CreateOrganization(ctx, o) },
-		func() error { return store.DeleteOrganization(context.WithoutCancel(ctx), o.ID) }, ev); err != nil {
+		func() error {
+			dctx, cancel := storage.Detach(ctx) // docs/security.md F-90
+			defer cancel()
+			return store.DeleteOrganization(dctx, o.ID)
+		}, ev); err != nil {
 		return storage.Organization{}, createErr(err, "organization")
 	}
 	return o, nil
@@ -323,7 +327,11 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	}
 	if err := createAudited(ctx, store, inTx,
 		func() error { return store.CreatePrincipal(ctx, p) },
-		func() error { return store.DeletePrincipal(context.WithoutCancel(ctx), p.ID) }, ev); err != nil {
+		func() error {
+			dctx, cancel := storage.Detach(ctx) // docs/security.md F-90
+			defer cancel()
+			return store.DeletePrincipal(dctx, p.ID)
+		}, ev); err != nil {
 		return storage.Principal{}, createErr(err, "principal")
 	}
 	return p, nil
