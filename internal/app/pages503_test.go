@@ -41,6 +41,11 @@ func TestPagesAnswer503WithRetryAfter(t *testing.T) {
 				"post_logout_redirect_uri": {"https://app.example/bye"}}.Encode(), nil)
 			return r
 		}},
+		{"tokens, the session unreadable", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, base+"/tokens", nil)
+			r.AddCookie(&http.Cookie{Name: "sts_session", Value: strings.Repeat("a", 43)})
+			return r
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := http.DefaultClient.Do(tc.req())

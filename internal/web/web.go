@@ -15,7 +15,6 @@ import (
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
-	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 )
 
@@ -390,10 +389,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if status == http.StatusServiceUnavailable {
-		// The one Retry-After policy of every 503 (docs/api.md, "Errors").
-		oauth2.SetRetryAfter(w.Header(), 0)
-	}
+	// A 503's Retry-After is the server's (its response writer adds the
+	// one policy of every 503: docs/api.md "Errors", docs/security.md F-91).
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
 }
