@@ -119,11 +119,11 @@ func (r *Refresher) RunOnce(ctx context.Context) error {
 var errNotDue = errors.New("hosttoken: token no longer due")
 
 // storageTimeout bounds each storage step of the refresh job (the listing;
-// the checks and the claim before a fetch; storing its result), as
-// storage.call_timeout's default bounds a request's: the job runs on
-// serve's context, which has no deadline, and on a database that stopped
-// answering it waited until TCP gave up on the connection, refreshing
-// nothing meanwhile (docs/security.md F-92).
+// the checks and the claim before a fetch; each attempt to store its
+// result), as storage.call_timeout's default bounds a request's: the job
+// runs on serve's context, which has no deadline, and on a database that
+// stopped answering it waited until TCP gave up on the connection,
+// refreshing nothing meanwhile (docs/security.md F-92).
 const storageTimeout = storage.DetachedTimeout
 
 // refreshOne claims, refreshes and stores one token, listed as listed. A
@@ -250,10 +250,48 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 	}
 	// The stored result and its audit event commit together
 	// (docs/design.md#audit), detached from ctx (a shutdown does not
-	// lose a value the token endpoint already rotated) but bounded.
-	wctx, cancel := storage.Detach(ctx)
+	// lose a value the token endpoint already rotated) but bounded: each
+	// attempt by storageTimeout, and the attempts, with a backoff between
+	// them, by the lease (at least storageTimeout). The token endpoint may
+	// have rotated the refresh token already: giving up after one stalled
+	// attempt (a row lock held a few seconds, a failover) kept the spent
+	// one, and the host token could never be refreshed again
+	// (docs/security.md F-92).
+	jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), max(cmp.Or(r.Lease, DefaultRefreshLease), storageTimeout))
+	defer jcancel()
+	var err error
+	for wait := storeRetryFirst; ; wait = min(2*wait, storeRetryMax) {
+		err = r.storeOnce(jctx, claimed, lease, used, res, ferr, now, outcome, event)
+		if err == nil || errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		s.logger().WarnContext(ctx, "hosttoken: storing a refresh failed; trying again", "token_id", claimed.ID, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-jctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if jctx.Err() != nil {
+			break
+		}
+	}
+	return r.stored(ctx, claimed, ferr, outcome, event, err)
+}
+
+// Between two attempts to store a refresh's result (Refresher.store).
+const (
+	storeRetryFirst = 250 * time.Millisecond
+	storeRetryMax   = 5 * time.Second
+)
+
+// storeOnce is one attempt of store, bounded by storageTimeout.
+func (r *Refresher) storeOnce(ctx context.Context, claimed storage.HostToken, lease string, used redeemed, res fetched, ferr error,
+	now time.Time, outcome string, event func(string) storage.AuditEvent) error {
+	s := r.Service
+	wctx, cancel := context.WithTimeout(ctx, storageTimeout)
 	defer cancel()
-	err := s.Store.WithTx(wctx, func(tx storage.Tx) error {
+	return s.Store.WithTx(wctx, func(tx storage.Tx) error {
 		err := tx.UpdateHostToken(wctx, claimed.ID, func(old storage.HostToken) (storage.HostToken, error) {
 			ours := old.RefreshLeaseID == lease
 			if ferr != nil {
@@ -324,6 +362,11 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 		}
 		return tx.AppendAudit(wctx, event(outcome))
 	})
+}
+
+// stored accounts for store's outcome err.
+func (r *Refresher) stored(ctx context.Context, claimed storage.HostToken, ferr error, outcome string, event func(string) storage.AuditEvent, err error) error {
+	s := r.Service
 	if errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
