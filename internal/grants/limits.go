@@ -69,11 +69,14 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 	if a.own {
 		act.ClientID = a.clientID
 	}
+	// The actor adds one to the subject's chain: past the cap only when
+	// the subject token's chain already fills it, which is that token's
+	// fault, not the actor token's.
 	maxDepth := g.maxDepth()
 	depth := 0
 	for x := act; x != nil; x = x.Act {
 		if depth++; depth > maxDepth {
-			return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonDelegationTooDeep, errors.New("delegation chain too deep"))
+			return nil, nil, badSubject(ReasonDelegationTooDeep, errors.New("the subject token's delegation chain leaves no room for an actor"))
 		}
 	}
 	return act, a, nil
@@ -87,6 +90,14 @@ func (g *TokenExchange) maxDepth() int {
 	return g.MaxDelegationDepth
 }
 
+// issuerURL is the iss of the tokens we issue ("" without an Issuer).
+func (g *TokenExchange) issuerURL() string {
+	if g.Issuer == nil {
+		return ""
+	}
+	return g.Issuer.IssuerURL
+}
+
 // maxActLength bounds each iss and sub of an external subject token's
 // act claim: they are signed into the issued token.
 const maxActLength = 1024
@@ -97,10 +108,12 @@ const maxActLength = 1024
 // exchanged from it names them as one of ours does, so that it never
 // reads as the subject's own (docs/security.md T-169). Each actor is its
 // sub, under its iss or, without one, under iss (the issuer that
-// asserted it, never ours); anything else (a client_id of that issuer)
-// is left out. An act that names no actor, or a chain longer than
-// maxDepth, is refused. A nil claim is no delegation.
-func externalAct(claim any, iss string, maxDepth int) (*tokens.Actor, error) {
+// asserted it); anything else (a client_id of that issuer) is left out.
+// An act that names no actor, one under ours (our issuer as our verifier
+// compares it, byte for byte: a principal of ours that issuer cannot
+// vouch for, and we never verified), or a chain longer than maxDepth, is
+// refused. A nil claim is no delegation.
+func externalAct(claim any, iss, ours string, maxDepth int) (*tokens.Actor, error) {
 	if claim == nil {
 		return nil, nil
 	}
@@ -126,6 +139,9 @@ func externalAct(claim any, iss string, maxDepth int) (*tokens.Actor, error) {
 				return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act has an unusable iss"))
 			}
 			a.Issuer = s
+		}
+		if a.Issuer == ours {
+			return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act names an actor under our issuer"))
 		}
 		*next, next = a, &a.Act
 		claim = m["act"]

@@ -16,8 +16,9 @@ import (
 // under the actor of this exchange when there is one, never for a token
 // that reads as the subject's own (docs/security.md T-169). An actor
 // without iss is named under the subject token's issuer, a client_id of
-// another issuer is not carried, and a malformed or too deep act is
-// refused.
+// another issuer is not carried, a chain of exactly the cap is carried,
+// and a malformed or too deep act, or one naming an actor under our own
+// issuer (which we never verified), is refused.
 func TestExternalSubjectKeepsItsDelegation(t *testing.T) {
 	e := newEnv(t, nil)
 	now := time.Now()
@@ -60,10 +61,30 @@ func TestExternalSubjectKeepsItsDelegation(t *testing.T) {
 		}
 	})
 
-	deep := map[string]any{"sub": "a0"}
-	for i := 1; i <= DefaultMaxDelegationDepth; i++ {
-		deep = map[string]any{"sub": "a" + string(rune('0'+i)), "act": deep}
+	full := map[string]any{"sub": "a1"}
+	for i := 2; i <= DefaultMaxDelegationDepth; i++ {
+		full = map[string]any{"sub": "a" + string(rune('0'+i)), "act": full}
 	}
+	t.Run("exactly the cap", func(t *testing.T) {
+		n := 0
+		for a := issued(t, exchangeForm(subject(full), "pool", "ci")).Act; a != nil; a = a.Act {
+			n++
+		}
+		if n != DefaultMaxDelegationDepth {
+			t.Errorf("carried chain of %d actors, want %d", n, DefaultMaxDelegationDepth)
+		}
+	})
+	t.Run("exactly the cap under an actor", func(t *testing.T) {
+		// The subject token's chain leaves no room: its fault, not the
+		// actor token's.
+		actor := e.issuer.mint(t, "RS256", e.issuer.claims(now, "bot"))
+		resp, body := e.post(t, PathToken, exchangeForm(subject(full), "pool", "ci", "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT))
+		if resp.StatusCode != http.StatusBadRequest || body["reason"] != ReasonDelegationTooDeep || body["error_description"] != descSubject {
+			t.Errorf("exchange = %d %v %v %q, want 400 %s %q", resp.StatusCode, body["error"], body["reason"], body["error_description"], ReasonDelegationTooDeep, descSubject)
+		}
+	})
+
+	deep := map[string]any{"sub": "a0", "act": full}
 	for _, tc := range []struct {
 		name   string
 		act    any
@@ -76,6 +97,10 @@ func TestExternalSubjectKeepsItsDelegation(t *testing.T) {
 		{"iss not a string", map[string]any{"sub": "svc", "iss": true}, ReasonSubjectActInvalid},
 		{"nested act malformed", map[string]any{"sub": "svc", "act": []any{"x"}}, ReasonSubjectActInvalid},
 		{"deeper than the cap", deep, ReasonDelegationTooDeep},
+		// An actor of ours we never verified: read by a resource server
+		// or an ID token as one of our principals acting.
+		{"names our issuer", map[string]any{"iss": stsIssuer, "sub": "admin-principal"}, ReasonSubjectActInvalid},
+		{"nested names our issuer", map[string]any{"sub": "svc", "act": map[string]any{"iss": stsIssuer, "sub": "admin-principal"}}, ReasonSubjectActInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, reason := e.exchangeStatus(t, subject(tc.act), "pool", "ci")
