@@ -31,7 +31,11 @@ const (
 	ReasonDelegationTooDeep = "delegation_too_deep"
 	// ReasonSubjectActInvalid: the subject token's act claim names no
 	// actor (docs/security.md T-169).
-	ReasonSubjectActInvalid    = "subject_act_invalid"
+	ReasonSubjectActInvalid = "subject_act_invalid"
+	// ReasonIssuedTokenTooLarge: what the subject token carries (act,
+	// may_act, mapped attributes) would make an access token longer than
+	// our verifier accepts (docs/security.md T-169).
+	ReasonIssuedTokenTooLarge  = "issued_token_too_large"
 	ReasonDerivationTooDeep    = "derivation_too_deep"
 	ReasonSelfExchangeDisabled = "self_exchange_disabled"
 	ReasonScopeInvalid         = "scope_invalid"

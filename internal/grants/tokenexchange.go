@@ -248,6 +248,14 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
 	}
+	if len(tok) > tokens.MaxTokenSize {
+		// What the subject token carries (act, may_act, mapped
+		// attributes) within the size we accept can still make a token
+		// our own verifier refuses: refused here, not issued unusable
+		// (docs/security.md T-169). Nothing is spent or stored yet.
+		return nil, badSubject(ReasonIssuedTokenTooLarge,
+			fmt.Errorf("the issued token would be %d bytes, over the %d our verifier accepts", len(tok), tokens.MaxTokenSize))
+	}
 	req.trace.jti = c.ID
 	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: oauth2.TokenTypeBearer, ExpiresIn: int64(life / time.Second)}
 	if req.Scopes == nil || joinSpace(req.Scopes) != c.Scope {
