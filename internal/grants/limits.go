@@ -159,11 +159,14 @@ func actorType(typ string) bool {
 	return false
 }
 
-// readMayAct reads a subject token's may_act claim (an object with sub
-// and optionally iss; nil when absent). One that names no actor (not an
-// object, sub not a non-empty string, iss present but not one) is read
-// as admitting none: an empty Subject.
-func readMayAct(claim any) *tokens.MayAct {
+// readMayAct reads the may_act claim of a subject token issued by iss
+// (an object with sub and optionally iss; nil when absent). Without an
+// iss of its own its sub is under iss, the issuer that asserted it, as
+// for act (docs/security.md T-170): carried on bare, it would admit that
+// sub of any issuer in every later re-exchange. One that names no actor
+// (not an object, sub not a non-empty string, iss present but not one)
+// is read as admitting none: an empty Subject.
+func readMayAct(claim any, iss string) *tokens.MayAct {
 	if claim == nil {
 		return nil
 	}
@@ -175,13 +178,13 @@ func readMayAct(claim any) *tokens.MayAct {
 	if !ok || sub == "" || len(sub) > maxActLength {
 		return &tokens.MayAct{}
 	}
-	out := &tokens.MayAct{Subject: sub}
+	out := &tokens.MayAct{Subject: sub, Issuer: iss}
 	if v, present := m["iss"]; present {
-		iss, ok := v.(string)
-		if !ok || iss == "" || len(iss) > maxActLength {
+		s, ok := v.(string)
+		if !ok || s == "" || len(s) > maxActLength {
 			return &tokens.MayAct{}
 		}
-		out.Issuer = iss
+		out.Issuer = s
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package grants
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -45,6 +46,17 @@ func TestMayActSurvivesReexchange(t *testing.T) {
 			t.Errorf("re-exchange with the actor may_act names = %d %s, want 200", code, reason)
 		}
 	})
+	t.Run("without iss, under the subject token's issuer", func(t *testing.T) {
+		// Carried without iss it would admit that sub of any issuer in
+		// every later re-exchange.
+		own := exchanged(t, map[string]any{"sub": "bot"})
+		if m := accessPayload(t, own).MayAct; m == nil || m.Subject != "bot" || m.Issuer != e.issuer.URL {
+			t.Errorf("may_act = %+v, want sub bot under %s", m, e.issuer.URL)
+		}
+		if code, reason := reexchange(t, own, "bot"); code != http.StatusOK {
+			t.Errorf("re-exchange with the actor may_act names = %d %s, want 200", code, reason)
+		}
+	})
 	t.Run("names no actor", func(t *testing.T) {
 		own := exchanged(t, "bot") // not an object: nobody may act
 		if code, reason := reexchange(t, own, "bot"); code != http.StatusBadRequest || reason != ReasonActorNotAllowed {
@@ -57,4 +69,26 @@ func TestMayActSurvivesReexchange(t *testing.T) {
 			t.Errorf("re-exchange without may_act = %d %s, want 200", code, reason)
 		}
 	})
+}
+
+// TestMayActSurvivesRefresh: the may_act a delegation's refresh family was
+// begun with is carried by every token it mints (docs/security.md T-170).
+func TestMayActSurvivesRefresh(t *testing.T) {
+	o := newOfflineEnv(t)
+	e := o.env
+	sc := e.issuer.claims(time.Now(), "u1")
+	sc["aud"] = "offline"
+	sc["may_act"] = map[string]any{"sub": "bot"}
+	resp, body := o.post(exchangeForm(e.issuer.mint(t, "RS256", sc), "pool", "offline", "scope", "read offline_access"), true)
+	rt, _ := body["refresh_token"].(string)
+	if resp.StatusCode != http.StatusOK || rt == "" {
+		t.Fatalf("exchange = %d %v", resp.StatusCode, body)
+	}
+	resp, body = o.post(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, true)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh = %d %v", resp.StatusCode, body)
+	}
+	if m := accessPayload(t, body["access_token"].(string)).MayAct; m == nil || m.Subject != "bot" || m.Issuer != e.issuer.URL {
+		t.Errorf("refreshed may_act = %+v, want sub bot under %s", m, e.issuer.URL)
+	}
 }
