@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,6 +238,41 @@ func TestHandler(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHandlerDelegationClaims: an active answer repeats the token's act and
+// may_act (docs/design.md#tokens): a resource server that introspects
+// rather than verifies learns who acts and who may act, as one reading the
+// JWT does.
+func TestHandlerDelegationClaims(t *testing.T) {
+	f := newFixture(t, nil)
+	now := time.Now()
+	iss := &tokens.Issuer{Signer: f.keys, IssuerURL: issuer, Now: func() time.Time { return now }}
+	act := &tokens.Actor{Issuer: "https://idp.example", Subject: "bot"}
+	mayAct := &tokens.MayAct{Issuer: "https://idp.example", Subject: "bot"}
+	tok, _, err := iss.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p1", Audience: tokens.Audience{"https://api.example"},
+		Expiry: tokens.NewNumericDate(now.Add(10 * time.Minute)), ClientID: "a", Scope: "read", OrgID: "o1", Principal: "p1",
+		Act: act, MayAct: mayAct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{introspect.Path, introspect.PathGoogle} {
+		resp, body := f.do(t, request{method: "POST", path: path, contentType: form, body: tokenForm(tok), user: "a", pass: f.secretA})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s = %d %s", path, resp.StatusCode, body)
+		}
+		var r struct {
+			Active bool           `json:"active"`
+			Act    *tokens.Actor  `json:"act"`
+			MayAct *tokens.MayAct `json:"may_act"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatal(err)
+		}
+		if !r.Active || !reflect.DeepEqual(r.Act, act) || !reflect.DeepEqual(r.MayAct, mayAct) {
+			t.Errorf("%s: active %v act %+v may_act %+v, want %+v and %+v", path, r.Active, r.Act, r.MayAct, act, mayAct)
+		}
 	}
 }
 

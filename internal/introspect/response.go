@@ -20,10 +20,11 @@ type Response struct {
 	NotBefore int64           `json:"nbf,omitempty"`
 	JTI       string          `json:"jti,omitempty"`
 	TokenType string          `json:"token_type,omitempty"`
-	// Extensions of docs/design.md#tokens: delegation, access boundary, provenance.
+	// Extensions of docs/design.md#tokens: delegation (act, may_act), access boundary, provenance.
 	OrgID     string         `json:"org_id,omitempty"`
 	Principal string         `json:"principal,omitempty"`
 	Act       *tokens.Actor  `json:"act,omitempty"`
+	MayAct    *tokens.MayAct `json:"may_act,omitempty"`
 	CAB       map[string]any `json:"cab,omitempty"`
 	Pool      string         `json:"pool,omitempty"`
 	Provider  string         `json:"provider,omitempty"`
@@ -46,7 +47,7 @@ func fromAccess(c *tokens.AccessClaims) *Response {
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
 		Audience: c.Audience, Issuer: c.Issuer, Expiry: int64(c.Expiry), IssuedAt: int64(c.IssuedAt),
 		NotBefore: int64(c.NotBefore), JTI: c.ID, TokenType: TypeBearer, OrgID: c.OrgID,
-		Principal: c.Principal, Act: c.Act, CAB: c.CAB, Pool: c.Pool, Provider: c.Provider, Src: c.Src,
+		Principal: c.Principal, Act: c.Act, MayAct: c.MayAct, CAB: c.CAB, Pool: c.Pool, Provider: c.Provider, Src: c.Src,
 	}
 }
 
