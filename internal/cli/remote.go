@@ -123,16 +123,14 @@ func addCAFlag(f *pflag.FlagSet) {
 // CAs of --ca-file beside the system roots, and a token about to cross a
 // network in plain text is warned about (docs/security.md T-100, T-161).
 func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
-	shown := server
-	if strings.Contains(shown, "@") { // user information: perhaps a secret
-		shown = "(a URL with user information)"
-	}
-	if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
-		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", shown)}
-	}
+	// The raw value is never printed: its user information, query or
+	// fragment may hold a secret, even when it is no URL at all.
 	u, err := url.Parse(server)
-	if err != nil || u.Host == "" {
-		return nil, usageError{fmt.Errorf("--server %q: want an http:// or https:// URL", shown)}
+	if err != nil {
+		return nil, usageError{errors.New("--server is not a URL: want an http:// or https:// URL (the value is not printed)")}
+	}
+	if u.Scheme = strings.ToLower(u.Scheme); u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--server %s: want an http:// or https:// URL with a host (the rest of the value is not printed)", shownURL(u))}
 	}
 	// The API's paths are appended to --server: a query or fragment would
 	// swallow them, and user information would be dropped for the bearer
@@ -141,7 +139,7 @@ func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
 	case u.User != nil:
 		return nil, usageError{fmt.Errorf("--server %s://%s: remove the user information before the host; the credential goes in STS_TOKEN or --token-file", u.Scheme, u.Host)}
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(server, "#"):
-		return nil, usageError{fmt.Errorf("--server %s://%s%s: remove the query or fragment: want the server's base URL", u.Scheme, u.Host, u.EscapedPath())}
+		return nil, usageError{fmt.Errorf("--server %s://%s: remove the query or fragment: want the server's base URL", u.Scheme, u.Host)}
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
@@ -154,7 +152,16 @@ func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
 	}
 	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects,
 		Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: next}}
-	return &remote{base: strings.TrimSuffix(server, "/"), http: hc}, nil
+	return &remote{base: strings.TrimSuffix(u.String(), "/"), http: hc}, nil
+}
+
+// shownURL is the scheme and host of u, for a message about a --server
+// value that is refused: never its user information, path or query.
+func shownURL(u *url.URL) string {
+	if u.Scheme == "" || u.Host == "" {
+		return "(no scheme and host)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // admin is an admin command's connection: remote when --server is set,
@@ -181,6 +188,13 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 			return nil, err
 		}
 		return &admin{remote: r}, nil
+	}
+	// A flag of remote mode given without --server would be ignored for
+	// the database and the master key: the operator meant the API.
+	for _, name := range []string{"token-file", "ca-file"} {
+		if cmd.Flags().Changed(name) {
+			return nil, usageError{fmt.Errorf("--%s needs --server (or STS_SERVER): without it the command opens the database directly", name)}
+		}
 	}
 	cfg, err := loadConfig(cmd)
 	if err != nil {

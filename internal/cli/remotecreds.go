@@ -1,16 +1,21 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -47,13 +52,25 @@ func remoteToken(cmd *cobra.Command, file string) (string, error) {
 	return env, nil
 }
 
+// tokenFileWait bounds the wait for a token file that is a pipe (a FIFO,
+// or <(command)) to be written: one with no writer would otherwise block
+// the command for ever.
+const tokenFileWait = 10 * time.Second
+
 // readTokenFile reads a bearer token from path, trimmed of surrounding
-// white space. Like ssh with a private key, it refuses a regular file
+// white space. Like ssh with a private key, it refuses a file (a FIFO too)
 // that its group or others may read or write: the token is a credential.
 func readTokenFile(path string) (string, error) {
-	f, err := os.Open(path)
+	return readTokenFileWithin(path, tokenFileWait)
+}
+
+// readTokenFileWithin is readTokenFile waiting at most wait for a pipe's
+// writer. The file is opened without blocking, which a FIFO with no
+// writer does, and read until end of file, the limit or the wait is over.
+func readTokenFileWithin(path string, wait time.Duration) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", usageError{fmt.Errorf("--token-file: %w", err)}
+		return "", usageError{fmt.Errorf("--token-file %s", openError(path, err))}
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -63,10 +80,15 @@ func readTokenFile(path string) (string, error) {
 	if fi.IsDir() {
 		return "", usageError{fmt.Errorf("--token-file %s is a directory", path)}
 	}
-	if perm := fi.Mode().Perm(); fi.Mode().IsRegular() && perm&0o077 != 0 && runtime.GOOS != "windows" {
+	// Everything but a directory: a FIFO others may write feeds the
+	// command their token; an anonymous pipe (<(…)) is 0600.
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return "", usageError{fmt.Errorf("--token-file %s: permissions %04o are too open: a bearer token must be readable by its owner only (chmod 600 %s)", path, perm, path)}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	b, err := readWithin(f, fi.Mode()&fs.ModeNamedPipe != 0, maxTokenFile+1, wait)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "", usageError{fmt.Errorf("--token-file %s: nothing written to the pipe within %s", path, wait)}
+	}
 	if err != nil {
 		return "", usageError{fmt.Errorf("--token-file: read %s: %w", path, err)}
 	}
@@ -81,6 +103,40 @@ func readTokenFile(path string) (string, error) {
 		return "", usageError{fmt.Errorf("--token-file %s %v", path, err)}
 	}
 	return tok, nil
+}
+
+// readWithin reads f to its end, at most limit bytes, within wait. A FIFO
+// opened without blocking reads as empty until a writer opens it, so an
+// empty read of one is tried again until the wait is over.
+func readWithin(f *os.File, fifo bool, limit int64, wait time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(wait)
+	_ = f.SetReadDeadline(deadline) // a regular file has no deadline, and needs none
+	for {
+		b, err := io.ReadAll(io.LimitReader(f, limit))
+		if err != nil || len(b) > 0 || !fifo {
+			return b, err
+		}
+		if time.Now().After(deadline) {
+			return nil, os.ErrDeadlineExceeded
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openError is the error of opening the token file at path, naming path
+// only when it cannot be the token itself, given by mistake instead of
+// the file's name (--token-file "$TOKEN"): no token holds a "/", and the
+// sts tokens start with sts_ (a PAT) or eyJ (a JWT).
+func openError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	base := filepath.Base(path)
+	if !strings.Contains(path, "/") || strings.HasPrefix(base, "sts_") || strings.HasPrefix(base, "eyJ") {
+		return fmt.Errorf("(the name given, not printed: it may be the token itself): %w", err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // checkToken refuses what an Authorization header cannot carry; the
@@ -114,12 +170,20 @@ func caTransport(path string) (http.RoundTripper, error) {
 		return nil, usageError{fmt.Errorf("--ca-file %s is longer than %d bytes", path, maxCAFile)}
 	}
 	var certs []*x509.Certificate
+	begin := []byte("-----BEGIN")
 	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
+		i := bytes.Index(rest, begin)
+		if i < 0 {
 			break
 		}
+		// pem.Decode skips a block it cannot decode (no END line, bad
+		// base64) for the next one: a block it consumed must hold one
+		// BEGIN line, its own.
+		block, next := pem.Decode(rest[i:])
+		if block == nil || bytes.Count(rest[i:len(rest)-len(next)], begin) != 1 {
+			return nil, usageError{fmt.Errorf("--ca-file %s: block %d is not a complete PEM block (a missing -----END line, or bad base64)", path, len(certs)+1)}
+		}
+		rest = next
 		if block.Type != "CERTIFICATE" {
 			return nil, usageError{fmt.Errorf("--ca-file %s: block %d is a %s, want only CERTIFICATE blocks", path, len(certs)+1, block.Type)}
 		}

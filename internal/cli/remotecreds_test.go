@@ -199,6 +199,11 @@ func TestRemoteCredentialFilesRefused(t *testing.T) {
 		return p
 	}
 	good := file("good", token+"\n", 0o600)
+	ca, err := os.ReadFile(api.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := string(ca)
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -210,6 +215,7 @@ func TestRemoteCredentialFilesRefused(t *testing.T) {
 		{"missing", nil, []string{"--token-file", filepath.Join(dir, "nope")}, "no such file"},
 		{"empty", nil, []string{"--token-file", file("empty", " \n\n", 0o600)}, "is empty"},
 		{"two lines", nil, []string{"--token-file", file("two", token+"\n"+token+"\n", 0o600)}, "one line"},
+		{"the token given as the file's name", nil, []string{"--token-file", token}, "not printed"},
 		{"both STS_TOKEN and a file", map[string]string{"STS_TOKEN": token}, []string{"--token-file", good}, "both"},
 		{"CA missing", nil, []string{"--token-file", good, "--ca-file", filepath.Join(dir, "nope.pem")}, "no such file"},
 		{"CA empty", nil, []string{"--token-file", good, "--ca-file", file("empty.pem", "", 0o644)}, "no PEM certificate"},
@@ -217,6 +223,10 @@ func TestRemoteCredentialFilesRefused(t *testing.T) {
 		{"CA bad certificate", map[string]string{"STS_CA_FILE": file("bad.pem",
 			string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")})), 0o644)},
 			[]string{"--token-file", good}, "certificate 1"},
+		{"CA last block truncated", nil, []string{"--token-file", good, "--ca-file", file("cut.pem",
+			caPEM+"-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHHIG\n", 0o644)}, "block 2 is not a complete PEM block"},
+		{"CA middle block without END", nil, []string{"--token-file", good, "--ca-file", file("mid.pem",
+			"-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHHIG\n"+caPEM, 0o644)}, "block 1 is not a complete PEM block"},
 		{"CA private key", nil, []string{"--token-file", good, "--ca-file", file("key.pem",
 			string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("k")})), 0o644)}, "PRIVATE KEY"},
 	}
@@ -254,6 +264,10 @@ func TestRemoteServerURLRefused(t *testing.T) {
 	const secret = "sts_pat_InTheURL000000000000000000000000"
 	host := strings.TrimPrefix(api.url, "https://")
 	for _, server := range []string{
+		host + "/?token=" + secret,
+		"https://127.0.0.1:x/?token=" + secret,
+		"HTTPS://" + host + "/?token=" + secret,
+		"HTTPS://" + host + "/" + secret + "/?q",
 		"https://" + secret + "@" + host,
 		"https://admin:" + secret + "@" + host + "/",
 		api.url + "/?token=" + secret,
@@ -276,5 +290,39 @@ func TestRemoteServerURLRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRemoteServerSchemeAnyCase: the scheme of --server is case-insensitive
+// (RFC 3986 section 3.1), as for every URL parser.
+func TestRemoteServerSchemeAnyCase(t *testing.T) {
+	t.Parallel()
+	api := startTLSAPI(t)
+	remoteEnv(t)
+	const token = "sts_pat_TheCredential0000000000000000000"
+	setenv(t, "STS_TOKEN", token)
+	server := "HTTPS://" + strings.TrimPrefix(api.url, "https://")
+	code, out, errOut := runCLI(t, "org", "list", "--server", server, "--ca-file", api.caFile)
+	if code != 0 || !strings.Contains(out, "acme") {
+		t.Fatalf("--server %s = %d, stdout %q, stderr %q", server, code, out, errOut)
+	}
+	if s := api.seen(); len(s) == 0 || s[len(s)-1] != "Bearer "+token {
+		t.Errorf("Authorization = %q, want the token", s)
+	}
+}
+
+// TestRemoteFlagsNeedServer: --token-file or --ca-file without --server
+// is a usage error, not a command silently run on the database.
+func TestRemoteFlagsNeedServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok")
+	writeMode(t, tok, "sts_pat_x\n", 0o600)
+	for _, args := range [][]string{{"--token-file", tok}, {"--ca-file", tok}} {
+		remoteEnv(t)
+		code, out, errOut := runCLI(t, append([]string{"org", "list", "--data-dir", dir}, args...)...)
+		if code != 2 || !strings.Contains(errOut, args[0]+" needs --server") {
+			t.Errorf("org list %v without --server = %d, stdout %q, stderr %q; want exit 2", args, code, out, errOut)
+		}
 	}
 }

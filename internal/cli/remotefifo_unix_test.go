@@ -1,0 +1,70 @@
+//go:build unix
+
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// mkfifo makes a named pipe at name with exactly mode (whatever the
+// umask) and writes content to it once a reader opens it.
+func mkfifo(t *testing.T, name, content string, mode uint32) {
+	t.Helper()
+	if err := syscall.Mkfifo(name, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(name, os.FileMode(mode)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		_, _ = w.WriteString(content)
+	}()
+}
+
+// TestRemoteTokenFileFIFO: a token file may be a named pipe, and its
+// permissions are checked like a regular file's: a FIFO others may write
+// would feed the command their token, sent as the operator's credential
+// (docs/security.md T-173).
+func TestRemoteTokenFileFIFO(t *testing.T) {
+	t.Parallel()
+	api := startTLSAPI(t)
+	const token = "sts_pat_ThroughTheFIFO000000000000000000"
+
+	t.Run("owner only", func(t *testing.T) {
+		remoteEnv(t)
+		fifo := filepath.Join(t.TempDir(), "token")
+		mkfifo(t, fifo, token+"\n", 0o600)
+		code, out, errOut := runCLI(t, "org", "list", "--server", api.url, "--ca-file", api.caFile, "--token-file", fifo)
+		if code != 0 || !strings.Contains(out, "acme") {
+			t.Fatalf("--token-file FIFO 0600 = %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		if s := api.seen(); len(s) == 0 || s[len(s)-1] != "Bearer "+token {
+			t.Errorf("Authorization = %q, want the FIFO's token", s)
+		}
+	})
+	t.Run("others may write", func(t *testing.T) {
+		remoteEnv(t)
+		fifo := filepath.Join(t.TempDir(), "token")
+		mkfifo(t, fifo, "sts_pat_WrittenByAnotherUser000000000000\n", 0o666)
+		n := len(api.seen())
+		code, _, errOut := runCLI(t, "org", "list", "--server", api.url, "--ca-file", api.caFile, "--token-file", fifo)
+		if code != 2 || !strings.Contains(errOut, "too open") {
+			t.Errorf("--token-file FIFO 0666 = %d, stderr %q; want exit 2, too open", code, errOut)
+		}
+		if len(api.seen()) != n {
+			t.Error("a request was sent")
+		}
+		if w, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil { // let the writer go
+			w.Close()
+		}
+	})
+}
