@@ -125,15 +125,34 @@ func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 // start now reads the revocation rows from storage itself, past the view
 // (docs/security.md T-160), so the exchange is refused at once: no access
 // token, no family, whether or not the view has caught up.
+//
+// The view catches up every second (cache.RevocationPoll): on a loaded
+// machine it may do so before the request arrives, and then the subject
+// token itself is refused (invalid_request, "subject_token rejected"),
+// which is right but does not reach the family's start. Such an attempt
+// proves nothing either way and is made again with a new token, up to
+// three times; a token issued is a failure at once.
 func TestFamilyBegunBeforeConsentWithdrawalSeenEnds(t *testing.T) {
-	e, tok, asB := reExchangeEnv(t)
-	if err := app.NewConsents(e.store, 0).Revoke(t.Context(), audit.Caller{}, e.user.ID, e.conf.ID); err != nil {
-		t.Fatal(err)
+	var st int
+	var m map[string]any
+	for attempt := range 3 {
+		e, tok, asB := reExchangeEnv(t)
+		if err := app.NewConsents(e.store, 0).Revoke(t.Context(), audit.Caller{}, e.user.ID, e.conf.ID); err != nil {
+			t.Fatal(err)
+		}
+		// At once: the server's view has most likely not read the row yet.
+		st, m = asB(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok.AccessToken},
+			"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"openid offline_access"}})
+		if m["access_token"] != nil || m["refresh_token"] != nil {
+			t.Fatalf("re-exchange by B with offline_access just after the consent to A was withdrawn = %d %v: a token was issued", st, m)
+		}
+		if st == http.StatusBadRequest && m["error"] == oauth2.ErrorInvalidGrant {
+			return
+		}
+		if st != http.StatusBadRequest || m["error"] != oauth2.ErrorInvalidRequest || m["error_description"] != "subject_token rejected" {
+			break
+		}
+		t.Logf("attempt %d: the view caught up before the request (%v); again", attempt+1, m)
 	}
-	// At once: the server's view has not read the row yet.
-	st, m := asB(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok.AccessToken},
-		"subject_token_type": {oauth2.TokenTypeAccessToken}, "scope": {"openid offline_access"}})
-	if st != http.StatusBadRequest || m["error"] != oauth2.ErrorInvalidGrant || m["access_token"] != nil || m["refresh_token"] != nil {
-		t.Fatalf("re-exchange by B with offline_access just after the consent to A was withdrawn = %d %v, want 400 invalid_grant and no token", st, m)
-	}
+	t.Fatalf("re-exchange by B with offline_access just after the consent to A was withdrawn = %d %v, want 400 invalid_grant and no token", st, m)
 }
