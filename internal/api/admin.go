@@ -284,7 +284,7 @@ func CreateOrganization(ctx context.Context, store AdminStore, c pat.Caller, nam
 	if err := createAudited(ctx, store, func(tx storage.Tx) error { return tx.CreateOrganization(ctx, o) },
 		func() error { return store.CreateOrganization(ctx, o) },
 		func() error {
-			dctx, cancel := storage.Detach(ctx) // docs/security.md F-90
+			dctx, cancel := storage.Detach(ctx) // docs/security.md F-87
 			defer cancel()
 			return store.DeleteOrganization(dctx, o.ID)
 		}, ev); err != nil {
@@ -328,7 +328,7 @@ func CreatePrincipal(ctx context.Context, store AdminStore, c pat.Caller, orgID 
 	if err := createAudited(ctx, store, inTx,
 		func() error { return store.CreatePrincipal(ctx, p) },
 		func() error {
-			dctx, cancel := storage.Detach(ctx) // docs/security.md F-90
+			dctx, cancel := storage.Detach(ctx) // docs/security.md F-87
 			defer cancel()
 			return store.DeletePrincipal(dctx, p.ID)
 		}, ev); err != nil {

@@ -34,7 +34,7 @@ func (u *undoWatch) DeletePrincipal(ctx context.Context, id string) error {
 	return u.AdminStore.DeletePrincipal(ctx, id)
 }
 
-// TestAdminCreateUndoHasADeadline (docs/security.md F-90): the delete that
+// TestAdminCreateUndoHasADeadline (docs/security.md F-87): the delete that
 // undoes an organization or principal whose audit event failed runs
 // detached from the request's cancellation but with a deadline of its own
 // (storage.Detach): context.WithoutCancel dropped it, and on a database

@@ -78,7 +78,7 @@ func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
 		}
 	}
 	// The any-port rule is for native apps, public clients (RFC 8252 §7.3,
-	// docs/security.md T-174): a confidential web client's loopback
+	// docs/security.md T-170): a confidential web client's loopback
 	// redirect URI matches exactly.
 	web, webSecret, err := svc.Create(ctx, audit.Caller{Actor: "principal:test"}, clients.CreateInput{OrgID: e.org, PrincipalID: e.public.PrincipalID,
 		Name: "web", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"openid"},

@@ -16,7 +16,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
-// TestRevokeEndsWhenDatabaseGoesAway (docs/security.md F-90): a
+// TestRevokeEndsWhenDatabaseGoesAway (docs/security.md F-87): a
 // revocation whose refresh-token UPDATE waits behind a stuck rotation's
 // row lock while PostgreSQL then stops answering is answered 503 with
 // Retry-After soon after storage.call_timeout. The write that follows the
@@ -31,7 +31,7 @@ func TestRevokeEndsWhenDatabaseGoesAway(t *testing.T) {
 	revokeWhileDatabaseGoesAway(t, call, 0, 2*call+6*time.Second)
 }
 
-// TestRevokeDetachedWriteWithinWriteTimeout (docs/security.md F-90): the
+// TestRevokeDetachedWriteWithinWriteTimeout (docs/security.md F-87): the
 // detached write never runs past what http.write_timeout leaves for the
 // response. It had a fixed 5 s: with call_timeout 2 s and write_timeout
 // 3 s (a valid configuration) it ran to 7 s (call_timeout alone: 4 s),

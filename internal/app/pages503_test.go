@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
-// TestPagesAnswer503WithRetryAfter (docs/security.md F-91): a page that
+// TestPagesAnswer503WithRetryAfter (docs/security.md F-88): a page that
 // cannot reach storage (the sign-in link form, the authorization and the
 // end-session endpoints, each its own page writer) answers 503 with the
 // Retry-After every 503 carries (docs/api.md "Errors"), as the OAuth and

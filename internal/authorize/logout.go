@@ -203,7 +203,7 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 		case !redirectRegistered(c, uri):
 			// Exact match against the client's registered redirect URIs,
 			// except a public client's loopback literal's port, as at
-			// /oauth2/authorize (docs/security.md T-73, T-97, T-174):
+			// /oauth2/authorize (docs/security.md T-73, T-97, T-170):
 			// never an open redirect.
 			return nil, http.StatusBadRequest, "The address to return to is not registered for this application."
 		}

@@ -18,7 +18,7 @@ import (
 // http://[::1]/… match with any port, while the scheme, the literal, the
 // path and the query must still be the registered ones. A native app is a
 // public client (RFC 8252 §8.4); a confidential web client's loopback URI
-// is exact, as any other (docs/security.md T-174). localhost is a name,
+// is exact, as any other (docs/security.md T-170). localhost is a name,
 // not a literal, and stays exact (RFC 8252 §8.3). The same rule answers
 // for the authorization request's redirect_uri and the end-session
 // request's post_logout_redirect_uri.

@@ -113,7 +113,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	q := &request{client: c, redirectURI: v.Get("redirect_uri"), maxAge: -1}
 	// Exact match against the registered list, except a public client's
-	// loopback literal's port (docs/security.md T-73, T-174).
+	// loopback literal's port (docs/security.md T-73, T-170).
 	if !redirectRegistered(c, q.redirectURI) {
 		return nil, &pageError{http.StatusBadRequest, "The redirect URI is not registered for this application."}, nil
 	}

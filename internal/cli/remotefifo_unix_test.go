@@ -33,7 +33,7 @@ func mkfifo(t *testing.T, name, content string, mode uint32) {
 // TestRemoteTokenFileFIFO: a token file may be a named pipe, and its
 // permissions are checked like a regular file's: a FIFO others may write
 // would feed the command their token, sent as the operator's credential
-// (docs/security.md T-173).
+// (docs/security.md T-169).
 func TestRemoteTokenFileFIFO(t *testing.T) {
 	t.Parallel()
 	api := startTLSAPI(t)

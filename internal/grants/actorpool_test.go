@@ -13,7 +13,7 @@ import (
 
 // TestActorPoolBoundsLifetime: a delegated token lives no longer than
 // the maximum of the actor token's pool, as it lives no longer than the
-// subject's pool's (docs/security.md T-171): the default is cut to it,
+// subject's pool's (docs/security.md T-168): the default is cut to it,
 // and an expires_in beyond it is refused, not clamped.
 func TestActorPoolBoundsLifetime(t *testing.T) {
 	e := newEnv(t, nil)
@@ -46,7 +46,7 @@ func TestActorPoolBoundsLifetime(t *testing.T) {
 // TestActorPoolBoundsRefreshedLifetime: a delegation's refresh family
 // mints access tokens that act for the actor too, so each lives no
 // longer than the actor's pool's maximum as it is now, as each lives no
-// longer than the family's own pool's (docs/security.md T-171).
+// longer than the family's own pool's (docs/security.md T-168).
 func TestActorPoolBoundsRefreshedLifetime(t *testing.T) {
 	o := newOfflineEnv(t)
 	ctx := t.Context()

@@ -30,11 +30,11 @@ const (
 	ReasonActorOrgMismatch  = "actor_org_mismatch"
 	ReasonDelegationTooDeep = "delegation_too_deep"
 	// ReasonSubjectActInvalid: the subject token's act claim names no
-	// actor (docs/security.md T-169).
+	// actor (docs/security.md T-166).
 	ReasonSubjectActInvalid = "subject_act_invalid"
 	// ReasonIssuedTokenTooLarge: what the subject token carries (act,
 	// may_act, mapped attributes) would make an access token longer than
-	// our verifier accepts (docs/security.md T-169).
+	// our verifier accepts (docs/security.md T-166).
 	ReasonIssuedTokenTooLarge  = "issued_token_too_large"
 	ReasonDerivationTooDeep    = "derivation_too_deep"
 	ReasonSelfExchangeDisabled = "self_exchange_disabled"

@@ -106,7 +106,7 @@ const maxActLength = 1024
 // pool's provider, iss being the token's issuer: that token is itself a
 // delegation (RFC 8693 §4.1), someone acting for its sub, and the token
 // exchanged from it names them as one of ours does, so that it never
-// reads as the subject's own (docs/security.md T-169). Each actor is its
+// reads as the subject's own (docs/security.md T-166). Each actor is its
 // sub, under its iss or, without one, under iss (the issuer that
 // asserted it); anything else (a client_id of that issuer) is left out.
 // An act that names no actor, one under ours (our issuer as our verifier
@@ -162,7 +162,7 @@ func actorType(typ string) bool {
 // readMayAct reads the may_act claim of a subject token issued by iss
 // (an object with sub and optionally iss; nil when absent). Without an
 // iss of its own its sub is under iss, the issuer that asserted it, as
-// for act (docs/security.md T-170): carried on bare, it would admit that
+// for act (docs/security.md T-167): carried on bare, it would admit that
 // sub of any issuer in every later re-exchange. One that names no actor
 // (not an object, sub not a non-empty string, iss present but not one)
 // is read as admitting none: an empty Subject.
@@ -311,7 +311,7 @@ func (g *TokenExchange) lifetime(req *Request, subj, actor *subject, now time.Ti
 	}
 	if actor != nil && actor.maxLifetime > 0 {
 		// The actor's pool bounds what it acts in, as the subject's does
-		// (docs/security.md T-171).
+		// (docs/security.md T-168).
 		ceiling = min(ceiling, actor.maxLifetime)
 	}
 	remaining := subj.exp.Sub(now).Truncate(time.Second)

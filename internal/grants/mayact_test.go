@@ -12,7 +12,7 @@ import (
 // TestMayActSurvivesReexchange: a subject token's may_act (RFC 8693 §4.4:
 // who may act for its subject) binds the tokens exchanged from it too. A
 // token exchanged from it alone, then re-exchanged with another actor,
-// was a delegation the subject never allowed (docs/security.md T-170): the
+// was a delegation the subject never allowed (docs/security.md T-167): the
 // issued token carries may_act, re-exchange judges the actor by it, and a
 // may_act that names no actor admits none there either.
 func TestMayActSurvivesReexchange(t *testing.T) {
@@ -72,7 +72,7 @@ func TestMayActSurvivesReexchange(t *testing.T) {
 }
 
 // TestMayActSurvivesRefresh: the may_act a delegation's refresh family was
-// begun with is carried by every token it mints (docs/security.md T-170).
+// begun with is carried by every token it mints (docs/security.md T-167).
 func TestMayActSurvivesRefresh(t *testing.T) {
 	o := newOfflineEnv(t)
 	e := o.env

@@ -364,7 +364,7 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 // delegation's actor's pool, and those of the tokens it came from): its
 // access tokens act for that actor too, so each lives no longer than the
 // actor's pool allows, as the exchange that began the family did
-// (docs/security.md T-171). 0: none sets one. recheck has judged those
+// (docs/security.md T-168). 0: none sets one. recheck has judged those
 // pools already (CheckSource); one gone since is refused the same way.
 func (g *Refresh) sourcePoolsMax(ctx context.Context, pools []string) (time.Duration, error) {
 	var out time.Duration

@@ -211,7 +211,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	}
 	var act *tokens.Actor
 	if isSubject {
-		// A delegation stays one (docs/security.md T-169). An actor
+		// A delegation stays one (docs/security.md T-166). An actor
 		// token's own chain is not carried: act names the actor alone
 		// (docs/design.md#lifetimes).
 		if act, err = externalAct(id.Claims["act"], id.Issuer, g.issuerURL(), g.maxDepth()); err != nil {

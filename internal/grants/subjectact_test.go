@@ -14,7 +14,7 @@ import (
 // provider that is itself a delegation (its act claim: someone acting for
 // its sub) is exchanged for a token that still names them in act, nested
 // under the actor of this exchange when there is one, never for a token
-// that reads as the subject's own (docs/security.md T-169). An actor
+// that reads as the subject's own (docs/security.md T-166). An actor
 // without iss is named under the subject token's issuer, a client_id of
 // another issuer is not carried, a chain of exactly the cap is carried,
 // and a malformed or too deep act, or one naming an actor under our own

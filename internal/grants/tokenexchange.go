@@ -252,7 +252,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		// What the subject token carries (act, may_act, mapped
 		// attributes) within the size we accept can still make a token
 		// our own verifier refuses: refused here, not issued unusable
-		// (docs/security.md T-169). Nothing is spent or stored yet.
+		// (docs/security.md T-166). Nothing is spent or stored yet.
 		return nil, badSubject(ReasonIssuedTokenTooLarge,
 			fmt.Errorf("the issued token would be %d bytes, over the %d our verifier accepts", len(tok), tokens.MaxTokenSize))
 	}

@@ -123,7 +123,7 @@ var errNotDue = errors.New("hosttoken: token no longer due")
 // result), as storage.call_timeout's default bounds a request's: the job
 // runs on serve's context, which has no deadline, and on a database that
 // stopped answering it waited until TCP gave up on the connection,
-// refreshing nothing meanwhile (docs/security.md F-92).
+// refreshing nothing meanwhile (docs/security.md F-89).
 const storageTimeout = storage.DetachedTimeout
 
 // refreshOne claims, refreshes and stores one token, listed as listed. A
@@ -256,7 +256,7 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 	// have rotated the refresh token already: giving up after one stalled
 	// attempt (a row lock held a few seconds, a failover) kept the spent
 	// one, and the host token could never be refreshed again
-	// (docs/security.md F-92).
+	// (docs/security.md F-89).
 	jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), max(cmp.Or(r.Lease, DefaultRefreshLease), storageTimeout))
 	defer jcancel()
 	var err error

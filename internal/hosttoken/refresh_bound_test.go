@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
-// TestRefreshBoundedWhenDatabaseGoesAway (docs/security.md F-92): the
+// TestRefreshBoundedWhenDatabaseGoesAway (docs/security.md F-89): the
 // refresh job's storage calls have deadlines of their own. It runs on
 // serve's context, which has none, and stores its result detached from
 // cancellation: with PostgreSQL black-holed, while the job waited for a
@@ -39,7 +39,7 @@ func TestRefreshBoundedWhenDatabaseGoesAway(t *testing.T) {
 	w := newWorld(t, open(t, c))
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)
-	// Storing a result is tried again until the lease ends (F-92): a
+	// Storing a result is tried again until the lease ends (F-89): a
 	// short lease keeps the test short.
 	r.Lease = 8 * time.Second
 	w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(5*time.Minute))

@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
-// TestRotatedRefreshStoredAfterAStall (docs/security.md F-92): the token
+// TestRotatedRefreshStoredAfterAStall (docs/security.md F-89): the token
 // endpoint has spent the refresh token it was sent and rotated it; the
 // database then stalls for longer than one storage step's bound (here a
 // row lock another session holds 7 s; a failover alike). The job tries

@@ -47,7 +47,7 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 //     what a write detached from the request may take: callTimeout, and
 //     never past writeTimeout from now less a margin for the response
 //     (writeMargin), so that the 503 of a database that stopped answering
-//     is still delivered (docs/security.md F-90);
+//     is still delivered (docs/security.md F-87);
 //
 // The three used to be three middlewares, each copying the request with
 // r.WithContext (docs/performance.md).

@@ -62,7 +62,7 @@ func wroteHeader(w http.ResponseWriter) bool {
 // Retry-After gets the one Retry-After of every 503 (oauth2.SetRetryAfter;
 // docs/api.md "Errors") here, in one place: the pages (sign-in, the
 // authorization and end-session endpoints, /tokens) write their own 503s
-// and sent none (docs/security.md F-91).
+// and sent none (docs/security.md F-88).
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code

@@ -44,7 +44,7 @@ func WithDetachBound(ctx context.Context, b DetachBound) context.Context {
 // and the request, waited until TCP gave up on the connection; a fixed
 // bound longer than what the write deadline left made the 503 arrive as
 // a closed connection (docs/reliability.md "Bounded storage calls",
-// docs/security.md F-90). Call cancel when the write is done.
+// docs/security.md F-87). Call cancel when the write is done.
 func Detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	b, ok := ctx.Value(DetachBoundKey{}).(DetachBound)
 	if !ok || b.Timeout <= 0 {

@@ -74,7 +74,7 @@ type Actor struct {
 // MayAct is the may_act claim (RFC 8693 §4.4): who may act for the
 // token's subject, carried on from the subject token a token was
 // exchanged from, so that a re-exchange judges its actor by it too
-// (docs/security.md T-170). Subject is empty when the subject token's
+// (docs/security.md T-167). Subject is empty when the subject token's
 // may_act named no actor: then none may act.
 type MayAct struct {
 	Issuer  string `json:"iss,omitempty"`

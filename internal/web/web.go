@@ -390,7 +390,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// A 503's Retry-After is the server's (its response writer adds the
-	// one policy of every 503: docs/api.md "Errors", docs/security.md F-91).
+	// one policy of every 503: docs/api.md "Errors", docs/security.md F-88).
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
 }
