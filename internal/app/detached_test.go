@@ -47,19 +47,10 @@ func TestRevokeDetachedWriteWithinWriteTimeout(t *testing.T) {
 func revokeWhileDatabaseGoesAway(t *testing.T, call, writeTimeout, bound time.Duration) {
 	t.Helper()
 	direct := ststest.PostgresDSN(t)
-	u, err := url.Parse(direct)
-	if err != nil || u.Host == "" {
-		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
-	}
-	target := u.Host
-	if !strings.Contains(target, ":") {
-		target += ":5432"
-	}
-	proxy := faultproxy.New(t, target)
-	u.Host = proxy.Addr()
+	proxy, proxied := faultproxy.PostgresDSN(t, direct)
 	e := newCodeEnv(t, func(c *config.Config) {
 		c.Storage.Type = "postgres"
-		c.Storage.DSN = u.String()
+		c.Storage.DSN = proxied
 		c.Issuer, c.IssuerDerived = "http://"+c.Listen, false
 		setCallTimeout(c, call)
 		if writeTimeout > 0 {

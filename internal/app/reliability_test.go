@@ -22,19 +22,10 @@ import (
 // through a fault proxy, so a test can black-hole or refuse the database.
 func pgThroughProxy(t *testing.T) (config.Config, *faultproxy.Proxy) {
 	t.Helper()
-	u, err := url.Parse(ststest.PostgresDSN(t))
-	if err != nil || u.Host == "" {
-		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
-	}
-	target := u.Host
-	if !strings.Contains(target, ":") {
-		target += ":5432"
-	}
-	p := faultproxy.New(t, target)
-	u.Host = p.Addr()
+	p, proxied := faultproxy.PostgresDSN(t, ststest.PostgresDSN(t))
 	cfg := testConfig(t)
 	cfg.Storage.Type = "postgres"
-	cfg.Storage.DSN = u.String()
+	cfg.Storage.DSN = proxied
 	// PostgreSQL means replicas: the issuer is never derived (F-32).
 	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
 	return cfg, p

@@ -2,9 +2,7 @@ package hosttoken_test
 
 import (
 	"context"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,17 +23,8 @@ func TestRefreshBoundedWhenDatabaseGoesAway(t *testing.T) {
 		t.Skip("STS_TEST_POSTGRES_DSN is not set")
 	}
 	c := postgresSchema(t, dsn)
-	u, err := url.Parse(c.DSN)
-	if err != nil || u.Host == "" {
-		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
-	}
-	target := u.Host
-	if !strings.Contains(target, ":") {
-		target += ":5432"
-	}
-	proxy := faultproxy.New(t, target)
-	u.Host = proxy.Addr()
-	c.DSN = u.String()
+	proxy, proxied := faultproxy.PostgresDSN(t, c.DSN)
+	c.DSN = proxied
 	w := newWorld(t, open(t, c))
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)

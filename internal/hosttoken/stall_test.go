@@ -3,9 +3,7 @@ package hosttoken_test
 import (
 	"bytes"
 	"context"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,17 +26,8 @@ func TestRotatedRefreshStoredAfterAStall(t *testing.T) {
 	}
 	c := postgresSchema(t, dsn)
 	direct := c.DSN
-	u, err := url.Parse(c.DSN)
-	if err != nil || u.Host == "" {
-		t.Skip("URL DSN needed")
-	}
-	target := u.Host
-	if !strings.Contains(target, ":") {
-		target += ":5432"
-	}
-	proxy := faultproxy.New(t, target)
-	u.Host = proxy.Addr()
-	c.DSN = u.String()
+	proxy, proxied := faultproxy.PostgresDSN(t, c.DSN)
+	c.DSN = proxied
 	w := newWorld(t, open(t, c))
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)

@@ -8,6 +8,8 @@ package faultproxy
 import (
 	"io"
 	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,4 +160,23 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+// PostgresDSN puts a proxy in front of the PostgreSQL server of dsn and
+// returns it with dsn rewritten to reach the server through it. dsn must
+// be in URL form (postgres://…); a keyword/value DSN skips the test, which
+// has no host to rewrite.
+func PostgresDSN(t testing.TB, dsn string) (*Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
+	}
+	target := u.Host
+	if !strings.Contains(target, ":") {
+		target += ":5432"
+	}
+	p := New(t, target)
+	u.Host = p.Addr()
+	return p, u.String()
 }

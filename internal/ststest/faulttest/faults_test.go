@@ -1216,17 +1216,8 @@ func TestFaultsPostgres(t *testing.T) {
 // limits. It returns the environment of an `sts serve` that uses them
 // through the proxies, and the proxies (PostgreSQL's first).
 func postgres(t *testing.T, dsn string) ([]string, []*faultproxy.Proxy) {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		t.Skip("keyword/value STS_TEST_POSTGRES_DSN; this test needs the URL form")
-	}
-	target := u.Host
-	if !strings.Contains(target, ":") {
-		target += ":5432"
-	}
-	proxy := faultproxy.New(t, target)
-	u.Host = proxy.Addr()
-	env := []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + u.String()}
+	proxy, proxied := faultproxy.PostgresDSN(t, dsn)
+	env := []string{"STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN=" + proxied}
 	proxies := []*faultproxy.Proxy{proxy}
 	if ru := os.Getenv("STS_TEST_REDIS_URL"); ru != "" {
 		r, err := url.Parse(redistest.URL(t))
