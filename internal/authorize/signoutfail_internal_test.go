@@ -22,12 +22,7 @@ func (stuckSession) SignOut(http.ResponseWriter, *http.Request, string) (string,
 // still signed in (503), neither "You are signed out of sts" nor a
 // redirect that tells the application it is done.
 func TestEndSessionThatFailsSaysSo(t *testing.T) {
-	l := &Logout{SignedIn: stuckSession{}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
-	form := url.Values{confirmField: {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
-	r := httptest.NewRequest(http.MethodPost, LogoutPath, strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w := httptest.NewRecorder()
-	l.serve(w, r)
+	w := confirmedSignOut(stuckSession{})
 	if body := w.Body.String(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Location") != "" ||
 		strings.Contains(body, "You are signed out") || !strings.Contains(body, "still signed in") {
 		t.Fatalf("sign-out that failed: %d, Location %q\n%s", w.Code, w.Header().Get("Location"), body)
@@ -48,14 +43,21 @@ func (unreadSession) SignOut(http.ResponseWriter, *http.Request, string) (string
 // said "you are still signed in", which storage could not know (the
 // session may have ended or expired meanwhile).
 func TestEndSessionThatCannotReadSaysMaybe(t *testing.T) {
-	l := &Logout{SignedIn: unreadSession{}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
+	w := confirmedSignOut(unreadSession{})
+	if body := w.Body.String(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Location") != "" ||
+		strings.Contains(body, "You are signed out") || strings.Contains(body, "still signed in") || !strings.Contains(body, "may not have ended") {
+		t.Fatalf("sign-out whose session could not be read: %d, Location %q\n%s", w.Code, w.Header().Get("Location"), body)
+	}
+}
+
+// confirmedSignOut posts a confirmed end-session form (no hint, no
+// redirect) to a Logout whose person and session are seam's.
+func confirmedSignOut(seam SignOuter) *httptest.ResponseRecorder {
+	l := &Logout{SignedIn: seam, Pepper: []byte("0123456789abcdef0123456789abcdef")}
 	form := url.Values{confirmField: {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
 	r := httptest.NewRequest(http.MethodPost, LogoutPath, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
 	l.serve(w, r)
-	if body := w.Body.String(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Location") != "" ||
-		strings.Contains(body, "You are signed out") || strings.Contains(body, "still signed in") || !strings.Contains(body, "may not have ended") {
-		t.Fatalf("sign-out whose session could not be read: %d, Location %q\n%s", w.Code, w.Header().Get("Location"), body)
-	}
+	return w
 }
