@@ -34,13 +34,7 @@ func (noWrites) WithTx(context.Context, func(storage.Tx) error) error {
 func TestTypedValuesKeptWhenStorageFails(t *testing.T) {
 	ctx := t.Context()
 	st := sqlitetest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
-	if err := st.CreatePrincipal(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p := acmeAda(t, st)
 	pepper := []byte("0123456789abcdef0123456789abcdef")
 	good, err := pat.NewService(st, pepper)
 	if err != nil {

@@ -79,13 +79,7 @@ func overSessionReads(t *testing.T) readsFixture {
 	t.Helper()
 	ctx := t.Context()
 	st := sqlitetest.NewStore(t)
-	if err := st.CreateOrganization(ctx, storage.Organization{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
-	p := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "ada"}
-	if err := st.CreatePrincipal(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p := acmeAda(t, st)
 	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
