@@ -18,14 +18,7 @@ import (
 // replica was refreshed meanwhile, nor after the database came back. The
 // stored result is tried again within the lease, no longer.
 func TestRefreshBoundedWhenDatabaseGoesAway(t *testing.T) {
-	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("STS_TEST_POSTGRES_DSN is not set")
-	}
-	c := postgresSchema(t, dsn)
-	proxy, proxied := faultproxy.PostgresDSN(t, c.DSN)
-	c.DSN = proxied
-	w := newWorld(t, open(t, c))
+	w, proxy, _ := worldBehindProxy(t)
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)
 	// Storing a result is tried again until the lease ends (F-89): a
@@ -54,4 +47,19 @@ func TestRefreshBoundedWhenDatabaseGoesAway(t *testing.T) {
 	// Black-holed before a poll: the listing waits on it.
 	srv.hold = nil
 	runOnce("black-holed before the poll")
+}
+
+// worldBehindProxy is a world on a fresh PostgreSQL schema that it
+// reaches through a fault proxy, and the schema's direct DSN (for a second
+// session that bypasses the proxy). It skips without STS_TEST_POSTGRES_DSN.
+func worldBehindProxy(t *testing.T) (w *world, proxy *faultproxy.Proxy, direct string) {
+	t.Helper()
+	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("STS_TEST_POSTGRES_DSN is not set")
+	}
+	c := postgresSchema(t, dsn)
+	direct = c.DSN
+	proxy, c.DSN = faultproxy.PostgresDSN(t, c.DSN)
+	return newWorld(t, open(t, c)), proxy, direct
 }

@@ -3,13 +3,10 @@ package hosttoken_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
 // TestRotatedRefreshStoredAfterAStall (docs/security.md F-89): the token
@@ -20,15 +17,7 @@ import (
 // after 5 s: the row kept the spent one and the host token could never be
 // refreshed again.
 func TestRotatedRefreshStoredAfterAStall(t *testing.T) {
-	dsn := os.Getenv("STS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("STS_TEST_POSTGRES_DSN is not set")
-	}
-	c := postgresSchema(t, dsn)
-	direct := c.DSN
-	proxy, proxied := faultproxy.PostgresDSN(t, c.DSN)
-	c.DSN = proxied
-	w := newWorld(t, open(t, c))
+	w, proxy, direct := worldBehindProxy(t)
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)
 	tok := w.create(t, "gho_initial", "ghr_initial", integrationID, time.Now().Add(5*time.Minute))
