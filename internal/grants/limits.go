@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -109,10 +110,11 @@ const maxActLength = 1024
 // reads as the subject's own (docs/security.md T-166). Each actor is its
 // sub, under its iss or, without one, under iss (the issuer that
 // asserted it); anything else (a client_id of that issuer) is left out.
-// An act that names no actor, one under ours (our issuer as our verifier
-// compares it, byte for byte: a principal of ours that issuer cannot
-// vouch for, and we never verified), or a chain longer than maxDepth, is
-// refused. A nil claim is no delegation.
+// An act that names no actor, one under ours (our issuer however spelled,
+// [federation.SameIssuer], its own iss or the one it inherits: a principal
+// of ours that issuer cannot vouch for, and we never verified, which a
+// relying party that normalises issuers reads as ours), or a chain longer
+// than maxDepth, is refused. A nil claim is no delegation.
 func externalAct(claim any, iss, ours string, maxDepth int) (*tokens.Actor, error) {
 	if claim == nil {
 		return nil, nil
@@ -140,7 +142,7 @@ func externalAct(claim any, iss, ours string, maxDepth int) (*tokens.Actor, erro
 			}
 			a.Issuer = s
 		}
-		if a.Issuer == ours {
+		if federation.SameIssuer(a.Issuer, ours) {
 			return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act names an actor under our issuer"))
 		}
 		*next, next = a, &a.Act

@@ -3,6 +3,7 @@ package grants
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,50 @@ func TestExternalSubjectKeepsItsDelegation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSubjectActOurIssuerSpelledOtherwise: an act entry under our issuer
+// spelled otherwise (a trailing slash, another case of scheme or host, the
+// default port) is refused as our issuer spelled byte for byte is: a
+// relying party that normalises issuers reads it as one of our principals
+// acting, which no other issuer can vouch for (docs/security.md T-166).
+// An entry without iss is under the subject token's issuer, so the same
+// holds when that issuer is ours spelled otherwise (a provider the
+// operator's CLI created past the API's check, docs/security.md A-56).
+func TestSubjectActOurIssuerSpelledOtherwise(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now()
+	for _, iss := range []string{stsIssuer + "/", "HTTPS://STS.EXAMPLE", "https://STS.example", "https://sts.example:443", "https://sts.example:443/"} {
+		t.Run(iss, func(t *testing.T) {
+			c := e.issuer.claims(now, "u1")
+			c["act"] = map[string]any{"sub": "svc", "act": map[string]any{"iss": iss, "sub": "admin-principal"}}
+			if code, reason := e.exchangeStatus(t, e.issuer.mint(t, "RS256", c), "pool", "ci"); code != http.StatusBadRequest || reason != ReasonSubjectActInvalid {
+				t.Errorf("act under %q: exchange = %d %s, want 400 %s", iss, code, reason, ReasonSubjectActInvalid)
+			}
+		})
+	}
+	t.Run("another issuer on our host", func(t *testing.T) {
+		// A port of its own is another issuer: carried.
+		c := e.issuer.claims(now, "u1")
+		c["act"] = map[string]any{"iss": "https://sts.example:8443", "sub": "svc"}
+		if code, reason := e.exchangeStatus(t, e.issuer.mint(t, "RS256", c), "pool", "ci"); code != http.StatusOK {
+			t.Errorf("act under https://sts.example:8443: exchange = %d %s, want 200", code, reason)
+		}
+	})
+	t.Run("without iss, under a subject issuer that is ours", func(t *testing.T) {
+		// Our issuer is the test issuer's URL spelled otherwise: its
+		// tokens' act entries without iss are under it.
+		o := newEnv(t, nil)
+		o.grant.Issuer = &tokens.Issuer{Signer: o.grant.Issuer.Signer, IssuerURL: "HTTP://" + strings.TrimPrefix(o.issuer.URL, "http://") + "/"}
+		c := o.issuer.claims(now, "u1")
+		c["act"] = map[string]any{"sub": "admin-principal"}
+		if code, reason := o.exchangeStatus(t, o.issuer.mint(t, "RS256", c), "pool", "ci"); code != http.StatusBadRequest || reason != ReasonSubjectActInvalid {
+			t.Errorf("act without iss under %s, ours %s: exchange = %d %s, want 400 %s", o.issuer.URL, o.grant.Issuer.IssuerURL, code, reason, ReasonSubjectActInvalid)
+		}
+		// With ours of another host, the same entry is carried.
+		o.grant.Issuer = &tokens.Issuer{Signer: o.grant.Issuer.Signer, IssuerURL: stsIssuer}
+		if code, reason := o.exchangeStatus(t, o.issuer.mint(t, "RS256", c), "pool", "ci"); code != http.StatusOK {
+			t.Errorf("act without iss under %s, ours %s: exchange = %d %s, want 200", o.issuer.URL, stsIssuer, code, reason)
+		}
+	})
 }

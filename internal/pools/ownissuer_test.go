@@ -24,16 +24,18 @@ func TestProviderNotOurOwnIssuer(t *testing.T) {
 	provider := func(iss string) storage.Provider {
 		return storage.Provider{PoolID: "ci", ID: "p", Issuer: iss, JWKSURI: "https://keys.example/jwks", Audiences: []string{"sts"}}
 	}
-	for _, iss := range []string{"https://sts.example", "https://sts.example/"} {
-		if _, err := svc.CreateProvider(ctx, caller, provider(iss)); err == nil || !strings.Contains(err.Error(), "issuer") {
-			t.Errorf("CreateProvider trusting our own issuer %q = %v, want an error naming the issuer", iss, err)
+	// Spelled otherwise (case, the default port, a trailing slash) it is
+	// still ours (federation.SameIssuer).
+	for _, iss := range []string{"https://sts.example", "https://sts.example/", "HTTPS://STS.EXAMPLE", "https://STS.example", "https://sts.example:443/"} {
+		if _, err := svc.CreateProvider(ctx, caller, provider(iss)); err == nil || !strings.Contains(err.Error(), "own issuer") {
+			t.Errorf("CreateProvider trusting our own issuer %q = %v, want an error naming our own issuer", iss, err)
 		}
 	}
 	if _, err := svc.CreateProvider(ctx, caller, provider("https://issuer.example")); err != nil {
 		t.Fatalf("CreateProvider for another issuer: %v", err)
 	}
-	own := "https://sts.example"
-	if _, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &own}); err == nil || !strings.Contains(err.Error(), "issuer") {
-		t.Errorf("UpdateProvider to our own issuer = %v, want an error naming the issuer", err)
+	own := "https://STS.example:443"
+	if _, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &own}); err == nil || !strings.Contains(err.Error(), "own issuer") {
+		t.Errorf("UpdateProvider to our own issuer %q = %v, want an error naming our own issuer", own, err)
 	}
 }

@@ -51,8 +51,9 @@ type Limits struct {
 	// Leeway is the clock leeway the dry run verifies tokens with, as the
 	// token endpoint does (keys.leeway); zero means federation's default.
 	Leeway time.Duration
-	// OwnIssuer is sts's own issuer: no provider may trust it
-	// (docs/security.md A-56). Empty skips the check.
+	// OwnIssuer is sts's own issuer: no provider may trust it, however
+	// spelled ([federation.SameIssuer], docs/security.md A-56). Empty
+	// skips the check.
 	OwnIssuer string
 	// Declared holds the pools and providers the server's configuration
 	// file declares: they are not deleted, since the next start would

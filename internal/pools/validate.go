@@ -290,10 +290,12 @@ func (s *Service) checkProvider(p storage.Provider, setsKeys bool) error {
 	if len(p.JWKS) > MaxJWKSBytes {
 		return invalid("jwks: at most %d KiB, got %d bytes", MaxJWKSBytes>>10, len(p.JWKS))
 	}
-	if own := s.limits.OwnIssuer; own != "" && strings.TrimSuffix(p.Issuer, "/") == strings.TrimSuffix(own, "/") {
+	if own := s.limits.OwnIssuer; federation.SameIssuer(p.Issuer, own) {
 		// Our tokens come back as our own (subject_token_type
 		// access_token), with their sources and our key set; as a
 		// provider's they would leave both behind (docs/security.md A-56).
+		// Spelled otherwise (case, default port, trailing slash) it is
+		// still ours to whoever normalises issuers.
 		return invalid("provider %s/%s: issuer: %q is this server's own issuer; exchange its tokens as access tokens instead", p.PoolID, p.ID, p.Issuer)
 	}
 	if probs := providerProblems(p, s.limits.AllowLoopback, setsKeys); len(probs) > 0 {
