@@ -109,6 +109,9 @@ func newOAuth(d oauthDeps) *oauthParts {
 		// A family of a pool keeps its audience by the exchange's rule
 		// (docs/security.md A-61).
 		ref.Trust, ref.Audiences = d.Exchange.Trust, d.Exchange.ServerAudiences()
+		// Its delegation depth cap too, on every refresh
+		// (docs/security.md T-166).
+		ref.MaxDelegationDepth = d.Exchange.MaxDelegationDepth
 	}
 	cc := &grants.ClientCredentials{Issuer: iss, Principals: d.Store, MaxLifetime: d.MaxLifetime, Now: d.Now}
 	// serve's store has the per-node record cache in front: client

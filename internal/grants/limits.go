@@ -84,11 +84,24 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 }
 
 // maxDepth is the longest delegation chain (act) an issued token carries.
-func (g *TokenExchange) maxDepth() int {
-	if g.MaxDelegationDepth <= 0 {
+func (g *TokenExchange) maxDepth() int { return delegationCap(g.MaxDelegationDepth) }
+
+// delegationCap is the delegation depth cap configured as n:
+// DefaultMaxDelegationDepth when n is not positive.
+func delegationCap(n int) int {
+	if n <= 0 {
 		return DefaultMaxDelegationDepth
 	}
-	return g.MaxDelegationDepth
+	return n
+}
+
+// actDepth is the number of actors in the chain a.
+func actDepth(a *tokens.Actor) int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // issuerURL is the iss of the tokens we issue ("" without an Issuer).

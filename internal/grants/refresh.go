@@ -74,6 +74,12 @@ type Refresh struct {
 	// the PAT is deleted or regenerated the family mints nothing more. nil
 	// refuses such families (fail closed).
 	Sources tokens.SourceChecker
+	// MaxDelegationDepth is the longest delegation chain (act) a family's
+	// access tokens carry, the exchange's (TokenExchange.MaxDelegationDepth;
+	// DefaultMaxDelegationDepth when zero): a family begun with a longer
+	// one, before the cap was lowered, mints nothing until it is raised
+	// again (docs/security.md T-166).
+	MaxDelegationDepth int
 	// IDTokens picks the issuer of the ID tokens the refreshes of an
 	// authorization_code family with the openid scope answer, as
 	// AuthorizationCode.IDTokens does (id_tokens.rs256_audiences); nil:

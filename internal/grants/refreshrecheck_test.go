@@ -287,3 +287,57 @@ func TestRefreshFollowsThePoolsAudiences(t *testing.T) {
 		t.Errorf("refresh once the pool allows the audience again = %d %v, want the family to resume", status, body)
 	}
 }
+
+// TestRefreshDelegationCapLowered: the delegation depth cap holds for a
+// family's refreshes, not only for the exchange that began it. A family
+// begun with a chain of the cap, refreshed after the operator lowered the
+// cap, is refused (invalid_grant, delegation_too_deep) rather than minting
+// access tokens with the whole chain; the family stays, so raising the cap
+// again (to exactly the chain's length) resumes it (docs/security.md
+// T-166).
+func TestRefreshDelegationCapLowered(t *testing.T) {
+	o := newOfflineEnv(t)
+	e := o.env
+	sc := e.issuer.claims(time.Now(), "u1")
+	sc["aud"] = "offline"
+	full := map[string]any{"sub": "a1"}
+	for i := 2; i <= DefaultMaxDelegationDepth; i++ {
+		full = map[string]any{"sub": fmt.Sprintf("a%d", i), "act": full}
+	}
+	sc["act"] = full
+	resp, body := o.post(exchangeForm(e.issuer.mint(t, "RS256", sc), "pool", "offline", "scope", "read offline_access"), true)
+	rt, _ := body["refresh_token"].(string)
+	if resp.StatusCode != http.StatusOK || rt == "" {
+		t.Fatalf("exchange with offline_access = %d %v", resp.StatusCode, body)
+	}
+	setCap := func(n int) { e.grant.MaxDelegationDepth, e.grant.Refresh.MaxDelegationDepth = n, n }
+	refresh := func() (*http.Response, map[string]any) {
+		return o.post(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, true)
+	}
+
+	setCap(2) // the operator lowers the cap
+	resp, body = refresh()
+	if resp.StatusCode != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || body["reason"] != ReasonDelegationTooDeep || body["access_token"] != nil {
+		n := 0
+		if tok, ok := body["access_token"].(string); ok {
+			for a := accessPayload(t, tok).Act; a != nil; a = a.Act {
+				n++
+			}
+		}
+		t.Fatalf("refresh under a cap of 2 = %d %v %v (a chain of %d actors), want 400 invalid_grant %s and no token", resp.StatusCode, body["error"], body["reason"], n, ReasonDelegationTooDeep)
+	}
+
+	setCap(DefaultMaxDelegationDepth) // raised again: exactly the chain
+	resp, body = refresh()
+	tok, _ := body["access_token"].(string)
+	if resp.StatusCode != http.StatusOK || tok == "" {
+		t.Fatalf("refresh after raising the cap = %d %v, want the family to resume", resp.StatusCode, body)
+	}
+	n := 0
+	for a := accessPayload(t, tok).Act; a != nil; a = a.Act {
+		n++
+	}
+	if n != DefaultMaxDelegationDepth {
+		t.Errorf("refreshed token carries a chain of %d actors, want %d", n, DefaultMaxDelegationDepth)
+	}
+}

@@ -393,13 +393,20 @@ func (g *Refresh) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// recheck re-runs the issuance checks for a family: its pool and provider
-// exist and are enabled, a pool's principal binding still names the
-// family's subject, and a family that acts as a principal (a bound pool,
-// a PAT's owner) has that principal enabled in the family's organization.
-// It returns the pool, nil when the family has none, and the principal,
-// nil when the family acts as none.
+// recheck re-runs the issuance checks for a family: its delegation chain
+// is within the cap, its pool and provider exist and are enabled, a
+// pool's principal binding still names the family's subject, and a
+// family that acts as a principal (a bound pool, a PAT's owner) has that
+// principal enabled in the family's organization. It returns the pool,
+// nil when the family has none, and the principal, nil when the family
+// acts as none.
 func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.FamilyTemplate, scopes []string) (*trust.Pool, *storage.Principal, error) {
+	// The cap is the exchange's, as it is now: checked only when the
+	// family began, a lowered cap left every family begun under the old
+	// one minting the whole chain (docs/security.md T-166).
+	if actDepth(c.Act) > delegationCap(g.MaxDelegationDepth) {
+		return nil, nil, invalidGrant(ReasonDelegationTooDeep, errors.New("the family's delegation chain is longer than the delegation depth cap"))
+	}
 	var pool *trust.Pool
 	if c.Pool != "" {
 		if g.Trust == nil {
