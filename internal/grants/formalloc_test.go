@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 // TestJoinSpace: the scope string of a token is the scopes joined by one
@@ -74,3 +76,36 @@ func TestReadFormContentType(t *testing.T) {
 		t.Errorf("readForm of the plain content type: %v allocations, want at most 2", n)
 	}
 }
+
+// TestClientAudiencesDefault: with no audience or resource requested, the
+// token's audience is the client's first, taken from the client's own
+// record without a copy (docs/performance.md, client_credentials fifth
+// pass); requested ones are returned as asked, and a client without an
+// audience is refused.
+func TestClientAudiencesDefault(t *testing.T) {
+	client := &storage.Client{Audiences: []string{"https://api.example", "https://other.example"}}
+	none := &Request{}
+	aud, err := clientAudiences(none, client)
+	if err != nil || len(aud) != 1 || aud[0] != "https://api.example" {
+		t.Fatalf("clientAudiences(none) = %q, %v, want [https://api.example]", aud, err)
+	}
+	// Capacity one: an append elsewhere copies instead of writing over
+	// the client's second audience.
+	if cap(aud) != 1 {
+		t.Errorf("clientAudiences(none): capacity %d, want 1", cap(aud))
+	}
+	// Kept, as the grant keeps it in the token's claims.
+	if n := testing.AllocsPerRun(100, func() { audienceSink, _ = clientAudiences(none, client) }); n != 0 {
+		t.Errorf("clientAudiences(none): %v allocations, want 0", n)
+	}
+	asked := &Request{Audiences: []string{"https://other.example"}, Resources: []string{"https://res.example"}}
+	if aud, err := clientAudiences(asked, client); err != nil || strings.Join(aud, " ") != "https://other.example https://res.example" {
+		t.Errorf("clientAudiences(asked) = %q, %v", aud, err)
+	}
+	if _, err := clientAudiences(none, &storage.Client{}); err == nil {
+		t.Error("clientAudiences of a client without audiences: no error")
+	}
+}
+
+// audienceSink keeps TestClientAudiencesDefault's result on the heap.
+var audienceSink []string
