@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestMayActSurvivesReexchange: a subject token's may_act (RFC 8693 §4.4:
@@ -90,5 +92,73 @@ func TestMayActSurvivesRefresh(t *testing.T) {
 	}
 	if m := accessPayload(t, body["access_token"].(string)).MayAct; m == nil || m.Subject != "bot" || m.Issuer != e.issuer.URL {
 		t.Errorf("refreshed may_act = %+v, want sub bot under %s", m, e.issuer.URL)
+	}
+}
+
+// TestBareMayActOfOurOwnTokenKeepsItsIssuer: a token of ours minted
+// before may_act was carried with its issuer holds {"sub":"bot"} alone
+// (and so does every token a refresh family begun then mints, for its
+// 30 days). Judged as it reads, it admitted an actor "bot" of any issuer
+// the organization trusts (docs/security.md T-167): a re-exchange with an
+// actor token of another issuer whose sub is "bot" was a delegation the
+// subject never allowed. Its sub is read under the issuer of the token it
+// was exchanged from (src), whose may_act it is; without a src it admits
+// none.
+func TestBareMayActOfOurOwnTokenKeepsItsIssuer(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	elsewhere := newTestIssuer(t) // another issuer the organization trusts
+	if err := e.store.CreatePool(ctx, storage.Pool{ID: "elsewhere", OrgID: "acme", Condition: "true", Scopes: []string{"read"}, AllowUnauthenticated: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateProvider(ctx, storage.Provider{PoolID: "elsewhere", ID: "p", Issuer: elsewhere.URL, Audiences: []string{"elsewhere"}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sc := e.issuer.claims(now, "u1")
+	sc["may_act"] = map[string]any{"sub": "bot"}
+	resp, body := e.post(t, PathToken, exchangeForm(e.issuer.mint(t, "RS256", sc), "pool", "ci"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("exchange = %d %v %v", resp.StatusCode, body["error"], body["reason"])
+	}
+	// old is the same token as minted before the change: may_act bare.
+	remint := func(edit func(c *tokens.AccessClaims)) string {
+		t.Helper()
+		c := accessPayload(t, body["access_token"].(string))
+		c.ID = ""
+		edit(&c)
+		tok, _, err := e.grant.Issuer.MintAccessToken(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	old := remint(func(c *tokens.AccessClaims) { c.MayAct.Issuer = "" })
+	if m := accessPayload(t, old).MayAct; m == nil || m.Subject != "bot" || m.Issuer != "" {
+		t.Fatalf("old token's may_act = %+v, want bare sub bot", m)
+	}
+	actorOf := func(iss *testIssuer, aud string) string {
+		c := iss.claims(now, "bot")
+		c["aud"] = aud
+		return iss.mint(t, "RS256", c)
+	}
+	reexchange := func(own, actor string) (int, string) {
+		t.Helper()
+		v := exchangeForm(own, "actor_token", actor, "actor_token_type", oauth2.TokenTypeJWT)
+		v.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+		resp, body := e.post(t, PathToken, v)
+		reason, _ := body["reason"].(string)
+		return resp.StatusCode, reason
+	}
+	if code, reason := reexchange(old, actorOf(elsewhere, "elsewhere")); code != http.StatusBadRequest || reason != ReasonActorNotAllowed {
+		t.Errorf("old token re-exchanged with bot of another issuer = %d %s, want 400 %s", code, reason, ReasonActorNotAllowed)
+	}
+	if code, reason := reexchange(old, actorOf(e.issuer, "sts")); code != http.StatusOK {
+		t.Errorf("old token re-exchanged with bot of the subject token's issuer = %d %s, want 200", code, reason)
+	}
+	// Without src there is no issuer to read it under: it admits none.
+	nosrc := remint(func(c *tokens.AccessClaims) { c.MayAct.Issuer, c.Src = "", nil })
+	if code, reason := reexchange(nosrc, actorOf(e.issuer, "sts")); code != http.StatusBadRequest || reason != ReasonActorNotAllowed {
+		t.Errorf("bare may_act without src re-exchanged = %d %s, want 400 %s", code, reason, ReasonActorNotAllowed)
 	}
 }
