@@ -155,6 +155,10 @@ func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Cl
 	rt.ID, rt.ClientID, rt.ExpiresAt = id, client.ID, storage.Now(exp)
 	rt.FamilyID = rt.ID
 	if err := g.Store.CreateRefreshToken(ctx, rt); err != nil {
+		// The INSERT may have committed with its answer lost (a timeout,
+		// a dropped connection): whatever fails from here on, the family
+		// nobody is sent is ended, not left live until it expires.
+		g.endUnsent(ctx, rt.FamilyID)
 		return "", fmt.Errorf("grants: store refresh token: %w", err)
 	}
 	// The caller checked the revocation rows before minting; a subject
@@ -168,17 +172,26 @@ func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Cl
 	tmpl.Subject, tmpl.ClientID = rt.Subject, rt.ClientID
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, storedRevocations(g.Store), &tmpl, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
+		g.endUnsent(ctx, rt.FamilyID)
 		return "", fmt.Errorf("grants: revocation check: %w", err)
 	case revoked:
-		dctx, cancel := storage.Detach(ctx)
-		_, err := g.Store.RevokeRefreshFamily(dctx, rt.FamilyID)
-		cancel()
-		if err != nil {
-			g.logger().WarnContext(ctx, "ending a refresh family begun during a revocation failed", "family", rt.FamilyID, "err", err)
-		}
+		g.endUnsent(ctx, rt.FamilyID)
 		return "", refuse(oauth2.ErrorInvalidGrant, descRevokedWhileIssued, tokens.Reason(tokens.ErrRevoked), errors.New("revoked while the refresh family was being begun"))
 	}
 	return raw, nil
+}
+
+// endUnsent ends family, stored (or perhaps stored) by a beginning that
+// then failed: its refresh token is never handed out, and a row left live
+// would stand as the person's and client's grant until it expired.
+// Detached, so a request whose deadline ended the beginning still ends it;
+// best effort: a failure is logged (the token is known to nobody).
+func (g *Refresh) endUnsent(ctx context.Context, family string) {
+	dctx, cancel := storage.Detach(ctx)
+	defer cancel()
+	if _, err := g.Store.RevokeRefreshFamily(dctx, family); err != nil {
+		g.logger().WarnContext(ctx, "ending an unsent refresh family failed", "family", family, "err", err)
+	}
 }
 
 // RevocationReader is implemented by a store that answers GetRevocations
