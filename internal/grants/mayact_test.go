@@ -1,12 +1,15 @@
 package grants
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -160,5 +163,55 @@ func TestBareMayActOfOurOwnTokenKeepsItsIssuer(t *testing.T) {
 	nosrc := remint(func(c *tokens.AccessClaims) { c.MayAct.Issuer, c.Src = "", nil })
 	if code, reason := reexchange(nosrc, actorOf(e.issuer, "sts")); code != http.StatusBadRequest || reason != ReasonActorNotAllowed {
 		t.Errorf("bare may_act without src re-exchanged = %d %s, want 400 %s", code, reason, ReasonActorNotAllowed)
+	}
+}
+
+// TestBareMayActOfAnOlderFamilyGetsItsIssuer: a refresh family begun
+// before may_act was carried with its issuer holds a bare may_act in its
+// template, and minted it into every access token for its 30 days: a
+// delegation judged elsewhere by that token (another STS, a resource
+// server reading may_act) admitted that sub of any issuer. Its refreshes
+// now carry it under the issuer of the token the family was exchanged
+// from (src), as a family begun today does (docs/security.md T-167).
+func TestBareMayActOfAnOlderFamilyGetsItsIssuer(t *testing.T) {
+	o := newOfflineEnv(t)
+	e := o.env
+	ctx := t.Context()
+	sc := e.issuer.claims(time.Now(), "u1")
+	sc["aud"] = "offline"
+	sc["may_act"] = map[string]any{"sub": "bot"}
+	resp, body := o.post(exchangeForm(e.issuer.mint(t, "RS256", sc), "pool", "offline", "scope", "read offline_access"), true)
+	rt, _ := body["refresh_token"].(string)
+	if resp.StatusCode != http.StatusOK || rt == "" {
+		t.Fatalf("exchange = %d %v", resp.StatusCode, body)
+	}
+	// The family as begun before the change: its template's may_act bare.
+	stored, err := e.store.GetRefreshTokenByDigest(ctx, secret.Digest(o.pepper, rt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.store.UpdateRefreshToken(ctx, stored.ID, func(old storage.RefreshToken) (storage.RefreshToken, error) {
+		var tmpl map[string]any
+		if err := json.Unmarshal(old.Claims, &tmpl); err != nil {
+			return old, err
+		}
+		m, ok := tmpl["may_act"].(map[string]any)
+		if !ok || m["iss"] != e.issuer.URL {
+			return old, fmt.Errorf("stored template's may_act = %v, want one under %s", tmpl["may_act"], e.issuer.URL)
+		}
+		delete(m, "iss")
+		b, err := json.Marshal(tmpl)
+		old.Claims = b
+		return old, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body = o.post(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, true)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh = %d %v", resp.StatusCode, body)
+	}
+	if m := accessPayload(t, body["access_token"].(string)).MayAct; m == nil || m.Subject != "bot" || m.Issuer != e.issuer.URL {
+		t.Errorf("refreshed may_act of an older family = %+v, want sub bot under %s", m, e.issuer.URL)
 	}
 }

@@ -320,6 +320,9 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
 		return nil, fmt.Errorf("refresh token claims: %w", err)
 	}
+	// A family begun before may_act was carried with its issuer holds it
+	// bare: minted under its src's issuer, as one begun today (docs/security.md T-167).
+	c.MayAct = carriedMayAct(&c)
 	now = now.Truncate(time.Second)
 	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)
 	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime), rt.ExpiresAt.Sub(now))
