@@ -39,14 +39,12 @@ import (
 // test serves, naming where to come back to.
 type cookieSeam struct{ login string }
 
-func (s cookieSeam) Principal(r *http.Request) (string, bool) {
+func (s cookieSeam) Principal(r *http.Request) (string, bool, error) {
 	c, err := r.Cookie("test_principal")
-	return func() string {
-		if err != nil {
-			return ""
-		}
-		return c.Value
-	}(), err == nil && c.Value != ""
+	if err != nil || c.Value == "" {
+		return "", false, nil
+	}
+	return c.Value, true, nil
 }
 
 func (s cookieSeam) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
@@ -55,18 +53,18 @@ func (s cookieSeam) SignIn(w http.ResponseWriter, r *http.Request, returnTo stri
 
 // AuthTime is when the seam's "session" signed in: the test_auth_time
 // cookie (Unix microseconds), which signIn sets.
-func (s cookieSeam) AuthTime(r *http.Request) (time.Time, bool) {
+func (s cookieSeam) AuthTime(r *http.Request) (time.Time, bool, error) {
 	c, err := r.Cookie("test_auth_time")
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, false, nil
 	}
 	us, err := strconv.ParseInt(c.Value, 10, 64)
-	return time.UnixMicro(us), err == nil
+	return time.UnixMicro(us), err == nil, nil
 }
 
 // SignOut ends the seam's "session": it clears the cookie.
 func (s cookieSeam) SignOut(w http.ResponseWriter, r *http.Request, detail string) (string, bool, error) {
-	id, ok := s.Principal(r)
+	id, ok, _ := s.Principal(r)
 	http.SetCookie(w, &http.Cookie{Name: "test_principal", Value: "", Path: "/", MaxAge: -1})
 	return id, ok, nil
 }

@@ -45,8 +45,11 @@ const (
 
 // SignedIn is the seam to browser sign-in (internal/web implements it).
 type SignedIn interface {
-	// Principal is the principal whose session r carries.
-	Principal(r *http.Request) (principalID string, ok bool)
+	// Principal is the principal whose session r carries; ok is false
+	// when r carries no live session. An error is a session storage could
+	// not read just now: it may be live, so it is never taken for nobody
+	// signed in (docs/security.md T-146).
+	Principal(r *http.Request) (principalID string, ok bool, err error)
 	// SignIn answers r by sending the browser to sign in and then back to
 	// returnTo, a local path with its query.
 	SignIn(w http.ResponseWriter, r *http.Request, returnTo string)
@@ -56,7 +59,9 @@ type SignedIn interface {
 // person signed in, for the ID token's auth_time and for prompt=login and
 // max_age (OIDC Core §3.1.2.1); without it those two are login_required.
 type SignedInAt interface {
-	AuthTime(r *http.Request) (time.Time, bool)
+	// AuthTime is when the person of r's session signed in; ok is false
+	// when r carries no live session. An error is as Principal's.
+	AuthTime(r *http.Request) (at time.Time, ok bool, err error)
 }
 
 // Store is what the endpoint reads and writes.
@@ -219,19 +224,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		// address, as OIDC requires; read as sent, since the error may
 		// come before parse reads it.
 		silent := q.promptNone || slices.Contains(strings.Fields(v.Get("prompt")), "none")
-		if _, ok := h.SignedIn.Principal(r); !ok && !silent && !decided {
+		if !silent && !decided {
 			// Someone signs in before an error goes to the client's
 			// address, or whoever registers a client would have a
 			// redirector on our origin (RFC 9700 §4.11.1; docs/security.md
-			// T-103). The same request comes back after the sign-in.
-			h.SignedIn.SignIn(w, r, Path+"?"+v.Encode())
-			return
+			// T-103). The same request comes back after the sign-in. A
+			// session storage could not read is neither: try again.
+			switch _, ok, err := h.SignedIn.Principal(r); {
+			case err != nil:
+				h.sessionUnreadable(w, r, q, false)
+				return
+			case !ok:
+				h.SignedIn.SignIn(w, r, Path+"?"+v.Encode())
+				return
+			}
 		}
 		h.redirect(w, r, q, url.Values{"error": {re.code}, "error_description": {re.desc}})
 		return
 	}
 	now := h.now()
-	pid, ok := h.SignedIn.Principal(r)
+	pid, ok, err := h.SignedIn.Principal(r)
+	if err != nil {
+		h.sessionUnreadable(w, r, q, q.promptNone && !decided)
+		return
+	}
 	if !ok {
 		if q.promptNone && !decided {
 			h.redirect(w, r, q, url.Values{"error": {"login_required"}})
@@ -252,7 +268,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		return
 	}
 	if !decided {
-		switch fresh, known := h.signedInRecently(r, q, now); {
+		switch fresh, known, err := h.signedInRecently(r, q, now); {
+		case err != nil:
+			h.sessionUnreadable(w, r, q, q.promptNone)
+			return
 		case fresh:
 		case !known || q.promptNone:
 			// OIDC Core §3.1.2.6: re-authentication needs a page.
@@ -364,10 +383,14 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		RedirectURI: q.redirectURI, Challenge: q.challenge, Scopes: q.scopes, Nonce: q.nonce,
 		CreatedAt: t, ExpiresAt: t.Add(CodeLifetime),
 	}
-	if at, ok := h.SignedIn.(SignedInAt); ok {
-		if when, ok := at.AuthTime(r); ok {
-			c.AuthTime = storage.Now(when)
-		}
+	switch when, ok, err := h.authTime(r); {
+	case err != nil:
+		// A code without its sign-in time would bring an ID token without
+		// auth_time and never a refresh token (docs/security.md T-146).
+		h.sessionUnreadable(w, r, q, true)
+		return
+	case ok:
+		c.AuthTime = storage.Now(when)
 	}
 	if err := h.Store.CreateAuthCode(r.Context(), c); err != nil {
 		h.logger().ErrorContext(r.Context(), "authorize: storing a code failed", "error", err)

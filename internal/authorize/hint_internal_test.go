@@ -17,7 +17,7 @@ import (
 
 type bobSignedIn struct{}
 
-func (bobSignedIn) Principal(*http.Request) (string, bool)                  { return "bob", true }
+func (bobSignedIn) Principal(*http.Request) (string, bool, error)           { return "bob", true, nil }
 func (bobSignedIn) SignIn(w http.ResponseWriter, _ *http.Request, _ string) { w.WriteHeader(299) }
 
 // failingHints answers every hint with err.

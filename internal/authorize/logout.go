@@ -135,7 +135,13 @@ func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
 		l.signOut(w, r, q)
 		return
 	}
-	pid, signedIn := l.SignedIn.Principal(r)
+	pid, signedIn, err := l.SignedIn.Principal(r)
+	if err != nil {
+		// A session storage could not read may be live: neither "signed
+		// out" nor a question (docs/security.md T-146).
+		l.page(w, http.StatusServiceUnavailable, "Your sts session could not be read just now, so it has not been ended: you may still be signed in. Try again shortly.")
+		return
+	}
 	switch {
 	case signedIn && q.hint.names(pid):
 		l.signOut(w, r, q)

@@ -35,31 +35,35 @@ func (h *Handler) reauthKey() []byte { return secret.SubKey(h.Pepper, "authorize
 // demandsSignIn reports whether q asks for a sign-in of a certain age.
 func (q *request) demandsSignIn() bool { return q.promptLogin || q.maxAge >= 0 }
 
-// authTime is when the person of r's session signed in, if the seam says.
-func (h *Handler) authTime(r *http.Request) (time.Time, bool) {
+// authTime is when the person of r's session signed in, if the seam says;
+// an error is a session storage could not read ([SignedInAt]).
+func (h *Handler) authTime(r *http.Request) (time.Time, bool, error) {
 	if at, ok := h.SignedIn.(SignedInAt); ok {
 		return at.AuthTime(r)
 	}
-	return time.Time{}, false
+	return time.Time{}, false, nil
 }
 
 // signedInRecently reports whether the session r carries meets q's demand
 // (always, without one); known is false when the seam cannot tell when
-// its person signed in.
-func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (ok, known bool) {
+// its person signed in, and an error says storage could not read it just
+// now, which is neither (docs/security.md T-146).
+func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (ok, known bool, err error) {
 	if !q.demandsSignIn() {
-		return true, true
+		return true, true, nil
 	}
-	at, known := h.authTime(r)
+	at, known, err := h.authTime(r)
 	switch {
+	case err != nil:
+		return false, false, err
 	case !known:
-		return false, false
+		return false, false, nil
 	case !q.signInAfter.IsZero() && !at.Before(q.signInAfter):
-		return true, true // signed in since we asked
+		return true, true, nil // signed in since we asked
 	case q.promptLogin:
-		return false, true
+		return false, true, nil
 	}
-	return now.Sub(at) <= time.Duration(q.maxAge)*time.Second, true
+	return now.Sub(at) <= time.Duration(q.maxAge)*time.Second, true, nil
 }
 
 // signIn sends the browser to sign in and back to q, marked when q
@@ -110,8 +114,10 @@ func (h *Handler) askRecentSignIn(w http.ResponseWriter, r *http.Request, q *req
 	if bound <= 0 {
 		bound = DefaultReauthAfter
 	}
-	at, known := h.authTime(r)
+	at, known, err := h.authTime(r)
 	switch {
+	case err != nil:
+		h.sessionUnreadable(w, r, q, q.promptNone)
 	case known && now.Before(at.Add(bound)):
 		return false
 	case known && !q.promptNone:
@@ -121,4 +127,21 @@ func (h *Handler) askRecentSignIn(w http.ResponseWriter, r *http.Request, q *req
 		h.redirect(w, r, q, url.Values{"error": {"login_required"}, "error_description": {"a recent sign-in is required"}})
 	}
 	return true
+}
+
+// sessionUnreadable answers a request whose session, or its sign-in time,
+// storage could not read just now (docs/security.md T-146). The session
+// may be live, so the answer is never one for nobody signed in
+// (login_required, a sign-in, "your session ended") but a temporary
+// condition, the cookie kept: temporarily_unavailable at the client's
+// address when the answer goes there (toClient: prompt=none, a code;
+// RFC 6749 §4.1.2.1; q's redirect URI is validated), else a 503 page
+// saying to try again.
+func (h *Handler) sessionUnreadable(w http.ResponseWriter, r *http.Request, q *request, toClient bool) {
+	h.logger().InfoContext(r.Context(), "authorize: the session could not be read", "client_id", q.client.ID)
+	if toClient {
+		h.redirect(w, r, q, url.Values{"error": {oauth2.ErrorTemporarilyUnavailable}, "error_description": {"the sign-in could not be checked just now; try again"}})
+		return
+	}
+	h.page(w, &pageError{http.StatusServiceUnavailable, "Your sign-in could not be checked just now; try again shortly."})
 }

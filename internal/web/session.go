@@ -41,7 +41,8 @@ type Store interface {
 // SignedIn knows who is signed in to a request, and sends people to sign
 // in. The authorization endpoint uses it:
 //
-//	id, ok := signedIn.Principal(r)
+//	id, ok, err := signedIn.Principal(r)
+//	if err != nil { /* 503: try again */ }
 //	if !ok { signedIn.SignIn(w, r, r.URL.RequestURI()); return }
 //
 // It is safe for concurrent use.
@@ -75,26 +76,27 @@ func (s *SignedIn) CookieName() string {
 // session cookie names a stored session that is neither idle nor past its
 // absolute end, whose upstream provider (if it began through one) is
 // still configured with the same issuer and client, and whose principal
-// exists and is not disabled.
-func (s *SignedIn) Principal(r *http.Request) (string, bool) {
-	se, ok := s.lookup(r)
-	if !ok {
-		return "", false
+// exists and is not disabled. An error is a session storage could not
+// read just now: it may be live (docs/security.md T-146).
+func (s *SignedIn) Principal(r *http.Request) (string, bool, error) {
+	se, ok, err := s.find(r)
+	if err != nil || !ok {
+		return "", false, err
 	}
-	return se.principal.ID, true
+	return se.principal.ID, true, nil
 }
 
 // AuthTime returns when the person signed in to the session r carries:
 // the session's start, since every sign-in starts a new session (T-82).
 // The authorization endpoint reads it for the ID token's auth_time and
 // for max_age and prompt=login (OIDC Core §2, §3.1.2.1); it implements
-// authorize.SignedInAt.
-func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool) {
-	se, ok := s.lookup(r)
-	if !ok {
-		return time.Time{}, false
+// authorize.SignedInAt. An error is as Principal's.
+func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool, error) {
+	se, ok, err := s.find(r)
+	if err != nil || !ok {
+		return time.Time{}, false, err
 	}
-	return se.rec.CreatedAt, true
+	return se.rec.CreatedAt, true, nil
 }
 
 // SignIn sends the browser to the sign-in page, which returns it to

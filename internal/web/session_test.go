@@ -61,8 +61,8 @@ func TestSessionTimeouts(t *testing.T) {
 	signedIn := func(c *http.Cookie) bool {
 		req := httptest.NewRequest(http.MethodGet, sessionIssuer+"/tokens", nil)
 		req.AddCookie(c)
-		id, ok := h.SignedIn().Principal(req)
-		return ok && id == ada.ID
+		id, ok, err := h.SignedIn().Principal(req)
+		return err == nil && ok && id == ada.ID
 	}
 
 	// "Authorized applications": hidden without a consent store (above),
@@ -125,8 +125,8 @@ func TestSignedInSeam(t *testing.T) {
 	seam := h.SignedIn()
 	req := httptest.NewRequest(http.MethodGet, "https://sts.example/oauth2/authorize?client_id=a&state=b", nil)
 	req.AddCookie(&http.Cookie{Name: web.CookieSecure, Value: strings.Repeat("x", 43)})
-	if id, ok := seam.Principal(req); ok || id != "" {
-		t.Errorf("Principal with an unknown session = %q, %v", id, ok)
+	if id, ok, err := seam.Principal(req); ok || id != "" || err != nil {
+		t.Errorf("Principal with an unknown session = %q, %v, %v", id, ok, err)
 	}
 	for returnTo, want := range map[string]string{
 		"/oauth2/authorize?client_id=a&state=b": "/login?return_to=%2Foauth2%2Fauthorize%3Fclient_id%3Da%26state%3Db",
@@ -160,7 +160,11 @@ func TestSignedInAuthTime(t *testing.T) {
 		if c != nil {
 			req.AddCookie(c)
 		}
-		return seam.AuthTime(req)
+		at, ok, err := seam.AuthTime(req)
+		if err != nil {
+			t.Fatalf("AuthTime: %v", err)
+		}
+		return at, ok
 	}
 
 	if at, ok := authTime(nil); ok {
@@ -295,8 +299,8 @@ func TestAbsoluteTimeoutLoweredEndsOlderSessions(t *testing.T) {
 	signedIn := func(h *web.Handler, c *http.Cookie) bool {
 		req := httptest.NewRequest(http.MethodGet, sessionIssuer+"/tokens", nil)
 		req.AddCookie(c)
-		_, ok := h.SignedIn().Principal(req)
-		return ok
+		_, ok, err := h.SignedIn().Principal(req)
+		return err == nil && ok
 	}
 	for range 2 { // in use every 50 minutes: the idle timeout never strikes
 		now = now.Add(50 * time.Minute)

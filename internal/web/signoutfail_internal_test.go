@@ -74,8 +74,8 @@ func TestSignOutThatFailsSaysSo(t *testing.T) {
 		return r
 	}
 	signedIn := func() bool {
-		_, ok := h.signedIn.Principal(withCookie(httptest.NewRequest(http.MethodGet, "/tokens", nil)))
-		return ok
+		_, ok, err := h.signedIn.Principal(withCookie(httptest.NewRequest(http.MethodGet, "/tokens", nil)))
+		return err == nil && ok
 	}
 	ended := func() int {
 		evs, err := st.ListAudit(ctx, storage.AuditFilter{Action: ActionSessionEnd, Outcome: "success"})
