@@ -180,13 +180,16 @@ func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 // the sign-in page was opened from the page asking to sign in again
 // (askReauth), whose session may have ended since. Either only makes the
 // sign-in stricter, so the form's word is enough for the second. A
-// first sign-in is not one.
+// first sign-in is not one; a session storage could not read just now
+// may be live and old, so it is one too (docs/security.md T-146): taken
+// for none, the provider could answer from its own earlier sign-in and
+// the new session pass sudo mode.
 func (h *Handler) reauthenticating(r *http.Request) bool {
 	if r.PostFormValue("reauth") == "1" {
 		return true
 	}
-	se, ok := h.signedIn.lookup(r)
-	return ok && !h.signedInRecently(se)
+	se, ok, err := h.signedIn.find(r)
+	return err != nil || ok && !h.signedInRecently(se)
 }
 
 const badUpstream = "Sign-in did not complete. Start again from the sign-in page."
