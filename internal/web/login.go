@@ -143,6 +143,15 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
 		return
 	}
+	// The browser's session, read before the link is spent: one storage
+	// could not read may be another person's, live, which is never
+	// replaced unasked (docs/security.md T-105), so the answer is to try
+	// again, the link kept for it (T-146).
+	se, signedIn, err := h.signedIn.find(r)
+	if err != nil {
+		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not check your session; try again shortly.")
+		return
+	}
 	l, err := h.o.Store.ConsumeLoginLink(ctx, digest(secret), storage.Now(h.now()))
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
@@ -159,7 +168,7 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badLink)
 		return
 	}
-	if se, ok := h.signedIn.lookup(r); ok && se.principal.ID != p.ID && r.PostFormValue("switch") != "1" {
+	if signedIn && se.principal.ID != p.ID && r.PostFormValue("switch") != "1" {
 		h.askSwitch(w, r, se, p, l)
 		return
 	}
