@@ -90,6 +90,9 @@ type Store struct {
 	current atomic.Bool
 	// stmts holds the prepared hot queries (see prepared), by SQL text.
 	stmts sync.Map
+	// rollbackTimeout bounds the rollback of a failed transaction
+	// whatever the caller's context allows (see inTx).
+	rollbackTimeout time.Duration
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -139,7 +142,10 @@ const (
 // data file's directory and fails at once when the file cannot be written.
 // Open does not migrate; call Migrate.
 func Open(ctx context.Context, c Config) (*Store, error) {
-	s := &Store{onError: c.OnError}
+	s := &Store{onError: c.OnError, rollbackTimeout: cmp.Or(c.ConnectTimeout, defaultRollbackTimeout)}
+	if s.rollbackTimeout < 0 {
+		s.rollbackTimeout = defaultRollbackTimeout
+	}
 	var err error
 	switch c.Driver {
 	case DriverSQLite:
@@ -380,18 +386,38 @@ func (s *Store) inTx(ctx context.Context, op string, f func(tx *sql.Tx) error) e
 	if s.dialect == dialectPostgres {
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
-	tx, err := s.db.BeginTx(ctx, opts)
+	// The driver runs COMMIT and ROLLBACK under the context BeginTx was
+	// given: txCtx, which rollback may end early.
+	txCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tx, err := s.db.BeginTx(txCtx, opts)
 	if err != nil {
 		return s.fail(op, err)
 	}
 	if err := f(tx); err != nil {
-		_ = tx.Rollback()
+		s.rollback(tx, cancel)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return s.fail(op, err)
 	}
 	return nil
+}
+
+// defaultRollbackTimeout bounds a rollback when Config.ConnectTimeout is 0.
+const defaultRollbackTimeout = 5 * time.Second
+
+// rollback rolls tx back, giving up after s.rollbackTimeout by ending the
+// context tx began with (cancel) even when the caller's has no deadline,
+// as a background job's has none (docs/security.md F-91). On a database
+// that stopped answering between the transaction's last statement and its
+// rollback, the ROLLBACK otherwise waited until TCP gave up, holding the
+// goroutine and a pool connection. A rollback cut off leaves the
+// connection closed (pgx closes it), so the pool drops it.
+func (s *Store) rollback(tx *sql.Tx, cancel context.CancelFunc) {
+	t := time.AfterFunc(s.rollbackTimeout, cancel)
+	defer t.Stop()
+	_ = tx.Rollback()
 }
 
 // dsnSets reports whether a PostgreSQL DSN (URL or keyword/value) names
