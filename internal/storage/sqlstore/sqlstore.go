@@ -191,7 +191,17 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok && statementTimeout > 0 {
 		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
 	}
-	db := stdlib.OpenDB(*cc)
+	idle, check := vanishedClientBounds(connectTimeout)
+	if _, ok := cc.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idle.Milliseconds(), 10)
+	}
+	var opts []stdlib.OptionOpenDB
+	if _, ok := cc.RuntimeParams["client_connection_check_interval"]; !ok {
+		opts = append(opts, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
+			return setConnectionCheck(ctx, conn, check)
+		}))
+	}
+	db := stdlib.OpenDB(*cc, opts...)
 	// Every open connection may stay idle: a new PostgreSQL connection is
 	// a new server process, and closing the ones above an idle limit after
 	// each burst took introspection under load (32 connections) from 0.77
@@ -203,6 +213,38 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, mc, nil
+}
+
+// vanishedClientBounds returns how long a PostgreSQL session may stay idle
+// in a transaction (idle_in_transaction_session_timeout) and how often the
+// server checks, while a statement runs, that its client is still
+// connected (client_connection_check_interval), from storage.call_timeout
+// (5 s when 0). A client that vanished mid-transaction (a partition, a
+// crashed replica, a rollback cut off by inTx) otherwise left its session
+// holding its row locks until TCP noticed, and every request needing those
+// rows failed meanwhile (docs/security.md F-92). No request of sts keeps a
+// transaction open past its deadline, the call timeout, so twice that
+// never ends a live one; a background job's transaction runs its
+// statements back to back.
+func vanishedClientBounds(callTimeout time.Duration) (idle, check time.Duration) {
+	if callTimeout <= 0 {
+		callTimeout = defaultRollbackTimeout
+	}
+	return 2 * callTimeout, max(callTimeout/5, 100*time.Millisecond)
+}
+
+// setConnectionCheck sets client_connection_check_interval on a new
+// connection, on PostgreSQL 14 and later: an older server refuses the
+// parameter, and would refuse the connection if it came in the startup
+// message, as statement_timeout does.
+func setConnectionCheck(ctx context.Context, conn *pgx.Conn, every time.Duration) error {
+	v := conn.PgConn().ParameterStatus("server_version")
+	major, _, _ := strings.Cut(v, ".")
+	if n, err := strconv.Atoi(strings.TrimSpace(major)); err != nil || n < 14 {
+		return nil
+	}
+	_, err := conn.Exec(ctx, "SET client_connection_check_interval = "+strconv.FormatInt(every.Milliseconds(), 10))
+	return err
 }
 
 // DefaultMaxConns is the concurrency the connection pool is sized for when
@@ -413,7 +455,8 @@ const defaultRollbackTimeout = 5 * time.Second
 // that stopped answering between the transaction's last statement and its
 // rollback, the ROLLBACK otherwise waited until TCP gave up, holding the
 // goroutine and a pool connection. A rollback cut off leaves the
-// connection closed (pgx closes it), so the pool drops it.
+// connection closed (pgx closes it), so the pool drops it; the server ends
+// the transaction itself (idle_in_transaction_session_timeout).
 func (s *Store) rollback(tx *sql.Tx, cancel context.CancelFunc) {
 	t := time.AfterFunc(s.rollbackTimeout, cancel)
 	defer t.Stop()
