@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -31,6 +32,7 @@ import (
 	"github.com/opensts/sts/internal/otlpexport"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
@@ -105,6 +107,25 @@ func registerProcessMetrics(reg prometheus.Registerer, cfg config.Config, versio
 			return capacity
 		}),
 	)
+}
+
+// registerRevocationViewAge exposes how long ago the revocation view
+// (SQLite only, docs/design.md#revocations-on-one-node) last caught up:
+// +Inf until its first catch-up. Past 2 s token checks read storage, and
+// a view that stopped catching up (storage failing, each catch-up ending
+// at its bound) was otherwise seen only in a warning per second
+// (docs/security.md F-93).
+func registerRevocationViewAge(reg prometheus.Registerer, records *cache.Store) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sts_revocation_view_age_seconds",
+		Help: "Seconds since the in-memory revocation view (SQLite) last caught up with storage; +Inf before its first catch-up. Past 2 s token checks read storage.",
+	}, func() float64 {
+		at := records.RevocationsSyncedAt()
+		if at.IsZero() {
+			return math.Inf(1)
+		}
+		return time.Since(at).Seconds()
+	}))
 }
 
 // keyCollector reports, per algorithm, the age of the active signing key

@@ -80,6 +80,29 @@ func mustSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, wa
 	return v
 }
 
+// revocationViewAge checks sts_revocation_view_age_seconds (docs/security.md
+// F-93): on SQLite, where the revocation view runs, it soon reports a
+// catch-up within the last few seconds; on PostgreSQL, with no view, it is
+// absent.
+func revocationViewAge(t *testing.T, base, db string) {
+	t.Helper()
+	if db != "sqlite" {
+		if _, ok := sample(scrape(t, base), "sts_revocation_view_age_seconds", nil); ok {
+			t.Error("sts_revocation_view_age_seconds on PostgreSQL, which has no revocation view")
+		}
+		return
+	}
+	var age float64
+	for range 50 { // the view starts once the server is ready: up to 5 s
+		age = mustSample(t, scrape(t, base), "sts_revocation_view_age_seconds", nil)
+		if age >= 0 && age < 3 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("sts_revocation_view_age_seconds = %v, want a catch-up within the last 3 s", age)
+}
+
 // TestProcessMetrics scrapes a real server: build info, database pool,
 // signing keys and audit queue are exposed from the start, and the
 // per-procedure and token-endpoint counters exist at zero before any call
@@ -139,6 +162,7 @@ func testProcessMetrics(t *testing.T, db string, mutate func(*config.Config)) {
 		t.Errorf("sts_audit_queue_capacity = %v, want audit.buffer 4096", v)
 	}
 	mustSample(t, fams, "sts_audit_queue_length", nil)
+	revocationViewAge(t, s.URL, db)
 
 	const list = stsv1connect.OrganizationServiceListOrganizationsProcedure
 	const exchange = gitpodv1connect.IdentityServiceExchangeTokenProcedure

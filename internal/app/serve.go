@@ -185,6 +185,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, err
 	}
 	obs := newObservability(cfg, o.Version, metrics, store, keys, tr)
+	if cfg.Storage.Type == "sqlite" {
+		registerRevocationViewAge(metrics.Registry(), records)
+	}
 	if err := obs.instrumentAPI(connect.handler); err != nil {
 		return nil, err
 	}

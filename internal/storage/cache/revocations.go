@@ -36,6 +36,14 @@ const (
 	revocationRetry = time.Minute
 )
 
+// revocationSyncTimeout bounds one catch-up (a variable so that a test
+// can shorten it): RunRevocations runs on serve's context, which has no
+// deadline, and a read on storage that stopped answering waited until TCP
+// gave up, the view silently not catching up meanwhile (docs/security.md
+// F-93). It is the default storage.call_timeout, as for the other
+// background jobs (docs/reliability.md), and well below revocationOverlap.
+var revocationSyncTimeout = 5 * time.Second
+
 // maxRevocations bounds the view's memory (about 200 bytes a row); a
 // variable so that a test can reach it.
 var maxRevocations = 50000
@@ -179,9 +187,24 @@ func (s *Store) EnableRevocations() {
 	}
 }
 
+// RevocationsSyncedAt is when the last successful catch-up of the
+// revocation view began: the zero time while the view is off or has not
+// caught up yet. Past revocationFresh (2 s) checks read storage; the
+// server reports its age as a metric, so a view that stopped catching up
+// is seen (docs/observability.md).
+func (s *Store) RevocationsSyncedAt() time.Time {
+	s.revs.mu.RLock()
+	defer s.revs.mu.RUnlock()
+	if !s.revs.on {
+		return time.Time{}
+	}
+	return s.revs.synced
+}
+
 // SyncRevocations catches the view up with storage once: rows created
 // since the last catch-up (less the overlap) are merged, expired ones
-// dropped. [Store.RunRevocations] calls it on every tick.
+// dropped. [Store.RunRevocations] calls it on every tick. The read ends
+// after revocationSyncTimeout whatever ctx allows.
 func (s *Store) SyncRevocations(ctx context.Context) error {
 	start := s.now()
 	s.revs.mu.RLock()
@@ -190,7 +213,9 @@ func (s *Store) SyncRevocations(ctx context.Context) error {
 	if full && start.Before(retryAt) {
 		return nil
 	}
-	rs, err := s.Store.ListRevocations(ctx, since)
+	lctx, cancel := context.WithTimeout(ctx, revocationSyncTimeout)
+	rs, err := s.Store.ListRevocations(lctx, since)
+	cancel()
 	if err != nil {
 		return err
 	}
