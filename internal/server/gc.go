@@ -7,6 +7,15 @@ import (
 	"github.com/opensts/sts/internal/audit"
 )
 
+// gcStepTimeout bounds each step of a collection (the health check, the
+// collection, audit retention): the loop runs on serve's context, which
+// has no deadline, and on a database that stopped answering a step waited
+// until TCP gave up, collecting nothing meanwhile (docs/security.md F-91).
+// It is generous: a collection is a handful of statements, each bounded
+// on the server by storage.statement_timeout (10 s by default), and a
+// retention cut short resumes at the next interval.
+const gcStepTimeout = 2 * time.Minute
+
 // runGC removes expired rows every interval until ctx ends, starting right
 // away. A store that is not healthy yet (PostgreSQL still down, schema not
 // migrated) is skipped quietly; the readiness checks already report that.
@@ -28,13 +37,32 @@ func (s *Server) runGC(ctx context.Context) {
 }
 
 func (s *Server) collectGarbage(ctx context.Context) {
-	if err := s.store.Health(ctx); err != nil {
-		s.logger.DebugContext(ctx, "garbage collection skipped: storage not ready", "error", err)
+	if !s.gcHealthy(ctx) {
 		return
 	}
+	s.gcCollect(ctx)
+	s.gcRetention(ctx)
+}
+
+// gcHealthy, gcCollect and gcRetention are the steps of a collection,
+// each under its own deadline (gcStepTimeout). A step cut off by it is
+// logged as failed; one cut off by the end of serve's context is not.
+func (s *Server) gcHealthy(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.gcStep)
+	defer cancel()
+	if err := s.store.Health(ctx); err != nil {
+		s.logger.DebugContext(ctx, "garbage collection skipped: storage not ready", "error", err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) gcCollect(parent context.Context) {
+	ctx, cancel := context.WithTimeout(parent, s.gcStep)
+	defer cancel()
 	res, err := s.store.GarbageCollect(ctx, s.now())
 	switch {
-	case err != nil && ctx.Err() == nil:
+	case err != nil && parent.Err() == nil: // a step that ran out is logged; a shutdown is not
 		s.logger.WarnContext(ctx, "garbage collection failed", "error", err)
 	case err == nil && !res.IsEmpty():
 		s.logger.InfoContext(ctx, "garbage collection removed expired rows",
@@ -43,10 +71,15 @@ func (s *Server) collectGarbage(ctx context.Context) {
 			"web_sessions", res.WebSessions, "login_links", res.LoginLinks, "auth_codes", res.AuthCodes,
 			"write_probes", res.WriteProbes)
 	}
-	// Audit retention (audit.retention, docs/security.md D-12).
+}
+
+// gcRetention applies audit retention (audit.retention, docs/security.md D-12).
+func (s *Server) gcRetention(parent context.Context) {
+	ctx, cancel := context.WithTimeout(parent, s.gcStep)
+	defer cancel()
 	n, err := audit.Retention{Store: s.store, MaxAge: s.retention}.Purge(ctx, s.now())
 	switch {
-	case err != nil && ctx.Err() == nil:
+	case err != nil && parent.Err() == nil: // a step that ran out is logged; a shutdown is not
 		s.logger.WarnContext(ctx, "audit retention failed", "error", err, "deleted", n)
 	case n > 0:
 		s.logger.InfoContext(ctx, "audit retention removed old events", "audit_events", n)

@@ -132,6 +132,7 @@ type Server struct {
 	opsLn      net.Listener
 	shutdown   time.Duration
 	gcInterval time.Duration
+	gcStep     time.Duration // bound of each GC step (gcStepTimeout)
 	maxConns   int
 	shedTotal  *prometheus.CounterVec
 	gates      [numClasses]*gate
@@ -158,7 +159,7 @@ func New(o Options) *Server {
 	o = withDefaults(o)
 	s := &Server{
 		store: o.Store, logger: o.Logger, metrics: o.Metrics,
-		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, retention: o.AuditRetention, now: o.Now,
+		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, gcStep: gcStepTimeout, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
 		idleCloseAfter: closeIdleAfter, idleClosed: newIdleClosedCounter(o.Metrics),
 		slow: newSlowRule(),
