@@ -11,6 +11,7 @@ import (
 	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/grants"
 	"github.com/opensts/sts/internal/introspect"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/revoke"
 	"github.com/opensts/sts/internal/server"
@@ -36,8 +37,9 @@ type oauthDeps struct {
 	Pepper []byte
 	// Exchange is the token-exchange grant; nil disables jwt-bearer.
 	Exchange *grants.TokenExchange
-	// PATs introspects personal access tokens; nil: inactive.
-	PATs introspect.PATVerifier
+	// PATs introspects personal access tokens (nil: inactive) and
+	// revokes those reported leaked (nil: through Store).
+	PATs *pat.Service
 	// JWKSClient fetches clients' jwks_uri: federation.NewHTTPClient.
 	JWKSClient *http.Client
 	// IssuerAudienceOnly: client_auth.assertion_audience is issuer.
@@ -131,8 +133,8 @@ func newOAuth(d oauthDeps) *oauthParts {
 	return &oauthParts{
 		CORS: origins, Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
-			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: d.PATs, Logger: d.Logger, Now: d.Now},
-			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
+			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now},
+			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, PATs: leakedPATs(d.PATs), LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
 				RevocationKeep: keep, CORS: origins},
 		},
 	}
@@ -153,4 +155,21 @@ type uncachedClients struct{ storage.ClientStore }
 func (u uncachedClients) CachedClient(ctx context.Context, id string) (storage.Client, bool, error) {
 	c, err := u.GetClient(ctx, id)
 	return c, false, err
+}
+
+// introspectPATs and leakedPATs are p as the endpoints take it: a nil
+// *pat.Service must reach them as a nil interface, which they read as
+// "none".
+func introspectPATs(p *pat.Service) introspect.PATVerifier {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+func leakedPATs(p *pat.Service) revoke.LeakedPATs {
+	if p == nil {
+		return nil
+	}
+	return p
 }

@@ -1,6 +1,7 @@
 package revoke
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -45,6 +46,12 @@ type Handler struct {
 	Tokens *tokens.Verifier
 	Store  Store
 	Pepper []byte
+	// PATs revokes the personal access tokens a leak report names
+	// (*pat.Service): through it, not Store, so that the service's cached
+	// check goes with the row and the secret stops working at once
+	// (docs/security.md T-175); nil: Store deletes them (a handler
+	// without a PAT service has no such cache).
+	PATs LeakedPATs
 	// LeakLimiter limits leak reports per source IP (keys "leak:<ip>");
 	// nil: LeakRule in memory.
 	LeakLimiter ratelimit.Limiter
@@ -63,6 +70,13 @@ type Handler struct {
 	CORS   *cors.Clients
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// LeakedPATs revokes a leaked personal access token (*pat.Service).
+type LeakedPATs interface {
+	// RevokeLeaked deletes the PAT whose secret has digest d and returns
+	// it; storage.ErrNotFound when there is none.
+	RevokeLeaked(ctx context.Context, d []byte) (storage.PAT, error)
 }
 
 // LeakRule is the leak-report limit per source IP: 5 at once, then one

@@ -122,6 +122,13 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 // leakPAT deletes the PAT with digest d; it returns the event's target
 // and the PAT's organization.
 func (h *Handler) leakPAT(ctx context.Context, d []byte) (string, string, error) {
+	if h.PATs != nil {
+		p, err := h.PATs.RevokeLeaked(ctx, d)
+		if err != nil {
+			return "", "", err
+		}
+		return "pat:" + p.ID, p.OrgID, nil
+	}
 	p, err := h.Store.GetPATByDigest(ctx, d)
 	if err != nil {
 		return "", "", err
