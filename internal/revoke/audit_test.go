@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,5 +198,46 @@ func TestLeakRevocationsBelongToTheirOrganization(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("revocations without an event: %v", want)
+	}
+}
+
+// refreshDownStore is storage that cannot read refresh tokens just now.
+type refreshDownStore struct{ storage.Store }
+
+func (refreshDownStore) GetRefreshTokenByDigest(context.Context, []byte) (storage.RefreshToken, error) {
+	return storage.RefreshToken{}, errors.New("connection reset")
+}
+
+// TestLeakReportAuditsWhatItRevokedBeforeAFailure: a leak report naming a
+// PAT and then a refresh token while storage cannot read refresh tokens
+// deleted the PAT and answered 503, and the events of what it had
+// revoked, stored only at the end, were never stored: the PAT vanished
+// with no trace its organization's administrators could read, and the
+// scanner's retry finds it gone and records nothing either. The
+// revocations made are audited before the 503 (docs/design.md#audit).
+func TestLeakReportAuditsWhatItRevokedBeforeAFailure(t *testing.T) {
+	f := newFixture(t, func(s storage.Store) revoke.Store { return refreshDownStore{s} })
+	ctx := t.Context()
+	now := storage.Now(time.Now())
+	patRaw := secret.PrefixPAT.Generate()
+	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := f.store.CreatePAT(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"credentials":["` + patRaw + `","` + secret.PrefixRefreshToken.Generate() + `"]}`
+	resp, b := f.do(t, request{method: "POST", path: revoke.PathLeak, contentType: "application/json", body: body})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("leak report with refresh tokens unreadable = %d %s, want 503", resp.StatusCode, b)
+	}
+	if _, err := f.store.GetPAT(ctx, p.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the reported PAT: %v, want deleted", err)
+	}
+	var got []string
+	for _, ev := range f.events(t) {
+		got = append(got, ev.Action+" "+ev.Target)
+	}
+	if want := "credential.revoke_leaked pat:" + p.ID; !slices.Contains(got, want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }

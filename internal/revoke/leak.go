@@ -65,12 +65,22 @@ func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
 // audit event per revoked secret plus one for the report in one
 // AppendAudit (one transaction for the events; the revocations are
 // written before them, docs/design.md#audit). Malformed strings are
-// skipped without a lookup.
+// skipped without a lookup. A storage failure part-way stops the report,
+// but what it revoked so far is audited first: it stays revoked, and the
+// reporter's retry, finding it gone, records nothing.
 func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID string) error {
 	now := storage.Now(h.now())
 	var clientsByDigest map[string]storage.Client
 	var events []storage.AuditEvent
 	seen := map[string]bool{}
+	fail := func(err error) error {
+		if len(events) > 0 {
+			if aerr := h.Store.AppendAudit(ctx, events...); aerr != nil {
+				h.logger().ErrorContext(ctx, "audit events not stored", "action", "credential.revoke_leaked", "count", len(events), "err", aerr)
+			}
+		}
+		return err
+	}
 	for _, c := range creds {
 		p, err := secret.Classify(c)
 		if err != nil || seen[c] {
@@ -94,7 +104,7 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 		case secret.PrefixClientSecret:
 			if clientsByDigest == nil {
 				if clientsByDigest, err = h.clientDigests(ctx); err != nil {
-					return err
+					return fail(err)
 				}
 			}
 			if cl, ok := clientsByDigest[string(d)]; ok {
@@ -104,7 +114,7 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
-			return err
+			return fail(err)
 		case target != "":
 			events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, OrgID: org, Actor: "leak-report:" + ip,
 				Action: "credential.revoke_leaked", Target: target, RequestID: reqID, Outcome: "revoked",
