@@ -166,7 +166,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h.signedIn = &SignedIn{store: o.Store, secure: u.Scheme == "https", idle: o.IdleTimeout,
 		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger, oidc: methods}
-	for _, name := range []string{"login", "link", "switch", "tokens", "edit", "delete", "message"} {
+	for _, name := range []string{"login", "link", "switch", "tokens", "edit", "delete", "deleteall", "message"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -195,6 +195,7 @@ var Patterns = []string{
 	"GET /{$}", "GET /login", "GET /login/link", "POST /login/link", "POST /logout",
 	"GET /tokens", "POST /tokens", "GET /tokens/{id}", "POST /tokens/{id}",
 	"POST /tokens/{id}/regenerate", "GET /tokens/{id}/delete", "POST /tokens/{id}/delete",
+	"GET /tokens/delete-all", "POST /tokens/delete-all",
 	"POST /host-tokens/{id}/delete", "POST /sessions/{id}/end", "POST /consents/{client}/revoke",
 	"GET /static/", "GET /login/oidc/{id}", "POST /login/oidc/{id}", "GET /login/oidc/{id}/callback",
 }
@@ -213,6 +214,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /tokens/{id}/regenerate", h.auth(h.regeneratePAT))
 	m.HandleFunc("GET /tokens/{id}/delete", h.auth(h.deletePage))
 	m.HandleFunc("POST /tokens/{id}/delete", h.auth(h.deletePAT))
+	m.HandleFunc("GET /tokens/delete-all", h.auth(h.deleteAllPage))
+	m.HandleFunc("POST /tokens/delete-all", h.auth(h.deleteAllPATs))
 	m.HandleFunc("POST /host-tokens/{id}/delete", h.auth(h.deleteHostToken))
 	m.HandleFunc("POST /sessions/{id}/end", h.auth(h.endSession))
 	m.HandleFunc("POST /consents/{client}/revoke", h.auth(h.revokeConsent))
