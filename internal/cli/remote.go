@@ -190,10 +190,16 @@ func openAdmin(cmd *cobra.Command) (*admin, error) {
 		return &admin{remote: r}, nil
 	}
 	// A flag of remote mode given without --server would be ignored for
-	// the database and the master key: the operator meant the API.
+	// the database and the master key: the operator meant the API. So
+	// would its variable, exported beside a STS_SERVER that is not
+	// (docs/security.md T-169). Neither message prints the value.
 	for _, name := range []string{"token-file", "ca-file"} {
 		if cmd.Flags().Changed(name) {
 			return nil, usageError{fmt.Errorf("--%s needs --server (or STS_SERVER): without it the command opens the database directly", name)}
+		}
+		if v, _ := cmd.Flags().GetString(name); strings.TrimSpace(v) != "" {
+			env := "STS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+			return nil, usageError{fmt.Errorf("%s is set but STS_SERVER (or --server) is not: without a server the command opens the database directly; set STS_SERVER, or unset %s for direct mode", env, env)}
 		}
 	}
 	cfg, err := loadConfig(cmd)

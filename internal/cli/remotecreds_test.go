@@ -326,3 +326,27 @@ func TestRemoteFlagsNeedServer(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteEnvNeedsServer: STS_TOKEN_FILE and STS_CA_FILE belong to
+// remote mode like their flags: set without STS_SERVER (or --server) the
+// command exits 2, naming the variable, instead of silently opening the
+// database with the master key (docs/security.md T-169).
+func TestRemoteEnvNeedsServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok")
+	writeMode(t, tok, "sts_pat_x\n", 0o600)
+	for _, name := range []string{"STS_TOKEN_FILE", "STS_CA_FILE"} {
+		t.Run(name, func(t *testing.T) {
+			remoteEnv(t)
+			setenv(t, name, tok)
+			code, out, errOut := runCLI(t, "org", "list", "--data-dir", dir)
+			if code != 2 || !strings.Contains(errOut, name+" is set but") {
+				t.Errorf("org list with %s and no server = %d, stdout %q, stderr %q; want exit 2 naming %s", name, code, out, errOut, name)
+			}
+			if strings.Contains(errOut, tok) {
+				t.Errorf("stderr %q echoes the file's name", errOut)
+			}
+		})
+	}
+}
