@@ -123,10 +123,11 @@ func readWithin(f *os.File, fifo bool, limit int64, wait time.Duration) ([]byte,
 	}
 }
 
-// openError is the error of opening the token file at path, naming path
-// only when it cannot be the token itself, given by mistake instead of
-// the file's name (--token-file "$TOKEN"): no token holds a "/", and the
-// sts tokens start with sts_ (a PAT) or eyJ (a JWT).
+// openError is the error of opening the token or CA file at path, naming
+// path only when it cannot be the token itself, given by mistake instead
+// of the file's name (--token-file "$TOKEN", --ca-file "$STS_TOKEN"): no
+// token holds a "/", and the sts tokens start with sts_ (a PAT) or eyJ
+// (a JWT).
 func openError(path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -159,7 +160,9 @@ func checkToken(tok string) error {
 func caTransport(path string) (http.RoundTripper, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--ca-file: %w", err)}
+		// Named like a token file: the token pasted here by mistake
+		// must not be printed either (docs/security.md T-169).
+		return nil, usageError{fmt.Errorf("--ca-file %s", openError(path, err))}
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))

@@ -218,6 +218,8 @@ func TestRemoteCredentialFilesRefused(t *testing.T) {
 		{"the token given as the file's name", nil, []string{"--token-file", token}, "not printed"},
 		{"both STS_TOKEN and a file", map[string]string{"STS_TOKEN": token}, []string{"--token-file", good}, "both"},
 		{"CA missing", nil, []string{"--token-file", good, "--ca-file", filepath.Join(dir, "nope.pem")}, "no such file"},
+		{"the token given as the CA file's name", nil, []string{"--token-file", good, "--ca-file", token}, "not printed"},
+		{"the token given as STS_CA_FILE", map[string]string{"STS_CA_FILE": token}, []string{"--token-file", good}, "not printed"},
 		{"CA empty", nil, []string{"--token-file", good, "--ca-file", file("empty.pem", "", 0o644)}, "no PEM certificate"},
 		{"CA not PEM", nil, []string{"--token-file", good, "--ca-file", file("der.pem", "\x30\x82\x01\x0a", 0o644)}, "no PEM certificate"},
 		{"CA bad certificate", map[string]string{"STS_CA_FILE": file("bad.pem",
