@@ -49,6 +49,7 @@ sealed to the runner's registered public key, with its private key (see
 	envDefault(cmd.PersistentFlags(), "server", "STS_SERVER")
 	cmd.PersistentFlags().StringP("output", "o", "table", "output format of get and list: table or json")
 	addCAFlag(cmd.PersistentFlags())
+	addTimeoutFlag(cmd.PersistentFlags())
 	client := func(cmd *cobra.Command) (*hostTokenClient, error) {
 		// --token-file of create and update is the SCM token's file: the
 		// credential's file comes from STS_TOKEN_FILE alone here.

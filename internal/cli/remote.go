@@ -61,6 +61,7 @@ func addAdminFlags(f *pflag.FlagSet) {
 	f.String("token-file", "", "with --server: file holding the bearer token, instead of STS_TOKEN; readable by its owner only (env STS_TOKEN_FILE)")
 	envDefault(f, "token-file", "STS_TOKEN_FILE")
 	addCAFlag(f)
+	addTimeoutFlag(f)
 	f.StringP("output", "o", "table", "output format: table or json")
 }
 
@@ -84,7 +85,49 @@ func outputJSON(cmd *cobra.Command) (bool, error) {
 // that sends the bearer token.
 type remote struct {
 	base string
-	http *http.Client
+	http connect.HTTPClient
+}
+
+// defaultTimeout bounds each call of remote mode without --timeout.
+const defaultTimeout = 30 * time.Second
+
+// addTimeoutFlag adds --timeout (env STS_TIMEOUT), read by newRemote. It
+// is a string parsed there, so that a bad STS_TIMEOUT is refused like a
+// bad flag instead of being dropped for the default.
+func addTimeoutFlag(f *pflag.FlagSet) {
+	f.String("timeout", config.FormatDuration(defaultTimeout), "with --server: how long each call to the server may take, e.g. 10s or 2m (env STS_TIMEOUT)")
+	envDefault(f, "timeout", "STS_TIMEOUT")
+}
+
+// remoteTimeout is --timeout (or STS_TIMEOUT): a positive duration.
+func remoteTimeout(cmd *cobra.Command) (time.Duration, error) {
+	v, _ := cmd.Flags().GetString("timeout")
+	if strings.TrimSpace(v) == "" {
+		return defaultTimeout, nil
+	}
+	d, err := config.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, usageError{fmt.Errorf("--timeout (or STS_TIMEOUT): %w", err)}
+	}
+	if d <= 0 {
+		return 0, usageError{fmt.Errorf("--timeout (or STS_TIMEOUT) %s: want a positive duration, e.g. 30s", v)}
+	}
+	return d, nil
+}
+
+// timeoutClient is the HTTP client of remote mode, whose Timeout bounds
+// each call; a call cut off by it says so, with the bound and how to
+// change it, instead of net/http's "Client.Timeout exceeded" alone.
+type timeoutClient struct {
+	c *http.Client
+}
+
+func (t timeoutClient) Do(r *http.Request) (*http.Response, error) {
+	res, err := t.c.Do(r)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
+		err = fmt.Errorf("no answer from the server within %s (--timeout, STS_TIMEOUT): %w", config.FormatDuration(t.c.Timeout), err)
+	}
+	return res, err
 }
 
 // bearerTransport adds the Authorization header to the requests for the
@@ -119,7 +162,8 @@ func addCAFlag(f *pflag.FlagSet) {
 
 // newRemote is the connection of every command that calls a running
 // server (--server, or STS_SERVER): its HTTP client sends tok to that
-// origin only, follows no redirect and gives up after 30 s, trusts the
+// origin only, follows no redirect and gives up on a call after --timeout
+// (30 s by default), trusts the
 // CAs of --ca-file beside the system roots, and a token about to cross a
 // network in plain text is warned about (docs/security.md T-100, T-161).
 func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
@@ -144,15 +188,19 @@ func newRemote(cmd *cobra.Command, server, tok string) (*remote, error) {
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sts: warning: STS_TOKEN goes to %s in plain text; use https\n", u.Host)
 	}
+	timeout, err := remoteTimeout(cmd)
+	if err != nil {
+		return nil, err
+	}
 	next := http.DefaultTransport
 	if caFile, _ := cmd.Flags().GetString("ca-file"); strings.TrimSpace(caFile) != "" {
 		if next, err = caTransport(strings.TrimSpace(caFile)); err != nil {
 			return nil, err
 		}
 	}
-	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects,
+	hc := &http.Client{Timeout: timeout, CheckRedirect: noRedirects,
 		Transport: bearerTransport{token: tok, scheme: u.Scheme, host: u.Host, next: next}}
-	return &remote{base: strings.TrimSuffix(u.String(), "/"), http: hc}, nil
+	return &remote{base: strings.TrimSuffix(u.String(), "/"), http: timeoutClient{hc}}, nil
 }
 
 // shownURL is the scheme and host of u, for a message about a --server

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -348,6 +350,87 @@ func TestRemoteEnvNeedsServer(t *testing.T) {
 			}
 			if strings.Contains(errOut, tok) {
 				t.Errorf("stderr %q echoes the file's name", errOut)
+			}
+		})
+	}
+}
+
+// silentServer is a loopback TCP listener that accepts connections and
+// never answers: a server that hangs, or a firewall that drops replies.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestRemoteTimeout: --timeout (or STS_TIMEOUT) bounds each call to a
+// server that never answers, for the admin nouns and host-token alike,
+// and the error says which bound was hit; a bad value is a usage error
+// (exit 2) before any connection (docs/cli.md "Credentials and trust").
+func TestRemoteTimeout(t *testing.T) {
+	t.Parallel()
+	server := silentServer(t)
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"flag", nil, []string{"org", "list", "--timeout", "300ms"}},
+		{"STS_TIMEOUT", map[string]string{"STS_TIMEOUT": "300ms"}, []string{"principal", "list", "--org", "acme"}},
+		{"host-token", nil, []string{"host-token", "list", "--runner", "r1", "--timeout", "300ms"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			remoteEnv(t)
+			setenv(t, "STS_TOKEN", "sts_pat_x")
+			for k, v := range c.env {
+				setenv(t, k, v)
+			}
+			start := time.Now()
+			code, out, errOut := runCLI(t, append(c.args, "--server", server)...)
+			took := time.Since(start)
+			if code != 1 || !strings.Contains(errOut, "no answer from the server within 300ms") {
+				t.Errorf("sts %v against a silent server = %d, stdout %q, stderr %q; want exit 1 naming the timeout", c.args, code, out, errOut)
+			}
+			if took > 10*time.Second {
+				t.Errorf("sts %v took %s, want about 300ms", c.args, took)
+			}
+		})
+	}
+	for _, bad := range []string{"0", "-1s", "soon"} {
+		t.Run("bad "+bad, func(t *testing.T) {
+			t.Parallel()
+			remoteEnv(t)
+			setenv(t, "STS_TOKEN", "sts_pat_x")
+			setenv(t, "STS_TIMEOUT", bad)
+			code, _, errOut := runCLI(t, "org", "list", "--server", server)
+			if code != 2 || !strings.Contains(errOut, "--timeout") {
+				t.Errorf("STS_TIMEOUT=%s: exit %d, stderr %q; want exit 2 naming --timeout", bad, code, errOut)
 			}
 		})
 	}
