@@ -145,13 +145,21 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // unauthenticated with a generic message; a token limited by a
 // Credential Access Boundary is permission_denied (errBoundary). The
 // caller's own deadline bounds the authentication as it bounds the
-// procedure (callerDeadline).
-func middleware(a *Authenticator, public map[string]bool, lim func() ratelimit.Limiter, logger *slog.Logger,
+// procedure (callerDeadline). A path that is no procedure in known is
+// answered not found, as the service's own handler answers it (404, which
+// every protocol reads as unimplemented), before any authentication: the
+// answer to a method that does not exist does not depend on the
+// credential, and no unauthenticated request reaches the service.
+func middleware(a *Authenticator, public, known map[string]bool, lim func() ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if !known[r.URL.Path] {
+			http.NotFound(w, r)
+			return
+		}
 		// The caller's deadline bounds authentication too (deadline.go).
 		ctx := r.Context()
 		if d, ok := callerDeadline(r, time.Now()); ok {

@@ -198,6 +198,10 @@ func (h *Handler) handlers() map[string]http.Handler {
 		jsonCodecs, // enumjson.go: an unknown enum name is refused, as an unknown number is
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
+	known := map[string]bool{}
+	for _, p := range Procedures() {
+		known[p] = true
+	}
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
 		hd = withPageQuery(hd) // pagination.go: ?pageSize=&token= of the Stainless SDKs
 		if h.noAuth != nil {
@@ -207,7 +211,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 				hd.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 			})
 		}
-		return path, middleware(auth, publicProcedures, h.publicLimiter, logger, h.OnRefused, hd)
+		return path, middleware(auth, publicProcedures, known, h.publicLimiter, logger, h.OnRefused, hd)
 	}
 	out := map[string]http.Handler{}
 	add := func(path string, hd http.Handler) { p, w := wrap(path, hd); out[p] = w }
