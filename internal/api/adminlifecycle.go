@@ -215,6 +215,13 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 	return deletePrincipalAudited(ctx, store, c, p, now)
 }
 
+// boundReader reads what is bound to a principal: a LifecycleStore, or
+// the deletion's storage.Tx.
+type boundReader interface {
+	ListClients(ctx context.Context, orgID string) ([]storage.Client, error)
+	ListPoolsOfPrincipal(ctx context.Context, principalID string) ([]storage.Pool, error)
+}
+
 // refuseBound refuses, before anything changes, to delete p while a
 // client or a pool is bound to it: their tokens are p's, and once p is
 // gone they would name a principal that no longer exists, every later
@@ -222,7 +229,13 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 // and each pool of p's organization, to delete or rebind first; a pool of
 // another organization (the trust configuration file may bind one to p)
 // is only counted, as the caller may not see it.
-func refuseBound(ctx context.Context, store LifecycleStore, p storage.Principal) error {
+//
+// It runs twice: on the store, before anything changes, for the early
+// answer; and in the deletion's unit of work, after the principal's row
+// is deleted there, where a client or pool bound meanwhile is seen (its
+// create or rebinding held the principal, so the deletion waited for its
+// commit) and the deletion is rolled back.
+func refuseBound(ctx context.Context, store boundReader, p storage.Principal) error {
 	cs, err := store.ListClients(ctx, p.OrgID)
 	if err != nil {
 		return lookupErr(err, "clients")
@@ -364,7 +377,13 @@ func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat
 			if err := deleteKey(tx.DeleteRunnerKey, tx.AppendAudit); err != nil {
 				return err
 			}
-			return ignoreNotFound(tx.DeletePrincipal(ctx, p.ID))
+			if err := ignoreNotFound(tx.DeletePrincipal(ctx, p.ID)); err != nil {
+				return err
+			}
+			// The deletion took the principal's row above: a client or pool
+			// bound to it since refuseBound's early look committed first
+			// and is seen now (docs/security.md A-86).
+			return refuseBound(ctx, tx, p)
 		},
 		func() error {
 			if ps == nil {

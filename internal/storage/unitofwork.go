@@ -66,6 +66,14 @@ type Tx interface {
 	// docs/security.md A-87). Lock principals in ascending id order.
 	LockOrganization(ctx context.Context, id string) (Organization, error)
 	LockPrincipal(ctx context.Context, id string) (Principal, error)
+	// ListClients and ListPoolsOfPrincipal read as the Store's methods
+	// of the same name, inside the unit of work: a principal's deletion
+	// looks for what is bound to it after it has taken the principal's
+	// row, so a client or pool bound meanwhile (which holds the principal
+	// while it is written) is seen and refuses the deletion
+	// (docs/security.md A-86).
+	ListClients(ctx context.Context, orgID string) ([]Client, error)
+	ListPoolsOfPrincipal(ctx context.Context, principalID string) ([]Pool, error)
 }
 
 // UnitOfWork runs several writes in one transaction.

@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UnitOfWorkTrust", testUnitOfWorkTrust},
 		{"UnitOfWorkKeys", testUnitOfWorkKeys},
 		{"UnitOfWorkMarkUsed", testUnitOfWorkMarkUsed},
+		{"UnitOfWorkBoundReads", testUnitOfWorkBoundReads},
 		{"LockOwners", testLockOwners},
 		{"ReplayRejectsReuse", testReplayRejectsReuse},
 		{"NotFoundSentinels", testNotFoundSentinels},

@@ -177,3 +177,21 @@ func (t txStore) LockPrincipal(ctx context.Context, id string) (storage.Principa
 	p, err := scanPrincipal(t.tx.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`+t.s.forShare(), id))
 	return p, t.s.fail("lock principal", err)
 }
+
+// ListClients implements storage.Tx with the Store's query, in the
+// transaction: a statement run after the principal's deletion waited for
+// a binding's lock sees that binding committed.
+func (t txStore) ListClients(ctx context.Context, orgID string) ([]storage.Client, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients
+		WHERE $1 = '' OR org_id = $1 ORDER BY id`, orgID)
+	return collect(t.s, "list clients", rows, err, scanClient)
+}
+
+// ListPoolsOfPrincipal implements storage.Tx as ListClients does.
+func (t txStore) ListPoolsOfPrincipal(ctx context.Context, principalID string) ([]storage.Pool, error) {
+	if unstorable(principalID) {
+		return nil, nil
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+poolColumns+` FROM pools WHERE principal_id = $1 ORDER BY id`, principalID)
+	return collect(t.s, "list pools of principal", rows, err, scanPool)
+}
