@@ -32,13 +32,93 @@ func TestRevokeEndsWhenDatabaseGoesAway(t *testing.T) {
 }
 
 // TestRevokeDetachedWriteWithinWriteTimeout (docs/security.md F-87): the
-// detached write never runs past what http.write_timeout leaves for the
-// response. It had a fixed 5 s: with call_timeout 2 s and write_timeout
-// 3 s (a valid configuration) it ran to 7 s (call_timeout alone: 4 s),
-// the connection's write deadline passed and the client read EOF instead
-// of the 503.
+// detached write does not run past what http.write_timeout leaves for the
+// response when that leaves it storage.DetachMinimum. It had a fixed 5 s:
+// with call_timeout 2 s and write_timeout 3.5 s (a valid configuration)
+// it ran to 7 s (call_timeout alone: 4 s), the connection's write
+// deadline passed and the client read EOF instead of the 503.
 func TestRevokeDetachedWriteWithinWriteTimeout(t *testing.T) {
-	revokeWhileDatabaseGoesAway(t, 2*time.Second, 3*time.Second, 3*time.Second+5*time.Second)
+	revokeWhileDatabaseGoesAway(t, 2*time.Second, 3500*time.Millisecond, 3500*time.Millisecond+5*time.Second)
+}
+
+// TestRevokeDetachedWriteHasTimeInTightConfig (docs/security.md F-87,
+// T-160): with http.write_timeout barely above storage.call_timeout (a
+// valid configuration: 2 s and 2.1 s), a revocation whose UPDATE fails
+// at the call deadline (a row lock) still keeps the family's revocation
+// row until the family expires, on a healthy database. The detached write
+// was bounded by the moment the write deadline left for the response,
+// already past: it was never tried, and after the row's keep the family's
+// unrevoked refresh tokens worked again.
+func TestRevokeDetachedWriteHasTimeInTightConfig(t *testing.T) {
+	direct := ststest.PostgresDSN(t)
+	e := newCodeEnv(t, func(c *config.Config) {
+		c.Storage.Type = "postgres"
+		c.Storage.DSN = direct
+		c.Issuer, c.IssuerDerived = "http://"+c.Listen, false
+		setCallTimeout(c, 2*time.Second)
+		c.HTTP.WriteTimeout = 2100 * time.Millisecond
+	})
+	tok := e.tokenFor(t, e.user, "notes.read")
+	if tok.RefreshToken == "" {
+		t.Fatal("no refresh token")
+	}
+	ctx := t.Context()
+	holder, err := pgx.Connect(ctx, direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close(context.Background()) })
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The revocation's UPDATE of the family's refresh tokens waits for
+	// these locks until its call deadline.
+	if _, err := tx.Exec(ctx, `SELECT id FROM refresh_tokens FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"token": {tok.RefreshToken}}
+	req, err := http.NewRequest(http.MethodPost, e.base+"/oauth2/revoke", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.conf.ID, e.secret)
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		t.Logf("revoke answered %d after %s", resp.StatusCode, time.Since(start).Round(time.Millisecond))
+	} else {
+		// The answer may be cut off by the write deadline; the row
+		// matters.
+		t.Logf("revoke after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var family string
+	var famExp time.Time
+	if err := holder.QueryRow(ctx, `SELECT family_id, expires_at FROM refresh_tokens LIMIT 1`).Scan(&family, &famExp); err != nil {
+		t.Fatal(err)
+	}
+	var revoked bool
+	if err := holder.QueryRow(ctx, `SELECT bool_and(revoked) FROM refresh_tokens WHERE family_id = $1`, family).Scan(&revoked); err != nil {
+		t.Fatal(err)
+	}
+	if revoked {
+		t.Fatal("the family's refresh tokens were revoked: the UPDATE did not wait for the row lock, so nothing was tested")
+	}
+	var rowExp time.Time
+	if err := holder.QueryRow(ctx, `SELECT expires_at FROM revocations WHERE id = $1`, "grant:"+family).Scan(&rowExp); err != nil {
+		t.Fatalf("the family's grant row: %v", err)
+	}
+	if rowExp.Before(famExp) {
+		t.Errorf("the family's revocation row ends at %s, before the family (%s): the detached write keeping it (T-160) was not tried; after the row ends the unrevoked refresh tokens work again",
+			rowExp.UTC().Format(time.RFC3339), famExp.UTC().Format(time.RFC3339))
+	}
 }
 
 // revokeWhileDatabaseGoesAway revokes a refresh token whose row another
