@@ -60,6 +60,7 @@ const tokenFileWait = 10 * time.Second
 // readTokenFile reads a bearer token from path, trimmed of surrounding
 // white space. Like ssh with a private key, it refuses a file (a FIFO too)
 // that its group or others may read or write: the token is a credential.
+// A terminal is read whatever its mode.
 func readTokenFile(path string) (string, error) {
 	return readTokenFileWithin(path, tokenFileWait)
 }
@@ -80,13 +81,22 @@ func readTokenFileWithin(path string, wait time.Duration) (string, error) {
 	if fi.IsDir() {
 		return "", usageError{fmt.Errorf("--token-file %s is a directory", path)}
 	}
-	// Everything but a directory: a FIFO others may write feeds the
-	// command their token; an anonymous pipe (<(…)) is 0600.
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return "", usageError{fmt.Errorf("--token-file %s: permissions %04o are too open: a bearer token must be readable by its owner only (chmod 600 %s)", path, perm, path)}
+	fifo := fi.Mode()&fs.ModeNamedPipe != 0
+	// A regular file or a FIFO: one others may write feeds the command
+	// their token; an anonymous pipe (<(…)) is 0600. A terminal's mode
+	// (a character device: /dev/tty, /dev/stdin at a prompt; 0620 on
+	// most systems) says who may write to its screen, not to its input:
+	// it is read as it is.
+	if fi.Mode().IsRegular() || fifo {
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+			return "", usageError{fmt.Errorf("--token-file %s: permissions %04o are too open: a bearer token must be readable by its owner only (chmod 600 %s)", path, perm, path)}
+		}
 	}
-	b, err := readWithin(f, fi.Mode()&fs.ModeNamedPipe != 0, maxTokenFile+1, wait)
+	b, err := readWithin(f, fifo, maxTokenFile+1, wait)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if !fifo {
+			return "", usageError{fmt.Errorf("--token-file %s: nothing read within %s", path, wait)}
+		}
 		return "", usageError{fmt.Errorf("--token-file %s: nothing written to the pipe within %s", path, wait)}
 	}
 	if err != nil {

@@ -68,3 +68,26 @@ func TestRemoteTokenFileFIFO(t *testing.T) {
 		}
 	})
 }
+
+// TestRemoteTokenFileTerminal: a terminal (a character device such as
+// /dev/tty, or /dev/stdin at a prompt) is read, whatever its mode: a
+// terminal is 0620 on most systems (group tty may write to its screen,
+// not to its input), and was refused as "too open" with advice (chmod 600
+// /dev/stdin) that does not fit (docs/security.md T-169). The device here
+// has /dev/null's numbers: it reads as empty, which is what it is refused
+// for.
+func TestRemoteTokenFileTerminal(t *testing.T) {
+	t.Parallel()
+	dev := filepath.Join(t.TempDir(), "pts")
+	if err := syscall.Mknod(dev, syscall.S_IFCHR|0o620, 1<<8|3); err != nil {
+		t.Skipf("mknod (needs root): %v", err)
+	}
+	if err := os.Chmod(dev, 0o620); err != nil {
+		t.Fatal(err)
+	}
+	remoteEnv(t)
+	code, _, errOut := runCLI(t, "org", "list", "--server", "https://127.0.0.1:1", "--token-file", dev)
+	if code != 2 || !strings.Contains(errOut, "is empty") {
+		t.Errorf("--token-file on a character device 0620 = %d, stderr %q; want it read (exit 2, is empty)", code, errOut)
+	}
+}
