@@ -59,8 +59,8 @@ const tokenFileWait = 10 * time.Second
 
 // readTokenFile reads a bearer token from path, trimmed of surrounding
 // white space. Like ssh with a private key, it refuses a file (a FIFO too)
-// that its group or others may read or write: the token is a credential.
-// A terminal is read whatever its mode.
+// that its group or others may read or write, or that another user owns:
+// the token is a credential. A terminal is read whatever its mode.
 func readTokenFile(path string) (string, error) {
 	return readTokenFileWithin(path, tokenFileWait)
 }
@@ -88,6 +88,11 @@ func readTokenFileWithin(path string, wait time.Duration) (string, error) {
 	// most systems) says who may write to its screen, not to its input:
 	// it is read as it is.
 	if fi.Mode().IsRegular() || fifo {
+		// Like ssh: a file another user owns is theirs to write, or to
+		// chmod, at will (a root operator would send their token).
+		if uid, ok := fileOwner(fi); ok && uid != 0 && uid != os.Geteuid() {
+			return "", usageError{fmt.Errorf("--token-file %s is owned by uid %d, not by you (uid %d) or root: another user may change it; use a file of your own", path, uid, os.Geteuid())}
+		}
 		if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 			return "", usageError{fmt.Errorf("--token-file %s: permissions %04o are too open: a bearer token must be readable by its owner only (chmod 600 %s)", path, perm, path)}
 		}

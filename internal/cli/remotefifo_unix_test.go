@@ -91,3 +91,52 @@ func TestRemoteTokenFileTerminal(t *testing.T) {
 		t.Errorf("--token-file on a character device 0620 = %d, stderr %q; want it read (exit 2, is empty)", code, errOut)
 	}
 }
+
+// TestRemoteTokenFileForeignOwner: like ssh with a private key, a token
+// file (a named pipe too) must be owned by the user who runs the command
+// or by root: its owner may write to it, or chmod it, at will. Run as
+// root, a 0600 FIFO or file of another user was read as the operator's
+// token (docs/security.md T-169).
+func TestRemoteTokenFileForeignOwner(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another user needs root")
+	}
+	api := startTLSAPI(t)
+	const nobody = 65534
+	for _, fifo := range []bool{true, false} {
+		name := map[bool]string{true: "FIFO", false: "file"}[fifo]
+		t.Run(name, func(t *testing.T) {
+			remoteEnv(t)
+			dir := t.TempDir()
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "token")
+			const token = "sts_pat_FromNobody0000000000000000000000\n"
+			if fifo {
+				mkfifo(t, path, token, 0o600)
+			} else if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(path, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			n := len(api.seen())
+			code, _, errOut := runCLI(t, "org", "list", "--server", api.url, "--ca-file", api.caFile, "--token-file", path)
+			if code != 2 || !strings.Contains(errOut, "owned by uid 65534") {
+				t.Errorf("--token-file %s owned by uid %d = %d, stderr %q; want exit 2, owned by uid %d", name, nobody, code, errOut, nobody)
+			}
+			if len(api.seen()) != n {
+				t.Error("a request was sent with another user's token")
+			}
+			if fifo {
+				if w, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil { // let the writer go
+					w.Close()
+				}
+			}
+		})
+	}
+	// Root's own file is accepted (checked by the other tests, which run
+	// as root here): owner 0 is allowed beside the effective uid.
+}
