@@ -143,6 +143,9 @@ func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) er
 	id := listed.ID
 	lease := storage.NewID()
 	now := s.now()
+	// The lease's end by the wall clock, which bounds the attempts to
+	// store the result (store); the row dates it by the service's.
+	leaseEnd := time.Now().Add(cmp.Or(r.Lease, DefaultRefreshLease))
 	ahead := cmp.Or(r.Ahead, DefaultRefreshAhead)
 	var claimed storage.HostToken
 	err := s.Store.UpdateHostToken(claimCtx, id, func(old storage.HostToken) (storage.HostToken, error) {
@@ -176,7 +179,7 @@ func (r *Refresher) refreshOne(ctx context.Context, listed storage.HostToken) er
 			res.expiry = s.now().Add(time.Until(res.expiry))
 		}
 	}
-	return r.store(ctx, claimed, lease, used, res, err)
+	return r.store(ctx, claimed, lease, leaseEnd, used, res, err)
 }
 
 // pausedUntil is when a token refreshed at now to a value that expires at
@@ -233,7 +236,7 @@ func (s *Service) ownersActive(ctx context.Context, t storage.HostToken) (bool, 
 // replica's refresh) keeps it and the result is discarded. A stored
 // success starts the pace before the next refresh. Whatever is
 // stored is sealed under a fresh data key.
-func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, used redeemed, res fetched, ferr error) error {
+func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease string, leaseEnd time.Time, used redeemed, res fetched, ferr error) error {
 	s := r.Service
 	now := s.now()
 	outcome := refreshOutcomeOK
@@ -250,31 +253,35 @@ func (r *Refresher) store(ctx context.Context, claimed storage.HostToken, lease 
 	}
 	// The stored result and its audit event commit together
 	// (docs/design.md#audit), detached from ctx (a shutdown does not
-	// lose a value the token endpoint already rotated) but bounded: each
-	// attempt by storageTimeout, and the attempts, with a backoff between
-	// them, by the lease (at least storageTimeout). The token endpoint may
-	// have rotated the refresh token already: giving up after one stalled
-	// attempt (a row lock held a few seconds, a failover) kept the spent
-	// one, and the host token could never be refreshed again
-	// (docs/security.md F-89).
-	jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), max(cmp.Or(r.Lease, DefaultRefreshLease), storageTimeout))
-	defer jcancel()
+	// cancel an attempt under way, though serve waits for the job a
+	// second at most) but bounded: each attempt by storageTimeout, and
+	// the attempts, with a backoff between them, by the end of the lease
+	// (leaseEnd, claimed.RefreshLeaseUntil by the wall clock): past it another replica may claim the
+	// token and send the spent refresh token again, and this poll holds
+	// back every other due token. A lease already over gets one attempt.
+	// The token endpoint may have rotated the refresh token already:
+	// giving up after one stalled attempt (a row lock held a few seconds,
+	// a failover) kept the spent one, and the host token could never be
+	// refreshed again. Only a storage failure is tried again; a value
+	// that does not seal or open never will (docs/security.md F-89).
+	base := context.WithoutCancel(ctx)
 	var err error
-	for wait := storeRetryFirst; ; wait = min(2*wait, storeRetryMax) {
-		err = r.storeOnce(jctx, claimed, lease, used, res, ferr, now, outcome, event)
-		if err == nil || errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) {
+	for attempt, wait := 0, storeRetryFirst; ; attempt, wait = attempt+1, min(2*wait, storeRetryMax) {
+		actx, acancel := base, context.CancelFunc(func() {})
+		if attempt > 0 {
+			actx, acancel = context.WithDeadline(base, leaseEnd)
+		}
+		err = r.storeOnce(actx, claimed, lease, used, res, ferr, now, outcome, event)
+		acancel()
+		var perm permanentError
+		if err == nil || errors.Is(err, errNotDue) || errors.Is(err, storage.ErrNotFound) || errors.As(err, &perm) {
 			break
+		}
+		if !time.Now().Add(wait).Before(leaseEnd) {
+			break // no attempt left within the lease
 		}
 		s.logger().WarnContext(ctx, "hosttoken: storing a refresh failed; trying again", "token_id", claimed.ID, "error", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-jctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		if jctx.Err() != nil {
-			break
-		}
+		time.Sleep(wait)
 	}
 	return r.stored(ctx, claimed, ferr, outcome, event, err)
 }
@@ -284,6 +291,13 @@ const (
 	storeRetryFirst = 250 * time.Millisecond
 	storeRetryMax   = 5 * time.Second
 )
+
+// permanentError is a failure to store that trying again cannot mend: a
+// value that does not seal or open.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
 
 // storeOnce is one attempt of store, bounded by storageTimeout.
 func (r *Refresher) storeOnce(ctx context.Context, claimed storage.HostToken, lease string, used redeemed, res fetched, ferr error,
@@ -301,7 +315,7 @@ func (r *Refresher) storeOnce(ctx context.Context, claimed storage.HostToken, le
 				if !bytes.Equal(old.SealedRefresh, claimed.SealedRefresh) {
 					_, refresh, err := s.openValues(wctx, old)
 					if err != nil {
-						return old, err
+						return old, permanentError{err}
 					}
 					if !same(refresh, used.refresh) {
 						// Another replica claimed the token after our
@@ -325,7 +339,7 @@ func (r *Refresher) storeOnce(ctx context.Context, claimed storage.HostToken, le
 				// the lease ran out): compare what it holds now.
 				tok, refresh, err := s.openValues(wctx, old)
 				if err != nil {
-					return old, err
+					return old, permanentError{err}
 				}
 				if !same(refresh, used.refresh) {
 					return old, errNotDue // another refresh token is stored: it wins
@@ -335,7 +349,7 @@ func (r *Refresher) storeOnce(ctx context.Context, claimed storage.HostToken, le
 				}
 			}
 			if err := s.sealValues(&old, access, res.refresh); err != nil {
-				return old, err
+				return old, permanentError{err}
 			}
 			if !keep {
 				old.ExpiresAt = storage.Now(res.expiry) // zero: the new token does not expire
