@@ -204,26 +204,6 @@ func readMayAct(claim any, iss string) *tokens.MayAct {
 	return out
 }
 
-// carriedMayAct is the may_act a token of ours carries, as judged today.
-// Our tokens minted before a may_act was carried with its issuer (and
-// those their refresh families still mint) hold a bare {"sub":…}, which
-// mayAct would take as that sub of any issuer (docs/security.md T-167).
-// Such a may_act came from the subject token named by src (both are
-// carried from the same token through every re-exchange and family), so
-// its sub is read under src's issuer, as readMayAct reads it today;
-// without a src it names nobody it could be judged against and admits
-// none.
-func carriedMayAct(c *tokens.AccessClaims) *tokens.MayAct {
-	m := c.MayAct
-	if m == nil || m.Subject == "" || m.Issuer != "" {
-		return m
-	}
-	if c.Src == nil || c.Src.Issuer == "" {
-		return &tokens.MayAct{}
-	}
-	return &tokens.MayAct{Subject: m.Subject, Issuer: c.Src.Issuer}
-}
-
 // mayAct reports whether m, a may_act claim, names the actor: its sub,
 // and its iss when m names one. One that names no actor denies.
 func mayAct(m *tokens.MayAct, iss, sub string) bool {

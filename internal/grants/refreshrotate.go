@@ -322,7 +322,7 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	}
 	// A family begun before may_act was carried with its issuer holds it
 	// bare: minted under its src's issuer, as one begun today (docs/security.md T-167).
-	c.MayAct = carriedMayAct(&c)
+	c.MayAct = c.JudgedMayAct()
 	now = now.Truncate(time.Second)
 	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)
 	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime), rt.ExpiresAt.Sub(now))

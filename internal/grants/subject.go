@@ -309,7 +309,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		pool: c.Pool, provider: c.Provider, clientID: c.ClientID, src: c.Src, act: c.Act,
 		exp: c.Expiry.Time(), iat: c.IssuedAt.Time(), scopes: strings.Fields(c.Scope), audiences: slices.Clone([]string(c.Audience)),
 		cab: c.CAB, own: true, patID: c.PATID, patGen: c.PATGeneration, grantID: c.GrantID,
-		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs, mayAct: carriedMayAct(c),
+		srcJTIs: append(slices.Clip(c.SourceJTIs), c.ID), srcClients: c.SourceClientIDs, mayAct: c.JudgedMayAct(),
 		further:   furtherSources{subs: c.SourceSubjects, pats: c.SourcePATs, pools: c.SourcePools, grants: c.SourceGrants},
 		apiScopes: storage.PrincipalKind(c.Principal).Valid(),
 	}

@@ -358,3 +358,39 @@ func TestGoogleJSONBody(t *testing.T) {
 		})
 	}
 }
+
+// TestHandlerBareMayActUnderSrc: a token of ours minted before may_act was
+// carried with its issuer holds a bare {"sub":…}; the answer says what a
+// re-exchange judges it as (docs/security.md T-167): that sub under the
+// issuer of src, or, without src, nobody.
+func TestHandlerBareMayActUnderSrc(t *testing.T) {
+	f := newFixture(t, nil)
+	now := time.Now()
+	iss := &tokens.Issuer{Signer: f.keys, IssuerURL: issuer, Now: func() time.Time { return now }}
+	for _, c := range []struct {
+		name string
+		src  *tokens.Source
+		want tokens.MayAct
+	}{
+		{"with src", &tokens.Source{Issuer: "https://idp.example", Subject: "u1"}, tokens.MayAct{Issuer: "https://idp.example", Subject: "bot"}},
+		{"without src", nil, tokens.MayAct{}},
+	} {
+		tok, _, err := iss.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p1", Audience: tokens.Audience{"https://api.example"},
+			Expiry: tokens.NewNumericDate(now.Add(10 * time.Minute)), ClientID: "a", Scope: "read", OrgID: "o1", Principal: "p1",
+			MayAct: &tokens.MayAct{Subject: "bot"}, Src: c.src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := f.do(t, request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(tok), user: "a", pass: f.secretA})
+		var r struct {
+			Active bool           `json:"active"`
+			MayAct *tokens.MayAct `json:"may_act"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s %v", c.name, resp.StatusCode, body, err)
+		}
+		if !r.Active || r.MayAct == nil || *r.MayAct != c.want {
+			t.Errorf("%s: active %v may_act %+v, want %+v", c.name, r.Active, r.MayAct, c.want)
+		}
+	}
+}

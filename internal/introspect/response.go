@@ -47,7 +47,7 @@ func fromAccess(c *tokens.AccessClaims) *Response {
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
 		Audience: c.Audience, Issuer: c.Issuer, Expiry: int64(c.Expiry), IssuedAt: int64(c.IssuedAt),
 		NotBefore: int64(c.NotBefore), JTI: c.ID, TokenType: TypeBearer, OrgID: c.OrgID,
-		Principal: c.Principal, Act: c.Act, MayAct: c.MayAct, CAB: c.CAB, Pool: c.Pool, Provider: c.Provider, Src: c.Src,
+		Principal: c.Principal, Act: c.Act, MayAct: c.JudgedMayAct(), CAB: c.CAB, Pool: c.Pool, Provider: c.Provider, Src: c.Src,
 	}
 }
 

@@ -81,6 +81,25 @@ type MayAct struct {
 	Subject string `json:"sub"`
 }
 
+// JudgedMayAct is the may_act c carries, as a re-exchange judges it and
+// introspection answers it. Our tokens minted before may_act was carried
+// with its issuer (and those their refresh families still mint) hold a
+// bare {"sub":…}, which would read as that sub of any issuer
+// (docs/security.md T-167). Such a may_act came from the subject token src
+// names (both are carried from the same token through every re-exchange
+// and family), so its sub is read under src's issuer; without src it
+// names nobody it could be judged against, and none may act.
+func (c *AccessClaims) JudgedMayAct() *MayAct {
+	m := c.MayAct
+	if m == nil || m.Subject == "" || m.Issuer != "" {
+		return m
+	}
+	if c.Src == nil || c.Src.Issuer == "" {
+		return &MayAct{}
+	}
+	return &MayAct{Subject: m.Subject, Issuer: c.Src.Issuer}
+}
+
 // Source is the src claim: the issuer and subject of the token that was
 // exchanged for this one (docs/design.md#tokens).
 type Source struct {
