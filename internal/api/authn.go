@@ -157,6 +157,11 @@ func middleware(a *Authenticator, public, known map[string]bool, lim func() rate
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if !known[r.URL.Path] {
+			// Counted, under a bounded label, as every refusal is: a
+			// client probing for methods shows in the metrics.
+			if onRefused != nil {
+				onRefused(r.URL.Path, connect.CodeUnimplemented)
+			}
 			http.NotFound(w, r)
 			return
 		}

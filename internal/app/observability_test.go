@@ -213,8 +213,8 @@ func testProcessMetrics(t *testing.T, db string, mutate func(*config.Config)) {
 	if v := mustSample(t, fams, "sts_rpc_request_duration_seconds", map[string]string{"procedure": exchange}); v != 1 {
 		t.Errorf("%s duration count = %v, want 1", exchange, v)
 	}
-	if v := mustSample(t, fams, "sts_rpc_requests_total", map[string]string{"procedure": "unknown", "code": "unauthenticated"}); v != 1 {
-		t.Errorf("unknown procedure unauthenticated = %v, want 1", v)
+	if v := mustSample(t, fams, "sts_rpc_requests_total", map[string]string{"procedure": "unknown", "code": "unimplemented"}); v != 1 {
+		t.Errorf("unknown procedure unimplemented = %v, want 1", v)
 	}
 	for _, m := range fams["sts_rpc_requests_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
