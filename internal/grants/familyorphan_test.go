@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -94,5 +96,57 @@ func TestFamilyNotLeftWhenItsBeginningFails(t *testing.T) {
 				t.Errorf("refresh of the retry's family = %d %v", resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// lateInsert is a real store whose family INSERT answers an error at once
+// and commits later, after whatever the beginning did about it (pgx
+// cancels a query asynchronously: the INSERT may commit after the
+// request has given up on it).
+type lateInsert struct {
+	storage.Store
+	mu      sync.Mutex
+	pending []storage.RefreshToken
+}
+
+func (l *lateInsert) CreateRefreshToken(_ context.Context, t storage.RefreshToken) error {
+	l.mu.Lock()
+	l.pending = append(l.pending, t)
+	l.mu.Unlock()
+	return context.DeadlineExceeded
+}
+
+// TestFamilyCommittedAfterItsEndIsRefused: a family whose INSERT commits
+// after the failed beginning ended it (its UPDATE of the family's rows
+// finding none) must not be refreshable: the end is the family's grant:
+// row, written first and kept until the family expires, which the late
+// row is judged against (docs/security.md T-160).
+func TestFamilyCommittedAfterItsEndIsRefused(t *testing.T) {
+	o := newOfflineEnv(t)
+	e := o.env
+	l := &lateInsert{Store: e.store}
+	o.env.grant.Refresh.Store = l
+	sc := e.issuer.claims(time.Now(), "u1")
+	sc["aud"] = "offline"
+	resp, body := o.post(exchangeForm(e.issuer.mint(t, "RS256", sc), "pool", "offline", "scope", "read offline_access"), true)
+	if resp.StatusCode != http.StatusServiceUnavailable || body["refresh_token"] != nil {
+		t.Fatalf("exchange = %d %v, want 503 and no token", resp.StatusCode, body)
+	}
+	o.env.grant.Refresh.Store = e.store
+	if len(l.pending) != 1 {
+		t.Fatalf("families begun = %d, want 1", len(l.pending))
+	}
+	// The INSERT commits now. Nobody was sent its secret; the test
+	// stores one it knows in its place, to ask whether the row, as
+	// stored, would refresh.
+	raw := secret.PrefixRefreshToken.Generate()
+	late := l.pending[0]
+	late.Digest = secret.Digest(o.pepper, raw)
+	if err := e.store.CreateRefreshToken(t.Context(), late); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = o.post(url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {raw}}, true)
+	if resp.StatusCode != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant {
+		t.Errorf("refresh of a family committed after its end = %d %v, want 400 invalid_grant", resp.StatusCode, body["error"])
 	}
 }

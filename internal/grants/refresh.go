@@ -22,6 +22,10 @@ const (
 	DefaultRefreshGrace    = 10 * time.Minute
 )
 
+// ReasonFamilyUnsent is the reason of the grant: row that ends a refresh
+// family whose beginning failed after it was stored (endUnsent).
+const ReasonFamilyUnsent = "refresh_family_unsent"
+
 // Refresh is the RFC 6749 §6 grant over opaque, digest-only refresh
 // tokens. Every use at /oauth2/token rotates the token (at Google's
 // /v1/oauthtoken it stays, see rotates), in one transaction with storing
@@ -158,7 +162,7 @@ func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Cl
 		// The INSERT may have committed with its answer lost (a timeout,
 		// a dropped connection): whatever fails from here on, the family
 		// nobody is sent is ended, not left live until it expires.
-		g.endUnsent(ctx, rt.FamilyID)
+		g.endUnsent(ctx, rt.FamilyID, now, rt.ExpiresAt)
 		return "", fmt.Errorf("grants: store refresh token: %w", err)
 	}
 	// The caller checked the revocation rows before minting; a subject
@@ -172,10 +176,10 @@ func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Cl
 	tmpl.Subject, tmpl.ClientID = rt.Subject, rt.ClientID
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, storedRevocations(g.Store), &tmpl, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
-		g.endUnsent(ctx, rt.FamilyID)
+		g.endUnsent(ctx, rt.FamilyID, now, rt.ExpiresAt)
 		return "", fmt.Errorf("grants: revocation check: %w", err)
 	case revoked:
-		g.endUnsent(ctx, rt.FamilyID)
+		g.endUnsent(ctx, rt.FamilyID, now, rt.ExpiresAt)
 		return "", refuse(oauth2.ErrorInvalidGrant, descRevokedWhileIssued, tokens.Reason(tokens.ErrRevoked), errors.New("revoked while the refresh family was being begun"))
 	}
 	return raw, nil
@@ -183,13 +187,19 @@ func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Cl
 
 // endUnsent ends family, stored (or perhaps stored) by a beginning that
 // then failed: its refresh token is never handed out, and a row left live
-// would stand as the person's and client's grant until it expired.
-// Detached, so a request whose deadline ended the beginning still ends it;
-// best effort: a failure is logged (the token is known to nobody).
-func (g *Refresh) endUnsent(ctx context.Context, family string) {
+// would stand as the person's and client's grant until it expired. As
+// tokens.EndFamily does, its grant: row comes first, here kept until the
+// family expires: an INSERT that commits after the UPDATE of its flags
+// (pgx cancels a query asynchronously) is judged against that row
+// whatever its flag says (docs/security.md T-160). Detached, so a request
+// whose deadline ended the beginning still ends it; best effort: a
+// failure is logged (the token is known to nobody).
+func (g *Refresh) endUnsent(ctx context.Context, family string, now, expires time.Time) {
 	dctx, cancel := storage.Detach(ctx)
 	defer cancel()
-	if _, err := g.Store.RevokeRefreshFamily(dctx, family); err != nil {
+	rerr := g.Store.PutRevocation(dctx, tokens.FamilyRevocation(family, ReasonFamilyUnsent, now, expires, g.RevocationKeep))
+	_, err := g.Store.RevokeRefreshFamily(dctx, family)
+	if err := errors.Join(rerr, err); err != nil {
 		g.logger().WarnContext(ctx, "ending an unsent refresh family failed", "family", family, "err", err)
 	}
 }

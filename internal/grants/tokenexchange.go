@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -278,8 +277,9 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	//    and its family ends when the subject token, or the actor token of
 	//    a delegation, expires: an issued token never outlives the tokens
 	//    it was exchanged from (docs/design.md#lifetimes).
+	var until time.Time // the family's end, when one is begun
 	if offline {
-		until := subj.exp
+		until = subj.exp
 		if actor != nil && !actor.exp.IsZero() && actor.exp.Before(until) {
 			until = actor.exp
 		}
@@ -312,7 +312,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 			if t != nil && t.spendKey != "" {
 				if err := g.spend(ctx, t, t == subj); err != nil {
 					if offline {
-						g.endUnsentFamily(ctx, family)
+						g.Refresh.endUnsent(ctx, family, storage.Now(g.now()), until)
 					}
 					return nil, err
 				}
@@ -320,18 +320,6 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		}
 	}
 	return resp, nil
-}
-
-// endUnsentFamily ends a refresh family whose refresh token was never
-// handed out (its exchange failed after storing it). Best effort: the
-// token is unknown to everyone, and the family expires with its subject
-// token anyway.
-func (g *TokenExchange) endUnsentFamily(ctx context.Context, family string) {
-	dctx, cancel := storage.Detach(ctx)
-	defer cancel()
-	if _, err := g.Refresh.Store.RevokeRefreshFamily(dctx, family); err != nil {
-		slog.WarnContext(ctx, "ending an unsent refresh family failed", "family", family, "err", err)
-	}
 }
 
 // maxJTILen bounds the jti of a one-time token (it becomes a storage key).
