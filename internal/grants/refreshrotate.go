@@ -320,8 +320,9 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
 		return nil, fmt.Errorf("refresh token claims: %w", err)
 	}
-	// A family begun before may_act was carried with its issuer holds it
-	// bare: minted under its src's issuer, as one begun today (docs/security.md T-167).
+	// A family begun by a development build that carried may_act without
+	// its issuer holds it bare: minted under its src's issuer, as one
+	// begun today (docs/security.md T-167).
 	c.MayAct = c.JudgedMayAct()
 	now = now.Truncate(time.Second)
 	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)

@@ -82,13 +82,16 @@ type MayAct struct {
 }
 
 // JudgedMayAct is the may_act c carries, as a re-exchange judges it and
-// introspection answers it. Our tokens minted before may_act was carried
-// with its issuer (and those their refresh families still mint) hold a
-// bare {"sub":…}, which would read as that sub of any issuer
-// (docs/security.md T-167). Such a may_act came from the subject token src
-// names (both are carried from the same token through every re-exchange
-// and family), so its sub is read under src's issuer; without src it
-// names nobody it could be judged against, and none may act.
+// introspection answers it. Every may_act we mint names its issuer; a
+// bare {"sub":…}, which would read as that sub of any issuer, was minted
+// only by development builds between carrying may_act and carrying its
+// issuer, never by a release (docs/security.md T-167). Such a may_act
+// came from the subject token src names (both are carried from the same
+// token through every re-exchange and family), so its sub is read under
+// src's issuer; without src it names nobody it could be judged against,
+// and none may act. A token or family of a 0.1.x release carries no
+// may_act at all, which nothing here can restore: T-167 says how an
+// upgrade ends them.
 func (c *AccessClaims) JudgedMayAct() *MayAct {
 	m := c.MayAct
 	if m == nil || m.Subject == "" || m.Issuer != "" {
