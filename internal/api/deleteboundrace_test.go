@@ -92,3 +92,85 @@ func TestDeleteRechecksBindingsInItsUnitOfWork(t *testing.T) {
 		})
 	}
 }
+
+// principalReadStore runs then on the nth read of principal
+// (GetPrincipal), once: the nth of a rebinding's checks before its unit
+// of work.
+type principalReadStore struct {
+	storage.Store
+	mu        sync.Mutex
+	principal string
+	n         int
+	then      func()
+}
+
+func (s *principalReadStore) arm(principal string, n int, then func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.principal, s.n, s.then = principal, n, then
+}
+
+func (s *principalReadStore) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	p, err := s.Store.GetPrincipal(ctx, id)
+	s.mu.Lock()
+	var then func()
+	if id == s.principal && s.then != nil {
+		if s.n--; s.n == 0 {
+			then, s.then = s.then, nil
+		}
+	}
+	s.mu.Unlock()
+	if then != nil {
+		then()
+	}
+	return p, err
+}
+
+// TestRebindRacingPrincipalDeletion (docs/security.md A-86): UpdatePool
+// rebinding a pool to a principal checked the principal before its unit
+// of work and then only wrote the pool's row, so a deletion of that
+// principal committing in between (after its own second look found
+// nothing bound) left the pool naming a principal that is gone. The
+// rebinding holds the principal in its unit of work and checks it again:
+// the deletion went first, so the rebinding is refused (not_found) and
+// the pool keeps its principal, on SQLite and PostgreSQL.
+func TestRebindRacingPrincipalDeletion(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
+		t.Run(name, func(t *testing.T) {
+			rs := &principalReadStore{Store: open(t)}
+			e := newPoolEnvOn(t, rs)
+			c := e.clients(e.srv.URL)
+			pc := e.poolClient(e.srv.URL)
+			holder, err := CreatePrincipal(t.Context(), rs.Store, testCaller, e.org.ID, storage.PrincipalUser, "holder", "", e.h.now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := CreatePrincipal(t.Context(), rs.Store, testCaller, e.org.ID, storage.PrincipalUser, "doomed", "", e.h.now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := e.validPool("rebind")
+			req.PrincipalId = holder.ID
+			if _, err := pc.CreatePool(as(e.admin), req); err != nil {
+				t.Fatal(err)
+			}
+			var delErr error
+			// The 2nd read of u is pools' checkPoolRefs, the last before
+			// the unit of work (the 1st is the API's own check).
+			rs.arm(u.ID, 2, func() {
+				_, delErr = c.principal.DeletePrincipal(as(e.admin), &stsv1.DeletePrincipalRequest{PrincipalId: u.ID})
+			})
+			_, err = pc.UpdatePool(as(e.admin), &stsv1.UpdatePoolRequest{PoolId: req.GetPoolId(), PrincipalId: &u.ID})
+			if delErr != nil {
+				t.Fatalf("DeletePrincipal between the rebinding's checks and its write: %v", delErr)
+			}
+			wantCode(t, "UpdatePool to a principal deleted meanwhile", err, connect.CodeNotFound)
+			if _, err := rs.Store.GetPrincipal(t.Context(), u.ID); err == nil {
+				t.Fatalf("principal %s still exists: the deletion did not run between the checks and the write", u.ID)
+			}
+			if p, err := rs.Store.GetPool(t.Context(), req.GetPoolId()); err != nil || p.PrincipalID != holder.ID {
+				t.Errorf("pool after the refused rebinding: principal %q, %v; want %q (the deleted one is %q)", p.PrincipalID, err, holder.ID, u.ID)
+			}
+		})
+	}
+}

@@ -295,9 +295,20 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 		reason, _ := trustEnded("pool", ended)
 		return storage.PoolRevocation(id, reason, s.now(), s.revocationKeep())
 	}
+	// A rebinding or a move holds the pool's owners as a creation does and
+	// checks them again on the row it wrote: a principal's deletion waits
+	// for it and then finds the binding, or went first and leaves nothing
+	// to bind to (docs/design.md#owners-held-while-their-rows-are-written,
+	// docs/security.md A-86).
+	rebinds := u.PrincipalID != nil || u.OrgID != nil
 	change := func(tx storage.Tx) error {
 		if err := tx.UpdatePool(ctx, id, update); err != nil {
 			return err
+		}
+		if rebinds {
+			if err := checkOwners(ctx, storage.Held(tx), out); err != nil {
+				return err
+			}
 		}
 		if movedFrom != "" {
 			if err := tx.AppendAudit(ctx, leftEvent()); err != nil {
