@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,5 +240,76 @@ func TestLeakReportAuditsWhatItRevokedBeforeAFailure(t *testing.T) {
 	}
 	if want := "credential.revoke_leaked pat:" + p.ID; !slices.Contains(got, want) {
 		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+// refreshStuckStore: reading refresh tokens waits on a lock until the
+// request's context ends (its call deadline, or the client gone), as a
+// PostgreSQL statement behind a row lock does. appended is closed once
+// the first AppendAudit has returned.
+type refreshStuckStore struct {
+	storage.Store
+	appended chan struct{}
+	once     *sync.Once
+}
+
+func (s refreshStuckStore) GetRefreshTokenByDigest(ctx context.Context, _ []byte) (storage.RefreshToken, error) {
+	select {
+	case <-ctx.Done():
+		return storage.RefreshToken{}, ctx.Err()
+	case <-time.After(3 * time.Second):
+		return storage.RefreshToken{}, errors.New("test: the request's context never ended")
+	}
+}
+
+func (s refreshStuckStore) AppendAudit(ctx context.Context, evs ...storage.AuditEvent) error {
+	defer s.once.Do(func() { close(s.appended) })
+	return s.Store.AppendAudit(ctx, evs...)
+}
+
+// TestLeakReportAuditsWhatItRevokedPastItsDeadline: the storage failure
+// that stops a leak report part-way is most often the request's own
+// deadline (a lock wait, a slow database, the client gone). The events
+// of what it had revoked were stored with that same, ended, context, so
+// they were dropped exactly then: the PAT deleted, no
+// credential.revoke_leaked event. They are stored detached from it
+// (storage.Detach, docs/security.md F-87).
+func TestLeakReportAuditsWhatItRevokedPastItsDeadline(t *testing.T) {
+	appended := make(chan struct{})
+	f := newFixture(t, func(s storage.Store) revoke.Store { return refreshStuckStore{s, appended, new(sync.Once)} })
+	ctx := t.Context()
+	now := storage.Now(time.Now())
+	patRaw := secret.PrefixPAT.Generate()
+	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := f.store.CreatePAT(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"credentials":["` + patRaw + `","` + secret.PrefixRefreshToken.Generate() + `"]}`
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.srv.URL+revoke.PathLeak, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d before the client gave up", resp.StatusCode)
+	}
+	select {
+	case <-appended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stopped report stored no audit events within 5 s")
+	}
+	if _, err := f.store.GetPAT(ctx, p.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the reported PAT: %v, want deleted", err)
+	}
+	var got []string
+	for _, ev := range f.events(t) {
+		got = append(got, ev.Action+" "+ev.Target)
+	}
+	if want := "credential.revoke_leaked pat:" + p.ID; !slices.Contains(got, want) {
+		t.Errorf("PAT deleted by the report, but events %q lack %q", got, want)
 	}
 }

@@ -75,7 +75,12 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 	seen := map[string]bool{}
 	fail := func(err error) error {
 		if len(events) > 0 {
-			if aerr := h.Store.AppendAudit(ctx, events...); aerr != nil {
+			// Detached: the failure is most often the request's own
+			// deadline (a lock wait, a slow database), which would fail
+			// this append too (docs/security.md F-87).
+			actx, cancel := storage.Detach(ctx)
+			defer cancel()
+			if aerr := h.Store.AppendAudit(actx, events...); aerr != nil {
 				h.logger().ErrorContext(ctx, "audit events not stored", "action", "credential.revoke_leaked", "count", len(events), "err", aerr)
 			}
 		}
