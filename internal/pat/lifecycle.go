@@ -229,8 +229,12 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, 
 
 // Delete removes PAT id, with its audit event in the same transaction; it
 // stops authenticating at once on this replica and within CacheTTL on
-// others. guards run on the record first. Errors:
-// [sts.NotFound], [sts.PermissionDenied] (a guard), [sts.Unavailable].
+// others. guards run on the record first, for an early answer, and again
+// in the deletion's unit of work on the row it holds (as Regenerate and
+// Update run them inside their update): a token given more scopes since
+// the first read (sts:admin, docs/security.md A-91) is judged as it is
+// when deleted. Errors: [sts.NotFound], [sts.PermissionDenied] (a guard),
+// [sts.Unavailable].
 func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string, guards ...Guard) error {
 	p, err := s.Get(ctx, ownerID, id)
 	if err != nil {
@@ -239,8 +243,23 @@ func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string, guar
 	if err := runGuards(p, guards); err != nil {
 		return err
 	}
-	return s.changeAudited(ctx, id, func(tx storage.Tx) error { return tx.DeletePAT(ctx, id) },
-		func() storage.AuditEvent { return s.event(c, p.OrgID, ActionPATDelete, id) })
+	return s.changeAudited(ctx, id, func(tx storage.Tx) error {
+		// The updater holds the row (changing nothing) until the
+		// deletion commits.
+		if err := tx.UpdatePAT(ctx, id, func(cur storage.PAT) (storage.PAT, error) {
+			if ownerID != "" && cur.OwnerID != ownerID {
+				return cur, sts.Errorf(sts.NotFound, "personal access token not found")
+			}
+			if err := runGuards(cur, guards); err != nil {
+				return cur, err
+			}
+			p = cur
+			return cur, nil
+		}); err != nil {
+			return err
+		}
+		return tx.DeletePAT(ctx, id)
+	}, func() storage.AuditEvent { return s.event(c, p.OrgID, ActionPATDelete, id) })
 }
 
 // changeAudited runs change, then appends the event ev returns (built after
