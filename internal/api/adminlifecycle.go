@@ -184,7 +184,7 @@ func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller,
 // The CLI uses it too.
 // Errors: [sts.FailedPrecondition], [sts.NotFound], [sts.Unavailable].
 func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Service, c pat.Caller, p storage.Principal, now time.Time) error {
-	if err := refuseBound(ctx, store, p); err != nil {
+	if err := refuseBound(ctx, store, p, false); err != nil {
 		return err
 	}
 	if !p.Disabled {
@@ -234,8 +234,10 @@ type boundReader interface {
 // answer; and in the deletion's unit of work, after the principal's row
 // is deleted there, where a client or pool bound meanwhile is seen (its
 // create or rebinding held the principal, so the deletion waited for its
-// commit) and the deletion is rolled back.
-func refuseBound(ctx context.Context, store boundReader, p storage.Principal) error {
+// commit) and the deletion is rolled back. late is that second run: p
+// was already disabled and what it held revoked, which the refusal says
+// (docs/api.md).
+func refuseBound(ctx context.Context, store boundReader, p storage.Principal, late bool) error {
 	cs, err := store.ListClients(ctx, p.OrgID)
 	if err != nil {
 		return lookupErr(err, "clients")
@@ -274,6 +276,10 @@ func refuseBound(ctx context.Context, store boundReader, p storage.Principal) er
 	}
 	if len(bound) == 0 {
 		return nil
+	}
+	if late {
+		return sts.Errorf(sts.FailedPrecondition, "principal is the subject of %s, bound while it was being deleted; it was left disabled, its personal access tokens, host tokens and earlier access tokens already revoked: delete them or bind them to another principal, then delete it again",
+			strings.Join(bound, " and "))
 	}
 	return sts.Errorf(sts.FailedPrecondition, "principal is the subject of %s; delete them or bind them to another principal first",
 		strings.Join(bound, " and "))
@@ -383,7 +389,7 @@ func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat
 			// The deletion took the principal's row above: a client or pool
 			// bound to it since refuseBound's early look committed first
 			// and is seen now (docs/security.md A-86).
-			return refuseBound(ctx, tx, p)
+			return refuseBound(ctx, tx, p, true)
 		},
 		func() error {
 			if ps == nil {

@@ -68,6 +68,9 @@ func TestDeleteRefusesABoundPrincipal(t *testing.T) {
 			if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s of a principal bound to %s %s: %v; want failed_precondition naming it", del, bind, name, err)
 			}
+			if err != nil && strings.Contains(err.Error(), "left disabled") {
+				t.Errorf("%s refused before anything changed says the principal was left disabled: %v", del, err)
+			}
 			got, err := e.store.GetPrincipal(t.Context(), u.ID)
 			if err != nil || got.Disabled {
 				t.Errorf("principal after the refusal = %+v, %v; want it enabled", got, err)

@@ -123,7 +123,7 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseBound(ctx, store, p); err != nil {
+	if err := refuseBound(ctx, store, p, false); err != nil {
 		return nil, err
 	}
 	if !p.Disabled {
