@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -242,6 +243,9 @@ func parseOptions(s string) (*googleOptions, error) {
 			if string(bytes.TrimSpace(raw)) == "null" {
 				continue
 			}
+			if err := checkBoundaryMembers(raw); err != nil {
+				return nil, bad("%v", err)
+			}
 			var ab rs.AccessBoundary
 			if err := json.Unmarshal(raw, &ab); err != nil {
 				return nil, bad("accessBoundary is not a Credential Access Boundary")
@@ -275,6 +279,67 @@ func parseOptions(s string) (*googleOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// The members of a Credential Access Boundary at each depth, as Google's
+// client libraries write them (golang.org/x/oauth2/google/downscope,
+// google-auth's downscoped module).
+var (
+	boundaryNames  = []string{"accessBoundaryRules"}
+	ruleNames      = []string{"availableResource", "availablePermissions", "availabilityCondition"}
+	conditionNames = []string{"expression", "title", "description"}
+)
+
+// checkBoundaryMembers refuses an accessBoundary with a member, at any
+// depth, that is not exactly one of its names. encoding/json, which reads
+// it into rs.AccessBoundary, matches names in any case and drops the ones
+// it does not know: a misspelt availabilityCondition was dropped with the
+// condition it carried, and the token was issued wider than asked
+// (docs/security.md T-177). Repeated members are checkMembers' to refuse.
+// Values are left to json.Unmarshal and Validate.
+func checkBoundaryMembers(raw json.RawMessage) error {
+	var ab map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &ab); err != nil {
+		return errors.New("accessBoundary is not a Credential Access Boundary")
+	}
+	if err := onlyMembers("accessBoundary", ab, boundaryNames); err != nil {
+		return err
+	}
+	var rules []map[string]json.RawMessage
+	if r, ok := ab["accessBoundaryRules"]; ok {
+		if err := json.Unmarshal(r, &rules); err != nil {
+			return errors.New("accessBoundary.accessBoundaryRules must be an array of rules")
+		}
+	}
+	for i, rule := range rules {
+		at := fmt.Sprintf("accessBoundary.accessBoundaryRules[%d]", i)
+		if err := onlyMembers(at, rule, ruleNames); err != nil {
+			return err
+		}
+		c, ok := rule["availabilityCondition"]
+		if !ok {
+			continue
+		}
+		var cond map[string]json.RawMessage
+		if err := json.Unmarshal(c, &cond); err != nil {
+			return errors.New(at + ".availabilityCondition must be an object")
+		}
+		if err := onlyMembers(at+".availabilityCondition", cond, conditionNames); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onlyMembers refuses a member of the object at that is not one of names,
+// spelt exactly.
+func onlyMembers(at string, obj map[string]json.RawMessage, names []string) error {
+	for name := range obj {
+		if !slices.Contains(names, name) {
+			return fmt.Errorf("%s: unknown member %q (known: %s)", at, trunc(name), strings.Join(names, ", "))
+		}
+	}
+	return nil
 }
 
 // unquoteOptions undoes the extra percent-encoding of Google's Python
