@@ -82,6 +82,12 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if err := req.fromValues(v); err != nil {
 		return nil, err
 	}
+	// Google's Python library (google-auth, so gcloud) sends a credential
+	// source's content as it is, and a token file written by `echo` ends
+	// in a newline; Google STS takes it. ASCII whitespace around the token
+	// is dropped here, before anything reads, digests or verifies it;
+	// none is ever part of a token we accept (docs/security.md T-178).
+	req.SubjectToken = strings.Trim(req.SubjectToken, subjectTokenSpace)
 	// The audience names the provider, not the issued token's audience.
 	req.Audiences = nil
 	if aud := v.Get("audience"); aud != "" {
@@ -118,6 +124,10 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	}
 	return req, nil
 }
+
+// subjectTokenSpace is the whitespace dropped around a subject token on
+// /v1/token: ASCII only, so no other character is read as nothing.
+const subjectTokenSpace = " \t\r\n"
 
 // forImpersonation reports whether a Google client library says, in its
 // x-goog-api-client header ("… google-byoid-sdk … sa-impersonation/true
