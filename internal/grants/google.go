@@ -82,6 +82,16 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if err := req.fromValues(v); err != nil {
 		return nil, err
 	}
+	// Google STS's /v1/token is token exchange alone. A refresh here
+	// rotated as at /oauth2/token, so an authorized-user file naming this
+	// path locked out every process started from it once a second one
+	// refreshed (docs/security.md T-112); it is refused before anything is
+	// looked at, saying where a refresh goes.
+	if req.GrantType != "" && req.GrantType != oauth2.GrantTypeTokenExchange {
+		return nil, refuse(oauth2.ErrorUnsupportedGrantType, "grant_type "+strconv.Quote(trunc(req.GrantType))+
+			" is not supported at "+PathGoogleToken+", which serves token exchange only, as Google STS; refresh_token and authorization_code go to "+PathGoogleOAuthToken,
+			ReasonGrantUnsupported, nil)
+	}
 	// Google's Python library (google-auth, so gcloud) sends a credential
 	// source's content as it is, and a token file written by `echo` ends
 	// in a newline; Google STS takes it. ASCII whitespace around the token
