@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
@@ -25,41 +26,10 @@ import (
 // site does to whoever visits it (login CSRF).
 func TestLinkOverUnreadableSessionIsTryAgain(t *testing.T) {
 	ctx := t.Context()
-	st := sqlitetest.NewStore(t)
-	ada := acmeAda(t, st)
-	bob := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "bob"}
-	if err := st.CreatePrincipal(ctx, bob); err != nil {
-		t.Fatal(err)
-	}
-	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := laterSessionReads{st, &atomic.Int32{}, &atomic.Int32{}}
-	h, err := New(Options{Issuer: "http://sts.example", Store: store, PATs: pats, Logger: slog.New(slog.DiscardHandler),
-		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	value, code, now := randomValue(), randomValue(), storage.Now(time.Now())
-	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: ada.OrgID,
-		PrincipalID: ada.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateLoginLink(ctx, storage.LoginLink{ID: storage.NewID(), OrgID: bob.OrgID, PrincipalID: bob.ID,
-		Digest: digest(code), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	bring := func() (*http.Response, string) {
-		r := httptest.NewRequest(http.MethodPost, "http://sts.example/login/link",
-			strings.NewReader(url.Values{"token": {code}, "return_to": {"/tokens"}}.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Origin", "http://sts.example")
-		r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Result(), w.Body.String()
-	}
+	f := overLinkSessionReads(t)
+	st, store, ada, bob := f.st, f.store, f.ada, f.bob
+	code := f.mint(t, bob)
+	bring := func() (*http.Response, string) { return f.bring(code) }
 	store.failAfter(0, 1)
 	resp, body := bring()
 	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 || !strings.Contains(body, "try again") {
@@ -77,4 +47,76 @@ func TestLinkOverUnreadableSessionIsTryAgain(t *testing.T) {
 		t.Errorf("bob's link again, storage back: %d, cookies %v; want the question naming bob, the link unspent\n%s",
 			resp.StatusCode, resp.Cookies(), body)
 	}
+}
+
+// TestLinkOverUnreadableSessionNamesNobody (docs/security.md T-163): the
+// 503 for a session storage could not read names nobody, even if a second
+// read would find one. Its page read the session again and said "Signed
+// in as ada" under "could not check your session".
+func TestLinkOverUnreadableSessionNamesNobody(t *testing.T) {
+	f := overLinkSessionReads(t)
+	f.store.failAfter(0, 1)
+	resp, body := f.bring(f.mint(t, f.bob))
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "Signed in as") || strings.Contains(body, "ada") {
+		t.Errorf("bob's link, ada's session unreadable once: %d; want a 503 naming nobody\n%s", resp.StatusCode, body)
+	}
+}
+
+// linkFixture is the pages over laterSessionReads, with ada of acme
+// signed in under value and bob of acme, who has no session.
+type linkFixture struct {
+	h        *Handler
+	st       *sqlstore.Store
+	store    laterSessionReads
+	ada, bob storage.Principal
+	value    string
+}
+
+func overLinkSessionReads(t *testing.T) linkFixture {
+	t.Helper()
+	ctx := t.Context()
+	st := sqlitetest.NewStore(t)
+	f := linkFixture{st: st, store: laterSessionReads{st, &atomic.Int32{}, &atomic.Int32{}}, ada: acmeAda(t, st),
+		bob: storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "bob"}, value: randomValue()}
+	if err := st.CreatePrincipal(ctx, f.bob); err != nil {
+		t.Fatal(err)
+	}
+	pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h, err = New(Options{Issuer: "http://sts.example", Store: f.store, PATs: pats, Logger: slog.New(slog.DiscardHandler),
+		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := storage.Now(time.Now())
+	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(f.value), OrgID: f.ada.OrgID,
+		PrincipalID: f.ada.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// mint stores a sign-in link of p and returns its code.
+func (f linkFixture) mint(t *testing.T, p storage.Principal) string {
+	t.Helper()
+	code, now := randomValue(), storage.Now(time.Now())
+	if err := f.st.CreateLoginLink(t.Context(), storage.LoginLink{ID: storage.NewID(), OrgID: p.OrgID, PrincipalID: p.ID,
+		Digest: digest(code), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// bring posts code from the link page with ada's cookie.
+func (f linkFixture) bring(code string) (*http.Response, string) {
+	r := httptest.NewRequest(http.MethodPost, "http://sts.example/login/link",
+		strings.NewReader(url.Values{"token": {code}, "return_to": {"/tokens"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Origin", "http://sts.example")
+	r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: f.value})
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	return w.Result(), w.Body.String()
 }

@@ -149,8 +149,17 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 	// again, the link kept for it (T-146).
 	se, signedIn, err := h.signedIn.find(r)
 	if err != nil {
-		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not check your session; try again shortly.")
+		// Looked up: nobody can be named, even if a second read would
+		// find someone (T-163).
+		h.message(w, withLookedUp(r, nil), http.StatusServiceUnavailable, "Try again", "The server could not check your session; try again shortly.")
 		return
+	}
+	// Every page below names the session found, without reading it again
+	// (docs/security.md T-163), as behind sign-in (auth).
+	if signedIn {
+		r = withLookedUp(r, &se)
+	} else {
+		r = withLookedUp(r, nil)
 	}
 	l, err := h.o.Store.ConsumeLoginLink(ctx, digest(secret), storage.Now(h.now()))
 	if err != nil {
