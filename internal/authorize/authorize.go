@@ -64,6 +64,17 @@ type SignedInAt interface {
 	AuthTime(r *http.Request) (at time.Time, ok bool, err error)
 }
 
+// SignedInSession is what a [SignedIn] may also implement: Principal and
+// [SignedInAt]'s AuthTime from one read of the session. The endpoint then
+// reads the session once a request, so a read failing midway cannot leave
+// a decision half made (a consent stored, its code refused:
+// docs/security.md T-146).
+type SignedInSession interface {
+	// Session is r's principal and when they signed in; ok is false
+	// when r carries no live session. An error is as Principal's.
+	Session(r *http.Request) (principalID string, at time.Time, ok bool, err error)
+}
+
 // Store is what the endpoint reads and writes.
 type Store interface {
 	storage.ClientStore
@@ -210,6 +221,7 @@ func (h *Handler) post(cop *http.CrossOriginProtection) http.Handler {
 
 // serve runs the endpoint for GET (the request) and POST (the decision).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, decided bool) {
+	r = withSessionRead(r)
 	ctx := r.Context()
 	decision, csrf := v.Get(decisionField), v.Get(csrfField)
 	v.Del(decisionField)
@@ -230,7 +242,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 			// redirector on our origin (RFC 9700 §4.11.1; docs/security.md
 			// T-103). The same request comes back after the sign-in. A
 			// session storage could not read is neither: try again.
-			switch _, ok, err := h.SignedIn.Principal(r); {
+			switch _, ok, err := h.principal(r); {
 			case err != nil:
 				h.sessionUnreadable(w, r, q, false)
 				return
@@ -243,7 +255,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 		return
 	}
 	now := h.now()
-	pid, ok, err := h.SignedIn.Principal(r)
+	pid, ok, err := h.principal(r)
 	if err != nil {
 		h.sessionUnreadable(w, r, q, q.promptNone && !decided)
 		return

@@ -1,6 +1,7 @@
 package authorize
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,13 +36,54 @@ func (h *Handler) reauthKey() []byte { return secret.SubKey(h.Pepper, "authorize
 // demandsSignIn reports whether q asks for a sign-in of a certain age.
 func (q *request) demandsSignIn() bool { return q.promptLogin || q.maxAge >= 0 }
 
-// authTime is when the person of r's session signed in, if the seam says;
-// an error is a session storage could not read ([SignedInAt]).
-func (h *Handler) authTime(r *http.Request) (time.Time, bool, error) {
-	if at, ok := h.SignedIn.(SignedInAt); ok {
-		return at.AuthTime(r)
+// sessionRead keeps, for one request (withSessionRead), the sign-in time
+// read with its principal, so every later step judges the time that was
+// read, not a read of its own that could fail midway: after the consent
+// is stored, say (docs/security.md T-146).
+type sessionRead struct {
+	at    time.Time
+	known bool
+}
+
+type sessionReadKey struct{}
+
+func withSessionRead(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), sessionReadKey{}, &sessionRead{}))
+}
+
+// principal is Principal of r's session: with a [SignedInSession], read
+// once with the sign-in time, which authTime then answers.
+func (h *Handler) principal(r *http.Request) (string, bool, error) {
+	s, ok := h.SignedIn.(SignedInSession)
+	if !ok {
+		return h.SignedIn.Principal(r)
 	}
-	return time.Time{}, false, nil
+	pid, at, ok, err := s.Session(r)
+	if err == nil && ok {
+		if read, _ := r.Context().Value(sessionReadKey{}).(*sessionRead); read != nil {
+			read.at, read.known = at, true
+		}
+	}
+	return pid, ok, err
+}
+
+// authTime is when the person of r's session signed in, if the seam says;
+// an error is a session storage could not read ([SignedInAt]). A time
+// already read for this request is answered without reading again.
+func (h *Handler) authTime(r *http.Request) (time.Time, bool, error) {
+	read, _ := r.Context().Value(sessionReadKey{}).(*sessionRead)
+	if read != nil && read.known {
+		return read.at, true, nil
+	}
+	at, ok := h.SignedIn.(SignedInAt)
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	t, known, err := at.AuthTime(r)
+	if err == nil && known && read != nil {
+		read.at, read.known = t, true
+	}
+	return t, known, err
 }
 
 // signedInRecently reports whether the session r carries meets q's demand

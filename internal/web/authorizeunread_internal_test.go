@@ -150,8 +150,9 @@ func redirectError(resp *http.Response) (code, state, errCode string, ok bool) {
 }
 
 // TestAuthorizeWithUnreadableSessionIsTryAgain (docs/security.md T-146):
-// an authorization request whose session storage could not read, or whose
-// sign-in time it could not read, is answered as a temporary condition:
+// an authorization request whose session storage could not read (the
+// principal and its sign-in time, read together) is answered as a
+// temporary condition at every decision that needs it:
 // temporarily_unavailable at the client's (validated) address where the
 // answer goes there (prompt=none, a code), else a 503 page saying to try
 // again; never as if nobody were signed in, never a code without its
@@ -164,26 +165,23 @@ func TestAuthorizeWithUnreadableSessionIsTryAgain(t *testing.T) {
 	f.consent(t, "openid", oauth2.ScopeOfflineAccess)
 	for _, tc := range []struct {
 		name string
-		// pass is how many session reads succeed before one fails.
-		pass int32
 		edit func(url.Values)
 		// redirect: temporarily_unavailable at the client; else a 503 page.
 		redirect bool
 	}{
-		{"prompt=none", 0, func(v url.Values) { v.Set("prompt", "none") }, true},
-		{"page load", 0, nil, false},
-		{"refusal sent to the client after sign-in", 0, func(v url.Values) { v.Set("scope", "openid unknown") }, false},
-		{"max_age=0, prompt=none", 1, func(v url.Values) { v.Set("max_age", "0"); v.Set("prompt", "none") }, true},
-		{"prompt=login", 1, func(v url.Values) { v.Set("prompt", "login") }, false},
-		{"max_age=3600", 1, func(v url.Values) { v.Set("max_age", "3600") }, false},
-		{"offline_access, prompt=none", 1, func(v url.Values) {
+		{"prompt=none", func(v url.Values) { v.Set("prompt", "none") }, true},
+		{"page load", nil, false},
+		{"refusal sent to the client after sign-in", func(v url.Values) { v.Set("scope", "openid unknown") }, false},
+		{"max_age=0, prompt=none", func(v url.Values) { v.Set("max_age", "0"); v.Set("prompt", "none") }, true},
+		{"prompt=login", func(v url.Values) { v.Set("prompt", "login") }, false},
+		{"max_age=3600", func(v url.Values) { v.Set("max_age", "3600") }, false},
+		{"offline_access, prompt=none", func(v url.Values) {
 			v.Set("scope", "openid "+oauth2.ScopeOfflineAccess)
 			v.Set("prompt", "none")
 		}, true},
-		{"the code's sign-in time", 1, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f.store.failAfter(tc.pass, 1)
+			f.store.failAfter(0, 1) // the one read (TestAuthorizeReadsTheSessionOnce)
 			resp, body := f.send(t, f.authorizeRequest(tc.edit))
 			if len(resp.Cookies()) != 0 {
 				t.Errorf("cookies %v; want the cookie kept", resp.Cookies())
@@ -213,8 +211,8 @@ func TestAuthorizeWithUnreadableSessionIsTryAgain(t *testing.T) {
 var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // TestConsentDecisionWithUnreadableSessionIsTryAgain (docs/security.md
-// T-146): an Allow whose session storage could not read (or whose
-// sign-in time it could not read, to judge the sign-in recent enough,
+// T-146): an Allow whose session storage could not read (with its
+// sign-in time, to judge the sign-in recent enough,
 // T-140) is a 503 saying to try again, and the form posted again with
 // storage back brings the code. It was 403 "Your session ended before
 // you decided" (or a redirect to sign in again), though it had not.
@@ -235,15 +233,16 @@ func TestConsentDecisionWithUnreadableSessionIsTryAgain(t *testing.T) {
 		r.Header.Set("Origin", f.srv.URL)
 		return f.send(t, r)
 	}
-	for _, pass := range []int32{0, 1} {
-		f.store.failAfter(pass, 1)
-		resp, body := decide()
-		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" || len(resp.Cookies()) != 0 ||
-			!strings.Contains(body, "try again") || strings.Contains(body, "ended") {
-			t.Errorf("Allow, session read %d unreadable: %d, Location %q, cookies %v; want a 503 saying to try again, the cookie kept\n%s",
-				pass+1, resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), body)
-		}
-		f.mustBeLive(t)
+	f.store.failAfter(0, 1) // the one read (TestAuthorizeReadsTheSessionOnce)
+	resp, body = decide()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" || len(resp.Cookies()) != 0 ||
+		!strings.Contains(body, "try again") || strings.Contains(body, "ended") {
+		t.Errorf("Allow, session unreadable: %d, Location %q, cookies %v; want a 503 saying to try again, the cookie kept\n%s",
+			resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), body)
+	}
+	f.mustBeLive(t)
+	if _, err := f.st.GetConsent(t.Context(), f.p.ID, "rp"); err == nil {
+		t.Errorf("Allow, session unreadable: the consent was stored")
 	}
 	f.store.failAfter(0, 0)
 	resp, _ = decide()
@@ -278,5 +277,53 @@ func TestEndSessionWithUnreadableSessionIsTryAgain(t *testing.T) {
 	r, _ := http.NewRequest(http.MethodGet, f.srv.URL+authorize.LogoutPath, nil)
 	if resp, body := f.send(t, r); resp.StatusCode != http.StatusOK || !strings.Contains(body, "sts_logout_confirm") {
 		t.Errorf("GET %s with storage back: %d; want the question\n%s", authorize.LogoutPath, resp.StatusCode, body)
+	}
+}
+
+// TestAuthorizeReadsTheSessionOnce (docs/security.md T-146): one
+// authorization request, and one Allow, reads the session once, the
+// principal and its sign-in time together. An Allow read it three times
+// and stored (and audited) the consent before the third read, the code's
+// sign-in time: when only that read failed the client was told
+// temporarily_unavailable, no code, with the consent remembered; a
+// request read it up to four times, each one more chance of such a
+// failure midway.
+func TestAuthorizeReadsTheSessionOnce(t *testing.T) {
+	f := overLaterSessionReads(t)
+	resp, body := f.send(t, f.authorizeRequest(nil))
+	form := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
+		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	if resp.StatusCode != http.StatusOK || !form.Has("sts_consent_csrf") {
+		t.Fatalf("consent screen: %d, fields %v\n%s", resp.StatusCode, form, body)
+	}
+	form.Set("sts_consent_decision", "approve")
+	// Every read after the first fails: an Allow that needs one read is
+	// answered in full.
+	f.store.failAfter(1, 1000)
+	r, _ := http.NewRequest(http.MethodPost, f.srv.URL+authorize.Path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Origin", f.srv.URL)
+	resp, _ = f.send(t, r)
+	code, _, errCode, _ := redirectError(resp)
+	_, cerr := f.st.GetConsent(t.Context(), f.p.ID, "rp")
+	if code == "" || cerr != nil {
+		t.Errorf("Allow, reads after the first failing: %d, error %q, consent stored: %v; want a code and the consent",
+			resp.StatusCode, errCode, cerr == nil)
+	}
+	// A request that reads the sign-in time at every step: consented,
+	// offline_access (a recent sign-in), max_age, the code's auth_time.
+	f.consent(t, "openid", oauth2.ScopeOfflineAccess)
+	f.store.failAfter(1000, 0)
+	resp, _ = f.send(t, f.authorizeRequest(func(v url.Values) {
+		v.Set("scope", "openid "+oauth2.ScopeOfflineAccess)
+		v.Set("max_age", "3600")
+	}))
+	if code, _, errCode, _ := redirectError(resp); code == "" {
+		t.Fatalf("consented request: %d, error %q; want a code", resp.StatusCode, errCode)
+	}
+	if reads := 1000 - f.store.pass.Load(); reads != 1 {
+		t.Errorf("one authorization request read the session %d times; want once", reads)
 	}
 }

@@ -99,6 +99,17 @@ func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool, error) {
 	return se.rec.CreatedAt, true, nil
 }
 
+// Session is Principal and AuthTime from one read of the session
+// (authorize.SignedInSession), so the authorization endpoint reads it
+// once a request (docs/security.md T-146).
+func (s *SignedIn) Session(r *http.Request) (string, time.Time, bool, error) {
+	se, ok, err := s.find(r)
+	if err != nil || !ok {
+		return "", time.Time{}, false, err
+	}
+	return se.principal.ID, se.rec.CreatedAt, true, nil
+}
+
 // SignIn sends the browser to the sign-in page, which returns it to
 // returnTo after sign-in. returnTo must be a path on this server
 // ("/oauth2/authorize?..."); anything else (another host, a scheme,
