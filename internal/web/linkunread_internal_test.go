@@ -62,6 +62,24 @@ func TestLinkOverUnreadableSessionNamesNobody(t *testing.T) {
 	}
 }
 
+// TestOwnLinkReadsTheSessionOnce (docs/security.md T-146): a sign-in link
+// reads the browser's session once, before it is spent, and the sign-in
+// ends the session found without reading it again. The sign-in read it a
+// second time after the link was spent: when only that read failed the
+// answer was 503 "try again", and the retry "invalid, expired or already
+// used".
+func TestOwnLinkReadsTheSessionOnce(t *testing.T) {
+	f := overLinkSessionReads(t)
+	f.store.failAfter(1, 1000) // every read after the first fails
+	resp, body := f.bring(f.mint(t, f.ada))
+	ss, err := f.st.ListWebSessions(t.Context(), f.ada.ID)
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || err != nil || len(ss) != 1 ||
+		secretEqualDigest(ss[0].Digest, f.value) {
+		t.Errorf("ada's own link, reads after the first failing: %d, cookies %v, sessions %d (%v); want 303, a new session replacing hers\n%s",
+			resp.StatusCode, resp.Cookies(), len(ss), err, body)
+	}
+}
+
 // linkFixture is the pages over laterSessionReads, with ada of acme
 // signed in under value and bob of acme, who has no session.
 type linkFixture struct {

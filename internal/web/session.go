@@ -315,12 +315,24 @@ func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 // start signs p in: it ends the session the request came with (if any,
 // or fails), stores a new one under a fresh random value and sets the
 // cookie. A new value at every sign-in makes session fixation impossible
-// (docs/security.md T-82).
+// (docs/security.md T-82). The session already looked up for the request
+// (withLookedUp: POST /login/link reads it before spending the link) is
+// the one ended, not read again: a second read failing would fail the
+// sign-in after the link was spent (T-146).
 func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string) error {
 	ctx := r.Context()
-	old, ok, err := s.find(r)
-	if err != nil {
-		return err // the old session may be live: it must end first
+	var old session
+	known, ok := r.Context().Value(lookedUp{}).(*session)
+	if ok {
+		if known != nil {
+			old = *known
+		}
+		ok = known != nil
+	} else {
+		var err error
+		if old, ok, err = s.find(r); err != nil {
+			return err // the old session may be live: it must end first
+		}
 	}
 	if ok {
 		// The old session must end before a new one begins: a copied
