@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		"config", source, "storage", cfg.Storage.Type, "data_dir", cfg.DataDir)
 
 	metrics := server.NewMetrics()
-	store, err := OpenStorage(ctx, cfg, metrics.StorageError)
+	store, err := openStorage(ctx, cfg, metrics.StorageError, logger)
 	if err != nil {
 		return nil, permanent(err)
 	}
@@ -381,12 +381,17 @@ func within(dir, path string) bool {
 }
 
 // OpenStorage opens the backend; for PostgreSQL it does not connect yet.
+// What the backend reports outside a call's error goes to slog.Default().
 func OpenStorage(ctx context.Context, cfg config.Config, onError func(string, error)) (*sqlstore.Store, error) {
+	return openStorage(ctx, cfg, onError, nil)
+}
+
+func openStorage(ctx context.Context, cfg config.Config, onError func(string, error), logger *slog.Logger) (*sqlstore.Store, error) {
 	dsn := cfg.Storage.DSN
 	if cfg.Storage.Type == sqlstore.DriverSQLite {
 		dsn = cfg.Storage.Path
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError,
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Driver: cfg.Storage.Type, DSN: dsn, OnError: onError, Logger: logger,
 		ConnectTimeout: cfg.Storage.CallTimeoutOrDefault(), StatementTimeout: cfg.Storage.StatementTimeoutOrDefault()})
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
@@ -57,6 +59,9 @@ type Config struct {
 	// (sqliteConns), so that no burst closes and reopens connections
 	// (TestSQLitePoolHoldsConcurrency). 0 means DefaultMaxConns.
 	MaxConns int
+	// Logger receives what the backend reports outside a call's error (a
+	// PostgreSQL setting the server refused); slog.Default() when nil.
+	Logger *slog.Logger
 }
 
 // Store implements storage.Store on database/sql.
@@ -158,7 +163,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		}
 	case DriverPostgres:
 		s.dialect = dialectPostgres
-		s.db, s.migrateConfig, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns))
+		s.db, s.migrateConfig, err = openPostgres(c.DSN, c.ConnectTimeout, c.StatementTimeout, cmp.Or(c.MaxConns, DefaultMaxConns), c.Logger)
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", c.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -170,7 +175,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 
 // openPostgres opens the pool, and returns with it the configuration
 // migrations connect with: the same, with statement_timeout off.
-func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, maxConns int) (*sql.DB, *pgx.ConnConfig, error) {
+func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, maxConns int, logger *slog.Logger) (*sql.DB, *pgx.ConnConfig, error) {
 	if dsn == "" {
 		return nil, nil, errors.New("sqlstore: postgres DSN is empty")
 	}
@@ -197,8 +202,12 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 	}
 	var opts []stdlib.OptionOpenDB
 	if _, ok := cc.RuntimeParams["client_connection_check_interval"]; !ok {
+		cs := &connectionCheck{every: check, logger: cmp.Or(logger, slog.Default())}
 		opts = append(opts, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
-			return setConnectionCheck(ctx, conn, check)
+			return cs.set(ctx, conn.PgConn().ParameterStatus("server_version"), func(ctx context.Context, sql string) error {
+				_, err := conn.Exec(ctx, sql)
+				return err
+			})
 		}))
 	}
 	db := stdlib.OpenDB(*cc, opts...)
@@ -233,18 +242,37 @@ func vanishedClientBounds(callTimeout time.Duration) (idle, check time.Duration)
 	return 2 * callTimeout, max(callTimeout/5, 100*time.Millisecond)
 }
 
-// setConnectionCheck sets client_connection_check_interval on a new
+// connectionCheck sets client_connection_check_interval on each new
 // connection, on PostgreSQL 14 and later: an older server refuses the
 // parameter, and would refuse the connection if it came in the startup
 // message, as statement_timeout does.
-func setConnectionCheck(ctx context.Context, conn *pgx.Conn, every time.Duration) error {
-	v := conn.PgConn().ParameterStatus("server_version")
-	major, _, _ := strings.Cut(v, ".")
+type connectionCheck struct {
+	every  time.Duration
+	logger *slog.Logger
+	warned atomic.Bool
+}
+
+// set runs the SET through exec on a server of serverVersion. A server
+// that refuses the value keeps the connection, without the check: where
+// it cannot tell that a socket closed (Windows; 14 without POLLRDHUP) it
+// accepts only 0, and failing the connection there failed every one of
+// them. The first refusal is logged (docs/security.md F-92). Any other
+// error (the connection failed) fails the connection.
+func (c *connectionCheck) set(ctx context.Context, serverVersion string, exec func(context.Context, string) error) error {
+	major, _, _ := strings.Cut(serverVersion, ".")
 	if n, err := strconv.Atoi(strings.TrimSpace(major)); err != nil || n < 14 {
 		return nil
 	}
-	_, err := conn.Exec(ctx, "SET client_connection_check_interval = "+strconv.FormatInt(every.Milliseconds(), 10))
-	return err
+	err := exec(ctx, "SET client_connection_check_interval = "+strconv.FormatInt(c.every.Milliseconds(), 10))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	if !c.warned.Swap(true) {
+		c.logger.WarnContext(ctx, "PostgreSQL refused client_connection_check_interval; connections go without it, so a statement whose client vanished runs until it ends (docs/security.md F-92)",
+			"error", pgErr.Error(), "detail", pgErr.Detail)
+	}
+	return nil
 }
 
 // DefaultMaxConns is the concurrency the connection pool is sized for when
