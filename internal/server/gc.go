@@ -13,7 +13,8 @@ import (
 // until TCP gave up, collecting nothing meanwhile (docs/security.md F-91).
 // It is generous: a collection is a handful of statements, each bounded
 // on the server by storage.statement_timeout (10 s by default), and a
-// retention cut short resumes at the next interval.
+// collection or a retention cut short keeps what it deleted (each deletes
+// in batches that commit on their own) and goes on at the next interval.
 const gcStepTimeout = 2 * time.Minute
 
 // runGC removes expired rows every interval until ctx ends, starting right
@@ -63,7 +64,12 @@ func (s *Server) gcCollect(parent context.Context) {
 	res, err := s.store.GarbageCollect(ctx, s.now())
 	switch {
 	case err != nil && parent.Err() == nil: // a step that ran out is logged; a shutdown is not
-		s.logger.WarnContext(ctx, "garbage collection failed", "error", err)
+		// What it deleted before failing stays deleted (batches commit on
+		// their own); the next interval goes on from there.
+		s.logger.WarnContext(ctx, "garbage collection failed", "error", err,
+			"exchange_tokens", res.ExchangeTokens, "refresh_tokens", res.RefreshTokens, "revocations", res.Revocations,
+			"used_jtis", res.UsedJTIs, "host_tokens", res.HostTokens, "web_sessions", res.WebSessions,
+			"login_links", res.LoginLinks, "auth_codes", res.AuthCodes, "write_probes", res.WriteProbes)
 	case err == nil && !res.IsEmpty():
 		s.logger.InfoContext(ctx, "garbage collection removed expired rows",
 			"exchange_tokens", res.ExchangeTokens, "refresh_tokens", res.RefreshTokens,

@@ -53,7 +53,8 @@ type Store interface {
 	ConsentStore
 
 	// GarbageCollect removes rows that expired before now and reports how
-	// many of each kind it removed.
+	// many of each kind it removed; with an error, how many it removed
+	// before it (those stay removed).
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 	// Health reports nil when the backend is reachable and its schema is
 	// current; otherwise an error that says which.
