@@ -193,15 +193,15 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 	}
 	mc := cc.Copy()
 	mc.RuntimeParams["statement_timeout"] = "0" // even the DSN's or the role's
-	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok && statementTimeout > 0 {
+	if !namesParam(cc, "statement_timeout") && statementTimeout > 0 {
 		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
 	}
 	idle, check := vanishedClientBounds(connectTimeout)
-	if _, ok := cc.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+	if !namesParam(cc, "idle_in_transaction_session_timeout") {
 		cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idle.Milliseconds(), 10)
 	}
 	var opts []stdlib.OptionOpenDB
-	if _, ok := cc.RuntimeParams["client_connection_check_interval"]; !ok {
+	if !namesParam(cc, "client_connection_check_interval") {
 		cs := &connectionCheck{every: check, logger: cmp.Or(logger, slog.Default())}
 		opts = append(opts, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
 			return cs.set(ctx, conn.PgConn().ParameterStatus("server_version"), func(ctx context.Context, sql string) error {
@@ -222,6 +222,68 @@ func openPostgres(dsn string, connectTimeout, statementTimeout time.Duration, ma
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, mc, nil
+}
+
+// namesParam reports whether the DSN sets the session parameter name,
+// as a keyword or in options ("-c name=value", "-cname=value",
+// "--name=value"; a dash in the name stands for an underscore, as the
+// server reads it). A value set in options would be replaced by the
+// pool's own, sent as a startup parameter (which the server applies after
+// options) or SET after connect: the DSN's wins (docs/configuration.md).
+func namesParam(cc *pgx.ConnConfig, name string) bool {
+	if _, ok := cc.RuntimeParams[name]; ok {
+		return true
+	}
+	args := optionArgs(cc.RuntimeParams["options"])
+	for i := 0; i < len(args); i++ {
+		var setting string
+		switch a := args[i]; {
+		case a == "-c" && i+1 < len(args):
+			i++
+			setting = args[i]
+		case strings.HasPrefix(a, "--"):
+			setting = a[2:]
+		case strings.HasPrefix(a, "-c"):
+			setting = a[2:]
+		default:
+			continue
+		}
+		k, _, _ := strings.Cut(setting, "=")
+		if strings.EqualFold(strings.ReplaceAll(k, "-", "_"), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// optionArgs splits options as the server does: at whitespace, a
+// backslash taking the next character as it is.
+func optionArgs(options string) []string {
+	var args []string
+	var cur strings.Builder
+	in, escaped := false, false
+	for _, r := range options {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\':
+			escaped, in = true, true
+		case r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v':
+			if in {
+				args = append(args, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		args = append(args, cur.String())
+	}
+	return args
 }
 
 // vanishedClientBounds returns how long a PostgreSQL session may stay idle
