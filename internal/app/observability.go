@@ -114,8 +114,18 @@ func registerProcessMetrics(reg prometheus.Registerer, cfg config.Config, versio
 // +Inf until its first catch-up. Past 2 s token checks read storage, and
 // a view that stopped catching up (storage failing, each catch-up ending
 // at its bound) was otherwise seen only in a warning per second
-// (docs/security.md F-93).
+// (docs/security.md F-93). With it, whether the view is full: more live
+// revocations than it holds, so checks read storage though it catches up.
 func registerRevocationViewAge(reg prometheus.Registerer, records *cache.Store) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sts_revocation_view_full",
+		Help: "1 while the in-memory revocation view (SQLite) holds more live revocations than its limit (50000): token checks read storage; it loads them again every minute.",
+	}, func() float64 {
+		if records.RevocationsFull() {
+			return 1
+		}
+		return 0
+	}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sts_revocation_view_age_seconds",
 		Help: "Seconds since the in-memory revocation view (SQLite) last caught up with storage; +Inf before its first catch-up. Past 2 s token checks read storage.",

@@ -90,7 +90,13 @@ func revocationViewAge(t *testing.T, base, db string) {
 		if _, ok := sample(scrape(t, base), "sts_revocation_view_age_seconds", nil); ok {
 			t.Error("sts_revocation_view_age_seconds on PostgreSQL, which has no revocation view")
 		}
+		if _, ok := sample(scrape(t, base), "sts_revocation_view_full", nil); ok {
+			t.Error("sts_revocation_view_full on PostgreSQL, which has no revocation view")
+		}
 		return
+	}
+	if full := mustSample(t, scrape(t, base), "sts_revocation_view_full", nil); full != 0 {
+		t.Errorf("sts_revocation_view_full = %v with no revocation, want 0", full)
 	}
 	var age float64
 	for range 50 { // the view starts once the server is ready: up to 5 s

@@ -54,7 +54,8 @@ type revocations struct {
 	mu      sync.RWMutex
 	on      bool
 	rows    map[string]storage.Revocation
-	synced  time.Time // start of the last successful catch-up
+	synced  time.Time // start of the last catch-up that made the view fresh
+	caught  time.Time // start of the last catch-up that succeeded, fresh or not (full, or stale for one tick)
 	since   time.Time // CreatedAt from which the next catch-up reads
 	full    bool      // more than maxRevocations: rows is empty, checks read storage
 	retryAt time.Time // when a full view tries to load again
@@ -161,9 +162,20 @@ func (s *Store) RunRevocations(ctx context.Context, logger *slog.Logger) {
 	}()
 	tick := time.NewTicker(RevocationPoll)
 	defer tick.Stop()
+	wasFull := false
 	for {
 		if err := s.SyncRevocations(ctx); err != nil && ctx.Err() == nil && logger != nil {
 			logger.WarnContext(ctx, "revocation view: catching up failed; token checks read storage until it succeeds", "err", err)
+		}
+		// Going full, and fitting again, is logged once each, not at
+		// every tick.
+		if full := s.RevocationsFull(); full != wasFull && logger != nil {
+			wasFull = full
+			if full {
+				logger.WarnContext(ctx, "revocation view: full, more live revocations than it holds; token checks read storage until they fit (it loads them again every minute)", "limit", maxRevocations)
+			} else {
+				logger.InfoContext(ctx, "revocation view: the live revocations fit again; token checks answer from memory")
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -189,16 +201,28 @@ func (s *Store) EnableRevocations() {
 
 // RevocationsSyncedAt is when the last successful catch-up of the
 // revocation view began: the zero time while the view is off or has not
-// caught up yet. Past revocationFresh (2 s) checks read storage; the
-// server reports its age as a metric, so a view that stopped catching up
-// is seen (docs/observability.md).
+// caught up yet. The server reports its age as a metric, so a view that
+// stopped catching up is seen (docs/observability.md). A full view
+// ([Store.RevocationsFull]) catches up too: it loads every live row once
+// a minute, and the ticks between succeed without reading; its age was
+// otherwise frozen at the last catch-up before it went full, and grew as
+// if catch-ups failed. Checks read storage while the view is full or
+// past revocationFresh (2 s) since a catch-up that left it fresh.
 func (s *Store) RevocationsSyncedAt() time.Time {
 	s.revs.mu.RLock()
 	defer s.revs.mu.RUnlock()
 	if !s.revs.on {
 		return time.Time{}
 	}
-	return s.revs.synced
+	return s.revs.caught
+}
+
+// RevocationsFull reports whether the view holds more live revocations
+// than it may (checks read storage).
+func (s *Store) RevocationsFull() bool {
+	s.revs.mu.RLock()
+	defer s.revs.mu.RUnlock()
+	return s.revs.full
 }
 
 // SyncRevocations catches the view up with storage once: rows created
@@ -211,6 +235,9 @@ func (s *Store) SyncRevocations(ctx context.Context) error {
 	since, full, retryAt, puts := s.revs.since, s.revs.full, s.revs.retryAt, s.revs.puts
 	s.revs.mu.RUnlock()
 	if full && start.Before(retryAt) {
+		s.revs.mu.Lock()
+		s.revs.caught = start
+		s.revs.mu.Unlock()
 		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, revocationSyncTimeout)
@@ -229,6 +256,7 @@ func (s *Store) SyncRevocations(ctx context.Context) error {
 	for _, r := range rs {
 		s.revs.merge(r, start)
 	}
+	s.revs.caught = start
 	if s.revs.full {
 		return nil
 	}
