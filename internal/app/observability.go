@@ -114,7 +114,7 @@ func registerProcessMetrics(reg prometheus.Registerer, cfg config.Config, versio
 // +Inf until its first catch-up. Past 2 s token checks read storage, and
 // a view that stopped catching up (storage failing, each catch-up ending
 // at its bound) was otherwise seen only in a warning per second
-// (docs/security.md F-93). With it, whether the view is full: more live
+// (docs/security.md F-92). With it, whether the view is full: more live
 // revocations than it holds, so checks read storage though it catches up.
 func registerRevocationViewAge(reg prometheus.Registerer, records *cache.Store) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -81,7 +81,7 @@ func mustSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, wa
 }
 
 // revocationViewAge checks sts_revocation_view_age_seconds (docs/security.md
-// F-93): on SQLite, where the revocation view runs, it soon reports a
+// F-92): on SQLite, where the revocation view runs, it soon reports a
 // catch-up within the last few seconds; on PostgreSQL, with no view, it is
 // absent.
 func revocationViewAge(t *testing.T, base, db string) {

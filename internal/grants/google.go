@@ -96,7 +96,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// source's content as it is, and a token file written by `echo` ends
 	// in a newline; Google STS takes it. ASCII whitespace around the token
 	// is dropped here, before anything reads, digests or verifies it;
-	// none is ever part of a token we accept (docs/security.md T-178).
+	// none is ever part of a token we accept (docs/security.md T-175).
 	req.SubjectToken = strings.Trim(req.SubjectToken, subjectTokenSpace)
 	// The audience names the provider, not the issued token's audience.
 	req.Audiences = nil
@@ -315,7 +315,7 @@ var (
 // it into rs.AccessBoundary, matches names in any case and drops the ones
 // it does not know: a misspelt availabilityCondition was dropped with the
 // condition it carried, and the token was issued wider than asked
-// (docs/security.md T-177). Repeated members are checkMembers' to refuse.
+// (docs/security.md T-174). Repeated members are checkMembers' to refuse.
 // Values are left to json.Unmarshal and Validate.
 func checkBoundaryMembers(raw json.RawMessage) error {
 	var ab map[string]json.RawMessage

@@ -29,7 +29,7 @@ func (s toServer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// TestGoogleBoundaryMembers (docs/security.md T-177): a Credential Access
+// TestGoogleBoundaryMembers (docs/security.md T-174): a Credential Access
 // Boundary's members are read as Google's front end reads them, exactly
 // and at every depth. A member sts does not know inside the boundary (a
 // misspelt availabilityCondition, say) was dropped by encoding/json, so the
@@ -54,7 +54,7 @@ func TestGoogleBoundaryMembers(t *testing.T) {
 		perm   = "inRole:roles/storage.objectViewer"
 	)
 
-	t.Run("T-177 Google's downscope client is served", func(t *testing.T) {
+	t.Run("T-174 Google's downscope client is served", func(t *testing.T) {
 		ctx := context.WithValue(t.Context(), xoauth2.HTTPClient, &http.Client{Transport: toServer{e.srv.URL}, Timeout: 10 * time.Second})
 		dts, err := downscope.NewTokenSource(ctx, downscope.DownscopingConfig{
 			RootSource: xoauth2.StaticTokenSource(&xoauth2.Token{AccessToken: root, Expiry: time.Now().Add(30 * time.Minute)}),
@@ -82,19 +82,19 @@ func TestGoogleBoundaryMembers(t *testing.T) {
 	for _, tc := range []struct {
 		name, boundary, wantDesc string
 	}{
-		{"T-177 misspelt availabilityCondition",
+		{"T-174 misspelt availabilityCondition",
 			`{"accessBoundaryRules":[{"availableResource":"` + bucket + `","availablePermissions":["` + perm + `"],"availabilityConditon":{"expression":"` + cond + `"}}]}`,
 			`unknown member 'availabilityConditon'`},
-		{"T-177 case variant of availabilityCondition",
+		{"T-174 case variant of availabilityCondition",
 			`{"accessBoundaryRules":[{"availableResource":"` + bucket + `","availablePermissions":["` + perm + `"],"AvailabilityCondition":{"expression":"` + cond + `"}}]}`,
 			`unknown member 'AvailabilityCondition'`},
-		{"T-177 unknown member of the condition",
+		{"T-174 unknown member of the condition",
 			`{"accessBoundaryRules":[{"availableResource":"` + bucket + `","availablePermissions":["` + perm + `"],"availabilityCondition":{"expression":"` + cond + `","exceptions":["x"]}}]}`,
 			`unknown member 'exceptions'`},
-		{"T-177 unknown member of the boundary",
+		{"T-174 unknown member of the boundary",
 			`{"accessBoundaryRules":[{"availableResource":"` + bucket + `","availablePermissions":["` + perm + `"]}],"denyRules":[]}`,
 			`unknown member 'denyRules'`},
-		{"T-177 case variant of accessBoundaryRules",
+		{"T-174 case variant of accessBoundaryRules",
 			`{"AccessBoundaryRules":[{"availableResource":"` + bucket + `","availablePermissions":["` + perm + `"]}]}`,
 			`unknown member 'AccessBoundaryRules'`},
 	} {

@@ -27,7 +27,7 @@ func (s fileSupplier) SubjectToken(context.Context, externalaccount.SupplierOpti
 	return s.iss.mint(s.t, "RS256", s.iss.claims(time.Now(), "ext-user")) + s.suffix, nil
 }
 
-// TestGoogleSubjectTokenWhitespace (docs/security.md T-178): Google's
+// TestGoogleSubjectTokenWhitespace (docs/security.md T-175): Google's
 // Python library sends a credential source's content unchanged, so a
 // token file that ends in a newline reached /v1/token as a subject token
 // with a newline, which sts refused as malformed (invalid_grant) while
@@ -39,7 +39,7 @@ func TestGoogleSubjectTokenWhitespace(t *testing.T) {
 	e := newEnv(t, nil)
 	e.handler.OmitReason = true // serve's default
 	for name, suffix := range map[string]string{"newline": "\n", "CRLF": "\r\n", "spaces and tabs": " \t\n"} {
-		t.Run("T-178 externalaccount, a token file ending in "+name, func(t *testing.T) {
+		t.Run("T-175 externalaccount, a token file ending in "+name, func(t *testing.T) {
 			ts, err := externalaccount.NewTokenSource(t.Context(), externalaccount.Config{
 				Audience: "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github", SubjectTokenType: oauth2.TokenTypeJWT,
 				TokenURL: e.srv.URL + PathGoogleToken, Scopes: []string{cloudPlatform}, SubjectTokenSupplier: fileSupplier{t: t, iss: e.issuer, suffix: suffix},
@@ -57,7 +57,7 @@ func TestGoogleSubjectTokenWhitespace(t *testing.T) {
 			}
 		})
 	}
-	t.Run("T-178 the generated client's JSON body, leading whitespace", func(t *testing.T) {
+	t.Run("T-175 the generated client's JSON body, leading whitespace", func(t *testing.T) {
 		body, _ := json.Marshal(map[string]string{
 			"grantType": oauth2.GrantTypeTokenExchange, "subjectTokenType": oauth2.TokenTypeJWT, "audience": "pools/ci/providers/github",
 			"subjectToken": "\n " + e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "ext-user")) + "\n",
@@ -73,10 +73,10 @@ func TestGoogleSubjectTokenWhitespace(t *testing.T) {
 		token    func(tok string) string
 		wantDesc string
 	}{
-		{"T-178 a newline inside the token", func(tok string) string { return strings.Replace(tok, ".", ".\n", 1) }, "subject_token rejected"},
-		{"T-178 a no-break space after it", func(tok string) string { return tok + "\u00a0" }, "subject_token rejected"},
-		{"T-178 a NUL after it", func(tok string) string { return tok + "\x00" }, ""},
-		{"T-178 whitespace alone", func(string) string { return " \n" }, "subject_token and subject_token_type are required"},
+		{"T-175 a newline inside the token", func(tok string) string { return strings.Replace(tok, ".", ".\n", 1) }, "subject_token rejected"},
+		{"T-175 a no-break space after it", func(tok string) string { return tok + "\u00a0" }, "subject_token rejected"},
+		{"T-175 a NUL after it", func(tok string) string { return tok + "\x00" }, ""},
+		{"T-175 whitespace alone", func(string) string { return " \n" }, "subject_token and subject_token_type are required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "ext-user"))

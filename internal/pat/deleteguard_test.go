@@ -30,7 +30,7 @@ func (s *updateBetween) GetPAT(ctx context.Context, id string) (storage.PAT, err
 // before its unit of work, so a token an instance administrator gave
 // sts:admin in between was deleted by a Delete guarded by Full Access
 // (one token on /tokens, or "Delete all tokens", which must pass such a
-// token over, docs/security.md A-91). The guards run again in the unit
+// token over, docs/security.md A-90). The guards run again in the unit
 // of work on the row it holds: that Delete is refused (permission
 // denied) and the token stays; a Delete guarded by both scopes deletes
 // it.

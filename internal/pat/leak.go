@@ -15,11 +15,11 @@ var errReplaced = fmt.Errorf("%w: the reported secret was replaced", storage.Err
 // RevokeLeaked deletes the PAT whose secret has digest d, reported leaked
 // at POST /credentials/revoke, and returns it. Its cached check is dropped
 // with it, so the secret stops working on this replica as the report is
-// answered, as after Delete (docs/security.md T-175); other replicas see
+// answered, as after Delete (docs/security.md T-172); other replicas see
 // it within CacheTTL. The row is deleted only if it still has that
 // secret, checked in the deletion's own unit of work: a regenerate
 // committed since the lookup made a secret nobody reported, which stays
-// (T-176). The leak-report endpoint audits the deletion after it
+// (T-173). The leak-report endpoint audits the deletion after it
 // (docs/design.md#audit). Errors: [storage.ErrNotFound] when no PAT has
 // that secret (any more); storage failures as they are.
 func (s *Service) RevokeLeaked(ctx context.Context, d []byte) (storage.PAT, error) {

@@ -34,7 +34,7 @@ func (s *regenBetween) GetPATByDigest(ctx context.Context, d []byte) (storage.PA
 // was deleted with it: the secret the owner had just copied into CI
 // stopped working, and the token was gone, though the leaked secret was
 // already dead. Only the PAT that still has the reported secret is
-// deleted (docs/security.md T-176).
+// deleted (docs/security.md T-173).
 func TestRevokeLeakedSparesARegeneratedToken(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

@@ -232,7 +232,7 @@ func (s *Service) Regenerate(ctx context.Context, c Caller, ownerID, id string, 
 // others. guards run on the record first, for an early answer, and again
 // in the deletion's unit of work on the row it holds (as Regenerate and
 // Update run them inside their update): a token given more scopes since
-// the first read (sts:admin, docs/security.md A-91) is judged as it is
+// the first read (sts:admin, docs/security.md A-90) is judged as it is
 // when deleted. Errors: [sts.NotFound], [sts.PermissionDenied] (a guard),
 // [sts.Unavailable].
 func (s *Service) Delete(ctx context.Context, c Caller, ownerID, id string, guards ...Guard) error {

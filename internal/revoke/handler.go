@@ -49,7 +49,7 @@ type Handler struct {
 	// PATs revokes the personal access tokens a leak report names
 	// (*pat.Service): through it, not Store, so that the service's cached
 	// check goes with the row and the secret stops working at once
-	// (docs/security.md T-175); nil: Store deletes them (a handler
+	// (docs/security.md T-172); nil: Store deletes them (a handler
 	// without a PAT service has no such cache).
 	PATs LeakedPATs
 	// LeakLimiter limits leak reports per source IP (keys "leak:<ip>");

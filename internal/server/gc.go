@@ -10,7 +10,7 @@ import (
 // gcStepTimeout bounds each step of a collection (the health check, the
 // collection, audit retention): the loop runs on serve's context, which
 // has no deadline, and on a database that stopped answering a step waited
-// until TCP gave up, collecting nothing meanwhile (docs/security.md F-91).
+// until TCP gave up, collecting nothing meanwhile (docs/security.md F-90).
 // It is generous: a collection is a handful of statements, each bounded
 // on the server by storage.statement_timeout (10 s by default), and a
 // collection or a retention cut short keeps what it deleted (each deletes

@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
-// TestGCBoundedWhenDatabaseGoesAway (docs/security.md F-91): each step of
+// TestGCBoundedWhenDatabaseGoesAway (docs/security.md F-90): each step of
 // a garbage collection (the health check, the collection, audit
 // retention) ends at a deadline of its own. The loop runs on serve's
 // context, which has none: on a black-holed PostgreSQL its ping waited
@@ -62,7 +62,7 @@ func TestGCBoundedWhenDatabaseGoesAway(t *testing.T) {
 	}
 }
 
-// TestGCBacklogProgressesUnderStepBound (docs/security.md F-91): a
+// TestGCBacklogProgressesUnderStepBound (docs/security.md F-90): a
 // backlog of expired rows larger than one step's bound can delete is
 // collected over several intervals. The collection was one transaction:
 // cut off by the bound, it was rolled back whole at every interval and

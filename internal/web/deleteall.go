@@ -10,7 +10,7 @@ import (
 
 // Delete all: a person who lost a device or found their tokens leaked
 // withdraws every token at once, as GitHub's "Revoke all" (docs/security.md
-// Each token goes through the PAT service's Delete with the page's
+// Each token goes through the PAT service's Delete with the page's
 // rule (pageGuard): its own audit event, and a token holding sts:admin is
 // kept. Like deleting one token it needs no recent sign-in: it only takes
 // power away.

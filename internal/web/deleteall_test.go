@@ -12,7 +12,7 @@ import (
 // GitHub's "Revoke all": one confirmation, one form. Only the person's
 // own tokens go, never one holding sts:admin (the page does not manage
 // those, docs/security.md A-03) nor another person's; another site's form
-// is refused and deletes nothing (T-81; docs/security.md A-91).
+// is refused and deletes nothing (T-81; docs/security.md A-90).
 func TestDeleteAllTokens(t *testing.T) {
 	s := startServer(t)
 	ada := newPerson(t, s)

@@ -28,7 +28,7 @@ func (s *server) reportLeak(t *testing.T, secrets ...string) {
 // does, and leaves the page's list. The report deleted the row behind the
 // PAT service's back, so the service's cached check (docs/design.md
 // #storage-and-replicas) went on accepting the secret for up to 5 seconds
-// after the 202 (docs/security.md T-175).
+// after the 202 (docs/security.md T-172).
 func TestLeakedTokenStopsAtOnce(t *testing.T) {
 	s := startServer(t)
 	ada := newPerson(t, s)

@@ -13,7 +13,7 @@ import (
 )
 
 // TestFullRevocationViewAge (docs/observability.md, docs/security.md
-// F-93): a view over its row limit (checks read storage) still reports,
+// F-92): a view over its row limit (checks read storage) still reports,
 // through RevocationsSyncedAt, the catch-ups that succeed, and says it is
 // full. Its age grew without end while every catch-up returned nil, which
 // the documentation reads as "catch-ups fail".

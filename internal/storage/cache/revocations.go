@@ -40,7 +40,7 @@ const (
 // can shorten it): RunRevocations runs on serve's context, which has no
 // deadline, and a read on storage that stopped answering waited until TCP
 // gave up, the view silently not catching up meanwhile (docs/security.md
-// F-93). It is the default storage.call_timeout, as for the other
+// F-92). It is the default storage.call_timeout, as for the other
 // background jobs (docs/reliability.md), and well below revocationOverlap.
 var revocationSyncTimeout = 5 * time.Second
 

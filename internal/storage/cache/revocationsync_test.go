@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
-// TestRevocationSyncBounded (docs/security.md F-93): a catch-up of the
+// TestRevocationSyncBounded (docs/security.md F-92): a catch-up of the
 // revocation view on storage that stopped answering ends at a deadline of
 // its own, and how long ago the view last caught up is visible. The poll
 // runs on serve's context, which has none: on a black-holed database its

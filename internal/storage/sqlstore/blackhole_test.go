@@ -12,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
-// TestPostgresRollbackBounded (docs/security.md F-91): the rollback of a
+// TestPostgresRollbackBounded (docs/security.md F-90): the rollback of a
 // transaction whose work failed has a deadline of its own, whatever the
 // caller's context allows. A background job (garbage collection, a key
 // rotation) runs without a deadline; when the database stopped answering
@@ -63,7 +63,7 @@ func TestPostgresRollbackBounded(t *testing.T) {
 	}
 }
 
-// TestPostgresVanishedClientReleasesLocks (docs/security.md F-92): a
+// TestPostgresVanishedClientReleasesLocks (docs/security.md F-91): a
 // session whose client vanished mid-transaction gives up its row locks
 // within a bound derived from storage.call_timeout, where PostgreSQL held
 // them until TCP noticed (never, behind the fault proxy): every request

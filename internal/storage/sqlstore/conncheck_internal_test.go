@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// TestConnectionCheckRefusedIsNotFatal (docs/security.md F-92):
+// TestConnectionCheckRefusedIsNotFatal (docs/security.md F-91):
 // PostgreSQL refuses a non-zero client_connection_check_interval where it
 // cannot tell that a socket closed (Windows; 14 on a system without
 // POLLRDHUP), with "must be set to 0 on this platform". That refusal ends

@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-// TestPostgresDSNOptionsWin (docs/security.md F-92, docs/configuration.md):
+// TestPostgresDSNOptionsWin (docs/security.md F-91, docs/configuration.md):
 // a session parameter the DSN names keeps the DSN's value, whether named
 // as a keyword or, as libpq documents, in options ("-c name=value",
 // "--name=value"). Named in options, the pool's own statement_timeout,

@@ -21,7 +21,7 @@ const gcBatch = 5000
 // it deleted, so a backlog larger than one deadline allows shrinks at
 // every interval (in one transaction it was rolled back whole each time
 // and never shrank, on SQLite holding the write lock meanwhile;
-// docs/security.md F-91). On an error the counts of what was deleted
+// docs/security.md F-90). On an error the counts of what was deleted
 // before it are returned with it.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCResult, error) {
 	const op = "garbage collect"

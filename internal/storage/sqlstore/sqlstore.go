@@ -293,7 +293,7 @@ func optionArgs(options string) []string {
 // (5 s when 0). A client that vanished mid-transaction (a partition, a
 // crashed replica, a rollback cut off by inTx) otherwise left its session
 // holding its row locks until TCP noticed, and every request needing those
-// rows failed meanwhile (docs/security.md F-92). No request of sts keeps a
+// rows failed meanwhile (docs/security.md F-91). No request of sts keeps a
 // transaction open past its deadline, the call timeout, so twice that
 // never ends a live one; a background job's transaction runs its
 // statements back to back.
@@ -318,7 +318,7 @@ type connectionCheck struct {
 // that refuses the value keeps the connection, without the check: where
 // it cannot tell that a socket closed (Windows; 14 without POLLRDHUP) it
 // accepts only 0, and failing the connection there failed every one of
-// them. The first refusal is logged (docs/security.md F-92). Any other
+// them. The first refusal is logged (docs/security.md F-91). Any other
 // error (the connection failed) fails the connection.
 func (c *connectionCheck) set(ctx context.Context, serverVersion string, exec func(context.Context, string) error) error {
 	major, _, _ := strings.Cut(serverVersion, ".")
@@ -331,7 +331,7 @@ func (c *connectionCheck) set(ctx context.Context, serverVersion string, exec fu
 		return err
 	}
 	if !c.warned.Swap(true) {
-		c.logger.WarnContext(ctx, "PostgreSQL refused client_connection_check_interval; connections go without it, so a statement whose client vanished runs until it ends (docs/security.md F-92)",
+		c.logger.WarnContext(ctx, "PostgreSQL refused client_connection_check_interval; connections go without it, so a statement whose client vanished runs until it ends (docs/security.md F-91)",
 			"error", pgErr.Error(), "detail", pgErr.Detail)
 	}
 	return nil
@@ -541,7 +541,7 @@ const defaultRollbackTimeout = 5 * time.Second
 
 // rollback rolls tx back, giving up after s.rollbackTimeout by ending the
 // context tx began with (cancel) even when the caller's has no deadline,
-// as a background job's has none (docs/security.md F-91). On a database
+// as a background job's has none (docs/security.md F-90). On a database
 // that stopped answering between the transaction's last statement and its
 // rollback, the ROLLBACK otherwise waited until TCP gave up, holding the
 // goroutine and a pool connection. A rollback cut off leaves the
