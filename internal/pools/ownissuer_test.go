@@ -3,6 +3,7 @@ package pools_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
@@ -37,5 +38,43 @@ func TestProviderNotOurOwnIssuer(t *testing.T) {
 	own := "https://STS.example:443"
 	if _, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &own}); err == nil || !strings.Contains(err.Error(), "own issuer") {
 		t.Errorf("UpdateProvider to our own issuer %q = %v, want an error naming our own issuer", own, err)
+	}
+}
+
+// TestProviderStoredAsOursStaysManageable: a provider stored with our
+// issuer spelled otherwise before the API checked spellings, or by the
+// CLI's direct mode (which has no OwnIssuer), can still be disabled and
+// changed through the API; only an update that sets the issuer is judged
+// by the rule (docs/security.md A-56).
+func TestProviderStoredAsOursStaysManageable(t *testing.T) {
+	ctx := t.Context()
+	direct, st := acmeService(t, pools.Limits{})
+	caller := pools.Caller{Actor: "test"}
+	if _, err := direct.CreatePool(ctx, caller, storage.Pool{ID: "ci", OrgID: "acme", Condition: "true", Scopes: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.CreateProvider(ctx, caller, storage.Provider{PoolID: "ci", ID: "p", Issuer: "HTTPS://STS.EXAMPLE", JWKSURI: "https://keys.example/jwks", Audiences: []string{"sts"}}); err != nil {
+		t.Fatal(err)
+	}
+	api, err := pools.NewService(st, pools.Limits{MaxTokenLifetime: 12 * time.Hour, OwnIssuer: "https://sts.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	got, err := api.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Disabled: &yes})
+	if err != nil || !got.Disabled {
+		t.Fatalf("disabling the provider through the API = %+v, %v; want it disabled", got, err)
+	}
+	if stored, err := st.GetProvider(ctx, "ci", "p"); err != nil || !stored.Disabled {
+		t.Fatalf("stored provider = %+v, %v; want it disabled", stored, err)
+	}
+	// Setting the issuer is judged: to ours spelled otherwise again it is
+	// refused, to another issuer it is taken.
+	own, other := "https://sts.example:443/", "https://issuer.example"
+	if _, err := api.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &own}); err == nil || !strings.Contains(err.Error(), "own issuer") {
+		t.Errorf("UpdateProvider to our own issuer %q = %v, want an error naming our own issuer", own, err)
+	}
+	if got, err := api.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &other}); err != nil || got.Issuer != other {
+		t.Errorf("UpdateProvider to %q = %+v, %v; want it set", other, got, err)
 	}
 }

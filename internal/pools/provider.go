@@ -26,7 +26,7 @@ func poolTarget(id string) string { return "pool:" + id }
 // [sts.FailedPrecondition] (a shared issuer in a pool without a
 // condition), [sts.AlreadyExists], [sts.Unavailable].
 func (s *Service) CreateProvider(ctx context.Context, c Caller, p storage.Provider) (storage.Provider, error) {
-	if err := s.checkProvider(p, true); err != nil {
+	if err := s.checkProvider(p, true, true); err != nil {
 		return storage.Provider{}, err
 	}
 	pool, err := s.checkProviderRefs(ctx, p)
@@ -202,7 +202,7 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	}
 	p := old
 	u.Apply(&p)
-	if err := s.checkProvider(p, u.setsKeys()); err != nil {
+	if err := s.checkProvider(p, u.setsKeys(), u.Issuer != nil); err != nil {
 		return storage.Provider{}, err
 	}
 	pool, err := s.checkProviderRefs(ctx, p)
@@ -215,7 +215,7 @@ func (s *Service) UpdateProvider(ctx context.Context, c Caller, poolID, id strin
 	update := func(cur storage.Provider) (storage.Provider, error) {
 		prev := cur
 		u.Apply(&cur)
-		if err := s.checkProvider(cur, u.setsKeys()); err != nil {
+		if err := s.checkProvider(cur, u.setsKeys(), u.Issuer != nil); err != nil {
 			return cur, err
 		}
 		cur.UpdatedAt = now

@@ -279,8 +279,11 @@ func flatten(err error) []error {
 }
 
 // checkProvider validates everything about p that needs no storage read;
-// setsKeys: see providerProblems' fetch.
-func (s *Service) checkProvider(p storage.Provider, setsKeys bool) error {
+// setsKeys: see providerProblems' fetch. setsIssuer judges p's issuer
+// against our own: at creation and when an update sets it, never on the
+// issuer an update leaves as stored (one stored by the CLI's direct mode,
+// which has no OwnIssuer, can still be disabled through the API).
+func (s *Service) checkProvider(p storage.Provider, setsKeys, setsIssuer bool) error {
 	if p.PoolID == "" {
 		return invalid("pool_id required")
 	}
@@ -290,7 +293,7 @@ func (s *Service) checkProvider(p storage.Provider, setsKeys bool) error {
 	if len(p.JWKS) > MaxJWKSBytes {
 		return invalid("jwks: at most %d KiB, got %d bytes", MaxJWKSBytes>>10, len(p.JWKS))
 	}
-	if own := s.limits.OwnIssuer; federation.SameIssuer(p.Issuer, own) {
+	if own := s.limits.OwnIssuer; setsIssuer && federation.SameIssuer(p.Issuer, own) {
 		// Our tokens come back as our own (subject_token_type
 		// access_token), with their sources and our key set; as a
 		// provider's they would leave both behind (docs/security.md A-56).
