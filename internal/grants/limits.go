@@ -123,7 +123,8 @@ const maxActLength = 1024
 // reads as the subject's own (docs/security.md T-166). Each actor is its
 // sub, under its iss or, without one, under iss (the issuer that
 // asserted it); anything else (a client_id of that issuer) is left out.
-// An act that names no actor, one under ours (our issuer however spelled,
+// An act that names no actor, one whose iss is not in plain form
+// ([federation.PlainIssuer]), one under ours (our issuer however spelled,
 // [federation.SameIssuer], its own iss or the one it inherits: a principal
 // of ours that issuer cannot vouch for, and we never verified, which a
 // relying party that normalises issuers reads as ours), or a chain longer
@@ -152,6 +153,12 @@ func externalAct(claim any, iss, ours string, maxDepth int) (*tokens.Actor, erro
 			s, ok := v.(string)
 			if !ok || s == "" || len(s) > maxActLength {
 				return nil, badSubject(ReasonSubjectActInvalid, errors.New("the subject token's act has an unusable iss"))
+			}
+			// Not in plain form, it may be ours to a relying party
+			// that normalises otherwise than SameIssuer does: refused
+			// rather than each such spelling followed.
+			if err := federation.PlainIssuer(s); err != nil {
+				return nil, badSubject(ReasonSubjectActInvalid, fmt.Errorf("the subject token's act has an iss not in plain form: %w", err))
 			}
 			a.Issuer = s
 		}

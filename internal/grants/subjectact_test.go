@@ -157,3 +157,32 @@ func TestSubjectActOurIssuerSpelledOtherwise(t *testing.T) {
 		}
 	})
 }
+
+// TestSubjectActIssuerNotPlain: an act entry's iss that is not in plain
+// form (federation.PlainIssuer) is refused: each of these is read as
+// "https://sts.example/" by the WHATWG URL parser (new URL(iss).href in
+// Node and browsers) or by DNS, so a relying party that normalises
+// issuers would read the actor as one of ours (docs/security.md T-166).
+// Plain issuers of others are still carried.
+func TestSubjectActIssuerNotPlain(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now()
+	for _, iss := range []string{
+		"https://sts.example:0443", "https://%73ts.example", "https://ｓｔｓ.example", "https://sts.example/a/..",
+		"https://sts.example\\", " https://sts.example", "https://sts%2Eexample", "https://sts.example.",
+		"https://admin@sts.example", "https:sts.example", "https://sts.example/%2F",
+	} {
+		t.Run(iss, func(t *testing.T) {
+			c := e.issuer.claims(now, "u1")
+			c["act"] = map[string]any{"sub": "svc", "iss": "https://ci.example", "act": map[string]any{"iss": iss, "sub": "admin-principal"}}
+			if code, reason := e.exchangeStatus(t, e.issuer.mint(t, "RS256", c), "pool", "ci"); code != http.StatusBadRequest || reason != ReasonSubjectActInvalid {
+				t.Errorf("act under %q: exchange = %d %s, want 400 %s", iss, code, reason, ReasonSubjectActInvalid)
+			}
+		})
+	}
+	c := e.issuer.claims(now, "u1")
+	c["act"] = map[string]any{"sub": "svc", "iss": "https://ci.example/tenant/", "act": map[string]any{"iss": "urn:upstream", "sub": "bot"}}
+	if code, reason := e.exchangeStatus(t, e.issuer.mint(t, "RS256", c), "pool", "ci"); code != http.StatusOK {
+		t.Errorf("act under plain issuers of others: exchange = %d %s, want 200", code, reason)
+	}
+}

@@ -32,8 +32,21 @@ func TestProviderNotOurOwnIssuer(t *testing.T) {
 			t.Errorf("CreateProvider trusting our own issuer %q = %v, want an error naming our own issuer", iss, err)
 		}
 	}
+	// Not in plain form (federation.PlainIssuer) it may be ours to a
+	// relying party that normalises otherwise (new URL(iss).href reads
+	// each of these as https://sts.example/), and its tokens' act entries
+	// without iss are under it (docs/security.md T-166): refused too.
+	for _, iss := range []string{"https://sts.example:0443", "https://%73ts.example", "https://sts.example.", "https://sts.example/a/.."} {
+		if _, err := svc.CreateProvider(ctx, caller, provider(iss)); err == nil || !strings.Contains(err.Error(), "plain form") {
+			t.Errorf("CreateProvider trusting %q = %v, want an error naming its form", iss, err)
+		}
+	}
 	if _, err := svc.CreateProvider(ctx, caller, provider("https://issuer.example")); err != nil {
 		t.Fatalf("CreateProvider for another issuer: %v", err)
+	}
+	notPlain := "https://issuer.example:0443"
+	if _, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &notPlain}); err == nil || !strings.Contains(err.Error(), "plain form") {
+		t.Errorf("UpdateProvider to %q = %v, want an error naming its form", notPlain, err)
 	}
 	own := "https://STS.example:443"
 	if _, err := svc.UpdateProvider(ctx, caller, "ci", "p", pools.ProviderUpdate{Issuer: &own}); err == nil || !strings.Contains(err.Error(), "own issuer") {

@@ -301,6 +301,14 @@ func (s *Service) checkProvider(p storage.Provider, setsKeys, setsIssuer bool) e
 		// still ours to whoever normalises issuers.
 		return invalid("provider %s/%s: issuer: %q is this server's own issuer; exchange its tokens as access tokens instead", p.PoolID, p.ID, p.Issuer)
 	}
+	if setsIssuer && s.limits.OwnIssuer != "" && p.Issuer != "" {
+		// Not in plain form it may still be ours to a relying party
+		// that normalises otherwise, and so may the act entries without
+		// iss its tokens carry (docs/security.md A-56, T-166).
+		if err := federation.PlainIssuer(p.Issuer); err != nil {
+			return invalid("provider %s/%s: issuer: %q is not in plain form: %v", p.PoolID, p.ID, p.Issuer, err)
+		}
+	}
 	if probs := providerProblems(p, s.limits.AllowLoopback, setsKeys); len(probs) > 0 {
 		msgs := make([]string, len(probs))
 		for i, pr := range probs {
