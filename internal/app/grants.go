@@ -124,6 +124,8 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		SelfExchange: true,
 		PATs:         pats,
 		MaxLifetime:  cfg.Keys.MaxTokenLifetime,
+		// Refresh families take it from here too (oauthwire.go).
+		MaxDelegationDepth: cfg.TokenExchange.MaxDelegationDepth,
 	}
 	// A pool's tokens are judged by the exchange's audience rule.
 	sources.Audiences = te.ServerAudiences()

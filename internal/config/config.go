@@ -54,6 +54,7 @@ type Config struct {
 	Organizations []OrganizationConfig `koanf:"organizations"`
 	Pools         []PoolConfig         `koanf:"pools"`
 	Federation    FederationConfig     `koanf:"federation"`
+	TokenExchange TokenExchangeConfig  `koanf:"token_exchange"`
 	RateLimits    RateLimitsConfig     `koanf:"rate_limits"`
 	Audit         AuditConfig          `koanf:"audit"`
 	Errors        ErrorsConfig         `koanf:"errors"`
@@ -353,14 +354,15 @@ func DefaultConfig() Config {
 			MaxTokenLifetime: 12 * time.Hour,
 			Leeway:           60 * time.Second,
 		},
-		Federation: FederationConfig{VerifiedTokenCache: DefaultVerifiedTokenCache},
-		RateLimits: defaultRateLimits(),
-		Audit:      defaultAudit(),
-		Errors:     ErrorsConfig{Detail: ErrorDetailNone},
-		ClientAuth: ClientAuthConfig{AssertionAudience: AssertionAudienceIssuerOrTokenEndpoint},
-		Tracing:    defaultTracing(),
-		Web:        defaultWeb(),
-		Runtime:    RuntimeConfig{MemoryLimit: DefaultMemoryLimit, GCPercent: DefaultGCPercent},
+		Federation:    FederationConfig{VerifiedTokenCache: DefaultVerifiedTokenCache},
+		TokenExchange: TokenExchangeConfig{MaxDelegationDepth: DefaultMaxDelegationDepth},
+		RateLimits:    defaultRateLimits(),
+		Audit:         defaultAudit(),
+		Errors:        ErrorsConfig{Detail: ErrorDetailNone},
+		ClientAuth:    ClientAuthConfig{AssertionAudience: AssertionAudienceIssuerOrTokenEndpoint},
+		Tracing:       defaultTracing(),
+		Web:           defaultWeb(),
+		Runtime:       RuntimeConfig{MemoryLimit: DefaultMemoryLimit, GCPercent: DefaultGCPercent},
 	}
 }
 

@@ -87,6 +87,16 @@ type FederationConfig struct {
 	VerifiedTokenCache int `koanf:"verified_token_cache"`
 }
 
+// TokenExchangeConfig tunes the token exchange (RFC 8693) and the refresh
+// families it begins.
+type TokenExchangeConfig struct {
+	// MaxDelegationDepth is the longest delegation chain (act) an issued
+	// token carries, checked at the exchange and on every refresh of a
+	// family (docs/security.md T-166): lowering it refuses the families
+	// begun with a longer chain until it is raised again.
+	MaxDelegationDepth int `koanf:"max_delegation_depth"`
+}
+
 // RateLimitsConfig bounds the token endpoints per source IP, per client and
 // per pool, and the bearer API's GetIDToken and CreateExchangeToken with
 // the same client and pool buckets (PerClient's rule also keys a
@@ -148,6 +158,11 @@ const (
 	// (≈ 200 bytes each: a digest, a key pointer and an expiry).
 	DefaultVerifiedTokenCache = 10_000
 	maxVerifiedTokenCache     = 1_000_000
+	// DefaultMaxDelegationDepth is grants.DefaultMaxDelegationDepth.
+	DefaultMaxDelegationDepth = 5
+	// maxDelegationDepth keeps a chain within what our verifier decodes
+	// and the 16 KiB of a token it accepts.
+	maxDelegationDepth = 16
 )
 
 func defaultRateLimits() RateLimitsConfig {

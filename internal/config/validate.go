@@ -139,6 +139,12 @@ var checks = []check{
 		}
 		return nil
 	}},
+	{"token_exchange.max_delegation_depth", func(c *Config) error {
+		if n := c.TokenExchange.MaxDelegationDepth; n < 1 || n > maxDelegationDepth {
+			return fmt.Errorf("must be between 1 and %d, got %d", maxDelegationDepth, n)
+		}
+		return nil
+	}},
 	{"rate_limits.per_ip", func(c *Config) error { return checkRate(c.RateLimits.PerIP) }},
 	{"rate_limits.per_client", func(c *Config) error { return checkRate(c.RateLimits.PerClient) }},
 	{"rate_limits.per_pool", func(c *Config) error { return checkRate(c.RateLimits.PerPool) }},
