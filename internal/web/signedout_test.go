@@ -52,6 +52,7 @@ func TestSignedOutReturnsToThePage(t *testing.T) {
 		{"/tokens/" + id, "", "/tokens/" + id},
 		{"/tokens/" + id + "/regenerate", "", "/tokens/" + id},
 		{"/tokens/" + id + "/delete", "", "/tokens/" + id + "/delete"},
+		{"/tokens/delete-all", "", "/tokens/delete-all"},
 		{"/host-tokens/" + id + "/delete", "", "/tokens"},
 		{"/sessions/" + id + "/end", "", "/tokens"},
 		{"/consents/c1/revoke", "", "/tokens"},

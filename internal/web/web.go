@@ -339,6 +339,8 @@ func (h *Handler) formPage(r *http.Request) string {
 		return LocalPath("/tokens/" + id + q)
 	case "POST /tokens/{id}/delete":
 		return LocalPath("/tokens/" + id + "/delete" + q)
+	case "POST /tokens/delete-all":
+		return LocalPath("/tokens/delete-all")
 	}
 	return LocalPath("/tokens")
 }
