@@ -7,8 +7,9 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// gcBatch is how many rows one statement of GarbageCollect deletes.
-const gcBatch = 5000
+// DefaultGCBatch is how many rows one statement of GarbageCollect deletes
+// unless Config.GCBatch says otherwise.
+const DefaultGCBatch = 5000
 
 // GarbageCollect implements storage.Store. It removes rows whose expiry is
 // before now; rows with a zero expiry (NULL) never match and are kept. An
@@ -16,7 +17,7 @@ const gcBatch = 5000
 // integration is kept as well: the refresh token outlives the access
 // token, and deleting the row would lose a usable credential.
 //
-// Each statement deletes at most gcBatch rows and commits on its own, as
+// Each statement deletes at most Config.GCBatch rows and commits on its own, as
 // PurgeAudit's: a collection cut off by its caller's deadline keeps what
 // it deleted, so a backlog larger than one deadline allows shrinks at
 // every interval (in one transaction it was rolled back whole each time
@@ -51,7 +52,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 	} {
 		query := `DELETE FROM ` + d.table + ` WHERE id IN (SELECT id FROM ` + d.table + ` WHERE ` + d.where + ` LIMIT $2)`
 		for {
-			res, err := s.db.ExecContext(ctx, query, s.ts(d.before), gcBatch)
+			res, err := s.db.ExecContext(ctx, query, s.ts(d.before), s.gcBatch)
 			if err != nil {
 				return r, s.fail(op, err)
 			}
@@ -60,7 +61,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 				return r, s.fail(op, err)
 			}
 			*d.n += n
-			if n < gcBatch {
+			if n < int64(s.gcBatch) {
 				break
 			}
 		}

@@ -62,6 +62,10 @@ type Config struct {
 	// Logger receives what the backend reports outside a call's error (a
 	// PostgreSQL setting the server refused); slog.Default() when nil.
 	Logger *slog.Logger
+	// GCBatch is how many rows one statement of GarbageCollect deletes
+	// (DefaultGCBatch when 0): smaller batches commit more often, so a
+	// collection cut off by its deadline keeps more of its work.
+	GCBatch int
 }
 
 // Store implements storage.Store on database/sql.
@@ -75,6 +79,8 @@ type Store struct {
 	// storage calls").
 	migrateConfig *pgx.ConnConfig
 	onError       func(op string, err error)
+	// gcBatch is how many rows one statement of GarbageCollect deletes.
+	gcBatch int
 	// fullAt is when a write last failed for lack of space (ErrFull:
 	// SQLITE_FULL, ENOSPC, SQLSTATE 53100), probedAt when the last
 	// ProbeWrite began (unix nanoseconds; 0: never). A probe fails with
@@ -147,7 +153,7 @@ const (
 // data file's directory and fails at once when the file cannot be written.
 // Open does not migrate; call Migrate.
 func Open(ctx context.Context, c Config) (*Store, error) {
-	s := &Store{onError: c.OnError, rollbackTimeout: cmp.Or(c.ConnectTimeout, defaultRollbackTimeout)}
+	s := &Store{onError: c.OnError, rollbackTimeout: cmp.Or(c.ConnectTimeout, defaultRollbackTimeout), gcBatch: cmp.Or(c.GCBatch, DefaultGCBatch)}
 	if s.rollbackTimeout < 0 {
 		s.rollbackTimeout = defaultRollbackTimeout
 	}
