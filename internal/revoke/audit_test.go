@@ -313,3 +313,63 @@ func TestLeakReportAuditsWhatItRevokedPastItsDeadline(t *testing.T) {
 		t.Errorf("PAT deleted by the report, but events %q lack %q", got, want)
 	}
 }
+
+// appendSlowStore's AppendAudit takes 600 ms unless its context ends
+// first: an append made with the request's context fails when the client
+// gives up meanwhile, one detached from it does not.
+type appendSlowStore struct{ storage.Store }
+
+func (s appendSlowStore) AppendAudit(ctx context.Context, evs ...storage.AuditEvent) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(600 * time.Millisecond):
+	}
+	return s.Store.AppendAudit(ctx, evs...)
+}
+
+// TestLeakReportAuditsWhenItsDeadlineEndsAtTheAppend: a report that
+// revoked everything it named still owes its events when the request's
+// context ends at the last step (the client gave up, a deadline); stored
+// with that context they were lost with it, the PAT deleted and no
+// credential.revoke_leaked event (docs/design.md#audit). They are stored
+// detached from it, as on the failure path (docs/security.md F-87).
+func TestLeakReportAuditsWhenItsDeadlineEndsAtTheAppend(t *testing.T) {
+	f := newFixture(t, func(s storage.Store) revoke.Store { return appendSlowStore{s} })
+	ctx := t.Context()
+	now := storage.Now(time.Now())
+	patRaw := secret.PrefixPAT.Generate()
+	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := f.store.CreatePAT(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.srv.URL+revoke.PathLeak, strings.NewReader(`{"credentials":["`+patRaw+`"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d before the client gave up", resp.StatusCode)
+	}
+	want := "credential.revoke_leaked pat:" + p.ID
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got = got[:0]
+		for _, ev := range f.events(t) {
+			got = append(got, ev.Action+" "+ev.Target)
+		}
+		if slices.Contains(got, want) {
+			break
+		}
+	}
+	if _, err := f.store.GetPAT(ctx, p.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the reported PAT: %v, want deleted", err)
+	}
+	if !slices.Contains(got, want) {
+		t.Errorf("PAT deleted by the report, but after 5 s events %q lack %q", got, want)
+	}
+}

@@ -131,7 +131,11 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 	events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "leak-report:" + ip,
 		Action: "credential.leak_report", RequestID: reqID, Outcome: "accepted",
 		Detail: fmt.Sprintf("%d reported, %d well-formed, %d revoked", len(creds), len(seen), len(events))})
-	return h.Store.AppendAudit(ctx, events...)
+	// Detached too: what was revoked stays revoked whatever the request's
+	// context does now, so its events must not end with it.
+	actx, cancel := storage.Detach(ctx)
+	defer cancel()
+	return h.Store.AppendAudit(actx, events...)
 }
 
 // leakPAT deletes the PAT with digest d; it returns the event's target
