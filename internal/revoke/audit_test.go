@@ -202,6 +202,37 @@ func TestLeakRevocationsBelongToTheirOrganization(t *testing.T) {
 	}
 }
 
+// storedPAT stores a full-access PAT of p1 in o1, for a leak report to
+// name; it returns the row and its secret.
+func (f *fixture) storedPAT(t *testing.T) (storage.PAT, string) {
+	t.Helper()
+	now := storage.Now(time.Now())
+	raw := secret.PrefixPAT.Generate()
+	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, raw),
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := f.store.CreatePAT(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p, raw
+}
+
+// reportGivingUp sends a leak report whose client gives up after 300 ms,
+// before any answer.
+func (f *fixture) reportGivingUp(t *testing.T, body string) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.srv.URL+revoke.PathLeak, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d before the client gave up", resp.StatusCode)
+	}
+}
+
 // refreshDownStore is storage that cannot read refresh tokens just now.
 type refreshDownStore struct{ storage.Store }
 
@@ -219,13 +250,7 @@ func (refreshDownStore) GetRefreshTokenByDigest(context.Context, []byte) (storag
 func TestLeakReportAuditsWhatItRevokedBeforeAFailure(t *testing.T) {
 	f := newFixture(t, func(s storage.Store) revoke.Store { return refreshDownStore{s} })
 	ctx := t.Context()
-	now := storage.Now(time.Now())
-	patRaw := secret.PrefixPAT.Generate()
-	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := f.store.CreatePAT(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p, patRaw := f.storedPAT(t)
 	body := `{"credentials":["` + patRaw + `","` + secret.PrefixRefreshToken.Generate() + `"]}`
 	resp, b := f.do(t, request{method: "POST", path: revoke.PathLeak, contentType: "application/json", body: body})
 	if resp.StatusCode != http.StatusServiceUnavailable {
@@ -278,25 +303,9 @@ func TestLeakReportAuditsWhatItRevokedPastItsDeadline(t *testing.T) {
 	appended := make(chan struct{})
 	f := newFixture(t, func(s storage.Store) revoke.Store { return refreshStuckStore{s, appended, new(sync.Once)} })
 	ctx := t.Context()
-	now := storage.Now(time.Now())
-	patRaw := secret.PrefixPAT.Generate()
-	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := f.store.CreatePAT(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p, patRaw := f.storedPAT(t)
 	body := `{"credentials":["` + patRaw + `","` + secret.PrefixRefreshToken.Generate() + `"]}`
-	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.srv.URL+revoke.PathLeak, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("answered %d before the client gave up", resp.StatusCode)
-	}
+	f.reportGivingUp(t, body)
 	select {
 	case <-appended:
 	case <-time.After(5 * time.Second):
@@ -337,24 +346,8 @@ func (s appendSlowStore) AppendAudit(ctx context.Context, evs ...storage.AuditEv
 func TestLeakReportAuditsWhenItsDeadlineEndsAtTheAppend(t *testing.T) {
 	f := newFixture(t, func(s storage.Store) revoke.Store { return appendSlowStore{s} })
 	ctx := t.Context()
-	now := storage.Now(time.Now())
-	patRaw := secret.PrefixPAT.Generate()
-	p := storage.PAT{ID: storage.NewID(), OrgID: "o1", OwnerID: "p1", Scopes: []string{"*"}, Digest: secret.Digest(testPepper, patRaw),
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := f.store.CreatePAT(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.srv.URL+revoke.PathLeak, strings.NewReader(`{"credentials":["`+patRaw+`"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("answered %d before the client gave up", resp.StatusCode)
-	}
+	p, patRaw := f.storedPAT(t)
+	f.reportGivingUp(t, `{"credentials":["`+patRaw+`"]}`)
 	want := "credential.revoke_leaked pat:" + p.ID
 	var got []string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

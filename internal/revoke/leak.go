@@ -73,14 +73,19 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 	var clientsByDigest map[string]storage.Client
 	var events []storage.AuditEvent
 	seen := map[string]bool{}
+	// The events are appended detached from the request: what was revoked
+	// stays revoked whatever the request's context does, and a failure
+	// part-way is most often that context's own deadline (a lock wait, a
+	// slow database), which would fail the append too (docs/security.md
+	// F-87).
+	appendEvents := func() error {
+		actx, cancel := storage.Detach(ctx)
+		defer cancel()
+		return h.Store.AppendAudit(actx, events...)
+	}
 	fail := func(err error) error {
 		if len(events) > 0 {
-			// Detached: the failure is most often the request's own
-			// deadline (a lock wait, a slow database), which would fail
-			// this append too (docs/security.md F-87).
-			actx, cancel := storage.Detach(ctx)
-			defer cancel()
-			if aerr := h.Store.AppendAudit(actx, events...); aerr != nil {
+			if aerr := appendEvents(); aerr != nil {
 				h.logger().ErrorContext(ctx, "audit events not stored", "action", "credential.revoke_leaked", "count", len(events), "err", aerr)
 			}
 		}
@@ -131,11 +136,7 @@ func (h *Handler) revokeLeaked(ctx context.Context, creds []string, ip, reqID st
 	events = append(events, storage.AuditEvent{ID: storage.NewID(), Time: now, Actor: "leak-report:" + ip,
 		Action: "credential.leak_report", RequestID: reqID, Outcome: "accepted",
 		Detail: fmt.Sprintf("%d reported, %d well-formed, %d revoked", len(creds), len(seen), len(events))})
-	// Detached too: what was revoked stays revoked whatever the request's
-	// context does now, so its events must not end with it.
-	actx, cancel := storage.Detach(ctx)
-	defer cancel()
-	return h.Store.AppendAudit(actx, events...)
+	return appendEvents()
 }
 
 // leakPAT deletes the PAT with digest d; it returns the event's target
