@@ -149,20 +149,34 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // answered not found, as the service's own handler answers it (404, which
 // every protocol reads as unimplemented), before any authentication: the
 // answer to a method that does not exist does not depend on the
-// credential, and no unauthenticated request reaches the service.
-func middleware(a *Authenticator, public, known map[string]bool, lim func() ratelimit.Limiter, logger *slog.Logger,
+// credential, and no unauthenticated request reaches the service. So is
+// a known procedure asked with an HTTP method it does not take: 405 with
+// the Allow header connect's handler sends (known maps each procedure to
+// it), not 401 for want of a credential no credential could make valid
+// (docs/security.md T-182).
+func middleware(a *Authenticator, public map[string]bool, known map[string]string, lim func() ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if !known[r.URL.Path] {
+		allow, ok := known[r.URL.Path]
+		if !ok {
 			// Counted, under a bounded label, as every refusal is: a
 			// client probing for methods shows in the metrics.
 			if onRefused != nil {
 				onRefused(r.URL.Path, connect.CodeUnimplemented)
 			}
 			http.NotFound(w, r)
+			return
+		}
+		if !methodAllowed(r.Method, allow) {
+			// Connect, gRPC and gRPC-Web all POST (Connect GET where
+			// allowed); this is connect's handler's own answer to any
+			// other method, which reaches no interceptor and so no
+			// per-procedure count either way.
+			w.Header().Set("Allow", allow)
+			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
 		// The caller's deadline bounds authentication too (deadline.go).
@@ -204,6 +218,16 @@ func middleware(a *Authenticator, public, known map[string]bool, lim func() rate
 		id.ClientIP, id.UserAgent = clientip.FromRequest(r), audit.UserAgent(r.UserAgent())
 		next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 	})
+}
+
+// methodAllowed reports whether method is one of allow's ("GET, POST").
+func methodAllowed(method, allow string) bool {
+	for m := range strings.SplitSeq(allow, ", ") {
+		if m == method {
+			return true
+		}
+	}
+	return false
 }
 
 // require returns the caller if it holds scope, else an error.

@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	clientsvc "github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -198,10 +199,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 		jsonCodecs, // enumjson.go: an unknown enum name is refused, as an unknown number is
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
-	known := map[string]bool{}
-	for _, p := range Procedures() {
-		known[p] = true
-	}
+	known := procedureMethods()
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
 		hd = withPageQuery(hd) // pagination.go: ?pageSize=&token= of the Stainless SDKs
 		if h.noAuth != nil {
@@ -238,6 +236,34 @@ func (h *Handler) handlers() map[string]http.Handler {
 	out[p] = hd
 	p, hd = grpcreflect.NewHandlerV1Alpha(reflector, limit)
 	out[p] = hd
+	return out
+}
+
+// procedureMethods maps every procedure Mount serves to the HTTP methods
+// connect's handler takes for it, as its Allow header names them: POST,
+// and GET too for one its descriptor marks idempotency_level
+// NO_SIDE_EFFECTS (the generated handlers pass that on, and connect then
+// serves Connect GET).
+func procedureMethods() map[string]string {
+	out := map[string]string{}
+	for _, name := range serviceNames() {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			continue // every name is generated code linked into this package
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			continue
+		}
+		for i := range sd.Methods().Len() {
+			m := sd.Methods().Get(i)
+			allow := http.MethodPost
+			if opts, _ := m.Options().(*descriptorpb.MethodOptions); opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS {
+				allow = http.MethodGet + ", " + http.MethodPost
+			}
+			out["/"+name+"/"+string(m.Name())] = allow
+		}
+	}
 	return out
 }
 
