@@ -106,6 +106,12 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		return nil, err
 	}
 	req.trace.pool, req.trace.provider, req.trace.actor = tmpl.Pool, tmpl.Provider, "client:"+client.ID
+	// The lifetime is judged before the token is used or rotated: a
+	// refused expires_in leaves it as it was.
+	life, err := g.accessLifetime(req, rt, pool, srcMax, now)
+	if err != nil {
+		return nil, err
+	}
 	if !rotates(req, client) && rt.RotatedAt.IsZero() {
 		// Google's dialect: the token stays, and the answer names none
 		// (docs/design.md, "Refresh rotation").
@@ -113,14 +119,14 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, err
 		}
 		req.trace.org = rt.OrgID
-		return g.mint(ctx, req, rt, "", scopes, pool, srcMax, g.idClaims(tmpl, rt, principal, scopes), now)
+		return g.mint(ctx, req, rt, "", scopes, life, g.idClaims(tmpl, rt, principal, scopes), now)
 	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, pool, srcMax, g.idClaims(tmpl, rt, principal, scopes), now)
+	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, life, g.idClaims(tmpl, rt, principal, scopes), now)
 }
 
 // rotates reports whether this refresh rotates the token. At Google's
@@ -309,12 +315,44 @@ func (g *Refresh) idClaims(tmpl tokens.FamilyTemplate, rt storage.RefreshToken, 
 	return id
 }
 
-// mint issues the access token from the family's claim template, and the
-// ID token of id (nil: none) with at_hash of it; the access token never
-// outlives the refresh token, MaxLifetime, the pool's maximum nor srcMax,
-// that of the pools it derives from besides (docs/design.md#lifetimes).
-func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string, pool *trust.Pool,
-	srcMax time.Duration, id *tokens.IDClaims, now time.Time,
+// accessLifetime is the lifetime of the access token a refresh of rt
+// issues: the expires_in asked for, or the default, never beyond the
+// refresh token, MaxLifetime (the Confluent path's 900 s), the pool's
+// maximum nor srcMax, that of the pools it derives from besides
+// (docs/design.md#lifetimes). An expires_in beyond any is refused, not
+// clamped, as at every grant (docs/security.md T-56).
+func (g *Refresh) accessLifetime(req *Request, rt storage.RefreshToken, pool *trust.Pool, srcMax time.Duration, now time.Time) (time.Duration, error) {
+	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)
+	maxLife = cmpOr(maxLife, DefaultMaxLifetime)
+	poolMax := srcMax
+	if pool != nil && pool.MaxTokenLifetime > 0 && (poolMax <= 0 || pool.MaxTokenLifetime < poolMax) {
+		poolMax = pool.MaxTokenLifetime // the pool's maximum as it is now
+	}
+	now = now.Truncate(time.Second) // as mint's
+	if req.Lifetime > 0 {
+		remaining := rt.ExpiresAt.Sub(now).Truncate(time.Second)
+		switch {
+		case req.Lifetime > maxLife:
+			return 0, badRequest(ReasonLifetimeExceedsMax, fmt.Errorf("expires_in %d is above the maximum of %d seconds", secs(req.Lifetime), secs(maxLife)))
+		case poolMax > 0 && req.Lifetime > poolMax:
+			return 0, badRequest(ReasonLifetimeExceedsPool, fmt.Errorf("expires_in %d is above the pool's maximum of %d seconds", secs(req.Lifetime), secs(poolMax)))
+		case req.Lifetime > remaining:
+			return 0, badRequest(ReasonLifetimeExceedsSubject, fmt.Errorf("expires_in %d is beyond the refresh token's expiry (%d seconds left)", secs(req.Lifetime), secs(remaining)))
+		}
+		return req.Lifetime, nil
+	}
+	life := min(cmpOr(def, DefaultLifetime), maxLife, rt.ExpiresAt.Sub(now))
+	if poolMax > 0 {
+		life = min(life, poolMax)
+	}
+	return life, nil
+}
+
+// mint issues the access token from the family's claim template, living
+// life (accessLifetime), and the ID token of id (nil: none) with at_hash
+// of it.
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string,
+	life time.Duration, id *tokens.IDClaims, now time.Time,
 ) (*Response, error) {
 	var c tokens.AccessClaims
 	if err := json.Unmarshal(rt.Claims, &c); err != nil {
@@ -325,14 +363,6 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	// begun today (docs/security.md T-167).
 	c.MayAct = c.JudgedMayAct()
 	now = now.Truncate(time.Second)
-	def, maxLife := req.lifetimeBounds(g.AccessLifetime, g.MaxLifetime)
-	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime), rt.ExpiresAt.Sub(now))
-	if pool != nil && pool.MaxTokenLifetime > 0 {
-		life = min(life, pool.MaxTokenLifetime) // the pool's maximum as it is now
-	}
-	if srcMax > 0 {
-		life = min(life, srcMax)
-	}
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
 	if c.GrantID == "" {
