@@ -396,10 +396,12 @@ var matrix = map[string]row{
 	"/gitpod.v1.RunnerConfigurationService/ListHostAuthenticationTokens": {scoped(scopeRead), func(*matrixFx, cred) proto.Message {
 		return &gitpodv1.ListHostAuthenticationTokensRequest{}
 	}},
-	// The expiry: a new value for a user's token follows vaultCreate's
-	// rule instead, pinned by TestRunnerCannotPlantUserToken.
+	// The expiry, the same each time (the token has none at first), so
+	// never later than the one stored: a later expiry or a new value for
+	// a user's token follows vaultCreate's rule instead, pinned by
+	// TestRunnerCannotPlantUserToken.
 	"/gitpod.v1.RunnerConfigurationService/UpdateHostAuthenticationToken": {vault(pat.ScopeTokensWrite), func(fx *matrixFx, _ cred) proto.Message {
-		return &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: fx.hostTok, ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))}
+		return &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: fx.hostTok, ExpiresAt: timestamppb.New(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))}
 	}},
 	"/gitpod.v1.RunnerConfigurationService/DeleteHostAuthenticationToken": {vault(pat.ScopeTokensWrite), func(fx *matrixFx, _ cred) proto.Message {
 		return &gitpodv1.DeleteHostAuthenticationTokenRequest{Id: fx.newHostToken()}

@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	"golang.org/x/crypto/nacl/box"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -121,6 +122,23 @@ func TestRunnerCannotPlantUserToken(t *testing.T) {
 	wantCode(t, "runner replaces a user's refresh token", replace(runnerPAT, nil, &planted), connect.CodePermissionDenied)
 	if v := stored(); v != "glpat_users_own" {
 		t.Errorf("after the refused updates the user's token holds %q", v)
+	}
+	// A later expiry hands the user's value out for longer than the user
+	// chose: the runner may not set one, only an earlier one
+	// (docs/security.md T-176).
+	expire := func(tok string, at time.Time) error {
+		_, err := c.UpdateHostAuthenticationToken(as(tok), &gitpodv1.UpdateHostAuthenticationTokenRequest{Id: id, ExpiresAt: timestamppb.New(at)})
+		return err
+	}
+	if err := expire(e.secret, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("the user sets an expiry: %v", err)
+	}
+	wantCode(t, "runner extends a user's token", expire(runnerPAT, time.Now().Add(365*24*time.Hour)), connect.CodePermissionDenied)
+	if err := expire(runnerPAT, time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("runner shortens a user's token: %v", err)
+	}
+	if err := expire(e.admin, time.Now().Add(2*time.Hour)); err != nil {
+		t.Errorf("an organization admin extends it: %v", err)
 	}
 	mine, admins := "glpat_rotated", "glpat_by_admin"
 	if err := replace(e.secret, &mine, nil); err != nil {

@@ -400,3 +400,64 @@ func TestExpiredTokenNotDelivered(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerCannotExtendUserTokenExpiry (docs/security.md T-176): the
+// runner may not give a user's token a later expiry, the user's own
+// choice of how long sts may hand it out: not to revive a token past its
+// expiresAt (delivered again, kept by the garbage collection), nor to
+// lengthen a live one. It may still shorten it; the user and an admin may
+// extend it; the runner may extend the expiry of its own token.
+func TestRunnerCannotExtendUserTokenExpiry(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			w.runnerKeyPair(t, w.runner)
+			t0 := w.clock.Now()
+			tok, err := w.svc.Create(ctx, w.user, hosttoken.CreateInput{RunnerID: w.runner.PrincipalID, UserID: w.user.PrincipalID,
+				Host: "github.com", Token: "ghp_until_the_hour", Source: storage.HostTokenSourcePAT, ExpiresAt: t0.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+			far := t0.Add(24 * 365 * time.Hour)
+			_, err = w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &far})
+			wantCode(t, "runner lengthens a live user token", err, sts.PermissionDenied)
+			_, err = w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &time.Time{}})
+			wantCode(t, "runner makes a user token never expire", err, sts.PermissionDenied)
+
+			w.clock.Advance(2 * time.Hour)
+			_, err = w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &far})
+			wantCode(t, "runner revives an expired user token", err, sts.PermissionDenied)
+			_, err = w.svc.RunnerValue(ctx, w.runner, in)
+			wantCode(t, "RunnerValue after the refused revival", err, sts.NotFound)
+			if got, _ := w.svc.Get(ctx, w.user, tok.ID); !got.ExpiresAt.Equal(storage.Now(t0.Add(time.Hour))) {
+				t.Errorf("expiresAt = %v, want the user's %v", got.ExpiresAt, t0.Add(time.Hour))
+			}
+
+			sooner := t0.Add(30 * time.Minute)
+			if _, err := w.svc.Update(ctx, w.runner, tok.ID, hosttoken.UpdateInput{ExpiresAt: &sooner}); err != nil {
+				t.Errorf("runner shortens a user token: %v", err)
+			}
+			for _, c := range []hosttoken.Caller{w.user, w.admin} {
+				later := w.clock.Now().Add(time.Hour)
+				if _, err := w.svc.Update(ctx, c, tok.ID, hosttoken.UpdateInput{ExpiresAt: &later}); err != nil {
+					t.Errorf("%s extends the user token: %v", c.Kind, err)
+				}
+			}
+			if v, err := w.svc.RunnerValue(ctx, w.runner, in); err != nil || v.TokenID != tok.ID {
+				t.Errorf("RunnerValue after the user's extension = %q, %v", v.TokenID, err)
+			}
+
+			own, err := w.svc.Create(ctx, w.runner, hosttoken.CreateInput{RunnerID: w.runner.PrincipalID,
+				Subject: hosttoken.Subject{ID: w.runner.PrincipalID}, Host: "github.com", Token: "ghs_runner_own",
+				Source: storage.HostTokenSourcePAT, ExpiresAt: w.clock.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.svc.Update(ctx, w.runner, own.ID, hosttoken.UpdateInput{ExpiresAt: &far}); err != nil {
+				t.Errorf("runner extends its own token: %v", err)
+			}
+		})
+	}
+}

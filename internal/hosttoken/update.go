@@ -66,17 +66,21 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 	if in.RefreshToken != nil && *in.RefreshToken != "" && r.Source == storage.HostTokenSourcePAT {
 		return Token{}, invalid("refreshToken: a PAT-source token has no refresh token")
 	}
-	if in.Token != nil || in.RefreshToken != nil {
-		// A new value is a new secret stored in the subject's name: the
-		// rule of creating one (mayCreate), so a runner cannot replace a
-		// user's token with one of its choosing (docs/security.md A-06).
+	// renew is nil when c may store this token anew (mayCreate): only
+	// then may it extend the token's expiry (docs/security.md T-176).
+	var renew error
+	if in.Token != nil || in.RefreshToken != nil || in.ExpiresAt != nil {
 		subj, err := s.principalIn(ctx, r.OrgID, r.SubjectID, "subject")
 		if err != nil {
 			return Token{}, err
 		}
-		if err := mayCreate(c, storage.Principal{ID: r.RunnerID}, subj); err != nil {
-			return Token{}, err
-		}
+		renew = mayCreate(c, storage.Principal{ID: r.RunnerID}, subj)
+	}
+	if (in.Token != nil || in.RefreshToken != nil) && renew != nil {
+		// A new value is a new secret stored in the subject's name: the
+		// rule of creating one (mayCreate), so a runner cannot replace a
+		// user's token with one of its choosing (docs/security.md A-06).
+		return Token{}, renew
 	}
 	var out storage.HostToken
 	err = s.changeTx(ctx, c, "host_token.update", r.ID, in.detail(), func(tx storage.Tx) error {
@@ -124,7 +128,17 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 				}
 			}
 			if in.ExpiresAt != nil {
-				old.ExpiresAt = storage.Now(*in.ExpiresAt)
+				exp := storage.Now(*in.ExpiresAt)
+				// A later expiry (or none) hands the value out for
+				// longer than the one who stored it chose, or revives a
+				// token past its expiry: only who may store it anew
+				// may; anyone who may act on it may shorten it
+				// (docs/security.md T-176).
+				if renew != nil && extends(old.ExpiresAt, exp) {
+					return old, sts.Errorf(sts.PermissionDenied,
+						"only the subject or an organization admin may extend the expiry of this token")
+				}
+				old.ExpiresAt = exp
 				// A new expiry ends no refresh in flight: freeing its lease
 				// would discard what the token endpoint returns, the
 				// rotated refresh token with it, or let another replica
@@ -147,6 +161,18 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 		return Token{}, err
 	}
 	return toToken(out, s.subjectKind(ctx, out.SubjectID, nil)), nil
+}
+
+// extends reports whether expiry next is later than cur (no expiry is
+// the latest).
+func extends(cur, next time.Time) bool {
+	switch {
+	case cur.IsZero():
+		return false
+	case next.IsZero():
+		return true
+	}
+	return next.After(cur)
 }
 
 // ListInput selects tokens; empty filters match all the caller may see.
