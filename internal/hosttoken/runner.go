@@ -1,6 +1,7 @@
 package hosttoken
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -248,6 +249,9 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 	if err := s.Audit.Append(ctx, ev); err != nil {
 		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
 	}
+	if err := s.sameKey(ctx, c, key); err != nil {
+		return SealedValue{}, err
+	}
 	out := SealedValue{TokenID: r.ID, ExpiresAt: r.ExpiresAt, Source: r.Source, ExternalUserID: r.ExternalUserID,
 		IntegrationID: r.IntegrationID, KeyFingerprint: Fingerprint(key.PublicKey)}
 	if out.Value, err = box.SealAnonymous(nil, []byte(tok), &pub, rand.Reader); err != nil {
@@ -259,6 +263,24 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 		}
 	}
 	return out, nil
+}
+
+// sameKey reads the runner's key again, once the read is on record and
+// just before sealing: a rotation (an admin replacing a key whose private
+// half leaked) that committed since the key was first read, perhaps
+// while the audit append waited, is not undone by a box sealed to the
+// key it replaced. The runner asks again and gets the value sealed to
+// the new key; the read's event stays, naming the replaced key with
+// nothing sealed to it (docs/security.md T-177).
+func (s *Service) sameKey(ctx context.Context, c Caller, key storage.RunnerKey) error {
+	now, err := s.Store.GetRunnerKey(ctx, key.RunnerID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	if err != nil || now.OrgID != c.OrgID || !bytes.Equal(now.PublicKey, key.PublicKey) {
+		return sts.Errorf(sts.Unavailable, "the public key of runner %s changed during this read; ask again", c.PrincipalID)
+	}
+	return nil
 }
 
 // findForRunner picks the token of principalId for host on the caller

@@ -1,6 +1,7 @@
 package hosttoken_test
 
 import (
+	"context"
 	"crypto/rand"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/sts"
 )
 
@@ -457,6 +459,61 @@ func TestRunnerCannotExtendUserTokenExpiry(t *testing.T) {
 			}
 			if _, err := w.svc.Update(ctx, w.runner, own.ID, hosttoken.UpdateInput{ExpiresAt: &far}); err != nil {
 				t.Errorf("runner extends its own token: %v", err)
+			}
+		})
+	}
+}
+
+// rotatingStore runs rotate once, right after the first GetRunnerKey has
+// read the key: a rotation that commits while a delivery is under way.
+type rotatingStore struct {
+	*sqlstore.Store
+	rotate func()
+}
+
+func (s *rotatingStore) GetRunnerKey(ctx context.Context, id string) (storage.RunnerKey, error) {
+	k, err := s.Store.GetRunnerKey(ctx, id)
+	if f := s.rotate; f != nil {
+		s.rotate = nil
+		f()
+	}
+	return k, err
+}
+
+// TestRotationDuringDeliveryNotSealedToReplacedKey (docs/security.md
+// T-177): a key rotation (sts runner set-key, say after the runner's
+// private key leaked) that commits while a delivery is under way, after
+// the delivery read the key, is not undone by it: nothing is sealed to the
+// replaced key once the rotation has committed; the runner asks again and
+// gets the value sealed to the new key.
+func TestRotationDuringDeliveryNotSealedToReplacedKey(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			oldPub, oldPriv := w.runnerKeyPair(t, w.runner)
+			w.create(t, "gho_rotated_under_way", "", "", time.Time{})
+			var newPub, newPriv *[32]byte
+			rs := &rotatingStore{Store: w.store}
+			rs.rotate = func() { newPub, newPriv = w.runnerKeyPair(t, w.runner) }
+			w.svc.Store = rs
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+
+			v, err := w.svc.RunnerValue(ctx, w.runner, in)
+			if newPub == nil {
+				t.Fatal("the rotation did not run")
+			}
+			if _, ok := box.OpenAnonymous(nil, v.Value, oldPub, oldPriv); ok {
+				t.Fatalf("the value was sealed to the key replaced during the delivery (fingerprint %s)", v.KeyFingerprint)
+			}
+			wantCode(t, "RunnerValue across a rotation", err, sts.Unavailable)
+			v, err = w.svc.RunnerValue(ctx, w.runner, in)
+			if err != nil {
+				t.Fatalf("RunnerValue after the rotation: %v", err)
+			}
+			if plain, ok := box.OpenAnonymous(nil, v.Value, newPub, newPriv); !ok || string(plain) != "gho_rotated_under_way" ||
+				v.KeyFingerprint != hosttoken.Fingerprint(newPub[:]) {
+				t.Errorf("after the rotation: open with the new key = %q, %v; fingerprint %s", plain, ok, v.KeyFingerprint)
 			}
 		})
 	}
