@@ -224,14 +224,8 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 		return SealedValue{}, sts.Errorf(sts.FailedPrecondition, "runner %s has a malformed public key; register a new one", c.PrincipalID)
 	}
 	copy(pub[:], key.PublicKey)
-	// A disabled or deleted subject's tokens are not delivered: a
-	// suspended user's SCM access stops with the user (docs/security.md
-	// A-06), answered as having no token.
-	switch subj, err := s.Store.GetPrincipal(ctx, normID(in.PrincipalID)); {
-	case errors.Is(err, storage.ErrNotFound) || (err == nil && (subj.Disabled || subj.OrgID != c.OrgID)):
-		return SealedValue{}, sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
-	case err != nil:
-		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	if err := s.subjectActive(ctx, c, in); err != nil {
+		return SealedValue{}, err
 	}
 	r, err := s.findForRunner(ctx, c, in)
 	if err != nil {
@@ -250,6 +244,9 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
 	}
 	if err := s.sameKey(ctx, c, key); err != nil {
+		return SealedValue{}, err
+	}
+	if err := s.unchanged(ctx, c, in, r); err != nil {
 		return SealedValue{}, err
 	}
 	out := SealedValue{TokenID: r.ID, ExpiresAt: r.ExpiresAt, Source: r.Source, ExternalUserID: r.ExternalUserID,
@@ -279,6 +276,43 @@ func (s *Service) sameKey(ctx context.Context, c Caller, key storage.RunnerKey) 
 	}
 	if err != nil || now.OrgID != c.OrgID || !bytes.Equal(now.PublicKey, key.PublicKey) {
 		return sts.Errorf(sts.Unavailable, "the public key of runner %s changed during this read; ask again", c.PrincipalID)
+	}
+	return nil
+}
+
+// subjectActive refuses a disabled or deleted subject: a suspended
+// user's SCM access stops with the user (docs/security.md A-06),
+// answered as having no token.
+func (s *Service) subjectActive(ctx context.Context, c Caller, in ValueRequest) error {
+	switch subj, err := s.Store.GetPrincipal(ctx, normID(in.PrincipalID)); {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && (subj.Disabled || subj.OrgID != c.OrgID)):
+		return sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
+	case err != nil:
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
+}
+
+// unchanged reads the subject and the token's row again, once the read is
+// on record and just before sealing: a suspension or deletion of the
+// subject, or a new value stored by its owner (a leaked token rotated),
+// that committed since the row was read, perhaps while the audit append
+// waited, is not undone by delivering what it replaced. A subject gone
+// or disabled, or a row deleted, is not_found; a row whose values changed
+// is unavailable, and the runner asking again gets the new ones
+// (docs/security.md A-91).
+func (s *Service) unchanged(ctx context.Context, c Caller, in ValueRequest, r storage.HostToken) error {
+	if err := s.subjectActive(ctx, c, in); err != nil {
+		return err
+	}
+	now, err := s.Store.GetHostToken(ctx, r.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
+	case err != nil:
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	case !bytes.Equal(now.SealedToken, r.SealedToken) || !bytes.Equal(now.SealedRefresh, r.SealedRefresh):
+		return sts.Errorf(sts.Unavailable, "host authentication token %s changed during this read; ask again", r.ID)
 	}
 	return nil
 }

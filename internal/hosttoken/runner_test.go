@@ -518,3 +518,71 @@ func TestRotationDuringDeliveryNotSealedToReplacedKey(t *testing.T) {
 		})
 	}
 }
+
+// listingStore runs after once, right after the first ListHostTokens:
+// a change that commits once a delivery has read the token's row.
+type listingStore struct {
+	*sqlstore.Store
+	after func()
+}
+
+func (s *listingStore) ListHostTokens(ctx context.Context, f storage.HostTokenFilter) ([]storage.HostToken, error) {
+	rows, err := s.Store.ListHostTokens(ctx, f)
+	if fn := s.after; fn != nil {
+		s.after = nil
+		fn()
+	}
+	return rows, err
+}
+
+// TestChangeDuringDeliveryIsHonoured (docs/security.md A-91): what
+// commits while a delivery is under way, after it read the token's row,
+// is not undone by it: a subject disabled (a suspension, the first step
+// of deleting it) gets nothing delivered; a value replaced (its owner
+// rotated a leaked token) is not delivered in its old form, and asked
+// again the new one is.
+func TestChangeDuringDeliveryIsHonoured(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			pub, priv := w.runnerKeyPair(t, w.runner)
+			tok := w.create(t, "gho_old_value", "", "", time.Time{})
+			ls := &listingStore{Store: w.store}
+			w.svc.Store = ls
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+			opened := func(v hosttoken.SealedValue) string {
+				plain, _ := box.OpenAnonymous(nil, v.Value, pub, priv)
+				return string(plain)
+			}
+
+			ls.after = func() {
+				if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{Token: ptr("gho_new_value")}); err != nil {
+					t.Errorf("Update: %v", err)
+				}
+			}
+			v, err := w.svc.RunnerValue(ctx, w.runner, in)
+			if got := opened(v); got == "gho_old_value" {
+				t.Fatal("the value replaced during the delivery was delivered")
+			}
+			wantCode(t, "RunnerValue across a value update", err, sts.Unavailable)
+			if v, err := w.svc.RunnerValue(ctx, w.runner, in); err != nil || opened(v) != "gho_new_value" {
+				t.Errorf("RunnerValue asked again = %q, %v; want the new value", opened(v), err)
+			}
+
+			ls.after = func() {
+				if err := w.store.UpdatePrincipal(ctx, w.user.PrincipalID, func(p storage.Principal) (storage.Principal, error) {
+					p.Disabled = true
+					return p, nil
+				}); err != nil {
+					t.Errorf("disable: %v", err)
+				}
+			}
+			v, err = w.svc.RunnerValue(ctx, w.runner, in)
+			if len(v.Value) != 0 {
+				t.Fatalf("a value (%q) was delivered for a subject disabled during the delivery", opened(v))
+			}
+			wantCode(t, "RunnerValue across the subject's suspension", err, sts.NotFound)
+		})
+	}
+}
