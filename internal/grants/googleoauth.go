@@ -72,6 +72,9 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := unhonoured(req.form); err != nil {
+			return nil, err
+		}
 		return req, googleOAuthGrant(req)
 	}
 	v, err := readGoogleJSON(r, googleOAuthNames)
@@ -83,6 +86,34 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		return nil, err
 	}
 	return req, googleOAuthGrant(req)
+}
+
+// googleOAuthUnhonoured are the form parameters sts reads on its other
+// paths that would narrow a token but that /v1/oauthtoken cannot honour:
+// a refresh or a code issues its family's audiences, lifetime rules and
+// boundary. Google's ExchangeOauthTokenRequest has none of them, and in a
+// JSON body they are refused as unknown names; in a form they were read
+// and then dropped, so a request for one audience, 60 seconds or an access
+// boundary got the family's wider token (docs/security.md T-184). Each is
+// refused with the reason its other paths give a bad value.
+var googleOAuthUnhonoured = []struct{ name, reason string }{
+	{"audience", ReasonTargetInvalid},
+	{"resource", ReasonTargetInvalid},
+	{"expires_in", ReasonLifetimeInvalid},
+	{"options", ReasonBoundaryInvalid},
+}
+
+// unhonoured refuses a form naming one of googleOAuthUnhonoured; one sent
+// empty is omitted (RFC 6749 §3.1), as everywhere.
+func unhonoured(form url.Values) error {
+	for _, p := range googleOAuthUnhonoured {
+		if form.Get(p.name) != "" {
+			return badRequest(p.reason, errors.New(p.name+" is not a parameter of "+PathGoogleOAuthToken+
+				": a token refreshed or redeemed here has its family's audiences, lifetime and access boundary; "+
+				"to narrow it, exchange it at "+PathGoogleToken+" (options.audiences, options.accessBoundary)"))
+		}
+	}
+	return nil
 }
 
 // googleOAuthGrant admits refresh_token and authorization_code, reading
