@@ -120,6 +120,16 @@ func parseGoogle(r *http.Request) (*Request, error) {
 		}
 		req.PoolID, req.ProviderID = pool, provider
 	}
+	// Google STS requires the audience to exchange an external
+	// credential: it names the provider that judges the token. Without
+	// one the pool was picked by the token's own unverified iss and aud,
+	// as at /oauth2/token (docs/security.md T-185). sts's own pool names
+	// it too; our access tokens and PATs are of no provider, and Google's
+	// downscoping sends none.
+	if req.PoolID == "" && (req.SubjectTokenType == oauth2.TokenTypeJWT || req.SubjectTokenType == oauth2.TokenTypeIDToken) {
+		return nil, badRequest(ReasonParameterMissing, errors.New("audience is required to exchange an external credential, as at Google STS: "+
+			"the full resource name of the Identity Provider, //<host>/pools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
+	}
 	if opts := v.Get("options"); opts != "" {
 		o, err := parseOptions(opts)
 		if err != nil {
