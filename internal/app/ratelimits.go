@@ -58,7 +58,7 @@ func newRateLimits(c config.RateLimitsConfig, logger *slog.Logger, reg prometheu
 	}
 	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sts_ratelimit_redis_up",
-		Help: "1 while the rate-limit Redis answers (limits shared by every replica), 0 while decisions fall back to per-replica memory.",
+		Help: "1 while the rate-limit Redis answers and takes tokens (limits shared by every replica), 0 while decisions fall back to per-replica memory.",
 	}, func() float64 {
 		if b.Up() {
 			return 1

@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/ststest/logbuf"
@@ -625,5 +627,74 @@ func BenchmarkRedisLimits(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// readOnlyURL is rawURL signed in as a Redis user of its own, created for
+// the test and deleted after it, that may read and run scripts but not
+// write: a server that answers reads but refuses writes, as a replica
+// does after a failover (READONLY) and a full server under maxmemory
+// noeviction (OOM).
+func readOnlyURL(t *testing.T, rawURL string) string {
+	t.Helper()
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		t.Fatal("STS_TEST_REDIS_URL is not a valid redis:// URL")
+	}
+	admin := redis.NewClient(opt)
+	t.Cleanup(func() { admin.Close() })
+	user, password := "sts-test-ro-"+strings.ToLower(rand.Text()[:12]), rand.Text()
+	if err := admin.Do(t.Context(), "ACL", "SETUSER", user, "on", ">"+password, "~*", "+@all", "-@write").Err(); err != nil {
+		t.Fatalf("ACL SETUSER (Redis 6 or later, and a user that may manage ACLs): %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := admin.Do(ctx, "ACL", "DELUSER", user).Err(); err != nil {
+			t.Errorf("ACL DELUSER: %v", err)
+		}
+	})
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal("STS_TEST_REDIS_URL is not a URL")
+	}
+	u.User = url.UserPassword(user, password)
+	return u.String()
+}
+
+// TestRedisRefusingWritesIsDown: a Redis that answers reads but refuses
+// writes decides nothing (every token taken is a write), so it is down:
+// Run's probe must not call it up, or sts_ratelimit_redis_up reads 1 and
+// "available again" is logged while every decision is made in memory.
+func TestRedisRefusingWritesIsDown(t *testing.T) {
+	t.Parallel()
+	u := redistest.URL(t)
+	var logs syncBuffer
+	b := newBackend(t, readOnlyURL(t, u), ratelimit.RedisOptions{
+		Prefix: redistest.Prefix(t, u), Timeout: 2 * time.Second, Backoff: 20 * time.Millisecond, CheckEvery: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	lim := b.Limiter("per_ip", ratelimit.Rule{Rate: 0.001, Burst: 5}, ratelimit.MemoryOptions{})
+	for i := range 10 {
+		lim.Allow("ip:198.51.100.7")
+		if i == 0 && b.Fallbacks() != 1 {
+			t.Fatalf("Fallbacks() = %d after a decision on a Redis that refuses writes, want 1", b.Fallbacks())
+		}
+		time.Sleep(30 * time.Millisecond) // past the backoff: Run probes again
+	}
+	// 20 probes at least, none of which may call the server up.
+	for i := range 20 {
+		if b.Up() {
+			t.Fatalf("Up() = true %d ms after the last decision, with a Redis that refuses every write: the probe calls it up", 20*i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "available again") {
+		t.Errorf("a Redis that refuses writes was logged as available again:\n%s", logs.String())
 	}
 }

@@ -162,16 +162,26 @@ func (b *RedisBackend) Close() error {
 	return b.client.Close()
 }
 
+// healthLimit is the bucket Run's probe takes a token from: a thousand a
+// second, far more than the replicas' probes take, so the probe is always
+// allowed and always writes the bucket's key, which expires a second later.
+var healthLimit = redis_rate.Limit{Rate: 1000, Burst: 1000, Period: time.Second}
+
 // check is Run's probe: it behaves like one request's call, so it never
-// probes while the breaker is open. It runs the real script at cost 0,
-// which takes no token and writes nothing.
+// probes while the breaker is open. It runs the real script and takes a
+// token, so that it writes as every allowed decision does: a server that
+// answers reads but refuses writes (a replica after a failover, READONLY;
+// a full one under maxmemory noeviction, OOM; a user without write
+// rights) decides nothing and is down, not up (docs/security.md F-93). A
+// probe at cost 0 wrote nothing and called such a server up every
+// CheckEvery.
 func (b *RedisBackend) check() {
 	probe, ok := b.admit()
 	if !ok {
 		return
 	}
 	_, err := b.call(func(ctx context.Context) (*redis_rate.Result, error) {
-		return b.gcra.AllowN(ctx, b.prefix+"health", redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Second}, 0)
+		return b.gcra.Allow(ctx, b.prefix+"health", healthLimit)
 	})
 	b.done(probe, err)
 }
