@@ -331,3 +331,59 @@ func TestHelmChartExistingSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmChartSecretEnv: a setting that carries a secret (a Redis URL
+// with its password, an OIDC sign-in client secret) reaches sts from the
+// Secret, never from config:, which is a ConfigMap (docs/security.md
+// T-186): secretData adds keys to the chart's Secret, secretEnv maps keys
+// of that Secret (or of existingSecret) to environment variables, read as
+// STS_* settings or named as ${VAR} in config:.
+func TestHelmChartSecretEnv(t *testing.T) {
+	const redisURL = "redis://:redis-pw@redis:6379/0"
+	v := maps.Clone(testValues)
+	v["secretData"] = map[string]any{"redis-url": redisURL}
+	v["secretEnv"] = map[string]any{"STS_RATE_LIMITS_REDIS_URL": "redis-url"}
+	docs, err := renderChart(t, "prod", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretName := dig(t, docs["Secret"], "metadata", "name")
+	if got := dig(t, docs["Secret"], "stringData", "redis-url"); got != redisURL {
+		t.Errorf("Secret redis-url = %v, want secretData's value", got)
+	}
+	c := dig(t, docs["Deployment"], "spec", "template", "spec", "containers", 0).(map[string]any)
+	env := byName(t, c["env"], "STS_RATE_LIMITS_REDIS_URL")
+	if dig(t, env, "valueFrom", "secretKeyRef", "name") != secretName || dig(t, env, "valueFrom", "secretKeyRef", "key") != "redis-url" {
+		t.Errorf("STS_RATE_LIMITS_REDIS_URL = %v, want it from the Secret's redis-url", env)
+	}
+	stsYAML := dig(t, docs["ConfigMap"], "data", "sts.yaml").(string)
+	if strings.Contains(stsYAML, "redis-pw") {
+		t.Errorf("sts.yaml in the ConfigMap carries the Redis password:\n%s", stsYAML)
+	}
+	// The real loader takes the URL from that variable.
+	file := filepath.Join(t.TempDir(), "sts.yaml")
+	if err := os.WriteFile(file, []byte(stsYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STS_STORAGE_DSN", testValues["databaseDSN"].(string))
+	t.Setenv("STS_RATE_LIMITS_REDIS_URL", redisURL)
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(context.Background(), []string{"config", "check", "--config", file}, &stdout, &stderr); code != 0 {
+		t.Fatalf("sts config check = %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "redis_url: REDACTED") || strings.Contains(stdout.String(), "redis-pw") {
+		t.Errorf("effective configuration does not take redis_url from the environment, or prints it:\n%s", stdout.String())
+	}
+
+	// With existingSecret the variables name that Secret's keys.
+	docs, err = renderChart(t, "sts", map[string]any{"issuer": "https://sts.example.com", "existingSecret": "sts-keys",
+		"secretEnv": map[string]any{"OIDC_CLIENT_SECRET": "oidc-client-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = dig(t, docs["Deployment"], "spec", "template", "spec", "containers", 0).(map[string]any)
+	env = byName(t, c["env"], "OIDC_CLIENT_SECRET")
+	if dig(t, env, "valueFrom", "secretKeyRef", "name") != "sts-keys" || dig(t, env, "valueFrom", "secretKeyRef", "key") != "oidc-client-secret" {
+		t.Errorf("OIDC_CLIENT_SECRET = %v, want it from sts-keys' oidc-client-secret", env)
+	}
+}
