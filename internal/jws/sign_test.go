@@ -1,6 +1,7 @@
 package jws
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -145,4 +146,59 @@ func mustDecode(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestES256SignerAllocs: a signature allocates what crypto/ecdsa's
+// SignASN1 does and the token string, nothing more (docs/performance.md,
+// "client_credentials, sixth pass").
+func TestES256SignerAllocs(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, _ := NewES256Signer(key, "kid-1", "at+jwt")
+	payload := []byte(`{"iss":"https://sts.example","sub":"s","exp":4102444800}`)
+	digest := sha256.Sum256(payload)
+	stdlib := testing.AllocsPerRun(50, func() {
+		if _, err := ecdsa.SignASN1(rand.Reader, key, digest[:]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ours := testing.AllocsPerRun(50, func() {
+		if _, err := s.Sign(rand.Reader, payload); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if ours > stdlib+1 {
+		t.Errorf("Sign allocates %v times, ecdsa.SignASN1 %v: more than the token string on top", ours, stdlib)
+	}
+}
+
+// TestRawSignature: the DER INTEGERs r and s land right-aligned in their
+// 32 bytes (a scalar below 2^248 has fewer bytes; one with its top bit set
+// has a sign byte), and a negative, empty or oversized one, or trailing
+// data, is refused.
+func TestRawSignature(t *testing.T) {
+	der := func(r, s []byte, tail ...byte) []byte {
+		b := []byte{0x02, byte(len(r))}
+		b = append(append(b, r...), 0x02, byte(len(s)))
+		b = append(append(b, s...), tail...)
+		return append([]byte{0x30, byte(len(b))}, b...)
+	}
+	full := bytes.Repeat([]byte{0x81}, 32)
+	var sig [64]byte
+	if !rawSignature(der([]byte{0x01, 0x02}, append([]byte{0}, full...)), &sig) {
+		t.Fatal("a short r and a full s with its sign byte were refused")
+	}
+	want := append(append(make([]byte, 30), 0x01, 0x02), full...)
+	if !bytes.Equal(sig[:], want) {
+		t.Errorf("R || S = %x, want %x", sig, want)
+	}
+	for name, d := range map[string][]byte{
+		"negative r":    der([]byte{0x80}, []byte{0x01}),
+		"empty s":       der([]byte{0x01}, nil),
+		"33-byte r":     der(append([]byte{0x01}, full...), []byte{0x01}),
+		"trailing data": der([]byte{0x01}, []byte{0x01}, 0x05, 0x00),
+	} {
+		if rawSignature(d, &sig) {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }
