@@ -3,6 +3,7 @@ package grants
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -109,3 +110,41 @@ func TestClientAudiencesDefault(t *testing.T) {
 
 // audienceSink keeps TestClientAudiencesDefault's result on the heap.
 var audienceSink []string
+
+// TestReadFormBodyAllocs: a form body costs url.ParseQuery's allocations
+// and its string, no read buffer on top (docs/performance.md,
+// "client_credentials, sixth pass"); a body larger than the pooled
+// buffers reads whole.
+func TestReadFormBodyAllocs(t *testing.T) {
+	const form = "grant_type=client_credentials&scope=read"
+	parse := testing.AllocsPerRun(100, func() {
+		v, err := url.ParseQuery(form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		formSink = v
+	})
+	body := strings.NewReader(form)
+	r := httptest.NewRequest(http.MethodPost, PathToken, body)
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	n := testing.AllocsPerRun(100, func() {
+		body.Reset(form)
+		v, err := readForm(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		formSink = v
+	})
+	if n > parse+1 {
+		t.Errorf("readForm: %v allocations, url.ParseQuery alone %v: more than the body's string on top", n, parse)
+	}
+	long := "scope=" + strings.Repeat("a", 20<<10)
+	r = httptest.NewRequest(http.MethodPost, PathToken, strings.NewReader(long))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	v, err := readForm(r)
+	if err != nil || len(v.Get("scope")) != 20<<10 {
+		t.Errorf("readForm of a %d-byte body: scope of %d bytes, %v", len(long), len(v.Get("scope")), err)
+	}
+}
+
+var formSink url.Values

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
@@ -154,11 +155,11 @@ func readForm(r *http.Request) (url.Values, error) {
 	if err != nil || mt != form {
 		return nil, contentTypeError(form)
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
 	}
-	v, err := url.ParseQuery(string(body))
+	v, err := url.ParseQuery(body)
 	if err != nil {
 		return nil, badRequest(ReasonMalformed, err)
 	}
@@ -169,6 +170,40 @@ func readForm(r *http.Request) (url.Values, error) {
 	}
 	return v, nil
 }
+
+// readBody is io.ReadAll(body) as a string, read through a pooled
+// buffer: the string is the one allocation, where io.ReadAll's 512-byte
+// buffer and the string copied from it were two (docs/performance.md,
+// "client_credentials, sixth pass"). The buffer is cleared before it is
+// reused (a body carries secrets), and none above maxPooledBody is kept.
+func readBody(body io.Reader) (string, error) {
+	bp := bodyBuffers.Get().(*[]byte)
+	b := (*bp)[:0]
+	defer func() {
+		if cap(b) <= maxPooledBody {
+			clear(b)
+			*bp = b[:0]
+			bodyBuffers.Put(bp)
+		}
+	}()
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return string(b), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledBody = 8 << 10
 
 // contentTypeError is the 415 of a body whose content type is not one
 // of accepted (media types, as the message names them).
