@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,6 +54,40 @@ func TestNoRedirectWithoutSignIn(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !strings.Contains(page, "You are signed out") {
 			t.Errorf("logout %s, nobody signed in: %d to %q, want the signed-out page", name, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+
+	// Sent by POST, as a relying party's form would, the request carries
+	// no session cookie (SameSite=Lax), so sts asks. The answer, from
+	// our own page in a browser where nobody is signed in, ends nothing:
+	// it must not return to the client either, or one click on "Sign out"
+	// is the redirector above.
+	post := func(form url.Values, hdr map[string]string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/logout", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := anon.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, page := post(url.Values{"client_id": {e.conf.ID}, "post_logout_redirect_uri": {back}, "state": {"s"}},
+		map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://rp.example"})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign out of sts?") {
+		t.Fatalf("logout sent by POST, nobody signed in: %d, want the question\n%s", resp.StatusCode, page)
+	}
+	answer := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		answer.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	resp, page = post(answer, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": e.base})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !strings.Contains(page, "You are signed out") {
+		t.Errorf("the question answered, nobody signed in: %d to %q, want the signed-out page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

@@ -226,13 +226,14 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 }
 
 // signOut ends the session (if the request still carries one) and sends
-// the browser on.
+// the browser on: back to the client only when a session ended.
 func (l *Logout) signOut(w http.ResponseWriter, r *http.Request, q *logoutRequest) {
 	detail := "rp-initiated logout"
 	if q.clientID != "" {
 		detail += " client " + q.clientID
 	}
-	if who, _, err := l.SignedIn.SignOut(w, r, detail); err != nil {
+	who, ended, err := l.SignedIn.SignOut(w, r, detail)
+	if err != nil {
 		// Neither "signed out" nor back to the application, which would
 		// take it for done (docs/security.md T-146). Still signed in only
 		// when the session was read and could not be ended; one storage
@@ -243,6 +244,13 @@ func (l *Logout) signOut(w http.ResponseWriter, r *http.Request, q *logoutReques
 		}
 		l.page(w, http.StatusServiceUnavailable, msg)
 		return
+	}
+	if !ended {
+		// Nobody was signed in: the answer to the question (asked of a
+		// POST, which carries no SameSite=Lax cookie) ended nothing, so
+		// it shows the signed-out page, never the client's address, as
+		// a request with nobody signed in does (docs/security.md T-103).
+		q.redirect = ""
 	}
 	l.finish(w, r, q)
 }
