@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,105 @@ func (h *Handler) flowCookie() string {
 	return "sts_login"
 }
 
+// A browser keeps a cookie of at most 4096 bytes, name and value (RFC
+// 6265 §6.1, as chromium and Firefox do), and drops a longer one without
+// a word. The flow carries the page to return to, which for an
+// authorization request is the whole request: with a long state or
+// id_token_hint, well within what /oauth2/authorize takes, one cookie
+// was dropped, and the callback, finding no flow, failed every time
+// (docs/security.md T-188). So the flow's value is spread over the flow
+// cookie and, past flowChunk bytes, further cookies named after it
+// ("-1", "-2", …), the first saying how many ("3.…"); a value that fits
+// in one cookie is written as before, without the count.
+const (
+	flowChunk = 3800
+	// maxFlowChunks bounds the cookies of one flow: about 10 KB of
+	// return_to, more than an authorization request sent by POST may
+	// carry (maxRequestQuery in internal/authorize, 8 KiB).
+	maxFlowChunks = 4
+)
+
+// flowTooLong refuses a sign-in whose page to return to cannot be kept.
+const flowTooLong = "The page to come back to after signing in is too long to carry through the sign-in provider. " +
+	"Sign in first, then start again from the application."
+
+// flowCookieN is the name of the flow's cookie i (0 is flowCookie).
+func (h *Handler) flowCookieN(i int) string {
+	if i == 0 {
+		return h.flowCookie()
+	}
+	return h.flowCookie() + "-" + strconv.Itoa(i)
+}
+
+func (h *Handler) setFlowCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", Secure: h.signedIn.secure, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
+}
+
+// keepFlow stores f in this browser's cookies, or reports false when it
+// needs more than maxFlowChunks of them.
+func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) bool {
+	b, _ := json.Marshal(f)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	n := (len(v) + flowChunk - 1) / flowChunk
+	if n > maxFlowChunks {
+		return false
+	}
+	for i := range n {
+		part := v[i*flowChunk : min(len(v), (i+1)*flowChunk)]
+		if i == 0 && n > 1 {
+			part = strconv.Itoa(n) + "." + part
+		}
+		h.setFlowCookie(w, h.flowCookieN(i), part, int(loginFlowTTL/time.Second))
+	}
+	h.dropFlow(w, r, n) // those an earlier, longer flow left
+	return true
+}
+
+// readFlow is the flow this browser's cookies hold.
+func (h *Handler) readFlow(r *http.Request) (oidcFlow, error) {
+	var f oidcFlow
+	c, err := r.Cookie(h.flowCookie())
+	if err != nil {
+		return f, err
+	}
+	v := c.Value
+	if count, first, ok := strings.Cut(v, "."); ok {
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 2 || n > maxFlowChunks {
+			return f, errors.New("malformed flow cookie")
+		}
+		var all strings.Builder
+		all.WriteString(first)
+		for i := 1; i < n; i++ {
+			c, err := r.Cookie(h.flowCookieN(i))
+			if err != nil {
+				return f, fmt.Errorf("flow cookie %d of %d: %w", i+1, n, err)
+			}
+			all.WriteString(c.Value)
+		}
+		v = all.String()
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return f, err
+	}
+	return f, json.Unmarshal(b, &f)
+}
+
+// dropFlow clears the flow's cookies from the first on: the flow cookie
+// itself always, and any further one r carries.
+func (h *Handler) dropFlow(w http.ResponseWriter, r *http.Request, first int) {
+	for i := first; i < maxFlowChunks; i++ {
+		if i > 0 {
+			if _, err := r.Cookie(h.flowCookieN(i)); err != nil {
+				continue
+			}
+		}
+		h.setFlowCookie(w, h.flowCookieN(i), "", -1)
+	}
+}
+
 func (h *Handler) oauthConfig(u *upstream, p *oidc.Provider) *oauth2.Config {
 	scopes := u.cfg.Scopes
 	if len(scopes) == 0 {
@@ -167,9 +267,12 @@ func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
 		f.Fresh = h.now().Unix()
 		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"))
 	}
-	b, _ := json.Marshal(f)
-	http.SetCookie(w, &http.Cookie{Name: h.flowCookie(), Value: base64.RawURLEncoding.EncodeToString(b), Path: "/",
-		Secure: h.signedIn.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(loginFlowTTL / time.Second)})
+	if !h.keepFlow(w, r, f) {
+		h.o.Logger.InfoContext(r.Context(), "web: upstream sign-in start refused", "provider", u.cfg.ID,
+			"reason", "return_to too long to keep", "return_to_bytes", len(returnTo))
+		h.message(w, r, http.StatusBadRequest, "Sign-in failed", flowTooLong)
+		return
+	}
 	url := h.oauthConfig(u, p).AuthCodeURL(f.State, opts...)
 	http.Redirect(w, r, url, http.StatusFound)
 }
@@ -233,17 +336,9 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", reason, "error", err)
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badUpstream)
 	}
-	var f oidcFlow
-	c, err := r.Cookie(h.flowCookie())
-	if err == nil {
-		var b []byte
-		if b, err = base64.RawURLEncoding.DecodeString(c.Value); err == nil {
-			err = json.Unmarshal(b, &f)
-		}
-	}
-	// The flow is single-use: the cookie goes whatever the outcome.
-	http.SetCookie(w, &http.Cookie{Name: h.flowCookie(), Value: "", Path: "/", Secure: h.signedIn.secure, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	f, err := h.readFlow(r)
+	// The flow is single-use: its cookies go whatever the outcome.
+	h.dropFlow(w, r, 0)
 	q := r.URL.Query()
 	switch {
 	case err != nil:
