@@ -64,6 +64,18 @@ type SignedInAt interface {
 	AuthTime(r *http.Request) (at time.Time, ok bool, err error)
 }
 
+// SignInAgain is what a [SignedIn] may also implement: a sign-in that
+// is a fresh authentication, for prompt=login and max_age (OIDC Core
+// §3.1.2.1). A sign-in through an upstream provider must then be one the
+// provider made now, not an answer from its own earlier session, or the
+// ID token's auth_time would say the person authenticated when nobody
+// did (docs/security.md T-180).
+type SignInAgain interface {
+	// SignInAgain is SignIn for a sign-in that must authenticate the
+	// person anew.
+	SignInAgain(w http.ResponseWriter, r *http.Request, returnTo string)
+}
+
 // SignedInSession is what a [SignedIn] may also implement: Principal and
 // [SignedInAt]'s AuthTime from one read of the session. The endpoint then
 // reads the session once a request, so a read failing midway cannot leave

@@ -109,11 +109,20 @@ func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (
 }
 
 // signIn sends the browser to sign in and back to q, marked when q
-// demands a fresh sign-in so the one it is about to make meets it.
+// demands a fresh sign-in so the one it is about to make meets it. That
+// sign-in is a re-authentication where the seam can ask for one
+// ([SignInAgain]): the marker only says a session began after the
+// demand, and a sign-in through an upstream provider answered from the
+// provider's own earlier session begins one without anyone
+// authenticating (docs/security.md T-180).
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, q *request, now time.Time) {
 	v := q.values()
 	if q.demandsSignIn() {
 		v.Set(reauthParam, formValue(h.reauthKey(), v.Encode(), now))
+		if again, ok := h.SignedIn.(SignInAgain); ok {
+			again.SignInAgain(w, r, Path+"?"+v.Encode())
+			return
+		}
 	}
 	h.SignedIn.SignIn(w, r, Path+"?"+v.Encode())
 }

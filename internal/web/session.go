@@ -119,6 +119,16 @@ func (s *SignedIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo strin
 	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(LocalPath(returnTo)), http.StatusSeeOther)
 }
 
+// SignInAgain is SignIn for a sign-in that must be a fresh
+// authentication (authorize.SignInAgain: a relying party's prompt=login
+// or max_age): the sign-in page is opened as the page asking to sign in
+// again opens it (reauth=1), so a sign-in through an upstream provider
+// asks it max_age=0 and checks its auth_time (docs/security.md T-141,
+// T-180).
+func (s *SignedIn) SignInAgain(w http.ResponseWriter, r *http.Request, returnTo string) {
+	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(LocalPath(returnTo))+"&reauth=1", http.StatusSeeOther)
+}
+
 // LocalPath returns p if it is a path on this server (CheckLocalPath),
 // else "/tokens".
 func LocalPath(p string) string {

@@ -1,0 +1,130 @@
+package web_test
+
+import (
+	"html"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	xoauth2 "golang.org/x/oauth2"
+)
+
+// TestRelyingPartyReauthAsksTheProvider: a relying party's prompt=login or
+// max_age (OIDC Core §3.1.2.1) is met only by a fresh authentication,
+// also through an upstream provider (docs/security.md T-180). The
+// authorization endpoint used to send the person to the plain sign-in
+// page, so a person whose sts session was younger than
+// web.session.reauth_after signed in again without the provider being
+// asked to authenticate: a provider with a live session of its own (the
+// browser left signed in) answered at once, and the relying party got an
+// ID token whose auth_time said the person had just authenticated. Now
+// the sign-in such a request leads to is a re-authentication: the
+// provider is asked max_age=0 and an answer from an earlier sign-in
+// there is refused; one that authenticates the person brings the code,
+// and an auth_time no older than the request.
+func TestRelyingPartyReauthAsksTheProvider(t *testing.T) {
+	t.Parallel()
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "email", "default"))
+	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
+	idp.signInAs(erin)
+	b := follower(t)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("first sign-in: %d\n%s", r.status, r.body)
+	}
+
+	cb := newCallback(t)
+	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
+	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
+		"--redirect-uri", cb.URL+"/cb", "--audience", s.URL, "--scope", "openid")
+	id := regexp.MustCompile(`^(\S+)\n`).FindStringSubmatch(out)
+	sec := regexp.MustCompile(`\n(sts_cs_\S+)$`).FindStringSubmatch(out)
+	if id == nil || sec == nil {
+		t.Fatalf("client create printed %q", out)
+	}
+	conf := &xoauth2.Config{ClientID: id[1], ClientSecret: sec[1], RedirectURL: cb.URL + "/cb", Scopes: []string{"openid"},
+		Endpoint: xoauth2.Endpoint{AuthURL: s.URL + "/oauth2/authorize", TokenURL: s.URL + "/oauth2/token", AuthStyle: xoauth2.AuthStyleInHeader}}
+	provider, err := oidc.NewProvider(t.Context(), s.URL)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	noFollow := &http.Client{Jar: b.Jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	stale := maps.Clone(erin)
+	stale["auth_time"] = time.Now().Add(-time.Hour).Unix()
+
+	for _, tc := range []struct {
+		name string
+		age  time.Duration // how old the sts session is made before the request
+		opt  xoauth2.AuthCodeOption
+	}{
+		{"prompt=login", 0, xoauth2.SetAuthURLParam("prompt", "login")},
+		{"max_age=600 with a session 30 minutes old", 30 * time.Minute, xoauth2.SetAuthURLParam("max_age", "600")},
+	} {
+		s.ageSessions(t, tc.age)
+		verifier, state := xoauth2.GenerateVerifier(), "st-"+strings.ReplaceAll(tc.name, " ", "-")
+		asked := time.Now().Truncate(time.Second)
+		resp, err := noFollow.Get(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), oidc.Nonce("n-1"), tc.opt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || loc.Path != "/login" {
+			t.Fatalf("%s: authorize answered %d to %q, want the sign-in page", tc.name, resp.StatusCode, loc)
+		}
+		loginPath := loc.RequestURI()
+
+		// The provider answers from its sign-in of an hour ago.
+		idp.signInAs(stale)
+		r := signInFrom(t, b, s, "test", loginPath)
+		if seen := idp.seen(); seen.Get("max_age") != "0" {
+			t.Errorf("%s: the provider was asked %v, without max_age=0", tc.name, seen)
+		}
+		if r.status != http.StatusUnauthorized || !strings.Contains(html.UnescapeString(r.body), "did not ask you to sign in again") {
+			t.Errorf("%s: a provider answering from an earlier sign-in: %d, want 401 saying so\n%s", tc.name, r.status, r.body)
+		}
+		if code, _ := cb.got(); code != "" {
+			t.Fatalf("%s: a code was issued without a fresh authentication", tc.name)
+		}
+
+		// The provider authenticates the person now (max_age was asked).
+		idp.signInAs(erin)
+		r = signInFrom(t, b, s, "test", loginPath)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: the fresh sign-in: %d\n%s", tc.name, r.status, r.body)
+		}
+		if strings.Contains(r.body, `name="sts_consent_csrf"`) {
+			form := url.Values{}
+			for _, m := range hiddenRE.FindAllStringSubmatch(r.body, -1) {
+				form.Set(m[1], html.UnescapeString(m[2]))
+			}
+			form.Set("sts_consent_decision", "approve")
+			r = (&person{c: b, s: s}).do(t, http.MethodPost, "/oauth2/authorize", form, nil)
+		}
+		code, gotState := cb.got()
+		if code == "" || gotState != state {
+			t.Fatalf("%s: callback got code %q state %q, want a code and %q (last page %d)\n%s", tc.name, code, gotState, state, r.status, r.body)
+		}
+		tok, err := conf.Exchange(t.Context(), code, xoauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("%s: x/oauth2 Exchange: %v", tc.name, err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := provider.Verifier(&oidc.Config{ClientID: id[1]}).Verify(t.Context(), raw)
+		if err != nil {
+			t.Fatalf("%s: go-oidc Verify: %v", tc.name, err)
+		}
+		var claims struct {
+			AuthTime int64 `json:"auth_time"`
+		}
+		if err := idt.Claims(&claims); err != nil || claims.AuthTime < asked.Unix() {
+			t.Errorf("%s: ID token auth_time %d (%v), want no earlier than the request (%d)", tc.name, claims.AuthTime, err, asked.Unix())
+		}
+	}
+}
