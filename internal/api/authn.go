@@ -173,8 +173,11 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]strin
 		if !methodAllowed(r.Method, allow) {
 			// Connect, gRPC and gRPC-Web all POST (Connect GET where
 			// allowed); this is connect's handler's own answer to any
-			// other method, which reaches no interceptor and so no
-			// per-procedure count either way.
+			// other method. Counted as an unknown method is: the
+			// procedure is not served at that method.
+			if onRefused != nil {
+				onRefused(r.URL.Path, connect.CodeUnimplemented)
+			}
 			w.Header().Set("Allow", allow)
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
+
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 )
 
@@ -87,6 +89,29 @@ func TestWrongVerbMethodNotAllowed(t *testing.T) {
 			if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("GET %s %s: Cache-Control %q", proc, who, cc)
 			}
+		}
+	}
+}
+
+// TestWrongVerbCounted: a known procedure asked with an HTTP method it does
+// not take is counted among the refusals (OnRefused, so
+// sts_rpc_requests_total), as unimplemented, as a call to an unknown
+// method is: a client probing with the wrong verb shows in the metrics.
+// Answered 401 without a credential it was counted as unauthenticated;
+// answered 405 before authentication it was not counted at all.
+func TestWrongVerbCounted(t *testing.T) {
+	var got []connect.Code
+	e := newEnv(t, func(h *Handler) { h.OnRefused = func(_ string, c connect.Code) { got = append(got, c) } })
+	for _, path := range []string{"/gitpod.v1.IdentityService/NoSuchMethod", gitpodv1connect.IdentityServiceGetIDTokenProcedure} {
+		got = nil
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+path, nil)
+		res, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if len(got) != 1 || got[0] != connect.CodeUnimplemented {
+			t.Errorf("PUT %s (%d): counted %v, want once as unimplemented", path, res.StatusCode, got)
 		}
 	}
 }
