@@ -150,17 +150,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // every protocol reads as unimplemented), before any authentication: the
 // answer to a method that does not exist does not depend on the
 // credential, and no unauthenticated request reaches the service. So is
-// a known procedure asked with an HTTP method it does not take: 405 with
-// the Allow header connect's handler sends (known maps each procedure to
-// it), not 401 for want of a credential no credential could make valid
+// any other request connect's handler refuses before reading a message,
+// as it refuses it (known maps each procedure to its wireRules): a known
+// procedure asked with an HTTP method it does not take, 405 with Allow,
+// and one sent a content type it does not serve, 415 with Accept-Post;
+// not 401 for want of a credential no credential could make valid
 // (docs/security.md T-182).
-func middleware(a *Authenticator, public map[string]bool, known map[string]string, lim func() ratelimit.Limiter, logger *slog.Logger,
+func middleware(a *Authenticator, public map[string]bool, known map[string]*wireRules, lim func() ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		allow, ok := known[r.URL.Path]
+		rules, ok := known[r.URL.Path]
 		if !ok {
 			// Counted, under a bounded label, as every refusal is: a
 			// client probing for methods shows in the metrics.
@@ -170,16 +172,12 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]strin
 			http.NotFound(w, r)
 			return
 		}
-		if !methodAllowed(r.Method, allow) {
-			// Connect, gRPC and gRPC-Web all POST (Connect GET where
-			// allowed); this is connect's handler's own answer to any
-			// other method. Counted as an unknown method is: the
-			// procedure is not served at that method.
+		if rules != nil && answerUnserved(w, r, rules) {
+			// Counted as an unknown method is: the procedure is not
+			// served at that method or in that encoding.
 			if onRefused != nil {
 				onRefused(r.URL.Path, connect.CodeUnimplemented)
 			}
-			w.Header().Set("Allow", allow)
-			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
 		// The caller's deadline bounds authentication too (deadline.go).
@@ -221,6 +219,28 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]strin
 		id.ClientIP, id.UserAgent = clientip.FromRequest(r), audit.UserAgent(r.UserAgent())
 		next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 	})
+}
+
+// answerUnserved answers r as connect's handler would, and reports so,
+// when that handler refuses it before reading a message: an HTTP method it
+// does not take (Connect, gRPC and gRPC-Web all POST, Connect GET where
+// allowed), 405 with Allow; a content type or Connect GET encoding it does
+// not serve, 415 with Accept-Post (a GET with a body, without).
+func answerUnserved(w http.ResponseWriter, r *http.Request, rules *wireRules) bool {
+	if !methodAllowed(r.Method, rules.allow) {
+		w.Header().Set("Allow", rules.allow)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return true
+	}
+	unsupported, accept := rules.unsupportedMedia(r)
+	if !unsupported {
+		return false
+	}
+	if accept != "" {
+		w.Header().Set("Accept-Post", accept)
+	}
+	w.WriteHeader(http.StatusUnsupportedMediaType)
+	return true
 }
 
 // methodAllowed reports whether method is one of allow's ("GET, POST").

@@ -14,7 +14,6 @@ import (
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
 
 	clientsvc "github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
@@ -199,7 +198,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 		jsonCodecs, // enumjson.go: an unknown enum name is refused, as an unknown number is
 	)
 	auth := &Authenticator{PATs: h.PATs, Verifier: h.Verifier, Audience: h.Audience}
-	known := procedureMethods()
+	var known map[string]*wireRules
 	wrap := func(path string, hd http.Handler) (string, http.Handler) {
 		hd = withPageQuery(hd) // pagination.go: ?pageSize=&token= of the Stainless SDKs
 		if h.noAuth != nil {
@@ -211,8 +210,8 @@ func (h *Handler) handlers() map[string]http.Handler {
 		}
 		return path, middleware(auth, publicProcedures, known, h.publicLimiter, logger, h.OnRefused, hd)
 	}
-	out := map[string]http.Handler{}
-	add := func(path string, hd http.Handler) { p, w := wrap(path, hd); out[p] = w }
+	services := map[string]http.Handler{}
+	add := func(path string, hd http.Handler) { services[path] = hd }
 	add(gitpodv1connect.NewIdentityServiceHandler(&IdentityService{h: h}, opts))
 	add(gitpodv1connect.NewUserServiceHandler(&UserService{h: h}, opts))
 	add(stsv1connect.NewOrganizationServiceHandler(&OrganizationService{h: h}, opts))
@@ -225,6 +224,12 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(gitpodv1connect.NewRunnerInteractionServiceHandler(&RunnerInteractionService{h: h}, opts, namedFieldJSON))
 	add(stsv1connect.NewRunnerKeyServiceHandler(&RunnerKeyService{h: h}, opts))
 	add(stsv1connect.NewRevocationServiceHandler(&RevocationService{h: h}, opts))
+	known = connectRules(services) // asked of connect's handlers, before any middleware wraps them
+	out := map[string]http.Handler{}
+	for path, hd := range services {
+		p, w := wrap(path, hd)
+		out[p] = w
+	}
 
 	names := serviceNames()
 	// Health and reflection need no credential; their messages are small.
@@ -236,34 +241,6 @@ func (h *Handler) handlers() map[string]http.Handler {
 	out[p] = hd
 	p, hd = grpcreflect.NewHandlerV1Alpha(reflector, limit)
 	out[p] = hd
-	return out
-}
-
-// procedureMethods maps every procedure Mount serves to the HTTP methods
-// connect's handler takes for it, as its Allow header names them: POST,
-// and GET too for one its descriptor marks idempotency_level
-// NO_SIDE_EFFECTS (the generated handlers pass that on, and connect then
-// serves Connect GET).
-func procedureMethods() map[string]string {
-	out := map[string]string{}
-	for _, name := range serviceNames() {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
-		if err != nil {
-			continue // every name is generated code linked into this package
-		}
-		sd, ok := d.(protoreflect.ServiceDescriptor)
-		if !ok {
-			continue
-		}
-		for i := range sd.Methods().Len() {
-			m := sd.Methods().Get(i)
-			allow := http.MethodPost
-			if opts, _ := m.Options().(*descriptorpb.MethodOptions); opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS {
-				allow = http.MethodGet + ", " + http.MethodPost
-			}
-			out["/"+name+"/"+string(m.Name())] = allow
-		}
-	}
 	return out
 }
 

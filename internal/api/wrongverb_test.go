@@ -33,9 +33,6 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
-// serviceOf is the mux pattern of proc's service ("/gitpod.v1.IdentityService/").
-func serviceOf(proc string) string { return proc[:strings.LastIndex(proc, "/")+1] }
-
 // TestWrongVerbMethodNotAllowed: every procedure Mount serves, asked with
 // an HTTP method it does not take, is 405 with connect's own Allow header
 // without a credential and with a bad one, as with a good one; a method it
