@@ -586,3 +586,56 @@ func TestChangeDuringDeliveryIsHonoured(t *testing.T) {
 		})
 	}
 }
+
+// rotatingAuditor runs during once, while the read's event is being
+// appended, after it is stored: a change that commits in the window
+// T-177 and A-91 name, the append waiting on a busy database.
+type rotatingAuditor struct {
+	hosttoken.Auditor
+	during func()
+}
+
+func (a *rotatingAuditor) Append(ctx context.Context, ev storage.AuditEvent) error {
+	err := a.Auditor.Append(ctx, ev)
+	if f := a.during; f != nil && ev.Action == "host_token.read_value" {
+		a.during = nil
+		f()
+	}
+	return err
+}
+
+// TestChangeDuringAuditAppendIsHonoured (docs/security.md T-177, A-91):
+// the key and the row are read again after the read's event is stored,
+// not merely after the first reads: a rotation or a new value that
+// commits while the append is under way is honoured too.
+func TestChangeDuringAuditAppendIsHonoured(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			oldPub, oldPriv := w.runnerKeyPair(t, w.runner)
+			tok := w.create(t, "gho_during_append", "", "", time.Time{})
+			ra := &rotatingAuditor{Auditor: &audit.Writer{Store: w.store}}
+			w.svc.Audit = ra
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+
+			ra.during = func() { w.runnerKeyPair(t, w.runner) }
+			v, err := w.svc.RunnerValue(ctx, w.runner, in)
+			if _, ok := box.OpenAnonymous(nil, v.Value, oldPub, oldPriv); ok {
+				t.Errorf("sealed to the key rotated during the audit append")
+			}
+			wantCode(t, "RunnerValue across a rotation during the append", err, sts.Unavailable)
+
+			ra.during = func() {
+				if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{Token: ptr("gho_new")}); err != nil {
+					t.Errorf("Update: %v", err)
+				}
+			}
+			v, err = w.svc.RunnerValue(ctx, w.runner, in)
+			if len(v.Value) != 0 {
+				t.Errorf("the value replaced during the audit append was delivered")
+			}
+			wantCode(t, "RunnerValue across a new value during the append", err, sts.Unavailable)
+		})
+	}
+}
