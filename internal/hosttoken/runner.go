@@ -246,7 +246,7 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 	if err := s.sameKey(ctx, c, key); err != nil {
 		return SealedValue{}, err
 	}
-	if err := s.unchanged(ctx, c, in, r); err != nil {
+	if r, err = s.unchanged(ctx, c, in, r); err != nil {
 		return SealedValue{}, err
 	}
 	out := SealedValue{TokenID: r.ID, ExpiresAt: r.ExpiresAt, Source: r.Source, ExternalUserID: r.ExternalUserID,
@@ -294,27 +294,43 @@ func (s *Service) subjectActive(ctx context.Context, c Caller, in ValueRequest) 
 }
 
 // unchanged reads the subject and the token's row again, once the read is
-// on record and just before sealing: a suspension or deletion of the
-// subject, or a new value stored by its owner (a leaked token rotated),
-// that committed since the row was read, perhaps while the audit append
-// waited, is not undone by delivering what it replaced. A subject gone
-// or disabled, or a row deleted, is not_found; a row whose values changed
-// is unavailable, and the runner asking again gets the new ones
+// on record and just before sealing, and returns the row as it is now:
+// a suspension or deletion of the subject, a new value stored by its
+// owner (a leaked token rotated), or the row deleted or ended (its
+// expiresAt set to the past, T-148), that committed since the row was
+// read, perhaps while the audit append waited, is not undone by
+// delivering what it replaced. A subject gone or disabled is not_found;
+// a row whose values changed is unavailable, and the runner asking again
+// gets the new ones; a row gone or ended is answered by gone. What is
+// delivered carries the row's expiry and SCM account as they are now
 // (docs/security.md A-91).
-func (s *Service) unchanged(ctx context.Context, c Caller, in ValueRequest, r storage.HostToken) error {
+func (s *Service) unchanged(ctx context.Context, c Caller, in ValueRequest, r storage.HostToken) (storage.HostToken, error) {
 	if err := s.subjectActive(ctx, c, in); err != nil {
-		return err
+		return r, err
 	}
 	now, err := s.Store.GetHostToken(ctx, r.ID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && now.Dead(s.now())):
+		return r, s.gone(ctx, c, in, r)
 	case err != nil:
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		return r, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 	case !bytes.Equal(now.SealedToken, r.SealedToken) || !bytes.Equal(now.SealedRefresh, r.SealedRefresh):
-		return sts.Errorf(sts.Unavailable, "host authentication token %s changed during this read; ask again", r.ID)
+		return r, sts.Errorf(sts.Unavailable, "host authentication token %s changed during this read; ask again", r.ID)
 	}
-	return nil
+	return now, nil
+}
+
+// gone answers a delivery whose chosen row was deleted or ended while it
+// ran: not_found when the subject has no other token for the host on the
+// runner, as the runner asking again would be told; unavailable (ask
+// again) when it has one, say the replacement its owner stored before
+// deleting the old token: not_found is final to a runner, and the next
+// call delivers the replacement (docs/security.md A-91).
+func (s *Service) gone(ctx context.Context, c Caller, in ValueRequest, r storage.HostToken) error {
+	if _, err := s.findForRunner(ctx, c, in); err != nil {
+		return err
+	}
+	return sts.Errorf(sts.Unavailable, "host authentication token %s was replaced during this read; ask again", r.ID)
 }
 
 // findForRunner picks the token of principalId for host on the caller

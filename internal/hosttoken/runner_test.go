@@ -3,6 +3,7 @@ package hosttoken_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -636,6 +637,116 @@ func TestChangeDuringAuditAppendIsHonoured(t *testing.T) {
 				t.Errorf("the value replaced during the audit append was delivered")
 			}
 			wantCode(t, "RunnerValue across a new value during the append", err, sts.Unavailable)
+		})
+	}
+}
+
+// TestEndedDuringDeliveryNotDelivered (docs/security.md A-91, T-148): a
+// token its owner ends (expiresAt set to the past) while a delivery is
+// under way, after it read the row, is not delivered; one whose expiry
+// or SCM account changed meanwhile is delivered as it is now, not as it
+// was read.
+func TestEndedDuringDeliveryNotDelivered(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			w.runnerKeyPair(t, w.runner)
+			tok, err := w.svc.Create(ctx, w.user, hosttoken.CreateInput{RunnerID: w.runner.PrincipalID, UserID: w.user.PrincipalID,
+				Host: "github.com", Token: "ghp_ended", Source: storage.HostTokenSourcePAT, ExpiresAt: w.clock.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls := &listingStore{Store: w.store}
+			w.svc.Store = ls
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+
+			sooner := storage.Now(w.clock.Now().Add(10 * time.Minute))
+			ls.after = func() {
+				if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{ExpiresAt: &sooner}); err != nil {
+					t.Errorf("Update: %v", err)
+				}
+				if _, err := w.svc.UpdateMetadata(ctx, w.runner, w.runner.PrincipalID, tok.ID, ptr("octocat")); err != nil {
+					t.Errorf("UpdateMetadata: %v", err)
+				}
+			}
+			v, err := w.svc.RunnerValue(ctx, w.runner, in)
+			if err != nil || !v.ExpiresAt.Equal(sooner) || v.ExternalUserID != "octocat" {
+				t.Errorf("RunnerValue across a shortened expiry = expiresAt %v, externalUserId %q, %v; want %v, \"octocat\"",
+					v.ExpiresAt, v.ExternalUserID, err, sooner)
+			}
+
+			ls.after = func() {
+				past := w.clock.Now().Add(-time.Minute)
+				if _, err := w.svc.Update(ctx, w.user, tok.ID, hosttoken.UpdateInput{ExpiresAt: &past}); err != nil {
+					t.Errorf("Update: %v", err)
+				}
+			}
+			v, err = w.svc.RunnerValue(ctx, w.runner, in)
+			if len(v.Value) != 0 {
+				t.Errorf("a token its owner ended during the delivery was delivered (expiresAt %v)", v.ExpiresAt)
+			}
+			wantCode(t, "RunnerValue across the owner ending the token", err, sts.NotFound)
+		})
+	}
+}
+
+// TestGoneBehindReplacementAskAgain (docs/security.md A-91): an owner
+// rotating by storing a new token and deleting (or ending) the old one
+// while a delivery that chose the old row is under way gets that
+// delivery answered unavailable, not not_found (which a runner takes
+// as final): the subject has a live token, which the runner asking
+// again is given. Without one, the answer stays not_found.
+func TestGoneBehindReplacementAskAgain(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			pub, priv := w.runnerKeyPair(t, w.runner)
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+			for i, tc := range []struct {
+				name    string
+				replace bool
+				end     func(id string) error
+				want    sts.Code
+			}{
+				{"deleted behind a replacement", true, func(id string) error { return w.svc.Delete(ctx, w.user, id) }, sts.Unavailable},
+				{"ended behind a replacement", true, func(id string) error {
+					past := w.clock.Now().Add(-time.Minute)
+					_, err := w.svc.Update(ctx, w.user, id, hosttoken.UpdateInput{ExpiresAt: &past})
+					return err
+				}, sts.Unavailable},
+				{"deleted, nothing else", false, func(id string) error { return w.svc.Delete(ctx, w.user, id) }, sts.NotFound},
+			} {
+				old := w.create(t, "gho_old", "", "", w.clock.Now().Add(time.Hour))
+				replacement := fmt.Sprintf("gho_replacement_%d", i)
+				ls := &listingStore{Store: w.store}
+				w.svc.Store = ls
+				var replacementID string
+				ls.after = func() {
+					if tc.replace {
+						replacementID = w.create(t, replacement, "", "", w.clock.Now().Add(time.Minute)).ID
+					}
+					if err := tc.end(old.ID); err != nil {
+						t.Errorf("%s: %v", tc.name, err)
+					}
+				}
+				v, err := w.svc.RunnerValue(ctx, w.runner, in)
+				if len(v.Value) != 0 {
+					t.Errorf("%s: the old row was delivered", tc.name)
+				}
+				wantCode(t, tc.name+": RunnerValue", err, tc.want)
+				if !tc.replace {
+					continue
+				}
+				v, err = w.svc.RunnerValue(ctx, w.runner, in)
+				if plain, _ := box.OpenAnonymous(nil, v.Value, pub, priv); err != nil || string(plain) != replacement {
+					t.Errorf("%s: asked again = %q, %v; want the replacement", tc.name, plain, err)
+				}
+				if err := w.svc.Delete(ctx, w.user, replacementID); err != nil {
+					t.Fatal(err)
+				}
+			}
 		})
 	}
 }
