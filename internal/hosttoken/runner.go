@@ -243,6 +243,9 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 	if err := s.Audit.Append(ctx, ev); err != nil {
 		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
 	}
+	if err := s.runnerActive(ctx, c); err != nil {
+		return SealedValue{}, err
+	}
 	if err := s.sameKey(ctx, c, key); err != nil {
 		return SealedValue{}, err
 	}
@@ -260,6 +263,21 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 		}
 	}
 	return out, nil
+}
+
+// runnerActive reads the calling runner again, once the read is on
+// record and just before sealing: a runner an administrator disabled or
+// deleted (say, believing it compromised) since it authenticated, perhaps
+// while the audit append waited, is sealed nothing; authentication alone
+// would refuse it only from its next call (docs/security.md ).
+func (s *Service) runnerActive(ctx context.Context, c Caller) error {
+	switch p, err := s.Store.GetPrincipal(ctx, normID(c.PrincipalID)); {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && (p.Disabled || p.OrgID != c.OrgID || p.Kind != storage.PrincipalRunner)):
+		return sts.Errorf(sts.PermissionDenied, "runner %s was disabled or deleted during this read", c.PrincipalID)
+	case err != nil:
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	}
+	return nil
 }
 
 // sameKey reads the runner's key again, once the read is on record and

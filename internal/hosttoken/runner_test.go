@@ -750,3 +750,34 @@ func TestGoneBehindReplacementAskAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerSuspendedDuringDeliveryGetsNothing (docs/security.md A-91): a
+// runner an administrator disables (believing it compromised) while a
+// delivery to it is under way, after the delivery read the token's row,
+// is sealed nothing.
+func TestRunnerSuspendedDuringDeliveryGetsNothing(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			w.runnerKeyPair(t, w.runner)
+			w.create(t, "gho_to_suspended_runner", "", "", time.Time{})
+			ls := &listingStore{Store: w.store}
+			w.svc.Store = ls
+			ls.after = func() {
+				if err := w.store.UpdatePrincipal(ctx, w.runner.PrincipalID, func(p storage.Principal) (storage.Principal, error) {
+					p.Disabled = true
+					return p, nil
+				}); err != nil {
+					t.Errorf("disable: %v", err)
+				}
+			}
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+			v, err := w.svc.RunnerValue(ctx, w.runner, in)
+			if len(v.Value) != 0 {
+				t.Errorf("a value was sealed to a runner disabled during the delivery")
+			}
+			wantCode(t, "RunnerValue across the runner's suspension", err, sts.PermissionDenied)
+		})
+	}
+}
