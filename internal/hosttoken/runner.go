@@ -243,13 +243,26 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 	if err := s.Audit.Append(ctx, ev); err != nil {
 		return SealedValue{}, sts.Wrap(sts.Unavailable, err, "audit log unavailable")
 	}
+	out, err := s.seal(ctx, c, in, key, pub, r, tok, refresh)
+	if err != nil {
+		s.withheld(ctx, ev, err)
+		return SealedValue{}, err
+	}
+	return out, nil
+}
+
+// seal re-reads what a delivery depends on, once its read is on record,
+// and seals the values to pub when all still hold.
+func (s *Service) seal(ctx context.Context, c Caller, in ValueRequest, key storage.RunnerKey, pub [PublicKeySize]byte,
+	r storage.HostToken, tok, refresh string) (SealedValue, error) {
 	if err := s.runnerActive(ctx, c); err != nil {
 		return SealedValue{}, err
 	}
 	if err := s.sameKey(ctx, c, key); err != nil {
 		return SealedValue{}, err
 	}
-	if r, err = s.unchanged(ctx, c, in, r); err != nil {
+	r, err := s.unchanged(ctx, c, in, r)
+	if err != nil {
 		return SealedValue{}, err
 	}
 	out := SealedValue{TokenID: r.ID, ExpiresAt: r.ExpiresAt, Source: r.Source, ExternalUserID: r.ExternalUserID,
@@ -263,6 +276,22 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 		}
 	}
 	return out, nil
+}
+
+// withheld records that a delivery whose read is on record (outcome
+// success, appended before anything could be disclosed) sealed nothing:
+// an event with the same target, outcome failure, and why in its detail,
+// so that the trail does not say the value went to a key replaced
+// meanwhile. Best effort, detached from the request, whose deadline or
+// storage may be what failed (docs/security.md T-177, A-91).
+func (s *Service) withheld(ctx context.Context, ev storage.AuditEvent, why error) {
+	ev.Outcome, ev.Detail = "failure", "withheld, nothing sealed: "+sts.ErrorMessage(why)
+	actx, cancel := storage.Detach(ctx)
+	err := s.Audit.Append(actx, ev)
+	cancel()
+	if err != nil {
+		s.logger().WarnContext(ctx, "hosttoken: audit append failed", "action", ev.Action, "target", ev.Target, "error", err)
+	}
 }
 
 // runnerActive reads the calling runner again, once the read is on

@@ -781,3 +781,44 @@ func TestRunnerSuspendedDuringDeliveryGetsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestWithheldDeliveryAudited (docs/security.md T-177, A-91): a delivery
+// refused by the re-reads after its read was put on record (outcome
+// success, appended before anything could be disclosed) is followed by
+// an event saying nothing was sealed, and why: the trail an
+// administrator reads after rotating a leaked key does not end with a
+// read sealed to it.
+func TestWithheldDeliveryAudited(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, newStore(t))
+			ctx := t.Context()
+			oldPub, _ := w.runnerKeyPair(t, w.runner)
+			tok := w.create(t, "gho_audited", "", "", time.Time{})
+			rs := &rotatingStore{Store: w.store}
+			rs.rotate = func() { w.runnerKeyPair(t, w.runner) }
+			w.svc.Store = rs
+			in := hosttoken.ValueRequest{RunnerID: w.runner.PrincipalID, PrincipalID: w.user.PrincipalID, Host: "github.com"}
+			_, err := w.svc.RunnerValue(ctx, w.runner, in)
+			wantCode(t, "RunnerValue across a rotation", err, sts.Unavailable)
+			evs, err := w.store.ListAudit(ctx, storage.AuditFilter{OrgID: w.user.OrgID, Action: "host_token.read_value"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := "host_token:" + tok.ID + " key:" + hosttoken.Fingerprint(oldPub[:])
+			outcomes := map[string]int{}
+			for _, ev := range evs {
+				if ev.Target != target {
+					continue
+				}
+				outcomes[ev.Outcome]++
+				if ev.Outcome == "failure" && (!strings.Contains(ev.Detail, "withheld") || !strings.Contains(ev.Detail, "public key")) {
+					t.Errorf("the withheld event's detail %q does not say it was withheld and why", ev.Detail)
+				}
+			}
+			if outcomes["success"] != 1 || outcomes["failure"] != 1 {
+				t.Errorf("events on %s by outcome = %v; want the read (success) and its withholding (failure)", target, outcomes)
+			}
+		})
+	}
+}
