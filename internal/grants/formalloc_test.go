@@ -1,6 +1,8 @@
 package grants
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -133,6 +135,9 @@ func TestReadFormBodyAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if v.Get("grant_type") != "client_credentials" {
+			t.Fatalf("readForm: grant_type %q, want client_credentials", v.Get("grant_type"))
+		}
 		formSink = v
 	})
 	if n > parse+1 {
@@ -144,6 +149,35 @@ func TestReadFormBodyAllocs(t *testing.T) {
 	v, err := readForm(r)
 	if err != nil || len(v.Get("scope")) != 20<<10 {
 		t.Errorf("readForm of a %d-byte body: scope of %d bytes, %v", len(long), len(v.Get("scope")), err)
+	}
+}
+
+// TestReadBodyClearsWholeBuffer: a body read through the pooled buffer
+// leaves none of its bytes there, past the part it used included: at the
+// size cap http.MaxBytesReader lets the reader write one byte beyond what
+// it reports, and a reader may use all of what it is given as scratch.
+func TestReadBodyClearsWholeBuffer(t *testing.T) {
+	secret := strings.Repeat("S", 2000)
+	checked := 0
+	for range 50 {
+		_, err := readBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(secret)), 1000))
+		if !errors.As(err, new(*http.MaxBytesError)) {
+			t.Fatalf("readBody past the cap: %v", err)
+		}
+		bp := bodyBuffers.Get().(*[]byte)
+		b := (*bp)[:cap(*bp)]
+		if cap(b) > 1000 { // the buffer that read this body
+			checked++
+			for i, c := range b {
+				if c != 0 {
+					t.Fatalf("pooled body buffer (cap %d): byte %d = %q after a failed read, not cleared", cap(b), i, c)
+				}
+			}
+		}
+		bodyBuffers.Put(bp)
+	}
+	if checked == 0 {
+		t.Fatal("never got the grown buffer back from the pool")
 	}
 }
 

@@ -181,7 +181,9 @@ func readBody(body io.Reader) (string, error) {
 	b := (*bp)[:0]
 	defer func() {
 		if cap(b) <= maxPooledBody {
-			clear(b)
+			// All of it: a reader may write past what it reports (at the
+			// size cap http.MaxBytesReader hands on one byte more).
+			clear(b[:cap(b)])
 			*bp = b[:0]
 			bodyBuffers.Put(bp)
 		}
