@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -104,10 +105,12 @@ var googleOAuthUnhonoured = []struct{ name, reason string }{
 }
 
 // unhonoured refuses a form naming one of googleOAuthUnhonoured; one sent
-// empty is omitted (RFC 6749 §3.1), as everywhere.
+// empty is omitted (RFC 6749 §3.1), as everywhere. Every value is looked
+// at: audience and resource may repeat, and an empty first value hid a
+// second one (docs/security.md T-184).
 func unhonoured(form url.Values) error {
 	for _, p := range googleOAuthUnhonoured {
-		if form.Get(p.name) != "" {
+		if slices.ContainsFunc(form[p.name], func(v string) bool { return v != "" }) {
 			return badRequest(p.reason, errors.New(p.name+" is not a parameter of "+PathGoogleOAuthToken+
 				": a token refreshed or redeemed here has its family's audiences, lifetime and access boundary; "+
 				"to narrow it, exchange it at "+PathGoogleToken+" (options.audiences, options.accessBoundary)"))

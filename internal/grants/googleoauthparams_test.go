@@ -81,3 +81,51 @@ func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
 		t.Errorf("the refresh token after the refusals: %+v %v, want it live and not rotated", stored, err)
 	}
 }
+
+// TestGoogleOAuthTokenRepeatedEmptyFirst (docs/security.md T-184):
+// audience and resource may repeat in a form, so a non-empty value after
+// an empty one is refused as one alone is; only the first value was read,
+// and the family's wider token was issued.
+func TestGoogleOAuthTokenRepeatedEmptyFirst(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	pepper := []byte(strings.Repeat("p", 32))
+	sa := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "gcloud"}
+	if err := e.store.CreatePrincipal(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	sec := secret.PrefixClientSecret.Generate()
+	auds := []string{stsIssuer, "https://api.example"}
+	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read"},
+		Audiences: auds}
+	if err := e.store.CreateClient(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
+	refresh := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Lifetime: 24 * time.Hour, Audiences: auds[1:]}
+	e.handler.Grants = append(e.handler.Grants, refresh)
+	mux := http.NewServeMux()
+	e.handler.Mount(mux)
+	e.srv.Config.Handler = mux
+	for _, name := range []string{"audience", "resource"} {
+		for _, values := range [][]string{{"", "https://api.example"}, {"https://api.example", ""}} {
+			rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, auds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}, name: values}
+			r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleOAuthToken, strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(client.ID, sec)
+			resp, out := do(t, r)
+			desc, _ := out["error_description"].(string)
+			if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || !strings.HasPrefix(desc, name+" is not a parameter of "+PathGoogleOAuthToken) {
+				at, _ := out["access_token"].(string)
+				c, _ := e.verify.VerifyAccessToken(ctx, at, stsIssuer)
+				t.Errorf("%s=%q: %d %v %q (issued: aud %v), want 400 invalid_request %q…",
+					name, values, resp.StatusCode, out["error"], desc, c.Audience, name+" is not a parameter of "+PathGoogleOAuthToken)
+			}
+		}
+	}
+}
