@@ -16,7 +16,7 @@ func TestOIDCFlowCookiesFitABrowser(t *testing.T) {
 	p := newIDP(t)
 	s := startServer(t, oidcYAML(p, "email", "default"))
 	p.signInAs(map[string]any{"sub": "u-8", "email": "fay@example.com", "email_verified": true})
-	long := "/tokens?x=" + strings.Repeat("a%2Fb", 1200) // 6 KB
+	long := "/tokens?x=" + strings.Repeat("a%2Fb", 700) // 3.5 KB
 
 	b := newPerson(t, s)
 	page := b.do(t, http.MethodGet, "/login", nil, nil)
@@ -26,7 +26,7 @@ func TestOIDCFlowCookiesFitABrowser(t *testing.T) {
 	}
 	r := b.do(t, http.MethodPost, "/login/oidc/test", url.Values{"csrf": {m[1]}, "return_to": {long}}, nil)
 	if r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), p.URL) {
-		t.Fatalf("start with a 6 KB return_to: %d to %q, want the provider", r.status, r.header.Get("Location"))
+		t.Fatalf("start with a 3.5 KB return_to: %d to %q, want the provider", r.status, r.header.Get("Location"))
 	}
 	flow := 0
 	for _, c := range r.header.Values("Set-Cookie") {
@@ -39,7 +39,7 @@ func TestOIDCFlowCookiesFitABrowser(t *testing.T) {
 		}
 	}
 	if flow < 2 {
-		t.Errorf("%d flow cookies for a 6 KB return_to, want it spread over several", flow)
+		t.Errorf("%d flow cookies for a 3.5 KB return_to, want it spread over several", flow)
 	}
 	// Through the provider and back (the jar holds the cookies), to the
 	// page as it was asked.

@@ -103,13 +103,21 @@ func (h *Handler) flowCookie() string {
 // was dropped, and the callback, finding no flow, failed every time
 // (docs/security.md T-188). So the flow's value is spread over the flow
 // cookie and, past flowChunk bytes, further cookies named after it
-// ("-1", "-2", …), the first saying how many ("3.…"); a value that fits
+// ("-1", "-2", …), the first saying how many ("2.…"); a value that fits
 // in one cookie is written as before, without the count.
+//
+// The cookies are Path=/ (__Host-) and live loginFlowTTL, so every
+// request to the origin carries them, with the session's: a reverse proxy
+// refuses a Cookie line over its buffer (nginx's default
+// large_client_header_buffers, 8 KiB) on every page, the sign-in page
+// included, before sts could clear them. So all the flow's cookies,
+// names and values, are at most maxFlowBytes together (about 4 KB of
+// return_to), leaving 2 KiB of the line to the session and the rest.
 const (
-	flowChunk = 3800
-	// maxFlowChunks bounds the cookies of one flow: about 10 KB of
-	// return_to, more than an authorization request sent by POST may
-	// carry (maxRequestQuery in internal/authorize, 8 KiB).
+	flowChunk    = 3800
+	maxFlowBytes = 6 << 10
+	// maxFlowChunks bounds the cookies of one flow read or cleared; a
+	// flow of maxFlowBytes has two, an earlier release wrote up to four.
 	maxFlowChunks = 4
 )
 
@@ -130,23 +138,47 @@ func (h *Handler) setFlowCookie(w http.ResponseWriter, name, value string, maxAg
 		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
 }
 
-// keepFlow stores f in this browser's cookies, or reports false when it
-// needs more than maxFlowChunks of them.
-func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) bool {
-	b, _ := json.Marshal(f)
-	v := base64.RawURLEncoding.EncodeToString(b)
+// encodeFlow is f as the flow cookies' value: its JSON, base64url. The
+// JSON keeps "&", "<" and ">" as they are (json.Marshal writes each as
+// six bytes, and an authorization request's return_to is full of "&").
+func encodeFlow(f oidcFlow) string {
+	var b strings.Builder
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	_ = e.Encode(f)
+	return base64.RawURLEncoding.EncodeToString([]byte(strings.TrimSuffix(b.String(), "\n")))
+}
+
+// flowChunks is v split into the flow's cookie values, or nil when they
+// would be more than maxFlowBytes together, names included.
+func (h *Handler) flowChunks(v string) []string {
 	n := (len(v) + flowChunk - 1) / flowChunk
-	if n > maxFlowChunks {
+	parts := make([]string, n)
+	total := 0
+	for i := range n {
+		parts[i] = v[i*flowChunk : min(len(v), (i+1)*flowChunk)]
+		if i == 0 && n > 1 {
+			parts[i] = strconv.Itoa(n) + "." + parts[i]
+		}
+		total += len(h.flowCookieN(i)) + len("=") + len(parts[i])
+	}
+	if total > maxFlowBytes {
+		return nil
+	}
+	return parts
+}
+
+// keepFlow stores f in this browser's cookies, or reports false when they
+// would be more than maxFlowBytes.
+func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) bool {
+	parts := h.flowChunks(encodeFlow(f))
+	if parts == nil {
 		return false
 	}
-	for i := range n {
-		part := v[i*flowChunk : min(len(v), (i+1)*flowChunk)]
-		if i == 0 && n > 1 {
-			part = strconv.Itoa(n) + "." + part
-		}
+	for i, part := range parts {
 		h.setFlowCookie(w, h.flowCookieN(i), part, int(loginFlowTTL/time.Second))
 	}
-	h.dropFlow(w, r, n) // those an earlier, longer flow left
+	h.dropFlow(w, r, len(parts)) // those an earlier, longer flow left
 	return true
 }
 
