@@ -153,7 +153,15 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
 	}
 	aud := tokens.Audience{client.Audiences[0]}
-	// 2. The parameters, strictly.
+	// 2. The parameters, strictly, before the code is spent: a refusal
+	//    leaves it for a corrected request. audience and resource (MCP
+	//    clients send resource on every token request) narrow the access
+	//    token to what the grant covers, never widen it (RFC 8707 §2.2,
+	//    docs/security.md T-187).
+	aud, err := narrowTarget(req, aud)
+	if err != nil {
+		return nil, err
+	}
 	code, verifier, redirect := req.form.Get("code"), req.form.Get("code_verifier"), req.form.Get("redirect_uri")
 	switch {
 	case code == "":

@@ -281,3 +281,25 @@ func narrow(requested, granted []string) ([]string, error) {
 	}
 	return requested, nil
 }
+
+// narrowTarget returns the audience of the access token a refresh issues:
+// the audience and resource values requested, each of which the family
+// already covers (covered), or covered when none is. A refresh may narrow
+// the token, never the family, whose next refresh without them gets all
+// of covered again (RFC 8707 §2.2); a value it does not cover is
+// invalid_target (docs/security.md T-187).
+func narrowTarget(req *Request, covered []string) ([]string, error) {
+	if len(req.Audiences)+len(req.Resources) == 0 {
+		return covered, nil
+	}
+	var want []string
+	for _, t := range slices.Concat(req.Audiences, req.Resources) {
+		switch {
+		case !slices.Contains(covered, t):
+			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceWidening, fmt.Errorf("audience %q is not one the grant covers", trunc(t)))
+		case !slices.Contains(want, t):
+			want = append(want, t)
+		}
+	}
+	return want, nil
+}

@@ -67,6 +67,10 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if err != nil {
 		return nil, err
 	}
+	aud, err := narrowTarget(req, rt.Audiences)
+	if err != nil {
+		return nil, err
+	}
 	// What issuance checked is checked again on every refresh: the pool
 	// and provider, the principal the family acts as, and the client's
 	// allowlists (the same client check as every grant). A refusal leaves
@@ -119,14 +123,14 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, err
 		}
 		req.trace.org = rt.OrgID
-		return g.mint(ctx, req, rt, "", scopes, life, g.idClaims(tmpl, rt, principal, scopes), now)
+		return g.mint(ctx, req, rt, "", scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
 	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, life, g.idClaims(tmpl, rt, principal, scopes), now)
+	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
 }
 
 // rotates reports whether this refresh rotates the token. At Google's
@@ -348,10 +352,10 @@ func (g *Refresh) accessLifetime(req *Request, rt storage.RefreshToken, pool *tr
 	return life, nil
 }
 
-// mint issues the access token from the family's claim template, living
-// life (accessLifetime), and the ID token of id (nil: none) with at_hash
-// of it.
-func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes []string,
+// mint issues the access token from the family's claim template, for aud
+// (narrowTarget), living life (accessLifetime), and the ID token of id
+// (nil: none) with at_hash of it.
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes, aud []string,
 	life time.Duration, id *tokens.IDClaims, now time.Time,
 ) (*Response, error) {
 	var c tokens.AccessClaims
@@ -364,7 +368,7 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	c.MayAct = c.JudgedMayAct()
 	now = now.Truncate(time.Second)
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
-	c.Audience, c.Scope = rt.Audiences, joinSpace(scopes)
+	c.Audience, c.Scope = aud, joinSpace(scopes)
 	if c.GrantID == "" {
 		// The family's own grant, unless its template names the family
 		// its first token was exchanged from (that one bounds it).
