@@ -162,6 +162,15 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, err
 	}
+	// expires_in as at every grant: issued as asked, or refused beyond the
+	// maximum, never clamped (docs/design.md#lifetimes, docs/security.md
+	// T-56); it bounds the ID token too. A family the code begins lives
+	// far longer than any access token may.
+	def, maxLife := req.lifetimeBounds(g.Lifetime, g.MaxLifetime)
+	life, err := pickLifetime(req.Lifetime, def, maxLife)
+	if err != nil {
+		return nil, err
+	}
 	code, verifier, redirect := req.form.Get("code"), req.form.Get("code_verifier"), req.form.Get("redirect_uri")
 	switch {
 	case code == "":
@@ -256,8 +265,6 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	// 6. Mint: the access token under the recorded jti, the family under
 	//    the recorded ID, the ID token for openid.
 	at := now.Truncate(time.Second)
-	def, maxLife := req.lifetimeBounds(g.Lifetime, g.MaxLifetime)
-	life := min(cmpOr(def, DefaultLifetime), cmpOr(maxLife, DefaultMaxLifetime))
 	c := tokens.AccessClaims{
 		ID: jti, Subject: p.ID, Principal: string(p.Kind), OrgID: p.OrgID, ClientID: client.ID,
 		Audience: aud, Scope: joinSpace(ac.Scopes),

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	xoauth2 "golang.org/x/oauth2"
 
@@ -66,5 +68,36 @@ func TestAuthorizationCodeNarrowsTarget(t *testing.T) {
 	}
 	if tok.RefreshToken == "" {
 		t.Errorf("no refresh token")
+	}
+}
+
+// TestAuthorizationCodeHonoursExpiresIn: a code redeemed with expires_in
+// (x/oauth2's SetAuthURLParam) gets an access token, and ID token, of
+// that lifetime, as every other grant does (docs/design.md#lifetimes);
+// one beyond the maximum is refused, not clamped, and leaves the code
+// unspent (docs/security.md T-56). It was ignored: expires_in=60 got the
+// default 15 minutes, expires_in=43201 a 200.
+func TestAuthorizationCodeHonoursExpiresIn(t *testing.T) {
+	m := newMatrixEnv(t)
+	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode},
+		Scopes: []string{"read", ScopeOpenID}, Audiences: []string{stsIssuer}})
+	code := m.authCode(t, c, "ada", "read openid")
+	tok, err := m.codeExchange(t, c, sec, code, xoauth2.SetAuthURLParam("expires_in", "43201"))
+	var re *xoauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != oauth2.ErrorInvalidRequest || !strings.Contains(string(re.Body), ReasonLifetimeExceedsMax) {
+		t.Errorf("expires_in above the maximum: %v %v, want invalid_request %s", tok, err, ReasonLifetimeExceedsMax)
+	}
+	tok, err = m.codeExchange(t, c, sec, code, xoauth2.SetAuthURLParam("expires_in", "60"))
+	if err != nil {
+		t.Fatalf("expires_in=60, after the refusal: %v", err)
+	}
+	at := accessPayload(t, tok.AccessToken)
+	if n, _ := tok.Extra("expires_in").(float64); n != 60 || at.Expiry.Time().Sub(at.IssuedAt.Time()) != time.Minute {
+		t.Errorf("expires_in %v, token lives %v; want 60 s", tok.Extra("expires_in"), at.Expiry.Time().Sub(at.IssuedAt.Time()))
+	}
+	var id struct{ Exp, Iat int64 }
+	decodePayload(t, tok.Extra("id_token").(string), &id)
+	if id.Exp-id.Iat != 60 {
+		t.Errorf("ID token lives %d s, want 60", id.Exp-id.Iat)
 	}
 }
