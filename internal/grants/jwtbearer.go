@@ -45,7 +45,9 @@ func (g *JWTBearer) Exchange(ctx context.Context, req *Request, client *storage.
 		return nil, badRequest(ReasonMalformed, errors.New("subject_token or actor_token with jwt-bearer"))
 	}
 	sub := *req
-	sub.SubjectToken, sub.SubjectTokenType, sub.RequestedTokenType = assertion, oauth2.TokenTypeJWT, ""
+	// requested_token_type is the exchange's to judge and echo, as at
+	// token exchange (docs/security.md T-53).
+	sub.SubjectToken, sub.SubjectTokenType = assertion, oauth2.TokenTypeJWT
 	resp, err := g.TokenExchange.Exchange(ctx, &sub, client)
 	req.trace = sub.trace
 	if e, ok := errors.AsType[*oauth2.Error](err); ok && isTokenRefusal(e) {
@@ -56,7 +58,5 @@ func (g *JWTBearer) Exchange(ctx context.Context, req *Request, client *storage.
 	if err != nil {
 		return nil, err
 	}
-	// RFC 7523 responses are RFC 6749 §5.1 token responses.
-	resp.IssuedTokenType = oauth2.TokenTypeAccessToken
 	return resp, nil
 }

@@ -33,6 +33,13 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if raw == "" {
 		return nil, badRequest(ReasonParameterMissing, errors.New("refresh_token is required"))
 	}
+	// requested_token_type as at token exchange, before the token is
+	// looked up: a type we do not issue leaves it as it was
+	// (docs/security.md T-53).
+	issuedType, err := issuedTokenType(req)
+	if err != nil {
+		return nil, err
+	}
 	// Format first: truncated or altered tokens never reach storage
 	// (docs/security.md T-65, T-66).
 	if secret.PrefixRefreshToken.Parse(raw) != nil {
@@ -123,14 +130,14 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, err
 		}
 		req.trace.org = rt.OrgID
-		return g.mint(ctx, req, rt, "", scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
+		return g.mint(ctx, req, rt, "", issuedType, scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
 	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
+	return g.mint(ctx, req, succ, g.successorSecret(raw), issuedType, scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
 }
 
 // rotates reports whether this refresh rotates the token. At Google's
@@ -353,9 +360,9 @@ func (g *Refresh) accessLifetime(req *Request, rt storage.RefreshToken, pool *tr
 }
 
 // mint issues the access token from the family's claim template, for aud
-// (narrowTarget), living life (accessLifetime), and the ID token of id
-// (nil: none) with at_hash of it.
-func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc string, scopes, aud []string,
+// (narrowTarget), living life (accessLifetime), answered as issuedType
+// (issuedTokenType), and the ID token of id (nil: none) with at_hash of it.
+func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToken, rawSucc, issuedType string, scopes, aud []string,
 	life time.Duration, id *tokens.IDClaims, now time.Time,
 ) (*Response, error) {
 	var c tokens.AccessClaims
@@ -380,7 +387,7 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	req.trace.jti = c.ID
-	resp := &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: oauth2.TokenTypeBearer,
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope, RefreshToken: rawSucc}
 	if id != nil {
 		id.IssuedAt, id.Expiry = c.IssuedAt, c.Expiry

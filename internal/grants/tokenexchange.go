@@ -126,23 +126,14 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	if req.ActorTokenType != "" && !actorType(req.ActorTokenType) {
 		return nil, badRequest(ReasonActorTypeUnsupported, fmt.Errorf("actor_token_type %q is not supported", trunc(req.ActorTokenType)))
 	}
-	// Either type is the same JWT access token, which our resource
-	// servers take as a bearer token: token_type is Bearer for both, N_A
-	// being for what is not usable as an access token (RFC 8693 §2.2.1;
-	// docs/api.md "Confluent STS dialect").
-	issuedType := oauth2.TokenTypeAccessToken
-	switch req.RequestedTokenType {
-	case "", oauth2.TokenTypeAccessToken:
-	case oauth2.TokenTypeJWT:
-		issuedType = oauth2.TokenTypeJWT
-	default: // docs/security.md T-53
-		return nil, badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
+	issuedType, err := issuedTokenType(req)
+	if err != nil {
+		return nil, err
 	}
 	req.trace.tokenDigest = federation.TokenDigest(req.SubjectToken)
 
 	// 2–4. Subject token by type, pool, condition and mapping.
 	var subj *subject
-	var err error
 	switch req.SubjectTokenType {
 	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
 		subj, err = g.external(ctx, req, req.SubjectToken, client, true, "")
@@ -481,4 +472,22 @@ func namedPool(req *Request, subj *subject) error {
 		return badSubject(ReasonSubjectPoolMismatch, errors.New("the subject token was not exchanged through the named pool"))
 	}
 	return nil
+}
+
+// issuedTokenType is the issued_token_type answering req's
+// requested_token_type, the same for every grant that mints an access
+// token from a request that may name one (token exchange, jwt-bearer,
+// refresh_token). Either type is the same JWT access token, which our
+// resource servers take as a bearer token: token_type is Bearer for both,
+// N_A being for what is not usable as an access token (RFC 8693 §2.2.1;
+// docs/api.md "Confluent STS dialect"). Any other type is refused
+// (docs/security.md T-53).
+func issuedTokenType(req *Request) (string, error) {
+	switch req.RequestedTokenType {
+	case "", oauth2.TokenTypeAccessToken:
+		return oauth2.TokenTypeAccessToken, nil
+	case oauth2.TokenTypeJWT:
+		return oauth2.TokenTypeJWT, nil
+	}
+	return "", badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
 }
