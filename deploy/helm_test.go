@@ -387,3 +387,36 @@ func TestHelmChartSecretEnv(t *testing.T) {
 		t.Errorf("OIDC_CLIENT_SECRET = %v, want it from sts-keys' oidc-client-secret", env)
 	}
 }
+
+// TestHelmChartSecretNamesKeepTheirType: a secretData key or a secretEnv
+// name that YAML reads as another type (true, null, 1e3, 0123: all valid
+// Secret keys) reaches the Secret and the container as written, a string,
+// not as a boolean, a null or a number the API server refuses or renames
+// (docs/security.md T-186).
+func TestHelmChartSecretNamesKeepTheirType(t *testing.T) {
+	for _, name := range []string{"true", "null", "1e3", "0123"} {
+		v := maps.Clone(testValues)
+		v["secretData"] = map[string]any{name: "x"}
+		v["secretEnv"] = map[string]any{name: name}
+		docs, err := renderChart(t, "prod", v)
+		if err != nil {
+			t.Errorf("%q: %v", name, err)
+			continue
+		}
+		data, _ := dig(t, docs["Secret"], "stringData").(map[string]any)
+		if data[name] != "x" {
+			t.Errorf("secretData key %q: stringData = %v, want %q: x", name, docs["Secret"]["stringData"], name)
+		}
+		found := false
+		for _, e := range dig(t, docs["Deployment"], "spec", "template", "spec", "containers", 0, "env").([]any) {
+			e := e.(map[string]any)
+			if e["name"] == name {
+				found = dig(t, e, "valueFrom", "secretKeyRef", "key") == name
+			}
+		}
+		if !found {
+			t.Errorf("secretEnv name %q: no variable of that name (string) from key %q in %v", name, name,
+				dig(t, docs["Deployment"], "spec", "template", "spec", "containers", 0, "env"))
+		}
+	}
+}
