@@ -28,7 +28,7 @@ import (
 
 const chartDir = "helm/sts"
 
-// helmFuncs are Helm's (include, required, toYaml) and Sprig's (default,
+// helmFuncs are Helm's (include, required, fail, toYaml) and Sprig's (default,
 // quote, indent, nindent, trunc, trimSuffix, contains, sha256sum)
 // functions as the chart uses them.
 func helmFuncs(t *template.Template) template.FuncMap {
@@ -48,6 +48,7 @@ func helmFuncs(t *template.Template) template.FuncMap {
 			}
 			return v, nil
 		},
+		"fail": func(msg string) (string, error) { return "", errors.New(msg) },
 		"toYaml": func(v any) (string, error) {
 			out, err := yaml.Marshal(v)
 			return strings.TrimSuffix(string(out), "\n"), err
@@ -418,5 +419,21 @@ func TestHelmChartSecretNamesKeepTheirType(t *testing.T) {
 			t.Errorf("secretEnv name %q: no variable of that name (string) from key %q in %v", name, name,
 				dig(t, docs["Deployment"], "spec", "template", "spec", "containers", 0, "env"))
 		}
+	}
+}
+
+// TestHelmChartSecretDataWithExistingSecret: the chart creates no Secret
+// beside existingSecret, so secretData there would be dropped and the
+// pods fail on a missing key; rendering fails instead, saying where the
+// keys go.
+func TestHelmChartSecretDataWithExistingSecret(t *testing.T) {
+	_, err := renderChart(t, "sts", map[string]any{"issuer": "https://sts.example.com", "existingSecret": "sts-keys",
+		"secretData": map[string]any{"redis-url": "redis://:redis-pw@redis:6379/0"},
+		"secretEnv":  map[string]any{"STS_RATE_LIMITS_REDIS_URL": "redis-url"}})
+	if err == nil || !strings.Contains(err.Error(), "secretData") || !strings.Contains(err.Error(), "existingSecret") {
+		t.Errorf("secretData with existingSecret: err = %v, want a render error naming secretData and existingSecret", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "redis-pw") {
+		t.Errorf("the render error carries the secret: %v", err)
 	}
 }

@@ -86,11 +86,12 @@ func kinds(objs map[string]any) []string {
 }
 
 // TestChartWithHelm: `helm lint --strict` passes; `helm template` refuses
-// to render without the issuer or a master key; the default values with
-// a master key, and an existing Secret with one replica, render manifests
-// that Kubernetes' own types accept, with the pod selector matching the
-// pod's labels, probes on /livez and /readyz, and the master key read
-// from the Secret, never written into the ConfigMap.
+// to render without the issuer or a master key, or with secretData beside
+// existingSecret; the default values with a master key, and an existing
+// Secret with one replica, render manifests that Kubernetes' own types
+// accept, with the pod selector matching the pod's labels, probes on
+// /livez and /readyz, and the master key read from the Secret, never
+// written into the ConfigMap.
 func TestChartWithHelm(t *testing.T) {
 	bin := helmBinary(t)
 	base := []string{"--set", "issuer=https://sts.example.com", "--set", "databaseDSN=postgres://sts@db/sts"}
@@ -98,12 +99,17 @@ func TestChartWithHelm(t *testing.T) {
 	if out, err := helm(t, bin, append([]string{"lint", "--strict", chart, "--set", "existingSecret=sts-keys"}, base...)...); err != nil {
 		t.Fatalf("helm lint --strict: %v\n%s", err, out)
 	}
-	for name, args := range map[string][]string{
-		"no issuer":     {"--set", "masterKey=AAAA"},
-		"no master key": {"--set", "issuer=https://sts.example.com"},
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"no issuer":     {[]string{"--set", "masterKey=AAAA"}, "required"},
+		"no master key": {[]string{"--set", "issuer=https://sts.example.com"}, "required"},
+		"secretData beside existingSecret": {[]string{"--set", "issuer=https://sts.example.com", "--set", "existingSecret=sts-keys",
+			"--set", "secretData.redis-url=redis://redis:6379/0"}, "secretData is set with existingSecret"},
 	} {
-		if out, err := helm(t, bin, append([]string{"template", "sts", chart}, args...)...); err == nil || !strings.Contains(out, "required") {
-			t.Errorf("%s: helm template = %v %q, want a required-value error", name, err, out)
+		if out, err := helm(t, bin, append([]string{"template", "sts", chart}, c.args...)...); err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%s: helm template = %v %q, want an error saying %q", name, err, out, c.want)
 		}
 	}
 
