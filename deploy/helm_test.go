@@ -437,3 +437,46 @@ func TestHelmChartSecretDataWithExistingSecret(t *testing.T) {
 		t.Errorf("the render error carries the secret: %v", err)
 	}
 }
+
+// TestHelmChartSecretRevisionRollsPods: sts reads the Secret's settings
+// only at start (environment variables), and the pod template carries
+// nothing derived from the Secret (no hash of a secret in an annotation),
+// so a changed secret alone rolls no pod; bumping secretRevision changes
+// the pod template, and helm upgrade rolls the pods onto the new value.
+func TestHelmChartSecretRevisionRollsPods(t *testing.T) {
+	render := func(revision any, redisURL string) (string, map[string]any) {
+		t.Helper()
+		v := maps.Clone(testValues)
+		v["secretData"] = map[string]any{"redis-url": redisURL}
+		v["secretEnv"] = map[string]any{"STS_RATE_LIMITS_REDIS_URL": "redis-url"}
+		if revision != nil {
+			v["secretRevision"] = revision
+		}
+		docs, err := renderChart(t, "prod", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := dig(t, docs["Deployment"], "spec", "template")
+		out, err := yaml.Marshal(tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		annotations, _ := dig(t, tmpl, "metadata", "annotations").(map[string]any)
+		return string(out), annotations
+	}
+	const oldURL, newURL = "redis://:old-pw@redis:6379/0", "redis://:new-pw@redis:6379/0"
+	before, _ := render(nil, oldURL)
+	if rotated, _ := render(nil, newURL); rotated != before {
+		t.Errorf("the pod template changed with a secret value alone: something derived from the Secret is in it:\n%s\n%s", before, rotated)
+	}
+	bumped, annotations := render(2, newURL) // --set secretRevision=2 is a number
+	if bumped == before {
+		t.Errorf("the pod template is the same after secretRevision was set: helm upgrade rolls no pod, each keeps the old secret")
+	}
+	if got := annotations["sts/secret-revision"]; got != "2" {
+		t.Errorf("pod annotation sts/secret-revision = %v, want \"2\" (annotations %v)", got, annotations)
+	}
+	if again, _ := render("3", newURL); again == bumped {
+		t.Errorf("the pod template is the same after secretRevision went from 2 to 3")
+	}
+}
