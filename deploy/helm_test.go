@@ -28,9 +28,9 @@ import (
 
 const chartDir = "helm/sts"
 
-// helmFuncs are Helm's (include, required, fail, toYaml) and Sprig's (default,
-// quote, indent, nindent, trunc, trimSuffix, contains, sha256sum)
-// functions as the chart uses them.
+// helmFuncs are Helm's (include, required, fail, toYaml) and Sprig's
+// (default, kindIs, quote, indent, nindent, trunc, trimSuffix, contains,
+// sha256sum) functions as the chart uses them.
 func helmFuncs(t *template.Template) template.FuncMap {
 	indent := func(n int, s string) string {
 		pad := strings.Repeat(" ", n)
@@ -59,6 +59,7 @@ func helmFuncs(t *template.Template) template.FuncMap {
 			}
 			return v[0]
 		},
+		"kindIs":     func(kind string, v any) bool { return reflect.ValueOf(v).Kind().String() == kind },
 		"quote":      func(v any) string { return fmt.Sprintf("%q", fmt.Sprint(v)) },
 		"indent":     indent,
 		"nindent":    func(n int, s string) string { return "\n" + indent(n, s) },
@@ -478,5 +479,46 @@ func TestHelmChartSecretRevisionRollsPods(t *testing.T) {
 	}
 	if again, _ := render("3", newURL); again == bumped {
 		t.Errorf("the pod template is the same after secretRevision went from 2 to 3")
+	}
+}
+
+// TestHelmChartSecretValuesAreStrings: a secret value YAML reads as a
+// number or a boolean (0123 in a values file is 83, 12345678901234567890
+// a float) would reach the Secret changed; a secretEnv key likewise names
+// another key. Rendering fails instead, naming the setting (not its
+// value) and how to pass it as a string.
+func TestHelmChartSecretValuesAreStrings(t *testing.T) {
+	for name, over := range map[string]map[string]any{
+		"secretData.pin":      {"secretData": map[string]any{"pin": 83}},
+		"secretData.token":    {"secretData": map[string]any{"token": 1.2345678901234567e+19}},
+		"secretData.flag":     {"secretData": map[string]any{"flag": true}},
+		"secretEnv.STS_PIN":   {"secretEnv": map[string]any{"STS_PIN": 83}},
+		"secretEnv.STS_TOKEN": {"secretEnv": map[string]any{"STS_TOKEN": 1000.0}},
+		"secretData (a list)": {"secretData": map[string]any{"pins": []any{"a"}}},
+	} {
+		v := maps.Clone(testValues)
+		maps.Copy(v, over)
+		_, err := renderChart(t, "prod", v)
+		setting, _, _ := strings.Cut(name, " ")
+		if setting == "secretData" {
+			setting = "secretData.pins"
+		}
+		if err == nil || !strings.Contains(err.Error(), setting+" is not a string") || !strings.Contains(err.Error(), "--set-string") {
+			t.Errorf("%s: err = %v, want a render error saying %q is not a string, and --set-string", name, err, setting)
+		}
+	}
+	// Strings render, whatever they look like.
+	v := maps.Clone(testValues)
+	v["secretData"] = map[string]any{"pin": "0123", "token": "12345678901234567890"}
+	v["secretEnv"] = map[string]any{"STS_PIN": "0123"}
+	docs, err := renderChart(t, "prod", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dig(t, docs["Secret"], "stringData", "pin"); got != "0123" {
+		t.Errorf("stringData.pin = %v, want \"0123\"", got)
+	}
+	if got := dig(t, docs["Secret"], "stringData", "token"); got != "12345678901234567890" {
+		t.Errorf("stringData.token = %v, want \"12345678901234567890\"", got)
 	}
 }
