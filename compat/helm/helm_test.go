@@ -140,6 +140,69 @@ func TestChartWithHelm(t *testing.T) {
 	checkDeployment(t, objs["Deployment"].(*appsv1.Deployment), 1)
 }
 
+// TestChartSecretSettingsWithHelm: secret settings from a values file,
+// as docs/production.md shows them, through Helm's own YAML reading (YAML
+// 1.1, where on is a boolean and 0123 octal): quoted keys and names reach
+// the Secret and the container as written, secretRevision is the pod's
+// sts/secret-revision annotation, and an unquoted number as a value fails
+// the render, naming the setting but not the value.
+func TestChartSecretSettingsWithHelm(t *testing.T) {
+	bin := helmBinary(t)
+	file := func(content string) string {
+		f := filepath.Join(t.TempDir(), "secrets.yaml")
+		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	base := []string{"template", "sts", chart, "--set", "issuer=https://sts.example.com", "--set", "masterKey=AAAA",
+		"--set", "databaseDSN=postgres://sts@db/sts"}
+	secrets := file(`secretData:
+  redis-url: "redis://:redis-pw@redis:6379/0"
+  "on": "x"
+  "0123": "0123"
+secretEnv:
+  STS_RATE_LIMITS_REDIS_URL: redis-url
+  "on": "0123"
+`)
+	out, err := helm(t, bin, append(base, "-f", secrets, "--set", "secretRevision=2")...)
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	objs := decode(t, out)
+	s := objs["Secret"].(*corev1.Secret)
+	if s.StringData["on"] != "x" || s.StringData["0123"] != "0123" || s.StringData["redis-url"] != "redis://:redis-pw@redis:6379/0" {
+		t.Errorf("Secret stringData = %v, want on, 0123 and redis-url as written", mapKeys(s.StringData))
+	}
+	d := objs["Deployment"].(*appsv1.Deployment)
+	env := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			env[e.Name] = e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	if env["on"] != "0123" || env["STS_RATE_LIMITS_REDIS_URL"] != "redis-url" {
+		t.Errorf("env from the Secret %v, want on from 0123 and STS_RATE_LIMITS_REDIS_URL from redis-url", env)
+	}
+	if got := d.Spec.Template.Annotations["sts/secret-revision"]; got != "2" {
+		t.Errorf("pod annotation sts/secret-revision = %q, want 2", got)
+	}
+
+	out, err = helm(t, bin, append(base, "-f", file("secretData:\n  pin: 0777\n"))...)
+	if err == nil || !strings.Contains(out, "secretData.pin is not a string") || strings.Contains(out, "511") {
+		t.Errorf("an unquoted number in secretData: helm template = %v %q, want an error naming secretData.pin, not its value", err, out)
+	}
+}
+
+func mapKeys(m map[string]string) []string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	slices.Sort(k)
+	return k
+}
+
 func checkDeployment(t *testing.T, d *appsv1.Deployment, replicas int32) {
 	t.Helper()
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != replicas {
