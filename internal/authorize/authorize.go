@@ -58,9 +58,15 @@ type SignedIn interface {
 // SignedInAt is what a [SignedIn] may also implement: when the session's
 // person signed in, for the ID token's auth_time and for prompt=login and
 // max_age (OIDC Core §3.1.2.1); without it those two are login_required.
+// The time is also the session's start, which sudo mode judges
+// (docs/security.md T-140), unless the seam tells the two apart
+// ([SignedInSession]).
 type SignedInAt interface {
-	// AuthTime is when the person of r's session signed in; ok is false
-	// when r carries no live session. An error is as Principal's.
+	// AuthTime is when the person of r's session authenticated; ok is
+	// false when r carries no live session. A zero time with ok is a
+	// session whose authentication time the seam does not know: no
+	// demand for a fresh sign-in is met by it. An error is as
+	// Principal's.
 	AuthTime(r *http.Request) (at time.Time, ok bool, err error)
 }
 
@@ -81,10 +87,18 @@ type SignInAgain interface {
 // reads the session once a request, so a read failing midway cannot leave
 // a decision half made (a consent stored, its code refused:
 // docs/security.md T-146).
+//
+// It tells apart the session's start, the sign-in sudo mode judges
+// (docs/security.md T-140, A-79), and when that sign-in authenticated the
+// person: the ID token's auth_time, and what prompt=login and max_age
+// judge. The two differ for a sign-in through an upstream provider that
+// answered from its own earlier sign-in (docs/security.md T-180).
 type SignedInSession interface {
-	// Session is r's principal and when they signed in; ok is false
+	// Session is r's principal, when its session began (started) and
+	// when its person authenticated (authenticated, zero when the seam
+	// does not know; never later than the authentication); ok is false
 	// when r carries no live session. An error is as Principal's.
-	Session(r *http.Request) (principalID string, at time.Time, ok bool, err error)
+	Session(r *http.Request) (principalID string, started, authenticated time.Time, ok bool, err error)
 }
 
 // Store is what the endpoint reads and writes.
@@ -407,14 +421,21 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		RedirectURI: q.redirectURI, Challenge: q.challenge, Scopes: q.scopes, Nonce: q.nonce,
 		CreatedAt: t, ExpiresAt: t.Add(CodeLifetime),
 	}
-	switch when, ok, err := h.authTime(r); {
+	switch when, ok, err := h.signInTimes(r); {
 	case err != nil:
 		// A code without its sign-in time would bring an ID token without
 		// auth_time and never a refresh token (docs/security.md T-146).
 		h.sessionUnreadable(w, r, q, true)
 		return
 	case ok:
-		c.AuthTime = storage.Now(when)
+		// auth_time is when the person authenticated, never the later
+		// start of a session an upstream provider's earlier sign-in
+		// began; unknown, the ID token has none (docs/security.md
+		// T-180). The session's start bounds a refresh token.
+		if !when.authenticated.IsZero() {
+			c.AuthTime = storage.Now(when.authenticated)
+		}
+		c.SignedInAt = storage.Now(when.started)
 	}
 	if err := h.Store.CreateAuthCode(r.Context(), c); err != nil {
 		h.logger().ErrorContext(r.Context(), "authorize: storing a code failed", "error", err)

@@ -24,9 +24,11 @@ import (
 // only and for ConsentFormLifetime; one forged, stale or of another
 // request is ignored and the demand judged as without it. The demand is
 // judged when the request arrives, not again on the consent decision the
-// page it leads to posts. auth_time is in every ID token whose sign-in
-// time the seam tells (always, with internal/web); a demand on a seam that
-// cannot tell is login_required, never a loop.
+// page it leads to posts. The time judged is when the person
+// authenticated as the seam recorded it, not the session's start
+// (docs/security.md T-180); it is the ID token's auth_time, absent when
+// the seam does not know it. A demand on a seam that cannot tell is
+// login_required, never a loop.
 
 // reauthParam carries the marker on the way back from sign-in.
 const reauthParam = "sts_reauth"
@@ -36,13 +38,20 @@ func (h *Handler) reauthKey() []byte { return secret.SubKey(h.Pepper, "authorize
 // demandsSignIn reports whether q asks for a sign-in of a certain age.
 func (q *request) demandsSignIn() bool { return q.promptLogin || q.maxAge >= 0 }
 
-// sessionRead keeps, for one request (withSessionRead), the sign-in time
-// read with its principal, so every later step judges the time that was
-// read, not a read of its own that could fail midway: after the consent
-// is stored, say (docs/security.md T-146).
+// sessionRead keeps, for one request (withSessionRead), the sign-in
+// times read with its principal, so every later step judges the times
+// that were read, not a read of its own that could fail midway: after the
+// consent is stored, say (docs/security.md T-146).
 type sessionRead struct {
-	at    time.Time
+	signInTimes
 	known bool
+}
+
+// signInTimes is when a session began (sudo mode's measure,
+// docs/security.md T-140) and when its person authenticated (auth_time,
+// prompt=login, max_age; zero when unknown, docs/security.md T-180).
+type signInTimes struct {
+	started, authenticated time.Time
 }
 
 type sessionReadKey struct{}
@@ -58,38 +67,59 @@ func (h *Handler) principal(r *http.Request) (string, bool, error) {
 	if !ok {
 		return h.SignedIn.Principal(r)
 	}
-	pid, at, ok, err := s.Session(r)
+	pid, started, authenticated, ok, err := s.Session(r)
 	if err == nil && ok {
 		if read, _ := r.Context().Value(sessionReadKey{}).(*sessionRead); read != nil {
-			read.at, read.known = at, true
+			read.signInTimes, read.known = signInTimes{started, authenticated}, true
 		}
 	}
 	return pid, ok, err
 }
 
-// authTime is when the person of r's session signed in, if the seam says;
-// an error is a session storage could not read ([SignedInAt]). A time
-// already read for this request is answered without reading again.
-func (h *Handler) authTime(r *http.Request) (time.Time, bool, error) {
+// signInTimes is when r's session began and when its person
+// authenticated, if the seam says; an error is a session storage could
+// not read ([SignedInAt]). Times already read for this request are
+// answered without reading again. A seam with [SignedInAt] alone tells
+// one time, which is both.
+func (h *Handler) signInTimes(r *http.Request) (signInTimes, bool, error) {
 	read, _ := r.Context().Value(sessionReadKey{}).(*sessionRead)
 	if read != nil && read.known {
-		return read.at, true, nil
+		return read.signInTimes, true, nil
 	}
 	at, ok := h.SignedIn.(SignedInAt)
 	if !ok {
-		return time.Time{}, false, nil
+		return signInTimes{}, false, nil
 	}
 	t, known, err := at.AuthTime(r)
+	times := signInTimes{t, t}
 	if err == nil && known && read != nil {
-		read.at, read.known = t, true
+		read.signInTimes, read.known = times, true
 	}
-	return t, known, err
+	return times, known, err
+}
+
+// authTime is when the person of r's session authenticated (zero with
+// known: a time the seam does not know), as signInTimes.
+func (h *Handler) authTime(r *http.Request) (time.Time, bool, error) {
+	t, known, err := h.signInTimes(r)
+	return t.authenticated, known, err
+}
+
+// signedInAt is when r's session began, as signInTimes.
+func (h *Handler) signedInAt(r *http.Request) (time.Time, bool, error) {
+	t, known, err := h.signInTimes(r)
+	return t.started, known, err
 }
 
 // signedInRecently reports whether the session r carries meets q's demand
 // (always, without one); known is false when the seam cannot tell when
 // its person signed in, and an error says storage could not read it just
-// now, which is neither (docs/security.md T-146).
+// now, which is neither (docs/security.md T-146). The demand is judged by
+// when the person authenticated, as the server recorded it, never by the
+// session's start: a sign-in through an upstream provider that answered
+// from its own earlier sign-in begins a session without anyone
+// authenticating, and one whose time is unknown (zero) meets no demand
+// (docs/security.md T-180).
 func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (ok, known bool, err error) {
 	if !q.demandsSignIn() {
 		return true, true, nil
@@ -100,13 +130,20 @@ func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (
 		return false, false, err
 	case !known:
 		return false, false, nil
-	case !q.signInAfter.IsZero() && !at.Before(q.signInAfter):
-		return true, true, nil // signed in since we asked
+	case at.IsZero():
+		return false, true, nil
+	case !q.signInAfter.IsZero() && !at.Before(q.signInAfter.Add(-markerSkew)):
+		return true, true, nil // authenticated since we asked
 	case q.promptLogin:
 		return false, true, nil
 	}
 	return now.Sub(at) <= time.Duration(q.maxAge)*time.Second, true, nil
 }
+
+// markerSkew is how much earlier than the marker an authentication may
+// be and meet it: an upstream provider's auth_time comes from its own
+// clock (internal/web allows it as much).
+const markerSkew = time.Minute
 
 // signIn sends the browser to sign in and back to q, marked when q
 // demands a fresh sign-in so the one it is about to make meets it. That
@@ -165,7 +202,7 @@ func (h *Handler) askRecentSignIn(w http.ResponseWriter, r *http.Request, q *req
 	if bound <= 0 {
 		bound = DefaultReauthAfter
 	}
-	at, known, err := h.authTime(r)
+	at, known, err := h.signedInAt(r)
 	switch {
 	case err != nil:
 		h.sessionUnreadable(w, r, q, q.promptNone)

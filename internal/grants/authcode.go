@@ -355,9 +355,16 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 
 // signedInRecently reports whether ac's person signed in less than
 // SignInWithin before ac was issued; false when the sign-in time is
-// unknown.
+// unknown. The sign-in is the session's start (sudo mode), not the
+// possibly earlier authentication of the ID token's auth_time; a code
+// stored before the start was recorded has it as its AuthTime
+// (docs/security.md T-180).
 func (g *AuthorizationCode) signedInRecently(ac storage.AuthCode) bool {
-	return !ac.AuthTime.IsZero() && ac.CreatedAt.Before(ac.AuthTime.Add(cmpOr(g.SignInWithin, DefaultSignInWithin)))
+	at := ac.SignedInAt
+	if at.IsZero() {
+		at = ac.AuthTime
+	}
+	return !at.IsZero() && ac.CreatedAt.Before(at.Add(cmpOr(g.SignInWithin, DefaultSignInWithin)))
 }
 
 // revocationKeep is the refresh grant's: how long a revoked family's row

@@ -22,9 +22,13 @@ type AuthCode struct {
 	Challenge string
 	Scopes    []string
 	Nonce     string
-	AuthTime  time.Time // when the principal signed in, zero when unknown
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	AuthTime  time.Time // when the principal authenticated (the ID token's auth_time), zero when unknown
+	// SignedInAt is when the principal's session began, which bounds a
+	// refresh token (sudo mode, docs/security.md A-79); zero on a code
+	// stored before it was recorded, whose AuthTime was that.
+	SignedInAt time.Time
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 	// UsedAt is when the code was first redeemed (zero while unused);
 	// AccessJTI and FamilyID name the access token and the refresh-token
 	// family that redemption issued (empty when none).

@@ -15,9 +15,15 @@ type WebSession struct {
 	PrincipalID string
 	// Method is how the person signed in: "link" or
 	// "oidc:<provider id>:<fingerprint of its issuer and client>".
-	Method     string
-	UserAgent  string
-	CreatedAt  time.Time
+	Method    string
+	UserAgent string
+	CreatedAt time.Time
+	// AuthAt is when the sign-in that began the session authenticated
+	// the person, as far as sts knows: a sign-in link's use, or the
+	// upstream provider's auth_time (never later than the sign-in). Zero
+	// when the provider did not say, unasked: no relying party's demand
+	// for a fresh sign-in is met by it (docs/security.md T-180).
+	AuthAt     time.Time
 	LastSeenAt time.Time
 	// ExpiresAt is the absolute end of the session; the idle timeout is
 	// judged from LastSeenAt by the reader.

@@ -83,7 +83,7 @@ func overLaterSessionReads(t *testing.T) authorizeFixture {
 	}
 	now := storage.Now(time.Now())
 	if err := st.CreateWebSession(ctx, storage.WebSession{ID: storage.NewID(), Digest: digest(f.value), OrgID: p.OrgID,
-		PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		PrincipalID: p.ID, Method: "link", CreatedAt: now, AuthAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -181,7 +182,9 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		h.askSwitch(w, r, se, p, l)
 		return
 	}
-	h.finishSignIn(w, r, p, "link", r.PostFormValue("return_to"))
+	// Presenting the one-time link authenticates the person now
+	// (docs/security.md T-180).
+	h.finishSignIn(w, r, p, "link", r.PostFormValue("return_to"), h.now())
 }
 
 // askSwitch answers a link of p brought by a browser where another
@@ -223,10 +226,11 @@ func (h *Handler) askSwitch(w http.ResponseWriter, r *http.Request, se session, 
 		Token: code, ReturnTo: LocalPath(r.PostFormValue("return_to"))})
 }
 
-// finishSignIn starts a new session for p and sends the browser on.
-func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage.Principal, method, returnTo string) {
+// finishSignIn starts a new session for p, who authenticated at authAt
+// (zero: unknown), and sends the browser on.
+func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, p storage.Principal, method, returnTo string, authAt time.Time) {
 	ctx := r.Context()
-	if err := h.signedIn.start(w, r, p, method); errors.Is(err, storage.ErrNotFound) {
+	if err := h.signedIn.start(w, r, p, method, authAt); errors.Is(err, storage.ErrNotFound) {
 		// p was read enabled, but the store, which checks the principal
 		// in the insert, found it disabled or deleted since: the usual
 		// refusal, and no session (docs/security.md A-74).

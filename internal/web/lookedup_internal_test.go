@@ -222,7 +222,7 @@ func TestSignInOverASessionThatCannotBeRead(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/login/link", nil)
 	r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: f.value})
 	w := httptest.NewRecorder()
-	err := f.h.signedIn.start(w, r, f.p, "link")
+	err := f.h.signedIn.start(w, r, f.p, "link", time.Now())
 	if ss, _ := f.st.ListWebSessions(t.Context(), f.p.ID); err == nil || len(w.Result().Cookies()) != 0 || len(ss) != 1 {
 		t.Errorf("sign-in over a session that could not be read: error %v, cookies %v, sessions %d; want an error, no cookie, the one session",
 			err, w.Result().Cookies(), len(ss))

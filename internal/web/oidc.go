@@ -354,6 +354,20 @@ const (
 		"ask an administrator for a sign-in link (sts login-link)."
 )
 
+// authenticatedAt is when the provider's ID token says it authenticated
+// the person (auth_time), never later than now; zero when it does not
+// say (docs/security.md T-180).
+func (h *Handler) authenticatedAt(authTime *float64) time.Time {
+	if authTime == nil {
+		return time.Time{}
+	}
+	at, now := time.Unix(int64(*authTime), 0), h.now()
+	if at.After(now) {
+		return now
+	}
+	return at
+}
+
 // oidcCallback finishes the sign-in: state bound to this browser, code
 // redeemed with the PKCE verifier, ID token verified (issuer, audience,
 // expiry, signature, nonce), then the principal found by the link claim.
@@ -445,7 +459,13 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(err.Error(), nil)
 		return
 	}
-	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo)
+	// The session records when the provider says it authenticated the
+	// person, which the authorization endpoint judges a relying party's
+	// demand by, and tells as auth_time: an answer from the provider's
+	// earlier sign-in, or one that does not say when, is no fresh
+	// authentication, whatever the sign-in page was asked
+	// (docs/security.md T-180).
+	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo, h.authenticatedAt(claims.AuthTime))
 }
 
 // link finds (or, with an organization configured, creates) the user

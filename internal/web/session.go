@@ -86,28 +86,32 @@ func (s *SignedIn) Principal(r *http.Request) (string, bool, error) {
 	return se.principal.ID, true, nil
 }
 
-// AuthTime returns when the person signed in to the session r carries:
-// the session's start, since every sign-in starts a new session (T-82).
-// The authorization endpoint reads it for the ID token's auth_time and
-// for max_age and prompt=login (OIDC Core §2, §3.1.2.1); it implements
+// AuthTime returns when the person of the session r carries
+// authenticated, as recorded at sign-in: a sign-in link's use, or the
+// upstream provider's auth_time, which may be long before the session
+// began (the provider answered from its own earlier sign-in), and zero
+// when the provider did not say (docs/security.md T-180). The
+// authorization endpoint reads it for the ID token's auth_time and for
+// max_age and prompt=login (OIDC Core §2, §3.1.2.1); it implements
 // authorize.SignedInAt. An error is as Principal's.
 func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool, error) {
 	se, ok, err := s.find(r)
 	if err != nil || !ok {
 		return time.Time{}, false, err
 	}
-	return se.rec.CreatedAt, true, nil
+	return se.rec.AuthAt, true, nil
 }
 
-// Session is Principal and AuthTime from one read of the session
-// (authorize.SignedInSession), so the authorization endpoint reads it
-// once a request (docs/security.md T-146).
-func (s *SignedIn) Session(r *http.Request) (string, time.Time, bool, error) {
+// Session is Principal, the session's start (sudo mode's measure, T-140:
+// every sign-in starts a new session, T-82) and AuthTime from one read of
+// the session (authorize.SignedInSession), so the authorization endpoint
+// reads it once a request (docs/security.md T-146).
+func (s *SignedIn) Session(r *http.Request) (string, time.Time, time.Time, bool, error) {
 	se, ok, err := s.find(r)
 	if err != nil || !ok {
-		return "", time.Time{}, false, err
+		return "", time.Time{}, time.Time{}, false, err
 	}
-	return se.principal.ID, se.rec.CreatedAt, true, nil
+	return se.principal.ID, se.rec.CreatedAt, se.rec.AuthAt, true, nil
 }
 
 // SignIn sends the browser to the sign-in page, which returns it to
@@ -328,8 +332,10 @@ func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 // (docs/security.md T-82). The session already looked up for the request
 // (withLookedUp: POST /login/link reads it before spending the link) is
 // the one ended, not read again: a second read failing would fail the
-// sign-in after the link was spent (T-146).
-func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string) error {
+// sign-in after the link was spent (T-146). authAt is when the sign-in
+// authenticated p, zero when unknown; it is recorded apart from the
+// session's start (docs/security.md T-180).
+func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string, authAt time.Time) error {
 	ctx := r.Context()
 	var old session
 	known, ok := r.Context().Value(lookedUp{}).(*session)
@@ -363,6 +369,9 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	rec := storage.WebSession{
 		ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID, PrincipalID: p.ID, Method: method,
 		UserAgent: ua, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.absolute),
+	}
+	if !authAt.IsZero() {
+		rec.AuthAt = storage.Now(authAt)
 	}
 	if err := s.store.CreateWebSession(ctx, rec); err != nil {
 		return err

@@ -124,7 +124,7 @@ func TestSignInOverASessionThatCannotEnd(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
 		w := httptest.NewRecorder()
-		err := h.signedIn.start(w, r, p, "link")
+		err := h.signedIn.start(w, r, p, "link", time.Now())
 		return w.Result(), err
 	}
 	down.Store(true)

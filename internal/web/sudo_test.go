@@ -16,7 +16,7 @@ import (
 // sessions stay in use (last seen now), within the idle timeout.
 func (s *server) ageSessions(t *testing.T, d time.Duration) {
 	t.Helper()
-	if _, err := s.store(t).DB().ExecContext(t.Context(), `UPDATE web_sessions SET created_at = created_at - $1`, d.Microseconds()); err != nil {
+	if _, err := s.store(t).DB().ExecContext(t.Context(), `UPDATE web_sessions SET created_at = created_at - $1, auth_at = auth_at - $1`, d.Microseconds()); err != nil {
 		t.Fatal(err)
 	}
 }

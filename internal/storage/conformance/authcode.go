@@ -12,7 +12,8 @@ func (o tokenOwner) authCode(exp time.Time) storage.AuthCode {
 	return storage.AuthCode{
 		ID: storage.NewID(), Digest: randBytes(32), ClientID: o.client.ID, OrgID: o.org.ID, PrincipalID: o.principal.ID,
 		RedirectURI: "https://app.example.com/callback?x=" + odd("r"), Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-		Scopes: []string{"openid", odd("read")}, Nonce: odd("n"), AuthTime: t0.Add(-time.Minute), CreatedAt: t0, ExpiresAt: exp,
+		Scopes: []string{"openid", odd("read")}, Nonce: odd("n"), AuthTime: t0.Add(-time.Minute), SignedInAt: t0.Add(-30 * time.Second),
+		CreatedAt: t0, ExpiresAt: exp,
 	}
 }
 
@@ -25,6 +26,7 @@ func testAuthCodeConsume(t *testing.T, s storage.Store) {
 	t0 := now()
 	c := o.authCode(t0.Add(time.Minute))
 	other := o.authCode(t0.Add(time.Minute))
+	other.SignedInAt = time.Time{} // a code stored before it was recorded
 	mustNil(t, "CreateAuthCode", s.CreateAuthCode(ctx, c))
 	mustNil(t, "CreateAuthCode", s.CreateAuthCode(ctx, other))
 	dup := o.authCode(t0.Add(time.Minute))

@@ -11,7 +11,8 @@ import (
 func (o tokenOwner) webSession(created, expires time.Time) storage.WebSession {
 	return storage.WebSession{
 		ID: storage.NewID(), Digest: randBytes(32), OrgID: o.org.ID, PrincipalID: o.principal.ID,
-		Method: "link", UserAgent: odd("agent"), CreatedAt: created, LastSeenAt: created, ExpiresAt: expires,
+		Method: "link", UserAgent: odd("agent"), CreatedAt: created, AuthAt: created.Add(-90 * time.Second),
+		LastSeenAt: created, ExpiresAt: expires,
 	}
 }
 
@@ -41,6 +42,7 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 	a := o.webSession(t0.Add(-time.Hour), t0.Add(time.Hour))
 	b := o.webSession(t0, t0.Add(time.Hour))
 	c := other.webSession(t0, t0.Add(time.Hour))
+	c.AuthAt = time.Time{} // not known: read back as zero (docs/security.md T-180)
 	for _, w := range []storage.WebSession{b, a, c} {
 		mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, w))
 	}

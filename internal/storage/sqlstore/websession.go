@@ -7,12 +7,12 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-const webSessionColumns = `id, digest, org_id, principal_id, method, user_agent, created_at, last_seen_at, expires_at`
+const webSessionColumns = `id, digest, org_id, principal_id, method, user_agent, created_at, last_seen_at, expires_at, auth_at`
 
 func scanWebSession(r rowScanner) (storage.WebSession, error) {
 	var w storage.WebSession
 	err := r.Scan(&w.ID, &w.Digest, &w.OrgID, &w.PrincipalID, &w.Method, &w.UserAgent,
-		timeCol{&w.CreatedAt}, timeCol{&w.LastSeenAt}, timeCol{&w.ExpiresAt})
+		timeCol{&w.CreatedAt}, timeCol{&w.LastSeenAt}, timeCol{&w.ExpiresAt}, timeCol{&w.AuthAt})
 	return w, err
 }
 
@@ -21,9 +21,9 @@ func scanWebSession(r rowScanner) (storage.WebSession, error) {
 // enabledPrincipal.
 func (s *Store) CreateWebSession(ctx context.Context, w storage.WebSession) error {
 	return s.fail("create web session", execOne(ctx, s.db, `INSERT INTO web_sessions (`+webSessionColumns+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9`+s.enabledPrincipal("$4", "$3"),
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10`+s.enabledPrincipal("$4", "$3"),
 		w.ID, w.Digest, w.OrgID, w.PrincipalID, w.Method, w.UserAgent,
-		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt)))
+		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt), s.ts(w.AuthAt)))
 }
 
 // enabledPrincipal is the FROM clause of an INSERT ... SELECT that stores
