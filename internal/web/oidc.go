@@ -344,7 +344,8 @@ const organizationGone = "You have no account here yet, and the sign-in provider
 const reauthSkew = time.Minute
 
 // The refusals of a re-authentication the provider did not make
-// (docs/security.md T-141).
+// (docs/security.md T-141), for sudo mode's forms; and for an
+// application's demand (T-180), which come with a link to try again.
 const (
 	staleReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
 		"Creating, regenerating or widening an access token needs a fresh sign-in. Sign out at the provider and try again, " +
@@ -352,7 +353,38 @@ const (
 	untimedReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time), so this cannot count " +
 		"as signing in again. Creating, regenerating or widening an access token needs a fresh sign-in: " +
 		"ask an administrator for a sign-in link (sts login-link)."
+	staleAppReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
+		"The application asked for a fresh sign-in. Sign out at the provider and sign in again, " +
+		"or ask an administrator for a sign-in link (sts login-link)."
+	untimedAppReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time), so this cannot count " +
+		"as signing in again, which the application asked for: ask an administrator for a sign-in link (sts login-link)."
 )
+
+// authorizePath is the authorization endpoint's path (internal/authorize),
+// a return_to of which is a relying party's request.
+const authorizePath = "/oauth2/authorize"
+
+// refuseReauth answers a re-authentication the provider did not make:
+// stale is whether it answered from an earlier sign-in (else it did not
+// say when). A relying party's request (returnTo at the authorization
+// endpoint) is told so, with a link to sign in again back to it; anyone
+// else is on sudo mode's way (docs/security.md T-141, T-180).
+func (h *Handler) refuseReauth(w http.ResponseWriter, r *http.Request, returnTo string, stale bool) {
+	if u, err := url.Parse(returnTo); err != nil || u.Path != authorizePath {
+		text := untimedReauth
+		if stale {
+			text = staleReauth
+		}
+		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", text)
+		return
+	}
+	text := untimedAppReauth
+	if stale {
+		text = staleAppReauth
+	}
+	h.render(w, r, http.StatusUnauthorized, "message", "Sign-in failed", nil, messageData{Text: text,
+		Link: "/login?return_to=" + url.QueryEscape(returnTo) + "&reauth=1", LinkText: "Sign in again"})
+}
 
 // authenticatedAt is when the provider's ID token says it authenticated
 // the person (auth_time), never later than now; zero when it does not
@@ -435,17 +467,17 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		// A re-authentication: the provider must have authenticated the
 		// person since the flow began (docs/security.md T-141). The
 		// session the browser has, if any, stays as it is.
-		text, reason := "", ""
+		reason := ""
 		switch {
 		case claims.AuthTime == nil:
-			text, reason = untimedReauth, "re-authentication: no auth_time"
+			reason = "re-authentication: no auth_time"
 		case *claims.AuthTime < float64(f.Fresh-int64(reauthSkew/time.Second)):
-			text, reason = staleReauth, "re-authentication: auth_time "+time.Unix(int64(*claims.AuthTime), 0).UTC().Format(time.RFC3339)+
+			reason = "re-authentication: auth_time " + time.Unix(int64(*claims.AuthTime), 0).UTC().Format(time.RFC3339) +
 				" before the flow began"
 		}
-		if text != "" {
+		if reason != "" {
 			h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", reason)
-			h.message(w, r, http.StatusUnauthorized, "Sign-in failed", text)
+			h.refuseReauth(w, r, f.ReturnTo, claims.AuthTime != nil)
 			return
 		}
 	}

@@ -172,3 +172,39 @@ func TestRelyingPartyReauthIsTheServersChoice(t *testing.T) {
 		t.Errorf("ID token auth_time %d (%v), want the provider's sign-in, %d", c.AuthTime, err, stale["auth_time"])
 	}
 }
+
+// TestRelyingPartyStaleRefusalSpeaksOfSigningIn: the page a relying
+// party's prompt=login ends on, when the provider answers from an earlier
+// sign-in, was sudo mode's: it said creating an access token needs a
+// fresh sign-in, which is not what the person was doing, and offered no
+// way back to the application. It now says signing in again is needed
+// and links to the sign-in page, as a re-authentication, back to the
+// same request (docs/security.md T-180).
+func TestRelyingPartyStaleRefusalSpeaksOfSigningIn(t *testing.T) {
+	t.Parallel()
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "email", "default"))
+	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
+	idp.signInAs(erin)
+	b := follower(t)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("first sign-in: %d", r.status)
+	}
+	rp := newRelyingParty(t, s)
+	stale := maps.Clone(erin)
+	stale["auth_time"] = time.Now().Add(-time.Hour).Unix()
+	idp.signInAs(stale)
+	loginPath := rpAuthorize(t, b, rp, xoauth2.GenerateVerifier(), xoauth2.SetAuthURLParam("prompt", "login"))
+	r := signInFrom(t, b, s, "test", loginPath)
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("stale answer: %d", r.status)
+	}
+	page := html.UnescapeString(r.body)
+	page = page[strings.Index(page, "<main"):]
+	if strings.Contains(page, "access token") || strings.Contains(page, `href="/tokens"`) {
+		t.Errorf("the step-up refusal for Notes speaks of access tokens:\n%s", page)
+	}
+	if !strings.Contains(page, `href="`+loginPath+`"`) {
+		t.Errorf("the refusal does not link back to %s:\n%s", loginPath, page)
+	}
+}
