@@ -171,6 +171,12 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, err
 	}
+	// requested_token_type as at every grant that mints this access token
+	// (docs/security.md T-53).
+	issuedType, err := issuedTokenType(req)
+	if err != nil {
+		return nil, err
+	}
 	code, verifier, redirect := req.form.Get("code"), req.form.Get("code_verifier"), req.form.Get("redirect_uri")
 	switch {
 	case code == "":
@@ -278,7 +284,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	req.trace.jti = c.ID
-	resp := &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+	resp := &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: oauth2.TokenTypeBearer,
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope}
 	if refresh {
 		// The family ends within its lifetime of the code's consumption,

@@ -79,6 +79,12 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: client.OrgID, Scopes: req.Scopes, Audiences: aud}); err != nil {
 		return nil, err
 	}
+	// requested_token_type as at every grant that mints this access token
+	// (docs/security.md T-53).
+	issuedType, err := issuedTokenType(req)
+	if err != nil {
+		return nil, err
+	}
 	p, err := loadPrincipal(ctx, g.Principals, g.Cache, client.PrincipalID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -104,7 +110,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	req.trace.org, req.trace.jti, req.trace.actor = c.OrgID, c.ID, "client:"+client.ID
-	return &Response{AccessToken: tok, IssuedTokenType: oauth2.TokenTypeAccessToken, TokenType: oauth2.TokenTypeBearer,
+	return &Response{AccessToken: tok, IssuedTokenType: issuedType, TokenType: oauth2.TokenTypeBearer,
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope}, nil
 }
 

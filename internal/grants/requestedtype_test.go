@@ -63,3 +63,46 @@ func TestRequestedTokenTypeRefreshAndJWTBearer(t *testing.T) {
 		t.Errorf("the refresh token was spent by a refused requested_token_type (%v)", err)
 	}
 }
+
+// TestRequestedTokenTypeClientCredentialsAndAuthCode (docs/security.md
+// T-53; adopted from review): client_credentials and authorization_code
+// mint the same access token at /oauth2/token and read
+// requested_token_type as the other grants do; authorization_code before
+// the code is looked up, so a refused type leaves the code for a corrected
+// request. Before, both answered …:access_token whatever was asked, and
+// …:id_token got a 200.
+func TestRequestedTokenTypeClientCredentialsAndAuthCode(t *testing.T) {
+	m := newMatrixEnv(t)
+	c, sec := m.client(t, storage.Client{OrgID: "acme", Scopes: []string{"read"}, Audiences: []string{stsIssuer},
+		GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeAuthorizationCode}})
+	for _, tc := range []struct{ requested, issued string }{
+		{"", oauth2.TokenTypeAccessToken},
+		{oauth2.TokenTypeAccessToken, oauth2.TokenTypeAccessToken},
+		{oauth2.TokenTypeJWT, oauth2.TokenTypeJWT},
+		{oauth2.TokenTypeIDToken, ""},
+		{"urn:example:unknown", ""},
+	} {
+		forms := map[string]url.Values{
+			"client_credentials": {"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}},
+			"authorization_code": m.authCode(t, c, "ada", "read"),
+		}
+		for name, form := range forms {
+			form.Set("requested_token_type", tc.requested)
+			status, body := m.postAs(t, c.ID, sec, form)
+			if tc.issued == "" {
+				if status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidRequest || body["reason"] != ReasonRequestedTypeUnsupp {
+					t.Errorf("%s requesting %q = %d %v, want 400 invalid_request %s", name, tc.requested, status, body, ReasonRequestedTypeUnsupp)
+				}
+				// The refusal left the code: corrected, it is redeemed.
+				form.Del("requested_token_type")
+				if status, body := m.postAs(t, c.ID, sec, form); status != http.StatusOK {
+					t.Errorf("%s after a refused %q = %d %v, want 200 (the code unspent)", name, tc.requested, status, body)
+				}
+				continue
+			}
+			if status != http.StatusOK || body["issued_token_type"] != tc.issued || body["token_type"] != "Bearer" {
+				t.Errorf("%s requesting %q = %d %v, want issued_token_type %s", name, tc.requested, status, body, tc.issued)
+			}
+		}
+	}
+}

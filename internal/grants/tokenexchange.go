@@ -477,7 +477,7 @@ func namedPool(req *Request, subj *subject) error {
 // issuedTokenType is the issued_token_type answering req's
 // requested_token_type, the same for every grant that mints an access
 // token from a request that may name one (token exchange, jwt-bearer,
-// refresh_token). Either type is the same JWT access token, which our
+// refresh_token, client_credentials, authorization_code). Either type is the same JWT access token, which our
 // resource servers take as a bearer token: token_type is Bearer for both,
 // N_A being for what is not usable as an access token (RFC 8693 §2.2.1;
 // docs/api.md "Confluent STS dialect"). Any other type is refused
