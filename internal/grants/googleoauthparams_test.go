@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,14 +15,20 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestGoogleOAuthTokenUnhonouredParameters (docs/security.md T-184): a
-// form at /v1/oauthtoken that asks for a narrower token than its refresh
-// token's family (one audience, a shorter lifetime, an access boundary)
-// is refused, never answered with the family's wider token. Google's
-// ExchangeOauthTokenRequest has none of these parameters, and the same
-// members in a JSON body are refused as unknown names. A refresh without
-// them is served as before.
-func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
+// googleRefreshEnv is a server whose /v1/oauthtoken refreshes the
+// families of one confidential client of acme, audiences [stsIssuer,
+// https://api.example]: issue begins a family and answers its refresh
+// token; post sends a form refresh of rt with the extra parameters kv
+// (name, value pairs, a name repeated as sent).
+type googleRefreshEnv struct {
+	*env
+	pepper []byte
+	issue  func() string
+	post   func(rt string, kv ...string) (*http.Response, map[string]any)
+}
+
+func newGoogleRefreshEnv(t *testing.T) googleRefreshEnv {
+	t.Helper()
 	e := newEnv(t, nil)
 	ctx := t.Context()
 	pepper := []byte(strings.Repeat("p", 32))
@@ -43,11 +50,14 @@ func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
 	mux := http.NewServeMux()
 	e.handler.Mount(mux)
 	e.srv.Config.Handler = mux
-	rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, auds)
-	if err != nil {
-		t.Fatal(err)
+	issue := func() string {
+		rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, auds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt
 	}
-	post := func(kv ...string) (*http.Response, map[string]any) {
+	post := func(rt string, kv ...string) (*http.Response, map[string]any) {
 		form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
 		for i := 0; i+1 < len(kv); i += 2 {
 			form.Add(kv[i], kv[i+1])
@@ -57,6 +67,31 @@ func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
 		r.SetBasicAuth(client.ID, sec)
 		return do(t, r)
 	}
+	return googleRefreshEnv{env: e, pepper: pepper, issue: issue, post: post}
+}
+
+// issuedAudience is the aud of the access token in out, or why there is
+// none to read.
+func issuedAudience(ctx context.Context, e *env, out map[string]any) any {
+	at, _ := out["access_token"].(string)
+	c, err := e.verify.VerifyAccessToken(ctx, at, stsIssuer)
+	if err != nil {
+		return err
+	}
+	return c.Audience
+}
+
+// TestGoogleOAuthTokenUnhonouredParameters (docs/security.md T-184): a
+// form at /v1/oauthtoken that asks for a narrower token than its refresh
+// token's family (one audience, a shorter lifetime, an access boundary)
+// is refused, never answered with the family's wider token. Google's
+// ExchangeOauthTokenRequest has none of these parameters, and the same
+// members in a JSON body are refused as unknown names. A refresh without
+// them is served as before.
+func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
+	g := newGoogleRefreshEnv(t)
+	e, ctx, rt := g.env, t.Context(), g.issue()
+	post := func(kv ...string) (*http.Response, map[string]any) { return g.post(rt, kv...) }
 	for _, tc := range []struct{ name, value string }{
 		{"audience", "https://api.example"},
 		{"resource", "https://api.example"},
@@ -66,17 +101,15 @@ func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
 		resp, out := post(tc.name, tc.value)
 		desc, _ := out["error_description"].(string)
 		if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || !strings.HasPrefix(desc, tc.name+" is not a parameter of "+PathGoogleOAuthToken) {
-			at, _ := out["access_token"].(string)
-			c, _ := e.verify.VerifyAccessToken(ctx, at, stsIssuer)
 			t.Errorf("refresh with %s=%s: %d %v %q (issued: aud %v, expires_in %v), want 400 invalid_request %q…",
-				tc.name, tc.value, resp.StatusCode, out["error"], desc, c.Audience, out["expires_in"], tc.name+" is not a parameter of "+PathGoogleOAuthToken)
+				tc.name, tc.value, resp.StatusCode, out["error"], desc, issuedAudience(ctx, e, out), out["expires_in"], tc.name+" is not a parameter of "+PathGoogleOAuthToken)
 		}
 	}
 	// Sent empty, a parameter is omitted (RFC 6749 §3.1), as everywhere.
 	if resp, out := post("audience", "", "expires_in", ""); resp.StatusCode != http.StatusOK || out["access_token"] == nil {
 		t.Errorf("refresh with empty audience and expires_in: %d %v, want a token", resp.StatusCode, out)
 	}
-	stored, err := e.store.GetRefreshTokenByDigest(ctx, secret.Digest(pepper, rt))
+	stored, err := e.store.GetRefreshTokenByDigest(ctx, secret.Digest(g.pepper, rt))
 	if err != nil || stored.Revoked || !stored.RotatedAt.IsZero() {
 		t.Errorf("the refresh token after the refusals: %+v %v, want it live and not rotated", stored, err)
 	}
@@ -87,45 +120,36 @@ func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
 // an empty one is refused as one alone is; only the first value was read,
 // and the family's wider token was issued.
 func TestGoogleOAuthTokenRepeatedEmptyFirst(t *testing.T) {
-	e := newEnv(t, nil)
-	ctx := t.Context()
-	pepper := []byte(strings.Repeat("p", 32))
-	sa := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "gcloud"}
-	if err := e.store.CreatePrincipal(ctx, sa); err != nil {
-		t.Fatal(err)
-	}
-	sec := secret.PrefixClientSecret.Generate()
-	auds := []string{stsIssuer, "https://api.example"}
-	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read"},
-		Audiences: auds}
-	if err := e.store.CreateClient(ctx, client); err != nil {
-		t.Fatal(err)
-	}
-	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
-	refresh := &Refresh{Store: e.store, Issuer: e.grant.Issuer, Pepper: pepper, Lifetime: 24 * time.Hour, Audiences: auds[1:]}
-	e.handler.Grants = append(e.handler.Grants, refresh)
-	mux := http.NewServeMux()
-	e.handler.Mount(mux)
-	e.srv.Config.Handler = mux
+	g := newGoogleRefreshEnv(t)
+	e, ctx := g.env, t.Context()
 	for _, name := range []string{"audience", "resource"} {
 		for _, values := range [][]string{{"", "https://api.example"}, {"https://api.example", ""}} {
-			rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, auds)
-			if err != nil {
-				t.Fatal(err)
-			}
-			form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}, name: values}
-			r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleOAuthToken, strings.NewReader(form.Encode()))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.SetBasicAuth(client.ID, sec)
-			resp, out := do(t, r)
+			resp, out := g.post(g.issue(), name, values[0], name, values[1])
 			desc, _ := out["error_description"].(string)
 			if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || !strings.HasPrefix(desc, name+" is not a parameter of "+PathGoogleOAuthToken) {
-				at, _ := out["access_token"].(string)
-				c, _ := e.verify.VerifyAccessToken(ctx, at, stsIssuer)
 				t.Errorf("%s=%q: %d %v %q (issued: aud %v), want 400 invalid_request %q…",
-					name, values, resp.StatusCode, out["error"], desc, c.Audience, name+" is not a parameter of "+PathGoogleOAuthToken)
+					name, values, resp.StatusCode, out["error"], desc, issuedAudience(ctx, e, out), name+" is not a parameter of "+PathGoogleOAuthToken)
 			}
 		}
+	}
+}
+
+// TestGoogleOAuthTokenRequestedTokenType (docs/security.md T-53; adopted
+// from review): Google's ExchangeOauthTokenRequest has no
+// requested_token_type, but a form at /v1/oauthtoken naming one is read by
+// the refresh grant: …:id_token is 400 invalid_request (it was 200 before
+// the refresh grant read it), the refresh token left for the next request;
+// …:jwt is 200.
+func TestGoogleOAuthTokenRequestedTokenType(t *testing.T) {
+	g := newGoogleRefreshEnv(t)
+	rt := g.issue()
+	post := func(kv ...string) (*http.Response, map[string]any) { return g.post(rt, kv...) }
+	resp, out := post("requested_token_type", oauth2.TokenTypeIDToken)
+	if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || out["access_token"] != nil {
+		t.Errorf("/v1/oauthtoken requesting …:id_token = %d %v, want 400 invalid_request", resp.StatusCode, out)
+	}
+	resp, out = post("requested_token_type", oauth2.TokenTypeJWT)
+	if tok, _ := out["access_token"].(string); resp.StatusCode != http.StatusOK || tok == "" {
+		t.Errorf("/v1/oauthtoken requesting …:jwt after a refused …:id_token = %d %v, want 200 with an access token", resp.StatusCode, out)
 	}
 }
