@@ -1,12 +1,15 @@
 package web
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,7 +114,8 @@ func (h *Handler) flowCookie() string {
 // refuses a Cookie line over its buffer (nginx's default
 // large_client_header_buffers, 8 KiB) on every page, the sign-in page
 // included, before sts could clear them. So all the flow's cookies,
-// names and values, are at most maxFlowBytes together (about 4 KB of
+// names and values, are at most maxFlowBytes together (every request
+// /oauth2/authorize accepts fits, compressed; about 4 KB of incompressible
 // return_to), leaving 2 KiB of the line to the session and the rest.
 const (
 	flowChunk    = 3800
@@ -119,6 +123,13 @@ const (
 	// maxFlowChunks bounds the cookies of one flow read or cleared; a
 	// flow of maxFlowBytes has two, an earlier release wrote up to four.
 	maxFlowChunks = 4
+	// flowDeflated marks a value whose JSON is compressed (compress/flate);
+	// it is no base64url character, nor a digit of the chunk count.
+	flowDeflated = "~"
+	// flowCompressAbove is the longest flow JSON kept uncompressed, and
+	// maxFlowJSON the longest a compressed one may inflate to.
+	flowCompressAbove = 1 << 10
+	maxFlowJSON       = 16 << 10
 )
 
 // flowTooLong refuses a sign-in whose page to return to cannot be kept.
@@ -141,12 +152,44 @@ func (h *Handler) setFlowCookie(w http.ResponseWriter, name, value string, maxAg
 // encodeFlow is f as the flow cookies' value: its JSON, base64url. The
 // JSON keeps "&", "<" and ">" as they are (json.Marshal writes each as
 // six bytes, and an authorization request's return_to is full of "&").
+// A JSON longer than flowCompressAbove is compressed first and marked
+// with flowDeflated, which base64url never starts with, so that every
+// request /oauth2/authorize accepts fits under maxFlowBytes (docs/security.md
+// T-188). The secrets compressed with the attacker-influenced return_to
+// (state, nonce, verifier) are fresh for each flow, so no guess at them
+// can be tried twice.
 func encodeFlow(f oidcFlow) string {
-	var b strings.Builder
+	var b bytes.Buffer
 	e := json.NewEncoder(&b)
 	e.SetEscapeHTML(false)
 	_ = e.Encode(f)
-	return base64.RawURLEncoding.EncodeToString([]byte(strings.TrimSuffix(b.String(), "\n")))
+	plain := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	if len(plain) <= flowCompressAbove {
+		return base64.RawURLEncoding.EncodeToString(plain)
+	}
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestCompression) // the level is valid
+	_, _ = w.Write(plain)                              // to a bytes.Buffer
+	_ = w.Close()
+	return flowDeflated + base64.RawURLEncoding.EncodeToString(z.Bytes())
+}
+
+// decodeFlowJSON is the JSON of a flow cookies' value v, inflated when v
+// is marked so; no flow's JSON is longer than maxFlowJSON.
+func decodeFlowJSON(v string) ([]byte, error) {
+	z, deflated := strings.CutPrefix(v, flowDeflated)
+	b, err := base64.RawURLEncoding.DecodeString(z)
+	if err != nil || !deflated {
+		return b, err
+	}
+	b, err = io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b)), maxFlowJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("flow cookie: %w", err)
+	}
+	if len(b) > maxFlowJSON {
+		return nil, errors.New("flow cookie inflates past its bound")
+	}
+	return b, nil
 }
 
 // flowChunks is v split into the flow's cookie values, or nil when they
@@ -206,7 +249,7 @@ func (h *Handler) readFlow(r *http.Request) (oidcFlow, error) {
 		}
 		v = all.String()
 	}
-	b, err := base64.RawURLEncoding.DecodeString(v)
+	b, err := decodeFlowJSON(v)
 	if err != nil {
 		return f, err
 	}
