@@ -61,7 +61,7 @@ func withSessionRead(r *http.Request) *http.Request {
 }
 
 // principal is Principal of r's session: with a [SignedInSession], read
-// once with the sign-in time, which authTime then answers.
+// once with the sign-in times, which signInTimes then answers.
 func (h *Handler) principal(r *http.Request) (string, bool, error) {
 	s, ok := h.SignedIn.(SignedInSession)
 	if !ok {
@@ -98,13 +98,6 @@ func (h *Handler) signInTimes(r *http.Request) (signInTimes, bool, error) {
 	return times, known, err
 }
 
-// authTime is when the person of r's session authenticated (zero with
-// known: a time the seam does not know), as signInTimes.
-func (h *Handler) authTime(r *http.Request) (time.Time, bool, error) {
-	t, known, err := h.signInTimes(r)
-	return t.authenticated, known, err
-}
-
 // signedInAt is when r's session began, as signInTimes.
 func (h *Handler) signedInAt(r *http.Request) (time.Time, bool, error) {
 	t, known, err := h.signInTimes(r)
@@ -124,7 +117,8 @@ func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (
 	if !q.demandsSignIn() {
 		return true, true, nil
 	}
-	at, known, err := h.authTime(r)
+	times, known, err := h.signInTimes(r)
+	at := times.authenticated
 	switch {
 	case err != nil:
 		return false, false, err
@@ -132,7 +126,7 @@ func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (
 		return false, false, nil
 	case at.IsZero():
 		return false, true, nil
-	case !q.signInAfter.IsZero() && !at.Before(q.signInAfter.Add(-markerSkew)):
+	case q.markerMetBy(times):
 		return true, true, nil // authenticated since we asked
 	case q.promptLogin:
 		return false, true, nil
@@ -144,6 +138,17 @@ func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (
 // be and meet it: an upstream provider's auth_time comes from its own
 // clock (internal/web allows it as much).
 const markerSkew = time.Minute
+
+// markerMetBy reports whether a session meets q's marker: it began at or
+// after the marker, by sts's own clock, and its person authenticated no
+// more than markerSkew before it. The skew is for a provider's clock at
+// a sign-in made since the demand, never for a session that was already
+// there: one that began before the marker meets it by age alone or not
+// at all (docs/security.md T-180).
+func (q *request) markerMetBy(t signInTimes) bool {
+	return !q.signInAfter.IsZero() && !t.started.Before(q.signInAfter) &&
+		!t.authenticated.Before(q.signInAfter.Add(-markerSkew))
+}
 
 // signIn sends the browser to sign in and back to q, marked when q
 // demands a fresh sign-in so the one it is about to make meets it. That
