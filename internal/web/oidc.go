@@ -393,13 +393,13 @@ const (
 	staleReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
 		"Creating, regenerating or widening an access token needs a fresh sign-in. Sign out at the provider and try again, " +
 		"or ask an administrator for a sign-in link (sts login-link)."
-	untimedReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time), so this cannot count " +
+	untimedReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time, or one in the future), so this cannot count " +
 		"as signing in again. Creating, regenerating or widening an access token needs a fresh sign-in: " +
 		"ask an administrator for a sign-in link (sts login-link)."
 	staleAppReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
 		"The application asked for a fresh sign-in. Sign out at the provider and sign in again, " +
 		"or ask an administrator for a sign-in link (sts login-link)."
-	untimedAppReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time), so this cannot count " +
+	untimedAppReauth = "The sign-in provider did not say when you signed in (its ID token has no auth_time, or one in the future), so this cannot count " +
 		"as signing in again, which the application asked for: ask an administrator for a sign-in link (sts login-link)."
 )
 
@@ -431,16 +431,18 @@ func (h *Handler) refuseReauth(w http.ResponseWriter, r *http.Request, returnTo 
 
 // authenticatedAt is when the provider's ID token says it authenticated
 // the person (auth_time), never later than now; zero when it does not
-// say (docs/security.md T-180).
+// say, and when it says a time more than reauthSkew ahead of sts's clock
+// or before 1970, which no clock's drift explains: taken for now, it
+// would meet any demand (docs/security.md T-180).
 func (h *Handler) authenticatedAt(authTime *float64) time.Time {
-	if authTime == nil {
+	now := h.now()
+	if authTime == nil || !(*authTime >= 0 && *authTime <= float64(now.Add(reauthSkew).Unix())) {
 		return time.Time{}
 	}
-	at, now := time.Unix(int64(*authTime), 0), h.now()
-	if at.After(now) {
-		return now
+	if at := time.Unix(int64(*authTime), 0); at.Before(now) {
+		return at
 	}
-	return at
+	return now
 }
 
 // oidcCallback finishes the sign-in: state bound to this browser, code
@@ -506,6 +508,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("claims", err)
 		return
 	}
+	authenticated := h.authenticatedAt(claims.AuthTime)
 	if f.Fresh != 0 {
 		// A re-authentication: the provider must have authenticated the
 		// person since the flow began (docs/security.md T-141). The
@@ -514,13 +517,14 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case claims.AuthTime == nil:
 			reason = "re-authentication: no auth_time"
-		case *claims.AuthTime < float64(f.Fresh-int64(reauthSkew/time.Second)):
-			reason = "re-authentication: auth_time " + time.Unix(int64(*claims.AuthTime), 0).UTC().Format(time.RFC3339) +
-				" before the flow began"
+		case authenticated.IsZero():
+			reason = "re-authentication: auth_time out of range"
+		case authenticated.Before(time.Unix(f.Fresh, 0).Add(-reauthSkew)):
+			reason = "re-authentication: auth_time " + authenticated.UTC().Format(time.RFC3339) + " before the flow began"
 		}
 		if reason != "" {
 			h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", reason)
-			h.refuseReauth(w, r, f.ReturnTo, claims.AuthTime != nil)
+			h.refuseReauth(w, r, f.ReturnTo, !authenticated.IsZero())
 			return
 		}
 	}
@@ -540,7 +544,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	// earlier sign-in, or one that does not say when, is no fresh
 	// authentication, whatever the sign-in page was asked
 	// (docs/security.md T-180).
-	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo, h.authenticatedAt(claims.AuthTime))
+	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo, authenticated)
 }
 
 // link finds (or, with an organization configured, creates) the user

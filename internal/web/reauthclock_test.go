@@ -1,11 +1,13 @@
 package web_test
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	xoauth2 "golang.org/x/oauth2"
 )
 
@@ -58,4 +60,37 @@ func TestPromptLoginNotMetWithoutSignIn(t *testing.T) {
 	} else {
 		t.Logf("no code: %d", r.status)
 	}
+}
+
+// TestFutureProviderAuthTimeIsUnknown: a provider's auth_time ahead
+// of sts's clock (its clock fast, answering from its own earlier sign-in)
+// is clamped to now, which meets any later demand: prompt=login is met
+// by a plain sign-in the provider answered at once.
+func TestFutureProviderAuthTimeIsUnknown(t *testing.T) {
+	t.Parallel()
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "email", "default"))
+	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
+	idp.signInAs(erin)
+	b := follower(t)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("first sign-in: %d", r.status)
+	}
+	rp := newRelyingParty(t, s)
+	future := maps.Clone(erin)
+	future["auth_time"] = time.Now().Add(10 * time.Minute).Unix() // same earlier sign-in, fast clock
+	idp.signInAs(future)
+	verifier := xoauth2.GenerateVerifier()
+	loginPath := rpAuthorize(t, b, rp, verifier, xoauth2.SetAuthURLParam("prompt", "login"))
+	lp, _ := url.Parse(loginPath)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("plain sign-in: %d", r.status)
+	}
+	approveIfAsked(t, b, s, get(t, b, s.URL+lp.Query().Get("return_to")))
+	if code, _ := rp.cb.got(); code != "" {
+		at := idTokenAuthTime(t, rp, code, verifier)
+		t.Errorf("prompt=login met by a provider auth_time 10 min in the future (no max_age asked of it): ID token auth_time %d (now %d)",
+			at, time.Now().Unix())
+	}
+	_ = oidc.Nonce
 }
