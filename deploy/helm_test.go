@@ -337,7 +337,7 @@ func TestHelmChartExistingSecret(t *testing.T) {
 // TestHelmChartSecretEnv: a setting that carries a secret (a Redis URL
 // with its password, an OIDC sign-in client secret) reaches sts from the
 // Secret, never from config:, which is a ConfigMap (docs/security.md
-// T-186): secretData adds keys to the chart's Secret, secretEnv maps keys
+// T-182): secretData adds keys to the chart's Secret, secretEnv maps keys
 // of that Secret (or of existingSecret) to environment variables, read as
 // STS_* settings or named as ${VAR} in config:.
 func TestHelmChartSecretEnv(t *testing.T) {
@@ -394,7 +394,7 @@ func TestHelmChartSecretEnv(t *testing.T) {
 // name that YAML reads as another type (true, null, 1e3, 0123: all valid
 // Secret keys) reaches the Secret and the container as written, a string,
 // not as a boolean, a null or a number the API server refuses or renames
-// (docs/security.md T-186).
+// (docs/security.md T-182).
 func TestHelmChartSecretNamesKeepTheirType(t *testing.T) {
 	for _, name := range []string{"true", "null", "1e3", "0123"} {
 		v := maps.Clone(testValues)

@@ -155,7 +155,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // procedure asked with an HTTP method it does not take, 405 with Allow,
 // and one sent a content type it does not serve, 415 with Accept-Post;
 // not 401 for want of a credential no credential could make valid
-// (docs/security.md T-182).
+// (docs/security.md T-179).
 func middleware(a *Authenticator, public map[string]bool, known map[string]*wireRules, lim func() ratelimit.Limiter, logger *slog.Logger,
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {

@@ -13,7 +13,7 @@ import (
 // grpc-web JavaScript client's default) is 415 with an Accept-Post that
 // names the binary one, so the client is told what to send instead; with
 // a good credential, without one and with a bad one alike (without, it
-// was 401: docs/security.md T-182). So is text/plain.
+// was 401: docs/security.md T-179). So is text/plain.
 func TestGRPCWebTextNotServed(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, ct := range []string{"application/grpc-web-text", "text/plain"} {

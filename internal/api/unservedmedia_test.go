@@ -18,7 +18,7 @@ import (
 // connect's Accept-Post) without a credential and with a bad one exactly
 // when connect's own handler, without the middleware, answers it 415;
 // otherwise it is passed on to authentication. Without a credential it
-// was 401 where connect answers 415 (docs/security.md T-182). The list
+// was 401 where connect answers 415 (docs/security.md T-179). The list
 // holds the parameter, case and charset forms connect canonicalizes, so
 // the middleware's mediaType is held to connect's.
 func TestUnservedMediaMatchesConnect(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 // wireRules is what connect's handler for one procedure answers, before
 // any message is read, to a request no credential can make valid: the
 // middleware answers it the same way before authentication, so the answer
-// does not depend on the credential (docs/security.md T-182). They are
+// does not depend on the credential (docs/security.md T-179). They are
 // connect's own answers, asked of the handler once (probeConnect), not a
 // copy of its rules.
 type wireRules struct {

@@ -36,7 +36,7 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 // TestWrongVerbMethodNotAllowed: every procedure Mount serves, asked with
 // an HTTP method it does not take, is 405 with connect's own Allow header
 // without a credential and with a bad one, as with a good one; a method it
-// does take is passed on (docs/security.md T-182). Without a (good)
+// does take is passed on (docs/security.md T-179). Without a (good)
 // credential it answered 401, so the answer to a request no credential
 // could make valid depended on the credential, and a caller debugging a
 // GET of a POST-only RPC was told to fix its token. The judge is connect's

@@ -75,7 +75,7 @@ type SignedInAt interface {
 // §3.1.2.1). A sign-in through an upstream provider must then be one the
 // provider made now, not an answer from its own earlier session, or the
 // ID token's auth_time would say the person authenticated when nobody
-// did (docs/security.md T-180).
+// did (docs/security.md T-178).
 type SignInAgain interface {
 	// SignInAgain is SignIn for a sign-in that must authenticate the
 	// person anew.
@@ -92,7 +92,7 @@ type SignInAgain interface {
 // (docs/security.md T-140, A-79), and when that sign-in authenticated the
 // person: the ID token's auth_time, and what prompt=login and max_age
 // judge. The two differ for a sign-in through an upstream provider that
-// answered from its own earlier sign-in (docs/security.md T-180).
+// answered from its own earlier sign-in (docs/security.md T-178).
 type SignedInSession interface {
 	// Session is r's principal, when its session began (started) and
 	// when its person authenticated (authenticated, zero when the seam
@@ -431,7 +431,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		// auth_time is when the person authenticated, never the later
 		// start of a session an upstream provider's earlier sign-in
 		// began; unknown, the ID token has none (docs/security.md
-		// T-180). The session's start bounds a refresh token.
+		// T-178). The session's start bounds a refresh token.
 		if !when.authenticated.IsZero() {
 			c.AuthTime = storage.Now(when.authenticated)
 		}

@@ -26,7 +26,7 @@ import (
 // judged when the request arrives, not again on the consent decision the
 // page it leads to posts. The time judged is when the person
 // authenticated as the seam recorded it, not the session's start
-// (docs/security.md T-180); it is the ID token's auth_time, absent when
+// (docs/security.md T-178); it is the ID token's auth_time, absent when
 // the seam does not know it. A demand on a seam that cannot tell is
 // login_required, never a loop.
 
@@ -49,7 +49,7 @@ type sessionRead struct {
 
 // signInTimes is when a session began (sudo mode's measure,
 // docs/security.md T-140) and when its person authenticated (auth_time,
-// prompt=login, max_age; zero when unknown, docs/security.md T-180).
+// prompt=login, max_age; zero when unknown, docs/security.md T-178).
 type signInTimes struct {
 	started, authenticated time.Time
 }
@@ -112,7 +112,7 @@ func (h *Handler) signedInAt(r *http.Request) (time.Time, bool, error) {
 // session's start: a sign-in through an upstream provider that answered
 // from its own earlier sign-in begins a session without anyone
 // authenticating, and one whose time is unknown (zero) meets no demand
-// (docs/security.md T-180).
+// (docs/security.md T-178).
 func (h *Handler) signedInRecently(r *http.Request, q *request, now time.Time) (ok, known bool, err error) {
 	if !q.demandsSignIn() {
 		return true, true, nil
@@ -144,7 +144,7 @@ const markerSkew = time.Minute
 // more than markerSkew before it. The skew is for a provider's clock at
 // a sign-in made since the demand, never for a session that was already
 // there: one that began before the marker meets it by age alone or not
-// at all (docs/security.md T-180).
+// at all (docs/security.md T-178).
 func (q *request) markerMetBy(t signInTimes) bool {
 	return !q.signInAfter.IsZero() && !t.started.Before(q.signInAfter) &&
 		!t.authenticated.Before(q.signInAfter.Add(-markerSkew))
@@ -156,7 +156,7 @@ func (q *request) markerMetBy(t signInTimes) bool {
 // ([SignInAgain]): the marker only says a session began after the
 // demand, and a sign-in through an upstream provider answered from the
 // provider's own earlier session begins one without anyone
-// authenticating (docs/security.md T-180).
+// authenticating (docs/security.md T-178).
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, q *request, now time.Time) {
 	v := q.values()
 	if q.demandsSignIn() {

@@ -157,7 +157,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	//    leaves it for a corrected request. audience and resource (MCP
 	//    clients send resource on every token request) narrow the access
 	//    token to what the grant covers, never widen it (RFC 8707 §2.2,
-	//    docs/security.md T-187).
+	//    docs/security.md T-183).
 	aud, err := narrowTarget(req, aud)
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 // unknown. The sign-in is the session's start (sudo mode), not the
 // possibly earlier authentication of the ID token's auth_time; a code
 // stored before the start was recorded has it as its AuthTime
-// (docs/security.md T-180).
+// (docs/security.md T-178).
 func (g *AuthorizationCode) signedInRecently(ac storage.AuthCode) bool {
 	at := ac.SignedInAt
 	if at.IsZero() {

@@ -35,7 +35,7 @@ func targetRefused(err error, reason string) bool {
 	return json.Unmarshal(re.Body, &body) == nil && body.Reason == reason
 }
 
-// TestAuthorizationCodeNarrowsTarget (docs/security.md T-187): a code
+// TestAuthorizationCodeNarrowsTarget (docs/security.md T-183): a code
 // redeemed with resource or audience (x/oauth2's SetAuthURLParam, as MCP
 // clients send resource on every token request) is honoured when each
 // value is one the grant covers, the client's first audience, and is

@@ -123,7 +123,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// Google STS requires the audience to exchange an external
 	// credential: it names the provider that judges the token. Without
 	// one the pool was picked by the token's own unverified iss and aud,
-	// as at /oauth2/token (docs/security.md T-185). sts's own pool names
+	// as at /oauth2/token (docs/security.md T-181). sts's own pool names
 	// it too; our access tokens and PATs are of no provider, and Google's
 	// downscoping sends none.
 	if req.PoolID == "" && (req.SubjectTokenType == oauth2.TokenTypeJWT || req.SubjectTokenType == oauth2.TokenTypeIDToken) {

@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestGoogleTokenAudienceRequired (docs/security.md T-185): at /v1/token an
+// TestGoogleTokenAudienceRequired (docs/security.md T-181): at /v1/token an
 // external credential is exchanged only for the provider its audience
 // names, as at Google STS, where audience is required for one. Without
 // it the pool was picked by the token's unverified iss and aud, as at

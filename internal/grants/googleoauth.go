@@ -95,7 +95,7 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 // boundary. Google's ExchangeOauthTokenRequest has none of them, and in a
 // JSON body they are refused as unknown names; in a form they were read
 // and then dropped, so a request for one audience, 60 seconds or an access
-// boundary got the family's wider token (docs/security.md T-184). Each is
+// boundary got the family's wider token (docs/security.md T-180). Each is
 // refused with the reason its other paths give a bad value.
 var googleOAuthUnhonoured = []struct{ name, reason string }{
 	{"audience", ReasonTargetInvalid},
@@ -107,7 +107,7 @@ var googleOAuthUnhonoured = []struct{ name, reason string }{
 // unhonoured refuses a form naming one of googleOAuthUnhonoured; one sent
 // empty is omitted (RFC 6749 §3.1), as everywhere. Every value is looked
 // at: audience and resource may repeat, and an empty first value hid a
-// second one (docs/security.md T-184).
+// second one (docs/security.md T-180).
 func unhonoured(form url.Values) error {
 	for _, p := range googleOAuthUnhonoured {
 		if slices.ContainsFunc(form[p.name], func(v string) bool { return v != "" }) {

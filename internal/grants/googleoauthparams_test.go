@@ -81,7 +81,7 @@ func issuedAudience(ctx context.Context, e *env, out map[string]any) any {
 	return c.Audience
 }
 
-// TestGoogleOAuthTokenUnhonouredParameters (docs/security.md T-184): a
+// TestGoogleOAuthTokenUnhonouredParameters (docs/security.md T-180): a
 // form at /v1/oauthtoken that asks for a narrower token than its refresh
 // token's family (one audience, a shorter lifetime, an access boundary)
 // is refused, never answered with the family's wider token. Google's
@@ -115,7 +115,7 @@ func TestGoogleOAuthTokenUnhonouredParameters(t *testing.T) {
 	}
 }
 
-// TestGoogleOAuthTokenRepeatedEmptyFirst (docs/security.md T-184):
+// TestGoogleOAuthTokenRepeatedEmptyFirst (docs/security.md T-180):
 // audience and resource may repeat in a form, so a non-empty value after
 // an empty one is refused as one alone is; only the first value was read,
 // and the family's wider token was issued.

@@ -287,7 +287,7 @@ func narrow(requested, granted []string) ([]string, error) {
 // already covers (covered), or covered when none is. A refresh may narrow
 // the token, never the family, whose next refresh without them gets all
 // of covered again (RFC 8707 §2.2); a value it does not cover is
-// invalid_target (docs/security.md T-187).
+// invalid_target (docs/security.md T-183).
 func narrowTarget(req *Request, covered []string) ([]string, error) {
 	if len(req.Audiences)+len(req.Resources) == 0 {
 		return covered, nil

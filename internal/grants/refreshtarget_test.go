@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestRefreshNarrowsTarget (docs/security.md T-187): a refresh at
+// TestRefreshNarrowsTarget (docs/security.md T-183): a refresh at
 // /oauth2/token that names audience or resource values gets an access
 // token for exactly those (RFC 8707 §2.2), each of which the family
 // already covers; one it does not cover is invalid_target and leaves the

@@ -22,7 +22,7 @@ type WebSession struct {
 	// the person, as far as sts knows: a sign-in link's use, or the
 	// upstream provider's auth_time (never later than the sign-in). Zero
 	// when the provider did not say, unasked: no relying party's demand
-	// for a fresh sign-in is met by it (docs/security.md T-180).
+	// for a fresh sign-in is met by it (docs/security.md T-178).
 	AuthAt     time.Time
 	LastSeenAt time.Time
 	// ExpiresAt is the absolute end of the session; the idle timeout is

@@ -9,7 +9,7 @@ import (
 // TestProviderAuthTimeOutOfRangeIsUnknown: an auth_time the provider's
 // clock cannot have meant (more than reauthSkew ahead, before 1970, too
 // large for a time) is unknown, never now; one a little ahead is now
-// (docs/security.md T-180).
+// (docs/security.md T-178).
 func TestProviderAuthTimeOutOfRangeIsUnknown(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// TestOIDCFlowCarriesEveryAuthorizeRequest (docs/security.md T-188;
+// TestOIDCFlowCarriesEveryAuthorizeRequest (docs/security.md T-184;
 // adopted from review rev6's TestRev6FlowCapRefusesValidAuthorizeRequests):
 // /oauth2/authorize hands its whole request to the upstream sign-in as
 // return_to (state up to 1024 bytes and nonce up to 512 of UTF-8 without
@@ -99,7 +99,7 @@ func readFlowParts(t *testing.T, h *Handler, parts []string) oidcFlow {
 	return f
 }
 
-// TestOIDCFlowFormatsRead (docs/security.md T-188): a flow kept before
+// TestOIDCFlowFormatsRead (docs/security.md T-184): a flow kept before
 // compression (its JSON only base64url, over two cookies) is still read,
 // and a compressed one that inflates past maxFlowJSON is refused, not
 // read into memory.

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestOIDCFlowCookiesFitABrowser (docs/security.md T-188): the sign-in's
+// TestOIDCFlowCookiesFitABrowser (docs/security.md T-184): the sign-in's
 // flow, carrying a long page to return to, is spread over cookies a
 // browser keeps (4096 bytes each, name and value), the sign-in through
 // the provider comes back to that page, and a page too long to carry is

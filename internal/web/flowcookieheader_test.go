@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestOIDCFlowCookiesLeaveRoomInTheCookieHeader (docs/security.md T-188):
+// TestOIDCFlowCookiesLeaveRoomInTheCookieHeader (docs/security.md T-184):
 // the flow's cookies are Path=/ (__Host-) and live ten minutes, so every
 // request to the origin carries them with the session's; behind nginx's
 // default large_client_header_buffers (4 8k) a Cookie line over 8 KiB is

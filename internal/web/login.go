@@ -183,7 +183,7 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Presenting the one-time link authenticates the person now
-	// (docs/security.md T-180).
+	// (docs/security.md T-178).
 	h.finishSignIn(w, r, p, "link", r.PostFormValue("return_to"), h.now())
 }
 

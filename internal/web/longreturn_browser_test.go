@@ -9,7 +9,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 )
 
-// TestBrowserLongRequestThroughProvider (docs/security.md T-188): an
+// TestBrowserLongRequestThroughProvider (docs/security.md T-184): an
 // authorization request with a long state, within what /oauth2/authorize
 // takes (1024 bytes), comes back after the person signs in through an
 // upstream provider, in chromium, which drops a cookie over 4096 bytes:

@@ -104,7 +104,7 @@ func (h *Handler) flowCookie() string {
 // authorization request is the whole request: with a long state or
 // id_token_hint, well within what /oauth2/authorize takes, one cookie
 // was dropped, and the callback, finding no flow, failed every time
-// (docs/security.md T-188). So the flow's value is spread over the flow
+// (docs/security.md T-184). So the flow's value is spread over the flow
 // cookie and, past flowChunk bytes, further cookies named after it
 // ("-1", "-2", …), the first saying how many ("2.…"); a value that fits
 // in one cookie is written as before, without the count.
@@ -155,7 +155,7 @@ func (h *Handler) setFlowCookie(w http.ResponseWriter, name, value string, maxAg
 // A JSON longer than flowCompressAbove is compressed first and marked
 // with flowDeflated, which base64url never starts with, so that every
 // request /oauth2/authorize accepts fits under maxFlowBytes (docs/security.md
-// T-188). The secrets compressed with the attacker-influenced return_to
+// T-184). The secrets compressed with the attacker-influenced return_to
 // (state, nonce, verifier) are fresh for each flow, so no guess at them
 // can be tried twice.
 func encodeFlow(f oidcFlow) string {
@@ -388,7 +388,7 @@ const reauthSkew = time.Minute
 
 // The refusals of a re-authentication the provider did not make
 // (docs/security.md T-141), for sudo mode's forms; and for an
-// application's demand (T-180), which come with a link to try again.
+// application's demand (T-178), which come with a link to try again.
 const (
 	staleReauth = "The sign-in provider did not ask you to sign in again: it answered from an earlier sign-in there. " +
 		"Creating, regenerating or widening an access token needs a fresh sign-in. Sign out at the provider and try again, " +
@@ -411,7 +411,7 @@ const authorizePath = "/oauth2/authorize"
 // stale is whether it answered from an earlier sign-in (else it did not
 // say when). A relying party's request (returnTo at the authorization
 // endpoint) is told so, with a link to sign in again back to it; anyone
-// else is on sudo mode's way (docs/security.md T-141, T-180).
+// else is on sudo mode's way (docs/security.md T-141, T-178).
 func (h *Handler) refuseReauth(w http.ResponseWriter, r *http.Request, returnTo string, stale bool) {
 	if u, err := url.Parse(returnTo); err != nil || u.Path != authorizePath {
 		text := untimedReauth
@@ -433,7 +433,7 @@ func (h *Handler) refuseReauth(w http.ResponseWriter, r *http.Request, returnTo 
 // the person (auth_time), never later than now; zero when it does not
 // say, and when it says a time more than reauthSkew ahead of sts's clock
 // or before 1970, which no clock's drift explains: taken for now, it
-// would meet any demand (docs/security.md T-180).
+// would meet any demand (docs/security.md T-178).
 func (h *Handler) authenticatedAt(authTime *float64) time.Time {
 	now := h.now()
 	if authTime == nil || !(*authTime >= 0 && *authTime <= float64(now.Add(reauthSkew).Unix())) {
@@ -543,7 +543,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	// demand by, and tells as auth_time: an answer from the provider's
 	// earlier sign-in, or one that does not say when, is no fresh
 	// authentication, whatever the sign-in page was asked
-	// (docs/security.md T-180).
+	// (docs/security.md T-178).
 	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo, authenticated)
 }
 

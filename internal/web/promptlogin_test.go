@@ -16,7 +16,7 @@ import (
 
 // TestRelyingPartyReauthAsksTheProvider: a relying party's prompt=login or
 // max_age (OIDC Core §3.1.2.1) is met only by a fresh authentication,
-// also through an upstream provider (docs/security.md T-180). The
+// also through an upstream provider (docs/security.md T-178). The
 // authorization endpoint used to send the person to the plain sign-in
 // page, so a person whose sts session was younger than
 // web.session.reauth_after signed in again without the provider being

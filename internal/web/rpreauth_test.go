@@ -76,9 +76,9 @@ func approveIfAsked(t *testing.T, b *http.Client, s *server, r reply) reply {
 
 // TestRelyingPartyReauthIsTheServersChoice: a relying party's prompt=login
 // is met only by a sign-in the server knows authenticated the person
-// after the request (docs/security.md T-180). The re-authentication used
+// after the request (docs/security.md T-178). The re-authentication used
 // to be asked for by reauth=1 in the sign-in page's URL alone, which the
-// person at the browser (the adversary T-180 names: a shared computer
+// person at the browser (the adversary T-178 names: a shared computer
 // left signed in at the provider) edits away, or sidesteps by signing in
 // from a plain /login and then reloading the request: the provider
 // answered from its own sign-in of an hour ago (or without saying when),
@@ -179,7 +179,7 @@ func TestRelyingPartyReauthIsTheServersChoice(t *testing.T) {
 // fresh sign-in, which is not what the person was doing, and offered no
 // way back to the application. It now says signing in again is needed
 // and links to the sign-in page, as a re-authentication, back to the
-// same request (docs/security.md T-180).
+// same request (docs/security.md T-178).
 func TestRelyingPartyStaleRefusalSpeaksOfSigningIn(t *testing.T) {
 	t.Parallel()
 	idp := newIDP(t)

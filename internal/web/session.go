@@ -90,7 +90,7 @@ func (s *SignedIn) Principal(r *http.Request) (string, bool, error) {
 // authenticated, as recorded at sign-in: a sign-in link's use, or the
 // upstream provider's auth_time, which may be long before the session
 // began (the provider answered from its own earlier sign-in), and zero
-// when the provider did not say (docs/security.md T-180). The
+// when the provider did not say (docs/security.md T-178). The
 // authorization endpoint reads it for the ID token's auth_time and for
 // max_age and prompt=login (OIDC Core §2, §3.1.2.1); it implements
 // authorize.SignedInAt. An error is as Principal's.
@@ -128,7 +128,7 @@ func (s *SignedIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo strin
 // or max_age): the sign-in page is opened as the page asking to sign in
 // again opens it (reauth=1), so a sign-in through an upstream provider
 // asks it max_age=0 and checks its auth_time (docs/security.md T-141,
-// T-180).
+// T-178).
 func (s *SignedIn) SignInAgain(w http.ResponseWriter, r *http.Request, returnTo string) {
 	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(LocalPath(returnTo))+"&reauth=1", http.StatusSeeOther)
 }
@@ -334,7 +334,7 @@ func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 // the one ended, not read again: a second read failing would fail the
 // sign-in after the link was spent (T-146). authAt is when the sign-in
 // authenticated p, zero when unknown; it is recorded apart from the
-// session's start (docs/security.md T-180).
+// session's start (docs/security.md T-178).
 func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Principal, method string, authAt time.Time) error {
 	ctx := r.Context()
 	var old session

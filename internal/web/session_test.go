@@ -139,7 +139,7 @@ func TestSignedInSeam(t *testing.T) {
 			t.Errorf("SignIn(%q): %d %q, want %q", returnTo, rec.Code, rec.Header().Get("Location"), want)
 		}
 		// A relying party's prompt=login or max_age: the same, as a
-		// re-authentication (docs/security.md T-180).
+		// re-authentication (docs/security.md T-178).
 		rec = httptest.NewRecorder()
 		seam.SignInAgain(rec, req, returnTo)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want+"&reauth=1" {

@@ -42,7 +42,7 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 	a := o.webSession(t0.Add(-time.Hour), t0.Add(time.Hour))
 	b := o.webSession(t0, t0.Add(time.Hour))
 	c := other.webSession(t0, t0.Add(time.Hour))
-	c.AuthAt = time.Time{} // not known: read back as zero (docs/security.md T-180)
+	c.AuthAt = time.Time{} // not known: read back as zero (docs/security.md T-178)
 	for _, w := range []storage.WebSession{b, a, c} {
 		mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, w))
 	}
