@@ -3,7 +3,6 @@ package grants
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,22 +39,9 @@ func TestNamedPoolBindsEveryGrant(t *testing.T) {
 	mux := http.NewServeMux()
 	o.handler.Mount(mux)
 	o.srv.Config.Handler = mux
-	send := func(path string, form url.Values) (*http.Response, map[string]any) {
-		t.Helper()
-		r, _ := http.NewRequest(http.MethodPost, o.srv.URL+path, strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.SetBasicAuth(o.client.ID, o.secret)
-		return do(t, r)
-	}
+	send := func(path string, form url.Values) (*http.Response, map[string]any) { return o.postAt(t, path, form) }
 
-	// A family begun at the Confluent path through pool "offline".
-	c := o.issuer.claims(time.Now(), "u1")
-	c["aud"] = "offline"
-	resp, body := send(PathConfluentToken, exchangeForm(o.issuer.mint(t, "RS256", c), "identity_pool_id", "offline", "scope", "read offline_access"))
-	rt, _ := body["refresh_token"].(string)
-	if resp.StatusCode != http.StatusOK || rt == "" {
-		t.Fatalf("exchange at pool offline: %d %v", resp.StatusCode, body)
-	}
+	rt := o.confluentFamily(t) // it ends with its subject token, in an hour
 	refresh := func(kv ...string) url.Values {
 		v := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -104,7 +90,7 @@ func TestNamedPoolBindsEveryGrant(t *testing.T) {
 	// The refusals left the refresh token as it was: refreshed under its
 	// own pool it rotates (a consumed one would be a reuse, ending the
 	// family), within the Confluent path's 900 s.
-	resp, body = send(PathConfluentToken, refresh("identity_pool_id", "offline"))
+	resp, body := send(PathConfluentToken, refresh("identity_pool_id", "offline"))
 	if n, _ := body["expires_in"].(float64); resp.StatusCode != http.StatusOK || body["refresh_token"] == nil || n <= 0 || n > ConfluentLifetime.Seconds() {
 		t.Errorf("refresh under its own pool: %d %v", resp.StatusCode, body)
 	}

@@ -135,3 +135,27 @@ func grantID(t *testing.T, tok any) string {
 	s, _ := tok.(string)
 	return accessPayload(t, s).GrantID
 }
+
+// postAt sends form to path on o's server as o's client (HTTP Basic).
+func (o *offlineEnv) postAt(t *testing.T, path string, form url.Values) (*http.Response, map[string]any) {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, o.srv.URL+path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(o.client.ID, o.secret)
+	return do(t, r)
+}
+
+// confluentFamily begins a refresh family at the Confluent path through
+// pool "offline", from a subject token of u1 that expires in an hour, and
+// returns its refresh token.
+func (o *offlineEnv) confluentFamily(t *testing.T) string {
+	t.Helper()
+	c := o.issuer.claims(time.Now(), "u1")
+	c["aud"] = "offline"
+	resp, body := o.postAt(t, PathConfluentToken, exchangeForm(o.issuer.mint(t, "RS256", c), "identity_pool_id", "offline", "scope", "read offline_access"))
+	rt, _ := body["refresh_token"].(string)
+	if resp.StatusCode != http.StatusOK || rt == "" {
+		t.Fatalf("exchange at pool offline: %d %v", resp.StatusCode, body)
+	}
+	return rt
+}

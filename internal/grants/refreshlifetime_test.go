@@ -3,7 +3,6 @@ package grants
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,20 +20,8 @@ import (
 func TestRefreshHonoursExpiresIn(t *testing.T) {
 	o := newOfflineEnv(t)
 	o.grant.Refresh.AccessLifetime = time.Hour
-	send := func(path string, form url.Values) (*http.Response, map[string]any) {
-		t.Helper()
-		r, _ := http.NewRequest(http.MethodPost, o.srv.URL+path, strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.SetBasicAuth(o.client.ID, o.secret)
-		return do(t, r)
-	}
-	c := o.issuer.claims(time.Now(), "u1") // the family ends with it, in an hour
-	c["aud"] = "offline"
-	resp, body := send(PathConfluentToken, exchangeForm(o.issuer.mint(t, "RS256", c), "identity_pool_id", "offline", "scope", "read offline_access"))
-	rt, _ := body["refresh_token"].(string)
-	if resp.StatusCode != http.StatusOK || rt == "" {
-		t.Fatalf("exchange at pool offline: %d %v", resp.StatusCode, body)
-	}
+	send := func(path string, form url.Values) (*http.Response, map[string]any) { return o.postAt(t, path, form) }
+	rt := o.confluentFamily(t) // it ends with its subject token, in an hour
 	refresh := func(kv ...string) url.Values {
 		v := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -63,7 +50,7 @@ func TestRefreshHonoursExpiresIn(t *testing.T) {
 		rt, _ = body["refresh_token"].(string)
 	}
 
-	resp, body = send(PathConfluentToken, refresh("identity_pool_id", "offline", "expires_in", "901"))
+	resp, body := send(PathConfluentToken, refresh("identity_pool_id", "offline", "expires_in", "901"))
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("Confluent refresh expires_in=901: %d %v, want 400", resp.StatusCode, body)
 	}

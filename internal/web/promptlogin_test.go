@@ -4,13 +4,10 @@ import (
 	"html"
 	"maps"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	xoauth2 "golang.org/x/oauth2"
 )
 
@@ -29,32 +26,9 @@ import (
 // and an auth_time no older than the request.
 func TestRelyingPartyReauthAsksTheProvider(t *testing.T) {
 	t.Parallel()
-	idp := newIDP(t)
-	s := startServer(t, oidcYAML(idp, "email", "default"))
-	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
-	idp.signInAs(erin)
-	b := follower(t)
-	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
-		t.Fatalf("first sign-in: %d\n%s", r.status, r.body)
-	}
+	idp, s, b, erin := providerSession(t, nil)
 
-	cb := newCallback(t)
-	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
-	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
-		"--redirect-uri", cb.URL+"/cb", "--audience", s.URL, "--scope", "openid")
-	id := regexp.MustCompile(`^(\S+)\n`).FindStringSubmatch(out)
-	sec := regexp.MustCompile(`\n(sts_cs_\S+)$`).FindStringSubmatch(out)
-	if id == nil || sec == nil {
-		t.Fatalf("client create printed %q", out)
-	}
-	conf := &xoauth2.Config{ClientID: id[1], ClientSecret: sec[1], RedirectURL: cb.URL + "/cb", Scopes: []string{"openid"},
-		Endpoint: xoauth2.Endpoint{AuthURL: s.URL + "/oauth2/authorize", TokenURL: s.URL + "/oauth2/token", AuthStyle: xoauth2.AuthStyleInHeader}}
-	provider, err := oidc.NewProvider(t.Context(), s.URL)
-	if err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	noFollow := &http.Client{Jar: b.Jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	rp := newRelyingParty(t, s)
 	stale := maps.Clone(erin)
 	stale["auth_time"] = time.Now().Add(-time.Hour).Unix()
 
@@ -67,18 +41,9 @@ func TestRelyingPartyReauthAsksTheProvider(t *testing.T) {
 		{"max_age=600 with a session 30 minutes old", 30 * time.Minute, xoauth2.SetAuthURLParam("max_age", "600")},
 	} {
 		s.ageSessions(t, tc.age)
-		verifier, state := xoauth2.GenerateVerifier(), "st-"+strings.ReplaceAll(tc.name, " ", "-")
+		verifier := xoauth2.GenerateVerifier()
 		asked := time.Now().Truncate(time.Second)
-		resp, err := noFollow.Get(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), oidc.Nonce("n-1"), tc.opt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != http.StatusSeeOther || loc.Path != "/login" {
-			t.Fatalf("%s: authorize answered %d to %q, want the sign-in page", tc.name, resp.StatusCode, loc)
-		}
-		loginPath := loc.RequestURI()
+		loginPath := rpAuthorize(t, b, rp, verifier, tc.opt)
 
 		// The provider answers from its sign-in of an hour ago.
 		idp.signInAs(stale)
@@ -89,7 +54,7 @@ func TestRelyingPartyReauthAsksTheProvider(t *testing.T) {
 		if r.status != http.StatusUnauthorized || !strings.Contains(html.UnescapeString(r.body), "did not ask you to sign in again") {
 			t.Errorf("%s: a provider answering from an earlier sign-in: %d, want 401 saying so\n%s", tc.name, r.status, r.body)
 		}
-		if code, _ := cb.got(); code != "" {
+		if code, _ := rp.cb.got(); code != "" {
 			t.Fatalf("%s: a code was issued without a fresh authentication", tc.name)
 		}
 
@@ -99,24 +64,17 @@ func TestRelyingPartyReauthAsksTheProvider(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("%s: the fresh sign-in: %d\n%s", tc.name, r.status, r.body)
 		}
-		if strings.Contains(r.body, `name="sts_consent_csrf"`) {
-			form := url.Values{}
-			for _, m := range hiddenRE.FindAllStringSubmatch(r.body, -1) {
-				form.Set(m[1], html.UnescapeString(m[2]))
-			}
-			form.Set("sts_consent_decision", "approve")
-			r = (&person{c: b, s: s}).do(t, http.MethodPost, "/oauth2/authorize", form, nil)
+		r = approveIfAsked(t, b, s, r)
+		code, gotState := rp.cb.got()
+		if code == "" || gotState != "st-1" {
+			t.Fatalf("%s: callback got code %q state %q, want a code and %q (last page %d)\n%s", tc.name, code, gotState, "st-1", r.status, r.body)
 		}
-		code, gotState := cb.got()
-		if code == "" || gotState != state {
-			t.Fatalf("%s: callback got code %q state %q, want a code and %q (last page %d)\n%s", tc.name, code, gotState, state, r.status, r.body)
-		}
-		tok, err := conf.Exchange(t.Context(), code, xoauth2.VerifierOption(verifier))
+		tok, err := rp.conf.Exchange(t.Context(), code, xoauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatalf("%s: x/oauth2 Exchange: %v", tc.name, err)
 		}
 		raw, _ := tok.Extra("id_token").(string)
-		idt, err := provider.Verifier(&oidc.Config{ClientID: id[1]}).Verify(t.Context(), raw)
+		idt, err := rp.verifier.Verify(t.Context(), raw)
 		if err != nil {
 			t.Fatalf("%s: go-oidc Verify: %v", tc.name, err)
 		}

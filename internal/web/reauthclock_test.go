@@ -36,15 +36,7 @@ func idTokenAuthTime(t *testing.T, rp relyingParty, code, verifier string) int64
 // simply loads the marked return URL, signing in nowhere.
 func TestPromptLoginNotMetWithoutSignIn(t *testing.T) {
 	t.Parallel()
-	idp := newIDP(t)
-	s := startServer(t, oidcYAML(idp, "email", "default"))
-	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true,
-		"auth_time": time.Now().Add(-45 * time.Second).Unix()}
-	idp.signInAs(erin)
-	b := follower(t)
-	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
-		t.Fatalf("sign-in: %d", r.status)
-	}
+	_, s, b, _ := providerSession(t, map[string]any{"auth_time": time.Now().Add(-45 * time.Second).Unix()})
 	rp := newRelyingParty(t, s)
 	time.Sleep(1100 * time.Millisecond) // the session began before the request, in an earlier second
 	verifier := xoauth2.GenerateVerifier()
@@ -68,14 +60,7 @@ func TestPromptLoginNotMetWithoutSignIn(t *testing.T) {
 // by a plain sign-in the provider answered at once.
 func TestFutureProviderAuthTimeIsUnknown(t *testing.T) {
 	t.Parallel()
-	idp := newIDP(t)
-	s := startServer(t, oidcYAML(idp, "email", "default"))
-	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
-	idp.signInAs(erin)
-	b := follower(t)
-	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
-		t.Fatalf("first sign-in: %d", r.status)
-	}
+	idp, s, b, erin := providerSession(t, nil)
 	rp := newRelyingParty(t, s)
 	future := maps.Clone(erin)
 	future["auth_time"] = time.Now().Add(10 * time.Minute).Unix() // same earlier sign-in, fast clock

@@ -40,6 +40,23 @@ func newRelyingParty(t *testing.T, s *server) relyingParty {
 	return relyingParty{conf: conf, verifier: provider.Verifier(&oidc.Config{ClientID: id[1]}), cb: cb}
 }
 
+// providerSession starts a server whose sign-in goes through the test
+// provider, and signs a browser in there as erin (with extra claims on
+// top); it returns the provider, the server, the browser and erin's claims.
+func providerSession(t *testing.T, extra map[string]any) (*idp, *server, *http.Client, map[string]any) {
+	t.Helper()
+	p := newIDP(t)
+	s := startServer(t, oidcYAML(p, "email", "default"))
+	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
+	maps.Copy(erin, extra)
+	p.signInAs(erin)
+	b := follower(t)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("first sign-in: %d\n%s", r.status, r.body)
+	}
+	return p, s, b, erin
+}
+
 // rpAuthorize sends the RP's request and returns the sign-in page path
 // authorize sends the browser to.
 func rpAuthorize(t *testing.T, b *http.Client, rp relyingParty, verifier string, opts ...xoauth2.AuthCodeOption) string {
@@ -87,14 +104,7 @@ func approveIfAsked(t *testing.T, b *http.Client, s *server, r reply) reply {
 // without a demand brings the provider's auth_time, not a later one.
 func TestRelyingPartyReauthIsTheServersChoice(t *testing.T) {
 	t.Parallel()
-	idp := newIDP(t)
-	s := startServer(t, oidcYAML(idp, "email", "default"))
-	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
-	idp.signInAs(erin)
-	b := follower(t)
-	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
-		t.Fatalf("first sign-in: %d\n%s", r.status, r.body)
-	}
+	idp, s, b, erin := providerSession(t, nil)
 	rp := newRelyingParty(t, s)
 	stale := maps.Clone(erin)
 	stale["auth_time"] = time.Now().Add(-time.Hour).Unix()
@@ -182,14 +192,7 @@ func TestRelyingPartyReauthIsTheServersChoice(t *testing.T) {
 // same request (docs/security.md T-178).
 func TestRelyingPartyStaleRefusalSpeaksOfSigningIn(t *testing.T) {
 	t.Parallel()
-	idp := newIDP(t)
-	s := startServer(t, oidcYAML(idp, "email", "default"))
-	erin := map[string]any{"sub": "u-9", "email": "erin@example.com", "email_verified": true}
-	idp.signInAs(erin)
-	b := follower(t)
-	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
-		t.Fatalf("first sign-in: %d", r.status)
-	}
+	idp, s, b, erin := providerSession(t, nil)
 	rp := newRelyingParty(t, s)
 	stale := maps.Clone(erin)
 	stale["auth_time"] = time.Now().Add(-time.Hour).Unix()
