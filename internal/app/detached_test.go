@@ -95,6 +95,23 @@ func TestRevokeDetachedWriteHasTimeInTightConfig(t *testing.T) {
 		// matters.
 		t.Logf("revoke after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	}
+	// The server's cancel of its timed-out UPDATE reaches PostgreSQL
+	// asynchronously: release the locks only once nothing waits for them,
+	// or the UPDATE could still take them and commit.
+	for waitUntil := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`,
+			holder.PgConn().PID()).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(waitUntil) {
+			t.Fatal("a query still waits for the row locks 10 s after the answer")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := tx.Rollback(context.Background()); err != nil {
 		t.Fatal(err)
 	}
