@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -170,12 +172,21 @@ func (r *run) exited() (int, bool) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port below Linux's ephemeral range (32768–60999 by default): the
+	// port of a listener on :0 is an ephemeral one, which another test's
+	// outgoing connection could take between this check and the server's
+	// listen ("bind: address already in use").
+	for range 100 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port in 20000–31999")
+	return ""
 }
 
 // waitFor polls path until it answers want (≤ 10 s) and returns the last
