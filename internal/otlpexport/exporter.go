@@ -48,7 +48,8 @@ type Config struct {
 	Gzip bool
 	// RootCAs, when set, replaces the system's roots for an https endpoint.
 	RootCAs *x509.CertPool
-	// Client sends the requests; nil means a client of our own.
+	// Client sends the requests (a copy that follows no redirect); nil
+	// means a client of our own.
 	Client *http.Client
 }
 
@@ -181,15 +182,18 @@ func New(cfg Config) (*Exporter, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	client := cfg.Client
-	if client == nil {
+	var client http.Client
+	if cfg.Client != nil {
+		client = *cfg.Client
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		if cfg.RootCAs != nil {
 			tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 		}
-		client = &http.Client{Transport: tr}
+		client.Transport = tr
 	}
-	return &Exporter{cfg: cfg, client: client, backoff: time.Second, maxBackoff: 5 * time.Second, stop: make(chan struct{})}, nil
+	client.CheckRedirect = noRedirects
+	return &Exporter{cfg: cfg, client: &client, backoff: time.Second, maxBackoff: 5 * time.Second, stop: make(chan struct{})}, nil
 }
 
 // ExportSpans sends spans in one request, retrying 429, 502, 503 and 504
@@ -281,6 +285,13 @@ func (e *Exporter) send(ctx context.Context, body []byte) (retry bool, after tim
 		return false, 0, fmt.Errorf("otlpexport: collector answered %s", resp.Status)
 	}
 }
+
+// noRedirects makes a collector's redirect the answer to the export (an
+// error naming its status), never a request elsewhere: net/http would
+// send the spans and every configured header (the collector's API key)
+// but Authorization to the host the redirect names, over plain http too
+// (docs/security.md T-195).
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // redactURLError keeps the cause of a transport error but drops the URL's
 // query and user info, which could carry a credential.
