@@ -35,9 +35,13 @@ func (m *Manager) ForceRotate(ctx context.Context, now time.Time) (Rotation, err
 // Tick is one poll of [Manager.Run]: reload the set, rotate if the active
 // key is older than RotationPeriod (measured from its stored ActivatedAt,
 // so replicas agree) and the next key is published long enough, and drop
-// expired retired keys. Tests call it with a moving clock.
+// expired retired keys. Tests call it with a moving clock. Each storage
+// step (here and in rotateLocked) ends within pollTimeout whatever ctx
+// allows (serve's has no deadline), so that storage that stopped
+// answering fails the poll instead of holding the key set's lock, and the
+// loop with it, until TCP gives up (docs/security.md F-94).
 func (m *Manager) Tick(ctx context.Context) error {
-	err := m.Reload(ctx)
+	err := bounded(ctx, m.Reload)
 	if err != nil && errors.Is(err, ErrSealed) {
 		return err // never rotate around keys we cannot open
 	}
@@ -45,6 +49,14 @@ func (m *Manager) Tick(ctx context.Context) error {
 		return rerr
 	}
 	return m.Ready()
+}
+
+// bounded runs one storage step of a key poll or a rotation under
+// pollTimeout; a caller's earlier deadline (a request's) still wins.
+func bounded(ctx context.Context, step func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	return step(ctx)
 }
 
 // Run calls Tick every PollInterval until ctx is done, logging failures
@@ -143,7 +155,7 @@ func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode, ev
 func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode, ev EventFunc) (Rotation, error) {
 	ks := m.state.Load()
 	if ks == nil {
-		if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
+		if err := bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 			return Rotation{}, err
 		}
 		ks = m.state.Load()
@@ -179,7 +191,13 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 			return ev(r)
 		}
 	}
-	res, err := commitPlan(ctx, m, p.apply, event)
+	// The keys are generated above, outside the bound: a large RSA
+	// modulus may take seconds.
+	var res Rotation
+	err = bounded(ctx, func(ctx context.Context) (err error) {
+		res, err = commitPlan(ctx, m, p.apply, event)
+		return err
+	})
 	switch {
 	case errors.Is(err, errAlreadyRotated):
 		res = Rotation{AlreadyRotated: true}
@@ -192,7 +210,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 			"next", res.Next, "deleted", res.Deleted)
 	}
 	res.Algorithm = m.cfg.Algorithm
-	if rerr := m.reloadLocked(ctx); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}
 	return res, nil

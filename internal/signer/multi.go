@@ -269,7 +269,7 @@ func (m *Multi) Reload(ctx context.Context) error {
 func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
 
 func (m *Multi) Tick(ctx context.Context) error {
-	if err := m.retireDropped(ctx); err != nil {
+	if err := bounded(ctx, m.retireDropped); err != nil {
 		return err
 	}
 	return m.each(func(x *Manager) error { return x.Tick(ctx) })
@@ -301,7 +301,7 @@ func (m *Multi) Run(ctx context.Context) error {
 
 // tick is one poll of Run.
 func (m *Multi) tick(ctx context.Context) {
-	if err := m.retireDropped(ctx); err != nil {
+	if err := bounded(ctx, m.retireDropped); err != nil {
 		m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
 	}
 	for _, x := range m.all() {
