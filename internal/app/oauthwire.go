@@ -133,7 +133,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 	return &oauthParts{
 		CORS: origins, Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
-			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now},
+			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Principals: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now},
 			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, PATs: leakedPATs(d.PATs), LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
 				RevocationKeep: keep, CORS: origins},
 		},

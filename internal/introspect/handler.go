@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -29,6 +30,11 @@ const ScopeIntrospect = storage.ScopeIntrospect
 // PATVerifier authenticates personal access tokens (a *pat.Service).
 type PATVerifier interface {
 	Authenticate(ctx context.Context, secret string) (pat.Authenticated, error)
+}
+
+// PrincipalReader reads a principal (storage.PrincipalStore's read).
+type PrincipalReader interface {
+	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
 }
 
 // RefreshStore is what introspection reads for a refresh token.
@@ -51,6 +57,11 @@ type Handler struct {
 	Pepper  []byte
 	// PATs introspects personal access tokens; nil: PATs are inactive.
 	PATs PATVerifier
+	// Principals reads a client caller's service account: a client is its
+	// credential, and answers nothing once it is disabled, deleted or of
+	// another organization (docs/security.md A-97). The server passes its
+	// store; nil (a handler in a test without principals) skips the read.
+	Principals PrincipalReader
 	// BearerAudience is the aud a bearer caller's token must carry;
 	// Tokens.Issuer when empty.
 	BearerAudience string
@@ -155,7 +166,32 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 		return nil, err
 	}
 	c := &res.Client
+	if err := h.checkPrincipal(r.Context(), c); err != nil {
+		return nil, err
+	}
 	return &caller{client: c, privileged: slices.Contains(c.Scopes, ScopeIntrospect), orgID: c.OrgID}, nil
+}
+
+// checkPrincipal refuses a client whose service account is disabled,
+// deleted or of another organization, as a disabled client is refused:
+// its tokens stop, and so must its reading of every token its
+// audiences or its introspect permission show it (docs/security.md A-97).
+// Read from storage on every request, as the client was.
+func (h *Handler) checkPrincipal(ctx context.Context, c *storage.Client) error {
+	if h.Principals == nil {
+		return nil
+	}
+	p, err := h.Principals.GetPrincipal(ctx, c.PrincipalID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
+	case p.Disabled || p.OrgID != c.OrgID:
+	default:
+		return nil
+	}
+	return &oauth2.Error{Code: oauth2.ErrorInvalidClient, Description: "client authentication failed",
+		Reason: "client_auth_failed", Status: http.StatusUnauthorized, Err: errors.New("client's principal disabled or gone")}
 }
 
 func bearerRefused(cause error) *oauth2.Error {

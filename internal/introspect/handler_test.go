@@ -75,7 +75,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) 
 	h := &introspect.Handler{
 		Clients: &clientauth.Authenticator{Store: s, Pepper: f.pepper, TokenEndpoint: issuer + "/oauth2/token", Issuer: issuer},
 		Tokens:  &tokens.Verifier{Keys: f.keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: revs}},
-		Refresh: s, Pepper: f.pepper, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
+		Refresh: s, Pepper: f.pepper, Principals: s, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
