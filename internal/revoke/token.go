@@ -129,18 +129,37 @@ func (h *Handler) putRevocation(ctx context.Context, who audit.Caller, c *tokens
 		leeway = tokens.DefaultLeeway
 	}
 	now := storage.Now(h.now())
-	err := h.Store.PutRevocation(ctx, storage.Revocation{
-		ID:        tokens.RevocationIDJTI(c.ID),
-		Reason:    reason,
-		CreatedAt: now,
-		ExpiresAt: storage.Now(c.Expiry.Time().Add(leeway)),
-	})
+	id, until := tokens.RevocationIDJTI(c.ID), storage.Now(c.Expiry.Time().Add(leeway))
+	switch done, err := h.revokedUntil(ctx, id, until); {
+	case err != nil:
+		return unavailable(err)
+	case done:
+		return nil
+	}
+	err := h.Store.PutRevocation(ctx, storage.Revocation{ID: id, Reason: reason, CreatedAt: now, ExpiresAt: until})
 	if err != nil {
 		return unavailable(err)
 	}
 	h.logger().InfoContext(ctx, "access token revoked", "jti", c.ID, "reason", reason)
 	h.audit(ctx, who.Event(now, c.OrgID, ActionTokenRevoke, "jti:"+c.ID, outcomeRevoked, reason))
 	return nil
+}
+
+// revokedUntil reports whether revocation row id already stands until
+// at least until: the token is revoked, and revoking it again revokes
+// nothing, so it writes no row and no event. The holder of a client-less
+// token and a public client revoke without a secret and unlimited; each
+// token then costs storage one row and the audit trail one event, not
+// one per request (docs/security.md T-192).
+func (h *Handler) revokedUntil(ctx context.Context, id string, until time.Time) (bool, error) {
+	r, err := h.Store.GetRevocation(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return !r.ExpiresAt.Before(until), nil
 }
 
 // revokeRefresh revokes the whole family of a refresh token of client
