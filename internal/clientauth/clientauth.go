@@ -143,7 +143,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 	}
 	named := form.Get("client_id")
 	if hasHeader && basic {
-		id, ok, err := PublicBasic(r)
+		// The header decoded above, not again (docs/performance.md,
+		// client_credentials seventh pass).
+		id, ok, err := publicBasic(user, pass, basic)
 		switch {
 		case err != nil:
 			return nil, err
@@ -202,7 +204,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form 
 // any other request; err is invalid_client for Basic credentials that
 // are not form-encoded.
 func PublicBasic(r *http.Request) (id string, ok bool, err error) {
-	user, pass, basic := r.BasicAuth()
+	return publicBasic(r.BasicAuth())
+}
+
+// publicBasic is PublicBasic of credentials already read by
+// [http.Request.BasicAuth].
+func publicBasic(user, pass string, basic bool) (id string, ok bool, err error) {
 	if !basic || pass != "" || user == "" {
 		return "", false, nil
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package clientauth
+
+const raceEnabled = false
