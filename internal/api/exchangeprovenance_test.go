@@ -246,6 +246,51 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		}
 		ended(t, fx, other, "disabling the client its creator's credential was issued to")
 	})
+	t.Run("CreatorsClientNarrowed", func(t *testing.T) {
+		// docs/security.md A-94: the creator's credential drew its scope
+		// (sts:admin) from its client's list, as A-67's drew it from a
+		// PAT. The bought token, and an exchange token not yet spent, end
+		// once the client no longer lists it; a scope the credential did
+		// not hold may go.
+		fx := newProvenanceFx(t)
+		cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeAdmin, pat.ScopeIdentityRead}, Audiences: []string{testIssuer}}
+		if err := fx.store.CreateClient(t.Context(), cl); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
+			Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: cl.ID, Scope: pat.ScopeAdmin,
+			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
+			OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := fx.buy(t, cred, fx.user.ID)
+		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
+			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setScopes := func(scopes ...string) {
+			t.Helper()
+			if err := fx.store.UpdateClient(t.Context(), cl.ID, func(c storage.Client) (storage.Client, error) {
+				c.Scopes = scopes
+				return c, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setScopes(pat.ScopeAdmin)
+		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+			t.Errorf("the bought token after its creator's client lost a scope the creator did not hold: %v", err)
+		}
+		setScopes(pat.ScopeIdentityRead)
+		ended(t, fx, other, "its creator's client no longer listing sts:admin")
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		wantCode(t, "ExchangeToken after the creator's client lost sts:admin", err, connect.CodeUnauthenticated)
+	})
 	t.Run("OperatorMadeUnchanged", func(t *testing.T) {
 		// An exchange token the operator makes (no credential: `sts
 		// exchange-token create` in direct mode) stands for its principal

@@ -44,7 +44,9 @@ type exchangeClaims struct {
 // regenerated, expired) and names what was drawn from it: for a
 // PAT credential the sts:admin creating the exchange token takes, for an
 // access token exchanged from a PAT that token's scope, which ends it
-// once the PAT no longer holds it.
+// once the PAT no longer holds it. Likewise the credential's own
+// client is named twice in src_client_id: bare, and with the credential's
+// scope, which ends the token once the client no longer lists it.
 func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 	var x exchangeClaims
 	add := func(l []string, vs ...string) []string {
@@ -66,7 +68,10 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		x.SourceJTIs = add(add(x.SourceJTIs, c.SourceJTIs...), c.ID)
 		x.SourceClientIDs = add(x.SourceClientIDs, c.SourceClientIDs...)
 		if storage.IsUUID(c.ClientID) {
-			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID)
+			// The client, and what the credential drew from its list:
+			// the token ends once the client no longer lists the
+			// credential's scope, as the credential does.
+			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope))
 		}
 		x.SourceSubjects = add(x.SourceSubjects, slices.DeleteFunc(slices.Clone(c.SourceSubjects), func(s string) bool { return s == target })...)
 		if c.PATID != "" {

@@ -209,6 +209,27 @@ func ParseSourcePAT(e string) (id, gen, scope string, ok bool) {
 	return id, gen, scope, true
 }
 
+// SourceClient is a src_client_id entry naming what a derivation drew
+// from client id: scope (space-separated), which the client must still
+// list, as a src_pat entry names what was drawn from a PAT
+// (docs/security.md ). It goes beside the bare client ID, which
+// the revocation lookups and consent rows key on; a verifier of an
+// earlier version reads it as no registered client and skips it. An
+// empty scope is the bare ID.
+func SourceClient(id, scope string) string {
+	if scope == "" {
+		return id
+	}
+	return id + ":" + scope
+}
+
+// ParseSourceClient splits a src_client_id entry made by [SourceClient]:
+// a client's ID holds no colon; a scope may. A bare ID has no scope.
+func ParseSourceClient(e string) (id, scope string) {
+	id, scope, _ = strings.Cut(e, ":")
+	return id, scope
+}
+
 // SourcePool is the src_pool entry of pool and provider.
 func SourcePool(pool, provider string) string { return pool + "/" + provider }
 

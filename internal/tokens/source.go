@@ -131,12 +131,15 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	}
 	// A token another client re-exchanged ends with the clients of the
 	// tokens it came from too (src_client_id).
-	// Present and enabled only: the token's scope, pool and audience were
-	// judged against its own client's lists, and one an exchange token
-	// bought is not bounded by the lists of the clients its creator's
-	// credential came from.
-	for _, id := range c.SourceClientIDs {
-		if err := s.clientStands(ctx, id, c.OrgID, "", "", nil); err != nil {
+	// Present and enabled, and still listing the scope an entry names:
+	// the token's scope, pool and audience were judged against its own
+	// client's lists, and one an exchange token bought is not bounded by
+	// the lists of the clients its creator's credential came from, but it
+	// ends once that client no longer lists what the creator's credential
+	// drew from it (SourceClient; docs/security.md A-94).
+	for _, e := range c.SourceClientIDs {
+		id, scope := ParseSourceClient(e)
+		if err := s.clientStands(ctx, id, c.OrgID, scope, "", nil); err != nil {
 			return err
 		}
 	}
