@@ -31,7 +31,7 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 	var err error
 	switch req.ActorTokenType {
 	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
-		a, err = g.external(ctx, req, req.ActorToken, client, false, subj.org)
+		a, err = g.external(ctx, req, req.ActorToken, client, subj)
 	case oauth2.TokenTypeAccessToken:
 		if !g.SelfExchange {
 			return nil, nil, refuse(oauth2.ErrorInvalidRequest, descActor, ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))

@@ -87,10 +87,12 @@ func tokenError(isSubject bool, reason string, cause error) *oauth2.Error {
 // authentication, verify the signature and claims, then evaluate the
 // pool's CEL condition and mapping.
 //
-// actorOrg is "" for a subject token; for an actor token it is the
-// subject's organization, whose pools alone are candidates: an actor
-// acts within the subject's organization (docs/security.md A-89).
-func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, client *storage.Client, isSubject bool, actorOrg string) (*subject, error) {
+// of is nil for a subject token; for an actor token it is the subject
+// the actor acts for, whose organization's pools alone are candidates (an
+// actor acts within the subject's organization, docs/security.md A-89) and
+// whose ceilings bound what the exchange issues.
+func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, client *storage.Client, of *subject) (*subject, error) {
+	isSubject := of == nil
 	sel := trust.Selector{}
 	if isSubject {
 		sel.PoolID, sel.ProviderID = req.PoolID, req.ProviderID
@@ -104,7 +106,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 		// Another organization's pool, which could claim any issuer with
 		// keys of its own, neither serves an actor nor makes its
 		// selection ambiguous (docs/security.md A-89).
-		sel.OrgID = actorOrg
+		sel.OrgID = of.org
 	}
 	var tok *federation.Token
 	if sel.ProviderID == "" {
@@ -202,10 +204,15 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 			return nil, tokenError(isSubject, ReasonSubjectJTIMissing, err)
 		}
 	}
-	res, err := m.Pool.Program.Evaluate(ctx, id.Claims, policy.Request{
-		Audiences: req.Audiences, Resources: req.Resources, Scopes: req.Scopes, ClientID: clientID(client),
-		SubjectTokenType: req.SubjectTokenType, Pool: m.Pool.ID, Provider: m.Provider.ID,
-	})
+	// The policy judges what would be issued: for an actor, under its
+	// subject's ceilings; for a subject, under its pool's (T-185).
+	issuing := of
+	if issuing == nil {
+		issuing = &subject{scopes: m.Pool.Scopes, googleScopes: m.Pool.GoogleDefaultScopes, poolAudiences: m.Pool.Audiences}
+	}
+	pr := g.policyRequest(req, client, issuing)
+	pr.Pool, pr.Provider = m.Pool.ID, m.Provider.ID
+	res, err := m.Pool.Program.Evaluate(ctx, id.Claims, pr)
 	if err != nil {
 		return nil, tokenError(isSubject, string(policy.ReasonOf(err)), err)
 	}
@@ -341,6 +348,30 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		}
 	}
 	return s, nil
+}
+
+// policyRequest is what a pool's policy sees as request when a token is
+// issued under subj's ceilings (docs/security.md T-185): scope is the
+// scope the token will carry, the one asked for or, when none is (or
+// Google's default scope), the default the ceiling and the client give;
+// audience is the aud it will carry, the audience and resource values
+// asked for or, when there are none, the default audience. A condition
+// read the parameters as sent: one refusing a scope or an audience asked
+// for by name admitted it when the request named none and got it by
+// default. resource is the parameter as sent. A scope or audience the
+// exchange will refuse anyway is shown as asked.
+func (g *TokenExchange) policyRequest(req *Request, client *storage.Client, subj *subject) policy.Request {
+	pr := policy.Request{
+		Audiences: req.Audiences, Resources: req.Resources, Scopes: req.Scopes,
+		ClientID: clientID(client), SubjectTokenType: req.SubjectTokenType,
+	}
+	if aud, err := g.audience(req, subj); err == nil {
+		pr.Audiences = aud
+	}
+	if sc, err := grantScope(req, subj, client); err == nil {
+		pr.Scopes = sc
+	}
+	return pr
 }
 
 func clientID(c *storage.Client) string {

@@ -136,7 +136,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	var subj *subject
 	switch req.SubjectTokenType {
 	case oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken:
-		subj, err = g.external(ctx, req, req.SubjectToken, client, true, "")
+		subj, err = g.external(ctx, req, req.SubjectToken, client, nil)
 	case oauth2.TokenTypeAccessToken:
 		if !g.SelfExchange { // docs/security.md T-54
 			return nil, badSubject(ReasonSelfExchangeDisabled, errors.New("exchanging our own tokens is disabled"))
