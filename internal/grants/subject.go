@@ -246,7 +246,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 			s.attributes[k] = v
 		}
 		if len(res.Groups) > 0 {
-			s.attributes["groups"] = res.Groups
+			s.attributes[policy.AttributeGroups] = res.Groups
 		}
 	}
 	return s, nil

@@ -153,6 +153,12 @@ func Compile(pool storage.Pool) (*Program, error) {
 // names of issued tokens and CEL field names of downstream policies.
 var attrName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
+// AttributeGroups is the member of an issued token's attributes that holds
+// the groups mapping's value. No attribute may take its name: it was
+// overwritten by the groups, or without them read as the token's groups
+// (docs/security.md T-186).
+const AttributeGroups = "groups"
+
 // Compile type-checks and plans every expression of pool. The error names
 // the pool and the field; nothing is partially compiled.
 func (c *Compiler) Compile(pool storage.Pool) (*Program, error) {
@@ -191,6 +197,9 @@ func (c *Compiler) Compile(pool storage.Pool) (*Program, error) {
 		field := fieldAttributePrefix + name
 		if !attrName.MatchString(name) {
 			return fail(field, errors.New("attribute name must match [A-Za-z_][A-Za-z0-9_]{0,63}"))
+		}
+		if name == AttributeGroups {
+			return fail(field, errors.New(`attribute name "groups" is where an issued token carries mapping.groups: map groups there, or name the attribute otherwise`))
 		}
 		e, err := c.compile(field, src, cel.StringType)
 		if err != nil {

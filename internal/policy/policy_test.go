@@ -74,6 +74,8 @@ func TestCompile(t *testing.T) {
 		{name: "groups list literal", pool: storage.Pool{ID: "ci", Mapping: storage.Mapping{Groups: `["a", "b"]`}}},
 		{name: "attribute int", pool: storage.Pool{ID: "ci", Mapping: storage.Mapping{Attributes: map[string]string{"n": `42`}}}, wantField: "mapping.attributes.n", wantIn: "want string"},
 		{name: "attribute bad name", pool: storage.Pool{ID: "ci", Mapping: storage.Mapping{Attributes: map[string]string{"a-b": `"x"`}}}, wantField: "mapping.attributes.a-b"},
+		// docs/security.md T-186: where mapping.groups goes in the token.
+		{name: "attribute named groups", pool: storage.Pool{ID: "ci", Mapping: storage.Mapping{Attributes: map[string]string{"groups": `"x"`}}}, wantField: "mapping.attributes.groups", wantIn: "mapping.groups"},
 		{name: "huge expression", pool: storage.Pool{ID: "ci", Condition: long}, wantField: FieldCondition, wantIn: "at most 4096"},
 		{name: "over static cost: nested comprehension", pool: storage.Pool{ID: "ci", Condition: `assertion.groups.all(a, assertion.groups.all(b, a != b || a == b))`}, wantField: FieldCondition, wantIn: "exceeds the limit"},
 		{name: "single comprehension within cost", pool: storage.Pool{ID: "ci", Condition: `assertion.groups.exists(g, g == "ops")`}},
