@@ -27,6 +27,7 @@ func TestPolicyJudgesWhatIsIssued(t *testing.T) {
 		{ID: "guarded", OrgID: "acme", AllowUnauthenticated: true, Scopes: []string{"read", "deploy"}, Audiences: []string{kafka},
 			Condition: `assertion.repository == "acme/infra" || (request.scope.all(s, s != "deploy") && request.audience.all(a, a == "` + kafka + `"))`},
 		{ID: "actors", OrgID: "acme", AllowUnauthenticated: true, Condition: `request.scope.all(s, s != "deploy")`},
+		{ID: "typed", OrgID: "acme", AllowUnauthenticated: true, Condition: `request.subject_token_type == "` + oauth2.TokenTypeIDToken + `"`},
 	} {
 		if err := e.store.CreatePool(ctx, p); err != nil {
 			t.Fatal(err)
@@ -82,5 +83,21 @@ func TestPolicyJudgesWhatIsIssued(t *testing.T) {
 				t.Errorf("issued scope %q (%v), want %q", c.Scope, err, tc.wantScope)
 			}
 		})
+	}
+	// An actor's pool judges the actor token: request.subject_token_type
+	// is its actor_token_type there, not the subject token's.
+	for _, tc := range []struct{ subjectType, actorType string }{
+		{oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken},
+		{oauth2.TokenTypeIDToken, oauth2.TokenTypeJWT},
+	} {
+		form := exchangeForm(token("acme/infra", "guarded"), "pool", "guarded", "scope", "read",
+			"actor_token", token("acme/bot", "typed"), "actor_token_type", tc.actorType)
+		form.Set("subject_token_type", tc.subjectType)
+		resp, body := e.post(t, PathToken, form)
+		admitted := tc.actorType == oauth2.TokenTypeIDToken
+		if got := resp.StatusCode == http.StatusOK; got != admitted || (!got && body["reason"] != refused) {
+			t.Errorf("subject %s, actor %s: %d %v, want the actor's pool to judge the actor's type (admitted %v)",
+				tc.subjectType, tc.actorType, resp.StatusCode, body["reason"], admitted)
+		}
 	}
 }

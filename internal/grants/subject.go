@@ -212,6 +212,10 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	}
 	pr := g.policyRequest(req, client, issuing)
 	pr.Pool, pr.Provider = m.Pool.ID, m.Provider.ID
+	if !isSubject {
+		// The actor's pool judges the actor token, of its own type.
+		pr.SubjectTokenType = req.ActorTokenType
+	}
 	res, err := m.Pool.Program.Evaluate(ctx, id.Claims, pr)
 	if err != nil {
 		return nil, tokenError(isSubject, string(policy.ReasonOf(err)), err)
