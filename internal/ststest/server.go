@@ -91,17 +91,23 @@ func NewTestServer(t testing.TB, mutate func(c *config.Config)) *Server {
 	return s
 }
 
-// WaitReady polls /readyz until it answers 200, failing the test after 10s
-// or if the server stops.
+// WaitReady polls /readyz until it answers 200, failing the test after
+// readyWait or if the server stops.
 func (s *Server) WaitReady(t testing.TB) {
 	t.Helper()
 	s.waitStatus(t, "/readyz", http.StatusOK)
 }
 
+// readyWait bounds waitStatus. A server on an idle machine is ready in well
+// under a second; the bound is generous because a CI runner's two cores may
+// be building other packages' test binaries meanwhile, and waiting longer
+// costs nothing when the server comes up.
+const readyWait = 60 * time.Second
+
 // waitStatus polls path until it answers want.
 func (s *Server) waitStatus(t testing.TB, path string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(readyWait)
 	last := "no response"
 	for time.Now().Before(deadline) {
 		select {
@@ -122,7 +128,7 @@ func (s *Server) waitStatus(t testing.TB, path string, want int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("ststest: %s did not answer %d within 10s (last: %s)", path, want, last)
+	t.Fatalf("ststest: %s did not answer %d within %s (last: %s)", path, want, readyWait, last)
 }
 
 // Get fetches path and fails the test on a transport error.
