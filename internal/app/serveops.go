@@ -54,7 +54,8 @@ var errNeedIssuer = errors.New("issuer: required when storage.type is postgres: 
 // config.Load accepts (so that `sts config check` refuses it too), before
 // serve writes anything: a pool whose CEL does not compile (a
 // *config.Error), a bad host-token integration, PostgreSQL without an
-// explicit issuer and a malformed STS_MASTER_KEY (each a *PermanentError).
+// explicit issuer, a sign-in provider's issuer its client would refuse
+// and a malformed STS_MASTER_KEY (each a *PermanentError).
 // It reads no secret file: config check shows those by path
 // (docs/operations.md "sts config check"), and serve reads them itself.
 func CheckServeConfig(cfg config.Config) error {
@@ -77,6 +78,9 @@ func CheckServeConfig(cfg config.Config) error {
 // integrations.
 func checkDeployment(cfg config.Config) error {
 	if err := checkReplicaIssuer(cfg); err != nil {
+		return err
+	}
+	if err := checkWebIssuers(cfg); err != nil {
 		return err
 	}
 	return checkMasterKey(cfg)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
@@ -34,6 +36,9 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		Issuer: cfg.Issuer, Store: store, PATs: pats, OIDC: providers, InstanceAdmins: cfg.InstanceAdmins,
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
 		ReauthAfter: cfg.Web.Session.ReauthAfter, MaxPATLifetime: pats.MaxLifetime, Logger: logger,
+		// The upstream sign-in reaches its providers as every outbound
+		// fetch does (docs/security.md T-59, T-196).
+		HTTPClient: federation.NewHTTPClient(federation.ProviderClient(cfg.Federation.AllowLoopback)),
 		// Shared by every replica and kept across restarts, as the pepper.
 		FormKey: secret.SubKey(pep, "web forms"),
 	}
@@ -55,6 +60,23 @@ func newConsents(store clients.ConsentStore, keep time.Duration) *clients.Consen
 	return &clients.Consents{Store: store, AccessRevocation: func(clientID, principalID string, now time.Time) storage.Revocation {
 		return tokens.ClientSubjectRevocation(clientID, principalID, clients.ActionConsentRevoke, now, keep)
 	}}
+}
+
+// checkWebIssuers holds each web.login.oidc issuer to the rule of the
+// client the sign-in fetches it with, at start and by sts config check,
+// not at the first sign-in (docs/security.md T-59, T-196).
+func checkWebIssuers(cfg config.Config) error {
+	fetch := federation.ProviderClient(cfg.Federation.AllowLoopback)
+	var errs []error
+	for _, c := range cfg.Web.Login.OIDC {
+		if err := fetch.CheckURL(c.Issuer); err != nil {
+			errs = append(errs, fmt.Errorf("web.login.oidc[%s].issuer: %w", c.ID, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &PermanentError{Err: err}
+	}
+	return nil
 }
 
 // webConsents shows the pages the authorization endpoint's consents.

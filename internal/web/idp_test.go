@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,24 @@ type idp struct {
 	key   *rsa.PrivateKey
 	// Seen records what the authorization endpoint was asked.
 	Seen url.Values
+	// TokenRedirect, when set, is what the token endpoint answers every
+	// request with: a redirect (its status) to its URL.
+	TokenRedirect *idpRedirect
+	// Moved records the requests to /moved, a path of the provider's own
+	// host a TokenRedirect may name: method, code, and whether the
+	// client secret came with them.
+	Moved []string
 }
+
+type idpRedirect struct {
+	Status int
+	URL    string
+}
+
+// loopbackProviders lets sts reach the test providers, which listen on
+// loopback over plain http: the sign-in's client refuses both otherwise,
+// as every outbound fetch does (docs/security.md T-59, T-196).
+const loopbackProviders = "federation:\n  allow_loopback: true\n"
 
 type idpCode struct {
 	redirect, challenge, nonce string
@@ -82,7 +100,20 @@ func newIDP(t *testing.T) *idp {
 		p.mu.Unlock()
 		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
 	})
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.Moved = append(p.Moved, describeTokenRequest(r))
+		p.mu.Unlock()
+		http.Error(w, "not here", http.StatusTeapot)
+	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		to := p.TokenRedirect
+		p.mu.Unlock()
+		if to != nil {
+			http.Redirect(w, r, to.URL, to.Status)
+			return
+		}
 		id, secret, ok := r.BasicAuth()
 		if !ok {
 			id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
@@ -123,6 +154,36 @@ func (p *idp) seen() url.Values {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.Seen
+}
+
+// describeTokenRequest says what a token request r carried, for a test's
+// message: its method, its code, and whether the PKCE verifier and the
+// client secret came with it.
+func describeTokenRequest(r *http.Request) string {
+	_, secret, _ := r.BasicAuth()
+	_ = r.ParseForm()
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	return r.Method + " code=" + r.PostForm.Get("code") + " verifier sent=" + yes(r.PostForm.Get("code_verifier") != "") +
+		" client secret sent=" + yes(secret != "" || r.PostForm.Get("client_secret") != "")
+}
+
+// moved is what /moved received.
+func (p *idp) moved() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.Moved)
+}
+
+// redirectTokens makes the token endpoint answer with a redirect.
+func (p *idp) redirectTokens(to *idpRedirect) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.TokenRedirect = to
 }
 
 func (p *idp) signInAs(claims map[string]any) {

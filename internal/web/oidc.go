@@ -281,12 +281,40 @@ func (h *Handler) oauthConfig(u *upstream, p *oidc.Provider) *oauth2.Config {
 		RedirectURL: strings.TrimSuffix(h.o.Issuer, "/") + "/login/oidc/" + u.cfg.ID + "/callback", Scopes: scopes}
 }
 
+// clientContext is ctx carrying the client go-oidc and x/oauth2 call the
+// provider with.
 func (h *Handler) clientContext(ctx context.Context) context.Context {
-	c := h.o.HTTPClient
+	return oidc.ClientContext(ctx, h.o.HTTPClient)
+}
+
+// upstreamClient is a copy of c (a 10 s-timeout client when nil) that
+// follows no redirect of a request other than GET: the code exchange
+// POSTs the code, the PKCE verifier and the client secret, and a token
+// endpoint's 307 or 308 had them sent again to whatever its Location
+// named (a 302 still sent the secret in the Authorization header to
+// another port of the same host name). Such a redirect is now the
+// exchange's answer, a failed sign-in, as the trace exporter does
+// (docs/security.md T-195, T-196). Discovery and key fetches (GET) keep
+// c's own rule.
+func upstreamClient(c *http.Client) *http.Client {
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
 	}
-	return oidc.ClientContext(ctx, c)
+	cp := *c
+	follow := c.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if via[0].Method != http.MethodGet {
+			return http.ErrUseLastResponse
+		}
+		if follow != nil {
+			return follow(req, via)
+		}
+		if len(via) >= 10 { // net/http's own limit
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }
 
 // oidcStartPage answers GET /login/oidc/{id}, a link to the start of a

@@ -15,7 +15,7 @@ import (
 )
 
 func oidcYAML(p *idp, linkClaim, org string) string {
-	y := "web:\n  login:\n    oidc:\n      - id: test\n        display_name: Test IdP\n        issuer: " + p.URL +
+	y := loopbackProviders + "web:\n  login:\n    oidc:\n      - id: test\n        display_name: Test IdP\n        issuer: " + p.URL +
 		"\n        client_id: " + p.ClientID + "\n        client_secret: " + p.ClientSecret + "\n        link_claim: " + linkClaim + "\n"
 	if org != "" {
 		y += "        organization: " + org + "\n"
@@ -305,7 +305,7 @@ func TestOIDCSessionEndsWithItsProvider(t *testing.T) {
 // subProvidersYAML configures one provider per idp, each linking by sub
 // into the default organization, named by ids.
 func subProvidersYAML(ids []string, ps ...*idp) string {
-	y := "web:\n  login:\n    oidc:\n"
+	y := loopbackProviders + "web:\n  login:\n    oidc:\n"
 	for i, p := range ps {
 		y += "      - id: " + ids[i] + "\n        issuer: " + p.URL + "\n        client_id: " + p.ClientID +
 			"\n        client_secret: " + p.ClientSecret + "\n        link_claim: sub\n        organization: default\n"

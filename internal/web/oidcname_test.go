@@ -19,7 +19,7 @@ import (
 func TestOIDCFirstSignInNameFollowsTheRule(t *testing.T) {
 	t.Parallel()
 	mail, corp := newIDP(t), newIDP(t)
-	y := "web:\n  login:\n    oidc:\n"
+	y := loopbackProviders + "web:\n  login:\n    oidc:\n"
 	for _, pv := range []struct {
 		id, link string
 		p        *idp
@@ -88,7 +88,7 @@ func TestOIDCFirstSignInNameFollowsTheRule(t *testing.T) {
 func TestOIDCFirstSignInLongNameIsCut(t *testing.T) {
 	t.Parallel()
 	mail, corp := newIDP(t), newIDP(t)
-	y := "web:\n  login:\n    oidc:\n"
+	y := loopbackProviders + "web:\n  login:\n    oidc:\n"
 	for _, pv := range []struct {
 		id, link string
 		p        *idp

@@ -106,8 +106,12 @@ type Options struct {
 	// instance administrators; like those whose stored flag is set, no
 	// upstream sign-in may claim them by name (docs/security.md T-104).
 	InstanceAdmins []string
-	// HTTPClient reaches the upstream providers; a 10 s-timeout client
-	// when nil.
+	// HTTPClient reaches the upstream providers (discovery, keys, the
+	// code exchange). The app gives the client of every outbound fetch
+	// (federation.NewHTTPClient: checked addresses, no proxy, no redirect
+	// to another host; docs/security.md T-59, T-196); a plain 10 s-timeout
+	// client when nil (tests of this package). Either is copied to follow
+	// no redirect of a request other than GET (upstreamClient).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -147,6 +151,7 @@ func New(o Options) (*Handler, error) {
 		o.FormKey = make([]byte, 32)
 		_, _ = rand.Read(o.FormKey)
 	}
+	o.HTTPClient = upstreamClient(o.HTTPClient)
 	if o.IdleTimeout <= 0 || o.AbsoluteTimeout <= 0 {
 		return nil, errors.New("web: session timeouts are required")
 	}

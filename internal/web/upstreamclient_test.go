@@ -1,0 +1,144 @@
+package web_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/config"
+)
+
+// TestUpstreamTokenRedirectNotFollowed: the upstream sign-in's code
+// exchange follows no redirect (docs/security.md T-196). The token
+// endpoint's answer, a 307, 308 or 302 to another server, used to be
+// followed by a plain http.Client: that server received the
+// authorization code with its PKCE verifier and the client secret (HTTP
+// Basic, kept by net/http for the same host name on another port). Now
+// the redirect is the exchange's answer: the sign-in fails and nothing is
+// sent on, to another server or to another path of the provider's host.
+func TestUpstreamTokenRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var received []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		received = append(received, describeTokenRequest(r))
+		mu.Unlock()
+		http.Error(w, "not here", http.StatusTeapot)
+	}))
+	t.Cleanup(other.Close)
+	p := newIDP(t)
+	s := startServer(t, oidcYAML(p, "email", "default"))
+	p.signInAs(map[string]any{"sub": "u-1", "email": "dora@example.com", "email_verified": true})
+	for _, to := range []idpRedirect{
+		{http.StatusTemporaryRedirect, other.URL + "/token"},
+		{http.StatusPermanentRedirect, other.URL + "/token"},
+		{http.StatusFound, other.URL + "/token"},
+		{http.StatusTemporaryRedirect, p.URL + "/moved"}, // the same host
+	} {
+		p.redirectTokens(&to)
+		r := signInWith(t, follower(t), s, "test", "/tokens")
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Sign-in did not complete") {
+			t.Errorf("%d to %s from the token endpoint: the sign-in answered %d\n%s", to.Status, to.URL, r.status, r.body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, got := range received {
+		t.Errorf("the server the token endpoint redirected to received: %s", got)
+	}
+	for _, got := range p.moved() {
+		t.Errorf("the provider's /moved, which its token endpoint redirected to, received: %s", got)
+	}
+	// The same provider still signs people in once it answers.
+	p.redirectTokens(nil)
+	if r := signInWith(t, follower(t), s, "test", "/tokens"); !strings.Contains(r.body, "Signed in as <strong>dora@example.com</strong>") {
+		t.Errorf("after the redirects: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestUpstreamSignInDialsOnlyAllowedAddresses: the upstream sign-in's
+// fetches go through the dialer the rest of sts uses for outbound
+// fetches (docs/security.md T-196, T-59). An issuer whose name resolves
+// to a loopback address, without federation.allow_loopback, used to be
+// dialed by a plain http.Client (and through any proxy of the
+// environment); now no connection is made and the sign-in fails.
+func TestUpstreamSignInDialsOnlyAllowedAddresses(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var dialed atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dialed.Add(1)
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	y := "web:\n  login:\n    oidc:\n      - id: inner\n        issuer: https://localhost:" + port +
+		"\n        client_id: sts-web\n        client_secret: s\n        link_claim: email\n"
+	s := startServer(t, y) // no federation.allow_loopback
+	r := signInWith(t, follower(t), s, "inner", "/tokens")
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "cannot be reached") {
+		t.Errorf("the sign-in answered %d\n%s", r.status, r.body)
+	}
+	if n := dialed.Load(); n != 0 {
+		t.Errorf("the issuer on a loopback address was dialed %d times without federation.allow_loopback", n)
+	}
+	if !strings.Contains(s.logs.String(), "loopback address") {
+		t.Errorf("the log does not say the address was refused:\n%s", s.logs)
+	}
+}
+
+// TestUpstreamIssuerRefusedAtStart: an issuer the sign-in's client would
+// refuse by its URL alone (plain http, a loopback address without
+// federation.allow_loopback, the cloud metadata address) stops sts at
+// start, naming the key, not at the first sign-in (docs/security.md
+// T-59, T-196).
+func TestUpstreamIssuerRefusedAtStart(t *testing.T) {
+	t.Parallel()
+	for _, issuer := range []string{"http://127.0.0.1:9", "https://127.0.0.1:9", "https://169.254.169.254", "http://idp.example.com"} {
+		dir := t.TempDir()
+		cfgFile := filepath.Join(dir, "sts.yaml")
+		y := "listen: 127.0.0.1:0\ndata_dir: " + filepath.Join(dir, "data") + "\nweb:\n  login:\n    oidc:\n      - id: inner\n        issuer: " +
+			issuer + "\n        client_id: sts-web\n        link_claim: email\n"
+		if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+		var perm *app.PermanentError
+		switch {
+		case err == nil:
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			cancel()
+			<-done
+			t.Errorf("issuer %s: sts started", issuer)
+		case !errors.As(err, &perm) || !strings.Contains(err.Error(), "web.login.oidc[inner].issuer"):
+			t.Errorf("issuer %s: %v, want a permanent error naming web.login.oidc[inner].issuer", issuer, err)
+		}
+		cancel()
+	}
+}
