@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
 // reexecEnv makes the test binary behave as the sts command: tests that
@@ -24,6 +25,11 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
+	// Test servers of this process take their RS256 keys from fixed
+	// primes: generating the two of a first start is most of its CPU under
+	// the race detector. Children (above) generate theirs, as sts does,
+	// so that no two processes sharing a database hand out one key twice.
+	rsatest.Install()
 	// This package's parallel tests mostly wait (out the 5 s caches, for
 	// child processes to start): run four at once rather than one per
 	// core, unless -test.parallel is given (alone on two cores: 94 s
