@@ -26,6 +26,7 @@ type exchangeClaims struct {
 	SourcePATs      []string `json:"src_pat,omitempty"`
 	SourcePools     []string `json:"src_pool,omitempty"`
 	SourceGrants    []string `json:"src_grant,omitempty"`
+	SourceKeyIDs    []string `json:"src_kid,omitempty"`
 }
 
 // exchangeSource is what an exchange token that id creates for principal
@@ -34,7 +35,8 @@ type exchangeClaims struct {
 // ends with its actor (A-46): the creator (src_sub, unless it is target),
 // its PAT (src_pat) when the credential is a PAT, and, when it is one of
 // our access tokens, that token (src_jti) and everything it names: its
-// PAT, pool, family and client, and their src_ lists. The credential's
+// PAT, pool, family and client, its key (src_kid, T-201), and their src_
+// lists. The credential's
 // expiry caps the exchange token and what it buys.
 //
 // The creator's PAT is a src_pat, never pat_id, even when target owns it:
@@ -83,6 +85,9 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		}
 		x.SourcePools = add(x.SourcePools, c.SourcePools...)
 		x.SourceGrants = add(add(x.SourceGrants, c.GrantID), c.SourceGrants...)
+		// The key that signed the credential, and those of the tokens it
+		// came from: a key revoked ends what it bought (T-201).
+		x.SourceKeyIDs = add(add(x.SourceKeyIDs, c.SourceKeyIDs...), c.KeyID)
 	}
 	if n := max(len(x.SourceJTIs), len(x.SourceClientIDs), len(x.SourceSubjects), len(x.SourcePATs),
 		len(x.SourcePools), len(x.SourceGrants)); n > maxSources {
@@ -101,4 +106,5 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 func (x exchangeClaims) carry(c *tokens.AccessClaims) {
 	c.SourceJTIs, c.SourceClientIDs = x.SourceJTIs, x.SourceClientIDs
 	c.SourceSubjects, c.SourcePATs, c.SourcePools, c.SourceGrants = x.SourceSubjects, x.SourcePATs, x.SourcePools, x.SourceGrants
+	c.SourceKeyIDs = x.SourceKeyIDs
 }

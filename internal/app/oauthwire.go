@@ -93,6 +93,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 		registry = d.Exchange.Trust
 	}
 	sources := tokens.NewStoreSources(d.Store, registry)
+	sources.Keys = d.Keys // src_kid (docs/security.md T-201)
 	if d.Exchange != nil {
 		// A pool's tokens are judged by the exchange's audience rule
 		// (docs/security.md A-61).

@@ -31,6 +31,9 @@ type subject struct {
 	// srcJTIs: for one of our tokens, its own jti after those it was
 	// exchanged from (src_jti); a token exchanged from it names them all.
 	srcJTIs []string
+	// srcKIDs: for one of our tokens, the keys that signed it and the
+	// tokens it was exchanged from (src_kid), each once.
+	srcKIDs []string
 	// srcClients: for one of our tokens, the registered clients of it and
 	// of the tokens it came from (src_client_id, then client_id).
 	srcClients []string
@@ -329,6 +332,10 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 	}
 	if storage.IsUUID(c.ClientID) && !slices.Contains(s.srcClients, c.ClientID) {
 		s.srcClients = append(slices.Clip(s.srcClients), c.ClientID)
+	}
+	s.srcKIDs = c.SourceKeyIDs
+	if c.KeyID != "" && !slices.Contains(s.srcKIDs, c.KeyID) {
+		s.srcKIDs = append(slices.Clip(s.srcKIDs), c.KeyID)
 	}
 	if isSubject {
 		req.trace.org, req.trace.pool, req.trace.provider = c.OrgID, c.Pool, c.Provider

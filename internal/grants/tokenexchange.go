@@ -172,7 +172,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	c := tokens.AccessClaims{
 		Subject: subj.sub, OrgID: subj.org, Principal: subj.principal, ClientID: subj.clientID,
 		Act: act, MayAct: subj.mayAct, Pool: subj.pool, Provider: subj.provider, Attributes: subj.attributes, Src: subj.src,
-		PATID: subj.patID, PATGeneration: subj.patGen, GrantID: subj.grantID, SourceJTIs: srcJTIs,
+		PATID: subj.patID, PATGeneration: subj.patGen, GrantID: subj.grantID, SourceJTIs: srcJTIs, SourceKeyIDs: sourceKeyIDs(subj, actor),
 		IssuedAt: tokens.NewNumericDate(now), NotBefore: tokens.NewNumericDate(now),
 	}
 	if client != nil {
@@ -380,6 +380,23 @@ func sourceJTIs(subj, actor *subject) ([]string, error) {
 			fmt.Errorf("exchanged from %d tokens of ours, at most %d", len(l), maxSourceJTIs))
 	}
 	return l, nil
+}
+
+// sourceKeyIDs is the src_kid of a token exchanged from subj, and from
+// actor in a delegation: the key of each of our tokens it comes from, each
+// once, so that revoking any of them ends it as it ends those tokens
+// (docs/security.md T-201). No longer than src_jti, whose tokens they
+// signed, so bounded with it.
+func sourceKeyIDs(subj, actor *subject) []string {
+	l := subj.srcKIDs
+	if actor != nil {
+		for _, k := range actor.srcKIDs {
+			if !slices.Contains(l, k) {
+				l = append(slices.Clip(l), k)
+			}
+		}
+	}
+	return l
 }
 
 // furtherSources are a token's src_sub, src_pat, src_pool and src_grant.

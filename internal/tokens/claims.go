@@ -178,13 +178,23 @@ type AccessClaims struct {
 	SourcePATs     []string `json:"src_pat,omitempty"`
 	SourcePools    []string `json:"src_pool,omitempty"`
 	SourceGrants   []string `json:"src_grant,omitempty"`
+	// SourceKeyIDs are the kids of the keys that signed the tokens in
+	// SourceJTIs, each once: a key revoked since (its private half
+	// stolen) ends this token too, though another key signed it, as it
+	// ends the tokens it signed itself ([SourceChecker],
+	// docs/security.md T-201).
+	SourceKeyIDs []string `json:"src_kid,omitempty"`
+
+	// KeyID is the kid of the key this token was verified with, set by
+	// [Verifier]; never part of the claims.
+	KeyID string `json:"-"`
 }
 
 // DerivesFurther reports whether c names sources besides its own
 // principal, PAT, pool and family (src_sub, src_pat, src_pool,
-// src_grant).
+// src_grant, src_kid).
 func (c *AccessClaims) DerivesFurther() bool {
-	return len(c.SourceSubjects)+len(c.SourcePATs)+len(c.SourcePools)+len(c.SourceGrants) > 0
+	return len(c.SourceSubjects)+len(c.SourcePATs)+len(c.SourcePools)+len(c.SourceGrants)+len(c.SourceKeyIDs) > 0
 }
 
 // SourcePAT is the src_pat entry of the PAT id at generation gen from

@@ -287,6 +287,9 @@ func (d *fastJSON) claims(c *AccessClaims) bool {
 		case "src_grant":
 			bit = 1 << 25
 			c.SourceGrants, ok = d.strs()
+		case "src_kid":
+			bit = 1 << 26
+			c.SourceKeyIDs, ok = d.strs()
 		}
 		if !ok || seen&bit != 0 {
 			return false

@@ -31,7 +31,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	for _, j := range c.SourceJTIs {
 		n += len(j) + 3
 	}
-	for _, l := range [...][]string{c.SourceClientIDs, c.SourceSubjects, c.SourcePATs, c.SourcePools, c.SourceGrants} {
+	for _, l := range [...][]string{c.SourceClientIDs, c.SourceSubjects, c.SourcePATs, c.SourcePools, c.SourceGrants, c.SourceKeyIDs} {
 		for _, v := range l {
 			n += len(v) + 3
 		}
@@ -104,6 +104,7 @@ func marshalAccess(c *AccessClaims) ([]byte, error) {
 	b = appendStrings(b, `,"src_pat":`, c.SourcePATs)
 	b = appendStrings(b, `,"src_pool":`, c.SourcePools)
 	b = appendStrings(b, `,"src_grant":`, c.SourceGrants)
+	b = appendStrings(b, `,"src_kid":`, c.SourceKeyIDs)
 	return append(b, '}'), nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/trust"
@@ -78,6 +79,11 @@ type StoreSources struct {
 	// Pools judges the pool and provider of a token exchanged through
 	// one; nil skips that check (tests without a trust registry).
 	Pools PoolRegistry
+	// Keys judges the keys of the tokens a token was exchanged from
+	// (src_kid): each must still be one this node trusts, so revoking a
+	// key ends what was exchanged from its tokens (docs/security.md
+	// T-201). The verifier's key set; nil skips that check (tests).
+	Keys signer.KeySet
 	// Audiences are the audiences an exchange allows through every pool
 	// besides the pool's own: the token exchange's DefaultAudience and
 	// Audiences. A token of a pool for an audience in neither this list
@@ -209,15 +215,21 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 }
 
 // further checks what the tokens c was exchanged from derive from beyond
-// what c names itself (src_sub, src_pat, src_pool; docs/security.md
-// each principal present and enabled, each PAT present, of its
-// generation and unexpired, and still holding every scope its entry
-// names, each pool and provider present and enabled. Their
+// what c names itself (src_sub, src_pat, src_pool, src_kid;
+// docs/security.md A-46, T-201): each principal present and enabled, each
+// PAT present, of its generation and unexpired, and still holding every
+// scope its entry names, each pool and provider present and
+// enabled, each key one this node still trusts. Their
 // organization is not compared (an actor's may be another's than the
 // token's). A PAT's scopes are not compared with the token's own: that
 // scope is its subject's, or the full access an exchange token buys;
 // what the derivation drew from the PAT is the scope its entry names.
 func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
+	for _, kid := range c.SourceKeyIDs {
+		if err := s.keyStands(ctx, kid); err != nil {
+			return err
+		}
+	}
 	for _, id := range c.SourceSubjects {
 		read := func() error { return s.principalStands(ctx, id, "", "") }
 		if _, ok := s.Store.(recordCache); ok {
@@ -251,6 +263,33 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 		}
 	}
 	return nil
+}
+
+// keyStands checks that kid is still a key of ours: published (next,
+// active or retired) in this node's key set, or found there by a look in
+// storage for a key this node has not loaded yet. A key revoked leaves
+// the set (signer.Manager.RevokeKey), at once on the node that revoked
+// it and within the key-set check elsewhere, and so does a retired key
+// past its retention, when every token it signed has expired, and with
+// them all that was exchanged from them (docs/design.md#lifetimes).
+// In memory but for that look, as for the token's own key.
+func (s *StoreSources) keyStands(ctx context.Context, kid string) error {
+	if s.Keys == nil {
+		return nil
+	}
+	if _, ok := s.Keys.PublicKey(kid); ok {
+		return nil
+	}
+	if kl, ok := s.Keys.(keyLoader); ok {
+		_, found, err := kl.ResolveKey(ctx, kid)
+		switch {
+		case found:
+			return nil
+		case err != nil:
+			return sourceUnavailable(err)
+		}
+	}
+	return invalid(ErrSourceGone, "key %s of a token it was exchanged from is no longer trusted", kid)
 }
 
 func (s *StoreSources) check(ctx context.Context, key string, read func() error) error {

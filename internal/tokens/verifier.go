@@ -88,7 +88,7 @@ func (v *Verifier) VerifyAccessTokenAnyAudience(ctx context.Context, raw string)
 }
 
 func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessClaims, error) {
-	payload, err := v.verifySignature(ctx, raw, typeAccessToken)
+	payload, kid, err := v.verifySignature(ctx, raw, typeAccessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +101,9 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 	if err := v.checkClaims(&c, audience); err != nil {
 		return nil, err
 	}
+	// A token exchanged from this one names its key (src_kid), so that it
+	// ends with the key (docs/security.md T-201).
+	c.KeyID = kid
 	// 6. Revocation last: it is the only step that may touch storage.
 	if v.Revocations != nil {
 		revoked, err := v.Revocations.IsRevoked(ctx, &c)
@@ -129,7 +132,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 // provider to accept such hints. It must never be used to authenticate
 // anyone (docs/security.md T-97).
 func (v *Verifier) VerifyIDTokenHint(ctx context.Context, raw string) (*IDClaims, error) {
-	payload, err := v.verifySignature(ctx, raw, typeJWT)
+	payload, _, err := v.verifySignature(ctx, raw, typeJWT)
 	if err != nil {
 		return nil, err
 	}
@@ -147,23 +150,24 @@ func (v *Verifier) VerifyIDTokenHint(ctx context.Context, raw string) (*IDClaims
 }
 
 // verifySignature runs steps 1–4 of every verification: shape, header
-// (with typ), key and signature. It returns the decoded payload.
-func (v *Verifier) verifySignature(ctx context.Context, raw, typ string) ([]byte, error) {
+// (with typ), key and signature. It returns the decoded payload and the
+// kid of the key that verified it.
+func (v *Verifier) verifySignature(ctx context.Context, raw, typ string) (_ []byte, kid string, _ error) {
 	// 1. Cheap shape checks before any decoding (docs/security.md T-02, T-03, T-04):
 	// bounded size, exactly three compact segments. JWE (5 parts) and the
 	// JSON serialisation (T-28) never get further.
 	if len(raw) > MaxTokenSize {
-		return nil, invalid(ErrMalformed, "token of %d bytes exceeds %d", len(raw), MaxTokenSize)
+		return nil, "", invalid(ErrMalformed, "token of %d bytes exceeds %d", len(raw), MaxTokenSize)
 	}
 	if strings.Count(raw, ".") != 2 {
-		return nil, invalid(ErrMalformed, "not a compact jws")
+		return nil, "", invalid(ErrMalformed, "not a compact jws")
 	}
 	// 2. Our own strict header check on the protected header, byte-exact
 	// names only (T-23, T-24: go-jose's decoder rejects duplicate and
 	// matches names case-sensitively).
 	alg, kid, err := checkHeader(raw[:strings.IndexByte(raw, '.')], typ)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// 3. Key by kid from our set only; the key's own alg must be the
 	// header's (T-12, T-13, T-14, T-16, T-18).
@@ -173,14 +177,14 @@ func (v *Verifier) verifySignature(ctx context.Context, raw, typ string) ([]byte
 		if key, ok, err = kl.ResolveKey(ctx, kid); !ok && err != nil {
 			// Maybe ours, a key this replica has not loaded: cannot tell,
 			// which is 503, never "invalid" (docs/security.md F-45).
-			return nil, &sts.Error{Code: sts.Unavailable, Message: "signing keys unavailable", Err: err}
+			return nil, "", &sts.Error{Code: sts.Unavailable, Message: "signing keys unavailable", Err: err}
 		}
 	}
 	if !ok {
-		return nil, invalid(ErrUnknownKey, "kid %q", kid)
+		return nil, "", invalid(ErrUnknownKey, "kid %q", kid)
 	}
 	if key.Algorithm != alg || !ourAlgorithms[alg] {
-		return nil, invalid(ErrAlgorithm, "alg %q for key %s of %s", alg, kid, key.Algorithm)
+		return nil, "", invalid(ErrAlgorithm, "alg %q for key %s of %s", alg, kid, key.Algorithm)
 	}
 	// 4. Signature over the received header.payload, with the key bound to
 	// exactly the header's alg (step 3). The token was decoded once, here,
@@ -189,16 +193,16 @@ func (v *Verifier) verifySignature(ctx context.Context, raw, typ string) ([]byte
 	dot := strings.LastIndexByte(raw, '.')
 	payload, err := strictBase64URL.DecodeString(raw[strings.IndexByte(raw, '.')+1 : dot])
 	if err != nil {
-		return nil, invalid(ErrMalformed, "payload encoding")
+		return nil, "", invalid(ErrMalformed, "payload encoding")
 	}
 	sig, err := strictBase64URL.DecodeString(raw[dot+1:])
 	if err != nil {
-		return nil, invalid(ErrMalformed, "signature encoding")
+		return nil, "", invalid(ErrMalformed, "signature encoding")
 	}
 	if err := jws.Verify(alg, key.Key, raw[:dot], sig); err != nil {
-		return nil, invalid(ErrSignature, "key %s", kid)
+		return nil, "", invalid(ErrSignature, "key %s", kid)
 	}
-	return payload, nil
+	return payload, kid, nil
 }
 
 // strictBase64URL is made once: Strict returns a fresh copy, allocated,
