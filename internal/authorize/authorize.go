@@ -34,6 +34,7 @@ const (
 	maxNonceLen         = 512
 	maxScopes           = 50
 	maxScopeLen         = 128
+	maxResourceLen      = 512
 )
 
 // Audit actions.
@@ -418,7 +419,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 	t := storage.Now(now)
 	c := storage.AuthCode{
 		ID: storage.NewID(), Digest: secret.Digest(h.Pepper, raw), ClientID: q.client.ID, OrgID: p.OrgID, PrincipalID: p.ID,
-		RedirectURI: q.redirectURI, Challenge: q.challenge, Scopes: q.scopes, Nonce: q.nonce,
+		RedirectURI: q.redirectURI, Challenge: q.challenge, Scopes: q.scopes, Resources: q.resources, Nonce: q.nonce,
 		CreatedAt: t, ExpiresAt: t.Add(CodeLifetime),
 	}
 	switch when, ok, err := h.signInTimes(r); {

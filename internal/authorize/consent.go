@@ -62,6 +62,9 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 			hidden = append(hidden, field{k, val})
 		}
 	}
+	for _, r := range v["resource"] {
+		hidden = append(hidden, field{"resource", r})
+	}
 	scopes := make([]scopeView, 0, len(q.scopes))
 	for _, s := range q.scopes {
 		scopes = append(scopes, scopeView{s, scopeDescriptions[s]})
@@ -82,8 +85,9 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	_ = pages.ExecuteTemplate(w, "consent.html", struct {
 		ClientName, ClientID, Principal, RedirectURI, Action, Decision string
 		Scopes                                                         []scopeView
+		Resources                                                      []string
 		Hidden                                                         []field
-	}{name, q.client.ID, who, q.redirectURI, Path, decisionField, scopes, hidden})
+	}{name, q.client.ID, who, q.redirectURI, Path, decisionField, scopes, q.resources, hidden})
 }
 
 // origin is the form-action source of a registered redirect URI's

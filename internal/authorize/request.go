@@ -29,6 +29,9 @@ type request struct {
 	nonce       string
 	challenge   string
 	scopes      []string
+	// resources are the resource parameters (RFC 8707 §2.1), each one of
+	// the client's audiences; nil when none was asked.
+	resources []string
 	// prompt is OIDC Core §3.1.2.1's: none (answer without any page),
 	// consent (ask even when remembered) or login (sign in again).
 	promptNone, promptConsent, promptLogin bool
@@ -57,6 +60,9 @@ func (q *request) values() url.Values {
 	}
 	if q.idTokenHint != "" {
 		v.Set("id_token_hint", q.idTokenHint)
+	}
+	if len(q.resources) > 0 {
+		v["resource"] = q.resources
 	}
 	return v
 }
@@ -145,7 +151,8 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		q.state = v.Get("state")
 	}
 	for k, vs := range v {
-		if len(vs) > 1 {
+		// resource may be sent once for each resource (RFC 8707 §2).
+		if len(vs) > 1 && k != "resource" {
 			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter '" + k + "' repeated"}
 		}
 	}
@@ -235,6 +242,9 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 			q.scopes = append(q.scopes, s)
 		}
 	}
+	if e := q.resource(v["resource"]); e != nil {
+		return q, nil, e
+	}
 	// Without PKCE the nonce is what binds the code to the relying
 	// party's session (RFC 9700 §2.1.1, OIDC Core §3.1.2.1).
 	if q.challenge == "" && q.nonce == "" && slices.Contains(q.scopes, scopeOpenID) {
@@ -257,6 +267,35 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
+}
+
+// maxResources bounds the resource parameters, as the token endpoint
+// bounds audience and resource together.
+const maxResources = 10
+
+// resource judges the resource parameters (RFC 8707 §2.1): each an
+// absolute URI without a fragment and one of the client's audiences,
+// the rule every grant holds a requested audience to, so that the code
+// covers them and its redemption and refreshes may ask for them
+// (docs/security.md T-198). Anything else is invalid_target (§2), and
+// no code. None asked: the code is for the client's first audience.
+func (q *request) resource(vals []string) *redirectError {
+	if len(vals) > maxResources {
+		return &redirectError{oauth2.ErrorInvalidTarget, "too many resource values"}
+	}
+	for _, r := range vals {
+		u, err := url.Parse(r)
+		if len(r) > maxResourceLen || !textOK(r) || err != nil || !u.IsAbs() || u.Fragment != "" || strings.HasSuffix(r, "#") {
+			return &redirectError{oauth2.ErrorInvalidTarget, "resource must be an absolute URI without a fragment"}
+		}
+		if !clientauth.AllowsAudience(&q.client, r) {
+			return &redirectError{oauth2.ErrorInvalidTarget, "resource is not one this client may ask for"}
+		}
+		if !slices.Contains(q.resources, r) {
+			q.resources = append(q.resources, r)
+		}
+	}
+	return nil
 }
 
 // textOK reports whether s, a state or nonce, is valid UTF-8 without a

@@ -147,25 +147,12 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, err
 	}
 	req.trace.actor = "client:" + client.ID
-	// The access token is for the client's first audience, the same rule
-	// as client_credentials; refresh re-checks it against the list.
-	if len(client.Audiences) == 0 {
-		return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
-	}
-	aud := tokens.Audience{client.Audiences[0]}
 	// 2. The parameters, strictly, before the code is spent: a refusal
-	//    leaves it for a corrected request. audience and resource (MCP
-	//    clients send resource on every token request) narrow the access
-	//    token to what the grant covers, never widen it (RFC 8707 §2.2,
-	//    docs/security.md T-183).
-	aud, err := narrowTarget(req, aud)
-	if err != nil {
-		return nil, err
-	}
-	// expires_in as at every grant: issued as asked, or refused beyond the
-	// maximum, never clamped (docs/design.md#lifetimes, docs/security.md
-	// T-56); it bounds the ID token too. A family the code begins lives
-	// far longer than any access token may.
+	//    leaves it for a corrected request. expires_in as at every grant:
+	//    issued as asked, or refused beyond the maximum, never clamped
+	//    (docs/design.md#lifetimes, docs/security.md T-56); it bounds the
+	//    ID token too. A family the code begins lives far longer than any
+	//    access token may.
 	def, maxLife := req.lifetimeBounds(g.Lifetime, g.MaxLifetime)
 	life, err := pickLifetime(req.Lifetime, def, maxLife)
 	if err != nil {
@@ -190,14 +177,24 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	case secret.PrefixAuthCode.Parse(code) != nil:
 		return nil, codeRefused(ReasonCodeInvalid, errors.New("malformed code"))
 	}
-	// 3. Consume: exactly one presentation sees the code unused.
+	// 3. The target: audience and resource (MCP clients send resource on
+	//    every token request) narrow the access token to what the code
+	//    covers, never widen it (RFC 8707 §2.2, docs/security.md T-183,
+	//    T-198), judged before the code is spent, so a refusal leaves it
+	//    for a corrected request.
+	digest := secret.Digest(g.Pepper, code)
+	covered, aud, err := g.target(ctx, req, client, digest)
+	if err != nil {
+		return nil, err
+	}
+	// 4. Consume: exactly one presentation sees the code unused.
 	now := storage.Now(nowOf(g.Now))
 	refresh := g.Refresh != nil && clientauth.AllowsGrant(client, oauth2.GrantTypeRefreshToken)
 	jti, family := tokens.NewJTI(), ""
 	if refresh {
 		family = storage.NewID()
 	}
-	ac, err := g.Store.ConsumeAuthCode(ctx, secret.Digest(g.Pepper, code), now, jti, family)
+	ac, err := g.Store.ConsumeAuthCode(ctx, digest, now, jti, family)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, codeRefused(ReasonCodeInvalid, errors.New("unknown code"))
@@ -215,7 +212,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if refresh && !g.signedInRecently(ac) {
 		refresh = false
 	}
-	// 4. What the code is bound to.
+	// 5. What the code is bound to.
 	switch {
 	case ac.ClientID != client.ID:
 		return nil, codeRefused(ReasonCodeClient, errors.New("code of another client"))
@@ -232,7 +229,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		//
 		return nil, codeRefused(reason, fmt.Errorf("code holds %s, which the browser flow never grants", sc))
 	}
-	// 5. The principal, still enabled in the code's organization, and the
+	// 6. The principal, still enabled in the code's organization, and the
 	//    one client check.
 	p, err := g.Store.GetPrincipal(ctx, ac.PrincipalID)
 	switch {
@@ -268,7 +265,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: ac.OrgID, Scopes: ac.Scopes, Audiences: aud, Refresh: refresh}); err != nil {
 		return nil, err
 	}
-	// 6. Mint: the access token under the recorded jti, the family under
+	// 7. Mint: the access token under the recorded jti, the family under
 	//    the recorded ID, the ID token for openid.
 	at := now.Truncate(time.Second)
 	c := tokens.AccessClaims{
@@ -290,7 +287,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		// The family ends within its lifetime of the code's consumption,
 		// which bounds how long a replay's row must be kept (reused).
 		notAfter := now.Add(g.familyLifetime())
-		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, client, c, ac.AuthTime, ac.Scopes, aud, notAfter); err != nil {
+		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, client, c, ac.AuthTime, ac.Scopes, covered, notAfter); err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
 				return nil, e // revoked meanwhile (docs/security.md T-160)
 			}
@@ -321,6 +318,31 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		}
 	}
 	return resp, nil
+}
+
+// target is what the code with digest covers (covered: the resources its
+// authorization request asked for, else the client's first audience, the
+// same rule as client_credentials; refresh re-checks them against the
+// list) and what this redemption's access token is for (aud: covered,
+// narrowed by the request's audience and resource). The code is read,
+// not spent: an unknown one is refused here; one of another client is
+// left to the consumption, which spends and refuses it.
+func (g *AuthorizationCode) target(ctx context.Context, req *Request, client *storage.Client, digest []byte) (covered, aud tokens.Audience, err error) {
+	ac, err := g.Store.GetAuthCode(ctx, digest)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, nil, codeRefused(ReasonCodeInvalid, errors.New("unknown code"))
+	case err != nil:
+		return nil, nil, unavailable("storage_unavailable", err)
+	case len(ac.Resources) > 0 && ac.ClientID == client.ID:
+		covered = slices.Clone(ac.Resources)
+	case len(client.Audiences) == 0:
+		return nil, nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
+	default:
+		covered = tokens.Audience{client.Audiences[0]}
+	}
+	aud, err = narrowTarget(req, covered)
+	return covered, aud, err
 }
 
 // pkceOptional reports whether c may redeem a code without

@@ -21,6 +21,11 @@ type AuthCode struct {
 	// Challenge is the S256 code_challenge (RFC 7636 §4.2).
 	Challenge string
 	Scopes    []string
+	// Resources are the resources (RFC 8707 §2.1) the authorization
+	// request asked for, each one of the client's audiences: what the
+	// code's access token and refresh family are for. Empty: the
+	// client's first audience (docs/security.md T-198).
+	Resources []string
 	Nonce     string
 	AuthTime  time.Time // when the principal authenticated (the ID token's auth_time), zero when unknown
 	// SignedInAt is when the principal's session began, which bounds a
@@ -45,6 +50,9 @@ const AuthCodeRetention = 24 * time.Hour
 type AuthCodeStore interface {
 	// CreateAuthCode returns ErrAlreadyExists if the ID or digest is taken.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// GetAuthCode returns the code with this digest as stored, used or
+	// not, and changes nothing; ErrNotFound when no code has it.
+	GetAuthCode(ctx context.Context, digest []byte) (AuthCode, error)
 	// ConsumeAuthCode marks the code with this digest used at now and
 	// records jti and familyID on it, atomically, and returns the row as it
 	// was before. Of concurrent callers exactly one gets a row whose UsedAt

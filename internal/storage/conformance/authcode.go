@@ -12,14 +12,15 @@ func (o tokenOwner) authCode(exp time.Time) storage.AuthCode {
 	return storage.AuthCode{
 		ID: storage.NewID(), Digest: randBytes(32), ClientID: o.client.ID, OrgID: o.org.ID, PrincipalID: o.principal.ID,
 		RedirectURI: "https://app.example.com/callback?x=" + odd("r"), Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-		Scopes: []string{"openid", odd("read")}, Nonce: odd("n"), AuthTime: t0.Add(-time.Minute), SignedInAt: t0.Add(-30 * time.Second),
+		Scopes: []string{"openid", odd("read")}, Resources: []string{"https://api.example.com/" + odd("mcp"), "https://files.example.com"}, Nonce: odd("n"), AuthTime: t0.Add(-time.Minute), SignedInAt: t0.Add(-30 * time.Second),
 		CreatedAt: t0, ExpiresAt: exp,
 	}
 }
 
-// testAuthCodeConsume: the first consumption returns the code unused and
-// records what it issues; every later one returns it as first consumed
-// and changes nothing; an unknown digest is ErrNotFound.
+// testAuthCodeConsume: a read returns the code as stored, its resources
+// included, and changes nothing; the first consumption returns the code
+// unused and records what it issues; every later one returns it as first
+// consumed and changes nothing; an unknown digest is ErrNotFound.
 func testAuthCodeConsume(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o := newTokenOwner(t, s)
@@ -27,13 +28,21 @@ func testAuthCodeConsume(t *testing.T, s storage.Store) {
 	c := o.authCode(t0.Add(time.Minute))
 	other := o.authCode(t0.Add(time.Minute))
 	other.SignedInAt = time.Time{} // a code stored before it was recorded
+	other.Resources = nil          // a request that asked for none
 	mustNil(t, "CreateAuthCode", s.CreateAuthCode(ctx, c))
 	mustNil(t, "CreateAuthCode", s.CreateAuthCode(ctx, other))
 	dup := o.authCode(t0.Add(time.Minute))
 	dup.Digest = c.Digest
 	wantErrIs(t, "CreateAuthCode(same digest)", s.CreateAuthCode(ctx, dup), storage.ErrAlreadyExists)
 
-	got, err := s.ConsumeAuthCode(ctx, c.Digest, t0, "jti-1", "family-1")
+	// Reading changes nothing: the first consumption still sees it unused.
+	got, err := s.GetAuthCode(ctx, c.Digest)
+	mustNil(t, "GetAuthCode", err)
+	diff(t, "GetAuthCode", c, got)
+	_, err = s.GetAuthCode(ctx, randBytes(32))
+	wantErrIs(t, "GetAuthCode(unknown digest)", err, storage.ErrNotFound)
+
+	got, err = s.ConsumeAuthCode(ctx, c.Digest, t0, "jti-1", "family-1")
 	mustNil(t, "ConsumeAuthCode (first)", err)
 	diff(t, "ConsumeAuthCode (first)", c, got)
 
@@ -42,6 +51,9 @@ func testAuthCodeConsume(t *testing.T, s storage.Store) {
 	got, err = s.ConsumeAuthCode(ctx, c.Digest, t0.Add(time.Second), "jti-2", "family-2")
 	mustNil(t, "ConsumeAuthCode (second)", err)
 	diff(t, "ConsumeAuthCode (second): the first consumption, unchanged", want, got)
+	got, err = s.GetAuthCode(ctx, c.Digest)
+	mustNil(t, "GetAuthCode (used)", err)
+	diff(t, "GetAuthCode (used)", want, got)
 	got, err = s.ConsumeAuthCode(ctx, c.Digest, t0.Add(2*time.Second), "jti-3", "")
 	mustNil(t, "ConsumeAuthCode (third)", err)
 	diff(t, "ConsumeAuthCode (third)", want, got)
