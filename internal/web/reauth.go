@@ -18,8 +18,9 @@ import (
 //
 // Creating a PAT, regenerating one (both show a new secret) and widening
 // one's permission need a sign-in younger than web.session.reauth_after.
-// Every sign-in starts a new session (T-82), so the session's start is
-// the person's last authentication. An older session is not ended: it
+// The sign-in is judged by when it authenticated the person (T-199): a
+// new session an upstream provider answered from its own earlier
+// sign-in is no fresh one. An older sign-in's session is not ended: it
 // still reads the page, renames, narrows and deletes; only these forms
 // answer with a page that asks to sign in again, and the sign-in comes
 // back to the form's page with what was typed in its query, never a
@@ -45,10 +46,21 @@ const maxKeptValue = 255
 // again, at the provider or with a link an administrator makes.
 const keptFor = time.Hour
 
-// signedInRecently reports whether se's person signed in less than
-// web.session.reauth_after ago.
+// signedInRecently reports whether se's person authenticated less than
+// web.session.reauth_after ago: when the session's sign-in authenticated
+// them (auth_at: a sign-in link's use, the provider's auth_time), not
+// when the session began, which a provider answering from its own earlier
+// sign-in makes now (docs/security.md T-199). Unknown (the provider did
+// not say, a session begun before auth_at was recorded), the session's
+// start, as before: a plain sign-in asks the provider nothing, and one
+// that says auth_time only when asked would otherwise owe a second
+// sign-in before every first PAT.
 func (h *Handler) signedInRecently(se session) bool {
-	return h.now().Before(se.rec.CreatedAt.Add(h.o.ReauthAfter))
+	at := se.rec.AuthAt
+	if at.IsZero() {
+		at = se.rec.CreatedAt
+	}
+	return h.now().Before(at.Add(h.o.ReauthAfter))
 }
 
 // askReauth answers a form that would show a new secret or widen a token,

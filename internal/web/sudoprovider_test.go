@@ -88,3 +88,46 @@ func TestReauthAsksTheProviderToAuthenticate(t *testing.T) {
 		}
 	}
 }
+
+// TestSudoJudgesWhenTheProviderAuthenticated (docs/security.md T-199):
+// sudo mode judges when the session's sign-in authenticated the person
+// (web_sessions.auth_at), not when the session began. Whoever sits at a
+// browser left signed in at the provider signed out of sts and in again:
+// the provider answered at once, from its sign-in of three hours ago, and
+// the brand-new session minted a Full Access PAT with no one
+// authenticating. Now that sign-in asks to sign in again; a sign-in the
+// provider made a minute ago mints at once.
+func TestSudoJudgesWhenTheProviderAuthenticated(t *testing.T) {
+	t.Parallel()
+	idp := newIDP(t)
+	s := startServer(t, oidcYAML(idp, "email", "default"))
+	erin := map[string]any{"sub": "u-8", "email": "erin8@example.com", "email_verified": true}
+	withAuthTime := func(at any) map[string]any {
+		c := maps.Clone(erin)
+		c["auth_time"] = at
+		return c
+	}
+	form := url.Values{"name": {"x"}, "permission": {"full"}, "expires": {"30"}}
+	b := follower(t)
+	erinB := &person{c: b, s: s}
+
+	// A sign-in the provider made a minute ago mints.
+	idp.signInAs(withAuthTime(time.Now().Add(-time.Minute).Unix()))
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("sign-in: %d\n%s", r.status, r.body)
+	}
+	if r := erinB.do(t, http.MethodPost, "/tokens", form, nil); r.status != http.StatusOK || !secretRE.MatchString(r.body) {
+		t.Fatalf("create after a sign-in the provider made a minute ago: %d, want a new PAT", r.status)
+	}
+
+	// Signed out, then in again, the provider answering from its sign-in
+	// of three hours ago: a new session, an old authentication.
+	if r := erinB.do(t, http.MethodPost, "/logout", url.Values{}, nil); r.status >= 400 {
+		t.Fatalf("sign out: %d", r.status)
+	}
+	idp.signInAs(withAuthTime(time.Now().Add(-3 * time.Hour).Unix()))
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("signing in again: %d\n%s", r.status, r.body)
+	}
+	reauthReturn(t, "create after a sign-in the provider made three hours ago", erinB.do(t, http.MethodPost, "/tokens", form, nil))
+}
