@@ -11,8 +11,10 @@ import (
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/trust"
 )
 
 // provenanceFx is an env whose verifier checks sources (uncached, so a
@@ -29,8 +31,19 @@ type provenanceFx struct {
 
 func newProvenanceFx(t *testing.T) *provenanceFx {
 	t.Helper()
+	return newProvenanceFxWith(t, func(*Handler) tokens.PoolRegistry { return nil })
+}
+
+// newProvenanceFxWith is newProvenanceFx whose source checker judges
+// pools with the registry pools returns (nil: none).
+func newProvenanceFxWith(t *testing.T, pools func(h *Handler) tokens.PoolRegistry) *provenanceFx {
+	t.Helper()
 	e := newEnv(t, func(h *Handler) {
+		reg := pools(h)
 		s := tokens.NewStoreSources(h.Store.(tokens.SourceStore), nil)
+		if reg != nil {
+			s.Pools, s.Audiences = reg, []string{testIssuer}
+		}
 		s.TTL = 0
 		h.Verifier.Sources = s
 	})
@@ -54,6 +67,23 @@ func newProvenanceFx(t *testing.T) *provenanceFx {
 		t.Fatal(err)
 	}
 	return &provenanceFx{env: e, c: e.clients(e.srv.URL), adminID: au.Principal.ID, patID: p.ID, derived: tok, derivedC: c}
+}
+
+// newPoolProvenanceFx is newProvenanceFx whose source checker also
+// judges pools, through a trust registry over the env's store (refreshed
+// by the test after each change).
+func newPoolProvenanceFx(t *testing.T) (*provenanceFx, *trust.Registry) {
+	t.Helper()
+	compiler, err := pools.NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg *trust.Registry
+	fx := newProvenanceFxWith(t, func(h *Handler) tokens.PoolRegistry {
+		reg = &trust.Registry{Store: h.Store.(storage.TrustStore), Compiler: compiler, MinRefresh: time.Hour}
+		return reg
+	})
+	return fx, reg
 }
 
 // buy creates an exchange token for target as cred and spends it.
@@ -290,6 +320,63 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		ended(t, fx, other, "its creator's client no longer listing sts:admin")
 		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
 		wantCode(t, "ExchangeToken after the creator's client lost sts:admin", err, connect.CodeUnauthenticated)
+	})
+	t.Run("CreatorsPoolNarrowed", func(t *testing.T) {
+		// docs/security.md A-95: the creator's credential drew its scope
+		// (sts:admin) from its pool's ceiling, as A-94's drew it from a
+		// client's list. The bought token, and an exchange token not yet
+		// spent, end once the pool no longer grants it; a scope the
+		// credential did not hold may go.
+		fx, reg := newPoolProvenanceFx(t)
+		pl := storage.Pool{ID: "ci", OrgID: fx.org.ID, DisplayName: "ci", Condition: "true", PrincipalID: fx.adminID,
+			Scopes: []string{pat.ScopeAdmin, pat.ScopeIdentityRead}}
+		if err := fx.store.CreatePool(t.Context(), pl); err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.store.CreateProvider(t.Context(), storage.Provider{PoolID: pl.ID, ID: "gh", Issuer: poolIssuer,
+			JWKS: []byte(`{"keys":[]}`), Audiences: []string{"sts"}}); err != nil {
+			t.Fatal(err)
+		}
+		setScopes := func(scopes ...string) {
+			t.Helper()
+			if err := fx.store.UpdatePool(t.Context(), pl.ID, func(p storage.Pool) (storage.Pool, error) {
+				p.Scopes = scopes
+				return p, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := reg.Refresh(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setScopes(pl.Scopes...)
+		now := time.Now()
+		cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
+			Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: "pools/ci/providers/gh", Scope: pat.ScopeAdmin,
+			Pool: pl.ID, Provider: "gh",
+			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
+			OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := fx.buy(t, cred, fx.user.ID)
+		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
+			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setScopes(pat.ScopeAdmin)
+		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+			t.Errorf("the bought token after its creator's pool lost a scope the creator did not hold: %v", err)
+		}
+		setScopes(pat.ScopeIdentityRead)
+		// The credential itself ends (A-52): the fixture does judge pools.
+		_, err = fx.c.identity.GetAuthenticatedIdentity(as(cred), &gitpodv1.GetAuthenticatedIdentityRequest{})
+		wantCode(t, "the creator's credential after its pool lost sts:admin", err, connect.CodeUnauthenticated)
+		ended(t, fx, other, "its creator's pool no longer granting sts:admin")
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		wantCode(t, "ExchangeToken after the creator's pool lost sts:admin", err, connect.CodeUnauthenticated)
 	})
 	t.Run("OperatorMadeUnchanged", func(t *testing.T) {
 		// An exchange token the operator makes (no credential: `sts

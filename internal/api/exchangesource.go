@@ -48,7 +48,12 @@ type exchangeClaims struct {
 // access token exchanged from a PAT that token's scope, which ends it
 // once the PAT no longer holds it. Likewise the credential's own
 // client is named twice in src_client_id: bare, and with the credential's
-// scope, which ends the token once the client no longer lists it.
+// scope, which ends the token once the client no longer lists it,
+// and a credential exchanged through a pool names the pool's client_id
+// with its scope there, which ends the token once the pool no longer
+// grants it. That entry goes in src_client_id, not src_pool: a
+// node of an earlier version skips a src_client_id entry that is no
+// registered client, but refuses a src_pool entry naming no provider.
 func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 	var x exchangeClaims
 	add := func(l []string, vs ...string) []string {
@@ -82,6 +87,10 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		x.SourcePATs = add(x.SourcePATs, c.SourcePATs...)
 		if c.Pool != "" {
 			x.SourcePools = add(x.SourcePools, tokens.SourcePool(c.Pool, c.Provider))
+			// What the credential drew from its pool's ceiling, named
+			// as its client (the pool's client_id) with its scope: the
+			// token ends once the pool no longer grants it.
+			x.SourceClientIDs = add(x.SourceClientIDs, tokens.SourceClient(tokens.PoolClientID(c.Pool, c.Provider), c.Scope))
 		}
 		x.SourcePools = add(x.SourcePools, c.SourcePools...)
 		x.SourceGrants = add(add(x.SourceGrants, c.GrantID), c.SourceGrants...)

@@ -163,7 +163,9 @@ type AccessClaims struct {
 	// SourceClientIDs are the registered clients (client_id) of the
 	// tokens in SourceJTIs other than this token's own: a token another
 	// client re-exchanged still ends with the client the first was
-	// issued to ([SourceChecker]).
+	// issued to ([SourceChecker]). An entry may name a scope drawn from
+	// a client or, by its client_id, a pool ([SourceClient],
+	// [PoolClientID]; docs/security.md A-94, A-95).
 	SourceClientIDs []string `json:"src_client_id,omitempty"`
 	// What the tokens this one was exchanged from derive from, beyond
 	// what it names itself: above all the actor of a delegation, whose
@@ -238,6 +240,24 @@ func SourceClient(id, scope string) string {
 func ParseSourceClient(e string) (id, scope string) {
 	id, scope, _ = strings.Cut(e, ":")
 	return id, scope
+}
+
+// PoolClientID is the client_id of the tokens exchanged through pool's
+// provider: the pool stands as their client (it names no client row).
+func PoolClientID(pool, provider string) string { return "pools/" + pool + "/providers/" + provider }
+
+// ParsePoolClientID splits a client_id made by [PoolClientID]; ok is false
+// for any other value (pool and provider IDs hold no slash).
+func ParsePoolClientID(id string) (pool, provider string, ok bool) {
+	rest, ok := strings.CutPrefix(id, "pools/")
+	if !ok {
+		return "", "", false
+	}
+	pool, provider, ok = strings.Cut(rest, "/providers/")
+	if !ok || pool == "" || provider == "" || strings.Contains(provider, "/") {
+		return "", "", false
+	}
+	return pool, provider, true
 }
 
 // SourcePool is the src_pool entry of pool and provider.

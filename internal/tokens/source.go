@@ -143,8 +143,16 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	// the lists of the clients its creator's credential came from, but it
 	// ends once that client no longer lists what the creator's credential
 	// drew from it (SourceClient; docs/security.md A-94).
+	// An entry naming a pool's client_id with a scope is what the
+	// creator's credential drew from that pool's ceiling.
 	for _, e := range c.SourceClientIDs {
 		id, scope := ParseSourceClient(e)
+		if pool, provider, ok := ParsePoolClientID(id); ok && scope != "" {
+			if err := s.poolGrants(ctx, pool, provider, scope); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := s.clientStands(ctx, id, c.OrgID, scope, "", nil); err != nil {
 			return err
 		}
@@ -466,10 +474,40 @@ func (s *StoreSources) pool(ctx context.Context, c *AccessClaims) error {
 	// "*" there also stands for each scope of our API but sts:admin), so
 	// a scope the pool no longer allows was taken from it since: the
 	// tokens holding it end, as for a PAT (docs/security.md A-52).
-	for sc := range strings.FieldsSeq(c.Scope) {
+	if sc := poolLost(p, c.Scope, api); sc != "" {
+		return invalid(ErrSourceGone, "pool %s no longer allows scope %s", c.Pool, sc)
+	}
+	return nil
+}
+
+// poolLost returns the first scope of scope (space-separated) that pool p
+// no longer grants, or "" when it grants them all. For a principal of ours
+// (api), the pool's "*" stands for each scope of our API but sts:admin.
+func poolLost(p *trust.Pool, scope string, api bool) string {
+	for sc := range strings.FieldsSeq(scope) {
 		if !slices.Contains(p.Scopes, sc) && !(api && pat.KnownScope(sc) && pat.Allows(p.Scopes, sc)) {
-			return invalid(ErrSourceGone, "pool %s no longer allows scope %s", c.Pool, sc)
+			return sc
 		}
+	}
+	return ""
+}
+
+// poolGrants checks what an exchange token's creator drew from its pool
+// (a src_client_id entry of the pool's client_id and a scope,
+// docs/security.md A-95): the pool and provider stand and the pool still
+// grants every scope of scope. The creator acted as a principal of ours
+// (only such a credential creates an exchange token). No registry: skipped,
+// as src_pool is.
+func (s *StoreSources) poolGrants(ctx context.Context, pool, provider, scope string) error {
+	if s.Pools == nil {
+		return nil
+	}
+	p, err := s.poolStands(ctx, pool, provider, "")
+	if err != nil {
+		return err
+	}
+	if sc := poolLost(p, scope, true); sc != "" {
+		return invalid(ErrSourceGone, "pool %s no longer allows scope %s", pool, sc)
 	}
 	return nil
 }
