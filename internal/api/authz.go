@@ -18,9 +18,14 @@ import (
 // credential's own, so a PAT never outlives what authorised it. A PAT
 // regenerating itself (selfID is the target) rotates rather than extends
 // anything: its old secret dies in the same write. Administrators
-// (sts:admin) decide lifetimes and pass both checks.
-func mayMintPAT(id *Identity, exp time.Time, selfID string) error {
+// (sts:admin) decide lifetimes and pass both checks, but an access token
+// holding sts:admin decides them only up to bound, the credential it was
+// drawn from ([Handler.mintBound], docs/security.md T-204).
+func mayMintPAT(id *Identity, bound, exp time.Time, selfID string) error {
 	if id.Allows(pat.ScopeAdmin) {
+		if !bound.IsZero() && exp.After(bound) {
+			return sts.Errorf(sts.PermissionDenied, "the token would outlive the credential the administrator's access token was drawn from (expires %s)", bound.UTC().Format(time.RFC3339))
+		}
 		return nil
 	}
 	if id.Credential != CredentialPAT {
@@ -35,6 +40,32 @@ func mayMintPAT(id *Identity, exp time.Time, selfID string) error {
 	return nil
 }
 
+// mintBound is the latest expiry a PAT that id mints may have when id is
+// an access token holding sts:admin (docs/security.md T-204): the expiry
+// of the PAT it was exchanged from (pat_id, read now), so a 2-minute
+// token handed to a job cannot turn into a secret outliving that PAT;
+// for one drawn from no PAT of its own (a client's, a pool's, a browser
+// session's, one an exchange token bought) its own expiry, as for a PAT
+// credential without sts:admin. Zero, no bound, for any other caller:
+// an administrator's PAT decides lifetimes, and mayMintPAT judges the
+// rest by the credential alone.
+func (h *Handler) mintBound(ctx context.Context, id *Identity) (time.Time, error) {
+	if id.Credential != CredentialAccessToken || !id.Allows(pat.ScopeAdmin) {
+		return time.Time{}, nil
+	}
+	if id.Claims == nil || id.Claims.PATID == "" {
+		return id.ExpiresAt, nil
+	}
+	p, err := h.PATs.Get(ctx, id.PrincipalID, id.Claims.PATID)
+	if err != nil && sts.ErrorCode(err) == sts.NotFound {
+		return time.Time{}, sts.Errorf(sts.PermissionDenied, "the personal access token this access token was drawn from is gone")
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return p.ExpiresAt, nil
+}
+
 // mayWiden is the guard of a PAT update to scopes: giving the stored PAT
 // a scope it did not hold (pat.Allows) follows mayMintPAT with the PAT's
 // own expiry, since for what it gains the PAT is a new one
@@ -42,12 +73,12 @@ func mayMintPAT(id *Identity, exp time.Time, selfID string) error {
 // access token with tokens:write would widen a long-lived read-only PAT to
 // full access, a year-long secret it could not have minted. Keeping or
 // narrowing the scopes is not minting. It runs on the stored record, in
-// the update's transaction.
-func mayWiden(id *Identity, scopes []string) pat.Guard {
+// the update's transaction; bound is mintBound's, read before it.
+func mayWiden(id *Identity, bound time.Time, scopes []string) pat.Guard {
 	return func(p storage.PAT) error {
 		for _, sc := range scopes {
 			if !pat.Allows(p.Scopes, sc) {
-				return mayMintPAT(id, p.ExpiresAt, "")
+				return mayMintPAT(id, bound, p.ExpiresAt, "")
 			}
 		}
 		return nil

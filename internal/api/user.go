@@ -64,7 +64,11 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
-	if err := mayMintPAT(id, exp, ""); err != nil {
+	bound, err := s.h.mintBound(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayMintPAT(id, bound, exp, ""); err != nil {
 		return nil, err
 	}
 	scopes, err := pat.RequestedScopes(req.GetScopes(), req.GetReadOnly())
@@ -157,7 +161,11 @@ func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpod
 			}
 		}
 		in.Scopes = &scopes
-		guards = append(guards, mayWiden(id, scopes))
+		bound, err := s.h.mintBound(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		guards = append(guards, mayWiden(id, bound, scopes))
 	}
 	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), in, guards...)
 	if err != nil {
@@ -177,7 +185,11 @@ func (s *UserService) RegeneratePersonalAccessToken(ctx context.Context, req *gi
 	if err != nil {
 		return nil, err
 	}
-	if err := mayMintPAT(id, exp, req.GetPersonalAccessTokenId()); err != nil {
+	bound, err := s.h.mintBound(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayMintPAT(id, bound, exp, req.GetPersonalAccessTokenId()); err != nil {
 		return nil, err
 	}
 	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp, pat.HeldBy(id.Scopes))

@@ -1,0 +1,70 @@
+package api
+
+import (
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestAdminAccessTokenMintsWithinItsSource is docs/security.md T-204: an
+// access token holding sts:admin mints a PAT only within what it was
+// drawn from. One exchanged from a PAT (2 minutes, from the admin's PAT
+// of 30 days) may create or regenerate a PAT expiring no later than that
+// PAT, for its own principal or another; one drawn from no PAT (here a
+// client's) no later than itself. The admin's PAT itself still decides
+// lifetimes.
+func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
+	fx := newProvenanceFx(t)
+	source, err := fx.store.GetPAT(t.Context(), fx.patID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(cred, owner string, validFor time.Duration) (*gitpodv1.CreatePersonalAccessTokenResponse, error) {
+		return fx.c.user.CreatePersonalAccessToken(as(cred), &gitpodv1.CreatePersonalAccessTokenRequest{
+			UserId: owner, Scopes: []string{pat.ScopeFull, pat.ScopeAdmin}, ValidFor: durationpb.New(validFor)})
+	}
+	year := 365 * 24 * time.Hour
+	_, err = create(fx.derived, "", year)
+	wantCode(t, "a year-long PAT minted by a 2-minute token of a 30-day PAT", err, connect.CodePermissionDenied)
+	_, err = create(fx.derived, fx.user.ID, year)
+	wantCode(t, "a year-long PAT for another user minted by a 2-minute token of a 30-day PAT", err, connect.CodePermissionDenied)
+
+	within, err := create(fx.derived, "", 7*24*time.Hour)
+	if err != nil {
+		t.Fatalf("a 7-day PAT minted by a token of a 30-day PAT: %v", err)
+	}
+	if got := within.GetPersonalAccessToken().GetExpiresAt().AsTime(); got.After(source.ExpiresAt) {
+		t.Errorf("minted PAT expires %s, after its source PAT's %s", got, source.ExpiresAt)
+	}
+	_, err = fx.c.user.RegeneratePersonalAccessToken(as(fx.derived), &gitpodv1.RegeneratePersonalAccessTokenRequest{
+		PersonalAccessTokenId: within.GetPersonalAccessToken().GetId(), ValidFor: durationpb.New(year)})
+	wantCode(t, "regenerating a PAT for a year with a 2-minute token of a 30-day PAT", err, connect.CodePermissionDenied)
+
+	cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeFull, pat.ScopeAdmin}, Audiences: []string{testIssuer}}
+	if err := fx.store.CreateClient(t.Context(), cl); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	viaClient, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
+		Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: cl.ID, Scope: pat.ScopeFull + " " + pat.ScopeAdmin,
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
+		OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = create(viaClient, "", 7*24*time.Hour)
+	wantCode(t, "a 7-day PAT minted by a 5-minute client token", err, connect.CodePermissionDenied)
+
+	if _, err := create(fx.admin, "", year); err != nil {
+		t.Errorf("the admin's PAT minting a year-long PAT: %v", err)
+	}
+}
