@@ -20,6 +20,7 @@ func SignerConfig(cfg config.Config) signer.Config {
 		PublishAhead:     cfg.Keys.PublishAhead,
 		MaxTokenLifetime: cfg.Keys.MaxTokenLifetime,
 		Leeway:           cfg.Keys.Leeway,
+		StorageTimeout:   cfg.Storage.CallTimeoutOrDefault(),
 	}
 }
 

@@ -35,6 +35,13 @@ type Config struct {
 	// trusts, a key another replica or the CLI revoked, and signs with a
 	// key they rotated away from (docs/security.md F-66).
 	CheckInterval time.Duration
+	// StorageTimeout bounds each storage step of a key poll, a rotation
+	// and a revocation (a read, a commit, a reload) whatever the
+	// caller's context allows: serve's has no deadline, so storage that
+	// stopped answering would otherwise hold the key set's lock until TCP
+	// gave up (docs/security.md F-94). Serve and the CLI set it to
+	// storage.call_timeout (default 5 s).
+	StorageTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults of docs/design.md#limits.
@@ -48,6 +55,7 @@ func DefaultConfig() Config {
 		Leeway:           60 * time.Second,
 		PollInterval:     time.Minute,
 		CheckInterval:    time.Second,
+		StorageTimeout:   5 * time.Second,
 	}
 }
 
@@ -78,6 +86,9 @@ func (c Config) withDefaults() Config {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = min(d.CheckInterval, c.PollInterval)
 	}
+	if c.StorageTimeout == 0 {
+		c.StorageTimeout = d.StorageTimeout
+	}
 	return c
 }
 
@@ -100,7 +111,7 @@ func (c Config) Validate() error {
 	}{
 		{"rotation period", c.RotationPeriod}, {"publish-ahead", c.PublishAhead},
 		{"max token lifetime", c.MaxTokenLifetime}, {"leeway", c.Leeway}, {"poll interval", c.PollInterval},
-		{"check interval", c.CheckInterval},
+		{"check interval", c.CheckInterval}, {"storage timeout", c.StorageTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: must not be negative", d.name, d.v))

@@ -1,11 +1,6 @@
 package signer
 
-import "time"
+import "context"
 
-// SetPollTimeout sets the bound of each storage step of a key poll
-// (Tick) for a test, and returns what restores it.
-func SetPollTimeout(d time.Duration) (restore func()) {
-	old := pollTimeout
-	pollTimeout = d
-	return func() { pollTimeout = old }
-}
+// Poll is one poll of [Multi.Run] (tick), the loop serve runs.
+func (m *Multi) Poll(ctx context.Context) { m.tick(ctx) }

@@ -36,12 +36,12 @@ func (m *Manager) ForceRotate(ctx context.Context, now time.Time) (Rotation, err
 // key is older than RotationPeriod (measured from its stored ActivatedAt,
 // so replicas agree) and the next key is published long enough, and drop
 // expired retired keys. Tests call it with a moving clock. Each storage
-// step (here and in rotateLocked) ends within pollTimeout whatever ctx
-// allows (serve's has no deadline), so that storage that stopped
-// answering fails the poll instead of holding the key set's lock, and the
-// loop with it, until TCP gives up (docs/security.md F-94).
+// step (here and in rotateLocked) ends within Config.StorageTimeout
+// whatever ctx allows (serve's has no deadline), so that storage that
+// stopped answering fails the poll instead of holding the key set's lock,
+// and the loop with it, until TCP gives up (docs/security.md F-94).
 func (m *Manager) Tick(ctx context.Context) error {
-	err := bounded(ctx, m.Reload)
+	err := m.bounded(ctx, m.Reload)
 	if err != nil && errors.Is(err, ErrSealed) {
 		return err // never rotate around keys we cannot open
 	}
@@ -51,10 +51,16 @@ func (m *Manager) Tick(ctx context.Context) error {
 	return m.Ready()
 }
 
-// bounded runs one storage step of a key poll or a rotation under
-// pollTimeout; a caller's earlier deadline (a request's) still wins.
-func bounded(ctx context.Context, step func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+// bounded runs one storage step of a key poll, a rotation or a
+// revocation under Config.StorageTimeout (docs/security.md F-94).
+func (m *Manager) bounded(ctx context.Context, step func(context.Context) error) error {
+	return boundedBy(ctx, m.cfg.StorageTimeout, step)
+}
+
+// boundedBy runs step with at most d left on its context; a caller's
+// earlier deadline (a request's) still wins.
+func boundedBy(ctx context.Context, d time.Duration, step func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	return step(ctx)
 }
@@ -125,7 +131,7 @@ func (m *Manager) rotateNow(ctx context.Context, force bool, ev EventFunc) (Rota
 	defer m.mu.Unlock()
 	// A readiness error (nothing active, or sealed) is not a reason to stop
 	// here: rotateLocked refuses a sealed set itself.
-	if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	if err := m.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 		return Rotation{}, err
 	}
 	return m.rotateLocked(ctx, m.now(), mode, ev)
@@ -155,7 +161,7 @@ func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode, ev
 func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode, ev EventFunc) (Rotation, error) {
 	ks := m.state.Load()
 	if ks == nil {
-		if err := bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+		if err := m.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 			return Rotation{}, err
 		}
 		ks = m.state.Load()
@@ -194,7 +200,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 	// The keys are generated above, outside the bound: a large RSA
 	// modulus may take seconds.
 	var res Rotation
-	err = bounded(ctx, func(ctx context.Context) (err error) {
+	err = m.bounded(ctx, func(ctx context.Context) (err error) {
 		res, err = commitPlan(ctx, m, p.apply, event)
 		return err
 	})
@@ -210,7 +216,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 			"next", res.Next, "deleted", res.Deleted)
 	}
 	res.Algorithm = m.cfg.Algorithm
-	if rerr := bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := m.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}
 	return res, nil

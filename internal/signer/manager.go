@@ -195,11 +195,6 @@ const LookupInterval = time.Second
 // at their own deadline first.
 const lookupTimeout = 5 * time.Second
 
-// pollTimeout bounds each storage step of a key poll ([Manager.Tick])
-// and of a rotation (docs/security.md F-94); a variable so that a test
-// can shorten it.
-var pollTimeout = lookupTimeout
-
 // ErrKeysUnavailable is the cause [Manager.ResolveKey] returns when a kid
 // is unknown and the stored key set could not be read, or not re-read yet
 // (LookupInterval): whether the kid is ours cannot be told

@@ -168,7 +168,8 @@ func (m *Manager) RevokeKey(ctx context.Context, kid string, ev RevokeEventFunc)
 func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFunc) (Revocation, error) {
 	// A readiness error (sealed) is not a reason to stop here: a retired
 	// key needs no master key, and the others are checked below.
-	if err := m.reloadLocked(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	// Each storage step is bounded, as a poll's (docs/security.md F-94).
+	if err := m.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 		return Revocation{}, err
 	}
 	ks := m.state.Load()
@@ -198,7 +199,11 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	if p.fresh, err = m.freshRows(n, p.now); err != nil {
 		return Revocation{}, err
 	}
-	res, err := commitPlan(ctx, m, p.apply, ev)
+	var res Revocation
+	err = m.bounded(ctx, func(ctx context.Context) (err error) {
+		res, err = commitPlan(ctx, m, p.apply, ev)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, ErrKeyNotFound) || errors.Is(err, errStale) {
 			return Revocation{}, err
@@ -207,7 +212,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	}
 	m.logger().Warn("signer: signing key revoked", "kid", kid, "state", res.State,
 		"activated", res.Activated, "next", res.Next, "deleted", res.Deleted)
-	if rerr := m.reloadLocked(ctx); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := m.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}
 	return res, nil
@@ -227,12 +232,19 @@ func rowByID(rows []storage.SigningKey, kid string) *storage.SigningKey {
 // keys are retired). It returns ErrKeyNotFound for a kid no algorithm's
 // set holds.
 func (m *Multi) RevokeKey(ctx context.Context, kid string, ev RevokeEventFunc) (Revocation, error) {
-	if err := m.retireDropped(ctx); err != nil {
-		return Revocation{}, err
-	}
-	rows, err := m.store.ListSigningKeys(ctx)
+	// One bounded step, as a poll's (docs/security.md F-94).
+	var rows []storage.SigningKey
+	err := m.bounded(ctx, func(ctx context.Context) (err error) {
+		if err := m.retireDropped(ctx); err != nil {
+			return err
+		}
+		if rows, err = m.store.ListSigningKeys(ctx); err != nil {
+			return fmt.Errorf("signer: list signing keys: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return Revocation{}, fmt.Errorf("signer: list signing keys: %w", err)
+		return Revocation{}, err
 	}
 	row := rowByID(rows, kid)
 	if row == nil {
