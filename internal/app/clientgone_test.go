@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,9 +149,11 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 		t.Errorf("introspection with principals unreadable = %d %s (Retry-After %q), want 503 with Retry-After", status, body, h.Get("Retry-After"))
 	}
 	e.store.failPrincipals = false
-	// The token endpoint agrees: the refresh is refused.
-	if status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA); status != 400 {
-		t.Errorf("refresh of a disabled principal's token = %d %s, want 400", status, body)
+	// The token endpoint agrees: the refresh is refused. The principal is
+	// client a's own service account, so its client authenticates no
+	// more (401 invalid_client, docs/security.md A-97).
+	if status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA); status != 401 || !strings.Contains(body, `"invalid_client"`) {
+		t.Errorf("refresh of a disabled principal's token = %d %s, want 401 invalid_client", status, body)
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 // introspection reads a client's service account (docs/security.md
 // a resource server's client holding introspect is refused from
 // the moment its service account is disabled, here on another replica
-// (or by the CLI), and answered again once it is re-enabled.
+// (or by the CLI), and answered again once it is re-enabled; its
+// client_credentials at /oauth2/token likewise (401 invalid_client).
 func TestClientOfDisabledServiceAccountCannotIntrospect(t *testing.T) {
 	e := newOAuthEnv(t)
 	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
@@ -50,9 +51,23 @@ func TestClientOfDisabledServiceAccountCannotIntrospect(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The token endpoint's client authentication judges it too: every
+	// grant is refused as for a disabled client (not client_credentials'
+	// own 400 unauthorized_client).
+	token := func(want int) {
+		t.Helper()
+		status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}}, rs.ID, sec)
+		var m map[string]any
+		json.Unmarshal([]byte(body), &m)
+		if status != want || (want == 401 && m["error"] != oauth2.ErrorInvalidClient) {
+			t.Fatalf("client_credentials = %d %v (token issued: %v), want %d", status, m["error"], m["access_token"] != nil, want)
+		}
+	}
 	ask(200, true)
 	setDisabled(true)
 	ask(401, false)
+	token(401)
 	setDisabled(false)
 	ask(200, true)
+	token(200)
 }

@@ -126,13 +126,17 @@ func newOAuth(d oauthDeps) *oauthParts {
 	if c, ok := d.Store.(grants.PrincipalCache); ok {
 		cc.Cache = c
 	}
+	// Every grant's client authentication judges the client's service
+	// account (docs/security.md A-97) through the same cache; the
+	// principal it reads is the one client_credentials issues from.
+	clientAuth := grants.Clients{Authenticator: ca, Principals: d.Store, Cache: cc.Cache}
 	gs := []grants.Grant{cc, ref}
 	if d.Exchange != nil {
 		gs = append(gs, &grants.JWTBearer{TokenExchange: d.Exchange})
 	}
 	origins := &cors.Clients{Records: clientRecords(d.Store), Logger: d.Logger}
 	return &oauthParts{
-		CORS: origins, Clients: ca, ClientAuth: grants.Clients{Authenticator: ca}, Grants: gs, Refresh: ref, Verifier: ver,
+		CORS: origins, Clients: ca, ClientAuth: clientAuth, Grants: gs, Refresh: ref, Verifier: ver,
 		Mounters: []server.Mounter{
 			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Principals: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now},
 			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, PATs: leakedPATs(d.PATs), LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,

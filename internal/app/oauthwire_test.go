@@ -288,16 +288,18 @@ func TestClientCredentialsPrincipal(t *testing.T) {
 		switch {
 		case code == http.StatusOK && strings.Contains(body, "access_token"):
 			return false
-		case code == http.StatusBadRequest && strings.Contains(body, `"unauthorized_client"`) && !strings.Contains(body, "access_token"):
+		case code == http.StatusUnauthorized && strings.Contains(body, `"invalid_client"`) && !strings.Contains(body, "access_token"):
+			// Its service account judged at client authentication
+			// (docs/security.md A-97).
 			return true
 		}
-		t.Fatalf("client_credentials = %d %s, want a token or 400 unauthorized_client", code, body)
+		t.Fatalf("client_credentials = %d %s, want a token or 401 invalid_client", code, body)
 		return false
 	}
 
 	setDisabled(e.records, e.a.PrincipalID, true) // through this node
 	if !refused(e.a.ID, e.secA) {
-		t.Error("principal disabled through this node: token issued, want 400 unauthorized_client at once")
+		t.Error("principal disabled through this node: token issued, want 401 invalid_client at once")
 	}
 	setDisabled(e.store, e.a.PrincipalID, false) // re-enabled elsewhere: a refusal is never judged on a cached copy
 	if refused(e.a.ID, e.secA) {

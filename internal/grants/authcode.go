@@ -378,6 +378,11 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 	case c.AuthMethod != oauth2.AuthMethodNone:
 		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("confidential client without authentication"))
 	}
+	// Identified, not authenticated: its service account is judged as an
+	// authenticated client's is (docs/security.md A-97).
+	if _, err := clientauth.ServiceAccount(ctx, g.Store, nil, &c); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

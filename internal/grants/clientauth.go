@@ -13,8 +13,21 @@ import (
 // [ClientAuthenticator] extension point: credentials are optional at this
 // phase (each grant's ClientAuth policy decides), but credentials that are
 // present must be valid (invalid_client, 401; docs/security.md T-09).
+//
+// With Principals, an authenticated client is also refused (invalid_client)
+// when its service account is disabled, deleted or of another
+// organization (docs/security.md A-97): every grant, on every dialect. The
+// principal read is kept on the request, and client_credentials issues
+// from it instead of reading it again.
 type Clients struct {
 	Authenticator *clientauth.Authenticator
+	// Principals reads a client's service account; nil (a handler in a
+	// test without principals) skips the check. Cache, when set, serves an
+	// enabled copy from the per-node record cache, as client_credentials
+	// does: a service account disabled on another replica stops its
+	// clients here within the cache's TTL, at once on this one.
+	Principals clientauth.PrincipalReader
+	Cache      clientauth.PrincipalCache
 }
 
 var _ ClientAuthenticator = Clients{}
@@ -38,6 +51,13 @@ func (c Clients) Authenticate(ctx context.Context, r *http.Request, req *Request
 			req.ClientID = id
 		}
 		return nil, nil
+	}
+	if c.Principals != nil {
+		p, err := clientauth.ServiceAccount(ctx, c.Principals, c.Cache, &res.Client)
+		if err != nil {
+			return nil, err
+		}
+		req.clientPrincipal = p
 	}
 	return &res.Client, nil
 }

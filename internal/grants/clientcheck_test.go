@@ -65,7 +65,7 @@ func newMatrixEnvOn(t *testing.T, store storage.Store) *matrixEnv {
 		&JWTBearer{TokenExchange: e.grant},
 		&AuthorizationCode{Store: e.store, Issuer: e.grant.Issuer, Refresh: m.ref, Pepper: m.pepper},
 	}
-	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: m.pepper}}
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: m.pepper}, Principals: e.store}
 	mux := http.NewServeMux()
 	e.handler.Mount(mux)
 	e.srv.Config.Handler = mux

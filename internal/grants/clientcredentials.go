@@ -85,7 +85,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, err
 	}
-	p, err := loadPrincipal(ctx, g.Principals, g.Cache, client.PrincipalID)
+	p, err := g.principal(ctx, req, client)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client principal unavailable", ReasonPrincipalDisabled, err)
@@ -154,6 +154,16 @@ func nowOf(f func() time.Time) time.Time {
 		return f()
 	}
 	return time.Now()
+}
+
+// principal is client's service account: the one client authentication
+// already read and judged, or else read here. No second read per
+// token (docs/performance.md).
+func (g *ClientCredentials) principal(ctx context.Context, req *Request, client *storage.Client) (storage.Principal, error) {
+	if p := req.clientPrincipal; p.ID != "" && p.ID == client.PrincipalID {
+		return p, nil
+	}
+	return loadPrincipal(ctx, g.Principals, g.Cache, client.PrincipalID)
 }
 
 // loadPrincipal reads principal id, from cache when that holds an enabled

@@ -30,23 +30,33 @@ func TestClientCredentialsPrincipalStorageDownIsUnavailable(t *testing.T) {
 	const aud = "https://api.example"
 	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeClientCredentials},
 		Scopes: []string{"read"}, Audiences: []string{aud}})
-	n := 0
+	var cc *ClientCredentials
 	for _, g := range m.handler.Grants {
-		if cc, ok := g.(*ClientCredentials); ok {
-			cc.Principals, n = principalsDown{m.store}, n+1
+		if g, ok := g.(*ClientCredentials); ok {
+			if cc != nil {
+				t.Fatal("two client_credentials grants on the handler, want 1")
+			}
+			cc = g
 		}
 	}
-	if n != 1 {
-		t.Fatalf("%d client_credentials grants on the handler, want 1", n)
-	}
-	form := url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}, "audience": {aud}}
-	req, _ := http.NewRequest(http.MethodPost, m.srv.URL+PathToken, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(c.ID, sec)
-	resp, body := do(t, req)
-	if resp.StatusCode != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" ||
-		resp.Header.Get("Retry-After") != "5" || body["access_token"] != nil {
-		t.Errorf("client_credentials with principal storage down: %d, Retry-After %q, %v; "+
-			"want 503 temporarily_unavailable, Retry-After 5, no token", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	auth := m.handler.Clients.(Clients).Authenticator
+	// The principal is read once: by client authentication when it judges
+	// the service account, else by the grant.
+	for _, down := range []string{"at client authentication", "at the grant"} {
+		if down == "at client authentication" {
+			m.handler.Clients, cc.Principals = Clients{Authenticator: auth, Principals: principalsDown{m.store}}, m.store
+		} else {
+			m.handler.Clients, cc.Principals = Clients{Authenticator: auth}, principalsDown{m.store}
+		}
+		form := url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}, "scope": {"read"}, "audience": {aud}}
+		req, _ := http.NewRequest(http.MethodPost, m.srv.URL+PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ID, sec)
+		resp, body := do(t, req)
+		if resp.StatusCode != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" ||
+			resp.Header.Get("Retry-After") != "5" || body["access_token"] != nil {
+			t.Errorf("client_credentials with principal storage down %s: %d, Retry-After %q, %v (token issued: %v); "+
+				"want 503 temporarily_unavailable, Retry-After 5, no token", down, resp.StatusCode, resp.Header.Get("Retry-After"), body["error"], body["access_token"] != nil)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/pkg/rs"
 )
 
@@ -68,6 +69,10 @@ type Request struct {
 	// the pool's default scopes unless the pool lists it itself.
 	defaultScopeAlias bool
 	form              url.Values // every parameter, for client authentication and other grants
+	// clientPrincipal is the authenticated client's service account as
+	// client authentication read and judged it (Clients.Principals); its
+	// ID is empty when it was not read.
+	clientPrincipal storage.Principal
 	// commit, set by the handler in audit.mode required, commits the
 	// issued event of the token the request is about to get (see
 	// commitIssued).

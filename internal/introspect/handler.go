@@ -13,7 +13,6 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -33,9 +32,7 @@ type PATVerifier interface {
 }
 
 // PrincipalReader reads a principal (storage.PrincipalStore's read).
-type PrincipalReader interface {
-	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
-}
+type PrincipalReader = clientauth.PrincipalReader
 
 // RefreshStore is what introspection reads for a refresh token.
 type RefreshStore interface {
@@ -176,22 +173,14 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 // deleted or of another organization, as a disabled client is refused:
 // its tokens stop, and so must its reading of every token its
 // audiences or its introspect permission show it (docs/security.md A-97).
-// Read from storage on every request, as the client was.
+// Read from storage on every request; the token endpoint judges it the
+// same way (clientauth.ServiceAccount).
 func (h *Handler) checkPrincipal(ctx context.Context, c *storage.Client) error {
 	if h.Principals == nil {
 		return nil
 	}
-	p, err := h.Principals.GetPrincipal(ctx, c.PrincipalID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-	case err != nil:
-		return sts.Wrap(sts.Unavailable, err, "storage unavailable")
-	case p.Disabled || p.OrgID != c.OrgID:
-	default:
-		return nil
-	}
-	return &oauth2.Error{Code: oauth2.ErrorInvalidClient, Description: "client authentication failed",
-		Reason: "client_auth_failed", Status: http.StatusUnauthorized, Err: errors.New("client's principal disabled or gone")}
+	_, err := clientauth.ServiceAccount(ctx, h.Principals, nil, c)
+	return err
 }
 
 func bearerRefused(cause error) *oauth2.Error {

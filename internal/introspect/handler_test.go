@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,22 @@ type fixture struct {
 	pepper  []byte
 	secretA string // client "a"
 	secretB string // client "b", disabled
+	// principalsDown makes every read of a client's service account fail,
+	// as storage that cannot answer.
+	principalsDown atomic.Bool
+}
+
+// downablePrincipals is the store's principal read, failing while down.
+type downablePrincipals struct {
+	storage.Store
+	down *atomic.Bool
+}
+
+func (d downablePrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	if d.down.Load() {
+		return storage.Principal{}, errors.New("storage down")
+	}
+	return d.Store.GetPrincipal(ctx, id)
 }
 
 func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) *fixture {
@@ -75,7 +92,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) 
 	h := &introspect.Handler{
 		Clients: &clientauth.Authenticator{Store: s, Pepper: f.pepper, TokenEndpoint: issuer + "/oauth2/token", Issuer: issuer},
 		Tokens:  &tokens.Verifier{Keys: f.keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: revs}},
-		Refresh: s, Pepper: f.pepper, Principals: s, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
+		Refresh: s, Pepper: f.pepper, Principals: downablePrincipals{Store: s, down: &f.principalsDown}, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)

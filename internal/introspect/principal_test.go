@@ -2,6 +2,7 @@ package introspect_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -73,5 +74,56 @@ func TestClientOfDisabledServiceAccountRefused(t *testing.T) {
 		if st, m := ask(path, "a", f.secretA); st != 200 || m["active"] != true {
 			t.Errorf("%s as a: %d %v, want active", path, st, m)
 		}
+	}
+}
+
+// TestClientOfGoneOrMovedServiceAccountRefused: a client whose service
+// account is deleted, or of another organization than the client, is
+// refused as one of a disabled service account is (401 invalid_client),
+// and a failed read of the service account is 503 with Retry-After, never
+// an answer (docs/security.md A-97).
+func TestClientOfGoneOrMovedServiceAccountRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	if err := f.store.CreateOrganization(ctx, storage.Organization{ID: "o2", Name: "Two"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreatePrincipal(ctx, storage.Principal{ID: "p-o2", OrgID: "o2", Kind: storage.PrincipalServiceAccount, Name: "elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	sec := secret.PrefixClientSecret.Generate()
+	for _, c := range []storage.Client{
+		{ID: "gone", OrgID: "o1", PrincipalID: "p-deleted"},
+		{ID: "moved", OrgID: "o1", PrincipalID: "p-o2"},
+	} {
+		c.AuthMethod, c.SecretDigest, c.Scopes = oauth2.AuthMethodClientSecretBasic, secret.Digest(f.pepper, sec), []string{introspect.ScopeIntrospect}
+		if err := f.store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	tok, _ := f.mint(t, f.keys, now, now.Add(10*time.Minute))
+	ask := func(user, pass string) (*http.Response, map[string]any) {
+		t.Helper()
+		resp, b := f.do(t, request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm(tok), user: user, pass: pass})
+		var m map[string]any
+		if err := json.Unmarshal([]byte(b), &m); err != nil {
+			t.Fatalf("as %s: %d %q", user, resp.StatusCode, b)
+		}
+		return resp, m
+	}
+	for _, id := range []string{"gone", "moved"} {
+		if resp, m := ask(id, sec); resp.StatusCode != 401 || m["error"] != oauth2.ErrorInvalidClient || m["active"] != nil {
+			t.Errorf("as %s: %d %v, want 401 invalid_client", id, resp.StatusCode, m)
+		}
+	}
+	f.principalsDown.Store(true)
+	resp, m := ask("a", f.secretA)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "7" || m["active"] != nil {
+		t.Errorf("service account unreadable: %d Retry-After %q %v, want 503 with Retry-After 7", resp.StatusCode, resp.Header.Get("Retry-After"), m)
+	}
+	f.principalsDown.Store(false)
+	if resp, m := ask("a", f.secretA); resp.StatusCode != 200 || m["active"] != true {
+		t.Errorf("storage back: %d %v, want active", resp.StatusCode, m)
 	}
 }

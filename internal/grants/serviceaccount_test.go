@@ -1,0 +1,118 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestClientOfDisabledServiceAccountAtTokenEndpoint (docs/security.md
+// a client is its service account's credential. Once the service
+// account is disabled, deleted or of another organization, its client
+// authenticates for no grant: client_credentials, refresh_token, token
+// exchange and authorization_code (a confidential client and a public
+// one) are each 401 invalid_client, as for a disabled client. Before, only
+// client_credentials was refused; a refresh and an exchange got tokens.
+func TestClientOfDisabledServiceAccountAtTokenEndpoint(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	st := m.store
+	// Reads of a client's service account fail while down is set.
+	var down atomic.Bool
+	m.handler.Clients = Clients{Authenticator: m.handler.Clients.(Clients).Authenticator, Principals: downablePrincipals{st, &down}}
+	for _, p := range []storage.Principal{
+		{ID: "sa-off", OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "off"},
+		{ID: "sa-moved", OrgID: "globex", Kind: storage.PrincipalServiceAccount, Name: "moved"},
+	} {
+		if err := st.CreatePrincipal(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken, oauth2.GrantTypeClientCredentials, oauth2.GrantTypeAuthorizationCode}
+	conf := func(pid string) (storage.Client, string) {
+		return m.client(t, storage.Client{OrgID: "acme", PrincipalID: pid, GrantTypes: all, Pools: []string{"mx"},
+			Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}})
+	}
+	c, sec := conf("sa-off")
+	pub := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa-off", AuthMethod: oauth2.AuthMethodNone,
+		GrantTypes: all, Scopes: []string{"read"}, Audiences: []string{stsIssuer}}
+	if err := st.CreateClient(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	status, body := m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read offline_access"))
+	rt, _ := body["refresh_token"].(string)
+	if status != http.StatusOK || rt == "" {
+		t.Fatalf("exchange while the service account is enabled = %d %v", status, body)
+	}
+	confCode, pubCode := m.authCode(t, c, "ada", "read"), m.authCode(t, pub, "ada", "read")
+	if err := setPrincipalDisabled(ctx, st, "sa-off", true); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(name string, status int, body map[string]any) {
+		t.Helper()
+		if status != http.StatusUnauthorized || body["error"] != oauth2.ErrorInvalidClient || body["access_token"] != nil {
+			t.Errorf("%s: %d %v (access token issued: %v), want 401 invalid_client", name, status, body["error"], body["access_token"] != nil)
+		}
+	}
+	status, body = m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}})
+	refused("client_credentials", status, body)
+	status, body = m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}})
+	refused("refresh_token", status, body)
+	status, body = m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read"))
+	refused("token exchange", status, body)
+	status, body = m.postAs(t, c.ID, sec, confCode)
+	refused("authorization_code", status, body)
+	pubCode.Set("client_id", pub.ID)
+	status, body = m.postAs(t, "", "", pubCode)
+	refused("authorization_code by a public client", status, body)
+
+	// Re-enabled, its client gets tokens again: the refusal is the
+	// service account's state, read on every request.
+	if err := setPrincipalDisabled(ctx, st, "sa-off", false); err != nil {
+		t.Fatal(err)
+	}
+	if status, body = m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}}); status != http.StatusOK {
+		t.Errorf("client_credentials once re-enabled = %d %v", status, body)
+	}
+
+	// Storage that cannot read it: 503, no token, for every grant.
+	down.Store(true)
+	status, body = m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}})
+	if status != http.StatusServiceUnavailable || body["access_token"] != nil {
+		t.Errorf("client_credentials with the service account unreadable: %d %v, want 503", status, body["error"])
+	}
+	status, body = m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read"))
+	if status != http.StatusServiceUnavailable || body["access_token"] != nil {
+		t.Errorf("token exchange with the service account unreadable: %d %v, want 503", status, body["error"])
+	}
+	down.Store(false)
+
+	// A service account deleted, or of another organization than its
+	// client, is refused as a disabled one is.
+	for _, pid := range []string{"sa-gone", "sa-moved"} {
+		c, sec := conf(pid)
+		status, body := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}})
+		refused("client_credentials of "+pid, status, body)
+		status, body = m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read"))
+		refused("token exchange of "+pid, status, body)
+	}
+}
+
+// downablePrincipals is a store's principal read, failing while down.
+type downablePrincipals struct {
+	storage.Store
+	down *atomic.Bool
+}
+
+func (d downablePrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	if d.down.Load() {
+		return storage.Principal{}, errors.New("storage down")
+	}
+	return d.Store.GetPrincipal(ctx, id)
+}
