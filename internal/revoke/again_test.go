@@ -10,21 +10,25 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestRevokedAgainWritesNothing: an access token already revoked is
-// answered 200 again and nothing more is written, so that one token
-// presented over and over, by its holder without credentials or by a
-// public client named by client_id alone (neither rate-limited), costs
-// storage one revocation row and the audit trail one event, not one of
-// each per request (docs/security.md T-192).
-func TestRevokedAgainWritesNothing(t *testing.T) {
+// againEnv is a revocation endpoint over a SQLite store on loopback with
+// a public client "spa", shared by the T-192 tests.
+type againEnv struct {
+	st     storage.Store
+	srv    *httptest.Server
+	issuer *tokens.Issuer
+	pepper []byte
+}
+
+func newAgainEnv(t *testing.T) *againEnv {
+	t.Helper()
 	const iss = "https://sts.example"
-	ctx := t.Context()
 	st := sqlitetest.NewStore(t)
 	keys, err := signer.NewStatic(signer.ES256)
 	if err != nil {
@@ -35,56 +39,173 @@ func TestRevokedAgainWritesNothing(t *testing.T) {
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	if err := st.CreateClient(ctx, storage.Client{ID: "spa", OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodNone}); err != nil {
+	t.Cleanup(srv.Close)
+	if err := st.CreateClient(t.Context(), storage.Client{ID: "spa", OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodNone}); err != nil {
 		t.Fatal(err)
 	}
-	issuer := &tokens.Issuer{Signer: keys, IssuerURL: iss}
-	mint := func(clientID string) string {
-		now := time.Now()
-		tok, _, err := issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: "u1", OrgID: "acme", Principal: "user", ClientID: clientID,
-			Audience: tokens.Audience{iss}, IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(time.Hour))})
+	return &againEnv{st: st, srv: srv, issuer: &tokens.Issuer{Signer: keys, IssuerURL: iss}, pepper: pepper}
+}
+
+// mint is an access token of clientID (none: client-less) expiring in an hour.
+func (e *againEnv) mint(t *testing.T, clientID string) (string, tokens.AccessClaims) {
+	t.Helper()
+	now := time.Now()
+	tok, c, err := e.issuer.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "u1", OrgID: "acme", Principal: "user", ClientID: clientID,
+		Audience: tokens.Audience{e.issuer.IssuerURL}, IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, c
+}
+
+// events counts the audit events of action.
+func (e *againEnv) events(t *testing.T, action string) int {
+	t.Helper()
+	evs, err := e.st.ListAudit(t.Context(), storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// revoke posts form n times, each answered 200.
+func (e *againEnv) revoke(t *testing.T, form url.Values, n int) {
+	t.Helper()
+	for i := range n {
+		resp, err := http.Post(e.srv.URL+Path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tok
-	}
-	events := func() int {
-		evs, err := st.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("revocation %d: %d, want 200", i+1, resp.StatusCode)
 		}
-		n := 0
-		for _, ev := range evs {
-			if ev.Action == ActionTokenRevoke {
-				n++
-			}
-		}
-		return n
 	}
+}
+
+// TestRevokedAgainWritesNothing: an access token already revoked is
+// answered 200 again and nothing more is written, so that one token
+// presented over and over, by its holder without credentials or by a
+// public client named by client_id alone (neither rate-limited), costs
+// storage one revocation row and the audit trail one event, not one of
+// each per request (docs/security.md T-192). A row that stands shorter
+// than the token (leeway included) is extended, with its event.
+func TestRevokedAgainWritesNothing(t *testing.T) {
+	e := newAgainEnv(t)
 	for _, tc := range []struct{ name, tokenClient, clientID string }{
 		{"client-less token by its holder", "sts-api", ""},
 		{"public client's token by client_id alone", "spa", "spa"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, before := mint(tc.tokenClient), events()
+			tok, _ := e.mint(t, tc.tokenClient)
+			before := e.events(t, ActionTokenRevoke)
 			form := url.Values{"token": {tok}}
 			if tc.clientID != "" {
 				form.Set("client_id", tc.clientID)
 			}
-			for i := range 5 {
-				resp, err := http.Post(srv.URL+Path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("revocation %d: %d, want 200", i+1, resp.StatusCode)
-				}
-			}
-			if got := events() - before; got != 1 {
+			e.revoke(t, form, 5)
+			if got := e.events(t, ActionTokenRevoke) - before; got != 1 {
 				t.Errorf("%d token.revoke events for one token revoked 5 times, want 1", got)
 			}
 		})
 	}
+	t.Run("a shorter row is extended", func(t *testing.T) {
+		ctx := t.Context()
+		tok, c := e.mint(t, "spa")
+		id, now := tokens.RevocationIDJTI(c.ID), storage.Now(time.Now())
+		if err := e.st.PutRevocation(ctx, storage.Revocation{ID: id, Reason: "test", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		before := e.events(t, ActionTokenRevoke)
+		e.revoke(t, url.Values{"token": {tok}, "client_id": {"spa"}}, 1)
+		r, err := e.st.GetRevocation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := c.Expiry.Time().Add(tokens.DefaultLeeway); r.ExpiresAt.Before(want) {
+			t.Errorf("row stands until %v, want at least %v (the token's expiry and leeway)", r.ExpiresAt, want)
+		}
+		if got := e.events(t, ActionTokenRevoke) - before; got != 1 {
+			t.Errorf("%d token.revoke events for the extension, want 1", got)
+		}
+	})
+}
+
+// TestRefreshRevokedAgainWritesNothing: a public client's refresh token,
+// revoked by client_id alone over and over, ends its family once: one
+// grant row, one refresh_family.revoke event; a token rotated away whose
+// successor is revoked too likewise (docs/security.md T-192). A family
+// whose row stands but whose tokens are not all marked revoked (the
+// flags' UPDATE failed, T-160, or missed a rotation's successor, T-158)
+// is ended again.
+func TestRefreshRevokedAgainWritesNothing(t *testing.T) {
+	e := newAgainEnv(t)
+	ctx := t.Context()
+	refresh := func(family string, revoked bool, successor string) string {
+		t.Helper()
+		raw, now := secret.PrefixRefreshToken.Generate(), storage.Now(time.Now())
+		rt := storage.RefreshToken{ID: storage.NewID(), FamilyID: family, Digest: secret.Digest(e.pepper, raw), ClientID: "spa", OrgID: "acme",
+			Subject: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour), Revoked: revoked, SuccessorID: successor}
+		if successor != "" {
+			rt.RotatedAt = now
+		}
+		if err := e.st.CreateRefreshToken(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	revokedOnce := func(t *testing.T, raw string, n int) {
+		t.Helper()
+		before := e.events(t, ActionRefreshFamilyRevoke)
+		e.revoke(t, url.Values{"token": {raw}, "client_id": {"spa"}}, n)
+		if got := e.events(t, ActionRefreshFamilyRevoke) - before; got != 1 {
+			t.Errorf("%d refresh_family.revoke events for one family revoked %d times, want 1", got, n)
+		}
+	}
+	t.Run("current token", func(t *testing.T) {
+		revokedOnce(t, refresh(storage.NewID(), false, ""), 5)
+	})
+	t.Run("token rotated away", func(t *testing.T) {
+		family := storage.NewID()
+		child := refresh(family, false, "")
+		rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, child))
+		if err != nil {
+			t.Fatal(err)
+		}
+		revokedOnce(t, refresh(family, false, rt.ID), 5)
+	})
+	t.Run("successor the flags missed", func(t *testing.T) {
+		// The row stands and the parent is marked, but a rotation's
+		// successor was not (T-158): the family is ended again.
+		family := storage.NewID()
+		child := refresh(family, false, "")
+		rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, child))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.PutRevocation(ctx, tokens.GrantRevocation(family, "test", time.Now(), 0)); err != nil {
+			t.Fatal(err)
+		}
+		revokedOnce(t, refresh(family, true, rt.ID), 1)
+		if rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, child)); err != nil || !rt.Revoked {
+			t.Errorf("successor after the revocation: revoked %v (%v), want revoked", rt.Revoked, err)
+		}
+	})
+	t.Run("row without the flags", func(t *testing.T) {
+		family := storage.NewID()
+		raw := refresh(family, false, "")
+		if err := e.st.PutRevocation(ctx, tokens.GrantRevocation(family, "test", time.Now(), 0)); err != nil {
+			t.Fatal(err)
+		}
+		revokedOnce(t, raw, 1)
+		if rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, raw)); err != nil || !rt.Revoked {
+			t.Errorf("refresh token after the revocation: revoked %v (%v), want revoked", rt.Revoked, err)
+		}
+	})
 }

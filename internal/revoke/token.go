@@ -178,6 +178,12 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	case !secret.Equal(rt.Digest, d) || rt.ClientID != client.ID:
 		return nil
 	}
+	switch ended, err := h.familyEnded(ctx, rt); {
+	case err != nil:
+		return unavailable(err)
+	case ended:
+		return nil
+	}
 	// RFC 7009 §2.1: and the access tokens of the same grant. The row
 	// first; kept until the family has expired if the flags' UPDATE
 	// fails (docs/security.md T-160).
@@ -189,6 +195,49 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	h.audit(ctx, who.Event(h.now(), rt.OrgID, ActionRefreshFamilyRevoke, "refresh_family:"+rt.FamilyID, outcomeRevoked,
 		"refresh_tokens_revoked="+strconv.FormatInt(n, 10)))
 	return nil
+}
+
+// maxSuccessors bounds how far familyEnded follows a rotated token's
+// successors; a longer chain is ended again, as before T-192.
+const maxSuccessors = 16
+
+// familyEnded reports whether rt's family is already ended, so that
+// ending it again would write nothing new: its grant: row is still in
+// force, and rt and every successor after it are marked revoked. The
+// flags are marked after the row is written (T-160), so a row without
+// them is a revocation whose UPDATE failed, which is made again; with
+// them, no access token of the family was minted after the row, which
+// outlives those minted before (tokens.GrantRevocation). The successors
+// are followed because a flag UPDATE that raced a rotation may have
+// missed the token it inserted (T-158). A public client revokes by
+// client_id alone, unlimited: an ended family then costs reads only, not
+// a row write and an audit event per request (docs/security.md T-192).
+func (h *Handler) familyEnded(ctx context.Context, rt storage.RefreshToken) (bool, error) {
+	r, err := h.Store.GetRevocation(ctx, tokens.RevocationIDGrant(rt.FamilyID))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case !r.ExpiresAt.After(h.now()):
+		return false, nil
+	}
+	for range maxSuccessors {
+		if !rt.Revoked {
+			return false, nil
+		}
+		if rt.SuccessorID == "" {
+			return true, nil
+		}
+		rt, err = h.Store.GetRefreshToken(ctx, rt.SuccessorID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // revokeOwnSecret lets a client revoke its own secret (it must then be
