@@ -43,7 +43,11 @@ type Manager struct {
 	state atomic.Pointer[keySet]
 	// lookup is the single-flight re-read of the stored set for a kid
 	// this replica does not know (see ResolveKey).
-	lookup  lookupFlight
+	lookup lookupFlight
+	// readAt is when the read of the stored set behind the current
+	// snapshot began (UnixNano; 0: none yet), stored after the snapshot
+	// (see AbsentSince).
+	readAt  atomic.Int64
 	lastErr string // last logged Tick error, to log changes only; under mu
 }
 
@@ -126,6 +130,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 }
 
 func (m *Manager) reloadLocked(ctx context.Context) error {
+	began := m.now()
 	rows, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("signer: list signing keys: %w", err)
@@ -133,6 +138,7 @@ func (m *Manager) reloadLocked(ctx context.Context) error {
 	fp := fingerprint(rows)
 	old := m.state.Load()
 	if old != nil && old.fingerprint == fp {
+		m.readAt.Store(began.UnixNano())
 		if old.active == nil {
 			return old.err
 		}
@@ -159,6 +165,7 @@ func (m *Manager) reloadLocked(ctx context.Context) error {
 	}
 	ks.withGone(old)
 	m.state.Store(ks)
+	m.readAt.Store(began.UnixNano())
 	if ks.active != nil && (old == nil || old.active == nil || old.active.kid != ks.active.kid) {
 		m.logger().Info("signer: active signing key loaded", "kid", ks.active.kid, "alg", ks.active.alg)
 	}
@@ -275,6 +282,22 @@ func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, 
 		return k, true, nil
 	}
 	return PublicKey{}, false, run.err
+}
+
+// AbsentSince reports whether a read of the stored set that began at or
+// after since found no kid. A key that was stored at since and is absent
+// from such a read has left the set (revoked, or deleted past its
+// retention) and is not ours any more: the caller can say so without a
+// re-read (docs/security.md T-201). readAt is loaded before the snapshot,
+// which is stored before it, so the snapshot checked is at least that
+// read's.
+func (m *Manager) AbsentSince(kid string, since time.Time) bool {
+	at := m.readAt.Load()
+	if at == 0 || at < since.UnixNano() {
+		return false
+	}
+	_, ok := m.PublicKey(kid)
+	return !ok
 }
 
 func (m *Manager) reread(ctx context.Context, run *lookupRun) {

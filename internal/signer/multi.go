@@ -210,6 +210,17 @@ func (m *Multi) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, er
 	return PublicKey{}, false, first
 }
 
+// AbsentSince is [Manager.AbsentSince] over every algorithm's keys: each
+// Manager reads only its own algorithm's, so kid must be absent from all.
+func (m *Multi) AbsentSince(kid string, since time.Time) bool {
+	for _, x := range m.all() {
+		if !x.AbsentSince(kid, since) {
+			return false
+		}
+	}
+	return true
+}
+
 // Algorithms implements [KeySet]: the union, sorted.
 func (m *Multi) Algorithms() []string {
 	var out []string

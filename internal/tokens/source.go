@@ -3,7 +3,6 @@ package tokens
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -234,7 +233,7 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 // what the derivation drew from the PAT is the scope its entry names.
 func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 	for _, kid := range c.SourceKeyIDs {
-		if err := s.keyStands(ctx, kid); err != nil {
+		if err := s.keyStands(ctx, kid, c.IssuedAt.Time()); err != nil {
 			return err
 		}
 	}
@@ -273,6 +272,13 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 	return nil
 }
 
+// keyAbsence is a key set that can tell a kid absent from a read of the
+// stored set begun at or after a given time (*signer.Manager,
+// *signer.Multi).
+type keyAbsence interface {
+	AbsentSince(kid string, since time.Time) bool
+}
+
 // keyStands checks that kid is still a key of ours: published (next,
 // active or retired) in this node's key set, or found there by a look in
 // storage for a key this node has not loaded yet. A key revoked leaves
@@ -281,12 +287,23 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 // past its retention, when every token it signed has expired, and with
 // them all that was exchanged from them (docs/design.md#lifetimes).
 // In memory but for that look, as for the token's own key.
-func (s *StoreSources) keyStands(ctx context.Context, kid string) error {
+//
+// kid signed a token before the one naming it was issued (iat), so it was
+// stored then unless already gone: a read begun after iat, plus the
+// leeway for the clock of the replica that minted it, that lacks kid is
+// a definite "gone" (T-201). Without it a replica that never loaded the
+// key (started after its revocation) could tell only once per
+// signer.LookupInterval and answered every other check "unavailable".
+func (s *StoreSources) keyStands(ctx context.Context, kid string, iat time.Time) error {
 	if s.Keys == nil {
 		return nil
 	}
 	if _, ok := s.Keys.PublicKey(kid); ok {
 		return nil
+	}
+	gone := invalid(ErrSourceGone, "key %s of a token it was exchanged from is no longer trusted", kid)
+	if ka, ok := s.Keys.(keyAbsence); ok && ka.AbsentSince(kid, iat.Add(DefaultLeeway)) {
+		return gone
 	}
 	if kl, ok := s.Keys.(keyLoader); ok {
 		_, found, err := kl.ResolveKey(ctx, kid)
@@ -297,7 +314,7 @@ func (s *StoreSources) keyStands(ctx context.Context, kid string) error {
 			return sourceUnavailable(err)
 		}
 	}
-	return invalid(ErrSourceGone, "key %s of a token it was exchanged from is no longer trusted", kid)
+	return gone
 }
 
 func (s *StoreSources) check(ctx context.Context, key string, read func() error) error {
@@ -564,9 +581,16 @@ func (s *StoreSources) patStands(ctx context.Context, id, gen, owner, org, scope
 }
 
 func sourceUnavailable(err error) error {
-	return &sts.Error{Code: sts.Unavailable, Message: "token source check unavailable",
-		Err: fmt.Errorf("%w: %w", ErrSourceUnavailable, err)}
+	return &sts.Error{Code: sts.Unavailable, Message: ErrSourceUnavailable.Error(), Err: unavailableCause{err}}
 }
+
+// unavailableCause is err as the cause of an unavailable source check:
+// [ErrSourceUnavailable] to errors.Is, but printed as err alone, since the
+// [sts.Error] it sits in already says the check is unavailable.
+type unavailableCause struct{ err error }
+
+func (u unavailableCause) Error() string   { return u.err.Error() }
+func (u unavailableCause) Unwrap() []error { return []error{ErrSourceUnavailable, u.err} }
 
 // cachedLen is the number of live sources held.
 func (s *StoreSources) cachedLen() int {
