@@ -135,3 +135,54 @@ func jwtKID(t *testing.T, tok string) string {
 	}
 	return h.KID
 }
+
+// TestGrandchildEndsWithItsSourceKey (docs/security.md T-201): src_kid is
+// carried on through every re-exchange, not only the first: a token
+// re-exchanged from a re-exchange of a forged token (both signed by the
+// key that signs) still names the stolen key and ends with it.
+func TestGrandchildEndsWithItsSourceKey(t *testing.T) {
+	o := newOfflineEnv(t)
+	ctx := t.Context()
+	stolen, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := &keysWithStolen{cur: testKeys().out, stolen: stolen}
+	sources := &tokens.StoreSources{Store: o.store, Pools: o.grant.Trust, Audiences: o.grant.ServerAudiences(), Keys: keys}
+	o.verify.Keys, o.verify.Sources = keys, sources
+
+	c := o.issuer.claims(time.Now(), "u1")
+	c["aud"] = "offline"
+	resp, body := o.post(exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"), true)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("exchange = %d %v", resp.StatusCode, body)
+	}
+	fc := accessPayload(t, body["access_token"].(string))
+	fc.ID = "forged-" + fc.ID
+	forged, _, err := (&tokens.Issuer{Signer: stolen, IssuerURL: stsIssuer}).MintAccessToken(ctx, fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reexchange := func(tok string) string {
+		t.Helper()
+		f := exchangeForm(tok, "scope", "read")
+		f.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+		resp, body := o.post(f, true)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("re-exchange = %d %v", resp.StatusCode, body)
+		}
+		return body["access_token"].(string)
+	}
+	child := reexchange(forged)
+	grandchild := reexchange(child)
+	if jwtKID(t, child) == jwtKID(t, forged) {
+		t.Fatalf("setup: the child is signed by the stolen key")
+	}
+	if got := accessPayload(t, grandchild).SourceKeyIDs; !slices.Contains(got, jwtKID(t, forged)) {
+		t.Errorf("grandchild src_kid = %q, want it to name the forged token's key %s", got, jwtKID(t, forged))
+	}
+	keys.revoked.Store(true)
+	if _, err := o.verify.VerifyAccessTokenAnyAudience(ctx, grandchild); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("grandchild of a token of a revoked key: reason %q, want token_source_gone", tokens.Reason(err))
+	}
+}
