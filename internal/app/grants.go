@@ -78,7 +78,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	}
 	loopback := cfg.Federation.AllowLoopback
 	cache := &federation.Cache{
-		Client: federation.NewHTTPClient(federation.ProviderClient(loopback)),
+		Client: federation.NewHTTPClient(providerClient(cfg)),
 		OnFetch: func(ev federation.FetchEvent) {
 			switch {
 			case ev.Suppressed:

@@ -78,7 +78,7 @@ func planTrust(cfg config.Config) (*pools.TrustConfig, error) {
 			if policy.IsSharedIssuer(pr.Issuer) && strings.TrimSpace(pc.Condition) == "" {
 				add(path+".condition", fmt.Sprintf("pool %q: required because provider %q trusts %s, which signs tokens for every tenant; pin yours (for example assertion.repository_owner == \"acme\")", pc.ID, prc.ID, pr.Issuer))
 			}
-			for _, pb := range pools.ProviderProblems(pr, cfg.Federation.AllowLoopback) {
+			for _, pb := range pools.ProviderProblems(pr, cfg.Federation.AllowLoopback, cfg.Federation.AllowPrivate) {
 				add(ppath, pb.Message)
 			}
 			plan.Providers = append(plan.Providers, pr)

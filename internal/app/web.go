@@ -38,7 +38,7 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		ReauthAfter: cfg.Web.Session.ReauthAfter, MaxPATLifetime: pats.MaxLifetime, Logger: logger,
 		// The upstream sign-in reaches its providers as every outbound
 		// fetch does (docs/security.md T-59, T-196).
-		HTTPClient: federation.NewHTTPClient(federation.ProviderClient(cfg.Federation.AllowLoopback)),
+		HTTPClient: federation.NewHTTPClient(providerClient(cfg)),
 		// Shared by every replica and kept across restarts, as the pepper.
 		FormKey: secret.SubKey(pep, "web forms"),
 	}
@@ -66,7 +66,7 @@ func newConsents(store clients.ConsentStore, keep time.Duration) *clients.Consen
 // client the sign-in fetches it with, at start and by sts config check,
 // not at the first sign-in (docs/security.md T-59, T-196).
 func checkWebIssuers(cfg config.Config) error {
-	fetch := federation.ProviderClient(cfg.Federation.AllowLoopback)
+	fetch := providerClient(cfg)
 	var errs []error
 	for _, c := range cfg.Web.Login.OIDC {
 		if err := fetch.CheckURL(c.Issuer); err != nil {
@@ -77,6 +77,13 @@ func checkWebIssuers(cfg config.Config) error {
 		return &PermanentError{Err: err}
 	}
 	return nil
+}
+
+// providerClient is the rule of the client that fetches providers (the
+// pools' and the upstream sign-in's): federation.allow_loopback and
+// federation.allow_private (docs/security.md T-59).
+func providerClient(cfg config.Config) federation.ClientOptions {
+	return federation.ProviderClient(cfg.Federation.AllowLoopback, cfg.Federation.AllowPrivate)
 }
 
 // webConsents shows the pages the authorization endpoint's consents.

@@ -80,6 +80,11 @@ type FederationConfig struct {
 	// AllowLoopback permits issuers, discovery and JWKS on 127.0.0.0/8 and
 	// ::1, over plain http too. For development and benchmarks only.
 	AllowLoopback bool `koanf:"allow_loopback"`
+	// AllowPrivate permits them on private addresses (10/8, 172.16/12,
+	// 192.168/16, fc00::/7, 100.64/10): a provider on an internal network.
+	// Link-local and the cloud metadata addresses stay refused
+	// (docs/security.md T-59).
+	AllowPrivate bool `koanf:"allow_private"`
 	// VerifiedTokenCache is how many verified subject and actor tokens
 	// are remembered so that the same token presented again skips its
 	// signature check (docs/design.md#verified-subject-tokens); 0 turns

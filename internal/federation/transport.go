@@ -48,13 +48,15 @@ type ClientOptions struct {
 }
 
 // ProviderClient is the options of the client that fetches providers'
-// discovery documents and key sets, with federation.allow_loopback as
-// allowLoopback: https to public addresses, and with allowLoopback
-// loopback too, over plain http as well. The pool checks judge a
-// provider's URLs with its CheckURL (pools.ProviderProblems), so a URL
-// they accept is one the client calls.
-func ProviderClient(allowLoopback bool) ClientOptions {
-	return ClientOptions{AllowLoopback: allowLoopback, AllowHTTP: allowLoopback}
+// discovery documents and key sets (the pools' and the upstream
+// sign-in's), with federation.allow_loopback as allowLoopback and
+// federation.allow_private as allowPrivate: https to public addresses;
+// with allowLoopback loopback too, over plain http as well; with
+// allowPrivate private addresses too (never link-local or metadata). The
+// pool checks judge a provider's URLs with its CheckURL
+// (pools.ProviderProblems), so a URL they accept is one the client calls.
+func ProviderClient(allowLoopback, allowPrivate bool) ClientOptions {
+	return ClientOptions{AllowLoopback: allowLoopback, AllowHTTP: allowLoopback, AllowPrivate: allowPrivate}
 }
 
 // NewHTTPClient returns the client Cache uses for discovery and JWKS. Each

@@ -46,7 +46,7 @@ func TestLoopbackRuleIsOne(t *testing.T) {
 		}
 		issuer := "http://" + net.JoinHostPort(tc.host, "8080") + "/"
 		p := storage.Provider{PoolID: "ci", ID: "gh", Issuer: issuer, Audiences: []string{"sts"}}
-		poolOK := len(pools.ProviderProblems(p, true)) == 0
+		poolOK := len(pools.ProviderProblems(p, true, false)) == 0
 		clientErr := client.CheckURL(issuer)
 		if poolOK != tc.loopback || (clientErr == nil) != tc.loopback {
 			t.Errorf("%s: pool check accepts %v, client accepts %v (%v); want both %v", issuer, poolOK, clientErr == nil, clientErr, tc.loopback)
@@ -69,8 +69,8 @@ func TestProviderURLsAreWhatTheClientCalls(t *testing.T) {
 		"https://169.254.169.254/", "https://[fe80::1%25eth0]/", "https://10.0.0.1/", "https://[fd00:ec2::254]/",
 		"https://0.0.0.0/", "http://[::1%25lo]:8080/", "http://127.0.0.1:8080/", "https://issuer.example/",
 	}
-	for _, allow := range []bool{false, true} {
-		client := federation.ProviderClient(allow)
+	for _, allow := range []struct{ loopback, private bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		client := federation.ProviderClient(allow.loopback, allow.private)
 		for _, u := range urls {
 			clientErr := client.CheckURL(u)
 			for _, tc := range []struct {
@@ -80,15 +80,27 @@ func TestProviderURLsAreWhatTheClientCalls(t *testing.T) {
 				{"issuer", storage.Provider{PoolID: "ci", ID: "gh", Issuer: u, Audiences: []string{"sts"}}},
 				{"jwks_uri", storage.Provider{PoolID: "ci", ID: "gh", Issuer: "https://issuer.example", JWKSURI: u, Audiences: []string{"sts"}}},
 			} {
-				probs := pools.ProviderProblems(tc.p, allow)
+				probs := pools.ProviderProblems(tc.p, allow.loopback, allow.private)
 				if (len(probs) == 0) != (clientErr == nil) {
-					t.Errorf("allow_loopback=%v %s %s: pool check %v, client %v", allow, tc.field, u, probs, clientErr)
+					t.Errorf("%+v %s %s: pool check %v, client %v", allow, tc.field, u, probs, clientErr)
 				}
 				for _, pb := range probs {
 					if pb.Field != tc.field {
-						t.Errorf("allow_loopback=%v %s %s: problem %q names field %q", allow, tc.field, u, pb, pb.Field)
+						t.Errorf("%+v %s %s: problem %q names field %q", allow, tc.field, u, pb, pb.Field)
 					}
 				}
+			}
+		}
+		// federation.allow_private admits a private issuer, never the
+		// metadata addresses.
+		private := storage.Provider{PoolID: "ci", ID: "gh", Issuer: "https://10.0.0.1/", Audiences: []string{"sts"}}
+		if probs := pools.ProviderProblems(private, allow.loopback, allow.private); (len(probs) == 0) != allow.private {
+			t.Errorf("%+v: a private issuer: %v", allow, probs)
+		}
+		for _, u := range []string{"https://169.254.169.254/", "https://[fd00:ec2::254]/"} {
+			p := storage.Provider{PoolID: "ci", ID: "gh", Issuer: u, Audiences: []string{"sts"}}
+			if probs := pools.ProviderProblems(p, allow.loopback, allow.private); len(probs) == 0 {
+				t.Errorf("%+v: the metadata issuer %s is accepted", allow, u)
 			}
 		}
 	}
@@ -100,12 +112,12 @@ func TestProviderURLsAreWhatTheClientCalls(t *testing.T) {
 		{PoolID: "ci", ID: "gh", Issuer: "https://10.0.0.1/", JWKS: jwks, Audiences: []string{"sts"}},
 		{PoolID: "ci", ID: "gh", Issuer: "https://127.0.0.1/", JWKSURI: "https://169.254.169.254/", JWKS: jwks, Audiences: []string{"sts"}},
 	} {
-		if probs := pools.ProviderProblems(p, false); len(probs) != 0 {
+		if probs := pools.ProviderProblems(p, false, false); len(probs) != 0 {
 			t.Errorf("issuer %s, jwks_uri %q, %d bytes of jwks, never fetched: %v", p.Issuer, p.JWKSURI, len(p.JWKS), probs)
 		}
 	}
 	p := storage.Provider{PoolID: "ci", ID: "gh", Issuer: "http://issuer.example/", JWKS: jwks, Audiences: []string{"sts"}}
-	if probs := pools.ProviderProblems(p, true); len(probs) != 1 || probs[0].Field != "issuer" {
+	if probs := pools.ProviderProblems(p, true, false); len(probs) != 1 || probs[0].Field != "issuer" {
 		t.Errorf("plain http to a non-loopback issuer beside uploaded keys: %v", probs)
 	}
 }

@@ -28,7 +28,7 @@ func TestProviderProblemsNameTheField(t *testing.T) {
 	p := storage.Provider{PoolID: "ci", ID: "gh", Issuer: "http://issuer.example", JWKSURI: "ftp://x", Audiences: []string{""},
 		Algorithms: []string{"none"}, JWKS: []byte(`{"keys":1}`)}
 	var fields []string
-	for _, pb := range pools.ProviderProblems(p, false) {
+	for _, pb := range pools.ProviderProblems(p, false, false) {
 		fields = append(fields, pb.Field)
 		if !strings.Contains(pb.String(), pb.Field) {
 			t.Errorf("problem %q does not name its field %s", pb.String(), pb.Field)
@@ -41,11 +41,11 @@ func TestProviderProblemsNameTheField(t *testing.T) {
 	}
 	// With allow_loopback, plain http is fine to loopback only.
 	p = storage.Provider{Issuer: "http://127.0.0.1:8080", Audiences: []string{"sts"}}
-	if probs := pools.ProviderProblems(p, true); len(probs) != 0 {
+	if probs := pools.ProviderProblems(p, true, false); len(probs) != 0 {
 		t.Errorf("loopback http with allow_loopback: %v", probs)
 	}
 	p.Issuer = "http://issuer.example"
-	if probs := pools.ProviderProblems(p, true); len(probs) != 1 || probs[0].Field != "issuer" {
+	if probs := pools.ProviderProblems(p, true, false); len(probs) != 1 || probs[0].Field != "issuer" {
 		t.Errorf("non-loopback http with allow_loopback: %v", probs)
 	}
 }

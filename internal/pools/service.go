@@ -48,6 +48,9 @@ type Limits struct {
 	// may then use plain http to a loopback address, and the dry run may
 	// fetch keys from one.
 	AllowLoopback bool
+	// AllowPrivate is federation.allow_private: issuers and JWKS URIs
+	// may name private addresses, and the dry run may fetch keys there.
+	AllowPrivate bool
 	// Leeway is the clock leeway the dry run verifies tokens with, as the
 	// token endpoint does (keys.leeway); zero means federation's default.
 	Leeway time.Duration
@@ -83,7 +86,8 @@ type Service struct {
 // NewService returns a service over store. Its CEL compiler has the
 // options of the token endpoint's registry (policy.Options{}); its dry
 // run fetches keys with federation's restricted client, loopback allowed
-// only with limits.AllowLoopback.
+// only with limits.AllowLoopback, private ones only with
+// limits.AllowPrivate.
 func NewService(store Store, limits Limits) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("pools: nil store")
@@ -95,10 +99,9 @@ func NewService(store Store, limits Limits) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	loopback := limits.AllowLoopback
 	s := &Service{store: store, limits: limits, compiler: compiler}
 	s.verifier = &federation.Verifier{
-		Keys:   &federation.Cache{Client: federation.NewHTTPClient(federation.ProviderClient(loopback))},
+		Keys:   &federation.Cache{Client: federation.NewHTTPClient(federation.ProviderClient(limits.AllowLoopback, limits.AllowPrivate))},
 		Leeway: limits.Leeway,
 		Now:    s.now,
 	}

@@ -206,24 +206,26 @@ func (p Problem) String() string {
 // federation.ValidateProvider, plus: the URLs the keys are fetched from
 // (the jwks_uri, or the issuer's discovery when there is none; nothing
 // when the keys are uploaded) must be ones the federation client calls
-// (federation.ProviderClient(allowLoopback).CheckURL: https to an address
-// the dialer accepts; with allowLoopback, federation.allow_loopback, also
-// plain http to a loopback host, docs/security.md T-59); plain http is
+// (federation.ProviderClient(allowLoopback, allowPrivate).CheckURL: https
+// to an address the dialer accepts; with allowLoopback,
+// federation.allow_loopback, also plain http to a loopback host; with
+// allowPrivate, federation.allow_private, private addresses,
+// docs/security.md T-59); plain http is
 // only ever to a loopback host; and no audience may be empty. The
 // configuration file's providers are checked with it too. It needs no
 // storage read.
-func ProviderProblems(p storage.Provider, allowLoopback bool) []Problem {
-	return providerProblems(p, allowLoopback, true)
+func ProviderProblems(p storage.Provider, allowLoopback, allowPrivate bool) []Problem {
+	return providerProblems(p, federation.ProviderClient(allowLoopback, allowPrivate), true)
 }
 
 // providerProblems is ProviderProblems; the URLs the keys are fetched from
 // are judged by the fetcher's rule only when fetch is set: an update that
 // leaves issuer, jwks_uri and jwks as stored is not refused for a URL an
 // older version accepted, so `sts provider disable` works on any provider.
-func providerProblems(p storage.Provider, allowLoopback, fetch bool) []Problem {
+func providerProblems(p storage.Provider, client federation.ClientOptions, fetch bool) []Problem {
 	var out []Problem
 	reported := map[string]bool{}
-	if err := federation.ValidateProvider(p, allowLoopback); err != nil {
+	if err := federation.ValidateProvider(p, client.AllowLoopback); err != nil {
 		for _, e := range flatten(errors.Unwrap(err)) {
 			field := ""
 			if fe, ok := errors.AsType[*federation.FieldError](e); ok {
@@ -236,7 +238,6 @@ func providerProblems(p storage.Provider, allowLoopback, fetch bool) []Problem {
 			out = append(out, Problem{Message: err.Error()})
 		}
 	}
-	client := federation.ProviderClient(allowLoopback)
 	for _, f := range []struct {
 		field, raw string
 		fetched    bool
@@ -309,7 +310,7 @@ func (s *Service) checkProvider(p storage.Provider, setsKeys, setsIssuer bool) e
 			return invalid("provider %s/%s: issuer: %q is not in plain form: %v", p.PoolID, p.ID, p.Issuer, err)
 		}
 	}
-	if probs := providerProblems(p, s.limits.AllowLoopback, setsKeys); len(probs) > 0 {
+	if probs := providerProblems(p, federation.ProviderClient(s.limits.AllowLoopback, s.limits.AllowPrivate), setsKeys); len(probs) > 0 {
 		msgs := make([]string, len(probs))
 		for i, pr := range probs {
 			msgs[i] = pr.String()

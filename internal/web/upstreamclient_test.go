@@ -115,30 +115,65 @@ func TestUpstreamSignInDialsOnlyAllowedAddresses(t *testing.T) {
 func TestUpstreamIssuerRefusedAtStart(t *testing.T) {
 	t.Parallel()
 	for _, issuer := range []string{"http://127.0.0.1:9", "https://127.0.0.1:9", "https://169.254.169.254", "http://idp.example.com"} {
-		dir := t.TempDir()
-		cfgFile := filepath.Join(dir, "sts.yaml")
-		y := "listen: 127.0.0.1:0\ndata_dir: " + filepath.Join(dir, "data") + "\nweb:\n  login:\n    oidc:\n      - id: inner\n        issuer: " +
-			issuer + "\n        client_id: sts-web\n        link_claim: email\n"
-		if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+		err := startWithIssuer(t, "", issuer)
 		var perm *app.PermanentError
 		switch {
 		case err == nil:
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			cancel()
-			<-done
 			t.Errorf("issuer %s: sts started", issuer)
 		case !errors.As(err, &perm) || !strings.Contains(err.Error(), "web.login.oidc[inner].issuer"):
 			t.Errorf("issuer %s: %v, want a permanent error naming web.login.oidc[inner].issuer", issuer, err)
 		}
-		cancel()
 	}
+}
+
+// TestUpstreamPrivateIssuerNeedsAllowPrivate: an issuer on a private
+// network (a self-hosted Keycloak on 10/8, 192.168/16, a Docker bridge in
+// 172.16/12, a ULA) is refused at start without federation.allow_private
+// and starts with it; the metadata addresses stay refused even then
+// (docs/security.md T-59, T-196).
+func TestUpstreamPrivateIssuerNeedsAllowPrivate(t *testing.T) {
+	t.Parallel()
+	const allow = "federation:\n  allow_private: true\n"
+	for _, issuer := range []string{"https://10.0.0.5/realms/corp", "https://192.168.1.10:8443/realms/corp", "https://172.18.0.3:8443/realms/corp", "https://[fd12:3456::5]/realms/corp"} {
+		if err := startWithIssuer(t, "", issuer); err == nil || !strings.Contains(err.Error(), "private address") {
+			t.Errorf("issuer %s without federation.allow_private: %v, want refused as a private address", issuer, err)
+		}
+		if err := startWithIssuer(t, allow, issuer); err != nil {
+			t.Errorf("issuer %s with federation.allow_private: %v", issuer, err)
+		}
+	}
+	for _, issuer := range []string{"https://169.254.169.254", "https://[fd00:ec2::254]"} {
+		if err := startWithIssuer(t, allow, issuer); err == nil || !strings.Contains(err.Error(), "web.login.oidc[inner].issuer") {
+			t.Errorf("metadata issuer %s with federation.allow_private: %v, want refused", issuer, err)
+		}
+	}
+}
+
+// startWithIssuer builds sts (app.New) with one web.login.oidc provider of
+// issuer after the YAML extra, runs and stops it if it builds, and returns
+// app.New's error.
+func startWithIssuer(t *testing.T, extra, issuer string) error {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "sts.yaml")
+	y := "listen: 127.0.0.1:0\ndata_dir: " + filepath.Join(dir, "data") + "\n" + extra + "web:\n  login:\n    oidc:\n      - id: inner\n        issuer: " +
+		issuer + "\n        client_id: sts-web\n        link_claim: email\n"
+	if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	cancel()
+	<-done
+	return nil
 }
