@@ -41,6 +41,9 @@ type ClientOptions struct {
 	AllowHTTP bool
 	// Timeout bounds each request (dial to last body byte); default 5 s.
 	Timeout time.Duration
+	// MaxResponseSize bounds every response body the client reads, in
+	// bytes; default DefaultMaxResponseSize (docs/security.md T-60).
+	MaxResponseSize int
 	// TLSConfig, when set, is cloned for HTTPS (tests pass a RootCAs pool).
 	TLSConfig *tls.Config
 	// Resolver, when set, resolves host names (tests).
@@ -97,7 +100,7 @@ func NewHTTPClient(o ClientOptions) *http.Client {
 		rt.http = newTransport(true)
 	}
 	return &http.Client{
-		Transport: rt,
+		Transport: &capTransport{next: rt, max: int64(cmp.Or(o.MaxResponseSize, DefaultMaxResponseSize))},
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
@@ -196,6 +199,54 @@ func (s *schemeRouter) CloseIdleConnections() {
 		s.http.CloseIdleConnections()
 	}
 }
+
+// capTransport bounds every response body next returns: reading past max
+// bytes is an error wrapping errTooLarge, never a truncated body. Callers
+// that read whole bodies without a bound of their own (go-oidc's
+// discovery and key set, x/oauth2's token response: io.ReadAll) stop
+// there too (docs/security.md T-60, T-196).
+type capTransport struct {
+	next *schemeRouter
+	max  int64
+}
+
+func (c *capTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &cappedBody{rc: resp.Body, left: c.max}
+	return resp, nil
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transports.
+func (c *capTransport) CloseIdleConnections() { c.next.CloseIdleConnections() }
+
+// cappedBody reads at most left bytes of rc; a byte beyond is an error.
+type cappedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errTooLarge
+	}
+	// Read one byte more than allowed, to tell a body of exactly the
+	// cap (then EOF) from a longer one.
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n + int(b.left), errTooLarge
+	}
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.rc.Close() }
 
 // Address ranges. Refused ones are refused whatever the options.
 var (

@@ -1,8 +1,10 @@
 package federation
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -168,5 +170,52 @@ func TestResponseCap(t *testing.T) {
 	cancel()
 	if _, err := get(ctx, client, srv.URL, 2000); err == nil {
 		t.Error("get(canceled) = nil error")
+	}
+}
+
+// TestClientCapsEveryBody: the client itself stops reading a response
+// body past ClientOptions.MaxResponseSize (DefaultMaxResponseSize when
+// zero), whoever reads it: go-oidc and x/oauth2, which the upstream
+// sign-in calls, io.ReadAll discovery, key sets and token responses
+// without a bound of their own (docs/security.md T-60, T-196). A body at
+// the cap reads whole; one byte more is an error wrapping errTooLarge,
+// with or without a Content-Length.
+func TestClientCapsEveryBody(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := DefaultMaxResponseSize
+		if r.URL.Query().Has("over") {
+			n++
+		}
+		if r.URL.Path == "/chunked" {
+			w.(http.Flusher).Flush() // no Content-Length
+		}
+		_, _ = w.Write([]byte(strings.Repeat("x", n)))
+	}))
+	t.Cleanup(srv.Close)
+	read := func(client *http.Client, u string) (int, error) {
+		resp, err := client.Get(u)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return len(b), err
+	}
+	for _, o := range []ClientOptions{
+		{AllowLoopback: true, AllowHTTP: true},
+		{AllowLoopback: true, AllowHTTP: true, MaxResponseSize: 1000},
+	} {
+		client := NewHTTPClient(o)
+		limit := cmp.Or(o.MaxResponseSize, DefaultMaxResponseSize)
+		for _, path := range []string{"/length", "/chunked"} {
+			if n, err := read(client, srv.URL+path+"?over"); !errors.Is(err, errTooLarge) || n > limit {
+				t.Errorf("cap %d, %s over %d bytes: read %d, %v; want at most %d and errTooLarge", limit, path, DefaultMaxResponseSize, n, err, limit)
+			}
+			n, err := read(client, srv.URL+path)
+			if o.MaxResponseSize == 0 && (err != nil || n != DefaultMaxResponseSize) {
+				t.Errorf("%s at the cap: read %d, %v", path, n, err)
+			}
+		}
 	}
 }

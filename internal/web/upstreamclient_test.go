@@ -177,3 +177,49 @@ func startWithIssuer(t *testing.T, extra, issuer string) error {
 	<-done
 	return nil
 }
+
+// TestUpstreamDiscoveryBodyCapped: the sign-in reads no more of a
+// provider's discovery document than the outbound client's cap
+// (docs/security.md T-60, T-196). go-oidc reads it with io.ReadAll: a
+// provider sending 64 MiB had it all read (and held) before; now the
+// client stops past 256 KiB, the connection is closed, and the sign-in
+// fails. What the server managed to write is bounded by the loopback
+// socket buffers, well under the 64 MiB.
+func TestUpstreamDiscoveryBodyCapped(t *testing.T) {
+	t.Parallel()
+	const chunk, chunks = 1 << 20, 64
+	var written atomic.Int64
+	var big *httptest.Server
+	big = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		head := `{"issuer":"` + big.URL + `","authorization_endpoint":"` + big.URL + `/authorize","token_endpoint":"` + big.URL + `/token","jwks_uri":"` + big.URL + `/jwks"}`
+		n, _ := w.Write([]byte(head))
+		written.Add(int64(n))
+		pad := []byte(strings.Repeat(" ", chunk))
+		for range chunks {
+			n, err := w.Write(pad)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(big.Close)
+	y := loopbackProviders + "web:\n  login:\n    oidc:\n      - id: big\n        issuer: " + big.URL + "\n        client_id: sts-web\n        client_secret: s\n        link_claim: email\n"
+	s := startServer(t, y)
+	r := signInWith(t, follower(t), s, "big", "/tokens")
+	if r.status != http.StatusServiceUnavailable {
+		t.Errorf("a 64 MiB discovery document: the sign-in answered %d\n%s", r.status, r.body)
+	}
+	big.Close() // waits for the handler: written is final
+	if n := written.Load(); n > 16<<20 {
+		t.Errorf("the sign-in read %d bytes of a discovery document (the client's cap: 262144)", n)
+	}
+	if !strings.Contains(s.logs.String(), "response exceeds the size limit") {
+		t.Errorf("the log does not say the document was too large:\n%s", s.logs)
+	}
+}
