@@ -45,6 +45,18 @@ pools:
 		"integration loopback http without allow_loopback": {`host_token_integrations:
   - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: "http://127.0.0.1:9/token", client_id: a}
 `, `token_url "http://127.0.0.1:9/token"`},
+		// docs/security.md T-196: an upstream sign-in issuer the
+		// outbound client would refuse, named by its key.
+		"web issuer metadata": {`web:
+  login:
+    oidc:
+      - {id: corp, issuer: "https://169.254.169.254/", client_id: sts-web, link_claim: email}
+`, "web.login.oidc[corp].issuer"},
+		"web issuer private without allow_private": {`web:
+  login:
+    oidc:
+      - {id: corp, issuer: "https://10.0.0.5/realms/corp", client_id: sts-web, link_claim: email}
+`, "web.login.oidc[corp].issuer: federation: address refused: 10.0.0.5 is a private address"},
 		// docs/security.md F-83: the whole IPv4-mapped range would be
 		// 0.0.0.0/0, and a mapped CIDR shorter than /96 matches nothing.
 		"trusted proxies mapped /96": {"http: {trusted_proxies: [\"10.0.0.0/8\", \"::ffff:0:0/96\"]}\n",
