@@ -35,6 +35,8 @@ func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
 	wantCode(t, "a year-long PAT minted by a 2-minute token of a 30-day PAT", err, connect.CodePermissionDenied)
 	_, err = create(fx.derived, fx.user.ID, year)
 	wantCode(t, "a year-long PAT for another user minted by a 2-minute token of a 30-day PAT", err, connect.CodePermissionDenied)
+	_, err = create(fx.derived, "", 31*24*time.Hour)
+	wantCode(t, "a 31-day PAT minted by a 2-minute token of a 30-day PAT", err, connect.CodePermissionDenied)
 
 	within, err := create(fx.derived, "", 7*24*time.Hour)
 	if err != nil {
@@ -66,5 +68,28 @@ func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
 
 	if _, err := create(fx.admin, "", year); err != nil {
 		t.Errorf("the admin's PAT minting a year-long PAT: %v", err)
+	}
+}
+
+// TestAdminAccessTokenWidensWithinItsSource is the widening path of
+// docs/security.md T-204: an update giving a PAT a scope it did not hold
+// is minting, so the 2-minute token of the admin's 30-day PAT widens a
+// read-only PAT of the admin's expiring within that PAT, and not one
+// expiring a day after it.
+func TestAdminAccessTokenWidensWithinItsSource(t *testing.T) {
+	fx := newProvenanceFx(t)
+	widen := func(id string) error {
+		_, err := fx.c.user.UpdatePersonalAccessToken(as(fx.derived), &gitpodv1.UpdatePersonalAccessTokenRequest{
+			PersonalAccessTokenId: id, Scopes: &gitpodv1.ScopeList{Scopes: []string{pat.ScopeFull}}})
+		return err
+	}
+	past, _ := fx.patWithID(fx.adminID, 31*24*time.Hour, pat.ScopeIdentityRead)
+	wantCode(t, "widening a 31-day PAT with a 2-minute token of a 30-day PAT", widen(past), connect.CodePermissionDenied)
+	if p, err := fx.store.GetPAT(t.Context(), past); err != nil || len(p.Scopes) != 1 || p.Scopes[0] != pat.ScopeIdentityRead {
+		t.Errorf("the PAT refused widening has scopes %v (err %v), want [%s]", p.Scopes, err, pat.ScopeIdentityRead)
+	}
+	within, _ := fx.patWithID(fx.adminID, 7*24*time.Hour, pat.ScopeIdentityRead)
+	if err := widen(within); err != nil {
+		t.Errorf("widening a 7-day PAT with a 2-minute token of a 30-day PAT: %v", err)
 	}
 }
