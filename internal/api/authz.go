@@ -40,6 +40,26 @@ func mayMintPAT(id *Identity, bound, exp time.Time, selfID string) error {
 	return nil
 }
 
+// mayHoldAdmin is the rule for a PAT that holds sts:admin after a create,
+// regenerate or widening (scopes are its scopes then): only a PAT may
+// mint one (docs/security.md T-204). Such a PAT decides lifetimes, so an
+// access token bounded by mintBound that created one within its bound, or
+// gave one a new secret, would reach through it, in a second call, a PAT
+// of any lifetime for anyone: the bound would hold for one hop only.
+func mayHoldAdmin(id *Identity, scopes []string) error {
+	if id.Credential != CredentialPAT && pat.Allows(scopes, pat.ScopeAdmin) {
+		return sts.Errorf(sts.PermissionDenied, "a personal access token holding %s can be created, regenerated or given new scopes only with a personal access token", pat.ScopeAdmin)
+	}
+	return nil
+}
+
+// mayRegenerate is the guard of a regenerate on the stored record, in its
+// transaction: a PAT holding sts:admin is given a new secret and expiry
+// only with a PAT (mayHoldAdmin).
+func mayRegenerate(id *Identity) pat.Guard {
+	return func(p storage.PAT) error { return mayHoldAdmin(id, p.Scopes) }
+}
+
 // mintBound is the latest expiry a PAT that id mints may have when id is
 // an access token holding sts:admin (docs/security.md T-204): the expiry
 // of the PAT it was exchanged from (pat_id, read now), so a 2-minute
@@ -78,6 +98,9 @@ func mayWiden(id *Identity, bound time.Time, scopes []string) pat.Guard {
 	return func(p storage.PAT) error {
 		for _, sc := range scopes {
 			if !pat.Allows(p.Scopes, sc) {
+				if err := mayHoldAdmin(id, scopes); err != nil {
+					return err
+				}
 				return mayMintPAT(id, bound, p.ExpiresAt, "")
 			}
 		}

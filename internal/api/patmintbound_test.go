@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
 	}
 	create := func(cred, owner string, validFor time.Duration) (*gitpodv1.CreatePersonalAccessTokenResponse, error) {
 		return fx.c.user.CreatePersonalAccessToken(as(cred), &gitpodv1.CreatePersonalAccessTokenRequest{
-			UserId: owner, Scopes: []string{pat.ScopeFull, pat.ScopeAdmin}, ValidFor: durationpb.New(validFor)})
+			UserId: owner, Scopes: []string{pat.ScopeFull}, ValidFor: durationpb.New(validFor)})
 	}
 	year := 365 * 24 * time.Hour
 	_, err = create(fx.derived, "", year)
@@ -91,5 +92,54 @@ func TestAdminAccessTokenWidensWithinItsSource(t *testing.T) {
 	within, _ := fx.patWithID(fx.adminID, 7*24*time.Hour, pat.ScopeIdentityRead)
 	if err := widen(within); err != nil {
 		t.Errorf("widening a 7-day PAT with a 2-minute token of a 30-day PAT: %v", err)
+	}
+}
+
+// TestAccessTokenMintsNoAdminPAT is the second hop of docs/security.md
+// T-204: a PAT holding sts:admin decides lifetimes, so an access token
+// that created one (even within its bound) would reach through it any
+// lifetime in two calls. An access token may not create, regenerate or
+// widen a PAT holding sts:admin; an administrator's PAT may.
+func TestAccessTokenMintsNoAdminPAT(t *testing.T) {
+	fx := newProvenanceFx(t)
+	ctx := t.Context()
+	week := 7 * 24 * time.Hour
+	adminPAT := []string{pat.ScopeFull, pat.ScopeAdmin}
+	count := func() int {
+		l, err := fx.store.ListPATs(ctx, fx.adminID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	before := count()
+	_, err := fx.c.user.CreatePersonalAccessToken(as(fx.derived), &gitpodv1.CreatePersonalAccessTokenRequest{
+		Scopes: adminPAT, ValidFor: durationpb.New(week)})
+	wantCode(t, "an access token creating a 7-day * sts:admin PAT", err, connect.CodePermissionDenied)
+	if n := count(); n != before {
+		t.Errorf("the refused create stored a PAT: %d PATs, want %d", n, before)
+	}
+
+	adm, _ := fx.patWithID(fx.adminID, week, adminPAT...)
+	_, err = fx.c.user.RegeneratePersonalAccessToken(as(fx.derived), &gitpodv1.RegeneratePersonalAccessTokenRequest{
+		PersonalAccessTokenId: adm, ValidFor: durationpb.New(week)})
+	wantCode(t, "an access token regenerating a * sts:admin PAT", err, connect.CodePermissionDenied)
+
+	ro, _ := fx.patWithID(fx.adminID, week, pat.ScopeIdentityRead)
+	_, err = fx.c.user.UpdatePersonalAccessToken(as(fx.derived), &gitpodv1.UpdatePersonalAccessTokenRequest{
+		PersonalAccessTokenId: ro, Scopes: &gitpodv1.ScopeList{Scopes: []string{pat.ScopeIdentityRead, pat.ScopeAdmin}}})
+	wantCode(t, "an access token giving a PAT sts:admin", err, connect.CodePermissionDenied)
+	if p, err := fx.store.GetPAT(ctx, ro); err != nil || slices.Contains(p.Scopes, pat.ScopeAdmin) {
+		t.Errorf("the PAT refused sts:admin has scopes %v (err %v)", p.Scopes, err)
+	}
+
+	// The administrator's PAT, the root credential, still may.
+	if _, err := fx.c.user.CreatePersonalAccessToken(as(fx.admin), &gitpodv1.CreatePersonalAccessTokenRequest{
+		Scopes: adminPAT, ValidFor: durationpb.New(week)}); err != nil {
+		t.Errorf("the admin's PAT creating a * sts:admin PAT: %v", err)
+	}
+	if _, err := fx.c.user.RegeneratePersonalAccessToken(as(fx.admin), &gitpodv1.RegeneratePersonalAccessTokenRequest{
+		PersonalAccessTokenId: adm, ValidFor: durationpb.New(week)}); err != nil {
+		t.Errorf("the admin's PAT regenerating a * sts:admin PAT: %v", err)
 	}
 }

@@ -83,6 +83,9 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 			return nil, sts.Errorf(sts.PermissionDenied, "cannot grant scope %s the caller does not hold", sc)
 		}
 	}
+	if err := mayHoldAdmin(id, scopes); err != nil {
+		return nil, err
+	}
 	p, secret, err := s.h.PATs.Create(ctx, id.caller(), pat.CreateInput{
 		OwnerID: owner.ID, Description: req.GetDescription(), Scopes: scopes, ExpiresAt: exp,
 	})
@@ -192,7 +195,7 @@ func (s *UserService) RegeneratePersonalAccessToken(ctx context.Context, req *gi
 	if err := mayMintPAT(id, bound, exp, req.GetPersonalAccessTokenId()); err != nil {
 		return nil, err
 	}
-	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp, pat.HeldBy(id.Scopes))
+	p, secret, err := s.h.PATs.Regenerate(ctx, id.caller(), id.PrincipalID, req.GetPersonalAccessTokenId(), exp, pat.HeldBy(id.Scopes), mayRegenerate(id))
 	if err != nil {
 		return nil, err
 	}
