@@ -460,18 +460,46 @@ func setFurtherSources(c *tokens.AccessClaims, subj, actor *subject) error {
 // sourceClients is the src_client_id of a token issued to client id own
 // and exchanged from subj (and actor): the registered clients of the
 // tokens of ours it comes from other than own, so that it ends with each
-// of them as it ends with its own client (docs/security.md A-33).
-func sourceClients(own string, from ...*subject) []string {
+// of them as it ends with its own client (docs/security.md A-33), and
+// what an actor token of ours drew from its client and pool (actorDrew).
+func sourceClients(own string, subj, actor *subject) []string {
 	var l []string
-	for _, t := range from {
-		if t == nil {
-			continue
-		}
-		for _, id := range t.srcClients {
+	add := func(ids ...string) {
+		for _, id := range ids {
 			if id != own && !slices.Contains(l, id) {
 				l = append(l, id)
 			}
 		}
+	}
+	add(subj.srcClients...)
+	if actor != nil {
+		add(actor.srcClients...)
+		add(actorDrew(actor)...)
+	}
+	return l
+}
+
+// actorDrew names, for an actor token of ours, what it drew from its
+// client and pool: the client's ID and the pool's client_id
+// (tokens.PoolClientID), each with the actor token's scope
+// (tokens.SourceClient), so that the delegated token ends once the client
+// no longer lists that scope or the pool no longer grants it, as the actor
+// token does (docs/security.md A-95), not only once they are gone (the
+// bare client ID and src_pool entry). The encoding is an exchange token's
+// creator's, in src_client_id: a node of an earlier version
+// skips an entry that is no registered client. An external actor token
+// drew no scope of ours: its pool's ceiling is not what it holds.
+func actorDrew(actor *subject) []string {
+	scope := strings.Join(actor.scopes, " ")
+	if !actor.own || scope == "" {
+		return nil
+	}
+	var l []string
+	if storage.IsUUID(actor.clientID) {
+		l = append(l, tokens.SourceClient(actor.clientID, scope))
+	}
+	if actor.pool != "" {
+		l = append(l, tokens.SourceClient(tokens.PoolClientID(actor.pool, actor.provider), scope))
 	}
 	return l
 }
