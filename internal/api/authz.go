@@ -64,8 +64,8 @@ func mayRegenerate(id *Identity) pat.Guard {
 // an access token holding sts:admin (docs/security.md T-204): the expiry
 // of the PAT it was exchanged from (pat_id, read now), so a 2-minute
 // token handed to a job cannot turn into a secret outliving that PAT;
-// for one drawn from no PAT of its own (a client's, a pool's, a browser
-// session's, one an exchange token bought) its own expiry, as for a PAT
+// for one drawn from no PAT of its own (a client's, a pool's, one an
+// exchange token bought) its own expiry, as for a PAT
 // credential without sts:admin. Zero, no bound, for any other caller:
 // an administrator's PAT decides lifetimes, and mayMintPAT judges the
 // rest by the credential alone.

@@ -59,6 +59,9 @@ type cred struct {
 	pat       bool     // a PAT (not an access token)
 	org       string   // "acme", "evil" or "" (no organization)
 	role      string   // "user", "runner", "sa", "orgadmin", "instance"
+	// fromPAT: an access token exchanged from a PAT (pat_id) that
+	// expires after the two days the matrix's PATs are asked for.
+	fromPAT bool
 	// bounded: an access token with a Credential Access Boundary (cab),
 	// refused everywhere on the API (docs/security.md A-53).
 	bounded bool
@@ -91,13 +94,14 @@ func scoped(s string) rule {
 
 // mintPAT: tokens:write from a PAT (or an administrator); see mayMintPAT.
 // An administrator's access token mints only within what it was drawn
-// from (docs/security.md T-204): the matrix's live 15 minutes and name no
-// PAT, so the two-day PAT its requests ask for is beyond them.
+// from (docs/security.md T-204): the two-day PAT the requests ask for is
+// within the 30-day PAT of the one exchanged from a PAT, beyond the 15
+// minutes of one drawn from no PAT (client_credentials).
 func mintPAT(c cred) outcome {
 	if o := scoped(pat.ScopeTokensWrite)(c); o != allowed {
 		return o
 	}
-	if !c.pat {
+	if !c.pat && !(c.fromPAT && c.holds(pat.ScopeAdmin)) {
 		return denied
 	}
 	return allowed
@@ -727,6 +731,23 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		t.Fatal(err)
 	}
 	full, adm := []string{pat.ScopeFull}, []string{pat.ScopeFull, pat.ScopeAdmin}
+	// The access token of acme's administrator exchanged from its 30-day
+	// "* sts:admin" PAT, naming that PAT as exchange does.
+	adminPAT, err := e.pats.Authenticate(ctx, e.mintPAT(acmeAdmin.ID, adm...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminPATRec, err := store.GetPAT(ctx, adminPAT.TokenID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromAdminPAT, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{Subject: acmeAdmin.ID, Audience: tokens.Audience{testIssuer},
+		IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)), ClientID: "pat",
+		Scope: "* sts:admin", OrgID: acmeAdmin.OrgID, Principal: string(acmeAdmin.Kind),
+		PATID: adminPATRec.ID, PATGeneration: tokens.PATGeneration(adminPATRec.Digest)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	creds := []cred{
 		{name: "no credential"},
 		userPAT(),
@@ -735,7 +756,8 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 		userPAT(pat.ScopeTokensWrite),
 		userPAT(pat.ScopeFull),
 		{name: "access token from ExchangeToken", token: ex.GetAccessToken(), principal: fx.ada.ID, scopes: full, org: "acme", role: "user"},
-		{name: "access token from PAT exchange (org admin)", token: access(acmeAdmin, "* sts:admin"), principal: acmeAdmin.ID, scopes: adm, org: "acme", role: "orgadmin"},
+		{name: "access token from PAT exchange (org admin)", token: fromAdminPAT, principal: acmeAdmin.ID, scopes: adm, org: "acme", role: "orgadmin", fromPAT: true},
+		{name: "access token from client_credentials (org admin)", token: access(acmeAdmin, "* sts:admin"), principal: acmeAdmin.ID, scopes: adm, org: "acme", role: "orgadmin"},
 		{name: "access token from client_credentials", token: access(fx.sa, "*"), principal: fx.sa.ID, scopes: full, org: "acme", role: "sa"},
 		{name: "access token from federated exchange (no principal)", token: federated, scopes: full},
 		// No organization: what the token names is gone, so it is
