@@ -48,7 +48,7 @@ func newPoolEnvOn(t *testing.T, store storage.Store) *poolEnv {
 	var ps *pools.Service
 	e := newEnvOn(t, store, func(h *Handler) {
 		var err error
-		if ps, err = pools.NewService(store, pools.Limits{MaxTokenLifetime: 12 * time.Hour}); err != nil {
+		if ps, err = pools.NewService(store, pools.Limits{MaxTokenLifetime: 12 * time.Hour, DefaultAudience: testIssuer}); err != nil {
 			t.Fatal(err)
 		}
 		h.Pools = ps

@@ -60,7 +60,8 @@ func supported(authorize bool) discovery.Supported {
 // pools and providers of cfg's file are declared: neither deletes them
 // (docs/security.md A-59).
 func PoolLimits(cfg config.Config) pools.Limits {
-	lim := pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, AllowPrivate: cfg.Federation.AllowPrivate, Leeway: cfg.Keys.Leeway}
+	lim := pools.Limits{MaxTokenLifetime: cfg.Keys.MaxTokenLifetime, AllowLoopback: cfg.Federation.AllowLoopback, AllowPrivate: cfg.Federation.AllowPrivate,
+		Leeway: cfg.Keys.Leeway, DefaultAudience: cfg.Issuer} // as the token endpoint's (grants.TokenExchange.DefaultAudience)
 	for _, p := range cfg.Pools {
 		if lim.Declared == nil {
 			lim.Declared = map[pools.TrustID]bool{}

@@ -30,13 +30,15 @@ func TestPoolTestFromConfigFile(t *testing.T) {
 	jwksFile := filepath.Join(dir, "jwks.json")
 	os.WriteFile(jwksFile, jwks, 0o600)
 	file := filepath.Join(dir, "sts.yaml")
-	yaml := `organizations:
+	yaml := `issuer: https://sts.example
+organizations:
   - {id: acme, name: Acme}
 pools:
   - id: ci
     organization: acme
     condition: 'assertion.repository_owner == "acme"'
     mapping: {subject: 'assertion.sub', attributes: {repo: 'assertion.repository'}}
+    scopes: [read, deploy]
     max_token_lifetime: 1h
     providers:
       - {id: github, issuer: https://issuer.example, audiences: [sts], jwks_file: ` + jwksFile + `}
@@ -59,6 +61,11 @@ pools:
 	code, out, errOut := runCLI(t, "pool", "test", "--config", file, "--data-dir", data, "--pool", "ci", "--token", sign("acme"))
 	if code != 0 || !strings.Contains(out, `ALLOWED subject "repo:acme/app"`) || !strings.Contains(out, "condition       ok") {
 		t.Errorf("pool test --config (allowed) = %d:\n%s%s", code, out, errOut)
+	}
+	// With no --scope and no --audience, the condition judges what the
+	// exchange would issue: the pool's scopes and the issuer (T-185).
+	if want := `request         ok     scope ["read" "deploy"], audience ["https://sts.example"]`; !strings.Contains(out, want) {
+		t.Errorf("pool test --config lacks %q:\n%s", want, out)
 	}
 	code, out, _ = runCLI(t, "pool", "test", "--config", file, "--data-dir", data, "--pool", "ci", "--token", sign("evil"))
 	if code != 1 || !strings.Contains(out, "DENIED reason condition_false") {

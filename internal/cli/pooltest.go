@@ -31,7 +31,11 @@ func newPoolTestCmd() *cobra.Command {
 		Long: `Verify a subject token the way an exchange would (signature with the provider's
 keys, fetched over the network as serve does; issuer, audience and times) and
 run the pool's CEL condition, identity and mapping, printing each step and the
-stable reason of a denial. Nothing is minted and nothing is written. A pool
+stable reason of a denial. The condition judges what the exchange would
+issue (the "request" line): with no --scope, the pool's scopes (without
+offline_access); with --scope naming Google's default scope alone, the pool's
+google_default_scopes; with no --audience, the default audience (the issuer).
+Nothing is minted and nothing is written. A pool
 declared in the configuration file (--config, ./sts.yaml) is evaluated as the
 file declares it, with no server and no database needed; any other pool is
 read from storage. Exits 0
@@ -56,8 +60,8 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 	cmd.Flags().StringVar(&pool, "pool", "", "pool ID (required)")
 	cmd.Flags().StringVar(&tokenFile, "token", "", "file holding the subject token, - for standard input (required)")
 	cmd.Flags().StringVar(&provider, "provider", "", "provider ID (default: the provider whose issuer matches the token)")
-	cmd.Flags().StringSliceVar(&audiences, "audience", nil, "requested audience, as the exchange's audience parameter (request.audience)")
-	scopesVar(cmd.Flags(), &scopes, "scope", "requested scope (request.scope)")
+	cmd.Flags().StringSliceVar(&audiences, "audience", nil, "requested audience, as the exchange's audience parameter; request.audience is it, or the issuer when none is given")
+	scopesVar(cmd.Flags(), &scopes, "scope", "requested scope; request.scope is it, or the pool's default when none is given")
 	_ = cmd.MarkFlagRequired("pool")
 	_ = cmd.MarkFlagRequired("token")
 	return cmd

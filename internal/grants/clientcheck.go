@@ -3,7 +3,6 @@ package grants
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
@@ -108,21 +107,4 @@ func CheckClient(client *storage.Client, is Issuance) error {
 // existence its first token refusal may still show.
 func mayKnowPool(client *storage.Client, p *trust.Pool) bool {
 	return p != nil && client != nil && !client.Disabled && client.OrgID == p.OrgID
-}
-
-// clientCeiling narrows a scope ceiling to what client may obtain, without
-// offline_access when the client may not use refresh tokens (nil client:
-// unchanged).
-func clientCeiling(ceiling []string, client *storage.Client) []string {
-	if client == nil {
-		return ceiling
-	}
-	refresh := clientauth.AllowsGrant(client, oauth2.GrantTypeRefreshToken)
-	out := []string{}
-	for _, s := range ceiling {
-		if slices.Contains(client.Scopes, s) && (s != ScopeOfflineAccess || refresh) {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -172,7 +172,7 @@ func forImpersonation(h http.Header) bool {
 
 // GoogleDefaultScope is what Google's client libraries ask for when their
 // user sets no scopes.
-const GoogleDefaultScope = "https://www.googleapis.com/auth/cloud-platform"
+const GoogleDefaultScope = oauth2.GoogleDefaultScope
 
 // refineGoogle turns a refused pool or provider named by the audience into
 // Google's invalid_target, as Google STS answers an audience naming a pool

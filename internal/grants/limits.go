@@ -9,6 +9,7 @@ import (
 
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -221,13 +222,11 @@ func mayAct(m *tokens.MayAct, iss, sub string) bool {
 // resource values, each of which must be allowed (docs/security.md T-49), or the
 // default. Re-exchange may only keep or narrow the subject's audience.
 func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, error) {
-	want := slices.Concat(req.Audiences, req.Resources)
-	if len(want) == 0 {
-		if subj.own {
-			return subj.audiences, nil
-		}
-		return tokens.Audience{g.DefaultAudience}, nil
+	if len(req.Audiences)+len(req.Resources) == 0 && subj.own {
+		return subj.audiences, nil
 	}
+	// The default is the one the admin dry run judges too (T-185).
+	want := policy.IssuedAudience(req.Audiences, req.Resources, g.DefaultAudience)
 	for _, t := range want {
 		switch {
 		case subj.own && !slices.Contains(subj.audiences, t):
@@ -240,29 +239,24 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 }
 
 // grantScope returns the scope to issue: the requested one, which must be
-// within the ceiling (RFC 6749 §5.2 invalid_scope, docs/security.md T-50), or the
-// whole ceiling when none was requested.
+// within the ceiling (RFC 6749 §5.2 invalid_scope, docs/security.md T-50), or
+// the default (policy.DefaultScope: the ceiling, or for Google's default
+// scope the pool's google_default_scopes, within the client's scopes and
+// without offline_access, docs/security.md T-151) when none was requested.
+// The admin dry run computes the same default (T-185).
 //
-// With a client, the default is the ceiling intersected with the client's
-// scopes; a requested scope outside the client's list is refused by
-// CheckClient. A default never holds offline_access: a refresh token is
-// issued only to a request that names it (docs/security.md T-151).
+// A requested scope outside the client's list is refused by CheckClient.
 func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, error) {
-	if req.defaultScopeAlias && !slices.Contains(subj.scopes, GoogleDefaultScope) {
-		if subj.googleScopes == nil {
-			return defaultScope(subj.scopes, client)
+	google := req.defaultScopeAlias && policy.StandsForDefault(req.Scopes, subj.scopes)
+	if google || req.Scopes == nil {
+		sc, err := policy.DefaultScope(subj.scopes, subj.googleScopes, google, client)
+		switch {
+		case errors.Is(err, policy.ErrGoogleScopesExceed):
+			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, err)
+		case err != nil:
+			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeDefaultEmpty, err)
 		}
-		// The pool's own meaning of it, still within the ceiling (the pool
-		// may have lost a scope since).
-		for _, s := range subj.googleScopes {
-			if !slices.Contains(subj.scopes, s) {
-				return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, errors.New("the pool's google_default_scopes exceed its scopes"))
-			}
-		}
-		return defaultScope(subj.googleScopes, client)
-	}
-	if req.Scopes == nil {
-		return defaultScope(subj.scopes, client)
+		return sc, nil
 	}
 	for _, s := range req.Scopes {
 		if !subj.allows(s) {
@@ -274,35 +268,6 @@ func grantScope(req *Request, subj *subject, client *storage.Client) ([]string, 
 		}
 	}
 	return req.Scopes, nil
-}
-
-// defaultScope is what is issued when no scope was asked for (or Google's
-// default scope, which stands for the pool's): the ceiling within the
-// client's scopes, without offline_access. A refresh token is a credential
-// of its own, living as long as the subject token; Google's client
-// libraries, which never ask for one, were handed one at every exchange
-// (a family each, never used) when they authenticated, and refused
-// (offline_access_needs_client) for a scope they never asked for when
-// they did not (docs/security.md T-151). A default that held nothing but
-// offline_access is invalid_scope: a token of no scope would be answered
-// at /v1/token without a scope member, which the caller reads as the
-// scope it asked for.
-func defaultScope(ceiling []string, client *storage.Client) ([]string, error) {
-	c := clientCeiling(ceiling, client)
-	if !slices.Contains(c, ScopeOfflineAccess) {
-		return c, nil
-	}
-	out := make([]string, 0, len(c)-1)
-	for _, s := range c { // the pool's own slice when client is nil: never modified
-		if s != ScopeOfflineAccess {
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 {
-		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeDefaultEmpty,
-			errors.New("the default scope is only offline_access, which is granted only when named"))
-	}
-	return out, nil
 }
 
 // boundary returns the cab claim: the subject's, or the requested

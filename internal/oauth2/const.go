@@ -18,6 +18,10 @@ const (
 // Core §11).
 const ScopeOfflineAccess = "offline_access"
 
+// GoogleDefaultScope is what Google's client libraries ask for when their
+// user sets no scopes; at /v1/token it stands for the pool's default.
+const GoogleDefaultScope = "https://www.googleapis.com/auth/cloud-platform"
+
 // Token type identifiers (subject_token_type, actor_token_type,
 // requested_token_type, issued_token_type), RFC 8693 §3.
 const (

@@ -2,11 +2,13 @@ package pools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 )
 
@@ -29,8 +31,10 @@ type TestInput struct {
 	// token carries.
 	ProviderID   string
 	SubjectToken string
-	// Request is what the policy sees as request; its Pool, Provider and
-	// SubjectTokenType are set by TestPool.
+	// Request holds the exchange's parameters. The policy judges what the
+	// exchange would issue for them (docs/security.md T-185): TestPool sets
+	// the scope and audience the token would carry (see judgedRequest),
+	// Pool, Provider and SubjectTokenType.
 	Request policy.Request
 }
 
@@ -68,10 +72,14 @@ type TestResult struct {
 // fetched over the network with the token endpoint's client rules; iss,
 // aud and times) and runs the pool's CEL condition, identity and mapping
 // (policy.Explain), recording each step. Nothing is minted and nothing is
-// written; one-time-use providers do not consume the token. What an
-// exchange checks beyond the pool — the client, the requested scopes and
-// audiences against the ceilings, the lifetime — is not evaluated. Errors
-// (not denials): [sts.Invalid], [sts.NotFound] (pool), [sts.Unavailable].
+// written; one-time-use providers do not consume the token. The policy
+// judges the scope and audience the exchange would issue, defaults
+// included (judgedRequest), shown in the "request" step. What an exchange
+// checks beyond the pool — the client's permissions, the requested scopes
+// and audiences against the ceilings, the lifetime — is not evaluated.
+// Errors (not denials): [sts.Invalid] (also a client_id the pool's
+// organization has no client of), [sts.NotFound] (pool),
+// [sts.Unavailable].
 func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error) {
 	var res TestResult
 	if err := checkRef("pool_id", "pool", in.PoolID); err != nil {
@@ -93,6 +101,10 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	}
 
 	p, err := s.GetPool(ctx, in.PoolID)
+	if err != nil {
+		return res, err
+	}
+	req, err := s.judgedRequest(ctx, p, in.Request)
 	if err != nil {
 		return res, err
 	}
@@ -157,8 +169,9 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	step("claims", true, fmt.Sprintf("sub %q, aud %q, expires %s (in %s)", id.Subject, id.Audience,
 		id.Expiry.UTC().Format(time.RFC3339), id.Expiry.Sub(now).Round(time.Second)))
 
-	req := in.Request
 	req.Pool, req.Provider, req.SubjectTokenType = p.ID, res.ProviderID, tokenTypeJWT
+	step("request", true, fmt.Sprintf("scope %q, audience %q, resource %q, client_id %q (what the exchange would issue)",
+		req.Scopes, req.Audiences, req.Resources, req.ClientID))
 	out, err := prg.Explain(ctx, id.Claims, req)
 	for _, st := range out.Trace {
 		detail := st.Detail
@@ -175,4 +188,53 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	res.Identity, res.Subject, res.Groups, res.Attributes = out.Identity, out.Subject, out.Groups, out.Attributes
 	s.logger().InfoContext(ctx, "pool dry run", "pool", p.ID, "provider", res.ProviderID, "allowed", true)
 	return res, nil
+}
+
+// judgedRequest is what an exchange's condition sees as request for the
+// parameters in (docs/security.md T-185), computed by the token
+// endpoint's own rules (policy.DefaultScope, policy.IssuedAudience): with
+// no scope, the pool's default within the named client's scopes; with
+// Google's default scope alone, the pool's google_default_scopes, as
+// /v1/token reads it; with no audience or resource, the default audience.
+// A dry run judging the parameters as sent admitted what the exchange
+// refuses. A scope the exchange would refuse anyway is shown as asked.
+// The client must be one of the pool's organization: another's scopes
+// are not the dry run's to show.
+func (s *Service) judgedRequest(ctx context.Context, p storage.Pool, in policy.Request) (policy.Request, error) {
+	var client *storage.Client
+	if in.ClientID != "" {
+		c, err := s.clientOf(ctx, p.OrgID, in.ClientID)
+		if err != nil {
+			return in, err
+		}
+		client = &c
+	}
+	out := in
+	google := policy.StandsForDefault(in.Scopes, p.Scopes)
+	if google || in.Scopes == nil {
+		if sc, err := policy.DefaultScope(p.Scopes, p.GoogleDefaultScopes, google, client); err == nil {
+			out.Scopes = sc
+		}
+	}
+	if len(in.Audiences)+len(in.Resources) > 0 || s.limits.DefaultAudience != "" {
+		out.Audiences = policy.IssuedAudience(in.Audiences, in.Resources, s.limits.DefaultAudience)
+	}
+	return out, nil
+}
+
+// clientOf reads client id of org; any other is bad input, the same
+// whether it exists elsewhere or not.
+func (s *Service) clientOf(ctx context.Context, org, id string) (storage.Client, error) {
+	unknown := invalid("client_id: organization %s has no client %s", org, quote(id))
+	if !storage.IsUUID(id) {
+		return storage.Client{}, unknown
+	}
+	c, err := s.store.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && c.OrgID != org):
+		return storage.Client{}, unknown
+	case err != nil:
+		return storage.Client{}, storageErr(err, "client")
+	}
+	return c, nil
 }

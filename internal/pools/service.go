@@ -22,6 +22,9 @@ type Store interface {
 	PutRevocation(ctx context.Context, r storage.Revocation) error
 	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
 	GetPrincipal(ctx context.Context, id string) (storage.Principal, error)
+	// GetClient reads the client a dry run names, whose scopes narrow the
+	// default scope (docs/security.md T-185).
+	GetClient(ctx context.Context, id string) (storage.Client, error)
 	AppendAudit(ctx context.Context, events ...storage.AuditEvent) error
 }
 
@@ -58,6 +61,11 @@ type Limits struct {
 	// spelled ([federation.SameIssuer], docs/security.md A-56). Empty
 	// skips the check.
 	OwnIssuer string
+	// DefaultAudience is the audience the token endpoint issues to a
+	// request naming none (the issuer): the dry run judges it as the
+	// exchange does (docs/security.md T-185). Empty: a dry run naming no
+	// audience is judged on none.
+	DefaultAudience string
 	// Declared holds the pools and providers the server's configuration
 	// file declares: they are not deleted, since the next start would
 	// create them again (docs/security.md A-59). Nil declares none.

@@ -1805,9 +1805,14 @@ type TestPoolRequest struct {
 	// subject_token is the JWT to evaluate (at most 16 KiB). It is never
 	// logged, stored or returned.
 	SubjectToken string `protobuf:"bytes,3,opt,name=subject_token,json=subjectToken,proto3" json:"subject_token,omitempty"`
-	// The request the policy sees, as an exchange's parameters
-	// (request.audience, request.resource, request.scope,
-	// request.client_id).
+	// The exchange's parameters. The policy judges what the exchange would
+	// issue for them (docs/security.md T-185), shown in the "request" step:
+	// request.scope is scopes, or with none the pool's default scopes
+	// (within client_id's scopes; scopes holding Google's default scope
+	// alone stand for google_default_scopes, as at /v1/token);
+	// request.audience is audiences and resources, or with none the
+	// issuer; request.resource and request.client_id are as sent.
+	// client_id must name a client of the pool's organization.
 	Audiences     []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
 	Resources     []string `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
 	Scopes        []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`

@@ -95,8 +95,8 @@ type PoolServiceClient interface {
 	// against the pool's providers the way an exchange would (signature with
 	// the provider's keys, fetched as the token endpoint fetches them;
 	// issuer, audience and times), runs the pool's CEL condition, identity
-	// and mapping, and returns each step and the stable reason of a denial.
-	// Nothing is minted and nothing is written; a denial is a normal
+	// and mapping on the scope and audience the exchange would issue, and
+	// returns each step and the stable reason of a denial. Nothing is minted and nothing is written; a denial is a normal
 	// response with allowed false, not an error.
 	TestPool(context.Context, *v1.TestPoolRequest) (*v1.TestPoolResponse, error)
 }
@@ -329,8 +329,8 @@ type PoolServiceHandler interface {
 	// against the pool's providers the way an exchange would (signature with
 	// the provider's keys, fetched as the token endpoint fetches them;
 	// issuer, audience and times), runs the pool's CEL condition, identity
-	// and mapping, and returns each step and the stable reason of a denial.
-	// Nothing is minted and nothing is written; a denial is a normal
+	// and mapping on the scope and audience the exchange would issue, and
+	// returns each step and the stable reason of a denial. Nothing is minted and nothing is written; a denial is a normal
 	// response with allowed false, not an error.
 	TestPool(context.Context, *v1.TestPoolRequest) (*v1.TestPoolResponse, error)
 }
