@@ -2,11 +2,15 @@ package grants
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/policy"
+	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -28,6 +32,9 @@ func TestPolicyJudgesWhatIsIssued(t *testing.T) {
 			Condition: `assertion.repository == "acme/infra" || (request.scope.all(s, s != "deploy") && request.audience.all(a, a == "` + kafka + `"))`},
 		{ID: "actors", OrgID: "acme", AllowUnauthenticated: true, Condition: `request.scope.all(s, s != "deploy")`},
 		{ID: "typed", OrgID: "acme", AllowUnauthenticated: true, Condition: `request.subject_token_type == "` + oauth2.TokenTypeIDToken + `"`},
+		// Google's default scope stands for google_default_scopes here.
+		{ID: "gds", OrgID: "acme", AllowUnauthenticated: true, Scopes: []string{"read", "deploy"}, GoogleDefaultScopes: []string{"read"},
+			Condition: `request.scope == ["read"]`},
 	} {
 		if err := e.store.CreatePool(ctx, p); err != nil {
 			t.Fatal(err)
@@ -42,33 +49,54 @@ func TestPolicyJudgesWhatIsIssued(t *testing.T) {
 		return e.issuer.mint(t, "RS256", c)
 	}
 	refused := string(policy.ReasonConditionFalse)
+	// A client of scope read: the default it is issued is read alone.
+	pepper := []byte(strings.Repeat("p", 32))
+	e.handler.Clients = Clients{Authenticator: &clientauth.Authenticator{Store: e.store, Pepper: pepper}}
+	sec := secret.PrefixClientSecret.Generate()
+	readOnly := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"guarded"},
+		Scopes: []string{"read"}, Audiences: []string{kafka}}
+	if err := e.store.CreateClient(ctx, readOnly); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name      string
 		path      string
 		tok       string
 		kv        []string
 		wantScope string // "" when refused
+		client    bool   // sent by readOnly, a client of scope read
 	}{
-		{"the scope and audience the condition admits", PathToken, token("acme/app", "guarded"), []string{"scope", "read", "audience", kafka}, "read"},
-		{"deploy asked by name", PathToken, token("acme/app", "guarded"), []string{"scope", "deploy", "audience", kafka}, ""},
-		{"no scope: the ceiling, deploy included", PathToken, token("acme/app", "guarded"), []string{"audience", kafka}, ""},
-		{"no audience: the default one", PathToken, token("acme/app", "guarded"), []string{"scope", "read"}, ""},
-		{"the default audience as a resource", PathToken, token("acme/app", "guarded"), []string{"scope", "read", "resource", stsIssuer}, ""},
-		{"kafka as a resource", PathToken, token("acme/app", "guarded"), []string{"scope", "read", "resource", kafka}, "read"},
+		{"the scope and audience the condition admits", PathToken, token("acme/app", "guarded"), []string{"scope", "read", "audience", kafka}, "read", false},
+		{"deploy asked by name", PathToken, token("acme/app", "guarded"), []string{"scope", "deploy", "audience", kafka}, "", false},
+		{"no scope: the ceiling, deploy included", PathToken, token("acme/app", "guarded"), []string{"audience", kafka}, "", false},
+		{"no audience: the default one", PathToken, token("acme/app", "guarded"), []string{"scope", "read"}, "", false},
+		{"the default audience as a resource", PathToken, token("acme/app", "guarded"), []string{"scope", "read", "resource", stsIssuer}, "", false},
+		{"kafka as a resource", PathToken, token("acme/app", "guarded"), []string{"scope", "read", "resource", kafka}, "read", false},
 		{"Google's default scope", PathGoogleToken, token("acme/app", "guarded"),
-			[]string{"audience", "pools/guarded/providers/p", "scope", GoogleDefaultScope, "options", `{"audiences":["` + kafka + `"]}`}, ""},
-		{"the condition admits the ceiling", PathToken, token("acme/infra", "guarded"), nil, "read deploy"},
+			[]string{"audience", "pools/guarded/providers/p", "scope", GoogleDefaultScope, "options", `{"audiences":["` + kafka + `"]}`}, "", false},
+		{"Google's default scope: the pool's google_default_scopes", PathGoogleToken, token("acme/app", "gds"),
+			[]string{"audience", "pools/gds/providers/p", "scope", GoogleDefaultScope}, "read", false},
+		{"the condition admits the ceiling", PathToken, token("acme/infra", "guarded"), nil, "read deploy", false},
+		{"no scope, a client of read: the default within its scopes", PathToken, token("acme/app", "guarded"),
+			[]string{"audience", kafka}, "read", true},
 		{"an actor's pool, no scope", PathToken, token("acme/infra", "guarded"),
-			[]string{"actor_token", token("acme/bot", "actors"), "actor_token_type", oauth2.TokenTypeJWT}, ""},
+			[]string{"actor_token", token("acme/bot", "actors"), "actor_token_type", oauth2.TokenTypeJWT}, "", false},
 		{"an actor's pool, read", PathToken, token("acme/infra", "guarded"),
-			[]string{"scope", "read", "actor_token", token("acme/bot", "actors"), "actor_token_type", oauth2.TokenTypeJWT}, "read"},
+			[]string{"scope", "read", "actor_token", token("acme/bot", "actors"), "actor_token_type", oauth2.TokenTypeJWT}, "read", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			form := exchangeForm(tc.tok, tc.kv...)
 			if tc.path == PathToken {
 				form.Set("pool", "guarded")
 			}
-			resp, body := e.post(t, tc.path, form)
+			var resp *http.Response
+			var body map[string]any
+			if tc.client {
+				resp, body = e.postAs(t, tc.path, form, readOnly.ID, sec)
+			} else {
+				resp, body = e.post(t, tc.path, form)
+			}
 			if tc.wantScope == "" {
 				if resp.StatusCode != http.StatusBadRequest || body["reason"] != refused {
 					t.Fatalf("got %d %v (scope %v), want 400 %s", resp.StatusCode, body["error"], body["scope"], refused)
@@ -100,4 +128,16 @@ func TestPolicyJudgesWhatIsIssued(t *testing.T) {
 				tc.subjectType, tc.actorType, resp.StatusCode, body["reason"], admitted)
 		}
 	}
+}
+
+// postAs posts form to path with client id's basic authentication.
+func (e *env) postAs(t testing.TB, path string, form url.Values, id, sec string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, sec)
+	return do(t, req)
 }
