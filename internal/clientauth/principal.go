@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -28,15 +29,29 @@ func ServiceAccount(ctx context.Context, store PrincipalReader, cache PrincipalC
 	p, err := readPrincipal(ctx, store, cache, c.PrincipalID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return storage.Principal{}, invalidClient(errors.New("client's service account gone"))
+		return storage.Principal{}, principalRefused(errors.New("client's service account gone"))
 	case err != nil:
 		return storage.Principal{}, unavailable(err)
 	case p.Disabled:
-		return storage.Principal{}, invalidClient(errors.New("client's service account disabled"))
+		return storage.Principal{}, principalRefused(errors.New("client's service account disabled"))
 	case p.OrgID != c.OrgID:
-		return storage.Principal{}, invalidClient(errors.New("client's service account of another organization"))
+		return storage.Principal{}, principalRefused(errors.New("client's service account of another organization"))
 	}
 	return p, nil
+}
+
+// ReasonPrincipalDisabled is the reason (audit and metrics, never the
+// wire's) of a refusal by [ServiceAccount].
+const ReasonPrincipalDisabled = "principal_disabled"
+
+// principalRefused is invalid_client, as on the wire for any failed
+// authentication (T-09), with its own reason: the client proved its
+// credential, so its refusal is told apart from a wrong secret in the
+// audit event and metrics (docs/security.md D-19).
+func principalRefused(cause error) *oauth2.Error {
+	e := invalidClient(cause)
+	e.Reason = ReasonPrincipalDisabled
+	return e
 }
 
 // readPrincipal reads principal id, from cache when that holds an

@@ -55,6 +55,9 @@ func (c Clients) Authenticate(ctx context.Context, r *http.Request, req *Request
 	if c.Principals != nil {
 		p, err := clientauth.ServiceAccount(ctx, c.Principals, c.Cache, &res.Client)
 		if err != nil {
+			// The client proved its credential: its refusal is its
+			// organization's to see, naming it (docs/security.md D-19).
+			req.trace.client, req.trace.clientOrg = res.Client.ID, res.Client.OrgID
 			return nil, err
 		}
 		req.clientPrincipal = p

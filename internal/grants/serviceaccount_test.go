@@ -2,9 +2,11 @@ package grants
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -115,4 +117,55 @@ func (d downablePrincipals) GetPrincipal(ctx context.Context, id string) (storag
 		return storage.Principal{}, errors.New("storage down")
 	}
 	return d.Store.GetPrincipal(ctx, id)
+}
+
+// TestSuspendedServiceAccountRefusalNamesTheClient (docs/security.md D-19,
+// a client that proved its secret but whose service account is
+// disabled is refused 401 invalid_client, as a failed authentication is on
+// the wire, yet its event is its organization's, names it, and says why
+// (principal_disabled, in the metrics too): its administrators see a
+// suspended account still being used. A wrong secret still names nothing
+// (T-09).
+func TestSuspendedServiceAccountRefusalNamesTheClient(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	if err := m.store.CreatePrincipal(ctx, storage.Principal{ID: "sa-off", OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "off"}); err != nil {
+		t.Fatal(err)
+	}
+	c, sec := m.client(t, storage.Client{OrgID: "acme", PrincipalID: "sa-off", GrantTypes: []string{oauth2.GrantTypeClientCredentials}, Scopes: []string{"read"}, Audiences: []string{stsIssuer}})
+	if err := setPrincipalDisabled(ctx, m.store, "sa-off", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, secret, org, client, reason string
+	}{
+		{"right secret", sec, "acme", c.ID, ReasonPrincipalDisabled},
+		{"wrong secret", sec + "x", "", "", "client_auth_failed"},
+	} {
+		n, o := len(m.audit.all()), len(m.observations())
+		status, body := m.postAs(t, c.ID, tc.secret, url.Values{"grant_type": {oauth2.GrantTypeClientCredentials}})
+		if status != http.StatusUnauthorized || body["error"] != oauth2.ErrorInvalidClient || body["access_token"] != nil {
+			t.Errorf("%s: %d %v, want 401 invalid_client", tc.name, status, body)
+		}
+		evs, obs := m.audit.all()[n:], m.observations()[o:]
+		if len(evs) != 1 || len(obs) != 1 {
+			t.Fatalf("%s: %d events, %d observations, want 1 each", tc.name, len(evs), len(obs))
+		}
+		var d map[string]any
+		if err := json.Unmarshal([]byte(evs[0].Detail), &d); err != nil {
+			t.Fatal(err)
+		}
+		client, _ := d["client_id"].(string)
+		if evs[0].OrgID != tc.org || client != tc.client || d["reason"] != tc.reason || obs[0].Reason != tc.reason {
+			t.Errorf("%s: event org %q detail %s, metrics reason %q; want org %q, client %q, reason %q",
+				tc.name, evs[0].OrgID, evs[0].Detail, obs[0].Reason, tc.org, tc.client, tc.reason)
+		}
+	}
+}
+
+// observations is a copy of what the handler has reported to Observe.
+func (e *env) observations() []Observation {
+	e.obsMu.Lock()
+	defer e.obsMu.Unlock()
+	return slices.Clone(e.obs)
 }
