@@ -137,13 +137,15 @@ func TestRevokedAgainWritesNothing(t *testing.T) {
 	})
 }
 
-// TestRefreshRevokedAgainWritesNothing: a public client's refresh token,
-// revoked by client_id alone over and over, ends its family once: one
-// grant row, one refresh_family.revoke event; a token rotated away whose
-// successor is revoked too likewise (docs/security.md T-192). A family
-// whose row stands but whose tokens are not all marked revoked (the
-// flags' UPDATE failed, T-160, or missed a rotation's successor, T-158)
-// is ended again.
+// TestRefreshRevokedAgainWritesNothing: a refresh token revoked over and
+// over ends its family once: one grant row, one refresh_family.revoke
+// event; a token rotated away whose successor is revoked too likewise,
+// however long the chain (docs/security.md T-192). The tokens are stored
+// directly for client "spa", which revokes by client_id alone: through
+// the product only a confidential client holds one, and the endpoint
+// judges the token the same way. A family whose row stands but whose
+// tokens are not all marked revoked (the flags' UPDATE failed, T-160, or
+// missed a rotation's successor, T-158) is ended again.
 func TestRefreshRevokedAgainWritesNothing(t *testing.T) {
 	e := newAgainEnv(t)
 	ctx := t.Context()
@@ -181,20 +183,64 @@ func TestRefreshRevokedAgainWritesNothing(t *testing.T) {
 		revokedOnce(t, refresh(family, false, rt.ID), 5)
 	})
 	t.Run("successor the flags missed", func(t *testing.T) {
-		// The row stands and the parent is marked, but a rotation's
-		// successor was not (T-158): the family is ended again.
+		// The row stands (a minute left) and the parent is marked, but a
+		// rotation's successor was not (T-158): the family is ended again.
 		family := storage.NewID()
 		child := refresh(family, false, "")
 		rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, child))
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := e.st.PutRevocation(ctx, tokens.GrantRevocation(family, "test", time.Now(), time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		revokedOnce(t, refresh(family, true, rt.ID), 3)
+		if rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, child)); err != nil || !rt.Revoked {
+			t.Errorf("successor after the revocation: revoked %v (%v), want revoked", rt.Revoked, err)
+		}
+		// The successor may have minted an access token after the row:
+		// the row is written anew, to the family's expiry.
+		if r, err := e.st.GetRevocation(ctx, tokens.RevocationIDGrant(family)); err != nil || r.ExpiresAt.Before(rt.ExpiresAt) {
+			t.Errorf("grant row after the revocation: until %v (%v), want at least the family's expiry %v", r.ExpiresAt, err, rt.ExpiresAt)
+		}
+	})
+	// chain stores a family of n tokens, each rotated to the next, all
+	// marked revoked but the newest when newestLive, under a grant row in
+	// force; it returns the oldest token and the newest's ID.
+	chain := func(n int, newestLive bool) (family, oldest, newest string) {
+		t.Helper()
+		family = storage.NewID()
+		oldest = refresh(family, !newestLive, "")
+		for range n - 1 {
+			rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, oldest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if newest == "" {
+				newest = rt.ID
+			}
+			oldest = refresh(family, true, rt.ID)
+		}
 		if err := e.st.PutRevocation(ctx, tokens.GrantRevocation(family, "test", time.Now(), 0)); err != nil {
 			t.Fatal(err)
 		}
-		revokedOnce(t, refresh(family, true, rt.ID), 1)
-		if rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, child)); err != nil || !rt.Revoked {
-			t.Errorf("successor after the revocation: revoked %v (%v), want revoked", rt.Revoked, err)
+		return family, oldest, newest
+	}
+	t.Run("ended family rotated 20 times", func(t *testing.T) {
+		// However long the chain from the token presented, an ended
+		// family is not ended again.
+		_, oldest, _ := chain(20, false)
+		before := e.events(t, ActionRefreshFamilyRevoke)
+		e.revoke(t, url.Values{"token": {oldest}, "client_id": {"spa"}}, 5)
+		if got := e.events(t, ActionRefreshFamilyRevoke) - before; got != 0 {
+			t.Errorf("%d refresh_family.revoke events for an already-ended family (oldest token of a 20-token chain) revoked 5 times, want 0", got)
+		}
+	})
+	t.Run("newest of 20 the flags missed", func(t *testing.T) {
+		_, oldest, newest := chain(20, true)
+		revokedOnce(t, oldest, 5)
+		if rt, err := e.st.GetRefreshToken(ctx, newest); err != nil || !rt.Revoked {
+			t.Errorf("newest token after the revocation: revoked %v (%v), want revoked", rt.Revoked, err)
 		}
 	})
 	t.Run("row without the flags", func(t *testing.T) {
@@ -203,7 +249,7 @@ func TestRefreshRevokedAgainWritesNothing(t *testing.T) {
 		if err := e.st.PutRevocation(ctx, tokens.GrantRevocation(family, "test", time.Now(), 0)); err != nil {
 			t.Fatal(err)
 		}
-		revokedOnce(t, raw, 1)
+		revokedOnce(t, raw, 3)
 		if rt, err := e.st.GetRefreshTokenByDigest(ctx, secret.Digest(e.pepper, raw)); err != nil || !rt.Revoked {
 			t.Errorf("refresh token after the revocation: revoked %v (%v), want revoked", rt.Revoked, err)
 		}

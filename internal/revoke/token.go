@@ -178,18 +178,13 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	case !secret.Equal(rt.Digest, d) || rt.ClientID != client.ID:
 		return nil
 	}
-	switch ended, err := h.familyEnded(ctx, rt); {
+	// RFC 7009 §2.1: and the access tokens of the same grant.
+	n, err := h.endFamily(ctx, rt, "refresh token revoked by client "+client.ID)
+	switch {
 	case err != nil:
 		return unavailable(err)
-	case ended:
-		return nil
-	}
-	// RFC 7009 §2.1: and the access tokens of the same grant. The row
-	// first; kept until the family has expired if the flags' UPDATE
-	// fails (docs/security.md T-160).
-	n, err := tokens.EndFamily(ctx, h.Store, rt.FamilyID, "refresh token revoked by client "+client.ID, h.now(), rt.ExpiresAt, h.RevocationKeep)
-	if err != nil {
-		return unavailable(err)
+	case n < 0:
+		return nil // already ended: nothing written, no event (T-192)
 	}
 	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)
 	h.audit(ctx, who.Event(h.now(), rt.OrgID, ActionRefreshFamilyRevoke, "refresh_family:"+rt.FamilyID, outcomeRevoked,
@@ -197,47 +192,37 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	return nil
 }
 
-// maxSuccessors bounds how far familyEnded follows a rotated token's
-// successors; a longer chain is ended again, as before T-192.
-const maxSuccessors = 16
-
-// familyEnded reports whether rt's family is already ended, so that
-// ending it again would write nothing new: its grant: row is still in
-// force, and rt and every successor after it are marked revoked. The
-// flags are marked after the row is written (T-160), so a row without
-// them is a revocation whose UPDATE failed, which is made again; with
-// them, no access token of the family was minted after the row, which
-// outlives those minted before (tokens.GrantRevocation). The successors
-// are followed because a flag UPDATE that raced a rotation may have
-// missed the token it inserted (T-158). A public client revokes by
-// client_id alone, unlimited: an ended family then costs reads only, not
-// a row write and an audit event per request (docs/security.md T-192).
-func (h *Handler) familyEnded(ctx context.Context, rt storage.RefreshToken) (bool, error) {
+// endFamily ends rt's family and returns how many of its refresh tokens
+// it marked revoked, or -1 when the family was already ended and nothing
+// changed. A public client revokes by client_id alone, unlimited, so
+// ending an ended family must write nothing and record nothing
+// (docs/security.md T-192).
+//
+// Ended is the family's grant: row in force with every token of the
+// family marked revoked, judged over the whole family at once (the
+// UPDATE marks only unmarked tokens and counts them), however long its
+// chain of rotations. The row comes first (T-160): without one in force
+// the family is ended as new, row then marks. With one, the marks are
+// set under it; any that were missing (the marks' UPDATE failed, T-160,
+// or missed a racing rotation's successor, T-158, which may have minted
+// an access token after the row) make it a revocation again, and the row
+// is written anew to outlive that token.
+func (h *Handler) endFamily(ctx context.Context, rt storage.RefreshToken, reason string) (int64, error) {
 	r, err := h.Store.GetRevocation(ctx, tokens.RevocationIDGrant(rt.FamilyID))
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return false, nil
+	case errors.Is(err, storage.ErrNotFound), err == nil && !r.ExpiresAt.After(h.now()):
+		return tokens.EndFamily(ctx, h.Store, rt.FamilyID, reason, h.now(), rt.ExpiresAt, h.RevocationKeep)
 	case err != nil:
-		return false, err
-	case !r.ExpiresAt.After(h.now()):
-		return false, nil
+		return 0, err
 	}
-	for range maxSuccessors {
-		if !rt.Revoked {
-			return false, nil
-		}
-		if rt.SuccessorID == "" {
-			return true, nil
-		}
-		rt, err = h.Store.GetRefreshToken(ctx, rt.SuccessorID)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			return false, nil
-		case err != nil:
-			return false, err
-		}
+	n, err := h.Store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	switch {
+	case err != nil:
+		return n, err
+	case n == 0:
+		return -1, nil
 	}
-	return false, nil
+	return n, h.Store.PutRevocation(ctx, tokens.FamilyRevocation(rt.FamilyID, reason, h.now(), rt.ExpiresAt, h.RevocationKeep))
 }
 
 // revokeOwnSecret lets a client revoke its own secret (it must then be
