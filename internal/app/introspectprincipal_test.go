@@ -12,10 +12,12 @@ import (
 
 // TestClientOfDisabledServiceAccountCannotIntrospect: serve's
 // introspection reads a client's service account (docs/security.md
-// a resource server's client holding introspect is refused from
-// the moment its service account is disabled, here on another replica
-// (or by the CLI), and answered again once it is re-enabled; its
-// client_credentials at /oauth2/token likewise (401 invalid_client).
+// a resource server's client holding introspect is refused once
+// its service account is disabled, here on another replica (or by the
+// CLI), and answered again once it is re-enabled; its client_credentials
+// at /oauth2/token likewise (401 invalid_client), on the next request
+// only because this node cached nothing (the token endpoint's guarantee
+// is the record cache's TTL).
 func TestClientOfDisabledServiceAccountCannotIntrospect(t *testing.T) {
 	e := newOAuthEnv(t)
 	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}

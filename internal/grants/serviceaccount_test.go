@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -168,4 +169,51 @@ func (e *env) observations() []Observation {
 	e.obsMu.Lock()
 	defer e.obsMu.Unlock()
 	return slices.Clone(e.obs)
+}
+
+// TestDialectsRefuseSuspendedServiceAccount (docs/security.md A-97): the
+// Google, Google OAuth and Confluent dialects and jwt-bearer share the
+// token endpoint's client authentication, so a client whose service
+// account is disabled is refused on each (401, no token), a refresh token
+// it got before included.
+func TestDialectsRefuseSuspendedServiceAccount(t *testing.T) {
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	if err := m.store.CreatePrincipal(ctx, storage.Principal{ID: "sa-off", OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "off"}); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken, oauth2.GrantTypeClientCredentials, oauth2.GrantTypeJWTBearer}
+	c, sec := m.client(t, storage.Client{OrgID: "acme", PrincipalID: "sa-off", GrantTypes: all, Pools: []string{"mx"},
+		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{stsIssuer}})
+	status, body := m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read offline_access"))
+	rt, _ := body["refresh_token"].(string)
+	if status != http.StatusOK || rt == "" {
+		t.Fatalf("exchange: %d %v", status, body)
+	}
+	if err := setPrincipalDisabled(ctx, m.store, "sa-off", true); err != nil {
+		t.Fatal(err)
+	}
+	post := func(path string, form url.Values) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, m.srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ID, sec)
+		resp, b := do(t, req)
+		return resp.StatusCode, b
+	}
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+	}{
+		{"google oauthtoken refresh", PathGoogleOAuthToken, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}},
+		{"google token exchange", PathGoogleToken, url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {m.subjectToken(t, "mx")},
+			"subject_token_type": {oauth2.TokenTypeJWT}, "audience": {"pools/mx/providers/p"}, "scope": {"read"}}},
+		{"confluent exchange", PathConfluentToken, url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {m.subjectToken(t, "mx")},
+			"subject_token_type": {oauth2.TokenTypeJWT}, "identity_pool_id": {"mx"}, "scope": {"read"}}},
+		{"jwt-bearer", PathToken, url.Values{"grant_type": {oauth2.GrantTypeJWTBearer}, "assertion": {m.subjectToken(t, "mx")}, "pool": {"mx"}, "scope": {"read"}}},
+	} {
+		status, body := post(tc.path, tc.form)
+		if status != http.StatusUnauthorized || body["access_token"] != nil {
+			t.Errorf("%s: %d %v (token issued: %v), want 401", tc.name, status, body["error"], body["access_token"] != nil)
+		}
+	}
 }
