@@ -59,9 +59,8 @@ type SignedIn interface {
 // SignedInAt is what a [SignedIn] may also implement: when the session's
 // person signed in, for the ID token's auth_time and for prompt=login and
 // max_age (OIDC Core §3.1.2.1); without it those two are login_required.
-// The time is also the session's start, which sudo mode judges
-// (docs/security.md T-140), unless the seam tells the two apart
-// ([SignedInSession]).
+// The time is also the session's start, unless the seam tells the two
+// apart ([SignedInSession]); sudo mode judges it (docs/security.md T-140).
 type SignedInAt interface {
 	// AuthTime is when the person of r's session authenticated; ok is
 	// false when r carries no live session. A zero time with ok is a
@@ -89,11 +88,12 @@ type SignInAgain interface {
 // a decision half made (a consent stored, its code refused:
 // docs/security.md T-146).
 //
-// It tells apart the session's start, the sign-in sudo mode judges
-// (docs/security.md T-140, A-79), and when that sign-in authenticated the
-// person: the ID token's auth_time, and what prompt=login and max_age
-// judge. The two differ for a sign-in through an upstream provider that
-// answered from its own earlier sign-in (docs/security.md T-178).
+// It tells apart the session's start and when that sign-in authenticated
+// the person: the ID token's auth_time, and what prompt=login, max_age
+// and sudo mode judge (docs/security.md T-140, A-79, T-199), sudo mode
+// falling back to the start when it is unknown. The two differ for a
+// sign-in through an upstream provider that answered from its own
+// earlier sign-in (docs/security.md T-178).
 type SignedInSession interface {
 	// Session is r's principal, when its session began (started) and
 	// when its person authenticated (authenticated, zero when the seam
@@ -432,11 +432,12 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		// auth_time is when the person authenticated, never the later
 		// start of a session an upstream provider's earlier sign-in
 		// began; unknown, the ID token has none (docs/security.md
-		// T-178). The session's start bounds a refresh token.
+		// T-178). Sudo mode's sign-in bounds a refresh token (A-79,
+		// T-199).
 		if !when.authenticated.IsZero() {
 			c.AuthTime = storage.Now(when.authenticated)
 		}
-		c.SignedInAt = storage.Now(when.started)
+		c.SignedInAt = storage.Now(when.sudo())
 	}
 	if err := h.Store.CreateAuthCode(r.Context(), c); err != nil {
 		h.logger().ErrorContext(r.Context(), "authorize: storing a code failed", "error", err)

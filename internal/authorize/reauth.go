@@ -47,11 +47,22 @@ type sessionRead struct {
 	known bool
 }
 
-// signInTimes is when a session began (sudo mode's measure,
-// docs/security.md T-140) and when its person authenticated (auth_time,
-// prompt=login, max_age; zero when unknown, docs/security.md T-178).
+// signInTimes is when a session began and when its person authenticated
+// (auth_time, prompt=login, max_age; zero when unknown, docs/security.md
+// T-178).
 type signInTimes struct {
 	started, authenticated time.Time
+}
+
+// sudo is the sign-in sudo mode judges (docs/security.md T-140, A-79):
+// when the person authenticated, not the session's start, which a
+// provider answering from its own earlier sign-in makes now (T-199);
+// unknown, the session's start, as web's sudo mode on /tokens does.
+func (t signInTimes) sudo() time.Time {
+	if t.authenticated.IsZero() {
+		return t.started
+	}
+	return t.authenticated
 }
 
 type sessionReadKey struct{}
@@ -98,10 +109,11 @@ func (h *Handler) signInTimes(r *http.Request) (signInTimes, bool, error) {
 	return times, known, err
 }
 
-// signedInAt is when r's session began, as signInTimes.
-func (h *Handler) signedInAt(r *http.Request) (time.Time, bool, error) {
+// sudoSignIn is the sign-in sudo mode judges for r's session (sudo), as
+// signInTimes.
+func (h *Handler) sudoSignIn(r *http.Request) (time.Time, bool, error) {
 	t, known, err := h.signInTimes(r)
-	return t.started, known, err
+	return t.sudo(), known, err
 }
 
 // signedInRecently reports whether the session r carries meets q's demand
@@ -207,7 +219,7 @@ func (h *Handler) askRecentSignIn(w http.ResponseWriter, r *http.Request, q *req
 	if bound <= 0 {
 		bound = DefaultReauthAfter
 	}
-	at, known, err := h.signedInAt(r)
+	at, known, err := h.sudoSignIn(r)
 	switch {
 	case err != nil:
 		h.sessionUnreadable(w, r, q, q.promptNone)

@@ -388,9 +388,9 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 
 // signedInRecently reports whether ac's person signed in less than
 // SignInWithin before ac was issued; false when the sign-in time is
-// unknown. The sign-in is the session's start (sudo mode), not the
-// possibly earlier authentication of the ID token's auth_time; a code
-// stored before the start was recorded has it as its AuthTime
+// unknown. The sign-in is the one sudo mode judges (SignedInAt: when
+// the person authenticated, else the session's start, docs/security.md
+// T-199); a code stored before it was recorded has it as its AuthTime
 // (docs/security.md T-178).
 func (g *AuthorizationCode) signedInRecently(ac storage.AuthCode) bool {
 	at := ac.SignedInAt

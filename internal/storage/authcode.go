@@ -28,9 +28,10 @@ type AuthCode struct {
 	Resources []string
 	Nonce     string
 	AuthTime  time.Time // when the principal authenticated (the ID token's auth_time), zero when unknown
-	// SignedInAt is when the principal's session began, which bounds a
-	// refresh token (sudo mode, docs/security.md A-79); zero on a code
-	// stored before it was recorded, whose AuthTime was that.
+	// SignedInAt is the sign-in sudo mode judges, which bounds a refresh
+	// token (docs/security.md A-79, T-199): when the principal
+	// authenticated, or the session's start when that is unknown; zero
+	// on a code stored before it was recorded, whose AuthTime was that.
 	SignedInAt time.Time
 	CreatedAt  time.Time
 	ExpiresAt  time.Time

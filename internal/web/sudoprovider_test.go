@@ -5,9 +5,12 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	xoauth2 "golang.org/x/oauth2"
 )
 
 // TestReauthAsksTheProviderToAuthenticate: signing in again for "sudo
@@ -130,4 +133,87 @@ func TestSudoJudgesWhenTheProviderAuthenticated(t *testing.T) {
 		t.Fatalf("signing in again: %d\n%s", r.status, r.body)
 	}
 	reauthReturn(t, "create after a sign-in the provider made three hours ago", erinB.do(t, http.MethodPost, "/tokens", form, nil))
+}
+
+// TestAuthorizeSudoJudgesWhenTheProviderAuthenticated (docs/security.md
+// T-199, T-140, A-79): /oauth2/authorize's sudo mode and the code's
+// refresh token judge when the sign-in authenticated the person, as
+// /tokens does. Whoever sits at a browser left signed in at the provider
+// signs out of sts and in again; the provider answers from its sign-in
+// of three hours ago. A consented client's silent code then brings no
+// refresh token, and a new consent with offline_access sends the browser
+// to sign in again, which asks the provider max_age=0; only that fresh
+// sign-in shows the consent screen and brings a refresh family.
+func TestAuthorizeSudoJudgesWhenTheProviderAuthenticated(t *testing.T) {
+	t.Parallel()
+	idp, s, b, erin := providerSession(t, nil)
+	cb := newCallback(t)
+	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
+	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
+		"--redirect-uri", cb.URL+"/cb", "--audience", s.URL, "--scope", "openid", "--scope", "offline_access",
+		"--grant-type", "authorization_code", "--grant-type", "refresh_token")
+	id := regexp.MustCompile(`^(\S+)\n`).FindStringSubmatch(out)
+	sec := regexp.MustCompile(`\n(sts_cs_\S+)$`).FindStringSubmatch(out)
+	if id == nil || sec == nil {
+		t.Fatalf("client create printed %q", out)
+	}
+	conf := func(scopes ...string) *xoauth2.Config {
+		return &xoauth2.Config{ClientID: id[1], ClientSecret: sec[1], RedirectURL: cb.URL + "/cb", Scopes: scopes,
+			Endpoint: xoauth2.Endpoint{AuthURL: s.URL + "/oauth2/authorize", TokenURL: s.URL + "/oauth2/token", AuthStyle: xoauth2.AuthStyleInHeader}}
+	}
+	plain, offline := conf("openid"), conf("openid", "offline_access")
+	// redeem redeems the code the callback got; it fails the test when
+	// there is none.
+	redeem := func(what string, c *xoauth2.Config, verifier string) *xoauth2.Token {
+		t.Helper()
+		code, _ := cb.got()
+		if code == "" {
+			t.Fatalf("%s: no code", what)
+		}
+		tok, err := c.Exchange(t.Context(), code, xoauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return tok
+	}
+
+	// Consented with a fresh sign-in.
+	verifier := xoauth2.GenerateVerifier()
+	approveIfAsked(t, b, s, get(t, b, plain.AuthCodeURL("st", xoauth2.S256ChallengeOption(verifier))))
+	if tok := redeem("consent after a fresh sign-in", plain, verifier); tok.RefreshToken == "" {
+		t.Fatal("a fresh sign-in's code brought no refresh token")
+	}
+
+	// Signed out and in again, the provider answering from three hours ago.
+	if r := (&person{c: b, s: s}).do(t, http.MethodPost, "/logout", url.Values{}, nil); r.status >= 400 {
+		t.Fatalf("sign out: %d", r.status)
+	}
+	stale := maps.Clone(erin)
+	stale["auth_time"] = time.Now().Add(-3 * time.Hour).Unix()
+	idp.signInAs(stale)
+	if r := signInWith(t, b, s, "test", "/tokens"); r.status != http.StatusOK {
+		t.Fatalf("signing in again: %d", r.status)
+	}
+	verifier = xoauth2.GenerateVerifier()
+	if r := get(t, b, plain.AuthCodeURL("st", xoauth2.S256ChallengeOption(verifier))); strings.Contains(r.body, `name="sts_consent_csrf"`) {
+		t.Fatal("a consented client's request showed the consent screen")
+	}
+	if tok := redeem("silent code after an old authentication", plain, verifier); tok.RefreshToken != "" {
+		t.Error("a code of a sign-in the provider made three hours ago brought a refresh token (A-79)")
+	}
+
+	verifier = xoauth2.GenerateVerifier()
+	loginPath := rpAuthorize(t, b, relyingParty{conf: offline, cb: cb}, verifier)
+	idp.signInAs(erin) // authenticates now when asked max_age
+	r := signInFrom(t, b, s, "test", loginPath)
+	if seen := idp.seen(); seen.Get("max_age") != "0" {
+		t.Errorf("signing in again for offline_access asked the provider %v, want max_age=0", seen)
+	}
+	if !strings.Contains(r.body, `name="sts_consent_csrf"`) {
+		t.Fatalf("after signing in again: %d, want the consent screen\n%s", r.status, r.body)
+	}
+	approveIfAsked(t, b, s, r)
+	if tok := redeem("consent after signing in again", offline, verifier); tok.RefreshToken == "" {
+		t.Error("signed in again, the code brought no refresh token")
+	}
 }
