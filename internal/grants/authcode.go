@@ -321,7 +321,8 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 }
 
 // target is what the code with digest covers (covered: the resources its
-// authorization request asked for, else the client's first audience, the
+// authorization request asked for that the client still has, else the
+// client's first audience, the
 // same rule as client_credentials; refresh re-checks them against the
 // list) and what this redemption's access token is for (aud: covered,
 // narrowed by the request's audience and resource). The code is read,
@@ -335,7 +336,17 @@ func (g *AuthorizationCode) target(ctx context.Context, req *Request, client *st
 	case err != nil:
 		return nil, nil, unavailable("storage_unavailable", err)
 	case len(ac.Resources) > 0 && ac.ClientID == client.ID:
-		covered = slices.Clone(ac.Resources)
+		// Within the client's audiences now: one it lost since the code
+		// was issued would be in the family, whose first refresh is
+		// then refused (docs/security.md T-198).
+		for _, r := range ac.Resources {
+			if clientauth.AllowsAudience(client, r) {
+				covered = append(covered, r)
+			}
+		}
+		if len(covered) == 0 {
+			return nil, nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, errors.New("client no longer has any of the code's resources"))
+		}
 	case len(client.Audiences) == 0:
 		return nil, nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
 	default:
