@@ -135,6 +135,27 @@ func TestAuthorizationCodeResource(t *testing.T) {
 		t.Errorf("no resource asked: aud %v, want [%s]", aud, notes)
 	}
 
+	// An empty resource is omitted, as at the token endpoint (RFC 6749
+	// §3.1): the code is for the resources sent.
+	for _, q := range [][]string{{""}, {mcp, ""}} {
+		verifier, state := xoauth2.GenerateVerifier(), randText(t)
+		resp, body := mustGet(t, e.browser, withResources(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)), q...))
+		if loc, _ := url.Parse(resp.Header.Get("Location")); loc != nil && loc.Query().Has("error") {
+			t.Fatalf("resource %q: error=%s (%s), want it omitted", q, loc.Query().Get("error"), loc.Query().Get("error_description"))
+		}
+		code := e.codeFrom(t, resp, body, state)
+		if tok, err = conf.Exchange(ctx, code, xoauth2.VerifierOption(verifier)); err != nil {
+			t.Fatalf("resource %q: %v", q, err)
+		}
+		want := []string{notes}
+		if len(q) > 1 {
+			want = []string{mcp}
+		}
+		if aud := jwtAudience(t, tok.AccessToken); !slices.Equal(aud, want) {
+			t.Errorf("resource %q: aud %v, want %v", q, aud, want)
+		}
+	}
+
 	// A resource the client may not ask for, or not an absolute URI
 	// without a fragment: invalid_target at the client, no code.
 	for _, bad := range []string{"https://outside.example", "mcp.example/mcp", mcp + "#x"} {

@@ -278,8 +278,10 @@ const maxResources = 10
 // the rule every grant holds a requested audience to, so that the code
 // covers them and its redemption and refreshes may ask for them
 // (docs/security.md T-198). Anything else is invalid_target (§2), and
-// no code. None asked: the code is for the client's first audience.
+// no code. None asked: the code is for the client's first audience. An
+// empty value is omitted (RFC 6749 §3.1), as at the token endpoint.
 func (q *request) resource(vals []string) *redirectError {
+	vals = slices.DeleteFunc(slices.Clone(vals), func(r string) bool { return r == "" })
 	if len(vals) > maxResources {
 		return &redirectError{oauth2.ErrorInvalidTarget, "too many resource values"}
 	}
