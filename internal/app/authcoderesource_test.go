@@ -105,10 +105,19 @@ func TestAuthorizationCodeResource(t *testing.T) {
 		t.Errorf("refresh for %s, which the code did not cover = %d %s, want invalid_target", notes, st.StatusCode, m)
 	}
 
+	// The consent screen lists no resource: consent is to scopes, and is
+	// remembered for them alone (a resource is one of the client's own
+	// audiences), so a list would claim a consent never kept.
+	resp, body := mustGet(t, e.browser, withResources(conf.AuthCodeURL(randText(t), xoauth2.S256ChallengeOption(verifier),
+		xoauth2.SetAuthURLParam("prompt", "consent")), files))
+	if !strings.Contains(body, "sts_consent_csrf") || strings.Contains(body, "<code>"+files+"</code>") {
+		t.Errorf("consent screen (%d) lists the resource %s, which a remembered consent does not record", resp.StatusCode, files)
+	}
+
 	// Remembered consent, two resources: the redemption may narrow to
 	// one; the family covers both.
 	verifier, state := xoauth2.GenerateVerifier(), randText(t)
-	resp, body := mustGet(t, e.browser, withResources(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)), mcp, files))
+	resp, body = mustGet(t, e.browser, withResources(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier)), mcp, files))
 	code = e.codeFrom(t, resp, body, state)
 	tok, err = conf.Exchange(ctx, code, xoauth2.VerifierOption(verifier), resource(files))
 	if err != nil {

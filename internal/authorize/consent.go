@@ -85,9 +85,8 @@ func (h *Handler) consent(w http.ResponseWriter, pid string, p storage.Principal
 	_ = pages.ExecuteTemplate(w, "consent.html", struct {
 		ClientName, ClientID, Principal, RedirectURI, Action, Decision string
 		Scopes                                                         []scopeView
-		Resources                                                      []string
 		Hidden                                                         []field
-	}{name, q.client.ID, who, q.redirectURI, Path, decisionField, scopes, q.resources, hidden})
+	}{name, q.client.ID, who, q.redirectURI, Path, decisionField, scopes, hidden})
 }
 
 // origin is the form-action source of a registered redirect URI's
