@@ -6,4 +6,7 @@
 ALTER TABLE auth_codes ADD COLUMN resources TEXT NOT NULL DEFAULT 'null';
 
 -- +goose Down
+-- Drops the resources: a code issued with some and redeemed after the
+-- downgrade is for the client's first audience, and its redemption
+-- naming the resource asked is refused invalid_target.
 ALTER TABLE auth_codes DROP COLUMN resources;
