@@ -20,7 +20,7 @@ import (
 // anything: its old secret dies in the same write. Administrators
 // (sts:admin) decide lifetimes and pass both checks, but an access token
 // holding sts:admin decides them only up to bound, the credential it was
-// drawn from ([Handler.mintBound], docs/security.md T-204).
+// drawn from ([Handler.mintBound], docs/security.md T-193).
 func mayMintPAT(id *Identity, bound, exp time.Time, selfID string) error {
 	if id.Allows(pat.ScopeAdmin) {
 		if !bound.IsZero() && exp.After(bound) {
@@ -42,7 +42,7 @@ func mayMintPAT(id *Identity, bound, exp time.Time, selfID string) error {
 
 // mayHoldAdmin is the rule for a PAT that holds sts:admin after a create,
 // regenerate or widening (scopes are its scopes then): only a PAT may
-// mint one (docs/security.md T-204). Such a PAT decides lifetimes, so an
+// mint one (docs/security.md T-193). Such a PAT decides lifetimes, so an
 // access token bounded by mintBound that created one within its bound, or
 // gave one a new secret, would reach through it, in a second call, a PAT
 // of any lifetime for anyone: the bound would hold for one hop only.
@@ -61,7 +61,7 @@ func mayRegenerate(id *Identity) pat.Guard {
 }
 
 // mintBound is the latest expiry a PAT that id mints may have when id is
-// an access token holding sts:admin (docs/security.md T-204): the expiry
+// an access token holding sts:admin (docs/security.md T-193): the expiry
 // of the PAT it was exchanged from (pat_id, read now), so a 2-minute
 // token handed to a job cannot turn into a secret outliving that PAT;
 // for one drawn from no PAT of its own (a client's, a pool's, one an

@@ -277,7 +277,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		ended(t, fx, other, "disabling the client its creator's credential was issued to")
 	})
 	t.Run("CreatorsClientNarrowed", func(t *testing.T) {
-		// docs/security.md A-94: the creator's credential drew its scope
+		// docs/security.md A-92: the creator's credential drew its scope
 		// (sts:admin) from its client's list, as A-67's drew it from a
 		// PAT. The bought token, and an exchange token not yet spent, end
 		// once the client no longer lists it; a scope the credential did
@@ -322,8 +322,8 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		wantCode(t, "ExchangeToken after the creator's client lost sts:admin", err, connect.CodeUnauthenticated)
 	})
 	t.Run("CreatorsPoolNarrowed", func(t *testing.T) {
-		// docs/security.md A-95: the creator's credential drew its scope
-		// (sts:admin) from its pool's ceiling, as A-94's drew it from a
+		// docs/security.md A-93: the creator's credential drew its scope
+		// (sts:admin) from its pool's ceiling, as A-92's drew it from a
 		// client's list. The bought token, and an exchange token not yet
 		// spent, end once the pool no longer grants it; a scope the
 		// credential did not hold may go.

@@ -35,7 +35,7 @@ type exchangeClaims struct {
 // ends with its actor: the creator (src_sub, unless it is target),
 // its PAT (src_pat) when the credential is a PAT, and, when it is one of
 // our access tokens, that token (src_jti) and everything it names: its
-// PAT, pool, family and client, its key (src_kid, T-201), and their src_
+// PAT, pool, family and client, its key (src_kid, T-192), and their src_
 // lists. The credential's
 // expiry caps the exchange token and what it buys.
 //
@@ -48,10 +48,10 @@ type exchangeClaims struct {
 // access token exchanged from a PAT that token's scope, which ends it
 // once the PAT no longer holds it. Likewise the credential's own
 // client is named twice in src_client_id: bare, and with the credential's
-// scope, which ends the token once the client no longer lists it,
+// scope, which ends the token once the client no longer lists it,
 // and a credential exchanged through a pool names the pool's client_id
 // with its scope there, which ends the token once the pool no longer
-// grants it. That entry goes in src_client_id, not src_pool: a
+// grants it. That entry goes in src_client_id, not src_pool: a
 // node of an earlier version skips a src_client_id entry that is no
 // registered client, but refuses a src_pool entry naming no provider.
 func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
@@ -77,7 +77,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		if storage.IsUUID(c.ClientID) {
 			// The client, and what the credential drew from its list:
 			// the token ends once the client no longer lists the
-			// credential's scope, as the credential does.
+			// credential's scope, as the credential does.
 			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope))
 		}
 		x.SourceSubjects = add(x.SourceSubjects, slices.DeleteFunc(slices.Clone(c.SourceSubjects), func(s string) bool { return s == target })...)
@@ -89,13 +89,13 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 			x.SourcePools = add(x.SourcePools, tokens.SourcePool(c.Pool, c.Provider))
 			// What the credential drew from its pool's ceiling, named
 			// as its client (the pool's client_id) with its scope: the
-			// token ends once the pool no longer grants it.
+			// token ends once the pool no longer grants it.
 			x.SourceClientIDs = add(x.SourceClientIDs, tokens.SourceClient(tokens.PoolClientID(c.Pool, c.Provider), c.Scope))
 		}
 		x.SourcePools = add(x.SourcePools, c.SourcePools...)
 		x.SourceGrants = add(add(x.SourceGrants, c.GrantID), c.SourceGrants...)
 		// The key that signed the credential, and those of the tokens it
-		// came from: a key revoked ends what it bought (T-201).
+		// came from: a key revoked ends what it bought (T-192).
 		x.SourceKeyIDs = add(add(x.SourceKeyIDs, c.SourceKeyIDs...), c.KeyID)
 	}
 	if n := max(len(x.SourceJTIs), len(x.SourceClientIDs), len(x.SourceSubjects), len(x.SourcePATs),

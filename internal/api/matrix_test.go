@@ -94,7 +94,7 @@ func scoped(s string) rule {
 
 // mintPAT: tokens:write from a PAT (or an administrator); see mayMintPAT.
 // An administrator's access token mints only within what it was drawn
-// from (docs/security.md T-204): the two-day PAT the requests ask for is
+// from (docs/security.md T-193): the two-day PAT the requests ask for is
 // within the 30-day PAT of the one exchanged from a PAT, beyond the 15
 // minutes of one drawn from no PAT (client_credentials).
 func mintPAT(c cred) outcome {

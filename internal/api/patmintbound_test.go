@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestAdminAccessTokenMintsWithinItsSource is docs/security.md T-204: an
+// TestAdminAccessTokenMintsWithinItsSource is docs/security.md T-193: an
 // access token holding sts:admin mints a PAT only within what it was
 // drawn from. One exchanged from a PAT (2 minutes, from the admin's PAT
 // of 30 days) may create or regenerate a PAT expiring no later than that
@@ -73,7 +73,7 @@ func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
 }
 
 // TestAdminAccessTokenWidensWithinItsSource is the widening path of
-// docs/security.md T-204: an update giving a PAT a scope it did not hold
+// docs/security.md T-193: an update giving a PAT a scope it did not hold
 // is minting, so the 2-minute token of the admin's 30-day PAT widens a
 // read-only PAT of the admin's expiring within that PAT, and not one
 // expiring a day after it.
@@ -96,7 +96,7 @@ func TestAdminAccessTokenWidensWithinItsSource(t *testing.T) {
 }
 
 // TestAccessTokenMintsNoAdminPAT is the second hop of docs/security.md
-// T-204: a PAT holding sts:admin decides lifetimes, so an access token
+// T-193: a PAT holding sts:admin decides lifetimes, so an access token
 // that created one (even within its bound) would reach through it any
 // lifetime in two calls. An access token may not create, regenerate or
 // widen a PAT holding sts:admin; an administrator's PAT may.

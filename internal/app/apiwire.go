@@ -54,7 +54,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 	}
 	ps.Logger = logger
 	sources := tokens.NewStoreSources(store, registry)
-	sources.Keys = keys // src_kid (docs/security.md T-201)
+	sources.Keys = keys // src_kid (docs/security.md T-192)
 	// A pool's tokens are judged by the exchange's audience rule: its
 	// ServerAudiences, DefaultAudience being the issuer (grants.go).
 	sources.Audiences = []string{cfg.Issuer}

@@ -52,7 +52,7 @@ func withResources(u string, resources ...string) string {
 	return u
 }
 
-// TestAuthorizationCodeResource (docs/security.md T-198): an MCP client
+// TestAuthorizationCodeResource (docs/security.md T-190): an MCP client
 // sends resource (RFC 8707 §2.1) with its authorization request and again
 // with its token requests. The code covers exactly the resources asked
 // at /oauth2/authorize, through the consent screen and remembered consent

@@ -151,7 +151,7 @@ func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
 	e.store.failPrincipals = false
 	// The token endpoint agrees: the refresh is refused. The principal is
 	// client a's own service account, so its client authenticates no
-	// more (401 invalid_client, docs/security.md A-97).
+	// more (401 invalid_client, docs/security.md A-94).
 	if status, _, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}, e.a.ID, e.secA); status != 401 || !strings.Contains(body, `"invalid_client"`) {
 		t.Errorf("refresh of a disabled principal's token = %d %s, want 401 invalid_client", status, body)
 	}

@@ -109,7 +109,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		)
 	}
 	sources := tokens.NewStoreSources(store, registry)
-	sources.Keys = keys // src_kid (docs/security.md T-201)
+	sources.Keys = keys // src_kid (docs/security.md T-192)
 	te := &grants.TokenExchange{
 		Trust:      registry,
 		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway, Verified: verified},

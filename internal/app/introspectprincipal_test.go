@@ -12,7 +12,7 @@ import (
 
 // TestClientOfDisabledServiceAccountCannotIntrospect: serve's
 // introspection reads a client's service account (docs/security.md
-// a resource server's client holding introspect is refused once
+// a resource server's client holding introspect is refused once
 // its service account is disabled, here on another replica (or by the
 // CLI), and answered again once it is re-enabled; its client_credentials
 // at /oauth2/token likewise (401 invalid_client), on the next request

@@ -93,7 +93,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 		registry = d.Exchange.Trust
 	}
 	sources := tokens.NewStoreSources(d.Store, registry)
-	sources.Keys = d.Keys // src_kid (docs/security.md T-201)
+	sources.Keys = d.Keys // src_kid (docs/security.md T-192)
 	if d.Exchange != nil {
 		// A pool's tokens are judged by the exchange's audience rule
 		// (docs/security.md A-61).
@@ -127,7 +127,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 		cc.Cache = c
 	}
 	// Every grant's client authentication judges the client's service
-	// account (docs/security.md A-97) through the same cache; the
+	// account (docs/security.md A-94) through the same cache; the
 	// principal it reads is the one client_credentials issues from.
 	clientAuth := grants.Clients{Authenticator: ca, Principals: d.Store, Cache: cc.Cache}
 	gs := []grants.Grant{cc, ref}

@@ -290,7 +290,7 @@ func TestClientCredentialsPrincipal(t *testing.T) {
 			return false
 		case code == http.StatusUnauthorized && strings.Contains(body, `"invalid_client"`) && !strings.Contains(body, "access_token"):
 			// Its service account judged at client authentication
-			// (docs/security.md A-97).
+			// (docs/security.md A-94).
 			return true
 		}
 		t.Fatalf("client_credentials = %d %s, want a token or 401 invalid_client", code, body)

@@ -37,7 +37,7 @@ func newWebPages(ctx context.Context, cfg config.Config, store web.Store, pats *
 		IdleTimeout: cfg.Web.Session.IdleTimeout, AbsoluteTimeout: cfg.Web.Session.AbsoluteTimeout,
 		ReauthAfter: cfg.Web.Session.ReauthAfter, MaxPATLifetime: pats.MaxLifetime, Logger: logger,
 		// The upstream sign-in reaches its providers as every outbound
-		// fetch does (docs/security.md T-59, T-196).
+		// fetch does (docs/security.md T-59, T-189).
 		HTTPClient: federation.NewHTTPClient(providerClient(cfg)),
 		// Shared by every replica and kept across restarts, as the pepper.
 		FormKey: secret.SubKey(pep, "web forms"),
@@ -64,7 +64,7 @@ func newConsents(store clients.ConsentStore, keep time.Duration) *clients.Consen
 
 // checkWebIssuers holds each web.login.oidc issuer to the rule of the
 // client the sign-in fetches it with, at start and by sts config check,
-// not at the first sign-in (docs/security.md T-59, T-196).
+// not at the first sign-in (docs/security.md T-59, T-189).
 func checkWebIssuers(cfg config.Config) error {
 	fetch := providerClient(cfg)
 	var errs []error

@@ -90,7 +90,7 @@ type SignInAgain interface {
 //
 // It tells apart the session's start and when that sign-in authenticated
 // the person: the ID token's auth_time, and what prompt=login, max_age
-// and sudo mode judge (docs/security.md T-140, A-79, T-199), sudo mode
+// and sudo mode judge (docs/security.md T-140, A-79, T-191), sudo mode
 // falling back to the start when it is unknown. The two differ for a
 // sign-in through an upstream provider that answered from its own
 // earlier sign-in (docs/security.md T-178).
@@ -433,7 +433,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		// start of a session an upstream provider's earlier sign-in
 		// began; unknown, the ID token has none (docs/security.md
 		// T-178). Sudo mode's sign-in bounds a refresh token (A-79,
-		// T-199).
+		// T-191).
 		if !when.authenticated.IsZero() {
 			c.AuthTime = storage.Now(when.authenticated)
 		}

@@ -56,7 +56,7 @@ type signInTimes struct {
 
 // sudo is the sign-in sudo mode judges (docs/security.md T-140, A-79):
 // when the person authenticated, not the session's start, which a
-// provider answering from its own earlier sign-in makes now (T-199);
+// provider answering from its own earlier sign-in makes now (T-191);
 // unknown, the session's start, as web's sudo mode on /tokens does.
 func (t signInTimes) sudo() time.Time {
 	if t.authenticated.IsZero() {

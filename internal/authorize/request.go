@@ -277,7 +277,7 @@ const maxResources = 10
 // absolute URI without a fragment and one of the client's audiences,
 // the rule every grant holds a requested audience to, so that the code
 // covers them and its redemption and refreshes may ask for them
-// (docs/security.md T-198). Anything else is invalid_target (§2), and
+// (docs/security.md T-190). Anything else is invalid_target (§2), and
 // no code. None asked: the code is for the client's first audience. An
 // empty value is omitted (RFC 6749 §3.1), as at the token endpoint.
 func (q *request) resource(vals []string) *redirectError {

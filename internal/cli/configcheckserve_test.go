@@ -45,7 +45,7 @@ pools:
 		"integration loopback http without allow_loopback": {`host_token_integrations:
   - {id: 0190c0de-aaaa-7bbb-8ccc-0123456789ab, token_url: "http://127.0.0.1:9/token", client_id: a}
 `, `token_url "http://127.0.0.1:9/token"`},
-		// docs/security.md T-196: an upstream sign-in issuer the
+		// docs/security.md T-189: an upstream sign-in issuer the
 		// outbound client would refuse, named by its key.
 		"web issuer metadata": {`web:
   login:

@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestServeDerivedTokensDieWithTheirSigningKey (docs/security.md T-201): a
+// TestServeDerivedTokensDieWithTheirSigningKey (docs/security.md T-192): a
 // signing key whose private half was stolen is revoked (`sts keys revoke`)
 // after it stopped signing (a rotation since, or a retired or next key
 // all along). What the thief exchanged a token of that key for while it

@@ -23,7 +23,7 @@ type PrincipalCache interface {
 // must be enabled and of c's organization: a client is its service
 // account's credential, and authenticates no more once that is disabled,
 // deleted or moved, as a disabled client does not (invalid_client, 401;
-// docs/security.md A-97). A failed read is 503. cache, when not nil,
+// docs/security.md A-94). A failed read is 503. cache, when not nil,
 // serves an enabled copy; a refusal is never judged on a cached copy.
 func ServiceAccount(ctx context.Context, store PrincipalReader, cache PrincipalCache, c *storage.Client) (storage.Principal, error) {
 	p, err := readPrincipal(ctx, store, cache, c.PrincipalID)

@@ -204,7 +204,7 @@ func (s *schemeRouter) CloseIdleConnections() {
 // bytes is an error wrapping errTooLarge, never a truncated body. Callers
 // that read whole bodies without a bound of their own (go-oidc's
 // discovery and key set, x/oauth2's token response: io.ReadAll) stop
-// there too (docs/security.md T-60, T-196).
+// there too (docs/security.md T-60, T-189).
 type capTransport struct {
 	next *schemeRouter
 	max  int64

@@ -177,7 +177,7 @@ func TestResponseCap(t *testing.T) {
 // body past ClientOptions.MaxResponseSize (DefaultMaxResponseSize when
 // zero), whoever reads it: go-oidc and x/oauth2, which the upstream
 // sign-in calls, io.ReadAll discovery, key sets and token responses
-// without a bound of their own (docs/security.md T-60, T-196). A body at
+// without a bound of their own (docs/security.md T-60, T-189). A body at
 // the cap reads whole; one byte more is an error wrapping errTooLarge,
 // with or without a Content-Length.
 func TestClientCapsEveryBody(t *testing.T) {

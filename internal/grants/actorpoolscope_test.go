@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestDelegationEndsWithActorPoolNarrowing is docs/security.md A-95 for
+// TestDelegationEndsWithActorPoolNarrowing is docs/security.md A-93 for
 // the actor of a delegation: the token exchanged with an actor token of
 // pool "actors" (scope read) ends once that pool no longer grants read,
 // as the actor token does, not only when the pool is gone.

@@ -180,7 +180,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	// 3. The target: audience and resource (MCP clients send resource on
 	//    every token request) narrow the access token to what the code
 	//    covers, never widen it (RFC 8707 §2.2, docs/security.md T-183,
-	//    T-198), judged before the code is spent, so a refusal leaves it
+	//    T-190), judged before the code is spent, so a refusal leaves it
 	//    for a corrected request.
 	digest := secret.Digest(g.Pepper, code)
 	covered, aud, err := g.target(ctx, req, client, digest)
@@ -338,7 +338,7 @@ func (g *AuthorizationCode) target(ctx context.Context, req *Request, client *st
 	case len(ac.Resources) > 0 && ac.ClientID == client.ID:
 		// Within the client's audiences now: one it lost since the code
 		// was issued would be in the family, whose first refresh is
-		// then refused (docs/security.md T-198).
+		// then refused (docs/security.md T-190).
 		for _, r := range ac.Resources {
 			if clientauth.AllowsAudience(client, r) {
 				covered = append(covered, r)
@@ -390,7 +390,7 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("confidential client without authentication"))
 	}
 	// Identified, not authenticated: its service account is judged as an
-	// authenticated client's is (docs/security.md A-97).
+	// authenticated client's is (docs/security.md A-94).
 	if _, err := clientauth.ServiceAccount(ctx, g.Store, nil, &c); err != nil {
 		return nil, err
 	}
@@ -401,7 +401,7 @@ func (g *AuthorizationCode) publicClient(ctx context.Context, id string) (*stora
 // SignInWithin before ac was issued; false when the sign-in time is
 // unknown. The sign-in is the one sudo mode judges (SignedInAt: when
 // the person authenticated, else the session's start, docs/security.md
-// T-199); a code stored before it was recorded has it as its AuthTime
+// T-191); a code stored before it was recorded has it as its AuthTime
 // (docs/security.md T-178).
 func (g *AuthorizationCode) signedInRecently(ac storage.AuthCode) bool {
 	at := ac.SignedInAt

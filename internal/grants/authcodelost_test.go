@@ -13,7 +13,7 @@ import (
 )
 
 // TestAuthorizationCodeFamilyWithinTheClientsAudiences (docs/security.md
-// T-198): a code covering [api files] is redeemed for api after the client
+// T-190): a code covering [api files] is redeemed for api after the client
 // lost files. The redemption checked only the narrowed aud, and the family
 // began covering both, so its first refresh was refused invalid_target.
 // The family now covers what the code covers that the client still has;

@@ -16,7 +16,7 @@ import (
 //
 // With Principals, an authenticated client is also refused (invalid_client)
 // when its service account is disabled, deleted or of another
-// organization (docs/security.md A-97): every grant, on every dialect. The
+// organization (docs/security.md A-94): every grant, on every dialect. The
 // principal read is kept on the request, and client_credentials issues
 // from it instead of reading it again.
 type Clients struct {

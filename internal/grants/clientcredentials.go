@@ -157,7 +157,7 @@ func nowOf(f func() time.Time) time.Time {
 }
 
 // principal is client's service account: the one client authentication
-// already read and judged, or else read here. No second read per
+// already read and judged, or else read here. No second read per
 // token (docs/performance.md).
 func (g *ClientCredentials) principal(ctx context.Context, req *Request, client *storage.Client) (storage.Principal, error) {
 	if p := req.clientPrincipal; p.ID != "" && p.ID == client.PrincipalID {

@@ -41,7 +41,7 @@ func TestClientCredentialsPrincipalStorageDownIsUnavailable(t *testing.T) {
 	}
 	auth := m.handler.Clients.(Clients).Authenticator
 	// The principal is read once: by client authentication when it judges
-	// the service account, else by the grant.
+	// the service account, else by the grant.
 	for _, down := range []string{"at client authentication", "at the grant"} {
 		if down == "at client authentication" {
 			m.handler.Clients, cc.Principals = Clients{Authenticator: auth, Principals: principalsDown{m.store}}, m.store

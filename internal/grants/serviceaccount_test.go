@@ -16,7 +16,7 @@ import (
 )
 
 // TestClientOfDisabledServiceAccountAtTokenEndpoint (docs/security.md
-// a client is its service account's credential. Once the service
+// a client is its service account's credential. Once the service
 // account is disabled, deleted or of another organization, its client
 // authenticates for no grant: client_credentials, refresh_token, token
 // exchange and authorization_code (a confidential client and a public
@@ -121,7 +121,7 @@ func (d downablePrincipals) GetPrincipal(ctx context.Context, id string) (storag
 }
 
 // TestSuspendedServiceAccountRefusalNamesTheClient (docs/security.md D-19,
-// a client that proved its secret but whose service account is
+// a client that proved its secret but whose service account is
 // disabled is refused 401 invalid_client, as a failed authentication is on
 // the wire, yet its event is its organization's, names it, and says why
 // (principal_disabled, in the metrics too): its administrators see a
@@ -171,7 +171,7 @@ func (e *env) observations() []Observation {
 	return slices.Clone(e.obs)
 }
 
-// TestDialectsRefuseSuspendedServiceAccount (docs/security.md A-97): the
+// TestDialectsRefuseSuspendedServiceAccount (docs/security.md A-94): the
 // Google, Google OAuth and Confluent dialects and jwt-bearer share the
 // token endpoint's client authentication, so a client whose service
 // account is disabled is refused on each (401, no token), a refresh token

@@ -25,7 +25,7 @@ func TestExchangeEndsWithItsSourceTokens(t *testing.T) {
 	o.verify.Revocations = tokens.StoreRevocations{Store: o.store}
 	// A family begun from one of our tokens names its key (src_kid), which
 	// the refresh grant checks through its source checker, as serve wires
-	// it (docs/security.md T-201).
+	// it (docs/security.md T-192).
 	o.grant.Refresh.Sources = &tokens.StoreSources{Store: o.store, Keys: o.verify.Keys}
 	now := time.Now()
 	external := func(sub string) url.Values {

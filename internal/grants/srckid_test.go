@@ -38,7 +38,7 @@ func (k *keysWithStolen) PublicKey(kid string) (signer.PublicKey, bool) {
 func (k *keysWithStolen) Algorithms() []string  { return k.cur.Algorithms() }
 func (k *keysWithStolen) JWKS() ([]byte, error) { return k.cur.JWKS() }
 
-// TestFamilyEndsWithItsSourceKey (docs/security.md T-201): a refresh
+// TestFamilyEndsWithItsSourceKey (docs/security.md T-192): a refresh
 // family begun by re-exchanging a token its thief forged with a stolen
 // signing key (one that does not sign: retired, next, or rotated away)
 // stores no signature, and the access tokens its refreshes mint are
@@ -136,7 +136,7 @@ func jwtKID(t *testing.T, tok string) string {
 	return h.KID
 }
 
-// TestGrandchildEndsWithItsSourceKey (docs/security.md T-201): src_kid is
+// TestGrandchildEndsWithItsSourceKey (docs/security.md T-192): src_kid is
 // carried on through every re-exchange, not only the first: a token
 // re-exchanged from a re-exchange of a forged token (both signed by the
 // key that signs) still names the stolen key and ends with it.

@@ -385,7 +385,7 @@ func sourceJTIs(subj, actor *subject) ([]string, error) {
 // sourceKeyIDs is the src_kid of a token exchanged from subj, and from
 // actor in a delegation: the key of each of our tokens it comes from, each
 // once, so that revoking any of them ends it as it ends those tokens
-// (docs/security.md T-201). No longer than src_jti, whose tokens they
+// (docs/security.md T-192). No longer than src_jti, whose tokens they
 // signed, so bounded with it.
 func sourceKeyIDs(subj, actor *subject) []string {
 	l := subj.srcKIDs
@@ -484,9 +484,9 @@ func sourceClients(own string, subj, actor *subject) []string {
 // (tokens.PoolClientID), each with the actor token's scope
 // (tokens.SourceClient), so that the delegated token ends once the client
 // no longer lists that scope or the pool no longer grants it, as the actor
-// token does (docs/security.md A-95), not only once they are gone (the
+// token does (docs/security.md A-93), not only once they are gone (the
 // bare client ID and src_pool entry). The encoding is an exchange token's
-// creator's, in src_client_id: a node of an earlier version
+// creator's, in src_client_id: a node of an earlier version
 // skips an entry that is no registered client. An external actor token
 // drew no scope of ours: its pool's ceiling is not what it holds.
 func actorDrew(actor *subject) []string {

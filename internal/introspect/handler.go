@@ -56,7 +56,7 @@ type Handler struct {
 	PATs PATVerifier
 	// Principals reads a client caller's service account: a client is its
 	// credential, and answers nothing once it is disabled, deleted or of
-	// another organization (docs/security.md A-97). The server passes its
+	// another organization (docs/security.md A-94). The server passes its
 	// store; nil (a handler in a test without principals) skips the read.
 	Principals PrincipalReader
 	// BearerAudience is the aud a bearer caller's token must carry;
@@ -172,7 +172,7 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 // checkPrincipal refuses a client whose service account is disabled,
 // deleted or of another organization, as a disabled client is refused:
 // its tokens stop, and so must its reading of every token its
-// audiences or its introspect permission show it (docs/security.md A-97).
+// audiences or its introspect permission show it (docs/security.md A-94).
 // Read from storage on every request; the token endpoint judges it the
 // same way (clientauth.ServiceAccount).
 func (h *Handler) checkPrincipal(ctx context.Context, c *storage.Client) error {

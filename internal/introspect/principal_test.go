@@ -16,7 +16,7 @@ import (
 // account's credential; once the service account is disabled (suspended
 // because its credentials leaked), its client no longer introspects,
 // with the introspect permission or without it, on either path, while
-// an enabled client goes on seeing the same token (docs/security.md A-97).
+// an enabled client goes on seeing the same token (docs/security.md A-94).
 func TestClientOfDisabledServiceAccountRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := t.Context()
@@ -81,7 +81,7 @@ func TestClientOfDisabledServiceAccountRefused(t *testing.T) {
 // account is deleted, or of another organization than the client, is
 // refused as one of a disabled service account is (401 invalid_client),
 // and a failed read of the service account is 503 with Retry-After, never
-// an answer (docs/security.md A-97).
+// an answer (docs/security.md A-94).
 func TestClientOfGoneOrMovedServiceAccountRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := t.Context()

@@ -290,7 +290,7 @@ func (e *Exporter) send(ctx context.Context, body []byte) (retry bool, after tim
 // error naming its status), never a request elsewhere: net/http would
 // send the spans and every configured header (the collector's API key)
 // but Authorization to the host the redirect names, over plain http too
-// (docs/security.md T-195).
+// (docs/security.md T-188).
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // redactURLError keeps the cause of a transport error but drops the URL's

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestRedirectIsNotFollowed (docs/security.md T-195): the collector's
+// TestRedirectIsNotFollowed (docs/security.md T-188): the collector's
 // credential (OTEL_EXPORTER_OTLP_HEADERS: an API key header such as
 // api-key, x-honeycomb-team, DD-API-KEY) and the spans went wherever the
 // collector's answer pointed. net/http follows a 307 or 308 with the

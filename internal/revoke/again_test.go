@@ -18,7 +18,7 @@ import (
 )
 
 // againEnv is a revocation endpoint over a SQLite store on loopback with
-// a public client "spa", shared by the T-192 tests.
+// a public client "spa", shared by the T-187 tests.
 type againEnv struct {
 	st     storage.Store
 	srv    *httptest.Server
@@ -94,7 +94,7 @@ func (e *againEnv) revoke(t *testing.T, form url.Values, n int) {
 // presented over and over, by its holder without credentials or by a
 // public client named by client_id alone (neither rate-limited), costs
 // storage one revocation row and the audit trail one event, not one of
-// each per request (docs/security.md T-192). A row that stands shorter
+// each per request (docs/security.md T-187). A row that stands shorter
 // than the token (leeway included) is extended, with its event.
 func TestRevokedAgainWritesNothing(t *testing.T) {
 	e := newAgainEnv(t)
@@ -140,7 +140,7 @@ func TestRevokedAgainWritesNothing(t *testing.T) {
 // TestRefreshRevokedAgainWritesNothing: a refresh token revoked over and
 // over ends its family once: one grant row, one refresh_family.revoke
 // event; a token rotated away whose successor is revoked too likewise,
-// however long the chain (docs/security.md T-192). The tokens are stored
+// however long the chain (docs/security.md T-187). The tokens are stored
 // directly for client "spa", which revokes by client_id alone: through
 // the product only a confidential client holds one, and the endpoint
 // judges the token the same way. A family whose row stands but whose

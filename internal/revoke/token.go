@@ -150,7 +150,7 @@ func (h *Handler) putRevocation(ctx context.Context, who audit.Caller, c *tokens
 // nothing, so it writes no row and no event. The holder of a client-less
 // token and a public client revoke without a secret and unlimited; each
 // token then costs storage one row and the audit trail one event, not
-// one per request (docs/security.md T-192).
+// one per request (docs/security.md T-187).
 func (h *Handler) revokedUntil(ctx context.Context, id string, until time.Time) (bool, error) {
 	r, err := h.Store.GetRevocation(ctx, id)
 	switch {
@@ -184,7 +184,7 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 	case err != nil:
 		return unavailable(err)
 	case n < 0:
-		return nil // already ended: nothing written, no event (T-192)
+		return nil // already ended: nothing written, no event (T-187)
 	}
 	h.logger().InfoContext(ctx, "refresh token family revoked", "family", rt.FamilyID, "client_id", client.ID)
 	h.audit(ctx, who.Event(h.now(), rt.OrgID, ActionRefreshFamilyRevoke, "refresh_family:"+rt.FamilyID, outcomeRevoked,
@@ -196,7 +196,7 @@ func (h *Handler) revokeRefresh(ctx context.Context, who audit.Caller, client *s
 // it marked revoked, or -1 when the family was already ended and nothing
 // changed. A public client revokes by client_id alone, unlimited, so
 // ending an ended family must write nothing and record nothing
-// (docs/security.md T-192).
+// (docs/security.md T-187).
 //
 // Ended is the family's grant: row in force with every token of the
 // family marked revoked, judged over the whole family at once (the

@@ -288,7 +288,7 @@ func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, 
 // after since found no kid. A key that was stored at since and is absent
 // from such a read has left the set (revoked, or deleted past its
 // retention) and is not ours any more: the caller can say so without a
-// re-read (docs/security.md T-201). readAt is loaded before the snapshot,
+// re-read (docs/security.md T-192). readAt is loaded before the snapshot,
 // which is stored before it, so the snapshot checked is at least that
 // read's.
 func (m *Manager) AbsentSince(kid string, since time.Time) bool {

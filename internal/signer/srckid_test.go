@@ -19,7 +19,7 @@ func srcKIDClaims(kid string, iat time.Time) *tokens.AccessClaims {
 		SourceJTIs: []string{"j"}, SourceKeyIDs: []string{kid}}
 }
 
-// T-201: a replica that started after a key was revoked never loaded it.
+// T-192: a replica that started after a key was revoked never loaded it.
 // A token exchanged from one of that key, issued before the replica read
 // its key set, is gone on every check: the key signed before the token
 // was issued, so a read since would have seen it. It was answered gone
@@ -54,7 +54,7 @@ func TestSourceKeyRevokedBeforeReplicaStarted(t *testing.T) {
 	})
 }
 
-// T-201, F-45: a key another replica made after this one last read its
+// T-192, F-45: a key another replica made after this one last read its
 // set is found by a re-read, never told gone, even for a token whose iat
 // (on the clock of the replica that minted it) is up to the verifier's
 // leeway before that read.

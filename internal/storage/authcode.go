@@ -24,12 +24,12 @@ type AuthCode struct {
 	// Resources are the resources (RFC 8707 §2.1) the authorization
 	// request asked for, each one of the client's audiences: what the
 	// code's access token and refresh family are for. Empty: the
-	// client's first audience (docs/security.md T-198).
+	// client's first audience (docs/security.md T-190).
 	Resources []string
 	Nonce     string
 	AuthTime  time.Time // when the principal authenticated (the ID token's auth_time), zero when unknown
 	// SignedInAt is the sign-in sudo mode judges, which bounds a refresh
-	// token (docs/security.md A-79, T-199): when the principal
+	// token (docs/security.md A-79, T-191): when the principal
 	// authenticated, or the session's start when that is unknown; zero
 	// on a code stored before it was recorded, whose AuthTime was that.
 	SignedInAt time.Time

@@ -165,7 +165,7 @@ type AccessClaims struct {
 	// client re-exchanged still ends with the client the first was
 	// issued to ([SourceChecker]). An entry may name a scope drawn from
 	// a client or, by its client_id, a pool ([SourceClient],
-	// [PoolClientID]; docs/security.md A-94, A-95).
+	// [PoolClientID]; docs/security.md A-92, A-93).
 	SourceClientIDs []string `json:"src_client_id,omitempty"`
 	// What the tokens this one was exchanged from derive from, beyond
 	// what it names itself: above all the actor of a delegation, whose
@@ -184,7 +184,7 @@ type AccessClaims struct {
 	// SourceJTIs, each once: a key revoked since (its private half
 	// stolen) ends this token too, though another key signed it, as it
 	// ends the tokens it signed itself ([SourceChecker],
-	// docs/security.md T-201).
+	// docs/security.md T-192).
 	SourceKeyIDs []string `json:"src_kid,omitempty"`
 
 	// KeyID is the kid of the key this token was verified with, set by
@@ -224,7 +224,7 @@ func ParseSourcePAT(e string) (id, gen, scope string, ok bool) {
 // SourceClient is a src_client_id entry naming what a derivation drew
 // from client id: scope (space-separated), which the client must still
 // list, as a src_pat entry names what was drawn from a PAT
-// (docs/security.md A-67, A-94). It goes beside the bare client ID, which
+// (docs/security.md A-67, A-92). It goes beside the bare client ID, which
 // the revocation lookups and consent rows key on; a verifier of an
 // earlier version reads it as no registered client and skips it. An
 // empty scope is the bare ID.

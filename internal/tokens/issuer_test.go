@@ -54,7 +54,7 @@ func TestMintAccessTokenRoundTrip(t *testing.T) {
 				t.Fatalf("VerifyAccessToken: %v", err)
 			}
 			// The verifier records the key it verified the token with
-			// (src_kid of what is exchanged from it, docs/security.md T-201).
+			// (src_kid of what is exchanged from it, docs/security.md T-192).
 			minted.KeyID = f.keys.KeyID()
 			if diff := cmp.Diff(minted, *got); diff != "" {
 				t.Errorf("verified claims (-minted +verified):\n%s", diff)

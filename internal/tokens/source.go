@@ -81,7 +81,7 @@ type StoreSources struct {
 	// Keys judges the keys of the tokens a token was exchanged from
 	// (src_kid): each must still be one this node trusts, so revoking a
 	// key ends what was exchanged from its tokens (docs/security.md
-	// T-201). The verifier's key set; nil skips that check (tests).
+	// T-192). The verifier's key set; nil skips that check (tests).
 	Keys signer.KeySet
 	// Audiences are the audiences an exchange allows through every pool
 	// besides the pool's own: the token exchange's DefaultAudience and
@@ -141,9 +141,9 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	// client's lists, and one an exchange token bought is not bounded by
 	// the lists of the clients its creator's credential came from, but it
 	// ends once that client no longer lists what the creator's credential
-	// drew from it (SourceClient; docs/security.md A-94).
+	// drew from it (SourceClient; docs/security.md A-92).
 	// An entry naming a pool's client_id with a scope is what the
-	// creator's credential drew from that pool's ceiling.
+	// creator's credential drew from that pool's ceiling.
 	for _, e := range c.SourceClientIDs {
 		id, scope := ParseSourceClient(e)
 		if pool, provider, ok := ParsePoolClientID(id); ok && scope != "" {
@@ -223,7 +223,7 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 
 // further checks what the tokens c was exchanged from derive from beyond
 // what c names itself (src_sub, src_pat, src_pool, src_kid;
-// docs/security.md A-46, T-201): each principal present and enabled, each
+// docs/security.md A-46, T-192): each principal present and enabled, each
 // PAT present, of its generation and unexpired, and still holding every
 // scope its entry names, each pool and provider present and
 // enabled, each key one this node still trusts. Their
@@ -291,7 +291,7 @@ type keyAbsence interface {
 // kid signed a token before the one naming it was issued (iat), so it was
 // stored then unless already gone: a read begun after iat, plus the
 // leeway for the clock of the replica that minted it, that lacks kid is
-// a definite "gone" (T-201). Without it a replica that never loaded the
+// a definite "gone" (T-192). Without it a replica that never loaded the
 // key (started after its revocation) could tell only once per
 // signer.LookupInterval and answered every other check "unavailable".
 func (s *StoreSources) keyStands(ctx context.Context, kid string, iat time.Time) error {
@@ -511,7 +511,7 @@ func poolLost(p *trust.Pool, scope string, api bool) string {
 
 // poolGrants checks what an exchange token's creator drew from its pool
 // (a src_client_id entry of the pool's client_id and a scope,
-// docs/security.md A-95): the pool and provider stand and the pool still
+// docs/security.md A-93): the pool and provider stand and the pool still
 // grants every scope of scope. The creator acted as a principal of ours
 // (only such a credential creates an exchange token). No registry: skipped,
 // as src_pool is.

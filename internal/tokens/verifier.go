@@ -102,7 +102,7 @@ func (v *Verifier) verify(ctx context.Context, raw, audience string) (*AccessCla
 		return nil, err
 	}
 	// A token exchanged from this one names its key (src_kid), so that it
-	// ends with the key (docs/security.md T-201).
+	// ends with the key (docs/security.md T-192).
 	c.KeyID = kid
 	// 6. Revocation last: it is the only step that may touch storage.
 	if v.Revocations != nil {

@@ -50,7 +50,7 @@ type idpRedirect struct {
 
 // loopbackProviders lets sts reach the test providers, which listen on
 // loopback over plain http: the sign-in's client refuses both otherwise,
-// as every outbound fetch does (docs/security.md T-59, T-196).
+// as every outbound fetch does (docs/security.md T-59, T-189).
 const loopbackProviders = "federation:\n  allow_loopback: true\n"
 
 type idpCode struct {

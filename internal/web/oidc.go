@@ -294,7 +294,7 @@ func (h *Handler) clientContext(ctx context.Context) context.Context {
 // named (a 302 still sent the secret in the Authorization header to
 // another port of the same host name). Such a redirect is now the
 // exchange's answer, a failed sign-in, as the trace exporter does
-// (docs/security.md T-195, T-196). Discovery and key fetches (GET) keep
+// (docs/security.md T-188, T-189). Discovery and key fetches (GET) keep
 // c's own rule.
 func upstreamClient(c *http.Client) *http.Client {
 	if c == nil {

@@ -18,7 +18,7 @@ import (
 //
 // Creating a PAT, regenerating one (both show a new secret) and widening
 // one's permission need a sign-in younger than web.session.reauth_after.
-// The sign-in is judged by when it authenticated the person (T-199): a
+// The sign-in is judged by when it authenticated the person (T-191): a
 // new session an upstream provider answered from its own earlier
 // sign-in is no fresh one. An older sign-in's session is not ended: it
 // still reads the page, renames, narrows and deletes; only these forms
@@ -50,7 +50,7 @@ const keptFor = time.Hour
 // web.session.reauth_after ago: when the session's sign-in authenticated
 // them (auth_at: a sign-in link's use, the provider's auth_time), not
 // when the session began, which a provider answering from its own earlier
-// sign-in makes now (docs/security.md T-199). Unknown (the provider did
+// sign-in makes now (docs/security.md T-191). Unknown (the provider did
 // not say, a session begun before auth_at was recorded), the session's
 // start, as before: a plain sign-in asks the provider nothing, and one
 // that says auth_time only when asked would otherwise owe a second

@@ -92,7 +92,7 @@ func TestReauthAsksTheProviderToAuthenticate(t *testing.T) {
 	}
 }
 
-// TestSudoJudgesWhenTheProviderAuthenticated (docs/security.md T-199):
+// TestSudoJudgesWhenTheProviderAuthenticated (docs/security.md T-191):
 // sudo mode judges when the session's sign-in authenticated the person
 // (web_sessions.auth_at), not when the session began. Whoever sits at a
 // browser left signed in at the provider signed out of sts and in again:
@@ -136,7 +136,7 @@ func TestSudoJudgesWhenTheProviderAuthenticated(t *testing.T) {
 }
 
 // TestAuthorizeSudoJudgesWhenTheProviderAuthenticated (docs/security.md
-// T-199, T-140, A-79): /oauth2/authorize's sudo mode and the code's
+// T-191, T-140, A-79): /oauth2/authorize's sudo mode and the code's
 // refresh token judge when the sign-in authenticated the person, as
 // /tokens does. Whoever sits at a browser left signed in at the provider
 // signs out of sts and in again; the provider answers from its sign-in

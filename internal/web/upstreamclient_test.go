@@ -19,7 +19,7 @@ import (
 )
 
 // TestUpstreamTokenRedirectNotFollowed: the upstream sign-in's code
-// exchange follows no redirect (docs/security.md T-196). The token
+// exchange follows no redirect (docs/security.md T-189). The token
 // endpoint's answer, a 307, 308 or 302 to another server, used to be
 // followed by a plain http.Client: that server received the
 // authorization code with its PKCE verifier and the client secret (HTTP
@@ -69,7 +69,7 @@ func TestUpstreamTokenRedirectNotFollowed(t *testing.T) {
 
 // TestUpstreamSignInDialsOnlyAllowedAddresses: the upstream sign-in's
 // fetches go through the dialer the rest of sts uses for outbound
-// fetches (docs/security.md T-196, T-59). An issuer whose name resolves
+// fetches (docs/security.md T-189, T-59). An issuer whose name resolves
 // to a loopback address, without federation.allow_loopback, used to be
 // dialed by a plain http.Client (and through any proxy of the
 // environment); now no connection is made and the sign-in fails.
@@ -111,7 +111,7 @@ func TestUpstreamSignInDialsOnlyAllowedAddresses(t *testing.T) {
 // refuse by its URL alone (plain http, a loopback address without
 // federation.allow_loopback, the cloud metadata address) stops sts at
 // start, naming the key, not at the first sign-in (docs/security.md
-// T-59, T-196).
+// T-59, T-189).
 func TestUpstreamIssuerRefusedAtStart(t *testing.T) {
 	t.Parallel()
 	for _, issuer := range []string{"http://127.0.0.1:9", "https://127.0.0.1:9", "https://169.254.169.254", "http://idp.example.com"} {
@@ -130,7 +130,7 @@ func TestUpstreamIssuerRefusedAtStart(t *testing.T) {
 // network (a self-hosted Keycloak on 10/8, 192.168/16, a Docker bridge in
 // 172.16/12, a ULA) is refused at start without federation.allow_private
 // and starts with it; the metadata addresses stay refused even then
-// (docs/security.md T-59, T-196).
+// (docs/security.md T-59, T-189).
 func TestUpstreamPrivateIssuerNeedsAllowPrivate(t *testing.T) {
 	t.Parallel()
 	const allow = "federation:\n  allow_private: true\n"
@@ -180,7 +180,7 @@ func startWithIssuer(t *testing.T, extra, issuer string) error {
 
 // TestUpstreamDiscoveryBodyCapped: the sign-in reads no more of a
 // provider's discovery document than the outbound client's cap
-// (docs/security.md T-60, T-196). go-oidc reads it with io.ReadAll: a
+// (docs/security.md T-60, T-189). go-oidc reads it with io.ReadAll: a
 // provider sending 64 MiB had it all read (and held) before; now the
 // client stops past 256 KiB, the connection is closed, and the sign-in
 // fails. What the server managed to write is bounded by the loopback

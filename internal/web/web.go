@@ -109,7 +109,7 @@ type Options struct {
 	// HTTPClient reaches the upstream providers (discovery, keys, the
 	// code exchange). The app gives the client of every outbound fetch
 	// (federation.NewHTTPClient: checked addresses, no proxy, no redirect
-	// to another host; docs/security.md T-59, T-196); a plain 10 s-timeout
+	// to another host; docs/security.md T-59, T-189); a plain 10 s-timeout
 	// client when nil (tests of this package). Either is copied to follow
 	// no redirect of a request other than GET (upstreamClient).
 	HTTPClient *http.Client
