@@ -41,7 +41,7 @@ func (m *Manager) ForceRotate(ctx context.Context, now time.Time) (Rotation, err
 // stopped answering fails the poll instead of holding the key set's lock,
 // and the loop with it, until TCP gives up (docs/security.md F-94).
 func (m *Manager) Tick(ctx context.Context) error {
-	err := m.bounded(ctx, m.Reload)
+	err := m.cfg.bounded(ctx, m.Reload)
 	if err != nil && errors.Is(err, ErrSealed) {
 		return err // never rotate around keys we cannot open
 	}
@@ -52,15 +52,10 @@ func (m *Manager) Tick(ctx context.Context) error {
 }
 
 // bounded runs one storage step of a key poll, a rotation or a
-// revocation under Config.StorageTimeout (docs/security.md F-94).
-func (m *Manager) bounded(ctx context.Context, step func(context.Context) error) error {
-	return boundedBy(ctx, m.cfg.StorageTimeout, step)
-}
-
-// boundedBy runs step with at most d left on its context; a caller's
-// earlier deadline (a request's) still wins.
-func boundedBy(ctx context.Context, d time.Duration, step func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
+// revocation with at most StorageTimeout left on its context; a caller's
+// earlier deadline (a request's) still wins (docs/security.md F-94).
+func (c Config) bounded(ctx context.Context, step func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.StorageTimeout)
 	defer cancel()
 	return step(ctx)
 }
@@ -131,7 +126,7 @@ func (m *Manager) rotateNow(ctx context.Context, force bool, ev EventFunc) (Rota
 	defer m.mu.Unlock()
 	// A readiness error (nothing active, or sealed) is not a reason to stop
 	// here: rotateLocked refuses a sealed set itself.
-	if err := m.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 		return Rotation{}, err
 	}
 	return m.rotateLocked(ctx, m.now(), mode, ev)
@@ -161,7 +156,7 @@ func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode, ev
 func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode, ev EventFunc) (Rotation, error) {
 	ks := m.state.Load()
 	if ks == nil {
-		if err := m.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+		if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 			return Rotation{}, err
 		}
 		ks = m.state.Load()
@@ -200,7 +195,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 	// The keys are generated above, outside the bound: a large RSA
 	// modulus may take seconds.
 	var res Rotation
-	err = m.bounded(ctx, func(ctx context.Context) (err error) {
+	err = m.cfg.bounded(ctx, func(ctx context.Context) (err error) {
 		res, err = commitPlan(ctx, m, p.apply, event)
 		return err
 	})
@@ -216,7 +211,7 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 			"next", res.Next, "deleted", res.Deleted)
 	}
 	res.Algorithm = m.cfg.Algorithm
-	if rerr := m.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := m.cfg.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}
 	return res, nil

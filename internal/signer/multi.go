@@ -280,7 +280,7 @@ func (m *Multi) Reload(ctx context.Context) error {
 func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
 
 func (m *Multi) Tick(ctx context.Context) error {
-	if err := m.bounded(ctx, m.retireDropped); err != nil {
+	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil {
 		return err
 	}
 	return m.each(func(x *Manager) error { return x.Tick(ctx) })
@@ -310,15 +310,9 @@ func (m *Multi) Run(ctx context.Context) error {
 	}
 }
 
-// bounded is [Manager.bounded] for the steps of a Multi's own
-// (retireDropped, RevokeKey's lookup of the owner).
-func (m *Multi) bounded(ctx context.Context, step func(context.Context) error) error {
-	return boundedBy(ctx, m.cfg.StorageTimeout, step)
-}
-
 // tick is one poll of Run.
 func (m *Multi) tick(ctx context.Context) {
-	if err := m.bounded(ctx, m.retireDropped); err != nil {
+	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil {
 		m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
 	}
 	for _, x := range m.all() {

@@ -169,7 +169,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	// A readiness error (sealed) is not a reason to stop here: a retired
 	// key needs no master key, and the others are checked below.
 	// Each storage step is bounded, as a poll's (docs/security.md F-94).
-	if err := m.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
 		return Revocation{}, err
 	}
 	ks := m.state.Load()
@@ -200,7 +200,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 		return Revocation{}, err
 	}
 	var res Revocation
-	err = m.bounded(ctx, func(ctx context.Context) (err error) {
+	err = m.cfg.bounded(ctx, func(ctx context.Context) (err error) {
 		res, err = commitPlan(ctx, m, p.apply, ev)
 		return err
 	})
@@ -212,7 +212,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	}
 	m.logger().Warn("signer: signing key revoked", "kid", kid, "state", res.State,
 		"activated", res.Activated, "next", res.Next, "deleted", res.Deleted)
-	if rerr := m.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := m.cfg.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
 		return res, rerr
 	}
 	return res, nil
@@ -234,7 +234,7 @@ func rowByID(rows []storage.SigningKey, kid string) *storage.SigningKey {
 func (m *Multi) RevokeKey(ctx context.Context, kid string, ev RevokeEventFunc) (Revocation, error) {
 	// One bounded step, as a poll's (docs/security.md F-94).
 	var rows []storage.SigningKey
-	err := m.bounded(ctx, func(ctx context.Context) (err error) {
+	err := m.cfg.bounded(ctx, func(ctx context.Context) (err error) {
 		if err := m.retireDropped(ctx); err != nil {
 			return err
 		}
