@@ -126,7 +126,7 @@ func (m *Manager) rotateNow(ctx context.Context, force bool, ev EventFunc) (Rota
 	defer m.mu.Unlock()
 	// A readiness error (nothing active, or sealed) is not a reason to stop
 	// here: rotateLocked refuses a sealed set itself.
-	if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	if err := m.reloadStep(ctx); err != nil {
 		return Rotation{}, err
 	}
 	return m.rotateLocked(ctx, m.now(), mode, ev)
@@ -156,7 +156,7 @@ func (m *Manager) rotate(ctx context.Context, now time.Time, mode rotateMode, ev
 func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMode, ev EventFunc) (Rotation, error) {
 	ks := m.state.Load()
 	if ks == nil {
-		if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+		if err := m.reloadStep(ctx); err != nil {
 			return Rotation{}, err
 		}
 		ks = m.state.Load()
@@ -192,13 +192,9 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 			return ev(r)
 		}
 	}
-	// The keys are generated above, outside the bound: a large RSA
-	// modulus may take seconds.
-	var res Rotation
-	err = m.cfg.bounded(ctx, func(ctx context.Context) (err error) {
-		res, err = commitPlan(ctx, m, p.apply, event)
-		return err
-	})
+	// The keys are generated above, outside commitPlan's bound: a large
+	// RSA modulus may take seconds.
+	res, err := commitPlan(ctx, m, p.apply, event)
 	switch {
 	case errors.Is(err, errAlreadyRotated):
 		res = Rotation{AlreadyRotated: true}
@@ -211,10 +207,20 @@ func (m *Manager) rotateLocked(ctx context.Context, now time.Time, mode rotateMo
 			"next", res.Next, "deleted", res.Deleted)
 	}
 	res.Algorithm = m.cfg.Algorithm
-	if rerr := m.cfg.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := m.reloadStep(ctx); rerr != nil {
 		return res, rerr
 	}
 	return res, nil
+}
+
+// reloadStep is reloadLocked as one bounded storage step of a rotation
+// or a revocation (docs/security.md F-94). A set with nothing active is
+// no reason to stop there, so only other failures are returned.
+func (m *Manager) reloadStep(ctx context.Context) error {
+	if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+		return err
+	}
+	return nil
 }
 
 // commitLocked writes the change of the key set apply makes, with m.mu
@@ -318,7 +324,8 @@ func (m *Manager) freshRows(n int, now time.Time) ([]storage.SigningKey, error) 
 
 // commitPlan commits apply, a plan's change of the stored key set, with
 // the audit event ev makes of the plan's result (none when ev is nil),
-// and returns that result.
+// and returns that result. The commit is one bounded storage step
+// (docs/security.md F-94).
 func commitPlan[R any](ctx context.Context, m *Manager, apply func([]storage.SigningKey) ([]storage.SigningKey, R, error),
 	ev func(R) storage.AuditEvent,
 ) (R, error) {
@@ -332,6 +339,6 @@ func commitPlan[R any](ctx context.Context, m *Manager, apply func([]storage.Sig
 	if ev != nil {
 		event = func() storage.AuditEvent { return ev(res) }
 	}
-	err := m.commitLocked(ctx, change, event)
+	err := m.cfg.bounded(ctx, func(ctx context.Context) error { return m.commitLocked(ctx, change, event) })
 	return res, err
 }

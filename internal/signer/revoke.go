@@ -169,7 +169,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	// A readiness error (sealed) is not a reason to stop here: a retired
 	// key needs no master key, and the others are checked below.
 	// Each storage step is bounded, as a poll's (docs/security.md F-94).
-	if err := m.cfg.bounded(ctx, m.reloadLocked); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	if err := m.reloadStep(ctx); err != nil {
 		return Revocation{}, err
 	}
 	ks := m.state.Load()
@@ -199,11 +199,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	if p.fresh, err = m.freshRows(n, p.now); err != nil {
 		return Revocation{}, err
 	}
-	var res Revocation
-	err = m.cfg.bounded(ctx, func(ctx context.Context) (err error) {
-		res, err = commitPlan(ctx, m, p.apply, ev)
-		return err
-	})
+	res, err := commitPlan(ctx, m, p.apply, ev)
 	if err != nil {
 		if errors.Is(err, ErrKeyNotFound) || errors.Is(err, errStale) {
 			return Revocation{}, err
@@ -212,7 +208,7 @@ func (m *Manager) revokeLocked(ctx context.Context, kid string, ev RevokeEventFu
 	}
 	m.logger().Warn("signer: signing key revoked", "kid", kid, "state", res.State,
 		"activated", res.Activated, "next", res.Next, "deleted", res.Deleted)
-	if rerr := m.cfg.bounded(ctx, m.reloadLocked); rerr != nil && !errors.Is(rerr, ErrNoSigningKey) {
+	if rerr := m.reloadStep(ctx); rerr != nil {
 		return res, rerr
 	}
 	return res, nil
