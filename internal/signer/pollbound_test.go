@@ -1,13 +1,11 @@
 package signer_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/faultproxy"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 )
 
 // TestKeyPollBoundedWhenDatabaseGoesAway (docs/security.md F-94): the key
@@ -59,7 +58,7 @@ func TestKeyPollBoundedWhenDatabaseGoesAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	b.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := b.Init(t.Context()); err != nil {
 		t.Fatal(err)
@@ -205,28 +204,4 @@ func keyInState(t *testing.T, m *signer.Multi, state storage.KeyState) string {
 		}
 	}
 	return ""
-}
-
-// lockedBuffer is a log sink several goroutines write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
