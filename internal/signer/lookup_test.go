@@ -36,14 +36,7 @@ func TestLookupKeyAfterForcedRotationElsewhere(t *testing.T) {
 		ctx := t.Context()
 		keysB := &countingKeys{KeyStore: store}
 		clk, a, b := pair(t, store, keysB)
-		var r signer.Rotation
-		for range 2 {
-			var err error
-			if r, err = a.RotateNow(ctx, true); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, ok := b.PublicKey(r.Activated); ok {
+		if _, ok := b.PublicKey(rotateToUnseenKey(t, a)); ok {
 			t.Fatal("test setup: replica B already knows the newly active key")
 		}
 		const iss = "https://sts.example"
@@ -155,4 +148,19 @@ func pair(t *testing.T, store storage.Store, keysB storage.KeyStore) (clk *clock
 		}
 	}
 	return clk, a, b
+}
+
+// rotateToUnseenKey rotates a with force twice, so that it signs with a
+// key no other manager has loaded (one forced rotation activates the
+// published next key, which the others know), and returns that key's kid.
+func rotateToUnseenKey(t *testing.T, a *signer.Manager) string {
+	t.Helper()
+	var r signer.Rotation
+	for range 2 {
+		var err error
+		if r, err = a.RotateNow(t.Context(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.Activated
 }

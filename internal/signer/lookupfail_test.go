@@ -41,19 +41,13 @@ func twoReplicas(t *testing.T, store storage.Store, keysB storage.KeyStore) (str
 	return newKeyToken(t, a, clk), b, clk
 }
 
-// newKeyToken rotates a with force twice, so that it signs with a key no
-// other manager has loaded (one forced rotation activates the published
-// next key, which the others know), and returns a token of that key for
-// audience "api" from issuer https://sts.example.
+// newKeyToken makes a sign with a key no other manager has loaded (see
+// rotateToUnseenKey) and returns a token of that key for audience "api"
+// from issuer https://sts.example.
 func newKeyToken(t *testing.T, a *signer.Manager, clk *clocktest.Clock) string {
 	t.Helper()
-	ctx := t.Context()
-	for range 2 {
-		if _, err := a.RotateNow(ctx, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: "https://sts.example", Now: clk.Now}).MintAccessToken(ctx, tokens.AccessClaims{
+	rotateToUnseenKey(t, a)
+	tok, _, err := (&tokens.Issuer{Signer: a, IssuerURL: "https://sts.example", Now: clk.Now}).MintAccessToken(t.Context(), tokens.AccessClaims{
 		Subject: "s", Audience: tokens.Audience{"api"}, Expiry: tokens.NewNumericDate(clk.Now().Add(10 * time.Minute))})
 	if err != nil {
 		t.Fatal(err)

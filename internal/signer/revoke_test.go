@@ -41,15 +41,7 @@ func TestRevokeActiveKey(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		ctx := t.Context()
-		clk := clocktest.New(t0)
-		kr := newKeyring(t, masterKey())
-		a := newManager(t, store, kr, clk, signer.DefaultConfig())
-		b := newManager(t, store, kr, clk, signer.DefaultConfig())
-		for _, m := range []*signer.Manager{a, b} {
-			if err := m.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		clk, a, b := pair(t, store, store)
 		bad, next := a.ActiveKeyID(), keysByState(t, store)[storage.KeyNext][0].ID
 		forged := mintWith(t, a, clk)
 		verifyA := &tokens.Verifier{Keys: a, Issuer: revokeIss, Now: clk.Now}
