@@ -1,7 +1,6 @@
 package archtest
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,40 +10,25 @@ import (
 // TestTestRSAKeysOnlyInTests: signer.SetTestRSAKeys hands the signer keys
 // whose primes are in the repository, so only test files and the test
 // kits under internal/ststest (which the sts binary never imports, see
-// TestDependencyRules) may call it.
+// TestDeps) may call it.
 func TestTestRSAKeysOnlyInTests(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, files := repoFiles(t)
 	callers := 0
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel != "." && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	for _, rel := range files {
 		if !strings.HasSuffix(rel, ".go") || rel == "internal/signer/testkeys.go" || rel == "internal/archtest/testhooks_test.go" {
-			return nil
+			continue
 		}
-		b, err := os.ReadFile(path)
-		if err != nil || !strings.Contains(string(b), "SetTestRSAKeys") {
-			return err
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "SetTestRSAKeys") {
+			continue
 		}
 		callers++
 		if !strings.HasSuffix(rel, "_test.go") && !strings.HasPrefix(rel, "internal/ststest/") {
 			t.Errorf("%s calls signer.SetTestRSAKeys outside tests and internal/ststest", rel)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if callers == 0 {
 		t.Error("no caller of signer.SetTestRSAKeys found: is the walk looking at the repository?")
