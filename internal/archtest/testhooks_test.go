@@ -9,8 +9,8 @@ import (
 
 // TestTestRSAKeysOnlyInTests: signer.SetTestRSAKeys hands the signer keys
 // whose primes are in the repository, so only test files and the test
-// kits under internal/ststest (which the sts binary never imports, see
-// TestDeps) may call it.
+// kit that holds those primes, internal/ststest/rsatest (which the sts
+// binary never imports, see TestDeps), may call it.
 func TestTestRSAKeysOnlyInTests(t *testing.T) {
 	root, files := repoFiles(t)
 	callers := 0
@@ -26,8 +26,8 @@ func TestTestRSAKeysOnlyInTests(t *testing.T) {
 			continue
 		}
 		callers++
-		if !strings.HasSuffix(rel, "_test.go") && !strings.HasPrefix(rel, "internal/ststest/") {
-			t.Errorf("%s calls signer.SetTestRSAKeys outside tests and internal/ststest", rel)
+		if !strings.HasSuffix(rel, "_test.go") && !strings.HasPrefix(rel, "internal/ststest/rsatest/") {
+			t.Errorf("%s calls signer.SetTestRSAKeys outside tests and internal/ststest/rsatest", rel)
 		}
 	}
 	if callers == 0 {
