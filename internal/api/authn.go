@@ -180,6 +180,17 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 			}
 			return
 		}
+		if rules != nil {
+			// What connect refuses for the headers alone, as it refuses
+			// it, whatever the credential (headerrefusal.go).
+			if cerr := headerRefusal(w, r); cerr != nil {
+				if onRefused != nil {
+					onRefused(r.URL.Path, cerr.Code())
+				}
+				_ = ew.Write(w, r, cerr)
+				return
+			}
+		}
 		// The caller's deadline bounds authentication too (deadline.go).
 		ctx := r.Context()
 		if d, ok := callerDeadline(r, time.Now()); ok {
