@@ -235,7 +235,7 @@ func (g *TokenExchange) external(ctx context.Context, req *Request, raw string, 
 	s := &subject{
 		iss: id.Issuer, rawSub: id.Subject, sub: res.Subject, org: m.Pool.OrgID, act: act,
 		pool: m.Pool.ID, provider: m.Provider.ID, poolRec: m.Pool,
-		clientID: "pools/" + m.Pool.ID + "/providers/" + m.Provider.ID,
+		clientID: tokens.PoolClientID(m.Pool.ID, m.Provider.ID),
 		src:      &tokens.Source{Issuer: id.Issuer, Subject: id.Subject},
 		mayAct:   readMayAct(id.Claims["may_act"], id.Issuer), exp: id.Expiry,
 		scopes: m.Pool.Scopes, maxLifetime: m.Pool.MaxTokenLifetime,
