@@ -1,9 +1,7 @@
 package grants
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/downstore"
 )
 
 // TestClientOfDisabledServiceAccountAtTokenEndpoint (docs/security.md
@@ -28,7 +27,7 @@ func TestClientOfDisabledServiceAccountAtTokenEndpoint(t *testing.T) {
 	st := m.store
 	// Reads of a client's service account fail while down is set.
 	var down atomic.Bool
-	m.handler.Clients = Clients{Authenticator: m.handler.Clients.(Clients).Authenticator, Principals: downablePrincipals{st, &down}}
+	m.handler.Clients = Clients{Authenticator: m.handler.Clients.(Clients).Authenticator, Principals: downstore.Principals{Store: st, Down: &down}}
 	for _, p := range []storage.Principal{
 		{ID: "sa-off", OrgID: "acme", Kind: storage.PrincipalServiceAccount, Name: "off"},
 		{ID: "sa-moved", OrgID: "globex", Kind: storage.PrincipalServiceAccount, Name: "moved"},
@@ -105,19 +104,6 @@ func TestClientOfDisabledServiceAccountAtTokenEndpoint(t *testing.T) {
 		status, body = m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "mx"), "pool", "mx", "scope", "read"))
 		refused("token exchange of "+pid, status, body)
 	}
-}
-
-// downablePrincipals is a store's principal read, failing while down.
-type downablePrincipals struct {
-	storage.Store
-	down *atomic.Bool
-}
-
-func (d downablePrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
-	if d.down.Load() {
-		return storage.Principal{}, errors.New("storage down")
-	}
-	return d.Store.GetPrincipal(ctx, id)
 }
 
 // TestSuspendedServiceAccountRefusalNamesTheClient (docs/security.md D-19,

@@ -21,6 +21,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/downstore"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -41,19 +42,6 @@ type fixture struct {
 	// principalsDown makes every read of a client's service account fail,
 	// as storage that cannot answer.
 	principalsDown atomic.Bool
-}
-
-// downablePrincipals is the store's principal read, failing while down.
-type downablePrincipals struct {
-	storage.Store
-	down *atomic.Bool
-}
-
-func (d downablePrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
-	if d.down.Load() {
-		return storage.Principal{}, errors.New("storage down")
-	}
-	return d.Store.GetPrincipal(ctx, id)
 }
 
 func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) *fixture {
@@ -92,7 +80,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) 
 	h := &introspect.Handler{
 		Clients: &clientauth.Authenticator{Store: s, Pepper: f.pepper, TokenEndpoint: issuer + "/oauth2/token", Issuer: issuer},
 		Tokens:  &tokens.Verifier{Keys: f.keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: revs}},
-		Refresh: s, Pepper: f.pepper, Principals: downablePrincipals{Store: s, down: &f.principalsDown}, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
+		Refresh: s, Pepper: f.pepper, Principals: downstore.Principals{Store: s, Down: &f.principalsDown}, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
