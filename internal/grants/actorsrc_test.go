@@ -19,23 +19,10 @@ import (
 // sources still stand (docs/security.md A-46). A re-exchange of it keeps
 // them.
 func TestDelegationEndsWithItsActor(t *testing.T) {
-	o := newOfflineEnv(t)
+	o := newDelegationEnv(t)
 	ctx := t.Context()
-	o.verify.Revocations = tokens.StoreRevocations{Store: o.store}
-	src := tokens.NewStoreSources(o.store, o.grant.Trust)
-	src.TTL, src.Audiences = 0, o.grant.ServerAudiences()
-	o.verify.Sources = src
+	issue, external, own, verify := o.issue, o.external, o.own, o.reason
 	o.grant.Refresh.Sources = o.verify.Sources
-	if err := o.store.CreatePool(ctx, storage.Pool{ID: "actors", OrgID: "acme", Condition: "true",
-		Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.store.CreateProvider(ctx, storage.Provider{PoolID: "actors", ID: "ci", Issuer: o.issuer.URL, Audiences: []string{"actors"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.grant.Trust.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := o.store.UpdateClient(ctx, o.client.ID, func(c storage.Client) (storage.Client, error) {
 		c.Pools = append(c.Pools, "actors")
 		return c, nil
@@ -43,29 +30,6 @@ func TestDelegationEndsWithItsActor(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	issue := func(form url.Values, withClient bool) map[string]any {
-		t.Helper()
-		resp, body := o.post(form, withClient)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("exchange = %d %v", resp.StatusCode, body)
-		}
-		return body
-	}
-	external := func(pool, sub string, scope string) url.Values {
-		c := o.issuer.claims(now, sub)
-		c["aud"] = pool
-		return exchangeForm(o.issuer.mint(t, "RS256", c), "pool", pool, "scope", scope)
-	}
-	own := func(tok string, kv ...string) url.Values {
-		f := exchangeForm(tok, append([]string{"scope", "read"}, kv...)...)
-		f.Set("subject_token_type", oauth2.TokenTypeAccessToken)
-		return f
-	}
-	verify := func(tok string) string {
-		t.Helper()
-		_, err := o.verify.VerifyAccessTokenAnyAudience(ctx, tok)
-		return tokens.Reason(err)
-	}
 
 	subject := issue(external("offline", "u1", "read offline_access"), true)["access_token"].(string)
 	actor := issue(external("actors", "bot", "read"), false)["access_token"].(string)
@@ -143,5 +107,69 @@ func TestDelegationEndsWithItsActor(t *testing.T) {
 	}
 	if r := verify(subject); r != "" {
 		t.Errorf("the subject, the actor's family revoked: %s", r)
+	}
+}
+
+// delegationEnv is newOfflineEnv with the access tokens' source checks on
+// and a second pool, "actors" (provider "ci", scopes read and
+// offline_access), whose tokens act for a subject of "offline": the
+// setting of the tests of a delegation that ends with its actor
+// (docs/security.md ), and their steps.
+type delegationEnv struct {
+	*offlineEnv
+	// issue posts form and returns the body of its 200 answer.
+	issue func(form url.Values, withClient bool) map[string]any
+	// external is an exchange, in pool, of a token of the issuer for sub.
+	external func(pool, sub, scope string) url.Values
+	// own is an exchange of one of our access tokens, for scope read.
+	own func(tok string, kv ...string) url.Values
+	// reason is why tok is refused, "" when it is valid.
+	reason func(tok string) string
+}
+
+func newDelegationEnv(t *testing.T) *delegationEnv {
+	t.Helper()
+	o := newOfflineEnv(t)
+	ctx := t.Context()
+	o.verify.Revocations = tokens.StoreRevocations{Store: o.store}
+	src := tokens.NewStoreSources(o.store, o.grant.Trust)
+	src.TTL, src.Audiences = 0, o.grant.ServerAudiences()
+	o.verify.Sources = src
+	if err := o.store.CreatePool(ctx, storage.Pool{ID: "actors", OrgID: "acme", Condition: "true",
+		Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.store.CreateProvider(ctx, storage.Provider{PoolID: "actors", ID: "ci", Issuer: o.issuer.URL, Audiences: []string{"actors"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.grant.Trust.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	return &delegationEnv{
+		offlineEnv: o,
+		issue: func(form url.Values, withClient bool) map[string]any {
+			t.Helper()
+			resp, body := o.post(form, withClient)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("exchange = %d %v", resp.StatusCode, body)
+			}
+			return body
+		},
+		external: func(pool, sub, scope string) url.Values {
+			c := o.issuer.claims(now, sub)
+			c["aud"] = pool
+			return exchangeForm(o.issuer.mint(t, "RS256", c), "pool", pool, "scope", scope)
+		},
+		own: func(tok string, kv ...string) url.Values {
+			f := exchangeForm(tok, append([]string{"scope", "read"}, kv...)...)
+			f.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+			return f
+		},
+		reason: func(tok string) string {
+			t.Helper()
+			_, err := o.verify.VerifyAccessTokenAnyAudience(ctx, tok)
+			return tokens.Reason(err)
+		},
 	}
 }
