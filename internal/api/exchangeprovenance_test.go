@@ -108,6 +108,34 @@ func (fx *provenanceFx) buy(t *testing.T, cred, target string) (string, tokens.A
 	return res.GetAccessToken(), *c
 }
 
+// adminClient stores a client_credentials client of the fixture's
+// administrator with scopes.
+func (fx *provenanceFx) adminClient(t *testing.T, scopes ...string) storage.Client {
+	t.Helper()
+	cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
+		GrantTypes: []string{"client_credentials"}, Scopes: scopes, Audiences: []string{testIssuer}}
+	if err := fx.store.CreateClient(t.Context(), cl); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// adminCredential mints an sts:admin access token of the fixture's
+// administrator, valid five minutes, issued through what c names (its
+// client, or its pool and provider).
+func (fx *provenanceFx) adminCredential(t *testing.T, c tokens.AccessClaims) string {
+	t.Helper()
+	now := time.Now()
+	c.Subject, c.Audience, c.Scope = fx.adminID, tokens.Audience{testIssuer}, pat.ScopeAdmin
+	c.IssuedAt, c.Expiry = tokens.NewNumericDate(now), tokens.NewNumericDate(now.Add(5*time.Minute))
+	c.OrgID, c.Principal = fx.org.ID, string(storage.PrincipalUser)
+	cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
 func (fx *provenanceFx) deletePAT(t *testing.T) {
 	t.Helper()
 	if err := fx.pats.Delete(t.Context(), testCaller, fx.adminID, fx.patID); err != nil {
@@ -250,20 +278,8 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		// client (src_client_id, A-33), but the client's scope list does
 		// not bound it, for it holds its principal's access.
 		fx := newProvenanceFx(t)
-		cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
-			GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeAdmin}, Audiences: []string{testIssuer}}
-		if err := fx.store.CreateClient(t.Context(), cl); err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
-			Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: cl.ID, Scope: pat.ScopeAdmin,
-			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
-			OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cl := fx.adminClient(t, pat.ScopeAdmin)
+		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: cl.ID})
 		other, c := fx.buy(t, cred, fx.user.ID)
 		if !slices.Contains(c.SourceClientIDs, cl.ID) {
 			t.Errorf("src_client_id = %v, want it to hold the creator's client %s", c.SourceClientIDs, cl.ID)
@@ -283,20 +299,8 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		// once the client no longer lists it; a scope the credential did
 		// not hold may go.
 		fx := newProvenanceFx(t)
-		cl := storage.Client{ID: storage.NewID(), OrgID: fx.org.ID, PrincipalID: fx.adminID, Name: "ops", AuthMethod: "client_secret_basic",
-			GrantTypes: []string{"client_credentials"}, Scopes: []string{pat.ScopeAdmin, pat.ScopeIdentityRead}, Audiences: []string{testIssuer}}
-		if err := fx.store.CreateClient(t.Context(), cl); err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
-			Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: cl.ID, Scope: pat.ScopeAdmin,
-			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
-			OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cl := fx.adminClient(t, pat.ScopeAdmin, pat.ScopeIdentityRead)
+		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: cl.ID})
 		other, _ := fx.buy(t, cred, fx.user.ID)
 		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
 			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
@@ -350,16 +354,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 			}
 		}
 		setScopes(pl.Scopes...)
-		now := time.Now()
-		cred, _, err := fx.h.Issuer.MintAccessToken(t.Context(), tokens.AccessClaims{
-			Subject: fx.adminID, Audience: tokens.Audience{testIssuer}, ClientID: "pools/ci/providers/gh", Scope: pat.ScopeAdmin,
-			Pool: pl.ID, Provider: "gh",
-			IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(5 * time.Minute)),
-			OrgID: fx.org.ID, Principal: string(storage.PrincipalUser),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: "pools/ci/providers/gh", Pool: pl.ID, Provider: "gh"})
 		other, _ := fx.buy(t, cred, fx.user.ID)
 		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
 			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
