@@ -78,6 +78,28 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if len(v["audience"]) > 1 {
 		return nil, badRequest(ReasonParameterRepeated, errors.New("audience repeated"))
 	}
+	// The audience names a provider, so it is judged as a resource name
+	// before fromValues reads it as a target: a value that is no name
+	// because of what it is made of (a newline after it, a space, a
+	// character that is not ASCII, more than a target's length) was
+	// invalid_target "audience or resource not allowed", which Google's
+	// clients read as a pool that is missing or refuses them; it is
+	// Google's answer for a name that is not a provider's, as every other
+	// malformed name (docs/security.md T-117, T-203).
+	var pool, provider string
+	if aud := v.Get("audience"); aud != "" {
+		var ok bool
+		pool, provider, ok = trust.ParseResourceName(aud)
+		if !ok || len(aud) > maxTargetLength || !printable(aud) {
+			// Google's answer to an audience that names no provider:
+			// invalid_request (an unknown one is invalid_target, below).
+			return nil, badRequest(ReasonTargetInvalid, errors.New(`Invalid value for "audience". `+
+				"This value should be the full resource name of the Identity Provider: "+
+				"//iam.googleapis.com/projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>, "+
+				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>, "+
+				"//<host>/pools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
+		}
+	}
 	req := &Request{}
 	if err := req.fromValues(v); err != nil {
 		return nil, err
@@ -100,17 +122,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	req.SubjectToken = strings.Trim(req.SubjectToken, subjectTokenSpace)
 	// The audience names the provider, not the issued token's audience.
 	req.Audiences = nil
-	if aud := v.Get("audience"); aud != "" {
-		pool, provider, ok := trust.ParseResourceName(aud)
-		if !ok {
-			// Google's answer to an audience that names no provider:
-			// invalid_request (an unknown one is invalid_target, below).
-			return nil, badRequest(ReasonTargetInvalid, errors.New(`Invalid value for "audience". `+
-				"This value should be the full resource name of the Identity Provider: "+
-				"//iam.googleapis.com/projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>, "+
-				"//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>, "+
-				"//<host>/pools/<pool>/providers/<provider> or pools/<pool>/providers/<provider>"))
-		}
+	if pool != "" {
 		// The pool is named once: a pool or identity_pool_id that names
 		// another was overwritten by the audience's, so a request a proxy
 		// or a log read as for one pool was served from another
