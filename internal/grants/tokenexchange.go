@@ -3,6 +3,8 @@ package grants
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -239,6 +241,16 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	if len(tok) > tokens.MaxTokenSize {
+		// A boundary this request asked for (options.accessBoundary)
+		// that alone takes the token over is the request's fault, not
+		// the subject token's: it was invalid_grant "subject_token
+		// rejected" at /v1/token, so a user of Google's downscope client
+		// was sent to fix a root token that is fine (docs/security.md
+		// T-204).
+		if n := boundaryShare(req); n > 0 && len(tok)-n <= tokens.MaxTokenSize {
+			return nil, badRequest(ReasonBoundaryInvalid, fmt.Errorf("options: the accessBoundary makes the issued token %d bytes, over the %d our verifier accepts: use fewer or shorter rules",
+				len(tok), tokens.MaxTokenSize))
+		}
 		// What the subject token carries (act, may_act, mapped
 		// attributes) within the size we accept can still make a token
 		// our own verifier refuses: refused here, not issued unusable
@@ -535,4 +547,19 @@ func issuedTokenType(req *Request) (string, error) {
 		return oauth2.TokenTypeJWT, nil
 	}
 	return "", badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
+}
+
+// boundaryShare is at most what the Credential Access Boundary this
+// request asked for adds to an issued token: its JSON, base64url-encoded
+// (the claim's name and separators, which it leaves out, only make it
+// smaller than the real share); 0 without one.
+func boundaryShare(req *Request) int {
+	if req.Boundary == nil {
+		return 0
+	}
+	b, err := json.Marshal(req.Boundary)
+	if err != nil {
+		return 0
+	}
+	return base64.RawURLEncoding.EncodedLen(len(b))
 }
