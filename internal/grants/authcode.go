@@ -440,10 +440,16 @@ func (g *AuthorizationCode) familyLifetime() time.Duration {
 // (docs/security.md T-111).
 func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now time.Time) error {
 	if ac.AccessJTI != "" {
-		// The access token lived at most the grant's lifetime (capped by
-		// the token maximum) from its first use; a day covers it.
+		// The access token lives at most the grant's maximum
+		// (keys.max_token_lifetime, which expires_in may ask for in full)
+		// from its first use, and is accepted for the leeway past it: the
+		// row is kept that long, as the refresh grant keeps its own, and
+		// never less than the default maximum and an hour. Kept for the
+		// default maximum alone, a longer token was live again once the
+		// row was collected (docs/security.md T-197).
+		keep := max(cmpOr(g.Lifetime, DefaultLifetime), cmpOr(g.MaxLifetime, DefaultMaxLifetime), DefaultMaxLifetime) + time.Hour
 		r := storage.Revocation{ID: tokens.RevocationIDJTI(ac.AccessJTI), Reason: ReasonCodeReused, CreatedAt: now,
-			ExpiresAt: ac.UsedAt.Add(max(cmpOr(g.Lifetime, DefaultLifetime), DefaultMaxLifetime) + time.Hour)}
+			ExpiresAt: ac.UsedAt.Add(max(keep, tokens.RevocationKeep(g.revocationKeep())))}
 		if err := g.Store.PutRevocation(ctx, r); err != nil {
 			return unavailable("storage_unavailable", err)
 		}
