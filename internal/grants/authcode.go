@@ -147,7 +147,26 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, err
 	}
 	req.trace.actor = "client:" + client.ID
-	// 2. The parameters, strictly, before the code is spent: a refusal
+	// 2. A code already spent is a replay, whatever else the request gets
+	//    wrong: judged before the parameters, as a rotated refresh token
+	//    is (docs/security.md T-143), so that a copy of the code cannot be
+	//    presented, or asked about, without ending what its first
+	//    redemption issued (RFC 6749 §4.1.2, docs/security.md T-198). The
+	//    code read here is the one the target is judged by.
+	code := req.form.Get("code")
+	var digest []byte
+	seen, seenErr := storage.AuthCode{}, storage.ErrNotFound
+	if code != "" && secret.PrefixAuthCode.Parse(code) == nil {
+		digest = secret.Digest(g.Pepper, code)
+		seen, seenErr = g.Store.GetAuthCode(ctx, digest)
+		switch {
+		case seenErr == nil && !seen.UsedAt.IsZero():
+			return nil, g.reused(ctx, seen, storage.Now(nowOf(g.Now)))
+		case seenErr != nil && !errors.Is(seenErr, storage.ErrNotFound):
+			return nil, unavailable("storage_unavailable", seenErr)
+		}
+	}
+	// 3. The parameters, strictly, before the code is spent: a refusal
 	//    leaves it for a corrected request. expires_in as at every grant:
 	//    issued as asked, or refused beyond the maximum, never clamped
 	//    (docs/design.md#lifetimes, docs/security.md T-56); it bounds the
@@ -164,7 +183,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if err != nil {
 		return nil, err
 	}
-	code, verifier, redirect := req.form.Get("code"), req.form.Get("code_verifier"), req.form.Get("redirect_uri")
+	verifier, redirect := req.form.Get("code_verifier"), req.form.Get("redirect_uri")
 	switch {
 	case code == "":
 		return nil, badRequest(ReasonParameterMissing, errors.New("code is required with grant_type authorization_code"))
@@ -177,17 +196,17 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	case secret.PrefixAuthCode.Parse(code) != nil:
 		return nil, codeRefused(ReasonCodeInvalid, errors.New("malformed code"))
 	}
-	// 3. The target: audience and resource (MCP clients send resource on
+	// 4. The target: audience and resource (MCP clients send resource on
 	//    every token request) narrow the access token to what the code
 	//    covers, never widen it (RFC 8707 §2.2, docs/security.md T-183,
 	//    T-190), judged before the code is spent, so a refusal leaves it
 	//    for a corrected request.
-	digest := secret.Digest(g.Pepper, code)
-	covered, aud, err := g.target(ctx, req, client, digest)
+	covered, aud, err := g.target(req, client, seen, seenErr)
 	if err != nil {
 		return nil, err
 	}
-	// 4. Consume: exactly one presentation sees the code unused.
+	// 5. Consume: exactly one presentation sees the code unused (one
+	//    spent since it was read above is a replay all the same).
 	now := storage.Now(nowOf(g.Now))
 	refresh := g.Refresh != nil && clientauth.AllowsGrant(client, oauth2.GrantTypeRefreshToken)
 	jti, family := tokens.NewJTI(), ""
@@ -212,7 +231,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if refresh && !g.signedInRecently(ac) {
 		refresh = false
 	}
-	// 5. What the code is bound to.
+	// 6. What the code is bound to.
 	switch {
 	case ac.ClientID != client.ID:
 		return nil, codeRefused(ReasonCodeClient, errors.New("code of another client"))
@@ -229,7 +248,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		//
 		return nil, codeRefused(reason, fmt.Errorf("code holds %s, which the browser flow never grants", sc))
 	}
-	// 6. The principal, still enabled in the code's organization, and the
+	// 7. The principal, still enabled in the code's organization, and the
 	//    one client check.
 	p, err := g.Store.GetPrincipal(ctx, ac.PrincipalID)
 	switch {
@@ -265,7 +284,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: ac.OrgID, Scopes: ac.Scopes, Audiences: aud, Refresh: refresh}); err != nil {
 		return nil, err
 	}
-	// 7. Mint: the access token under the recorded jti, the family under
+	// 8. Mint: the access token under the recorded jti, the family under
 	//    the recorded ID, the ID token for openid.
 	at := now.Truncate(time.Second)
 	c := tokens.AccessClaims{
@@ -320,16 +339,15 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	return resp, nil
 }
 
-// target is what the code with digest covers (covered: the resources its
+// target is what the code ac covers (covered: the resources its
 // authorization request asked for that the client still has, else the
 // client's first audience, the
 // same rule as client_credentials; refresh re-checks them against the
 // list) and what this redemption's access token is for (aud: covered,
-// narrowed by the request's audience and resource). The code is read,
-// not spent: an unknown one is refused here; one of another client is
-// left to the consumption, which spends and refuses it.
-func (g *AuthorizationCode) target(ctx context.Context, req *Request, client *storage.Client, digest []byte) (covered, aud tokens.Audience, err error) {
-	ac, err := g.Store.GetAuthCode(ctx, digest)
+// narrowed by the request's audience and resource). The code was read,
+// not spent (err is the read's): an unknown one is refused here; one of
+// another client is left to the consumption, which spends and refuses it.
+func (g *AuthorizationCode) target(req *Request, client *storage.Client, ac storage.AuthCode, err error) (covered, aud tokens.Audience, _ error) {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, nil, codeRefused(ReasonCodeInvalid, errors.New("unknown code"))
