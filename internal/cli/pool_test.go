@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
 // trustDir returns a migrated data dir holding organization acme.
@@ -161,7 +160,7 @@ func TestPoolTest(t *testing.T) {
 	dir := trustDir(t)
 	d := []string{"--data-dir", dir}
 	cli := func(args ...string) []string { return append(args, d...) }
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsatest.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +194,7 @@ func TestPoolTest(t *testing.T) {
 		t.Errorf("pool test of another owner's token = %d:\n%s", code, out)
 	}
 	// A token signed by another key fails at the signature.
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	other, _ := rsatest.NewKey()
 	key = other
 	code, out, _ = runCLI(t, cli("pool", "test", "--pool", "ci", "--token", sign("acme"))...)
 	if code != 1 || !strings.Contains(out, "signature_invalid") {

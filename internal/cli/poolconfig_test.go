@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
 // TestPoolTestFromConfigFile: `sts pool test --config FILE` evaluates a
@@ -22,7 +21,7 @@ import (
 func TestPoolTestFromConfigFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsatest.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +83,7 @@ func TestPoolShowRoundTrips(t *testing.T) {
 	dir := trustDir(t)
 	d := []string{"--data-dir", dir}
 	cli := func(args ...string) []string { return append(args, d...) }
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key, _ := rsatest.NewKey()
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
 	os.WriteFile(jwksFile, jwks, 0o600)

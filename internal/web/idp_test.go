@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
 // idp is a small OpenID Connect provider for the tests: discovery, JWKS,
@@ -60,7 +62,7 @@ type idpCode struct {
 
 func newIDP(t *testing.T) *idp {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsatest.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@
 package rsatest
 
 import (
+	"crypto/rand"
 	"crypto/rsa"
 	"math/big"
 	"sync"
@@ -22,6 +23,18 @@ import (
 // the fixed primes, until every pair has been handed out; then it
 // generates them again. Call it from an init function of a _test.go file.
 func Install() { signer.SetTestRSAKeys(next) }
+
+// NewKey returns a 2048-bit RSA key for a test's own use (an identity
+// provider's, a JWKS's), from the next unused pair of primes: distinct
+// from every other key this process's tests take from here, those the
+// signer takes after Install included. Once every pair is out it
+// generates the key.
+func NewKey() (*rsa.PrivateKey, error) {
+	if k, ok := next(); ok {
+		return k, nil
+	}
+	return rsa.GenerateKey(rand.Reader, 2048)
+}
 
 var pairs struct {
 	sync.Mutex

@@ -69,3 +69,37 @@ func fromPrimes(n *big.Int) bool {
 	}
 	return false
 }
+
+// TestNewKeyDistinctFromTheSigners: NewKey and the installed signer draw
+// from one sequence of pairs, so a test's own key is never one the
+// signer holds, and each is a valid 2048-bit key from the primes.
+func TestNewKeyDistinctFromTheSigners(t *testing.T) {
+	Install()
+	seen := map[string]bool{}
+	for i := range 6 {
+		var n *big.Int
+		if i%2 == 0 {
+			k, err := NewKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			n = k.N
+		} else {
+			s, err := signer.NewStatic(signer.RS256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = s.PrivateKey().(*rsa.PrivateKey).N
+		}
+		if n.BitLen() != 2048 || !fromPrimes(n) {
+			t.Errorf("key %d: %d bits, from the primes %v; want 2048 bits from the primes", i, n.BitLen(), fromPrimes(n))
+		}
+		if seen[n.String()] {
+			t.Fatalf("key %d handed out twice", i)
+		}
+		seen[n.String()] = true
+	}
+}
