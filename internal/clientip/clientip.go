@@ -25,12 +25,34 @@ func WithIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, ip)
 }
 
+// Carrier is a context value that holds the client address itself: the
+// server's per-request context node answers [IsKey]'s key with itself,
+// so the address is carried without a context.WithValue node of its own
+// and read without boxing it (docs/performance.md, "client_credentials,
+// eighth pass").
+type Carrier interface{ ClientIP() string }
+
+// IsKey reports whether key is the one [FromRequest] asks a request's
+// context for: a context implementation that carries the address answers
+// it with a [Carrier] (or the address as a string, as WithIP does).
+func IsKey(key any) bool {
+	_, ok := key.(ctxKey)
+	return ok
+}
+
 // FromRequest is the client address of r: the value the server's middleware
 // resolved, or, for a request that did not pass through it (a handler under
 // test), the TCP peer without its port.
 func FromRequest(r *http.Request) string {
-	if ip, ok := r.Context().Value(ctxKey{}).(string); ok && ip != "" {
-		return ip
+	switch v := r.Context().Value(ctxKey{}).(type) {
+	case string:
+		if v != "" {
+			return v
+		}
+	case Carrier:
+		if ip := v.ClientIP(); ip != "" {
+			return ip
+		}
 	}
 	return peer(r.RemoteAddr)
 }

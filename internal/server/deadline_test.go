@@ -154,3 +154,45 @@ func TestRequestContextStartsNoTimer(t *testing.T) {
 		t.Errorf("requestContext with a call timeout: %.0f allocs, without: %.0f; want at most one more", with, without)
 	}
 }
+
+// TestRequestContextAllocs: the request ID and the client address ride in
+// one context value with the ID's header value, so that the middleware
+// allocates, beyond the request's copy, only the node and (for an ID it
+// makes) the ID's string (docs/performance.md, "client_credentials,
+// eighth pass").
+func TestRequestContextAllocs(t *testing.T) {
+	ips := clientip.NewResolver(nil, clientip.XForwardedFor)
+	var gotID, gotIP string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotID, gotIP = RequestID(r.Context()), clientip.FromRequest(r)
+	})
+	h := requestContext(ips, 0, 0)(next)
+	for _, tc := range []struct {
+		name, id string
+		max      float64
+	}{
+		{"made", "", 3},       // the ID's string, the node, the request's copy
+		{"given", "req-1", 2}, // the node, the request's copy
+	} {
+		w := &nopWriter{h: http.Header{}}
+		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+		r.RemoteAddr = "192.0.2.7:4000"
+		if tc.id != "" {
+			r.Header.Set(RequestIDHeader, tc.id)
+		}
+		max := tc.max
+		if raceEnabled && tc.id == "" {
+			max++ // newRequestID's byte array escapes under the race detector
+		}
+		allocs := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, r) })
+		if allocs > max {
+			t.Errorf("%s ID: requestContext = %.0f allocs, want ≤ %.0f", tc.name, allocs, max)
+		}
+		if gotIP != "192.0.2.7" || gotID == "" || w.h.Get(RequestIDHeader) != gotID || (tc.id != "" && gotID != tc.id) {
+			t.Errorf("%s ID: handler saw ID %q, IP %q; header %q", tc.name, gotID, gotIP, w.h.Get(RequestIDHeader))
+		}
+		if vs := w.h[RequestIDHeader]; len(vs) != 1 || cap(vs) != 1 {
+			t.Errorf("%s ID: header value %q (cap %d), want one value of capacity 1", tc.name, vs, cap(vs))
+		}
+	}
+}

@@ -17,9 +17,36 @@ type requestIDKey struct{}
 
 // RequestID returns the ID the request-ID middleware assigned, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	switch v := ctx.Value(requestIDKey{}).(type) {
+	case string:
+		return v
+	case *requestValues:
+		return v.id
+	}
+	return ""
 }
+
+// requestValues is the context node requestContext adds: the request ID,
+// the client address (clientip.Carrier) and the ID's header value, in one
+// allocation. Two context.WithValue nodes, each boxing its string, and
+// Header.Set's value slice were five (docs/performance.md,
+// "client_credentials, eighth pass"). Each key is answered with the node
+// itself, so a lookup boxes nothing.
+type requestValues struct {
+	context.Context
+	id, ip   string
+	idHeader [1]string
+}
+
+func (v *requestValues) Value(key any) any {
+	if _, ok := key.(requestIDKey); ok || clientip.IsKey(key) {
+		return v
+	}
+	return v.Context.Value(key)
+}
+
+// ClientIP implements clientip.Carrier.
+func (v *requestValues) ClientIP() string { return v.ip }
 
 // WithRequestID returns ctx carrying id, for code that runs outside a
 // request but logs as part of one.
@@ -58,8 +85,12 @@ func requestContext(ips *clientip.Resolver, callTimeout, writeTimeout time.Durat
 			if !saneRequestID(id) {
 				id = newRequestID()
 			}
-			w.Header().Set(RequestIDHeader, id)
-			ctx := clientip.WithIP(WithRequestID(r.Context(), id), ips.Resolve(r))
+			rv := &requestValues{Context: r.Context(), id: id, ip: ips.Resolve(r)}
+			// The key is canonical; the value has capacity 1, so an Add
+			// elsewhere copies instead of writing into the node.
+			rv.idHeader[0] = id
+			w.Header()[RequestIDHeader] = rv.idHeader[:]
+			var ctx context.Context = rv
 			if callTimeout > 0 && !streamExempt(r) {
 				now := time.Now()
 				cd := withCallDeadline(ctx, now.Add(callTimeout))
