@@ -25,8 +25,18 @@ func WriteHeaders(h http.Header, d Decision) {
 	// slice of it (capacity 1, so an Add elsewhere copies rather than
 	// writing into its neighbour), under keys already canonical: Set would
 	// canonicalize "X-RateLimit-…" anew and allocate a slice per header on
-	// every request (TestWriteHeadersAllocs).
-	v := &[3]string{strconv.Itoa(d.Limit), strconv.Itoa(d.Remaining), strconv.FormatInt(ceilSeconds(d.Reset), 10)}
+	// every request (TestWriteHeadersAllocs). The three numbers are
+	// formatted into one buffer on the stack and become one string, sliced
+	// three ways: strconv allocates each number of 100 or more on its own
+	// (docs/performance.md, "client_credentials, eighth pass").
+	var buf [3 * 20]byte
+	b := strconv.AppendInt(buf[:0], int64(d.Limit), 10)
+	i := len(b)
+	b = strconv.AppendInt(b, int64(d.Remaining), 10)
+	j := len(b)
+	b = strconv.AppendInt(b, ceilSeconds(d.Reset), 10)
+	all := string(b)
+	v := &[3]string{all[:i], all[i:j], all[j:]}
 	limit, remaining, reset := v[0:1:1], v[1:2:2], v[2:3:3]
 	h[hdrXLimit], h[hdrXRemaining], h[hdrXReset] = limit, remaining, reset
 	h[hdrLimit], h[hdrRemaining], h[hdrReset] = limit, remaining, reset

@@ -263,8 +263,10 @@ func TestWriteHeadersAllocs(t *testing.T) {
 	h := http.Header{}
 	d := ratelimit.Decision{Allowed: true, Limit: 1000000, Remaining: 999999, Reset: 1500 * time.Millisecond}
 	allocs := testing.AllocsPerRun(100, func() { ratelimit.WriteHeaders(h, d) })
-	if allocs > 4 {
-		t.Errorf("WriteHeaders = %.0f allocs, want ≤ 4", allocs)
+	// The three values' backing array and one string holding all three
+	// numbers (docs/performance.md, "client_credentials, eighth pass").
+	if allocs > 2 {
+		t.Errorf("WriteHeaders = %.0f allocs, want ≤ 2", allocs)
 	}
 	for k := range h {
 		if k != http.CanonicalHeaderKey(k) {
