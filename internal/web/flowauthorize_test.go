@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -71,14 +72,14 @@ func TestOIDCFlowCarriesEveryAuthorizeRequest(t *testing.T) {
 		returnTo := "/oauth2/authorize?" + v.Encode()
 		f := oidcFlow{Provider: "corp", State: random(43), Nonce: random(43), Verifier: random(43),
 			ReturnTo: returnTo, Expires: time.Now().Unix(), Fresh: time.Now().Unix()}
-		parts := h.flowChunks(encodeFlow(f))
+		parts := flowChunks(h.flowSlot(f.State), encodeFlow(f))
 		t.Logf("%s: return_to %d bytes, flow value %d bytes", c.name, len(returnTo), len(encodeFlow(f)))
 		if parts == nil {
 			t.Errorf("%s (state %d bytes, nonce %d, all within authorize's limits): return_to of %d bytes refused at the sign-in's start",
 				c.name, len(c.state), len(c.nonce), len(returnTo))
 			continue
 		}
-		if got := readFlowParts(t, h, parts); got != f {
+		if got := readFlowParts(t, h, h.flowSlot(f.State), parts); got != f {
 			t.Errorf("%s: the flow read back is not the flow kept: %+v", c.name, got)
 		}
 	}
@@ -86,13 +87,13 @@ func TestOIDCFlowCarriesEveryAuthorizeRequest(t *testing.T) {
 
 // readFlowParts is the flow a browser carrying parts as the flow's
 // cookies sends back.
-func readFlowParts(t *testing.T, h *Handler, parts []string) oidcFlow {
+func readFlowParts(t *testing.T, h *Handler, slot string, parts []string) oidcFlow {
 	t.Helper()
 	r := httptest.NewRequest("GET", "/login/oidc/corp/callback", nil)
 	for i, p := range parts {
-		r.AddCookie(&http.Cookie{Name: h.flowCookieN(i), Value: p})
+		r.AddCookie(&http.Cookie{Name: flowCookieN(slot, i), Value: p})
 	}
-	f, err := h.readFlow(r)
+	f, err := h.readFlow(r, slot)
 	if err != nil {
 		t.Fatalf("reading back a flow of %d cookies: %v", len(parts), err)
 	}
@@ -108,7 +109,7 @@ func TestOIDCFlowFormatsRead(t *testing.T) {
 	f := oidcFlow{Provider: "corp", State: "s", Nonce: "n", Verifier: "v", ReturnTo: "/tokens?x=" + strings.Repeat("a&b", 1500), Expires: 1}
 	b, _ := json.Marshal(f)
 	old := base64.RawURLEncoding.EncodeToString(b)
-	if got := readFlowParts(t, h, []string{"2." + old[:flowChunk], old[flowChunk:]}); got != f {
+	if got := readFlowParts(t, h, h.flowCookie(), []string{"2." + old[:flowChunk], old[flowChunk:]}); got != f {
 		t.Errorf("a flow of the earlier format read as %+v", got)
 	}
 	var z bytes.Buffer
@@ -117,7 +118,43 @@ func TestOIDCFlowFormatsRead(t *testing.T) {
 	_ = w.Close()
 	r := httptest.NewRequest("GET", "/login/oidc/corp/callback", nil)
 	r.AddCookie(&http.Cookie{Name: h.flowCookie(), Value: flowDeflated + base64.RawURLEncoding.EncodeToString(z.Bytes())})
-	if got, err := h.readFlow(r); err == nil || !strings.Contains(err.Error(), "past its bound") {
+	if got, err := h.readFlow(r, h.flowCookie()); err == nil || !strings.Contains(err.Error(), "past its bound") {
 		t.Errorf("a flow inflating past %d bytes: %v, read as %.60v", maxFlowJSON, err, got)
+	}
+}
+
+// TestOIDCFlowsOfOneBrowserBounded (docs/security.md T-206): each flow
+// under way in a browser keeps its own cookies, and a start beside
+// maxFlows others already under way drops those begun longest ago, so a
+// browser's flows stay within maxFlows (and maxFlowBytes) together.
+func TestOIDCFlowsOfOneBrowserBounded(t *testing.T) {
+	h := &Handler{signedIn: &SignedIn{secure: true}}
+	r := httptest.NewRequest("POST", "/login/oidc/corp", nil)
+	var slots []string
+	for i := range maxFlows {
+		f := oidcFlow{Provider: "corp", State: fmt.Sprint("state-", i), Nonce: "n", Verifier: "v", ReturnTo: "/tokens", Expires: int64(1000 + i)}
+		slot := h.flowSlot(f.State)
+		slots = append(slots, slot)
+		r.AddCookie(&http.Cookie{Name: slot, Value: encodeFlow(f)})
+	}
+	f := oidcFlow{Provider: "corp", State: "state-new", Nonce: "n", Verifier: "v", ReturnTo: "/tokens", Expires: 2000}
+	w := httptest.NewRecorder()
+	if !h.keepFlow(w, r, f) {
+		t.Fatal("a short flow refused")
+	}
+	set := map[string]int{}
+	for _, c := range w.Result().Cookies() {
+		set[c.Name] = c.MaxAge
+	}
+	if set[h.flowSlot(f.State)] <= 0 {
+		t.Errorf("the new flow's cookie not set: %v", set)
+	}
+	if set[slots[0]] >= 0 {
+		t.Errorf("the flow begun longest ago kept beside %d others: %v", maxFlows, set)
+	}
+	for _, s := range slots[1:] {
+		if _, touched := set[s]; touched {
+			t.Errorf("a newer flow's cookie %s changed: %v", s, set)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,10 @@ type idp struct {
 	// TokenRedirect, when set, is what the token endpoint answers every
 	// request with: a redirect (its status) to its URL.
 	TokenRedirect *idpRedirect
+	// Hold makes the authorization endpoint answer with a page whose
+	// "Continue" link goes back to sts, in place of the redirect: a
+	// person still at the provider.
+	Hold bool
 	// Moved records the requests to /moved, a path of the provider's own
 	// host a TokenRedirect may name: method, code, and whether the
 	// client secret came with them.
@@ -100,7 +105,16 @@ func newIDP(t *testing.T) *idp {
 		p.mu.Lock()
 		p.codes[code] = idpCode{redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), claims: claims}
 		p.mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+		back := q.Get("redirect_uri") + "?code=" + code + "&state=" + url.QueryEscape(q.Get("state"))
+		p.mu.Lock()
+		hold := p.Hold
+		p.mu.Unlock()
+		if hold {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(`<!doctype html><title>Test IdP</title><h1>Test IdP</h1><a href="` + html.EscapeString(back) + `">Continue</a>`))
+			return
+		}
+		http.Redirect(w, r, back, http.StatusFound)
 	})
 	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()

@@ -2,10 +2,13 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"compress/flate"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,12 +139,35 @@ const (
 const flowTooLong = "The page to come back to after signing in is too long to carry through the sign-in provider. " +
 	"Sign in first, then start again from the application."
 
-// flowCookieN is the name of the flow's cookie i (0 is flowCookie).
-func (h *Handler) flowCookieN(i int) string {
+// A browser may have several sign-ins through providers under way at
+// once: two tabs, each sent to sign in (a second sts page, an
+// application's authorization request), each at the provider. One flow
+// cookie for the browser held only the last start's flow, so the other
+// tab came back to a state it did not know, "Sign-in did not complete",
+// and that refusal cleared the flow the second tab needed too
+// (docs/security.md T-206). So each flow has cookies of its own, named
+// after its state (flowSlot): the callback reads and clears only the
+// flow its state names. The flows of one browser together stay within
+// maxFlowBytes and maxFlows: a start that would pass either drops the
+// flows begun longest ago first.
+const maxFlows = 4
+
+// flowSlot is the name of the first cookie of the flow whose state is
+// state: the flow cookie's name, a dot, and 12 hex digits of the state's
+// SHA-256 (the state itself is not put in a name).
+func (h *Handler) flowSlot(state string) string {
+	d := sha256.Sum256([]byte(state))
+	return h.flowCookie() + "." + hex.EncodeToString(d[:6])
+}
+
+// flowCookieN is the name of cookie i of the flow whose first cookie is
+// slot (0 is slot itself). An earlier release kept the browser's one
+// flow under h.flowCookie(), which the callback still reads.
+func flowCookieN(slot string, i int) string {
 	if i == 0 {
-		return h.flowCookie()
+		return slot
 	}
-	return h.flowCookie() + "-" + strconv.Itoa(i)
+	return slot + "-" + strconv.Itoa(i)
 }
 
 func (h *Handler) setFlowCookie(w http.ResponseWriter, name, value string, maxAge int) {
@@ -192,9 +218,10 @@ func decodeFlowJSON(v string) ([]byte, error) {
 	return b, nil
 }
 
-// flowChunks is v split into the flow's cookie values, or nil when they
-// would be more than maxFlowBytes together, names included.
-func (h *Handler) flowChunks(v string) []string {
+// flowChunks is v split into the values of the cookies of the flow whose
+// first cookie is slot, or nil when they would be more than maxFlowBytes
+// together, names included.
+func flowChunks(slot, v string) []string {
 	n := (len(v) + flowChunk - 1) / flowChunk
 	parts := make([]string, n)
 	total := 0
@@ -203,7 +230,7 @@ func (h *Handler) flowChunks(v string) []string {
 		if i == 0 && n > 1 {
 			parts[i] = strconv.Itoa(n) + "." + parts[i]
 		}
-		total += len(h.flowCookieN(i)) + len("=") + len(parts[i])
+		total += len(flowCookieN(slot, i)) + len("=") + len(parts[i])
 	}
 	if total > maxFlowBytes {
 		return nil
@@ -211,24 +238,63 @@ func (h *Handler) flowChunks(v string) []string {
 	return parts
 }
 
-// keepFlow stores f in this browser's cookies, or reports false when they
-// would be more than maxFlowBytes.
+// keepFlow stores f in this browser's cookies, beside the other flows
+// under way in it, or reports false when f alone would be more than
+// maxFlowBytes. Other flows are dropped, those begun longest ago first,
+// until all fit in maxFlowBytes and maxFlows.
 func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) bool {
-	parts := h.flowChunks(encodeFlow(f))
+	slot := h.flowSlot(f.State)
+	parts := flowChunks(slot, encodeFlow(f))
 	if parts == nil {
 		return false
 	}
+	size := 0
 	for i, part := range parts {
-		h.setFlowCookie(w, h.flowCookieN(i), part, int(loginFlowTTL/time.Second))
+		size += len(flowCookieN(slot, i)) + len("=") + len(part)
+		h.setFlowCookie(w, flowCookieN(slot, i), part, int(loginFlowTTL/time.Second))
 	}
-	h.dropFlow(w, r, len(parts)) // those an earlier, longer flow left
+	type other struct {
+		slot    string
+		size    int
+		expires int64
+	}
+	var others []other
+	for _, c := range r.Cookies() {
+		name := c.Name
+		tag, tagged := strings.CutPrefix(name, h.flowCookie()+".")
+		if name == slot || name != h.flowCookie() && (!tagged || strings.Contains(tag, "-")) {
+			continue // not the first cookie of another flow
+		}
+		o := other{slot: name}
+		for i := range maxFlowChunks {
+			if c, err := r.Cookie(flowCookieN(name, i)); err == nil {
+				o.size += len(c.Name) + len("=") + len(c.Value)
+			}
+		}
+		if of, err := h.readFlow(r, name); err == nil {
+			o.expires = of.Expires // unreadable: 0, dropped first
+		}
+		others = append(others, o)
+	}
+	slices.SortFunc(others, func(a, b other) int { return cmp.Compare(b.expires, a.expires) })
+	kept := 1
+	for _, o := range others {
+		if kept < maxFlows && size+o.size <= maxFlowBytes {
+			kept++
+			size += o.size
+			continue
+		}
+		h.dropFlow(w, r, o.slot, 0)
+	}
+	h.dropFlow(w, r, slot, len(parts)) // those an earlier, longer flow of this state left
 	return true
 }
 
-// readFlow is the flow this browser's cookies hold.
-func (h *Handler) readFlow(r *http.Request) (oidcFlow, error) {
+// readFlow is the flow this browser's cookies hold whose first cookie is
+// slot.
+func (h *Handler) readFlow(r *http.Request, slot string) (oidcFlow, error) {
 	var f oidcFlow
-	c, err := r.Cookie(h.flowCookie())
+	c, err := r.Cookie(slot)
 	if err != nil {
 		return f, err
 	}
@@ -241,7 +307,7 @@ func (h *Handler) readFlow(r *http.Request) (oidcFlow, error) {
 		var all strings.Builder
 		all.WriteString(first)
 		for i := 1; i < n; i++ {
-			c, err := r.Cookie(h.flowCookieN(i))
+			c, err := r.Cookie(flowCookieN(slot, i))
 			if err != nil {
 				return f, fmt.Errorf("flow cookie %d of %d: %w", i+1, n, err)
 			}
@@ -256,16 +322,27 @@ func (h *Handler) readFlow(r *http.Request) (oidcFlow, error) {
 	return f, json.Unmarshal(b, &f)
 }
 
-// dropFlow clears the flow's cookies from the first on: the flow cookie
-// itself always, and any further one r carries.
-func (h *Handler) dropFlow(w http.ResponseWriter, r *http.Request, first int) {
-	for i := first; i < maxFlowChunks; i++ {
-		if i > 0 {
-			if _, err := r.Cookie(h.flowCookieN(i)); err != nil {
-				continue
-			}
+// callbackSlot is the first cookie of the flow a callback whose state is
+// state comes back to: the flow of that state, else the one flow an
+// earlier release kept, if r carries it.
+func (h *Handler) callbackSlot(r *http.Request, state string) string {
+	slot := h.flowSlot(state)
+	if _, err := r.Cookie(slot); err != nil {
+		if _, err := r.Cookie(h.flowCookie()); err == nil {
+			return h.flowCookie()
 		}
-		h.setFlowCookie(w, h.flowCookieN(i), "", -1)
+	}
+	return slot
+}
+
+// dropFlow clears the cookies of the flow whose first cookie is slot,
+// from cookie first on, that r carries.
+func (h *Handler) dropFlow(w http.ResponseWriter, r *http.Request, slot string, first int) {
+	for i := first; i < maxFlowChunks; i++ {
+		if _, err := r.Cookie(flowCookieN(slot, i)); err != nil {
+			continue
+		}
+		h.setFlowCookie(w, flowCookieN(slot, i), "", -1)
 	}
 }
 
@@ -487,10 +564,12 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", reason, "error", err)
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", badUpstream)
 	}
-	f, err := h.readFlow(r)
-	// The flow is single-use: its cookies go whatever the outcome.
-	h.dropFlow(w, r, 0)
 	q := r.URL.Query()
+	// The flow the state names, not another tab's (docs/security.md
+	// T-206). It is single-use: its cookies go whatever the outcome.
+	slot := h.callbackSlot(r, q.Get("state"))
+	f, err := h.readFlow(r, slot)
+	h.dropFlow(w, r, slot, 0)
 	switch {
 	case err != nil:
 		refuse("no sign-in in progress in this browser", err)
