@@ -180,8 +180,8 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 	}
 	var out storage.Principal
 	update := func(p storage.Principal) (storage.Principal, error) {
-		if p.OrgID != target.OrgID || p.InstanceAdmin != target.InstanceAdmin {
-			return p, sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
+		if err := sameStanding(target, p); err != nil {
+			return p, err
 		}
 		p.Disabled, p.UpdatedAt = req.GetDisabled(), storage.Now(s.h.now())
 		out = p

@@ -189,11 +189,14 @@ func DeletePrincipal(ctx context.Context, store LifecycleStore, pats *pat.Servic
 	}
 	if !p.Disabled {
 		err := store.UpdatePrincipal(ctx, p.ID, func(old storage.Principal) (storage.Principal, error) {
+			if err := sameStanding(p, old); err != nil {
+				return old, err
+			}
 			old.Disabled, old.UpdatedAt = true, storage.Now(now)
 			return old, nil
 		})
 		if err != nil {
-			return lookupErr(err, "principal")
+			return changeErr(err, "principal")
 		}
 	}
 	// The PATs' cached checks hold the owner as it was: drop them with the
@@ -380,6 +383,17 @@ func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat
 	}
 	err := changeAudited(ctx, store,
 		func(tx storage.Tx) error {
+			// The row the deletion takes is the one it was authorized on:
+			// one disabled already skipped the disabling write above, where
+			// an instance role granted since is otherwise seen.
+			switch cur, err := tx.LockPrincipal(ctx, p.ID); {
+			case err == nil:
+				if err := sameStanding(p, cur); err != nil {
+					return err
+				}
+			case !errors.Is(err, storage.ErrNotFound):
+				return err
+			}
 			if err := deleteKey(tx.DeleteRunnerKey, tx.AppendAudit); err != nil {
 				return err
 			}

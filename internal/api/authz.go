@@ -246,3 +246,18 @@ func (h *Handler) mayBind(ctx context.Context, id *Identity, principalID string)
 	}
 	return h.mayActAs(ctx, id, p)
 }
+
+// sameStanding refuses a write to principal cur, read where the write
+// happens, when its organization or its instance role is no longer what
+// the call was authorized on (p, read before): an operator's
+// `sts principal grant-instance-admin` that committed in between would
+// otherwise let an organization administrator disable, suspend or
+// delete the instance administrator it was just refused
+// (docs/security.md A-95). The caller reads it again and is answered by
+// mayActOnPrincipal.
+func sameStanding(p, cur storage.Principal) error {
+	if cur.OrgID != p.OrgID || cur.InstanceAdmin != p.InstanceAdmin {
+		return sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
+	}
+	return nil
+}

@@ -91,7 +91,7 @@ func (s *UserService) SetSuspended(ctx context.Context, req *gitpodv1.SetSuspend
 	if err != nil {
 		return nil, err
 	}
-	if err := s.h.setDisabled(ctx, id, p.ID, req.GetSuspended()); err != nil {
+	if err := s.h.setDisabled(ctx, id, p, req.GetSuspended()); err != nil {
 		return nil, err
 	}
 	if req.GetSuspended() {
@@ -127,7 +127,7 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 		return nil, err
 	}
 	if !p.Disabled {
-		if err := s.h.setDisabled(ctx, id, p.ID, true); err != nil {
+		if err := s.h.setDisabled(ctx, id, p, true); err != nil {
 			return nil, err
 		}
 	}
@@ -150,10 +150,16 @@ func (s *UserService) DeleteUser(ctx context.Context, req *gitpodv1.DeleteUserRe
 	return &gitpodv1.DeleteUserResponse{}, nil
 }
 
-// setDisabled sets a principal's disabled flag and audits the change.
-func (h *Handler) setDisabled(ctx context.Context, id *Identity, principalID string, disabled bool) error {
+// setDisabled sets the disabled flag of target, as the call authorized it,
+// and audits the change; a target whose standing changed since is left
+// as it is (sameStanding).
+func (h *Handler) setDisabled(ctx context.Context, id *Identity, target storage.Principal, disabled bool) error {
+	principalID := target.ID
 	var out storage.Principal
 	update := func(p storage.Principal) (storage.Principal, error) {
+		if err := sameStanding(target, p); err != nil {
+			return p, err
+		}
 		p.Disabled, p.UpdatedAt = disabled, storage.Now(h.now())
 		out = p
 		return p, nil

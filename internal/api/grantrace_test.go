@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// grantOnRead is a store on which principal target is made an instance
+// administrator (as `sts principal grant-instance-admin` does, in
+// storage) right after the first read of it: an operator's grant that
+// commits between a call's authorization and its write.
+type grantOnRead struct {
+	storage.Store
+	target string
+	once   sync.Once
+	t      testing.TB
+}
+
+func (s *grantOnRead) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	p, err := s.Store.GetPrincipal(ctx, id)
+	if err == nil && id == s.target {
+		s.once.Do(func() {
+			if err := s.Store.UpdatePrincipal(ctx, id, func(p storage.Principal) (storage.Principal, error) {
+				p.InstanceAdmin = true
+				return p, nil
+			}); err != nil {
+				s.t.Error(err)
+			}
+		})
+	}
+	return p, err
+}
+
+// TestGrantBetweenCheckAndWriteIsHonoured (docs/security.md A-95): an
+// organization administrator may not suspend, delete or disable an
+// instance administrator (docs/authorization.md, Roles). A principal
+// granted the instance role after the call read it and before the call
+// wrote it is left as it is: the call is failed_precondition, as
+// SetPrincipalDisabled already answered, and nothing changes. Before,
+// SetSuspended disabled, and DeleteUser and DeletePrincipal deleted, the
+// new instance administrator.
+func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		call func(c clients, ctx context.Context, id string) error
+	}{
+		{"SetSuspended", func(c clients, ctx context.Context, id string) error {
+			_, err := c.user.SetSuspended(ctx, &gitpodv1.SetSuspendedRequest{UserId: id, Suspended: true})
+			return err
+		}},
+		{"DeleteUser", func(c clients, ctx context.Context, id string) error {
+			_, err := c.user.DeleteUser(ctx, &gitpodv1.DeleteUserRequest{UserId: id})
+			return err
+		}},
+		{"DeletePrincipal", func(c clients, ctx context.Context, id string) error {
+			_, err := c.principal.DeletePrincipal(ctx, &stsv1.DeletePrincipalRequest{PrincipalId: id})
+			return err
+		}},
+		{"SetPrincipalDisabled", func(c clients, ctx context.Context, id string) error {
+			_, err := c.principal.SetPrincipalDisabled(ctx, &stsv1.SetPrincipalDisabledRequest{PrincipalId: id, Disabled: true})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := newSQLiteStore(t)
+			ctx := t.Context()
+			org, err := CreateOrganization(ctx, base, testCaller, "acme", "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, storage.PrincipalUser, "grantee", "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
+			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
+			// The env made its own acme; the grantee's organization is the one
+			// its administrator administers.
+			admin := e.orgAdmin(t, org.ID, "org-admin")
+			err = tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
+			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
+			got, err := base.GetPrincipal(ctx, grantee.ID)
+			if err != nil {
+				t.Fatalf("%s deleted the principal granted the instance role meanwhile: %v", tc.name, err)
+			}
+			if got.Disabled || !got.InstanceAdmin {
+				t.Errorf("after %s: %+v, want the instance administrator enabled", tc.name, got)
+			}
+		})
+	}
+}
