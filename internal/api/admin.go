@@ -236,6 +236,10 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	if err != nil {
 		return nil, err
 	}
+	// Judged again on the principal's row as the token is written: a grant
+	// of the instance role since would hand the token's holder that role
+	// (docs/security.md A-96).
+	ctx = pat.WithOwnerGuard(ctx, func(cur storage.Principal) error { return sameStanding(p, cur) })
 	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration(), src)
 	if err != nil {
 		return nil, err

@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
@@ -93,6 +95,60 @@ func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
 			}
 			if got.Disabled || !got.InstanceAdmin {
 				t.Errorf("after %s: %+v, want the instance administrator enabled", tc.name, got)
+			}
+		})
+	}
+}
+
+// TestGrantBetweenCheckAndMintIsHonoured (docs/security.md A-96): an
+// organization administrator may not mint a PAT or an exchange token for
+// an instance administrator. The owner was judged on one read and
+// the credential written in a later transaction; the instance role
+// granted in between was not seen there, and the credential acted as the
+// instance role. The creation judges the owner again on the row it holds:
+// failed_precondition, nothing stored.
+func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		call func(c clients, ctx context.Context, id string) error
+	}{
+		{"CreatePersonalAccessToken", func(c clients, ctx context.Context, id string) error {
+			_, err := c.user.CreatePersonalAccessToken(ctx, &gitpodv1.CreatePersonalAccessTokenRequest{UserId: id,
+				Scopes: []string{"*", "sts:admin"}, ValidFor: durationpb.New(48 * time.Hour)})
+			return err
+		}},
+		{"CreateExchangeToken", func(c clients, ctx context.Context, id string) error {
+			_, err := c.principal.CreateExchangeToken(ctx, &stsv1.CreateExchangeTokenRequest{PrincipalId: id})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := newSQLiteStore(t)
+			ctx := t.Context()
+			org, err := CreateOrganization(ctx, base, testCaller, "acme", "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, storage.PrincipalUser, "grantee", "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
+			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
+			admin := e.orgAdmin(t, org.ID, "org-admin")
+			err = tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
+			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
+			if pats, err := base.ListPATs(ctx, grantee.ID); err != nil || len(pats) != 0 {
+				t.Errorf("PATs of the new instance administrator: %v, %v; want none", pats, err)
+			}
+			evs, err := base.ListAudit(ctx, storage.AuditFilter{OrgID: org.ID, Target: "principal:" + grantee.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				if strings.HasPrefix(ev.Action, "exchange_token.") {
+					t.Errorf("an exchange token was minted for the new instance administrator: %+v", ev)
+				}
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 )
 
@@ -59,6 +60,10 @@ func (s *UserService) CreatePersonalAccessToken(ctx context.Context, req *gitpod
 		if err := s.h.mayActOnPrincipal(ctx, id, owner); err != nil {
 			return nil, err
 		}
+		// Judged again on the owner's row as the PAT is written: a grant
+		// of the instance role since would hand the new PAT's holder that
+		// role (docs/security.md A-96).
+		ctx = pat.WithOwnerGuard(ctx, func(cur storage.Principal) error { return sameStanding(owner, cur) })
 	}
 	exp, err := expiry(s.h.now(), req.GetExpiresAt(), req.GetValidFor())
 	if err != nil {

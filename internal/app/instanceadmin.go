@@ -35,8 +35,7 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 			return err
 		}
 		if len(found) > 0 {
-			return fmt.Errorf("instance_admin not granted: others may hold credentials of principal %s, which would then act as the instance role: %s",
-				principalID, strings.Join(found, "; "))
+			return othersErr{principalID, found}
 		}
 	}
 	// The change commits with its audit event, or not at all
@@ -51,10 +50,28 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 		if err != nil {
 			return err
 		}
+		if on {
+			// Again with the principal's row taken for this write: a PAT,
+			// exchange token, client or pool an organization administrator
+			// made for the principal after the look above committed before
+			// the row was ours and is seen now; one made later holds the
+			// row, waits for this grant and then finds the instance role,
+			// which it refuses (docs/security.md A-96).
+			found, err := othersCredentials(ctx, store, principalID)
+			if err != nil {
+				return err
+			}
+			if len(found) > 0 {
+				return othersErr{principalID, found}
+			}
+		}
 		auditErr = tx.AppendAudit(ctx, c.Event(time.Now(), orgID, action, "principal:"+principalID, "success", ""))
 		return auditErr
 	})
+	var oe othersErr
 	switch {
+	case errors.As(err, &oe):
+		return oe
 	case auditErr != nil:
 		return fmt.Errorf("instance_admin not changed: its audit event could not be stored: %w", auditErr)
 	case errors.Is(err, storage.ErrNotFound):
@@ -157,4 +174,16 @@ func warnConfiguredInstanceAdmins(ctx context.Context, store storage.Store, ids 
 				"principal", id, "credentials", strings.Join(found, "; "))
 		}
 	}
+}
+
+// othersErr refuses a grant: found lists the credentials of the principal
+// others may hold (othersCredentials).
+type othersErr struct {
+	principalID string
+	found       []string
+}
+
+func (e othersErr) Error() string {
+	return fmt.Sprintf("instance_admin not granted: others may hold credentials of principal %s, which would then act as the instance role: %s",
+		e.principalID, strings.Join(e.found, "; "))
 }

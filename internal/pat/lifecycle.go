@@ -344,6 +344,7 @@ func (s *Service) activeOwner(ctx context.Context, id string) (storage.Principal
 // holdOwner is activeOwner's check again, in tx and under
 // Tx.LockPrincipal: the owner cannot be disabled or deleted before tx
 // ends (docs/design.md#owners-held-while-their-rows-are-written).
+// The caller's OwnerGuard (WithOwnerGuard) then judges the held row.
 func holdOwner(ctx context.Context, tx storage.Tx, id string) error {
 	p, err := tx.LockPrincipal(ctx, id)
 	if err != nil {
@@ -352,7 +353,25 @@ func holdOwner(ctx context.Context, tx storage.Tx, id string) error {
 	if p.Disabled {
 		return sts.Errorf(sts.FailedPrecondition, "principal is disabled")
 	}
+	if g, ok := ctx.Value(ownerGuardKey{}).(OwnerGuard); ok {
+		return g(p)
+	}
 	return nil
+}
+
+// OwnerGuard is a caller's authorization of the principal a PAT or an
+// exchange token is minted for, judged again on the principal's row as
+// the creation holds it (holdOwner): the caller authorized the owner on
+// an earlier read, and a change that committed since (the instance role
+// granted to it, docs/security.md A-96) is seen here, where the row can
+// no longer change until the creation commits.
+type OwnerGuard func(storage.Principal) error
+
+type ownerGuardKey struct{}
+
+// WithOwnerGuard returns ctx carrying g for Create and CreateExchangeToken.
+func WithOwnerGuard(ctx context.Context, g OwnerGuard) context.Context {
+	return context.WithValue(ctx, ownerGuardKey{}, g)
 }
 
 // checkExpiry enforces the lifetime policy at create and regenerate
