@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 
 	clientsvc "github.com/opensts/sts/internal/clients"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
@@ -87,6 +88,21 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 	}
 	if err := s.h.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
 		return nil, err
+	}
+	root, err := s.h.isInstanceAdmin(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !root {
+		// mayBind again on the principal's row as the client is written: a
+		// grant of the instance role since would hand whoever holds the
+		// client's secret that role (docs/security.md A-96).
+		ctx = clientsvc.WithPrincipalGuard(ctx, func(p storage.Principal) error {
+			if p.InstanceAdmin || slices.Contains(s.h.InstanceAdmins, p.ID) {
+				return sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
+			}
+			return nil
+		})
 	}
 	method, err := authMethodFromProto(req.GetAuthMethod())
 	if err != nil {

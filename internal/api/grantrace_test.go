@@ -110,15 +110,20 @@ func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
 func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		call func(c clients, ctx context.Context, id string) error
+		call func(c clients, ctx context.Context, org, id string) error
 	}{
-		{"CreatePersonalAccessToken", func(c clients, ctx context.Context, id string) error {
+		{"CreatePersonalAccessToken", func(c clients, ctx context.Context, _, id string) error {
 			_, err := c.user.CreatePersonalAccessToken(ctx, &gitpodv1.CreatePersonalAccessTokenRequest{UserId: id,
 				Scopes: []string{"*", "sts:admin"}, ValidFor: durationpb.New(48 * time.Hour)})
 			return err
 		}},
-		{"CreateExchangeToken", func(c clients, ctx context.Context, id string) error {
+		{"CreateExchangeToken", func(c clients, ctx context.Context, _, id string) error {
 			_, err := c.principal.CreateExchangeToken(ctx, &stsv1.CreateExchangeTokenRequest{PrincipalId: id})
+			return err
+		}},
+		{"CreateClient", func(c clients, ctx context.Context, org, id string) error {
+			_, err := c.client.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: org,
+				PrincipalId: id, GrantTypes: []string{"client_credentials"}})
 			return err
 		}},
 	} {
@@ -129,14 +134,18 @@ func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, storage.PrincipalUser, "grantee", "", time.Now())
+			kind := storage.PrincipalUser
+			if tc.name == "CreateClient" {
+				kind = storage.PrincipalServiceAccount // a client's principal
+			}
+			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, kind, "grantee", "", time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
 			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
 			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
 			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err = tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
+			err = tc.call(e.clients(e.srv.URL), as(admin), org.ID, grantee.ID)
 			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
 			if pats, err := base.ListPATs(ctx, grantee.ID); err != nil || len(pats) != 0 {
 				t.Errorf("PATs of the new instance administrator: %v, %v; want none", pats, err)
@@ -144,6 +153,9 @@ func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
 			evs, err := base.ListAudit(ctx, storage.AuditFilter{OrgID: org.ID, Target: "principal:" + grantee.ID})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if cls, err := base.ListClients(ctx, org.ID); err != nil || len(cls) != 0 {
+				t.Errorf("clients bound to the new instance administrator: %v, %v; want none", cls, err)
 			}
 			for _, ev := range evs {
 				if strings.HasPrefix(ev.Action, "exchange_token.") {

@@ -64,6 +64,17 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 		if err := checkPrincipal(ctx, storage.Held(tx), cl.OrgID, cl.PrincipalID); err != nil {
 			return err
 		}
+		if g, ok := ctx.Value(principalGuardKey{}).(PrincipalGuard); ok {
+			// The caller's authorization of the principal, judged again on
+			// the row held here (docs/security.md A-96).
+			p, err := storage.Held(tx).GetPrincipal(ctx, cl.PrincipalID)
+			if err != nil {
+				return storageErr(err, "principal")
+			}
+			if err := g(p); err != nil {
+				return err
+			}
+		}
 		if err := tx.CreateClient(ctx, cl); err != nil {
 			return storageErr(err, "client")
 		}
@@ -403,4 +414,18 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 	}
 	s.logger().InfoContext(ctx, "client deleted", "client_id", id)
 	return nil
+}
+
+// PrincipalGuard is a caller's authorization of the service account a new
+// client is bound to, judged again on the principal's row as Create holds
+// it: the caller authorized it on an earlier read, and a change that
+// committed since (the instance role granted to it, docs/security.md
+// A-96) is seen here.
+type PrincipalGuard func(storage.Principal) error
+
+type principalGuardKey struct{}
+
+// WithPrincipalGuard returns ctx carrying g for Create.
+func WithPrincipalGuard(ctx context.Context, g PrincipalGuard) context.Context {
+	return context.WithValue(ctx, principalGuardKey{}, g)
 }
