@@ -81,10 +81,13 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 
 // refreshClient is how the refresh job calls the integrations' token
 // endpoints; hostTokenIntegrations holds each token_url to the same
-// options (docs/security.md F-77).
+// options (docs/security.md F-77). It is the providers' client
+// (federation.allow_loopback, federation.allow_private): a self-hosted
+// SCM on the operator's network is reachable once the operator allows
+// private addresses; link-local and metadata addresses never are
+// (docs/security.md F-96).
 func refreshClient(cfg config.Config) federation.ClientOptions {
-	loopback := cfg.Federation.AllowLoopback
-	return federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback}
+	return providerClient(cfg)
 }
 
 // onlyUnreadable reports whether every error joined in err is a file that

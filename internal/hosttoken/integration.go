@@ -47,7 +47,7 @@ func LoadIntegrations(configs map[string]IntegrationConfig, checkURL func(string
 			continue
 		}
 		if err := checkURL(c.TokenURL); err != nil {
-			errs = append(errs, fmt.Errorf("integration %s: token_url %q: %w (plain http only to a loopback address, with federation.allow_loopback)",
+			errs = append(errs, fmt.Errorf("integration %s: token_url %q: %w (https; plain http only to a loopback address, with federation.allow_loopback; a private address only with federation.allow_private)",
 				id, redactedURL(c.TokenURL), err))
 		}
 		if c.ClientID == "" {
