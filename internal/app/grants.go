@@ -76,7 +76,6 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		OnLost:       func(reason string, n int) { lost.WithLabelValues(reason).Add(float64(n)) },
 		OnError:      func(err error) { failed.Inc(); logger.Error("audit: storing a batch failed; retrying", "error", err) },
 	}
-	loopback := cfg.Federation.AllowLoopback
 	cache := &federation.Cache{
 		Client: federation.NewHTTPClient(providerClient(cfg)),
 		OnFetch: func(ev federation.FetchEvent) {
@@ -134,7 +133,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	if pc, ok := store.(grants.PrincipalCache); ok {
 		te.PrincipalCache = pc
 	}
-	client := federation.NewHTTPClient(federation.ClientOptions{AllowLoopback: loopback, AllowHTTP: loopback})
+	client := federation.NewHTTPClient(clientJWKSClient(cfg))
 	oa := newOAuth(oauthDeps{
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
 		JWKSClient: client, IssuerAudienceOnly: cfg.ClientAuth.AssertionAudience == config.AssertionAudienceIssuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime, RevocationKeep: cfg.Keys.RevocationKeep(),
@@ -181,4 +180,13 @@ func (t *tokenEndpoints) run(ctx context.Context) {
 	}
 	t.registry.Run(ctx)
 	<-done
+}
+
+// clientJWKSClient is how private_key_jwt clients' jwks_uri are fetched:
+// with the providers' client (federation.allow_loopback,
+// federation.allow_private), so a key set on the operator's network is
+// reachable once private addresses are allowed, and link-local and
+// metadata addresses never are (docs/security.md T-59, T-201).
+func clientJWKSClient(cfg config.Config) federation.ClientOptions {
+	return providerClient(cfg)
 }
