@@ -43,6 +43,7 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		return nil, err
 	}
 	cs.Logger = logger
+	cs.CheckJWKSURI = ClientJWKSURIRule(cfg)
 	// Through the API, no provider may trust this server's own issuer
 	// (docs/security.md A-56). The CLI's direct mode is the operator's,
 	// and its --issuer flag names the provider's issuer, not ours.

@@ -190,3 +190,10 @@ func (t *tokenEndpoints) run(ctx context.Context) {
 func clientJWKSClient(cfg config.Config) federation.ClientOptions {
 	return providerClient(cfg)
 }
+
+// ClientJWKSURIRule is clientJWKSClient's CheckURL: the rule a
+// private_key_jwt client's jwks_uri is held to when it is registered,
+// through the API and the CLI's direct mode (docs/security.md F-98).
+func ClientJWKSURIRule(cfg config.Config) func(string) error {
+	return clientJWKSClient(cfg).CheckURL
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/clients"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
@@ -40,6 +41,7 @@ func (a *admin) clients(ctx context.Context) (clientAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
+	svc.CheckJWKSURI = app.ClientJWKSURIRule(a.cfg)
 	return directClients{svc}, nil
 }
 

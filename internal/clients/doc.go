@@ -28,7 +28,8 @@
 //     its HMAC digest is stored. private_key_jwt takes exactly one of a
 //     JWKS of public keys (clientauth.ValidateJWKS, at most 64 KiB) or an
 //     https jwks_uri (plain http only to a loopback host, for development;
-//     the outbound client still decides what it may reach).
+//     held to the fetching client's rule when Service.CheckJWKSURI is
+//     set, and that client still judges each address it dials).
 //   - grant_types holds at least one of the token endpoint's grants
 //     (client_credentials, refresh_token, token-exchange, jwt-bearer).
 //   - Scopes are RFC 6749 scope-tokens of at most 128 bytes, audiences

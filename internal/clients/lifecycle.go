@@ -41,7 +41,7 @@ type CreateInput struct {
 // (organization or principal), [sts.FailedPrecondition] (principal
 // disabled), [sts.Unavailable].
 func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage.Client, string, error) {
-	cl, err := checkCreate(in)
+	cl, err := s.checkCreate(in)
 	if err != nil {
 		return storage.Client{}, "", err
 	}
@@ -96,7 +96,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 
 // checkCreate validates everything in that needs no storage read and
 // returns the normalized record without ID, times or secret.
-func checkCreate(in CreateInput) (storage.Client, error) {
+func (s *Service) checkCreate(in CreateInput) (storage.Client, error) {
 	switch {
 	case in.OrgID == "":
 		return storage.Client{}, invalid("organization_id required")
@@ -116,6 +116,9 @@ func checkCreate(in CreateInput) (storage.Client, error) {
 		return cl, err
 	}
 	if err := checkKeys(cl.AuthMethod, in.Keys); err != nil {
+		return cl, err
+	}
+	if err := s.checkFetch(in.Keys); err != nil {
 		return cl, err
 	}
 	cl.JWKS, cl.JWKSURI = in.Keys.JWKS, in.Keys.JWKSURI
@@ -291,6 +294,9 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, in UpdateInpu
 	}
 	if in.Keys != nil {
 		if err := checkKeys(oauth2.AuthMethodPrivateKeyJWT, *in.Keys); err != nil {
+			return storage.Client{}, err
+		}
+		if err := s.checkFetch(*in.Keys); err != nil {
 			return storage.Client{}, err
 		}
 	}

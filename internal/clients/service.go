@@ -42,6 +42,11 @@ type Service struct {
 	Now func() time.Time
 	// Logger receives client IDs and digest prefixes, never secrets.
 	Logger *slog.Logger
+	// CheckJWKSURI, when set, is the rule of the client that fetches a
+	// private_key_jwt client's jwks_uri (its CheckURL): a jwks_uri it
+	// refuses is refused at create and update, not at the client's first
+	// assertion (docs/security.md F-98). nil: the URL's form only.
+	CheckJWKSURI func(raw string) error
 
 	store  Store
 	pepper atomic.Pointer[[]byte] // nil until SetPepper

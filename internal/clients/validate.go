@@ -242,6 +242,18 @@ func checkJWKSURI(raw string) error {
 	return nil
 }
 
+// checkFetch holds a jwks_uri to the fetching client's rule
+// (Service.CheckJWKSURI), after checkKeys has judged its form.
+func (s *Service) checkFetch(k Keys) error {
+	if k.JWKSURI == "" || s.CheckJWKSURI == nil {
+		return nil
+	}
+	if err := s.CheckJWKSURI(k.JWKSURI); err != nil {
+		return invalid("jwks_uri: %s: the key-set fetch would refuse it: %v", quote(k.JWKSURI), err)
+	}
+	return nil
+}
+
 // MaxRedirectURIs bounds the redirect URIs of one client.
 const MaxRedirectURIs = 20
 
