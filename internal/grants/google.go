@@ -148,6 +148,13 @@ func parseGoogle(r *http.Request) (*Request, error) {
 			return nil, err
 		}
 		req.Boundary, req.Audiences = o.boundary, o.audiences
+		// options.audiences replaces the form's audience (the provider's
+		// name) after fromValues judged the bound, so the two together
+		// are judged again here: up to 5 of them and 9 resource values
+		// issued a token for 14 targets (docs/security.md T-205).
+		if n := len(req.Audiences) + len(req.Resources); n > maxTargets {
+			return nil, badRequest(ReasonTargetInvalid, fmt.Errorf("options.audiences and resource name %d targets together, at most %d", n, maxTargets))
+		}
 	}
 	// Google's clients ask for the cloud-platform scope when their user
 	// set none: it stands for the pool's default scopes (see grantScope).
