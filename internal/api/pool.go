@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -112,6 +113,24 @@ func stillAuthorized(p storage.Pool) pools.Guard {
 	}
 }
 
+// bindGuard returns ctx carrying, for a caller that is not an instance
+// administrator, mayBind again on the principal's row as the pool that
+// binds it is written: the instance role granted to the principal since
+// the call's read would let the pool's tokens act as an instance
+// administrator (docs/security.md A-97).
+func (s *PoolService) bindGuard(ctx context.Context, id *Identity) (context.Context, error) {
+	root, err := s.h.isInstanceAdmin(ctx, id)
+	if err != nil || root {
+		return ctx, err
+	}
+	return pools.WithPrincipalGuard(ctx, func(p storage.Principal) error {
+		if p.InstanceAdmin || slices.Contains(s.h.InstanceAdmins, p.ID) {
+			return sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
+		}
+		return nil
+	}), nil
+}
+
 // CreatePool creates a pool.
 func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolRequest) (*stsv1.CreatePoolResponse, error) {
 	svc, caller, id, err := s.admin(ctx)
@@ -122,6 +141,9 @@ func (s *PoolService) CreatePool(ctx context.Context, req *stsv1.CreatePoolReque
 		return nil, err
 	}
 	if err := s.h.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
+		return nil, err
+	}
+	if ctx, err = s.bindGuard(ctx, id); err != nil {
 		return nil, err
 	}
 	lifetime, err := durationFromProto(req.GetMaxTokenLifetime())
@@ -191,6 +213,9 @@ func (s *PoolService) UpdatePool(ctx context.Context, req *stsv1.UpdatePoolReque
 	}
 	if req.PrincipalId != nil {
 		if err := s.h.mayBind(ctx, id, req.GetPrincipalId()); err != nil {
+			return nil, err
+		}
+		if ctx, err = s.bindGuard(ctx, id); err != nil {
 			return nil, err
 		}
 	}

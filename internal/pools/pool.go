@@ -26,7 +26,7 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, p storage.Pool) (sto
 	// it, or leaves nothing here to store it for (docs/design.md#owners-held-while-their-rows-are-written,
 	// docs/security.md A-87).
 	err := s.changeAudited(ctx, c, func(tx storage.Tx) error {
-		if err := checkOwners(ctx, storage.Held(tx), p); err != nil {
+		if err := checkHeldOwners(ctx, tx, p); err != nil {
 			return err
 		}
 		return tx.CreatePool(ctx, p)
@@ -61,6 +61,38 @@ func checkOwners(ctx context.Context, r storage.OwnerReader, p storage.Pool) err
 		return storageErr(err, "principal "+quote(p.PrincipalID))
 	}
 	return nil
+}
+
+// checkHeldOwners is checkOwners in the unit of work that writes p, with
+// its owners' rows held, and then ctx's PrincipalGuard on the principal p
+// is bound to, as held: the caller authorized the binding on an earlier
+// read, and a change that committed since (the instance role granted to
+// the principal, docs/security.md A-97) is seen here.
+func checkHeldOwners(ctx context.Context, tx storage.Tx, p storage.Pool) error {
+	if err := checkOwners(ctx, storage.Held(tx), p); err != nil {
+		return err
+	}
+	g, ok := ctx.Value(principalGuardKey{}).(PrincipalGuard)
+	if !ok || p.PrincipalID == "" {
+		return nil
+	}
+	pr, err := storage.Held(tx).GetPrincipal(ctx, p.PrincipalID)
+	if err != nil {
+		return storageErr(err, "principal "+quote(p.PrincipalID))
+	}
+	return g(pr)
+}
+
+// PrincipalGuard is a caller's authorization of the principal a pool is
+// bound to by CreatePool or an UpdatePool that rebinds it, judged again
+// on the principal's row as the write holds it (docs/security.md A-97).
+type PrincipalGuard func(storage.Principal) error
+
+type principalGuardKey struct{}
+
+// WithPrincipalGuard returns ctx carrying g for CreatePool and UpdatePool.
+func WithPrincipalGuard(ctx context.Context, g PrincipalGuard) context.Context {
+	return context.WithValue(ctx, principalGuardKey{}, g)
 }
 
 // checkPoolRefs checks what p refers to: its organization, its principal
@@ -306,7 +338,7 @@ func (s *Service) UpdatePool(ctx context.Context, c Caller, id string, u PoolUpd
 			return err
 		}
 		if rebinds {
-			if err := checkOwners(ctx, storage.Held(tx), out); err != nil {
+			if err := checkHeldOwners(ctx, tx, out); err != nil {
 				return err
 			}
 		}
