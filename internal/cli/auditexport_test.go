@@ -19,9 +19,7 @@ import (
 func TestAuditExport(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if code, _, errOut := runCLI(t, "migrate", "--data-dir", dir); code != 0 {
-		t.Fatalf("migrate = %d %s", code, errOut)
-	}
+	migrateSeeded(t, dir)
 	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
 	if err != nil {
 		t.Fatal(err)

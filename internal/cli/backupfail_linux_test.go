@@ -29,7 +29,7 @@ func TestFailedBackupHasOneOutcome(t *testing.T) {
 	t.Cleanup(func() { exec.Command("umount", full).Run() })
 
 	dir := t.TempDir()
-	mustCLI(t, "migrate", "--data-dir", dir)
+	migrateSeeded(t, dir)
 	// The trail is append-only (storage.AuditStore): the database itself
 	// refuses an edit here, so the outcome cannot be reached by one.
 	db, err := sql.Open("sqlite", filepath.Join(dir, "sts.db"))

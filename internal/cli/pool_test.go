@@ -20,9 +20,7 @@ import (
 func trustDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if code, _, errOut := runCLI(t, "migrate", "--data-dir", dir); code != 0 {
-		t.Fatalf("migrate = %d: %s", code, errOut)
-	}
+	migrateSeeded(t, dir)
 	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
 	if err != nil {
 		t.Fatal(err)

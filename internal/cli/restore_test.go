@@ -366,7 +366,7 @@ func TestBackupAuditsItself(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sts.db")
-	mustCLI(t, "migrate", "--data-dir", dir)
+	migrateSeeded(t, dir)
 	mustCLI(t, "keys", "generate-master", "--out", filepath.Join(dir, "master.key"))
 	backupDir := t.TempDir()
 	backup := filepath.Join(backupDir, "sts-backup.db")
@@ -453,7 +453,7 @@ func TestRestoreListsInstanceAdminRevocation(t *testing.T) {
 func TestBackupNameWithURICharacters(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	mustCLI(t, "migrate", "--data-dir", dir)
+	migrateSeeded(t, dir)
 	backupDir := t.TempDir()
 	first := filepath.Join(backupDir, "sts.db")
 	mustCLI(t, "backup", first, "--data-dir", dir)
@@ -491,7 +491,7 @@ func TestBackupNameWithURICharacters(t *testing.T) {
 func TestBackupEventRefusedIsAFailure(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	mustCLI(t, "migrate", "--data-dir", dir)
+	migrateSeeded(t, dir)
 	db, err := sql.Open("sqlite", filepath.Join(dir, "sts.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -763,7 +763,7 @@ func TestRestoreOverALeftoverCopySaysWhatItIs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sts.db")
-	mustCLI(t, "migrate", "--data-dir", dir)
+	migrateSeeded(t, dir)
 	mustCLI(t, "keys", "generate-master", "--out", filepath.Join(dir, "master.key"))
 	backup := filepath.Join(t.TempDir(), "sts-backup.db")
 	mustCLI(t, "backup", backup, "--data-dir", dir)

@@ -24,9 +24,7 @@ func TestRevokeSubjectKeepFollowsConfig(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\nkeys: {max_token_lifetime: 49h, leeway: 1m}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, e := runCLI(t, "migrate", "--config", cfg); code != 0 {
-		t.Fatalf("migrate = %d %q %q", code, out, e)
-	}
+	migrateSeeded(t, dir, "--config", cfg)
 	for _, tc := range []struct {
 		args []string
 		want time.Duration
@@ -61,9 +59,7 @@ func TestRevokeSubjectDirectTimesInRange(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, e := runCLI(t, "migrate", "--config", cfg); code != 0 {
-		t.Fatalf("migrate = %d %q %q", code, out, e)
-	}
+	migrateSeeded(t, dir, "--config", cfg)
 	var subjects []string
 	for _, tc := range []struct{ before, want string }{
 		{"9999-12-31T23:00:00Z", "issuedBefore plus keep must be at most 9999-12-31T23:59:59.999999999Z"},

@@ -21,9 +21,7 @@ import (
 func TestRotateMasterGoesPastARowThatDoesNotOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if code, _, e := runCLI(t, "migrate", "--data-dir", dir); code != 0 {
-		t.Fatalf("migrate = %d %s", code, e)
-	}
+	migrateSeeded(t, dir)
 	oldKey, newKey := filepath.Join(dir, "old.key"), filepath.Join(dir, "new.key")
 	for _, f := range []string{oldKey, newKey} {
 		if code, _, e := runCLI(t, "keys", "generate-master", "--out", f); code != 0 {
