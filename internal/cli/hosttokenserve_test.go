@@ -85,6 +85,7 @@ func TestServeHostTokenVault(t *testing.T) {
 		t.Errorf("bad runnerId = %d %v, want invalid_argument naming runnerId", code, bad)
 	}
 	r.stop(t)
+	waitSQLiteClosed(t, dir)
 
 	files, _ := filepath.Glob(filepath.Join(dir, "sts.db*"))
 	for _, f := range files {

@@ -176,6 +176,33 @@ func (r *run) stop(t *testing.T) int {
 	}
 }
 
+// waitSQLiteClosed waits (≤ 30 s) until the SQLite database in dir has no
+// -wal or -shm file beside it: SQLite removes both when the last
+// connection closes, after checkpointing the WAL into the database. A
+// stopped serve may return before its store has closed (Run waits for it
+// only so long, docs/security.md F-41), and the files then vanish under a
+// test reading them.
+func waitSQLiteClosed(t *testing.T, dir string) {
+	t.Helper()
+	db := filepath.Join(dir, "sts.db")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left []string
+		for _, f := range []string{db + "-wal", db + "-shm"} {
+			if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+				left = append(left, filepath.Base(f))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v still beside %s 30 s after the last user stopped: a connection left open", left, db)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // exited returns Main's exit code if it has returned.
 func (r *run) exited() (int, bool) {
 	select {
