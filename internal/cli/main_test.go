@@ -111,8 +111,9 @@ func serve(t *testing.T, args ...string) *run {
 }
 
 // seedSQLite writes a migrated SQLite database into the --data-dir of args
-// when that directory exists without one and nothing else (a --config, the
-// STS_STORAGE_* variables) chooses the storage: the serve then finds nothing
+// when that directory exists without one and nothing else (a --config
+// naming storage or data_dir, the STS_STORAGE_* variables) chooses the
+// storage: the serve then finds nothing
 // to migrate. Running every migration on an empty database is the costliest
 // part of a start under -race; TestServeInEmptyDirectory (no --data-dir) and
 // TestMigrate still run them from nothing.
@@ -120,7 +121,15 @@ func seedSQLite(t *testing.T, args []string) {
 	t.Helper()
 	dir := ""
 	for i, a := range args {
-		if a == "--config" || strings.HasPrefix(a, "--config=") {
+		if a == "--config" && i+1 < len(args) {
+			// A file that says nothing of storage or data_dir leaves the
+			// database where --data-dir puts it.
+			b, err := os.ReadFile(args[i+1])
+			if err != nil || bytes.Contains(b, []byte("storage")) || bytes.Contains(b, []byte("data_dir")) {
+				return
+			}
+		}
+		if strings.HasPrefix(a, "--config=") {
 			return
 		}
 		if a == "--data-dir" && i+1 < len(args) {

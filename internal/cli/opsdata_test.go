@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/opensts/sts/internal/cli"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // mainIn runs one cli.Main invocation to completion.
@@ -30,7 +32,11 @@ func mainIn(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // --data-dir dir makes the CLI use.
 func migratedStore(t *testing.T, dir string) *sqlstore.Store {
 	t.Helper()
-	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(dir, "sts.db")})
+	path := filepath.Join(dir, "sts.db")
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		sqlitetest.WriteMigrated(t, path) // Migrate below then finds nothing to do
+	}
+	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 	if err != nil {
 		t.Fatal(err)
 	}
