@@ -78,6 +78,18 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if len(v["audience"]) > 1 {
 		return nil, badRequest(ReasonParameterRepeated, errors.New("audience repeated"))
 	}
+	// Google STS's /v1/token is token exchange alone. A refresh here
+	// rotated as at /oauth2/token, so an authorized-user file naming this
+	// path locked out every process started from it once a second one
+	// refreshed (docs/security.md T-112); it is refused before any other
+	// parameter is judged, the audience included (T-203), saying where a
+	// refresh goes. Repeated parameters were refused while the body was
+	// read (T-06).
+	if gt := v.Get("grant_type"); gt != "" && gt != oauth2.GrantTypeTokenExchange {
+		return nil, refuse(oauth2.ErrorUnsupportedGrantType, "grant_type "+strconv.Quote(trunc(gt))+
+			" is not supported at "+PathGoogleToken+", which serves token exchange only, as Google STS; refresh_token and authorization_code go to "+PathGoogleOAuthToken,
+			ReasonGrantUnsupported, nil)
+	}
 	// The audience names a provider, so it is judged as a resource name
 	// before fromValues reads it as a target: a value that is no name
 	// because of what it is made of (a newline after it, a space, a
@@ -103,16 +115,6 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	req := &Request{}
 	if err := req.fromValues(v); err != nil {
 		return nil, err
-	}
-	// Google STS's /v1/token is token exchange alone. A refresh here
-	// rotated as at /oauth2/token, so an authorized-user file naming this
-	// path locked out every process started from it once a second one
-	// refreshed (docs/security.md T-112); it is refused before anything is
-	// looked at, saying where a refresh goes.
-	if req.GrantType != "" && req.GrantType != oauth2.GrantTypeTokenExchange {
-		return nil, refuse(oauth2.ErrorUnsupportedGrantType, "grant_type "+strconv.Quote(trunc(req.GrantType))+
-			" is not supported at "+PathGoogleToken+", which serves token exchange only, as Google STS; refresh_token and authorization_code go to "+PathGoogleOAuthToken,
-			ReasonGrantUnsupported, nil)
 	}
 	// Google's Python library (google-auth, so gcloud) sends a credential
 	// source's content as it is, and a token file written by `echo` ends

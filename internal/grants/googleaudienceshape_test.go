@@ -3,6 +3,7 @@ package grants
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +75,57 @@ func TestGoogleAudienceNotAName(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestGoogleTokenPathGrantTypeBeforeAudience (docs/security.md T-112,
+// T-203, T-06): at /v1/token a grant other than token exchange is refused
+// before anything else is judged, a malformed audience included, so a
+// refresh sent there is told where a refresh goes whatever its audience;
+// a repeated parameter is still the repeat, not the audience. With the
+// audience judged first (T-203's first form), a refresh with the audience
+// `not-a-name` was invalid_request "Invalid value for 'audience'", and one
+// with a newline after it invalid_target. The form and a JSON body.
+func TestGoogleTokenPathGrantTypeBeforeAudience(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handler.OmitReason = true // serve's default: the description alone must tell
+	post := func(t *testing.T, contentType, body string) (int, map[string]any) {
+		t.Helper()
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+PathGoogleToken, strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		resp, out := do(t, r)
+		return resp.StatusCode, out
+	}
+	const form = "application/x-www-form-urlencoded"
+	for _, aud := range []string{"not-a-name", "pools/ci/providers/github\n", "pools/ci/providers/git hub", "pools/ci/providers/" + strings.Repeat("g", 600)} {
+		for _, grant := range []string{oauth2.GrantTypeRefreshToken, oauth2.GrantTypeAuthorizationCode} {
+			t.Run("T-112 "+grant+" "+trunc(strings.TrimSpace(aud)), func(t *testing.T) {
+				v := url.Values{"grant_type": {grant}, "refresh_token": {"x"}, "audience": {aud}}
+				status, out := post(t, form, v.Encode())
+				d, _ := out["error_description"].(string)
+				if status != 400 || out["error"] != oauth2.ErrorUnsupportedGrantType || !strings.Contains(d, PathGoogleOAuthToken) {
+					t.Errorf("form: %d %v, want 400 unsupported_grant_type naming %s", status, out, PathGoogleOAuthToken)
+				}
+				status, out = post(t, "application/json", `{"grantType":`+jsonString(grant)+`,"audience":`+jsonString(aud)+`}`)
+				d, _ = out["error_description"].(string)
+				if status != 400 || out["error"] != oauth2.ErrorUnsupportedGrantType || !strings.Contains(d, PathGoogleOAuthToken) {
+					t.Errorf("JSON: %d %v, want 400 unsupported_grant_type naming %s", status, out, PathGoogleOAuthToken)
+				}
+			})
+		}
+		t.Run("T-06 repeated, audience "+trunc(strings.TrimSpace(aud)), func(t *testing.T) {
+			for _, body := range []string{
+				url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "scope": {"read", "write"}, "audience": {aud}}.Encode(),
+				url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "audience": {aud, "pools/ci/providers/github"}}.Encode(),
+			} {
+				status, out := post(t, form, body)
+				if d, _ := out["error_description"].(string); status != 400 || out["error"] != oauth2.ErrorInvalidRequest || !strings.Contains(d, "repeated") {
+					t.Errorf("%s: %d %v, want 400 invalid_request naming the repeat", body, status, out)
+				}
+			}
+			status, out := post(t, "application/json", `{"grantType":"`+oauth2.GrantTypeTokenExchange+`","audience":`+jsonString(aud)+`,"grant_type":"`+oauth2.GrantTypeTokenExchange+`"}`)
+			if d, _ := out["error_description"].(string); status != 400 || out["error"] != oauth2.ErrorInvalidRequest || !strings.Contains(d, "repeated") {
+				t.Errorf("JSON: %d %v, want 400 invalid_request naming the repeat", status, out)
+			}
+		})
+	}
 }
