@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 
 	"connectrpc.com/connect"
 )
@@ -41,14 +39,24 @@ func headerRefusal(w http.ResponseWriter, r *http.Request) *connect.Error {
 	default:
 		enc = r.Header.Get("Content-Encoding")
 	}
-	if !requestCompressions[enc] {
-		// Naming what is accepted, in the header of the protocol (the
-		// gRPC compression spec; connect's answer).
-		accept := "Accept-Encoding"
-		if grpc {
-			accept = "Grpc-Accept-Encoding"
+	// connect names the compressions it accepts on every answer of a
+	// call it read this far, in the header of the protocol (the gRPC
+	// compression spec; Accept-Encoding for Connect, with Vary for a GET).
+	h := w.Header()
+	if grpc {
+		h.Set("Grpc-Accept-Encoding", "gzip")
+	} else {
+		h.Set("Accept-Encoding", "gzip")
+		if r.Method == http.MethodGet {
+			h.Set("Vary", "Accept-Encoding")
 		}
-		w.Header().Set(accept, "gzip")
+	}
+	if !requestCompressions[enc] {
+		if grpc {
+			// connect's gRPC handler names the response's compression,
+			// none agreed, as an empty grpc-encoding.
+			h["Grpc-Encoding"] = []string{""}
+		}
 		return connect.NewError(connect.CodeUnimplemented, fmt.Errorf("unknown compression %q: supported encodings are gzip", enc))
 	}
 	if !grpc {
@@ -64,33 +72,10 @@ func headerRefusal(w http.ResponseWriter, r *http.Request) *connect.Error {
 			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("Connect-Protocol-Version must be \"1\": got %q", v))
 		}
 	}
-	if !timeoutReadable(r, grpc) {
-		return connect.NewError(connect.CodeInvalidArgument, errors.New("invalid timeout"))
+	// The timeout, read by the parser that sets the caller's deadline
+	// (deadline.go), refused in connect's words.
+	if _, _, err := callerTimeout(r, grpc); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return nil
-}
-
-// timeoutReadable reports whether connect reads the call's timeout header
-// (absent, or a deadline callerDeadline reads too, or a grpc-timeout too
-// large to be one), rather than refusing the call for it.
-func timeoutReadable(r *http.Request, grpc bool) bool {
-	if grpc {
-		v := r.Header.Get("Grpc-Timeout")
-		if v == "" {
-			return true
-		}
-		if _, ok := grpcTimeout(v, time.Now()); ok {
-			return true
-		}
-		// grpcTimeout has no deadline for a value connect refuses and for
-		// one above 2562047H, which connect serves without a deadline.
-		n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
-		return v[len(v)-1] == 'H' && err == nil && n >= 0 && n <= 99999999
-	}
-	v := r.Header.Get("Connect-Timeout-Ms")
-	if v == "" {
-		return true
-	}
-	_, ok := callerDeadline(r, time.Now())
-	return ok
 }

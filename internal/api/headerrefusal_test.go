@@ -2,10 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -207,5 +209,71 @@ func TestHeaderRefusalCountedNotCharged(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode == http.StatusTooManyRequests {
 		t.Errorf("a well-formed ExchangeToken after the refusals: 429; the refusals spent the per-IP bucket")
+	}
+}
+
+// TestHeaderRefusalWholeAnswer (docs/security.md T-200): the middleware's
+// answer to a call refused for its headers is connect's own, whole: status,
+// every header (connect's Accept-Encoding or Grpc-Accept-Encoding naming
+// gzip on every such refusal, not only an unknown compression's), the
+// trailers and the body, message included, over real HTTP on loopback.
+// Before, only an unknown compression carried the accept header, and a
+// malformed timeout was "invalid timeout" where connect says what is wrong
+// with it. Left out is only framing: how trailers are announced (a
+// Trailer header, or the "Trailer:" prefix connect's handler writes) and
+// whether a Content-Length is sent; the client reads the same trailers
+// and body either way.
+func TestHeaderRefusalWholeAnswer(t *testing.T) {
+	e := newEnv(t, nil)
+	proc := gitpodv1connect.IdentityServiceGetAuthenticatedIdentityProcedure
+	judge := httptest.NewServer(bareConnect(e)[serviceOf(proc)])
+	t.Cleanup(judge.Close)
+	wrapped := httptest.NewServer(e.h.handlers()[serviceOf(proc)])
+	t.Cleanup(wrapped.Close)
+	answer := func(t *testing.T, srv *httptest.Server, r *http.Request) string {
+		t.Helper()
+		u, _ := url.Parse(srv.URL)
+		r.URL.Scheme, r.URL.Host, r.Host, r.RequestURI = u.Scheme, u.Host, u.Host, ""
+		res, err := srv.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ks []string
+		for k, v := range res.Header {
+			switch k {
+			case "Date", "Trailer", "Content-Length", "X-Request-Id", "Cache-Control":
+				// The moment; how trailers are announced and the body
+				// framed (connect's handler flushes a gRPC-Web answer, so
+				// it goes chunked; the body itself is compared); what sts
+				// adds to every answer.
+				continue
+			}
+			ks = append(ks, fmt.Sprintf("%s=%q", k, v))
+		}
+		for k, v := range res.Trailer {
+			ks = append(ks, fmt.Sprintf("trailer %s=%q", k, v))
+		}
+		sort.Strings(ks)
+		return fmt.Sprintf("%d %s body=%q", res.StatusCode, strings.Join(ks, " "), b)
+	}
+	n := 0
+	for _, c := range headerCases() {
+		if !c.refused {
+			continue
+		}
+		n++
+		want := answer(t, judge, c.request(proc, ""))
+		got := answer(t, wrapped, c.request(proc, ""))
+		if got != want {
+			t.Errorf("%s:\n got  %s\n want %s", c.name, got, want)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("%d refused cases, want every one of headerCases", n)
 	}
 }
