@@ -8,10 +8,13 @@ import (
 	"connectrpc.com/connect"
 )
 
-// requestCompressions are the compressions of a request message every
-// service accepts (readLimit's gzip, besides identity); connect answers
-// any other unimplemented, naming these.
-var requestCompressions = map[string]bool{"": true, "identity": true, "gzip": true}
+// requestCompression reports whether connect reads a request message in
+// the compression enc: none, or the one readLimit registers
+// (messageCompression), the only source of both; connect answers any
+// other unimplemented, naming it.
+func requestCompression(enc string) bool {
+	return enc == "" || enc == "identity" || enc == messageCompression
+}
 
 // headerRefusal is connect's answer to a call it refuses for its headers
 // alone, before any message is read, or nil: an unsupported
@@ -44,20 +47,20 @@ func headerRefusal(w http.ResponseWriter, r *http.Request) *connect.Error {
 	// compression spec; Accept-Encoding for Connect, with Vary for a GET).
 	h := w.Header()
 	if grpc {
-		h.Set("Grpc-Accept-Encoding", "gzip")
+		h.Set("Grpc-Accept-Encoding", messageCompression)
 	} else {
-		h.Set("Accept-Encoding", "gzip")
+		h.Set("Accept-Encoding", messageCompression)
 		if r.Method == http.MethodGet {
 			h.Set("Vary", "Accept-Encoding")
 		}
 	}
-	if !requestCompressions[enc] {
+	if !requestCompression(enc) {
 		if grpc {
 			// connect's gRPC handler names the response's compression,
 			// none agreed, as an empty grpc-encoding.
 			h["Grpc-Encoding"] = []string{""}
 		}
-		return connect.NewError(connect.CodeUnimplemented, fmt.Errorf("unknown compression %q: supported encodings are gzip", enc))
+		return connect.NewError(connect.CodeUnimplemented, fmt.Errorf("unknown compression %q: supported encodings are %s", enc, messageCompression))
 	}
 	if !grpc {
 		if r.Method == http.MethodGet {

@@ -49,13 +49,18 @@ func (c *cappedGzip) Reset(r io.Reader) error {
 
 func (c *cappedGzip) Close() error { return c.gz.Close() }
 
+// messageCompression is the one compression of a message every service
+// reads and names in its accept headers; headerRefusal judges a call's by
+// it too, so the two cannot drift.
+const messageCompression = "gzip"
+
 // readLimit caps a handler's decoded messages at max bytes, compressed or
 // not: the message limit plus the bounded gzip decompressor (the only
 // compression connect handlers accept).
 func readLimit(max int64) connect.HandlerOption {
 	return connect.WithHandlerOptions(
 		connect.WithReadMaxBytes(int(max)),
-		connect.WithCompression("gzip",
+		connect.WithCompression(messageCompression,
 			func() connect.Decompressor { return &cappedGzip{max: max} },
 			func() connect.Compressor { return gzip.NewWriter(nil) },
 		),
