@@ -247,7 +247,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		// rejected" at /v1/token, so a user of Google's downscope client
 		// was sent to fix a root token that is fine (docs/security.md
 		// T-204).
-		if n := boundaryShare(req); n > 0 && len(tok)-n <= tokens.MaxTokenSize {
+		if n := boundaryShare(c.CAB, tok); req.Boundary != nil && n > 0 && len(tok)-n <= tokens.MaxTokenSize {
 			return nil, badRequest(ReasonBoundaryInvalid, fmt.Errorf("options: the accessBoundary makes the issued token %d bytes, over the %d our verifier accepts: use fewer or shorter rules",
 				len(tok), tokens.MaxTokenSize))
 		}
@@ -549,17 +549,29 @@ func issuedTokenType(req *Request) (string, error) {
 	return "", badRequest(ReasonRequestedTypeUnsupp, fmt.Errorf("requested_token_type %q is not supported", trunc(req.RequestedTokenType)))
 }
 
-// boundaryShare is at most what the Credential Access Boundary this
-// request asked for adds to an issued token: its JSON, base64url-encoded
-// (the claim's name and separators, which it leaves out, only make it
-// smaller than the real share); 0 without one.
-func boundaryShare(req *Request) int {
-	if req.Boundary == nil {
+// boundaryShare is what the Credential Access Boundary cab adds to the
+// issued token tok, to the byte: the payload's "cab" member (its name,
+// the separators around it and its JSON, as the claims encode it) taken
+// out of the payload before base64url; 0 without one (docs/security.md
+// T-204).
+func boundaryShare(cab map[string]any, tok string) int {
+	if cab == nil {
 		return 0
 	}
-	b, err := json.Marshal(req.Boundary)
+	b, err := json.Marshal(cab)
 	if err != nil {
 		return 0
 	}
-	return base64.RawURLEncoding.EncodedLen(len(b))
+	i := strings.IndexByte(tok, '.')
+	j := strings.IndexByte(tok[i+1:], '.')
+	if i < 0 || j < 0 {
+		return 0
+	}
+	enc := base64.RawURLEncoding
+	payload := enc.DecodedLen(j)
+	member := len(`,"cab":`) + len(b)
+	if member > payload {
+		return 0
+	}
+	return j - enc.EncodedLen(payload-member)
 }
