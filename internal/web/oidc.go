@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -200,9 +201,14 @@ func encodeFlow(f oidcFlow) string {
 	return flowDeflated + base64.RawURLEncoding.EncodeToString(z.Bytes())
 }
 
+// flowDecodes counts the flow values decoded, the work a start's
+// planted cookies could multiply (docs/security.md T-207).
+var flowDecodes atomic.Int64
+
 // decodeFlowJSON is the JSON of a flow cookies' value v, inflated when v
 // is marked so; no flow's JSON is longer than maxFlowJSON.
 func decodeFlowJSON(v string) ([]byte, error) {
+	flowDecodes.Add(1)
 	z, deflated := strings.CutPrefix(v, flowDeflated)
 	b, err := base64.RawURLEncoding.DecodeString(z)
 	if err != nil || !deflated {
@@ -238,10 +244,46 @@ func flowChunks(slot, v string) []string {
 	return parts
 }
 
+// flowJar is the values of a request's cookies of the flow cookie's
+// form, by name (the first of a name, as r.Cookie reads), and the names
+// of the first cookies of at most maxFlows+1 flows, in the order the
+// request carries them. The Cookie line is parsed once: a line of 64 KiB
+// holds thousands of names, and reading each with r.Cookie, a parse of
+// the whole line, made one unauthenticated start cost seconds of CPU
+// (docs/security.md T-207).
+type flowJar struct {
+	values map[string]string
+	firsts []string
+}
+
+func (h *Handler) flowJar(r *http.Request) flowJar {
+	j := flowJar{values: map[string]string{}}
+	base := h.flowCookie()
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, base) {
+			continue
+		}
+		if _, dup := j.values[c.Name]; dup {
+			continue
+		}
+		j.values[c.Name] = c.Value
+		tag, tagged := strings.CutPrefix(c.Name, base+".")
+		if (c.Name == base || tagged && !strings.Contains(tag, "-")) && len(j.firsts) <= maxFlows {
+			j.firsts = append(j.firsts, c.Name)
+		}
+	}
+	return j
+}
+
 // keepFlow stores f in this browser's cookies, beside the other flows
 // under way in it, or reports false when f alone would be more than
 // maxFlowBytes. Other flows are dropped, those begun longest ago first,
-// until all fit in maxFlowBytes and maxFlows.
+// until all fit in maxFlowBytes and maxFlows. Only the first maxFlows+1
+// other flows the request carries are read or cleared (a browser sts
+// wrote to carries no more); any further ones were planted by the client
+// itself and are left to expire, so the work of a start, and the
+// Set-Cookie it answers, stay bounded whatever the Cookie line holds
+// (docs/security.md T-207).
 func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) bool {
 	slot := h.flowSlot(f.State)
 	parts := flowChunks(slot, encodeFlow(f))
@@ -258,20 +300,19 @@ func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) b
 		size    int
 		expires int64
 	}
+	jar := h.flowJar(r)
 	var others []other
-	for _, c := range r.Cookies() {
-		name := c.Name
-		tag, tagged := strings.CutPrefix(name, h.flowCookie()+".")
-		if name == slot || name != h.flowCookie() && (!tagged || strings.Contains(tag, "-")) {
-			continue // not the first cookie of another flow
+	for _, name := range jar.firsts {
+		if name == slot {
+			continue
 		}
 		o := other{slot: name}
 		for i := range maxFlowChunks {
-			if c, err := r.Cookie(flowCookieN(name, i)); err == nil {
-				o.size += len(c.Name) + len("=") + len(c.Value)
+			if v, ok := jar.values[flowCookieN(name, i)]; ok {
+				o.size += len(flowCookieN(name, i)) + len("=") + len(v)
 			}
 		}
-		if of, err := h.readFlow(r, name); err == nil {
+		if of, err := jar.readFlow(name); err == nil {
 			o.expires = of.Expires // unreadable: 0, dropped first
 		}
 		others = append(others, o)
@@ -284,21 +325,24 @@ func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) b
 			size += o.size
 			continue
 		}
-		h.dropFlow(w, r, o.slot, 0)
+		h.dropFlow(w, jar, o.slot, 0)
 	}
-	h.dropFlow(w, r, slot, len(parts)) // those an earlier, longer flow of this state left
+	h.dropFlow(w, jar, slot, len(parts)) // those an earlier, longer flow of this state left
 	return true
 }
 
 // readFlow is the flow this browser's cookies hold whose first cookie is
 // slot.
 func (h *Handler) readFlow(r *http.Request, slot string) (oidcFlow, error) {
+	return h.flowJar(r).readFlow(slot)
+}
+
+func (j flowJar) readFlow(slot string) (oidcFlow, error) {
 	var f oidcFlow
-	c, err := r.Cookie(slot)
-	if err != nil {
-		return f, err
+	v, ok := j.values[slot]
+	if !ok {
+		return f, http.ErrNoCookie
 	}
-	v := c.Value
 	if count, first, ok := strings.Cut(v, "."); ok {
 		n, err := strconv.Atoi(count)
 		if err != nil || n < 2 || n > maxFlowChunks {
@@ -307,11 +351,11 @@ func (h *Handler) readFlow(r *http.Request, slot string) (oidcFlow, error) {
 		var all strings.Builder
 		all.WriteString(first)
 		for i := 1; i < n; i++ {
-			c, err := r.Cookie(flowCookieN(slot, i))
-			if err != nil {
-				return f, fmt.Errorf("flow cookie %d of %d: %w", i+1, n, err)
+			c, ok := j.values[flowCookieN(slot, i)]
+			if !ok {
+				return f, fmt.Errorf("flow cookie %d of %d: %w", i+1, n, http.ErrNoCookie)
 			}
-			all.WriteString(c.Value)
+			all.WriteString(c)
 		}
 		v = all.String()
 	}
@@ -324,11 +368,11 @@ func (h *Handler) readFlow(r *http.Request, slot string) (oidcFlow, error) {
 
 // callbackSlot is the first cookie of the flow a callback whose state is
 // state comes back to: the flow of that state, else the one flow an
-// earlier release kept, if r carries it.
-func (h *Handler) callbackSlot(r *http.Request, state string) string {
+// earlier release kept, if the request carries it.
+func (h *Handler) callbackSlot(j flowJar, state string) string {
 	slot := h.flowSlot(state)
-	if _, err := r.Cookie(slot); err != nil {
-		if _, err := r.Cookie(h.flowCookie()); err == nil {
+	if _, ok := j.values[slot]; !ok {
+		if _, ok := j.values[h.flowCookie()]; ok {
 			return h.flowCookie()
 		}
 	}
@@ -336,13 +380,12 @@ func (h *Handler) callbackSlot(r *http.Request, state string) string {
 }
 
 // dropFlow clears the cookies of the flow whose first cookie is slot,
-// from cookie first on, that r carries.
-func (h *Handler) dropFlow(w http.ResponseWriter, r *http.Request, slot string, first int) {
+// from cookie first on, that the request carries.
+func (h *Handler) dropFlow(w http.ResponseWriter, j flowJar, slot string, first int) {
 	for i := first; i < maxFlowChunks; i++ {
-		if _, err := r.Cookie(flowCookieN(slot, i)); err != nil {
-			continue
+		if _, ok := j.values[flowCookieN(slot, i)]; ok {
+			h.setFlowCookie(w, flowCookieN(slot, i), "", -1)
 		}
-		h.setFlowCookie(w, flowCookieN(slot, i), "", -1)
 	}
 }
 
@@ -567,9 +610,10 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	// The flow the state names, not another tab's (docs/security.md
 	// T-206). It is single-use: its cookies go whatever the outcome.
-	slot := h.callbackSlot(r, q.Get("state"))
-	f, err := h.readFlow(r, slot)
-	h.dropFlow(w, r, slot, 0)
+	jar := h.flowJar(r)
+	slot := h.callbackSlot(jar, q.Get("state"))
+	f, err := jar.readFlow(slot)
+	h.dropFlow(w, jar, slot, 0)
 	switch {
 	case err != nil:
 		refuse("no sign-in in progress in this browser", err)
