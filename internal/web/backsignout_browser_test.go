@@ -26,6 +26,12 @@ func TestBrowserBackAfterSignOutShowsNoSecret(t *testing.T) {
 	_, _ = chromedp.Run(ctx, chromedp.Evaluate[any](`history.back()`))
 	do(t, ctx, "wait", chromedp.Sleep(2*time.Second))
 	run(t, ctx, "settled", chromedp.Poll[bool](`document.readyState === "complete" && !!document.querySelector("h1")`))
+	// The page reached must be the Back's: a test whose Back never
+	// happened would otherwise judge the sign-out page itself.
+	nav := run(t, ctx, "how the page was reached", chromedp.Evaluate[string](`performance.getEntriesByType("navigation")[0].type`))
+	if nav != "back_forward" {
+		t.Fatalf("the page after Back was reached by %q, not by Back", nav)
+	}
 	at := run(t, ctx, "where", chromedp.Location())
 	html := run(t, ctx, "page after back", chromedp.OuterHTML(chromedp.CSS("html")))
 	if strings.Contains(html, tok) || strings.Contains(html, "laptop") || !strings.Contains(at, "/login") {
