@@ -154,17 +154,9 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	//    redemption issued (RFC 6749 §4.1.2, docs/security.md T-198). The
 	//    code read here is the one the target is judged by.
 	code := req.form.Get("code")
-	var digest []byte
-	seen, seenErr := storage.AuthCode{}, storage.ErrNotFound
-	if code != "" && secret.PrefixAuthCode.Parse(code) == nil {
-		digest = secret.Digest(g.Pepper, code)
-		seen, seenErr = g.Store.GetAuthCode(ctx, digest)
-		switch {
-		case seenErr == nil && !seen.UsedAt.IsZero():
-			return nil, g.reused(ctx, seen, storage.Now(nowOf(g.Now)))
-		case seenErr != nil && !errors.Is(seenErr, storage.ErrNotFound):
-			return nil, unavailable("storage_unavailable", seenErr)
-		}
+	digest, seen, seenErr := g.readCode(ctx, req)
+	if seenErr != nil && !errors.Is(seenErr, storage.ErrNotFound) {
+		return nil, seenErr
 	}
 	// 3. The parameters, strictly, before the code is spent: a refusal
 	//    leaves it for a corrected request. expires_in as at every grant:
@@ -193,7 +185,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, badRequest(ReasonParameterMissing, errors.New("code_verifier is required (PKCE, RFC 7636)"))
 	case verifier != "" && !validCodeVerifier(verifier):
 		return nil, badRequest(ReasonMalformed, errors.New("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"))
-	case secret.PrefixAuthCode.Parse(code) != nil:
+	case digest == nil:
 		return nil, codeRefused(ReasonCodeInvalid, errors.New("malformed code"))
 	}
 	// 4. The target: audience and resource (MCP clients send resource on
@@ -219,8 +211,10 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, codeRefused(ReasonCodeInvalid, errors.New("unknown code"))
 	case err != nil:
 		return nil, unavailable("storage_unavailable", err)
-	case !ac.UsedAt.IsZero():
-		return nil, g.reused(ctx, ac, now)
+	}
+	// One spent since it was read above is a replay all the same.
+	if err := g.replay(ctx, ac, now); err != nil {
+		return nil, err
 	}
 	req.trace.org = ac.OrgID
 	// A copy of a session cookie must not turn an old sign-in into a
@@ -304,7 +298,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		ExpiresIn: int64(life / time.Second), Scope: c.Scope}
 	if refresh {
 		// The family ends within its lifetime of the code's consumption,
-		// which bounds how long a replay's row must be kept (reused).
+		// which bounds how long a replay's row must be kept (replay).
 		notAfter := now.Add(g.familyLifetime())
 		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, client, c, ac.AuthTime, ac.Scopes, covered, notAfter); err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
@@ -446,9 +440,32 @@ func (g *AuthorizationCode) familyLifetime() time.Duration {
 	return cmpOr(g.Refresh.Lifetime, DefaultRefreshLifetime)
 }
 
-// reused handles a second presentation of a code: whatever its first
-// redemption issued is revoked, the access token by jti and the refresh
-// family whole (RFC 6749 §10.5). The refusal is audited by the handler.
+// readCode reads the code req presents, without spending it. A code
+// already redeemed is a replay: what its first redemption issued is ended
+// and the refusal returned (replay, docs/security.md T-91, T-198). A
+// missing or malformed code is storage.ErrNotFound without a read
+// (digest nil), an unknown one storage.ErrNotFound after it; a failed
+// read is the refusal to answer.
+func (g *AuthorizationCode) readCode(ctx context.Context, req *Request) (digest []byte, ac storage.AuthCode, err error) {
+	code := req.form.Get("code")
+	if code == "" || secret.PrefixAuthCode.Parse(code) != nil {
+		return nil, ac, storage.ErrNotFound
+	}
+	digest = secret.Digest(g.Pepper, code)
+	switch ac, err = g.Store.GetAuthCode(ctx, digest); {
+	case errors.Is(err, storage.ErrNotFound):
+		return digest, ac, err
+	case err != nil:
+		return digest, ac, unavailable("storage_unavailable", err)
+	}
+	return digest, ac, g.replay(ctx, ac, storage.Now(nowOf(g.Now)))
+}
+
+// replay judges a code read or consumed: nil when it was unused; else
+// this is a second presentation, and whatever its first redemption
+// issued is revoked, the access token by jti and the refresh family whole
+// (RFC 6749 §10.5), and the refusal returned. The refusal is audited by
+// the handler. It is the one place a replay is handled.
 //
 // The first redemption may still be under way, its family not stored yet
 // (RevokeRefreshFamily then finds nothing to mark), so the family's
@@ -456,7 +473,10 @@ func (g *AuthorizationCode) familyLifetime() time.Duration {
 // on every use, and it is kept until the family has expired (its lifetime
 // from the code's consumption) and every token it minted with it
 // (docs/security.md T-111).
-func (g *AuthorizationCode) reused(ctx context.Context, ac storage.AuthCode, now time.Time) error {
+func (g *AuthorizationCode) replay(ctx context.Context, ac storage.AuthCode, now time.Time) error {
+	if ac.UsedAt.IsZero() {
+		return nil
+	}
 	if ac.AccessJTI != "" {
 		// The access token lives at most the grant's maximum
 		// (keys.max_token_lifetime, which expires_in may ask for in full)
