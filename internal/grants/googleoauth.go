@@ -71,10 +71,10 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 	if mt != "application/json" {
 		req, err := standard.parse(r)
 		if err != nil {
-			return nil, err
+			return req, err
 		}
 		if err := unhonoured(req.form); err != nil {
-			return nil, err
+			return req, err
 		}
 		return req, googleOAuthGrant(req)
 	}
@@ -84,7 +84,7 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 	}
 	req := &Request{}
 	if err := req.fromValues(v); err != nil {
-		return nil, err
+		return req, err
 	}
 	return req, googleOAuthGrant(req)
 }

@@ -210,63 +210,9 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, d *dialect, reqID 
 
 // decide is run's phases 3 to 6, with the IP's bucket owed to rate.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, reqID, ip string, rate *rateState, out **Request) (*Response, error) {
-	// 3. Body limit (413) and strict parse (docs/security.md T-01, T-06).
-	maxBody := h.MaxBodyBytes
-	if maxBody <= 0 {
-		maxBody = DefaultMaxBodyBytes
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	req, err := d.parse(r)
+	req, g, client, err := h.admit(w, r, d, reqID, ip, rate, out)
 	if err != nil {
-		return nil, err
-	}
-	req.Dialect, req.RequestID, req.RemoteIP = d.name, reqID, ip
-	req.rate = rate
-	*out = req
-	// 4. Grant lookup (RFC 6749 §5.2 unsupported_grant_type, T-08).
-	if req.GrantType == "" {
-		return nil, badRequest(ReasonParameterMissing, errors.New("grant_type is missing"))
-	}
-	g := h.byType[req.GrantType]
-	if g == nil {
-		return nil, refuse(oauth2.ErrorUnsupportedGrantType, unsupportedGrant(req.GrantType), ReasonGrantUnsupported, nil)
-	}
-	// 5. Client authentication, then the client bucket (RFC 8693 §5,
-	//    docs/security.md T-09). Authentication reads storage and may
-	//    verify a signature: the IP pays first when there are credentials
-	//    to check. The client's bucket is owed once it is authenticated,
-	//    never before (forged credentials cost a client nothing).
-	if hasClientCredentials(r, req) {
-		if err := rate.pay(); err != nil {
-			return nil, err
-		}
-	}
-	client, err := h.authenticate(r, req)
-	if err != nil {
-		return nil, err
-	}
-	if client == nil && g.ClientAuth() == ClientAuthRequired {
-		return nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
-	}
-	// The answer is readable at an origin of the authenticated client, or
-	// of the public client the request names (the authenticator has
-	// checked it is one), refusals included.
-	if client != nil {
-		cors.Allow(r.Context(), *client)
-	} else if h.Clients != nil {
-		cors.AllowID(r.Context(), req.form.Get("client_id"))
-	}
-	if client != nil {
-		rate.client = client.ID
-		// Authenticated: its audit event names it (docs/security.md D-19).
-		req.trace.client, req.trace.clientOrg = client.ID, client.OrgID
-	}
-	// A named pool binds every grant: one that cannot judge it issues no
-	// pool's token, and is refused rather than answered as if the pool
-	// had (docs/security.md T-143). Nothing is looked up; the event names
-	// the client, as for any refusal of the grant (D-19).
-	if _, ok := g.(namedPoolJudge); req.PoolID != "" && !ok {
-		return nil, badRequest(ReasonPoolNotApplicable, fmt.Errorf("grant_type %s issues no pool's token: no pool may be named", g.Type()))
+		return nil, h.spentCodeFirst(r.Context(), req, rate, out, err)
 	}
 	// 6. The grant (its own numbered steps). A grant that selects a pool
 	//    charges what is owed with the pool's bucket, after pool
@@ -289,6 +235,99 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, d *dialect, req
 		return nil, fmt.Errorf("grant %s issued %d s on the %s path, above its %s cap", g.Type(), resp.ExpiresIn, d.name, req.maxLifetime)
 	}
 	return resp, err
+}
+
+// admit is decide's phases 3 to 5: the request parsed, its grant and its
+// client. A refusal returns what was parsed, if anything.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *dialect, reqID, ip string, rate *rateState, out **Request) (*Request, Grant, *storage.Client, error) {
+	// 3. Body limit (413) and strict parse (docs/security.md T-01, T-06).
+	maxBody := h.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	req, err := d.parse(r)
+	if req != nil {
+		req.Dialect, req.RequestID, req.RemoteIP = d.name, reqID, ip
+		req.rate = rate
+	}
+	if err != nil {
+		return req, nil, nil, err // out stays nil: a parser's refusal is not audited
+	}
+	*out = req
+	// 4. Grant lookup (RFC 6749 §5.2 unsupported_grant_type, T-08).
+	if req.GrantType == "" {
+		return req, nil, nil, badRequest(ReasonParameterMissing, errors.New("grant_type is missing"))
+	}
+	g := h.byType[req.GrantType]
+	if g == nil {
+		return req, nil, nil, refuse(oauth2.ErrorUnsupportedGrantType, unsupportedGrant(req.GrantType), ReasonGrantUnsupported, nil)
+	}
+	// 5. Client authentication, then the client bucket (RFC 8693 §5,
+	//    docs/security.md T-09). Authentication reads storage and may
+	//    verify a signature: the IP pays first when there are credentials
+	//    to check. The client's bucket is owed once it is authenticated,
+	//    never before (forged credentials cost a client nothing).
+	if hasClientCredentials(r, req) {
+		if err := rate.pay(); err != nil {
+			return req, nil, nil, err
+		}
+	}
+	client, err := h.authenticate(r, req)
+	if err != nil {
+		return req, nil, nil, err
+	}
+	if client == nil && g.ClientAuth() == ClientAuthRequired {
+		return req, nil, nil, refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, nil)
+	}
+	// The answer is readable at an origin of the authenticated client, or
+	// of the public client the request names (the authenticator has
+	// checked it is one), refusals included.
+	if client != nil {
+		cors.Allow(r.Context(), *client)
+	} else if h.Clients != nil {
+		cors.AllowID(r.Context(), req.form.Get("client_id"))
+	}
+	if client != nil {
+		rate.client = client.ID
+		// Authenticated: its audit event names it (docs/security.md D-19).
+		req.trace.client, req.trace.clientOrg = client.ID, client.OrgID
+	}
+	// A named pool binds every grant: one that cannot judge it issues no
+	// pool's token, and is refused rather than answered as if the pool
+	// had (docs/security.md T-143). Nothing is looked up; the event names
+	// the client, as for any refusal of the grant (D-19).
+	if _, ok := g.(namedPoolJudge); req.PoolID != "" && !ok {
+		return req, nil, nil, badRequest(ReasonPoolNotApplicable, fmt.Errorf("grant_type %s issues no pool's token: no pool may be named", g.Type()))
+	}
+	return req, g, client, nil
+}
+
+// spentCodeFirst judges a code presented to a request refused before its
+// grant ran (by the dialect's parser, client authentication or the
+// handler): a spent code is a replay whatever else is wrong, at every
+// endpoint that redeems codes (docs/security.md T-198). With grant_type
+// authorization_code, a handler that has the grant and a well-formed
+// code, the grant reads the code (one read, after the IP has paid): a
+// used one ends what its first redemption issued, and the replay is the
+// answer, audited in the code's organization. Anything else, or a request
+// refused by its rate limit, keeps its refusal.
+func (h *Handler) spentCodeFirst(ctx context.Context, req *Request, rate *rateState, out **Request, refusal error) error {
+	if _, limited := errors.AsType[*limitedError](refusal); limited || req == nil || req.GrantType != GrantTypeAuthorizationCode {
+		return refusal
+	}
+	g, ok := h.byType[GrantTypeAuthorizationCode].(*AuthorizationCode)
+	if !ok {
+		return refusal
+	}
+	if err := rate.pay(); err != nil {
+		return err
+	}
+	if _, _, err := g.readCode(ctx, req); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		*out = req
+		return err
+	}
+	return refusal
 }
 
 // namedPoolJudge is a grant that judges the pool a request names

@@ -17,10 +17,9 @@ var standard = &dialect{
 			return nil, err
 		}
 		req := &Request{}
-		if err := req.fromValues(v); err != nil {
-			return nil, err
-		}
-		return req, nil
+		// A refusal keeps the request it read: a spent code in it is
+		// judged all the same (Handler.spentCodeFirst).
+		return req, req.fromValues(v)
 	},
 	writeOK: func(w http.ResponseWriter, resp *Response) {
 		oauth2.WriteJSON(w, http.StatusOK, resp) // Cache-Control: no-store
