@@ -213,7 +213,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		return nil, unavailable("storage_unavailable", err)
 	}
 	// One spent since it was read above is a replay all the same.
-	if err := g.replay(ctx, ac, now); err != nil {
+	if err := g.replay(ctx, req, ac, now); err != nil {
 		return nil, err
 	}
 	req.trace.org = ac.OrgID
@@ -458,14 +458,15 @@ func (g *AuthorizationCode) readCode(ctx context.Context, req *Request) (digest 
 	case err != nil:
 		return digest, ac, unavailable("storage_unavailable", err)
 	}
-	return digest, ac, g.replay(ctx, ac, storage.Now(nowOf(g.Now)))
+	return digest, ac, g.replay(ctx, req, ac, storage.Now(nowOf(g.Now)))
 }
 
 // replay judges a code read or consumed: nil when it was unused; else
 // this is a second presentation, and whatever its first redemption
 // issued is revoked, the access token by jti and the refresh family whole
 // (RFC 6749 §10.5), and the refusal returned. The refusal is audited by
-// the handler. It is the one place a replay is handled.
+// the handler, in the code's organization. It is the one place a replay
+// is handled.
 //
 // The first redemption may still be under way, its family not stored yet
 // (RevokeRefreshFamily then finds nothing to mark), so the family's
@@ -473,10 +474,13 @@ func (g *AuthorizationCode) readCode(ctx context.Context, req *Request) (digest 
 // on every use, and it is kept until the family has expired (its lifetime
 // from the code's consumption) and every token it minted with it
 // (docs/security.md T-111).
-func (g *AuthorizationCode) replay(ctx context.Context, ac storage.AuthCode, now time.Time) error {
+func (g *AuthorizationCode) replay(ctx context.Context, req *Request, ac storage.AuthCode, now time.Time) error {
 	if ac.UsedAt.IsZero() {
 		return nil
 	}
+	// The replay is the code's organization's to see, whose tokens it
+	// ends, whoever presented it (docs/security.md T-91).
+	req.trace.org = ac.OrgID
 	if ac.AccessJTI != "" {
 		// The access token lives at most the grant's maximum
 		// (keys.max_token_lifetime, which expires_in may ask for in full)

@@ -1,0 +1,82 @@
+package grants
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestAuthorizationCodeReplayByAnotherClient (docs/security.md T-91,
+// T-198, docs/authorization.md "Token endpoints"): whoever presents a
+// spent code ends what its first redemption issued, whichever client it
+// names: another organization's confidential client, authenticated, or
+// any registered public client named by client_id alone. RFC 6749 §10.5
+// permits revoking on any reuse, and the code has leaked either way. The
+// replay is in the audit trail of the code's organization, whose family
+// it ended, not the presenter's (it was globex's, or, for a public
+// client, no organization's). On SQLite and PostgreSQL.
+func TestAuthorizationCodeReplayByAnotherClient(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayByAnotherClient(t, backendStore(t, backend)) })
+	}
+}
+
+func testAuthorizationCodeReplayByAnotherClient(t *testing.T, store storage.Store) {
+	m := newMatrixEnvOn(t, store)
+	verifier := *m.verify
+	verifier.Revocations = tokens.StoreRevocations{Store: m.store}
+	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken},
+		Scopes: []string{"read"}, Audiences: []string{stsIssuer}})
+	g, gsec := m.client(t, storage.Client{OrgID: "globex", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode},
+		Scopes: []string{"read"}, Audiences: []string{stsIssuer}})
+	pub := storage.Client{ID: storage.NewID(), OrgID: "globex", PrincipalID: "sa-globex", AuthMethod: oauth2.AuthMethodNone,
+		GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, Scopes: []string{"read"}, Audiences: []string{stsIssuer}}
+	if err := m.store.CreateClient(t.Context(), pub); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		present func(code url.Values) (int, map[string]any)
+	}{
+		{"globex's confidential client", func(code url.Values) (int, map[string]any) { return m.postAs(t, g.ID, gsec, code) }},
+		{"globex's public client, no code_verifier", func(code url.Values) (int, map[string]any) {
+			return m.postAs(t, "", "", url.Values{"grant_type": {oauth2.GrantTypeAuthorizationCode}, "client_id": {pub.ID}, "code": code["code"]})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code := m.authCode(t, c, "ada", "read")
+			status, body := m.postAs(t, c.ID, sec, code)
+			access, _ := body["access_token"].(string)
+			refresh, _ := body["refresh_token"].(string)
+			if status != http.StatusOK || access == "" || refresh == "" {
+				t.Fatalf("first redemption = %d %v %v", status, body["error"], body["reason"])
+			}
+			before := len(m.audit.all())
+			status, body = tc.present(code)
+			if status != http.StatusBadRequest || body["reason"] != ReasonCodeReused {
+				t.Errorf("replay = %d %v %v, want 400 %s", status, body["error"], body["reason"], ReasonCodeReused)
+			}
+			if _, err := verifier.VerifyAccessToken(t.Context(), access, stsIssuer); tokens.Reason(err) != "token_revoked" {
+				t.Errorf("acme client's access token after the replay = %v, want token_revoked", err)
+			}
+			if status, _ := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {refresh}}); status == http.StatusOK {
+				t.Error("acme client's family refreshed after the replay")
+			}
+			evs := m.audit.all()
+			if len(evs) <= before {
+				t.Fatal("the replay was not audited")
+			}
+			ev := evs[before]
+			var d map[string]any
+			_ = json.Unmarshal([]byte(ev.Detail), &d)
+			if ev.OrgID != "acme" || d["reason"] != ReasonCodeReused {
+				t.Errorf("replay's audit event: org %q reason %v, want acme %s (the code's organization)", ev.OrgID, d["reason"], ReasonCodeReused)
+			}
+		})
+	}
+}
