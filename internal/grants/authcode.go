@@ -79,11 +79,16 @@ type AuthCodeStore interface {
 // public client (auth method none) names itself with client_id and proves
 // possession with code_verifier alone.
 //
-// The code is consumed atomically before anything is judged, so it dies at
-// its first presentation, right or wrong; the jti and refresh family the
-// redemption will issue are recorded in the same step. A second
-// presentation revokes both (RFC 6749 §10.5, docs/security.md T-91) and is
-// refused and audited as authorization_code_reused.
+// The code is read first: one already spent is a replay whatever else the
+// request gets wrong, even when it is refused before the grant runs
+// (Handler.spentCodeFirst, docs/security.md T-198). An unused code
+// refused for a parameter is left for a corrected request; past the
+// parameters it is consumed atomically before anything else is judged, so
+// it dies at that presentation, right or wrong, and the jti and refresh
+// family the redemption will issue are recorded in the same step. A
+// second presentation, by any client, revokes both (RFC 6749 §10.5,
+// docs/security.md T-91) and is refused and audited, in the code's
+// organization, as authorization_code_reused.
 type AuthorizationCode struct {
 	Store  AuthCodeStore
 	Issuer *tokens.Issuer
