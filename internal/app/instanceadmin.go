@@ -53,10 +53,11 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 		if on {
 			// Again with the principal's row taken for this write: a PAT,
 			// exchange token, client or pool an organization administrator
-			// made for the principal after the look above committed before
-			// the row was ours and is seen now; one made later holds the
-			// row, waits for this grant and then finds the instance role,
-			// which it refuses (docs/security.md A-96).
+			// made for the principal after the look above, and committed
+			// before the row was ours, is seen now. A PAT, exchange token
+			// or client made later holds the row, waits for this grant and
+			// then finds the instance role, which it refuses; a pool bound
+			// later does not yet (docs/security.md A-96).
 			found, err := othersCredentials(ctx, store, principalID)
 			if err != nil {
 				return err
@@ -86,11 +87,15 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 // hold, each with how to end it; a principal with any must not be promoted
 // (docs/security.md A-76). An organization administrator
 // may mint a PAT for a user of its organization, and bind a client or a
-// pool to a principal of it, as long as that principal is not an
-// instance administrator (docs/authorization.md, Roles); promoting it
-// afterwards would hand the instance role to whoever holds that PAT's
-// secret, the client's secret or keys, or a token the pool trusts. So
-// every PAT of the principal must have its secret last set (created or
+// pool to a principal of it, and mint an exchange token for one, as long
+// as that principal is not an instance administrator
+// (docs/authorization.md, Roles); promoting it afterwards would hand the
+// instance role to whoever holds that PAT's secret, the client's secret or
+// keys, a token the pool trusts, or an exchange token not yet redeemed. So
+// no unspent exchange token may have been minted by a credential (only
+// the operator's, `sts exchange-token create` in direct mode, has no
+// creator: one minted by the principal's own credential counts too, as a
+// PAT's secret set over the network does), and every PAT of the principal must have its secret last set (created or
 // regenerated, by the audit trail) by the operator (the CLI, the
 // bootstrap), and no client or pool may be bound to it. A secret set over
 // the network counts as someone else's even when the event names the
@@ -136,6 +141,16 @@ func othersCredentials(ctx context.Context, store storage.Store, principalID str
 	for _, pl := range pools {
 		if pl.PrincipalID == p.ID {
 			found = append(found, fmt.Sprintf("pool %s (bind it to another principal or delete it)", pl.ID))
+		}
+	}
+	xts, err := store.ListExchangeTokensOfPrincipal(ctx, p.ID, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	for _, x := range xts {
+		if x.CreatorID != "" {
+			found = append(found, fmt.Sprintf("exchange token %s (minted by principal:%s; unspent until %s: wait for it to expire or be redeemed)",
+				x.ID, x.CreatorID, x.ExpiresAt.UTC().Format(time.RFC3339)))
 		}
 	}
 	return found, nil

@@ -42,4 +42,9 @@ type ExchangeTokenStore interface {
 	// redemption reads it to judge it before spending it, so a check that
 	// cannot answer leaves it redeemable (docs/security.md A-70).
 	GetExchangeToken(ctx context.Context, digest []byte, now time.Time) (ExchangeToken, error)
+	// ListExchangeTokensOfPrincipal returns the tokens for principalID
+	// that have not been spent and have not expired at now, oldest
+	// first: the grant of the instance role refuses a principal someone
+	// else may still redeem one of (docs/security.md A-76).
+	ListExchangeTokensOfPrincipal(ctx context.Context, principalID string, now time.Time) ([]ExchangeToken, error)
 }

@@ -43,6 +43,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"PATCRUD", testPATCRUD},
 		{"PATLookupByDigest", testPATLookupByDigest},
 		{"ExchangeTokenConsume", testExchangeTokenConsume},
+		{"ExchangeTokensOfPrincipal", testExchangeTokensOfPrincipal},
 		{"RefreshTokenCRUD", testRefreshTokenCRUD},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RevokeRefreshFamily", testRevokeRefreshFamily},

@@ -68,3 +68,32 @@ func testExchangeTokenConsume(t *testing.T, s storage.Store) {
 	mustNil(t, "ConsumeExchangeToken(untouched neighbour)", err)
 	diff(t, "ConsumeExchangeToken(untouched neighbour)", keep, got)
 }
+
+// testExchangeTokensOfPrincipal: the principal's tokens neither spent nor
+// expired at now, oldest first, and no other principal's (docs/security.md
+// the grant of the instance role refuses them).
+func testExchangeTokensOfPrincipal(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o, other := newTokenOwner(t, s), newTokenOwner(t, s)
+	t0 := now()
+	older, newer := o.exchangeToken(t0.Add(5*time.Minute)), o.exchangeToken(t0.Add(5*time.Minute))
+	older.CreatedAt, newer.CreatedAt = t0.Add(-2*time.Minute), t0.Add(-time.Minute)
+	spent, expired := o.exchangeToken(t0.Add(5*time.Minute)), o.exchangeToken(t0.Add(-time.Minute))
+	for _, et := range []storage.ExchangeToken{newer, older, spent, expired, other.exchangeToken(t0.Add(5 * time.Minute))} {
+		mustNil(t, "CreateExchangeToken", s.CreateExchangeToken(ctx, et))
+	}
+	_, err := s.ConsumeExchangeToken(ctx, spent.Digest, t0)
+	mustNil(t, "ConsumeExchangeToken", err)
+	got, err := s.ListExchangeTokensOfPrincipal(ctx, o.principal.ID, t0)
+	mustNil(t, "ListExchangeTokensOfPrincipal", err)
+	var ids []string
+	for _, et := range got {
+		ids = append(ids, et.ID)
+	}
+	diff(t, "ListExchangeTokensOfPrincipal (ids)", []string{older.ID, newer.ID}, ids)
+	got, err = s.ListExchangeTokensOfPrincipal(ctx, o.principal.ID, t0.Add(time.Hour))
+	mustNil(t, "ListExchangeTokensOfPrincipal(after expiry)", err)
+	if len(got) != 0 {
+		t.Errorf("ListExchangeTokensOfPrincipal(after expiry) returned %d tokens, want none", len(got))
+	}
+}

@@ -49,3 +49,15 @@ func (s *Store) GetExchangeToken(ctx context.Context, digest []byte, now time.Ti
 		WHERE digest = $1 AND expires_at > $2`, digest, s.ts(now)))
 	return t, s.fail("get exchange token", err)
 }
+
+// ListExchangeTokensOfPrincipal implements storage.ExchangeTokenStore. No
+// index serves it: the grant of the instance role, a rare operator
+// command, is its only caller, and GarbageCollect keeps the table to the
+// tokens not yet expired.
+func (s *Store) ListExchangeTokensOfPrincipal(ctx context.Context, principalID string, now time.Time) ([]storage.ExchangeToken, error) {
+	if unstorable(principalID) {
+		return nil, nil
+	}
+	return queryList(ctx, s, "list exchange tokens of principal", `SELECT `+exchangeTokenColumns+` FROM exchange_tokens
+		WHERE principal_id = $1 AND expires_at > $2 ORDER BY created_at, id`, scanExchangeToken, principalID, s.ts(now))
+}
