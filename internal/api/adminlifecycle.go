@@ -386,7 +386,9 @@ func deletePrincipalAudited(ctx context.Context, store storage.AuditStore, c pat
 			// The row the deletion takes is the one it was authorized on:
 			// one disabled already skipped the disabling write above, where
 			// an instance role granted since is otherwise seen.
-			switch cur, err := tx.LockPrincipal(ctx, p.ID); {
+			// Held exclusively: two deletions of the principal that each
+			// held it shared would each wait for the other to delete it.
+			switch cur, err := tx.LockPrincipalExclusive(ctx, p.ID); {
 			case err == nil:
 				if err := sameStanding(p, cur); err != nil {
 					return err

@@ -66,6 +66,14 @@ type Tx interface {
 	// docs/security.md A-87). Lock principals in ascending id order.
 	LockOrganization(ctx context.Context, id string) (Organization, error)
 	LockPrincipal(ctx context.Context, id string) (Principal, error)
+	// LockPrincipalExclusive reads and holds the principal's row as
+	// LockPrincipal does, and also against another LockPrincipalExclusive
+	// or LockPrincipal: for a unit of work that then deletes the row. Two
+	// deletions of one principal that each held it shared would each wait
+	// for the other's hold to delete it (a deadlock on PostgreSQL); with
+	// this one the second waits for the first and then finds the row gone
+	// (ErrNotFound; docs/security.md A-95).
+	LockPrincipalExclusive(ctx context.Context, id string) (Principal, error)
 	// ListClients and ListPoolsOfPrincipal read as the Store's methods
 	// of the same name, inside the unit of work: a principal's deletion
 	// looks for what is bound to it after it has taken the principal's

@@ -104,6 +104,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"LockHoldsOwnerAgainstDeletion", testLockHoldsOwnerAgainstDeletion},
 		{"DeleteOrganizationRacingCreate", testDeleteOrganizationRacingCreate},
 		{"LockPool", testLockPool},
+		{"LockPrincipalExclusive", testLockPrincipalExclusive},
 	})
 }
 

@@ -109,3 +109,45 @@ func testLockPool(t *testing.T, s storage.Store) {
 		wantErrIs(t, "GetPool after the deletions", err, storage.ErrNotFound)
 	})
 }
+
+// testLockPrincipalExclusive: Tx.LockPrincipalExclusive reads the
+// principal as stored (ErrNotFound when missing), and two units of work
+// that each take it so and then delete it (two deletions of one
+// principal) run one after the other: one deletes it, the other finds it
+// gone, neither deadlocks (docs/security.md A-95).
+func testLockPrincipalExclusive(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o := newOrg(t, s)
+	pr := newPrincipal(t, s, o.ID)
+	mustNil(t, "WithTx(LockPrincipalExclusive)", s.WithTx(ctx, func(tx storage.Tx) error {
+		got, err := tx.LockPrincipalExclusive(ctx, pr.ID)
+		mustNil(t, "LockPrincipalExclusive", err)
+		if got.ID != pr.ID || got.OrgID != pr.OrgID {
+			t.Errorf("LockPrincipalExclusive = principal %q of %q, want %q of %q", got.ID, got.OrgID, pr.ID, pr.OrgID)
+		}
+		_, err = tx.LockPrincipalExclusive(ctx, "missing-"+storage.NewID())
+		wantErrIs(t, "LockPrincipalExclusive(missing)", err, storage.ErrNotFound)
+		return nil
+	}))
+
+	other := make(chan error, 1)
+	first := s.WithTx(ctx, func(tx storage.Tx) error {
+		if _, err := tx.LockPrincipalExclusive(ctx, pr.ID); err != nil {
+			return err
+		}
+		go func() {
+			other <- s.WithTx(ctx, func(tx storage.Tx) error {
+				if _, err := tx.LockPrincipalExclusive(ctx, pr.ID); err != nil {
+					return err
+				}
+				return tx.DeletePrincipal(ctx, pr.ID)
+			})
+		}()
+		time.Sleep(lockHold)
+		return tx.DeletePrincipal(ctx, pr.ID)
+	})
+	mustNil(t, "LockPrincipalExclusive and DeletePrincipal (first)", first)
+	wantErrIs(t, "LockPrincipalExclusive and DeletePrincipal (second)", <-other, storage.ErrNotFound)
+	_, err := s.GetPrincipal(ctx, pr.ID)
+	wantErrIs(t, "GetPrincipal after the deletions", err, storage.ErrNotFound)
+}

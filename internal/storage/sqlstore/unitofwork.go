@@ -178,6 +178,22 @@ func (t txStore) LockPrincipal(ctx context.Context, id string) (storage.Principa
 	return p, t.s.fail("lock principal", err)
 }
 
+// LockPrincipalExclusive implements storage.Tx: FOR NO KEY UPDATE on
+// PostgreSQL conflicts with FOR SHARE and with itself, as LockPool's
+// does, and the DELETE that follows strengthens it; on SQLite the unit of
+// work already holds the database's write lock.
+func (t txStore) LockPrincipalExclusive(ctx context.Context, id string) (storage.Principal, error) {
+	if unstorable(id) {
+		return storage.Principal{}, errUnstorable
+	}
+	lock := ""
+	if t.s.dialect == dialectPostgres {
+		lock = " FOR NO KEY UPDATE"
+	}
+	p, err := scanPrincipal(t.tx.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = $1`+lock, id))
+	return p, t.s.fail("lock principal", err)
+}
+
 // ListClients implements storage.Tx with the Store's query, in the
 // transaction: a statement run after the principal's deletion waited for
 // a binding's lock sees that binding committed.
