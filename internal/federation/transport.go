@@ -253,22 +253,29 @@ var (
 	loopbackPrefixes = prefixes("127.0.0.0/8", "::1/128")
 	privatePrefixes  = prefixes("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "100.64.0.0/10")
 	refusedPrefixes  = prefixes(
-		"0.0.0.0/8",         // "this network", unspecified
-		"169.254.0.0/16",    // link-local, cloud metadata (169.254.169.254)
-		"192.0.0.0/24",      // IETF protocol assignments
-		"192.0.2.0/24",      // documentation
-		"198.18.0.0/15",     // benchmarking
-		"198.51.100.0/24",   // documentation
-		"203.0.113.0/24",    // documentation
-		"224.0.0.0/4",       // multicast
-		"240.0.0.0/4",       // reserved, broadcast
-		"::/96",             // unspecified, IPv4-compatible (deprecated)
-		"fe80::/10",         // link-local
-		"ff00::/8",          // multicast
-		"2001:db8::/32",     // documentation
-		"fec0::/10",         // site-local (deprecated)
-		"100::/64",          // discard-only
-		"fd00:ec2::254/128", // AWS IMDS over IPv6 (inside fc00::/7, refused even with AllowPrivate)
+		"0.0.0.0/8",       // "this network", unspecified
+		"169.254.0.0/16",  // link-local, cloud metadata (169.254.169.254)
+		"192.0.0.0/24",    // IETF protocol assignments
+		"192.0.2.0/24",    // documentation
+		"198.18.0.0/15",   // benchmarking
+		"198.51.100.0/24", // documentation
+		"203.0.113.0/24",  // documentation
+		"224.0.0.0/4",     // multicast
+		"240.0.0.0/4",     // reserved, broadcast
+		"::/96",           // unspecified, IPv4-compatible (deprecated)
+		"fe80::/10",       // link-local
+		"ff00::/8",        // multicast
+		"2001:db8::/32",   // documentation
+		"fec0::/10",       // site-local (deprecated)
+		"100::/64",        // discard-only
+		// Cloud metadata and credential endpoints (docs/security.md T-59).
+		// Those inside a private range (fc00::/7, 100.64.0.0/10) are listed
+		// here so that AllowPrivate does not open them; 169.254.169.254
+		// (AWS, GCP, Azure, ...) is covered by 169.254.0.0/16 above.
+		"fd00:ec2::254/128",  // AWS IMDS over IPv6
+		"fd00:ec2::23/128",   // AWS EKS Pod Identity agent over IPv6
+		"fd20:ce::254/128",   // GCP metadata server over IPv6
+		"100.100.100.200/32", // Alibaba Cloud metadata (inside 100.64.0.0/10)
 	)
 	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour   = netip.MustParsePrefix("2002::/16")
@@ -321,7 +328,7 @@ func (o ClientOptions) checkAddr(ip netip.Addr, plaintext bool) error {
 	case plaintext:
 		return fmt.Errorf("%w: plain http to %s (only loopback may use http)", ErrAddressRefused, ip)
 	case inAny(ip, refusedPrefixes):
-		return fmt.Errorf("%w: %s is a link-local, multicast or reserved address", ErrAddressRefused, ip)
+		return fmt.Errorf("%w: %s is a link-local, metadata, multicast or reserved address", ErrAddressRefused, ip)
 	case inAny(ip, privatePrefixes):
 		if !o.AllowPrivate {
 			return fmt.Errorf("%w: %s is a private address", ErrAddressRefused, ip)

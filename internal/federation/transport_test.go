@@ -219,3 +219,39 @@ func TestClientCapsEveryBody(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataRefusedWithAllowPrivate: docs/security.md T-59. The cloud
+// metadata and credential endpoints stay refused with every option,
+// federation.allow_private included, by the registration rule (CheckURL)
+// and by the dialer alike, though some of them sit inside a private range
+// (fc00::/7, 100.64.0.0/10).
+func TestMetadataRefusedWithAllowPrivate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ addr, what string }{
+		{"169.254.169.254", "AWS/GCP/Azure metadata"},
+		{"fd00:ec2::254", "AWS IMDS over IPv6"},
+		{"fd00:ec2::23", "AWS EKS Pod Identity agent over IPv6"},
+		{"fd20:ce::254", "GCP metadata over IPv6"},
+		{"100.100.100.200", "Alibaba Cloud metadata"},
+	} {
+		ip := netip.MustParseAddr(tc.addr)
+		u := "https://" + net.JoinHostPort(tc.addr, "443") + "/"
+		for _, o := range []ClientOptions{{}, {AllowPrivate: true}, {AllowLoopback: true, AllowPrivate: true, AllowHTTP: true}} {
+			if err := o.CheckURL(u); err == nil {
+				t.Errorf("%+v.CheckURL(%s) (%s): accepted, want refused", o, u, tc.what)
+			}
+			if err := o.control(false)("tcp", net.JoinHostPort(tc.addr, "443"), nil); !errors.Is(err, ErrAddressRefused) {
+				t.Errorf("%+v dial %s (%s) = %v, want ErrAddressRefused", o, tc.addr, tc.what, err)
+			}
+			if err := o.checkAddr(ip, false); !errors.Is(err, ErrAddressRefused) {
+				t.Errorf("%+v.checkAddr(%s) (%s) = %v, want ErrAddressRefused", o, tc.addr, tc.what, err)
+			}
+		}
+	}
+	// Their neighbours in the private ranges stay reachable with AllowPrivate.
+	for _, a := range []string{"fd20:ce::253", "fd00:ec2::22", "100.100.100.199"} {
+		if err := (ClientOptions{AllowPrivate: true}).checkAddr(netip.MustParseAddr(a), false); err != nil {
+			t.Errorf("AllowPrivate checkAddr(%s) = %v, want allowed", a, err)
+		}
+	}
+}
