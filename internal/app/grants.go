@@ -133,7 +133,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	if pc, ok := store.(grants.PrincipalCache); ok {
 		te.PrincipalCache = pc
 	}
-	client := federation.NewHTTPClient(clientJWKSClient(cfg))
+	client := newOutboundClient(clientJWKSClient(cfg))
 	oa := newOAuth(oauthDeps{
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
 		JWKSClient: client, IssuerAudienceOnly: cfg.ClientAuth.AssertionAudience == config.AssertionAudienceIssuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime, RevocationKeep: cfg.Keys.RevocationKeep(),

@@ -70,13 +70,19 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 		Help: "Sealed host-token values that failed to open (tampering or a copied ciphertext).",
 	}, func() float64 { return float64(ht.Corrupt()) })
 	reg.MustRegister(refreshes, corrupt)
-	r := &hosttoken.Refresher{
-		Service: ht, Integrations: integ,
-		HTTPClient: federation.NewHTTPClient(refreshClient(cfg)),
-		OnResult:   func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
-	}
+	r := newRefresher(cfg, ht, integ, func(outcome string) { refreshes.WithLabelValues(outcome).Inc() })
 	wg.Go(func() { r.Run(ctx) })
 	return ht
+}
+
+// newRefresher is the refresh job startHostTokens runs: its client is
+// refreshClient's (docs/security.md F-96).
+func newRefresher(cfg config.Config, ht *hosttoken.Service, integ map[string]hosttoken.Integration, onResult func(string)) *hosttoken.Refresher {
+	return &hosttoken.Refresher{
+		Service: ht, Integrations: integ,
+		HTTPClient: newOutboundClient(refreshClient(cfg)),
+		OnResult:   onResult,
+	}
 }
 
 // refreshClient is how the refresh job calls the integrations' token

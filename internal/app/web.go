@@ -79,6 +79,12 @@ func checkWebIssuers(cfg config.Config) error {
 	return nil
 }
 
+// newOutboundClient builds the outbound clients serve wires (the
+// private_key_jwt jwks_uri fetch, the host-token refresh job) from their
+// options. It is a variable so that tests can see which client each
+// wiring is given (docs/security.md T-201, F-96).
+var newOutboundClient = federation.NewHTTPClient
+
 // providerClient is the rule of the client that fetches providers (the
 // pools' and the upstream sign-in's): federation.allow_loopback and
 // federation.allow_private (docs/security.md T-59).
