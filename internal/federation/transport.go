@@ -278,7 +278,10 @@ var (
 		"100.100.100.200/32", // Alibaba Cloud metadata (inside 100.64.0.0/10)
 	)
 	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
+	// RFC 8215 local-use NAT64 prefix: an operator's translator embeds the
+	// IPv4 address in its last 32 bits (the /96 form) as 64:ff9b::/96 does.
+	nat64LocalPrefix = netip.MustParsePrefix("64:ff9b:1::/48")
+	sixToFour        = netip.MustParsePrefix("2002::/16")
 )
 
 func prefixes(ss ...string) []netip.Prefix {
@@ -301,13 +304,14 @@ func inAny(ip netip.Addr, ps []netip.Prefix) bool {
 // checkAddr decides whether the client may connect to ip.
 func (o ClientOptions) checkAddr(ip netip.Addr, plaintext bool) error {
 	ip = ip.WithZone("").Unmap()
-	// Addresses that embed an IPv4 address are judged by it, except that
+	// Addresses that embed an IPv4 address (NAT64 64:ff9b::/96 and the
+	// local-use 64:ff9b:1::/48, 6to4) are judged by it, except that
 	// one embedding a loopback address is not loopback: it is routed off
 	// this machine (LoopbackHost).
-	if ip.Is6() && (nat64Prefix.Contains(ip) || sixToFour.Contains(ip)) {
+	if ip.Is6() && (nat64Prefix.Contains(ip) || nat64LocalPrefix.Contains(ip) || sixToFour.Contains(ip)) {
 		b := ip.As16()
 		var v4 [4]byte
-		if nat64Prefix.Contains(ip) {
+		if nat64Prefix.Contains(ip) || nat64LocalPrefix.Contains(ip) {
 			copy(v4[:], b[12:16])
 		} else {
 			copy(v4[:], b[2:6])

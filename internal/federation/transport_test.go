@@ -35,9 +35,13 @@ func TestCheckAddr(t *testing.T) {
 		{"fd12::1", false, false, true},
 		{"169.254.169.254", false, false, false},
 		{"::ffff:169.254.169.254", false, false, false},
-		{"64:ff9b::a9fe:a9fe", false, false, false}, // NAT64 of 169.254.169.254
-		{"64:ff9b::808:808", true, true, true},      // NAT64 of 8.8.8.8
-		{"2002:a9fe:a9fe::1", false, false, false},  // 6to4 of 169.254.169.254
+		{"64:ff9b::a9fe:a9fe", false, false, false},   // NAT64 of 169.254.169.254
+		{"64:ff9b::808:808", true, true, true},        // NAT64 of 8.8.8.8
+		{"64:ff9b:1::a9fe:a9fe", false, false, false}, // RFC 8215 local-use NAT64 of 169.254.169.254
+		{"64:ff9b:1::7f00:1", false, false, false},    // local-use NAT64 of 127.0.0.1: routed off this machine
+		{"64:ff9b:1::a00:1", false, false, true},      // local-use NAT64 of 10.0.0.1
+		{"64:ff9b:1::808:808", true, true, true},      // local-use NAT64 of 8.8.8.8
+		{"2002:a9fe:a9fe::1", false, false, false},    // 6to4 of 169.254.169.254
 		{"fd00:ec2::254", false, false, false},
 		{"fe80::1", false, false, false},
 		{"0.0.0.0", false, false, false},
