@@ -139,8 +139,14 @@ func (o ClientOptions) CheckURL(raw string) error {
 		return errors.New("plain http refused (https only)")
 	}
 	host := u.Hostname()
-	if ip, err := netip.ParseAddr(host); err == nil {
+	// An address written with a trailing dot ("169.254.169.254.") is
+	// resolved to that address by the dial: judge it as that address.
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(host, ".")); err == nil {
 		return o.checkAddr(ip, plaintext)
+	}
+	// "localhost" is loopback to the dial too, over https as well.
+	if LoopbackHost(host) && !o.AllowLoopback {
+		return fmt.Errorf("%s is a loopback address", host)
 	}
 	if plaintext && !LoopbackHost(host) {
 		return fmt.Errorf("plain http to %s refused (only loopback may use http)", host)

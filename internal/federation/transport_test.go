@@ -259,3 +259,32 @@ func TestMetadataRefusedWithAllowPrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckURLJudgesAsTheFetch: docs/security.md T-59. What CheckURL
+// (the registration rule, F-98) accepts is what the client's dial would:
+// https://localhost names this machine (LoopbackHost) and needs
+// AllowLoopback as a loopback address does; an IP address written with a
+// trailing dot is that address.
+func TestCheckURLJudgesAsTheFetch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url  string
+		opts ClientOptions
+		ok   bool
+	}{
+		{"https://localhost/jwks", ClientOptions{}, false},
+		{"https://LocalHost:8443/jwks", ClientOptions{AllowPrivate: true}, false},
+		{"https://localhost/jwks", ClientOptions{AllowLoopback: true}, true},
+		{"https://169.254.169.254./", ClientOptions{}, false},
+		{"https://169.254.169.254./", ClientOptions{AllowLoopback: true, AllowPrivate: true, AllowHTTP: true}, false},
+		{"https://10.0.0.1./jwks", ClientOptions{}, false},
+		{"https://10.0.0.1./jwks", ClientOptions{AllowPrivate: true}, true},
+		{"https://127.0.0.1./jwks", ClientOptions{}, false},
+		{"https://idp.example.com./jwks", ClientOptions{}, true},
+	} {
+		err := tc.opts.CheckURL(tc.url)
+		if (err == nil) != tc.ok {
+			t.Errorf("%+v.CheckURL(%s) = %v, want accepted %v", tc.opts, tc.url, err, tc.ok)
+		}
+	}
+}

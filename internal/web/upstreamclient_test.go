@@ -92,7 +92,11 @@ func TestUpstreamSignInDialsOnlyAllowedAddresses(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	y := "web:\n  login:\n    oidc:\n      - id: inner\n        issuer: https://localhost:" + port +
+	// "localhost" itself is refused at start (TestUpstreamIssuerRefusedAtStart):
+	// the dial is judged with another name that resolves to loopback, this
+	// machine's own host name where /etc/hosts maps it so.
+	host := loopbackName(t)
+	y := "web:\n  login:\n    oidc:\n      - id: inner\n        issuer: https://" + host + ":" + port +
 		"\n        client_id: sts-web\n        client_secret: s\n        link_claim: email\n"
 	s := startServer(t, y) // no federation.allow_loopback
 	r := signInWith(t, follower(t), s, "inner", "/tokens")
@@ -114,7 +118,7 @@ func TestUpstreamSignInDialsOnlyAllowedAddresses(t *testing.T) {
 // T-59, T-189).
 func TestUpstreamIssuerRefusedAtStart(t *testing.T) {
 	t.Parallel()
-	for _, issuer := range []string{"http://127.0.0.1:9", "https://127.0.0.1:9", "https://169.254.169.254", "http://idp.example.com"} {
+	for _, issuer := range []string{"http://127.0.0.1:9", "https://127.0.0.1:9", "https://localhost:9", "https://169.254.169.254", "http://idp.example.com"} {
 		err := startWithIssuer(t, "", issuer)
 		var perm *app.PermanentError
 		switch {
@@ -222,4 +226,25 @@ func TestUpstreamDiscoveryBodyCapped(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "response exceeds the size limit") {
 		t.Errorf("the log does not say the document was too large:\n%s", s.logs)
 	}
+}
+
+// loopbackName is a host name other than "localhost" that resolves to
+// loopback addresses only (this machine's name, as /etc/hosts commonly
+// maps it); the test is skipped where there is none.
+func loopbackName(t *testing.T) string {
+	t.Helper()
+	name, err := os.Hostname()
+	if err != nil || strings.EqualFold(name, "localhost") {
+		t.Skipf("no host name other than localhost: %q %v", name, err)
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(t.Context(), "ip", name)
+	if err != nil || len(addrs) == 0 {
+		t.Skipf("host name %q does not resolve: %v", name, err)
+	}
+	for _, a := range addrs {
+		if !a.Unmap().IsLoopback() {
+			t.Skipf("host name %q resolves to %s, not only loopback", name, a)
+		}
+	}
+	return name
 }
