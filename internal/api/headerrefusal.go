@@ -25,7 +25,7 @@ func requestCompression(enc string) bool {
 // answers such a call before any authentication, as it answers a wrong
 // method or content type, so the answer does not depend on the credential
 // and ExchangeToken's per-IP bucket pays nothing for it (docs/security.md
-// T-200). TestHeaderRefusalIndependentOfCredential holds it to connect's
+// T-196). TestHeaderRefusalIndependentOfCredential holds it to connect's
 // own handler. Call it only for a request connect's content-type rules
 // let through (answerUnserved).
 func headerRefusal(w http.ResponseWriter, r *http.Request) *connect.Error {

@@ -145,7 +145,7 @@ func answerCode(rec *httptest.ResponseRecorder) string {
 // bad one, for every procedure Mount serves: it was unauthenticated (401)
 // unless the credential was good, so the answer to a request no
 // credential can make valid depended on the credential (docs/security.md
-// T-200). The controls, which connect passes on, still need a credential.
+// T-196). The controls, which connect passes on, still need a credential.
 func TestHeaderRefusalIndependentOfCredential(t *testing.T) {
 	e := newEnv(t, nil)
 	judge, wrapped := bareConnect(e), e.h.handlers()
@@ -212,7 +212,7 @@ func TestHeaderRefusalCountedNotCharged(t *testing.T) {
 	}
 }
 
-// TestHeaderRefusalWholeAnswer (docs/security.md T-200): the middleware's
+// TestHeaderRefusalWholeAnswer (docs/security.md T-196): the middleware's
 // answer to a call refused for its headers is connect's own, whole: status,
 // every header (connect's Accept-Encoding or Grpc-Accept-Encoding naming
 // gzip on every such refusal, not only an unknown compression's), the

@@ -186,14 +186,14 @@ func (t *tokenEndpoints) run(ctx context.Context) {
 // with the providers' client (federation.allow_loopback,
 // federation.allow_private), so a key set on the operator's network is
 // reachable once private addresses are allowed, and link-local and
-// metadata addresses never are (docs/security.md T-59, T-201).
+// metadata addresses never are (docs/security.md T-59, T-197).
 func clientJWKSClient(cfg config.Config) federation.ClientOptions {
 	return providerClient(cfg)
 }
 
 // ClientJWKSURIRule is clientJWKSClient's CheckURL: the rule a
 // private_key_jwt client's jwks_uri is held to when it is registered,
-// through the API and the CLI's direct mode (docs/security.md F-98).
+// through the API and the CLI's direct mode (docs/security.md F-96).
 func ClientJWKSURIRule(cfg config.Config) func(string) error {
 	return clientJWKSClient(cfg).CheckURL
 }

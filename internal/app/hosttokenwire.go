@@ -76,7 +76,7 @@ func startHostTokens(ctx context.Context, wg *sync.WaitGroup, cfg config.Config,
 }
 
 // newRefresher is the refresh job startHostTokens runs: its client is
-// refreshClient's (docs/security.md F-96).
+// refreshClient's (docs/security.md F-95).
 func newRefresher(cfg config.Config, ht *hosttoken.Service, integ map[string]hosttoken.Integration, onResult func(string)) *hosttoken.Refresher {
 	return &hosttoken.Refresher{
 		Service: ht, Integrations: integ,
@@ -91,7 +91,7 @@ func newRefresher(cfg config.Config, ht *hosttoken.Service, integ map[string]hos
 // (federation.allow_loopback, federation.allow_private): a self-hosted
 // SCM on the operator's network is reachable once the operator allows
 // private addresses; link-local and metadata addresses never are
-// (docs/security.md F-96).
+// (docs/security.md F-95).
 func refreshClient(cfg config.Config) federation.ClientOptions {
 	return providerClient(cfg)
 }

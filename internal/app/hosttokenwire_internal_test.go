@@ -30,7 +30,7 @@ func TestIntegrationIDTwice(t *testing.T) {
 }
 
 // TestIntegrationOnPrivateNetworkWithAllowPrivate (docs/security.md
-// F-96): a self-hosted SCM on the operator's network (a GitLab on 10/8, a
+// F-95): a self-hosted SCM on the operator's network (a GitLab on 10/8, a
 // ULA) is an integration the refresh job may call once
 // federation.allow_private says so, as the providers' fetches may; the
 // link-local and metadata addresses stay refused with it, and a private

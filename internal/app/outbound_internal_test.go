@@ -6,7 +6,7 @@ import (
 	"github.com/opensts/sts/internal/config"
 )
 
-// TestClientJWKSFetchHonoursAllowPrivate (docs/security.md T-201): the
+// TestClientJWKSFetchHonoursAllowPrivate (docs/security.md T-197): the
 // client that fetches a private_key_jwt client's jwks_uri is the
 // providers' client: a key set on the operator's network (federation.
 // allow_private) is reachable as a provider's is, the metadata and

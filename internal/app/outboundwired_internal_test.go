@@ -16,8 +16,8 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 )
 
-// TestOutboundClientsWiredAreTheProvidersClient (docs/security.md T-201,
-// F-96): the client the private_key_jwt authenticator fetches a jwks_uri
+// TestOutboundClientsWiredAreTheProvidersClient (docs/security.md T-197,
+// F-95): the client the private_key_jwt authenticator fetches a jwks_uri
 // with, and the one the host-token refresh job calls token endpoints
 // with, are the ones serve wires, built from the providers' options
 // (federation.allow_loopback, federation.allow_private). Judging

@@ -82,7 +82,7 @@ func checkWebIssuers(cfg config.Config) error {
 // newOutboundClient builds the outbound clients serve wires (the
 // private_key_jwt jwks_uri fetch, the host-token refresh job) from their
 // options. It is a variable so that tests can see which client each
-// wiring is given (docs/security.md T-201, F-96).
+// wiring is given (docs/security.md T-197, F-95).
 var newOutboundClient = federation.NewHTTPClient
 
 // providerClient is the rule of the client that fetches providers (the

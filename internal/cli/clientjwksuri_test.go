@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 )
 
-// TestClientJWKSURIHeldToTheFetchRule (docs/security.md F-98): a
+// TestClientJWKSURIHeldToTheFetchRule (docs/security.md F-96): a
 // private_key_jwt client's jwks_uri is held, at create and update,
 // through the API and the CLI's direct mode, to the rule of the client
 // that fetches it (federation.allow_loopback, federation.allow_private):
@@ -60,8 +60,8 @@ func TestClientJWKSURIHeldToTheFetchRule(t *testing.T) {
 	}
 }
 
-// TestClientPrivateJWKSURIAcceptedWithAllowPrivate (docs/security.md F-98,
-// T-201): with federation.allow_private the registration rule accepts a
+// TestClientPrivateJWKSURIAcceptedWithAllowPrivate (docs/security.md F-96,
+// T-197): with federation.allow_private the registration rule accepts a
 // jwks_uri on the operator's network (10/8, a ULA, 100.64/10), through
 // the API (create, update) and the CLI's direct mode, since the fetch
 // would call it; the metadata addresses stay refused even then.

@@ -45,7 +45,7 @@ type Service struct {
 	// CheckJWKSURI, when set, is the rule of the client that fetches a
 	// private_key_jwt client's jwks_uri (its CheckURL): a jwks_uri it
 	// refuses is refused at create and update, not at the client's first
-	// assertion (docs/security.md F-98). nil: the URL's form only.
+	// assertion (docs/security.md F-96). nil: the URL's form only.
 	CheckJWKSURI func(raw string) error
 
 	store  Store

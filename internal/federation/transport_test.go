@@ -261,7 +261,7 @@ func TestMetadataRefusedWithAllowPrivate(t *testing.T) {
 }
 
 // TestCheckURLJudgesAsTheFetch: docs/security.md T-59. What CheckURL
-// (the registration rule, F-98) accepts is what the client's dial would:
+// (the registration rule, F-96) accepts is what the client's dial would:
 // https://localhost names this machine (LoopbackHost) and needs
 // AllowLoopback as a loopback address does; an IP address written with a
 // trailing dot is that address.

@@ -81,7 +81,7 @@ type AuthCodeStore interface {
 //
 // The code is read first: one already spent is a replay whatever else the
 // request gets wrong, even when it is refused before the grant runs
-// (Handler.spentCodeFirst, docs/security.md T-198). An unused code
+// (Handler.spentCodeFirst, docs/security.md T-195). An unused code
 // refused for a parameter is left for a corrected request; past the
 // parameters it is consumed atomically before anything else is judged, so
 // it dies at that presentation, right or wrong, and the jti and refresh
@@ -156,7 +156,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 	//    wrong: judged before the parameters, as a rotated refresh token
 	//    is (docs/security.md T-143), so that a copy of the code cannot be
 	//    presented, or asked about, without ending what its first
-	//    redemption issued (RFC 6749 §4.1.2, docs/security.md T-198). The
+	//    redemption issued (RFC 6749 §4.1.2, docs/security.md T-195). The
 	//    code read here is the one the target is judged by.
 	code := req.form.Get("code")
 	digest, seen, seenErr := g.readCode(ctx, req)
@@ -447,7 +447,7 @@ func (g *AuthorizationCode) familyLifetime() time.Duration {
 
 // readCode reads the code req presents, without spending it. A code
 // already redeemed is a replay: what its first redemption issued is ended
-// and the refusal returned (replay, docs/security.md T-91, T-198). A
+// and the refusal returned (replay, docs/security.md T-91, T-195). A
 // missing or malformed code is storage.ErrNotFound without a read
 // (digest nil), an unknown one storage.ErrNotFound after it; a failed
 // read is the refusal to answer.
@@ -493,7 +493,7 @@ func (g *AuthorizationCode) replay(ctx context.Context, req *Request, ac storage
 		// row is kept that long, as the refresh grant keeps its own, and
 		// never less than the default maximum and an hour. Kept for the
 		// default maximum alone, a longer token was live again once the
-		// row was collected (docs/security.md T-197).
+		// row was collected (docs/security.md T-194).
 		keep := max(cmpOr(g.Lifetime, DefaultLifetime), cmpOr(g.MaxLifetime, DefaultMaxLifetime), DefaultMaxLifetime) + time.Hour
 		r := storage.Revocation{ID: tokens.RevocationIDJTI(ac.AccessJTI), Reason: ReasonCodeReused, CreatedAt: now,
 			ExpiresAt: ac.UsedAt.Add(max(keep, tokens.RevocationKeep(g.revocationKeep())))}

@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestBoundaryShareExact (docs/security.md T-204): what a Credential Access
+// TestBoundaryShareExact (docs/security.md T-199): what a Credential Access
 // Boundary adds to an issued token is counted whole, the "cab" member's
 // name and separators with its JSON, so the token that would fit without
 // the boundary is told apart at the byte: the boundary is refused naming

@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestAuthorizationCodeReplayJudgedFirst (docs/security.md T-198): a
+// TestAuthorizationCodeReplayJudgedFirst (docs/security.md T-195): a
 // code presented again is a replay whatever else its request gets wrong.
 // The parameters were judged before the code was looked at, so that a
 // refusal left an unused code for a corrected request; a spent code

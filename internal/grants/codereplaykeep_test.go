@@ -12,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestAuthorizationCodeReplayEndsLongTokens (docs/security.md T-197): a
+// TestAuthorizationCodeReplayEndsLongTokens (docs/security.md T-194): a
 // replayed code ends the access token its first redemption issued for as
 // long as that token lives, however long keys.max_token_lifetime lets it
 // live. The row that ends it was kept 13 h from the first redemption

@@ -12,7 +12,7 @@ import (
 )
 
 // TestAuthorizationCodeReplayByAnotherClient (docs/security.md T-91,
-// T-198, docs/authorization.md "Token endpoints"): whoever presents a
+// T-195, docs/authorization.md "Token endpoints"): whoever presents a
 // spent code ends what its first redemption issued, whichever client it
 // names: another organization's confidential client, authenticated, or
 // any registered public client named by client_id alone. RFC 6749 §10.5

@@ -12,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestAuthorizationCodeReplayBeforeParsing (docs/security.md T-198): a
+// TestAuthorizationCodeReplayBeforeParsing (docs/security.md T-195): a
 // spent code presented at a token endpoint is a replay whatever else is
 // wrong, including what the dialect's parser or the handler refuses
 // before the grant runs: at Google's /v1/oauthtoken a malformed

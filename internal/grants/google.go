@@ -82,7 +82,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// rotated as at /oauth2/token, so an authorized-user file naming this
 	// path locked out every process started from it once a second one
 	// refreshed (docs/security.md T-112); it is refused before any other
-	// parameter is judged, the audience included (T-203), saying where a
+	// parameter is judged, the audience included (T-198), saying where a
 	// refresh goes. Repeated parameters were refused while the body was
 	// read (T-06).
 	if gt := v.Get("grant_type"); gt != "" && gt != oauth2.GrantTypeTokenExchange {
@@ -97,7 +97,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// invalid_target "audience or resource not allowed", which Google's
 	// clients read as a pool that is missing or refuses them; it is
 	// Google's answer for a name that is not a provider's, as every other
-	// malformed name (docs/security.md T-117, T-203).
+	// malformed name (docs/security.md T-117, T-198).
 	var pool, provider string
 	if aud := v.Get("audience"); aud != "" {
 		var ok bool
@@ -153,7 +153,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 		// options.audiences replaces the form's audience (the provider's
 		// name) after fromValues judged the bound, so the two together
 		// are judged again here: up to 5 of them and 9 resource values
-		// issued a token for 14 targets (docs/security.md T-205).
+		// issued a token for 14 targets (docs/security.md T-200).
 		if n := len(req.Audiences) + len(req.Resources); n > maxTargets {
 			return nil, badRequest(ReasonTargetInvalid, fmt.Errorf("options.audiences and resource name %d targets together, at most %d", n, maxTargets))
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestGoogleAudienceNotAName (docs/security.md T-203): an audience at
+// TestGoogleAudienceNotAName (docs/security.md T-198): an audience at
 // /v1/token that is no provider's resource name because of what it is
 // made of (a newline after it, as when it is read from a file written by
 // echo; a space; a character that is not ASCII; more than 512 bytes) is
@@ -34,7 +34,7 @@ func TestGoogleAudienceNotAName(t *testing.T) {
 		{"host over 512 bytes", "//" + strings.Repeat("h", 500) + ".example/pools/ci/providers/github"},
 		{"host with a space", "//sts example/pools/ci/providers/github"},
 	} {
-		t.Run("T-203 "+tc.name, func(t *testing.T) {
+		t.Run("T-198 "+tc.name, func(t *testing.T) {
 			ts, err := externalaccount.NewTokenSource(t.Context(), externalaccount.Config{
 				Audience: tc.audience, SubjectTokenType: oauth2.TokenTypeJWT, TokenURL: e.srv.URL + PathGoogleToken,
 				Scopes: []string{"read"}, SubjectTokenSupplier: supplier{t: t, iss: e.issuer},
@@ -78,11 +78,11 @@ func jsonString(s string) string {
 }
 
 // TestGoogleTokenPathGrantTypeBeforeAudience (docs/security.md T-112,
-// T-203, T-06): at /v1/token a grant other than token exchange is refused
+// T-198, T-06): at /v1/token a grant other than token exchange is refused
 // before anything else is judged, a malformed audience included, so a
 // refresh sent there is told where a refresh goes whatever its audience;
 // a repeated parameter is still the repeat, not the audience. With the
-// audience judged first (T-203's first form), a refresh with the audience
+// audience judged first (T-198's first form), a refresh with the audience
 // `not-a-name` was invalid_request "Invalid value for 'audience'", and one
 // with a newline after it invalid_target. The form and a JSON body.
 func TestGoogleTokenPathGrantTypeBeforeAudience(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestGoogleBoundaryTooLargeForToken (docs/security.md T-204): a Credential
+// TestGoogleBoundaryTooLargeForToken (docs/security.md T-199): a Credential
 // Access Boundary that the options parameter takes (under its 16 KiB) but
 // that makes the issued token larger than our verifier accepts is the
 // boundary's fault, and said so: invalid_request naming options. It was

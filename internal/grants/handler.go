@@ -306,7 +306,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *dialect, reqI
 // spentCodeFirst judges a code presented to a request refused before its
 // grant ran (by the dialect's parser, client authentication or the
 // handler): a spent code is a replay whatever else is wrong, at every
-// endpoint that redeems codes (docs/security.md T-198). With grant_type
+// endpoint that redeems codes (docs/security.md T-195). With grant_type
 // authorization_code, a handler that has the grant and a well-formed
 // code, the grant reads the code (one read, after the IP has paid): a
 // used one ends what its first redemption issued, and the replay is the

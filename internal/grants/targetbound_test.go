@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestTargetBoundEveryDialect (docs/security.md T-205): the audience and
+// TestTargetBoundEveryDialect (docs/security.md T-200): the audience and
 // resource values of one request, together, are at most maxTargets on
 // every dialect. At /v1/token options.audiences (up to 5) replaced the
 // form's audience (the provider's name) after the bound was judged, so
@@ -70,7 +70,7 @@ func TestTargetBoundEveryDialect(t *testing.T) {
 		{PathConfluentToken, 5, 10, oauth2.ErrorInvalidTarget, ""},
 		{PathConfluentToken, 5, 5, "", ""},
 	} {
-		t.Run(fmt.Sprintf("T-205 %s %d audiences %d resources", tc.path, tc.audiences, tc.resources), func(t *testing.T) {
+		t.Run(fmt.Sprintf("T-200 %s %d audiences %d resources", tc.path, tc.audiences, tc.resources), func(t *testing.T) {
 			status, out := form(tc.path, tc.audiences, tc.resources)
 			if tc.wantErr == "" {
 				if status != http.StatusOK {

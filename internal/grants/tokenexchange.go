@@ -246,7 +246,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		// the subject token's: it was invalid_grant "subject_token
 		// rejected" at /v1/token, so a user of Google's downscope client
 		// was sent to fix a root token that is fine (docs/security.md
-		// T-204).
+		// T-199).
 		if n := boundaryShare(c.CAB, tok); req.Boundary != nil && n > 0 && len(tok)-n <= tokens.MaxTokenSize {
 			return nil, badRequest(ReasonBoundaryInvalid, fmt.Errorf("options: the accessBoundary makes the issued token %d bytes, over the %d our verifier accepts: use fewer or shorter rules",
 				len(tok), tokens.MaxTokenSize))
@@ -553,7 +553,7 @@ func issuedTokenType(req *Request) (string, error) {
 // issued token tok, to the byte: the payload's "cab" member (its name,
 // the separators around it and its JSON, as the claims encode it) taken
 // out of the payload before base64url; 0 without one (docs/security.md
-// T-204).
+// T-199).
 func boundaryShare(cab map[string]any, tok string) int {
 	if cab == nil {
 		return 0

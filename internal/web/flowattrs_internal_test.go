@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestOIDCFlowCookieAttributes (docs/security.md T-206): on an https
+// TestOIDCFlowCookieAttributes (docs/security.md T-201): on an https
 // issuer each flow's cookie is named __Host-sts_login.<12 hex digits of
 // its state's digest> and carries what the __Host- prefix demands (Path=/,
 // Secure, no Domain), HttpOnly and SameSite=Lax.

@@ -123,7 +123,7 @@ func TestOIDCFlowFormatsRead(t *testing.T) {
 	}
 }
 
-// TestOIDCFlowsOfOneBrowserBounded (docs/security.md T-206): each flow
+// TestOIDCFlowsOfOneBrowserBounded (docs/security.md T-201): each flow
 // under way in a browser keeps its own cookies, and a start beside
 // maxFlows others already under way drops those begun longest ago, so a
 // browser's flows stay within maxFlows (and maxFlowBytes) together.

@@ -28,7 +28,7 @@ func pausedAtProvider(t *testing.T, s *server, p *idp) (*http.Client, string) {
 	return b, at
 }
 
-// TestOIDCUnknownStateKeepsFlow (docs/security.md T-206): a callback
+// TestOIDCUnknownStateKeepsFlow (docs/security.md T-201): a callback
 // URL with a state no flow of this browser holds (planted by a link, or
 // a stale tab) is refused and leaves the sign-in under way in the
 // browser as it was: that sign-in still completes.
@@ -46,7 +46,7 @@ func TestOIDCUnknownStateKeepsFlow(t *testing.T) {
 	}
 }
 
-// TestOIDCLegacyFlowCookieRead (docs/security.md T-206): a browser that
+// TestOIDCLegacyFlowCookieRead (docs/security.md T-201): a browser that
 // began its sign-in before flows had cookies of their own carries its
 // flow under the one old name; the callback still reads it there
 // (callbackSlot), and the sign-in completes.

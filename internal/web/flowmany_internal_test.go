@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// TestOIDCKeepFlowWorkBounded (docs/security.md T-207): a start whose
+// TestOIDCKeepFlowWorkBounded (docs/security.md T-202): a start whose
 // Cookie line is 64 KiB (the default http.max_header_bytes) of names of
 // the flow cookie's form, each with a tiny value or one that inflates to
 // maxFlowJSON, costs keepFlow a bounded number of flow reads and

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestOIDCStartWithManyFlowCookies (docs/security.md T-207): a client
+// TestOIDCStartWithManyFlowCookies (docs/security.md T-202): a client
 // with no session and no provider account sends one POST
 // /login/oidc/test of 64 KiB (within http.max_header_bytes): its own
 // anti-CSRF cookie and form value, and a Cookie line of ~2900 names of

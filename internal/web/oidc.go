@@ -146,7 +146,7 @@ const flowTooLong = "The page to come back to after signing in is too long to ca
 // cookie for the browser held only the last start's flow, so the other
 // tab came back to a state it did not know, "Sign-in did not complete",
 // and that refusal cleared the flow the second tab needed too
-// (docs/security.md T-206). So each flow has cookies of its own, named
+// (docs/security.md T-201). So each flow has cookies of its own, named
 // after its state (flowSlot): the callback reads and clears only the
 // flow its state names. The flows of one browser together stay within
 // maxFlowBytes and maxFlows: a start that would pass either drops the
@@ -202,7 +202,7 @@ func encodeFlow(f oidcFlow) string {
 }
 
 // flowDecodes counts the flow values decoded, the work a start's
-// planted cookies could multiply (docs/security.md T-207).
+// planted cookies could multiply (docs/security.md T-202).
 var flowDecodes atomic.Int64
 
 // decodeFlowJSON is the JSON of a flow cookies' value v, inflated when v
@@ -250,7 +250,7 @@ func flowChunks(slot, v string) []string {
 // request carries them. The Cookie line is parsed once: a line of 64 KiB
 // holds thousands of names, and reading each with r.Cookie, a parse of
 // the whole line, made one unauthenticated start cost seconds of CPU
-// (docs/security.md T-207).
+// (docs/security.md T-202).
 type flowJar struct {
 	values map[string]string
 	firsts []string
@@ -283,7 +283,7 @@ func (h *Handler) flowJar(r *http.Request) flowJar {
 // wrote to carries no more); any further ones were planted by the client
 // itself and are left to expire, so the work of a start, and the
 // Set-Cookie it answers, stay bounded whatever the Cookie line holds
-// (docs/security.md T-207).
+// (docs/security.md T-202).
 func (h *Handler) keepFlow(w http.ResponseWriter, r *http.Request, f oidcFlow) bool {
 	slot := h.flowSlot(f.State)
 	parts := flowChunks(slot, encodeFlow(f))
@@ -609,7 +609,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	// The flow the state names, not another tab's (docs/security.md
-	// T-206). It is single-use: its cookies go whatever the outcome.
+	// T-201). It is single-use: its cookies go whatever the outcome.
 	jar := h.flowJar(r)
 	slot := h.callbackSlot(jar, q.Get("state"))
 	f, err := jar.readFlow(slot)

@@ -8,7 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestBrowserTwoTabsSignIn (docs/security.md T-206): a person starts a
+// TestBrowserTwoTabsSignIn (docs/security.md T-201): a person starts a
 // sign-in through the provider in one tab, then another in a second tab
 // (a second sts page opened meanwhile, an application's authorization
 // request), and finishes the first at the provider only then. Each tab's
