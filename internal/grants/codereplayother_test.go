@@ -8,7 +8,6 @@ import (
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestAuthorizationCodeReplayByAnotherClient (docs/security.md T-91,
@@ -27,11 +26,8 @@ func TestAuthorizationCodeReplayByAnotherClient(t *testing.T) {
 }
 
 func testAuthorizationCodeReplayByAnotherClient(t *testing.T, store storage.Store) {
-	m := newMatrixEnvOn(t, store)
-	verifier := *m.verify
-	verifier.Revocations = tokens.StoreRevocations{Store: m.store}
-	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken},
-		Scopes: []string{"read"}, Audiences: []string{stsIssuer}})
+	r := newCodeReplay(t, store)
+	m := r.m
 	g, gsec := m.client(t, storage.Client{OrgID: "globex", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode},
 		Scopes: []string{"read"}, Audiences: []string{stsIssuer}})
 	pub := storage.Client{ID: storage.NewID(), OrgID: "globex", PrincipalID: "sa-globex", AuthMethod: oauth2.AuthMethodNone,
@@ -49,24 +45,13 @@ func testAuthorizationCodeReplayByAnotherClient(t *testing.T, store storage.Stor
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code := m.authCode(t, c, "ada", "read")
-			status, body := m.postAs(t, c.ID, sec, code)
-			access, _ := body["access_token"].(string)
-			refresh, _ := body["refresh_token"].(string)
-			if status != http.StatusOK || access == "" || refresh == "" {
-				t.Fatalf("first redemption = %d %v %v", status, body["error"], body["reason"])
-			}
+			code, access, refresh := r.redeemed(t)
 			before := len(m.audit.all())
-			status, body = tc.present(code)
+			status, body := tc.present(code)
 			if status != http.StatusBadRequest || body["reason"] != ReasonCodeReused {
 				t.Errorf("replay = %d %v %v, want 400 %s", status, body["error"], body["reason"], ReasonCodeReused)
 			}
-			if _, err := verifier.VerifyAccessToken(t.Context(), access, stsIssuer); tokens.Reason(err) != "token_revoked" {
-				t.Errorf("acme client's access token after the replay = %v, want token_revoked", err)
-			}
-			if status, _ := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {refresh}}); status == http.StatusOK {
-				t.Error("acme client's family refreshed after the replay")
-			}
+			r.checkEnded(t, access, refresh)
 			evs := m.audit.all()
 			if len(evs) <= before {
 				t.Fatal("the replay was not audited")

@@ -9,7 +9,6 @@ import (
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestAuthorizationCodeReplayBeforeParsing (docs/security.md T-195): a
@@ -31,11 +30,8 @@ func TestAuthorizationCodeReplayBeforeParsing(t *testing.T) {
 }
 
 func testAuthorizationCodeReplayBeforeParsing(t *testing.T, store storage.Store) {
-	m := newMatrixEnvOn(t, store)
-	verifier := *m.verify
-	verifier.Revocations = tokens.StoreRevocations{Store: m.store}
-	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken},
-		Scopes: []string{"read"}, Audiences: []string{stsIssuer}})
+	r := newCodeReplay(t, store)
+	m, c, sec := r.m, r.c, r.sec
 	for _, tc := range []struct {
 		name, path string
 		sec        string // empty: the client's
@@ -56,38 +52,21 @@ func testAuthorizationCodeReplayBeforeParsing(t *testing.T, store storage.Store)
 		{"token wrong client secret", PathToken, "not-the-secret", func(url.Values) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code := m.authCode(t, c, "ada", "read")
-			status, body := m.postAs(t, c.ID, sec, code)
-			access, _ := body["access_token"].(string)
-			refresh, _ := body["refresh_token"].(string)
-			if status != http.StatusOK || access == "" || refresh == "" {
-				t.Fatalf("first redemption = %d %v %v", status, body["error"], body["reason"])
-			}
-			replay := url.Values{}
-			for k, v := range code {
-				replay[k] = append([]string(nil), v...)
-			}
+			code, access, refresh := r.redeemed(t)
+			replay := cloneForm(code)
 			tc.edit(replay)
-			status, body = postBasic(t, m.srv.URL+tc.path, c.ID, cmp.Or(tc.sec, sec), replay)
+			status, body := postBasic(t, m.srv.URL+tc.path, c.ID, cmp.Or(tc.sec, sec), replay)
 			if status != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidGrant || body["reason"] != ReasonCodeReused {
 				t.Errorf("replay at %s = %d %v %v, want 400 invalid_grant %s", tc.path, status, body["error"], body["reason"], ReasonCodeReused)
 			}
-			if _, err := verifier.VerifyAccessToken(t.Context(), access, stsIssuer); tokens.Reason(err) != "token_revoked" {
-				t.Errorf("first redemption's access token after the replay = %v, want token_revoked", err)
-			}
-			if status, body := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {refresh}}); status == http.StatusOK {
-				t.Errorf("first redemption's family after the replay refreshed: %v", body["token_type"])
-			}
+			r.checkEnded(t, access, refresh)
 		})
 	}
 	// An unused code refused by the parser is not spent: corrected, it is
 	// redeemed.
 	t.Run("unused code left for a corrected request", func(t *testing.T) {
 		code := m.authCode(t, c, "ada", "read")
-		bad := url.Values{}
-		for k, v := range code {
-			bad[k] = append([]string(nil), v...)
-		}
+		bad := cloneForm(code)
 		bad.Set("expires_in", "0")
 		if status, body := m.postAs(t, c.ID, sec, bad); body["reason"] != ReasonLifetimeInvalid {
 			t.Fatalf("unused code with expires_in=0 = %d %v %v, want %s", status, body["error"], body["reason"], ReasonLifetimeInvalid)
