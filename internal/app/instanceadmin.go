@@ -56,8 +56,8 @@ func SetInstanceAdmin(ctx context.Context, store storage.Store, c audit.Caller, 
 			// made for the principal after the look above, and committed
 			// before the row was ours, is seen now. A PAT, exchange token
 			// or client made later holds the row, waits for this grant and
-			// then finds the instance role, which it refuses; a pool bound
-			// later does not yet (docs/security.md A-96).
+			// then finds the instance role, which it refuses, and so does a
+			// pool bound later (docs/security.md ).
 			found, err := othersCredentials(ctx, store, principalID)
 			if err != nil {
 				return err
