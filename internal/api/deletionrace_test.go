@@ -61,14 +61,7 @@ func (t barrierTx) LockPrincipalExclusive(ctx context.Context, id string) (stora
 func TestConcurrentDeletionsOfOnePrincipal(t *testing.T) {
 	base := newPostgresStore(t)
 	ctx := t.Context()
-	org, err := CreateOrganization(ctx, base, testCaller, "acme", "", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := CreatePrincipal(ctx, base, testCaller, org.ID, storage.PrincipalUser, "gone", "", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := acmeAnd(t, base, storage.PrincipalUser, "gone")
 	var wg sync.WaitGroup
 	wg.Add(2)
 	store := barrierStore{base, &wg}

@@ -74,20 +74,13 @@ func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := newSQLiteStore(t)
 			ctx := t.Context()
-			org, err := CreateOrganization(ctx, base, testCaller, "acme", "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, storage.PrincipalUser, "grantee", "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
+			org, grantee := acmeAnd(t, base, storage.PrincipalUser, "grantee")
 			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
 			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
 			// The env made its own acme; the grantee's organization is the one
 			// its administrator administers.
 			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err = tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
+			err := tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
 			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
 			got, err := base.GetPrincipal(ctx, grantee.ID)
 			if err != nil {
@@ -130,22 +123,15 @@ func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := newSQLiteStore(t)
 			ctx := t.Context()
-			org, err := CreateOrganization(ctx, base, testCaller, "acme", "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
 			kind := storage.PrincipalUser
 			if tc.name == "CreateClient" {
 				kind = storage.PrincipalServiceAccount // a client's principal
 			}
-			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, kind, "grantee", "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
+			org, grantee := acmeAnd(t, base, kind, "grantee")
 			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
 			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
 			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err = tc.call(e.clients(e.srv.URL), as(admin), org.ID, grantee.ID)
+			err := tc.call(e.clients(e.srv.URL), as(admin), org.ID, grantee.ID)
 			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
 			if pats, err := base.ListPATs(ctx, grantee.ID); err != nil || len(pats) != 0 {
 				t.Errorf("PATs of the new instance administrator: %v, %v; want none", pats, err)
@@ -164,4 +150,19 @@ func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
 			}
 		})
 	}
+}
+
+// acmeAnd makes the organization "acme" on base and, in it, a principal
+// of kind named name: what the race tests set up before the race.
+func acmeAnd(t *testing.T, base AdminStore, kind storage.PrincipalKind, name string) (storage.Organization, storage.Principal) {
+	t.Helper()
+	org, err := CreateOrganization(t.Context(), base, testCaller, "acme", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := CreatePrincipal(t.Context(), base, testCaller, org.ID, kind, name, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, p
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -38,14 +37,7 @@ func TestGrantBetweenCheckAndBindIsHonoured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := newSQLiteStore(t)
 			ctx := t.Context()
-			org, err := CreateOrganization(ctx, base, testCaller, "acme", "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			grantee, err := CreatePrincipal(ctx, base, testCaller, org.ID, storage.PrincipalServiceAccount, "grantee", "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
+			org, grantee := acmeAnd(t, base, storage.PrincipalServiceAccount, "grantee")
 			if tc.name == "UpdatePool" {
 				if err := base.CreatePool(ctx, storage.Pool{ID: "bound", OrgID: org.ID, Condition: "true", Scopes: []string{"read"}}); err != nil {
 					t.Fatal(err)
@@ -54,7 +46,7 @@ func TestGrantBetweenCheckAndBindIsHonoured(t *testing.T) {
 			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
 			e := newPoolEnvOn(t, store)
 			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err = tc.call(e.poolClient(e.srv.URL), as(admin), org.ID, grantee.ID)
+			err := tc.call(e.poolClient(e.srv.URL), as(admin), org.ID, grantee.ID)
 			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
 			if got, err := base.GetPrincipal(ctx, grantee.ID); err != nil || !got.InstanceAdmin {
 				t.Fatalf("the grant did not commit during the call: %+v, %v", got, err)
