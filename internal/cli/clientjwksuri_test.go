@@ -22,18 +22,7 @@ func TestClientJWKSURIHeldToTheFetchRule(t *testing.T) {
 	t.Parallel()
 	s := startAdminServer(t)
 	ctx := t.Context()
-	sa, err := stsv1connect.NewPrincipalServiceClient(h2cClient(s.admin), s.api).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
-		OrganizationId: s.orgID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: "ci-bot"})
-	if err != nil {
-		t.Fatalf("CreatePrincipal: %v", err)
-	}
-	saID := sa.GetPrincipal().GetId()
-	cs := stsv1connect.NewClientServiceClient(h2cClient(s.admin), s.api)
-	create := func(uri string) (*stsv1.CreateClientResponse, error) {
-		return cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: s.orgID, PrincipalId: saID, Name: "jwt",
-			AuthMethod: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT, JwksUri: uri,
-			GrantTypes: []string{"client_credentials"}, Audiences: []string{s.r.base}})
-	}
+	cs, saID, create := jwksClients(t, s)
 	refused := []string{"https://169.254.169.254/latest/meta-data/jwks", "https://[fd00:ec2::254]/jwks",
 		"https://[fe80::1]/jwks", "https://0.0.0.0/jwks", "https://[64:ff9b::7f00:1]/jwks", "https://10.0.0.5/jwks"}
 	ok, err := create("https://keys.example/jwks.json")
@@ -70,18 +59,7 @@ func TestClientPrivateJWKSURIAcceptedWithAllowPrivate(t *testing.T) {
 	setenv(t, "STS_FEDERATION_ALLOW_PRIVATE", "true")
 	s := startAdminServer(t)
 	ctx := t.Context()
-	sa, err := stsv1connect.NewPrincipalServiceClient(h2cClient(s.admin), s.api).CreatePrincipal(ctx, &stsv1.CreatePrincipalRequest{
-		OrganizationId: s.orgID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: "ci-bot"})
-	if err != nil {
-		t.Fatalf("CreatePrincipal: %v", err)
-	}
-	saID := sa.GetPrincipal().GetId()
-	cs := stsv1connect.NewClientServiceClient(h2cClient(s.admin), s.api)
-	create := func(uri string) (*stsv1.CreateClientResponse, error) {
-		return cs.CreateClient(ctx, &stsv1.CreateClientRequest{OrganizationId: s.orgID, PrincipalId: saID, Name: "jwt",
-			AuthMethod: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT, JwksUri: uri,
-			GrantTypes: []string{"client_credentials"}, Audiences: []string{s.r.base}})
-	}
+	cs, saID, create := jwksClients(t, s)
 	for _, u := range []string{"https://10.0.0.5/jwks", "https://[fd12:3456::1]/jwks", "https://100.64.0.7:8443/jwks"} {
 		c, err := create(u)
 		if err != nil {
@@ -104,5 +82,24 @@ func TestClientPrivateJWKSURIAcceptedWithAllowPrivate(t *testing.T) {
 		if _, err := create(u); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "jwks_uri") {
 			t.Errorf("CreateClient(jwks_uri %s) with federation.allow_private: %v, want InvalidArgument naming jwks_uri", u, err)
 		}
+	}
+}
+
+// jwksClients makes a service account on s and gives the client service,
+// the account's id and a CreateClient of a private_key_jwt client of that
+// account whose jwks_uri is uri.
+func jwksClients(t *testing.T, s *adminServer) (stsv1connect.ClientServiceClient, string, func(uri string) (*stsv1.CreateClientResponse, error)) {
+	t.Helper()
+	sa, err := stsv1connect.NewPrincipalServiceClient(h2cClient(s.admin), s.api).CreatePrincipal(t.Context(), &stsv1.CreatePrincipalRequest{
+		OrganizationId: s.orgID, Kind: stsv1.PrincipalKind_PRINCIPAL_KIND_SERVICE_ACCOUNT, Name: "ci-bot"})
+	if err != nil {
+		t.Fatalf("CreatePrincipal: %v", err)
+	}
+	saID := sa.GetPrincipal().GetId()
+	cs := stsv1connect.NewClientServiceClient(h2cClient(s.admin), s.api)
+	return cs, saID, func(uri string) (*stsv1.CreateClientResponse, error) {
+		return cs.CreateClient(t.Context(), &stsv1.CreateClientRequest{OrganizationId: s.orgID, PrincipalId: saID, Name: "jwt",
+			AuthMethod: stsv1.ClientAuthMethod_CLIENT_AUTH_METHOD_PRIVATE_KEY_JWT, JwksUri: uri,
+			GrantTypes: []string{"client_credentials"}, Audiences: []string{s.r.base}})
 	}
 }
