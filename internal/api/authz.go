@@ -207,7 +207,7 @@ func (h *Handler) mayActOnPrincipal(ctx context.Context, id *Identity, p storage
 // an instance administrator acts on, or issues tokens as, an instance
 // administrator (docs/authorization.md, Roles).
 func (h *Handler) mayActAs(ctx context.Context, id *Identity, p storage.Principal) error {
-	if !p.InstanceAdmin && !slices.Contains(h.InstanceAdmins, p.ID) {
+	if !h.instanceRole(p) {
 		return nil
 	}
 	ok, err := h.isInstanceAdmin(ctx, id)
@@ -216,6 +216,23 @@ func (h *Handler) mayActAs(ctx context.Context, id *Identity, p storage.Principa
 	}
 	if !ok {
 		return errNeedsInstanceAdmin
+	}
+	return nil
+}
+
+// instanceRole reports whether p is an instance administrator, by its row
+// or by the configuration.
+func (h *Handler) instanceRole(p storage.Principal) bool {
+	return p.InstanceAdmin || slices.Contains(h.InstanceAdmins, p.ID)
+}
+
+// notInstanceAdmin is the guard a write made for a caller who is not an
+// instance administrator runs on the principal's row it holds: the
+// instance role granted since the caller was judged refuses the write
+// (docs/security.md ).
+func (h *Handler) notInstanceAdmin(p storage.Principal) error {
+	if h.instanceRole(p) {
+		return sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
 	}
 	return nil
 }

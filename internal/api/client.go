@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"slices"
 
 	clientsvc "github.com/opensts/sts/internal/clients"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
@@ -97,12 +96,7 @@ func (s *ClientService) CreateClient(ctx context.Context, req *stsv1.CreateClien
 		// mayBind again on the principal's row as the client is written: a
 		// grant of the instance role since would hand whoever holds the
 		// client's secret that role (docs/security.md A-96).
-		ctx = clientsvc.WithPrincipalGuard(ctx, func(p storage.Principal) error {
-			if p.InstanceAdmin || slices.Contains(s.h.InstanceAdmins, p.ID) {
-				return sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
-			}
-			return nil
-		})
+		ctx = clientsvc.WithPrincipalGuard(ctx, s.h.notInstanceAdmin)
 	}
 	method, err := authMethodFromProto(req.GetAuthMethod())
 	if err != nil {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"maps"
-	"slices"
 	"strconv"
 	"time"
 
@@ -123,12 +122,7 @@ func (s *PoolService) bindGuard(ctx context.Context, id *Identity) (context.Cont
 	if err != nil || root {
 		return ctx, err
 	}
-	return pools.WithPrincipalGuard(ctx, func(p storage.Principal) error {
-		if p.InstanceAdmin || slices.Contains(s.h.InstanceAdmins, p.ID) {
-			return sts.Errorf(sts.FailedPrecondition, "principal changed concurrently; retry")
-		}
-		return nil
-	}), nil
+	return pools.WithPrincipalGuard(ctx, s.h.notInstanceAdmin), nil
 }
 
 // CreatePool creates a pool.
