@@ -45,7 +45,7 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	if err != nil {
 		return storage.Client{}, "", err
 	}
-	if err := checkPrincipal(ctx, s.store, cl.OrgID, cl.PrincipalID); err != nil {
+	if _, err := checkPrincipal(ctx, s.store, cl.OrgID, cl.PrincipalID); err != nil {
 		return storage.Client{}, "", err
 	}
 	var sec string
@@ -61,16 +61,13 @@ func (s *Service) Create(ctx context.Context, c Caller, in CreateInput) (storage
 	// comes after the client, and refuses it, or leaves nothing here to
 	// store it for (docs/design.md#owners-held-while-their-rows-are-written, docs/security.md A-87).
 	err = s.store.WithTx(ctx, func(tx storage.Tx) error {
-		if err := checkPrincipal(ctx, storage.Held(tx), cl.OrgID, cl.PrincipalID); err != nil {
+		p, err := checkPrincipal(ctx, storage.Held(tx), cl.OrgID, cl.PrincipalID)
+		if err != nil {
 			return err
 		}
 		if g, ok := ctx.Value(principalGuardKey{}).(PrincipalGuard); ok {
 			// The caller's authorization of the principal, judged again on
 			// the row held here (docs/security.md A-96).
-			p, err := storage.Held(tx).GetPrincipal(ctx, cl.PrincipalID)
-			if err != nil {
-				return storageErr(err, "principal")
-			}
 			if err := g(p); err != nil {
 				return err
 			}
@@ -160,10 +157,10 @@ func createDetail(cl storage.Client) string {
 }
 
 // checkPrincipal: the organization exists and the principal is an enabled
-// service account in it.
-func checkPrincipal(ctx context.Context, r storage.OwnerReader, orgID, principalID string) error {
+// service account in it; it returns the principal as r read it.
+func checkPrincipal(ctx context.Context, r storage.OwnerReader, orgID, principalID string) (storage.Principal, error) {
 	if _, err := r.GetOrganization(ctx, orgID); err != nil {
-		return storageErr(err, "organization")
+		return storage.Principal{}, storageErr(err, "organization")
 	}
 	p, err := r.GetPrincipal(ctx, principalID)
 	if err == nil && p.OrgID != orgID {
@@ -173,13 +170,13 @@ func checkPrincipal(ctx context.Context, r storage.OwnerReader, orgID, principal
 	}
 	switch {
 	case err != nil:
-		return storageErr(err, "principal")
+		return storage.Principal{}, storageErr(err, "principal")
 	case p.Kind != storage.PrincipalServiceAccount:
-		return invalid("principal_id: a client's principal must be a SERVICE_ACCOUNT, not %s", p.Kind)
+		return storage.Principal{}, invalid("principal_id: a client's principal must be a SERVICE_ACCOUNT, not %s", p.Kind)
 	case p.Disabled:
-		return sts.Errorf(sts.FailedPrecondition, "principal %s is disabled", p.ID)
+		return storage.Principal{}, sts.Errorf(sts.FailedPrecondition, "principal %s is disabled", p.ID)
 	}
-	return nil
+	return p, nil
 }
 
 // Get returns client id. Errors: [sts.Invalid], [sts.NotFound],
