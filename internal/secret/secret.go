@@ -178,12 +178,24 @@ const MinPepperSize = 32
 // keeps a pool of keyed hashes per pepper, for the first maxKeyedPeppers
 // distinct peppers it sees; any further pepper gets a fresh hmac.New as
 // before (TestDigestMatchesHMAC, TestDigestAllocs; docs/performance.md).
+// It allocates its result, which callers store; DigestSum does not.
 func Digest(pepper []byte, secret string) []byte {
+	d := DigestSum(pepper, secret)
+	return d[:]
+}
+
+// DigestSum is [Digest] as an array, for a caller that only compares it
+// (client authentication on every token request): it lives on the
+// caller's stack, where Digest's slice is one allocation a call. The hash
+// writes its sum into the pooled hash's own scratch (a slice handed to
+// the hash.Hash interface escapes) and is copied out.
+func DigestSum(pepper []byte, secret string) (out [sha256.Size]byte) {
 	kp := keyedFor(pepper)
 	if kp == nil {
 		m := hmac.New(sha256.New, pepper)
 		m.Write([]byte(secret))
-		return m.Sum(nil)
+		copy(out[:], m.Sum(nil))
+		return out
 	}
 	k, _ := kp.pool.Get().(*keyedHash)
 	if k == nil {
@@ -191,7 +203,8 @@ func Digest(pepper []byte, secret string) []byte {
 	}
 	k.buf = append(k.buf[:0], secret...)
 	k.h.Write(k.buf)
-	out := k.h.Sum(make([]byte, 0, sha256.Size))
+	k.sum = k.h.Sum(k.sum[:0])
+	copy(out[:], k.sum)
 	k.h.Reset()
 	clear(k.buf) // the secret's bytes do not outlive the call
 	if cap(k.buf) > 1<<10 {
@@ -212,6 +225,7 @@ const maxKeyedPeppers = 8
 type keyedHash struct {
 	h   hash.Hash
 	buf []byte
+	sum []byte // the last digest, copied out by DigestSum
 }
 
 type keyedPool struct {

@@ -129,6 +129,36 @@ func TestDigestAllocs(t *testing.T) {
 	}
 }
 
+// TestDigestSumAllocs: DigestSum, the digest a caller only compares
+// (client authentication on every token request), allocates nothing: its
+// result is an array on the caller's stack (docs/performance.md).
+func TestDigestSumAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	freshKeyed(t)
+	p := []byte(strings.Repeat("q", 32))
+	DigestSum(p, "warm")
+	if n := testing.AllocsPerRun(200, func() { DigestSum(p, "sts_cs_some_secret_value") }); n != 0 {
+		t.Fatalf("DigestSum allocates %v times, want 0", n)
+	}
+}
+
+// TestDigestSumMatchesDigest: DigestSum is Digest's value, for a pooled
+// pepper and for one past the pool's bound.
+func TestDigestSumMatchesDigest(t *testing.T) {
+	freshKeyed(t)
+	for i := range maxKeyedPeppers + 2 {
+		p := []byte(strings.Repeat(string(rune('a'+i)), 32))
+		for _, s := range []string{"", "x", "sts_cs_0123456789abcdefghijklmnopqrstuvwxyzABCD", strings.Repeat("long", 400)} {
+			d, sum := Digest(p, s), DigestSum(p, s)
+			if !bytes.Equal(d, sum[:]) {
+				t.Fatalf("pepper %d, secret of %d bytes: DigestSum %x, Digest %x", i, len(s), sum, d)
+			}
+		}
+	}
+}
+
 func BenchmarkDigest(b *testing.B) {
 	p := []byte(strings.Repeat("q", 32))
 	b.ReportAllocs()
