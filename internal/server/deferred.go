@@ -16,10 +16,10 @@ import (
 // It is mounted at once as the catch-all "/" pattern: until [Deferred.Ready]
 // every request no other route matches is answered 503 with Retry-After
 // and an OAuth temporarily_unavailable body, so a client retries instead
-// of concluding the endpoint does not exist; afterwards such requests go
-// to the routes Ready mounted (404 and 405 as usual for the rest). The
-// inner mux sets the request's pattern, so metrics and logs keep the real
-// route.
+// of concluding the endpoint does not exist. Ready registers the routes
+// on the mux Deferred is mounted on, which then routes them itself, once,
+// with their own patterns for metrics and logs; the catch-all answers
+// the rest with 404 or 405.
 //
 // Being the catch-all, it also receives a known route of the mux it is
 // mounted on asked with another method (PUT /livez, POST
@@ -32,7 +32,7 @@ type Deferred struct {
 	// JSONAPIErrors is as in [Options]: the paths whose 503 takes the
 	// {"errors":[…]} shape.
 	JSONAPIErrors func(path string) bool
-	mux           atomic.Pointer[http.ServeMux]
+	ready         atomic.Bool
 	outer         *http.ServeMux // the mux Mount put it on; set before serving
 }
 
@@ -45,39 +45,38 @@ func (d *Deferred) Mount(mux *http.ServeMux) {
 	mux.Handle(deferredPattern, d)
 }
 
-// Ready mounts ms and starts serving them. Like http.ServeMux it panics on
-// a pattern registered twice; it is meant to be called once.
+// Ready mounts ms on the mux d is mounted on (Mount comes first) and
+// starts serving them. Like http.ServeMux it panics on a pattern
+// registered twice, or one that conflicts with a route already there; it
+// is meant to be called once.
 //
-// The rest of the paths go to a catch-all of the inner mux too, which
-// answers 405 or 404 for both muxes: a request for a route is so routed
-// once, by one ServeHTTP (BenchmarkDeferredRoute).
+// The routes are the server's mux's own from then on: a request for one
+// is routed once, by one walk of one mux (TestDeferredRouteOneWalk). A
+// ServeMux may be added to while it serves; a request that arrives
+// between two of ms's routes being added is answered 503, as before
+// Ready.
 func (d *Deferred) Ready(ms ...Mounter) {
-	mux := http.NewServeMux()
-	for _, m := range ms {
-		m.Mount(mux)
+	if d.outer == nil {
+		panic("server: Deferred.Ready before Mount")
 	}
-	mux.HandleFunc(deferredPattern, func(w http.ResponseWriter, r *http.Request) {
-		r.Pattern = "" // no route matched: "unmatched" in logs and metrics, as the mux's own 404 and 405
-		if allow := allowed(r, d.outer, mux); allow != "" {
-			w.Header().Set("Allow", allow)
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-			return
-		}
-		http.NotFound(w, r)
-	})
-	d.mux.Store(mux)
+	for _, m := range ms {
+		m.Mount(d.outer)
+	}
+	d.ready.Store(true)
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: the requests no route of the mux
+// takes.
 func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if mux := d.mux.Load(); mux != nil {
-		mux.ServeHTTP(w, r)
-		return
-	}
 	if allow := allowed(r, d.outer); allow != "" {
 		r.Pattern = "" // no route matched: "unmatched" in logs and metrics, as the mux's own 405
 		w.Header().Set("Allow", allow)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	if d.ready.Load() {
+		r.Pattern = "" // as the mux's own 404
+		http.NotFound(w, r)
 		return
 	}
 	h := w.Header()
@@ -100,24 +99,21 @@ func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var probedMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
 	http.MethodPatch, http.MethodPost, http.MethodPut}
 
-// allowed is the Allow header of a 405 for r from muxes (the mux Deferred
-// is mounted on, and its own once ready): the methods for which a route of
-// one of them other than a catch-all has r's path, sorted as
+// allowed is the Allow header of a 405 for r from mux (the mux Deferred
+// is mounted on, with the routes Ready added): the methods for which a
+// route of it other than the catch-all has r's path, sorted as
 // http.ServeMux lists them; "" when there is none (r's path is not one of
-// their routes).
-func allowed(r *http.Request, muxes ...*http.ServeMux) string {
+// its routes).
+func allowed(r *http.Request, mux *http.ServeMux) string {
+	if mux == nil {
+		return ""
+	}
 	var allow []string
 	probe := *r
 	for _, m := range probedMethods {
 		probe.Method = m
-		for _, mux := range muxes {
-			if mux == nil {
-				continue
-			}
-			if _, pattern := mux.Handler(&probe); pattern != "" && pattern != deferredPattern {
-				allow = append(allow, m)
-				break
-			}
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != deferredPattern {
+			allow = append(allow, m)
 		}
 	}
 	return strings.Join(allow, ", ")

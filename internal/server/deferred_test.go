@@ -79,3 +79,31 @@ func TestDeferredMethodRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestDeferredRouteOneWalk: once ready, a Deferred route is routed by the
+// server's mux alone, in one walk that allocates nothing. It used to miss
+// the mux's routes, land on the catch-all, be tried again with a "/"
+// appended (net/http's trailing-slash redirect check) and then be routed
+// by a second mux: 3 allocations and two walks a request
+// (BenchmarkDeferredRoute, docs/performance.md).
+func TestDeferredRouteOneWalk(t *testing.T) {
+	d := &Deferred{}
+	outer := http.NewServeMux()
+	outer.HandleFunc("GET /livez", livez)
+	d.Mount(outer)
+	served := 0
+	d.Ready(MounterFunc(func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /oauth2/token", func(http.ResponseWriter, *http.Request) { served++ })
+	}))
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+	if _, pattern := outer.Handler(r); pattern != "POST /oauth2/token" {
+		t.Errorf("the server's mux routes POST /oauth2/token to %q, want the route itself", pattern)
+	}
+	w := &nopWriter{h: http.Header{}}
+	if n := testing.AllocsPerRun(100, func() { outer.ServeHTTP(w, r) }); n != 0 {
+		t.Errorf("routing a ready Deferred route allocates %v times, want 0", n)
+	}
+	if served == 0 || r.Pattern != "POST /oauth2/token" {
+		t.Errorf("served %d times with pattern %q, want the route's handler and pattern", served, r.Pattern)
+	}
+}

@@ -214,13 +214,7 @@ func New(o Options) *Server {
 	}
 	s.handler = wrap(mux, o.CallTimeout, o.WriteTimeout)
 	if o.IssuerPath != "" {
-		var deferred []*Deferred
-		for _, m := range o.Mounters {
-			if d, ok := m.(*Deferred); ok {
-				deferred = append(deferred, d)
-			}
-		}
-		s.handler = underIssuerPath(o.IssuerPath, mux, deferred, s.handler)
+		s.handler = underIssuerPath(o.IssuerPath, mux, s.handler)
 	}
 	s.http = newHTTPServer(o, s.handler)
 	if o.TLS != nil {
@@ -257,17 +251,17 @@ func New(o Options) *Server {
 // finds each endpoint where it was told; the root keeps answering, as the
 // pages link there, and a route of ours that begins with the path (an
 // issuer path of /oauth2) is never cut (docs/configuration.md, issuer). The
-// routes of deferred (mounted on mux's catch-all) count once ready.
+// routes of a Deferred count once ready (Ready adds them to mux).
 //
 // It is the outermost layer, so every other one (the admission class,
 // the JSON:API error paths, tracing) sees the path the route does. The
 // path is cut only where the raw path spells it as configured (checkIssuer
 // allows no character that needs escaping), so an escape never turns an
 // encoded slash into a separator.
-func underIssuerPath(path string, mux *http.ServeMux, deferred []*Deferred, next http.Handler) http.Handler {
+func underIssuerPath(path string, mux *http.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, path)
-		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) || routed(r, mux, deferred) {
+		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) || routed(r, mux) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -281,20 +275,11 @@ func underIssuerPath(path string, mux *http.ServeMux, deferred []*Deferred, next
 	})
 }
 
-// routed reports whether a route of mux, or of a ready Deferred's own
-// mux behind mux's catch-all, takes r as it is.
-func routed(r *http.Request, mux *http.ServeMux, deferred []*Deferred) bool {
-	if _, p := mux.Handler(r); p != deferredPattern {
-		return p != ""
-	}
-	for _, d := range deferred {
-		if inner := d.mux.Load(); inner != nil {
-			if _, p := inner.Handler(r); p != "" && p != deferredPattern {
-				return true
-			}
-		}
-	}
-	return false
+// routed reports whether a route of mux other than a Deferred's
+// catch-all takes r as it is.
+func routed(r *http.Request, mux *http.ServeMux) bool {
+	_, p := mux.Handler(r)
+	return p != "" && p != deferredPattern
 }
 
 // noSniff marks every answer X-Content-Type-Options: nosniff, in this one
