@@ -38,7 +38,7 @@ func (a *Authenticator) secretBasic(ctx context.Context, user, pass, formID stri
 // costs one storage read whether or not the client exists.
 func (a *Authenticator) secretCheck(ctx context.Context, id, sec, method string) (*Result, error) {
 	formatErr := secret.PrefixClientSecret.Parse(sec)
-	digest := secret.DigestSum(a.Pepper, sec) // HashSecret's value, on the stack
+	digest := a.hashSum(sec) // HashSecret's value, on the stack
 	res, cached, err := a.judgeSecret(ctx, id, digest[:], formatErr, method, true)
 	if cached && err != nil {
 		res, _, err = a.judgeSecret(ctx, id, digest[:], formatErr, method, false)

@@ -174,3 +174,76 @@ func freshKeyed(t *testing.T) {
 	keyed.pools.Store(nil)
 	t.Cleanup(func() { keyed.pools.Store(saved) })
 }
+
+// TestDigestSumPeppers: DigestSum and Digest equal HMAC-SHA256 for
+// every pepper shape (nil, empty, shorter than a block, exactly a block,
+// longer than a block so HMAC hashes the key, a pepper the caller changes
+// afterwards, past the pool's bound), concurrently.
+func TestDigestSumPeppers(t *testing.T) {
+	freshKeyed(t)
+	ref := func(p []byte, s string) []byte { m := hmac.New(sha256.New, p); m.Write([]byte(s)); return m.Sum(nil) }
+	var peppers [][]byte
+	peppers = append(peppers, nil, []byte{})
+	for _, n := range []int{1, 31, 32, 63, 64, 65, 200} {
+		peppers = append(peppers, bytes.Repeat([]byte{byte(n)}, n))
+	}
+	for i := range maxKeyedPeppers + 3 {
+		peppers = append(peppers, []byte(fmt.Sprintf("%032d", i)))
+	}
+	secrets := []string{"", "x", "sts_cs_0123456789abcdefghijklmnopqrstuvwxyzABCD", strings.Repeat("é", 700), strings.Repeat("z", 5000)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for round := range 20 {
+				for pi, p := range peppers {
+					for _, s := range secrets {
+						want := ref(p, s)
+						sum := DigestSum(p, s)
+						d := Digest(p, s)
+						if !bytes.Equal(sum[:], want) || !bytes.Equal(d, want) {
+							t.Errorf("g%d round %d pepper %d (%d bytes) secret %d bytes: DigestSum %x Digest %x want %x", g, round, pi, len(p), len(s), sum, d, want)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A caller's pepper slice changed after first use: the pool keyed a copy.
+	p := bytes.Repeat([]byte{'m'}, 32)
+	before := DigestSum(p, "s")
+	p[0] = 'n'
+	if after := DigestSum(p, "s"); before == after || !bytes.Equal(after[:], ref(p, "s")) {
+		t.Errorf("mutated pepper: %x then %x, want %x", before, after, ref(p, "s"))
+	}
+	// Two Digest results are independent slices.
+	a, b := Digest(peppers[3], "a"), Digest(peppers[3], "b")
+	a2 := bytes.Clone(a)
+	_ = b
+	if !bytes.Equal(a, a2) || bytes.Equal(a, b) {
+		t.Errorf("Digest results alias")
+	}
+}
+
+// TestDigestSumLeavesNothingPooled: a pooled keyed hash keeps neither the
+// last secret nor the last digest once DigestSum returns; the next caller
+// to take it from the pool finds zeros.
+func TestDigestSumLeavesNothingPooled(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	freshKeyed(t)
+	p := bytes.Repeat([]byte{'l'}, 32)
+	DigestSum(p, "sts_cs_the_secret_that_must_not_stay")
+	k, _ := keyedFor(p).pool.Get().(*keyedHash)
+	if k == nil {
+		t.Fatal("the keyed hash was not pooled")
+	}
+	if len(k.sum) == 0 || len(k.buf) == 0 {
+		t.Fatalf("scratch of %d and %d bytes: the test no longer sees what DigestSum pools", len(k.sum), len(k.buf))
+	}
+	if !bytes.Equal(k.sum, make([]byte, len(k.sum))) || !bytes.Equal(k.buf, make([]byte, len(k.buf))) {
+		t.Errorf("pooled after DigestSum: digest %x, secret %q; want zeros", k.sum, k.buf)
+	}
+}
