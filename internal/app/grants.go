@@ -32,9 +32,13 @@ type tokenEndpoints struct {
 }
 
 // mount adds the token endpoint, introspection and revocation (and
-// extra, such as the web pages) to srv.
-func (t *tokenEndpoints) mount(d *server.Deferred, extra ...server.Mounter) {
-	d.Ready(append(append([]server.Mounter{t.handler}, t.oauth.Mounters...), extra...)...)
+// extra, such as the web pages) to srv. A route that conflicts with the
+// server's is a *PermanentError: retrying cannot change the routes.
+func (t *tokenEndpoints) mount(d *server.Deferred, extra ...server.Mounter) error {
+	if err := d.Ready(append(append([]server.Mounter{t.handler}, t.oauth.Mounters...), extra...)...); err != nil {
+		return &PermanentError{Err: err}
+	}
+	return nil
 }
 
 // newTokenEndpoints turns cfg into the token endpoints' constructor

@@ -292,7 +292,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			signedIn = o.SignedIn
 		}
 		ep.addAuthCode(cfg, records, keys, pep, signedIn, logger)
-		ep.mount(late, pages)
+		if err := ep.mount(late, pages); err != nil {
+			return err
+		}
 		// A pool or provider changed through the API applies to this
 		// node's token endpoint before the call returns; other replicas
 		// and the CLI are seen at the registry's next refresh (5 s).

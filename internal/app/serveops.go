@@ -32,6 +32,12 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // (sqlstore.Permanent), with a one-line message that names the setting
 // to fix; other errors come back unchanged.
 func permanent(err error) error {
+	if pe := (*PermanentError)(nil); errors.As(err, &pe) {
+		// Judged so where it arose (a route conflict at Ready, a bad
+		// web.login.oidc issuer): a new value, so that callers that
+		// compare see it is permanent (TestPermanentKeepsPermanent).
+		return &PermanentError{Err: err}
+	}
 	if errors.Is(err, sqlstore.ErrSchemaNewer) {
 		// An older binary on a newer release's schema: restarting it
 		// cannot help (docs/security.md F-85).

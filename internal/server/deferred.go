@@ -1,9 +1,9 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -13,13 +13,14 @@ import (
 
 // Deferred holds the routes whose handlers can be built only once the
 // server is ready (the token endpoints need storage and the master key).
-// It is mounted at once as the catch-all "/" pattern: until [Deferred.Ready]
-// every request no other route matches is answered 503 with Retry-After
-// and an OAuth temporarily_unavailable body, so a client retries instead
-// of concluding the endpoint does not exist. Ready registers the routes
-// on the mux Deferred is mounted on, which then routes them itself, once,
-// with their own patterns for metrics and logs; the catch-all answers
-// the rest with 404 or 405.
+// It is mounted at once, by [New], as the catch-all "/" pattern: until
+// [Deferred.Ready] every request no other route matches is answered 503
+// with Retry-After and an OAuth temporarily_unavailable body, so a client
+// retries instead of concluding the endpoint does not exist. Ready builds
+// a complete mux, New's routes with its own and a catch-all that answers
+// the rest 404 or 405, and the server swaps it in whole: a request is
+// routed once, with the route's own pattern for metrics and logs, and
+// never by a mux half built.
 //
 // Being the catch-all, it also receives a known route of the mux it is
 // mounted on asked with another method (PUT /livez, POST
@@ -32,8 +33,8 @@ type Deferred struct {
 	// JSONAPIErrors is as in [Options]: the paths whose 503 takes the
 	// {"errors":[…]} shape.
 	JSONAPIErrors func(path string) bool
-	ready         atomic.Bool
 	outer         *http.ServeMux // the mux Mount put it on; set before serving
+	srv           *Server        // the server New mounted it in
 }
 
 // deferredPattern is the catch-all pattern Mount registers.
@@ -45,38 +46,47 @@ func (d *Deferred) Mount(mux *http.ServeMux) {
 	mux.Handle(deferredPattern, d)
 }
 
-// Ready mounts ms on the mux d is mounted on (Mount comes first) and
-// starts serving them. Like http.ServeMux it panics on a pattern
-// registered twice, or one that conflicts with a route already there; it
-// is meant to be called once.
+// Ready starts serving ms's routes: it builds, off to the side, one mux
+// of the server's routes and ms's and a catch-all answering 404 or 405
+// (unmatched), and the server swaps it in with one atomic store. A
+// request is answered by the mux before (503 here) or the one after,
+// never by one half built (TestDeferredReadyWindow). Called again (a
+// start-up retry), it replaces the routes of the call before.
 //
-// The routes are the server's mux's own from then on: a request for one
-// is routed once, by one walk of one mux (TestDeferredRouteOneWalk). A
-// ServeMux may be added to while it serves; a request that arrives
-// between two of ms's routes being added is answered 503, as before
-// Ready.
-func (d *Deferred) Ready(ms ...Mounter) {
-	if d.outer == nil {
-		panic("server: Deferred.Ready before Mount")
+// A route of ms that conflicts with one of the server's (net/http panics
+// on two patterns of one mux that match the same requests with neither
+// more specific), or a Mounter that panics, is the error: the server
+// keeps serving as before Ready, and start-up is to give up (retrying
+// cannot change the routes).
+func (d *Deferred) Ready(ms ...Mounter) error {
+	if d.srv == nil {
+		return errors.New("server: Deferred.Ready of a Deferred no server.New mounted")
 	}
-	for _, m := range ms {
-		m.Mount(d.outer)
-	}
-	d.ready.Store(true)
+	return d.srv.ready(ms)
 }
 
-// ServeHTTP implements http.Handler: the requests no route of the mux
-// takes.
+// unmatched is the catch-all of the mux Ready builds: the requests no
+// route of mux takes, refused as mux itself would refuse them without a
+// catch-all.
+type unmatched struct{ mux *http.ServeMux }
+
+func (u unmatched) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Pattern = "" // no route matched: "unmatched" in logs and metrics, as the mux's own 404 and 405
+	if allow := allowed(r, u.mux); allow != "" {
+		w.Header().Set("Allow", allow)
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// ServeHTTP implements http.Handler: the requests no route of New's mux
+// takes, before Ready.
 func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if allow := allowed(r, d.outer); allow != "" {
 		r.Pattern = "" // no route matched: "unmatched" in logs and metrics, as the mux's own 405
 		w.Header().Set("Allow", allow)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return
-	}
-	if d.ready.Load() {
-		r.Pattern = "" // as the mux's own 404
-		http.NotFound(w, r)
 		return
 	}
 	h := w.Header()
@@ -99,8 +109,8 @@ func (d *Deferred) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var probedMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
 	http.MethodPatch, http.MethodPost, http.MethodPut}
 
-// allowed is the Allow header of a 405 for r from mux (the mux Deferred
-// is mounted on, with the routes Ready added): the methods for which a
+// allowed is the Allow header of a 405 for r from mux (New's, or the one
+// Ready built): the methods for which a
 // route of it other than the catch-all has r's path, sorted as
 // http.ServeMux lists them; "" when there is none (r's path is not one of
 // its routes).

@@ -337,7 +337,9 @@ func TestShedAllocs(t *testing.T) {
 			// Hold the one slot with a request that waits.
 			release := make(chan struct{})
 			started := make(chan struct{})
-			s.mux.HandleFunc("GET /hold", func(w http.ResponseWriter, r *http.Request) { close(started); <-release })
+			s.Mount(MounterFunc(func(mux *http.ServeMux) {
+				mux.HandleFunc("GET /hold", func(w http.ResponseWriter, r *http.Request) { close(started); <-release })
+			}))
 			go s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hold", nil))
 			<-started
 			defer close(release)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,11 +123,19 @@ type Options struct {
 // Server is the assembled HTTP server. Create it with [New] and run it with
 // [Server.Serve].
 type Server struct {
-	store      storage.Store
-	logger     *slog.Logger
-	metrics    *Metrics
-	handler    http.Handler
-	mux        *http.ServeMux
+	store   storage.Store
+	logger  *slog.Logger
+	metrics *Metrics
+	handler http.Handler
+	// mux routes every request: New's, then from Deferred.Ready on the
+	// complete one Ready built (routes). One atomic load a request.
+	mux atomic.Pointer[http.ServeMux]
+	// routes registers New's routes (and Mount's since) on a mux, the
+	// ready catch-all in the Deferred's place once ready; mountMu
+	// serialises Mount and Ready's builds.
+	routes     func(mux *http.ServeMux, ready bool)
+	mounted    []Mounter
+	mountMu    sync.Mutex
 	http       *http.Server
 	tls        bool
 	ops        *http.Server
@@ -181,16 +191,30 @@ func New(o Options) *Server {
 		checks = append([]Check{{Name: "storage", Run: o.Store.Health}, write.Check()}, checks...)
 	}
 	o.Metrics.watchReadiness(checks)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /livez", livez)
-	mux.Handle("GET /readyz", readyz(checks))
-	if o.OpsListener == nil {
-		mux.Handle("GET /metrics", o.Metrics.Handler())
+	ready, metrics := readyz(checks), o.Metrics.Handler()
+	s.mounted = o.Mounters
+	s.routes = func(mux *http.ServeMux, isReady bool) {
+		mux.HandleFunc("GET /livez", livez)
+		mux.Handle("GET /readyz", ready)
+		if o.OpsListener == nil {
+			mux.Handle("GET /metrics", metrics)
+		}
+		for _, m := range s.mounted {
+			if _, ok := m.(*Deferred); ok && isReady {
+				mux.Handle(deferredPattern, unmatched{mux})
+				continue
+			}
+			m.Mount(mux)
+		}
 	}
 	for _, m := range o.Mounters {
-		m.Mount(mux)
+		if d, ok := m.(*Deferred); ok {
+			d.srv = s
+		}
 	}
-	s.mux = mux
+	mux := http.NewServeMux()
+	s.routes(mux, false)
+	s.mux.Store(mux)
 	// Outermost first. requestContext (request ID, client address, call
 	// deadline) must stay outermost (see its comment): it replaces the
 	// request's context, so it stays outside observe, which reads the
@@ -212,9 +236,9 @@ func New(o Options) *Server {
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
-	s.handler = wrap(mux, o.CallTimeout, o.WriteTimeout)
+	s.handler = wrap(http.HandlerFunc(s.route), o.CallTimeout, o.WriteTimeout)
 	if o.IssuerPath != "" {
-		s.handler = underIssuerPath(o.IssuerPath, mux, s.handler)
+		s.handler = underIssuerPath(o.IssuerPath, &s.mux, s.handler)
 	}
 	s.http = newHTTPServer(o, s.handler)
 	if o.TLS != nil {
@@ -251,17 +275,17 @@ func New(o Options) *Server {
 // finds each endpoint where it was told; the root keeps answering, as the
 // pages link there, and a route of ours that begins with the path (an
 // issuer path of /oauth2) is never cut (docs/configuration.md, issuer). The
-// routes of a Deferred count once ready (Ready adds them to mux).
+// routes of a Deferred count once ready (Ready swaps in a mux with them).
 //
 // It is the outermost layer, so every other one (the admission class,
 // the JSON:API error paths, tracing) sees the path the route does. The
 // path is cut only where the raw path spells it as configured (checkIssuer
 // allows no character that needs escaping), so an escape never turns an
 // encoded slash into a separator.
-func underIssuerPath(path string, mux *http.ServeMux, next http.Handler) http.Handler {
+func underIssuerPath(path string, mux *atomic.Pointer[http.ServeMux], next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, path)
-		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) || routed(r, mux) {
+		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) || routed(r, mux.Load()) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -325,12 +349,48 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
-// Mount adds m's routes to a server that may already be serving. Endpoints
-// whose dependencies are ready only after start-up (those that need the
-// master key or storage) should rather go through a [Deferred] mounted in
-// New, so that they answer 503, not 404, until ready. Like New, it panics
-// on a pattern registered twice.
-func (s *Server) Mount(m Mounter) { m.Mount(s.mux) }
+// Mount adds m's routes to a server that may already be serving (and to
+// the mux a later [Deferred.Ready] builds). Endpoints whose dependencies
+// are ready only after start-up (those that need the master key or
+// storage) should rather go through a [Deferred] mounted in New, so that
+// they answer 503, not 404, until ready, and appear all at once. Like
+// New, it panics on a pattern registered twice.
+func (s *Server) Mount(m Mounter) {
+	s.mountMu.Lock()
+	defer s.mountMu.Unlock()
+	if d, ok := m.(*Deferred); ok {
+		d.srv = s
+	}
+	m.Mount(s.mux.Load())
+	s.mounted = append(s.mounted[:len(s.mounted):len(s.mounted)], m)
+}
+
+// route routes r by the server's mux of the moment: New's, or the
+// complete one [Deferred.Ready] swapped in, never one being built.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	s.mux.Load().ServeHTTP(w, r)
+}
+
+// ready builds the mux of New's routes with late's added and the ready
+// catch-all in the Deferred's place, and swaps it in (Deferred.Ready).
+// A route that conflicts with another, or a Mounter that panics, leaves
+// the server's mux as it was and is the error.
+func (s *Server) ready(late []Mounter) (err error) {
+	s.mountMu.Lock()
+	defer s.mountMu.Unlock()
+	mux := http.NewServeMux()
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("server: the routes made ready do not fit the server's: %v", v)
+		}
+	}()
+	s.routes(mux, true)
+	for _, m := range late {
+		m.Mount(mux)
+	}
+	s.mux.Store(mux)
+	return nil
+}
 
 func withDefaults(o Options) Options {
 	def := func(d *time.Duration, v time.Duration) {
