@@ -20,7 +20,10 @@ const (
 	retryMax = 10 * time.Second
 )
 
-var errWaitingForStorage = errors.New("waiting for storage")
+var (
+	errWaitingForStorage = errors.New("waiting for storage")
+	errWaitingForKeys    = errors.New("waiting for the signing keys")
+)
 
 // boot brings storage and the master key up, possibly after the listener
 // is already serving: with PostgreSQL down at start, /livez answers 200,
@@ -50,14 +53,18 @@ type boot struct {
 	keyring    atomic.Pointer[seal.Keyring]
 	keyErr     atomic.Pointer[error]
 	keysLoaded atomic.Bool
-	trustDone  atomic.Bool
-	trustErr   atomic.Pointer[error]
+	// onKeysErr is why the onKeys (the token endpoints) have not all run
+	// yet: /readyz names it until keysLoaded.
+	onKeysErr atomic.Pointer[error]
+	trustDone atomic.Bool
+	trustErr  atomic.Pointer[error]
 }
 
 func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *seal.Keyring, keys *signer.Multi, rotate func()) *boot {
 	b := &boot{cfg: cfg, store: store, logger: logger, keys: keys, rotate: rotate}
 	b.setErr(&b.migrateErr, errWaitingForStorage)
 	b.setErr(&b.keyErr, errWaitingForStorage)
+	b.setErr(&b.onKeysErr, errWaitingForKeys)
 	if kr != nil {
 		b.keyring.Store(kr)
 	}
@@ -118,6 +125,7 @@ func (b *boot) initKeys(ctx context.Context) error {
 	}
 	for _, f := range b.onKeys {
 		if err := f(ctx, b.keyring.Load()); err != nil {
+			b.setErr(&b.onKeysErr, err)
 			return err
 		}
 	}
@@ -193,5 +201,14 @@ func (b *boot) checks() []server.Check {
 		}},
 		{Name: "signing_keys", Run: func(context.Context) error { return b.keys.Ready() }},
 		{Name: "trust_config", Run: b.trustReady},
+		// The signing keys can load while what needs the master key after
+		// them (the pepper, then the token endpoints) cannot be built yet:
+		// ready only once they are mounted (docs/security.md F-97).
+		{Name: "token_endpoints", Run: func(context.Context) error {
+			if b.keysLoaded.Load() {
+				return nil
+			}
+			return *b.onKeysErr.Load()
+		}},
 	}
 }
