@@ -73,6 +73,19 @@ func newBoot(cfg config.Config, store *sqlstore.Store, logger *slog.Logger, kr *
 
 func (b *boot) setErr(p *atomic.Pointer[error], err error) { p.Store(&err) }
 
+// startStep runs one storage step of the start-up with at most
+// storage.call_timeout left on its context, as every other storage call:
+// Run's context has no deadline, so a database that stopped answering on
+// an open connection held the start (and, before the first attempt ended,
+// the listener: /livez unanswered) until TCP gave up (docs/security.md
+// F-98). The migrations themselves are not a step: they may rightly take
+// longer.
+func startStep(ctx context.Context, cfg config.Config, step func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Storage.CallTimeoutOrDefault())
+	defer cancel()
+	return step(ctx)
+}
+
 // init migrates (or, without auto_migrate, checks the schema) and then
 // generates the master key if none exists and storage allows it. It is
 // safe to call again after a failure.
@@ -88,7 +101,11 @@ func (b *boot) init(ctx context.Context) error {
 		return err
 	}
 	if b.keyring.Load() == nil {
-		kr, err := generateKey(ctx, b.cfg, b.store, b.logger)
+		var kr *seal.Keyring
+		err := startStep(ctx, b.cfg, func(ctx context.Context) (err error) {
+			kr, err = generateKey(ctx, b.cfg, b.store, b.logger)
+			return err
+		})
 		switch {
 		case errors.Is(err, errSealed):
 			b.setErr(&b.keyErr, err)
@@ -137,7 +154,11 @@ func (b *boot) initKeys(ctx context.Context) error {
 }
 
 func (b *boot) migrate(ctx context.Context) error {
-	pending, err := b.store.MigrationsPending(ctx)
+	var pending bool
+	err := startStep(ctx, b.cfg, func(ctx context.Context) (err error) {
+		pending, err = b.store.MigrationsPending(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}

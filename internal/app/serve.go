@@ -256,11 +256,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		// The pepper keys every bearer-secret digest (PATs, client
 		// secrets, refresh tokens); it is read (on first start: created)
 		// once and shared.
-		pep, err := pepper.Load(ctx, store, kr, time.Now())
+		var pep []byte
+		err := startStep(ctx, cfg, func(ctx context.Context) (err error) {
+			pep, err = pepper.Load(ctx, store, kr, time.Now())
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		if err := connect.ready(ctx, records, store, pep, firstConfiguredOrg(cfg), logger); err != nil {
+		err = startStep(ctx, cfg, func(ctx context.Context) error {
+			return connect.ready(ctx, records, store, pep, firstConfiguredOrg(cfg), logger)
+		})
+		if err != nil {
 			return err
 		}
 		warnConfiguredInstanceAdmins(ctx, records, cfg.InstanceAdmins, logger)

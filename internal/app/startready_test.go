@@ -1,13 +1,18 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +135,223 @@ func TestNotReadyUntilTokenEndpointsMounted(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "signing keys loaded"); n != 1 {
 		t.Errorf("signing keys loaded logged %d times, want once", n)
+	}
+}
+
+// queryHole forwards PostgreSQL traffic until a client sends a message
+// holding trigger; from then on it forwards nothing either way, on every
+// connection, new ones included (a database that stopped answering between
+// two start-up reads, on a connection already open), until pass.
+type queryHole struct {
+	ln      net.Listener
+	target  string
+	trigger []byte
+	mu      sync.Mutex
+	holed   bool
+	fired   bool // once only: after pass the trigger no longer holes
+	holedAt chan struct{}
+}
+
+func newQueryHole(t *testing.T, target, trigger string) *queryHole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &queryHole{ln: ln, target: target, trigger: []byte(trigger), holedAt: make(chan struct{})}
+	var conns []net.Conn
+	var cmu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cmu.Lock()
+			conns = append(conns, c)
+			cmu.Unlock()
+			go h.serve(c, &conns, &cmu)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		cmu.Lock()
+		defer cmu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return h
+}
+
+func (h *queryHole) isHoled() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.holed
+}
+
+// pass makes the proxy forward again, on new connections.
+func (h *queryHole) pass() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holed = false
+}
+
+func (h *queryHole) serve(c net.Conn, conns *[]net.Conn, cmu *sync.Mutex) {
+	if h.isHoled() {
+		io.Copy(io.Discard, c) // accepted, never answered
+		return
+	}
+	up, err := net.Dial("tcp", h.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	cmu.Lock()
+	*conns = append(*conns, up)
+	cmu.Unlock()
+	// This connection stays dead once holed, even after pass: its
+	// session's state is unknown, as after a partition.
+	var dead atomic.Bool
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := up.Read(buf)
+			if n > 0 && !dead.Load() && !h.isHoled() {
+				c.Write(buf[:n])
+			}
+			if err != nil {
+				c.Close()
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			h.mu.Lock()
+			if !h.fired && bytes.Contains(buf[:n], h.trigger) {
+				h.holed, h.fired = true, true
+				close(h.holedAt)
+			}
+			holed := h.holed
+			h.mu.Unlock()
+			if holed {
+				dead.Store(true)
+			}
+			if !dead.Load() {
+				up.Write(buf[:n])
+			}
+		}
+		if err != nil {
+			up.Close()
+			return
+		}
+	}
+}
+
+// TestStartWithDatabaseGoneQuietIsBounded (docs/security.md F-98): on
+// PostgreSQL, when the database stops answering in the middle of the
+// start-up (after the connection is open, at the signing keys' first read,
+// or at the pepper's), the start gives up on that read within
+// storage.call_timeout: sts serves, /livez answers 200 and /readyz 503,
+// and once the database answers again it turns ready without a restart;
+// cancelling Run (SIGTERM) then returns within http.shutdown_timeout.
+func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
+	for _, trigger := range []string{"schema_migrations", "signing_key", "server_secrets"} {
+		t.Run(trigger, func(t *testing.T) {
+			dsn := ststest.PostgresDSN(t)
+			cfg := testConfig(t)
+			cfg.Storage.Type = "postgres"
+			cfg.Storage.DSN = dsn
+			cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
+			// A first start made the master key, the signing keys and the
+			// pepper.
+			if err, _ := startApp(t, cfg)(); err != nil {
+				t.Fatal(err)
+			}
+
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := u.Host
+			if !strings.Contains(target, ":") {
+				target += ":5432"
+			}
+			hole := newQueryHole(t, target, trigger)
+			u.Host = hole.ln.Addr().String()
+			cfg.Storage.DSN = u.String()
+			const call = time.Second
+			cfg.Storage.CallTimeout = call
+			cfg.HTTP.ShutdownTimeout = time.Second
+
+			logs := &logBuffer{}
+			a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			stopped := false
+			defer func() {
+				if !stopped {
+					cancel()
+					hole.ln.Close()
+					<-done
+				}
+			}()
+			select {
+			case <-hole.holedAt:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the start never sent %q (log:\n%s)", trigger, logs)
+			}
+			holed := time.Now()
+			base := "http://" + cfg.Listen
+			client := &http.Client{Timeout: 2 * time.Second}
+			var live time.Duration
+			for {
+				resp, err := client.Get(base + "/livez")
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						live = time.Since(holed)
+						break
+					}
+				}
+				if time.Since(holed) > 4*call+5*time.Second {
+					t.Fatalf("/livez not answering %s after the database stopped answering (storage.call_timeout %s; log:\n%s)",
+						time.Since(holed).Round(time.Millisecond), call, logs)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("/livez answered %s after the database stopped answering", live.Round(time.Millisecond))
+			if code, failing := readyzBody(t, client, base); code != http.StatusServiceUnavailable {
+				t.Errorf("/readyz with the database quiet = %d %v, want 503", code, failing)
+			}
+			if !strings.Contains(logs.String(), "storage not ready") {
+				t.Errorf("no storage not ready logged:\n%s", logs)
+			}
+
+			hole.pass()
+			get(t, base+"/readyz", http.StatusOK)
+
+			start := time.Now()
+			cancel()
+			select {
+			case err := <-done:
+				stopped = true
+				if err != nil {
+					t.Errorf("Run = %v, want nil", err)
+				}
+			case <-time.After(cfg.HTTP.ShutdownTimeout + 10*time.Second):
+				t.Fatal("Run did not return after cancel")
+			}
+			if took := time.Since(start); took > cfg.HTTP.ShutdownTimeout+3*time.Second {
+				t.Errorf("Run returned %s after cancel, want within %s", took.Round(time.Millisecond), cfg.HTTP.ShutdownTimeout+3*time.Second)
+			}
+		})
 	}
 }

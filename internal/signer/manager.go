@@ -92,7 +92,10 @@ func (m *Manager) logger() *slog.Logger {
 // existing keys cannot be opened with the keyring; it never generates keys
 // over an existing set to get around that.
 func (m *Manager) Init(ctx context.Context) error {
-	if err := m.Reload(ctx); err != nil && !errors.Is(err, ErrNoSigningKey) {
+	// Bounded as a poll's steps: at start-up the caller's context has no
+	// deadline, and a database gone quiet on an open connection held the
+	// start for as long as TCP took to notice (docs/security.md F-98).
+	if err := m.cfg.bounded(ctx, m.Reload); err != nil && !errors.Is(err, ErrNoSigningKey) {
 		return err
 	}
 	if ks := m.state.Load(); ks != nil && ks.active == nil && errors.Is(ks.err, ErrSealed) {

@@ -267,7 +267,7 @@ func (m *Multi) ActiveKeyIDs() map[string]string {
 // fail when any algorithm cannot sign. Init and Tick first retire the
 // keys of an algorithm no longer kept (see retireDropped).
 func (m *Multi) Init(ctx context.Context) error {
-	if err := m.retireDropped(ctx); err != nil {
+	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil { // F-98, as Manager.Init
 		return err
 	}
 	return m.each(func(x *Manager) error { return x.Init(ctx) })
