@@ -15,12 +15,14 @@ import (
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
+	"github.com/opensts/sts/internal/hosttoken"
 	"github.com/opensts/sts/internal/pepper"
 	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage/cache"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/web"
 )
 
 // Options are the parts of New tests replace.
@@ -252,6 +254,15 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	// storage and the master key are ready: they are built and mounted
 	// then (at once on SQLite; when PostgreSQL comes up otherwise), behind
 	// late.
+	// What the first attempt built stays built: a retry after a later
+	// step failed (the web pages' read of the organizations) does not
+	// register the token endpoints' metrics again, which panicked and
+	// ended the process, nor start a second host-token refresh loop
+	// (docs/security.md F-99).
+	var (
+		built *tokenEndpoints
+		ht    *hosttoken.Service
+	)
 	b.onKeys = append(b.onKeys, func(ctx context.Context, kr *seal.Keyring) error {
 		// The pepper keys every bearer-secret digest (PATs, client
 		// secrets, refresh tokens); it is read (on first start: created)
@@ -270,27 +281,35 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		if err != nil {
 			return err
 		}
-		warnConfiguredInstanceAdmins(ctx, records, cfg.InstanceAdmins, logger)
-		ep, err := newTokenEndpoints(cfg, records, keys, registry, logger, metrics.Registry(), connect.pats, pep)
-		if err != nil {
+		if built == nil {
+			warnConfiguredInstanceAdmins(ctx, records, cfg.InstanceAdmins, logger)
+			ep, err := newTokenEndpoints(cfg, records, keys, registry, logger, metrics.Registry(), connect.pats, pep)
+			if err != nil {
+				return err
+			}
+			built = ep
+			obs.tokenEndpointsReady(ctx, ep)
+			// gitpod.v1 ExchangeToken and GetIDToken audit through the token
+			// endpoints' writer, in the same mode (docs/security.md D-18, D-11),
+			// and GetIDToken and CreateExchangeToken take from the token
+			// endpoints' buckets, in memory or in Redis; the API
+			// answers only once both are in place.
+			connect.handler.SetTokenAudit(ep.audit, cfg.Audit.Mode == config.AuditModeRequired)
+			connect.handler.SetTokenLimits(ep.limits.token)
+			if ep.limits.redis != nil {
+				// ExchangeToken's per-IP bucket moves to Redis, one for every
+				// replica (docs/security.md T-155).
+				connect.handler.SetPublicLimit(ep.limits.public)
+			}
+			connect.handler.Ready()
+			ht = startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
+		}
+		ep := built
+		var pages *web.Handler
+		err = startStep(ctx, cfg, func(ctx context.Context) (err error) {
+			pages, err = newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), pep, logger)
 			return err
-		}
-		obs.tokenEndpointsReady(ctx, ep)
-		// gitpod.v1 ExchangeToken and GetIDToken audit through the token
-		// endpoints' writer, in the same mode (docs/security.md D-18, D-11),
-		// and GetIDToken and CreateExchangeToken take from the token
-		// endpoints' buckets, in memory or in Redis; the API
-		// answers only once both are in place.
-		connect.handler.SetTokenAudit(ep.audit, cfg.Audit.Mode == config.AuditModeRequired)
-		connect.handler.SetTokenLimits(ep.limits.token)
-		if ep.limits.redis != nil {
-			// ExchangeToken's per-IP bucket moves to Redis, one for every
-			// replica (docs/security.md T-155).
-			connect.handler.SetPublicLimit(ep.limits.public)
-		}
-		connect.handler.Ready()
-		ht := startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())
-		pages, err := newWebPages(ctx, cfg, records, connect.pats, ht, newConsents(records, cfg.Keys.RevocationKeep()), pep, logger)
+		})
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest"
 )
 
@@ -353,5 +356,73 @@ func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
 				t.Errorf("Run returned %s after cancel, want within %s", took.Round(time.Millisecond), cfg.HTTP.ShutdownTimeout+3*time.Second)
 			}
 		})
+	}
+}
+
+// TestTokenEndpointsBuildRetried (docs/security.md F-99): on PostgreSQL,
+// a start whose token endpoints were built but whose web pages could not
+// be yet (web.login.oidc names an organization not created yet) retried
+// the whole build, registering the token endpoints' metrics a second time:
+// the retry panicked and the process ended. It must stay up, not ready
+// (/readyz naming the reason), the token endpoint 503 with Retry-After,
+// and turn ready once the organization exists.
+func TestTokenEndpointsBuildRetried(t *testing.T) {
+	dsn := ststest.PostgresDSN(t)
+	cfg := testConfig(t)
+	cfg.Storage.Type = "postgres"
+	cfg.Storage.DSN = dsn
+	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
+	cfg.Web.Login.OIDC = []config.WebOIDCConfig{{ID: "corp", Issuer: "https://idp.example.com", ClientID: "sts", LinkClaim: "email", Organization: "acme"}}
+	logs := &logBuffer{}
+	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	base := "http://" + cfg.Listen
+	get(t, base+"/livez", http.StatusOK)
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	// Several retries (250 ms, 500 ms, 1 s, 2 s apart).
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		code, failing := readyzBody(t, client, base)
+		if code != http.StatusServiceUnavailable || !strings.Contains(failing["token_endpoints"], "acme") {
+			t.Fatalf("/readyz = %d %v, want 503 naming token_endpoints and the organization", code, failing)
+		}
+	}
+	resp, err := postToken(client, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("token endpoint before it is mounted: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	st, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	if err := st.CreateOrganization(t.Context(), storage.Organization{ID: storage.NewID(), Name: "acme", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	get(t, base+"/readyz", http.StatusOK)
+	resp, err = postToken(client, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown client once ready: %d, want 401", resp.StatusCode)
 	}
 }
