@@ -426,3 +426,127 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 		t.Errorf("unknown client once ready: %d, want 401", resp.StatusCode)
 	}
 }
+
+// startBehindHole starts the app on PostgreSQL behind a queryHole that
+// goes quiet once the start sends trigger (after a clean first start
+// unless fresh), with storage.call_timeout call and
+// http.shutdown_timeout 1 s, and waits for the hole. It returns the base
+// URL, the hole, Run's cancel and result, and the log.
+func startBehindHole(t *testing.T, cfg config.Config, trigger string, call time.Duration) (string, *queryHole, context.CancelFunc, chan error, *logBuffer) {
+	t.Helper()
+	dsn := ststest.PostgresDSN(t)
+	cfg.Storage.Type = "postgres"
+	cfg.Storage.DSN = dsn
+	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
+	if err, _ := startApp(t, cfg)(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	if !strings.Contains(target, ":") {
+		target += ":5432"
+	}
+	hole := newQueryHole(t, target, trigger)
+	u.Host = hole.ln.Addr().String()
+	cfg.Storage.DSN = u.String()
+	cfg.Storage.CallTimeout = call
+	cfg.HTTP.ShutdownTimeout = time.Second
+	logs := &logBuffer{}
+	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		hole.ln.Close()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return within 30 s of cancel")
+		}
+	})
+	select {
+	case <-hole.holedAt:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the start never sent %q (log:\n%s)", trigger, logs)
+	}
+	return "http://" + cfg.Listen, hole, cancel, done, logs
+}
+
+// TestTrustApplyWithDatabaseGoneQuietIsBounded (docs/security.md F-98):
+// with pools in the file, the start applies the trust configuration in one
+// transaction; a PostgreSQL that goes quiet during it must not hold the
+// start (and /livez, before the listener serves) beyond
+// storage.call_timeout. sts serves, /livez 200, /readyz 503 naming
+// trust_config, and once the database answers again it applies the
+// configuration and turns ready.
+func TestTrustApplyWithDatabaseGoneQuietIsBounded(t *testing.T) {
+	cfg := examplePools()
+	base := testConfig(t)
+	cfg.Listen, cfg.DataDir = base.Listen, base.DataDir
+	cfg.Derive()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	const call = time.Second
+	srvURL, hole, _, _, logs := startBehindHole(t, cfg, "pools", call)
+	holed := time.Now()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get(srvURL + "/livez")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Since(holed) > 4*call+4*time.Second {
+			t.Fatalf("/livez not answering %s after the database went quiet in the trust configuration's transaction (storage.call_timeout %s; log:\n%s)",
+				time.Since(holed).Round(time.Millisecond), call, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("/livez answered %s after the database went quiet", time.Since(holed).Round(time.Millisecond))
+	// /readyz's storage check itself waits up to storage.call_timeout.
+	if code, failing := readyzBody(t, &http.Client{Timeout: 4 * call}, srvURL); code != http.StatusServiceUnavailable || failing["trust_config"] == "" {
+		t.Errorf("/readyz with the database quiet = %d %v, want 503 naming trust_config", code, failing)
+	}
+	hole.pass()
+	get(t, srvURL+"/readyz", http.StatusOK)
+	if !strings.Contains(logs.String(), "trust configuration unchanged") {
+		t.Errorf("trust configuration not applied once the database answered:\n%s", logs)
+	}
+}
+
+// TestCancelDuringHungStartReturnsPromptly (docs/security.md F-98): a
+// SIGTERM while a start-up step waits on a database gone quiet (a long
+// storage.call_timeout, before the listener serves) ends the step and Run
+// returns nil within http.shutdown_timeout.
+func TestCancelDuringHungStartReturnsPromptly(t *testing.T) {
+	for _, trigger := range []string{"schema_migrations", "server_secrets"} {
+		t.Run(trigger, func(t *testing.T) {
+			_, _, cancel, done, logs := startBehindHole(t, testConfig(t), trigger, time.Minute)
+			time.Sleep(300 * time.Millisecond)
+			start := time.Now()
+			cancel()
+			select {
+			case err := <-done:
+				done <- err // for startBehindHole's cleanup
+				if err != nil {
+					t.Errorf("Run = %v, want nil", err)
+				}
+				if took := time.Since(start); took > 2*time.Second {
+					t.Errorf("Run returned %s after cancel, want within http.shutdown_timeout (1 s)", took.Round(time.Millisecond))
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("Run did not return 15 s after cancel (log:\n%s)", logs)
+			}
+		})
+	}
+}

@@ -140,7 +140,13 @@ func (b *boot) applyTrustOnce(ctx context.Context) error {
 	if b.trust.Empty() || b.trustDone.Load() {
 		return nil
 	}
-	ch, err := pools.ApplyConfig(ctx, b.store, b.trust, time.Now())
+	// One transaction, bounded like every start-up step: a database gone
+	// quiet in it must not hold the start (docs/security.md F-98).
+	var ch pools.Changes
+	err := startStep(ctx, b.cfg, func(ctx context.Context) (err error) {
+		ch, err = pools.ApplyConfig(ctx, b.store, b.trust, time.Now())
+		return err
+	})
 	if err != nil {
 		err = fmt.Errorf("trust configuration: %w", err)
 		b.trustErr.Store(&err)
