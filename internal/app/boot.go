@@ -23,6 +23,11 @@ const (
 var (
 	errWaitingForStorage = errors.New("waiting for storage")
 	errWaitingForKeys    = errors.New("waiting for the signing keys")
+	// errTokenEndpointsNotBuilt is what the unauthenticated /readyz says
+	// when building the token endpoints failed: the error itself can name
+	// organizations and providers, and goes to the log (docs/security.md
+	// F-97).
+	errTokenEndpointsNotBuilt = errors.New("token endpoints not built yet; see the server log")
 )
 
 // boot brings storage and the master key up, possibly after the listener
@@ -229,7 +234,10 @@ func (b *boot) checks() []server.Check {
 			if b.keysLoaded.Load() {
 				return nil
 			}
-			return *b.onKeysErr.Load()
+			if err := *b.onKeysErr.Load(); errors.Is(err, errWaitingForKeys) {
+				return err
+			}
+			return errTokenEndpointsNotBuilt
 		}},
 	}
 }
