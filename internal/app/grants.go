@@ -64,15 +64,19 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Name: "sts_jwks_fetch_total",
 		Help: "Outbound JWKS/discovery fetches by result (ok, error, suppressed).",
 	}, []string{"result"})
-	reg.MustRegister(requests, lost, failed, fetches)
 	// At zero from the start, so the StsAuditEventsLost alert sees the
 	// first loss (docs/observability.md#alerts).
 	lost.WithLabelValues(audit.LostBufferFull)
 	lost.WithLabelValues(audit.LostStoreError)
+	// The rate limits are the one step that can fail (and registers its
+	// own metrics only after it can no longer fail): nothing is registered
+	// before it, so the start-up's retry of a failed build does not panic
+	// on duplicate metrics (docs/security.md F-99).
 	limits, err := newRateLimits(cfg.RateLimits, logger, reg)
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(requests, lost, failed, fetches)
 
 	w := &audit.Writer{
 		Store: store, Buffer: cfg.Audit.Buffer, Batch: cfg.Audit.Batch, FlushEvery: cfg.Audit.FlushEvery,
