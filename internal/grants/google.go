@@ -122,6 +122,15 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// is dropped here, before anything reads, digests or verifies it;
 	// none is ever part of a token we accept (docs/security.md T-175).
 	req.SubjectToken = strings.Trim(req.SubjectToken, subjectTokenSpace)
+	// Google STS documents requested_token_type here as "Must be
+	// urn:ietf:params:oauth:token-type:access_token" and issued_token_type
+	// as always that value; …:jwt was issued as at /oauth2/token, a type
+	// no Google client asks for or reads. Absent, it is the access token
+	// all the same (docs/security.md T-205).
+	if rt := req.RequestedTokenType; rt != "" && rt != oauth2.TokenTypeAccessToken {
+		return nil, badRequest(ReasonRequestedTypeUnsupp, errors.New("requested_token_type "+strconv.Quote(trunc(rt))+
+			" is not supported at "+PathGoogleToken+", which issues "+oauth2.TokenTypeAccessToken+" only, as Google STS"))
+	}
 	// The audience names the provider, not the issued token's audience.
 	req.Audiences = nil
 	if pool != "" {
@@ -224,8 +233,9 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 
 // readGoogleJSON reads a JSON body as Google's front end does
 // (oauth2.ReadGoogleJSON): exact names, once each, unknown names refused;
-// members are strings (options may also be an object, scope an array of
-// strings).
+// members are strings (options may also be an object). scope is a string
+// of space-delimited scopes, as Google's field is; an array, which Google
+// refuses, was joined into one (docs/security.md T-207).
 func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -244,11 +254,6 @@ func jsonParam(name string, raw json.RawMessage) (string, error) {
 	case "options":
 		if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 			return string(raw), nil
-		}
-	case "scope":
-		var l []string
-		if err := json.Unmarshal(raw, &l); err == nil {
-			return joinSpace(l), nil
 		}
 	}
 	return "", badRequest(ReasonMalformed, errors.New("member "+trunc(name)+" must be a string"))

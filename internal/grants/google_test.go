@@ -164,7 +164,7 @@ func TestGoogleRequestShape(t *testing.T) {
 		wantReason        string
 	}{
 		{"snake_case JSON", "application/json", `{"grant_type":"` + te + `","subject_token":"` + tok + `","subject_token_type":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github"}`, 200, ""},
-		{"camelCase JSON", "application/json", `{"grantType":"` + te + `","subjectToken":"` + tok + `","subjectTokenType":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github","scope":["read"]}`, 200, ""},
+		{"camelCase JSON", "application/json", `{"grantType":"` + te + `","subjectToken":"` + tok + `","subjectTokenType":"` + oauth2.TokenTypeJWT + `","audience":"pools/ci/providers/github","scope":"read"}`, 200, ""},
 		{"form", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github").Encode(), 200, ""},
 		{"T-06 both name styles", "application/json", `{"grantType":"` + te + `","grant_type":"` + te + `"}`, 400, ReasonParameterRepeated},
 		{"T-06 two audiences", "application/x-www-form-urlencoded", exchangeForm(tok, "audience", "pools/ci/providers/github", "audience", "pools/x/providers/y").Encode(), 400, ReasonParameterRepeated},
