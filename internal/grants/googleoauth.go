@@ -1,7 +1,9 @@
 package grants
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -78,15 +80,59 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		}
 		return req, googleOAuthGrant(req)
 	}
-	v, err := readGoogleJSON(r, googleOAuthNames)
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, err
+		return nil, bodyError(err)
+	}
+	v, err := oauth2.ReadGoogleJSON(body, googleOAuthNames, jsonParam)
+	if err != nil {
+		return spentCodeOf(body), err
 	}
 	req := &Request{}
 	if err := req.fromValues(v); err != nil {
 		return req, err
 	}
 	return req, googleOAuthGrant(req)
+}
+
+// spentCodeOf is what a JSON body refused as it was read (a member
+// Google's ExchangeOauthTokenRequest does not have, one that is not a
+// string) still says for Handler.spentCodeFirst: its grant type and its
+// code, when it asks for authorization_code. A spent code there is a
+// replay as in a form; the refusal came first and the first redemption's
+// tokens stayed live (docs/security.md T-195, T-206). Only a body that is
+// one JSON object, each member named once (exactly, in either of its
+// spellings), is read: which code a body with two means is not ours to
+// guess, and nothing is judged for it. nil otherwise.
+func spentCodeOf(body []byte) *Request {
+	if checkMembers(body) != nil {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	str := func(names ...string) string {
+		var s string
+		n := 0
+		for _, name := range names {
+			if raw, ok := m[name]; ok {
+				n++
+				if json.Unmarshal(raw, &s) != nil {
+					return ""
+				}
+			}
+		}
+		if n != 1 {
+			return ""
+		}
+		return s
+	}
+	grant, code := str("grantType", "grant_type"), str("code")
+	if grant != GrantTypeAuthorizationCode || code == "" {
+		return nil
+	}
+	return &Request{GrantType: grant, Code: code, form: url.Values{"grant_type": {grant}, "code": {code}}}
 }
 
 // googleOAuthUnhonoured are the form parameters sts reads on its other
