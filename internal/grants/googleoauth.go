@@ -128,7 +128,24 @@ func spentCodeOf(body []byte) *Request {
 		}
 		return s
 	}
-	grant, code := str("grantType", "grant_type"), str("code")
+	return codeRequest(str("grantType", "grant_type"), str("code"))
+}
+
+// formCode is spentCodeOf for a form refused as it was read (a repeated
+// parameter, docs/security.md T-208): its grant type and code when each is
+// given once and it asks for authorization_code; which of two codes a
+// form means is not ours to guess. nil otherwise.
+func formCode(v url.Values) *Request {
+	if len(v["grant_type"]) != 1 || len(v["code"]) != 1 {
+		return nil
+	}
+	return codeRequest(v.Get("grant_type"), v.Get("code"))
+}
+
+// codeRequest is the request Handler.spentCodeFirst reads a refused
+// body's code from: grant and code alone; nil unless grant is
+// authorization_code and there is a code.
+func codeRequest(grant, code string) *Request {
 	if grant != GrantTypeAuthorizationCode || code == "" {
 		return nil
 	}

@@ -148,6 +148,8 @@ func checkURL(r *http.Request) error {
 // the caller's MaxBytesReader (413 past the cap, docs/security.md T-01), and every
 // parameter but audience and resource may appear at most once (T-06).
 // Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
+// A form refused for a repeated parameter is returned with the refusal,
+// for the replay check alone (formCode).
 func readForm(r *http.Request) (url.Values, error) {
 	// The plain value, what clients send, needs no parsing (and no
 	// parameter map per request); anything else is judged by
@@ -170,7 +172,7 @@ func readForm(r *http.Request) (url.Values, error) {
 	}
 	for k, vs := range v {
 		if len(vs) > 1 && !repeatable(k) {
-			return nil, badRequest(ReasonParameterRepeated, errors.New("parameter "+strconv.Quote(trunc(k))+" repeated"))
+			return v, badRequest(ReasonParameterRepeated, errors.New("parameter "+strconv.Quote(trunc(k))+" repeated"))
 		}
 	}
 	return v, nil

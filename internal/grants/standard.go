@@ -14,7 +14,9 @@ var standard = &dialect{
 	parse: func(r *http.Request) (*Request, error) {
 		v, err := readForm(r)
 		if err != nil {
-			return nil, err
+			// A form refused for a repeated parameter still hands its
+			// code to the replay check (docs/security.md T-208).
+			return formCode(v), err
 		}
 		req := &Request{}
 		// A refusal keeps the request it read: a spent code in it is
