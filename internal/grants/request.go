@@ -148,8 +148,8 @@ func checkURL(r *http.Request) error {
 // the caller's MaxBytesReader (413 past the cap, docs/security.md T-01), and every
 // parameter but audience and resource may appear at most once (T-06).
 // Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
-// A form refused for a repeated parameter is returned with the refusal,
-// for the replay check alone (formCode).
+// A form refused for a repeated parameter, or for a pair it cannot decode,
+// is returned with the refusal, for the replay check alone (formCode).
 func readForm(r *http.Request) (url.Values, error) {
 	// The plain value, what clients send, needs no parsing (and no
 	// parameter map per request); anything else is judged by
@@ -168,7 +168,7 @@ func readForm(r *http.Request) (url.Values, error) {
 	}
 	v, err := url.ParseQuery(body)
 	if err != nil {
-		return nil, badRequest(ReasonMalformed, err)
+		return undecoded(body, v), badRequest(ReasonMalformed, err)
 	}
 	for k, vs := range v {
 		if len(vs) > 1 && !repeatable(k) {
@@ -176,6 +176,31 @@ func readForm(r *http.Request) (url.Values, error) {
 		}
 	}
 	return v, nil
+}
+
+// undecoded is what a form url.ParseQuery refused still says for the
+// replay check (formCode, docs/security.md T-208): the pairs it decoded,
+// less code and grant_type when the body may name either more often than
+// those pairs do (a second one undecodable, or behind a semicolon, which
+// other parsers take as a separator): which code such a form means is not
+// ours to guess.
+func undecoded(body string, v url.Values) url.Values {
+	for _, name := range [...]string{"code", "grant_type"} {
+		n := 0
+		for pair := range strings.FieldsFuncSeq(body, func(r rune) bool { return r == '&' || r == ';' }) {
+			key, _, _ := strings.Cut(pair, "=")
+			if k, err := url.QueryUnescape(key); err == nil {
+				key = k
+			}
+			if key == name {
+				n++
+			}
+		}
+		if n != len(v[name]) {
+			delete(v, name)
+		}
+	}
+	return v
 }
 
 // readBody is io.ReadAll(body) as a string, read through a pooled
