@@ -155,17 +155,23 @@ func codeRequest(grant, code string) *Request {
 // googleOAuthUnhonoured are the form parameters sts reads on its other
 // paths that would narrow a token but that /v1/oauthtoken cannot honour:
 // a refresh or a code issues its family's audiences, lifetime rules and
-// boundary. Google's ExchangeOauthTokenRequest has none of them, and in a
-// JSON body they are refused as unknown names; in a form they were read
-// and then dropped, so a request for one audience, 60 seconds or an access
-// boundary got the family's wider token (docs/security.md T-180). Each is
-// refused with the reason its other paths give a bad value.
-var googleOAuthUnhonoured = []struct{ name, reason string }{
-	{"audience", ReasonTargetInvalid},
-	{"resource", ReasonTargetInvalid},
-	{"expires_in", ReasonLifetimeInvalid},
-	{"options", ReasonBoundaryInvalid},
+// boundary, and an access token. Google's ExchangeOauthTokenRequest has
+// none of them, and in a JSON body they are refused as unknown names; in a
+// form they were read and then dropped, so a request for one audience, 60
+// seconds, an access boundary or another token type got the family's
+// wider access token (docs/security.md T-180). Each is refused with the
+// reason its other paths give a bad value.
+var googleOAuthUnhonoured = []struct{ name, reason, why string }{
+	{"audience", ReasonTargetInvalid, narrowHere},
+	{"resource", ReasonTargetInvalid, narrowHere},
+	{"expires_in", ReasonLifetimeInvalid, narrowHere},
+	{"options", ReasonBoundaryInvalid, narrowHere},
+	{"requested_token_type", ReasonRequestedTypeUnsupp, "a token refreshed or redeemed here is an access token, as Google STS's; " +
+		"another type is asked for at " + PathToken + " (requested_token_type)"},
 }
+
+const narrowHere = "a token refreshed or redeemed here has its family's audiences, lifetime and access boundary; " +
+	"to narrow it, exchange it at " + PathGoogleToken + " (options.audiences, options.accessBoundary)"
 
 // unhonoured refuses a form naming one of googleOAuthUnhonoured; one sent
 // empty is omitted (RFC 6749 §3.1), as everywhere. Every value is looked
@@ -174,9 +180,7 @@ var googleOAuthUnhonoured = []struct{ name, reason string }{
 func unhonoured(form url.Values) error {
 	for _, p := range googleOAuthUnhonoured {
 		if slices.ContainsFunc(form[p.name], func(v string) bool { return v != "" }) {
-			return badRequest(p.reason, errors.New(p.name+" is not a parameter of "+PathGoogleOAuthToken+
-				": a token refreshed or redeemed here has its family's audiences, lifetime and access boundary; "+
-				"to narrow it, exchange it at "+PathGoogleToken+" (options.audiences, options.accessBoundary)"))
+			return badRequest(p.reason, errors.New(p.name+" is not a parameter of "+PathGoogleOAuthToken+": "+p.why))
 		}
 	}
 	return nil

@@ -134,22 +134,66 @@ func TestGoogleOAuthTokenRepeatedEmptyFirst(t *testing.T) {
 	}
 }
 
-// TestGoogleOAuthTokenRequestedTokenType (docs/security.md T-53; adopted
-// from review): Google's ExchangeOauthTokenRequest has no
-// requested_token_type, but a form at /v1/oauthtoken naming one is read by
-// the refresh grant: …:id_token is 400 invalid_request (it was 200 before
-// the refresh grant read it), the refresh token left for the next request;
-// …:jwt is 200.
+// TestGoogleOAuthTokenRequestedTokenType (docs/security.md T-53, T-180):
+// Google's ExchangeOauthTokenRequest has no requested_token_type, and a
+// JSON body naming it is refused as an unknown member; a form at
+// /v1/oauthtoken naming one, whatever its value (…:id_token, …:jwt, even
+// …:access_token), is refused as well, requested_token_type_unsupported,
+// never answered with an access token it did not ask for. The refresh
+// token is left as it was for the next request; sent empty the parameter
+// is omitted (RFC 6749 §3.1).
 func TestGoogleOAuthTokenRequestedTokenType(t *testing.T) {
 	g := newGoogleRefreshEnv(t)
 	rt := g.issue()
-	post := func(kv ...string) (*http.Response, map[string]any) { return g.post(rt, kv...) }
-	resp, out := post("requested_token_type", oauth2.TokenTypeIDToken)
-	if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || out["access_token"] != nil {
-		t.Errorf("/v1/oauthtoken requesting …:id_token = %d %v, want 400 invalid_request", resp.StatusCode, out)
+	for _, typ := range []string{oauth2.TokenTypeIDToken, oauth2.TokenTypeJWT, oauth2.TokenTypeAccessToken} {
+		resp, out := g.post(rt, "requested_token_type", typ)
+		desc, _ := out["error_description"].(string)
+		if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || out["reason"] != ReasonRequestedTypeUnsupp ||
+			!strings.HasPrefix(desc, "requested_token_type is not a parameter of "+PathGoogleOAuthToken) || out["access_token"] != nil {
+			t.Errorf("/v1/oauthtoken form requesting %s = %d %v %v %q (token type %v), want 400 invalid_request %s",
+				typ, resp.StatusCode, out["error"], out["reason"], desc, out["token_type"], ReasonRequestedTypeUnsupp)
+		}
 	}
-	resp, out = post("requested_token_type", oauth2.TokenTypeJWT)
-	if tok, _ := out["access_token"].(string); resp.StatusCode != http.StatusOK || tok == "" {
-		t.Errorf("/v1/oauthtoken requesting …:jwt after a refused …:id_token = %d %v, want 200 with an access token", resp.StatusCode, out)
+	stored, err := g.store.GetRefreshTokenByDigest(t.Context(), secret.Digest(g.pepper, rt))
+	if err != nil || stored.Revoked || !stored.RotatedAt.IsZero() {
+		t.Errorf("the refresh token after the refusals: %+v %v, want it live and not rotated", stored, err)
 	}
+	if resp, out := g.post(rt, "requested_token_type", ""); resp.StatusCode != http.StatusOK || out["access_token"] == nil {
+		t.Errorf("refresh with an empty requested_token_type = %d %v, want a token", resp.StatusCode, out)
+	}
+}
+
+// TestGoogleOAuthTokenRequestedTokenTypeCode (docs/security.md T-180): an
+// authorization_code form at /v1/oauthtoken naming requested_token_type
+// is refused as its JSON twin is, the code left for a corrected request;
+// a spent code so sent is a replay (T-195) and ends its family.
+func TestGoogleOAuthTokenRequestedTokenTypeCode(t *testing.T) {
+	r := newCodeReplay(t, backendStore(t, "sqlite"))
+	code := r.m.authCode(t, r.c, "ada", "read")
+	f := cloneForm(code)
+	f.Set("requested_token_type", oauth2.TokenTypeJWT)
+	if status, body := postBasic(t, r.m.srv.URL+PathGoogleOAuthToken, r.c.ID, r.sec, f); status != http.StatusBadRequest || body["reason"] != ReasonRequestedTypeUnsupp {
+		t.Errorf("/v1/oauthtoken form code with requested_token_type=jwt = %d %v %v (token type %v), want 400 %s",
+			status, body["error"], body["reason"], body["token_type"], ReasonRequestedTypeUnsupp)
+	}
+	js := codeJSON(t, code, map[string]string{"requestedTokenType": `"` + oauth2.TokenTypeJWT + `"`})
+	req, err := http.NewRequest(http.MethodPost, r.m.srv.URL+PathGoogleOAuthToken, strings.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(r.c.ID, r.sec)
+	if resp, body := do(t, req); resp.StatusCode != http.StatusBadRequest || body["error"] != oauth2.ErrorInvalidRequest {
+		t.Errorf("its JSON twin = %d %v %v, want 400 invalid_request", resp.StatusCode, body["error"], body["reason"])
+	}
+	if status, body := postBasic(t, r.m.srv.URL+PathGoogleOAuthToken, r.c.ID, r.sec, code); status != http.StatusOK {
+		t.Errorf("the code corrected = %d %v %v, want 200", status, body["error"], body["reason"])
+	}
+	spent, access, refresh := r.redeemed(t)
+	f = cloneForm(spent)
+	f.Set("requested_token_type", oauth2.TokenTypeJWT)
+	if status, body := postBasic(t, r.m.srv.URL+PathGoogleOAuthToken, r.c.ID, r.sec, f); status != http.StatusBadRequest || body["reason"] != ReasonCodeReused {
+		t.Errorf("spent code with requested_token_type = %d %v %v, want 400 %s", status, body["error"], body["reason"], ReasonCodeReused)
+	}
+	r.checkEnded(t, access, refresh)
 }
