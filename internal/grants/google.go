@@ -55,6 +55,11 @@ var googleNames = map[string]string{
 	"actorTokenType":     "actor_token_type",
 }
 
+// googleIntermediaryTokenType is the requested_token_type of Google's
+// client-side Credential Access Boundaries, which sts does not serve
+// (docs/security.md T-205).
+const googleIntermediaryTokenType = "urn:ietf:params:oauth:token-type:access_boundary_intermediary_token"
+
 func parseGoogle(r *http.Request) (*Request, error) {
 	if forImpersonation(r.Header) {
 		return nil, badRequest(ReasonImpersonationUnsupported, errors.New("service_account_impersonation_url is not supported: "+
@@ -122,14 +127,22 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// is dropped here, before anything reads, digests or verifies it;
 	// none is ever part of a token we accept (docs/security.md T-175).
 	req.SubjectToken = strings.Trim(req.SubjectToken, subjectTokenSpace)
-	// Google STS documents requested_token_type here as "Must be
-	// urn:ietf:params:oauth:token-type:access_token" and issued_token_type
-	// as always that value; …:jwt was issued as at /oauth2/token, a type
-	// no Google client asks for or reads. Absent, it is the access token
-	// all the same (docs/security.md T-205).
+	// Google's reference once said requested_token_type "Must be
+	// urn:ietf:params:oauth:token-type:access_token" here (and the generated
+	// sts/v1 client still does); its current one says it can also be
+	// …:access_boundary_intermediary_token, the intermediary token Google's
+	// Java, Python and Rust libraries downscope on the client side with its
+	// access_boundary_session_key. sts implements neither that token nor the
+	// session key, so the access token is the one type served; …:jwt was
+	// issued as at /oauth2/token, a type Google does not. Absent, it is the
+	// access token all the same (docs/security.md T-205).
 	if rt := req.RequestedTokenType; rt != "" && rt != oauth2.TokenTypeAccessToken {
+		why := ""
+		if rt == googleIntermediaryTokenType {
+			why = " (client-side Credential Access Boundaries are not implemented: send options.accessBoundary for a downscoped access token)"
+		}
 		return nil, badRequest(ReasonRequestedTypeUnsupp, errors.New("requested_token_type "+strconv.Quote(trunc(rt))+
-			" is not supported at "+PathGoogleToken+", which issues "+oauth2.TokenTypeAccessToken+" only, as Google STS"))
+			" is not supported at "+PathGoogleToken+": the supported one is "+oauth2.TokenTypeAccessToken+why))
 	}
 	// The audience names the provider, not the issued token's audience.
 	req.Audiences = nil

@@ -28,11 +28,19 @@ func TestGoogleRequestedTokenTypeAccessTokenOnly(t *testing.T) {
 		return `{"grantType":"` + oauth2.GrantTypeTokenExchange + `","subjectToken":"` + tok + `","subjectTokenType":"` + oauth2.TokenTypeJWT +
 			`","audience":"` + aud + `","requestedTokenType":"` + rtt + `"}`
 	}
-	for _, rtt := range []string{oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken, oauth2.TokenTypeRefreshToken} {
+	for _, rtt := range []string{oauth2.TokenTypeJWT, oauth2.TokenTypeIDToken, oauth2.TokenTypeRefreshToken, googleIntermediaryTokenType} {
 		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
 		resp, out := e.post(t, PathGoogleToken, exchangeForm(tok, "audience", aud, "requested_token_type", rtt))
 		if resp.StatusCode != http.StatusBadRequest || out["error"] != oauth2.ErrorInvalidRequest || out["reason"] != ReasonRequestedTypeUnsupp || out["access_token"] != nil {
 			t.Errorf("form requested_token_type %s = %d %v, want 400 invalid_request %s", rtt, resp.StatusCode, out, ReasonRequestedTypeUnsupp)
+		}
+		// The description names the one type served; Google also serves
+		// the intermediary token of client-side access boundaries, which
+		// sts does not implement, and says so rather than "as Google".
+		desc, _ := out["error_description"].(string)
+		if !strings.Contains(desc, "the supported one is "+oauth2.TokenTypeAccessToken) ||
+			(rtt == googleIntermediaryTokenType) != strings.Contains(desc, "client-side Credential Access Boundaries are not implemented") {
+			t.Errorf("form requested_token_type %s: error_description %q, want it to name %s (and, for the intermediary token, client-side boundaries)", rtt, desc, oauth2.TokenTypeAccessToken)
 		}
 		tok = e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
 		resp, out = postJSON(jsonBody(tok, rtt))
