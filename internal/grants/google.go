@@ -250,6 +250,9 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 // of space-delimited scopes, as Google's field is; an array, which Google
 // refuses, was joined into one (docs/security.md T-207).
 func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
+	if err := checkEncoding(r); err != nil {
+		return nil, err
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
