@@ -50,11 +50,18 @@ func TestContentEncodingRefused(t *testing.T) {
 			t.Errorf("%s %s %s: %d %v, want 415", tc.path, tc.ct, tc.enc, resp.StatusCode, body)
 			continue
 		}
+		// RFC 9110 §15.5.16: the 415 names the codings accepted.
+		if got := resp.Header.Get("Accept-Encoding"); got != "identity" {
+			t.Errorf("%s %s: Accept-Encoding %q, want identity", tc.path, tc.enc, got)
+		}
 		detail, _ := body["error_description"].(string)
+		if tc.path != PathConfluentToken && body["reason"] != ReasonContentEncoding {
+			t.Errorf("%s %s: reason %v, want %s", tc.path, tc.enc, body["reason"], ReasonContentEncoding)
+		}
 		if tc.path == PathConfluentToken {
 			e0 := confluentErr(t, body)
 			detail, _ = e0["detail"].(string)
-			if e0["status"] != "415" || e0["reason"] != ReasonContentType {
+			if e0["status"] != "415" || e0["reason"] != ReasonContentEncoding {
 				t.Errorf("%s %s: %v", tc.path, tc.enc, e0)
 			}
 		}

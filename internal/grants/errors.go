@@ -13,6 +13,7 @@ import (
 const (
 	ReasonMethodNotAllowed       = "method_not_allowed"
 	ReasonContentType            = "content_type_unsupported"
+	ReasonContentEncoding        = oauth2.ReasonContentEncoding
 	ReasonBodyTooLarge           = "body_too_large"
 	ReasonMalformed              = oauth2.ReasonMalformed
 	ReasonParameterRepeated      = oauth2.ReasonParameterRepeated

@@ -250,7 +250,7 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 // of space-delimited scopes, as Google's field is; an array, which Google
 // refuses, was joined into one (docs/security.md T-207).
 func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
-	if err := checkEncoding(r); err != nil {
+	if err := oauth2.CheckContentEncoding(r); err != nil {
 		return nil, err
 	}
 	body, err := io.ReadAll(r.Body)

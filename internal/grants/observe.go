@@ -166,6 +166,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 		if e.HTTPStatus() == http.StatusServiceUnavailable {
 			oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		}
+		oauth2.SetAcceptEncoding(w.Header(), e) // before OmitReason drops what it keys on
 		if h.OmitReason && e.Reason != "" {
 			c := *e
 			c.Reason = ""

@@ -162,7 +162,7 @@ func readForm(r *http.Request) (url.Values, error) {
 	if err != nil || mt != form {
 		return nil, contentTypeError(form)
 	}
-	if err := checkEncoding(r); err != nil {
+	if err := oauth2.CheckContentEncoding(r); err != nil {
 		return nil, err
 	}
 	body, err := readBody(r.Body)
@@ -248,23 +248,6 @@ func contentTypeError(accepted string) error {
 	msg := "content type must be " + accepted
 	return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: msg, Reason: ReasonContentType,
 		Status: http.StatusUnsupportedMediaType, Err: errors.New(msg)}
-}
-
-// checkEncoding refuses a body in a content coding (RFC 9110 §8.4): sts
-// decodes none, and read as it came, compressed bytes were taken for the
-// form or JSON itself, a parser's complaint about them the answer
-// (docs/security.md T-217). identity, which is no coding, is read.
-func checkEncoding(r *http.Request) error {
-	for _, h := range r.Header.Values("Content-Encoding") {
-		for c := range strings.SplitSeq(h, ",") {
-			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
-				msg := "content encoding " + strconv.Quote(trunc(c)) + " is not supported: send the body uncompressed"
-				return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: msg, Reason: ReasonContentType,
-					Status: http.StatusUnsupportedMediaType, Err: errors.New(msg)}
-			}
-		}
-	}
-	return nil
 }
 
 // googleContentTypes is what both Google endpoints read: a JSON body as

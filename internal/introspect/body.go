@@ -36,6 +36,9 @@ func readBody(r *http.Request, google bool) (formValues, error) {
 			mt = ""
 		}
 	}
+	if err := oauth2.CheckContentEncoding(r); err != nil {
+		return formValues{}, err
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

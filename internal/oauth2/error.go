@@ -78,6 +78,7 @@ func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 		}
 		e = &Error{Code: ErrorServerError, Description: "internal error"}
 	}
+	SetAcceptEncoding(w.Header(), e)
 	if e.HTTPStatus() == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		SetRetryAfter(w.Header(), 0)
 	}

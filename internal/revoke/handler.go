@@ -160,6 +160,9 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "unsupported content type", Status: http.StatusUnsupportedMediaType}
 	}
+	if err := oauth2.CheckContentEncoding(r); err != nil {
+		return nil, err
+	}
 	maxBody := h.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = 64 << 10

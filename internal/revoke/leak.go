@@ -40,6 +40,10 @@ func (h *Handler) leak(w http.ResponseWriter, r *http.Request) {
 		oauth2.WriteError(w, nil, &oauth2.Error{Code: "rate_limited", Description: "too many requests", Status: http.StatusTooManyRequests})
 		return
 	}
+	if err := oauth2.CheckContentEncoding(r); err != nil {
+		oauth2.WriteError(w, nil, err)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLeakBody))
 	if err != nil {
 		oauth2.WriteError(w, nil, bodyError(err))
