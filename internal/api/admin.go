@@ -124,7 +124,7 @@ func (s *PrincipalService) GetPrincipal(ctx context.Context, req *stsv1.GetPrinc
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	p, err := s.h.Store.GetPrincipal(ctx, storage.CanonicalID(req.GetPrincipalId()))
 	if err != nil {
 		return nil, lookupErr(err, "principal")
 	}
@@ -164,7 +164,7 @@ func (s *PrincipalService) SetPrincipalDisabled(ctx context.Context, req *stsv1.
 	if err != nil {
 		return nil, err
 	}
-	target, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	target, err := s.h.Store.GetPrincipal(ctx, storage.CanonicalID(req.GetPrincipalId()))
 	if err != nil {
 		return nil, lookupErr(err, "principal")
 	}
@@ -225,7 +225,7 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	if err := s.h.limitCredential(ctx, id); err != nil {
 		return nil, err
 	}
-	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	p, err := s.h.Store.GetPrincipal(ctx, storage.CanonicalID(req.GetPrincipalId()))
 	if err != nil {
 		return nil, lookupErr(err, "principal")
 	}
@@ -240,7 +240,7 @@ func (s *PrincipalService) CreateExchangeToken(ctx context.Context, req *stsv1.C
 	// of the instance role since would hand the token's holder that role
 	// (docs/security.md A-96).
 	ctx = pat.WithOwnerGuard(ctx, func(cur storage.Principal) error { return sameStanding(p, cur) })
-	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), req.GetPrincipalId(), req.GetValidFor().AsDuration(), src)
+	t, secret, err := s.h.PATs.CreateExchangeToken(ctx, id.caller(), p.ID, req.GetValidFor().AsDuration(), src)
 	if err != nil {
 		return nil, err
 	}

@@ -328,10 +328,11 @@ func (s *PrincipalService) DeletePrincipal(ctx context.Context, req *stsv1.Delet
 	if err != nil {
 		return nil, err
 	}
-	if req.GetPrincipalId() == id.PrincipalID {
+	principalID := storage.CanonicalID(req.GetPrincipalId())
+	if principalID == id.PrincipalID {
 		return nil, sts.Errorf(sts.Invalid, "cannot delete yourself")
 	}
-	p, err := s.h.Store.GetPrincipal(ctx, req.GetPrincipalId())
+	p, err := s.h.Store.GetPrincipal(ctx, principalID)
 	if err != nil {
 		return nil, lookupErr(err, "principal")
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -90,6 +91,31 @@ func SubjectOrg(ctx context.Context, store storage.PrincipalStore, subject strin
 	return p.OrgID
 }
 
+// SubjectNamed is the subject a revocation of subject is for. A pool's
+// subjects are strings compared as they are, so a subject is revoked as
+// sent, with one exception: a subject in UUID form with upper-case digits
+// that names no principal, while its lower-case form names one, is that
+// principal. sts writes a principal's ID in lower case in its tokens' sub,
+// so revoking the upper-case form answered OK and revoked nothing; an
+// administrator who pasted the ID in upper case means the principal
+// (storage.CanonicalID, docs/security.md T-216). A storage failure is an
+// error rather than a guess.
+func SubjectNamed(ctx context.Context, store storage.PrincipalStore, subject string) (string, error) {
+	low := storage.CanonicalID(subject)
+	if low == subject {
+		return subject, nil
+	}
+	for _, s := range [...]string{subject, low} {
+		switch _, err := store.GetPrincipal(ctx, s); {
+		case err == nil:
+			return s, nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return "", lookupErr(err, "principal")
+		}
+	}
+	return subject, nil
+}
+
 // RevokeSubject revokes a subject's tokens.
 func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.RevokeSubjectRequest) (*stsv1.RevokeSubjectResponse, error) {
 	id, err := s.h.requireInstanceAdmin(ctx)
@@ -119,13 +145,17 @@ func (s *RevocationService) RevokeSubject(ctx context.Context, req *stsv1.Revoke
 		}
 		keep = req.GetKeep().AsDuration()
 	}
-	n, err := RevokeSubject(ctx, store, req.GetSubject(), before, keep, now, "api revoke subject")
+	subject, err := SubjectNamed(ctx, s.h.Store, req.GetSubject())
+	if err != nil {
+		return nil, err
+	}
+	n, err := RevokeSubject(ctx, store, subject, before, keep, now, "api revoke subject")
 	if err != nil {
 		return nil, err
 	}
 	// The revocation is committed; a lost event is logged rather than undone.
-	org := SubjectOrg(ctx, s.h.Store, req.GetSubject())
-	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), org, ActionSubjectRevoke, "subject:"+req.GetSubject(), now); err != nil {
+	org := SubjectOrg(ctx, s.h.Store, subject)
+	if err := auditAdmin(ctx, s.h.adminStore(), id.caller(), org, ActionSubjectRevoke, "subject:"+subject, now); err != nil {
 		s.h.logger().ErrorContext(ctx, "audit event not stored", "action", ActionSubjectRevoke, "err", err)
 	}
 	return &stsv1.RevokeSubjectResponse{IssuedBefore: ts(before), ExpiresAt: ts(before.Add(keep)), RefreshTokensRevoked: n}, nil

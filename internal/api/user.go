@@ -140,7 +140,7 @@ func (s *UserService) GetPersonalAccessToken(ctx context.Context, req *gitpodv1.
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.h.PATs.Get(ctx, id.PrincipalID, canonicalID(req.GetPersonalAccessTokenId()))
+	p, err := s.h.PATs.Get(ctx, id.PrincipalID, storage.CanonicalID(req.GetPersonalAccessTokenId()))
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *UserService) UpdatePersonalAccessToken(ctx context.Context, req *gitpod
 		}
 		guards = append(guards, mayWiden(id, bound, scopes))
 	}
-	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, canonicalID(req.GetPersonalAccessTokenId()), in, guards...)
+	p, err := s.h.PATs.Update(ctx, id.caller(), id.PrincipalID, storage.CanonicalID(req.GetPersonalAccessTokenId()), in, guards...)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *UserService) RegeneratePersonalAccessToken(ctx context.Context, req *gi
 	if err != nil {
 		return nil, err
 	}
-	patID := canonicalID(req.GetPersonalAccessTokenId())
+	patID := storage.CanonicalID(req.GetPersonalAccessTokenId())
 	if err := mayMintPAT(id, bound, exp, patID); err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (s *UserService) DeletePersonalAccessToken(ctx context.Context, req *gitpod
 	if err != nil {
 		return nil, err
 	}
-	if err := s.h.PATs.Delete(ctx, id.caller(), id.PrincipalID, canonicalID(req.GetPersonalAccessTokenId()), pat.HeldBy(id.Scopes)); err != nil {
+	if err := s.h.PATs.Delete(ctx, id.caller(), id.PrincipalID, storage.CanonicalID(req.GetPersonalAccessTokenId()), pat.HeldBy(id.Scopes)); err != nil {
 		return nil, err
 	}
 	return &gitpodv1.DeletePersonalAccessTokenResponse{}, nil

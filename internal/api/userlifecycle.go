@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -29,7 +28,7 @@ const suspendRevocationTTL = 366 * 24 * time.Hour
 // reported as not found, so the answer tells nothing about other
 // organizations.
 func (h *Handler) managedUser(ctx context.Context, id *Identity, userID, verb string) (storage.Principal, error) {
-	userID = canonicalID(userID)
+	userID = storage.CanonicalID(userID)
 	if userID == "" {
 		return storage.Principal{}, sts.Errorf(sts.Invalid, "user_id required")
 	}
@@ -52,24 +51,11 @@ func (h *Handler) managedUser(ctx context.Context, id *Identity, userID, verb st
 	return p, nil
 }
 
-// canonicalID is a user or token ID a client sent, as sts stores it. Every
-// such ID is a UUID, which names the same value whatever the case of its hex
-// digits, so Gitpod's clients may send it in upper case; sts makes them in
-// lower case (storage.NewID) and compares and looks them up as text, so one
-// in upper case is lowered before either. Anything else is left as sent,
-// and not found (docs/security.md T-216).
-func canonicalID(id string) string {
-	if storage.IsUUID(id) {
-		return strings.ToLower(id)
-	}
-	return id
-}
-
 // tokenOwner is the principal whose tokens a PAT request acts on: the
 // caller when userID is empty or the caller's own, else a user the caller
 // administers.
 func (h *Handler) tokenOwner(ctx context.Context, id *Identity, userID, verb string) (storage.Principal, error) {
-	userID = canonicalID(userID)
+	userID = storage.CanonicalID(userID)
 	if userID == "" || userID == id.PrincipalID {
 		return h.principal(ctx, id)
 	}
@@ -263,7 +249,7 @@ func (h *Handler) otherUser(ctx context.Context, userID, verb string) (*Identity
 	if !ok {
 		return nil, storage.Principal{}, errNoCredential
 	}
-	userID = canonicalID(userID)
+	userID = storage.CanonicalID(userID)
 	if userID == id.PrincipalID {
 		return nil, storage.Principal{}, sts.Errorf(sts.Invalid, "cannot %s yourself", verb)
 	}

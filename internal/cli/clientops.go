@@ -212,6 +212,10 @@ func (d directRevocations) revokeSubject(ctx context.Context, subject string, be
 		keep = tokens.RevocationKeep(d.defaultKeep)
 	}
 	now := time.Now()
+	subject, err := api.SubjectNamed(ctx, d.s, subject) // as the API does (docs/security.md T-216)
+	if err != nil {
+		return nil, err
+	}
 	n, err := api.RevokeSubject(ctx, d.s, subject, before, keep, now, "cli revoke subject")
 	if err != nil {
 		return nil, err

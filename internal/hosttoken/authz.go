@@ -29,7 +29,7 @@ func (s *Service) load(ctx context.Context, c Caller, id string) (storage.HostTo
 	if !storage.IsUUID(id) {
 		return storage.HostToken{}, invalid("id must be a UUID")
 	}
-	r, err := s.Store.GetHostToken(ctx, normID(id))
+	r, err := s.Store.GetHostToken(ctx, storage.CanonicalID(id))
 	if errors.Is(err, storage.ErrNotFound) {
 		return r, notFound(id)
 	}

@@ -61,7 +61,7 @@ func LoadIntegrations(configs map[string]IntegrationConfig, checkURL func(string
 			}
 			secret = strings.TrimSpace(string(b))
 		}
-		out[normID(id)] = Integration{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: secret}
+		out[storage.CanonicalID(id)] = Integration{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: secret}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

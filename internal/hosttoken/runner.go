@@ -154,7 +154,7 @@ func GetRunnerKey(ctx context.Context, store KeyStore, c Caller, runnerID string
 // keyRunner loads the runner for a key operation: it must be a RUNNER of
 // the caller's organization and the caller an admin of it.
 func keyRunner(ctx context.Context, store storage.PrincipalStore, c Caller, runnerID string) (storage.Principal, error) {
-	p, err := store.GetPrincipal(ctx, normID(runnerID))
+	p, err := store.GetPrincipal(ctx, storage.CanonicalID(runnerID))
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (c.OrgID == "" || p.OrgID != c.OrgID)) {
 		return storage.Principal{}, sts.Errorf(sts.NotFound, "runner %s not found", runnerID)
 	}
@@ -208,10 +208,10 @@ func (s *Service) RunnerValue(ctx context.Context, c Caller, in ValueRequest) (S
 	if c.Kind != storage.PrincipalRunner || c.OrgID == "" {
 		return SealedValue{}, sts.Errorf(sts.PermissionDenied, "only a runner may read host token values")
 	}
-	if normID(in.RunnerID) != normID(c.PrincipalID) {
+	if storage.CanonicalID(in.RunnerID) != storage.CanonicalID(c.PrincipalID) {
 		return SealedValue{}, sts.Errorf(sts.PermissionDenied, "runnerId must be the authenticated runner")
 	}
-	key, err := s.Store.GetRunnerKey(ctx, normID(c.PrincipalID))
+	key, err := s.Store.GetRunnerKey(ctx, storage.CanonicalID(c.PrincipalID))
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && key.OrgID != c.OrgID) {
 		return SealedValue{}, sts.Errorf(sts.FailedPrecondition,
 			"runner %s has no public key registered: an admin registers one with sts runner set-key (or RunnerKeyService.SetRunnerPublicKey)", c.PrincipalID)
@@ -300,7 +300,7 @@ func (s *Service) withheld(ctx context.Context, ev storage.AuditEvent, why error
 // while the audit append waited, is sealed nothing; authentication alone
 // would refuse it only from its next call (docs/security.md ).
 func (s *Service) runnerActive(ctx context.Context, c Caller) error {
-	switch p, err := s.Store.GetPrincipal(ctx, normID(c.PrincipalID)); {
+	switch p, err := s.Store.GetPrincipal(ctx, storage.CanonicalID(c.PrincipalID)); {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && (p.Disabled || p.OrgID != c.OrgID || p.Kind != storage.PrincipalRunner)):
 		return sts.Errorf(sts.PermissionDenied, "runner %s was disabled or deleted during this read", c.PrincipalID)
 	case err != nil:
@@ -331,7 +331,7 @@ func (s *Service) sameKey(ctx context.Context, c Caller, key storage.RunnerKey) 
 // user's SCM access stops with the user (docs/security.md A-06),
 // answered as having no token.
 func (s *Service) subjectActive(ctx context.Context, c Caller, in ValueRequest) error {
-	switch subj, err := s.Store.GetPrincipal(ctx, normID(in.PrincipalID)); {
+	switch subj, err := s.Store.GetPrincipal(ctx, storage.CanonicalID(in.PrincipalID)); {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && (subj.Disabled || subj.OrgID != c.OrgID)):
 		return sts.Errorf(sts.NotFound, "no host authentication token for principal %s on host %s", in.PrincipalID, in.Host)
 	case err != nil:
@@ -390,14 +390,14 @@ func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) 
 	var best storage.HostToken
 	found := false
 	now := s.now()
-	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: normID(c.PrincipalID), SubjectID: normID(in.PrincipalID), Limit: 200}
+	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: storage.CanonicalID(c.PrincipalID), SubjectID: storage.CanonicalID(in.PrincipalID), Limit: 200}
 	for range 50 { // at most 10 000 tokens of one subject on one runner
 		rows, err := s.Store.ListHostTokens(ctx, f)
 		if err != nil {
 			return best, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		for _, r := range rows {
-			if r.OrgID != c.OrgID || r.RunnerID != normID(c.PrincipalID) || !strings.EqualFold(r.Host, in.Host) || r.Dead(now) {
+			if r.OrgID != c.OrgID || r.RunnerID != storage.CanonicalID(c.PrincipalID) || !strings.EqualFold(r.Host, in.Host) || r.Dead(now) {
 				continue
 			}
 			if !found || later(r, best) {
@@ -441,7 +441,7 @@ func (s *Service) UpdateMetadata(ctx context.Context, c Caller, runnerID, id str
 	if err != nil {
 		return Token{}, err
 	}
-	if r.RunnerID != normID(runnerID) || (!c.Admin && c.PrincipalID != r.RunnerID) {
+	if r.RunnerID != storage.CanonicalID(runnerID) || (!c.Admin && c.PrincipalID != r.RunnerID) {
 		return Token{}, notFound(id)
 	}
 	var out storage.HostToken

@@ -215,7 +215,7 @@ func (s *Service) List(ctx context.Context, c Caller, in ListInput) ([]Token, st
 	if c.OrgID == "" {
 		return nil, "", nil
 	}
-	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: normID(in.RunnerID), SubjectID: sub.ID, AfterID: after, Limit: size + 1}
+	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: storage.CanonicalID(in.RunnerID), SubjectID: sub.ID, AfterID: after, Limit: size + 1}
 	if !c.Admin {
 		f.Principal = c.PrincipalID
 	}

@@ -3,7 +3,6 @@ package hosttoken
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
@@ -23,8 +22,6 @@ type CreateInput struct {
 	IntegrationID string
 	Scopes        []string
 }
-
-func normID(id string) string { return strings.ToLower(id) }
 
 func (in *CreateInput) validate() error {
 	if err := checkValue("token", in.Token, true); err != nil {
@@ -52,7 +49,7 @@ func (in *CreateInput) validate() error {
 		return invalid("refreshToken: a PAT-source token has no refresh token")
 	}
 	sub, err := resolveSubject(in.Subject, in.UserID)
-	in.Subject, in.RunnerID, in.IntegrationID = sub, normID(in.RunnerID), normID(in.IntegrationID)
+	in.Subject, in.RunnerID, in.IntegrationID = sub, storage.CanonicalID(in.RunnerID), storage.CanonicalID(in.IntegrationID)
 	return err
 }
 

@@ -135,6 +135,20 @@ func IsUUID(s string) bool {
 	return true
 }
 
+// CanonicalID is an ID a client sent, as sts stores it: one in UUID form
+// (IsUUID) in lower case, anything else as sent. Every ID sts makes is a
+// lower-case UUID ([NewID]), and a UUID names the same value whatever the
+// case of its hex digits, so the APIs (Gitpod's and sts.v1's) and the
+// host-token vault lower one before comparing or looking it up: this is
+// their one rule (docs/security.md T-216). An ID that is not a UUID names
+// nothing sts made and is left for the lookup to not find.
+func CanonicalID(id string) string {
+	if IsUUID(id) {
+		return strings.ToLower(id)
+	}
+	return id
+}
+
 // FormatUUID returns b in the canonical 8-4-4-4-12 hexadecimal form, with
 // one allocation (fmt took six; IDs are made for every audit event).
 func FormatUUID(b [16]byte) string {
