@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/opensts/sts/internal/seal"
@@ -28,6 +30,10 @@ type Multi struct {
 	managers []*Manager
 	store    storage.KeyStore
 	cfg      Config
+	// foreign is the algorithms not kept here that last had live keys in
+	// the store (see noteForeign), so a disagreement is logged once.
+	foreignMu sync.Mutex
+	foreign   string
 }
 
 var (
@@ -37,8 +43,11 @@ var (
 
 // NewMulti returns the managers of cfg.Algorithm and of each extra
 // algorithm (ES256, RS256 or EdDSA, none twice nor equal to the primary)
-// over store. The primary owns every key whose algorithm is not an extra
-// one, so keys of a former primary algorithm retire as they always did.
+// over store. The primary owns its algorithm's keys and the retired keys
+// of every algorithm that is not an extra one, so keys of a former primary
+// algorithm are deleted in time as they always were. The active and next
+// keys of an algorithm not kept here are no Manager's: another replica
+// whose keys.extra_algorithms differs keeps them (docs/security.md F-100).
 func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra ...string) (*Multi, error) {
 	cfg = cfg.withDefaults()
 	for i, alg := range extra {
@@ -51,7 +60,10 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 			return nil, fmt.Errorf("signer: extra algorithm %s listed twice", alg)
 		}
 	}
-	primary, err := New(algStore{store: store, owns: func(a string) bool { return !slices.Contains(extra, a) }}, keyring, cfg)
+	primaryOwns := func(k storage.SigningKey) bool {
+		return k.Algorithm == cfg.Algorithm || (k.State == storage.KeyRetired && !slices.Contains(extra, k.Algorithm))
+	}
+	primary, err := New(algStore{store: store, owns: primaryOwns}, keyring, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +71,7 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 	for _, alg := range extra {
 		c := cfg
 		c.Algorithm = alg
-		x, err := New(algStore{store: store, owns: func(a string) bool { return a == alg }}, keyring, c)
+		x, err := New(algStore{store: store, owns: func(k storage.SigningKey) bool { return k.Algorithm == alg }}, keyring, c)
 		if err != nil {
 			return nil, err
 		}
@@ -264,8 +276,11 @@ func (m *Multi) ActiveKeyIDs() map[string]string {
 }
 
 // Init, Reload, Ready and Tick act on every Manager; Init and Ready
-// fail when any algorithm cannot sign. Init and Tick first retire the
-// keys of an algorithm no longer kept (see retireDropped).
+// fail when any algorithm cannot sign. Init first retires the keys of an
+// algorithm no longer kept (see retireDropped); Tick never does: a live
+// key of an algorithm not kept here that appears later is another
+// replica's, which keeps that algorithm (docs/security.md F-100), and is
+// only logged (see noteForeign).
 func (m *Multi) Init(ctx context.Context) error {
 	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil { // F-98, as Manager.Init
 		return err
@@ -280,7 +295,7 @@ func (m *Multi) Reload(ctx context.Context) error {
 func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
 
 func (m *Multi) Tick(ctx context.Context) error {
-	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil {
+	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
 		return err
 	}
 	return m.each(func(x *Manager) error { return x.Tick(ctx) })
@@ -312,8 +327,8 @@ func (m *Multi) Run(ctx context.Context) error {
 
 // tick is one poll of Run.
 func (m *Multi) tick(ctx context.Context) {
-	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil {
-		m.primary.logger().Warn("signer: retiring the keys of an algorithm no longer kept failed", "err", err)
+	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
+		m.primary.logger().Warn("signer: reading the key set for algorithms kept elsewhere failed", "err", err)
 	}
 	for _, x := range m.all() {
 		x.logTick(x.Tick(ctx))
@@ -379,6 +394,37 @@ func (m *Multi) retireDropped(ctx context.Context) error {
 	return nil
 }
 
+// noteForeign logs, once per change, the algorithms not kept here that
+// have an active or next key in the store: replicas disagree on
+// keys.algorithm or keys.extra_algorithms. Retiring them on every poll, as
+// at start, made the two replicas replace each other's keys for good
+// (docs/security.md F-100); they are left to the replica that keeps them,
+// and this one neither signs with them nor publishes them.
+func (m *Multi) noteForeign(ctx context.Context) error {
+	rows, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("signer: list signing keys: %w", err)
+	}
+	var algs []string
+	for _, k := range rows {
+		if k.State != storage.KeyRetired && !m.kept(k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
+	slices.Sort(algs)
+	algs = slices.Compact(algs)
+	now := strings.Join(algs, ",")
+	m.foreignMu.Lock()
+	changed := now != m.foreign
+	m.foreign = now
+	m.foreignMu.Unlock()
+	if changed && now != "" {
+		m.primary.logger().Error("signer: another replica keeps signing keys of algorithms this one does not: replicas must agree on keys.algorithm and keys.extra_algorithms",
+			"algorithms", algs, "kept", m.Algorithms())
+	}
+	return nil
+}
+
 func (m *Multi) each(fn func(*Manager) error) error {
 	var errs []error
 	for _, x := range m.all() {
@@ -390,12 +436,12 @@ func (m *Multi) each(fn func(*Manager) error) error {
 }
 
 // algStore is the part of a key store one Manager of a Multi owns: the
-// keys whose algorithm owns accepts. Updates keep the other keys as they
+// keys owns accepts. Updates keep the other keys as they
 // are, in the same atomic step, so Managers of different algorithms never
 // see, rotate or delete each other's keys.
 type algStore struct {
 	store storage.KeyStore
-	owns  func(alg string) bool
+	owns  func(k storage.SigningKey) bool
 }
 
 func (s algStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
@@ -440,8 +486,8 @@ func (s algStore) mineOnly(fn func(old []storage.SigningKey) ([]storage.SigningK
 			return nil, err
 		}
 		for _, k := range out {
-			if !s.owns(k.Algorithm) {
-				return nil, fmt.Errorf("signer: key %s has algorithm %s, which this manager does not own", k.ID, k.Algorithm)
+			if !s.owns(k) {
+				return nil, fmt.Errorf("signer: key %s (%s, %s) is not this manager's", k.ID, k.Algorithm, k.State)
 			}
 		}
 		return append(others, out...), nil
@@ -450,7 +496,7 @@ func (s algStore) mineOnly(fn func(old []storage.SigningKey) ([]storage.SigningK
 
 func (s algStore) split(all []storage.SigningKey) (mine, others []storage.SigningKey) {
 	for _, k := range all {
-		if s.owns(k.Algorithm) {
+		if s.owns(k) {
 			mine = append(mine, k)
 		} else {
 			others = append(others, k)
