@@ -23,18 +23,22 @@ import (
 var errDenied = errors.New("denied")
 
 func newPoolTestCmd() *cobra.Command {
-	var pool, provider, tokenFile string
-	var audiences, scopes []string
+	var pool, provider, tokenFile, client string
+	var audiences, resources, scopes []string
 	cmd := &cobra.Command{
-		Use:   "test --pool POOL --token FILE [--audience AUD] [--scope S]",
+		Use:   "test --pool POOL --token FILE [--audience AUD] [--resource URI] [--scope S] [--client ID]",
 		Short: "Evaluate a subject token against a pool, step by step, without minting",
 		Long: `Verify a subject token the way an exchange would (signature with the provider's
 keys, fetched over the network as serve does; issuer, audience and times) and
 run the pool's CEL condition, identity and mapping, printing each step and the
 stable reason of a denial. The condition judges what the exchange would
 issue (the "request" line): with no --scope, the pool's scopes (without
-offline_access); with --scope naming Google's default scope alone, the pool's
-google_default_scopes; with no --audience, the default audience (the issuer).
+offline_access, within --client's scopes); with --scope naming Google's
+default scope alone, the pool's google_default_scopes; the audience is
+--audience and --resource, or with neither the default audience (the
+issuer); request.resource and request.client_id are --resource and
+--client, as the exchange's resource and client_id parameters. --client
+must name a client of the pool's organization.
 Nothing is minted and nothing is written. A pool
 declared in the configuration file (--config, ./sts.yaml) is evaluated as the
 file declares it, with no server and no database needed; any other pool is
@@ -42,6 +46,7 @@ read from storage. Exits 0
 when the exchange would be allowed by the pool, 1 otherwise. The API's
 sts.v1.PoolService/TestPool runs the same evaluation.`,
 		Example: `  sts pool test --pool ci --token token.jwt --audience https://api.example.com
+  sts pool test --pool ci --token token.jwt --resource https://api.example.com/ --client 6f1c2a5e-8d7b-4c3a-9e2f-1a2b3c4d5e6f
   echo "$ACTIONS_ID_TOKEN" | sts pool test --pool ci --token -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,7 +57,7 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 			return withTestPools(cmd, pool, func(ctx context.Context, svc *pools.Service) error {
 				return testPool(ctx, cmd.OutOrStdout(), svc, pools.TestInput{
 					PoolID: pool, ProviderID: provider, SubjectToken: raw,
-					Request: policy.Request{Audiences: audiences, Scopes: scopes},
+					Request: policy.Request{Audiences: audiences, Resources: resources, Scopes: scopes, ClientID: client},
 				})
 			})
 		},
@@ -61,6 +66,8 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 	cmd.Flags().StringVar(&tokenFile, "token", "", "file holding the subject token, - for standard input (required)")
 	cmd.Flags().StringVar(&provider, "provider", "", "provider ID (default: the provider whose issuer matches the token)")
 	cmd.Flags().StringSliceVar(&audiences, "audience", nil, "requested audience, as the exchange's audience parameter; request.audience is it, or the issuer when none is given")
+	cmd.Flags().StringSliceVar(&resources, "resource", nil, "requested resource, as the exchange's resource parameter (RFC 8707); request.resource is it, and it joins request.audience")
+	cmd.Flags().StringVar(&client, "client", "", "client ID, as the exchange's client_id: request.client_id is it, and the default scopes are within its scopes")
 	scopesVar(cmd.Flags(), &scopes, "scope", "requested scope; request.scope is it, or the pool's default when none is given")
 	_ = cmd.MarkFlagRequired("pool")
 	_ = cmd.MarkFlagRequired("token")
