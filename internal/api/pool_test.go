@@ -221,7 +221,13 @@ func testPoolService(t *testing.T, e *poolEnv, c stsv1connect.PoolServiceClient,
 	// signature; nothing is written, each is a response, not an error.
 	before := e.counts(t)
 	tok := e.sign(t, nil, "repo:acme/app", "acme")
+	// An audience that is neither the issuer nor one of the pool's is
+	// refused as the exchange refuses it (docs/security.md F-101).
 	res, err := c.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: id, SubjectToken: tok, Audiences: []string{"https://api.example"}})
+	if err != nil || res.GetAllowed() || res.GetReason() != "audience_not_allowed" {
+		t.Errorf("TestPool for an audience not the pool's = %v, %v, want denied audience_not_allowed", res, err)
+	}
+	res, err = c.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: id, SubjectToken: tok})
 	if err != nil || !res.GetAllowed() || res.GetReason() != "" || res.GetProviderId() != "gh" || res.GetSubject() != "repo:acme/app" ||
 		res.GetAttributes()["repo"] != "acme/app" {
 		t.Fatalf("TestPool = %v, %v", res, err)

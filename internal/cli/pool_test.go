@@ -165,7 +165,8 @@ func TestPoolTest(t *testing.T) {
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
 	os.WriteFile(jwksFile, jwks, 0o600)
-	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme", "--condition", `assertion.repository_owner == "acme"`, "--attribute", "repo=assertion.repository")...)
+	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme", "--condition", `assertion.repository_owner == "acme"`, "--attribute", "repo=assertion.repository",
+		"--audience", "https://api.example")...)
 	mustCLI(t, cli("provider", "create", "gh", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts", "--jwks-file", jwksFile)...)
 
 	sign := func(owner string) string {

@@ -21,7 +21,8 @@ import (
 // of such an exchange, although sts.v1.PoolService/TestPool takes both.
 // The command passes them to the same dry run: a resource the condition
 // refuses is denied with the request line showing it, one it admits is
-// allowed, and a client the pool's organization does not have is an
+// allowed, an audience the exchange would refuse as not the pool's is
+// denied as the exchange denies it (audience_not_allowed), and a client the pool's organization does not have is an
 // error naming it, not a verdict.
 func TestPoolTestResourceAndClient(t *testing.T) {
 	t.Parallel()
@@ -37,7 +38,7 @@ func TestPoolTestResourceAndClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme",
-		"--condition", `request.resource.all(r, r == "https://api.example/")`)...)
+		"--condition", `request.resource.all(r, r == "https://api.example/")`, "--audience", "https://api.example/")...)
 	mustCLI(t, cli("provider", "create", "gh", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts", "--jwks-file", jwksFile)...)
 	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
 	now := time.Now()
@@ -58,6 +59,13 @@ func TestPoolTestResourceAndClient(t *testing.T) {
 	code, out, errOut = runCLI(t, cli("pool", "test", "--pool", "ci", "--token", tokFile, "--resource", "https://api.example/")...)
 	if code != 0 || !strings.Contains(out, `audience ["https://api.example/"]`) || !strings.Contains(out, "ALLOWED") {
 		t.Errorf("pool test --resource https://api.example/ = %d, want 0, the resource as the audience, allowed:\n%s%s", code, out, errOut)
+	}
+	// The condition admits it, but the exchange refuses an audience that is
+	// neither the issuer nor one of the pool's (invalid_target): the dry
+	// run said ALLOWED.
+	code, out, errOut = runCLI(t, cli("pool", "test", "--pool", "ci", "--token", tokFile, "--audience", "https://other.example/")...)
+	if code != 1 || !strings.Contains(out, "condition       ok") || !strings.Contains(out, "DENIED reason audience_not_allowed") {
+		t.Errorf("pool test --audience https://other.example/ = %d, want 1, condition ok and audience_not_allowed:\n%s%s", code, out, errOut)
 	}
 	const stranger = "6f1c2a5e-8d7b-4c3a-9e2f-1a2b3c4d5e6f"
 	code, out, errOut = runCLI(t, cli("pool", "test", "--pool", "ci", "--token", tokFile, "--client", stranger)...)

@@ -231,7 +231,7 @@ func (g *TokenExchange) audience(req *Request, subj *subject) (tokens.Audience, 
 		switch {
 		case subj.own && !slices.Contains(subj.audiences, t):
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceWidening, errors.New("audience not in the subject token"))
-		case !subj.own && t != g.DefaultAudience && !slices.Contains(g.Audiences, t) && !slices.Contains(subj.poolAudiences, t):
+		case !subj.own && !policy.AudienceAllowed(t, g.DefaultAudience, g.Audiences, subj.poolAudiences):
 			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, errors.New("audience not allowed"))
 		}
 	}

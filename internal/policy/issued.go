@@ -90,3 +90,12 @@ func IssuedAudience(audiences, resources []string, def string) []string {
 	}
 	return []string{def}
 }
+
+// AudienceAllowed reports whether a token of a pool may be issued for
+// aud (docs/security.md T-49): it is the server's default audience def,
+// one of the server's further audiences, or one of the pool's. The token
+// endpoint refuses any other (invalid_target, audience_not_allowed), and
+// the admin dry run judges by this same rule (docs/security.md F-101).
+func AudienceAllowed(aud, def string, server, pool []string) bool {
+	return aud == def || slices.Contains(server, aud) || slices.Contains(pool, aud)
+}

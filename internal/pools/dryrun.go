@@ -22,6 +22,9 @@ const (
 	ReasonIssuerUnknown   = "issuer_unknown"
 	ReasonProviderUnknown = "provider_unknown"
 	ReasonPolicyInvalid   = string(policy.ReasonPolicyInvalid)
+	// ReasonAudienceNotAllowed is the token endpoint's reason (grants) for
+	// an audience that is neither the default nor one of the pool's.
+	ReasonAudienceNotAllowed = "audience_not_allowed"
 )
 
 // TestInput is one dry run: a subject token against a pool.
@@ -74,9 +77,10 @@ type TestResult struct {
 // (policy.Explain), recording each step. Nothing is minted and nothing is
 // written; one-time-use providers do not consume the token. The policy
 // judges the scope and audience the exchange would issue, defaults
-// included (judgedRequest), shown in the "request" step. What an exchange
-// checks beyond the pool — the client's permissions, the requested scopes
-// and audiences against the ceilings, the lifetime — is not evaluated.
+// included (judgedRequest), shown in the "request" step, and each audience
+// is held to the pool's as the exchange holds it (policy.AudienceAllowed).
+// What an exchange checks beyond that — the client's permissions, the
+// requested scopes against the ceilings, the lifetime — is not evaluated.
 // Errors (not denials): [sts.Invalid] (also a client_id the pool's
 // organization has no client of), [sts.NotFound] (pool),
 // [sts.Unavailable].
@@ -183,6 +187,15 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	}
 	if err != nil {
 		return deny(string(out.Reason))
+	}
+	// The exchange then refuses an audience its pool does not allow
+	// (invalid_target), by the same rule: a dry run that stopped at the
+	// policy answered ALLOWED for it (docs/security.md F-101).
+	for _, aud := range req.Audiences {
+		if !policy.AudienceAllowed(aud, s.limits.DefaultAudience, nil, p.Audiences) {
+			step("audience", false, fmt.Sprintf("%q is neither the issuer nor one of pool %s's audiences (reason %s)", aud, p.ID, ReasonAudienceNotAllowed))
+			return deny(ReasonAudienceNotAllowed)
+		}
 	}
 	res.Allowed = true
 	res.Identity, res.Subject, res.Groups, res.Attributes = out.Identity, out.Subject, out.Groups, out.Attributes
