@@ -28,6 +28,13 @@ type Multi struct {
 	// given; built once, so lookups on the verification path allocate
 	// nothing.
 	managers []*Manager
+	// watchers are one Manager per algorithm not kept here, over that
+	// algorithm's live (active and next) keys, which another replica
+	// keeps: they only load them, so this replica publishes and trusts
+	// every live key in the store (docs/security.md F-100), and never
+	// rotate nor sign. verify is managers then watchers, built once.
+	watchers []*Manager
+	verify   []*Manager
 	store    storage.KeyStore
 	cfg      Config
 	// foreign is the algorithms not kept here that last had live keys in
@@ -46,8 +53,9 @@ var (
 // over store. The primary owns its algorithm's keys and the retired keys
 // of every algorithm that is not an extra one, so keys of a former primary
 // algorithm are deleted in time as they always were. The active and next
-// keys of an algorithm not kept here are no Manager's: another replica
-// whose keys.extra_algorithms differs keeps them (docs/security.md F-100).
+// keys of an algorithm not kept here are a watcher's: another replica
+// whose keys.extra_algorithms differs may keep them (docs/security.md
+// F-100); they are published and trusted here, never signed with.
 func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra ...string) (*Multi, error) {
 	cfg = cfg.withDefaults()
 	for i, alg := range extra {
@@ -77,6 +85,19 @@ func NewMulti(store storage.KeyStore, keyring *seal.Keyring, cfg Config, extra .
 		}
 		m.managers = append(m.managers, x)
 	}
+	for _, alg := range []string{ES256, RS256, EdDSA} {
+		if m.kept(alg) {
+			continue
+		}
+		c := cfg
+		c.Algorithm = alg
+		w, err := New(algStore{store: store, owns: func(k storage.SigningKey) bool { return k.Algorithm == alg && k.State != storage.KeyRetired }}, keyring, c)
+		if err != nil {
+			return nil, err
+		}
+		m.watchers = append(m.watchers, w)
+	}
+	m.verify = append(slices.Clone(m.managers), m.watchers...)
 	return m, nil
 }
 
@@ -91,7 +112,7 @@ func (m *Multi) ActiveKeyID() string { return m.primary.ActiveKeyID() }
 
 // SetKeyring is [Manager.SetKeyring] on every Manager.
 func (m *Multi) SetKeyring(keyring *seal.Keyring) {
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		x.SetKeyring(keyring)
 	}
 }
@@ -128,7 +149,7 @@ func (m *Multi) RotateEach(ctx context.Context, force bool, ev EventFunc) ([]Rot
 // how many rows changed in all.
 func (m *Multi) RotateMaster(ctx context.Context, keyring *seal.Keyring) (int, error) {
 	total := 0
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		n, err := x.RotateMaster(ctx, keyring)
 		total += n
 		if err != nil {
@@ -140,7 +161,7 @@ func (m *Multi) RotateMaster(ctx context.Context, keyring *seal.Keyring) (int, e
 
 // SetClock and SetLogger set Now and Logger on every Manager.
 func (m *Multi) SetClock(now func() time.Time) {
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		x.Now = now
 	}
 }
@@ -153,7 +174,7 @@ func (m *Multi) SetScheduledEvent(ev EventFunc) {
 }
 
 func (m *Multi) SetLogger(l *slog.Logger) {
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		x.Logger = l
 	}
 }
@@ -180,9 +201,10 @@ func (m *Multi) SignFor(ctx context.Context, typ string, build func(alg string) 
 	return m.primary.SignFor(ctx, typ, build)
 }
 
-// PublicKey implements [KeySet] over every algorithm's keys.
+// PublicKey implements [KeySet] over every live key in the store and the
+// retired keys this replica owns.
 func (m *Multi) PublicKey(kid string) (PublicKey, bool) {
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		if k, ok := x.PublicKey(kid); ok {
 			return k, true
 		}
@@ -204,13 +226,13 @@ func (m *Multi) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, er
 	}
 	// A kid one algorithm's Manager has seen leave the set (revoked) is
 	// unknown to every other too: none re-reads for it.
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		if x.dropped(kid) {
 			return PublicKey{}, false, nil
 		}
 	}
 	var first error
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		k, ok, err := x.ResolveKey(ctx, kid)
 		if ok {
 			return k, true, nil
@@ -225,7 +247,7 @@ func (m *Multi) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, er
 // AbsentSince is [Manager.AbsentSince] over every algorithm's keys: each
 // Manager reads only its own algorithm's, so kid must be absent from all.
 func (m *Multi) AbsentSince(kid string, since time.Time) bool {
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		if !x.AbsentSince(kid, since) {
 			return false
 		}
@@ -239,6 +261,11 @@ func (m *Multi) Algorithms() []string {
 	for _, x := range m.all() {
 		out = append(out, x.Algorithms()...)
 	}
+	for _, w := range m.watchers {
+		if ks := w.state.Load(); ks != nil && len(ks.rows) > 0 {
+			out = append(out, ks.algs...)
+		}
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
@@ -246,7 +273,7 @@ func (m *Multi) Algorithms() []string {
 // JWKS implements [KeySet]: every algorithm's published keys in one set.
 func (m *Multi) JWKS() ([]byte, error) {
 	var all []json.RawMessage
-	for _, x := range m.all() {
+	for _, x := range m.verify {
 		doc, err := x.JWKS()
 		if err != nil {
 			return nil, err
@@ -276,29 +303,56 @@ func (m *Multi) ActiveKeyIDs() map[string]string {
 }
 
 // Init, Reload, Ready and Tick act on every Manager; Init and Ready
-// fail when any algorithm cannot sign. Init first retires the keys of an
-// algorithm no longer kept (see retireDropped); Tick never does: a live
-// key of an algorithm not kept here that appears later is another
-// replica's, which keeps that algorithm (docs/security.md F-100), and is
-// only logged (see noteForeign).
+// fail when any algorithm cannot sign. Init and Tick first retire the
+// live keys of an algorithm no replica keeps any more (see
+// retireAbandoned), and log those another replica keeps (see
+// noteForeign); the watchers only reload.
 func (m *Multi) Init(ctx context.Context) error {
-	if err := m.cfg.bounded(ctx, m.retireDropped); err != nil { // F-98, as Manager.Init
+	// Each step is one bounded storage call (docs/security.md F-98), as
+	// Manager.Init's are.
+	if err := m.cfg.bounded(ctx, m.retireAbandoned); err != nil {
+		return err
+	}
+	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
+		return err
+	}
+	// The watchers first: a failure leaves no algorithm ready.
+	if err := m.cfg.bounded(ctx, m.reloadWatchers); err != nil {
 		return err
 	}
 	return m.each(func(x *Manager) error { return x.Init(ctx) })
 }
 
 func (m *Multi) Reload(ctx context.Context) error {
-	return m.each(func(x *Manager) error { return x.Reload(ctx) })
+	if err := m.each(func(x *Manager) error { return x.Reload(ctx) }); err != nil {
+		return err
+	}
+	return m.reloadWatchers(ctx)
+}
+
+// reloadWatchers reloads the live keys of the algorithms not kept here;
+// having no active key is no error for them.
+func (m *Multi) reloadWatchers(ctx context.Context) error {
+	var errs []error
+	for _, w := range m.watchers {
+		if err := w.reloadSnapshot(ctx); err != nil && !errors.Is(err, ErrSealed) {
+			errs = append(errs, fmt.Errorf("%s: %w", w.cfg.Algorithm, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (m *Multi) Ready() error { return m.each(func(x *Manager) error { return x.Ready() }) }
 
 func (m *Multi) Tick(ctx context.Context) error {
+	if err := m.cfg.bounded(ctx, m.retireAbandoned); err != nil {
+		return err
+	}
 	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
 		return err
 	}
-	return m.each(func(x *Manager) error { return x.Tick(ctx) })
+	err := m.each(func(x *Manager) error { return x.Tick(ctx) })
+	return errors.Join(err, m.cfg.bounded(ctx, m.reloadWatchers))
 }
 
 // Run ticks every PollInterval until ctx ends, logging each algorithm's
@@ -327,17 +381,27 @@ func (m *Multi) Run(ctx context.Context) error {
 
 // tick is one poll of Run.
 func (m *Multi) tick(ctx context.Context) {
+	if err := m.cfg.bounded(ctx, m.retireAbandoned); err != nil {
+		m.primary.logger().Warn("signer: retiring the keys of an algorithm no replica keeps failed", "err", err)
+	}
 	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
 		m.primary.logger().Warn("signer: reading the key set for algorithms kept elsewhere failed", "err", err)
 	}
 	for _, x := range m.all() {
 		x.logTick(x.Tick(ctx))
 	}
+	if err := m.cfg.bounded(ctx, m.reloadWatchers); err != nil {
+		m.primary.logger().Warn("signer: reloading the keys of algorithms kept elsewhere failed", "err", err)
+	}
 }
 
-// reloadSnapshots is [Manager.reloadSnapshot] on every algorithm.
+// reloadSnapshots is [Manager.reloadSnapshot] on every algorithm, the
+// watchers' too.
 func (m *Multi) reloadSnapshots(ctx context.Context) error {
-	return m.each(func(x *Manager) error { return x.reloadSnapshot(ctx) })
+	if err := m.each(func(x *Manager) error { return x.reloadSnapshot(ctx) }); err != nil {
+		return err
+	}
+	return m.reloadWatchers(ctx)
 }
 
 // kept reports whether alg has a Manager here.
@@ -350,30 +414,64 @@ func (m *Multi) kept(alg string) bool {
 	return false
 }
 
-// retireDropped retires the active and next keys of algorithms no Manager
-// keeps any more (keys.algorithm changed to an extra algorithm, or an
-// extra algorithm removed). Left as they were they would sit beside the
-// primary's own keys, which own them, as a second active key; retired,
-// they stay published until every token they signed has expired (the
-// primary then deletes them) and never sign again (their private half is
-// dropped). The stored set is only written when there is such a key.
-func (m *Multi) retireDropped(ctx context.Context) error {
-	dropped := func(k storage.SigningKey) bool { return k.State != storage.KeyRetired && !m.kept(k.Algorithm) }
+// abandoned reports, for each algorithm not kept here that has live keys
+// in rows, whether no replica can still keep it: its active key (or, with
+// none, its newest next key) dates from longer ago than
+// keys.rotation_period plus keys.publish_ahead. A replica keeping that
+// algorithm rotates its active key at its first poll after
+// keys.rotation_period, so an overdue one has no keeper (replicas must
+// agree on keys.rotation_period, docs/configuration.md).
+func (m *Multi) abandoned(rows []storage.SigningKey, now time.Time) map[string]bool {
+	latest := map[string]time.Time{}
+	for _, k := range rows {
+		if k.State == storage.KeyRetired || m.kept(k.Algorithm) {
+			continue
+		}
+		at := k.CreatedAt
+		if k.State == storage.KeyActive {
+			at = k.ActivatedAt
+		}
+		if at.After(latest[k.Algorithm]) || latest[k.Algorithm].IsZero() {
+			latest[k.Algorithm] = at
+		}
+	}
+	out := map[string]bool{}
+	for alg, at := range latest {
+		if now.Sub(at) > m.cfg.RotationPeriod+m.cfg.PublishAhead {
+			out[alg] = true
+		}
+	}
+	return out
+}
+
+// retireAbandoned retires the active and next keys of algorithms no
+// replica keeps any more (see abandoned): keys.algorithm changed to an
+// extra algorithm, or an extra algorithm removed, on every replica.
+// Retired, they stay published until every token they signed has expired
+// (the primary then deletes them) and never sign again (their private half
+// is dropped). A start, a poll and a revocation all follow this one rule:
+// retiring the live keys of an algorithm another replica still keeps made
+// it replace them at its next poll, with a key never published ahead
+// (docs/security.md F-100). The stored set is only written when there is
+// such a key.
+func (m *Multi) retireAbandoned(ctx context.Context) error {
 	rows, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("signer: list signing keys: %w", err)
 	}
-	if !slices.ContainsFunc(rows, dropped) {
+	now := m.primary.now()
+	if len(m.abandoned(rows, now)) == 0 {
 		return nil
 	}
-	now := storage.Now(m.primary.now())
+	stamp := storage.Now(now)
 	var retired []string
 	err = m.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
 		retired = retired[:0]
+		gone := m.abandoned(old, now)
 		out := make([]storage.SigningKey, len(old))
 		for i, k := range old {
-			if dropped(k) {
-				k.State, k.RetiredAt, k.DeleteAfter = storage.KeyRetired, now, now.Add(m.cfg.retainFor())
+			if k.State != storage.KeyRetired && gone[k.Algorithm] {
+				k.State, k.RetiredAt, k.DeleteAfter = storage.KeyRetired, stamp, stamp.Add(m.cfg.retainFor())
 				k.Sealed, k.MasterKeyID = nil, ""
 				retired = append(retired, k.ID)
 			}
@@ -390,16 +488,17 @@ func (m *Multi) retireDropped(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("signer: retire keys of algorithms no longer kept: %w", err)
 	}
-	m.primary.logger().Info("signer: retired the keys of an algorithm no longer kept", "retired", retired)
+	m.primary.logger().Info("signer: retired the keys of an algorithm no replica keeps any more", "retired", retired)
 	return nil
 }
 
 // noteForeign logs, once per change, the algorithms not kept here that
 // have an active or next key in the store: replicas disagree on
-// keys.algorithm or keys.extra_algorithms. Retiring them on every poll, as
-// at start, made the two replicas replace each other's keys for good
-// (docs/security.md F-100); they are left to the replica that keeps them,
-// and this one neither signs with them nor publishes them.
+// keys.algorithm or keys.extra_algorithms, or a change of them is rolling
+// out. Retiring them at once made the two replicas replace each other's
+// keys for good (docs/security.md F-100); they are left to the replica
+// that keeps them until overdue (see retireAbandoned), and this one
+// publishes and trusts them but never signs with them.
 func (m *Multi) noteForeign(ctx context.Context) error {
 	rows, err := m.store.ListSigningKeys(ctx)
 	if err != nil {

@@ -174,9 +174,12 @@ func TestMultiVerifiesEveryAlgorithm(t *testing.T) {
 
 // TestMultiDroppedAlgorithm: when an algorithm stops being kept (RS256
 // made keys.algorithm, so the ES256 keys are no longer anyone's; or
-// keys.extra_algorithms emptied), the next start retires its active and
-// next keys instead of failing on two active keys: they stay published,
-// so tokens they signed keep verifying, and nothing of theirs signs.
+// keys.extra_algorithms emptied), the next start does not fail on two
+// active keys: they stay published, so tokens they signed keep verifying,
+// and nothing of theirs signs here. Another replica may still keep them
+// (a rolling restart), so they are retired once overdue for rotation
+// (keys.rotation_period plus keys.publish_ahead), by a poll
+// (docs/security.md F-100).
 func TestMultiDroppedAlgorithm(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -214,6 +217,14 @@ func TestMultiDroppedAlgorithm(t *testing.T) {
 			}
 			if k, ok := after.PublicKey(old); !ok || k.Algorithm != tc.dropped {
 				t.Errorf("the dropped %s key %s is no longer published", tc.dropped, old)
+			}
+			later := time.Now().Add(signer.DefaultConfig().RotationPeriod + signer.DefaultConfig().PublishAhead + time.Minute)
+			after.SetClock(func() time.Time { return later })
+			if err := after.Tick(ctx); err != nil {
+				t.Errorf("Tick once the dropped keys are overdue: %v", err)
+			}
+			if k, ok := after.PublicKey(old); !ok || k.Algorithm != tc.dropped {
+				t.Errorf("the retired %s key %s is no longer published", tc.dropped, old)
 			}
 			rows, err := store.ListSigningKeys(ctx)
 			if err != nil {

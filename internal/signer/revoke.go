@@ -231,7 +231,7 @@ func (m *Multi) RevokeKey(ctx context.Context, kid string, ev RevokeEventFunc) (
 	// One bounded step, as a poll's (docs/security.md F-94).
 	var rows []storage.SigningKey
 	err := m.cfg.bounded(ctx, func(ctx context.Context) (err error) {
-		if err := m.retireDropped(ctx); err != nil {
+		if err := m.retireAbandoned(ctx); err != nil {
 			return err
 		}
 		if rows, err = m.store.ListSigningKeys(ctx); err != nil {
@@ -246,9 +246,11 @@ func (m *Multi) RevokeKey(ctx context.Context, kid string, ev RevokeEventFunc) (
 	if row == nil {
 		return Revocation{}, fmt.Errorf("%w: %s", ErrKeyNotFound, kid)
 	}
+	// The primary owns retired keys of algorithms not kept here; a
+	// watcher the live ones (another replica keeps them).
 	owner := m.primary
-	for _, x := range m.all()[1:] {
-		if x.cfg.Algorithm == row.Algorithm {
+	for _, x := range m.verify[1:] {
+		if x.cfg.Algorithm == row.Algorithm && (x.store.(algStore)).owns(*row) {
 			owner = x
 		}
 	}
