@@ -227,6 +227,11 @@ func testPoolService(t *testing.T, e *poolEnv, c stsv1connect.PoolServiceClient,
 	if err != nil || res.GetAllowed() || res.GetReason() != "audience_not_allowed" {
 		t.Errorf("TestPool for an audience not the pool's = %v, %v, want denied audience_not_allowed", res, err)
 	}
+	// A resource the exchange refuses as malformed is refused here too.
+	res, err = c.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: id, SubjectToken: tok, Resources: []string{"api"}})
+	if err != nil || res.GetAllowed() || res.GetReason() != "target_invalid" {
+		t.Errorf("TestPool for resource %q (not an absolute URI) = %v, %v, want denied target_invalid", "api", res, err)
+	}
 	res, err = c.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: id, SubjectToken: tok})
 	if err != nil || !res.GetAllowed() || res.GetReason() != "" || res.GetProviderId() != "gh" || res.GetSubject() != "repo:acme/app" ||
 		res.GetAttributes()["repo"] != "acme/app" {

@@ -38,7 +38,11 @@ default scope alone, the pool's google_default_scopes; the audience is
 --audience and --resource, or with neither the default audience (the
 issuer); request.resource and request.client_id are --resource and
 --client, as the exchange's resource and client_id parameters. --client
-must name a client of the pool's organization.
+must name a client of the pool's organization. Targets are judged as the
+token endpoint judges them (a resource is an absolute URI, at most 10
+audiences and resources: else DENIED target_invalid), and an --audience
+naming one of the pool's providers (pools/POOL/providers/PROVIDER, or
+Google's full resource name) is read as Google's /v1/token reads it.
 Nothing is minted and nothing is written. A pool
 declared in the configuration file (--config, ./sts.yaml) is evaluated as the
 file declares it, with no server and no database needed; any other pool is

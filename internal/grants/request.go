@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/pkg/rs"
 )
@@ -20,8 +21,8 @@ import (
 // Request bounds (docs/design.md#limits, docs/security.md T-01).
 const (
 	DefaultMaxBodyBytes = 64 << 10
-	maxTargets          = 10  // audience + resource values
-	maxTargetLength     = 512 // one audience or resource value
+	maxTargets          = policy.MaxTargets      // audience + resource values
+	maxTargetLength     = policy.MaxTargetLength // one audience or resource value
 	maxScopes           = 50
 	maxScopeLength      = 128
 	maxParamLength      = 16 << 10 // one value; tokens are capped by their verifiers
@@ -293,14 +294,10 @@ func (q *Request) fromValues(v url.Values) error {
 		}
 	}
 	var err error
-	if q.Audiences, err = targets(v["audience"], false); err != nil {
-		return err
-	}
-	if q.Resources, err = targets(v["resource"], true); err != nil {
-		return err
-	}
-	if len(q.Audiences)+len(q.Resources) > maxTargets {
-		return refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonTargetInvalid, errors.New("too many audience and resource values"))
+	// The pool dry run judges targets by this same rule (policy.Targets,
+	// docs/security.md F-101).
+	if q.Audiences, q.Resources, err = policy.Targets(v["audience"], v["resource"]); err != nil {
+		return refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonTargetInvalid, err)
 	}
 	if q.Scopes, err = parseScope(get("scope")); err != nil {
 		return err
@@ -315,26 +312,12 @@ func (q *Request) fromValues(v url.Values) error {
 	return nil
 }
 
-// targets validates audience (any printable logical name) or resource (an
-// absolute URI without fragment, RFC 8707 §2) values and removes
-// duplicates.
+// targets is [policy.TargetList], refused as the token endpoint refuses
+// a malformed target.
 func targets(vals []string, resource bool) ([]string, error) {
-	var out []string
-	for _, s := range vals {
-		if s == "" {
-			continue
-		}
-		bad := len(s) > maxTargetLength || !printable(s)
-		if resource && !bad {
-			u, err := url.Parse(s)
-			bad = err != nil || !u.IsAbs() || u.Fragment != ""
-		}
-		if bad {
-			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonTargetInvalid, errors.New("malformed audience or resource"))
-		}
-		if !contains(out, s) {
-			out = append(out, s)
-		}
+	out, err := policy.TargetList(vals, resource)
+	if err != nil {
+		return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonTargetInvalid, err)
 	}
 	return out, nil
 }

@@ -25,6 +25,9 @@ const (
 	// ReasonAudienceNotAllowed is the token endpoint's reason (grants) for
 	// an audience that is neither the default nor one of the pool's.
 	ReasonAudienceNotAllowed = "audience_not_allowed"
+	// ReasonTargetInvalid is the token endpoint's reason for a malformed
+	// audience or resource, or too many (policy.Targets).
+	ReasonTargetInvalid = "target_invalid"
 )
 
 // TestInput is one dry run: a subject token against a pool.
@@ -106,6 +109,19 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 
 	p, err := s.GetPool(ctx, in.PoolID)
 	if err != nil {
+		return res, err
+	}
+	// The exchange refuses malformed targets, too many, before anything
+	// else, by this same rule (policy.Targets, docs/security.md F-101).
+	aud, rsc, err := policy.Targets(in.Request.Audiences, in.Request.Resources)
+	if err != nil {
+		step("request", false, fmt.Sprintf("%v (reason %s)", err, ReasonTargetInvalid))
+		return deny(ReasonTargetInvalid)
+	}
+	in.Request.Audiences, in.Request.Resources = aud, rsc
+	// Google's /v1/token reads an audience that names a provider as
+	// naming the pool and provider; it issues the default audience.
+	if in, err = s.googleAudience(p, in, step); err != nil {
 		return res, err
 	}
 	req, err := s.judgedRequest(ctx, p, in.Request)
@@ -192,7 +208,7 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	// (invalid_target), by the same rule: a dry run that stopped at the
 	// policy answered ALLOWED for it (docs/security.md F-101).
 	for _, aud := range req.Audiences {
-		if !policy.AudienceAllowed(aud, s.limits.DefaultAudience, nil, p.Audiences) {
+		if !policy.AudienceAllowed(aud, s.limits.DefaultAudience, s.limits.Audiences, p.Audiences) {
 			step("audience", false, fmt.Sprintf("%q is neither the issuer nor one of pool %s's audiences (reason %s)", aud, p.ID, ReasonAudienceNotAllowed))
 			return deny(ReasonAudienceNotAllowed)
 		}
@@ -201,6 +217,38 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	res.Identity, res.Subject, res.Groups, res.Attributes = out.Identity, out.Subject, out.Groups, out.Attributes
 	s.logger().InfoContext(ctx, "pool dry run", "pool", p.ID, "provider", res.ProviderID, "allowed", true)
 	return res, nil
+}
+
+// googleAudience reads each audience of in that the exchange would not
+// allow as an audience but that names a provider of pool p
+// (policy.ParseResourceName: Google's full resource names and ours) as
+// Google's /v1/token reads it: it names the pool and provider, which then
+// judges the token, and is no audience of the issued token. A name of
+// another pool, or of another provider than in names, is bad input: the
+// exchange would not judge the token by this pool and provider.
+func (s *Service) googleAudience(p storage.Pool, in TestInput, step func(string, bool, string)) (TestInput, error) {
+	var kept []string
+	for _, aud := range in.Request.Audiences {
+		if policy.AudienceAllowed(aud, s.limits.DefaultAudience, s.limits.Audiences, p.Audiences) {
+			kept = append(kept, aud)
+			continue
+		}
+		pool, provider, ok := policy.ParseResourceName(aud)
+		if !ok {
+			kept = append(kept, aud)
+			continue
+		}
+		if pool != p.ID {
+			return in, invalid("audience %s names pool %s, not %s", quote(aud), quote(pool), p.ID)
+		}
+		if in.ProviderID != "" && in.ProviderID != provider {
+			return in, invalid("audience %s names provider %s, not %s", quote(aud), quote(provider), quote(in.ProviderID))
+		}
+		in.ProviderID = provider
+		step("audience", true, fmt.Sprintf("%q names pool %s and provider %s, as Google's /v1/token reads it: the token gets the default audience", aud, pool, provider))
+	}
+	in.Request.Audiences = kept
+	return in, nil
 }
 
 // judgedRequest is what an exchange's condition sees as request for the

@@ -66,6 +66,10 @@ type Limits struct {
 	// exchange does (docs/security.md T-185). Empty: a dry run naming no
 	// audience is judged on none.
 	DefaultAudience string
+	// Audiences are the token endpoint's further server-wide audiences
+	// (grants.TokenExchange.Audiences): the dry run allows them as the
+	// exchange does (policy.AudienceAllowed). Nil: none.
+	Audiences []string
 	// Declared holds the pools and providers the server's configuration
 	// file declares: they are not deleted, since the next start would
 	// create them again (docs/security.md A-59). Nil declares none.

@@ -3,8 +3,8 @@ package trust
 import (
 	"context"
 	"slices"
-	"strings"
 
+	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -261,78 +261,12 @@ func audienceMatch(accepted, aud []string) bool {
 	return false
 }
 
-// ParseResourceName splits a provider resource name, as Google-style
-// clients send it in audience (docs/design.md#the-model), into pool and
-// provider IDs. It accepts exactly ours, "//<host>/pools/<pool>/providers/<provider>"
-// or bare "pools/<pool>/providers/<provider>", and Google's two full
-// resource names, as Google STS takes them (never relative, under
-// Google's IAM host, a workload pool under a project number):
-// "//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
-// and "//iam.googleapis.com/locations/global/workforcePools/<pool>/providers/<provider>".
-// Anything else is refused, whatever it ends with: a name is either one of
-// these or no provider's (docs/security.md T-117, T-130). The host of our
-// own form is not compared: clients reach us under many names, and the
-// pool and provider IDs are what select the trust policy; Google's names
-// name Google's IAM resources, whichever server is asked.
+// ParseResourceName is [policy.ParseResourceName]: the token endpoint's
+// and the pool dry run's one reading of a provider resource name
+// (docs/security.md T-117, F-101).
 func ParseResourceName(name string) (pool, provider string, ok bool) {
-	rest, full := strings.CutPrefix(name, "//")
-	host := ""
-	if full {
-		i := strings.IndexByte(rest, '/')
-		if i <= 0 {
-			return "", "", false
-		}
-		host, rest = rest[:i], rest[i+1:]
-	}
-	p := strings.Split(rest, "/")
-	switch {
-	case len(p) == 4 && p[0] == "pools":
-	case host == googleIAMHost && len(p) == 8 && p[0] == "projects" && projectNumber(p[1]) && p[2] == "locations" && p[3] == "global" && p[4] == "workloadIdentityPools":
-	// Workforce pools (Google's pools of people) map onto pools exactly
-	// as workload identity pools do.
-	case host == googleIAMHost && len(p) == 6 && p[0] == "locations" && p[1] == "global" && p[2] == "workforcePools":
-	default:
-		return "", "", false
-	}
-	n := len(p)
-	pool, provider = p[n-3], p[n-1]
-	if p[n-2] != "providers" || !validID(pool) || !validID(provider) {
-		return "", "", false
-	}
-	return pool, provider, true
-}
-
-// googleIAMHost is the service name of Google's IAM resource names.
-const googleIAMHost = "iam.googleapis.com"
-
-// projectNumber reports whether s is a Google project number: decimal
-// digits (at most 19), as Google STS requires in a workload pool's
-// name (a project ID is refused there).
-func projectNumber(s string) bool {
-	if s == "" || len(s) > 19 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// validID bounds IDs taken from requests before they are used as map keys
-// or logged.
-func validID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return policy.ParseResourceName(name)
 }
 
 // ValidID reports whether s can name a pool or provider in a request.
-func ValidID(s string) bool { return validID(s) }
+func ValidID(s string) bool { return policy.ValidID(s) }
