@@ -95,6 +95,7 @@ func get(t *testing.T, url string, want int) []byte {
 // free loopback port, sees it become ready and serve discovery, and sees Run
 // return nil once its context is cancelled.
 func TestNewRun(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -154,6 +155,7 @@ func TestNewRun(t *testing.T) {
 // TestNewRefusesInvalidTrust: a pool whose condition does not compile
 // stops New with a *config.Error naming it, before storage is opened.
 func TestNewRefusesInvalidTrust(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Organizations = []config.OrganizationConfig{{ID: "acme"}}
 	cfg.Pools = []config.PoolConfig{{

@@ -16,6 +16,7 @@ import (
 // the client authenticator take our issuer alone as a client assertion's
 // aud (docs/security.md T-125); the default takes the token endpoint too.
 func TestAssertionAudienceWiring(t *testing.T) {
+	t.Parallel()
 	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
 		t.Fatal(err)

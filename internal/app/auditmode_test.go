@@ -15,6 +15,7 @@ import (
 // TestAuditModeWiring: audit.mode required gives the token endpoint the
 // writer's group commit (docs/security.md D-11); best_effort does not.
 func TestAuditModeWiring(t *testing.T) {
+	t.Parallel()
 	store, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
 		t.Fatal(err)

@@ -308,6 +308,7 @@ func (e *codeEnv) authorize(t *testing.T, conf *xoauth2.Config, verifier string,
 // go-oidc (nonce), then the same flow redeemed at Google's
 // /v1/oauthtoken, with remembered consent skipping the screen.
 func TestAuthorizationCodeFlow(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	provider, err := oidc.NewProvider(ctx, e.base)
@@ -490,6 +491,7 @@ func TestAuthorizationCodeRefusals(t *testing.T) { testAuthorizationCodeRefusals
 // TestAuthorizationCodeRefusalsPostgres is the same on PostgreSQL (a
 // schema of its own).
 func TestAuthorizationCodeRefusalsPostgres(t *testing.T) {
+	t.Parallel()
 	testAuthorizationCodeRefusals(t, newCodeEnv(t, func(c *config.Config) {
 		c.Storage.Type, c.Storage.DSN = sqlstore.DriverPostgres, pgtest.DSN(t)
 		c.Issuer, c.IssuerDerived = "http://"+c.Listen, false // required on PostgreSQL (F-32)
@@ -782,6 +784,7 @@ func testAuthorizationCodeRefusals(t *testing.T, e *codeEnv) {
 // id_tokens.rs256_audiences gets its ID token signed RS256, verified by
 // go-oidc restricted to RS256.
 func TestAuthorizationCodeRS256IDToken(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t, func(c *config.Config) { c.IDTokens.RS256Audiences = []string{"*"} })
 	ctx := t.Context()
 	e.signIn(t, e.user)

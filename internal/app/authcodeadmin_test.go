@@ -29,6 +29,7 @@ import (
 // refreshes no authorization-code family that holds it (issued before the
 // rule).
 func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
+	t.Parallel()
 	browserNeverGrants(t, "sts:admin")
 }
 
@@ -39,6 +40,7 @@ func TestAuthorizationCodeGrantsNoAdminScope(t *testing.T) {
 // own capability (its credentials, or client_credentials), never one a
 // person delegates: the browser flow treats it as sts:admin.
 func TestAuthorizationCodeGrantsNoIntrospect(t *testing.T) {
+	t.Parallel()
 	browserNeverGrants(t, "introspect")
 }
 

@@ -11,6 +11,7 @@ import (
 // §3.2.2.9), judged by go-oidc: IDToken.VerifyAccessToken accepts the
 // access token issued with it and refuses another.
 func TestAuthorizationCodeIDTokenAtHash(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	provider, err := oidc.NewProvider(t.Context(), e.base)
 	if err != nil {

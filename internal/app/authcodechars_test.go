@@ -26,6 +26,7 @@ import (
 // the code on PostgreSQL (docs/security.md T-133). Any other state or
 // nonce, printable ASCII or not, comes back from the sign-in as it went.
 func TestStateAndNonceCharacters(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	e.signIn(t, e.user)
 	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -95,6 +96,7 @@ func TestStateAndNonceCharacters(t *testing.T) {
 // text but not ASCII are served on SQLite and PostgreSQL: the state comes
 // back with the code, the nonce in the ID token (docs/security.md T-133).
 func TestStateAndNonceNotASCIIComeBack(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"SQLite", "PostgreSQL"} {
 		t.Run(name, func(t *testing.T) {
 			var edits []func(*config.Config)

@@ -19,6 +19,7 @@ import (
 // request_uri_not_supported to the client with its state (OIDC Core
 // §3.1.2.6, §6), never by ignoring the object.
 func TestAuthorizationCodeDiscovery(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	provider, err := oidc.NewProvider(t.Context(), e.base)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 // in gets its code; a hint we did not issue is invalid_request; and the
 // hint survives the trip through sign-in (docs/security.md T-109).
 func TestAuthorizationCodeIDTokenHint(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	provider, err := oidc.NewProvider(ctx, e.base)

@@ -21,6 +21,7 @@ import (
 // localhost is not an IP literal and stays exact. The code is redeemed
 // with the redirect URI of its authorization request, port included.
 func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	svc, err := clients.NewService(e.store, e.pepper)
@@ -130,6 +131,7 @@ func TestAuthorizationCodeLoopbackRedirect(t *testing.T) {
 // not register one, nor may anyone a scheme that is not a reverse domain
 // name or one with a host.
 func TestAuthorizationCodePrivateUseScheme(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	svc, err := clients.NewService(e.store, e.pepper)

@@ -27,6 +27,7 @@ import (
 // opt out, and every other client keeps requiring PKCE (docs/security.md
 // T-90).
 func TestAuthorizationCodeWithoutPKCE(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	svc, err := clients.NewService(e.store, e.pepper)

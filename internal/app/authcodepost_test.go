@@ -65,6 +65,7 @@ func authParams(t *testing.T, conf *xoauth2.Config, opts ...xoauth2.AuthCodeOpti
 // same-origin rule, so a cross-site POST approves nothing
 // (docs/security.md T-153).
 func TestAuthorizationRequestByPost(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")

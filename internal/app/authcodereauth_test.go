@@ -21,6 +21,7 @@ import (
 // login_required instead; a sign-in time the seam cannot tell is
 // login_required, never a loop.
 func TestAuthorizationCodeReauthentication(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	provider, err := oidc.NewProvider(ctx, e.base)

@@ -27,6 +27,7 @@ type idTokenClaims struct {
 // refresh's), no nonce, and at_hash of the new access token. A family
 // begun without openid gets none.
 func TestRefreshIDToken(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	signedIn := time.Now().Add(-90 * time.Second).Truncate(time.Second)
@@ -115,6 +116,7 @@ func TestRefreshIDToken(t *testing.T) {
 // in id_tokens.rs256_audiences is signed RS256 like its first, with
 // at_hash by the RS256 key's hash.
 func TestRefreshRS256IDToken(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t, func(c *config.Config) { c.IDTokens.RS256Audiences = []string{"*"} })
 	ctx := t.Context()
 	tok := e.tokenFor(t, e.user, "openid")

@@ -64,6 +64,7 @@ func withResources(u string, resources ...string) string {
 // was for the client's first audience, and its redemption for the
 // resource asked was refused invalid_target.
 func TestAuthorizationCodeResource(t *testing.T) {
+	t.Parallel()
 	const notes, mcp, files = "https://notes.example", "https://mcp.example/mcp", "https://files.example"
 	e := newCodeEnv(t)
 	ctx := t.Context()

@@ -14,6 +14,7 @@ import (
 // thing judged after the client and redirect URI; a repeated state is
 // not one the client sent, so none comes back.
 func TestAuthorizationErrorKeepsState(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	e.signIn(t, e.user)
 	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")

@@ -34,6 +34,7 @@ func TestAuthorizationCodeRecentSignIn(t *testing.T) { testAuthorizationCodeRece
 // TestAuthorizationCodeRecentSignInPostgres is the same on PostgreSQL,
 // where the code's sign-in time makes a round trip through the database.
 func TestAuthorizationCodeRecentSignInPostgres(t *testing.T) {
+	t.Parallel()
 	testAuthorizationCodeRecentSignIn(t, func(c *config.Config) {
 		c.Storage.Type, c.Storage.DSN = sqlstore.DriverPostgres, pgtest.DSN(t)
 		c.Issuer, c.IssuerDerived = "http://"+c.Listen, false // required on PostgreSQL (F-32)

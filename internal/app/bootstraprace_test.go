@@ -24,6 +24,7 @@ import (
 // replica here is its own connection pool on one schema, as the processes
 // are; every round starts them together on a fresh schema.
 func TestBootstrapReplicasStartingTogether(t *testing.T) {
+	t.Parallel()
 	const replicas, rounds = 4, 3
 	for _, tc := range []struct {
 		name string

@@ -49,6 +49,7 @@ func (e *codeEnv) googleExchange(t *testing.T, subject, typ, options string) str
 // PATs. UserInfo refuses it too (403 insufficient_scope). The same
 // exchange without a boundary, and the PAT itself, keep working.
 func TestBoundaryBoundTokenRefusedByOwnAPI(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	pats, err := pat.NewService(e.store, e.pepper)

@@ -23,6 +23,7 @@ import (
 // another client are unaffected; re-enabling the client makes its
 // unexpired tokens work again, as re-enabling a principal does.
 func TestClientEndsItsAccessTokens(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	// This node's client service writes through the record cache, as
 	// serve's API does; e.store beneath it is another replica or the CLI.
@@ -113,6 +114,7 @@ func TestClientEndsItsAccessTokens(t *testing.T) {
 // once its client is disabled or its principal disabled (RFC 7662 §2.2,
 // "active"; docs/security.md A-33), and again once they are re-enabled.
 func TestRefreshTokenIntrospectionFollowsItsSources(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	here, err := clients.NewService(e.records, e.pepper)
 	if err != nil {
@@ -201,6 +203,7 @@ func (e *oauthEnv) resourceServer(t *testing.T, svc *clients.Service, audiences 
 // earlier family that token belonged to (grant_id), is revoked, as the
 // refresh grant then refuses it (docs/security.md A-36).
 func TestRefreshTokenIntrospectionFollowsRevokedSources(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	here, err := clients.NewService(e.records, e.pepper)
 	if err != nil {
@@ -243,6 +246,7 @@ func TestRefreshTokenIntrospectionFollowsRevokedSources(t *testing.T) {
 // still allows live on, and a refresh asking for what it still allows is
 // honoured (docs/security.md A-52).
 func TestClientNarrowedEndsTokensHoldingMore(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	here, err := clients.NewService(e.records, e.pepper)
 	if err != nil {
@@ -315,6 +319,7 @@ func TestClientNarrowedEndsTokensHoldingMore(t *testing.T) {
 // token endpoint no longer issues them; its tokens for an audience it
 // still lists live on (docs/security.md A-60).
 func TestClientAudienceNarrowedEndsItsTokens(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	here, err := clients.NewService(e.records, e.pepper)
 	if err != nil {

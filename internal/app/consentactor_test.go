@@ -19,6 +19,7 @@ import (
 // leaves the service's own token alone. Before, only the subject's
 // consents were read, and the delegation stayed active until it expired.
 func TestConsentWithdrawnEndsDelegationsOfThePerson(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	person := e.tokenFor(t, e.user, "openid")
@@ -74,6 +75,7 @@ func TestConsentWithdrawnEndsDelegationsOfThePerson(t *testing.T) {
 // with the first (docs/security.md A-69). Before, only the actors in act
 // were read, and the second hop stayed active until it expired.
 func TestConsentWithdrawnEndsSecondHopDelegations(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	person := e.tokenFor(t, e.user, "openid")
 	id, sec := e.serviceClient(t, "openid")

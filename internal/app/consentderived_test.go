@@ -73,6 +73,7 @@ func reExchangeEnv(t *testing.T) (*codeEnv, *xoauth2.Token, func(url.Values) (in
 // Before, the family kept minting tokens, issued after the
 // withdrawal and so past its row, until the source token's expiry.
 func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
+	t.Parallel()
 	e, tok, asB := reExchangeEnv(t)
 	ctx := t.Context()
 	st, m := asB(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok.AccessToken},
@@ -133,6 +134,7 @@ func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 // proves nothing either way and is made again with a new token, up to
 // three times; a token issued is a failure at once.
 func TestFamilyBegunBeforeConsentWithdrawalSeenEnds(t *testing.T) {
+	t.Parallel()
 	var st int
 	var m map[string]any
 	for attempt := range 3 {

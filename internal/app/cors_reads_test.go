@@ -51,6 +51,7 @@ func (e *oauthEnv) corsExchange(t *testing.T, method, path, origin string, form 
 // change to the client's redirect URIs made on this node is honoured at
 // once.
 func TestCORSReads(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	ctx := t.Context()
 	svc, err := clients.NewService(e.store.Store, e.pepper)

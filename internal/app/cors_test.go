@@ -84,6 +84,7 @@ func (e *codeEnv) preflight(t *testing.T, path, origin, method, headers string) 
 // and nothing ever allows credentials. TestCORSReads shows that neither
 // the preflight nor the answer reads the clients table to decide.
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	pubOrigin := "http://127.0.0.1:1" // e.public's redirect URI's origin
 	confOrigin := e.callback.URL      // e.conf's

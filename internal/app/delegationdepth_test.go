@@ -24,6 +24,7 @@ import (
 // family's refresh (invalid_grant, delegation_too_deep); the first, at 2,
 // still refreshes it.
 func TestDelegationDepthFromConfig(t *testing.T) {
+	t.Parallel()
 	if config.DefaultMaxDelegationDepth != grants.DefaultMaxDelegationDepth {
 		t.Fatalf("config's default cap %d, grants' %d: one default", config.DefaultMaxDelegationDepth, grants.DefaultMaxDelegationDepth)
 	}

@@ -25,6 +25,7 @@ import (
 // any deadline: on a black-holed database the request waited until TCP
 // gave up on the connection, minutes, where F-40 promises seconds.
 func TestRevokeEndsWhenDatabaseGoesAway(t *testing.T) {
+	t.Parallel()
 	const call = time.Second
 	// The detached write has call_timeout of its own: 2 s in all, with
 	// room for -race on a loaded machine.
@@ -38,6 +39,7 @@ func TestRevokeEndsWhenDatabaseGoesAway(t *testing.T) {
 // it ran to 7 s (call_timeout alone: 4 s), the connection's write
 // deadline passed and the client read EOF instead of the 503.
 func TestRevokeDetachedWriteWithinWriteTimeout(t *testing.T) {
+	t.Parallel()
 	revokeWhileDatabaseGoesAway(t, 2*time.Second, 3500*time.Millisecond, 3500*time.Millisecond+5*time.Second)
 }
 
@@ -50,6 +52,7 @@ func TestRevokeDetachedWriteWithinWriteTimeout(t *testing.T) {
 // already past: it was never tried, and after the row's keep the family's
 // unrevoked refresh tokens worked again.
 func TestRevokeDetachedWriteHasTimeInTightConfig(t *testing.T) {
+	t.Parallel()
 	direct := ststest.PostgresDSN(t)
 	e := newCodeEnv(t, func(c *config.Config) {
 		c.Storage.Type = "postgres"

@@ -49,6 +49,7 @@ func (e *codeEnv) front(t *testing.T, r frontRequest) (*http.Response, string) {
 // pages do (docs/security.md F-76): a browser never takes a token answer,
 // an error naming a client or a discovery document for script or style.
 func TestAnswersAreNoSniff(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	id, secret := e.serviceClient(t)
 	basic := map[string]string{"Authorization": "Basic " + basicAuth(id, secret)}
@@ -100,6 +101,7 @@ func methodSet(allow string) string {
 // GET is served; and HEAD of a page behaves as GET without a body
 // (RFC 9110 §9.3.2): signed out, it is sent to sign in, not refused.
 func TestMethodRefusals(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	for _, tc := range []struct {
 		method, path string

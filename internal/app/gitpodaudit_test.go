@@ -27,6 +27,7 @@ import (
 // In best_effort mode the events come with the writer's next batch; in
 // required mode they are stored before the answer.
 func TestGitpodTokensAreAudited(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{config.AuditModeBestEffort, config.AuditModeRequired} {
 		t.Run(mode, func(t *testing.T) {
 			e := newCodeEnv(t, func(c *config.Config) { c.Audit.Mode = mode })

@@ -18,6 +18,7 @@ import (
 // Introspection then says inactive at once; another family's tokens, and
 // the client's own client_credentials token, stay active.
 func TestRevokedRefreshFamilyEndsItsAccessTokens(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	issue := func() string { return e.issueRefresh(t) }
 	// refresh rotates rt and returns the new access and refresh tokens.

@@ -13,6 +13,7 @@ import (
 // SHA-256 (the ID token's alg), not SHA-512 (the access token's). With the
 // default ES256 primary both are SHA-256 and the existing test cannot tell.
 func TestAuthorizationCodeAtHashEdDSAAccessRS256ID(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t, func(c *config.Config) {
 		c.Keys.Algorithm = "EdDSA"
 		c.Keys.ExtraAlgorithms = []string{"RS256"}

@@ -19,6 +19,7 @@ import (
 // only because this node cached nothing (the token endpoint's guarantee
 // is the record cache's TTL).
 func TestClientOfDisabledServiceAccountCannotIntrospect(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	sa := storage.Principal{ID: storage.NewID(), OrgID: "org", Kind: storage.PrincipalServiceAccount, Name: "rs"}
 	if err := e.store.CreatePrincipal(t.Context(), sa); err != nil {

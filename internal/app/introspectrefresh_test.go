@@ -18,6 +18,7 @@ import (
 // 7662 §4; docs/security.md T-142). The client the token was issued to,
 // and a client holding the introspect permission, still see it.
 func TestRefreshTokenIntrospectedByItsClientOnly(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	tok := e.tokenFor(t, e.user, "openid", "notes.read")
 	if tok.RefreshToken == "" {

@@ -24,6 +24,7 @@ import (
 // (the pages link there), even for an issuer path that is also the
 // first segment of one of our own routes (docs/configuration.md, issuer).
 func TestIssuerWithPath(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"/sts", "/oauth2"} {
 		t.Run(path, func(t *testing.T) {
 			var issuer string

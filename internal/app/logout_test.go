@@ -64,6 +64,7 @@ func (e *codeEnv) signedInAs() string {
 // request; every bad request is a page that neither redirects nor ends
 // the session.
 func TestEndSession(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	provider, err := oidc.NewProvider(t.Context(), e.base)
 	if err != nil {

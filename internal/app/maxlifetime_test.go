@@ -31,6 +31,7 @@ import (
 // client_credentials, refresh, authorization_code and ExchangeToken, 1 h
 // for GetIDToken) shrinks to it.
 func TestMaxTokenLifetimeCapsEveryGrant(t *testing.T) {
+	t.Parallel()
 	t.Run("RequestedBeyondMax", func(t *testing.T) {
 		e := newCodeEnv(t, func(c *config.Config) { c.Keys.MaxTokenLifetime = time.Hour })
 		id, sec := e.serviceClient(t, pat.ScopeIdentityRead)
@@ -126,6 +127,7 @@ func TestMaxTokenLifetimeCapsEveryGrant(t *testing.T) {
 // (docs/security.md A-40). Its revocation row, and its signing key once
 // retired, are kept only as long as the new maximum.
 func TestVerifiersKeepMaxTokenLifetime(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	stop := startApp(t, cfg)
 	e := &codeEnv{base: "http://" + cfg.Listen}

@@ -22,6 +22,7 @@ func TestSecurityItems(t *testing.T) { testSecurityItems(t, newOAuthEnv(t)) }
 
 // TestSecurityItemsPostgres runs TestSecurityItems on PostgreSQL.
 func TestSecurityItemsPostgres(t *testing.T) {
+	t.Parallel()
 	testSecurityItems(t, newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)}))
 }
 
@@ -77,6 +78,7 @@ func testSecurityItems(t *testing.T, e *oauthEnv) {
 // be stored is 503 + Retry-After, never 200; introspection that cannot
 // check revocation is 503, never active:false by accident.
 func TestStorageFailure(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	tokA := e.ccToken(t, e.a, e.secA)
 	e.store.fail = true
@@ -101,6 +103,7 @@ func TestRefreshRotation(t *testing.T) { testRefreshRotation(t, newOAuthEnv(t)) 
 
 // TestRefreshRotationPostgres runs TestRefreshRotation on PostgreSQL.
 func TestRefreshRotationPostgres(t *testing.T) {
+	t.Parallel()
 	testRefreshRotation(t, newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)}))
 }
 

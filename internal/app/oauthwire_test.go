@@ -208,6 +208,7 @@ func (e *oauthEnv) introspect(t testing.TB, token string) map[string]any {
 // (docs/design.md#compatibility); the token introspects active, is revoked by its client and
 // is then inactive to introspection and to tokens.Verifier at once.
 func TestClientCredentialsRealClient(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	tok := e.ccToken(t, e.a, e.secA)
 	got := e.introspect(t, tok)
@@ -229,6 +230,7 @@ func TestClientCredentialsRealClient(t *testing.T) {
 // refresh token, again after the access token expired on a moving clock;
 // each refresh rotates the token.
 func TestRefreshTokenSource(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read", "write"}, []string{"https://a.example"})
 	if err != nil {
@@ -266,6 +268,7 @@ func TestRefreshTokenSource(t *testing.T) {
 // node, within the record cache's TTL when disabled elsewhere (another
 // replica, the CLI; docs/design.md#storage-and-replicas, storage/cache).
 func TestClientCredentialsPrincipal(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	claims := e.introspect(t, e.ccToken(t, e.a, e.secA))
 	if claims["principal"] != string(storage.PrincipalServiceAccount) || claims["sub"] != e.a.PrincipalID {
@@ -322,6 +325,7 @@ func TestClientCredentialsPrincipal(t *testing.T) {
 // CLI (or another replica) is honoured here within the record cache's TTL,
 // and the new secret works at once (a refusal re-reads the client row).
 func TestClientChangesElsewhere(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
 	status := func(sec string) int {
@@ -374,6 +378,7 @@ func TestClientChangesElsewhere(t *testing.T) {
 // judged by x/oauth2; the answer has Google STS's shape, the refresh token
 // does not rotate, and other grant types are refused there.
 func TestGoogleOAuthTokenRefresh(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read"}, []string{"https://a.example"})
 	if err != nil {

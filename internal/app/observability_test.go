@@ -116,6 +116,7 @@ func revocationViewAge(t *testing.T, base, db string) {
 // move the per-procedure series, including calls refused before the
 // service.
 func TestProcessMetrics(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { testProcessMetrics(t, "sqlite", nil) })
 	t.Run("postgres", func(t *testing.T) {
 		dsn := ststest.PostgresDSN(t)
@@ -258,6 +259,7 @@ func TestTracingOffStartsNothing(t *testing.T) {
 // answered as usual and the server still shuts down promptly; spans are
 // dropped, not waited for (docs/security.md F-55).
 func TestTracingCollectorDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

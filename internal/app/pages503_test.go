@@ -16,6 +16,7 @@ import (
 // Retry-After every 503 carries (docs/api.md "Errors"), as the OAuth and
 // Connect answers on the same outage do.
 func TestPagesAnswer503WithRetryAfter(t *testing.T) {
+	t.Parallel()
 	cfg, proxy := pgThroughProxy(t)
 	startApp(t, cfg)
 	base := "http://" + cfg.Listen

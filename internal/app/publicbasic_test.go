@@ -22,6 +22,7 @@ import (
 // neither name nor password, and a body client_id that differs from the
 // header's are still refused.
 func TestPublicClientBasicEmptyPassword(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	e.signIn(t, e.user)

@@ -34,6 +34,7 @@ var readOnlyFaults = []readOnlyFault{
 // check passes, but /readyz must answer 503 naming storage_write with the
 // reason class alone, and 200 again once writes work.
 func TestReadyzReportsReadOnlyStorage(t *testing.T) {
+	t.Parallel()
 	for _, f := range readOnlyFaults {
 		t.Run(f.driver, func(t *testing.T) {
 			c := sqlstore.Config{Driver: f.driver, MaxConns: 1}

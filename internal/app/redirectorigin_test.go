@@ -17,6 +17,7 @@ import (
 // Silent authentication (prompt=none) still answers at the client's
 // address, as OIDC requires.
 func TestNoRedirectWithoutSignIn(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	back := e.callback.URL + "/cb"
@@ -96,6 +97,7 @@ func TestNoRedirectWithoutSignIn(t *testing.T) {
 // anything else) is refused rather than answered in the query the
 // client did not ask for; query, or none, is served.
 func TestResponseModeQueryOnly(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	e.signIn(t, e.user)
 	back := e.callback.URL + "/cb"

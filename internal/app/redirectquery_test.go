@@ -20,6 +20,7 @@ import (
 // without "=", its own encoding. The code comes back to the exact URI and
 // golang.org/x/oauth2 redeems it with that URI.
 func TestRedirectKeepsRegisteredQuery(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	svc, err := clients.NewService(e.store, e.pepper)

@@ -13,6 +13,7 @@ import (
 // the refresh grant refuses the family and introspection calls its
 // refresh token inactive; given the grant back, both honour it again.
 func TestRefreshTokenIntrospectionFollowsTheClientsGrants(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	here, err := clients.NewService(e.records, e.pepper)
 	if err != nil {

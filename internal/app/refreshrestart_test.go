@@ -49,6 +49,7 @@ func TestRefreshRotationSurvivesRestart(t *testing.T) { testRefreshRestart(t, ne
 
 // TestRefreshRotationSurvivesRestartPostgres runs it on PostgreSQL.
 func TestRefreshRotationSurvivesRestartPostgres(t *testing.T) {
+	t.Parallel()
 	testRefreshRestart(t, newOAuthEnvOn(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.DSN(t)}))
 }
 

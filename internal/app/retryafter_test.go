@@ -26,6 +26,7 @@ func (sealedKeys) JWKS() ([]byte, error) { return nil, signer.ErrSealed }
 // policy, oauth2.RetryAfter, on every one. The Connect APIs' unavailable
 // errors are checked in internal/api (TestUnavailableRetryAfter).
 func TestRetryAfterOnEvery503(t *testing.T) {
+	t.Parallel()
 	e := newOAuthEnv(t)
 	tok := e.ccToken(t, e.a, e.secA)
 	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read"}, []string{"https://a.example"})

@@ -29,6 +29,7 @@ import (
 // only read as "unknown: HTTP status 413". grpc-go, which streams its
 // body, is the reference. The OAuth token endpoint keeps its 413.
 func TestRPCBodyOverLimitIsResourceExhausted(t *testing.T) {
+	t.Parallel()
 	s := ststest.NewTestServer(t, nil)
 	big := &gitpodv1.ExchangeTokenRequest{ExchangeToken: strings.Repeat("x", 70<<10)}
 	for name, opts := range map[string][]connect.ClientOption{

@@ -14,6 +14,7 @@ import (
 // and in the CLI's direct mode alike (both build the signer from
 // SignerConfig), not by a fixed 5 s.
 func TestSignerConfigStorageTimeout(t *testing.T) {
+	t.Parallel()
 	cfg := config.DefaultConfig()
 	if got := app.SignerConfig(cfg).StorageTimeout; got != config.DefaultCallTimeout {
 		t.Errorf("storage.call_timeout unset: signer StorageTimeout = %s, want the default %s", got, config.DefaultCallTimeout)

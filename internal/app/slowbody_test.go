@@ -23,6 +23,7 @@ import (
 // empty body, from a token endpoint; now 408. Revocation called it "too
 // large" (413); now 400, as introspection.
 func TestSlowBodyIsNotASuccess(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.HTTP.ReadTimeout = time.Second
 	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})

@@ -20,6 +20,7 @@ import (
 // user's family is untouched. golang.org/x/oauth2 is the judge of the
 // refresh.
 func TestSuspendEndsRefreshFamilies(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	now := storage.Now(time.Now())

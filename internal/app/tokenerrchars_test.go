@@ -28,6 +28,7 @@ func descriptionInSet(s string) bool {
 // request chose. Every endpoint and dialect that writes OAuth errors is
 // asked once, on a real server (docs/security.md T-154).
 func TestTokenErrorDescriptionCharacters(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	const odd = "x%22%5C%C3%A9" // x"\é
 	for _, tc := range []struct {

@@ -25,6 +25,7 @@ func examplePools() config.Config {
 }
 
 func TestPlanTrustProblems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(c *config.Config)

@@ -20,6 +20,7 @@ import (
 // missing one, and the token of a person since disabled are refused with
 // an RFC 6750 challenge.
 func TestUserInfo(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	provider, err := oidc.NewProvider(ctx, e.base)

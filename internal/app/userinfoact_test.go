@@ -25,6 +25,7 @@ import (
 // account was acting; and the other way round (the service account as
 // subject, the person as actor), as the service account's own.
 func TestUserInfoNamesTheActor(t *testing.T) {
+	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	provider, err := oidc.NewProvider(ctx, e.base)

@@ -1,0 +1,24 @@
+package app_test
+
+import (
+	"flag"
+	"os"
+	"testing"
+)
+
+// TestMain runs four parallel tests at once rather than one per core,
+// unless -test.parallel is given: this package's tests mostly wait (for a
+// server to start, for a database behind a fault proxy, out a cache), so
+// on two cores the package used about a seventh of one core while its
+// tests ran one after another. Tests that read process-wide state (the
+// goroutine count, allocations, the environment, the GC settings) or
+// assert latencies stay sequential, and so never overlap the parallel ones.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", "4")
+	}
+	os.Exit(m.Run())
+}
