@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"sync"
 
@@ -25,13 +26,22 @@ func applyMemoryPolicy(cfg config.RuntimeConfig, logger *slog.Logger) (limit int
 	if _, set := os.LookupEnv("GOGC"); !set && cfg.GCPercent > 0 {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
-	limit = debug.SetMemoryLimit(-1) // -1 reads without changing
-	gcPercent = debug.SetGCPercent(-1)
-	debug.SetGCPercent(gcPercent) // SetGCPercent(-1) turned collection off: put it back
+	limit, gcPercent = memorySettings()
 	if logger != nil {
 		logger.Debug("memory policy", "memory_limit_bytes", limit, "gc_percent", gcPercent)
 	}
 	return limit, gcPercent
+}
+
+// memorySettings reads the runtime's memory limit and GC target without
+// changing them. (Reading the target with SetGCPercent turns collection
+// off until it is put back, and two servers starting at once in one
+// process could leave it off.)
+func memorySettings() (limit int64, gcPercent int) {
+	s := []rtmetrics.Sample{{Name: "/gc/gomemlimit:bytes"}, {Name: "/gc/gogc:percent"}}
+	rtmetrics.Read(s)
+	// Both are signed in the runtime: GOGC=off reads as -1.
+	return int64(s[0].Value.Uint64()), int(int64(s[1].Value.Uint64()))
 }
 
 // heapProfiling turns the runtime's heap profiler off unless the heap

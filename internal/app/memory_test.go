@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"testing"
 
 	"github.com/opensts/sts/internal/config"
@@ -12,8 +13,7 @@ import (
 
 // restoreMemory puts the runtime's policy back after a test changes it.
 func restoreMemory(t *testing.T) {
-	limit, gc := debug.SetMemoryLimit(-1), debug.SetGCPercent(100)
-	debug.SetGCPercent(gc)
+	limit, gc := memorySettings()
 	t.Cleanup(func() { debug.SetMemoryLimit(limit); debug.SetGCPercent(gc) })
 }
 
@@ -83,6 +83,75 @@ func TestHeapProfilingOnlyWithPprof(t *testing.T) {
 		}
 		if got := setHeapProfiling(c.pprof); got != c.want || runtime.MemProfileRate != c.want {
 			t.Errorf("%s: rate %d (runtime %d), want %d", c.name, got, runtime.MemProfileRate, c.want)
+		}
+	}
+}
+
+// TestConcurrentMemoryPoliciesLeaveGCOn: servers starting at once in one
+// process (internal/cli's tests run `sts serve` in-process, in parallel)
+// apply the memory policy concurrently, and garbage collection stays on,
+// and each reads the GC target in effect, never "off". Reading the target
+// by turning collection off and back on let a second reader see "off" and
+// write it back last. (Not parallel: it changes process-wide settings.)
+func TestConcurrentMemoryPoliciesLeaveGCOn(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		t.Setenv("GOGC", "") // its cleanup restores the variable
+		unsetenv(t, "GOGC")
+		concurrentMemoryPolicies(t, config.DefaultConfig().Runtime)
+	})
+	t.Run("GOGC set", func(t *testing.T) {
+		t.Setenv("GOGC", "100")
+		concurrentMemoryPolicies(t, config.DefaultConfig().Runtime)
+	})
+}
+
+func concurrentMemoryPolicies(t *testing.T, cfg config.RuntimeConfig) {
+	restoreMemory(t)
+	t.Setenv("GOMEMLIMIT", "")
+	unsetenv(t, "GOMEMLIMIT")
+	// Allocation churn, as in a test binary running servers: a GC cycle is
+	// often in its mark phase, and SetGCPercent waits for it to end, which
+	// is where concurrent callers interleave.
+	stop := make(chan struct{})
+	churned := make(chan struct{})
+	go func() {
+		defer close(churned)
+		var sink [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sink = append(sink, make([]byte, 64<<10))
+			if len(sink) > 256 {
+				sink = sink[:0]
+			}
+		}
+	}()
+	defer func() { close(stop); <-churned }()
+	for round := range 300 {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		read := make([]int, 4)
+		for i := range read {
+			wg.Go(func() {
+				<-start
+				_, read[i] = applyMemoryPolicy(cfg, nil)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, gc := range read {
+			if gc < 0 {
+				t.Errorf("round %d: applyMemoryPolicy %d read the GC target as %d (off)", round, i, gc)
+			}
+		}
+		if gc := debug.SetGCPercent(100); gc < 0 {
+			t.Fatalf("round %d: after concurrent applyMemoryPolicy the GC target is %d: collection is off for the process", round, gc)
+		}
+		if t.Failed() {
+			return
 		}
 	}
 }
