@@ -94,8 +94,8 @@ func get(t *testing.T, url string, want int) []byte {
 // TestNewRun builds an App on SQLite in a temporary data_dir, runs it on a
 // free loopback port, sees it become ready and serve discovery, and sees Run
 // return nil once its context is cancelled.
+// (Not parallel: it bounds how soon Run returns after cancel.)
 func TestNewRun(t *testing.T) {
-	t.Parallel()
 	cfg := testConfig(t)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

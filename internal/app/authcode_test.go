@@ -490,8 +490,8 @@ func TestAuthorizationCodeRefusals(t *testing.T) { testAuthorizationCodeRefusals
 
 // TestAuthorizationCodeRefusalsPostgres is the same on PostgreSQL (a
 // schema of its own).
+// (Not parallel: it bounds how soon the audit event and the revocation view arrive.)
 func TestAuthorizationCodeRefusalsPostgres(t *testing.T) {
-	t.Parallel()
 	testAuthorizationCodeRefusals(t, newCodeEnv(t, func(c *config.Config) {
 		c.Storage.Type, c.Storage.DSN = sqlstore.DriverPostgres, pgtest.DSN(t)
 		c.Issuer, c.IssuerDerived = "http://"+c.Listen, false // required on PostgreSQL (F-32)

@@ -13,8 +13,8 @@ import (
 // TestConsentEventsSayWhereFrom: a consent given on the authorization
 // page and the code it issues are audited with the browser's address and
 // user agent, as the pages' other events (docs/security.md D-14, D-21).
+// (Not parallel: it waits a bounded time for the audit writer's batch.)
 func TestConsentEventsSayWhereFrom(t *testing.T) {
-	t.Parallel()
 	e := newCodeEnv(t)
 	e.signIn(t, e.user)
 	e.approve(t, e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb"), xoauth2.GenerateVerifier())

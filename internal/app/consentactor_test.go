@@ -18,8 +18,8 @@ import (
 // the delegated token as it ends A's own (docs/security.md A-69), and
 // leaves the service's own token alone. Before, only the subject's
 // consents were read, and the delegation stayed active until it expired.
+// (Not parallel: it bounds how soon the revocation view catches up.)
 func TestConsentWithdrawnEndsDelegationsOfThePerson(t *testing.T) {
-	t.Parallel()
 	e := newCodeEnv(t)
 	ctx := t.Context()
 	person := e.tokenFor(t, e.user, "openid")
@@ -74,8 +74,8 @@ func TestConsentWithdrawnEndsDelegationsOfThePerson(t *testing.T) {
 // person only in src_sub; withdrawing the person's consent to A ends it
 // with the first (docs/security.md A-69). Before, only the actors in act
 // were read, and the second hop stayed active until it expired.
+// (Not parallel: it bounds how soon the revocation view catches up.)
 func TestConsentWithdrawnEndsSecondHopDelegations(t *testing.T) {
-	t.Parallel()
 	e := newCodeEnv(t)
 	person := e.tokenFor(t, e.user, "openid")
 	id, sec := e.serviceClient(t, "openid")

@@ -72,8 +72,8 @@ func reExchangeEnv(t *testing.T) (*codeEnv, *xoauth2.Token, func(url.Values) (in
 // inactive, as the tokens B re-exchanged end (docs/security.md A-25,
 // Before, the family kept minting tokens, issued after the
 // withdrawal and so past its row, until the source token's expiry.
+// (Not parallel: it bounds how soon the revocation view catches up.)
 func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
-	t.Parallel()
 	e, tok, asB := reExchangeEnv(t)
 	ctx := t.Context()
 	st, m := asB(url.Values{"grant_type": {oauth2.GrantTypeTokenExchange}, "subject_token": {tok.AccessToken},
@@ -133,8 +133,8 @@ func TestConsentWithdrawnEndsFamiliesOfReExchanges(t *testing.T) {
 // which is right but does not reach the family's start. Such an attempt
 // proves nothing either way and is made again with a new token, up to
 // three times; a token issued is a failure at once.
+// (Not parallel: its request must beat the revocation view's next poll.)
 func TestFamilyBegunBeforeConsentWithdrawalSeenEnds(t *testing.T) {
-	t.Parallel()
 	var st int
 	var m map[string]any
 	for attempt := range 3 {

@@ -24,8 +24,8 @@ import (
 // expires) runs detached from the request's cancellation, and ran without
 // any deadline: on a black-holed database the request waited until TCP
 // gave up on the connection, minutes, where F-40 promises seconds.
+// (Not parallel: it bounds how soon the answer comes.)
 func TestRevokeEndsWhenDatabaseGoesAway(t *testing.T) {
-	t.Parallel()
 	const call = time.Second
 	// The detached write has call_timeout of its own: 2 s in all, with
 	// room for -race on a loaded machine.
@@ -38,8 +38,8 @@ func TestRevokeEndsWhenDatabaseGoesAway(t *testing.T) {
 // with call_timeout 2 s and write_timeout 3.5 s (a valid configuration)
 // it ran to 7 s (call_timeout alone: 4 s), the connection's write
 // deadline passed and the client read EOF instead of the 503.
+// (Not parallel: it bounds how soon the answer comes.)
 func TestRevokeDetachedWriteWithinWriteTimeout(t *testing.T) {
-	t.Parallel()
 	revokeWhileDatabaseGoesAway(t, 2*time.Second, 3500*time.Millisecond, 3500*time.Millisecond+5*time.Second)
 }
 
@@ -51,8 +51,8 @@ func TestRevokeDetachedWriteWithinWriteTimeout(t *testing.T) {
 // was bounded by the moment the write deadline left for the response,
 // already past: it was never tried, and after the row's keep the family's
 // unrevoked refresh tokens worked again.
+// (Not parallel: its writes race call_timeout and write_timeout.)
 func TestRevokeDetachedWriteHasTimeInTightConfig(t *testing.T) {
-	t.Parallel()
 	direct := ststest.PostgresDSN(t)
 	e := newCodeEnv(t, func(c *config.Config) {
 		c.Storage.Type = "postgres"

@@ -115,8 +115,8 @@ func revocationViewAge(t *testing.T, base, db string) {
 // (so rate() over them works from the first scrape); Connect calls then
 // move the per-procedure series, including calls refused before the
 // service.
+// (Not parallel: it bounds the revocation view's age.)
 func TestProcessMetrics(t *testing.T) {
-	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { testProcessMetrics(t, "sqlite", nil) })
 	t.Run("postgres", func(t *testing.T) {
 		dsn := ststest.PostgresDSN(t)
@@ -258,8 +258,8 @@ func TestTracingOffStartsNothing(t *testing.T) {
 // TestTracingCollectorDown: with the collector unreachable, requests are
 // answered as usual and the server still shuts down promptly; spans are
 // dropped, not waited for (docs/security.md F-55).
+// (Not parallel: it bounds each request's and the shutdown's time.)
 func TestTracingCollectorDown(t *testing.T) {
-	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

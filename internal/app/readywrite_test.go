@@ -33,8 +33,8 @@ var readOnlyFaults = []readOnlyFault{
 // read-only under a running server: reads still work, so the "storage"
 // check passes, but /readyz must answer 503 naming storage_write with the
 // reason class alone, and 200 again once writes work.
+// (Not parallel: it bounds how soon the write probe reports.)
 func TestReadyzReportsReadOnlyStorage(t *testing.T) {
-	t.Parallel()
 	for _, f := range readOnlyFaults {
 		t.Run(f.driver, func(t *testing.T) {
 			c := sqlstore.Config{Driver: f.driver, MaxConns: 1}
