@@ -118,6 +118,10 @@ type Options struct {
 	// every endpoint under it, so each is served there as well as at the
 	// root (underIssuerPath; docs/configuration.md, issuer).
 	IssuerPath string
+	// StrictTransportSecurity, when set, is the Strict-Transport-Security
+	// value of every answer of the public listener: an https issuer's
+	// (docs/security.md T-106, T-210). Empty: none.
+	StrictTransportSecurity string
 }
 
 // Server is the assembled HTTP server. Create it with [New] and run it with
@@ -236,7 +240,7 @@ func New(o Options) *Server {
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
-	s.handler = wrap(http.HandlerFunc(s.route), o.CallTimeout, o.WriteTimeout)
+	s.handler = strictTransport(o.StrictTransportSecurity, wrap(http.HandlerFunc(s.route), o.CallTimeout, o.WriteTimeout))
 	if o.IssuerPath != "" {
 		s.handler = underIssuerPath(o.IssuerPath, &s.mux, s.handler)
 	}
@@ -314,6 +318,23 @@ func routed(r *http.Request, mux *http.ServeMux) bool {
 func noSniff(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["X-Content-Type-Options"] = noSniffValue
+		next.ServeHTTP(w, r)
+	})
+}
+
+// strictTransport marks every answer of next Strict-Transport-Security:
+// value, when there is one. The pages and the authorization endpoint set
+// it on theirs; an answer no route gives (a 404, a 405, the browser's own
+// /favicon.ico) or an endpoint's refusal went without, so a browser whose
+// first https answer from sts was one of those could still be stripped on
+// its next visit (docs/security.md T-210).
+func strictTransport(value string, next http.Handler) http.Handler {
+	if value == "" {
+		return next
+	}
+	v := []string{value}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Strict-Transport-Security"] = v
 		next.ServeHTTP(w, r)
 	})
 }

@@ -7,12 +7,14 @@ import (
 	"testing"
 )
 
-// TestStrictTransportSecurity: with an https issuer every answer of the
-// pages and of the authorization and end-session endpoints carries
+// TestStrictTransportSecurity: with an https issuer every answer, of the
+// pages, of the authorization and end-session endpoints and of the rest, carries
 // Strict-Transport-Security, so a browser that has reached sts over https
 // once never again asks for it over plain http, where a first request
 // could be stripped (docs/security.md T-106); with an http issuer
-// (development, tests) none does. The https server here sits behind an
+// (development, tests) none does. Nor only the pages': an answer no
+// route gives (a 404, a 405) carries it too, the browser's own request
+// for /favicon.ico among them (docs/security.md T-210). The https server here sits behind an
 // imagined TLS-terminating proxy: it is reached over http at its listen
 // address.
 func TestStrictTransportSecurity(t *testing.T) {
@@ -39,6 +41,13 @@ func TestStrictTransportSecurity(t *testing.T) {
 				{http.MethodPost, "/oauth2/authorize", url.Values{"client_id": {"nope"}}},
 				{http.MethodGet, "/oauth2/logout", nil},
 				{http.MethodGet, "/oauth2/logout?client_id=nope&post_logout_redirect_uri=https%3A%2F%2Fx.example%2F", nil},
+				// No route's: the browser's own /favicon.ico, a mistyped
+				// page, a method no page takes (docs/security.md T-210).
+				{http.MethodGet, "/favicon.ico", nil},
+				{http.MethodGet, "/tokens-nope", nil},
+				{http.MethodPut, "/tokens", nil},
+				{http.MethodPost, "/tokens/x/regenerate/more", nil},
+				{http.MethodPost, "/oauth2/token", url.Values{"grant_type": {"nope"}}},
 			} {
 				req, err := http.NewRequest(rq.method, "http://"+s.Addr+rq.path, strings.NewReader(rq.form.Encode()))
 				if err != nil {
