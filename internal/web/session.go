@@ -26,6 +26,9 @@ const (
 	CookieInsecure = "sts_session"
 	// touchEvery bounds how often a session's last use is written.
 	touchEvery = time.Minute
+	// MaxSessions is how many sessions a person keeps: a sign-in past it
+	// ends their oldest (docs/security.md T-211).
+	MaxSessions = 50
 )
 
 // Store is the storage the pages need.
@@ -314,6 +317,27 @@ func methodLabel(method string) string {
 	return method
 }
 
+// trim ends principalID's oldest sessions beyond MaxSessions. Every
+// sign-in makes a session and none is ended but by signing out, a
+// timeout or the person's list, so a script or a provider that signs a
+// person in silently made rows without bound, each read and drawn by
+// every /tokens and every "End session" after (docs/security.md T-211).
+// The new session is the newest, never one ended here. A failure leaves
+// the extra ones to the next sign-in or their timeouts: the sign-in
+// stands.
+func (s *SignedIn) trim(ctx context.Context, principalID string) {
+	list, err := s.store.ListWebSessions(ctx, principalID)
+	if err != nil {
+		s.logger.ErrorContext(ctx, "web: listing sessions to bound them failed", "principal", principalID, "error", err)
+		return
+	}
+	for i := 0; i < len(list)-MaxSessions; i++ {
+		if s.end(ctx, list[i].ID, "more than the sessions a person keeps") != nil {
+			return
+		}
+	}
+}
+
 // end deletes session id; an error says the session may still be live.
 func (s *SignedIn) end(ctx context.Context, id, reason string) error {
 	dctx, cancel := storage.Detach(ctx)
@@ -376,6 +400,7 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	if err := s.store.CreateWebSession(ctx, rec); err != nil {
 		return err
 	}
+	s.trim(ctx, p.ID)
 	http.SetCookie(w, &http.Cookie{
 		Name: s.CookieName(), Value: value, Path: "/", Secure: s.secure, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(s.absolute / time.Second),
