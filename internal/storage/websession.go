@@ -58,6 +58,11 @@ type SessionStore interface {
 	ListWebSessions(ctx context.Context, principalID string) ([]WebSession, error)
 	// DeleteWebSession returns ErrNotFound.
 	DeleteWebSession(ctx context.Context, id string) error
+	// TrimWebSessions deletes, in one statement, every session of
+	// principalID but keepID and the newest keep-1 others (by CreatedAt,
+	// then ID), and returns how many it deleted. keepID is never deleted,
+	// whatever its CreatedAt (docs/security.md T-211).
+	TrimWebSessions(ctx context.Context, principalID, keepID string, keep int) (int64, error)
 	// CreateLoginLink returns ErrAlreadyExists if the ID or digest is
 	// taken, and ErrNotFound as CreateWebSession does.
 	CreateLoginLink(ctx context.Context, l LoginLink) error

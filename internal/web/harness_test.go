@@ -104,6 +104,56 @@ func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
 	}
 }
 
+// startServerPG is startServer on the PostgreSQL database dsn, the issuer
+// the listen address (explicit, as PostgreSQL requires).
+func startServerPG(t *testing.T, dsn string) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "sts.yaml")
+	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + t.TempDir() + "\nissuer: http://" + ln.Addr().String() +
+		"\nstorage:\n  type: postgres\n  dsn: " + dsn + "\n"
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Listener: ln})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	s := &server{URL: cfg.Issuer, Addr: ln.Addr().String(), cfgFile: cfgFile, logs: logs}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/login")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // sts runs an sts command against the server's configuration.
 func (s *server) sts(t *testing.T, args ...string) string {
 	t.Helper()

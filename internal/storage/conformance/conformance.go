@@ -81,6 +81,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UpstreamIdentityCRUD", testUpstreamIdentityCRUD},
 		{"UnitOfWorkUpstreamIdentity", testUnitOfWorkUpstreamIdentity},
 		{"WebSessionGC", testWebSessionGC},
+		{"TrimWebSessions", testTrimWebSessions},
 		{"AuthCodeConsume", testAuthCodeConsume},
 		{"ConsentCRUD", testConsentCRUD},
 		{"RevokeRefreshClientSubject", testRevokeRefreshClientSubject},

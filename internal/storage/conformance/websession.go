@@ -77,6 +77,51 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 	diff(t, "ListWebSessions(other) untouched", []storage.WebSession{c}, list)
 }
 
+// testTrimWebSessions: one call ends all but the newest keep of a
+// principal's sessions, never the one it names to keep, even when that
+// one's CreatedAt is the oldest (a replica whose clock is behind), and
+// never another principal's (docs/security.md T-211).
+func testTrimWebSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o, other := newWebUser(t, s), newWebUser(t, s)
+	t0 := now()
+	var sessions []storage.WebSession
+	for i := range 6 {
+		w := o.webSession(t0.Add(time.Duration(i)*time.Minute), t0.Add(time.Hour))
+		mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, w))
+		sessions = append(sessions, w)
+	}
+	behind := o.webSession(t0.Add(-time.Hour), t0.Add(time.Hour)) // the new one, its clock behind
+	mustNil(t, "CreateWebSession", s.CreateWebSession(ctx, behind))
+	ow := other.webSession(t0.Add(-2*time.Hour), t0.Add(time.Hour))
+	mustNil(t, "CreateWebSession(other)", s.CreateWebSession(ctx, ow))
+
+	n, err := s.TrimWebSessions(ctx, o.principal.ID, behind.ID, 3)
+	mustNil(t, "TrimWebSessions", err)
+	if n != 4 {
+		t.Errorf("TrimWebSessions(keep 3 of 7) deleted %d, want 4", n)
+	}
+	list, err := s.ListWebSessions(ctx, o.principal.ID)
+	mustNil(t, "ListWebSessions", err)
+	diff(t, "sessions left: the one kept and the newest two", []storage.WebSession{behind, sessions[4], sessions[5]}, list)
+	n, err = s.TrimWebSessions(ctx, o.principal.ID, behind.ID, 3)
+	mustNil(t, "TrimWebSessions(again)", err)
+	if n != 0 {
+		t.Errorf("TrimWebSessions within the bound deleted %d, want 0", n)
+	}
+	n, err = s.TrimWebSessions(ctx, o.principal.ID, sessions[5].ID, 1)
+	mustNil(t, "TrimWebSessions(keep 1)", err)
+	if n != 2 {
+		t.Errorf("TrimWebSessions(keep 1 of 3) deleted %d, want 2", n)
+	}
+	list, err = s.ListWebSessions(ctx, o.principal.ID)
+	mustNil(t, "ListWebSessions", err)
+	diff(t, "sessions left: only the one kept", []storage.WebSession{sessions[5]}, list)
+	list, err = s.ListWebSessions(ctx, other.principal.ID)
+	mustNil(t, "ListWebSessions(other)", err)
+	diff(t, "another principal's sessions untouched", []storage.WebSession{ow}, list)
+}
+
 func testLoginLinkConsume(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o := newWebUser(t, s)

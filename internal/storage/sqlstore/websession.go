@@ -70,6 +70,23 @@ func (s *Store) DeleteWebSession(ctx context.Context, id string) error {
 	return s.fail("delete web session", execOne(ctx, s.db, `DELETE FROM web_sessions WHERE id = $1`, id))
 }
 
+// TrimWebSessions implements storage.SessionStore: one DELETE, whose
+// work is the person's sessions however many are over the bound.
+func (s *Store) TrimWebSessions(ctx context.Context, principalID, keepID string, keep int) (int64, error) {
+	if unstorable(principalID, keepID) {
+		return 0, errUnstorable
+	}
+	others := max(keep-1, 0)
+	res, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE principal_id = $1 AND id <> $2
+		AND id NOT IN (SELECT id FROM web_sessions WHERE principal_id = $1 AND id <> $2
+			ORDER BY created_at DESC NULLS LAST, id DESC LIMIT $3)`, principalID, keepID, others)
+	if err != nil {
+		return 0, s.fail("trim web sessions", err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail("trim web sessions", err)
+}
+
 const loginLinkColumns = `id, org_id, principal_id, digest, created_at, expires_at`
 
 func scanLoginLink(r rowScanner) (storage.LoginLink, error) {
