@@ -206,10 +206,11 @@ func streamExempt(r *http.Request) bool {
 // being served: a flood's) is never closed this way.
 type limitListener struct {
 	net.Listener
-	sem     chan struct{}
-	workers chan struct{}
-	shed    func()
-	next    time.Time // the next refusal, at the earliest (Accept's goroutine only)
+	overload []byte // the answer to a connection over the cap (overloadResponse)
+	sem      chan struct{}
+	workers  chan struct{}
+	shed     func()
+	next     time.Time // the next refusal, at the earliest (Accept's goroutine only)
 
 	closeIdleAfter time.Duration
 	slow           *slowRule
@@ -257,7 +258,7 @@ const (
 // newLimitListener caps ln's open connections at n > 0; shed counts a
 // refused connection, closedIdle an idle or slow one closed to make room.
 func newLimitListener(ln net.Listener, n int, closeIdleAfter time.Duration, slow *slowRule, shed, closedIdle func()) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed,
+	return &limitListener{Listener: ln, overload: overloadResponse(""), sem: make(chan struct{}, n), workers: make(chan struct{}, shedWorkers), shed: shed,
 		closeIdleAfter: closeIdleAfter, slow: slow, closedIdle: closedIdle, conns: make(map[*limitConn]struct{})}
 }
 
@@ -374,13 +375,20 @@ func (l *limitListener) wrap(c net.Conn) net.Conn {
 	return lc
 }
 
-// overloadResponse is the whole answer to a connection over the cap.
-var overloadResponse = func() []byte {
+// overloadResponse is the whole answer to a connection over the cap. It
+// carries hsts as Strict-Transport-Security when set: written before any
+// handler runs, it would otherwise be the one answer of an https issuer
+// without it (docs/security.md T-210).
+func overloadResponse(hsts string) []byte {
 	const body = `{"error":"temporarily_unavailable","error_description":"too many connections, retry later"}` + "\n"
+	var sts string
+	if hsts != "" {
+		sts = "Strict-Transport-Security: " + hsts + "\r\n"
+	}
 	return []byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + oauth2.RetryAfterValue(0) +
-		"\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
+		"\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n" + sts + "Connection: close\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-}()
+}
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
@@ -464,7 +472,7 @@ func (l *limitListener) refuse(c net.Conn) {
 	if _, err := c.Read(buf); err != nil {
 		return
 	}
-	_, _ = c.Write(overloadResponse)
+	_, _ = c.Write(l.overload)
 	if cw, ok := c.(interface{ CloseWrite() error }); ok { // TCP, TLS
 		_ = cw.CloseWrite()
 	}

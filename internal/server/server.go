@@ -142,6 +142,7 @@ type Server struct {
 	mountMu    sync.Mutex
 	http       *http.Server
 	tls        bool
+	hsts       string // Strict-Transport-Security of every public answer; "": none
 	ops        *http.Server
 	opsLn      net.Listener
 	shutdown   time.Duration
@@ -240,6 +241,7 @@ func New(o Options) *Server {
 			recoverPanics(o.Logger, o.JSONAPIErrors)(admit(o.MaxInFlight, s.gates, s.bodies, classify, o.JSONAPIErrors, func(c string) { s.shedTotal.WithLabelValues(c).Inc() })(
 				limitBody(o.MaxBodyBytes, o.JSONAPIErrors)(h)))))))
 	}
+	s.hsts = o.StrictTransportSecurity
 	s.handler = strictTransport(o.StrictTransportSecurity, wrap(http.HandlerFunc(s.route), o.CallTimeout, o.WriteTimeout))
 	if o.IssuerPath != "" {
 		s.handler = underIssuerPath(o.IssuerPath, &s.mux, s.handler)
@@ -464,6 +466,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.maxConns > 0 {
 		l := newLimitListener(ln, s.maxConns, s.idleCloseAfter, s.slow,
 			func() { s.shedTotal.WithLabelValues("connection").Inc() }, s.idleClosed.Inc)
+		l.overload = overloadResponse(s.hsts)
 		s.http.ConnState = l.connState
 		s.http.ConnContext = l.connContext
 		if s.tls {

@@ -104,3 +104,51 @@ func TestConnectionRefusalsPacedTLSByKey(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionLimitRefusalCarriesHSTS (docs/security.md T-210): the
+// 503 a connection over http.max_connections gets is written by the
+// listener, before any handler, so it went without the
+// Strict-Transport-Security every handler's answer of an https issuer
+// carries. It carries it now, over TLS and plain (behind a proxy), and
+// never when none is configured.
+func TestConnectionLimitRefusalCarriesHSTS(t *testing.T) {
+	const hsts = "max-age=31536000"
+	cert, pool := selfSigned(t)
+	for _, tc := range []struct {
+		name  string
+		tls   bool
+		value string
+	}{{"tls", true, hsts}, {"plain", false, hsts}, {"none configured", true, ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{GCInterval: time.Hour, MaxConnections: 1, StrictTransportSecurity: tc.value}
+			if tc.tls {
+				o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+			}
+			s, _ := newTest(t, o, nil)
+			base := serveOn(t, s)
+			addr := base[len("http://"):]
+			held, err := net.Dial("tcp", addr) // the only slot, fresh
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			time.Sleep(50 * time.Millisecond) // accepted
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+			scheme := "http://"
+			if tc.tls {
+				scheme = "https://"
+			}
+			resp, err := client.Get(scheme + addr + "/livez")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("a connection over the cap: %d, want 503", resp.StatusCode)
+			}
+			if v := resp.Header.Values("Strict-Transport-Security"); (tc.value == "" && len(v) != 0) || (tc.value != "" && (len(v) != 1 || v[0] != tc.value)) {
+				t.Errorf("the refusal's Strict-Transport-Security %q, want %q", v, tc.value)
+			}
+		})
+	}
+}
