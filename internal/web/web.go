@@ -182,7 +182,20 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.static = http.StripPrefix("/static/", http.FileServerFS(static))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	// Only an asset is served, and only an asset cached publicly: a
+	// directory path (the listing http.FileServer draws) and a missing
+	// file are 404, no-store (docs/security.md T-212).
+	h.static = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if st, err := fs.Stat(static, name); name == "" || strings.HasSuffix(name, "/") || err != nil || st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Del("Pragma")
+		files.ServeHTTP(w, r)
+	})
 	h.routes()
 	cop := http.NewCrossOriginProtection()
 	if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
@@ -250,12 +263,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.signedIn.secure {
 		hd.Set("Strict-Transport-Security", StrictTransportSecurity)
 	}
-	if strings.HasPrefix(r.URL.Path, "/static/") {
-		hd.Set("Cache-Control", "public, max-age=300")
-	} else {
-		hd.Set("Cache-Control", "no-store")
-		hd.Set("Pragma", "no-cache")
-	}
+	// An asset is marked public by h.static, which serves it.
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Pragma", "no-cache")
 	h.protected.ServeHTTP(w, r)
 }
 
