@@ -80,6 +80,11 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		}
 		return req, googleOAuthGrant(req)
 	}
+	// A body in a content coding is not read at all (docs/security.md
+	// T-217): its bytes are not the JSON they would be decoded to.
+	if err := oauth2.CheckContentEncoding(r); err != nil {
+		return nil, err
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
