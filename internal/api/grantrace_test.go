@@ -71,25 +71,27 @@ func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
 			return err
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := newSQLiteStore(t)
-			ctx := t.Context()
-			org, grantee := acmeAnd(t, base, storage.PrincipalUser, "grantee")
-			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
-			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
-			// The env made its own acme; the grantee's organization is the one
-			// its administrator administers.
-			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err := tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
-			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
-			got, err := base.GetPrincipal(ctx, grantee.ID)
-			if err != nil {
-				t.Fatalf("%s deleted the principal granted the instance role meanwhile: %v", tc.name, err)
-			}
-			if got.Disabled || !got.InstanceAdmin {
-				t.Errorf("after %s: %+v, want the instance administrator enabled", tc.name, got)
-			}
-		})
+		for _, b := range raceBackends {
+			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
+				base := b.open(t)
+				ctx := t.Context()
+				org, grantee := acmeAnd(t, base, storage.PrincipalUser, "grantee")
+				store := &grantOnRead{Store: base, target: grantee.ID, t: t}
+				e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
+				// The env made its own acme; the grantee's organization is the one
+				// its administrator administers.
+				admin := e.orgAdmin(t, org.ID, "org-admin")
+				err := tc.call(e.clients(e.srv.URL), as(admin), grantee.ID)
+				wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
+				got, err := base.GetPrincipal(ctx, grantee.ID)
+				if err != nil {
+					t.Fatalf("%s deleted the principal granted the instance role meanwhile: %v", tc.name, err)
+				}
+				if got.Disabled || !got.InstanceAdmin {
+					t.Errorf("after %s: %+v, want the instance administrator enabled", tc.name, got)
+				}
+			})
+		}
 	}
 }
 
@@ -120,35 +122,37 @@ func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
 			return err
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := newSQLiteStore(t)
-			ctx := t.Context()
-			kind := storage.PrincipalUser
-			if tc.name == "CreateClient" {
-				kind = storage.PrincipalServiceAccount // a client's principal
-			}
-			org, grantee := acmeAnd(t, base, kind, "grantee")
-			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
-			e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
-			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err := tc.call(e.clients(e.srv.URL), as(admin), org.ID, grantee.ID)
-			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
-			if pats, err := base.ListPATs(ctx, grantee.ID); err != nil || len(pats) != 0 {
-				t.Errorf("PATs of the new instance administrator: %d, %v; want none", len(pats), err)
-			}
-			evs, err := base.ListAudit(ctx, storage.AuditFilter{OrgID: org.ID, Target: "principal:" + grantee.ID})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cls, err := base.ListClients(ctx, org.ID); err != nil || len(cls) != 0 {
-				t.Errorf("clients bound to the new instance administrator: %d, %v; want none", len(cls), err)
-			}
-			for _, ev := range evs {
-				if strings.HasPrefix(ev.Action, "exchange_token.") {
-					t.Errorf("an exchange token was minted for the new instance administrator: %+v", ev)
+		for _, b := range raceBackends {
+			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
+				base := b.open(t)
+				ctx := t.Context()
+				kind := storage.PrincipalUser
+				if tc.name == "CreateClient" {
+					kind = storage.PrincipalServiceAccount // a client's principal
 				}
-			}
-		})
+				org, grantee := acmeAnd(t, base, kind, "grantee")
+				store := &grantOnRead{Store: base, target: grantee.ID, t: t}
+				e := newEnvOn(t, store, func(h *Handler) { h.Audit = store })
+				admin := e.orgAdmin(t, org.ID, "org-admin")
+				err := tc.call(e.clients(e.srv.URL), as(admin), org.ID, grantee.ID)
+				wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
+				if pats, err := base.ListPATs(ctx, grantee.ID); err != nil || len(pats) != 0 {
+					t.Errorf("PATs of the new instance administrator: %d, %v; want none", len(pats), err)
+				}
+				evs, err := base.ListAudit(ctx, storage.AuditFilter{OrgID: org.ID, Target: "principal:" + grantee.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cls, err := base.ListClients(ctx, org.ID); err != nil || len(cls) != 0 {
+					t.Errorf("clients bound to the new instance administrator: %d, %v; want none", len(cls), err)
+				}
+				for _, ev := range evs {
+					if strings.HasPrefix(ev.Action, "exchange_token.") {
+						t.Errorf("an exchange token was minted for the new instance administrator: %+v", ev)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -166,3 +170,13 @@ func acmeAnd(t *testing.T, base AdminStore, kind storage.PrincipalKind, name str
 	}
 	return org, p
 }
+
+// raceBackends are the stores the grant race tests run on: SQLite, and
+// PostgreSQL when STS_TEST_POSTGRES_DSN is set (newPostgresStore skips
+// otherwise), where the call's transaction and the grant run on
+// connections of their own and hold the principal's row with row locks,
+// not SQLite's one writer.
+var raceBackends = []struct {
+	name string
+	open func(testing.TB) storage.Store
+}{{"sqlite", newSQLiteStore}, {"postgres", newPostgresStore}}

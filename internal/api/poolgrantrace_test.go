@@ -34,32 +34,34 @@ func TestGrantBetweenCheckAndBindIsHonoured(t *testing.T) {
 			return err
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := newSQLiteStore(t)
-			ctx := t.Context()
-			org, grantee := acmeAnd(t, base, storage.PrincipalServiceAccount, "grantee")
-			if tc.name == "UpdatePool" {
-				if err := base.CreatePool(ctx, storage.Pool{ID: "bound", OrgID: org.ID, Condition: "true", Scopes: []string{"read"}}); err != nil {
+		for _, b := range raceBackends {
+			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
+				base := b.open(t)
+				ctx := t.Context()
+				org, grantee := acmeAnd(t, base, storage.PrincipalServiceAccount, "grantee")
+				if tc.name == "UpdatePool" {
+					if err := base.CreatePool(ctx, storage.Pool{ID: "bound", OrgID: org.ID, Condition: "true", Scopes: []string{"read"}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				store := &grantOnRead{Store: base, target: grantee.ID, t: t}
+				e := newPoolEnvOn(t, store)
+				admin := e.orgAdmin(t, org.ID, "org-admin")
+				err := tc.call(e.poolClient(e.srv.URL), as(admin), org.ID, grantee.ID)
+				wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
+				if got, err := base.GetPrincipal(ctx, grantee.ID); err != nil || !got.InstanceAdmin {
+					t.Fatalf("the grant did not commit during the call: %+v, %v", got, err)
+				}
+				ps, err := base.ListPools(ctx)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			store := &grantOnRead{Store: base, target: grantee.ID, t: t}
-			e := newPoolEnvOn(t, store)
-			admin := e.orgAdmin(t, org.ID, "org-admin")
-			err := tc.call(e.poolClient(e.srv.URL), as(admin), org.ID, grantee.ID)
-			wantCode(t, tc.name, err, connect.CodeFailedPrecondition)
-			if got, err := base.GetPrincipal(ctx, grantee.ID); err != nil || !got.InstanceAdmin {
-				t.Fatalf("the grant did not commit during the call: %+v, %v", got, err)
-			}
-			ps, err := base.ListPools(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range ps {
-				if p.PrincipalID == grantee.ID {
-					t.Errorf("%s bound pool %q to the new instance administrator", tc.name, p.ID)
+				for _, p := range ps {
+					if p.PrincipalID == grantee.ID {
+						t.Errorf("%s bound pool %q to the new instance administrator", tc.name, p.ID)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
