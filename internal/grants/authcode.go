@@ -305,7 +305,7 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		// The family ends within its lifetime of the code's consumption,
 		// which bounds how long a replay's row must be kept (replay).
 		notAfter := now.Add(g.familyLifetime())
-		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, client, c, ac.AuthTime, ac.Scopes, covered, notAfter); err != nil {
+		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, g.Type(), client, c, ac.AuthTime, ac.Scopes, covered, notAfter); err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
 				return nil, e // revoked meanwhile (docs/security.md T-160)
 			}

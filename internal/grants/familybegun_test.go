@@ -39,7 +39,7 @@ func TestFamilyBegunDuringRevocationIsEnded(t *testing.T) {
 				t.Fatal(err)
 			}
 			family := storage.NewID()
-			raw, err := m.ref.issueFamily(ctx, family, &c, tokens.AccessClaims{Subject: sub, OrgID: "acme", Principal: string(storage.PrincipalUser)},
+			raw, err := m.ref.issueFamily(ctx, family, "", &c, tokens.AccessClaims{Subject: sub, OrgID: "acme", Principal: string(storage.PrincipalUser)},
 				[]string{"read"}, nil, time.Time{})
 			if e, ok := errors.AsType[*oauth2.Error](err); !ok || e.Code != oauth2.ErrorInvalidGrant || raw != "" {
 				t.Fatalf("issueFamily after the revocation's row = %q, %v; want invalid_grant and no token", raw, err)
@@ -56,7 +56,7 @@ func TestFamilyBegunDuringRevocationIsEnded(t *testing.T) {
 			if err := m.store.PutRevocation(ctx, tc.row(c.ID, "other-"+sub, storage.Now(time.Now().Add(-time.Minute)))); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.ref.issueFamily(ctx, storage.NewID(), &c, tokens.AccessClaims{Subject: "other-" + sub, OrgID: "acme",
+			if _, err := m.ref.issueFamily(ctx, storage.NewID(), "", &c, tokens.AccessClaims{Subject: "other-" + sub, OrgID: "acme",
 				Principal: string(storage.PrincipalUser)}, []string{"read"}, nil, time.Time{}); err != nil {
 				t.Errorf("a family begun after the revocation's cut-off: %v", err)
 			}

@@ -41,7 +41,7 @@ func TestIssueFamilyReadsPastView(t *testing.T) {
 		t.Fatalf("the view already answers the row (%v, %v): the test reads nothing past it", rs, err)
 	}
 	family := storage.NewID()
-	raw, err := m.ref.issueFamily(ctx, family, &c, tokens.AccessClaims{Subject: sub, OrgID: "acme", Principal: string(storage.PrincipalUser)},
+	raw, err := m.ref.issueFamily(ctx, family, "", &c, tokens.AccessClaims{Subject: sub, OrgID: "acme", Principal: string(storage.PrincipalUser)},
 		[]string{"read"}, nil, time.Time{})
 	e, ok := errors.AsType[*oauth2.Error](err)
 	if !ok || e.Code != oauth2.ErrorInvalidGrant || raw != "" {

@@ -122,23 +122,26 @@ func (g *Refresh) Issue(ctx context.Context, client *storage.Client, claims toke
 // only the family lifetime applies); token exchange passes the subject
 // token's expiry.
 func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
-	return g.issueFamily(ctx, storage.NewID(), client, claims, scopes, audiences, notAfter)
+	return g.issueFamily(ctx, storage.NewID(), "", client, claims, scopes, audiences, notAfter)
 }
 
-// issueFamily is IssueUntil with the family's ID chosen by the caller: the
+// issueFamily is IssueUntil with the family's ID chosen by the caller, and
+// the grant type that begins it (grant, recorded in its template: the
+// client must keep holding it, docs/security.md A-100; "" records none):
+// the
 // authorization_code grant records it on the code before issuing, so a
 // second use of the code can revoke the family (RFC 6749 §10.5). sources
 // are the iat of the tokens the family is exchanged from: the template
 // records the earliest, against which the rows of what they derive from
 // are judged (tokens.FamilySourceRevoked, docs/security.md A-66).
-func (g *Refresh) issueFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time, sources ...time.Time) (string, error) {
-	return g.beginFamily(ctx, id, client, claims, time.Time{}, scopes, audiences, notAfter, sources...)
+func (g *Refresh) issueFamily(ctx context.Context, id, grant string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time, sources ...time.Time) (string, error) {
+	return g.beginFamily(ctx, id, grant, client, claims, time.Time{}, scopes, audiences, notAfter, sources...)
 }
 
 // beginFamily is issueFamily recording authTime, when the person signed
 // in (the authorization_code grant's; zero when unknown), in the family's
 // template: its refreshes' ID tokens carry it (OIDC Core §12.2).
-func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Client, claims tokens.AccessClaims, authTime time.Time,
+func (g *Refresh) beginFamily(ctx context.Context, id, grant string, client *storage.Client, claims tokens.AccessClaims, authTime time.Time,
 	scopes, audiences []string, notAfter time.Time, sources ...time.Time,
 ) (string, error) {
 	if client == nil {
@@ -151,7 +154,7 @@ func (g *Refresh) beginFamily(ctx context.Context, id string, client *storage.Cl
 		exp = notAfter
 	}
 	tmpl := tokens.NewFamilyTemplate(claims, now, sources...)
-	tmpl.AuthTime = authTime
+	tmpl.AuthTime, tmpl.Grant = authTime, grant
 	rt, err := g.record(tmpl, scopes, audiences, raw)
 	if err != nil {
 		return "", err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
@@ -112,6 +113,15 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	}
 	if err := CheckClient(client, Issuance{Grant: g.Type(), OrgID: rt.OrgID, Pool: pool, Scopes: scopes, Audiences: rt.Audiences}); err != nil {
 		return nil, err
+	}
+	// A family is a standing form of the grant that began it: a client
+	// that no longer holds that grant (token exchange, jwt-bearer,
+	// authorization_code) refreshes none of the families it began with
+	// it, and giving the grant back resumes them (docs/security.md A-100).
+	// A family stored before its grant was recorded is not judged by it.
+	if tmpl.Grant != "" && !clientauth.AllowsGrant(client, tmpl.Grant) {
+		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed,
+			fmt.Errorf("the family was begun by the %s grant, which the client no longer holds", tmpl.Grant))
 	}
 	if err := withinPool(pool, scopes, rt.Audiences, g.Audiences); err != nil {
 		return nil, err

@@ -290,7 +290,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		if actor != nil {
 			sources = append(sources, actor.iat)
 		}
-		rt, err := g.Refresh.issueFamily(ctx, family, client, c, scopes, []string(c.Audience), until, sources...)
+		rt, err := g.Refresh.issueFamily(ctx, family, req.GrantType, client, c, scopes, []string(c.Audience), until, sources...)
 		if err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
 				return nil, e // revoked meanwhile (docs/security.md T-160)

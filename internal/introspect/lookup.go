@@ -126,13 +126,16 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		// But its audiences, which a refresh cannot change: one its client
 		// or pool no longer allows ends the family.
 		c.Scope, c.Audience = "", rt.Audiences
-		check := h.Tokens.Sources.CheckSource
+		check := func(ctx context.Context, t *tokens.FamilyTemplate) error {
+			return h.Tokens.Sources.CheckSource(ctx, &t.AccessClaims)
+		}
 		if fc, ok := h.Tokens.Sources.(tokens.FamilyChecker); ok {
 			// And what only a refresh needs: the client's refresh_token
-			// grant, the pool's offline_access.
+			// grant and the grant that began the family, the pool's
+			// offline_access.
 			check = fc.CheckFamily
 		}
-		switch err := check(ctx, &c.AccessClaims); {
+		switch err := check(ctx, &c); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
 			return nil, err
 		case err != nil:

@@ -36,14 +36,14 @@ func TestCheckFamilyFollowsWhatARefreshNeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	family := func(pool string) *tokens.AccessClaims {
-		c := &tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", Principal: string(sa.Kind), ClientID: cl.ID, Audience: tokens.Audience{testAud}}
+	family := func(pool string) *tokens.FamilyTemplate {
+		c := tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", Principal: string(sa.Kind), ClientID: cl.ID, Audience: tokens.Audience{testAud}}
 		if pool != "" {
 			c.Pool, c.Provider = pool, "p"
 		}
-		return c
+		return &tokens.FamilyTemplate{AccessClaims: c, Grant: oauth2.GrantTypeTokenExchange}
 	}
-	setGrants(oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken)
+	setGrants(oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken)
 	for _, tc := range []struct {
 		pool  string
 		alive bool
@@ -51,12 +51,61 @@ func TestCheckFamilyFollowsWhatARefreshNeeds(t *testing.T) {
 		if err := src.CheckFamily(ctx, family(tc.pool)); (err == nil) != tc.alive {
 			t.Errorf("family of pool %q: CheckFamily = %v, want alive %v", tc.pool, err, tc.alive)
 		}
-		if err := src.CheckSource(ctx, family(tc.pool)); err != nil {
+		if err := src.CheckSource(ctx, &family(tc.pool).AccessClaims); err != nil {
 			t.Errorf("family of pool %q: CheckSource = %v, want nil", tc.pool, err)
 		}
 	}
-	setGrants(oauth2.GrantTypeClientCredentials)
+	setGrants(oauth2.GrantTypeTokenExchange)
 	if err := src.CheckFamily(ctx, family("")); err == nil {
 		t.Error("family of a client without the refresh_token grant: CheckFamily = nil, want refused")
+	}
+}
+
+// TestCheckFamilyNeedsTheGrantThatBeganIt (docs/security.md A-100): a
+// family passes CheckFamily, so its refresh token introspects active, only
+// while its client holds the grant that began it, as the refresh grant
+// requires. A family stored before the grant was recorded is not judged
+// by it.
+func TestCheckFamilyNeedsTheGrantThatBeganIt(t *testing.T) {
+	ctx := t.Context()
+	s, sa := sourceStore(t, storage.PrincipalServiceAccount)
+	cl := sourceClient(t, s, sa.ID)
+	src := tokens.NewStoreSources(s, fakePools{
+		"github": {pool: &trust.Pool{Pool: storage.Pool{ID: "github", OrgID: "acme", Scopes: []string{"read", grants.ScopeOfflineAccess}, PrincipalID: sa.ID}}},
+	})
+	src.TTL, src.Audiences = 0, []string{testAud}
+	setGrants := func(gt ...string) {
+		t.Helper()
+		if err := s.UpdateClient(ctx, cl.ID, func(old storage.Client) (storage.Client, error) {
+			old.GrantTypes, old.Pools = gt, []string{"github"}
+			return old, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	family := func(pool, grant string) *tokens.FamilyTemplate {
+		c := tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", Principal: string(sa.Kind), ClientID: cl.ID, Audience: tokens.Audience{testAud}}
+		if pool != "" {
+			c.Pool, c.Provider = pool, "p"
+		}
+		return &tokens.FamilyTemplate{AccessClaims: c, Grant: grant}
+	}
+	for _, tc := range []struct {
+		name   string
+		grants []string
+		family *tokens.FamilyTemplate
+		alive  bool
+	}{
+		{"token exchange held", []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken}, family("github", oauth2.GrantTypeTokenExchange), true},
+		{"token exchange taken", []string{oauth2.GrantTypeJWTBearer, oauth2.GrantTypeRefreshToken}, family("github", oauth2.GrantTypeTokenExchange), false},
+		{"jwt-bearer held", []string{oauth2.GrantTypeJWTBearer, oauth2.GrantTypeRefreshToken}, family("github", oauth2.GrantTypeJWTBearer), true},
+		{"authorization_code held", []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, family("", oauth2.GrantTypeAuthorizationCode), true},
+		{"authorization_code taken", []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken}, family("", oauth2.GrantTypeAuthorizationCode), false},
+		{"stored before the grant was recorded", []string{oauth2.GrantTypeRefreshToken}, family("github", ""), true},
+	} {
+		setGrants(tc.grants...)
+		if err := src.CheckFamily(ctx, tc.family); (err == nil) != tc.alive {
+			t.Errorf("%s: CheckFamily = %v, want alive %v", tc.name, err, tc.alive)
+		}
 	}
 }

@@ -319,6 +319,13 @@ type FamilyTemplate struct {
 	// family): the auth_time of the ID tokens its refreshes answer (OIDC
 	// Core §12.2).
 	AuthTime time.Time `json:"fam_auth_time,omitzero"`
+	// Grant is the grant type that began the family (token exchange,
+	// jwt-bearer, authorization_code). A family is a standing form of
+	// that grant: its client must still hold it for the family to
+	// refresh, as it must hold refresh_token (docs/security.md A-100).
+	// Empty in a family stored before it was recorded, which is not
+	// judged by it.
+	Grant string `json:"fam_grant,omitempty"`
 }
 
 // NewFamilyTemplate is the template of a family begun at begun from

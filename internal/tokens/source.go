@@ -179,17 +179,19 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 // what only its refresh needs (refresh-token introspection uses it, so a
 // family introspects active only while a refresh would be honoured).
 type FamilyChecker interface {
-	CheckFamily(ctx context.Context, c *AccessClaims) error
+	CheckFamily(ctx context.Context, t *FamilyTemplate) error
 }
 
 // CheckFamily implements [FamilyChecker]: c is a family's claim template
 // with its subject, organization, principal, client and audiences. It is
 // CheckSource, and then what the refresh grant checks beyond it
 // (grants.CheckClient, withinPool): the family's client still holds the
-// refresh_token grant, and its pool, when it has one, still grants
-// offline_access (docs/security.md A-82). The client is read as
-// CheckSource reads it (a refusal read afresh).
-func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
+// refresh_token grant and the grant that began the family (its Grant,
+// docs/security.md A-100), and its pool, when it has one, still grants
+// offline_access. The client is read as CheckSource reads it (a
+// refusal read afresh).
+func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error {
+	c := &t.AccessClaims
 	if err := s.CheckSource(ctx, c); err != nil {
 		return err
 	}
@@ -198,15 +200,23 @@ func (s *StoreSources) CheckFamily(ctx context.Context, c *AccessClaims) error {
 		if rc, ok := s.Store.(recordCache); ok {
 			cached = rc.CachedClient
 		}
-		lacks := func(cl storage.Client) bool { return !slices.Contains(cl.GrantTypes, oauth2.GrantTypeRefreshToken) }
-		cl, err := readFresh(ctx, c.ClientID, cached, s.Store.GetClient, lacks)
+		lacks := func(cl storage.Client) string {
+			switch {
+			case !slices.Contains(cl.GrantTypes, oauth2.GrantTypeRefreshToken):
+				return oauth2.GrantTypeRefreshToken
+			case t.Grant != "" && !slices.Contains(cl.GrantTypes, t.Grant):
+				return t.Grant
+			}
+			return ""
+		}
+		cl, err := readFresh(ctx, c.ClientID, cached, s.Store.GetClient, func(cl storage.Client) bool { return lacks(cl) != "" })
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return invalid(ErrSourceGone, "client %s deleted", c.ClientID)
 		case err != nil:
 			return sourceUnavailable(err)
-		case lacks(cl):
-			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, oauth2.GrantTypeRefreshToken)
+		case lacks(cl) != "":
+			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, lacks(cl))
 		}
 	}
 	if c.Pool != "" && s.Pools != nil {
