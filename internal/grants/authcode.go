@@ -528,10 +528,5 @@ func (g *AuthorizationCode) logger() *slog.Logger {
 }
 
 // fromAuthorizationCode reports whether a refresh family's claim template
-// is one the authorization_code grant began: a person acting through a
-// client, derived from no pool, no personal access token and no earlier
-// token of ours (token exchange sets one of those on every family it
-// begins).
-func fromAuthorizationCode(c *tokens.AccessClaims) bool {
-	return c.Pool == "" && c.PATID == "" && c.PATGeneration == "" && len(c.SourceJTIs) == 0 && c.Act == nil
-}
+// is one the authorization_code grant began (tokens.BegunByAuthorizationCode).
+func fromAuthorizationCode(c *tokens.AccessClaims) bool { return tokens.BegunByAuthorizationCode(c) }

@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestRefreshNeedsTheGrantThatBeganTheFamily (docs/security.md A-100): an
@@ -65,5 +67,58 @@ func TestRefreshNeedsTheGrantThatBeganTheFamily(t *testing.T) {
 	setGrants(oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken)
 	if status, body := refresh(); status != http.StatusOK || body["access_token"] == nil {
 		t.Errorf("refresh with the grant given back = %d %v, want 200", status, body)
+	}
+}
+
+// TestRefreshJudgesAFamilyStoredWithoutItsGrant (docs/security.md A-100):
+// a family stored before the grant that began it was recorded (no
+// fam_grant) is judged by the grant its shape says began it: a person's
+// family with no pool, PAT, source or actor by authorization_code, any
+// other by token exchange or jwt-bearer, either held. A client that holds
+// none of them refreshes neither, and is refused as for a recorded grant.
+func TestRefreshJudgesAFamilyStoredWithoutItsGrant(t *testing.T) {
+	const kafka = "https://kafka.example"
+	m := newMatrixEnv(t)
+	ctx := t.Context()
+	if err := m.store.CreatePool(ctx, storage.Pool{ID: "lf", OrgID: "acme", Condition: "true",
+		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.CreateProvider(ctx, storage.Provider{PoolID: "lf", ID: "p", Issuer: m.issuer.URL, Audiences: []string{"lf"}}); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, m)
+	exchanged := tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "lf", Provider: "p"}
+	person := tokens.AccessClaims{Subject: "ada", OrgID: "acme", Principal: string(storage.PrincipalUser)}
+	for _, tc := range []struct {
+		name   string
+		claims tokens.AccessClaims
+		grants []string
+		ok     bool
+	}{
+		{"exchanged, jwt-bearer held", exchanged, []string{oauth2.GrantTypeJWTBearer}, true},
+		{"exchanged, token exchange held", exchanged, []string{oauth2.GrantTypeTokenExchange}, true},
+		{"exchanged, neither held", exchanged, []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeClientCredentials}, false},
+		{"a person's, authorization_code held", person, []string{oauth2.GrantTypeAuthorizationCode}, true},
+		{"a person's, authorization_code taken", person, []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: append(tc.grants, oauth2.GrantTypeRefreshToken),
+				Pools: []string{"lf"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka, stsIssuer}})
+			claims := tc.claims
+			claims.ClientID = c.ID
+			// "" records no grant: a family as stored before A-100.
+			rt, err := m.ref.issueFamily(ctx, storage.NewID(), "", &c, claims, []string{"read", ScopeOfflineAccess}, []string{kafka}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, body := m.postAs(t, c.ID, sec, url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}})
+			switch {
+			case tc.ok && status != http.StatusOK:
+				t.Errorf("refresh = %d %v, want 200", status, body)
+			case !tc.ok && (status != http.StatusBadRequest || body["error"] != oauth2.ErrorUnauthorizedClient || body["reason"] != ReasonGrantNotAllowed || body["access_token"] != nil):
+				t.Errorf("refresh = %d %v, want 400 unauthorized_client %s and no token", status, body, ReasonGrantNotAllowed)
+			}
+		})
 	}
 }

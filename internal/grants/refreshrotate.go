@@ -118,10 +118,11 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	// that no longer holds that grant (token exchange, jwt-bearer,
 	// authorization_code) refreshes none of the families it began with
 	// it, and giving the grant back resumes them (docs/security.md A-100).
-	// A family stored before its grant was recorded is not judged by it.
-	if tmpl.Grant != "" && !clientauth.AllowsGrant(client, tmpl.Grant) {
+	// A family stored before its grant was recorded is judged by the grant
+	// its shape says began it (tokens.FamilyTemplate.BegunBy).
+	if begunBy := tmpl.BegunBy(); !slices.ContainsFunc(begunBy, func(g string) bool { return clientauth.AllowsGrant(client, g) }) {
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed,
-			fmt.Errorf("the family was begun by the %s grant, which the client no longer holds", tmpl.Grant))
+			fmt.Errorf("the family was begun by the %s grant, which the client no longer holds", strings.Join(begunBy, " or ")))
 	}
 	if err := withinPool(pool, scopes, rt.Audiences, g.Audiences); err != nil {
 		return nil, err

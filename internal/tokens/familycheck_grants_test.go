@@ -64,8 +64,8 @@ func TestCheckFamilyFollowsWhatARefreshNeeds(t *testing.T) {
 // TestCheckFamilyNeedsTheGrantThatBeganIt (docs/security.md A-100): a
 // family passes CheckFamily, so its refresh token introspects active, only
 // while its client holds the grant that began it, as the refresh grant
-// requires. A family stored before the grant was recorded is not judged
-// by it.
+// requires. A family stored before the grant was recorded is judged by
+// the grant its shape says began it.
 func TestCheckFamilyNeedsTheGrantThatBeganIt(t *testing.T) {
 	ctx := t.Context()
 	s, sa := sourceStore(t, storage.PrincipalServiceAccount)
@@ -101,7 +101,15 @@ func TestCheckFamilyNeedsTheGrantThatBeganIt(t *testing.T) {
 		{"jwt-bearer held", []string{oauth2.GrantTypeJWTBearer, oauth2.GrantTypeRefreshToken}, family("github", oauth2.GrantTypeJWTBearer), true},
 		{"authorization_code held", []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, family("", oauth2.GrantTypeAuthorizationCode), true},
 		{"authorization_code taken", []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken}, family("", oauth2.GrantTypeAuthorizationCode), false},
-		{"stored before the grant was recorded", []string{oauth2.GrantTypeRefreshToken}, family("github", ""), true},
+		// A family stored before its grant was recorded is judged by the
+		// grant its shape says began it: a person's family with no pool,
+		// PAT, source or actor by authorization_code, any other by token
+		// exchange or jwt-bearer, either held.
+		{"unrecorded exchange, neither exchange grant held", []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, family("github", ""), false},
+		{"unrecorded exchange, jwt-bearer held", []string{oauth2.GrantTypeJWTBearer, oauth2.GrantTypeRefreshToken}, family("github", ""), true},
+		{"unrecorded exchange, token exchange held", []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken}, family("github", ""), true},
+		{"unrecorded authorization_code, taken", []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer, oauth2.GrantTypeRefreshToken}, family("", ""), false},
+		{"unrecorded authorization_code, held", []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, family("", ""), true},
 	} {
 		setGrants(tc.grants...)
 		if err := src.CheckFamily(ctx, tc.family); (err == nil) != tc.alive {

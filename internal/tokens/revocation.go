@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -323,9 +324,33 @@ type FamilyTemplate struct {
 	// jwt-bearer, authorization_code). A family is a standing form of
 	// that grant: its client must still hold it for the family to
 	// refresh, as it must hold refresh_token (docs/security.md A-100).
-	// Empty in a family stored before it was recorded, which is not
-	// judged by it.
+	// Empty in a family stored before it was recorded, which BegunBy
+	// judges by its shape.
 	Grant string `json:"fam_grant,omitempty"`
+}
+
+// BegunBy is the grant types one of which the family's client must hold
+// for the family to refresh (docs/security.md A-100): the recorded Grant;
+// for a family stored before it was recorded, the grant its shape says
+// began it: authorization_code for one [BegunByAuthorizationCode], token
+// exchange or jwt-bearer (which begin the same families) for any other.
+func (t *FamilyTemplate) BegunBy() []string {
+	switch {
+	case t.Grant != "":
+		return []string{t.Grant}
+	case BegunByAuthorizationCode(&t.AccessClaims):
+		return []string{oauth2.GrantTypeAuthorizationCode}
+	}
+	return []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer}
+}
+
+// BegunByAuthorizationCode reports whether a refresh family's claim
+// template is one the authorization_code grant began: a person acting
+// through a client, derived from no pool, no personal access token and no
+// earlier token of ours (token exchange sets one of those on every family
+// it begins).
+func BegunByAuthorizationCode(c *AccessClaims) bool {
+	return c.Pool == "" && c.PATID == "" && c.PATGeneration == "" && len(c.SourceJTIs) == 0 && c.Act == nil
 }
 
 // NewFamilyTemplate is the template of a family begun at begun from

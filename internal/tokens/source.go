@@ -204,8 +204,9 @@ func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error
 			switch {
 			case !slices.Contains(cl.GrantTypes, oauth2.GrantTypeRefreshToken):
 				return oauth2.GrantTypeRefreshToken
-			case t.Grant != "" && !slices.Contains(cl.GrantTypes, t.Grant):
-				return t.Grant
+			}
+			if begunBy := t.BegunBy(); !slices.ContainsFunc(begunBy, func(g string) bool { return slices.Contains(cl.GrantTypes, g) }) {
+				return strings.Join(begunBy, " or ")
 			}
 			return ""
 		}
