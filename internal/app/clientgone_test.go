@@ -213,7 +213,7 @@ func TestRefreshTokenIntrospectionFollowsRevokedSources(t *testing.T) {
 	begin := func(c tokens.AccessClaims) string {
 		t.Helper()
 		c.Subject, c.OrgID, c.Principal = e.a.PrincipalID, "org", "SERVICE_ACCOUNT"
-		rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, c, []string{"read"}, []string{"https://a.example"})
+		rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, c, []string{"read"}, []string{"https://a.example"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestClientNarrowedEndsTokensHoldingMore(t *testing.T) {
 		return m.AccessToken
 	}
 	both, read := cc("read write"), cc("read")
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"},
+	rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"},
 		[]string{"read", "write"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestClientAudienceNarrowedEndsItsTokens(t *testing.T) {
 	}
 	setAudiences("https://a.example", "https://z.example")
 	forA, forZ := cc("https://a.example"), cc("https://z.example")
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"},
+	rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"},
 		[]string{"read"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)

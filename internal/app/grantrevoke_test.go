@@ -81,7 +81,7 @@ func TestRevokedRefreshFamilyEndsItsAccessTokens(t *testing.T) {
 // account and returns the refresh token.
 func (e *oauthEnv) issueRefresh(t *testing.T) string {
 	t.Helper()
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read"}, []string{"https://a.example"})
+	rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func TestRefreshRotationPostgres(t *testing.T) {
 
 func testRefreshRotation(t *testing.T, e *oauthEnv) {
 	issue := func() string {
-		rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read", "write"}, []string{"https://a.example"})
+		rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read", "write"}, []string{"https://a.example"})
 		if err != nil {
 			t.Fatal(err)
 		}

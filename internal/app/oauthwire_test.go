@@ -155,7 +155,7 @@ func newOAuthEnvOn(t testing.TB, c sqlstore.Config) *oauthEnv {
 			t.Fatal(err)
 		}
 		c, sec, err := svc.Create(t.Context(), clients.Caller{Actor: "test"}, clients.CreateInput{OrgID: "org", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-			GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken}, Audiences: []string{aud}, Scopes: []string{"read", "write"}})
+			GrantTypes: []string{oauth2.GrantTypeClientCredentials, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken}, Audiences: []string{aud}, Scopes: []string{"read", "write"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func TestClientCredentialsRealClient(t *testing.T) {
 func TestRefreshTokenSource(t *testing.T) {
 	t.Parallel()
 	e := newOAuthEnv(t)
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read", "write"}, []string{"https://a.example"})
+	rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read", "write"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestClientChangesElsewhere(t *testing.T) {
 func TestGoogleOAuthTokenRefresh(t *testing.T) {
 	t.Parallel()
 	e := newOAuthEnv(t)
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read"}, []string{"https://a.example"})
+	rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: string(storage.PrincipalServiceAccount)}, []string{"read"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
 	}

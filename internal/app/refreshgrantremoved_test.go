@@ -11,7 +11,8 @@ import (
 // TestRefreshTokenIntrospectionFollowsTheClientsGrants (docs/security.md
 // once a family's client no longer holds the refresh_token grant,
 // the refresh grant refuses the family and introspection calls its
-// refresh token inactive; given the grant back, both honour it again.
+// refresh token inactive; given the grant back, both honour it again. The
+// same for the grant that began the family.
 func TestRefreshTokenIntrospectionFollowsTheClientsGrants(t *testing.T) {
 	t.Parallel()
 	e := newOAuthEnv(t)
@@ -42,11 +43,26 @@ func TestRefreshTokenIntrospectionFollowsTheClientsGrants(t *testing.T) {
 	if status := refresh(); status != 400 {
 		t.Errorf("refresh without the grant = %d, want 400", status)
 	}
-	setGrants(oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken)
+	setGrants(oauth2.GrantTypeClientCredentials, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken)
 	if !active(rt) {
 		t.Error("refresh token inactive after its client was given refresh_token back")
 	}
+
+	// The family was begun by token exchange (docs/security.md A-100):
+	// taken from the client, the family is inactive and refused; given
+	// back, both honour it again.
+	setGrants(oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken)
+	if active(rt) {
+		t.Error("refresh token of a client no longer allowed token exchange, which began its family: introspection active, want inactive")
+	}
+	if status := refresh(); status != 400 {
+		t.Errorf("refresh without the grant that began the family = %d, want 400", status)
+	}
+	setGrants(oauth2.GrantTypeClientCredentials, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken)
+	if !active(rt) {
+		t.Error("refresh token inactive after its client was given token exchange back")
+	}
 	if status := refresh(); status != 200 {
-		t.Errorf("refresh with the grant back = %d, want 200", status)
+		t.Errorf("refresh with the grants back = %d, want 200", status)
 	}
 }

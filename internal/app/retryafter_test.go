@@ -29,7 +29,7 @@ func TestRetryAfterOnEvery503(t *testing.T) {
 	t.Parallel()
 	e := newOAuthEnv(t)
 	tok := e.ccToken(t, e.a, e.secA)
-	rt, err := e.parts.Refresh.Issue(t.Context(), &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read"}, []string{"https://a.example"})
+	rt, err := e.parts.Refresh.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &e.a, tokens.AccessClaims{Subject: e.a.PrincipalID, OrgID: "org", Principal: "SERVICE_ACCOUNT"}, []string{"read"}, []string{"https://a.example"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestAuditNamesTheClient(t *testing.T) {
 		},
 		oauth2.GrantTypeAuthorizationCode: func(c storage.Client) url.Values { return m.authCode(t, c, "ada", "read") },
 		oauth2.GrantTypeRefreshToken: func(c storage.Client) url.Values {
-			rt, err := m.ref.Issue(t.Context(), &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p",
+			rt, err := m.ref.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p",
 				IssuedAt: tokens.NewNumericDate(time.Now())}, []string{"read"}, []string{aud})
 			if err != nil {
 				t.Fatal(err)

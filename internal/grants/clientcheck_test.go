@@ -137,7 +137,7 @@ func TestClientCheckMatrix(t *testing.T) {
 		},
 		oauth2.GrantTypeRefreshToken: func(t *testing.T, c storage.Client, scope string) url.Values {
 			now := time.Now()
-			rt, err := m.ref.Issue(t.Context(), &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p",
+			rt, err := m.ref.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p",
 				IssuedAt: tokens.NewNumericDate(now)}, []string{"read", "write"}, []string{aud})
 			if err != nil {
 				t.Fatal(err)
@@ -164,6 +164,17 @@ func TestClientCheckMatrix(t *testing.T) {
 		{"grant type not allowed", func(c *storage.Client, g string) {
 			c.GrantTypes = slices.DeleteFunc(slices.Clone(allGrantTypes), func(s string) bool { return s == g })
 		}, "read", func(string) want { return want{http.StatusBadRequest, ReasonGrantNotAllowed} }},
+		// The refresh_token row's family was begun by token exchange: a
+		// client that no longer holds it refreshes none of those families
+		// (docs/security.md A-100), as a token-exchange request is refused.
+		{"the grant that began the family not allowed", func(c *storage.Client, _ string) {
+			c.GrantTypes = slices.DeleteFunc(slices.Clone(c.GrantTypes), func(s string) bool { return s == oauth2.GrantTypeTokenExchange })
+		}, "read", func(g string) want {
+			if g == oauth2.GrantTypeRefreshToken || g == oauth2.GrantTypeTokenExchange {
+				return want{http.StatusBadRequest, ReasonGrantNotAllowed}
+			}
+			return ok
+		}},
 		{"pool not listed", func(c *storage.Client, _ string) { c.Pools = []string{"mx2"} }, "read", func(g string) want {
 			if poolGrant(g) {
 				return want{http.StatusBadRequest, ReasonClientPoolNotAllowed}
@@ -218,6 +229,11 @@ func TestClientCheckMatrix(t *testing.T) {
 		for _, row := range rows {
 			t.Run(grant+"/"+row.name, func(t *testing.T) {
 				base := storage.Client{OrgID: "acme", GrantTypes: []string{grant}, Pools: []string{"mx"}, Scopes: []string{"read"}, Audiences: []string{aud}}
+				if grant == oauth2.GrantTypeRefreshToken {
+					// The family is begun by token exchange, which its
+					// client must keep holding (docs/security.md A-100).
+					base.GrantTypes = append(base.GrantTypes, oauth2.GrantTypeTokenExchange)
+				}
 				final := base
 				row.edit(&final, grant)
 				var c storage.Client
@@ -351,7 +367,7 @@ func TestClientCheckEveryDialect(t *testing.T) {
 				"subject_token_type": {oauth2.TokenTypeJWT}, "identity_pool_id": {"mx"}, "scope": {"read"}}
 		},
 		PathGoogleOAuthToken: func(c storage.Client) url.Values {
-			rt, err := m.ref.Issue(t.Context(), &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p"},
+			rt, err := m.ref.Issue(t.Context(), oauth2.GrantTypeTokenExchange, &c, tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "mx", Provider: "p"},
 				[]string{"read"}, []string{stsIssuer})
 			if err != nil {
 				t.Fatal(err)

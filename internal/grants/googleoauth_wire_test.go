@@ -74,7 +74,7 @@ func TestGoogleOAuthTokenJSON(t *testing.T) {
 	}
 	sec := secret.PrefixClientSecret.Generate()
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read", "write"},
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, Scopes: []string{"read", "write"},
 		Audiences: []string{stsIssuer}} // the refresh family's audience must be on the client's allowlist
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestGoogleOAuthTokenJSON(t *testing.T) {
 	e.handler.Mount(mux)
 	e.srv.Config.Handler = mux
 
-	rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read", "write"}, []string{stsIssuer})
+	rt, err := refresh.Issue(ctx, oauth2.GrantTypeAuthorizationCode, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read", "write"}, []string{stsIssuer})
 	if err != nil {
 		t.Fatal(err)
 	}

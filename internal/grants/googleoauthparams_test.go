@@ -39,7 +39,7 @@ func newGoogleRefreshEnv(t *testing.T) googleRefreshEnv {
 	sec := secret.PrefixClientSecret.Generate()
 	auds := []string{stsIssuer, "https://api.example"}
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read"},
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, Scopes: []string{"read"},
 		Audiences: auds}
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func newGoogleRefreshEnv(t *testing.T) googleRefreshEnv {
 	e.handler.Mount(mux)
 	e.srv.Config.Handler = mux
 	issue := func() string {
-		rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, auds)
+		rt, err := refresh.Issue(ctx, oauth2.GrantTypeAuthorizationCode, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, auds)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func TestGoogleAuthorizedUserFileSharedByProcesses(t *testing.T) {
 	}
 	sec := secret.PrefixClientSecret.Generate()
 	client := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeRefreshToken}, Scopes: []string{"read"},
+		SecretDigest: secret.Digest(pepper, sec), GrantTypes: []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}, Scopes: []string{"read"},
 		Audiences: []string{stsIssuer}}
 	if err := e.store.CreateClient(ctx, client); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestGoogleAuthorizedUserFileSharedByProcesses(t *testing.T) {
 	e.srv.Config.Handler = mux
 
 	issue := func() string {
-		rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, []string{stsIssuer})
+		rt, err := refresh.Issue(ctx, oauth2.GrantTypeAuthorizationCode, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, []string{stsIssuer})
 		if err != nil {
 			t.Fatal(err)
 		}

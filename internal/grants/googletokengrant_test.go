@@ -49,7 +49,7 @@ func TestGoogleTokenPathTakesTokenExchangeOnly(t *testing.T) {
 	e.handler.Mount(mux)
 	e.srv.Config.Handler = mux
 
-	rt, err := refresh.Issue(ctx, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, []string{stsIssuer})
+	rt, err := refresh.Issue(ctx, oauth2.GrantTypeJWTBearer, &client, tokens.AccessClaims{Subject: sa.ID, OrgID: "acme", ClientID: client.ID}, []string{"read"}, []string{stsIssuer})
 	if err != nil {
 		t.Fatal(err)
 	}

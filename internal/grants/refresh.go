@@ -110,25 +110,29 @@ func (g *Refresh) judgesNamedPool() {}
 // ClientAuth implements [Grant]: refresh tokens are bound to their client.
 func (g *Refresh) ClientAuth() ClientAuthPolicy { return ClientAuthRequired }
 
-// Issue starts a family: it stores a new refresh token for client carrying
-// claims (the template of every access token it will mint: sub, org,
-// principal, pool, provider, act, src, cab) and returns its secret, shown
-// once. Token exchange calls it for offline_access when the pool allows.
-func (g *Refresh) Issue(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string) (string, error) {
-	return g.IssueUntil(ctx, client, claims, scopes, audiences, time.Time{})
+// Issue starts a family begun by grant (the grant type the client used,
+// which it must keep holding for the family to refresh, docs/security.md
+// it stores a new refresh token for client carrying claims (the
+// template of every access token it will mint: sub, org, principal, pool,
+// provider, act, src, cab) and returns its secret, shown once. An empty
+// grant is refused: every family records the grant that began it.
+func (g *Refresh) Issue(ctx context.Context, grant string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string) (string, error) {
+	return g.IssueUntil(ctx, grant, client, claims, scopes, audiences, time.Time{})
 }
 
 // IssueUntil is Issue with the family ending no later than notAfter (zero:
-// only the family lifetime applies); token exchange passes the subject
-// token's expiry.
-func (g *Refresh) IssueUntil(ctx context.Context, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
-	return g.issueFamily(ctx, storage.NewID(), "", client, claims, scopes, audiences, notAfter)
+// only the family lifetime applies).
+func (g *Refresh) IssueUntil(ctx context.Context, grant string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time) (string, error) {
+	if grant == "" {
+		return "", errors.New("grants: a refresh family needs the grant that began it")
+	}
+	return g.issueFamily(ctx, storage.NewID(), grant, client, claims, scopes, audiences, notAfter)
 }
 
 // issueFamily is IssueUntil with the family's ID chosen by the caller, and
 // the grant type that begins it (grant, recorded in its template: the
-// client must keep holding it, docs/security.md A-100; "" records none):
-// the
+// client must keep holding it, docs/security.md A-100; "" records none,
+// as a family stored before it was recorded, which only tests make): the
 // authorization_code grant records it on the code before issuing, so a
 // second use of the code can revoke the family (RFC 6749 §10.5). sources
 // are the iat of the tokens the family is exchanged from: the template

@@ -146,7 +146,7 @@ func TestRefreshFamilyOfDeletedPAT(t *testing.T) {
 	}
 	c, csec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
 		Scopes: []string{"identity:read"}, Audiences: []string{stsIssuer}})
-	rt, err := m.ref.Issue(ctx, &c, tokens.AccessClaims{Subject: owner.ID, OrgID: "acme", Principal: string(storage.PrincipalUser),
+	rt, err := m.ref.Issue(ctx, oauth2.GrantTypeTokenExchange, &c, tokens.AccessClaims{Subject: owner.ID, OrgID: "acme", Principal: string(storage.PrincipalUser),
 		Audience: tokens.Audience{stsIssuer}, PATID: rec.ID, PATGeneration: au.Generation}, []string{"identity:read"}, []string{stsIssuer})
 	if err != nil {
 		t.Fatal(err)
