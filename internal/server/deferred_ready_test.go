@@ -311,3 +311,87 @@ func TestDeferredReadyWindow(t *testing.T) {
 }
 
 var requestIDField = regexp.MustCompile(`"id":"[0-9a-f]+"`)
+
+// TestIssuerPathRoutedByTheMuxThatCutIt: with issuer path /oauth2 (a route
+// of ours that begins with it is never cut, docs/configuration.md), a
+// POST /oauth2/token racing Ready is answered 503 or by the route, never
+// 404. underIssuerPath decided whether to cut the path by one load of the
+// server's mux and the route was chosen by a second: New's mux (only the
+// catch-all takes /oauth2/token) had it cut to /token, Ready's (no
+// /token route) then refused it 404, which x/oauth2 takes as final. Ready
+// runs here between the two, in the tracing layer, deterministically.
+func TestIssuerPathRoutedByTheMuxThatCutIt(t *testing.T) {
+	d := &Deferred{}
+	var once sync.Once
+	late := MounterFunc(func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /oauth2/token", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "token") })
+	})
+	s := New(Options{GCInterval: time.Hour, IssuerPath: "/oauth2", Mounters: []Mounter{d},
+		Trace: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				once.Do(func() {
+					if err := d.Ready(late); err != nil {
+						t.Error(err)
+					}
+				})
+				next.ServeHTTP(w, r)
+			})
+		}})
+	for _, stage := range []string{"racing Ready", "after Ready"} {
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/oauth2/token", nil))
+		if w.Code != http.StatusServiceUnavailable && (w.Code != http.StatusOK || w.Body.String() != "token") {
+			t.Errorf("POST /oauth2/token %s, issuer path /oauth2 = %d %q, want 503 or the route's answer", stage, w.Code, w.Body.String())
+		}
+		if stage == "after Ready" && w.Code != http.StatusOK {
+			t.Errorf("POST /oauth2/token after Ready = %d, want the route's answer", w.Code)
+		}
+	}
+}
+
+// TestIssuerPathHammerReady: TestIssuerPathRoutedByTheMuxThatCutIt
+// through loopback HTTP, its timing left to the scheduler: clients post
+// to /oauth2/token (issuer path /oauth2) and to /oauth2/v1/token (cut to
+// the late POST /v1/token) while Ready runs; every answer is 503 or the
+// route's.
+func TestIssuerPathHammerReady(t *testing.T) {
+	var bad atomic.Int64
+	var badSample atomic.Value
+	for round := range 40 {
+		d := &Deferred{}
+		s := New(Options{GCInterval: time.Hour, IssuerPath: "/oauth2", Mounters: []Mounter{mountStubs(deferredOuterRoutes), d}})
+		srv := httptest.NewServer(s.Handler())
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				c := srv.Client()
+				<-start
+				for n := range 15 {
+					path := []string{"/oauth2/token", "/oauth2/v1/token"}[n%2]
+					resp, err := c.Post(srv.URL+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 503 && resp.StatusCode != 200 {
+						bad.Add(1)
+						badSample.Store(fmt.Sprintf("round %d POST %s = %d Allow %q %q", round, path, resp.StatusCode, resp.Header.Get("Allow"), b))
+					}
+				}
+			})
+		}
+		close(start)
+		time.Sleep(time.Duration(round%5) * 100 * time.Microsecond)
+		if err := d.Ready(mountStubs(deferredLateRoutes)); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		srv.Close()
+	}
+	if n := bad.Load(); n > 0 {
+		t.Errorf("%d POSTs under issuer path /oauth2 answered neither 503 nor the route, e.g. %v", n, badSample.Load())
+	}
+}

@@ -134,6 +134,10 @@ type Server struct {
 	// mux routes every request: New's, then from Deferred.Ready on the
 	// complete one Ready built (routes). One atomic load a request.
 	mux atomic.Pointer[http.ServeMux]
+	// issuerPath is Options.IssuerPath: when set, a request under it
+	// carries the mux underIssuerPath loaded (cutMux) and is routed by
+	// that one.
+	issuerPath string
 	// routes registers New's routes (and Mount's since) on a mux, the
 	// ready catch-all in the Deferred's place once ready; mountMu
 	// serialises Mount and Ready's builds.
@@ -177,7 +181,7 @@ func New(o Options) *Server {
 		shutdown: o.ShutdownTimeout, gcInterval: o.GCInterval, gcStep: gcStepTimeout, retention: o.AuditRetention, now: o.Now,
 		maxConns: o.MaxConnections, shedTotal: newShedCounter(o.Metrics), adjustEvery: adjustEvery,
 		idleCloseAfter: closeIdleAfter, idleClosed: newIdleClosedCounter(o.Metrics),
-		slow: newSlowRule(),
+		slow: newSlowRule(), issuerPath: o.IssuerPath,
 	}
 	s.bodies = newBodyWaits(s.slow, o.Metrics)
 	classify := o.Classify
@@ -288,21 +292,41 @@ func New(o Options) *Server {
 // path is cut only where the raw path spells it as configured (checkIssuer
 // allows no character that needs escaping), so an escape never turns an
 // encoded slash into a separator.
+//
+// A request it decides on is routed by the mux it decided with, which it
+// hands on in the context (cutMux; Server.route): read twice, a Ready in
+// between could have New's mux cut /oauth2/token to /token and Ready's
+// answer /token 404 (TestIssuerPathRoutedByTheMuxThatCutIt).
 func underIssuerPath(path string, mux *atomic.Pointer[http.ServeMux], next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, path)
-		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) || routed(r, mux.Load()) {
+		if !ok || !strings.HasPrefix(rest, "/") || (r.URL.RawPath != "" && !strings.HasPrefix(r.URL.RawPath, path+"/")) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r2 := new(http.Request)
-		*r2 = *r
+		m := mux.Load()
+		r2 := r.WithContext(context.WithValue(r.Context(), cutMuxKey{}, m))
+		if routed(r, m) {
+			next.ServeHTTP(w, r2)
+			return
+		}
 		u := *r.URL
 		u.Path = rest
 		u.RawPath = strings.TrimPrefix(u.RawPath, path)
 		r2.URL = &u
 		next.ServeHTTP(w, r2)
 	})
+}
+
+// cutMuxKey is the context key of the mux underIssuerPath decided with
+// (cutMux).
+type cutMuxKey struct{}
+
+// cutMux is the mux underIssuerPath decided r's path with, nil when it
+// did not decide on r.
+func cutMux(r *http.Request) *http.ServeMux {
+	m, _ := r.Context().Value(cutMuxKey{}).(*http.ServeMux)
+	return m
 }
 
 // routed reports whether a route of mux other than a Deferred's
@@ -389,8 +413,15 @@ func (s *Server) Mount(m Mounter) {
 }
 
 // route routes r by the server's mux of the moment: New's, or the
-// complete one [Deferred.Ready] swapped in, never one being built.
+// complete one [Deferred.Ready] swapped in, never one being built. A
+// request underIssuerPath decided on goes by the mux it decided with.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if s.issuerPath != "" {
+		if m := cutMux(r); m != nil {
+			m.ServeHTTP(w, r)
+			return
+		}
+	}
 	s.mux.Load().ServeHTTP(w, r)
 }
 
