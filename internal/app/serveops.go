@@ -33,9 +33,12 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // to fix; other errors come back unchanged.
 func permanent(err error) error {
 	if pe := (*PermanentError)(nil); errors.As(err, &pe) {
-		// Judged so where it arose (a route conflict at Ready, a bad
-		// web.login.oidc issuer): a new value, so that callers that
-		// compare see it is permanent (TestPermanentKeepsPermanent).
+		// Judged so where it arose: of the *PermanentError producers only
+		// tokenEndpoints.mount (a route conflict at Ready) runs in boot's
+		// init and so reaches here; the configuration checks
+		// (checkDeployment, hostTokenIntegrations) stop New before
+		// storage is opened. A new value, so that callers that compare
+		// see it is permanent (TestMountConflictIsPermanent).
 		return &PermanentError{Err: err}
 	}
 	if errors.Is(err, sqlstore.ErrSchemaNewer) {
