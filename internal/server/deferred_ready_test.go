@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -395,3 +396,40 @@ func TestIssuerPathHammerReady(t *testing.T) {
 		t.Errorf("%d POSTs under issuer path /oauth2 answered neither 503 nor the route, e.g. %v", n, badSample.Load())
 	}
 }
+
+// TestDeferredReadyPanicLogsStack: a Mounter that panics in Ready for
+// another reason than a route conflict is Ready's error, and the log has
+// its stack (where it panicked), as a handler's panic has
+// (recoverPanics): the error alone kept the value and lost the place. A
+// route conflict, whose error names where both patterns were
+// registered, logs no stack.
+func TestDeferredReadyPanicLogsStack(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		m         MounterFunc
+		wantStack bool
+	}{
+		{"a panicking Mounter", func(*http.ServeMux) { panicInMounter() }, true},
+		{"a route conflict", func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {})
+		}, false},
+	} {
+		logs := &syncBuffer{}
+		d := &Deferred{}
+		New(Options{GCInterval: time.Hour, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Mounters: []Mounter{d}})
+		err := d.Ready(c.m)
+		if err == nil {
+			t.Fatalf("%s: Ready = nil, want the panic as an error", c.name)
+		}
+		gotStack := strings.Contains(logs.String(), "panicInMounter")
+		if c.wantStack && (!gotStack || !strings.Contains(err.Error(), "mounter fell over")) {
+			t.Errorf("%s: Ready = %v, log %q; want the value in the error and the stack naming panicInMounter in the log", c.name, err, logs.String())
+		}
+		if !c.wantStack && (strings.Contains(logs.String(), "goroutine ") || !strings.Contains(err.Error(), "conflicts with pattern")) {
+			t.Errorf("%s: Ready = %v, log %q; want the conflict in the error and no stack", c.name, err, logs.String())
+		}
+	}
+}
+
+//go:noinline
+func panicInMounter() { panic("mounter fell over") }

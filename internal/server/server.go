@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -428,7 +429,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 // ready builds the mux of New's routes with late's added and the ready
 // catch-all in the Deferred's place, and swaps it in (Deferred.Ready).
 // A route that conflicts with another, or a Mounter that panics, leaves
-// the server's mux as it was and is the error.
+// the server's mux as it was and is the error. A panic other than a
+// conflict (whose error names where both patterns were registered) logs
+// its stack too, as recoverPanics does a handler's: the value alone does
+// not say where it arose (TestDeferredReadyPanicLogsStack).
 func (s *Server) ready(late []Mounter) (err error) {
 	s.mountMu.Lock()
 	defer s.mountMu.Unlock()
@@ -436,6 +440,9 @@ func (s *Server) ready(late []Mounter) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("server: the routes made ready do not fit the server's: %v", v)
+			if !routeConflict(v) {
+				s.logger.Error("panic making routes ready", "panic", v, "stack", string(debug.Stack()))
+			}
 		}
 	}()
 	s.routes(mux, true)
@@ -444,6 +451,14 @@ func (s *Server) ready(late []Mounter) (err error) {
 	}
 	s.mux.Store(mux)
 	return nil
+}
+
+// routeConflict reports whether v, recovered from a registration on an
+// http.ServeMux, is its refusal of two patterns that match the same
+// requests. net/http has no sentinel for it; its message is stable.
+func routeConflict(v any) bool {
+	err, ok := v.(error)
+	return ok && strings.Contains(err.Error(), ") conflicts with pattern ")
 }
 
 func withDefaults(o Options) Options {
