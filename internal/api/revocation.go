@@ -98,7 +98,7 @@ func SubjectOrg(ctx context.Context, store storage.PrincipalStore, subject strin
 // principal. sts writes a principal's ID in lower case in its tokens' sub,
 // so revoking the upper-case form answered OK and revoked nothing; an
 // administrator who pasted the ID in upper case means the principal
-// (storage.CanonicalID, docs/security.md T-216). A storage failure is an
+// (storage.CanonicalID, docs/security.md T-210). A storage failure is an
 // error rather than a guess.
 func SubjectNamed(ctx context.Context, store storage.PrincipalStore, subject string) (string, error) {
 	low := storage.CanonicalID(subject)

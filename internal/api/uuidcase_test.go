@@ -22,7 +22,7 @@ import (
 // hands out, over every protocol of the vendor's generated client: the
 // caller itself is not "another user", an administrator finds the user,
 // and the rule that no one suspends or deletes themselves holds whatever
-// the case (docs/security.md T-216).
+// the case (docs/security.md T-210).
 func TestGitpodUUIDCase(t *testing.T) {
 	onBackends(t, func(t *testing.T, e *env) { gitpodUUIDCase(t, e) })
 }
@@ -94,7 +94,7 @@ func gitpodUUIDCase(t *testing.T, e *env) {
 // UUID form names the same principal in any case): the two APIs of one
 // server agree on what names a principal, and DeletePrincipal's rule that
 // no one deletes themselves holds whatever the case (docs/security.md
-// T-216).
+// T-210).
 func TestAdminAPIUUIDCase(t *testing.T) {
 	onBackends(t, func(t *testing.T, e *env) {
 		up := strings.ToUpper(e.user.ID)
@@ -124,7 +124,7 @@ func TestAdminAPIUUIDCase(t *testing.T) {
 // token of the principal (its sub is the lower-case ID) matches. A subject
 // in UUID form that names no principal but whose lower-case form names one
 // is taken as that principal; any other subject (a pool's subjects are
-// case-sensitive strings) is revoked as sent (docs/security.md T-216).
+// case-sensitive strings) is revoked as sent (docs/security.md T-210).
 func TestRevokeSubjectUUIDCase(t *testing.T) {
 	onBackends(t, func(t *testing.T, e *env) {
 		c := stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL)

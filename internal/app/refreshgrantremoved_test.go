@@ -12,7 +12,7 @@ import (
 // once a family's client no longer holds the refresh_token grant,
 // the refresh grant refuses the family and introspection calls its
 // refresh token inactive; given the grant back, both honour it again. The
-// same for the grant that began the family.
+// same for the grant that began the family.
 func TestRefreshTokenIntrospectionFollowsTheClientsGrants(t *testing.T) {
 	t.Parallel()
 	e := newOAuthEnv(t)
@@ -48,7 +48,7 @@ func TestRefreshTokenIntrospectionFollowsTheClientsGrants(t *testing.T) {
 		t.Error("refresh token inactive after its client was given refresh_token back")
 	}
 
-	// The family was begun by token exchange (docs/security.md A-100):
+	// The family was begun by token exchange (docs/security.md A-98):
 	// taken from the client, the family is inactive and refused; given
 	// back, both honour it again.
 	setGrants(oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken)

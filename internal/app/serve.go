@@ -242,7 +242,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Trace:             tr.middleware(),
 		AuditRetention:    cfg.Audit.Retention,
 		IssuerPath:        discovery.IssuerPath(cfg.Issuer),
-		// Every answer, not only the pages': docs/security.md T-106, T-210.
+		// Every answer, not only the pages': docs/security.md T-106, T-207.
 		StrictTransportSecurity: strictTransport(cfg.Issuer),
 		Mounters: []server.Mounter{
 			&discovery.Handler{Issuer: cfg.Issuer, Keys: keys, Logger: logger, Supported: supported(true)},

@@ -149,7 +149,7 @@ func webProviders(ctx context.Context, cfg config.Config, store web.Store) ([]we
 // strictTransport is the Strict-Transport-Security value of every answer
 // for issuer: the pages' when it is https, none when it is http
 // (development), where a browser ignores it anyway (docs/security.md
-// T-106, T-210).
+// T-106, T-207).
 func strictTransport(issuer string) string {
 	if u, err := url.Parse(issuer); err == nil && u.Scheme == "https" {
 		return web.StrictTransportSecurity

@@ -212,7 +212,7 @@ func (d directRevocations) revokeSubject(ctx context.Context, subject string, be
 		keep = tokens.RevocationKeep(d.defaultKeep)
 	}
 	now := time.Now()
-	subject, err := api.SubjectNamed(ctx, d.s, subject) // as the API does (docs/security.md T-216)
+	subject, err := api.SubjectNamed(ctx, d.s, subject) // as the API does (docs/security.md T-210)
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,7 @@ func TestClientCheckMatrix(t *testing.T) {
 		}, "read", func(string) want { return want{http.StatusBadRequest, ReasonGrantNotAllowed} }},
 		// The refresh_token row's family was begun by token exchange: a
 		// client that no longer holds it refreshes none of those families
-		// (docs/security.md A-100), as a token-exchange request is refused.
+		// (docs/security.md A-98), as a token-exchange request is refused.
 		{"the grant that began the family not allowed", func(c *storage.Client, _ string) {
 			c.GrantTypes = slices.DeleteFunc(slices.Clone(c.GrantTypes), func(s string) bool { return s == oauth2.GrantTypeTokenExchange })
 		}, "read", func(g string) want {
@@ -231,7 +231,7 @@ func TestClientCheckMatrix(t *testing.T) {
 				base := storage.Client{OrgID: "acme", GrantTypes: []string{grant}, Pools: []string{"mx"}, Scopes: []string{"read"}, Audiences: []string{aud}}
 				if grant == oauth2.GrantTypeRefreshToken {
 					// The family is begun by token exchange, which its
-					// client must keep holding (docs/security.md A-100).
+					// client must keep holding (docs/security.md A-98).
 					base.GrantTypes = append(base.GrantTypes, oauth2.GrantTypeTokenExchange)
 				}
 				final := base

@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAuthorizationCodeReplayRefusedJSON (docs/security.md T-206): a
+// TestAuthorizationCodeReplayRefusedJSON (docs/security.md T-204): a
 // spent code in a JSON body that /v1/oauthtoken refuses as it reads it (a
 // member Google's ExchangeOauthTokenRequest does not have, a member that
 // is not a string) is a replay all the same, as in a form (T-195): the

@@ -8,7 +8,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAuthorizationCodeReplayMalformedForm (docs/security.md T-208): a
+// TestAuthorizationCodeReplayMalformedForm (docs/security.md T-206): a
 // spent code in a form refused because another parameter cannot be
 // decoded (a bad percent escape, a semicolon) is a replay all the same, at
 // /oauth2/token and /v1/oauthtoken: the form was refused as it was read,

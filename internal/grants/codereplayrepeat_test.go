@@ -8,7 +8,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAuthorizationCodeReplayRepeatedParameter (docs/security.md T-208):
+// TestAuthorizationCodeReplayRepeatedParameter (docs/security.md T-206):
 // a spent code in a form refused because another parameter repeats
 // (scope, redirect_uri, code_verifier twice) is a replay all the same, at
 // /oauth2/token and /v1/oauthtoken: the form was refused as it was read,

@@ -16,7 +16,7 @@ import (
 // body that happened to parse, a request other than the one it sent. It
 // is refused with 415, saying so, at every token path and in every
 // dialect's error shape; identity (no coding) is read as before
-// (docs/security.md T-217).
+// (docs/security.md T-211).
 func TestContentEncodingRefused(t *testing.T) {
 	e := newEnv(t, nil)
 	tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))

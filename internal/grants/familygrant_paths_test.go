@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestEveryFamilyRecordsTheGrantThatBeganIt (docs/security.md A-100):
+// TestEveryFamilyRecordsTheGrantThatBeganIt (docs/security.md A-98):
 // each way a family begins (token exchange at /oauth2/token, Confluent's
 // and Google's /v1/token, jwt-bearer, authorization_code at /oauth2/token
 // and /v1/oauthtoken) records the grant that began it (fam_grant, the

@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestRefreshNeedsTheGrantThatBeganTheFamily (docs/security.md A-100): an
+// TestRefreshNeedsTheGrantThatBeganTheFamily (docs/security.md A-98): an
 // administrator takes token exchange from a client's grant types (the
 // client should no longer turn workload tokens into ours), keeping
 // refresh_token for its other families. A family the client began by
@@ -70,7 +70,7 @@ func TestRefreshNeedsTheGrantThatBeganTheFamily(t *testing.T) {
 	}
 }
 
-// TestRefreshJudgesAFamilyStoredWithoutItsGrant (docs/security.md A-100):
+// TestRefreshJudgesAFamilyStoredWithoutItsGrant (docs/security.md A-98):
 // a family stored before the grant that began it was recorded (no
 // fam_grant) is judged by the grant its shape says began it: a person's
 // family with no pool, PAT, source or actor by authorization_code, any
@@ -107,7 +107,7 @@ func TestRefreshJudgesAFamilyStoredWithoutItsGrant(t *testing.T) {
 				Pools: []string{"lf"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka, stsIssuer}})
 			claims := tc.claims
 			claims.ClientID = c.ID
-			// "" records no grant: a family as stored before A-100.
+			// "" records no grant: a family as stored before A-98.
 			rt, err := m.ref.issueFamily(ctx, storage.NewID(), "", &c, claims, []string{"read", ScopeOfflineAccess}, []string{kafka}, time.Time{})
 			if err != nil {
 				t.Fatal(err)

@@ -57,7 +57,7 @@ var googleNames = map[string]string{
 
 // googleIntermediaryTokenType is the requested_token_type of Google's
 // client-side Credential Access Boundaries, which sts does not serve
-// (docs/security.md T-205).
+// (docs/security.md T-203).
 const googleIntermediaryTokenType = "urn:ietf:params:oauth:token-type:access_boundary_intermediary_token"
 
 func parseGoogle(r *http.Request) (*Request, error) {
@@ -135,7 +135,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	// access_boundary_session_key. sts implements neither that token nor the
 	// session key, so the access token is the one type served; …:jwt was
 	// issued as at /oauth2/token, a type Google does not. Absent, it is the
-	// access token all the same (docs/security.md T-205).
+	// access token all the same (docs/security.md T-203).
 	if rt := req.RequestedTokenType; rt != "" && rt != oauth2.TokenTypeAccessToken {
 		why := ""
 		if rt == googleIntermediaryTokenType {
@@ -248,7 +248,7 @@ func refineGoogle(req *Request, e *oauth2.Error) *oauth2.Error {
 // (oauth2.ReadGoogleJSON): exact names, once each, unknown names refused;
 // members are strings (options may also be an object). scope is a string
 // of space-delimited scopes, as Google's field is; an array, which Google
-// refuses, was joined into one (docs/security.md T-207).
+// refuses, was joined into one (docs/security.md T-205).
 func readGoogleJSON(r *http.Request, names map[string]string) (url.Values, error) {
 	if err := oauth2.CheckContentEncoding(r); err != nil {
 		return nil, err

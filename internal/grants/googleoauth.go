@@ -81,7 +81,7 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		return req, googleOAuthGrant(req)
 	}
 	// A body in a content coding is not read at all (docs/security.md
-	// T-217): its bytes are not the JSON they would be decoded to.
+	// T-211): its bytes are not the JSON they would be decoded to.
 	if err := oauth2.CheckContentEncoding(r); err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 // string) still says for Handler.spentCodeFirst: its grant type and its
 // code, when it asks for authorization_code. A spent code there is a
 // replay as in a form; the refusal came first and the first redemption's
-// tokens stayed live (docs/security.md T-195, T-206). Only a body that is
+// tokens stayed live (docs/security.md T-195, T-204). Only a body that is
 // one JSON object, each member named once (exactly, in either of its
 // spellings), is read: which code a body with two means is not ours to
 // guess, and nothing is judged for it. nil otherwise.
@@ -137,7 +137,7 @@ func spentCodeOf(body []byte) *Request {
 }
 
 // formCode is spentCodeOf for a form refused as it was read (a repeated
-// parameter, docs/security.md T-208): its grant type and code when each is
+// parameter, docs/security.md T-206): its grant type and code when each is
 // given once and it asks for authorization_code; which of two codes a
 // form means is not ours to guess. nil otherwise.
 func formCode(v url.Values) *Request {

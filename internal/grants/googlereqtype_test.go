@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestGoogleRequestedTokenTypeAccessTokenOnly (docs/security.md T-205):
+// TestGoogleRequestedTokenTypeAccessTokenOnly (docs/security.md T-203):
 // Google STS documents requested_token_type on /v1/token as "Must be
 // urn:ietf:params:oauth:token-type:access_token" and issued_token_type as
 // always that value. …:jwt was issued there as at /oauth2/token, with an

@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestGoogleScopeMustBeString (docs/security.md T-207): scope in Google's
+// TestGoogleScopeMustBeString (docs/security.md T-205): scope in Google's
 // ExchangeTokenRequest and ExchangeOauthTokenRequest is a string of
 // space-delimited scopes, as Google's generated client sends it; Google's
 // front end refuses any other JSON type for a string field. An array was

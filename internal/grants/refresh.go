@@ -112,7 +112,7 @@ func (g *Refresh) ClientAuth() ClientAuthPolicy { return ClientAuthRequired }
 
 // Issue starts a family begun by grant (the grant type the client used,
 // which it must keep holding for the family to refresh, docs/security.md
-// it stores a new refresh token for client carrying claims (the
+// it stores a new refresh token for client carrying claims (the
 // template of every access token it will mint: sub, org, principal, pool,
 // provider, act, src, cab) and returns its secret, shown once. An empty
 // grant is refused: every family records the grant that began it.
@@ -131,7 +131,7 @@ func (g *Refresh) IssueUntil(ctx context.Context, grant string, client *storage.
 
 // issueFamily is IssueUntil with the family's ID chosen by the caller, and
 // the grant type that begins it (grant, recorded in its template: the
-// client must keep holding it, docs/security.md A-100; "" records none,
+// client must keep holding it, docs/security.md A-98; "" records none,
 // as a family stored before it was recorded, which only tests make): the
 // authorization_code grant records it on the code before issuing, so a
 // second use of the code can revoke the family (RFC 6749 §10.5). sources

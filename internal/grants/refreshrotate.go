@@ -117,7 +117,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	// A family is a standing form of the grant that began it: a client
 	// that no longer holds that grant (token exchange, jwt-bearer,
 	// authorization_code) refreshes none of the families it began with
-	// it, and giving the grant back resumes them (docs/security.md A-100).
+	// it, and giving the grant back resumes them (docs/security.md A-98).
 	// A family stored before its grant was recorded is judged by the grant
 	// its shape says began it (tokens.FamilyTemplate.BegunBy).
 	if begunBy := tmpl.BegunBy(); !slices.ContainsFunc(begunBy, func(g string) bool { return clientauth.AllowsGrant(client, g) }) {

@@ -183,7 +183,7 @@ func readForm(r *http.Request) (url.Values, error) {
 }
 
 // undecoded is what a form url.ParseQuery refused still says for the
-// replay check (formCode, docs/security.md T-208): the pairs it decoded,
+// replay check (formCode, docs/security.md T-206): the pairs it decoded,
 // less code and grant_type when the body may name either more often than
 // those pairs do (a second one undecodable, or behind a semicolon, which
 // other parsers take as a separator): which code such a form means is not

@@ -15,7 +15,7 @@ var standard = &dialect{
 		v, err := readForm(r)
 		if err != nil {
 			// A form refused for a repeated parameter still hands its
-			// code to the replay check (docs/security.md T-208).
+			// code to the replay check (docs/security.md T-206).
 			return formCode(v), err
 		}
 		req := &Request{}

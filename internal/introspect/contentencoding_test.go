@@ -17,7 +17,7 @@ import (
 // JSON, so compressed bytes got a parser's complaint (400) and a plain body
 // labelled gzip was answered active for bytes the header says are
 // something else. Each is refused 415 with Accept-Encoding: identity, and
-// identity is read as before (docs/security.md T-217).
+// identity is read as before (docs/security.md T-211).
 func TestIntrospectContentEncodingRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	now := time.Now()

@@ -132,7 +132,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		if fc, ok := h.Tokens.Sources.(tokens.FamilyChecker); ok {
 			// And what only a refresh needs: the client's refresh_token
 			// grant and the grant that began the family, the pool's
-			// offline_access.
+			// offline_access.
 			check = fc.CheckFamily
 		}
 		switch err := check(ctx, &c); {

@@ -8,7 +8,7 @@ import (
 )
 
 // ReasonContentEncoding: the request body came in a content coding sts
-// does not decode (docs/security.md T-217).
+// does not decode (docs/security.md T-211).
 const ReasonContentEncoding = "content_encoding_unsupported"
 
 // CheckContentEncoding refuses a request body in a content coding (RFC 9110
@@ -16,7 +16,7 @@ const ReasonContentEncoding = "content_encoding_unsupported"
 // it came, compressed bytes were taken for the form or JSON itself: a
 // parser's complaint about them the answer, or, for a plain body labelled
 // gzip, a token introspected or revoked on a request whose bytes the header
-// says are something else (docs/security.md T-217). identity, which is no
+// says are something else (docs/security.md T-211). identity, which is no
 // coding, is read. Every endpoint that reads an OAuth body calls it before
 // reading; [WriteError] (or [SetAcceptEncoding] for a dialect's own writer)
 // adds Accept-Encoding: identity to the answer.

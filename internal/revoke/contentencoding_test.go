@@ -23,7 +23,7 @@ func gzipped(s string) []byte {
 // report read a body sent with Content-Encoding: gzip as the plain form or
 // JSON: a plain body labelled gzip revoked the token, a gzip body was 400
 // "malformed form body". Each is refused 415 with Accept-Encoding: identity
-// and nothing is revoked; identity still revokes (docs/security.md T-217).
+// and nothing is revoked; identity still revokes (docs/security.md T-211).
 func TestRevokeContentEncodingRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	own, ownClaims := f.mint(t, f.keys, "a")

@@ -378,7 +378,7 @@ func (l *limitListener) wrap(c net.Conn) net.Conn {
 // overloadResponse is the whole answer to a connection over the cap. It
 // carries hsts as Strict-Transport-Security when set: written before any
 // handler runs, it would otherwise be the one answer of an https issuer
-// without it (docs/security.md T-210).
+// without it (docs/security.md T-207).
 func overloadResponse(hsts string) []byte {
 	const body = `{"error":"temporarily_unavailable","error_description":"too many connections, retry later"}` + "\n"
 	var sts string

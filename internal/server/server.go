@@ -121,7 +121,7 @@ type Options struct {
 	IssuerPath string
 	// StrictTransportSecurity, when set, is the Strict-Transport-Security
 	// value of every answer of the public listener: an https issuer's
-	// (docs/security.md T-106, T-210). Empty: none.
+	// (docs/security.md T-106, T-207). Empty: none.
 	StrictTransportSecurity string
 }
 
@@ -354,7 +354,7 @@ func noSniff(next http.Handler) http.Handler {
 // it on theirs; an answer no route gives (a 404, a 405, the browser's own
 // /favicon.ico) or an endpoint's refusal went without, so a browser whose
 // first https answer from sts was one of those could still be stripped on
-// its next visit (docs/security.md T-210).
+// its next visit (docs/security.md T-207).
 func strictTransport(value string, next http.Handler) http.Handler {
 	if value == "" {
 		return next

@@ -105,7 +105,7 @@ func TestConnectionRefusalsPacedTLSByKey(t *testing.T) {
 	}
 }
 
-// TestConnectionLimitRefusalCarriesHSTS (docs/security.md T-210): the
+// TestConnectionLimitRefusalCarriesHSTS (docs/security.md T-207): the
 // 503 a connection over http.max_connections gets is written by the
 // listener, before any handler, so it went without the
 // Strict-Transport-Security every handler's answer of an https issuer

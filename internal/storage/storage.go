@@ -140,7 +140,7 @@ func IsUUID(s string) bool {
 // lower-case UUID ([NewID]), and a UUID names the same value whatever the
 // case of its hex digits, so the APIs (Gitpod's and sts.v1's) and the
 // host-token vault lower one before comparing or looking it up: this is
-// their one rule (docs/security.md T-216). An ID that is not a UUID names
+// their one rule (docs/security.md T-210). An ID that is not a UUID names
 // nothing sts made and is left for the lookup to not find.
 func CanonicalID(id string) string {
 	if IsUUID(id) {

@@ -61,7 +61,7 @@ type SessionStore interface {
 	// TrimWebSessions deletes, in one statement, every session of
 	// principalID but keepID and the newest keep-1 others (by CreatedAt,
 	// then ID), and returns how many it deleted. keepID is never deleted,
-	// whatever its CreatedAt (docs/security.md T-211).
+	// whatever its CreatedAt (docs/security.md T-208).
 	TrimWebSessions(ctx context.Context, principalID, keepID string, keep int) (int64, error)
 	// CreateLoginLink returns ErrAlreadyExists if the ID or digest is
 	// taken, and ErrNotFound as CreateWebSession does.

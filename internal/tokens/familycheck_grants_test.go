@@ -61,7 +61,7 @@ func TestCheckFamilyFollowsWhatARefreshNeeds(t *testing.T) {
 	}
 }
 
-// TestCheckFamilyNeedsTheGrantThatBeganIt (docs/security.md A-100): a
+// TestCheckFamilyNeedsTheGrantThatBeganIt (docs/security.md A-98): a
 // family passes CheckFamily, so its refresh token introspects active, only
 // while its client holds the grant that began it, as the refresh grant
 // requires. A family stored before the grant was recorded is judged by

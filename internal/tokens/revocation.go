@@ -323,14 +323,14 @@ type FamilyTemplate struct {
 	// Grant is the grant type that began the family (token exchange,
 	// jwt-bearer, authorization_code). A family is a standing form of
 	// that grant: its client must still hold it for the family to
-	// refresh, as it must hold refresh_token (docs/security.md A-100).
+	// refresh, as it must hold refresh_token (docs/security.md A-98).
 	// Empty in a family stored before it was recorded, which BegunBy
 	// judges by its shape.
 	Grant string `json:"fam_grant,omitempty"`
 }
 
 // BegunBy is the grant types one of which the family's client must hold
-// for the family to refresh (docs/security.md A-100): the recorded Grant;
+// for the family to refresh (docs/security.md A-98): the recorded Grant;
 // for a family stored before it was recorded, the grant its shape says
 // began it: authorization_code for one [BegunByAuthorizationCode], token
 // exchange or jwt-bearer (which begin the same families) for any other.

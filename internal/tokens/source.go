@@ -187,7 +187,7 @@ type FamilyChecker interface {
 // CheckSource, and then what the refresh grant checks beyond it
 // (grants.CheckClient, withinPool): the family's client still holds the
 // refresh_token grant and the grant that began the family (its Grant,
-// docs/security.md A-100), and its pool, when it has one, still grants
+// docs/security.md A-98), and its pool, when it has one, still grants
 // offline_access. The client is read as CheckSource reads it (a
 // refusal read afresh).
 func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error {

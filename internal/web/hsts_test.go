@@ -14,7 +14,7 @@ import (
 // could be stripped (docs/security.md T-106); with an http issuer
 // (development, tests) none does. Nor only the pages': an answer no
 // route gives (a 404, a 405) carries it too, the browser's own request
-// for /favicon.ico among them (docs/security.md T-210). The https server here sits behind an
+// for /favicon.ico among them (docs/security.md T-207). The https server here sits behind an
 // imagined TLS-terminating proxy: it is reached over http at its listen
 // address.
 func TestStrictTransportSecurity(t *testing.T) {
@@ -42,7 +42,7 @@ func TestStrictTransportSecurity(t *testing.T) {
 				{http.MethodGet, "/oauth2/logout", nil},
 				{http.MethodGet, "/oauth2/logout?client_id=nope&post_logout_redirect_uri=https%3A%2F%2Fx.example%2F", nil},
 				// No route's: the browser's own /favicon.ico, a mistyped
-				// page, a method no page takes (docs/security.md T-210).
+				// page, a method no page takes (docs/security.md T-207).
 				{http.MethodGet, "/favicon.ico", nil},
 				{http.MethodGet, "/tokens-nope", nil},
 				{http.MethodPut, "/tokens", nil},

@@ -14,7 +14,7 @@ import (
 	"github.com/opensts/sts/internal/web"
 )
 
-// TestSessionsBounded (docs/security.md T-211): every sign-in makes a
+// TestSessionsBounded (docs/security.md T-208): every sign-in makes a
 // session, so a person signed in again and again (a script, a provider
 // that answers at once) kept every one, each read and drawn by every
 // /tokens after. A sign-in past web.MaxSessions ends the person's oldest:
@@ -107,7 +107,7 @@ func storeSessions(t *testing.T, st *sqlstore.Store, principal, org string, n in
 	}
 }
 
-// TestSignInKeepsItsOwnSession (docs/security.md T-211): the bound ended
+// TestSignInKeepsItsOwnSession (docs/security.md T-208): the bound ended
 // the person's oldest sessions by their stored start, so when the other
 // 50 had started later than this replica's clock says now (another
 // replica a little ahead, this clock stepped back) the sign-in ended the
@@ -135,7 +135,7 @@ func TestSignInKeepsItsOwnSession(t *testing.T) {
 	}
 }
 
-// TestConcurrentSignInsKeepTheBound (docs/security.md T-211): 20 sign-ins
+// TestConcurrentSignInsKeepTheBound (docs/security.md T-208): 20 sign-ins
 // at once by a person who has 50 sessions: every new one signs in and 50
 // are left.
 func TestConcurrentSignInsKeepTheBound(t *testing.T) {
@@ -186,7 +186,7 @@ func TestConcurrentSignInsKeepTheBound(t *testing.T) {
 	}
 }
 
-// TestSessionBacklogEndedAtOnce (docs/security.md T-211): a person with
+// TestSessionBacklogEndedAtOnce (docs/security.md T-208): a person with
 // 400 sessions (stored before the bound) signs in once. The sign-in ended
 // the 351 over the bound one DELETE and one log line at a time (about a
 // second), and the audit trail said nothing of them. Now one statement

@@ -28,7 +28,7 @@ const (
 	// touchEvery bounds how often a session's last use is written.
 	touchEvery = time.Minute
 	// MaxSessions is how many sessions a person keeps: a sign-in past it
-	// ends their oldest (docs/security.md T-211).
+	// ends their oldest (docs/security.md T-208).
 	MaxSessions = 50
 )
 
@@ -323,7 +323,7 @@ func methodLabel(method string) string {
 // but by signing out, a timeout or the person's list, so a script or a
 // provider that signs a person in silently made rows without bound, each
 // read and drawn by every /tokens and every "End session" after
-// (docs/security.md T-211). rec is kept by its id, not by being the
+// (docs/security.md T-208). rec is kept by its id, not by being the
 // newest: another replica's clock a little ahead, or this one stepped
 // back, leaves it older than the rest. One statement ends them all, one
 // log line and one audit event say how many (a backlog from before the

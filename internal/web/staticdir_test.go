@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestStaticDirectoryNotListed (docs/security.md T-212): GET /static/
+// TestStaticDirectoryNotListed (docs/security.md T-209): GET /static/
 // answered 200 with a listing of the embedded assets, and any answer
 // under /static/, a 404 included, was marked cacheable by any cache for
 // five minutes. A directory path is now 404, and only an asset is

@@ -185,7 +185,7 @@ func New(o Options) (*Handler, error) {
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	// Only an asset is served, and only an asset cached publicly: a
 	// directory path (the listing http.FileServer draws) and a missing
-	// file are 404, no-store (docs/security.md T-212).
+	// file are 404, no-store (docs/security.md T-209).
 	h.static = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/static/")
 		if st, err := fs.Stat(static, name); name == "" || strings.HasSuffix(name, "/") || err != nil || st.IsDir() {

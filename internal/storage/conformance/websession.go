@@ -80,7 +80,7 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 // testTrimWebSessions: one call ends all but the newest keep of a
 // principal's sessions, never the one it names to keep, even when that
 // one's CreatedAt is the oldest (a replica whose clock is behind), and
-// never another principal's (docs/security.md T-211).
+// never another principal's (docs/security.md T-208).
 func testTrimWebSessions(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	o, other := newWebUser(t, s), newWebUser(t, s)
