@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/trust"
 	"github.com/opensts/sts/pkg/rs"
 )
@@ -107,7 +108,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	if aud := v.Get("audience"); aud != "" {
 		var ok bool
 		pool, provider, ok = trust.ParseResourceName(aud)
-		if !ok || len(aud) > maxTargetLength || !printable(aud) {
+		if !ok || len(aud) > maxTargetLength || !policy.Printable(aud) {
 			// Google's answer to an audience that names no provider:
 			// invalid_request (an unknown one is invalid_target, below).
 			return nil, badRequest(ReasonTargetInvalid, errors.New(`Invalid value for "audience". `+
@@ -330,7 +331,7 @@ func parseOptions(s string) (*googleOptions, error) {
 			// The project billed for quota at Google; sts bills nobody, so
 			// it is checked for shape and otherwise ignored.
 			var p string
-			if err := json.Unmarshal(raw, &p); err != nil || len(p) > maxTargetLength || (p != "" && !printable(p)) {
+			if err := json.Unmarshal(raw, &p); err != nil || len(p) > maxTargetLength || (p != "" && !policy.Printable(p)) {
 				return nil, bad("userProject must be a project ID")
 			}
 		case "audiences":

@@ -330,7 +330,7 @@ func parseScope(s string) ([]string, error) {
 	}
 	var out []string
 	for tok := range strings.FieldsSeq(s) {
-		if len(tok) > maxScopeLength || strings.ContainsAny(tok, "\"\\") || !printable(tok) {
+		if len(tok) > maxScopeLength || strings.ContainsAny(tok, "\"\\") || !policy.Printable(tok) {
 			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeInvalid, errors.New("malformed scope"))
 		}
 		if !contains(out, tok) {
@@ -341,15 +341,6 @@ func parseScope(s string) ([]string, error) {
 		return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeInvalid, errors.New("too many scopes"))
 	}
 	return out, nil
-}
-
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func contains(list []string, s string) bool {

@@ -48,7 +48,7 @@ func TargetList(vals []string, resource bool) ([]string, error) {
 		if s == "" {
 			continue
 		}
-		bad := len(s) > MaxTargetLength || !printable(s)
+		bad := len(s) > MaxTargetLength || !Printable(s)
 		if resource && !bad {
 			u, err := url.Parse(s)
 			bad = err != nil || !u.IsAbs() || u.Fragment != ""
@@ -63,8 +63,9 @@ func TargetList(vals []string, resource bool) ([]string, error) {
 	return out, nil
 }
 
-// printable reports whether s is visible ASCII only.
-func printable(s string) bool {
+// Printable reports whether s is visible ASCII only (%x21-7E), the
+// characters a target, and the token endpoint's scope, may hold.
+func Printable(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x21 || s[i] > 0x7e {
 			return false
