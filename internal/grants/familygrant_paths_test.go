@@ -30,14 +30,7 @@ func testEveryFamilyRecordsTheGrantThatBeganIt(t *testing.T, store storage.Store
 	const kafka = "https://kafka.example"
 	m := newMatrixEnvOn(t, store)
 	ctx := t.Context()
-	if err := m.store.CreatePool(ctx, storage.Pool{ID: "lf", OrgID: "acme", Condition: "true",
-		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.store.CreateProvider(ctx, storage.Provider{PoolID: "lf", ID: "p", Issuer: m.issuer.URL, Audiences: []string{"lf"}}); err != nil {
-		t.Fatal(err)
-	}
-	reload(t, m)
+	familyPool(t, m, kafka)
 	post := func(path, id, sec string, form url.Values) (int, map[string]any, string, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, m.srv.URL+path, strings.NewReader(form.Encode()))

@@ -23,14 +23,7 @@ func TestRefreshNeedsTheGrantThatBeganTheFamily(t *testing.T) {
 	const kafka = "https://kafka.example"
 	m := newMatrixEnv(t)
 	ctx := t.Context()
-	if err := m.store.CreatePool(ctx, storage.Pool{ID: "lf", OrgID: "acme", Condition: "true",
-		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.store.CreateProvider(ctx, storage.Provider{PoolID: "lf", ID: "p", Issuer: m.issuer.URL, Audiences: []string{"lf"}}); err != nil {
-		t.Fatal(err)
-	}
-	reload(t, m)
+	familyPool(t, m, kafka)
 	c, sec := m.client(t, storage.Client{OrgID: "acme", GrantTypes: []string{oauth2.GrantTypeTokenExchange, oauth2.GrantTypeRefreshToken},
 		Pools: []string{"lf"}, Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka}})
 	status, body := m.postAs(t, c.ID, sec, exchangeForm(m.subjectToken(t, "lf"), "pool", "lf", "scope", "read offline_access", "audience", kafka))
@@ -80,14 +73,7 @@ func TestRefreshJudgesAFamilyStoredWithoutItsGrant(t *testing.T) {
 	const kafka = "https://kafka.example"
 	m := newMatrixEnv(t)
 	ctx := t.Context()
-	if err := m.store.CreatePool(ctx, storage.Pool{ID: "lf", OrgID: "acme", Condition: "true",
-		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{kafka}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.store.CreateProvider(ctx, storage.Provider{PoolID: "lf", ID: "p", Issuer: m.issuer.URL, Audiences: []string{"lf"}}); err != nil {
-		t.Fatal(err)
-	}
-	reload(t, m)
+	familyPool(t, m, kafka)
 	exchanged := tokens.AccessClaims{Subject: "repo:acme/app", OrgID: "acme", Pool: "lf", Provider: "p"}
 	person := tokens.AccessClaims{Subject: "ada", OrgID: "acme", Principal: string(storage.PrincipalUser)}
 	for _, tc := range []struct {
@@ -121,4 +107,19 @@ func TestRefreshJudgesAFamilyStoredWithoutItsGrant(t *testing.T) {
 			}
 		})
 	}
+}
+
+// familyPool is the pool "lf" (scopes read and offline_access, audience
+// aud) with its provider "p" trusting m's issuer, loaded: where the
+// families of these tests begin.
+func familyPool(t *testing.T, m *matrixEnv, aud string) {
+	t.Helper()
+	if err := m.store.CreatePool(t.Context(), storage.Pool{ID: "lf", OrgID: "acme", Condition: "true",
+		Scopes: []string{"read", ScopeOfflineAccess}, Audiences: []string{aud}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.CreateProvider(t.Context(), storage.Provider{PoolID: "lf", ID: "p", Issuer: m.issuer.URL, Audiences: []string{"lf"}}); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, m)
 }
