@@ -47,12 +47,9 @@ func readyzBody(t *testing.T, client *http.Client, base string) (int, map[string
 // traffic it cannot serve. Once the lock goes, the retry mounts them and
 // /readyz turns 200.
 func TestNotReadyUntilTokenEndpointsMounted(t *testing.T) {
-	dsn := ststest.PostgresDSN(t)
 	cfg := testConfig(t)
-	cfg.Storage.Type = "postgres"
-	cfg.Storage.DSN = dsn
+	dsn := onPostgres(t, &cfg)
 	cfg.Storage.StatementTimeout = 500 * time.Millisecond
-	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
 	// A first start made the master key, the signing keys and the pepper.
 	if err, _ := startApp(t, cfg)(); err != nil {
 		t.Fatal(err)
@@ -78,22 +75,7 @@ func TestNotReadyUntilTokenEndpointsMounted(t *testing.T) {
 	}
 	defer unlock()
 
-	logs := &logBuffer{}
-	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return within 30 s of cancel")
-		}
-	}()
+	_, _, logs := runApp(t, cfg)
 	base := "http://" + cfg.Listen
 	get(t, base+"/livez", http.StatusOK)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -103,36 +85,21 @@ func TestNotReadyUntilTokenEndpointsMounted(t *testing.T) {
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		code, failing := readyzBody(t, client, base)
 		if code == http.StatusOK {
-			resp, err := postToken(client, base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			resp := postTokenDrained(t, client, base)
 			t.Fatalf("/readyz = 200 while the token endpoint answers %d (log:\n%s)", resp.StatusCode, logs)
 		}
 		if code != http.StatusServiceUnavailable || failing["token_endpoints"] == "" {
 			t.Fatalf("/readyz = %d %v, want 503 naming token_endpoints", code, failing)
 		}
 	}
-	resp, err := postToken(client, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp := postTokenDrained(t, client, base)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("token endpoint before it is mounted: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 
 	unlock()
 	get(t, base+"/readyz", http.StatusOK)
-	resp, err = postToken(client, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp = postTokenDrained(t, client, base)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("unknown client once ready: %d, want 401", resp.StatusCode)
 	}
@@ -264,73 +231,12 @@ func (h *queryHole) serve(c net.Conn, conns *[]net.Conn, cmu *sync.Mutex) {
 func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
 	for _, trigger := range []string{"schema_migrations", "signing_key", "server_secrets"} {
 		t.Run(trigger, func(t *testing.T) {
-			dsn := ststest.PostgresDSN(t)
-			cfg := testConfig(t)
-			cfg.Storage.Type = "postgres"
-			cfg.Storage.DSN = dsn
-			cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
-			// A first start made the master key, the signing keys and the
-			// pepper.
-			if err, _ := startApp(t, cfg)(); err != nil {
-				t.Fatal(err)
-			}
-
-			u, err := url.Parse(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			target := u.Host
-			if !strings.Contains(target, ":") {
-				target += ":5432"
-			}
-			hole := newQueryHole(t, target, trigger)
-			u.Host = hole.ln.Addr().String()
-			cfg.Storage.DSN = u.String()
 			const call = time.Second
-			cfg.Storage.CallTimeout = call
-			cfg.HTTP.ShutdownTimeout = time.Second
-
-			logs := &logBuffer{}
-			a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			stopped := false
-			defer func() {
-				if !stopped {
-					cancel()
-					hole.ln.Close()
-					<-done
-				}
-			}()
-			select {
-			case <-hole.holedAt:
-			case <-time.After(20 * time.Second):
-				t.Fatalf("the start never sent %q (log:\n%s)", trigger, logs)
-			}
+			const shutdown = time.Second // startBehindHole's http.shutdown_timeout
+			base, hole, cancel, done, logs := startBehindHole(t, testConfig(t), trigger, call)
 			holed := time.Now()
-			base := "http://" + cfg.Listen
 			client := &http.Client{Timeout: 2 * time.Second}
-			var live time.Duration
-			for {
-				resp, err := client.Get(base + "/livez")
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						live = time.Since(holed)
-						break
-					}
-				}
-				if time.Since(holed) > 4*call+5*time.Second {
-					t.Fatalf("/livez not answering %s after the database stopped answering (storage.call_timeout %s; log:\n%s)",
-						time.Since(holed).Round(time.Millisecond), call, logs)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			t.Logf("/livez answered %s after the database stopped answering", live.Round(time.Millisecond))
+			waitLive(t, client, base, holed, 4*call+5*time.Second, "the database stopped answering", call, logs)
 			if code, failing := readyzBody(t, client, base); code != http.StatusServiceUnavailable {
 				t.Errorf("/readyz with the database quiet = %d %v, want 503", code, failing)
 			}
@@ -345,15 +251,15 @@ func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
 			cancel()
 			select {
 			case err := <-done:
-				stopped = true
+				done <- err // for startBehindHole's cleanup
 				if err != nil {
 					t.Errorf("Run = %v, want nil", err)
 				}
-			case <-time.After(cfg.HTTP.ShutdownTimeout + 10*time.Second):
+			case <-time.After(shutdown + 10*time.Second):
 				t.Fatal("Run did not return after cancel")
 			}
-			if took := time.Since(start); took > cfg.HTTP.ShutdownTimeout+3*time.Second {
-				t.Errorf("Run returned %s after cancel, want within %s", took.Round(time.Millisecond), cfg.HTTP.ShutdownTimeout+3*time.Second)
+			if took := time.Since(start); took > shutdown+3*time.Second {
+				t.Errorf("Run returned %s after cancel, want within %s", took.Round(time.Millisecond), shutdown+3*time.Second)
 			}
 		})
 	}
@@ -367,24 +273,10 @@ func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
 // (/readyz naming the reason), the token endpoint 503 with Retry-After,
 // and turn ready once the organization exists.
 func TestTokenEndpointsBuildRetried(t *testing.T) {
-	dsn := ststest.PostgresDSN(t)
 	cfg := testConfig(t)
-	cfg.Storage.Type = "postgres"
-	cfg.Storage.DSN = dsn
-	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
+	dsn := onPostgres(t, &cfg)
 	cfg.Web.Login.OIDC = []config.WebOIDCConfig{{ID: "corp", Issuer: "https://idp.example.com", ClientID: "sts", LinkClaim: "email", Organization: "acme"}}
-	logs := &logBuffer{}
-	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	_, _, logs := runApp(t, cfg)
 	base := "http://" + cfg.Listen
 	get(t, base+"/livez", http.StatusOK)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -406,12 +298,7 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 	if !strings.Contains(logs.String(), `acme`) {
 		t.Errorf("the build error is not in the log:\n%s", logs)
 	}
-	resp, err := postToken(client, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp := postTokenDrained(t, client, base)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("token endpoint before it is mounted: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -426,12 +313,7 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	get(t, base+"/readyz", http.StatusOK)
-	resp, err = postToken(client, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp = postTokenDrained(t, client, base)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("unknown client once ready: %d, want 401", resp.StatusCode)
 	}
@@ -444,10 +326,7 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 // URL, the hole, Run's cancel and result, and the log.
 func startBehindHole(t *testing.T, cfg config.Config, trigger string, call time.Duration) (string, *queryHole, context.CancelFunc, chan error, *logBuffer) {
 	t.Helper()
-	dsn := ststest.PostgresDSN(t)
-	cfg.Storage.Type = "postgres"
-	cfg.Storage.DSN = dsn
-	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
+	dsn := onPostgres(t, &cfg)
 	if err, _ := startApp(t, cfg)(); err != nil {
 		t.Fatal(err)
 	}
@@ -464,23 +343,8 @@ func startBehindHole(t *testing.T, cfg config.Config, trigger string, call time.
 	cfg.Storage.DSN = u.String()
 	cfg.Storage.CallTimeout = call
 	cfg.HTTP.ShutdownTimeout = time.Second
-	logs := &logBuffer{}
-	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		hole.ln.Close()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return within 30 s of cancel")
-		}
-	})
+	cancel, done, logs := runApp(t, cfg)
+	t.Cleanup(func() { hole.ln.Close() })
 	select {
 	case <-hole.holedAt:
 	case <-time.After(20 * time.Second):
@@ -508,21 +372,7 @@ func TestTrustApplyWithDatabaseGoneQuietIsBounded(t *testing.T) {
 	srvURL, hole, _, _, logs := startBehindHole(t, cfg, "pools", call)
 	holed := time.Now()
 	client := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := client.Get(srvURL + "/livez")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Since(holed) > 4*call+4*time.Second {
-			t.Fatalf("/livez not answering %s after the database went quiet in the trust configuration's transaction (storage.call_timeout %s; log:\n%s)",
-				time.Since(holed).Round(time.Millisecond), call, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("/livez answered %s after the database went quiet", time.Since(holed).Round(time.Millisecond))
+	waitLive(t, client, srvURL, holed, 4*call+4*time.Second, "the database went quiet in the trust configuration's transaction", call, logs)
 	// /readyz's storage check itself waits up to storage.call_timeout.
 	if code, failing := readyzBody(t, &http.Client{Timeout: 4 * call}, srvURL); code != http.StatusServiceUnavailable || failing["trust_config"] == "" {
 		t.Errorf("/readyz with the database quiet = %d %v, want 503 naming trust_config", code, failing)
@@ -559,4 +409,74 @@ func TestCancelDuringHungStartReturnsPromptly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onPostgres points cfg at the test PostgreSQL, with the issuer its
+// listen address, and returns the DSN.
+func onPostgres(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	dsn := ststest.PostgresDSN(t)
+	cfg.Storage.Type = "postgres"
+	cfg.Storage.DSN = dsn
+	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
+	return dsn
+}
+
+// runApp builds the app from cfg and runs it until the test ends (then
+// cancels and waits up to 30 s for Run). It returns Run's cancel and
+// result, and the log.
+func runApp(t *testing.T, cfg config.Config) (context.CancelFunc, chan error, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return within 30 s of cancel")
+		}
+	})
+	return cancel, done, logs
+}
+
+// postTokenDrained is postToken with the body read and closed; a failed
+// request fails the test.
+func postTokenDrained(t *testing.T, client *http.Client, base string) *http.Response {
+	t.Helper()
+	resp, err := postToken(client, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// waitLive polls base's /livez until it answers 200 and logs how long
+// after since that took; past limit it fails the test, saying /livez did
+// not answer after what happened (storage.call_timeout call).
+func waitLive(t *testing.T, client *http.Client, base string, since time.Time, limit time.Duration, what string, call time.Duration, logs *logBuffer) {
+	t.Helper()
+	for {
+		resp, err := client.Get(base + "/livez")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Since(since) > limit {
+			t.Fatalf("/livez not answering %s after %s (storage.call_timeout %s; log:\n%s)",
+				time.Since(since).Round(time.Millisecond), what, call, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("/livez answered %s after %s", time.Since(since).Round(time.Millisecond), what)
 }
