@@ -26,31 +26,7 @@ import (
 // error naming it, not a verdict.
 func TestPoolTestResourceAndClient(t *testing.T) {
 	t.Parallel()
-	dir := trustDir(t)
-	cli := func(args ...string) []string { return append(args, "--data-dir", dir) }
-	key, err := rsatest.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme",
-		"--condition", `request.resource.all(r, r == "https://api.example/")`, "--audience", "https://api.example/")...)
-	mustCLI(t, cli("provider", "create", "gh", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts", "--jwks-file", jwksFile)...)
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
-	now := time.Now()
-	tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: "https://issuer.example", Subject: "repo:acme/app", Audience: jwt.Audience{"sts"},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokFile := filepath.Join(t.TempDir(), "token.jwt")
-	if err := os.WriteFile(tokFile, []byte(tok), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cli, tokFile := poolTestFixture(t, "--condition", `request.resource.all(r, r == "https://api.example/")`, "--audience", "https://api.example/")
 
 	code, out, errOut := runCLI(t, cli("pool", "test", "--pool", "ci", "--token", tokFile, "--resource", "https://evil.example/")...)
 	if code != 1 || !strings.Contains(out, `resource ["https://evil.example/"]`) || !strings.Contains(out, "DENIED reason condition_false") {
@@ -72,4 +48,37 @@ func TestPoolTestResourceAndClient(t *testing.T) {
 	if code == 0 || strings.Contains(out, "result") || !strings.Contains(errOut, "organization acme has no client "+`"`+stranger+`"`) {
 		t.Errorf("pool test --client of no client of acme = %d, want an error naming it and no verdict:\n%s%s", code, out, errOut)
 	}
+}
+
+// poolTestFixture is a trust store with pool "ci" of organization acme
+// (with poolFlags) and its provider "gh" trusting a JWKS file, and a file
+// holding a token gh's issuer signed for it (subject repo:acme/app, five
+// minutes): what `sts pool test --token` reads. cli appends --data-dir.
+func poolTestFixture(t *testing.T, poolFlags ...string) (cli func(args ...string) []string, tokFile string) {
+	t.Helper()
+	dir := trustDir(t)
+	cli = func(args ...string) []string { return append(args, "--data-dir", dir) }
+	key, err := rsatest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, cli(append([]string{"pool", "create", "ci", "--organization", "acme"}, poolFlags...)...)...)
+	mustCLI(t, cli("provider", "create", "gh", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts", "--jwks-file", jwksFile)...)
+	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	now := time.Now()
+	tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: "https://issuer.example", Subject: "repo:acme/app", Audience: jwt.Audience{"sts"},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokFile = filepath.Join(t.TempDir(), "token.jwt")
+	if err := os.WriteFile(tokFile, []byte(tok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cli, tokFile
 }

@@ -1,18 +1,9 @@
 package cli_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
 // TestPoolTestGoogleAudience (docs/security.md F-101): Google's dialect
@@ -24,30 +15,7 @@ import (
 // is refused as bad input.
 func TestPoolTestGoogleAudience(t *testing.T) {
 	t.Parallel()
-	dir := trustDir(t)
-	cli := func(args ...string) []string { return append(args, "--data-dir", dir) }
-	key, err := rsatest.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme", "--audience", "api")...)
-	mustCLI(t, cli("provider", "create", "gh", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts", "--jwks-file", jwksFile)...)
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
-	now := time.Now()
-	tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: "https://issuer.example", Subject: "repo:acme/app", Audience: jwt.Audience{"sts"},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokFile := filepath.Join(t.TempDir(), "token.jwt")
-	if err := os.WriteFile(tokFile, []byte(tok), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cli, tokFile := poolTestFixture(t, "--audience", "api")
 	for _, aud := range []string{
 		"//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/gh",
 		"pools/ci/providers/gh",
@@ -72,27 +40,7 @@ func TestPoolTestGoogleAudience(t *testing.T) {
 // ALLOWED).
 func TestPoolTestMalformedTargets(t *testing.T) {
 	t.Parallel()
-	dir := trustDir(t)
-	cli := func(args ...string) []string { return append(args, "--data-dir", dir) }
-	key, err := rsatest.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustCLI(t, cli("pool", "create", "ci", "--organization", "acme", "--audience", "api")...)
-	mustCLI(t, cli("provider", "create", "gh", "--pool", "ci", "--issuer", "https://issuer.example", "--audience", "sts", "--jwks-file", jwksFile)...)
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
-	now := time.Now()
-	tok, _ := jwt.Signed(s).Claims(jwt.Claims{Issuer: "https://issuer.example", Subject: "repo:acme/app", Audience: jwt.Audience{"sts"},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}).Serialize()
-	tokFile := filepath.Join(t.TempDir(), "token.jwt")
-	if err := os.WriteFile(tokFile, []byte(tok), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cli, tokFile := poolTestFixture(t, "--audience", "api")
 	eleven := []string{"pool", "test", "--pool", "ci", "--token", tokFile}
 	for i := range 11 {
 		eleven = append(eleven, "--resource", fmt.Sprintf("https://api.example/%d", i))
