@@ -1,11 +1,9 @@
 package signer_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/opensts/sts/internal/signer"
-	"github.com/opensts/sts/internal/storage"
 )
 
 // TestReplicasDisagreeOnExtraAlgorithms (docs/security.md F-100): two
@@ -24,25 +22,7 @@ func TestReplicasDisagreeOnExtraAlgorithms(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := t.Context()
-			s1, s2 := sharedStores(t, kind)
-			kr := newKeyring(t, masterKey())
-			replica := func(store storage.KeyStore, extra ...string) *signer.Multi {
-				m, err := signer.NewMulti(store, kr, signer.DefaultConfig(), extra...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m.SetLogger(slog.New(slog.DiscardHandler))
-				if err := m.Init(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return m
-			}
-			a := replica(s1, signer.RS256)
-			b := replica(s2)
-			// b's start leaves a's RS256 keys alone: they are not overdue.
-			if err := a.Tick(ctx); err != nil {
-				t.Fatalf("a.Tick after b's start: %v", err)
-			}
+			s1, _, a, b := disagreeingReplicas(t, kind)
 			keys := func() int {
 				rows, err := s1.ListSigningKeys(ctx)
 				if err != nil {

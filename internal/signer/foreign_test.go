@@ -10,6 +10,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 )
@@ -30,21 +31,10 @@ func TestRollingDropRetiresAbandonedKeys(t *testing.T) {
 			ctx := t.Context()
 			s1, s2 := sharedStores(t, kind)
 			kr := newKeyring(t, masterKey())
-			replica := func(store storage.KeyStore, extra ...string) *signer.Multi {
-				m, err := signer.NewMulti(store, kr, signer.DefaultConfig(), extra...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m.SetLogger(slog.New(slog.DiscardHandler))
-				if err := m.Init(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return m
-			}
-			oldA := replica(s1, signer.RS256)
-			_ = replica(s2, signer.RS256) // old B, replaced below
-			newB := replica(s2)           // RS256 dropped: retired at start
-			newA := replica(s1)           // surge: new A starts while old A serves
+			oldA := polledReplica(t, s1, kr, signer.RS256)
+			_ = polledReplica(t, s2, kr, signer.RS256) // old B, replaced below
+			newB := polledReplica(t, s2, kr)           // RS256 dropped: retired at start
+			newA := polledReplica(t, s1, kr)           // surge: new A starts while old A serves
 			// Old A's last poll before it stops.
 			if err := oldA.Tick(ctx); err != nil {
 				t.Fatalf("oldA.Tick: %v", err)
@@ -53,26 +43,14 @@ func TestRollingDropRetiresAbandonedKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			now := time.Now()
-			payload, _ := json.Marshal(map[string]any{"iss": "https://sts.example", "aud": "rp", "sub": "u", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
-			tok, err := rs.Sign(ctx, "JWT", payload)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := signForRP(t, rs)
 			// Old A is gone. The new replicas publish its keys.
 			verifyAgainst := func(when string) {
 				t.Helper()
 				for name, m := range map[string]*signer.Multi{"newA": newA, "newB": newB} {
-					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						doc, _ := m.JWKS()
-						w.Header().Set("Content-Type", "application/json")
-						w.Write(doc)
-					}))
-					v := oidc.NewVerifier("https://sts.example", oidc.NewRemoteKeySet(ctx, srv.URL), &oidc.Config{ClientID: "rp", SupportedSigningAlgs: []string{"RS256", "ES256"}})
-					if _, err := v.Verify(ctx, tok); err != nil {
+					if err := verifyAgainstJWKS(t, m, tok); err != nil {
 						t.Errorf("%s: go-oidc against %s's JWKS: the RS256 token old A signed (unexpired) = %v, want verified", when, name, err)
 					}
-					srv.Close()
 				}
 			}
 			for _, m := range []*signer.Multi{newA, newB} {
@@ -133,24 +111,7 @@ func TestDisagreeingReplicasVerifyEachOthersTokens(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := t.Context()
-			s1, s2 := sharedStores(t, kind)
-			kr := newKeyring(t, masterKey())
-			replica := func(store storage.KeyStore, extra ...string) *signer.Multi {
-				m, err := signer.NewMulti(store, kr, signer.DefaultConfig(), extra...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m.SetLogger(slog.New(slog.DiscardHandler))
-				if err := m.Init(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return m
-			}
-			a := replica(s1, signer.RS256)
-			b := replica(s2)
-			if err := a.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
+			_, _, a, b := disagreeingReplicas(t, kind)
 			for step, do := range []func() error{
 				func() error { return nil },
 				func() error { _, err := a.RotateEach(ctx, true, nil); return err },
@@ -165,22 +126,11 @@ func TestDisagreeingReplicasVerifyEachOthersTokens(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				now := time.Now()
-				payload, _ := json.Marshal(map[string]any{"iss": "https://sts.example", "aud": "rp", "sub": "u", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
-				tok, err := rs.Sign(ctx, "JWT", payload)
-				if err != nil {
-					t.Fatal(err)
-				}
+				tok := signForRP(t, rs)
 				kid := a.ActiveKeyIDs()[signer.RS256]
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					doc, _ := b.JWKS()
-					w.Write(doc)
-				}))
-				v := oidc.NewVerifier("https://sts.example", oidc.NewRemoteKeySet(ctx, srv.URL), &oidc.Config{ClientID: "rp", SupportedSigningAlgs: []string{"RS256", "ES256"}})
-				if _, err := v.Verify(ctx, tok); err != nil {
+				if err := verifyAgainstJWKS(t, b, tok); err != nil {
 					t.Errorf("step %d: go-oidc against B's JWKS, A's RS256 token (kid %s) = %v, want verified", step, kid, err)
 				}
-				srv.Close()
 				if _, ok, _ := b.ResolveKey(ctx, kid); !ok {
 					t.Errorf("step %d: B.ResolveKey(%s) (A's active RS256 key) = unknown, want found", step, kid)
 				}
@@ -198,24 +148,7 @@ func TestRevokeThroughDisagreeingReplicaKeepsOthersKeys(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := t.Context()
-			s1, s2 := sharedStores(t, kind)
-			kr := newKeyring(t, masterKey())
-			replica := func(store storage.KeyStore, extra ...string) *signer.Multi {
-				m, err := signer.NewMulti(store, kr, signer.DefaultConfig(), extra...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m.SetLogger(slog.New(slog.DiscardHandler))
-				if err := m.Init(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return m
-			}
-			a := replica(s1, signer.RS256)
-			b := replica(s2)
-			if err := a.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
+			s1, s2, a, b := disagreeingReplicas(t, kind)
 			rs := a.ActiveKeyIDs()[signer.RS256]
 			rows, err := s2.ListSigningKeys(ctx)
 			if err != nil {
@@ -241,4 +174,63 @@ func TestRevokeThroughDisagreeingReplicaKeepsOthersKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// polledReplica is a replica on store that keeps the extra algorithms,
+// started (Init) but not polling: the test polls it with Tick.
+func polledReplica(t *testing.T, store storage.KeyStore, kr *seal.Keyring, extra ...string) *signer.Multi {
+	t.Helper()
+	m, err := signer.NewMulti(store, kr, signer.DefaultConfig(), extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetLogger(slog.New(slog.DiscardHandler))
+	if err := m.Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// signForRP is a JWT s signs for audience "rp" of https://sts.example,
+// valid for ten minutes.
+func signForRP(t *testing.T, s signer.Signer) string {
+	t.Helper()
+	now := time.Now()
+	payload, _ := json.Marshal(map[string]any{"iss": "https://sts.example", "aud": "rp", "sub": "u", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
+	tok, err := s.Sign(t.Context(), "JWT", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// verifyAgainstJWKS is go-oidc's verdict on tok (audience "rp") against
+// m's JWKS document, served over loopback.
+func verifyAgainstJWKS(t *testing.T, m *signer.Multi, tok string) error {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc, _ := m.JWKS()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
+	}))
+	defer srv.Close()
+	v := oidc.NewVerifier("https://sts.example", oidc.NewRemoteKeySet(t.Context(), srv.URL), &oidc.Config{ClientID: "rp", SupportedSigningAlgs: []string{"RS256", "ES256"}})
+	_, err := v.Verify(t.Context(), tok)
+	return err
+}
+
+// disagreeingReplicas is two replicas on one database of kind (stores s1
+// and s2): a keeping RS256 beside ES256, b not, b started after a and a
+// polled once since.
+func disagreeingReplicas(t *testing.T, kind string) (s1, s2 storage.Store, a, b *signer.Multi) {
+	t.Helper()
+	s1, s2 = sharedStores(t, kind)
+	kr := newKeyring(t, masterKey())
+	a = polledReplica(t, s1, kr, signer.RS256)
+	b = polledReplica(t, s2, kr)
+	// b's start leaves a's RS256 keys alone: they are not overdue.
+	if err := a.Tick(t.Context()); err != nil {
+		t.Fatalf("a.Tick after b's start: %v", err)
+	}
+	return s1, s2, a, b
 }
