@@ -163,8 +163,7 @@ func TestDeferredLookupRacesReady(t *testing.T) {
 // token routes while Ready runs (run it under -race): every answer is 503
 // or the route's, never a 404 or 405 from a mux half built.
 func TestDeferredHammerReady(t *testing.T) {
-	var bad atomic.Int64
-	var badSample atomic.Value
+	var answers readyAnswers
 	for round := range 40 {
 		d := &Deferred{}
 		s := New(Options{GCInterval: time.Hour, Mounters: []Mounter{mountStubs(deferredOuterRoutes), d}})
@@ -181,16 +180,8 @@ func TestDeferredHammerReady(t *testing.T) {
 					default:
 					}
 					path := []string{"/oauth2/token", "/sts/v1/oauth2/token", "/oauth2/revoke", "/v1/token"}[n%4]
-					resp, err := c.Post(srv.URL+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
-					if err != nil {
-						t.Error(err)
+					if !answers.post(t, c, srv.URL, path, round) {
 						return
-					}
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 503 && resp.StatusCode != 200 {
-						bad.Add(1)
-						badSample.Store(fmt.Sprintf("round %d POST %s = %d Allow %q %q", round, path, resp.StatusCode, resp.Header.Get("Allow"), b))
 					}
 				}
 			})
@@ -204,8 +195,8 @@ func TestDeferredHammerReady(t *testing.T) {
 		wg.Wait()
 		srv.Close()
 	}
-	if n := bad.Load(); n > 0 {
-		t.Errorf("%d POSTs to a token route answered neither 503 nor the route, e.g. %v", n, badSample.Load())
+	if n := answers.bad.Load(); n > 0 {
+		t.Errorf("%d POSTs to a token route answered neither 503 nor the route, e.g. %v", n, answers.sample.Load())
 	}
 }
 
@@ -356,8 +347,7 @@ func TestIssuerPathRoutedByTheMuxThatCutIt(t *testing.T) {
 // the late POST /v1/token) while Ready runs; every answer is 503 or the
 // route's.
 func TestIssuerPathHammerReady(t *testing.T) {
-	var bad atomic.Int64
-	var badSample atomic.Value
+	var answers readyAnswers
 	for round := range 40 {
 		d := &Deferred{}
 		s := New(Options{GCInterval: time.Hour, IssuerPath: "/oauth2", Mounters: []Mounter{mountStubs(deferredOuterRoutes), d}})
@@ -370,16 +360,8 @@ func TestIssuerPathHammerReady(t *testing.T) {
 				<-start
 				for n := range 15 {
 					path := []string{"/oauth2/token", "/oauth2/v1/token"}[n%2]
-					resp, err := c.Post(srv.URL+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
-					if err != nil {
-						t.Error(err)
+					if !answers.post(t, c, srv.URL, path, round) {
 						return
-					}
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 503 && resp.StatusCode != 200 {
-						bad.Add(1)
-						badSample.Store(fmt.Sprintf("round %d POST %s = %d Allow %q %q", round, path, resp.StatusCode, resp.Header.Get("Allow"), b))
 					}
 				}
 			})
@@ -392,8 +374,8 @@ func TestIssuerPathHammerReady(t *testing.T) {
 		wg.Wait()
 		srv.Close()
 	}
-	if n := bad.Load(); n > 0 {
-		t.Errorf("%d POSTs under issuer path /oauth2 answered neither 503 nor the route, e.g. %v", n, badSample.Load())
+	if n := answers.bad.Load(); n > 0 {
+		t.Errorf("%d POSTs under issuer path /oauth2 answered neither 503 nor the route, e.g. %v", n, answers.sample.Load())
 	}
 }
 
@@ -433,3 +415,27 @@ func TestDeferredReadyPanicLogsStack(t *testing.T) {
 
 //go:noinline
 func panicInMounter() { panic("mounter fell over") }
+
+// readyAnswers counts the answers of the hammer tests' POSTs that are
+// neither 503 nor the route's, keeping one for the failure message.
+type readyAnswers struct {
+	bad    atomic.Int64
+	sample atomic.Value
+}
+
+// post sends a client_credentials form to base+path and records the
+// answer; it reports false (the test failed) when the request did.
+func (a *readyAnswers) post(t *testing.T, c *http.Client, base, path string, round int) bool {
+	resp, err := c.Post(base+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 && resp.StatusCode != 200 {
+		a.bad.Add(1)
+		a.sample.Store(fmt.Sprintf("round %d POST %s = %d Allow %q %q", round, path, resp.StatusCode, resp.Header.Get("Allow"), b))
+	}
+	return true
+}
