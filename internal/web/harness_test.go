@@ -59,13 +59,35 @@ func startServer(t *testing.T, extraYAML ...string) *server {
 // restart with a new configuration) do.
 func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
 	t.Helper()
+	return startServerYAML(t, func(addr string) string {
+		return "listen: " + addr + "\ndata_dir: " + dataDir + "\n" + strings.Join(extraYAML, "")
+	})
+}
+
+// startServerPG is startServer on the PostgreSQL database dsn, the issuer
+// the listen address (explicit, as PostgreSQL requires).
+func startServerPG(t *testing.T, dsn string) *server {
+	t.Helper()
+	dataDir := t.TempDir()
+	s := startServerYAML(t, func(addr string) string {
+		return "listen: " + addr + "\ndata_dir: " + dataDir + "\nissuer: http://" + addr +
+			"\nstorage:\n  type: postgres\n  dsn: " + dsn + "\n"
+	})
+	s.dbPath = "" // no SQLite file
+	return s
+}
+
+// startServerYAML runs sts on a loopback listener with the configuration
+// file yaml(listen address) until the test ends, and waits until /login
+// answers 200.
+func startServerYAML(t *testing.T, yaml func(addr string) string) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(t.TempDir(), "sts.yaml")
-	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + dataDir + "\n" + strings.Join(extraYAML, "")
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(yaml(ln.Addr().String())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
@@ -91,56 +113,6 @@ func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + s.Addr + "/login")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// startServerPG is startServer on the PostgreSQL database dsn, the issuer
-// the listen address (explicit, as PostgreSQL requires).
-func startServerPG(t *testing.T, dsn string) *server {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(t.TempDir(), "sts.yaml")
-	yaml := "listen: " + ln.Addr().String() + "\ndata_dir: " + t.TempDir() + "\nissuer: http://" + ln.Addr().String() +
-		"\nstorage:\n  type: postgres\n  dsn: " + dsn + "\n"
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(config.Options{File: cfgFile, Environ: func() []string { return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Listener: ln})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	s := &server{URL: cfg.Issuer, Addr: ln.Addr().String(), cfgFile: cfgFile, logs: logs}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/login")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
