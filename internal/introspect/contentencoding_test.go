@@ -3,7 +3,6 @@ package introspect_test
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,30 +25,15 @@ func TestIntrospectContentEncodingRefused(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte(tokenForm(valid)))
 	zw.Close()
-	googleJSON := []byte(`{"token":"` + valid + `"}`)
-	send := func(path, ct, enc string, body []byte) (*http.Response, string) {
+	googleJSON := `{"token":"` + valid + `"}`
+	send := func(path, ct, enc, body string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), "POST", f.srv.URL+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", ct)
-		if enc != "" {
-			req.Header.Set("Content-Encoding", enc)
-		}
-		req.SetBasicAuth("a", f.secretA)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		return f.do(t, request{method: "POST", path: path, contentType: ct, body: body, contentEncoding: enc, user: "a", pass: f.secretA})
 	}
-	for _, tc := range []struct {
-		name, path, ct string
-		body           []byte
-	}{
-		{"gzip form", introspect.Path, form, gz.Bytes()},
-		{"plain form labelled gzip", introspect.Path, form, []byte(tokenForm(valid))},
-		{"google form labelled gzip", introspect.PathGoogle, form, []byte(tokenForm(valid))},
+	for _, tc := range []struct{ name, path, ct, body string }{
+		{"gzip form", introspect.Path, form, gz.String()},
+		{"plain form labelled gzip", introspect.Path, form, tokenForm(valid)},
+		{"google form labelled gzip", introspect.PathGoogle, form, tokenForm(valid)},
 		{"google JSON labelled gzip", introspect.PathGoogle, "application/json", googleJSON},
 	} {
 		resp, b := send(tc.path, tc.ct, "gzip", tc.body)
@@ -60,7 +44,7 @@ func TestIntrospectContentEncodingRefused(t *testing.T) {
 		}
 	}
 	for _, enc := range []string{"", "identity"} {
-		if resp, b := send(introspect.Path, form, enc, []byte(tokenForm(valid))); resp.StatusCode != 200 || !strings.Contains(b, `"active":true`) {
+		if resp, b := send(introspect.Path, form, enc, tokenForm(valid)); resp.StatusCode != 200 || !strings.Contains(b, `"active":true`) {
 			t.Errorf("Content-Encoding %q: %d %s, want 200 active", enc, resp.StatusCode, b)
 		}
 		if resp, b := send(introspect.PathGoogle, "application/json", enc, googleJSON); resp.StatusCode != 200 {

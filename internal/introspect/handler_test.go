@@ -105,6 +105,7 @@ type request struct {
 	method, path, contentType, body string
 	user, pass                      string
 	bearer                          string // an access token for Authorization: Bearer
+	contentEncoding                 string
 }
 
 func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
@@ -121,6 +122,9 @@ func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
 	}
 	if r.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+r.bearer)
+	}
+	if r.contentEncoding != "" {
+		req.Header.Set("Content-Encoding", r.contentEncoding)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

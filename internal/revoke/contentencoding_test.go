@@ -3,7 +3,6 @@ package revoke_test
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,12 +10,12 @@ import (
 	"github.com/opensts/sts/internal/revoke"
 )
 
-func gzipped(s string) []byte {
+func gzipped(s string) string {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	zw.Write([]byte(s))
 	zw.Close()
-	return b.Bytes()
+	return b.String()
 }
 
 // TestRevokeContentEncodingRefused: the revocation endpoint and the leak
@@ -28,33 +27,22 @@ func TestRevokeContentEncodingRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	own, ownClaims := f.mint(t, f.keys, "a")
 	leak := `{"credentials":["` + own + `"]}`
-	send := func(path, ct, enc string, body []byte, auth bool) (*http.Response, string) {
+	send := func(path, ct, enc, body string, auth bool) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), "POST", f.srv.URL+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", ct)
-		if enc != "" {
-			req.Header.Set("Content-Encoding", enc)
-		}
+		r := request{method: "POST", path: path, contentType: ct, body: body, contentEncoding: enc}
 		if auth {
-			req.SetBasicAuth("a", f.secretA)
+			r.user, r.pass = "a", f.secretA
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		return f.do(t, r)
 	}
 	for _, tc := range []struct {
-		name, path, ct string
-		body           []byte
-		auth           bool
+		name, path, ct, body string
+		auth                 bool
 	}{
 		{"gzip form", revoke.Path, form, gzipped(tokenForm(own)), true},
-		{"plain form labelled gzip", revoke.Path, form, []byte(tokenForm(own)), true},
+		{"plain form labelled gzip", revoke.Path, form, tokenForm(own), true},
 		{"gzip leak report", revoke.PathLeak, "application/json", gzipped(leak), false},
-		{"plain leak report labelled gzip", revoke.PathLeak, "application/json", []byte(leak), false},
+		{"plain leak report labelled gzip", revoke.PathLeak, "application/json", leak, false},
 	} {
 		resp, b := send(tc.path, tc.ct, "gzip", tc.body, tc.auth)
 		if resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Accept-Encoding") != "identity" ||
@@ -66,7 +54,7 @@ func TestRevokeContentEncodingRefused(t *testing.T) {
 			t.Fatalf("%s: the token was revoked by a body labelled gzip", tc.name)
 		}
 	}
-	if resp, b := send(revoke.Path, form, "identity", []byte(tokenForm(own)), true); resp.StatusCode != 200 || !f.revoked(t, ownClaims) {
+	if resp, b := send(revoke.Path, form, "identity", tokenForm(own), true); resp.StatusCode != 200 || !f.revoked(t, ownClaims) {
 		t.Errorf("identity: %d %s, want 200 and the token revoked", resp.StatusCode, b)
 	}
 }

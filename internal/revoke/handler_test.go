@@ -94,6 +94,7 @@ type request struct {
 	method, path, contentType, body string
 	user, pass                      string
 	userAgent                       string
+	contentEncoding                 string
 }
 
 func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
@@ -110,6 +111,9 @@ func (f *fixture) do(t *testing.T, r request) (*http.Response, string) {
 	}
 	if r.userAgent != "" {
 		req.Header.Set("User-Agent", r.userAgent)
+	}
+	if r.contentEncoding != "" {
+		req.Header.Set("Content-Encoding", r.contentEncoding)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
