@@ -526,7 +526,3 @@ func (g *AuthorizationCode) logger() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
-
-// fromAuthorizationCode reports whether a refresh family's claim template
-// is one the authorization_code grant began (tokens.BegunByAuthorizationCode).
-func fromAuthorizationCode(c *tokens.AccessClaims) bool { return tokens.BegunByAuthorizationCode(c) }

@@ -3,7 +3,6 @@ package grants
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -80,14 +79,10 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		}
 		return req, googleOAuthGrant(req)
 	}
-	// A body in a content coding is not read at all (docs/security.md
-	// T-211): its bytes are not the JSON they would be decoded to.
-	if err := oauth2.CheckContentEncoding(r); err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(r.Body)
+	// readGoogleJSON, keeping the body for spentCodeOf.
+	body, err := jsonBody(r)
 	if err != nil {
-		return nil, bodyError(err)
+		return nil, err
 	}
 	v, err := oauth2.ReadGoogleJSON(body, googleOAuthNames, jsonParam)
 	if err != nil {

@@ -97,7 +97,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 	if req.PoolID != "" && (tmpl.Pool != req.PoolID || (req.ProviderID != "" && tmpl.Provider != req.ProviderID)) {
 		return nil, invalidGrant(ReasonRefreshPoolMismatch, errors.New("the refresh token's family is not of the named pool"))
 	}
-	if reason, sc := browserFlowRefusal(rt.Scopes); reason != "" && fromAuthorizationCode(&tmpl.AccessClaims) {
+	if reason, sc := browserFlowRefusal(rt.Scopes); reason != "" && tokens.BegunByAuthorizationCode(&tmpl.AccessClaims) {
 		// Begun through the browser flow before it stopped granting
 		// sts:admin or introspect: the whole family ends, whatever scope
 		// is asked (docs/security.md ).
@@ -321,7 +321,7 @@ func (g *Refresh) retried(ctx context.Context, parent, succ storage.RefreshToken
 // that began it and no nonce; email and name as that grant's, for the
 // email and profile scopes of this refresh, as the principal is now.
 func (g *Refresh) idClaims(tmpl tokens.FamilyTemplate, rt storage.RefreshToken, p *storage.Principal, scopes []string) *tokens.IDClaims {
-	if !slices.Contains(scopes, ScopeOpenID) || !fromAuthorizationCode(&tmpl.AccessClaims) || p == nil {
+	if !slices.Contains(scopes, ScopeOpenID) || !tokens.BegunByAuthorizationCode(&tmpl.AccessClaims) || p == nil {
 		return nil
 	}
 	id := &tokens.IDClaims{Subject: rt.Subject, Audience: tokens.Audience{rt.ClientID}, OrgID: rt.OrgID, Principal: string(p.Kind)}
