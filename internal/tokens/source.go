@@ -182,8 +182,9 @@ type FamilyChecker interface {
 	CheckFamily(ctx context.Context, t *FamilyTemplate) error
 }
 
-// CheckFamily implements [FamilyChecker]: c is a family's claim template
-// with its subject, organization, principal, client and audiences. It is
+// CheckFamily implements [FamilyChecker]: t is a family's template, its
+// claims with their subject, organization, principal, client and
+// audiences. It is
 // CheckSource, and then what the refresh grant checks beyond it
 // (grants.CheckClient, withinPool): the family's client still holds the
 // refresh_token grant and the grant that began the family (its Grant,
@@ -200,12 +201,13 @@ func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error
 		if rc, ok := s.Store.(recordCache); ok {
 			cached = rc.CachedClient
 		}
+		// The grant the client lacks, "" when it holds both.
+		begunBy := t.BegunBy()
 		lacks := func(cl storage.Client) string {
 			switch {
 			case !slices.Contains(cl.GrantTypes, oauth2.GrantTypeRefreshToken):
 				return oauth2.GrantTypeRefreshToken
-			}
-			if begunBy := t.BegunBy(); !slices.ContainsFunc(begunBy, func(g string) bool { return slices.Contains(cl.GrantTypes, g) }) {
+			case !slices.ContainsFunc(begunBy, func(g string) bool { return slices.Contains(cl.GrantTypes, g) }):
 				return strings.Join(begunBy, " or ")
 			}
 			return ""
@@ -216,8 +218,9 @@ func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error
 			return invalid(ErrSourceGone, "client %s deleted", c.ClientID)
 		case err != nil:
 			return sourceUnavailable(err)
-		case lacks(cl) != "":
-			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, lacks(cl))
+		}
+		if grant := lacks(cl); grant != "" {
+			return invalid(ErrSourceGone, "client %s no longer holds the %s grant", c.ClientID, grant)
 		}
 	}
 	if c.Pool != "" && s.Pools != nil {
