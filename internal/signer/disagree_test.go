@@ -1,9 +1,12 @@
 package signer_test
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 )
 
 // TestReplicasDisagreeOnExtraAlgorithms (docs/security.md F-100): two
@@ -54,6 +57,39 @@ func TestReplicasDisagreeOnExtraAlgorithms(t *testing.T) {
 				if err := m.Ready(); err != nil {
 					t.Errorf("%s.Ready() = %v, want nil", name, err)
 				}
+			}
+		})
+	}
+}
+
+// TestDisagreementLoggedOnce (docs/security.md F-100): a replica that
+// finds live keys of an algorithm it does not keep (another replica keeps
+// RS256, this one not) says so once, at its start, naming the algorithm,
+// and not again at each poll while the set is unchanged.
+func TestDisagreementLoggedOnce(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			s1, s2 := sharedStores(t, kind)
+			kr := newKeyring(t, masterKey())
+			_ = polledReplica(t, s1, kr, signer.RS256)
+			b, err := signer.NewMulti(s2, kr, signer.DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs logbuf.Buffer
+			b.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+			if err := b.Init(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if err := b.Tick(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const msg = "another replica keeps signing keys"
+			if n := strings.Count(logs.String(), msg); n != 1 || !strings.Contains(logs.String(), "algorithms=[RS256]") {
+				t.Errorf("%q logged %d times over a start and 3 polls, want once naming RS256:\n%s", msg, n, logs.String())
 			}
 		})
 	}

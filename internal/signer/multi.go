@@ -305,15 +305,12 @@ func (m *Multi) ActiveKeyIDs() map[string]string {
 // Init, Reload, Ready and Tick act on every Manager; Init and Ready
 // fail when any algorithm cannot sign. Init and Tick first retire the
 // live keys of an algorithm no replica keeps any more (see
-// retireAbandoned), and log those another replica keeps (see
-// noteForeign); the watchers only reload.
+// retireAbandoned, which also logs those another replica keeps); the
+// watchers only reload.
 func (m *Multi) Init(ctx context.Context) error {
 	// Each step is one bounded storage call (docs/security.md F-98), as
 	// Manager.Init's are.
 	if err := m.cfg.bounded(ctx, m.retireAbandoned); err != nil {
-		return err
-	}
-	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
 		return err
 	}
 	// The watchers first: a failure leaves no algorithm ready.
@@ -348,9 +345,6 @@ func (m *Multi) Tick(ctx context.Context) error {
 	if err := m.cfg.bounded(ctx, m.retireAbandoned); err != nil {
 		return err
 	}
-	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
-		return err
-	}
 	err := m.each(func(x *Manager) error { return x.Tick(ctx) })
 	return errors.Join(err, m.cfg.bounded(ctx, m.reloadWatchers))
 }
@@ -383,9 +377,6 @@ func (m *Multi) Run(ctx context.Context) error {
 func (m *Multi) tick(ctx context.Context) {
 	if err := m.cfg.bounded(ctx, m.retireAbandoned); err != nil {
 		m.primary.logger().Warn("signer: retiring the keys of an algorithm no replica keeps failed", "err", err)
-	}
-	if err := m.cfg.bounded(ctx, m.noteForeign); err != nil {
-		m.primary.logger().Warn("signer: reading the key set for algorithms kept elsewhere failed", "err", err)
 	}
 	for _, x := range m.all() {
 		x.logTick(x.Tick(ctx))
@@ -453,7 +444,7 @@ func (m *Multi) abandoned(rows []storage.SigningKey, now time.Time) map[string]b
 // retiring the live keys of an algorithm another replica still keeps made
 // it replace them at its next poll, with a key never published ahead
 // (docs/security.md F-100). The stored set is only written when there is
-// such a key.
+// such a key. The set it read (or wrote) then goes to noteForeign.
 func (m *Multi) retireAbandoned(ctx context.Context) error {
 	rows, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
@@ -461,12 +452,14 @@ func (m *Multi) retireAbandoned(ctx context.Context) error {
 	}
 	now := m.primary.now()
 	if len(m.abandoned(rows, now)) == 0 {
+		m.noteForeign(rows)
 		return nil
 	}
 	stamp := storage.Now(now)
 	var retired []string
 	err = m.store.UpdateSigningKeys(ctx, func(old []storage.SigningKey) ([]storage.SigningKey, error) {
 		retired = retired[:0]
+		rows = old
 		gone := m.abandoned(old, now)
 		out := make([]storage.SigningKey, len(old))
 		for i, k := range old {
@@ -480,15 +473,17 @@ func (m *Multi) retireAbandoned(ctx context.Context) error {
 		if len(retired) == 0 {
 			return nil, errNothingToDo
 		}
+		rows = out
 		return out, nil
 	})
 	switch {
 	case errors.Is(err, errNothingToDo):
-		return nil
 	case err != nil:
 		return fmt.Errorf("signer: retire keys of algorithms no longer kept: %w", err)
+	default:
+		m.primary.logger().Info("signer: retired the keys of an algorithm no replica keeps any more", "retired", retired)
 	}
-	m.primary.logger().Info("signer: retired the keys of an algorithm no replica keeps any more", "retired", retired)
+	m.noteForeign(rows)
 	return nil
 }
 
@@ -498,12 +493,9 @@ func (m *Multi) retireAbandoned(ctx context.Context) error {
 // out. Retiring them at once made the two replicas replace each other's
 // keys for good (docs/security.md F-100); they are left to the replica
 // that keeps them until overdue (see retireAbandoned), and this one
-// publishes and trusts them but never signs with them.
-func (m *Multi) noteForeign(ctx context.Context) error {
-	rows, err := m.store.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("signer: list signing keys: %w", err)
-	}
+// publishes and trusts them but never signs with them. rows is the
+// stored set retireAbandoned read (and wrote), so a poll lists it once.
+func (m *Multi) noteForeign(rows []storage.SigningKey) {
 	var algs []string
 	for _, k := range rows {
 		if k.State != storage.KeyRetired && !m.kept(k.Algorithm) {
@@ -521,7 +513,6 @@ func (m *Multi) noteForeign(ctx context.Context) error {
 		m.primary.logger().Error("signer: another replica keeps signing keys of algorithms this one does not: replicas must agree on keys.algorithm and keys.extra_algorithms",
 			"algorithms", algs, "kept", m.Algorithms())
 	}
-	return nil
 }
 
 func (m *Multi) each(fn func(*Manager) error) error {
