@@ -247,10 +247,11 @@ func (m *Multi) RevokeKey(ctx context.Context, kid string, ev RevokeEventFunc) (
 		return Revocation{}, fmt.Errorf("%w: %s", ErrKeyNotFound, kid)
 	}
 	// The primary owns retired keys of algorithms not kept here; a
-	// watcher the live ones (another replica keeps them).
+	// watcher the live ones (another replica keeps them). Each Manager's
+	// algStore says which are its own.
 	owner := m.primary
 	for _, x := range m.verify[1:] {
-		if x.cfg.Algorithm == row.Algorithm && (x.store.(algStore)).owns(*row) {
+		if x.store.(algStore).owns(*row) {
 			owner = x
 		}
 	}
