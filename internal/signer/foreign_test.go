@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -167,10 +168,12 @@ func TestRevokeThroughDisagreeingReplicaKeepsOthersKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range rows {
-				if k.ID == rs && k.State != storage.KeyActive {
-					t.Errorf("A's active RS256 key %s is %s after revoking B's ES256 next key %s through B, want still active (no retirement but at start)", rs, k.State, next)
-				}
+			i := slices.IndexFunc(rows, func(k storage.SigningKey) bool { return k.ID == rs })
+			if rs == "" || i < 0 {
+				t.Fatalf("A's active RS256 key %q is not in the stored set after revoking B's ES256 next key %s through B", rs, next)
+			}
+			if k := rows[i]; k.State != storage.KeyActive {
+				t.Errorf("A's active RS256 key %s is %s after revoking B's ES256 next key %s through B, want still active (no retirement but at start)", rs, k.State, next)
 			}
 		})
 	}
