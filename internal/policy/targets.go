@@ -109,7 +109,7 @@ func ParseResourceName(name string) (pool, provider string, ok bool) {
 	}
 	n := len(p)
 	pool, provider = p[n-3], p[n-1]
-	if p[n-2] != "providers" || !validID(pool) || !validID(provider) {
+	if p[n-2] != "providers" || !ValidID(pool) || !ValidID(provider) {
 		return "", "", false
 	}
 	return pool, provider, true
@@ -133,9 +133,10 @@ func projectNumber(s string) bool {
 	return true
 }
 
-// validID bounds IDs taken from requests before they are used as map keys
-// or logged.
-func validID(s string) bool {
+// ValidID reports whether s can name a pool or provider in a request: it
+// bounds IDs taken from requests before they are used as map keys or
+// logged.
+func ValidID(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
@@ -146,6 +147,3 @@ func validID(s string) bool {
 	}
 	return true
 }
-
-// ValidID reports whether s can name a pool or provider in a request.
-func ValidID(s string) bool { return validID(s) }
