@@ -31,11 +31,25 @@ func pgThroughProxy(t *testing.T) (config.Config, *faultproxy.Proxy) {
 	return cfg, p
 }
 
-// startApp runs a on cfg until the returned stop is called; stop reports
-// Run's error and how long Run took to return after the cancel.
+// startApp runs a on cfg until the returned stop is called, and waits
+// until it is ready; stop reports Run's error and how long Run took to
+// return after the cancel.
 func startApp(t *testing.T, cfg config.Config) (stop func() (error, time.Duration)) {
 	t.Helper()
-	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	stop = runApp(t, cfg, nil)
+	get(t, "http://"+cfg.Listen+"/readyz", http.StatusOK)
+	return stop
+}
+
+// runApp is startApp without the wait for ready, logging to logs when it
+// is not nil: for the tests of a start that is not (yet) ready.
+func runApp(t *testing.T, cfg config.Config, logs *logBuffer) (stop func() (error, time.Duration)) {
+	t.Helper()
+	handler := slog.DiscardHandler
+	if logs != nil {
+		handler = slog.NewTextHandler(logs, nil)
+	}
+	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(handler)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -52,14 +66,13 @@ func startApp(t *testing.T, cfg config.Config) (stop func() (error, time.Duratio
 			select {
 			case runErr = <-done:
 			case <-time.After(2 * time.Minute):
-				t.Fatal("Run did not return within 2 minutes of cancel")
+				t.Fatalf("Run did not return within 2 minutes of cancel (log:\n%s)", logs)
 			}
 			took = time.Since(start)
 		})
 		return runErr, took
 	}
 	t.Cleanup(func() { stop() })
-	get(t, "http://"+cfg.Listen+"/readyz", http.StatusOK)
 	return stop
 }
 

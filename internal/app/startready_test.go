@@ -2,11 +2,9 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
@@ -75,7 +72,8 @@ func TestNotReadyUntilTokenEndpointsMounted(t *testing.T) {
 	}
 	defer unlock()
 
-	_, _, logs := runApp(t, cfg)
+	logs := &logBuffer{}
+	runApp(t, cfg, logs)
 	base := "http://" + cfg.Listen
 	get(t, base+"/livez", http.StatusOK)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -233,7 +231,7 @@ func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
 		t.Run(trigger, func(t *testing.T) {
 			const call = time.Second
 			const shutdown = time.Second // startBehindHole's http.shutdown_timeout
-			base, hole, cancel, done, logs := startBehindHole(t, testConfig(t), trigger, call)
+			base, hole, stop, logs := startBehindHole(t, testConfig(t), trigger, call)
 			holed := time.Now()
 			client := &http.Client{Timeout: 2 * time.Second}
 			waitLive(t, client, base, holed, 4*call+5*time.Second, "the database stopped answering", call, logs)
@@ -247,18 +245,11 @@ func TestStartWithDatabaseGoneQuietIsBounded(t *testing.T) {
 			hole.pass()
 			get(t, base+"/readyz", http.StatusOK)
 
-			start := time.Now()
-			cancel()
-			select {
-			case err := <-done:
-				done <- err // for startBehindHole's cleanup
-				if err != nil {
-					t.Errorf("Run = %v, want nil", err)
-				}
-			case <-time.After(shutdown + 10*time.Second):
-				t.Fatal("Run did not return after cancel")
+			err, took := stop()
+			if err != nil {
+				t.Errorf("Run = %v, want nil", err)
 			}
-			if took := time.Since(start); took > shutdown+3*time.Second {
+			if took > shutdown+3*time.Second {
 				t.Errorf("Run returned %s after cancel, want within %s", took.Round(time.Millisecond), shutdown+3*time.Second)
 			}
 		})
@@ -276,7 +267,8 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 	cfg := testConfig(t)
 	dsn := onPostgres(t, &cfg)
 	cfg.Web.Login.OIDC = []config.WebOIDCConfig{{ID: "corp", Issuer: "https://idp.example.com", ClientID: "sts", LinkClaim: "email", Organization: "acme"}}
-	_, _, logs := runApp(t, cfg)
+	logs := &logBuffer{}
+	runApp(t, cfg, logs)
 	base := "http://" + cfg.Listen
 	get(t, base+"/livez", http.StatusOK)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -320,11 +312,11 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 }
 
 // startBehindHole starts the app on PostgreSQL behind a queryHole that
-// goes quiet once the start sends trigger (after a clean first start
-// unless fresh), with storage.call_timeout call and
-// http.shutdown_timeout 1 s, and waits for the hole. It returns the base
-// URL, the hole, Run's cancel and result, and the log.
-func startBehindHole(t *testing.T, cfg config.Config, trigger string, call time.Duration) (string, *queryHole, context.CancelFunc, chan error, *logBuffer) {
+// goes quiet once the start sends trigger (after a clean first start),
+// with storage.call_timeout call and http.shutdown_timeout 1 s, and waits
+// for the hole. It returns the base URL, the hole, runApp's stop and the
+// log.
+func startBehindHole(t *testing.T, cfg config.Config, trigger string, call time.Duration) (string, *queryHole, func() (error, time.Duration), *logBuffer) {
 	t.Helper()
 	dsn := onPostgres(t, &cfg)
 	if err, _ := startApp(t, cfg)(); err != nil {
@@ -343,14 +335,15 @@ func startBehindHole(t *testing.T, cfg config.Config, trigger string, call time.
 	cfg.Storage.DSN = u.String()
 	cfg.Storage.CallTimeout = call
 	cfg.HTTP.ShutdownTimeout = time.Second
-	cancel, done, logs := runApp(t, cfg)
+	logs := &logBuffer{}
+	stop := runApp(t, cfg, logs)
 	t.Cleanup(func() { hole.ln.Close() })
 	select {
 	case <-hole.holedAt:
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the start never sent %q (log:\n%s)", trigger, logs)
 	}
-	return "http://" + cfg.Listen, hole, cancel, done, logs
+	return "http://" + cfg.Listen, hole, stop, logs
 }
 
 // TestTrustApplyWithDatabaseGoneQuietIsBounded (docs/security.md F-98):
@@ -369,7 +362,7 @@ func TestTrustApplyWithDatabaseGoneQuietIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	const call = time.Second
-	srvURL, hole, _, _, logs := startBehindHole(t, cfg, "pools", call)
+	srvURL, hole, _, logs := startBehindHole(t, cfg, "pools", call)
 	holed := time.Now()
 	client := &http.Client{Timeout: time.Second}
 	waitLive(t, client, srvURL, holed, 4*call+4*time.Second, "the database went quiet in the trust configuration's transaction", call, logs)
@@ -391,21 +384,14 @@ func TestTrustApplyWithDatabaseGoneQuietIsBounded(t *testing.T) {
 func TestCancelDuringHungStartReturnsPromptly(t *testing.T) {
 	for _, trigger := range []string{"schema_migrations", "server_secrets"} {
 		t.Run(trigger, func(t *testing.T) {
-			_, _, cancel, done, logs := startBehindHole(t, testConfig(t), trigger, time.Minute)
+			_, _, stop, logs := startBehindHole(t, testConfig(t), trigger, time.Minute)
 			time.Sleep(300 * time.Millisecond)
-			start := time.Now()
-			cancel()
-			select {
-			case err := <-done:
-				done <- err // for startBehindHole's cleanup
-				if err != nil {
-					t.Errorf("Run = %v, want nil", err)
-				}
-				if took := time.Since(start); took > 2*time.Second {
-					t.Errorf("Run returned %s after cancel, want within http.shutdown_timeout (1 s)", took.Round(time.Millisecond))
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatalf("Run did not return 15 s after cancel (log:\n%s)", logs)
+			err, took := stop()
+			if err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+			if took > 2*time.Second {
+				t.Errorf("Run returned %s after cancel, want within http.shutdown_timeout (1 s; log:\n%s)", took.Round(time.Millisecond), logs)
 			}
 		})
 	}
@@ -420,30 +406,6 @@ func onPostgres(t *testing.T, cfg *config.Config) string {
 	cfg.Storage.DSN = dsn
 	cfg.Issuer, cfg.IssuerDerived = "http://"+cfg.Listen, false
 	return dsn
-}
-
-// runApp builds the app from cfg and runs it until the test ends (then
-// cancels and waits up to 30 s for Run). It returns Run's cancel and
-// result, and the log.
-func runApp(t *testing.T, cfg config.Config) (context.CancelFunc, chan error, *logBuffer) {
-	t.Helper()
-	logs := &logBuffer{}
-	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return within 30 s of cancel")
-		}
-	})
-	return cancel, done, logs
 }
 
 // postTokenDrained is postToken with the body read and closed; a failed
