@@ -35,13 +35,7 @@ func TestSessionsBounded(t *testing.T) {
 	if len(admin) != 1 {
 		t.Fatalf("admin: %q", admin)
 	}
-	list, err := s.store(t).ListWebSessions(t.Context(), admin[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != web.MaxSessions {
-		t.Errorf("%d sign-ins left %d sessions stored, want %d", len(people), len(list), web.MaxSessions)
-	}
+	wantSessionsLeft(t, s.store(t), admin[0], web.MaxSessions)
 	for i, p := range people {
 		r := p.do(t, http.MethodGet, "/tokens", nil, nil)
 		live := r.status == http.StatusOK
@@ -94,6 +88,19 @@ func adminOf(t *testing.T, st *sqlstore.Store) (string, string) {
 	return "", ""
 }
 
+// wantSessionsLeft fails the test unless principal has want sessions
+// stored.
+func wantSessionsLeft(t *testing.T, st *sqlstore.Store, principal string, want int) {
+	t.Helper()
+	list, err := st.ListWebSessions(t.Context(), principal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != want {
+		t.Errorf("%d sessions left, want %d", len(list), want)
+	}
+}
+
 // storeSessions stores n sessions of principal, made from created on a
 // millisecond apart (as other browsers, or another replica, did).
 func storeSessions(t *testing.T, st *sqlstore.Store, principal, org string, n int, created time.Time) {
@@ -124,13 +131,7 @@ func TestSignInKeepsItsOwnSession(t *testing.T) {
 			if r := p.do(t, http.MethodGet, "/tokens", nil, nil); r.status != http.StatusOK {
 				t.Errorf("signed in, then /tokens %d: the sign-in ended its own session", r.status)
 			}
-			list, err := st.ListWebSessions(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(list) != web.MaxSessions {
-				t.Errorf("%d sessions left, want %d", len(list), web.MaxSessions)
-			}
+			wantSessionsLeft(t, st, id, web.MaxSessions)
 		})
 	}
 }
@@ -175,13 +176,7 @@ func TestConcurrentSignInsKeepTheBound(t *testing.T) {
 					t.Errorf("sign-in %d: /tokens %d", i, r.status)
 				}
 			}
-			list, err := st.ListWebSessions(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(list) != web.MaxSessions {
-				t.Errorf("%d sessions left, want %d", len(list), web.MaxSessions)
-			}
+			wantSessionsLeft(t, st, id, web.MaxSessions)
 		})
 	}
 }
@@ -209,13 +204,7 @@ func TestSessionBacklogEndedAtOnce(t *testing.T) {
 			if len(lines) != 1 || !strings.Contains(lines[0], `"ended":351`) {
 				t.Errorf("%d log lines of ended sessions, want one saying 351:\n%s", len(lines), strings.Join(lines[:min(len(lines), 3)], ""))
 			}
-			list, err := st.ListWebSessions(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(list) != web.MaxSessions {
-				t.Errorf("%d sessions left, want %d", len(list), web.MaxSessions)
-			}
+			wantSessionsLeft(t, st, id, web.MaxSessions)
 			evs, err := st.ListAudit(t.Context(), storage.AuditFilter{Action: web.ActionSessionEnd, Target: "principal:" + id})
 			if err != nil {
 				t.Fatal(err)
