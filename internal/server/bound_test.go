@@ -250,18 +250,27 @@ func freshLivez(t *testing.T, base string) int {
 	return resp.StatusCode
 }
 
+// holdOnlySlot serves s (MaxConnections 1) on loopback and takes its one
+// connection slot with a fresh connection, which the caller closes; it
+// returns the address, where every further connection is over the cap.
+func holdOnlySlot(t *testing.T, s *Server) (addr string, held net.Conn) {
+	t.Helper()
+	addr = serveOn(t, s)[len("http://"):]
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // accepted
+	return addr, held
+}
+
 // floodOverCap holds s's one connection slot (MaxConnections 1), opens n
 // more connections, waits settle, and returns how many s refused and in
 // how long.
 func floodOverCap(t *testing.T, s *Server, n int, settle time.Duration) (refused float64, elapsed time.Duration) {
 	t.Helper()
-	addr := serveOn(t, s)[len("http://"):]
-	held, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, held := holdOnlySlot(t, s)
 	defer held.Close()
-	time.Sleep(50 * time.Millisecond) // accepted
 	start := time.Now()
 	var conns []net.Conn
 	for range n {

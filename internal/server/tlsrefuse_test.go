@@ -48,14 +48,8 @@ func TestConnectionLimitRefusesOverTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	s, _ := newTest(t, Options{GCInterval: time.Hour, MaxConnections: 1,
 		TLS: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}}, nil)
-	base := serveOn(t, s)
-	addr := base[len("http://"):]
-	held, err := net.Dial("tcp", addr) // the only slot, fresh
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, held := holdOnlySlot(t, s)
 	defer held.Close()
-	time.Sleep(50 * time.Millisecond) // accepted
 	for _, h2 := range []bool{false, true} {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2, DisableKeepAlives: true}
 		client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
@@ -125,14 +119,8 @@ func TestConnectionLimitRefusalCarriesHSTS(t *testing.T) {
 				o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 			}
 			s, _ := newTest(t, o, nil)
-			base := serveOn(t, s)
-			addr := base[len("http://"):]
-			held, err := net.Dial("tcp", addr) // the only slot, fresh
-			if err != nil {
-				t.Fatal(err)
-			}
+			addr, held := holdOnlySlot(t, s)
 			defer held.Close()
-			time.Sleep(50 * time.Millisecond) // accepted
 			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
 			scheme := "http://"
 			if tc.tls {
