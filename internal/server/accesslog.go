@@ -62,6 +62,12 @@ func observe(logger *slog.Logger, m *Metrics, now func() time.Time) func(http.Ha
 			case status >= 500:
 				level = slog.LevelError
 			}
+			if !logger.Enabled(r.Context(), level) {
+				// No line: its attributes (the request ID and client
+				// address are context lookups) would be built for
+				// nothing (TestAccessLogOffReadsNothing).
+				return
+			}
 			logger.LogAttrs(r.Context(), level, "http request",
 				slog.String("method", r.Method),
 				slog.String("route", route),
