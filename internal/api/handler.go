@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -210,6 +211,33 @@ func (h *Handler) handlers() map[string]http.Handler {
 		}
 		return path, middleware(auth, publicProcedures, known, h.publicLimiter, logger, h.OnRefused, hd)
 	}
+	services := h.services(opts)
+	known = connectRules(services) // asked of connect's handlers, before any middleware wraps them
+	out := map[string]http.Handler{}
+	for path, hd := range services {
+		p, w := wrap(path, hd)
+		out[p] = w
+	}
+
+	names := namesOf(services)
+	// Health and reflection need no credential; their messages are small.
+	limit := readLimit(maxMessageBytes)
+	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...), limit)
+	out[p] = hd
+	reflector := grpcreflect.NewStaticReflector(names...)
+	p, hd = grpcreflect.NewHandlerV1(reflector, limit)
+	out[p] = hd
+	p, hd = grpcreflect.NewHandlerV1Alpha(reflector, limit)
+	out[p] = hd
+	return out
+}
+
+// services returns connect's handler, no middleware in front, for every
+// service Mount serves, keyed by its path ("/sts.v1.KeyService/"). It is the
+// one list of services: the mux, the health and reflection services'
+// names and Procedures (metrics labels, the wire rules) all derive from
+// it, so a service added here is never missing from any of them.
+func (h *Handler) services(opts connect.HandlerOption) map[string]http.Handler {
 	services := map[string]http.Handler{}
 	add := func(path string, hd http.Handler) { services[path] = hd }
 	add(gitpodv1connect.NewIdentityServiceHandler(&IdentityService{h: h}, opts))
@@ -224,37 +252,23 @@ func (h *Handler) handlers() map[string]http.Handler {
 	add(gitpodv1connect.NewRunnerInteractionServiceHandler(&RunnerInteractionService{h: h}, opts, namedFieldJSON))
 	add(stsv1connect.NewRunnerKeyServiceHandler(&RunnerKeyService{h: h}, opts))
 	add(stsv1connect.NewRevocationServiceHandler(&RevocationService{h: h}, opts))
-	known = connectRules(services) // asked of connect's handlers, before any middleware wraps them
-	out := map[string]http.Handler{}
-	for path, hd := range services {
-		p, w := wrap(path, hd)
-		out[p] = w
-	}
-
-	names := serviceNames()
-	// Health and reflection need no credential; their messages are small.
-	limit := readLimit(maxMessageBytes)
-	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...), limit)
-	out[p] = hd
-	reflector := grpcreflect.NewStaticReflector(names...)
-	p, hd = grpcreflect.NewHandlerV1(reflector, limit)
-	out[p] = hd
-	p, hd = grpcreflect.NewHandlerV1Alpha(reflector, limit)
-	out[p] = hd
-	return out
+	return services
 }
 
-// serviceNames are the fully-qualified names of the services Mount serves.
-func serviceNames() []string {
-	names := []string{
-		gitpodv1connect.IdentityServiceName, gitpodv1connect.UserServiceName, gitpodv1connect.RunnerConfigurationServiceName,
-		stsv1connect.OrganizationServiceName, stsv1connect.PrincipalServiceName, stsv1connect.ClientServiceName,
+// namesOf returns, sorted, the fully-qualified names of services' services.
+func namesOf(services map[string]http.Handler) []string {
+	names := make([]string, 0, len(services))
+	for path := range services {
+		names = append(names, strings.Trim(path, "/"))
 	}
-	names = append(names, stsv1connect.KeyServiceName, stsv1connect.AuditServiceName)
-	names = append(names, stsv1connect.PoolServiceName)
-	names = append(names, gitpodv1connect.RunnerInteractionServiceName, stsv1connect.RunnerKeyServiceName)
-	names = append(names, stsv1connect.RevocationServiceName)
+	slices.Sort(names)
 	return names
+}
+
+// serviceNames are the fully-qualified names of the services Mount serves,
+// asked of services on a zero Handler (building a handler calls none).
+func serviceNames() []string {
+	return namesOf((&Handler{}).services(connect.WithHandlerOptions()))
 }
 
 // Procedures returns, sorted, every procedure ("/sts.v1.PoolService/GetPool")
