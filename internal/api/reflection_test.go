@@ -15,8 +15,10 @@ import (
 	reflectv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -40,7 +42,8 @@ func describedServices() []string {
 // generated descriptors, which Mount serves; every procedure of each
 // answers a call without a credential unauthenticated (a public one: not
 // unimplemented), so each listed service is really mounted; the health
-// service reports each SERVING and an unknown one NOT_FOUND. A service
+// service reports each SERVING and an unknown one NOT_FOUND; the files
+// reflection serves for the listed services, imports included, link. A service
 // mounted without its name in the list was invisible to grpcurl-style
 // tools that start from the list.
 func TestReflectionListsEveryService(t *testing.T) {
@@ -91,6 +94,49 @@ func TestReflectionListsEveryService(t *testing.T) {
 	names, err := cs.ListServices()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// As grpcurl describes a service: the file holding it, then each
+	// file it imports by name, until the set links.
+	files := map[string]*descriptorpb.FileDescriptorProto{}
+	for _, n := range names {
+		fds, err := cs.FileContainingSymbol(n)
+		if err != nil {
+			t.Errorf("reflection FileContainingSymbol %s: %v", n, err)
+			continue
+		}
+		queue := fds
+		for len(queue) > 0 {
+			fd := queue[0]
+			queue = queue[1:]
+			if files[fd.GetName()] != nil {
+				continue
+			}
+			files[fd.GetName()] = fd
+			for _, dep := range fd.GetDependency() {
+				if files[dep] != nil {
+					continue
+				}
+				more, err := cs.FileByFilename(dep)
+				if err != nil {
+					t.Errorf("reflection FileByFilename %s (imported by %s): %v", dep, fd.GetName(), err)
+					continue
+				}
+				queue = append(queue, more...)
+			}
+		}
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	for _, fd := range files {
+		set.File = append(set.File, fd)
+	}
+	linked, err := protodesc.NewFiles(set)
+	if err != nil {
+		t.Fatalf("the files reflection serves do not link: %v", err)
+	}
+	for _, n := range names {
+		if _, err := linked.FindDescriptorByName(n); err != nil {
+			t.Errorf("%s is not in the files reflection serves: %v", n, err)
+		}
 	}
 	if _, err := cs.Close(); err != nil && err != io.EOF {
 		t.Fatal(err)
