@@ -45,6 +45,7 @@ func (downTx) AppendAudit(context.Context, ...storage.AuditEvent) error {
 // the caller; a create whose event cannot be stored is undone and answered
 // unavailable, so no change goes unaudited.
 func TestAdminChangesAudited(t *testing.T) {
+	t.Parallel()
 	store := &auditSwitch{Store: newSQLiteStore(t)}
 	e := newEnvOn(t, store, nil)
 	c := e.clients(e.srv.URL)

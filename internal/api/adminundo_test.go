@@ -40,6 +40,7 @@ func (u *undoWatch) DeletePrincipal(ctx context.Context, id string) error {
 // (storage.Detach): context.WithoutCancel dropped it, and on a database
 // that stopped answering the undo waited until TCP gave up.
 func TestAdminCreateUndoHasADeadline(t *testing.T) {
+	t.Parallel()
 	base := newSQLiteStore(t)
 	now := time.Now()
 	o, err := CreateOrganization(t.Context(), base, pat.Caller{}, "initech", "", now)

@@ -75,6 +75,7 @@ func (e *env) principalNamed(t *testing.T, name string) storage.Principal {
 // nothing repeated or missing, page tokens bound to their filters, bad
 // queries refused naming the field, and no secret in any event.
 func TestAuditService(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) { testAuditService(t, newAuditEnvOn(t, open(t))) })
 	}
@@ -243,6 +244,7 @@ func inRange(all []*stsv1.AuditEvent, since, until *timestamppb.Timestamp) []*st
 // TestAuditServiceCurlJSON: the plain-JSON form a curl user sends, with
 // RFC 3339 times and camelCase fields.
 func TestAuditServiceCurlJSON(t *testing.T) {
+	t.Parallel()
 	e := newAuditEnvOn(t, newSQLiteStore(t))
 	auditedActions(t, e)
 	code, _, m := post(t, e, "/api/sts.v1.AuditService/ListAuditEvents", e.admin,

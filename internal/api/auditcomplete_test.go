@@ -83,6 +83,7 @@ var auditedRPCs = map[string]string{
 // detail names the fields it changed; every other leaves none. No event
 // carries a secret.
 func TestEveryChangeIsAudited(t *testing.T) {
+	t.Parallel()
 	fx, creds := newMatrixFx(t, newSQLiteStore(t))
 	store := fx.e.store
 	fx.e.h.SetTokenAudit(syncAuditor{store}, false)

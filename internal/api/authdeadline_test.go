@@ -58,6 +58,8 @@ func (s *stallStore) ListPATs(ctx context.Context, ownerID string) ([]storage.PA
 // server sends it, so the server's own answer is what the client gets.
 // Generated gitpod.v1 clients over Connect+proto, Connect+JSON and gRPC.
 func TestCallerDeadlineBoundsAuthentication(t *testing.T) {
+	// Sequential: it bounds the answer to 250 ms–2 s, which parallel
+	// tests' load would stretch.
 	ss := &stallStore{Store: newSQLiteStore(t)}
 	e := newEnvOn(t, ss, nil)
 	for name, c := range e.gitpodProtocols(t) {
@@ -108,6 +110,7 @@ func TestCallerDeadlineBoundsAuthentication(t *testing.T) {
 // call without a deadline). Connect-Timeout-Ms cannot overflow: 10 digits
 // of milliseconds are at most about 115 days.
 func TestCallerDeadlineParse(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_000_000, 0)
 	for _, tc := range []struct {
 		ctype, header, value string
@@ -155,6 +158,7 @@ func TestCallerDeadlineParse(t *testing.T) {
 // deadline in the past and every such call was deadline_exceeded.
 // Generated gitpod.v1 client over gRPC.
 func TestHugeGrpcTimeoutIsNoDeadline(t *testing.T) {
+	t.Parallel()
 	e := newEnvOn(t, newSQLiteStore(t), nil)
 	c := e.gitpodProtocols(t)["grpc"]
 	secret := e.mintPAT(e.user.ID, pat.ScopeIDToken)
@@ -176,6 +180,7 @@ func TestHugeGrpcTimeoutIsNoDeadline(t *testing.T) {
 // internal with an ERROR log line, at the will of any caller holding a PAT.
 // Generated gitpod.v1 clients over Connect+proto, Connect+JSON and gRPC.
 func TestCallerDeadlinePassedIsDeadlineExceeded(t *testing.T) {
+	t.Parallel()
 	e := newEnvOn(t, newSQLiteStore(t), nil)
 	for name, c := range e.gitpodProtocols(t) {
 		t.Run(name, func(t *testing.T) {

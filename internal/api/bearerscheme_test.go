@@ -7,6 +7,7 @@ import "testing"
 // 7235 §2.1), as userinfo and introspection already accept. A header
 // without a token stays refused.
 func TestBearerSchemeSpaces(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	a := &Authenticator{PATs: e.pats}
 	for _, h := range []string{"Bearer " + e.secret, "bearer " + e.secret, "Bearer  " + e.secret, "BEARER   " + e.secret} {

@@ -57,6 +57,7 @@ func (s stallingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // generated clients now read deadline_exceeded with a message that names
 // nothing of the server's.
 func TestStalledBodyAnswerNamesNoAddress(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	mux := http.NewServeMux()
 	e.h.Mount(mux)

@@ -121,6 +121,7 @@ func testJWKS(t *testing.T) string {
 // authentication, reads never carry it, update/rotate/delete take effect
 // at once.
 func TestClientService(t *testing.T) {
+	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) {
 		for name, c := range e.protocols() {
 			t.Run(name, func(t *testing.T) {
@@ -215,6 +216,7 @@ func TestClientService(t *testing.T) {
 // TestClientServiceBadInput: each bad request gets its code and a message
 // naming the field, and writes nothing (the stored count is unchanged).
 func TestClientServiceBadInput(t *testing.T) {
+	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) {
 		sa := e.serviceAccount("ci")
 		other, err := CreateOrganization(t.Context(), e.store, testCaller, "beta", "", time.Now())
@@ -312,6 +314,7 @@ func TestClientServiceBadInput(t *testing.T) {
 // unauthenticated, with a credential lacking sts:admin (even "*") it is
 // permission_denied, and nothing is written either way.
 func TestClientServiceAuthz(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	sa := e.serviceAccount("ci")
 	c := e.clients(e.srv.URL)
@@ -366,6 +369,7 @@ func TestClientServiceAuthz(t *testing.T) {
 
 // TestClientServiceGRPCGo creates and reads a client with grpc-go itself.
 func TestClientServiceGRPCGo(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	sa := e.serviceAccount("ci")
 	conn := grpcConn(t, e.srv)
@@ -401,6 +405,7 @@ func TestClientServiceGRPCGo(t *testing.T) {
 // sends, camelCase fields and enum names; the secret is in the create
 // response only.
 func TestClientServiceCurlJSON(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	sa := e.serviceAccount("ci")
 	code, h, m := post(t, e, "/api/sts.v1.ClientService/CreateClient", e.admin,

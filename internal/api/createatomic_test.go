@@ -26,6 +26,7 @@ func (crashAfterCreate) DeletePrincipal(context.Context, string) error {
 // TestCreateIsAtomicWithItsEvent: an organization or principal is never
 // stored without its audit event (docs/design.md#audit).
 func TestCreateIsAtomicWithItsEvent(t *testing.T) {
+	t.Parallel()
 	real := newSQLiteStore(t)
 	org := storage.Organization{ID: storage.NewID(), Name: "acme", Tier: DefaultTier}
 	if err := real.CreateOrganization(t.Context(), org); err != nil {
@@ -53,6 +54,7 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 // a principal disabled or deleted (a runner with its key), whose audit
 // event cannot be stored, is left as it was (docs/design.md#audit).
 func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
+	t.Parallel()
 	real := newSQLiteStore(t)
 	ctx := t.Context()
 	now := storage.Now(time.Now())

@@ -24,6 +24,7 @@ import (
 // (docs/security.md T-121, T-129); so did a gRPC content type that
 // connect reads case-insensitively ("Application/grpc").
 func TestCallerDeadlineMatchesConnect(t *testing.T) {
+	t.Parallel()
 	type seen struct {
 		called bool
 		d      time.Duration // -1: no deadline

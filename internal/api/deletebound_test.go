@@ -23,6 +23,7 @@ import (
 // (failed_precondition, naming the pool or client) and change nothing:
 // the principal is neither disabled nor its PATs deleted.
 func TestDeleteRefusesABoundPrincipal(t *testing.T) {
+	t.Parallel()
 	e := newPoolEnvOn(t, newSQLiteStore(t))
 	c := e.clients(e.srv.URL)
 	pc := e.poolClient(e.srv.URL)
@@ -89,6 +90,7 @@ func TestDeleteRefusesABoundPrincipal(t *testing.T) {
 // may not even read; it names only the pools of the principal's own
 // organization and counts the rest.
 func TestDeleteBoundRefusalNamesOnlyOwnPools(t *testing.T) {
+	t.Parallel()
 	e := newPoolEnvOn(t, newSQLiteStore(t))
 	c := e.clients(e.srv.URL)
 	pc := e.poolClient(e.srv.URL)

@@ -55,6 +55,7 @@ func (s *bindingStore) ListPoolsOfPrincipal(ctx context.Context, id string) ([]s
 // the pool stay, on SQLite and PostgreSQL, through
 // PrincipalService/DeletePrincipal and UserService/DeleteUser.
 func TestDeleteRechecksBindingsInItsUnitOfWork(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			bs := &bindingStore{Store: open(t)}
@@ -140,6 +141,7 @@ func (s *principalReadStore) GetPrincipal(ctx context.Context, id string) (stora
 // the deletion went first, so the rebinding is refused (not_found) and
 // the pool keeps its principal, on SQLite and PostgreSQL.
 func TestRebindRacingPrincipalDeletion(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			rs := &principalReadStore{Store: open(t)}

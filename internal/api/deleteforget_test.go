@@ -21,6 +21,7 @@ import (
 // DeleteUser never dropped them and DeletePrincipal only on success, so
 // the PAT went on working for the cache TTL.
 func TestDeleteStopsCachedPATsAtOnce(t *testing.T) {
+	t.Parallel()
 	for name, del := range map[string]func(e *env, c clients) error{
 		"DeleteUser": func(e *env, c clients) error {
 			_, err := c.user.DeleteUser(as(e.admin), &gitpodv1.DeleteUserRequest{UserId: e.user.ID})

@@ -59,6 +59,7 @@ func (t barrierTx) LockPrincipalExclusive(ctx context.Context, id string) (stora
 // gone. A shared hold let each unit of work hold the row, and each DELETE
 // then waited for the other's hold: a deadlock, answered unavailable.
 func TestConcurrentDeletionsOfOnePrincipal(t *testing.T) {
+	t.Parallel()
 	base := newPostgresStore(t)
 	ctx := t.Context()
 	_, p := acmeAnd(t, base, storage.PrincipalUser, "gone")

@@ -26,6 +26,7 @@ import (
 // Connect+proto, Connect+JSON and gRPC send an unknown number; Connect+JSON
 // bodies send unknown names, at / and under /api.
 func TestUnknownEnumRefusedInEveryProtocol(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	for name, c := range e.gitpodProtocols(t) {
 		t.Run(name, func(t *testing.T) {
@@ -81,6 +82,7 @@ func TestUnknownEnumRefusedInEveryProtocol(t *testing.T) {
 // judge of the codec; the calls go over HTTP, at / and under /api. A name
 // the enum lacks is still refused.
 func TestEnumNullIsUnset(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	for _, tc := range []struct {
 		msg  proto.Message

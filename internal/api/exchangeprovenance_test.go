@@ -161,6 +161,7 @@ func (fx *provenanceFx) setDisabled(t *testing.T, id string, disabled bool) {
 // who created it is disabled (before or after the exchange token is
 // spent), whoever the exchange token was for.
 func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
+	t.Parallel()
 	ended := func(t *testing.T, fx *provenanceFx, tok, what string) {
 		t.Helper()
 		_, err := fx.c.identity.GetAuthenticatedIdentity(as(tok), &gitpodv1.GetAuthenticatedIdentityRequest{})
@@ -407,6 +408,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 // still stands (the administrator's PAT, which a subject revocation does
 // not end), is redeemed.
 func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
+	t.Parallel()
 	create := func(t *testing.T, fx *provenanceFx, cred string) string {
 		t.Helper()
 		x, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
@@ -467,6 +469,7 @@ func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
 // microsecond counts as before it and is refused (docs/security.md A-73).
 // SQLite and PostgreSQL.
 func TestExchangeTokenJudgedByItsExactCreation(t *testing.T) {
+	t.Parallel()
 	for name, store := range map[string]func(testing.TB) storage.Store{"SQLite": newSQLiteStore, "PostgreSQL": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnvOn(t, store(t), nil)

@@ -42,6 +42,7 @@ func (f flakyPATs) GetPAT(ctx context.Context, id string) (storage.PAT, error) {
 // token is redeemed once storage answers again. A definite refusal (the
 // PAT that created it deleted) still spends it (docs/security.md A-70).
 func TestExchangeTokenSurvivesTransientFailures(t *testing.T) {
+	t.Parallel()
 	var down atomic.Bool
 	e := newEnv(t, func(h *Handler) {
 		s := tokens.NewStoreSources(flakyPATs{h.Store.(tokens.SourceStore), &down}, nil)
@@ -88,6 +89,7 @@ func TestExchangeTokenSurvivesTransientFailures(t *testing.T) {
 // answers again, with one issued event, and is spent then
 // (docs/security.md A-70).
 func TestExchangeTokenSurvivesAuditOutage(t *testing.T) {
+	t.Parallel()
 	sa := &stubTokenAudit{fail: errors.New("audit: commit timed out")}
 	e := newEnv(t, func(h *Handler) { h.SetTokenAudit(sa, true) })
 	c := e.clients(e.srv.URL)
@@ -155,6 +157,7 @@ func (s spendFails) ConsumeExchangeToken(ctx context.Context, digest []byte, now
 // so the trail never shows an issued token without saying it was not
 // sent.
 func TestExchangeTokenWithheldWhenSpendFails(t *testing.T) {
+	t.Parallel()
 	var down atomic.Bool
 	sa := &stubTokenAudit{}
 	e := newEnvOn(t, spendFails{newSQLiteStore(t), &down}, func(h *Handler) { h.SetTokenAudit(sa, true) })
@@ -224,6 +227,7 @@ func (s *spendGate) ConsumeExchangeToken(ctx context.Context, digest []byte, now
 // replay (docs/security.md D-18). The log says the token was spent since
 // it was read, not that a PAT was unknown.
 func TestConcurrentRedemptionsWithheldInTheTrail(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	sa := &stubTokenAudit{}
 	var logs syncBuffer

@@ -80,6 +80,7 @@ func protoPost(t *testing.T, e *env, proc, token string, body []byte) []byte {
 // parse, a create request lost its description and lifetime, and the list
 // ignored the page size, so a client following next_token never ended.
 func TestGitpodBinaryBytes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 
 	// GetAuthenticatedIdentityResponse: subject 1 {id 1, principal 2},

@@ -112,6 +112,7 @@ func listAll(t *testing.T, c gitpodv1connect.UserServiceClient, secret string, p
 // UserService RPC over Connect+proto, Connect+JSON and gRPC on h2c, and
 // follow PAT list pagination to the end over several pages.
 func TestGitpodClients(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	other, err := CreateOrganization(t.Context(), e.store, testCaller, "other", "free", time.Now())
 	if err != nil {
@@ -314,6 +315,7 @@ func TestGitpodClients(t *testing.T) {
 // TestGitpodGRPCGoPagination follows PAT list pagination to the end with
 // grpc-go itself over h2c, the reference gRPC implementation.
 func TestGitpodGRPCGoPagination(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	for range 4 {
 		e.mintPAT(e.user.ID, pat.ScopeIdentityRead)

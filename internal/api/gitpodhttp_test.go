@@ -51,6 +51,7 @@ func stainlessList(t *testing.T, e *env, path string, query url.Values, body str
 // Before the query was read, pageSize was ignored and every page was the
 // first: the pager looped forever.
 func TestStainlessQueryPagination(t *testing.T) {
+	t.Parallel()
 	e := newAuditEnvOn(t, newSQLiteStore(t))
 	adm, err := e.pats.Authenticate(t.Context(), e.admin)
 	if err != nil {
@@ -149,6 +150,7 @@ func (r *methodRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // GET was really sent, while a change is still a POST and a GET of a
 // change is refused.
 func TestConnectGET(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	rec := &methodRecorder{next: e.srv.Client().Transport, seen: map[string]string{}}
 	hc := &http.Client{Transport: rec}

@@ -146,6 +146,7 @@ const sharedNumberLimit = 100
 // 100, the same RPC signatures. A mismatch here is what makes Gitpod's own
 // binary (Connect+proto, gRPC) clients fail against sts while JSON works.
 func TestGitpodWireContract(t *testing.T) {
+	t.Parallel()
 	ref := loadWireRef(t)
 	for _, name := range ref.order {
 		if want, ok := ref.enums[name]; ok {
@@ -257,6 +258,7 @@ var unimplementedOnPurpose = map[string]bool{
 // is routed (never 404), and answers unimplemented exactly when it is in
 // unimplementedOnPurpose, which docs/api.md must list.
 func TestGitpodContractServed(t *testing.T) {
+	t.Parallel()
 	ref := loadWireRef(t)
 	doc, err := os.ReadFile("../../docs/api.md")
 	if err != nil {

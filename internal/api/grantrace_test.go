@@ -50,6 +50,7 @@ func (s *grantOnRead) GetPrincipal(ctx context.Context, id string) (storage.Prin
 // SetSuspended disabled, and DeleteUser and DeletePrincipal deleted, the
 // new instance administrator.
 func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		call func(c clients, ctx context.Context, id string) error
@@ -103,6 +104,7 @@ func TestGrantBetweenCheckAndWriteIsHonoured(t *testing.T) {
 // instance role. The creation judges the owner again on the row it holds:
 // failed_precondition, nothing stored.
 func TestGrantBetweenCheckAndMintIsHonoured(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		call func(c clients, ctx context.Context, org, id string) error

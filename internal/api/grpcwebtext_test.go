@@ -15,6 +15,7 @@ import (
 // a good credential, without one and with a bad one alike (without, it
 // was 401: docs/security.md T-179). So is text/plain.
 func TestGRPCWebTextNotServed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	for _, ct := range []string{"application/grpc-web-text", "text/plain"} {
 		for who, tok := range map[string]string{"with a token": e.secret, "without a token": "", "with a bad token": "sts_pat_bogus"} {

@@ -147,6 +147,7 @@ func answerCode(rec *httptest.ResponseRecorder) string {
 // credential can make valid depended on the credential (docs/security.md
 // T-196). The controls, which connect passes on, still need a credential.
 func TestHeaderRefusalIndependentOfCredential(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	judge, wrapped := bareConnect(e), e.h.handlers()
 	for _, proc := range Procedures() {
@@ -177,6 +178,7 @@ func TestHeaderRefusalIndependentOfCredential(t *testing.T) {
 // the code connect answers, and costs ExchangeToken's per-IP bucket
 // nothing, as a wrong method or content type costs it nothing (T-179).
 func TestHeaderRefusalCountedNotCharged(t *testing.T) {
+	t.Parallel()
 	var counted []connect.Code
 	e := newEnv(t, func(h *Handler) {
 		h.PublicLimit = ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 1}, ratelimit.MemoryOptions{})
@@ -224,6 +226,7 @@ func TestHeaderRefusalCountedNotCharged(t *testing.T) {
 // whether a Content-Length is sent; the client reads the same trailers
 // and body either way.
 func TestHeaderRefusalWholeAnswer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	proc := gitpodv1connect.IdentityServiceGetAuthenticatedIdentityProcedure
 	judge := httptest.NewServer(bareConnect(e)[serviceOf(proc)])

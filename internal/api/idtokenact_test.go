@@ -16,6 +16,7 @@ import (
 // service account acted for them (docs/api.md, "ID tokens"). A credential
 // without act gives an ID token without act.
 func TestGetIDTokenCarriesActor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	now := time.Now()

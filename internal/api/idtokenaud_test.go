@@ -14,6 +14,7 @@ import (
 // a list, so it is not refused. Through the generated gitpod.v1 clients
 // over Connect+proto, Connect+JSON and gRPC.
 func TestGetIDTokenDeduplicatesAudiences(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	cases := []struct {
 		aud  []string

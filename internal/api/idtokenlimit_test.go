@@ -61,6 +61,7 @@ func (e *env) accessToken(t *testing.T, client, pool string) string {
 // rate_limited); other principals and pools keep their buckets. Over
 // Connect, Connect JSON, gRPC and gRPC-Web with the generated client.
 func TestGetIDTokenRateLimited(t *testing.T) {
+	t.Parallel()
 	sa := &stubTokenAudit{}
 	e := newEnv(t, func(h *Handler) { h.SetTokenAudit(sa, false) })
 	clientID := storage.NewID()
@@ -170,6 +171,7 @@ func TestGetIDTokenRateLimited(t *testing.T) {
 // stores nothing. The admin's bucket of 2 is shared by every protocol:
 // the first two calls are admitted, every later one refused.
 func TestCreateExchangeTokenRateLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.h.SetTokenLimits(ratelimit.Limits{PerClient: ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 2}, ratelimit.MemoryOptions{})})
 	protocols := e.protocols()

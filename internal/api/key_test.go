@@ -220,6 +220,7 @@ func (e *keyEnv) idToken(t *testing.T) string {
 // handler's own manager), the JWKS keeps the retired key so tokens it
 // signed still verify, and the rotation is in the audit trail.
 func TestKeyService(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			e := newKeyEnvOn(t, open(t))
@@ -339,6 +340,7 @@ func diffKeys(a, b []storage.SigningKey) bool {
 // it reloads first rather than reporting "already rotated" on a stale
 // snapshot.
 func TestKeyServiceRotatesFromStoredSet(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnvOn(t, newSQLiteStore(t))
 	other := newManager(t, e.store, e.keyring)
 	if err := other.Init(t.Context()); err != nil {
@@ -366,6 +368,7 @@ func TestKeyServiceRotatesFromStoredSet(t *testing.T) {
 // D-06: never generate keys over a set that cannot be opened); listing
 // still works, since it needs no master key.
 func TestKeyServiceSealed(t *testing.T) {
+	t.Parallel()
 	store := newSQLiteStore(t)
 	good := newManager(t, store, newKeyring(t))
 	if err := good.Init(t.Context()); err != nil {
@@ -400,6 +403,7 @@ func TestKeyServiceSealed(t *testing.T) {
 // unauthenticated, with a credential lacking sts:admin (even "*") it is
 // permission_denied, and a refused rotation changes nothing.
 func TestKeyAndAuditServiceAuthz(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnvOn(t, newSQLiteStore(t))
 	c := e.keyProtocols()["connect"]
 	calls := map[string]func(ctx context.Context) error{
@@ -431,6 +435,7 @@ func TestKeyAndAuditServiceAuthz(t *testing.T) {
 
 // TestKeyAndAuditServiceGRPCGo calls both services with grpc-go itself.
 func TestKeyAndAuditServiceGRPCGo(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnvOn(t, newSQLiteStore(t))
 	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.admin)

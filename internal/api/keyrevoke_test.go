@@ -40,6 +40,7 @@ func (e *keyEnv) accessToken(t *testing.T) string {
 // carries no key material, and the revocation is in the audit trail. An
 // unknown kid is not_found, a missing or overlong one invalid_argument.
 func TestKeyServiceRevokeSigningKey(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			e := newKeyEnvOn(t, open(t))
@@ -126,6 +127,7 @@ func TestKeyServiceRevokeSigningKey(t *testing.T) {
 // key is wrong refuses to revoke the active key (nothing could sign in
 // its place): failed_precondition, nothing changed.
 func TestKeyServiceRevokeAuthz(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnvOn(t, newSQLiteStore(t))
 	c := e.keyProtocols()["connect"]
 	active := e.keys.ActiveKeyID()

@@ -80,6 +80,7 @@ func gzipBomb(t testing.TB, n int) []byte {
 // content is the message head followed by n 'a's, for sizes with and
 // without repeated blocks.
 func TestGzipBombDecodes(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 100, 2<<20 + 12345, 2<<20 + 40<<10} {
 		bomb := gzipBomb(t, n)
 		r := bytes.NewReader(bomb)
@@ -111,6 +112,7 @@ func TestGzipBombDecodes(t *testing.T) {
 // the inflated size: had the server inflated the whole bomb to measure it,
 // the size would be in the message.
 func TestCompressedBodiesBounded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	const inflated = 64 << 20
 	bomb := gzipBomb(t, inflated)
@@ -168,6 +170,7 @@ func TestCompressedBodiesBounded(t *testing.T) {
 // from the per-IP bucket before doing any work, and answers
 // resource_exhausted with Retry-After once it is empty.
 func TestExchangeTokenRateLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(h *Handler) {
 		h.PublicLimit = ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 2}, ratelimit.MemoryOptions{})
 	})
@@ -211,6 +214,7 @@ func TestExchangeTokenRateLimited(t *testing.T) {
 // key of every other per-IP limit), so 50 addresses of one /64 share a
 // bucket of 2, while a neighbouring /64 keeps its own.
 func TestExchangeTokenIPv6Prefix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(h *Handler) {
 		h.PublicLimit = ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 2}, ratelimit.MemoryOptions{})
 	})

@@ -571,6 +571,7 @@ func describedProcedures() []string {
 // new RPC must get its rows in docs/authorization.md and here) and for a
 // row without a procedure.
 func TestAuthorizationMatrixComplete(t *testing.T) {
+	t.Parallel()
 	procs := describedProcedures()
 	if len(procs) < len(matrix) {
 		t.Errorf("found %d procedures in the descriptors, fewer than the %d rows", len(procs), len(matrix))
@@ -590,8 +591,10 @@ func TestAuthorizationMatrixComplete(t *testing.T) {
 // TestAuthorizationMatrix walks every cell on SQLite and, when
 // STS_TEST_POSTGRES_DSN is set, on PostgreSQL.
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // the longest test here: its backends overlap
 			fx, creds := newMatrixFx(t, open(t))
 			procs := describedProcedures()
 			for _, p := range procs {

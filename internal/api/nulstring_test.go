@@ -24,6 +24,7 @@ import (
 // failure (unavailable, with Retry-After: SDKs retry, the operator is
 // told storage fails), while SQLite stored the description as sent.
 func TestNULStringsRefused(t *testing.T) {
+	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) {
 		base, hc := e.h2c(t)
 		for name, opts := range map[string][]connect.ClientOption{

@@ -26,6 +26,7 @@ import (
 // mint an exchange token for an acme user, and cannot create
 // organizations or rotate keys; those need an instance administrator.
 func TestOrgAdminConfinedToOwnOrganization(t *testing.T) {
+	t.Parallel()
 	pe := newPoolEnvOn(t, newSQLiteStore(t))
 	e := pe.env
 	e.h.Audit = e.store
@@ -184,6 +185,7 @@ func TestOrgAdminConfinedToOwnOrganization(t *testing.T) {
 // Handler.InstanceAdmins (the instance_admins setting) is an instance
 // administrator while its credential holds sts:admin.
 func TestInstanceAdminsByConfiguration(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	p, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalUser, "ops", "", time.Now())
@@ -222,6 +224,7 @@ func (e *env) orgAdmin(t *testing.T, orgID, name string) string {
 // of an administrator's reach: update, regenerate and delete act on the
 // caller's own tokens only.
 func TestOrgAdminMintsNoPATForInstanceAdmin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	ctx := t.Context()
@@ -288,6 +291,7 @@ func TestOrgAdminMintsNoPATForInstanceAdmin(t *testing.T) {
 // neither changes nor deletes it or its providers. The refused calls
 // change nothing.
 func TestOrgAdminBindsNoPoolToInstanceAdmin(t *testing.T) {
+	t.Parallel()
 	pe := newPoolEnvOn(t, newSQLiteStore(t))
 	e := pe.env
 	ctx := t.Context()
@@ -388,6 +392,7 @@ func TestOrgAdminBindsNoPoolToInstanceAdmin(t *testing.T) {
 // administrator cannot tell the two apart and probe other organizations'
 // IDs (docs/authorization.md, Roles; security.md A-01).
 func TestBindingAnotherOrganizationsPrincipalIsNotFound(t *testing.T) {
+	t.Parallel()
 	pe := newPoolEnvOn(t, newSQLiteStore(t))
 	e := pe.env
 	evilOrg, evil := e.evilAdmin(t)
@@ -448,6 +453,7 @@ func errMessage(err error) string {
 // keeps working; the organization administrator keeps every call for a
 // client of an ordinary service account.
 func TestOrgAdminBindsNoClientToInstanceAdmin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL).client
 	ctx := t.Context()

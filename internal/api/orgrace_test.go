@@ -43,6 +43,7 @@ func (s *orgRaceStore) GetOrganization(ctx context.Context, id string) (storage.
 // and one created after the organization is gone is refused (not_found):
 // never a principal in an organization that no longer exists.
 func TestOrganizationDeletionRacingCreate(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			inner := open(t)

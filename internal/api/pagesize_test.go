@@ -17,6 +17,7 @@ import (
 // does; ListHostAuthenticationTokens refused a negative one as
 // invalid_argument.
 func TestGitpodListPageSizeBelowOne(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	base, hc := e.h2c(t)
 	for name, opts := range map[string][]connect.ClientOption{

@@ -32,6 +32,7 @@ func (e *env) patWithID(owner string, life time.Duration, scopes ...string) (str
 // PAT; a tokens:write or full-access PAT cannot take over the same user's
 // sts:admin PAT (regenerate would hand it the new secret).
 func TestPATActNeedsEveryScope(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	adminID, _ := e.patWithID(e.user.ID, 30*24*time.Hour, pat.ScopeFull, pat.ScopeAdmin)
@@ -72,6 +73,7 @@ func TestPATActNeedsEveryScope(t *testing.T) {
 // and a PAT cannot create one that outlives itself, unless the caller is
 // an administrator.
 func TestPATCreateBoundByCredential(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	_, exSecret, err := e.pats.CreateExchangeToken(context.Background(), testCaller, e.user.ID, 0, pat.ExchangeSource{})
@@ -124,6 +126,7 @@ func TestPATCreateBoundByCredential(t *testing.T) {
 // widens one that outlives it. Narrowing a PAT and changing its
 // description stay open to any credential with tokens:write.
 func TestPATWideningIsMinting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	ctx := t.Context()

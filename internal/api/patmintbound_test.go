@@ -22,6 +22,7 @@ import (
 // client's) no later than itself. The admin's PAT itself still decides
 // lifetimes.
 func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
+	t.Parallel()
 	fx := newProvenanceFx(t)
 	source, err := fx.store.GetPAT(t.Context(), fx.patID)
 	if err != nil {
@@ -78,6 +79,7 @@ func TestAdminAccessTokenMintsWithinItsSource(t *testing.T) {
 // read-only PAT of the admin's expiring within that PAT, and not one
 // expiring a day after it.
 func TestAdminAccessTokenWidensWithinItsSource(t *testing.T) {
+	t.Parallel()
 	fx := newProvenanceFx(t)
 	widen := func(id string) error {
 		_, err := fx.c.user.UpdatePersonalAccessToken(as(fx.derived), &gitpodv1.UpdatePersonalAccessTokenRequest{
@@ -101,6 +103,7 @@ func TestAdminAccessTokenWidensWithinItsSource(t *testing.T) {
 // lifetime in two calls. An access token may not create, regenerate or
 // widen a PAT holding sts:admin; an administrator's PAT may.
 func TestAccessTokenMintsNoAdminPAT(t *testing.T) {
+	t.Parallel()
 	fx := newProvenanceFx(t)
 	ctx := t.Context()
 	week := 7 * 24 * time.Hour

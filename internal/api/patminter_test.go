@@ -20,6 +20,7 @@ import (
 // it is deleted; the owner regenerating it with itself ends the copy the
 // minter saw, and the new secret works.
 func TestPATBelongsToItsOwnerNotItsMinter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.clients(e.srv.URL)
 	minter := e.orgAdmin(t, e.org.ID, "leaving-admin")

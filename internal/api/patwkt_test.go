@@ -29,6 +29,7 @@ import (
 // regenerated with it, or refused as permission_denied ("would outlive
 // the credential") where JSON says invalid_argument.
 func TestPATExpiryWellKnownTypesChecked(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	base, hc := e.h2c(t)
 	week := int64(7 * 24 * 3600)
@@ -99,6 +100,7 @@ func wantFieldError(t *testing.T, what string, err error, field string) {
 // binary protocols, as in JSON; it was normalized (60 s less a
 // nanosecond) and an exchange token issued.
 func TestExchangeTokenValidForChecked(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	rows := func() (n int) {
 		if err := e.store.(*sqlstore.Store).DB().QueryRowContext(t.Context(), `SELECT count(*) FROM exchange_tokens`).Scan(&n); err != nil {
@@ -129,6 +131,7 @@ func TestExchangeTokenValidForChecked(t *testing.T) {
 // nothing. It is invalid_argument naming the field in every protocol, and
 // nothing changes.
 func TestZeroTimestampRefused(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	zero := &timestamppb.Timestamp{Seconds: -62135596800}
 	if !zero.AsTime().IsZero() {

@@ -164,6 +164,7 @@ func (e *poolEnv) validProvider(pool, id string) *stsv1.CreateProviderRequest {
 // token endpoint reads (through the change hook serve installs), and the
 // dry run explains allowed and denied tokens without minting or writing.
 func TestPoolService(t *testing.T) {
+	t.Parallel()
 	onPoolBackends(t, func(t *testing.T, e *poolEnv) {
 		for name, c := range e.poolProtocols() {
 			t.Run(name, func(t *testing.T) { testPoolService(t, e, c, "ci-"+name) })
@@ -364,6 +365,7 @@ func containsPool(list []*stsv1.Pool, id string) bool {
 // TestPoolServiceBadInput: each bad request gets its code and a message
 // naming the field, and writes nothing (the stored counts are unchanged).
 func TestPoolServiceBadInput(t *testing.T) {
+	t.Parallel()
 	onPoolBackends(t, func(t *testing.T, e *poolEnv) {
 		c := e.poolClient(e.srv.URL)
 		ctx := as(e.admin)
@@ -601,6 +603,7 @@ func privateJWKS(t *testing.T) string {
 // unauthenticated, with a credential lacking sts:admin (even "*") it is
 // permission_denied, and nothing is written either way.
 func TestPoolServiceAuthz(t *testing.T) {
+	t.Parallel()
 	e := newPoolEnvOn(t, newSQLiteStore(t))
 	c := e.poolClient(e.srv.URL)
 	if _, err := c.CreatePool(as(e.admin), e.validPool("ci")); err != nil {
@@ -672,6 +675,7 @@ func TestPoolServiceAuthz(t *testing.T) {
 // TestPoolServiceGRPCGo creates and reads a pool and dry-runs a token with
 // grpc-go itself.
 func TestPoolServiceGRPCGo(t *testing.T) {
+	t.Parallel()
 	e := newPoolEnvOn(t, newSQLiteStore(t))
 	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.admin)
@@ -708,6 +712,7 @@ func TestPoolServiceGRPCGo(t *testing.T) {
 // TestPoolServiceCurlJSON: the plain-JSON Connect form a curl user sends,
 // camelCase fields, a Duration as "3600s" and the presence wrappers.
 func TestPoolServiceCurlJSON(t *testing.T) {
+	t.Parallel()
 	e := newPoolEnvOn(t, newSQLiteStore(t))
 	code, h, m := post(t, e.env, "/api/sts.v1.PoolService/CreatePool", e.admin,
 		`{"poolId":"ci","organizationId":"`+e.org.ID+`","condition":"assertion.repository_owner == \"acme\"",`+

@@ -11,6 +11,7 @@ import (
 // CreatePool, GetPool and UpdatePool (StringList replaces, {} clears), on
 // both backends.
 func TestPoolServiceAudiences(t *testing.T) {
+	t.Parallel()
 	onPoolBackends(t, func(t *testing.T, e *poolEnv) {
 		c := e.poolClient(e.srv.URL)
 		ctx := as(e.admin)

@@ -23,6 +23,7 @@ import (
 // sent and said allowed for tokens the exchange refuses. One environment
 // for every case.
 func TestDryRunJudgesWhatIsIssued(t *testing.T) {
+	t.Parallel()
 	e := newPoolEnvOn(t, newSQLiteStore(t))
 	c := e.poolClient(e.srv.URL)
 	ctx := as(e.admin)

@@ -20,6 +20,7 @@ import (
 // new instance administrator. The write judges the principal again on
 // the row it holds: failed_precondition, nothing bound.
 func TestGrantBetweenCheckAndBindIsHonoured(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		call func(c stsv1connect.PoolServiceClient, ctx context.Context, org, id string) error

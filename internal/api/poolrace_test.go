@@ -57,6 +57,7 @@ func (s *racingStore) GetPool(ctx context.Context, id string) (storage.Pool, err
 // tokens. Each change is refused and the pool and its providers are as
 // the other call left them, on SQLite and PostgreSQL.
 func TestPoolChangeRechecksThePoolItWrites(t *testing.T) {
+	t.Parallel()
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			rs := &racingStore{Store: open(t)}
@@ -209,6 +210,8 @@ func (t lockHookTx) LockPool(ctx context.Context, id string) (storage.Pool, erro
 // holds the row, it is not only a second read), so the provider is created
 // in the pool as it was authorized and moves with it afterwards.
 func TestPoolRecheckHoldsThePoolUntilTheChangeCommits(t *testing.T) {
+	// Sequential: the move is given 500 ms to commit, and under parallel
+	// load a move that is not held could still miss that window.
 	for name, open := range map[string]func(testing.TB) storage.Store{"sqlite": newSQLiteStore, "postgres": newPostgresStore} {
 		t.Run(name, func(t *testing.T) {
 			hs := &lockHookStore{Store: open(t)}
@@ -267,6 +270,8 @@ func TestPoolRecheckHoldsThePoolUntilTheChangeCommits(t *testing.T) {
 // aborted one as a deadlock and the call answered unavailable. One must
 // create the provider and the other answer already_exists.
 func TestPoolRecheckLetsAConcurrentCreateFinish(t *testing.T) {
+	// Sequential: a 500 ms sleep lets the other insert in first, which
+	// parallel load could delay past it.
 	hs := &lockHookStore{Store: newPostgresStore(t)}
 	e := newPoolEnvOn(t, hs)
 	acme := as(e.orgAdmin(t, e.org.ID, "acme-admin"))

@@ -18,6 +18,7 @@ import (
 // Retry-After of every 503 (oauth2.RetryAfter): as an HTTP header over
 // Connect JSON, where unavailable is 503, and as metadata over gRPC.
 func TestUnavailableRetryAfter(t *testing.T) {
+	t.Parallel()
 	e := newEnvOn(t, newSQLiteStore(t), nil) // no key manager: KeyService is unavailable
 	want := oauth2.RetryAfterValue(0)
 

@@ -23,6 +23,7 @@ import (
 // tokens would otherwise see them work again when the row is gone. An
 // explicit keep is used as given.
 func TestRevokeSubjectDefaultKeep(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(h *Handler) { h.RevocationKeep = 49*time.Hour + time.Minute })
 	c := stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL)
 	for _, tc := range []struct {
@@ -48,6 +49,7 @@ func TestRevokeSubjectDefaultKeep(t *testing.T) {
 // mapped subject, which pools of any organization may produce) stays
 // instance-level.
 func TestRevokeSubjectEventOrganization(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL)
 	for _, tc := range []struct{ subject, org string }{
@@ -85,6 +87,7 @@ func TestRevokeSubjectEventOrganization(t *testing.T) {
 // can answer: the revocation was stored and the Connect JSON answer,
 // unable to marshal its expiresAt, was internal. Nothing is stored.
 func TestRevokeSubjectTimesInRange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	now := time.Now()
 	hour := int64(3600)

@@ -23,6 +23,7 @@ func (failingRefreshRevoker) RevokeRefreshSubject(context.Context, string, time.
 // still ended the subject's access tokens and every refresh of its
 // families (docs/security.md T-160), and answers unavailable.
 func TestRevokeSubjectRowBeforeFamilies(t *testing.T) {
+	t.Parallel()
 	s := newSQLiteStore(t)
 	ctx := t.Context()
 	now := time.Now()

@@ -44,6 +44,7 @@ func wantCode(t *testing.T, what string, err error, want connect.Code) {
 // TestIdentityService runs every IdentityService RPC with generated Connect
 // clients over Connect, Connect JSON (under /api), gRPC and gRPC-Web.
 func TestIdentityService(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	for name, c := range e.protocols() {
 		t.Run(name, func(t *testing.T) {
@@ -109,6 +110,7 @@ func TestIdentityService(t *testing.T) {
 // every protocol; gitpod.v1.UserService behaviour: update keeps the secret, regenerate
 // kills the old one, delete kills the token.
 func TestUserService(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	for name, c := range e.protocols() {
 		t.Run(name, func(t *testing.T) {
@@ -181,6 +183,7 @@ func TestUserService(t *testing.T) {
 }
 
 func TestAdminServices(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	for name, c := range e.protocols() {
 		t.Run(name, func(t *testing.T) {

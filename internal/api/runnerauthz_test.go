@@ -26,6 +26,7 @@ import (
 // must not read a host token's plaintext through
 // RunnerConfigurationService; values leave only sealed to the runner.
 func TestHostTokenNoPlaintextRead(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	res, err := c.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
@@ -64,6 +65,7 @@ func TestHostTokenNoPlaintextRead(t *testing.T) {
 // TestRunnerCannotPlantUserToken: only the user, or an administrator of
 // the organization, may store a host token whose subject is that user.
 func TestRunnerCannotPlantUserToken(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	mk := func(tok string, sub *gitpodv1.Subject) error {
@@ -164,6 +166,7 @@ func mustPrincipal(t *testing.T, e *env, name string) storage.Principal {
 // refreshed nor delivered; and while a user is disabled its tokens are
 // not delivered.
 func TestHostTokensGoWithTheirPrincipal(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	ri := gitpodv1connect.NewRunnerInteractionServiceClient(e.srv.Client(), e.srv.URL)
@@ -207,6 +210,7 @@ func TestHostTokensGoWithTheirPrincipal(t *testing.T) {
 // in the vault, the SCM secret of a user who no longer exists kept with
 // no one to delete it through the API. Another user's token stays.
 func TestDeleteUserDeletesHostTokens(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	c := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	bob := mustPrincipal(t, e, "bob")
@@ -244,6 +248,7 @@ func TestDeleteUserDeletesHostTokens(t *testing.T) {
 // principal's unit of work and audited (runner_key.delete, the key's
 // fingerprint); another runner's key stays.
 func TestRunnerKeyGoesWithItsRunner(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	ctx := t.Context()
 	other, err := CreatePrincipal(ctx, e.store, testCaller, e.org.ID, storage.PrincipalRunner, "runner-2", "", time.Now())

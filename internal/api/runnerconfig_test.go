@@ -50,6 +50,7 @@ func hostEnv(t *testing.T) (e *env, runnerID, runnerPAT, evilPAT string) {
 // TestRunnerConfigurationService runs the gitpod.v1.RunnerConfigurationService lifecycle with generated
 // clients over Connect, Connect JSON under /api, gRPC and gRPC-Web.
 func TestRunnerConfigurationService(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, evilPAT := hostEnv(t)
 	for name, opts := range map[string][]connect.ClientOption{
 		"connect": nil, "connect-json-api": {connect.WithProtoJSON()}, "grpc": {connect.WithGRPC()}, "grpc-web": {connect.WithGRPCWeb()},
@@ -107,6 +108,7 @@ func TestRunnerConfigurationService(t *testing.T) {
 // TestRunnerConfigurationCurl speaks plain JSON the way the Gitpod API's curl
 // example does, including the Timestamp JSON rules of gitpod.v1.RunnerConfigurationService.
 func TestRunnerConfigurationCurl(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	post := func(method, body string) (int, map[string]any) {
 		t.Helper()

@@ -55,6 +55,7 @@ type runnerClients struct {
 // the read-only RPCs, gRPC over TLS and gRPC over h2c; lists over two
 // pages; and opens the sealed value with the runner's private key.
 func TestRunnerServicesWire(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, evilPAT := hostEnv(t)
 	pub, priv, err := box.GenerateKey(rand.Reader)
 	if err != nil {
@@ -206,6 +207,7 @@ func containsAll(have, want []string) bool {
 // its own key) gets nothing for a token that is not its own, and a runner
 // without a key gets failed_precondition saying so.
 func TestRunnerValueAsOtherRunner(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	cfg := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	ri := gitpodv1connect.NewRunnerInteractionServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
@@ -267,6 +269,7 @@ func TestRunnerValueAsOtherRunner(t *testing.T) {
 // TestConnectGETHostToken: the read-only RPCs answer a Connect GET
 // (idempotency NO_SIDE_EFFECTS), the others do not.
 func TestConnectGETHostToken(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	cfg := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	res, err := cfg.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
@@ -299,6 +302,7 @@ func TestConnectGETHostToken(t *testing.T) {
 // TestRunnerInteractionGRPCGoH2C: grpc-go itself, over plain-text HTTP/2,
 // reads a sealed value as the runner and is refused as the user.
 func TestRunnerInteractionGRPCGoH2C(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	pub, priv, _ := box.GenerateKey(rand.Reader)
 	if _, err := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL).SetRunnerPublicKey(as(e.admin),
@@ -338,6 +342,7 @@ func TestRunnerInteractionGRPCGoH2C(t *testing.T) {
 // runner's public key with the runner; a bad key or a key for another
 // kind is invalid_argument and creates nothing.
 func TestCreateRunnerWithKey(t *testing.T) {
+	t.Parallel()
 	e, _, _, _ := hostEnv(t)
 	pc := stsv1connect.NewPrincipalServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
 	keys := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL)
@@ -374,6 +379,7 @@ func TestCreateRunnerWithKey(t *testing.T) {
 // goes out as GET and gets the answer a POST gets (the value, or
 // unimplemented for what sts does not store), not 405.
 func TestGETWhereGitpodAllowsIt(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	rec := &methodRecorder{next: e.srv.Client().Transport, seen: map[string]string{}}
 	hc := &http.Client{Transport: rec}
@@ -437,6 +443,7 @@ func TestGETWhereGitpodAllowsIt(t *testing.T) {
 // the values acme's people store for the runner. The refusal stores
 // neither the runner nor a key.
 func TestCreateRunnerWithKeyOnlyInOwnOrganization(t *testing.T) {
+	t.Parallel()
 	e, _, _, _ := hostEnv(t)
 	ctx := t.Context()
 	pc := stsv1connect.NewPrincipalServiceClient(e.srv.Client(), e.srv.URL)

@@ -26,6 +26,7 @@ import (
 // a credential that works) and disabling another administrator stay
 // allowed.
 func TestSetPrincipalDisabledNeverYourself(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	orgAdmin, err := CreatePrincipal(t.Context(), e.store, testCaller, e.org.ID, storage.PrincipalUser, "acme-admin", "", time.Now())
 	if err != nil {

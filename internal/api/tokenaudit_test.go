@@ -58,6 +58,7 @@ func (s *stubTokenAudit) events() []storage.AuditEvent {
 // synchronously; each request's one event is queued. A malformed exchange
 // token is audited as refused.
 func TestGitpodTokenAuditModes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		required bool

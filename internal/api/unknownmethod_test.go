@@ -19,6 +19,7 @@ import (
 // method that does not exist depended on the caller's credential. A known
 // method without a credential stays unauthenticated.
 func TestUnknownMethodUnimplemented(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	hc := e.srv.Client()
 	protocols := map[string][]connect.ClientOption{

@@ -22,6 +22,7 @@ import (
 // holds the parameter, case and charset forms connect canonicalizes, so
 // the middleware's mediaType is held to connect's.
 func TestUnservedMediaMatchesConnect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	judge, wrapped := bareConnect(e), e.h.handlers()
 	contentTypes := []string{"", "application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8",
@@ -83,6 +84,7 @@ func TestUnservedMediaMatchesConnect(t *testing.T) {
 // credential, without one and with a bad one (415; it was 401 without a
 // good one), and counted once, as unimplemented.
 func TestContentTypeAnswerIndependentOfCredential(t *testing.T) {
+	t.Parallel()
 	var counted []connect.Code
 	e := newEnv(t, func(h *Handler) { h.OnRefused = func(_ string, c connect.Code) { counted = append(counted, c) } })
 	for _, ct := range []string{"application/grpc-web-text", "text/plain"} {

@@ -24,6 +24,7 @@ import (
 // and the rule that no one suspends or deletes themselves holds whatever
 // the case (docs/security.md T-210).
 func TestGitpodUUIDCase(t *testing.T) {
+	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) { gitpodUUIDCase(t, e) })
 }
 
@@ -96,6 +97,7 @@ func gitpodUUIDCase(t *testing.T, e *env) {
 // no one deletes themselves holds whatever the case (docs/security.md
 // T-210).
 func TestAdminAPIUUIDCase(t *testing.T) {
+	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) {
 		up := strings.ToUpper(e.user.ID)
 		g := gitpodv1connect.NewUserServiceClient(e.srv.Client(), e.srv.URL)
@@ -126,6 +128,7 @@ func TestAdminAPIUUIDCase(t *testing.T) {
 // is taken as that principal; any other subject (a pool's subjects are
 // case-sensitive strings) is revoked as sent (docs/security.md T-210).
 func TestRevokeSubjectUUIDCase(t *testing.T) {
+	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) {
 		c := stsv1connect.NewRevocationServiceClient(e.srv.Client(), e.srv.URL)
 		up := strings.ToUpper(e.user.ID)

@@ -22,6 +22,7 @@ import (
 // TestGRPCGo calls every IdentityService and UserService RPC with
 // grpc-go itself (HTTP/2, TLS), the reference gRPC implementation.
 func TestGRPCGo(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	conn := grpcConn(t, e.srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+e.secret)
@@ -102,6 +103,7 @@ func post(t *testing.T, e *env, path, token, body string) (int, http.Header, map
 // TestCurlJSON is the Gitpod API's example verbatim: POST JSON with a bearer token, at
 // /api/… (the SDK base URL) and at /…, camelCase fields and enum names.
 func TestCurlJSON(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	for _, base := range []string{"/api", ""} {
 		code, h, m := post(t, e, base+"/gitpod.v1.IdentityService/GetAuthenticatedIdentity", e.secret, `{}`)
@@ -131,6 +133,7 @@ func TestCurlJSON(t *testing.T) {
 // truncated, bad-checksum, unknown, wrong-type, expired-JWT-shaped and
 // deleted credentials all get the same 401 body.
 func TestUnauthenticatedSameBody(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	deleted := e.mintPAT(e.user.ID, pat.ScopeFull)
 	a, _ := e.pats.Authenticate(t.Context(), deleted)

@@ -43,6 +43,7 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 // handler without the middleware: the answer a caller with a good
 // credential gets. The wire check covers / and /api and Cache-Control.
 func TestWrongVerbMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	judge, wrapped := bareConnect(e), e.h.handlers()
 	for _, proc := range Procedures() {
@@ -97,6 +98,7 @@ func TestWrongVerbMethodNotAllowed(t *testing.T) {
 // Answered 401 without a credential it was counted as unauthenticated;
 // answered 405 before authentication it was not counted at all.
 func TestWrongVerbCounted(t *testing.T) {
+	t.Parallel()
 	var got []connect.Code
 	e := newEnv(t, func(h *Handler) { h.OnRefused = func(_ string, c connect.Code) { got = append(got, c) } })
 	for _, path := range []string{"/gitpod.v1.IdentityService/NoSuchMethod", gitpodv1connect.IdentityServiceGetIDTokenProcedure} {
