@@ -2,15 +2,20 @@ package ststest
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/ststest/pgtest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // Server is a real sts (app.New and Run: storage, master key, middleware, ops
@@ -29,7 +34,8 @@ type Server struct {
 }
 
 // StartServer starts sts with the defaults (SQLite in t.TempDir(), a
-// free loopback port) changed by mutate, which may be nil. It does not wait
+// free loopback port) changed by mutate, which may be nil. A new SQLite
+// file starts as a copy of a migrated one; see seedSQLite. It does not wait
 // for readiness; see [NewTestServer]. mutate must not change Listen: the
 // port is already bound.
 func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
@@ -52,6 +58,7 @@ func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
 		ln.Close()
 		t.Fatalf("ststest: %v", err)
 	}
+	seedSQLite(t, cfg)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -80,6 +87,26 @@ func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
 		}
 	})
 	return s
+}
+
+// seedSQLite writes a copy of a migrated database where cfg's SQLite file
+// is to be, when the server would migrate a new file itself
+// (storage.auto_migrate) and mutate put none there: the server then finds
+// the schema current, as it would after migrating, and starts about a
+// second sooner under -race. A server left to refuse pending migrations,
+// or started on a file the test wrote, is left alone.
+func seedSQLite(t testing.TB, cfg config.Config) {
+	t.Helper()
+	if cfg.Storage.Type != "sqlite" || !cfg.Storage.AutoMigrate || cfg.Storage.Path == "" {
+		return
+	}
+	if _, err := os.Lstat(cfg.Storage.Path); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if _, err := os.Stat(filepath.Dir(cfg.Storage.Path)); err != nil {
+		return // the server makes or refuses the directory itself
+	}
+	sqlitetest.WriteMigrated(t, cfg.Storage.Path)
 }
 
 // NewTestServer is [StartServer] followed by [Server.WaitReady]: the
