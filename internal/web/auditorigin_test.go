@@ -17,6 +17,7 @@ import (
 // client address and the user agent, as the same change made through the
 // API is (docs/security.md D-14, D-21).
 func TestPageEventsSayWhereFrom(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	p := newPerson(t, s)
 	p.signIn(t, "admin", "")
@@ -86,6 +87,7 @@ func sayWhereFrom(t *testing.T, s *server, actions ...string) {
 // /tokens is audited with the client address and the user agent, as the
 // pages' other changes are (docs/security.md D-21).
 func TestConsentRevokeSaysWhereFrom(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	sa := s.sts(t, "principal", "create", "--org", "default", "--kind", "service-account", "--name", "notes-app")
 	out := s.sts(t, "client", "create", "--org", "default", "--principal", sa, "--name", "Notes",
@@ -116,6 +118,7 @@ func TestConsentRevokeSaysWhereFrom(t *testing.T) {
 // audited with the client address and the user agent of the sign-in
 // (docs/security.md D-21).
 func TestFirstSignInSaysWhereFrom(t *testing.T) {
+	t.Parallel()
 	idp := newIDP(t)
 	s := startServer(t, oidcYAML(idp, "sub", "default"))
 	s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")

@@ -33,6 +33,7 @@ func createForm(t *testing.T, p *person, name string) url.Values {
 // one token: the same form again is 409 "Already created", with no secret
 // and no new token, even when both arrive at once.
 func TestCreateFormWorksOnce(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")

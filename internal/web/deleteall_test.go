@@ -14,6 +14,7 @@ import (
 // those, docs/security.md A-03) nor another person's; another site's form
 // is refused and deletes nothing (T-81; docs/security.md A-90).
 func TestDeleteAllTokens(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")

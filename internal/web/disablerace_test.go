@@ -49,6 +49,7 @@ func (s *disablingStore) CreateLoginLink(ctx context.Context, l storage.LoginLin
 // after the disable had deleted the principal's others, and worked again
 // after the re-enable.
 func TestDisableDuringSignInLeavesNothing(t *testing.T) {
+	t.Parallel()
 	now := storage.Now(time.Now())
 	f := newSessionFx(t, &now, 3*time.Hour)
 	ds := &disablingStore{Store: f.st}

@@ -15,6 +15,7 @@ import (
 // the provider comes back to that page, and a page too long to carry is
 // refused before the provider is asked.
 func TestOIDCFlowCookiesFitABrowser(t *testing.T) {
+	t.Parallel()
 	p := newIDP(t)
 	s := startServer(t, oidcYAML(p, "email", "default"))
 	p.signInAs(map[string]any{"sub": "u-8", "email": "fay@example.com", "email_verified": true})

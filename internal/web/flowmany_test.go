@@ -19,6 +19,7 @@ import (
 // browser on to the provider, with a handful of Set-Cookie, not one per
 // planted cookie.
 func TestOIDCStartWithManyFlowCookies(t *testing.T) {
+	t.Parallel()
 	p := newIDP(t)
 	s := startServer(t, oidcYAML(p, "email", "default"))
 	b := make([]byte, 32)

@@ -18,6 +18,7 @@ import (
 // imagined TLS-terminating proxy: it is reached over http at its listen
 // address.
 func TestStrictTransportSecurity(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{

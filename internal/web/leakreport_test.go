@@ -30,6 +30,7 @@ func (s *server) reportLeak(t *testing.T, secrets ...string) {
 // #storage-and-replicas) went on accepting the secret for up to 5 seconds
 // after the 202 (docs/security.md T-172).
 func TestLeakedTokenStopsAtOnce(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")

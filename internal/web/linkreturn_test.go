@@ -21,6 +21,7 @@ import (
 // by the rule of every return_to (docs/security.md T-85) is refused by
 // the command, which then stores no link and prints none.
 func TestLoginLinkReturnTo(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	const target = "/tokens?from=link"
 	link := s.sts(t, "login-link", "--user", "admin", "--return-to", target)

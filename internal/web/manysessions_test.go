@@ -21,6 +21,7 @@ import (
 // its cookie signs in no more, the rest and the newest stay live, the
 // page lists no more than the bound, and another person's are untouched.
 func TestSessionsBounded(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
 	grace := newPerson(t, s)
@@ -121,6 +122,7 @@ func storeSessions(t *testing.T, st *sqlstore.Store, principal, org string, n in
 // session it had just made: 303 with a cookie that signed nobody in. The
 // new session is never among those ended.
 func TestSignInKeepsItsOwnSession(t *testing.T) {
+	t.Parallel()
 	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {
 			s, st := b.start(t)
@@ -140,6 +142,7 @@ func TestSignInKeepsItsOwnSession(t *testing.T) {
 // at once by a person who has 50 sessions: every new one signs in and 50
 // are left.
 func TestConcurrentSignInsKeepTheBound(t *testing.T) {
+	t.Parallel()
 	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {
 			s, st := b.start(t)
@@ -188,6 +191,7 @@ func TestConcurrentSignInsKeepTheBound(t *testing.T) {
 // ends them: one log line and one audit event say how many, and 50 are
 // left.
 func TestSessionBacklogEndedAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {
 			s, st := b.start(t)

@@ -22,6 +22,7 @@ var (
 // token of the last page comes back to the page before it. Over real
 // HTTP, following the links and forms of the pages as a browser does.
 func TestChangesKeepThePage(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	p := newPerson(t, s)
 	p.signIn(t, "admin", "")

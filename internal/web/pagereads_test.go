@@ -34,6 +34,7 @@ func (s *countingStore) ListPATs(ctx context.Context, ownerID string) ([]storage
 // pages they fill. It used to walk the pages from the first, reading
 // every token once a page: 8 reads for 351 tokens.
 func TestEmptiedPageReadsTokensOnce(t *testing.T) {
+	t.Parallel()
 	now := storage.Now(time.Now())
 	f := newSessionFx(t, &now, 3*time.Hour)
 	cs := &countingStore{Store: f.st}

@@ -22,6 +22,7 @@ var replacesRE = regexp.MustCompile(`name="replaces" value="([^"]+)"`)
 // The form names the secret it replaces; once that secret is replaced,
 // the same form is refused and the secret shown first keeps working.
 func TestRegenerateFormWorksOnce(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")

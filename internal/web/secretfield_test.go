@@ -15,6 +15,7 @@ var secretFieldRE = regexp.MustCompile(`<input id="new-secret"[^>]*>`)
 // or autofill it and not to send it to a spelling checker
 // (autocomplete="off", spellcheck="false").
 func TestSecretFieldNotRemembered(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	p := newPerson(t, s)
 	p.signIn(t, "admin", "")

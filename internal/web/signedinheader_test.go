@@ -18,6 +18,7 @@ import (
 // while the session lived on. A browser without a session still gets a
 // header naming nobody.
 func TestErrorPagesSaySignedIn(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ada := newPerson(t, s)
 	ada.signIn(t, "admin", "")

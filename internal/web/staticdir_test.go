@@ -13,6 +13,7 @@ import (
 // five minutes. A directory path is now 404, and only an asset is
 // cached publicly.
 func TestStaticDirectoryNotListed(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	for _, c := range []struct {
 		path   string

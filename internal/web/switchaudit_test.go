@@ -41,6 +41,7 @@ func (s *auditDownStore) AppendAudit(ctx context.Context, evs ...storage.AuditEv
 // that person, stored before the code is shown; when the event cannot be
 // stored the code is withdrawn and the answer is 503.
 func TestSwitchCodeIsAudited(t *testing.T) {
+	t.Parallel()
 	now := storage.Now(time.Now())
 	f := newSessionFx(t, &now, 3*time.Hour)
 	st := &auditDownStore{Store: f.st}
