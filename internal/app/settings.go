@@ -3,6 +3,7 @@ package app
 import (
 	"slices"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/discovery"
 	"github.com/opensts/sts/internal/grants"
@@ -36,7 +37,9 @@ func supported(authorize bool) discovery.Supported {
 		TokenEndpointAuthMethods: []string{
 			oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost, oauth2.AuthMethodPrivateKeyJWT,
 		},
-		TokenEndpointAuthSigningAlgs: []string{"RS256", "ES256", "EdDSA"},
+		// Every algorithm a client assertion is verified with, and no
+		// other (docs/security.md T-224).
+		TokenEndpointAuthSigningAlgs: clientauth.AssertionAlgorithms(),
 		// Clients may register with auth method none (public clients).
 		PublicClients: true,
 		// Token exchange begins a refresh family for offline_access.

@@ -25,6 +25,19 @@ var assertionAlgs = []jose.SignatureAlgorithm{
 	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
 }
 
+// AssertionAlgorithms are the names of assertionAlgs, for discovery's
+// *_endpoint_auth_signing_alg_values_supported: listing fewer than are
+// taken turns away a client that must sign with one left out (PS256
+// under FAPI), listing more would promise what is refused
+// (docs/security.md T-224).
+func AssertionAlgorithms() []string {
+	out := make([]string, len(assertionAlgs))
+	for i, a := range assertionAlgs {
+		out[i] = string(a)
+	}
+	return out
+}
+
 // assertionClaims are the claims RFC 7523 §3 requires of a client
 // assertion.
 type assertionClaims struct {
