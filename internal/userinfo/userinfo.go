@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -63,6 +64,19 @@ type Claims struct {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
+	// RFC 6750 §2: a client sends the token one way; we take the header
+	// only (§2.1). A token in the query or the form body as well is two
+	// ways, invalid_request (§3.1), not served by the header's token; one
+	// there alone is told where it goes, not that none was sent
+	// (docs/security.md T-225).
+	if elsewhere, err := tokenElsewhere(r); err != nil || elsewhere {
+		desc := "the access token goes in the Authorization header only, not in the query or the form body"
+		if err != nil {
+			desc = "the form body cannot be read"
+		}
+		challenge(w, http.StatusBadRequest, oauth2.ErrorInvalidRequest, desc)
+		return
+	}
 	raw, ok := bearer(r)
 	if !ok {
 		// RFC 6750 §3.1: no credential, no error code.
@@ -146,6 +160,24 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return tok, true
+}
+
+// tokenElsewhere reports whether r carries access_token in its query or,
+// for a POST with a form body (the only body RFC 6750 §2.2 names), in the
+// form. The body is read through the server's size cap; a body in a
+// content coding is not read, since no token is taken from it.
+func tokenElsewhere(r *http.Request) (bool, error) {
+	if r.URL.Query().Has("access_token") {
+		return true, nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if r.Method != http.MethodPost || mt != "application/x-www-form-urlencoded" || oauth2.CheckContentEncoding(r) != nil {
+		return false, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return false, err
+	}
+	return r.PostForm.Has("access_token"), nil
 }
 
 // challenge answers with a WWW-Authenticate: Bearer challenge (RFC 6750
