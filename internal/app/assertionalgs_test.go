@@ -92,6 +92,19 @@ func TestAssertionAlgorithmsAdvertised(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every listed algorithm must be one signed with below: a listed one
+	// outside them (HS256, none) would otherwise go unchecked.
+	var tried []string
+	for _, k := range keys {
+		for _, alg := range k.algs {
+			tried = append(tried, string(alg))
+		}
+	}
+	for _, alg := range meta.Token {
+		if !slices.Contains(tried, alg) {
+			t.Errorf("discovery lists %q, which is not an asymmetric algorithm a client assertion is signed with here (%v)", alg, tried)
+		}
+	}
 	for _, k := range keys {
 		for _, alg := range k.algs {
 			s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k.key}, (&jose.SignerOptions{}).WithHeader("kid", k.kid).WithType("JWT"))
