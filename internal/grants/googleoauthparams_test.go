@@ -23,8 +23,10 @@ import (
 type googleRefreshEnv struct {
 	*env
 	pepper []byte
-	issue  func() string
-	post   func(rt string, kv ...string) (*http.Response, map[string]any)
+	// clientID and secret are the confidential client's credentials.
+	clientID, secret string
+	issue            func() string
+	post             func(rt string, kv ...string) (*http.Response, map[string]any)
 }
 
 func newGoogleRefreshEnv(t *testing.T) googleRefreshEnv {
@@ -67,7 +69,7 @@ func newGoogleRefreshEnv(t *testing.T) googleRefreshEnv {
 		r.SetBasicAuth(client.ID, sec)
 		return do(t, r)
 	}
-	return googleRefreshEnv{env: e, pepper: pepper, issue: issue, post: post}
+	return googleRefreshEnv{env: e, pepper: pepper, clientID: client.ID, secret: sec, issue: issue, post: post}
 }
 
 // issuedAudience is the aud of the access token in out, or why there is

@@ -121,7 +121,17 @@ type trace struct {
 
 // sensitive parameters must never arrive in the URL (RFC 6749 §3.2,
 // RFC 6750 §2.3, docs/security.md T-07): they end up in access logs and histories.
-var sensitive = []string{"subject_token", "actor_token", "client_secret", "client_assertion", "options"}
+// Every token and secret a token endpoint reads is one, in each spelling a
+// client may use: the camelCase names of Google's JSON bodies, and
+// access_token and oauth_token, which Google's APIs read from the query
+// as the caller's bearer token. The query is never read, so a refresh
+// token or code there was ignored and the request served from its body:
+// the client never learnt it had leaked (docs/security.md T-212).
+var sensitive = []string{
+	"subject_token", "actor_token", "client_secret", "client_assertion", "options",
+	"refresh_token", "code", "code_verifier", "access_token", "oauth_token",
+	"subjectToken", "actorToken", "refreshToken", "codeVerifier",
+}
 
 // repeatable are the only parameters that may appear more than once
 // (RFC 8693 §2.1; docs/security.md T-06).
