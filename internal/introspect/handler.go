@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -116,7 +117,13 @@ func (h *Handler) serve(google bool) http.HandlerFunc {
 func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (string, *caller, error) {
 	// Query parses RawQuery into a new map: skip it when there is none.
 	if r.URL.RawQuery != "" {
-		q := r.URL.Query()
+		// A pair ParseQuery cannot read is skipped by URL.Query, and a
+		// token in it with it: such a query is refused, as at the token
+		// endpoints (docs/security.md T-212).
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed query string")
+		}
 		for _, k := range inURL {
 			if q.Has(k) {
 				// Tokens never travel in the URL (docs/security.md T-07).
