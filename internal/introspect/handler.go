@@ -175,6 +175,15 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 		if !slices.Contains(strings.Fields(claims.Scope), ScopeIntrospect) {
 			return nil, bearerRefused(errors.New("bearer token lacks the introspect scope"))
 		}
+		// A token limited by a Credential Access Boundary is for resource
+		// servers only: no boundary can name introspection, and one
+		// narrowed to a bucket and handed on read every token of the
+		// organization. Whoever narrowed it holds the token it came from
+		// (docs/security.md A-53, T-213).
+		if claims.CAB != nil {
+			return nil, &oauth2.Error{Code: oauth2.ErrorInsufficientScope, Status: http.StatusForbidden,
+				Description: "the bearer token is limited by a credential access boundary, which introspection cannot honour; use a credential without one"}
+		}
 		return &caller{privileged: true, orgID: claims.OrgID}, nil
 	}
 	res, err := h.Clients.Authenticate(r.Context(), r, form.Values, clientauth.Required)
@@ -214,8 +223,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "temporarily unavailable", Status: http.StatusServiceUnavailable, Err: err}
 		}
 	}
-	if e, ok := errors.AsType[*oauth2.Error](err); ok && e.Code == oauth2.ErrorInvalidToken {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	if e, ok := errors.AsType[*oauth2.Error](err); ok && (e.Code == oauth2.ErrorInvalidToken || e.Code == oauth2.ErrorInsufficientScope) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.Code+`"`) // RFC 6750 §3
 	}
 	oauth2.WriteError(w, h.logger(), err)
 }
