@@ -22,8 +22,8 @@ func TestTokenMaterialInURL(t *testing.T) {
 	g := newGoogleRefreshEnv(t)
 	rt := g.issue()
 	names := []string{"refresh_token", "refreshToken", "code", "code_verifier", "codeVerifier",
-		"subjectToken", "actorToken", "access_token"}
-	for _, path := range []string{PathGoogleOAuthToken, PathToken} {
+		"subjectToken", "actorToken", "access_token", "oauth_token", "client_secret", "client_assertion"}
+	for _, path := range []string{PathGoogleOAuthToken, PathToken, PathConfluentToken} {
 		for _, name := range names {
 			t.Run(path+"?"+name, func(t *testing.T) {
 				form := url.Values{"grant_type": {oauth2.GrantTypeRefreshToken}, "refresh_token": {rt}}
@@ -32,6 +32,14 @@ func TestTokenMaterialInURL(t *testing.T) {
 				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				r.SetBasicAuth(g.clientID, g.secret)
 				resp, out := do(t, r)
+				if path == PathConfluentToken {
+					// Confluent's error shape: errors[0].reason.
+					if errs, _ := out["errors"].([]any); len(errs) > 0 {
+						if e, _ := errs[0].(map[string]any); e != nil {
+							out["reason"] = e["reason"]
+						}
+					}
+				}
 				if resp.StatusCode != http.StatusBadRequest || out["reason"] != ReasonTokenInURL {
 					t.Errorf("%s in the query of %s: %d %v (%v), want 400 with reason %s", name, path, resp.StatusCode, out["error"], out["reason"], ReasonTokenInURL)
 				}

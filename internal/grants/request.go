@@ -122,14 +122,14 @@ type trace struct {
 // sensitive parameters must never arrive in the URL (RFC 6749 §3.2,
 // RFC 6750 §2.3, docs/security.md T-07): they end up in access logs and histories.
 // Every token and secret a token endpoint reads is one, in each spelling a
-// client may use: the camelCase names of Google's JSON bodies, and
-// access_token and oauth_token, which Google's APIs read from the query
-// as the caller's bearer token. The query is never read, so a refresh
-// token or code there was ignored and the request served from its body:
-// the client never learnt it had leaked (docs/security.md T-212).
+// client may use: the camelCase names of Google's JSON bodies, and the
+// caller's own credentials (oauth2.CredentialParams, checked with these).
+// The query is never read, so a refresh token or code there was ignored
+// and the request served from its body: the client never learnt it had
+// leaked (docs/security.md T-212).
 var sensitive = []string{
-	"subject_token", "actor_token", "client_secret", "client_assertion", "options",
-	"refresh_token", "code", "code_verifier", "access_token", "oauth_token",
+	"subject_token", "actor_token", "options",
+	"refresh_token", "code", "code_verifier",
 	"subjectToken", "actorToken", "refreshToken", "codeVerifier",
 }
 
@@ -139,17 +139,12 @@ func repeatable(name string) bool { return name == "audience" || name == "resour
 
 // checkURL refuses token material in the query string.
 func checkURL(r *http.Request) error {
-	if r.URL.RawQuery == "" {
-		return nil
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	name, err := oauth2.SecretInQuery(r, sensitive...)
 	if err != nil {
 		return badRequest(ReasonMalformed, err)
 	}
-	for _, k := range sensitive {
-		if q.Has(k) {
-			return badRequest(ReasonTokenInURL, errors.New(k+" in the query string"))
-		}
+	if name != "" {
+		return badRequest(ReasonTokenInURL, errors.New(name+" in the query string"))
 	}
 	return nil
 }

@@ -154,8 +154,16 @@ func clientRequired() error {
 
 // readForm reads a strict form body (docs/security.md T-01, T-06, T-07).
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	if r.URL.Query().Has("token") {
-		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "token in the query string")
+	// The token and the client's own credentials never travel in the URL,
+	// and a query hiding one behind a pair the parser skips is refused
+	// too; before the body is read, so nothing is revoked
+	// (docs/security.md T-07, T-212).
+	name, err := oauth2.SecretInQuery(r, "token")
+	if err != nil {
+		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed query string")
+	}
+	if name != "" {
+		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, name+" in the query string")
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "unsupported content type", Status: http.StatusUnsupportedMediaType}
