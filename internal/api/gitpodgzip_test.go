@@ -57,6 +57,7 @@ func (r *encodingRecorder) RoundTrip(req *http.Request) (*http.Response, error) 
 // refused and not mis-parsed. Every call is checked to have gone out
 // compressed, so the test cannot pass on plain requests.
 func TestGitpodGzipRequests(t *testing.T) {
+	t.Parallel()
 	e, runnerID, runnerPAT, _ := hostEnv(t)
 	base, hc := e.h2c(t)
 	rec := &encodingRecorder{next: hc.Transport, seen: map[string]string{}}
@@ -148,6 +149,7 @@ func TestGitpodGzipRequests(t *testing.T) {
 // (compression=gzip, base64=1: what a Connect client sends when the plain
 // message is too long for its URL) is read as that message.
 func TestGitpodGzipGET(t *testing.T) {
+	t.Parallel()
 	e, runnerID, _, _ := hostEnv(t)
 	rc := gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL)
 	cr, err := rc.CreateHostAuthenticationToken(as(e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{

@@ -47,6 +47,7 @@ func describedServices() []string {
 // mounted without its name in the list was invisible to grpcurl-style
 // tools that start from the list.
 func TestReflectionListsEveryService(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	conn := grpcConn(t, e.srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
