@@ -187,8 +187,11 @@ func TestReExchangeEndsWithEveryClient(t *testing.T) {
 	form := exchangeForm(first, "scope", "read")
 	form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
 	second := as(b.ID, sec, form)
-	if p := accessPayload(t, second); p.ClientID != b.ID || !slices.Equal(p.SourceClientIDs, []string{o.client.ID}) {
-		t.Fatalf("re-exchanged by another client: client_id %q, src_client_id %q; want %q and [%q]", p.ClientID, p.SourceClientIDs, b.ID, o.client.ID)
+	// The first client bare, and what the first token drew from it and
+	// from its pool.
+	wantSrc := []string{o.client.ID, tokens.SourceClient(o.client.ID, "read"), tokens.SourceClient(tokens.PoolClientID("offline", "p"), "read")}
+	if p := accessPayload(t, second); p.ClientID != b.ID || !slices.Equal(p.SourceClientIDs, wantSrc) {
+		t.Fatalf("re-exchanged by another client: client_id %q, src_client_id %q; want %q and %q", p.ClientID, p.SourceClientIDs, b.ID, wantSrc)
 	}
 	for _, id := range []string{o.client.ID, b.ID} {
 		for _, disabled := range []bool{true, false} {

@@ -473,7 +473,7 @@ func setFurtherSources(c *tokens.AccessClaims, subj, actor *subject) error {
 // and exchanged from subj (and actor): the registered clients of the
 // tokens of ours it comes from other than own, so that it ends with each
 // of them as it ends with its own client (docs/security.md A-33), and
-// what an actor token of ours drew from its client and pool (actorDrew).
+// what an actor token of ours drew from its client and pool (drew).
 func sourceClients(own string, subj, actor *subject) []string {
 	var l []string
 	add := func(ids ...string) {
@@ -484,34 +484,42 @@ func sourceClients(own string, subj, actor *subject) []string {
 		}
 	}
 	add(subj.srcClients...)
+	// What a subject token of ours drew from its client and pool, as for
+	// an actor: the token re-exchanged from it must end when it does
+	// (docs/security.md A-102), not only once that client is gone.
+	add(drew(subj)...)
 	if actor != nil {
 		add(actor.srcClients...)
-		add(actorDrew(actor)...)
+		add(drew(actor)...)
 	}
 	return l
 }
 
-// actorDrew names, for an actor token of ours, what it drew from its
+// drew names, for a subject or actor token of ours, what it drew from its
 // client and pool: the client's ID and the pool's client_id
-// (tokens.PoolClientID), each with the actor token's scope
-// (tokens.SourceClient), so that the delegated token ends once the client
-// no longer lists that scope or the pool no longer grants it, as the actor
-// token does (docs/security.md A-93), not only once they are gone (the
-// bare client ID and src_pool entry). The encoding is an exchange token's
-// creator's, in src_client_id: a node of an earlier version
-// skips an entry that is no registered client. An external actor token
-// drew no scope of ours: its pool's ceiling is not what it holds.
-func actorDrew(actor *subject) []string {
-	scope := strings.Join(actor.scopes, " ")
-	if !actor.own || scope == "" {
+// (tokens.PoolClientID), each with the token's scope
+// (tokens.SourceClient), so that the token exchanged from it ends once the
+// client no longer lists that scope or the pool no longer grants it, as
+// the token itself does (docs/security.md A-93 for an actor, A-102 for a
+// subject), not only once they are gone (the bare client ID and src_pool
+// entry). A re-exchanged token is judged against its own client's list
+// and holds at most its subject's scope, so without the entry a scope
+// taken from the first client ended the first token and not the second.
+// The encoding is an exchange token's creator's, in
+// src_client_id: a node of an earlier version skips an entry that is no
+// registered client. An external token drew no scope of ours: its pool's
+// ceiling is not what it holds.
+func drew(s *subject) []string {
+	scope := strings.Join(s.scopes, " ")
+	if !s.own || scope == "" {
 		return nil
 	}
 	var l []string
-	if storage.IsUUID(actor.clientID) {
-		l = append(l, tokens.SourceClient(actor.clientID, scope))
+	if storage.IsUUID(s.clientID) {
+		l = append(l, tokens.SourceClient(s.clientID, scope))
 	}
-	if actor.pool != "" {
-		l = append(l, tokens.SourceClient(tokens.PoolClientID(actor.pool, actor.provider), scope))
+	if s.pool != "" {
+		l = append(l, tokens.SourceClient(tokens.PoolClientID(s.pool, s.provider), scope))
 	}
 	return l
 }

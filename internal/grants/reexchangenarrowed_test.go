@@ -1,0 +1,91 @@
+package grants
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/secret"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// TestReExchangeEndsWhenFirstClientNarrowed: a token client b re-exchanged
+// from client a's token ends once a no longer lists a scope a's token
+// held, as a's token itself does (docs/security.md ): the
+// derived token must not outlive its source. A scope a's token did not
+// hold may leave a and end nothing; b's own list still judges b's token.
+func TestReExchangeEndsWhenFirstClientNarrowed(t *testing.T) {
+	o := newOfflineEnv(t)
+	src := tokens.NewStoreSources(o.store, o.grant.Trust)
+	src.TTL, src.Audiences = 0, o.grant.ServerAudiences() // every check reads the client
+	o.verify.Sources = src
+	sec := secret.PrefixClientSecret.Generate()
+	b := o.client
+	b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)
+	if err := o.store.CreateClient(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	exchange := func(id, sec string, form url.Values) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, o.srv.URL+PathToken, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, sec)
+		resp, body := do(t, req)
+		return resp.StatusCode, body
+	}
+	c := o.issuer.claims(time.Now(), "u1")
+	c["aud"] = "offline"
+	status, body := exchange(o.client.ID, o.secret, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"))
+	first, _ := body["access_token"].(string)
+	if status != http.StatusOK || first == "" {
+		t.Fatalf("exchange by a = %d (error %v)", status, body["error"])
+	}
+	reexchange := func(tok string) (int, map[string]any) {
+		form := exchangeForm(tok, "scope", "read")
+		form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+		return exchange(b.ID, sec, form)
+	}
+	status, body = reexchange(first)
+	second, _ := body["access_token"].(string)
+	if status != http.StatusOK || second == "" {
+		t.Fatalf("re-exchange by b = %d (error %v)", status, body["error"])
+	}
+	setScopes := func(l ...string) {
+		t.Helper()
+		if err := o.store.UpdateClient(t.Context(), o.client.ID, func(cl storage.Client) (storage.Client, error) {
+			cl.Scopes = l
+			return cl, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A scope a's token did not hold leaves a: both live on.
+	setScopes("read")
+	for name, tok := range map[string]string{"a's token": first, "b's token": second} {
+		if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), tok); err != nil {
+			t.Errorf("a lost offline_access, which no token held: %s refused: %v", name, err)
+		}
+	}
+
+	// read leaves a: a's token ends, and so must what b drew from it.
+	setScopes(ScopeOfflineAccess)
+	if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), first); tokens.Reason(err) != "token_source_gone" {
+		t.Fatalf("a's token after a lost read: %v, want token_source_gone", err)
+	}
+	if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), second); tokens.Reason(err) != "token_source_gone" {
+		t.Errorf("b's token re-exchanged from a's, after a lost read: err = %v, want token_source_gone", err)
+	}
+	if status, body := reexchange(second); status != http.StatusBadRequest {
+		t.Errorf("re-exchange of b's token after a lost read = %d (error %v), want 400", status, body["error"])
+	}
+	// Given back, both work again, as for a disabled client.
+	setScopes("read", ScopeOfflineAccess)
+	if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), second); err != nil {
+		t.Errorf("b's token after a listed read again: %v", err)
+	}
+}
