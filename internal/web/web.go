@@ -15,6 +15,7 @@ import (
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/hosttoken"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 )
 
@@ -201,8 +202,30 @@ func New(o Options) (*Handler, error) {
 	if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
 		return nil, err
 	}
-	h.protected = cop.Handler(h.mux)
+	h.protected = cop.Handler(h.identityBodies(h.mux))
 	return h, nil
+}
+
+// identityBodies refuses a form sent in a content coding (Content-Encoding
+// gzip, br, …) with 415 and Accept-Encoding: identity, by the rule of the
+// OAuth endpoints (oauth2.CheckContentEncoding): sts decodes none, and
+// read as it came, a plain form labelled gzip signed in or created a
+// token on bytes the header says are something else (docs/security.md
+// T-222). Browsers never compress a form; identity is read.
+func (h *Handler) identityBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := oauth2.CheckContentEncoding(r); err != nil {
+				var oe *oauth2.Error
+				errors.As(err, &oe)
+				oauth2.SetAcceptEncoding(w.Header(), oe)
+				h.render(w, r, http.StatusUnsupportedMediaType, "message", "Form not read", nil, messageData{
+					Text: oe.Description + ". Nothing was changed.", Link: h.formPage(r), LinkText: "Back"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // SignedIn returns the seam other endpoints use to find who is signed in.
