@@ -78,7 +78,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 			// The client, and what the credential drew from its list:
 			// the token ends once the client no longer lists the
 			// credential's scope, as the credential does.
-			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope))
+			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope, "", nil))
 		}
 		x.SourceSubjects = add(x.SourceSubjects, slices.DeleteFunc(slices.Clone(c.SourceSubjects), func(s string) bool { return s == target })...)
 		if c.PATID != "" {
@@ -90,7 +90,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 			// What the credential drew from its pool's ceiling, named
 			// as its client (the pool's client_id) with its scope: the
 			// token ends once the pool no longer grants it.
-			x.SourceClientIDs = add(x.SourceClientIDs, tokens.SourceClient(tokens.PoolClientID(c.Pool, c.Provider), c.Scope))
+			x.SourceClientIDs = add(x.SourceClientIDs, tokens.SourceClient(tokens.PoolClientID(c.Pool, c.Provider), c.Scope, "", nil))
 		}
 		x.SourcePools = add(x.SourcePools, c.SourcePools...)
 		x.SourceGrants = add(add(x.SourceGrants, c.GrantID), c.SourceGrants...)

@@ -89,3 +89,85 @@ func TestReExchangeEndsWhenFirstClientNarrowed(t *testing.T) {
 		t.Errorf("b's token after a listed read again: %v", err)
 	}
 }
+
+// TestReExchangeEndsWhenFirstClientLosesPoolOrAudience is
+// docs/security.md A-103: as A-102 for a scope, client a's pool and
+// audience lists judge a's token, and the token client b
+// derived from it, re-exchanged (a's token as subject) or delegated (as
+// actor), ends with them too; given back, it works again.
+func TestReExchangeEndsWhenFirstClientLosesPoolOrAudience(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		narrow func(cl *storage.Client)
+		actor  bool
+	}{
+		{"pool taken from a", func(cl *storage.Client) { cl.Pools = nil }, false},
+		{"audience taken from a", func(cl *storage.Client) { cl.Audiences = []string{"https://elsewhere.example"} }, false},
+		{"pool taken from the actor's client", func(cl *storage.Client) { cl.Pools = nil }, true},
+		{"audience taken from the actor's client", func(cl *storage.Client) { cl.Audiences = []string{"https://elsewhere.example"} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOfflineEnv(t)
+			src := tokens.NewStoreSources(o.store, o.grant.Trust)
+			src.TTL, src.Audiences = 0, o.grant.ServerAudiences()
+			o.verify.Sources = src
+			sec := secret.PrefixClientSecret.Generate()
+			b := o.client
+			b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)
+			if err := o.store.CreateClient(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			exchange := func(id, sec string, form url.Values) (int, map[string]any) {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodPost, o.srv.URL+PathToken, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(id, sec)
+				resp, body := do(t, req)
+				return resp.StatusCode, body
+			}
+			c := o.issuer.claims(time.Now(), "u1")
+			c["aud"] = "offline"
+			status, body := exchange(o.client.ID, o.secret, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"))
+			first, _ := body["access_token"].(string)
+			if status != http.StatusOK || first == "" {
+				t.Fatalf("exchange by a = %d (error %v)", status, body["error"])
+			}
+			form := exchangeForm(first, "scope", "read")
+			form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+			if tc.actor {
+				// b acts for another subject of the pool with a's token.
+				c := o.issuer.claims(time.Now(), "u2")
+				c["aud"] = "offline"
+				form = exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read",
+					"actor_token", first, "actor_token_type", oauth2.TokenTypeAccessToken)
+			}
+			status, body = exchange(b.ID, sec, form)
+			second, _ := body["access_token"].(string)
+			if status != http.StatusOK || second == "" {
+				t.Fatalf("re-exchange by b = %d (error %v)", status, body["error"])
+			}
+			before, err := o.store.GetClient(t.Context(), o.client.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := o.store.UpdateClient(t.Context(), o.client.ID, func(cl storage.Client) (storage.Client, error) {
+				tc.narrow(&cl)
+				return cl, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), first); tokens.Reason(err) != "token_source_gone" {
+				t.Fatalf("a's token after %s: %v, want token_source_gone", tc.name, err)
+			}
+			if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), second); tokens.Reason(err) != "token_source_gone" {
+				t.Errorf("b's token derived from a's, after %s: err = %v, want token_source_gone (a's token ended; b's lives on)", tc.name, err)
+			}
+			if err := o.store.UpdateClient(t.Context(), o.client.ID, func(storage.Client) (storage.Client, error) { return before, nil }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.verify.VerifyAccessTokenAnyAudience(t.Context(), second); err != nil {
+				t.Errorf("b's token after a's lists were given back: %v, want valid", err)
+			}
+		})
+	}
+}

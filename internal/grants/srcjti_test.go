@@ -187,9 +187,10 @@ func TestReExchangeEndsWithEveryClient(t *testing.T) {
 	form := exchangeForm(first, "scope", "read")
 	form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
 	second := as(b.ID, sec, form)
-	// The first client bare, and what the first token drew from it and
-	// from its pool.
-	wantSrc := []string{o.client.ID, tokens.SourceClient(o.client.ID, "read"), tokens.SourceClient(tokens.PoolClientID("offline", "p"), "read")}
+	// The first client bare, and what the first token drew from it (its
+	// scope, pool and audiences) and from its pool.
+	firstAud := []string(accessPayload(t, first).Audience)
+	wantSrc := []string{o.client.ID, tokens.SourceClient(o.client.ID, "read", "offline", firstAud), tokens.SourceClient(tokens.PoolClientID("offline", "p"), "read", "", nil)}
 	if p := accessPayload(t, second); p.ClientID != b.ID || !slices.Equal(p.SourceClientIDs, wantSrc) {
 		t.Fatalf("re-exchanged by another client: client_id %q, src_client_id %q; want %q and %q", p.ClientID, p.SourceClientIDs, b.ID, wantSrc)
 	}

@@ -496,30 +496,33 @@ func sourceClients(own string, subj, actor *subject) []string {
 }
 
 // drew names, for a subject or actor token of ours, what it drew from its
-// client and pool: the client's ID and the pool's client_id
-// (tokens.PoolClientID), each with the token's scope
-// (tokens.SourceClient), so that the token exchanged from it ends once the
-// client no longer lists that scope or the pool no longer grants it, as
-// the token itself does (docs/security.md A-93 for an actor, A-102 for a
-// subject), not only once they are gone (the bare client ID and src_pool
-// entry). A re-exchanged token is judged against its own client's list
-// and holds at most its subject's scope, so without the entry a scope
-// taken from the first client ended the first token and not the second.
-// The encoding is an exchange token's creator's, in
+// client and pool: the client's ID with the token's scope, pool and
+// audiences, and the pool's client_id (tokens.PoolClientID) with its
+// scope (tokens.SourceClient), so that the token exchanged from it ends
+// once the client no longer lists that scope, pool or audience, or the
+// pool no longer grants that scope, as the token itself does
+// (docs/security.md A-93 for an actor, A-102 and A-103 for a subject),
+// not only once they are gone (the bare client ID and src_pool entry). A
+// re-exchanged token is judged against its own client's lists and holds
+// at most its subject's scope and audiences, so without the entry what
+// was taken from the first client ended the first token and not the
+// second. The encoding is an exchange token's creator's, in
 // src_client_id: a node of an earlier version skips an entry that is no
-// registered client. An external token drew no scope of ours: its pool's
+// registered client. An external token drew nothing of ours: its pool's
 // ceiling is not what it holds.
 func drew(s *subject) []string {
-	scope := strings.Join(s.scopes, " ")
-	if !s.own || scope == "" {
+	if !s.own {
 		return nil
 	}
+	scope := strings.Join(s.scopes, " ")
 	var l []string
 	if storage.IsUUID(s.clientID) {
-		l = append(l, tokens.SourceClient(s.clientID, scope))
+		if e := tokens.SourceClient(s.clientID, scope, s.pool, s.audiences); e != s.clientID {
+			l = append(l, e)
+		}
 	}
-	if s.pool != "" {
-		l = append(l, tokens.SourceClient(tokens.PoolClientID(s.pool, s.provider), scope))
+	if s.pool != "" && scope != "" {
+		l = append(l, tokens.SourceClient(tokens.PoolClientID(s.pool, s.provider), scope, "", nil))
 	}
 	return l
 }

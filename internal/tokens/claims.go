@@ -3,6 +3,7 @@ package tokens
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -224,22 +225,56 @@ func ParseSourcePAT(e string) (id, gen, scope string, ok bool) {
 // SourceClient is a src_client_id entry naming what a derivation drew
 // from client id: scope (space-separated), which the client must still
 // list, as a src_pat entry names what was drawn from a PAT
-// (docs/security.md ). It goes beside the bare client ID, which
-// the revocation lookups and consent rows key on; a verifier of an
-// earlier version reads it as no registered client and skips it. An
-// empty scope is the bare ID.
-func SourceClient(id, scope string) string {
-	if scope == "" {
-		return id
+// (docs/security.md ), and the pool and audiences (aud) the
+// client must still allow. It goes beside the bare client ID,
+// which the revocation lookups and consent rows key on; a verifier of an
+// earlier version reads it as no registered client and skips it.
+// Scope alone is "<id>:<scope>"; with a pool or an audience, the three
+// are a query string, "<id>?scope=…&pool=…&aud=…", since an audience may
+// hold any character but a space. Nothing drawn is the bare ID.
+func SourceClient(id, scope, pool string, aud []string) string {
+	var a []string
+	for _, v := range aud {
+		if v != "" {
+			a = append(a, v)
+		}
 	}
-	return id + ":" + scope
+	switch {
+	case pool == "" && len(a) == 0 && scope == "":
+		return id
+	case pool == "" && len(a) == 0:
+		return id + ":" + scope
+	}
+	q := url.Values{}
+	if scope != "" {
+		q.Set("scope", scope)
+	}
+	if pool != "" {
+		q.Set("pool", pool)
+	}
+	if len(a) > 0 {
+		q["aud"] = a
+	}
+	return id + "?" + q.Encode()
 }
 
 // ParseSourceClient splits a src_client_id entry made by [SourceClient]:
-// a client's ID holds no colon; a scope may. A bare ID has no scope.
-func ParseSourceClient(e string) (id, scope string) {
-	id, scope, _ = strings.Cut(e, ":")
-	return id, scope
+// a client's ID holds neither ':' nor '?'; a scope may. A bare ID draws
+// nothing. ok is false for an entry whose query does not parse: the
+// caller fails closed.
+func ParseSourceClient(e string) (id, scope, pool string, aud []string, ok bool) {
+	i := strings.IndexAny(e, ":?")
+	switch {
+	case i < 0:
+		return e, "", "", nil, true
+	case e[i] == ':':
+		return e[:i], e[i+1:], "", nil, true
+	}
+	q, err := url.ParseQuery(e[i+1:])
+	if err != nil {
+		return e[:i], "", "", nil, false
+	}
+	return e[:i], q.Get("scope"), q.Get("pool"), q["aud"], true
 }
 
 // PoolClientID is the client_id of the tokens exchanged through pool's

@@ -143,16 +143,22 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	// ends once that client no longer lists what the creator's credential
 	// drew from it (SourceClient; docs/security.md A-92).
 	// An entry naming a pool's client_id with a scope is what the
-	// creator's credential drew from that pool's ceiling.
+	// creator's credential drew from that pool's ceiling. An entry
+	// of a subject or actor token of ours names its pool and audiences
+	// too, which its client must still allow, as for that token
+	//
 	for _, e := range c.SourceClientIDs {
-		id, scope := ParseSourceClient(e)
+		id, scope, pool, aud, ok := ParseSourceClient(e)
+		if !ok {
+			return invalid(ErrSourceGone, "src_client_id entry of client %s unreadable", id)
+		}
 		if pool, provider, ok := ParsePoolClientID(id); ok && scope != "" {
 			if err := s.poolGrants(ctx, pool, provider, scope); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := s.clientStands(ctx, id, c.OrgID, scope, "", nil); err != nil {
+		if err := s.clientStands(ctx, id, c.OrgID, scope, pool, aud); err != nil {
 			return err
 		}
 	}
