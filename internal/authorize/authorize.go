@@ -218,6 +218,10 @@ var consentFormFields = []string{csrfField, decisionField}
 // anti-CSRF value bound to the person and the exact request (T-94).
 func (h *Handler) post(cop *http.CrossOriginProtection) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if msg, refused := refuseCoding(w, r); refused {
+			h.page(w, &pageError{http.StatusUnsupportedMediaType, msg})
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil || r.URL.RawQuery != "" {
 			h.page(w, &pageError{http.StatusBadRequest, "The form could not be read."})
@@ -479,4 +483,24 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, a
 	}
 	headers(w, "")
 	http.Redirect(w, r, withQuery(q.redirectURI, add), http.StatusFound)
+}
+
+// refuseCoding judges a POST's body by the rule of the OAuth endpoints
+// (oauth2.CheckContentEncoding): one sent in a content coding (gzip, br,
+// …) is refused, since sts decodes none, and read as it came, a plain
+// form labelled gzip was a consent given or a session ended on bytes the
+// header says are something else (docs/security.md T-222). It sets
+// Accept-Encoding: identity and returns the page's message; the caller
+// answers 415 with its own page, reading nothing.
+func refuseCoding(w http.ResponseWriter, r *http.Request) (msg string, refused bool) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return "", false
+	}
+	err := oauth2.CheckContentEncoding(r)
+	var oe *oauth2.Error
+	if !errors.As(err, &oe) {
+		return "", false
+	}
+	oauth2.SetAcceptEncoding(w.Header(), oe)
+	return "The form could not be read: " + oe.Description + ". Nothing was changed.", true
 }

@@ -107,6 +107,10 @@ const confirmPurpose = "logout confirmation form"
 const confirmField = "sts_logout_confirm"
 
 func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
+	if msg, refused := refuseCoding(w, r); refused {
+		l.page(w, http.StatusUnsupportedMediaType, msg)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		l.page(w, http.StatusBadRequest, "The sign-out request could not be read.")
