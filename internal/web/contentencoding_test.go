@@ -78,3 +78,31 @@ func TestFormContentEncodingRefused(t *testing.T) {
 		t.Error("the list does not show a token created with Content-Encoding: identity")
 	}
 }
+
+// TestFormContentEncodingBackLink: the 415 page of T-222 links back to
+// the page whose form was refused (the token's edit or delete page, the
+// sign-in page), not to /tokens for every form.
+func TestFormContentEncodingBackLink(t *testing.T) {
+	s := startServer(t)
+	p := newPerson(t, s)
+	const id = "0b7c6a3e-8f0e-4c6e-9f6a-2f1d3c4b5a69"
+	for _, tc := range []struct{ path, want string }{
+		{"/tokens/" + id, `href="/tokens/` + id + `"`},
+		{"/tokens/" + id + "/delete", `href="/tokens/` + id + `/delete"`},
+		{"/tokens/delete-all", `href="/tokens/delete-all"`},
+		{"/login/link", `href="/login"`},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+tc.path, strings.NewReader("x=1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Content-Encoding", "gzip")
+		resp, err := p.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(b), tc.want) {
+			t.Errorf("POST %s labelled gzip = %d; want 415 whose Back link is %s: %s", tc.path, resp.StatusCode, tc.want, b)
+		}
+	}
+}

@@ -202,25 +202,31 @@ func New(o Options) (*Handler, error) {
 	if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
 		return nil, err
 	}
-	h.protected = cop.Handler(h.identityBodies(h.mux))
+	h.protected = cop.Handler(h.mux)
 	return h, nil
 }
 
-// identityBodies refuses a form sent in a content coding (Content-Encoding
+// identityBody refuses a form sent in a content coding (Content-Encoding
 // gzip, br, …) with 415 and Accept-Encoding: identity, by the rule of the
 // OAuth endpoints (oauth2.CheckContentEncoding): sts decodes none, and
 // read as it came, a plain form labelled gzip signed in or created a
 // token on bytes the header says are something else (docs/security.md
-// T-222). Browsers never compress a form; identity is read.
-func (h *Handler) identityBodies(next http.Handler) http.Handler {
+// T-222). Browsers never compress a form; identity is read. It runs once
+// the request is routed, so the page's Back link is the form's own page
+// (formPage reads the route), and a sign-in's is the sign-in page.
+func (h *Handler) identityBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := oauth2.CheckContentEncoding(r); err != nil {
 				var oe *oauth2.Error
 				errors.As(err, &oe)
 				oauth2.SetAcceptEncoding(w.Header(), oe)
+				back := h.formPage(r)
+				if strings.HasPrefix(r.Pattern, "POST /login") {
+					back = LocalPath("/login")
+				}
 				h.render(w, r, http.StatusUnsupportedMediaType, "message", "Form not read", nil, messageData{
-					Text: oe.Description + ". Nothing was changed.", Link: h.formPage(r), LinkText: "Back"})
+					Text: oe.Description + ". Nothing was changed.", Link: back, LinkText: "Back"})
 				return
 			}
 		}
@@ -243,26 +249,29 @@ var Patterns = []string{
 
 func (h *Handler) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /{$}", h.root)
-	m.HandleFunc("GET /login", h.loginPage)
-	m.HandleFunc("GET /login/link", h.linkPage)
-	m.HandleFunc("POST /login/link", h.linkSignIn)
-	m.HandleFunc("POST /logout", h.logout)
-	m.HandleFunc("GET /tokens", h.auth(h.tokensPage))
-	m.HandleFunc("POST /tokens", h.auth(h.createPAT))
-	m.HandleFunc("GET /tokens/{id}", h.auth(h.editPage))
-	m.HandleFunc("POST /tokens/{id}", h.auth(h.updatePAT))
-	m.HandleFunc("POST /tokens/{id}/regenerate", h.auth(h.regeneratePAT))
-	m.HandleFunc("GET /tokens/{id}/delete", h.auth(h.deletePage))
-	m.HandleFunc("POST /tokens/{id}/delete", h.auth(h.deletePAT))
-	m.HandleFunc("GET /tokens/delete-all", h.auth(h.deleteAllPage))
-	m.HandleFunc("POST /tokens/delete-all", h.auth(h.deleteAllPATs))
-	m.HandleFunc("POST /host-tokens/{id}/delete", h.auth(h.deleteHostToken))
-	m.HandleFunc("POST /sessions/{id}/end", h.auth(h.endSession))
-	m.HandleFunc("POST /consents/{client}/revoke", h.auth(h.revokeConsent))
-	m.HandleFunc("GET /login/oidc/{id}", h.oidcStartPage)
-	m.HandleFunc("POST /login/oidc/{id}", h.oidcStart)
-	m.HandleFunc("GET /login/oidc/{id}/callback", h.oidcCallback)
+	// Every page's form is judged for its content coding once routed, so
+	// that the refusal's Back link knows the page (identityBody).
+	handle := func(pattern string, f http.HandlerFunc) { m.Handle(pattern, h.identityBody(f)) }
+	handle("GET /{$}", h.root)
+	handle("GET /login", h.loginPage)
+	handle("GET /login/link", h.linkPage)
+	handle("POST /login/link", h.linkSignIn)
+	handle("POST /logout", h.logout)
+	handle("GET /tokens", h.auth(h.tokensPage))
+	handle("POST /tokens", h.auth(h.createPAT))
+	handle("GET /tokens/{id}", h.auth(h.editPage))
+	handle("POST /tokens/{id}", h.auth(h.updatePAT))
+	handle("POST /tokens/{id}/regenerate", h.auth(h.regeneratePAT))
+	handle("GET /tokens/{id}/delete", h.auth(h.deletePage))
+	handle("POST /tokens/{id}/delete", h.auth(h.deletePAT))
+	handle("GET /tokens/delete-all", h.auth(h.deleteAllPage))
+	handle("POST /tokens/delete-all", h.auth(h.deleteAllPATs))
+	handle("POST /host-tokens/{id}/delete", h.auth(h.deleteHostToken))
+	handle("POST /sessions/{id}/end", h.auth(h.endSession))
+	handle("POST /consents/{client}/revoke", h.auth(h.revokeConsent))
+	handle("GET /login/oidc/{id}", h.oidcStartPage)
+	handle("POST /login/oidc/{id}", h.oidcStart)
+	handle("GET /login/oidc/{id}/callback", h.oidcCallback)
 	m.Handle("GET /static/", h.static)
 	h.mux = m
 }
