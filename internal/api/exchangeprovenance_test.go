@@ -326,6 +326,41 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
 		wantCode(t, "ExchangeToken after the creator's client lost sts:admin", err, connect.CodeUnauthenticated)
 	})
+	t.Run("CreatorsClientLostAudience", func(t *testing.T) {
+		// docs/security.md A-103: the creator's credential was issued
+		// for an audience its client lists. Once the client no
+		// longer lists it the credential ends, and so do the token it
+		// bought and an exchange token not yet spent (a refusal spends
+		// it); giving the audience back revives the bought token.
+		fx := newProvenanceFx(t)
+		cl := fx.adminClient(t, pat.ScopeAdmin)
+		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: cl.ID})
+		other, _ := fx.buy(t, cred, fx.user.ID)
+		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
+			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setAudiences := func(auds ...string) {
+			t.Helper()
+			if err := fx.store.UpdateClient(t.Context(), cl.ID, func(c storage.Client) (storage.Client, error) {
+				c.Audiences = auds
+				return c, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setAudiences("https://elsewhere.example")
+		_, err = fx.c.identity.GetAuthenticatedIdentity(as(cred), &gitpodv1.GetAuthenticatedIdentityRequest{})
+		wantCode(t, "the creator's credential after its client lost its audience", err, connect.CodeUnauthenticated)
+		ended(t, fx, other, "its creator's client no longer listing the credential's audience")
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		wantCode(t, "ExchangeToken after the creator's client lost the credential's audience", err, connect.CodeUnauthenticated)
+		setAudiences(testIssuer)
+		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
+			t.Errorf("the bought token once its creator's client lists the audience again: %v", err)
+		}
+	})
 	t.Run("CreatorsPoolNarrowed", func(t *testing.T) {
 		// docs/security.md A-93: the creator's credential drew its scope
 		// (sts:admin) from its pool's ceiling, as A-92's drew it from a

@@ -77,8 +77,9 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		if storage.IsUUID(c.ClientID) {
 			// The client, and what the credential drew from its list:
 			// the token ends once the client no longer lists the
-			// credential's scope, as the credential does.
-			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope, "", nil))
+			// credential's scope, pool or audiences, as
+			// the credential does.
+			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope, c.Pool, c.Audience))
 		}
 		x.SourceSubjects = add(x.SourceSubjects, slices.DeleteFunc(slices.Clone(c.SourceSubjects), func(s string) bool { return s == target })...)
 		if c.PATID != "" {
