@@ -23,6 +23,10 @@ const (
 var (
 	errWaitingForStorage = errors.New("waiting for storage")
 	errWaitingForKeys    = errors.New("waiting for the signing keys")
+	// errMigrating is the migrations' reason while they run, which can be
+	// long: a large table, or another process holding the migration lock
+	// (docs/security.md F-102).
+	errMigrating = errors.New("applying database migrations; see the server log")
 	// errTokenEndpointsNotBuilt is what the unauthenticated /readyz says
 	// when building the token endpoints failed: the error itself can name
 	// organizations and providers, and goes to the log (docs/security.md
@@ -173,6 +177,11 @@ func (b *boot) migrate(ctx context.Context) error {
 	if !b.cfg.Storage.AutoMigrate {
 		return errors.New("schema has pending migrations: run sts migrate (storage.auto_migrate is false)")
 	}
+	// Not bounded: a migration may rightly take long. The listener serves
+	// meanwhile and /readyz says so (docs/security.md F-102).
+	b.setErr(&b.migrateErr, errMigrating)
+	b.logger.InfoContext(ctx, "applying database migrations; on PostgreSQL this waits while another process migrates (up to 5 min)",
+		"storage", b.cfg.Storage.Type)
 	if err := b.store.Migrate(ctx); err != nil {
 		return err
 	}

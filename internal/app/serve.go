@@ -355,37 +355,55 @@ func (a *App) Run(ctx context.Context) (runErr error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.ctx = ctx
-	if err := b.init(ctx); err != nil {
-		if perr := permanent(err); perr != err {
-			a.ln.closeOwned()
-			return perr
-		}
-		if cfg.Storage.Type == sqlstore.DriverSQLite {
-			a.ln.closeOwned()
-			return fmt.Errorf("storage: %w", err)
-		}
-		logger.WarnContext(ctx, "storage not ready; serving anyway and retrying in the background", "error", err)
-		// A permanent error met while retrying (the database dropped, the
-		// role's password changed) ends Run with it.
-		b.onPermanent = func(err error) {
-			a.fatal.Store(&err)
-			cancel()
-		}
-		wg.Go(func() { b.retry(ctx) })
-	}
 
+	// Serve before the first attempt, not after it: its migrations may
+	// rightly take long (a large table) or wait (another replica or `sts
+	// migrate` holds the migration lock, up to 5 min), and /livez must
+	// answer meanwhile, or a liveness probe restarts the process into the
+	// same wait (docs/security.md F-102). /readyz says why it is not ready
+	// and the token endpoints answer 503 with Retry-After until it is.
 	ln := a.ln.public
 	logger.InfoContext(ctx, "listening", "url", a.localURL(), "issuer", cfg.Issuer)
 	if a.ln.ops != nil {
 		logger.InfoContext(ctx, "ops listening", "url", "http://"+a.ln.ops.Addr().String(), "pprof", cfg.Ops.Pprof)
 	}
-	err := a.srv.Serve(ctx, ln)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+	served := make(chan error, 1)
+	go func() {
+		served <- a.srv.Serve(ctx, ln)
+		cancel() // a listener that failed ends the start too
+	}()
+
+	if err := b.init(ctx); err != nil && ctx.Err() == nil {
+		var fatal error
+		if perr := permanent(err); perr != err {
+			fatal = perr
+		} else if cfg.Storage.Type == sqlstore.DriverSQLite {
+			fatal = fmt.Errorf("storage: %w", err)
+		}
+		if fatal != nil {
+			// What retrying cannot fix, and any failure on SQLite, ends the
+			// start: stop serving and return it.
+			a.fatal.Store(&fatal)
+			cancel()
+		} else {
+			logger.WarnContext(ctx, "storage not ready; serving anyway and retrying in the background", "error", err)
+			// A permanent error met while retrying (the database dropped, the
+			// role's password changed) ends Run with it.
+			b.onPermanent = func(err error) {
+				a.fatal.Store(&err)
+				cancel()
+			}
+			wg.Go(func() { b.retry(ctx) })
+		}
 	}
+	err := <-served
+	cancel()
+	a.ln.closeOwned()
 	if p := a.fatal.Load(); p != nil {
 		return *p
+	}
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
