@@ -273,7 +273,14 @@ func TestTokenEndpointsBuildRetried(t *testing.T) {
 	get(t, base+"/livez", http.StatusOK)
 	client := &http.Client{Timeout: 10 * time.Second}
 
-	// Several retries (250 ms, 500 ms, 1 s, 2 s apart).
+	// The listener serves during the first attempt too (F-102): wait for
+	// its build to fail once, then watch several retries (250 ms, 500 ms,
+	// 1 s, 2 s apart).
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, failing := readyzBody(t, client, base); failing["token_endpoints"] == "token endpoints not built yet; see the server log" {
+			break
+		}
+	}
 	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
 		code, failing := readyzBody(t, client, base)
 		// Unauthenticated: a fixed reason, never the build error's

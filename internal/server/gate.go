@@ -246,6 +246,16 @@ func (s *Server) runGates(ctx context.Context) {
 	if len(gates) == 0 {
 		return
 	}
+	// Serve runs from the start of the process, while the start-up itself
+	// (signing-key generation, migrations) keeps the cores busy: that is no
+	// request load, and shrinking the limits to their floor for it left a
+	// freshly started server shedding what it could serve. The gates adapt
+	// once every route is mounted (docs/security.md F-102).
+	select {
+	case <-ctx.Done():
+		return
+	case <-s.allMounted:
+	}
 	sl := newSchedLatency(schedTarget)
 	t := time.NewTicker(s.adjustEvery)
 	defer t.Stop()

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,6 +129,12 @@ type Options struct {
 // Server is the assembled HTTP server. Create it with [New] and run it with
 // [Server.Serve].
 type Server struct {
+	// allMounted is closed once every route is mounted: at New without a
+	// Deferred, else at its first Ready. The admission gates start
+	// adapting then (runGates).
+	allMounted     chan struct{}
+	allMountedOnce sync.Once
+
 	store   storage.Store
 	logger  *slog.Logger
 	metrics *Metrics
@@ -203,6 +210,10 @@ func New(o Options) *Server {
 	o.Metrics.watchReadiness(checks)
 	ready, metrics := readyz(checks), o.Metrics.Handler()
 	s.mounted = o.Mounters
+	s.allMounted = make(chan struct{})
+	if !slices.ContainsFunc(o.Mounters, func(m Mounter) bool { _, ok := m.(*Deferred); return ok }) {
+		s.markMounted()
+	}
 	s.routes = func(mux *http.ServeMux, isReady bool) {
 		mux.HandleFunc("GET /livez", livez)
 		mux.Handle("GET /readyz", ready)
@@ -450,8 +461,11 @@ func (s *Server) ready(late []Mounter) (err error) {
 		m.Mount(mux)
 	}
 	s.mux.Store(mux)
+	s.markMounted()
 	return nil
 }
+
+func (s *Server) markMounted() { s.allMountedOnce.Do(func() { close(s.allMounted) }) }
 
 // routeConflict reports whether v, recovered from a registration on an
 // http.ServeMux, is its refusal of two patterns that match the same
