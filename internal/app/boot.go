@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -20,18 +21,26 @@ const (
 	retryMax = 10 * time.Second
 )
 
+// The reasons /readyz shows for boot's checks: fixed texts, as it answers
+// anyone; the errors behind them go to the log (docs/security.md F-103).
 var (
-	errWaitingForStorage = errors.New("waiting for storage")
-	errWaitingForKeys    = errors.New("waiting for the signing keys")
+	errWaitingForStorage = server.Reason("waiting for storage")
+	errWaitingForKeys    = server.Reason("waiting for the signing keys")
 	// errMigrating is the migrations' reason while they run, which can be
 	// long: a large table, or another process holding the migration lock
 	// (docs/security.md F-102).
-	errMigrating = errors.New("applying database migrations; see the server log")
+	errMigrating = server.Reason("applying database migrations; see the server log")
 	// errTokenEndpointsNotBuilt is what the unauthenticated /readyz says
 	// when building the token endpoints failed: the error itself can name
 	// organizations and providers, and goes to the log (docs/security.md
 	// F-97).
-	errTokenEndpointsNotBuilt = errors.New("token endpoints not built yet; see the server log")
+	errTokenEndpointsNotBuilt = server.Reason("token endpoints not built yet; see the server log")
+	// errPendingNoAutoMigrate is the migrations' reason when they are left
+	// to `sts migrate`.
+	errPendingNoAutoMigrate = server.Reason("schema has pending migrations: run sts migrate (storage.auto_migrate is false)")
+	reasonSchemaNewer       = server.Reason("the database schema is newer than this binary; see the server log")
+	reasonKeysSealed        = server.Reason("sealed: the master key does not open them")
+	reasonKeysNotLoaded     = server.Reason("not loaded; see the server log")
 )
 
 // boot brings storage and the master key up, possibly after the listener
@@ -175,7 +184,7 @@ func (b *boot) migrate(ctx context.Context) error {
 		return nil
 	}
 	if !b.cfg.Storage.AutoMigrate {
-		return errors.New("schema has pending migrations: run sts migrate (storage.auto_migrate is false)")
+		return errPendingNoAutoMigrate
 	}
 	// Not bounded: a migration may rightly take long. The listener serves
 	// meanwhile and /readyz says so (docs/security.md F-102).
@@ -226,7 +235,11 @@ func (b *boot) checks() []server.Check {
 			if b.migrated.Load() {
 				return nil
 			}
-			return *b.migrateErr.Load()
+			err := *b.migrateErr.Load()
+			if errors.Is(err, sqlstore.ErrSchemaNewer) {
+				return fmt.Errorf("%w: %w", reasonSchemaNewer, err)
+			}
+			return err
 		}},
 		{Name: "master_key", Run: func(context.Context) error {
 			if b.keyring.Load() != nil {
@@ -234,7 +247,16 @@ func (b *boot) checks() []server.Check {
 			}
 			return *b.keyErr.Load()
 		}},
-		{Name: "signing_keys", Run: func(context.Context) error { return b.keys.Ready() }},
+		{Name: "signing_keys", Run: func(context.Context) error {
+			switch err := b.keys.Ready(); {
+			case err == nil:
+				return nil
+			case errors.Is(err, signer.ErrSealed):
+				return fmt.Errorf("%w: %w", reasonKeysSealed, err)
+			default:
+				return fmt.Errorf("%w: %w", reasonKeysNotLoaded, err)
+			}
+		}},
 		{Name: "trust_config", Run: b.trustReady},
 		// The signing keys can load while what needs the master key after
 		// them (the pepper, then the token endpoints) cannot be built yet:

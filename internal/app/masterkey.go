@@ -10,13 +10,14 @@ import (
 
 	"github.com/opensts/sts/internal/config"
 	"github.com/opensts/sts/internal/seal"
+	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/storage"
 )
 
 // errSealed is the readiness reason when sealed rows exist but their key is
 // gone. Generating a new key then would make every sealed row unreadable,
 // so the server stays sealed until the operator restores the key.
-var errSealed = errors.New("sealed: master key missing")
+var errSealed = server.Reason("sealed: master key missing")
 
 // checkKeyFiles refuses master key files (the configured one or
 // <data_dir>/master.key, and the previous ones) that group or others may

@@ -2,22 +2,44 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
 )
 
 // Check is one named readiness condition, such as "storage" or
-// "master_key". Run returns nil when the condition holds, else an error
-// whose text is shown on /readyz: keep it short and free of secrets (it
-// is also stripped of DSNs, addresses, host, user and database names).
+// "master_key". Run returns nil when the condition holds, else an error.
+// /readyz answers anyone, so it shows only the [Reason] in that error's
+// chain, or hiddenReason when there is none; the error itself goes to the
+// log under the check's name (docs/security.md F-103).
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+}
+
+// Reason is a failing check's reason as /readyz may show it: a fixed text
+// of ours that names nothing of the deployment (no DSN, host, path,
+// organization, pool or provider). Wrap the detail with it
+// (fmt.Errorf("%w: %w", reason, err)) so the log keeps the detail.
+type Reason string
+
+func (r Reason) Error() string { return string(r) }
+
+// hiddenReason is what /readyz shows for a failure that carries no Reason.
+const hiddenReason = "failing; see the server log"
+
+// publicReason is err's Reason, or hiddenReason.
+func publicReason(err error) string {
+	if r, ok := errors.AsType[Reason](err); ok {
+		return string(r)
+	}
+	return hiddenReason
 }
 
 // checkTimeout bounds each readiness check so a hung dependency makes
@@ -37,7 +59,28 @@ func livez(w http.ResponseWriter, _ *http.Request) {
 
 // readyz runs every check concurrently and answers 200 when all pass, else
 // 503 listing every failing check, so an operator sees all reasons at once.
-func readyz(checks []Check) http.HandlerFunc {
+// A failure whose error says more than its public reason is logged, once
+// per change, under the check's name: the probe runs every few seconds, and
+// anyone may call it.
+func readyz(checks []Check, logger *slog.Logger) http.HandlerFunc {
+	var (
+		logMu  sync.Mutex
+		logged = map[string]string{} // check name → error text last logged
+	)
+	note := func(ctx context.Context, name string, err error, reason string) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if err == nil {
+			delete(logged, name)
+			return
+		}
+		msg := err.Error()
+		if msg == reason || logged[name] == msg {
+			return
+		}
+		logged[name] = msg
+		logger.WarnContext(ctx, "readiness check failing", "check", name, "reason", reason, "error", msg)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 		defer cancel()
@@ -48,14 +91,16 @@ func readyz(checks []Check) http.HandlerFunc {
 		)
 		for _, c := range checks {
 			wg.Go(func() {
-				if err := c.Run(ctx); err != nil {
-					mu.Lock()
-					// One line per reason: driver errors span several.
-					// No DSNs, addresses, user or database names: /readyz
-					// answers anyone.
-					failing[c.Name] = redactCheck(strings.Join(strings.Fields(err.Error()), " "))
-					mu.Unlock()
+				err := c.Run(ctx)
+				if err == nil {
+					note(ctx, c.Name, nil, "")
+					return
 				}
+				reason := publicReason(err)
+				note(ctx, c.Name, err, reason)
+				mu.Lock()
+				failing[c.Name] = reason
+				mu.Unlock()
 			})
 		}
 		wg.Wait()
@@ -68,31 +113,17 @@ func readyz(checks []Check) http.HandlerFunc {
 	}
 }
 
-// redactions strip from a check's message what tells an unauthenticated
-// caller where storage lives and who connects to it: DSNs and URLs,
-// connection parameters, quoted database, role and user names, file paths,
-// addresses and host names. The kind of failure ("connection refused",
-// "does not exist", "sealed: …") stays.
-var redactions = []struct {
-	re   *regexp.Regexp
-	with string
-}{
-	{regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://\S+`), "<dsn>"},
-	{regexp.MustCompile("`[^`]*`"), "<dsn>"},
-	{regexp.MustCompile(`(?i)\b(host|hostaddr|port|user|username|dbname|database|password|sslmode|service|options|application_name)=\S+`), "<redacted>"},
-	{regexp.MustCompile(`(?i)\b(database|role|user|relation|schema|db)\s+"[^"]*"`), `$1 "<redacted>"`},
-	{regexp.MustCompile(`(^|[\s:(=])/[^\s:)]+`), "$1<path>"},
-	{regexp.MustCompile(`\[[0-9A-Fa-f:.%]+\](:\d+)?`), "<address>"},
-	{regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`), "<address>"},
-	{regexp.MustCompile(`(?i)\b[0-9a-f]{0,4}(:[0-9a-f]{0,4}){2,7}\b`), "<address>"},
-	{regexp.MustCompile(`\b(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(:\d+)?\b`), "<host>"},
-	{regexp.MustCompile(`\b[A-Za-z0-9-]+:\d{1,5}\b`), "<address>"},
-}
-
-// redactCheck is a failing check's message as /readyz shows it.
-func redactCheck(msg string) string {
-	for _, r := range redactions {
-		msg = r.re.ReplaceAllString(msg, r.with)
-	}
-	return msg
+// storageCheck is the built-in "storage" check: the store's health, its
+// reason a timeout or unavailable.
+func storageCheck(store storage.Store) Check {
+	return Check{Name: "storage", Run: func(ctx context.Context) error {
+		err := store.Health(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("%w: %w", Reason("timeout"), err)
+		}
+		return fmt.Errorf("%w: %w", Reason("unavailable; see the server log"), err)
+	}}
 }

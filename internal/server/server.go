@@ -205,10 +205,10 @@ func New(o Options) *Server {
 	checks := o.Checks
 	if o.Store != nil {
 		write := newWriteProbe(o.Store, o.WriteProbeInterval, o.Now, o.Logger)
-		checks = append([]Check{{Name: "storage", Run: o.Store.Health}, write.Check()}, checks...)
+		checks = append([]Check{storageCheck(o.Store), write.Check()}, checks...)
 	}
 	o.Metrics.watchReadiness(checks)
-	ready, metrics := readyz(checks), o.Metrics.Handler()
+	ready, metrics := readyz(checks, o.Logger), o.Metrics.Handler()
 	s.mounted = o.Mounters
 	s.allMounted = make(chan struct{})
 	if !slices.ContainsFunc(o.Mounters, func(m Mounter) bool { _, ok := m.(*Deferred); return ok }) {
@@ -277,7 +277,7 @@ func New(o Options) *Server {
 	if o.OpsListener != nil {
 		ops := http.NewServeMux()
 		ops.HandleFunc("GET /livez", livez)
-		ops.Handle("GET /readyz", readyz(checks))
+		ops.Handle("GET /readyz", ready)
 		ops.Handle("GET /metrics", o.Metrics.Handler())
 		if o.Pprof {
 			mountPprof(ops)

@@ -39,9 +39,7 @@ const (
 
 // writeClassError is a failing probe as /readyz shows it: the class only,
 // never the driver's message (paths, hosts, database names).
-type writeClassError string
-
-func (e writeClassError) Error() string { return string(e) }
+type writeClassError = Reason
 
 // writeClass is err's reason class.
 func writeClass(err error) string {
