@@ -251,7 +251,7 @@ func (b *boot) checks() []server.Check {
 			switch err := b.keys.Ready(); {
 			case err == nil:
 				return nil
-			case errors.Is(err, signer.ErrSealed):
+			case errors.Is(err, signer.ErrSealed), errors.Is(err, signer.ErrNoMasterKey):
 				return fmt.Errorf("%w: %w", reasonKeysSealed, err)
 			default:
 				return fmt.Errorf("%w: %w", reasonKeysNotLoaded, err)

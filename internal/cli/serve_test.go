@@ -125,7 +125,13 @@ func TestServeStaysSealed(t *testing.T) {
 
 	r := serve(t, "--data-dir", dir)
 	r.waitFor(t, "/livez", 200)
-	_, body := r.waitFor(t, "/readyz", 503)
+	// /readyz answers during the start too (F-102): wait for its end.
+	var body []byte
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if _, body = r.waitFor(t, "/readyz", 503); !strings.Contains(string(body), "waiting for storage") {
+			break
+		}
+	}
 	var got struct{ Failing map[string]string }
 	if err := json.Unmarshal(body, &got); err != nil || got.Failing["master_key"] != "sealed: master key missing" {
 		t.Errorf("/readyz = %s, want master_key sealed", body)
