@@ -178,7 +178,7 @@ func (b *boot) migrate(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return lockedElsewhere(ctx, b.cfg, err)
 	}
 	if !pending {
 		return nil
@@ -192,7 +192,7 @@ func (b *boot) migrate(ctx context.Context) error {
 	b.logger.InfoContext(ctx, "applying database migrations; on PostgreSQL this waits while another process migrates (up to 5 min)",
 		"storage", b.cfg.Storage.Type)
 	if err := b.store.Migrate(ctx); err != nil {
-		return err
+		return lockedElsewhere(ctx, b.cfg, err)
 	}
 	b.logger.InfoContext(ctx, "applied database migrations", "storage", b.cfg.Storage.Type)
 	return nil
@@ -271,4 +271,23 @@ func (b *boot) checks() []server.Check {
 			return errTokenEndpointsNotBuilt
 		}},
 	}
+}
+
+// errSQLiteLocked prefixes a SQLite schema check or migration that waited
+// out another connection's write lock.
+var errSQLiteLocked = errors.New("database is locked or busy: another process holds its write lock (a sqlite3 shell, a backup, another sts)")
+
+// lockedElsewhere names the cause of a SQLite schema step that ran out of
+// time. goose retries creating its version table behind the lock until the
+// step's deadline, so the error alone read "failed to initialize: context
+// deadline exceeded", which points nowhere (docs/security.md F-102). ctx
+// is the start's own context: a start cancelled by shutdown is not a lock.
+func lockedElsewhere(ctx context.Context, cfg config.Config, err error) error {
+	if cfg.Storage.Type != sqlstore.DriverSQLite || ctx.Err() != nil {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || sqlstore.WaitedOut(err) {
+		return fmt.Errorf("%w: %w", errSQLiteLocked, err)
+	}
+	return err
 }

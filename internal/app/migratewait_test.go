@@ -104,10 +104,12 @@ func TestLiveWhileMigrationWaits(t *testing.T) {
 }
 
 // TestSQLiteLockedAtStartEndsClearly (docs/security.md F-102): on SQLite,
-// a first start on a database file another process holds locked (BEGIN
-// EXCLUSIVE in a sqlite3 shell) ends within about storage.call_timeout
-// (SQLite's busy_timeout) with an error that says the database is locked,
-// never a hang nor a silent exit, and answers /livez while it waits.
+// a first start on a WAL database file another process holds the write
+// lock of (BEGIN IMMEDIATE in a sqlite3 shell) opens (readers pass), answers
+// /livez while the schema check waits, and ends within about
+// storage.call_timeout (SQLite's busy_timeout) with an error that says the
+// database is locked, never a bare "context deadline exceeded", a hang nor
+// a silent exit. It closes the listener when it ends.
 func TestSQLiteLockedAtStartEndsClearly(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Storage.CallTimeout = 2 * time.Second
@@ -121,11 +123,9 @@ func TestSQLiteLockedAtStartEndsClearly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// A rollback-journal file (as a tool makes it before sts ever opened
-	// it): the exclusive lock keeps readers out too.
-	for _, q := range []string{"CREATE TABLE other (x)", "BEGIN EXCLUSIVE", "INSERT INTO other VALUES (1)"} {
+	for _, q := range []string{"PRAGMA journal_mode=WAL", "CREATE TABLE other (x)", "BEGIN IMMEDIATE", "INSERT INTO other VALUES (1)"} {
 		if _, err := conn.ExecContext(t.Context(), q); err != nil {
-			t.Fatal(err)
+			t.Fatal(q, err)
 		}
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
@@ -133,18 +133,29 @@ func TestSQLiteLockedAtStartEndsClearly(t *testing.T) {
 	logs := &logBuffer{}
 	started := time.Now()
 	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err == nil {
-		done := make(chan error, 1)
-		go func() { done <- a.Run(t.Context()) }()
-		waitLive(t, &http.Client{Timeout: time.Second}, "http://"+cfg.Listen, started, time.Second, "the start, the database locked", cfg.Storage.CallTimeout, logs)
-		select {
-		case err = <-done:
-		case <-time.After(2*cfg.Storage.CallTimeout + 5*time.Second):
-			t.Fatalf("Run still waiting %s after the start on a locked database (log:\n%s)", time.Since(started).Round(time.Millisecond), logs)
-		}
+	if err != nil {
+		t.Fatalf("New = %v: the open failed, so Run's start was not reached", err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(t.Context()) }()
+	base := "http://" + cfg.Listen
+	waitLive(t, &http.Client{Timeout: time.Second}, base, started, time.Second, "the start, the database locked", cfg.Storage.CallTimeout, logs)
+	// /readyz bounds each check by 2 s (server.checkTimeout): the storage
+	// checks wait behind the lock that long.
+	if code, failing := readyzBody(t, &http.Client{Timeout: 3 * time.Second}, base); code != http.StatusServiceUnavailable || failing["migrations"] == "" {
+		t.Errorf("/readyz while the schema check waits = %d %v, want 503 naming migrations", code, failing)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(2*cfg.Storage.CallTimeout + 5*time.Second):
+		t.Fatalf("Run still waiting %s after the start on a locked database (log:\n%s)", time.Since(started).Round(time.Millisecond), logs)
+	}
+	t.Logf("the start ended after %s: %v", time.Since(started).Round(time.Millisecond), err)
 	if err == nil || !strings.Contains(err.Error(), "locked") || errors.Is(err, context.Canceled) {
 		t.Errorf("start = %v, want an error saying the database is locked (log:\n%s)", err, logs)
 	}
-	t.Logf("the start ended after %s: %v", time.Since(started).Round(time.Millisecond), err)
+	if resp, err := http.Get(base + "/livez"); err == nil {
+		resp.Body.Close()
+		t.Errorf("the listener still serves after Run returned")
+	}
 }

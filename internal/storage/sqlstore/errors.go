@@ -119,6 +119,11 @@ func waitedOut(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03")
 }
 
+// WaitedOut reports whether err, from this package, is a wait behind
+// another connection's lock that ran out (see waitedOut), for callers that
+// explain it.
+func WaitedOut(err error) bool { return waitedOut(err) }
+
 // fail translates err, reports it to Config.OnError unless it is a sentinel
 // or a cancellation, and prefixes op. op is a short constant ("update pat"):
 // it becomes a metrics label, so it never carries IDs or token material.
