@@ -35,7 +35,7 @@ type Server struct {
 
 // StartServer starts sts with the defaults (SQLite in t.TempDir(), a
 // free loopback port) changed by mutate, which may be nil. A new SQLite
-// file starts as a copy of a migrated one; see seedSQLite. It does not wait
+// file starts as a copy of a migrated one; see [SeedSQLite]. It does not wait
 // for readiness; see [NewTestServer]. mutate must not change Listen: the
 // port is already bound.
 func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
@@ -58,7 +58,7 @@ func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
 		ln.Close()
 		t.Fatalf("ststest: %v", err)
 	}
-	seedSQLite(t, cfg)
+	SeedSQLite(t, cfg)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -89,13 +89,15 @@ func StartServer(t testing.TB, mutate func(c *config.Config)) *Server {
 	return s
 }
 
-// seedSQLite writes a copy of a migrated database where cfg's SQLite file
+// SeedSQLite writes a copy of a migrated database where cfg's SQLite file
 // is to be, when the server would migrate a new file itself
-// (storage.auto_migrate) and mutate put none there: the server then finds
-// the schema current, as it would after migrating, and starts about a
-// second sooner under -race. A server left to refuse pending migrations,
-// or started on a file the test wrote, is left alone.
-func seedSQLite(t testing.TB, cfg config.Config) {
+// (storage.auto_migrate) and the test put none there: the server then
+// finds the schema current, as it would after migrating, and starts about
+// a second sooner under -race. A server left to refuse pending migrations,
+// started on a file the test wrote, or left to make its data_dir is left
+// alone. Tests of a first start (migrating from nothing, making data_dir)
+// must not call it; [StartServer] does.
+func SeedSQLite(t testing.TB, cfg config.Config) {
 	t.Helper()
 	if cfg.Storage.Type != "sqlite" || !cfg.Storage.AutoMigrate || cfg.Storage.Path == "" {
 		return
