@@ -18,6 +18,7 @@ import (
 	"github.com/opensts/sts/internal/app"
 	"github.com/opensts/sts/internal/cli"
 	"github.com/opensts/sts/internal/config"
+	"github.com/opensts/sts/internal/ststest"
 )
 
 // logBuffer collects the server's log lines.
@@ -56,9 +57,14 @@ func startServer(t *testing.T, extraYAML ...string) *server {
 
 // startServerIn is startServer over the data directory dataDir: servers
 // started over the same one share storage and keys, as replicas (or a
-// restart with a new configuration) do.
+// restart with a new configuration) do. dataDir is made here (0700, as
+// sts makes it) so that startServerYAML can seed the first server's
+// database; no test here is about sts making its data_dir.
 func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
 	t.Helper()
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	return startServerYAML(t, func(addr string) string {
 		return "listen: " + addr + "\ndata_dir: " + dataDir + "\n" + strings.Join(extraYAML, "")
 	})
@@ -79,7 +85,9 @@ func startServerPG(t *testing.T, dsn string) *server {
 
 // startServerYAML runs sts on a loopback listener with the configuration
 // file yaml(listen address) until the test ends, and waits until /login
-// answers 200.
+// answers 200. A new SQLite database starts as a migrated copy
+// (ststest.SeedSQLite): no test here is about migrating one, and running
+// every migration is about a second of each start under -race.
 func startServerYAML(t *testing.T, yaml func(addr string) string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -94,6 +102,7 @@ func startServerYAML(t *testing.T, yaml func(addr string) string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ststest.SeedSQLite(t, cfg)
 	logs := &logBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Listener: ln})
