@@ -12,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/server"
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/pgtest"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
 // readOnlyFault makes the store's only connection read-only the way the
@@ -42,6 +43,7 @@ func TestReadyzReportsReadOnlyStorage(t *testing.T) {
 				c.DSN = pgtest.DSN(t)
 			} else {
 				c.DSN = filepath.Join(t.TempDir(), "sts.db")
+				sqlitetest.WriteMigrated(t, c.DSN) // Migrate below finds nothing to do
 			}
 			st, err := sqlstore.Open(t.Context(), c)
 			if err != nil {

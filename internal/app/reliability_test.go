@@ -42,9 +42,12 @@ func startApp(t *testing.T, cfg config.Config) (stop func() (error, time.Duratio
 }
 
 // runApp is startApp without the wait for ready, logging to logs when it
-// is not nil: for the tests of a start that is not (yet) ready.
+// is not nil: for the tests of a start that is not (yet) ready. A new
+// SQLite database starts as a migrated copy (ststest.SeedSQLite): no
+// caller is about migrating one, and TestNewRun still starts from nothing.
 func runApp(t *testing.T, cfg config.Config, logs *logBuffer) (stop func() (error, time.Duration)) {
 	t.Helper()
+	ststest.SeedSQLite(t, cfg)
 	handler := slog.DiscardHandler
 	if logs != nil {
 		handler = slog.NewTextHandler(logs, nil)

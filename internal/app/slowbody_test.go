@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/app"
+	"github.com/opensts/sts/internal/ststest"
 )
 
 // TestSlowBodyIsNotASuccess (docs/security.md F-74): a request whose body
@@ -26,6 +27,7 @@ import (
 func TestSlowBodyIsNotASuccess(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTP.ReadTimeout = time.Second
+	ststest.SeedSQLite(t, cfg) // not a test of migrating
 	a, err := app.New(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
