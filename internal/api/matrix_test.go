@@ -525,7 +525,9 @@ var matrix = map[string]row{
 		return &stsv1.DeleteProviderRequest{PoolId: "acme-pool", ProviderId: fx.newProvider("acme-pool")}
 	}},
 	"/sts.v1.PoolService/TestPool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
-		return &stsv1.TestPoolRequest{PoolId: "acme-pool", SubjectToken: "not-a-jwt"}
+		// Naming acme's client, which the dry run judges as the exchange
+		// would (docs/security.md T-216): a verdict, not an error.
+		return &stsv1.TestPoolRequest{PoolId: "acme-pool", SubjectToken: "not-a-jwt", ClientId: fx.client}
 	}},
 	// sts.v1.KeyService
 	"/sts.v1.KeyService/ListSigningKeys": {instanceAdmin, func(*matrixFx, cred) proto.Message {

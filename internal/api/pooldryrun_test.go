@@ -90,7 +90,7 @@ func TestDryRunJudgesWhatIsIssued(t *testing.T) {
 const googleDefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 
 // dryRunClient creates a token-exchange client of org for pool with scope
-// read and returns its ID.
+// read, audiences kafka.example and the issuer, and returns its ID.
 func (e *poolEnv) dryRunClient(t *testing.T, org, pool string) string {
 	t.Helper()
 	sa, err := CreatePrincipal(context.Background(), e.store, testCaller, org, storage.PrincipalServiceAccount, "dry-"+storage.NewID()[:8], "", time.Now())
@@ -98,7 +98,8 @@ func (e *poolEnv) dryRunClient(t *testing.T, org, pool string) string {
 		t.Fatal(err)
 	}
 	cl := storage.Client{ID: storage.NewID(), OrgID: org, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodNone,
-		GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{pool}, Scopes: []string{"read"}}
+		GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{pool}, Scopes: []string{"read"},
+		Audiences: []string{"https://kafka.example", testIssuer}}
 	if err := e.store.CreateClient(context.Background(), cl); err != nil {
 		t.Fatal(err)
 	}

@@ -1,22 +1,19 @@
 package grants
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/opensts/sts/internal/clientauth"
-	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/trust"
 )
 
-// Reasons of the client check.
+// Reasons of the client check (clientauth.Check's).
 const (
-	ReasonClientOrgMismatch       = "client_org_mismatch"
-	ReasonClientRefreshNotAllowed = "client_refresh_not_allowed"
+	ReasonClientOrgMismatch       = clientauth.ReasonOrgMismatch
+	ReasonClientRefreshNotAllowed = clientauth.ReasonRefreshNotAllowed
 )
 
-// Issuance is what a grant is about to issue, as the client check sees it.
+// Issuance is what a grant is about to issue, as the client check sees it
+// (clientauth.Issuance, with the pool as the registry holds it).
 type Issuance struct {
 	// Grant is the grant type of the request.
 	Grant string
@@ -39,63 +36,16 @@ type Issuance struct {
 }
 
 // CheckClient is the one client check every grant runs, on every
-// dialect, before it issues anything (docs/api.md, "Clients"). Without a
-// client, only a pool that admits unauthenticated exchanges (or a grant
-// whose subject is its own credential) passes. With a client, every
-// allowlist of the client applies, and an empty list allows nothing:
-//
-//   - the grant type (and refresh_token when a refresh token comes too),
-//   - its own organization only, whatever its lists say,
-//   - the pool, which must be listed,
-//   - the scopes, each listed (the pool's ceiling applies as well: the
-//     effective ceiling is the intersection),
-//   - the audiences and resources, each listed.
+// dialect, before it issues anything (docs/api.md, "Clients"):
+// clientauth.Check, which the pool dry run runs too, so a dry run cannot
+// admit a client the exchange refuses (docs/security.md T-216).
 func CheckClient(client *storage.Client, is Issuance) error {
-	if client == nil {
-		if is.Anonymous || (is.Pool != nil && is.Pool.AllowUnauthenticated) {
-			return nil
-		}
-		cause := errors.New("client authentication required")
-		if is.Pool != nil {
-			cause = errors.New("pool " + is.Pool.ID + " requires client authentication")
-		}
-		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, cause)
-	}
-	if client.Disabled {
-		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonClientAuthRequired, errors.New("client disabled"))
-	}
-	if !clientauth.AllowsGrant(client, is.Grant) {
-		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed, fmt.Errorf("grant %q", trunc(is.Grant)))
-	}
+	in := clientauth.Issuance{Grant: is.Grant, OrgID: is.OrgID, Scopes: is.Scopes, Audiences: is.Audiences,
+		Refresh: is.Refresh, Anonymous: is.Anonymous}
 	if is.Pool != nil {
-		// A client acts within its own organization only: another tenant's
-		// pool is never reachable, whatever its allowlist says.
-		if client.OrgID != is.Pool.OrgID {
-			return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed,
-				errors.New("client of organization "+client.OrgID+" for a pool of "+is.Pool.OrgID))
-		}
-		if !clientauth.AllowsPool(client, is.Pool.ID) {
-			return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this pool", ReasonClientPoolNotAllowed, errors.New("pool "+is.Pool.ID+" not on the client's list"))
-		}
+		in.Pool = &is.Pool.Pool
 	}
-	if is.OrgID != "" && client.OrgID != is.OrgID {
-		return refuse(oauth2.ErrorUnauthorizedClient, "client may not obtain this token", ReasonClientOrgMismatch,
-			errors.New("client of organization "+client.OrgID+" for a token of "+is.OrgID))
-	}
-	for _, s := range is.Scopes {
-		if !clientauth.AllowsScopes(client, []string{s}) {
-			return refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsClient, fmt.Errorf("scope %q not on the client's list", trunc(s)))
-		}
-	}
-	for _, a := range is.Audiences {
-		if !clientauth.AllowsAudience(client, a) {
-			return refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, fmt.Errorf("audience %q not on the client's list", trunc(a)))
-		}
-	}
-	if is.Refresh && !clientauth.AllowsGrant(client, oauth2.GrantTypeRefreshToken) {
-		return refuse(oauth2.ErrorInvalidScope, descScope, ReasonClientRefreshNotAllowed, errors.New("offline_access for a client without the refresh_token grant"))
-	}
-	return nil
+	return clientauth.Check(client, in)
 }
 
 // mayKnowPool reports whether client may learn why pool p, which a request

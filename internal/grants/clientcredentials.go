@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -17,8 +18,8 @@ const ScopeOfflineAccess = oauth2.ScopeOfflineAccess
 
 // Reasons of the client-driven grants.
 const (
-	ReasonGrantNotAllowed    = "client_grant_not_allowed"
-	ReasonScopeExceedsClient = "scope_exceeds_client"
+	ReasonGrantNotAllowed    = clientauth.ReasonGrantNotAllowed
+	ReasonScopeExceedsClient = clientauth.ReasonScopeExceedsClient
 	ReasonAudienceRequired   = "audience_required"
 	ReasonRefreshInvalid     = "refresh_token_invalid"
 	ReasonRefreshReused      = "refresh_token_reused"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 )
 
@@ -47,7 +48,7 @@ const (
 	// (docs/security.md T-151).
 	ReasonScopeDefaultEmpty      = "scope_default_empty"
 	ReasonTargetInvalid          = "target_invalid"
-	ReasonAudienceNotAllowed     = "audience_not_allowed"
+	ReasonAudienceNotAllowed     = clientauth.ReasonAudienceNotAllowed
 	ReasonAudienceWidening       = "audience_widening"
 	ReasonLifetimeInvalid        = "lifetime_invalid"
 	ReasonLifetimeExceedsPool    = "lifetime_exceeds_pool"
@@ -56,9 +57,9 @@ const (
 	ReasonLifetimeExceedsMax     = "lifetime_exceeds_maximum"
 	ReasonBoundaryInvalid        = "access_boundary_invalid"
 	ReasonBoundaryExists         = "access_boundary_exists"
-	ReasonClientAuthRequired     = "client_auth_required"
+	ReasonClientAuthRequired     = clientauth.ReasonAuthRequired
 	ReasonClientAuthUnavailable  = "client_auth_unavailable"
-	ReasonClientPoolNotAllowed   = "client_pool_not_allowed"
+	ReasonClientPoolNotAllowed   = clientauth.ReasonPoolNotAllowed
 	ReasonRateLimited            = "rate_limited"
 	ReasonPoolRequired           = "identity_pool_id_required"
 	ReasonSubjectReplayed        = "subject_token_replayed"

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/federation"
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -82,8 +85,10 @@ type TestResult struct {
 // judges the scope and audience the exchange would issue, defaults
 // included (judgedRequest), shown in the "request" step, and each audience
 // is held to the pool's as the exchange holds it (policy.AudienceAllowed).
-// What an exchange checks beyond that — the client's permissions, the
-// requested scopes against the ceilings, the lifetime — is not evaluated.
+// A client_id is judged by the exchange's client check (clientauth.Check:
+// grant type, the pool on its list, scopes, audiences). What an exchange
+// checks beyond that — the requested scopes against the pool's ceiling,
+// the lifetime — is not evaluated.
 // Errors (not denials): [sts.Invalid] (also a client_id the pool's
 // organization has no client of), [sts.NotFound] (pool),
 // [sts.Unavailable].
@@ -124,7 +129,7 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	if in, err = s.googleAudience(p, in, step); err != nil {
 		return res, err
 	}
-	req, err := s.judgedRequest(ctx, p, in.Request)
+	req, client, err := s.judgedRequest(ctx, p, in.Request)
 	if err != nil {
 		return res, err
 	}
@@ -132,6 +137,31 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	if p.Disabled {
 		step("pool", false, "pool is disabled (reason pool_disabled)")
 		return deny(ReasonPoolDisabled)
+	}
+	// The client named, as the exchange judges it before any signature
+	// work (grant type, disabled, the pool on its list), and again below on
+	// what would be issued: by the exchange's own check, so the dry run
+	// cannot admit a client the exchange refuses (docs/security.md T-216).
+	// Without a client_id the client is not judged: the dry run tests the
+	// pool, whoever calls.
+	judgeClient := func(is clientauth.Issuance) bool {
+		if client == nil {
+			return true
+		}
+		is.Grant, is.OrgID, is.Pool = oauth2.GrantTypeTokenExchange, p.OrgID, &p
+		if err := clientauth.Check(client, is); err != nil {
+			reason := clientauth.ReasonAuthRequired
+			if oe, ok := errors.AsType[*oauth2.Error](err); ok {
+				reason = oe.Reason
+			}
+			step("client", false, fmt.Sprintf("client %s: %v (reason %s)", client.ID, errors.Unwrap(err), reason))
+			res.Reason = reason
+			return false
+		}
+		return true
+	}
+	if !judgeClient(clientauth.Issuance{}) {
+		return deny(res.Reason)
 	}
 	providers, err := s.store.ListProviders(ctx, p.ID)
 	if err != nil {
@@ -213,6 +243,13 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 			return deny(ReasonAudienceNotAllowed)
 		}
 	}
+	if !judgeClient(clientauth.Issuance{Scopes: req.Scopes, Audiences: req.Audiences,
+		Refresh: slices.Contains(req.Scopes, oauth2.ScopeOfflineAccess)}) {
+		return deny(res.Reason)
+	}
+	if client != nil {
+		step("client", true, fmt.Sprintf("client %s may obtain scope %q, audience %q from pool %s", client.ID, req.Scopes, req.Audiences, p.ID))
+	}
 	res.Allowed = true
 	res.Identity, res.Subject, res.Groups, res.Attributes = out.Identity, out.Subject, out.Groups, out.Attributes
 	s.logger().InfoContext(ctx, "pool dry run", "pool", p.ID, "provider", res.ProviderID, "allowed", true)
@@ -259,14 +296,15 @@ func (s *Service) googleAudience(p storage.Pool, in TestInput, step func(string,
 // /v1/token reads it; with no audience or resource, the default audience.
 // A dry run judging the parameters as sent admitted what the exchange
 // refuses. A scope the exchange would refuse anyway is shown as asked.
+// It returns the client too, for the client check.
 // The client must be one of the pool's organization: another's scopes
 // are not the dry run's to show.
-func (s *Service) judgedRequest(ctx context.Context, p storage.Pool, in policy.Request) (policy.Request, error) {
+func (s *Service) judgedRequest(ctx context.Context, p storage.Pool, in policy.Request) (policy.Request, *storage.Client, error) {
 	var client *storage.Client
 	if in.ClientID != "" {
 		c, err := s.clientOf(ctx, p.OrgID, in.ClientID)
 		if err != nil {
-			return in, err
+			return in, nil, err
 		}
 		client = &c
 	}
@@ -280,7 +318,7 @@ func (s *Service) judgedRequest(ctx context.Context, p storage.Pool, in policy.R
 	if len(in.Audiences)+len(in.Resources) > 0 || s.limits.DefaultAudience != "" {
 		out.Audiences = policy.IssuedAudience(in.Audiences, in.Resources, s.limits.DefaultAudience)
 	}
-	return out, nil
+	return out, client, nil
 }
 
 // clientOf reads client id of org; any other is bad input, the same

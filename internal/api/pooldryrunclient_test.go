@@ -1,0 +1,83 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// TestDryRunJudgesTheClient (docs/security.md T-216): PoolService/TestPool
+// with a client_id judges that client as the exchange does, by the
+// exchange's own check (clientauth.Check): a client that may not use the
+// token-exchange grant, does not list the pool, is disabled, or does not
+// list a scope or an audience the exchange would issue is refused, with the
+// exchange's reason. The dry run said allowed for every one of them.
+func TestDryRunJudgesTheClient(t *testing.T) {
+	onPoolBackends(t, func(t *testing.T, e *poolEnv) {
+		c := e.poolClient(e.srv.URL)
+		ctx := as(e.admin)
+		const kafka = "https://kafka.example"
+		p := e.validPool("judge")
+		p.Scopes, p.Audiences = []string{"read", "deploy"}, []string{kafka}
+		if _, err := c.CreatePool(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CreateProvider(ctx, e.validProvider("judge", "gh")); err != nil {
+			t.Fatal(err)
+		}
+		tok := e.sign(t, nil, "repo:acme/app", "acme")
+		client := func(mut func(*storage.Client)) string {
+			sa, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalServiceAccount, "j-"+storage.NewID()[:8], "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := storage.Client{ID: storage.NewID(), OrgID: e.org.ID, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodNone,
+				GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"judge"}, Scopes: []string{"read"},
+				Audiences: []string{kafka, testIssuer}}
+			mut(&cl)
+			if err := e.store.CreateClient(context.Background(), cl); err != nil {
+				t.Fatal(err)
+			}
+			return cl.ID
+		}
+		for _, tc := range []struct {
+			name   string
+			client string
+			req    *stsv1.TestPoolRequest
+			reason string // "" allowed
+		}{
+			{"a client that may", client(func(*storage.Client) {}), &stsv1.TestPoolRequest{Scopes: []string{"read"}, Audiences: []string{kafka}}, ""},
+			{"pool not on the client's list", client(func(c *storage.Client) { c.Pools = []string{"other"} }),
+				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "client_pool_not_allowed"},
+			{"no token-exchange grant", client(func(c *storage.Client) { c.GrantTypes = []string{oauth2.GrantTypeClientCredentials} }),
+				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "client_grant_not_allowed"},
+			{"disabled client", client(func(c *storage.Client) { c.Disabled = true }),
+				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "client_auth_required"},
+			{"a scope of the pool the client lacks", client(func(*storage.Client) {}),
+				&stsv1.TestPoolRequest{Scopes: []string{"deploy"}}, "scope_exceeds_client"},
+			{"an audience of the pool the client lacks", client(func(c *storage.Client) { c.Audiences = []string{testIssuer} }),
+				&stsv1.TestPoolRequest{Scopes: []string{"read"}, Audiences: []string{kafka}}, "audience_not_allowed"},
+			{"the default audience the client lacks", client(func(c *storage.Client) { c.Audiences = []string{kafka} }),
+				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "audience_not_allowed"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tc.req.PoolId, tc.req.SubjectToken, tc.req.ClientId = "judge", tok, tc.client
+				res, err := c.TestPool(ctx, tc.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := res.GetAllowed(); got != (tc.reason == "") || res.GetReason() != tc.reason {
+					t.Errorf("allowed = %v, reason %q; want reason %q, as the exchange refuses", got, res.GetReason(), tc.reason)
+				}
+				if tc.reason != "" && !strings.Contains(stepDetail(res, "client"), tc.reason) {
+					t.Errorf("client step %q, want it to name %s", stepDetail(res, "client"), tc.reason)
+				}
+			})
+		}
+	})
+}
