@@ -432,8 +432,11 @@ var matrix = map[string]row{
 	"/sts.v1.OrganizationService/CreateOrganization": {instanceAdmin, func(*matrixFx, cred) proto.Message {
 		return &stsv1.CreateOrganizationRequest{Name: "org-" + rand.Text()[:8]}
 	}},
+	// acme's ID in upper case: the same organization for every
+	// credential, acme's administrators' and the others' (docs/security.md
+	// T-217).
 	"/sts.v1.OrganizationService/GetOrganization": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
-		return &stsv1.GetOrganizationRequest{OrganizationId: fx.acme.ID}
+		return &stsv1.GetOrganizationRequest{OrganizationId: strings.ToUpper(fx.acme.ID)}
 	}},
 	"/sts.v1.OrganizationService/ListOrganizations": {anyAdmin, func(*matrixFx, cred) proto.Message {
 		return &stsv1.ListOrganizationsRequest{}
@@ -473,7 +476,7 @@ var matrix = map[string]row{
 		return &stsv1.CreateClientRequest{OrganizationId: fx.acme.ID, PrincipalId: fx.sa.ID, GrantTypes: []string{oauth2.GrantTypeClientCredentials}}
 	}},
 	"/sts.v1.ClientService/GetClient": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
-		return &stsv1.GetClientRequest{ClientId: fx.client}
+		return &stsv1.GetClientRequest{ClientId: strings.ToUpper(fx.client)} // T-217, as GetOrganization
 	}},
 	"/sts.v1.ClientService/ListClients": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.ListClientsRequest{OrganizationId: fx.acme.ID}
