@@ -90,14 +90,16 @@ func TestDryRunJudgesWhatIsIssued(t *testing.T) {
 const googleDefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 
 // dryRunClient creates a token-exchange client of org for pool with scope
-// read, audiences kafka.example and the issuer, and returns its ID.
+// read, audiences kafka.example and the issuer, and returns its ID. It is
+// confidential: the exchange narrows the default scope to an authenticated
+// client's only, a public one being an anonymous caller there.
 func (e *poolEnv) dryRunClient(t *testing.T, org, pool string) string {
 	t.Helper()
 	sa, err := CreatePrincipal(context.Background(), e.store, testCaller, org, storage.PrincipalServiceAccount, "dry-"+storage.NewID()[:8], "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := storage.Client{ID: storage.NewID(), OrgID: org, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodNone,
+	cl := storage.Client{ID: storage.NewID(), OrgID: org, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
 		GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{pool}, Scopes: []string{"read"},
 		Audiences: []string{"https://kafka.example", testIssuer}}
 	if err := e.store.CreateClient(context.Background(), cl); err != nil {

@@ -13,17 +13,21 @@ import (
 
 // TestDryRunJudgesTheClient (docs/security.md T-216): PoolService/TestPool
 // with a client_id judges that client as the exchange does, by the
-// exchange's own check (clientauth.Check): a client that may not use the
-// token-exchange grant, does not list the pool, is disabled, or does not
-// list a scope or an audience the exchange would issue is refused, with the
-// exchange's reason. The dry run said allowed for every one of them.
+// exchange's own check (clientauth.Check): a confidential client that may
+// not use the token-exchange grant, does not list the pool, is disabled,
+// or does not list a scope or an audience the exchange would issue is
+// refused, with the exchange's reason (the token endpoint's for each is
+// pinned in package grants). The dry run said allowed for every one of
+// them. Public clients: TestDryRunPublicClientIsAnonymous.
 func TestDryRunJudgesTheClient(t *testing.T) {
 	onPoolBackends(t, func(t *testing.T, e *poolEnv) {
 		c := e.poolClient(e.srv.URL)
 		ctx := as(e.admin)
 		const kafka = "https://kafka.example"
 		p := e.validPool("judge")
-		p.Scopes, p.Audiences = []string{"read", "deploy"}, []string{kafka}
+		// A pool that requires a client: each refusal below is then one the
+		// exchange makes (an open pool would admit an anonymous caller).
+		p.Scopes, p.Audiences, p.AllowUnauthenticated = []string{"read", "deploy"}, []string{kafka}, false
 		if _, err := c.CreatePool(ctx, p); err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +40,7 @@ func TestDryRunJudgesTheClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cl := storage.Client{ID: storage.NewID(), OrgID: e.org.ID, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodNone,
+			cl := storage.Client{ID: storage.NewID(), OrgID: e.org.ID, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
 				GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"judge"}, Scopes: []string{"read"},
 				Audiences: []string{kafka, testIssuer}}
 			mut(&cl)
@@ -57,7 +61,7 @@ func TestDryRunJudgesTheClient(t *testing.T) {
 			{"no token-exchange grant", client(func(c *storage.Client) { c.GrantTypes = []string{oauth2.GrantTypeClientCredentials} }),
 				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "client_grant_not_allowed"},
 			{"disabled client", client(func(c *storage.Client) { c.Disabled = true }),
-				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "client_auth_required"},
+				&stsv1.TestPoolRequest{Scopes: []string{"read"}}, "client_auth_failed"},
 			{"a scope of the pool the client lacks", client(func(*storage.Client) {}),
 				&stsv1.TestPoolRequest{Scopes: []string{"deploy"}}, "scope_exceeds_client"},
 			{"an audience of the pool the client lacks", client(func(c *storage.Client) { c.Audiences = []string{testIssuer} }),

@@ -71,7 +71,7 @@ sts.v1.PoolService/TestPool runs the same evaluation.`,
 	cmd.Flags().StringVar(&provider, "provider", "", "provider ID (default: the provider whose issuer matches the token)")
 	cmd.Flags().StringSliceVar(&audiences, "audience", nil, "requested audience, as the exchange's audience parameter; request.audience is it, or the issuer when none is given")
 	cmd.Flags().StringSliceVar(&resources, "resource", nil, "requested resource, as the exchange's resource parameter (RFC 8707); request.resource is it, and it joins request.audience")
-	cmd.Flags().StringVar(&client, "client", "", "client ID, as the exchange's client_id: request.client_id is it, and the default scopes are within its scopes")
+	cmd.Flags().StringVar(&client, "client", "", "client ID, as the exchange's client_id, judged as the exchange judges it: request.client_id is it and the default scopes are within its scopes (a public client: an anonymous caller, neither)")
 	scopesVar(cmd.Flags(), &scopes, "scope", "requested scope; request.scope is it, or the pool's default when none is given")
 	_ = cmd.MarkFlagRequired("pool")
 	_ = cmd.MarkFlagRequired("token")

@@ -31,6 +31,13 @@ const (
 	// ReasonTargetInvalid is the token endpoint's reason for a malformed
 	// audience or resource, or too many (policy.Targets).
 	ReasonTargetInvalid = "target_invalid"
+	// ReasonScopeDefaultEmpty and ReasonScopeExceedsPool are the token
+	// endpoint's reasons for a default scope it refuses (policy.DefaultScope).
+	ReasonScopeDefaultEmpty = "scope_default_empty"
+	ReasonScopeExceedsPool  = "scope_exceeds_pool"
+	// ReasonClientAuthFailed is the token endpoint's reason for a client
+	// that fails authentication, such as a disabled one.
+	ReasonClientAuthFailed = "client_auth_failed"
 )
 
 // TestInput is one dry run: a subject token against a pool.
@@ -85,8 +92,12 @@ type TestResult struct {
 // judges the scope and audience the exchange would issue, defaults
 // included (judgedRequest), shown in the "request" step, and each audience
 // is held to the pool's as the exchange holds it (policy.AudienceAllowed).
-// A client_id is judged by the exchange's client check (clientauth.Check:
-// grant type, the pool on its list, scopes, audiences). What an exchange
+// A client_id is judged as the exchange judges it: authenticated as the
+// token endpoint does (exchangeClient: disabled, its service account, a
+// public client taken for an anonymous caller), then by the exchange's
+// client check (clientauth.Check: grant type, the pool on its list,
+// scopes, audiences). A default scope the exchange refuses is denied
+// (judgedRequest). What an exchange
 // checks beyond that — the requested scopes against the pool's ceiling,
 // the lifetime — is not evaluated.
 // Errors (not denials): [sts.Invalid] (also a client_id the pool's
@@ -129,7 +140,7 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	if in, err = s.googleAudience(p, in, step); err != nil {
 		return res, err
 	}
-	req, client, err := s.judgedRequest(ctx, p, in.Request)
+	named, err := s.namedClient(ctx, p.OrgID, in.Request.ClientID)
 	if err != nil {
 		return res, err
 	}
@@ -138,14 +149,36 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 		step("pool", false, "pool is disabled (reason pool_disabled)")
 		return deny(ReasonPoolDisabled)
 	}
+	// The client the exchange would run with: the token endpoint first
+	// authenticates the one named, then judges what it authenticated.
+	client, err := s.exchangeClient(ctx, named, step)
+	if err != nil {
+		if oe, ok := errors.AsType[*oauth2.Error](err); ok {
+			return deny(oe.Reason)
+		}
+		return res, err
+	}
+	req, err := judgedRequest(p, in.Request, client, s.limits.DefaultAudience)
+	if err != nil {
+		// The exchange refuses such a default (invalid_scope) rather than
+		// issue a token of a scope nobody asked for (docs/security.md
+		// T-151): the dry run says so too.
+		reason := ReasonScopeDefaultEmpty
+		if errors.Is(err, policy.ErrGoogleScopesExceed) {
+			reason = ReasonScopeExceedsPool
+		}
+		step("request", false, fmt.Sprintf("%v (reason %s)", err, reason))
+		return deny(reason)
+	}
 	// The client named, as the exchange judges it before any signature
 	// work (grant type, disabled, the pool on its list), and again below on
 	// what would be issued: by the exchange's own check, so the dry run
 	// cannot admit a client the exchange refuses (docs/security.md T-216).
 	// Without a client_id the client is not judged: the dry run tests the
-	// pool, whoever calls.
+	// pool, whoever calls. A public client is judged as the anonymous
+	// caller the exchange takes it for (client nil).
 	judgeClient := func(is clientauth.Issuance) bool {
-		if client == nil {
+		if named == nil {
 			return true
 		}
 		is.Grant, is.OrgID, is.Pool = oauth2.GrantTypeTokenExchange, p.OrgID, &p
@@ -154,7 +187,7 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 			if oe, ok := errors.AsType[*oauth2.Error](err); ok {
 				reason = oe.Reason
 			}
-			step("client", false, fmt.Sprintf("client %s: %v (reason %s)", client.ID, errors.Unwrap(err), reason))
+			step("client", false, fmt.Sprintf("client %s: %v (reason %s)", named.ID, errors.Unwrap(err), reason))
 			res.Reason = reason
 			return false
 		}
@@ -291,34 +324,76 @@ func (s *Service) googleAudience(p storage.Pool, in TestInput, step func(string,
 // judgedRequest is what an exchange's condition sees as request for the
 // parameters in (docs/security.md T-185), computed by the token
 // endpoint's own rules (policy.DefaultScope, policy.IssuedAudience): with
-// no scope, the pool's default within the named client's scopes; with
-// Google's default scope alone, the pool's google_default_scopes, as
-// /v1/token reads it; with no audience or resource, the default audience.
-// A dry run judging the parameters as sent admitted what the exchange
-// refuses. A scope the exchange would refuse anyway is shown as asked.
-// It returns the client too, for the client check.
-// The client must be one of the pool's organization: another's scopes
-// are not the dry run's to show.
-func (s *Service) judgedRequest(ctx context.Context, p storage.Pool, in policy.Request) (policy.Request, *storage.Client, error) {
-	var client *storage.Client
-	if in.ClientID != "" {
-		c, err := s.clientOf(ctx, p.OrgID, in.ClientID)
-		if err != nil {
-			return in, nil, err
-		}
-		client = &c
-	}
+// no scope, the pool's default within the client's scopes; with Google's
+// default scope alone, the pool's google_default_scopes, as /v1/token
+// reads it; with no audience or resource, the default audience. A dry run
+// judging the parameters as sent admitted what the exchange refuses. A
+// default the exchange refuses is its error (policy.DefaultScope). client
+// is the one the exchange runs with (exchangeClient): request.client_id
+// is its ID, empty when it runs anonymous, as the exchange's is.
+func judgedRequest(p storage.Pool, in policy.Request, client *storage.Client, defaultAudience string) (policy.Request, error) {
 	out := in
+	out.ClientID = ""
+	if client != nil {
+		out.ClientID = client.ID
+	}
 	google := policy.StandsForDefault(in.Scopes, p.Scopes)
 	if google || in.Scopes == nil {
-		if sc, err := policy.DefaultScope(p.Scopes, p.GoogleDefaultScopes, google, client); err == nil {
-			out.Scopes = sc
+		sc, err := policy.DefaultScope(p.Scopes, p.GoogleDefaultScopes, google, client)
+		if err != nil {
+			return in, err
 		}
+		out.Scopes = sc
 	}
-	if len(in.Audiences)+len(in.Resources) > 0 || s.limits.DefaultAudience != "" {
-		out.Audiences = policy.IssuedAudience(in.Audiences, in.Resources, s.limits.DefaultAudience)
+	if len(in.Audiences)+len(in.Resources) > 0 || defaultAudience != "" {
+		out.Audiences = policy.IssuedAudience(in.Audiences, in.Resources, defaultAudience)
 	}
-	return out, client, nil
+	return out, nil
+}
+
+// namedClient is the client id of org the dry run names; nil for none.
+// The client must be one of the pool's organization: another's scopes
+// are not the dry run's to show.
+func (s *Service) namedClient(ctx context.Context, org, id string) (*storage.Client, error) {
+	if id == "" {
+		return nil, nil
+	}
+	c, err := s.clientOf(ctx, org, id)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// exchangeClient is the client an exchange naming c runs with, as the
+// token endpoint authenticates it (grants.Clients, clientauth Optional):
+// a disabled client fails authentication; a public one (auth method none)
+// is identified, not authenticated, and the exchange runs as an anonymous
+// caller, judged by the pool's allow_unauthenticated and not by the
+// client's lists (nil); a confidential one needs its service account
+// enabled and of its organization (clientauth.ServiceAccount, A-94). A
+// refusal is an *oauth2.Error with the exchange's reason, recorded as a
+// failed client step; any other error is a failed read.
+func (s *Service) exchangeClient(ctx context.Context, c *storage.Client, step func(string, bool, string)) (*storage.Client, error) {
+	switch {
+	case c == nil:
+		return nil, nil
+	case c.Disabled:
+		step("client", false, fmt.Sprintf("client %s: client disabled (reason %s)", c.ID, ReasonClientAuthFailed))
+		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidClient, Reason: ReasonClientAuthFailed}
+	case c.AuthMethod == oauth2.AuthMethodNone:
+		step("client", true, fmt.Sprintf("client %s is public (auth method none): the exchange identifies it, does not authenticate it, and runs as an anonymous caller", c.ID))
+		return nil, nil
+	}
+	if _, err := clientauth.ServiceAccount(ctx, s.store, nil, c); err != nil {
+		oe, ok := errors.AsType[*oauth2.Error](err)
+		if !ok || oe.Code != oauth2.ErrorInvalidClient {
+			return nil, sts.Wrap(sts.Unavailable, err, "storage unavailable")
+		}
+		step("client", false, fmt.Sprintf("client %s: %v (reason %s)", c.ID, errors.Unwrap(err), oe.Reason))
+		return nil, err
+	}
+	return c, nil
 }
 
 // clientOf reads client id of org; any other is bad input, the same
