@@ -77,6 +77,7 @@ type pageToken struct {
 // page never comes with a token that leads to an empty one. Errors: a
 // [*QueryError] for a bad query; otherwise the store's error.
 func List(ctx context.Context, store storage.AuditStore, q Query) (Page, error) {
+	q = q.canonical()
 	f, size, err := q.filter()
 	if err != nil {
 		return Page{}, err
@@ -93,6 +94,23 @@ func List(ctx context.Context, store storage.AuditStore, q Query) (Page, error) 
 		p.NextPageToken = encodeToken(pageToken{Time: micros(last.Time), ID: last.ID, Filter: q.digest()})
 	}
 	return p, nil
+}
+
+// canonical is q with the UUIDs it names lowered (storage.CanonicalID):
+// the organization, and the ID of an actor's or target's kind:id. A UUID
+// names the same record in any case (docs/security.md T-210), and events
+// are written with lower-case ones, so a filter in upper case found
+// nothing (T-217). Page tokens digest the lowered filters, so either
+// spelling continues the other's listing.
+func (q Query) canonical() Query {
+	ref := func(s string) string {
+		if kind, id, ok := strings.Cut(s, ":"); ok {
+			return kind + ":" + storage.CanonicalID(id)
+		}
+		return s
+	}
+	q.OrgID, q.Actor, q.Target = storage.CanonicalID(q.OrgID), ref(q.Actor), ref(q.Target)
+	return q
 }
 
 // filter validates q and returns its storage filter and page size.
