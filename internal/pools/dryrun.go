@@ -353,12 +353,14 @@ func judgedRequest(p storage.Pool, in policy.Request, client *storage.Client, de
 
 // namedClient is the client id of org the dry run names; nil for none.
 // The client must be one of the pool's organization: another's scopes
-// are not the dry run's to show.
+// are not the dry run's to show. Its UUID names it in any case
+// (storage.CanonicalID, docs/security.md T-217): `sts pool test` in
+// direct mode has no API to lower it first.
 func (s *Service) namedClient(ctx context.Context, org, id string) (*storage.Client, error) {
 	if id == "" {
 		return nil, nil
 	}
-	c, err := s.clientOf(ctx, org, id)
+	c, err := s.clientOf(ctx, org, storage.CanonicalID(id))
 	if err != nil {
 		return nil, err
 	}
