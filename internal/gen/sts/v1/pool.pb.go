@@ -1808,11 +1808,14 @@ type TestPoolRequest struct {
 	// The exchange's parameters. The policy judges what the exchange would
 	// issue for them (docs/security.md T-185), shown in the "request" step:
 	// request.scope is scopes, or with none the pool's default scopes
-	// (within client_id's scopes; scopes holding Google's default scope
-	// alone stand for google_default_scopes, as at /v1/token);
-	// request.audience is audiences and resources, or with none the
-	// issuer; request.resource and request.client_id are as sent.
-	// client_id must name a client of the pool's organization.
+	// (within a confidential client_id's scopes; scopes holding Google's
+	// default scope alone stand for google_default_scopes, as at
+	// /v1/token); request.audience is audiences and resources, or with
+	// none the issuer; request.resource is as sent. client_id must name a
+	// client of the pool's organization (a UUID in any case); the client is
+	// judged as the token endpoint would judge it (docs/security.md T-216),
+	// and request.client_id is its ID in lower case, or empty for a public
+	// client, which the exchange treats as an anonymous caller.
 	Audiences     []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
 	Resources     []string `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
 	Scopes        []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
