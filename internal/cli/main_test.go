@@ -269,6 +269,33 @@ func (r *run) waitFor(t *testing.T, path string, want int) (http.Header, []byte)
 	return nil, nil
 }
 
+// waitFailing waits until /readyz answers 503 with failing checks that
+// want accepts, and returns them. /readyz answers from the start, while
+// the first start-up attempt still runs (docs/security.md F-102), so a
+// test of the state a start ends in waits for that state rather than
+// reading the first 503.
+func (r *run) waitFailing(t *testing.T, want func(failing map[string]string) bool) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // a wait, not a bound: start-up under load
+	var last []byte
+	for time.Now().Before(deadline) {
+		_, body := r.waitFor(t, "/readyz", 503)
+		var got struct{ Failing map[string]string }
+		if err := json.Unmarshal(body, &got); err == nil && want(got.Failing) {
+			return got.Failing
+		}
+		last = body
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("/readyz did not reach the wanted state within 30s (last: %s); stderr:\n%s", last, r.stderr.String())
+	return nil
+}
+
+// sealedKey is the state a start without its master key ends in.
+func sealedKey(failing map[string]string) bool {
+	return strings.HasPrefix(failing["master_key"], "sealed") && strings.Contains(failing["signing_keys"], "sealed")
+}
+
 // logLines decodes the JSON log lines on stderr (not a terminal ⇒ JSON).
 func (r *run) logLines(t *testing.T) []map[string]any {
 	t.Helper()

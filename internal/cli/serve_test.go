@@ -125,22 +125,15 @@ func TestServeStaysSealed(t *testing.T) {
 
 	r := serve(t, "--data-dir", dir)
 	r.waitFor(t, "/livez", 200)
-	// /readyz answers during the start too (F-102): wait for its end.
-	var body []byte
-	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if _, body = r.waitFor(t, "/readyz", 503); !strings.Contains(string(body), "waiting for storage") {
-			break
-		}
-	}
-	var got struct{ Failing map[string]string }
-	if err := json.Unmarshal(body, &got); err != nil || got.Failing["master_key"] != "sealed: master key missing" {
-		t.Errorf("/readyz = %s, want master_key sealed", body)
+	failing := r.waitFailing(t, sealedKey)
+	if failing["master_key"] != "sealed: master key missing" {
+		t.Errorf("/readyz master_key = %q, want sealed: master key missing", failing["master_key"])
 	}
 	if _, err := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(err) {
 		t.Errorf("a master key was generated over sealed rows (%v)", err)
 	}
-	if !strings.Contains(got.Failing["signing_keys"], "sealed") {
-		t.Errorf("/readyz signing_keys = %q, want sealed", got.Failing["signing_keys"])
+	if !strings.Contains(failing["signing_keys"], "sealed") {
+		t.Errorf("/readyz signing_keys = %q, want sealed", failing["signing_keys"])
 	}
 	// The public keys still load: tokens issued before stay verifiable.
 	// (active and next of ES256 and of RS256, kept beside it by default).
@@ -170,11 +163,7 @@ func TestServePostgresDown(t *testing.T) {
 	setenv(t, "STS_STORAGE_DSN", "postgres://sts@"+closed+"/sts?connect_timeout=1")
 	r := serve(t, "--data-dir", t.TempDir())
 	r.waitFor(t, "/livez", 200)
-	_, body := r.waitFor(t, "/readyz", 503)
-	var got struct{ Failing map[string]string }
-	if err := json.Unmarshal(body, &got); err != nil || got.Failing["storage"] == "" || got.Failing["master_key"] == "" {
-		t.Errorf("/readyz = %s, want storage and master_key failing", body)
-	}
+	r.waitFailing(t, func(f map[string]string) bool { return f["storage"] != "" && f["master_key"] != "" })
 	time.Sleep(time.Second) // a few retries
 	if code, done := r.exited(); done {
 		t.Fatalf("sts exited with %d while PostgreSQL was down", code)
@@ -337,7 +326,7 @@ func TestServeSealedTokenEndpoints503(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := serve(t, "--data-dir", dir)
-	r.waitFor(t, "/readyz", 503)
+	r.waitFailing(t, sealedKey)
 	for _, path := range []string{"/oauth2/token", "/v1/token", "/oauth2/introspect", "/oauth2/revoke"} {
 		resp, err := http.Post(r.base+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
 		if err != nil {

@@ -213,7 +213,7 @@ func TestServeSealedSaysWhatToDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := serve(t, "--data-dir", dir)
-	r.waitFor(t, "/readyz", 503)
+	r.waitFailing(t, sealedKey)
 	var line map[string]any
 	for _, l := range r.logLines(t) {
 		if msg, _ := l["msg"].(string); strings.Contains(msg, "sealed rows") {
@@ -241,7 +241,7 @@ func TestServeSealedGoogleAndConnect503(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := serve(t, "--data-dir", dir)
-	r.waitFor(t, "/readyz", 503)
+	r.waitFailing(t, sealedKey)
 	resp, err := http.Post(r.base+"/v1/oauthtoken", "application/json", strings.NewReader(`{"grantType":"urn:ietf:params:oauth:grant-type:token-exchange"}`))
 	if err != nil {
 		t.Fatal(err)
