@@ -1,17 +1,11 @@
 package introspect
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/opensts/sts/internal/clientauth"
-	"github.com/opensts/sts/internal/signer"
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -25,29 +19,9 @@ import (
 // why) on both paths, and nothing is introspected; the same token without
 // the boundary is still answered.
 func TestBoundedBearerRefused(t *testing.T) {
-	const iss = "https://sts.example"
-	store := sqlitetest.NewStore(t)
-	keys, err := signer.NewStatic(signer.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &tokens.Issuer{Signer: keys, IssuerURL: iss}
-	pepper := []byte(strings.Repeat("p", 32))
-	h := &Handler{Clients: &clientauth.Authenticator{Store: store, Pepper: pepper}, Tokens: &tokens.Verifier{Keys: keys, Issuer: iss}, Refresh: store, Pepper: pepper}
-	mux := http.NewServeMux()
-	h.Mount(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
-	now := time.Now()
+	s := newTestServer(t, nil)
 	mint := func(scope string, cab map[string]any) string {
-		tok, _, err := issuer.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p", OrgID: "acme", Principal: "user",
-			Audience: tokens.Audience{iss}, Scope: scope, IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(time.Hour)),
-			CAB: cab})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return s.mint(t, tokens.AccessClaims{Subject: "p", OrgID: "acme", Principal: "user", Scope: scope, CAB: cab})
 	}
 	cab := map[string]any{"accessBoundaryRules": []any{map[string]any{
 		"availableResource":    "//storage.example/buckets/logs",
@@ -55,16 +29,7 @@ func TestBoundedBearerRefused(t *testing.T) {
 	}}}
 	bounded, full, target := mint(ScopeIntrospect, cab), mint(ScopeIntrospect, nil), mint("read", nil)
 	send := func(path, bearer string) (int, map[string]any, string) {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(url.Values{"token": {target}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
+		resp, m := s.post(t, path, formType, url.Values{"token": {target}}.Encode(), authorization("Bearer "+bearer))
 		return resp.StatusCode, m, resp.Header.Get("WWW-Authenticate")
 	}
 	for _, path := range []string{Path, PathGoogle} {

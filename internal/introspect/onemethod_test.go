@@ -1,20 +1,13 @@
 package introspect
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
-	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -25,35 +18,16 @@ import (
 // is, rather than one being used and the other ignored. A bearer token
 // with a bare client_id, or alone, is answered.
 func TestOneAuthenticationMethod(t *testing.T) {
-	const iss = "https://sts.example"
-	store := sqlitetest.NewStore(t)
-	keys, err := signer.NewStatic(signer.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &tokens.Issuer{Signer: keys, IssuerURL: iss}
-	pepper := []byte(strings.Repeat("p", 32))
-	h := &Handler{Clients: &clientauth.Authenticator{Store: store, Pepper: pepper}, Tokens: &tokens.Verifier{Keys: keys, Issuer: iss}, Refresh: store, Pepper: pepper}
-	mux := http.NewServeMux()
-	h.Mount(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
+	s := newTestServer(t, nil)
 	sec := secret.PrefixClientSecret.Generate()
 	post := storage.Client{ID: storage.NewID(), OrgID: "acme", PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretPost,
-		SecretDigest: secret.Digest(pepper, sec), Audiences: []string{iss}}
-	if err := store.CreateClient(t.Context(), post); err != nil {
+		SecretDigest: secret.Digest(s.pepper, sec), Audiences: []string{s.iss}}
+	if err := s.store.CreateClient(t.Context(), post); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
 	mint := func(scope string) string {
-		tok, _, err := issuer.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p", OrgID: "acme", Principal: "user",
-			Audience: tokens.Audience{iss}, Scope: scope, IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(time.Hour)),
+		return s.mint(t, tokens.AccessClaims{Subject: "p", OrgID: "acme", Principal: "user", Scope: scope,
 			Src: &tokens.Source{Issuer: "urn:opensts:pat", Subject: "pat-1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
 	}
 	admin, target := mint(ScopeIntrospect), mint("read")
 	send := func(bearer string, extra url.Values) (int, string) {
@@ -61,18 +35,11 @@ func TestOneAuthenticationMethod(t *testing.T) {
 		for k, v := range extra {
 			form[k] = v
 		}
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		var auth func(*http.Request)
 		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
+			auth = authorization("Bearer " + bearer)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
+		resp, m := s.post(t, Path, formType, form.Encode(), auth)
 		e, _ := m["error"].(string)
 		return resp.StatusCode, e
 	}
@@ -96,16 +63,7 @@ func TestOneAuthenticationMethod(t *testing.T) {
 	// The scheme's name is case-insensitive (RFC 7235 §2.1), as at
 	// userinfo and the Connect API: "bearer" is a bearer token.
 	for _, scheme := range []string{"bearer ", "BEARER "} {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(url.Values{"token": {target}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", scheme+admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		resp.Body.Close()
+		resp, m := s.post(t, Path, formType, url.Values{"token": {target}}.Encode(), authorization(scheme+admin))
 		if resp.StatusCode != 200 || m["active"] != true {
 			t.Errorf("%q scheme: %d %v, want 200 and the token active", scheme, resp.StatusCode, m)
 		}

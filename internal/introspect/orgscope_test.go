@@ -1,20 +1,13 @@
 package introspect
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
-	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -24,59 +17,29 @@ import (
 // gets {"active":false}, with or without the introspect permission, and
 // so does a bearer caller of another organization.
 func TestIntrospectionStaysInOrganization(t *testing.T) {
-	const iss = "https://sts.example"
-	store := sqlitetest.NewStore(t)
-	keys, err := signer.NewStatic(signer.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := &tokens.Issuer{Signer: keys, IssuerURL: iss}
-	pepper := []byte(strings.Repeat("p", 32))
-	h := &Handler{Clients: &clientauth.Authenticator{Store: store, Pepper: pepper}, Tokens: &tokens.Verifier{Keys: keys, Issuer: iss}, Refresh: store, Pepper: pepper}
-	mux := http.NewServeMux()
-	h.Mount(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
+	s := newTestServer(t, nil)
 	client := func(org string, scopes ...string) (string, string) {
 		sec := secret.PrefixClientSecret.Generate()
 		c := storage.Client{ID: storage.NewID(), OrgID: org, PrincipalID: "sa", AuthMethod: oauth2.AuthMethodClientSecretBasic,
-			SecretDigest: secret.Digest(pepper, sec), Audiences: []string{iss}, Scopes: scopes}
-		if err := store.CreateClient(t.Context(), c); err != nil {
+			SecretDigest: secret.Digest(s.pepper, sec), Audiences: []string{s.iss}, Scopes: scopes}
+		if err := s.store.CreateClient(t.Context(), c); err != nil {
 			t.Fatal(err)
 		}
 		return c.ID, sec
 	}
 	mint := func(org, scope string) string {
-		now := time.Now()
-		tok, _, err := issuer.MintAccessToken(t.Context(), tokens.AccessClaims{Subject: "p-" + org, OrgID: org, Principal: "user",
-			Audience: tokens.Audience{iss}, Scope: scope, IssuedAt: tokens.NewNumericDate(now), Expiry: tokens.NewNumericDate(now.Add(time.Hour)),
+		return s.mint(t, tokens.AccessClaims{Subject: "p-" + org, OrgID: org, Principal: "user", Scope: scope,
 			Src: &tokens.Source{Issuer: "urn:opensts:pat", Subject: "pat-1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
 	}
 	introspect := func(token string, auth func(*http.Request)) map[string]any {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(url.Values{"token": {token}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		auth(req)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp, m := s.post(t, Path, formType, url.Values{"token": {token}}.Encode(), auth)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("introspection status %d", resp.StatusCode)
 		}
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
 		return m
 	}
 	basic := func(id, sec string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth(id, sec) } }
-	bearer := func(tok string) func(*http.Request) {
-		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
-	}
+	bearer := func(tok string) func(*http.Request) { return authorization("Bearer " + tok) }
 
 	acmeTok := mint("acme", "write")
 	acmeID, acmeSec := client("acme")
