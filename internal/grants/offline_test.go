@@ -11,6 +11,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
 )
 
 // TestExchangeOfflineAccess: token exchange returns a refresh token when
@@ -139,10 +140,61 @@ func grantID(t *testing.T, tok any) string {
 // postAt sends form to path on o's server as o's client (HTTP Basic).
 func (o *offlineEnv) postAt(t *testing.T, path string, form url.Values) (*http.Response, map[string]any) {
 	t.Helper()
+	return o.postAs(t, path, o.client.ID, o.secret, form)
+}
+
+// postAs sends form to path on o's server as client id with secret sec
+// (HTTP Basic).
+func (o *offlineEnv) postAs(t *testing.T, path, id, sec string, form url.Values) (*http.Response, map[string]any) {
+	t.Helper()
 	r, _ := http.NewRequest(http.MethodPost, o.srv.URL+path, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.SetBasicAuth(o.client.ID, o.secret)
+	r.SetBasicAuth(id, sec)
 	return do(t, r)
+}
+
+// reExchangeEnv is newOfflineEnv whose verifier judges every token by
+// its sources as they are now (no cache: every check reads the client),
+// with a second client b, a copy of o's client under its own ID and
+// secret, that re-exchanges what o's client (a) was issued.
+type reExchangeEnv struct {
+	*offlineEnv
+	b       storage.Client
+	bSecret string
+}
+
+func newReExchangeEnv(t *testing.T) *reExchangeEnv {
+	t.Helper()
+	o := newOfflineEnv(t)
+	src := tokens.NewStoreSources(o.store, o.grant.Trust)
+	src.TTL, src.Audiences = 0, o.grant.ServerAudiences()
+	o.verify.Sources = src
+	r := &reExchangeEnv{offlineEnv: o, b: o.client, bSecret: secret.PrefixClientSecret.Generate()}
+	r.b.ID, r.b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, r.bSecret)
+	if err := o.store.CreateClient(t.Context(), r.b); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// subjectForm is the exchange, at pool "offline" for scope read, of a
+// fresh subject token of sub; kv adds to the form.
+func (r *reExchangeEnv) subjectForm(t *testing.T, sub string, kv ...string) url.Values {
+	t.Helper()
+	c := r.issuer.claims(time.Now(), sub)
+	c["aud"] = "offline"
+	return exchangeForm(r.issuer.mint(t, "RS256", c), append([]string{"pool", "offline", "scope", "read"}, kv...)...)
+}
+
+// first is a's access token from the exchange of u1's subject token.
+func (r *reExchangeEnv) first(t *testing.T) string {
+	t.Helper()
+	resp, body := r.postAt(t, PathToken, r.subjectForm(t, "u1"))
+	tok, _ := body["access_token"].(string)
+	if resp.StatusCode != http.StatusOK || tok == "" {
+		t.Fatalf("exchange by a = %d (error %v)", resp.StatusCode, body["error"])
+	}
+	return tok
 }
 
 // confluentFamily begins a refresh family at the Confluent path through

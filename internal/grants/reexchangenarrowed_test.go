@@ -2,13 +2,9 @@ package grants
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -19,37 +15,15 @@ import (
 // derived token must not outlive its source. A scope a's token did not
 // hold may leave a and end nothing; b's own list still judges b's token.
 func TestReExchangeEndsWhenFirstClientNarrowed(t *testing.T) {
-	o := newOfflineEnv(t)
-	src := tokens.NewStoreSources(o.store, o.grant.Trust)
-	src.TTL, src.Audiences = 0, o.grant.ServerAudiences() // every check reads the client
-	o.verify.Sources = src
-	sec := secret.PrefixClientSecret.Generate()
-	b := o.client
-	b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)
-	if err := o.store.CreateClient(t.Context(), b); err != nil {
-		t.Fatal(err)
-	}
-	exchange := func(id, sec string, form url.Values) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, o.srv.URL+PathToken, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, sec)
-		resp, body := do(t, req)
-		return resp.StatusCode, body
-	}
-	c := o.issuer.claims(time.Now(), "u1")
-	c["aud"] = "offline"
-	status, body := exchange(o.client.ID, o.secret, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"))
-	first, _ := body["access_token"].(string)
-	if status != http.StatusOK || first == "" {
-		t.Fatalf("exchange by a = %d (error %v)", status, body["error"])
-	}
+	o := newReExchangeEnv(t)
+	first := o.first(t)
 	reexchange := func(tok string) (int, map[string]any) {
 		form := exchangeForm(tok, "scope", "read")
 		form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
-		return exchange(b.ID, sec, form)
+		resp, body := o.postAs(t, PathToken, o.b.ID, o.bSecret, form)
+		return resp.StatusCode, body
 	}
-	status, body = reexchange(first)
+	status, body := reexchange(first)
 	second, _ := body["access_token"].(string)
 	if status != http.StatusOK || second == "" {
 		t.Fatalf("re-exchange by b = %d (error %v)", status, body["error"])
@@ -107,44 +81,18 @@ func TestReExchangeEndsWhenFirstClientLosesPoolOrAudience(t *testing.T) {
 		{"audience taken from the actor's client", func(cl *storage.Client) { cl.Audiences = []string{"https://elsewhere.example"} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := newOfflineEnv(t)
-			src := tokens.NewStoreSources(o.store, o.grant.Trust)
-			src.TTL, src.Audiences = 0, o.grant.ServerAudiences()
-			o.verify.Sources = src
-			sec := secret.PrefixClientSecret.Generate()
-			b := o.client
-			b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)
-			if err := o.store.CreateClient(t.Context(), b); err != nil {
-				t.Fatal(err)
-			}
-			exchange := func(id, sec string, form url.Values) (int, map[string]any) {
-				t.Helper()
-				req, _ := http.NewRequest(http.MethodPost, o.srv.URL+PathToken, strings.NewReader(form.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth(id, sec)
-				resp, body := do(t, req)
-				return resp.StatusCode, body
-			}
-			c := o.issuer.claims(time.Now(), "u1")
-			c["aud"] = "offline"
-			status, body := exchange(o.client.ID, o.secret, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"))
-			first, _ := body["access_token"].(string)
-			if status != http.StatusOK || first == "" {
-				t.Fatalf("exchange by a = %d (error %v)", status, body["error"])
-			}
+			o := newReExchangeEnv(t)
+			first := o.first(t)
 			form := exchangeForm(first, "scope", "read")
 			form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
 			if tc.actor {
 				// b acts for another subject of the pool with a's token.
-				c := o.issuer.claims(time.Now(), "u2")
-				c["aud"] = "offline"
-				form = exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read",
-					"actor_token", first, "actor_token_type", oauth2.TokenTypeAccessToken)
+				form = o.subjectForm(t, "u2", "actor_token", first, "actor_token_type", oauth2.TokenTypeAccessToken)
 			}
-			status, body = exchange(b.ID, sec, form)
+			resp, body := o.postAs(t, PathToken, o.b.ID, o.bSecret, form)
 			second, _ := body["access_token"].(string)
-			if status != http.StatusOK || second == "" {
-				t.Fatalf("re-exchange by b = %d (error %v)", status, body["error"])
+			if resp.StatusCode != http.StatusOK || second == "" {
+				t.Fatalf("re-exchange by b = %d (error %v)", resp.StatusCode, body["error"])
 			}
 			before, err := o.store.GetClient(t.Context(), o.client.ID)
 			if err != nil {

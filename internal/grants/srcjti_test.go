@@ -4,12 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/oauth2"
-	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -160,33 +158,16 @@ func srcJTIOf(t *testing.T, tok string) []string { return accessPayload(t, tok).
 // token was issued to (src_client_id; docs/security.md A-33): disabling
 // either ends it, re-enabling brings it back.
 func TestReExchangeEndsWithEveryClient(t *testing.T) {
-	o := newOfflineEnv(t)
-	src := tokens.NewStoreSources(o.store, o.grant.Trust)
-	src.TTL, src.Audiences = 0, o.grant.ServerAudiences() // every check reads the client
-	o.verify.Sources = src
-	sec := secret.PrefixClientSecret.Generate()
-	b := o.client
-	b.ID, b.SecretDigest = storage.NewID(), secret.Digest(o.pepper, sec)
-	if err := o.store.CreateClient(t.Context(), b); err != nil {
-		t.Fatal(err)
-	}
-	as := func(id, sec string, form url.Values) string {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, o.srv.URL+PathToken, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, sec)
-		resp, body := do(t, req)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("exchange by %s = %d %v", id, resp.StatusCode, body)
-		}
-		return body["access_token"].(string)
-	}
-	c := o.issuer.claims(time.Now(), "u1")
-	c["aud"] = "offline"
-	first := as(o.client.ID, o.secret, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read"))
+	o := newReExchangeEnv(t)
+	b := o.b
+	first := o.first(t)
 	form := exchangeForm(first, "scope", "read")
 	form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
-	second := as(b.ID, sec, form)
+	resp, body := o.postAs(t, PathToken, b.ID, o.bSecret, form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("exchange by %s = %d %v", b.ID, resp.StatusCode, body)
+	}
+	second := body["access_token"].(string)
 	// The first client bare, and what the first token drew from it (its
 	// scope, pool and audiences) and from its pool.
 	firstAud := []string(accessPayload(t, first).Audience)
