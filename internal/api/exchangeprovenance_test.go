@@ -86,15 +86,22 @@ func newPoolProvenanceFx(t *testing.T) (*provenanceFx, *trust.Registry) {
 	return fx, reg
 }
 
-// buy creates an exchange token for target as cred and spends it.
-func (fx *provenanceFx) buy(t *testing.T, cred, target string) (string, tokens.AccessClaims) {
+// exchangeToken creates an exchange token for target as cred, valid five
+// minutes, and returns it unspent.
+func (fx *provenanceFx) exchangeToken(t *testing.T, cred, target string) string {
 	t.Helper()
 	x, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
 		PrincipalId: target, ValidFor: durationpb.New(5 * time.Minute)})
 	if err != nil {
 		t.Fatalf("CreateExchangeToken: %v", err)
 	}
-	res, err := fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x.GetExchangeToken()})
+	return x.GetExchangeToken()
+}
+
+// buy creates an exchange token for target as cred and spends it.
+func (fx *provenanceFx) buy(t *testing.T, cred, target string) (string, tokens.AccessClaims) {
+	t.Helper()
+	res, err := fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: fx.exchangeToken(t, cred, target)})
 	if err != nil {
 		t.Fatalf("ExchangeToken: %v", err)
 	}
@@ -134,6 +141,17 @@ func (fx *provenanceFx) adminCredential(t *testing.T, c tokens.AccessClaims) str
 		t.Fatal(err)
 	}
 	return cred
+}
+
+// updateClient changes the stored client id with change.
+func (fx *provenanceFx) updateClient(t *testing.T, id string, change func(*storage.Client)) {
+	t.Helper()
+	if err := fx.store.UpdateClient(t.Context(), id, func(c storage.Client) (storage.Client, error) {
+		change(&c)
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (fx *provenanceFx) deletePAT(t *testing.T) {
@@ -285,12 +303,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		if !slices.Contains(c.SourceClientIDs, cl.ID) {
 			t.Errorf("src_client_id = %v, want it to hold the creator's client %s", c.SourceClientIDs, cl.ID)
 		}
-		if err := fx.store.UpdateClient(t.Context(), cl.ID, func(c storage.Client) (storage.Client, error) {
-			c.Disabled = true
-			return c, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		fx.updateClient(t, cl.ID, func(c *storage.Client) { c.Disabled = true })
 		ended(t, fx, other, "disabling the client its creator's credential was issued to")
 	})
 	t.Run("CreatorsClientNarrowed", func(t *testing.T) {
@@ -303,19 +316,10 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		cl := fx.adminClient(t, pat.ScopeAdmin, pat.ScopeIdentityRead)
 		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: cl.ID})
 		other, _ := fx.buy(t, cred, fx.user.ID)
-		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
-			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		unspent := fx.exchangeToken(t, cred, fx.user.ID)
 		setScopes := func(scopes ...string) {
 			t.Helper()
-			if err := fx.store.UpdateClient(t.Context(), cl.ID, func(c storage.Client) (storage.Client, error) {
-				c.Scopes = scopes
-				return c, nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			fx.updateClient(t, cl.ID, func(c *storage.Client) { c.Scopes = scopes })
 		}
 		setScopes(pat.ScopeAdmin)
 		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
@@ -323,7 +327,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		}
 		setScopes(pat.ScopeIdentityRead)
 		ended(t, fx, other, "its creator's client no longer listing sts:admin")
-		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		_, err := fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent})
 		wantCode(t, "ExchangeToken after the creator's client lost sts:admin", err, connect.CodeUnauthenticated)
 	})
 	t.Run("CreatorsClientLostAudience", func(t *testing.T) {
@@ -336,25 +340,16 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		cl := fx.adminClient(t, pat.ScopeAdmin)
 		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: cl.ID})
 		other, _ := fx.buy(t, cred, fx.user.ID)
-		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
-			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		unspent := fx.exchangeToken(t, cred, fx.user.ID)
 		setAudiences := func(auds ...string) {
 			t.Helper()
-			if err := fx.store.UpdateClient(t.Context(), cl.ID, func(c storage.Client) (storage.Client, error) {
-				c.Audiences = auds
-				return c, nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			fx.updateClient(t, cl.ID, func(c *storage.Client) { c.Audiences = auds })
 		}
 		setAudiences("https://elsewhere.example")
-		_, err = fx.c.identity.GetAuthenticatedIdentity(as(cred), &gitpodv1.GetAuthenticatedIdentityRequest{})
+		_, err := fx.c.identity.GetAuthenticatedIdentity(as(cred), &gitpodv1.GetAuthenticatedIdentityRequest{})
 		wantCode(t, "the creator's credential after its client lost its audience", err, connect.CodeUnauthenticated)
 		ended(t, fx, other, "its creator's client no longer listing the credential's audience")
-		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent})
 		wantCode(t, "ExchangeToken after the creator's client lost the credential's audience", err, connect.CodeUnauthenticated)
 		setAudiences(testIssuer)
 		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
@@ -392,21 +387,17 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		setScopes(pl.Scopes...)
 		cred := fx.adminCredential(t, tokens.AccessClaims{ClientID: "pools/ci/providers/gh", Pool: pl.ID, Provider: "gh"})
 		other, _ := fx.buy(t, cred, fx.user.ID)
-		unspent, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
-			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		unspent := fx.exchangeToken(t, cred, fx.user.ID)
 		setScopes(pat.ScopeAdmin)
 		if _, err := fx.c.identity.GetAuthenticatedIdentity(as(other), &gitpodv1.GetAuthenticatedIdentityRequest{}); err != nil {
 			t.Errorf("the bought token after its creator's pool lost a scope the creator did not hold: %v", err)
 		}
 		setScopes(pat.ScopeIdentityRead)
 		// The credential itself ends: the fixture does judge pools.
-		_, err = fx.c.identity.GetAuthenticatedIdentity(as(cred), &gitpodv1.GetAuthenticatedIdentityRequest{})
+		_, err := fx.c.identity.GetAuthenticatedIdentity(as(cred), &gitpodv1.GetAuthenticatedIdentityRequest{})
 		wantCode(t, "the creator's credential after its pool lost sts:admin", err, connect.CodeUnauthenticated)
 		ended(t, fx, other, "its creator's pool no longer granting sts:admin")
-		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent.GetExchangeToken()})
+		_, err = fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: unspent})
 		wantCode(t, "ExchangeToken after the creator's pool lost sts:admin", err, connect.CodeUnauthenticated)
 	})
 	t.Run("OperatorMadeUnchanged", func(t *testing.T) {
@@ -444,15 +435,6 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 // not end), is redeemed.
 func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
 	t.Parallel()
-	create := func(t *testing.T, fx *provenanceFx, cred string) string {
-		t.Helper()
-		x, err := fx.c.principal.CreateExchangeToken(as(cred), &stsv1.CreateExchangeTokenRequest{
-			PrincipalId: fx.user.ID, ValidFor: durationpb.New(5 * time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x.GetExchangeToken()
-	}
 	redeem := func(fx *provenanceFx, x string) (*gitpodv1.ExchangeTokenResponse, error) {
 		return fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: x})
 	}
@@ -476,7 +458,7 @@ func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newProvenanceFx(t)
-			x := create(t, fx, fx.derived)
+			x := fx.exchangeToken(t, fx.derived, fx.user.ID)
 			revoke(t, fx, tc.whom(fx))
 			res, err := redeem(fx, x)
 			wantCode(t, "ExchangeToken after revoke subject of its "+tc.name, err, connect.CodeUnauthenticated)
@@ -485,7 +467,7 @@ func TestExchangeTokenEndsWithSubjectRevocation(t *testing.T) {
 			}
 			_, err = redeem(fx, x)
 			wantCode(t, "ExchangeToken of the refused exchange token, again", err, connect.CodeUnauthenticated)
-			res, err = redeem(fx, create(t, fx, fx.admin))
+			res, err = redeem(fx, fx.exchangeToken(t, fx.admin, fx.user.ID))
 			if err != nil {
 				t.Fatalf("an exchange token created after the revocation: %v", err)
 			}
