@@ -1,9 +1,9 @@
 package api
 
 import (
-	"flag"
-	"os"
 	"testing"
+
+	"github.com/opensts/sts/internal/ststest/paralleltest"
 )
 
 // TestMain runs four parallel tests at once rather than one per core,
@@ -15,12 +15,4 @@ import (
 // caller's deadline met within a window, a competing write given 500 ms
 // to get in), since parallel load stretches those; each says so. The
 // package's tests change no package variable and no environment variable.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		_ = flag.Set("test.parallel", "4")
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { paralleltest.Main(m, 4) }

@@ -1,9 +1,9 @@
 package app_test
 
 import (
-	"flag"
-	"os"
 	"testing"
+
+	"github.com/opensts/sts/internal/ststest/paralleltest"
 )
 
 // TestMain runs four parallel tests at once rather than one per core,
@@ -18,12 +18,4 @@ import (
 // request beating a poll), since parallel load stretches those. Generous
 // guards against a hang (a server that never becomes ready or never stops)
 // are not such bounds.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		_ = flag.Set("test.parallel", "4")
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { paralleltest.Main(m, 4) }

@@ -2,12 +2,12 @@ package cli_test
 
 import (
 	"context"
-	"flag"
 	"os"
 	"os/exec"
 	"testing"
 
 	"github.com/opensts/sts/internal/cli"
+	"github.com/opensts/sts/internal/ststest/paralleltest"
 	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
@@ -34,13 +34,7 @@ func TestMain(m *testing.M) {
 	// child processes to start): run four at once rather than one per
 	// core, unless -test.parallel is given (alone on two cores: 94 s
 	// instead of 114).
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		_ = flag.Set("test.parallel", "4")
-	}
-	os.Exit(m.Run())
+	paralleltest.Main(m, 4)
 }
 
 // stsCommand is `sts args...` as a child process of the test.
