@@ -25,6 +25,21 @@ func (s endsSession) SignOut(http.ResponseWriter, *http.Request, string) (string
 	return "bob", true, nil
 }
 
+// postForm has serve answer form posted to path as a browser posts a
+// page's own form (same-origin), labelled with Content-Encoding coding
+// unless it is "".
+func postForm(serve http.HandlerFunc, path string, form url.Values, coding string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if coding != "" {
+		r.Header.Set("Content-Encoding", coding)
+	}
+	w := httptest.NewRecorder()
+	serve(w, r)
+	return w
+}
+
 // TestEndSessionFormContentEncoding is docs/security.md T-222 for the
 // end-session endpoint: its confirmation form labelled gzip (sent plain)
 // is 415 with Accept-Encoding: identity, on its own error page, and the
@@ -33,16 +48,7 @@ func TestEndSessionFormContentEncoding(t *testing.T) {
 	ended := false
 	l := &Logout{SignedIn: endsSession{ended: &ended}, Pepper: []byte("0123456789abcdef0123456789abcdef")}
 	form := url.Values{confirmField: {l.confirmValue(&logoutRequest{values: url.Values{}}, l.now())}}
-	post := func(coding string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, LogoutPath, strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if coding != "" {
-			r.Header.Set("Content-Encoding", coding)
-		}
-		w := httptest.NewRecorder()
-		l.serve(w, r)
-		return w
-	}
+	post := func(coding string) *httptest.ResponseRecorder { return postForm(l.serve, LogoutPath, form, coding) }
 	w := post("gzip")
 	if w.Code != http.StatusUnsupportedMediaType || ended || w.Header().Get("Accept-Encoding") != "identity" ||
 		!strings.Contains(w.Body.String(), "not supported") {
@@ -80,17 +86,7 @@ func TestConsentFormContentEncoding(t *testing.T) {
 		t.Fatalf("consent screen = %d without its form: %.300s", rec.Code, rec.Body.String())
 	}
 	form.Set(decisionField, "approve")
-	post := func(coding string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Sec-Fetch-Site", "same-origin")
-		if coding != "" {
-			r.Header.Set("Content-Encoding", coding)
-		}
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
-		return w
-	}
+	post := func(coding string) *httptest.ResponseRecorder { return postForm(mux.ServeHTTP, Path, form, coding) }
 	w := post("gzip")
 	_, err := st.GetConsent(t.Context(), "bob", "c1")
 	if w.Code != http.StatusUnsupportedMediaType || w.Header().Get("Accept-Encoding") != "identity" ||
