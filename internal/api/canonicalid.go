@@ -21,7 +21,7 @@ var canonicalIDFields = map[protoreflect.Name]bool{
 // runner ID of an sts.v1 request in UUID form (storage.CanonicalID) before
 // any handler reads it: T-210's one rule, for every sts.v1 procedure at
 // once rather than handler by handler, which left organization and client
-// IDs compared and looked up as text (docs/security.md T-217). Pool and
+// IDs compared and looked up as text (docs/security.md T-215). Pool and
 // provider IDs are names, not UUIDs, and are left alone (their rule
 // refuses upper case); an ID not in UUID form is taken as sent and found
 // by nothing. Only the top-level fields of the request: no sts.v1 request

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-// TestCanonicalIDFieldsArePinned (docs/security.md T-217): the interceptor
+// TestCanonicalIDFieldsArePinned (docs/security.md T-215): the interceptor
 // lowers fields by name alone, so a new request field of one of those
 // names that is not a UUID sts made (a client_id of another kind, say)
 // would be silently lowered. Every (request, field) it applies to is

@@ -434,7 +434,7 @@ var matrix = map[string]row{
 	}},
 	// acme's ID in upper case: the same organization for every
 	// credential, acme's administrators' and the others' (docs/security.md
-	// T-217).
+	// T-215).
 	"/sts.v1.OrganizationService/GetOrganization": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.GetOrganizationRequest{OrganizationId: strings.ToUpper(fx.acme.ID)}
 	}},
@@ -476,7 +476,7 @@ var matrix = map[string]row{
 		return &stsv1.CreateClientRequest{OrganizationId: fx.acme.ID, PrincipalId: fx.sa.ID, GrantTypes: []string{oauth2.GrantTypeClientCredentials}}
 	}},
 	"/sts.v1.ClientService/GetClient": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
-		return &stsv1.GetClientRequest{ClientId: strings.ToUpper(fx.client)} // T-217, as GetOrganization
+		return &stsv1.GetClientRequest{ClientId: strings.ToUpper(fx.client)} // T-215, as GetOrganization
 	}},
 	"/sts.v1.ClientService/ListClients": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.ListClientsRequest{OrganizationId: fx.acme.ID}
@@ -529,7 +529,7 @@ var matrix = map[string]row{
 	}},
 	"/sts.v1.PoolService/TestPool": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		// Naming acme's client, which the dry run judges as the exchange
-		// would (docs/security.md T-216): a verdict, not an error.
+		// would (docs/security.md T-214): a verdict, not an error.
 		return &stsv1.TestPoolRequest{PoolId: "acme-pool", SubjectToken: "not-a-jwt", ClientId: fx.client}
 	}},
 	// sts.v1.KeyService

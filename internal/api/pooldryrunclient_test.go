@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestDryRunJudgesTheClient (docs/security.md T-216): PoolService/TestPool
+// TestDryRunJudgesTheClient (docs/security.md T-214): PoolService/TestPool
 // with a client_id judges that client as the exchange does, by the
 // exchange's own check (clientauth.Check): a confidential client that may
 // not use the token-exchange grant, does not list the pool, is disabled,

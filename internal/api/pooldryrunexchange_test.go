@@ -42,7 +42,7 @@ func dryRunPool(t *testing.T, e *poolEnv, id string, open bool, scopes ...string
 	}
 }
 
-// TestDryRunPublicClientIsAnonymous (docs/security.md T-216): at the token
+// TestDryRunPublicClientIsAnonymous (docs/security.md T-214): at the token
 // endpoint a public client (auth method none) is identified, not
 // authenticated, and the exchange runs as an anonymous caller
 // (clientauth.Optional; grants TestPublicClientTokenExchange): an open pool
@@ -80,7 +80,7 @@ func TestDryRunPublicClientIsAnonymous(t *testing.T) {
 	})
 }
 
-// TestDryRunClientServiceAccount (docs/security.md T-216, A-94): the
+// TestDryRunClientServiceAccount (docs/security.md T-214, A-94): the
 // exchange refuses a confidential client whose service account is
 // disabled, deleted or of another organization (clientauth.ServiceAccount,
 // invalid_client principal_disabled); the dry run said ALLOWED.
@@ -121,7 +121,7 @@ func TestDryRunClientServiceAccount(t *testing.T) {
 	})
 }
 
-// TestDryRunDefaultScopeEmpty (docs/security.md T-216, T-151): with no
+// TestDryRunDefaultScopeEmpty (docs/security.md T-214, T-151): with no
 // scope asked for and a default of nothing but offline_access, the
 // exchange refuses scope_default_empty; the dry run kept the scope as sent
 // and said ALLOWED.

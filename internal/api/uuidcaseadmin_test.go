@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAdminAPIOrgClientUUIDCase (docs/security.md T-217): the sts.v1
+// TestAdminAPIOrgClientUUIDCase (docs/security.md T-215): the sts.v1
 // organization, client, principal and runner IDs of every request are
 // UUIDs, and one sent in upper case names the same record, as T-210's
 // rule has it for principals: organization and client IDs were compared

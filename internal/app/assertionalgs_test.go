@@ -25,7 +25,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/rsatest"
 )
 
-// TestAssertionAlgorithmsAdvertised (docs/security.md T-224): a
+// TestAssertionAlgorithmsAdvertised (docs/security.md T-217): a
 // private_key_jwt client reads from discovery which algorithms it may sign
 // its client assertion with (RFC 8414 §2). Every JWS algorithm of an
 // asymmetric key, signed with a key the client registered, is accepted at

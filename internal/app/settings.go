@@ -38,7 +38,7 @@ func supported(authorize bool) discovery.Supported {
 			oauth2.AuthMethodClientSecretBasic, oauth2.AuthMethodClientSecretPost, oauth2.AuthMethodPrivateKeyJWT,
 		},
 		// Every algorithm a client assertion is verified with, and no
-		// other (docs/security.md T-224).
+		// other (docs/security.md T-217).
 		TokenEndpointAuthSigningAlgs: clientauth.AssertionAlgorithms(),
 		// Clients may register with auth method none (public clients).
 		PublicClients: true,

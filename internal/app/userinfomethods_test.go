@@ -17,7 +17,7 @@ import (
 	"github.com/opensts/sts/internal/config"
 )
 
-// TestUserInfoTokenSentOneWay (docs/security.md T-225): the UserInfo
+// TestUserInfoTokenSentOneWay (docs/security.md T-218): the UserInfo
 // endpoint takes the access token in the Authorization header only
 // (RFC 6750 §2.1). A request that also carries one in the query or the
 // form body uses more than one method, which RFC 6750 §2 forbids and
@@ -96,12 +96,12 @@ func userInfoRaw(t *testing.T, e *codeEnv, method, query, body, bearer string, c
 	return do(t, req)
 }
 
-// TestUserInfoTokenHiddenFromParser (docs/security.md T-226): a token in
+// TestUserInfoTokenHiddenFromParser (docs/security.md T-219): a token in
 // the query or the form body is a second method even where Go's
 // url.ParseQuery drops its pair (a ';' separator or a bad escape in the
 // value), which other parsers on the way keep; the header's token is not
 // served. A malformed query or body without access_token is none of the
-// endpoint's business: it is answered as before T-225, not blamed on the
+// endpoint's business: it is answered as before T-218, not blamed on the
 // body.
 func TestUserInfoTokenHiddenFromParser(t *testing.T) {
 	t.Parallel()
@@ -132,7 +132,7 @@ func TestUserInfoTokenHiddenFromParser(t *testing.T) {
 	}
 }
 
-// TestUserInfoBodyErrors (docs/security.md F-106): a form body that grows
+// TestUserInfoBodyErrors (docs/security.md F-104): a form body that grows
 // past http.max_body_bytes while it is read is 413, as at every other
 // endpoint (T-01), not 400; one that cannot be read for another reason (a
 // broken chunked encoding) is 400 invalid_request. Neither is answered

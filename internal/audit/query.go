@@ -100,7 +100,7 @@ func List(ctx context.Context, store storage.AuditStore, q Query) (Page, error) 
 // the organization, and the ID of an actor's or target's kind:id. A UUID
 // names the same record in any case (docs/security.md T-210), and events
 // are written with lower-case ones, so a filter in upper case found
-// nothing (T-217). Page tokens digest the lowered filters, so either
+// nothing (T-215). Page tokens digest the lowered filters, so either
 // spelling continues the other's listing.
 func (q Query) canonical() Query {
 	ref := func(s string) string {

@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/ststest"
 )
 
-// TestListFiltersLowerUUIDs (docs/security.md T-217): an organization,
+// TestListFiltersLowerUUIDs (docs/security.md T-215): an organization,
 // actor or target filter naming a UUID in upper case finds the events of
 // that UUID, as every sts.v1 ID does (T-210): the UUID part of kind:id is
 // lowered, the kind and any non-UUID ID are matched as sent. The filter

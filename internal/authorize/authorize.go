@@ -489,7 +489,7 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, a
 // (oauth2.CheckContentEncoding): one sent in a content coding (gzip, br,
 // …) is refused, since sts decodes none, and read as it came, a plain
 // form labelled gzip was a consent given or a session ended on bytes the
-// header says are something else (docs/security.md T-222). It sets
+// header says are something else (docs/security.md T-216). It sets
 // Accept-Encoding: identity and returns the page's message; the caller
 // answers 415 with its own page, reading nothing.
 func refuseCoding(w http.ResponseWriter, r *http.Request) (msg string, refused bool) {

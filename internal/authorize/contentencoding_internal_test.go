@@ -40,7 +40,7 @@ func postForm(serve http.HandlerFunc, path string, form url.Values, coding strin
 	return w
 }
 
-// TestEndSessionFormContentEncoding is docs/security.md T-222 for the
+// TestEndSessionFormContentEncoding is docs/security.md T-216 for the
 // end-session endpoint: its confirmation form labelled gzip (sent plain)
 // is 415 with Accept-Encoding: identity, on its own error page, and the
 // session is not ended; the same form sent plainly ends it.
@@ -65,7 +65,7 @@ type bobJustSignedIn struct{ bobSignedIn }
 
 func (bobJustSignedIn) AuthTime(*http.Request) (time.Time, bool, error) { return time.Now(), true, nil }
 
-// TestConsentFormContentEncoding is docs/security.md T-222 for
+// TestConsentFormContentEncoding is docs/security.md T-216 for
 // /oauth2/authorize: an Allow labelled gzip (sent plain) is 415 with
 // Accept-Encoding: identity on the endpoint's error page, no consent is
 // stored and no code issued; the same form sent plainly is honoured.

@@ -29,7 +29,7 @@ var assertionAlgs = []jose.SignatureAlgorithm{
 // *_endpoint_auth_signing_alg_values_supported: listing fewer than are
 // taken turns away a client that must sign with one left out (PS256
 // under FAPI), listing more would promise what is refused
-// (docs/security.md T-224).
+// (docs/security.md T-217).
 func AssertionAlgorithms() []string {
 	out := make([]string, len(assertionAlgs))
 	for i, a := range assertionAlgs {

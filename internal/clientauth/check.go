@@ -51,7 +51,7 @@ type Issuance struct {
 
 // Check is the one client check every grant runs, on every dialect,
 // before it issues anything (docs/api.md, "Clients"), and the one the
-// pool dry run runs on the client it is given (docs/security.md T-216),
+// pool dry run runs on the client it is given (docs/security.md T-214),
 // so the two cannot disagree. Without a client, only a pool that admits
 // unauthenticated exchanges (or a grant whose subject is its own
 // credential) passes. With a client, every allowlist of the client

@@ -38,7 +38,7 @@ type Issuance struct {
 // CheckClient is the one client check every grant runs, on every
 // dialect, before it issues anything (docs/api.md, "Clients"):
 // clientauth.Check, which the pool dry run runs too, so a dry run cannot
-// admit a client the exchange refuses (docs/security.md T-216).
+// admit a client the exchange refuses (docs/security.md T-214).
 func CheckClient(client *storage.Client, is Issuance) error {
 	in := clientauth.Issuance{Grant: is.Grant, OrgID: is.OrgID, Scopes: is.Scopes, Audiences: is.Audiences,
 		Refresh: is.Refresh, Anonymous: is.Anonymous}

@@ -173,7 +173,7 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	// The client named, as the exchange judges it before any signature
 	// work (grant type, disabled, the pool on its list), and again below on
 	// what would be issued: by the exchange's own check, so the dry run
-	// cannot admit a client the exchange refuses (docs/security.md T-216).
+	// cannot admit a client the exchange refuses (docs/security.md T-214).
 	// Without a client_id the client is not judged: the dry run tests the
 	// pool, whoever calls. A public client is judged as the anonymous
 	// caller the exchange takes it for (client nil).
@@ -354,7 +354,7 @@ func judgedRequest(p storage.Pool, in policy.Request, client *storage.Client, de
 // namedClient is the client id of org the dry run names; nil for none.
 // The client must be one of the pool's organization: another's scopes
 // are not the dry run's to show. Its UUID names it in any case
-// (storage.CanonicalID, docs/security.md T-217): `sts pool test` in
+// (storage.CanonicalID, docs/security.md T-215): `sts pool test` in
 // direct mode has no API to lower it first.
 func (s *Service) namedClient(ctx context.Context, org, id string) (*storage.Client, error) {
 	if id == "" {

@@ -10,7 +10,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestDryRunClientIDInUpperCase (docs/security.md T-217): `sts pool test
+// TestDryRunClientIDInUpperCase (docs/security.md T-215): `sts pool test
 // --client` in direct mode (no API in between to lower it) names a client
 // by its UUID in any case, as sts.v1 does (T-210); it was an error, "no
 // client" of the organization.

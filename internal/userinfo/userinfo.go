@@ -70,12 +70,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	// only (§2.1). A token in the query or the form body as well is two
 	// ways, invalid_request (§3.1), not served by the header's token; one
 	// there alone is told where it goes, not that none was sent
-	// (docs/security.md T-225).
+	// (docs/security.md T-218).
 	elsewhere, err := tokenElsewhere(r)
 	switch {
 	case errors.As(err, new(*http.MaxBytesError)):
 		// Past http.max_body_bytes: 413, as at every endpoint
-		// (docs/security.md T-01, F-106).
+		// (docs/security.md T-01, F-104).
 		challenge(w, http.StatusRequestEntityTooLarge, oauth2.ErrorInvalidRequest, "request body too large")
 		return
 	case err != nil:
@@ -196,7 +196,7 @@ func tokenElsewhere(r *http.Request) (bool, error) {
 // judges each name alone, because url.ParseQuery drops a whole pair over
 // a ';' or a bad escape in its value while other parsers on the way keep
 // it: the token would be there for them and hidden from us
-// (docs/security.md T-226). A malformed pair that names something else is
+// (docs/security.md T-219). A malformed pair that names something else is
 // not the endpoint's business, so there is no parse error.
 func hasAccessToken(q string) bool {
 	for q != "" {

@@ -12,7 +12,7 @@ import (
 
 // TestFormContentEncodingRefused: a page's form sent in a content coding
 // (Content-Encoding: gzip, br) is refused 415 with Accept-Encoding:
-// identity, as at the OAuth endpoints (docs/security.md T-211, T-222):
+// identity, as at the OAuth endpoints (docs/security.md T-211, T-216):
 // sts decodes none, so a plain form labelled gzip must not sign anyone in
 // nor create a token, and gzip bytes must not be parsed as a form.
 // identity is no coding and is read.
@@ -79,7 +79,7 @@ func TestFormContentEncodingRefused(t *testing.T) {
 	}
 }
 
-// TestFormContentEncodingBackLink: the 415 page of T-222 links back to
+// TestFormContentEncodingBackLink: the 415 page of T-216 links back to
 // the page whose form was refused (the token's edit or delete page, the
 // sign-in page), not to /tokens for every form.
 func TestFormContentEncodingBackLink(t *testing.T) {

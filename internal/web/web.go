@@ -211,7 +211,7 @@ func New(o Options) (*Handler, error) {
 // OAuth endpoints (oauth2.CheckContentEncoding): sts decodes none, and
 // read as it came, a plain form labelled gzip signed in or created a
 // token on bytes the header says are something else (docs/security.md
-// T-222). Browsers never compress a form; identity is read. It runs once
+// T-216). Browsers never compress a form; identity is read. It runs once
 // the request is routed, so the page's Back link is the form's own page
 // (formPage reads the route), and a sign-in's is the sign-in page.
 func (h *Handler) identityBody(next http.Handler) http.Handler {

@@ -1813,7 +1813,7 @@ type TestPoolRequest struct {
 	// /v1/token); request.audience is audiences and resources, or with
 	// none the issuer; request.resource is as sent. client_id must name a
 	// client of the pool's organization (a UUID in any case); the client is
-	// judged as the token endpoint would judge it (docs/security.md T-216),
+	// judged as the token endpoint would judge it (docs/security.md T-214),
 	// and request.client_id is its ID in lower case, or empty for a public
 	// client, which the exchange treats as an anonymous caller.
 	Audiences     []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
