@@ -107,7 +107,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 	// and provider.
 	keep := d.RevocationKeep
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
-		Principals: d.Store, Sources: sources, RevocationKeep: keep, MaxLifetime: d.MaxLifetime}
+		Principals: d.Store, Sessions: d.Store, Sources: sources, RevocationKeep: keep, MaxLifetime: d.MaxLifetime}
 	if d.Exchange != nil {
 		// A family of a pool keeps its audience by the exchange's rule
 		// (docs/security.md A-61).

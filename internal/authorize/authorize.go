@@ -94,12 +94,17 @@ type SignInAgain interface {
 // falling back to the start when it is unknown. The two differ for a
 // sign-in through an upstream provider that answered from its own
 // earlier sign-in (docs/security.md T-178).
+//
+// It also names the session (sessionID), which a code records: the
+// refresh family the code begins without offline_access ends with the
+// session (docs/security.md A-99).
 type SignedInSession interface {
-	// Session is r's principal, when its session began (started) and
-	// when its person authenticated (authenticated, zero when the seam
-	// does not know; never later than the authentication); ok is false
-	// when r carries no live session. An error is as Principal's.
-	Session(r *http.Request) (principalID string, started, authenticated time.Time, ok bool, err error)
+	// Session is r's principal, its session's ID, when the session began
+	// (started) and when its person authenticated (authenticated, zero
+	// when the seam does not know; never later than the authentication);
+	// ok is false when r carries no live session. An error is as
+	// Principal's.
+	Session(r *http.Request) (principalID, sessionID string, started, authenticated time.Time, ok bool, err error)
 }
 
 // Store is what the endpoint reads and writes.
@@ -442,6 +447,9 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 			c.AuthTime = storage.Now(when.authenticated)
 		}
 		c.SignedInAt = storage.Now(when.sudo())
+		// The session the code is issued in: the family it begins
+		// without offline_access ends with it (docs/security.md A-99).
+		c.SessionID = when.session
 	}
 	if err := h.Store.CreateAuthCode(r.Context(), c); err != nil {
 		h.logger().ErrorContext(r.Context(), "authorize: storing a code failed", "error", err)

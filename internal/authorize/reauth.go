@@ -52,6 +52,9 @@ type sessionRead struct {
 // T-178).
 type signInTimes struct {
 	started, authenticated time.Time
+	// session is the session's ID, when the seam names it
+	// ([SignedInSession]; docs/security.md A-99).
+	session string
 }
 
 // sudo is the sign-in sudo mode judges (docs/security.md T-140, A-79):
@@ -78,10 +81,10 @@ func (h *Handler) principal(r *http.Request) (string, bool, error) {
 	if !ok {
 		return h.SignedIn.Principal(r)
 	}
-	pid, started, authenticated, ok, err := s.Session(r)
+	pid, session, started, authenticated, ok, err := s.Session(r)
 	if err == nil && ok {
 		if read, _ := r.Context().Value(sessionReadKey{}).(*sessionRead); read != nil {
-			read.signInTimes, read.known = signInTimes{started, authenticated}, true
+			read.signInTimes, read.known = signInTimes{started, authenticated, session}, true
 		}
 	}
 	return pid, ok, err
@@ -102,7 +105,7 @@ func (h *Handler) signInTimes(r *http.Request) (signInTimes, bool, error) {
 		return signInTimes{}, false, nil
 	}
 	t, known, err := at.AuthTime(r)
-	times := signInTimes{t, t}
+	times := signInTimes{started: t, authenticated: t}
 	if err == nil && known && read != nil {
 		read.signInTimes, read.known = times, true
 	}

@@ -305,7 +305,17 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		// The family ends within its lifetime of the code's consumption,
 		// which bounds how long a replay's row must be kept (replay).
 		notAfter := now.Add(g.familyLifetime())
-		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, g.Type(), client, c, ac.AuthTime, ac.Scopes, covered, notAfter); err != nil {
+		// Without offline_access the family is the session's: signing out
+		// of sts (or the session ending any other way) ends it, as an
+		// online session's refresh tokens end at Keycloak; with it, the
+		// family outlives the session (OIDC Core §11; docs/security.md
+		// A code that names no session (issued before it was
+		// recorded) begins a family bound to none, as before.
+		session := ac.SessionID
+		if slices.Contains(ac.Scopes, ScopeOfflineAccess) {
+			session = ""
+		}
+		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, g.Type(), client, c, ac.AuthTime, session, ac.Scopes, covered, notAfter); err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
 				return nil, e // revoked meanwhile (docs/security.md T-160)
 			}

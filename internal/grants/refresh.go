@@ -70,6 +70,11 @@ type Refresh struct {
 	// family of a pool keeps an audience while one of the two lists it
 	// (docs/security.md A-61); nil allows the pool's own only.
 	Audiences []string
+	// Sessions judges a family bound to the browser session it was begun
+	// in (the authorization_code grant without offline_access): it
+	// refreshes only while that session lives (docs/security.md A-99).
+	// nil refuses such families (fail closed).
+	Sessions tokens.SessionReader
 	// Principals re-checks the family's principal (a pool's bound
 	// principal, a PAT's owner) on every refresh; nil refuses families
 	// that act as a principal.
@@ -139,14 +144,16 @@ func (g *Refresh) IssueUntil(ctx context.Context, grant string, client *storage.
 // records the earliest, against which the rows of what they derive from
 // are judged (tokens.FamilySourceRevoked, docs/security.md A-66).
 func (g *Refresh) issueFamily(ctx context.Context, id, grant string, client *storage.Client, claims tokens.AccessClaims, scopes, audiences []string, notAfter time.Time, sources ...time.Time) (string, error) {
-	return g.beginFamily(ctx, id, grant, client, claims, time.Time{}, scopes, audiences, notAfter, sources...)
+	return g.beginFamily(ctx, id, grant, client, claims, time.Time{}, "", scopes, audiences, notAfter, sources...)
 }
 
 // beginFamily is issueFamily recording authTime, when the person signed
 // in (the authorization_code grant's; zero when unknown), in the family's
-// template: its refreshes' ID tokens carry it (OIDC Core §12.2).
+// template: its refreshes' ID tokens carry it (OIDC Core §12.2); and
+// session, the browser session the family is bound to ("" for none): it
+// refreshes only while that session lives (docs/security.md A-99).
 func (g *Refresh) beginFamily(ctx context.Context, id, grant string, client *storage.Client, claims tokens.AccessClaims, authTime time.Time,
-	scopes, audiences []string, notAfter time.Time, sources ...time.Time,
+	session string, scopes, audiences []string, notAfter time.Time, sources ...time.Time,
 ) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")
@@ -158,7 +165,7 @@ func (g *Refresh) beginFamily(ctx context.Context, id, grant string, client *sto
 		exp = notAfter
 	}
 	tmpl := tokens.NewFamilyTemplate(claims, now, sources...)
-	tmpl.AuthTime, tmpl.Grant = authTime, grant
+	tmpl.AuthTime, tmpl.Grant, tmpl.Session = authTime, grant, session
 	rt, err := g.record(tmpl, scopes, audiences, raw)
 	if err != nil {
 		return "", err

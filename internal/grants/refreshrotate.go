@@ -505,6 +505,16 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 	case revoked:
 		return nil, nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
 	}
+	// A family bound to the browser session it was begun in ends with it:
+	// signed out, ended from the session list, trimmed, expired
+	// (docs/security.md A-99). Judged after the revocation rows, so a
+	// revoked family is refused as revoked.
+	switch err := tokens.CheckFamilySession(ctx, g.Sessions, &c, nowOf(g.Now)); {
+	case errors.Is(err, tokens.ErrSourceUnavailable):
+		return nil, nil, unavailable(tokens.Reason(err), err)
+	case err != nil:
+		return nil, nil, invalidGrant(tokens.Reason(err), err)
+	}
 	if c.PATID != "" || c.PATGeneration != "" || c.DerivesFurther() { // begun from a PAT, or a delegation
 		if g.Sources == nil {
 			return nil, nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))

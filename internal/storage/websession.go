@@ -51,6 +51,10 @@ type SessionStore interface {
 	CreateWebSession(ctx context.Context, s WebSession) error
 	// GetWebSessionByDigest returns ErrNotFound.
 	GetWebSessionByDigest(ctx context.Context, digest []byte) (WebSession, error)
+	// GetWebSession returns the session with this ID, or ErrNotFound.
+	// The refresh grant reads it for a family bound to the session that
+	// began it (docs/security.md A-99).
+	GetWebSession(ctx context.Context, id string) (WebSession, error)
 	// TouchWebSession sets LastSeenAt. Returns ErrNotFound.
 	TouchWebSession(ctx context.Context, id string, lastSeen time.Time) error
 	// ListWebSessions returns the sessions of one principal ordered by

@@ -29,6 +29,9 @@ var (
 	// ErrSourceGone: what the token was derived from (its principal, its
 	// personal access token) is deleted, disabled or regenerated.
 	ErrSourceGone = errors.New("token source gone")
+	// ErrSessionEnded: the browser session a refresh family is bound to
+	// has ended (docs/security.md A-99).
+	ErrSessionEnded = errors.New("session not active")
 )
 
 var reasons = []struct {
@@ -49,6 +52,7 @@ var reasons = []struct {
 	{ErrAudience, "audience_mismatch"},
 	{ErrRevoked, "token_revoked"},
 	{ErrSourceGone, "token_source_gone"},
+	{ErrSessionEnded, "session_not_active"},
 	{ErrSourceUnavailable, "source_unavailable"},
 }
 

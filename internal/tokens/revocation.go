@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -327,6 +328,14 @@ type FamilyTemplate struct {
 	// Empty in a family stored before it was recorded, which BegunBy
 	// judges by its shape.
 	Grant string `json:"fam_grant,omitempty"`
+	// Session is the browser session (storage.WebSession.ID) a family of
+	// the authorization_code grant was begun in without offline_access:
+	// the family lives only as long as that session, as an online
+	// session's refresh tokens do at Keycloak (docs/security.md A-99).
+	// Empty for every other family (offline_access, OIDC Core §11; any
+	// other grant), and for one stored before it was recorded, which
+	// outlives its session as before.
+	Session string `json:"fam_session,omitempty"`
 }
 
 // BegunBy is the grant types one of which the family's client must hold
@@ -495,4 +504,41 @@ func sourcePoolRow(c *AccessClaims, id string) bool {
 		}
 	}
 	return false
+}
+
+// SessionReader reads a browser session by its ID
+// (storage.SessionStore.GetWebSession).
+type SessionReader interface {
+	GetWebSession(ctx context.Context, id string) (storage.WebSession, error)
+}
+
+// CheckFamilySession judges a family bound to the browser session it was
+// begun in (t.Session; docs/security.md A-99): nil while that session is
+// stored, of the family's subject (t's sub must be the family's), and
+// before its absolute end at now; an error wrapping [ErrSessionEnded]
+// once it is not (signed out, ended from the session list, trimmed,
+// expired, its person disabled); an unavailable source check when
+// storage cannot say, or s is nil (fail closed). A family bound to no
+// session (offline_access, any other grant, or stored before sessions
+// were recorded) is nil without a read. The idle timeout is not judged:
+// it bounds a browser left unattended, and the application refreshing
+// is not that browser; a session found idle at its next use is ended,
+// and its families with it.
+func CheckFamilySession(ctx context.Context, s SessionReader, t *FamilyTemplate, now time.Time) error {
+	if t.Session == "" {
+		return nil
+	}
+	if s == nil {
+		return sourceUnavailable(errors.New("no session store to judge the family's browser session"))
+	}
+	w, err := s.GetWebSession(ctx, t.Session)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return invalid(ErrSessionEnded, "browser session %s ended", t.Session)
+	case err != nil:
+		return sourceUnavailable(err)
+	case w.PrincipalID != t.Subject || !now.Before(w.ExpiresAt):
+		return invalid(ErrSessionEnded, "browser session %s expired", t.Session)
+	}
+	return nil
 }

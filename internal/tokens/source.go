@@ -195,7 +195,9 @@ type FamilyChecker interface {
 // (grants.CheckClient, withinPool): the family's client still holds the
 // refresh_token grant and the grant that began the family (its Grant,
 // docs/security.md A-98), and its pool, when it has one, still grants
-// offline_access. The client is read as CheckSource reads it (a
+// offline_access, and the browser session it is bound to, if any,
+// still lives (CheckFamilySession, read from the store when it is a
+// [SessionReader]; A-99). The client is read as CheckSource reads it (a
 // refusal read afresh).
 func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error {
 	c := &t.AccessClaims
@@ -238,7 +240,8 @@ func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error
 			return invalid(ErrSourceGone, "pool %s no longer grants %s", c.Pool, oauth2.ScopeOfflineAccess)
 		}
 	}
-	return nil
+	sessions, _ := s.Store.(SessionReader)
+	return CheckFamilySession(ctx, sessions, t, s.now())
 }
 
 // further checks what the tokens c was exchanged from derive from beyond

@@ -106,16 +106,18 @@ func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool, error) {
 	return se.rec.AuthAt, true, nil
 }
 
-// Session is Principal, the session's start (sudo mode's measure, T-140:
-// every sign-in starts a new session, T-82) and AuthTime from one read of
-// the session (authorize.SignedInSession), so the authorization endpoint
+// Session is Principal, the session's ID (which a code records: the
+// family it begins without offline_access ends with the session,
+// docs/security.md A-99), its start (sudo mode's measure, T-140: every
+// sign-in starts a new session, T-82) and AuthTime from one read of the
+// session (authorize.SignedInSession), so the authorization endpoint
 // reads it once a request (docs/security.md T-146).
-func (s *SignedIn) Session(r *http.Request) (string, time.Time, time.Time, bool, error) {
+func (s *SignedIn) Session(r *http.Request) (string, string, time.Time, time.Time, bool, error) {
 	se, ok, err := s.find(r)
 	if err != nil || !ok {
-		return "", time.Time{}, time.Time{}, false, err
+		return "", "", time.Time{}, time.Time{}, false, err
 	}
-	return se.principal.ID, se.rec.CreatedAt, se.rec.AuthAt, true, nil
+	return se.principal.ID, se.rec.ID, se.rec.CreatedAt, se.rec.AuthAt, true, nil
 }
 
 // SignIn sends the browser to the sign-in page, which returns it to

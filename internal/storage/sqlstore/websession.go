@@ -51,6 +51,15 @@ func (s *Store) GetWebSessionByDigest(ctx context.Context, digest []byte) (stora
 	return w, s.fail("get web session", err)
 }
 
+// GetWebSession implements storage.SessionStore.
+func (s *Store) GetWebSession(ctx context.Context, id string) (storage.WebSession, error) {
+	if unstorable(id) {
+		return storage.WebSession{}, errUnstorable
+	}
+	w, err := scanWebSession(s.db.QueryRowContext(ctx, `SELECT `+webSessionColumns+` FROM web_sessions WHERE id = $1`, id))
+	return w, s.fail("get web session", err)
+}
+
 // TouchWebSession implements storage.SessionStore.
 func (s *Store) TouchWebSession(ctx context.Context, id string, lastSeen time.Time) error {
 	return s.fail("touch web session", execOne(ctx, s.db, `UPDATE web_sessions SET last_seen_at = $2 WHERE id = $1`, id, s.ts(lastSeen)))
