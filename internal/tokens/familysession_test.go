@@ -1,0 +1,92 @@
+package tokens_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/tokens"
+)
+
+// failingSessions is a session store that cannot answer just now.
+type failingSessions struct{}
+
+func (failingSessions) GetWebSession(context.Context, string) (storage.WebSession, error) {
+	return storage.WebSession{}, errors.New("database busy")
+}
+
+// TestCheckFamilySession (docs/security.md A-99): a family bound to the
+// browser session it was begun in passes only while that session is
+// stored, of the family's person and before its end; CheckFamily (what
+// refresh-token introspection runs) judges it too. A family bound to no
+// session (offline_access, another grant, one stored before sessions were
+// recorded) is never judged by one; storage that cannot say, or no store
+// at all, is unavailable, never "alive".
+func TestCheckFamilySession(t *testing.T) {
+	ctx := t.Context()
+	s, p := sourceStore(t, storage.PrincipalUser)
+	cl := sourceClient(t, s, p.ID)
+	if err := s.UpdateClient(ctx, cl.ID, func(old storage.Client) (storage.Client, error) {
+		old.GrantTypes = []string{oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken}
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	now := storage.Now(time.Now())
+	session := func(principal string, end time.Time) string {
+		t.Helper()
+		w := storage.WebSession{ID: storage.NewID(), Digest: []byte(storage.NewID()), OrgID: "acme", PrincipalID: principal,
+			Method: "link", CreatedAt: now.Add(-time.Hour), LastSeenAt: now.Add(-time.Hour), ExpiresAt: end}
+		if err := s.CreateWebSession(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		return w.ID
+	}
+	other := storage.Principal{ID: storage.NewID(), OrgID: "acme", Kind: storage.PrincipalUser, Name: "bob", CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	live, expired, bobs, ended := session(p.ID, now.Add(time.Hour)), session(p.ID, now), session(other.ID, now.Add(time.Hour)), session(p.ID, now.Add(time.Hour))
+	if err := s.DeleteWebSession(ctx, ended); err != nil {
+		t.Fatal(err)
+	}
+	family := func(sess string) *tokens.FamilyTemplate {
+		return &tokens.FamilyTemplate{AccessClaims: tokens.AccessClaims{Subject: p.ID, OrgID: "acme", Principal: string(p.Kind),
+			ClientID: cl.ID, Audience: tokens.Audience{testAud}}, Grant: oauth2.GrantTypeAuthorizationCode, Session: sess}
+	}
+	src := tokens.NewStoreSources(s, nil)
+	src.TTL, src.Now = 0, func() time.Time { return now }
+	for _, tc := range []struct {
+		name, session string
+		want          error // nil: alive
+	}{
+		{"bound to no session", "", nil},
+		{"its session live", live, nil},
+		{"its session signed out", ended, tokens.ErrSessionEnded},
+		{"its session at its absolute end", expired, tokens.ErrSessionEnded},
+		{"another person's session", bobs, tokens.ErrSessionEnded},
+		{"a session never stored", storage.NewID(), tokens.ErrSessionEnded},
+	} {
+		err := tokens.CheckFamilySession(ctx, s, family(tc.session), now)
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: CheckFamilySession = %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want != nil && tokens.Reason(err) != "session_not_active" {
+			t.Errorf("%s: reason %q, want session_not_active", tc.name, tokens.Reason(err))
+		}
+		if err := src.CheckFamily(ctx, family(tc.session)); (err == nil) != (tc.want == nil) {
+			t.Errorf("%s: CheckFamily = %v, want alive %v", tc.name, err, tc.want == nil)
+		}
+	}
+	for name, r := range map[string]tokens.SessionReader{"storage down": failingSessions{}, "no store": nil} {
+		if err := tokens.CheckFamilySession(ctx, r, family(live), now); !errors.Is(err, tokens.ErrSourceUnavailable) {
+			t.Errorf("%s: CheckFamilySession = %v, want unavailable", name, err)
+		}
+		if err := tokens.CheckFamilySession(ctx, r, family(""), now); err != nil {
+			t.Errorf("%s: a family bound to no session: %v, want no read", name, err)
+		}
+	}
+}
