@@ -95,16 +95,17 @@ type SignInAgain interface {
 // sign-in through an upstream provider that answered from its own
 // earlier sign-in (docs/security.md T-178).
 //
-// It also names the session (sessionID), which a code records: the
-// refresh family the code begins without offline_access ends with the
-// session (docs/security.md A-99).
+// It also names the session's lineage (storage.WebSession.Lineage), which
+// a code records: the refresh family the code begins without
+// offline_access ends with the session and the sessions of the same
+// person that replace it (docs/security.md ).
 type SignedInSession interface {
-	// Session is r's principal, its session's ID, when the session began
+	// Session is r's principal, its session's lineage, when the session began
 	// (started) and when its person authenticated (authenticated, zero
 	// when the seam does not know; never later than the authentication);
 	// ok is false when r carries no live session. An error is as
 	// Principal's.
-	Session(r *http.Request) (principalID, sessionID string, started, authenticated time.Time, ok bool, err error)
+	Session(r *http.Request) (principalID, lineage string, started, authenticated time.Time, ok bool, err error)
 }
 
 // Store is what the endpoint reads and writes.
@@ -448,8 +449,9 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		}
 		c.SignedInAt = storage.Now(when.sudo())
 		// The session the code is issued in: the family it begins
-		// without offline_access ends with it (docs/security.md A-99).
-		c.SessionID = when.session
+		// without offline_access ends with it (docs/security.md A-99,
+		//
+		c.SessionLineage = when.lineage
 	}
 	if err := h.Store.CreateAuthCode(r.Context(), c); err != nil {
 		h.logger().ErrorContext(r.Context(), "authorize: storing a code failed", "error", err)

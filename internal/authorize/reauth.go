@@ -52,9 +52,9 @@ type sessionRead struct {
 // T-178).
 type signInTimes struct {
 	started, authenticated time.Time
-	// session is the session's ID, when the seam names it
-	// ([SignedInSession]; docs/security.md A-99).
-	session string
+	// lineage is the session's lineage, when the seam names it
+	// ([SignedInSession]; docs/security.md ).
+	lineage string
 }
 
 // sudo is the sign-in sudo mode judges (docs/security.md T-140, A-79):
@@ -81,10 +81,10 @@ func (h *Handler) principal(r *http.Request) (string, bool, error) {
 	if !ok {
 		return h.SignedIn.Principal(r)
 	}
-	pid, session, started, authenticated, ok, err := s.Session(r)
+	pid, lineage, started, authenticated, ok, err := s.Session(r)
 	if err == nil && ok {
 		if read, _ := r.Context().Value(sessionReadKey{}).(*sessionRead); read != nil {
-			read.signInTimes, read.known = signInTimes{started, authenticated, session}, true
+			read.signInTimes, read.known = signInTimes{started, authenticated, lineage}, true
 		}
 	}
 	return pid, ok, err

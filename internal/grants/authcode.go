@@ -309,13 +309,15 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, req *Request, client *
 		// of sts (or the session ending any other way) ends it, as an
 		// online session's refresh tokens end at Keycloak; with it, the
 		// family outlives the session (OIDC Core §11; docs/security.md
-		// A code that names no session (issued before it was
-		// recorded) begins a family bound to none, as before.
-		session := ac.SessionID
+		// It is bound to the session's lineage, so the same person
+		// signing in again over the session keeps it. A code that
+		// names no session (issued before it was recorded) begins a
+		// family bound to none, as before.
+		lineage := ac.SessionLineage
 		if slices.Contains(ac.Scopes, ScopeOfflineAccess) {
-			session = ""
+			lineage = ""
 		}
-		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, g.Type(), client, c, ac.AuthTime, session, ac.Scopes, covered, notAfter); err != nil {
+		if resp.RefreshToken, err = g.Refresh.beginFamily(ctx, family, g.Type(), client, c, ac.AuthTime, lineage, ac.Scopes, covered, notAfter); err != nil {
 			if e, ok := errors.AsType[*oauth2.Error](err); ok {
 				return nil, e // revoked meanwhile (docs/security.md T-160)
 			}

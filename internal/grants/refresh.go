@@ -72,7 +72,8 @@ type Refresh struct {
 	Audiences []string
 	// Sessions judges a family bound to the browser session it was begun
 	// in (the authorization_code grant without offline_access): it
-	// refreshes only while that session lives (docs/security.md A-99).
+	// refreshes only while that session, or one of the same person that
+	// replaced it, lives (docs/security.md ).
 	// nil refuses such families (fail closed).
 	Sessions tokens.SessionReader
 	// Principals re-checks the family's principal (a pool's bound
@@ -150,10 +151,11 @@ func (g *Refresh) issueFamily(ctx context.Context, id, grant string, client *sto
 // beginFamily is issueFamily recording authTime, when the person signed
 // in (the authorization_code grant's; zero when unknown), in the family's
 // template: its refreshes' ID tokens carry it (OIDC Core §12.2); and
-// session, the browser session the family is bound to ("" for none): it
-// refreshes only while that session lives (docs/security.md A-99).
+// lineage, that of the browser session the family is bound to ("" for
+// none): it refreshes only while a session of its person with that
+// lineage lives (docs/security.md ).
 func (g *Refresh) beginFamily(ctx context.Context, id, grant string, client *storage.Client, claims tokens.AccessClaims, authTime time.Time,
-	session string, scopes, audiences []string, notAfter time.Time, sources ...time.Time,
+	lineage string, scopes, audiences []string, notAfter time.Time, sources ...time.Time,
 ) (string, error) {
 	if client == nil {
 		return "", errors.New("grants: refresh token without a client")
@@ -165,7 +167,7 @@ func (g *Refresh) beginFamily(ctx context.Context, id, grant string, client *sto
 		exp = notAfter
 	}
 	tmpl := tokens.NewFamilyTemplate(claims, now, sources...)
-	tmpl.AuthTime, tmpl.Grant, tmpl.Session = authTime, grant, session
+	tmpl.AuthTime, tmpl.Grant, tmpl.SessionLineage = authTime, grant, lineage
 	rt, err := g.record(tmpl, scopes, audiences, raw)
 	if err != nil {
 		return "", err

@@ -506,8 +506,9 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 		return nil, nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
 	}
 	// A family bound to the browser session it was begun in ends with it:
-	// signed out, ended from the session list, trimmed, expired
-	// (docs/security.md A-99). Judged after the revocation rows, so a
+	// signed out, ended from the session list, trimmed, expired, another
+	// person signed in over it (docs/security.md A-99); the same person
+	// signing in again continues it. One read by an index. Judged after the revocation rows, so a
 	// revoked family is refused as revoked.
 	switch err := tokens.CheckFamilySession(ctx, g.Sessions, &c, nowOf(g.Now)); {
 	case errors.Is(err, tokens.ErrSourceUnavailable):

@@ -33,13 +33,14 @@ type AuthCode struct {
 	// authenticated, or the session's start when that is unknown; zero
 	// on a code stored before it was recorded, whose AuthTime was that.
 	SignedInAt time.Time
-	// SessionID is the browser session (WebSession.ID) the code was
-	// issued in; empty on a code stored before it was recorded. A
-	// refresh family the code begins without offline_access ends with
-	// that session (docs/security.md A-99).
-	SessionID string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	// SessionLineage is the lineage (WebSession.Lineage) of the browser
+	// session the code was issued in; empty on a code stored before it
+	// was recorded. A refresh family the code begins without
+	// offline_access ends with that chain of sessions (docs/security.md
+	//
+	SessionLineage string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 	// UsedAt is when the code was first redeemed (zero while unused);
 	// AccessJTI and FamilyID name the access token and the refresh-token
 	// family that redemption issued (empty when none).

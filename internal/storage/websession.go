@@ -28,6 +28,13 @@ type WebSession struct {
 	// ExpiresAt is the absolute end of the session; the idle timeout is
 	// judged from LastSeenAt by the reader.
 	ExpiresAt time.Time
+	// Lineage is the ID of the first session of the chain this one
+	// continues: the same person signing in again in the same browser
+	// (sudo mode, an application's prompt=login) replaces the session
+	// (docs/security.md T-82) and keeps its lineage; any other sign-in
+	// begins one (its own ID). A refresh family begun in the chain lives
+	// while a session of its person with its lineage does (A-99, A-100).
+	Lineage string
 }
 
 // LoginLink is a one-time sign-in link (`sts login-link`), stored as a
@@ -51,10 +58,11 @@ type SessionStore interface {
 	CreateWebSession(ctx context.Context, s WebSession) error
 	// GetWebSessionByDigest returns ErrNotFound.
 	GetWebSessionByDigest(ctx context.Context, digest []byte) (WebSession, error)
-	// GetWebSession returns the session with this ID, or ErrNotFound.
-	// The refresh grant reads it for a family bound to the session that
-	// began it (docs/security.md A-99).
-	GetWebSession(ctx context.Context, id string) (WebSession, error)
+	// GetWebSessionByLineage returns a session of principalID with this
+	// lineage, the one that ends last when a race left two, or
+	// ErrNotFound. The refresh grant reads it for a family bound to the
+	// browser session it was begun in (docs/security.md A-99, A-100).
+	GetWebSessionByLineage(ctx context.Context, principalID, lineage string) (WebSession, error)
 	// TouchWebSession sets LastSeenAt. Returns ErrNotFound.
 	TouchWebSession(ctx context.Context, id string, lastSeen time.Time) error
 	// ListWebSessions returns the sessions of one principal ordered by

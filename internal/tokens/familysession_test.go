@@ -14,7 +14,7 @@ import (
 // failingSessions is a session store that cannot answer just now.
 type failingSessions struct{}
 
-func (failingSessions) GetWebSession(context.Context, string) (storage.WebSession, error) {
+func (failingSessions) GetWebSessionByLineage(context.Context, string, string) (storage.WebSession, error) {
 	return storage.WebSession{}, errors.New("database busy")
 }
 
@@ -36,11 +36,24 @@ func TestCheckFamilySession(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := storage.Now(time.Now())
-	session := func(principal string, end time.Time) string {
+	// session stores a session of principal continuing lineage (its own
+	// ID when ""), and returns its lineage.
+	session := func(principal string, end time.Time, lineage string) string {
 		t.Helper()
 		w := storage.WebSession{ID: storage.NewID(), Digest: []byte(storage.NewID()), OrgID: "acme", PrincipalID: principal,
-			Method: "link", CreatedAt: now.Add(-time.Hour), LastSeenAt: now.Add(-time.Hour), ExpiresAt: end}
+			Method: "link", CreatedAt: now.Add(-time.Hour), LastSeenAt: now.Add(-time.Hour), ExpiresAt: end, Lineage: lineage}
+		if w.Lineage == "" {
+			w.Lineage = w.ID
+		}
 		if err := s.CreateWebSession(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		return w.Lineage
+	}
+	byLineage := func(lineage string) string {
+		t.Helper()
+		w, err := s.GetWebSessionByLineage(ctx, p.ID, lineage)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return w.ID
@@ -49,13 +62,28 @@ func TestCheckFamilySession(t *testing.T) {
 	if err := s.CreatePrincipal(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	live, expired, bobs, ended := session(p.ID, now.Add(time.Hour)), session(p.ID, now), session(other.ID, now.Add(time.Hour)), session(p.ID, now.Add(time.Hour))
-	if err := s.DeleteWebSession(ctx, ended); err != nil {
+	live, expired, bobs, ended := session(p.ID, now.Add(time.Hour), ""), session(p.ID, now, ""), session(other.ID, now.Add(time.Hour), ""), session(p.ID, now.Add(time.Hour), "")
+	if err := s.DeleteWebSession(ctx, byLineage(ended)); err != nil {
 		t.Fatal(err)
 	}
+	// The same person signed in again: the first session ended, the one
+	// replacing it continues its lineage. Bob signing in over a
+	// session of p's begins his own lineage; one of p's that he would
+	// carry on is not p's.
+	replaced := session(p.ID, now.Add(time.Hour), "")
+	first := byLineage(replaced)
+	session(p.ID, now.Add(time.Hour), replaced)
+	if err := s.DeleteWebSession(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	takenOver := session(p.ID, now.Add(time.Hour), "")
+	if err := s.DeleteWebSession(ctx, byLineage(takenOver)); err != nil {
+		t.Fatal(err)
+	}
+	session(other.ID, now.Add(time.Hour), takenOver)
 	family := func(sess string) *tokens.FamilyTemplate {
 		return &tokens.FamilyTemplate{AccessClaims: tokens.AccessClaims{Subject: p.ID, OrgID: "acme", Principal: string(p.Kind),
-			ClientID: cl.ID, Audience: tokens.Audience{testAud}}, Grant: oauth2.GrantTypeAuthorizationCode, Session: sess}
+			ClientID: cl.ID, Audience: tokens.Audience{testAud}}, Grant: oauth2.GrantTypeAuthorizationCode, SessionLineage: sess}
 	}
 	src := tokens.NewStoreSources(s, nil)
 	src.TTL, src.Now = 0, func() time.Time { return now }
@@ -65,6 +93,8 @@ func TestCheckFamilySession(t *testing.T) {
 	}{
 		{"bound to no session", "", nil},
 		{"its session live", live, nil},
+		{"its session replaced by the same person signing in again", replaced, nil},
+		{"its session's lineage carried on by another person", takenOver, tokens.ErrSessionEnded},
 		{"its session signed out", ended, tokens.ErrSessionEnded},
 		{"its session at its absolute end", expired, tokens.ErrSessionEnded},
 		{"another person's session", bobs, tokens.ErrSessionEnded},

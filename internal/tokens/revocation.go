@@ -328,14 +328,16 @@ type FamilyTemplate struct {
 	// Empty in a family stored before it was recorded, which BegunBy
 	// judges by its shape.
 	Grant string `json:"fam_grant,omitempty"`
-	// Session is the browser session (storage.WebSession.ID) a family of
-	// the authorization_code grant was begun in without offline_access:
-	// the family lives only as long as that session, as an online
-	// session's refresh tokens do at Keycloak (docs/security.md A-99).
-	// Empty for every other family (offline_access, OIDC Core §11; any
-	// other grant), and for one stored before it was recorded, which
-	// outlives its session as before.
-	Session string `json:"fam_session,omitempty"`
+	// SessionLineage is the lineage (storage.WebSession.Lineage) of the
+	// browser session a family of the authorization_code grant was begun
+	// in without offline_access: the family lives only as long as that
+	// session and those of the same person that replace it when they
+	// sign in again, as an online session's refresh tokens do at Keycloak
+	// (docs/security.md A-99, A-100). Empty for every other family
+	// (offline_access, OIDC Core §11; any other grant), and for one
+	// stored before it was recorded, which outlives its session as
+	// before.
+	SessionLineage string `json:"fam_lineage,omitempty"`
 }
 
 // BegunBy is the grant types one of which the family's client must hold
@@ -506,18 +508,20 @@ func sourcePoolRow(c *AccessClaims, id string) bool {
 	return false
 }
 
-// SessionReader reads a browser session by its ID
-// (storage.SessionStore.GetWebSession).
+// SessionReader reads a person's browser session by its lineage
+// (storage.SessionStore.GetWebSessionByLineage).
 type SessionReader interface {
-	GetWebSession(ctx context.Context, id string) (storage.WebSession, error)
+	GetWebSessionByLineage(ctx context.Context, principalID, lineage string) (storage.WebSession, error)
 }
 
 // CheckFamilySession judges a family bound to the browser session it was
-// begun in (t.Session; docs/security.md A-99): nil while that session is
-// stored, of the family's subject (t's sub must be the family's), and
-// before its absolute end at now; an error wrapping [ErrSessionEnded]
-// once it is not (signed out, ended from the session list, trimmed,
-// expired, its person disabled); an unavailable source check when
+// begun in (t.SessionLineage; docs/security.md A-99): nil while a session
+// of the family's subject with that lineage is stored and before its
+// absolute end at now (the session it was begun in, or one the same
+// person signed in again over it, A-100); an error wrapping
+// [ErrSessionEnded] once none is (signed out, ended from the session
+// list, trimmed, expired, another person signed in over it, its person
+// disabled or deleted); an unavailable source check when
 // storage cannot say, or s is nil (fail closed). A family bound to no
 // session (offline_access, any other grant, or stored before sessions
 // were recorded) is nil without a read. The idle timeout is not judged:
@@ -525,20 +529,20 @@ type SessionReader interface {
 // is not that browser; a session found idle at its next use is ended,
 // and its families with it.
 func CheckFamilySession(ctx context.Context, s SessionReader, t *FamilyTemplate, now time.Time) error {
-	if t.Session == "" {
+	if t.SessionLineage == "" {
 		return nil
 	}
 	if s == nil {
 		return sourceUnavailable(errors.New("no session store to judge the family's browser session"))
 	}
-	w, err := s.GetWebSession(ctx, t.Session)
+	w, err := s.GetWebSessionByLineage(ctx, t.Subject, t.SessionLineage)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return invalid(ErrSessionEnded, "browser session %s ended", t.Session)
+		return invalid(ErrSessionEnded, "browser session of lineage %s ended", t.SessionLineage)
 	case err != nil:
 		return sourceUnavailable(err)
 	case w.PrincipalID != t.Subject || !now.Before(w.ExpiresAt):
-		return invalid(ErrSessionEnded, "browser session %s expired", t.Session)
+		return invalid(ErrSessionEnded, "browser session of lineage %s expired", t.SessionLineage)
 	}
 	return nil
 }

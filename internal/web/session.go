@@ -106,9 +106,9 @@ func (s *SignedIn) AuthTime(r *http.Request) (time.Time, bool, error) {
 	return se.rec.AuthAt, true, nil
 }
 
-// Session is Principal, the session's ID (which a code records: the
-// family it begins without offline_access ends with the session,
-// docs/security.md A-99), its start (sudo mode's measure, T-140: every
+// Session is Principal, the session's lineage (which a code records: the
+// family it begins without offline_access ends with the session and the
+// sessions that continue it, docs/security.md ), its start (sudo mode's measure, T-140: every
 // sign-in starts a new session, T-82) and AuthTime from one read of the
 // session (authorize.SignedInSession), so the authorization endpoint
 // reads it once a request (docs/security.md T-146).
@@ -117,7 +117,7 @@ func (s *SignedIn) Session(r *http.Request) (string, string, time.Time, time.Tim
 	if err != nil || !ok {
 		return "", "", time.Time{}, time.Time{}, false, err
 	}
-	return se.principal.ID, se.rec.ID, se.rec.CreatedAt, se.rec.AuthAt, true, nil
+	return se.principal.ID, se.rec.Lineage, se.rec.CreatedAt, se.rec.AuthAt, true, nil
 }
 
 // SignIn sends the browser to the sign-in page, which returns it to
@@ -406,6 +406,17 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	rec := storage.WebSession{
 		ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID, PrincipalID: p.ID, Method: method,
 		UserAgent: ua, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.absolute),
+	}
+	// The same person signing in again over a live session (sudo mode's
+	// re-authentication, an application's prompt=login or max_age)
+	// continues it, as Keycloak keeps the SSO session across a
+	// re-authentication: the new session keeps the old one's lineage, so
+	// the refresh families begun in it live on (docs/security.md A-100).
+	// Any other sign-in begins a lineage, and a different person signing
+	// in over the session ends its families with it.
+	rec.Lineage = rec.ID
+	if ok && old.principal.ID == p.ID && old.rec.Lineage != "" {
+		rec.Lineage = old.rec.Lineage
 	}
 	if !authAt.IsZero() {
 		rec.AuthAt = storage.Now(authAt)

@@ -215,3 +215,63 @@ func TestSignOutEndsTheSessionsRefreshFamilies(t *testing.T) {
 		})
 	}
 }
+
+// TestSignInAgainKeepsTheSessionsRefreshFamilies (docs/security.md A-99,
+// the same person signing in again in the same browser (sudo
+// mode's re-authentication, an application's prompt=login or max_age)
+// replaces the session (T-82) but continues it, as Keycloak keeps the SSO
+// session across a re-authentication: the families begun in it, and in
+// the session before it, keep refreshing, and signing out of the last
+// one ends them all. A different person signing in over the session ends
+// it, and the families with it; another browser of the same person is
+// another chain, untouched. SQLite and PostgreSQL.
+func TestSignInAgainKeepsTheSessionsRefreshFamilies(t *testing.T) {
+	t.Parallel()
+	for _, b := range sessionBackends {
+		t.Run(b.name, func(t *testing.T) {
+			s, _ := b.start(t)
+			app := newSessionApp(t, s)
+			s.sts(t, "principal", "create", "--org", "default", "--kind", "user", "--name", "grace")
+
+			other := newPerson(t, s)
+			other.signIn(t, "admin", "/tokens")
+			otherTok := app.tokens(t, other, "openid")
+
+			p := newPerson(t, s)
+			p.signIn(t, "admin", "/tokens")
+			first := app.tokens(t, p, "openid")
+			p.signIn(t, "admin", "/tokens") // signing in again: sudo mode, prompt=login
+			if got := app.refresh(t, first); got != "" || !app.active(t, first) {
+				t.Fatalf("after signing in again as the same person: refresh of the session's family = %q, active %v; want it kept", got, app.active(t, first))
+			}
+			second := app.tokens(t, p, "openid")
+			p.signIn(t, "admin", "/tokens")
+			for i, tok := range []*xoauth2.Token{first, second} {
+				if got := app.refresh(t, tok); got != "" {
+					t.Errorf("after a third sign-in: refresh of family %d = %q, want it kept", i, got)
+				}
+			}
+			if r := p.do(t, http.MethodPost, "/logout", url.Values{}, nil); r.status != http.StatusSeeOther {
+				t.Fatalf("POST /logout = %d", r.status)
+			}
+			for i, tok := range []*xoauth2.Token{first, second} {
+				if got := app.refresh(t, tok); got != "invalid_grant" || app.active(t, tok) {
+					t.Errorf("signed out after signing in again: refresh of family %d = %q, active %v; want invalid_grant, inactive", i, got, app.active(t, tok))
+				}
+			}
+			if got := app.refresh(t, otherTok); got != "" {
+				t.Errorf("another browser's family of the same person: refresh = %q, want it untouched", got)
+			}
+
+			// grace signs in over the admin's session in the other browser:
+			// the admin's session ends, and the family with it.
+			_, sec, _ := strings.Cut(s.loginLink(t, "grace"), "#")
+			if r := other.do(t, http.MethodPost, "/login/link", url.Values{"token": {sec}, "return_to": {"/tokens"}, "switch": {"1"}}, nil); r.status != http.StatusSeeOther {
+				t.Fatalf("switching to grace: %d %s", r.status, r.body)
+			}
+			if got := app.refresh(t, otherTok); got != "invalid_grant" || app.active(t, otherTok) {
+				t.Errorf("another person signed in over the session: refresh = %q, active %v; want invalid_grant, inactive", got, app.active(t, otherTok))
+			}
+		})
+	}
+}

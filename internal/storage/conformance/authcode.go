@@ -12,7 +12,7 @@ func (o tokenOwner) authCode(exp time.Time) storage.AuthCode {
 	return storage.AuthCode{
 		ID: storage.NewID(), Digest: randBytes(32), ClientID: o.client.ID, OrgID: o.org.ID, PrincipalID: o.principal.ID,
 		RedirectURI: "https://app.example.com/callback?x=" + odd("r"), Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-		Scopes: []string{"openid", odd("read")}, Resources: []string{"https://api.example.com/" + odd("mcp"), "https://files.example.com"}, Nonce: odd("n"), AuthTime: t0.Add(-time.Minute), SignedInAt: t0.Add(-30 * time.Second), SessionID: odd("session"),
+		Scopes: []string{"openid", odd("read")}, Resources: []string{"https://api.example.com/" + odd("mcp"), "https://files.example.com"}, Nonce: odd("n"), AuthTime: t0.Add(-time.Minute), SignedInAt: t0.Add(-30 * time.Second), SessionLineage: odd("lineage"),
 		CreatedAt: t0, ExpiresAt: exp,
 	}
 }

@@ -12,7 +12,7 @@ func (o tokenOwner) webSession(created, expires time.Time) storage.WebSession {
 	return storage.WebSession{
 		ID: storage.NewID(), Digest: randBytes(32), OrgID: o.org.ID, PrincipalID: o.principal.ID,
 		Method: "link", UserAgent: odd("agent"), CreatedAt: created, AuthAt: created.Add(-90 * time.Second),
-		LastSeenAt: created, ExpiresAt: expires,
+		LastSeenAt: created, ExpiresAt: expires, Lineage: odd("lineage") + storage.NewID(),
 	}
 }
 
@@ -55,11 +55,24 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 	diff(t, "GetWebSessionByDigest", a, got)
 	_, err = s.GetWebSessionByDigest(ctx, randBytes(32))
 	wantErrIs(t, "GetWebSessionByDigest(unknown)", err, storage.ErrNotFound)
-	got, err = s.GetWebSession(ctx, a.ID)
-	mustNil(t, "GetWebSession", err)
-	diff(t, "GetWebSession", a, got)
-	_, err = s.GetWebSession(ctx, storage.NewID())
-	wantErrIs(t, "GetWebSession(unknown)", err, storage.ErrNotFound)
+	// A chain replaced in a race holds two sessions: the one that ends
+	// last answers; another person's session of the lineage never does.
+	later, others := o.webSession(t0, t0.Add(2*time.Hour)), other.webSession(t0, t0.Add(3*time.Hour))
+	later.Lineage, others.Lineage = a.Lineage, a.Lineage
+	mustNil(t, "CreateWebSession(same lineage)", s.CreateWebSession(ctx, later))
+	mustNil(t, "CreateWebSession(another person, same lineage)", s.CreateWebSession(ctx, others))
+	got, err = s.GetWebSessionByLineage(ctx, o.principal.ID, a.Lineage)
+	mustNil(t, "GetWebSessionByLineage", err)
+	diff(t, "GetWebSessionByLineage (the one ending last)", later, got)
+	mustNil(t, "DeleteWebSession(later)", s.DeleteWebSession(ctx, later.ID))
+	got, err = s.GetWebSessionByLineage(ctx, o.principal.ID, a.Lineage)
+	mustNil(t, "GetWebSessionByLineage", err)
+	diff(t, "GetWebSessionByLineage", a, got)
+	_, err = s.GetWebSessionByLineage(ctx, o.principal.ID, storage.NewID())
+	wantErrIs(t, "GetWebSessionByLineage(unknown)", err, storage.ErrNotFound)
+	_, err = s.GetWebSessionByLineage(ctx, o.principal.ID, "")
+	wantErrIs(t, "GetWebSessionByLineage(no lineage)", err, storage.ErrNotFound)
+	mustNil(t, "DeleteWebSession(another person's)", s.DeleteWebSession(ctx, others.ID))
 
 	list, err := s.ListWebSessions(ctx, o.principal.ID)
 	mustNil(t, "ListWebSessions", err)
@@ -76,8 +89,8 @@ func testWebSessionCRUD(t *testing.T, s storage.Store) {
 	mustNil(t, "DeleteWebSession", s.DeleteWebSession(ctx, a.ID))
 	_, err = s.GetWebSessionByDigest(ctx, a.Digest)
 	wantErrIs(t, "GetWebSessionByDigest after delete", err, storage.ErrNotFound)
-	_, err = s.GetWebSession(ctx, a.ID)
-	wantErrIs(t, "GetWebSession after delete", err, storage.ErrNotFound)
+	_, err = s.GetWebSessionByLineage(ctx, o.principal.ID, a.Lineage)
+	wantErrIs(t, "GetWebSessionByLineage after delete", err, storage.ErrNotFound)
 	wantErrIs(t, "DeleteWebSession(again)", s.DeleteWebSession(ctx, a.ID), storage.ErrNotFound)
 	list, err = s.ListWebSessions(ctx, other.principal.ID)
 	mustNil(t, "ListWebSessions(other)", err)

@@ -10,13 +10,13 @@ import (
 )
 
 const authCodeColumns = `id, digest, client_id, org_id, principal_id, redirect_uri, challenge, scopes, nonce,
-	auth_time, created_at, expires_at, used_at, access_jti, family_id, signed_in_at, resources, session_id`
+	auth_time, created_at, expires_at, used_at, access_jti, family_id, signed_in_at, resources, session_lineage`
 
 func scanAuthCode(r rowScanner) (storage.AuthCode, error) {
 	var c storage.AuthCode
 	err := r.Scan(&c.ID, &c.Digest, &c.ClientID, &c.OrgID, &c.PrincipalID, &c.RedirectURI, &c.Challenge,
 		jsonCol{&c.Scopes}, &c.Nonce, timeCol{&c.AuthTime}, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt},
-		timeCol{&c.UsedAt}, &c.AccessJTI, &c.FamilyID, timeCol{&c.SignedInAt}, jsonCol{&c.Resources}, &c.SessionID)
+		timeCol{&c.UsedAt}, &c.AccessJTI, &c.FamilyID, timeCol{&c.SignedInAt}, jsonCol{&c.Resources}, &c.SessionLineage)
 	return c, err
 }
 
@@ -25,7 +25,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.Digest, c.ClientID, c.OrgID, c.PrincipalID, c.RedirectURI, c.Challenge, strs(c.Scopes), c.Nonce,
-		s.ts(c.AuthTime), s.ts(c.CreatedAt), s.ts(c.ExpiresAt), s.ts(c.UsedAt), c.AccessJTI, c.FamilyID, s.ts(c.SignedInAt), strs(c.Resources), c.SessionID)
+		s.ts(c.AuthTime), s.ts(c.CreatedAt), s.ts(c.ExpiresAt), s.ts(c.UsedAt), c.AccessJTI, c.FamilyID, s.ts(c.SignedInAt), strs(c.Resources), c.SessionLineage)
 	return s.fail("create auth code", err)
 }
 

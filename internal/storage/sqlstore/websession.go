@@ -7,12 +7,12 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-const webSessionColumns = `id, digest, org_id, principal_id, method, user_agent, created_at, last_seen_at, expires_at, auth_at`
+const webSessionColumns = `id, digest, org_id, principal_id, method, user_agent, created_at, last_seen_at, expires_at, auth_at, lineage`
 
 func scanWebSession(r rowScanner) (storage.WebSession, error) {
 	var w storage.WebSession
 	err := r.Scan(&w.ID, &w.Digest, &w.OrgID, &w.PrincipalID, &w.Method, &w.UserAgent,
-		timeCol{&w.CreatedAt}, timeCol{&w.LastSeenAt}, timeCol{&w.ExpiresAt}, timeCol{&w.AuthAt})
+		timeCol{&w.CreatedAt}, timeCol{&w.LastSeenAt}, timeCol{&w.ExpiresAt}, timeCol{&w.AuthAt}, &w.Lineage)
 	return w, err
 }
 
@@ -21,9 +21,9 @@ func scanWebSession(r rowScanner) (storage.WebSession, error) {
 // enabledPrincipal.
 func (s *Store) CreateWebSession(ctx context.Context, w storage.WebSession) error {
 	return s.fail("create web session", execOne(ctx, s.db, `INSERT INTO web_sessions (`+webSessionColumns+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10`+s.enabledPrincipal("$4", "$3"),
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11`+s.enabledPrincipal("$4", "$3"),
 		w.ID, w.Digest, w.OrgID, w.PrincipalID, w.Method, w.UserAgent,
-		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt), s.ts(w.AuthAt)))
+		s.ts(w.CreatedAt), s.ts(w.LastSeenAt), s.ts(w.ExpiresAt), s.ts(w.AuthAt), w.Lineage))
 }
 
 // enabledPrincipal is the FROM clause of an INSERT ... SELECT that stores
@@ -51,13 +51,20 @@ func (s *Store) GetWebSessionByDigest(ctx context.Context, digest []byte) (stora
 	return w, s.fail("get web session", err)
 }
 
-// GetWebSession implements storage.SessionStore.
-func (s *Store) GetWebSession(ctx context.Context, id string) (storage.WebSession, error) {
-	if unstorable(id) {
+// GetWebSessionByLineage implements storage.SessionStore: one read by
+// the lineage index (migration 0024). A chain has one session at a time
+// (the old one is deleted before the new one is stored), two only when
+// two sign-ins raced in one browser.
+func (s *Store) GetWebSessionByLineage(ctx context.Context, principalID, lineage string) (storage.WebSession, error) {
+	if lineage == "" {
+		return storage.WebSession{}, storage.ErrNotFound
+	}
+	if unstorable(principalID, lineage) {
 		return storage.WebSession{}, errUnstorable
 	}
-	w, err := scanWebSession(s.db.QueryRowContext(ctx, `SELECT `+webSessionColumns+` FROM web_sessions WHERE id = $1`, id))
-	return w, s.fail("get web session", err)
+	w, err := scanWebSession(s.db.QueryRowContext(ctx, `SELECT `+webSessionColumns+` FROM web_sessions
+		WHERE lineage = $1 AND principal_id = $2 ORDER BY expires_at DESC LIMIT 1`, lineage, principalID))
+	return w, s.fail("get web session by lineage", err)
 }
 
 // TouchWebSession implements storage.SessionStore.
