@@ -331,7 +331,7 @@ func TestExchangeTokenKeepsItsCreatorsSources(t *testing.T) {
 		wantCode(t, "ExchangeToken after the creator's client lost sts:admin", err, connect.CodeUnauthenticated)
 	})
 	t.Run("CreatorsClientLostAudience", func(t *testing.T) {
-		// docs/security.md A-103: the creator's credential was issued
+		// docs/security.md A-102: the creator's credential was issued
 		// for an audience its client lists. Once the client no
 		// longer lists it the credential ends, and so do the token it
 		// bought and an exchange token not yet spent (a refusal spends

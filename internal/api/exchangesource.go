@@ -77,7 +77,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 		if storage.IsUUID(c.ClientID) {
 			// The client, and what the credential drew from its list:
 			// the token ends once the client no longer lists the
-			// credential's scope, pool or audiences, as
+			// credential's scope, pool or audiences, as
 			// the credential does.
 			x.SourceClientIDs = add(x.SourceClientIDs, c.ClientID, tokens.SourceClient(c.ClientID, c.Scope, c.Pool, c.Audience))
 		}

@@ -11,7 +11,7 @@ import (
 
 // TestReExchangeEndsWhenFirstClientNarrowed: a token client b re-exchanged
 // from client a's token ends once a no longer lists a scope a's token
-// held, as a's token itself does (docs/security.md ): the
+// held, as a's token itself does (docs/security.md ): the
 // derived token must not outlive its source. A scope a's token did not
 // hold may leave a and end nothing; b's own list still judges b's token.
 func TestReExchangeEndsWhenFirstClientNarrowed(t *testing.T) {
@@ -65,7 +65,7 @@ func TestReExchangeEndsWhenFirstClientNarrowed(t *testing.T) {
 }
 
 // TestReExchangeEndsWhenFirstClientLosesPoolOrAudience is
-// docs/security.md A-103: as A-102 for a scope, client a's pool and
+// docs/security.md A-102: as A-101 for a scope, client a's pool and
 // audience lists judge a's token, and the token client b
 // derived from it, re-exchanged (a's token as subject) or delegated (as
 // actor), ends with them too; given back, it works again.

@@ -169,7 +169,7 @@ func TestReExchangeEndsWithEveryClient(t *testing.T) {
 	}
 	second := body["access_token"].(string)
 	// The first client bare, and what the first token drew from it (its
-	// scope, pool and audiences) and from its pool.
+	// scope, pool and audiences) and from its pool.
 	firstAud := []string(accessPayload(t, first).Audience)
 	wantSrc := []string{o.client.ID, tokens.SourceClient(o.client.ID, "read", "offline", firstAud), tokens.SourceClient(tokens.PoolClientID("offline", "p"), "read", "", nil)}
 	if p := accessPayload(t, second); p.ClientID != b.ID || !slices.Equal(p.SourceClientIDs, wantSrc) {

@@ -486,7 +486,7 @@ func sourceClients(own string, subj, actor *subject) []string {
 	add(subj.srcClients...)
 	// What a subject token of ours drew from its client and pool, as for
 	// an actor: the token re-exchanged from it must end when it does
-	// (docs/security.md A-102), not only once that client is gone.
+	// (docs/security.md A-101), not only once that client is gone.
 	add(drew(subj)...)
 	if actor != nil {
 		add(actor.srcClients...)
@@ -501,7 +501,7 @@ func sourceClients(own string, subj, actor *subject) []string {
 // scope (tokens.SourceClient), so that the token exchanged from it ends
 // once the client no longer lists that scope, pool or audience, or the
 // pool no longer grants that scope, as the token itself does
-// (docs/security.md A-93 for an actor, A-102 and A-103 for a subject),
+// (docs/security.md A-93 for an actor, A-101 and A-102 for a subject),
 // not only once they are gone (the bare client ID and src_pool entry). A
 // re-exchanged token is judged against its own client's lists and holds
 // at most its subject's scope and audiences, so without the entry what

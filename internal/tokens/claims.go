@@ -226,7 +226,7 @@ func ParseSourcePAT(e string) (id, gen, scope string, ok bool) {
 // from client id: scope (space-separated), which the client must still
 // list, as a src_pat entry names what was drawn from a PAT
 // (docs/security.md ), and the pool and audiences (aud) the
-// client must still allow. It goes beside the bare client ID,
+// client must still allow. It goes beside the bare client ID,
 // which the revocation lookups and consent rows key on; a verifier of an
 // earlier version reads it as no registered client and skips it.
 // Scope alone is "<id>:<scope>"; with a pool or an audience, the three

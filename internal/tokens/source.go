@@ -146,7 +146,7 @@ func (s *StoreSources) CheckSource(ctx context.Context, c *AccessClaims) error {
 	// creator's credential drew from that pool's ceiling. An entry
 	// of a subject or actor token of ours names its pool and audiences
 	// too, which its client must still allow, as for that token
-	//
+	//
 	for _, e := range c.SourceClientIDs {
 		id, scope, pool, aud, ok := ParseSourceClient(e)
 		if !ok {

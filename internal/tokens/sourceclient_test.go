@@ -7,7 +7,7 @@ import (
 
 // TestSourceClientRoundTrip: a src_client_id entry gives back the scope,
 // pool and audiences it was made of, an audience holding '?', ':', '&' or
-// '=' included (docs/security.md A-103), and an entry whose query does not
+// '=' included (docs/security.md A-102), and an entry whose query does not
 // parse is not read as one that draws nothing.
 func TestSourceClientRoundTrip(t *testing.T) {
 	const id = "0b7c6a3e-8f0e-4c6e-9f6a-2f1d3c4b5a69"
