@@ -108,7 +108,11 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_up URL: until URL answers at all; wait_ready URL: until it answers
+# 2xx. sts listens from the start, /readyz 503 while it migrates
+# (docs/security.md F-102), so sts is waited for with wait_ready.
 wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
+wait_ready() { for _ in $(seq 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
 # cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of
 # /proc/PID/stat; counted after the ")" that ends the command name).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
@@ -159,7 +163,7 @@ fi
 env "${gctrace[@]}" "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 sts_pid=$!
 pids+=("$sts_pid")
-wait_up "http://127.0.0.1:$port/readyz" || { cat "$work/serve.log"; exit 1; }
+wait_ready "http://127.0.0.1:$port/readyz" || { cat "$work/serve.log"; exit 1; }
 
 # A service-account principal and a client_secret_basic client. The secret
 # `client create` prints once goes straight to 0600 files.

@@ -35,7 +35,7 @@ bench_config "$port" "$work" >"$work/sts.yaml"
 if [ "${DROP_CACHES:-0}" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
 "$sts" serve --config "$work/sts.yaml" 2>"$work/serve.log" &
 pid=$!
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
 sleep 2
 status() { awk '/^VmHWM:/ { h = $2 } /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
 	END { printf "rss %.1f = anon %.1f + file %.1f, peak %.1f", (a + f) / 1024, a / 1024, f / 1024, h / 1024 }' "/proc/$pid/status"; }
