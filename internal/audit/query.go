@@ -102,15 +102,40 @@ func List(ctx context.Context, store storage.AuditStore, q Query) (Page, error) 
 // are written with lower-case ones, so a filter in upper case found
 // nothing (T-215). Page tokens digest the lowered filters, so either
 // spelling continues the other's listing.
+//
+// A subject target is the exception: a revoked subject is a
+// case-sensitive string, and one in UUID form that names no principal (a
+// pool's subject) is revoked, and its event written, as sent (T-210). It
+// is kept as sent, and filter matches its lower-case spelling as well
+// (subjectAsPrincipal), which a principal's ID sent in upper case was
+// revoked, and written, under.
 func (q Query) canonical() Query {
 	ref := func(s string) string {
-		if kind, id, ok := strings.Cut(s, ":"); ok {
+		if kind, id, ok := strings.Cut(s, ":"); ok && kind != targetSubject {
 			return kind + ":" + storage.CanonicalID(id)
 		}
 		return s
 	}
 	q.OrgID, q.Actor, q.Target = storage.CanonicalID(q.OrgID), ref(q.Actor), ref(q.Target)
 	return q
+}
+
+// targetSubject is the kind of a revoked subject's target ("subject:<sub>").
+const targetSubject = "subject"
+
+// subjectAsPrincipal is the other spelling a subject target filter
+// matches: the lower-case one of a UUID-form subject sent in upper case,
+// under which the revocation of that principal was written (T-210,
+// T-215); nil for any other target.
+func subjectAsPrincipal(target string) []string {
+	kind, id, ok := strings.Cut(target, ":")
+	if !ok || kind != targetSubject {
+		return nil
+	}
+	if low := storage.CanonicalID(id); low != id {
+		return []string{kind + ":" + low}
+	}
+	return nil
 }
 
 // filter validates q and returns its storage filter and page size.
@@ -136,7 +161,7 @@ func (q Query) filter() (storage.AuditFilter, int, error) {
 		size = MaxPageSize
 	}
 	f := storage.AuditFilter{
-		OrgID: q.OrgID, Actor: q.Actor, Action: q.Action, Target: q.Target, OldTargets: OldTargets(q.Target),
+		OrgID: q.OrgID, Actor: q.Actor, Action: q.Action, Target: q.Target, OldTargets: append(OldTargets(q.Target), subjectAsPrincipal(q.Target)...),
 		Outcome: q.Outcome, RequestID: q.RequestID,
 		Since: q.Since, Until: q.Until,
 	}
