@@ -353,14 +353,22 @@ func (s *SignedIn) trim(w http.ResponseWriter, r *http.Request, p storage.Princi
 
 // end deletes session id; an error says the session may still be live.
 func (s *SignedIn) end(ctx context.Context, id, reason string) error {
+	_, err := s.endFound(ctx, id, reason)
+	return err
+}
+
+// endFound is end, also saying whether this call deleted the session
+// (false: it had ended already).
+func (s *SignedIn) endFound(ctx context.Context, id, reason string) (bool, error) {
 	dctx, cancel := storage.Detach(ctx)
 	defer cancel()
-	if err := s.store.DeleteWebSession(dctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err := s.store.DeleteWebSession(dctx, id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.logger.ErrorContext(ctx, "web: ending session failed", "session_id", id, "error", err)
-		return err
+		return false, err
 	}
 	s.logger.InfoContext(ctx, "web session ended", "session_id", id, "reason", reason)
-	return nil
+	return err == nil, nil
 }
 
 // start signs p in: it ends the session the request came with (if any,
@@ -387,12 +395,18 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 			return err // the old session may be live: it must end first
 		}
 	}
+	// replaced: this sign-in ended the old session itself. One that
+	// ended between the read and now (signed out in another tab, ended
+	// from the session list, trimmed, or replaced by a sign-in racing in
+	// the same browser) ended its lineage's refresh families already.
+	replaced := false
 	if ok {
 		// The old session must end before a new one begins: a copied
 		// cookie is worthless after signing in again (T-139), so a
 		// failure fails the sign-in, as storing the new one would
 		// (T-146).
-		if err := s.end(ctx, old.rec.ID, "replaced by a new sign-in"); err != nil {
+		var err error
+		if replaced, err = s.endFound(ctx, old.rec.ID, "replaced by a new sign-in"); err != nil {
 			return err
 		}
 	}
@@ -413,9 +427,12 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	// re-authentication: the new session keeps the old one's lineage, so
 	// the refresh families begun in it live on (docs/security.md A-100).
 	// Any other sign-in begins a lineage, and a different person signing
-	// in over the session ends its families with it.
+	// in over the session ends its families with it. Only the
+	// sign-in that ended the old session continues it: the delete is
+	// atomic, so a chain has one session at a time and an ended one is
+	// never revived.
 	rec.Lineage = rec.ID
-	if ok && old.principal.ID == p.ID && old.rec.Lineage != "" {
+	if replaced && old.principal.ID == p.ID && old.rec.Lineage != "" {
 		rec.Lineage = old.rec.Lineage
 	}
 	if !authAt.IsZero() {

@@ -52,9 +52,10 @@ func (s *Store) GetWebSessionByDigest(ctx context.Context, digest []byte) (stora
 }
 
 // GetWebSessionByLineage implements storage.SessionStore: one read by
-// the lineage index (migration 0024). A chain has one session at a time
-// (the old one is deleted before the new one is stored), two only when
-// two sign-ins raced in one browser.
+// the lineage index (migration 0024). A chain has one session at a time:
+// only the sign-in whose delete removed the old session stores the next
+// one (web.SignedIn.start); the order picks one should rows written by
+// hand hold two.
 func (s *Store) GetWebSessionByLineage(ctx context.Context, principalID, lineage string) (storage.WebSession, error) {
 	if lineage == "" {
 		return storage.WebSession{}, storage.ErrNotFound
