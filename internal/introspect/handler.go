@@ -110,12 +110,8 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 	// The token and the caller's own credentials never travel in the URL,
 	// and a query hiding one behind a pair the parser skips is refused
 	// too, as at the token endpoints (docs/security.md T-07, T-212).
-	name, err := oauth2.SecretInQuery(r, "token")
-	if err != nil {
-		return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed query string")
-	}
-	if name != "" {
-		return "", nil, oauth2.NewError(oauth2.ErrorInvalidRequest, name+" in the query string")
+	if err := oauth2.RefuseSecretInQuery(r, "token"); err != nil {
+		return "", nil, err
 	}
 	maxBody := h.MaxBodyBytes
 	if maxBody <= 0 {

@@ -36,3 +36,17 @@ func SecretInQuery(r *http.Request, names ...string) (string, error) {
 	}
 	return "", nil
 }
+
+// RefuseSecretInQuery is [SecretInQuery] as an endpoint answers it: nil,
+// or invalid_request naming the parameter found, or saying the query is
+// malformed (docs/security.md T-07, T-212).
+func RefuseSecretInQuery(r *http.Request, names ...string) error {
+	name, err := SecretInQuery(r, names...)
+	if err != nil {
+		return NewError(ErrorInvalidRequest, "malformed query string")
+	}
+	if name != "" {
+		return NewError(ErrorInvalidRequest, name+" in the query string")
+	}
+	return nil
+}

@@ -158,12 +158,8 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	// and a query hiding one behind a pair the parser skips is refused
 	// too; before the body is read, so nothing is revoked
 	// (docs/security.md T-07, T-212).
-	name, err := oauth2.SecretInQuery(r, "token")
-	if err != nil {
-		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed query string")
-	}
-	if name != "" {
-		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, name+" in the query string")
+	if err := oauth2.RefuseSecretInQuery(r, "token"); err != nil {
+		return nil, err
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return nil, &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "unsupported content type", Status: http.StatusUnsupportedMediaType}
