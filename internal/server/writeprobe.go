@@ -37,10 +37,6 @@ const (
 	writeError    = "error"
 )
 
-// writeClassError is a failing probe as /readyz shows it: the class only,
-// never the driver's message (paths, hosts, database names).
-type writeClassError = Reason
-
 // writeClass is err's reason class.
 func writeClass(err error) string {
 	switch {
@@ -66,7 +62,7 @@ type writeProbe struct {
 
 	mu      sync.Mutex
 	at      time.Time     // when the cached result was taken (monotonic)
-	last    error         // cached result, a writeClassError or nil
+	last    error         // cached result: nil, or a Reason (the class only, never the driver's message)
 	running chan struct{} // closed when the probe in flight ends; nil if none
 }
 
@@ -107,7 +103,7 @@ func (p *writeProbe) run(ctx context.Context) error {
 		defer p.mu.Unlock()
 		return p.last
 	case <-ctx.Done():
-		return writeClassError(writeTimeout)
+		return Reason(writeTimeout)
 	}
 }
 
@@ -117,7 +113,7 @@ func (p *writeProbe) probe(ctx context.Context, done chan struct{}) {
 	err := p.store.ProbeWrite(ctx, storage.WriteProbe{ID: p.id, At: p.now()})
 	var result error
 	if err != nil {
-		result = writeClassError(writeClass(err))
+		result = Reason(writeClass(err))
 	}
 	p.mu.Lock()
 	was := p.last
