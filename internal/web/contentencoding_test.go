@@ -3,7 +3,6 @@ package web_test
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,16 +20,8 @@ func TestFormContentEncodingRefused(t *testing.T) {
 	p := newPerson(t, s)
 	send := func(path string, body []byte, enc string) reply {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.URL+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Content-Encoding", enc)
-		resp, err := p.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return reply{resp.StatusCode, resp.Header, string(b)}
+		return p.send(t, http.MethodPost, path, bytes.NewReader(body),
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": enc})
 	}
 	gz := func(s string) []byte {
 		var b bytes.Buffer
@@ -92,17 +83,9 @@ func TestFormContentEncodingBackLink(t *testing.T) {
 		{"/tokens/delete-all", `href="/tokens/delete-all"`},
 		{"/login/link", `href="/login"`},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+tc.path, strings.NewReader("x=1"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Content-Encoding", "gzip")
-		resp, err := p.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(b), tc.want) {
-			t.Errorf("POST %s labelled gzip = %d; want 415 whose Back link is %s: %s", tc.path, resp.StatusCode, tc.want, b)
+		r := p.do(t, http.MethodPost, tc.path, url.Values{"x": {"1"}}, map[string]string{"Content-Encoding": "gzip"})
+		if r.status != http.StatusUnsupportedMediaType || !strings.Contains(r.body, tc.want) {
+			t.Errorf("POST %s labelled gzip = %d; want 415 whose Back link is %s: %s", tc.path, r.status, tc.want, r.body)
 		}
 	}
 }

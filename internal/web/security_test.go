@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -44,16 +45,21 @@ type reply struct {
 
 func (p *person) do(t *testing.T, method, path string, form url.Values, hdr map[string]string) reply {
 	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return p.send(t, method, path, nil, hdr)
 	}
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	maps.Copy(h, hdr)
+	return p.send(t, method, path, strings.NewReader(form.Encode()), h)
+}
+
+// send is do with the body as given (nil for none), for a body that is
+// no form, such as a gzipped one.
+func (p *person) send(t *testing.T, method, path string, body io.Reader, hdr map[string]string) reply {
+	t.Helper()
 	req, err := http.NewRequest(method, p.s.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
