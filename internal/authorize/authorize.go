@@ -503,14 +503,9 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, q *request, a
 // Accept-Encoding: identity and returns the page's message; the caller
 // answers 415 with its own page, reading nothing.
 func refuseCoding(w http.ResponseWriter, r *http.Request) (msg string, refused bool) {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	desc, refused := oauth2.RefuseFormCoding(w, r)
+	if !refused {
 		return "", false
 	}
-	err := oauth2.CheckContentEncoding(r)
-	var oe *oauth2.Error
-	if !errors.As(err, &oe) {
-		return "", false
-	}
-	oauth2.SetAcceptEncoding(w.Header(), oe)
-	return "The form could not be read: " + oe.Description + ". Nothing was changed.", true
+	return "The form could not be read: " + desc + ". Nothing was changed.", true
 }

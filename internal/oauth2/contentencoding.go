@@ -45,3 +45,19 @@ func SetAcceptEncoding(h http.Header, e *Error) {
 		h.Set("Accept-Encoding", "identity")
 	}
 }
+
+// RefuseFormCoding is [CheckContentEncoding] for a page's form: a request
+// that may carry a body (not GET or HEAD) in a content coding is answered
+// with Accept-Encoding: identity set on w, and its description returned
+// for the page the caller renders with 415 (docs/security.md T-216).
+func RefuseFormCoding(w http.ResponseWriter, r *http.Request) (description string, refused bool) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return "", false
+	}
+	var e *Error
+	if !errors.As(CheckContentEncoding(r), &e) {
+		return "", false
+	}
+	SetAcceptEncoding(w.Header(), e)
+	return e.Description, true
+}

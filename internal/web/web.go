@@ -216,19 +216,14 @@ func New(o Options) (*Handler, error) {
 // (formPage reads the route), and a sign-in's is the sign-in page.
 func (h *Handler) identityBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if err := oauth2.CheckContentEncoding(r); err != nil {
-				var oe *oauth2.Error
-				errors.As(err, &oe)
-				oauth2.SetAcceptEncoding(w.Header(), oe)
-				back := h.formPage(r)
-				if strings.HasPrefix(r.Pattern, "POST /login") {
-					back = LocalPath("/login")
-				}
-				h.render(w, r, http.StatusUnsupportedMediaType, "message", "Form not read", nil, messageData{
-					Text: oe.Description + ". Nothing was changed.", Link: back, LinkText: "Back"})
-				return
+		if desc, refused := oauth2.RefuseFormCoding(w, r); refused {
+			back := h.formPage(r)
+			if strings.HasPrefix(r.Pattern, "POST /login") {
+				back = LocalPath("/login")
 			}
+			h.render(w, r, http.StatusUnsupportedMediaType, "message", "Form not read", nil, messageData{
+				Text: desc + ". Nothing was changed.", Link: back, LinkText: "Back"})
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
