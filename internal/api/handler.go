@@ -212,14 +212,14 @@ func (h *Handler) handlers() map[string]http.Handler {
 		return path, middleware(auth, publicProcedures, known, h.publicLimiter, logger, h.OnRefused, hd)
 	}
 	services := h.services(opts)
-	known = connectRules(services) // asked of connect's handlers, before any middleware wraps them
+	names := namesOf(services)
+	known = connectRules(services, proceduresOf(names)) // asked of connect's handlers, before any middleware wraps them
 	out := map[string]http.Handler{}
 	for path, hd := range services {
 		p, w := wrap(path, hd)
 		out[p] = w
 	}
 
-	names := namesOf(services)
 	// Health and reflection need no credential; their messages are small.
 	limit := readLimit(maxMessageBytes)
 	p, hd := grpchealth.NewHandler(grpchealth.NewStaticChecker(names...), limit)
@@ -273,9 +273,12 @@ func serviceNames() []string {
 
 // Procedures returns, sorted, every procedure ("/sts.v1.PoolService/GetPool")
 // Mount serves: the bounded label set of per-procedure metrics.
-func Procedures() []string {
+func Procedures() []string { return proceduresOf(serviceNames()) }
+
+// proceduresOf returns, sorted, every procedure of the services names.
+func proceduresOf(names []string) []string {
 	var out []string
-	for _, name := range serviceNames() {
+	for _, name := range names {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 		if err != nil {
 			continue // every name above is generated code linked into this package

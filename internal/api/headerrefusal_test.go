@@ -151,7 +151,7 @@ func TestHeaderRefusalIndependentOfCredential(t *testing.T) {
 	e := newEnv(t, nil)
 	judge, wrapped := bareConnect(e), e.h.handlers()
 	for _, proc := range Procedures() {
-		rules := connectRules(map[string]http.Handler{serviceOf(proc): judge[serviceOf(proc)]})[proc]
+		rules := connectRules(map[string]http.Handler{serviceOf(proc): judge[serviceOf(proc)]}, []string{proc})[proc]
 		for _, c := range headerCases() {
 			if c.method == http.MethodGet && (rules == nil || !methodAllowed(http.MethodGet, rules.allow)) {
 				continue

@@ -20,14 +20,14 @@ type wireRules struct {
 	get        map[string]bool // those a Connect GET may name (?encoding=): Connect's, not gRPC's
 }
 
-// connectRules maps every procedure Mount serves to its handler's
-// wireRules; services maps each service's path to connect's handler for
-// it, no middleware in front. A procedure whose handler did not answer
-// the probes as connect does maps to nil: the middleware then leaves
-// every answer to connect.
-func connectRules(services map[string]http.Handler) map[string]*wireRules {
+// connectRules maps every procedure of procs, those Mount serves, to its
+// handler's wireRules; services maps each service's path to connect's
+// handler for it, no middleware in front. A procedure whose handler did
+// not answer the probes as connect does maps to nil: the middleware then
+// leaves every answer to connect.
+func connectRules(services map[string]http.Handler, procs []string) map[string]*wireRules {
 	out := map[string]*wireRules{}
-	for _, proc := range Procedures() {
+	for _, proc := range procs {
 		out[proc] = nil
 		if hd := services[serviceOf(proc)]; hd != nil {
 			out[proc] = probeConnect(hd, proc)
