@@ -1,10 +1,8 @@
 package api
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/oauth2"
@@ -36,18 +34,8 @@ func TestDryRunJudgesTheClient(t *testing.T) {
 		}
 		tok := e.sign(t, nil, "repo:acme/app", "acme")
 		client := func(mut func(*storage.Client)) string {
-			sa, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalServiceAccount, "j-"+storage.NewID()[:8], "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			cl := storage.Client{ID: storage.NewID(), OrgID: e.org.ID, PrincipalID: sa.ID, AuthMethod: oauth2.AuthMethodClientSecretBasic,
-				GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: []string{"judge"}, Scopes: []string{"read"},
-				Audiences: []string{kafka, testIssuer}}
-			mut(&cl)
-			if err := e.store.CreateClient(context.Background(), cl); err != nil {
-				t.Fatal(err)
-			}
-			return cl.ID
+			return newDryRunClient(t, e, oauth2.AuthMethodClientSecretBasic, []string{"judge"},
+				func(c *storage.Client) { c.Audiences = []string{kafka, testIssuer} }, mut).ID
 		}
 		for _, tc := range []struct {
 			name   string

@@ -13,8 +13,9 @@ import (
 
 // newDryRunClient stores a token-exchange client of e's organization listing
 // pools, scope read and the default audience, with its own service
-// account; method is its auth method.
-func newDryRunClient(t *testing.T, e *poolEnv, method string, pools []string) storage.Client {
+// account; method is its auth method, and each of mut changes it before
+// it is stored.
+func newDryRunClient(t *testing.T, e *poolEnv, method string, pools []string, mut ...func(*storage.Client)) storage.Client {
 	t.Helper()
 	sa, err := CreatePrincipal(context.Background(), e.store, testCaller, e.org.ID, storage.PrincipalServiceAccount, "dr-"+storage.NewID()[:8], "", time.Now())
 	if err != nil {
@@ -22,6 +23,9 @@ func newDryRunClient(t *testing.T, e *poolEnv, method string, pools []string) st
 	}
 	cl := storage.Client{ID: storage.NewID(), OrgID: e.org.ID, PrincipalID: sa.ID, AuthMethod: method,
 		GrantTypes: []string{oauth2.GrantTypeTokenExchange}, Pools: pools, Scopes: []string{"read"}, Audiences: []string{testIssuer}}
+	for _, m := range mut {
+		m(&cl)
+	}
 	if err := e.store.CreateClient(context.Background(), cl); err != nil {
 		t.Fatal(err)
 	}
