@@ -17,6 +17,9 @@ const (
 	ReasonScopeExceedsClient = "scope_exceeds_client"
 	ReasonAudienceNotAllowed = "audience_not_allowed"
 	ReasonRefreshNotAllowed  = "client_refresh_not_allowed"
+	// ReasonAuthFailed is authentication's reason for every credential
+	// failure (invalidClient), a disabled client's too.
+	ReasonAuthFailed = "client_auth_failed"
 )
 
 // Generic descriptions: the response never says more than these; the

@@ -227,7 +227,7 @@ func invalidClient(cause error) *oauth2.Error {
 	return &oauth2.Error{
 		Code:        oauth2.ErrorInvalidClient,
 		Description: "client authentication failed",
-		Reason:      "client_auth_failed",
+		Reason:      ReasonAuthFailed,
 		Status:      http.StatusUnauthorized,
 		Err:         cause,
 	}

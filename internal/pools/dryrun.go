@@ -37,7 +37,7 @@ const (
 	ReasonScopeExceedsPool  = "scope_exceeds_pool"
 	// ReasonClientAuthFailed is the token endpoint's reason for a client
 	// that fails authentication, such as a disabled one.
-	ReasonClientAuthFailed = "client_auth_failed"
+	ReasonClientAuthFailed = clientauth.ReasonAuthFailed
 )
 
 // TestInput is one dry run: a subject token against a pool.
