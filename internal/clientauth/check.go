@@ -23,11 +23,12 @@ const (
 )
 
 // Generic descriptions: the response never says more than these; the
-// reason and the logs do.
+// reason and the logs do. The grants use the same three (the Confluent
+// dialect maps a refusal to its own shape by them).
 const (
-	descClient = "client authentication required"
-	descScope  = "requested scope not allowed"
-	descTarget = "requested audience or resource not allowed"
+	DescClient = "client authentication required"
+	DescScope  = "requested scope not allowed"
+	DescTarget = "requested audience or resource not allowed"
 )
 
 // Issuance is what a grant is about to issue, as the client check sees it.
@@ -77,10 +78,10 @@ func Check(client *storage.Client, is Issuance) error {
 		if is.Pool != nil {
 			cause = errors.New("pool " + is.Pool.ID + " requires client authentication")
 		}
-		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonAuthRequired, cause)
+		return refuse(oauth2.ErrorInvalidClient, DescClient, ReasonAuthRequired, cause)
 	}
 	if client.Disabled {
-		return refuse(oauth2.ErrorInvalidClient, descClient, ReasonAuthRequired, errors.New("client disabled"))
+		return refuse(oauth2.ErrorInvalidClient, DescClient, ReasonAuthRequired, errors.New("client disabled"))
 	}
 	if !AllowsGrant(client, is.Grant) {
 		return refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed, fmt.Errorf("grant %q", trunc(is.Grant)))
@@ -102,16 +103,16 @@ func Check(client *storage.Client, is Issuance) error {
 	}
 	for _, s := range is.Scopes {
 		if !AllowsScopes(client, []string{s}) {
-			return refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsClient, fmt.Errorf("scope %q not on the client's list", trunc(s)))
+			return refuse(oauth2.ErrorInvalidScope, DescScope, ReasonScopeExceedsClient, fmt.Errorf("scope %q not on the client's list", trunc(s)))
 		}
 	}
 	for _, a := range is.Audiences {
 		if !AllowsAudience(client, a) {
-			return refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceNotAllowed, fmt.Errorf("audience %q not on the client's list", trunc(a)))
+			return refuse(oauth2.ErrorInvalidTarget, DescTarget, ReasonAudienceNotAllowed, fmt.Errorf("audience %q not on the client's list", trunc(a)))
 		}
 	}
 	if is.Refresh && !AllowsGrant(client, oauth2.GrantTypeRefreshToken) {
-		return refuse(oauth2.ErrorInvalidScope, descScope, ReasonRefreshNotAllowed, errors.New("offline_access for a client without the refresh_token grant"))
+		return refuse(oauth2.ErrorInvalidScope, DescScope, ReasonRefreshNotAllowed, errors.New("offline_access for a client without the refresh_token grant"))
 	}
 	return nil
 }

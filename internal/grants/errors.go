@@ -85,9 +85,9 @@ const (
 	// descPoolPrincipal: the pool acts as a principal that cannot be used.
 	descPoolPrincipal = "pool principal unavailable"
 	descRequest       = "invalid request"
-	descTarget        = "requested audience or resource not allowed"
-	descScope         = "requested scope not allowed"
-	descClient        = "client authentication required"
+	descTarget        = clientauth.DescTarget
+	descScope         = clientauth.DescScope
+	descClient        = clientauth.DescClient
 	descLimited       = "too many requests"
 	descRetry         = "temporarily unavailable, retry later"
 	descInternal      = "internal error"
