@@ -550,6 +550,47 @@ var matrix = map[string]row{
 	}},
 }
 
+// variant is a second request shape of a procedure whose rule differs
+// from its row's: docs/authorization.md gives it in the row's text
+// ("`userId` naming another user: userAdmin(tokens:write)").
+type variant struct {
+	name, procedure string
+	row
+}
+
+// variants are walked with every credential after the rows.
+var variants = []variant{
+	{"GetUser of the caller itself", "/gitpod.v1.UserService/GetUser", row{scoped(pat.ScopeIdentityRead), func(*matrixFx, cred) proto.Message {
+		return &gitpodv1.GetUserRequest{}
+	}}},
+	{"ListPersonalAccessTokens of another user", "/gitpod.v1.UserService/ListPersonalAccessTokens", row{userAdmin(scopeRead), func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.ListPersonalAccessTokensRequest{Filter: &gitpodv1.ListPersonalAccessTokensRequest_Filter{UserIds: []string{fx.victim.ID}}}
+	}}},
+	// The administrator's rule first (the owner is read before the
+	// expiry is judged), then mintPAT's.
+	{"CreatePersonalAccessToken for another user", "/gitpod.v1.UserService/CreatePersonalAccessToken", row{func(c cred) outcome {
+		if o := userAdmin(pat.ScopeTokensWrite)(c); o != allowed {
+			return o
+		}
+		return mintPAT(c)
+	}, func(fx *matrixFx, _ cred) proto.Message {
+		return &gitpodv1.CreatePersonalAccessTokenRequest{UserId: fx.victim.ID, Description: "matrix", Scopes: []string{pat.ScopeTokensWrite}, ValidFor: twoDays}
+	}}},
+	{"ListAuditEvents without organizationId", "/sts.v1.AuditService/ListAuditEvents", row{anyAdmin, func(*matrixFx, cred) proto.Message {
+		return &stsv1.ListAuditEventsRequest{}
+	}}},
+	// The one list that needs its organizationId (docs/api.md), asked of
+	// administrators only.
+	{"ListPrincipals without organizationId", "/sts.v1.PrincipalService/ListPrincipals", row{func(c cred) outcome {
+		if o := anyAdmin(c); o != allowed {
+			return o
+		}
+		return "invalid_argument"
+	}, func(*matrixFx, cred) proto.Message {
+		return &stsv1.ListPrincipalsRequest{}
+	}}},
+}
+
 // matrixPackages are the proto packages whose every procedure needs a row.
 var matrixPackages = []protoreflect.FullName{"gitpod.v1", "sts.v1"}
 
@@ -612,6 +653,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 					got, msg := fx.call(p, r.build(fx, c), c.token)
 					if got != want {
 						t.Errorf("%s as %s: got %s (%s), want %s", p, c.name, got, msg, want)
+					}
+				}
+			}
+			for _, v := range variants {
+				for _, c := range creds {
+					want := v.rule(c)
+					got, msg := fx.call(v.procedure, v.build(fx, c), c.token)
+					if got != want {
+						t.Errorf("%s (%s) as %s: got %s (%s), want %s", v.procedure, v.name, c.name, got, msg, want)
 					}
 				}
 			}
@@ -756,8 +806,57 @@ func newMatrixFx(t *testing.T, store storage.Store) (*matrixFx, []cred) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Credentials that must authenticate nowhere: what they name is
+	// gone, or they are no access token of ours for this API.
+	gonePAT := e.mintPAT(fx.ada.ID, pat.ScopeFull)
+	gonePATAuth, err := e.pats.Authenticate(ctx, gonePAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pats.Delete(ctx, testCaller, fx.ada.ID, gonePATAuth.TokenID); err != nil {
+		t.Fatal(err)
+	}
+	disabled := mk(fx.acme.ID, storage.PrincipalUser, "disabled")
+	disabledPAT := e.mintPAT(disabled.ID, adm...)
+	disabledAccess := access(disabled, "* sts:admin")
+	if err := store.UpdatePrincipal(ctx, disabled.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.Disabled = true
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	otherIssuer, _, err := (&tokens.Issuer{Signer: m, IssuerURL: "https://other.example"}).MintAccessToken(ctx, tokens.AccessClaims{
+		Subject: acmeAdmin.ID, Audience: tokens.Audience{testIssuer}, IssuedAt: tokens.NewNumericDate(now),
+		Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)), ClientID: "matrix", Scope: "* sts:admin", OrgID: acmeAdmin.OrgID,
+		Principal: string(acmeAdmin.Kind)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherAudience, _, err := e.h.Issuer.MintAccessToken(ctx, tokens.AccessClaims{
+		Subject: acmeAdmin.ID, Audience: tokens.Audience{"https://api.example"}, IssuedAt: tokens.NewNumericDate(now),
+		Expiry: tokens.NewNumericDate(now.Add(15 * time.Minute)), ClientID: "matrix", Scope: "* sts:admin", OrgID: acmeAdmin.OrgID,
+		Principal: string(acmeAdmin.Kind)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idToken, _, err := e.h.Issuer.MintIDToken(ctx, tokens.IDClaims{Subject: acmeAdmin.ID, Audience: tokens.Audience{testIssuer},
+		Expiry: tokens.NewNumericDate(now.Add(time.Hour)), OrgID: acmeAdmin.OrgID, Principal: string(acmeAdmin.Kind)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evilUser := mk(fx.evil.ID, storage.PrincipalUser, "evil-user")
 	creds := []cred{
 		{name: "no credential"},
+		{name: "garbage", token: "not-a-token"},
+		{name: "refresh token as bearer", token: "sts_rt_" + rand.Text()},
+		{name: "deleted PAT", token: gonePAT, scopes: full},
+		{name: "PAT of a disabled principal", token: disabledPAT, scopes: adm},
+		{name: "access token of a disabled principal", token: disabledAccess, scopes: adm},
+		{name: "access token of another issuer", token: otherIssuer, scopes: adm},
+		{name: "access token for another audience", token: otherAudience, scopes: adm},
+		{name: "ID token as bearer", token: idToken, scopes: adm},
+		{name: "PAT * of another organization's user", token: e.mintPAT(evilUser.ID, pat.ScopeFull), principal: evilUser.ID, scopes: full,
+			pat: true, org: "evil", role: "user"},
 		userPAT(),
 		userPAT(pat.ScopeIdentityRead),
 		userPAT(pat.ScopeTokensRead),
