@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -544,6 +545,21 @@ var matrix = map[string]row{
 	"/sts.v1.KeyService/RevokeSigningKey": {instanceAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.RevokeSigningKeyRequest{Kid: fx.nextKey()}
 	}},
+	// gRPC health and reflection: no credential, whatever is sent
+	// (Handler.handlers mounts them outside the middleware). The streaming
+	// ones (build nil) are not walked: Connect JSON unary cannot call them;
+	// TestReflectionListsEveryService calls reflection without a credential.
+	"/grpc.health.v1.Health/Check": {public, func(*matrixFx, cred) proto.Message {
+		return &healthpb.HealthCheckRequest{Service: "sts.v1.PoolService"}
+	}},
+	// In grpc-go's descriptor, not served by connect's grpchealth: no
+	// credential is asked, and the answer is unimplemented to anyone.
+	"/grpc.health.v1.Health/List": {func(cred) outcome { return "unimplemented" }, func(*matrixFx, cred) proto.Message {
+		return &healthpb.HealthListRequest{}
+	}},
+	"/grpc.health.v1.Health/Watch":                                   {public, nil},
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {public, nil},
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {public, nil},
 	// sts.v1.AuditService
 	"/sts.v1.AuditService/ListAuditEvents": {orgAdmin, func(fx *matrixFx, _ cred) proto.Message {
 		return &stsv1.ListAuditEventsRequest{OrganizationId: fx.acme.ID}
@@ -613,12 +629,38 @@ func describedProcedures() []string {
 	return out
 }
 
+// mountedProcedures lists every procedure of every service Mount serves,
+// asked of the handlers it mounts (health and reflection included), so a
+// service mounted from a package outside matrixPackages needs its rows
+// too. A mounted service whose descriptor is not linked is an error.
+func mountedProcedures(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for path := range (&Handler{}).handlers() {
+		procs := proceduresOf([]string{strings.Trim(path, "/")})
+		if len(procs) == 0 {
+			t.Errorf("mounted service %s has no procedure in the linked descriptors", path)
+		}
+		out = append(out, procs...)
+	}
+	return out
+}
+
+// servedProcedures are the procedures of the generated descriptors and of
+// the mounted handlers, sorted, each once.
+func servedProcedures(t *testing.T) []string {
+	out := append(describedProcedures(), mountedProcedures(t)...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // TestAuthorizationMatrixComplete fails for a procedure without a row (a
-// new RPC must get its rows in docs/authorization.md and here) and for a
-// row without a procedure.
+// new RPC must get its rows in docs/authorization.md and here), whether
+// generated in matrixPackages or mounted from elsewhere, and for a row
+// without a procedure.
 func TestAuthorizationMatrixComplete(t *testing.T) {
 	t.Parallel()
-	procs := describedProcedures()
+	procs := servedProcedures(t)
 	if len(procs) < len(matrix) {
 		t.Errorf("found %d procedures in the descriptors, fewer than the %d rows", len(procs), len(matrix))
 	}
@@ -642,11 +684,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel() // the longest test here: its backends overlap
 			fx, creds := newMatrixFx(t, open(t))
-			procs := describedProcedures()
+			procs := servedProcedures(t)
 			for _, p := range procs {
 				r, ok := matrix[p]
-				if !ok {
-					continue // reported by TestAuthorizationMatrixComplete
+				if !ok || r.build == nil {
+					continue // reported by TestAuthorizationMatrixComplete; streaming, see the row
 				}
 				for _, c := range creds {
 					want := r.rule(c)
@@ -920,6 +962,11 @@ func (fx *matrixFx) callInto(procedure string, req proto.Message, token string, 
 	}
 	var ce struct{ Code, Message string }
 	_ = json.Unmarshal(b, &ce)
+	if ce.Code == "" && resp.StatusCode == http.StatusNotFound {
+		// A path no handler serves: HTTP 404, which the Connect protocol
+		// reads as unimplemented.
+		return "unimplemented", ""
+	}
 	return outcome(ce.Code), ce.Message
 }
 
