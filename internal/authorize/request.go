@@ -97,6 +97,7 @@ type redirectError struct {
 // parse judges an authorization request (query or consent form). The
 // client and redirect URI come first; their failures are pages.
 func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError, *redirectError) {
+	omitEmpty(v)
 	// RFC 6749 §3.1: parameters MUST NOT be included more than once.
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(v[k]) > 1 {
@@ -267,6 +268,23 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
+}
+
+// omitEmpty drops from v every value sent empty, and a parameter left
+// with none: RFC 6749 §3.1 has a parameter sent without a value treated
+// as if it were omitted, so an empty request or request_uri is no request
+// object, and an empty code_challenge no challenge (docs/security.md
+// T-240). A relying party's URL template may write every parameter it
+// knows, set or not.
+func omitEmpty(v url.Values) {
+	for k, vs := range v {
+		vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" })
+		if len(vs) == 0 {
+			delete(v, k)
+			continue
+		}
+		v[k] = vs
+	}
 }
 
 // maxResources bounds the resource parameters, as the token endpoint
