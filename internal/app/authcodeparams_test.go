@@ -90,3 +90,63 @@ func TestAuthorizationRequestEmptyParameters(t *testing.T) {
 		refused(t, "request_uri_not_supported", xoauth2.SetAuthURLParam("request_uri", "https://rp.example/req"))
 	})
 }
+
+// TestAuthorizationRequestUnknownParameterRepeated: RFC 6749 §3.1 has the
+// endpoint ignore parameters it does not know, as the OpenID conformance
+// suite's oidcc-ensure-request-with-unknown-parameter-succeeds checks;
+// only those it knows may not be repeated. An unknown parameter sent
+// twice (a relying party's own list, extra=a&extra=b) was refused as
+// "parameter repeated", whether or not someone was signed in. It is now
+// ignored, with or without a consent screen and through the sign-in; a
+// repeated parameter of OAuth or OpenID Connect is refused as before
+// (docs/security.md T-241).
+func TestAuthorizationRequestUnknownParameterRepeated(t *testing.T) {
+	t.Parallel()
+	e := newCodeEnv(t)
+	ctx := t.Context()
+	provider, err := oidc.NewProvider(ctx, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := e.oauthConfig(e.conf, e.secret, e.callback.URL+"/cb")
+	extra := func(u string) string { return u + "&extra=foobar&extra=again&x%5B%5D=1&x%5B%5D=2" }
+
+	// Nobody signed in: to the sign-in page, and back to the request.
+	verifier, nonce, state := xoauth2.GenerateVerifier(), randText(t), randText(t)
+	resp, _ := mustGet(t, e.browser, extra(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))))
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Path != "/login" {
+		t.Fatalf("signed out, extra repeated: %d to %q, want the sign-in page", resp.StatusCode, loc)
+	}
+	e.signIn(t, e.user)
+	resp, page := mustGet(t, e.browser, e.base+loc.Query().Get("return_to"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("back from the sign-in: %d %q, want the consent screen", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	form := consentForm(t, page)
+	form.Set("sts_consent_decision", "approve")
+	resp, page = e.post(t, "/oauth2/authorize", form, nil)
+	tok, err := conf.Exchange(ctx, e.codeFrom(t, resp, page, state), xoauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("x/oauth2 Exchange: %v", err)
+	}
+	if idt, err := provider.Verifier(&oidc.Config{ClientID: e.conf.ID}).Verify(ctx, tok.Extra("id_token").(string)); err != nil || idt.Nonce != nonce {
+		t.Fatalf("go-oidc Verify: %+v, %v", idt, err)
+	}
+	// Consent remembered, silently (prompt=none): the code at once.
+	verifier, state = xoauth2.GenerateVerifier(), randText(t)
+	resp, page = mustGet(t, e.browser, extra(conf.AuthCodeURL(state, xoauth2.S256ChallengeOption(verifier), xoauth2.SetAuthURLParam("prompt", "none"))))
+	if _, err := conf.Exchange(ctx, e.codeFrom(t, resp, page, state), xoauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("x/oauth2 Exchange: %v", err)
+	}
+	// A parameter the endpoint knows, repeated, is refused, the repeated
+	// one named.
+	for _, name := range []string{"prompt", "scope", "nonce", "response_type", "max_age", "login_hint", "ui_locales", "claims", "acr_values", "display"} {
+		u := conf.AuthCodeURL("st", xoauth2.S256ChallengeOption(xoauth2.GenerateVerifier())) + "&" + name + "=a&" + name + "=b"
+		resp, _ := mustGet(t, e.browser, u)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if q := loc.Query(); q.Get("error") != "invalid_request" || q.Get("error_description") != "parameter '"+name+"' repeated" || q.Has("code") {
+			t.Errorf("%s repeated: %d %v, want invalid_request naming it", name, resp.StatusCode, q)
+		}
+	}
+}

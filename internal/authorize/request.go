@@ -152,8 +152,10 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		q.state = v.Get("state")
 	}
 	for k, vs := range v {
-		// resource may be sent once for each resource (RFC 8707 §2).
-		if len(vs) > 1 && k != "resource" {
+		// resource may be sent once for each resource (RFC 8707 §2); a
+		// parameter we do not know is ignored, repeated or not (RFC 6749
+		// §3.1; docs/security.md T-241).
+		if len(vs) > 1 && knownParams[k] {
 			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter '" + k + "' repeated"}
 		}
 	}
@@ -268,6 +270,22 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	}
 	q.signInAfter = h.reauthMarker(v.Get(reauthParam), q, h.now())
 	return q, nil, nil
+}
+
+// knownParams are the authorization request's parameters that may not be
+// repeated (RFC 6749 §3.1): those of RFC 6749 §4.1.1, RFC 7636 §4.3,
+// OIDC Core §3.1.2.1, §5.5, §6 and §7.2.1, OAuth 2.0 Multiple Response
+// Type Encoding Practices' response_mode, and our own re-authentication
+// marker; resource is not among them, as it is sent once for each
+// resource (RFC 8707 §2). Any other parameter is not ours to judge: the
+// endpoint ignores it, sent once or more (docs/security.md T-241).
+var knownParams = map[string]bool{
+	"client_id": true, "redirect_uri": true, "response_type": true, "scope": true, "state": true,
+	"code_challenge": true, "code_challenge_method": true,
+	"nonce": true, "prompt": true, "max_age": true, "id_token_hint": true, "login_hint": true,
+	"display": true, "ui_locales": true, "claims_locales": true, "acr_values": true, "claims": true,
+	"request": true, "request_uri": true, "registration": true, "response_mode": true,
+	reauthParam: true,
 }
 
 // omitEmpty drops from v every value sent empty, and a parameter left
