@@ -85,6 +85,22 @@ func TestAuthorizationRequestEmptyParameters(t *testing.T) {
 			t.Errorf("%d %q, want error=%s with state and iss", resp.StatusCode, loc, want)
 		}
 	}
+	// An empty challenge is no challenge: a client that must use PKCE
+	// (the confidential one by default, the public one always) is
+	// refused as without one, never let through without it (T-90).
+	t.Run("EmptyCodeChallengeOfAClientRequiringPKCE", func(t *testing.T) {
+		pconf := e.oauthConfig(e.public, "", "http://127.0.0.1:1/cb")
+		pconf.Scopes = []string{"openid"} // all it may ask: only PKCE is wrong
+		for _, c := range []*xoauth2.Config{conf, pconf} {
+			for _, method := range []string{"", "S256"} {
+				resp, _ := mustGet(t, e.browser, c.AuthCodeURL("st", oidc.Nonce("n"), xoauth2.SetAuthURLParam("code_challenge", ""), xoauth2.SetAuthURLParam("code_challenge_method", method)))
+				loc, _ := url.Parse(resp.Header.Get("Location"))
+				if q := loc.Query(); resp.StatusCode != http.StatusFound || q.Get("error") != "invalid_request" || q.Has("code") || q.Get("state") != "st" {
+					t.Errorf("client %s, empty code_challenge, method %q: %d %v, want invalid_request and no code", c.ClientID, method, resp.StatusCode, q)
+				}
+			}
+		}
+	})
 	t.Run("WithAValue", func(t *testing.T) {
 		refused(t, "request_not_supported", xoauth2.SetAuthURLParam("request", "eyJhbGciOiJub25lIn0.e30."))
 		refused(t, "request_uri_not_supported", xoauth2.SetAuthURLParam("request_uri", "https://rp.example/req"))
