@@ -115,6 +115,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, events []storage.Au
 	rowCtx := context.WithoutCancel(ctx)
 	args := make([]any, 0, min(len(events), sqliteAuditRowsPerExec)*auditColumnCount)
 	var many, one *sql.Stmt // tx's statements, made on first use
+	var row auditRow
 	for len(events) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -130,9 +131,8 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, events []storage.Au
 			}
 		}
 		args = args[:0]
-		for _, e := range events[:n] {
-			args = append(args, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target, e.RequestID, e.Outcome,
-				e.Detail, e.ClientIP, e.UserAgent)
+		for i := range events[:n] {
+			args = row.append(args, s, &events[i])
 		}
 		if _, err := (*stmt).ExecContext(rowCtx, args...); err != nil {
 			return err
@@ -153,6 +153,45 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 	return tx.PrepareContext(ctx, query)
 }
 
+// auditRow boxes the columns of a batch's events for database/sql, row
+// after row. A column equal to the same column of the row before reuses
+// that row's boxed value: the events of a busy server share most of their
+// columns (a client's organization, actor, action, target, outcome,
+// detail, address, User-Agent), and boxing a string into an any allocates.
+// Only an equal value is reused (TestAuditRepeatedValuesStoredAsSent);
+// TestSQLiteAuditRepeatedValuesBoxedOnce counts what it saves
+// (docs/performance.md "`client_credentials`, eleventh pass").
+type auditRow struct {
+	last storage.AuditEvent
+	vals [auditColumnCount]any
+	used bool
+}
+
+// append appends e's columns, in auditColumns' order, to args.
+func (r *auditRow) append(args []any, s *Store, e *storage.AuditEvent) []any {
+	first := !r.used
+	box := func(i int, v, last string) {
+		if first || v != last {
+			r.vals[i] = v
+		}
+	}
+	box(0, e.ID, r.last.ID)
+	if first || e.Time != r.last.Time {
+		r.vals[1] = s.ts(e.Time)
+	}
+	box(2, e.OrgID, r.last.OrgID)
+	box(3, e.Actor, r.last.Actor)
+	box(4, e.Action, r.last.Action)
+	box(5, e.Target, r.last.Target)
+	box(6, e.RequestID, r.last.RequestID)
+	box(7, e.Outcome, r.last.Outcome)
+	box(8, e.Detail, r.last.Detail)
+	box(9, e.ClientIP, r.last.ClientIP)
+	box(10, e.UserAgent, r.last.UserAgent)
+	r.last, r.used = *e, true
+	return append(args, r.vals[:]...)
+}
+
 // execer is what *sql.DB and *sql.Tx share.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -167,7 +206,8 @@ func (s *Store) insertAudit(ctx context.Context, db execer, events []storage.Aud
 		b.Grow(64 + n*60)
 		b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
 		args := make([]any, 0, n*auditColumnCount)
-		for i, e := range events[:n] {
+		var row auditRow
+		for i := range events[:n] {
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -180,8 +220,7 @@ func (s *Store) insertAudit(ctx context.Context, db execer, events []storage.Aud
 				b.WriteString(strconv.Itoa(i*auditColumnCount + c + 1))
 			}
 			b.WriteByte(')')
-			args = append(args, e.ID, s.ts(e.Time), e.OrgID, e.Actor, e.Action, e.Target, e.RequestID, e.Outcome,
-				e.Detail, e.ClientIP, e.UserAgent)
+			args = row.append(args, s, &events[i])
 		}
 		if _, err := db.ExecContext(ctx, b.String(), args...); err != nil {
 			return err
