@@ -88,6 +88,7 @@ type Writer struct {
 	Now func() time.Time
 
 	q        queue
+	events   []storage.AuditEvent          // flush's events for the store, kept for the next batch while busy (Run's goroutine only)
 	readyCh  atomic.Pointer[chan struct{}] // events were queued: Run takes them
 	wakeCh   atomic.Pointer[chan struct{}] // a Commit waits: cut a retry's backoff short
 	inflight atomic.Int64
@@ -384,6 +385,11 @@ func (w *Writer) Run(ctx context.Context) {
 			// signalled for the rest (takeInto signals again).
 			batch = w.flush(ctx, base, w.takeInto(batch, size))
 			w.q.release()
+			if w.q.len() == 0 {
+				// Idle: the flush's events go with the queue's room
+				// (TestBufferHeldOnlyWhileUsed).
+				w.events = nil
+			}
 		case <-ctx.Done():
 			w.drain(base, batch, size)
 			return
@@ -439,7 +445,12 @@ func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 		return batch
 	}
 	w.inflight.Store(int64(len(batch)))
-	events := make([]storage.AuditEvent, 0, len(batch))
+	// The events go to the store in a slice kept from batch to batch: a
+	// new one was 256 events' worth (47 KiB) a batch
+	// (TestFlushReusesItsEvents). It is cleared after each attempt, so it
+	// holds none of a stored batch's strings.
+	events := w.events[:0]
+	defer func() { w.events = events[:0] }()
 	backoff := cmp.Or(w.RetryBackoff, DefaultRetryBackoff)
 	size := w.batchSize()
 	for {
@@ -450,6 +461,7 @@ func (w *Writer) flush(stop, base context.Context, batch []item) []item {
 		ctx, cancel := context.WithTimeout(base, cmp.Or(w.FlushTimeout, DefaultFlushTimeout))
 		err := w.Store.AppendAudit(ctx, events...)
 		cancel()
+		clear(events)
 		if err == nil {
 			w.written.Add(uint64(len(batch)))
 			for _, it := range batch {

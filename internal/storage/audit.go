@@ -56,7 +56,9 @@ type AuditPosition struct {
 
 // AuditStore persists audit events. Events are append-only.
 type AuditStore interface {
-	// AppendAudit stores the events in one transaction: all or none.
+	// AppendAudit stores the events in one transaction: all or none. It
+	// keeps no reference to events after it returns: the audit writer
+	// hands it the same slice for every batch.
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 	// ListAudit returns at most f.Limit matching events newest first: by
 	// Time descending, then ID descending. Events with a zero Time come
