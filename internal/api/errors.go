@@ -40,6 +40,14 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.
 		// unavailable.
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed"))
 	}
+	if (code == sts.Unavailable || code == sts.Internal) && errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller went away (it cancelled, or reset the stream as its
+		// own deadline passed) while the call waited: no fault of ours or
+		// of storage, and no one to answer. canceled, as connect answers
+		// a context canceled, and not logged as an error
+		// (docs/security.md F-110).
+		return connect.NewError(connect.CodeCanceled, errors.New("the caller cancelled the call"))
+	}
 	if code == sts.Internal || code == sts.Unavailable {
 		logger.ErrorContext(ctx, "api: request failed", "code", string(code), "error", err)
 	}
