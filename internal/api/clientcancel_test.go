@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 )
 
@@ -20,6 +22,16 @@ import (
 type stallingStore struct {
 	storage.Store
 	entered chan struct{}
+	auth    *atomic.Bool // when set, GetPATByDigest stalls too
+}
+
+func (s stallingStore) GetPATByDigest(ctx context.Context, digest []byte) (storage.PAT, error) {
+	if !s.auth.Load() {
+		return s.Store.GetPATByDigest(ctx, digest)
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return storage.PAT{}, ctx.Err()
 }
 
 func (s stallingStore) ListPATs(ctx context.Context, owner string) ([]storage.PAT, error) {
@@ -59,8 +71,11 @@ func TestClientCancelIsCanceled(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	rec := &codeRecorder{}
 	logs := &syncBuffer{}
-	e := newEnvOn(t, stallingStore{Store: newSQLiteStore(t), entered: entered}, func(h *Handler) {
+	auth := new(atomic.Bool)
+	refused := make(chan connect.Code, 1)
+	e := newEnvOn(t, stallingStore{Store: newSQLiteStore(t), entered: entered, auth: auth}, func(h *Handler) {
 		h.Interceptors = []connect.Interceptor{rec.interceptor()}
+		h.OnRefused = func(_ string, code connect.Code) { refused <- code }
 		h.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	url, hc := e.h2c(t)
@@ -98,6 +113,28 @@ func TestClientCancelIsCanceled(t *testing.T) {
 		rec.mu.Unlock()
 		if len(got) != 1 || got[0] != connect.CodeCanceled {
 			t.Errorf("%s: the server ended the call as %v, want [canceled]", p.name, got)
+		}
+	}
+	// The same while authentication waits on storage: the middleware's
+	// refusal, which per-procedure metrics count through OnRefused.
+	fresh := e.mintPAT(e.user.ID, pat.ScopeTokensRead)
+	auth.Store(true)
+	for _, p := range protocols {
+		c := gitpodv1connect.NewUserServiceClient(hc, url, p.opts...)
+		ctx, cancel := context.WithCancel(as(fresh))
+		go func() {
+			<-entered
+			cancel()
+		}()
+		_, err := c.ListPersonalAccessTokens(ctx, &gitpodv1.ListPersonalAccessTokensRequest{})
+		wantCode(t, p.name+" (authentication): the caller's own view", err, connect.CodeCanceled)
+		select {
+		case code := <-refused:
+			if code != connect.CodeCanceled {
+				t.Errorf("%s: authentication ended the call as %v, want canceled", p.name, code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s: authentication reported no refusal", p.name)
 		}
 	}
 	if s := logs.String(); strings.Contains(s, "level=ERROR") {
