@@ -194,7 +194,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 	logger := h.logger()
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(h.Interceptors...),
-		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor(), nulInterceptor(), canonicalIDInterceptor()),
+		connect.WithInterceptors(errorInterceptor(logger), pageQueryInterceptor(), nulInterceptor(), canonicalIDInterceptor(), gitpodUUIDInterceptor()),
 		readLimit(maxMessageBytes),
 		jsonCodecs, // enumjson.go: an unknown enum name is refused, as an unknown number is
 	)

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
+)
+
+// gitpodUUIDFields are the gitpod.v1.UserService request fields that hold
+// an ID Gitpod makes, a UUID in its contract: a personal access token's
+// and a user's. The RunnerConfigurationService and RunnerInteractionService
+// check theirs in hosttoken, with the same message.
+var gitpodUUIDFields = map[protoreflect.Name]bool{
+	"personal_access_token_id": true, "user_id": true, "user_ids": true,
+}
+
+// gitpodUUIDInterceptor answers a gitpod.v1.UserService request whose ID
+// field is set but not a UUID invalid_argument ("<jsonName> must be a
+// UUID") before the handler looks anything up or checks who may ask, as
+// Gitpod's own server does: an ID of the wrong form was not_found for a
+// token and permission_denied for a user, which no Gitpod client expects
+// for a request it could have checked itself (docs/security.md F-111). A
+// well-formed ID that names nothing keeps its code, permission_denied
+// included where it hides whether a user exists. An empty ID is left to
+// the handler (the caller's own, or required).
+func gitpodUUIDInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if m, ok := req.Any().(proto.Message); ok && !req.Spec().IsClient && strings.HasPrefix(req.Spec().Procedure, "/gitpod.v1.UserService/") {
+				if err := checkGitpodUUIDs(m.ProtoReflect(), ""); err != nil {
+					return nil, err
+				}
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// checkGitpodUUIDs checks the gitpodUUIDFields of m and of the messages it
+// holds; prefix is the JSON path of m in the request.
+func checkGitpodUUIDs(m protoreflect.Message, prefix string) error {
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := prefix + fd.JSONName()
+		switch {
+		case fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap():
+			err = checkGitpodUUIDs(v.Message(), name+".")
+		case fd.Kind() != protoreflect.StringKind || !gitpodUUIDFields[fd.Name()] || fd.IsMap():
+		case fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				if s := l.Get(i).String(); s != "" && !storage.IsUUID(s) {
+					err = sts.Errorf(sts.Invalid, "%s[%d] must be a UUID", name, i)
+					break
+				}
+			}
+		default:
+			if s := v.String(); s != "" && !storage.IsUUID(s) {
+				err = sts.Errorf(sts.Invalid, "%s must be a UUID", name)
+			}
+		}
+		return err == nil
+	})
+	return err
+}
