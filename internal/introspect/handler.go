@@ -201,7 +201,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if unavailableErr(err) {
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
-			h.logger().ErrorContext(r.Context(), "introspection unavailable", "err", err)
+			if !callerGone(r, err) {
+				h.logger().ErrorContext(r.Context(), "introspection unavailable", "err", err)
+			}
 			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "temporarily unavailable", Status: http.StatusServiceUnavailable, Err: err}
 		}
 	}
@@ -209,6 +211,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.Code+`"`) // RFC 6750 §3
 	}
 	oauth2.WriteError(w, h.logger(), err)
+}
+
+// callerGone reports whether err comes of the caller going away while the
+// call waited (its request's context canceled): nobody reads the answer,
+// and it is no outage of storage to log as one (docs/security.md F-112).
+func callerGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }
 
 func (h *Handler) logger() *slog.Logger {

@@ -1,16 +1,19 @@
 package introspect_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,13 +45,33 @@ type fixture struct {
 	// principalsDown makes every read of a client's service account fail,
 	// as storage that cannot answer.
 	principalsDown atomic.Bool
+	// logs holds what the handler logged, as text.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) *fixture {
 	t.Helper()
 	s := sqlitetest.NewStore(t)
 	var err error
-	f := &fixture{store: s, pepper: []byte("0123456789abcdef0123456789abcdef")}
+	f := &fixture{store: s, pepper: []byte("0123456789abcdef0123456789abcdef"), logs: &lockedBuffer{}}
 	ctx := t.Context()
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "One"}); err != nil {
 		t.Fatal(err)
@@ -81,6 +104,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) 
 		Clients: &clientauth.Authenticator{Store: s, Pepper: f.pepper, TokenEndpoint: issuer + "/oauth2/token", Issuer: issuer},
 		Tokens:  &tokens.Verifier{Keys: f.keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: revs}},
 		Refresh: s, Pepper: f.pepper, Principals: downstore.Principals{Store: s, Down: &f.principalsDown}, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
@@ -308,6 +332,11 @@ func TestHandlerStorageDown(t *testing.T) {
 	}
 	if strings.Contains(body, "active") || strings.Contains(body, "database is down") {
 		t.Errorf("body = %s: no answer about the token, no internal cause", body)
+	}
+	// A caller still there when storage fails is an outage, logged
+	// (TestClientGoneIsNotAnOutage is the caller that went).
+	if !strings.Contains(f.logs.String(), `level=ERROR msg="introspection unavailable"`) {
+		t.Errorf("storage down was not logged as an error:\n%s", f.logs.String())
 	}
 	// A token that is inactive without any storage read is still answered.
 	resp, body = f.do(t, request{method: "POST", path: introspect.Path, contentType: form, body: tokenForm("garbage"), user: "a", pass: f.secretA})

@@ -1,0 +1,53 @@
+package introspect_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/introspect"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// stallingRevocations holds the revocation read until the request's
+// context ends, after telling entered.
+type stallingRevocations struct {
+	storage.RevocationStore
+	entered chan struct{}
+}
+
+func (s stallingRevocations) GetRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestClientGoneIsNotAnOutage: a caller that goes away while its
+// introspection waits on storage is not logged as "introspection
+// unavailable" at ERROR, the line an operator reads as a database outage
+// (docs/security.md F-112); storage that fails for a caller still there
+// is (TestHandlerStorageDown).
+func TestClientGoneIsNotAnOutage(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	f := newFixture(t, func(s storage.Store) storage.RevocationStore { return stallingRevocations{s, entered} })
+	now := time.Now()
+	valid, _ := f.mint(t, f.keys, now, now.Add(10*time.Minute))
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-entered
+		cancel()
+	}()
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+introspect.Path, strings.NewReader(tokenForm(valid)))
+	req.Header.Set("Content-Type", form)
+	req.SetBasicAuth("a", f.secretA)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the call was answered %d; want the client's own cancel", resp.StatusCode)
+	}
+	f.srv.Close() // waits for the handler to return
+	if s := f.logs.String(); strings.Contains(s, "level=ERROR") {
+		t.Errorf("a caller that went away was logged as an error:\n%s", s)
+	}
+}
