@@ -1,0 +1,114 @@
+package userinfo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+	"github.com/opensts/sts/internal/tokens"
+	"github.com/opensts/sts/internal/userinfo"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// stallingPrincipals holds GetPrincipal until the request's context ends,
+// after telling entered; when down is set, it fails at once instead.
+type stallingPrincipals struct {
+	storage.PrincipalStore
+	entered chan struct{}
+	down    bool
+}
+
+func (s stallingPrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
+	if s.down {
+		return storage.Principal{}, errors.New("database is down")
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return storage.Principal{}, ctx.Err()
+}
+
+// TestClientGoneIsNotAnOutage: a caller that goes away while UserInfo
+// looks its principal up is not logged as "userinfo: principal lookup
+// failed" at ERROR, the line an operator reads as a database outage; a
+// lookup that fails for a caller still there is, and answers 503
+// (docs/security.md F-112).
+func TestClientGoneIsNotAnOutage(t *testing.T) {
+	const issuer = "https://sts.example"
+	s := sqlitetest.NewStore(t)
+	keys, err := signer.NewStatic(signer.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, _, err := (&tokens.Issuer{Signer: keys, IssuerURL: issuer}).MintAccessToken(t.Context(), tokens.AccessClaims{
+		Subject: "p1", Audience: tokens.Audience{"https://api.example"}, Expiry: tokens.NewNumericDate(now.Add(10 * time.Minute)),
+		ClientID: "a", Scope: "openid", OrgID: "o1", Principal: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, down := range []bool{false, true} {
+		logs := &lockedBuffer{}
+		entered := make(chan struct{}, 1)
+		h := &userinfo.Handler{
+			Tokens:     &tokens.Verifier{Keys: keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: s}},
+			Principals: stallingPrincipals{PrincipalStore: s, entered: entered, down: down},
+			Logger:     slog.New(slog.NewTextHandler(logs, nil)),
+		}
+		mux := http.NewServeMux()
+		h.Mount(mux)
+		srv := httptest.NewServer(mux)
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			select {
+			case <-entered:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+userinfo.Path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		switch {
+		case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
+			t.Errorf("storage down: %v, %v; want 503", resp, err)
+		case !down && err == nil:
+			t.Errorf("the call was answered %d; want the client's own cancel", resp.StatusCode)
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+		srv.Close() // waits for the handler to return
+		logged := strings.Contains(logs.String(), `level=ERROR msg="userinfo: principal lookup failed"`)
+		if logged != down {
+			t.Errorf("storage down %v: logged as an error %v, want %v:\n%s", down, logged, down, logs.String())
+		}
+	}
+}
