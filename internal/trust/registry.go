@@ -27,6 +27,12 @@ const (
 	DefaultMinRefresh = time.Second
 )
 
+// maxAgeFactor times the refresh interval is how old a snapshot may be
+// (from the start of the read that loaded it) before lookups stop trusting
+// it: one refresh may fail or run late without an outage, a replica that
+// cannot read pools for longer fails closed (docs/security.md F-113).
+const maxAgeFactor = 2
+
 // Pool is one identity pool as the exchange sees it: the stored record, its
 // compiled policy and its providers. It is immutable; a refresh builds new
 // values.
@@ -85,6 +91,13 @@ type Registry struct {
 	RefreshInterval time.Duration
 	// MinRefresh spaces on-demand refreshes; default DefaultMinRefresh.
 	MinRefresh time.Duration
+	// MaxAge bounds how old a snapshot lookups answer from, counted from
+	// the start of the read that loaded it; default twice RefreshInterval.
+	// An older one is refreshed by the lookup, which fails closed
+	// (ReasonUnavailable) when storage cannot be read: a pool disabled,
+	// deleted or changed on another replica is never answered from a
+	// snapshot that could not have seen it (docs/security.md F-113).
+	MaxAge time.Duration
 	// Logger receives compile failures and refresh errors; may be nil.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -95,7 +108,8 @@ type Registry struct {
 	programs  map[string]compiled
 	reserved  map[string]time.Time // pool → the revision (UpdatedAt) whose reserved scopes were logged
 	lastTried atomic.Int64         // unix nanos of the last on-demand refresh
-	first     singleflight.Group   // the first load, shared by concurrent callers
+	lastStale atomic.Int64         // unix nanos of the last refresh of a stale snapshot that failed
+	first     singleflight.Group   // the first load, and a stale snapshot's refresh, shared by concurrent callers
 }
 
 func (r *Registry) now() time.Time {
@@ -107,11 +121,14 @@ func (r *Registry) now() time.Time {
 
 // Refresh reloads every pool and provider from storage and swaps the
 // snapshot. Programs are reused for pools whose CEL did not change. On a
-// storage error the previous snapshot stays in place and the error is
-// returned.
+// storage error the previous snapshot stays in place (lookups answer from
+// it until it is MaxAge old) and the error is returned.
 func (r *Registry) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The snapshot is as old as the start of its read: a change committed
+	// after that may be missing from it.
+	began := r.now()
 	pools, err := r.Store.ListPools(ctx)
 	if err != nil {
 		return newError(ReasonUnavailable, "list pools", err)
@@ -123,7 +140,7 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	if r.programs == nil {
 		r.programs = make(map[string]compiled)
 	}
-	s := &snapshot{pools: make(map[string]*Pool, len(pools)), byIssuer: make(map[string][]ref), loaded: r.now()}
+	s := &snapshot{pools: make(map[string]*Pool, len(pools)), byIssuer: make(map[string][]ref), loaded: began}
 	seen := make(map[string]bool, len(pools))
 	for _, sp := range pools {
 		p := &Pool{Pool: sp}
@@ -225,7 +242,7 @@ func policyKey(p storage.Pool) string {
 }
 
 // Run refreshes every RefreshInterval until ctx ends. Errors are logged;
-// the last good snapshot keeps serving.
+// the last good snapshot keeps serving until it is MaxAge old.
 func (r *Registry) Run(ctx context.Context) {
 	t := time.NewTicker(cmp.Or(r.RefreshInterval, DefaultRefreshInterval))
 	defer t.Stop()
@@ -235,25 +252,59 @@ func (r *Registry) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			if err := r.Refresh(ctx); err != nil && r.Logger != nil && ctx.Err() == nil {
-				r.Logger.Warn("trust: refresh failed; serving the previous pools", "error", err)
+				r.Logger.Warn("trust: refresh failed; serving the previous pools for at most twice the refresh interval, then refusing", "error", err)
 			}
 		}
 	}
 }
 
-// current returns the snapshot, loading the first one synchronously.
+// maxAge is MaxAge or its default.
+func (r *Registry) maxAge() time.Duration {
+	if r.MaxAge > 0 {
+		return r.MaxAge
+	}
+	return maxAgeFactor * cmp.Or(r.RefreshInterval, DefaultRefreshInterval)
+}
+
+// fresh reports whether lookups may answer from s.
+func (r *Registry) fresh(s *snapshot) bool {
+	age := r.now().Sub(s.loaded)
+	return age >= 0 && age < r.maxAge()
+}
+
+// current returns the snapshot, loading the first one synchronously, and
+// reloading one older than MaxAge (Run failed to refresh it, or is not
+// running): an old snapshot is never answered from, so a replica that
+// cannot read pools refuses (ReasonUnavailable) rather than go on trusting
+// a pool disabled or deleted elsewhere since (docs/security.md F-113).
+// While storage fails, the reload is tried at most once per MinRefresh;
+// the lookups in between fail at once.
 func (r *Registry) current(ctx context.Context) (*snapshot, error) {
-	if s := r.snap.Load(); s != nil {
+	s := r.snap.Load()
+	if s != nil && r.fresh(s) {
 		return s, nil
+	}
+	if s != nil {
+		now := r.now().UnixNano()
+		if last := r.lastStale.Load(); last != 0 && now-last < int64(cmp.Or(r.MinRefresh, DefaultMinRefresh)) {
+			return nil, newError(ReasonUnavailable, "pools not read for "+r.now().Sub(s.loaded).Round(time.Millisecond).String(), nil)
+		}
 	}
 	// The first concurrent requests share one load: the others would
 	// otherwise wait on r.mu and then each rebuild the registry again
-	// (TestRegistryFirstLoadSingleFlight).
+	// (TestRegistryFirstLoadSingleFlight). So do those that find the
+	// snapshot stale.
 	_, err, _ := r.first.Do("load", func() (any, error) {
-		if r.snap.Load() != nil {
+		if s := r.snap.Load(); s != nil && r.fresh(s) {
 			return nil, nil
 		}
-		return nil, r.Refresh(ctx)
+		err := r.Refresh(ctx)
+		if err != nil {
+			r.lastStale.Store(r.now().UnixNano())
+		} else {
+			r.lastStale.Store(0)
+		}
+		return nil, err
 	})
 	if err != nil {
 		return nil, err

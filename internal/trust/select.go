@@ -81,15 +81,17 @@ func candidates(refs []ref, orgID string) bool {
 
 // Lookup is Select from the snapshot already in memory, which it never
 // reads storage to build or refresh: known is false when Select would
-// have to (no snapshot yet, or sel names a pool or an issuer the snapshot
-// does not have, which Select answers by refreshing once); m and err are
+// have to (no snapshot yet, one older than MaxAge, or sel names a pool or
+// an issuer the snapshot does not have, which Select answers by
+// refreshing once); m and err are
 // then empty and the caller asks Select. When known is true, m and err are
 // what Select returns. The token endpoint uses it to learn a request's
 // pool before the request's source IP is charged (docs/security.md T-10):
 // nothing a flood can make it do costs more than a map lookup.
 func (r *Registry) Lookup(sel Selector) (m Match, known bool, err error) {
 	s := r.snap.Load()
-	if s == nil {
+	if s == nil || !r.fresh(s) {
+		// None yet, or too old to answer from (docs/security.md F-113).
 		return Match{}, false, nil
 	}
 	if sel.PoolID != "" {
