@@ -85,6 +85,7 @@ type replicaPair struct {
 	proxyA, proxyB *faultproxy.Proxy
 	keys           stsv1connect.KeyServiceClient
 	id, sec        string
+	admin, org     string // an sts:admin PAT of the bootstrap admin; the organization default
 }
 
 func newReplicaPair(t *testing.T) *replicaPair {
@@ -128,6 +129,7 @@ func newReplicaPair(t *testing.T) *replicaPair {
 	}
 	admin := strings.TrimSpace(sts("pat", "create", "--user", "admin", "--expires-in", "1d", "--scope", "*", "--scope", "sts:admin"))
 	p.keys = stsv1connect.NewKeyServiceClient(&http.Client{Transport: bearerRT{admin}}, p.a)
+	p.admin, p.org = admin, org
 	return p
 }
 
