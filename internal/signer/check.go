@@ -18,8 +18,14 @@ import (
 // read and allocates nothing on the request path (docs/security.md F-66,
 // docs/architecture.md "Keys and secrets").
 type keysetCheck struct {
-	store   storage.KeyStore
-	logger  *slog.Logger
+	store  storage.KeyStore
+	logger *slog.Logger
+	// now and confirm, when set, record a check that found the stored
+	// version unchanged as a read of the set (Manager.confirm), so a
+	// replica that reads storage never reaches its unconfirmed bound
+	// (docs/security.md F-114).
+	now     func() time.Time
+	confirm func(began time.Time)
 	seen    int64 // the version last loaded, when known
 	known   bool
 	lastErr string // the last logged failure, to log changes only
@@ -39,11 +45,20 @@ func (c *keysetCheck) check(ctx context.Context, reload func(context.Context) er
 	if !ok {
 		return reload(ctx)
 	}
+	var began time.Time
+	if c.now != nil {
+		began = c.now()
+	}
 	v, err := vs.SigningKeySetVersion(ctx)
 	if err != nil {
 		return err
 	}
 	if c.known && v == c.seen {
+		// The set at began is the one loaded (a change bumps the
+		// version in its own transaction).
+		if c.confirm != nil {
+			c.confirm(began)
+		}
 		return nil
 	}
 	// Read before the keys: a change committed in between is loaded now

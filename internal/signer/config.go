@@ -135,3 +135,26 @@ func (c Config) Validate() error {
 func (c Config) retainFor() time.Duration {
 	return c.MaxTokenLifetime + c.Leeway + c.PollInterval
 }
+
+// DefaultUnconfirmedBound is how long a replica whose key-set checks run
+// (Config.CheckInterval, every second by default) signs with, and trusts,
+// the keys it holds without a read of the stored set confirming them
+// (docs/security.md F-114): ten checks, so a check or two that fail or
+// wait for storage (each bounded at 5 s) cost nothing.
+const DefaultUnconfirmedBound = 10 * time.Second
+
+// UnconfirmedBound is how long after the start of the last read of the
+// stored set that found the keys this replica holds (a load, or a key-set
+// check that found the stored version unchanged) it signs with them and
+// trusts them: DefaultUnconfirmedBound, or twice the interval between
+// such reads when that is longer (twice PollInterval when no checks run).
+// Past it the replica signs nothing and answers its tokens' checks
+// "unavailable" until it reads the set again; a key revoked or rotated
+// away from elsewhere is never used for longer (docs/security.md F-114).
+func (c Config) UnconfirmedBound() time.Duration {
+	every := c.CheckInterval
+	if every <= 0 || every >= c.PollInterval {
+		every = c.PollInterval
+	}
+	return max(DefaultUnconfirmedBound, 2*every)
+}

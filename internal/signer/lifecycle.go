@@ -69,7 +69,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer t.Stop()
 	checks, stop := m.cfg.checkTicks()
 	defer stop()
-	kc := keysetCheck{store: m.store, logger: m.logger()}
+	kc := keysetCheck{store: m.store, logger: m.logger(), now: m.now, confirm: m.confirm}
 	m.logTick(m.Tick(ctx))
 	for {
 		select {

@@ -44,9 +44,10 @@ type Manager struct {
 	// lookup is the single-flight re-read of the stored set for a kid
 	// this replica does not know (see ResolveKey).
 	lookup lookupFlight
-	// readAt is when the read of the stored set behind the current
-	// snapshot began (UnixNano; 0: none yet), stored after the snapshot
-	// (see AbsentSince).
+	// readAt is when the last read of the stored set that this
+	// snapshot is (a load, or a key-set check that found the stored
+	// version unchanged) began (UnixNano; 0: none yet), stored after the
+	// snapshot (see AbsentSince, confirmed).
 	readAt  atomic.Int64
 	lastErr string // last logged Tick error, to log changes only; under mu
 }
@@ -141,7 +142,7 @@ func (m *Manager) reloadLocked(ctx context.Context) error {
 	fp := fingerprint(rows)
 	old := m.state.Load()
 	if old != nil && old.fingerprint == fp {
-		m.readAt.Store(began.UnixNano())
+		m.confirm(began)
 		if old.active == nil {
 			return old.err
 		}
@@ -168,7 +169,7 @@ func (m *Manager) reloadLocked(ctx context.Context) error {
 	}
 	ks.withGone(old)
 	m.state.Store(ks)
-	m.readAt.Store(began.UnixNano())
+	m.confirm(began)
 	if ks.active != nil && (old == nil || old.active == nil || old.active.kid != ks.active.kid) {
 		m.logger().Info("signer: active signing key loaded", "kid", ks.active.kid, "alg", ks.active.alg)
 	}
@@ -299,8 +300,42 @@ func (m *Manager) AbsentSince(kid string, since time.Time) bool {
 	if at == 0 || at < since.UnixNano() {
 		return false
 	}
-	_, ok := m.PublicKey(kid)
+	_, ok := m.state.Load().publicKey(kid)
 	return !ok
+}
+
+// confirm records that a read of the stored set begun at began found it
+// as this manager holds it. readAt only moves forward: reads running side
+// by side (a poll, a check, a re-read for an unknown kid) may end out of
+// order.
+func (m *Manager) confirm(began time.Time) {
+	t := began.UnixNano()
+	for {
+		at := m.readAt.Load()
+		if at >= t || m.readAt.CompareAndSwap(at, t) {
+			return
+		}
+	}
+}
+
+// confirmed reports whether the keys held are ones a read of the stored
+// set begun less than the unconfirmed bound ago found (Config.
+// UnconfirmedBound). Past it, a key may have been revoked or rotated away
+// from elsewhere (another replica, the CLI) without this replica knowing:
+// it signs nothing and trusts no key until it reads the set again, and
+// its callers answer "unavailable", never valid nor invalid
+// (docs/security.md F-114).
+func (m *Manager) confirmed() bool {
+	at := m.readAt.Load()
+	age := m.now().UnixNano() - at
+	return at != 0 && age >= 0 && age < int64(m.cfg.UnconfirmedBound())
+}
+
+// errUnconfirmed is what Sign and SignFor return past the bound.
+func (m *Manager) errUnconfirmed() error {
+	at := m.readAt.Load()
+	return fmt.Errorf("%w: not read for %s (bound %s)", ErrKeysUnavailable,
+		m.now().Sub(time.Unix(0, at)).Round(time.Millisecond), m.cfg.UnconfirmedBound())
 }
 
 func (m *Manager) reread(ctx context.Context, run *lookupRun) {
@@ -320,13 +355,21 @@ func (m *Manager) reread(ctx context.Context, run *lookupRun) {
 	close(run.done)
 }
 
-// Sign implements [Signer] with the in-memory active key.
+// Sign implements [Signer] with the in-memory active key, while the set
+// is confirmed (an error wrapping ErrKeysUnavailable past the bound,
+// docs/security.md F-114).
 func (m *Manager) Sign(_ context.Context, typ string, payload []byte) (string, error) {
+	if !m.confirmed() {
+		return "", m.errUnconfirmed()
+	}
 	return m.state.Load().sign(typ, payload)
 }
 
 // SignFor implements [AlgSigner] with the same key as Sign.
 func (m *Manager) SignFor(_ context.Context, typ string, build func(alg string) ([]byte, error)) (string, error) {
+	if !m.confirmed() {
+		return "", m.errUnconfirmed()
+	}
 	return m.state.Load().signFor(typ, build)
 }
 
@@ -334,8 +377,15 @@ func (m *Manager) SignFor(_ context.Context, typ string, build func(alg string) 
 // loaded it (see keySet.withGone).
 func (m *Manager) dropped(kid string) bool { return m.state.Load().wasDropped(kid) }
 
-// PublicKey implements [KeySet].
-func (m *Manager) PublicKey(kid string) (PublicKey, bool) { return m.state.Load().publicKey(kid) }
+// PublicKey implements [KeySet]: no key while the set is unconfirmed
+// (docs/security.md F-114), so a verifier asks ResolveKey, which reads
+// the set again or says it cannot.
+func (m *Manager) PublicKey(kid string) (PublicKey, bool) {
+	if !m.confirmed() {
+		return PublicKey{}, false
+	}
+	return m.state.Load().publicKey(kid)
+}
 
 // Algorithms implements [KeySet].
 func (m *Manager) Algorithms() []string {

@@ -359,7 +359,7 @@ func (m *Multi) Run(ctx context.Context) error {
 	defer t.Stop()
 	checks, stop := m.cfg.checkTicks()
 	defer stop()
-	kc := keysetCheck{store: m.store, logger: m.primary.logger()}
+	kc := m.newKeysetCheck()
 	m.tick(ctx)
 	for {
 		select {
@@ -371,6 +371,18 @@ func (m *Multi) Run(ctx context.Context) error {
 			kc.run(ctx, m.reloadSnapshots)
 		}
 	}
+}
+
+// newKeysetCheck is the key-set check of Run: a check that finds the
+// stored version unchanged confirms every algorithm's set, the watchers'
+// too (docs/security.md F-114).
+func (m *Multi) newKeysetCheck() *keysetCheck {
+	return &keysetCheck{store: m.store, logger: m.primary.logger(), now: m.primary.now,
+		confirm: func(began time.Time) {
+			for _, x := range m.verify {
+				x.confirm(began)
+			}
+		}}
 }
 
 // tick is one poll of Run.
