@@ -65,8 +65,11 @@ const (
 	ReasonSubjectReplayed        = "subject_token_replayed"
 	ReasonSubjectJTIMissing      = "subject_jti_missing"
 	ReasonReplayUnavailable      = "replay_store_unavailable"
-	ReasonPoolPrincipal          = "pool_principal_unavailable"
-	ReasonSubjectPoolMismatch    = "subject_pool_mismatch"
+	// ReasonKeysUnavailable: this replica has not confirmed its signing
+	// keys within their bound and signs nothing (docs/security.md F-114).
+	ReasonKeysUnavailable     = "signing_keys_unavailable"
+	ReasonPoolPrincipal       = "pool_principal_unavailable"
+	ReasonSubjectPoolMismatch = "subject_pool_mismatch"
 	// ReasonRefreshPoolMismatch: the refresh token's family is not of the
 	// pool the request names; ReasonPoolNotApplicable: a pool is named for
 	// a grant whose tokens belong to no pool (docs/security.md T-143).

@@ -10,6 +10,7 @@ import (
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -151,6 +152,11 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if err == nil {
 		d.writeOK(w, resp)
 	} else {
+		if _, ok := errors.AsType[*oauth2.Error](err); !ok && errors.Is(err, signer.ErrKeysUnavailable) {
+			// Keys not confirmed within their bound: ours to retry, not
+			// an internal error (docs/security.md F-114).
+			err = unavailable(ReasonKeysUnavailable, err)
+		}
 		e, ok := errors.AsType[*oauth2.Error](err)
 		if !ok {
 			h.logger().ErrorContext(r.Context(), "token endpoint: internal error", "request_id", w.Header().Get("X-Request-Id"), "dialect", d.name, "error", err)
