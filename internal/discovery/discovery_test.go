@@ -338,6 +338,11 @@ func TestRotationWithCachedJWKS(t *testing.T) {
 		t.Fatal("no rotation happened")
 	}
 	clk.Set(start.Add(cfg.RotationPeriod + time.Minute))
+	// The replica's key-set checks read the set in the meantime; without
+	// a read for that long it would sign nothing (docs/security.md F-114).
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	// The old cache already has the new key: it was published at start.
 	if _, err := early.Verify(t.Context(), mint()); err != nil {
 		t.Errorf("cached JWKS (fetched before rotation) rejects a token of the new key: %v", err)
