@@ -25,8 +25,9 @@ type WebSession struct {
 	// for a fresh sign-in is met by it (docs/security.md T-178).
 	AuthAt     time.Time
 	LastSeenAt time.Time
-	// ExpiresAt is the absolute end of the session; the idle timeout is
-	// judged from LastSeenAt by the reader.
+	// ExpiresAt is the absolute end of the session, the lineage's: a
+	// session that continues a lineage keeps its end (docs/security.md
+	// A-103); the idle timeout is judged from LastSeenAt by the reader.
 	ExpiresAt time.Time
 	// Lineage is the ID of the first session of the chain this one
 	// continues: the same person signing in again in the same browser

@@ -434,6 +434,13 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	rec.Lineage = rec.ID
 	if replaced && old.principal.ID == p.ID && old.rec.Lineage != "" {
 		rec.Lineage = old.rec.Lineage
+		// The lineage keeps its absolute end: a re-authentication
+		// inside a Keycloak SSO session does not move SSO Session Max,
+		// and a chain of re-sign-ins must not keep a family without
+		// offline_access alive past web.session.absolute_timeout
+		// (docs/security.md A-103). A timeout lowered since bounds it
+		// from the old session's start too.
+		rec.ExpiresAt = earliest(rec.ExpiresAt, old.rec.ExpiresAt, old.rec.CreatedAt.Add(s.absolute))
 	}
 	if !authAt.IsZero() {
 		rec.AuthAt = storage.Now(authAt)
@@ -444,10 +451,21 @@ func (s *SignedIn) start(w http.ResponseWriter, r *http.Request, p storage.Princ
 	s.trim(w, r, p, rec)
 	http.SetCookie(w, &http.Cookie{
 		Name: s.CookieName(), Value: value, Path: "/", Secure: s.secure, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(s.absolute / time.Second),
+		SameSite: http.SameSiteLaxMode, MaxAge: max(1, int(rec.ExpiresAt.Sub(now)/time.Second)),
 	})
 	s.logger.InfoContext(ctx, "web session started", "session_id", rec.ID, "principal", p.ID, "method", method)
 	return nil
+}
+
+// earliest is the earliest of ts.
+func earliest(ts ...time.Time) time.Time {
+	e := ts[0]
+	for _, t := range ts[1:] {
+		if t.Before(e) {
+			e = t
+		}
+	}
+	return e
 }
 
 func (s *SignedIn) clearCookie(w http.ResponseWriter) {
