@@ -50,6 +50,10 @@ type oauthDeps struct {
 	// longest exp − iat the verifier accepts, as re-exchange's does
 	// (docs/design.md#lifetimes; zero: the package defaults, 12 h).
 	MaxLifetime time.Duration
+	// SessionBounds are web.session.idle_timeout and absolute_timeout: a
+	// refresh family bound to a browser session is judged by them, and
+	// its refresh is the session's activity (docs/security.md A-104).
+	SessionBounds tokens.SessionBounds
 	// RevocationKeep is how long a row that ends every token issued
 	// before it is kept (config.KeysConfig.RevocationKeep; zero: the
 	// default configuration's).
@@ -94,6 +98,9 @@ func newOAuth(d oauthDeps) *oauthParts {
 	}
 	sources := tokens.NewStoreSources(d.Store, registry)
 	sources.Keys = d.Keys // src_kid (docs/security.md T-192)
+	// A family bound to a browser session introspects inactive once the
+	// session is idle or past its end, as it refreshes.
+	sources.SessionBounds = d.SessionBounds
 	if d.Exchange != nil {
 		// A pool's tokens are judged by the exchange's audience rule
 		// (docs/security.md A-61).
@@ -107,7 +114,7 @@ func newOAuth(d oauthDeps) *oauthParts {
 	// and provider.
 	keep := d.RevocationKeep
 	ref := &grants.Refresh{Store: d.Store, Issuer: iss, Pepper: d.Pepper, Logger: d.Logger, Now: d.Now,
-		Principals: d.Store, Sessions: d.Store, Sources: sources, RevocationKeep: keep, MaxLifetime: d.MaxLifetime}
+		Principals: d.Store, Sessions: d.Store, SessionBounds: d.SessionBounds, Sources: sources, RevocationKeep: keep, MaxLifetime: d.MaxLifetime}
 	if d.Exchange != nil {
 		// A family of a pool keeps its audience by the exchange's rule
 		// (docs/security.md A-61).

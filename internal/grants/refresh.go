@@ -74,8 +74,15 @@ type Refresh struct {
 	// in (the authorization_code grant without offline_access): it
 	// refreshes only while that session, or one of the same person that
 	// replaced it, lives (docs/security.md ).
-	// nil refuses such families (fail closed).
+	// nil refuses such families (fail closed). When it is also a
+	// [SessionWriter], a refresh is the session's activity: a
+	// session found idle or expired is ended, and a successful refresh
+	// records its use, at most once a [storage.WebSessionTouchEvery].
 	Sessions tokens.SessionReader
+	// SessionBounds are the browser sessions' timeouts as configured now
+	// (web.session.*), by which such a family's session is judged
+	// (tokens.CheckFamilySession; docs/security.md ).
+	SessionBounds tokens.SessionBounds
 	// Principals re-checks the family's principal (a pool's bound
 	// principal, a PAT's owner) on every refresh; nil refuses families
 	// that act as a principal.

@@ -103,7 +103,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		// is asked (docs/security.md ).
 		return nil, invalidGrant(reason, fmt.Errorf("authorization-code family holds %s", sc))
 	}
-	pool, principal, err := g.recheck(ctx, rt, tmpl, scopes)
+	pool, principal, session, err := g.recheck(ctx, rt, tmpl, scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -141,14 +141,46 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 			return nil, err
 		}
 		req.trace.org = rt.OrgID
-		return g.mint(ctx, req, rt, "", issuedType, scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
+		resp, err := g.mint(ctx, req, rt, "", issuedType, scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
+		if err == nil {
+			g.touch(ctx, session, now)
+		}
+		return resp, err
 	}
 	succ, err := g.rotate(ctx, rt, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	req.trace.org = rt.OrgID
-	return g.mint(ctx, req, succ, g.successorSecret(raw), issuedType, scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
+	resp, err := g.mint(ctx, req, succ, g.successorSecret(raw), issuedType, scopes, aud, life, g.idClaims(tmpl, rt, principal, scopes), now)
+	if err == nil {
+		g.touch(ctx, session, now)
+	}
+	return resp, err
+}
+
+// SessionWriter ends and touches browser sessions
+// (storage.SessionStore): the refresh grant's [Refresh.Sessions] is one
+// when a refresh is to count as its session's activity (docs/security.md
+//
+type SessionWriter interface {
+	TouchWebSession(ctx context.Context, id string, lastSeen time.Time) error
+	DeleteWebSession(ctx context.Context, id string) error
+}
+
+// touch records a successful refresh as a use of the browser session w
+// its family is bound to (zero: none): a refresh is the session's
+// activity, as a page view is, and is written as seldom, at most once a
+// storage.WebSessionTouchEvery (docs/security.md A-104). A failed write
+// leaves the refresh standing, as a page view's does.
+func (g *Refresh) touch(ctx context.Context, w storage.WebSession, now time.Time) {
+	sw, ok := g.Sessions.(SessionWriter)
+	if w.ID == "" || !ok || now.Sub(w.LastSeenAt) < storage.WebSessionTouchEvery {
+		return
+	}
+	if err := sw.TouchWebSession(ctx, w.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		g.logger().WarnContext(ctx, "refresh: recording the browser session's use failed", "session_id", w.ID, "error", err)
+	}
 }
 
 // rotates reports whether this refresh rotates the token. At Google's
@@ -456,69 +488,82 @@ func (g *Refresh) logger() *slog.Logger {
 // principal enabled in the family's organization. It returns the pool,
 // nil when the family has none, and the principal, nil when the family
 // acts as none.
-func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.FamilyTemplate, scopes []string) (*trust.Pool, *storage.Principal, error) {
+func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens.FamilyTemplate, scopes []string) (*trust.Pool, *storage.Principal, storage.WebSession, error) {
 	// The cap is the exchange's, as it is now: checked only when the
 	// family began, a lowered cap left every family begun under the old
 	// one minting the whole chain (docs/security.md T-166).
 	if actDepth(c.Act) > delegationCap(g.MaxDelegationDepth) {
-		return nil, nil, invalidGrant(ReasonDelegationTooDeep, errors.New("the family's delegation chain is longer than the delegation depth cap"))
+		return nil, nil, storage.WebSession{}, invalidGrant(ReasonDelegationTooDeep, errors.New("the family's delegation chain is longer than the delegation depth cap"))
 	}
 	var pool *trust.Pool
 	if c.Pool != "" {
 		if g.Trust == nil {
-			return nil, nil, unavailable(string(trust.ReasonUnavailable), errors.New("no trust registry to re-check the family's pool"))
+			return nil, nil, storage.WebSession{}, unavailable(string(trust.ReasonUnavailable), errors.New("no trust registry to re-check the family's pool"))
 		}
 		p, err := g.Trust.Check(ctx, c.Pool, c.Provider)
 		switch {
 		case err != nil && trust.ReasonOf(err) == trust.ReasonUnavailable:
-			return nil, nil, unavailable(string(trust.ReasonUnavailable), err)
+			return nil, nil, storage.WebSession{}, unavailable(string(trust.ReasonUnavailable), err)
 		case err != nil:
-			return nil, nil, invalidGrant(string(trust.ReasonOf(err)), err)
+			return nil, nil, storage.WebSession{}, invalidGrant(string(trust.ReasonOf(err)), err)
 		case p.OrgID != rt.OrgID:
-			return nil, nil, invalidGrant(ReasonRefreshInvalid, errors.New("the family's pool moved organization"))
+			return nil, nil, storage.WebSession{}, invalidGrant(ReasonRefreshInvalid, errors.New("the family's pool moved organization"))
 		case p.PrincipalID != rt.Subject && (p.PrincipalID != "" || rt.PrincipalID != ""):
 			// Bound since, unbound since, or bound to another principal.
-			return nil, nil, invalidGrant(ReasonPoolPrincipal, errors.New("the pool's principal binding changed"))
+			return nil, nil, storage.WebSession{}, invalidGrant(ReasonPoolPrincipal, errors.New("the pool's principal binding changed"))
 		}
 		pool = p
 	}
 	var principal *storage.Principal
 	if rt.PrincipalID != "" { // the principal kind: the family's subject is a principal
 		if g.Principals == nil {
-			return nil, nil, unavailable(ReasonPoolPrincipal, errors.New("no principal store to re-check the family's principal"))
+			return nil, nil, storage.WebSession{}, unavailable(ReasonPoolPrincipal, errors.New("no principal store to re-check the family's principal"))
 		}
 		p, err := g.Principals.GetPrincipal(ctx, rt.Subject)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return nil, nil, invalidGrant(ReasonPrincipalDisabled, err)
+			return nil, nil, storage.WebSession{}, invalidGrant(ReasonPrincipalDisabled, err)
 		case err != nil:
-			return nil, nil, unavailable("storage_unavailable", err)
+			return nil, nil, storage.WebSession{}, unavailable("storage_unavailable", err)
 		case p.Disabled || p.OrgID != rt.OrgID:
-			return nil, nil, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
+			return nil, nil, storage.WebSession{}, invalidGrant(ReasonPrincipalDisabled, errors.New("principal "+p.ID+" disabled or of another organization"))
 		}
 		principal = &p
 	}
 	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-160)
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, g.Store, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
-		return nil, nil, unavailable("storage_unavailable", err)
+		return nil, nil, storage.WebSession{}, unavailable("storage_unavailable", err)
 	case revoked:
-		return nil, nil, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
+		return nil, nil, storage.WebSession{}, invalidGrant(tokens.Reason(tokens.ErrRevoked), errors.New("a token the family was begun from is revoked"))
 	}
 	// A family bound to the browser session it was begun in ends with it:
 	// signed out, ended from the session list, trimmed, expired, another
 	// person signed in over it (docs/security.md A-99); the same person
 	// signing in again continues it. One read by an index. Judged after the revocation rows, so a
-	// revoked family is refused as revoked.
-	switch err := tokens.CheckFamilySession(ctx, g.Sessions, &c, nowOf(g.Now)); {
+	// revoked family is refused as revoked. A refresh is the session's
+	// activity, judged by its idle timeout as a page view is: a
+	// session found idle or past its end has ended, and is ended here as
+	// the pages would end it.
+	session, err := tokens.CheckFamilySession(ctx, g.Sessions, &c, nowOf(g.Now), g.SessionBounds)
+	switch {
 	case errors.Is(err, tokens.ErrSourceUnavailable):
-		return nil, nil, unavailable(tokens.Reason(err), err)
+		return nil, nil, storage.WebSession{}, unavailable(tokens.Reason(err), err)
 	case err != nil:
-		return nil, nil, invalidGrant(tokens.Reason(err), err)
+		if sw, ok := g.Sessions.(SessionWriter); ok && session.ID != "" {
+			dctx, cancel := storage.Detach(ctx)
+			if derr := sw.DeleteWebSession(dctx, session.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+				g.logger().WarnContext(ctx, "refresh: ending the browser session failed", "session_id", session.ID, "error", derr)
+			} else if derr == nil {
+				g.logger().InfoContext(ctx, "web session ended", "session_id", session.ID, "reason", "idle or expired at a refresh of a family bound to it")
+			}
+			cancel()
+		}
+		return nil, nil, storage.WebSession{}, invalidGrant(tokens.Reason(err), err)
 	}
 	if c.PATID != "" || c.PATGeneration != "" || c.DerivesFurther() { // begun from a PAT, or a delegation
 		if g.Sources == nil {
-			return nil, nil, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
+			return nil, nil, storage.WebSession{}, unavailable("source_unavailable", errors.New("no source checker to re-check the family's PAT"))
 		}
 		// Judged with the scopes this refresh issues, not the family's:
 		// asking for what the PAT or client still allows works, as for
@@ -526,10 +571,10 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 		c.Scope = joinSpace(scopes)
 		switch err := g.Sources.CheckSource(ctx, &c.AccessClaims); {
 		case errors.Is(err, tokens.ErrSourceUnavailable):
-			return nil, nil, unavailable(tokens.Reason(err), err)
+			return nil, nil, storage.WebSession{}, unavailable(tokens.Reason(err), err)
 		case err != nil:
-			return nil, nil, invalidGrant(tokens.Reason(err), err)
+			return nil, nil, storage.WebSession{}, invalidGrant(tokens.Reason(err), err)
 		}
 	}
-	return pool, principal, nil
+	return pool, principal, session, nil
 }

@@ -49,6 +49,11 @@ type LoginLink struct {
 	ExpiresAt   time.Time
 }
 
+// WebSessionTouchEvery bounds how often a session's last use is written:
+// by a page view, or by a refresh of a family bound to the session
+// (docs/security.md A-104).
+const WebSessionTouchEvery = time.Minute
+
 // SessionStore persists web sessions and one-time sign-in links.
 type SessionStore interface {
 	// CreateWebSession returns ErrAlreadyExists if the ID or digest is

@@ -100,7 +100,7 @@ func TestCheckFamilySession(t *testing.T) {
 		{"another person's session", bobs, tokens.ErrSessionEnded},
 		{"a session never stored", storage.NewID(), tokens.ErrSessionEnded},
 	} {
-		err := tokens.CheckFamilySession(ctx, s, family(tc.session), now)
+		_, err := tokens.CheckFamilySession(ctx, s, family(tc.session), now, tokens.SessionBounds{})
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("%s: CheckFamilySession = %v, want %v", tc.name, err, tc.want)
 		}
@@ -111,11 +111,34 @@ func TestCheckFamilySession(t *testing.T) {
 			t.Errorf("%s: CheckFamily = %v, want alive %v", tc.name, err, tc.want == nil)
 		}
 	}
+	// The timeouts as configured now: the live session was
+	// signed in to and last used an hour ago.
+	for _, tc := range []struct {
+		name  string
+		b     tokens.SessionBounds
+		alive bool
+	}{
+		{"within the idle and absolute timeouts", tokens.SessionBounds{Idle: 2 * time.Hour, Absolute: 24 * time.Hour}, true},
+		{"idle for the idle timeout", tokens.SessionBounds{Idle: time.Hour, Absolute: 24 * time.Hour}, false},
+		{"the absolute timeout lowered below its age", tokens.SessionBounds{Idle: 2 * time.Hour, Absolute: time.Hour}, false},
+	} {
+		w, err := tokens.CheckFamilySession(ctx, s, family(live), now, tc.b)
+		if (err == nil) != tc.alive || (err != nil && !errors.Is(err, tokens.ErrSessionEnded)) {
+			t.Errorf("%s: CheckFamilySession = %v, want alive %v", tc.name, err, tc.alive)
+		}
+		if w.Lineage != live {
+			t.Errorf("%s: CheckFamilySession found session of lineage %q, want %q (the refresh ends or touches it)", tc.name, w.Lineage, live)
+		}
+		src.SessionBounds = tc.b
+		if err := src.CheckFamily(ctx, family(live)); (err == nil) != tc.alive {
+			t.Errorf("%s: CheckFamily = %v, want alive %v", tc.name, err, tc.alive)
+		}
+	}
 	for name, r := range map[string]tokens.SessionReader{"storage down": failingSessions{}, "no store": nil} {
-		if err := tokens.CheckFamilySession(ctx, r, family(live), now); !errors.Is(err, tokens.ErrSourceUnavailable) {
+		if _, err := tokens.CheckFamilySession(ctx, r, family(live), now, tokens.SessionBounds{}); !errors.Is(err, tokens.ErrSourceUnavailable) {
 			t.Errorf("%s: CheckFamilySession = %v, want unavailable", name, err)
 		}
-		if err := tokens.CheckFamilySession(ctx, r, family(""), now); err != nil {
+		if _, err := tokens.CheckFamilySession(ctx, r, family(""), now, tokens.SessionBounds{}); err != nil {
 			t.Errorf("%s: a family bound to no session: %v, want no read", name, err)
 		}
 	}

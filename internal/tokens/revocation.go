@@ -514,35 +514,49 @@ type SessionReader interface {
 	GetWebSessionByLineage(ctx context.Context, principalID, lineage string) (storage.WebSession, error)
 }
 
+// SessionBounds are the browser sessions' timeouts as configured now
+// (web.session.idle_timeout, web.session.absolute_timeout), by which a
+// family bound to a session judges it as the pages do (docs/security.md
+// A zero one is not judged.
+type SessionBounds struct {
+	Idle, Absolute time.Duration
+}
+
 // CheckFamilySession judges a family bound to the browser session it was
-// begun in (t.SessionLineage; docs/security.md A-99): nil while a session
-// of the family's subject with that lineage is stored and before its
-// absolute end at now (the session it was begun in, or one the same
+// begun in (t.SessionLineage; docs/security.md A-99): nil, and that
+// session, while a session of the family's subject with that lineage is
+// stored and live at now (the session it was begun in, or one the same
 // person signed in again over it, A-100); an error wrapping
 // [ErrSessionEnded] once none is (signed out, ended from the session
-// list, trimmed, expired, another person signed in over it, its person
-// disabled or deleted); an unavailable source check when
-// storage cannot say, or s is nil (fail closed). A family bound to no
-// session (offline_access, any other grant, or stored before sessions
-// were recorded) is nil without a read. The idle timeout is not judged:
-// it bounds a browser left unattended, and the application refreshing
-// is not that browser; a session found idle at its next use is ended,
-// and its families with it.
-func CheckFamilySession(ctx context.Context, s SessionReader, t *FamilyTemplate, now time.Time) error {
+// list, trimmed, another person signed in over it, its person disabled
+// or deleted), and with the session found when it is stored but no
+// longer live: past its absolute end, signed in longer ago than b's
+// absolute timeout, or not used for b's idle timeout (A-104: the
+// application refreshing is the session's activity, as at Keycloak's SSO
+// Session Idle, so a session idle past it has ended, as the pages would
+// find it); an unavailable source check when storage cannot say, or s is
+// nil (fail closed). A family bound to no session (offline_access, any
+// other grant, or stored before sessions were recorded) is nil without a
+// read.
+func CheckFamilySession(ctx context.Context, s SessionReader, t *FamilyTemplate, now time.Time, b SessionBounds) (storage.WebSession, error) {
 	if t.SessionLineage == "" {
-		return nil
+		return storage.WebSession{}, nil
 	}
 	if s == nil {
-		return sourceUnavailable(errors.New("no session store to judge the family's browser session"))
+		return storage.WebSession{}, sourceUnavailable(errors.New("no session store to judge the family's browser session"))
 	}
 	w, err := s.GetWebSessionByLineage(ctx, t.Subject, t.SessionLineage)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return invalid(ErrSessionEnded, "browser session of lineage %s ended", t.SessionLineage)
+		return storage.WebSession{}, invalid(ErrSessionEnded, "browser session of lineage %s ended", t.SessionLineage)
 	case err != nil:
-		return sourceUnavailable(err)
-	case w.PrincipalID != t.Subject || !now.Before(w.ExpiresAt):
-		return invalid(ErrSessionEnded, "browser session of lineage %s expired", t.SessionLineage)
+		return storage.WebSession{}, sourceUnavailable(err)
+	case w.PrincipalID != t.Subject:
+		return storage.WebSession{}, invalid(ErrSessionEnded, "browser session of lineage %s is another person's", t.SessionLineage)
+	case !now.Before(w.ExpiresAt) || (b.Absolute > 0 && !now.Before(w.CreatedAt.Add(b.Absolute))):
+		return w, invalid(ErrSessionEnded, "browser session of lineage %s expired", t.SessionLineage)
+	case b.Idle > 0 && !now.Before(w.LastSeenAt.Add(b.Idle)):
+		return w, invalid(ErrSessionEnded, "browser session of lineage %s idle", t.SessionLineage)
 	}
-	return nil
+	return w, nil
 }

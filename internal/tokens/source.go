@@ -92,6 +92,10 @@ type StoreSources struct {
 	// TTL bounds how long a live source is believed; zero or negative
 	// turns the cache off.
 	TTL time.Duration
+	// SessionBounds are the browser sessions' timeouts, by which a family
+	// bound to one is judged at introspection as at refresh
+	// (CheckFamilySession; docs/security.md A-104); zero: not judged.
+	SessionBounds SessionBounds
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -241,7 +245,8 @@ func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error
 		}
 	}
 	sessions, _ := s.Store.(SessionReader)
-	return CheckFamilySession(ctx, sessions, t, s.now())
+	_, err := CheckFamilySession(ctx, sessions, t, s.now(), s.SessionBounds)
+	return err
 }
 
 // further checks what the tokens c was exchanged from derive from beyond

@@ -26,7 +26,7 @@ const (
 	CookieSecure   = "__Host-sts_session"
 	CookieInsecure = "sts_session"
 	// touchEvery bounds how often a session's last use is written.
-	touchEvery = time.Minute
+	touchEvery = storage.WebSessionTouchEvery
 	// MaxSessions is how many sessions a person keeps: a sign-in past it
 	// ends their oldest (docs/security.md T-208).
 	MaxSessions = 50
