@@ -16,6 +16,16 @@ import (
 // since a dropped link would be a source that no longer ends it.
 const maxSources = 16
 
+// maxSourceBytes bounds the JSON of the sources an exchange token records,
+// which the access token it buys carries: with the claims every bought
+// token has (an issuer URL of up to 1 KiB as iss and aud) and the largest
+// signature we make, that token stays within tokens.MaxTokenSize, which
+// our verifier accepts. The sources are not the credential's claims as
+// they stand: its client's entry names its scope and audiences again,
+// query-escaped, so a credential well within the size can record
+// sources that are not (docs/security.md T-224).
+const maxSourceBytes = 8 << 10
+
 // exchangeClaims are the source claims an exchange token records for the
 // access token it buys (storage.ExchangeToken.Claims): what the
 // credential that created it derives from, in the claims' own names.
@@ -107,6 +117,13 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 	b, err := json.Marshal(x)
 	if err != nil {
 		return pat.ExchangeSource{}, sts.Wrap(sts.Internal, err, "internal error")
+	}
+	if len(b) > maxSourceBytes {
+		// Refused here, nothing stored: the token it would buy is one
+		// our verifier refuses, and only after the exchange token was
+		// spent for it (docs/security.md T-224).
+		return pat.ExchangeSource{}, sts.Errorf(sts.FailedPrecondition,
+			"the credential derives from sources of %d bytes; an exchange token allows at most %d", len(b), maxSourceBytes)
 	}
 	return pat.ExchangeSource{CreatorID: id.PrincipalID, ExpiresAt: id.ExpiresAt, Claims: b}, nil
 }

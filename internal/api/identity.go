@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -207,6 +208,15 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 		if tok, minted, err = s.h.Issuer.MintAccessToken(ctx, c); err != nil {
 			return "", sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 		}
+		if len(tok) > tokens.MaxTokenSize {
+			// One our verifier refuses: not handed out, and the exchange
+			// token is spent, as it would make the same token again (one
+			// created before CreateExchangeToken bounded its sources,
+			// maxSourceBytes; docs/security.md T-224).
+			gone = fmt.Errorf("the token it buys would be %d bytes, over the %d our verifier accepts", len(tok), tokens.MaxTokenSize)
+			tok, minted = "", tokens.AccessClaims{}
+			return pat.ExchangeTooLarge, sts.Errorf(sts.Unauthenticated, "invalid token")
+		}
 		if stored, err = s.h.commitExchange(ctx, &r, au.Claims, &minted); err != nil {
 			unstored = true
 			return "", err
@@ -233,7 +243,7 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 		}
 	}()
 	if err != nil {
-		if gone != nil && (red.Reason == pat.ExchangeSourceGone || red.Reason == pat.ExchangeRevoked) {
+		if gone != nil && (red.Reason == pat.ExchangeSourceGone || red.Reason == pat.ExchangeRevoked || red.Reason == pat.ExchangeTooLarge) {
 			s.h.logger().InfoContext(ctx, "exchange token rejected", "exchange_token_id", red.TokenID, "reason", gone.Error())
 		}
 		return nil, err

@@ -114,6 +114,9 @@ const (
 	// its principal or its creator since, docs/security.md A-73); judged
 	// by the caller.
 	ExchangeRevoked = "revoked"
+	// ExchangeTooLarge: the token it would buy is larger than our
+	// verifier accepts (docs/security.md T-224); judged by the caller.
+	ExchangeTooLarge = "token_too_large"
 )
 
 // ExchangeRedemption is what one redemption found, for its audit event
