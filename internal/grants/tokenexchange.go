@@ -227,14 +227,21 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 
 	// 7. Mint (RFC 9068 access token; for …:jwt the same JWT). With
 	//    offline_access the token belongs to the family begun in step 9
-	//    (grant_id), unless its subject already belongs to one: what a
-	//    token derives from first bounds its life (docs/design.md#refresh-rotation).
+	//    (grant_id). A subject of another family names that one in
+	//    src_grant: revoking either ends the token and what the new family
+	//    mints, and revoking the new one leaves the first alone
+	//    (docs/design.md#refresh-rotation, docs/security.md T-225).
 	family := ""
 	if offline {
 		family = storage.NewID()
-		if c.GrantID == "" {
-			c.GrantID = family
+		if c.GrantID != "" && !slices.Contains(c.SourceGrants, c.GrantID) {
+			if len(c.SourceGrants) >= maxSourceJTIs {
+				return nil, refuse(oauth2.ErrorInvalidRequest, descSubject, ReasonDerivationTooDeep,
+					fmt.Errorf("derived from %d refresh-token families, at most %d", len(c.SourceGrants)+1, maxSourceJTIs))
+			}
+			c.SourceGrants = append(slices.Clip(c.SourceGrants), c.GrantID)
 		}
+		c.GrantID = family
 	}
 	tok, c, err := g.Issuer.MintAccessToken(ctx, c)
 	if err != nil {
