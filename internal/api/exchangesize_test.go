@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +92,43 @@ func TestExchangeTokenBuysNoTokenTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.buy(t, cred2, fx.user.ID)
+}
+
+// TestExchangeTokenWithOversizedSourcesIsSpentNotHonoured is the backstop
+// of docs/security.md T-224: an exchange token stored before
+// CreateExchangeToken bounded its sources (here written through the PAT
+// service directly, as such a row) would buy a token over
+// tokens.MaxTokenSize. ExchangeToken hands nothing out, and spends it: it
+// would make the same token at every try.
+func TestExchangeTokenWithOversizedSourcesIsSpentNotHonoured(t *testing.T) {
+	t.Parallel()
+	fx := newProvenanceFx(t)
+	ctx := t.Context()
+	// Sixteen families of a kilobyte each: no check refuses an unknown
+	// family, only the size does.
+	var grants []string
+	for i := range maxSources {
+		grants = append(grants, fmt.Sprintf("%02d", i)+strings.Repeat("g", 1<<10))
+	}
+	claims, err := json.Marshal(exchangeClaims{SourceGrants: grants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := fx.pats.CreateExchangeToken(ctx, testCaller, fx.user.ID, 5*time.Minute,
+		pat.ExchangeSource{CreatorID: fx.adminID, ExpiresAt: time.Now().Add(5 * time.Minute), Claims: claims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := fx.c.identity.ExchangeToken(as(""), &gitpodv1.ExchangeTokenRequest{ExchangeToken: secret})
+	if err == nil {
+		t.Fatalf("ExchangeToken handed out a %d-byte token (our verifier takes at most %d)", len(res.GetAccessToken()), tokens.MaxTokenSize)
+	}
+	wantCode(t, "ExchangeToken of an exchange token whose sources make too large a token", err, connect.CodeUnauthenticated)
+	left, err := fx.store.ListExchangeTokensOfPrincipal(ctx, fx.user.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("the exchange token is still redeemable after it was refused for its size (%d unspent)", len(left))
+	}
 }
