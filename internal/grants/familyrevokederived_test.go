@@ -2,8 +2,10 @@ package grants
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,4 +99,70 @@ func TestRevokedFamilyEndsItsAccessTokensWhenBegunFromAnother(t *testing.T) {
 	ended("a's token after a's family was revoked", first)
 	ended("the access token issued with b's other family after a's family was revoked", issuedC)
 	ended("the access token b's other family minted after a's family was revoked", refreshedC)
+}
+
+// TestFamilyBegunPastTheSourceGrantBoundIsRefused is docs/security.md
+// T-225 at its bound: a family begun from a token that already names
+// maxSourceJTIs families besides its own would need one more src_grant
+// entry. It is refused (derivation_too_deep), no family begun, not cut: a
+// family dropped would be a revocation that no longer reaches. One entry
+// fewer is begun, and names every family, the subject's own included.
+// The Confluent dialect begins it the same way.
+func TestFamilyBegunPastTheSourceGrantBoundIsRefused(t *testing.T) {
+	o := newReExchangeEnv(t)
+	o.verify.Revocations = tokens.StoreRevocations{Store: o.store}
+	ctx := t.Context()
+	c := o.issuer.claims(time.Now(), "u1")
+	c["aud"] = "offline"
+	resp, body := o.postAt(t, PathToken, exchangeForm(o.issuer.mint(t, "RS256", c), "pool", "offline", "scope", "read offline_access"))
+	first, _ := body["access_token"].(string)
+	if resp.StatusCode != http.StatusOK || first == "" {
+		t.Fatalf("exchange by a with offline_access = %d %v", resp.StatusCode, body)
+	}
+	base, err := o.verify.VerifyAccessTokenAnyAudience(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withGrants := func(n int) string {
+		t.Helper()
+		cl := *base
+		cl.SourceGrants = nil
+		for i := range n {
+			cl.SourceGrants = append(cl.SourceGrants, fmt.Sprintf("family-%02d", i))
+		}
+		tok, _, err := o.grant.Issuer.MintAccessToken(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	begin := func(path, tok string) (int, map[string]any) {
+		t.Helper()
+		form := exchangeForm(tok, "scope", "read offline_access")
+		form.Set("subject_token_type", oauth2.TokenTypeAccessToken)
+		if path == PathConfluentToken {
+			form.Set("identity_pool_id", "offline")
+		}
+		resp, body := o.postAs(t, path, o.b.ID, o.bSecret, form)
+		if errs, _ := body["errors"].([]any); len(errs) > 0 { // Confluent's error document
+			e, _ := errs[0].(map[string]any)
+			body["reason"] = e["reason"]
+		}
+		return resp.StatusCode, body
+	}
+	for _, path := range []string{PathToken, PathConfluentToken} {
+		code, body := begin(path, withGrants(maxSourceJTIs))
+		if code != http.StatusBadRequest || body["reason"] != ReasonDerivationTooDeep || body["refresh_token"] != nil || body["access_token"] != nil {
+			t.Errorf("%s: a family begun from a token naming %d other families = %d %v, want 400 %s", path, maxSourceJTIs, code, body, ReasonDerivationTooDeep)
+		}
+		code, body = begin(path, withGrants(maxSourceJTIs-1))
+		tok, _ := body["access_token"].(string)
+		if code != http.StatusOK || tok == "" || body["refresh_token"] == nil {
+			t.Fatalf("%s: a family begun from a token naming %d other families = %d %v, want 200", path, maxSourceJTIs-1, code, body)
+		}
+		got := accessPayload(t, tok)
+		if len(got.SourceGrants) != maxSourceJTIs || !slices.Contains(got.SourceGrants, base.GrantID) || got.GrantID == base.GrantID || got.GrantID == "" {
+			t.Errorf("%s: the new family's token: grant_id %q, src_grant %v; want its own family, and all %d others with %q", path, got.GrantID, got.SourceGrants, maxSourceJTIs, base.GrantID)
+		}
+	}
 }
