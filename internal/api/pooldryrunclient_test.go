@@ -73,3 +73,45 @@ func TestDryRunJudgesTheClient(t *testing.T) {
 		}
 	})
 }
+
+// TestDryRunWithoutClientSaysThePoolNeedsOne (docs/security.md T-214):
+// PoolService/TestPool without a client_id tests the pool whoever calls
+// and stays ALLOWED, but at a pool that requires an authenticated client
+// (allow_unauthenticated false) the exchange refuses an anonymous caller:
+// a client step says so, with the exchange's reason. An open pool gets
+// no such step.
+func TestDryRunWithoutClientSaysThePoolNeedsOne(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnvOn(t, newSQLiteStore(t))
+	c := e.poolClient(e.srv.URL)
+	ctx := as(e.admin)
+	tok := e.sign(t, nil, "repo:acme/app", "acme")
+	for _, open := range []bool{false, true} {
+		id := "closed"
+		if open {
+			id = "open"
+		}
+		p := e.validPool(id)
+		p.AllowUnauthenticated = open
+		if _, err := c.CreatePool(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CreateProvider(ctx, e.validProvider(id, "gh")); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.TestPool(ctx, &stsv1.TestPoolRequest{PoolId: id, SubjectToken: tok, Scopes: []string{"read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.GetAllowed() {
+			t.Errorf("pool %s without client_id: denied %s, want ALLOWED (the pool is tested whoever calls)", id, res.GetReason())
+		}
+		d := stepDetail(res, "client")
+		switch {
+		case !open && (!strings.Contains(d, "requires an authenticated client") || !strings.Contains(d, "client_auth_required")):
+			t.Errorf("pool %s (allow_unauthenticated false) without client_id: client step %q, want it to say the exchange refuses an anonymous caller", id, d)
+		case open && d != "":
+			t.Errorf("pool %s (allow_unauthenticated) without client_id: client step %q, want none", id, d)
+		}
+	}
+}

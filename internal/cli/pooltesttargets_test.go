@@ -60,3 +60,25 @@ func TestPoolTestMalformedTargets(t *testing.T) {
 		t.Errorf("pool test --audience api = %d, want ALLOWED:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestPoolTestWithoutClientSaysThePoolNeedsOne (docs/security.md T-214):
+// `sts pool test` without --client tests the pool whoever calls and says
+// ALLOWED, but a pool without --allow-unauthenticated refuses an
+// anonymous caller at the exchange: a client line says so.
+func TestPoolTestWithoutClientSaysThePoolNeedsOne(t *testing.T) {
+	t.Parallel()
+	cli, tokFile := poolTestFixture(t)
+	code, out, errOut := runCLI(t, cli("pool", "test", "--pool", "ci", "--token", tokFile)...)
+	if code != 0 || !strings.Contains(out, "ALLOWED") {
+		t.Fatalf("pool test without --client = %d, want ALLOWED:\n%s%s", code, out, errOut)
+	}
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, "client ") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "requires an authenticated client") || !strings.Contains(line, "client_auth_required") {
+		t.Errorf("pool test without --client at a pool that requires one: client line %q, want it to say the exchange refuses an anonymous caller:\n%s", line, out)
+	}
+}

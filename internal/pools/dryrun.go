@@ -283,6 +283,13 @@ func (s *Service) TestPool(ctx context.Context, in TestInput) (TestResult, error
 	if client != nil {
 		step("client", true, fmt.Sprintf("client %s may obtain scope %q, audience %q from pool %s", client.ID, req.Scopes, req.Audiences, p.ID))
 	}
+	if named == nil && !p.AllowUnauthenticated {
+		// The pool is tested whoever calls, but the exchange refuses an
+		// anonymous caller here: said, so that ALLOWED is not read as
+		// "works without a client" (docs/security.md T-214).
+		step("client", true, fmt.Sprintf("not judged: no client_id given; pool %s requires an authenticated client, so the exchange refuses an anonymous caller (reason %s)",
+			p.ID, clientauth.ReasonAuthRequired))
+	}
 	res.Allowed = true
 	res.Identity, res.Subject, res.Groups, res.Attributes = out.Identity, out.Subject, out.Groups, out.Attributes
 	s.logger().InfoContext(ctx, "pool dry run", "pool", p.ID, "provider", res.ProviderID, "allowed", true)
