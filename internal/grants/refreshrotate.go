@@ -420,8 +420,9 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	c.Subject, c.OrgID, c.Principal, c.ClientID = rt.Subject, rt.OrgID, rt.PrincipalID, rt.ClientID
 	c.Audience, c.Scope = aud, joinSpace(scopes)
 	if c.GrantID == "" {
-		// The family's own grant, unless its template names the family
-		// its first token was exchanged from (that one bounds it).
+		// The family's own grant. A family begun before its template
+		// named itself (docs/security.md T-225) holds the grant_id of
+		// the family its first token was exchanged from, kept.
 		c.GrantID = rt.FamilyID
 	}
 	c.IssuedAt, c.NotBefore, c.Expiry = tokens.NewNumericDate(now), tokens.NewNumericDate(now), tokens.NewNumericDate(now.Add(life))
