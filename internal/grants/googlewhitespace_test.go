@@ -76,7 +76,7 @@ func TestGoogleSubjectTokenWhitespace(t *testing.T) {
 		{"T-175 a newline inside the token", func(tok string) string { return strings.Replace(tok, ".", ".\n", 1) }, "subject_token rejected"},
 		{"T-175 a no-break space after it", func(tok string) string { return tok + "\u00a0" }, "subject_token rejected"},
 		{"T-175 a NUL after it", func(tok string) string { return tok + "\x00" }, ""},
-		{"T-175 whitespace alone", func(string) string { return " \n" }, "subject_token and subject_token_type are required"},
+		{"T-175 whitespace alone", func(string) string { return " \n" }, "subject_token is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "ext-user"))

@@ -116,8 +116,8 @@ func (g *TokenExchange) now() time.Time {
 // Every step fails closed.
 func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *storage.Client) (*Response, error) {
 	// 1. Parameters (RFC 8693 §2.1).
-	if req.SubjectToken == "" || req.SubjectTokenType == "" {
-		return nil, badRequest(ReasonParameterMissing, errors.New("subject_token and subject_token_type are required"))
+	if err := subjectParams(req); err != nil {
+		return nil, err
 	}
 	// The actor's type is a parameter, checked before any token is: an
 	// error naming it, not a refused token, which the Google dialect would
@@ -545,6 +545,22 @@ func namedPool(req *Request, subj *subject) error {
 	}
 	if subj.pool != req.PoolID || (req.ProviderID != "" && subj.provider != req.ProviderID) {
 		return badSubject(ReasonSubjectPoolMismatch, errors.New("the subject token was not exchanged through the named pool"))
+	}
+	return nil
+}
+
+// subjectParams refuses a request without subject_token or
+// subject_token_type (RFC 8693 §2.1), naming the one it left out: the
+// description begins with that parameter, which Confluent's
+// source.parameter names (docs/security.md T-257).
+func subjectParams(req *Request) error {
+	switch {
+	case req.SubjectToken == "" && req.SubjectTokenType == "":
+		return badRequest(ReasonParameterMissing, errors.New("subject_token and subject_token_type are required"))
+	case req.SubjectToken == "":
+		return badRequest(ReasonParameterMissing, errors.New("subject_token is required"))
+	case req.SubjectTokenType == "":
+		return badRequest(ReasonParameterMissing, errors.New("subject_token_type is required"))
 	}
 	return nil
 }
