@@ -63,3 +63,39 @@ func TestConfluentMissingParameterSource(t *testing.T) {
 		}
 	}
 }
+
+// TestConfluentMethodNotAllowedReason: the Confluent path's 405 keeps
+// our reason out of its body under errors.detail: none (serve's default),
+// as every other refusal of the path does, and carries it only with
+// errors.detail: reason; either way it is the errors[] entry with Allow:
+// POST, and the path still serves a POST afterwards (docs/security.md
+// T-258).
+func TestConfluentMethodNotAllowedReason(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		e := newEnv(t, nil)
+		e.handler.OmitReason = omit
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodOptions} {
+			r, _ := http.NewRequest(method, e.srv.URL+PathConfluentToken, nil)
+			resp, body := do(t, r)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("reason omitted %v, %s: %d Allow %q, want 405 Allow POST", omit, method, resp.StatusCode, resp.Header.Get("Allow"))
+				continue
+			}
+			e0 := confluentErr(t, body)
+			reason, has := e0["reason"]
+			if omit && has {
+				t.Errorf("reason omitted, %s: errors[0] = %v, carries reason %v", method, e0, reason)
+			}
+			if !omit && reason != ReasonMethodNotAllowed {
+				t.Errorf("reason shown, %s: errors[0] = %v, want reason %s", method, e0, ReasonMethodNotAllowed)
+			}
+			if e0["status"] != "405" || e0["code"] != oauth2.ErrorInvalidRequest || e0["detail"] == "" {
+				t.Errorf("reason omitted %v, %s: errors[0] = %v", omit, method, e0)
+			}
+		}
+		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "u1"))
+		if resp, body := e.post(t, PathConfluentToken, exchangeForm(tok, "identity_pool_id", "ci")); resp.StatusCode != http.StatusOK {
+			t.Fatalf("reason omitted %v: POST afterwards: %d %v", omit, resp.StatusCode, body)
+		}
+	}
+}

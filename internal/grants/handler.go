@@ -156,7 +156,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	}
 	mux.Handle("POST "+PathGoogleToken, h.serve(google))
 	mux.Handle("POST "+PathConfluentToken, h.serve(confluent))
-	mux.Handle(PathConfluentToken, confluentMethodNotAllowed())
+	mux.Handle(PathConfluentToken, h.confluentMethodNotAllowed())
 	mux.Handle("POST "+PathGoogleOAuthToken, h.serve(googleOAuth))
 }
 
