@@ -63,6 +63,12 @@ const (
 	maxAssertionLen             = 16 << 10
 )
 
+// Params are the form parameters client authentication reads (RFC 6749
+// §2.3.1, RFC 7523 §2.2): every endpoint that authenticates its client
+// from the form refuses them repeated, and ignores a repeated parameter
+// it does not know (RFC 6749 §3.2; docs/security.md T-06, T-250).
+var Params = oauth2.NewParams([]string{"client_id", "client_secret", "client_assertion", "client_assertion_type"})
+
 // Authenticator authenticates clients. Fill the exported fields; it is safe
 // for concurrent use.
 type Authenticator struct {
@@ -114,10 +120,10 @@ func (a *Authenticator) now() time.Time {
 // invalid_request for an ambiguous request, invalid_client (401) for bad
 // credentials, temporarily_unavailable (503) when storage fails.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, form url.Values, policy Policy) (*Result, error) {
-	for _, k := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+	for k := range Params {
 		if len(form[k]) > 1 {
 			// RFC 6749 §3.2, docs/security.md T-06.
-			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter "+k)
+			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "parameter '"+k+"' repeated")
 		}
 	}
 	user, pass, basic := r.BasicAuth()

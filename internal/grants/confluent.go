@@ -23,7 +23,7 @@ const ConfluentLifetime = 900 * time.Second
 var confluent = &dialect{
 	name: "confluent",
 	parse: func(r *http.Request) (*Request, error) {
-		v, err := readForm(r)
+		v, err := readForm(r, confluentParams)
 		if err != nil {
 			return nil, err
 		}

@@ -319,6 +319,13 @@ func TestConfluentAPIVersionAndKind(t *testing.T) {
 	if resp, _ := e.post(t, PathConfluentToken, form); resp.StatusCode != 400 {
 		t.Errorf("api_version twice: %d, want 400", resp.StatusCode)
 	}
+	// A parameter the path does not know is ignored, sent once or more,
+	// and one sent empty next to its value is omitted (T-250, T-252).
+	form = exchangeForm(tok(), "identity_pool_id", "ci", "identity_pool_id", "", "kind", "", "kind", "TokenExchangeRequest",
+		"extra", "a", "extra", "b")
+	if resp, body := e.post(t, PathConfluentToken, form); resp.StatusCode != 200 {
+		t.Errorf("extra twice, identity_pool_id and kind also empty: %d %v, want 200", resp.StatusCode, body)
+	}
 }
 
 // TestConfluentClientRefusalSource: a client of the pool's own

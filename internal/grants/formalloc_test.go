@@ -56,7 +56,7 @@ func TestReadFormContentType(t *testing.T) {
 		if c.ct != "" {
 			r.Header.Set("Content-Type", c.ct)
 		}
-		v, err := readForm(r)
+		v, err := readForm(r, tokenParams)
 		if (err == nil) != c.ok {
 			t.Errorf("readForm with Content-Type %q: err = %v, want ok %v", c.ct, err, c.ok)
 		}
@@ -71,7 +71,7 @@ func TestReadFormContentType(t *testing.T) {
 	// that is left.
 	n := testing.AllocsPerRun(100, func() {
 		body.Reset("")
-		if _, err := readForm(r); err != nil {
+		if _, err := readForm(r, tokenParams); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -134,7 +134,7 @@ func TestReadFormBodyAllocs(t *testing.T) {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	n := testing.AllocsPerRun(100, func() {
 		body.Reset(form)
-		v, err := readForm(r)
+		v, err := readForm(r, tokenParams)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func TestReadFormBodyAllocs(t *testing.T) {
 	long := "scope=" + strings.Repeat("a", 20<<10)
 	r = httptest.NewRequest(http.MethodPost, PathToken, strings.NewReader(long))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	v, err := readForm(r)
+	v, err := readForm(r, tokenParams)
 	if err != nil || len(v.Get("scope")) != 20<<10 {
 		t.Errorf("readForm of a %d-byte body: scope of %d bytes, %v", len(long), len(v.Get("scope")), err)
 	}

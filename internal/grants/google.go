@@ -74,7 +74,7 @@ func parseGoogle(r *http.Request) (*Request, error) {
 	case "application/json":
 		v, err = readGoogleJSON(r, googleNames)
 	case "application/x-www-form-urlencoded":
-		v, err = readForm(r)
+		v, err = readForm(r, googleParams)
 	default:
 		return nil, contentTypeError(googleContentTypes)
 	}

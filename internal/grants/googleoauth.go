@@ -70,7 +70,7 @@ func parseGoogleOAuth(r *http.Request) (*Request, error) {
 		return nil, contentTypeError(googleContentTypes)
 	}
 	if mt != "application/json" {
-		req, err := standard.parse(r)
+		req, err := parseForm(r, googleParams)
 		if err != nil {
 			return req, err
 		}

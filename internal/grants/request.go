@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
@@ -133,9 +134,26 @@ var sensitive = []string{
 	"subjectToken", "actorToken", "refreshToken", "codeVerifier",
 }
 
-// repeatable are the only parameters that may appear more than once
-// (RFC 8693 §2.1; docs/security.md T-06).
-func repeatable(name string) bool { return name == "audience" || name == "resource" }
+// tokenParams are the form parameters the token endpoint reads, for any
+// grant and for client authentication (clientauth.Params): each is
+// refused when sent more than once (RFC 6749 §3.2; docs/security.md
+// T-06), and any other parameter is ignored, sent once or more (T-250).
+// audience and resource are not among them: they may repeat, as a set
+// (RFC 8693 §2.1). The dialects add their own (confluentParams,
+// googleParams).
+var tokenParams = oauth2.NewParams([]string{
+	"grant_type", "scope", "expires_in", "identity_pool_id", "pool",
+	"subject_token", "subject_token_type", "actor_token", "actor_token_type", "requested_token_type",
+	"code", "code_verifier", "redirect_uri", "refresh_token", "assertion",
+}, clientauth.Params)
+
+// googleParams are Google's /v1/token and /v1/oauthtoken's: options
+// besides (which /v1/oauthtoken reads to refuse it, unhonoured).
+var googleParams = oauth2.NewParams([]string{"options"}, tokenParams)
+
+// confluentParams are Confluent's /sts/v1/oauth2/token's: its schema's
+// api_version and kind besides.
+var confluentParams = oauth2.NewParams([]string{"api_version", "kind"}, tokenParams)
 
 // checkURL refuses token material in the query string.
 func checkURL(r *http.Request) error {
@@ -151,12 +169,14 @@ func checkURL(r *http.Request) error {
 
 // readForm reads an application/x-www-form-urlencoded body strictly: the
 // content type must be exactly that media type, the body is read through
-// the caller's MaxBytesReader (413 past the cap, docs/security.md T-01), and every
-// parameter but audience and resource may appear at most once (T-06).
-// Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
-// A form refused for a repeated parameter, or for a pair it cannot decode,
-// is returned with the refusal, for the replay check alone (formCode).
-func readForm(r *http.Request) (url.Values, error) {
+// the caller's MaxBytesReader (413 past the cap, docs/security.md T-01),
+// and each parameter of known may appear at most once (T-06). As RFC 6749
+// §3.1 and §3.2 have it, a parameter sent without a value is omitted
+// before anything else reads the form, and one not in known is ignored,
+// sent once or more (T-250, T-252). A form refused for a repeated
+// parameter, or for a pair it cannot decode, is returned with the
+// refusal, for the replay check alone (formCode).
+func readForm(r *http.Request, known oauth2.Params) (url.Values, error) {
 	// The plain value, what clients send, needs no parsing (and no
 	// parameter map per request); anything else is judged by
 	// mime.ParseMediaType as before.
@@ -179,10 +199,8 @@ func readForm(r *http.Request) (url.Values, error) {
 	if err != nil {
 		return undecoded(body, v), badRequest(ReasonMalformed, err)
 	}
-	for k, vs := range v {
-		if len(vs) > 1 && !repeatable(k) {
-			return v, badRequest(ReasonParameterRepeated, errors.New("parameter "+strconv.Quote(trunc(k))+" repeated"))
-		}
+	if k := oauth2.ReadParams(v, known); k != "" {
+		return v, badRequest(ReasonParameterRepeated, errors.New("parameter "+strconv.Quote(k)+" repeated"))
 	}
 	return v, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
 )
 
@@ -22,9 +23,14 @@ var googleNames = map[string]string{
 	"tokenTypeHint": "token_type_hint",
 }
 
+// Params are the form parameters introspection reads (RFC 7662 §2.1, and
+// the client's own, clientauth.Params): each is refused when sent more
+// than once (docs/security.md T-06).
+var Params = oauth2.NewParams([]string{"token", "token_type_hint"}, clientauth.Params)
+
 // readBody reads an application/x-www-form-urlencoded body (RFC 7662 §2.1)
 // or, for Google's dialect, also a JSON body read as Google's front end
-// reads it (oauth2.ReadGoogleJSON). Repeated parameters are refused (docs/security.md T-06); an oversized
+// reads it (oauth2.ReadGoogleJSON). A parameter of Params sent twice is refused (docs/security.md T-06), any other ignored (T-251); an oversized
 // body is 413 (T-01).
 func readBody(r *http.Request, google bool) (formValues, error) {
 	// The plain form type, as every client sends it, needs no parsing
@@ -52,10 +58,10 @@ func readBody(r *http.Request, google bool) (formValues, error) {
 		if err != nil {
 			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")
 		}
-		for _, vs := range v {
-			if len(vs) > 1 {
-				return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter")
-			}
+		// A parameter sent empty is omitted, one we do not know ignored,
+		// sent once or more (RFC 6749 §3.1, §3.2; docs/security.md T-251).
+		if k := oauth2.ReadParams(v, Params); k != "" {
+			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "parameter '"+k+"' repeated")
 		}
 		return formValues{v}, nil
 	case google && mt == "application/json":

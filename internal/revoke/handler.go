@@ -179,13 +179,18 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	if err != nil {
 		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")
 	}
-	for _, vs := range v {
-		if len(vs) > 1 {
-			return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "repeated parameter")
-		}
+	// A parameter sent empty is omitted, one we do not know ignored, sent
+	// once or more (RFC 6749 §3.1, §3.2; docs/security.md T-251).
+	if k := oauth2.ReadParams(v, Params); k != "" {
+		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "parameter '"+k+"' repeated")
 	}
 	return v, nil
 }
+
+// Params are the parameters revocation reads (RFC 7009 §2.1, and the
+// client's own, clientauth.Params): each is refused when sent more than
+// once (docs/security.md T-06).
+var Params = oauth2.NewParams([]string{"token", "token_type_hint"}, clientauth.Params)
 
 // errUnavailable marks a failed durable write: 503 + Retry-After, never
 // 200 (docs/security.md T-64, fosite CVE-2020-15223).
