@@ -40,7 +40,7 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.
 		// unavailable.
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed"))
 	}
-	if (code == sts.Unavailable || code == sts.Internal) && errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+	if (code == sts.Unavailable || code == sts.Internal) && sts.CallerGone(ctx, err) {
 		// The caller went away (it cancelled, or reset the stream as its
 		// own deadline passed) while the call waited: no fault of ours or
 		// of storage, and no one to answer. canceled, as connect answers

@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -201,7 +202,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if unavailableErr(err) {
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
-			if !callerGone(r, err) {
+			// Not when the caller went away while the call waited: nobody
+			// reads the answer, and it is no outage (docs/security.md F-112).
+			if !sts.CallerGone(r.Context(), err) {
 				h.logger().ErrorContext(r.Context(), "introspection unavailable", "err", err)
 			}
 			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "temporarily unavailable", Status: http.StatusServiceUnavailable, Err: err}
@@ -211,13 +214,6 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.Code+`"`) // RFC 6750 §3
 	}
 	oauth2.WriteError(w, h.logger(), err)
-}
-
-// callerGone reports whether err comes of the caller going away while the
-// call waited (its request's context canceled): nobody reads the answer,
-// and it is no outage of storage to log as one (docs/security.md F-112).
-func callerGone(r *http.Request, err error) bool {
-	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }
 
 func (h *Handler) logger() *slog.Logger {

@@ -132,7 +132,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token's principal is gone")
 		return
 	case err != nil:
-		if !errors.Is(err, context.Canceled) || !errors.Is(ctx.Err(), context.Canceled) {
+		if !sts.CallerGone(ctx, err) {
 			// Not the caller going away while it waited: nobody reads
 			// that answer, and it is no outage (docs/security.md F-112).
 			h.logger().ErrorContext(ctx, "userinfo: principal lookup failed", "jti", c.ID, "error", err)
