@@ -1,12 +1,18 @@
 package grants
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/opensts/sts/internal/storage"
 )
 
 // TestClientDisconnectIsNotARefusal: a request whose client went away
@@ -34,4 +40,89 @@ func TestClientDisconnectIsNotARefusal(t *testing.T) {
 			t.Errorf("audit outcome = %q, want %q", ev.Outcome, OutcomeClientClosed)
 		}
 	}
+}
+
+// stallingPools holds ListPools until the request's context ends, after
+// telling entered; then it fails with fail, or with the context's error
+// when fail is nil.
+type stallingPools struct {
+	storage.Store
+	entered chan struct{}
+	fail    error
+}
+
+func (s stallingPools) ListPools(ctx context.Context) ([]storage.Pool, error) {
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	return nil, ctx.Err()
+}
+
+// TestClientGoneAtAFaultIsTheFault: a request whose client goes away
+// while its pools are read is client_closed only when what failed is that
+// cancel; storage that fails on its own at the same moment is recorded as
+// what it is, in the metrics and the audit log, and logged (docs/security.md
+// F-125).
+func TestClientGoneAtAFaultIsTheFault(t *testing.T) {
+	for _, fail := range []error{nil, errors.New("database is down")} {
+		entered := make(chan struct{}, 1)
+		e := newEnv(t, stallingPools{Store: newSQLite(t), entered: entered, fail: fail})
+		logs := &lockedBuffer{}
+		e.handler.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "user-1"))
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			select {
+			case <-entered:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+PathToken, strings.NewReader(exchangeForm(tok, "pool", "ci").Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("the call was answered %d; want the client's own cancel", resp.StatusCode)
+		}
+		cancel()
+		e.srv.Close() // waits for the handler to return
+
+		e.obsMu.Lock()
+		obs := append([]Observation(nil), e.obs...)
+		e.obsMu.Unlock()
+		audit := e.audit.all()
+		if len(obs) != 1 || len(audit) != 1 {
+			t.Fatalf("fail %v: observations %+v, audit events %+v; want one of each", fail, obs, audit)
+		}
+		closed := obs[0].Outcome == OutcomeClientClosed
+		if closed != (fail == nil) {
+			t.Errorf("fail %v: observation %+v; client_closed %v, want %v", fail, obs[0], closed, fail == nil)
+		}
+		if (audit[0].Outcome == OutcomeClientClosed) != (fail == nil) {
+			t.Errorf("fail %v: audit outcome %q", fail, audit[0].Outcome)
+		}
+		if fail != nil && !strings.Contains(logs.String(), "database is down") {
+			t.Errorf("storage that failed while the client went away was not logged:\n%s", logs.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

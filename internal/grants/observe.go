@@ -12,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -123,9 +124,12 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if req != nil {
 		obs.Pool = req.trace.pool
 	}
-	if err != nil && errors.Is(r.Context().Err(), context.Canceled) {
+	if sts.CallerGone(r.Context(), err) {
 		// The client disconnected (TestClientDisconnectIsNotARefusal):
-		// nobody reads an answer, and the outcome is not a refusal.
+		// nobody reads an answer, and the outcome is not a refusal. Only
+		// an error that came of that cancel: a refusal or an outage at
+		// the same moment is recorded as what it is (docs/security.md
+		// F-125, TestClientGoneAtAFaultIsTheFault).
 		obs.Outcome, obs.Reason = OutcomeClientClosed, ReasonClientClosed
 		if h.Observe != nil {
 			h.Observe(obs)
