@@ -16,6 +16,7 @@ import (
 
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // Cookie names. The __Host- prefix makes a browser refuse the cookie
@@ -234,6 +235,15 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 	return se, ok
 }
 
+// lookupFailed logs a session read that failed, unless the browser went
+// away while it waited: nobody reads that page, and it is no outage
+// (docs/security.md F-126).
+func (s *SignedIn) lookupFailed(ctx context.Context, err error) {
+	if !sts.CallerGone(ctx, err) {
+		s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+	}
+}
+
 // find is the live session r carries, if any. An error is storage that
 // could not say (the session may be live): what ends a session must
 // not take it for none (docs/security.md T-146).
@@ -248,7 +258,7 @@ func (s *SignedIn) find(r *http.Request) (session, bool, error) {
 		if errors.Is(err, storage.ErrNotFound) {
 			return session{}, false, nil
 		}
-		s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+		s.lookupFailed(ctx, err)
 		return session{}, false, err
 	}
 	now := s.now()
@@ -266,7 +276,7 @@ func (s *SignedIn) find(r *http.Request) (session, bool, error) {
 	// creates a PAT or approves a consent (docs/security.md A-20).
 	p, err := s.store.GetPrincipal(ctx, rec.PrincipalID)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)
+		s.lookupFailed(ctx, err)
 		return session{}, false, err
 	}
 	if err != nil || p.Disabled || p.OrgID != rec.OrgID {

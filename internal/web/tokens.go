@@ -288,11 +288,20 @@ func statusOf(err error) int {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	if status == http.StatusServiceUnavailable {
-		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)
+		h.requestFailed(r, err)
 		h.message(w, r, status, "Try again", tryAgain)
 		return
 	}
 	h.message(w, r, status, "Not possible", sts.ErrorMessage(err))
+}
+
+// requestFailed logs a page's storage failure, unless the browser went
+// away while it waited: nobody reads that page, and it is no outage
+// (docs/security.md F-126).
+func (h *Handler) requestFailed(r *http.Request, err error) {
+	if !sts.CallerGone(r.Context(), err) {
+		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)
+	}
 }
 
 // refusal is how a form the service refused comes back, as typed: a
@@ -304,7 +313,7 @@ func (h *Handler) refusal(r *http.Request, err error) (status int, msg string, o
 	case http.StatusBadRequest:
 		return status, sts.ErrorMessage(err), true
 	case http.StatusServiceUnavailable:
-		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)
+		h.requestFailed(r, err)
 		return status, tryAgain, true
 	}
 	return status, "", false

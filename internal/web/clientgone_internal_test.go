@@ -1,0 +1,112 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/sqlitetest"
+)
+
+// stallingSessions holds the storage read named at until the request's
+// context ends, after telling entered; when down is set, it fails at once
+// instead.
+type stallingSessions struct {
+	*sqlstore.Store
+	at      string // "GetWebSessionByDigest" or "ListWebSessions"
+	entered chan struct{}
+	down    bool
+}
+
+func (s stallingSessions) stall(ctx context.Context, name string) error {
+	if name != s.at {
+		return nil
+	}
+	if s.down {
+		return errors.New("database is down")
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s stallingSessions) GetWebSessionByDigest(ctx context.Context, d []byte) (storage.WebSession, error) {
+	if err := s.stall(ctx, "GetWebSessionByDigest"); err != nil {
+		return storage.WebSession{}, err
+	}
+	return s.Store.GetWebSessionByDigest(ctx, d)
+}
+
+func (s stallingSessions) ListWebSessions(ctx context.Context, principalID string) ([]storage.WebSession, error) {
+	if err := s.stall(ctx, "ListWebSessions"); err != nil {
+		return nil, err
+	}
+	return s.Store.ListWebSessions(ctx, principalID)
+}
+
+// TestClientGoneIsNotAnOutage: a browser that goes away while its page
+// waits on storage (its session read, or the page's own read) is not
+// logged at ERROR ("web: session lookup failed", "web: request failed"),
+// the lines an operator reads as a database outage; storage that fails
+// for a browser still there is, and the page is 503 (docs/security.md
+// F-126).
+func TestClientGoneIsNotAnOutage(t *testing.T) {
+	for _, at := range []string{"GetWebSessionByDigest", "ListWebSessions"} {
+		for _, down := range []bool{false, true} {
+			st := sqlitetest.NewStore(t)
+			p := acmeAda(t, st)
+			pats, err := pat.NewService(st, []byte("0123456789abcdef0123456789abcdef"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &lockedBuffer{}
+			entered := make(chan struct{}, 1)
+			h, err := New(Options{Issuer: "http://sts.example", Store: stallingSessions{Store: st, at: at, entered: entered, down: down},
+				PATs: pats, Logger: slog.New(slog.NewTextHandler(logs, nil)), IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			value := randomValue()
+			now := storage.Now(time.Now())
+			if err := st.CreateWebSession(t.Context(), storage.WebSession{ID: storage.NewID(), Digest: digest(value), OrgID: p.OrgID,
+				PrincipalID: p.ID, Method: "link", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			ctx, cancel := context.WithCancel(t.Context())
+			go func() {
+				select {
+				case <-entered:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/tokens", nil)
+			req.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
+			resp, err := http.DefaultClient.Do(req)
+			switch {
+			case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
+				t.Errorf("%s down: %v, %v; want 503", at, resp, err)
+			case !down && err == nil:
+				t.Errorf("%s stalled: the call was answered %d; want the client's own cancel", at, resp.StatusCode)
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+			cancel()
+			srv.Close() // waits for the handler to return
+			logged := strings.Contains(logs.String(), "level=ERROR")
+			if logged != down {
+				t.Errorf("%s, storage down %v: logged as an error %v, want %v:\n%s", at, down, logged, down, logs.String())
+			}
+		}
+	}
+}
