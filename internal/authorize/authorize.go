@@ -18,6 +18,7 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 )
 
 // Path is the authorization endpoint.
@@ -168,6 +169,15 @@ func (h *Handler) now() time.Time {
 }
 
 func (h *Handler) logger() *slog.Logger { return orDiscard(h.Logger) }
+
+// storageFailed logs a storage call that failed, unless the browser went
+// away while it waited: nobody reads that answer, and it is no outage
+// (docs/security.md F-126).
+func storageFailed(ctx context.Context, l *slog.Logger, msg string, err error) {
+	if !sts.CallerGone(ctx, err) {
+		l.ErrorContext(ctx, msg, "error", err)
+	}
+}
 
 // orDiscard is l, or a logger that discards when l is nil.
 func orDiscard(l *slog.Logger) *slog.Logger {
@@ -334,7 +344,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 	p, err := h.Store.GetPrincipal(ctx, pid)
 	switch {
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
-		h.logger().ErrorContext(ctx, "authorize: principal lookup failed", "error", err)
+		storageFailed(ctx, h.logger(), "authorize: principal lookup failed", err)
 		h.page(w, &pageError{http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."})
 		return
 	case err != nil || p.Disabled || p.OrgID != q.client.OrgID:
@@ -358,7 +368,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v url.Values, de
 				return
 			}
 			if err := h.remember(ctx, pid, q, now); err != nil {
-				h.logger().ErrorContext(ctx, "authorize: storing consent failed", "error", err)
+				storageFailed(ctx, h.logger(), "authorize: storing consent failed", err)
 				h.page(w, &pageError{http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."})
 				return
 			}
@@ -454,7 +464,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, p storage.Princi
 		c.SessionLineage = when.lineage
 	}
 	if err := h.Store.CreateAuthCode(r.Context(), c); err != nil {
-		h.logger().ErrorContext(r.Context(), "authorize: storing a code failed", "error", err)
+		storageFailed(r.Context(), h.logger(), "authorize: storing a code failed", err)
 		h.redirect(w, r, q, url.Values{"error": {"temporarily_unavailable"}})
 		return
 	}

@@ -218,7 +218,7 @@ func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, 
 		case errors.Is(err, storage.ErrNotFound):
 			return nil, http.StatusBadRequest, "The request names an unknown application."
 		case err != nil:
-			orDiscard(l.Logger).ErrorContext(ctx, "logout: client lookup failed", "error", err)
+			storageFailed(ctx, orDiscard(l.Logger), "logout: client lookup failed", err)
 			return nil, http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."
 		case c.Disabled:
 			return nil, http.StatusBadRequest, "The application is disabled."

@@ -113,7 +113,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, &pageError{http.StatusBadRequest, "The request names an unknown client."}, nil
 	case err != nil:
-		h.logger().ErrorContext(ctx, "authorize: client lookup failed", "error", err)
+		storageFailed(ctx, h.logger(), "authorize: client lookup failed", err)
 		return nil, &pageError{http.StatusServiceUnavailable, "Storage is unavailable; try again shortly."}, nil
 	case c.Disabled:
 		return nil, &pageError{http.StatusBadRequest, "The application is disabled."}, nil

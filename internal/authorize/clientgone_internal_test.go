@@ -1,0 +1,102 @@
+package authorize
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opensts/sts/internal/storage"
+)
+
+// lockedBuffer is a log written from the handler's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// stallingClients holds GetClient until the request's context ends,
+// after telling entered; when down is set, it fails at once instead.
+type stallingClients struct {
+	storage.Store
+	entered chan struct{}
+	down    bool
+}
+
+func (s stallingClients) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	if s.down {
+		return storage.Client{}, errors.New("database is down")
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return storage.Client{}, ctx.Err()
+}
+
+// TestClientGoneIsNotAnOutage: a browser that goes away while the
+// authorization or end-session endpoint looks its client up is not
+// logged at ERROR ("authorize: client lookup failed", "logout: client
+// lookup failed"), the lines an operator reads as a database outage; a
+// lookup that fails for a browser still there is, and the page is 503
+// (docs/security.md F-126).
+func TestClientGoneIsNotAnOutage(t *testing.T) {
+	authz := url.Values{"client_id": {"c1"}, "redirect_uri": {"https://rp.example/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"s"}, "nonce": {"n"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	logout := url.Values{"client_id": {"c1"}, "post_logout_redirect_uri": {"https://rp.example/cb"}}
+	for _, path := range []string{Path + "?" + authz.Encode(), LogoutPath + "?" + logout.Encode()} {
+		for _, down := range []bool{false, true} {
+			logs := &lockedBuffer{}
+			entered := make(chan struct{}, 1)
+			st := stallingClients{Store: bobsClientStore(t), entered: entered, down: down}
+			logger := slog.New(slog.NewTextHandler(logs, nil))
+			mux := http.NewServeMux()
+			pepper := []byte("0123456789abcdef0123456789abcdef")
+			(&Handler{Store: st, SignedIn: bobSignedIn{}, Pepper: pepper, Logger: logger}).Mount(mux)
+			(&Logout{Store: st, SignedIn: stuckSession{}, Pepper: pepper, Logger: logger}).Mount(mux)
+			srv := httptest.NewServer(mux)
+			ctx, cancel := context.WithCancel(t.Context())
+			go func() {
+				select {
+				case <-entered:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			switch {
+			case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
+				t.Errorf("%s, storage down: %v, %v; want 503", path, resp, err)
+			case !down && err == nil:
+				t.Errorf("%s stalled: the call was answered %d; want the client's own cancel", path, resp.StatusCode)
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+			cancel()
+			srv.Close() // waits for the handler to return
+			logged := strings.Contains(logs.String(), "level=ERROR")
+			if logged != down {
+				t.Errorf("%s, storage down %v: logged as an error %v, want %v:\n%s", path, down, logged, down, logs.String())
+			}
+		}
+	}
+}
