@@ -17,6 +17,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -202,7 +203,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, errUnavailable) || isStatus(err, http.StatusServiceUnavailable) {
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
-			h.logger().ErrorContext(r.Context(), "revocation not recorded", "err", err)
+			// Not when the client went away while the write waited: nobody
+			// reads the answer, and it is no outage (docs/security.md F-126).
+			if !sts.CallerGone(r.Context(), err) {
+				h.logger().ErrorContext(r.Context(), "revocation not recorded", "err", err)
+			}
 			err = &oauth2.Error{Code: oauth2.ErrorTemporarilyUnavailable, Description: "revocation not recorded, retry later", Status: http.StatusServiceUnavailable, Err: err}
 		}
 	}

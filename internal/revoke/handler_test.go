@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,6 +35,7 @@ type fixture struct {
 	srv              *httptest.Server
 	keys, other      *signer.Static
 	secretA, secretB string
+	logs             *lockedBuffer // the handler's log
 }
 
 func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
@@ -42,7 +44,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
 	var err error
 	ctx := t.Context()
 	pepper := testPepper
-	f := &fixture{store: s}
+	f := &fixture{store: s, logs: &lockedBuffer{}}
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "One"}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +72,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
 		Clients: &clientauth.Authenticator{Store: s, Pepper: pepper, TokenEndpoint: issuer + "/oauth2/token", Issuer: issuer},
 		Tokens:  &tokens.Verifier{Keys: f.keys, Issuer: issuer},
 		Store:   store, Pepper: pepper, MaxBodyBytes: 1 << 10, RetryAfter: 7 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)

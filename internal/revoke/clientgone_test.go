@@ -1,0 +1,89 @@
+package revoke_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opensts/sts/internal/revoke"
+	"github.com/opensts/sts/internal/storage"
+)
+
+// lockedBuffer is a log written from the handler's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// stallingRevocations holds PutRevocation until the request's context
+// ends, after telling entered; when down is set, it fails at once instead.
+type stallingRevocations struct {
+	storage.Store
+	entered chan struct{}
+	down    bool
+}
+
+func (s stallingRevocations) PutRevocation(ctx context.Context, r storage.Revocation) error {
+	if s.down {
+		return errors.New("disk full")
+	}
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestClientGoneIsNotAnOutage: a client that goes away while its
+// revocation is written is not logged as "revocation not recorded" at
+// ERROR, the line an operator reads as a database outage; a write that
+// fails for a client still there is, and answers 503 (docs/security.md
+// F-126, T-64).
+func TestClientGoneIsNotAnOutage(t *testing.T) {
+	for _, down := range []bool{false, true} {
+		entered := make(chan struct{}, 1)
+		f := newFixture(t, func(s storage.Store) revoke.Store { return stallingRevocations{s, entered, down} })
+		own, _ := f.mint(t, f.keys, "a")
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			select {
+			case <-entered:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+revoke.Path, strings.NewReader(tokenForm(own)))
+		req.Header.Set("Content-Type", form)
+		req.SetBasicAuth("a", f.secretA)
+		resp, err := http.DefaultClient.Do(req)
+		switch {
+		case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
+			t.Errorf("storage down: %v, %v; want 503", resp, err)
+		case !down && err == nil:
+			t.Errorf("the call was answered %d; want the client's own cancel", resp.StatusCode)
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+		f.srv.Close() // waits for the handler to return
+		logged := strings.Contains(f.logs.String(), "level=ERROR")
+		if logged != down {
+			t.Errorf("storage down %v: logged as an error %v, want %v:\n%s", down, logged, down, f.logs.String())
+		}
+	}
+}
