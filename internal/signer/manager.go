@@ -254,6 +254,29 @@ func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, 
 	if m.dropped(kid) {
 		return PublicKey{}, false, nil
 	}
+	err := m.joinReread(ctx)
+	if k, ok := m.PublicKey(kid); ok {
+		return k, true, nil
+	}
+	if errors.Is(err, errRereadSpaced) {
+		// Not re-read: another forced rotation since the last
+		// re-read may have made this kid ours, so it cannot be told
+		// invalid (faulttest TestFaultsReplicas found valid tokens
+		// answered inactive here).
+		return PublicKey{}, false, fmt.Errorf("%w: kid unknown, re-read at most once per %s", ErrKeysUnavailable, LookupInterval)
+	}
+	return PublicKey{}, false, err
+}
+
+// errRereadSpaced is joinReread's answer when the last re-read began less
+// than LookupInterval ago and none is running: no new one starts.
+var errRereadSpaced = errors.New("signer: re-read at most once per interval")
+
+// joinReread runs, or waits for, the single-flight re-read of the stored
+// set (lookupFlight): nil when it read the set, an error wrapping
+// ErrKeysUnavailable when it failed or this caller's context ended first,
+// errRereadSpaced when none could start.
+func (m *Manager) joinReread(ctx context.Context) error {
 	f := &m.lookup
 	f.mu.Lock()
 	run := f.run
@@ -261,14 +284,7 @@ func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, 
 		now := m.now().UnixNano()
 		if f.last != 0 && now-f.last < int64(LookupInterval) && now >= f.last {
 			f.mu.Unlock()
-			if k, ok := m.PublicKey(kid); ok {
-				return k, true, nil
-			}
-			// Not re-read: another forced rotation since the last
-			// re-read may have made this kid ours, so it cannot be told
-			// invalid (faulttest TestFaultsReplicas found valid tokens
-			// answered inactive here).
-			return PublicKey{}, false, fmt.Errorf("%w: kid unknown, re-read at most once per %s", ErrKeysUnavailable, LookupInterval)
+			return errRereadSpaced
 		}
 		run = &lookupRun{done: make(chan struct{})}
 		f.run, f.last = run, now
@@ -279,13 +295,10 @@ func (m *Manager) ResolveKey(ctx context.Context, kid string) (PublicKey, bool, 
 	f.mu.Unlock()
 	select {
 	case <-run.done:
+		return run.err
 	case <-ctx.Done():
-		return PublicKey{}, false, fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err())
 	}
-	if k, ok := m.PublicKey(kid); ok {
-		return k, true, nil
-	}
-	return PublicKey{}, false, run.err
 }
 
 // AbsentSince reports whether a read of the stored set that began at or
@@ -331,6 +344,19 @@ func (m *Manager) confirmed() bool {
 	return at != 0 && age >= 0 && age < int64(m.cfg.UnconfirmedBound())
 }
 
+// reconfirmed is confirmed for the signing path: past the bound it first
+// re-reads the stored set (joinReread: single flight, at most once per
+// LookupInterval), so a replica whose key-set checks ran late (a loaded
+// machine, a manager without a Run loop) signs on as soon as storage
+// confirms its keys, and only one that cannot read them refuses.
+func (m *Manager) reconfirmed(ctx context.Context) bool {
+	if m.confirmed() {
+		return true
+	}
+	_ = m.joinReread(ctx)
+	return m.confirmed()
+}
+
 // errUnconfirmed is what Sign and SignFor return past the bound.
 func (m *Manager) errUnconfirmed() error {
 	at := m.readAt.Load()
@@ -356,18 +382,18 @@ func (m *Manager) reread(ctx context.Context, run *lookupRun) {
 }
 
 // Sign implements [Signer] with the in-memory active key, while the set
-// is confirmed (an error wrapping ErrKeysUnavailable past the bound,
-// docs/security.md F-114).
-func (m *Manager) Sign(_ context.Context, typ string, payload []byte) (string, error) {
-	if !m.confirmed() {
+// is confirmed or a re-read confirms it (an error wrapping
+// ErrKeysUnavailable past the bound otherwise, docs/security.md F-114).
+func (m *Manager) Sign(ctx context.Context, typ string, payload []byte) (string, error) {
+	if !m.reconfirmed(ctx) {
 		return "", m.errUnconfirmed()
 	}
 	return m.state.Load().sign(typ, payload)
 }
 
 // SignFor implements [AlgSigner] with the same key as Sign.
-func (m *Manager) SignFor(_ context.Context, typ string, build func(alg string) ([]byte, error)) (string, error) {
-	if !m.confirmed() {
+func (m *Manager) SignFor(ctx context.Context, typ string, build func(alg string) ([]byte, error)) (string, error) {
+	if !m.reconfirmed(ctx) {
 		return "", m.errUnconfirmed()
 	}
 	return m.state.Load().signFor(typ, build)

@@ -125,3 +125,55 @@ func TestUnconfirmedKeySetFailsClosed(t *testing.T) {
 		t.Errorf("B verifies the revoked key's token once it reads storage again: %v; want invalid", err)
 	}
 }
+
+// TestUnconfirmedSignRereadsFirst is F-114's bound without a key-set
+// check to confirm the set (a manager whose Run loop has not run, or whose
+// checks a loaded machine delayed): past the bound, Sign re-reads the
+// stored set once (single flight, at most once per LookupInterval) and
+// signs when that read confirms it; only a read that fails makes it
+// refuse. Before, a replica whose checks ran late refused to sign with a
+// set storage would have confirmed at once (the full suite under load
+// answered "cannot sign tokens now").
+func TestUnconfirmedSignRereadsFirst(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, s2 := sharedStores(t, "sqlite")
+	kr := newKeyring(t, masterKey())
+	cs := &cutKeyStore{Store: s2}
+	clk := clocktest.New(time.Now())
+	b, err := signer.NewMulti(cs, kr, signer.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetLogger(slog.New(slog.DiscardHandler))
+	b.SetClock(clk.Now)
+	if err := b.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bound := signer.DefaultUnconfirmedBound
+
+	// No check ran; storage answers: Sign reads the set and signs.
+	clk.Advance(bound + time.Second)
+	if _, err := b.Sign(ctx, "at+jwt", []byte(`{}`)); err != nil {
+		t.Fatalf("Sign past the bound with storage readable: %v; want a re-read, then a signature", err)
+	}
+	if _, err := b.SignFor(ctx, "at+jwt", func(string) ([]byte, error) { return []byte(`{}`), nil }); err != nil {
+		t.Fatalf("SignFor right after the re-read: %v", err)
+	}
+
+	// Storage cut: past the bound again, the re-read fails and Sign refuses.
+	cs.cut.Store(true)
+	clk.Advance(bound + time.Second)
+	if tok, err := b.Sign(ctx, "at+jwt", []byte(`{}`)); !errors.Is(err, signer.ErrKeysUnavailable) {
+		t.Errorf("Sign past the bound, storage unreadable = %.20q, %v; want ErrKeysUnavailable", tok, err)
+	}
+	// Within LookupInterval of that failed read no new read starts.
+	cs.cut.Store(false)
+	if _, err := b.Sign(ctx, "at+jwt", []byte(`{}`)); !errors.Is(err, signer.ErrKeysUnavailable) {
+		t.Errorf("Sign within %s of a failed re-read: %v; want ErrKeysUnavailable (reads spaced)", signer.LookupInterval, err)
+	}
+	clk.Advance(signer.LookupInterval)
+	if _, err := b.Sign(ctx, "at+jwt", []byte(`{}`)); err != nil {
+		t.Errorf("Sign once storage answers again, %s later: %v", signer.LookupInterval, err)
+	}
+}
