@@ -74,10 +74,21 @@ func startServerIn(t *testing.T, dataDir string, extraYAML ...string) *server {
 // the listen address (explicit, as PostgreSQL requires).
 func startServerPG(t *testing.T, dsn string) *server {
 	t.Helper()
-	dataDir := t.TempDir()
+	return startServerPGIn(t, dsn, t.TempDir(), "")
+}
+
+// startServerPGIn is startServerPG over the data directory dataDir, with
+// issuer ("": the listen address) and extraYAML appended: servers started
+// over the same dsn and issuer share storage and tokens, as replicas (or a
+// restart with a new configuration) do.
+func startServerPGIn(t *testing.T, dsn, dataDir, issuer string, extraYAML ...string) *server {
+	t.Helper()
 	s := startServerYAML(t, func(addr string) string {
-		return "listen: " + addr + "\ndata_dir: " + dataDir + "\nissuer: http://" + addr +
-			"\nstorage:\n  type: postgres\n  dsn: " + dsn + "\n"
+		if issuer == "" {
+			issuer = "http://" + addr
+		}
+		return "listen: " + addr + "\ndata_dir: " + dataDir + "\nissuer: " + issuer +
+			"\nstorage:\n  type: postgres\n  dsn: " + dsn + "\n" + strings.Join(extraYAML, "")
 	})
 	s.dbPath = "" // no SQLite file
 	return s
