@@ -121,6 +121,10 @@ func TestCheckFamilySession(t *testing.T) {
 		{"within the idle and absolute timeouts", tokens.SessionBounds{Idle: 2 * time.Hour, Absolute: 24 * time.Hour}, true},
 		{"idle for the idle timeout", tokens.SessionBounds{Idle: time.Hour, Absolute: 24 * time.Hour}, false},
 		{"the absolute timeout lowered below its age", tokens.SessionBounds{Idle: 2 * time.Hour, Absolute: time.Hour}, false},
+		// Its sign-in method as the pages judge it: the
+		// session was signed in by "link".
+		{"its sign-in method still accepted", tokens.SessionBounds{Idle: 2 * time.Hour, Absolute: 24 * time.Hour, Accepts: func(m string) bool { return m == "link" }}, true},
+		{"its sign-in method no longer configured", tokens.SessionBounds{Idle: 2 * time.Hour, Absolute: 24 * time.Hour, Accepts: func(m string) bool { return m != "link" }}, false},
 	} {
 		w, err := tokens.CheckFamilySession(ctx, s, family(live), now, tc.b)
 		if (err == nil) != tc.alive || (err != nil && !errors.Is(err, tokens.ErrSessionEnded)) {
@@ -135,7 +139,9 @@ func TestCheckFamilySession(t *testing.T) {
 		}
 	}
 	for name, r := range map[string]tokens.SessionReader{"storage down": failingSessions{}, "no store": nil} {
-		if _, err := tokens.CheckFamilySession(ctx, r, family(live), now, tokens.SessionBounds{}); !errors.Is(err, tokens.ErrSourceUnavailable) {
+		// Storage that cannot say is unavailable, whatever the methods.
+		refuseAll := tokens.SessionBounds{Accepts: func(string) bool { return false }}
+		if _, err := tokens.CheckFamilySession(ctx, r, family(live), now, refuseAll); !errors.Is(err, tokens.ErrSourceUnavailable) {
 			t.Errorf("%s: CheckFamilySession = %v, want unavailable", name, err)
 		}
 		if _, err := tokens.CheckFamilySession(ctx, r, family(""), now, tokens.SessionBounds{}); err != nil {

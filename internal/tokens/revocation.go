@@ -520,6 +520,12 @@ type SessionReader interface {
 // A zero one is not judged.
 type SessionBounds struct {
 	Idle, Absolute time.Duration
+	// Accepts reports whether a session signed in by its method
+	// (storage.WebSession.Method) may still be used: false for one begun
+	// through a web.login.oidc provider no longer configured with the
+	// issuer and client it signed in with (web.MethodAccepted, the pages'
+	// own rule; docs/security.md ). Nil: not judged.
+	Accepts func(method string) bool
 }
 
 // CheckFamilySession judges a family bound to the browser session it was
@@ -534,7 +540,8 @@ type SessionBounds struct {
 // absolute timeout, or not used for b's idle timeout (A-104: the
 // application refreshing is the session's activity, as at Keycloak's SSO
 // Session Idle, so a session idle past it has ended, as the pages would
-// find it); an unavailable source check when storage cannot say, or s is
+// find it), or signed in by a method b no longer accepts (a removed or
+// repointed upstream provider, A-51, A-105); an unavailable source check when storage cannot say, or s is
 // nil (fail closed). A family bound to no session (offline_access, any
 // other grant, or stored before sessions were recorded) is nil without a
 // read.
@@ -557,6 +564,8 @@ func CheckFamilySession(ctx context.Context, s SessionReader, t *FamilyTemplate,
 		return w, invalid(ErrSessionEnded, "browser session of lineage %s expired", t.SessionLineage)
 	case b.Idle > 0 && !now.Before(w.LastSeenAt.Add(b.Idle)):
 		return w, invalid(ErrSessionEnded, "browser session of lineage %s idle", t.SessionLineage)
+	case b.Accepts != nil && !b.Accepts(w.Method):
+		return w, invalid(ErrSessionEnded, "browser session of lineage %s signed in by a method no longer configured", t.SessionLineage)
 	}
 	return w, nil
 }
