@@ -146,7 +146,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
 		JWKSClient: client, IssuerAudienceOnly: cfg.ClientAuth.AssertionAudience == config.AssertionAudienceIssuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime, RevocationKeep: cfg.Keys.RevocationKeep(),
 		Logger: logger, LeakLimiter: limits.leak,
-		SessionBounds: tokens.SessionBounds{Idle: cfg.Web.Session.IdleTimeout, Absolute: cfg.Web.Session.AbsoluteTimeout},
+		SessionBounds: sessionBounds(cfg),
 	})
 	te.Refresh = oa.Refresh // offline_access on token exchange
 	h := &grants.Handler{

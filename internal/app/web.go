@@ -146,6 +146,21 @@ func webProviders(ctx context.Context, cfg config.Config, store web.Store) ([]we
 	return out, nil
 }
 
+// sessionBounds is how the refresh grant and introspection judge the
+// browser session a refresh family is bound to, as the pages judge it:
+// its timeouts configured now (docs/security.md ), and its
+// sign-in method, refused once its web.login.oidc provider is removed or
+// repointed (web.MethodAccepted; ). Only a provider's id,
+// issuer and client name the method.
+func sessionBounds(cfg config.Config) tokens.SessionBounds {
+	providers := make([]web.OIDCProvider, 0, len(cfg.Web.Login.OIDC))
+	for _, c := range cfg.Web.Login.OIDC {
+		providers = append(providers, web.OIDCProvider{ID: c.ID, Issuer: c.Issuer, ClientID: c.ClientID})
+	}
+	return tokens.SessionBounds{Idle: cfg.Web.Session.IdleTimeout, Absolute: cfg.Web.Session.AbsoluteTimeout,
+		Accepts: web.MethodAccepted(providers)}
+}
+
 // strictTransport is the Strict-Transport-Security value of every answer
 // for issuer: the pages' when it is https, none when it is http
 // (development), where a browser ignores it anyway (docs/security.md

@@ -543,8 +543,10 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 	// person signed in over it (docs/security.md A-99); the same person
 	// signing in again continues it. One read by an index. Judged after the revocation rows, so a
 	// revoked family is refused as revoked. A refresh is the session's
-	// activity, judged by its idle timeout as a page view is: a
-	// session found idle or past its end has ended, and is ended here as
+	// activity, judged by its idle timeout as a page view is, and
+	// by its sign-in method as the pages judge it (a removed or repointed
+	// upstream provider, A-51, A-105): a session found idle, past its end
+	// or of a method no longer configured has ended, and is ended here as
 	// the pages would end it.
 	session, err := tokens.CheckFamilySession(ctx, g.Sessions, &c, nowOf(g.Now), g.SessionBounds)
 	switch {
@@ -556,7 +558,7 @@ func (g *Refresh) recheck(ctx context.Context, rt storage.RefreshToken, c tokens
 			if derr := sw.DeleteWebSession(dctx, session.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
 				g.logger().WarnContext(ctx, "refresh: ending the browser session failed", "session_id", session.ID, "error", derr)
 			} else if derr == nil {
-				g.logger().InfoContext(ctx, "web session ended", "session_id", session.ID, "reason", "idle or expired at a refresh of a family bound to it")
+				g.logger().InfoContext(ctx, "web session ended", "session_id", session.ID, "reason", "idle, expired or its sign-in method no longer configured, at a refresh of a family bound to it")
 			}
 			cancel()
 		}

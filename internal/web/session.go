@@ -58,9 +58,9 @@ type SignedIn struct {
 	absolute time.Duration
 	now      func() time.Time
 	logger   *slog.Logger
-	// oidc holds the method of every configured upstream provider
-	// ([oidcMethod]); a session begun through one not in it is refused.
-	oidc map[string]bool
+	// accepts is [MethodAccepted] of the configured upstream providers: a
+	// session begun through one no longer configured is refused.
+	accepts func(method string) bool
 }
 
 // session is a valid session and its principal.
@@ -312,12 +312,21 @@ func oidcMethod(p OIDCProvider) string {
 	return "oidc:" + p.ID + ":" + hex.EncodeToString(d[:8])
 }
 
-// accepts reports whether a session of this method may be used: any
-// method but an upstream provider's, and a provider's only while it is
-// configured as it was at sign-in. A session stored as "oidc:<id>", before
-// methods named the issuer and client, is refused.
-func (s *SignedIn) accepts(method string) bool {
-	return !strings.HasPrefix(method, "oidc:") || s.oidc[method]
+// MethodAccepted is the rule by which a session of a method may be used
+// while providers are configured: any method but an upstream provider's,
+// and a provider's only while it is configured as it was at sign-in. A
+// session stored as "oidc:<id>", before methods named the issuer and
+// client, is refused. The pages judge their sessions by it, and the
+// refresh grant and introspection the session a refresh family is bound
+// to (tokens.SessionBounds; docs/security.md ).
+func MethodAccepted(providers []OIDCProvider) func(method string) bool {
+	methods := map[string]bool{}
+	for _, p := range providers {
+		methods[oidcMethod(p)] = true
+	}
+	return func(method string) bool {
+		return !strings.HasPrefix(method, "oidc:") || methods[method]
+	}
 }
 
 // methodLabel is how the session list shows a method: an upstream

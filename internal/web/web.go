@@ -162,16 +162,14 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{o: o, pages: map[string]*template.Template{}, upstreams: map[string]*upstream{},
 		origin: strings.ToLower(u.Scheme + "://" + u.Host)}
-	methods := map[string]bool{}
 	for _, p := range o.OIDC {
 		if p.ID == "" || h.upstreams[p.ID] != nil || (p.LinkClaim != "email" && p.LinkClaim != "sub") {
 			return nil, errors.New("web: OIDC providers need a unique id and a link claim of email or sub")
 		}
 		h.upstreams[p.ID] = &upstream{cfg: p}
-		methods[oidcMethod(p)] = true
 	}
 	h.signedIn = &SignedIn{store: o.Store, secure: u.Scheme == "https", idle: o.IdleTimeout,
-		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger, oidc: methods}
+		absolute: o.AbsoluteTimeout, now: o.Now, logger: o.Logger, accepts: MethodAccepted(o.OIDC)}
 	for _, name := range []string{"login", "link", "switch", "tokens", "edit", "delete", "deleteall", "message"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
