@@ -1,8 +1,13 @@
 package hosttoken
 
 import (
+	"net/netip"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -59,12 +64,91 @@ func checkHost(h string) error {
 	if h == "" {
 		return invalid("host is required")
 	}
-	if len(h) > MaxHostLength || strings.IndexFunc(h, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/'
-	}) >= 0 {
-		return invalid("host must be a host name of at most %d bytes without spaces or slashes", MaxHostLength)
+	// The message never repeats the host: one with a user in it may
+	// carry a password (docs/security.md T-254).
+	if _, ok := hostKey(h); !ok {
+		return invalid("host must be a host name (an internationalized one in either form), an IPv4 address or an IPv6 address in brackets, "+
+			"with an optional :port, of at most %d bytes: no scheme, user, password, path or query", MaxHostLength)
 	}
 	return nil
+}
+
+// hostKey is the form a host token's host is compared in, and ok is
+// false for anything that is not a host: a host name in lower case and
+// in its ASCII form (a name that is not ASCII is converted as an HTTP
+// client converts it before resolving it: IDNA, Unicode TS 46 nontransitional,
+// Go's net/http and curl alike), an IPv4 address, or an IPv6 address in
+// brackets in its canonical form; then the port, if any, without leading
+// zeros. A URL's other parts (a scheme, a user and password, a path, a
+// query, a fragment) are not a host (docs/security.md T-254).
+func hostKey(h string) (key string, ok bool) {
+	if h == "" || len(h) > MaxHostLength {
+		return "", false
+	}
+	name, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return "", false
+		}
+		a, err := netip.ParseAddr(h[1:end])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", false
+		}
+		name, port = "["+a.String()+"]", h[end+1:]
+		if port != "" && port[0] != ':' {
+			return "", false
+		}
+	} else {
+		if i := strings.LastIndexByte(h, ':'); i >= 0 {
+			name, port = h[:i], h[i:]
+		}
+		if name, ok = hostName(name); !ok {
+			return "", false
+		}
+	}
+	if port != "" {
+		n, err := strconv.ParseUint(port[1:], 10, 16)
+		if err != nil || n == 0 || port[1] == '+' {
+			return "", false
+		}
+		port = ":" + strconv.FormatUint(n, 10)
+	}
+	return name + port, true
+}
+
+// hostName is hostKey for a name without a port: its labels in ASCII
+// (a label that is not, through IDNA) and lower case, each of letters,
+// digits, '-' and '_', an "xn--" label valid Punycode; a final dot stays.
+func hostName(n string) (string, bool) {
+	if n == "" {
+		return "", false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(n)
+			if err != nil {
+				return "", false
+			}
+			n = a
+			break
+		}
+	}
+	n = strings.ToLower(n)
+	labels := strings.Split(strings.TrimSuffix(n, "."), ".")
+	for _, l := range labels {
+		if l == "" || strings.IndexFunc(l, func(r rune) bool {
+			return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_'
+		}) >= 0 {
+			return "", false
+		}
+		if strings.HasPrefix(l, "xn--") {
+			if _, err := idna.Lookup.ToUnicode(l); err != nil {
+				return "", false
+			}
+		}
+	}
+	return n, true
 }
 
 func checkSource(src storage.HostTokenSource) error {

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"crypto/rand"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"golang.org/x/crypto/nacl/box"
+
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
+	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
+	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+)
+
+// hostRunner is a host-token environment whose runner has a registered
+// key: the generated Gitpod clients, the runner's PAT and its key pair.
+type hostRunner struct {
+	e             *env
+	cfg           gitpodv1connect.RunnerConfigurationServiceClient
+	ri            gitpodv1connect.RunnerInteractionServiceClient
+	runnerID, pat string
+	pub, priv     *[32]byte
+}
+
+func newHostRunner(t *testing.T) *hostRunner {
+	t.Helper()
+	e, runnerID, runnerPAT, _ := hostEnv(t)
+	h := &hostRunner{e: e, runnerID: runnerID, pat: runnerPAT,
+		cfg: gitpodv1connect.NewRunnerConfigurationServiceClient(e.srv.Client(), e.srv.URL),
+		ri:  gitpodv1connect.NewRunnerInteractionServiceClient(e.srv.Client(), e.srv.URL)}
+	var err error
+	if h.pub, h.priv, err = box.GenerateKey(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stsv1connect.NewRunnerKeyServiceClient(e.srv.Client(), e.srv.URL).SetRunnerPublicKey(as(e.admin),
+		&stsv1.SetRunnerPublicKeyRequest{RunnerId: runnerID, PublicKey: h.pub[:]}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// store stores value for host as the user, on the runner.
+func (h *hostRunner) store(host, value string) (*gitpodv1.CreateHostAuthenticationTokenResponse, error) {
+	return h.cfg.CreateHostAuthenticationToken(as(h.e.secret), &gitpodv1.CreateHostAuthenticationTokenRequest{
+		RunnerId: h.runnerID, UserId: h.e.user.ID, Host: host, Token: value})
+}
+
+// value asks for the user's token for host as the runner and opens it.
+func (h *hostRunner) value(t *testing.T, host string) (string, error) {
+	t.Helper()
+	v, err := h.ri.GetHostAuthenticationTokenValue(as(h.pat), &gitpodv1.GetHostAuthenticationTokenValueRequest{
+		RunnerId: h.runnerID, PrincipalId: h.e.user.ID, Host: host})
+	if err != nil {
+		return "", err
+	}
+	plain, ok := box.OpenAnonymous(nil, v.GetValue(), h.pub, h.priv)
+	if !ok {
+		t.Fatalf("value for %q does not open", host)
+	}
+	return string(plain), nil
+}
+
+// count is how many host tokens the user's list holds.
+func (h *hostRunner) count(t *testing.T) int {
+	t.Helper()
+	l, err := h.cfg.ListHostAuthenticationTokens(as(h.e.secret), &gitpodv1.ListHostAuthenticationTokensRequest{
+		Pagination: &gitpodv1.PaginationRequest{PageSize: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l.GetTokens())
+}
+
+// TestHostMustBeAHostName: a host token's host is a host name (an
+// internationalized one in either form), an IPv4 address or a bracketed
+// IPv6 one, with an optional port. A URL's other parts in it (a user and
+// password, a scheme, a path, a query) are refused, at creation (nothing
+// stored, the value never echoed) and when a runner asks for a value;
+// the server keeps serving (docs/security.md T-254).
+func TestHostMustBeAHostName(t *testing.T) {
+	t.Parallel()
+	h := newHostRunner(t)
+	bad := []string{
+		"oauth2:glpat-userinfo-secret@gitlab.example.com", // userinfo: a credential in a field shown to all
+		"user@github.com",
+		"https:github.com",
+		"github.com?x=1",
+		"github.com#frag",
+		`github.com\evil.example`,
+		"github.com:",
+		"github.com:0",
+		"github.com:65536",
+		"github.com:443:443",
+		"::1",
+		"[::1",
+		"[github.com]:22",
+		":443",
+		"git%68ub.com",
+		"github.com;evil",
+		"gith*b.com",
+		"xn--zz.example", // not punycode
+		"a\u00a0b.example",
+	}
+	before := h.count(t)
+	for _, host := range bad {
+		_, err := h.store(host, "gho_bad_host")
+		wantCode(t, "create with host "+host, err, connect.CodeInvalidArgument)
+		if err != nil && (!strings.Contains(err.Error(), "host") || strings.Contains(err.Error(), "glpat-userinfo-secret")) {
+			t.Errorf("create with host %q: %v: does not name host, or echoes it", host, err)
+		}
+		_, err = h.value(t, host)
+		wantCode(t, "value for host "+host, err, connect.CodeInvalidArgument)
+	}
+	if n := h.count(t); n != before {
+		t.Errorf("host tokens after the refused creates = %d, want %d", n, before)
+	}
+	for _, host := range []string{"github.com", "GitHub.com", "git.example.com:8443", "10.0.0.7:22", "[2001:db8::7]:2222",
+		"[::1]", "bücher.example", "xn--bcher-kva.example", "my_git.corp.example", "git--lab.example", "github.com."} {
+		if _, err := h.store(host, "v:"+host); err != nil {
+			t.Errorf("create with host %q: %v", host, err)
+			continue
+		}
+		if got, err := h.value(t, host); err != nil || got != "v:"+host && !strings.EqualFold(host, "github.com") {
+			t.Errorf("value for %q = %q, %v", host, got, err)
+		}
+	}
+}
