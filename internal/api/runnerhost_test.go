@@ -127,3 +127,47 @@ func TestHostMustBeAHostName(t *testing.T) {
 		}
 	}
 }
+
+// TestHostMatchedAsClientsResolveIt: a runner's host is matched to a
+// stored one as an HTTP client resolves both (IDNA, Unicode TS 46
+// nontransitional, as Go's net/http and curl do), not by Unicode case
+// folding: "ς.example" (xn--3xa) is not "σ.example" (xn--4xa), nor
+// "straẞe.example" (strasse) "straße.example" (xn--strae-oqa), though
+// they fold alike, and a runner asking for one was sealed the token
+// stored for the other domain. Names that do resolve alike (a case, the
+// two forms of one IDN, U+212A KELVIN SIGN) still match
+// (docs/security.md T-253).
+func TestHostMatchedAsClientsResolveIt(t *testing.T) {
+	t.Parallel()
+	h := newHostRunner(t)
+	for _, host := range []string{"σ.example", "straße.example", "bitbucket.org", "bücher.example"} {
+		if _, err := h.store(host, "v:"+host); err != nil {
+			t.Fatalf("create %q: %v", host, err)
+		}
+	}
+	for ask, want := range map[string]string{
+		"ς.example":             "", // another domain: xn--3xa.example
+		"straẞe.example":        "", // another domain: strasse.example
+		"strasse.example":       "",
+		"Σ.EXAMPLE":             "v:σ.example",
+		"xn--4xa.example":       "v:σ.example",
+		"STRASSE.example":       "",
+		"xn--strae-oqa.example": "v:straße.example",
+		"BITBUCKET.ORG":         "v:bitbucket.org",
+		"bitbuc\u212Aet.org":    "v:bitbucket.org", // resolves to bitbucket.org
+		"xn--bcher-kva.EXAMPLE": "v:bücher.example",
+		"BÜCHER.example":        "v:bücher.example",
+	} {
+		got, err := h.value(t, ask)
+		if want == "" {
+			wantCode(t, "value for "+ask, err, connect.CodeNotFound)
+			if got != "" {
+				t.Errorf("value for %q = %q, sealed the token of another domain", ask, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("value for %q = %q, %v; want %q", ask, got, err, want)
+		}
+	}
+}

@@ -381,7 +381,7 @@ func (s *Service) gone(ctx context.Context, c Caller, in ValueRequest, r storage
 }
 
 // findForRunner picks the token of principalId for host on the caller
-// (the runner): among several, the one that expires last (no expiry
+// (the runner), hosts compared by hostKey: among several, the one that expires last (no expiry
 // counts as last), then the most recently updated. A token that expired
 // with nothing to renew it (storage.HostToken.Dead) is never picked: its
 // expiry takes effect at once, not when the garbage collection removes
@@ -390,6 +390,11 @@ func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) 
 	var best storage.HostToken
 	found := false
 	now := s.now()
+	// Hosts are compared as an HTTP client resolves them (hostKey), not
+	// by Unicode case folding, which takes "ς.example" (xn--3xa) for
+	// "σ.example" (xn--4xa), two domains (docs/security.md T-253). A row
+	// whose host is none (stored before T-254) matches nothing.
+	want, _ := hostKey(in.Host)
 	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: storage.CanonicalID(c.PrincipalID), SubjectID: storage.CanonicalID(in.PrincipalID), Limit: 200}
 	for range 50 { // at most 10 000 tokens of one subject on one runner
 		rows, err := s.Store.ListHostTokens(ctx, f)
@@ -397,7 +402,7 @@ func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) 
 			return best, sts.Wrap(sts.Unavailable, err, "storage unavailable")
 		}
 		for _, r := range rows {
-			if r.OrgID != c.OrgID || r.RunnerID != storage.CanonicalID(c.PrincipalID) || !strings.EqualFold(r.Host, in.Host) || r.Dead(now) {
+			if key, ok := hostKey(r.Host); !ok || key != want || r.OrgID != c.OrgID || r.RunnerID != storage.CanonicalID(c.PrincipalID) || r.Dead(now) {
 				continue
 			}
 			if !found || later(r, best) {
