@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
+	"github.com/opensts/sts/internal/storage"
 )
 
 // hostRunner is a host-token environment whose runner has a registered
@@ -168,6 +170,54 @@ func TestHostMatchedAsClientsResolveIt(t *testing.T) {
 		}
 		if err != nil || got != want {
 			t.Errorf("value for %q = %q, %v; want %q", ask, got, err, want)
+		}
+	}
+}
+
+// TestOldRowHostShownWithoutItsSecret: a row stored before T-254 whose
+// host holds a user and password or a query (pasted from a clone URL) is
+// shown by Get and List, to the user, the runner and the administrators,
+// without them: the name is kept so the row can be found and deleted
+// (docs/security.md T-255).
+func TestOldRowHostShownWithoutItsSecret(t *testing.T) {
+	t.Parallel()
+	h := newHostRunner(t)
+	ctx := context.Background()
+	for stored, shown := range map[string]string{
+		"oauth2:glpat-old-secret-1@gitlab.example.com":  "[redacted]@gitlab.example.com",
+		"gitlab.example.com?private_token=old-secret-2": "gitlab.example.com?[redacted]",
+		"u:old-secret-3@git.example.com#old-secret-4":   "[redacted]@git.example.com#[redacted]",
+		"GitHub.com": "GitHub.com",
+	} {
+		tok, err := h.store("git.example.com", "gho_old_row")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := tok.GetToken().GetId()
+		if err := h.e.store.UpdateHostToken(ctx, id, func(old storage.HostToken) (storage.HostToken, error) {
+			old.Host = stored // as stored before T-254
+			return old, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for who, cred := range map[string]string{"user": h.e.secret, "runner": h.pat, "admin": h.e.admin} {
+			g, err := h.cfg.GetHostAuthenticationToken(as(cred), &gitpodv1.GetHostAuthenticationTokenRequest{Id: id})
+			if err != nil {
+				t.Fatalf("get as %s: %v", who, err)
+			}
+			if got := g.GetToken().GetHost(); got != shown {
+				t.Errorf("get as %s: host %q, want %q", who, got, shown)
+			}
+			l, err := h.cfg.ListHostAuthenticationTokens(as(cred), &gitpodv1.ListHostAuthenticationTokensRequest{
+				Pagination: &gitpodv1.PaginationRequest{PageSize: 100}})
+			if err != nil {
+				t.Fatalf("list as %s: %v", who, err)
+			}
+			for _, lt := range l.GetTokens() {
+				if strings.Contains(lt.GetHost(), "old-secret") {
+					t.Errorf("list as %s: host %q", who, lt.GetHost())
+				}
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package hosttoken
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -156,9 +157,27 @@ func (s *Service) event(c Caller, action, id, outcome string) storage.AuditEvent
 func toToken(r storage.HostToken, subjectKind storage.PrincipalKind) Token {
 	return Token{
 		ID: r.ID, OrgID: r.OrgID, RunnerID: r.RunnerID, Subject: Subject{ID: r.SubjectID, Kind: subjectKind},
-		Host: r.Host, IntegrationID: r.IntegrationID, Scopes: r.Scopes, Source: r.Source,
+		Host: shownHost(r.Host), IntegrationID: r.IntegrationID, Scopes: r.Scopes, Source: r.Source,
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Refresh:        RefreshStatus{RefreshedAt: r.RefreshedAt, LastError: r.RefreshError, Failures: r.RefreshFailures},
 		ExternalUserID: r.ExternalUserID,
 	}
+}
+
+// shownHost is a stored host as Get, List and the /tokens page show it. A
+// row stored before T-254 may hold a URL's user and password or query
+// (pasted from a clone URL): they are shown as "[redacted]", the name
+// kept so the row can be found and deleted (docs/security.md T-255).
+func shownHost(h string) string {
+	if _, ok := hostKey(h); ok {
+		return h
+	}
+	rest := ""
+	if i := strings.IndexAny(h, "?#"); i >= 0 {
+		h, rest = h[:i], h[i:i+1]+"[redacted]"
+	}
+	if i := strings.LastIndexByte(h, '@'); i >= 0 {
+		h = "[redacted]@" + h[i+1:]
+	}
+	return h + rest
 }
