@@ -65,7 +65,7 @@ func (r *codeRecorder) interceptor() connect.UnaryInterceptorFunc {
 // every connect-go server (Gitpod's too) give a context canceled, in every
 // protocol, and logs no error: not internal or unavailable with an ERROR
 // line, which an operator would read as a fault of sts or of its database
-// (docs/security.md F-110).
+// (docs/security.md F-105).
 func TestClientCancelIsCanceled(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{}, 1)

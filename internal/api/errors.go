@@ -45,7 +45,7 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) *connect.
 		// own deadline passed) while the call waited: no fault of ours or
 		// of storage, and no one to answer. canceled, as connect answers
 		// a context canceled, and not logged as an error
-		// (docs/security.md F-110).
+		// (docs/security.md F-105).
 		return connect.NewError(connect.CodeCanceled, errors.New("the caller cancelled the call"))
 	}
 	if code == sts.Internal || code == sts.Unavailable {

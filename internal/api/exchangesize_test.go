@@ -17,7 +17,7 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestExchangeTokenBuysNoTokenTooLarge is docs/security.md T-224: an
+// TestExchangeTokenBuysNoTokenTooLarge is docs/security.md T-220: an
 // exchange token records what its creator's credential derives from, and
 // the token it buys carries it, the credential's audiences re-encoded in
 // src_client_id. A credential of ten long audiences, within the
@@ -95,7 +95,7 @@ func TestExchangeTokenBuysNoTokenTooLarge(t *testing.T) {
 }
 
 // TestExchangeTokenWithOversizedSourcesIsSpentNotHonoured is the backstop
-// of docs/security.md T-224: an exchange token stored before
+// of docs/security.md T-220: an exchange token stored before
 // CreateExchangeToken bounded its sources (here written through the PAT
 // service directly, as such a row) would buy a token over
 // tokens.MaxTokenSize. ExchangeToken hands nothing out, and spends it: it

@@ -23,7 +23,7 @@ const maxSources = 16
 // our verifier accepts. The sources are not the credential's claims as
 // they stand: its client's entry names its scope and audiences again,
 // query-escaped, so a credential well within the size can record
-// sources that are not (docs/security.md T-224).
+// sources that are not (docs/security.md T-220).
 const maxSourceBytes = 8 << 10
 
 // exchangeClaims are the source claims an exchange token records for the
@@ -121,7 +121,7 @@ func exchangeSource(id *Identity, target string) (pat.ExchangeSource, error) {
 	if len(b) > maxSourceBytes {
 		// Refused here, nothing stored: the token it would buy is one
 		// our verifier refuses, and only after the exchange token was
-		// spent for it (docs/security.md T-224).
+		// spent for it (docs/security.md T-220).
 		return pat.ExchangeSource{}, sts.Errorf(sts.FailedPrecondition,
 			"the credential derives from sources of %d bytes; an exchange token allows at most %d", len(b), maxSourceBytes)
 	}

@@ -25,7 +25,7 @@ var gitpodUUIDFields = map[protoreflect.Name]bool{
 // UUID") before the handler looks anything up or checks who may ask, as
 // Gitpod's own server does: an ID of the wrong form was not_found for a
 // token and permission_denied for a user, which no Gitpod client expects
-// for a request it could have checked itself (docs/security.md F-111). A
+// for a request it could have checked itself (docs/security.md F-106). A
 // well-formed ID that names nothing keeps its code, permission_denied
 // included where it hides whether a user exists. An empty ID is left to
 // the handler (the caller's own, or required).

@@ -19,7 +19,7 @@ import (
 // same, in every protocol, with the field's JSON name in the message; a
 // well-formed ID that names nothing keeps its own code (not_found, or
 // permission_denied where that hides whether a user exists)
-// (docs/security.md F-111).
+// (docs/security.md F-106).
 // codeOK and codeSkip stand in TestGitpodMalformedIDIsInvalidArgument's
 // table for a call that succeeds and one whose well-formed case is not
 // asked.

@@ -212,7 +212,7 @@ func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.Excha
 			// One our verifier refuses: not handed out, and the exchange
 			// token is spent, as it would make the same token again (one
 			// created before CreateExchangeToken bounded its sources,
-			// maxSourceBytes; docs/security.md T-224).
+			// maxSourceBytes; docs/security.md T-220).
 			gone = fmt.Errorf("the token it buys would be %d bytes, over the %d our verifier accepts", len(tok), tokens.MaxTokenSize)
 			tok, minted = "", tokens.AccessClaims{}
 			return pat.ExchangeTooLarge, sts.Errorf(sts.Unauthenticated, "invalid token")

@@ -80,7 +80,7 @@ func (h *hostRunner) count(t *testing.T) int {
 // IPv6 one, with an optional port. A URL's other parts in it (a user and
 // password, a scheme, a path, a query) are refused, at creation (nothing
 // stored, the value never echoed) and when a runner asks for a value;
-// the server keeps serving (docs/security.md T-254).
+// the server keeps serving (docs/security.md T-229).
 func TestHostMustBeAHostName(t *testing.T) {
 	t.Parallel()
 	h := newHostRunner(t)
@@ -138,7 +138,7 @@ func TestHostMustBeAHostName(t *testing.T) {
 // they fold alike, and a runner asking for one was sealed the token
 // stored for the other domain. Names that do resolve alike (a case, the
 // two forms of one IDN, U+212A KELVIN SIGN) still match
-// (docs/security.md T-253).
+// (docs/security.md T-228).
 func TestHostMatchedAsClientsResolveIt(t *testing.T) {
 	t.Parallel()
 	h := newHostRunner(t)
@@ -174,11 +174,11 @@ func TestHostMatchedAsClientsResolveIt(t *testing.T) {
 	}
 }
 
-// TestOldRowHostShownWithoutItsSecret: a row stored before T-254 whose
+// TestOldRowHostShownWithoutItsSecret: a row stored before T-229 whose
 // host holds a user and password or a query (pasted from a clone URL) is
 // shown by Get and List, to the user, the runner and the administrators,
 // without them: the name is kept so the row can be found and deleted
-// (docs/security.md T-255).
+// (docs/security.md T-230).
 func TestOldRowHostShownWithoutItsSecret(t *testing.T) {
 	t.Parallel()
 	h := newHostRunner(t)
@@ -195,7 +195,7 @@ func TestOldRowHostShownWithoutItsSecret(t *testing.T) {
 		}
 		id := tok.GetToken().GetId()
 		if err := h.e.store.UpdateHostToken(ctx, id, func(old storage.HostToken) (storage.HostToken, error) {
-			old.Host = stored // as stored before T-254
+			old.Host = stored // as stored before T-229
 			return old, nil
 		}); err != nil {
 			t.Fatal(err)

@@ -84,7 +84,7 @@ func gitpodUUIDCase(t *testing.T, e *env) {
 			_, err = c.user.GetPersonalAccessToken(as(alice.secret), &gitpodv1.GetPersonalAccessTokenRequest{PersonalAccessTokenId: patID})
 			wantCode(t, "GetPersonalAccessToken after the upper-case delete", err, connect.CodeNotFound)
 			// An ID that only looks like one is no UUID: invalid_argument,
-			// as Gitpod answers it (docs/security.md F-111).
+			// as Gitpod answers it (docs/security.md F-106).
 			_, err = c.user.GetUser(as(admin.secret), &gitpodv1.GetUserRequest{UserId: up(alice.ID) + "0"})
 			wantCode(t, "GetUser of a non-UUID", err, connect.CodeInvalidArgument)
 		})

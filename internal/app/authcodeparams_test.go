@@ -20,7 +20,7 @@ import (
 // request_uri_not_supported, or a PKCE-optional client's request refused
 // as a plain challenge. Each is now a code, redeemed by x/oauth2 and its
 // ID token verified by go-oidc; the same parameters with a value are
-// refused as before (docs/security.md T-240).
+// refused as before (docs/security.md T-222).
 func TestAuthorizationRequestEmptyParameters(t *testing.T) {
 	t.Parallel()
 	e := newCodeEnv(t)
@@ -115,7 +115,7 @@ func TestAuthorizationRequestEmptyParameters(t *testing.T) {
 // "parameter repeated", whether or not someone was signed in. It is now
 // ignored, with or without a consent screen and through the sign-in; a
 // repeated parameter of OAuth or OpenID Connect is refused as before
-// (docs/security.md T-241).
+// (docs/security.md T-223).
 func TestAuthorizationRequestUnknownParameterRepeated(t *testing.T) {
 	t.Parallel()
 	e := newCodeEnv(t)

@@ -12,7 +12,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/faultproxy"
 )
 
-// TestRevokedKeyElsewhereWhileStorageUnreadable is docs/security.md F-114
+// TestRevokedKeyElsewhereWhileStorageUnreadable is docs/security.md F-109
 // on two servers on one PostgreSQL database: B signs a token, loses its
 // connection to the database, and the key that signed it is revoked
 // through A. B cannot learn of the revocation; it went on signing with

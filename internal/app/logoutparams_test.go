@@ -9,7 +9,7 @@ import (
 
 // TestEndSessionUnknownParameterRepeated: /oauth2/logout ignores a
 // parameter it does not know, sent once or more, as /oauth2/authorize
-// does (RFC 6749 §3.1; docs/security.md T-241, T-245). A relying party's
+// does (RFC 6749 §3.1; docs/security.md T-223, T-224). A relying party's
 // own list (extra=a&extra=b, a framework's x[]=1&x[]=2) was a 400 page
 // "The request repeats …": the person stayed signed in and never came
 // back. A parameter of RP-Initiated Logout 1.0 §2, or our own answer

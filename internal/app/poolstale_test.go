@@ -21,7 +21,7 @@ import (
 )
 
 // TestPoolDisabledElsewhereWhileStorageUnreadable is docs/security.md
-// F-113 on two servers on one PostgreSQL database: pool ci admits
+// F-108 on two servers on one PostgreSQL database: pool ci admits
 // exchanges without client authentication, so an exchange through it
 // needs no storage read on the replica that serves it but the trust
 // registry's. Replica B loses its connection to the database; an

@@ -24,7 +24,7 @@ func descriptionInSet(s string) bool {
 // quote and the backslash, as §4.1.2.1 does at the authorization
 // endpoint. A refusal that names what the request sent (a grant type or
 // a Confluent kind x"\é; a repeated parameter is named only when it is
-// one the endpoint knows, T-250) quoted it with Go's strconv.Quote or %q, so the
+// one the endpoint knows, T-225) quoted it with Go's strconv.Quote or %q, so the
 // description carried a double quote always and whatever else the
 // request chose. Every endpoint and dialect that writes OAuth errors is
 // asked once, on a real server (docs/security.md T-154).

@@ -49,7 +49,7 @@ const unknownTwice = "extra=a&extra=b&x%5B%5D=1&x%5B%5D=2"
 // (client credentials, code redemption, refresh) is the client here, its
 // bodies carrying such a pair; revocation, introspection and the Google
 // and Confluent dialects are asked over real HTTP. A known parameter sent
-// twice is refused, named (docs/security.md T-250, T-251).
+// twice is refused, named (docs/security.md T-225, T-226).
 func TestTokenEndpointsUnknownParameterRepeated(t *testing.T) {
 	t.Parallel()
 	e := newCodeEnv(t)
@@ -155,7 +155,7 @@ const sentEmpty = "scope=&audience=&resource=&expires_in=&actor_token=&actor_tok
 // handler that cannot check one. Each is now omitted; none stands in for
 // a requirement: an empty code_verifier is no verifier, an empty
 // actor_token no actor token, an empty client_secret no secret
-// (docs/security.md T-252).
+// (docs/security.md T-227).
 func TestTokenEndpointsEmptyParameters(t *testing.T) {
 	t.Parallel()
 	e := newCodeEnv(t)

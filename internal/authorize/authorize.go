@@ -172,7 +172,7 @@ func (h *Handler) logger() *slog.Logger { return orDiscard(h.Logger) }
 
 // storageFailed logs a storage call that failed, unless the browser went
 // away while it waited: nobody reads that answer, and it is no outage
-// (docs/security.md F-126).
+// (docs/security.md F-111).
 func storageFailed(ctx context.Context, l *slog.Logger, msg string, err error) {
 	if !sts.CallerGone(ctx, err) {
 		l.ErrorContext(ctx, msg, "error", err)

@@ -55,7 +55,7 @@ func (s stallingClients) GetClient(ctx context.Context, id string) (storage.Clie
 // logged at ERROR ("authorize: client lookup failed", "logout: client
 // lookup failed"), the lines an operator reads as a database outage; a
 // lookup that fails for a browser still there is, and the page is 503
-// (docs/security.md F-126).
+// (docs/security.md F-111).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	authz := url.Values{"client_id": {"c1"}, "redirect_uri": {"https://rp.example/cb"}, "response_type": {"code"},
 		"scope": {"openid"}, "state": {"s"}, "nonce": {"n"},

@@ -33,7 +33,7 @@ func TestErrorDescriptionCharacters(t *testing.T) {
 		want string
 	}{
 		// A parameter of ours repeated is named; one we do not know is
-		// ignored, repeated or not (docs/security.md T-241), so no name
+		// ignored, repeated or not (docs/security.md T-223), so no name
 		// the request chose is echoed for it.
 		{"repeated parameter", func(v url.Values) { v["prompt"] = []string{"login", "consent"} }, oauth2.ErrorInvalidRequest},
 		{"scope not the client's", func(v url.Values) { v.Set("scope", "openid x\"é\\y") }, oauth2.ErrorInvalidScope},

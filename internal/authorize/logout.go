@@ -166,7 +166,7 @@ func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
 // logoutParams are the logout request's parameters that may not be
 // repeated: those of RP-Initiated Logout 1.0 §2 and the question's own
 // answer field. Any other is not ours to judge: ignored, sent once or
-// more (docs/security.md T-245).
+// more (docs/security.md T-224).
 var logoutParams = map[string]bool{
 	"id_token_hint": true, "logout_hint": true, "client_id": true, "post_logout_redirect_uri": true,
 	"state": true, "ui_locales": true, confirmField: true,
@@ -176,8 +176,8 @@ var logoutParams = map[string]bool{
 func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, string) {
 	for k, vs := range v {
 		// A parameter we do not know is ignored, repeated or not, as at
-		// /oauth2/authorize (RFC 6749 §3.1; docs/security.md T-241,
-		// T-245).
+		// /oauth2/authorize (RFC 6749 §3.1; docs/security.md T-223,
+		// T-224).
 		if len(vs) > 1 && logoutParams[k] {
 			return nil, http.StatusBadRequest, "The request repeats " + strconv.Quote(k) + "."
 		}

@@ -15,7 +15,7 @@ import (
 // parameters the code reads: every name /oauth2/authorize or
 // /oauth2/logout reads from its url.Values (v.Get, v.Has, v[…]) must be
 // in its set, or a copy of it sent twice would be ignored while the
-// code read the first (docs/security.md T-241, T-245). resource may be
+// code read the first (docs/security.md T-223, T-224). resource may be
 // repeated (RFC 8707 §2); the consent form's own fields are taken out
 // before the request is judged, and only our own form sends them.
 func TestReadParametersAreKnown(t *testing.T) {

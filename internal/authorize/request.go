@@ -154,7 +154,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	for k, vs := range v {
 		// resource may be sent once for each resource (RFC 8707 §2); a
 		// parameter we do not know is ignored, repeated or not (RFC 6749
-		// §3.1; docs/security.md T-241).
+		// §3.1; docs/security.md T-223).
 		if len(vs) > 1 && knownParams[k] {
 			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter '" + k + "' repeated"}
 		}
@@ -278,7 +278,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 // Type Encoding Practices' response_mode, and our own re-authentication
 // marker; resource is not among them, as it is sent once for each
 // resource (RFC 8707 §2). Any other parameter is not ours to judge: the
-// endpoint ignores it, sent once or more (docs/security.md T-241).
+// endpoint ignores it, sent once or more (docs/security.md T-223).
 var knownParams = map[string]bool{
 	"client_id": true, "redirect_uri": true, "response_type": true, "scope": true, "state": true,
 	"code_challenge": true, "code_challenge_method": true,
@@ -292,7 +292,7 @@ var knownParams = map[string]bool{
 // with none: RFC 6749 §3.1 has a parameter sent without a value treated
 // as if it were omitted, so an empty request or request_uri is no request
 // object, and an empty code_challenge no challenge (docs/security.md
-// T-240). A relying party's URL template may write every parameter it
+// T-222). A relying party's URL template may write every parameter it
 // knows, set or not.
 func omitEmpty(v url.Values) {
 	for k, vs := range v {

@@ -66,7 +66,7 @@ const (
 // Params are the form parameters client authentication reads (RFC 6749
 // §2.3.1, RFC 7523 §2.2): every endpoint that authenticates its client
 // from the form refuses them repeated, and ignores a repeated parameter
-// it does not know (RFC 6749 §3.2; docs/security.md T-06, T-250).
+// it does not know (RFC 6749 §3.2; docs/security.md T-06, T-225).
 var Params = oauth2.NewParams([]string{"client_id", "client_secret", "client_assertion", "client_assertion_type"})
 
 // Authenticator authenticates clients. Fill the exported fields; it is safe

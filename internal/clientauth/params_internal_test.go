@@ -9,7 +9,7 @@ import (
 // TestReadParametersAreKnown keeps Params the parameters the code reads:
 // every name it reads from the form must be in it, or a copy of it sent
 // twice would be ignored while the code read the first (RFC 6749 §3.2;
-// docs/security.md T-06, T-250).
+// docs/security.md T-06, T-225).
 func TestReadParametersAreKnown(t *testing.T) {
 	reads := paramtest.Reads(t, ".", "form")
 	for _, r := range reads {

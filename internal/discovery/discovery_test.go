@@ -339,7 +339,7 @@ func TestRotationWithCachedJWKS(t *testing.T) {
 	}
 	clk.Set(start.Add(cfg.RotationPeriod + time.Minute))
 	// The replica's key-set checks read the set in the meantime; without
-	// a read for that long it would sign nothing (docs/security.md F-114).
+	// a read for that long it would sign nothing (docs/security.md F-109).
 	if err := m.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ type confluentSource struct {
 // confluentMethodNotAllowed answers every method but POST on the
 // Confluent path in the same errors[] shape as its other refusals, with
 // our reason only when they carry it (OmitReason read per request, as
-// finish does; docs/security.md T-258).
+// finish does; docs/security.md T-232).
 func (h *Handler) confluentMethodNotAllowed() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)

@@ -320,7 +320,7 @@ func TestConfluentAPIVersionAndKind(t *testing.T) {
 		t.Errorf("api_version twice: %d, want 400", resp.StatusCode)
 	}
 	// A parameter the path does not know is ignored, sent once or more,
-	// and one sent empty next to its value is omitted (T-250, T-252).
+	// and one sent empty next to its value is omitted (T-225, T-227).
 	form = exchangeForm(tok(), "identity_pool_id", "ci", "identity_pool_id", "", "kind", "", "kind", "TokenExchangeRequest",
 		"extra", "a", "extra", "b")
 	if resp, body := e.post(t, PathConfluentToken, form); resp.StatusCode != 200 {

@@ -14,7 +14,7 @@ import (
 // requires, is told which one it left out, in source.parameter and in
 // detail, with or without errors.detail: reason; /oauth2/token's
 // error_description names it too. Nothing is issued, and the server
-// answers the complete request afterwards (docs/security.md T-257).
+// answers the complete request afterwards (docs/security.md T-231).
 func TestConfluentMissingParameterSource(t *testing.T) {
 	for _, omit := range []bool{false, true} {
 		e := newEnv(t, nil)
@@ -69,7 +69,7 @@ func TestConfluentMissingParameterSource(t *testing.T) {
 // as every other refusal of the path does, and carries it only with
 // errors.detail: reason; either way it is the errors[] entry with Allow:
 // POST, and the path still serves a POST afterwards (docs/security.md
-// T-258).
+// T-232).
 func TestConfluentMethodNotAllowedReason(t *testing.T) {
 	for _, omit := range []bool{false, true} {
 		e := newEnv(t, nil)

@@ -64,7 +64,7 @@ func (s stallingPools) ListPools(ctx context.Context) ([]storage.Pool, error) {
 // while its pools are read is client_closed only when what failed is that
 // cancel; storage that fails on its own at the same moment is recorded as
 // what it is, in the metrics and the audit log, and logged (docs/security.md
-// F-125).
+// F-110).
 func TestClientGoneAtAFaultIsTheFault(t *testing.T) {
 	for _, fail := range []error{nil, errors.New("database is down")} {
 		entered := make(chan struct{}, 1)

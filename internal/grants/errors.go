@@ -66,7 +66,7 @@ const (
 	ReasonSubjectJTIMissing      = "subject_jti_missing"
 	ReasonReplayUnavailable      = "replay_store_unavailable"
 	// ReasonKeysUnavailable: this replica has not confirmed its signing
-	// keys within their bound and signs nothing (docs/security.md F-114).
+	// keys within their bound and signs nothing (docs/security.md F-109).
 	ReasonKeysUnavailable     = "signing_keys_unavailable"
 	ReasonPoolPrincipal       = "pool_principal_unavailable"
 	ReasonSubjectPoolMismatch = "subject_pool_mismatch"

@@ -15,7 +15,7 @@ import (
 )
 
 // TestRevokedFamilyEndsItsAccessTokensWhenBegunFromAnother is
-// docs/security.md T-225: a family begun by re-exchanging an access token
+// docs/security.md T-221: a family begun by re-exchanging an access token
 // of another family (client b re-exchanges client a's token with
 // offline_access) is a grant of its own, which b may revoke (RFC 7009
 // §2.1) and a reuse of its refresh token ends. Its access tokens named
@@ -102,7 +102,7 @@ func TestRevokedFamilyEndsItsAccessTokensWhenBegunFromAnother(t *testing.T) {
 }
 
 // TestFamilyBegunPastTheSourceGrantBoundIsRefused is docs/security.md
-// T-225 at its bound: a family begun from a token that already names
+// T-221 at its bound: a family begun from a token that already names
 // maxSourceJTIs families besides its own would need one more src_grant
 // entry. It is refused (derivation_too_deep), no family begun, not cut: a
 // family dropped would be a revocation that no longer reaches. One entry

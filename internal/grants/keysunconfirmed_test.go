@@ -19,7 +19,7 @@ func (unconfirmedSigner) Sign(context.Context, string, []byte) (string, error) {
 	return "", fmt.Errorf("%w: not read for 11s", signer.ErrKeysUnavailable)
 }
 
-// TestUnconfirmedKeysAre503 is docs/security.md F-114 at the token
+// TestUnconfirmedKeysAre503 is docs/security.md F-109 at the token
 // endpoint: a replica that has not confirmed its signing keys within the
 // bound cannot tell whether the key it would sign with was revoked
 // elsewhere, which is an availability problem of ours, the answer 503

@@ -129,7 +129,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 		// nobody reads an answer, and the outcome is not a refusal. Only
 		// an error that came of that cancel: a refusal or an outage at
 		// the same moment is recorded as what it is (docs/security.md
-		// F-125, TestClientGoneAtAFaultIsTheFault).
+		// F-110, TestClientGoneAtAFaultIsTheFault).
 		obs.Outcome, obs.Reason = OutcomeClientClosed, ReasonClientClosed
 		if h.Observe != nil {
 			h.Observe(obs)
@@ -158,7 +158,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	} else {
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok && errors.Is(err, signer.ErrKeysUnavailable) {
 			// Keys not confirmed within their bound: ours to retry, not
-			// an internal error (docs/security.md F-114).
+			// an internal error (docs/security.md F-109).
 			err = unavailable(ReasonKeysUnavailable, err)
 		}
 		e, ok := errors.AsType[*oauth2.Error](err)

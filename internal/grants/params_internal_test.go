@@ -12,7 +12,7 @@ import (
 // or client authentication reads from the form must be in the set of the
 // endpoint that reads it, or a copy of it sent twice would be ignored
 // while the code read the first (RFC 6749 §3.2; docs/security.md T-06,
-// T-250). audience and resource may repeat (RFC 8693 §2.1), at /v1/token
+// T-225). audience and resource may repeat (RFC 8693 §2.1), at /v1/token
 // the audience not (parseGoogle refuses it itself). The names the Google
 // dialects read from a JSON body, and those /v1/oauthtoken reads to
 // refuse, are their forms' too.

@@ -421,7 +421,7 @@ func (g *Refresh) mint(ctx context.Context, req *Request, rt storage.RefreshToke
 	c.Audience, c.Scope = aud, joinSpace(scopes)
 	if c.GrantID == "" {
 		// The family's own grant. A family begun before its template
-		// named itself (docs/security.md T-225) holds the grant_id of
+		// named itself (docs/security.md T-221) holds the grant_id of
 		// the family its first token was exchanged from, kept.
 		c.GrantID = rt.FamilyID
 	}

@@ -137,7 +137,7 @@ var sensitive = []string{
 // tokenParams are the form parameters the token endpoint reads, for any
 // grant and for client authentication (clientauth.Params): each is
 // refused when sent more than once (RFC 6749 §3.2; docs/security.md
-// T-06), and any other parameter is ignored, sent once or more (T-250).
+// T-06), and any other parameter is ignored, sent once or more (T-225).
 // audience and resource are not among them: they may repeat, as a set
 // (RFC 8693 §2.1). The dialects add their own (confluentParams,
 // googleParams).
@@ -173,7 +173,7 @@ func checkURL(r *http.Request) error {
 // and each parameter of known may appear at most once (T-06). As RFC 6749
 // §3.1 and §3.2 have it, a parameter sent without a value is omitted
 // before anything else reads the form, and one not in known is ignored,
-// sent once or more (T-250, T-252). A form refused for a repeated
+// sent once or more (T-225, T-227). A form refused for a repeated
 // parameter, or for a pair it cannot decode, is returned with the
 // refusal, for the replay check alone (formCode).
 func readForm(r *http.Request, known oauth2.Params) (url.Values, error) {

@@ -230,7 +230,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 	//    (grant_id). A subject of another family names that one in
 	//    src_grant: revoking either ends the token and what the new family
 	//    mints, and revoking the new one leaves the first alone
-	//    (docs/design.md#refresh-rotation, docs/security.md T-225).
+	//    (docs/design.md#refresh-rotation, docs/security.md T-221).
 	family := ""
 	if offline {
 		family = storage.NewID()
@@ -552,7 +552,7 @@ func namedPool(req *Request, subj *subject) error {
 // subjectParams refuses a request without subject_token or
 // subject_token_type (RFC 8693 §2.1), naming the one it left out: the
 // description begins with that parameter, which Confluent's
-// source.parameter names (docs/security.md T-257).
+// source.parameter names (docs/security.md T-231).
 func subjectParams(req *Request) error {
 	switch {
 	case req.SubjectToken == "" && req.SubjectTokenType == "":

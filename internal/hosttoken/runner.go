@@ -392,8 +392,8 @@ func (s *Service) findForRunner(ctx context.Context, c Caller, in ValueRequest) 
 	now := s.now()
 	// Hosts are compared as an HTTP client resolves them (hostKey), not
 	// by Unicode case folding, which takes "ς.example" (xn--3xa) for
-	// "σ.example" (xn--4xa), two domains (docs/security.md T-253). A row
-	// whose host is none (stored before T-254) matches nothing.
+	// "σ.example" (xn--4xa), two domains (docs/security.md T-228). A row
+	// whose host is none (stored before T-229) matches nothing.
 	want, _ := hostKey(in.Host)
 	f := storage.HostTokenFilter{OrgID: c.OrgID, RunnerID: storage.CanonicalID(c.PrincipalID), SubjectID: storage.CanonicalID(in.PrincipalID), Limit: 200}
 	for range 50 { // at most 10 000 tokens of one subject on one runner

@@ -165,9 +165,9 @@ func toToken(r storage.HostToken, subjectKind storage.PrincipalKind) Token {
 }
 
 // shownHost is a stored host as Get, List and the /tokens page show it. A
-// row stored before T-254 may hold a URL's user and password or query
+// row stored before T-229 may hold a URL's user and password or query
 // (pasted from a clone URL): they are shown as "[redacted]", the name
-// kept so the row can be found and deleted (docs/security.md T-255).
+// kept so the row can be found and deleted (docs/security.md T-230).
 func shownHost(h string) string {
 	if _, ok := hostKey(h); ok {
 		return h

@@ -65,7 +65,7 @@ func checkHost(h string) error {
 		return invalid("host is required")
 	}
 	// The message never repeats the host: one with a user in it may
-	// carry a password (docs/security.md T-254).
+	// carry a password (docs/security.md T-229).
 	if _, ok := hostKey(h); !ok {
 		return invalid("host must be a host name (an internationalized one in either form), an IPv4 address or an IPv6 address in brackets, "+
 			"with an optional :port, of at most %d bytes: no scheme, user, password, path or query", MaxHostLength)
@@ -80,7 +80,7 @@ func checkHost(h string) error {
 // Go's net/http and curl alike), an IPv4 address, or an IPv6 address in
 // brackets in its canonical form; then the port, if any, without leading
 // zeros. A URL's other parts (a scheme, a user and password, a path, a
-// query, a fragment) are not a host (docs/security.md T-254).
+// query, a fragment) are not a host (docs/security.md T-229).
 func hostKey(h string) (key string, ok bool) {
 	if h == "" || len(h) > MaxHostLength {
 		return "", false

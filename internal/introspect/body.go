@@ -30,7 +30,7 @@ var Params = oauth2.NewParams([]string{"token", "token_type_hint"}, clientauth.P
 
 // readBody reads an application/x-www-form-urlencoded body (RFC 7662 §2.1)
 // or, for Google's dialect, also a JSON body read as Google's front end
-// reads it (oauth2.ReadGoogleJSON). A parameter of Params sent twice is refused (docs/security.md T-06), any other ignored (T-251); an oversized
+// reads it (oauth2.ReadGoogleJSON). A parameter of Params sent twice is refused (docs/security.md T-06), any other ignored (T-226); an oversized
 // body is 413 (T-01).
 func readBody(r *http.Request, google bool) (formValues, error) {
 	// The plain form type, as every client sends it, needs no parsing
@@ -59,7 +59,7 @@ func readBody(r *http.Request, google bool) (formValues, error) {
 			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")
 		}
 		// A parameter sent empty is omitted, one we do not know ignored,
-		// sent once or more (RFC 6749 §3.1, §3.2; docs/security.md T-251).
+		// sent once or more (RFC 6749 §3.1, §3.2; docs/security.md T-226).
 		if k := oauth2.ReadParams(v, Params); k != "" {
 			return formValues{}, oauth2.NewError(oauth2.ErrorInvalidRequest, "parameter '"+k+"' repeated")
 		}

@@ -27,7 +27,7 @@ func (s stallingRevocations) GetRevocations(ctx context.Context, ids ...string) 
 // TestClientGoneIsNotAnOutage: a caller that goes away while its
 // introspection waits on storage is not logged as "introspection
 // unavailable" at ERROR, the line an operator reads as a database outage
-// (docs/security.md F-112); storage that fails for a caller still there
+// (docs/security.md F-107); storage that fails for a caller still there
 // is (TestHandlerStorageDown).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	entered := make(chan struct{}, 1)

@@ -203,7 +203,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
 			// Not when the caller went away while the call waited: nobody
-			// reads the answer, and it is no outage (docs/security.md F-112).
+			// reads the answer, and it is no outage (docs/security.md F-107).
 			if !sts.CallerGone(r.Context(), err) {
 				h.logger().ErrorContext(r.Context(), "introspection unavailable", "err", err)
 			}

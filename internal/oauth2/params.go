@@ -25,9 +25,9 @@ func NewParams(names []string, with ...Params) Params {
 // ReadParams applies RFC 6749 §3.1 and §3.2 to a form as read: every
 // value sent empty is dropped, and a parameter left with none, so that
 // one sent without a value is treated as omitted (docs/security.md
-// T-252); then it returns a parameter of known that v holds more than
+// T-227); then it returns a parameter of known that v holds more than
 // once, "" when none. A parameter not in known is not the endpoint's to
-// judge: it is ignored, sent once or more (T-250, T-251). A name
+// judge: it is ignored, sent once or more (T-225, T-226). A name
 // repeatable by its own definition (RFC 8693 §2.1's audience and
 // resource) is left out of known.
 func ReadParams(v url.Values, known Params) string {

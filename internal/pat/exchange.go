@@ -115,7 +115,7 @@ const (
 	// by the caller.
 	ExchangeRevoked = "revoked"
 	// ExchangeTooLarge: the token it would buy is larger than our
-	// verifier accepts (docs/security.md T-224); judged by the caller.
+	// verifier accepts (docs/security.md T-220); judged by the caller.
 	ExchangeTooLarge = "token_too_large"
 )
 

@@ -52,7 +52,7 @@ func (s stallingRevocations) PutRevocation(ctx context.Context, r storage.Revoca
 // revocation is written is not logged as "revocation not recorded" at
 // ERROR, the line an operator reads as a database outage; a write that
 // fails for a client still there is, and answers 503 (docs/security.md
-// F-126, T-64).
+// F-111, T-64).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	for _, down := range []bool{false, true} {
 		entered := make(chan struct{}, 1)

@@ -181,7 +181,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "malformed form body")
 	}
 	// A parameter sent empty is omitted, one we do not know ignored, sent
-	// once or more (RFC 6749 §3.1, §3.2; docs/security.md T-251).
+	// once or more (RFC 6749 §3.1, §3.2; docs/security.md T-226).
 	if k := oauth2.ReadParams(v, Params); k != "" {
 		return nil, oauth2.NewError(oauth2.ErrorInvalidRequest, "parameter '"+k+"' repeated")
 	}
@@ -204,7 +204,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {
 			// Not when the client went away while the write waited: nobody
-			// reads the answer, and it is no outage (docs/security.md F-126).
+			// reads the answer, and it is no outage (docs/security.md F-111).
 			if !sts.CallerGone(r.Context(), err) {
 				h.logger().ErrorContext(r.Context(), "revocation not recorded", "err", err)
 			}

@@ -23,7 +23,7 @@ type keysetCheck struct {
 	// now and confirm, when set, record a check that found the stored
 	// version unchanged as a read of the set (Manager.confirm), so a
 	// replica that reads storage never reaches its unconfirmed bound
-	// (docs/security.md F-114).
+	// (docs/security.md F-109).
 	now     func() time.Time
 	confirm func(began time.Time)
 	seen    int64 // the version last loaded, when known

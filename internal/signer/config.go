@@ -139,7 +139,7 @@ func (c Config) retainFor() time.Duration {
 // DefaultUnconfirmedBound is how long a replica whose key-set checks run
 // (Config.CheckInterval, every second by default) signs with, and trusts,
 // the keys it holds without a read of the stored set confirming them
-// (docs/security.md F-114): ten checks, so a check or two that fail or
+// (docs/security.md F-109): ten checks, so a check or two that fail or
 // wait for storage (each bounded at 5 s) cost nothing.
 const DefaultUnconfirmedBound = 10 * time.Second
 
@@ -150,7 +150,7 @@ const DefaultUnconfirmedBound = 10 * time.Second
 // such reads when that is longer (twice PollInterval when no checks run).
 // Past it the replica signs nothing and answers its tokens' checks
 // "unavailable" until it reads the set again; a key revoked or rotated
-// away from elsewhere is never used for longer (docs/security.md F-114).
+// away from elsewhere is never used for longer (docs/security.md F-109).
 func (c Config) UnconfirmedBound() time.Duration {
 	every := c.CheckInterval
 	if every <= 0 || every >= c.PollInterval {

@@ -337,7 +337,7 @@ func (m *Manager) confirm(began time.Time) {
 // from elsewhere (another replica, the CLI) without this replica knowing:
 // it signs nothing and trusts no key until it reads the set again, and
 // its callers answer "unavailable", never valid nor invalid
-// (docs/security.md F-114).
+// (docs/security.md F-109).
 func (m *Manager) confirmed() bool {
 	at := m.readAt.Load()
 	age := m.now().UnixNano() - at
@@ -383,7 +383,7 @@ func (m *Manager) reread(ctx context.Context, run *lookupRun) {
 
 // Sign implements [Signer] with the in-memory active key, while the set
 // is confirmed or a re-read confirms it (an error wrapping
-// ErrKeysUnavailable past the bound otherwise, docs/security.md F-114).
+// ErrKeysUnavailable past the bound otherwise, docs/security.md F-109).
 func (m *Manager) Sign(ctx context.Context, typ string, payload []byte) (string, error) {
 	if !m.reconfirmed(ctx) {
 		return "", m.errUnconfirmed()
@@ -404,7 +404,7 @@ func (m *Manager) SignFor(ctx context.Context, typ string, build func(alg string
 func (m *Manager) dropped(kid string) bool { return m.state.Load().wasDropped(kid) }
 
 // PublicKey implements [KeySet]: no key while the set is unconfirmed
-// (docs/security.md F-114), so a verifier asks ResolveKey, which reads
+// (docs/security.md F-109), so a verifier asks ResolveKey, which reads
 // the set again or says it cannot.
 func (m *Manager) PublicKey(kid string) (PublicKey, bool) {
 	if !m.confirmed() {

@@ -375,7 +375,7 @@ func (m *Multi) Run(ctx context.Context) error {
 
 // newKeysetCheck is the key-set check of Run: a check that finds the
 // stored version unchanged confirms every algorithm's set, the watchers'
-// too (docs/security.md F-114).
+// too (docs/security.md F-109).
 func (m *Multi) newKeysetCheck() *keysetCheck {
 	return &keysetCheck{store: m.store, logger: m.primary.logger(), now: m.primary.now,
 		confirm: func(began time.Time) {

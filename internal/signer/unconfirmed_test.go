@@ -38,7 +38,7 @@ func (s *cutKeyStore) SigningKeySetVersion(ctx context.Context) (int64, error) {
 	return s.Store.(storage.KeySetVersioner).SigningKeySetVersion(ctx)
 }
 
-// TestUnconfirmedKeySetFailsClosed is docs/security.md F-114: a replica
+// TestUnconfirmedKeySetFailsClosed is docs/security.md F-109: a replica
 // that cannot read the stored key set kept its loaded keys for as long as
 // it could not (F-66), signing with, and trusting, a key another replica
 // revoked meanwhile. Once it has not confirmed its set (a load, or a
@@ -126,7 +126,7 @@ func TestUnconfirmedKeySetFailsClosed(t *testing.T) {
 	}
 }
 
-// TestUnconfirmedSignRereadsFirst is F-114's bound without a key-set
+// TestUnconfirmedSignRereadsFirst is F-109's bound without a key-set
 // check to confirm the set (a manager whose Run loop has not run, or whose
 // checks a loaded machine delayed): past the bound, Sign re-reads the
 // stored set once (single flight, at most once per LookupInterval) and

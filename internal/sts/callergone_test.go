@@ -10,7 +10,7 @@ import (
 )
 
 // TestCallerGone: only a cancel error under a canceled context is the
-// caller going away (docs/security.md F-125).
+// caller going away (docs/security.md F-110).
 func TestCallerGone(t *testing.T) {
 	live := context.Background()
 	gone, cancel := context.WithCancel(context.Background())

@@ -17,7 +17,7 @@ const (
 	ReasonAudienceMismatch Reason = "audience_mismatch" // the iss is trusted, but for none of the token's aud values
 	ReasonAmbiguousPool    Reason = "ambiguous_pool"    // more than one pool trusts (iss, aud): name one
 	ReasonPolicyInvalid    Reason = "policy_invalid"    // the pool's CEL failed to compile: it refuses everything
-	ReasonUnavailable      Reason = "trust_unavailable" // storage could not be read and no snapshot young enough exists (docs/security.md F-113)
+	ReasonUnavailable      Reason = "trust_unavailable" // storage could not be read and no snapshot young enough exists (docs/security.md F-108)
 )
 
 // Error is what the Registry returns; its message never contains token

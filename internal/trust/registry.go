@@ -30,7 +30,7 @@ const (
 // maxAgeFactor times the refresh interval is how old a snapshot may be
 // (from the start of the read that loaded it) before lookups stop trusting
 // it: one refresh may fail or run late without an outage, a replica that
-// cannot read pools for longer fails closed (docs/security.md F-113).
+// cannot read pools for longer fails closed (docs/security.md F-108).
 const maxAgeFactor = 2
 
 // Pool is one identity pool as the exchange sees it: the stored record, its
@@ -96,7 +96,7 @@ type Registry struct {
 	// An older one is refreshed by the lookup, which fails closed
 	// (ReasonUnavailable) when storage cannot be read: a pool disabled,
 	// deleted or changed on another replica is never answered from a
-	// snapshot that could not have seen it (docs/security.md F-113).
+	// snapshot that could not have seen it (docs/security.md F-108).
 	MaxAge time.Duration
 	// Logger receives compile failures and refresh errors; may be nil.
 	Logger *slog.Logger
@@ -276,7 +276,7 @@ func (r *Registry) fresh(s *snapshot) bool {
 // reloading one older than MaxAge (Run failed to refresh it, or is not
 // running): an old snapshot is never answered from, so a replica that
 // cannot read pools refuses (ReasonUnavailable) rather than go on trusting
-// a pool disabled or deleted elsewhere since (docs/security.md F-113).
+// a pool disabled or deleted elsewhere since (docs/security.md F-108).
 // While storage fails, the reload is tried at most once per MinRefresh;
 // the lookups in between fail at once.
 func (r *Registry) current(ctx context.Context) (*snapshot, error) {

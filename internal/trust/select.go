@@ -91,7 +91,7 @@ func candidates(refs []ref, orgID string) bool {
 func (r *Registry) Lookup(sel Selector) (m Match, known bool, err error) {
 	s := r.snap.Load()
 	if s == nil || !r.fresh(s) {
-		// None yet, or too old to answer from (docs/security.md F-113).
+		// None yet, or too old to answer from (docs/security.md F-108).
 		return Match{}, false, nil
 	}
 	if sel.PoolID != "" {

@@ -29,7 +29,7 @@ func (s *cutStore) ListPools(ctx context.Context) ([]storage.Pool, error) {
 	return s.TrustStore.ListPools(ctx)
 }
 
-// TestRegistryStaleSnapshotFailsClosed is docs/security.md F-113: a
+// TestRegistryStaleSnapshotFailsClosed is docs/security.md F-108: a
 // replica whose registry cannot be refreshed must not go on answering from
 // the snapshot it last loaded. A pool disabled through another replica
 // (here: straight in the shared store) was never seen by this one, which

@@ -58,7 +58,7 @@ func (s stallingPrincipals) GetPrincipal(ctx context.Context, id string) (storag
 // looks its principal up is not logged as "userinfo: principal lookup
 // failed" at ERROR, the line an operator reads as a database outage; a
 // lookup that fails for a caller still there is, and answers 503
-// (docs/security.md F-112).
+// (docs/security.md F-107).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	const issuer = "https://sts.example"
 	s := sqlitetest.NewStore(t)

@@ -134,7 +134,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		if !sts.CallerGone(ctx, err) {
 			// Not the caller going away while it waited: nobody reads
-			// that answer, and it is no outage (docs/security.md F-112).
+			// that answer, and it is no outage (docs/security.md F-107).
 			h.logger().ErrorContext(ctx, "userinfo: principal lookup failed", "jti", c.ID, "error", err)
 		}
 		oauth2.SetRetryAfter(w.Header(), 0)

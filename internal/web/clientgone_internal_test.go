@@ -57,7 +57,7 @@ func (s stallingSessions) ListWebSessions(ctx context.Context, principalID strin
 // logged at ERROR ("web: session lookup failed", "web: request failed"),
 // the lines an operator reads as a database outage; storage that fails
 // for a browser still there is, and the page is 503 (docs/security.md
-// F-126).
+// F-111).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	for _, at := range []string{"GetWebSessionByDigest", "ListWebSessions"} {
 		for _, down := range []bool{false, true} {

@@ -237,7 +237,7 @@ func (s *SignedIn) lookup(r *http.Request) (session, bool) {
 
 // lookupFailed logs a session read that failed, unless the browser went
 // away while it waited: nobody reads that page, and it is no outage
-// (docs/security.md F-126).
+// (docs/security.md F-111).
 func (s *SignedIn) lookupFailed(ctx context.Context, err error) {
 	if !sts.CallerGone(ctx, err) {
 		s.logger.ErrorContext(ctx, "web: session lookup failed", "error", err)

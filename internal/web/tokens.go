@@ -297,7 +297,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // requestFailed logs a page's storage failure, unless the browser went
 // away while it waited: nobody reads that page, and it is no outage
-// (docs/security.md F-126).
+// (docs/security.md F-111).
 func (h *Handler) requestFailed(r *http.Request, err error) {
 	if !sts.CallerGone(r.Context(), err) {
 		h.o.Logger.ErrorContext(r.Context(), "web: request failed", "error", err)

@@ -1,7 +1,7 @@
 // Package paramtest finds the request parameters a package reads, so a
 // test can hold an endpoint's set of known parameters to them: a name the
 // code reads but the set lacks would be ignored when repeated while the
-// code read its first copy (RFC 6749 §3.2; docs/security.md T-06, T-250).
+// code read its first copy (RFC 6749 §3.2; docs/security.md T-06, T-225).
 package paramtest
 
 import (
