@@ -124,12 +124,14 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if req != nil {
 		obs.Pool = req.trace.pool
 	}
-	if sts.CallerGone(r.Context(), err) {
+	if sts.CallerGone(r.Context(), err) || (errors.Is(err, errBodyUnread) && r.Context().Err() != nil) {
 		// The client disconnected (TestClientDisconnectIsNotARefusal):
 		// nobody reads an answer, and the outcome is not a refusal. Only
 		// an error that came of that cancel: a refusal or an outage at
 		// the same moment is recorded as what it is (docs/security.md
-		// F-110, TestClientGoneAtAFaultIsTheFault).
+		// F-110, TestClientGoneAtAFaultIsTheFault). A body that stopped
+		// arriving is the client's too: the body bound answers it 408
+		// (F-74, app TestSlowBodyIsNotASuccess).
 		obs.Outcome, obs.Reason = OutcomeClientClosed, ReasonClientClosed
 		if h.Observe != nil {
 			h.Observe(obs)

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -284,8 +285,16 @@ func bodyError(err error) error {
 		return &oauth2.Error{Code: oauth2.ErrorInvalidRequest, Description: "request body too large", Reason: ReasonBodyTooLarge,
 			Status: http.StatusRequestEntityTooLarge, Err: err}
 	}
-	return badRequest(ReasonMalformed, err)
+	// The read error's own text names the server's address (T-150).
+	return refuse(oauth2.ErrorInvalidRequest, errBodyUnread.Error(), ReasonMalformed, fmt.Errorf("%w: %w", errBodyUnread, err))
 }
+
+// errBodyUnread marks a request body that could not be read to its end:
+// http.read_timeout passed (a stalled upload) or the connection was cut.
+// Over HTTP/1 that also cancels the request's context, and finish then
+// writes nothing: the server's body bound answers 408 (docs/security.md
+// F-74), since the read failure is the client's, not a refusal.
+var errBodyUnread = errors.New("the request body could not be read")
 
 // fromValues fills the standard RFC 6749/8693 parameters from v.
 func (q *Request) fromValues(v url.Values) error {
