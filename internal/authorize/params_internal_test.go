@@ -1,14 +1,9 @@
 package authorize
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/opensts/sts/internal/ststest/paramtest"
 )
 
 // TestReadParametersAreKnown keeps knownParams and logoutParams the
@@ -19,99 +14,19 @@ import (
 // repeated (RFC 8707 §2); the consent form's own fields are taken out
 // before the request is judged, and only our own form sends them.
 func TestReadParametersAreKnown(t *testing.T) {
-	fset := token.NewFileSet()
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	consts := map[string]string{}
-	var files []*ast.File
-	for _, name := range names {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := parser.ParseFile(fset, name, src, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-		for _, d := range f.Decls {
-			g, ok := d.(*ast.GenDecl)
-			if !ok || g.Tok != token.CONST {
-				continue
-			}
-			for _, s := range g.Specs {
-				vs := s.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if i < len(vs.Values) {
-						if l, ok := vs.Values[i].(*ast.BasicLit); ok && l.Kind == token.STRING {
-							consts[n.Name], _ = strconv.Unquote(l.Value)
-						}
-					}
-				}
-			}
-		}
-	}
-	name := func(e ast.Expr) (string, bool) {
-		switch e := e.(type) {
-		case *ast.BasicLit:
-			if e.Kind == token.STRING {
-				s, err := strconv.Unquote(e.Value)
-				return s, err == nil
-			}
-		case *ast.Ident:
-			s, ok := consts[e.Name]
-			return s, ok
-		}
-		return "", false
-	}
 	exempt := map[string]bool{"resource": true, decisionField: true, csrfField: true}
 	read := map[string]int{}
-	for _, f := range files {
-		for _, d := range f.Decls {
-			fn, ok := d.(*ast.FuncDecl)
-			if !ok || fn.Recv == nil || fn.Body == nil {
-				continue
-			}
-			recv := fn.Recv.List[0].Type
-			if s, ok := recv.(*ast.StarExpr); ok {
-				recv = s.X
-			}
-			set, what := knownParams, "knownParams"
-			if id, ok := recv.(*ast.Ident); ok && id.Name == "Logout" {
-				set, what = logoutParams, "logoutParams"
-			}
-			check := func(pos token.Pos, p string) {
-				read[what]++
-				if !set[p] && !(what == "knownParams" && exempt[p]) {
-					t.Errorf("%s: %s reads %q, which %s lacks: a repeated copy would be ignored", fset.Position(pos), fn.Name.Name, p, what)
-				}
-			}
-			ast.Inspect(fn.Body, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.CallExpr:
-					sel, ok := n.Fun.(*ast.SelectorExpr)
-					if !ok {
-						break
-					}
-					if x, isV := sel.X.(*ast.Ident); isV && x.Name == "v" && (sel.Sel.Name == "Get" || sel.Sel.Name == "Has") && len(n.Args) == 1 {
-						if p, ok := name(n.Args[0]); ok {
-							check(n.Pos(), p)
-						}
-					}
-				case *ast.IndexExpr:
-					if x, ok := n.X.(*ast.Ident); ok && x.Name == "v" {
-						if p, ok := name(n.Index); ok {
-							check(n.Pos(), p)
-						}
-					}
-				}
-				return true
-			})
+	for _, r := range paramtest.Reads(t, ".", "v") {
+		if r.Recv == "" {
+			continue
+		}
+		set, what := knownParams, "knownParams"
+		if r.Recv == "Logout" {
+			set, what = logoutParams, "logoutParams"
+		}
+		read[what]++
+		if !set[r.Name] && !(what == "knownParams" && exempt[r.Name]) {
+			t.Errorf("%s: reads %q, which %s lacks: a repeated copy would be ignored", r.Pos, r.Name, what)
 		}
 	}
 	// The walk itself must have found the reads it guards.

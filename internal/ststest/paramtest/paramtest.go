@@ -15,9 +15,10 @@ import (
 	"testing"
 )
 
-// Read is one parameter read: its name and where (file:line).
+// Read is one parameter read: its name, where (file:line), and the type
+// name of the receiver of the method it is in ("" outside a method).
 type Read struct {
-	Name, File, Pos string
+	Name, File, Pos, Recv string
 }
 
 // Reads walks the non-test Go files of dir and returns every parameter
@@ -94,12 +95,24 @@ func Reads(t testing.TB, dir string, vars ...string) []Read {
 	}
 	var out []Read
 	for _, f := range files {
+		recv := ""
 		add := func(pos token.Pos, name string) {
 			p := fset.Position(pos)
-			out = append(out, Read{Name: name, File: filepath.Base(p.Filename), Pos: p.String()})
+			out = append(out, Read{Name: name, File: filepath.Base(p.Filename), Pos: p.String(), Recv: recv})
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
+			case *ast.FuncDecl:
+				recv = ""
+				if n.Recv != nil {
+					t := n.Recv.List[0].Type
+					if s, ok := t.(*ast.StarExpr); ok {
+						t = s.X
+					}
+					if id, ok := t.(*ast.Ident); ok {
+						recv = id.Name
+					}
+				}
 			case *ast.CallExpr:
 				if len(n.Args) != 1 {
 					break
