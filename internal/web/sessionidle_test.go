@@ -15,18 +15,30 @@ import (
 func idleSessionSoon(t *testing.T, st *sqlstore.Store, pg bool, id string, left time.Duration) time.Time {
 	t.Helper()
 	seen := storage.Now(time.Now().Add(left - 2*time.Hour))
-	var v any = seen.UnixMicro()
-	if pg {
-		v = seen
-	}
-	if _, err := st.DB().ExecContext(t.Context(), `UPDATE web_sessions SET last_seen_at = $2 WHERE id = $1`, id, v); err != nil {
-		t.Fatal(err)
-	}
+	setSessionTimes(t, st, pg, id, "last_seen_at = $2", seen)
 	return seen.Add(2 * time.Hour)
 }
 
-// lastSeen is when the admin's session id was last used, as stored.
-func lastSeen(t *testing.T, st *sqlstore.Store, id string) time.Time {
+// setSessionTimes sets the time columns of session id (set
+// names them as $2, $3, ...) to ts, stored as each backend stores a time.
+func setSessionTimes(t *testing.T, st *sqlstore.Store, pg bool, id, set string, ts ...time.Time) {
+	t.Helper()
+	args := []any{id}
+	for _, v := range ts {
+		if pg {
+			args = append(args, v)
+		} else {
+			args = append(args, v.UnixMicro())
+		}
+	}
+	if _, err := st.DB().ExecContext(t.Context(), `UPDATE web_sessions SET `+set+` WHERE id = $1`, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedSession is the admin's session id as stored; the test fails when
+// it is not.
+func storedSession(t *testing.T, st *sqlstore.Store, id string) storage.WebSession {
 	t.Helper()
 	admin, _ := adminOf(t, st)
 	list, err := st.ListWebSessions(t.Context(), admin)
@@ -35,11 +47,17 @@ func lastSeen(t *testing.T, st *sqlstore.Store, id string) time.Time {
 	}
 	for _, w := range list {
 		if w.ID == id {
-			return w.LastSeenAt
+			return w
 		}
 	}
 	t.Fatalf("session %s not stored", id)
-	return time.Time{}
+	return storage.WebSession{}
+}
+
+// lastSeen is when the admin's session id was last used, as stored.
+func lastSeen(t *testing.T, st *sqlstore.Store, id string) time.Time {
+	t.Helper()
+	return storedSession(t, st, id).LastSeenAt
 }
 
 // TestRefreshIsSessionActivity (docs/security.md A-104): a refresh of a
