@@ -49,6 +49,23 @@ type LoginLink struct {
 	ExpiresAt   time.Time
 }
 
+// Ended says why w has ended at now, judged by the timeouts configured
+// now (web.session.idle_timeout, absolute_timeout; zero: not judged):
+// "expired" past its stored end or signed in absolute ago or longer (a
+// lowered timeout bounds the sessions already begun, docs/security.md
+// A-71), "idle" when not used for idle, "" while it lives. The
+// pages judge their sessions by it, and the refresh grant and
+// introspection the session a refresh family is bound to.
+func (w WebSession) Ended(now time.Time, idle, absolute time.Duration) string {
+	switch {
+	case !now.Before(w.ExpiresAt) || (absolute > 0 && !now.Before(w.CreatedAt.Add(absolute))):
+		return "expired"
+	case idle > 0 && !now.Before(w.LastSeenAt.Add(idle)):
+		return "idle"
+	}
+	return ""
+}
+
 // WebSessionTouchEvery bounds how often a session's last use is written:
 // by a page view, or by a refresh of a family bound to the session
 // (docs/security.md A-104).

@@ -560,11 +560,11 @@ func CheckFamilySession(ctx context.Context, s SessionReader, t *FamilyTemplate,
 		return storage.WebSession{}, sourceUnavailable(err)
 	case w.PrincipalID != t.Subject:
 		return storage.WebSession{}, invalid(ErrSessionEnded, "browser session of lineage %s is another person's", t.SessionLineage)
-	case !now.Before(w.ExpiresAt) || (b.Absolute > 0 && !now.Before(w.CreatedAt.Add(b.Absolute))):
-		return w, invalid(ErrSessionEnded, "browser session of lineage %s expired", t.SessionLineage)
-	case b.Idle > 0 && !now.Before(w.LastSeenAt.Add(b.Idle)):
-		return w, invalid(ErrSessionEnded, "browser session of lineage %s idle", t.SessionLineage)
-	case b.Accepts != nil && !b.Accepts(w.Method):
+	}
+	if ended := w.Ended(now, b.Idle, b.Absolute); ended != "" {
+		return w, invalid(ErrSessionEnded, "browser session of lineage %s %s", t.SessionLineage, ended)
+	}
+	if b.Accepts != nil && !b.Accepts(w.Method) {
 		return w, invalid(ErrSessionEnded, "browser session of lineage %s signed in by a method no longer configured", t.SessionLineage)
 	}
 	return w, nil

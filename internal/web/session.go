@@ -293,11 +293,12 @@ func (s *SignedIn) find(r *http.Request) (session, bool, error) {
 
 // live reports whether rec is within its bounds at now: used within the
 // idle timeout, and signed in less than the absolute timeout ago, both as
-// configured now. The stored expiry is the absolute timeout at sign-in;
-// a lowered web.session.absolute_timeout must bound the sessions already
-// begun too (docs/security.md A-71).
+// configured now (storage.WebSession.Ended, by which the refresh grant
+// judges a family's session too). The stored expiry is the absolute
+// timeout at sign-in; a lowered web.session.absolute_timeout must bound
+// the sessions already begun too (docs/security.md A-71).
 func (s *SignedIn) live(rec storage.WebSession, now time.Time) bool {
-	return now.Before(rec.ExpiresAt) && now.Before(rec.CreatedAt.Add(s.absolute)) && now.Before(rec.LastSeenAt.Add(s.idle))
+	return rec.Ended(now, s.idle, s.absolute) == ""
 }
 
 // oidcMethod is the method of a session begun through upstream provider
