@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -167,20 +168,17 @@ func (l *Logout) serve(w http.ResponseWriter, r *http.Request) {
 // repeated: those of RP-Initiated Logout 1.0 §2 and the question's own
 // answer field. Any other is not ours to judge: ignored, sent once or
 // more (docs/security.md T-224).
-var logoutParams = map[string]bool{
+var logoutParams = oauth2.Params{
 	"id_token_hint": true, "logout_hint": true, "client_id": true, "post_logout_redirect_uri": true,
 	"state": true, "ui_locales": true, confirmField: true,
 }
 
 // parse judges a logout request. Every failure is a page.
 func (l *Logout) parse(ctx context.Context, v url.Values) (*logoutRequest, int, string) {
-	for k, vs := range v {
-		// A parameter we do not know is ignored, repeated or not, as at
-		// /oauth2/authorize (RFC 6749 §3.1; docs/security.md T-223,
-		// T-224).
-		if len(vs) > 1 && logoutParams[k] {
-			return nil, http.StatusBadRequest, "The request repeats " + strconv.Quote(k) + "."
-		}
+	// A parameter we do not know is ignored, repeated or not, as at
+	// /oauth2/authorize (RFC 6749 §3.1; docs/security.md T-223, T-224).
+	if k := logoutParams.Repeated(v); k != "" {
+		return nil, http.StatusBadRequest, "The request repeats " + strconv.Quote(k) + "."
 	}
 	q := &logoutRequest{clientID: v.Get("client_id"), state: v.Get("state"), values: url.Values{}}
 	if len(q.state) > maxStateLen || len(q.clientID) > 128 {

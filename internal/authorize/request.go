@@ -97,7 +97,10 @@ type redirectError struct {
 // parse judges an authorization request (query or consent form). The
 // client and redirect URI come first; their failures are pages.
 func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError, *redirectError) {
-	omitEmpty(v)
+	// A parameter sent empty is taken as not sent (RFC 6749 §3.1): an
+	// empty request or request_uri is no request object, an empty
+	// code_challenge no challenge (docs/security.md T-222).
+	oauth2.OmitEmpty(v)
 	// RFC 6749 §3.1: parameters MUST NOT be included more than once.
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(v[k]) > 1 {
@@ -151,13 +154,11 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	if len(v["state"]) == 1 && len(v.Get("state")) <= maxStateLen {
 		q.state = v.Get("state")
 	}
-	for k, vs := range v {
-		// resource may be sent once for each resource (RFC 8707 §2); a
-		// parameter we do not know is ignored, repeated or not (RFC 6749
-		// §3.1; docs/security.md T-223).
-		if len(vs) > 1 && knownParams[k] {
-			return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter '" + k + "' repeated"}
-		}
+	// resource may be sent once for each resource (RFC 8707 §2); a
+	// parameter we do not know is ignored, repeated or not (RFC 6749 §3.1;
+	// docs/security.md T-223).
+	if k := knownParams.Repeated(v); k != "" {
+		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "parameter '" + k + "' repeated"}
 	}
 	q.state, q.nonce = v.Get("state"), v.Get("nonce")
 	if len(q.state) > maxStateLen {
@@ -279,30 +280,13 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 // marker; resource is not among them, as it is sent once for each
 // resource (RFC 8707 §2). Any other parameter is not ours to judge: the
 // endpoint ignores it, sent once or more (docs/security.md T-223).
-var knownParams = map[string]bool{
+var knownParams = oauth2.Params{
 	"client_id": true, "redirect_uri": true, "response_type": true, "scope": true, "state": true,
 	"code_challenge": true, "code_challenge_method": true,
 	"nonce": true, "prompt": true, "max_age": true, "id_token_hint": true, "login_hint": true,
 	"display": true, "ui_locales": true, "claims_locales": true, "acr_values": true, "claims": true,
 	"request": true, "request_uri": true, "registration": true, "response_mode": true,
 	reauthParam: true,
-}
-
-// omitEmpty drops from v every value sent empty, and a parameter left
-// with none: RFC 6749 §3.1 has a parameter sent without a value treated
-// as if it were omitted, so an empty request or request_uri is no request
-// object, and an empty code_challenge no challenge (docs/security.md
-// T-222). A relying party's URL template may write every parameter it
-// knows, set or not.
-func omitEmpty(v url.Values) {
-	for k, vs := range v {
-		vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" })
-		if len(vs) == 0 {
-			delete(v, k)
-			continue
-		}
-		v[k] = vs
-	}
 }
 
 // maxResources bounds the resource parameters, as the token endpoint
