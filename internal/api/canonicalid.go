@@ -1,11 +1,7 @@
 package api
 
 import (
-	"context"
-	"strings"
-
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/opensts/sts/internal/storage"
@@ -27,14 +23,10 @@ var canonicalIDFields = map[protoreflect.Name]bool{
 // by nothing. Only the top-level fields of the request: no sts.v1 request
 // nests an ID (server side only).
 func canonicalIDInterceptor() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if m, ok := req.Any().(proto.Message); ok && !req.Spec().IsClient && strings.HasPrefix(req.Spec().Procedure, "/sts.v1.") {
-				canonicalIDs(m.ProtoReflect())
-			}
-			return next(ctx, req)
-		}
-	}
+	return messageInterceptor("/sts.v1.", func(m protoreflect.Message) error {
+		canonicalIDs(m)
+		return nil
+	})
 }
 
 // canonicalIDs lowers the UUID-form values of m's canonicalIDFields.

@@ -1,11 +1,7 @@
 package api
 
 import (
-	"context"
-	"strings"
-
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/opensts/sts/internal/storage"
@@ -30,16 +26,9 @@ var gitpodUUIDFields = map[protoreflect.Name]bool{
 // included where it hides whether a user exists. An empty ID is left to
 // the handler (the caller's own, or required).
 func gitpodUUIDInterceptor() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if m, ok := req.Any().(proto.Message); ok && !req.Spec().IsClient && strings.HasPrefix(req.Spec().Procedure, "/gitpod.v1.UserService/") {
-				if err := checkGitpodUUIDs(m.ProtoReflect(), ""); err != nil {
-					return nil, err
-				}
-			}
-			return next(ctx, req)
-		}
-	}
+	return messageInterceptor("/gitpod.v1.UserService/", func(m protoreflect.Message) error {
+		return checkGitpodUUIDs(m, "")
+	})
 }
 
 // checkGitpodUUIDs checks the gitpodUUIDFields of m and of the messages it

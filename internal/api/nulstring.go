@@ -1,11 +1,9 @@
 package api
 
 import (
-	"context"
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/opensts/sts/internal/sts"
@@ -19,16 +17,12 @@ import (
 // stored it, so the backends disagreed. It runs after pageQueryInterceptor,
 // so a cursor from the query string is checked too (server side only).
 func nulInterceptor() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if m, ok := req.Any().(proto.Message); ok && !req.Spec().IsClient {
-				if field := nulField(m.ProtoReflect(), ""); field != "" {
-					return nil, sts.Errorf(sts.Invalid, "%s: must not contain a NUL character", field)
-				}
-			}
-			return next(ctx, req)
+	return messageInterceptor("", func(m protoreflect.Message) error {
+		if field := nulField(m, ""); field != "" {
+			return sts.Errorf(sts.Invalid, "%s: must not contain a NUL character", field)
 		}
-	}
+		return nil
+	})
 }
 
 // nulField is the JSON path of the first string field of m holding a NUL
