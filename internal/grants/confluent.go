@@ -148,19 +148,15 @@ type confluentSource struct {
 
 // confluentMethodNotAllowed answers every method but POST on the
 // Confluent path in the same errors[] shape as its other refusals, with
-// our reason only when they carry it (OmitReason read per request, as
-// finish does; docs/security.md T-232).
+// our reason only when they carry it (Handler.shown, OmitReason read per
+// request; docs/security.md T-232).
 func (h *Handler) confluentMethodNotAllowed() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
-		e := &oauth2.Error{
+		writeConfluentError(w, w.Header().Get("X-Request-Id"), h.shown(&oauth2.Error{
 			Code: oauth2.ErrorInvalidRequest, Description: "method " + trunc(r.Method) + " not allowed: use POST",
 			Reason: ReasonMethodNotAllowed, Status: http.StatusMethodNotAllowed,
-		}
-		if h.OmitReason {
-			e.Reason = ""
-		}
-		writeConfluentError(w, w.Header().Get("X-Request-Id"), e)
+		}))
 	})
 }
 

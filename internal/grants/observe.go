@@ -180,12 +180,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 			oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		}
 		oauth2.SetAcceptEncoding(w.Header(), e) // before OmitReason drops what it keys on
-		if h.OmitReason && e.Reason != "" {
-			c := *e
-			c.Reason = ""
-			e = &c
-		}
-		d.writeError(w, w.Header().Get("X-Request-Id"), e)
+		d.writeError(w, w.Header().Get("X-Request-Id"), h.shown(e))
 	}
 	if h.Observe != nil {
 		h.Observe(obs)
@@ -193,6 +188,18 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, d *dialect, req
 	if h.Audit != nil && req != nil && grant != "" && !audited {
 		h.Audit.Record(h.auditEvent(r, req, grant, obs))
 	}
+}
+
+// shown is e as an error body shows it: without our stable reason when
+// OmitReason is set, e itself left as it is for the log, the audit trail
+// and the metrics.
+func (h *Handler) shown(e *oauth2.Error) *oauth2.Error {
+	if !h.OmitReason || e.Reason == "" {
+		return e
+	}
+	c := *e
+	c.Reason = ""
+	return &c
 }
 
 // commitIssued commits, in audit.mode required, the issued event of the
