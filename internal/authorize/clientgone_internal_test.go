@@ -1,7 +1,6 @@
 package authorize
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,29 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 )
-
-// lockedBuffer is a log written from the handler's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // stallingClients holds GetClient until the request's context ends,
 // after telling entered; when down is set, it fails at once instead.
@@ -63,7 +44,7 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 	logout := url.Values{"client_id": {"c1"}, "post_logout_redirect_uri": {"https://rp.example/cb"}}
 	for _, path := range []string{Path + "?" + authz.Encode(), LogoutPath + "?" + logout.Encode()} {
 		for _, down := range []bool{false, true} {
-			logs := &lockedBuffer{}
+			logs := &logbuf.Buffer{}
 			entered := make(chan struct{}, 1)
 			st := stallingClients{Store: bobsClientStore(t), entered: entered, down: down}
 			logger := slog.New(slog.NewTextHandler(logs, nil))

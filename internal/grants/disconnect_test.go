@@ -1,18 +1,17 @@
 package grants
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 )
 
 // TestClientDisconnectIsNotARefusal: a request whose client went away
@@ -69,7 +68,7 @@ func TestClientGoneAtAFaultIsTheFault(t *testing.T) {
 	for _, fail := range []error{nil, errors.New("database is down")} {
 		entered := make(chan struct{}, 1)
 		e := newEnv(t, stallingPools{Store: newSQLite(t), entered: entered, fail: fail})
-		logs := &lockedBuffer{}
+		logs := &logbuf.Buffer{}
 		e.handler.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "user-1"))
 		ctx, cancel := context.WithCancel(t.Context())
@@ -107,22 +106,4 @@ func TestClientGoneAtAFaultIsTheFault(t *testing.T) {
 			t.Errorf("storage that failed while the client went away was not logged:\n%s", logs.String())
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package introspect_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/downstore"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -46,32 +45,14 @@ type fixture struct {
 	// as storage that cannot answer.
 	principalsDown atomic.Bool
 	// logs holds what the handler logged, as text.
-	logs *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *logbuf.Buffer
 }
 
 func newFixture(t *testing.T, wrap func(storage.Store) storage.RevocationStore) *fixture {
 	t.Helper()
 	s := sqlitetest.NewStore(t)
 	var err error
-	f := &fixture{store: s, pepper: []byte("0123456789abcdef0123456789abcdef"), logs: &lockedBuffer{}}
+	f := &fixture{store: s, pepper: []byte("0123456789abcdef0123456789abcdef"), logs: &logbuf.Buffer{}}
 	ctx := t.Context()
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "One"}); err != nil {
 		t.Fatal(err)

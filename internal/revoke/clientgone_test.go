@@ -1,35 +1,15 @@
 package revoke_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opensts/sts/internal/revoke"
 	"github.com/opensts/sts/internal/storage"
 )
-
-// lockedBuffer is a log written from the handler's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // stallingRevocations holds PutRevocation until the request's context
 // ends, after telling entered; when down is set, it fails at once instead.

@@ -19,6 +19,7 @@ import (
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -35,7 +36,7 @@ type fixture struct {
 	srv              *httptest.Server
 	keys, other      *signer.Static
 	secretA, secretB string
-	logs             *lockedBuffer // the handler's log
+	logs             *logbuf.Buffer // the handler's log
 }
 
 func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
@@ -44,7 +45,7 @@ func newFixture(t *testing.T, wrap func(storage.Store) revoke.Store) *fixture {
 	var err error
 	ctx := t.Context()
 	pepper := testPepper
-	f := &fixture{store: s, logs: &lockedBuffer{}}
+	f := &fixture{store: s, logs: &logbuf.Buffer{}}
 	if err := s.CreateOrganization(ctx, storage.Organization{ID: "o1", Name: "One"}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,41 +1,22 @@
 package userinfo_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 	"github.com/opensts/sts/internal/tokens"
 	"github.com/opensts/sts/internal/userinfo"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // stallingPrincipals holds GetPrincipal until the request's context ends,
 // after telling entered; when down is set, it fails at once instead.
@@ -74,7 +55,7 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, down := range []bool{false, true} {
-		logs := &lockedBuffer{}
+		logs := &logbuf.Buffer{}
 		entered := make(chan struct{}, 1)
 		h := &userinfo.Handler{
 			Tokens:     &tokens.Verifier{Keys: keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: s}},

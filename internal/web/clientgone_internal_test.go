@@ -13,6 +13,7 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
@@ -67,7 +68,7 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logs := &lockedBuffer{}
+			logs := &logbuf.Buffer{}
 			entered := make(chan struct{}, 1)
 			h, err := New(Options{Issuer: "http://sts.example", Store: stallingSessions{Store: st, at: at, entered: entered, down: down},
 				PATs: pats, Logger: slog.New(slog.NewTextHandler(logs, nil)), IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/storage/sqlstore"
+	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
@@ -46,31 +45,13 @@ func (s sessionReads) ListWebSessions(ctx context.Context, principalID string) (
 	return s.Store.ListWebSessions(ctx, principalID)
 }
 
-// lockedBuffer is a log written from more than one goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type readsFixture struct {
 	h     *Handler
 	st    *sqlstore.Store
 	p     storage.Principal
 	value string
 	store sessionReads
-	log   *lockedBuffer
+	log   *logbuf.Buffer
 }
 
 // overSessionReads is the pages' handler on a SQLite store wrapped in
@@ -84,7 +65,7 @@ func overSessionReads(t *testing.T) readsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := readsFixture{st: st, p: p, value: randomValue(), log: &lockedBuffer{},
+	f := readsFixture{st: st, p: p, value: randomValue(), log: &logbuf.Buffer{},
 		store: sessionReads{st, &atomic.Int32{}, &atomic.Int32{}, &atomic.Bool{}}}
 	f.h, err = New(Options{Issuer: "http://sts.example", Store: f.store, PATs: pats, Logger: slog.New(slog.NewTextHandler(f.log, nil)),
 		IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
