@@ -12,23 +12,22 @@ import (
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/logbuf"
+	"github.com/opensts/sts/internal/ststest/stall"
 )
 
 // stallingClients holds GetClient until the request's context ends,
-// after telling entered; when down is set, it fails at once instead.
+// after telling its gate; when down is set, it fails at once instead.
 type stallingClients struct {
 	storage.Store
-	entered chan struct{}
-	down    bool
+	gate *stall.Gate
+	down bool
 }
 
 func (s stallingClients) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	if s.down {
 		return storage.Client{}, errors.New("database is down")
 	}
-	s.entered <- struct{}{}
-	<-ctx.Done()
-	return storage.Client{}, ctx.Err()
+	return storage.Client{}, s.gate.Hold(ctx)
 }
 
 // TestClientGoneIsNotAnOutage: a browser that goes away while the
@@ -45,22 +44,15 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 	for _, path := range []string{Path + "?" + authz.Encode(), LogoutPath + "?" + logout.Encode()} {
 		for _, down := range []bool{false, true} {
 			logs := &logbuf.Buffer{}
-			entered := make(chan struct{}, 1)
-			st := stallingClients{Store: bobsClientStore(t), entered: entered, down: down}
+			gate := stall.New()
+			st := stallingClients{Store: bobsClientStore(t), gate: gate, down: down}
 			logger := slog.New(slog.NewTextHandler(logs, nil))
 			mux := http.NewServeMux()
 			pepper := []byte("0123456789abcdef0123456789abcdef")
 			(&Handler{Store: st, SignedIn: bobSignedIn{}, Pepper: pepper, Logger: logger}).Mount(mux)
 			(&Logout{Store: st, SignedIn: stuckSession{}, Pepper: pepper, Logger: logger}).Mount(mux)
 			srv := httptest.NewServer(mux)
-			ctx, cancel := context.WithCancel(t.Context())
-			go func() {
-				select {
-				case <-entered:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
+			ctx, cancel := gate.Context(t.Context())
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
 			resp, err := http.DefaultClient.Do(req)
 			switch {

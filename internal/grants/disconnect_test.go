@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/logbuf"
+	"github.com/opensts/sts/internal/ststest/stall"
 )
 
 // TestClientDisconnectIsNotARefusal: a request whose client went away
@@ -42,21 +43,20 @@ func TestClientDisconnectIsNotARefusal(t *testing.T) {
 }
 
 // stallingPools holds ListPools until the request's context ends, after
-// telling entered; then it fails with fail, or with the context's error
+// telling its gate; then it fails with fail, or with the context's error
 // when fail is nil.
 type stallingPools struct {
 	storage.Store
-	entered chan struct{}
-	fail    error
+	gate *stall.Gate
+	fail error
 }
 
 func (s stallingPools) ListPools(ctx context.Context) ([]storage.Pool, error) {
-	s.entered <- struct{}{}
-	<-ctx.Done()
+	err := s.gate.Hold(ctx)
 	if s.fail != nil {
 		return nil, s.fail
 	}
-	return nil, ctx.Err()
+	return nil, err
 }
 
 // TestClientGoneAtAFaultIsTheFault: a request whose client goes away
@@ -66,19 +66,12 @@ func (s stallingPools) ListPools(ctx context.Context) ([]storage.Pool, error) {
 // F-110).
 func TestClientGoneAtAFaultIsTheFault(t *testing.T) {
 	for _, fail := range []error{nil, errors.New("database is down")} {
-		entered := make(chan struct{}, 1)
-		e := newEnv(t, stallingPools{Store: newSQLite(t), entered: entered, fail: fail})
+		gate := stall.New()
+		e := newEnv(t, stallingPools{Store: newSQLite(t), gate: gate, fail: fail})
 		logs := &logbuf.Buffer{}
 		e.handler.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		tok := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "user-1"))
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() {
-			select {
-			case <-entered:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := gate.Context(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+PathToken, strings.NewReader(exchangeForm(tok, "pool", "ci").Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if resp, err := http.DefaultClient.Do(req); err == nil {

@@ -9,19 +9,18 @@ import (
 
 	"github.com/opensts/sts/internal/introspect"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/stall"
 )
 
 // stallingRevocations holds the revocation read until the request's
-// context ends, after telling entered.
+// context ends, after telling its gate.
 type stallingRevocations struct {
 	storage.RevocationStore
-	entered chan struct{}
+	gate *stall.Gate
 }
 
 func (s stallingRevocations) GetRevocations(ctx context.Context, ids ...string) ([]storage.Revocation, error) {
-	s.entered <- struct{}{}
-	<-ctx.Done()
-	return nil, ctx.Err()
+	return nil, s.gate.Hold(ctx)
 }
 
 // TestClientGoneIsNotAnOutage: a caller that goes away while its
@@ -30,15 +29,12 @@ func (s stallingRevocations) GetRevocations(ctx context.Context, ids ...string) 
 // (docs/security.md F-107); storage that fails for a caller still there
 // is (TestHandlerStorageDown).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
-	entered := make(chan struct{}, 1)
-	f := newFixture(t, func(s storage.Store) storage.RevocationStore { return stallingRevocations{s, entered} })
+	gate := stall.New()
+	f := newFixture(t, func(s storage.Store) storage.RevocationStore { return stallingRevocations{s, gate} })
 	now := time.Now()
 	valid, _ := f.mint(t, f.keys, now, now.Add(10*time.Minute))
-	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		<-entered
-		cancel()
-	}()
+	ctx, cancel := gate.Context(t.Context())
+	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+introspect.Path, strings.NewReader(tokenForm(valid)))
 	req.Header.Set("Content-Type", form)
 	req.SetBasicAuth("a", f.secretA)

@@ -9,23 +9,22 @@ import (
 
 	"github.com/opensts/sts/internal/revoke"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/ststest/stall"
 )
 
 // stallingRevocations holds PutRevocation until the request's context
-// ends, after telling entered; when down is set, it fails at once instead.
+// ends, after telling its gate; when down is set, it fails at once instead.
 type stallingRevocations struct {
 	storage.Store
-	entered chan struct{}
-	down    bool
+	gate *stall.Gate
+	down bool
 }
 
 func (s stallingRevocations) PutRevocation(ctx context.Context, r storage.Revocation) error {
 	if s.down {
 		return errors.New("disk full")
 	}
-	s.entered <- struct{}{}
-	<-ctx.Done()
-	return ctx.Err()
+	return s.gate.Hold(ctx)
 }
 
 // TestClientGoneIsNotAnOutage: a client that goes away while its
@@ -35,17 +34,10 @@ func (s stallingRevocations) PutRevocation(ctx context.Context, r storage.Revoca
 // F-111, T-64).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	for _, down := range []bool{false, true} {
-		entered := make(chan struct{}, 1)
-		f := newFixture(t, func(s storage.Store) revoke.Store { return stallingRevocations{s, entered, down} })
+		gate := stall.New()
+		f := newFixture(t, func(s storage.Store) revoke.Store { return stallingRevocations{s, gate, down} })
 		own, _ := f.mint(t, f.keys, "a")
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() {
-			select {
-			case <-entered:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := gate.Context(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+revoke.Path, strings.NewReader(tokenForm(own)))
 		req.Header.Set("Content-Type", form)
 		req.SetBasicAuth("a", f.secretA)

@@ -14,25 +14,24 @@ import (
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
+	"github.com/opensts/sts/internal/ststest/stall"
 	"github.com/opensts/sts/internal/tokens"
 	"github.com/opensts/sts/internal/userinfo"
 )
 
 // stallingPrincipals holds GetPrincipal until the request's context ends,
-// after telling entered; when down is set, it fails at once instead.
+// after telling its gate; when down is set, it fails at once instead.
 type stallingPrincipals struct {
 	storage.PrincipalStore
-	entered chan struct{}
-	down    bool
+	gate *stall.Gate
+	down bool
 }
 
 func (s stallingPrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
 	if s.down {
 		return storage.Principal{}, errors.New("database is down")
 	}
-	s.entered <- struct{}{}
-	<-ctx.Done()
-	return storage.Principal{}, ctx.Err()
+	return storage.Principal{}, s.gate.Hold(ctx)
 }
 
 // TestClientGoneIsNotAnOutage: a caller that goes away while UserInfo
@@ -56,23 +55,16 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 	}
 	for _, down := range []bool{false, true} {
 		logs := &logbuf.Buffer{}
-		entered := make(chan struct{}, 1)
+		gate := stall.New()
 		h := &userinfo.Handler{
 			Tokens:     &tokens.Verifier{Keys: keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: s}},
-			Principals: stallingPrincipals{PrincipalStore: s, entered: entered, down: down},
+			Principals: stallingPrincipals{PrincipalStore: s, gate: gate, down: down},
 			Logger:     slog.New(slog.NewTextHandler(logs, nil)),
 		}
 		mux := http.NewServeMux()
 		h.Mount(mux)
 		srv := httptest.NewServer(mux)
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() {
-			select {
-			case <-entered:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := gate.Context(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+userinfo.Path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)

@@ -15,16 +15,17 @@ import (
 	"github.com/opensts/sts/internal/storage/sqlstore"
 	"github.com/opensts/sts/internal/ststest/logbuf"
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
+	"github.com/opensts/sts/internal/ststest/stall"
 )
 
 // stallingSessions holds the storage read named at until the request's
-// context ends, after telling entered; when down is set, it fails at once
+// context ends, after telling its gate; when down is set, it fails at once
 // instead.
 type stallingSessions struct {
 	*sqlstore.Store
-	at      string // "GetWebSessionByDigest" or "ListWebSessions"
-	entered chan struct{}
-	down    bool
+	at   string // "GetWebSessionByDigest" or "ListWebSessions"
+	gate *stall.Gate
+	down bool
 }
 
 func (s stallingSessions) stall(ctx context.Context, name string) error {
@@ -34,9 +35,7 @@ func (s stallingSessions) stall(ctx context.Context, name string) error {
 	if s.down {
 		return errors.New("database is down")
 	}
-	s.entered <- struct{}{}
-	<-ctx.Done()
-	return ctx.Err()
+	return s.gate.Hold(ctx)
 }
 
 func (s stallingSessions) GetWebSessionByDigest(ctx context.Context, d []byte) (storage.WebSession, error) {
@@ -69,8 +68,8 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs := &logbuf.Buffer{}
-			entered := make(chan struct{}, 1)
-			h, err := New(Options{Issuer: "http://sts.example", Store: stallingSessions{Store: st, at: at, entered: entered, down: down},
+			gate := stall.New()
+			h, err := New(Options{Issuer: "http://sts.example", Store: stallingSessions{Store: st, at: at, gate: gate, down: down},
 				PATs: pats, Logger: slog.New(slog.NewTextHandler(logs, nil)), IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
 			if err != nil {
 				t.Fatal(err)
@@ -82,14 +81,7 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := httptest.NewServer(h)
-			ctx, cancel := context.WithCancel(t.Context())
-			go func() {
-				select {
-				case <-entered:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
+			ctx, cancel := gate.Context(t.Context())
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/tokens", nil)
 			req.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
 			resp, err := http.DefaultClient.Do(req)
