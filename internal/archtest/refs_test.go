@@ -32,6 +32,58 @@ var outsideRef = regexp.MustCompile(strings.Join([]string{
 	`(^|[^\w-])F[0-9]{1,2}\b`,
 }, "|"))
 
+// outsideRefLines is outsideRef over a text of several lines: ^ matches
+// at the start of each. Whatever outsideRef finds in a line, this finds in
+// a text holding that line.
+var outsideRefLines = regexp.MustCompile("(?m)" + outsideRef.String())
+
+// mayCiteOutside reports whether text holds a piece every alternative of
+// outsideRef needs (a literal, or F and a digit): a string search, so
+// that the regular expression runs only on the few texts that may match.
+func mayCiteOutside(text string) bool {
+	for _, lit := range []string{"§", "SECURITY", "DEPENDENCIES", "ssue", "#", "eed", "../shared", "b.", "c.1"} {
+		if strings.Contains(text, lit) {
+			return true
+		}
+	}
+	for i := strings.IndexByte(text, 'F'); i >= 0 && i+1 < len(text); {
+		if c := text[i+1]; c >= '0' && c <= '9' {
+			return true
+		}
+		j := strings.IndexByte(text[i+1:], 'F')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// caseIDs is caseID.FindAllStringIndex(text, -1), run only when text
+// holds a hyphen before a digit (every id does).
+func caseIDs(text string) [][]int {
+	for i := strings.IndexByte(text, '-'); i >= 0 && i+1 < len(text); {
+		if c := text[i+1]; c >= '0' && c <= '9' {
+			return caseID.FindAllStringIndex(text, -1)
+		}
+		j := strings.IndexByte(text[i+1:], '-')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return nil
+}
+
+// findAllIf is re.FindAllStringSubmatchIndex(text, -1) when text contains
+// lit, which every match of re does; nil otherwise.
+func findAllIf(text, lit string, re *regexp.Regexp) [][]int {
+	if !strings.Contains(text, lit) {
+		return nil
+	}
+	return re.FindAllStringSubmatchIndex(text, -1)
+}
+
 // caseID matches an id of the docs/security.md scheme.
 var caseID = regexp.MustCompile(`\b[TFDA]-[0-9]{2,3}\b`)
 
@@ -68,6 +120,9 @@ func TestOutsideRefPattern(t *testing.T) {
 	for _, s := range bad {
 		if !outsideRef.MatchString(s) {
 			t.Errorf("outsideRef misses %q", s)
+		}
+		if !mayCiteOutside(s) || !outsideRefLines.MatchString("a line before\n"+s) {
+			t.Errorf("the whole-text search misses %q, which outsideRef finds", s)
 		}
 	}
 	for _, s := range good {
@@ -114,22 +169,34 @@ func TestNoOutsideReferences(t *testing.T) {
 			t.Errorf("%s:%d: %s has no heading for #%s", rel, line, shown, anchor)
 		}
 	}
-	check := func(path string, line int, text string) {
+	// check looks at text, which begins on line first of path and may span
+	// several lines (a block comment, a whole Markdown file). Each pattern
+	// runs once over the whole text, not once a line: the per-line
+	// calls were most of this test's time under the race detector. A
+	// match's line is counted from its offset; outsideRef, whose \s may
+	// span a line break, is asked line by line only where the whole text
+	// matches, so what it finds is what a line-by-line search finds.
+	check := func(path string, first int, text string) {
 		rel, _ := filepath.Rel(root, path)
-		for _, m := range outsideRef.FindAllString(text, -1) {
-			t.Errorf("%s:%d: cites %q, a document outside the repository: explain in words or point into docs/", rel, line, strings.TrimSpace(m))
-		}
-		for _, id := range caseID.FindAllString(text, -1) {
-			if !defined[id] {
-				t.Errorf("%s:%d: case id %s is not defined in docs/security.md", rel, line, id)
+		lineAt := func(off int) int { return first + strings.Count(text[:off], "\n") }
+		if mayCiteOutside(text) && outsideRefLines.MatchString(text) {
+			for i, l := range strings.Split(text, "\n") {
+				for _, m := range outsideRef.FindAllString(l, -1) {
+					t.Errorf("%s:%d: cites %q, a document outside the repository: explain in words or point into docs/", rel, first+i, strings.TrimSpace(m))
+				}
 			}
 		}
-		for _, m := range docLink.FindAllStringSubmatch(text, -1) {
-			checkAnchor(rel, line, filepath.Join(root, "docs", filepath.FromSlash(m[1])), m[2])
+		for _, ix := range caseIDs(text) {
+			if id := text[ix[0]:ix[1]]; !defined[id] {
+				t.Errorf("%s:%d: case id %s is not defined in docs/security.md", rel, lineAt(ix[0]), id)
+			}
+		}
+		for _, m := range findAllIf(text, "docs/", docLink) {
+			checkAnchor(rel, lineAt(m[0]), filepath.Join(root, "docs", filepath.FromSlash(text[m[2]:m[3]])), text[m[4]:m[5]])
 		}
 		if strings.HasSuffix(path, ".md") {
-			for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
-				checkAnchor(rel, line, filepath.Join(filepath.Dir(path), filepath.FromSlash(m[1])), m[2])
+			for _, m := range findAllIf(text, ".md#", mdLink) {
+				checkAnchor(rel, lineAt(m[0]), filepath.Join(filepath.Dir(path), filepath.FromSlash(text[m[2]:m[3]])), text[m[4]:m[5]])
 			}
 		}
 	}
@@ -169,10 +236,7 @@ func TestNoOutsideReferences(t *testing.T) {
 				break
 			}
 			if tok == token.COMMENT {
-				line := fset.Position(pos).Line
-				for i, l := range strings.Split(lit, "\n") {
-					check(path, line+i, l)
-				}
+				check(path, fset.Position(pos).Line, lit)
 			}
 		}
 	}
@@ -187,9 +251,7 @@ func TestNoOutsideReferences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, l := range strings.Split(string(b), "\n") {
-			check(path, i+1, l)
-		}
+		check(path, 1, string(b))
 	}
 }
 
