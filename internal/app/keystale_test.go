@@ -24,6 +24,7 @@ import (
 // active, while its JWKS still serves; once it reads storage again, the
 // token is inactive and B signs with A's new key.
 func TestRevokedKeyElsewhereWhileStorageUnreadable(t *testing.T) {
+	t.Parallel()
 	p := newReplicaPair(t)
 	old := p.token(t, p.b)
 	bad := kidOf(t, old)

@@ -31,6 +31,7 @@ import (
 // the registry's bound (twice its 5 s refresh) and answers 503 until it
 // can read the pools again, then refuses the pool (400).
 func TestPoolDisabledElsewhereWhileStorageUnreadable(t *testing.T) {
+	t.Parallel()
 	p := newReplicaPair(t)
 	ctx := t.Context()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 // so that its checks fail too, introspection of such a token on B is 503
 // with Retry-After, never {"active":false}.
 func TestUnknownKidTwoReplicas(t *testing.T) {
+	t.Parallel()
 	p := newReplicaPair(t)
 	a, b, proxyB, keys := p.a, p.b, p.proxyB, p.keys
 	post := func(base, path string, form url.Values) (int, http.Header, string) {
@@ -109,9 +111,10 @@ func newReplicaPair(t *testing.T) *replicaPair {
 	sts := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
-		t.Setenv("STS_STORAGE_TYPE", "postgres")
-		t.Setenv("STS_STORAGE_DSN", cfgA.Storage.DSN)
-		if code := cli.Main(t.Context(), append(args, "--data-dir", cfgA.DataDir), &out, &errb); code != 0 {
+		// The environment given, not set (t.Setenv), so that tests on a
+		// pair can run in parallel.
+		env := append(os.Environ(), "STS_STORAGE_TYPE=postgres", "STS_STORAGE_DSN="+cfgA.Storage.DSN)
+		if code := cli.MainEnv(t.Context(), append(args, "--data-dir", cfgA.DataDir), env, &out, &errb); code != 0 {
 			t.Fatalf("sts %s = %d: %s", strings.Join(args, " "), code, errb.String())
 		}
 		return out.String()
