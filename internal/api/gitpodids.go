@@ -16,6 +16,11 @@ var gitpodUUIDFields = map[protoreflect.Name]bool{
 	"personal_access_token_id": true, "user_id": true, "user_ids": true,
 }
 
+// gitpodRequiredUUIDFields are the gitpodUUIDFields an empty value cannot
+// stand for: a request naming no personal access token names none, where
+// an empty user_id is the caller's own.
+var gitpodRequiredUUIDFields = map[protoreflect.Name]bool{"personal_access_token_id": true}
+
 // gitpodUUIDInterceptor answers a gitpod.v1.UserService request whose ID
 // field is set but not a UUID invalid_argument ("<jsonName> must be a
 // UUID") before the handler looks anything up or checks who may ask, as
@@ -23,12 +28,31 @@ var gitpodUUIDFields = map[protoreflect.Name]bool{
 // token and permission_denied for a user, which no Gitpod client expects
 // for a request it could have checked itself (docs/security.md F-106). A
 // well-formed ID that names nothing keeps its code, permission_denied
-// included where it hides whether a user exists. An empty ID is left to
-// the handler (the caller's own, or required).
+// included where it hides whether a user exists. An empty user ID is left
+// to the handler (the caller's own, or required); an empty
+// personal_access_token_id, which no handler can read as anything but
+// absent, is invalid_argument too, as Gitpod's UUID rule and the host
+// token RPCs' empty id answer it, not not_found (docs/security.md F-115).
 func gitpodUUIDInterceptor() connect.UnaryInterceptorFunc {
 	return messageInterceptor("/gitpod.v1.UserService/", func(m protoreflect.Message) error {
+		if err := checkRequiredGitpodUUIDs(m); err != nil {
+			return err
+		}
 		return checkGitpodUUIDs(m, "")
 	})
+}
+
+// checkRequiredGitpodUUIDs refuses a request whose top-level
+// gitpodRequiredUUIDFields field is empty.
+func checkRequiredGitpodUUIDs(m protoreflect.Message) error {
+	fields := m.Descriptor().Fields()
+	for name := range gitpodRequiredUUIDFields {
+		fd := fields.ByName(name)
+		if fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() && m.Get(fd).String() == "" {
+			return sts.Errorf(sts.Invalid, "%s must be a UUID", fd.JSONName())
+		}
+	}
+	return nil
 }
 
 // checkGitpodUUIDs checks the gitpodUUIDFields of m and of the messages it
