@@ -155,7 +155,7 @@ func (h *Handler) idTokenIssuer(aud []string) *tokens.Issuer {
 // (docs/security.md D-18).
 func (s *IdentityService) ExchangeToken(ctx context.Context, req *gitpodv1.ExchangeTokenRequest) (res *gitpodv1.ExchangeTokenResponse, err error) {
 	if req.GetExchangeToken() == "" {
-		return nil, sts.Errorf(sts.Invalid, "exchange_token required")
+		return nil, sts.Errorf(sts.Invalid, "exchangeToken is required")
 	}
 	// What the creator's credential derives from may have gone since the
 	// exchange token was made (its PAT narrowed, deleted or regenerated,

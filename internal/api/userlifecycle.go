@@ -30,7 +30,7 @@ const suspendRevocationTTL = 366 * 24 * time.Hour
 func (h *Handler) managedUser(ctx context.Context, id *Identity, userID, verb string) (storage.Principal, error) {
 	userID = storage.CanonicalID(userID)
 	if userID == "" {
-		return storage.Principal{}, sts.Errorf(sts.Invalid, "user_id required")
+		return storage.Principal{}, sts.Errorf(sts.Invalid, "userId is required")
 	}
 	if !id.Allows(pat.ScopeAdmin) {
 		return storage.Principal{}, sts.Errorf(sts.PermissionDenied, "cannot %s another user: needs an administrator of its organization", verb)

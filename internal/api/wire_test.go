@@ -123,7 +123,7 @@ func TestCurlJSON(t *testing.T) {
 			t.Errorf("%s ExchangeToken = %d %v", base, code, m)
 		}
 		code, _, m = post(t, e, base+"/gitpod.v1.IdentityService/ExchangeToken", "", `{"exchangeToken":""}`)
-		if code != 400 || m["code"] != "invalid_argument" || m["message"] != "exchange_token required" {
+		if code != 400 || m["code"] != "invalid_argument" || m["message"] != "exchangeToken is required" {
 			t.Errorf("%s empty ExchangeToken = %d %v", base, code, m)
 		}
 	}

@@ -191,7 +191,7 @@ func (s *Service) List(ctx context.Context, c Caller, in ListInput) ([]Token, st
 	if err := checkUUID("filter.runnerId", in.RunnerID, false); err != nil {
 		return nil, "", err
 	}
-	sub, err := resolveSubject(Subject{ID: in.SubjectID}, in.UserID)
+	sub, err := resolveSubject(Subject{ID: in.SubjectID}, in.UserID, "filter.subjectId", "filter.userId")
 	if err != nil {
 		return nil, "", err
 	}

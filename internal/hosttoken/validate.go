@@ -160,11 +160,15 @@ func checkSource(src storage.HostTokenSource) error {
 }
 
 // resolveSubject merges subject and the deprecated userId (a user subject).
-func resolveSubject(sub Subject, userID string) (Subject, error) {
-	if err := checkUUID("subject.id", sub.ID, false); err != nil {
+// subjectField and userField are the JSON paths of the two in the request
+// (subject.id and userId on create, filter.subjectId and filter.userId on
+// list), so a refusal names the field the caller sent (docs/security.md
+// F-120).
+func resolveSubject(sub Subject, userID, subjectField, userField string) (Subject, error) {
+	if err := checkUUID(subjectField, sub.ID, false); err != nil {
 		return sub, err
 	}
-	if err := checkUUID("userId", userID, false); err != nil {
+	if err := checkUUID(userField, userID, false); err != nil {
 		return sub, err
 	}
 	if sub.Kind != "" && !sub.Kind.Valid() {
@@ -175,7 +179,7 @@ func resolveSubject(sub Subject, userID string) (Subject, error) {
 	case sub.ID == "":
 		sub = Subject{ID: userID, Kind: storage.PrincipalUser}
 	case !strings.EqualFold(sub.ID, userID):
-		return sub, invalid("userId and subject.id name different principals")
+		return sub, invalid("%s and %s name different principals", userField, subjectField)
 	}
 	if sub.ID == "" && sub.Kind != "" {
 		return sub, invalid("subject.id is required when subject.principal is set")

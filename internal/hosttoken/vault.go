@@ -48,7 +48,7 @@ func (in *CreateInput) validate() error {
 	if in.RefreshToken != "" && in.Source == storage.HostTokenSourcePAT {
 		return invalid("refreshToken: a PAT-source token has no refresh token")
 	}
-	sub, err := resolveSubject(in.Subject, in.UserID)
+	sub, err := resolveSubject(in.Subject, in.UserID, "subject.id", "userId")
 	in.Subject, in.RunnerID, in.IntegrationID = sub, storage.CanonicalID(in.RunnerID), storage.CanonicalID(in.IntegrationID)
 	return err
 }
