@@ -20,6 +20,8 @@ import (
 type deleteAllData struct {
 	Count int
 	Admin bool
+	// For names the person the confirmation counted for (personValue).
+	For string
 }
 
 // managedPATs lists every token of se's person, page after page, split
@@ -52,7 +54,8 @@ func (h *Handler) deleteAllPage(w http.ResponseWriter, r *http.Request, se sessi
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "deleteall", "Delete all access tokens", &se, deleteAllData{Count: len(list), Admin: admin})
+	h.render(w, r, http.StatusOK, "deleteall", "Delete all access tokens", &se, deleteAllData{Count: len(list), Admin: admin,
+		For: h.personValue(se.principal.ID)})
 }
 
 // deleteAllPATs deletes every token the page manages. A token deleted
@@ -60,6 +63,12 @@ func (h *Handler) deleteAllPage(w http.ResponseWriter, r *http.Request, se sessi
 // meanwhile (the guard refuses it); a storage failure stops, and what was
 // deleted stays deleted: the page says to try again.
 func (h *Handler) deleteAllPATs(w http.ResponseWriter, r *http.Request, se session) {
+	// The confirmation counted its person's tokens: sent after another
+	// person signed in to the browser, it must not delete theirs
+	// (docs/security.md A-110).
+	if h.othersForm(w, r, se, "Nothing was deleted") {
+		return
+	}
 	list, _, err := h.managedPATs(r, se)
 	if err != nil {
 		h.fail(w, r, err)

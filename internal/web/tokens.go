@@ -84,6 +84,9 @@ type tokensData struct {
 	ConsentsOn          bool
 	Consents            []Consent
 	Form                patForm
+	// For names the person in the forms that name nothing of theirs
+	// (personValue).
+	For string
 }
 
 // patForm is the create/edit form's state (re-shown after an error).
@@ -252,6 +255,7 @@ func (h *Handler) showTokens(w http.ResponseWriter, r *http.Request, se session,
 	// Every page gets a new form: the one on a page showing a secret, or
 	// refusing a form, creates as any other.
 	d.Form.Once = h.onceValue(se.principal.ID)
+	d.For = h.personValue(se.principal.ID)
 	h.render(w, r, status, "tokens", "Access Tokens", &se, d)
 }
 
@@ -673,9 +677,46 @@ func (h *Handler) revokeConsent(w http.ResponseWriter, r *http.Request, se sessi
 		http.NotFound(w, r)
 		return
 	}
+	if h.othersForm(w, r, se, "Nothing was withdrawn") {
+		return
+	}
 	if err := h.o.Consents.RevokeConsent(r.Context(), pageCaller(w, r, se.principal.ID), se.principal.ID, r.PathValue("client")); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+// personValue names principalID in the forms whose target is no object of
+// theirs, but whoever is signed in: "Delete all access tokens" and an
+// authorized application's Revoke (the application is the same for
+// everyone). A MAC under Options.FormKey of the person, so a page opened
+// for one person and sent after another signed in to the browser (the
+// switch question, another tab) is told apart (othersForm); every other
+// form of the pages names a token, session or host token of the person,
+// which is not found for anyone else (docs/security.md A-110).
+func (h *Handler) personValue(principalID string) string {
+	m := hmac.New(sha256.New, h.o.FormKey)
+	m.Write([]byte("sts web person v1\x00" + principalID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// othersForm refuses a form whose "for" (personValue) names another
+// person than se's: it was opened for them, and would act for whoever
+// signed in since. The answer is 409, a page saying so and done (what was
+// not done); the session is kept (docs/security.md A-110). A form without the field (a page opened
+// before it existed) is taken as before, as the pages' other form values
+// are (T-164, T-165).
+func (h *Handler) othersForm(w http.ResponseWriter, r *http.Request, se session, done string) bool {
+	v := r.PostFormValue("for")
+	if v == "" || hmac.Equal([]byte(v), []byte(h.personValue(se.principal.ID))) {
+		return false
+	}
+	h.o.Logger.InfoContext(r.Context(), "web: form of another person refused", "session_id", se.rec.ID,
+		"principal", se.principal.ID, "route", r.Pattern)
+	h.render(w, r, http.StatusConflict, "message", "Not done", &se, messageData{
+		Text: "This page was opened for another person: someone else has signed in to this browser since. " + done +
+			". You are signed in as " + se.principal.Name + "; check the page and try again.",
+		Link: "/tokens", LinkText: "Back to access tokens"})
+	return true
 }
