@@ -107,7 +107,7 @@ func TestConsentRevokeSaysWhereFrom(t *testing.T) {
 		CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	if r := p.do(t, http.MethodPost, "/consents/"+client[1]+"/revoke", url.Values{}, nil); r.status != http.StatusSeeOther {
+	if r := p.do(t, http.MethodPost, "/consents/"+client[1]+"/revoke", forForm(t, p.do(t, http.MethodGet, "/tokens", nil, nil)), nil); r.status != http.StatusSeeOther {
 		t.Fatalf("revoke: %d %s", r.status, r.body)
 	}
 	sayWhereFrom(t, s, "consent.revoke")

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -41,7 +40,7 @@ func TestDeleteAllTokens(t *testing.T) {
 		t.Fatalf("confirmation: %d\n%s", confirm.status, confirm.body)
 	}
 
-	r := ada.do(t, http.MethodPost, "/tokens/delete-all", url.Values{}, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+	r := ada.do(t, http.MethodPost, "/tokens/delete-all", forForm(t, confirm), map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
 	if r.status != http.StatusForbidden {
 		t.Errorf("another site's form: %d, want 403", r.status)
 	}
@@ -51,7 +50,7 @@ func TestDeleteAllTokens(t *testing.T) {
 		}
 	}
 
-	if r := ada.do(t, http.MethodPost, "/tokens/delete-all", url.Values{}, nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/tokens" {
+	if r := ada.do(t, http.MethodPost, "/tokens/delete-all", forForm(t, confirm), nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/tokens" {
 		t.Fatalf("delete all: %d %q\n%s", r.status, r.header.Get("Location"), r.body)
 	}
 	for i, sec := range mine {

@@ -83,7 +83,15 @@ func TestSessionTimeouts(t *testing.T) {
 	if !strings.Contains(body, "Authorized applications") || !strings.Contains(body, "&lt;b&gt;Deploy bot&lt;/b&gt;") || !strings.Contains(body, "openid email") {
 		t.Errorf("the consent is not listed (escaped):\n%s", body)
 	}
-	if rec := serve(cmux, cookie, http.MethodPost, "/consents/app-1/revoke"); rec.Code != http.StatusSeeOther || consents.revoked != ada.ID+"/app-1" {
+	if rec := serve(cmux, cookie, http.MethodPost, "/consents/app-1/revoke"); rec.Code != http.StatusConflict || consents.revoked != "" {
+		t.Errorf("revoke naming nobody (docs/security.md A-110): %d %q", rec.Code, consents.revoked)
+	}
+	req := httptest.NewRequest(http.MethodPost, "https://sts.example/consents/app-1/revoke", strings.NewReader(forForm(t, reply{body: body}).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	cmux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || consents.revoked != ada.ID+"/app-1" {
 		t.Errorf("revoke: %d %q", rec.Code, consents.revoked)
 	}
 

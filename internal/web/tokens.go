@@ -703,20 +703,25 @@ func (h *Handler) personValue(principalID string) string {
 
 // othersForm refuses a form whose "for" (personValue) names another
 // person than se's: it was opened for them, and would act for whoever
-// signed in since. The answer is 409, a page saying so and done (what was
-// not done); the session is kept (docs/security.md A-110). A form without the field (a page opened
-// before it existed) is taken as before, as the pages' other form values
-// are (T-164, T-165).
+// signed in since. A form without the field is refused too: it names
+// nobody, so it too would act for whoever is signed in, and what it does
+// cannot be undone; a page opened before the field existed is opened
+// again. The answer is 409, a page saying so and done (what was not
+// done); the session is kept (docs/security.md ).
 func (h *Handler) othersForm(w http.ResponseWriter, r *http.Request, se session, done string) bool {
 	v := r.PostFormValue("for")
-	if v == "" || hmac.Equal([]byte(v), []byte(h.personValue(se.principal.ID))) {
+	if v != "" && hmac.Equal([]byte(v), []byte(h.personValue(se.principal.ID))) {
 		return false
 	}
+	text := "This page was opened for another person: someone else has signed in to this browser since. " + done +
+		". You are signed in as " + se.principal.Name + "; check the page and try again."
+	if v == "" {
+		text = "This form does not say whom it was opened for, and someone else may have signed in to this browser since. " + done +
+			". You are signed in as " + se.principal.Name + "; open it again and check it."
+	}
 	h.o.Logger.InfoContext(r.Context(), "web: form of another person refused", "session_id", se.rec.ID,
-		"principal", se.principal.ID, "route", r.Pattern)
+		"principal", se.principal.ID, "route", r.Pattern, "named", v != "")
 	h.render(w, r, http.StatusConflict, "message", "Not done", &se, messageData{
-		Text: "This page was opened for another person: someone else has signed in to this browser since. " + done +
-			". You are signed in as " + se.principal.Name + "; check the page and try again.",
-		Link: "/tokens", LinkText: "Back to access tokens"})
+		Text: text, Link: "/tokens", LinkText: "Back to access tokens"})
 	return true
 }

@@ -93,7 +93,8 @@ type Options struct {
 	// FormKey keys the MACs the pages put in their forms and links: the
 	// way back from signing in again (askReauth, which alone fills a form
 	// from the query; docs/security.md A-80), the secret a regenerate form
-	// replaces (T-164) and a new-token form's one-time value (T-165).
+	// replaces (T-164), a new-token form's one-time value (T-165) and the
+	// person a delete-all or revoke form was opened for.
 	// Each use has its own label in its MAC. Every replica needs the same
 	// one (the app derives it from the digest pepper); a random one of
 	// this process when empty.
