@@ -607,6 +607,7 @@ func TestOlderBinaryRefusesNewerSchema(t *testing.T) {
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
 	r.stop(t)
+	waitSQLiteClosed(t, dir) // serve may return before its store closes (F-41)
 	backup := filepath.Join(t.TempDir(), "sts-newer.db")
 	if code, out, e := runCLI(t, "backup", backup, "--data-dir", dir); code != 0 {
 		t.Fatalf("backup = %d %q %q", code, out, e)
@@ -738,6 +739,7 @@ func TestBackupRefusesNewerSchema(t *testing.T) {
 	r := serve(t, "--data-dir", dir)
 	checkServing(t, r)
 	r.stop(t)
+	waitSQLiteClosed(t, dir) // serve may return before its store closes (F-41)
 	db := filepath.Join(dir, "sts.db")
 	markSchemaNewer(t, db)
 	before := len(backupEvents(t, db))
