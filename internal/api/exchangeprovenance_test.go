@@ -45,6 +45,7 @@ func newProvenanceFxWith(t *testing.T, pools func(h *Handler) tokens.PoolRegistr
 			s.Pools, s.Audiences = reg, []string{testIssuer}
 		}
 		s.TTL = 0
+		s.InstanceAdmins = h.InstanceAdmins
 		h.Verifier.Sources = s
 	})
 	ctx := t.Context()

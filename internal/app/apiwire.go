@@ -56,6 +56,9 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 	ps.Logger = logger
 	sources := tokens.NewStoreSources(store, registry)
 	sources.Keys = keys // src_kid (docs/security.md T-192)
+	// A source subject of another organization stands while it is an
+	// instance administrator (docs/security.md A-106).
+	sources.InstanceAdmins = cfg.InstanceAdmins
 	// A pool's tokens are judged by the exchange's audience rule: its
 	// ServerAudiences, DefaultAudience being the issuer (grants.go).
 	sources.Audiences = []string{cfg.Issuer}

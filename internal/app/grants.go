@@ -117,6 +117,9 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 	}
 	sources := tokens.NewStoreSources(store, registry)
 	sources.Keys = keys // src_kid (docs/security.md T-192)
+	// A source subject of another organization stands while it is an
+	// instance administrator (docs/security.md A-106).
+	sources.InstanceAdmins = cfg.InstanceAdmins
 	te := &grants.TokenExchange{
 		Trust:      registry,
 		Federation: &federation.Verifier{Keys: cache, Leeway: cfg.Keys.Leeway, Verified: verified},
@@ -146,7 +149,7 @@ func newTokenEndpoints(cfg config.Config, store storage.Store, keys *signer.Mult
 		Store: store, Issuer: cfg.Issuer, Keys: keys, Pepper: pep, Exchange: te, PATs: pats,
 		JWKSClient: client, IssuerAudienceOnly: cfg.ClientAuth.AssertionAudience == config.AssertionAudienceIssuer, Leeway: cfg.Keys.Leeway, MaxLifetime: cfg.Keys.MaxTokenLifetime, RevocationKeep: cfg.Keys.RevocationKeep(),
 		Logger: logger, LeakLimiter: limits.leak,
-		SessionBounds: sessionBounds(cfg),
+		SessionBounds: sessionBounds(cfg), InstanceAdmins: cfg.InstanceAdmins,
 	})
 	te.Refresh = oa.Refresh // offline_access on token exchange
 	h := &grants.Handler{

@@ -54,6 +54,10 @@ type oauthDeps struct {
 	// refresh family bound to a browser session is judged by them, and
 	// its refresh is the session's activity (docs/security.md A-104).
 	SessionBounds tokens.SessionBounds
+	// InstanceAdmins is the configuration's instance_admins: a token's
+	// source subject of another organization stands while it is one
+	// (docs/security.md A-106).
+	InstanceAdmins []string
 	// RevocationKeep is how long a row that ends every token issued
 	// before it is kept (config.KeysConfig.RevocationKeep; zero: the
 	// default configuration's).
@@ -98,6 +102,9 @@ func newOAuth(d oauthDeps) *oauthParts {
 	}
 	sources := tokens.NewStoreSources(d.Store, registry)
 	sources.Keys = d.Keys // src_kid (docs/security.md T-192)
+	// A source subject of another organization stands while it is an
+	// instance administrator (docs/security.md A-106).
+	sources.InstanceAdmins = d.InstanceAdmins
 	// A family bound to a browser session introspects inactive once the
 	// session is idle or past its end, as it refreshes.
 	sources.SessionBounds = d.SessionBounds

@@ -96,6 +96,11 @@ type StoreSources struct {
 	// bound to one is judged at introspection as at refresh
 	// (CheckFamilySession; docs/security.md A-104); zero: not judged.
 	SessionBounds SessionBounds
+	// InstanceAdmins are the principals the configuration makes instance
+	// administrators (instance_admins) besides those whose stored flag is
+	// set: a token's source subject of another organization than the
+	// token's stands only while it is one (docs/security.md A-106).
+	InstanceAdmins []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -254,9 +259,12 @@ func (s *StoreSources) CheckFamily(ctx context.Context, t *FamilyTemplate) error
 // docs/security.md A-46, T-192): each principal present and enabled, each
 // PAT present, of its generation and unexpired, and still holding every
 // scope its entry names, each pool and provider present and
-// enabled, each key one this node still trusts. Their
-// organization is not compared (an actor's may be another's than the
-// token's). A PAT's scopes are not compared with the token's own: that
+// enabled, each key one this node still trusts. A PAT's or pool's
+// organization is not compared. A principal of another organization than
+// the token's (an actor is of the token's, A-89, so this is an instance
+// administrator's exchange token for a principal of an organization it
+// does not belong to) stands only while it holds the instance role, by
+// which alone it acted there. A PAT's scopes are not compared with the token's own: that
 // scope is its subject's, or the full access an exchange token buys;
 // what the derivation drew from the PAT is the scope its entry names.
 func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
@@ -266,12 +274,12 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 		}
 	}
 	for _, id := range c.SourceSubjects {
-		read := func() error { return s.principalStands(ctx, id, "", "") }
+		read := func() error { return s.sourceSubjectStands(ctx, id, c.OrgID) }
 		if _, ok := s.Store.(recordCache); ok {
 			if err := read(); err != nil {
 				return err
 			}
-		} else if err := s.check(ctx, "p\x00"+id+"\x00", read); err != nil {
+		} else if err := s.check(ctx, "p\x00"+id+"\x00"+c.OrgID, read); err != nil {
 			return err
 		}
 	}
@@ -398,6 +406,33 @@ func (s *StoreSources) principalStands(ctx context.Context, id, org, kind string
 		return invalid(ErrSourceGone, "principal %s not of organization %s", id, org)
 	case kind != "" && string(p.Kind) != kind:
 		return invalid(ErrSourceGone, "principal %s is not a %s", id, kind)
+	}
+	return nil
+}
+
+// sourceSubjectStands checks principal id, a source subject of a token of
+// organization org: present, enabled, and of org or an instance
+// administrator (its stored flag or InstanceAdmins; docs/security.md
+//
+func (s *StoreSources) sourceSubjectStands(ctx context.Context, id, org string) error {
+	var cached func(context.Context, string) (storage.Principal, bool, error)
+	if rc, ok := s.Store.(recordCache); ok {
+		cached = rc.CachedPrincipal
+	}
+	elsewhere := func(p storage.Principal) bool {
+		return org != "" && p.OrgID != org && !p.InstanceAdmin && !slices.Contains(s.InstanceAdmins, p.ID)
+	}
+	p, err := readFresh(ctx, id, cached, s.Store.GetPrincipal,
+		func(p storage.Principal) bool { return p.Disabled || elsewhere(p) })
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return invalid(ErrSourceGone, "principal %s deleted", id)
+	case err != nil:
+		return sourceUnavailable(err)
+	case p.Disabled:
+		return invalid(ErrSourceGone, "principal %s disabled", id)
+	case elsewhere(p):
+		return invalid(ErrSourceGone, "principal %s, of another organization than %s, is no longer an instance administrator", id, org)
 	}
 	return nil
 }
