@@ -279,7 +279,10 @@ func (s *StoreSources) further(ctx context.Context, c *AccessClaims) error {
 			if err := read(); err != nil {
 				return err
 			}
-		} else if err := s.check(ctx, "p\x00"+id+"\x00"+c.OrgID, read); err != nil {
+		} else if err := s.check(ctx, "s\x00"+id+"\x00"+c.OrgID, read); err != nil {
+			// Its own key: a source subject found alive is not a subject
+			// found alive, whose check also compares the organization
+			// (docs/security.md A-106).
 			return err
 		}
 	}

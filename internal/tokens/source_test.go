@@ -431,3 +431,83 @@ func TestStoreSourcesPATScopes(t *testing.T) {
 		t.Errorf("sts:admin, which * does not hold: reason %q, want token_source_gone", r)
 	}
 }
+
+// TestSourceSubjectCacheIsItsOwn: a source subject's check (present,
+// enabled, of the token's organization or an instance administrator;
+// docs/security.md A-106) is weaker than the check of a token's own
+// subject (of the token's organization), so a source subject found alive
+// is not remembered as a subject found alive: a token naming as its
+// subject a principal of another organization is refused even right
+// after a token of that organization named the principal as a source.
+func TestSourceSubjectCacheIsItsOwn(t *testing.T) {
+	ctx := t.Context()
+	s, ada := sourceStore(t, storage.PrincipalUser)
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "beta", Name: "beta", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	root := storage.Principal{ID: storage.NewID(), OrgID: "beta", Kind: storage.PrincipalUser, Name: "root", InstanceAdmin: true, CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	src := tokens.NewStoreSources(s, nil) // the default TTL: live sources cached
+	src.Now = func() time.Time { return t0 }
+	check := func(c tokens.AccessClaims) string {
+		t.Helper()
+		return tokens.Reason(src.CheckSource(ctx, &c))
+	}
+	user := string(storage.PrincipalUser)
+
+	// root, an instance administrator of beta, is the source of a token
+	// of acme.
+	if r := check(tokens.AccessClaims{Subject: ada.ID, OrgID: "acme", Principal: user, SourceSubjects: []string{root.ID}}); r != "" {
+		t.Fatalf("an instance administrator as the source of another organization's token: %s", r)
+	}
+	if r := check(tokens.AccessClaims{Subject: root.ID, OrgID: "acme", Principal: user}); r != "token_source_gone" {
+		t.Errorf("the subject of another organization than the token's, after it was checked as a source: reason %q, want token_source_gone", r)
+	}
+}
+
+// TestSourceSubjectOfAnotherOrganization is docs/security.md A-106 over
+// the cache of live sources: an instance administrator's token for
+// another organization is believed for the TTL after its role is revoked,
+// refused once it has passed, and accepted again while instance_admins
+// lists it.
+func TestSourceSubjectOfAnotherOrganization(t *testing.T) {
+	ctx := t.Context()
+	s, ada := sourceStore(t, storage.PrincipalUser)
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "beta", Name: "beta", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	root := storage.Principal{ID: storage.NewID(), OrgID: "beta", Kind: storage.PrincipalUser, Name: "root", InstanceAdmin: true, CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	src := tokens.NewStoreSources(s, nil)
+	src.Now = func() time.Time { return now }
+	c := tokens.AccessClaims{Subject: ada.ID, OrgID: "acme", Principal: string(storage.PrincipalUser), SourceSubjects: []string{root.ID}}
+	check := func() string {
+		t.Helper()
+		return tokens.Reason(src.CheckSource(ctx, &c))
+	}
+	if r := check(); r != "" {
+		t.Fatalf("an instance administrator's token for another organization: %s", r)
+	}
+	if err := s.UpdatePrincipal(ctx, root.ID, func(p storage.Principal) (storage.Principal, error) {
+		p.InstanceAdmin = false
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(); r != "" {
+		t.Errorf("the role revoked, within the TTL: reason %q, want the live answer kept", r)
+	}
+	now = now.Add(tokens.DefaultSourceTTL)
+	if r := check(); r != "token_source_gone" {
+		t.Errorf("the role revoked, the TTL passed: reason %q, want token_source_gone", r)
+	}
+	src.InstanceAdmins = []string{root.ID}
+	if r := check(); r != "" {
+		t.Errorf("listed in instance_admins: %s", r)
+	}
+}
