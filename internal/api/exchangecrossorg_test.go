@@ -19,9 +19,18 @@ import (
 // administrator is disabled; one it made for a principal of its own
 // organization, which it administers with sts:admin alone, stays. A
 // principal the configuration lists (instance_admins) keeps the role
-// without the stored flag.
+// without the stored flag. SQLite and PostgreSQL.
 func TestCrossOrgExchangeTokenEndsWithTheInstanceRole(t *testing.T) {
 	t.Parallel()
+	for name, store := range map[string]func(testing.TB) storage.Store{"SQLite": newSQLiteStore, "PostgreSQL": newPostgresStore} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			crossOrgExchangeTokenEndsWithTheInstanceRole(t, store)
+		})
+	}
+}
+
+func crossOrgExchangeTokenEndsWithTheInstanceRole(t *testing.T, store func(testing.TB) storage.Store) {
 	other := func(t *testing.T, fx *provenanceFx) storage.Principal {
 		t.Helper()
 		org, err := CreateOrganization(t.Context(), fx.store, testCaller, "beta", "", time.Now())
@@ -58,7 +67,7 @@ func TestCrossOrgExchangeTokenEndsWithTheInstanceRole(t *testing.T) {
 
 	t.Run("RoleRevokedAfterTheExchange", func(t *testing.T) {
 		t.Parallel()
-		fx := newProvenanceFx(t)
+		fx := newProvenanceFxOn(t, store(t), func(*Handler) tokens.PoolRegistry { return nil })
 		bo := other(t, fx)
 		cross, _ := fx.buy(t, fx.admin, bo.ID)
 		own, _ := fx.buy(t, fx.admin, fx.user.ID)
@@ -71,7 +80,7 @@ func TestCrossOrgExchangeTokenEndsWithTheInstanceRole(t *testing.T) {
 	})
 	t.Run("RoleRevokedBeforeTheExchange", func(t *testing.T) {
 		t.Parallel()
-		fx := newProvenanceFx(t)
+		fx := newProvenanceFxOn(t, store(t), func(*Handler) tokens.PoolRegistry { return nil })
 		bo := other(t, fx)
 		unspent := fx.exchangeToken(t, fx.admin, bo.ID)
 		ownUnspent := fx.exchangeToken(t, fx.admin, fx.user.ID)
@@ -91,7 +100,7 @@ func TestCrossOrgExchangeTokenEndsWithTheInstanceRole(t *testing.T) {
 		// The admin is an instance administrator by instance_admins
 		// alone, set on the API and its source checker before the
 		// server serves.
-		fx := newProvenanceFxWith(t, func(h *Handler) tokens.PoolRegistry {
+		fx := newProvenanceFxOn(t, store(t), func(h *Handler) tokens.PoolRegistry {
 			ctx := t.Context()
 			orgs, err := h.Store.ListOrganizations(ctx)
 			if err != nil || len(orgs) != 1 {

@@ -38,7 +38,14 @@ func newProvenanceFx(t *testing.T) *provenanceFx {
 // pools with the registry pools returns (nil: none).
 func newProvenanceFxWith(t *testing.T, pools func(h *Handler) tokens.PoolRegistry) *provenanceFx {
 	t.Helper()
-	e := newEnv(t, func(h *Handler) {
+	return newProvenanceFxOn(t, newSQLiteStore(t), pools)
+}
+
+// newProvenanceFxOn is newProvenanceFxWith over store (a migrated, empty
+// SQLite or PostgreSQL store).
+func newProvenanceFxOn(t *testing.T, store storage.Store, pools func(h *Handler) tokens.PoolRegistry) *provenanceFx {
+	t.Helper()
+	e := newEnvOn(t, store, func(h *Handler) {
 		reg := pools(h)
 		s := tokens.NewStoreSources(h.Store.(tokens.SourceStore), nil)
 		if reg != nil {
