@@ -141,8 +141,41 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		case err != nil:
 			return inactive, nil
 		}
+		// A refresh narrows the family's scope to what is still allowed,
+		// never to nothing: a family none of whose scopes its client, pool
+		// or PAT still allows refreshes no more (invalid_scope), and one
+		// that keeps some is reported with those (docs/security.md A-112).
+		if len(rt.Scopes) > 0 {
+			kept, err := h.scopesStanding(ctx, c.AccessClaims, rt.Scopes)
+			switch {
+			case err != nil:
+				return nil, err
+			case len(kept) == 0:
+				return inactive, nil
+			}
+			resp.Scope = strings.Join(kept, " ")
+		}
 	}
 	return resp, nil
+}
+
+// scopesStanding returns the scopes of a family, whose claims c carry
+// no scope, that a refresh may still ask for: each judged alone by the
+// access-token source check (the client still lists it, the pool and
+// the PAT still grant it; docs/security.md ). An error is
+// only ErrSourceUnavailable's.
+func (h *Handler) scopesStanding(ctx context.Context, c tokens.AccessClaims, scopes []string) ([]string, error) {
+	var kept []string
+	for _, s := range scopes {
+		c.Scope = s
+		switch err := h.Tokens.Sources.CheckSource(ctx, &c); {
+		case errors.Is(err, tokens.ErrSourceUnavailable):
+			return nil, err
+		case err == nil:
+			kept = append(kept, s)
+		}
+	}
+	return kept, nil
 }
 
 // pat introspects a personal access token through the pat service (its
