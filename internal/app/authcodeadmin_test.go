@@ -123,6 +123,11 @@ func browserNeverGrants(t *testing.T, scope string) {
 				t.Errorf("refreshing an authorization-code family holding %s (scope %q) = %d %v, want 400 invalid_grant", scope, asked, st, m)
 			}
 		}
+		// No refresh of it is honoured, so it introspects inactive, to
+		// its client as to anyone.
+		if m := e.introspected(t, c.ID, sec, raw); m["active"] != false {
+			t.Errorf("introspecting an authorization-code family holding %s = %v, want active false", scope, m)
+		}
 	})
 	t.Run("OtherScopesStillWork", func(t *testing.T) {
 		conf := *conf

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -112,6 +113,14 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 	// derives from (its principal, client, PAT, pool, the tokens it was
 	// exchanged from) still stands, as the refresh grant re-checks
 	// (docs/security.md ).
+	// A family the browser flow began holding a scope consent never
+	// grants (sts:admin, introspect; issued before that rule) is refused
+	// at every refresh, whatever scope is asked (docs/security.md A-44,
+	// A-75), so it is inactive.
+	consentNeverGrants := func(sc string) bool { return !pat.ConsentMayGrant(sc) }
+	if tokens.BegunByAuthorizationCode(&c.AccessClaims) && slices.ContainsFunc(rt.Scopes, consentNeverGrants) {
+		return inactive, nil
+	}
 	c.Subject, c.ClientID = rt.Subject, rt.ClientID // the family's own rows (docs/security.md T-160)
 	switch revoked, err := tokens.FamilySourceRevoked(ctx, h.Refresh, &c, rt.FamilyID, rt.CreatedAt); {
 	case err != nil:
