@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
@@ -124,7 +125,7 @@ func (g *Refresh) Exchange(ctx context.Context, req *Request, client *storage.Cl
 		return nil, refuse(oauth2.ErrorUnauthorizedClient, "client may not use this grant", ReasonGrantNotAllowed,
 			fmt.Errorf("the family was begun by the %s grant, which the client no longer holds", strings.Join(begunBy, " or ")))
 	}
-	if err := withinPool(pool, scopes, rt.Audiences, g.Audiences); err != nil {
+	if err := withinPool(pool, scopes, rt.Audiences, g.Audiences, storage.PrincipalKind(rt.PrincipalID).Valid()); err != nil {
 		return nil, err
 	}
 	req.trace.pool, req.trace.provider, req.trace.actor = tmpl.Pool, tmpl.Provider, "client:"+client.ID
@@ -230,8 +231,10 @@ func (g *Refresh) markUsed(ctx context.Context, rt storage.RefreshToken, now tim
 // pool no longer allows, neither its own nor one of the server's
 // (server, as at the exchange), ends the family, which cannot change
 // audience (invalid_target, as when its client no longer lists it;
-// docs/security.md A-61).
-func withinPool(pool *trust.Pool, scopes, aud, server []string) error {
+// docs/security.md A-61). For a family acting as a principal of ours
+// (api) the pool's "*" stands for each scope of our API but sts:admin,
+// as at the exchange and in the source checker (A-52, F-118).
+func withinPool(pool *trust.Pool, scopes, aud, server []string, api bool) error {
 	if pool == nil {
 		return nil
 	}
@@ -239,7 +242,7 @@ func withinPool(pool *trust.Pool, scopes, aud, server []string) error {
 		return invalidGrant(ReasonScopeExceedsPool, errors.New("the family's pool no longer allows offline_access"))
 	}
 	for _, s := range scopes {
-		if !slices.Contains(pool.Scopes, s) {
+		if !slices.Contains(pool.Scopes, s) && !(api && pat.KnownScope(s) && pat.Allows(pool.Scopes, s)) {
 			return refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeExceedsPool, fmt.Errorf("scope %q is no longer in the family's pool", s))
 		}
 	}
