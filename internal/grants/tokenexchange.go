@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/federation"
 	"github.com/opensts/sts/internal/oauth2"
@@ -336,9 +337,13 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 const maxJTILen = 256
 
 // spendKey is the used-token key of a one-time subject token: namespaced
-// by issuer, so two issuers' jti values never collide (F-16).
+// by issuer, so two issuers' jti values never collide (F-16). A jti with
+// a NUL character is no usable one: no stored text holds it (PostgreSQL
+// refuses it), so it could never be spent, and the store's refusal would
+// read as a storage failure, a 503 retried for ever (docs/security.md
+// T-248).
 func spendKey(id *federation.Identity) (string, error) {
-	if id.JTI == "" || len(id.JTI) > maxJTILen {
+	if id.JTI == "" || len(id.JTI) > maxJTILen || strings.IndexByte(id.JTI, 0) >= 0 || !utf8.ValidString(id.JTI) {
 		return "", badSubject(ReasonSubjectJTIMissing, errors.New("one-time-use provider: token without a usable jti"))
 	}
 	return "subject_token:" + id.Issuer + " " + id.JTI, nil
