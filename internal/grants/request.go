@@ -355,13 +355,20 @@ func targets(vals []string, resource bool) ([]string, error) {
 }
 
 // parseScope splits scope (RFC 6749 §3.3: space-delimited, each
-// %x21 / %x23-5B / %x5D-7E) into a duplicate-free list.
+// %x21 / %x23-5B / %x5D-7E) into a duplicate-free list. Only a space
+// (%x20) delimits, repeated or around the list: a tab, a line break or
+// Unicode white space is part of a token, which is then malformed, never
+// a second delimiter a client or a proxy reading the RFC does not see
+// (docs/security.md T-249).
 func parseScope(s string) ([]string, error) {
 	if s == "" {
 		return nil, nil
 	}
 	var out []string
-	for tok := range strings.FieldsSeq(s) {
+	for tok := range strings.SplitSeq(s, " ") {
+		if tok == "" {
+			continue
+		}
 		if len(tok) > maxScopeLength || strings.ContainsAny(tok, "\"\\") || !policy.Printable(tok) {
 			return nil, refuse(oauth2.ErrorInvalidScope, descScope, ReasonScopeInvalid, errors.New("malformed scope"))
 		}
