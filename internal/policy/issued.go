@@ -83,9 +83,18 @@ func ClientCeiling(ceiling []string, client *storage.Client) []string {
 }
 
 // IssuedAudience is the aud a token asked for with audiences and
-// resources carries: both, in that order, or def when there are none.
+// resources carries: both, in that order, each value once (a target named
+// as audience and as resource is one audience, not "aud":["A","A"], which
+// a relying party taking a token for one audience refuses;
+// docs/security.md T-250), or def when there are none.
 func IssuedAudience(audiences, resources []string, def string) []string {
-	if want := slices.Concat(audiences, resources); len(want) > 0 {
+	want := slices.Clip(slices.Clone(audiences))
+	for _, r := range resources {
+		if !slices.Contains(want, r) {
+			want = append(want, r)
+		}
+	}
+	if len(want) > 0 {
 		return want
 	}
 	return []string{def}
