@@ -8,6 +8,7 @@ import (
 
 	"github.com/opensts/sts/internal/clientauth"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/policy"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -118,18 +119,19 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 // clientAudiences are the requested audiences and resources, or the
 // client's first audience when none was asked; CheckClient judges them.
 func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, error) {
-	want := append(append([]string{}, req.Audiences...), req.Resources...)
-	if len(want) == 0 {
-		if len(client.Audiences) == 0 {
-			return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
-		}
-		// A view of the client's record, which nothing writes: capacity
-		// one, so an append elsewhere copies instead of writing into it. No
-		// allocation per token (docs/performance.md, client_credentials
-		// fifth pass).
-		return tokens.Audience(client.Audiences[:1:1]), nil
+	if len(req.Audiences)+len(req.Resources) > 0 {
+		// Each value once: a target sent as audience and as resource is
+		// one audience (docs/security.md T-250).
+		return policy.IssuedAudience(req.Audiences, req.Resources, ""), nil
 	}
-	return want, nil
+	if len(client.Audiences) == 0 {
+		return nil, refuse(oauth2.ErrorInvalidTarget, descTarget, ReasonAudienceRequired, errors.New("client has no audience"))
+	}
+	// A view of the client's record, which nothing writes: capacity
+	// one, so an append elsewhere copies instead of writing into it. No
+	// allocation per token (docs/performance.md, client_credentials
+	// fifth pass).
+	return tokens.Audience(client.Audiences[:1:1]), nil
 }
 
 // pickLifetime is the requested lifetime if allowed (refused, not
