@@ -171,8 +171,12 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 		return time.Time{}, time.Time{}, invalidClient(fmt.Errorf("assertion aud %q", []string(cl.Audience)))
 	case cl.Expiry == nil:
 		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion without exp"))
-	case cl.ID == "" || len(cl.ID) > 256:
-		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion jti missing or too long"))
+	case cl.ID == "" || len(cl.ID) > 256 || strings.IndexByte(cl.ID, 0) >= 0:
+		// A jti holding a NUL is no usable one: no stored text holds it
+		// (PostgreSQL refuses it), so it could never be spent, and the
+		// store's refusal would read as an outage, a 503 retried for ever
+		// (docs/security.md T-267).
+		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion jti missing, too long or holding a NUL"))
 	case !now.Before(cl.Expiry.Time().Add(leeway)):
 		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion expired"))
 	case cl.NotBefore != nil && now.Add(leeway).Before(cl.NotBefore.Time()):
