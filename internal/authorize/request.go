@@ -226,7 +226,13 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 		return q, nil, &redirectError{oauth2.ErrorInvalidRequest, "nonce too long"}
 	}
 	q.scopes = []string{}
-	for s := range strings.FieldsSeq(v.Get("scope")) {
+	// Only a space delimits (RFC 6749 §3.3), as at the token endpoints:
+	// other white space is part of a token, never a delimiter a client or
+	// a proxy reading the RFC does not see (docs/security.md T-268).
+	for s := range strings.SplitSeq(v.Get("scope"), " ") {
+		if s == "" {
+			continue
+		}
 		if len(s) > maxScopeLen || len(q.scopes) >= maxScopes {
 			return q, nil, &redirectError{oauth2.ErrorInvalidScope, "scope too long"}
 		}
