@@ -33,8 +33,10 @@ func (auditDownTx) AppendAudit(context.Context, ...storage.AuditEvent) error { r
 // TestCreateIsAtomicWithItsEvent: a host token (an SCM secret) is never
 // stored, nor acknowledged, without its audit event (docs/design.md#audit).
 func TestCreateIsAtomicWithItsEvent(t *testing.T) {
+	t.Parallel()
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			store := open(t)
 			w := newWorld(t, store)
 			down := auditDown{store}
@@ -58,8 +60,10 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 // token whose audit event cannot be stored changes nothing
 // (docs/design.md#audit).
 func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
+	t.Parallel()
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			store := open(t)
 			w := newWorld(t, store)
 			ctx := t.Context()
@@ -98,8 +102,10 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 // read SCM secrets) whose audit event cannot be stored is not stored
 // either (docs/design.md#audit); before, the key stayed registered.
 func TestRunnerKeyIsAtomicWithItsEvent(t *testing.T) {
+	t.Parallel()
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			store := open(t)
 			w := newWorld(t, store)
 			pub, _, err := box.GenerateKey(rand.Reader)

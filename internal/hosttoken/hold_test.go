@@ -69,8 +69,10 @@ func (t *hookTx) CreateHostToken(ctx context.Context, h storage.HostToken) error
 // (PostgreSQL FOR SHARE; SQLite's IMMEDIATE transaction) keeps the token
 // from outliving its subject.
 func TestCreateHoldsPrincipalsDuringItsTransaction(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			inner := newStore(t)
 			w := newWorld(t, inner)
 			ctx := t.Context()
@@ -116,8 +118,10 @@ func (s *keyDeletingStore) GetPrincipal(ctx context.Context, id string) (storage
 // registered while its runner is being deleted is refused (not_found),
 // never stored for a runner that no longer exists.
 func TestSetRunnerKeyRacingDeletion(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			inner := newStore(t)
 			w := newWorld(t, inner)
 			ctx := t.Context()
@@ -179,11 +183,13 @@ func (t *barrierTx) LockPrincipal(ctx context.Context, id string) (storage.Princ
 // wait for the other's first lock: on PostgreSQL one dies in a deadlock
 // (40P01) and is answered unavailable. Locked in id order, both succeed.
 func TestCreateCrosswiseRunnersNoDeadlock(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		if name != "postgres" {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			inner := newStore(t)
 			w := newWorld(t, inner)
 			b := principal(t, inner, w.runner.OrgID, storage.PrincipalRunner, false)
@@ -211,8 +217,10 @@ func TestCreateCrosswiseRunnersNoDeadlock(t *testing.T) {
 // disabled runner is on its way out (deletion disables first): no key is
 // registered for it.
 func TestSetRunnerKeyRefusesDisabledRunner(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			store := newStore(t)
 			w := newWorld(t, store)
 			ctx := t.Context()

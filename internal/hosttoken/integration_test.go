@@ -15,6 +15,7 @@ import (
 // rule is the refresh client's own (federation.ClientOptions.CheckURL):
 // https, or with federation.allow_loopback plain http to a loopback host.
 func TestIntegrationTokenURL(t *testing.T) {
+	t.Parallel()
 	const id = "6f1c1b3e-2a7d-4c55-9e1e-0a8c5b1d2e3f"
 	load := func(tokenURL string, allowLoopback bool) error {
 		_, err := hosttoken.LoadIntegrations(map[string]hosttoken.IntegrationConfig{id: {TokenURL: tokenURL, ClientID: "c"}},
@@ -62,6 +63,7 @@ func TestIntegrationTokenURL(t *testing.T) {
 // the same URL without allow_loopback, which LoadIntegrations refuses, is
 // one that client refuses to call: one rule, at load and at refresh.
 func TestIntegrationTokenURLIsWhatRefreshCalls(t *testing.T) {
+	t.Parallel()
 	srv := newOAuthServer(t, "ghr_initial")
 	for _, allow := range []bool{true, false} {
 		opts := federation.ClientOptions{AllowLoopback: allow, AllowHTTP: allow}

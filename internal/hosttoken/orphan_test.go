@@ -55,9 +55,11 @@ func (s *deletingStore) GetPrincipal(ctx context.Context, id string) (storage.Pr
 // would deliver, refresh or delete it with its owner. Nor is one
 // stored for a principal that is disabled (deletion disables first).
 func TestCreateRacingPrincipalDeletion(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		for _, role := range []string{"subject", "runner"} {
 			t.Run(name+"/"+role, func(t *testing.T) {
+				t.Parallel()
 				inner := newStore(t)
 				w := newWorld(t, inner)
 				ctx := t.Context()
@@ -94,9 +96,11 @@ func TestCreateRacingPrincipalDeletion(t *testing.T) {
 // principal on its way out, which deletion's sweep may already have
 // passed.
 func TestCreateRefusesDisabledPrincipals(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		for _, role := range []string{"subject", "runner"} {
 			t.Run(name+"/"+role, func(t *testing.T) {
+				t.Parallel()
 				store := newStore(t)
 				w := newWorld(t, store)
 				ctx := t.Context()

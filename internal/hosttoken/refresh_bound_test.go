@@ -18,6 +18,7 @@ import (
 // replica was refreshed meanwhile, nor after the database came back. The
 // stored result is tried again within the lease, no longer.
 func TestRefreshBoundedWhenDatabaseGoesAway(t *testing.T) {
+	t.Parallel()
 	w, proxy, _ := worldBehindProxy(t)
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)

@@ -16,8 +16,10 @@ import (
 // poll. A token whose SCM value lives shorter than the pace and the refresh
 // window together is still refreshed when its own expiry comes near.
 func TestRefreshesArePaced(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			srv := newOAuthServer(t, "ghr_initial")
@@ -107,8 +109,10 @@ func (s slowStore) WithTx(ctx context.Context, fn func(storage.Tx) error) error 
 // row no longer holds: it is not recorded on the token (no failure shown
 // to the owner, no backoff), and the next refresh works.
 func TestLeaseRunOutRecordsNoSpuriousFailure(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			srv := newOAuthServer(t, "ghr_initial")

@@ -108,8 +108,10 @@ func refresher(w *world, srv *oauthServer) *hosttoken.Refresher {
 // recorded on the token (visible in Get) and backed off, and a later
 // attempt recovers.
 func TestRefresh(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			srv := newOAuthServer(t, "ghr_initial")
@@ -168,8 +170,10 @@ func TestRefresh(t *testing.T) {
 // TestRefreshTwoReplicas: refreshers of two replicas polling at once refresh
 // each token exactly once (the endpoint would reject a reused refresh token).
 func TestRefreshTwoReplicas(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			srv := newOAuthServer(t, "ghr_a", "ghr_b", "ghr_c")
 			srv.delay = 20 * time.Millisecond
@@ -196,8 +200,10 @@ func TestRefreshTwoReplicas(t *testing.T) {
 // table for the secret values (and their refreshed successors), after
 // create, update, refresh and reseal. None may appear.
 func TestDatabaseHoldsNoPlaintext(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			store := newStore(t)
 			w := newWorld(t, store)
 			ctx := t.Context()
@@ -294,6 +300,7 @@ func queryStrings(t *testing.T, db *sql.DB, q string) []string {
 // TestResealRewrapsDataKeys: after `sts keys rotate-master` (Reseal) every
 // row opens with the new master key alone, and a second run changes none.
 func TestResealRewrapsDataKeys(t *testing.T) {
+	t.Parallel()
 	store := backends(t)["sqlite"](t)
 	w := newWorld(t, store)
 	ctx := t.Context()
@@ -327,8 +334,10 @@ func TestResealRewrapsDataKeys(t *testing.T) {
 // such tokens that expire sooner is refreshed with a batch of one), and is
 // refreshed again once its owners are enabled.
 func TestRefreshSkipsSuspendedOwners(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			srv := newOAuthServer(t, "ghr_disabled_user", "ghr_disabled_runner", "ghr_gone_user", "ghr_gone_runner", "ghr_healthy")
@@ -429,9 +438,11 @@ func TestRefreshSkipsSuspendedOwners(t *testing.T) {
 // endpoint) nor makes the refresher discard what the endpoint returned:
 // the rotated refresh token is stored, so the next refresh works.
 func TestExpiryUpdateKeepsInFlightRefresh(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		for _, replica := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/second-replica=%v", name, replica), func(t *testing.T) {
+				t.Parallel()
 				expiryUpdateDuringRefresh(t, newStore(t), replica)
 			})
 		}
@@ -473,8 +484,10 @@ func expiryUpdateDuringRefresh(t *testing.T, store *sqlstore.Store, replica bool
 // cannot make the refresher call the token endpoint again at once; the
 // token is refreshed when the backoff ends.
 func TestUpdateKeepsBackoff(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			srv := newOAuthServer(t, "ghr_initial")
@@ -513,8 +526,10 @@ func TestUpdateKeepsBackoff(t *testing.T) {
 // at the next poll in its refresh window, not after the dead token's hour
 // of backoff. The same refresh token supplied again ends nothing.
 func TestNewRefreshTokenEndsBackoff(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			srv := newOAuthServer(t) // ghr_dead is refused: invalid_grant
@@ -570,6 +585,7 @@ func TestNewRefreshTokenEndsBackoff(t *testing.T) {
 // entirely; one that supplies the spent refresh token again does not
 // bring it back.
 func TestValueUpdateDuringRefresh(t *testing.T) {
+	t.Parallel()
 	owner, spent := "gho_owner", "ghr_initial"
 	later := time.Now().Add(9 * time.Hour).Truncate(time.Second)
 	cases := []struct {
@@ -594,6 +610,7 @@ func TestValueUpdateDuringRefresh(t *testing.T) {
 	for name, newStore := range backends(t) {
 		for _, c := range cases {
 			t.Run(name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
 				valueUpdateDuringRefresh(t, newStore(t), c.in, c.replica, c.token, c.refresh, c.expiry)
 			})
 		}

@@ -19,8 +19,10 @@ import (
 // the row that stayed behind by ID (never a value), so the operator can
 // delete it and retire the old key.
 func TestResealGoesPastRowsThatDoNotOpen(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			store := newStore(t)
 			w := newWorld(t, store)
 			ctx := t.Context()

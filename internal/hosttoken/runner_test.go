@@ -37,8 +37,10 @@ func (w *world) runnerKeyPair(t *testing.T, runner hosttoken.Caller) (pub, priv 
 // sealed to its registered key and opens them with its private key; the
 // read is audited; nobody else gets anything.
 func TestRunnerValueSealed(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			tok := w.create(t, "gho_sealed_value", "ghr_sealed_refresh", "", time.Time{})
@@ -127,6 +129,7 @@ func TestRunnerValueSealed(t *testing.T) {
 // TestRunnerKeyRules: 32-byte usable keys only, admins of the runner's
 // organization only, runners only; rotation replaces the key.
 func TestRunnerKeyRules(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
 	set := func(c hosttoken.Caller, runnerID string, pub []byte) error {
@@ -168,6 +171,7 @@ func wantErrIs(t *testing.T, what string, err, want error) {
 // row whose owner is changed in storage no longer opens (counted as
 // corruption, nothing disclosed).
 func TestOwnerBoundCiphertext(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
 	tok := w.create(t, "gho_owner_bound", "", "", time.Time{})
@@ -205,6 +209,7 @@ func TestOwnerBoundCiphertext(t *testing.T) {
 // (version 2) still open, and Reseal upgrades them to the current AAD,
 // after which a changed host no longer opens (docs/security.md T-147).
 func TestEarlierSealVersionsStillOpen(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
 	env := w.svc.Envelope
@@ -266,6 +271,7 @@ func TestEarlierSealVersionsStillOpen(t *testing.T) {
 // TestUpdateMetadata: the token's runner records the SCM account; others
 // cannot.
 func TestUpdateMetadata(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
 	tok := w.create(t, "gho_meta", "", "", time.Time{})
@@ -304,6 +310,7 @@ func TestUpdateMetadata(t *testing.T) {
 // Each such row fails to open, is counted as corruption and discloses
 // nothing.
 func TestRowContextBoundCiphertext(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
 	pub, priv := w.runnerKeyPair(t, w.runner)
@@ -349,6 +356,7 @@ func TestRowContextBoundCiphertext(t *testing.T) {
 // with its refresh token, as the garbage collection keeps it. The
 // collection itself is the judge: delivered exactly when it keeps the row.
 func TestExpiredTokenNotDelivered(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, backends(t)["sqlite"](t))
 	ctx := t.Context()
 	w.runnerKeyPair(t, w.runner)
@@ -411,8 +419,10 @@ func TestExpiredTokenNotDelivered(t *testing.T) {
 // lengthen a live one. It may still shorten it; the user and an admin may
 // extend it; the runner may extend the expiry of its own token.
 func TestRunnerCannotExtendUserTokenExpiry(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			w.runnerKeyPair(t, w.runner)
@@ -488,8 +498,10 @@ func (s *rotatingStore) GetRunnerKey(ctx context.Context, id string) (storage.Ru
 // replaced key once the rotation has committed; the runner asks again and
 // gets the value sealed to the new key.
 func TestRotationDuringDeliveryNotSealedToReplacedKey(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			oldPub, oldPriv := w.runnerKeyPair(t, w.runner)
@@ -543,8 +555,10 @@ func (s *listingStore) ListHostTokens(ctx context.Context, f storage.HostTokenFi
 // rotated a leaked token) is not delivered in its old form, and asked
 // again the new one is.
 func TestChangeDuringDeliveryIsHonoured(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			pub, priv := w.runnerKeyPair(t, w.runner)
@@ -610,8 +624,10 @@ func (a *rotatingAuditor) Append(ctx context.Context, ev storage.AuditEvent) err
 // not merely after the first reads: a rotation or a new value that
 // commits while the append is under way is honoured too.
 func TestChangeDuringAuditAppendIsHonoured(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			oldPub, oldPriv := w.runnerKeyPair(t, w.runner)
@@ -647,8 +663,10 @@ func TestChangeDuringAuditAppendIsHonoured(t *testing.T) {
 // or SCM account changed meanwhile is delivered as it is now, not as it
 // was read.
 func TestEndedDuringDeliveryNotDelivered(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			w.runnerKeyPair(t, w.runner)
@@ -698,8 +716,10 @@ func TestEndedDuringDeliveryNotDelivered(t *testing.T) {
 // as final): the subject has a live token, which the runner asking
 // again is given. Without one, the answer stays not_found.
 func TestGoneBehindReplacementAskAgain(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			pub, priv := w.runnerKeyPair(t, w.runner)
@@ -756,8 +776,10 @@ func TestGoneBehindReplacementAskAgain(t *testing.T) {
 // delivery to it is under way, after the delivery read the token's row,
 // is sealed nothing.
 func TestRunnerSuspendedDuringDeliveryGetsNothing(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			w.runnerKeyPair(t, w.runner)
@@ -789,8 +811,10 @@ func TestRunnerSuspendedDuringDeliveryGetsNothing(t *testing.T) {
 // administrator reads after rotating a leaked key does not end with a
 // read sealed to it.
 func TestWithheldDeliveryAudited(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			oldPub, _ := w.runnerKeyPair(t, w.runner)

@@ -17,6 +17,7 @@ import (
 // after 5 s: the row kept the spent one and the host token could never be
 // refreshed again.
 func TestRotatedRefreshStoredAfterAStall(t *testing.T) {
+	t.Parallel()
 	w, proxy, direct := worldBehindProxy(t)
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)
@@ -84,6 +85,7 @@ func TestRotatedRefreshStoredAfterAStall(t *testing.T) {
 // every attempt: the poll must be over once the attempt under way when
 // the lease ends does (at 9 s; it went on to 12 s).
 func TestStoreRetriesEndWithTheLease(t *testing.T) {
+	t.Parallel()
 	w, proxy, direct := worldBehindProxy(t)
 	srv := newOAuthServer(t, "ghr_initial")
 	r := refresher(w, srv)

@@ -22,8 +22,10 @@ func wantCode(t *testing.T, what string, err error, want sts.Code) {
 // admin may act on it; a bystander of the same organization and anyone of
 // another organization get not_found, exactly as for an unknown ID.
 func TestVaultLifecycle(t *testing.T) {
+	t.Parallel()
 	for name, newStore := range backends(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t, newStore(t))
 			ctx := t.Context()
 			exp := time.Now().Add(8 * time.Hour).Truncate(time.Microsecond).UTC()
@@ -94,6 +96,7 @@ func TestVaultLifecycle(t *testing.T) {
 // TestCreateRejectsBadInput: every gitpod.v1.RunnerConfigurationService rule gives Invalid naming the
 // field, and nothing is written.
 func TestCreateRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	store := backends(t)["sqlite"](t)
 	w := newWorld(t, store)
 	good := func() hosttoken.CreateInput {
@@ -157,6 +160,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 // into another row, or into the other field of its own row, never opens;
 // it is counted and reported as internal, and nothing is disclosed.
 func TestMovedCiphertextIsCorruption(t *testing.T) {
+	t.Parallel()
 	store := backends(t)["sqlite"](t)
 	w := newWorld(t, store)
 	ctx := t.Context()
