@@ -24,6 +24,7 @@ func TestReplicasDisagreeOnExtraAlgorithms(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s1, _, a, b := disagreeingReplicas(t, kind)
 			keys := func() int {
@@ -70,6 +71,7 @@ func TestDisagreementLoggedOnce(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			s1, s2 := sharedStores(t, kind)
 			kr := newKeyring(t, masterKey())
 			_ = polledReplica(t, s1, kr, signer.RS256)

@@ -27,8 +27,10 @@ import (
 // would have rotated it), a poll retires the RS256 keys for good. Before,
 // the new replicas published none of them and nothing ever retired them.
 func TestRollingDropRetiresAbandonedKeys(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s1, s2 := sharedStores(t, kind)
 			kr := newKeyring(t, masterKey())
@@ -109,8 +111,10 @@ func TestRollingDropRetiresAbandonedKeys(t *testing.T) {
 // ResolveKey (introspection, userinfo) finds its kid. Before, B published
 // and resolved none of them for as long as the disagreement lasted.
 func TestDisagreeingReplicasVerifyEachOthersTokens(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			_, _, a, b := disagreeingReplicas(t, kind)
 			for step, do := range []func() error{
@@ -146,8 +150,10 @@ func TestDisagreeingReplicasVerifyEachOthersTokens(t *testing.T) {
 // overdue, active. Before, it retired it, and A's next poll made a new
 // RS256 key active at once, never published ahead.
 func TestRevokeThroughDisagreeingReplicaKeepsOthersKeys(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s1, s2, a, b := disagreeingReplicas(t, kind)
 			rs := a.ActiveKeyIDs()[signer.RS256]

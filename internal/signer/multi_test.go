@@ -192,6 +192,7 @@ func TestMultiDroppedAlgorithm(t *testing.T) {
 		{"extra algorithms emptied", signer.ES256, nil, signer.RS256, signer.ES256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			store, kr := newSQLiteStore(t), newKeyring(t, masterKey())
 			before, err := signer.NewMulti(store, kr, signer.Config{Algorithm: signer.ES256}, signer.RS256)

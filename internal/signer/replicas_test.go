@@ -71,6 +71,7 @@ func TestRevokeSeenByOtherReplica(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s1, s2 := sharedStores(t, kind)
 			kr := newKeyring(t, masterKey())
