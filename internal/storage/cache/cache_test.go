@@ -32,6 +32,7 @@ func openSQLite(t *testing.T, path string) *sqlstore.Store {
 // (decorators run the suite by wrapping the SQLite store), with the
 // revocation view on, as sts serve runs it on SQLite.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	newStore := func(t *testing.T) storage.Store {
 		path := filepath.Join(t.TempDir(), "sts.db")
 		sqlitetest.WriteMigrated(t, path) // openSQLite's Migrate finds nothing to do
@@ -106,6 +107,7 @@ func (e *env) cachedClient(t *testing.T) (storage.Client, bool) {
 // A change made elsewhere is served stale for less than TTL and never
 // after; a plain GetClient always reads the database.
 func TestChangeElsewhereSeenWithinTTL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if _, cached := e.cachedClient(t); cached {
 		t.Fatal("first read was served from memory")
@@ -138,6 +140,7 @@ func TestChangeElsewhereSeenWithinTTL(t *testing.T) {
 
 // Changes through this store are seen at once, for clients and principals.
 func TestOwnChangeSeenAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	e.cachedClient(t)
@@ -178,6 +181,7 @@ func TestOwnChangeSeenAtOnce(t *testing.T) {
 // A change made in a unit of work (with its audit event,
 // docs/design.md#audit) is seen at once too, not after the TTL.
 func TestOwnUnitOfWorkSeenAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	e.cachedClient(t)
@@ -209,6 +213,7 @@ func TestOwnUnitOfWorkSeenAtOnce(t *testing.T) {
 
 // Not-found is not remembered: a client created elsewhere works at once.
 func TestNotFoundNotCached(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.client
 	c.ID = "c-" + storage.NewID()
@@ -225,6 +230,7 @@ func TestNotFoundNotCached(t *testing.T) {
 
 // What a caller is given is its own: changing it does not change the cache.
 func TestCopiesAreIndependent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for range 2 { // the first value comes from the database, the second from memory
 		c, _ := e.cachedClient(t)
@@ -238,6 +244,7 @@ func TestCopiesAreIndependent(t *testing.T) {
 }
 
 func TestZeroTTLDisables(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.here.TTL = 0
 	e.cachedClient(t)
@@ -265,6 +272,7 @@ func (s *slowReads) GetClient(ctx context.Context, id string) (storage.Client, e
 // A read that saw the row before this replica changed it must not put that
 // older copy back after the change dropped it (the generation guard).
 func TestReadRacingOwnWriteDoesNotRefillStale(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	slow := &slowReads{Store: e.here.Store, read: make(chan struct{}), release: make(chan struct{})}
 	e.here.Store = slow

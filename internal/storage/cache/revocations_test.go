@@ -79,6 +79,7 @@ func (e *revEnv) revoked(t *testing.T, id string) (revoked, fromMemory bool) {
 // answered from memory; one written by another process is seen at the
 // next catch-up, and the view never answers once it is stale.
 func TestRevocationView(t *testing.T) {
+	t.Parallel()
 	e := newRevEnv(t)
 	ctx := t.Context()
 
@@ -139,6 +140,7 @@ func TestRevocationView(t *testing.T) {
 // commits, from memory as PutRevocation's; one whose unit rolled back is
 // nowhere.
 func TestRevocationViewUnitOfWork(t *testing.T) {
+	t.Parallel()
 	e := newRevEnv(t)
 	ctx := t.Context()
 	boom := errors.New("rolled back")
@@ -167,6 +169,7 @@ func TestRevocationViewUnitOfWork(t *testing.T) {
 // A subject revocation widened later keeps the later cut-off, whichever
 // order the view learns the two in (as storage merges them).
 func TestRevocationViewMergesLikeStorage(t *testing.T) {
+	t.Parallel()
 	e := newRevEnv(t)
 	ctx := t.Context()
 	now := storage.Now(e.clock.Now())

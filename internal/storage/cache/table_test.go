@@ -11,6 +11,7 @@ import (
 // with more clients in rotation than the bound keeps serving the rest from
 // memory (no cliff at maxEntries).
 func TestTableEvictsGradually(t *testing.T) {
+	t.Parallel()
 	var tb table[int]
 	now := time.Now()
 	for i := range maxEntries {
@@ -37,6 +38,7 @@ func TestTableEvictsGradually(t *testing.T) {
 // TestTableFreesExpired: an entry read after its TTL is removed, not kept
 // until the table fills.
 func TestTableFreesExpired(t *testing.T) {
+	t.Parallel()
 	var tb table[int]
 	now := time.Now()
 	tb.put("a", 1, tb.begin(), now)
