@@ -83,6 +83,7 @@ func openSQLiteAudit(t *testing.T) *Store {
 // multi-row INSERT (sqliteAuditRowsPerExec) is stored whole, every field
 // of every event in place, and nothing else.
 func TestSQLiteAuditBatchSizes(t *testing.T) {
+	t.Parallel()
 	s := openSQLiteAudit(t)
 	ctx := t.Context()
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
@@ -158,6 +159,7 @@ func TestSQLiteAuditAllocsPerEvent(t *testing.T) {
 // the transaction would wait for one), on a fresh Store and on one whose
 // own AppendAudit has prepared its statements.
 func TestSQLiteAuditInTxOneConnection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	// ":memory:" is one connection.
 	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: ":memory:"})
@@ -205,6 +207,7 @@ func TestSQLiteAuditInTxOneConnection(t *testing.T) {
 // transaction (OR FAIL, no statement journal), so this is what keeps a
 // batch all or nothing.
 func TestSQLiteAuditFailedBatchStoresNothing(t *testing.T) {
+	t.Parallel()
 	s := openSQLiteAudit(t)
 	ctx := t.Context()
 	if err := s.AppendAudit(ctx, storage.AuditEvent{ID: "taken", Time: time.Now(), Action: "x"}); err != nil {
@@ -258,6 +261,7 @@ func TestSQLiteAuditFailedBatchStoresNothing(t *testing.T) {
 // constraint check as Halt or HaltIfNull with the error code in P1 and the
 // resolution in P2 (OE_Abort is 2; OR FAIL makes it 3).
 func TestSQLiteAuditInsertNeedsNoStatementJournal(t *testing.T) {
+	t.Parallel()
 	s := openSQLiteAudit(t)
 	const oeAbort = 2
 	for _, q := range []string{sqliteAuditInsertRow, sqliteAuditInsertRows} {
@@ -336,6 +340,7 @@ func TestSQLiteAuditRepeatedValuesBoxedOnce(t *testing.T) {
 // the one-row remainder) are each stored as sent, so a boxed value is
 // reused only for an equal one.
 func TestAuditRepeatedValuesStoredAsSent(t *testing.T) {
+	t.Parallel()
 	s := openSQLiteAudit(t)
 	ctx := t.Context()
 	t0 := time.Now().UTC().Truncate(time.Microsecond)

@@ -21,6 +21,7 @@ import (
 // not the server's answer (the connection failed) still fails the
 // connection.
 func TestConnectionCheckRefusedIsNotFatal(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	c := &connectionCheck{every: time.Second, logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	refused := &pgconn.PgError{Severity: "ERROR", Code: "22023",

@@ -17,6 +17,7 @@ import (
 // server applies after options) and client_connection_check_interval
 // (SET after connect) replaced it.
 func TestPostgresDSNOptionsWin(t *testing.T) {
+	t.Parallel()
 	want := map[string]string{
 		"statement_timeout":                   "7s",
 		"idle_in_transaction_session_timeout": "0",
@@ -31,6 +32,7 @@ func TestPostgresDSNOptionsWin(t *testing.T) {
 		{"options --", url.Values{"options": {"--statement-timeout=7000 --idle_in_transaction_session_timeout=0 --client-connection-check-interval=0"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			u, err := url.Parse(newPostgresSchema(t))
 			if err != nil {
 				t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 // exchange that checked the sub: row before it was written) is ended by
 // the sub: row, judged against its beginning (docs/security.md T-160).
 func TestFamilyBegunDuringSubjectRevocationIsEnded(t *testing.T) {
+	t.Parallel()
 	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
 	defer s.Close()
 	ctx := t.Context()
@@ -51,6 +52,7 @@ func TestFamilyBegunDuringSubjectRevocationIsEnded(t *testing.T) {
 // client's client_sub: row ends a family begun before the withdrawal
 // (docs/security.md T-160), not only src_client_id's.
 func TestFamilyBegunDuringConsentWithdrawalIsEnded(t *testing.T) {
+	t.Parallel()
 	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
 	defer s.Close()
 	ctx := t.Context()

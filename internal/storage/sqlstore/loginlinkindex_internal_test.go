@@ -17,6 +17,7 @@ const deleteLinksOfPrincipal = `DELETE FROM login_links WHERE principal_id = $1`
 // finds them through migration 0020's index on principal_id instead of
 // reading every link, and the migration rolls back and applies again.
 func TestSQLiteLoginLinksPrincipalIndex(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
@@ -57,6 +58,7 @@ func TestSQLiteLoginLinksPrincipalIndex(t *testing.T) {
 // With sequential scans off for the transaction, the planner uses an
 // index whenever one fits, so an empty table still shows it.
 func TestPostgresLoginLinksPrincipalIndex(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Driver: DriverPostgres, DSN: pgtest.DSN(t)})
 	if err != nil {

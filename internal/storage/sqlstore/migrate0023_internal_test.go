@@ -10,6 +10,7 @@ import (
 // on SQLite and PostgreSQL, and a code stored meanwhile, which asked for
 // no resource, reads as covering none.
 func TestMigration0023DownAndUp(t *testing.T) {
+	t.Parallel()
 	migrationDownUp(t, 23, func(t *testing.T, ctx context.Context, s *Store) {
 		if _, err := s.db.ExecContext(ctx, `SELECT resources FROM auth_codes`); err == nil {
 			t.Error("resources still there after rolling back 0023")

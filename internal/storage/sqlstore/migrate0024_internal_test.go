@@ -12,6 +12,7 @@ import (
 // session stored meanwhile is its own lineage, so the families begun in
 // it after the upgrade end with it (docs/security.md A-99, A-100).
 func TestMigration0024DownAndUp(t *testing.T) {
+	t.Parallel()
 	migrationDownUp(t, 24, func(t *testing.T, ctx context.Context, s *Store) {
 		if _, err := s.db.ExecContext(ctx, `SELECT session_lineage FROM auth_codes`); err == nil {
 			t.Error("auth_codes.session_lineage still there after rolling back 0024")

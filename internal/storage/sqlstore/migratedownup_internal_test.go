@@ -22,6 +22,7 @@ func migrationDownUp(t *testing.T, n int64, down, up func(t *testing.T, ctx cont
 		"postgres": func(t *testing.T) Config { return Config{Driver: DriverPostgres, DSN: pgtest.DSN(t)} },
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			s, err := Open(ctx, cfg(t))
 			if err != nil {
 				t.Fatal(err)

@@ -22,6 +22,7 @@ const listPoolsOfPrincipal = `SELECT id FROM pools WHERE principal_id = $1 ORDER
 // transaction, so the planner uses an index whenever one fits and an
 // empty table still shows it.
 func TestPoolsPrincipalIndex(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	backends := map[string]struct {
 		cfg     func(t *testing.T) Config
@@ -37,6 +38,7 @@ func TestPoolsPrincipalIndex(t *testing.T) {
 	}
 	for name, b := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			s, err := Open(ctx, b.cfg(t))
 			if err != nil {
 				t.Fatal(err)

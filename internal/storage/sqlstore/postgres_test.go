@@ -28,22 +28,26 @@ func newPostgres(t *testing.T) storage.Store {
 }
 
 func TestPostgresConformance(t *testing.T) {
+	t.Parallel()
 	postgresDSN(t)
 	conformance.RunTests(t, newPostgres)
 }
 
 func TestPostgresConcurrency(t *testing.T) {
+	t.Parallel()
 	postgresDSN(t)
 	conformance.RunConcurrencyTests(t, newPostgres)
 }
 
 func TestPostgresSmoke(t *testing.T) {
+	t.Parallel()
 	s := newPostgres(t)
 	t.Cleanup(func() { s.Close() })
 	smoke(t, s)
 }
 
 func TestPostgresHealthNeedsMigration(t *testing.T) {
+	t.Parallel()
 	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: newPostgresSchema(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +140,7 @@ func TestPostgresProbeWriteBehindLock(t *testing.T) {
 // disable and worked again after the re-enable. Every transaction now
 // begins at READ COMMITTED explicitly (docs/security.md A-74).
 func TestPostgresDisableUnderRepeatableReadDefault(t *testing.T) {
+	t.Parallel()
 	dsn, err := url.Parse(newPostgresSchema(t))
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 // row of the family's own covers. The rotation is held inside its
 // transaction until the revocation is seen waiting for its lock.
 func TestPostgresRevokeDuringRotation(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		revoke func(ctx context.Context, s *sqlstore.Store, rt storage.RefreshToken) (int64, error)
@@ -38,6 +39,7 @@ func TestPostgresRevokeDuringRotation(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			// Its own application_name, so that the wait below is this
 			// test's revocation, not another package's sharing the database.
 			app := "sts-revoke-" + storage.NewID()

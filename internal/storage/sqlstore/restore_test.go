@@ -12,10 +12,12 @@ import (
 // TestSQLiteRestoreEndsOneTimeUse and TestPostgresRestoreEndsOneTimeUse
 // run restoreEndsOneTimeUse on each backend.
 func TestSQLiteRestoreEndsOneTimeUse(t *testing.T) {
+	t.Parallel()
 	restoreEndsOneTimeUse(t, newSQLite(t).(*sqlstore.Store))
 }
 
 func TestPostgresRestoreEndsOneTimeUse(t *testing.T) {
+	t.Parallel()
 	s := newPostgres(t).(*sqlstore.Store)
 	t.Cleanup(func() { s.Close() })
 	restoreEndsOneTimeUse(t, s)

@@ -33,10 +33,12 @@ func newSQLiteConns(t *testing.T, maxConns int) storage.Store {
 }
 
 func TestSQLiteConformance(t *testing.T) {
+	t.Parallel()
 	conformance.RunTests(t, newSQLite)
 }
 
 func TestSQLiteConcurrency(t *testing.T) {
+	t.Parallel()
 	conformance.RunConcurrencyTests(t, newSQLite)
 }
 
@@ -47,6 +49,7 @@ func TestSQLiteConcurrency(t *testing.T) {
 // watchdog turns that wait into a crash that prints every goroutine, the
 // stuck call among them, instead of a test run that hangs to its timeout.
 func TestSQLiteOneConnection(t *testing.T) {
+	t.Parallel()
 	watchdog := time.AfterFunc(2*time.Minute, func() {
 		debug.SetTraceback("all")
 		panic("TestSQLiteOneConnection: a store call waits for a second connection while it holds the only one")
@@ -60,12 +63,14 @@ func TestSQLiteOneConnection(t *testing.T) {
 }
 
 func TestSQLiteMemory(t *testing.T) {
+	t.Parallel()
 	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: ":memory:"})
 	t.Cleanup(func() { s.Close() })
 	smoke(t, s)
 }
 
 func TestSQLiteCreatesDirectoryAndDurablePragmas(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "a", "b", "sts.db")
 	s := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: path})
 	defer s.Close()
@@ -91,6 +96,7 @@ func TestSQLiteCreatesDirectoryAndDurablePragmas(t *testing.T) {
 }
 
 func TestSQLiteUnwritableDirectory(t *testing.T) {
+	t.Parallel()
 	// A regular file where the directory should be fails even for root,
 	// which ignores permission bits.
 	dir := t.TempDir()
@@ -116,6 +122,7 @@ func TestSQLiteUnwritableDirectory(t *testing.T) {
 }
 
 func TestSQLiteHealthNeedsMigration(t *testing.T) {
+	t.Parallel()
 	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "sts.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +132,7 @@ func TestSQLiteHealthNeedsMigration(t *testing.T) {
 }
 
 func TestSQLiteSmoke(t *testing.T) {
+	t.Parallel()
 	s := newSQLite(t)
 	t.Cleanup(func() { s.Close() })
 	smoke(t, s)
