@@ -14,6 +14,7 @@ import (
 // or as subject, is refused), and one of a pool that needs client
 // authentication is refused without a client.
 func TestActorTokenChecks(t *testing.T) {
+	t.Parallel()
 	e := oneTimeEnv(t, nil)
 	now := time.Now()
 	subject := func() string { return e.issuer.mint(t, "RS256", e.issuer.claims(now, "u1")) } // pool ci, anonymous

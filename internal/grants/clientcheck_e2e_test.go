@@ -17,6 +17,7 @@ import (
 // unsupported_grant_type) must have rows in TestClientCheckMatrix, so a
 // grant wired into serve cannot skip the client check unnoticed.
 func TestServedGrantsHaveClientCheckRows(t *testing.T) {
+	t.Parallel()
 	srv := ststest.NewTestServer(t, nil)
 	known := []string{
 		oauth2.GrantTypeClientCredentials, oauth2.GrantTypeRefreshToken, oauth2.GrantTypeTokenExchange, oauth2.GrantTypeJWTBearer,

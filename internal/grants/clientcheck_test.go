@@ -114,6 +114,7 @@ func (m *matrixEnv) subjectToken(t *testing.T, pool string) string {
 // A grant registered without request rows fails the test, so a new grant
 // cannot skip the client check unnoticed.
 func TestClientCheckMatrix(t *testing.T) {
+	t.Parallel()
 	m := newMatrixEnv(t)
 	const aud = "https://api.example"
 

@@ -62,8 +62,10 @@ func (s *pauseStore) CreateRefreshToken(ctx context.Context, t storage.RefreshTo
 // the family is stored (T-160). On SQLite and PostgreSQL, through the
 // real token endpoint.
 func TestAuthorizationCodeReplayRace(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			for _, at := range []string{"", "GetPrincipal", "CreateRefreshToken"} {
 				name := "replay after the response"
 				if at != "" {

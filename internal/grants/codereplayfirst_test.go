@@ -23,6 +23,7 @@ import (
 // refused as authorization_code_reused. On SQLite and PostgreSQL,
 // through the real token endpoint.
 func TestAuthorizationCodeReplayJudgedFirst(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayJudgedFirst(t, backendStore(t, backend)) })
 	}

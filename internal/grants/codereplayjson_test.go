@@ -20,6 +20,7 @@ import (
 // the code was presented. An unused code in such a body is left for a
 // corrected request. On SQLite and PostgreSQL, through the real endpoint.
 func TestAuthorizationCodeReplayRefusedJSON(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayRefusedJSON(t, backendStore(t, backend)) })
 	}

@@ -21,6 +21,7 @@ import (
 // again for its last 34 h once garbage collection took the row. On SQLite
 // and PostgreSQL, through the real token endpoint.
 func TestAuthorizationCodeReplayEndsLongTokens(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayEndsLongTokens(t, backendStore(t, backend)) })
 	}

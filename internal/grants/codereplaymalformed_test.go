@@ -17,6 +17,7 @@ import (
 // undecodable, or behind a semicolon) keeps its invalid_request and ends
 // nothing. On SQLite and PostgreSQL.
 func TestAuthorizationCodeReplayMalformedForm(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayMalformedForm(t, backendStore(t, backend)) })
 	}

@@ -20,6 +20,7 @@ import (
 // it ended, not the presenter's (it was globex's, or, for a public
 // client, no organization's). On SQLite and PostgreSQL.
 func TestAuthorizationCodeReplayByAnotherClient(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayByAnotherClient(t, backendStore(t, backend)) })
 	}

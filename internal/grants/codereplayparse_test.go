@@ -24,6 +24,7 @@ import (
 // left for a corrected request. On SQLite and PostgreSQL, through the
 // real token endpoints.
 func TestAuthorizationCodeReplayBeforeParsing(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayBeforeParsing(t, backendStore(t, backend)) })
 	}

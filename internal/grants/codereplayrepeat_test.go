@@ -16,6 +16,7 @@ import (
 // form naming code or grant_type twice keeps its parameter_repeated: which
 // code it means is not sts's to guess. On SQLite and PostgreSQL.
 func TestAuthorizationCodeReplayRepeatedParameter(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testAuthorizationCodeReplayRepeatedParameter(t, backendStore(t, backend)) })
 	}

@@ -19,16 +19,21 @@ import (
 // config → trust applied to storage → registry → handler) with the example
 // pool of the README pointed at a local test issuer, and exchange in all
 // three dialects.
-func TestServeSQLite(t *testing.T) { testServe(t, nil) }
+func TestServeSQLite(t *testing.T) {
+	t.Parallel()
+	testServe(t, nil)
+}
 
 // TestServeSQLiteWithoutVerifiedCache: with federation.verified_token_cache
 // 0 every exchange verifies its token's signature, as before the cache,
 // and no cache metric is exported.
 func TestServeSQLiteWithoutVerifiedCache(t *testing.T) {
+	t.Parallel()
 	testServe(t, func(c *config.Config) { c.Federation.VerifiedTokenCache = 0 })
 }
 
 func TestServePostgres(t *testing.T) {
+	t.Parallel()
 	dsn := ststest.PostgresDSN(t)
 	testServe(t, func(c *config.Config) {
 		c.Storage = config.StorageConfig{Type: "postgres", DSN: dsn, AutoMigrate: true}

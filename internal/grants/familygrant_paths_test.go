@@ -21,6 +21,7 @@ import (
 // with that grant taken, the refresh is refused at every token endpoint
 // in that endpoint's own error shape.
 func TestEveryFamilyRecordsTheGrantThatBeganIt(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testEveryFamilyRecordsTheGrantThatBeganIt(t, backendStore(t, backend)) })
 	}

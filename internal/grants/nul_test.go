@@ -15,8 +15,10 @@ import (
 // clients retry), an ERROR log line and a storage error counted, for
 // anyone, unauthenticated.
 func TestNULInFormRefused(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			m := newMatrixEnvOn(t, backendStore(t, backend))
 			for _, tc := range []struct {
 				name     string

@@ -123,8 +123,10 @@ func TestOneTimeReplayStoreDown(t *testing.T) {
 // TestOneTimeRace: 16 replicas' worth of concurrent exchanges of one token
 // give exactly one access token, on SQLite and PostgreSQL.
 func TestOneTimeRace(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			store := backendStore(t, backend)
 			e := oneTimeEnv(t, store)
 			tok := e.onceToken(t, "jti-race")

@@ -22,6 +22,7 @@ import (
 // cases of this surface, each named by its number. Every refusal must
 // change nothing: no token, no storage row, one "refused" audit event.
 func TestTokenExchange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	now := time.Now()
 	iss := e.issuer

@@ -22,8 +22,10 @@ import (
 // change of anything else ends nothing. Before, every one of them lived
 // on (docs/security.md A-62). On SQLite and PostgreSQL.
 func TestTrustChangeEndsEarlierTokens(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			store := backendStore(t, backend)
 			testTrustChangeEndsEarlierTokens(t, store)
 		})
