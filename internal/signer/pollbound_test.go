@@ -27,7 +27,8 @@ import (
 // poll, a rotation and a revocation must end at Config.StorageTimeout,
 // and the next poll, once the database answers, must see the revocation.
 func TestKeyPollBoundedWhenDatabaseGoesAway(t *testing.T) {
-	t.Parallel()
+	// Not parallel: its bounds (200 ms a step, 2 s a call) are measured
+	// before the package's parallel tests start.
 	dsn := newPostgresSchema(t)
 	proxy, proxied := faultproxy.PostgresDSN(t, dsn)
 	direct := openMigrated(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
@@ -58,6 +59,30 @@ func TestKeyPollBoundedWhenDatabaseGoesAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Connections idle in the pool, as storage that stops answering finds
+	// them (a new one takes longer than the bound to open on a busy
+	// machine): Init and the steps below wait on them, not on a dial.
+	viaDB := viaProxy.DB()
+	warm := func(n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		conns := make([]*sql.Conn, n)
+		for i := range conns {
+			c, err := viaDB.Conn(ctx)
+			if err != nil {
+				t.Fatalf("test setup: a connection with the database answering: %v", err)
+			}
+			if err := c.PingContext(ctx); err != nil {
+				t.Fatalf("test setup: a ping with the database answering: %v", err)
+			}
+			conns[i] = c
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	warm(4)
 	var logs logbuf.Buffer
 	b.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := b.Init(t.Context()); err != nil {
@@ -103,30 +128,6 @@ func TestKeyPollBoundedWhenDatabaseGoesAway(t *testing.T) {
 	}
 	rotate := func(ctx context.Context) error { _, err := b.RotateEach(ctx, true, nil); return err }
 	revoke := func(ctx context.Context) error { _, err := b.RevokeKey(ctx, next, nil); return err }
-
-	// Connections idle in the pool, as storage that stops answering finds
-	// them (a new one takes longer than the bound to open on a busy
-	// machine): the steps below wait on them, not on a dial.
-	viaDB := viaProxy.DB()
-	warm := func(n int) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		conns := make([]*sql.Conn, n)
-		for i := range conns {
-			c, err := viaDB.Conn(ctx)
-			if err != nil {
-				t.Fatalf("test setup: a connection with the database answering: %v", err)
-			}
-			if err := c.PingContext(ctx); err != nil {
-				t.Fatalf("test setup: a ping with the database answering: %v", err)
-			}
-			conns[i] = c
-		}
-		for _, c := range conns {
-			c.Close()
-		}
-	}
 
 	// PostgreSQL black-holed, as a partition or a frozen host: every
 	// read runs out.
