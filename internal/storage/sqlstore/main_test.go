@@ -10,6 +10,7 @@ import (
 // PostgreSQL or for SQLite's fsyncs (every subtest of the conformance
 // suites migrates a store of its own), not for a core. The tests that
 // assert a bound on a duration, hold a process-wide limit (RLIMIT_FSIZE)
-// or a database-wide lock, or count allocations are not parallel: they
-// run before the parallel tests are released.
+// or a database-wide lock, count allocations, or run under a watchdog
+// (TestSQLiteOneConnection) are not parallel: they run before the
+// parallel tests are released.
 func TestMain(m *testing.M) { paralleltest.Main(m, 8) }

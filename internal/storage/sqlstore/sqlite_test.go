@@ -49,7 +49,8 @@ func TestSQLiteConcurrency(t *testing.T) {
 // watchdog turns that wait into a crash that prints every goroutine, the
 // stuck call among them, instead of a test run that hangs to its timeout.
 func TestSQLiteOneConnection(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the watchdog measures this test's own subtests, not
+	// their wait for a turn behind the package's other parallel tests.
 	watchdog := time.AfterFunc(2*time.Minute, func() {
 		debug.SetTraceback("all")
 		panic("TestSQLiteOneConnection: a store call waits for a second connection while it holds the only one")
