@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
@@ -31,8 +32,9 @@ const patSource = "urn:opensts:pat"
 // as the bound, so the short-lived access token that reaches resource
 // servers carries no more than the PAT and never outlives it. Every bad PAT
 // (malformed, unknown, expired, deleted, owner disabled) is one reason, as
-// on the API (docs/security.md T-65–T-69).
-func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*subject, error) {
+// on the API (docs/security.md T-65–T-69). Without an authenticated
+// client, the owner's rate-limit bucket pays for the exchange (T-263).
+func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string, client *storage.Client) (*subject, error) {
 	if g.PATs == nil {
 		return nil, badSubject(ReasonPATDisabled, errors.New("personal access tokens are not exchanged here"))
 	}
@@ -45,6 +47,13 @@ func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string) (*sub
 			return nil, unavailable(ReasonPATUnavailable, err)
 		}
 		return nil, badSubject(ReasonPATInvalid, err)
+	}
+	if client == nil {
+		// No client paid for this request: the PAT's owner does, as on
+		// the bearer API (docs/security.md T-263).
+		if err := req.rate.payCredential("", au.Principal.ID); err != nil {
+			return nil, err
+		}
 	}
 	req.trace.org, req.trace.srcIss, req.trace.srcSub = au.OrgID, patSource, au.TokenID
 	req.trace.actor = "principal:" + au.Principal.ID

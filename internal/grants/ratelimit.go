@@ -59,7 +59,29 @@ func (s *rateState) payWithPool(pool string) error {
 	}
 	ip, client := s.ip, s.client
 	s.ip, s.client = "", ""
-	d, by := s.limits.AllowBy(ip, client, pool)
+	return s.charged(s.limits.AllowBy(ip, client, pool))
+}
+
+// payCredential charges the bucket of a credential of ours presented as
+// the subject with no client authenticated and no pool to charge: the
+// buckets its issuance took, client (a registered client's ID) or, with
+// none, its principal's under "principal:<id>", as the bearer API charges
+// the same credential (ratelimit.Limits.AllowCredential, docs/security.md
+// A-57, T-263). Otherwise a PAT, or the access token it bought, was held
+// back only per source address at the token endpoint, and one person
+// signed as many tokens as they had addresses. Call it once the
+// credential is verified (a forged one costs its principal nothing),
+// after what the request owes is paid.
+func (s *rateState) payCredential(client, principal string) error {
+	if s == nil || (client == "" && principal == "") {
+		return nil
+	}
+	return s.charged(s.limits.AllowCredential(client, "", principal))
+}
+
+// charged records one charge's decision: the tighter headers, and the
+// refusal when a bucket was empty.
+func (s *rateState) charged(d ratelimit.Decision, by ratelimit.Dimension) error {
 	if d.Limit == 0 {
 		return nil
 	}

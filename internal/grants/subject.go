@@ -342,6 +342,22 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 		req.trace.srcIss, req.trace.srcSub = c.Issuer, c.Subject
 		req.trace.actor = ownActor(c)
 	}
+	if isSubject && client == nil && c.Pool == "" {
+		// Neither a client nor a pool pays for this request: the
+		// credential's own buckets do, those the bearer API charges it
+		// (docs/security.md T-263): its client's, or its principal's (an
+		// access token bought with a PAT).
+		var byClient, byPrincipal string
+		if storage.IsUUID(c.ClientID) {
+			byClient = c.ClientID
+		}
+		if storage.PrincipalKind(c.Principal).Valid() {
+			byPrincipal = c.Subject
+		}
+		if err := req.rate.payCredential(byClient, byPrincipal); err != nil {
+			return nil, err
+		}
+	}
 	if c.Pool != "" {
 		p, err := g.Trust.Check(ctx, c.Pool, c.Provider)
 		if err != nil {

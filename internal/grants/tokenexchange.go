@@ -146,7 +146,7 @@ func (g *TokenExchange) Exchange(ctx context.Context, req *Request, client *stor
 		}
 		subj, err = g.own(ctx, req, req.SubjectToken, client, true)
 	case oauth2.TokenTypePAT:
-		subj, err = g.pat(ctx, req, req.SubjectToken)
+		subj, err = g.pat(ctx, req, req.SubjectToken, client)
 	default: // docs/security.md T-52
 		// A parameter error, named as such: not a refused token, which
 		// the Google dialect would answer as invalid_grant.
