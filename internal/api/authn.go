@@ -143,7 +143,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // no-store: all of them describe credentials. A failed authentication is
 // answered in the caller's protocol (Connect, gRPC or gRPC-Web) as
 // unauthenticated with a generic message; a token limited by a
-// Credential Access Boundary is permission_denied (errBoundary). The
+// Credential Access Boundary is permission_denied (errBoundary). A failed
+// authentication costs the source address a token of its per-IP bucket,
+// and an address whose bucket is empty is refused resource_exhausted
+// before its credential is checked (failedAuth, docs/security.md T-279). The
 // caller's own deadline bounds the authentication as it bounds the
 // procedure (callerDeadline). A path that is no procedure in known is
 // answered not found, as the service's own handler answers it (404, which
@@ -160,6 +163,7 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 	onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
+	failed := &failedAuth{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		rules, ok := known[r.URL.Path]
@@ -209,9 +213,34 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 			}
 			return
 		}
+		// An address whose failed credentials emptied its per-IP bucket
+		// is refused before its credential is checked (failedAuth).
+		ipKey := ratelimit.PrefixIP + ratelimit.IPBucket(remoteIP(r))
+		if wait, ok := failed.blocked(ipKey, time.Now()); ok {
+			setRetryAfter(w.Header(), wait)
+			if onRefused != nil {
+				onRefused(r.URL.Path, connect.CodeResourceExhausted)
+			}
+			_ = ew.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New("rate limited; retry later")))
+			return
+		}
 		id, err := a.Authenticate(ctx, r.Header.Get("Authorization"))
 		if err != nil {
 			code := sts.ErrorCode(err)
+			if code == sts.Unauthenticated {
+				// A failed credential costs its address a token, after
+				// the failure (docs/security.md T-279).
+				if l := lim(); l != nil {
+					if d := failed.charge(l, ipKey, time.Now()); !d.Allowed {
+						ratelimit.WriteHeaders(w.Header(), d)
+						if onRefused != nil {
+							onRefused(r.URL.Path, connect.CodeResourceExhausted)
+						}
+						_ = ew.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New("rate limited; retry later")))
+						return
+					}
+				}
+			}
 			if code != sts.Unauthenticated && code != sts.Unavailable && !errors.Is(err, errBoundary) {
 				err = sts.Wrap(sts.Unauthenticated, err, "invalid token") // defense in depth
 			}
