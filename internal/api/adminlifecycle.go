@@ -132,12 +132,22 @@ func orgUpdateDetail(name, tier *string) string {
 }
 
 // DeleteOrganization deletes an organization that holds no principal,
-// client or pool any more, and audits it; the CLI uses it too. Errors:
-// [sts.NotFound], [sts.FailedPrecondition] (not empty),
-// [sts.Unavailable].
-func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller, id string, now time.Time) error {
-	if _, err := store.GetOrganization(ctx, id); err != nil {
+// client or pool any more and that the configuration file does not
+// declare (declared holds the IDs it does), and audits it; the CLI uses
+// it too. Errors: [sts.NotFound], [sts.FailedPrecondition] (not empty,
+// or declared), [sts.Unavailable].
+func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller, id string, declared map[string]bool, now time.Time) error {
+	o, err := store.GetOrganization(ctx, id)
+	if err != nil {
 		return lookupErr(err, "organization")
+	}
+	// The next start would create it again with the same ID, and the
+	// deleted one's audit trail would read as the new one's to its
+	// administrators, while the deletion's caller believes it gone
+	// (docs/security.md A-121; pools likewise, A-59). Refused before
+	// anything is written, as a pool the file declares.
+	if declared[o.ID] {
+		return sts.Errorf(sts.FailedPrecondition, "organization %s is declared in the configuration file; remove it from the file first, or the next start creates it again", o.ID)
 	}
 	ps, err := store.ListPrincipals(ctx, id)
 	if err != nil {
@@ -315,7 +325,7 @@ func (s *OrganizationService) DeleteOrganization(ctx context.Context, req *stsv1
 	if err != nil {
 		return nil, err
 	}
-	if err := DeleteOrganization(ctx, store, id.caller(), req.GetOrganizationId(), s.h.now()); err != nil {
+	if err := DeleteOrganization(ctx, store, id.caller(), req.GetOrganizationId(), s.h.DeclaredOrganizations, s.h.now()); err != nil {
 		return nil, err
 	}
 	return &stsv1.DeleteOrganizationResponse{}, nil

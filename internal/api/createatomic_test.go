@@ -87,7 +87,7 @@ func TestChangesAreAtomicWithTheirEvents(t *testing.T) {
 	if _, err := UpdateOrganization(ctx, store, c, org.ID, &name, nil, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
 		t.Errorf("UpdateOrganization with the audit trail down = %v, want Unavailable", err)
 	}
-	if err := DeleteOrganization(ctx, store, c, empty.ID, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
+	if err := DeleteOrganization(ctx, store, c, empty.ID, nil, time.Now()); sts.ErrorCode(err) != sts.Unavailable {
 		t.Errorf("DeleteOrganization with the audit trail down = %v, want Unavailable", err)
 	}
 	if err := DeletePrincipal(ctx, store, pats, c, p, time.Now()); sts.ErrorCode(err) != sts.Unavailable {

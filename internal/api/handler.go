@@ -96,6 +96,10 @@ type Handler struct {
 	// administrators (with sts:admin), beside those whose stored
 	// instance_admin flag is set; see docs/authorization.md.
 	InstanceAdmins []string
+	// DeclaredOrganizations are the IDs of the organizations the
+	// configuration file declares: DeleteOrganization refuses them, since
+	// the next start would create them again (docs/security.md A-121).
+	DeclaredOrganizations map[string]bool
 
 	// PublicLimit, when set, is the per-IP bucket the procedures that need
 	// no credential (ExchangeToken) take a token from before any work; in

@@ -67,7 +67,7 @@ func TestOrganizationDeletionRacingCreate(t *testing.T) {
 			store.onListPools = func(ctx context.Context) {
 				created, cerr = CreatePrincipal(ctx, inner, c, o.ID, storage.PrincipalServiceAccount, "late", "", now)
 			}
-			err := DeleteOrganization(ctx, store, c, o.ID, now)
+			err := DeleteOrganization(ctx, store, c, o.ID, nil, now)
 			if cerr != nil {
 				t.Fatalf("CreatePrincipal during the deletion: %v", cerr)
 			}
@@ -82,7 +82,7 @@ func TestOrganizationDeletionRacingCreate(t *testing.T) {
 			o = newOrg()
 			store = &orgRaceStore{Store: inner}
 			store.onGetOrg = func(ctx context.Context) {
-				if err := DeleteOrganization(ctx, inner, c, o.ID, now); err != nil {
+				if err := DeleteOrganization(ctx, inner, c, o.ID, nil, now); err != nil {
 					t.Errorf("DeleteOrganization: %v", err)
 				}
 			}

@@ -82,6 +82,8 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		IDTokenLifetime:     min(api.DefaultIDTokenLifetime, cfg.Keys.MaxTokenLifetime),
 		// Instance administrators by configuration, beside the stored flag.
 		InstanceAdmins: cfg.InstanceAdmins,
+		// The file's organizations are not deleted (docs/security.md A-121).
+		DeclaredOrganizations: DeclaredOrganizations(cfg),
 		// ExchangeToken needs no credential: rate_limits.per_ip applies, from
 		// a bucket of its own beside the token endpoints', in this
 		// replica's memory until serve moves it to Redis when

@@ -10,6 +10,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pools"
 	"github.com/opensts/sts/internal/signer"
+	"github.com/opensts/sts/internal/storage"
 )
 
 // SignerConfig turns the keys section into the signer's policy.
@@ -56,6 +57,20 @@ func supported(authorize bool) discovery.Supported {
 		s.Claims = append(slices.Clone(s.Claims), "nonce", "auth_time", "at_hash")
 	}
 	return s
+}
+
+// DeclaredOrganizations are the IDs of the organizations cfg's file
+// declares: neither the API nor the CLI deletes them (docs/security.md
+// nil when it declares none.
+func DeclaredOrganizations(cfg config.Config) map[string]bool {
+	var out map[string]bool
+	for _, o := range cfg.Organizations {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[storage.CanonicalID(o.ID)] = true
+	}
+	return out
 }
 
 // PoolLimits are the server settings the pool and provider rules depend

@@ -53,7 +53,7 @@ the database is reachable; it needs no master key.`,
 			return withStore(cmd, func(ctx context.Context, _ config.Config, store *sqlstore.Store) error {
 				if org != "" {
 					q.OrgID = org
-					if o, err := resolveOrg(ctx, directOrgs{store}, org); err == nil {
+					if o, err := resolveOrg(ctx, directOrgs{s: store}, org); err == nil {
 						q.OrgID = o.GetId()
 					}
 				}

@@ -107,3 +107,58 @@ func deletionRows(t *testing.T, dir string) []string {
 	}
 	return ids
 }
+
+// TestServeRefusesDeletingDeclaredOrganization: an organization the
+// configuration file declares is not deleted, neither through
+// sts.v1.OrganizationService nor by the CLI (remote, or direct with the
+// server's file), even when it is empty: the next start would create it
+// again with the same ID, and the deleted one's audit trail would read as
+// the new one's to its administrators (docs/security.md A-121). The
+// refusal is failed_precondition naming what to do instead, and changes
+// nothing. Once the file no longer declares it, the deletion proceeds.
+func TestServeRefusesDeletingDeclaredOrganization(t *testing.T) {
+	t.Parallel()
+	const yaml = "organizations:\n  - {id: acme, name: Acme, tier: enterprise}\n  - {id: spare, name: Spare}\n"
+	dir, file := t.TempDir(), writeConfig(t, yaml)
+	s := &adminServer{dir: dir, r: serve(t, "--config", file, "--data-dir", dir)}
+	s.r.waitFor(t, "/readyz", 200)
+	s.admin = s.mintPAT(t, "*", "sts:admin")
+	os := stsv1connect.NewOrganizationServiceClient(h2cClient(s.admin), s.r.base+"/api")
+	ctx := t.Context()
+
+	const msg = "organization spare is declared in the configuration file; remove it from the file first, or the next start creates it again"
+	_, err := os.DeleteOrganization(ctx, &stsv1.DeleteOrganizationRequest{OrganizationId: "spare"})
+	if ce, ok := errors.AsType[*connect.Error](err); !ok || ce.Code() != connect.CodeFailedPrecondition || ce.Message() != msg {
+		t.Errorf("API DeleteOrganization = %v, want failed_precondition %q", err, msg)
+	}
+	remote := func(args ...string) (int, string, string) { return s.remoteCLI(t, s.admin, args...) }
+	direct := func(args ...string) (int, string, string) {
+		return runCLI(t, append(args, "--config", file, "--data-dir", dir)...)
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(args ...string) (int, string, string)
+		want string
+	}{
+		{"remote org delete", remote, "failed_precondition: " + msg},
+		{"direct org delete", direct, msg},
+	} {
+		if code, out, errOut := tc.run("org", "delete", "spare"); code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s = %d, %q %q; want a failure saying %q", tc.name, code, out, errOut, tc.want)
+		}
+	}
+	// Nothing changed: the organization stays, no deletion was audited.
+	if _, err := os.GetOrganization(ctx, &stsv1.GetOrganizationRequest{OrganizationId: "spare"}); err != nil {
+		t.Errorf("GetOrganization after the refused deletions: %v", err)
+	}
+	if out := mustCLI(t, "audit", "list", "--org", "spare", "--action", "organization.delete", "--data-dir", dir); strings.Contains(out, "organization:spare") {
+		t.Errorf("a refused deletion was audited:\n%s", out)
+	}
+
+	// A file that no longer declares it lets the deletion proceed.
+	acmeOnly := writeConfig(t, "organizations:\n  - {id: acme, name: Acme, tier: enterprise}\n")
+	mustCLI(t, "org", "delete", "spare", "--config", acmeOnly, "--data-dir", dir)
+	if _, err := os.GetOrganization(ctx, &stsv1.GetOrganizationRequest{OrganizationId: "spare"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("GetOrganization after the deletion: %v, want not_found", err)
+	}
+}

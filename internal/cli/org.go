@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opensts/sts/internal/api"
+	"github.com/opensts/sts/internal/app"
 	stsv1 "github.com/opensts/sts/internal/gen/sts/v1"
 	"github.com/opensts/sts/internal/gen/sts/v1/stsv1connect"
 	"github.com/opensts/sts/internal/storage"
@@ -31,7 +32,7 @@ func (a *admin) orgs() orgAdmin {
 	if a.remote != nil {
 		return remoteOrgs{stsv1connect.NewOrganizationServiceClient(a.remote.http, a.remote.base)}
 	}
-	return directOrgs{a.store}
+	return directOrgs{a.store, app.DeclaredOrganizations(a.cfg)}
 }
 
 type remoteOrgs struct {
@@ -63,7 +64,13 @@ func (r remoteOrgs) delete(ctx context.Context, id string) error {
 	return err
 }
 
-type directOrgs struct{ s *sqlstore.Store }
+// directOrgs is the database's organizations; declared are those of the
+// file direct mode is given, which it does not delete (docs/security.md
+//
+type directOrgs struct {
+	s        *sqlstore.Store
+	declared map[string]bool
+}
 
 func (d directOrgs) create(ctx context.Context, name, tier string) (*stsv1.Organization, error) {
 	o, err := api.CreateOrganization(ctx, d.s, cliCaller, name, tier, time.Now())
@@ -102,7 +109,7 @@ func (d directOrgs) update(ctx context.Context, id string, name, tier *string) (
 }
 
 func (d directOrgs) delete(ctx context.Context, id string) error {
-	return api.DeleteOrganization(ctx, d.s, cliCaller, id, time.Now())
+	return api.DeleteOrganization(ctx, d.s, cliCaller, id, d.declared, time.Now())
 }
 
 // resolveOrg returns the organization ref names: an ID, or a unique name.
