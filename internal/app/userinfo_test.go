@@ -71,6 +71,12 @@ func TestUserInfo(t *testing.T) {
 			t.Errorf("%s: %d WWW-Authenticate %q, want %d with %q", tc.name, code, www, tc.status, tc.errCode)
 		}
 	}
+	// RFC 6750 §3 and OIDC Core §5.3.3: the insufficient_scope challenge
+	// names the scope that would do, so a client knows to ask for openid
+	// (docs/security.md T-259).
+	if _, _, www := e.userinfo(t, http.MethodGet, "Bearer "+noOpenID.AccessToken); !strings.Contains(www, `scope="openid"`) {
+		t.Errorf("a token without openid: WWW-Authenticate %q, want scope=\"openid\"", www)
+	}
 
 	// Revoked by its client: refused.
 	req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/revoke", strings.NewReader(url.Values{"token": {prof.AccessToken}}.Encode()))

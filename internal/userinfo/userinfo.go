@@ -108,7 +108,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	// record from the record cache, read only for a cross-origin request).
 	cors.AllowID(ctx, c.ClientID)
 	if !slices.Contains(strings.Fields(c.Scope), "openid") {
-		challenge(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope")
+		// The challenge names the scope that would do (RFC 6750 §3, OIDC
+		// Core §5.3.3; docs/security.md T-259); not in the refusals below,
+		// which openid would not lift.
+		scopeChallenge(w, "openid", "the access token lacks the openid scope")
 		return
 	}
 	// A token limited by a Credential Access Boundary is for resource
@@ -224,7 +227,20 @@ func hasAccessToken(q string) bool {
 // challenge answers with a WWW-Authenticate: Bearer challenge (RFC 6750
 // §3) and, for an error, a JSON body naming it.
 func challenge(w http.ResponseWriter, status int, code, desc string) {
+	writeChallenge(w, status, code, desc, "")
+}
+
+// scopeChallenge is the 403 insufficient_scope challenge naming scope,
+// the one the token lacks (RFC 6750 §3).
+func scopeChallenge(w http.ResponseWriter, scope, desc string) {
+	writeChallenge(w, http.StatusForbidden, oauth2.ErrorInsufficientScope, desc, scope)
+}
+
+func writeChallenge(w http.ResponseWriter, status int, code, desc, scope string) {
 	v := `Bearer realm="sts"`
+	if scope != "" {
+		v += `, scope="` + scope + `"`
+	}
 	if code != "" {
 		v += `, error="` + code + `", error_description="` + desc + `"`
 	}
