@@ -37,3 +37,26 @@ func TestSecretFieldNotRemembered(t *testing.T) {
 		}
 	}
 }
+
+var linkFieldRE = regexp.MustCompile(`<input id="link-token"[^>]*>`)
+
+// TestLinkCodeFieldIsOneTimeCode: the sign-in-link page's code field is a
+// one-time code (autocomplete="one-time-code"), not a password a password
+// manager offers to save once the form is sent (it ignores
+// autocomplete="off" on a password field), and is not sent to a spelling
+// checker (docs/security.md T-260).
+func TestLinkCodeFieldIsOneTimeCode(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	p := newPerson(t, s)
+	r := p.do(t, http.MethodGet, "/login/link", nil, nil)
+	field := linkFieldRE.FindString(r.body)
+	if r.status != http.StatusOK || field == "" {
+		t.Fatalf("GET /login/link: %d, no code field in\n%s", r.status, r.body)
+	}
+	for _, attr := range []string{`type="text"`, `autocomplete="one-time-code"`, `spellcheck="false"`, `autocapitalize="none"`, "required"} {
+		if !strings.Contains(field, attr) {
+			t.Errorf("the code field %s lacks %s", field, attr)
+		}
+	}
+}
