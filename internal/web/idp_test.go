@@ -48,6 +48,12 @@ type idp struct {
 	// host a TokenRedirect may name: method, code, and whether the
 	// client secret came with them.
 	Moved []string
+	// ResponseIss, when set, is the iss parameter of the authorization
+	// response (RFC 9207); AdvertiseIss puts
+	// authorization_response_iss_parameter_supported in the discovery
+	// document.
+	ResponseIss  string
+	AdvertiseIss bool
 }
 
 type idpRedirect struct {
@@ -74,11 +80,17 @@ func newIDP(t *testing.T) *idp {
 	p := &idp{ClientID: "sts-web", ClientSecret: "idp-secret", codes: map[string]idpCode{}, key: key}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{
+		meta := map[string]any{
 			"issuer": p.URL, "authorization_endpoint": p.URL + "/authorize", "token_endpoint": p.URL + "/token",
 			"jwks_uri": p.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
 			"response_types_supported": []string{"code"}, "code_challenge_methods_supported": []string{"S256"},
-		})
+		}
+		p.mu.Lock()
+		if p.AdvertiseIss {
+			meta["authorization_response_iss_parameter_supported"] = true
+		}
+		p.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(meta)
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
@@ -108,6 +120,9 @@ func newIDP(t *testing.T) *idp {
 		back := q.Get("redirect_uri") + "?code=" + code + "&state=" + url.QueryEscape(q.Get("state"))
 		p.mu.Lock()
 		hold := p.Hold
+		if p.ResponseIss != "" {
+			back += "&iss=" + url.QueryEscape(p.ResponseIss)
+		}
 		p.mu.Unlock()
 		if hold {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -633,6 +633,10 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("discovery", err)
 		return
 	}
+	if reason := responseIssuer(p, u.cfg.Issuer, q); reason != "" {
+		refuse(reason, nil)
+		return
+	}
 	tok, err := h.oauthConfig(u, p).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		refuse("code exchange", err)
@@ -649,14 +653,23 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var claims struct {
-		Email         string   `json:"email"`
-		EmailVerified bool     `json:"email_verified"`
-		Name          string   `json:"name"`
-		Username      string   `json:"preferred_username"`
-		AuthTime      *float64 `json:"auth_time"`
+		Email         string    `json:"email"`
+		EmailVerified claimBool `json:"email_verified"`
+		Name          string    `json:"name"`
+		Username      string    `json:"preferred_username"`
+		AuthTime      *float64  `json:"auth_time"`
+		AZP           string    `json:"azp"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		refuse("claims", err)
+		return
+	}
+	// go-oidc checks that the audience includes our client ID, not whom
+	// the token was issued to: an azp must be our client ID, and a token
+	// for several audiences must carry one (OpenID Connect Core
+	// §3.1.3.7, docs/security.md T-271).
+	if claims.AZP != "" && claims.AZP != u.cfg.ClientID || claims.AZP == "" && len(idt.Audience) > 1 {
+		refuse("id token: issued to another client (azp)", nil)
 		return
 	}
 	authenticated := h.authenticatedAt(claims.AuthTime)
@@ -679,7 +692,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	principal, err := h.link(r.Context(), pageCaller(w, r, ""), u.cfg, idt.Issuer, idt.Subject, claims.Email, claims.EmailVerified)
+	principal, err := h.link(r.Context(), pageCaller(w, r, ""), u.cfg, idt.Issuer, idt.Subject, claims.Email, bool(claims.EmailVerified))
 	if errors.Is(err, errOrganizationGone) {
 		h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", err.Error())
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", organizationGone)
@@ -696,6 +709,46 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	// authentication, whatever the sign-in page was asked
 	// (docs/security.md T-178).
 	h.finishSignIn(w, r, principal, oidcMethod(u.cfg), f.ReturnTo, authenticated)
+}
+
+// responseIssuer says why the authorization response q may not be taken
+// as one from provider p, whose issuer is issuer, or "". Its iss
+// parameter (RFC 9207), when sent, must be the issuer exactly; a provider
+// whose metadata says it sends one (authorization_response_iss_parameter_supported)
+// must. Each provider has a callback of its own, but a response another
+// provider sent there (a mix-up) is then refused before its code is
+// redeemed at this one (docs/security.md T-272).
+func responseIssuer(p *oidc.Provider, issuer string, q url.Values) string {
+	if sent, ok := q["iss"]; ok {
+		if len(sent) != 1 || sent[0] != issuer {
+			return "authorization response from another issuer"
+		}
+		return ""
+	}
+	var meta struct {
+		Supported bool `json:"authorization_response_iss_parameter_supported"`
+	}
+	if err := p.Claims(&meta); err == nil && meta.Supported {
+		return "authorization response without the iss its provider sends"
+	}
+	return ""
+}
+
+// claimBool is a boolean claim as providers send it: JSON true, or the
+// string "true", which some send in ID tokens as go-oidc allows in
+// UserInfo. Anything else, the string "false" or a value of another type,
+// is false, not an error that would refuse the whole sign-in (a provider
+// linking by subject never looks at email_verified), and never true
+// (docs/security.md F-128).
+type claimBool bool
+
+func (b *claimBool) UnmarshalJSON(data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*b = claimBool(v == true || v == "true")
+	return nil
 }
 
 // link finds (or, with an organization configured, creates) the user
