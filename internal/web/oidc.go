@@ -658,17 +658,19 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		Name          string    `json:"name"`
 		Username      string    `json:"preferred_username"`
 		AuthTime      *float64  `json:"auth_time"`
-		AZP           string    `json:"azp"`
+		AZP           *string   `json:"azp"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		refuse("claims", err)
 		return
 	}
 	// go-oidc checks that the audience includes our client ID, not whom
-	// the token was issued to: an azp must be our client ID, and a token
-	// for several audiences must carry one (OpenID Connect Core
-	// §3.1.3.7, docs/security.md T-271).
-	if claims.AZP != "" && claims.AZP != u.cfg.ClientID || claims.AZP == "" && len(idt.Audience) > 1 {
+	// the token was issued to: an azp, when present (an empty one too),
+	// must be our client ID, as Keycloak's broker checks. A token for
+	// several audiences need not carry one: OpenID Connect Core with
+	// errata set 2 dropped that step of §3.1.3.7, and providers send such
+	// tokens (docs/security.md T-271, F-134).
+	if claims.AZP != nil && *claims.AZP != u.cfg.ClientID {
 		refuse("id token: issued to another client (azp)", nil)
 		return
 	}

@@ -57,13 +57,14 @@ func TestOIDCEmailVerifiedSpellings(t *testing.T) {
 	})
 }
 
-// TestOIDCAuthorizedParty (docs/security.md T-271): an ID token for
-// several audiences was accepted as long as sts's client ID was one of
-// them, whatever its azp (authorized party) said, so a token the provider
-// issued to another client that merely lists sts among its audiences
-// signed a person in. OpenID Connect Core §3.1.3.7 and Keycloak's broker:
-// an azp present must be sts's client ID, and a token for several
-// audiences must carry one.
+// TestOIDCAuthorizedParty (docs/security.md T-271, F-134): an ID token
+// for several audiences was accepted as long as sts's client ID was one
+// of them, whatever its azp (authorized party) said, so a token the
+// provider issued to another client that merely lists sts among its
+// audiences signed a person in. As Keycloak's broker: an azp present must
+// be sts's client ID (an empty one is not). A token for several audiences without azp signs in
+// (F-134): OpenID Connect Core with errata set 2 no longer asks for azp
+// there, and providers send such tokens.
 func TestOIDCAuthorizedParty(t *testing.T) {
 	t.Parallel()
 	p := newIDP(t)
@@ -71,18 +72,20 @@ func TestOIDCAuthorizedParty(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		aud  any
-		azp  string
+		azp  any // nil: no azp claim
 		ok   bool
 	}{
-		{"one audience, no azp", p.ClientID, "", true},
+		{"one audience, no azp", p.ClientID, nil, true},
 		{"one audience, azp ours", p.ClientID, p.ClientID, true},
 		{"several audiences, azp ours", []string{p.ClientID, "other-app"}, p.ClientID, true},
 		{"several audiences, azp another", []string{p.ClientID, "other-app"}, "other-app", false},
-		{"several audiences, no azp", []string{"other-app", p.ClientID}, "", false},
+		{"several audiences, no azp", []string{"other-app", p.ClientID}, nil, true},
+		{"several audiences, azp empty", []string{"other-app", p.ClientID}, "", false},
+		{"one audience, azp not a string", p.ClientID, []string{p.ClientID}, false},
 		{"one audience, azp another", p.ClientID, "other-app", false},
 	} {
 		claims := map[string]any{"sub": "u-" + strings.ReplaceAll(c.name, " ", "-"), "aud": c.aud}
-		if c.azp != "" {
+		if c.azp != nil {
 			claims["azp"] = c.azp
 		}
 		if got := upstreamSignIn(t, s, p, claims); got != c.ok {
