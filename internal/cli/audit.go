@@ -149,9 +149,12 @@ func toAuditJSON(e storage.AuditEvent) auditJSON {
 func printAudit(cmd *cobra.Command, events []storage.AuditEvent, asJSON bool) error {
 	out := cmd.OutOrStdout()
 	if asJSON {
-		enc := json.NewEncoder(out)
 		for _, e := range events {
-			if err := enc.Encode(toAuditJSON(e)); err != nil {
+			b, err := json.Marshal(toAuditJSON(e))
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(out, "%s\n", jsonForTerminal(b)); err != nil {
 				return err
 			}
 		}
@@ -198,6 +201,15 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// printables is a list of strings as fmt's %v prints it, each printable.
+func printables(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = printable(s)
+	}
+	return out
 }
 
 func unprintable(r rune) bool {

@@ -285,7 +285,7 @@ func clientListCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tORG\tNAME\tAUTH\tDISABLED")
 				for _, c := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.GetId(), c.GetOrganizationId(), c.GetName(), enumWord(c.GetAuthMethod()), c.GetDisabled())
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", printable(c.GetId()), printable(c.GetOrganizationId()), printable(c.GetName()), enumWord(c.GetAuthMethod()), c.GetDisabled())
 				}
 				return tw.Flush()
 			})
@@ -317,7 +317,8 @@ func printClient(cmd *cobra.Command, c *stsv1.Client) error {
 		return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "id: %s\norg: %s\nprincipal: %s\nname: %s\nauth_method: %s\nhas_secret: %v\njwks_uri: %s\ngrant_types: %v\npools: %v\naudiences: %v\nscopes: %v\nredirect_uris: %v\nrequire_pkce: %v\ndisabled: %v\n",
-		c.GetId(), c.GetOrganizationId(), c.GetPrincipalId(), c.GetName(), enumWord(c.GetAuthMethod()), c.GetHasSecret(), c.GetJwksUri(),
-		c.GetGrantTypes(), c.GetPools(), c.GetAudiences(), c.GetScopes(), c.GetRedirectUris(), c.GetRequirePkce(), c.GetDisabled())
+		printable(c.GetId()), printable(c.GetOrganizationId()), printable(c.GetPrincipalId()), printable(c.GetName()), enumWord(c.GetAuthMethod()), c.GetHasSecret(),
+		printable(c.GetJwksUri()), printables(c.GetGrantTypes()), printables(c.GetPools()), printables(c.GetAudiences()), printables(c.GetScopes()),
+		printables(c.GetRedirectUris()), c.GetRequirePkce(), c.GetDisabled())
 	return nil
 }

@@ -154,10 +154,10 @@ func printHostTokens(cmd *cobra.Command, list ...*gitpodv1.HostAuthenticationTok
 		if r := t.GetRefresh(); r != nil {
 			refresh = "ok"
 			if r.GetLastError() != "" {
-				refresh = fmt.Sprintf("failing (%d): %s", r.GetConsecutiveFailures(), r.GetLastError())
+				refresh = fmt.Sprintf("failing (%d): %s", r.GetConsecutiveFailures(), printable(r.GetLastError()))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetId(), t.GetHost(), t.GetRunnerId(), subjectWord(t.GetSubject()),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(t.GetId()), printable(t.GetHost()), printable(t.GetRunnerId()), printable(subjectWord(t.GetSubject())),
 			sourceWord(t.GetSource()), exp, refresh)
 	}
 	tw.Flush()

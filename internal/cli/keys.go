@@ -208,7 +208,7 @@ func newKeysListCmd() *cobra.Command {
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tROTATES AT\tDELETE AFTER")
 				for _, k := range keys {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.GetKid(), k.GetAlgorithm(), enumWord(k.GetState()),
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(k.GetKid()), printable(k.GetAlgorithm()), enumWord(k.GetState()),
 						stampPB(k.GetCreatedAt()), stampPB(k.GetSignsFrom()), stampPB(k.GetRotatesAt()), stampPB(k.GetDeleteAfter()))
 				}
 				return w.Flush()

@@ -276,7 +276,7 @@ func printOrgs(cmd *cobra.Command, list []*stsv1.Organization, one, idOnly bool)
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tTIER\tCREATED")
 	for _, o := range list {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.GetId(), printable(o.GetName()), printable(o.GetTier()), stampPB(o.GetCreatedAt()))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", printable(o.GetId()), printable(o.GetName()), printable(o.GetTier()), stampPB(o.GetCreatedAt()))
 	}
 	return w.Flush()
 }

@@ -263,7 +263,7 @@ func newPATListCmd() *cobra.Command {
 					if t.GetLastUsed() != nil {
 						last = stampPB(t.GetLastUsed())
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.GetId(), printable(t.GetDescription()), printable(strings.Join(t.GetScopes(), " ")), stampPB(t.GetExpiresAt()), last)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(t.GetId()), printable(t.GetDescription()), printable(strings.Join(t.GetScopes(), " ")), stampPB(t.GetExpiresAt()), last)
 				}
 				return w.Flush()
 			})

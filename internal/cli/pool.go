@@ -186,8 +186,8 @@ func newPoolListCmd() *cobra.Command {
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "ID\tORGANIZATION\tSTATE\tPROVIDERS\tSCOPES\tMAX LIFETIME\tCONDITION")
 				for _, p := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.OrgID, state(p.Disabled), count[p.ID],
-						dash(strings.Join(p.Scopes, ",")), lifetime(p.MaxTokenLifetime), dash(truncate(printable(p.Condition), 60)))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", printable(p.ID), printable(p.OrgID), state(p.Disabled), count[p.ID],
+						dash(printable(strings.Join(p.Scopes, ","))), lifetime(p.MaxTokenLifetime), dash(truncate(printable(p.Condition), 60)))
 				}
 				return w.Flush()
 			})

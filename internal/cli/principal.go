@@ -395,7 +395,7 @@ func printPrincipals(cmd *cobra.Command, list []*stsv1.Principal, one, idOnly bo
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tKIND\tNAME\tEMAIL\tDISABLED\tINSTANCE_ADMIN")
 	for _, p := range list {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\n", p.GetId(), enumWord(p.GetKind()), printable(p.GetName()), printable(p.GetEmail()), p.GetDisabled(), p.GetInstanceAdmin())
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\n", printable(p.GetId()), enumWord(p.GetKind()), printable(p.GetName()), printable(p.GetEmail()), p.GetDisabled(), p.GetInstanceAdmin())
 	}
 	return w.Flush()
 }

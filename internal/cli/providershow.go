@@ -29,8 +29,8 @@ func newProviderListCmd() *cobra.Command {
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "POOL\tID\tSTATE\tISSUER\tAUDIENCES\tKEYS")
 				for _, p := range providers {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.PoolID, p.ID, state(p.Disabled), p.Issuer,
-						strings.Join(p.Audiences, ","), keySource(p))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(p.PoolID), printable(p.ID), state(p.Disabled), printable(p.Issuer),
+						printable(strings.Join(p.Audiences, ",")), keySource(p))
 				}
 				return w.Flush()
 			})

@@ -335,14 +335,16 @@ func runAdmin(cmd *cobra.Command, fn func(ctx context.Context, a *admin) error) 
 
 // apiError prints a Connect error as its code and message only: no
 // wrapping, no details (the message names a missing scope when the
-// server says which). Other errors pass unchanged.
+// server says which). The message is the server's text: a control
+// character in it is printed escaped, on one line (docs/security.md
+// T-275). Other errors pass unchanged.
 func apiError(err error) error {
 	if ce, ok := errors.AsType[*connect.Error](err); ok {
 		msg := ce.Message()
 		if msg == "" {
 			msg = ce.Code().String()
 		}
-		return fmt.Errorf("%s: %s", ce.Code(), msg)
+		return fmt.Errorf("%s: %s", ce.Code(), printable(msg))
 	}
 	return err
 }
@@ -353,8 +355,29 @@ func printJSON(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", jsonForTerminal(b))
 	return err
+}
+
+// jsonForTerminal escapes in JSON text b what encoding/json leaves as
+// is but a terminal may act on (see printable): the C1 controls (U+009B
+// is CSI) and the bidirectional overrides. They can only occur inside
+// strings, so the text decodes to the same values (docs/security.md
+// T-275).
+func jsonForTerminal(b []byte) []byte {
+	s := string(b)
+	if !strings.ContainsFunc(s, unprintable) {
+		return b
+	}
+	var out strings.Builder
+	for _, r := range s {
+		if r >= 0x80 && unprintable(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return []byte(out.String())
 }
 
 // printObjects writes one API object (show) or a JSON array of them
