@@ -230,7 +230,7 @@ type auditAdmin interface {
 
 func (a *admin) audit() auditAdmin {
 	if a.remote != nil {
-		return remoteAudit{stsv1connect.NewAuditServiceClient(a.remote.http, a.remote.base)}
+		return remoteAudit{stsv1connect.NewAuditServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}
 	}
 	return directAudit{a.store}
 }

@@ -30,7 +30,7 @@ type clientAdmin interface {
 
 func (a *admin) clients(ctx context.Context) (clientAdmin, error) {
 	if a.remote != nil {
-		return remoteClients{stsv1connect.NewClientServiceClient(a.remote.http, a.remote.base)}, nil
+		return remoteClients{stsv1connect.NewClientServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}, nil
 	}
 	pepper, err := patPepper(ctx, a.cfg, a.store)
 	if err != nil {

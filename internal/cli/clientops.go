@@ -183,7 +183,7 @@ type revocationAdmin interface {
 
 func (a *admin) revocations() revocationAdmin {
 	if a.remote != nil {
-		return remoteRevocations{stsv1connect.NewRevocationServiceClient(a.remote.http, a.remote.base)}
+		return remoteRevocations{stsv1connect.NewRevocationServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}
 	}
 	return directRevocations{a.store, a.cfg.Keys.RevocationKeep()}
 }

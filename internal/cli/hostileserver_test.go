@@ -1,10 +1,13 @@
 package cli_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -97,5 +100,53 @@ func TestRemoteAnswersCannotDriveTheTerminal(t *testing.T) {
 		if !tc.ok && strings.Count(errOut, "\n") != 1 {
 			t.Errorf("sts %v: the server's error message took %d lines: %q", tc.args, strings.Count(errOut, "\n"), errOut)
 		}
+	}
+}
+
+// TestRemoteAnswerSizeIsBounded: a server that answers a call with an
+// endless body, or with a small gzip body that inflates to a huge one,
+// does not make the CLI read or hold it all: the call fails with a
+// message naming the bound, after at most a few MiB (docs/security.md
+// T-276).
+func TestRemoteAnswerSizeIsBounded(t *testing.T) {
+	t.Parallel()
+	const huge = 64 << 20 // the CLI stops at 16 MiB
+	// A gzip body of 24 members of 1 MiB each inflates to 24 MiB.
+	var member bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
+	zw.Write(bytes.Repeat([]byte{' '}, 1<<20))
+	zw.Close()
+	bomb := bytes.NewBuffer(bytes.Repeat(member.Bytes(), 24))
+	var written atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/proto")
+		if strings.HasSuffix(r.URL.Path, "/GetClient") {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(bomb.Bytes())
+			return
+		}
+		chunk := bytes.Repeat([]byte{' '}, 1<<20)
+		for written.Load() < huge {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	setenv(t, "STS_TOKEN", "sts_pat_x")
+	setenv(t, "STS_SERVER", "")
+	code, _, errOut := runCLI(t, "client", "list", "--server", srv.URL)
+	if code != 1 || !strings.Contains(errOut, "MiB") {
+		t.Errorf("an endless answer: exit %d, stderr %q; want 1 and the bound named", code, errOut)
+	}
+	srv.CloseClientConnections()
+	if n := written.Load(); n >= huge/2 {
+		t.Errorf("the CLI read %d MiB of an endless answer", n>>20)
+	}
+	code, _, errOut = runCLI(t, "client", "show", "c1", "--server", srv.URL)
+	if code != 1 || !strings.Contains(errOut, "MiB") && !strings.Contains(errOut, "gzip") {
+		t.Errorf("a gzip bomb of %d KiB: exit %d, stderr %q; want 1 and the bound named", bomb.Len()>>10, code, errOut)
 	}
 }

@@ -61,8 +61,8 @@ sealed to the runner's registered public key, with its private key (see
 		if err != nil {
 			return nil, err
 		}
-		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(r.http, r.base),
-			ri: gitpodv1connect.NewRunnerInteractionServiceClient(r.http, r.base)}, nil
+		return &hostTokenClient{rpc: gitpodv1connect.NewRunnerConfigurationServiceClient(r.http, r.base, r.opts()...),
+			ri: gitpodv1connect.NewRunnerInteractionServiceClient(r.http, r.base, r.opts()...)}, nil
 	}
 	cmd.AddCommand(newHostTokenCreateCmd(client), newHostTokenGetCmd(client), newHostTokenListCmd(client),
 		newHostTokenUpdateCmd(client), newHostTokenDeleteCmd(client), newHostTokenValueCmd(client),

@@ -67,7 +67,7 @@ type keysAdmin interface {
 
 func (a *admin) keys(cmd *cobra.Command) keysAdmin {
 	if a.remote != nil {
-		return remoteKeys{stsv1connect.NewKeyServiceClient(a.remote.http, a.remote.base)}
+		return remoteKeys{stsv1connect.NewKeyServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}
 	}
 	return directKeys{a, cmd}
 }

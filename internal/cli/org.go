@@ -30,7 +30,7 @@ type orgAdmin interface {
 
 func (a *admin) orgs() orgAdmin {
 	if a.remote != nil {
-		return remoteOrgs{stsv1connect.NewOrganizationServiceClient(a.remote.http, a.remote.base)}
+		return remoteOrgs{stsv1connect.NewOrganizationServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}
 	}
 	return directOrgs{a.store, app.DeclaredOrganizations(a.cfg)}
 }

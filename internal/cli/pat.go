@@ -89,7 +89,7 @@ type patAdmin interface {
 
 func (a *admin) pats(ctx context.Context) (patAdmin, error) {
 	if a.remote != nil {
-		return remotePATs{gitpodv1connect.NewUserServiceClient(a.remote.http, a.remote.base)}, nil
+		return remotePATs{gitpodv1connect.NewUserServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}, nil
 	}
 	svc, err := a.patService(ctx)
 	if err != nil {

@@ -54,7 +54,7 @@ func withPoolAdminOrg(cmd *cobra.Command, org *string, fn func(ctx context.Conte
 			*org = o.GetId()
 		}
 		if a.remote != nil {
-			return fn(ctx, remotePools{stsv1connect.NewPoolServiceClient(a.remote.http, a.remote.base)})
+			return fn(ctx, remotePools{stsv1connect.NewPoolServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)})
 		}
 		svc, err := pools.NewService(a.store, app.PoolLimits(a.cfg))
 		if err != nil {

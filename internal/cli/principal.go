@@ -34,7 +34,7 @@ type principalAdmin interface {
 
 func (a *admin) principals() principalAdmin {
 	if a.remote != nil {
-		return remotePrincipals{stsv1connect.NewPrincipalServiceClient(a.remote.http, a.remote.base)}
+		return remotePrincipals{stsv1connect.NewPrincipalServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}
 	}
 	return &directPrincipals{a: a}
 }

@@ -88,6 +88,20 @@ type remote struct {
 	http connect.HTTPClient
 }
 
+// maxAnswer bounds one answer of the server, as decoded: far above any
+// list the API returns, far below what would exhaust a workstation's
+// memory when a server (or whatever answers an http:// --server) sends an
+// endless body or a small gzip body that inflates to gigabytes
+// (docs/security.md T-276).
+const maxAnswer = 16 << 20
+
+// opts are the options of every Connect client of remote mode: answers
+// are read up to maxAnswer and are not asked for compressed (connect's
+// gzip would inflate a whole answer to report its size).
+func (r *remote) opts() []connect.ClientOption {
+	return []connect.ClientOption{connect.WithReadMaxBytes(maxAnswer), connect.WithAcceptCompression("gzip", nil, nil)}
+}
+
 // defaultTimeout bounds each call of remote mode without --timeout.
 const defaultTimeout = 30 * time.Second
 
@@ -127,7 +141,30 @@ func (t timeoutClient) Do(r *http.Request) (*http.Response, error) {
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 		err = fmt.Errorf("no answer from the server within %s (--timeout, STS_TIMEOUT): %w", config.FormatDuration(t.c.Timeout), err)
 	}
+	if res != nil {
+		// connect stops decoding at maxAnswer but then reads the rest of
+		// the body to its end; this stops the reading itself.
+		res.Body = &cappedBody{ReadCloser: res.Body, left: maxAnswer + 1}
+	}
 	return res, err
+}
+
+// cappedBody fails a read past its bound instead of reading on.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("the server's answer is larger than %d MiB", maxAnswer>>20)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // bearerTransport adds the Authorization header to the requests for the
@@ -343,6 +380,9 @@ func apiError(err error) error {
 		msg := ce.Message()
 		if msg == "" {
 			msg = ce.Code().String()
+		}
+		if ce.Code() == connect.CodeResourceExhausted && strings.Contains(msg, fmt.Sprintf("larger than configured max %d", maxAnswer)) {
+			msg = fmt.Sprintf("the server's answer is larger than %d MiB, the most sts reads of one answer; nothing was printed", maxAnswer>>20)
 		}
 		return fmt.Errorf("%s: %s", ce.Code(), printable(msg))
 	}

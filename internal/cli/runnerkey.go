@@ -150,7 +150,7 @@ type runnerKeyAdmin interface {
 
 func (a *admin) runnerKeys() runnerKeyAdmin {
 	if a.remote != nil {
-		return remoteRunnerKeys{stsv1connect.NewRunnerKeyServiceClient(a.remote.http, a.remote.base)}
+		return remoteRunnerKeys{stsv1connect.NewRunnerKeyServiceClient(a.remote.http, a.remote.base, a.remote.opts()...)}
 	}
 	return directRunnerKeys{a.store}
 }
