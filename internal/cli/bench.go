@@ -115,7 +115,7 @@ func newBenchFetchTokensCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "obtained %d distinct access tokens from %s\n", len(tokens), tokenURL)
-			return os.WriteFile(file, []byte(strings.Join(tokens, "\n")+"\n"), 0o600)
+			return writeTokens(file, tokens)
 		},
 	}
 	c.register(cmd)
@@ -331,6 +331,26 @@ func subjectTokens(w io.Writer, f benchFlags) ([]string, error) {
 	})
 }
 
+// writeTokens writes tokens, one a line, to file with mode 0600 even when
+// file exists already with another mode: os.WriteFile's mode applies only
+// to a file it creates, and these are bearer credentials (docs/security.md
+// T-277).
+func writeTokens(file string, tokens []string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(strings.Join(tokens, "\n") + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // tokensFromFile returns the tokens in file (one per line) when it exists,
 // so that every target of a comparison gets the same ones; otherwise it
 // makes them and, when file is set, writes them there (0600: they are
@@ -349,7 +369,7 @@ func tokensFromFile(w io.Writer, file, what string, produce func() ([]string, er
 		return nil, err
 	}
 	if file != "" {
-		if err := os.WriteFile(file, []byte(strings.Join(tokens, "\n")+"\n"), 0o600); err != nil {
+		if err := writeTokens(file, tokens); err != nil {
 			return nil, err
 		}
 	}

@@ -169,3 +169,37 @@ func TestBenchMint(t *testing.T) {
 		t.Errorf("mode = %v, %v; want 0600", fi.Mode(), err)
 	}
 }
+
+// TestBenchFetchTokensFileIsOwnersOnly: bench fetch-tokens writes real
+// access tokens. A --tokens-file that exists already with a looser mode
+// (left by a copy, or made by another tool) ends up 0600 with them, not
+// readable by others as it was (docs/security.md T-277).
+func TestBenchFetchTokensFileIsOwnersOnly(t *testing.T) {
+	t.Parallel()
+	const id, secret = "bench-client", "sts_cs_not-a-real-secret-0123456789"
+	srv := benchTarget(t, id, secret)
+	dir := t.TempDir()
+	secretFile, tokensFile := filepath.Join(dir, "secret.txt"), filepath.Join(dir, "tokens.txt")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokensFile, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tokensFile, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "fetch-tokens", "--token-url", srv.URL + "/oauth2/token", "--client-id", id,
+		"--client-secret-file", secretFile, "--tokens-file", tokensFile, "--tokens", "2"}
+	if code := cli.MainEnv(t.Context(), args, environ(t), &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("fetch-tokens = %d %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(tokensFile)
+	if err != nil || len(strings.Fields(string(data))) != 2 {
+		t.Fatalf("tokens file %q, %v; want 2 tokens", data, err)
+	}
+	if fi, err := os.Stat(tokensFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+}
