@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -334,12 +335,15 @@ func subjectTokens(w io.Writer, f benchFlags) ([]string, error) {
 // writeTokens writes tokens, one a line, to file with mode 0600 even when
 // file exists already with another mode: os.WriteFile's mode applies only
 // to a file it creates, and these are bearer credentials (docs/security.md
-// T-277).
+// T-277). They go to a new file that replaces file, never into file's
+// inode: whoever opened a readable file before keeps reading the old
+// content, not the tokens (T-292).
 func writeTokens(file string, tokens []string) error {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
 	if err != nil {
 		return err
 	}
+	defer os.Remove(f.Name()) // after a failure; after the rename there is none
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return err
@@ -348,7 +352,10 @@ func writeTokens(file string, tokens []string) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), file)
 }
 
 // tokensFromFile returns the tokens in file (one per line) when it exists,

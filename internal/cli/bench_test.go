@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -189,6 +190,14 @@ func TestBenchFetchTokensFileIsOwnersOnly(t *testing.T) {
 	if err := os.Chmod(tokensFile, 0o644); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
+	// Another local user who could read the old file opened it before the
+	// run and keeps it open: the mode is checked at open, so a file
+	// rewritten in place would hand them the new tokens (T-292).
+	early, err := os.Open(tokensFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
 	var stdout, stderr bytes.Buffer
 	args := []string{"bench", "fetch-tokens", "--token-url", srv.URL + "/oauth2/token", "--client-id", id,
 		"--client-secret-file", secretFile, "--tokens-file", tokensFile, "--tokens", "2"}
@@ -201,5 +210,8 @@ func TestBenchFetchTokensFileIsOwnersOnly(t *testing.T) {
 	}
 	if fi, err := os.Stat(tokensFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	if seen, err := io.ReadAll(early); err != nil || string(seen) != "old\n" {
+		t.Errorf("a descriptor opened before the run read %q, %v; want the old content only", seen, err)
 	}
 }
