@@ -85,7 +85,7 @@ when more follow, the command prints on stderr how to fetch the next page.`,
 					return err
 				}
 				if next != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "more events: repeat the command with --page-token %s\n", next)
+					fmt.Fprintf(cmd.ErrOrStderr(), "more events: repeat the command with --page-token %s\n", printable(next))
 				}
 				return nil
 			})
@@ -181,6 +181,10 @@ func auditCell(s string) string {
 // shift the columns, ESC drive the terminal), the line and paragraph
 // separators and the bidirectional overrides. An external subject's sub
 // reaches the actor column as its issuer wrote it (docs/security.md T-101).
+// Every value of a server's answer the CLI prints goes through it: cells,
+// one-line confirmations, the ID a create prints alone and a secret shown
+// once (T-275, T-291); printable text, every real ID and secret, passes
+// unchanged.
 func printable(s string) string {
 	if !strings.ContainsFunc(s, unprintable) {
 		return s

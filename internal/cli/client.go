@@ -199,7 +199,7 @@ func newClientCmd() *cobra.Command {
 					return err
 				}
 				// Shown once, after the commit (docs/security.md D-02).
-				note := "created client " + created.GetId() + " (first line)"
+				note := "created client " + printable(created.GetId()) + " (first line)"
 				if sec != "" {
 					note += "; its secret (second line) is shown once: store it now"
 				}
@@ -249,10 +249,10 @@ func printSecret(cmd *cobra.Command, c *stsv1.Client, withID bool, secret, note 
 		return printJSON(w, out)
 	}
 	if withID {
-		fmt.Fprintln(w, c.GetId())
+		fmt.Fprintln(w, printable(c.GetId()))
 	}
 	if secret != "" {
-		fmt.Fprintln(w, secret)
+		fmt.Fprintln(w, printable(secret))
 	}
 	fmt.Fprintln(cmd.ErrOrStderr(), note)
 	return nil

@@ -31,7 +31,7 @@ func clientRotateCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printSecret(cmd, c, false, sec, "new secret of client "+c.GetId()+": shown once; the previous secret no longer works")
+				return printSecret(cmd, c, false, sec, "new secret of client "+printable(c.GetId())+": shown once; the previous secret no longer works")
 			})
 		}}
 }
@@ -64,7 +64,7 @@ func updateClient(cmd *cobra.Command, req *stsv1.UpdateClientRequest) error {
 		if j, _ := outputJSON(cmd); j {
 			return printObjects(cmd.OutOrStdout(), []*stsv1.Client{c}, true)
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "updated client %s\n", c.GetId())
+		fmt.Fprintf(cmd.ErrOrStderr(), "updated client %s\n", printable(c.GetId()))
 		return nil
 	})
 }

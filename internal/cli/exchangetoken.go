@@ -34,8 +34,8 @@ for an access token with gitpod.v1.IdentityService/ExchangeToken.`,
 				if j, _ := outputJSON(cmd); j {
 					return printJSON(cmd.OutOrStdout(), map[string]any{"exchangeToken": secret, "expiresAt": exp.UTC().Format(time.RFC3339)})
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "exchange token for %s expires %s\n", p.GetName(), exp.Format(time.RFC3339))
-				fmt.Fprintln(cmd.OutOrStdout(), secret)
+				fmt.Fprintf(cmd.ErrOrStderr(), "exchange token for %s expires %s\n", printable(p.GetName()), exp.Format(time.RFC3339))
+				fmt.Fprintln(cmd.OutOrStdout(), printable(secret))
 				return nil
 			})
 		},

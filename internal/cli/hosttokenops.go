@@ -59,7 +59,7 @@ func newHostTokenCreateCmd(client htClient) *cobra.Command {
 			if err != nil {
 				return rpcError(err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.GetToken().GetId())
+			fmt.Fprintln(cmd.OutOrStdout(), printable(res.GetToken().GetId()))
 			return nil
 		},
 	}

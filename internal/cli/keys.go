@@ -84,7 +84,7 @@ func (r remoteKeys) rotate(ctx context.Context, force bool) (*stsv1.RotateSignin
 	if err != nil {
 		return nil, nil, forceHint(err)
 	}
-	line := fmt.Sprintf("rotated: active key %s -> %s, next key %s", res.GetRetiredKid(), res.GetActivatedKid(), res.GetNextKid())
+	line := fmt.Sprintf("rotated: active key %s -> %s, next key %s", printable(res.GetRetiredKid()), printable(res.GetActivatedKid()), printable(res.GetNextKid()))
 	if res.GetAlreadyRotated() {
 		line = "already rotated by another caller"
 	}
@@ -329,12 +329,12 @@ give such a KID as --kid=KID (or after --).`,
 				}
 				w := cmd.ErrOrStderr()
 				fmt.Fprintf(w, "revoked: key %s (was %s) is no longer published nor trusted; every token it signed fails verification\n",
-					res.GetRevokedKid(), enumWord(res.GetState()))
+					printable(res.GetRevokedKid()), enumWord(res.GetState()))
 				if res.GetActivatedKid() != "" {
-					fmt.Fprintf(w, "active key %s now signs in its place\n", res.GetActivatedKid())
+					fmt.Fprintf(w, "active key %s now signs in its place\n", printable(res.GetActivatedKid()))
 				}
 				if res.GetNextKid() != "" {
-					fmt.Fprintf(w, "new next key %s published\n", res.GetNextKid())
+					fmt.Fprintf(w, "new next key %s published\n", printable(res.GetNextKid()))
 				}
 				if a.remote != nil {
 					fmt.Fprintln(w, "the server that answered dropped it at once; other servers drop it within 2 s")

@@ -254,7 +254,7 @@ func newOrgCmd() *cobra.Command {
 				if err := orgs.delete(ctx, o.GetId()); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "deleted organization %s\n", o.GetId())
+				fmt.Fprintf(cmd.ErrOrStderr(), "deleted organization %s\n", printable(o.GetId()))
 				return nil
 			})
 		},
@@ -270,7 +270,7 @@ func printOrgs(cmd *cobra.Command, list []*stsv1.Organization, one, idOnly bool)
 		return printObjects(cmd.OutOrStdout(), list, one)
 	}
 	if idOnly {
-		fmt.Fprintln(cmd.OutOrStdout(), list[0].GetId())
+		fmt.Fprintln(cmd.OutOrStdout(), printable(list[0].GetId()))
 		return nil
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)

@@ -218,8 +218,8 @@ none means "No Access" (with --server at least one --scope is required).`,
 					return printJSON(cmd.OutOrStdout(), map[string]any{"personalAccessToken": v, "token": secret})
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "created personal access token %s for %s, expires %s; store the secret now, it is not shown again\n",
-					t.GetId(), p.GetName(), t.GetExpiresAt().AsTime().Format(time.RFC3339))
-				fmt.Fprintln(cmd.OutOrStdout(), secret)
+					printable(t.GetId()), printable(p.GetName()), t.GetExpiresAt().AsTime().Format(time.RFC3339))
+				fmt.Fprintln(cmd.OutOrStdout(), printable(secret))
 				return nil
 			})
 		},

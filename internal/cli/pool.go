@@ -82,7 +82,7 @@ func newPoolCreateCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printPoolsJSON(cmd, []storage.Pool{p}, true)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "created pool %s in organization %s\n", p.ID, p.OrgID)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created pool %s in organization %s\n", printable(p.ID), printable(p.OrgID))
 				return nil
 			})
 		},

@@ -359,7 +359,7 @@ func principalStateCmd(verb string) *cobra.Command {
 					if err := a.principals().delete(ctx, p.GetId()); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "deleted principal %s\n", p.GetId())
+					fmt.Fprintf(cmd.ErrOrStderr(), "deleted principal %s\n", printable(p.GetId()))
 					return nil
 				}
 				if p, err = a.principals().setDisabled(ctx, p.GetId(), verb == "disable"); err != nil {
@@ -389,7 +389,7 @@ func printPrincipals(cmd *cobra.Command, list []*stsv1.Principal, one, idOnly bo
 		return printObjects(cmd.OutOrStdout(), list, one)
 	}
 	if idOnly {
-		fmt.Fprintln(cmd.OutOrStdout(), list[0].GetId())
+		fmt.Fprintln(cmd.OutOrStdout(), printable(list[0].GetId()))
 		return nil
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)

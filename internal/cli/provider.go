@@ -134,7 +134,7 @@ func newProviderCreateCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printProvidersJSON(cmd, []storage.Provider{p}, true)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "created provider %s in pool %s\n", p.ID, p.PoolID)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created provider %s in pool %s\n", printable(p.ID), printable(p.PoolID))
 				return nil
 			})
 		},

@@ -76,7 +76,7 @@ func newRunnerCmd() *cobra.Command {
 				if j, _ := outputJSON(cmd); j {
 					return printObjects(cmd.OutOrStdout(), []*stsv1.RunnerPublicKey{k}, true)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "runner %s key %s\n", k.GetRunnerId(), k.GetFingerprint())
+				fmt.Fprintf(cmd.ErrOrStderr(), "runner %s key %s\n", printable(k.GetRunnerId()), printable(k.GetFingerprint()))
 				return nil
 			})
 		},
@@ -105,7 +105,7 @@ func newRunnerCmd() *cobra.Command {
 					return printObjects(cmd.OutOrStdout(), []*stsv1.RunnerPublicKey{k}, true)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", base64.StdEncoding.EncodeToString(k.GetPublicKey()),
-					k.GetFingerprint(), k.GetUpdatedAt().AsTime().UTC().Format(time.RFC3339))
+					printable(k.GetFingerprint()), k.GetUpdatedAt().AsTime().UTC().Format(time.RFC3339))
 				return nil
 			})
 		},
