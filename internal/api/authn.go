@@ -146,7 +146,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // Credential Access Boundary is permission_denied (errBoundary). A failed
 // authentication costs the source address a token of its per-IP bucket,
 // and an address whose bucket is empty is refused resource_exhausted
-// before its credential is checked (failedAuth, docs/security.md T-279). The
+// before its credential is checked (ratelimit.FailedAuth, docs/security.md
+// T-279), failed being one for every procedure (F-135). The
 // caller's own deadline bounds the authentication as it bounds the
 // procedure (callerDeadline). A path that is no procedure in known is
 // answered not found, as the service's own handler answers it (404, which
@@ -159,11 +160,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // and one sent a content type it does not serve, 415 with Accept-Post;
 // not 401 for want of a credential no credential could make valid
 // (docs/security.md T-179).
-func middleware(a *Authenticator, public map[string]bool, known map[string]*wireRules, lim func() ratelimit.Limiter, logger *slog.Logger,
-	onRefused func(string, connect.Code), next http.Handler,
+func middleware(a *Authenticator, public map[string]bool, known map[string]*wireRules, lim func() ratelimit.Limiter, failed *ratelimit.FailedAuth,
+	logger *slog.Logger, onRefused func(string, connect.Code), next http.Handler,
 ) http.Handler {
 	ew := connect.NewErrorWriter()
-	failed := &failedAuth{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		rules, ok := known[r.URL.Path]
@@ -214,10 +214,11 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 			return
 		}
 		// An address whose failed credentials emptied its per-IP bucket
-		// is refused before its credential is checked (failedAuth).
-		ipKey := ratelimit.PrefixIP + ratelimit.IPBucket(remoteIP(r))
-		if wait, ok := failed.blocked(ipKey, time.Now()); ok {
-			setRetryAfter(w.Header(), wait)
+		// is refused before its credential is checked, at every procedure
+		// (ratelimit.FailedAuth, docs/security.md F-135).
+		ip := remoteIP(r)
+		if wait, ok := failed.Refused(ip, time.Now()); ok {
+			ratelimit.SetRetryAfter(w.Header(), wait)
 			if onRefused != nil {
 				onRefused(r.URL.Path, connect.CodeResourceExhausted)
 			}
@@ -230,15 +231,13 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 			if code == sts.Unauthenticated {
 				// A failed credential costs its address a token, after
 				// the failure (docs/security.md T-279).
-				if l := lim(); l != nil {
-					if d := failed.charge(l, ipKey, time.Now()); !d.Allowed {
-						ratelimit.WriteHeaders(w.Header(), d)
-						if onRefused != nil {
-							onRefused(r.URL.Path, connect.CodeResourceExhausted)
-						}
-						_ = ew.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New("rate limited; retry later")))
-						return
+				if d := failed.Failed(ip, time.Now()); !d.Allowed {
+					ratelimit.WriteHeaders(w.Header(), d)
+					if onRefused != nil {
+						onRefused(r.URL.Path, connect.CodeResourceExhausted)
 					}
+					_ = ew.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errors.New("rate limited; retry later")))
+					return
 				}
 			}
 			if code != sts.Unauthenticated && code != sts.Unavailable && !errors.Is(err, errBoundary) {

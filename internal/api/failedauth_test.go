@@ -80,3 +80,45 @@ func TestForgedBearerChargesIP(t *testing.T) {
 		t.Errorf("forged call from another address = %d, want 401", w.Code)
 	}
 }
+
+// TestForgedBearerRefusedAtEveryProcedure is docs/security.md F-135: an
+// address whose forged credentials emptied its bucket at one procedure is
+// refused, unchecked, at every other procedure too; it does not buy one
+// more signature check per procedure by moving on. Seen from outside: a
+// genuine credential from that address, which would be served were it
+// checked, is refused resource_exhausted at a procedure the flood never
+// called.
+func TestForgedBearerRefusedAtEveryProcedure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(h *Handler) {
+		h.PublicLimit = ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 1}, ratelimit.MemoryOptions{})
+	})
+	call := func(path, bearer string) (int, string) {
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(`{}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+bearer)
+		res, err := e.srv.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct{ Code string }
+		b, _ := io.ReadAll(res.Body)
+		_ = json.Unmarshal(b, &body)
+		return res.StatusCode, body.Code
+	}
+	const flooded, other = "/gitpod.v1.IdentityService/GetAuthenticatedIdentity", "/gitpod.v1.UserService/ListPersonalAccessTokens"
+	if code, _ := call(other, e.secret); code != http.StatusOK {
+		t.Fatalf("genuine call to %s before the flood = %d, want 200", other, code)
+	}
+	forged := "eyJhbGciOiJFUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2ln"
+	if code, _ := call(flooded, forged); code != http.StatusUnauthorized {
+		t.Fatalf("first forged call = %d, want 401", code)
+	}
+	if code, c := call(flooded, forged); code != http.StatusTooManyRequests {
+		t.Fatalf("forged call past the bucket = %d %q, want 429", code, c)
+	}
+	if code, c := call(other, e.secret); code != http.StatusTooManyRequests || c != "resource_exhausted" {
+		t.Errorf("genuine call to %s from the refused address = %d %q, want 429 resource_exhausted, unchecked", other, code, c)
+	}
+}

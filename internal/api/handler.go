@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -137,6 +138,11 @@ type Handler struct {
 	// (limits.go).
 	publicLimit atomic.Pointer[ratelimit.Limiter]
 
+	// failedAuth holds back addresses whose bearer credentials fail, one
+	// for every procedure (FailedAuth).
+	failedAuth     *ratelimit.FailedAuth
+	failedAuthOnce sync.Once
+
 	// unready, set by Unready until Ready, makes every procedure answer
 	// unavailable with Retry-After.
 	unready atomic.Bool
@@ -213,7 +219,7 @@ func (h *Handler) handlers() map[string]http.Handler {
 				hd.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 			})
 		}
-		return path, middleware(auth, publicProcedures, known, h.publicLimiter, logger, h.OnRefused, hd)
+		return path, middleware(auth, publicProcedures, known, h.publicLimiter, h.FailedAuth(), logger, h.OnRefused, hd)
 	}
 	services := h.services(opts)
 	names := namesOf(services)

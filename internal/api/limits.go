@@ -103,6 +103,16 @@ func (h *Handler) publicLimiter() ratelimit.Limiter {
 	return h.PublicLimit
 }
 
+// FailedAuth is what holds back a source address whose bearer credentials
+// fail authentication (docs/security.md T-279): one for every procedure
+// (F-135), charging the public procedures' per-IP bucket (publicLimiter).
+// serve hands the same one to UserInfo and introspection, so an address
+// refused at one is refused at all (T-280).
+func (h *Handler) FailedAuth() *ratelimit.FailedAuth {
+	h.failedAuthOnce.Do(func() { h.failedAuth = &ratelimit.FailedAuth{Limit: h.publicLimiter} })
+	return h.failedAuth
+}
+
 // remoteIP is the client address the server resolved for r (the TCP peer,
 // or the client behind a trusted proxy), from which every per-IP limit
 // takes its key with ratelimit.IPBucket.
