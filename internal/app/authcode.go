@@ -58,5 +58,5 @@ func (t *tokenEndpoints) addAuthCode(cfg config.Config, store storage.Store, key
 		ReauthAfter: cfg.Web.Session.ReauthAfter,
 	}, &authorize.Logout{
 		Store: store, SignedIn: signedIn, Pepper: pep, Issuer: cfg.Issuer, Logger: logger, Hints: t.oauth.Verifier,
-	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, CORS: t.oauth.CORS, Logger: logger})
+	}, &userinfo.Handler{Tokens: t.oauth.Verifier, Principals: store, CORS: t.oauth.CORS, FailedAuth: t.failedAuth, Logger: logger})
 }

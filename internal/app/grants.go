@@ -29,6 +29,20 @@ type tokenEndpoints struct {
 	audit    *audit.Writer
 	oauth    *oauthParts
 	limits   *rateLimits
+	// failedAuth is the Connect API's record of addresses whose bearer
+	// credentials fail, shared by UserInfo and introspection
+	// (setFailedAuth).
+	failedAuth *ratelimit.FailedAuth
+}
+
+// setFailedAuth makes UserInfo and introspection charge a bearer token
+// that fails verification to f, the Connect API's, and refuse an address
+// f refuses, so one flood is held back at every endpoint that
+// authenticates a bearer (docs/security.md T-280). Call it before mount
+// and addAuthCode.
+func (t *tokenEndpoints) setFailedAuth(f *ratelimit.FailedAuth) {
+	t.failedAuth = f
+	t.oauth.Introspect.FailedAuth = f
 }
 
 // mount adds the token endpoint, introspection and revocation (and

@@ -80,6 +80,9 @@ type oauthParts struct {
 	Refresh    *grants.Refresh
 	Verifier   *tokens.Verifier
 	Mounters   []server.Mounter
+	// Introspect is introspection, among Mounters (its FailedAuth is set
+	// once the Connect API has one: tokenEndpoints.setFailedAuth).
+	Introspect *introspect.Handler
 	// CORS answers cross-origin requests for the token, revocation and
 	// UserInfo endpoints from the identified client's record (docs/api.md,
 	// "Cross-origin requests").
@@ -149,10 +152,11 @@ func newOAuth(d oauthDeps) *oauthParts {
 		gs = append(gs, &grants.JWTBearer{TokenExchange: d.Exchange})
 	}
 	origins := &cors.Clients{Records: clientRecords(d.Store), Logger: d.Logger}
+	intro := &introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Principals: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now}
 	return &oauthParts{
-		CORS: origins, Clients: ca, ClientAuth: clientAuth, Grants: gs, Refresh: ref, Verifier: ver,
+		CORS: origins, Clients: ca, ClientAuth: clientAuth, Grants: gs, Refresh: ref, Verifier: ver, Introspect: intro,
 		Mounters: []server.Mounter{
-			&introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Principals: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now},
+			intro,
 			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, PATs: leakedPATs(d.PATs), LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
 				RevocationKeep: keep, CORS: origins},
 		},

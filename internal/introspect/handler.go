@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/opensts/sts/internal/clientauth"
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/pat"
+	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
@@ -65,6 +67,10 @@ type Handler struct {
 	BearerAudience string
 	// MaxBodyBytes caps the body; 64 KiB when zero (docs/security.md T-01).
 	MaxBodyBytes int64
+	// FailedAuth holds back an address whose bearer tokens fail
+	// verification (docs/security.md T-280): the Connect API's, so an
+	// address refused there is refused here. nil: no limit.
+	FailedAuth *ratelimit.FailedAuth
 	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
 	RetryAfter time.Duration
 	Logger     *slog.Logger
@@ -136,7 +142,17 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 
 // authenticate accepts a bearer token of ours carrying the introspect
 // scope, or any client credentials clientauth accepts.
+//
+// An address whose bearer tokens failed until its per-IP bucket emptied
+// is refused, with any credential, before it is checked; each bearer
+// token that fails takes a token from the bucket, a genuine one none, and
+// neither does a token asked about that is not active: that is the
+// answer, not the caller's failure (docs/security.md T-280).
 func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
+	ip := clientip.FromRequest(r)
+	if wait, ok := h.FailedAuth.Refused(ip, time.Now()); ok {
+		return nil, &limitedError{retryAfter: wait}
+	}
 	// The scheme's name is case-insensitive (RFC 7235 §2.1).
 	if scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		if form.Get("client_secret") != "" || form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
@@ -152,6 +168,9 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 		if err != nil {
 			if unavailableErr(err) {
 				return nil, err
+			}
+			if d := h.FailedAuth.Failed(ip, time.Now()); !d.Allowed {
+				return nil, &limitedError{d: d}
 			}
 			return nil, bearerRefused(errors.New("bearer token invalid"))
 		}
@@ -198,7 +217,26 @@ func bearerRefused(cause error) *oauth2.Error {
 	return &oauth2.Error{Code: oauth2.ErrorInvalidToken, Description: "caller not authorized", Status: http.StatusUnauthorized, Err: cause}
 }
 
+// limitedError refuses a caller whose address is held back for failed
+// bearer tokens (FailedAuth): d when this request's failure found the
+// bucket empty, else retryAfter, the refusal's remaining time.
+type limitedError struct {
+	d          ratelimit.Decision
+	retryAfter time.Duration
+}
+
+func (e *limitedError) Error() string { return "rate limited" }
+
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if le, ok := errors.AsType[*limitedError](err); ok {
+		if le.d.Limit != 0 {
+			ratelimit.WriteHeaders(w.Header(), le.d)
+		} else {
+			ratelimit.SetRetryAfter(w.Header(), le.retryAfter)
+		}
+		oauth2.WriteError(w, h.logger(), oauth2.RateLimited())
+		return
+	}
 	if unavailableErr(err) {
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {

@@ -141,3 +141,10 @@ var (
 	noStore         = []string{"no-store"}[:1:1]
 	noCache         = []string{"no-cache"}[:1:1]
 )
+
+// RateLimited is the answer to a request a rate limit refused, as the
+// token endpoint answers its per-IP limit (docs/security.md T-10, T-280):
+// 429 temporarily_unavailable. The caller sets Retry-After.
+func RateLimited() *Error {
+	return &Error{Code: ErrorTemporarilyUnavailable, Description: "too many requests", Status: http.StatusTooManyRequests}
+}

@@ -11,9 +11,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/opensts/sts/internal/clientip"
 	"github.com/opensts/sts/internal/cors"
 	"github.com/opensts/sts/internal/oauth2"
+	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
@@ -35,8 +38,12 @@ type Handler struct {
 	// CORS, when set, lets a browser application read the answer at an
 	// origin the token's client registered (docs/api.md, "Cross-origin
 	// requests"); nil: no CORS.
-	CORS   *cors.Clients
-	Logger *slog.Logger
+	CORS *cors.Clients
+	// FailedAuth holds back an address whose access tokens fail
+	// verification (docs/security.md T-280): the Connect API's, so an
+	// address refused there is refused here. nil: no limit.
+	FailedAuth *ratelimit.FailedAuth
+	Logger     *slog.Logger
 }
 
 // Mount implements server.Mounter.
@@ -93,12 +100,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// An address whose tokens failed until its per-IP bucket emptied is
+	// refused before its token is verified; each failure takes a token
+	// from the bucket, a genuine token none (docs/security.md T-280).
+	ip := clientip.FromRequest(r)
+	if wait, ok := h.FailedAuth.Refused(ip, time.Now()); ok {
+		ratelimit.SetRetryAfter(w.Header(), wait)
+		oauth2.WriteError(w, h.logger(), oauth2.RateLimited())
+		return
+	}
 	c, err := h.Tokens.VerifyAccessTokenAnyAudience(ctx, raw)
 	if err != nil {
 		var se *sts.Error
 		if errors.As(err, &se) && se.Code == sts.Unavailable {
 			oauth2.SetRetryAfter(w.Header(), 0)
 			challenge(w, http.StatusServiceUnavailable, "", "")
+			return
+		}
+		if d := h.FailedAuth.Failed(ip, time.Now()); !d.Allowed {
+			ratelimit.WriteHeaders(w.Header(), d)
+			oauth2.WriteError(w, h.logger(), oauth2.RateLimited())
 			return
 		}
 		challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is not valid")

@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	xoauth2 "golang.org/x/oauth2"
+
+	"github.com/opensts/sts/internal/config"
+)
+
+// TestForgedBearerAtUserInfoAndIntrospection is docs/security.md T-280:
+// a bearer token that fails authentication at /oauth2/userinfo (GET or
+// POST) or at introspection (/oauth2/introspect, Google's /v1/introspect)
+// takes a token of its address's per-IP bucket (rate_limits.per_ip, the
+// Connect API's, T-279); once the bucket is empty, the address is answered
+// 429 temporarily_unavailable with Retry-After, as the token endpoint
+// answers its per-IP limit, before any credential is checked, at all three
+// endpoints and at the Connect API. A genuine token is never charged
+// (go-oidc reads UserInfo past the burst), nor is a client introspecting
+// tokens that are not active: the subject token is not the caller's
+// credential.
+func TestForgedBearerAtUserInfoAndIntrospection(t *testing.T) {
+	t.Parallel()
+	const burst = 4
+	e := newCodeEnv(t, func(c *config.Config) {
+		c.RateLimits.PerIP = config.RateLimitConfig{Rate: 0.001, Burst: burst}
+	})
+	ctx := t.Context()
+	tok := e.tokenFor(t, e.user, "openid", "email")
+	forged := tok.AccessToken[:strings.LastIndexByte(tok.AccessToken, '.')] + ".AAAA"
+	provider, err := oidc.NewProvider(ctx, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status            int
+		errCode, retry    string
+		wwwAuthenticate   string
+		active, hasActive bool
+	}
+	send := func(req *http.Request) answer {
+		t.Helper()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		a := answer{status: resp.StatusCode, retry: resp.Header.Get("Retry-After"), wwwAuthenticate: resp.Header.Get("WWW-Authenticate")}
+		a.errCode, _ = body["error"].(string)
+		if a.errCode == "" {
+			a.errCode, _ = body["code"].(string) // Connect's error shape
+		}
+		a.active, a.hasActive = body["active"].(bool)
+		return a
+	}
+	userinfo := func(method, bearer string) answer {
+		req, _ := http.NewRequest(method, e.base+"/oauth2/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		return send(req)
+	}
+	// introspect asks path about token, as the notes client (basic) or
+	// with a bearer.
+	introspect := func(path, token, bearer string) answer {
+		req, _ := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		} else {
+			req.SetBasicAuth(e.conf.ID, e.secret)
+		}
+		return send(req)
+	}
+
+	// Past the burst, nothing genuine is charged.
+	for range burst + 2 {
+		if _, err := provider.UserInfo(ctx, xoauth2.StaticTokenSource(tok)); err != nil {
+			t.Fatalf("go-oidc UserInfo with a genuine token: %v", err)
+		}
+		if a := userinfo(http.MethodPost, tok.AccessToken); a.status != http.StatusOK {
+			t.Fatalf("POST userinfo with a genuine token = %+v, want 200", a)
+		}
+		// A subject token that is not active is the answer, not the
+		// caller's failure.
+		if a := introspect("/oauth2/introspect", forged, ""); a.status != http.StatusOK || !a.hasActive || a.active {
+			t.Fatalf("a client introspecting a forged token = %+v, want 200 active false", a)
+		}
+	}
+
+	// Each forged bearer is 401 invalid_token, and takes a token.
+	for i, a := range []answer{
+		userinfo(http.MethodGet, forged),
+		userinfo(http.MethodPost, forged),
+		introspect("/oauth2/introspect", tok.AccessToken, forged),
+		introspect("/v1/introspect", tok.AccessToken, "garbage"),
+	} {
+		if a.status != http.StatusUnauthorized || a.errCode != "invalid_token" || !strings.Contains(a.wwwAuthenticate, "invalid_token") {
+			t.Fatalf("forged bearer %d = %+v, want 401 invalid_token with its challenge", i, a)
+		}
+	}
+
+	// The bucket is empty: the address is refused, whatever it sends, at
+	// every endpoint that authenticates a bearer, as the token endpoint
+	// refuses its per-IP limit.
+	for name, a := range map[string]answer{
+		"GET userinfo, forged":      userinfo(http.MethodGet, forged),
+		"POST userinfo, genuine":    userinfo(http.MethodPost, tok.AccessToken),
+		"introspect, forged bearer": introspect("/oauth2/introspect", tok.AccessToken, forged),
+		"introspect, client":        introspect("/oauth2/introspect", tok.AccessToken, ""),
+		"google introspect, forged": introspect("/v1/introspect", tok.AccessToken, forged),
+	} {
+		if a.status != http.StatusTooManyRequests || a.errCode != "temporarily_unavailable" || a.retry == "" || strings.Contains(a.wwwAuthenticate, "invalid_token") {
+			t.Errorf("%s from the refused address = %+v, want 429 temporarily_unavailable with Retry-After, no invalid_token challenge", name, a)
+		}
+	}
+	if _, err := provider.UserInfo(ctx, xoauth2.StaticTokenSource(tok)); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Errorf("go-oidc UserInfo from the refused address: %v, want a 429", err)
+	}
+	// The Connect API shares the bucket and the refusal (T-279).
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/gitpod.v1.IdentityService/GetAuthenticatedIdentity", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+forged)
+	if a := send(req); a.status != http.StatusTooManyRequests || a.errCode != "resource_exhausted" {
+		t.Errorf("Connect API from the refused address = %+v, want 429 resource_exhausted", a)
+	}
+}
