@@ -130,3 +130,78 @@ func TestForgedBearerAtUserInfoAndIntrospection(t *testing.T) {
 		t.Errorf("Connect API from the refused address = %+v, want 429 resource_exhausted", a)
 	}
 }
+
+// TestFailedClientAuthAtIntrospection is docs/security.md T-293: a client
+// whose credentials fail at introspection (a wrong secret, in the header
+// or the body; an unknown client; both dialects) takes a token of its
+// address's per-IP bucket, as every request at the token endpoint does
+// before its client is authenticated (T-10); once the bucket is empty
+// the address is answered 429 temporarily_unavailable with Retry-After,
+// the genuine client too, before any credential is looked up. A genuine
+// client is never charged, and a malformed request (no lookup) is not.
+func TestFailedClientAuthAtIntrospection(t *testing.T) {
+	t.Parallel()
+	const burst = 3
+	e := newCodeEnv(t, func(c *config.Config) {
+		c.RateLimits.PerIP = config.RateLimitConfig{Rate: 0.001, Burst: burst}
+	})
+	tok := e.tokenFor(t, e.user, "openid")
+	type answer struct {
+		status  int
+		errCode string
+		retry   string
+	}
+	post := func(path string, form url.Values, user, pass string) answer {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if user != "" {
+			req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return answer{status: resp.StatusCode, errCode: body.Error, retry: resp.Header.Get("Retry-After")}
+	}
+	asks := url.Values{"token": {tok.AccessToken}}
+
+	// Past the burst, the genuine client and malformed requests are not
+	// charged.
+	for range burst + 2 {
+		if a := post("/oauth2/introspect", asks, e.conf.ID, e.secret); a.status != http.StatusOK {
+			t.Fatalf("the genuine client = %+v, want 200", a)
+		}
+		twice := url.Values{"token": {tok.AccessToken}, "client_id": {e.conf.ID, e.conf.ID}, "client_secret": {"x"}}
+		if a := post("/oauth2/introspect", twice, "", ""); a.status != http.StatusBadRequest || a.errCode != "invalid_request" {
+			t.Fatalf("client_id repeated = %+v, want 400 invalid_request", a)
+		}
+	}
+
+	// Each failed client authentication is 401 invalid_client, and takes
+	// a token.
+	for i, a := range []answer{
+		post("/oauth2/introspect", asks, e.conf.ID, "wrong-secret"),
+		post("/v1/introspect", url.Values{"token": {tok.AccessToken}, "client_id": {e.conf.ID}, "client_secret": {"wrong-secret"}}, "", ""),
+		post("/oauth2/introspect", asks, "no-such-client", "a-secret"),
+	} {
+		if a.status != http.StatusUnauthorized || a.errCode != "invalid_client" {
+			t.Fatalf("failed client authentication %d = %+v, want 401 invalid_client", i, a)
+		}
+	}
+
+	// The bucket is empty: the address is refused before its credentials
+	// are looked at, the genuine client's too, in both dialects.
+	for name, a := range map[string]answer{
+		"wrong secret":              post("/oauth2/introspect", asks, e.conf.ID, "wrong-secret"),
+		"genuine client":            post("/oauth2/introspect", asks, e.conf.ID, e.secret),
+		"google, genuine (in body)": post("/v1/introspect", url.Values{"token": {tok.AccessToken}, "client_id": {e.conf.ID}, "client_secret": {e.secret}}, "", ""),
+	} {
+		if a.status != http.StatusTooManyRequests || a.errCode != "temporarily_unavailable" || a.retry == "" {
+			t.Errorf("%s from the refused address = %+v, want 429 temporarily_unavailable with Retry-After", name, a)
+		}
+	}
+}

@@ -143,11 +143,12 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 // authenticate accepts a bearer token of ours carrying the introspect
 // scope, or any client credentials clientauth accepts.
 //
-// An address whose bearer tokens failed until its per-IP bucket emptied
-// is refused, with any credential, before it is checked; each bearer
-// token that fails takes a token from the bucket, a genuine one none, and
-// neither does a token asked about that is not active: that is the
-// answer, not the caller's failure (docs/security.md T-280).
+// An address whose credentials failed until its per-IP bucket emptied is
+// refused, with any credential, before it is checked; each bearer token
+// or client credential that fails takes a token from the bucket, a
+// genuine one none, and neither does a token asked about that is not
+// active: that is the answer, not the caller's failure (docs/security.md
+// T-280, T-293).
 func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
 	ip := clientip.FromRequest(r)
 	if wait, ok := h.FailedAuth.Refused(ip, time.Now()); ok {
@@ -190,6 +191,17 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 	}
 	res, err := h.Clients.Authenticate(r.Context(), r, form.Values, clientauth.Required)
 	if err != nil {
+		// Client credentials that fail (unknown client, wrong secret,
+		// forged assertion: invalid_client) take a token as a failed
+		// bearer does; the token endpoint charges every request per IP
+		// before it authenticates a client (docs/security.md T-10, T-293).
+		// A malformed request looked nothing up, and storage being down is
+		// no failure of the caller's.
+		if oe, ok := errors.AsType[*oauth2.Error](err); ok && oe.Code == oauth2.ErrorInvalidClient {
+			if d := h.FailedAuth.Failed(ip, time.Now()); !d.Allowed {
+				return nil, &limitedError{d: d}
+			}
+		}
 		return nil, err
 	}
 	c := &res.Client
