@@ -44,6 +44,9 @@ func TestCITestCommandIsREADMEs(t *testing.T) {
 	if !strings.HasPrefix(want, "go test -p 4 -race ") || !strings.Contains(want, " "+checkptrOff+" ") {
 		t.Errorf("README.md's test command %q: want go test -p 4 -race with %s", want, checkptrOff)
 	}
+	if !strings.Contains(want, " -ldflags=-w ") || strings.Count(want, "-ldflags") != 1 {
+		t.Errorf("README.md's test command %q: want -ldflags=-w (test binaries linked without DWARF) and no other -ldflags", want)
+	}
 	if strings.Count(want, "-gcflags") != 1 {
 		t.Errorf("README.md's test command %q: want one -gcflags, %s", want, checkptrOff)
 	}
