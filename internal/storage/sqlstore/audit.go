@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opensts/sts/internal/storage"
 )
@@ -172,7 +173,7 @@ func (r *auditRow) append(args []any, s *Store, e *storage.AuditEvent) []any {
 	first := !r.used
 	box := func(i int, v, last string) {
 		if first || v != last {
-			r.vals[i] = v
+			r.vals[i] = auditText(v)
 		}
 	}
 	box(0, e.ID, r.last.ID)
@@ -190,6 +191,22 @@ func (r *auditRow) append(args []any, s *Store, e *storage.AuditEvent) []any {
 	box(10, e.UserAgent, r.last.UserAgent)
 	r.last, r.used = *e, true
 	return append(args, r.vals[:]...)
+}
+
+// auditText is v as the audit trail can store it on both backends: a NUL
+// character and bytes that are not UTF-8, which PostgreSQL refuses in text
+// (SQLSTATE 22021), become the replacement character U+FFFD. An event
+// names what a request or a token said (a subject's sub, an actor chain,
+// a client_id), so the trail is the one write that cannot refuse such
+// text: the event of the refusal must be stored too. PostgreSQL's refusal
+// failed the whole batch, which the writer retried for ever while every
+// later event, anyone's, waited behind it (docs/security.md T-282). Text
+// that needs nothing is returned as it is, without a copy.
+func auditText(v string) string {
+	if strings.IndexByte(v, 0) < 0 && utf8.ValidString(v) {
+		return v
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // execer is what *sql.DB and *sql.Tx share.
@@ -321,13 +338,15 @@ func (q *auditQuery) match(f storage.AuditFilter) {
 		{"outcome", f.Outcome}, {"request_id", f.RequestID},
 	} {
 		if c.v != "" {
-			q.where(c.col + " = " + q.arg(c.v))
+			// Stored through auditText, so matched through it: the
+			// same answer on both backends, never a refused query.
+			q.where(c.col + " = " + q.arg(auditText(c.v)))
 		}
 	}
 	if f.Target != "" {
-		in := []string{q.arg(f.Target)}
+		in := []string{q.arg(auditText(f.Target))}
 		for _, t := range f.OldTargets {
-			in = append(in, q.arg(t))
+			in = append(in, q.arg(auditText(t)))
 		}
 		q.where("target IN (" + strings.Join(in, ", ") + ")")
 	}
