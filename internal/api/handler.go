@@ -89,6 +89,11 @@ type Handler struct {
 	// RS256Audiences are the audiences whose ID tokens RS256Issuer signs:
 	// when any requested audience is listed, or the list holds "*".
 	RS256Audiences []string
+	// MaxDelegationDepth is token_exchange.max_delegation_depth, the
+	// longest delegation chain (act) a token sts issues carries; zero or
+	// less: DefaultMaxDelegationDepth. GetIDToken holds a credential's
+	// chain to it as the token endpoint does (docs/security.md T-283).
+	MaxDelegationDepth int
 	// Audit serves AuditService and records key rotations. nil answers
 	// unavailable.
 	Audit storage.AuditStore

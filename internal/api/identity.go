@@ -23,6 +23,9 @@ const (
 	maxAudienceLen             = 512
 	DefaultIDTokenLifetime     = time.Hour
 	DefaultAccessTokenLifetime = 15 * time.Minute
+	// DefaultMaxDelegationDepth is config.DefaultMaxDelegationDepth, the
+	// delegation cap when Handler.MaxDelegationDepth is not set.
+	DefaultMaxDelegationDepth = 5
 	// ClientID is the client_id of access tokens minted by ExchangeToken.
 	ClientID = "sts-api"
 )
@@ -73,6 +76,12 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 	id, err := require(ctx, pat.ScopeIDToken)
 	if err != nil {
 		return nil, err
+	}
+	if id.Claims != nil && actDepth(id.Claims.Act) > s.h.delegationCap() {
+		// The ID token carries the chain: held to the cap as it is now,
+		// as a re-exchange and a refresh are, not as it was when the
+		// credential was issued (docs/security.md T-283, T-247).
+		return nil, sts.Errorf(sts.PermissionDenied, "the credential's delegation chain is longer than this server issues")
 	}
 	aud := req.GetAudience()
 	if len(aud) == 0 {
@@ -127,6 +136,24 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 		return nil, sts.Wrap(sts.Unavailable, err, "cannot sign tokens now")
 	}
 	return &gitpodv1.GetIDTokenResponse{Token: tok}, nil
+}
+
+// delegationCap is the longest delegation chain (act) a token sts issues
+// carries: MaxDelegationDepth, or DefaultMaxDelegationDepth when unset.
+func (h *Handler) delegationCap() int {
+	if h.MaxDelegationDepth <= 0 {
+		return DefaultMaxDelegationDepth
+	}
+	return h.MaxDelegationDepth
+}
+
+// actDepth is the number of actors in the chain a.
+func actDepth(a *tokens.Actor) int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // idTokenIssuer is RS256Issuer when any of aud is in RS256Audiences (or

@@ -84,6 +84,9 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		InstanceAdmins: cfg.InstanceAdmins,
 		// The file's organizations are not deleted (docs/security.md A-121).
 		DeclaredOrganizations: DeclaredOrganizations(cfg),
+		// The delegation cap of the token endpoint holds for GetIDToken
+		// too (docs/security.md T-283).
+		MaxDelegationDepth: cfg.TokenExchange.MaxDelegationDepth,
 		// ExchangeToken needs no credential: rate_limits.per_ip applies, from
 		// a bucket of its own beside the token endpoints', in this
 		// replica's memory until serve moves it to Redis when

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/api"
 	"github.com/opensts/sts/internal/audit"
 	"github.com/opensts/sts/internal/clients"
 	"github.com/opensts/sts/internal/config"
@@ -27,6 +28,9 @@ func TestDelegationDepthFromConfig(t *testing.T) {
 	t.Parallel()
 	if config.DefaultMaxDelegationDepth != grants.DefaultMaxDelegationDepth {
 		t.Fatalf("config's default cap %d, grants' %d: one default", config.DefaultMaxDelegationDepth, grants.DefaultMaxDelegationDepth)
+	}
+	if config.DefaultMaxDelegationDepth != api.DefaultMaxDelegationDepth {
+		t.Fatalf("config's default cap %d, api's %d: one default (GetIDToken, docs/security.md T-283)", config.DefaultMaxDelegationDepth, api.DefaultMaxDelegationDepth)
 	}
 	var cfg config.Config
 	e := newCodeEnv(t, func(c *config.Config) {
