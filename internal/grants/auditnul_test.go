@@ -10,14 +10,14 @@ import (
 )
 
 // TestAuditTextNotStorable (docs/security.md T-282): a subject token whose
-// sub holds a NUL character ("\u0000" in its JSON, valid in a JWT) or a
-// text PostgreSQL would refuse reaches the audit trail as the event's
-// actor. PostgreSQL refused the row, so in audit.mode best_effort the
-// writer retried the batch for ever and every event after it (anyone's)
-// waited behind it until the buffer overflowed and they were lost; in
-// audit.mode required the exchange was a 503 with Retry-After for a token
-// that would never be served. The audit store keeps such text as the
-// replacement character instead, on both backends.
+// sub holds a NUL character ("\u0000" in its JSON, valid in a JWT) is
+// refused (T-284), and its refusal's event names the token as its actor,
+// sub included. PostgreSQL refused that row, so the audit writer retried
+// the batch for ever: in audit.mode best_effort every later event,
+// anyone's, waited behind it until the buffer overflowed and they were
+// lost; in audit.mode required every later exchange joined the failing
+// batch and was a 503 with Retry-After. The audit store keeps such text
+// as the replacement character instead, on both backends.
 func TestAuditTextNotStorable(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -30,8 +30,8 @@ func TestAuditTextNotStorable(t *testing.T) {
 				e, w, _, _ := auditModeEnv(t, store, durable)
 				poison := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "al\x00ice"))
 				resp, body := e.post(t, PathToken, exchangeForm(poison, "pool", "ci"))
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("durable=%v: exchange of a sub with a NUL = %d %v %v (Retry-After %q), want 200",
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Fatalf("durable=%v: exchange of a sub with a NUL = %d %v %v (Retry-After %q), want 400",
 						durable, resp.StatusCode, body["error"], body["reason"], resp.Header.Get("Retry-After"))
 				}
 				good := e.issuer.mint(t, "RS256", e.issuer.claims(time.Now(), "bob"))
