@@ -93,7 +93,13 @@ type offlineEnv struct {
 
 func newOfflineEnv(t *testing.T) *offlineEnv {
 	t.Helper()
-	e := newEnv(t, nil)
+	return newOfflineEnvOn(t, nil)
+}
+
+// newOfflineEnvOn is newOfflineEnv over store (nil: SQLite).
+func newOfflineEnvOn(t *testing.T, store storage.Store) *offlineEnv {
+	t.Helper()
+	e := newEnv(t, store)
 	ctx := t.Context()
 	pool := storage.Pool{ID: "offline", OrgID: "acme", Condition: "true", Scopes: []string{"read", ScopeOfflineAccess}, AllowUnauthenticated: true}
 	if err := e.store.CreatePool(ctx, pool); err != nil {

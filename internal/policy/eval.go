@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
@@ -291,6 +292,13 @@ func checkString(s string, maxLen int) (string, error) {
 		return "", fmt.Errorf("result is %d bytes, at most %d allowed", len(s), maxLen)
 	case !utf8.ValidString(s):
 		return "", errors.New("result is not valid UTF-8")
+	case strings.IndexByte(s, 0) >= 0:
+		// No stored text holds a NUL (PostgreSQL refuses it, SQLSTATE
+		// 22021), and a mapped value becomes stored text: the subject of
+		// a refresh family, an event's actor. Refused here, at the one
+		// place every mapped string passes, the same on both backends
+		// (docs/security.md T-284).
+		return "", errors.New("result holds a NUL character")
 	}
 	return s, nil
 }
