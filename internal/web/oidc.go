@@ -694,6 +694,14 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if strings.IndexByte(idt.Subject, 0) >= 0 || strings.IndexByte(claims.Email, 0) >= 0 {
+		// No stored text holds a NUL (PostgreSQL refuses it, SQLSTATE
+		// 22021), and sub and email become stored text: the upstream
+		// identity, the user's name and email. Refused before any write,
+		// the same on both backends (docs/security.md T-285).
+		refuse("sub or email holds a NUL character", nil)
+		return
+	}
 	principal, err := h.link(r.Context(), pageCaller(w, r, ""), u.cfg, idt.Issuer, idt.Subject, claims.Email, bool(claims.EmailVerified))
 	if errors.Is(err, errOrganizationGone) {
 		h.o.Logger.InfoContext(ctx, "web: upstream sign-in refused", "provider", u.cfg.ID, "reason", err.Error())
