@@ -708,6 +708,16 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusUnauthorized, "Sign-in failed", organizationGone)
 		return
 	}
+	var refused linkRefusal
+	if err != nil && !errors.As(err, &refused) && !errors.Is(err, storage.ErrAlreadyExists) && !errors.Is(err, storage.ErrNotFound) {
+		// Storage failed to look up or record the identity: an outage,
+		// not a refused person, so "try again", logged as an error; a row
+		// taken or gone meanwhile (a concurrent sign-in, a deleted user)
+		// stays a refusal (docs/security.md F-138).
+		h.o.Logger.ErrorContext(ctx, "web: upstream sign-in failed", "provider", u.cfg.ID, "error", err)
+		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not complete the sign-in; try again shortly.")
+		return
+	}
 	if err != nil {
 		refuse(err.Error(), nil)
 		return
@@ -761,13 +771,23 @@ func (b *claimBool) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// linkRefusal is why link refuses an upstream identity: the sign-in is
+// refused (401), where any other error of link is storage failing, which
+// is answered "try again" (503; docs/security.md F-138).
+type linkRefusal string
+
+func (e linkRefusal) Error() string { return string(e) }
+
+// refusal is reason as a linkRefusal.
+func refusal(reason string) error { return linkRefusal(reason) }
+
 // link finds (or, with an organization configured, creates) the user
 // principal the upstream identity (iss, sub) stands for. from is the
 // sign-in's request as the audit trail names it, its actor the user the
 // events are about (docs/security.md D-21).
 func (h *Handler) link(ctx context.Context, from audit.Caller, cfg OIDCProvider, iss, sub, email string, verified bool) (storage.Principal, error) {
 	if sub == "" {
-		return storage.Principal{}, errors.New("subject missing")
+		return storage.Principal{}, refusal("subject missing")
 	}
 	var orgs []string
 	if cfg.OrgID != "" {
@@ -785,13 +805,13 @@ func (h *Handler) link(ctx context.Context, from audit.Caller, cfg OIDCProvider,
 		return h.linkSubject(ctx, from, cfg, orgs, iss, sub)
 	}
 	if email == "" || !verified {
-		return storage.Principal{}, errors.New("email missing or not verified")
+		return storage.Principal{}, refusal("email missing or not verified")
 	}
 	if p, found, err := h.byEmail(ctx, orgs, email); found || err != nil {
 		return p, err
 	}
 	if cfg.OrgID == "" {
-		return storage.Principal{}, errors.New("no principal for this identity")
+		return storage.Principal{}, refusal("no principal for this identity")
 	}
 	// The user is made with the pair (iss, sub) bound to it, which only one
 	// first sign-in can bind: of two at once (two tabs), the second fails
@@ -828,11 +848,11 @@ func (h *Handler) byEmail(ctx context.Context, orgs []string, email string) (sto
 	}
 	switch {
 	case len(found) > 1:
-		return storage.Principal{}, false, errors.New("link claim matches several principals")
+		return storage.Principal{}, false, refusal("link claim matches several principals")
 	case len(found) == 0:
 		return storage.Principal{}, false, nil
 	case found[0].Disabled:
-		return storage.Principal{}, false, errors.New("principal disabled")
+		return storage.Principal{}, false, refusal("principal disabled")
 	}
 	return found[0], true, nil
 }
@@ -910,7 +930,7 @@ func (h *Handler) boundTo(ctx context.Context, orgs []string, iss, sub string) (
 	}
 	switch {
 	case len(bound) > 1:
-		return storage.Principal{}, false, errors.New("upstream identity bound to users of several organizations")
+		return storage.Principal{}, false, refusal("upstream identity bound to users of several organizations")
 	case len(bound) == 0:
 		return storage.Principal{}, false, nil
 	}
@@ -919,7 +939,7 @@ func (h *Handler) boundTo(ctx context.Context, orgs []string, iss, sub string) (
 		return storage.Principal{}, false, err
 	}
 	if p.Disabled {
-		return storage.Principal{}, false, errors.New("principal disabled")
+		return storage.Principal{}, false, refusal("principal disabled")
 	}
 	return p, true, nil
 }
@@ -947,16 +967,16 @@ func (h *Handler) bindSubject(ctx context.Context, from audit.Caller, cfg OIDCPr
 	}
 	switch {
 	case len(named) > 1:
-		return storage.Principal{}, errors.New("link claim matches several principals")
+		return storage.Principal{}, refusal("link claim matches several principals")
 	case len(named) == 1:
 		return h.claim(ctx, from, cfg, named[0], iss, sub)
 	case cfg.OrgID == "":
-		return storage.Principal{}, errors.New("no principal for this identity")
+		return storage.Principal{}, refusal("no principal for this identity")
 	case taken != nil:
 		if err := h.claimable(ctx, *taken); err != nil {
 			return storage.Principal{}, err
 		}
-		return storage.Principal{}, errors.New("subject is the bare name of a user, and several issuers sign people in to its organization: " +
+		return storage.Principal{}, refusal("subject is the bare name of a user, and several issuers sign people in to its organization: " +
 			"only a user named " + cfg.ID + ":<subject> is claimed through this provider")
 	}
 	return h.createUser(ctx, from, cfg, sub, "", &storage.UpstreamIdentity{OrgID: cfg.OrgID, Issuer: iss, Subject: sub})
@@ -978,18 +998,18 @@ func (h *Handler) soleIssuer(org, iss string) bool {
 func (h *Handler) claimable(ctx context.Context, p storage.Principal) error {
 	switch {
 	case p.Kind != storage.PrincipalUser:
-		return errors.New("subject names a principal that is not a user")
+		return refusal("subject names a principal that is not a user")
 	case p.InstanceAdmin || slices.Contains(h.o.InstanceAdmins, p.ID):
-		return errors.New("subject names an instance administrator")
+		return refusal("subject names an instance administrator")
 	case p.Disabled:
-		return errors.New("principal disabled")
+		return refusal("principal disabled")
 	}
 	ids, err := h.o.Store.ListUpstreamIdentities(ctx, p.ID)
 	if err != nil {
 		return err
 	}
 	if len(ids) > 0 {
-		return errors.New("subject names a user bound to another upstream identity")
+		return refusal("subject names a user bound to another upstream identity")
 	}
 	return nil
 }
