@@ -11,6 +11,8 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 
 	"github.com/opensts/sts/internal/config"
+	gitpodv1 "github.com/opensts/sts/internal/gen/gitpod/v1"
+	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 )
 
 // TestForgedBearerAtUserInfoAndIntrospection is docs/security.md T-280:
@@ -203,5 +205,110 @@ func TestFailedClientAuthAtIntrospection(t *testing.T) {
 		if a.status != http.StatusTooManyRequests || a.errCode != "temporarily_unavailable" || a.retry == "" {
 			t.Errorf("%s from the refused address = %+v, want 429 temporarily_unavailable with Retry-After", name, a)
 		}
+	}
+}
+
+// TestFailedAuthAtRevocation is docs/security.md T-296: at /oauth2/revoke
+// a client whose credentials fail (a wrong secret, an unknown client_id)
+// and a holder, without a client, whose token fails verification take a
+// token of the address's per-IP bucket, the record of T-279, T-280 and
+// T-293; once the bucket is empty the address is answered 429
+// temporarily_unavailable with Retry-After, a genuine client and a
+// genuine holder too, before any credential or token is looked at. A
+// genuine client is never charged, not even for revoking forged tokens
+// (RFC 7009 §2.2: answered 200), nor is a genuine holder, nor a request
+// refused by its shape alone.
+func TestFailedAuthAtRevocation(t *testing.T) {
+	t.Parallel()
+	const burst = 3
+	e := newCodeEnv(t, func(c *config.Config) {
+		// One more than burst: gitpod.v1 ExchangeToken below takes one
+		// from the same bucket (T-155).
+		c.RateLimits.PerIP = config.RateLimitConfig{Rate: 0.001, Burst: burst + 1}
+	})
+	tok := e.tokenFor(t, e.user, "openid")
+	// A token issued to no client: its holder revokes it without one.
+	identity := gitpodv1connect.NewIdentityServiceClient(http.DefaultClient, e.base+"/api")
+	xr, err := identity.ExchangeToken(t.Context(), &gitpodv1.ExchangeTokenRequest{ExchangeToken: e.gitpodCredentials(t).exchangeToken(t)})
+	if err != nil {
+		t.Fatalf("ExchangeToken: %v", err)
+	}
+	held := xr.GetAccessToken()
+	forged := held[:strings.LastIndexByte(held, '.')] + ".AAAA"
+	type answer struct {
+		status  int
+		errCode string
+		retry   string
+	}
+	revoke := func(form url.Values, user, pass string) answer {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/revoke", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if user != "" {
+			req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return answer{status: resp.StatusCode, errCode: body.Error, retry: resp.Header.Get("Retry-After")}
+	}
+	token := func(s string) url.Values { return url.Values{"token": {s}} }
+
+	// Past the burst: a genuine client revoking forged tokens (200, RFC
+	// 7009 §2.2) and its own, a genuine holder revoking its token, and
+	// requests refused by their shape (nothing looked up) are not charged.
+	for range burst + 2 {
+		if a := revoke(token(forged), e.conf.ID, e.secret); a.status != http.StatusOK {
+			t.Fatalf("the genuine client revoking a forged token = %+v, want 200", a)
+		}
+		if a := revoke(token(held), "", ""); a.status != http.StatusOK {
+			t.Fatalf("the genuine holder revoking its token = %+v, want 200", a)
+		}
+		if a := revoke(url.Values{"token": {held, held}}, "", ""); a.status != http.StatusBadRequest || a.errCode != "invalid_request" {
+			t.Fatalf("token repeated = %+v, want 400 invalid_request", a)
+		}
+		if a := revoke(token("not-a-jwt"), "", ""); a.status != http.StatusUnauthorized || a.errCode != "invalid_client" {
+			t.Fatalf("no client, not a token of ours = %+v, want 401 invalid_client", a)
+		}
+	}
+
+	// Each failed client authentication, and each holder's token failing
+	// verification, is 401 invalid_client and takes a token.
+	for i, a := range []answer{
+		revoke(token(tok.AccessToken), e.conf.ID, "wrong-secret"),
+		revoke(url.Values{"token": {tok.AccessToken}, "client_id": {"no-such-client"}}, "", ""),
+		revoke(token(forged), "", ""),
+	} {
+		if a.status != http.StatusUnauthorized || a.errCode != "invalid_client" {
+			t.Fatalf("failed authentication %d = %+v, want 401 invalid_client", i, a)
+		}
+	}
+
+	// The bucket is empty: the address is refused before anything it
+	// sends is looked at, the genuine client and holder too.
+	for name, a := range map[string]answer{
+		"forged holder token": revoke(token(forged), "", ""),
+		"genuine client":      revoke(token(tok.AccessToken), e.conf.ID, e.secret),
+		"genuine holder":      revoke(token(held), "", ""),
+	} {
+		if a.status != http.StatusTooManyRequests || a.errCode != "temporarily_unavailable" || a.retry == "" {
+			t.Errorf("%s from the refused address = %+v, want 429 temporarily_unavailable with Retry-After", name, a)
+		}
+	}
+	// One record: introspection refuses the address too (F-135).
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/introspect", strings.NewReader(token(tok.AccessToken).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.conf.ID, e.secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("introspection from the address refused at revocation = %d, want 429", resp.StatusCode)
 	}
 }

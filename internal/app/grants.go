@@ -35,14 +35,15 @@ type tokenEndpoints struct {
 	failedAuth *ratelimit.FailedAuth
 }
 
-// setFailedAuth makes UserInfo and introspection charge a bearer token
-// that fails verification to f, the Connect API's, and refuse an address
-// f refuses, so one flood is held back at every endpoint that
-// authenticates a bearer (docs/security.md T-280). Call it before mount
-// and addAuthCode.
+// setFailedAuth makes UserInfo, introspection and revocation charge a
+// credential that fails to f, the Connect API's, and refuse an address f
+// refuses, so one flood is held back at every endpoint that
+// authenticates a caller (docs/security.md T-280, T-293, T-296). Call it
+// before mount and addAuthCode.
 func (t *tokenEndpoints) setFailedAuth(f *ratelimit.FailedAuth) {
 	t.failedAuth = f
 	t.oauth.Introspect.FailedAuth = f
+	t.oauth.Revoke.FailedAuth = f
 }
 
 // mount adds the token endpoint, introspection and revocation (and

@@ -80,9 +80,11 @@ type oauthParts struct {
 	Refresh    *grants.Refresh
 	Verifier   *tokens.Verifier
 	Mounters   []server.Mounter
-	// Introspect is introspection, among Mounters (its FailedAuth is set
-	// once the Connect API has one: tokenEndpoints.setFailedAuth).
+	// Introspect is introspection, and Revoke revocation, among Mounters
+	// (their FailedAuth is set once the Connect API has one:
+	// tokenEndpoints.setFailedAuth).
 	Introspect *introspect.Handler
+	Revoke     *revoke.Handler
 	// CORS answers cross-origin requests for the token, revocation and
 	// UserInfo endpoints from the identified client's record (docs/api.md,
 	// "Cross-origin requests").
@@ -153,13 +155,11 @@ func newOAuth(d oauthDeps) *oauthParts {
 	}
 	origins := &cors.Clients{Records: clientRecords(d.Store), Logger: d.Logger}
 	intro := &introspect.Handler{Clients: ca, Tokens: ver, Refresh: d.Store, Principals: d.Store, Pepper: d.Pepper, PATs: introspectPATs(d.PATs), Logger: d.Logger, Now: d.Now}
+	rev := &revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, PATs: leakedPATs(d.PATs), LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
+		RevocationKeep: keep, CORS: origins}
 	return &oauthParts{
-		CORS: origins, Clients: ca, ClientAuth: clientAuth, Grants: gs, Refresh: ref, Verifier: ver, Introspect: intro,
-		Mounters: []server.Mounter{
-			intro,
-			&revoke.Handler{Clients: ca, Tokens: ver, Store: d.Store, Pepper: d.Pepper, PATs: leakedPATs(d.PATs), LeakLimiter: d.LeakLimiter, Logger: d.Logger, Now: d.Now,
-				RevocationKeep: keep, CORS: origins},
-		},
+		CORS: origins, Clients: ca, ClientAuth: clientAuth, Grants: gs, Refresh: ref, Verifier: ver, Introspect: intro, Revoke: rev,
+		Mounters: []server.Mounter{intro, rev},
 	}
 }
 

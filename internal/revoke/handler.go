@@ -56,6 +56,11 @@ type Handler struct {
 	// LeakLimiter limits leak reports per source IP (keys "leak:<ip>");
 	// nil: LeakRule in memory.
 	LeakLimiter ratelimit.Limiter
+	// FailedAuth holds back an address whose client credentials, or whose
+	// tokens revoked without a client, fail: the server's one record,
+	// shared with the Connect API, UserInfo and introspection
+	// (docs/security.md T-296, F-135); nil: nothing is charged or refused.
+	FailedAuth *ratelimit.FailedAuth
 	// MaxBodyBytes caps the RFC 7009 body; 64 KiB when zero.
 	MaxBodyBytes int64
 	// RevocationKeep is how long the row that ends a revoked refresh
@@ -99,11 +104,21 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 // revoke is RFC 7009 §2.1: authenticate the client, then revoke the token
 // if it is one of ours and belongs to that client. Unknown, invalid and
 // foreign tokens all get the same 200 (§2.2, docs/security.md T-63).
+//
+// An address whose failures emptied its per-IP bucket (FailedAuth) is
+// refused before its client is looked up or its token verified
+// (docs/security.md T-296).
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	ip := clientip.FromRequest(r)
 	form, err := h.readForm(w, r)
 	if err == nil {
+		if wait, ok := h.FailedAuth.Refused(ip, h.now()); ok {
+			err = &limitedError{retryAfter: wait}
+		}
+	}
+	if err == nil {
 		err = h.revokeForm(r, form, audit.Caller{RequestID: w.Header().Get("X-Request-Id"),
-			ClientIP: clientip.FromRequest(r), UserAgent: r.UserAgent()})
+			ClientIP: ip, UserAgent: r.UserAgent()})
 	}
 	if err != nil {
 		h.writeError(w, r, err)
@@ -123,6 +138,16 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) revokeForm(r *http.Request, form url.Values, who audit.Caller) error {
 	res, err := h.Clients.Authenticate(r.Context(), r, form, clientauth.OptionalPublic)
 	if err != nil {
+		// Credentials that fail (unknown or disabled client, wrong
+		// secret, forged assertion) cost a lookup and a digest or a
+		// signature: they take a token of the address's bucket, as at
+		// introspection; a malformed request or storage being down does
+		// not (docs/security.md T-296, T-293).
+		if oe, ok := errors.AsType[*oauth2.Error](err); ok && oe.Code == oauth2.ErrorInvalidClient {
+			if lerr := h.failed(who.ClientIP); lerr != nil {
+				return lerr
+			}
+		}
 		return err // 401 invalid_client (docs/security.md T-09)
 	}
 	// The answer is readable at an origin of the client.
@@ -199,7 +224,37 @@ var errUnavailable = errors.New("revocation not recorded")
 
 func unavailable(err error) error { return errors.Join(errUnavailable, err) }
 
+// failed charges a failed authentication from ip to FailedAuth; it
+// returns the refusal when that emptied the bucket, else nil.
+func (h *Handler) failed(ip string) error {
+	if d := h.FailedAuth.Failed(ip, h.now()); !d.Allowed {
+		return &limitedError{d: d}
+	}
+	return nil
+}
+
+// limitedError refuses an address FailedAuth holds back: d when this
+// request's failure found the bucket empty, else retryAfter, the
+// refusal's remaining time.
+type limitedError struct {
+	d          ratelimit.Decision
+	retryAfter time.Duration
+}
+
+func (e *limitedError) Error() string { return "rate limited" }
+
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	// 429 temporarily_unavailable, as the token endpoint and introspection
+	// answer their per-IP refusal (docs/security.md T-10, T-296).
+	if le, ok := errors.AsType[*limitedError](err); ok {
+		if le.d.Limit != 0 {
+			ratelimit.WriteHeaders(w.Header(), le.d)
+		} else {
+			ratelimit.SetRetryAfter(w.Header(), le.retryAfter)
+		}
+		oauth2.WriteError(w, h.logger(), oauth2.RateLimited())
+		return
+	}
 	if errors.Is(err, errUnavailable) || isStatus(err, http.StatusServiceUnavailable) {
 		oauth2.SetRetryAfter(w.Header(), h.RetryAfter)
 		if _, ok := errors.AsType[*oauth2.Error](err); !ok {

@@ -3,6 +3,7 @@ package revoke
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 	"github.com/opensts/sts/internal/secret"
 	"github.com/opensts/sts/internal/storage"
+	"github.com/opensts/sts/internal/sts"
 	"github.com/opensts/sts/internal/tokens"
 )
 
@@ -81,6 +83,17 @@ func (h *Handler) revokeAsHolder(ctx context.Context, who audit.Caller, raw stri
 	}
 	c, err := h.verify(ctx, raw)
 	if err != nil {
+		// Signature work that proved nothing: charged to the address, as
+		// a failed client authentication is (docs/security.md T-296). A
+		// client's own request about an invalid token is answered 200
+		// and never charged (RFC 7009 §2.2); this one is refused, and
+		// its sender holds nothing of ours. Not when verification could
+		// not be made: that is no failure of the caller's.
+		if !isStatus(err, http.StatusServiceUnavailable) && sts.ErrorCode(err) != sts.Unavailable {
+			if lerr := h.failed(who.ClientIP); lerr != nil {
+				return lerr
+			}
+		}
 		return clientRequired()
 	}
 	switch clientless, err := h.clientless(ctx, c); {
