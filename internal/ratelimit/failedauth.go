@@ -19,8 +19,9 @@ const maxPenalized = 10_000
 // Without it anyone could send tokens signed by no key of ours (or PATs we
 // never issued) and have each cost a signature check or a storage lookup,
 // unbounded. One FailedAuth serves every endpoint that authenticates a
-// bearer (the Connect API, UserInfo, introspection), so an address refused
-// at one is refused at all of them (docs/security.md F-135). The refusals
+// caller (the Connect API, UserInfo, introspection, revocation), so an
+// address refused at one is refused at all of them (docs/security.md
+// F-135, T-293, T-296). The refusals
 // are remembered in this replica's memory, at most maxPenalized addresses.
 // A nil *FailedAuth refuses and charges nothing. Safe for concurrent use.
 type FailedAuth struct {
