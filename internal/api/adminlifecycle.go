@@ -144,7 +144,7 @@ func DeleteOrganization(ctx context.Context, store LifecycleStore, c pat.Caller,
 	// The next start would create it again with the same ID, and the
 	// deleted one's audit trail would read as the new one's to its
 	// administrators, while the deletion's caller believes it gone
-	// (docs/security.md A-121; pools likewise, A-59). Refused before
+	// (docs/security.md A-111; pools likewise, A-59). Refused before
 	// anything is written, as a pool the file declares.
 	if declared[o.ID] {
 		return sts.Errorf(sts.FailedPrecondition, "organization %s is declared in the configuration file; remove it from the file first, or the next start creates it again", o.ID)

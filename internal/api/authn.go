@@ -147,7 +147,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Ident
 // authentication costs the source address a token of its per-IP bucket,
 // and an address whose bucket is empty is refused resource_exhausted
 // before its credential is checked (ratelimit.FailedAuth, docs/security.md
-// T-279), failed being one for every procedure (F-135). The
+// T-247), failed being one for every procedure (F-117). The
 // caller's own deadline bounds the authentication as it bounds the
 // procedure (callerDeadline). A path that is no procedure in known is
 // answered not found, as the service's own handler answers it (404, which
@@ -215,7 +215,7 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 		}
 		// An address whose failed credentials emptied its per-IP bucket
 		// is refused before its credential is checked, at every procedure
-		// (ratelimit.FailedAuth, docs/security.md F-135).
+		// (ratelimit.FailedAuth, docs/security.md F-117).
 		ip := remoteIP(r)
 		if wait, ok := failed.Refused(ip, time.Now()); ok {
 			ratelimit.SetRetryAfter(w.Header(), wait)
@@ -230,7 +230,7 @@ func middleware(a *Authenticator, public map[string]bool, known map[string]*wire
 			code := sts.ErrorCode(err)
 			if code == sts.Unauthenticated {
 				// A failed credential costs its address a token, after
-				// the failure (docs/security.md T-279).
+				// the failure (docs/security.md T-247).
 				if d := failed.Failed(ip, time.Now()); !d.Allowed {
 					ratelimit.WriteHeaders(w.Header(), d)
 					if onRefused != nil {

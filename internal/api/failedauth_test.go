@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/ratelimit"
 )
 
-// TestForgedBearerChargesIP is docs/security.md T-279: a bearer credential
+// TestForgedBearerChargesIP is docs/security.md T-247: a bearer credential
 // that fails authentication (a forged JWT, an unknown PAT) is charged to
 // its source address's per-IP bucket after the failure; once that bucket
 // is empty the address's next calls are refused resource_exhausted with
@@ -81,7 +81,7 @@ func TestForgedBearerChargesIP(t *testing.T) {
 	}
 }
 
-// TestForgedBearerRefusedAtEveryProcedure is docs/security.md F-135: an
+// TestForgedBearerRefusedAtEveryProcedure is docs/security.md F-117: an
 // address whose forged credentials emptied its bucket at one procedure is
 // refused, unchecked, at every other procedure too; it does not buy one
 // more signature check per procedure by moving on. Seen from outside: a

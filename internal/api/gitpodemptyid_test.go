@@ -20,7 +20,7 @@ import (
 // Delete answered it not_found, which a generated client's caller (a
 // Terraform provider's read among them) takes for a token deleted since.
 // Every protocol, both stores; the caller's tokens are untouched
-// (docs/security.md F-115).
+// (docs/security.md F-112).
 func TestGitpodEmptyPATIDIsInvalidArgument(t *testing.T) {
 	t.Parallel()
 	onBackends(t, func(t *testing.T, e *env) {

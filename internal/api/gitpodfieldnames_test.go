@@ -17,7 +17,7 @@ import (
 // DeleteUser was "user_id required", an empty exchangeToken
 // "exchange_token required", and a filter of ListHostAuthenticationTokens
 // that was not a UUID was blamed on "subject.id" or "userId", fields that
-// request does not have (docs/security.md F-120). Each refusal comes before
+// request does not have (docs/security.md F-114). Each refusal comes before
 // anything is read from storage, so one store (SQLite) is enough; every
 // protocol, with the generated clients.
 func TestGitpodRefusalsNameJSONFields(t *testing.T) {

@@ -32,7 +32,7 @@ var gitpodRequiredUUIDFields = map[protoreflect.Name]bool{"personal_access_token
 // to the handler (the caller's own, or required); an empty
 // personal_access_token_id, which no handler can read as anything but
 // absent, is invalid_argument too, as Gitpod's UUID rule and the host
-// token RPCs' empty id answer it, not not_found (docs/security.md F-115).
+// token RPCs' empty id answer it, not not_found (docs/security.md F-112).
 func gitpodUUIDInterceptor() connect.UnaryInterceptorFunc {
 	return messageInterceptor("/gitpod.v1.UserService/", func(m protoreflect.Message) error {
 		if err := checkRequiredGitpodUUIDs(m); err != nil {

@@ -92,7 +92,7 @@ type Handler struct {
 	// MaxDelegationDepth is token_exchange.max_delegation_depth, the
 	// longest delegation chain (act) a token sts issues carries; zero or
 	// less: DefaultMaxDelegationDepth. GetIDToken holds a credential's
-	// chain to it as the token endpoint does (docs/security.md T-283).
+	// chain to it as the token endpoint does (docs/security.md T-250).
 	MaxDelegationDepth int
 	// Audit serves AuditService and records key rotations. nil answers
 	// unavailable.
@@ -104,7 +104,7 @@ type Handler struct {
 	InstanceAdmins []string
 	// DeclaredOrganizations are the IDs of the organizations the
 	// configuration file declares: DeleteOrganization refuses them, since
-	// the next start would create them again (docs/security.md A-121).
+	// the next start would create them again (docs/security.md A-111).
 	DeclaredOrganizations map[string]bool
 
 	// PublicLimit, when set, is the per-IP bucket the procedures that need

@@ -80,7 +80,7 @@ func (s *IdentityService) GetIDToken(ctx context.Context, req *gitpodv1.GetIDTok
 	if id.Claims != nil && actDepth(id.Claims.Act) > s.h.delegationCap() {
 		// The ID token carries the chain: held to the cap as it is now,
 		// as a re-exchange and a refresh are, not as it was when the
-		// credential was issued (docs/security.md T-283, T-247).
+		// credential was issued (docs/security.md T-250, T-233).
 		return nil, sts.Errorf(sts.PermissionDenied, "the credential's delegation chain is longer than this server issues")
 	}
 	aud := req.GetAudience()

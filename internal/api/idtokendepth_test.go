@@ -11,10 +11,10 @@ import (
 	"github.com/opensts/sts/internal/tokens"
 )
 
-// TestGetIDTokenDelegationCap (docs/security.md T-283): GetIDToken mints
+// TestGetIDTokenDelegationCap (docs/security.md T-250): GetIDToken mints
 // a new token carrying the caller's act chain, so the delegation cap
 // (token_exchange.max_delegation_depth) holds for it as at the token
-// endpoint (T-247): after an operator lowered the cap, a credential issued
+// endpoint (T-233): after an operator lowered the cap, a credential issued
 // under the old one with a longer chain got an ID token carrying the
 // whole chain, where a re-exchange or a refresh of it is refused. A chain
 // within the cap is served as before.

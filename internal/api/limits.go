@@ -104,10 +104,10 @@ func (h *Handler) publicLimiter() ratelimit.Limiter {
 }
 
 // FailedAuth is what holds back a source address whose bearer credentials
-// fail authentication (docs/security.md T-279): one for every procedure
-// (F-135), charging the public procedures' per-IP bucket (publicLimiter).
+// fail authentication (docs/security.md T-247): one for every procedure
+// (F-117), charging the public procedures' per-IP bucket (publicLimiter).
 // serve hands the same one to UserInfo and introspection, so an address
-// refused at one is refused at all (T-280).
+// refused at one is refused at all (T-248).
 func (h *Handler) FailedAuth() *ratelimit.FailedAuth {
 	h.failedAuthOnce.Do(func() { h.failedAuth = &ratelimit.FailedAuth{Limit: h.publicLimiter} })
 	return h.failedAuth

@@ -82,10 +82,10 @@ func newConnectAPI(cfg config.Config, store storage.Store, keys *signer.Multi, r
 		IDTokenLifetime:     min(api.DefaultIDTokenLifetime, cfg.Keys.MaxTokenLifetime),
 		// Instance administrators by configuration, beside the stored flag.
 		InstanceAdmins: cfg.InstanceAdmins,
-		// The file's organizations are not deleted (docs/security.md A-121).
+		// The file's organizations are not deleted (docs/security.md A-111).
 		DeclaredOrganizations: DeclaredOrganizations(cfg),
 		// The delegation cap of the token endpoint holds for GetIDToken
-		// too (docs/security.md T-283).
+		// too (docs/security.md T-250).
 		MaxDelegationDepth: cfg.TokenExchange.MaxDelegationDepth,
 		// ExchangeToken needs no credential: rate_limits.per_ip applies, from
 		// a bucket of its own beside the token endpoints', in this

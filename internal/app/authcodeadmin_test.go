@@ -124,7 +124,7 @@ func browserNeverGrants(t *testing.T, scope string) {
 			}
 		}
 		// No refresh of it is honoured, so it introspects inactive, to
-		// its client as to anyone.
+		// its client as to anyone.
 		if m := e.introspected(t, c.ID, sec, raw); m["active"] != false {
 			t.Errorf("introspecting an authorization-code family holding %s = %v, want active false", scope, m)
 		}

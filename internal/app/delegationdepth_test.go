@@ -30,7 +30,7 @@ func TestDelegationDepthFromConfig(t *testing.T) {
 		t.Fatalf("config's default cap %d, grants' %d: one default", config.DefaultMaxDelegationDepth, grants.DefaultMaxDelegationDepth)
 	}
 	if config.DefaultMaxDelegationDepth != api.DefaultMaxDelegationDepth {
-		t.Fatalf("config's default cap %d, api's %d: one default (GetIDToken, docs/security.md T-283)", config.DefaultMaxDelegationDepth, api.DefaultMaxDelegationDepth)
+		t.Fatalf("config's default cap %d, api's %d: one default (GetIDToken, docs/security.md T-250)", config.DefaultMaxDelegationDepth, api.DefaultMaxDelegationDepth)
 	}
 	var cfg config.Config
 	e := newCodeEnv(t, func(c *config.Config) {

@@ -15,11 +15,11 @@ import (
 	"github.com/opensts/sts/internal/gen/gitpod/v1/gitpodv1connect"
 )
 
-// TestForgedBearerAtUserInfoAndIntrospection is docs/security.md T-280:
+// TestForgedBearerAtUserInfoAndIntrospection is docs/security.md T-248:
 // a bearer token that fails authentication at /oauth2/userinfo (GET or
 // POST) or at introspection (/oauth2/introspect, Google's /v1/introspect)
 // takes a token of its address's per-IP bucket (rate_limits.per_ip, the
-// Connect API's, T-279); once the bucket is empty, the address is answered
+// Connect API's, T-247); once the bucket is empty, the address is answered
 // 429 temporarily_unavailable with Retry-After, as the token endpoint
 // answers its per-IP limit, before any credential is checked, at all three
 // endpoints and at the Connect API. A genuine token is never charged
@@ -124,7 +124,7 @@ func TestForgedBearerAtUserInfoAndIntrospection(t *testing.T) {
 	if _, err := provider.UserInfo(ctx, xoauth2.StaticTokenSource(tok)); err == nil || !strings.Contains(err.Error(), "429") {
 		t.Errorf("go-oidc UserInfo from the refused address: %v, want a 429", err)
 	}
-	// The Connect API shares the bucket and the refusal (T-279).
+	// The Connect API shares the bucket and the refusal (T-247).
 	req, _ := http.NewRequest(http.MethodPost, e.base+"/gitpod.v1.IdentityService/GetAuthenticatedIdentity", strings.NewReader(`{}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+forged)
@@ -133,7 +133,7 @@ func TestForgedBearerAtUserInfoAndIntrospection(t *testing.T) {
 	}
 }
 
-// TestFailedClientAuthAtIntrospection is docs/security.md T-293: a client
+// TestFailedClientAuthAtIntrospection is docs/security.md T-255: a client
 // whose credentials fail at introspection (a wrong secret, in the header
 // or the body; an unknown client; both dialects) takes a token of its
 // address's per-IP bucket, as every request at the token endpoint does
@@ -208,11 +208,11 @@ func TestFailedClientAuthAtIntrospection(t *testing.T) {
 	}
 }
 
-// TestFailedAuthAtRevocation is docs/security.md T-296: at /oauth2/revoke
+// TestFailedAuthAtRevocation is docs/security.md T-256: at /oauth2/revoke
 // a client whose credentials fail (a wrong secret, an unknown client_id)
 // and a holder, without a client, whose token fails verification take a
-// token of the address's per-IP bucket, the record of T-279, T-280 and
-// T-293; once the bucket is empty the address is answered 429
+// token of the address's per-IP bucket, the record of T-247, T-248 and
+// T-255; once the bucket is empty the address is answered 429
 // temporarily_unavailable with Retry-After, a genuine client and a
 // genuine holder too, before any credential or token is looked at. A
 // genuine client is never charged, not even for revoking forged tokens
@@ -299,7 +299,7 @@ func TestFailedAuthAtRevocation(t *testing.T) {
 			t.Errorf("%s from the refused address = %+v, want 429 temporarily_unavailable with Retry-After", name, a)
 		}
 	}
-	// One record: introspection refuses the address too (F-135).
+	// One record: introspection refuses the address too (F-117).
 	req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/introspect", strings.NewReader(token(tok.AccessToken).Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(e.conf.ID, e.secret)

@@ -38,7 +38,7 @@ type tokenEndpoints struct {
 // setFailedAuth makes UserInfo, introspection and revocation charge a
 // credential that fails to f, the Connect API's, and refuse an address f
 // refuses, so one flood is held back at every endpoint that
-// authenticates a caller (docs/security.md T-280, T-293, T-296). Call it
+// authenticates a caller (docs/security.md T-248, T-255, T-256). Call it
 // before mount and addAuthCode.
 func (t *tokenEndpoints) setFailedAuth(f *ratelimit.FailedAuth) {
 	t.failedAuth = f

@@ -13,7 +13,7 @@ import (
 )
 
 // TestRefreshTokenIntrospectionFollowsTheClientsScopes (docs/security.md
-// a refresh token introspects active only while a refresh would
+// a refresh token introspects active only while a refresh would
 // be honoured. A refresh may narrow the family's scope to what its client
 // still lists, so a family keeps introspecting active while its
 // client lists one of its scopes, and reports the scopes still listed;

@@ -305,7 +305,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			}
 			// A bearer failing at UserInfo or introspection takes the
 			// same bucket, and is refused with the Connect API's
-			// failures (docs/security.md T-280).
+			// failures (docs/security.md T-248).
 			ep.setFailedAuth(connect.handler.FailedAuth())
 			connect.handler.Ready()
 			ht = startHostTokens(ctx, wg, cfg, records, kr, connect.handler, ep.audit, integrations, logger, metrics.Registry())

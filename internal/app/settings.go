@@ -61,7 +61,7 @@ func supported(authorize bool) discovery.Supported {
 
 // DeclaredOrganizations are the IDs of the organizations cfg's file
 // declares: neither the API nor the CLI deletes them (docs/security.md
-// nil when it declares none.
+// nil when it declares none.
 func DeclaredOrganizations(cfg config.Config) map[string]bool {
 	var out map[string]bool
 	for _, o := range cfg.Organizations {

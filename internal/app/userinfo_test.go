@@ -73,7 +73,7 @@ func TestUserInfo(t *testing.T) {
 	}
 	// RFC 6750 §3 and OIDC Core §5.3.3: the insufficient_scope challenge
 	// names the scope that would do, so a client knows to ask for openid
-	// (docs/security.md T-259).
+	// (docs/security.md T-237).
 	if _, _, www := e.userinfo(t, http.MethodGet, "Bearer "+noOpenID.AccessToken); !strings.Contains(www, `scope="openid"`) {
 		t.Errorf("a token without openid: WWW-Authenticate %q, want scope=\"openid\"", www)
 	}

@@ -228,7 +228,7 @@ func (h *Handler) parse(ctx context.Context, v url.Values) (*request, *pageError
 	q.scopes = []string{}
 	// Only a space delimits (RFC 6749 §3.3), as at the token endpoints:
 	// other white space is part of a token, never a delimiter a client or
-	// a proxy reading the RFC does not see (docs/security.md T-268).
+	// a proxy reading the RFC does not see (docs/security.md T-241).
 	for s := range strings.SplitSeq(v.Get("scope"), " ") {
 		if s == "" {
 			continue

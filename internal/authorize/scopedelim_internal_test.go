@@ -10,8 +10,8 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAuthorizeScopeDelimitedBySpaceOnly (docs/security.md T-268): the
-// authorization endpoint, like the token endpoints (T-249), delimits
+// TestAuthorizeScopeDelimitedBySpaceOnly (docs/security.md T-241): the
+// authorization endpoint, like the token endpoints (T-235), delimits
 // scope by a space (%x20) alone, as RFC 6749 §3.3 does. It split scope at
 // any Unicode white space, so "openid\u00a0profile" or
 // "openid\tprofile", one malformed token to the client and to any proxy

@@ -183,7 +183,7 @@ func auditCell(s string) string {
 // reaches the actor column as its issuer wrote it (docs/security.md T-101).
 // Every value of a server's answer the CLI prints goes through it: cells,
 // one-line confirmations, the ID a create prints alone and a secret shown
-// once (T-275, T-291); printable text, every real ID and secret, passes
+// once (T-244, T-253); printable text, every real ID and secret, passes
 // unchanged.
 func printable(s string) string {
 	if !strings.ContainsFunc(s, unprintable) {

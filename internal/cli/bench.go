@@ -335,9 +335,9 @@ func subjectTokens(w io.Writer, f benchFlags) ([]string, error) {
 // writeTokens writes tokens, one a line, to file with mode 0600 even when
 // file exists already with another mode: os.WriteFile's mode applies only
 // to a file it creates, and these are bearer credentials (docs/security.md
-// T-277). They go to a new file that replaces file, never into file's
+// T-246). They go to a new file that replaces file, never into file's
 // inode: whoever opened a readable file before keeps reading the old
-// content, not the tokens (T-292).
+// content, not the tokens (T-254).
 func writeTokens(file string, tokens []string) error {
 	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
 	if err != nil {

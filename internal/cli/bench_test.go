@@ -174,7 +174,7 @@ func TestBenchMint(t *testing.T) {
 // TestBenchFetchTokensFileIsOwnersOnly: bench fetch-tokens writes real
 // access tokens. A --tokens-file that exists already with a looser mode
 // (left by a copy, or made by another tool) ends up 0600 with them, not
-// readable by others as it was (docs/security.md T-277).
+// readable by others as it was (docs/security.md T-246).
 func TestBenchFetchTokensFileIsOwnersOnly(t *testing.T) {
 	t.Parallel()
 	const id, secret = "bench-client", "sts_cs_not-a-real-secret-0123456789"
@@ -192,7 +192,7 @@ func TestBenchFetchTokensFileIsOwnersOnly(t *testing.T) {
 	}
 	// Another local user who could read the old file opened it before the
 	// run and keeps it open: the mode is checked at open, so a file
-	// rewritten in place would hand them the new tokens (T-292).
+	// rewritten in place would hand them the new tokens (T-254).
 	early, err := os.Open(tokensFile)
 	if err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func deletionRows(t *testing.T, dir string) []string {
 // sts.v1.OrganizationService nor by the CLI (remote, or direct with the
 // server's file), even when it is empty: the next start would create it
 // again with the same ID, and the deleted one's audit trail would read as
-// the new one's to its administrators (docs/security.md A-121). The
+// the new one's to its administrators (docs/security.md A-111). The
 // refusal is failed_precondition naming what to do instead, and changes
 // nothing. Once the file no longer declares it, the deletion proceeds.
 func TestServeRefusesDeletingDeclaredOrganization(t *testing.T) {

@@ -83,7 +83,7 @@ func (hostileAdmin) ListAuditEvents(context.Context, *stsv1.ListAuditEventsReque
 // organization …", "created pool …"), the ID a create prints alone for
 // scripts and a secret shown once all hold values of the server's answer;
 // none reaches the terminal as a control character or a line break that
-// forges a line of the CLI's own (docs/security.md T-291).
+// forges a line of the CLI's own (docs/security.md T-253).
 func TestRemoteConfirmationsCannotDriveTheTerminal(t *testing.T) {
 	t.Parallel()
 	mux := http.NewServeMux()

@@ -62,7 +62,7 @@ func (e errorString) Error() string { return string(e) }
 // character (an ESC sequence that writes the clipboard or clears the
 // screen, a C1 CSI, a line break that forges a row or a line of the CLI's
 // own): each is printed escaped, and the JSON output keeps the values
-// JSON-escaped (docs/security.md T-275).
+// JSON-escaped (docs/security.md T-244).
 func TestRemoteAnswersCannotDriveTheTerminal(t *testing.T) {
 	t.Parallel()
 	mux := http.NewServeMux()
@@ -107,7 +107,7 @@ func TestRemoteAnswersCannotDriveTheTerminal(t *testing.T) {
 // endless body, or with a small gzip body that inflates to a huge one,
 // does not make the CLI read or hold it all: the call fails with a
 // message naming the bound, after at most a few MiB (docs/security.md
-// T-276).
+// T-245).
 func TestRemoteAnswerSizeIsBounded(t *testing.T) {
 	t.Parallel()
 	const huge = 64 << 20 // the CLI stops at 16 MiB

@@ -66,7 +66,7 @@ func (r remoteOrgs) delete(ctx context.Context, id string) error {
 
 // directOrgs is the database's organizations; declared are those of the
 // file direct mode is given, which it does not delete (docs/security.md
-//
+//
 type directOrgs struct {
 	s        *sqlstore.Store
 	declared map[string]bool

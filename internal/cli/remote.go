@@ -92,7 +92,7 @@ type remote struct {
 // list the API returns, far below what would exhaust a workstation's
 // memory when a server (or whatever answers an http:// --server) sends an
 // endless body or a small gzip body that inflates to gigabytes
-// (docs/security.md T-276).
+// (docs/security.md T-245).
 const maxAnswer = 16 << 20
 
 // opts are the options of every Connect client of remote mode: answers
@@ -374,7 +374,7 @@ func runAdmin(cmd *cobra.Command, fn func(ctx context.Context, a *admin) error) 
 // wrapping, no details (the message names a missing scope when the
 // server says which). The message is the server's text: a control
 // character in it is printed escaped, on one line (docs/security.md
-// T-275). Other errors pass unchanged.
+// T-244). Other errors pass unchanged.
 func apiError(err error) error {
 	if ce, ok := errors.AsType[*connect.Error](err); ok {
 		msg := ce.Message()
@@ -403,7 +403,7 @@ func printJSON(w io.Writer, v any) error {
 // is but a terminal may act on (see printable): the C1 controls (U+009B
 // is CSI) and the bidirectional overrides. They can only occur inside
 // strings, so the text decodes to the same values (docs/security.md
-// T-275).
+// T-244).
 func jsonForTerminal(b []byte) []byte {
 	s := string(b)
 	if !strings.ContainsFunc(s, unprintable) {

@@ -175,7 +175,7 @@ func (a *Authenticator) checkAssertion(c *storage.Client, cl *assertionClaims) (
 		// A jti holding a NUL is no usable one: no stored text holds it
 		// (PostgreSQL refuses it), so it could never be spent, and the
 		// store's refusal would read as an outage, a 503 retried for ever
-		// (docs/security.md T-267).
+		// (docs/security.md T-240).
 		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion jti missing, too long or holding a NUL"))
 	case !now.Before(cl.Expiry.Time().Add(leeway)):
 		return time.Time{}, time.Time{}, invalidClient(errors.New("assertion expired"))

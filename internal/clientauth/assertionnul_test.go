@@ -21,7 +21,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/sqlitetest"
 )
 
-// TestAssertionJTIWithNULRefused (docs/security.md T-267): a client
+// TestAssertionJTIWithNULRefused (docs/security.md T-240): a client
 // assertion whose jti holds a NUL character ("\u0000" in its JSON) is an
 // assertion without a usable jti, invalid_client on both backends. Its
 // jti became the used-jti key, which PostgreSQL refuses in text, so

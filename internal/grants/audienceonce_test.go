@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAudienceAndResourceNamedOnce (docs/security.md T-250): a target
+// TestAudienceAndResourceNamedOnce (docs/security.md T-236): a target
 // named both as audience and as resource (RFC 8693 §2.1 lets a client
 // send both) is one audience of the issued token. It was carried twice,
 // "aud":["A","A"], which a resource server or a relying party that takes

@@ -9,9 +9,9 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestAuditTextNotStorable (docs/security.md T-282): a subject token whose
+// TestAuditTextNotStorable (docs/security.md T-249): a subject token whose
 // sub holds a NUL character ("\u0000" in its JSON, valid in a JWT) is
-// refused (T-284), and its refusal's event names the token as its actor,
+// refused (T-251), and its refusal's event names the token as its actor,
 // sub included. PostgreSQL refused that row, so the audit writer retried
 // the batch for ever: in audit.mode best_effort every later event,
 // anyone's, waited behind it until the buffer overflowed and they were

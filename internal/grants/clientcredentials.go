@@ -121,7 +121,7 @@ func (g *ClientCredentials) Exchange(ctx context.Context, req *Request, client *
 func clientAudiences(req *Request, client *storage.Client) (tokens.Audience, error) {
 	if len(req.Audiences)+len(req.Resources) > 0 {
 		// Each value once: a target sent as audience and as resource is
-		// one audience (docs/security.md T-250).
+		// one audience (docs/security.md T-236).
 		return policy.IssuedAudience(req.Audiences, req.Resources, ""), nil
 	}
 	if len(client.Audiences) == 0 {

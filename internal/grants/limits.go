@@ -29,7 +29,7 @@ func (g *TokenExchange) actor(ctx context.Context, req *Request, subj *subject, 
 		// A token of ours carries the chain the cap allowed when it was
 		// issued; the cap is the longest an exchange issues as it is now,
 		// so a re-exchange without an actor is held to it too, as a
-		// refresh is (docs/security.md T-247).
+		// refresh is (docs/security.md T-233).
 		if actDepth(subj.act) > g.maxDepth() {
 			return nil, nil, badSubject(ReasonDelegationTooDeep, errors.New("the subject token's delegation chain is longer than the delegation depth cap"))
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/policy"
 )
 
-// TestMappedTextWithNULRefused (docs/security.md T-284): a subject token
+// TestMappedTextWithNULRefused (docs/security.md T-251): a subject token
 // whose sub, or a claim a pool maps into the subject, holds a NUL
 // character ("\u0000" in its JSON, valid in a JWT) is refused at the
 // mapping on both backends, with or without offline_access. With

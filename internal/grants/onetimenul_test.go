@@ -7,7 +7,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestOneTimeJTIWithNULRefused (docs/security.md T-248): a one-time-use
+// TestOneTimeJTIWithNULRefused (docs/security.md T-234): a one-time-use
 // provider's token whose jti holds a NUL character ("\u0000" in its
 // JSON) is a token without a usable jti, refused as one on both
 // backends. Its jti became the used-token key, which PostgreSQL refuses

@@ -33,7 +33,7 @@ const patSource = "urn:opensts:pat"
 // servers carries no more than the PAT and never outlives it. Every bad PAT
 // (malformed, unknown, expired, deleted, owner disabled) is one reason, as
 // on the API (docs/security.md T-65–T-69). Without an authenticated
-// client, the owner's rate-limit bucket pays for the exchange (T-263).
+// client, the owner's rate-limit bucket pays for the exchange (T-239).
 func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string, client *storage.Client) (*subject, error) {
 	if g.PATs == nil {
 		return nil, badSubject(ReasonPATDisabled, errors.New("personal access tokens are not exchanged here"))
@@ -50,7 +50,7 @@ func (g *TokenExchange) pat(ctx context.Context, req *Request, raw string, clien
 	}
 	if client == nil {
 		// No client paid for this request: the PAT's owner does, as on
-		// the bearer API (docs/security.md T-263).
+		// the bearer API (docs/security.md T-239).
 		if err := req.rate.payCredential("", au.Principal.ID); err != nil {
 			return nil, err
 		}

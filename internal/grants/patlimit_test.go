@@ -20,7 +20,7 @@ import (
 // the token endpoint without client authentication, and the access token
 // that exchange issued exchanged again, are charged to the PAT owner's
 // bucket (rate_limits.per_client, "principal:<id>"), the bucket the
-// bearer API charges the same credential (docs/security.md A-57, T-263):
+// bearer API charges the same credential (docs/security.md A-57, T-239):
 // one person's PATs share it, a second PAT is no fresh bucket, and a new
 // source address (a fresh per-IP bucket) is none either. Refused: 429
 // temporarily_unavailable with Retry-After, nothing issued. In memory and

@@ -67,7 +67,7 @@ func (s *rateState) payWithPool(pool string) error {
 // buckets its issuance took, client (a registered client's ID) or, with
 // none, its principal's under "principal:<id>", as the bearer API charges
 // the same credential (ratelimit.Limits.AllowCredential, docs/security.md
-// A-57, T-263). Otherwise a PAT, or the access token it bought, was held
+// A-57, T-239). Otherwise a PAT, or the access token it bought, was held
 // back only per source address at the token endpoint, and one person
 // signed as many tokens as they had addresses. Call it once the
 // credential is verified (a forged one costs its principal nothing),

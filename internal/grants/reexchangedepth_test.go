@@ -10,7 +10,7 @@ import (
 
 // TestReexchangeDelegationCapLowered: token_exchange.max_delegation_depth
 // is the longest chain (act) a token exchange issues, as it is now
-// (docs/security.md T-247). A token of ours carrying a chain the cap
+// (docs/security.md T-233). A token of ours carrying a chain the cap
 // allowed when it was issued was re-exchanged without an actor_token,
 // after the operator lowered the cap, for a token carrying the whole
 // chain: only an exchange with an actor, and a refresh, looked at the

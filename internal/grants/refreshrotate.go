@@ -233,7 +233,7 @@ func (g *Refresh) markUsed(ctx context.Context, rt storage.RefreshToken, now tim
 // audience (invalid_target, as when its client no longer lists it;
 // docs/security.md A-61). For a family acting as a principal of ours
 // (api) the pool's "*" stands for each scope of our API but sts:admin,
-// as at the exchange and in the source checker (A-52, F-118).
+// as at the exchange and in the source checker (A-52, F-113).
 func withinPool(pool *trust.Pool, scopes, aud, server []string, api bool) error {
 	if pool == nil {
 		return nil

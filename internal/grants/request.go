@@ -359,7 +359,7 @@ func targets(vals []string, resource bool) ([]string, error) {
 // (%x20) delimits, repeated or around the list: a tab, a line break or
 // Unicode white space is part of a token, which is then malformed, never
 // a second delimiter a client or a proxy reading the RFC does not see
-// (docs/security.md T-249).
+// (docs/security.md T-235).
 func parseScope(s string) ([]string, error) {
 	if s == "" {
 		return nil, nil

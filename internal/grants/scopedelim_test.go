@@ -8,7 +8,7 @@ import (
 	"github.com/opensts/sts/internal/oauth2"
 )
 
-// TestScopeDelimitedBySpaceOnly (docs/security.md T-249): RFC 6749 §3.3
+// TestScopeDelimitedBySpaceOnly (docs/security.md T-235): RFC 6749 §3.3
 // delimits scope tokens by a space (%x20) alone, and no other character
 // at or below %x20, nor any outside ASCII, belongs in one. The token
 // endpoint split scope at any Unicode white space, so "read\u00a0write"

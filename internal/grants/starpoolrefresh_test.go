@@ -11,7 +11,7 @@ import (
 	"github.com/opensts/sts/internal/trust"
 )
 
-// TestRefreshOfAFamilyWithinAStarPool (docs/security.md F-118): a pool
+// TestRefreshOfAFamilyWithinAStarPool (docs/security.md F-113): a pool
 // bound to a principal of ours whose scopes are "*" and offline_access
 // lets a token of it be re-exchanged for identity:read, as "*" stands for
 // each scope of our API but sts:admin, and the source checker
@@ -82,7 +82,7 @@ func testRefreshOfAFamilyWithinAStarPool(t *testing.T, store storage.Store) {
 }
 
 // TestWithinPoolStar: the refresh grant's pool ceiling reads "*" as the
-// exchange and the source checker do (docs/security.md F-118): for a
+// exchange and the source checker do (docs/security.md F-113): for a
 // family acting as a principal of ours each scope of our API but
 // sts:admin, never a scope the API does not know, and for any other
 // family nothing but "*" itself.

@@ -345,7 +345,7 @@ func (g *TokenExchange) own(ctx context.Context, req *Request, raw string, clien
 	if isSubject && client == nil && c.Pool == "" {
 		// Neither a client nor a pool pays for this request: the
 		// credential's own buckets do, those the bearer API charges it
-		// (docs/security.md T-263): its client's, or its principal's (an
+		// (docs/security.md T-239): its client's, or its principal's (an
 		// access token bought with a PAT).
 		var byClient, byPrincipal string
 		if storage.IsUUID(c.ClientID) {

@@ -341,7 +341,7 @@ const maxJTILen = 256
 // a NUL character is no usable one: no stored text holds it (PostgreSQL
 // refuses it), so it could never be spent, and the store's refusal would
 // read as a storage failure, a 503 retried for ever (docs/security.md
-// T-248).
+// T-234).
 func spendKey(id *federation.Identity) (string, error) {
 	if id.JTI == "" || len(id.JTI) > maxJTILen || strings.IndexByte(id.JTI, 0) >= 0 || !utf8.ValidString(id.JTI) {
 		return "", badSubject(ReasonSubjectJTIMissing, errors.New("one-time-use provider: token without a usable jti"))

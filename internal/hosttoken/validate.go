@@ -163,7 +163,7 @@ func checkSource(src storage.HostTokenSource) error {
 // subjectField and userField are the JSON paths of the two in the request
 // (subject.id and userId on create, filter.subjectId and filter.userId on
 // list), so a refusal names the field the caller sent (docs/security.md
-// F-120).
+// F-114).
 func resolveSubject(sub Subject, userID, subjectField, userField string) (Subject, error) {
 	if err := checkUUID(subjectField, sub.ID, false); err != nil {
 		return sub, err

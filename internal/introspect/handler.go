@@ -68,7 +68,7 @@ type Handler struct {
 	// MaxBodyBytes caps the body; 64 KiB when zero (docs/security.md T-01).
 	MaxBodyBytes int64
 	// FailedAuth holds back an address whose bearer tokens fail
-	// verification (docs/security.md T-280): the Connect API's, so an
+	// verification (docs/security.md T-248): the Connect API's, so an
 	// address refused there is refused here. nil: no limit.
 	FailedAuth *ratelimit.FailedAuth
 	// RetryAfter is sent with 503; oauth2.RetryAfter when zero.
@@ -148,7 +148,7 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 // or client credential that fails takes a token from the bucket, a
 // genuine one none, and neither does a token asked about that is not
 // active: that is the answer, not the caller's failure (docs/security.md
-// T-280, T-293).
+// T-248, T-255).
 func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
 	ip := clientip.FromRequest(r)
 	if wait, ok := h.FailedAuth.Refused(ip, time.Now()); ok {
@@ -194,7 +194,7 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 		// Client credentials that fail (unknown client, wrong secret,
 		// forged assertion: invalid_client) take a token as a failed
 		// bearer does; the token endpoint charges every request per IP
-		// before it authenticates a client (docs/security.md T-10, T-293).
+		// before it authenticates a client (docs/security.md T-10, T-255).
 		// A malformed request looked nothing up, and storage being down is
 		// no failure of the caller's.
 		if oe, ok := errors.AsType[*oauth2.Error](err); ok && oe.Code == oauth2.ErrorInvalidClient {

@@ -116,7 +116,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 	// A family the browser flow began holding a scope consent never
 	// grants (sts:admin, introspect; issued before that rule) is refused
 	// at every refresh, whatever scope is asked (docs/security.md A-44,
-	// A-75), so it is inactive.
+	// A-75), so it is inactive.
 	consentNeverGrants := func(sc string) bool { return !pat.ConsentMayGrant(sc) }
 	if tokens.BegunByAuthorizationCode(&c.AccessClaims) && slices.ContainsFunc(rt.Scopes, consentNeverGrants) {
 		return inactive, nil
@@ -153,7 +153,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 		// A refresh narrows the family's scope to what is still allowed,
 		// never to nothing: a family none of whose scopes its client, pool
 		// or PAT still allows refreshes no more (invalid_scope), and one
-		// that keeps some is reported with those (docs/security.md A-112).
+		// that keeps some is reported with those (docs/security.md A-108).
 		if len(rt.Scopes) > 0 {
 			kept, err := h.scopesStanding(ctx, c.AccessClaims, rt.Scopes)
 			switch {
@@ -171,7 +171,7 @@ func (h *Handler) refresh(ctx context.Context, raw string) (*Response, error) {
 // scopesStanding returns the scopes of a family, whose claims c carry
 // no scope, that a refresh may still ask for: each judged alone by the
 // access-token source check (the client still lists it, the pool and
-// the PAT still grant it; docs/security.md ). An error is
+// the PAT still grant it; docs/security.md ). An error is
 // only ErrSourceUnavailable's.
 func (h *Handler) scopesStanding(ctx context.Context, c tokens.AccessClaims, scopes []string) ([]string, error) {
 	var kept []string

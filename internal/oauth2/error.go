@@ -143,7 +143,7 @@ var (
 )
 
 // RateLimited is the answer to a request a rate limit refused, as the
-// token endpoint answers its per-IP limit (docs/security.md T-10, T-280):
+// token endpoint answers its per-IP limit (docs/security.md T-10, T-248):
 // 429 temporarily_unavailable. The caller sets Retry-After.
 func RateLimited() *Error {
 	return &Error{Code: ErrorTemporarilyUnavailable, Description: "too many requests", Status: http.StatusTooManyRequests}

@@ -297,7 +297,7 @@ func checkString(s string, maxLen int) (string, error) {
 		// 22021), and a mapped value becomes stored text: the subject of
 		// a refresh family, an event's actor. Refused here, at the one
 		// place every mapped string passes, the same on both backends
-		// (docs/security.md T-284).
+		// (docs/security.md T-251).
 		return "", errors.New("result holds a NUL character")
 	}
 	return s, nil

@@ -86,7 +86,7 @@ func ClientCeiling(ceiling []string, client *storage.Client) []string {
 // resources carries: both, in that order, each value once (a target named
 // as audience and as resource is one audience, not "aud":["A","A"], which
 // a relying party taking a token for one audience refuses;
-// docs/security.md T-250), or def when there are none.
+// docs/security.md T-236), or def when there are none.
 func IssuedAudience(audiences, resources []string, def string) []string {
 	want := slices.Clip(slices.Clone(audiences))
 	for _, r := range resources {

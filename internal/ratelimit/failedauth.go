@@ -11,7 +11,7 @@ import (
 const maxPenalized = 10_000
 
 // FailedAuth holds back a source address that sends bearer credentials
-// failing authentication (docs/security.md T-279, T-280): each failure
+// failing authentication (docs/security.md T-247, T-248): each failure
 // takes a token from the address's per-IP bucket (rate_limits.per_ip, in
 // memory or in Redis), after the failure, so a genuine credential is never
 // charged; once the bucket is empty the address is refused, until the
@@ -21,7 +21,7 @@ const maxPenalized = 10_000
 // unbounded. One FailedAuth serves every endpoint that authenticates a
 // caller (the Connect API, UserInfo, introspection, revocation), so an
 // address refused at one is refused at all of them (docs/security.md
-// F-135, T-293, T-296). The refusals
+// F-117, T-255, T-256). The refusals
 // are remembered in this replica's memory, at most maxPenalized addresses.
 // A nil *FailedAuth refuses and charges nothing. Safe for concurrent use.
 type FailedAuth struct {

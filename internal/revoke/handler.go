@@ -59,7 +59,7 @@ type Handler struct {
 	// FailedAuth holds back an address whose client credentials, or whose
 	// tokens revoked without a client, fail: the server's one record,
 	// shared with the Connect API, UserInfo and introspection
-	// (docs/security.md T-296, F-135); nil: nothing is charged or refused.
+	// (docs/security.md T-256, F-117); nil: nothing is charged or refused.
 	FailedAuth *ratelimit.FailedAuth
 	// MaxBodyBytes caps the RFC 7009 body; 64 KiB when zero.
 	MaxBodyBytes int64
@@ -107,7 +107,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 //
 // An address whose failures emptied its per-IP bucket (FailedAuth) is
 // refused before its client is looked up or its token verified
-// (docs/security.md T-296).
+// (docs/security.md T-256).
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	ip := clientip.FromRequest(r)
 	form, err := h.readForm(w, r)
@@ -142,7 +142,7 @@ func (h *Handler) revokeForm(r *http.Request, form url.Values, who audit.Caller)
 		// secret, forged assertion) cost a lookup and a digest or a
 		// signature: they take a token of the address's bucket, as at
 		// introspection; a malformed request or storage being down does
-		// not (docs/security.md T-296, T-293).
+		// not (docs/security.md T-256, T-255).
 		if oe, ok := errors.AsType[*oauth2.Error](err); ok && oe.Code == oauth2.ErrorInvalidClient {
 			if lerr := h.failed(who.ClientIP); lerr != nil {
 				return lerr
@@ -245,7 +245,7 @@ func (e *limitedError) Error() string { return "rate limited" }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// 429 temporarily_unavailable, as the token endpoint and introspection
-	// answer their per-IP refusal (docs/security.md T-10, T-296).
+	// answer their per-IP refusal (docs/security.md T-10, T-256).
 	if le, ok := errors.AsType[*limitedError](err); ok {
 		if le.d.Limit != 0 {
 			ratelimit.WriteHeaders(w.Header(), le.d)

@@ -84,7 +84,7 @@ func (h *Handler) revokeAsHolder(ctx context.Context, who audit.Caller, raw stri
 	c, err := h.verify(ctx, raw)
 	if err != nil {
 		// Signature work that proved nothing: charged to the address, as
-		// a failed client authentication is (docs/security.md T-296). A
+		// a failed client authentication is (docs/security.md T-256). A
 		// client's own request about an invalid token is answered 200
 		// and never charged (RFC 7009 §2.2); this one is refused, and
 		// its sender holds nothing of ours. Not when verification could

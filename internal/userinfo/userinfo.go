@@ -40,7 +40,7 @@ type Handler struct {
 	// requests"); nil: no CORS.
 	CORS *cors.Clients
 	// FailedAuth holds back an address whose access tokens fail
-	// verification (docs/security.md T-280): the Connect API's, so an
+	// verification (docs/security.md T-248): the Connect API's, so an
 	// address refused there is refused here. nil: no limit.
 	FailedAuth *ratelimit.FailedAuth
 	Logger     *slog.Logger
@@ -102,7 +102,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// An address whose tokens failed until its per-IP bucket emptied is
 	// refused before its token is verified; each failure takes a token
-	// from the bucket, a genuine token none (docs/security.md T-280).
+	// from the bucket, a genuine token none (docs/security.md T-248).
 	ip := clientip.FromRequest(r)
 	if wait, ok := h.FailedAuth.Refused(ip, time.Now()); ok {
 		ratelimit.SetRetryAfter(w.Header(), wait)
@@ -130,7 +130,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	cors.AllowID(ctx, c.ClientID)
 	if !slices.Contains(strings.Fields(c.Scope), "openid") {
 		// The challenge names the scope that would do (RFC 6750 §3, OIDC
-		// Core §5.3.3; docs/security.md T-259); not in the refusals below,
+		// Core §5.3.3; docs/security.md T-237); not in the refusals below,
 		// which openid would not lift.
 		scopeChallenge(w, "openid", "the access token lacks the openid scope")
 		return

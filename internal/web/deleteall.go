@@ -65,7 +65,7 @@ func (h *Handler) deleteAllPage(w http.ResponseWriter, r *http.Request, se sessi
 func (h *Handler) deleteAllPATs(w http.ResponseWriter, r *http.Request, se session) {
 	// The confirmation counted its person's tokens: sent after another
 	// person signed in to the browser, it must not delete theirs
-	// (docs/security.md A-110).
+	// (docs/security.md A-107).
 	if h.othersForm(w, r, se, "Nothing was deleted") {
 		return
 	}

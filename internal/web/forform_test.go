@@ -16,7 +16,7 @@ var forRE = regexp.MustCompile(`name="for" value="([^"]+)"`)
 
 // forForm is the form a page's "Delete all access tokens" or Revoke
 // sends: its "for" naming the person the page was opened for
-// (docs/security.md A-110).
+// (docs/security.md A-107).
 func forForm(t *testing.T, page reply) url.Values {
 	t.Helper()
 	m := forRE.FindStringSubmatch(page.body)
@@ -26,13 +26,13 @@ func forForm(t *testing.T, page reply) url.Values {
 	return url.Values{"for": {html.UnescapeString(m[1])}}
 }
 
-// TestFormWithoutPersonRefused (docs/security.md A-110, A-117): "Delete
+// TestFormWithoutPersonRefused (docs/security.md A-107, A-110): "Delete
 // all access tokens" and an authorized application's Revoke name no
 // object of the person's own, so a form of them that names no person
 // either acts for whoever is signed in to the browser when it is sent.
 // Taken "as before" for a page opened before the upgrade, admin's
 // confirmation sent after grace signed in to the same browser deleted
-// every one of grace's tokens, the defect A-110 closes. Such a form is
+// every one of grace's tokens, the defect A-107 closes. Such a form is
 // 409 now, a page saying to open the page again, nothing deleted or
 // withdrawn, the session kept; the page's own form still works.
 func TestFormWithoutPersonRefused(t *testing.T) {

@@ -669,7 +669,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	// must be our client ID, as Keycloak's broker checks. A token for
 	// several audiences need not carry one: OpenID Connect Core with
 	// errata set 2 dropped that step of §3.1.3.7, and providers send such
-	// tokens (docs/security.md T-271, F-134).
+	// tokens (docs/security.md T-242, F-116).
 	if claims.AZP != nil && *claims.AZP != u.cfg.ClientID {
 		refuse("id token: issued to another client (azp)", nil)
 		return
@@ -698,7 +698,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		// No stored text holds a NUL (PostgreSQL refuses it, SQLSTATE
 		// 22021), and sub and email become stored text: the upstream
 		// identity, the user's name and email. Refused before any write,
-		// the same on both backends (docs/security.md T-285).
+		// the same on both backends (docs/security.md T-252).
 		refuse("sub or email holds a NUL character", nil)
 		return
 	}
@@ -713,7 +713,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		// Storage failed to look up or record the identity: an outage,
 		// not a refused person, so "try again", logged as an error; a row
 		// taken or gone meanwhile (a concurrent sign-in, a deleted user)
-		// stays a refusal (docs/security.md F-138).
+		// stays a refusal (docs/security.md F-118).
 		h.o.Logger.ErrorContext(ctx, "web: upstream sign-in failed", "provider", u.cfg.ID, "error", err)
 		h.message(w, r, http.StatusServiceUnavailable, "Try again", "The server could not complete the sign-in; try again shortly.")
 		return
@@ -737,7 +737,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 // whose metadata says it sends one (authorization_response_iss_parameter_supported)
 // must. Each provider has a callback of its own, but a response another
 // provider sent there (a mix-up) is then refused before its code is
-// redeemed at this one (docs/security.md T-272).
+// redeemed at this one (docs/security.md T-243).
 func responseIssuer(p *oidc.Provider, issuer string, q url.Values) string {
 	if sent, ok := q["iss"]; ok {
 		if len(sent) != 1 || sent[0] != issuer {
@@ -759,7 +759,7 @@ func responseIssuer(p *oidc.Provider, issuer string, q url.Values) string {
 // UserInfo. Anything else, the string "false" or a value of another type,
 // is false, not an error that would refuse the whole sign-in (a provider
 // linking by subject never looks at email_verified), and never true
-// (docs/security.md F-128).
+// (docs/security.md F-115).
 type claimBool bool
 
 func (b *claimBool) UnmarshalJSON(data []byte) error {
@@ -773,7 +773,7 @@ func (b *claimBool) UnmarshalJSON(data []byte) error {
 
 // linkRefusal is why link refuses an upstream identity: the sign-in is
 // refused (401), where any other error of link is storage failing, which
-// is answered "try again" (503; docs/security.md F-138).
+// is answered "try again" (503; docs/security.md F-118).
 type linkRefusal string
 
 func (e linkRefusal) Error() string { return string(e) }

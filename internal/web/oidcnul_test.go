@@ -8,7 +8,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
-// TestOIDCSubjectWithNULRefused (docs/security.md T-285): an upstream
+// TestOIDCSubjectWithNULRefused (docs/security.md T-252): an upstream
 // provider's ID token whose sub holds a NUL character ("\u0000" in its
 // JSON) is refused at the callback on both backends, before any write:
 // SQLite signed the person in as a new user named with the NUL, while

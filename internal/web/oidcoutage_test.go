@@ -9,7 +9,7 @@ import (
 	"github.com/opensts/sts/internal/ststest/pgtest"
 )
 
-// TestOIDCSignInStorageFailureIsNotARefusal (docs/security.md F-138): an
+// TestOIDCSignInStorageFailureIsNotARefusal (docs/security.md F-118): an
 // upstream sign-in that storage fails to look up or record is a 503 "try
 // again" with the failure logged as an error, not the 401 "Sign-in
 // failed" of a refused identity logged at INFO as a refusal, which told

@@ -44,7 +44,7 @@ var linkFieldRE = regexp.MustCompile(`<input id="link-token"[^>]*>`)
 // one-time code (autocomplete="one-time-code"), not a password a password
 // manager offers to save once the form is sent (it ignores
 // autocomplete="off" on a password field), and is not sent to a spelling
-// checker (docs/security.md T-260).
+// checker (docs/security.md T-238).
 func TestLinkCodeFieldIsOneTimeCode(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)

@@ -84,7 +84,7 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Errorf("the consent is not listed (escaped):\n%s", body)
 	}
 	if rec := serve(cmux, cookie, http.MethodPost, "/consents/app-1/revoke"); rec.Code != http.StatusConflict || consents.revoked != "" {
-		t.Errorf("revoke naming nobody (docs/security.md A-110): %d %q", rec.Code, consents.revoked)
+		t.Errorf("revoke naming nobody (docs/security.md A-107): %d %q", rec.Code, consents.revoked)
 	}
 	req := httptest.NewRequest(http.MethodPost, "https://sts.example/consents/app-1/revoke", strings.NewReader(forForm(t, reply{body: body}).Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

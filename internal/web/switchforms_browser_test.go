@@ -13,7 +13,7 @@ import (
 	"github.com/opensts/sts/internal/storage"
 )
 
-// TestBrowserSwitchedPersonForms (docs/security.md A-110): a page opened
+// TestBrowserSwitchedPersonForms (docs/security.md A-107): a page opened
 // for one person whose forms name no object of theirs, "Delete all access
 // tokens" and an authorized application's "Revoke", acted for whoever
 // was signed in to the browser when it was sent. admin opens the

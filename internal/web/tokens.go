@@ -694,7 +694,7 @@ func (h *Handler) revokeConsent(w http.ResponseWriter, r *http.Request, se sessi
 // for one person and sent after another signed in to the browser (the
 // switch question, another tab) is told apart (othersForm); every other
 // form of the pages names a token, session or host token of the person,
-// which is not found for anyone else (docs/security.md A-110).
+// which is not found for anyone else (docs/security.md A-107).
 func (h *Handler) personValue(principalID string) string {
 	m := hmac.New(sha256.New, h.o.FormKey)
 	m.Write([]byte("sts web person v1\x00" + principalID))
@@ -707,7 +707,7 @@ func (h *Handler) personValue(principalID string) string {
 // nobody, so it too would act for whoever is signed in, and what it does
 // cannot be undone; a page opened before the field existed is opened
 // again. The answer is 409, a page saying so and done (what was not
-// done); the session is kept (docs/security.md ).
+// done); the session is kept (docs/security.md ).
 func (h *Handler) othersForm(w http.ResponseWriter, r *http.Request, se session, done string) bool {
 	v := r.PostFormValue("for")
 	if v != "" && hmac.Equal([]byte(v), []byte(h.personValue(se.principal.ID))) {

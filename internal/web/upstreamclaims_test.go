@@ -15,7 +15,7 @@ func upstreamSignIn(t *testing.T, s *server, p *idp, claims map[string]any) bool
 	return hasSession(s, b)
 }
 
-// TestOIDCEmailVerifiedSpellings (docs/security.md F-128): some providers
+// TestOIDCEmailVerifiedSpellings (docs/security.md F-115): some providers
 // send email_verified as the string "true" or "false" in the ID token, as
 // go-oidc's own UserInfo reading allows. sts read the claim into a bool,
 // so every such sign-in was refused as unreadable claims, even through a
@@ -57,13 +57,13 @@ func TestOIDCEmailVerifiedSpellings(t *testing.T) {
 	})
 }
 
-// TestOIDCAuthorizedParty (docs/security.md T-271, F-134): an ID token
+// TestOIDCAuthorizedParty (docs/security.md T-242, F-116): an ID token
 // for several audiences was accepted as long as sts's client ID was one
 // of them, whatever its azp (authorized party) said, so a token the
 // provider issued to another client that merely lists sts among its
 // audiences signed a person in. As Keycloak's broker: an azp present must
 // be sts's client ID (an empty one is not). A token for several audiences without azp signs in
-// (F-134): OpenID Connect Core with errata set 2 no longer asks for azp
+// (F-116): OpenID Connect Core with errata set 2 no longer asks for azp
 // there, and providers send such tokens.
 func TestOIDCAuthorizedParty(t *testing.T) {
 	t.Parallel()
@@ -97,7 +97,7 @@ func TestOIDCAuthorizedParty(t *testing.T) {
 	}
 }
 
-// TestOIDCCallbackIssuer (docs/security.md T-272): the authorization
+// TestOIDCCallbackIssuer (docs/security.md T-243): the authorization
 // response's iss parameter (RFC 9207) names the provider that answered.
 // sts ignored it, so a response another provider sent to this provider's
 // callback (a mix-up) was only caught later, if at all. Now an iss that is

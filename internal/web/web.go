@@ -94,7 +94,7 @@ type Options struct {
 	// way back from signing in again (askReauth, which alone fills a form
 	// from the query; docs/security.md A-80), the secret a regenerate form
 	// replaces (T-164), a new-token form's one-time value (T-165) and the
-	// person a delete-all or revoke form was opened for.
+	// person a delete-all or revoke form was opened for.
 	// Each use has its own label in its MAC. Every replica needs the same
 	// one (the app derives it from the digest pepper); a random one of
 	// this process when empty.

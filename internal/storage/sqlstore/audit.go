@@ -200,7 +200,7 @@ func (r *auditRow) append(args []any, s *Store, e *storage.AuditEvent) []any {
 // a client_id), so the trail is the one write that cannot refuse such
 // text: the event of the refusal must be stored too. PostgreSQL's refusal
 // failed the whole batch, which the writer retried for ever while every
-// later event, anyone's, waited behind it (docs/security.md T-282). Text
+// later event, anyone's, waited behind it (docs/security.md T-249). Text
 // that needs nothing is returned as it is, without a copy.
 func auditText(v string) string {
 	if strings.IndexByte(v, 0) < 0 && utf8.ValidString(v) {
