@@ -41,8 +41,8 @@ func TestCITestCommandIsREADMEs(t *testing.T) {
 	if got != want {
 		t.Errorf(".ci/run runs\n\t%s\nREADME.md says\n\t%s", got, want)
 	}
-	if !strings.HasPrefix(want, "go test -p 4 -race ") || !strings.Contains(want, " "+checkptrOff+" ") {
-		t.Errorf("README.md's test command %q: want go test -p 4 -race with %s", want, checkptrOff)
+	if !strings.HasPrefix(want, "go test -p 6 -race ") || !strings.Contains(want, " "+checkptrOff+" ") {
+		t.Errorf("README.md's test command %q: want go test -p 6 -race with %s", want, checkptrOff)
 	}
 	if !strings.Contains(want, " -ldflags=-w ") || strings.Count(want, "-ldflags") != 1 {
 		t.Errorf("README.md's test command %q: want -ldflags=-w (test binaries linked without DWARF) and no other -ldflags", want)
