@@ -152,7 +152,7 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, google bool) (st
 func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error) {
 	ip := clientip.FromRequest(r)
 	if wait, ok := h.FailedAuth.Refused(ip, time.Now()); ok {
-		return nil, &limitedError{retryAfter: wait}
+		return nil, &ratelimit.Held{RetryAfter: wait}
 	}
 	// The scheme's name is case-insensitive (RFC 7235 §2.1).
 	if scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -171,7 +171,7 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 				return nil, err
 			}
 			if d := h.FailedAuth.Failed(ip, time.Now()); !d.Allowed {
-				return nil, &limitedError{d: d}
+				return nil, &ratelimit.Held{D: d}
 			}
 			return nil, bearerRefused(errors.New("bearer token invalid"))
 		}
@@ -199,7 +199,7 @@ func (h *Handler) authenticate(r *http.Request, form formValues) (*caller, error
 		// no failure of the caller's.
 		if oe, ok := errors.AsType[*oauth2.Error](err); ok && oe.Code == oauth2.ErrorInvalidClient {
 			if d := h.FailedAuth.Failed(ip, time.Now()); !d.Allowed {
-				return nil, &limitedError{d: d}
+				return nil, &ratelimit.Held{D: d}
 			}
 		}
 		return nil, err
@@ -229,23 +229,9 @@ func bearerRefused(cause error) *oauth2.Error {
 	return &oauth2.Error{Code: oauth2.ErrorInvalidToken, Description: "caller not authorized", Status: http.StatusUnauthorized, Err: cause}
 }
 
-// limitedError refuses a caller whose address is held back for failed
-// bearer tokens (FailedAuth): d when this request's failure found the
-// bucket empty, else retryAfter, the refusal's remaining time.
-type limitedError struct {
-	d          ratelimit.Decision
-	retryAfter time.Duration
-}
-
-func (e *limitedError) Error() string { return "rate limited" }
-
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if le, ok := errors.AsType[*limitedError](err); ok {
-		if le.d.Limit != 0 {
-			ratelimit.WriteHeaders(w.Header(), le.d)
-		} else {
-			ratelimit.SetRetryAfter(w.Header(), le.retryAfter)
-		}
+	if held, ok := errors.AsType[*ratelimit.Held](err); ok {
+		held.SetHeaders(w.Header())
 		oauth2.WriteError(w, h.logger(), oauth2.RateLimited())
 		return
 	}

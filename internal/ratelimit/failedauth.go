@@ -99,3 +99,25 @@ func (f *FailedAuth) Failed(ip string, now time.Time) Decision {
 func SetRetryAfter(h http.Header, d time.Duration) {
 	h.Set(hdrRetryAfter, strconv.FormatInt(max(ceilSeconds(d), 1), 10))
 }
+
+// Held is the refusal of an address FailedAuth holds back, as an error a
+// handler returns and its error writer answers: D when this request's own
+// failure found the bucket empty, else RetryAfter, what is left of the
+// refusal (Refused's answer). Introspection and revocation answer it 429
+// temporarily_unavailable (docs/security.md T-248, T-255, T-256).
+type Held struct {
+	D          Decision
+	RetryAfter time.Duration
+}
+
+func (e *Held) Error() string { return "rate limited" }
+
+// SetHeaders writes the refusal's headers: the bucket's (WriteHeaders)
+// when D is set, else Retry-After alone.
+func (e *Held) SetHeaders(h http.Header) {
+	if e.D.Limit != 0 {
+		WriteHeaders(h, e.D)
+		return
+	}
+	SetRetryAfter(h, e.RetryAfter)
+}

@@ -113,7 +113,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	form, err := h.readForm(w, r)
 	if err == nil {
 		if wait, ok := h.FailedAuth.Refused(ip, h.now()); ok {
-			err = &limitedError{retryAfter: wait}
+			err = &ratelimit.Held{RetryAfter: wait}
 		}
 	}
 	if err == nil {
@@ -228,30 +228,16 @@ func unavailable(err error) error { return errors.Join(errUnavailable, err) }
 // returns the refusal when that emptied the bucket, else nil.
 func (h *Handler) failed(ip string) error {
 	if d := h.FailedAuth.Failed(ip, h.now()); !d.Allowed {
-		return &limitedError{d: d}
+		return &ratelimit.Held{D: d}
 	}
 	return nil
 }
 
-// limitedError refuses an address FailedAuth holds back: d when this
-// request's failure found the bucket empty, else retryAfter, the
-// refusal's remaining time.
-type limitedError struct {
-	d          ratelimit.Decision
-	retryAfter time.Duration
-}
-
-func (e *limitedError) Error() string { return "rate limited" }
-
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// 429 temporarily_unavailable, as the token endpoint and introspection
 	// answer their per-IP refusal (docs/security.md T-10, T-256).
-	if le, ok := errors.AsType[*limitedError](err); ok {
-		if le.d.Limit != 0 {
-			ratelimit.WriteHeaders(w.Header(), le.d)
-		} else {
-			ratelimit.SetRetryAfter(w.Header(), le.retryAfter)
-		}
+	if held, ok := errors.AsType[*ratelimit.Held](err); ok {
+		held.SetHeaders(w.Header())
 		oauth2.WriteError(w, h.logger(), oauth2.RateLimited())
 		return
 	}
