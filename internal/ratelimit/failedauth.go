@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,9 @@ type FailedAuth struct {
 
 	mu    sync.Mutex
 	until map[string]time.Time
+	// held is len(until), written under mu: Refused, asked before every
+	// authenticated request, takes no lock while no address is refused.
+	held atomic.Int64
 }
 
 // failedKey is the bucket of ip: its address, an IPv6 client's /64 (IPBucket).
@@ -39,6 +43,9 @@ func failedKey(ip string) string { return PrefixIP + IPBucket(ip) }
 // Refused reports how long the address ip is still refused, if it is.
 func (f *FailedAuth) Refused(ip string, now time.Time) (time.Duration, bool) {
 	if f == nil {
+		return 0, false
+	}
+	if f.held.Load() == 0 {
 		return 0, false
 	}
 	key := failedKey(ip)
@@ -50,6 +57,7 @@ func (f *FailedAuth) Refused(ip string, now time.Time) (time.Duration, bool) {
 	}
 	if !now.Before(t) {
 		delete(f.until, key)
+		f.held.Store(int64(len(f.until)))
 		return 0, false
 	}
 	return t.Sub(now), true
@@ -91,6 +99,7 @@ func (f *FailedAuth) Failed(ip string, now time.Time) Decision {
 		}
 	}
 	f.until[key] = now.Add(wait)
+	f.held.Store(int64(len(f.until)))
 	return d
 }
 
