@@ -392,25 +392,15 @@ func (s *StoreSources) principal(ctx context.Context, c *AccessClaims) error {
 // principalStands checks principal id: present, enabled, and, when org
 // and kind are not empty, of that organization and kind.
 func (s *StoreSources) principalStands(ctx context.Context, id, org, kind string) error {
-	var cached func(context.Context, string) (storage.Principal, bool, error)
-	if rc, ok := s.Store.(recordCache); ok {
-		cached = rc.CachedPrincipal
-	}
-	p, err := readFresh(ctx, id, cached, s.Store.GetPrincipal,
-		func(p storage.Principal) bool { return p.Disabled || org != "" && p.OrgID != org })
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return invalid(ErrSourceGone, "principal %s deleted", id)
-	case err != nil:
-		return sourceUnavailable(err)
-	case p.Disabled:
-		return invalid(ErrSourceGone, "principal %s disabled", id)
-	case org != "" && p.OrgID != org:
-		return invalid(ErrSourceGone, "principal %s not of organization %s", id, org)
-	case kind != "" && string(p.Kind) != kind:
-		return invalid(ErrSourceGone, "principal %s is not a %s", id, kind)
-	}
-	return nil
+	return s.principalStanding(ctx, id, func(p storage.Principal) error {
+		switch {
+		case org != "" && p.OrgID != org:
+			return invalid(ErrSourceGone, "principal %s not of organization %s", id, org)
+		case kind != "" && string(p.Kind) != kind:
+			return invalid(ErrSourceGone, "principal %s is not a %s", id, kind)
+		}
+		return nil
+	})
 }
 
 // sourceSubjectStands checks principal id, a source subject of a token of
@@ -418,15 +408,24 @@ func (s *StoreSources) principalStands(ctx context.Context, id, org, kind string
 // administrator (its stored flag or InstanceAdmins; docs/security.md
 //
 func (s *StoreSources) sourceSubjectStands(ctx context.Context, id, org string) error {
+	return s.principalStanding(ctx, id, func(p storage.Principal) error {
+		if org != "" && p.OrgID != org && !p.InstanceAdmin && !slices.Contains(s.InstanceAdmins, p.ID) {
+			return invalid(ErrSourceGone, "principal %s, of another organization than %s, is no longer an instance administrator", id, org)
+		}
+		return nil
+	})
+}
+
+// principalStanding checks principal id: present, enabled, and accepted
+// by rule (nil, or the refusal to return). A refusal, for either reason,
+// is never taken from a cached copy (readFresh).
+func (s *StoreSources) principalStanding(ctx context.Context, id string, rule func(storage.Principal) error) error {
 	var cached func(context.Context, string) (storage.Principal, bool, error)
 	if rc, ok := s.Store.(recordCache); ok {
 		cached = rc.CachedPrincipal
 	}
-	elsewhere := func(p storage.Principal) bool {
-		return org != "" && p.OrgID != org && !p.InstanceAdmin && !slices.Contains(s.InstanceAdmins, p.ID)
-	}
 	p, err := readFresh(ctx, id, cached, s.Store.GetPrincipal,
-		func(p storage.Principal) bool { return p.Disabled || elsewhere(p) })
+		func(p storage.Principal) bool { return p.Disabled || rule(p) != nil })
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return invalid(ErrSourceGone, "principal %s deleted", id)
@@ -434,10 +433,8 @@ func (s *StoreSources) sourceSubjectStands(ctx context.Context, id, org string) 
 		return sourceUnavailable(err)
 	case p.Disabled:
 		return invalid(ErrSourceGone, "principal %s disabled", id)
-	case elsewhere(p):
-		return invalid(ErrSourceGone, "principal %s, of another organization than %s, is no longer an instance administrator", id, org)
 	}
-	return nil
+	return rule(p)
 }
 
 // readFresh reads record id: through the record cache when cached is set
