@@ -432,6 +432,21 @@ func TestStoreSourcesPATScopes(t *testing.T) {
 	}
 }
 
+// betaRoot adds organization beta to s and root, an instance
+// administrator of beta.
+func betaRoot(t *testing.T, s storage.Store) storage.Principal {
+	t.Helper()
+	ctx := t.Context()
+	if err := s.CreateOrganization(ctx, storage.Organization{ID: "beta", Name: "beta", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	root := storage.Principal{ID: storage.NewID(), OrgID: "beta", Kind: storage.PrincipalUser, Name: "root", InstanceAdmin: true, CreatedAt: t0}
+	if err := s.CreatePrincipal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 // TestSourceSubjectCacheIsItsOwn: a source subject's check (present,
 // enabled, of the token's organization or an instance administrator;
 // docs/security.md A-106) is weaker than the check of a token's own
@@ -442,13 +457,7 @@ func TestStoreSourcesPATScopes(t *testing.T) {
 func TestSourceSubjectCacheIsItsOwn(t *testing.T) {
 	ctx := t.Context()
 	s, ada := sourceStore(t, storage.PrincipalUser)
-	if err := s.CreateOrganization(ctx, storage.Organization{ID: "beta", Name: "beta", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	root := storage.Principal{ID: storage.NewID(), OrgID: "beta", Kind: storage.PrincipalUser, Name: "root", InstanceAdmin: true, CreatedAt: t0}
-	if err := s.CreatePrincipal(ctx, root); err != nil {
-		t.Fatal(err)
-	}
+	root := betaRoot(t, s)
 	src := tokens.NewStoreSources(s, nil) // the default TTL: live sources cached
 	src.Now = func() time.Time { return t0 }
 	check := func(c tokens.AccessClaims) string {
@@ -475,13 +484,7 @@ func TestSourceSubjectCacheIsItsOwn(t *testing.T) {
 func TestSourceSubjectOfAnotherOrganization(t *testing.T) {
 	ctx := t.Context()
 	s, ada := sourceStore(t, storage.PrincipalUser)
-	if err := s.CreateOrganization(ctx, storage.Organization{ID: "beta", Name: "beta", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	root := storage.Principal{ID: storage.NewID(), OrgID: "beta", Kind: storage.PrincipalUser, Name: "root", InstanceAdmin: true, CreatedAt: t0}
-	if err := s.CreatePrincipal(ctx, root); err != nil {
-		t.Fatal(err)
-	}
+	root := betaRoot(t, s)
 	now := t0
 	src := tokens.NewStoreSources(s, nil)
 	src.Now = func() time.Time { return now }
