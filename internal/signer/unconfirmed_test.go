@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensts/sts/internal/seal"
 	"github.com/opensts/sts/internal/signer"
 	"github.com/opensts/sts/internal/storage"
 	"github.com/opensts/sts/internal/sts"
@@ -23,6 +24,22 @@ type cutKeyStore struct {
 }
 
 var errCut = errors.New("connection refused")
+
+// cutReplica is a replica reading cs, on clock now, with no Run loop: the
+// test drives its checks.
+func cutReplica(t *testing.T, cs *cutKeyStore, kr *seal.Keyring, now func() time.Time) *signer.Multi {
+	t.Helper()
+	b, err := signer.NewMulti(cs, kr, signer.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetLogger(slog.New(slog.DiscardHandler))
+	b.SetClock(now)
+	if err := b.Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 func (s *cutKeyStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
 	if s.cut.Load() {
@@ -56,15 +73,7 @@ func TestUnconfirmedKeySetFailsClosed(t *testing.T) {
 	a := newReplica(t, s1, kr)
 	cs := &cutKeyStore{Store: s2}
 	clk := clocktest.New(time.Now())
-	b, err := signer.NewMulti(cs, kr, signer.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetLogger(slog.New(slog.DiscardHandler))
-	b.SetClock(clk.Now)
-	if err := b.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := cutReplica(t, cs, kr, clk.Now)
 	check := b.NewCheck()
 	check(ctx)
 	verifyB := &tokens.Verifier{Keys: b, Issuer: revokeIss, Now: clk.Now}
@@ -141,15 +150,7 @@ func TestUnconfirmedSignRereadsFirst(t *testing.T) {
 	kr := newKeyring(t, masterKey())
 	cs := &cutKeyStore{Store: s2}
 	clk := clocktest.New(time.Now())
-	b, err := signer.NewMulti(cs, kr, signer.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetLogger(slog.New(slog.DiscardHandler))
-	b.SetClock(clk.Now)
-	if err := b.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := cutReplica(t, cs, kr, clk.Now)
 	bound := signer.DefaultUnconfirmedBound
 
 	// No check ran; storage answers: Sign reads the set and signs.
