@@ -71,19 +71,30 @@ func benchMain(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+const benchClientID, benchSecret = "bench-client", "sts_cs_not-a-real-secret-0123456789"
+
+// benchSetup starts benchTarget for benchClientID and writes benchSecret
+// to a 0600 secret file; it returns the server, that file, and the path
+// of a tokens file (not written) in the same directory.
+func benchSetup(t *testing.T) (srv *httptest.Server, secretFile, tokensFile string) {
+	t.Helper()
+	srv = benchTarget(t, benchClientID, benchSecret)
+	dir := t.TempDir()
+	secretFile, tokensFile = filepath.Join(dir, "secret.txt"), filepath.Join(dir, "tokens.txt")
+	if err := os.WriteFile(secretFile, []byte(benchSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, secretFile, tokensFile
+}
+
 // TestBenchIntrospectAndClientCredentials: the introspect command obtains
 // distinct tokens with client_credentials, writes them to --tokens-file
 // (0600) and reuses them; client-credentials drives the grant; tokens that
 // introspect as inactive make the run fail; the secret is never printed.
 func TestBenchIntrospectAndClientCredentials(t *testing.T) {
 	t.Parallel()
-	const id, secret = "bench-client", "sts_cs_not-a-real-secret-0123456789"
-	srv := benchTarget(t, id, secret)
-	dir := t.TempDir()
-	secretFile, tokensFile := filepath.Join(dir, "secret.txt"), filepath.Join(dir, "tokens.txt")
-	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const id, secret = benchClientID, benchSecret
+	srv, secretFile, tokensFile := benchSetup(t)
 	auth := []string{"--client-id", id, "--client-secret-file", secretFile}
 	noSecret := func(name, out string) {
 		t.Helper()
@@ -177,13 +188,8 @@ func TestBenchMint(t *testing.T) {
 // readable by others as it was (docs/security.md T-246).
 func TestBenchFetchTokensFileIsOwnersOnly(t *testing.T) {
 	t.Parallel()
-	const id, secret = "bench-client", "sts_cs_not-a-real-secret-0123456789"
-	srv := benchTarget(t, id, secret)
-	dir := t.TempDir()
-	secretFile, tokensFile := filepath.Join(dir, "secret.txt"), filepath.Join(dir, "tokens.txt")
-	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const id, secret = benchClientID, benchSecret
+	srv, secretFile, tokensFile := benchSetup(t)
 	if err := os.WriteFile(tokensFile, []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
