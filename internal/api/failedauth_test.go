@@ -28,20 +28,7 @@ func TestForgedBearerChargesIP(t *testing.T) {
 	})
 	const path = "/gitpod.v1.IdentityService/GetAuthenticatedIdentity"
 	// Over loopback, from 127.0.0.1.
-	call := func(bearer string) (int, string, string) {
-		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(`{}`))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer "+bearer)
-		res, err := e.srv.Client().Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var body struct{ Code string }
-		b, _ := io.ReadAll(res.Body)
-		_ = json.Unmarshal(b, &body)
-		return res.StatusCode, body.Code, res.Header.Get("Retry-After")
-	}
+	call := func(bearer string) (int, string, string) { return postBearer(t, e, path, bearer) }
 	forgedJWT := "eyJhbGciOiJFUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2ln"
 	unknownPAT := pat.PrefixPAT.Generate()
 	// A genuine credential is never charged: five calls over a burst of 2.
@@ -94,18 +81,8 @@ func TestForgedBearerRefusedAtEveryProcedure(t *testing.T) {
 		h.PublicLimit = ratelimit.NewMemory(ratelimit.Rule{Rate: 0.001, Burst: 1}, ratelimit.MemoryOptions{})
 	})
 	call := func(path, bearer string) (int, string) {
-		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(`{}`))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer "+bearer)
-		res, err := e.srv.Client().Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var body struct{ Code string }
-		b, _ := io.ReadAll(res.Body)
-		_ = json.Unmarshal(b, &body)
-		return res.StatusCode, body.Code
+		status, code, _ := postBearer(t, e, path, bearer)
+		return status, code
 	}
 	const flooded, other = "/gitpod.v1.IdentityService/GetAuthenticatedIdentity", "/gitpod.v1.UserService/ListPersonalAccessTokens"
 	if code, _ := call(other, e.secret); code != http.StatusOK {
@@ -121,4 +98,23 @@ func TestForgedBearerRefusedAtEveryProcedure(t *testing.T) {
 	if code, c := call(other, e.secret); code != http.StatusTooManyRequests || c != "resource_exhausted" {
 		t.Errorf("genuine call to %s from the refused address = %d %q, want 429 resource_exhausted, unchecked", other, code, c)
 	}
+}
+
+// postBearer calls the Connect procedure at path over loopback, from
+// 127.0.0.1, with bearer as its credential, and returns the status, the
+// Connect error code (empty on success) and Retry-After.
+func postBearer(t *testing.T, e *env, path, bearer string) (status int, code, retryAfter string) {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(`{}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+bearer)
+	res, err := e.srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ Code string }
+	b, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(b, &body)
+	return res.StatusCode, body.Code, res.Header.Get("Retry-After")
 }
