@@ -148,26 +148,10 @@ func TestFailedClientAuthAtIntrospection(t *testing.T) {
 		c.RateLimits.PerIP = config.RateLimitConfig{Rate: 0.001, Burst: burst}
 	})
 	tok := e.tokenFor(t, e.user, "openid")
-	type answer struct {
-		status  int
-		errCode string
-		retry   string
-	}
+	type answer = formAnswer
 	post := func(path string, form url.Values, user, pass string) answer {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if user != "" {
-			req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return answer{status: resp.StatusCode, errCode: body.Error, retry: resp.Header.Get("Retry-After")}
+		return e.postForm(t, path, form, user, pass)
 	}
 	asks := url.Values{"token": {tok.AccessToken}}
 
@@ -235,26 +219,10 @@ func TestFailedAuthAtRevocation(t *testing.T) {
 	}
 	held := xr.GetAccessToken()
 	forged := held[:strings.LastIndexByte(held, '.')] + ".AAAA"
-	type answer struct {
-		status  int
-		errCode string
-		retry   string
-	}
+	type answer = formAnswer
 	revoke := func(form url.Values, user, pass string) answer {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.base+"/oauth2/revoke", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if user != "" {
-			req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return answer{status: resp.StatusCode, errCode: body.Error, retry: resp.Header.Get("Retry-After")}
+		return e.postForm(t, "/oauth2/revoke", form, user, pass)
 	}
 	token := func(s string) url.Values { return url.Values{"token": {s}} }
 
@@ -311,4 +279,31 @@ func TestFailedAuthAtRevocation(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("introspection from the address refused at revocation = %d, want 429", resp.StatusCode)
 	}
+}
+
+// formAnswer is what a form endpoint (introspection, revocation) answered:
+// the status, the OAuth error code and Retry-After.
+type formAnswer struct {
+	status  int
+	errCode string
+	retry   string
+}
+
+// postForm posts form to path, with user and pass as basic credentials
+// when user is set, and returns the answer.
+func (e *codeEnv) postForm(t *testing.T, path string, form url.Values, user, pass string) formAnswer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return formAnswer{status: resp.StatusCode, errCode: body.Error, retry: resp.Header.Get("Retry-After")}
 }
