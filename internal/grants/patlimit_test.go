@@ -13,7 +13,6 @@ import (
 	"github.com/opensts/sts/internal/pat"
 	"github.com/opensts/sts/internal/ratelimit"
 	"github.com/opensts/sts/internal/storage"
-	"github.com/opensts/sts/internal/ststest/redistest"
 )
 
 // TestPATExchangeChargesPrincipal: a personal access token exchanged at
@@ -27,22 +26,8 @@ import (
 // in Redis.
 func TestPATExchangeChargesPrincipal(t *testing.T) {
 	backends := map[string]func(t *testing.T) func(string, ratelimit.Rule) ratelimit.Limiter{
-		"memory": func(*testing.T) func(string, ratelimit.Rule) ratelimit.Limiter {
-			return func(_ string, r ratelimit.Rule) ratelimit.Limiter {
-				return ratelimit.NewMemory(r, ratelimit.MemoryOptions{})
-			}
-		},
-		"redis": func(t *testing.T) func(string, ratelimit.Rule) ratelimit.Limiter {
-			u := redistest.URL(t)
-			rb, err := ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rb.Close() })
-			return func(name string, r ratelimit.Rule) ratelimit.Limiter {
-				return rb.Limiter(name, r, ratelimit.MemoryOptions{})
-			}
-		},
+		"memory": memoryLimiters,
+		"redis":  redisLimiters,
 	}
 	for name, open := range backends {
 		t.Run(name, func(t *testing.T) {

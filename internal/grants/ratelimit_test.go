@@ -137,20 +137,10 @@ func TestRateLimitOrder(t *testing.T) {
 		open func(t *testing.T) (func(name string, r ratelimit.Rule) ratelimit.Limiter, func() uint64)
 	}{
 		{"memory", func(t *testing.T) (func(string, ratelimit.Rule) ratelimit.Limiter, func() uint64) {
-			return func(_ string, r ratelimit.Rule) ratelimit.Limiter {
-				return ratelimit.NewMemory(r, ratelimit.MemoryOptions{})
-			}, nil
+			return memoryLimiters(t), nil
 		}},
 		{"redis", func(t *testing.T) (func(string, ratelimit.Rule) ratelimit.Limiter, func() uint64) {
-			u := redistest.URL(t)
-			rb, err := ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rb.Close() })
-			return func(name string, r ratelimit.Rule) ratelimit.Limiter {
-				return rb.Limiter(name, r, ratelimit.MemoryOptions{})
-			}, nil
+			return redisLimiters(t), nil
 		}},
 		{"redis down", func(t *testing.T) (func(string, ratelimit.Rule) ratelimit.Limiter, func() uint64) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -351,5 +341,27 @@ func TestRateLimitIPFloodStopsBeforeWork(t *testing.T) {
 	}
 	if n, p, k, a := cs.clients.Load(), cs.pools.Load(), jwks.Load(), pats.n.Load(); n == 0 || p == 0 || k == 0 || a == 0 {
 		t.Errorf("the counters saw %d clients, %d pool lists, %d personal access tokens, %d key set fetches: the test would not notice the work", n, p, a, k)
+	}
+}
+
+// memoryLimiters opens each named limiter in this process's memory.
+func memoryLimiters(*testing.T) func(string, ratelimit.Rule) ratelimit.Limiter {
+	return func(_ string, r ratelimit.Rule) ratelimit.Limiter {
+		return ratelimit.NewMemory(r, ratelimit.MemoryOptions{})
+	}
+}
+
+// redisLimiters opens each named limiter in one Redis backend of the
+// test Redis (redistest), under a prefix of the test's own, closed when
+// the test ends.
+func redisLimiters(t *testing.T) func(string, ratelimit.Rule) ratelimit.Limiter {
+	u := redistest.URL(t)
+	rb, err := ratelimit.NewRedisBackend(u, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, u), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	return func(name string, r ratelimit.Rule) ratelimit.Limiter {
+		return rb.Limiter(name, r, ratelimit.MemoryOptions{})
 	}
 }
