@@ -143,3 +143,20 @@ func Reads(t testing.TB, dir string, vars ...string) []Read {
 	}
 	return out
 }
+
+// Known reports, as t's errors, every parameter read from the url.Values
+// named form in dir's code that known lacks, since a repeated copy of it
+// would be ignored; and fails t when the walk found fewer than atLeast
+// reads, so a walk that missed the reads it guards cannot pass.
+func Known(t testing.TB, dir string, known map[string]bool, atLeast int) {
+	t.Helper()
+	reads := Reads(t, dir, "form")
+	for _, r := range reads {
+		if !known[r.Name] {
+			t.Errorf("%s reads %q, which Params lacks: a repeated copy would be ignored", r.Pos, r.Name)
+		}
+	}
+	if len(reads) < atLeast {
+		t.Fatalf("found %d reads, want at least %d: %v", len(reads), atLeast, reads)
+	}
+}
