@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/opensts/sts/internal/storage"
@@ -54,22 +53,10 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 			srv := httptest.NewServer(mux)
 			ctx, cancel := gate.Context(t.Context())
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
-			resp, err := http.DefaultClient.Do(req)
-			switch {
-			case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
-				t.Errorf("%s, storage down: %v, %v; want 503", path, resp, err)
-			case !down && err == nil:
-				t.Errorf("%s stalled: the call was answered %d; want the client's own cancel", path, resp.StatusCode)
-			}
-			if err == nil {
-				resp.Body.Close()
-			}
+			stall.Call(t, req, down, path)
 			cancel()
 			srv.Close() // waits for the handler to return
-			logged := strings.Contains(logs.String(), "level=ERROR")
-			if logged != down {
-				t.Errorf("%s, storage down %v: logged as an error %v, want %v:\n%s", path, down, logged, down, logs.String())
-			}
+			stall.Logged(t, logs.String(), "level=ERROR", down, path)
 		}
 	}
 }

@@ -41,21 +41,9 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+revoke.Path, strings.NewReader(tokenForm(own)))
 		req.Header.Set("Content-Type", form)
 		req.SetBasicAuth("a", f.secretA)
-		resp, err := http.DefaultClient.Do(req)
-		switch {
-		case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
-			t.Errorf("storage down: %v, %v; want 503", resp, err)
-		case !down && err == nil:
-			t.Errorf("the call was answered %d; want the client's own cancel", resp.StatusCode)
-		}
-		if err == nil {
-			resp.Body.Close()
-		}
+		stall.Call(t, req, down, "revoke")
 		cancel()
 		f.srv.Close() // waits for the handler to return
-		logged := strings.Contains(f.logs.String(), "level=ERROR")
-		if logged != down {
-			t.Errorf("storage down %v: logged as an error %v, want %v:\n%s", down, logged, down, f.logs.String())
-		}
+		stall.Logged(t, f.logs.String(), "level=ERROR", down, "revoke")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -84,22 +83,10 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 			ctx, cancel := gate.Context(t.Context())
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/tokens", nil)
 			req.AddCookie(&http.Cookie{Name: CookieInsecure, Value: value})
-			resp, err := http.DefaultClient.Do(req)
-			switch {
-			case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
-				t.Errorf("%s down: %v, %v; want 503", at, resp, err)
-			case !down && err == nil:
-				t.Errorf("%s stalled: the call was answered %d; want the client's own cancel", at, resp.StatusCode)
-			}
-			if err == nil {
-				resp.Body.Close()
-			}
+			stall.Call(t, req, down, at)
 			cancel()
 			srv.Close() // waits for the handler to return
-			logged := strings.Contains(logs.String(), "level=ERROR")
-			if logged != down {
-				t.Errorf("%s, storage down %v: logged as an error %v, want %v:\n%s", at, down, logged, down, logs.String())
-			}
+			stall.Logged(t, logs.String(), "level=ERROR", down, at)
 		}
 	}
 }

@@ -4,7 +4,12 @@
 // nothing else of sts, so any package's tests can use it.
 package stall
 
-import "context"
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
 
 // Gate joins a held storage call to the caller that cancels it.
 type Gate struct {
@@ -37,4 +42,33 @@ func (g *Gate) Context(parent context.Context) (context.Context, context.CancelF
 		}
 	}()
 	return ctx, cancel
+}
+
+// Call sends req, whose context is one of a Gate's, and reports as t's
+// errors an ending a client-gone test does not want: with storage down
+// (down) the answer must be 503; with the call held, no answer but the
+// client's own cancel. what names the case in the messages.
+func Call(t testing.TB, req *http.Request, down bool, what string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	switch {
+	case down && (err != nil || resp.StatusCode != http.StatusServiceUnavailable):
+		t.Errorf("%s, storage down: %v, %v; want 503", what, resp, err)
+	case !down && err == nil:
+		t.Errorf("%s stalled: the call was answered %d; want the client's own cancel", what, resp.StatusCode)
+	}
+	if err == nil {
+		resp.Body.Close()
+	}
+}
+
+// Logged reports, as t's error, logs holding line (the ERROR line an
+// operator reads as an outage) though storage was not down, or lacking it
+// though it was. Call it once the server has closed, so the handler's
+// logging is done.
+func Logged(t testing.TB, logs, line string, down bool, what string) {
+	t.Helper()
+	if logged := strings.Contains(logs, line); logged != down {
+		t.Errorf("%s, storage down %v: logged as an error %v, want %v:\n%s", what, down, logged, down, logs)
+	}
 }
