@@ -2,7 +2,6 @@ package authorize
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,17 +14,13 @@ import (
 )
 
 // stallingClients holds GetClient until the request's context ends,
-// after telling its gate; when down is set, it fails at once instead.
+// after telling its gate (which fails it at once when storage is down).
 type stallingClients struct {
 	storage.Store
 	gate *stall.Gate
-	down bool
 }
 
 func (s stallingClients) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	if s.down {
-		return storage.Client{}, errors.New("database is down")
-	}
 	return storage.Client{}, s.gate.Hold(ctx)
 }
 
@@ -43,8 +38,8 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 	for _, path := range []string{Path + "?" + authz.Encode(), LogoutPath + "?" + logout.Encode()} {
 		for _, down := range []bool{false, true} {
 			logs := &logbuf.Buffer{}
-			gate := stall.New()
-			st := stallingClients{Store: bobsClientStore(t), gate: gate, down: down}
+			gate := stall.For(down)
+			st := stallingClients{Store: bobsClientStore(t), gate: gate}
 			logger := slog.New(slog.NewTextHandler(logs, nil))
 			mux := http.NewServeMux()
 			pepper := []byte("0123456789abcdef0123456789abcdef")

@@ -2,7 +2,6 @@ package revoke_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,17 +12,14 @@ import (
 )
 
 // stallingRevocations holds PutRevocation until the request's context
-// ends, after telling its gate; when down is set, it fails at once instead.
+// ends, after telling its gate (which fails it at once when storage is
+// down).
 type stallingRevocations struct {
 	storage.Store
 	gate *stall.Gate
-	down bool
 }
 
 func (s stallingRevocations) PutRevocation(ctx context.Context, r storage.Revocation) error {
-	if s.down {
-		return errors.New("disk full")
-	}
 	return s.gate.Hold(ctx)
 }
 
@@ -34,8 +30,8 @@ func (s stallingRevocations) PutRevocation(ctx context.Context, r storage.Revoca
 // F-111, T-64).
 func TestClientGoneIsNotAnOutage(t *testing.T) {
 	for _, down := range []bool{false, true} {
-		gate := stall.New()
-		f := newFixture(t, func(s storage.Store) revoke.Store { return stallingRevocations{s, gate, down} })
+		gate := stall.For(down)
+		f := newFixture(t, func(s storage.Store) revoke.Store { return stallingRevocations{s, gate} })
 		own, _ := f.mint(t, f.keys, "a")
 		ctx, cancel := gate.Context(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+revoke.Path, strings.NewReader(tokenForm(own)))

@@ -2,7 +2,6 @@ package userinfo_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,17 +18,13 @@ import (
 )
 
 // stallingPrincipals holds GetPrincipal until the request's context ends,
-// after telling its gate; when down is set, it fails at once instead.
+// after telling its gate (which fails it at once when storage is down).
 type stallingPrincipals struct {
 	storage.PrincipalStore
 	gate *stall.Gate
-	down bool
 }
 
 func (s stallingPrincipals) GetPrincipal(ctx context.Context, id string) (storage.Principal, error) {
-	if s.down {
-		return storage.Principal{}, errors.New("database is down")
-	}
 	return storage.Principal{}, s.gate.Hold(ctx)
 }
 
@@ -54,10 +49,10 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 	}
 	for _, down := range []bool{false, true} {
 		logs := &logbuf.Buffer{}
-		gate := stall.New()
+		gate := stall.For(down)
 		h := &userinfo.Handler{
 			Tokens:     &tokens.Verifier{Keys: keys, Issuer: issuer, Revocations: tokens.StoreRevocations{Store: s}},
-			Principals: stallingPrincipals{PrincipalStore: s, gate: gate, down: down},
+			Principals: stallingPrincipals{PrincipalStore: s, gate: gate},
 			Logger:     slog.New(slog.NewTextHandler(logs, nil)),
 		}
 		mux := http.NewServeMux()

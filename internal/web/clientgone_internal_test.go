@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,21 +17,17 @@ import (
 )
 
 // stallingSessions holds the storage read named at until the request's
-// context ends, after telling its gate; when down is set, it fails at once
-// instead.
+// context ends, after telling its gate (which fails it at once when
+// storage is down).
 type stallingSessions struct {
 	*sqlstore.Store
 	at   string // "GetWebSessionByDigest" or "ListWebSessions"
 	gate *stall.Gate
-	down bool
 }
 
 func (s stallingSessions) stall(ctx context.Context, name string) error {
 	if name != s.at {
 		return nil
-	}
-	if s.down {
-		return errors.New("database is down")
 	}
 	return s.gate.Hold(ctx)
 }
@@ -67,8 +62,8 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs := &logbuf.Buffer{}
-			gate := stall.New()
-			h, err := New(Options{Issuer: "http://sts.example", Store: stallingSessions{Store: st, at: at, gate: gate, down: down},
+			gate := stall.For(down)
+			h, err := New(Options{Issuer: "http://sts.example", Store: stallingSessions{Store: st, at: at, gate: gate},
 				PATs: pats, Logger: slog.New(slog.NewTextHandler(logs, nil)), IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour})
 			if err != nil {
 				t.Fatal(err)

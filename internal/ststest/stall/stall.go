@@ -6,6 +6,7 @@ package stall
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 // Gate joins a held storage call to the caller that cancels it.
 type Gate struct {
 	entered chan struct{}
+	down    bool
 }
 
 // New returns a Gate for one held call.
@@ -21,10 +23,24 @@ func New() *Gate {
 	return &Gate{entered: make(chan struct{}, 1)}
 }
 
+// ErrDown is what Hold returns at once on a Gate from For(true).
+var ErrDown = errors.New("database is down")
+
+// For returns New(), or when down a Gate whose Hold fails at once with
+// ErrDown, as a store that is down for a caller still there does.
+func For(down bool) *Gate {
+	g := New()
+	g.down = down
+	return g
+}
+
 // Hold tells the gate the call was entered, waits until ctx, the
 // request's context, ends, and returns its error, as a store whose read
 // was cut off by its caller does.
 func (g *Gate) Hold(ctx context.Context) error {
+	if g.down {
+		return ErrDown
+	}
 	g.entered <- struct{}{}
 	<-ctx.Done()
 	return ctx.Err()
